@@ -1,0 +1,71 @@
+/**
+ * Time as a dependency. Where timing is logic (throttles, leases, TTLs) code takes a Clock,
+ * so tests drive it with `ManualClock` and a 5-minute lease takes milliseconds to test.
+ */
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` after `ms` milliseconds. Timers from `systemClock` are unref()ed where possible. */
+  setTimeout(fn: () => void, ms: number): Timer;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const handle = setTimeout(fn, ms);
+    // Housekeeping timers must not keep the process alive.
+    (handle as { unref?: () => void }).unref?.();
+    return { cancel: () => clearTimeout(handle) };
+  },
+};
+
+/** A clock that moves only when told to. Timers fire in due order during `advance`. */
+export class ManualClock implements Clock {
+  private current: number;
+  private nextId = 0;
+  private readonly timers = new Map<number, { due: number; fn: () => void }>();
+
+  constructor(start = 1_700_000_000_000) {
+    this.current = start;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  setTimeout(fn: () => void, ms: number): Timer {
+    const id = this.nextId++;
+    this.timers.set(id, { due: this.current + Math.max(0, ms), fn });
+    return { cancel: () => this.timers.delete(id) };
+  }
+
+  /** Moves time forward by `ms`, firing every timer that falls due, in order (timers set by timers included). */
+  advance(ms: number): void {
+    const target = this.current + ms;
+    for (;;) {
+      let nextId: number | undefined;
+      let nextDue = Infinity;
+      for (const [id, t] of this.timers) {
+        if (t.due <= target && (t.due < nextDue || (t.due === nextDue && id < (nextId ?? Infinity)))) {
+          nextDue = t.due;
+          nextId = id;
+        }
+      }
+      if (nextId === undefined) break;
+      const timer = this.timers.get(nextId)!;
+      this.timers.delete(nextId);
+      this.current = Math.max(this.current, timer.due);
+      timer.fn();
+    }
+    this.current = target;
+  }
+
+  /** Number of timers not yet fired or cancelled. */
+  get pending(): number {
+    return this.timers.size;
+  }
+}

@@ -1,0 +1,92 @@
+import type { Clock } from "../core/clock.js";
+import { DEFAULT_RETENTION } from "./retention.js";
+import type { RetentionPolicy } from "./retention.js";
+import { SessionLog } from "./session-log.js";
+import type { EventStore, PersistedSession } from "./store.js";
+
+export interface EventLogOptions {
+  store: EventStore;
+  clock: Clock;
+  retention?: RetentionPolicy;
+  ringMaxEntries?: number;
+  ringMaxBytes?: number;
+  onListenerError?: (error: unknown) => void;
+  /** Observes each group commit (entries written, milliseconds taken) — for metrics. */
+  onCommit?: (entries: number, ms: number) => void;
+}
+
+/** All sessions' logs over one store. Owns the store: `close()` flushes and closes it. */
+export class EventLog {
+  private readonly logs = new Map<string, SessionLog>();
+  private readonly options: EventLogOptions;
+  private closed = false;
+
+  constructor(options: EventLogOptions) {
+    this.options = options;
+    options.store.onFlushed((durable, stats) => {
+      for (const [sessionId, seq] of durable) this.logs.get(sessionId)?.markDurable(seq);
+      options.onCommit?.(stats.writes, stats.ms);
+    });
+  }
+
+  get store(): EventStore {
+    return this.options.store;
+  }
+
+  /** The log of a new session. */
+  create(sessionId: string): SessionLog {
+    if (this.logs.has(sessionId)) throw new Error(`log ${sessionId} already exists`);
+    const log = this.make(sessionId, undefined);
+    this.logs.set(sessionId, log);
+    return log;
+  }
+
+  /** Loads the persisted sessions and their logs' positions (at start). */
+  load(): Array<{ session: PersistedSession; log: SessionLog }> {
+    return this.options.store.loadSessions().map((session) => {
+      const state = this.options.store.loadLogState(session.id);
+      const metaBytes = typeof session.meta["outputBytes"] === "number" ? session.meta["outputBytes"] : 0;
+      const log = this.make(session.id, { ...state, outputBytes: Math.max(state.outputBytes, metaBytes) });
+      this.logs.set(session.id, log);
+      return { session, log };
+    });
+  }
+
+  get(sessionId: string): SessionLog | undefined {
+    return this.logs.get(sessionId);
+  }
+
+  saveSession(session: PersistedSession): void {
+    this.options.store.enqueueSession(session);
+  }
+
+  /** Commits everything queued now. */
+  flush(): void {
+    this.options.store.flush();
+  }
+
+  remove(sessionId: string): void {
+    this.logs.delete(sessionId);
+    this.options.store.deleteSession(sessionId);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.options.store.close();
+  }
+
+  private make(sessionId: string, initial: ConstructorParameters<typeof SessionLog>[0]["initial"]): SessionLog {
+    const o = this.options;
+    return new SessionLog({
+      sessionId,
+      store: o.store,
+      clock: o.clock,
+      retention: o.retention ?? DEFAULT_RETENTION,
+      ...(initial ? { initial } : {}),
+      ...(o.ringMaxEntries !== undefined ? { ringMaxEntries: o.ringMaxEntries } : {}),
+      ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
+      ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import type { LogEntry } from "./types.js";
+
+/** Default bounds of one session's in-memory ring. Older entries are read from the store. */
+export const HOT_RING_MAX_ENTRIES = 4096;
+export const HOT_RING_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The most recent entries of one session, contiguous by seq. Entries are evicted from the
+ * front only once they are durable (`evictableThrough`), so the ring plus the store always
+ * cover the whole retained range: the store has everything up to the durable seq, the ring
+ * everything after it.
+ */
+export class HotRing {
+  private entries: LogEntry[] = [];
+  private start = 0; // index of the oldest live entry in `entries`
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEntries = HOT_RING_MAX_ENTRIES,
+    private readonly maxBytes = HOT_RING_MAX_BYTES,
+  ) {}
+
+  /** Seq of the oldest entry held, or undefined when empty. */
+  get firstSeq(): number | undefined {
+    return this.entries[this.start]?.seq;
+  }
+
+  get size(): number {
+    return this.entries.length - this.start;
+  }
+
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  push(entry: LogEntry): void {
+    this.entries.push(entry);
+    this.bytes += entry.json.length;
+  }
+
+  /**
+   * Drops the oldest entries while over the bounds, but never past `durableSeq`
+   * (entries after it exist nowhere else yet), and always everything below `retainFrom`.
+   */
+  evict(durableSeq: number, retainFrom: number): void {
+    while (this.start < this.entries.length) {
+      const oldest = this.entries[this.start]!;
+      const overBounds = this.size > this.maxEntries || this.bytes > this.maxBytes;
+      const trimmed = oldest.seq < retainFrom;
+      if (!trimmed && !(overBounds && oldest.seq <= durableSeq)) break;
+      this.bytes -= oldest.json.length;
+      this.start++;
+    }
+    // Compact once the dead prefix dominates, so the array does not grow without bound.
+    if (this.start > 1024 && this.start * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.start);
+      this.start = 0;
+    }
+  }
+
+  /** Entries with `seq > since`, at most `limit`, optionally only of `types`. */
+  readAfter(since: number, limit: number, types?: ReadonlySet<string>): LogEntry[] {
+    const first = this.firstSeq;
+    if (first === undefined) return [];
+    const out: LogEntry[] = [];
+    let i = this.start + Math.max(0, since + 1 - first);
+    for (; i < this.entries.length && out.length < limit; i++) {
+      const entry = this.entries[i]!;
+      if (!types || types.has(entry.type)) out.push(entry);
+    }
+    return out;
+  }
+
+  /** The entry with this seq, if held. */
+  get(seq: number): LogEntry | undefined {
+    const first = this.firstSeq;
+    if (first === undefined || seq < first) return undefined;
+    return this.entries[this.start + (seq - first)];
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.start = 0;
+    this.bytes = 0;
+  }
+}

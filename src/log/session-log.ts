@@ -1,0 +1,246 @@
+import { SwitchboardError } from "../protocol/index.js";
+import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
+import type { Clock } from "../core/clock.js";
+import { HotRing } from "./hot-ring.js";
+import { RETENTION_SCAN_BATCH } from "./retention.js";
+import type { RetentionPolicy } from "./retention.js";
+import type { EventStore, StoredEntry, StoredLogState } from "./store.js";
+import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
+
+export interface SessionLogOptions {
+  sessionId: string;
+  store: EventStore;
+  clock: Clock;
+  retention: RetentionPolicy;
+  /** State loaded from the store for a session that existed before this start. */
+  initial?: StoredLogState;
+  ringMaxEntries?: number;
+  ringMaxBytes?: number;
+  /** Called when a listener throws; the append itself always completes. */
+  onListenerError?: (error: unknown) => void;
+}
+
+/** A chunk of raw output bytes starting at `offset`. */
+export interface OutputSlice {
+  offset: number;
+  stream: OutputStream;
+  bytes: Uint8Array;
+}
+
+/**
+ * One session's log. `append` assigns the next seq, keeps the entry in the hot ring, queues
+ * it for the store and notifies listeners — all in one synchronous step, so a reader that
+ * reads history and subscribes in the same tick can neither miss nor repeat an event
+ * (guarantee 2).
+ */
+export class SessionLog implements AppendableLog {
+  readonly sessionId: string;
+  private readonly store: EventStore;
+  private readonly clock: Clock;
+  private readonly retention: RetentionPolicy;
+  private readonly ring: HotRing;
+  private readonly listeners = new Set<LogListener>();
+  private readonly onListenerError: (error: unknown) => void;
+  private _head: number;
+  private _first: number;
+  private _outputBytes: number;
+  private retainedBytes: number;
+  private durableSeq: number;
+
+  constructor(options: SessionLogOptions) {
+    this.sessionId = options.sessionId;
+    this.store = options.store;
+    this.clock = options.clock;
+    this.retention = options.retention;
+    this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes);
+    this.onListenerError = options.onListenerError ?? ((e) => queueMicrotask(() => { throw e; }));
+    const initial = options.initial ?? { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
+    this._head = initial.head;
+    this._first = initial.first;
+    this._outputBytes = initial.outputBytes;
+    this.retainedBytes = initial.retainedBytes;
+    this.durableSeq = initial.head;
+  }
+
+  /** Seq of the newest event (0 when the log is empty). */
+  get head(): number {
+    return this._head;
+  }
+
+  /** Seq of the oldest retained event (head + 1 when nothing is retained). */
+  get first(): number {
+    return this._first;
+  }
+
+  /** Total output bytes ever appended: the offset the next output byte will get. */
+  get outputBytes(): number {
+    return this._outputBytes;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  append(event: NewEvent): SessionEvent {
+    if (event.type === "output") {
+      // Offsets are the log's to assign; callers use appendOutput.
+      throw new Error("use appendOutput for output events");
+    }
+    return this.commit({ ...event, seq: this._head + 1, ts: this.clock.now() } as SessionEvent);
+  }
+
+  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent {
+    const offset = this._outputBytes;
+    const event: SessionEvent =
+      enc === undefined
+        ? { seq: this._head + 1, ts: this.clock.now(), type: "output", stream, offset, data }
+        : { seq: this._head + 1, ts: this.clock.now(), type: "output", stream, offset, data, enc };
+    this._outputBytes += byteLength;
+    return this.commit(event, offset, offset + byteLength);
+  }
+
+  private commit(event: SessionEvent, outStart?: number, outEnd?: number): SessionEvent {
+    const entry: StoredEntry = { seq: event.seq, type: event.type, json: JSON.stringify(event), outStart, outEnd };
+    this._head = event.seq;
+    this.retainedBytes += entry.json.length;
+    this.ring.push(entry);
+    this.store.enqueue(this.sessionId, entry);
+    this.enforceCountRetention();
+    for (const listener of this.listeners) {
+      try {
+        listener(entry, event);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
+    return event;
+  }
+
+  /** Registers a live listener. Returns the function that removes it. */
+  subscribe(listener: LogListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Entries after `since` (the last seq the reader has). Throws HISTORY_TRIMMED when
+   * retention already dropped events the reader needs, BAD_REQUEST when `since` is past head.
+   */
+  read(since: number, options: ReadOptions = {}): ReadResult {
+    this.checkPosition(since);
+    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
+    const types = options.types;
+    const entries: LogEntry[] = [];
+    const ringFirst = this.ring.firstSeq ?? this._head + 1;
+    if (since + 1 < ringFirst) {
+      // The part older than the ring is durable: read it from the store.
+      entries.push(...this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1));
+    }
+    if (entries.length < limit) {
+      const after = entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
+      entries.push(...this.ring.readAfter(after, limit - entries.length, types));
+    }
+    const next = entries.length >= limit ? entries[entries.length - 1]!.seq : this._head;
+    return { entries, head: this._head, first: this._first, next };
+  }
+
+  /** Throws unless `since` is a position this log can serve. */
+  checkPosition(since: number): void {
+    if (since > this._head) {
+      throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the head (${this._head}) of this session`, {
+        head: this._head,
+        first: this._first,
+      });
+    }
+    if (since + 1 < this._first) {
+      throw new SwitchboardError(
+        "HISTORY_TRIMMED",
+        `events up to ${this._first - 1} were dropped by retention; resume from since=${this._first - 1}`,
+        { head: this._head, first: this._first },
+      );
+    }
+  }
+
+  /** Raw output bytes from byte `offset` on, as slices in order. At most `maxEntries` events are read. */
+  readOutput(offset: number, maxEntries = 10_000): OutputSlice[] {
+    if (offset > this._outputBytes) {
+      throw new SwitchboardError("BAD_REQUEST", `since=${offset} is past the end of the output (${this._outputBytes} bytes)`);
+    }
+    const rows = this.outputEntriesFrom(offset, maxEntries);
+    const slices: OutputSlice[] = [];
+    for (const row of rows) {
+      const event = JSON.parse(row.json) as Extract<SessionEvent, { type: "output" }>;
+      let bytes = decodeOutput(event.data, event.enc);
+      if (event.offset < offset) bytes = bytes.subarray(offset - event.offset);
+      slices.push({ offset: Math.max(event.offset, offset), stream: event.stream, bytes });
+    }
+    if (slices.length > 0 && slices[0]!.offset > offset) {
+      throw new SwitchboardError(
+        "HISTORY_TRIMMED",
+        `output before byte ${slices[0]!.offset} was dropped by retention; resume from since=${slices[0]!.offset}`,
+        { first: slices[0]!.offset },
+      );
+    }
+    return slices;
+  }
+
+  private outputEntriesFrom(offset: number, maxEntries: number): StoredEntry[] {
+    // The ring holds its entries with their byte ranges; older ones come from the store's index.
+    const ringFirst = this.ring.firstSeq ?? this._head + 1;
+    const fromRing = (this.ring.readAfter(ringFirst - 1, Number.MAX_SAFE_INTEGER) as StoredEntry[]).filter(
+      (e) => e.outEnd !== undefined && e.outEnd > offset,
+    );
+    const firstInRing = fromRing[0];
+    if (firstInRing && firstInRing.outStart! <= offset) return fromRing.slice(0, maxEntries);
+    const stored = this.store.readOutputFrom(this.sessionId, offset, maxEntries).filter((e) => e.seq < ringFirst);
+    return [...stored, ...fromRing].slice(0, maxEntries);
+  }
+
+  /** Called by the log manager after a group commit made entries up to `seq` durable. */
+  markDurable(seq: number): void {
+    if (seq > this.durableSeq) this.durableSeq = seq;
+    this.enforceByteRetention();
+    this.ring.evict(this.durableSeq, this._first);
+  }
+
+  private enforceCountRetention(): void {
+    const minFirst = this._head - this.retention.maxEvents + 1;
+    if (minFirst > this._first) this.trimTo(minFirst, undefined);
+  }
+
+  private enforceByteRetention(): void {
+    if (this.retainedBytes <= this.retention.maxBytes) return;
+    let first = this._first;
+    let dropped = 0;
+    // Only durable entries are trimmed by bytes; the newest event is always kept.
+    while (this.retainedBytes - dropped > this.retention.maxBytes && first < this.durableSeq) {
+      const sizes = this.store.oldestSizes(this.sessionId, first, RETENTION_SCAN_BATCH);
+      if (sizes.length === 0) break;
+      for (const { seq, bytes } of sizes) {
+        if (this.retainedBytes - dropped <= this.retention.maxBytes || seq >= this.durableSeq) break;
+        dropped += bytes;
+        first = seq + 1;
+      }
+    }
+    if (first > this._first) this.trimTo(first, dropped);
+  }
+
+  private trimTo(first: number, droppedBytes: number | undefined): void {
+    if (droppedBytes === undefined) {
+      // Count-based trims of entries still in the ring know their sizes; others are
+      // estimated and corrected on the next restart (retainedBytes is advisory).
+      let bytes = 0;
+      for (let seq = this._first; seq < first; seq++) bytes += this.ring.get(seq)?.json.length ?? 0;
+      droppedBytes = bytes;
+    }
+    this._first = first;
+    this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
+    this.store.enqueueTrim(this.sessionId, first);
+    this.ring.evict(this.durableSeq, first);
+  }
+}
+
+/** Bytes of an output event's `data`. */
+export function decodeOutput(data: string, enc: "base64" | undefined): Uint8Array {
+  return enc === "base64" ? Buffer.from(data, "base64") : Buffer.from(data, "utf8");
+}

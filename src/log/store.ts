@@ -1,0 +1,54 @@
+import type { LogEntry } from "./types.js";
+
+/** A session's durable record: what `GET /v1/sessions/:id` shows, minus the live counters. */
+export interface PersistedSession {
+  id: string;
+  kind: "terminal" | "agent" | "stream";
+  state: "running" | "exited" | "lost";
+  createdAt: number;
+  /** Everything else about the session (name, command, owner, exit code, ...), as JSON. */
+  meta: Record<string, unknown>;
+}
+
+/** What the store knows about a session's log when the gateway starts. */
+export interface StoredLogState {
+  head: number;
+  first: number;
+  outputBytes: number;
+  retainedBytes: number;
+}
+
+/** One entry as the store keeps it. Output entries also carry their byte range. */
+export interface StoredEntry extends LogEntry {
+  readonly outStart?: number | undefined;
+  readonly outEnd?: number | undefined;
+}
+
+/** Observes a group commit: the durable seq per session, and the batch's size and duration. */
+export type FlushListener = (durable: ReadonlyMap<string, number>, stats: { writes: number; ms: number }) => void;
+
+/**
+ * Durable storage behind the per-session logs. Writes are queued and committed in groups
+ * (`flush`), reads see only committed data: the hot ring covers what is not yet flushed.
+ */
+export interface EventStore {
+  /** Queues an entry for the next group commit. */
+  enqueue(sessionId: string, entry: StoredEntry): void;
+  /** Queues deletion of every entry with seq < `first`. */
+  enqueueTrim(sessionId: string, first: number): void;
+  /** Queues a session record upsert, ordered with the entries around it. */
+  enqueueSession(session: PersistedSession): void;
+  /** Commits everything queued in one transaction. Returns the number of entries written. */
+  flush(): number;
+  /** Called after each commit with the highest durable seq per session written in it. */
+  onFlushed(listener: FlushListener): void;
+  readAfter(sessionId: string, since: number, limit: number, types?: ReadonlySet<string>, upTo?: number): LogEntry[];
+  /** Output entries whose byte range ends after `byteOffset`, in order. */
+  readOutputFrom(sessionId: string, byteOffset: number, limit: number): StoredEntry[];
+  /** Sizes (json length) of the oldest entries, for byte-based retention. */
+  oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }>;
+  loadSessions(): PersistedSession[];
+  loadLogState(sessionId: string): StoredLogState;
+  deleteSession(sessionId: string): void;
+  close(): void;
+}

@@ -1,0 +1,43 @@
+import type { EventType, NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
+
+/**
+ * One stored event. `json` is the event serialized once at append time, so fan-out and
+ * catch-up can build frames by concatenation instead of re-serializing per viewer.
+ */
+export interface LogEntry {
+  readonly seq: number;
+  readonly type: EventType;
+  readonly json: string;
+}
+
+export interface ReadOptions {
+  /** Most entries to return (default: all available). */
+  limit?: number;
+  /** Only these event types (the `next` position still advances past the others). */
+  types?: ReadonlySet<string> | undefined;
+}
+
+export interface ReadResult {
+  entries: LogEntry[];
+  /** Newest seq in the log at the time of the read. */
+  head: number;
+  /** Oldest retained seq (head + 1 when nothing is retained). */
+  first: number;
+  /** The position to pass as `since` for the next page. */
+  next: number;
+}
+
+/** Called synchronously inside `append`, after seq assignment, for every new event. */
+export type LogListener = (entry: LogEntry, event: SessionEvent) => void;
+
+/** The per-session log as producers and consumers see it. */
+export interface AppendableLog {
+  readonly sessionId: string;
+  /** Appends one event, assigning `seq` and `ts`. Returns the stored event. */
+  append(event: NewEvent): SessionEvent;
+  /**
+   * Appends one `output` event; the log assigns its byte `offset` from the session's output
+   * counter. `byteLength` is the number of raw bytes `data` stands for.
+   */
+  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent;
+}

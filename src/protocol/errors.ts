@@ -1,0 +1,70 @@
+/**
+ * Every error the gateway can return, with its HTTP status. An error crosses the wire as
+ * `{error: {code, message}}` over HTTP and as `{op: "error", code, message}` over WebSocket.
+ * `docs/protocol.md` documents each code; a test fails when the two drift apart.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, summary: "The request is malformed (e.g. a query parameter out of range)." },
+  INVALID_JSON: { status: 400, summary: "The body or frame is not valid JSON." },
+  VALIDATION_FAILED: { status: 400, summary: "The body or frame does not match the schema; the message names the field." },
+  UNKNOWN_OP: { status: 400, summary: "A WebSocket frame has an `op` (or `type`) the server does not know." },
+  UNAUTHORIZED: { status: 401, summary: "No credentials, or the token is not valid." },
+  FORBIDDEN: { status: 403, summary: "The caller may see this session but not do this to it." },
+  ORIGIN_NOT_ALLOWED: { status: 403, summary: "A browser request came from an Origin that is not allowed." },
+  HOST_NOT_ALLOWED: { status: 421, summary: "The Host header is not one of the allowed hosts (DNS rebinding protection)." },
+  NOT_FOUND: { status: 404, summary: "No such route." },
+  SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
+  METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
+  SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
+  WRONG_SESSION_KIND: { status: 409, summary: "The operation does not apply to this kind of session (e.g. resize of a pipe session)." },
+  CONTROL_HELD: { status: 409, summary: "Another client holds the control lease of this session." },
+  CONTROL_LOST: { status: 409, summary: "The control lease was taken over by someone else or expired." },
+  HISTORY_TRIMMED: { status: 410, summary: "The requested position is older than what retention kept; start from the `head` or the first retained position." },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: "The body, frame or field is larger than the configured limit." },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: "The body must be `application/json`." },
+  SPAWN_FAILED: { status: 422, summary: "The command could not be started; the message says why (not found, cwd missing, permission)." },
+  RATE_LIMITED: { status: 429, summary: "Too many requests or too much input; slow down and retry." },
+  LIMIT_EXCEEDED: { status: 429, summary: "A configured limit (sessions, connections, subscriptions) is reached." },
+  NOT_SUBSCRIBED: { status: 409, summary: "The connection has no subscription to that session." },
+  AGENT_NOT_FOUND: { status: 404, summary: "No agent with that id is configured." },
+  AGENT_EXITED: { status: 502, summary: "The agent process exited during a run." },
+  AGENT_FAILED: { status: 502, summary: "The agent answered with an error." },
+  RUN_NOT_ACTIVE: { status: 409, summary: "There is no active run to abort." },
+  PERMISSION_REQUEST_NOT_FOUND: { status: 404, summary: "No pending permission request with that id (answered, timed out or never asked)." },
+  INVALID_OPTION: { status: 400, summary: "The option id is not one of the permission request's options." },
+  NO_ROUTE: { status: 404, summary: "No binding matched and there is no default agent." },
+  CONFIG_INVALID: { status: 400, summary: "The configuration is invalid; the message names the path and field." },
+  PLUGIN_NOT_FOUND: { status: 404, summary: "No plugin with that id." },
+  PLUGIN_PERMISSION_DENIED: { status: 403, summary: "The plugin lacks the permission; the message names the config path that grants it." },
+  PLUGIN_TIMEOUT: { status: 504, summary: "A plugin call did not answer in time." },
+  SHUTTING_DOWN: { status: 503, summary: "The gateway is shutting down." },
+  INTERNAL: { status: 500, summary: "An unexpected error; the gateway log has the details." },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
+/** The one error type that crosses the wire. Throw it anywhere; the edges turn it into a response. */
+export class SwitchboardError extends Error {
+  override readonly name = "SwitchboardError";
+  readonly code: ErrorCode;
+  /** Extra fields that travel with the error (e.g. `head` for HISTORY_TRIMMED). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+
+  toJSON(): { code: ErrorCode; message: string } & Record<string, unknown> {
+    return { ...this.details, code: this.code, message: this.message };
+  }
+}

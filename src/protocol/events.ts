@@ -1,0 +1,200 @@
+import { z } from "zod";
+
+/**
+ * The event log's entries. Every event is `{seq, ts, type, ...payload}`: `seq` starts at 1
+ * and is contiguous per session forever; `ts` is milliseconds since the epoch.
+ */
+
+export const OUTPUT_STREAMS = ["stdout", "stderr", "pty"] as const;
+export const OutputStream = z.enum(OUTPUT_STREAMS);
+export type OutputStream = z.infer<typeof OutputStream>;
+
+/** Who did something: the token's name (never the token) and the connection, when there is one. */
+export const Actor = z.object({
+  name: z.string(),
+  role: z.enum(["admin", "operator", "viewer", "plugin", "system"]),
+  connId: z.string().optional(),
+});
+export type Actor = z.infer<typeof Actor>;
+
+const base = { seq: z.number().int().positive(), ts: z.number() };
+
+export const OutputEvent = z.object({
+  ...base,
+  type: z.literal("output"),
+  stream: OutputStream,
+  /** Byte offset of the first byte of `data` in this session's output stream. */
+  offset: z.number().int().nonnegative(),
+  data: z.string(),
+  /** Present when `data` is base64 because the bytes were not valid UTF-8. */
+  enc: z.literal("base64").optional(),
+});
+
+export const ExitEvent = z.object({
+  ...base,
+  type: z.literal("exit"),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+});
+
+export const LostEvent = z.object({
+  ...base,
+  type: z.literal("lost"),
+  reason: z.string(),
+});
+
+export const InputEvent = z.object({
+  ...base,
+  type: z.literal("input"),
+  by: Actor,
+  bytes: z.number().int().nonnegative(),
+});
+
+export const SignalEvent = z.object({ ...base, type: z.literal("signal"), by: Actor, signal: z.string() });
+
+export const ResizeEvent = z.object({
+  ...base,
+  type: z.literal("resize"),
+  by: Actor,
+  cols: z.number().int(),
+  rows: z.number().int(),
+});
+
+export const CONTROL_ACTIONS = ["acquired", "released", "expired", "taken-over", "disconnected"] as const;
+export const ControlEvent = z.object({
+  ...base,
+  type: z.literal("control"),
+  action: z.enum(CONTROL_ACTIONS),
+  /** The holder after this change (null when released). */
+  holder: Actor.nullable(),
+  /** The holder before this change, when there was one. */
+  previous: Actor.nullable(),
+});
+
+export const RunQueuedEvent = z.object({
+  ...base,
+  type: z.literal("run.queued"),
+  runId: z.string(),
+  text: z.string(),
+  by: Actor,
+  position: z.number().int().nonnegative(),
+});
+export const RunStartedEvent = z.object({ ...base, type: z.literal("run.started"), runId: z.string() });
+export const ChatDeltaEvent = z.object({ ...base, type: z.literal("chat.delta"), runId: z.string(), text: z.string() });
+export const ChatThoughtEvent = z.object({
+  ...base,
+  type: z.literal("chat.thought"),
+  runId: z.string(),
+  text: z.string(),
+});
+export const ChatFinalEvent = z.object({
+  ...base,
+  type: z.literal("chat.final"),
+  runId: z.string(),
+  text: z.string(),
+  stopReason: z.string(),
+});
+export const ChatErrorEvent = z.object({
+  ...base,
+  type: z.literal("chat.error"),
+  runId: z.string(),
+  code: z.string(),
+  message: z.string(),
+});
+export const ChatAbortedEvent = z.object({
+  ...base,
+  type: z.literal("chat.aborted"),
+  runId: z.string(),
+  by: Actor.optional(),
+});
+export const ToolEvent = z.object({
+  ...base,
+  type: z.literal("tool"),
+  runId: z.string(),
+  toolCallId: z.string(),
+  status: z.string(),
+  title: z.string().optional(),
+  kind: z.string().optional(),
+  /** Child terminal sessions this tool call runs in (ACP `terminal/create`). */
+  terminalSessionIds: z.array(z.string()).optional(),
+  content: z.unknown().optional(),
+  rawInput: z.unknown().optional(),
+  rawOutput: z.unknown().optional(),
+});
+export const PlanEvent = z.object({
+  ...base,
+  type: z.literal("plan"),
+  runId: z.string(),
+  entries: z.array(z.object({ content: z.string(), priority: z.string(), status: z.string() })),
+});
+export const PermissionOption = z.object({ optionId: z.string(), name: z.string(), kind: z.string() });
+export const PermissionRequestEvent = z.object({
+  ...base,
+  type: z.literal("permission.request"),
+  runId: z.string(),
+  requestId: z.string(),
+  title: z.string(),
+  toolCallId: z.string().optional(),
+  options: z.array(PermissionOption),
+  /** Epoch ms after which the request counts as cancelled. */
+  expiresAt: z.number(),
+});
+export const PermissionResolvedEvent = z.object({
+  ...base,
+  type: z.literal("permission.resolved"),
+  runId: z.string(),
+  requestId: z.string(),
+  outcome: z.enum(["selected", "cancelled"]),
+  optionId: z.string().nullable(),
+  by: Actor.nullable(),
+});
+export const ChildEvent = z.object({
+  ...base,
+  type: z.literal("child"),
+  sessionId: z.string(),
+  runId: z.string().optional(),
+  command: z.array(z.string()),
+});
+export const CustomEvent = z.object({ ...base, type: z.literal("custom"), name: z.string(), data: z.unknown() });
+
+export const SessionEvent = z.discriminatedUnion("type", [
+  OutputEvent,
+  ExitEvent,
+  LostEvent,
+  InputEvent,
+  SignalEvent,
+  ResizeEvent,
+  ControlEvent,
+  RunQueuedEvent,
+  RunStartedEvent,
+  ChatDeltaEvent,
+  ChatThoughtEvent,
+  ChatFinalEvent,
+  ChatErrorEvent,
+  ChatAbortedEvent,
+  ToolEvent,
+  PlanEvent,
+  PermissionRequestEvent,
+  PermissionResolvedEvent,
+  ChildEvent,
+  CustomEvent,
+]);
+export type SessionEvent = z.infer<typeof SessionEvent>;
+export type EventType = SessionEvent["type"];
+export const EVENT_TYPES = SessionEvent.options.map((o) => o.shape.type.value) as readonly EventType[];
+
+/** An event of one type. */
+export type EventOf<T extends EventType> = Extract<SessionEvent, { type: T }>;
+
+type Distribute<U> = U extends unknown ? Omit<U, "seq" | "ts"> : never;
+/** What a producer hands to the log: an event without `seq` and `ts` (the log assigns them). */
+export type NewEvent = Distribute<SessionEvent>;
+
+/** The terminal events of a run: exactly one of these ends every run. */
+export const RUN_TERMINAL_TYPES = ["chat.final", "chat.error", "chat.aborted"] as const satisfies readonly EventType[];
+
+/** Events that end a session's log (nothing follows them). */
+export const SESSION_END_TYPES = ["exit", "lost"] as const satisfies readonly EventType[];
+export function isSessionEnd(event: { type: string }): boolean {
+  return event.type === "exit" || event.type === "lost";
+}

@@ -1,0 +1,5 @@
+export * from "./errors.js";
+export * from "./events.js";
+export * from "./frames.js";
+export * from "./limits.js";
+export * from "./sessions.js";

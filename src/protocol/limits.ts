@@ -1,0 +1,28 @@
+/**
+ * Protocol-level bounds. Each is a named constant so the server, the SDK, the UI and the
+ * docs agree; the gateway's config can lower or raise the ones marked configurable.
+ */
+export const LIMITS = {
+  /** Largest HTTP JSON body (configurable: `limits.bodyBytes`). */
+  BODY_BYTES: 1024 * 1024,
+  /** Largest WebSocket frame; larger frames close the socket with 1009 (configurable: `limits.frameBytes`). */
+  FRAME_BYTES: 1024 * 1024,
+  /** Largest single `input` payload in bytes. */
+  INPUT_BYTES: 64 * 1024,
+  /** Events accepted by one `POST /v1/sessions/:id/events` call (configurable: `limits.eventsPerAppend`). */
+  EVENTS_PER_APPEND: 1000,
+  /** Arguments in a command line. */
+  COMMAND_ARGS: 1024,
+  /** Bytes in one argument, env value or prompt text. */
+  STRING_BYTES: 256 * 1024,
+  /** Environment variables passed to a session. */
+  ENV_ENTRIES: 512,
+  /** Longest session name. */
+  NAME_CHARS: 200,
+  /** Largest terminal dimension. */
+  MAX_COLS: 2000,
+  MAX_ROWS: 1000,
+  /** Most events one page of `GET .../events` returns. */
+  EVENTS_PAGE_MAX: 10_000,
+  EVENTS_PAGE_DEFAULT: 1000,
+} as const;

@@ -1,0 +1,140 @@
+import { z } from "zod";
+import { LIMITS } from "./limits.js";
+
+export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
+export type SessionKind = (typeof SESSION_KINDS)[number];
+export const SESSION_STATES = ["running", "exited", "lost"] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+
+/** Signals a client may send. Delivered to the session's process group. */
+export const SIGNALS = ["INT", "TERM", "KILL", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", "WINCH"] as const;
+export type SignalName = (typeof SIGNALS)[number];
+
+/** Accepts `INT`, `SIGINT`, `int` or `sigint`; yields the bare upper-case name. */
+export const Signal = z
+  .string()
+  .max(16)
+  .transform((s) => s.toUpperCase().replace(/^SIG/, ""))
+  .pipe(z.enum(SIGNALS, { error: () => `signal must be one of ${SIGNALS.join(", ")}` }));
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const boundedString = (max: number = LIMITS.STRING_BYTES) => z.string().max(max);
+
+export const Env = z
+  .record(z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256), boundedString())
+  .refine((env) => Object.keys(env).length <= LIMITS.ENV_ENTRIES, `at most ${LIMITS.ENV_ENTRIES} variables`);
+
+export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
+export const Rows = z.number().int().min(1).max(LIMITS.MAX_ROWS);
+const Name = z.string().min(1).max(LIMITS.NAME_CHARS);
+const Cwd = z.string().min(1).max(4096);
+
+export const CreateTerminalSession = z.strictObject({
+  kind: z.literal("terminal"),
+  command: z.array(boundedString().min(1)).min(1, "command needs at least the program").max(LIMITS.COMMAND_ARGS),
+  cwd: Cwd.optional(),
+  env: Env.optional(),
+  pty: z.boolean().optional(),
+  cols: Cols.optional(),
+  rows: Rows.optional(),
+  name: Name.optional(),
+});
+
+export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
+export const InlineAgent = z.strictObject({
+  adapter: z.enum(AGENT_ADAPTERS),
+  command: z.array(boundedString().min(1)).min(1).max(LIMITS.COMMAND_ARGS).optional(),
+  cwd: Cwd.optional(),
+  env: Env.optional(),
+});
+export type InlineAgent = z.infer<typeof InlineAgent>;
+
+export const CreateAgentSession = z.strictObject({
+  kind: z.literal("agent"),
+  agent: z.union([z.string().min(1).max(200), InlineAgent]),
+  cwd: Cwd.optional(),
+  name: Name.optional(),
+});
+
+export const CreateStreamSession = z.strictObject({
+  kind: z.literal("stream"),
+  name: Name.optional(),
+});
+
+/** `POST /v1/sessions`. `kind` defaults to `"terminal"`. */
+export const CreateSession = z.preprocess(
+  (v) => (v !== null && typeof v === "object" && !("kind" in v) ? { ...v, kind: "terminal" } : v),
+  z.discriminatedUnion("kind", [CreateTerminalSession, CreateAgentSession, CreateStreamSession]),
+);
+export type CreateSession = z.infer<typeof CreateSession>;
+export type CreateTerminalSession = z.infer<typeof CreateTerminalSession>;
+export type CreateAgentSession = z.infer<typeof CreateAgentSession>;
+
+export const InputBody = z.strictObject({
+  data: z.string().max(LIMITS.INPUT_BYTES * 2),
+  /** `base64` when `data` carries raw bytes. */
+  enc: z.literal("base64").optional(),
+});
+export const SignalBody = z.strictObject({ signal: Signal });
+export const ResizeBody = z.strictObject({ cols: Cols, rows: Rows });
+export const ControlBody = z.strictObject({ action: z.enum(["acquire", "release"]), force: z.boolean().optional() });
+export const PromptBody = z.strictObject({ text: z.string().min(1).max(LIMITS.STRING_BYTES) });
+export const AbortBody = z.strictObject({ all: z.boolean().optional() });
+export const PermissionBody = z.strictObject({ requestId: z.string().min(1).max(200), optionId: z.string().min(1).max(200) });
+
+/** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
+const ExternalName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, "type is a letter then letters, digits, _ . : -");
+
+/**
+ * One event appended by an external producer (`POST /v1/sessions/:id/events`).
+ * `output` and `exit` are only accepted on stream sessions; any other type is stored as
+ * `custom {name: type, data}`.
+ */
+export const ExternalEvent = z.union([
+  z.strictObject({
+    type: z.literal("output"),
+    data: z.strictObject({
+      stream: z.enum(["stdout", "stderr"]).default("stdout"),
+      data: boundedString(),
+      enc: z.literal("base64").optional(),
+    }),
+  }),
+  z.strictObject({
+    type: z.literal("exit"),
+    data: z.strictObject({ exitCode: z.number().int().nullable().default(0), signal: z.string().max(16).nullable().default(null) }),
+  }),
+  z.strictObject({ type: ExternalName, data: z.unknown().optional() }),
+]);
+export type ExternalEvent = z.infer<typeof ExternalEvent>;
+export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).min(1)]);
+
+export const SessionInfo = z.object({
+  id: z.string(),
+  kind: z.enum(SESSION_KINDS),
+  name: z.string().nullable(),
+  state: z.enum(SESSION_STATES),
+  owner: z.string(),
+  command: z.array(z.string()).nullable(),
+  cwd: z.string().nullable(),
+  pty: z.boolean(),
+  cols: z.number().int().nullable(),
+  rows: z.number().int().nullable(),
+  pid: z.number().int().nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  createdAt: z.number(),
+  endedAt: z.number().nullable(),
+  /** Seq of the newest event (0 when empty). */
+  head: z.number().int().nonnegative(),
+  /** Seq of the oldest retained event (head + 1 when none is retained). */
+  first: z.number().int().nonnegative(),
+  outputBytes: z.number().int().nonnegative(),
+  viewers: z.number().int().nonnegative(),
+  controller: z.string().nullable(),
+  parent: z.string().nullable(),
+  agent: z.string().nullable(),
+  /** Agent sessions: the active run and how many prompts wait behind it. */
+  run: z.object({ active: z.string().nullable(), queued: z.number().int() }).nullable(),
+  lastActivityAt: z.number(),
+});
+export type SessionInfo = z.infer<typeof SessionInfo>;

@@ -1,0 +1,172 @@
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import type { RetentionPolicy } from "../../src/log/index.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
+import { tempDir } from "../helpers/tmp.js";
+
+function openLog(dir: string, retention?: RetentionPolicy, ring?: { entries: number; bytes: number }) {
+  const store = new SqliteEventStore(join(dir, "log.db"));
+  return new EventLog({
+    store,
+    clock: new ManualClock(),
+    ...(retention ? { retention } : {}),
+    ...(ring ? { ringMaxEntries: ring.entries, ringMaxBytes: ring.bytes } : {}),
+  });
+}
+
+const custom = (i: number) => ({ type: "custom" as const, name: "n", data: i });
+
+describe("session log", () => {
+  it("assigns contiguous seqs from 1 and reads after a position", () => {
+    const log = openLog(tempDir()).create("s1");
+    for (let i = 0; i < 10; i++) log.append(custom(i));
+    const { entries, head, next } = log.read(4);
+    expect(entries.map((e) => e.seq)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(JSON.parse(entries[0]!.json)).toMatchObject({ seq: 5, type: "custom", data: 4 });
+    expect(head).toBe(10);
+    expect(next).toBe(10);
+  });
+
+  it("pages with limit and filters by type while advancing next past other types", () => {
+    const log = openLog(tempDir()).create("s1");
+    for (let i = 0; i < 5; i++) {
+      log.append(custom(i));
+      log.append({ type: "exit", exitCode: i, signal: null });
+    }
+    const page = log.read(0, { limit: 2, types: new Set(["exit"]) });
+    expect(page.entries.map((e) => e.seq)).toEqual([2, 4]);
+    expect(page.next).toBe(4);
+    const rest = log.read(page.next, { types: new Set(["exit"]) });
+    expect(rest.entries.map((e) => e.seq)).toEqual([6, 8, 10]);
+    expect(rest.next).toBe(10);
+  });
+
+  it("assigns output offsets from the byte counter", () => {
+    const log = openLog(tempDir()).create("s1");
+    const a = log.appendOutput("stdout", "héllo", undefined, 6);
+    const b = log.appendOutput("stderr", "//8=", "base64", 2);
+    expect(a).toMatchObject({ offset: 0, data: "héllo" });
+    expect(b).toMatchObject({ offset: 6, enc: "base64" });
+    expect(log.outputBytes).toBe(8);
+    const slices = log.readOutput(3);
+    expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(Buffer.concat([Buffer.from("héllo").subarray(3), Buffer.from([0xff, 0xff])]));
+  });
+
+  it("reads across the store and the ring once old entries are evicted", () => {
+    const events = openLog(tempDir(), undefined, { entries: 8, bytes: 1 << 20 });
+    const log = events.create("s1");
+    for (let i = 0; i < 100; i++) {
+      log.append(custom(i));
+      if (i % 7 === 0) events.flush();
+    }
+    events.flush();
+    const all = log.read(0).entries.map((e) => e.seq);
+    expect(all).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(log.read(50, { limit: 5 }).entries.map((e) => e.seq)).toEqual([51, 52, 53, 54, 55]);
+  });
+
+  it("keeps every event across a restart", () => {
+    const dir = tempDir();
+    const first = openLog(dir);
+    const log = first.create("s1");
+    first.saveSession({ id: "s1", kind: "stream", state: "running", createdAt: 1, meta: { name: "x" } });
+    for (let i = 0; i < 20; i++) log.appendOutput("stdout", `line ${i}\n`, undefined, `line ${i}\n`.length);
+    first.close();
+
+    const second = openLog(dir);
+    const [loaded] = second.load();
+    expect(loaded!.session).toMatchObject({ id: "s1", meta: { name: "x" } });
+    expect(loaded!.log.head).toBe(20);
+    expect(loaded!.log.outputBytes).toBe(log.outputBytes);
+    const next = loaded!.log.append(custom(99));
+    expect(next.seq).toBe(21);
+    expect(loaded!.log.read(18).entries.map((e) => e.seq)).toEqual([19, 20, 21]);
+    second.close();
+  });
+
+  it("trims by count and answers HISTORY_TRIMMED for positions before the retained range", () => {
+    const events = openLog(tempDir(), { maxEvents: 10, maxBytes: 1 << 30 });
+    const log = events.create("s1");
+    for (let i = 0; i < 25; i++) log.append(custom(i));
+    events.flush();
+    expect(log.first).toBe(16);
+    expect(log.read(15).entries.map((e) => e.seq)).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    const err = (() => {
+      try {
+        log.read(3);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(SwitchboardError);
+    expect(err).toMatchObject({ code: "HISTORY_TRIMMED", details: { first: 16, head: 25 } });
+  });
+
+  it("trims by bytes once entries are durable and survives a restart with the trimmed range", () => {
+    const dir = tempDir();
+    const events = openLog(dir, { maxEvents: 1_000_000, maxBytes: 2000 }, { entries: 4, bytes: 1 << 20 });
+    const log = events.create("s1");
+    events.saveSession({ id: "s1", kind: "stream", state: "running", createdAt: 1, meta: {} });
+    for (let i = 0; i < 50; i++) {
+      log.append({ type: "custom", name: "n", data: "x".repeat(100) });
+      events.flush();
+    }
+    expect(log.first).toBeGreaterThan(1);
+    const retained = log.read(log.first - 1).entries;
+    const bytes = retained.reduce((n, e) => n + e.json.length, 0);
+    expect(bytes).toBeLessThanOrEqual(2000);
+    expect(retained.at(-1)!.seq).toBe(50);
+    events.close();
+    const again = openLog(dir);
+    const [loaded] = again.load();
+    expect(loaded!.log.first).toBe(log.first);
+    expect(loaded!.log.head).toBe(50);
+    again.close();
+  });
+
+  it("rejects a position past the head", () => {
+    const log = openLog(tempDir()).create("s1");
+    log.append(custom(1));
+    expect(() => log.read(5)).toThrowError(/past the head/);
+  });
+
+  it("reads exactly what was appended, whatever the flushes, ring size and page size (property)", () => {
+    const dir = tempDir();
+    let n = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constant("append" as const), fc.constant("flush" as const)), { minLength: 1, maxLength: 200 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.integer({ min: 1, max: 50 }),
+        (ops, ringEntries, page) => {
+          const events = new EventLog({
+            store: new SqliteEventStore(join(dir, `p${n++}.db`)),
+            clock: new ManualClock(),
+            ringMaxEntries: ringEntries,
+            ringMaxBytes: 1 << 20,
+          });
+          const log = events.create("s");
+          let appended = 0;
+          for (const op of ops) {
+            if (op === "append") log.append(custom(appended++));
+            else events.flush();
+          }
+          const seen: number[] = [];
+          let since = 0;
+          for (;;) {
+            const r = log.read(since, { limit: page });
+            seen.push(...r.entries.map((e) => (JSON.parse(e.json) as { data: number }).data));
+            if (r.entries.length === 0 || r.next === since) break;
+            since = r.next;
+          }
+          events.close();
+          expect(seen).toEqual(Array.from({ length: appended }, (_, i) => i));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
