@@ -86,7 +86,7 @@ export class SessionLog implements AppendableLog {
       // Offsets are the log's to assign; callers use appendOutput.
       throw new Error("use appendOutput for output events");
     }
-    return this.commit({ ...event, seq: this._head + 1, ts: this.clock.now() } as SessionEvent);
+    return this.commit({ seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent);
   }
 
   appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent {
@@ -140,7 +140,19 @@ export class SessionLog implements AppendableLog {
       const after = entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
       entries.push(...this.ring.readAfter(after, limit - entries.length, types));
     }
-    const next = entries.length >= limit ? entries[entries.length - 1]!.seq : this._head;
+    let cut = entries.length >= limit;
+    if (options.maxBytes !== undefined) {
+      let bytes = 0;
+      for (let i = 0; i < entries.length; i++) {
+        bytes += entries[i]!.json.length;
+        if (bytes >= options.maxBytes && i + 1 < entries.length) {
+          entries.length = i + 1;
+          cut = true;
+          break;
+        }
+      }
+    }
+    const next = cut ? entries[entries.length - 1]!.seq : this._head;
     return { entries, head: this._head, first: this._first, next };
   }
 

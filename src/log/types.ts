@@ -13,6 +13,8 @@ export interface LogEntry {
 export interface ReadOptions {
   /** Most entries to return (default: all available). */
   limit?: number;
+  /** Stop adding entries once their serialized size reaches this many bytes (at least one is returned). */
+  maxBytes?: number;
   /** Only these event types (the `next` position still advances past the others). */
   types?: ReadonlySet<string> | undefined;
 }

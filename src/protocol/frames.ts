@@ -45,6 +45,8 @@ export type ServerFrame =
   | { op: "hello"; protocol: number; connId: string; limits: HelloLimits; serverTime: number }
   | { op: "subscribed"; session: string; from: number; head: number; ref?: Ref }
   | { op: "event"; session: string; event: SessionEvent }
+  /** Several consecutive events of one session in one frame: sent during catch-up and while the socket is busy. */
+  | { op: "events"; session: string; events: SessionEvent[] }
   | { op: "reset"; session: string; reason: ResetReason; head: number; first: number }
   | { op: "ack"; ref: Ref; result?: unknown }
   | { op: "error"; ref?: Ref; session?: string; code: ErrorCode; message: string }

@@ -83,7 +83,10 @@ export const AbortBody = z.strictObject({ all: z.boolean().optional() });
 export const PermissionBody = z.strictObject({ requestId: z.string().min(1).max(200), optionId: z.string().min(1).max(200) });
 
 /** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
-const ExternalName = z.string().regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, "type is a letter then letters, digits, _ . : -");
+const ExternalName = z
+  .string()
+  .regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, "type is a letter then letters, digits, _ . : -")
+  .refine((t) => t !== "output" && t !== "exit", "output and exit events need their documented data fields");
 
 /**
  * One event appended by an external producer (`POST /v1/sessions/:id/events`).

@@ -1,0 +1,384 @@
+import { Readable, Writable } from "node:stream";
+import * as acp from "@agentclientprotocol/sdk";
+import type { AnyResponse, ClientConnection, JsonRpcId } from "@agentclientprotocol/sdk";
+import type { Timer } from "../core/clock.js";
+import type { ErrorCode } from "../protocol/index.js";
+import type { AdapterContext, AdapterRun, AgentAdapter, PermissionOutcome, RunOutcome } from "./adapter.js";
+import { AgentProcess } from "./agent-process.js";
+import type { ProcessEnd } from "./agent-process.js";
+import { AcpTerminals } from "./acp-terminals.js";
+import { applySessionUpdate } from "./acp-updates.js";
+import { AcpWire } from "./acp-wire.js";
+import { ConfinedFs, FsAccessError } from "./confined-fs.js";
+import { describeError } from "./logger.js";
+
+/** `initialize` + `session/new` must answer within this long (agents started through npx can be slow). */
+export const ACP_START_TIMEOUT_MS = 30_000;
+/** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
+const EXIT_CLASSIFY_MS = 1000;
+
+/** JSON-RPC codes the fs handlers answer with. */
+const JSONRPC_INVALID_PARAMS = -32602;
+const JSONRPC_RESOURCE_NOT_FOUND = -32002;
+const JSONRPC_INTERNAL_ERROR = -32603;
+
+const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
+
+export interface AcpAdapterOptions {
+  /** argv of the agent, e.g. `["gemini", "--acp"]`. */
+  command: string[];
+  env: Record<string, string> | undefined;
+}
+
+class AcpStartError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+interface Turn {
+  run: AdapterRun;
+  resolve: (outcome: RunOutcome) => void;
+  settled: boolean;
+  detach: () => void;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Speaks ACP to one agent process, as the client: `initialize` (advertising fs and, when a
+ * child terminal factory is wired, terminal), `session/new` with the session's cwd, one
+ * `session/prompt` per run, `session/cancel` on abort. Everything the agent sends is applied in
+ * wire order (acp-wire.ts). The process starts with the first run; once it is gone the adapter
+ * is `dead` and the session replaces it.
+ */
+export class AcpAdapter implements AgentAdapter {
+  private readonly context: AdapterContext;
+  private readonly options: AcpAdapterOptions;
+  private readonly fs: ConfinedFs;
+  private readonly terminals: AcpTerminals;
+  private proc: AgentProcess | undefined;
+  private conn: ClientConnection | undefined;
+  private wire: AcpWire | undefined;
+  private acpSessionId: string | undefined;
+  private starting: Promise<void> | undefined;
+  private turn: Turn | undefined;
+  private isDead = false;
+  private disposing: Promise<void> | undefined;
+
+  constructor(context: AdapterContext, options: AcpAdapterOptions) {
+    this.context = context;
+    this.options = options;
+    this.fs = new ConfinedFs(context.cwd);
+    this.terminals = new AcpTerminals({
+      factory: context.children,
+      parentSessionId: context.sessionId,
+      cwd: context.cwd,
+      logger: context.logger,
+    });
+  }
+
+  get dead(): boolean {
+    return this.isDead;
+  }
+
+  /** The agent's process id once started (diagnostics and tests). */
+  get pid(): number | undefined {
+    return this.proc?.child.pid;
+  }
+
+  async run(run: AdapterRun): Promise<RunOutcome> {
+    if (this.disposing || this.isDead) {
+      return { kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" };
+    }
+    try {
+      this.starting ??= this.start();
+      await this.starting;
+    } catch (err) {
+      this.isDead = true;
+      void this.proc?.kill();
+      if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message };
+      return { kind: "error", code: "AGENT_FAILED", message: describeError(err) };
+    }
+    const conn = this.conn!;
+    const sessionId = this.acpSessionId!;
+    if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
+    return new Promise<RunOutcome>((resolve) => {
+      const onAbort = (): void => {
+        conn.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
+          this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
+        });
+      };
+      run.signal.addEventListener("abort", onAbort, { once: true });
+      const turn: Turn = { run, resolve, settled: false, detach: () => run.signal.removeEventListener("abort", onAbort) };
+      this.turn = turn;
+      conn.agent
+        .request("session/prompt", { sessionId, prompt: [{ type: "text", text: run.text }] })
+        .catch((err: unknown) => {
+          // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
+          // turn only when no answer can come any more (the request was never sent), after
+          // everything received so far; when the output has ended, onOutputEnd reports it.
+          this.wire?.enqueue(() => {
+            if (this.isDead) return;
+            this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: describeError(err) });
+          });
+        });
+    });
+  }
+
+  dispose(): Promise<void> {
+    this.disposing ??= this.shutdown();
+    return this.disposing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.isDead = true;
+    await this.terminals.dispose();
+    this.conn?.close();
+    const end = await this.proc?.kill();
+    const turn = this.turn;
+    if (turn) {
+      const message = end && this.proc ? this.proc.describeEnd(end) : "the agent was stopped";
+      this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message });
+    }
+  }
+
+  private finishTurn(turn: Turn, outcome: RunOutcome): void {
+    if (turn.settled) return;
+    turn.settled = true;
+    turn.detach();
+    if (this.turn === turn) this.turn = undefined;
+    turn.resolve(outcome);
+  }
+
+  private async start(): Promise<void> {
+    const [program, ...args] = this.options.command;
+    if (program === undefined) throw new AcpStartError("CONFIG_INVALID", "the acp agent has an empty command");
+    const proc = new AgentProcess({
+      command: program,
+      args,
+      cwd: this.context.cwd,
+      env: this.options.env,
+      clock: this.context.clock,
+      logger: this.context.logger,
+    });
+    this.proc = proc;
+    void proc.closed.then((end) => this.onProcessEnd(end));
+    const raw = acp.ndJsonStream(
+      Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
+      Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>,
+    );
+    const wire = new AcpWire(
+      raw,
+      {
+        update: (params) => this.onUpdate(params),
+        response: (message) => this.onResponse(message),
+        end: () => this.onOutputEnd(proc),
+        failed: (err) => this.context.logger.error({ err: describeError(err) }, "applying an ACP message failed"),
+      },
+      { watchResponsesTo: ["session/prompt"] },
+    );
+    this.wire = wire;
+    const conn = this.client().connect(wire.stream);
+    this.conn = conn;
+    void conn.closed.then(() => wire.close());
+
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = this.context.clock.setTimeout(
+        () => reject(new AcpStartError("AGENT_FAILED", `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms`)),
+        ACP_START_TIMEOUT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.handshake(conn), timeout]);
+    } catch (err) {
+      if (err instanceof AcpStartError) throw err;
+      const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
+      if (end) throw new AcpStartError(end.spawnError ? "SPAWN_FAILED" : "AGENT_EXITED", proc.describeEnd(end));
+      throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  private async handshake(conn: ClientConnection): Promise<void> {
+    const request: acp.InitializeRequest = {
+      protocolVersion: acp.PROTOCOL_VERSION,
+      clientCapabilities: {
+        fs: { readTextFile: true, writeTextFile: true },
+        terminal: this.terminals.supported,
+      },
+      clientInfo: { ...CLIENT_INFO },
+    };
+    const init = await conn.agent.request("initialize", request);
+    if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
+      throw new AcpStartError(
+        "AGENT_FAILED",
+        `the agent speaks ACP version ${init.protocolVersion}; the gateway speaks ${acp.PROTOCOL_VERSION}`,
+      );
+    }
+    const session = await conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] });
+    this.acpSessionId = session.sessionId;
+    this.context.logger.debug(
+      { sessionId: this.context.sessionId, acpSessionId: session.sessionId, agent: init.agentInfo?.name },
+      "ACP session ready",
+    );
+  }
+
+  private endedWithin(proc: AgentProcess, ms: number): Promise<ProcessEnd | undefined> {
+    return new Promise((resolve) => {
+      const timer = this.context.clock.setTimeout(() => resolve(undefined), ms);
+      void proc.closed.then((end) => {
+        timer.cancel();
+        resolve(end);
+      });
+    });
+  }
+
+  private onProcessEnd(end: ProcessEnd): void {
+    this.isDead = true;
+    this.context.logger.info({ sessionId: this.context.sessionId, ...end, spawnError: end.spawnError?.message }, "ACP agent ended");
+  }
+
+  /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */
+  private onOutputEnd(proc: AgentProcess): void {
+    this.isDead = true;
+    void proc.kill().then((end) => {
+      const turn = this.turn;
+      if (turn) this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message: proc.describeEnd(end) });
+    });
+  }
+
+  private onUpdate(params: unknown): void {
+    if (!isRecord(params) || params.sessionId !== this.acpSessionId) {
+      this.context.logger.debug({ sessionId: this.context.sessionId }, "session/update for another ACP session ignored");
+      return;
+    }
+    const turn = this.turn;
+    // Updates outside a turn (e.g. available commands after session/new, or the tail of an
+    // aborted turn whose run already ended) have no run to belong to.
+    if (!turn) return;
+    const result = applySessionUpdate(params.update, turn.run.sink, (id) => this.terminals.has(id));
+    if (result === "malformed") {
+      this.context.logger.warn({ sessionId: this.context.sessionId, runId: turn.run.runId }, "malformed session/update skipped");
+    }
+  }
+
+  private onResponse(message: AnyResponse): void {
+    const turn = this.turn;
+    if (!turn) return;
+    if ("error" in message) {
+      const { code, message: text } = message.error;
+      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: `the agent answered error ${code}: ${text}` });
+      return;
+    }
+    const result = message.result;
+    const stopReason = isRecord(result) && typeof result.stopReason === "string" ? result.stopReason : undefined;
+    if (stopReason === undefined) {
+      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: "session/prompt answered without a stopReason" });
+      return;
+    }
+    this.finishTurn(turn, { kind: "final", stopReason });
+  }
+
+  /**
+   * Waits for this request's turn in wire order, lets `fn` append its events synchronously, then
+   * lets later messages go on. A promise `fn` returns is not awaited here (a permission answer
+   * may take minutes; the messages after the request must not wait for it).
+   */
+  private async inOrder<T>(requestId: JsonRpcId, sessionId: string, fn: () => T): Promise<T> {
+    const release = await this.wire!.enter(requestId);
+    try {
+      if (sessionId !== this.acpSessionId) throw acp.RequestError.sessionNotFound(sessionId);
+      return fn();
+    } finally {
+      release();
+    }
+  }
+
+  private client(): acp.ClientApp {
+    return acp
+      .client({ name: CLIENT_INFO.name })
+      .onRequest("session/request_permission", async ({ params, requestId, signal }) => {
+        const answer = await this.inOrder(requestId, params.sessionId, (): Promise<PermissionOutcome> => {
+          const sink = this.turn?.run.sink;
+          if (!sink?.open) return Promise.resolve({ outcome: "cancelled" });
+          return sink.requestPermission(
+            {
+              title: params.toolCall.title ?? "",
+              toolCallId: params.toolCall.toolCallId,
+              options: params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
+            },
+            signal,
+          );
+        });
+        const outcome = await answer;
+        return {
+          outcome: outcome.outcome === "selected" ? { outcome: "selected", optionId: outcome.optionId } : { outcome: "cancelled" },
+        };
+      })
+      .onRequest("fs/read_text_file", async ({ params, requestId }) => {
+        await this.inOrder(requestId, params.sessionId, () => undefined);
+        const content = await this.fsCall(() => this.fs.readTextFile(params.path, { line: params.line, limit: params.limit }));
+        return { content };
+      })
+      .onRequest("fs/write_text_file", async ({ params, requestId }) => {
+        await this.inOrder(requestId, params.sessionId, () => undefined);
+        await this.fsCall(() => this.fs.writeTextFile(params.path, params.content));
+        return {};
+      })
+      .onRequest("terminal/create", async ({ params, requestId }) => {
+        // The child is started while this request holds its place in the wire order, so its
+        // `child` event lands exactly where the agent asked for it.
+        const release = await this.wire!.enter(requestId);
+        try {
+          if (params.sessionId !== this.acpSessionId) throw acp.RequestError.sessionNotFound(params.sessionId);
+          const sink = this.turn?.run.sink;
+          if (!sink?.open) throw acp.RequestError.invalidRequest(undefined, "no prompt turn is running");
+          const terminal = await this.terminals.create(params, sink.runId);
+          sink.child({ sessionId: terminal.sessionId, command: [params.command, ...(params.args ?? [])] });
+          return { terminalId: terminal.sessionId };
+        } finally {
+          release();
+        }
+      })
+      .onRequest("terminal/output", async ({ params, requestId }) => {
+        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
+        const out = await terminal.output();
+        return { output: out.output, truncated: out.truncated, exitStatus: out.exitStatus };
+      })
+      .onRequest("terminal/wait_for_exit", async ({ params, requestId }) => {
+        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
+        const exit = await terminal.waitForExit();
+        return { exitCode: exit.exitCode, signal: exit.signal };
+      })
+      .onRequest("terminal/kill", async ({ params, requestId }) => {
+        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
+        await terminal.kill();
+        return {};
+      })
+      .onRequest("terminal/release", async ({ params, requestId }) => {
+        await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
+        await this.terminals.release(params.terminalId);
+        return {};
+      });
+  }
+
+  /** Runs a confined fs call, turning refusals into JSON-RPC errors the agent can read. */
+  private async fsCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof FsAccessError) {
+        const code = err.reason === "not-found" ? JSONRPC_RESOURCE_NOT_FOUND : JSONRPC_INVALID_PARAMS;
+        throw new acp.RequestError(code, err.message, { reason: err.reason });
+      }
+      throw new acp.RequestError(JSONRPC_INTERNAL_ERROR, describeError(err));
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import type { PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
+
+/**
+ * ACP `session/update` → the run's events (docs/agents.md has the table). Updates arrive as raw
+ * JSON from the wire (see acp-wire.ts), so each field is checked here; an update that does not
+ * fit is skipped, never trusted.
+ *
+ * | sessionUpdate                      | event                                  |
+ * |------------------------------------|----------------------------------------|
+ * | agent_message_chunk (text)         | chat.delta (paced)                     |
+ * | agent_thought_chunk (text)         | chat.thought (paced)                   |
+ * | tool_call, tool_call_update        | tool (after a flush)                   |
+ * | plan                               | plan                                   |
+ * | anything else                      | — (mode, commands, usage, user echo)   |
+ */
+export type UpdateResult = "applied" | "ignored" | "malformed";
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
+
+function textOf(content: unknown): string | undefined {
+  return isRecord(content) && content.type === "text" ? str(content.text) : undefined;
+}
+
+/**
+ * Applies one `session/update` update to `sink`. `knownTerminal` says whether a `terminalId` in
+ * tool content names a child terminal this agent created (only those are linked).
+ */
+export function applySessionUpdate(
+  update: unknown,
+  sink: RunSink,
+  knownTerminal: (terminalId: string) => boolean,
+): UpdateResult {
+  if (!isRecord(update)) return "malformed";
+  switch (update.sessionUpdate) {
+    case "agent_message_chunk": {
+      const text = textOf(update.content);
+      if (text === undefined) return isRecord(update.content) ? "ignored" : "malformed";
+      sink.text(text);
+      return "applied";
+    }
+    case "agent_thought_chunk": {
+      const text = textOf(update.content);
+      if (text === undefined) return isRecord(update.content) ? "ignored" : "malformed";
+      sink.thought(text);
+      return "applied";
+    }
+    case "tool_call":
+    case "tool_call_update": {
+      const tool = toToolUpdate(update, knownTerminal);
+      if (!tool) return "malformed";
+      sink.tool(tool);
+      return "applied";
+    }
+    case "plan": {
+      const entries = toPlanEntries(update.entries);
+      if (!entries) return "malformed";
+      sink.plan(entries);
+      return "applied";
+    }
+    default:
+      return typeof update.sessionUpdate === "string" ? "ignored" : "malformed";
+  }
+}
+
+function toToolUpdate(u: Record<string, unknown>, knownTerminal: (id: string) => boolean): ToolUpdate | undefined {
+  const toolCallId = str(u.toolCallId);
+  if (toolCallId === undefined) return undefined;
+  const tool: ToolUpdate = { toolCallId };
+  const status = str(u.status);
+  if (status !== undefined) tool.status = status;
+  else if (u.sessionUpdate === "tool_call") tool.status = "pending";
+  const title = str(u.title);
+  if (title !== undefined) tool.title = title;
+  const kind = str(u.kind);
+  if (kind !== undefined) tool.kind = kind;
+  if (Array.isArray(u.content)) {
+    tool.content = u.content;
+    const terminals = u.content
+      .map((c) => (isRecord(c) && c.type === "terminal" ? str(c.terminalId) : undefined))
+      .filter((id): id is string => id !== undefined && knownTerminal(id));
+    if (terminals.length > 0) tool.terminalSessionIds = terminals;
+  }
+  if (u.rawInput !== undefined) tool.rawInput = u.rawInput;
+  if (u.rawOutput !== undefined) tool.rawOutput = u.rawOutput;
+  return tool;
+}
+
+function toPlanEntries(v: unknown): PlanEntry[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const entries: PlanEntry[] = [];
+  for (const e of v) {
+    if (!isRecord(e)) return undefined;
+    const content = str(e.content);
+    if (content === undefined) return undefined;
+    entries.push({ content, priority: str(e.priority) ?? "medium", status: str(e.status) ?? "pending" });
+  }
+  return entries;
+}

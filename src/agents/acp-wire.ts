@@ -1,0 +1,199 @@
+import type { AnyMessage, AnyResponse, JsonRpcId, Stream } from "@agentclientprotocol/sdk";
+
+/**
+ * Puts the effects of an ACP agent's messages in the order they came off the wire.
+ *
+ * The SDK parses and dispatches each message through an async handler chain and does not wait
+ * for one handler before starting the next, and it settles a request's promise as soon as the
+ * response arrives — so the response to `session/prompt` can overtake the last
+ * `agent_message_chunk` before it, and a permission request can overtake the `tool_call` it is
+ * about (DESIGN.md §5: "do not depend on the SDK's handler order"). So this sits between the
+ * agent's stdout and the SDK and numbers every message as it arrives:
+ *
+ * - `session/update` notifications are taken off the stream and applied here, in order;
+ * - responses to watched methods (`session/prompt`) are applied here, in order, and still
+ *   passed on so the SDK settles its request;
+ * - every incoming request becomes a barrier: messages after it wait until the request's
+ *   handler has entered (`enter()`), done its ordered part and released — or until a response
+ *   to it goes out without a handler (the SDK refused it);
+ * - the end of the agent's output is applied last.
+ *
+ * Applying is synchronous, so an event appended by an apply function lands in the log before
+ * the effects of any later message.
+ */
+export interface AcpWireHandlers {
+  /** A `session/update` notification's params. */
+  update(params: unknown, seq: number): void;
+  /** The response to a request of a watched method. */
+  response(message: AnyResponse, seq: number): void;
+  /** The agent's output ended (after everything before it was applied). Called once. */
+  end(): void;
+  /** An apply function threw: a bug, reported, and the queue goes on. */
+  failed(err: unknown): void;
+}
+
+type Entry =
+  | { kind: "apply"; seq: number; fn: () => void }
+  | { kind: "barrier"; seq: number; key: string; released: boolean; enter: (() => void) | undefined };
+
+const keyOf = (id: JsonRpcId): string => JSON.stringify(id);
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export class AcpWire {
+  /** What the SDK connects to. */
+  readonly stream: Stream;
+  private readonly handlers: AcpWireHandlers;
+  private readonly watchedMethods: ReadonlySet<string>;
+  private readonly watchedIds = new Set<string>();
+  private readonly barriers = new Map<string, Extract<Entry, { kind: "barrier" }>>();
+  private queue: Entry[] = [];
+  private seq = 0;
+  private draining = false;
+  private ended = false;
+
+  constructor(raw: Stream, handlers: AcpWireHandlers, options: { watchResponsesTo: string[] }) {
+    this.handlers = handlers;
+    this.watchedMethods = new Set(options.watchResponsesTo);
+    const inbound = new TransformStream<AnyMessage, AnyMessage>({
+      transform: (message, controller) => {
+        if (this.take(message)) controller.enqueue(message);
+      },
+      flush: () => this.enqueue(() => this.end()),
+    });
+    const writer = raw.writable.getWriter();
+    const outbound = new WritableStream<AnyMessage>({
+      write: (message) => {
+        this.observeOutgoing(message);
+        return writer.write(message);
+      },
+      close: () => writer.close(),
+      abort: (reason: unknown) => writer.abort(reason),
+    });
+    this.stream = { readable: raw.readable.pipeThrough(inbound), writable: outbound };
+  }
+
+  /** Messages numbered so far. */
+  get received(): number {
+    return this.seq;
+  }
+
+  /**
+   * Called first by every request handler: resolves when everything that arrived before the
+   * request has been applied. Later messages wait until the returned release is called —
+   * call it (in `finally`) as soon as the handler's ordered part (appending its events) is done.
+   */
+  enter(requestId: JsonRpcId): Promise<() => void> {
+    const barrier = this.barriers.get(keyOf(requestId));
+    if (!barrier) return Promise.resolve(() => undefined);
+    return new Promise((resolve) => {
+      barrier.enter = () => resolve(() => this.release(barrier.key));
+      this.drain();
+    });
+  }
+
+  /** Applies `fn` after everything received so far (a local event in wire order). */
+  enqueue(fn: () => void): void {
+    this.queue.push({ kind: "apply", seq: this.seq, fn });
+    this.drain();
+  }
+
+  /**
+   * The connection is gone: no handler will enter any more, so open barriers are released and
+   * the end is applied (once) after whatever is still queued.
+   */
+  close(): void {
+    for (const key of [...this.barriers.keys()]) this.release(key);
+    this.enqueue(() => this.end());
+  }
+
+  /** Numbers one incoming message; returns whether the SDK should see it. */
+  private take(incoming: AnyMessage): boolean {
+    const seq = ++this.seq;
+    const message: unknown = incoming;
+    if (!isRecord(message)) return true;
+    const hasId = "id" in message;
+    if (typeof message.method === "string") {
+      if (!hasId) {
+        if (message.method !== "session/update") return true;
+        const params = message.params;
+        this.queue.push({ kind: "apply", seq, fn: () => this.handlers.update(params, seq) });
+        this.drain();
+        return false;
+      }
+      const key = keyOf(message.id as JsonRpcId);
+      const barrier = { kind: "barrier" as const, seq, key, released: false, enter: undefined };
+      this.barriers.set(key, barrier);
+      this.queue.push(barrier);
+      return true;
+    }
+    if (hasId) {
+      const key = keyOf(message.id as JsonRpcId);
+      if (this.watchedIds.delete(key)) {
+        const response = incoming as AnyResponse;
+        this.queue.push({ kind: "apply", seq, fn: () => this.handlers.response(response, seq) });
+        this.drain();
+      }
+    }
+    return true;
+  }
+
+  private observeOutgoing(outgoing: AnyMessage): void {
+    const message: unknown = outgoing;
+    if (!isRecord(message) || !("id" in message)) return;
+    const key = keyOf(message.id as JsonRpcId);
+    if (typeof message.method === "string") {
+      if (this.watchedMethods.has(message.method)) this.watchedIds.add(key);
+    } else {
+      // Our response to an incoming request: if its handler never entered (the SDK answered
+      // by itself, e.g. invalid params), the barrier must not hold the queue any longer.
+      this.release(key);
+    }
+  }
+
+  private release(key: string): void {
+    const barrier = this.barriers.get(key);
+    if (!barrier) return;
+    this.barriers.delete(key);
+    barrier.released = true;
+    this.drain();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.handlers.end();
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const head = this.queue[0]!;
+        if (head.kind === "apply") {
+          this.queue.shift();
+          try {
+            head.fn();
+          } catch (err) {
+            this.handlers.failed(err);
+          }
+          continue;
+        }
+        if (head.released) {
+          this.queue.shift();
+          continue;
+        }
+        // A barrier at the head: let its handler in (once), and wait for its release.
+        const enter = head.enter;
+        head.enter = undefined;
+        enter?.();
+        break;
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import type { Clock } from "../core/clock.js";
+import type { ErrorCode, InlineAgent } from "../protocol/index.js";
+import type { ChildTerminalFactory } from "./child-terminal.js";
+import type { AgentLogger } from "./logger.js";
+
+/**
+ * How to run an agent: config `agents: {id: {adapter, command?, cwd?, env?}}` or the inline
+ * `agent` of `POST /v1/sessions`. `command` is required for `acp` and `command`.
+ */
+export type AgentSpec = InlineAgent;
+
+export interface ToolUpdate {
+  toolCallId: string;
+  /** `pending` | `in_progress` | `completed` | `failed`; omitted = unchanged since the last update. */
+  status?: string;
+  title?: string;
+  kind?: string;
+  /** Child terminal sessions this call runs in. */
+  terminalSessionIds?: string[];
+  content?: unknown;
+  rawInput?: unknown;
+  rawOutput?: unknown;
+}
+
+export interface PlanEntry {
+  content: string;
+  priority: string;
+  status: string;
+}
+
+export interface PermissionOption {
+  optionId: string;
+  name: string;
+  /** ACP kinds: `allow_once` | `allow_always` | `reject_once` | `reject_always`. */
+  kind: string;
+}
+
+export interface PermissionAsk {
+  title: string;
+  toolCallId?: string;
+  options: PermissionOption[];
+}
+
+export type PermissionOutcome = { outcome: "selected"; optionId: string } | { outcome: "cancelled" };
+
+/**
+ * Where an adapter sends what its agent produces during one run. The session turns the calls
+ * into log events (pacing text, flushing before tools, ending the run once). After the run has
+ * ended (abort), calls are ignored and permission requests resolve as cancelled.
+ */
+export interface RunSink {
+  readonly runId: string;
+  /** False once the run has its terminal event. */
+  readonly open: boolean;
+  text(chunk: string): void;
+  thought(chunk: string): void;
+  tool(update: ToolUpdate): void;
+  plan(entries: PlanEntry[]): void;
+  /** A child terminal session the agent started (ACP `terminal/create`). */
+  child(info: { sessionId: string; command: string[] }): void;
+  /**
+   * Appends `permission.request` and resolves with the first valid answer, or cancelled (timeout,
+   * abort, run end, or `signal` aborting because the agent withdrew the request).
+   */
+  requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome>;
+}
+
+/** How an adapter's run ended, when the session did not end it first (abort). */
+export type RunOutcome =
+  | { kind: "final"; stopReason: string }
+  | { kind: "error"; code: ErrorCode; message: string };
+
+export interface AdapterRun {
+  runId: string;
+  text: string;
+  sink: RunSink;
+  /** Aborted when someone aborts the run: stop soon (ACP: send `session/cancel`) and resolve. */
+  signal: AbortSignal;
+}
+
+/**
+ * One agent behind one session. The session calls `run` for one run at a time and waits for
+ * it to settle before starting the next. `run` never rejects: failures are outcomes.
+ */
+export interface AgentAdapter {
+  run(run: AdapterRun): Promise<RunOutcome>;
+  /**
+   * True once the agent process this adapter spoke to is gone (crash, exit, closed output).
+   * The session replaces a dead adapter before the next run, within its restart bound.
+   */
+  readonly dead: boolean;
+  /** Kills the agent process and anything it started. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** What every adapter gets from its session. */
+export interface AdapterContext {
+  /** The agent session's id: the `parent` of child terminals. */
+  sessionId: string;
+  /** Absolute working directory: the agent's cwd and the root its file access is confined to. */
+  cwd: string;
+  clock: Clock;
+  logger: AgentLogger;
+  /** Serves ACP `terminal/*`; without it the ACP adapter does not advertise the terminal capability. */
+  children: ChildTerminalFactory | undefined;
+}
+
+export type AgentAdapterFactory = () => AgentAdapter;

@@ -1,0 +1,118 @@
+import { spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import type { Clock } from "../core/clock.js";
+import type { AgentLogger } from "./logger.js";
+import { describeError } from "./logger.js";
+
+/** After SIGTERM an agent process group gets this long to exit before SIGKILL. */
+export const KILL_GRACE_MS = 2000;
+/** Bytes of an agent's stderr kept for error messages. */
+export const STDERR_TAIL_BYTES = 4096;
+
+export interface ProcessEnd {
+  exitCode: number | null;
+  signal: string | null;
+  /** Set when the process could not be started at all (e.g. ENOENT). */
+  spawnError: Error | null;
+}
+
+export interface AgentProcessOptions {
+  command: string;
+  args: string[];
+  cwd: string;
+  /** Added to the gateway's environment. */
+  env: Record<string, string> | undefined;
+  clock: Clock;
+  logger: AgentLogger;
+}
+
+/**
+ * An agent process in its own process group (so killing it also kills what it started, e.g.
+ * the real agent behind an `npx` wrapper), with a bounded stderr tail for error messages.
+ */
+export class AgentProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Resolves once the process has exited and its stdio is closed (all output read). */
+  readonly closed: Promise<ProcessEnd>;
+  private ended: ProcessEnd | undefined;
+  private tail = Buffer.alloc(0);
+  private killing: Promise<ProcessEnd> | undefined;
+  private readonly opts: AgentProcessOptions;
+
+  constructor(options: AgentProcessOptions) {
+    this.opts = options;
+    this.child = spawn(options.command, options.args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true,
+    });
+    let spawnError: Error | null = null;
+    let started = false;
+    this.child.once("spawn", () => {
+      started = true;
+    });
+    this.child.on("error", (err) => {
+      if (!started) spawnError = err;
+      else options.logger.warn({ command: options.command, err: describeError(err) }, "agent process error");
+    });
+    // The agent may exit while we write to it: EPIPE is expected then, and its exit is reported by `closed`.
+    this.child.stdin.on("error", (err) => {
+      options.logger.debug({ command: options.command, err: describeError(err) }, "agent stdin closed");
+    });
+    this.child.stderr.on("data", (chunk: Buffer) => {
+      const joined = Buffer.concat([this.tail, chunk]);
+      this.tail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
+    });
+    this.closed = new Promise<ProcessEnd>((resolve) => {
+      this.child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
+        this.ended = { exitCode: spawnError ? null : code, signal, spawnError };
+        resolve(this.ended);
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.ended === undefined && this.child.pid !== undefined;
+  }
+
+  /** The end of stderr, decoded (at most {@link STDERR_TAIL_BYTES}). */
+  stderrTail(): string {
+    return this.tail.toString("utf8").trim();
+  }
+
+  /** SIGTERM to the group, SIGKILL after {@link KILL_GRACE_MS}; resolves when the process is gone. Idempotent. */
+  kill(): Promise<ProcessEnd> {
+    if (this.ended) return Promise.resolve(this.ended);
+    this.killing ??= (async () => {
+      this.signalGroup("SIGTERM");
+      const timer = this.opts.clock.setTimeout(() => this.signalGroup("SIGKILL"), KILL_GRACE_MS);
+      const end = await this.closed;
+      timer.cancel();
+      return end;
+    })();
+    return this.killing;
+  }
+
+  /** A one-line description of how the process ended, with the stderr tail. */
+  describeEnd(end: ProcessEnd): string {
+    if (end.spawnError) return `cannot start ${this.opts.command}: ${end.spawnError.message}`;
+    const how = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
+    const stderr = this.stderrTail();
+    const lastLines = stderr.split("\n").slice(-3).join(" | ");
+    return `${this.opts.command} ${how}${lastLines ? `: ${lastLines}` : ""}`;
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    const pid = this.child.pid;
+    if (pid === undefined || this.ended) return;
+    try {
+      process.kill(-pid, signal);
+    } catch (err) {
+      // ESRCH: the group is already gone (exited between our check and the kill).
+      if ((err as NodeJS.ErrnoException).code !== "ESRCH") {
+        this.opts.logger.warn({ pid, signal, err: describeError(err) }, "cannot signal the agent process group");
+      }
+    }
+  }
+}

@@ -1,0 +1,359 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import path from "node:path";
+import { systemClock } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
+import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
+import type { AppendableLog } from "../log/types.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, ErrorCode } from "../protocol/index.js";
+import type { AdapterContext, AgentAdapter, AgentSpec, RunOutcome } from "./adapter.js";
+import { adapterFactoryFor } from "./adapter-factory.js";
+import type { ChildTerminalFactory } from "./child-terminal.js";
+import { describeError, silentLogger } from "./logger.js";
+import type { AgentLogger } from "./logger.js";
+import { DEFAULT_PERMISSION_TIMEOUT_MS, PermissionBroker } from "./permissions.js";
+import { Run } from "./run.js";
+import type { RunEnd } from "./run.js";
+
+/** Most prompts that may wait behind the active run; more are refused with LIMIT_EXCEEDED. */
+export const MAX_QUEUED_RUNS = 100;
+/** Most agent restarts after crashes within {@link AGENT_RESTART_WINDOW_MS}; past it runs fail with AGENT_EXITED. */
+export const MAX_AGENT_RESTARTS = 3;
+export const AGENT_RESTART_WINDOW_MS = 60_000;
+/**
+ * After an abort the next run waits for the agent to finish the cancelled turn (so late
+ * updates of the old turn cannot leak into the new run) — at most this long; then the agent
+ * process is killed and replaced.
+ */
+export const ABORT_SETTLE_TIMEOUT_MS = 10_000;
+
+/** What the session list shows: a run streams, a permission request waits for an answer, or nothing. */
+export type AgentSessionState = "idle" | "working" | "waiting";
+
+/** `SessionInfo.run`: the active run and how many prompts wait behind it. */
+export interface RunInfo {
+  active: string | null;
+  queued: number;
+}
+
+export interface AbortResult {
+  /** The run that was aborted, or null when only the queue was cleared. */
+  runId: string | null;
+  /** Queued runs removed by `{all: true}` (each ended with `chat.aborted`). */
+  cleared: number;
+}
+
+export interface AgentSessionOptions {
+  /** The agent session's id (the parent of its child terminal sessions). */
+  sessionId: string;
+  /** Where every event of the session is appended. */
+  log: AppendableLog;
+  spec: AgentSpec;
+  /** Working directory of the agent and root of its file access; default `spec.cwd`, else the gateway's cwd. */
+  cwd?: string;
+  clock?: Clock;
+  /** Default {@link DEFAULT_DELTA_THROTTLE_MS}. */
+  deltaThrottleMs?: number;
+  /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
+  permissionTimeoutMs?: number;
+  /** Serves ACP `terminal/*` with child sessions; without it agents are told there is no terminal. */
+  children?: ChildTerminalFactory;
+  logger?: AgentLogger;
+  /** Replaces the adapter `spec` chooses (tests, benchmarks, embedding). Called again after a crash. */
+  adapter?: (context: AdapterContext) => AgentAdapter;
+}
+
+interface Lane {
+  run: Run;
+  adapter: AgentAdapter;
+  controller: AbortController;
+  settleTimer: Timer | undefined;
+}
+
+/**
+ * One agent session: its run lane (one active run, the rest queued in order), its agent
+ * adapter and its permission requests. Runs belong to the session, never to the connection
+ * that prompted them (DESIGN.md guarantee 6). Every event goes through the session's log.
+ *
+ * @example
+ * const agent = createAgentSession({ sessionId, log, spec: { adapter: "echo" } });
+ * const { runId } = agent.prompt("hello", actor); // run.queued, run.started, chat.delta…, chat.final
+ * agent.abort({}, actor);                          // chat.aborted for the active run; the queue goes on
+ * await agent.dispose();
+ */
+export class AgentSession {
+  readonly sessionId: string;
+  private readonly log: AppendableLog;
+  private readonly clock: Clock;
+  private readonly logger: AgentLogger;
+  private readonly throttleMs: number;
+  private readonly context: AdapterContext;
+  private readonly makeAdapter: (context: AdapterContext) => AgentAdapter;
+  private readonly permissions: PermissionBroker;
+  private readonly listeners = new Set<(state: AgentSessionState) => void>();
+  private readonly retiring = new Set<Promise<void>>();
+  private readonly restartTimes: number[] = [];
+  private queue: Run[] = [];
+  private active: Run | undefined;
+  private lane: Lane | undefined;
+  private adapter: AgentAdapter | undefined;
+  private crashed = false;
+  private lastState: AgentSessionState = "idle";
+  private disposing: Promise<void> | undefined;
+
+  constructor(options: AgentSessionOptions) {
+    this.sessionId = options.sessionId;
+    this.log = options.log;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? silentLogger;
+    this.throttleMs = options.deltaThrottleMs ?? DEFAULT_DELTA_THROTTLE_MS;
+    this.makeAdapter = options.adapter ?? adapterFactoryFor(options.spec);
+    this.context = {
+      sessionId: options.sessionId,
+      cwd: path.resolve(options.cwd ?? options.spec.cwd ?? process.cwd()),
+      clock: this.clock,
+      logger: this.logger,
+      children: options.children,
+    };
+    this.permissions = new PermissionBroker({
+      log: this.log,
+      clock: this.clock,
+      timeoutMs: options.permissionTimeoutMs ?? DEFAULT_PERMISSION_TIMEOUT_MS,
+      newId: () => randomBytes(16).toString("hex"),
+      onChange: () => this.notifyState(),
+    });
+  }
+
+  /**
+   * Queues a prompt (`run.queued`); it starts (`run.started`) when the runs before it have ended.
+   * @throws SwitchboardError SESSION_NOT_RUNNING after dispose, LIMIT_EXCEEDED when {@link MAX_QUEUED_RUNS} wait.
+   */
+  prompt(text: string, by: Actor): { runId: string } {
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    if (this.queue.length >= MAX_QUEUED_RUNS) {
+      throw new SwitchboardError("LIMIT_EXCEEDED", `${MAX_QUEUED_RUNS} prompts are already queued`);
+    }
+    const run = new Run({
+      runId: randomUUID(),
+      text,
+      by,
+      log: this.log,
+      clock: this.clock,
+      throttleMs: this.throttleMs,
+      permissions: this.permissions,
+    });
+    run.queued(this.queue.length);
+    this.queue.push(run);
+    this.startNext();
+    return { runId: run.runId };
+  }
+
+  /**
+   * Aborts the active run: it ends with exactly one `chat.aborted` and the agent is told to stop
+   * (ACP `session/cancel`). The queue goes on, unless `all`, which also ends every queued run
+   * with `chat.aborted`.
+   * @throws SwitchboardError RUN_NOT_ACTIVE when no run is active (and, with `all`, none is queued).
+   */
+  abort(options: { all?: boolean }, by: Actor): AbortResult {
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    const run = this.active;
+    const all = options.all === true;
+    if (!run && !(all && this.queue.length > 0)) {
+      throw new SwitchboardError("RUN_NOT_ACTIVE", "no run is active");
+    }
+    if (run) {
+      this.active = undefined;
+      run.end({ type: "chat.aborted", by });
+      const lane = this.lane;
+      if (lane?.run === run) {
+        lane.controller.abort();
+        lane.settleTimer = this.clock.setTimeout(() => this.forceSettle(lane), ABORT_SETTLE_TIMEOUT_MS);
+      }
+    }
+    let cleared = 0;
+    if (all) {
+      const queued = this.queue;
+      this.queue = [];
+      for (const q of queued) q.end({ type: "chat.aborted", by });
+      cleared = queued.length;
+    }
+    this.notifyState();
+    return { runId: run?.runId ?? null, cleared };
+  }
+
+  /**
+   * Answers a permission request; the first valid answer wins and everyone sees `permission.resolved`.
+   * @throws SwitchboardError PERMISSION_REQUEST_NOT_FOUND, INVALID_OPTION
+   */
+  answerPermission(requestId: string, optionId: string, by: Actor): void {
+    this.permissions.answer(requestId, optionId, by);
+  }
+
+  info(): RunInfo {
+    return { active: this.active?.runId ?? null, queued: this.queue.length };
+  }
+
+  state(): AgentSessionState {
+    if (this.permissions.open > 0) return "waiting";
+    if (this.active || this.queue.length > 0) return "working";
+    return "idle";
+  }
+
+  /** Calls `listener` whenever {@link state} changes. Returns the unsubscribe function. */
+  onStateChange(listener: (state: AgentSessionState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Ends the active and queued runs with `chat.aborted`, cancels open permission requests and
+   * kills the agent process. Idempotent; resolves when the agent process is gone.
+   */
+  dispose(): Promise<void> {
+    this.disposing ??= this.shutdown();
+    return this.disposing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const run = this.active;
+    this.active = undefined;
+    run?.end({ type: "chat.aborted", by: undefined });
+    const queued = this.queue;
+    this.queue = [];
+    for (const q of queued) q.end({ type: "chat.aborted", by: undefined });
+    const lane = this.lane;
+    this.lane = undefined;
+    lane?.settleTimer?.cancel();
+    lane?.controller.abort();
+    this.permissions.dispose();
+    if (lane && lane.adapter !== this.adapter) this.retire(lane.adapter);
+    if (this.adapter) this.retire(this.adapter);
+    this.adapter = undefined;
+    this.notifyState();
+    this.listeners.clear();
+    await Promise.all([...this.retiring]);
+  }
+
+  private startNext(): void {
+    while (!this.disposing && !this.active && !this.lane && this.queue.length > 0) {
+      const run = this.queue.shift()!;
+      run.start();
+      const adapter = this.adapterForRun();
+      if ("code" in adapter) {
+        run.end({ type: "chat.error", code: adapter.code, message: adapter.message });
+        continue;
+      }
+      this.active = run;
+      const lane: Lane = { run, adapter, controller: new AbortController(), settleTimer: undefined };
+      this.lane = lane;
+      this.logger.debug({ sessionId: this.sessionId, runId: run.runId }, "run started");
+      void adapter
+        .run({ runId: run.runId, text: run.prompt, sink: run, signal: lane.controller.signal })
+        .catch((err: unknown): RunOutcome => ({ kind: "error", code: "INTERNAL", message: describeError(err) }))
+        .then((outcome) => this.settle(lane, outcome));
+    }
+    this.notifyState();
+  }
+
+  private settle(lane: Lane, outcome: RunOutcome): void {
+    lane.settleTimer?.cancel();
+    // The lane was released already (abort settle timeout, dispose): this outcome is stale.
+    if (this.lane !== lane) return;
+    this.lane = undefined;
+    if (lane.run.end(toRunEnd(outcome))) {
+      this.logger.debug({ sessionId: this.sessionId, runId: lane.run.runId, outcome }, "run ended");
+    }
+    if (this.active === lane.run) this.active = undefined;
+    if (lane.adapter.dead && this.adapter === lane.adapter) {
+      // Free what the dead agent left (child terminals) now; the next prompt restarts it.
+      this.logger.warn({ sessionId: this.sessionId, runId: lane.run.runId }, "agent process is gone");
+      this.retire(lane.adapter);
+      this.adapter = undefined;
+      this.crashed = true;
+    }
+    this.startNext();
+  }
+
+  /** The aborted turn did not finish in time: kill the agent so the lane can go on. */
+  private forceSettle(lane: Lane): void {
+    if (this.lane !== lane) return;
+    this.logger.warn(
+      { sessionId: this.sessionId, runId: lane.run.runId, timeoutMs: ABORT_SETTLE_TIMEOUT_MS },
+      "agent did not finish the aborted turn in time; restarting it",
+    );
+    this.lane = undefined;
+    if (this.adapter === lane.adapter) this.adapter = undefined;
+    this.retire(lane.adapter);
+    this.startNext();
+  }
+
+  /** The live adapter, a replacement for a dead one (bounded), or why there is none. */
+  private adapterForRun(): AgentAdapter | { code: ErrorCode; message: string } {
+    if (this.adapter?.dead) {
+      this.logger.warn({ sessionId: this.sessionId }, "agent process is gone; restarting it for the next run");
+      this.retire(this.adapter);
+      this.adapter = undefined;
+      this.crashed = true;
+    }
+    if (this.adapter) return this.adapter;
+    if (this.crashed) {
+      const now = this.clock.now();
+      while (this.restartTimes.length > 0 && this.restartTimes[0]! <= now - AGENT_RESTART_WINDOW_MS) {
+        this.restartTimes.shift();
+      }
+      if (this.restartTimes.length >= MAX_AGENT_RESTARTS) {
+        return {
+          code: "AGENT_EXITED",
+          message: `the agent exited ${MAX_AGENT_RESTARTS + 1} times within ${AGENT_RESTART_WINDOW_MS / 1000} s; not restarting it yet`,
+        };
+      }
+      this.restartTimes.push(now);
+      this.crashed = false;
+    }
+    try {
+      this.adapter = this.makeAdapter(this.context);
+    } catch (err) {
+      return { code: err instanceof SwitchboardError ? err.code : "SPAWN_FAILED", message: describeError(err) };
+    }
+    return this.adapter;
+  }
+
+  private retire(adapter: AgentAdapter): void {
+    const done = adapter.dispose().catch((err: unknown) => {
+      this.logger.error({ sessionId: this.sessionId, err: describeError(err) }, "disposing the agent adapter failed");
+    });
+    this.retiring.add(done);
+    void done.finally(() => this.retiring.delete(done));
+  }
+
+  private notifyState(): void {
+    const state = this.state();
+    if (state === this.lastState) return;
+    this.lastState = state;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(state);
+      } catch (err) {
+        // A broken listener must not break the run lane; it is the listener owner's bug.
+        this.logger.error({ sessionId: this.sessionId, err: describeError(err) }, "state listener threw");
+      }
+    }
+  }
+}
+
+function toRunEnd(outcome: RunOutcome): RunEnd {
+  switch (outcome.kind) {
+    case "final":
+      return { type: "chat.final", stopReason: outcome.stopReason };
+    case "error":
+      return { type: "chat.error", code: outcome.code, message: outcome.message };
+  }
+}
+
+/**
+ * Creates an agent session. Validates `spec` at once (CONFIG_INVALID when `acp`/`command` has
+ * no command); the agent process starts with the first prompt.
+ */
+export function createAgentSession(options: AgentSessionOptions): AgentSession {
+  return new AgentSession(options);
+}

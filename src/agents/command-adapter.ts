@@ -1,0 +1,75 @@
+import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
+import { AgentProcess } from "./agent-process.js";
+
+/** In a `command` agent's argv, this placeholder is replaced by the prompt; without it the prompt goes to stdin. */
+export const PROMPT_PLACEHOLDER = "{prompt}";
+
+export interface CommandAdapterOptions {
+  /** argv; `{prompt}` anywhere in an argument puts the prompt there instead of on stdin. */
+  command: string[];
+  env: Record<string, string> | undefined;
+}
+
+/**
+ * One process per prompt (e.g. a CLI in print mode): the prompt goes on stdin, or into the
+ * arguments where `{prompt}` appears; stdout streams as deltas; exit code 0 → `chat.final`
+ * (`end_turn`), another code → `chat.error` AGENT_FAILED, death by signal → AGENT_EXITED.
+ * Abort kills the process group.
+ */
+export class CommandAdapter implements AgentAdapter {
+  readonly dead = false;
+  private readonly context: AdapterContext;
+  private readonly options: CommandAdapterOptions;
+  private current: AgentProcess | undefined;
+  private disposed = false;
+
+  constructor(context: AdapterContext, options: CommandAdapterOptions) {
+    this.context = context;
+    this.options = options;
+  }
+
+  async run(run: AdapterRun): Promise<RunOutcome> {
+    if (this.disposed) return { kind: "error", code: "AGENT_EXITED", message: "the agent session has ended" };
+    const [program, ...rest] = this.options.command;
+    if (program === undefined) return { kind: "error", code: "CONFIG_INVALID", message: "command is empty" };
+    const viaArgs = rest.some((a) => a.includes(PROMPT_PLACEHOLDER));
+    const args = viaArgs ? rest.map((a) => a.split(PROMPT_PLACEHOLDER).join(run.text)) : rest;
+    const proc = new AgentProcess({
+      command: program,
+      args,
+      cwd: this.context.cwd,
+      env: this.options.env,
+      clock: this.context.clock,
+      logger: this.context.logger,
+    });
+    this.current = proc;
+    const onAbort = (): void => void proc.kill();
+    run.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      // A streaming decoder, so a multi-byte character split across reads is never mangled.
+      const decoder = new TextDecoder("utf-8");
+      proc.child.stdout.on("data", (chunk: Buffer) => {
+        const text = decoder.decode(chunk, { stream: true });
+        if (text !== "") run.sink.text(text);
+      });
+      if (viaArgs) proc.child.stdin.end();
+      else proc.child.stdin.end(run.text);
+      const end = await proc.closed;
+      const tail = decoder.decode();
+      if (tail !== "") run.sink.text(tail);
+      if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
+      if (end.spawnError) return { kind: "error", code: "SPAWN_FAILED", message: proc.describeEnd(end) };
+      if (end.exitCode === 0) return { kind: "final", stopReason: "end_turn" };
+      if (end.signal !== null) return { kind: "error", code: "AGENT_EXITED", message: proc.describeEnd(end) };
+      return { kind: "error", code: "AGENT_FAILED", message: proc.describeEnd(end) };
+    } finally {
+      run.signal.removeEventListener("abort", onAbort);
+      if (this.current === proc) this.current = undefined;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.current?.kill();
+  }
+}

@@ -1,0 +1,181 @@
+import type { Clock } from "../core/clock.js";
+import { DeltaPacer } from "../core/delta-pacer.js";
+import type { AppendableLog } from "../log/types.js";
+import type { Actor, ErrorCode } from "../protocol/index.js";
+import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
+import type { PermissionBroker } from "./permissions.js";
+
+/** Tool calls whose last status a run remembers (to fill updates that omit it); more are not merged. */
+export const MAX_TRACKED_TOOL_CALLS = 1000;
+
+/** How a run ends: exactly one of these is appended per run. */
+export type RunEnd =
+  | { type: "chat.final"; stopReason: string }
+  | { type: "chat.error"; code: ErrorCode; message: string }
+  | { type: "chat.aborted"; by: Actor | undefined };
+
+export type RunPhase = "queued" | "active" | "ended";
+
+export interface RunOptions {
+  runId: string;
+  text: string;
+  by: Actor;
+  log: AppendableLog;
+  clock: Clock;
+  throttleMs: number;
+  permissions: PermissionBroker;
+}
+
+interface ToolState {
+  status: string;
+  title: string | undefined;
+  kind: string | undefined;
+  terminals: Set<string>;
+}
+
+/**
+ * One run of an agent session, and the sink its adapter writes to. Owns the run's pacing:
+ * text and thoughts are coalesced per run; both are flushed — bypassing the throttle —
+ * before any other event of the run, so the log reads in the order the agent spoke and
+ * `chat.final.text` is exactly the concatenation of the run's `chat.delta` texts.
+ */
+export class Run implements RunSink {
+  readonly runId: string;
+  readonly prompt: string;
+  readonly by: Actor;
+  private phaseValue: RunPhase = "queued";
+  private answer = "";
+  private readonly log: AppendableLog;
+  private readonly permissions: PermissionBroker;
+  private readonly deltas: DeltaPacer;
+  private readonly thoughts: DeltaPacer;
+  private readonly tools = new Map<string, ToolState>();
+
+  constructor(options: RunOptions) {
+    this.runId = options.runId;
+    this.prompt = options.text;
+    this.by = options.by;
+    this.log = options.log;
+    this.permissions = options.permissions;
+    const runId = this.runId;
+    this.deltas = new DeltaPacer({
+      clock: options.clock,
+      throttleMs: options.throttleMs,
+      emit: (text) => {
+        this.answer += text;
+        this.log.append({ type: "chat.delta", runId, text });
+      },
+    });
+    this.thoughts = new DeltaPacer({
+      clock: options.clock,
+      throttleMs: options.throttleMs,
+      emit: (text) => this.log.append({ type: "chat.thought", runId, text }),
+    });
+  }
+
+  get phase(): RunPhase {
+    return this.phaseValue;
+  }
+
+  get open(): boolean {
+    return this.phaseValue === "active";
+  }
+
+  /** Appends `run.queued`. */
+  queued(position: number): void {
+    this.log.append({ type: "run.queued", runId: this.runId, text: this.prompt, by: this.by, position });
+  }
+
+  /** Appends `run.started`; from now on the adapter's calls become events. */
+  start(): void {
+    if (this.phaseValue !== "queued") return;
+    this.phaseValue = "active";
+    this.log.append({ type: "run.started", runId: this.runId });
+  }
+
+  /**
+   * Ends the run with its one terminal event: open permission requests are cancelled, buffered
+   * text is flushed, then the terminal event is appended. Returns false if the run had already
+   * ended (the later ending is dropped).
+   */
+  end(end: RunEnd): boolean {
+    if (this.phaseValue === "ended") return false;
+    this.phaseValue = "ended";
+    this.permissions.cancelRun(this.runId, end.type === "chat.aborted" ? (end.by ?? null) : null);
+    this.flush();
+    this.deltas.dispose();
+    this.thoughts.dispose();
+    this.tools.clear();
+    const runId = this.runId;
+    switch (end.type) {
+      case "chat.final":
+        this.log.append({ type: "chat.final", runId, text: this.answer, stopReason: end.stopReason });
+        break;
+      case "chat.error":
+        this.log.append({ type: "chat.error", runId, code: end.code, message: end.message });
+        break;
+      case "chat.aborted":
+        this.log.append({ type: "chat.aborted", runId, ...(end.by ? { by: end.by } : {}) });
+        break;
+    }
+    return true;
+  }
+
+  text(chunk: string): void {
+    if (this.open) this.deltas.push(chunk);
+  }
+
+  thought(chunk: string): void {
+    if (this.open) this.thoughts.push(chunk);
+  }
+
+  tool(update: ToolUpdate): void {
+    if (!this.open) return;
+    this.flush();
+    const prev = this.tools.get(update.toolCallId);
+    const state: ToolState = {
+      status: update.status ?? prev?.status ?? "pending",
+      title: update.title ?? prev?.title,
+      kind: update.kind ?? prev?.kind,
+      terminals: new Set([...(prev?.terminals ?? []), ...(update.terminalSessionIds ?? [])]),
+    };
+    if (prev || this.tools.size < MAX_TRACKED_TOOL_CALLS) this.tools.set(update.toolCallId, state);
+    this.log.append({
+      type: "tool",
+      runId: this.runId,
+      toolCallId: update.toolCallId,
+      status: state.status,
+      ...(state.title !== undefined ? { title: state.title } : {}),
+      ...(state.kind !== undefined ? { kind: state.kind } : {}),
+      ...(state.terminals.size > 0 ? { terminalSessionIds: [...state.terminals] } : {}),
+      ...(update.content !== undefined ? { content: update.content } : {}),
+      ...(update.rawInput !== undefined ? { rawInput: update.rawInput } : {}),
+      ...(update.rawOutput !== undefined ? { rawOutput: update.rawOutput } : {}),
+    });
+  }
+
+  plan(entries: PlanEntry[]): void {
+    if (!this.open) return;
+    this.flush();
+    this.log.append({ type: "plan", runId: this.runId, entries });
+  }
+
+  child(info: { sessionId: string; command: string[] }): void {
+    if (!this.open) return;
+    this.flush();
+    this.log.append({ type: "child", sessionId: info.sessionId, runId: this.runId, command: info.command });
+  }
+
+  requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
+    if (!this.open) return Promise.resolve({ outcome: "cancelled" });
+    this.flush();
+    const toolTitle = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId)?.title;
+    const title = ask.title !== "" ? ask.title : (toolTitle ?? "Permission requested");
+    return this.permissions.request(this.runId, { ...ask, title }, signal);
+  }
+
+  private flush(): void {
+    this.thoughts.flush();
+    this.deltas.flush();
+  }
+}

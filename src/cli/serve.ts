@@ -1,0 +1,56 @@
+import { parseArgs } from "node:util";
+import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
+
+export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
+
+Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
+SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG and SWITCHBOARD_TOKEN. --port 0 picks a free port.
+Without a token one is generated on first start and kept in DATA_DIR/token (mode 0600).
+Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
+
+/** `switchboard serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (flush the log, end children). */
+export async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: "string" },
+      port: { type: "string" },
+      "data-dir": { type: "string" },
+      config: { type: "string" },
+      token: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(SERVE_USAGE);
+    return 0;
+  }
+  const env = process.env;
+  const portText = values.port ?? env["SWITCHBOARD_PORT"] ?? String(DEFAULT_PORT);
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+    console.error(`switchboard: --port must be a number from 0 to 65535, not ${portText}`);
+    return 2;
+  }
+  const config = values.config ?? env["SWITCHBOARD_CONFIG"];
+  const token = values.token ?? env["SWITCHBOARD_TOKEN"];
+  const gateway = await startGateway({
+    host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
+    port: Number(portText),
+    dataDir: values["data-dir"] ?? env["SWITCHBOARD_DATA_DIR"] ?? ".switchboard",
+    ...(config !== undefined ? { config } : {}),
+    ...(token !== undefined ? { token } : {}),
+  });
+  process.stdout.write(`switchboard listening on ${gateway.url}\n`);
+  if (gateway.tokenGenerated) {
+    // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
+    process.stderr.write(`open the UI: ${gateway.url}/#token=${gateway.token}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  await gateway.close();
+  return 0;
+}

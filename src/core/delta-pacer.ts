@@ -1,0 +1,100 @@
+import type { Clock, Timer } from "./clock.js";
+
+/**
+ * Default pacing of agent text: at most one `chat.delta` per this many milliseconds per run
+ * (DESIGN.md guarantee 5; configurable as `deltaThrottleMs`).
+ */
+export const DEFAULT_DELTA_THROTTLE_MS = 50;
+
+/** Why a chunk of text left the pacer: the throttle let it through, or someone flushed. */
+export type DeltaEmitReason = "paced" | "flush";
+
+export interface DeltaPacerOptions {
+  clock: Clock;
+  /** Minimum time between two paced emissions (default {@link DEFAULT_DELTA_THROTTLE_MS}). */
+  throttleMs?: number;
+  /** Receives coalesced text. Never called with an empty string. */
+  emit: (text: string, reason: DeltaEmitReason) => void;
+}
+
+/**
+ * Coalesces a run's streamed text so that at most one delta leaves per throttle window.
+ *
+ * Leading edge: text that arrives when the window is open leaves at once (a sparse stream
+ * sees no added latency); text that arrives inside the window waits for the window's end and
+ * leaves as one piece. `flush()` bypasses the throttle — OpenClaw lost the tail of answers
+ * because its flush before `final` was itself throttled (issue 6) — and callers flush before
+ * any tool event and before the run's terminal event, so no text is ever held back.
+ *
+ * @example
+ * const pacer = new DeltaPacer({ clock, emit: (text) => log.append({ type: "chat.delta", runId, text }) });
+ * pacer.push("Hel"); pacer.push("lo"); // "Hel" now, "lo" at most 50 ms later
+ * pacer.flush();                        // before a tool event or the final: "lo" now
+ */
+export class DeltaPacer {
+  private readonly clock: Clock;
+  private readonly throttleMs: number;
+  private readonly emitFn: (text: string, reason: DeltaEmitReason) => void;
+  private buffer: string[] = [];
+  private lastEmitAt = Number.NEGATIVE_INFINITY;
+  private timer: Timer | undefined;
+  private disposed = false;
+
+  constructor(options: DeltaPacerOptions) {
+    this.clock = options.clock;
+    this.throttleMs = Math.max(0, options.throttleMs ?? DEFAULT_DELTA_THROTTLE_MS);
+    this.emitFn = options.emit;
+  }
+
+  /** Adds text. It leaves now if the window is open, else when the window ends (or at the next flush). */
+  push(text: string): void {
+    if (this.disposed || text === "") return;
+    this.buffer.push(text);
+    if (this.timer === undefined) this.schedule();
+  }
+
+  /** Emits everything buffered immediately, bypassing the throttle. A no-op when nothing is buffered. */
+  flush(): void {
+    this.cancelTimer();
+    this.emit("flush");
+  }
+
+  /** Whether text is waiting for its window. */
+  get pending(): boolean {
+    return this.buffer.length > 0;
+  }
+
+  /** Cancels the timer and drops anything buffered. Flush first to keep it. Idempotent. */
+  dispose(): void {
+    this.disposed = true;
+    this.cancelTimer();
+    this.buffer = [];
+  }
+
+  private schedule(): void {
+    const wait = this.lastEmitAt + this.throttleMs - this.clock.now();
+    if (wait <= 0) {
+      this.emit("paced");
+      return;
+    }
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      // Re-check instead of trusting the timer: a real timer may fire a millisecond early,
+      // and an early paced emission would break the one-per-window bound.
+      if (this.buffer.length > 0) this.schedule();
+    }, wait);
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  private emit(reason: DeltaEmitReason): void {
+    if (this.buffer.length === 0) return;
+    const text = this.buffer.join("");
+    this.buffer = [];
+    this.lastEmitAt = this.clock.now();
+    this.emitFn(text, reason);
+  }
+}

@@ -1,0 +1,138 @@
+import type { Clock, Timer } from "./clock.js";
+import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
+import type { OutputPiece } from "./utf8-chunker.js";
+import type { OutputStream } from "../protocol/events.js";
+
+/**
+ * Batches raw process output into `output` events (issue 2 point 4): one event per few
+ * milliseconds or per 64 KiB, decoded so no event splits a character.
+ *
+ * Pure (takes a {@link Clock}), so tests drive it with `ManualClock`.
+ */
+
+/** How long the first buffered byte may wait before it is emitted. */
+export const OUTPUT_COALESCE_MS = 4;
+/** Buffered bytes that trigger an immediate emit; no piece is larger than this. */
+export const OUTPUT_COALESCE_MAX_BYTES = 64 * 1024;
+
+/** One coalesced piece of one stream, ready to become an `output` event. */
+export interface CoalescedOutput<S extends string = OutputStream> extends OutputPiece {
+  stream: S;
+  /** Byte offset of the piece's first byte in the combined output (all streams, arrival order). */
+  offset: number;
+}
+
+export interface OutputCoalescerOptions<S extends string = OutputStream> {
+  clock: Clock;
+  /** Receives the pieces, in order. Called synchronously from `push`, `flush` or the clock's timer. */
+  emit: (piece: CoalescedOutput<S>) => void;
+  /** Offset of the first byte pushed (default 0). */
+  offset?: number;
+  /** Default {@link OUTPUT_COALESCE_MS}. */
+  intervalMs?: number;
+  /** Default {@link OUTPUT_COALESCE_MAX_BYTES}; at least 4 (one whole character). */
+  maxBytes?: number;
+}
+
+/**
+ * Collects raw chunks and emits them as decoded pieces.
+ *
+ * - A piece goes out {@link OUTPUT_COALESCE_MS} after its first byte arrived, or at once
+ *   when {@link OUTPUT_COALESCE_MAX_BYTES} are buffered.
+ * - Order across streams is arrival order: when the stream changes, everything buffered
+ *   for the previous stream is emitted first, including an unfinished character (as
+ *   base64), so the offsets describe the bytes exactly as they were read.
+ * - Within a stream an unfinished character (≤ 3 bytes) waits for its next chunk.
+ *
+ * @example
+ * const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => log.append({ type: "output", ...p }) });
+ * proc.onOutput = (stream, chunk) => coalescer.push(stream, chunk);
+ * // before appending `exit`:
+ * coalescer.flush();
+ */
+export class OutputCoalescer<S extends string = OutputStream> {
+  private readonly clock: Clock;
+  private readonly emitPiece: (piece: CoalescedOutput<S>) => void;
+  private readonly intervalMs: number;
+  private readonly maxBytes: number;
+  private readonly chunker = new Utf8Chunker();
+  /** Bytes of `stream` not yet given to the chunker; reused, so buffering costs one copy. */
+  private readonly buffer: Uint8Array;
+  private buffered = 0;
+  private stream: S | null = null;
+  private nextOffset: number;
+  private timer: Timer | null = null;
+  private disposed = false;
+
+  constructor(options: OutputCoalescerOptions<S>) {
+    this.clock = options.clock;
+    this.emitPiece = options.emit;
+    this.intervalMs = options.intervalMs ?? OUTPUT_COALESCE_MS;
+    this.maxBytes = options.maxBytes ?? OUTPUT_COALESCE_MAX_BYTES;
+    if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
+    this.nextOffset = options.offset ?? 0;
+    this.buffer = new Uint8Array(this.maxBytes);
+  }
+
+  /** Offset the next emitted byte will have. */
+  get offset(): number {
+    return this.nextOffset;
+  }
+
+  /** Bytes pushed but not yet emitted (buffered plus a held unfinished character). */
+  get pendingBytes(): number {
+    return this.buffered + this.chunker.heldBytes;
+  }
+
+  /** Adds a chunk read from `stream`. The chunk is copied, not retained. */
+  push(stream: S, chunk: Uint8Array): void {
+    if (this.disposed) throw new Error("OutputCoalescer: push after dispose");
+    if (this.stream !== null && this.stream !== stream) this.emitBuffered(true);
+    this.stream = stream;
+    let pos = 0;
+    while (pos < chunk.length) {
+      // Leave room for the held bytes the chunker will put in front, so a piece never exceeds maxBytes.
+      const room = this.maxBytes - this.chunker.heldBytes - this.buffered;
+      const n = Math.min(room, chunk.length - pos);
+      this.buffer.set(chunk.subarray(pos, pos + n), this.buffered);
+      this.buffered += n;
+      pos += n;
+      if (this.buffered + this.chunker.heldBytes >= this.maxBytes) this.emitBuffered(false);
+    }
+    if (this.buffered > 0 && this.timer === null) {
+      this.timer = this.clock.setTimeout(() => {
+        this.timer = null;
+        this.emitBuffered(false);
+      }, this.intervalMs);
+    }
+  }
+
+  /** Emits everything now, including an unfinished character (as base64). Use before `exit`. */
+  flush(): void {
+    if (this.disposed) return;
+    this.emitBuffered(true);
+  }
+
+  /** Drops whatever is buffered without emitting it and cancels the timer. Idempotent. */
+  dispose(): void {
+    this.disposed = true;
+    this.timer?.cancel();
+    this.timer = null;
+    this.buffered = 0;
+  }
+
+  private emitBuffered(endOfStream: boolean): void {
+    this.timer?.cancel();
+    this.timer = null;
+    const stream = this.stream;
+    if (stream === null) return;
+    const pieces = this.buffered > 0 ? this.chunker.push(this.buffer.subarray(0, this.buffered)) : [];
+    this.buffered = 0;
+    if (endOfStream) pieces.push(...this.chunker.end());
+    for (const piece of pieces) {
+      const offset = this.nextOffset;
+      this.nextOffset += piece.byteLength;
+      this.emitPiece({ ...piece, stream, offset });
+    }
+  }
+}

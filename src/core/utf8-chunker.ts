@@ -1,0 +1,210 @@
+/**
+ * Streaming UTF-8 splitter for process output (DESIGN §4 "Output text is decoded with a
+ * streaming UTF-8 decoder so a chunk never splits a character; bytes that are not UTF-8
+ * travel as base64").
+ *
+ * Pure: no `node:` imports, `Uint8Array` only, so the SDK and the UI can use the same
+ * code (e.g. {@link decodeOutputData} to rebuild raw bytes from `output` events).
+ *
+ * The invariant, property-tested in `test/core/utf8-chunker.test.ts`: concatenating
+ * {@link decodeOutputData} of every piece, over any chunking of any byte sequence, gives
+ * back exactly the input bytes.
+ */
+
+/** One decoded run of output: text when the bytes were valid UTF-8, else base64. */
+export interface OutputPiece {
+  /** The text, or the bytes as base64 when `enc` is `"base64"`. */
+  data: string;
+  /** Present only when `data` is base64 (the bytes were not valid UTF-8). */
+  enc?: "base64";
+  /** How many raw bytes this piece stands for. */
+  byteLength: number;
+}
+
+/** The longest UTF-8 sequence is 4 bytes, so at most 3 bytes of an unfinished one are held back. */
+export const UTF8_MAX_HELD_BYTES = 3;
+
+/**
+ * Splits a byte stream into {@link OutputPiece}s without ever cutting a character in two.
+ *
+ * @example
+ * const chunker = new Utf8Chunker();
+ * chunker.push(new Uint8Array([0x68, 0xe2, 0x82])); // [{data: "h", byteLength: 1}] — "€" is incomplete, held
+ * chunker.push(new Uint8Array([0xac]));             // [{data: "€", byteLength: 3}]
+ * chunker.push(new Uint8Array([0xff]));             // [{data: "/w==", enc: "base64", byteLength: 1}]
+ * chunker.end();                                    // [] — nothing held
+ */
+export class Utf8Chunker {
+  /** `fatal` so invalid input throws and takes the slow path; `ignoreBOM` so a BOM is kept, not eaten. */
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  private held: Uint8Array = EMPTY;
+
+  /** Bytes of an unfinished character waiting for the next chunk (0–3). */
+  get heldBytes(): number {
+    return this.held.length;
+  }
+
+  /** Takes the next chunk; returns the pieces that are complete. The chunk is not retained. */
+  push(chunk: Uint8Array): OutputPiece[] {
+    const bytes = this.held.length === 0 ? chunk : concat(this.held, chunk);
+    const cut = completeLength(bytes);
+    // Copy: the caller may reuse its buffer once we return.
+    this.held = cut === bytes.length ? EMPTY : bytes.slice(cut);
+    return cut === 0 ? [] : this.decode(bytes.subarray(0, cut));
+  }
+
+  /** Ends the stream: whatever is held back (an unfinished character) goes out as base64. */
+  end(): OutputPiece[] {
+    if (this.held.length === 0) return [];
+    const rest = this.held;
+    this.held = EMPTY;
+    return [base64Piece(rest)];
+  }
+
+  private decode(bytes: Uint8Array): OutputPiece[] {
+    try {
+      return [{ data: this.decoder.decode(bytes), byteLength: bytes.length }];
+    } catch (error) {
+      // Not valid UTF-8 (TypeError from the fatal decoder): split into valid and invalid runs.
+      if (!(error instanceof TypeError)) throw error;
+      return this.decodeMixed(bytes);
+    }
+  }
+
+  /** Slow path: valid runs become text, invalid runs become base64, in order. */
+  private decodeMixed(bytes: Uint8Array): OutputPiece[] {
+    const pieces: OutputPiece[] = [];
+    let runStart = 0;
+    let runValid = true;
+    let i = 0;
+    while (i < bytes.length) {
+      const n = sequenceLength(bytes, i, bytes.length);
+      const valid = n > 0;
+      if (valid !== runValid) {
+        if (i > runStart) pieces.push(this.piece(bytes.subarray(runStart, i), runValid));
+        runStart = i;
+        runValid = valid;
+      }
+      i += valid ? n : 1;
+    }
+    if (bytes.length > runStart) pieces.push(this.piece(bytes.subarray(runStart), runValid));
+    return pieces;
+  }
+
+  private piece(bytes: Uint8Array, valid: boolean): OutputPiece {
+    return valid ? { data: this.decoder.decode(bytes), byteLength: bytes.length } : base64Piece(bytes);
+  }
+}
+
+/** The raw bytes a piece (or an `output` event's `data`/`enc`) stands for. */
+export function decodeOutputData(data: string, enc?: "base64"): Uint8Array {
+  return enc === "base64" ? decodeBase64(data) : ENCODER.encode(data);
+}
+
+const EMPTY = new Uint8Array(0);
+const ENCODER = new TextEncoder();
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function base64Piece(bytes: Uint8Array): OutputPiece {
+  return { data: encodeBase64(bytes), enc: "base64", byteLength: bytes.length };
+}
+
+/**
+ * Length of the prefix of `bytes` that ends on a character boundary: everything but a
+ * trailing *valid but unfinished* sequence (at most 3 bytes). A trailing sequence that is
+ * already invalid is not held: waiting cannot make it valid.
+ */
+function completeLength(bytes: Uint8Array): number {
+  const len = bytes.length;
+  for (let start = Math.max(0, len - UTF8_MAX_HELD_BYTES); start < len; start++) {
+    if (sequenceLength(bytes, start, len) === INCOMPLETE) return start;
+  }
+  return len;
+}
+
+const INCOMPLETE = -1;
+
+/**
+ * At `i`: the length (1–4) of the valid UTF-8 sequence that starts there, 0 if none does,
+ * or INCOMPLETE if the bytes up to `end` are a valid start of one that `end` cuts off.
+ * Ranges from the Unicode Standard, Table 3-7 (no overlongs, no surrogates, ≤ U+10FFFF).
+ */
+function sequenceLength(bytes: Uint8Array, i: number, end: number): number {
+  const b0 = bytes[i]!;
+  if (b0 < 0x80) return 1;
+  let need: number;
+  let lo = 0x80;
+  let hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) need = 1;
+  else if (b0 >= 0xe0 && b0 <= 0xef) {
+    need = 2;
+    if (b0 === 0xe0) lo = 0xa0;
+    else if (b0 === 0xed) hi = 0x9f;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    need = 3;
+    if (b0 === 0xf0) lo = 0x90;
+    else if (b0 === 0xf4) hi = 0x8f;
+  } else return 0;
+  for (let k = 1; k <= need; k++) {
+    if (i + k >= end) return INCOMPLETE;
+    const b = bytes[i + k]!;
+    // Only the second byte has the narrowed range; the rest are plain continuations.
+    if (k === 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return 0;
+  }
+  return need + 1;
+}
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_INDEX = (() => {
+  const index = new Int16Array(128).fill(-1);
+  for (let i = 0; i < B64.length; i++) index[B64.charCodeAt(i)] = i;
+  return index;
+})();
+
+/** Standard base64 with padding (RFC 4648 §4). */
+export function encodeBase64(bytes: Uint8Array): string {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + "==";
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + "=";
+  }
+  return out;
+}
+
+/** Decodes standard base64 (padding optional). Throws on characters outside the alphabet. */
+export function decodeBase64(text: string): Uint8Array {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x3d /* = */) end--;
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let o = 0;
+  for (let i = 0; i < end; i++) {
+    const code = text.charCodeAt(i);
+    const digit = code < 128 ? B64_INDEX[code]! : -1;
+    if (digit < 0) throw new TypeError(`invalid base64 character at ${i}`);
+    // At most 12 bits are pending at once (6 + 6 before a byte is taken out).
+    value = ((value << 6) | digit) & 0xfff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (value >> bits) & 0xff;
+    }
+  }
+  return o === out.length ? out : out.subarray(0, o);
+}

@@ -1,0 +1,93 @@
+/**
+ * The API a plugin's `activate(api)` receives, as implemented by `runner.mjs` inside the
+ * sandboxed process. Types only: plugins are plain JavaScript, and TypeScript authors can
+ * `import type { PluginApi } from "switchboard"`. Every call is async and goes over the pipe
+ * to the gateway, which checks it; failures reject with a `PluginError` whose `code` is a
+ * gateway error code (`PLUGIN_PERMISSION_DENIED`, `VALIDATION_FAILED`, ...).
+ *
+ * @example
+ * export default async function activate(api) {
+ *   api.log.info("hello", { config: api.config.get() });
+ *   await api.agents.register("shout", async (run) => {
+ *     run.delta(run.text.toUpperCase());
+ *     return { text: run.text.toUpperCase(), stopReason: "end_turn" };
+ *   });
+ * }
+ */
+import type { ErrorCode, EventType, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type { CommandResult } from "./run-command.js";
+import type { HttpHookRequest } from "./types.js";
+import type { HttpHookResponse } from "./ipc.js";
+import type { PluginPermission } from "./permissions.js";
+
+export interface PluginError extends Error {
+  code: ErrorCode;
+}
+
+export interface PluginAgentRun {
+  runId: string;
+  sessionId: string;
+  /** The prompt. */
+  text: string;
+  /** Aborted when the run is aborted or timed out: stop working. */
+  signal: AbortSignal;
+  /** Streams text (the gateway paces it into `chat.delta` events). */
+  delta(text: string): void;
+  /** Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`. */
+  tool(event: Record<string, unknown>): void;
+}
+
+export type PluginAgentHandler = (
+  run: PluginAgentRun,
+) => Promise<string | { text: string; stopReason?: string }> | string | { text: string; stopReason?: string };
+
+export interface PluginApi {
+  readonly id: string;
+  /** The plugin's own writable folder, `<dataDir>/plugins/<id>/`. */
+  readonly stateDir: string;
+  readonly permissions: readonly PluginPermission[];
+  readonly log: Record<"debug" | "info" | "warn" | "error", (msg: string, fields?: Record<string, unknown>) => void>;
+  readonly config: {
+    /** This plugin's `plugins.entries.<id>.config`. */
+    get(): Record<string, unknown>;
+    /** Needs `writeConfigFile`. Merge-patches the gateway config; validated, atomic, then reloaded. */
+    writeConfigFile(patch: Record<string, unknown>): Promise<null>;
+  };
+  readonly state: {
+    get(key: string): Promise<unknown>;
+    set(key: string, value: unknown): Promise<null>;
+    delete(key: string): Promise<boolean>;
+    keys(): Promise<string[]>;
+  };
+  readonly sessions: {
+    list(): Promise<SessionInfo[]>;
+    get(id: string): Promise<SessionInfo | null>;
+  };
+  readonly events: {
+    /** Resolves with the unsubscribe function. `onDropped` hears of events dropped because the plugin was too slow. */
+    subscribe(
+      filter: { sessionId?: string; types?: EventType[] },
+      handler: (event: SessionEvent, sessionId: string) => void | Promise<void>,
+      options?: { onDropped?: (count: number) => void },
+    ): Promise<() => Promise<void>>;
+  };
+  readonly messages: {
+    /** Routes an inbound channel message through the bindings and queues the run (as `POST /v1/messages`). */
+    inbound(message: Record<string, unknown>): Promise<unknown>;
+  };
+  readonly agents: {
+    register(agentId: string, handler: PluginAgentHandler): Promise<void>;
+    unregister(agentId: string): Promise<void>;
+  };
+  readonly http: {
+    /** Receives the requests the gateway forwards to this plugin (see docs/plugins.md). */
+    onRequest(handler: (request: HttpHookRequest) => Promise<HttpHookResponse> | HttpHookResponse): Promise<void>;
+  };
+  readonly system: {
+    /** Needs `runCommandWithTimeout`. Run by the gateway, no shell, killed at the timeout. */
+    runCommandWithTimeout(argv: string[], options: { timeoutMs: number; cwd?: string }): Promise<CommandResult>;
+  };
+}
+
+/** A plugin module's default export (or named export `activate`). May return a deactivate hook. */
+export type PluginActivate = (api: PluginApi) => void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;

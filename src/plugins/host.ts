@@ -1,0 +1,517 @@
+import { existsSync, realpathSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
+import type { Timer } from "../core/clock.js";
+import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
+import { AgentFinal, HttpHookResponse, type LogLevel, type RuntimeMethod } from "./ipc.js";
+import { DEFAULT_PLUGIN_LIMITS, type PluginLimits } from "./limits.js";
+import { PluginMetrics, type CallOutcome } from "./metrics.js";
+import { grantedPermissions } from "./permissions.js";
+import { PluginExitedError, PluginProcess, type ExitInfo } from "./plugin-process.js";
+import { PluginRuntime } from "./runtime.js";
+import { resolvePlugin, sandboxArgs } from "./sandbox.js";
+import { StateStore } from "./state-store.js";
+import type {
+  AgentRunOutcome,
+  AgentRunRequest,
+  AgentRunSink,
+  HttpHookRequest,
+  PluginHostDeps,
+  PluginHostOptions,
+  PluginState,
+  PluginStatus,
+} from "./types.js";
+
+/** Headers never forwarded to a plugin's HTTP hook: they may carry the gateway's credentials. */
+const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-switchboard-.*)$/i;
+
+interface ActiveRun {
+  callId: number;
+  sink: AgentRunSink;
+}
+
+interface Instance {
+  process: PluginProcess;
+  runtime: PluginRuntime;
+  runs: Map<string, ActiveRun>;
+  inFlight: number;
+  log: { windowStart: number; lines: number; dropped: number };
+}
+
+interface Slot {
+  id: string;
+  entry: PluginEntry;
+  fingerprint: string;
+  state: PluginState;
+  restarts: number;
+  consecutiveCrashes: number;
+  lastError: string | null;
+  instance: Instance | undefined;
+  restartTimer: Timer | undefined;
+  stableTimer: Timer | undefined;
+  /** Bumped whenever the slot is stopped or reconfigured, so stale async steps give up. */
+  generation: number;
+  store: StateStore;
+}
+
+/**
+ * Runs the configured plugins, each in its own sandboxed Node process, and serves their
+ * runtime API. The gateway owns one host: `load` it at start and on every config reload,
+ * list `status()` on `GET /v1/plugins`, route runs of plugin agents to `runAgent`, forward
+ * webhook posts to `handleHttp`, and `close` it on shutdown.
+ *
+ * @example
+ * const host = new PluginHost(deps, { registry, baseDir: dirname(configFile) });
+ * await host.load(config.plugins);
+ * // ...
+ * await host.close();
+ */
+export class PluginHost {
+  private readonly slots = new Map<string, Slot>();
+  private readonly limits: PluginLimits;
+  private readonly metrics: PluginMetrics;
+  private readonly runnerPath: string;
+  private readonly baseDir: string;
+  private readonly protectedPaths: readonly string[];
+  private loading: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly deps: PluginHostDeps,
+    options: PluginHostOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_PLUGIN_LIMITS, ...options.limits };
+    this.baseDir = options.baseDir ?? process.cwd();
+    this.protectedPaths = [deps.dataDir, ...(options.protectedPaths ?? [])];
+    const runner = options.runnerPath ?? fileURLToPath(new URL("./runner.mjs", import.meta.url));
+    if (!existsSync(runner))
+      throw new Error(
+        `plugin runner not found at ${runner}: the build must copy src/plugins/runner.mjs next to the compiled host`,
+      );
+    this.runnerPath = realpathSync(runner);
+    this.metrics = new PluginMetrics(options.registry);
+  }
+
+  /**
+   * Applies the `plugins` config section: starts new plugins, stops removed and disabled ones,
+   * restarts changed ones, leaves unchanged ones alone. Throws `CONFIG_INVALID` (changing
+   * nothing) when the section is invalid. Resolves once every started plugin is running or
+   * has failed its first start.
+   */
+  load(raw: unknown): Promise<void> {
+    if (this.closing) return Promise.reject(new SwitchboardError("SHUTTING_DOWN", "the plugin host is closed"));
+    const config = parsePluginsConfig(raw);
+    const run = this.loading.then(() => this.apply(config));
+    // Loads run one after another; each caller still sees its own outcome.
+    this.loading = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One row per configured plugin, sorted by id: what `GET /v1/plugins` returns. */
+  status(): PluginStatus[] {
+    return [...this.slots.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((slot) => this.describe(slot));
+  }
+
+  /** One plugin's status. Throws `PLUGIN_NOT_FOUND`. */
+  get(id: string): PluginStatus {
+    return this.describe(this.slot(id));
+  }
+
+  /** Plugin-provided agents, as `{pluginId, agentId}`. */
+  agents(): Array<{ pluginId: string; agentId: string }> {
+    const out: Array<{ pluginId: string; agentId: string }> = [];
+    for (const slot of this.slots.values())
+      for (const agentId of slot.instance?.runtime.agents ?? []) out.push({ pluginId: slot.id, agentId });
+    return out;
+  }
+
+  /** Stops and starts a plugin afresh (its restart count reset), e.g. to retry a `failed` one. */
+  async restart(id: string): Promise<void> {
+    const slot = this.slot(id);
+    await this.stopSlot(slot);
+    slot.restarts = 0;
+    slot.consecutiveCrashes = 0;
+    slot.lastError = null;
+    if (slot.entry.enabled !== false) await this.startSlot(slot);
+  }
+
+  /**
+   * Runs one turn of a plugin agent. Streams into `sink` and ends with exactly one of
+   * `sink.final` or `sink.error` — unless `signal` aborts first: then the plugin is told to
+   * stop, nothing more reaches `sink`, and the outcome is `"aborted"` (the caller logs
+   * `chat.aborted`). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
+   * `agentIdleTimeoutMs`, with `AGENT_EXITED` when it dies during the run.
+   */
+  runAgent(agentId: string, request: AgentRunRequest, sink: AgentRunSink, signal: AbortSignal): Promise<AgentRunOutcome> {
+    const slot = [...this.slots.values()].find((s) => s.instance?.runtime.agents.has(agentId));
+    const instance = slot?.instance;
+    if (slot === undefined || instance === undefined) {
+      sink.error("AGENT_NOT_FOUND", `no plugin agent "${agentId}" is registered`);
+      return Promise.resolve("error");
+    }
+    if (signal.aborted) return Promise.resolve("aborted");
+    if (instance.runs.has(request.runId)) {
+      sink.error("VALIDATION_FAILED", `run ${request.runId} is already active`);
+      return Promise.resolve("error");
+    }
+    const { id: callId, result } = instance.process.call(
+      "agent.run",
+      { agentId, ...request },
+      this.limits.agentIdleTimeoutMs,
+    );
+    instance.runs.set(request.runId, { callId, sink });
+    return new Promise<AgentRunOutcome>((resolve) => {
+      let settled = false;
+      const finish = (outcome: AgentRunOutcome, terminal: () => void): void => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener("abort", onAbort);
+        instance.runs.delete(request.runId);
+        terminal();
+        resolve(outcome);
+      };
+      const onAbort = (): void => {
+        instance.process.send({ t: "agent.abort", runId: request.runId });
+        instance.process.forget(callId);
+        finish("aborted", () => {});
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      result.then(
+        (value) => {
+          const final = AgentFinal.safeParse(value);
+          if (final.success)
+            finish("final", () => sink.final(final.data.text, final.data.stopReason ?? "end_turn"));
+          else
+            finish("error", () =>
+              sink.error("AGENT_FAILED", `plugin "${slot.id}" answered the run with something other than {text, stopReason?}`),
+            );
+        },
+        (error: unknown) => {
+          const err = error instanceof SwitchboardError ? error : new SwitchboardError("INTERNAL", String(error));
+          if (err.code === "PLUGIN_TIMEOUT") instance.process.send({ t: "agent.abort", runId: request.runId });
+          const code = err instanceof PluginExitedError ? "AGENT_EXITED" : err.code === "PLUGIN_TIMEOUT" ? err.code : "AGENT_FAILED";
+          finish("error", () => sink.error(code, err.message));
+        },
+      );
+    });
+  }
+
+  /**
+   * Forwards an HTTP request (e.g. `POST /v1/plugins/:id/http/...`) to the plugin's hook and
+   * returns its answer. Credential headers are stripped first. Throws `PLUGIN_NOT_FOUND`
+   * (no such plugin, or not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`.
+   */
+  async handleHttp(pluginId: string, request: HttpHookRequest): Promise<HttpHookResponse> {
+    const slot = this.slot(pluginId);
+    const instance = slot.instance;
+    if (instance === undefined || slot.state !== "running")
+      throw new SwitchboardError("PLUGIN_NOT_FOUND", `plugin "${pluginId}" is not running (${slot.state})`);
+    if (!instance.runtime.httpListening)
+      throw new SwitchboardError("NOT_FOUND", `plugin "${pluginId}" has no HTTP hook`);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(request.headers))
+      if (!CREDENTIAL_HEADERS.test(name)) headers[name.toLowerCase()] = value;
+    const answer = await instance.process.call(
+      "http.request",
+      { ...request, headers },
+      this.limits.callTimeoutMs,
+    ).result;
+    const parsed = HttpHookResponse.safeParse(answer);
+    if (!parsed.success)
+      throw new SwitchboardError("INTERNAL", `plugin "${pluginId}" answered the HTTP hook with an invalid response`);
+    return parsed.data;
+  }
+
+  /** Stops every plugin (SIGKILL after the grace period) and removes the metrics. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.loading;
+      await Promise.all([...this.slots.values()].map((slot) => this.stopSlot(slot)));
+      this.metrics.dispose();
+    })();
+    return this.closing;
+  }
+
+  private slot(id: string): Slot {
+    const slot = this.slots.get(id);
+    if (slot === undefined) throw new SwitchboardError("PLUGIN_NOT_FOUND", `no plugin "${id}" is configured`);
+    return slot;
+  }
+
+  private describe(slot: Slot): PluginStatus {
+    return {
+      id: slot.id,
+      state: slot.state,
+      restarts: slot.restarts,
+      lastError: slot.lastError,
+      permissions: grantedPermissions(slot.entry.permissions),
+      agents: [...(slot.instance?.runtime.agents ?? [])],
+      pid: slot.instance?.process.pid ?? null,
+    };
+  }
+
+  private async apply(config: PluginsConfig): Promise<void> {
+    const work: Array<Promise<void>> = [];
+    for (const slot of [...this.slots.values()]) {
+      if (Object.hasOwn(config.entries, slot.id)) continue;
+      this.slots.delete(slot.id);
+      work.push(this.stopSlot(slot).then(() => this.metrics.remove(slot.id)));
+    }
+    for (const [id, entry] of Object.entries(config.entries)) {
+      const fingerprint = JSON.stringify(entry);
+      const existing = this.slots.get(id);
+      if (existing?.fingerprint === fingerprint) continue;
+      const slot = existing ?? this.newSlot(id, entry, fingerprint);
+      work.push(
+        (async () => {
+          if (existing) await this.stopSlot(existing);
+          Object.assign(slot, { entry, fingerprint, restarts: 0, consecutiveCrashes: 0, lastError: null });
+          if (entry.enabled === false) this.setState(slot, "stopped");
+          else await this.startSlot(slot);
+        })(),
+      );
+    }
+    await Promise.all(work);
+  }
+
+  private newSlot(id: string, entry: PluginEntry, fingerprint: string): Slot {
+    const slot: Slot = {
+      id,
+      entry,
+      fingerprint,
+      state: "stopped",
+      restarts: 0,
+      consecutiveCrashes: 0,
+      lastError: null,
+      instance: undefined,
+      restartTimer: undefined,
+      stableTimer: undefined,
+      generation: 0,
+      store: new StateStore(join(this.deps.dataDir, "plugin-state", `${id}.json`), this.limits),
+    };
+    this.slots.set(id, slot);
+    return slot;
+  }
+
+  private setState(slot: Slot, state: PluginState): void {
+    slot.state = state;
+    this.metrics.setState(slot.id, state);
+  }
+
+  private async stopSlot(slot: Slot): Promise<void> {
+    slot.generation++;
+    slot.restartTimer?.cancel();
+    slot.restartTimer = undefined;
+    slot.stableTimer?.cancel();
+    slot.stableTimer = undefined;
+    const instance = slot.instance;
+    if (slot.state !== "failed" || instance !== undefined) this.setState(slot, "stopped");
+    if (instance !== undefined) await instance.process.stop();
+  }
+
+  /** Starts one process for the slot; resolves when it is running or this attempt failed. */
+  private async startSlot(slot: Slot): Promise<void> {
+    const generation = ++slot.generation;
+    this.setState(slot, "starting");
+    const stateDir = join(this.deps.dataDir, "plugins", slot.id);
+    let args: string[];
+    let entryFile: string;
+    try {
+      const resolved = await resolvePlugin(slot.entry.path, { baseDir: this.baseDir, protectedPaths: this.protectedPaths });
+      await mkdir(stateDir, { recursive: true, mode: 0o700 });
+      const realStateDir = realpathSync(stateDir);
+      args = sandboxArgs({
+        runnerPath: this.runnerPath,
+        pluginDir: resolved.dir,
+        stateDir: realStateDir,
+        heapMb: this.limits.heapMb,
+      });
+      entryFile = resolved.entry;
+    } catch (error) {
+      // A configuration problem: restarting would fail the same way, so fail now.
+      if (generation !== slot.generation) return;
+      slot.lastError = error instanceof Error ? error.message : String(error);
+      this.setState(slot, "failed");
+      this.deps.logger.error({ plugin: slot.id, err: slot.lastError }, "plugin cannot start");
+      return;
+    }
+    if (generation !== slot.generation || this.closing) return;
+
+    const runtime = new PluginRuntime({
+      pluginId: slot.id,
+      permissions: slot.entry.permissions,
+      stateDir,
+      state: slot.store,
+      deps: this.deps,
+      limits: this.limits,
+      deliver: (sub, sessionId, event) => this.deliver(instance, sub, sessionId, event),
+      agentOwner: (agentId) =>
+        [...this.slots.values()].find((s) => s !== slot && s.instance?.runtime.agents.has(agentId))?.id,
+    });
+    const proc: PluginProcess = new PluginProcess({
+      id: slot.id,
+      args,
+      cwd: stateDir,
+      init: {
+        t: "init",
+        id: slot.id,
+        entry: entryFile,
+        stateDir,
+        config: slot.entry.config ?? {},
+        permissions: grantedPermissions(slot.entry.permissions),
+      },
+      limits: this.limits,
+      clock: this.deps.clock,
+      onRequest: (id, method, params) => this.onRequest(slot, instance, id, method, params),
+      onLog: (frame) => this.pluginLog(slot, instance, frame.level, frame.msg, frame.fields),
+      onOutput: (stream, line) =>
+        this.pluginLog(slot, instance, stream === "stderr" ? "warn" : "info", line, { stream }),
+      onStream: (frame) => {
+        const run = instance.runs.get(frame.runId);
+        if (run === undefined) return;
+        proc.touch(run.callId);
+        if (frame.t === "agent.delta") run.sink.delta(frame.text);
+        else run.sink.tool(frame.event);
+      },
+      onDrain: () => {
+        for (const { sub, count } of runtime.takeDropped()) proc.send({ t: "dropped", sub, count });
+      },
+      onExit: (info) => this.onExit(slot, instance, info),
+    });
+    const instance: Instance = {
+      process: proc,
+      runtime,
+      runs: new Map(),
+      inFlight: 0,
+      log: { windowStart: 0, lines: 0, dropped: 0 },
+    };
+    slot.instance = instance;
+    try {
+      await proc.ready();
+    } catch (error) {
+      // The exit handler (which runs for every failed start) records the error and schedules the restart.
+      this.deps.logger.warn({ plugin: slot.id, err: (error as Error).message }, "plugin failed to start");
+      return;
+    }
+    if (slot.instance !== instance) return;
+    this.setState(slot, "running");
+    this.deps.logger.info({ plugin: slot.id, pid: proc.pid }, "plugin running");
+    slot.stableTimer = this.deps.clock.setTimeout(() => {
+      slot.consecutiveCrashes = 0;
+    }, this.limits.stableAfterMs);
+  }
+
+  private deliver(instance: Instance, sub: number, sessionId: string, event: SessionEvent): boolean {
+    // A slow plugin costs only itself: past the bound its deliveries are dropped and counted,
+    // and it is told how many once its queue drained.
+    if (instance.process.queuedBytes > this.limits.outboundQueueBytes) return false;
+    instance.process.send({ t: "event", sub, sessionId, event });
+    return true;
+  }
+
+  private onRequest(slot: Slot, instance: Instance, id: number, method: RuntimeMethod, params: unknown): void {
+    if (instance.inFlight >= this.limits.pendingRequests) {
+      this.metrics.call(slot.id, method, "error");
+      instance.process.respond(id, {
+        ok: false,
+        error: { code: "LIMIT_EXCEEDED", message: `at most ${this.limits.pendingRequests} runtime calls in flight` },
+      });
+      return;
+    }
+    instance.inFlight++;
+    instance.runtime.handle(id, method, params).then(
+      (value) => {
+        instance.inFlight--;
+        this.metrics.call(slot.id, method, "ok");
+        instance.process.respond(id, { ok: true, value: value ?? null });
+      },
+      (error: unknown) => {
+        instance.inFlight--;
+        const err =
+          error instanceof SwitchboardError
+            ? error
+            : new SwitchboardError("INTERNAL", error instanceof Error ? error.message : String(error));
+        const outcome: CallOutcome =
+          err.code === "PLUGIN_PERMISSION_DENIED" ? "denied" : err.code === "PLUGIN_TIMEOUT" ? "timeout" : "error";
+        this.metrics.call(slot.id, method, outcome);
+        if (outcome === "denied")
+          this.deps.logger.warn({ plugin: slot.id, method, ...err.details }, "plugin call denied");
+        else if (err.code === "INTERNAL")
+          this.deps.logger.error({ plugin: slot.id, method, err: err.message }, "plugin call failed");
+        instance.process.respond(id, { ok: false, error: { code: err.code, message: err.message } });
+      },
+    );
+  }
+
+  private pluginLog(
+    slot: Slot,
+    instance: Instance,
+    level: LogLevel,
+    msg: string,
+    fields: Record<string, unknown> | undefined,
+  ): void {
+    const budget = instance.log;
+    const now = this.deps.clock.now();
+    if (now - budget.windowStart >= 1000) {
+      if (budget.dropped > 0)
+        this.deps.logger.warn({ plugin: slot.id, dropped: budget.dropped }, "plugin log lines dropped (rate limit)");
+      budget.windowStart = now;
+      budget.lines = 0;
+      budget.dropped = 0;
+    }
+    if (++budget.lines > this.limits.logLinesPerSecond) {
+      budget.dropped++;
+      return;
+    }
+    const text = msg.length > this.limits.logLineChars ? `${msg.slice(0, this.limits.logLineChars)}…` : msg;
+    const record: Record<string, unknown> = { plugin: slot.id };
+    if (fields !== undefined)
+      record["data"] =
+        JSON.stringify(fields).length > this.limits.logLineChars ? { truncated: true } : fields;
+    this.deps.logger[level](record, text);
+  }
+
+  private onExit(slot: Slot, instance: Instance, info: ExitInfo): void {
+    instance.runtime.dispose();
+    for (const [runId, run] of instance.runs) {
+      instance.runs.delete(runId);
+      run.sink.error("AGENT_EXITED", `plugin "${slot.id}" exited during the run`);
+    }
+    if (slot.instance !== instance) return;
+    slot.instance = undefined;
+    slot.stableTimer?.cancel();
+    slot.stableTimer = undefined;
+    if (info.requested) return;
+
+    slot.lastError =
+      info.reason ?? `exited with ${info.signal === null ? `code ${String(info.code)}` : `signal ${info.signal}`}`;
+    slot.consecutiveCrashes++;
+    if (this.closing) return;
+    if (slot.consecutiveCrashes > this.limits.maxRestarts) {
+      this.setState(slot, "failed");
+      this.deps.logger.error(
+        { plugin: slot.id, err: slot.lastError, crashes: slot.consecutiveCrashes },
+        "plugin failed: restart limit reached",
+      );
+      return;
+    }
+    const delay = restartDelay(slot.consecutiveCrashes, this.limits);
+    this.setState(slot, "restarting");
+    this.deps.logger.warn({ plugin: slot.id, err: slot.lastError, delayMs: delay }, "plugin crashed; restarting");
+    const generation = slot.generation;
+    slot.restartTimer = this.deps.clock.setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (generation !== slot.generation || this.closing) return;
+      slot.restarts++;
+      this.metrics.restart(slot.id);
+      void this.startSlot(slot);
+    }, delay);
+  }
+}
+
+/** Backoff before restart number `crashes` (1-based): base, 2×base, 4×base … capped. */
+export function restartDelay(crashes: number, limits: Pick<PluginLimits, "restartBackoffBaseMs" | "restartBackoffMaxMs">): number {
+  return Math.min(limits.restartBackoffBaseMs * 2 ** Math.max(0, crashes - 1), limits.restartBackoffMaxMs);
+}

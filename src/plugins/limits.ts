@@ -1,0 +1,58 @@
+/**
+ * Every bound of the plugin system, named. `PluginHost` takes `Partial<PluginLimits>` so tests
+ * can shrink timeouts; the defaults are what the gateway runs with.
+ */
+export const DEFAULT_PLUGIN_LIMITS = {
+  /** A plugin's `activate` must resolve within this long, or the start counts as a crash. */
+  startTimeoutMs: 10_000,
+  /** Default timeout of a host → plugin call (an HTTP hook, a stop request). Expired: `PLUGIN_TIMEOUT`. */
+  callTimeoutMs: 10_000,
+  /** An agent run fails with `PLUGIN_TIMEOUT` when the plugin sends nothing (delta, tool, final) for this long. */
+  agentIdleTimeoutMs: 120_000,
+  /** After a stop request the plugin gets this long to run its deactivate hook, then SIGKILL. */
+  stopGraceMs: 2_000,
+  /** The host pings every plugin this often... */
+  heartbeatIntervalMs: 5_000,
+  /** ...and kills it as hung (then restarts it) when no pong came for this long (a blocked event loop). */
+  heartbeatTimeoutMs: 20_000,
+  /** Consecutive crashes after which a plugin is marked `failed` and left alone until its config changes. */
+  maxRestarts: 5,
+  /** First restart delay; each further consecutive crash doubles it... */
+  restartBackoffBaseMs: 500,
+  /** ...up to this. */
+  restartBackoffMaxMs: 30_000,
+  /** A plugin that stayed up this long has its consecutive-crash count reset. */
+  stableAfterMs: 60_000,
+  /** Largest IPC frame (one JSON line) in either direction; a plugin sending more is killed. */
+  frameBytes: 1024 * 1024,
+  /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */
+  outboundQueueBytes: 4 * 1024 * 1024,
+  /** Runtime API calls a plugin may have in flight at once. */
+  pendingRequests: 64,
+  /** Event subscriptions per plugin. */
+  subscriptions: 32,
+  /** Agents one plugin may register. */
+  agentsPerPlugin: 16,
+  /** Size of a plugin's persisted key-value state (serialized JSON). */
+  stateBytes: 1024 * 1024,
+  /** Longest state key. */
+  stateKeyChars: 256,
+  /** Largest `config.writeConfigFile` patch (serialized JSON). */
+  configPatchBytes: 64 * 1024,
+  /** Largest `messages.inbound` message (serialized JSON). */
+  inboundMessageBytes: 256 * 1024,
+  /** `system.runCommandWithTimeout`: the longest timeout a plugin may ask for. */
+  commandMaxTimeoutMs: 10 * 60_000,
+  /** `system.runCommandWithTimeout`: stdout and stderr are each kept up to this many bytes (the rest is counted, not kept). */
+  commandOutputBytes: 1024 * 1024,
+  /** `system.runCommandWithTimeout`: commands one plugin may run at once. */
+  commandsPerPlugin: 4,
+  /** Lines of plugin log (API `log` plus stdout/stderr) accepted per second; the excess is dropped and counted. */
+  logLinesPerSecond: 200,
+  /** A stdout/stderr line of a plugin is cut at this many characters. */
+  logLineChars: 8 * 1024,
+  /** V8 old-space limit of a plugin process (`--max-old-space-size`), in MiB. */
+  heapMb: 256,
+} as const;
+
+export type PluginLimits = { -readonly [K in keyof typeof DEFAULT_PLUGIN_LIMITS]: number };

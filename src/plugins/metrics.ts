@@ -1,0 +1,57 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import { PLUGIN_STATES, type PluginState } from "./types.js";
+
+export const CALL_OUTCOMES = ["ok", "denied", "error", "timeout"] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+/** The plugin system's Prometheus metrics, registered on the gateway's registry and removed on `dispose`. */
+export class PluginMetrics {
+  private readonly state: Gauge<"plugin" | "state">;
+  private readonly calls: Counter<"plugin" | "method" | "outcome">;
+  private readonly restarts: Counter<"plugin">;
+
+  constructor(private readonly registry: Registry | undefined) {
+    const registers = registry ? [registry] : [];
+    this.state = new Gauge({
+      name: "switchboard_plugin_state",
+      help: "1 for the state each plugin is in, 0 for the others",
+      labelNames: ["plugin", "state"],
+      registers,
+    });
+    this.calls = new Counter({
+      name: "switchboard_plugin_calls_total",
+      help: "Runtime API calls made by plugins, by method and outcome",
+      labelNames: ["plugin", "method", "outcome"],
+      registers,
+    });
+    this.restarts = new Counter({
+      name: "switchboard_plugin_restarts_total",
+      help: "Plugin restarts after a crash or hang",
+      labelNames: ["plugin"],
+      registers,
+    });
+  }
+
+  setState(plugin: string, state: PluginState): void {
+    for (const s of PLUGIN_STATES) this.state.set({ plugin, state: s }, s === state ? 1 : 0);
+  }
+
+  /** The plugin is gone from the config: its series go too. */
+  remove(plugin: string): void {
+    for (const s of PLUGIN_STATES) this.state.remove({ plugin, state: s });
+  }
+
+  call(plugin: string, method: string, outcome: CallOutcome): void {
+    this.calls.inc({ plugin, method, outcome });
+  }
+
+  restart(plugin: string): void {
+    this.restarts.inc({ plugin });
+  }
+
+  dispose(): void {
+    if (!this.registry) return;
+    for (const name of ["switchboard_plugin_state", "switchboard_plugin_calls_total", "switchboard_plugin_restarts_total"])
+      this.registry.removeSingleMetric(name);
+  }
+}

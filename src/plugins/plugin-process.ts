@@ -1,0 +1,334 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Socket } from "node:net";
+import { SwitchboardError, isErrorCode } from "../protocol/index.js";
+import type { Clock, Timer } from "../core/clock.js";
+import { FrameReader } from "./frame-reader.js";
+import { ChildFrame, type HostFrame, type PluginCall, type RuntimeMethod, type WireError } from "./ipc.js";
+import type { PluginLimits } from "./limits.js";
+
+type InitFrame = Extract<HostFrame, { t: "init" }>;
+type StreamFrame = Extract<ChildFrame, { t: "agent.delta" | "agent.tool" }>;
+type LogFrame = Extract<ChildFrame, { t: "log" }>;
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** Why the host killed it, or the plugin's own fatal report; null for a plain exit. */
+  reason: string | null;
+  /** True when the exit was asked for (`stop`/`kill` by the owner), not a crash. */
+  requested: boolean;
+}
+
+export interface PluginProcessOptions {
+  id: string;
+  /** Arguments after `process.execPath` (see `sandboxArgs`). */
+  args: string[];
+  cwd: string;
+  init: InitFrame;
+  limits: PluginLimits;
+  clock: Clock;
+  onRequest(id: number, method: RuntimeMethod, params: unknown): void;
+  onLog(frame: LogFrame): void;
+  onOutput(stream: "stdout" | "stderr", line: string): void;
+  onStream(frame: StreamFrame): void;
+  /** The write queue towards the plugin emptied (after it had filled). */
+  onDrain(): void;
+  onExit(info: ExitInfo): void;
+}
+
+interface PendingCall {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+  timer: Timer;
+  timeoutMs: number;
+  method: PluginCall;
+}
+
+/** A call or start that failed because the plugin process exited. */
+export class PluginExitedError extends SwitchboardError {
+  constructor(pluginId: string, reason: string | null) {
+    super("INTERNAL", `plugin "${pluginId}" exited${reason === null ? "" : `: ${reason}`}`);
+  }
+}
+
+/** The environment of a plugin process: nothing of the gateway's (no token, no SWITCHBOARD_*, no paths). */
+const PLUGIN_ENV: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * One running plugin process and its pipe. Owns the child, its heartbeat and the host →
+ * plugin calls in flight; reports requests, logs and exits to its owner (`PluginHost`).
+ */
+export class PluginProcess {
+  private readonly child: ChildProcess;
+  private readonly channel: Socket;
+  private readonly pendingCalls = new Map<number, PendingCall>();
+  private nextCallId = 1;
+  private heartbeat: Timer | undefined;
+  private lastPongAt: number;
+  private pingCount = 0;
+  private exitReason: string | null = null;
+  private exitRequested = false;
+  private exited = false;
+  private readyWaiter: { resolve(): void; reject(error: Error): void; timer: Timer } | undefined;
+  private stopTimer: Timer | undefined;
+  private readonly exitPromise: Promise<void>;
+
+  constructor(private readonly options: PluginProcessOptions) {
+    this.lastPongAt = options.clock.now();
+    this.child = spawn(process.execPath, options.args, {
+      cwd: options.cwd,
+      env: PLUGIN_ENV,
+      // fd 3 is the private frame pipe; stdout and stderr go to the gateway log.
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+      // Its own process group: a signal to "its group" (pid 0) cannot reach the gateway.
+      detached: true,
+    });
+    const channel = this.child.stdio[3];
+    if (channel === null || channel === undefined || !("write" in channel))
+      throw new Error("plugin process has no frame pipe on fd 3");
+    this.channel = channel as Socket;
+
+    const reader = new FrameReader(
+      options.limits.frameBytes,
+      (line) => this.onLine(line),
+      () => this.kill(`sent a frame larger than ${options.limits.frameBytes} bytes`),
+    );
+    this.channel.on("data", (chunk: Buffer) => reader.push(chunk));
+    this.channel.on("drain", () => options.onDrain());
+    this.channel.on("error", (error) => {
+      // EPIPE/ECONNRESET after the child died: its exit is reported through "close" below.
+      if (!this.exited) this.options.onOutput("stderr", `plugin channel error: ${error.message}`);
+    });
+    for (const stream of ["stdout", "stderr"] as const) {
+      const output = new FrameReader(
+        options.limits.logLineChars,
+        (line) => options.onOutput(stream, line),
+        (head) => options.onOutput(stream, `${head}… (line cut at ${options.limits.logLineChars} characters)`),
+      );
+      const source = this.child[stream];
+      source?.on("data", (chunk: Buffer) => output.push(chunk));
+      source?.on("end", () => {
+        const rest = output.flush();
+        if (rest !== "") options.onOutput(stream, rest);
+      });
+    }
+    this.exitPromise = new Promise((resolve) => {
+      this.child.once("error", (error) => {
+        // Spawn failed (no "close" follows when the process never started).
+        if (this.child.pid === undefined) this.onClose(null, null, `cannot start: ${error.message}`, resolve);
+      });
+      this.child.once("close", (code, signal) => this.onClose(code, signal, null, resolve));
+    });
+    this.send(options.init);
+  }
+
+  get pid(): number | null {
+    return this.child.pid ?? null;
+  }
+
+  /** Bytes written to the plugin and not yet taken by it. */
+  get queuedBytes(): number {
+    return this.channel.writableLength;
+  }
+
+  /** Resolves when the plugin's `activate` finished; rejects when it failed, hung or the process died. */
+  ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.exited) return reject(this.exitError());
+      const timer = this.options.clock.setTimeout(() => {
+        this.readyWaiter = undefined;
+        const error = new SwitchboardError(
+          "PLUGIN_TIMEOUT",
+          `plugin "${this.options.id}" did not become ready within ${this.options.limits.startTimeoutMs} ms`,
+        );
+        this.kill(error.message);
+        reject(error);
+      }, this.options.limits.startTimeoutMs);
+      this.readyWaiter = { resolve, reject, timer };
+    });
+  }
+
+  send(frame: HostFrame): void {
+    if (this.exited || this.channel.destroyed || !this.channel.writable) return;
+    this.channel.write(JSON.stringify(frame) + "\n");
+  }
+
+  respond(id: number, result: { ok: true; value: unknown } | { ok: false; error: WireError }): void {
+    this.send(result.ok ? { t: "res", id, ok: true, value: result.value } : { t: "res", id, ok: false, error: result.error });
+  }
+
+  /**
+   * Calls into the plugin. Rejects with `PLUGIN_TIMEOUT` when no answer came within
+   * `timeoutMs` of the call or of the last `touch` (agent runs count stream frames as life).
+   */
+  call(method: PluginCall, params: unknown, timeoutMs: number): { id: number; result: Promise<unknown> } {
+    const id = this.nextCallId++;
+    const result = new Promise<unknown>((resolve, reject) => {
+      if (this.exited) return reject(this.exitError());
+      const timer = this.options.clock.setTimeout(() => this.expire(id), timeoutMs);
+      this.pendingCalls.set(id, { resolve, reject, timer, timeoutMs, method });
+      this.send({ t: "call", id, method, params });
+    });
+    return { id, result };
+  }
+
+  /** Re-arms the timeout of call `id` (the plugin showed life). */
+  touch(id: number): void {
+    const call = this.pendingCalls.get(id);
+    if (call === undefined) return;
+    call.timer.cancel();
+    call.timer = this.options.clock.setTimeout(() => this.expire(id), call.timeoutMs);
+  }
+
+  /** Abandons call `id`: its answer, if one comes, is ignored. */
+  forget(id: number): void {
+    const call = this.pendingCalls.get(id);
+    if (call === undefined) return;
+    call.timer.cancel();
+    this.pendingCalls.delete(id);
+  }
+
+  /** Asks the plugin to deactivate and exit; SIGKILL after `stopGraceMs`. Resolves once it is gone. */
+  stop(): Promise<void> {
+    if (!this.exited && !this.exitRequested) {
+      this.exitRequested = true;
+      this.send({ t: "stop" });
+      this.stopTimer = this.options.clock.setTimeout(
+        () => this.signal("SIGKILL"),
+        this.options.limits.stopGraceMs,
+      );
+    }
+    return this.exitPromise;
+  }
+
+  /** Kills the process now. `reason` becomes its exit reason (a crash unless the owner asked via `stop`). */
+  kill(reason: string, requested = false): Promise<void> {
+    if (!this.exited) {
+      this.exitReason ??= reason;
+      if (requested) this.exitRequested = true;
+      this.signal("SIGKILL");
+    }
+    return this.exitPromise;
+  }
+
+  private signal(signal: NodeJS.Signals): void {
+    if (this.exited || this.child.pid === undefined) return;
+    try {
+      this.child.kill(signal);
+    } catch (error) {
+      // ESRCH: it exited on its own between the check and the kill; "close" reports it.
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    }
+  }
+
+  private startHeartbeat(): void {
+    const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.limits;
+    this.heartbeat = this.options.clock.setTimeout(() => {
+      if (this.exited) return;
+      if (this.options.clock.now() - this.lastPongAt > heartbeatTimeoutMs) {
+        this.kill(`hung: no heartbeat answer for ${heartbeatTimeoutMs} ms (a blocked event loop?)`);
+        return;
+      }
+      this.send({ t: "ping", n: ++this.pingCount });
+      this.startHeartbeat();
+    }, heartbeatIntervalMs);
+  }
+
+  private expire(id: number): void {
+    const call = this.pendingCalls.get(id);
+    if (call === undefined) return;
+    this.pendingCalls.delete(id);
+    call.reject(
+      new SwitchboardError(
+        "PLUGIN_TIMEOUT",
+        `plugin "${this.options.id}" did not answer ${call.method} within ${call.timeoutMs} ms`,
+      ),
+    );
+  }
+
+  private onLine(line: string): void {
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (error) {
+      this.kill(`protocol violation: a frame is not JSON (${(error as Error).message})`);
+      return;
+    }
+    const parsed = ChildFrame.safeParse(json);
+    if (!parsed.success) {
+      this.kill(`protocol violation: ${parsed.error.issues[0]?.message ?? "bad frame"}`);
+      return;
+    }
+    const frame = parsed.data;
+    switch (frame.t) {
+      case "ready": {
+        const waiter = this.readyWaiter;
+        if (waiter === undefined) return;
+        this.readyWaiter = undefined;
+        waiter.timer.cancel();
+        this.lastPongAt = this.options.clock.now();
+        this.startHeartbeat();
+        waiter.resolve();
+        return;
+      }
+      case "fatal":
+        this.exitReason ??= frame.message.slice(0, this.options.limits.logLineChars);
+        return;
+      case "req":
+        this.options.onRequest(frame.id, frame.method, frame.params);
+        return;
+      case "res": {
+        const call = this.pendingCalls.get(frame.id);
+        if (call === undefined) return;
+        this.pendingCalls.delete(frame.id);
+        call.timer.cancel();
+        if (frame.ok) call.resolve(frame.value);
+        else
+          call.reject(
+            new SwitchboardError(isErrorCode(frame.error.code) ? frame.error.code : "INTERNAL", frame.error.message),
+          );
+        return;
+      }
+      case "log":
+        this.options.onLog(frame);
+        return;
+      case "agent.delta":
+      case "agent.tool":
+        this.options.onStream(frame);
+        return;
+      case "pong":
+        this.lastPongAt = this.options.clock.now();
+        return;
+      default: {
+        const unreachable: never = frame;
+        return unreachable;
+      }
+    }
+  }
+
+  private exitError(): PluginExitedError {
+    return new PluginExitedError(this.options.id, this.exitReason);
+  }
+
+  private onClose(code: number | null, signal: string | null, reason: string | null, done: () => void): void {
+    if (this.exited) return;
+    this.exited = true;
+    if (reason !== null) this.exitReason ??= reason;
+    this.heartbeat?.cancel();
+    this.stopTimer?.cancel();
+    this.channel.destroy();
+    const error = this.exitError();
+    if (this.readyWaiter) {
+      this.readyWaiter.timer.cancel();
+      this.readyWaiter.reject(error);
+      this.readyWaiter = undefined;
+    }
+    for (const call of this.pendingCalls.values()) {
+      call.timer.cancel();
+      call.reject(error);
+    }
+    this.pendingCalls.clear();
+    this.options.onExit({ code, signal, reason: this.exitReason, requested: this.exitRequested });
+    done();
+  }
+}

@@ -1,0 +1,329 @@
+/* global process, console, setTimeout, structuredClone, AbortController */
+// The plugin runner: the entry module of every sandboxed plugin process.
+//
+// Plain JavaScript on purpose: the child runs under Node's permission model, reading only
+// this file, the plugin's folder and its state folder, so it cannot load TypeScript through
+// tsx (that would need node_modules) and must not depend on anything but Node built-ins.
+// The build copies it next to the compiled host (dist/plugins/runner.mjs).
+//
+// Nothing here is a security boundary: plugin code shares this process and can forge any
+// frame. The host checks every request against the plugin's permissions; this file only
+// gives plugins a convenient, typed-by-docs API (see src/plugins/api.ts and docs/plugins.md).
+import net from "node:net";
+import os from "node:os";
+import { syncBuiltinESMExports } from "node:module";
+import { pathToFileURL } from "node:url";
+
+/** How long a fatal report may take to reach the host before the process exits anyway. */
+const FATAL_FLUSH_MS = 500;
+
+const channel = new net.Socket({ fd: 3, readable: true, writable: true });
+
+function send(frame) {
+  channel.write(JSON.stringify(frame) + "\n");
+}
+
+function fatal(error) {
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  channel.write(JSON.stringify({ t: "fatal", message }) + "\n", () => process.exit(1));
+  setTimeout(() => process.exit(1), FATAL_FLUSH_MS).unref();
+}
+
+function accessDenied(what) {
+  const error = new Error(`Access to this API has been restricted: ${what} (plugin sandbox)`);
+  error.code = "ERR_ACCESS_DENIED";
+  return error;
+}
+
+// Gaps of Node 20's permission model, closed before plugin code runs (defence in depth, not a
+// boundary — see docs/plugins.md): signals to other processes (the gateway is process.ppid),
+// diagnostic reports written to any directory, and re-prioritising other processes.
+function harden() {
+  const rawKill = process._kill;
+  const guardedKill = function _kill(pid, signal) {
+    if (pid !== process.pid) throw accessDenied("process.kill of another process");
+    return rawKill.call(process, pid, signal);
+  };
+  Object.defineProperty(process, "_kill", { value: guardedKill, writable: false, configurable: false });
+  const deniedReport = () => {
+    throw accessDenied("process.report");
+  };
+  const reportStub = Object.freeze(
+    Object.defineProperties(
+      { writeReport: deniedReport, getReport: deniedReport },
+      Object.fromEntries(
+        ["directory", "filename", "compact", "signal", "reportOnFatalError", "reportOnSignal", "reportOnUncaughtException"].map(
+          (name) => [name, { get: () => undefined, set: deniedReport, enumerable: true }],
+        ),
+      ),
+    ),
+  );
+  Object.defineProperty(process, "report", { value: reportStub, writable: false, configurable: false });
+  Object.defineProperty(process, "dlopen", {
+    value: () => {
+      throw accessDenied("process.dlopen");
+    },
+    writable: false,
+    configurable: false,
+  });
+  const rawSetPriority = os.setPriority;
+  const guardedSetPriority = function setPriority(pid, priority) {
+    if (priority === undefined) return rawSetPriority(pid);
+    if (pid !== 0 && pid !== process.pid) throw accessDenied("os.setPriority of another process");
+    return rawSetPriority(pid, priority);
+  };
+  Object.defineProperty(os, "setPriority", { value: guardedSetPriority, writable: false, configurable: false });
+  syncBuiltinESMExports();
+}
+
+/** An error the host answered with; `code` is one of the gateway's error codes. */
+class PluginError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "PluginError";
+    this.code = code;
+  }
+}
+
+let nextRequestId = 1;
+const pending = new Map();
+const subscriptions = new Map();
+const agents = new Map();
+const runs = new Map();
+let httpHandler;
+let deactivate;
+let stopping = false;
+
+function request(method, params) {
+  const id = nextRequestId++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    send({ t: "req", id, method, params });
+  });
+}
+
+function errorToWire(error) {
+  if (error instanceof PluginError) return { code: error.code, message: error.message };
+  return { code: "INTERNAL", message: error instanceof Error ? error.message : String(error) };
+}
+
+function log(level, msg, fields) {
+  const frame = { t: "log", level, msg: String(msg) };
+  if (fields !== undefined) frame.fields = fields;
+  send(frame);
+}
+
+function makeApi(init) {
+  const config = init.config;
+  return Object.freeze({
+    id: init.id,
+    /** The plugin's own writable folder. */
+    stateDir: init.stateDir,
+    /** The permissions granted to this plugin (informational; the host enforces them). */
+    permissions: Object.freeze([...init.permissions]),
+    log: Object.freeze({
+      debug: (msg, fields) => log("debug", msg, fields),
+      info: (msg, fields) => log("info", msg, fields),
+      warn: (msg, fields) => log("warn", msg, fields),
+      error: (msg, fields) => log("error", msg, fields),
+    }),
+    config: Object.freeze({
+      get: () => structuredClone(config),
+      writeConfigFile: (patch) => request("config.writeConfigFile", { patch }),
+    }),
+    state: Object.freeze({
+      get: (key) => request("state.get", { key }),
+      set: (key, value) => request("state.set", { key, value }),
+      delete: (key) => request("state.delete", { key }),
+      keys: () => request("state.keys", {}),
+    }),
+    sessions: Object.freeze({
+      list: () => request("sessions.list", {}),
+      get: (id) => request("sessions.get", { id }),
+    }),
+    events: Object.freeze({
+      async subscribe(filter, handler, options = {}) {
+        if (typeof handler !== "function") throw new TypeError("events.subscribe needs a handler function");
+        // The subscription id is the request id, known before the answer, so an event that
+        // arrives right behind the answer already finds its handler.
+        const sub = nextRequestId;
+        subscriptions.set(sub, { handler, onDropped: options.onDropped });
+        try {
+          await request("events.subscribe", { filter });
+        } catch (error) {
+          subscriptions.delete(sub);
+          throw error;
+        }
+        return async () => {
+          if (!subscriptions.delete(sub)) return;
+          await request("events.unsubscribe", { sub });
+        };
+      },
+    }),
+    messages: Object.freeze({
+      inbound: (message) => request("messages.inbound", { message }),
+    }),
+    agents: Object.freeze({
+      async register(agentId, handler) {
+        if (typeof handler !== "function") throw new TypeError("agents.register needs a handler function");
+        agents.set(agentId, handler);
+        try {
+          await request("agents.register", { agentId });
+        } catch (error) {
+          agents.delete(agentId);
+          throw error;
+        }
+      },
+      async unregister(agentId) {
+        agents.delete(agentId);
+        await request("agents.unregister", { agentId });
+      },
+    }),
+    http: Object.freeze({
+      async onRequest(handler) {
+        if (typeof handler !== "function") throw new TypeError("http.onRequest needs a handler function");
+        httpHandler = handler;
+        await request("http.listen", {});
+      },
+    }),
+    system: Object.freeze({
+      runCommandWithTimeout: (argv, options = {}) =>
+        request("system.runCommandWithTimeout", {
+          argv,
+          timeoutMs: options.timeoutMs,
+          ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+        }),
+    }),
+  });
+}
+
+async function runAgent(callId, params) {
+  const handler = agents.get(params.agentId);
+  if (handler === undefined) {
+    send({ t: "res", id: callId, ok: false, error: { code: "AGENT_NOT_FOUND", message: `no agent ${params.agentId}` } });
+    return;
+  }
+  const controller = new AbortController();
+  runs.set(params.runId, controller);
+  const run = Object.freeze({
+    runId: params.runId,
+    sessionId: params.sessionId,
+    text: params.text,
+    signal: controller.signal,
+    delta: (text) => {
+      if (!controller.signal.aborted) send({ t: "agent.delta", runId: params.runId, text: String(text) });
+    },
+    tool: (event) => {
+      if (!controller.signal.aborted) send({ t: "agent.tool", runId: params.runId, event });
+    },
+  });
+  try {
+    const result = await handler(run);
+    const value = typeof result === "string" ? { text: result } : result;
+    send({ t: "res", id: callId, ok: true, value });
+  } catch (error) {
+    send({ t: "res", id: callId, ok: false, error: errorToWire(error) });
+  } finally {
+    runs.delete(params.runId);
+  }
+}
+
+async function answerHttp(callId, params) {
+  try {
+    if (httpHandler === undefined) throw new PluginError("NOT_FOUND", "this plugin has no HTTP hook");
+    const value = await httpHandler(params);
+    send({ t: "res", id: callId, ok: true, value });
+  } catch (error) {
+    send({ t: "res", id: callId, ok: false, error: errorToWire(error) });
+  }
+}
+
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  try {
+    if (typeof deactivate === "function") await deactivate();
+  } catch (error) {
+    log("error", "deactivate failed", { error: error instanceof Error ? error.message : String(error) });
+  }
+  channel.end(() => process.exit(0));
+}
+
+async function start(init) {
+  const mod = await import(pathToFileURL(init.entry).href);
+  const activate = typeof mod.default === "function" ? mod.default : mod.activate;
+  if (typeof activate !== "function")
+    throw new Error(`${init.entry} exports no activate function (default export or named "activate")`);
+  const result = await activate(makeApi(init));
+  deactivate = typeof result === "function" ? result : result?.deactivate;
+  send({ t: "ready" });
+}
+
+function onFrame(frame) {
+  switch (frame.t) {
+    case "init":
+      start(frame).catch(fatal);
+      break;
+    case "res": {
+      const waiter = pending.get(frame.id);
+      if (waiter === undefined) break;
+      pending.delete(frame.id);
+      if (frame.ok) waiter.resolve(frame.value);
+      else waiter.reject(new PluginError(frame.error.code, frame.error.message));
+      break;
+    }
+    case "event": {
+      const sub = subscriptions.get(frame.sub);
+      if (sub === undefined) break;
+      try {
+        const maybe = sub.handler(frame.event, frame.sessionId);
+        if (maybe && typeof maybe.catch === "function")
+          maybe.catch((error) => log("error", "event handler failed", { error: String(error) }));
+      } catch (error) {
+        log("error", "event handler failed", { error: String(error) });
+      }
+      break;
+    }
+    case "dropped":
+      subscriptions.get(frame.sub)?.onDropped?.(frame.count);
+      break;
+    case "call":
+      if (frame.method === "agent.run") void runAgent(frame.id, frame.params);
+      else if (frame.method === "http.request") void answerHttp(frame.id, frame.params);
+      break;
+    case "agent.abort":
+      runs.get(frame.runId)?.abort();
+      break;
+    case "stop":
+      void stop();
+      break;
+    case "ping":
+      send({ t: "pong", n: frame.n });
+      break;
+    default:
+      break;
+  }
+}
+
+harden();
+process.on("uncaughtException", fatal);
+process.on("unhandledRejection", fatal);
+
+let buffered = "";
+channel.setEncoding("utf8");
+channel.on("data", (chunk) => {
+  buffered += chunk;
+  for (;;) {
+    const nl = buffered.indexOf("\n");
+    if (nl === -1) break;
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    onFrame(JSON.parse(line));
+  }
+});
+// The host went away (or closed the channel): nothing left to serve.
+channel.on("end", () => process.exit(0));
+channel.on("error", (error) => {
+  console.error("plugin channel error:", error.message);
+  process.exit(1);
+});

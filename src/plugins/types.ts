@@ -1,0 +1,120 @@
+import type { Registry } from "prom-client";
+import type { Clock } from "../core/clock.js";
+import type { ErrorCode, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type { EventFilter } from "./ipc.js";
+import type { PluginLimits } from "./limits.js";
+import type { PluginPermission } from "./permissions.js";
+
+/** pino-compatible: `logger.info({fields}, "message")`. */
+export interface PluginLogger {
+  debug(fields: object, msg?: string): void;
+  info(fields: object, msg?: string): void;
+  warn(fields: object, msg?: string): void;
+  error(fields: object, msg?: string): void;
+}
+
+/** Who is asking: passed to every dependency call so the gateway can audit and authorize. */
+export interface PluginCaller {
+  pluginId: string;
+}
+
+/**
+ * Everything the plugin host needs from the gateway. The host depends on nothing else, so
+ * the gateway wires it up and tests pass fakes.
+ */
+export interface PluginHostDeps {
+  /** The gateway data dir. Plugins get `<dataDir>/plugins/<id>/` to write; the host keeps their key-value state in `<dataDir>/plugin-state/`. */
+  dataDir: string;
+  logger: PluginLogger;
+  clock: Clock;
+  sessions: {
+    /** Sessions a plugin may see. */
+    list(caller: PluginCaller): SessionInfo[] | Promise<SessionInfo[]>;
+    /** One session, or null when there is none (or the plugin may not see it). */
+    get(id: string, caller: PluginCaller): SessionInfo | null | Promise<SessionInfo | null>;
+  };
+  events: {
+    /**
+     * Live events matching `filter` (all sessions when `filter.sessionId` is absent), from now
+     * on. Returns the unsubscribe function. `handler` must not throw.
+     */
+    subscribe(
+      filter: EventFilter,
+      handler: (sessionId: string, event: SessionEvent) => void,
+      caller: PluginCaller,
+    ): () => void;
+  };
+  messages: {
+    /** `POST /v1/messages` on the plugin's behalf: validates the message, routes it, queues the run. */
+    inbound(message: Record<string, unknown>, caller: PluginCaller): Promise<unknown>;
+  };
+  config: {
+    /**
+     * Applies a JSON merge patch (RFC 7396) to the config file: validate the result, write it
+     * atomically, then reload (which calls `PluginHost.load`). Throws `CONFIG_INVALID` and
+     * changes nothing when the result is not valid.
+     */
+    writePatch(patch: Record<string, unknown>, caller: PluginCaller): Promise<void>;
+  };
+  agents: {
+    /** A plugin registered an agent: from now on a run of `agentId` goes to `PluginHost.runAgent`. Throw to refuse (e.g. the id is taken). */
+    registered(pluginId: string, agentId: string): void;
+    /** The agent is gone (unregistered, or its plugin stopped or crashed). */
+    unregistered(pluginId: string, agentId: string): void;
+  };
+}
+
+export interface PluginHostOptions {
+  /** Where relative plugin paths resolve from (the config file's folder). Default: `process.cwd()`. */
+  baseDir?: string;
+  /** Paths no plugin folder may contain, besides `dataDir` (e.g. the config file). */
+  protectedPaths?: readonly string[];
+  /** Metrics are registered here (and removed on `close`). */
+  registry?: Registry;
+  limits?: Partial<PluginLimits>;
+  /** Where the runner lives. Default: `runner.mjs` next to the host module. */
+  runnerPath?: string;
+}
+
+export const PLUGIN_STATES = ["starting", "running", "restarting", "failed", "stopped"] as const;
+export type PluginState = (typeof PLUGIN_STATES)[number];
+
+/** One row of `GET /v1/plugins`. */
+export interface PluginStatus {
+  id: string;
+  state: PluginState;
+  /** Restarts since the plugin was (re)configured. */
+  restarts: number;
+  lastError: string | null;
+  /** Granted permissions. */
+  permissions: PluginPermission[];
+  /** Agents it registered (while running). */
+  agents: string[];
+  pid: number | null;
+}
+
+export interface AgentRunRequest {
+  runId: string;
+  sessionId: string;
+  text: string;
+}
+
+/** Where a plugin agent's run goes: the agent layer turns these into log events. */
+export interface AgentRunSink {
+  delta(text: string): void;
+  tool(event: Record<string, unknown>): void;
+  final(text: string, stopReason: string): void;
+  error(code: ErrorCode, message: string): void;
+}
+
+export type AgentRunOutcome = "final" | "error" | "aborted";
+
+/** A request forwarded to a plugin's HTTP hook. Credentials headers are stripped by the host. */
+export interface HttpHookRequest {
+  method: string;
+  /** Path below the plugin's mount point, e.g. `/` or `/github`. */
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body: unknown;
+}

@@ -1,0 +1,139 @@
+import type { z } from "zod";
+import { SwitchboardError } from "../protocol/errors.js";
+import { RoutingConfigSchema } from "./bindings.js";
+import { BindingIndex } from "./binding-index.js";
+import { IndexedRouter } from "./router.js";
+import type { Router } from "./router.js";
+import { findUnreachable } from "./unreachable.js";
+
+/** Agent ids that exist whatever the config says. */
+export const BUILTIN_AGENT_IDS: readonly string[] = ["echo"];
+
+/** Most issues one compile reports; past it, one last issue says how many more there were. */
+export const MAX_REPORTED_ISSUES = 100;
+
+/**
+ * One problem in the routing config. `path` says where (`bindings[3].match.roles`,
+ * `defaultAgent`); `bindingIndex` and `field` are the same place split for programs
+ * (`3` and `match.roles`; null and `defaultAgent` outside the bindings; field `""` for a
+ * binding as a whole).
+ */
+export interface ConfigIssue {
+  path: string;
+  bindingIndex: number | null;
+  field: string;
+  message: string;
+}
+
+export interface CompileOptions {
+  /** Ids of the configured agents; `echo` is always known. */
+  knownAgents: Iterable<string>;
+}
+
+/**
+ * Errors make the config unusable (the caller keeps its previous Router); warnings do not
+ * (today: bindings that can never win).
+ */
+export type CompileResult =
+  | { ok: true; router: Router; warnings: ConfigIssue[] }
+  | { ok: false; errors: ConfigIssue[] };
+
+/**
+ * Validates the routing part of a config and builds its Router. `config` is the parsed config
+ * file (or just its `bindings` and `defaultAgent`); other keys are ignored.
+ *
+ * Errors: schema errors (a missing or ill-typed field, an unknown field, roles without
+ * guildId, a `"*"` guildId/teamId/role), a binding's agentId or the defaultAgent naming an
+ * agent that is not configured. Warnings: a binding that can never win because earlier or
+ * more specific bindings take every message it matches.
+ *
+ * @example
+ * const result = compileRouting(
+ *   { defaultAgent: "echo", bindings: [{ agentId: "coder", match: { channel: "slack", teamId: "T1" } }] },
+ *   { knownAgents: ["coder"] },
+ * );
+ * if (!result.ok) throw configInvalidError(result.errors);
+ * result.router.resolve({ channel: "Slack", teamId: "T1" }); // => coder, matchedBy "team", bindingIndex 0
+ */
+export function compileRouting(config: unknown, options: CompileOptions): CompileResult {
+  const parsed = RoutingConfigSchema.safeParse(config);
+  if (!parsed.success) return { ok: false, errors: capped(parsed.error.issues.flatMap(fromZodIssue)) };
+  const routing = parsed.data;
+
+  const known = new Set([...BUILTIN_AGENT_IDS, ...options.knownAgents]);
+  const unknownAgent = (agentId: string) =>
+    `unknown agent "${agentId}"; configured agents: ${[...known].slice(0, 20).join(", ")}${known.size > 20 ? ", ..." : ""}`;
+  const errors: ConfigIssue[] = [];
+  routing.bindings.forEach((binding, index) => {
+    if (!known.has(binding.agentId)) errors.push(bindingIssue(index, "agentId", unknownAgent(binding.agentId)));
+  });
+  if (routing.defaultAgent !== undefined && !known.has(routing.defaultAgent)) {
+    errors.push({
+      path: "defaultAgent",
+      bindingIndex: null,
+      field: "defaultAgent",
+      message: unknownAgent(routing.defaultAgent),
+    });
+  }
+  if (errors.length > 0) return { ok: false, errors: capped(errors) };
+
+  const matches = routing.bindings.map((binding) => binding.match);
+  const index = BindingIndex.build(matches);
+  const warnings = findUnreachable(index, matches).map(({ bindingIndex, shadowedBy }) =>
+    bindingIssue(
+      bindingIndex,
+      "match",
+      `never used: every message it matches goes first to ${shadowedBy
+        .map((s) => `bindings[${s.bindingIndex}] (${s.tier})`)
+        .join(" or ")}`,
+    ),
+  );
+  return {
+    ok: true,
+    router: new IndexedRouter(routing.bindings, routing.defaultAgent, index),
+    warnings: capped(warnings),
+  };
+}
+
+/** `bindings[3].match.roles: roles needs guildId: ...` */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  return `${issue.path}: ${issue.message}`;
+}
+
+/** The error to answer or log when a config does not compile: CONFIG_INVALID, issues in the message and in `details.issues`. */
+export function configInvalidError(errors: readonly ConfigIssue[]): SwitchboardError {
+  return new SwitchboardError("CONFIG_INVALID", `invalid routing config: ${errors.map(formatConfigIssue).join("; ")}`, {
+    issues: errors,
+  });
+}
+
+function bindingIssue(index: number, field: string, message: string): ConfigIssue {
+  return { path: `bindings[${index}]${field === "" ? "" : `.${field}`}`, bindingIndex: index, field, message };
+}
+
+function fromZodIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
+  if (issue.code === "unrecognized_keys") {
+    return issue.keys.map((key) => issueAt([...issue.path, key], `unknown field "${key}"`));
+  }
+  return [issueAt(issue.path, issue.message)];
+}
+
+function issueAt(path: readonly PropertyKey[], message: string): ConfigIssue {
+  const [top, index, ...rest] = path;
+  if (top === "bindings" && typeof index === "number") return bindingIssue(index, pathString(rest), message);
+  const where = pathString(path);
+  return { path: where === "" ? "config" : where, bindingIndex: null, field: where, message };
+}
+
+function pathString(path: readonly PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("");
+}
+
+function capped(issues: ConfigIssue[]): ConfigIssue[] {
+  if (issues.length <= MAX_REPORTED_ISSUES) return issues;
+  const more = issues.length - MAX_REPORTED_ISSUES;
+  return [
+    ...issues.slice(0, MAX_REPORTED_ISSUES),
+    { path: "config", bindingIndex: null, field: "", message: `and ${more} more issue${more === 1 ? "" : "s"}` },
+  ];
+}

@@ -1,0 +1,12 @@
+export * from "./tiers.js";
+export * from "./limits.js";
+export * from "./message.js";
+export * from "./bindings.js";
+export * from "./session-key.js";
+export { BindingIndex } from "./binding-index.js";
+export type { IndexMatch } from "./binding-index.js";
+export { findUnreachable } from "./unreachable.js";
+export type { UnreachableBinding } from "./unreachable.js";
+export { RoutingTable } from "./router.js";
+export type { Route, Router } from "./router.js";
+export * from "./compile.js";

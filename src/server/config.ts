@@ -1,0 +1,127 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { SwitchboardError } from "../protocol/index.js";
+import { DEFAULT_RETENTION } from "../log/retention.js";
+
+export const ROLES = ["admin", "operator", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+
+const TokenEntry = z
+  .strictObject({
+    name: z.string().min(1).max(100),
+    token: z.string().min(16, "tokens need at least 16 characters").max(512).optional(),
+    tokenSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "tokenSha256 is 64 lower-case hex characters")
+      .optional(),
+    role: z.enum(ROLES),
+    /** Glob patterns over session ids and names this token may see (default: its own sessions, or all for admins). */
+    sessions: z.array(z.string().min(1).max(200)).max(100).optional(),
+  })
+  .refine((t) => (t.token === undefined) !== (t.tokenSha256 === undefined), "give exactly one of token or tokenSha256");
+export type TokenEntry = z.infer<typeof TokenEntry>;
+
+/** Default limits. Every one is a config value (`limits.<name>`). */
+export const DEFAULT_LIMITS = {
+  /** Largest HTTP JSON body. */
+  bodyBytes: 1024 * 1024,
+  /** Largest WebSocket frame (larger: close 1009). */
+  frameBytes: 1024 * 1024,
+  /** Input bytes per second per connection (token bucket, burst = one second's worth). */
+  inputBytesPerSecond: 1024 * 1024,
+  /** Live sessions (running) per gateway. */
+  sessions: 256,
+  /** Live sessions per token. */
+  sessionsPerToken: 64,
+  /** Subscriptions per WebSocket connection. */
+  subscriptionsPerConnection: 256,
+  /** Concurrent WebSocket/SSE connections per token. */
+  connectionsPerToken: 256,
+  /** Events per `POST /v1/sessions/:id/events` call. */
+  eventsPerAppend: 1000,
+  /** Bytes a connection may have queued (gateway queue + socket buffer) before it is switched to catch-up. */
+  queueBytes: 4 * 1024 * 1024,
+};
+export type Limits = typeof DEFAULT_LIMITS;
+
+const positive = z.number().int().positive();
+
+export const ConfigSchema = z.strictObject({
+  auth: z
+    .strictObject({
+      tokens: z.array(TokenEntry).max(1000).default([]),
+    })
+    .default({ tokens: [] }),
+  /** Host header values accepted in addition to the listen address, localhost and 127.0.0.1. */
+  allowedHosts: z.array(z.string().min(1).max(255)).default([]),
+  /** Browser origins accepted on WebSocket and cookie requests in addition to the gateway's own. */
+  allowedOrigins: z.array(z.string().min(1).max(255)).default([]),
+  limits: z
+    .strictObject(Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positive.optional()])) as {
+      [K in keyof Limits]: z.ZodOptional<typeof positive>;
+    })
+    .default({}),
+  retention: z
+    .strictObject({ maxEvents: positive.optional(), maxBytes: positive.optional() })
+    .default({}),
+  control: z
+    .strictObject({
+      /** Holder silence after which a control lease is released (ms). */
+      autoReleaseAfterMs: positive.optional(),
+    })
+    .default({}),
+  agents: z.record(z.string(), z.unknown()).default({}),
+  /** Agent text deltas are coalesced to at most one event per this many ms. */
+  deltaThrottleMs: z.number().int().min(0).max(10_000).optional(),
+  bindings: z.array(z.unknown()).default([]),
+  defaultAgent: z.string().optional(),
+  plugins: z.unknown().optional(),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export const DEFAULT_AUTO_RELEASE_MS = 5 * 60 * 1000;
+
+/** Resolved settings the gateway runs with. */
+export function resolveLimits(config: Config): Limits {
+  const out = { ...DEFAULT_LIMITS };
+  for (const [k, v] of Object.entries(config.limits)) if (typeof v === "number") out[k as keyof Limits] = v;
+  return out;
+}
+
+export function resolveRetention(config: Config) {
+  return {
+    maxEvents: config.retention.maxEvents ?? DEFAULT_RETENTION.maxEvents,
+    maxBytes: config.retention.maxBytes ?? DEFAULT_RETENTION.maxBytes,
+  };
+}
+
+/** Parses a config object; errors name the path of the field that is wrong. */
+export function parseConfig(raw: unknown, source = "config"): Config {
+  const result = ConfigSchema.safeParse(raw);
+  if (!result.success) throw new SwitchboardError("CONFIG_INVALID", `${source}: ${formatIssues(result.error)}`);
+  return result.data;
+}
+
+export function loadConfigFile(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new SwitchboardError("CONFIG_INVALID", `cannot read config ${file}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new SwitchboardError("CONFIG_INVALID", `config ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, file);
+}
+
+/** `path.to.field: message; ...` — the wording every validation error uses. */
+export function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`)
+    .join("; ");
+}

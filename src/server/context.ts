@@ -1,0 +1,39 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Clock } from "../core/clock.js";
+import type { EventLog } from "../log/event-log.js";
+import type { CreateSession } from "../protocol/index.js";
+import type { Session } from "../sessions/session.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import type { Identity, TokenRegistry } from "./auth.js";
+import type { Config, Limits } from "./config.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** What every route and endpoint of the gateway can reach. */
+export interface GatewayCore {
+  readonly config: Config;
+  readonly limits: Limits;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly tokens: TokenRegistry;
+  readonly events: EventLog;
+  readonly sessions: SessionManager;
+  /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
+  createSession(body: CreateSession, identity: Identity): Promise<Session>;
+  /** Host header names accepted (lower case, with brackets for IPv6). */
+  readonly allowedHosts: ReadonlySet<string>;
+  /** Extra browser origins accepted besides the gateway's own. */
+  readonly allowedOrigins: ReadonlySet<string>;
+}
+
+/** One authenticated HTTP request. */
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  identity: Identity;
+  /** Control lease key of HTTP callers: one per token name. */
+  holderKey: string;
+}

@@ -1,0 +1,113 @@
+import type { SessionLog } from "../log/session-log.js";
+import type { LogEntry } from "../log/types.js";
+import { SwitchboardError } from "../protocol/index.js";
+
+/** Entries and bytes read from the log per catch-up step. */
+export const CATCHUP_BATCH_ENTRIES = 512;
+export const CATCHUP_BATCH_BYTES = 256 * 1024;
+
+/** Where a feed delivers: a connection (WebSocket or SSE) with a byte-bounded outbound queue. */
+export interface FeedSink {
+  /** Bytes handed to the transport and not yet written out (gateway queue + socket buffer). */
+  readonly queuedBytes: number;
+  /** Past this many queued bytes, live delivery stops and the feed catches up from the log. */
+  readonly budgetBytes: number;
+  /** Delivers entries in seq order; `live` is false for replay/catch-up batches. */
+  deliver(entries: readonly LogEntry[], live: boolean): void;
+  /** Retention dropped entries this feed still needed; it continues from `first`. */
+  reset(first: number, head: number): void;
+}
+
+export type FeedMode = "catchup" | "live" | "closed";
+
+/**
+ * One consumer's position in one session's log. It replays from `since`, joins live delivery
+ * at exactly the head in the same synchronous step as the last read (guarantee 2), and when
+ * its connection falls behind it leaves live delivery and catches up from the log as the
+ * connection drains (guarantee 4). The cursor only moves forward, so nothing is delivered twice.
+ */
+export class SessionFeed {
+  private _cursor: number;
+  private _mode: FeedMode = "catchup";
+  private unsubscribe: (() => void) | undefined;
+  private pumping = false;
+
+  constructor(
+    private readonly log: SessionLog,
+    since: number,
+    private readonly sink: FeedSink,
+    private readonly types?: ReadonlySet<string>,
+    private readonly hooks: { onCatchUp?: () => void; onReset?: () => void } = {},
+  ) {
+    log.checkPosition(since);
+    this._cursor = since;
+  }
+
+  /** The last seq delivered or skipped. */
+  get cursor(): number {
+    return this._cursor;
+  }
+
+  get mode(): FeedMode {
+    return this._mode;
+  }
+
+  /** Delivers what the sink has room for; joins live delivery once caught up. Call again after the sink drains. */
+  pump(): void {
+    if (this._mode !== "catchup" || this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.sink.queuedBytes < this.sink.budgetBytes) {
+        let read;
+        try {
+          read = this.log.read(this._cursor, {
+            limit: CATCHUP_BATCH_ENTRIES,
+            maxBytes: CATCHUP_BATCH_BYTES,
+            ...(this.types ? { types: this.types } : {}),
+          });
+        } catch (error) {
+          if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+          // Retention overtook this consumer: say so explicitly, then go on from what is kept.
+          this._cursor = this.log.first - 1;
+          this.hooks.onReset?.();
+          this.sink.reset(this.log.first, this.log.head);
+          continue;
+        }
+        if (read.entries.length > 0) this.sink.deliver(read.entries, false);
+        this._cursor = read.next;
+        if (this._cursor >= this.log.head) {
+          // Same tick as the read: nothing can be appended in between.
+          this._mode = "live";
+          this.unsubscribe = this.log.subscribe((entry) => this.onLive(entry));
+          return;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  close(): void {
+    this._mode = "closed";
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+  }
+
+  private onLive(entry: LogEntry): void {
+    if (this._mode !== "live" || entry.seq <= this._cursor) return;
+    if (this.types && !this.types.has(entry.type)) {
+      this._cursor = entry.seq;
+      return;
+    }
+    if (this.sink.queuedBytes + entry.json.length > this.sink.budgetBytes) {
+      // Too slow for live delivery: stop it and read from the log once the connection drains.
+      this.unsubscribe?.();
+      this.unsubscribe = undefined;
+      this._mode = "catchup";
+      this.hooks.onCatchUp?.();
+      return;
+    }
+    this._cursor = entry.seq;
+    this.sink.deliver([entry], true);
+  }
+}

@@ -1,0 +1,270 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import { join, resolve } from "node:path";
+import { systemClock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
+import { EventLog } from "../log/event-log.js";
+import { SqliteEventStore } from "../log/sqlite-store.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { CreateSession } from "../protocol/index.js";
+import type { Session } from "../sessions/session.js";
+import { SessionManager } from "../sessions/session-manager.js";
+import { StreamSession } from "../sessions/stream-session.js";
+import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
+import { TokenRegistry, canCreate, generateToken } from "./auth.js";
+import type { Identity } from "./auth.js";
+import { DEFAULT_AUTO_RELEASE_MS, loadConfigFile, parseConfig, resolveLimits, resolveRetention } from "./config.js";
+import type { Config } from "./config.js";
+import type { GatewayCore, RequestContext } from "./context.js";
+import { RequestGuard } from "./guard.js";
+import { sendError, sendJson, toSwitchboardError } from "./http.js";
+import { createLogger } from "./logger.js";
+import type { Logger } from "./logger.js";
+import { GatewayMetrics } from "./metrics.js";
+import { AuthFailureLimiter } from "./rate-limit.js";
+import { Router } from "./router.js";
+import { login, miscRoutes, serveStatic } from "./routes/misc.js";
+import { sessionRoutes } from "./routes/sessions.js";
+import { streamRoutes } from "./routes/stream.js";
+import { MultiplexEndpoint } from "./ws-multiplex.js";
+import { TerminalEndpoint } from "./ws-terminal.js";
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 7317;
+/** How long shutdown waits for processes to exit after TERM before KILL. */
+export const SHUTDOWN_GRACE_MS = 3000;
+
+export interface GatewayOptions {
+  host?: string;
+  port?: number;
+  dataDir: string;
+  /** Admin token. Without one (and without configured tokens) one is generated into DATA_DIR/token. */
+  token?: string;
+  /** A config file path or an already parsed config object. */
+  config?: string | Config;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** The admin token (generated or given). */
+  readonly token: string;
+  /** True when the token was generated and stored in the data dir. */
+  readonly tokenGenerated: boolean;
+  readonly core: GatewayCore;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway: opens the log, restores sessions, listens. Resolves once it accepts connections. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger();
+  const config = typeof options.config === "string" ? loadConfigFile(options.config) : parseConfig(options.config ?? {});
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const { token, generated } = resolveToken(dataDir, options.token);
+  const host = options.host ?? DEFAULT_HOST;
+  const limits = resolveLimits(config);
+  const metrics = new GatewayMetrics();
+  const events = new EventLog({
+    store: new SqliteEventStore(join(dataDir, "switchboard.db")),
+    clock,
+    retention: resolveRetention(config),
+    onCommit: (writes, ms) => metrics.recordCommit(writes, ms),
+    onListenerError: (error) => logger.error({ err: error }, "log listener failed"),
+  });
+  const sessions = new SessionManager({
+    events,
+    clock,
+    autoReleaseAfterMs: config.control.autoReleaseAfterMs ?? DEFAULT_AUTO_RELEASE_MS,
+    maxSessions: limits.sessions,
+    maxSessionsPerOwner: limits.sessionsPerToken,
+  });
+  sessions.restore((record, log, ctx) =>
+    record.kind === "stream" ? new StreamSession(record, log, ctx) : restoreTerminalSession(record, log, ctx),
+  );
+
+  const core: GatewayCore = {
+    config,
+    limits,
+    clock,
+    logger,
+    metrics,
+    tokens: new TokenRegistry(config.auth.tokens, token),
+    events,
+    sessions,
+    allowedHosts: new Set(["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) => h.toLowerCase())),
+    allowedOrigins: new Set(config.allowedOrigins),
+    async createSession(body: CreateSession, identity: Identity): Promise<Session> {
+      if (!canCreate(identity)) throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
+      switch (body.kind) {
+        case "terminal":
+          return createTerminalSession(sessions, body, identity.name);
+        case "stream":
+          return sessions.createStream(identity.name, body.name);
+        case "agent":
+          throw new SwitchboardError("AGENT_NOT_FOUND", "agent sessions are not available yet");
+      }
+    },
+  };
+  updateSessionGauge(core);
+  sessions.onChange(() => updateSessionGauge(core));
+
+  const failures = new AuthFailureLimiter(clock);
+  const guard = new RequestGuard(core, failures);
+  const router = new Router();
+  sessionRoutes(router, core);
+  streamRoutes(router, core);
+  miscRoutes(router, core);
+  const multiplex = new MultiplexEndpoint(core);
+  const terminal = new TerminalEndpoint(core);
+
+  const server = createServer((req, res) => {
+    void handleRequest(core, guard, router, req, res, () => failures.recordFailure(req.socket.remoteAddress ?? "unknown"));
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    try {
+      guard.checkHost(req);
+      guard.checkOrigin(req);
+      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      if (path === "/v1/ws") {
+        const identity = guard.authenticate(req);
+        multiplex.handleUpgrade(req, socket, head, identity);
+      } else if (path.startsWith("/ws/session/")) {
+        terminal.handleUpgrade(req, socket, head, () => guard.authenticate(req));
+      } else {
+        throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
+      }
+    } catch (error) {
+      rejectUpgrade(socket, toSwitchboardError(error));
+    }
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 0; // SSE and WebSocket connections are long-lived
+  server.keepAliveTimeout = 5_000;
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.off("error", reject);
+      resolveListen();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${urlHost}:${address.port}`;
+  logger.info({ url, dataDir }, "gateway listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host: address.address,
+    port: address.port,
+    token,
+    tokenGenerated: generated,
+    core,
+    close() {
+      closing ??= (async () => {
+        server.close();
+        multiplex.close();
+        terminal.close();
+        await sessions.close();
+        server.closeAllConnections();
+        events.close();
+        logger.info("gateway stopped");
+      })();
+      return closing;
+    },
+  };
+}
+
+async function handleRequest(
+  core: GatewayCore,
+  guard: RequestGuard,
+  router: Router,
+  req: IncomingMessage,
+  res: ServerResponse,
+  recordAuthFailure: () => void,
+): Promise<void> {
+  const started = performance.now();
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    // An unparsable request target cannot name a route.
+    sendError(res, new SwitchboardError("BAD_REQUEST", "the request target is not a valid path"));
+    return;
+  }
+  let identityName: string | undefined;
+  try {
+    if (url.pathname === "/healthz") {
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    guard.checkHost(req);
+    guard.checkOrigin(req);
+    if (req.method === "POST" && url.pathname === "/v1/login") {
+      await login(core, req, res, recordAuthFailure);
+      return;
+    }
+    if ((req.method === "GET" || req.method === "HEAD") && !url.pathname.startsWith("/v1/") && url.pathname !== "/metrics") {
+      if (serveStatic(url.pathname, res)) return;
+    }
+    const match = router.match(req.method ?? "GET", url.pathname);
+    if (match.kind === "not-found") throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
+    const identity = guard.authenticate(req);
+    identityName = identity.name;
+    if (match.kind === "method-not-allowed") {
+      res.setHeader("Allow", match.allow.join(", "));
+      throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use ${match.allow.join(" or ")}`);
+    }
+    const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
+    await match.handler(ctx);
+  } catch (error) {
+    const e = toSwitchboardError(error);
+    if (e.code === "INTERNAL") core.logger.error({ err: error, path: url.pathname }, "request failed");
+    sendError(res, e);
+  } finally {
+    core.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+    core.logger.debug(
+      { method: req.method, path: url.pathname, status: res.statusCode, ms: +(performance.now() - started).toFixed(2), who: identityName },
+      "request",
+    );
+  }
+}
+
+/** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */
+export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
+  const body = JSON.stringify({ error: error.toJSON() });
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** The token to run with: the given one, else DATA_DIR/token, else a new one written there with mode 0600. */
+function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
+  if (given !== undefined && given !== "") return { token: given, generated: false };
+  const file = join(dataDir, "token");
+  if (existsSync(file)) {
+    const stored = readFileSync(file, "utf8").trim();
+    if (stored) return { token: stored, generated: true };
+  }
+  const token = generateToken();
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { token, generated: true };
+}
+
+function updateSessionGauge(core: GatewayCore): void {
+  core.metrics.sessions.reset();
+  for (const s of core.sessions.list()) core.metrics.sessions.inc({ kind: s.record.kind, state: s.record.state });
+}

@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { z } from "zod";
+import { ERROR_CODES, SwitchboardError } from "../protocol/index.js";
+import { formatIssues } from "./config.js";
+
+/** Headers on every response: no sniffing, no framing, no referrer leaks, no caching of API data. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "X-Content-Type-Options": "nosniff",
+  "X-Frame-Options": "DENY",
+  "Referrer-Policy": "no-referrer",
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Resource-Policy": "same-origin",
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  sendJsonText(res, status, JSON.stringify(body));
+}
+
+/** Sends an already-serialized JSON body (the log keeps events serialized). */
+export function sendJsonText(res: ServerResponse, status: number, text: string): void {
+  if (res.headersSent) return;
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+  });
+  res.end(text);
+}
+
+/** Turns any thrown value into `{error: {code, message}}` with the code's status. */
+export function sendError(res: ServerResponse, error: unknown, extraHeaders: Record<string, string> = {}): void {
+  const e = toSwitchboardError(error);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+  sendJson(res, e.status, { error: e.toJSON() });
+}
+
+export function toSwitchboardError(error: unknown): SwitchboardError {
+  if (error instanceof SwitchboardError) return error;
+  return new SwitchboardError("INTERNAL", "internal error; the gateway log has details");
+}
+
+/**
+ * Reads a JSON body of at most `limit` bytes. 415 unless the content type is JSON, 413 past the
+ * limit (checked on Content-Length first, then while reading), 400 INVALID_JSON when it does not parse.
+ */
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const type = req.headers["content-type"];
+  if (type === undefined || !/^application\/json\b/i.test(type)) {
+    throw new SwitchboardError("UNSUPPORTED_MEDIA_TYPE", "send the body as Content-Type: application/json");
+  }
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new SwitchboardError("PAYLOAD_TOO_LARGE", `the body is ${declared} bytes; the limit is ${limit} (limits.bodyBytes)`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `the body is over the limit of ${limit} bytes (limits.bodyBytes)`);
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new SwitchboardError("VALIDATION_FAILED", formatIssues(result.error));
+  return result.data;
+}
+
+/** A non-negative integer query parameter, or `fallback` when absent. */
+export function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return fallback;
+  if (!/^\d{1,16}$/.test(raw) || Number(raw) > max) {
+    throw new SwitchboardError("BAD_REQUEST", `${name} must be an integer from 0 to ${max}`);
+  }
+  return Number(raw);
+}
+
+/** The status for each code, for routes that need it before throwing. */
+export function statusOf(code: keyof typeof ERROR_CODES): number {
+  return ERROR_CODES[code].status;
+}
+
+/** Hostname of a Host header value (`[::1]:7317` → `[::1]`, `a.b:80` → `a.b`). */
+export function hostnameOf(host: string): string {
+  const h = host.trim().toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
+  const colon = h.lastIndexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}

@@ -1,0 +1,64 @@
+import type { Clock } from "../core/clock.js";
+
+/** A token bucket: `ratePerSecond` refill, bursts up to one second's worth. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly clock: Clock,
+  ) {
+    this.tokens = ratePerSecond;
+    this.last = clock.now();
+  }
+
+  /** Takes `amount` tokens if available. */
+  take(amount: number): boolean {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.ratePerSecond, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
+    this.last = now;
+    if (amount > this.tokens) return false;
+    this.tokens -= amount;
+    return true;
+  }
+}
+
+/** Failed authentications tolerated per address per window before it is slowed down. */
+export const AUTH_FAILURES_ALLOWED = 10;
+export const AUTH_FAILURE_WINDOW_MS = 60_000;
+/** Bound on tracked addresses, so a scan from many addresses cannot grow memory without limit. */
+export const AUTH_FAILURE_TRACKED_ADDRESSES = 10_000;
+
+/** Counts authentication failures per address; past the allowance the address is refused with 429 for the window. */
+export class AuthFailureLimiter {
+  private readonly failures = new Map<string, { count: number; since: number }>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Whether the address is currently blocked. */
+  blocked(address: string): boolean {
+    const entry = this.failures.get(address);
+    if (!entry) return false;
+    if (this.clock.now() - entry.since > AUTH_FAILURE_WINDOW_MS) {
+      this.failures.delete(address);
+      return false;
+    }
+    return entry.count >= AUTH_FAILURES_ALLOWED;
+  }
+
+  recordFailure(address: string): void {
+    const now = this.clock.now();
+    const entry = this.failures.get(address);
+    if (!entry || now - entry.since > AUTH_FAILURE_WINDOW_MS) {
+      if (this.failures.size >= AUTH_FAILURE_TRACKED_ADDRESSES) {
+        // Evict the oldest entry (Map keeps insertion order).
+        const oldest = this.failures.keys().next().value;
+        if (oldest !== undefined) this.failures.delete(oldest);
+      }
+      this.failures.set(address, { count: 1, since: now });
+    } else {
+      entry.count++;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { SwitchboardError } from "../../protocol/index.js";
+import { COOKIE_TTL_MS, SESSION_COOKIE, parseCookies } from "../auth.js";
+import type { GatewayCore } from "../context.js";
+import { SECURITY_HEADERS, readJson, sendJson, validate } from "../http.js";
+import type { Router } from "../router.js";
+
+/** Where the built UI lives: `web/dist` at the package root (two levels above src/server or dist/server). */
+export const WEB_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "web", "dist");
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".map": "application/json",
+  ".png": "image/png",
+  ".svg": "image/svg+xml",
+};
+
+/** The UI's Content-Security-Policy: own scripts and styles only, WebSocket to the same host. */
+const UI_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+const LoginBody = z.strictObject({ token: z.string().min(1).max(512) });
+
+/** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`. */
+export function miscRoutes(router: Router, core: GatewayCore): void {
+  router.add("GET", "/metrics", async (ctx) => {
+    const text = await core.metrics.registry.metrics();
+    ctx.res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": core.metrics.registry.contentType, "Cache-Control": "no-store" });
+    ctx.res.end(text);
+  });
+
+  router.add("GET", "/v1/whoami", (ctx) => {
+    sendJson(ctx.res, 200, { name: ctx.identity.name, role: ctx.identity.role });
+  });
+
+  router.add("POST", "/v1/logout", (ctx) => {
+    const cookie = parseCookies(ctx.req.headers.cookie)[SESSION_COOKIE];
+    if (cookie !== undefined) core.tokens.revokeCookie(cookie);
+    ctx.res.setHeader("Set-Cookie", `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    sendJson(ctx.res, 200, { ok: true });
+  });
+}
+
+/**
+ * `POST /v1/login {token}`: exchanges a token for an HttpOnly, SameSite=Strict session cookie,
+ * so the browser UI does not keep the token in its address bar or storage. Unauthenticated by
+ * nature; failures count toward the per-address limit like any other.
+ */
+export async function login(core: GatewayCore, req: Parameters<typeof readJson>[0], res: Parameters<typeof sendJson>[0], onFailure: () => void): Promise<void> {
+  const { token } = validate(LoginBody, await readJson(req, 4096));
+  const identity = core.tokens.verify(token);
+  if (!identity) {
+    onFailure();
+    throw new SwitchboardError("UNAUTHORIZED", "the token is not valid");
+  }
+  const cookie = core.tokens.issueCookie(identity, core.clock.now());
+  res.setHeader("Set-Cookie", `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(COOKIE_TTL_MS / 1000)}`);
+  sendJson(res, 200, { name: identity.name, role: identity.role });
+}
+
+/** Serves the built UI from web/dist (GET only, no directory traversal). Returns false when there is no such file. */
+export function serveStatic(pathname: string, res: Parameters<typeof sendJson>[0]): boolean {
+  const rel = pathname === "/" ? "index.html" : pathname.slice(1);
+  const file = normalize(join(WEB_ROOT, rel));
+  if (!file.startsWith(WEB_ROOT) || !existsSync(file) || !CONTENT_TYPES[extname(file)]) return false;
+  const body = readFileSync(file);
+  res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    "Content-Type": CONTENT_TYPES[extname(file)]!,
+    "Content-Length": body.length,
+    "Content-Security-Policy": UI_CSP,
+    "Cache-Control": rel === "index.html" ? "no-cache" : "public, max-age=300",
+  });
+  res.end(body);
+  return true;
+}

@@ -1,0 +1,122 @@
+import {
+  AppendEventsBody,
+  ControlBody,
+  CreateSession,
+  InputBody,
+  LIMITS,
+  ResizeBody,
+  SignalBody,
+  SwitchboardError,
+} from "../../protocol/index.js";
+import type { ExternalEvent } from "../../protocol/index.js";
+import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
+import { sessionFor } from "../access.js";
+import { actorOf, canSee } from "../auth.js";
+import type { GatewayCore, RequestContext } from "../context.js";
+import { intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
+import type { Router } from "../router.js";
+import { control, inputBytes, steer } from "../steering.js";
+
+/** The session routes of DESIGN §4: create, list, read (events, output), steer, append, delete. */
+export function sessionRoutes(router: Router, core: GatewayCore): void {
+  const body = async (ctx: RequestContext) => readJson(ctx.req, core.limits.bodyBytes);
+
+  router.add("POST", "/v1/sessions", async (ctx) => {
+    const spec = validate(CreateSession, await body(ctx));
+    const session = await core.createSession(spec, ctx.identity);
+    sendJson(ctx.res, 201, session.info());
+  });
+
+  router.add("GET", "/v1/sessions", (ctx) => {
+    const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
+    sendJson(ctx.res, 200, { sessions: visible.map((s) => s.info()) });
+  });
+
+  router.add("GET", "/v1/sessions/:id", (ctx) => {
+    sendJson(ctx.res, 200, sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see").info());
+  });
+
+  router.add("DELETE", "/v1/sessions/:id", async (ctx) => {
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    await session.terminate(actorOf(ctx.identity));
+    sendJson(ctx.res, 200, session.info());
+  });
+
+  router.add("GET", "/v1/sessions/:id/events", (ctx) => {
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+    const since = intParam(ctx.url, "since", 0);
+    const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX);
+    const typesParam = ctx.url.searchParams.get("types");
+    const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
+    if (limit === 0) throw new SwitchboardError("BAD_REQUEST", `limit must be from 1 to ${LIMITS.EVENTS_PAGE_MAX}`);
+    const page = session.log.read(since, { limit, ...(types ? { types } : {}) });
+    // Events are stored serialized: the page is assembled without parsing them.
+    sendJsonText(
+      ctx.res,
+      200,
+      `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`,
+    );
+  });
+
+  router.add("GET", "/v1/sessions/:id/output", (ctx) => {
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+    const since = intParam(ctx.url, "since", 0);
+    const slices = session.log.readOutput(since);
+    const bytes = Buffer.concat(slices.map((s) => s.bytes));
+    const next = since + bytes.length;
+    ctx.res.writeHead(200, {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": bytes.length,
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+      "X-Switchboard-Next-Offset": String(next),
+      "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
+    });
+    ctx.res.end(bytes);
+  });
+
+  router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
+    const { data, enc } = validate(InputBody, await body(ctx));
+    const bytes = inputBytes(data, enc, LIMITS.INPUT_BYTES);
+    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "input", data: bytes }, actorOf(ctx.identity));
+    sendJson(ctx.res, 200, { ok: true, bytes: bytes.length });
+  });
+
+  router.add("POST", "/v1/sessions/:id/signal", async (ctx) => {
+    const { signal } = validate(SignalBody, await body(ctx));
+    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "signal", signal }, actorOf(ctx.identity));
+    sendJson(ctx.res, 200, { ok: true, signal });
+  });
+
+  router.add("POST", "/v1/sessions/:id/resize", async (ctx) => {
+    const { cols, rows } = validate(ResizeBody, await body(ctx));
+    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "resize", cols, rows }, actorOf(ctx.identity));
+    sendJson(ctx.res, 200, { ok: true, cols, rows });
+  });
+
+  router.add("POST", "/v1/sessions/:id/control", async (ctx) => {
+    const { action, force } = validate(ControlBody, await body(ctx));
+    const session = control(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, action, force ?? false, actorOf(ctx.identity));
+    sendJson(ctx.res, 200, { ok: true, controller: session.lease.holder?.actor.name ?? null });
+  });
+
+  router.add("POST", "/v1/sessions/:id/events", async (ctx) => {
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    const parsed = validate(AppendEventsBody, await body(ctx));
+    const events: ExternalEvent[] = Array.isArray(parsed) ? parsed : [parsed];
+    if (events.length > core.limits.eventsPerAppend) {
+      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`);
+    }
+    session.assertRunning();
+    // Validate the whole batch against the session kind before appending any of it.
+    if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
+      throw new SwitchboardError("WRONG_SESSION_KIND", "only stream sessions accept output and exit events from producers");
+    }
+    const exitAt = events.findIndex((e) => e.type === "exit");
+    if (exitAt >= 0 && exitAt !== events.length - 1) {
+      throw new SwitchboardError("VALIDATION_FAILED", `${exitAt}: exit must be the last event of a batch`);
+    }
+    const stored = session instanceof StreamSession ? session.appendExternal(events) : events.map((e) => appendExternalEvent(session, e));
+    sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
+  });
+}

@@ -1,0 +1,99 @@
+import { SwitchboardError, isSessionEnd } from "../../protocol/index.js";
+import type { LogEntry } from "../../log/types.js";
+import { sessionFor } from "../access.js";
+import type { GatewayCore } from "../context.js";
+import { SessionFeed } from "../feed.js";
+import type { FeedSink } from "../feed.js";
+import { SECURITY_HEADERS, intParam } from "../http.js";
+import type { Router } from "../router.js";
+
+/** A comment line is sent this often so proxies and clients see the stream is alive. */
+export const SSE_HEARTBEAT_MS = 15_000;
+/** The reconnection delay suggested to EventSource clients. */
+export const SSE_RETRY_MS = 2_000;
+
+/**
+ * `GET /v1/sessions/:id/stream`: the session's log as Server-Sent Events. `id:` is the seq;
+ * a reconnecting EventSource sends `Last-Event-ID` and gets exactly the events after it.
+ * Retention gaps arrive as an explicit `event: reset`. The stream ends after the session's
+ * final event has been written.
+ */
+export function streamRoutes(router: Router, core: GatewayCore): void {
+  router.add("GET", "/v1/sessions/:id/stream", (ctx) => {
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+    const lastEventId = ctx.req.headers["last-event-id"];
+    let since: number;
+    if (typeof lastEventId === "string" && lastEventId !== "") {
+      if (!/^\d{1,16}$/.test(lastEventId)) throw new SwitchboardError("BAD_REQUEST", "Last-Event-ID must be a seq");
+      since = Number(lastEventId);
+    } else {
+      since = intParam(ctx.url, "since", 0);
+    }
+    const typesParam = ctx.url.searchParams.get("types");
+    const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
+    if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
+
+    const { res } = ctx;
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": "text/event-stream; charset=utf-8",
+      "Cache-Control": "no-store",
+      Connection: "keep-alive",
+      "X-Accel-Buffering": "no",
+    });
+    res.flushHeaders();
+    core.metrics.sseClients.inc();
+    session.viewers++;
+
+    let queued = 0;
+    let ending = false;
+    const write = (text: string) => {
+      const bytes = Buffer.byteLength(text);
+      queued += bytes;
+      res.write(text, () => {
+        queued -= bytes;
+        if (!ending && queued < sink.budgetBytes / 2) feed?.pump();
+      });
+    };
+    const sink: FeedSink = {
+      get queuedBytes() {
+        return queued;
+      },
+      budgetBytes: core.limits.queueBytes,
+      deliver(entries: readonly LogEntry[]) {
+        let text = "";
+        for (const e of entries) text += `id: ${e.seq}\ndata: ${e.json}\n\n`;
+        write(text);
+        const last = entries[entries.length - 1]!;
+        if (isSessionEnd(last)) {
+          ending = true;
+          res.end();
+        }
+      },
+      reset(first, head) {
+        core.metrics.resets.inc();
+        write(`event: reset\ndata: ${JSON.stringify({ reason: "trimmed", first, head })}\n\n`);
+      },
+    };
+
+    write(`retry: ${SSE_RETRY_MS}\n\n`);
+    let feed: SessionFeed | undefined;
+    try {
+      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, { onCatchUp: () => core.metrics.catchUps.inc() });
+    } catch (error) {
+      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+      sink.reset(session.log.first, session.log.head);
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, types);
+    }
+    const heartbeat = setInterval(() => write(": ping\n\n"), SSE_HEARTBEAT_MS);
+    heartbeat.unref();
+    res.on("close", () => {
+      clearInterval(heartbeat);
+      feed?.close();
+      core.metrics.sseClients.dec();
+      session.viewers--;
+    });
+    // A stream of an ended session whose last event was already delivered ends right away.
+    feed.pump();
+  });
+}

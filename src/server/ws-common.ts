@@ -1,0 +1,154 @@
+import type { WebSocket } from "ws";
+import type { LogEntry } from "../log/types.js";
+import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
+import type { Identity } from "./auth.js";
+import type { GatewayCore } from "./context.js";
+
+/** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
+export const WS_BUSY_BYTES = 64 * 1024;
+/** The server pings every connection this often; two unanswered pings terminate it. */
+export const WS_PING_INTERVAL_MS = 15_000;
+export const WS_MISSED_PINGS_ALLOWED = 2;
+
+/** Turns a run of one session's entries into one frame, or several when they cannot share one. */
+type Format = (session: string, entries: readonly LogEntry[]) => string | string[];
+
+/**
+ * The outbound side of one WebSocket: counts the bytes handed to `ws.send` until their write
+ * callback fires (ws's `send()` itself reports no backpressure), and while the socket is busy
+ * holds live events and sends them together as one frame per session. Everything leaves in
+ * the order it was given.
+ */
+export class Outbox {
+  private inflight = 0;
+  private pending: Array<{ session: string; entries: LogEntry[] }> = [];
+  private pendingBytes = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly budgetBytes: number,
+    private readonly onDrain: () => void,
+    private readonly format: Format,
+  ) {}
+
+  /** Bytes queued toward the client: held events plus bytes not yet written to the socket. */
+  get queuedBytes(): number {
+    return this.inflight + this.pendingBytes;
+  }
+
+  /** Sends a frame that is not an event (hello, ack, error, pong), after anything held. */
+  sendControl(text: string): void {
+    this.flushPending();
+    this.write(text);
+  }
+
+  deliver(session: string, entries: readonly LogEntry[], live: boolean): void {
+    if (live && (this.inflight >= WS_BUSY_BYTES || this.pending.length > 0)) {
+      const last = this.pending[this.pending.length - 1];
+      if (last && last.session === session) last.entries.push(...entries);
+      else this.pending.push({ session, entries: [...entries] });
+      for (const e of entries) this.pendingBytes += e.json.length;
+      return;
+    }
+    this.flushPending();
+    this.writeAll(this.format(session, entries));
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+  }
+
+  private flushPending(): void {
+    if (this.pending.length === 0) return;
+    const batches = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    for (const b of batches) this.writeAll(this.format(b.session, b.entries));
+  }
+
+  private writeAll(frames: string | string[]): void {
+    if (typeof frames === "string") this.write(frames);
+    else for (const f of frames) this.write(f);
+  }
+
+  private write(text: string): void {
+    if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
+    const size = text.length;
+    this.inflight += size;
+    this.ws.send(text, () => {
+      this.inflight -= size;
+      if (this.disposed) return;
+      if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
+      if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
+    });
+  }
+}
+
+/**
+ * Per-endpoint bookkeeping: connections per token (limit), the metrics gauge, and dead-peer
+ * detection — a peer that misses two pings is terminated, not closed, since a paused peer
+ * cannot read a close frame.
+ */
+export class ConnectionTracker {
+  private readonly perToken = new Map<string, number>();
+  private readonly live = new Map<WebSocket, { missed: number; dispose: () => void }>();
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly endpoint: "multiplex" | "terminal",
+  ) {
+    this.timer = setInterval(() => this.sweep(), WS_PING_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** Throws LIMIT_EXCEEDED when the token already has its maximum of connections. */
+  checkLimit(identity: Identity): void {
+    const n = this.perToken.get(identity.name) ?? 0;
+    if (n >= this.core.limits.connectionsPerToken) {
+      throw new SwitchboardError("LIMIT_EXCEEDED", `${identity.name} has ${n} connections open (limits.connectionsPerToken)`);
+    }
+  }
+
+  add(identity: Identity, ws: WebSocket, dispose: () => void): void {
+    this.perToken.set(identity.name, (this.perToken.get(identity.name) ?? 0) + 1);
+    this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
+    const state = { missed: 0, dispose };
+    this.live.set(ws, state);
+    ws.on("pong", () => {
+      state.missed = 0;
+    });
+    ws.on("error", (error) => this.core.logger.debug({ err: error, endpoint: this.endpoint }, "websocket error"));
+    ws.once("close", () => {
+      this.live.delete(ws);
+      const left = (this.perToken.get(identity.name) ?? 1) - 1;
+      if (left <= 0) this.perToken.delete(identity.name);
+      else this.perToken.set(identity.name, left);
+      this.core.metrics.wsConnections.dec({ endpoint: this.endpoint });
+      dispose();
+    });
+  }
+
+  closeAll(): void {
+    clearInterval(this.timer);
+    for (const ws of this.live.keys()) ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
+    // Connections that cannot take a close frame are cut.
+    setTimeout(() => {
+      for (const ws of this.live.keys()) ws.terminate();
+    }, 1000).unref();
+  }
+
+  private sweep(): void {
+    for (const [ws, state] of this.live) {
+      if (state.missed >= WS_MISSED_PINGS_ALLOWED) {
+        ws.terminate();
+        continue;
+      }
+      state.missed++;
+      ws.ping();
+    }
+  }
+}

@@ -1,0 +1,284 @@
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { RawData, WebSocket } from "ws";
+import type { LeaseChange } from "../core/control-lease.js";
+import type { LogEntry } from "../log/types.js";
+import { ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
+import type { Ref, ServerFrame } from "../protocol/index.js";
+import type { Session } from "../sessions/session.js";
+import { sessionFor } from "./access.js";
+import { actorOf } from "./auth.js";
+import type { Identity } from "./auth.js";
+import { formatIssues } from "./config.js";
+import type { GatewayCore } from "./context.js";
+import { SessionFeed } from "./feed.js";
+import type { FeedSink } from "./feed.js";
+import { toSwitchboardError } from "./http.js";
+import { TokenBucket } from "./rate-limit.js";
+import { control, inputBytes, steer } from "./steering.js";
+import { ConnectionTracker, Outbox } from "./ws-common.js";
+
+/**
+ * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
+ * session's log; the connection's {@link Outbox} bounds what is queued toward the client.
+ */
+export class MultiplexEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly tracker: ConnectionTracker;
+
+  constructor(private readonly core: GatewayCore) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: core.limits.frameBytes, perMessageDeflate: false, clientTracking: false });
+    this.tracker = new ConnectionTracker(core, "multiplex");
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
+    this.tracker.checkLimit(identity);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new MultiplexConnection(this.core, ws, identity);
+      this.tracker.add(identity, ws, () => conn.dispose());
+    });
+  }
+
+  close(): void {
+    this.tracker.closeAll();
+    this.wss.close();
+  }
+}
+
+interface Subscription {
+  feed: SessionFeed;
+  session: Session;
+}
+
+class MultiplexConnection {
+  private readonly connId = randomBytes(16).toString("base64url");
+  private readonly subs = new Map<string, Subscription>();
+  private readonly controlled = new Map<string, () => void>();
+  private readonly outbox: Outbox;
+  private readonly inputBucket: TokenBucket;
+  private disposed = false;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly ws: WebSocket,
+    private readonly identity: Identity,
+  ) {
+    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.pumpAll(), (session, entries) =>
+      entries.length === 1
+        ? `{"op":"event","session":${JSON.stringify(session)},"event":${entries[0]!.json}}`
+        : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
+    );
+    this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    this.send({
+      op: "hello",
+      protocol: PROTOCOL_VERSION,
+      connId: this.connId,
+      serverTime: core.clock.now(),
+      limits: {
+        frameBytes: core.limits.frameBytes,
+        inputBytes: LIMITS.INPUT_BYTES,
+        queueBytes: core.limits.queueBytes,
+        subscriptions: core.limits.subscriptionsPerConnection,
+      },
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const [id, sub] of this.subs) {
+      sub.feed.close();
+      sub.session.viewers--;
+      this.subs.delete(id);
+    }
+    for (const [id, stop] of this.controlled) {
+      stop();
+      this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
+    }
+    this.controlled.clear();
+    this.outbox.dispose();
+  }
+
+  private send(frame: ServerFrame): void {
+    this.outbox.sendControl(JSON.stringify(frame));
+  }
+
+  private pumpAll(): void {
+    for (const sub of this.subs.values()) sub.feed.pump();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.disposed) return;
+    if (isBinary) {
+      this.send({ op: "error", code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" });
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch (error) {
+      this.send({ op: "error", code: "INVALID_JSON", message: `the frame is not valid JSON: ${(error as Error).message}` });
+      return;
+    }
+    const ref = refOf(raw);
+    const parsed = ClientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const op = raw !== null && typeof raw === "object" ? (raw as { op?: unknown }).op : undefined;
+      const unknownOp = typeof op !== "string" || !ClientFrame.options.some((o) => o.shape.op.value === op);
+      this.send({
+        op: "error",
+        ...(ref !== undefined ? { ref } : {}),
+        code: unknownOp ? "UNKNOWN_OP" : "VALIDATION_FAILED",
+        message: unknownOp ? `unknown op ${JSON.stringify(op)?.slice(0, 50)}; see docs/protocol.md` : formatIssues(parsed.error),
+      });
+      return;
+    }
+    const frame = parsed.data;
+    try {
+      const result = this.handle(frame);
+      if (frame.ref !== undefined && frame.op !== "subscribe" && frame.op !== "ping") {
+        this.send(result === undefined ? { op: "ack", ref: frame.ref } : { op: "ack", ref: frame.ref, result });
+      }
+    } catch (error) {
+      const e = toSwitchboardError(error);
+      if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: frame.op }, "ws frame failed");
+      this.send({
+        op: "error",
+        ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
+        ...("session" in frame ? { session: frame.session } : {}),
+        code: e.code,
+        message: e.message,
+      });
+    }
+  }
+
+  private handle(frame: ClientFrame): unknown {
+    const by = actorOf(this.identity, this.connId);
+    switch (frame.op) {
+      case "subscribe":
+        this.subscribe(frame.session, frame.since ?? 0, frame.types, frame.ref);
+        return undefined;
+      case "unsubscribe": {
+        const sub = this.subs.get(frame.session);
+        if (!sub) throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
+        sub.feed.close();
+        sub.session.viewers--;
+        this.subs.delete(frame.session);
+        this.core.sessions.get(frame.session)?.lease.touch(this.connId);
+        return undefined;
+      }
+      case "input": {
+        const bytes = inputBytes(frame.data, frame.enc, LIMITS.INPUT_BYTES);
+        if (!this.inputBucket.take(bytes.length)) {
+          throw new SwitchboardError("RATE_LIMITED", `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`);
+        }
+        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "input", data: bytes }, by);
+        return undefined;
+      }
+      case "signal":
+        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "signal", signal: frame.signal }, by);
+        return undefined;
+      case "resize":
+        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "resize", cols: frame.cols, rows: frame.rows }, by);
+        return undefined;
+      case "control": {
+        const session = control(this.core.sessions, this.identity, this.connId, frame.session, frame.action, frame.force ?? false, by);
+        if (frame.action === "acquire") this.watchControl(session);
+        else this.unwatchControl(session.id);
+        return { controller: session.lease.holder?.actor.name ?? null };
+      }
+      case "prompt": {
+        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.assertRunning();
+        session.lease.checkWriter(this.connId);
+        return session.prompt(frame.text, by);
+      }
+      case "abort": {
+        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.lease.checkWriter(this.connId);
+        return session.abort(frame.all ?? false, by);
+      }
+      case "permission": {
+        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.answerPermission(frame.requestId, frame.optionId, by);
+        return undefined;
+      }
+      case "ping":
+        for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.touch(this.connId);
+        this.send({ op: "pong", ...(frame.t !== undefined ? { t: frame.t } : {}), serverTime: this.core.clock.now() });
+        return undefined;
+    }
+  }
+
+  private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
+    const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
+    const existing = this.subs.get(sessionId);
+    if (existing) {
+      // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
+      existing.feed.close();
+      existing.session.viewers--;
+      this.subs.delete(sessionId);
+    } else if (this.subs.size >= this.core.limits.subscriptionsPerConnection) {
+      throw new SwitchboardError("LIMIT_EXCEEDED", `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`);
+    }
+    const sink: FeedSink = {
+      get queuedBytes() {
+        return outbox.queuedBytes;
+      },
+      budgetBytes: this.core.limits.queueBytes,
+      deliver: (entries, live) => this.outbox.deliver(session.id, entries as LogEntry[], live),
+      reset: (first, head) => {
+        this.core.metrics.resets.inc();
+        this.send({ op: "reset", session: session.id, reason: "trimmed", head, first });
+      },
+    };
+    const outbox = this.outbox;
+    const typeSet = types && types.length > 0 ? new Set(types) : undefined;
+    let feed: SessionFeed;
+    let trimmed = false;
+    try {
+      feed = new SessionFeed(session.log, since, sink, typeSet, { onCatchUp: () => this.core.metrics.catchUps.inc() });
+    } catch (error) {
+      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+      trimmed = true;
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, { onCatchUp: () => this.core.metrics.catchUps.inc() });
+    }
+    this.subs.set(sessionId, { feed, session });
+    session.viewers++;
+    this.send({ op: "subscribed", session: session.id, from: feed.cursor + 1, head: session.log.head, ...(ref !== undefined ? { ref } : {}) });
+    if (trimmed) sink.reset(session.log.first, session.log.head);
+    feed.pump();
+  }
+
+  private watchControl(session: Session): void {
+    if (this.controlled.has(session.id)) return;
+    const stop = session.onLeaseChange((change: LeaseChange) => {
+      if (change.previous?.key !== this.connId || change.holder?.key === this.connId) return;
+      this.unwatchControl(session.id);
+      if (change.action === "taken-over" || change.action === "expired") {
+        this.send({
+          op: "error",
+          session: session.id,
+          code: "CONTROL_LOST",
+          message: change.holder ? `control was taken over by ${change.holder.actor.name}` : "control expired after holder silence",
+        });
+      }
+    });
+    this.controlled.set(session.id, stop);
+  }
+
+  private unwatchControl(sessionId: string): void {
+    this.controlled.get(sessionId)?.();
+    this.controlled.delete(sessionId);
+  }
+}
+
+function refOf(raw: unknown): Ref | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const ref = (raw as { ref?: unknown }).ref;
+  return (typeof ref === "string" && ref.length <= 128) || typeof ref === "number" ? ref : undefined;
+}
+

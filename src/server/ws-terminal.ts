@@ -1,0 +1,247 @@
+import { randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { RawData, WebSocket } from "ws";
+import type { LeaseChange } from "../core/control-lease.js";
+import type { LogEntry } from "../log/types.js";
+import { CLOSE_CODES, LIMITS, SwitchboardError, TerminalClientFrame } from "../protocol/index.js";
+import type { EventOf, SessionEvent, TerminalServerFrame } from "../protocol/index.js";
+import type { Session } from "../sessions/session.js";
+import { sessionFor } from "./access.js";
+import { actorOf } from "./auth.js";
+import type { Identity } from "./auth.js";
+import { formatIssues } from "./config.js";
+import type { GatewayCore } from "./context.js";
+import { SessionFeed } from "./feed.js";
+import { toSwitchboardError } from "./http.js";
+import { TokenBucket } from "./rate-limit.js";
+import { inputBytes, steer } from "./steering.js";
+import { ConnectionTracker, Outbox } from "./ws-common.js";
+
+/** Replay is sent in frames of at most this many bytes. */
+export const REPLAY_FRAME_BYTES = 256 * 1024;
+const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * `/ws/session/:id[?since=BYTE]`: one terminal, the steering protocol proposed for
+ * OpenSandbox's execd (PR #455) — but any number of viewers may be connected at once.
+ * Positions are byte offsets in the session's output.
+ */
+export class TerminalEndpoint {
+  private readonly wss: WebSocketServer;
+  private readonly tracker: ConnectionTracker;
+
+  constructor(private readonly core: GatewayCore) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: core.limits.frameBytes, perMessageDeflate: false, clientTracking: false });
+    this.tracker = new ConnectionTracker(core, "terminal");
+  }
+
+  /** Authenticates (401), finds the session (404) and checks `since` before upgrading. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, authenticate: () => Identity): void {
+    const identity = authenticate();
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const id = decodeURIComponent(url.pathname.slice("/ws/session/".length));
+    const session = sessionFor(this.core.sessions, identity, id, "see");
+    const sinceRaw = url.searchParams.get("since");
+    let since: number | undefined;
+    if (sinceRaw !== null) {
+      if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
+      since = Number(sinceRaw);
+      if (since > session.log.outputBytes) {
+        throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`);
+      }
+    }
+    this.tracker.checkLimit(identity);
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new TerminalConnection(this.core, ws, identity, session, since);
+      this.tracker.add(identity, ws, () => conn.dispose());
+    });
+  }
+
+  close(): void {
+    this.tracker.closeAll();
+    this.wss.close();
+  }
+}
+
+class TerminalConnection {
+  private readonly connId = randomBytes(16).toString("base64url");
+  private readonly outbox: Outbox;
+  private readonly feed: SessionFeed | undefined;
+  private readonly inputBucket: TokenBucket;
+  private readonly stopLeaseWatch: () => void;
+  private disposed = false;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly ws: WebSocket,
+    private readonly identity: Identity,
+    private readonly session: Session,
+    since: number | undefined,
+  ) {
+    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.feed?.pump(), (_s, entries) => this.format(entries));
+    this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    session.viewers++;
+    this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
+    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+
+    // Replay and the live join happen in one synchronous step: no byte in the gap, none twice.
+    if (since !== undefined) this.replay(since);
+    this.send({ type: "connected", mode: session.record.pty ? "pty" : "pipe", session_id: session.id, offset: session.log.outputBytes });
+    if (!session.running) {
+      const r = session.record;
+      this.send({ type: "exit", exit_code: r.exitCode, signal: r.signal });
+      ws.close(CLOSE_CODES.NORMAL, "session ended");
+      return;
+    }
+    this.feed = new SessionFeed(session.log, session.log.head, { get queuedBytes() { return outbox.queuedBytes; }, budgetBytes: core.limits.queueBytes, deliver: (entries, live) => outbox.deliver(session.id, entries as LogEntry[], live), reset: () => this.resetToLive() }, TERMINAL_TYPES, {
+      onCatchUp: () => core.metrics.catchUps.inc(),
+    });
+    const outbox = this.outbox;
+    this.feed.pump();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.feed?.close();
+    this.stopLeaseWatch();
+    this.session.viewers--;
+    this.session.lease.release(this.connId, "disconnected");
+    this.outbox.dispose();
+  }
+
+  private send(frame: TerminalServerFrame): void {
+    this.outbox.sendControl(JSON.stringify(frame));
+  }
+
+  private replay(since: number): void {
+    let offset = since;
+    while (offset < this.session.log.outputBytes) {
+      const slices = this.session.log.readOutput(offset, 64);
+      if (slices.length === 0) break;
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      const flush = () => {
+        if (size === 0) return;
+        const bytes = Buffer.concat(batch);
+        offset += bytes.length;
+        this.send({ type: "replay", ...encode(bytes), offset });
+        batch = [];
+        size = 0;
+      };
+      for (const s of slices) {
+        batch.push(s.bytes);
+        size += s.bytes.length;
+        if (size >= REPLAY_FRAME_BYTES) flush();
+      }
+      flush();
+    }
+  }
+
+  /** Retention dropped output this viewer needed while it lagged: say so, then follow live output. */
+  private resetToLive(): void {
+    this.core.metrics.resets.inc();
+    this.send({ type: "error", code: "HISTORY_TRIMMED", message: "output was dropped by retention while this viewer lagged; continuing with newer output" });
+  }
+
+  private format(entries: readonly LogEntry[]): string[] {
+    const frames: string[] = [];
+    let run: { stream: "stdout" | "stderr"; data: string; offset: number } | undefined;
+    const flushRun = () => {
+      if (run) frames.push(JSON.stringify({ type: run.stream, data: run.data, offset: run.offset }));
+      run = undefined;
+    };
+    for (const entry of entries) {
+      const event = JSON.parse(entry.json) as SessionEvent;
+      if (event.type === "output") {
+        const stream = event.stream === "stderr" ? "stderr" : "stdout";
+        if (event.enc === undefined && run && run.stream === stream) {
+          run.data += event.data;
+          continue;
+        }
+        flushRun();
+        if (event.enc === undefined) run = { stream, data: event.data, offset: event.offset };
+        else frames.push(JSON.stringify({ type: stream, data: event.data, offset: event.offset, enc: event.enc }));
+      } else if (event.type === "exit" || event.type === "lost") {
+        flushRun();
+        const e = event as EventOf<"exit"> | EventOf<"lost">;
+        frames.push(JSON.stringify(e.type === "exit" ? { type: "exit", exit_code: e.exitCode, signal: e.signal } : { type: "exit", exit_code: null, signal: null }));
+        // A normal close once the exit frame is on its way.
+        setImmediate(() => this.ws.close(CLOSE_CODES.NORMAL, "session ended"));
+      }
+    }
+    flushRun();
+    return frames;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.disposed) return;
+    if (isBinary) {
+      this.send({ type: "error", code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" });
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString());
+    } catch (error) {
+      this.send({ type: "error", code: "INVALID_JSON", message: `the frame is not valid JSON: ${(error as Error).message}` });
+      return;
+    }
+    const parsed = TerminalClientFrame.safeParse(raw);
+    if (!parsed.success) {
+      const type = raw !== null && typeof raw === "object" ? (raw as { type?: unknown }).type : undefined;
+      const known = typeof type === "string" && TerminalClientFrame.options.some((o) => o.shape.type.value === type);
+      this.send({ type: "error", code: known ? "VALIDATION_FAILED" : "UNKNOWN_OP", message: known ? formatIssues(parsed.error) : `unknown type ${JSON.stringify(type)?.slice(0, 50)}` });
+      return;
+    }
+    const frame = parsed.data;
+    const by = actorOf(this.identity, this.connId);
+    try {
+      switch (frame.type) {
+        case "stdin": {
+          const bytes = inputBytes(frame.data, undefined, LIMITS.INPUT_BYTES);
+          if (!this.inputBucket.take(bytes.length)) {
+            throw new SwitchboardError("RATE_LIMITED", `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection`);
+          }
+          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "input", data: bytes }, by);
+          break;
+        }
+        case "signal":
+          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "signal", signal: frame.signal }, by);
+          break;
+        case "resize":
+          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "resize", cols: frame.cols, rows: frame.rows }, by);
+          break;
+        case "ping":
+          this.session.lease.touch(this.connId);
+          this.send({ type: "pong" });
+          break;
+      }
+    } catch (error) {
+      const e = toSwitchboardError(error);
+      if (e.code === "INTERNAL") this.core.logger.error({ err: error }, "terminal frame failed");
+      this.send({ type: "error", code: e.code, message: e.message });
+    }
+  }
+
+  private onLeaseChange(change: LeaseChange): void {
+    if (change.previous?.key !== this.connId || change.action !== "taken-over") return;
+    this.send({ type: "error", code: "CONTROL_LOST", message: `control was taken over by ${change.holder.actor.name}` });
+    // 4001: do not auto-reconnect into a fight over control.
+    this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");
+  }
+}
+
+function encode(bytes: Uint8Array): { data: string; enc?: "base64" } {
+  try {
+    return { data: utf8.decode(bytes) };
+  } catch {
+    // Not valid UTF-8 on its own (binary output, or a cut character): send the bytes as base64.
+    return { data: Buffer.from(bytes).toString("base64"), enc: "base64" };
+  }
+}
+
+

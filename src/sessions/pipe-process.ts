@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import type { ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import { SwitchboardError } from "../protocol/errors.js";
+import type { OutputStream } from "../protocol/events.js";
+import type { ProcessTransport, TerminalProcessOptions, TransportSink } from "./terminal-process.js";
+
+/**
+ * Pipe transport: `child_process.spawn` in its own process group (`detached: true` =
+ * setsid), stdout and stderr read separately and never paused.
+ *
+ * The output ends when both pipes have closed, which is what the child's `close` event
+ * waits for too. Unlike a PTY, a libuv pipe does not lose its tail: a partial pipe read
+ * means the pipe is empty, so libuv's POLLHUP shortcut is right here (see pty-process.ts).
+ */
+export function openPipeTransport(options: TerminalProcessOptions, sink: TransportSink): ProcessTransport {
+  const [file, ...args] = options.command;
+  if (file === undefined) throw new Error("the command is empty");
+  const child = spawn(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  if (child.pid === undefined) {
+    // Node emits the spawn error on the next tick; the caller learns it from our throw instead.
+    child.on("error", () => undefined);
+    throw new Error("the system refused to start it (out of processes or file descriptors?)");
+  }
+  return new PipeTransport(child.pid, child, sink);
+}
+
+class PipeTransport implements ProcessTransport {
+  readonly pid: number;
+  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  private readonly sink: TransportSink;
+  private openOutputs = 2;
+  private closed = false;
+
+  constructor(pid: number, child: ChildProcessByStdio<Writable, Readable, Readable>, sink: TransportSink) {
+    this.pid = pid;
+    this.child = child;
+    this.sink = sink;
+    this.readFrom("stdout", child.stdout);
+    this.readFrom("stderr", child.stderr);
+    child.stdin.on("error", () => {
+      // EPIPE/ECONNRESET: the process closed its input. Input already queued is lost with
+      // it; later writes are refused in write() because stdin is destroyed.
+    });
+    child.on("error", () => {
+      // After a successful spawn Node reports errors here only for child.kill() and IPC,
+      // neither of which is used (signals go to the group through process.kill).
+    });
+    child.on("exit", (exitCode, signal) => sink.childExited({ exitCode, signal }));
+  }
+
+  get pendingInputBytes(): number {
+    return this.child.stdin.writableLength;
+  }
+
+  write(data: Uint8Array): void {
+    const stdin = this.child.stdin;
+    if (stdin.destroyed || !stdin.writable) {
+      throw new SwitchboardError("SESSION_NOT_RUNNING", `process ${this.pid} has closed its input`);
+    }
+    stdin.write(data);
+  }
+
+  resize(): void {
+    throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized");
+  }
+
+  abandonOutput(): void {
+    // A grandchild still holds the pipes. Whatever Node has read was delivered already.
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.child.stdin.destroy();
+    this.child.stdout.destroy();
+    this.child.stderr.destroy();
+  }
+
+  private readFrom(stream: OutputStream, readable: Readable): void {
+    readable.on("data", (chunk: Buffer) => {
+      if (!this.closed) this.sink.output(stream, chunk);
+    });
+    readable.on("error", () => {
+      // A read error on a pipe (rare: EIO) ends that stream; 'close' follows and is counted.
+    });
+    readable.once("close", () => {
+      this.openOutputs--;
+      if (this.openOutputs === 0 && !this.closed) this.sink.outputEnded();
+    });
+  }
+}

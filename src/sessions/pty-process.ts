@@ -1,0 +1,271 @@
+import { readSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
+import { dirname, resolve } from "node:path";
+import { ReadStream } from "node:tty";
+import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportSink } from "./terminal-process.js";
+
+/**
+ * PTY transport: node-pty's native `fork` (forkpty + exec), with our own reading of the
+ * master so that the output tail is never lost.
+ *
+ * Why not node-pty's `spawn()`/`onData`/`onExit` (node-pty 1.1.0, lib/unixTerminal.js; its
+ * issue #72 "data events can be fired after exit is fired", open since 2017):
+ *
+ * 1. It reads the master through a `tty.ReadStream`, i.e. a libuv stream. When the last
+ *    slave fd closes, the master polls POLLHUP. libuv's `uv__stream_io` then declares EOF
+ *    ("Short-circuit iff POLLHUP is set ... and uv__read() reported a partial read")
+ *    without reading further. On a pipe a partial read means the buffer is empty; on a
+ *    PTY it does not, because a PTY read returns at most ~4 KiB (the n_tty buffer) while
+ *    libuv offers 64 KiB: every read is "partial". So up to the whole kernel buffer of the
+ *    tail is still unread when the stream ends. Measured here: a single `seq 1 34000`
+ *    loses ~7–14 KB; 0 of 20 concurrent 200 KB outputs arrive whole.
+ * 2. Its exit handler waits for the socket's close for only `DESTROY_SOCKET_TIMEOUT_MS`
+ *    (200 ms) and then destroys the socket, dropping unread data; and when a grandchild
+ *    keeps the slave open, output after those 200 ms is cut off.
+ * `handleFlowControl` exists (XON/XOFF written by the client pause/resume the socket) but
+ * only throttles reading, the opposite of what we need; it is not used.
+ *
+ * What we do: keep the master readable ourselves. The libuv stream still does the reading
+ * while the process runs (fast, event-driven). When it ends, the kernel still holds the
+ * tail, and since no slave is open any more, reading the master returns that data and
+ * then EIO (Linux flushes pending input before reporting EIO: a read never loses it). So
+ * on `end` we read the fd synchronously to EIO before closing it. The stream is made with
+ * `allowHalfOpen` so Node does not close the fd behind us. When libuv itself reads EIO
+ * (the tail was already read), Node closes the fd and we must not touch it again.
+ * Exit is the lifecycle's business (terminal-process.ts): it waits for both the child's
+ * exit and this EOF, with a bounded drain timeout.
+ */
+
+/** Columns of a PTY when the caller gives none. */
+export const DEFAULT_COLS = 80;
+/** Rows of a PTY when the caller gives none. */
+export const DEFAULT_ROWS = 24;
+/** `TERM` (and the terminfo name) of every PTY session. */
+export const PTY_TERM = "xterm-256color";
+/** Buffer for synchronous reads of the master (a PTY read returns at most ~4 KiB anyway). */
+export const PTY_READ_BYTES = 64 * 1024;
+/** Most bytes one synchronous drain reads, so a writer that never stops cannot hold the event loop. */
+export const PTY_DRAIN_MAX_BYTES = 4 * 1024 * 1024;
+/** When the master reports EOF but still has a slave open elsewhere: how often to read it again. */
+export const PTY_DRAIN_POLL_MS = 10;
+/** When the terminal's input buffer is full (EAGAIN): when to try writing again. */
+export const PTY_WRITE_RETRY_MS = 5;
+
+/** node-pty 1.x's native binding (src/unix/pty.cc), the part we use. */
+interface NativePty {
+  fork(
+    file: string,
+    args: string[],
+    env: string[],
+    cwd: string,
+    cols: number,
+    rows: number,
+    uid: number,
+    gid: number,
+    utf8: boolean,
+    helperPath: string,
+    onExit: (exitCode: number, signal: number) => void,
+  ): { fd: number; pid: number; pty: string };
+  resize(fd: number, cols: number, rows: number): void;
+}
+
+let native: { pty: NativePty; helperPath: string } | undefined;
+
+function loadNative(): { pty: NativePty; helperPath: string } {
+  if (native !== undefined) return native;
+  const require = createRequire(import.meta.url);
+  const { version } = require("node-pty/package.json") as { version: string };
+  // The native fork() signature is internal to node-pty; it is stable across 1.x so far.
+  if (!version.startsWith("1.")) throw new Error(`node-pty ${version} is not supported (pty-process.ts expects 1.x)`);
+  const utilsPath = require.resolve("node-pty/lib/utils.js");
+  const { loadNativeModule } = require(utilsPath) as { loadNativeModule(name: string): { dir: string; module: NativePty } };
+  const loaded = loadNativeModule("pty");
+  if (typeof loaded.module.fork !== "function" || typeof loaded.module.resize !== "function") {
+    throw new Error(`node-pty ${version}: native module has no fork/resize`);
+  }
+  // Only macOS execs through the helper; node-pty resolves it the same way.
+  native = { pty: loaded.module, helperPath: resolve(dirname(utilsPath), loaded.dir, "spawn-helper") };
+  return native;
+}
+
+export function openPtyTransport(options: TerminalProcessOptions, sink: TransportSink): ProcessTransport {
+  const { pty, helperPath } = loadNative();
+  const [file, ...args] = options.command;
+  if (file === undefined) throw new Error("the command is empty");
+  // As node-pty's UnixTerminal does: the shell learns its directory from PWD.
+  const env = { ...options.env, TERM: PTY_TERM, PWD: options.cwd };
+  const envPairs = Object.entries(env).map(([key, value]) => `${key}=${value}`);
+  const term = pty.fork(
+    file,
+    args,
+    envPairs,
+    options.cwd,
+    options.cols ?? DEFAULT_COLS,
+    options.rows ?? DEFAULT_ROWS,
+    -1,
+    -1,
+    true,
+    helperPath,
+    (exitCode, signal) => sink.childExited(toExit(exitCode, signal)),
+  );
+  return new PtyTransport(term.pid, term.fd, pty, sink);
+}
+
+/** node-pty reports a signal death as (0, signo); we report Node's form (null, "SIGTERM"). */
+function toExit(exitCode: number, signal: number): TerminalExit {
+  if (signal === 0) return { exitCode, signal: null };
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0];
+  return { exitCode: null, signal: name ?? `SIG${signal}` };
+}
+
+class PtyTransport implements ProcessTransport {
+  readonly pid: number;
+  private readonly fd: number;
+  private readonly pty: NativePty;
+  private readonly sink: TransportSink;
+  private readonly master: ReadStream;
+  /** The fd is ours to read, write and resize: neither we nor Node have closed it. */
+  private fdOpen = true;
+  private ended = false;
+  private closed = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private readonly input: Uint8Array[] = [];
+  private inputBytes = 0;
+  private writeTimer: NodeJS.Timeout | null = null;
+  private scratch: Buffer | null = null;
+
+  constructor(pid: number, fd: number, pty: NativePty, sink: TransportSink) {
+    this.pid = pid;
+    this.fd = fd;
+    this.pty = pty;
+    this.sink = sink;
+    this.master = new ReadStream(fd, { allowHalfOpen: true });
+    this.master.on("data", (chunk: Buffer) => this.sink.output("pty", chunk));
+    this.master.on("end", () => this.drainAfterEnd());
+    this.master.on("error", () => {
+      // Node destroyed the stream, so the fd is closed. EIO is the normal end (the slave
+      // side is closed and everything was read); any other read error ends the output too,
+      // and the exit is still reported.
+      this.fdOpen = false;
+      this.endOutput();
+    });
+    this.master.on("close", () => {
+      this.fdOpen = false;
+      this.endOutput();
+    });
+  }
+
+  get pendingInputBytes(): number {
+    return this.inputBytes;
+  }
+
+  write(data: Uint8Array): void {
+    this.input.push(data);
+    this.inputBytes += data.length;
+    if (this.writeTimer === null) this.flushInput();
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.fdOpen) throw new Error("the terminal is closed");
+    this.pty.resize(this.fd, cols, rows);
+  }
+
+  abandonOutput(): void {
+    if (this.fdOpen) this.readAvailable();
+    this.closeMaster();
+    this.endOutput();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    if (this.writeTimer !== null) clearTimeout(this.writeTimer);
+    this.pollTimer = null;
+    this.writeTimer = null;
+    this.input.length = 0;
+    this.inputBytes = 0;
+    this.closeMaster();
+  }
+
+  /** The stream ended, but the kernel may still hold the tail (see the module comment). */
+  private drainAfterEnd(): void {
+    this.pollTimer = null;
+    if (this.closed) return;
+    if (!this.fdOpen || this.readAvailable() === "eof") {
+      this.closeMaster();
+      this.endOutput();
+      return;
+    }
+    // EAGAIN: some other process still has the slave open. Keep reading until EOF; the
+    // lifecycle's drain timeout ends this if the child has exited.
+    this.pollTimer = setTimeout(() => this.drainAfterEnd(), PTY_DRAIN_POLL_MS);
+  }
+
+  /** Reads the master synchronously until it is empty ("again") or at its end ("eof"). */
+  private readAvailable(): "eof" | "again" {
+    this.scratch ??= Buffer.allocUnsafe(PTY_READ_BYTES);
+    for (let total = 0; total < PTY_DRAIN_MAX_BYTES; ) {
+      let n: number;
+      try {
+        n = readSync(this.fd, this.scratch, 0, this.scratch.length, null);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") return "again";
+        // EIO: no slave left and nothing more to read. Any other error: the master is
+        // unusable, which ends the output just the same.
+        return "eof";
+      }
+      if (n === 0) return "eof";
+      total += n;
+      if (!this.closed) this.sink.output("pty", new Uint8Array(this.scratch.subarray(0, n)));
+    }
+    return "again";
+  }
+
+  private flushInput(): void {
+    this.writeTimer = null;
+    while (this.input.length > 0) {
+      if (!this.fdOpen) {
+        // The terminal is gone; nobody will ever read this input.
+        this.input.length = 0;
+        this.inputBytes = 0;
+        return;
+      }
+      const head = this.input[0]!;
+      let written: number;
+      try {
+        written = writeSync(this.fd, head);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") {
+          this.writeTimer = setTimeout(() => this.flushInput(), PTY_WRITE_RETRY_MS);
+          return;
+        }
+        // EIO and the like: the slave side is closed, so the input has no reader any more.
+        this.input.length = 0;
+        this.inputBytes = 0;
+        return;
+      }
+      this.inputBytes -= written;
+      if (written === head.length) this.input.shift();
+      else this.input[0] = head.subarray(written);
+    }
+  }
+
+  private closeMaster(): void {
+    if (!this.fdOpen) return;
+    this.fdOpen = false;
+    // Closes the fd. Any grandchild still on the slave gets a hangup.
+    this.master.destroy();
+  }
+
+  private endOutput(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    if (!this.closed) this.sink.outputEnded();
+  }
+}

@@ -1,0 +1,159 @@
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../core/clock.js";
+import type { EventLog } from "../log/event-log.js";
+import type { SessionLog } from "../log/session-log.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, SessionKind } from "../protocol/index.js";
+import type { Session, SessionContext, SessionRecord } from "./session.js";
+import { StreamSession } from "./stream-session.js";
+
+/** Grace between TERM and KILL when a session is deleted or the gateway shuts down. */
+export const TERMINATE_GRACE_MS = 3000;
+
+/** 128 random bits, url-safe (DESIGN guarantee 8). */
+export function newSessionId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+export interface SessionManagerOptions {
+  events: EventLog;
+  clock: Clock;
+  autoReleaseAfterMs: number;
+  /** Most running sessions in the gateway and per owner. */
+  maxSessions: number;
+  maxSessionsPerOwner: number;
+}
+
+/** Builds a session of one kind around a prepared record and log. */
+export type SessionFactory<S extends Session> = (record: SessionRecord, log: SessionLog, ctx: SessionContext) => S;
+
+/**
+ * Owns every session: creation (with limits), lookup, restore after a restart, termination
+ * and shutdown. Sessions running when the gateway died come back as `lost`.
+ */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private readonly listeners = new Set<(session: Session) => void>();
+  private readonly options: SessionManagerOptions;
+  private readonly ctx: SessionContext;
+  private closing = false;
+
+  constructor(options: SessionManagerOptions) {
+    this.options = options;
+    this.ctx = {
+      clock: options.clock,
+      autoReleaseAfterMs: options.autoReleaseAfterMs,
+      save: (s) => options.events.saveSession(s),
+      changed: (s) => this.emitChange(s),
+    };
+  }
+
+  /** Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event. */
+  restore(build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session): void {
+    for (const { session: stored, log } of this.options.events.load()) {
+      const record = { ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">), id: stored.id, kind: stored.kind, state: stored.state, createdAt: stored.createdAt } as SessionRecord;
+      const session = build(record, log, this.ctx);
+      this.sessions.set(record.id, session);
+      if (record.state === "running" && record.kind !== "stream") {
+        session.markLost("the gateway stopped while this session was running");
+      }
+    }
+  }
+
+  /**
+   * Registers a new session built by `factory`. Checks the running-session limits first, so a
+   * refused create changes nothing.
+   */
+  create<S extends Session>(
+    init: { kind: SessionKind; owner: string; name?: string | undefined; parent?: string | null; agent?: string | null; command?: string[] | null; cwd?: string | null; pty?: boolean; cols?: number | null; rows?: number | null },
+    factory: SessionFactory<S>,
+  ): S {
+    if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
+    this.checkLimits(init.owner);
+    const record: SessionRecord = {
+      id: newSessionId(),
+      kind: init.kind,
+      name: init.name ?? null,
+      owner: init.owner,
+      state: "running",
+      command: init.command ?? null,
+      cwd: init.cwd ?? null,
+      pty: init.pty ?? false,
+      cols: init.cols ?? null,
+      rows: init.rows ?? null,
+      pid: null,
+      exitCode: null,
+      signal: null,
+      createdAt: this.options.clock.now(),
+      endedAt: null,
+      parent: init.parent ?? null,
+      agent: init.agent ?? null,
+    };
+    const log = this.options.events.create(record.id);
+    let session: S;
+    try {
+      session = factory(record, log, this.ctx);
+    } catch (error) {
+      // Nothing started: forget the log so a refused create leaves no trace.
+      this.options.events.remove(record.id);
+      throw error;
+    }
+    this.sessions.set(record.id, session);
+    session.persist();
+    this.emitChange(session);
+    return session;
+  }
+
+  createStream(owner: string, name: string | undefined): StreamSession {
+    return this.create({ kind: "stream", owner, name }, (r, l, c) => new StreamSession(r, l, c));
+  }
+
+  get(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  list(): Session[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Observes changes to anything the session list shows. */
+  onChange(listener: (session: Session) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async terminate(id: string, by: Actor): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!session) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${id}`);
+    await session.terminate(by);
+  }
+
+  /** Terminates every running session (TERM, grace, KILL) and releases resources. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const system: Actor = { name: "gateway", role: "system" };
+    await Promise.all(this.list().filter((s) => s.running).map((s) => s.terminate(system)));
+    for (const s of this.sessions.values()) s.dispose();
+  }
+
+  private checkLimits(owner: string): void {
+    let running = 0;
+    let mine = 0;
+    for (const s of this.sessions.values()) {
+      if (!s.running) continue;
+      running++;
+      if (s.record.owner === owner) mine++;
+    }
+    if (running >= this.options.maxSessions) {
+      throw new SwitchboardError("LIMIT_EXCEEDED", `the gateway runs at most ${this.options.maxSessions} sessions (limits.sessions)`);
+    }
+    if (mine >= this.options.maxSessionsPerOwner) {
+      throw new SwitchboardError("LIMIT_EXCEEDED", `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions (limits.sessionsPerToken)`);
+    }
+  }
+
+  private emitChange(session: Session): void {
+    for (const l of this.listeners) l(session);
+  }
+}

@@ -1,0 +1,206 @@
+import type { Clock } from "../core/clock.js";
+import { ControlLease } from "../core/control-lease.js";
+import type { LeaseChange } from "../core/control-lease.js";
+import type { SessionLog } from "../log/session-log.js";
+import type { PersistedSession } from "../log/store.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, SessionEvent, SessionInfo, SessionKind, SessionState, SignalName } from "../protocol/index.js";
+
+/** What is persisted about a session besides its log. */
+export interface SessionRecord {
+  id: string;
+  kind: SessionKind;
+  name: string | null;
+  owner: string;
+  state: SessionState;
+  command: string[] | null;
+  cwd: string | null;
+  pty: boolean;
+  cols: number | null;
+  rows: number | null;
+  pid: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  createdAt: number;
+  endedAt: number | null;
+  parent: string | null;
+  agent: string | null;
+}
+
+export interface SessionContext {
+  clock: Clock;
+  autoReleaseAfterMs: number;
+  /** Persists the record (queued with the log's group commit). */
+  save(session: PersistedSession): void;
+  /** Told whenever something shown in the session list changed. */
+  changed(session: Session): void;
+}
+
+/**
+ * A session: an id, a kind, an append-only log and, for terminals and agents, something
+ * running. Access rules and the control lease are checked by the server before these
+ * methods are called; the methods check only what the session itself can know (state, kind).
+ */
+export abstract class Session {
+  readonly log: SessionLog;
+  readonly record: SessionRecord;
+  readonly lease: ControlLease;
+  viewers = 0;
+  lastActivityAt: number;
+  protected readonly ctx: SessionContext;
+  private readonly endWaiters: Array<() => void> = [];
+  private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
+
+  constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
+    this.record = record;
+    this.log = log;
+    this.ctx = ctx;
+    this.lastActivityAt = record.endedAt ?? record.createdAt;
+    this.lease = new ControlLease(ctx.clock, ctx.autoReleaseAfterMs, (change) => this.handleLeaseChange(change));
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get running(): boolean {
+    return this.record.state === "running";
+  }
+
+  /** Resolves once the session has ended (exit or lost) and its last event is in the log. */
+  ended(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.endWaiters.push(resolve));
+  }
+
+  info(): SessionInfo {
+    const r = this.record;
+    return {
+      id: r.id,
+      kind: r.kind,
+      name: r.name,
+      state: r.state,
+      owner: r.owner,
+      command: r.command,
+      cwd: r.cwd,
+      pty: r.pty,
+      cols: r.cols,
+      rows: r.rows,
+      pid: r.pid,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      createdAt: r.createdAt,
+      endedAt: r.endedAt,
+      head: this.log.head,
+      first: this.log.first,
+      outputBytes: this.log.outputBytes,
+      viewers: this.viewers,
+      controller: this.lease.holder?.actor.name ?? null,
+      parent: r.parent,
+      agent: r.agent,
+      run: this.runInfo(),
+      lastActivityAt: this.lastActivityAt,
+    };
+  }
+
+  protected runInfo(): SessionInfo["run"] {
+    return null;
+  }
+
+  write(_data: Uint8Array, _by: Actor): void {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `${this.record.kind} sessions take no input`);
+  }
+
+  signal(_signal: SignalName, _by: Actor): void {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `${this.record.kind} sessions take no signals`);
+  }
+
+  resize(_cols: number, _rows: number, _by: Actor): void {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `only PTY sessions can be resized`);
+  }
+
+  /** Queues a prompt (agent sessions). */
+  prompt(_text: string, _by: Actor): { runId: string } {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions take prompts; this is a ${this.record.kind} session`);
+  }
+
+  /** Aborts the active run (agent sessions); `all` also clears the queue. */
+  abort(_all: boolean, _by: Actor): { runId: string } {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions have runs; this is a ${this.record.kind} session`);
+  }
+
+  /** Answers a pending permission request (agent sessions). */
+  answerPermission(_requestId: string, _optionId: string, _by: Actor): void {
+    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions ask for permission; this is a ${this.record.kind} session`);
+  }
+
+  /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */
+  abstract terminate(by: Actor): Promise<void>;
+
+  /** Releases resources without touching the log (gateway shutdown). */
+  dispose(): void {
+    this.lease.dispose();
+  }
+
+  /** Throws SESSION_NOT_RUNNING unless the session is running. */
+  assertRunning(): void {
+    if (!this.running) throw new SwitchboardError("SESSION_NOT_RUNNING", `session ${this.id} has ended (${this.record.state})`);
+  }
+
+  protected touch(): void {
+    this.lastActivityAt = this.ctx.clock.now();
+  }
+
+  /** Persists the record. */
+  persist(): void {
+    const { id, kind, state, createdAt, ...meta } = this.record;
+    this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.outputBytes } });
+  }
+
+  /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */
+  markLost(reason: string): void {
+    this.finish("lost", null, null, reason);
+  }
+
+  /** Marks the session ended: appends its final event, persists, wakes waiters. */
+  protected finish(
+    state: "exited" | "lost",
+    exitCode: number | null,
+    signal: string | null,
+    reason?: string,
+  ): SessionEvent | undefined {
+    if (!this.running) return undefined;
+    this.record.state = state;
+    this.record.exitCode = exitCode;
+    this.record.signal = signal;
+    this.record.endedAt = this.ctx.clock.now();
+    const last =
+      state === "exited"
+        ? this.log.append({ type: "exit", exitCode, signal })
+        : this.log.append({ type: "lost", reason: reason ?? "lost" });
+    this.lease.dispose();
+    this.touch();
+    this.persist();
+    this.ctx.changed(this);
+    for (const wake of this.endWaiters.splice(0)) wake();
+    return last;
+  }
+
+  private handleLeaseChange(change: LeaseChange): void {
+    if (!this.running) return;
+    this.log.append({
+      type: "control",
+      action: change.action,
+      holder: change.holder?.actor ?? null,
+      previous: change.previous?.actor ?? null,
+    });
+    this.ctx.changed(this);
+    this.leaseListeners.forEach((l) => l(change));
+  }
+
+  /** Observes control changes (connections use it to tell a holder it lost control). */
+  onLeaseChange(listener: (change: LeaseChange) => void): () => void {
+    this.leaseListeners.add(listener);
+    return () => this.leaseListeners.delete(listener);
+  }
+}

@@ -1,0 +1,140 @@
+import { statSync } from "node:fs";
+import { OutputCoalescer } from "../core/output-coalescer.js";
+import type { SessionLog } from "../log/session-log.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
+import { Session } from "./session.js";
+import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionManager } from "./session-manager.js";
+import { TERMINATE_GRACE_MS } from "./session-manager.js";
+import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
+import type { TerminalProcess } from "./terminal-process.js";
+
+/** Gateway variables a child never inherits: they would hand it the gateway's credentials. */
+const WITHHELD_ENV = /^SWITCHBOARD_/;
+
+/**
+ * A process in a pipe or PTY, its output coalesced into `output` events (guarantee 3: `exit`
+ * is appended only after the output was read to EOF and flushed).
+ */
+export class TerminalSession extends Session {
+  private proc: TerminalProcess | undefined;
+  private coalescer: OutputCoalescer | undefined;
+
+  /** Starts the process; throws SPAWN_FAILED (nothing is recorded then). */
+  start(env: Record<string, string>): void {
+    const r = this.record;
+    const coalescer = new OutputCoalescer({
+      clock: this.ctx.clock,
+      emit: (piece) => {
+        this.log.appendOutput(piece.stream, piece.data, piece.enc, piece.byteLength);
+        this.touch();
+      },
+    });
+    this.proc = spawnTerminalProcess({
+      command: r.command!,
+      cwd: r.cwd!,
+      env,
+      pty: r.pty,
+      cols: r.cols ?? DEFAULT_COLS,
+      rows: r.rows ?? DEFAULT_ROWS,
+      onOutput: (stream, chunk) => coalescer.push(stream, chunk),
+      onExit: (exit) => {
+        coalescer.flush();
+        coalescer.dispose();
+        this.finish("exited", exit.exitCode, exit.signal);
+      },
+    });
+    this.coalescer = coalescer;
+    r.pid = this.proc.pid;
+  }
+
+  override write(data: Uint8Array, by: Actor): void {
+    this.assertRunning();
+    this.proc!.write(data);
+    this.log.append({ type: "input", by, bytes: data.length });
+    this.touch();
+  }
+
+  override signal(signal: SignalName, by: Actor): void {
+    this.assertRunning();
+    this.proc!.signal(signal);
+    this.log.append({ type: "signal", by, signal });
+    this.touch();
+  }
+
+  override resize(cols: number, rows: number, by: Actor): void {
+    this.assertRunning();
+    if (!this.record.pty) throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
+    this.proc!.resize(cols, rows);
+    this.record.cols = cols;
+    this.record.rows = rows;
+    this.log.append({ type: "resize", by, cols, rows });
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  async terminate(_by: Actor): Promise<void> {
+    if (!this.running || !this.proc) return;
+    await this.proc.terminate(TERMINATE_GRACE_MS);
+    await this.ended();
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.coalescer?.dispose();
+    this.proc?.dispose();
+  }
+}
+
+/** A terminal session restored after a restart: its process is gone, its log remains. */
+export function restoreTerminalSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): TerminalSession {
+  return new TerminalSession(record, log, ctx);
+}
+
+/** The environment of a new process: the gateway's (minus its own secrets), then `overrides`. */
+export function childEnv(overrides: Record<string, string> | undefined): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !WITHHELD_ENV.test(k)) env[k] = v;
+  return { ...env, ...overrides };
+}
+
+/** Creates and starts a terminal session for `owner`. */
+export function createTerminalSession(
+  sessions: SessionManager,
+  spec: CreateTerminalSession,
+  owner: string,
+  extra: { parent?: string; outputOnly?: boolean } = {},
+): TerminalSession {
+  const cwd = spec.cwd ?? process.cwd();
+  checkCwd(cwd);
+  return sessions.create(
+    {
+      kind: "terminal",
+      owner,
+      name: spec.name,
+      command: spec.command,
+      cwd,
+      pty: spec.pty ?? false,
+      cols: spec.pty ? (spec.cols ?? DEFAULT_COLS) : null,
+      rows: spec.pty ? (spec.rows ?? DEFAULT_ROWS) : null,
+      parent: extra.parent ?? null,
+    },
+    (record, log, ctx) => {
+      const session = new TerminalSession(record, log, ctx);
+      session.start(childEnv(spec.env));
+      return session;
+    },
+  );
+}
+
+function checkCwd(cwd: string): void {
+  let isDir: boolean;
+  try {
+    isDir = statSync(cwd).isDirectory();
+  } catch {
+    // stat failing means the path is not there (or not reachable): the same answer for the user.
+    throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} does not exist`);
+  }
+  if (!isDir) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} is not a directory`);
+}

@@ -1,0 +1,131 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import {
+  OUTPUT_COALESCE_MAX_BYTES,
+  OUTPUT_COALESCE_MS,
+  OutputCoalescer,
+} from "../../src/core/output-coalescer.js";
+import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
+import { decodeOutputData } from "../../src/core/utf8-chunker.js";
+
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+function setup(options: { maxBytes?: number } = {}) {
+  const clock = new ManualClock();
+  const pieces: CoalescedOutput[] = [];
+  const coalescer = new OutputCoalescer({ clock, emit: (p) => pieces.push(p), ...options });
+  return { clock, pieces, coalescer };
+}
+
+describe("OutputCoalescer", () => {
+  it("emits one piece per interval, not one per chunk", () => {
+    const { clock, pieces, coalescer } = setup();
+    coalescer.push("stdout", utf8("a"));
+    clock.advance(1);
+    coalescer.push("stdout", utf8("b"));
+    coalescer.push("stdout", utf8("c"));
+    clock.advance(OUTPUT_COALESCE_MS - 2);
+    expect(pieces).toEqual([]);
+    clock.advance(1);
+    expect(pieces).toEqual([{ stream: "stdout", offset: 0, data: "abc", byteLength: 3 }]);
+    expect(clock.pending).toBe(0);
+    coalescer.push("stdout", utf8("d"));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces[1]).toEqual({ stream: "stdout", offset: 3, data: "d", byteLength: 1 });
+  });
+
+  it("emits at once when the size bound is reached, and no piece exceeds it", () => {
+    const { clock, pieces, coalescer } = setup();
+    coalescer.push("pty", new Uint8Array(OUTPUT_COALESCE_MAX_BYTES * 2 + 10).fill(0x61));
+    expect(pieces.map((p) => p.byteLength)).toEqual([OUTPUT_COALESCE_MAX_BYTES, OUTPUT_COALESCE_MAX_BYTES]);
+    expect(pieces.map((p) => p.offset)).toEqual([0, OUTPUT_COALESCE_MAX_BYTES]);
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces[2]).toMatchObject({ offset: OUTPUT_COALESCE_MAX_BYTES * 2, byteLength: 10 });
+  });
+
+  it("flushes the previous stream first when the stream changes", () => {
+    const { clock, pieces, coalescer } = setup();
+    coalescer.push("stdout", utf8("out1 "));
+    coalescer.push("stderr", utf8("err "));
+    coalescer.push("stdout", utf8("out2"));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces).toEqual([
+      { stream: "stdout", offset: 0, data: "out1 ", byteLength: 5 },
+      { stream: "stderr", offset: 5, data: "err ", byteLength: 4 },
+      { stream: "stdout", offset: 9, data: "out2", byteLength: 4 },
+    ]);
+  });
+
+  it("holds an unfinished character within a stream until its next chunk", () => {
+    const { clock, pieces, coalescer } = setup();
+    const euro = utf8("€");
+    coalescer.push("pty", Uint8Array.of(0x78, euro[0]!));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces).toEqual([{ stream: "pty", offset: 0, data: "x", byteLength: 1 }]);
+    expect(coalescer.pendingBytes).toBe(1);
+    coalescer.push("pty", euro.subarray(1));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces[1]).toEqual({ stream: "pty", offset: 1, data: "€", byteLength: 3 });
+  });
+
+  it("flush() empties everything synchronously, an unfinished character included", () => {
+    const { clock, pieces, coalescer } = setup();
+    coalescer.push("stdout", Uint8Array.of(0x6f, 0x6b, 0xe2));
+    coalescer.flush();
+    expect(pieces).toEqual([
+      { stream: "stdout", offset: 0, data: "ok", byteLength: 2 },
+      { stream: "stdout", offset: 2, data: "4g==", enc: "base64", byteLength: 1 },
+    ]);
+    expect(coalescer.pendingBytes).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it("dispose() cancels the timer and drops the buffer", () => {
+    const { clock, pieces, coalescer } = setup();
+    coalescer.push("stdout", utf8("x"));
+    coalescer.dispose();
+    coalescer.dispose();
+    expect(clock.pending).toBe(0);
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pieces).toEqual([]);
+    expect(() => coalescer.push("stdout", utf8("y"))).toThrow(/after dispose/);
+  });
+
+  it("rebuilds every stream's exact bytes, in arrival order, with contiguous offsets (property)", () => {
+    const chunkArb = fc.record({
+      stream: fc.constantFrom("stdout" as const, "stderr" as const),
+      bytes: fc.oneof(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.string({ unit: "binary", maxLength: 20 }).map(utf8),
+      ),
+      waitMs: fc.integer({ min: 0, max: 6 }),
+    });
+    fc.assert(
+      fc.property(fc.array(chunkArb, { maxLength: 30 }), fc.integer({ min: 4, max: 64 }), (chunks, maxBytes) => {
+        const { clock, pieces, coalescer } = setup({ maxBytes });
+        for (const c of chunks) {
+          coalescer.push(c.stream, c.bytes);
+          clock.advance(c.waitMs);
+        }
+        coalescer.flush();
+        let offset = 0;
+        for (const p of pieces) {
+          expect(p.offset).toBe(offset);
+          expect(p.byteLength).toBeLessThanOrEqual(maxBytes);
+          offset += p.byteLength;
+        }
+        // The combined output, stream by stream, is exactly what was pushed.
+        const got = pieces.map((p) => ({ stream: p.stream, bytes: decodeOutputData(p.data, p.enc) }));
+        for (const stream of ["stdout", "stderr"] as const) {
+          const want = Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.bytes));
+          const have = Buffer.concat(got.filter((g) => g.stream === stream).map((g) => g.bytes));
+          expect(have).toEqual(want);
+        }
+        const all = Buffer.concat(chunks.map((c) => c.bytes));
+        expect(Buffer.concat(got.map((g) => g.bytes))).toEqual(all);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,98 @@
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { permissionFlag } from "../../src/plugins/sandbox.js";
+import { FIXTURES, entry, setup } from "./helpers.js";
+
+const ADDON = new URL("../../node_modules/better-sqlite3/build/Release/better_sqlite3.node", import.meta.url).pathname;
+
+interface Outcome {
+  ok: boolean;
+  code?: string | null;
+  message?: string;
+  value?: string;
+}
+
+describe("the plugin sandbox (Node permission model)", () => {
+  it("uses the permission flag this Node version knows", () => {
+    expect(permissionFlag(new Set(["--permission"]))).toBe("--permission");
+    expect(permissionFlag(new Set(["--experimental-permission"]))).toBe("--experimental-permission");
+    expect(process.allowedNodeEnvironmentFlags.has(permissionFlag())).toBe(true);
+  });
+
+  it("stops a hostile plugin at every escape it tries, and it reports each one", async () => {
+    expect(existsSync(ADDON)).toBe(true);
+    const t = setup();
+    const outsideFile = join(t.dataDir, "pwned.txt");
+    await t.host.load({
+      entries: {
+        hostile: entry(join(FIXTURES, "hostile"), {
+          config: { tokenFile: t.tokenFile, dbFile: t.dbFile, dataDir: t.dataDir, addonFile: ADDON, outsideFile },
+        }),
+      },
+    });
+    const record = await t.waitForLog("escape-results");
+    const { results, controls } = record.fields["data"] as {
+      results: Record<string, Outcome>;
+      controls: Record<string, Outcome>;
+    };
+
+    // Every attempt failed, each for the reason the sandbox gives.
+    const denied = (code: string) => expect.objectContaining({ ok: false, code });
+    expect(results).toEqual({
+      spawn: denied("ERR_ACCESS_DENIED"),
+      exec: denied("ERR_ACCESS_DENIED"),
+      execFile: denied("ERR_ACCESS_DENIED"),
+      fork: denied("ERR_ACCESS_DENIED"),
+      execSync: denied("ERR_ACCESS_DENIED"),
+      spawnSync: denied("ERR_ACCESS_DENIED"),
+      writeOutsideState: denied("ERR_ACCESS_DENIED"),
+      writeOwnCodeFolder: denied("ERR_ACCESS_DENIED"),
+      appendDatabase: denied("ERR_ACCESS_DENIED"),
+      readToken: denied("ERR_ACCESS_DENIED"),
+      readTokenAsync: denied("ERR_ACCESS_DENIED"),
+      readTokenTraversal: denied("ERR_ACCESS_DENIED"),
+      readTokenBufferPath: denied("ERR_ACCESS_DENIED"),
+      readDatabase: denied("ERR_ACCESS_DENIED"),
+      listDataDir: denied("ERR_ACCESS_DENIED"),
+      symlinkToken: denied("ERR_ACCESS_DENIED"),
+      hardlinkToken: denied("ERR_ACCESS_DENIED"),
+      copyToken: denied("ERR_ACCESS_DENIED"),
+      readEnviron: denied("ERR_ACCESS_DENIED"),
+      worker: denied("ERR_ACCESS_DENIED"),
+      dlopen: denied("ERR_ACCESS_DENIED"),
+      requireAddon: denied("ERR_ACCESS_DENIED"),
+      requireBetterSqlite3: denied("ERR_ACCESS_DENIED"),
+      bindingSpawnSync: denied("ERR_ACCESS_DENIED"),
+      bindingFs: denied("ERR_ACCESS_DENIED"),
+      inspector: denied("ERR_ACCESS_DENIED"),
+      wasi: denied("ERR_ACCESS_DENIED"),
+      killGateway: denied("ERR_ACCESS_DENIED"),
+      reportToDataDir: denied("ERR_ACCESS_DENIED"),
+      runCommandWithTimeout: denied("PLUGIN_PERMISSION_DENIED"),
+      writeConfigFile: denied("PLUGIN_PERMISSION_DENIED"),
+    });
+    expect(results["runCommandWithTimeout"]?.message).toContain("plugins.entries.hostile.permissions.runCommandWithTimeout");
+    expect(results["writeConfigFile"]?.message).toContain("plugins.entries.hostile.permissions.writeConfigFile");
+
+    // The positive controls worked: the sandbox allows what it should, so the denials are real.
+    expect(controls).toEqual({
+      writeState: expect.objectContaining({ ok: true }),
+      readState: { ok: true, value: "fine" },
+      readOwnFolder: expect.objectContaining({ ok: true }),
+      env: { ok: true, value: "{}" },
+    });
+
+    // Nothing leaked or landed outside: the token is in no report, no file appeared, the gateway got no patch.
+    expect(JSON.stringify(t.logs)).not.toContain("SECRET_TOKEN");
+    expect(readdirSync(t.dataDir).sort()).toEqual(["plugin-state", "plugins", "switchboard.db", "token"].filter((f) => f !== "plugin-state" || existsSync(join(t.dataDir, f))));
+    expect(existsSync(outsideFile)).toBe(false);
+    expect(existsSync(join(FIXTURES, "hostile", "dropped.txt"))).toBe(false);
+    expect(readdirSync(join(t.dataDir, "plugins", "hostile"))).toEqual(["ok.txt"]);
+    expect(t.patches).toEqual([]);
+    // The denials are counted.
+    const calls = await t.registry.getSingleMetricAsString("switchboard_plugin_calls_total");
+    expect(calls).toContain('method="system.runCommandWithTimeout",outcome="denied"} 1');
+    expect(t.host.get("hostile").state).toBe("running");
+  });
+});

@@ -1,0 +1,98 @@
+import { afterEach } from "vitest";
+import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import type { TerminalExit, TerminalProcess, TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
+import type { OutputStream } from "../../src/protocol/events.js";
+
+/** A spawned process with everything it printed, per stream and in arrival order. */
+export interface Watched {
+  proc: TerminalProcess;
+  /** Every chunk as received. */
+  chunks: Array<{ stream: OutputStream; bytes: Buffer }>;
+  /** Output of one stream (all streams when omitted) as bytes. */
+  bytes(stream?: OutputStream): Buffer;
+  text(stream?: OutputStream): string;
+  /** Resolves with the exit passed to onExit. */
+  exit: Promise<TerminalExit>;
+  /** Set when output arrived after onExit: the guarantee under test. */
+  outputAfterExit: boolean;
+  /** Resolves once the combined text matches. Rejects after `ms`. */
+  waitFor(pattern: RegExp, ms?: number): Promise<void>;
+}
+
+const WAIT_FOR_MS = 5_000;
+const live = new Set<TerminalProcess>();
+
+afterEach(() => {
+  for (const proc of live) proc.dispose();
+  live.clear();
+});
+
+/** Spawns with PATH from the test's environment; disposed after the test. */
+export function watch(
+  options: Omit<TerminalProcessOptions, "onOutput" | "onExit" | "env" | "cwd"> &
+    Partial<Pick<TerminalProcessOptions, "env" | "cwd">>,
+): Watched {
+  const chunks: Watched["chunks"] = [];
+  const waiters = new Set<() => void>();
+  let exited = false;
+  let resolveExit!: (exit: TerminalExit) => void;
+  const watched: Watched = {
+    chunks,
+    bytes: (stream) => Buffer.concat(chunks.filter((c) => stream === undefined || c.stream === stream).map((c) => c.bytes)),
+    text: (stream) => watched.bytes(stream).toString("utf8"),
+    exit: new Promise((resolve) => (resolveExit = resolve)),
+    outputAfterExit: false,
+    waitFor: (pattern, ms = WAIT_FOR_MS) =>
+      new Promise((resolve, reject) => {
+        const check = (): boolean => {
+          if (!pattern.test(watched.text())) return false;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+          return true;
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${pattern}; output so far: ${JSON.stringify(watched.text())}`));
+        }, ms);
+        if (!check()) waiters.add(check);
+      }),
+    proc: undefined as unknown as TerminalProcess,
+  };
+  watched.proc = spawnTerminalProcess({
+    cwd: process.cwd(),
+    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
+    ...options,
+    onOutput: (stream, chunk) => {
+      if (exited) watched.outputAfterExit = true;
+      chunks.push({ stream, bytes: Buffer.from(chunk) });
+      for (const check of [...waiters]) check();
+    },
+    onExit: (exit) => {
+      exited = true;
+      resolveExit(exit);
+    },
+  });
+  live.add(watched.proc);
+  return watched;
+}
+
+/** True while a process with this pid exists (zombies included). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+/** Polls until `predicate` holds; rejects after `ms`. */
+export async function eventually(predicate: () => boolean, ms = WAIT_FOR_MS, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

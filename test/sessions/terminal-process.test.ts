@@ -1,0 +1,218 @@
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { SwitchboardError } from "../../src/protocol/errors.js";
+import type { SignalName } from "../../src/protocol/sessions.js";
+import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
+import { tempDir } from "../helpers/tmp.js";
+import { alive, eventually, watch } from "./process-helpers.js";
+
+const MODES = [
+  { name: "pipe", pty: false },
+  { name: "pty", pty: true },
+] as const;
+
+function spawnError(options: Partial<TerminalProcessOptions> & Pick<TerminalProcessOptions, "command">): SwitchboardError {
+  try {
+    const proc = spawnTerminalProcess({
+      cwd: process.cwd(),
+      env: { PATH: process.env["PATH"] ?? "" },
+      pty: false,
+      onOutput: () => undefined,
+      onExit: () => undefined,
+      ...options,
+    });
+    proc.dispose();
+  } catch (error) {
+    if (error instanceof SwitchboardError) return error;
+    throw error;
+  }
+  throw new Error("spawn did not fail");
+}
+
+/** A bash script that reports which signals it (the group leader) and a child in its group receive. */
+const SIGNAL_SCRIPT = `
+for s in INT TERM HUP QUIT USR1 USR2 WINCH CONT; do trap "echo leader:$s" $s; done
+( trap 'echo child:USR1' USR1; trap 'echo child:TERM' TERM
+  echo child-pid:$BASHPID
+  while :; do sleep 5 & wait $!; done ) &
+echo leader-pid:$$
+# 'wait' returns at once when a trapped signal arrives, so each trap runs immediately.
+while :; do sleep 5 & wait $!; done
+`;
+
+describe("spawnTerminalProcess: pipe mode", () => {
+  it("keeps stdout and stderr apart and reports the exit code", async () => {
+    const w = watch({ command: ["sh", "-c", "printf out1; printf err1 >&2; printf out2; exit 3"], pty: false });
+    expect(await w.exit).toEqual({ exitCode: 3, signal: null });
+    expect(w.text("stdout")).toBe("out1out2");
+    expect(w.text("stderr")).toBe("err1");
+    expect(w.chunks.every((c) => c.stream !== "pty")).toBe(true);
+  });
+
+  it("passes input through and refuses resize with WRONG_SESSION_KIND", async () => {
+    const w = watch({ command: ["head", "-c", "11"], pty: false });
+    expect(() => w.proc.resize(100, 40)).toThrow(expect.objectContaining({ code: "WRONG_SESSION_KIND" }));
+    w.proc.write("hello ");
+    w.proc.write(Buffer.from("world"));
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    expect(w.text("stdout")).toBe("hello world");
+  });
+});
+
+describe("spawnTerminalProcess: PTY mode", () => {
+  it("runs in a terminal named xterm-256color and reports output on the pty stream", async () => {
+    const w = watch({ command: ["sh", "-c", 'test -t 1 && echo "tty $TERM"'], pty: true });
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    expect(w.text("pty")).toBe("tty xterm-256color\r\n");
+    expect(w.chunks.every((c) => c.stream === "pty")).toBe(true);
+  });
+
+  it("shows the new size in `stty size` after resize", async () => {
+    const w = watch({ command: ["sh", "-c", "stty size; read line; stty size"], pty: true, cols: 100, rows: 30 });
+    await w.waitFor(/^30 100\r\n/);
+    w.proc.resize(120, 40);
+    w.proc.write("\r");
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    expect(w.text()).toMatch(/^30 100\r\n.*40 120\r\n$/s);
+  });
+
+  it("echoes input through the terminal", async () => {
+    const w = watch({ command: ["head", "-n", "1"], pty: true });
+    w.proc.write("typed é\r");
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    // Once echoed by the terminal, once printed by head.
+    expect(w.text()).toBe("typed é\r\ntyped é\r\n");
+  });
+});
+
+describe.each(MODES)("signals ($name mode)", ({ pty }) => {
+  const CATCHABLE: SignalName[] = ["INT", "TERM", "HUP", "QUIT", "USR1", "USR2", "WINCH"];
+
+  it("delivers each signal to the process group", async () => {
+    const w = watch({ command: ["bash", "-c", SIGNAL_SCRIPT], pty });
+    await w.waitFor(/leader-pid:\d+/);
+    await w.waitFor(/child-pid:\d+/);
+    for (const name of CATCHABLE) {
+      w.proc.signal(name);
+      await w.waitFor(new RegExp(`leader:${name}`));
+    }
+    // The child is a different process in the same group: -pid reached it too.
+    await w.waitFor(/child:USR1/);
+    await w.waitFor(/child:TERM/);
+
+    const childPid = Number(/child-pid:(\d+)/.exec(w.text())![1]);
+    w.proc.signal("STOP");
+    await eventually(() => processState(childPid) === "T", 5_000, "child stopped");
+    expect(processState(w.proc.pid)).toBe("T");
+    w.proc.signal("CONT");
+    await w.waitFor(/leader:CONT/);
+
+    w.proc.signal("KILL");
+    expect(await w.exit).toEqual({ exitCode: null, signal: "SIGKILL" });
+    await eventually(() => !alive(childPid), 5_000, "child killed with the group");
+    expect(() => w.proc.signal("INT")).toThrow(expect.objectContaining({ code: "SESSION_NOT_RUNNING" }));
+    expect(() => w.proc.write("x")).toThrow(expect.objectContaining({ code: "SESSION_NOT_RUNNING" }));
+  });
+
+  it("terminate() ends a process that obeys TERM without escalating", async () => {
+    const w = watch({ command: ["sleep", "30"], pty });
+    const exit = await w.proc.terminate(10_000);
+    expect(exit).toEqual({ exitCode: null, signal: "SIGTERM" });
+    expect(await w.exit).toEqual(exit);
+  });
+
+  it("terminate() sends KILL after the grace period to a process that ignores TERM", async () => {
+    const w = watch({ command: ["bash", "-c", "trap '' TERM; echo ready; while :; do sleep 5 & wait $!; done"], pty });
+    await w.waitFor(/ready/);
+    const started = Date.now();
+    const exit = await w.proc.terminate(300);
+    expect(exit).toEqual({ exitCode: null, signal: "SIGKILL" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+});
+
+describe.each(MODES)("spawn failures ($name mode)", ({ pty }) => {
+  const dir = tempDir();
+
+  it("reports a command that is not in PATH", () => {
+    const error = spawnError({ command: ["switchboard-no-such-command-xyz"], pty });
+    expect(error.code).toBe("SPAWN_FAILED");
+    expect(error.message).toMatch(/command not found: switchboard-no-such-command-xyz/);
+  });
+
+  it("reports a missing program given by path", () => {
+    expect(spawnError({ command: ["./missing-program"], cwd: dir, pty }).message).toMatch(
+      /command not found: \.\/missing-program/,
+    );
+  });
+
+  it("reports a missing cwd and a cwd that is a file", () => {
+    expect(spawnError({ command: ["true"], cwd: join(dir, "nope"), pty }).message).toMatch(/cwd does not exist/);
+    const file = join(dir, "file");
+    writeFileSync(file, "");
+    expect(spawnError({ command: ["true"], cwd: file, pty }).message).toMatch(/cwd is not a directory/);
+  });
+
+  it("reports a program that is not executable, by path and through PATH", () => {
+    const bin = join(dir, "bin");
+    mkdirSync(bin);
+    const script = join(bin, "not-executable");
+    writeFileSync(script, "#!/bin/sh\necho hi\n");
+    chmodSync(script, 0o644);
+    expect(spawnError({ command: [script], pty }).message).toMatch(/permission denied: .*not-executable is not executable/);
+    const viaPath = spawnError({ command: ["not-executable"], env: { PATH: bin }, pty });
+    expect(viaPath.code).toBe("SPAWN_FAILED");
+    expect(viaPath.message).toMatch(/permission denied/);
+    expect(spawnError({ command: [bin], pty }).message).toMatch(/permission denied: .* is a directory/);
+  });
+
+  it("finds programs through the child's PATH, not the gateway's", () => {
+    const bin = join(dir, "bin2");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "my-tool"), "#!/bin/sh\necho tool\n", { mode: 0o755 });
+    expect(spawnError({ command: ["my-tool"], pty }).message).toMatch(/command not found/);
+    const w = watch({ command: ["my-tool"], env: { PATH: `${bin}:/usr/bin:/bin` }, pty });
+    return w.exit.then((exit) => {
+      expect(exit).toEqual({ exitCode: 0, signal: null });
+      expect(w.text()).toMatch(/^tool\r?\n$/);
+    });
+  });
+});
+
+describe.each(MODES)("lifecycle ($name mode)", ({ pty }) => {
+  it("dispose() kills the group, is idempotent and calls onExit no more", async () => {
+    const w = watch({ command: ["sleep", "30"], pty });
+    const pid = w.proc.pid;
+    w.proc.dispose();
+    w.proc.dispose();
+    expect(await w.proc.exited).toEqual({ exitCode: null, signal: "SIGKILL" });
+    await eventually(() => !alive(pid), 5_000, "process gone");
+    const settled = await Promise.race([w.exit.then(() => "called"), new Promise((r) => setTimeout(() => r("not called"), 50))]);
+    expect(settled).toBe("not called");
+  });
+
+  it("reports exit after the drain timeout when a grandchild keeps the output open", async () => {
+    // The grandchild ignores HUP, so it survives the leader and holds the PTY slave or the pipes.
+    const script = "(trap '' HUP; exec sleep 30) & echo grandchild:$!; echo leader-done";
+    const w = watch({ command: ["bash", "-c", script], pty, drainTimeoutMs: 300 });
+    const started = Date.now();
+    const exit = await w.exit;
+    const grandchild = Number(/grandchild:(\d+)/.exec(w.text())![1]);
+    try {
+      expect(exit).toEqual({ exitCode: 0, signal: null });
+      expect(w.text()).toMatch(/leader-done\r?\n$/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(alive(grandchild)).toBe(true);
+    } finally {
+      process.kill(grandchild, "SIGKILL");
+    }
+  });
+});
+
+/** Process state letter from /proc (R, S, T, Z...). */
+function processState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
