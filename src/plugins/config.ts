@@ -7,9 +7,8 @@ import { PLUGIN_PERMISSIONS, type PluginPermission } from "./permissions.js";
  * restricted to lower-case letters, digits, `-` and `_`: no dots, no slashes, no `..`.
  */
 export const PLUGIN_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const PluginId = z
-  .string()
-  .regex(PLUGIN_ID_PATTERN, "plugin ids are 1-63 lower-case letters, digits, - and _, starting with a letter or digit");
+const PLUGIN_ID_RULE = "plugin ids are 1-63 lower-case letters, digits, - and _, starting with a letter or digit";
+export const PluginId = z.string().regex(PLUGIN_ID_PATTERN, PLUGIN_ID_RULE);
 
 /** Longest `path` of a plugin entry. */
 const PLUGIN_PATH_CHARS = 4096;
@@ -52,7 +51,11 @@ export type PluginEntry = z.infer<typeof PluginEntrySchema>;
 
 /** The `plugins` section of the gateway config. */
 export const PluginsConfigSchema = z.strictObject({
-  entries: z.record(PluginId, PluginEntrySchema).default({}),
+  entries: z
+    .record(PluginId, PluginEntrySchema, {
+      error: (issue) => (issue.code === "invalid_key" ? `invalid plugin id: ${PLUGIN_ID_RULE}` : undefined),
+    })
+    .default({}),
 });
 export type PluginsConfig = z.infer<typeof PluginsConfigSchema>;
 

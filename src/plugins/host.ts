@@ -102,7 +102,12 @@ export class PluginHost {
    */
   load(raw: unknown): Promise<void> {
     if (this.closing) return Promise.reject(new SwitchboardError("SHUTTING_DOWN", "the plugin host is closed"));
-    const config = parsePluginsConfig(raw);
+    let config: PluginsConfig;
+    try {
+      config = parsePluginsConfig(raw);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const run = this.loading.then(() => this.apply(config));
     // Loads run one after another; each caller still sees its own outcome.
     this.loading = run.catch(() => undefined);

@@ -35,8 +35,7 @@ export interface CompileOptions {
  * (today: bindings that can never win).
  */
 export type CompileResult =
-  | { ok: true; router: Router; warnings: ConfigIssue[] }
-  | { ok: false; errors: ConfigIssue[] };
+  { ok: true; router: Router; warnings: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
 
 /**
  * Validates the routing part of a config and builds its Router. `config` is the parsed config
@@ -57,25 +56,13 @@ export type CompileResult =
  */
 export function compileRouting(config: unknown, options: CompileOptions): CompileResult {
   const parsed = RoutingConfigSchema.safeParse(config);
-  if (!parsed.success) return { ok: false, errors: capped(parsed.error.issues.flatMap(fromZodIssue)) };
-  const routing = parsed.data;
-
-  const known = new Set([...BUILTIN_AGENT_IDS, ...options.knownAgents]);
-  const unknownAgent = (agentId: string) =>
-    `unknown agent "${agentId}"; configured agents: ${[...known].slice(0, 20).join(", ")}${known.size > 20 ? ", ..." : ""}`;
-  const errors: ConfigIssue[] = [];
-  routing.bindings.forEach((binding, index) => {
-    if (!known.has(binding.agentId)) errors.push(bindingIssue(index, "agentId", unknownAgent(binding.agentId)));
-  });
-  if (routing.defaultAgent !== undefined && !known.has(routing.defaultAgent)) {
-    errors.push({
-      path: "defaultAgent",
-      bindingIndex: null,
-      field: "defaultAgent",
-      message: unknownAgent(routing.defaultAgent),
-    });
+  // Agent ids are checked on the raw input too, so one pass reports schema and agent errors together.
+  const agentErrors = unknownAgents(config, new Set([...BUILTIN_AGENT_IDS, ...options.knownAgents]));
+  if (!parsed.success || agentErrors.length > 0) {
+    const schemaErrors = parsed.success ? [] : parsed.error.issues.flatMap(fromZodIssue);
+    return { ok: false, errors: capped(inConfigOrder([...schemaErrors, ...agentErrors])) };
   }
-  if (errors.length > 0) return { ok: false, errors: capped(errors) };
+  const routing = parsed.data;
 
   const matches = routing.bindings.map((binding) => binding.match);
   const index = BindingIndex.build(matches);
@@ -107,6 +94,34 @@ export function configInvalidError(errors: readonly ConfigIssue[]): SwitchboardE
   });
 }
 
+/** A binding's agentId or the defaultAgent that is a string but names no known agent (other shapes are schema errors). */
+function unknownAgents(config: unknown, known: ReadonlySet<string>): ConfigIssue[] {
+  if (typeof config !== "object" || config === null) return [];
+  const listed = [...known].slice(0, 20).join(", ") + (known.size > 20 ? ", ..." : "");
+  const message = (agentId: string) => `unknown agent "${agentId}"; configured agents: ${listed}`;
+  const issues: ConfigIssue[] = [];
+  const { bindings, defaultAgent } = config as { bindings?: unknown; defaultAgent?: unknown };
+  if (Array.isArray(bindings)) {
+    bindings.forEach((binding: unknown, index) => {
+      const agentId =
+        typeof binding === "object" && binding !== null ? (binding as { agentId?: unknown }).agentId : undefined;
+      if (typeof agentId === "string" && !known.has(agentId))
+        issues.push(bindingIssue(index, "agentId", message(agentId)));
+    });
+  }
+  if (typeof defaultAgent === "string" && !known.has(defaultAgent)) {
+    issues.push({ path: "defaultAgent", bindingIndex: null, field: "defaultAgent", message: message(defaultAgent) });
+  }
+  return issues;
+}
+
+/** Issues of binding 0, then binding 1, ..., then config-level ones; stable within each. */
+function inConfigOrder(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort(
+    (a, b) => (a.bindingIndex ?? Number.MAX_SAFE_INTEGER) - (b.bindingIndex ?? Number.MAX_SAFE_INTEGER),
+  );
+}
+
 function bindingIssue(index: number, field: string, message: string): ConfigIssue {
   return { path: `bindings[${index}]${field === "" ? "" : `.${field}`}`, bindingIndex: index, field, message };
 }
@@ -126,7 +141,9 @@ function issueAt(path: readonly PropertyKey[], message: string): ConfigIssue {
 }
 
 function pathString(path: readonly PropertyKey[]): string {
-  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("");
+  return path
+    .map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`))
+    .join("");
 }
 
 function capped(issues: ConfigIssue[]): ConfigIssue[] {

@@ -133,7 +133,7 @@ export class SessionManager {
     if (this.closing) return;
     this.closing = true;
     const system: Actor = { name: "gateway", role: "system" };
-    await Promise.all(this.list().filter((s) => s.running).map((s) => s.terminate(system)));
+    await Promise.all(this.list().map((s) => s.shutdown(system)));
     for (const s of this.sessions.values()) s.dispose();
   }
 

@@ -137,6 +137,11 @@ export abstract class Session {
   /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */
   abstract terminate(by: Actor): Promise<void>;
 
+  /** What the gateway does with this session when it shuts down: processes are terminated. */
+  async shutdown(by: Actor): Promise<void> {
+    if (this.running) await this.terminate(by);
+  }
+
   /** Releases resources without touching the log (gateway shutdown). */
   dispose(): void {
     this.lease.dispose();

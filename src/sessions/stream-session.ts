@@ -27,6 +27,9 @@ export class StreamSession extends Session {
     return event;
   }
 
+  /** A stream has no process: it stays open across a restart, producers go on appending. */
+  override async shutdown(_by: Actor): Promise<void> {}
+
   async terminate(_by: Actor): Promise<void> {
     if (this.running) this.finish("exited", null, null);
   }

@@ -85,7 +85,7 @@ describe("the plugin sandbox (Node permission model)", () => {
 
     // Nothing leaked or landed outside: the token is in no report, no file appeared, the gateway got no patch.
     expect(JSON.stringify(t.logs)).not.toContain("SECRET_TOKEN");
-    expect(readdirSync(t.dataDir).sort()).toEqual(["plugin-state", "plugins", "switchboard.db", "token"].filter((f) => f !== "plugin-state" || existsSync(join(t.dataDir, f))));
+    expect(readdirSync(t.dataDir).sort()).toEqual(["plugins", "switchboard.db", "token"]);
     expect(existsSync(outsideFile)).toBe(false);
     expect(existsSync(join(FIXTURES, "hostile", "dropped.txt"))).toBe(false);
     expect(readdirSync(join(t.dataDir, "plugins", "hostile"))).toEqual(["ok.txt"]);

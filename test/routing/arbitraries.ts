@@ -48,7 +48,10 @@ const rawMatch: fc.Arbitrary<RawMatch> = fc.record({
   channel: fc.constantFrom(...CHANNELS),
   account,
   peer: sometimes(
-    fc.record({ kind: fc.constantFrom(...PEER_KINDS), slot: fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: slot, weight: 3 }) }),
+    fc.record({
+      kind: fc.constantFrom(...PEER_KINDS),
+      slot: fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: slot, weight: 3 }),
+    }),
     1,
     1,
   ),
@@ -91,8 +94,10 @@ export function configOf(raw: RawConfig): RoutingConfigInput {
   const bindings = raw.bindings.map((b): Binding => {
     const m = b.match;
     const match: BindingMatch = { channel: m.channel };
-    if (m.account !== "implicit") match.accountId = typeof m.account === "number" ? id("acct", m.account, w) : m.account;
-    if (m.peer !== undefined) match.peer = { kind: m.peer.kind, id: m.peer.slot === null ? "*" : id("p", m.peer.slot, w) };
+    if (m.account !== "implicit")
+      match.accountId = typeof m.account === "number" ? id("acct", m.account, w) : m.account;
+    if (m.peer !== undefined)
+      match.peer = { kind: m.peer.kind, id: m.peer.slot === null ? "*" : id("p", m.peer.slot, w) };
     if (m.guild !== undefined || m.roles !== undefined) match.guildId = id("g", m.guild ?? 0, w);
     if (m.roles !== undefined) match.roles = m.roles.map((r) => id("r", r, w));
     if (m.team !== undefined) match.teamId = id("t", m.team, w);
@@ -121,7 +126,14 @@ export const rawMessage = fc.record({
   channelCase: fc.constantFrom("as-is", "lower", "upper"),
   random: fc.record({
     channel: fc.constantFrom(...CHANNELS),
-    account: sometimes(fc.oneof(slot.map((n) => n as number | "default" | "*"), fc.constantFrom("default" as const, "*" as const)), 1, 1),
+    account: sometimes(
+      fc.oneof(
+        slot.map((n) => n as number | "default" | "*"),
+        fc.constantFrom("default" as const, "*" as const),
+      ),
+      1,
+      1,
+    ),
     peer: sometimes(rawPeer, 2, 1),
     parentPeer: sometimes(rawPeer, 1, 2),
     guild: sometimes(slot, 1, 1),
@@ -177,7 +189,8 @@ function overwrite(message: RoutableMessage, random: RoutableMessage, field: Fie
 export function probesOf(match: BindingMatch): RoutableMessage[] {
   const probe: RoutableMessage = { channel: match.channel };
   if (match.accountId !== undefined) probe.accountId = match.accountId === "*" ? "unnamed-account" : match.accountId;
-  if (match.peer !== undefined) probe.peer = { kind: match.peer.kind, id: match.peer.id === "*" ? "unnamed-peer" : match.peer.id };
+  if (match.peer !== undefined)
+    probe.peer = { kind: match.peer.kind, id: match.peer.id === "*" ? "unnamed-peer" : match.peer.id };
   if (match.guildId !== undefined) probe.guildId = match.guildId;
   if (match.teamId !== undefined) probe.teamId = match.teamId;
   return match.roles === undefined ? [probe] : match.roles.map((role) => ({ ...probe, roles: [role] }));

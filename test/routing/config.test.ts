@@ -23,7 +23,10 @@ function warningsOf(config: unknown): string[] {
 }
 
 const one = (match: unknown, extra: Record<string, unknown> = {}) => ({
-  bindings: [{ agentId: "ops", match: { channel: "slack" } }, { agentId: "coder", match, ...extra }],
+  bindings: [
+    { agentId: "ops", match: { channel: "slack" } },
+    { agentId: "coder", match, ...extra },
+  ],
 });
 
 describe("config validation: errors name the binding index and field", () => {
@@ -45,10 +48,31 @@ describe("config validation: errors name the binding index and field", () => {
     expect(issue?.message).toContain('unknown agent "ghost"');
   });
 
-  it("the built-in echo agent is always known", () => {
-    const result = compileRouting({ defaultAgent: "echo", bindings: [{ agentId: "echo", match: { channel: "x" } }] }, {
-      knownAgents: [],
+  it("schema errors and unknown agents come in one report, in config order", () => {
+    const errors = errorsOf({
+      defaultAgent: "nobody",
+      bindings: [
+        { agentId: "coder", match: { channel: "discord", roles: ["maintainer"] } },
+        { agentId: "ghost", match: { channel: "slack", teamID: "T1" } },
+        { agentId: "ghost", match: { channel: "slack" } },
+      ],
     });
+    expect(errors.map(formatConfigIssue)).toEqual([
+      "bindings[0].match.roles: roles needs guildId: roles are matched within one guild",
+      'bindings[1].match.teamID: unknown field "teamID"',
+      'bindings[1].agentId: unknown agent "ghost"; configured agents: echo, coder, reviewer, support, ops, triage, ada, bob',
+      'bindings[2].agentId: unknown agent "ghost"; configured agents: echo, coder, reviewer, support, ops, triage, ada, bob',
+      'defaultAgent: unknown agent "nobody"; configured agents: echo, coder, reviewer, support, ops, triage, ada, bob',
+    ]);
+  });
+
+  it("the built-in echo agent is always known", () => {
+    const result = compileRouting(
+      { defaultAgent: "echo", bindings: [{ agentId: "echo", match: { channel: "x" } }] },
+      {
+        knownAgents: [],
+      },
+    );
     expect(result.ok).toBe(true);
   });
 
@@ -82,7 +106,12 @@ describe("config validation: errors name the binding index and field", () => {
 
   it("an unknown field in match, named with its path", () => {
     expect(errorsOf(one({ channel: "slack", guildID: "g" }))).toEqual([
-      { path: "bindings[1].match.guildID", bindingIndex: 1, field: "match.guildID", message: 'unknown field "guildID"' },
+      {
+        path: "bindings[1].match.guildID",
+        bindingIndex: 1,
+        field: "match.guildID",
+        message: 'unknown field "guildID"',
+      },
     ]);
   });
 
@@ -131,15 +160,24 @@ describe("config validation: errors name the binding index and field", () => {
   });
 
   it(`reports at most ${MAX_REPORTED_ISSUES} issues, then how many more`, () => {
-    const bindings = Array.from({ length: MAX_REPORTED_ISSUES + 5 }, () => ({ agentId: "ghost", match: { channel: "x" } }));
+    const bindings = Array.from({ length: MAX_REPORTED_ISSUES + 5 }, () => ({
+      agentId: "ghost",
+      match: { channel: "x" },
+    }));
     const errors = errorsOf({ bindings });
     expect(errors).toHaveLength(MAX_REPORTED_ISSUES + 1);
     expect(errors.at(-1)?.message).toBe("and 5 more issues");
   });
 
   it("refuses more bindings than the limit", () => {
-    const bindings = Array.from({ length: ROUTING_LIMITS.BINDINGS + 1 }, () => ({ agentId: "ops", match: { channel: "x" } }));
-    expect(errorsOf({ bindings })[0]).toMatchObject({ path: "bindings", message: `at most ${ROUTING_LIMITS.BINDINGS} bindings` });
+    const bindings = Array.from({ length: ROUTING_LIMITS.BINDINGS + 1 }, () => ({
+      agentId: "ops",
+      match: { channel: "x" },
+    }));
+    expect(errorsOf({ bindings })[0]).toMatchObject({
+      path: "bindings",
+      message: `at most ${ROUTING_LIMITS.BINDINGS} bindings`,
+    });
   });
 
   it("configInvalidError carries code CONFIG_INVALID, every issue in the message and in details", () => {

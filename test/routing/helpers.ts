@@ -20,7 +20,11 @@ export function route(router: Router, message: RoutableMessage): Route | null {
   const indexed = router.resolve(message);
   const config: RoutingConfig = { bindings: [...router.bindings], defaultAgent: router.defaultAgent };
   const linear = linearResolve(config, message);
-  expect(indexed === null ? null : { agentId: indexed.agentId, matchedBy: indexed.matchedBy, bindingIndex: indexed.bindingIndex }).toEqual(linear);
+  expect(
+    indexed === null
+      ? null
+      : { agentId: indexed.agentId, matchedBy: indexed.matchedBy, bindingIndex: indexed.bindingIndex },
+  ).toEqual(linear);
   return indexed;
 }
 

@@ -42,8 +42,8 @@ describe("inbound message schema", () => {
     expect(paths({ channel: "s", text: "x", guildId: long })).toEqual(["guildId"]);
     expect(paths({ channel: "s", text: "x", roles: Array(ROUTING_LIMITS.ROLES + 1).fill("r") })).toEqual(["roles"]);
     expect(paths({ channel: "s", text: "x".repeat(ROUTING_LIMITS.TEXT_CHARS + 1) })).toEqual(["text"]);
-    expect(paths({ channel: "s", text: "x", sender: { id: "u", name: "n".repeat(ROUTING_LIMITS.SENDER_NAME_CHARS + 1) } })).toEqual([
-      "sender.name",
-    ]);
+    expect(
+      paths({ channel: "s", text: "x", sender: { id: "u", name: "n".repeat(ROUTING_LIMITS.SENDER_NAME_CHARS + 1) } }),
+    ).toEqual(["sender.name"]);
   });
 });

@@ -14,7 +14,8 @@ const EXACT_WARNING_CHECK_MAX = 40;
 
 function compiled(raw: RawConfig): { router: Router; config: RoutingConfig; unreachable: Set<number> } {
   const result = compileRouting(configOf(raw), { knownAgents: PROPERTY_AGENTS });
-  if (!result.ok) throw new Error(`generated config should compile: ${result.errors.map(formatConfigIssue).join("; ")}`);
+  if (!result.ok)
+    throw new Error(`generated config should compile: ${result.errors.map(formatConfigIssue).join("; ")}`);
   const { router } = result;
   return {
     router,
@@ -25,7 +26,8 @@ function compiled(raw: RawConfig): { router: Router; config: RoutingConfig; unre
 
 /** Which fields a binding specifies, with its account and peer kinds: 4 x 3 x 3 x 2 = 72 shapes. */
 function shapeOf(match: BindingMatch): string {
-  const account = match.accountId === undefined ? "implicit" : ["*", "default"].includes(match.accountId) ? match.accountId : "named";
+  const account =
+    match.accountId === undefined ? "implicit" : ["*", "default"].includes(match.accountId) ? match.accountId : "named";
   const peer = match.peer === undefined ? "-" : match.peer.id === "*" ? "wildcard" : "exact";
   const guild = match.roles !== undefined ? "guild+roles" : match.guildId !== undefined ? "guild" : "-";
   return [account, peer, guild, match.teamId === undefined ? "-" : "team"].join(" ");
@@ -63,7 +65,18 @@ describe("indexed routing equals the linear reference", () => {
       { numRuns: RUNS },
     );
     // The generators must reach every outcome often, or the agreement above proves little.
-    for (const outcome of ["peer", "parent-peer", "peer-wildcard", "guild-roles", "guild", "team", "account", "channel", "default", "none"] as const) {
+    for (const outcome of [
+      "peer",
+      "parent-peer",
+      "peer-wildcard",
+      "guild-roles",
+      "guild",
+      "team",
+      "account",
+      "channel",
+      "default",
+      "none",
+    ] as const) {
       expect(seen.get(outcome) ?? 0, `messages resolved as ${outcome}`).toBeGreaterThan(messages / 200);
     }
     expect(largest).toBeGreaterThanOrEqual(1000);

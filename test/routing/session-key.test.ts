@@ -47,13 +47,27 @@ describe("session keys", () => {
     const b = sessionKey({
       agentId: "c",
       mode: "per-peer",
-      message: { channel: "DISCORD", accountId: "work", peer: { kind: "channel", id: "thread-1" }, teamId: "t", roles: ["r"] },
+      message: {
+        channel: "DISCORD",
+        accountId: "work",
+        peer: { kind: "channel", id: "thread-1" },
+        teamId: "t",
+        roles: ["r"],
+      },
     });
     expect(b).toBe(a);
   });
 
   it("parseSessionKey refuses what sessionKey cannot make", () => {
-    for (const key of ["", "agent", "agent:a", "session:a:main", "agent:a:main:x", "agent:a:peer:x:y:dm:z", "agent:%E0%A4%A:main"]) {
+    for (const key of [
+      "",
+      "agent",
+      "agent:a",
+      "session:a:main",
+      "agent:a:main:x",
+      "agent:a:peer:x:y:dm:z",
+      "agent:%E0%A4%A:main",
+    ]) {
       expect(parseSessionKey(key)).toBeNull();
     }
   });

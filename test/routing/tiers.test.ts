@@ -24,7 +24,14 @@ const everyTier = compile({
 });
 
 describe("tiers, most specific first", () => {
-  const full = { channel: "discord", peer: thread, parentPeer: devChat, guildId: "g-1", teamId: "t-1", roles: ["admin"] };
+  const full = {
+    channel: "discord",
+    peer: thread,
+    parentPeer: devChat,
+    guildId: "g-1",
+    teamId: "t-1",
+    roles: ["admin"],
+  };
 
   it("an exact peer binding wins over every less specific one, whatever the config order", () => {
     expect(who(everyTier, full)).toEqual(["ada", "peer", 7]);
@@ -224,7 +231,10 @@ describe("account scoping", () => {
 
   it("accountId '*' alone is tier channel, so a named account binding beats it", () => {
     const router = compile({
-      bindings: [bind("ops", { channel: "discord", accountId: "*" }), bind("ada", { channel: "discord", accountId: "work" })],
+      bindings: [
+        bind("ops", { channel: "discord", accountId: "*" }),
+        bind("ada", { channel: "discord", accountId: "work" }),
+      ],
     });
     expect(who(router, { channel: "discord", accountId: "work" })).toEqual(["ada", "account", 1]);
     expect(who(router, { channel: "discord", accountId: "home" })).toEqual(["ops", "channel", 0]);
@@ -286,7 +296,9 @@ describe("session keys on routes", () => {
         { agentId: "bob", match: { channel: "telegram" }, session: "main" },
       ],
     });
-    expect(route(router, { channel: "Discord", peer: ada })?.sessionKey).toBe("agent:ada:peer:discord:default:direct:ada");
+    expect(route(router, { channel: "Discord", peer: ada })?.sessionKey).toBe(
+      "agent:ada:peer:discord:default:direct:ada",
+    );
     expect(route(router, { channel: "slack", peer: ada })?.sessionKey).toBe("agent:ops:channel:slack:default");
     expect(route(router, { channel: "telegram", peer: ada })?.sessionKey).toBe("agent:bob:main");
     expect(route(router, { channel: "irc", accountId: "x", peer: ada })?.sessionKey).toBe(

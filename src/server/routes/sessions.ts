@@ -1,9 +1,12 @@
 import {
+  AbortBody,
   AppendEventsBody,
   ControlBody,
   CreateSession,
   InputBody,
   LIMITS,
+  PermissionBody,
+  PromptBody,
   ResizeBody,
   SignalBody,
   SwitchboardError,
@@ -98,6 +101,28 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const { action, force } = validate(ControlBody, await body(ctx));
     const session = control(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, action, force ?? false, actorOf(ctx.identity));
     sendJson(ctx.res, 200, { ok: true, controller: session.lease.holder?.actor.name ?? null });
+  });
+
+  router.add("POST", "/v1/sessions/:id/prompt", async (ctx) => {
+    const { text } = validate(PromptBody, await body(ctx));
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.assertRunning();
+    session.lease.checkWriter(ctx.holderKey);
+    sendJson(ctx.res, 202, session.prompt(text, actorOf(ctx.identity)));
+  });
+
+  router.add("POST", "/v1/sessions/:id/abort", async (ctx) => {
+    const { all } = validate(AbortBody, await body(ctx));
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.lease.checkWriter(ctx.holderKey);
+    sendJson(ctx.res, 200, session.abort(all ?? false, actorOf(ctx.identity)));
+  });
+
+  router.add("POST", "/v1/sessions/:id/permission", async (ctx) => {
+    const { requestId, optionId } = validate(PermissionBody, await body(ctx));
+    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.answerPermission(requestId, optionId, actorOf(ctx.identity));
+    sendJson(ctx.res, 200, { ok: true });
   });
 
   router.add("POST", "/v1/sessions/:id/events", async (ctx) => {

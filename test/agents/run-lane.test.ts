@@ -1,0 +1,232 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createAgentSession, DEFAULT_PERMISSION_TIMEOUT_MS, MAX_QUEUED_RUNS, MemoryLog } from "../../src/agents/index.js";
+import type { AgentSession, AgentSessionState } from "../../src/agents/index.js";
+import { ManualClock } from "../../src/core/clock.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
+import type { Actor, ErrorCode, EventOf } from "../../src/protocol/index.js";
+import { deltaText, nextTick, runEvents } from "./helpers/wait.js";
+
+const alice: Actor = { name: "alice", role: "operator", connId: "c1" };
+const bob: Actor = { name: "bob", role: "operator", connId: "c2" };
+const STEP_MS = 10;
+
+let sessions: AgentSession[] = [];
+afterEach(async () => {
+  await Promise.all(sessions.map((s) => s.dispose()));
+  sessions = [];
+});
+
+function echoSession(): { clock: ManualClock; log: MemoryLog; agent: AgentSession; states: AgentSessionState[] } {
+  const clock = new ManualClock(0);
+  const log = new MemoryLog("s1", { clock });
+  const agent = createAgentSession({ sessionId: "s1", log, spec: { adapter: "echo" }, clock });
+  const states: AgentSessionState[] = [];
+  agent.onStateChange((s) => states.push(s));
+  sessions.push(agent);
+  return { clock, log, agent, states };
+}
+
+/** Moves the clock in small steps, letting the echo agent's async steps run in between. */
+async function drive(clock: ManualClock, ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += STEP_MS) {
+    clock.advance(STEP_MS);
+    await nextTick();
+  }
+}
+
+function expectCode(fn: () => unknown, code: ErrorCode): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(SwitchboardError);
+    expect((err as SwitchboardError).code).toBe(code);
+    return;
+  }
+  expect.fail(`expected ${code}`);
+}
+
+const types = (log: MemoryLog, runId: string): string[] => runEvents(log, runId).map((e) => e.type);
+
+describe("agent session run lane", () => {
+  it("echo streams the prompt back in several paced deltas and ends with one chat.final whose text is their concatenation", async () => {
+    const { clock, log, agent } = echoSession();
+    const text = "Hello, streaming world! 👋 with some more words";
+    const { runId } = agent.prompt(text, alice);
+    await drive(clock, 2000);
+    const events = runEvents(log, runId);
+    expect(events[0]).toMatchObject({ type: "run.queued", runId, text, by: alice, position: 0 });
+    expect(events[1]).toMatchObject({ type: "run.started", runId });
+    const deltas = events.filter((e) => e.type === "chat.delta");
+    expect(deltas.length).toBeGreaterThan(2);
+    const final = events.at(-1) as EventOf<"chat.final">;
+    expect(final).toMatchObject({ type: "chat.final", stopReason: "end_turn", text });
+    expect(deltaText(log, runId)).toBe(text);
+    expect(agent.info()).toEqual({ active: null, queued: 0 });
+  });
+
+  it("queues prompts in order and runs them one at a time", async () => {
+    const { clock, log, agent, states } = echoSession();
+    const a = agent.prompt("first", alice).runId;
+    const b = agent.prompt("second", bob).runId;
+    const c = agent.prompt("third", alice).runId;
+    expect(agent.info()).toEqual({ active: a, queued: 2 });
+    const queued = log.events.filter((e) => e.type === "run.queued");
+    expect(queued.map((e) => [e.runId, e.position, e.by.name])).toEqual([
+      [a, 0, "alice"],
+      [b, 0, "bob"],
+      [c, 1, "alice"],
+    ]);
+    await drive(clock, 3000);
+    const order = log.events.filter((e) => e.type === "run.started" || e.type === "chat.final").map((e) => `${e.type}:${"runId" in e ? e.runId : ""}`);
+    expect(order).toEqual([`run.started:${a}`, `chat.final:${a}`, `run.started:${b}`, `chat.final:${b}`, `run.started:${c}`, `chat.final:${c}`]);
+    expect([a, b, c].map((id) => deltaText(log, id))).toEqual(["first", "second", "third"]);
+    expect(states).toEqual(["working", "idle"]);
+  });
+
+  it("abort ends the active run with exactly one chat.aborted and the queue goes on", async () => {
+    const { clock, log, agent } = echoSession();
+    const a = agent.prompt("a long answer that will be cut short by the abort", alice).runId;
+    const b = agent.prompt("next", alice).runId;
+    await drive(clock, 100);
+    expect(agent.abort({}, bob)).toEqual({ runId: a, cleared: 0 });
+    expect(agent.info()).toEqual({ active: null, queued: 1 });
+    await drive(clock, 1000);
+    expect(types(log, a).filter((t) => t.startsWith("chat.") && t !== "chat.delta")).toEqual(["chat.aborted"]);
+    expect(runEvents(log, a).at(-1)).toMatchObject({ type: "chat.aborted", by: bob });
+    expect(types(log, b)).toContain("chat.final");
+    expect(deltaText(log, b)).toBe("next");
+    expectCode(() => agent.abort({}, alice), "RUN_NOT_ACTIVE");
+  });
+
+  it("abort with all ends the active run and every queued run, and nothing starts afterwards", async () => {
+    const { clock, log, agent } = echoSession();
+    const ids = ["the first long answer", "two", "three"].map((t) => agent.prompt(t, alice).runId);
+    await drive(clock, 50);
+    expect(agent.abort({ all: true }, alice)).toEqual({ runId: ids[0], cleared: 2 });
+    expect(agent.info()).toEqual({ active: null, queued: 0 });
+    await drive(clock, 1000);
+    for (const id of ids) {
+      expect(types(log, id).filter((t) => t === "chat.aborted" || t === "chat.final" || t === "chat.error")).toEqual(["chat.aborted"]);
+    }
+    expect(types(log, ids[1]!)).toEqual(["run.queued", "chat.aborted"]);
+    expect(log.events.filter((e) => e.type === "run.started")).toHaveLength(1);
+    expect(agent.state()).toBe("idle");
+  });
+
+  it("refuses abort when nothing runs and prompts past the queue bound", () => {
+    const { agent } = echoSession();
+    expectCode(() => agent.abort({}, alice), "RUN_NOT_ACTIVE");
+    expectCode(() => agent.abort({ all: true }, alice), "RUN_NOT_ACTIVE");
+    for (let i = 0; i <= MAX_QUEUED_RUNS; i++) agent.prompt(`p${i}`, alice);
+    expectCode(() => agent.prompt("one too many", alice), "LIMIT_EXCEEDED");
+  });
+
+  it("permission: a bad option changes nothing, the first valid answer wins, a second answer is refused", async () => {
+    const { clock, log, agent, states } = echoSession();
+    const { runId } = agent.prompt("/permission go ahead", alice);
+    await drive(clock, 50);
+    const request = log.events.find((e) => e.type === "permission.request");
+    expect(request).toMatchObject({ runId, options: [{ optionId: "allow" }, { optionId: "reject" }] });
+    if (request?.type !== "permission.request") throw new Error("no permission.request");
+    expect(request.requestId).toMatch(/^[0-9a-f]{32}$/);
+    expect(request.expiresAt).toBe(request.ts + DEFAULT_PERMISSION_TIMEOUT_MS);
+    expect(agent.state()).toBe("waiting");
+    // The tool event comes first, flushed, then the request.
+    expect(types(log, runId).slice(-2)).toEqual(["tool", "permission.request"]);
+
+    expectCode(() => agent.answerPermission(request.requestId, "maybe", bob), "INVALID_OPTION");
+    expectCode(() => agent.answerPermission("0".repeat(32), "allow", bob), "PERMISSION_REQUEST_NOT_FOUND");
+    expect(log.events.filter((e) => e.type === "permission.resolved")).toHaveLength(0);
+    agent.answerPermission(request.requestId, "allow", bob);
+    expectCode(() => agent.answerPermission(request.requestId, "reject", alice), "PERMISSION_REQUEST_NOT_FOUND");
+    await drive(clock, 1000);
+    const resolved = log.events.filter((e) => e.type === "permission.resolved");
+    expect(resolved).toEqual([expect.objectContaining({ requestId: request.requestId, outcome: "selected", optionId: "allow", by: bob })]);
+    expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Allowed. go ahead" });
+    // The echo agent asks at once, so the session goes from idle straight to waiting.
+    expect(states).toEqual(["waiting", "working", "idle"]);
+  });
+
+  it("permission: rejecting makes the agent skip the tool", async () => {
+    const { clock, log, agent } = echoSession();
+    const { runId } = agent.prompt("/permission", alice);
+    await drive(clock, 50);
+    const request = log.events.find((e): e is EventOf<"permission.request"> => e.type === "permission.request")!;
+    agent.answerPermission(request.requestId, "reject", alice);
+    await drive(clock, 500);
+    const tools = runEvents(log, runId).filter((e) => e.type === "tool");
+    expect(tools.map((t) => (t.type === "tool" ? t.status : ""))).toEqual(["pending", "failed"]);
+    expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Rejected." });
+  });
+
+  it("permission: an unanswered request times out as cancelled", async () => {
+    const { clock, log, agent } = echoSession();
+    const { runId } = agent.prompt("/permission", alice);
+    await drive(clock, 50);
+    const request = log.events.find((e): e is EventOf<"permission.request"> => e.type === "permission.request")!;
+    clock.advance(DEFAULT_PERMISSION_TIMEOUT_MS);
+    await drive(clock, 500);
+    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({
+      requestId: request.requestId,
+      outcome: "cancelled",
+      optionId: null,
+      by: null,
+    });
+    expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Permission cancelled." });
+    expectCode(() => agent.answerPermission(request.requestId, "allow", alice), "PERMISSION_REQUEST_NOT_FOUND");
+  });
+
+  it("aborting while a permission waits cancels it before the one chat.aborted", async () => {
+    const { clock, log, agent } = echoSession();
+    const { runId } = agent.prompt("/permission", alice);
+    await drive(clock, 50);
+    agent.abort({}, bob);
+    await drive(clock, 500);
+    expect(types(log, runId).slice(-2)).toEqual(["permission.resolved", "chat.aborted"]);
+    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({ outcome: "cancelled", by: bob });
+    expect(agent.state()).toBe("idle");
+  });
+
+  it("echo tricks: /tool, /plan, /think and /fail show their event kinds", async () => {
+    const { clock, log, agent } = echoSession();
+    const tool = agent.prompt("/tool count me", alice).runId;
+    const plan = agent.prompt("/plan read; write", alice).runId;
+    const think = agent.prompt("/think hard", alice).runId;
+    const fail = agent.prompt("/fail bye", alice).runId;
+    await drive(clock, 5000);
+    expect(runEvents(log, tool).filter((e) => e.type === "tool")).toEqual([
+      expect.objectContaining({ status: "in_progress", title: "Count characters", rawInput: { text: "count me" } }),
+      expect.objectContaining({ status: "completed", title: "Count characters", rawOutput: { characters: 8 } }),
+    ]);
+    expect(deltaText(log, tool)).toBe("count me");
+    const plans = runEvents(log, plan).filter((e): e is EventOf<"plan"> => e.type === "plan");
+    expect(plans[0]!.entries.map((e) => [e.content, e.status])).toEqual([
+      ["read", "pending"],
+      ["write", "pending"],
+    ]);
+    expect(plans.at(-1)!.entries.every((e) => e.status === "completed")).toBe(true);
+    const thoughts = runEvents(log, think).filter((e): e is EventOf<"chat.thought"> => e.type === "chat.thought");
+    expect(thoughts.map((t) => t.text).join("")).toBe('Thinking about "hard"…');
+    expect(runEvents(log, fail).at(-1)).toMatchObject({ type: "chat.error", code: "AGENT_FAILED" });
+    expect(deltaText(log, fail)).toBe("bye");
+  });
+
+  it("dispose is idempotent and ends active and queued runs with chat.aborted; prompts are refused after", async () => {
+    const { clock, log, agent } = echoSession();
+    const a = agent.prompt("a", alice).runId;
+    const b = agent.prompt("b", alice).runId;
+    await drive(clock, 10);
+    await Promise.all([agent.dispose(), agent.dispose()]);
+    await agent.dispose();
+    expect(types(log, a).at(-1)).toBe("chat.aborted");
+    expect(types(log, b)).toEqual(["run.queued", "chat.aborted"]);
+    expect(clock.pending).toBe(0);
+    expectCode(() => agent.prompt("c", alice), "SESSION_NOT_RUNNING");
+  });
+
+  it("rejects an acp or command spec without a command at creation", () => {
+    const log = new MemoryLog("s");
+    expectCode(() => createAgentSession({ sessionId: "s", log, spec: { adapter: "acp" } }), "CONFIG_INVALID");
+    expectCode(() => createAgentSession({ sessionId: "s", log, spec: { adapter: "command" } }), "CONFIG_INVALID");
+  });
+});

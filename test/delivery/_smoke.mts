@@ -1,0 +1,18 @@
+import { startGateway } from "../../src/server/gateway.js";
+import WebSocket from "ws";
+import { mkdtempSync } from "node:fs";
+const dir = mkdtempSync("/tmp/dlv/gw-");
+const gw = await startGateway({ host: "127.0.0.1", port: 0, dataDir: dir, token: "t".repeat(32), logger: undefined });
+const h = { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" };
+const r = await fetch(`${gw.url}/v1/sessions`, { method: "POST", headers: h, body: JSON.stringify({ command: ["sh", "-c", "for i in 1 2 3; do echo line $i; done"], pty: true }) });
+const s = await r.json() as { id: string };
+console.log(r.status, s.id);
+const ws = new WebSocket(`${gw.url.replace("http", "ws")}/ws/session/${s.id}?since=0`, { headers: { Authorization: h.Authorization } });
+ws.on("message", (d) => console.log("T", d.toString()));
+ws.on("close", (c) => console.log("closed", c));
+const m = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, { headers: { Authorization: h.Authorization } });
+m.on("open", () => m.send(JSON.stringify({ op: "subscribe", session: s.id, since: 0 })));
+m.on("message", (d) => console.log("M", d.toString().slice(0, 300)));
+await new Promise((r) => setTimeout(r, 1000));
+m.close();
+await gw.close();

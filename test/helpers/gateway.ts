@@ -1,0 +1,64 @@
+import { afterEach } from "vitest";
+import { startGateway } from "../../src/server/gateway.js";
+import type { Gateway, GatewayOptions } from "../../src/server/gateway.js";
+import type { Config } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
+import { tempDir } from "./tmp.js";
+
+export const TEST_TOKEN = "test-admin-token-0123456789abcdef";
+
+/** A real gateway on 127.0.0.1:0 with a temp data dir, closed after the test. */
+export async function testGateway(options: Partial<GatewayOptions> & { config?: Config | Record<string, unknown> } = {}): Promise<Gateway & { dataDir: string }> {
+  const dataDir = options.dataDir ?? tempDir();
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    token: TEST_TOKEN,
+    logger: createLogger({ level: "silent" }),
+    ...options,
+    dataDir,
+  } as GatewayOptions);
+  afterEach(() => gateway.close());
+  return Object.assign(gateway, { dataDir });
+}
+
+/** A small HTTP client bound to one gateway and token. */
+export function api(base: string, token: string = TEST_TOKEN) {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Non-JSON bodies (raw output, metrics) are returned as text.
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json: json as any };
+  };
+  return {
+    get: (path: string, headers?: Record<string, string>) => call("GET", path, undefined, headers),
+    post: (path: string, body?: unknown, headers?: Record<string, string>) => call("POST", path, body ?? {}, headers),
+    del: (path: string) => call("DELETE", path),
+    call,
+  };
+}
+
+/** Polls until `fn` returns a truthy value or the timeout passes. */
+export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,142 @@
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import { restartDelay } from "../../src/plugins/host.js";
+import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw error;
+  }
+}
+
+const http = { method: "POST", path: "/", query: {}, headers: {}, body: null };
+
+describe("plugin lifecycle", () => {
+  it("backs off exponentially between restarts, up to a cap", () => {
+    const limits = { restartBackoffBaseMs: 500, restartBackoffMaxMs: 30_000 };
+    expect([1, 2, 3, 4, 7, 20].map((n) => restartDelay(n, limits))).toEqual([500, 1000, 2000, 4000, 30_000, 30_000]);
+  });
+
+  it("restarts a crashing plugin up to the limit, then marks it failed while the others go on", async () => {
+    const t = setup();
+    await t.host.load({
+      entries: {
+        crasher: entry(join(FIXTURES, "crasher"), { config: { crashAfterMs: 20 } }),
+        basic: entry(join(FIXTURES, "basic")),
+      },
+    });
+    const basicPid = t.host.get("basic").pid;
+    const failed = await t.waitForState("crasher", "failed");
+    expect(failed).toMatchObject({ restarts: FAST_LIMITS.maxRestarts, pid: null });
+    expect(failed.lastError).toContain("boom from crasher");
+    expect(t.host.get("basic")).toMatchObject({ state: "running", restarts: 0, pid: basicPid });
+    expect(await t.host.handleHttp("basic", { ...http, body: { op: "config" } })).toEqual({ status: 200, body: {} });
+
+    const metrics = await t.registry.metrics();
+    expect(metrics).toContain(`switchboard_plugin_restarts_total{plugin="crasher"} ${FAST_LIMITS.maxRestarts}`);
+    expect(metrics).toContain('switchboard_plugin_state{plugin="crasher",state="failed"} 1');
+    expect(metrics).toContain('switchboard_plugin_state{plugin="basic",state="running"} 1');
+
+    // A manual restart gives it a fresh start.
+    await t.host.restart("crasher");
+    expect(t.host.get("crasher")).toMatchObject({ state: "running", restarts: 0 });
+  });
+
+  it("times out a plugin whose activate never finishes, and fails it after the restarts", async () => {
+    const t = setup({ limits: { startTimeoutMs: 300 } });
+    await t.host.load({ entries: { hang: entry(join(FIXTURES, "hang"), { config: { mode: "activate" } }) } });
+    expect(t.host.get("hang").state).not.toBe("running");
+    const failed = await t.waitForState("hang", "failed");
+    expect(failed.lastError).toContain('plugin "hang" did not become ready within 300 ms');
+  });
+
+  it("times out a call that hangs with PLUGIN_TIMEOUT; the plugin stays up", async () => {
+    const t = setup();
+    await t.host.load({ entries: { hang: entry(join(FIXTURES, "hang"), { config: { mode: "http" } }) } });
+    const started = Date.now();
+    await expect(t.host.handleHttp("hang", http)).rejects.toMatchObject({
+      code: "PLUGIN_TIMEOUT",
+      message: 'plugin "hang" did not answer http.request within 1000 ms',
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(t.host.get("hang")).toMatchObject({ state: "running", restarts: 0 });
+  });
+
+  it("kills and restarts a plugin whose event loop is blocked (no heartbeat)", async () => {
+    const t = setup();
+    await t.host.load({ entries: { busy: entry(join(FIXTURES, "hang"), { config: { mode: "busy" } }) } });
+    const pid = t.host.get("busy").pid!;
+    await expect(t.host.handleHttp("busy", http)).rejects.toMatchObject({ code: "PLUGIN_TIMEOUT" });
+    await vi.waitFor(() => expect(t.host.get("busy").restarts).toBe(1), { timeout: 5_000 });
+    expect(t.host.get("busy").lastError).toContain("hung: no heartbeat answer");
+    await t.waitForState("busy", "running");
+    expect(alive(pid)).toBe(false);
+  });
+
+  it("kills a plugin that sends a frame over the limit or a frame that is not one", async () => {
+    const t = setup({ limits: { maxRestarts: 0 } });
+    await t.host.load({
+      entries: {
+        flood: entry(join(FIXTURES, "abuser"), { config: { mode: "flood" } }),
+        garbage: entry(join(FIXTURES, "abuser"), { config: { mode: "garbage" } }),
+      },
+    });
+    expect((await t.waitForState("flood", "failed")).lastError).toBe("sent a frame larger than 1048576 bytes");
+    expect((await t.waitForState("garbage", "failed")).lastError).toMatch(/^protocol violation/);
+  });
+
+  it("applies a config reload as a diff: starts new, stops removed, restarts changed, keeps unchanged", async () => {
+    const t = setup();
+    const basic = entry(join(FIXTURES, "basic"));
+    await t.host.load({ entries: { a: basic, b: basic, c: basic } });
+    const pids = Object.fromEntries(t.host.status().map((s) => [s.id, s.pid!]));
+    expect(t.host.status().map((s) => [s.id, s.state])).toEqual([
+      ["a", "running"],
+      ["b", "running"],
+      ["c", "running"],
+    ]);
+
+    await t.host.load({ entries: { a: basic, b: { ...basic, config: { v: 2 } }, d: basic, e: { ...basic, enabled: false } } });
+    const status = Object.fromEntries(t.host.status().map((s) => [s.id, s]));
+    expect(Object.keys(status)).toEqual(["a", "b", "d", "e"]);
+    expect(status["a"]).toMatchObject({ state: "running", pid: pids["a"] });
+    expect(status["b"]?.state).toBe("running");
+    expect(status["b"]?.pid).not.toBe(pids["b"]);
+    expect(status["d"]?.state).toBe("running");
+    expect(status["e"]).toMatchObject({ state: "stopped", pid: null });
+    expect(alive(pids["b"]!)).toBe(false);
+    expect(alive(pids["c"]!)).toBe(false);
+    expect(await t.host.handleHttp("b", { ...http, body: { op: "config" } })).toEqual({ status: 200, body: { v: 2 } });
+    expect(() => t.host.get("c")).toThrow(expect.objectContaining({ code: "PLUGIN_NOT_FOUND" }));
+  });
+
+  it("lists status for GET /v1/plugins and kills every child on close (idempotent)", async () => {
+    const t = setup();
+    await t.host.load({
+      entries: {
+        basic: entry(join(FIXTURES, "basic"), { permissions: { writeConfigFile: true, runCommandWithTimeout: false } }),
+      },
+    });
+    const [status] = t.host.status();
+    expect(status).toEqual({
+      id: "basic",
+      state: "running",
+      restarts: 0,
+      lastError: null,
+      permissions: ["writeConfigFile"],
+      agents: [],
+      pid: expect.any(Number),
+    });
+    await Promise.all([t.host.close(), t.host.close()]);
+    await t.host.close();
+    expect(alive(status!.pid!)).toBe(false);
+    expect(t.host.get("basic").state).toBe("stopped");
+    expect(t.subscribers.size).toBe(0);
+    await expect(t.host.load({ entries: {} })).rejects.toMatchObject({ code: "SHUTTING_DOWN" });
+    expect(await t.registry.metrics()).not.toContain("switchboard_plugin");
+  });
+});

@@ -1,0 +1,141 @@
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import type { SessionEvent } from "../../src/protocol/index.js";
+import { FIXTURES, entry, setup } from "./helpers.js";
+
+const request = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  path: "/",
+  query: {},
+  headers,
+  body,
+});
+
+function finalEvent(seq: number, runId: string, text: string): SessionEvent {
+  return { seq, ts: 1, type: "chat.final", runId, text, stopReason: "end_turn" };
+}
+
+describe("the plugin runtime API", () => {
+  it("gives a plugin its own config, sessions and persisted state (kept by the host, outside its folders)", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic"), { config: { greeting: "hi" } }) } });
+    expect(t.host.get("basic").state).toBe("running");
+    const op = async (name: string, args: unknown = {}) => (await t.host.handleHttp("basic", request({ op: name, args }))).body;
+
+    expect(await op("config")).toEqual({ greeting: "hi" });
+    expect(await op("sessions", { id: "s2" })).toMatchObject({ list: [{ id: "s1" }, { id: "s2" }], one: { id: "s2" } });
+    expect(await op("state.get", { key: "count" })).toBeNull();
+    await op("state.set", { key: "count", value: { n: 1 } });
+    expect(await op("state.get", { key: "count" })).toEqual({ n: 1 });
+
+    const stateFile = join(t.dataDir, "plugin-state", "basic.json");
+    expect(JSON.parse(readFileSync(stateFile, "utf8"))).toEqual({ count: { n: 1 } });
+    expect(readdirSync(join(t.dataDir, "plugins", "basic"))).toEqual([]);
+
+    // The state survives a restart of the plugin.
+    const pid = t.host.get("basic").pid;
+    await t.host.restart("basic");
+    expect(t.host.get("basic").pid).not.toBe(pid);
+    expect(await op("state.keys")).toEqual(["count"]);
+
+    // It is size-limited (1 MiB in all): a write past the limit is refused and changes nothing.
+    await op("state.set", { key: "big", value: "x".repeat(600_000) });
+    await expect(op("state.set", { key: "bigger", value: "x".repeat(600_000) })).rejects.toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+    });
+    expect(await op("state.keys")).toEqual(["count", "big"]);
+  });
+
+  it("rejects a call with bad parameters as VALIDATION_FAILED", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const answer = await t.host.handleHttp("basic", request({ op: "bad-call" }));
+    expect(answer.body).toMatchObject({ code: "VALIDATION_FAILED", message: expect.stringContaining("sessions.get: id") });
+  });
+
+  it("delivers subscribed events, and only those, until the plugin unsubscribes", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    expect(t.subscribers.size).toBe(1);
+    t.emit("s1", { seq: 1, ts: 1, type: "chat.delta", runId: "r1", text: "ignored" });
+    t.emit("s1", finalEvent(2, "r1", "first"));
+    t.emit("s2", finalEvent(1, "r2", "second"));
+    await vi.waitFor(async () => {
+      const seen = (await t.host.handleHttp("basic", request({ op: "seen" }))).body;
+      expect(seen).toEqual([
+        { sessionId: "s1", runId: "r1", text: "first" },
+        { sessionId: "s2", runId: "r2", text: "second" },
+      ]);
+    });
+    await t.host.handleHttp("basic", request({ op: "unsubscribe" }));
+    expect(t.subscribers.size).toBe(0);
+  });
+
+  it("feeds inbound messages to the gateway's routing", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const answer = await t.host.handleHttp("basic", request({ op: "inbound", args: { channel: "x", text: "hello" } }));
+    expect(answer.body).toEqual({ sessionId: "s1", runId: "run-1" });
+    expect(t.inbound).toEqual([{ channel: "x", text: "hello" }]);
+  });
+
+  it("never forwards the gateway's credentials to a plugin's HTTP hook", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const answer = await t.host.handleHttp(
+      "basic",
+      request(
+        { op: "headers" },
+        { Authorization: "Bearer sb_SECRET", cookie: "sb=SECRET", "X-Switchboard-Token": "SECRET", "X-Webhook-Secret": "ok" },
+      ),
+    );
+    expect(answer.body).toEqual({ "x-webhook-secret": "ok" });
+  });
+
+  it("denies the dangerous APIs without permission and runs them with it", async () => {
+    const t = setup();
+    await t.host.load({
+      entries: {
+        denied: entry(join(FIXTURES, "privileged")),
+        granted: entry(join(FIXTURES, "privileged"), {
+          permissions: { runCommandWithTimeout: true, writeConfigFile: true },
+        }),
+      },
+    });
+    await vi.waitFor(() => expect(t.logs.filter((l) => l.msg === "privileged-results")).toHaveLength(2));
+    const results = (id: string) =>
+      t.logs.find((l) => l.msg === "privileged-results" && l.fields["plugin"] === id)?.fields["data"] as Record<
+        string,
+        { ok: boolean; code?: string; message?: string; value?: Record<string, unknown> }
+      >;
+
+    const denied = results("denied");
+    for (const [name, outcome] of Object.entries(denied)) {
+      expect(outcome, name).toMatchObject({ ok: false, code: "PLUGIN_PERMISSION_DENIED" });
+      expect(outcome.message, name).toMatch(/plugins\.entries\.denied\.permissions\.(runCommandWithTimeout|writeConfigFile)/);
+    }
+
+    const granted = results("granted");
+    expect(granted["echo"]).toEqual({
+      ok: true,
+      value: { exitCode: 3, signal: null, stdout: "out\n", stderr: "err\n", timedOut: false, truncated: false },
+    });
+    // Killed at the timeout, background grandchild included (else "close" would wait 30 s).
+    expect(granted["timeout"]).toMatchObject({ ok: true, value: { timedOut: true, signal: "SIGKILL" } });
+    expect(granted["missing"]).toMatchObject({ ok: false, code: "SPAWN_FAILED" });
+    expect(granted["writeConfig"]).toEqual({ ok: true, value: null });
+    expect(granted["writeOwnConfig"]).toEqual({ ok: true, value: null });
+    // Even with writeConfigFile, a plugin cannot grant itself permissions.
+    expect(granted["escalate"]).toMatchObject({
+      ok: false,
+      code: "PLUGIN_PERMISSION_DENIED",
+      message: expect.stringContaining("plugins.entries.granted.config"),
+    });
+    expect(t.patches).toEqual([
+      { defaultAgent: "echo" },
+      { plugins: { entries: { granted: { config: { seen: true } } } } },
+    ]);
+    expect(existsSync(join(t.dataDir, "plugins", "granted"))).toBe(true);
+  });
+});

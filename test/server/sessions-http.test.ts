@@ -1,0 +1,423 @@
+import { statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+
+type Ev = { seq: number; type: string; [k: string]: unknown };
+
+async function events(http: ReturnType<typeof api>, id: string, query = ""): Promise<Ev[]> {
+  const r = await http.get(`/v1/sessions/${id}/events${query}`);
+  expect(r.status).toBe(200);
+  return r.json.events as Ev[];
+}
+
+async function untilExit(http: ReturnType<typeof api>, id: string): Promise<Ev[]> {
+  return waitFor(async () => {
+    const evs = await events(http, id);
+    return evs.some((e) => e.type === "exit") ? evs : undefined;
+  }, 15_000, `exit of ${id}`);
+}
+
+function outputOf(evs: Ev[], stream?: string): string {
+  return evs
+    .filter((e) => e.type === "output" && (stream === undefined || e["stream"] === stream))
+    .map((e) => (e["enc"] === "base64" ? Buffer.from(e["data"] as string, "base64").toString() : (e["data"] as string)))
+    .join("");
+}
+
+describe("terminal sessions over HTTP", () => {
+  it("runs a pipe command with stdout and stderr kept apart and ends with exit", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", { command: ["bash", "-c", "echo out1; echo err1 >&2; echo out2; exit 3"], name: "pipes" });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ kind: "terminal", name: "pipes", state: "running", pty: false, owner: "admin" });
+    expect(created.json.id).toMatch(/^[A-Za-z0-9_-]{22,}$/);
+    const evs = await untilExit(http, created.json.id);
+    expect(outputOf(evs, "stdout")).toBe("out1\nout2\n");
+    expect(outputOf(evs, "stderr")).toBe("err1\n");
+    expect(evs.at(-1)).toMatchObject({ type: "exit", exitCode: 3, signal: null });
+    expect(evs.map((e) => e.seq)).toEqual(evs.map((_, i) => i + 1));
+    const info = await http.get(`/v1/sessions/${created.json.id}`);
+    expect(info.json).toMatchObject({ state: "exited", exitCode: 3, head: evs.length });
+  });
+
+  it("assigns contiguous byte offsets and serves raw output from a byte offset", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", "printf 'héllo wörld'; printf '\\377\\376'"] });
+    const evs = await untilExit(http, json.id);
+    let offset = 0;
+    for (const e of evs.filter((x) => x.type === "output")) {
+      expect(e["offset"]).toBe(offset);
+      offset += e["enc"] === "base64" ? Buffer.from(e["data"] as string, "base64").length : Buffer.byteLength(e["data"] as string);
+    }
+    const all = await fetch(`${gw.url}/v1/sessions/${json.id}/output`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const bytes = Buffer.from(await all.arrayBuffer());
+    expect(bytes).toEqual(Buffer.concat([Buffer.from("héllo wörld"), Buffer.from([0xff, 0xfe])]));
+    const tail = await fetch(`${gw.url}/v1/sessions/${json.id}/output?since=7`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    expect(Buffer.from(await tail.arrayBuffer())).toEqual(bytes.subarray(7));
+    expect(tail.headers.get("x-switchboard-next-offset")).toBe(String(bytes.length));
+  });
+
+  it("runs a PTY whose size follows resize, as stty size sees it", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json } = await http.post("/v1/sessions", { command: ["bash", "--norc", "--noprofile", "-i"], pty: true, cols: 100, rows: 30 });
+    expect(json).toMatchObject({ pty: true, cols: 100, rows: 30 });
+    const r = await http.post(`/v1/sessions/${json.id}/resize`, { cols: 132, rows: 43 });
+    expect(r.status).toBe(200);
+    await http.post(`/v1/sessions/${json.id}/input`, { data: "stty size; exit\n" });
+    const evs = await untilExit(http, json.id);
+    expect(outputOf(evs)).toContain("43 132");
+    expect(evs.find((e) => e.type === "resize")).toMatchObject({ cols: 132, rows: 43, by: { name: "admin" } });
+    expect((await http.get(`/v1/sessions/${json.id}`)).json).toMatchObject({ cols: 132, rows: 43 });
+  });
+
+  it("delivers each signal to the process group", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const script = `for s in HUP USR1 USR2 QUIT INT; do trap "echo got-$s" $s; done; echo ready; while true; do sleep 0.05; done`;
+    const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", script] });
+    await waitFor(async () => outputOf(await events(http, json.id)).includes("ready"), 10_000, "ready");
+    for (const sig of ["HUP", "USR1", "SIGUSR2", "quit", "INT"]) {
+      const r = await http.post(`/v1/sessions/${json.id}/signal`, { signal: sig });
+      expect(r.status).toBe(200);
+      const want = `got-${sig.toUpperCase().replace(/^SIG/, "")}`;
+      await waitFor(async () => outputOf(await events(http, json.id)).includes(want), 10_000, want);
+    }
+    await http.post(`/v1/sessions/${json.id}/signal`, { signal: "TERM" });
+    const evs = await untilExit(http, json.id);
+    expect(evs.at(-1)).toMatchObject({ type: "exit", signal: "SIGTERM" });
+    expect(evs.filter((e) => e.type === "signal").map((e) => e["signal"])).toEqual(["HUP", "USR1", "USR2", "QUIT", "INT", "TERM"]);
+  });
+
+  it("terminates on DELETE with TERM then KILL, and keeps the log", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", "trap '' TERM; echo started; sleep 60"] });
+    await waitFor(async () => outputOf(await events(http, json.id)).includes("started"), 10_000, "start");
+    const started = Date.now();
+    const del = await http.del(`/v1/sessions/${json.id}`);
+    expect(del.status).toBe(200);
+    expect(del.json).toMatchObject({ state: "exited", signal: "SIGKILL" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
+    expect(outputOf(await events(http, json.id))).toBe("started\n");
+  });
+
+  it("refuses commands that cannot start with SPAWN_FAILED and the reason", async () => {
+    const gw = await testGateway();
+    const notExecutable = join(tempDir(), "script.sh");
+    writeFileSync(notExecutable, "echo hi\n", { mode: 0o644 });
+    const http = api(gw.url);
+    const cases: Array<[unknown, RegExp]> = [
+      [{ command: ["definitely-not-a-command-xyz"] }, /not found/],
+      [{ command: ["ls"], cwd: "/nonexistent/dir" }, /does not exist/],
+      [{ command: ["ls"], cwd: "/etc/hostname" }, /not a directory/],
+      [{ command: [notExecutable] }, /permission|not executable/i],
+    ];
+    for (const [body, reason] of cases) {
+      const r = await http.post("/v1/sessions", body);
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect(r.json.error.code).toBe("SPAWN_FAILED");
+      expect(r.json.error.message).toMatch(reason);
+    }
+    expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
+  });
+
+  it("answers bad input on every route with a stable code and changes nothing", async () => {
+    const gw = await testGateway({ config: { limits: { bodyBytes: 2048 } } });
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { command: ["cat"] });
+    const id = s.id as string;
+    const bad: Array<[string, string, unknown, number, string]> = [
+      ["POST", "/v1/sessions", "{not json", 400, "INVALID_JSON"],
+      ["POST", "/v1/sessions", { command: [] }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { command: "ls" }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { command: ["ls"], env: { "1BAD": "x" } }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { command: ["ls"], cols: 0, pty: true }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { command: ["ls"], extra: 1 }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { kind: "nope" }, 400, "VALIDATION_FAILED"],
+      ["POST", "/v1/sessions", { command: ["x".repeat(4000)] }, 413, "PAYLOAD_TOO_LARGE"],
+      ["POST", `/v1/sessions/${id}/input`, { data: 5 }, 400, "VALIDATION_FAILED"],
+      ["POST", `/v1/sessions/${id}/signal`, { signal: "BOGUS" }, 400, "VALIDATION_FAILED"],
+      ["POST", `/v1/sessions/${id}/resize`, { cols: 80, rows: 24 }, 409, "WRONG_SESSION_KIND"],
+      ["POST", `/v1/sessions/${id}/resize`, { cols: -1, rows: 24 }, 400, "VALIDATION_FAILED"],
+      ["POST", `/v1/sessions/${id}/events`, { type: "output", data: { data: "x" } }, 409, "WRONG_SESSION_KIND"],
+      ["POST", `/v1/sessions/${id}/events`, { type: "bad type!" }, 400, "VALIDATION_FAILED"],
+      ["POST", `/v1/sessions/${id}/prompt`, { text: "hi" }, 409, "WRONG_SESSION_KIND"],
+      ["POST", "/v1/sessions/nope/input", { data: "x" }, 404, "SESSION_NOT_FOUND"],
+      ["GET", "/v1/sessions/nope", undefined, 404, "SESSION_NOT_FOUND"],
+      ["GET", `/v1/sessions/${id}/events?since=abc`, undefined, 400, "BAD_REQUEST"],
+      ["GET", `/v1/sessions/${id}/events?since=999`, undefined, 400, "BAD_REQUEST"],
+      ["GET", `/v1/sessions/${id}/events?limit=0`, undefined, 400, "BAD_REQUEST"],
+      ["GET", `/v1/sessions/${id}/output?since=99999`, undefined, 400, "BAD_REQUEST"],
+      ["GET", "/v1/nothing-here", undefined, 404, "NOT_FOUND"],
+      ["PUT", "/v1/sessions", { x: 1 }, 405, "METHOD_NOT_ALLOWED"],
+    ];
+    for (const [method, path, body, status, code] of bad) {
+      const r = await http.call(method, path, body);
+      expect(r.status, `${method} ${path} ${JSON.stringify(body)}`).toBe(status);
+      expect(r.json?.error?.code, `${method} ${path}`).toBe(code);
+      expect(typeof r.json.error.message).toBe("string");
+    }
+    const wrongType = await fetch(`${gw.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "text/plain" }, body: "{}" });
+    expect(wrongType.status).toBe(415);
+    const list = (await http.get("/v1/sessions")).json.sessions;
+    expect(list).toHaveLength(1);
+    expect((await http.get(`/v1/sessions/${id}/events`)).json.events).toEqual([]);
+    const named = await http.post("/v1/sessions", { command: ["ls"], cols: "wide", pty: true });
+    expect(named.json.error.message).toMatch(/^cols:/);
+  });
+
+  it("requires a valid bearer token on every /v1 route and /metrics", async () => {
+    const gw = await testGateway();
+    for (const [method, path] of [["GET", "/v1/sessions"], ["POST", "/v1/sessions"], ["GET", "/v1/sessions/x/events"], ["GET", "/metrics"]] as const) {
+      for (const auth of [undefined, "Bearer wrong-token-wrong-token"]) {
+        const r = await fetch(gw.url + path, { method, headers: auth ? { authorization: auth } : {} });
+        expect(r.status, `${method} ${path} ${auth}`).toBe(401);
+        expect(((await r.json()) as { error: { code: string } }).error.code).toBe("UNAUTHORIZED");
+      }
+    }
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+  });
+
+  it("slows down an address after repeated authentication failures", async () => {
+    const gw = await testGateway();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      statuses.push((await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: "Bearer nope-nope-nope-nope" } })).status);
+    }
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    // Even the right token waits out the window from that address.
+    expect((await api(gw.url).get("/v1/sessions")).status).toBe(429);
+  });
+
+  it("refuses a foreign Host header (DNS rebinding)", async () => {
+    const gw = await testGateway();
+    const { request } = await import("node:http");
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${gw.url}/v1/sessions`, { headers: { host: "evil.example:7317", authorization: `Bearer ${TEST_TOKEN}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(421);
+  });
+
+  it("sets security headers and exposes Prometheus metrics", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const r = await http.get("/v1/sessions");
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(r.headers.get("x-frame-options")).toBe("DENY");
+    await http.post("/v1/sessions", { kind: "stream" });
+    await new Promise((res) => setTimeout(res, 30));
+    const m = await http.get("/metrics");
+    expect(m.status).toBe(200);
+    expect(m.text).toMatch(/switchboard_sessions\{kind="stream",state="running"\} 1/);
+    expect(m.text).toMatch(/switchboard_events_appended_total/);
+    expect(m.text).toMatch(/switchboard_append_batch_seconds_bucket/);
+    expect(m.text).toMatch(/switchboard_sse_clients 0/);
+  });
+});
+
+describe("stream sessions and external producers", () => {
+  it("appends one event or an array, validated and ordered, and ends on exit", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream", name: "tool-output" });
+    expect(s).toMatchObject({ kind: "stream", state: "running", name: "tool-output", command: null });
+    const one = await http.post(`/v1/sessions/${s.id}/events`, { type: "output", data: { data: "line 1\n" } });
+    expect(one.json).toMatchObject({ appended: 1, first: 1, head: 1 });
+    const many = await http.post(`/v1/sessions/${s.id}/events`, [
+      { type: "output", data: { stream: "stderr", data: "oops\n" } },
+      { type: "tool.progress", data: { pct: 50 } },
+      { type: "exit", data: { exitCode: 0 } },
+    ]);
+    expect(many.json).toMatchObject({ appended: 3, first: 2, head: 4 });
+    const evs = await events(http, s.id);
+    expect(evs).toMatchObject([
+      { seq: 1, type: "output", stream: "stdout", offset: 0, data: "line 1\n" },
+      { seq: 2, type: "output", stream: "stderr", offset: 7, data: "oops\n" },
+      { seq: 3, type: "custom", name: "tool.progress", data: { pct: 50 } },
+      { seq: 4, type: "exit", exitCode: 0, signal: null },
+    ]);
+    const after = await http.post(`/v1/sessions/${s.id}/events`, { type: "note" });
+    expect(after.json.error.code).toBe("SESSION_NOT_RUNNING");
+  });
+
+  it("refuses batches over the limit and exit in the middle of a batch, appending nothing", async () => {
+    const gw = await testGateway({ config: { limits: { eventsPerAppend: 3 } } });
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    const tooMany = await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 4 }, () => ({ type: "x" })));
+    expect(tooMany.status).toBe(413);
+    const midExit = await http.post(`/v1/sessions/${s.id}/events`, [{ type: "exit", data: {} }, { type: "x" }]);
+    expect(midExit.json.error.code).toBe("VALIDATION_FAILED");
+    expect(await events(http, s.id)).toEqual([]);
+  });
+});
+
+describe("reading", () => {
+  it("pages events with since, limit and types", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 10 }, (_, i) => ({ type: i % 2 ? "odd" : "even", data: i })));
+    const page = await http.get(`/v1/sessions/${s.id}/events?since=2&limit=3`);
+    expect(page.json.events.map((e: Ev) => e.seq)).toEqual([3, 4, 5]);
+    expect(page.json).toMatchObject({ head: 10, next: 5 });
+    const customs = await http.get(`/v1/sessions/${s.id}/events?types=custom&since=8`);
+    expect(customs.json.events.map((e: Ev) => e.seq)).toEqual([9, 10]);
+  });
+
+  it("streams Server-Sent Events and resumes from Last-Event-ID with exactly the missing events", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 5 }, (_, i) => ({ type: "n", data: i })));
+    const read = async (headers: Record<string, string>, query = "") => {
+      const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, { headers: { authorization: `Bearer ${TEST_TOKEN}`, ...headers } });
+      expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+      return res;
+    };
+    // Ends after exit: the body completes.
+    await http.post(`/v1/sessions/${s.id}/events`, [{ type: "n", data: 5 }, { type: "exit", data: {} }]);
+    const body = await (await read({ "Last-Event-ID": "3" })).text();
+    expect(body.startsWith("retry: 2000\n\n")).toBe(true);
+    const ids = [...body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids).toEqual([4, 5, 6, 7]);
+    const datas = [...body.matchAll(/^data: (.*)$/gm)].map((m) => JSON.parse(m[1]!) as Ev);
+    expect(datas.map((d) => d.seq)).toEqual([4, 5, 6, 7]);
+    const viaQuery = await (await read({}, "?since=6")).text();
+    expect([...viaQuery.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([7]);
+  });
+
+  it("delivers live SSE events as they are appended", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const reader = res.body!.getReader();
+    let text = "";
+    const readUntil = async (pred: () => boolean) => {
+      while (!pred()) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+    };
+    await waitFor(async () => (await http.get(`/v1/sessions/${s.id}`)).json.viewers === 1, 5000, "viewer");
+    await http.post(`/v1/sessions/${s.id}/events`, { type: "hello", data: 1 });
+    await readUntil(() => text.includes("id: 1\n"));
+    await http.post(`/v1/sessions/${s.id}/events`, { type: "exit", data: {} });
+    await readUntil(() => false);
+    expect([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([1, 2]);
+  });
+});
+
+describe("durability", () => {
+  it("keeps the session list and every byte across a graceful restart", async () => {
+    const dataDir = tempDir();
+    const first = await testGateway({ dataDir });
+    let http = api(first.url);
+    const { json: done } = await http.post("/v1/sessions", { command: ["bash", "-c", "seq 1 2000"] });
+    const { json: running } = await http.post("/v1/sessions", { command: ["sleep", "60"], name: "sleeper" });
+    const { json: stream } = await http.post("/v1/sessions", { kind: "stream" });
+    await http.post(`/v1/sessions/${stream.id}/events`, { type: "output", data: { data: "kept\n" } });
+    const before = await untilExit(http, done.id);
+    await first.close();
+
+    const second = await testGateway({ dataDir });
+    http = api(second.url);
+    const list = (await http.get("/v1/sessions")).json.sessions as Array<{ id: string; state: string }>;
+    // Shutdown terminated the process (TERM); the stream has no process and stays open.
+    expect(new Map(list.map((s) => [s.id, s.state]))).toEqual(
+      new Map([
+        [done.id, "exited"],
+        [running.id, "exited"],
+        [stream.id, "running"],
+      ]),
+    );
+    expect((await events(http, running.id)).at(-1)).toMatchObject({ type: "exit", signal: "SIGTERM" });
+    expect(await events(http, done.id)).toEqual(before);
+    const seqText = (await http.get(`/v1/sessions/${done.id}/output`)).text;
+    expect(seqText).toBe(Array.from({ length: 2000 }, (_, i) => `${i + 1}\n`).join(""));
+    // The stream session continues where it was, offsets included.
+    const more = await http.post(`/v1/sessions/${stream.id}/events`, { type: "output", data: { data: "more\n" } });
+    expect(more.json.first).toBe(2);
+    expect((await events(http, stream.id))[1]).toMatchObject({ offset: 5, data: "more\n" });
+  });
+
+  it("brings sessions that were running when the gateway died back as lost", async () => {
+    const dataDir = tempDir();
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--data-dir", dataDir, "--token", TEST_TOKEN], {
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    onTestFinished(() => {
+      child.kill("SIGKILL");
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+        const m = /switchboard listening on (\S+)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once("exit", () => reject(new Error(`gateway exited early: ${out}`)));
+    });
+    let http = api(url);
+    const { json: sleeper } = await http.post("/v1/sessions", { command: ["bash", "-c", "echo up; sleep 60"] });
+    await waitFor(async () => outputOf(await events(http, sleeper.id)).includes("up"), 10_000, "output");
+    await new Promise((r) => setTimeout(r, 50)); // let the group commit land
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    try {
+      process.kill(-sleeper.pid, "SIGKILL"); // the orphaned process group of the dead gateway
+    } catch {
+      // Already gone: nothing to clean up.
+    }
+
+    const second = await testGateway({ dataDir });
+    http = api(second.url);
+    const info = (await http.get(`/v1/sessions/${sleeper.id}`)).json;
+    expect(info).toMatchObject({ state: "lost" });
+    const evs = await events(http, sleeper.id);
+    expect(outputOf(evs)).toBe("up\n");
+    expect(evs.at(-1)).toMatchObject({ type: "lost", reason: expect.stringMatching(/gateway stopped/) });
+  });
+
+  it("applies retention and answers HISTORY_TRIMMED for a position before the retained range", async () => {
+    const gw = await testGateway({ config: { retention: { maxEvents: 5 } } });
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 12 }, (_, i) => ({ type: "n", data: i })));
+    const info = (await http.get(`/v1/sessions/${s.id}`)).json;
+    expect(info).toMatchObject({ head: 12, first: 8 });
+    const trimmed = await http.get(`/v1/sessions/${s.id}/events?since=2`);
+    expect(trimmed.status).toBe(410);
+    expect(trimmed.json.error).toMatchObject({ code: "HISTORY_TRIMMED", first: 8, head: 12 });
+    const kept = await http.get(`/v1/sessions/${s.id}/events?since=7`);
+    expect(kept.json.events.map((e: Ev) => e.seq)).toEqual([8, 9, 10, 11, 12]);
+  });
+
+  it("generates a token once into DATA_DIR/token with mode 0600", async () => {
+    const dataDir = tempDir();
+    const gw = await testGateway({ dataDir, token: "" });
+    expect(gw.tokenGenerated).toBe(true);
+    const file = join(dataDir, "token");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const token = gw.token;
+    expect(token.length).toBeGreaterThanOrEqual(43);
+    await gw.close();
+    const again = await testGateway({ dataDir, token: "" });
+    expect(again.token).toBe(token);
+    expect((await api(again.url, token).get("/v1/sessions")).status).toBe(200);
+  });
+});
