@@ -90,4 +90,6 @@ export interface PluginApi {
 }
 
 /** A plugin module's default export (or named export `activate`). May return a deactivate hook. */
-export type PluginActivate = (api: PluginApi) => void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;
+export type PluginActivate = (
+  api: PluginApi,
+) => void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;

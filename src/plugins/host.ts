@@ -149,7 +149,12 @@ export class PluginHost {
    * `chat.aborted`). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
    * `agentIdleTimeoutMs`, with `AGENT_EXITED` when it dies during the run.
    */
-  runAgent(agentId: string, request: AgentRunRequest, sink: AgentRunSink, signal: AbortSignal): Promise<AgentRunOutcome> {
+  runAgent(
+    agentId: string,
+    request: AgentRunRequest,
+    sink: AgentRunSink,
+    signal: AbortSignal,
+  ): Promise<AgentRunOutcome> {
     const slot = [...this.slots.values()].find((s) => s.instance?.runtime.agents.has(agentId));
     const instance = slot?.instance;
     if (slot === undefined || instance === undefined) {
@@ -186,17 +191,24 @@ export class PluginHost {
       result.then(
         (value) => {
           const final = AgentFinal.safeParse(value);
-          if (final.success)
-            finish("final", () => sink.final(final.data.text, final.data.stopReason ?? "end_turn"));
+          if (final.success) finish("final", () => sink.final(final.data.text, final.data.stopReason ?? "end_turn"));
           else
             finish("error", () =>
-              sink.error("AGENT_FAILED", `plugin "${slot.id}" answered the run with something other than {text, stopReason?}`),
+              sink.error(
+                "AGENT_FAILED",
+                `plugin "${slot.id}" answered the run with something other than {text, stopReason?}`,
+              ),
             );
         },
         (error: unknown) => {
           const err = error instanceof SwitchboardError ? error : new SwitchboardError("INTERNAL", String(error));
           if (err.code === "PLUGIN_TIMEOUT") instance.process.send({ t: "agent.abort", runId: request.runId });
-          const code = err instanceof PluginExitedError ? "AGENT_EXITED" : err.code === "PLUGIN_TIMEOUT" ? err.code : "AGENT_FAILED";
+          const code =
+            err instanceof PluginExitedError
+              ? "AGENT_EXITED"
+              : err.code === "PLUGIN_TIMEOUT"
+                ? err.code
+                : "AGENT_FAILED";
           finish("error", () => sink.error(code, err.message));
         },
       );
@@ -218,11 +230,8 @@ export class PluginHost {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers))
       if (!CREDENTIAL_HEADERS.test(name)) headers[name.toLowerCase()] = value;
-    const answer = await instance.process.call(
-      "http.request",
-      { ...request, headers },
-      this.limits.callTimeoutMs,
-    ).result;
+    const answer = await instance.process.call("http.request", { ...request, headers }, this.limits.callTimeoutMs)
+      .result;
     const parsed = HttpHookResponse.safeParse(answer);
     if (!parsed.success)
       throw new SwitchboardError("INTERNAL", `plugin "${pluginId}" answered the HTTP hook with an invalid response`);
@@ -324,7 +333,10 @@ export class PluginHost {
     let args: string[];
     let entryFile: string;
     try {
-      const resolved = await resolvePlugin(slot.entry.path, { baseDir: this.baseDir, protectedPaths: this.protectedPaths });
+      const resolved = await resolvePlugin(slot.entry.path, {
+        baseDir: this.baseDir,
+        protectedPaths: this.protectedPaths,
+      });
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
       const realStateDir = realpathSync(stateDir);
       args = sandboxArgs({
@@ -473,8 +485,7 @@ export class PluginHost {
     const text = msg.length > this.limits.logLineChars ? `${msg.slice(0, this.limits.logLineChars)}…` : msg;
     const record: Record<string, unknown> = { plugin: slot.id };
     if (fields !== undefined)
-      record["data"] =
-        JSON.stringify(fields).length > this.limits.logLineChars ? { truncated: true } : fields;
+      record["data"] = JSON.stringify(fields).length > this.limits.logLineChars ? { truncated: true } : fields;
     this.deps.logger[level](record, text);
   }
 
@@ -517,6 +528,9 @@ export class PluginHost {
 }
 
 /** Backoff before restart number `crashes` (1-based): base, 2×base, 4×base … capped. */
-export function restartDelay(crashes: number, limits: Pick<PluginLimits, "restartBackoffBaseMs" | "restartBackoffMaxMs">): number {
+export function restartDelay(
+  crashes: number,
+  limits: Pick<PluginLimits, "restartBackoffBaseMs" | "restartBackoffMaxMs">,
+): number {
   return Math.min(limits.restartBackoffBaseMs * 2 ** Math.max(0, crashes - 1), limits.restartBackoffMaxMs);
 }

@@ -36,7 +36,10 @@ const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 const Key = z.string().min(1);
 const AgentId = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, "agent ids are 1-100 letters, digits, . _ : -, starting with a letter or digit");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/,
+    "agent ids are 1-100 letters, digits, . _ : -, starting with a letter or digit",
+  );
 
 export const EventFilter = z.strictObject({
   sessionId: z.string().min(1).max(200).optional(),
@@ -63,7 +66,15 @@ export const RUNTIME_PARAMS = {
   "agents.unregister": z.strictObject({ agentId: AgentId }),
   "http.listen": z.strictObject({}),
   "system.runCommandWithTimeout": z.strictObject({
-    argv: z.array(z.string().min(1).max(64 * 1024)).min(1, "argv needs at least the program").max(1024),
+    argv: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(64 * 1024),
+      )
+      .min(1, "argv needs at least the program")
+      .max(1024),
     timeoutMs: z.number().int().positive(),
     cwd: z.string().min(1).max(4096).optional(),
   }),
@@ -83,7 +94,12 @@ export const ChildFrame = z.discriminatedUnion("t", [
     z.object({ t: z.literal("res"), id: RequestId, ok: z.literal(true), value: z.unknown() }),
     z.object({ t: z.literal("res"), id: RequestId, ok: z.literal(false), error: WireError }),
   ]),
-  z.object({ t: z.literal("log"), level: z.enum(LOG_LEVELS), msg: z.string(), fields: z.record(z.string(), z.unknown()).optional() }),
+  z.object({
+    t: z.literal("log"),
+    level: z.enum(LOG_LEVELS),
+    msg: z.string(),
+    fields: z.record(z.string(), z.unknown()).optional(),
+  }),
   z.object({ t: z.literal("agent.delta"), runId: z.string(), text: z.string() }),
   z.object({ t: z.literal("agent.tool"), runId: z.string(), event: z.record(z.string(), z.unknown()) }),
   z.object({ t: z.literal("pong"), n: z.number() }),

@@ -51,7 +51,11 @@ export class PluginMetrics {
 
   dispose(): void {
     if (!this.registry) return;
-    for (const name of ["switchboard_plugin_state", "switchboard_plugin_calls_total", "switchboard_plugin_restarts_total"])
+    for (const name of [
+      "switchboard_plugin_state",
+      "switchboard_plugin_calls_total",
+      "switchboard_plugin_restarts_total",
+    ])
       this.registry.removeSingleMetric(name);
   }
 }

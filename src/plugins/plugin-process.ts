@@ -154,7 +154,9 @@ export class PluginProcess {
   }
 
   respond(id: number, result: { ok: true; value: unknown } | { ok: false; error: WireError }): void {
-    this.send(result.ok ? { t: "res", id, ok: true, value: result.value } : { t: "res", id, ok: false, error: result.error });
+    this.send(
+      result.ok ? { t: "res", id, ok: true, value: result.value } : { t: "res", id, ok: false, error: result.error },
+    );
   }
 
   /**
@@ -193,10 +195,7 @@ export class PluginProcess {
     if (!this.exited && !this.exitRequested) {
       this.exitRequested = true;
       this.send({ t: "stop" });
-      this.stopTimer = this.options.clock.setTimeout(
-        () => this.signal("SIGKILL"),
-        this.options.limits.stopGraceMs,
-      );
+      this.stopTimer = this.options.clock.setTimeout(() => this.signal("SIGKILL"), this.options.limits.stopGraceMs);
     }
     return this.exitPromise;
   }

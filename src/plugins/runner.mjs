@@ -52,9 +52,15 @@ function harden() {
     Object.defineProperties(
       { writeReport: deniedReport, getReport: deniedReport },
       Object.fromEntries(
-        ["directory", "filename", "compact", "signal", "reportOnFatalError", "reportOnSignal", "reportOnUncaughtException"].map(
-          (name) => [name, { get: () => undefined, set: deniedReport, enumerable: true }],
-        ),
+        [
+          "directory",
+          "filename",
+          "compact",
+          "signal",
+          "reportOnFatalError",
+          "reportOnSignal",
+          "reportOnUncaughtException",
+        ].map((name) => [name, { get: () => undefined, set: deniedReport, enumerable: true }]),
       ),
     ),
   );
@@ -200,7 +206,12 @@ function makeApi(init) {
 async function runAgent(callId, params) {
   const handler = agents.get(params.agentId);
   if (handler === undefined) {
-    send({ t: "res", id: callId, ok: false, error: { code: "AGENT_NOT_FOUND", message: `no agent ${params.agentId}` } });
+    send({
+      t: "res",
+      id: callId,
+      ok: false,
+      error: { code: "AGENT_NOT_FOUND", message: `no agent ${params.agentId}` },
+    });
     return;
   }
   const controller = new AbortController();

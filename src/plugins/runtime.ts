@@ -125,7 +125,10 @@ export class PluginRuntime {
 
   private subscribe(requestId: number, params: RuntimeParams<"events.subscribe">): null {
     if (this.subscriptions.size >= this.ctx.limits.subscriptions)
-      throw new SwitchboardError("LIMIT_EXCEEDED", `a plugin may hold at most ${this.ctx.limits.subscriptions} subscriptions`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `a plugin may hold at most ${this.ctx.limits.subscriptions} subscriptions`,
+      );
     if (this.subscriptions.has(requestId))
       throw new SwitchboardError("VALIDATION_FAILED", `subscription ${requestId} exists already`);
     // The subscription id is the request id: the runner registers its handler under it before
@@ -160,7 +163,10 @@ export class PluginRuntime {
     if (owner !== undefined)
       throw new SwitchboardError("VALIDATION_FAILED", `agent "${agentId}" is already registered by plugin "${owner}"`);
     if (this.agents.size >= this.ctx.limits.agentsPerPlugin)
-      throw new SwitchboardError("LIMIT_EXCEEDED", `a plugin may register at most ${this.ctx.limits.agentsPerPlugin} agents`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `a plugin may register at most ${this.ctx.limits.agentsPerPlugin} agents`,
+      );
     this.ctx.deps.agents.registered(this.ctx.pluginId, agentId);
     this.agents.add(agentId);
     return null;
@@ -171,7 +177,10 @@ export class PluginRuntime {
     if (params.timeoutMs > limits.commandMaxTimeoutMs)
       throw new SwitchboardError("VALIDATION_FAILED", `timeoutMs is at most ${limits.commandMaxTimeoutMs}`);
     if (this.runningCommands >= limits.commandsPerPlugin)
-      throw new SwitchboardError("LIMIT_EXCEEDED", `a plugin may run at most ${limits.commandsPerPlugin} commands at once`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `a plugin may run at most ${limits.commandsPerPlugin} commands at once`,
+      );
     // Relative cwds resolve in the plugin's state folder, which is also the default.
     const cwd = resolve(this.ctx.stateDir, params.cwd ?? ".");
     await mkdir(this.ctx.stateDir, { recursive: true, mode: 0o700 });
@@ -196,7 +205,10 @@ export class PluginRuntime {
 
   private async writeConfig(patch: Record<string, unknown>): Promise<null> {
     if (JSON.stringify(patch).length > this.ctx.limits.configPatchBytes)
-      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `a config patch is at most ${this.ctx.limits.configPatchBytes} bytes of JSON`);
+      throw new SwitchboardError(
+        "PAYLOAD_TOO_LARGE",
+        `a config patch is at most ${this.ctx.limits.configPatchBytes} bytes of JSON`,
+      );
     checkPluginsPatch(this.ctx.pluginId, patch);
     await this.ctx.deps.config.writePatch(patch, this.caller);
     return null;

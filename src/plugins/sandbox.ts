@@ -22,7 +22,10 @@ const UNSAFE_GRANT_CHARS = /[,*\n\r\0]/;
 function assertGrantable(path: string, what: string): void {
   if (!isAbsolute(path)) throw new SwitchboardError("CONFIG_INVALID", `${what} must be an absolute path: ${path}`);
   if (UNSAFE_GRANT_CHARS.test(path))
-    throw new SwitchboardError("CONFIG_INVALID", `${what} may not contain a comma or '*' (Node's permission flags would misread it): ${path}`);
+    throw new SwitchboardError(
+      "CONFIG_INVALID",
+      `${what} may not contain a comma or '*' (Node's permission flags would misread it): ${path}`,
+    );
 }
 
 export interface SandboxArgsOptions {
@@ -112,7 +115,8 @@ export async function resolvePlugin(
     dir = dirname(real);
     entry = real;
   }
-  if (!isInside(entry, dir)) throw new SwitchboardError("CONFIG_INVALID", `plugin entry ${entry} is outside its folder ${dir}`);
+  if (!isInside(entry, dir))
+    throw new SwitchboardError("CONFIG_INVALID", `plugin entry ${entry} is outside its folder ${dir}`);
   if (dir === sep) throw new SwitchboardError("CONFIG_INVALID", "a plugin folder cannot be the file system root");
   for (const protectedPath of options.protectedPaths) {
     const p = existsSync(protectedPath) ? realpathSync(protectedPath) : resolve(protectedPath);
@@ -138,11 +142,15 @@ async function packageMain(dir: string): Promise<string | undefined> {
   try {
     pkg = JSON.parse(text);
   } catch (error) {
-    throw new SwitchboardError("CONFIG_INVALID", `${join(dir, "package.json")} is not valid JSON: ${(error as Error).message}`);
+    throw new SwitchboardError(
+      "CONFIG_INVALID",
+      `${join(dir, "package.json")} is not valid JSON: ${(error as Error).message}`,
+    );
   }
   const main = (pkg as { main?: unknown } | null)?.main;
   if (typeof main !== "string") return undefined;
   const entry = resolve(dir, main);
-  if (!existsSync(entry)) throw new SwitchboardError("PLUGIN_NOT_FOUND", `package.json main ${main} does not exist in ${dir}`);
+  if (!existsSync(entry))
+    throw new SwitchboardError("PLUGIN_NOT_FOUND", `package.json main ${main} does not exist in ${dir}`);
   return entry;
 }

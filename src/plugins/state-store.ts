@@ -39,7 +39,8 @@ export class StateStore {
   set(key: string, value: unknown): Promise<void> {
     return this.serial(async () => {
       this.checkKey(key);
-      if (value === undefined) throw new SwitchboardError("VALIDATION_FAILED", "state values must be JSON (not undefined)");
+      if (value === undefined)
+        throw new SwitchboardError("VALIDATION_FAILED", "state values must be JSON (not undefined)");
       const data = await this.load();
       const next = new Map(data);
       next.set(key, JSON.parse(JSON.stringify(value)) as unknown);
@@ -89,7 +90,10 @@ export class StateStore {
   private async persist(next: Map<string, unknown>): Promise<void> {
     const text = JSON.stringify(Object.fromEntries(next));
     if (Buffer.byteLength(text) > this.limits.stateBytes)
-      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `plugin state is limited to ${this.limits.stateBytes} bytes of JSON`);
+      throw new SwitchboardError(
+        "PAYLOAD_TOO_LARGE",
+        `plugin state is limited to ${this.limits.stateBytes} bytes of JSON`,
+      );
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
     const handle = await open(tmp, "w", 0o600);

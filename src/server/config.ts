@@ -78,6 +78,8 @@ export const ConfigSchema = z.strictObject({
   plugins: z.unknown().optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
+/** A config as written in a file: every section optional. */
+export type ConfigInput = z.input<typeof ConfigSchema>;
 
 export const DEFAULT_AUTO_RELEASE_MS = 5 * 60 * 1000;
 

@@ -17,7 +17,7 @@ import { createTerminalSession, restoreTerminalSession } from "../sessions/termi
 import { TokenRegistry, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, loadConfigFile, parseConfig, resolveLimits, resolveRetention } from "./config.js";
-import type { Config } from "./config.js";
+import type { ConfigInput } from "./config.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import { RequestGuard } from "./guard.js";
 import { sendError, sendJson, toSwitchboardError } from "./http.js";
@@ -26,9 +26,8 @@ import type { Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
-import { login, miscRoutes, serveStatic } from "./routes/misc.js";
-import { sessionRoutes } from "./routes/sessions.js";
-import { streamRoutes } from "./routes/stream.js";
+import { registerRoutes } from "./routes/index.js";
+import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
@@ -43,8 +42,8 @@ export interface GatewayOptions {
   dataDir: string;
   /** Admin token. Without one (and without configured tokens) one is generated into DATA_DIR/token. */
   token?: string;
-  /** A config file path or an already parsed config object. */
-  config?: string | Config;
+  /** A config file path or a config object (validated like a file). */
+  config?: string | ConfigInput;
   clock?: Clock;
   logger?: Logger;
 }
@@ -119,9 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const failures = new AuthFailureLimiter(clock);
   const guard = new RequestGuard(core, failures);
   const router = new Router();
-  sessionRoutes(router, core);
-  streamRoutes(router, core);
-  miscRoutes(router, core);
+  registerRoutes(router, core);
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 

@@ -4,6 +4,7 @@ export type Handler = (ctx: RequestContext) => Promise<void> | void;
 
 interface Route {
   method: string;
+  path: string;
   segments: string[];
   handler: Handler;
 }
@@ -15,8 +16,13 @@ export class Router {
   private readonly routes: Route[] = [];
 
   add(method: string, path: string, handler: Handler): this {
-    this.routes.push({ method, segments: path.split("/").filter(Boolean), handler });
+    this.routes.push({ method, path, segments: path.split("/").filter(Boolean), handler });
     return this;
+  }
+
+  /** Every registered route, for the docs drift test. */
+  list(): Array<{ method: string; path: string }> {
+    return this.routes.map(({ method, path }) => ({ method, path }));
   }
 
   match(method: string, pathname: string): Match {

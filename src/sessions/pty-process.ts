@@ -1,4 +1,4 @@
-import { readSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { dirname, resolve } from "node:path";
@@ -26,15 +26,24 @@ import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportS
  * `handleFlowControl` exists (XON/XOFF written by the client pause/resume the socket) but
  * only throttles reading, the opposite of what we need; it is not used.
  *
- * What we do: keep the master readable ourselves. The libuv stream still does the reading
- * while the process runs (fast, event-driven). When it ends, the kernel still holds the
- * tail, and since no slave is open any more, reading the master returns that data and
- * then EIO (Linux flushes pending input before reporting EIO: a read never loses it). So
- * on `end` we read the fd synchronously to EIO before closing it. The stream is made with
- * `allowHalfOpen` so Node does not close the fd behind us. When libuv itself reads EIO
- * (the tail was already read), Node closes the fd and we must not touch it again.
- * Exit is the lifecycle's business (terminal-process.ts): it waits for both the child's
- * exit and this EOF, with a bounded drain timeout.
+ * What we do: own the master, and hold the terminal open ourselves until the child has
+ * exited.
+ *
+ * - Right after the fork we open the slave too (`O_NOCTTY`). While we hold it the master
+ *   can neither poll POLLHUP nor read EIO, so libuv never ends the stream early and Node
+ *   never closes the master under us. That also matters for exit codes: a program that
+ *   closes its terminal fds before it exits (coreutils `head` does) would otherwise see
+ *   the master closed while it is still alive, and the hangup kills it with SIGHUP.
+ * - When the child's exit arrives (node-pty's waitpid thread), we close our slave fd. If
+ *   no grandchild has the slave open, the master now polls POLLHUP. libuv may still end
+ *   the stream with unread data (the shortcut above), so on `end` we read the fd
+ *   synchronously until EIO: with no slave left, Linux returns all buffered data first
+ *   (it flushes pending input before reporting EIO). The stream is made with
+ *   `allowHalfOpen` so Node does not close the fd behind us on `end`. If libuv itself reads
+ *   EIO instead (the buffer was already empty), Node closes the fd and we stop touching it.
+ * - Then the output has ended; the lifecycle (terminal-process.ts) reports the exit. If a
+ *   grandchild keeps the slave open, the lifecycle's drain timeout calls `abandonOutput`:
+ *   read what is buffered, close the master (the grandchild gets a hangup).
  */
 
 /** Columns of a PTY when the caller gives none. */
@@ -107,9 +116,25 @@ export function openPtyTransport(options: TerminalProcessOptions, sink: Transpor
     -1,
     true,
     helperPath,
-    (exitCode, signal) => sink.childExited(toExit(exitCode, signal)),
+    (exitCode, signal) => transport.handleChildExit(toExit(exitCode, signal)),
   );
-  return new PtyTransport(term.pid, term.fd, pty, sink);
+  const transport = new PtyTransport(term.pid, term.fd, holdSlave(term.pty), pty, sink);
+  return transport;
+}
+
+/**
+ * Opens the slave side so the terminal stays open until we let go (see the module
+ * comment). Node opens with O_CLOEXEC, so later children do not inherit it. Returns null
+ * if it cannot be opened; reading then still drains the tail, but a program that closes
+ * its terminal before exiting may be hung up.
+ */
+function holdSlave(path: string): number | null {
+  try {
+    return openSync(path, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
+  } catch {
+    // E.g. EACCES under an unusual devpts mode; degrade as described above.
+    return null;
+  }
 }
 
 /** node-pty reports a signal death as (0, signo); we report Node's form (null, "SIGTERM"). */
@@ -125,6 +150,8 @@ class PtyTransport implements ProcessTransport {
   private readonly pty: NativePty;
   private readonly sink: TransportSink;
   private readonly master: ReadStream;
+  /** Our own slave fd, held until the child exits; null once released. */
+  private slaveFd: number | null;
   /** The fd is ours to read, write and resize: neither we nor Node have closed it. */
   private fdOpen = true;
   private ended = false;
@@ -135,9 +162,10 @@ class PtyTransport implements ProcessTransport {
   private writeTimer: NodeJS.Timeout | null = null;
   private scratch: Buffer | null = null;
 
-  constructor(pid: number, fd: number, pty: NativePty, sink: TransportSink) {
+  constructor(pid: number, fd: number, slaveFd: number | null, pty: NativePty, sink: TransportSink) {
     this.pid = pid;
     this.fd = fd;
+    this.slaveFd = slaveFd;
     this.pty = pty;
     this.sink = sink;
     this.master = new ReadStream(fd, { allowHalfOpen: true });
@@ -160,6 +188,12 @@ class PtyTransport implements ProcessTransport {
     return this.inputBytes;
   }
 
+  /** From node-pty's waitpid thread: let go of the terminal so its end can be seen. */
+  handleChildExit(exit: TerminalExit): void {
+    this.releaseSlave();
+    this.sink.childExited(exit);
+  }
+
   write(data: Uint8Array): void {
     this.input.push(data);
     this.inputBytes += data.length;
@@ -172,6 +206,7 @@ class PtyTransport implements ProcessTransport {
   }
 
   abandonOutput(): void {
+    this.releaseSlave();
     if (this.fdOpen) this.readAvailable();
     this.closeMaster();
     this.endOutput();
@@ -186,6 +221,7 @@ class PtyTransport implements ProcessTransport {
     this.writeTimer = null;
     this.input.length = 0;
     this.inputBytes = 0;
+    this.releaseSlave();
     this.closeMaster();
   }
 
@@ -193,13 +229,13 @@ class PtyTransport implements ProcessTransport {
   private drainAfterEnd(): void {
     this.pollTimer = null;
     if (this.closed) return;
+    // The master stays open until close(): the child may still be alive (see the module comment).
     if (!this.fdOpen || this.readAvailable() === "eof") {
-      this.closeMaster();
       this.endOutput();
       return;
     }
-    // EAGAIN: some other process still has the slave open. Keep reading until EOF; the
-    // lifecycle's drain timeout ends this if the child has exited.
+    // EAGAIN: someone opened the slave again after it was closed. Keep reading until EOF;
+    // the lifecycle's drain timeout ends this if the child has exited.
     this.pollTimer = setTimeout(() => this.drainAfterEnd(), PTY_DRAIN_POLL_MS);
   }
 
@@ -252,6 +288,13 @@ class PtyTransport implements ProcessTransport {
       if (written === head.length) this.input.shift();
       else this.input[0] = head.subarray(written);
     }
+  }
+
+  private releaseSlave(): void {
+    if (this.slaveFd === null) return;
+    const fd = this.slaveFd;
+    this.slaveFd = null;
+    closeSync(fd);
   }
 
   private closeMaster(): void {

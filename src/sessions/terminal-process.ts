@@ -186,7 +186,7 @@ class ManagedProcess implements TerminalProcess {
   signal(name: SignalName): void {
     // After the exit is reported the group id may be reused by an unrelated process.
     if (this.reported || this.disposed) throw notRunning(this.pid);
-    if (!signalGroup(this.pid, `SIG${name}`)) throw notRunning(this.pid);
+    if (!this.sendSignal(`SIG${name}`)) throw notRunning(this.pid);
   }
 
   resize(cols: number, rows: number): void {
@@ -200,11 +200,11 @@ class ManagedProcess implements TerminalProcess {
 
   terminate(graceMs = DEFAULT_TERMINATE_GRACE_MS): Promise<TerminalExit> {
     if (this.reported || this.disposed) return this.exited;
-    // ESRCH: the whole group is gone already; the exit is on its way.
-    signalGroup(this.pid, "SIGTERM");
+    // false (ESRCH): the whole group is gone already; the exit is on its way.
+    this.sendSignal("SIGTERM");
     this.killTimer ??= setTimeout(() => {
       this.killTimer = null;
-      if (!this.reported) signalGroup(this.pid, "SIGKILL");
+      if (!this.reported) this.sendSignal("SIGKILL");
     }, graceMs);
     return this.exited;
   }
@@ -214,10 +214,19 @@ class ManagedProcess implements TerminalProcess {
     this.disposed = true;
     this.clearTimers();
     // false (ESRCH) is fine: nothing left to kill.
-    if (!this.reported) signalGroup(this.pid, "SIGKILL");
+    if (!this.reported) this.sendSignal("SIGKILL");
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();
+  }
+
+  /** To the group; false when nothing of it is left. */
+  private sendSignal(signal: NodeJS.Signals): boolean {
+    if (signalGroup(this.pid, signal)) return true;
+    // Just after a PTY fork the child may not have called setsid() yet, so its group does
+    // not exist. Until its exit is reported it is our unreaped child: its pid is still its own.
+    if (this.childExit === null) return signalProcess(this.pid, signal);
+    return false;
   }
 
   private handleChildExit(exit: TerminalExit): void {
@@ -256,8 +265,13 @@ function notRunning(pid: number): SwitchboardError {
 
 /** `kill(-pid, signal)`. Returns false when no process of the group is left (ESRCH). */
 function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+  return signalProcess(-pid, signal);
+}
+
+/** `kill(pid, signal)`. Returns false when there is no such process (ESRCH). */
+function signalProcess(pid: number, signal: NodeJS.Signals): boolean {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, signal);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createAgentSession, MemoryLog } from "../../src/agents/index.js";
 import type { AgentSession } from "../../src/agents/index.js";
 import type { Actor, EventOf } from "../../src/protocol/index.js";
@@ -12,13 +12,8 @@ import { deltaText, runEvents, waitForEvent, waitForRunEnd } from "./helpers/wai
 const EXAMPLE_AGENT = fileURLToPath(new URL("../../node_modules/acp-example-agent/dist/examples/agent.js", import.meta.url));
 const actor: Actor = { name: "alice", role: "operator", connId: "conn-1" };
 
-let sessions: AgentSession[] = [];
-afterEach(async () => {
-  await Promise.all(sessions.map((s) => s.dispose()));
-  sessions = [];
-});
-
-function exampleSession(): { log: MemoryLog; agent: AgentSession } {
+/** A session on the example agent, disposed when the test (possibly one of several running concurrently) ends. */
+function exampleSession(onTestFinished: (fn: () => Promise<void>) => void): { log: MemoryLog; agent: AgentSession } {
   const log = new MemoryLog("example");
   const agent = createAgentSession({
     sessionId: "example",
@@ -26,7 +21,7 @@ function exampleSession(): { log: MemoryLog; agent: AgentSession } {
     spec: { adapter: "acp", command: [process.execPath, EXAMPLE_AGENT] },
     cwd: process.cwd(),
   });
-  sessions.push(agent);
+  onTestFinished(() => agent.dispose());
   return { log, agent };
 }
 
@@ -34,8 +29,8 @@ const shape = (log: MemoryLog, runId: string): string[] =>
   runEvents(log, runId).map((e) => (e.type === "tool" ? `tool:${e.toolCallId}:${e.status}` : e.type));
 
 describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
-  it("runs a full turn: text, tool calls, permission allowed, final text equal to the deltas", async () => {
-    const { log, agent } = exampleSession();
+  it("runs a full turn: text, tool calls, permission allowed, final text equal to the deltas", async ({ onTestFinished }) => {
+    const { log, agent } = exampleSession(onTestFinished);
     const { runId } = agent.prompt("please change the config", actor);
     const request = await waitForEvent(log, "permission.request", (e) => e.runId === runId);
     expect(request).toMatchObject({
@@ -73,8 +68,8 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     expect(agent.state()).toBe("idle");
   });
 
-  it("reject: the agent skips the change and says so", async () => {
-    const { log, agent } = exampleSession();
+  it("reject: the agent skips the change and says so", async ({ onTestFinished }) => {
+    const { log, agent } = exampleSession(onTestFinished);
     const { runId } = agent.prompt("please change the config", actor);
     const request = await waitForEvent(log, "permission.request", (e) => e.runId === runId);
     agent.answerPermission(request.requestId, "reject", actor);
@@ -88,8 +83,8 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     ]);
   });
 
-  it("cancel mid-turn: exactly one chat.aborted, session/cancel stops the agent, the queued prompt runs next", async () => {
-    const { log, agent } = exampleSession();
+  it("cancel mid-turn: exactly one chat.aborted, session/cancel stops the agent, the queued prompt runs next", async ({ onTestFinished }) => {
+    const { log, agent } = exampleSession(onTestFinished);
     const first = agent.prompt("first", actor).runId;
     const second = agent.prompt("second", actor).runId;
     await waitForEvent(log, "chat.delta", (e) => e.runId === first);
@@ -107,8 +102,8 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     expect(runEvents(log, first).filter((e) => e.type === "tool")).toEqual([]);
   });
 
-  it("abort while the agent waits for permission: the request is cancelled, then the run ends with chat.aborted", async () => {
-    const { log, agent } = exampleSession();
+  it("abort while the agent waits for permission: the request is cancelled, then the run ends with chat.aborted", async ({ onTestFinished }) => {
+    const { log, agent } = exampleSession(onTestFinished);
     const { runId } = agent.prompt("change it", actor);
     const request = await waitForEvent(log, "permission.request", (e) => e.runId === runId);
     agent.abort({}, actor);

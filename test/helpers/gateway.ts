@@ -1,14 +1,13 @@
 import { afterEach } from "vitest";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway, GatewayOptions } from "../../src/server/gateway.js";
-import type { Config } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
 import { tempDir } from "./tmp.js";
 
 export const TEST_TOKEN = "test-admin-token-0123456789abcdef";
 
 /** A real gateway on 127.0.0.1:0 with a temp data dir, closed after the test. */
-export async function testGateway(options: Partial<GatewayOptions> & { config?: Config | Record<string, unknown> } = {}): Promise<Gateway & { dataDir: string }> {
+export async function testGateway(options: Partial<GatewayOptions> = {}): Promise<Gateway & { dataDir: string }> {
   const dataDir = options.dataDir ?? tempDir();
   const gateway = await startGateway({
     host: "127.0.0.1",

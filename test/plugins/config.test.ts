@@ -50,7 +50,9 @@ describe("plugin permissions: one list for the schema and the policy", () => {
       'plugin "my-plugin" lacks the permission "runCommandWithTimeout"; grant it with plugins.entries.my-plugin.permissions.runCommandWithTimeout: true',
     );
     expect(permissionConfigPath("x", "writeConfigFile")).toBe("plugins.entries.x.permissions.writeConfigFile");
-    expect(() => requirePermission("my-plugin", { runCommandWithTimeout: true }, "runCommandWithTimeout")).not.toThrow();
+    expect(() =>
+      requirePermission("my-plugin", { runCommandWithTimeout: true }, "runCommandWithTimeout"),
+    ).not.toThrow();
   });
 });
 
@@ -64,7 +66,9 @@ describe("plugins config", () => {
   });
 
   it("gives the same message when the section is embedded in a larger schema", () => {
-    const result = PluginsConfigSchema.safeParse({ entries: { a: { path: "x", permissions: { writeconfigfile: true } } } });
+    const result = PluginsConfigSchema.safeParse({
+      entries: { a: { path: "x", permissions: { writeconfigfile: true } } },
+    });
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.message).toContain("valid permissions are: runCommandWithTimeout, writeConfigFile");
   });
@@ -85,7 +89,9 @@ describe("plugins config", () => {
 
   it("refuses a bad config at load and changes nothing", async () => {
     const t = setup();
-    await expect(t.host.load({ entries: { a: { path: "x", permissions: { runCommand: true } } } })).rejects.toMatchObject({
+    await expect(
+      t.host.load({ entries: { a: { path: "x", permissions: { runCommand: true } } } }),
+    ).rejects.toMatchObject({
       code: "CONFIG_INVALID",
       message: expect.stringContaining("valid permissions are: runCommandWithTimeout, writeConfigFile"),
     });
@@ -94,7 +100,12 @@ describe("plugins config", () => {
 });
 
 describe("sandbox flags", () => {
-  const base = { runnerPath: "/opt/sb/runner.mjs", pluginDir: "/srv/plugins/a", stateDir: "/var/sb/plugins/a", heapMb: 64 };
+  const base = {
+    runnerPath: "/opt/sb/runner.mjs",
+    pluginDir: "/srv/plugins/a",
+    stateDir: "/var/sb/plugins/a",
+    heapMb: 64,
+  };
 
   it("grants reads of the runner, the plugin folder and the state folder, writes of the state folder, nothing else", () => {
     const args = sandboxArgs({ ...base, flags: new Set(["--experimental-permission"]) });

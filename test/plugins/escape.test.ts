@@ -72,7 +72,9 @@ describe("the plugin sandbox (Node permission model)", () => {
       runCommandWithTimeout: denied("PLUGIN_PERMISSION_DENIED"),
       writeConfigFile: denied("PLUGIN_PERMISSION_DENIED"),
     });
-    expect(results["runCommandWithTimeout"]?.message).toContain("plugins.entries.hostile.permissions.runCommandWithTimeout");
+    expect(results["runCommandWithTimeout"]?.message).toContain(
+      "plugins.entries.hostile.permissions.runCommandWithTimeout",
+    );
     expect(results["writeConfigFile"]?.message).toContain("plugins.entries.hostile.permissions.writeConfigFile");
 
     // The positive controls worked: the sandbox allows what it should, so the denials are real.

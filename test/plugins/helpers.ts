@@ -66,7 +66,9 @@ export const FAST_LIMITS: Partial<PluginLimits> = {
  * A temporary gateway data dir with a fake token and database, fake gateway deps that record
  * what plugins do, and a host, closed (and the dir removed) after the test.
  */
-export function setup(options: { limits?: Partial<PluginLimits>; inbound?: (m: Record<string, unknown>) => unknown } = {}) {
+export function setup(
+  options: { limits?: Partial<PluginLimits>; inbound?: (m: Record<string, unknown>) => unknown } = {},
+) {
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-plugins-"));
   const tokenFile = join(dataDir, "token");
   const dbFile = join(dataDir, "switchboard.db");
@@ -138,7 +140,8 @@ export function setup(options: { limits?: Partial<PluginLimits>; inbound?: (m: R
     vi.waitFor(
       () => {
         const status = host.get(id);
-        if (status.state !== state) throw new Error(`plugin ${id} is ${status.state}, not ${state} (${status.lastError})`);
+        if (status.state !== state)
+          throw new Error(`plugin ${id} is ${status.state}, not ${state} (${status.lastError})`);
         return status;
       },
       { timeout, interval: 20 },

@@ -21,7 +21,8 @@ describe("the plugin runtime API", () => {
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic"), { config: { greeting: "hi" } }) } });
     expect(t.host.get("basic").state).toBe("running");
-    const op = async (name: string, args: unknown = {}) => (await t.host.handleHttp("basic", request({ op: name, args }))).body;
+    const op = async (name: string, args: unknown = {}) =>
+      (await t.host.handleHttp("basic", request({ op: name, args }))).body;
 
     expect(await op("config")).toEqual({ greeting: "hi" });
     expect(await op("sessions", { id: "s2" })).toMatchObject({ list: [{ id: "s1" }, { id: "s2" }], one: { id: "s2" } });
@@ -51,7 +52,10 @@ describe("the plugin runtime API", () => {
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
     const answer = await t.host.handleHttp("basic", request({ op: "bad-call" }));
-    expect(answer.body).toMatchObject({ code: "VALIDATION_FAILED", message: expect.stringContaining("sessions.get: id") });
+    expect(answer.body).toMatchObject({
+      code: "VALIDATION_FAILED",
+      message: expect.stringContaining("sessions.get: id"),
+    });
   });
 
   it("delivers subscribed events, and only those, until the plugin unsubscribes", async () => {
@@ -72,6 +76,26 @@ describe("the plugin runtime API", () => {
     expect(t.subscribers.size).toBe(0);
   });
 
+  it("drops events for a plugin that cannot keep up, and tells it how many: none vanish silently", async () => {
+    const t = setup({ limits: { outboundQueueBytes: 64 * 1024 } });
+    await t.host.load({ entries: { counter: entry(join(FIXTURES, "counter")) } });
+    const total = 3000;
+    const data = "x".repeat(4096);
+    // One synchronous burst of ~12 MB: far more than the pipe and the 64 KiB queue hold.
+    for (let seq = 1; seq <= total; seq++)
+      t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
+    const totals = await vi.waitFor(
+      async () => {
+        const body = (await t.host.handleHttp("counter", request(null))).body as { received: number; dropped: number };
+        expect(body.received + body.dropped).toBe(total);
+        return body;
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    expect(totals.dropped).toBeGreaterThan(0);
+    expect(totals.received).toBeGreaterThan(0);
+  });
+
   it("feeds inbound messages to the gateway's routing", async () => {
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
@@ -87,7 +111,12 @@ describe("the plugin runtime API", () => {
       "basic",
       request(
         { op: "headers" },
-        { Authorization: "Bearer sb_SECRET", cookie: "sb=SECRET", "X-Switchboard-Token": "SECRET", "X-Webhook-Secret": "ok" },
+        {
+          Authorization: "Bearer sb_SECRET",
+          cookie: "sb=SECRET",
+          "X-Switchboard-Token": "SECRET",
+          "X-Webhook-Secret": "ok",
+        },
       ),
     );
     expect(answer.body).toEqual({ "x-webhook-secret": "ok" });
@@ -113,7 +142,9 @@ describe("the plugin runtime API", () => {
     const denied = results("denied");
     for (const [name, outcome] of Object.entries(denied)) {
       expect(outcome, name).toMatchObject({ ok: false, code: "PLUGIN_PERMISSION_DENIED" });
-      expect(outcome.message, name).toMatch(/plugins\.entries\.denied\.permissions\.(runCommandWithTimeout|writeConfigFile)/);
+      expect(outcome.message, name).toMatch(
+        /plugins\.entries\.denied\.permissions\.(runCommandWithTimeout|writeConfigFile)/,
+      );
     }
 
     const granted = results("granted");

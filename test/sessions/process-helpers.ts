@@ -20,6 +20,17 @@ export interface Watched {
 }
 
 const WAIT_FOR_MS = 5_000;
+
+/**
+ * A small, fixed environment. SHLVL keeps bash from sourcing ~/.bashrc: with a socket as
+ * stdin (Node's stdio pipes are socketpairs) and no SHLVL, bash assumes it runs under sshd.
+ */
+export const TEST_ENV: Readonly<Record<string, string>> = {
+  PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+  LANG: "C.UTF-8",
+  SHLVL: "1",
+  HOME: process.env["HOME"] ?? "/",
+};
 const live = new Set<TerminalProcess>();
 
 afterEach(() => {
@@ -61,7 +72,7 @@ export function watch(
   };
   watched.proc = spawnTerminalProcess({
     cwd: process.cwd(),
-    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
+    env: TEST_ENV,
     ...options,
     onOutput: (stream, chunk) => {
       if (exited) watched.outputAfterExit = true;

@@ -1,0 +1,172 @@
+import { ConnectionError } from "./errors.js";
+
+/**
+ * The part of a WebSocket the SDK uses. Both the browser's `WebSocket` and the `ws`
+ * package's class satisfy it, so either can be passed as the `WebSocket` option.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
+  addEventListener(type: "close", listener: (event: { code: number; reason: string }) => void): void;
+  addEventListener(type: "open" | "error", listener: (event: unknown) => void): void;
+}
+
+/** A WebSocket class. The third argument is understood by `ws` (headers) and ignored by browsers. */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
+
+/**
+ * How the SDK proves who it is on WebSocket upgrades:
+ * - `header`: `Authorization: Bearer <token>` (Node with the `ws` package; browsers cannot set it);
+ * - `subprotocol`: `Sec-WebSocket-Protocol: switchboard.bearer.<token>` (works everywhere);
+ * - `cookie`: no token; the browser sends the session cookie from `POST /v1/login` (same origin).
+ * HTTP requests always use the `Authorization` header when there is a token.
+ */
+export type AuthMode = "header" | "subprotocol" | "cookie";
+
+/** The subprotocol prefix the gateway accepts a bearer token in (src/server/auth.ts). */
+export const BEARER_SUBPROTOCOL_PREFIX = "switchboard.bearer.";
+
+/** `readyState` of an open socket (the same in every implementation). */
+const OPEN = 1;
+
+/** Where and how to reach a gateway: shared by the multiplexed client, the terminal client and HTTP. */
+export interface GatewayTarget {
+  /** The gateway's base URL, e.g. `http://127.0.0.1:7317` (a `ws:` URL works too). */
+  url: string;
+  /** The bearer token. Leave it out in a browser that logged in with `POST /v1/login` (cookie). */
+  token?: string | undefined;
+  /** Default: `subprotocol` with a token, `cookie` without (the Node entry defaults to `header`). */
+  auth?: AuthMode | undefined;
+  /** The WebSocket class; default the global one (browsers, Node ≥ 22). */
+  WebSocket?: WebSocketConstructor | undefined;
+  /** Default the global `fetch`. */
+  fetch?: typeof fetch | undefined;
+}
+
+export function resolveAuth(target: GatewayTarget): AuthMode {
+  if (target.token === undefined || target.token === "") return "cookie";
+  return target.auth ?? "subprotocol";
+}
+
+/** `base` + `path` with the scheme switched to `http(s)` or `ws(s)`; keeps a path prefix of `base`. */
+export function endpointUrl(base: string, path: string, scheme: "http" | "ws"): string {
+  const url = new URL(base);
+  const secure = url.protocol === "https:" || url.protocol === "wss:";
+  if (!["http:", "https:", "ws:", "wss:"].includes(url.protocol)) {
+    throw new TypeError(`the gateway URL must be http(s) or ws(s), not ${url.protocol}`);
+  }
+  url.protocol = scheme === "ws" ? (secure ? "wss:" : "ws:") : secure ? "https:" : "http:";
+  const prefix = url.pathname.replace(/\/+$/, "");
+  const [pathname, query] = path.split("?", 2) as [string, string | undefined];
+  url.pathname = prefix + pathname;
+  url.search = query !== undefined ? `?${query}` : "";
+  url.hash = "";
+  return url.toString();
+}
+
+export function resolveWebSocket(given: WebSocketConstructor | undefined): WebSocketConstructor {
+  const ctor = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (!ctor) {
+    throw new TypeError(
+      "no WebSocket class: pass the WebSocket option, or in Node import the SDK from its Node entry (src/client/node.ts), which uses the ws package",
+    );
+  }
+  return ctor;
+}
+
+export interface SocketHandlers {
+  onOpen(): void;
+  onMessage(text: string): void;
+  onClose(code: number, reason: string): void;
+}
+
+/**
+ * One WebSocket and its listeners. The listeners stay attached for the socket's life (the
+ * `ws` package throws on an `error` event nobody listens to) but fall silent once the handle
+ * is closed, so a socket being torn down can never call back into its owner's new state.
+ */
+export class SocketHandle {
+  private readonly ws: WebSocketLike;
+  private silenced = false;
+
+  constructor(target: GatewayTarget, path: string, handlers: SocketHandlers) {
+    const WS = resolveWebSocket(target.WebSocket);
+    const auth = resolveAuth(target);
+    const url = endpointUrl(target.url, path, "ws");
+    if (auth === "header") this.ws = new WS(url, [], { headers: { Authorization: `Bearer ${target.token}` } });
+    else if (auth === "subprotocol") this.ws = new WS(url, [`${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
+    else this.ws = new WS(url);
+    this.ws.addEventListener("open", () => {
+      if (!this.silenced) handlers.onOpen();
+    });
+    this.ws.addEventListener("message", (event) => {
+      if (this.silenced) return;
+      // The gateway sends only JSON text frames; anything else is not the protocol.
+      if (typeof event.data === "string") handlers.onMessage(event.data);
+      else this.dropAndReport(handlers, "the gateway sent a binary frame");
+    });
+    this.ws.addEventListener("error", () => {
+      // Every error is followed by a close event, which is where the owner learns of it.
+    });
+    this.ws.addEventListener("close", (event) => {
+      if (this.silenced) return;
+      this.silenced = true;
+      handlers.onClose(event.code, event.reason);
+    });
+  }
+
+  get open(): boolean {
+    return !this.silenced && this.ws.readyState === OPEN;
+  }
+
+  /** Sends a text frame; false when the socket is not open. */
+  send(text: string): boolean {
+    if (!this.open) return false;
+    this.ws.send(text);
+    return true;
+  }
+
+  /**
+   * Closes without calling back. `abort` cuts the connection at once where the
+   * implementation allows (`ws`'s `terminate()`), for peers that stopped answering.
+   */
+  close(code = 1000, reason = "", abort = false): void {
+    if (this.silenced && !abort) return;
+    this.silenced = true;
+    const terminate = (this.ws as { terminate?: () => void }).terminate;
+    if (abort && typeof terminate === "function") {
+      terminate.call(this.ws);
+      return;
+    }
+    try {
+      this.ws.close(code, reason);
+    } catch (error) {
+      // Browsers throw InvalidAccessError on codes they reserve; the socket is abandoned either way.
+      if (!(error instanceof Error)) throw error;
+      this.ws.close();
+    }
+  }
+
+  private dropAndReport(handlers: SocketHandlers, reason: string): void {
+    this.close(1002, reason);
+    handlers.onClose(1002, reason);
+  }
+}
+
+/** What a failed probe says about a failed upgrade: the gateway's error, or that it cannot be reached. */
+export async function diagnoseUpgradeFailure(probe: () => Promise<unknown>, what: string): Promise<Error> {
+  try {
+    await probe();
+  } catch (error) {
+    if (error instanceof Error) return error;
+    return new ConnectionError("UNREACHABLE", `${what}: ${String(error)}`);
+  }
+  return new ConnectionError("BAD_RESPONSE", `${what}: the gateway answers HTTP but refused the WebSocket upgrade (a connection limit, or a proxy without WebSocket support)`);
+}

@@ -1,0 +1,12 @@
+import type { GatewayCore } from "../context.js";
+import type { Router } from "../router.js";
+import { miscRoutes } from "./misc.js";
+import { sessionRoutes } from "./sessions.js";
+import { streamRoutes } from "./stream.js";
+
+/** Registers every authenticated HTTP route. */
+export function registerRoutes(router: Router, core: GatewayCore): void {
+  sessionRoutes(router, core);
+  streamRoutes(router, core);
+  miscRoutes(router, core);
+}

@@ -1,0 +1,260 @@
+/**
+ * Issue 3, acceptance 1 (guarantees 1 and 2): a producer writes numbered lines in bursts;
+ * 100 concurrent clients connect at random moments, disconnect at random points (after a
+ * number of frames, or after a delay — so often in the middle of a burst or of a replay),
+ * and resume: over /v1/ws by `since` seq, over /ws/session by byte offset. The bytes each
+ * client puts together must equal the producer's, for pipe, PTY and stream sessions.
+ */
+import fc from "fast-check";
+import WebSocket from "ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SessionEvent } from "../../src/protocol/index.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import { appendOutput, authHeaders, createSession, decodeData, endStream, outputBytes, sleep, startTestGateway, wsUrl } from "./helpers.js";
+
+const CLIENTS = 100;
+/** Scenarios per session kind; each is a full producer run with 100 clients. */
+const RUNS = 2;
+/** A client that has not seen the end by then has lost something. */
+const CLIENT_DEADLINE_MS = 20_000;
+
+type Cut = { at: { frames: number } | { ms: number }; how: "close" | "terminate"; pauseMs: number };
+type ClientPlan = { endpoint: "mux" | "terminal"; startDelayMs: number; cuts: Cut[] };
+type Burst = { lines: number; pauseMs: number };
+type Scenario = { bursts: Burst[]; clients: ClientPlan[] };
+
+const cutArb: fc.Arbitrary<Cut> = fc.record({
+  at: fc.oneof(fc.record({ frames: fc.integer({ min: 1, max: 12 }) }), fc.record({ ms: fc.integer({ min: 0, max: 250 }) })),
+  how: fc.constantFrom("close" as const, "terminate" as const),
+  pauseMs: fc.integer({ min: 0, max: 60 }),
+});
+const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
+  bursts: fc.array(fc.record({ lines: fc.integer({ min: 1, max: 300 }), pauseMs: fc.integer({ min: 0, max: 30 }) }), { minLength: 15, maxLength: 45 }),
+  clients: fc.array(
+    fc.record({
+      endpoint: fc.constantFrom("mux" as const, "terminal" as const),
+      startDelayMs: fc.integer({ min: 0, max: 400 }),
+      cuts: fc.array(cutArb, { maxLength: 4 }),
+    }),
+    { minLength: CLIENTS, maxLength: CLIENTS },
+  ),
+});
+
+function line(i: number): string {
+  return String(i).padStart(6, "0");
+}
+
+/** What the producer writes, as the log must hold it (a PTY turns \n into \r\n). */
+function expectedBytes(bursts: readonly Burst[], eol: string): Buffer {
+  const total = bursts.reduce((n, b) => n + b.lines, 0);
+  let text = "";
+  for (let i = 1; i <= total; i++) text += line(i) + eol;
+  return Buffer.from(text);
+}
+
+/** The producer of pipe and PTY sessions: writes each burst in one write, then waits. */
+const PRODUCER = `
+const bursts = JSON.parse(process.argv[1]);
+let i = 0, b = 0;
+function next() {
+  if (b >= bursts.length) return;
+  const { lines, pauseMs } = bursts[b++];
+  let s = "";
+  for (let k = 0; k < lines; k++) s += String(++i).padStart(6, "0") + "\\n";
+  process.stdout.write(s);
+  setTimeout(next, pauseMs);
+}
+next();
+`;
+
+async function produceStream(gw: Gateway, session: string, bursts: readonly Burst[]): Promise<void> {
+  let i = 0;
+  for (const { lines, pauseMs } of bursts) {
+    // A burst is one append of several events, up to 50 lines each.
+    const chunks: string[] = [];
+    let chunk = "";
+    for (let k = 0; k < lines; k++) {
+      chunk += line(++i) + "\n";
+      if ((k + 1) % 50 === 0) {
+        chunks.push(chunk);
+        chunk = "";
+      }
+    }
+    if (chunk) chunks.push(chunk);
+    await appendOutput(gw, session, chunks);
+    await sleep(pauseMs);
+  }
+  await endStream(gw, session);
+}
+
+interface ClientResult {
+  bytes: Buffer;
+  connections: number;
+  errors: string[];
+}
+
+/**
+ * Follows `plan` on one endpoint until the session's end: each connection resumes from the
+ * position the client has, and every frame is checked against that position.
+ */
+async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<ClientResult> {
+  const chunks: Buffer[] = [];
+  const errors: string[] = [];
+  let lastSeq = 0; // mux position
+  let position = 0; // terminal position (bytes)
+  let ended = false;
+  let connections = 0;
+  let cutIndex = 0;
+  const deadline = Date.now() + CLIENT_DEADLINE_MS;
+  await sleep(plan.startDelayMs);
+
+  while (!ended && Date.now() < deadline && errors.length === 0) {
+    connections++;
+    const cut = plan.cuts[cutIndex];
+    const url =
+      plan.endpoint === "mux" ? wsUrl(gw, "/v1/ws") : wsUrl(gw, `/ws/session/${session}?since=${position}`);
+    const ws = new WebSocket(url, { headers: authHeaders(gw) });
+    let cutDone = false;
+    await new Promise<void>((resolve) => {
+      let frames = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const doCut = () => {
+        if (cutDone || ended) return;
+        cutDone = true;
+        cutIndex++;
+        if (cut!.how === "close") ws.close();
+        else ws.terminate();
+      };
+      const countFrame = () => {
+        frames++;
+        if (cut && "frames" in cut.at && frames >= cut.at.frames) doCut();
+      };
+      ws.on("open", () => {
+        if (cut && "ms" in cut.at) timer = setTimeout(doCut, cut.at.ms);
+      });
+      ws.on("error", (error) => {
+        if (!cutDone) errors.push(`connection error: ${error.message}`);
+      });
+      ws.on("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      const stop = setTimeout(() => ws.terminate(), Math.max(0, deadline - Date.now()));
+      ws.once("close", () => clearTimeout(stop));
+      ws.on("message", (raw) => {
+        const f = JSON.parse(raw.toString()) as Record<string, unknown>;
+        if (plan.endpoint === "mux") {
+          switch (f["op"]) {
+            case "hello":
+              ws.send(JSON.stringify({ op: "subscribe", session, since: lastSeq }));
+              return;
+            case "subscribed":
+              if (f["from"] !== lastSeq + 1) errors.push(`subscribed from ${String(f["from"])} after since=${lastSeq}`);
+              return;
+            case "event":
+            case "events": {
+              const events = (f["events"] as SessionEvent[] | undefined) ?? [f["event"] as SessionEvent];
+              for (const e of events) {
+                if (e.seq !== lastSeq + 1) errors.push(`seq ${e.seq} after ${lastSeq}`);
+                lastSeq = e.seq;
+                if (e.type === "output") {
+                  const bytes = decodeData(e.data, e.enc);
+                  if (e.offset !== position) errors.push(`offset ${e.offset} at byte ${position}`);
+                  position += bytes.length;
+                  chunks.push(bytes);
+                } else if (e.type === "exit" || e.type === "lost") {
+                  ended = true;
+                }
+              }
+              if (ended) ws.close();
+              else countFrame();
+              return;
+            }
+            default:
+              errors.push(`unexpected frame ${raw.toString().slice(0, 200)}`);
+          }
+        } else {
+          switch (f["type"]) {
+            case "replay": {
+              const bytes = decodeData(f["data"] as string, f["enc"] as string | undefined);
+              if (f["offset"] !== position + bytes.length) errors.push(`replay ends at ${String(f["offset"])}, expected ${position + bytes.length}`);
+              position += bytes.length;
+              chunks.push(bytes);
+              countFrame();
+              return;
+            }
+            case "connected":
+              if (f["offset"] !== position) errors.push(`connected at ${String(f["offset"])} with ${position} bytes`);
+              return;
+            case "stdout":
+            case "stderr": {
+              const bytes = decodeData(f["data"] as string, f["enc"] as string | undefined);
+              if (f["offset"] !== position) errors.push(`${String(f["type"])} at ${String(f["offset"])} with ${position} bytes`);
+              position += bytes.length;
+              chunks.push(bytes);
+              countFrame();
+              return;
+            }
+            case "exit":
+              ended = true;
+              return;
+            default:
+              errors.push(`unexpected frame ${raw.toString().slice(0, 200)}`);
+          }
+        }
+      });
+    });
+    if (!ended && !cutDone && errors.length === 0) errors.push(`connection ${connections} closed by the server before the end`);
+    if (!ended && cut) await sleep(cut.pauseMs);
+  }
+  if (!ended && errors.length === 0) errors.push(`did not reach the end in ${CLIENT_DEADLINE_MS} ms (position ${position}, seq ${lastSeq})`);
+  return { bytes: Buffer.concat(chunks), connections, errors };
+}
+
+async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scenario: Scenario): Promise<void> {
+  const expected = expectedBytes(scenario.bursts, kind === "pty" ? "\r\n" : "\n");
+  let session: string;
+  let producing: Promise<void>;
+  if (kind === "stream") {
+    session = (await createSession(gw, { kind: "stream" })).id;
+    producing = produceStream(gw, session, scenario.bursts);
+  } else {
+    // Spawned with the bursts as its argument; it starts producing at once.
+    session = (
+      await createSession(gw, { command: [process.execPath, "-e", PRODUCER, JSON.stringify(scenario.bursts)], pty: kind === "pty", cols: 200 })
+    ).id;
+    producing = Promise.resolve();
+  }
+  const results = await Promise.all(scenario.clients.map((plan) => follow(gw, session, plan)));
+  await producing;
+
+  // The log holds exactly what was produced...
+  expect((await outputBytes(gw, session)).equals(expected)).toBe(true);
+  // ...and every client put exactly those bytes together, however often it reconnected.
+  const failures = results
+    .map((r, i) => ({ i, plan: scenario.clients[i]!, errors: r.errors, same: r.bytes.equals(expected), got: r.bytes.length }))
+    .filter((r) => r.errors.length > 0 || !r.same);
+  expect(failures.slice(0, 3), `expected ${expected.length} bytes`).toEqual([]);
+  // The schedule really made clients reconnect.
+  expect(results.reduce((n, r) => n + r.connections, 0)).toBeGreaterThan(CLIENTS);
+}
+
+describe("resume at random points gives every client the producer's bytes", () => {
+  let gw: Gateway;
+  const cleanups: Array<() => unknown> = [];
+  beforeAll(async () => {
+    gw = await startTestGateway((fn) => cleanups.push(fn), { config: { limits: { connectionsPerToken: 2000 } } });
+  });
+  afterAll(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+
+  for (const kind of ["pipe", "pty", "stream"] as const) {
+    it(`${kind} session, ${CLIENTS} concurrent clients over /v1/ws and /ws/session`, async () => {
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (scenario) => checkScenario(gw, kind, scenario)),
+        { numRuns: RUNS, endOnFailure: true },
+      );
+    }, 60_000);
+  }
+});
