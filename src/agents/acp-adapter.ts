@@ -137,9 +137,8 @@ export class AcpAdapter implements AgentAdapter {
 
   private async shutdown(): Promise<void> {
     this.isDead = true;
-    await this.terminals.dispose();
     this.conn?.close();
-    const end = await this.proc?.kill();
+    const [end] = await Promise.all([this.proc?.kill(), this.terminals.dispose()]);
     const turn = this.turn;
     if (turn) {
       const message = end && this.proc ? this.proc.describeEnd(end) : "the agent was stopped";

@@ -112,8 +112,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
   };
-  updateSessionGauge(core);
-  sessions.onChange(() => updateSessionGauge(core));
+  metrics.observeSessions(() => sessions.list().map((s) => s.record));
 
   const failures = new AuthFailureLimiter(clock);
   const guard = new RequestGuard(core, failures);
@@ -259,9 +258,4 @@ function resolveToken(dataDir: string, given: string | undefined): { token: stri
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return { token, generated: true };
-}
-
-function updateSessionGauge(core: GatewayCore): void {
-  core.metrics.sessions.reset();
-  for (const s of core.sessions.list()) core.metrics.sessions.inc({ kind: s.record.kind, state: s.record.state });
 }

@@ -3,7 +3,18 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 /** The gateway's Prometheus metrics, on a registry of its own (several gateways can share a process in tests). */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly sessions = new Gauge({ name: "switchboard_sessions", help: "Sessions by kind and state", labelNames: ["kind", "state"] as const, registers: [this.registry] });
+  /** Read at scrape time from the session source, so session changes cost nothing. */
+  private sessionSource: () => Iterable<{ kind: string; state: string }> = () => [];
+  readonly sessions = new Gauge({
+    name: "switchboard_sessions",
+    help: "Sessions by kind and state",
+    labelNames: ["kind", "state"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.sessions.reset();
+      for (const s of this.sessionSource()) this.sessions.inc({ kind: s.kind, state: s.state });
+    },
+  });
   readonly eventsAppended = new Counter({ name: "switchboard_events_appended_total", help: "Events written to the log (group commits)", registers: [this.registry] });
   readonly appendBatchSeconds = new Histogram({
     name: "switchboard_append_batch_seconds",
@@ -20,6 +31,10 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });
+  }
+
+  observeSessions(source: () => Iterable<{ kind: string; state: string }>): void {
+    this.sessionSource = source;
   }
 
   recordCommit(writes: number, ms: number): void {

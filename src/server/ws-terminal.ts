@@ -25,7 +25,7 @@ const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * `/ws/session/:id[?since=BYTE]`: one terminal, the steering protocol proposed for
+ * `/ws/session/:id[?since=BYTE][&control=acquire|force]`: one terminal, the steering protocol proposed for
  * OpenSandbox's execd (PR #455) — but any number of viewers may be connected at once.
  * Positions are byte offsets in the session's output.
  */
@@ -53,9 +53,14 @@ export class TerminalEndpoint {
         throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`);
       }
     }
+    const controlParam = url.searchParams.get("control");
+    if (controlParam !== null && controlParam !== "acquire" && controlParam !== "force") {
+      throw new SwitchboardError("BAD_REQUEST", "control must be acquire or force");
+    }
+    if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new TerminalConnection(this.core, ws, identity, session, since);
+      const conn = new TerminalConnection(this.core, ws, identity, session, since, controlParam);
       this.tracker.add(identity, ws, () => conn.dispose());
     });
   }
@@ -80,6 +85,7 @@ class TerminalConnection {
     private readonly identity: Identity,
     private readonly session: Session,
     since: number | undefined,
+    control: "acquire" | "force" | null,
   ) {
     this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.feed?.pump(), (_s, entries) => this.format(entries));
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
@@ -90,6 +96,16 @@ class TerminalConnection {
     // Replay and the live join happen in one synchronous step: no byte in the gap, none twice.
     if (since !== undefined) this.replay(since);
     this.send({ type: "connected", mode: session.record.pty ? "pty" : "pipe", session_id: session.id, offset: session.log.outputBytes });
+    if (control !== null && session.running) {
+      // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
+      // read-only); `?control=force` takes it over. Released when this connection closes.
+      try {
+        session.lease.acquire({ key: this.connId, actor: actorOf(identity, this.connId) }, control === "force");
+      } catch (error) {
+        const e = toSwitchboardError(error);
+        this.send({ type: "error", code: e.code, message: e.message });
+      }
+    }
     if (!session.running) {
       const r = session.record;
       this.send({ type: "exit", exit_code: r.exitCode, signal: r.signal });

@@ -47,8 +47,8 @@ describe.concurrent("command adapter", () => {
   });
 
   it("puts the prompt where {prompt} appears in the arguments", async ({ onTestFinished }) => {
-    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write('got:' + process.argv[1])", "--prompt={prompt}"]);
-    expect((await s.ask("hello there")).text).toBe("got:--prompt=hello there");
+    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write('got:' + process.argv[1])", "prompt={prompt}!"]);
+    expect((await s.ask("hello there")).text).toBe("got:prompt=hello there!");
   });
 
   it("decodes UTF-8 split across reads and runs in the session's cwd with the agent's env", async ({ onTestFinished }) => {

@@ -27,14 +27,16 @@ export interface StartOptions {
   dataDir?: string;
 }
 
+/** A fresh data dir, removed by `defer`. */
+export function tempDataDir(defer: Defer): string {
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-delivery-"));
+  defer(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 /** Starts a gateway on 127.0.0.1:0 with a silent logger; `defer` closes it (and removes its data dir). */
 export async function startTestGateway(defer: Defer, options: StartOptions = {}): Promise<Gateway> {
-  let dataDir = options.dataDir;
-  if (dataDir === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), "switchboard-delivery-"));
-    defer(() => rmSync(dir, { recursive: true, force: true }));
-    dataDir = dir;
-  }
+  const dataDir = options.dataDir ?? tempDataDir(defer);
   const gw = await startGateway({
     host: "127.0.0.1",
     port: 0,

@@ -80,8 +80,8 @@ export interface RawConfig {
 export const rawConfig: fc.Arbitrary<RawConfig> = fc.record({
   width,
   bindings: fc.oneof(
-    { arbitrary: fc.array(rawBinding, { maxLength: 40 }), weight: 96 },
-    { arbitrary: fc.array(rawBinding, { minLength: 200, maxLength: 3000, size: "max" }), weight: 4 },
+    { arbitrary: fc.array(rawBinding, { maxLength: 40 }), weight: 98 },
+    { arbitrary: fc.array(rawBinding, { minLength: 200, maxLength: 3000, size: "max" }), weight: 2 },
   ),
   hasDefault: fc.boolean(),
 });

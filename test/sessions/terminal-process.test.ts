@@ -109,7 +109,7 @@ describe.each(MODES)("signals ($name mode)", ({ pty }) => {
     const childPid = Number(/child-pid:(\d+)/.exec(w.text())![1]);
     w.proc.signal("STOP");
     await eventually(() => processState(childPid) === "T", 5_000, "child stopped");
-    expect(processState(w.proc.pid)).toBe("T");
+    await eventually(() => processState(w.proc.pid) === "T", 5_000, "leader stopped");
     w.proc.signal("CONT");
     await w.waitFor(/leader:CONT/);
 
@@ -202,8 +202,9 @@ describe.each(MODES)("lifecycle ($name mode)", ({ pty }) => {
   });
 
   it("reports exit after the drain timeout when a grandchild keeps the output open", async () => {
-    // The grandchild ignores HUP, so it survives the leader and holds the PTY slave or the pipes.
-    const script = "(trap '' HUP; exec sleep 30) & echo grandchild:$!; echo leader-done";
+    // The grandchild inherits HUP ignored (set before the fork, so there is no window), so
+    // it survives the hangup the leader's exit causes and holds the PTY slave or the pipes.
+    const script = "trap '' HUP; sleep 30 & echo grandchild:$!; echo leader-done";
     const w = watch({ command: ["bash", "-c", script], pty, drainTimeoutMs: 300 });
     const started = Date.now();
     const exit = await w.exit;

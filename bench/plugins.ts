@@ -1,0 +1,175 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { systemClock } from "../src/core/clock.js";
+import type { SessionEvent, SessionInfo } from "../src/protocol/index.js";
+import { PluginHost } from "../src/plugins/host.js";
+import type { PluginHostDeps } from "../src/plugins/types.js";
+import type { BenchSection } from "./types.js";
+
+/** Events pushed to the subscribing plugin. */
+const EVENTS = 100_000;
+/** Events emitted per turn of the event loop (the gateway appends in bursts too). */
+const EVENT_BATCH = 200;
+/** Sequential runtime API calls timed inside the plugin (plugin → gateway → plugin). */
+const RUNTIME_CALLS = 5_000;
+/** Sequential host → plugin calls (an HTTP hook that answers at once). */
+const HOST_CALLS = 2_000;
+
+const GOALS = {
+  eventsPerSecond: 20_000,
+  runtimeCallP50Ms: 1,
+  runtimeCallP99Ms: 5,
+  hostCallP50Ms: 1,
+  hostCallP99Ms: 5,
+};
+
+/** The benchmark plugin: counts events and times runtime calls, reporting through its log. */
+const PLUGIN_SOURCE = `
+import { performance } from "node:perf_hooks";
+export default async function activate(api) {
+  const { expected } = api.config.get();
+  let received = 0, dropped = 0, first = 0;
+  const check = () => {
+    if (received + dropped === expected)
+      api.log.info("events-done", { received, dropped, ms: performance.now() - first });
+  };
+  await api.events.subscribe({}, () => {
+    if (received++ === 0) first = performance.now();
+    check();
+  }, { onDropped: (n) => { dropped += n; check(); } });
+  await api.http.onRequest(async (request) => {
+    if (request.body?.op !== "rtt") return { status: 200, body: null };
+    const samples = [];
+    for (let i = 0; i < request.body.calls; i++) {
+      const t0 = performance.now();
+      await api.sessions.get("s1");
+      samples.push(performance.now() - t0);
+    }
+    return { status: 200, body: samples };
+  });
+}
+`;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function row(name: string, value: number, goal: number, unit: string, higherIsBetter: boolean): string {
+  const ratio = higherIsBetter ? value / goal : goal / value;
+  const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(3));
+  return `| ${name} | ${fmt(value)} ${unit} | ${higherIsBetter ? "≥" : "≤"} ${fmt(goal)} ${unit} | ${ratio.toFixed(2)}× | ${ratio >= 1 ? "met" : "not met"} |`;
+}
+
+export async function run(): Promise<BenchSection> {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchboard-bench-data-"));
+  const pluginDir = mkdtempSync(join(tmpdir(), "switchboard-bench-plugin-"));
+  writeFileSync(join(pluginDir, "index.mjs"), PLUGIN_SOURCE);
+  const session: SessionInfo = {
+    id: "s1",
+    kind: "stream",
+    name: null,
+    state: "running",
+    owner: "bench",
+    command: null,
+    cwd: null,
+    pty: false,
+    cols: null,
+    rows: null,
+    pid: null,
+    exitCode: null,
+    signal: null,
+    createdAt: 0,
+    endedAt: null,
+    head: 0,
+    first: 1,
+    outputBytes: 0,
+    viewers: 0,
+    controller: null,
+    parent: null,
+    agent: null,
+    run: null,
+    lastActivityAt: 0,
+  };
+  let subscriber: ((sessionId: string, event: SessionEvent) => void) | undefined;
+  let onDone: ((fields: { received: number; dropped: number; ms: number }) => void) | undefined;
+  const noop = (): void => {};
+  const deps: PluginHostDeps = {
+    dataDir,
+    logger: {
+      debug: noop,
+      info: (fields, msg) => {
+        if (msg === "events-done") onDone?.((fields as { data: { received: number; dropped: number; ms: number } }).data);
+      },
+      warn: noop,
+      error: (fields, msg) => console.error("bench plugin error:", msg, fields),
+    },
+    clock: systemClock,
+    sessions: { list: () => [session], get: (id) => (id === session.id ? session : null) },
+    events: {
+      subscribe(_filter, handler) {
+        subscriber = handler;
+        return () => (subscriber = undefined);
+      },
+    },
+    messages: { inbound: async () => ({}) },
+    config: { writePatch: async () => {} },
+    agents: { registered: noop, unregistered: noop },
+  };
+  const host = new PluginHost(deps);
+  try {
+    await host.load({ entries: { bench: { path: pluginDir, config: { expected: EVENTS } } } });
+    if (host.get("bench").state !== "running") throw new Error(`bench plugin: ${host.get("bench").lastError}`);
+
+    // 1. Event delivery: chat.delta-sized events, emitted in bursts, counted by the plugin.
+    const done = new Promise<{ received: number; dropped: number; ms: number }>((resolve) => (onDone = resolve));
+    const started = performance.now();
+    for (let seq = 1; seq <= EVENTS; seq++) {
+      subscriber?.("s1", { seq, ts: Date.now(), type: "chat.delta", runId: "run-1", text: "some streamed text, about a line " });
+      if (seq % EVENT_BATCH === 0) await yieldToLoop();
+    }
+    const delivery = await done;
+    const deliverySeconds = (performance.now() - started) / 1000;
+    const eventsPerSecond = delivery.received / deliverySeconds;
+
+    // 2. Runtime call round trip, timed in the plugin.
+    const http = { method: "POST", path: "/", query: {}, headers: {} };
+    const runtime = (await host.handleHttp("bench", { ...http, body: { op: "rtt", calls: RUNTIME_CALLS } })).body as number[];
+    runtime.sort((a, b) => a - b);
+
+    // 3. Host → plugin call round trip.
+    const hostCalls: number[] = [];
+    for (let i = 0; i < HOST_CALLS; i++) {
+      const t0 = performance.now();
+      await host.handleHttp("bench", { ...http, body: null });
+      hostCalls.push(performance.now() - t0);
+    }
+    hostCalls.sort((a, b) => a - b);
+
+    const markdown = [
+      `One plugin process (Node ${process.version}, permission model on) with fake gateway deps; numbers from one run on this machine.`,
+      "",
+      `- **Event delivery**: ${EVENTS.toLocaleString("en-US")} \`chat.delta\` events (~110 bytes of JSON each) emitted to the plugin's subscription in bursts of ${EVENT_BATCH}, counted by the plugin; time from the first emit until the plugin has seen (or been told it lost) them all. Dropped for backpressure: ${delivery.dropped}.`,
+      `- **Runtime call**: ${RUNTIME_CALLS.toLocaleString("en-US")} sequential \`api.sessions.get()\` calls timed inside the plugin (plugin → pipe → host validation and dispatch → pipe → plugin).`,
+      `- **Host call**: ${HOST_CALLS.toLocaleString("en-US")} sequential \`host.handleHttp()\` calls to a hook that answers at once (host → plugin → host).`,
+      "",
+      "| measure | measured | goal | ratio | |",
+      "|---|---|---|---|---|",
+      row("event delivery to a plugin subscriber", eventsPerSecond, GOALS.eventsPerSecond, "events/s", true),
+      row("runtime API call round trip, p50", percentile(runtime, 50), GOALS.runtimeCallP50Ms, "ms", false),
+      row("runtime API call round trip, p99", percentile(runtime, 99), GOALS.runtimeCallP99Ms, "ms", false),
+      row("host → plugin call round trip, p50", percentile(hostCalls, 50), GOALS.hostCallP50Ms, "ms", false),
+      row("host → plugin call round trip, p99", percentile(hostCalls, 99), GOALS.hostCallP99Ms, "ms", false),
+    ].join("\n");
+    return { title: "Plugins", markdown };
+  } finally {
+    await host.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(pluginDir, { recursive: true, force: true });
+  }
+}
+
+// `node --import tsx bench/plugins.ts` prints just this section.
+if (import.meta.url === `file://${process.argv[1]}`) console.log((await run()).markdown);

@@ -1,0 +1,230 @@
+import type { z } from "zod";
+import type {
+  CreateAgentSession,
+  CreateStreamSession,
+  CreateTerminalSession,
+  EventType,
+  ExternalEvent,
+  SessionEvent,
+  SessionInfo,
+  SignalName,
+} from "../protocol/index.js";
+import { encodeBase64 } from "../core/utf8-chunker.js";
+import { ConnectionError, errorFromWire } from "./errors.js";
+import { endpointUrl } from "./transport.js";
+import type { GatewayTarget } from "./transport.js";
+
+/** An HTTP request that has not answered after this long fails with TIMEOUT. */
+export const HTTP_TIMEOUT_MS = 30_000;
+
+/** `POST /v1/sessions` bodies; `kind` defaults to `"terminal"`. */
+export type CreateSessionRequest =
+  | (Omit<CreateTerminalSession, "kind"> & { kind?: "terminal" })
+  | CreateAgentSession
+  | z.input<typeof CreateStreamSession>;
+
+/** One event for `POST /v1/sessions/:id/events`. */
+export type AppendEventInput = z.input<typeof ExternalEvent>;
+
+export interface EventsQuery {
+  /** The last seq you have; events after it are returned. Default 0. */
+  since?: number;
+  /** Page size (the gateway caps it). */
+  limit?: number;
+  types?: readonly EventType[];
+}
+
+export interface EventsPage {
+  events: SessionEvent[];
+  /** Newest seq in the log. */
+  head: number;
+  /** Oldest retained seq. */
+  first: number;
+  /** Pass as `since` for the next page. */
+  next: number;
+}
+
+export interface OutputChunk {
+  /** Raw output bytes from `since`. */
+  bytes: Uint8Array;
+  /** The byte offset after these bytes (pass it as `since` next time). */
+  next: number;
+  /** All output bytes the session has produced so far. */
+  total: number;
+}
+
+export interface HttpClientOptions extends GatewayTarget {
+  /** Default {@link HTTP_TIMEOUT_MS}. */
+  timeoutMs?: number;
+}
+
+/**
+ * The gateway's HTTP API (DESIGN §4), typed. Every method rejects with a
+ * {@link SwitchboardError} carrying the gateway's code, or a {@link ConnectionError}
+ * (`UNREACHABLE`, `TIMEOUT`, `BAD_RESPONSE`) when there is no answer to read.
+ *
+ * @example
+ * const http = new HttpClient({ url: "http://127.0.0.1:7317", token });
+ * const session = await http.createSession({ command: ["bash", "-l"], pty: true });
+ * const { bytes } = await http.output(session.id);
+ */
+export class HttpClient {
+  private readonly target: GatewayTarget;
+  private readonly timeoutMs: number;
+
+  constructor(options: HttpClientOptions) {
+    this.target = options;
+    this.timeoutMs = options.timeoutMs ?? HTTP_TIMEOUT_MS;
+  }
+
+  createSession(body: CreateSessionRequest): Promise<SessionInfo> {
+    return this.json("POST", "/v1/sessions", body);
+  }
+
+  async listSessions(): Promise<SessionInfo[]> {
+    const { sessions } = await this.json<{ sessions: SessionInfo[] }>("GET", "/v1/sessions");
+    return sessions;
+  }
+
+  getSession(id: string): Promise<SessionInfo> {
+    return this.json("GET", sessionPath(id));
+  }
+
+  /** Terminates the session (TERM, then KILL after a grace period); resolves with its final state. */
+  deleteSession(id: string): Promise<SessionInfo> {
+    return this.json("DELETE", sessionPath(id));
+  }
+
+  events(id: string, query: EventsQuery = {}): Promise<EventsPage> {
+    const params = new URLSearchParams();
+    if (query.since !== undefined) params.set("since", String(query.since));
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.types && query.types.length > 0) params.set("types", query.types.join(","));
+    const qs = params.toString();
+    return this.json("GET", `${sessionPath(id)}/events${qs ? `?${qs}` : ""}`);
+  }
+
+  /** Every retained event after `since`, page by page, up to the head at the time of each read. */
+  async *allEvents(id: string, query: Omit<EventsQuery, "limit"> = {}): AsyncGenerator<SessionEvent, void, undefined> {
+    let since = query.since ?? 0;
+    for (;;) {
+      const page = await this.events(id, { ...query, since });
+      yield* page.events;
+      if (page.next <= since || page.next >= page.head) return;
+      since = page.next;
+    }
+  }
+
+  /** Raw output bytes from byte offset `since` (what `switchboard logs` prints). */
+  async output(id: string, query: { since?: number } = {}): Promise<OutputChunk> {
+    const res = await this.fetch("GET", `${sessionPath(id)}/output${query.since !== undefined ? `?since=${query.since}` : ""}`);
+    if (!res.ok) throw await this.failure(res);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
+    const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
+    return { bytes, next, total };
+  }
+
+  /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
+  appendEvents(id: string, events: AppendEventInput | readonly AppendEventInput[]): Promise<{ appended: number; first: number; head: number }> {
+    return this.json("POST", `${sessionPath(id)}/events`, events);
+  }
+
+  /** Types into the session (control rules apply). Bytes that are not text are sent as base64. */
+  input(id: string, data: string | Uint8Array): Promise<{ ok: true; bytes: number }> {
+    const body = typeof data === "string" ? { data } : { data: encodeBase64(data), enc: "base64" };
+    return this.json("POST", `${sessionPath(id)}/input`, body);
+  }
+
+  signal(id: string, signal: SignalName | string): Promise<{ ok: true; signal: SignalName }> {
+    return this.json("POST", `${sessionPath(id)}/signal`, { signal });
+  }
+
+  resize(id: string, size: { cols: number; rows: number }): Promise<{ ok: true; cols: number; rows: number }> {
+    return this.json("POST", `${sessionPath(id)}/resize`, { cols: size.cols, rows: size.rows });
+  }
+
+  /** Takes or gives back the control lease for this token's HTTP calls. */
+  control(id: string, action: "acquire" | "release", options: { force?: boolean } = {}): Promise<{ ok: true; controller: string | null }> {
+    return this.json("POST", `${sessionPath(id)}/control`, { action, ...(options.force !== undefined ? { force: options.force } : {}) });
+  }
+
+  prompt(id: string, text: string): Promise<{ runId: string }> {
+    return this.json("POST", `${sessionPath(id)}/prompt`, { text });
+  }
+
+  abort(id: string, options: { all?: boolean } = {}): Promise<{ runId: string }> {
+    return this.json("POST", `${sessionPath(id)}/abort`, options);
+  }
+
+  /** Who the token (or cookie) is. Cheap; also a credentials check. */
+  whoami(): Promise<{ name: string; role: string }> {
+    return this.json("GET", "/v1/whoami");
+  }
+
+  /** `GET /healthz` (no credentials needed): resolves when the gateway answers. */
+  async health(): Promise<void> {
+    const res = await this.fetch("GET", "/healthz");
+    if (!res.ok) throw await this.failure(res);
+    await res.arrayBuffer();
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(method, path, body);
+    if (!res.ok) throw await this.failure(res);
+    try {
+      return (await res.json()) as T;
+    } catch (error) {
+      throw new ConnectionError("BAD_RESPONSE", `${method} ${path}: the answer is not JSON`, { cause: error });
+    }
+  }
+
+  private async fetch(method: string, path: string, body?: unknown): Promise<Response> {
+    const fetchImpl = this.target.fetch ?? globalThis.fetch;
+    const headers: Record<string, string> = {};
+    if (this.target.token !== undefined && this.target.token !== "") headers["Authorization"] = `Bearer ${this.target.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const url = endpointUrl(this.target.url, path, "http");
+    try {
+      return await fetchImpl(url, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        credentials: "same-origin",
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (error) {
+      if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+        throw new ConnectionError("TIMEOUT", `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`, { cause: error });
+      }
+      const reason = error instanceof Error ? describeCause(error) : String(error);
+      throw new ConnectionError("UNREACHABLE", `cannot reach the gateway at ${this.target.url}: ${reason}`, { cause: error });
+    }
+  }
+
+  private async failure(res: Response): Promise<Error> {
+    let body: unknown;
+    try {
+      body = await res.json();
+    } catch (error) {
+      return new ConnectionError("BAD_RESPONSE", `HTTP ${res.status} ${res.statusText} without a Switchboard error body`, { cause: error });
+    }
+    const error = (body as { error?: unknown } | null)?.error;
+    if (error !== null && typeof error === "object") return errorFromWire(error as Record<string, unknown>);
+    return new ConnectionError("BAD_RESPONSE", `HTTP ${res.status} ${res.statusText} without a Switchboard error body`);
+  }
+}
+
+function sessionPath(id: string): string {
+  return `/v1/sessions/${encodeURIComponent(id)}`;
+}
+
+/** Node's fetch hides the reason (ECONNREFUSED, ENOTFOUND) in `cause`. */
+function describeCause(error: Error): string {
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return typeof code === "string" ? `${code} (${cause.message})` : cause.message;
+  }
+  return error.message;
+}

@@ -1,0 +1,143 @@
+import { isSessionEnd } from "../protocol/index.js";
+import type { EventType, ResetReason, SessionEvent } from "../protocol/index.js";
+import { markHandled } from "./errors.js";
+
+export interface SubscribeOptions {
+  /** The last seq you already have: delivery starts at `since + 1`. Default 0 (from the start of what is retained). */
+  since?: number;
+  /** Only these event types reach `onEvent`. The subscription still sees `exit`/`lost` to know when the session ended. */
+  types?: readonly EventType[];
+  /** Retention dropped events this subscription had not seen: it continues from `info.first`. */
+  onReset?: (info: ResetInfo) => void;
+  /** The gateway refused the subscription (e.g. SESSION_NOT_FOUND), or the client gave up. Also rejects `ready`/`done`. */
+  onError?: (error: Error) => void;
+}
+
+export interface ResetInfo {
+  reason: ResetReason;
+  /** The oldest seq still retained: delivery continues there. */
+  first: number;
+  head: number;
+  /** The last seq this subscription had before the gap. */
+  lastSeq: number;
+}
+
+export interface SubscribedInfo {
+  /** The first seq the gateway will deliver. */
+  from: number;
+  /** The session's head when the subscription started. */
+  head: number;
+}
+
+type Settle<T> = { resolve: (value: T) => void; reject: (error: Error) => void };
+
+/**
+ * One consumer's interest in one session's events. It remembers the last seq it saw, so the
+ * client can resume it after a reconnect, and drops anything at or below it, so a replay
+ * never produces a duplicate. Created by {@link SwitchboardClient.subscribe}.
+ */
+export class Subscription {
+  readonly session: string;
+  /** Resolves when the gateway confirmed the subscription (first time only). */
+  readonly ready: Promise<SubscribedInfo>;
+  /** Resolves with the session's last event (`exit`/`lost`) once delivered, or `undefined` after `unsubscribe()`. */
+  readonly done: Promise<SessionEvent | undefined>;
+  private readonly wanted: ReadonlySet<string> | undefined;
+  private readonly onEvent: (event: SessionEvent) => void;
+  private readonly options: SubscribeOptions;
+  private readonly settleReady: Settle<SubscribedInfo>;
+  private readonly settleDone: Settle<SessionEvent | undefined>;
+  private readonly detach: (sub: Subscription) => void;
+  private _lastSeq: number;
+  private _state: "live" | "ended" | "closed" = "live";
+  private confirmed = false;
+
+  /** @internal Use {@link SwitchboardClient.subscribe}. */
+  constructor(session: string, options: SubscribeOptions, onEvent: (event: SessionEvent) => void, detach: (sub: Subscription) => void) {
+    this.session = session;
+    this.options = options;
+    this.onEvent = onEvent;
+    this.detach = detach;
+    this._lastSeq = options.since ?? 0;
+    this.wanted = options.types && options.types.length > 0 ? new Set(options.types) : undefined;
+    let readySettle!: Settle<SubscribedInfo>;
+    let doneSettle!: Settle<SessionEvent | undefined>;
+    this.ready = new Promise((resolve, reject) => (readySettle = { resolve, reject }));
+    this.done = new Promise((resolve, reject) => (doneSettle = { resolve, reject }));
+    this.settleReady = readySettle;
+    this.settleDone = doneSettle;
+    markHandled(this.ready);
+    markHandled(this.done);
+  }
+
+  /** The last seq this subscription has seen: resume from here. */
+  get lastSeq(): number {
+    return this._lastSeq;
+  }
+
+  /** True once the session's last event (`exit`/`lost`) was delivered. */
+  get ended(): boolean {
+    return this._state === "ended";
+  }
+
+  /** Still following the session: not ended, not unsubscribed, not failed. */
+  get live(): boolean {
+    return this._state === "live";
+  }
+
+  /** The types the gateway must send for this subscription, or undefined for all. */
+  get serverTypes(): readonly string[] | undefined {
+    if (!this.wanted) return undefined;
+    return [...new Set([...this.wanted, "exit", "lost"])];
+  }
+
+  /** Stops delivery. `done` resolves with `undefined`. Idempotent. */
+  unsubscribe(): void {
+    if (this._state !== "live") return;
+    this._state = "closed";
+    this.settleReady.reject(new Error("unsubscribed before the gateway confirmed the subscription"));
+    this.settleDone.resolve(undefined);
+    this.detach(this);
+  }
+
+  /** @internal The gateway confirmed a (re)subscription. */
+  confirm(info: SubscribedInfo): void {
+    if (this.confirmed) return;
+    this.confirmed = true;
+    this.settleReady.resolve(info);
+  }
+
+  /**
+   * @internal Offers an event. Returns true when it ended the subscription. Events at or
+   * below the last seq are replays of what was already delivered and are dropped.
+   */
+  deliver(event: SessionEvent): boolean {
+    if (this._state !== "live" || event.seq <= this._lastSeq) return false;
+    this._lastSeq = event.seq;
+    if (!this.wanted || this.wanted.has(event.type)) this.onEvent(event);
+    if (!isSessionEnd(event)) return false;
+    // onEvent may have unsubscribed.
+    if (this._state !== "live") return false;
+    this._state = "ended";
+    this.confirm({ from: event.seq, head: event.seq });
+    this.settleDone.resolve(event);
+    return true;
+  }
+
+  /** @internal Retention dropped what this subscription still needed. */
+  reset(reason: ResetReason, first: number, head: number): void {
+    if (this._state !== "live" || this._lastSeq >= first - 1) return;
+    const lastSeq = this._lastSeq;
+    this._lastSeq = first - 1;
+    this.options.onReset?.({ reason, first, head, lastSeq });
+  }
+
+  /** @internal The gateway refused it, or the client gave up or was closed. */
+  fail(error: Error): void {
+    if (this._state !== "live") return;
+    this._state = "closed";
+    this.settleReady.reject(error);
+    this.settleDone.reject(error);
+    this.options.onError?.(error);
+  }
+}
