@@ -30,7 +30,9 @@ interface Produced {
  * notes when the delta carrying its last character is appended. Their difference is the
  * latency the pacer adds (plus the event loop's).
  */
-function instrumentedEcho(latencies: number[]): (context: ConstructorParameters<typeof EchoAdapter>[0]) => AgentAdapter {
+function instrumentedEcho(
+  latencies: number[],
+): (context: ConstructorParameters<typeof EchoAdapter>[0]) => AgentAdapter {
   return (context) => {
     const echo = new EchoAdapter(context);
     return {
@@ -93,7 +95,14 @@ export async function run(): Promise<BenchSection> {
       }
     });
     logs.push(log);
-    sessions.push(new AgentSession({ sessionId: `bench-${i}`, log, spec: { adapter: "echo" }, adapter: instrumentedEcho(latencies) }));
+    sessions.push(
+      new AgentSession({
+        sessionId: `bench-${i}`,
+        log,
+        spec: { adapter: "echo" },
+        adapter: instrumentedEcho(latencies),
+      }),
+    );
   }
 
   const started = performance.now();
@@ -106,7 +115,8 @@ export async function run(): Promise<BenchSection> {
   sinks.clear();
 
   latencies.sort((a, b) => a - b);
-  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
+  const pct = (p: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   const eventsPerSecond = events / (elapsedMs / 1000);
   const p99 = pct(99);
   const row = (name: string, value: number, goal: number, higherIsBetter: boolean, unit: string): string => {

@@ -6,6 +6,7 @@
  * Reproduce: `node --expose-gc --import tsx bench/routing.ts` (prints this section), or the
  * whole suite with `npm run bench`.
  */
+import { cpus, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { compileRouting, formatConfigIssue } from "../src/routing/index.js";
 import type { Binding, RoutableMessage, Router, RoutingConfig } from "../src/routing/index.js";
@@ -174,11 +175,15 @@ function measure(size: number): SizeResult {
   return { size, compileMs, index, linear };
 }
 
-const us = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : `${(ns / 1000).toFixed(2)} µs`);
+function us(ns: number): string {
+  if (ns >= 1_000_000) return `${(ns / 1_000_000).toFixed(1)} ms`;
+  return ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : `${(ns / 1000).toFixed(2)} µs`;
+}
 const n = (x: number) => x.toLocaleString("en-US");
 
 /** Runs the routing benchmark; the markdown is one section of docs/benchmarks.md. */
 export async function run(): Promise<BenchSection> {
+  const load = loadavg()[0] ?? 0;
   const overhead = time(() => 0, [{ channel: "x" }], 100_000, 1_000);
   const results = SIZES.map(measure);
   const largest = results[results.length - 1]!;
@@ -211,6 +216,9 @@ export async function run(): Promise<BenchSection> {
     "",
     `Samples: index ${n(largest.index.samples)} per size; linear ${results.map((r) => n(r.linear.samples)).join(" / ")} ` +
       `(time-boxed). "compile" is \`compileRouting\`: validation, index build and the unreachable-binding check.`,
+    "",
+    `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, ` +
+      `load average ${load.toFixed(1)} at the start (p99s suffer first on a shared machine).`,
     "",
     "Reproduce: `node --expose-gc --import tsx bench/routing.ts` (or `npm run bench` for every section).",
   ];

@@ -114,7 +114,12 @@ export class AcpAdapter implements AgentAdapter {
         });
       };
       run.signal.addEventListener("abort", onAbort, { once: true });
-      const turn: Turn = { run, resolve, settled: false, detach: () => run.signal.removeEventListener("abort", onAbort) };
+      const turn: Turn = {
+        run,
+        resolve,
+        settled: false,
+        detach: () => run.signal.removeEventListener("abort", onAbort),
+      };
       this.turn = turn;
       conn.agent
         .request("session/prompt", { sessionId, prompt: [{ type: "text", text: run.text }] })
@@ -189,7 +194,13 @@ export class AcpAdapter implements AgentAdapter {
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.context.clock.setTimeout(
-        () => reject(new AcpStartError("AGENT_FAILED", `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms`)),
+        () =>
+          reject(
+            new AcpStartError(
+              "AGENT_FAILED",
+              `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms`,
+            ),
+          ),
         ACP_START_TIMEOUT_MS,
       );
     });
@@ -241,7 +252,10 @@ export class AcpAdapter implements AgentAdapter {
 
   private onProcessEnd(end: ProcessEnd): void {
     this.isDead = true;
-    this.context.logger.info({ sessionId: this.context.sessionId, ...end, spawnError: end.spawnError?.message }, "ACP agent ended");
+    this.context.logger.info(
+      { sessionId: this.context.sessionId, ...end, spawnError: end.spawnError?.message },
+      "ACP agent ended",
+    );
   }
 
   /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */
@@ -255,7 +269,10 @@ export class AcpAdapter implements AgentAdapter {
 
   private onUpdate(params: unknown): void {
     if (!isRecord(params) || params.sessionId !== this.acpSessionId) {
-      this.context.logger.debug({ sessionId: this.context.sessionId }, "session/update for another ACP session ignored");
+      this.context.logger.debug(
+        { sessionId: this.context.sessionId },
+        "session/update for another ACP session ignored",
+      );
       return;
     }
     const turn = this.turn;
@@ -264,7 +281,10 @@ export class AcpAdapter implements AgentAdapter {
     if (!turn) return;
     const result = applySessionUpdate(params.update, turn.run.sink, (id) => this.terminals.has(id));
     if (result === "malformed") {
-      this.context.logger.warn({ sessionId: this.context.sessionId, runId: turn.run.runId }, "malformed session/update skipped");
+      this.context.logger.warn(
+        { sessionId: this.context.sessionId, runId: turn.run.runId },
+        "malformed session/update skipped",
+      );
     }
   }
 
@@ -273,13 +293,21 @@ export class AcpAdapter implements AgentAdapter {
     if (!turn) return;
     if ("error" in message) {
       const { code, message: text } = message.error;
-      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: `the agent answered error ${code}: ${text}` });
+      this.finishTurn(turn, {
+        kind: "error",
+        code: "AGENT_FAILED",
+        message: `the agent answered error ${code}: ${text}`,
+      });
       return;
     }
     const result = message.result;
     const stopReason = isRecord(result) && typeof result.stopReason === "string" ? result.stopReason : undefined;
     if (stopReason === undefined) {
-      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: "session/prompt answered without a stopReason" });
+      this.finishTurn(turn, {
+        kind: "error",
+        code: "AGENT_FAILED",
+        message: "session/prompt answered without a stopReason",
+      });
       return;
     }
     this.finishTurn(turn, { kind: "final", stopReason });
@@ -318,12 +346,17 @@ export class AcpAdapter implements AgentAdapter {
         });
         const outcome = await answer;
         return {
-          outcome: outcome.outcome === "selected" ? { outcome: "selected", optionId: outcome.optionId } : { outcome: "cancelled" },
+          outcome:
+            outcome.outcome === "selected"
+              ? { outcome: "selected", optionId: outcome.optionId }
+              : { outcome: "cancelled" },
         };
       })
       .onRequest("fs/read_text_file", async ({ params, requestId }) => {
         await this.inOrder(requestId, params.sessionId, () => undefined);
-        const content = await this.fsCall(() => this.fs.readTextFile(params.path, { line: params.line, limit: params.limit }));
+        const content = await this.fsCall(() =>
+          this.fs.readTextFile(params.path, { line: params.line, limit: params.limit }),
+        );
         return { content };
       })
       .onRequest("fs/write_text_file", async ({ params, requestId }) => {

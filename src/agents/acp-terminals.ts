@@ -29,7 +29,12 @@ export class AcpTerminals {
   private readonly cwd: string;
   private readonly logger: AgentLogger;
 
-  constructor(options: { factory: ChildTerminalFactory | undefined; parentSessionId: string; cwd: string; logger: AgentLogger }) {
+  constructor(options: {
+    factory: ChildTerminalFactory | undefined;
+    parentSessionId: string;
+    cwd: string;
+    logger: AgentLogger;
+  }) {
     this.factory = options.factory;
     this.parentSessionId = options.parentSessionId;
     this.cwd = options.cwd;
@@ -63,7 +68,9 @@ export class AcpTerminals {
       cwd: path.resolve(this.cwd, params.cwd ?? "."),
       env,
       outputByteLimit:
-        limit === undefined || limit === null ? MAX_TERMINAL_OUTPUT_BYTES : Math.min(Math.max(0, limit), MAX_TERMINAL_OUTPUT_BYTES),
+        limit === undefined || limit === null
+          ? MAX_TERMINAL_OUTPUT_BYTES
+          : Math.min(Math.max(0, limit), MAX_TERMINAL_OUTPUT_BYTES),
       parent: { sessionId: this.parentSessionId, runId },
     });
     this.live.set(terminal.sessionId, terminal);

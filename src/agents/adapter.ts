@@ -66,9 +66,7 @@ export interface RunSink {
 }
 
 /** How an adapter's run ended, when the session did not end it first (abort). */
-export type RunOutcome =
-  | { kind: "final"; stopReason: string }
-  | { kind: "error"; code: ErrorCode; message: string };
+export type RunOutcome = { kind: "final"; stopReason: string } | { kind: "error"; code: ErrorCode; message: string };
 
 export interface AdapterRun {
   runId: string;

@@ -247,8 +247,14 @@ export class AgentSession {
       const lane: Lane = { run, adapter, controller: new AbortController(), settleTimer: undefined };
       this.lane = lane;
       this.logger.debug({ sessionId: this.sessionId, runId: run.runId }, "run started");
-      void adapter
-        .run({ runId: run.runId, text: run.prompt, sink: run, signal: lane.controller.signal })
+      let running: Promise<RunOutcome>;
+      try {
+        running = adapter.run({ runId: run.runId, text: run.prompt, sink: run, signal: lane.controller.signal });
+      } catch (err) {
+        // The adapter contract says `run` never throws; if one does, the run still gets its one ending.
+        running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      void running
         .catch((err: unknown): RunOutcome => ({ kind: "error", code: "INTERNAL", message: describeError(err) }))
         .then((outcome) => this.settle(lane, outcome));
     }

@@ -40,7 +40,10 @@ export class ConfinedFs {
   }
 
   /** Reads a UTF-8 file; `line` (1-based) and `limit` select lines as in ACP. */
-  async readTextFile(requested: string, options: { line?: number | null | undefined; limit?: number | null | undefined } = {}): Promise<string> {
+  async readTextFile(
+    requested: string,
+    options: { line?: number | null | undefined; limit?: number | null | undefined } = {},
+  ): Promise<string> {
     const real = await this.resolveExisting(requested);
     const info = await stat(real);
     if (!info.isFile()) throw new FsAccessError("not-a-file", `${requested} is not a regular file`);
@@ -91,7 +94,11 @@ export class ConfinedFs {
       if (!isInside(root, linked)) throw this.outside(requested);
       file = linked;
     }
-    const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    const handle = await open(
+      file,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+      0o644,
+    );
     try {
       await handle.writeFile(content, "utf8");
     } finally {

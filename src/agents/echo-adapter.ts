@@ -65,7 +65,13 @@ export class EchoAdapter implements AgentAdapter {
         break;
       case "tool": {
         const toolCallId = `echo-tool-${++this.toolCalls}`;
-        sink.tool({ toolCallId, title: "Count characters", kind: "other", status: "in_progress", rawInput: { text: rest } });
+        sink.tool({
+          toolCallId,
+          title: "Count characters",
+          kind: "other",
+          status: "in_progress",
+          rawInput: { text: rest },
+        });
         if (!(await pause(ECHO_STEP_DELAY_MS))) return cancelled;
         sink.tool({ toolCallId, status: "completed", rawOutput: { characters: Array.from(rest).length } });
         break;
@@ -86,7 +92,10 @@ export class EchoAdapter implements AgentAdapter {
         break;
       }
       case "plan": {
-        const steps = rest.split(";").map((s) => s.trim()).filter((s) => s !== "");
+        const steps = rest
+          .split(";")
+          .map((s) => s.trim())
+          .filter((s) => s !== "");
         const entries = (steps.length > 0 ? steps : ["Read the prompt", "Echo it back"]).map((content) => ({
           content,
           priority: "medium",

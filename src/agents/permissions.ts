@@ -47,7 +47,8 @@ export class PermissionBroker {
 
   /** Appends `permission.request` and resolves with the outcome. Never rejects. */
   request(runId: string, ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
-    if (this.pending.size >= MAX_PENDING_PERMISSIONS || signal?.aborted) return Promise.resolve({ outcome: "cancelled" });
+    if (this.pending.size >= MAX_PENDING_PERMISSIONS || signal?.aborted)
+      return Promise.resolve({ outcome: "cancelled" });
     const requestId = this.opts.newId();
     const expiresAt = this.opts.clock.now() + this.opts.timeoutMs;
     return new Promise<PermissionOutcome>((resolve) => {

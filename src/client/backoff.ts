@@ -7,6 +7,13 @@ export const RECONNECT_FACTOR = 2;
 /** Reconnect attempts in a row before giving up; unbounded by default (a gateway restart can take a while). */
 export const RECONNECT_MAX_ATTEMPTS = Number.POSITIVE_INFINITY;
 
+/**
+ * Before the first successful connection, a failed upgrade is retried this many times when
+ * the gateway answers HTTP (a cut or a hiccup), then reported. A gateway that cannot be
+ * reached at all, or refuses the credentials, is reported at once.
+ */
+export const INITIAL_CONNECT_ATTEMPTS = 3;
+
 export interface BackoffOptions {
   /** Default {@link RECONNECT_INITIAL_DELAY_MS}. */
   initialDelayMs?: number;

@@ -114,7 +114,17 @@ export class Subscription {
   deliver(event: SessionEvent): boolean {
     if (this._state !== "live" || event.seq <= this._lastSeq) return false;
     this._lastSeq = event.seq;
-    if (!this.wanted || this.wanted.has(event.type)) this.onEvent(event);
+    if (!this.wanted || this.wanted.has(event.type)) {
+      try {
+        this.onEvent(event);
+      } catch (error) {
+        // The caller's bug must not cost other subscribers this event or stop the batch:
+        // surface it as an uncaught error on its own, outside the delivery loop.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
     if (!isSessionEnd(event)) return false;
     // onEvent may have unsubscribed.
     if (this._state !== "live") return false;

@@ -23,6 +23,13 @@ export interface OutputPiece {
 
 /** The longest UTF-8 sequence is 4 bytes, so at most 3 bytes of an unfinished one are held back. */
 export const UTF8_MAX_HELD_BYTES = 3;
+/**
+ * In a chunk that has invalid bytes, a valid run shorter than this travels inside the
+ * neighbouring base64 piece instead of as its own text piece. Without it, binary output
+ * (`cat /bin/ls`, random bytes) would turn into one piece, and one event, per few bytes:
+ * random data has a valid byte about every other byte.
+ */
+export const UTF8_MIN_TEXT_RUN_BYTES = 32;
 
 /**
  * Splits a byte stream into {@link OutputPiece}s without ever cutting a character in two.
@@ -71,28 +78,26 @@ export class Utf8Chunker {
     }
   }
 
-  /** Slow path: valid runs become text, invalid runs become base64, in order. */
+  /**
+   * Slow path: valid runs of at least {@link UTF8_MIN_TEXT_RUN_BYTES} become text; invalid
+   * bytes, and the short valid runs among them, become base64. In order.
+   */
   private decodeMixed(bytes: Uint8Array): OutputPiece[] {
     const pieces: OutputPiece[] = [];
-    let runStart = 0;
-    let runValid = true;
+    let binaryStart = 0; // start of the bytes not yet emitted, all bound for base64
     let i = 0;
     while (i < bytes.length) {
-      const n = sequenceLength(bytes, i, bytes.length);
-      const valid = n > 0;
-      if (valid !== runValid) {
-        if (i > runStart) pieces.push(this.piece(bytes.subarray(runStart, i), runValid));
-        runStart = i;
-        runValid = valid;
+      const end = validRunEnd(bytes, i);
+      if (end - i >= UTF8_MIN_TEXT_RUN_BYTES) {
+        if (i > binaryStart) pieces.push(base64Piece(bytes.subarray(binaryStart, i)));
+        pieces.push({ data: this.decoder.decode(bytes.subarray(i, end)), byteLength: end - i });
+        binaryStart = end;
       }
-      i += valid ? n : 1;
+      // Past the run (a short one stays in the binary range) and the invalid byte that ends it.
+      i = end < bytes.length ? end + 1 : end;
     }
-    if (bytes.length > runStart) pieces.push(this.piece(bytes.subarray(runStart), runValid));
+    if (bytes.length > binaryStart) pieces.push(base64Piece(bytes.subarray(binaryStart)));
     return pieces;
-  }
-
-  private piece(bytes: Uint8Array, valid: boolean): OutputPiece {
-    return valid ? { data: this.decoder.decode(bytes), byteLength: bytes.length } : base64Piece(bytes);
   }
 }
 
@@ -129,6 +134,17 @@ function completeLength(bytes: Uint8Array): number {
 }
 
 const INCOMPLETE = -1;
+
+/** End of the run of valid sequences that starts at `i` (`i` itself if none does). */
+function validRunEnd(bytes: Uint8Array, i: number): number {
+  let end = i;
+  while (end < bytes.length) {
+    const n = sequenceLength(bytes, end, bytes.length);
+    if (n <= 0) break;
+    end += n;
+  }
+  return end;
+}
 
 /**
  * At `i`: the length (1–4) of the valid UTF-8 sequence that starts there, 0 if none does,

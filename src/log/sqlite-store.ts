@@ -4,6 +4,9 @@ import type { EventType } from "../protocol/index.js";
 import type { EventStore, FlushListener, PersistedSession, StoredEntry, StoredLogState } from "./store.js";
 import type { LogEntry } from "./types.js";
 
+/** SQLite page size for new log files. */
+export const SQLITE_PAGE_SIZE = 65536;
+
 /** How long appended events may wait before their group is committed. */
 export const LOG_FLUSH_INTERVAL_MS = 5;
 /** A group is committed at once when it reaches this many queued writes. */
@@ -42,6 +45,10 @@ export class SqliteEventStore implements EventStore {
 
   constructor(file: string) {
     this.db = new Database(file);
+    // Events are ~100 B to 64 KiB; with the default 4 KiB pages most rows overflow and a
+    // WITHOUT ROWID insert costs several page writes. 64 KiB pages measured 5-6x faster
+    // appends and 2x faster catch-up reads (bench/log.ts). Only takes effect on a new file.
+    this.db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     this.db.pragma("journal_mode = WAL");
     // WAL + NORMAL: a commit survives a process crash; an OS crash may lose the last groups.
     this.db.pragma("synchronous = NORMAL");

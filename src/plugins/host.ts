@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
-import { AgentFinal, HttpHookResponse, type LogLevel, type RuntimeMethod } from "./ipc.js";
+import { AgentFinal, HttpHookResponse, PluginToolEvent, type LogLevel, type RuntimeMethod } from "./ipc.js";
 import { DEFAULT_PLUGIN_LIMITS, type PluginLimits } from "./limits.js";
 import { PluginMetrics, type CallOutcome } from "./metrics.js";
 import { grantedPermissions } from "./permissions.js";
@@ -26,6 +26,12 @@ import type {
 
 /** Headers never forwarded to a plugin's HTTP hook: they may carry the gateway's credentials. */
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-switchboard-.*)$/i;
+/**
+ * The only response headers a plugin may set. Its answer is served from the gateway's
+ * origin, so cookies, CORS, CSP, redirects and content types stay the gateway's to decide
+ * (the route sends the body as JSON).
+ */
+const PLUGIN_RESPONSE_HEADERS = /^(x-(?!switchboard-)[a-z0-9-]+|cache-control|retry-after)$/i;
 
 interface ActiveRun {
   callId: number;
@@ -37,6 +43,7 @@ interface Instance {
   runtime: PluginRuntime;
   runs: Map<string, ActiveRun>;
   inFlight: number;
+  calls: { windowStart: number; count: number };
   log: { windowStart: number; lines: number; dropped: number };
 }
 
@@ -235,7 +242,12 @@ export class PluginHost {
     const parsed = HttpHookResponse.safeParse(answer);
     if (!parsed.success)
       throw new SwitchboardError("INTERNAL", `plugin "${pluginId}" answered the HTTP hook with an invalid response`);
-    return parsed.data;
+    const safeHeaders: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsed.data.headers ?? {}))
+      if (PLUGIN_RESPONSE_HEADERS.test(name)) safeHeaders[name.toLowerCase()] = value;
+    return Object.keys(safeHeaders).length > 0
+      ? { ...parsed.data, headers: safeHeaders }
+      : { status: parsed.data.status, body: parsed.data.body };
   }
 
   /** Stops every plugin (SIGKILL after the grace period) and removes the metrics. Idempotent. */
@@ -329,7 +341,7 @@ export class PluginHost {
   private async startSlot(slot: Slot): Promise<void> {
     const generation = ++slot.generation;
     this.setState(slot, "starting");
-    const stateDir = join(this.deps.dataDir, "plugins", slot.id);
+    let stateDir: string;
     let args: string[];
     let entryFile: string;
     try {
@@ -337,12 +349,14 @@ export class PluginHost {
         baseDir: this.baseDir,
         protectedPaths: this.protectedPaths,
       });
-      await mkdir(stateDir, { recursive: true, mode: 0o700 });
-      const realStateDir = realpathSync(stateDir);
+      const dir = join(this.deps.dataDir, "plugins", slot.id);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      // The real path: the permission model compares resolved, not real, paths.
+      stateDir = realpathSync(dir);
       args = sandboxArgs({
         runnerPath: this.runnerPath,
         pluginDir: resolved.dir,
-        stateDir: realStateDir,
+        stateDir,
         heapMb: this.limits.heapMb,
       });
       entryFile = resolved.entry;
@@ -389,8 +403,17 @@ export class PluginHost {
         const run = instance.runs.get(frame.runId);
         if (run === undefined) return;
         proc.touch(run.callId);
-        if (frame.t === "agent.delta") run.sink.delta(frame.text);
-        else run.sink.tool(frame.event);
+        if (frame.t === "agent.delta") {
+          run.sink.delta(frame.text);
+          return;
+        }
+        const tool = PluginToolEvent.safeParse(frame.event);
+        if (tool.success) run.sink.tool(tool.data);
+        else
+          this.deps.logger.warn(
+            { plugin: slot.id, runId: frame.runId, err: tool.error.issues[0]?.message },
+            "plugin tool event dropped: invalid",
+          );
       },
       onDrain: () => {
         for (const { sub, count } of runtime.takeDropped()) proc.send({ t: "dropped", sub, count });
@@ -402,6 +425,7 @@ export class PluginHost {
       runtime,
       runs: new Map(),
       inFlight: 0,
+      calls: { windowStart: 0, count: 0 },
       log: { windowStart: 0, lines: 0, dropped: 0 },
     };
     slot.instance = instance;
@@ -434,6 +458,16 @@ export class PluginHost {
       instance.process.respond(id, {
         ok: false,
         error: { code: "LIMIT_EXCEEDED", message: `at most ${this.limits.pendingRequests} runtime calls in flight` },
+      });
+      return;
+    }
+    const now = this.deps.clock.now();
+    if (now - instance.calls.windowStart >= 1000) instance.calls = { windowStart: now, count: 0 };
+    if (++instance.calls.count > this.limits.callsPerSecond) {
+      this.metrics.call(slot.id, method, "error");
+      instance.process.respond(id, {
+        ok: false,
+        error: { code: "RATE_LIMITED", message: `at most ${this.limits.callsPerSecond} runtime calls per second` },
       });
       return;
     }

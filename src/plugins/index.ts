@@ -4,7 +4,7 @@ export * from "./limits.js";
 export * from "./host.js";
 export * from "./types.js";
 export type * from "./api.js";
-export { RUNTIME_METHODS, EventFilter, type RuntimeMethod, type HttpHookResponse } from "./ipc.js";
+export { RUNTIME_METHODS, EventFilter, PluginToolEvent, type RuntimeMethod, type HttpHookResponse } from "./ipc.js";
 export { METHOD_PERMISSIONS } from "./runtime.js";
 export { permissionFlag, sandboxArgs } from "./sandbox.js";
 export type { CommandResult } from "./run-command.js";

@@ -137,5 +137,14 @@ export const HttpHookResponse = z.strictObject({
 });
 export type HttpHookResponse = z.infer<typeof HttpHookResponse>;
 
+/** A tool event of a plugin agent (the `tool` log event without seq, ts, type and runId). */
+export const PluginToolEvent = z.looseObject({
+  toolCallId: z.string().min(1).max(200),
+  status: z.string().min(1).max(100),
+  title: z.string().max(4096).optional(),
+  kind: z.string().max(100).optional(),
+});
+export type PluginToolEvent = z.infer<typeof PluginToolEvent>;
+
 /** What a plugin agent's handler answers at the end of a run. */
 export const AgentFinal = z.strictObject({ text: z.string(), stopReason: z.string().max(100).optional() });

@@ -29,6 +29,8 @@ export const DEFAULT_PLUGIN_LIMITS = {
   outboundQueueBytes: 4 * 1024 * 1024,
   /** Runtime API calls a plugin may have in flight at once. */
   pendingRequests: 64,
+  /** Runtime API calls a plugin may start per second (fixed one-second windows); the excess fails with `RATE_LIMITED`. */
+  callsPerSecond: 5_000,
   /** Event subscriptions per plugin. */
   subscriptions: 32,
   /** Agents one plugin may register. */

@@ -1,5 +1,5 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { opendir, readFile, readlink, realpath } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { SwitchboardError } from "../protocol/index.js";
 
@@ -127,7 +127,41 @@ export async function resolvePlugin(
       );
   }
   assertGrantable(dir, "a plugin folder");
+  await assertNoEscapingLinks(dir);
   return { dir, entry };
+}
+
+/** Entries `assertNoEscapingLinks` looks at before it gives up (and refuses the folder). */
+export const PLUGIN_FOLDER_MAX_ENTRIES = 50_000;
+
+/**
+ * Node's permission model follows symbolic links, even to places outside the granted paths
+ * (documented, and verified on Node 20.20: `<plugin>/data -> ~/.switchboard` would expose the
+ * token). A plugin cannot create links at run time (`fs.symlink` needs full read and write
+ * permission), but it can ship them, so a folder holding a link that leads outside is refused.
+ */
+export async function assertNoEscapingLinks(dir: string, maxEntries = PLUGIN_FOLDER_MAX_ENTRIES): Promise<void> {
+  let seen = 0;
+  const pending = [dir];
+  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+    for await (const dirent of await opendir(current)) {
+      if (++seen > maxEntries)
+        throw new SwitchboardError(
+          "CONFIG_INVALID",
+          `plugin folder ${dir} has more than ${maxEntries} entries; bundle the plugin to check it for escaping links`,
+        );
+      const path = join(current, dirent.name);
+      if (dirent.isDirectory()) pending.push(path);
+      else if (dirent.isSymbolicLink()) {
+        const target = await realpath(path).catch(async () => resolve(current, await readlink(path)));
+        if (!isInside(target, dir))
+          throw new SwitchboardError(
+            "CONFIG_INVALID",
+            `plugin folder ${dir} holds a symbolic link leading outside it (${path} -> ${target}); Node's permission model would follow it`,
+          );
+      }
+    }
+  }
 }
 
 async function packageMain(dir: string): Promise<string | undefined> {

@@ -1,7 +1,7 @@
 import type { Registry } from "prom-client";
 import type { Clock } from "../core/clock.js";
 import type { ErrorCode, SessionEvent, SessionInfo } from "../protocol/index.js";
-import type { EventFilter } from "./ipc.js";
+import type { EventFilter, PluginToolEvent } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
 import type { PluginPermission } from "./permissions.js";
 
@@ -102,7 +102,8 @@ export interface AgentRunRequest {
 /** Where a plugin agent's run goes: the agent layer turns these into log events. */
 export interface AgentRunSink {
   delta(text: string): void;
-  tool(event: Record<string, unknown>): void;
+  /** `{toolCallId, status, title?, kind?, ...}`: validated; the caller adds `runId` and appends a `tool` event. */
+  tool(event: PluginToolEvent): void;
   final(text: string, stopReason: string): void;
   error(code: ErrorCode, message: string): void;
 }

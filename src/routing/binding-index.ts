@@ -130,8 +130,9 @@ export class BindingIndex {
         const anyRoles = any?.guildRoles?.get(guildId);
         if (scopedRoles !== undefined || anyRoles !== undefined) {
           found = -1;
-          for (const role of roles)
+          for (const role of roles) {
             found = earliest(found, firstOf(scopedRoles?.get(role), anyRoles?.get(role), message));
+          }
           if (found >= 0) return { bindingIndex: found, tier: "guild-roles" };
         }
       }

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { SwitchboardError } from "../protocol/errors.js";
 import { RoutingConfigSchema } from "./bindings.js";
+import type { Binding } from "./bindings.js";
 import { BindingIndex } from "./binding-index.js";
 import { IndexedRouter } from "./router.js";
 import type { Router } from "./router.js";
@@ -77,9 +78,24 @@ export function compileRouting(config: unknown, options: CompileOptions): Compil
   );
   return {
     ok: true,
-    router: new IndexedRouter(routing.bindings, routing.defaultAgent, index),
+    router: new IndexedRouter(frozen(routing.bindings), routing.defaultAgent, index),
     warnings: capped(warnings),
   };
+}
+
+/**
+ * `router.bindings` hands these objects to every caller; frozen, nobody can change what a
+ * binding says behind the index that was built from it.
+ */
+function frozen(bindings: Binding[]): readonly Binding[] {
+  for (const binding of bindings) {
+    const { match } = binding;
+    if (match.peer !== undefined) Object.freeze(match.peer);
+    if (match.roles !== undefined) Object.freeze(match.roles);
+    Object.freeze(match);
+    Object.freeze(binding);
+  }
+  return Object.freeze(bindings);
 }
 
 /** `bindings[3].match.roles: roles needs guildId: ...` */
@@ -105,8 +121,9 @@ function unknownAgents(config: unknown, known: ReadonlySet<string>): ConfigIssue
     bindings.forEach((binding: unknown, index) => {
       const agentId =
         typeof binding === "object" && binding !== null ? (binding as { agentId?: unknown }).agentId : undefined;
-      if (typeof agentId === "string" && !known.has(agentId))
+      if (typeof agentId === "string" && !known.has(agentId)) {
         issues.push(bindingIssue(index, "agentId", message(agentId)));
+      }
     });
   }
   if (typeof defaultAgent === "string" && !known.has(defaultAgent)) {

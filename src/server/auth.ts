@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import type { Role, TokenEntry } from "./config.js";
 
@@ -23,6 +24,14 @@ export const SESSION_COOKIE = "sb_session";
 export const COOKIE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** WebSocket subprotocol prefix carrying a bearer token for clients that cannot set headers. */
 export const BEARER_PROTOCOL_PREFIX = "switchboard.bearer.";
+/**
+ * Most live browser sessions (cookies) kept at once. Every successful login adds one, so without
+ * a bound a token holder could grow the gateway's memory by logging in in a loop; past it the
+ * oldest cookie is dropped (its browser logs in again).
+ */
+export const MAX_COOKIES = 10_000;
+/** Name of the identity behind the gateway's own (generated or `--token`) admin token. */
+export const ADMIN_NAME = "admin";
 
 export function sha256(value: string): Buffer {
   return createHash("sha256").update(value, "utf8").digest();
@@ -42,13 +51,32 @@ export class TokenRegistry {
   private readonly records: TokenRecord[];
   private readonly cookies = new Map<string, { identity: Identity; expires: number }>();
 
+  /**
+   * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
+   * gets would depend on config order) or when a configured entry takes the admin token's
+   * name without being an admin: sessions are owned by name, so it would own the admin's.
+   */
   constructor(entries: readonly TokenEntry[], adminToken: string | undefined) {
     this.records = entries.map((e) => ({
       hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
       identity: { name: e.name, role: e.role, sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []) },
     }));
     if (adminToken !== undefined) {
-      this.records.unshift({ hash: sha256(adminToken), identity: { name: "admin", role: "admin", sessions: ["*"] } });
+      const posing = entries.find((e) => e.name === ADMIN_NAME && e.role !== "admin");
+      if (posing) {
+        throw new SwitchboardError("CONFIG_INVALID", `auth.tokens: the name ${ADMIN_NAME} is reserved for the gateway's admin token; give the ${posing.role} token another name`);
+      }
+      this.records.unshift({ hash: sha256(adminToken), identity: { name: ADMIN_NAME, role: "admin", sessions: ["*"] } });
+    }
+    for (let i = 0; i < this.records.length; i++) {
+      for (let j = i + 1; j < this.records.length; j++) {
+        if (this.records[i]!.hash.equals(this.records[j]!.hash)) {
+          throw new SwitchboardError(
+            "CONFIG_INVALID",
+            `auth.tokens: ${this.records[i]!.identity.name} and ${this.records[j]!.identity.name} use the same token; give each identity its own`,
+          );
+        }
+      }
     }
   }
 
@@ -64,6 +92,12 @@ export class TokenRegistry {
 
   /** Exchanges a verified identity for a browser session id (the cookie value). */
   issueCookie(identity: Identity, now: number): string {
+    if (this.cookies.size >= MAX_COOKIES) {
+      for (const [value, entry] of this.cookies) if (entry.expires <= now) this.cookies.delete(value);
+      // Still full: drop the oldest (Map keeps insertion order).
+      const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
+      if (oldest !== undefined) this.cookies.delete(oldest);
+    }
     const id = randomBytes(32).toString("base64url");
     this.cookies.set(id, { identity, expires: now + COOKIE_TTL_MS });
     return id;
@@ -121,17 +155,34 @@ export function actorOf(identity: Identity, connId?: string): Actor {
   return connId === undefined ? { name: identity.name, role: identity.role } : { name: identity.name, role: identity.role, connId };
 }
 
-/** Minimal glob: `*` any run of characters, `?` one character. */
+/**
+ * Minimal glob: `*` any run of characters, `?` one character, everything else literal.
+ * Iterative with one backtrack point, so it runs in O(pattern × value) whatever the input;
+ * a regex built from the pattern backtracks exponentially on `*a*a*a…b` against `aaaa…`.
+ */
 export function globMatch(pattern: string, value: string): boolean {
-  const re = new RegExp(
-    "^" +
-      pattern
-        .split("")
-        .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
-        .join("") +
-      "$",
-  );
-  return re.test(value);
+  let p = 0;
+  let v = 0;
+  let star = -1;
+  let resume = 0;
+  while (v < value.length) {
+    const c = pattern[p];
+    if (c === "*") {
+      star = p++;
+      resume = v;
+    } else if (c !== undefined && (c === "?" || c === value[v])) {
+      p++;
+      v++;
+    } else if (star >= 0) {
+      // Let the last `*` swallow one more character and retry from there.
+      p = star + 1;
+      v = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (pattern[p] === "*") p++;
+  return p === pattern.length;
 }
 
 /** What the access rules need to know about a session. */

@@ -49,7 +49,18 @@ const positive = z.number().int().positive();
 export const ConfigSchema = z.strictObject({
   auth: z
     .strictObject({
-      tokens: z.array(TokenEntry).max(1000).default([]),
+      tokens: z
+        .array(TokenEntry)
+        .max(1000)
+        .superRefine((tokens, ctx) => {
+          // Sessions are owned by name: two tokens with one name would be one identity.
+          const seen = new Set<string>();
+          tokens.forEach((t, i) => {
+            if (seen.has(t.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `name ${t.name} is used by more than one token` });
+            seen.add(t.name);
+          });
+        })
+        .default([]),
     })
     .default({ tokens: [] }),
   /** Host header values accepted in addition to the listen address, localhost and 127.0.0.1. */

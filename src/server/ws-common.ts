@@ -1,12 +1,16 @@
 import type { WebSocket } from "ws";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
+import type { Timer } from "../core/clock.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
-/** The server pings every connection this often; two unanswered pings terminate it. */
+/**
+ * The server pings every connection this often; two unanswered pings terminate it. Timed with
+ * the gateway's clock, so tests can drive it with a ManualClock.
+ */
 export const WS_PING_INTERVAL_MS = 15_000;
 export const WS_MISSED_PINGS_ALLOWED = 2;
 
@@ -78,9 +82,10 @@ export class Outbox {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
     const size = text.length;
     this.inflight += size;
-    this.ws.send(text, () => {
+    this.ws.send(text, (error) => {
       this.inflight -= size;
-      if (this.disposed) return;
+      // A failed write means the socket is going away: nothing more to send or to pump.
+      if (this.disposed || error) return;
       if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
       if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
     });
@@ -95,14 +100,13 @@ export class Outbox {
 export class ConnectionTracker {
   private readonly perToken = new Map<string, number>();
   private readonly live = new Map<WebSocket, { missed: number; dispose: () => void }>();
-  private readonly timer: ReturnType<typeof setInterval>;
+  private timer: Timer | undefined;
 
   constructor(
     private readonly core: GatewayCore,
     private readonly endpoint: "multiplex" | "terminal",
   ) {
-    this.timer = setInterval(() => this.sweep(), WS_PING_INTERVAL_MS);
-    this.timer.unref();
+    this.scheduleSweep();
   }
 
   /** Throws LIMIT_EXCEEDED when the token already has its maximum of connections. */
@@ -133,12 +137,25 @@ export class ConnectionTracker {
   }
 
   closeAll(): void {
-    clearInterval(this.timer);
-    for (const ws of this.live.keys()) ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
+    this.timer?.cancel();
+    this.timer = undefined;
+    for (const [ws, state] of this.live) {
+      // Stop feeding first: a write callback after this point must not read a log that is
+      // about to be closed (an uncaught "database connection is not open" at shutdown).
+      state.dispose();
+      ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
+    }
     // Connections that cannot take a close frame are cut.
     setTimeout(() => {
       for (const ws of this.live.keys()) ws.terminate();
     }, 1000).unref();
+  }
+
+  private scheduleSweep(): void {
+    this.timer = this.core.clock.setTimeout(() => {
+      this.sweep();
+      this.scheduleSweep();
+    }, WS_PING_INTERVAL_MS);
   }
 
   private sweep(): void {

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
+import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, LIMITS, SwitchboardError, TerminalClientFrame } from "../protocol/index.js";
 import type { EventOf, SessionEvent, TerminalServerFrame } from "../protocol/index.js";
@@ -19,8 +20,10 @@ import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
 import { ConnectionTracker, Outbox } from "./ws-common.js";
 
-/** Replay is sent in frames of at most this many bytes. */
+/** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
+/** Output events read from the log per step while assembling a replay frame. */
+const REPLAY_READ_ENTRIES = 256;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -74,7 +77,9 @@ export class TerminalEndpoint {
 class TerminalConnection {
   private readonly connId = randomBytes(16).toString("base64url");
   private readonly outbox: Outbox;
-  private readonly feed: SessionFeed | undefined;
+  private feed: SessionFeed | undefined;
+  /** While replaying, the next byte to send; undefined once joined to live delivery. */
+  private replayFrom: number | undefined;
   private readonly inputBucket: TokenBucket;
   private readonly stopLeaseWatch: () => void;
   private disposed = false;
@@ -85,38 +90,17 @@ class TerminalConnection {
     private readonly identity: Identity,
     private readonly session: Session,
     since: number | undefined,
-    control: "acquire" | "force" | null,
+    private readonly control: "acquire" | "force" | null,
   ) {
-    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.feed?.pump(), (_s, entries) => this.format(entries));
+    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.pump(), (_s, entries) => this.format(entries));
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
 
-    // Replay and the live join happen in one synchronous step: no byte in the gap, none twice.
-    if (since !== undefined) this.replay(since);
-    this.send({ type: "connected", mode: session.record.pty ? "pty" : "pipe", session_id: session.id, offset: session.log.outputBytes });
-    if (control !== null && session.running) {
-      // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
-      // read-only); `?control=force` takes it over. Released when this connection closes.
-      try {
-        session.lease.acquire({ key: this.connId, actor: actorOf(identity, this.connId) }, control === "force");
-      } catch (error) {
-        const e = toSwitchboardError(error);
-        this.send({ type: "error", code: e.code, message: e.message });
-      }
-    }
-    if (!session.running) {
-      const r = session.record;
-      this.send({ type: "exit", exit_code: r.exitCode, signal: r.signal });
-      ws.close(CLOSE_CODES.NORMAL, "session ended");
-      return;
-    }
-    this.feed = new SessionFeed(session.log, session.log.head, { get queuedBytes() { return outbox.queuedBytes; }, budgetBytes: core.limits.queueBytes, deliver: (entries, live) => outbox.deliver(session.id, entries as LogEntry[], live), reset: () => this.resetToLive() }, TERMINAL_TYPES, {
-      onCatchUp: () => core.metrics.catchUps.inc(),
-    });
-    const outbox = this.outbox;
-    this.feed.pump();
+    // Without `since` the viewer joins at the end of the output at once.
+    this.replayFrom = since ?? session.log.outputBytes;
+    this.pump();
   }
 
   dispose(): void {
@@ -133,28 +117,108 @@ class TerminalConnection {
     this.outbox.sendControl(JSON.stringify(frame));
   }
 
-  private replay(since: number): void {
-    let offset = since;
-    while (offset < this.session.log.outputBytes) {
-      const slices = this.session.log.readOutput(offset, 64);
-      if (slices.length === 0) break;
-      let batch: Uint8Array[] = [];
-      let size = 0;
-      const flush = () => {
-        if (size === 0) return;
-        const bytes = Buffer.concat(batch);
-        offset += bytes.length;
-        this.send({ type: "replay", ...encode(bytes), offset });
-        batch = [];
-        size = 0;
-      };
-      for (const s of slices) {
-        batch.push(s.bytes);
-        size += s.bytes.length;
-        if (size >= REPLAY_FRAME_BYTES) flush();
-      }
-      flush();
+  /**
+   * Replays output from the log while the outbox has room — so a long history never piles up in
+   * memory (guarantee 4) — and, in the same synchronous step as the last read, sends `connected`
+   * and joins live delivery at the end of the output: no byte in the gap, none twice
+   * (guarantee 2). Called again whenever the outbox drains.
+   */
+  private pump(): void {
+    if (this.disposed) return;
+    if (this.replayFrom === undefined) {
+      this.feed?.pump();
+      return;
     }
+    while (this.outbox.queuedBytes < this.core.limits.queueBytes) {
+      if (this.replayFrom >= this.session.log.outputBytes) {
+        this.join();
+        return;
+      }
+      this.replayFrame(this.replayFrom);
+    }
+  }
+
+  /** Sends one replay frame starting at byte `from`, or says which bytes retention dropped. */
+  private replayFrame(from: number): void {
+    const log = this.session.log;
+    const batch: Uint8Array[] = [];
+    let size = 0;
+    while (size < REPLAY_FRAME_BYTES && from + size < log.outputBytes) {
+      let slices: OutputSlice[];
+      try {
+        slices = log.readOutput(from + size, REPLAY_READ_ENTRIES);
+      } catch (error) {
+        // Only the first read can hit the trimmed front of the log.
+        if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+        const first = error.details?.["first"];
+        this.skipTrimmed(from, typeof first === "number" ? first : log.outputBytes);
+        return;
+      }
+      if (slices.length === 0) break;
+      for (const slice of slices) {
+        batch.push(slice.bytes);
+        size += slice.bytes.length;
+        if (size >= REPLAY_FRAME_BYTES) break;
+      }
+    }
+    if (size === 0) {
+      // No output event is retained at all any more.
+      this.skipTrimmed(from, log.outputBytes);
+      return;
+    }
+    const bytes = Buffer.concat(batch);
+    this.replayFrom = from + bytes.length;
+    this.send({ type: "replay", ...encode(bytes), offset: this.replayFrom });
+  }
+
+  /** Retention dropped output this viewer asked to replay: say so (never a silent gap), then go on from `to`. */
+  private skipTrimmed(from: number, to: number): void {
+    this.core.metrics.resets.inc();
+    this.send({
+      type: "error",
+      code: "HISTORY_TRIMMED",
+      message: `output bytes ${from} to ${to} were dropped by retention; the replay goes on from byte ${to}`,
+    });
+    this.replayFrom = to;
+  }
+
+  /** The replay reached the end of the output: `connected`, then live delivery (or the exit of an ended session). */
+  private join(): void {
+    const session = this.session;
+    this.replayFrom = undefined;
+    this.send({ type: "connected", mode: session.record.pty ? "pty" : "pipe", session_id: session.id, offset: session.log.outputBytes });
+    if (this.control !== null && session.running) {
+      // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
+      // read-only); `?control=force` takes it over. Released when this connection closes.
+      try {
+        session.lease.acquire({ key: this.connId, actor: actorOf(this.identity, this.connId) }, this.control === "force");
+      } catch (error) {
+        const e = toSwitchboardError(error);
+        this.send({ type: "error", code: e.code, message: e.message });
+      }
+    }
+    if (!session.running) {
+      const r = session.record;
+      this.send({ type: "exit", exit_code: r.exitCode, signal: r.signal });
+      this.ws.close(CLOSE_CODES.NORMAL, "session ended");
+      return;
+    }
+    const outbox = this.outbox;
+    this.feed = new SessionFeed(
+      session.log,
+      session.log.head,
+      {
+        get queuedBytes() {
+          return outbox.queuedBytes;
+        },
+        budgetBytes: this.core.limits.queueBytes,
+        deliver: (entries, live) => outbox.deliver(session.id, entries as LogEntry[], live),
+        reset: () => this.resetToLive(),
+      },
+      TERMINAL_TYPES,
+      { onCatchUp: () => this.core.metrics.catchUps.inc() },
+    );
+    this.feed.pump();
   }
 
   /** Retention dropped output this viewer needed while it lagged: say so, then follow live output. */

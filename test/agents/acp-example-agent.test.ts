@@ -9,7 +9,9 @@ import { deltaText, runEvents, waitForEvent, waitForRunEnd } from "./helpers/wai
 // as the aliased dev dependency acp-example-agent). Each of its turns sleeps 1 s between steps:
 // text, a read tool call, more text, an edit tool call that asks permission, then text.
 // (The package's exports map hides dist/examples, so the file is found by path.)
-const EXAMPLE_AGENT = fileURLToPath(new URL("../../node_modules/acp-example-agent/dist/examples/agent.js", import.meta.url));
+const EXAMPLE_AGENT = fileURLToPath(
+  new URL("../../node_modules/acp-example-agent/dist/examples/agent.js", import.meta.url),
+);
 const actor: Actor = { name: "alice", role: "operator", connId: "conn-1" };
 
 /** A session on the example agent, disposed when the test (possibly one of several running concurrently) ends. */
@@ -29,7 +31,9 @@ const shape = (log: MemoryLog, runId: string): string[] =>
   runEvents(log, runId).map((e) => (e.type === "tool" ? `tool:${e.toolCallId}:${e.status}` : e.type));
 
 describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
-  it("runs a full turn: text, tool calls, permission allowed, final text equal to the deltas", async ({ onTestFinished }) => {
+  it("runs a full turn: text, tool calls, permission allowed, final text equal to the deltas", async ({
+    onTestFinished,
+  }) => {
     const { log, agent } = exampleSession(onTestFinished);
     const { runId } = agent.prompt("please change the config", actor);
     const request = await waitForEvent(log, "permission.request", (e) => e.runId === runId);
@@ -63,8 +67,16 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     expect(final.text).toBe(deltaText(log, runId));
     expect(final.text).toMatch(/^I'll help you with that\..*Perfect! I've successfully updated the configuration\./);
     const tool = runEvents(log, runId).find((e): e is EventOf<"tool"> => e.type === "tool" && e.status === "completed");
-    expect(tool).toMatchObject({ title: "Reading project files", kind: "read", rawOutput: { content: expect.any(String) } });
-    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({ outcome: "selected", optionId: "allow", by: actor });
+    expect(tool).toMatchObject({
+      title: "Reading project files",
+      kind: "read",
+      rawOutput: { content: expect.any(String) },
+    });
+    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({
+      outcome: "selected",
+      optionId: "allow",
+      by: actor,
+    });
     expect(agent.state()).toBe("idle");
   });
 
@@ -78,12 +90,16 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     const final = end as EventOf<"chat.final">;
     expect(final.text).toContain("I'll skip the configuration update.");
     expect(final.text).toBe(deltaText(log, runId));
-    expect(runEvents(log, runId).filter((e) => e.type === "tool" && e.toolCallId === "call_2").map((e) => (e.type === "tool" ? e.status : ""))).toEqual([
-      "pending",
-    ]);
+    expect(
+      runEvents(log, runId)
+        .filter((e) => e.type === "tool" && e.toolCallId === "call_2")
+        .map((e) => (e.type === "tool" ? e.status : "")),
+    ).toEqual(["pending"]);
   });
 
-  it("cancel mid-turn: exactly one chat.aborted, session/cancel stops the agent, the queued prompt runs next", async ({ onTestFinished }) => {
+  it("cancel mid-turn: exactly one chat.aborted, session/cancel stops the agent, the queued prompt runs next", async ({
+    onTestFinished,
+  }) => {
     const { log, agent } = exampleSession(onTestFinished);
     const first = agent.prompt("first", actor).runId;
     const second = agent.prompt("second", actor).runId;
@@ -96,19 +112,26 @@ describe.concurrent("ACP adapter against the SDK 1.9.0 example agent", () => {
     await waitForEvent(log, "run.started", (e) => e.runId === second);
     expect(Date.now() - abortedAt).toBeLessThan(3000);
     await waitForEvent(log, "chat.delta", (e) => e.runId === second);
-    const ends = runEvents(log, first).filter((e) => e.type === "chat.aborted" || e.type === "chat.final" || e.type === "chat.error");
+    const ends = runEvents(log, first).filter(
+      (e) => e.type === "chat.aborted" || e.type === "chat.final" || e.type === "chat.error",
+    );
     expect(ends.map((e) => e.type)).toEqual(["chat.aborted"]);
     expect(runEvents(log, first).at(-1)!.type).toBe("chat.aborted");
     expect(runEvents(log, first).filter((e) => e.type === "tool")).toEqual([]);
   });
 
-  it("abort while the agent waits for permission: the request is cancelled, then the run ends with chat.aborted", async ({ onTestFinished }) => {
+  it("abort while the agent waits for permission: the request is cancelled, then the run ends with chat.aborted", async ({
+    onTestFinished,
+  }) => {
     const { log, agent } = exampleSession(onTestFinished);
     const { runId } = agent.prompt("change it", actor);
     const request = await waitForEvent(log, "permission.request", (e) => e.runId === runId);
     agent.abort({}, actor);
     expect(shape(log, runId).slice(-2)).toEqual(["permission.resolved", "chat.aborted"]);
-    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({ requestId: request.requestId, outcome: "cancelled" });
+    expect(log.events.find((e) => e.type === "permission.resolved")).toMatchObject({
+      requestId: request.requestId,
+      outcome: "cancelled",
+    });
     // The agent hears "cancelled", finishes its turn, and the session is ready for the next prompt.
     const next = agent.prompt("again", actor).runId;
     await waitForEvent(log, "chat.delta", (e) => e.runId === next);

@@ -84,7 +84,9 @@ function isAlive(pid: number): boolean {
 }
 
 describe.concurrent("ACP adapter against a scripted agent", () => {
-  it("applies a burst of chunks and the prompt response that follows them back to back in wire order", async ({ onTestFinished }) => {
+  it("applies a burst of chunks and the prompt response that follows them back to back in wire order", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     for (let round = 0; round < 3; round++) {
       const chunks = Array.from({ length: 200 }, (_, i) => `${round}:${i} `);
@@ -94,19 +96,37 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     }
   });
 
-  it("maps thoughts, plans, text and tool calls to their events, flushing text before the tool", async ({ onTestFinished }) => {
+  it("maps thoughts, plans, text and tool calls to their events, flushing text before the tool", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     const { runId, end } = await s.ask({ op: "mixed" });
     const events = runEvents(s.log, runId).slice(2);
-    expect(events.map((e) => e.type)).toEqual(["chat.thought", "plan", "chat.delta", "tool", "tool", "chat.delta", "chat.final"]);
+    expect(events.map((e) => e.type)).toEqual([
+      "chat.thought",
+      "plan",
+      "chat.delta",
+      "tool",
+      "tool",
+      "chat.delta",
+      "chat.final",
+    ]);
     expect(events[0]).toMatchObject({ text: "hmm" });
     expect(events[1]).toMatchObject({ entries: [{ content: "look", priority: "high", status: "in_progress" }] });
     expect(events[2]).toMatchObject({ text: "before tool" });
-    expect(events[4]).toMatchObject({ toolCallId: "t-1", status: "completed", title: "Look", kind: "read", rawOutput: { ok: true } });
+    expect(events[4]).toMatchObject({
+      toolCallId: "t-1",
+      status: "completed",
+      title: "Look",
+      kind: "read",
+      rawOutput: { ok: true },
+    });
     expect(end).toMatchObject({ text: "before tool after tool" });
   });
 
-  it("advertises fs and terminal capabilities in initialize (terminal only with a child factory)", async ({ onTestFinished }) => {
+  it("advertises fs and terminal capabilities in initialize (terminal only with a child factory)", async ({
+    onTestFinished,
+  }) => {
     const withTerminals = scriptedSession(onTestFinished);
     const without = scriptedSession(onTestFinished, { children: null });
     const [a, b] = await Promise.all([withTerminals.ask({ op: "caps" }), without.ask({ op: "caps" })]);
@@ -114,10 +134,14 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(JSON.parse(b.text)).toMatchObject({ fs: { readTextFile: true, writeTextFile: true }, terminal: false });
   });
 
-  it("fs: reads and writes inside the session's cwd (lines, new directories, symlinks that stay inside)", async ({ onTestFinished }) => {
+  it("fs: reads and writes inside the session's cwd (lines, new directories, symlinks that stay inside)", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     expect((await s.ask({ op: "read", path: path.join(cwd, "notes", "a.txt") })).text).toBe("OK hello\nworld\n!");
-    expect((await s.ask({ op: "read", path: path.join(cwd, "notes", "a.txt"), line: 2, limit: 1 })).text).toBe("OK world");
+    expect((await s.ask({ op: "read", path: path.join(cwd, "notes", "a.txt"), line: 2, limit: 1 })).text).toBe(
+      "OK world",
+    );
     expect((await s.ask({ op: "read", path: path.join(cwd, "link-in.txt") })).text).toBe("OK hello\nworld\n!");
     const target = path.join(cwd, "out", "deeper", "new.txt");
     expect((await s.ask({ op: "write", path: target, content: "written ✓" })).text).toBe("OK");
@@ -152,7 +176,9 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(existsSync(path.join(outside, "sub"))).toBe(false);
   });
 
-  it("terminal/create starts a real child terminal, linked from the tool event and as a child event", async ({ onTestFinished }) => {
+  it("terminal/create starts a real child terminal, linked from the tool event and as a child event", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     const { runId, end, text } = await s.ask({
       op: "terminal",
@@ -164,7 +190,11 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     const child = runEvents(s.log, runId).find((e): e is EventOf<"child"> => e.type === "child");
     expect(child).toMatchObject({ runId, command: [process.execPath, "-e", expect.any(String)] });
     const tools = runEvents(s.log, runId).filter((e): e is EventOf<"tool"> => e.type === "tool");
-    expect(tools[0]).toMatchObject({ toolCallId: "term-1", status: "in_progress", terminalSessionIds: [child!.sessionId] });
+    expect(tools[0]).toMatchObject({
+      toolCallId: "term-1",
+      status: "in_progress",
+      terminalSessionIds: [child!.sessionId],
+    });
     expect(tools[1]).toMatchObject({ status: "completed", terminalSessionIds: [child!.sessionId] });
     expect(s.terminals.created).toEqual([
       expect.objectContaining({ cwd, parent: { sessionId: "scripted", runId }, command: process.execPath }),
@@ -191,7 +221,9 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(end).toMatchObject({ type: "chat.error", code: "AGENT_FAILED" });
   });
 
-  it("permission over ACP: the agent gets the answer; the title falls back to the tool call's", async ({ onTestFinished }) => {
+  it("permission over ACP: the agent gets the answer; the title falls back to the tool call's", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     const { runId } = s.agent.prompt(JSON.stringify({ op: "permission" }), actor);
     const request = await waitForEvent(s.log, "permission.request", (e) => e.runId === runId);
@@ -203,14 +235,20 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(deltaText(s.log, runId)).toBe("chose no");
   });
 
-  it("a crash mid-run ends the run with AGENT_EXITED, and the next prompt restarts the agent", async ({ onTestFinished }) => {
+  it("a crash mid-run ends the run with AGENT_EXITED, and the next prompt restarts the agent", async ({
+    onTestFinished,
+  }) => {
     const s = scriptedSession(onTestFinished);
     const firstPid = Number((await s.ask({ op: "pid" })).text.replace("pid=", ""));
     const crash = await s.ask({ op: "crash", chunks: ["partial answer"] });
     expect(crash.end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
     expect((crash.end as EventOf<"chat.error">).message).toMatch(/exited with code 3/);
     expect(crash.text).toBe("partial answer");
-    expect(runEvents(s.log, crash.runId).map((e) => e.type).slice(-2)).toEqual(["chat.delta", "chat.error"]);
+    expect(
+      runEvents(s.log, crash.runId)
+        .map((e) => e.type)
+        .slice(-2),
+    ).toEqual(["chat.delta", "chat.error"]);
     expect(s.agent.info()).toEqual({ active: null, queued: 0 });
     expect(s.agent.state()).toBe("idle");
     const secondPid = Number((await s.ask({ op: "pid" })).text.replace("pid=", ""));
@@ -228,7 +266,11 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
       expect((await s.ask({ op: "crash" })).end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
     }
     const refused = await s.ask({ op: "pid" });
-    expect(refused.end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED", message: expect.stringMatching(/not restarting/) });
+    expect(refused.end).toMatchObject({
+      type: "chat.error",
+      code: "AGENT_EXITED",
+      message: expect.stringMatching(/not restarting/),
+    });
     expect(refused.text).toBe("");
   });
 

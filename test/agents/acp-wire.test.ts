@@ -8,7 +8,12 @@ function rawPair(): { raw: Stream; push: (m: object) => void; end: () => void; s
   const readable = new ReadableStream<AnyMessage>({ start: (c) => void (controller = c) });
   const sent: AnyMessage[] = [];
   const writable = new WritableStream<AnyMessage>({ write: (m) => void sent.push(m) });
-  return { raw: { readable, writable }, push: (m) => controller.enqueue(m as AnyMessage), end: () => controller.close(), sent };
+  return {
+    raw: { readable, writable },
+    push: (m) => controller.enqueue(m as AnyMessage),
+    end: () => controller.close(),
+    sent,
+  };
 }
 
 const update = (n: number): object => ({ jsonrpc: "2.0", method: "session/update", params: { n } });

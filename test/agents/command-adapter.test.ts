@@ -22,7 +22,11 @@ function commandSession(
   onTestFinished: (fn: () => Promise<void>) => void,
   command: string[],
   env?: Record<string, string>,
-): { log: MemoryLog; agent: AgentSession; ask: (text: string) => Promise<{ runId: string; end: SessionEvent; text: string }> } {
+): {
+  log: MemoryLog;
+  agent: AgentSession;
+  ask: (text: string) => Promise<{ runId: string; end: SessionEvent; text: string }>;
+} {
   const log = new MemoryLog("cmd");
   const spec: AgentSpec = { adapter: "command", command, ...(env ? { env } : {}) };
   const agent = createAgentSession({ sessionId: "cmd", log, spec, cwd });
@@ -47,11 +51,18 @@ describe.concurrent("command adapter", () => {
   });
 
   it("puts the prompt where {prompt} appears in the arguments", async ({ onTestFinished }) => {
-    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write('got:' + process.argv[1])", "prompt={prompt}!"]);
+    const s = commandSession(onTestFinished, [
+      node,
+      "-e",
+      "process.stdout.write('got:' + process.argv[1])",
+      "prompt={prompt}!",
+    ]);
     expect((await s.ask("hello there")).text).toBe("got:prompt=hello there!");
   });
 
-  it("decodes UTF-8 split across reads and runs in the session's cwd with the agent's env", async ({ onTestFinished }) => {
+  it("decodes UTF-8 split across reads and runs in the session's cwd with the agent's env", async ({
+    onTestFinished,
+  }) => {
     const script = `
       const bytes = Buffer.from("héllo 👋 " + process.cwd() + " " + process.env.AGENT_FLAVOUR);
       let i = 0;
@@ -63,14 +74,28 @@ describe.concurrent("command adapter", () => {
   });
 
   it("a non-zero exit is chat.error AGENT_FAILED with the stderr tail", async ({ onTestFinished }) => {
-    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write('partial'); console.error('bad thing happened'); process.exit(2)"]);
+    const s = commandSession(onTestFinished, [
+      node,
+      "-e",
+      "process.stdout.write('partial'); console.error('bad thing happened'); process.exit(2)",
+    ]);
     const { end, text } = await s.ask("go");
-    expect(end).toMatchObject({ type: "chat.error", code: "AGENT_FAILED", message: expect.stringMatching(/exited with code 2: bad thing happened/) });
+    expect(end).toMatchObject({
+      type: "chat.error",
+      code: "AGENT_FAILED",
+      message: expect.stringMatching(/exited with code 2: bad thing happened/),
+    });
     expect(text).toBe("partial");
   });
 
-  it("abort kills the process: one chat.aborted, and the next prompt runs a new process", async ({ onTestFinished }) => {
-    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write('pid=' + process.pid); setInterval(() => {}, 1000)"]);
+  it("abort kills the process: one chat.aborted, and the next prompt runs a new process", async ({
+    onTestFinished,
+  }) => {
+    const s = commandSession(onTestFinished, [
+      node,
+      "-e",
+      "process.stdout.write('pid=' + process.pid); setInterval(() => {}, 1000)",
+    ]);
     const { runId } = s.agent.prompt("go", actor);
     const delta = await waitForEvent(s.log, "chat.delta", (e) => e.runId === runId);
     const pid = Number(delta.text.replace("pid=", ""));
@@ -78,9 +103,11 @@ describe.concurrent("command adapter", () => {
     s.agent.abort({}, actor);
     await waitForEvent(s.log, "run.started", (e) => e.runId === next);
     expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: "ESRCH" }));
-    expect(s.log.events.filter((e) => "runId" in e && e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta")).toEqual([
-      expect.objectContaining({ type: "chat.aborted" }),
-    ]);
+    expect(
+      s.log.events.filter(
+        (e) => "runId" in e && e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta",
+      ),
+    ).toEqual([expect.objectContaining({ type: "chat.aborted" })]);
   });
 
   it("a command that cannot start is chat.error SPAWN_FAILED", async ({ onTestFinished }) => {

@@ -13,7 +13,11 @@ interface Emitted {
 function setup(throttleMs = DEFAULT_DELTA_THROTTLE_MS): { clock: ManualClock; pacer: DeltaPacer; out: Emitted[] } {
   const clock = new ManualClock(0);
   const out: Emitted[] = [];
-  const pacer = new DeltaPacer({ clock, throttleMs, emit: (text, reason) => out.push({ text, reason, at: clock.now() }) });
+  const pacer = new DeltaPacer({
+    clock,
+    throttleMs,
+    emit: (text, reason) => out.push({ text, reason, at: clock.now() }),
+  });
   return { clock, pacer, out };
 }
 

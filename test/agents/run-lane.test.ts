@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { createAgentSession, DEFAULT_PERMISSION_TIMEOUT_MS, MAX_QUEUED_RUNS, MemoryLog } from "../../src/agents/index.js";
-import type { AgentSession, AgentSessionState } from "../../src/agents/index.js";
+import {
+  ABORT_SETTLE_TIMEOUT_MS,
+  AgentSession,
+  createAgentSession,
+  DEFAULT_PERMISSION_TIMEOUT_MS,
+  MAX_QUEUED_RUNS,
+  MemoryLog,
+} from "../../src/agents/index.js";
+import type { AdapterRun, AgentAdapter, AgentSessionState, RunOutcome } from "../../src/agents/index.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import type { Actor, ErrorCode, EventOf } from "../../src/protocol/index.js";
@@ -77,8 +84,17 @@ describe("agent session run lane", () => {
       [c, 1, "alice"],
     ]);
     await drive(clock, 3000);
-    const order = log.events.filter((e) => e.type === "run.started" || e.type === "chat.final").map((e) => `${e.type}:${"runId" in e ? e.runId : ""}`);
-    expect(order).toEqual([`run.started:${a}`, `chat.final:${a}`, `run.started:${b}`, `chat.final:${b}`, `run.started:${c}`, `chat.final:${c}`]);
+    const order = log.events
+      .filter((e) => e.type === "run.started" || e.type === "chat.final")
+      .map((e) => `${e.type}:${"runId" in e ? e.runId : ""}`);
+    expect(order).toEqual([
+      `run.started:${a}`,
+      `chat.final:${a}`,
+      `run.started:${b}`,
+      `chat.final:${b}`,
+      `run.started:${c}`,
+      `chat.final:${c}`,
+    ]);
     expect([a, b, c].map((id) => deltaText(log, id))).toEqual(["first", "second", "third"]);
     expect(states).toEqual(["working", "idle"]);
   });
@@ -106,7 +122,9 @@ describe("agent session run lane", () => {
     expect(agent.info()).toEqual({ active: null, queued: 0 });
     await drive(clock, 1000);
     for (const id of ids) {
-      expect(types(log, id).filter((t) => t === "chat.aborted" || t === "chat.final" || t === "chat.error")).toEqual(["chat.aborted"]);
+      expect(types(log, id).filter((t) => t === "chat.aborted" || t === "chat.final" || t === "chat.error")).toEqual([
+        "chat.aborted",
+      ]);
     }
     expect(types(log, ids[1]!)).toEqual(["run.queued", "chat.aborted"]);
     expect(log.events.filter((e) => e.type === "run.started")).toHaveLength(1);
@@ -141,7 +159,9 @@ describe("agent session run lane", () => {
     expectCode(() => agent.answerPermission(request.requestId, "reject", alice), "PERMISSION_REQUEST_NOT_FOUND");
     await drive(clock, 1000);
     const resolved = log.events.filter((e) => e.type === "permission.resolved");
-    expect(resolved).toEqual([expect.objectContaining({ requestId: request.requestId, outcome: "selected", optionId: "allow", by: bob })]);
+    expect(resolved).toEqual([
+      expect.objectContaining({ requestId: request.requestId, outcome: "selected", optionId: "allow", by: bob }),
+    ]);
     expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.final", text: "Allowed. go ahead" });
     // The echo agent asks at once, so the session goes from idle straight to waiting.
     expect(states).toEqual(["waiting", "working", "idle"]);
@@ -222,6 +242,50 @@ describe("agent session run lane", () => {
     expect(types(log, b)).toEqual(["run.queued", "chat.aborted"]);
     expect(clock.pending).toBe(0);
     expectCode(() => agent.prompt("c", alice), "SESSION_NOT_RUNNING");
+  });
+
+  it("an agent that never finishes an aborted turn is replaced after the settle timeout, and the queue goes on", async () => {
+    const clock = new ManualClock(0);
+    const log = new MemoryLog("s2", { clock });
+    const made: Array<{ disposed: boolean; runs: string[] }> = [];
+    const agent = new AgentSession({
+      sessionId: "s2",
+      log,
+      spec: { adapter: "echo" },
+      clock,
+      adapter: () => {
+        const record = { disposed: false, runs: [] as string[] };
+        made.push(record);
+        const adapter: AgentAdapter = {
+          dead: false,
+          run(run: AdapterRun): Promise<RunOutcome> {
+            record.runs.push(run.text);
+            if (run.text === "hang") return new Promise(() => undefined); // ignores the abort
+            run.sink.text(run.text);
+            return Promise.resolve({ kind: "final", stopReason: "end_turn" });
+          },
+          dispose() {
+            record.disposed = true;
+            return Promise.resolve();
+          },
+        };
+        return adapter;
+      },
+    });
+    sessions.push(agent);
+    const stuck = agent.prompt("hang", alice).runId;
+    const next = agent.prompt("after", alice).runId;
+    agent.abort({}, alice);
+    await nextTick();
+    expect(types(log, next)).toEqual(["run.queued"]);
+    clock.advance(ABORT_SETTLE_TIMEOUT_MS);
+    await nextTick();
+    expect(types(log, stuck).at(-1)).toBe("chat.aborted");
+    expect(runEvents(log, next).at(-1)).toMatchObject({ type: "chat.final", text: "after" });
+    expect(made.map((m) => [m.runs, m.disposed])).toEqual([
+      [["hang"], true],
+      [["after"], false],
+    ]);
   });
 
   it("rejects an acp or command spec without a command at creation", () => {

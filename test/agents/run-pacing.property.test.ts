@@ -36,10 +36,14 @@ class ScriptAdapter implements AgentAdapter {
             this.produced += op.text;
             run.sink.text(op.text);
           } else if (op.kind === "thought") run.sink.thought(op.text);
-          else run.sink.tool({ toolCallId: `t${++tools}`, status: "completed", rawInput: { textBefore: this.produced } });
+          else
+            run.sink.tool({ toolCallId: `t${++tools}`, status: "completed", rawInput: { textBefore: this.produced } });
         }, at);
       }
-      this.clock.setTimeout(() => resolve(run.signal.aborted ? { kind: "final", stopReason: "cancelled" } : this.outcome), at + 1);
+      this.clock.setTimeout(
+        () => resolve(run.signal.aborted ? { kind: "final", stopReason: "cancelled" } : this.outcome),
+        at + 1,
+      );
     });
   }
 
@@ -49,8 +53,22 @@ class ScriptAdapter implements AgentAdapter {
 }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ gap: fc.integer({ min: 0, max: 90 }), kind: fc.constant("text" as const), text: fc.string({ minLength: 1, maxLength: 5 }) }) },
-  { weight: 2, arbitrary: fc.record({ gap: fc.integer({ min: 0, max: 90 }), kind: fc.constant("thought" as const), text: fc.string({ minLength: 1, maxLength: 5 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      gap: fc.integer({ min: 0, max: 90 }),
+      kind: fc.constant("text" as const),
+      text: fc.string({ minLength: 1, maxLength: 5 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      gap: fc.integer({ min: 0, max: 90 }),
+      kind: fc.constant("thought" as const),
+      text: fc.string({ minLength: 1, maxLength: 5 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ gap: fc.integer({ min: 0, max: 90 }), kind: fc.constant("tool" as const) }) },
 );
 
@@ -68,7 +86,9 @@ describe("run pacing (property, ManualClock)", () => {
           const clock = new ManualClock(0);
           const log = new MemoryLog("s", { clock });
           const outcome: RunOutcome =
-            ending === "error" ? { kind: "error", code: "AGENT_FAILED", message: "boom" } : { kind: "final", stopReason: "end_turn" };
+            ending === "error"
+              ? { kind: "error", code: "AGENT_FAILED", message: "boom" }
+              : { kind: "final", stopReason: "end_turn" };
           const adapter = new ScriptAdapter(clock, ops, outcome);
           const session = new AgentSession({
             sessionId: "s",
@@ -90,7 +110,9 @@ describe("run pacing (property, ManualClock)", () => {
           await nextTick();
           await session.dispose();
 
-          const events = log.events.filter((e): e is SessionEvent & { runId: string } => "runId" in e && e.runId === runId);
+          const events = log.events.filter(
+            (e): e is SessionEvent & { runId: string } => "runId" in e && e.runId === runId,
+          );
           const terminals = events.filter((e) => TERMINAL.has(e.type));
           expect(terminals).toHaveLength(1);
           expect(events.at(-1)).toBe(terminals[0]);

@@ -125,7 +125,7 @@ describe("OutputCoalescer", () => {
         const all = Buffer.concat(chunks.map((c) => c.bytes));
         expect(Buffer.concat(got.map((g) => g.bytes))).toEqual(all);
       }),
-      { numRuns: 500 },
+      { numRuns: 200 },
     );
   });
 });

@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeBase64, decodeOutputData, encodeBase64, Utf8Chunker } from "../../src/core/utf8-chunker.js";
+import {
+  decodeBase64,
+  decodeOutputData,
+  encodeBase64,
+  Utf8Chunker,
+  UTF8_MIN_TEXT_RUN_BYTES,
+} from "../../src/core/utf8-chunker.js";
 import type { OutputPiece } from "../../src/core/utf8-chunker.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -72,7 +78,7 @@ describe("Utf8Chunker", () => {
           expect(p.byteLength).toBeGreaterThan(0);
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 1000 },
     );
   });
 
@@ -99,12 +105,22 @@ describe("Utf8Chunker", () => {
   });
 
   it("sends invalid bytes as base64 between text pieces", () => {
-    const pieces = run([Uint8Array.of(0x68, 0x69, 0xff, 0xfe, 0x6f, 0x6b)]);
+    const before = "x".repeat(UTF8_MIN_TEXT_RUN_BYTES);
+    const after = "é".repeat(UTF8_MIN_TEXT_RUN_BYTES / 2);
+    const pieces = run([concatBytes([utf8(before), Uint8Array.of(0xff, 0xfe), utf8(after)])]);
     expect(pieces).toEqual([
-      { data: "hi", byteLength: 2 },
+      { data: before, byteLength: UTF8_MIN_TEXT_RUN_BYTES },
       { data: "//4=", enc: "base64", byteLength: 2 },
-      { data: "ok", byteLength: 2 },
+      { data: after, byteLength: UTF8_MIN_TEXT_RUN_BYTES },
     ]);
+  });
+
+  it("keeps short valid runs among invalid bytes inside one base64 piece (binary output)", () => {
+    const bytes = Uint8Array.of(0x68, 0x69, 0xff, 0xfe, 0x6f, 0x6b, 0x80);
+    expect(run([bytes])).toEqual([{ data: Buffer.from(bytes).toString("base64"), enc: "base64", byteLength: 7 }]);
+    // Random bytes: a handful of pieces, not one per few bytes.
+    const random = Uint8Array.from({ length: 64 * 1024 }, (_, i) => (i * 2654435761) >>> 24);
+    expect(run([random]).length).toBeLessThan(10);
   });
 
   it("flushes an unfinished character at the end as base64", () => {

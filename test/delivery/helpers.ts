@@ -11,6 +11,7 @@ import type { Clock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { parseConfig } from "../../src/server/config.js";
 import { startGateway } from "../../src/server/gateway.js";
+import { Outbox } from "../../src/server/ws-common.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 
@@ -108,10 +109,13 @@ export async function outputBytes(gw: Gateway, session: string): Promise<Buffer>
   return Buffer.from(await res.arrayBuffer());
 }
 
-/** Opens a WebSocket; rejects with the HTTP status when the upgrade is refused. */
-export function openWs(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<WebSocket> {
+/**
+ * Resolves once `ws` is open; rejects with {@link UpgradeRefused} (the HTTP status) when the
+ * upgrade is refused. Attach message listeners before awaiting it: ws emits the frames that
+ * came with the 101 response in the same tick as `open`.
+ */
+export function opened(ws: WebSocket): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = protocols ? new WebSocket(url, protocols, options) : new WebSocket(url, options);
     ws.once("open", () => {
       ws.off("error", reject);
       resolve(ws);
@@ -121,10 +125,16 @@ export function openWs(url: string, options: WebSocket.ClientOptions = {}, proto
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => reject(new UpgradeRefused(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
       ws.off("error", reject);
+      // The refused socket reports an error as well; the status above is the answer.
       ws.on("error", () => undefined);
     });
     ws.once("error", reject);
   });
+}
+
+/** Opens a WebSocket with no message listener (for upgrade checks). */
+export function openWs(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<WebSocket> {
+  return opened(protocols ? new WebSocket(url, protocols, options) : new WebSocket(url, options));
 }
 
 export class UpgradeRefused extends Error {
@@ -185,7 +195,7 @@ export interface MuxSessionState {
   ended: boolean;
   events: SessionEvent[];
   resets: number;
-  afterReset: boolean;
+  resync: boolean;
 }
 
 /**
@@ -199,14 +209,25 @@ export class MuxClient {
   readonly errors: string[] = [];
   private waiters = new Set<() => void>();
 
-  constructor(readonly ws: WebSocket) {
+  /** Data frames (`event`/`events`) received. */
+  dataFrames = 0;
+  /** Called for every event received, after the position checks. */
+  onEvent: ((session: string, event: SessionEvent) => void) | undefined;
+
+  /** With `keep` false, events and bytes are checked and counted but not kept (for floods). */
+  constructor(
+    readonly ws: WebSocket,
+    private readonly keep = true,
+  ) {
     ws.on("message", (data) => this.onFrame(JSON.parse(data.toString()) as MuxFrame));
   }
 
-  static async open(gw: Gateway, defer: Defer, options: WebSocket.ClientOptions = {}): Promise<MuxClient> {
-    const ws = await openWs(wsUrl(gw, "/v1/ws"), { headers: authHeaders(gw), ...options });
+  static async open(gw: Gateway, defer: Defer, options: WebSocket.ClientOptions & { keep?: boolean } = {}): Promise<MuxClient> {
+    const { keep, ...wsOptions } = options;
+    const ws = new WebSocket(wsUrl(gw, "/v1/ws"), { headers: authHeaders(gw), ...wsOptions });
     defer(() => ws.terminate());
-    const client = new MuxClient(ws);
+    const client = new MuxClient(ws, keep ?? true);
+    await opened(ws);
     return client;
   }
 
@@ -214,17 +235,22 @@ export class MuxClient {
     this.ws.send(JSON.stringify(frame));
   }
 
-  /** Subscribes from `since` (keeps the position bookkeeping for that session). */
-  subscribe(session: string, since = 0): void {
+  /**
+   * Subscribes from `since` (keeps the position bookkeeping for that session). Without the byte
+   * position that goes with `since`, the first output event sets it.
+   */
+  subscribe(session: string, since = 0, bytePosition?: number): void {
     const s = this.track(session);
     s.lastSeq = since;
+    s.resync = since > 0 && bytePosition === undefined;
+    if (bytePosition !== undefined) s.byteCount = bytePosition;
     this.send({ op: "subscribe", session, since });
   }
 
   track(session: string) {
     let s = this.state.get(session);
     if (!s) {
-      s = { lastSeq: 0, bytes: [], byteCount: 0, ended: false, events: [], resets: 0, afterReset: false };
+      s = { lastSeq: 0, bytes: [], byteCount: 0, ended: false, events: [], resets: 0, resync: false };
       this.state.set(session, s);
     }
     return s;
@@ -259,30 +285,70 @@ export class MuxClient {
   }
 
   private onFrame(frame: MuxFrame): void {
-    this.frames.push(frame);
-    if (frame.op === "event" || frame.op === "events") {
+    const data = frame.op === "event" || frame.op === "events";
+    if (!data || this.keep) this.frames.push(frame);
+    if (data) {
+      this.dataFrames++;
       const s = this.track(frame.session ?? "");
       for (const e of frame.events ?? (frame.event ? [frame.event] : [])) {
         if (e.seq !== s.lastSeq + 1) this.errors.push(`${frame.session}: seq ${e.seq} after ${s.lastSeq}`);
         s.lastSeq = e.seq;
-        s.events.push(e);
+        if (this.keep) s.events.push(e);
         if (e.type === "output") {
           // After a reset the first output starts wherever retention left off.
-          if (s.afterReset) s.byteCount = e.offset;
-          s.afterReset = false;
+          if (s.resync) s.byteCount = e.offset;
+          s.resync = false;
           if (e.offset !== s.byteCount) this.errors.push(`${frame.session}: offset ${e.offset} at byte ${s.byteCount}`);
           const b = decodeData(e.data, e.enc);
-          s.bytes.push(b);
+          if (this.keep) s.bytes.push(b);
           s.byteCount += b.length;
         }
         if (e.type === "exit" || e.type === "lost") s.ended = true;
+        this.onEvent?.(frame.session ?? "", e);
       }
     } else if (frame.op === "reset") {
       const s = this.track(frame.session ?? "");
       s.lastSeq = (frame.first ?? 1) - 1;
       s.resets++;
-      s.afterReset = true;
+      s.resync = true;
     }
     for (const w of [...this.waiters]) w();
   }
+}
+
+/**
+ * Watches every server-side {@link Outbox} (the gateway runs in this process): after each call
+ * that queues something, records the connection's queued bytes as the Outbox counts them (held
+ * events + bytes handed to `ws.send` whose write callback has not fired) and, independently,
+ * what is really buffered in user space for that socket (ws's sender queue + the socket's
+ * writable buffer). Kernel socket buffers are not gateway memory and are not counted.
+ */
+export function probeOutboxes(defer: Defer): { maxQueued(): number; maxBuffered(): number; count(): number } {
+  type Probed = { queuedBytes: number; ws: { _socket?: Socket; _sender?: { _bufferedBytes?: number } } };
+  const seen = new Map<object, { queued: number; buffered: number }>();
+  const sample = (outbox: Probed) => {
+    const s = seen.get(outbox) ?? { queued: 0, buffered: 0 };
+    const socket = outbox.ws._socket;
+    const buffered = (socket?.writableLength ?? 0) + (outbox.ws._sender?._bufferedBytes ?? 0);
+    s.queued = Math.max(s.queued, outbox.queuedBytes);
+    s.buffered = Math.max(s.buffered, buffered);
+    seen.set(outbox, s);
+  };
+  const proto = Outbox.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of ["deliver", "sendControl"]) {
+    const original = proto[name]!;
+    proto[name] = function (this: Probed, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      sample(this);
+      return result;
+    };
+    defer(() => {
+      proto[name] = original;
+    });
+  }
+  return {
+    maxQueued: () => Math.max(0, ...[...seen.values()].map((s) => s.queued)),
+    maxBuffered: () => Math.max(0, ...[...seen.values()].map((s) => s.buffered)),
+    count: () => seen.size,
+  };
 }

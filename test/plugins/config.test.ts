@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -139,6 +139,26 @@ describe("sandbox flags", () => {
     await expect(resolvePlugin("/", { baseDir: root, protectedPaths: [] })).rejects.toThrow();
     const ok = await resolvePlugin(join(FIXTURES, "basic"), { baseDir: root, protectedPaths: [join(root, "data")] });
     expect(ok.entry).toBe(join(FIXTURES, "basic", "index.mjs"));
+  });
+
+  it("refuses a plugin folder holding a symbolic link that leads outside it (the permission model follows links)", async () => {
+    const t = setup();
+    const root = mkdtempSync(join(tmpdir(), "switchboard-plugin-links-"));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
+    writeFileSync(join(root, "index.mjs"), "export default () => {}");
+    mkdirSync(join(root, "lib"));
+    symlinkSync(join(root, "index.mjs"), join(root, "lib", "inside.mjs"));
+    await t.host.load({ entries: { linked: { path: root } } });
+    expect(t.host.get("linked").state).toBe("running");
+
+    symlinkSync(t.dataDir, join(root, "lib", "data"));
+    await t.host.load({ entries: { linked: { path: root, config: { changed: true } } } });
+    expect(t.host.get("linked")).toMatchObject({ state: "failed", pid: null });
+    expect(t.host.get("linked").lastError).toContain("holds a symbolic link leading outside it");
+    rmSync(join(root, "lib", "data"));
+    await expect(resolvePlugin(root, { baseDir: root, protectedPaths: [] })).resolves.toMatchObject({ dir: root });
+    symlinkSync("/nonexistent/elsewhere", join(root, "dangling"));
+    await expect(resolvePlugin(root, { baseDir: root, protectedPaths: [] })).rejects.toThrow(/symbolic link/);
   });
 
   it("marks a plugin whose folder holds the data dir as failed, without starting it", async () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { onTestFinished, vi } from "vitest";
-import { systemClock } from "../../src/core/clock.js";
+import { systemClock, type Clock } from "../../src/core/clock.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { PluginHost } from "../../src/plugins/host.js";
 import type { EventFilter } from "../../src/plugins/ipc.js";
@@ -67,7 +67,7 @@ export const FAST_LIMITS: Partial<PluginLimits> = {
  * what plugins do, and a host, closed (and the dir removed) after the test.
  */
 export function setup(
-  options: { limits?: Partial<PluginLimits>; inbound?: (m: Record<string, unknown>) => unknown } = {},
+  options: { limits?: Partial<PluginLimits>; inbound?: (m: Record<string, unknown>) => unknown; clock?: Clock } = {},
 ) {
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-plugins-"));
   const tokenFile = join(dataDir, "token");
@@ -85,7 +85,7 @@ export function setup(
   const deps: PluginHostDeps = {
     dataDir,
     logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
-    clock: systemClock,
+    clock: options.clock ?? systemClock,
     sessions: {
       list: () => sessions,
       get: (id) => sessions.find((s) => s.id === id) ?? null,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
@@ -76,6 +77,23 @@ describe("the plugin runtime API", () => {
     expect(t.subscribers.size).toBe(0);
   });
 
+  it("rate-limits a plugin's runtime calls", async () => {
+    // A clock that stands still: all calls fall into one rate window however slow the machine.
+    const t = setup({ limits: { callsPerSecond: 6 }, clock: new ManualClock() });
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    // activate made 2 calls (subscribe, http.listen); each "sessions" op makes 2 more.
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++)
+      outcomes.push(
+        await t.host.handleHttp("basic", request({ op: "sessions", args: { id: "s1" } })).then(
+          () => "ok",
+          (error: { code: string }) => error.code,
+        ),
+      );
+    expect(outcomes).toEqual(["ok", "ok", "RATE_LIMITED"]);
+    expect(await t.registry.getSingleMetricAsString("switchboard_plugin_calls_total")).toContain('outcome="error"} 1');
+  });
+
   it("drops events for a plugin that cannot keep up, and tells it how many: none vanish silently", async () => {
     const t = setup({ limits: { outboundQueueBytes: 64 * 1024 } });
     await t.host.load({ entries: { counter: entry(join(FIXTURES, "counter")) } });
@@ -120,6 +138,16 @@ describe("the plugin runtime API", () => {
       ),
     );
     expect(answer.body).toEqual({ "x-webhook-secret": "ok" });
+  });
+
+  it("passes on only harmless response headers from a plugin's HTTP hook", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    expect(await t.host.handleHttp("basic", request({ op: "respond-headers" }))).toEqual({
+      status: 201,
+      headers: { "x-plugin-version": "1", "cache-control": "no-store" },
+      body: "<script>steal()</script>",
+    });
   });
 
   it("denies the dangerous APIs without permission and runs them with it", async () => {

@@ -94,10 +94,12 @@ export function configOf(raw: RawConfig): RoutingConfigInput {
   const bindings = raw.bindings.map((b): Binding => {
     const m = b.match;
     const match: BindingMatch = { channel: m.channel };
-    if (m.account !== "implicit")
+    if (m.account !== "implicit") {
       match.accountId = typeof m.account === "number" ? id("acct", m.account, w) : m.account;
-    if (m.peer !== undefined)
+    }
+    if (m.peer !== undefined) {
       match.peer = { kind: m.peer.kind, id: m.peer.slot === null ? "*" : id("p", m.peer.slot, w) };
+    }
     if (m.guild !== undefined || m.roles !== undefined) match.guildId = id("g", m.guild ?? 0, w);
     if (m.roles !== undefined) match.roles = m.roles.map((r) => id("r", r, w));
     if (m.team !== undefined) match.teamId = id("t", m.team, w);
@@ -189,8 +191,9 @@ function overwrite(message: RoutableMessage, random: RoutableMessage, field: Fie
 export function probesOf(match: BindingMatch): RoutableMessage[] {
   const probe: RoutableMessage = { channel: match.channel };
   if (match.accountId !== undefined) probe.accountId = match.accountId === "*" ? "unnamed-account" : match.accountId;
-  if (match.peer !== undefined)
+  if (match.peer !== undefined) {
     probe.peer = { kind: match.peer.kind, id: match.peer.id === "*" ? "unnamed-peer" : match.peer.id };
+  }
   if (match.guildId !== undefined) probe.guildId = match.guildId;
   if (match.teamId !== undefined) probe.teamId = match.teamId;
   return match.roles === undefined ? [probe] : match.roles.map((role) => ({ ...probe, roles: [role] }));

@@ -27,10 +27,12 @@ export function linearResolve(config: RoutingConfig, message: RoutableMessage): 
     // Nothing beats the first binding of the most specific tier.
     if (rank === 0) break;
   }
-  if (best !== null)
+  if (best !== null) {
     return { agentId: config.bindings[best.index]!.agentId, matchedBy: best.tier, bindingIndex: best.index };
-  if (config.defaultAgent !== undefined)
+  }
+  if (config.defaultAgent !== undefined) {
     return { agentId: config.defaultAgent, matchedBy: "default", bindingIndex: null };
+  }
   return null;
 }
 

@@ -29,4 +29,15 @@ describe("RoutingTable", () => {
     expect(router.bindings[0]?.match.channel).toBe("Slack");
     expect(router.defaultAgent).toBeUndefined();
   });
+
+  it("hands out frozen bindings, so nobody can change routing behind the index", () => {
+    const router = compile({ bindings: [{ agentId: "ops", match: { channel: "slack", guildId: "g", roles: ["r"] } }] });
+    const binding = router.bindings[0]!;
+    expect(() => {
+      (binding as { agentId: string }).agentId = "coder";
+    }).toThrow(TypeError);
+    expect(() => (binding.match.roles as string[]).push("admin")).toThrow(TypeError);
+    expect(() => (router.bindings as unknown[]).push(binding)).toThrow(TypeError);
+    expect(router.resolve({ channel: "slack", guildId: "g", roles: ["r"] })?.agentId).toBe("ops");
+  });
 });

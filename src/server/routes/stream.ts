@@ -50,9 +50,11 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     const write = (text: string) => {
       const bytes = Buffer.byteLength(text);
       queued += bytes;
-      res.write(text, () => {
+      res.write(text, (error) => {
         queued -= bytes;
-        if (!ending && queued < sink.budgetBytes / 2) feed?.pump();
+        // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
+        if (error || ending || res.destroyed) return;
+        if (queued < sink.budgetBytes / 2) feed?.pump();
       });
     };
     const sink: FeedSink = {

@@ -69,7 +69,11 @@ class ProcessTerminal implements ChildTerminal {
 
   static start(spec: ChildTerminalSpec): Promise<ProcessTerminal> {
     return new Promise((resolve, reject) => {
-      const child = spawn(spec.command, spec.args, { cwd: spec.cwd, env: { ...process.env, ...spec.env }, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(spec.command, spec.args, {
+        cwd: spec.cwd,
+        env: { ...process.env, ...spec.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       child.once("error", reject);
       child.once("spawn", () => resolve(new ProcessTerminal(child, spec.outputByteLimit)));
     });

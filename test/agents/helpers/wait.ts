@@ -34,7 +34,9 @@ export function waitForRunEnd(log: MemoryLog, runId: string, timeoutMs = 15_000)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new Error(`run ${runId} did not end within ${timeoutMs} ms; log: ${log.events.map((e) => e.type).join(", ")}`));
+      reject(
+        new Error(`run ${runId} did not end within ${timeoutMs} ms; log: ${log.events.map((e) => e.type).join(", ")}`),
+      );
     }, timeoutMs);
     const unsubscribe = log.subscribe((e) => {
       if (!isEnd(e)) return;

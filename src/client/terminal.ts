@@ -1,0 +1,286 @@
+import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
+import type { SignalName, TerminalClientFrame, TerminalServerFrame } from "../protocol/index.js";
+import { decodeOutputData } from "../core/utf8-chunker.js";
+import { backoffDelay, INITIAL_CONNECT_ATTEMPTS, RECONNECT_MAX_ATTEMPTS } from "./backoff.js";
+import type { BackoffOptions } from "./backoff.js";
+import { CONNECT_TIMEOUT_MS } from "./client.js";
+import type { ConnectionState, StateChange } from "./client.js";
+import { Emitter } from "./emitter.js";
+import { ConnectionError, errorFromWire, isConnectionError, isSwitchboardError, markHandled } from "./errors.js";
+import { HttpClient } from "./http.js";
+import { SocketHandle, diagnoseUpgradeFailure } from "./transport.js";
+import type { GatewayTarget } from "./transport.js";
+
+export interface TerminalClientOptions extends GatewayTarget {
+  session: string;
+  /**
+   * The output bytes you already have: the gateway replays from this byte offset, then
+   * streams live. Leave it out to see only new output (0 replays everything retained).
+   */
+  since?: number;
+  reconnect?: BackoffOptions;
+  /** Default {@link CONNECT_TIMEOUT_MS}: no frame at all within this long counts as a failed attempt. */
+  connectTimeoutMs?: number;
+  httpTimeoutMs?: number;
+}
+
+/** Bytes of output, never delivered twice: `offset` is the session's byte offset of `bytes[0]`. */
+export interface TerminalData {
+  kind: "replay" | "stdout" | "stderr";
+  bytes: Uint8Array;
+  offset: number;
+}
+
+export interface TerminalExit {
+  exitCode: number | null;
+  signal: string | null;
+}
+
+export interface TerminalEvents {
+  state: StateChange;
+  connected: { mode: "pipe" | "pty"; sessionId: string; offset: number };
+  data: TerminalData;
+  exit: TerminalExit;
+  /** Output between `from` and `to` is gone (retention dropped it while this viewer lagged). */
+  gap: { from: number; to: number };
+  /** An error frame from the gateway (e.g. CONTROL_HELD for stdin, HISTORY_TRIMMED). */
+  error: SwitchboardError;
+}
+
+/**
+ * A client of `/ws/session/:id` — one terminal, positions in bytes. It delivers the
+ * session's output exactly once in order: replayed bytes, then live bytes, and after a
+ * dropped connection it reconnects with `since` = the next byte it needs, trimming any
+ * overlap. It stops at the session's `exit`.
+ *
+ * @example
+ * const term = new TerminalClient({ url, token, session: id, since: 0, WebSocket });
+ * term.on("data", ({ bytes }) => process.stdout.write(bytes));
+ * const { exitCode } = await term.done;
+ */
+export class TerminalClient {
+  readonly session: string;
+  /** Resolves with the session's exit; rejects if the session cannot be followed (not found, bad token, closed first). */
+  readonly done: Promise<TerminalExit>;
+  private readonly options: TerminalClientOptions;
+  private readonly emitter = new Emitter<TerminalEvents>();
+  private readonly http: HttpClient;
+  private settleDone!: { resolve: (exit: TerminalExit) => void; reject: (error: Error) => void };
+  private socket: SocketHandle | undefined;
+  private _state: ConnectionState = "connecting";
+  private _offset: number | undefined;
+  private _mode: "pipe" | "pty" | undefined;
+  private exited = false;
+  private everConnected = false;
+  private frameSeen = false;
+  private attempt = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly encoder = new TextEncoder();
+
+  constructor(options: TerminalClientOptions) {
+    this.options = options;
+    this.session = options.session;
+    this._offset = options.since;
+    this.http = new HttpClient({ ...options, ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}) });
+    this.done = new Promise((resolve, reject) => (this.settleDone = { resolve, reject }));
+    markHandled(this.done);
+    this.open();
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  /** The next byte offset this client expects (undefined until the gateway said where output stands). */
+  get offset(): number | undefined {
+    return this._offset;
+  }
+
+  /** `pty` or `pipe`, once connected. */
+  get mode(): "pipe" | "pty" | undefined {
+    return this._mode;
+  }
+
+  on<K extends keyof TerminalEvents>(name: K, listener: (value: TerminalEvents[K]) => void): () => void {
+    return this.emitter.on(name, listener);
+  }
+
+  /** Sends text to the process's stdin (control rules apply). False when not connected. */
+  write(data: string): boolean {
+    return this.send({ type: "stdin", data });
+  }
+
+  resize(cols: number, rows: number): boolean {
+    return this.send({ type: "resize", cols, rows });
+  }
+
+  signal(signal: SignalName): boolean {
+    return this.send({ type: "signal", signal });
+  }
+
+  /** Stops following. `done` rejects with CLOSED unless the session already exited. Idempotent. */
+  close(): void {
+    this.finish(new ConnectionError("CLOSED", "the terminal client was closed"));
+  }
+
+  private send(frame: TerminalClientFrame): boolean {
+    return this.socket?.send(JSON.stringify(frame)) ?? false;
+  }
+
+  private setState(state: ConnectionState, extra: Omit<StateChange, "state" | "previous"> = {}): void {
+    const previous = this._state;
+    if (previous === "closed") return;
+    this._state = state;
+    this.emitter.emit("state", { state, previous, ...extra });
+  }
+
+  private open(): void {
+    const path = `/ws/session/${encodeURIComponent(this.session)}${this._offset !== undefined ? `?since=${this._offset}` : ""}`;
+    this.frameSeen = false;
+    const handle = new SocketHandle(this.options, path, {
+      onOpen: () => {
+        // Wait for the first frame: replay or connected.
+      },
+      onMessage: (text) => this.onFrame(handle, text),
+      onClose: (code, reason) => this.onClosed(handle, code, reason),
+    });
+    this.socket = handle;
+    const timeout = this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (handle !== this.socket) return;
+      handle.close(1000, "", true);
+      this.onClosed(handle, 0, `no frame within ${timeout} ms`);
+    }, timeout);
+  }
+
+  private onFrame(handle: SocketHandle, text: string): void {
+    if (handle !== this.socket) return;
+    if (!this.frameSeen) {
+      this.frameSeen = true;
+      if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
+    }
+    let frame: TerminalServerFrame;
+    try {
+      frame = JSON.parse(text) as TerminalServerFrame;
+    } catch (error) {
+      this.finish(new ConnectionError("BAD_RESPONSE", "the gateway sent a frame that is not JSON", { cause: error }));
+      return;
+    }
+    switch (frame.type) {
+      case "replay": {
+        const bytes = decodeOutputData(frame.data, frame.enc);
+        // A replay frame's offset is where it ends (the next byte).
+        this.accept("replay", frame.offset - bytes.length, bytes);
+        return;
+      }
+      case "connected":
+        this._mode = frame.mode;
+        if (this._offset === undefined) this._offset = frame.offset;
+        this.everConnected = true;
+        this.attempt = 0;
+        this.setState("open");
+        this.emitter.emit("connected", { mode: frame.mode, sessionId: frame.session_id, offset: frame.offset });
+        return;
+      case "stdout":
+      case "stderr":
+        this.accept(frame.type, frame.offset, frame.enc === "base64" ? decodeOutputData(frame.data, "base64") : this.encoder.encode(frame.data));
+        return;
+      case "exit": {
+        if (this.exited) return;
+        this.exited = true;
+        const exit = { exitCode: frame.exit_code, signal: frame.signal };
+        this.emitter.emit("exit", exit);
+        this.settleDone.resolve(exit);
+        this.finish(undefined);
+        return;
+      }
+      case "error":
+        this.emitter.emit("error", errorFromWire(frame));
+        return;
+      case "pong":
+        return;
+      default:
+        // A newer gateway's frame: ignore it.
+        return;
+    }
+  }
+
+  private accept(kind: TerminalData["kind"], start: number, bytes: Uint8Array): void {
+    if (this._offset === undefined) this._offset = start;
+    const end = start + bytes.length;
+    if (end <= this._offset) return;
+    if (start > this._offset) this.emitter.emit("gap", { from: this._offset, to: start });
+    const fresh = start < this._offset ? bytes.subarray(this._offset - start) : bytes;
+    const offset = Math.max(start, this._offset);
+    this._offset = end;
+    if (fresh.length > 0) this.emitter.emit("data", { kind, bytes: fresh, offset });
+  }
+
+  private onClosed(handle: SocketHandle, code: number, reason: string): void {
+    if (handle !== this.socket) return;
+    this.socket = undefined;
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    if (this._state === "closed" || this.exited) return;
+    const error = new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`);
+    if (code === CLOSE_CODES.CONTROL_LOST) {
+      this.finish(new SwitchboardError("CONTROL_LOST", "control was taken over by another client"));
+      return;
+    }
+    if (code === CLOSE_CODES.SESSION_GONE) {
+      this.finish(new SwitchboardError("SESSION_NOT_FOUND", `session ${this.session} is gone`));
+      return;
+    }
+    if (this.frameSeen) {
+      this.scheduleReconnect(error);
+      return;
+    }
+    void diagnoseUpgradeFailure(() => this.http.getSession(this.session), `cannot open /ws/session/${this.session}`).then((why) => {
+      if (this._state === "closed") return;
+      const fatal =
+        isSwitchboardError(why, "UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST") ||
+        (!this.everConnected && (isConnectionError(why, "UNREACHABLE") || this.attempt + 1 >= INITIAL_CONNECT_ATTEMPTS));
+      if (fatal) this.finish(why);
+      else this.scheduleReconnect(why);
+    });
+  }
+
+  private scheduleReconnect(error: Error): void {
+    this.attempt++;
+    const maxAttempts = this.options.reconnect?.maxAttempts ?? RECONNECT_MAX_ATTEMPTS;
+    if (this.attempt > maxAttempts) {
+      this.finish(new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, { cause: error }));
+      return;
+    }
+    const delayMs = backoffDelay(this.attempt, this.options.reconnect);
+    this.setState("reconnecting", { attempt: this.attempt, delayMs, error });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this._state !== "reconnecting") return;
+      try {
+        this.open();
+      } catch (openError) {
+        this.finish(openError instanceof Error ? openError : new Error(String(openError)));
+      }
+    }, delayMs);
+  }
+
+  /** Ends the client: with `error` unless the session exited. */
+  private finish(error: Error | undefined): void {
+    if (this._state === "closed") return;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.reconnectTimer = undefined;
+    this.connectTimer = undefined;
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close(1000, "client closed");
+    if (error) this.settleDone.reject(error);
+    this.setState("closed", error ? { error } : {});
+    this._state = "closed";
+    this.emitter.clear();
+  }
+}

@@ -1,0 +1,291 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  ConnectionError,
+  connect,
+  SwitchboardClient,
+  SwitchboardError,
+  TerminalClient,
+  WebSocket,
+} from "../../src/client/node.js";
+import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
+import { connect as pureConnect } from "../../src/client/index.js";
+import { CutProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import type { TestGateway } from "./helpers.js";
+
+const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
+/** How long "nothing happens" is watched for. */
+const QUIET_MS = 400;
+
+let gw: TestGateway;
+const cleanup: Array<() => unknown> = [];
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function client(url = gw.url, extra: Partial<ConstructorParameters<typeof SwitchboardClient>[0]> = {}): Promise<SwitchboardClient> {
+  const c = await connect({ url, token: gw.token, reconnect: FAST_RECONNECT, ...extra });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+async function proxy(): Promise<CutProxy> {
+  const p = await CutProxy.start(gw.url);
+  cleanup.push(() => p.close());
+  return p;
+}
+
+async function expectCode(promise: Promise<unknown>, code: string, type: typeof SwitchboardError | typeof ConnectionError = SwitchboardError): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(type);
+  expect((error as { code: string }).code).toBe(code);
+}
+
+describe("SwitchboardClient", () => {
+  it("streams a session's events in order and resolves done with its exit", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sh", "-c", "echo one; echo two >&2; exit 7"], env: TEST_ENV });
+    const events: SessionEvent[] = [];
+    const sub = c.subscribe(session.id, (e) => events.push(e));
+    await expect(sub.ready).resolves.toMatchObject({ from: 1 });
+    const end = await sub.done;
+    expect(end).toMatchObject({ type: "exit", exitCode: 7 });
+    expect(sub.ended).toBe(true);
+    expect(sub.lastSeq).toBe(end!.seq);
+    const text = events.flatMap((e) => (e.type === "output" ? [`${e.stream}:${e.data}`] : [])).sort();
+    expect(text).toEqual(["stderr:two\n", "stdout:one\n"]);
+  });
+
+  it("handles batched `events` frames during catch-up", async () => {
+    const c = await client();
+    const stream = await c.createSession({ kind: "stream", name: "batch" });
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ type: "tick", data: { i } }));
+    for (let k = 0; k < 3; k++) await c.appendEvents(stream.id, batch);
+    await c.appendEvents(stream.id, { type: "exit", data: { exitCode: 0 } });
+    const seqs: number[] = [];
+    const sub = c.subscribe(stream.id, { since: 0, types: ["custom"] }, (e) => seqs.push(e.seq));
+    await sub.done;
+    expect(seqs).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+  });
+
+  it("resumes from a given seq and reports retention gaps with reset", async () => {
+    const small = await startTestGateway({ config: { retention: { maxEvents: 100 } } });
+    cleanup.push(() => small.close());
+    const c = await connect({ url: small.url, token: small.token });
+    cleanup.push(() => c.close());
+    const stream = await c.createSession({ kind: "stream" });
+    const batch = Array.from({ length: 500 }, (_, i) => ({ type: "tick", data: { i } }));
+    await c.appendEvents(stream.id, batch);
+    await c.appendEvents(stream.id, { type: "exit", data: { exitCode: 0 } });
+    const resets: Array<{ first: number; lastSeq: number }> = [];
+    const seqs: number[] = [];
+    const sub = c.subscribe(stream.id, { since: 10, onReset: (r) => resets.push({ first: r.first, lastSeq: r.lastSeq }) }, (e) => seqs.push(e.seq));
+    await sub.done;
+    expect(resets).toHaveLength(1);
+    expect(resets[0]!.lastSeq).toBe(10);
+    expect(seqs[0]).toBe(resets[0]!.first);
+    expect(seqs.at(-1)).toBe(501);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => resets[0]!.first + i));
+  });
+
+  it("reports connection states for UIs: connecting, open, reconnecting, open, closed", async () => {
+    const p = await proxy();
+    const states: ConnectionState[] = [];
+    const c = new SwitchboardClient({ url: p.url, token: gw.token, WebSocket, auth: "header", reconnect: FAST_RECONNECT });
+    states.push(c.state);
+    c.on("state", (s) => states.push(s.state));
+    await c.opened();
+    const session = await c.createSession({ command: ["sleep", "5"], env: TEST_ENV });
+    cleanup.push(() => c.deleteSession(session.id));
+    const sub = c.subscribe(session.id, () => undefined);
+    await sub.ready;
+    p.cut();
+    await waitUntil(() => states.filter((s) => s === "open").length === 2, 5_000, "reopen");
+    c.close();
+    c.close();
+    expect(states[0]).toBe("connecting");
+    expect(states).toContain("reconnecting");
+    expect(states.slice(1)).toEqual(["open", "reconnecting", "open", "closed"]);
+  });
+
+  it("stops reconnecting once everything it follows has ended, and not before", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const short = await c.createSession({ command: ["sh", "-c", "echo short"], env: TEST_ENV });
+    const long = await c.createSession({ command: ["sh", "-c", "read line; echo got $line"], env: TEST_ENV });
+    const shortSub = c.subscribe(short.id, () => undefined);
+    const longOut: string[] = [];
+    const longSub = c.subscribe(long.id, (e) => {
+      if (e.type === "output") longOut.push(e.data);
+    });
+    await shortSub.done;
+    await longSub.ready;
+
+    // One session still runs: a cut is followed by a reconnect that resubscribes only it.
+    p.cut();
+    await waitUntil(() => c.state === "open" && p.upgrades === 2, 5_000, "reconnect");
+    await waitUntil(() => p.openSockets === 1, 5_000, "one connection");
+    expect((await c.getSession(short.id)).viewers).toBe(0);
+    await waitUntil(() => c.state === "open", 5_000, "open");
+
+    await c.input(long.id, "hello\n");
+    const end = await longSub.done;
+    expect(end?.type).toBe("exit");
+    expect(longOut.join("")).toBe("got hello\n");
+
+    // Everything ended: a cut leaves the client idle, with no reconnect loop.
+    const before = p.upgrades;
+    p.cut();
+    await sleep(QUIET_MS);
+    expect(c.state).toBe("idle");
+    expect(p.upgrades).toBe(before);
+
+    // The next request brings the connection back on demand.
+    const session = await c.getSession(long.id);
+    expect(session.state).toBe("exited");
+    await expectCode(c.input(long.id, "x"), "SESSION_NOT_RUNNING");
+    expect(p.upgrades).toBe(before + 1);
+  });
+
+  it("keeps retrying while the gateway is down, then ends the loop once the session's end is delivered", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const session = await c.createSession({ command: ["sh", "-c", "read line; echo bye"], env: TEST_ENV });
+    const sub = c.subscribe(session.id, () => undefined);
+    await sub.ready;
+    p.down = true;
+    p.cut();
+    await waitUntil(() => p.connections >= 4, 5_000, "several refused attempts");
+    expect(c.state).toBe("reconnecting");
+    // The session ends while the client cannot see it.
+    await fetch(`${gw.url}/v1/sessions/${session.id}/input`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ data: "x\n" }),
+    });
+    await sleep(100);
+    p.down = false;
+    await expect(sub.done).resolves.toMatchObject({ type: "exit", exitCode: 0 });
+    const before = p.upgrades;
+    p.cut();
+    await sleep(QUIET_MS);
+    expect(p.upgrades).toBe(before);
+    expect(c.state).toBe("idle");
+  });
+
+  it("queues requests made while reconnecting and sends them once the connection is back", async () => {
+    const p = await proxy();
+    const c = await client(p.url, { reconnect: { initialDelayMs: 150, maxDelayMs: 150 } });
+    const session = await c.createSession({ command: ["sh", "-c", "read a; echo got:$a"], env: TEST_ENV });
+    let out = "";
+    const sub = c.subscribe(session.id, (e) => {
+      if (e.type === "output") out += e.data;
+    });
+    await sub.ready;
+    p.cut();
+    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    await c.input(session.id, "queued\n");
+    await sub.done;
+    expect(out).toBe("got:queued\n");
+  });
+
+  it("surfaces gateway refusals as typed SwitchboardErrors", async () => {
+    const c = await client();
+    const missing = c.subscribe("no-such-session", () => undefined);
+    await expectCode(missing.ready, "SESSION_NOT_FOUND");
+    await expectCode(missing.done, "SESSION_NOT_FOUND");
+    await expectCode(c.input("no-such-session", "x"), "SESSION_NOT_FOUND");
+    await expectCode(c.getSession("no-such-session"), "SESSION_NOT_FOUND");
+    await expectCode(c.resize("no-such-session", { cols: 0, rows: 10 }), "VALIDATION_FAILED");
+    await expectCode(c.signal("no-such-session", "NOPE"), "VALIDATION_FAILED");
+    const pipe = await c.createSession({ command: ["sleep", "5"], env: TEST_ENV });
+    cleanup.push(() => c.deleteSession(pipe.id));
+    await expectCode(c.resize(pipe.id, { cols: 80, rows: 24 }), "WRONG_SESSION_KIND");
+    await expectCode(c.prompt(pipe.id, "hi"), "WRONG_SESSION_KIND");
+    await expectCode(c.createSession({ command: ["/definitely/not/here"] }), "SPAWN_FAILED");
+  });
+
+  it("rejects a bad token with UNAUTHORIZED and an unreachable gateway with UNREACHABLE", async () => {
+    const other = await startTestGateway();
+    await expectCode(connect({ url: other.url, token: "wrong-token-0123456789" }), "UNAUTHORIZED");
+    await expectCode(connect({ url: other.url, token: "wrong-token-0123456789", auth: "subprotocol" }), "UNAUTHORIZED");
+    const url = other.url;
+    await other.close();
+    await expectCode(connect({ url, token: gw.token }), "UNREACHABLE", ConnectionError);
+    await expectCode(new TerminalClient({ url, token: gw.token, session: "x" }).done, "UNREACHABLE", ConnectionError);
+  });
+
+  it("enforces control: CONTROL_HELD for others, force takes over, the loser hears control-lost", async () => {
+    const a = await client();
+    const b = await client();
+    const session = await a.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanup.push(() => a.deleteSession(session.id));
+    await expect(a.control(session.id, "acquire")).resolves.toEqual({ controller: "admin" });
+    await a.input(session.id, "mine\n");
+    await expectCode(b.input(session.id, "theirs\n"), "CONTROL_HELD");
+    await expectCode(b.control(session.id, "acquire"), "CONTROL_HELD");
+    const lost = new Promise<{ code: string }>((resolve) => a.on("control-lost", resolve));
+    await b.control(session.id, "acquire", { force: true });
+    await expect(lost).resolves.toMatchObject({ code: "CONTROL_LOST", session: session.id });
+    await expectCode(a.input(session.id, "again\n"), "CONTROL_HELD");
+    await b.input(session.id, "now b\n");
+  });
+
+  it("takes control back after a reconnect", async () => {
+    const p = await proxy();
+    const a = await client(p.url);
+    const b = await client();
+    const session = await a.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanup.push(() => b.deleteSession(session.id));
+    await a.control(session.id, "acquire");
+    p.cut();
+    await waitUntil(() => a.state === "open" && p.upgrades === 2, 5_000, "reconnect");
+    await waitUntil(() => p.openSockets === 1, 2_000, "settled");
+    // The old connection's lease was released on disconnect and re-acquired by the new one.
+    await expect.poll(async () => (await b.getSession(session.id)).controller, { timeout: 2_000 }).toBe("admin");
+    await expectCode(b.input(session.id, "x"), "CONTROL_HELD");
+    await a.input(session.id, "y\n");
+  });
+
+  it("measures latency with ping/pong", async () => {
+    const c = await client();
+    expect(c.latency()).toBeUndefined();
+    const ms = await c.ping();
+    expect(ms).toBeGreaterThanOrEqual(0);
+    expect(ms).toBeLessThan(1_000);
+    expect(c.latency()).toBe(ms);
+  });
+
+  it("rejects pending work with CLOSED after close(), and close() is idempotent", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sleep", "5"], env: TEST_ENV });
+    cleanup.push(() => fetch(`${gw.url}/v1/sessions/${session.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${gw.token}` } }));
+    const sub = c.subscribe(session.id, () => undefined);
+    await sub.ready;
+    c.close();
+    c.close();
+    await expect(sub.done).resolves.toBeUndefined();
+    expect(c.state).toBe("closed");
+    await expectCode(c.input(session.id, "x"), "CLOSED", ConnectionError);
+    expect(() => c.subscribe(session.id, () => undefined)).toThrow(ConnectionError);
+  });
+
+  it("works with the bearer subprotocol (what browsers use) through the pure entry", async () => {
+    const c = await pureConnect({ url: gw.url, token: gw.token, WebSocket });
+    cleanup.push(() => c.close());
+    const session = await c.createSession({ command: ["sh", "-c", "echo pure"], env: TEST_ENV });
+    let out = "";
+    await c.subscribe(session.id, (e) => {
+      if (e.type === "output") out += e.data;
+    }).done;
+    expect(out).toBe("pure\n");
+  });
+});

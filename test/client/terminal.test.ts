@@ -1,0 +1,85 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
+import { TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import type { TestGateway } from "./helpers.js";
+
+let gw: TestGateway;
+let http: HttpClient;
+const open: TerminalClient[] = [];
+beforeAll(async () => {
+  gw = await startTestGateway();
+  http = new HttpClient({ url: gw.url, token: gw.token });
+});
+afterEach(() => {
+  for (const t of open.splice(0)) t.close();
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+function terminal(session: string, since?: number): { term: TerminalClient; text: () => string } {
+  const term = new TerminalClient({ url: gw.url, token: gw.token, session, ...(since !== undefined ? { since } : {}) });
+  open.push(term);
+  const chunks: Buffer[] = [];
+  term.on("data", ({ bytes }) => chunks.push(Buffer.from(bytes)));
+  return { term, text: () => Buffer.concat(chunks).toString("utf8") };
+}
+
+describe("TerminalClient (/ws/session/:id)", () => {
+  it("replays from a byte offset, then streams live output, then the exit", async () => {
+    const s = await http.createSession({ command: ["sh", "-c", "printf 'abcdef'; read x; printf \"[$x]\"; exit 4"], env: TEST_ENV });
+    await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(6);
+    const { term, text } = terminal(s.id, 2);
+    await waitUntil(() => text() === "cdef", 3_000, "replay");
+    expect(term.offset).toBe(6);
+    expect(term.mode).toBe("pipe");
+    await http.input(s.id, "hi\n");
+    await expect(term.done).resolves.toEqual({ exitCode: 4, signal: null });
+    expect(text()).toBe("cdef[hi]");
+  });
+
+  it("without since, shows only new output", async () => {
+    const s = await http.createSession({ command: ["sh", "-c", "printf old; read x; printf new"], env: TEST_ENV });
+    await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(3);
+    const { term, text } = terminal(s.id);
+    await waitUntil(() => term.state === "open", 3_000, "open");
+    await http.input(s.id, "\n");
+    await term.done;
+    expect(text()).toBe("new");
+  });
+
+  it("replays an ended session and resolves with its exit", async () => {
+    const s = await http.createSession({ command: ["sh", "-c", "echo done; kill -TERM $$"], env: TEST_ENV });
+    await expect.poll(async () => (await http.getSession(s.id)).state).toBe("exited");
+    const { term, text } = terminal(s.id, 0);
+    await expect(term.done).resolves.toEqual({ exitCode: null, signal: "SIGTERM" });
+    expect(text()).toBe("done\n");
+  });
+
+  it("sends stdin and reports refusals (CONTROL_HELD) as typed error events", async () => {
+    const s = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const { term, text } = terminal(s.id, 0);
+    const errors: SwitchboardError[] = [];
+    term.on("error", (e) => errors.push(e));
+    await waitUntil(() => term.state === "open", 3_000, "open");
+    expect(term.write("one\n")).toBe(true);
+    await waitUntil(() => text() === "one\n", 3_000, "echo");
+    const holder = await connect({ url: gw.url, token: gw.token });
+    await holder.control(s.id, "acquire");
+    term.write("two\n");
+    await waitUntil(() => errors.length === 1, 3_000, "error");
+    expect(errors[0]).toBeInstanceOf(SwitchboardError);
+    expect(errors[0]!.code).toBe("CONTROL_HELD");
+    holder.close();
+    await http.deleteSession(s.id);
+    await term.done;
+  });
+
+  it("fails with SESSION_NOT_FOUND and UNAUTHORIZED", async () => {
+    const missing = new TerminalClient({ url: gw.url, token: gw.token, session: "nope" });
+    await expect(missing.done).rejects.toMatchObject({ code: "SESSION_NOT_FOUND" });
+    const s = await http.createSession({ kind: "stream" });
+    const bad = new TerminalClient({ url: gw.url, token: "bad-token-0123456789", session: s.id });
+    await expect(bad.done).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});

@@ -1,0 +1,15 @@
+import WebSocket from "ws";
+import { startTestGateway, createSession, appendOutput, authHeaders, wsUrl } from "./helpers.js";
+const cleanups: Array<() => unknown> = [];
+const d = (f: () => unknown) => cleanups.push(f);
+const gw = await startTestGateway(d, { config: { retention: { maxEvents: 20 } } });
+const s = (await createSession(gw, { kind: "stream" })).id;
+await appendOutput(gw, s, Array.from({ length: 100 }, (_, i) => `l${i}\n`));
+const ws = new WebSocket(wsUrl(gw, `/ws/session/${s}?since=0`), { headers: authHeaders(gw) });
+ws.on("open", () => console.log("open"));
+ws.on("message", (m) => console.log("msg", m.toString()));
+ws.on("error", (e) => console.log("error", e.message));
+await new Promise((r) => ws.on("close", (c, reason) => { console.log("close", c, reason.toString()); r(null); }));
+await new Promise((r) => setTimeout(r, 200));
+console.log("viewers", gw.core.sessions.get(s)!.viewers);
+for (const f of cleanups.reverse()) await f();

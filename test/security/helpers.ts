@@ -1,0 +1,323 @@
+/**
+ * Shared pieces of the security tests (issue 4): a real gateway on 127.0.0.1:0 with several
+ * configured identities, HTTP calls per identity, and `/v1/ws` and `/ws/session` clients (the
+ * `ws` package) that keep every frame and the close code. Every resource registers its cleanup
+ * with `onTestFinished` (or the `defer` given) on the line after it is created.
+ */
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { onTestFinished } from "vitest";
+import WebSocket from "ws";
+import type { Clock, ManualClock } from "../../src/core/clock.js";
+import type { SessionEvent } from "../../src/protocol/index.js";
+import type { ConfigInput } from "../../src/server/config.js";
+import { startGateway } from "../../src/server/gateway.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import { createLogger } from "../../src/server/logger.js";
+import type { Logger } from "../../src/server/logger.js";
+import { WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
+
+/** Registers cleanup; defaults to the running test's `onTestFinished`. */
+export type Defer = (fn: () => unknown) => void;
+const perTest: Defer = (fn) => onTestFinished(async () => void (await fn()));
+
+/**
+ * The identities every security gateway knows. Each token is distinctive, so a test can scan
+ * logs and bodies for any fragment of it. `carol` is configured by `tokenSha256` only.
+ */
+export const TOKENS = {
+  admin: "sec-admin-7f3a9c0d2e8b41f6a5c7d9e0b1f2a3c4",
+  alice: "sec-alice-4b8e2f6a1c9d3e7f0a5b8c2d6e9f1a4b",
+  bob: "sec-bob-9d2c7e1f5a3b8c6d0e4f7a2b9c5d1e8f",
+  carol: "sec-carol-2e6a9d4c8f1b5e3a7c0d9f2b6e8a4c1d",
+  vera: "sec-vera-5c1f8a3e7d2b6c9f0e4a1d8b3f7c2e6a",
+  mallory: "sec-mallory-8a4d1c7f3e9b2a6c5f0d8e1b4a7c3f9d",
+} as const;
+export type Who = keyof typeof TOKENS;
+
+export function sha256Hex(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("hex");
+}
+
+/**
+ * `auth.tokens` of the security gateways: alice, bob and mallory are operators with no globs
+ * (they see their own sessions only); carol is an operator for sessions named `shared-*`;
+ * vera is a viewer of `shared-*`. The admin is the gateway's own token.
+ */
+export function authTokens(): NonNullable<ConfigInput["auth"]>["tokens"] {
+  return [
+    { name: "alice", token: TOKENS.alice, role: "operator" },
+    { name: "bob", token: TOKENS.bob, role: "operator" },
+    { name: "carol", tokenSha256: sha256Hex(TOKENS.carol), role: "operator", sessions: ["shared-*"] },
+    { name: "vera", token: TOKENS.vera, role: "viewer", sessions: ["shared-*"] },
+    { name: "mallory", token: TOKENS.mallory, role: "operator" },
+  ];
+}
+
+export interface SecGatewayOptions {
+  /** Merged over `{auth: {tokens: authTokens()}}`. */
+  config?: Omit<ConfigInput, "auth">;
+  tokens?: NonNullable<ConfigInput["auth"]>["tokens"];
+  clock?: Clock;
+  logger?: Logger;
+  defer?: Defer;
+}
+
+/** A gateway on 127.0.0.1:0 with the security identities; closed (and its data dir removed) by `defer`. */
+export async function secGateway(options: SecGatewayOptions = {}): Promise<Gateway> {
+  const defer = options.defer ?? perTest;
+  const dataDir = mkdtempSync(join(tmpdir(), "switchboard-security-"));
+  defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  const gw = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir,
+    token: TOKENS.admin,
+    config: { ...options.config, auth: { tokens: options.tokens ?? authTokens() } },
+    logger: options.logger ?? createLogger({ level: "silent" }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  defer(() => gw.close());
+  return gw;
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
+  json: any;
+}
+
+/** HTTP calls as one identity (`null` = no credentials). */
+export function http(gw: Gateway, who: Who | null) {
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> => {
+    const res = await fetch(gw.url + path, {
+      method,
+      headers: {
+        ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}),
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Raw output, metrics and SSE are not JSON: callers read `text`.
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  };
+  return {
+    get: (path: string, headers?: Record<string, string>) => call("GET", path, undefined, headers),
+    post: (path: string, body: unknown = {}, headers?: Record<string, string>) => call("POST", path, body, headers),
+    del: (path: string) => call("DELETE", path),
+    call,
+  };
+}
+
+/** Creates a session as `who`; throws unless 201. */
+export async function createSession(gw: Gateway, who: Who, body: Record<string, unknown>): Promise<{ id: string; [k: string]: unknown }> {
+  const r = await http(gw, who).post("/v1/sessions", body);
+  if (r.status !== 201) throw new Error(`create as ${who} -> ${r.status} ${r.text}`);
+  return r.json as { id: string };
+}
+
+/** A PTY running `cat`: it takes input, signals and resize. */
+export function catPty(gw: Gateway, who: Who, name?: string) {
+  return createSession(gw, who, { command: ["cat"], pty: true, cols: 80, rows: 24, ...(name ? { name } : {}) });
+}
+
+/** Every event of a session as the admin sees it. */
+export async function eventsOf(gw: Gateway, id: string): Promise<SessionEvent[]> {
+  const r = await http(gw, "admin").get(`/v1/sessions/${id}/events?limit=10000`);
+  if (r.status !== 200) throw new Error(`events of ${id} -> ${r.status} ${r.text}`);
+  return r.json.events as SessionEvent[];
+}
+
+export function wsUrl(gw: Gateway, path: string): string {
+  return gw.url.replace(/^http/, "ws") + path;
+}
+
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+  ) {
+    super(`upgrade refused with ${status}: ${body}`);
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are asserted field by field
+export type Frame = Record<string, any>;
+
+/**
+ * A WebSocket client that keeps every JSON frame it receives and its close code. `waitFor`
+ * resolves with the first frame (from `from` on) that matches, so a frame that arrived before
+ * the call is not missed.
+ */
+export class WsClient {
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  closeCode: number | undefined;
+  /** Protocol-level pings received from the server (ws answers each with a pong by itself). */
+  pings = 0;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data, isBinary) => {
+      this.frames.push(isBinary ? { binary: true } : (JSON.parse(data.toString()) as Frame));
+      this.wake();
+    });
+    ws.on("ping", () => {
+      this.pings++;
+      this.wake();
+    });
+    this.closed = new Promise((resolve) =>
+      ws.once("close", (code, reason) => {
+        this.closeCode = code;
+        this.wake();
+        resolve({ code, reason: reason.toString() });
+      }),
+    );
+  }
+
+  /** Opens `path` as `who` (bearer header unless `options.headers` says otherwise); rejects with UpgradeRefused. */
+  static open(gw: Gateway, path: string, who: Who | null, options: WebSocket.ClientOptions & { protocols?: string[]; defer?: Defer } = {}): Promise<WsClient> {
+    const { protocols, defer = perTest, ...rest } = options;
+    const headers = { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...(rest.headers as Record<string, string> | undefined) };
+    const ws = protocols ? new WebSocket(wsUrl(gw, path), protocols, { ...rest, headers }) : new WebSocket(wsUrl(gw, path), { ...rest, headers });
+    defer(() => ws.terminate());
+    const client = new WsClient(ws);
+    return new Promise((resolve, reject) => {
+      ws.once("open", () => {
+        ws.off("error", reject);
+        resolve(client);
+      });
+      ws.once("unexpected-response", (_req, res) => {
+        ws.off("error", reject);
+        // The refused socket also reports an error; the status is the answer.
+        ws.on("error", () => undefined);
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => reject(new UpgradeRefused(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+      });
+      ws.once("error", reject);
+    });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The first frame at index ≥ `from` that matches; rejects after `ms` or when the socket closes first. */
+  async waitFor(match: (f: Frame) => boolean, what: string, from = 0, ms = 5000): Promise<Frame> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = this.frames.slice(from).find(match);
+      if (found) return found;
+      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) before ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, left);
+        const waiters = this.waiters;
+        function done() {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        }
+        waiters.add(done);
+      });
+    }
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.ws.close();
+    return this.closed;
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+}
+
+let refCounter = 0;
+
+/** A `/v1/ws` connection: `request` sends a frame with a fresh `ref` and resolves with its `ack` or `error`. */
+export class Mux {
+  private constructor(readonly client: WsClient) {}
+
+  static async open(gw: Gateway, who: Who, options: Parameters<typeof WsClient.open>[3] = {}): Promise<Mux> {
+    const client = await WsClient.open(gw, "/v1/ws", who, options);
+    await client.waitFor((f) => f["op"] === "hello", "hello");
+    return new Mux(client);
+  }
+
+  get frames(): Frame[] {
+    return this.client.frames;
+  }
+
+  get connId(): string {
+    return this.client.frames.find((f) => f["op"] === "hello")?.["connId"] as string;
+  }
+
+  async request(frame: Record<string, unknown>): Promise<Frame> {
+    const ref = `r${++refCounter}`;
+    const from = this.client.frames.length;
+    this.client.send({ ...frame, ref });
+    return this.client.waitFor((f) => f["ref"] === ref && (f["op"] === "ack" || f["op"] === "error" || f["op"] === "subscribed"), `answer to ${String(frame["op"])}`, from);
+  }
+}
+
+/** Asserts an HTTP answer is the documented error: `{error: {code, message}}` with `status`. */
+export function errorOf(r: HttpAnswer): { status: number; code: string; message: string } {
+  const error = (r.json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return { status: r.status, code: String(error?.code), message: String(error?.message) };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls until `fn` returns a truthy value. */
+export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Moves a gateway's ManualClock forward by `ms` the way real time would pass for connected
+ * clients: the gateway's dead-peer sweep runs on the same clock (a ping every
+ * WS_PING_INTERVAL_MS, two unanswered ones terminate), so time advances one ping interval at
+ * a time and each still-open client gets to answer (ws pongs by itself) before the next sweep.
+ * The clients stay silent at the application level: a hung holder is still a hung holder.
+ */
+export async function advanceLive(gw: Gateway, clock: ManualClock, ms: number, clients: ReadonlyArray<WsClient | Mux>): Promise<void> {
+  const sockets = clients.map((c) => (c instanceof Mux ? c.client : c));
+  let left = ms;
+  while (left > 0) {
+    const step = Math.min(left, WS_PING_INTERVAL_MS);
+    const before = sockets.map((c) => c.pings);
+    clock.advance(step);
+    left -= step;
+    // A full interval always contains one sweep; a shorter step may or may not.
+    const wait = step === WS_PING_INTERVAL_MS ? 2000 : 20;
+    for (const [i, c] of sockets.entries()) {
+      const deadline = Date.now() + wait;
+      while (c.closeCode === undefined && c.pings === before[i] && Date.now() < deadline) await sleep(2);
+    }
+    // The pong was written before this request: one round trip lets the gateway read it.
+    await fetch(`${gw.url}/healthz`).then((r) => r.arrayBuffer());
+  }
+}

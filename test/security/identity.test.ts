@@ -1,0 +1,272 @@
+/**
+ * Issue 4, scope 2: identities from `auth.tokens`, roles and `sessions` globs, enforced on every
+ * HTTP route, the SSE stream, every /v1/ws frame, the /ws/session upgrade and frames, and the list.
+ * A session the caller may not see answers 404 exactly like one that does not exist.
+ */
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { TokenRegistry, canSee, canSteer, globMatch } from "../../src/server/auth.js";
+import type { Identity } from "../../src/server/auth.js";
+import { parseConfig } from "../../src/server/config.js";
+import { Mux, TOKENS, WsClient, catPty, createSession, errorOf, eventsOf, http, secGateway, sha256Hex, sleep } from "./helpers.js";
+import type { Who } from "./helpers.js";
+
+/** Every HTTP route that names a session, with a body that would be valid for it. */
+const SESSION_ROUTES: ReadonlyArray<[method: string, suffix: string, body: unknown, kind: "read" | "steer"]> = [
+  ["GET", "", undefined, "read"],
+  ["GET", "/events", undefined, "read"],
+  ["GET", "/output", undefined, "read"],
+  ["GET", "/stream", undefined, "read"],
+  ["POST", "/input", { data: "x" }, "steer"],
+  ["POST", "/signal", { signal: "WINCH" }, "steer"],
+  ["POST", "/resize", { cols: 100, rows: 30 }, "steer"],
+  ["POST", "/control", { action: "acquire" }, "steer"],
+  ["POST", "/events", { type: "note", data: 1 }, "steer"],
+  ["POST", "/prompt", { text: "hi" }, "steer"],
+  ["POST", "/abort", {}, "steer"],
+  ["POST", "/permission", { requestId: "r", optionId: "o" }, "steer"],
+  ["DELETE", "", undefined, "steer"],
+];
+
+/** Every /v1/ws op that names a session, with valid fields. */
+const SESSION_FRAMES: ReadonlyArray<[frame: Record<string, unknown>, kind: "read" | "steer"]> = [
+  [{ op: "subscribe" }, "read"],
+  [{ op: "input", data: "x" }, "steer"],
+  [{ op: "signal", signal: "WINCH" }, "steer"],
+  [{ op: "resize", cols: 100, rows: 30 }, "steer"],
+  [{ op: "control", action: "acquire" }, "steer"],
+  [{ op: "control", action: "acquire", force: true }, "steer"],
+  [{ op: "prompt", text: "hi" }, "steer"],
+  [{ op: "abort" }, "steer"],
+  [{ op: "permission", requestId: "r", optionId: "o" }, "steer"],
+];
+
+/** An HTTP call that reads only the status and first bytes (SSE streams do not end). */
+async function statusOf(gw: Awaited<ReturnType<typeof secGateway>>, who: Who, method: string, path: string, body?: unknown) {
+  const controller = new AbortController();
+  const res = await fetch(gw.url + path, {
+    method,
+    signal: controller.signal,
+    headers: { authorization: `Bearer ${TOKENS[who]}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+    controller.abort();
+    return { status: res.status, json: undefined };
+  }
+  const text = await res.text();
+  return { status: res.status, json: text && res.headers.get("content-type")?.startsWith("application/json") ? (JSON.parse(text) as { error?: { code: string; message: string } }) : undefined };
+}
+
+describe("identity and roles", () => {
+  it("answers 404 SESSION_NOT_FOUND over every transport for another operator's session, like a missing one", async () => {
+    const gw = await secGateway();
+    const alices = await catPty(gw, "alice", "alice-private");
+    const missing = "AAAAAAAAAAAAAAAAAAAAAA";
+    for (const [method, suffix, body] of SESSION_ROUTES) {
+      for (const id of [alices.id, missing]) {
+        const r = await statusOf(gw, "bob", method, `/v1/sessions/${id}${suffix}`, body);
+        expect(r.status, `bob ${method} ${suffix}`).toBe(404);
+        expect(r.json?.error).toEqual({ code: "SESSION_NOT_FOUND", message: `no session ${id}` });
+      }
+    }
+    const bob = await Mux.open(gw, "bob");
+    for (const [frame] of SESSION_FRAMES) {
+      for (const id of [alices.id, missing]) {
+        const answer = await bob.request({ ...frame, session: id });
+        expect(answer, `${String(frame["op"])} ${id}`).toMatchObject({ op: "error", code: "SESSION_NOT_FOUND", session: id, message: `no session ${id}` });
+      }
+    }
+    for (const query of ["", "?since=0", "?control=acquire", "?control=force"]) {
+      const refused = await WsClient.open(gw, `/ws/session/${alices.id}${query}`, "bob").catch((e: unknown) => e);
+      expect(refused, query).toMatchObject({ status: 404 });
+      expect(JSON.parse((refused as { body: string }).body)).toEqual({ error: { code: "SESSION_NOT_FOUND", message: `no session ${alices.id}` } });
+    }
+    // Nothing bob tried reached alice's session.
+    expect(await eventsOf(gw, alices.id)).toEqual([]);
+    expect((await http(gw, "admin").get(`/v1/sessions/${alices.id}`)).json).toMatchObject({ state: "running", controller: null, viewers: 0 });
+  });
+
+  it("lets a viewer read but not steer: 403 FORBIDDEN over HTTP, /v1/ws frames and /ws/session", async () => {
+    const gw = await secGateway();
+    const s = await catPty(gw, "bob", "shared-build");
+    await http(gw, "bob").post(`/v1/sessions/${s.id}/input`, { data: "hello\n" });
+    for (const [method, suffix, body, kind] of SESSION_ROUTES) {
+      const r = await statusOf(gw, "vera", method, `/v1/sessions/${s.id}${suffix}`, body);
+      if (kind === "read") expect(r.status, `${method} ${suffix}`).toBe(200);
+      else expect(r.json?.error?.code, `${method} ${suffix}`).toBe("FORBIDDEN");
+      if (kind === "steer") expect(r.status).toBe(403);
+    }
+    const vera = await Mux.open(gw, "vera");
+    for (const [frame, kind] of SESSION_FRAMES) {
+      const answer = await vera.request({ ...frame, session: s.id });
+      if (kind === "read") expect(answer).toMatchObject({ op: "subscribed", session: s.id });
+      else expect(answer, String(frame["op"])).toMatchObject({ op: "error", code: "FORBIDDEN", session: s.id });
+    }
+    await vera.client.waitFor((f) => f["op"] === "event" || f["op"] === "events", "events for the viewer");
+
+    const term = await WsClient.open(gw, `/ws/session/${s.id}?since=0`, "vera");
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    for (const frame of [{ type: "stdin", data: "x" }, { type: "signal", signal: "INT" }, { type: "resize", cols: 90, rows: 20 }]) {
+      const from = term.frames.length;
+      term.send(frame);
+      expect(await term.waitFor((f) => f["type"] === "error", frame.type, from)).toMatchObject({ code: "FORBIDDEN" });
+    }
+    for (const control of ["acquire", "force"]) {
+      await expect(WsClient.open(gw, `/ws/session/${s.id}?control=${control}`, "vera")).rejects.toMatchObject({ status: 403 });
+    }
+    const create = await http(gw, "vera").post("/v1/sessions", { kind: "stream" });
+    expect(errorOf(create)).toMatchObject({ status: 403, code: "FORBIDDEN" });
+
+    const steering = (await eventsOf(gw, s.id)).filter((e) => ["input", "signal", "resize", "control", "custom"].includes(e.type));
+    expect(steering).toEqual([expect.objectContaining({ type: "input", by: expect.objectContaining({ name: "bob" }) })]);
+    expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toHaveLength(1);
+  });
+
+  it("lists only the sessions each identity may see; the admin sees all", async () => {
+    const gw = await secGateway();
+    const a = await createSession(gw, "alice", { kind: "stream", name: "alice-notes" });
+    const b = await createSession(gw, "bob", { kind: "stream", name: "shared-ci" });
+    const m = await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" });
+    const x = await createSession(gw, "admin", { kind: "stream", name: "shared-admin" });
+    const y = await createSession(gw, "admin", { kind: "stream" });
+    const visible = async (who: Who) =>
+      ((await http(gw, who).get("/v1/sessions")).json.sessions as Array<{ id: string; owner: string }>).map((s) => s.id).sort();
+    expect(await visible("alice")).toEqual([a.id]);
+    expect(await visible("bob")).toEqual([b.id]);
+    expect(await visible("mallory")).toEqual([m.id]);
+    expect(await visible("carol")).toEqual([b.id, x.id].sort());
+    expect(await visible("vera")).toEqual([b.id, x.id].sort());
+    expect(await visible("admin")).toEqual([a.id, b.id, m.id, x.id, y.id].sort());
+    // Sessions record their owner.
+    expect(a).toMatchObject({ owner: "alice" });
+    expect(x).toMatchObject({ owner: "admin" });
+  });
+
+  it("grants steering through `sessions` globs, and the admin steers everything", async () => {
+    const gw = await secGateway();
+    const shared = await catPty(gw, "bob", "shared-deploy");
+    const priv = await catPty(gw, "bob", "bob-private");
+    // carol (operator, shared-*) steers bob's shared session, by name glob; not his private one.
+    expect((await http(gw, "carol").post(`/v1/sessions/${shared.id}/input`, { data: "x" })).status).toBe(200);
+    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${priv.id}/input`, { data: "x" })).code).toBe("SESSION_NOT_FOUND");
+    for (const s of [shared, priv]) expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/resize`, { cols: 81, rows: 25 })).status).toBe(200);
+    const admin = await Mux.open(gw, "admin");
+    expect(await admin.request({ op: "input", session: priv.id, data: "y" })).toMatchObject({ op: "ack" });
+    const del = await http(gw, "carol").del(`/v1/sessions/${shared.id}`);
+    expect(del.json).toMatchObject({ state: "exited" });
+  });
+
+  it("matches globs against ids as well as names, with * and ? the only wildcards", () => {
+    const record = { id: "Zk3q9VwYb2Xr8TnC4mLp1A", name: "a.b", owner: "bob" };
+    const viewer: Identity = { name: "idfan", role: "viewer", sessions: ["Zk3q9*"] };
+    expect(canSee(viewer, record)).toBe(true);
+    expect(canSteer(viewer, record)).toBe(false);
+    expect(canSteer({ ...viewer, role: "operator" }, record)).toBe(true);
+    expect(canSee({ ...viewer, sessions: ["a?b"] }, record)).toBe(true);
+    expect(canSee({ ...viewer, sessions: ["a\\.b", "a+b", "(a).b", "[a].b", "a.b$", "^a.b"] }, { ...record, name: "axb" })).toBe(false);
+    expect(canSee({ ...viewer, sessions: ["shared-*"] }, { ...record, name: null })).toBe(false);
+    expect(canSee({ ...viewer, sessions: [] }, record)).toBe(false);
+    expect(canSee({ ...viewer, sessions: [] }, { ...record, owner: "idfan" })).toBe(true);
+  });
+
+  it("accepts tokenSha256 entries and never a configured hash as a token", async () => {
+    const gw = await secGateway();
+    expect((await http(gw, "carol").get("/v1/whoami")).json).toEqual({ name: "carol", role: "operator" });
+    const hashAsToken = await fetch(`${gw.url}/v1/whoami`, { headers: { authorization: `Bearer ${sha256Hex(TOKENS.carol)}` } });
+    expect(hashAsToken.status).toBe(401);
+    expect((await http(gw, "admin").get("/v1/whoami")).json).toEqual({ name: "admin", role: "admin" });
+    expect((await http(gw, "vera").get("/v1/whoami")).json).toEqual({ name: "vera", role: "viewer" });
+    expect(errorOf(await http(gw, null).get("/v1/whoami"))).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+  });
+
+  it("authenticates every transport: bearer header, WebSocket subprotocol, login cookie", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "bob", { kind: "stream", name: "shared-auth" });
+    // Subprotocol (non-browser clients that cannot set headers).
+    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${TOKENS.vera}`] });
+    await viaProtocol.waitFor((f) => f["op"] === "hello", "hello");
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, { protocols: [`switchboard.bearer.${TOKENS.vera}`] });
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    // Cookie from /v1/login.
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
+    expect(login.status).toBe(200);
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect(login.headers.get("set-cookie")).toMatch(/HttpOnly; SameSite=Strict/);
+    expect((await http(gw, null).get("/v1/sessions", { cookie })).json.sessions).toHaveLength(1);
+    const viaCookie = await WsClient.open(gw, "/v1/ws", null, { headers: { cookie, origin: gw.url } });
+    await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
+    // A cookie does not make a viewer an operator.
+    expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, { cookie })).code).toBe("FORBIDDEN");
+    // Logout revokes it.
+    await http(gw, null).post("/v1/logout", {}, { cookie });
+    expect((await http(gw, null).get("/v1/sessions", { cookie })).status).toBe(401);
+    // No credentials on WebSocket endpoints: 401 before the upgrade.
+    await expect(WsClient.open(gw, "/v1/ws", null)).rejects.toMatchObject({ status: 401 });
+    await expect(WsClient.open(gw, `/ws/session/${s.id}`, null)).rejects.toMatchObject({ status: 401 });
+    await expect(WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.bearer.not-a-valid-token-at-all"] })).rejects.toMatchObject({ status: 401 });
+  });
+
+  it("expires login cookies after their lifetime", async () => {
+    const clock = new ManualClock();
+    const gw = await secGateway({ clock });
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(200);
+    clock.advance(7 * 24 * 60 * 60 * 1000);
+    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
+  });
+
+  it("keeps a viewer's subscription from leaking sessions it cannot see", async () => {
+    const gw = await secGateway();
+    const hidden = await createSession(gw, "alice", { kind: "stream", name: "alice-secret" });
+    const shared = await createSession(gw, "bob", { kind: "stream", name: "shared-feed" });
+    const vera = await Mux.open(gw, "vera");
+    await vera.request({ op: "subscribe", session: shared.id });
+    await http(gw, "alice").post(`/v1/sessions/${hidden.id}/events`, { type: "output", data: { data: "secret-payload" } });
+    await http(gw, "bob").post(`/v1/sessions/${shared.id}/events`, { type: "output", data: { data: "public-payload" } });
+    await vera.client.waitFor((f) => JSON.stringify(f).includes("public-payload"), "shared output");
+    await sleep(50);
+    const seen = JSON.stringify(vera.frames);
+    expect(seen).not.toContain("secret-payload");
+    expect(seen).not.toContain(hidden.id);
+  });
+});
+
+describe("token configuration", () => {
+  const entry = (name: string, role: "admin" | "operator" | "viewer", token: string) => ({ name, role, token });
+
+  it("refuses duplicate token names and duplicate tokens in auth.tokens", () => {
+    expect(() => parseConfig({ auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("x", "operator", TOKENS.bob)] } })).toThrow(/auth\.tokens.*name x/);
+    const sameToken = parseConfig({ auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("y", "operator", TOKENS.alice)] } });
+    expect(() => new TokenRegistry(sameToken.auth.tokens, TOKENS.admin)).toThrow(/same token/);
+    const sameAsHash = parseConfig({
+      auth: { tokens: [entry("x", "viewer", TOKENS.alice), { name: "y", role: "operator", tokenSha256: sha256Hex(TOKENS.alice) }] },
+    });
+    expect(() => new TokenRegistry(sameAsHash.auth.tokens, TOKENS.admin)).toThrow(/same token/);
+  });
+
+  it("reserves the admin token's name, so a configured token cannot pose as the owner of admin sessions", () => {
+    const posing = parseConfig({ auth: { tokens: [entry("admin", "viewer", TOKENS.vera)] } });
+    expect(() => new TokenRegistry(posing.auth.tokens, TOKENS.admin)).toThrow(/admin.*reserved/);
+    const reuseAdmin = parseConfig({ auth: { tokens: [entry("ops", "operator", TOKENS.admin)] } });
+    expect(() => new TokenRegistry(reuseAdmin.auth.tokens, TOKENS.admin)).toThrow(/same token/);
+    // Without a gateway token the name is free, and an admin may carry it.
+    expect(new TokenRegistry(posing.auth.tokens, undefined).verify(TOKENS.vera)).toMatchObject({ name: "admin", role: "viewer" });
+    const admin = parseConfig({ auth: { tokens: [entry("admin", "admin", TOKENS.alice)] } });
+    expect(new TokenRegistry(admin.auth.tokens, TOKENS.admin).verify(TOKENS.alice)).toMatchObject({ name: "admin", role: "admin" });
+  });
+
+  it("matches globs in linear time (no regex backtracking on hostile names)", () => {
+    const pattern = `${"*a".repeat(40)}*b`;
+    const value = "a".repeat(200);
+    const started = performance.now();
+    expect(globMatch(pattern, value)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(globMatch("a*b?d", "aXXbcd")).toBe(true);
+    expect(globMatch("a*b?d", "aXXbd")).toBe(false);
+    expect(globMatch("*", "")).toBe(true);
+    expect(globMatch("", "")).toBe(true);
+    expect(globMatch("a.c", "abc")).toBe(false);
+  });
+});

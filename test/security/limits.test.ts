@@ -1,0 +1,207 @@
+/**
+ * Issue 4, scope 3: every limit is a named config value (`limits.<name>`) and answers with a
+ * clear, stable error when hit — and a refused request changes nothing.
+ */
+import { request } from "node:http";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { ERROR_CODES } from "../../src/protocol/index.js";
+import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
+import { Mux, TOKENS, WsClient, catPty, createSession, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+
+/** POSTs `size` bytes of JSON with chunked transfer encoding (no Content-Length to check up front). */
+function postChunked(gw: Gateway, path: string, size: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${gw.url}${path}`,
+      { method: "POST", headers: { authorization: `Bearer ${TOKENS.admin}`, "content-type": "application/json", "transfer-encoding": "chunked" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      },
+    );
+    // The server may answer and stop reading before the upload ends.
+    req.on("error", (error: NodeJS.ErrnoException) => (error.code === "ECONNRESET" || error.code === "EPIPE" ? undefined : reject(error)));
+    const body = JSON.stringify({ kind: "stream", name: "x".repeat(size) });
+    for (let i = 0; i < body.length; i += 512) req.write(body.slice(i, i + 512));
+    req.end();
+  });
+}
+
+describe("limits", () => {
+  it("has a documented, positive default for every limit and refuses nonsense in the config", () => {
+    for (const [name, value] of Object.entries(DEFAULT_LIMITS)) expect(value, name).toBeGreaterThan(0);
+    expect(() => parseConfig({ limits: { bodyBytes: 0 } })).toThrow(/limits\.bodyBytes/);
+    expect(() => parseConfig({ limits: { frameBytes: -1 } })).toThrow(/limits\.frameBytes/);
+    expect(() => parseConfig({ limits: { sessions: 1.5 } })).toThrow(/limits\.sessions/);
+    expect(() => parseConfig({ limits: { noSuchLimit: 1 } })).toThrow(/limits/);
+    expect(() => parseConfig({ control: { autoReleaseAfterMs: 0 } })).toThrow(/control\.autoReleaseAfterMs/);
+  });
+
+  it("refuses bodies over limits.bodyBytes with 413, by Content-Length and while reading", async () => {
+    const gw = await secGateway({ config: { limits: { bodyBytes: 2048 } } });
+    const s = await catPty(gw, "admin");
+    const big = await http(gw, "admin").post("/v1/sessions", { kind: "stream", name: "y".repeat(3000) });
+    expect(errorOf(big)).toMatchObject({ status: 413, code: "PAYLOAD_TOO_LARGE", message: expect.stringContaining("limits.bodyBytes") });
+    const chunked = await postChunked(gw, "/v1/sessions", 5000);
+    expect(chunked.status).toBe(413);
+    expect(JSON.parse(chunked.body)).toMatchObject({ error: { code: "PAYLOAD_TOO_LARGE", message: expect.stringContaining("limits.bodyBytes") } });
+    const input = await http(gw, "admin").post(`/v1/sessions/${s.id}/input`, { data: "z".repeat(3000) });
+    expect(errorOf(input)).toMatchObject({ status: 413, code: "PAYLOAD_TOO_LARGE" });
+    // Just under the limit is fine; nothing over it was created or written.
+    expect((await http(gw, "admin").post("/v1/sessions", { kind: "stream", name: "ok" })).status).toBe(201);
+    expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toHaveLength(2);
+    expect(await eventsOf(gw, s.id)).toEqual([]);
+  });
+
+  it("closes a WebSocket with 1009 when a frame is over limits.frameBytes", async () => {
+    const gw = await secGateway({ config: { limits: { frameBytes: 4096 } } });
+    const s = await catPty(gw, "admin");
+    const mux = await Mux.open(gw, "admin");
+    expect(mux.frames[0]).toMatchObject({ op: "hello", limits: { frameBytes: 4096 } });
+    // Under the limit: an answer, not a close.
+    expect(await mux.request({ op: "input", session: s.id, data: "a".repeat(3000) })).toMatchObject({ op: "ack" });
+    mux.client.send({ op: "input", session: s.id, data: "a".repeat(5000) });
+    expect((await mux.client.closed).code).toBe(1009);
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, "admin");
+    term.send({ type: "stdin", data: "b".repeat(5000) });
+    expect((await term.closed).code).toBe(1009);
+    const inputs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+    expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([3000]);
+  });
+
+  it("limits input bytes per second per connection (limits.inputBytesPerSecond) on /v1/ws and /ws/session", async () => {
+    const clock = new ManualClock();
+    const gw = await secGateway({ clock, config: { limits: { inputBytesPerSecond: 100 } } });
+    const s = await catPty(gw, "admin");
+    const mux = await Mux.open(gw, "admin");
+    expect(await mux.request({ op: "input", session: s.id, data: "a".repeat(60) })).toMatchObject({ op: "ack" });
+    const limited = await mux.request({ op: "input", session: s.id, data: "a".repeat(60) });
+    expect(limited).toMatchObject({ op: "error", code: "RATE_LIMITED", message: expect.stringContaining("limits.inputBytesPerSecond") });
+    // Another connection has its own budget; time refills this one.
+    const other = await Mux.open(gw, "admin");
+    expect(await other.request({ op: "input", session: s.id, data: "a".repeat(60) })).toMatchObject({ op: "ack" });
+    clock.advance(1000);
+    expect(await mux.request({ op: "input", session: s.id, data: "a".repeat(60) })).toMatchObject({ op: "ack" });
+
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, "admin");
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    term.send({ type: "stdin", data: "b".repeat(90) });
+    term.send({ type: "stdin", data: "b".repeat(90) });
+    expect(await term.waitFor((f) => f["type"] === "error", "rate limit")).toMatchObject({ code: "RATE_LIMITED" });
+    const inputs = await until(async () => {
+      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+      return evs.length === 4 ? evs : undefined;
+    }, "four accepted inputs");
+    expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([60, 60, 60, 90]);
+  });
+
+  it("limits running sessions per gateway (limits.sessions) and per token (limits.sessionsPerToken)", async () => {
+    const gw = await secGateway({ config: { limits: { sessions: 3, sessionsPerToken: 2 } } });
+    const a1 = await createSession(gw, "alice", { kind: "stream" });
+    await createSession(gw, "alice", { kind: "stream" });
+    const perToken = await http(gw, "alice").post("/v1/sessions", { kind: "stream" });
+    expect(errorOf(perToken)).toMatchObject({ status: 429, code: "LIMIT_EXCEEDED", message: expect.stringContaining("limits.sessionsPerToken") });
+    await createSession(gw, "bob", { kind: "stream" });
+    const perGateway = await http(gw, "bob").post("/v1/sessions", { command: ["cat"] });
+    expect(errorOf(perGateway)).toMatchObject({ status: 429, code: "LIMIT_EXCEEDED", message: expect.stringContaining("limits.sessions)") });
+    expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toHaveLength(3);
+    // Ended sessions do not count.
+    await http(gw, "alice").post(`/v1/sessions/${a1.id}/events`, { type: "exit", data: {} });
+    expect((await http(gw, "alice").post("/v1/sessions", { kind: "stream" })).status).toBe(201);
+  });
+
+  it("limits subscriptions per connection (limits.subscriptionsPerConnection)", async () => {
+    const gw = await secGateway({ config: { limits: { subscriptionsPerConnection: 2 } } });
+    const ids = await Promise.all([1, 2, 3].map(async () => (await createSession(gw, "admin", { kind: "stream" })).id));
+    const mux = await Mux.open(gw, "admin");
+    expect(await mux.request({ op: "subscribe", session: ids[0] })).toMatchObject({ op: "subscribed" });
+    expect(await mux.request({ op: "subscribe", session: ids[1] })).toMatchObject({ op: "subscribed" });
+    const third = await mux.request({ op: "subscribe", session: ids[2] });
+    expect(third).toMatchObject({ op: "error", code: "LIMIT_EXCEEDED", message: expect.stringContaining("limits.subscriptionsPerConnection") });
+    // Moving an existing subscription is not a new one; unsubscribing frees a slot.
+    expect(await mux.request({ op: "subscribe", session: ids[1], since: 0 })).toMatchObject({ op: "subscribed" });
+    await mux.request({ op: "unsubscribe", session: ids[0] });
+    expect(await mux.request({ op: "subscribe", session: ids[2] })).toMatchObject({ op: "subscribed" });
+  });
+
+  it("limits WebSocket connections per token (limits.connectionsPerToken) with 429 before the upgrade", async () => {
+    const gw = await secGateway({ config: { limits: { connectionsPerToken: 2 } } });
+    const s = await createSession(gw, "alice", { kind: "stream" });
+    const first = await Mux.open(gw, "alice");
+    await Mux.open(gw, "alice");
+    const refused = await WsClient.open(gw, "/v1/ws", "alice").catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 429 });
+    expect(JSON.parse((refused as { body: string }).body).error).toMatchObject({ code: "LIMIT_EXCEEDED", message: expect.stringContaining("limits.connectionsPerToken") });
+    // Other tokens are not affected; a closed connection frees its slot.
+    await Mux.open(gw, "bob");
+    await first.client.close();
+    await until(async () => Mux.open(gw, "alice").catch(() => undefined), "a free slot");
+    // The terminal endpoint counts the same way.
+    await WsClient.open(gw, `/ws/session/${s.id}`, "alice");
+    await WsClient.open(gw, `/ws/session/${s.id}`, "alice");
+    await expect(WsClient.open(gw, `/ws/session/${s.id}`, "alice")).rejects.toMatchObject({ status: 429 });
+  });
+
+  // GAP: ConnectionTracker counts per endpoint (ws-common.ts), so a token can hold
+  // connectionsPerToken on /v1/ws *and* as many on /ws/session; SSE streams (routes/stream.ts)
+  // are not counted at all although DEFAULT_LIMITS documents "WebSocket/SSE connections".
+  it.fails("counts /v1/ws, /ws/session and SSE together toward limits.connectionsPerToken", async () => {
+    const gw = await secGateway({ config: { limits: { connectionsPerToken: 2 } } });
+    const s = await createSession(gw, "alice", { kind: "stream" });
+    await Mux.open(gw, "alice");
+    const sse = new AbortController();
+    const stream = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, { headers: { authorization: `Bearer ${TOKENS.alice}` }, signal: sse.signal });
+    expect(stream.status).toBe(200);
+    try {
+      await expect(WsClient.open(gw, `/ws/session/${s.id}`, "alice")).rejects.toMatchObject({ status: 429 });
+    } finally {
+      sse.abort();
+    }
+  });
+
+  it("limits events per append call (limits.eventsPerAppend), appending none of a refused batch", async () => {
+    const gw = await secGateway({ config: { limits: { eventsPerAppend: 5 } } });
+    const s = await createSession(gw, "admin", { kind: "stream" });
+    const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ type: "note", data: i }));
+    const refused = await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, batch(6));
+    expect(errorOf(refused)).toMatchObject({ status: 413, code: "PAYLOAD_TOO_LARGE", message: expect.stringContaining("limits.eventsPerAppend") });
+    expect(await eventsOf(gw, s.id)).toEqual([]);
+    expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, batch(5))).json).toMatchObject({ appended: 5, head: 5 });
+  });
+
+  it("slows down an address after repeated auth failures on every transport (429), then lets it in again", async () => {
+    const clock = new ManualClock();
+    const gw = await secGateway({ clock });
+    const bad = "sec-wrong-token-1f2e3d4c5b6a79880716253443";
+    for (let i = 0; i < AUTH_FAILURES_ALLOWED; i++) {
+      const via = i % 3;
+      if (via === 0) expect((await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: `Bearer ${bad}` } })).status).toBe(401);
+      else if (via === 1) await expect(WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${bad}`] })).rejects.toMatchObject({ status: 401 });
+      else expect((await http(gw, null).post("/v1/login", { token: bad })).status).toBe(401);
+    }
+    const slowed = await http(gw, "admin").get("/v1/sessions");
+    expect(errorOf(slowed)).toMatchObject({ status: ERROR_CODES.RATE_LIMITED.status, code: "RATE_LIMITED" });
+    await expect(WsClient.open(gw, "/v1/ws", "admin")).rejects.toMatchObject({ status: 429 });
+    await expect(WsClient.open(gw, "/ws/session/x", "admin")).rejects.toMatchObject({ status: 429 });
+    expect((await http(gw, "admin").get("/metrics", {})).status).toBe(429);
+    // Liveness stays open.
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    clock.advance(AUTH_FAILURE_WINDOW_MS + 1);
+    expect((await http(gw, "admin").get("/v1/sessions")).status).toBe(200);
+    expect((await http(gw, "admin").get("/metrics")).text).toMatch(/switchboard_auth_failures_total \d+/);
+  });
+
+  // GAP: POST /v1/login (routes/misc.ts `login`, called from gateway.ts) records failures but
+  // never checks the limiter, so an address that is being slowed down keeps guessing tokens at
+  // full speed there. Fix described in docs/security.md ("Open gaps"); drop `.fails` then.
+  it.fails("refuses /v1/login from an address that is being slowed down", async () => {
+    const gw = await secGateway();
+    for (let i = 0; i < AUTH_FAILURES_ALLOWED; i++) await http(gw, null).post("/v1/login", { token: `sec-wrong-token-${i}-xxxxxxxxxxxx` });
+    expect((await http(gw, "admin").get("/v1/sessions")).status).toBe(429);
+    expect((await http(gw, null).post("/v1/login", { token: "sec-wrong-token-again-xxxxxxxx" })).status).toBe(429);
+  });
+});
