@@ -3,14 +3,15 @@
  * (test/routing/linear-reference.ts, the same implementation the property test trusts) at 10,
  * 1,000 and 10,000 bindings, in one run, on one config and one message mix per size.
  *
- * Reproduce: `node --expose-gc --import tsx bench/routing.ts` (prints this section), or the
- * whole suite with `npm run bench`.
+ * Reproduce: `npm run bench -- routing` or `node --expose-gc --import tsx bench/routing.ts`
+ * (both print this section); `npm run bench` runs every section into docs/benchmarks.md.
  */
 import { cpus, loadavg } from "node:os";
 import { pathToFileURL } from "node:url";
 import { compileRouting, formatConfigIssue } from "../src/routing/index.js";
 import type { Binding, RoutableMessage, Router, RoutingConfig } from "../src/routing/index.js";
 import { linearResolve } from "../test/routing/linear-reference.js";
+import { fmt, met } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
 const SIZES = [10, 1_000, 10_000] as const;
@@ -179,7 +180,6 @@ function us(ns: number): string {
   if (ns >= 1_000_000) return `${(ns / 1_000_000).toFixed(1)} ms`;
   return ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : `${(ns / 1000).toFixed(2)} µs`;
 }
-const n = (x: number) => x.toLocaleString("en-US");
 
 /** Runs the routing benchmark; the markdown is one section of docs/benchmarks.md. */
 export async function run(): Promise<BenchSection> {
@@ -188,13 +188,12 @@ export async function run(): Promise<BenchSection> {
   const results = SIZES.map(measure);
   const largest = results[results.length - 1]!;
   const speedup = largest.linear.medianNs / largest.index.medianNs;
-  const met = (ok: boolean) => (ok ? "met" : "not met");
 
   const lines = [
     "Resolve time of `router.resolve` (hash index, session key included) against the linear reference",
     "(`test/routing/linear-reference.ts`, one pass over all bindings) on the same config and messages,",
     `in one run. Each size uses a seeded config (60% exact peers, wildcards, guilds with and without roles,`,
-    `teams, accounts, channel catch-alls; 20% of bindings on named accounts or "*") and ${n(MESSAGE_COUNT)} messages`,
+    `teams, accounts, channel catch-alls; 20% of bindings on named accounts or "*") and ${fmt(MESSAGE_COUNT)} messages`,
     "(bound peers, threads of bound channels, guild members with and without the bound role, strangers),",
     "checked to get the same answer from both before timing. Every call is timed on its own with",
     `\`process.hrtime.bigint()\`; the numbers include the timer's own cost (median ${us(overhead.medianNs)}).`,
@@ -205,22 +204,22 @@ export async function run(): Promise<BenchSection> {
     "|---:|---:|---:|---:|---:|---:|---:|",
     ...results.map(
       (r) =>
-        `| ${n(r.size)} | ${us(r.index.medianNs)} | ${us(r.index.p99Ns)} | ${us(r.linear.medianNs)} | ${us(r.linear.p99Ns)} | ` +
-        `${n(Math.round(r.linear.medianNs / r.index.medianNs))}x | ${r.compileMs.toFixed(1)} ms |`,
+        `| ${fmt(r.size)} | ${us(r.index.medianNs)} | ${us(r.index.p99Ns)} | ${us(r.linear.medianNs)} | ${us(r.linear.p99Ns)} | ` +
+        `${fmt(Math.round(r.linear.medianNs / r.index.medianNs))}x | ${r.compileMs.toFixed(1)} ms |`,
     ),
     "",
     "| goal (10,000 bindings) | measured | target | ratio | status |",
     "|---|---:|---:|---:|---|",
     `| median resolve | ${us(largest.index.medianNs)} | ≤ ${us(GOAL_MEDIAN_NS)} | ${(largest.index.medianNs / GOAL_MEDIAN_NS).toFixed(2)} of the budget | ${met(largest.index.medianNs <= GOAL_MEDIAN_NS)} |`,
-    `| speed-up over linear (median) | ${n(Math.round(speedup))}x | ≥ ${GOAL_SPEEDUP}x | ${(speedup / GOAL_SPEEDUP).toFixed(1)}x the target | ${met(speedup >= GOAL_SPEEDUP)} |`,
+    `| speed-up over linear (median) | ${fmt(Math.round(speedup))}x | ≥ ${GOAL_SPEEDUP}x | ${(speedup / GOAL_SPEEDUP).toFixed(1)}x the target | ${met(speedup >= GOAL_SPEEDUP)} |`,
     "",
-    `Samples: index ${n(largest.index.samples)} per size; linear ${results.map((r) => n(r.linear.samples)).join(" / ")} ` +
+    `Samples: index ${fmt(largest.index.samples)} per size; linear ${results.map((r) => fmt(r.linear.samples)).join(" / ")} ` +
       `(time-boxed). "compile" is \`compileRouting\`: validation, index build and the unreachable-binding check.`,
     "",
     `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, ` +
       `load average ${load.toFixed(1)} at the start (p99s suffer first on a shared machine).`,
     "",
-    "Reproduce: `node --expose-gc --import tsx bench/routing.ts` (or `npm run bench` for every section).",
+    "Reproduce: `npm run bench -- routing` (or `node --expose-gc --import tsx bench/routing.ts`); `npm run bench` runs every section.",
   ];
   return { title: "Routing", markdown: lines.join("\n") };
 }

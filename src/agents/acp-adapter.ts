@@ -86,11 +86,6 @@ export class AcpAdapter implements AgentAdapter {
     return this.isDead;
   }
 
-  /** The agent's process id once started (diagnostics and tests). */
-  get pid(): number | undefined {
-    return this.proc?.child.pid;
-  }
-
   async run(run: AdapterRun): Promise<RunOutcome> {
     if (this.disposing || this.isDead) {
       return { kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" };

@@ -1,3 +1,236 @@
-/** Client commands (run, attach, ls, logs, send, signal, kill, prompt) — filled in by the SDK/CLI work. */
+import { isIP } from "node:net";
+import { connect } from "../client/node.js";
+import type { SessionEvent, SessionInfo } from "../client/node.js";
+import { SIGNALS } from "../protocol/index.js";
+import { DETACH_KEY_NAME, attach } from "./attach.js";
+import { intOption, positional, runCommand, writeJson } from "./context.js";
+import type { CliContext } from "./context.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { follow } from "./follow.js";
+import { formatSessionLine, formatSessionTable } from "./format.js";
+
+/** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
-export const COMMANDS: Record<string, Command> = {};
+
+export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] -- CMD ARGS...
+
+Starts CMD as a terminal session and prints its id (or, with --json, the session).
+--pty runs it in a pseudo-terminal (needed for interactive programs) sized like this
+terminal. --cwd defaults to the current directory when the gateway is on this machine.
+--attach attaches right away (see "switchboard attach --help").`;
+
+export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only] [--since BYTE]
+
+Shows the session's terminal here: the output is replayed from byte 0 (or --since), so the
+screen comes back, then follows live. Keys are sent to the session, which takes its control
+lease when nobody holds it (when someone does, attach says so and watches read-only). The
+local size is sent on start and on every resize. ${DETACH_KEY_NAME} detaches; the session keeps running.
+When the session ends, attach exits with its exit code (128+N when killed by signal N).`;
+
+export const LS_USAGE = `Usage: switchboard ls [--json]
+
+Lists the sessions this token may see.`;
+
+export const LOGS_USAGE = `Usage: switchboard logs ID [-f] [--since BYTE] [--json]
+
+Prints the session's output from byte --since (default 0); -f keeps following until it ends.
+With --json, prints the session's events instead, one JSON object per line, and --since is
+then the last seq you have.`;
+
+export const SEND_USAGE = `Usage: switchboard send ID TEXT... [-n]
+
+Types TEXT into the session followed by Enter (-n: without). Refused with exit code 6 while
+someone else holds control (e.g. an attached terminal).`;
+
+export const SIGNAL_USAGE = `Usage: switchboard signal ID SIGNAL
+
+Sends SIGNAL (${SIGNALS.join(", ")}; with or without SIG) to the session's process group.`;
+
+export const KILL_USAGE = `Usage: switchboard kill ID
+
+Terminates the session (TERM, then KILL after a grace period) and prints how it ended.`;
+
+export const PROMPT_USAGE = `Usage: switchboard prompt ID TEXT...
+
+Queues a prompt on an agent session and prints the run id.`;
+
+const run: Command = (argv) =>
+  runCommand(
+    argv,
+    {
+      usage: RUN_USAGE,
+      options: {
+        pty: { type: "boolean" },
+        name: { type: "string" },
+        cwd: { type: "string" },
+        env: { type: "string", multiple: true },
+        attach: { type: "boolean" },
+      },
+    },
+    async (ctx, { values, positionals }) => {
+      if (positionals.length === 0) throw new UsageError("missing the command to run (after --)");
+      const env: Record<string, string> = {};
+      for (const pair of values.env ?? []) {
+        const eq = pair.indexOf("=");
+        if (eq <= 0) throw new UsageError(`--env takes NAME=VALUE, not ${pair}`);
+        env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const pty = values.pty === true;
+      const cwd = values.cwd ?? (isLocal(ctx.target.url) ? process.cwd() : undefined);
+      const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
+      const session = await ctx.http.createSession({
+        command: positionals,
+        pty,
+        ...size,
+        ...(cwd !== undefined ? { cwd } : {}),
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(Object.keys(env).length > 0 ? { env } : {}),
+      });
+      if (values.attach === true) return attach({ target: ctx.target, http: ctx.http, session: session.id, info: session, readOnly: false, since: 0 });
+      if (ctx.json) writeJson(ctx, session);
+      else ctx.out.write(`${session.id}\n`);
+      return EXIT.OK;
+    },
+  );
+
+const attachCommand: Command = (argv) =>
+  runCommand(argv, { usage: ATTACH_USAGE, options: { "read-only": { type: "boolean" }, since: { type: "string" } } }, async (ctx, parsed) => {
+    const session = positional(parsed, 0, "the session id");
+    const since = intOption(parsed.values.since, "--since") ?? 0;
+    return attach({ target: ctx.target, http: ctx.http, session, readOnly: parsed.values["read-only"] === true, since });
+  });
+
+const ls: Command = (argv) =>
+  runCommand(argv, { usage: LS_USAGE, options: {} }, async (ctx) => {
+    const sessions = await ctx.http.listSessions();
+    sessions.sort((a, b) => a.createdAt - b.createdAt);
+    if (ctx.json) writeJson(ctx, sessions);
+    else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
+    return EXIT.OK;
+  });
+
+const logs: Command = (argv) =>
+  runCommand(argv, { usage: LOGS_USAGE, options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } } }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const since = intOption(parsed.values.since, "--since") ?? 0;
+    const followIt = parsed.values.follow === true;
+    if (ctx.json) return logEvents(ctx, id, since, followIt);
+    const first = await ctx.http.output(id, { since });
+    await write(ctx.out, first.bytes);
+    if (!followIt) return EXIT.OK;
+    return follow(ctx, id, first.next);
+  });
+
+/** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
+async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
+  let last = since;
+  let ended = false;
+  for await (const event of ctx.http.allEvents(id, { since })) {
+    writeJson(ctx, event);
+    last = event.seq;
+    if (event.type === "exit" || event.type === "lost") ended = true;
+  }
+  if (!followIt || ended) return EXIT.OK;
+  const client = await connect(ctx.target);
+  const interrupted = interruption();
+  try {
+    const sub = client.subscribe(id, { since: last }, (event: SessionEvent) => writeJson(ctx, event));
+    const result = await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
+    return result;
+  } finally {
+    interrupted.dispose();
+    client.close();
+  }
+}
+
+const send: Command = (argv) =>
+  runCommand(argv, { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" } } }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const words = parsed.positionals.slice(1);
+    if (words.length === 0) throw new UsageError("missing TEXT");
+    let text = words.join(" ");
+    if (parsed.values["no-newline"] !== true) {
+      // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
+      const session = await ctx.http.getSession(id);
+      text += session.pty ? "\r" : "\n";
+    }
+    const result = await ctx.http.input(id, text);
+    if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
+
+const signal: Command = (argv) =>
+  runCommand(argv, { usage: SIGNAL_USAGE, options: {} }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const name = positional(parsed, 1, "the signal");
+    const result = await ctx.http.signal(id, name);
+    if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
+
+const kill: Command = (argv) =>
+  runCommand(argv, { usage: KILL_USAGE, options: {} }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const session: SessionInfo = await ctx.http.deleteSession(id);
+    if (ctx.json) writeJson(ctx, session);
+    else ctx.out.write(`${formatSessionLine(session)}\n`);
+    return EXIT.OK;
+  });
+
+const prompt: Command = (argv) =>
+  runCommand(argv, { usage: PROMPT_USAGE, options: {} }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const words = parsed.positionals.slice(1);
+    if (words.length === 0) throw new UsageError("missing TEXT");
+    const client = await connect(ctx.target);
+    try {
+      const result = await client.prompt(id, words.join(" "));
+      if (ctx.json) writeJson(ctx, result);
+      else ctx.out.write(`${result.runId}\n`);
+      return EXIT.OK;
+    } finally {
+      client.close();
+    }
+  });
+
+/** Client commands; `main.ts` dispatches to them (and handles `serve` itself). */
+export const COMMANDS: Record<string, Command> = {
+  run,
+  attach: attachCommand,
+  ls,
+  logs,
+  send,
+  signal,
+  kill,
+  prompt,
+};
+
+/** Whether the gateway URL points at this machine (then `run` sends the current directory). */
+function isLocal(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (host === "localhost") return true;
+  if (isIP(host) === 4) return host.startsWith("127.");
+  return host === "::1";
+}
+
+function write(stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> {
+  if (bytes.length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
+}
+
+/** Resolves with {@link EXIT.INTERRUPTED} on SIGINT/SIGTERM while following. */
+export function interruption(): { promise: Promise<number>; dispose: () => void } {
+  let onSignal: () => void = () => undefined;
+  const promise = new Promise<number>((resolve) => {
+    onSignal = () => resolve(EXIT.INTERRUPTED);
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    promise,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

@@ -157,6 +157,11 @@ export class HttpClient {
     return this.json("POST", `${sessionPath(id)}/abort`, options);
   }
 
+  /** Answers an agent's permission request; the first valid answer wins. */
+  permission(id: string, requestId: string, optionId: string): Promise<{ ok: true }> {
+    return this.json("POST", `${sessionPath(id)}/permission`, { requestId, optionId });
+  }
+
   /** Who the token (or cookie) is. Cheap; also a credentials check. */
   whoami(): Promise<{ name: string; role: string }> {
     return this.json("GET", "/v1/whoami");

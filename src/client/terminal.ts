@@ -18,6 +18,12 @@ export interface TerminalClientOptions extends GatewayTarget {
    * streams live. Leave it out to see only new output (0 replays everything retained).
    */
   since?: number;
+  /**
+   * Ask for the session's control lease with the connection (`?control=`): `acquire` takes it
+   * when free (else an `error` event CONTROL_HELD, and the client stays a viewer); `force`
+   * takes it over. It is released when the connection closes and asked for again on reconnect.
+   */
+  control?: "acquire" | "force";
   reconnect?: BackoffOptions;
   /** Default {@link CONNECT_TIMEOUT_MS}: no frame at all within this long counts as a failed attempt. */
   connectTimeoutMs?: number;
@@ -45,13 +51,16 @@ export interface TerminalEvents {
   gap: { from: number; to: number };
   /** An error frame from the gateway (e.g. CONTROL_HELD for stdin, HISTORY_TRIMMED). */
   error: SwitchboardError;
+  /** Someone took control over (close 4001): the client reconnects as a viewer, without asking for control again. */
+  "control-lost": { message: string };
 }
 
 /**
  * A client of `/ws/session/:id` — one terminal, positions in bytes. It delivers the
  * session's output exactly once in order: replayed bytes, then live bytes, and after a
  * dropped connection it reconnects with `since` = the next byte it needs, trimming any
- * overlap. It stops at the session's `exit`.
+ * overlap. It stops at the session's `exit`. When another client takes control over, the
+ * gateway closes with 4001; the client then resumes as a viewer and does not fight back.
  *
  * @example
  * const term = new TerminalClient({ url, token, session: id, since: 0, WebSocket });
@@ -77,11 +86,13 @@ export class TerminalClient {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly encoder = new TextEncoder();
+  private control: "acquire" | "force" | undefined;
 
   constructor(options: TerminalClientOptions) {
     this.options = options;
     this.session = options.session;
     this._offset = options.since;
+    this.control = options.control;
     this.http = new HttpClient({ ...options, ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}) });
     this.done = new Promise((resolve, reject) => (this.settleDone = { resolve, reject }));
     markHandled(this.done);
@@ -136,7 +147,11 @@ export class TerminalClient {
   }
 
   private open(): void {
-    const path = `/ws/session/${encodeURIComponent(this.session)}${this._offset !== undefined ? `?since=${this._offset}` : ""}`;
+    const query = new URLSearchParams();
+    if (this._offset !== undefined) query.set("since", String(this._offset));
+    if (this.control !== undefined) query.set("control", this.control);
+    const qs = query.toString();
+    const path = `/ws/session/${encodeURIComponent(this.session)}${qs ? `?${qs}` : ""}`;
     this.frameSeen = false;
     const handle = new SocketHandle(this.options, path, {
       onOpen: () => {
@@ -227,7 +242,9 @@ export class TerminalClient {
     if (this._state === "closed" || this.exited) return;
     const error = new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`);
     if (code === CLOSE_CODES.CONTROL_LOST) {
-      this.finish(new SwitchboardError("CONTROL_LOST", "control was taken over by another client"));
+      this.control = undefined;
+      this.emitter.emit("control-lost", { message: reason || "control was taken over by another client" });
+      this.scheduleReconnect(error);
       return;
     }
     if (code === CLOSE_CODES.SESSION_GONE) {

@@ -139,6 +139,10 @@ const INCOMPLETE = -1;
 function validRunEnd(bytes: Uint8Array, i: number): number {
   let end = i;
   while (end < bytes.length) {
+    if (bytes[end]! < 0x80) {
+      end++;
+      continue;
+    }
     const n = sequenceLength(bytes, end, bytes.length);
     if (n <= 0) break;
     end += n;
@@ -183,23 +187,32 @@ const B64_INDEX = (() => {
   return index;
 })();
 
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
+const PAD = 0x3d; // "="
+/** The output is ASCII, for which windows-1252 (the "latin1" label) is the identity: a fast bytes-to-string. */
+const ASCII_DECODER = new TextDecoder("latin1");
+
 /** Standard base64 with padding (RFC 4648 §4). */
 export function encodeBase64(bytes: Uint8Array): string {
-  let out = "";
+  const out = new Uint8Array(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+    out[o++] = B64_CODES[n >>> 18]!;
+    out[o++] = B64_CODES[(n >>> 12) & 63]!;
+    out[o++] = B64_CODES[(n >>> 6) & 63]!;
+    out[o++] = B64_CODES[n & 63]!;
   }
   const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + "==";
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + "=";
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o] = B64_CODES[n >>> 18]!;
+    out[o + 1] = B64_CODES[(n >>> 12) & 63]!;
+    out[o + 2] = rest === 2 ? B64_CODES[(n >>> 6) & 63]! : PAD;
+    out[o + 3] = PAD;
   }
-  return out;
+  return ASCII_DECODER.decode(out);
 }
 
 /** Decodes standard base64 (padding optional). Throws on characters outside the alphabet. */

@@ -139,14 +139,23 @@ export class PluginHost {
     return out;
   }
 
-  /** Stops and starts a plugin afresh (its restart count reset), e.g. to retry a `failed` one. */
-  async restart(id: string): Promise<void> {
-    const slot = this.slot(id);
-    await this.stopSlot(slot);
-    slot.restarts = 0;
-    slot.consecutiveCrashes = 0;
-    slot.lastError = null;
-    if (slot.entry.enabled !== false) await this.startSlot(slot);
+  /** Stops and starts a plugin afresh (its restart count reset), e.g. to retry a `failed` one. Throws `PLUGIN_NOT_FOUND`. */
+  restart(id: string): Promise<void> {
+    if (this.closing) return Promise.reject(new SwitchboardError("SHUTTING_DOWN", "the plugin host is closed"));
+    let slot: Slot;
+    try {
+      slot = this.slot(id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const run = this.loading.then(async () => {
+      await this.stopSlot(slot);
+      Object.assign(slot, { restarts: 0, consecutiveCrashes: 0, lastError: null });
+      if (slot.entry.enabled !== false && this.slots.get(id) === slot) await this.startSlot(slot);
+    });
+    // Serialized with config loads, like them.
+    this.loading = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -368,7 +377,11 @@ export class PluginHost {
       this.deps.logger.error({ plugin: slot.id, err: slot.lastError }, "plugin cannot start");
       return;
     }
-    if (generation !== slot.generation || this.closing) return;
+    if (generation !== slot.generation) return;
+    if (this.closing) {
+      this.setState(slot, "stopped");
+      return;
+    }
 
     const runtime = new PluginRuntime({
       pluginId: slot.id,
@@ -432,8 +445,9 @@ export class PluginHost {
     try {
       await proc.ready();
     } catch (error) {
-      // The exit handler (which runs for every failed start) records the error and schedules the restart.
-      this.deps.logger.warn({ plugin: slot.id, err: (error as Error).message }, "plugin failed to start");
+      // The exit handler (which runs for every failed start) records the error, logs it and
+      // schedules the restart; a stop during the start lands here too.
+      this.deps.logger.debug({ plugin: slot.id, err: (error as Error).message }, "plugin start ended");
       return;
     }
     if (slot.instance !== instance) return;

@@ -136,8 +136,13 @@ export const SessionInfo = z.object({
   controller: z.string().nullable(),
   parent: z.string().nullable(),
   agent: z.string().nullable(),
-  /** Agent sessions: the active run and how many prompts wait behind it. */
-  run: z.object({ active: z.string().nullable(), queued: z.number().int() }).nullable(),
+  /**
+   * Agent sessions: the active run, how many prompts wait behind it, and what the agent is
+   * doing: `working` on a run, `waiting` for a permission answer, or `idle`.
+   */
+  run: z
+    .object({ active: z.string().nullable(), queued: z.number().int(), activity: z.enum(["idle", "working", "waiting"]) })
+    .nullable(),
   lastActivityAt: z.number(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

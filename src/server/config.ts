@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { SwitchboardError } from "../protocol/index.js";
+import { InlineAgent, SwitchboardError } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
@@ -81,7 +81,8 @@ export const ConfigSchema = z.strictObject({
       autoReleaseAfterMs: positive.optional(),
     })
     .default({}),
-  agents: z.record(z.string(), z.unknown()).default({}),
+  /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */
+  agents: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "agent ids are letters, digits, _ . -"), InlineAgent).default({}),
   /** Agent text deltas are coalesced to at most one event per this many ms. */
   deltaThrottleMs: z.number().int().min(0).max(10_000).optional(),
   bindings: z.array(z.unknown()).default([]),

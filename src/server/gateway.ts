@@ -14,6 +14,8 @@ import type { Session } from "../sessions/session.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
+import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
+import { createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, loadConfigFile, parseConfig, resolveLimits, resolveRetention } from "./config.js";
@@ -85,9 +87,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
-  sessions.restore((record, log, ctx) =>
-    record.kind === "stream" ? new StreamSession(record, log, ctx) : restoreTerminalSession(record, log, ctx),
-  );
+  sessions.restore((record, log, ctx) => {
+    switch (record.kind) {
+      case "stream":
+        return new StreamSession(record, log, ctx);
+      case "agent":
+        return restoreAgentSession(record, log, ctx);
+      case "terminal":
+        return restoreTerminalSession(record, log, ctx);
+    }
+  });
 
   const core: GatewayCore = {
     config,
@@ -108,7 +117,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         case "stream":
           return sessions.createStream(identity.name, body.name);
         case "agent":
-          throw new SwitchboardError("AGENT_NOT_FOUND", "agent sessions are not available yet");
+          return createAgentGatewaySession(core, body, identity.name);
       }
     },
   };

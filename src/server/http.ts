@@ -3,13 +3,18 @@ import type { z } from "zod";
 import { ERROR_CODES, SwitchboardError } from "../protocol/index.js";
 import { formatIssues } from "./config.js";
 
-/** Headers on every response: no sniffing, no framing, no referrer leaks, no caching of API data. */
+/**
+ * Headers on every response: no sniffing, no framing, no referrer leaks, no caching of API data,
+ * and a CSP that lets an API answer opened in a browser run nothing (the UI's static files
+ * replace it with their own policy).
+ */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "X-Content-Type-Options": "nosniff",
   "X-Frame-Options": "DENY",
   "Referrer-Policy": "no-referrer",
   "Cross-Origin-Opener-Policy": "same-origin",
   "Cross-Origin-Resource-Policy": "same-origin",
+  "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -73,8 +78,20 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${(error as Error).message}`);
+    throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${describeJsonError(error)}`);
   }
+}
+
+/**
+ * What a failed `JSON.parse` found wrong, without the excerpt of the input V8 puts in its
+ * message (`Unexpected token 'o', ..."{"token":tok-SECRET"... is not valid JSON`): a malformed
+ * login body or frame would otherwise echo part of a token (or typed password) into the error,
+ * and from there into proxies' and clients' logs (issue 4: tokens never in error messages).
+ */
+export function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const excerpt = message.search(/, (?:\.\.\.)?"/);
+  return (excerpt >= 0 ? message.slice(0, excerpt) : message).slice(0, 200);
 }
 
 /** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */

@@ -88,7 +88,9 @@ function loadNative(): { pty: NativePty; helperPath: string } {
   // The native fork() signature is internal to node-pty; it is stable across 1.x so far.
   if (!version.startsWith("1.")) throw new Error(`node-pty ${version} is not supported (pty-process.ts expects 1.x)`);
   const utilsPath = require.resolve("node-pty/lib/utils.js");
-  const { loadNativeModule } = require(utilsPath) as { loadNativeModule(name: string): { dir: string; module: NativePty } };
+  const { loadNativeModule } = require(utilsPath) as {
+    loadNativeModule(name: string): { dir: string; module: NativePty };
+  };
   const loaded = loadNativeModule("pty");
   if (typeof loaded.module.fork !== "function" || typeof loaded.module.resize !== "function") {
     throw new Error(`node-pty ${version}: native module has no fork/resize`);
@@ -242,7 +244,7 @@ class PtyTransport implements ProcessTransport {
   /** Reads the master synchronously until it is empty ("again") or at its end ("eof"). */
   private readAvailable(): "eof" | "again" {
     this.scratch ??= Buffer.allocUnsafe(PTY_READ_BYTES);
-    for (let total = 0; total < PTY_DRAIN_MAX_BYTES; ) {
+    for (let total = 0; total < PTY_DRAIN_MAX_BYTES;) {
       let n: number;
       try {
         n = readSync(this.fd, this.scratch, 0, this.scratch.length, null);

@@ -1,11 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import {
-  OUTPUT_COALESCE_MAX_BYTES,
-  OUTPUT_COALESCE_MS,
-  OutputCoalescer,
-} from "../../src/core/output-coalescer.js";
+import { OUTPUT_COALESCE_MAX_BYTES, OUTPUT_COALESCE_MS, OutputCoalescer } from "../../src/core/output-coalescer.js";
 import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 
@@ -95,10 +91,7 @@ describe("OutputCoalescer", () => {
   it("rebuilds every stream's exact bytes, in arrival order, with contiguous offsets (property)", () => {
     const chunkArb = fc.record({
       stream: fc.constantFrom("stdout" as const, "stderr" as const),
-      bytes: fc.oneof(
-        fc.uint8Array({ maxLength: 40 }),
-        fc.string({ unit: "binary", maxLength: 20 }).map(utf8),
-      ),
+      bytes: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 20 }).map(utf8)),
       waitMs: fc.integer({ min: 0, max: 6 }),
     });
     fc.assert(

@@ -69,26 +69,34 @@ const edgyBytes = fc
 describe("Utf8Chunker", () => {
   it("rebuilds exactly the input bytes for any bytes and any chunking", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }), edgyBytes), fc.array(fc.nat(), { maxLength: 20 }), (bytes, cuts) => {
-        const pieces = run(chunk(bytes, cuts));
-        expect(rebuild(pieces)).toEqual(bytes);
-        expect(pieces.reduce((n, p) => n + p.byteLength, 0)).toBe(bytes.length);
-        for (const p of pieces) {
-          expect(decodeOutputData(p.data, p.enc).length).toBe(p.byteLength);
-          expect(p.byteLength).toBeGreaterThan(0);
-        }
-      }),
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 300 }), edgyBytes),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (bytes, cuts) => {
+          const pieces = run(chunk(bytes, cuts));
+          expect(rebuild(pieces)).toEqual(bytes);
+          expect(pieces.reduce((n, p) => n + p.byteLength, 0)).toBe(bytes.length);
+          for (const p of pieces) {
+            expect(decodeOutputData(p.data, p.enc).length).toBe(p.byteLength);
+            expect(p.byteLength).toBeGreaterThan(0);
+          }
+        },
+      ),
       { numRuns: 1000 },
     );
   });
 
   it("turns valid UTF-8 into text only, whatever the chunking (no character is ever split)", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "binary", maxLength: 200 }), fc.array(fc.nat(), { maxLength: 20 }), (text, cuts) => {
-        const pieces = run(chunk(utf8(text), cuts));
-        expect(pieces.every((p) => p.enc === undefined)).toBe(true);
-        expect(pieces.map((p) => p.data).join("")).toBe(text);
-      }),
+      fc.property(
+        fc.string({ unit: "binary", maxLength: 200 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (text, cuts) => {
+          const pieces = run(chunk(utf8(text), cuts));
+          expect(pieces.every((p) => p.enc === undefined)).toBe(true);
+          expect(pieces.map((p) => p.data).join("")).toBe(text);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

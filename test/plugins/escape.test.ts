@@ -68,6 +68,7 @@ describe("the plugin sandbox (Node permission model)", () => {
       inspector: denied("ERR_ACCESS_DENIED"),
       wasi: denied("ERR_ACCESS_DENIED"),
       killGateway: denied("ERR_ACCESS_DENIED"),
+      reniceGateway: denied("ERR_ACCESS_DENIED"),
       reportToDataDir: denied("ERR_ACCESS_DENIED"),
       runCommandWithTimeout: denied("PLUGIN_PERMISSION_DENIED"),
       writeConfigFile: denied("PLUGIN_PERMISSION_DENIED"),

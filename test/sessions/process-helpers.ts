@@ -49,7 +49,8 @@ export function watch(
   let resolveExit!: (exit: TerminalExit) => void;
   const watched: Watched = {
     chunks,
-    bytes: (stream) => Buffer.concat(chunks.filter((c) => stream === undefined || c.stream === stream).map((c) => c.bytes)),
+    bytes: (stream) =>
+      Buffer.concat(chunks.filter((c) => stream === undefined || c.stream === stream).map((c) => c.bytes)),
     text: (stream) => watched.bytes(stream).toString("utf8"),
     exit: new Promise((resolve) => (resolveExit = resolve)),
     outputAfterExit: false,

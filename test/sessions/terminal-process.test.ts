@@ -13,7 +13,9 @@ const MODES = [
   { name: "pty", pty: true },
 ] as const;
 
-function spawnError(options: Partial<TerminalProcessOptions> & Pick<TerminalProcessOptions, "command">): SwitchboardError {
+function spawnError(
+  options: Partial<TerminalProcessOptions> & Pick<TerminalProcessOptions, "command">,
+): SwitchboardError {
   try {
     const proc = spawnTerminalProcess({
       cwd: process.cwd(),
@@ -169,7 +171,9 @@ describe.each(MODES)("spawn failures ($name mode)", ({ pty }) => {
     const script = join(bin, "not-executable");
     writeFileSync(script, "#!/bin/sh\necho hi\n");
     chmodSync(script, 0o644);
-    expect(spawnError({ command: [script], pty }).message).toMatch(/permission denied: .*not-executable is not executable/);
+    expect(spawnError({ command: [script], pty }).message).toMatch(
+      /permission denied: .*not-executable is not executable/,
+    );
     const viaPath = spawnError({ command: ["not-executable"], env: { PATH: bin }, pty });
     expect(viaPath.code).toBe("SPAWN_FAILED");
     expect(viaPath.message).toMatch(/permission denied/);
@@ -197,7 +201,10 @@ describe.each(MODES)("lifecycle ($name mode)", ({ pty }) => {
     w.proc.dispose();
     expect(await w.proc.exited).toEqual({ exitCode: null, signal: "SIGKILL" });
     await eventually(() => !alive(pid), 5_000, "process gone");
-    const settled = await Promise.race([w.exit.then(() => "called"), new Promise((r) => setTimeout(() => r("not called"), 50))]);
+    const settled = await Promise.race([
+      w.exit.then(() => "called"),
+      new Promise((r) => setTimeout(() => r("not called"), 50)),
+    ]);
     expect(settled).toBe("not called");
   });
 

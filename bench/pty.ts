@@ -1,0 +1,149 @@
+import { spawn as spawnRawPty } from "node-pty";
+import { systemClock } from "../src/core/clock.js";
+import { OutputCoalescer } from "../src/core/output-coalescer.js";
+import type { CoalescedOutput } from "../src/core/output-coalescer.js";
+import { spawnTerminalProcess } from "../src/sessions/terminal-process.js";
+import { fmt, met, sideBySide } from "./stats.js";
+import type { BenchSection } from "./types.js";
+
+/**
+ * PTY read throughput (issue 2 acceptance): a 50 MB output read through TerminalProcess +
+ * OutputCoalescer + Utf8Chunker, as a ratio of node-pty reading the same command raw
+ * (`onData` with `encoding: null`, nothing done with the bytes), alternating in one process.
+ */
+
+/** Size of the output: 50 MiB. */
+export const PTY_BENCH_BYTES = 50 * 1024 * 1024;
+/** The command both sides run: PTY_BENCH_BYTES of "a" (no newlines, so the terminal adds nothing). */
+export const PTY_BENCH_COMMAND: readonly string[] = ["sh", "-c", `head -c ${PTY_BENCH_BYTES} /dev/zero | tr '\\0' a`];
+/** Rounds per side; the figures are medians. */
+export const PTY_BENCH_ROUNDS = 5;
+/** Issue 2: PTY-to-log throughput ≥ 0.9 × raw node-pty. */
+export const PTY_BENCH_GOAL_RATIO = 0.9;
+/** One run that takes longer than this is broken, not slow. */
+const RUN_TIMEOUT_MS = 60_000;
+
+/** Bytes read and the milliseconds from spawn until the reader saw the end. */
+export interface PtyReadMeasure {
+  bytes: number;
+  ms: number;
+}
+
+const ENV: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bin" };
+
+/**
+ * The baseline: node-pty's own reader, bytes counted and dropped, until its `onExit`.
+ * (Its `onExit` may come before the last few KiB, see src/sessions/pty-process.ts; that
+ * only flatters the baseline.)
+ */
+export function measureRawPty(command: readonly string[]): Promise<PtyReadMeasure> {
+  const [file, ...args] = command;
+  if (file === undefined) return Promise.reject(new Error("empty command"));
+  return withTimeout(
+    new Promise((resolve) => {
+      const started = performance.now();
+      let bytes = 0;
+      const term = spawnRawPty(file, args, {
+        name: "xterm-256color",
+        cols: 80,
+        rows: 24,
+        cwd: process.cwd(),
+        env: ENV,
+        encoding: null,
+      });
+      const data = term.onData((chunk) => {
+        bytes += (chunk as unknown as Buffer).length;
+      });
+      const exit = term.onExit(() => {
+        const ms = performance.now() - started;
+        data.dispose();
+        exit.dispose();
+        resolve({ bytes, ms });
+      });
+    }),
+  );
+}
+
+/**
+ * Switchboard's path up to the log: TerminalProcess (PTY) → OutputCoalescer → pieces, until
+ * `exit` (after the last byte). `onPiece` receives every piece; pass the log's append to
+ * measure PTY→log (the default drops them).
+ */
+export function measurePtyPipeline(
+  command: readonly string[],
+  onPiece: (piece: CoalescedOutput) => void = () => undefined,
+): Promise<PtyReadMeasure> {
+  return withTimeout(
+    new Promise((resolve) => {
+      const started = performance.now();
+      let bytes = 0;
+      const coalescer = new OutputCoalescer({
+        clock: systemClock,
+        emit: (piece) => {
+          bytes += piece.byteLength;
+          onPiece(piece);
+        },
+      });
+      spawnTerminalProcess({
+        command,
+        cwd: process.cwd(),
+        env: ENV,
+        pty: true,
+        onOutput: (stream, chunk) => coalescer.push(stream, chunk),
+        onExit: () => {
+          coalescer.flush();
+          coalescer.dispose();
+          resolve({ bytes, ms: performance.now() - started });
+        },
+      });
+    }),
+  );
+}
+
+function withTimeout<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`PTY bench run took over ${RUN_TIMEOUT_MS} ms`)), RUN_TIMEOUT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** MB/s of one run (MB = 10^6 bytes). */
+const mbPerSecond = (m: PtyReadMeasure): number => m.bytes / 1e6 / (m.ms / 1000);
+
+export async function run(): Promise<BenchSection> {
+  const rawRuns: PtyReadMeasure[] = [];
+  const oursRuns: PtyReadMeasure[] = [];
+  const result = await sideBySide(
+    PTY_BENCH_ROUNDS,
+    async () => {
+      const m = await measureRawPty(PTY_BENCH_COMMAND);
+      rawRuns.push(m);
+      return mbPerSecond(m);
+    },
+    async () => {
+      const m = await measurePtyPipeline(PTY_BENCH_COMMAND);
+      oursRuns.push(m);
+      return mbPerSecond(m);
+    },
+  );
+  const ratio = result.subject / result.baseline;
+  const complete = oursRuns.every((m) => m.bytes === PTY_BENCH_BYTES);
+  const rawMin = Math.min(...rawRuns.map((m) => m.bytes));
+  const runs = (values: number[]): string => values.map((v) => fmt(v)).join(", ");
+  return {
+    title: "PTY read throughput",
+    markdown: [
+      `\`${PTY_BENCH_COMMAND.map((arg) => (arg.includes(" ") ? `"${arg}"` : arg)).join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY, read until exit. Median of ${PTY_BENCH_ROUNDS} runs per side, alternating, in one process.`,
+      "Switchboard: `TerminalProcess` (PTY) → `OutputCoalescer` → `Utf8Chunker`, text pieces ready to append (the log append itself is not included).",
+      "Baseline: node-pty 1.1.0 `spawn` with `encoding: null`, bytes counted and dropped, until its `onExit`.",
+      "",
+      "| measure | Switchboard | baseline | ratio | goal | |",
+      "|---|---|---|---|---|---|",
+      `| PTY read, 50 MiB | ${fmt(result.subject)} MB/s | raw node-pty: ${fmt(result.baseline)} MB/s | ${ratio.toFixed(2)} | ≥ ${PTY_BENCH_GOAL_RATIO} | ${met(ratio >= PTY_BENCH_GOAL_RATIO)} |`,
+      "",
+      `Runs (MB/s): Switchboard ${runs(result.subjectRuns)}; baseline ${runs(result.baselineRuns)}.`,
+      `Bytes delivered: Switchboard ${complete ? "all of them in every run" : `**short**: ${oursRuns.map((m) => fmt(m.bytes)).join(", ")}`}; baseline at least ${fmt(rawMin)} of ${fmt(PTY_BENCH_BYTES)} (node-pty's \`onExit\` may precede the tail).`,
+    ].join("\n"),
+  };
+}

@@ -1,0 +1,156 @@
+import { TerminalClient } from "../client/node.js";
+import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
+import type { GatewayTarget } from "../client/node.js";
+import { EXIT, sessionExitCode } from "./exit-codes.js";
+import { LocalTerminal } from "./local-terminal.js";
+
+/** Ctrl-] detaches (as in telnet): the session keeps running. */
+export const DETACH_KEY = 0x1d;
+export const DETACH_KEY_NAME = "Ctrl-]";
+/** The same notice (e.g. "control is held by ...") is shown at most this often while the user types. */
+export const NOTICE_INTERVAL_MS = 3_000;
+/** Signals that end `attach` (after restoring the terminal) with 128 + their number. */
+export const ATTACH_EXIT_SIGNALS = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT"] as const;
+const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
+/** Ctrl-C: a pipe session has no terminal to turn it into SIGINT, so attach sends the signal itself. */
+const CTRL_C = 0x03;
+const CR = 0x0d;
+
+export interface AttachOptions {
+  target: GatewayTarget & { url: string };
+  http: HttpClient;
+  session: string;
+  /** Watch only: no control, keys (other than the detach key) are not sent. */
+  readOnly: boolean;
+  /** Output byte offset to replay from (0: the whole retained output, so the screen comes back). */
+  since: number;
+  /** The session, when the caller already has it (run --attach). */
+  info?: SessionInfo;
+  stdin?: NodeJS.ReadStream;
+  stdout?: NodeJS.WriteStream;
+  stderr?: NodeJS.WritableStream;
+}
+
+type Outcome = { kind: "exit"; exit: TerminalExit } | { kind: "detach" } | { kind: "signal"; signal: (typeof ATTACH_EXIT_SIGNALS)[number] };
+
+/**
+ * `switchboard attach ID`: shows the session's terminal on this one — replayed from `since`
+ * so the screen comes back, then live — forwards keys (taking control when it is free), sends
+ * the local size on start and on every resize, and exits with the session's exit code when it
+ * ends. `Ctrl-]` detaches. The local terminal is always restored.
+ */
+export async function attach(options: AttachOptions): Promise<number> {
+  const stdin = options.stdin ?? process.stdin;
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const info = options.info ?? (await options.http.getSession(options.session));
+  const running = info.state === "running";
+  const steer = running && !options.readOnly;
+  const local = new LocalTerminal(stdin, stdout);
+  const notices = new Notices(stderr, local.isTTY);
+  const disposers: Array<() => void> = [];
+  let term: TerminalClient | undefined;
+  let outcome: Outcome;
+  try {
+    local.enterRaw();
+    // The replay redraws the screen from the start of the output: start from a clean one.
+    if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
+    const client = new TerminalClient({ ...options.target, session: info.id, since: options.since, ...(steer ? { control: "acquire" as const } : {}) });
+    term = client;
+    outcome = await new Promise<Outcome>((resolve, reject) => {
+      const sendSize = () => {
+        const size = local.size();
+        if (size && info.pty && steer) client.resize(size.cols, size.rows);
+      };
+      let outage = false;
+      disposers.push(
+        client.on("data", ({ bytes }) => local.write(bytes)),
+        client.on("connected", () => {
+          if (outage) notices.show("reconnected");
+          outage = false;
+          sendSize();
+        }),
+        client.on("state", ({ state }) => {
+          if (state === "reconnecting" && !outage) {
+            outage = true;
+            notices.show("connection lost; reconnecting (keys typed meanwhile are dropped)");
+          }
+        }),
+        client.on("error", (error) => {
+          if (error.code === "CONTROL_HELD") notices.show(`${error.message}: watching read-only, keys are not sent (${DETACH_KEY_NAME} detaches)`);
+          else if (error.code === "CONTROL_LOST") notices.show(`${error.message}: watching read-only now`);
+          else if (error.code === "SESSION_NOT_RUNNING") return;
+          else notices.show(`${error.message} (${error.code})`);
+        }),
+      );
+      client.done.then((exit) => resolve({ kind: "exit", exit }), reject);
+
+      const decoder = new TextDecoder();
+      const onData = (chunk: Buffer) => {
+        const at = chunk.indexOf(DETACH_KEY);
+        const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
+        if (keys.length > 0) {
+          if (!steer) {
+            if (running) notices.show(`read-only: keys are not sent (${DETACH_KEY_NAME} detaches)`);
+          } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
+            client.signal("INT");
+          } else {
+            // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
+            const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
+            if (!client.write(decoder.decode(bytes, { stream: true }))) notices.show("not connected: keys dropped");
+          }
+        }
+        if (at >= 0) resolve({ kind: "detach" });
+      };
+      stdin.on("data", onData);
+      stdin.resume();
+      disposers.push(() => stdin.off("data", onData));
+      const onResize = () => sendSize();
+      stdout.on("resize", onResize);
+      disposers.push(() => stdout.off("resize", onResize));
+      for (const signal of ATTACH_EXIT_SIGNALS) {
+        const onSignal = () => resolve({ kind: "signal", signal });
+        process.on(signal, onSignal);
+        disposers.push(() => process.off(signal, onSignal));
+      }
+    });
+  } finally {
+    for (const dispose of disposers.splice(0)) dispose();
+    term?.close();
+    stdin.pause();
+    local.restore();
+  }
+  switch (outcome.kind) {
+    case "detach":
+      stderr.write(`\r\n[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\r\n`);
+      return EXIT.OK;
+    case "exit": {
+      const code = sessionExitCode(outcome.exit);
+      const how = outcome.exit.signal !== null ? `was killed by ${outcome.exit.signal}` : outcome.exit.exitCode !== null ? `exited with code ${code}` : "was lost";
+      stderr.write(`\r\n[session ${info.id} ${how}]\r\n`);
+      return code;
+    }
+    case "signal":
+      stderr.write(`\r\n[switchboard attach: ${outcome.signal}; the session keeps running]\r\n`);
+      return 128 + SIGNAL_NUMBERS[outcome.signal];
+  }
+}
+
+/** One-line notices on stderr between the session's output, not repeated too often. */
+class Notices {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly stderr: NodeJS.WritableStream,
+    private readonly tty: boolean,
+  ) {}
+
+  show(text: string): void {
+    const now = Date.now();
+    const shown = this.last.get(text);
+    if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
+    this.last.set(text, now);
+    // Raw mode: the terminal does not turn \n into \r\n.
+    this.stderr.write(this.tty ? `\r\n[switchboard] ${text}\r\n` : `[switchboard] ${text}\n`);
+  }
+}

@@ -1,0 +1,163 @@
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+import { ConnectionError, HttpClient, SwitchboardError } from "../client/node.js";
+import type { GatewayTarget } from "../client/node.js";
+import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
+
+/** Where the CLI looks for the gateway when neither --url nor SWITCHBOARD_URL says. */
+export const DEFAULT_URL = "http://127.0.0.1:7317";
+/** The data dir whose `token` file is read when no token is given (what `npm start` serves with). */
+export const DEFAULT_DATA_DIR = ".switchboard";
+
+/** Options every client command takes. */
+export const COMMON_OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  "data-dir": { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+export const COMMON_USAGE = `Common options:
+  --url URL        the gateway (default: $SWITCHBOARD_URL, else ${DEFAULT_URL})
+  --token T        the token (default: $SWITCHBOARD_TOKEN, else the token file of the data dir)
+  --data-dir DIR   where to find the token file (default: $SWITCHBOARD_DATA_DIR, else ./${DEFAULT_DATA_DIR})
+  --json           machine-readable output on stdout (errors too: {"error": {code, message}})`;
+
+/** Everything a command needs to reach the gateway and talk to the user. */
+export interface CliContext {
+  target: GatewayTarget & { url: string };
+  http: HttpClient;
+  json: boolean;
+  /** Where the token came from, for error messages. */
+  tokenSource: string;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+export interface CliIO {
+  env: NodeJS.ProcessEnv;
+  out: NodeJS.WritableStream;
+  err: NodeJS.WritableStream;
+}
+
+const processIO: CliIO = { env: process.env, out: process.stdout, err: process.stderr };
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O & typeof COMMON_OPTIONS; allowPositionals: true; strict: true }>>;
+
+/**
+ * Runs one client command: parses its options (plus the common ones), answers --help,
+ * resolves the gateway and token, and turns any error into a clear message and an exit code.
+ */
+export async function runCommand<O extends Options>(
+  argv: string[],
+  spec: { usage: string; options: O },
+  body: (ctx: CliContext, parsed: Parsed<O>) => Promise<number>,
+  io: CliIO = processIO,
+): Promise<number> {
+  let parsed: Parsed<O>;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...spec.options, ...COMMON_OPTIONS }, allowPositionals: true, strict: true }) as Parsed<O>;
+  } catch (error) {
+    io.err.write(`switchboard: ${(error as Error).message}\n\n${spec.usage}\n`);
+    return EXIT.USAGE;
+  }
+  const values = parsed.values as Record<string, unknown>;
+  if (values["help"] === true) {
+    io.out.write(`${spec.usage}\n\n${COMMON_USAGE}\n`);
+    return EXIT.OK;
+  }
+  const json = values["json"] === true;
+  const { target, tokenSource } = resolveTarget(values, io.env);
+  const ctx: CliContext = { target, http: new HttpClient(target), json, tokenSource, out: io.out, err: io.err };
+  try {
+    return await body(ctx, parsed);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err.write(`switchboard: ${error.message}\n\n${spec.usage}\n`);
+      return EXIT.USAGE;
+    }
+    reportError(ctx, error);
+    return exitCodeFor(error);
+  }
+}
+
+/** The gateway URL and token from flags, environment and the data dir's token file, in that order. */
+export function resolveTarget(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { target: GatewayTarget & { url: string }; tokenSource: string } {
+  const url = str(values["url"]) ?? nonEmpty(env["SWITCHBOARD_URL"]) ?? DEFAULT_URL;
+  const flag = str(values["token"]);
+  if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
+  const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
+  if (fromEnv !== undefined) return { target: { url, token: fromEnv }, tokenSource: "SWITCHBOARD_TOKEN" };
+  const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
+  const file = resolve(join(dataDir, "token"));
+  let token: string | undefined;
+  try {
+    token = nonEmpty(readFileSync(file, "utf8").trim());
+  } catch (error) {
+    // No readable token file is an ordinary case (a remote gateway): the request then fails
+    // with UNAUTHORIZED and the message below says where the CLI looked.
+    if (!(error instanceof Error)) throw error;
+  }
+  if (token !== undefined) return { target: { url, token }, tokenSource: file };
+  return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
+}
+
+/** Prints an error: a sentence on stderr, or `{"error": {...}}` on stdout with --json. */
+export function reportError(ctx: CliContext, error: unknown): void {
+  const code = error instanceof SwitchboardError || error instanceof ConnectionError ? error.code : "INTERNAL";
+  const message = describeError(ctx, error);
+  if (ctx.json) ctx.out.write(`${JSON.stringify({ error: { code, message, exitCode: exitCodeFor(error) } })}\n`);
+  else ctx.err.write(`switchboard: ${message}\n`);
+}
+
+export function describeError(ctx: Pick<CliContext, "target" | "tokenSource">, error: unknown): string {
+  if (error instanceof ConnectionError) {
+    if (error.code === "UNREACHABLE") {
+      return `${error.message}. Is the gateway running ("switchboard serve")? Point --url or SWITCHBOARD_URL at it.`;
+    }
+    return `${error.message} (${error.code})`;
+  }
+  if (error instanceof SwitchboardError) {
+    switch (error.code) {
+      case "UNAUTHORIZED":
+        return ctx.target.token === undefined
+          ? `no token: pass --token, set SWITCHBOARD_TOKEN, or use --data-dir with the gateway's data dir (tried: ${ctx.tokenSource})`
+          : `the gateway at ${ctx.target.url} refused the token from ${ctx.tokenSource} (UNAUTHORIZED)`;
+      case "SESSION_NOT_FOUND":
+        return `${error.message} (SESSION_NOT_FOUND); "switchboard ls" lists sessions`;
+      default:
+        return `${error.message} (${error.code})`;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The one positional a command needs, or a usage error naming it. */
+export function positional(parsed: { positionals: string[] }, index: number, name: string): string {
+  const value = parsed.positionals[index];
+  if (value === undefined || value === "") throw new UsageError(`missing ${name}`);
+  return value;
+}
+
+/** A non-negative integer option. */
+export function intOption(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !/^\d{1,15}$/.test(value)) throw new UsageError(`${name} must be a non-negative integer`);
+  return Number(value);
+}
+
+export function writeJson(ctx: CliContext, value: unknown): void {
+  ctx.out.write(`${JSON.stringify(value)}\n`);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}

@@ -1,0 +1,53 @@
+import type { SessionInfo } from "../client/node.js";
+
+/** Longest command shown in `ls` before it is cut with an ellipsis. */
+export const LS_COMMAND_CHARS = 60;
+
+const COLUMNS = ["ID", "NAME", "KIND", "STATE", "PID", "EXIT", "AGE", "COMMAND"] as const;
+
+/** `ls` as an aligned table, oldest first. */
+export function formatSessionTable(sessions: readonly SessionInfo[], now: number): string {
+  const rows = sessions.map((s) => [
+    s.id,
+    s.name ?? "-",
+    s.pty ? `${s.kind}/pty` : s.kind,
+    s.controller !== null && s.state === "running" ? `${s.state}*` : s.state,
+    s.pid !== null ? String(s.pid) : "-",
+    exitText(s),
+    age(now - s.createdAt),
+    commandText(s),
+  ]);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  return `${[line(COLUMNS), ...rows.map(line)].join("\n")}\n`;
+}
+
+/** One session in a sentence (what `kill` prints). */
+export function formatSessionLine(s: SessionInfo): string {
+  if (s.state === "running") return `${s.id} is still running`;
+  if (s.state === "lost") return `${s.id} was lost`;
+  return `${s.id} ${s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.exitCode ?? "?"}`}`;
+}
+
+function exitText(s: SessionInfo): string {
+  if (s.state === "running") return "-";
+  if (s.signal !== null) return s.signal;
+  return s.exitCode !== null ? String(s.exitCode) : "?";
+}
+
+function commandText(s: SessionInfo): string {
+  const text = s.command ? s.command.join(" ") : s.agent ? `agent ${s.agent}` : "";
+  return text.length > LS_COMMAND_CHARS ? `${text.slice(0, LS_COMMAND_CHARS - 1)}…` : text;
+}
+
+function age(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}

@@ -1,0 +1,48 @@
+import { statSync } from "node:fs";
+import type { AgentSpec } from "../agents/index.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { CreateAgentSession } from "../protocol/index.js";
+import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
+import type { GatewayCore } from "./context.js";
+
+/** Agents every gateway has without configuration. */
+export const BUILT_IN_AGENTS: Readonly<Record<string, AgentSpec>> = { echo: { adapter: "echo" } };
+
+/** The spec of a configured (or built-in) agent id; AGENT_NOT_FOUND names the ones that exist. */
+export function agentSpec(core: GatewayCore, id: string): AgentSpec {
+  const spec = core.config.agents[id] ?? BUILT_IN_AGENTS[id];
+  if (!spec) {
+    const known = [...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents)])].join(", ");
+    throw new SwitchboardError("AGENT_NOT_FOUND", `no agent ${id.slice(0, 64)}; configured agents: ${known}`);
+  }
+  return spec;
+}
+
+/** Creates and starts an agent session for `owner`. */
+export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSession, owner: string): AgentGatewaySession {
+  const agentId = typeof body.agent === "string" ? body.agent : `inline:${body.agent.adapter}`;
+  const spec = typeof body.agent === "string" ? agentSpec(core, body.agent) : body.agent;
+  const cwd = body.cwd ?? spec.cwd ?? process.cwd();
+  let isDir = false;
+  try {
+    isDir = statSync(cwd).isDirectory();
+  } catch {
+    // Missing or unreachable: reported below like a file in the way.
+    isDir = false;
+  }
+  if (!isDir) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} does not exist or is not a directory`);
+  return core.sessions.create(
+    { kind: "agent", owner, name: body.name, agent: agentId, cwd, command: spec.command ?? null },
+    (record, log, ctx) => {
+      const session = new AgentGatewaySession(record, log, ctx);
+      session.start({
+        spec,
+        cwd,
+        deltaThrottleMs: core.config.deltaThrottleMs,
+        children: childTerminalFactory(core.sessions, owner),
+        logger: core.logger.child({ session: record.id }),
+      });
+      return session;
+    },
+  );
+}

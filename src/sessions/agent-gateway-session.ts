@@ -1,0 +1,124 @@
+import { createAgentSession } from "../agents/index.js";
+import type { AgentLogger, AgentSession, AgentSpec, ChildTerminal, ChildTerminalFactory, ChildTerminalSpec } from "../agents/index.js";
+import type { SessionLog } from "../log/session-log.js";
+import type { Actor, SessionInfo } from "../protocol/index.js";
+import { Session } from "./session.js";
+import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionManager } from "./session-manager.js";
+import { createTerminalSession } from "./terminal-session.js";
+import type { TerminalSession } from "./terminal-session.js";
+
+export interface AgentStartOptions {
+  spec: AgentSpec;
+  cwd: string;
+  deltaThrottleMs?: number | undefined;
+  children: ChildTerminalFactory;
+  logger?: AgentLogger;
+}
+
+/**
+ * An agent session as the gateway sees it: the run lane and adapter of src/agents behind the
+ * common Session interface, so every transport prompts, aborts and answers permissions the
+ * same way. Runs belong to the session, never to the connection that started them.
+ */
+export class AgentGatewaySession extends Session {
+  private agent: AgentSession | undefined;
+
+  start(options: AgentStartOptions): void {
+    this.agent = createAgentSession({
+      sessionId: this.id,
+      log: this.log,
+      spec: options.spec,
+      cwd: options.cwd,
+      clock: this.ctx.clock,
+      children: options.children,
+      ...(options.deltaThrottleMs !== undefined ? { deltaThrottleMs: options.deltaThrottleMs } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    this.agent.onStateChange(() => {
+      this.touch();
+      this.ctx.changed(this);
+    });
+  }
+
+  protected override runInfo(): SessionInfo["run"] {
+    if (!this.agent) return null;
+    return { ...this.agent.info(), activity: this.agent.state() };
+  }
+
+  override prompt(text: string, by: Actor): { runId: string } {
+    this.assertRunning();
+    const result = this.agent!.prompt(text, by);
+    this.touch();
+    return result;
+  }
+
+  override abort(all: boolean, by: Actor): { runId: string } {
+    this.assertRunning();
+    const result = this.agent!.abort({ all }, by);
+    return result as { runId: string };
+  }
+
+  override answerPermission(requestId: string, optionId: string, by: Actor): void {
+    this.assertRunning();
+    this.agent!.answerPermission(requestId, optionId, by);
+  }
+
+  async terminate(_by: Actor): Promise<void> {
+    if (!this.running) return;
+    await this.agent?.dispose();
+    this.finish("exited", null, null);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    void this.agent?.dispose();
+  }
+}
+
+export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): AgentGatewaySession {
+  return new AgentGatewaySession(record, log, ctx);
+}
+
+/**
+ * Serves ACP `terminal/create` with real gateway terminal sessions whose `parent` is the agent
+ * session: anyone who may see the agent session can watch what its agent runs.
+ */
+export function childTerminalFactory(sessions: SessionManager, owner: string): ChildTerminalFactory {
+  return {
+    async create(spec: ChildTerminalSpec): Promise<ChildTerminal> {
+      const session = createTerminalSession(
+        sessions,
+        { kind: "terminal", command: [spec.command, ...spec.args], cwd: spec.cwd, env: spec.env, name: `${spec.command} (agent)` },
+        owner,
+        { parent: spec.parent.sessionId },
+      );
+      const exitOf = () => ({ exitCode: session.record.exitCode, signal: session.record.signal });
+      return {
+        sessionId: session.id,
+        output: () => ({
+          ...tailOutput(session, spec.outputByteLimit),
+          exitStatus: session.running ? null : exitOf(),
+        }),
+        waitForExit: async () => {
+          await session.ended();
+          return exitOf();
+        },
+        kill: () => session.terminate({ name: "agent", role: "system" }),
+        release: () => session.terminate({ name: "agent", role: "system" }),
+      };
+    },
+  };
+}
+
+/** The newest `limit` bytes of a terminal's output, starting on a character boundary. */
+function tailOutput(session: TerminalSession, limit: number): { output: string; truncated: boolean } {
+  const total = session.log.outputBytes;
+  const from = Math.max(0, total - limit);
+  const bytes = Buffer.concat(session.log.readOutput(from).map((s) => s.bytes));
+  let start = 0;
+  // Skip UTF-8 continuation bytes so the text does not begin in the middle of a character.
+  while (start < bytes.length && start < 4 && (bytes[start]! & 0xc0) === 0x80) start++;
+  return { output: bytes.subarray(start).toString("utf8"), truncated: from > 0 };
+}
+

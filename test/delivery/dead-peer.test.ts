@@ -1,0 +1,60 @@
+/**
+ * Issue 3, scope 6: the server pings every connection; one that misses two pings is
+ * terminated — not closed, since a peer that does not read cannot take a close frame. The
+ * gateway's clock drives the pings, so a ManualClock makes 45 s of silence take milliseconds.
+ */
+import WebSocket from "ws";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
+import { MuxClient, authHeaders, closed, createSession, eventually, opened, rawSocket, sleep, startTestGateway, wsUrl } from "./helpers.js";
+import type { Defer } from "./helpers.js";
+
+const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
+
+describe("dead peers", () => {
+  it("terminates connections that stop answering pings and keeps the ones that answer", async () => {
+    const clock = new ManualClock(Date.now());
+    const gw = await startTestGateway(defer, { clock });
+    const { id } = await createSession(gw, { kind: "stream" });
+    const session = gw.core.sessions.get(id)!;
+
+    const healthy = await MuxClient.open(gw, defer);
+    const silent = await MuxClient.open(gw, defer, { autoPong: false });
+    const stalled = await MuxClient.open(gw, defer);
+    for (const c of [healthy, silent, stalled]) {
+      c.subscribe(id, 0);
+      await c.frame((f) => f.op === "subscribed");
+    }
+    const silentTerminal = new WebSocket(wsUrl(gw, `/ws/session/${id}`), { headers: authHeaders(gw), autoPong: false });
+    defer(() => silentTerminal.terminate());
+    await opened(silentTerminal);
+    await eventually(() => session.viewers === 4, 5000, "four viewers");
+    rawSocket(stalled.ws).pause();
+
+    let pings = 0;
+    healthy.ws.on("ping", () => pings++);
+    const closes = [silent.ws, stalled.ws, silentTerminal].map((ws) => closed(ws));
+    // Each interval: every connection is pinged; the healthy one answers before the next.
+    for (let round = 1; round <= WS_MISSED_PINGS_ALLOWED; round++) {
+      clock.advance(WS_PING_INTERVAL_MS);
+      await eventually(() => pings === round, 5000, `ping ${round}`);
+      await sleep(50); // its pong reaches the server
+      expect(session.viewers).toBe(4);
+    }
+    // The next sweep finds two unanswered pings: cut at once, without a close handshake.
+    clock.advance(WS_PING_INTERVAL_MS);
+    await eventually(() => session.viewers === 1, 5000, "the dead viewers to be dropped");
+    expect(await Promise.all(closes.slice(0, 1).concat(closes.slice(2)))).toEqual([1006, 1006]);
+    rawSocket(stalled.ws).resume();
+    expect(await closes[1]).toBe(1006);
+
+    // The healthy connection is untouched and still served.
+    expect(healthy.ws.readyState).toBe(WebSocket.OPEN);
+    healthy.send({ op: "ping", t: 1 });
+    await healthy.frame((f) => f.op === "pong");
+    clock.advance(WS_PING_INTERVAL_MS);
+    await eventually(() => pings === WS_MISSED_PINGS_ALLOWED + 2, 5000, "pings go on");
+    expect(session.viewers).toBe(1);
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * Issue 3, scope 2, 3 and 5: events reach only their subscribers (no global broadcast),
+ * authentication and Origin are checked before the upgrade, and bad frames get an `error`
+ * with a stable code while the connection stays up; frames over the limit close with 1009.
+ */
+import WebSocket from "ws";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { CLOSE_CODES } from "../../src/protocol/index.js";
+import { DEFAULT_LIMITS } from "../../src/server/config.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import {
+  MuxClient,
+  UpgradeRefused,
+  appendOutput,
+  authHeaders,
+  closed,
+  createSession,
+  endStream,
+  eventually,
+  openWs,
+  opened,
+  startTestGateway,
+  wsUrl,
+} from "./helpers.js";
+import type { Defer, MuxFrame } from "./helpers.js";
+
+const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
+
+async function refusal(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<{ status: number; code: string }> {
+  try {
+    const ws = await openWs(url, options, protocols);
+    ws.terminate();
+    return { status: 101, code: "" };
+  } catch (error) {
+    if (!(error instanceof UpgradeRefused)) throw error;
+    return { status: error.status, code: (JSON.parse(error.body) as { error: { code: string } }).error.code };
+  }
+}
+
+/** A /ws/session client that keeps its frames. */
+async function terminalClient(gw: Gateway, id: string, query = ""): Promise<{ ws: WebSocket; frames: Array<Record<string, unknown>> }> {
+  const ws = new WebSocket(wsUrl(gw, `/ws/session/${id}${query}`), { headers: authHeaders(gw) });
+  defer(() => ws.terminate());
+  const frames: Array<Record<string, unknown>> = [];
+  ws.on("message", (raw) => frames.push(JSON.parse(raw.toString()) as Record<string, unknown>));
+  await opened(ws);
+  return { ws, frames };
+}
+
+describe("routing of events", () => {
+  it("two clients on two sessions: each gets only its own session, nobody else gets anything", async () => {
+    const gw = await startTestGateway(defer);
+    const a = (await createSession(gw, { kind: "stream" })).id;
+    const b = (await createSession(gw, { kind: "stream" })).id;
+    const muxA = await MuxClient.open(gw, defer);
+    const muxB = await MuxClient.open(gw, defer);
+    const idle = await MuxClient.open(gw, defer);
+    muxA.subscribe(a, 0);
+    muxB.subscribe(b, 0);
+    await muxA.frame((f) => f.op === "subscribed");
+    await muxB.frame((f) => f.op === "subscribed");
+    const termA = await terminalClient(gw, a);
+    const termB = await terminalClient(gw, b);
+
+    // Interleaved producers, so both sessions are live at the same moments.
+    for (let i = 0; i < 50; i++) {
+      await Promise.all([appendOutput(gw, a, [`A${i}\n`]), appendOutput(gw, b, [`B${i}\n`])]);
+    }
+    await Promise.all([endStream(gw, a), endStream(gw, b)]);
+    await muxA.until(() => muxA.state.get(a)!.ended, 5000, "a's end");
+    await muxB.until(() => muxB.state.get(b)!.ended, 5000, "b's end");
+    await eventually(() => [termA, termB].every((t) => t.frames.some((f) => f["type"] === "exit")), 5000, "terminal exits");
+
+    const expectA = Array.from({ length: 50 }, (_, i) => `A${i}\n`).join("");
+    const expectB = Array.from({ length: 50 }, (_, i) => `B${i}\n`).join("");
+    const sessionsSeen = (c: MuxClient) => new Set(c.frames.filter((f) => f.session !== undefined).map((f) => f.session));
+    expect(sessionsSeen(muxA)).toEqual(new Set([a]));
+    expect(sessionsSeen(muxB)).toEqual(new Set([b]));
+    expect(muxA.bytes(a).toString()).toBe(expectA);
+    expect(muxB.bytes(b).toString()).toBe(expectB);
+    expect(muxA.errors.concat(muxB.errors)).toEqual([]);
+    const terminalText = (t: { frames: Array<Record<string, unknown>> }) =>
+      t.frames.filter((f) => f["type"] === "stdout").map((f) => f["data"]).join("");
+    expect(terminalText(termA)).toBe(expectA);
+    expect(terminalText(termB)).toBe(expectB);
+    // A connection with no subscription got its hello and nothing else.
+    expect(idle.frames.map((f) => f.op)).toEqual(["hello"]);
+  });
+});
+
+describe("checks before the upgrade", () => {
+  it("refuses /v1/ws and /ws/session without valid credentials (401) before upgrading", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    expect(await refusal(wsUrl(gw, "/v1/ws"))).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    expect(await refusal(wsUrl(gw, "/v1/ws"), { headers: { Authorization: "Bearer wrong-token-0123456789" } })).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    expect(await refusal(wsUrl(gw, `/ws/session/${id}`))).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    // Without credentials an unknown session answers 401 as well: nothing is revealed before auth.
+    expect(await refusal(wsUrl(gw, "/ws/session/no-such-session"))).toEqual({ status: 401, code: "UNAUTHORIZED" });
+  });
+
+  it("answers 404 for an unknown session on /ws/session before upgrading", async () => {
+    const gw = await startTestGateway(defer);
+    expect(await refusal(wsUrl(gw, "/ws/session/no-such-session"), { headers: authHeaders(gw) })).toEqual({
+      status: 404,
+      code: "SESSION_NOT_FOUND",
+    });
+    const { id } = await createSession(gw, { kind: "stream" });
+    // And 400 for a position past the end of the output.
+    expect(await refusal(wsUrl(gw, `/ws/session/${id}?since=10`), { headers: authHeaders(gw) })).toEqual({ status: 400, code: "BAD_REQUEST" });
+  });
+
+  it("accepts the token as the switchboard.bearer subprotocol (clients that cannot set headers)", async () => {
+    const gw = await startTestGateway(defer);
+    const ws = await openWs(wsUrl(gw, "/v1/ws"), {}, [`switchboard.bearer.${gw.token}`]);
+    defer(() => ws.terminate());
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("refuses a foreign Origin and accepts the gateway's own and configured ones", async () => {
+    const gw = await startTestGateway(defer, { config: { allowedOrigins: ["https://ui.example"] } });
+    const { id } = await createSession(gw, { kind: "stream" });
+    const own = gw.url; // http://127.0.0.1:PORT
+    for (const path of ["/v1/ws", `/ws/session/${id}`]) {
+      expect(await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "https://evil.example" })).toEqual({
+        status: 403,
+        code: "ORIGIN_NOT_ALLOWED",
+      });
+      // Same host, other scheme+port: still foreign.
+      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "http://127.0.0.1:1" })).status).toBe(403);
+      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: own })).status).toBe(101);
+      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "https://ui.example" })).status).toBe(101);
+    }
+    // The Origin check comes before credentials: a foreign page learns nothing about tokens.
+    expect(await refusal(wsUrl(gw, "/v1/ws"), { origin: "https://evil.example" })).toEqual({ status: 403, code: "ORIGIN_NOT_ALLOWED" });
+  });
+});
+
+describe("bad frames", () => {
+  it("/v1/ws: invalid JSON, unknown op and wrong fields get error frames with stable codes; the connection stays up", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const c = await MuxClient.open(gw, defer);
+    const errorAfter = async (n: number): Promise<MuxFrame> => {
+      const errors = () => c.frames.filter((f) => f.op === "error");
+      await c.until(() => errors().length > n, 5000, `error #${n + 1}`);
+      return errors()[n]!;
+    };
+
+    c.ws.send("{not json");
+    expect(await errorAfter(0)).toMatchObject({ op: "error", code: "INVALID_JSON" });
+    c.send({ op: "teleport", session: id, ref: "r1" });
+    expect(await errorAfter(1)).toMatchObject({ op: "error", code: "UNKNOWN_OP", ref: "r1" });
+    c.send({ op: "subscribe", session: id, since: -1, ref: 7 });
+    expect(await errorAfter(2)).toMatchObject({ op: "error", code: "VALIDATION_FAILED", ref: 7 });
+    c.send({ op: "subscribe", session: id, extra: true, ref: "r3" });
+    expect(await errorAfter(3)).toMatchObject({ op: "error", code: "VALIDATION_FAILED", ref: "r3" });
+    c.send({ op: "resize", session: id, cols: "wide", rows: 10, ref: "r4" });
+    expect(await errorAfter(4)).toMatchObject({ op: "error", code: "VALIDATION_FAILED", ref: "r4" });
+    c.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    expect(await errorAfter(5)).toMatchObject({ op: "error", code: "INVALID_JSON" });
+    c.send({ op: "subscribe", session: id, since: 99, ref: "r6" });
+    expect(await errorAfter(6)).toMatchObject({ op: "error", code: "BAD_REQUEST", ref: "r6", session: id });
+    c.send({ op: "unsubscribe", session: id, ref: "r7" });
+    expect(await errorAfter(7)).toMatchObject({ op: "error", code: "NOT_SUBSCRIBED", ref: "r7" });
+    c.send({ op: "subscribe", session: "no-such-session", ref: "r8" });
+    expect(await errorAfter(8)).toMatchObject({ op: "error", code: "SESSION_NOT_FOUND", ref: "r8" });
+
+    // Still up and working: ping echoes t, a subscription delivers.
+    c.send({ op: "ping", t: 42 });
+    const pong = await c.frame((f) => f.op === "pong");
+    expect(pong).toMatchObject({ op: "pong", t: 42 });
+    expect(typeof (pong as { serverTime?: unknown }).serverTime).toBe("number");
+    c.send({ op: "subscribe", session: id, since: 0, ref: "s" });
+    await c.frame((f) => f.op === "subscribed" && f.ref === "s");
+    c.send({ op: "unsubscribe", session: id, ref: "u" });
+    await c.frame((f) => f.op === "ack" && f.ref === "u");
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("/ws/session: invalid JSON, unknown type and wrong fields get error frames; the connection stays up", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { command: ["cat"] });
+    const t = await terminalClient(gw, id);
+    const errors = () => t.frames.filter((f) => f["type"] === "error");
+    const send = (v: unknown) => t.ws.send(typeof v === "string" ? v : JSON.stringify(v));
+    send("][");
+    send({ type: "teleport" });
+    send({ type: "resize", cols: -1, rows: 10 });
+    send({ type: "stdin", data: 5 });
+    await eventually(() => errors().length === 4, 5000, "four errors");
+    expect(errors().map((f) => f["code"])).toEqual(["INVALID_JSON", "UNKNOWN_OP", "VALIDATION_FAILED", "VALIDATION_FAILED"]);
+    send({ type: "ping" });
+    await eventually(() => t.frames.some((f) => f["type"] === "pong"), 5000, "pong");
+    expect(t.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("closes with 1009 when a frame is over the size limit, on both endpoints", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const limit = DEFAULT_LIMITS.frameBytes;
+    /** A JSON frame of exactly `size` bytes (an unknown field, so it is answered with an error). */
+    const frameOf = (size: number, head: string) => {
+      const shell = `{${head},"pad":""}`;
+      return `{${head},"pad":"${"p".repeat(size - shell.length)}"}`;
+    };
+    for (const [path, head] of [
+      ["/v1/ws", '"op":"ping"'],
+      [`/ws/session/${id}`, '"type":"ping"'],
+    ] as const) {
+      const ws = new WebSocket(wsUrl(gw, path), { headers: authHeaders(gw) });
+      defer(() => ws.terminate());
+      const frames: Array<Record<string, unknown>> = [];
+      ws.on("message", (raw) => frames.push(JSON.parse(raw.toString()) as Record<string, unknown>));
+      await opened(ws);
+      // At the limit: read, validated, answered.
+      ws.send(frameOf(limit, head));
+      await eventually(() => frames.some((f) => f["code"] === "VALIDATION_FAILED"), 5000, "the answer to a frame at the limit");
+      expect(ws.readyState).toBe(WebSocket.OPEN);
+      // One byte over: the connection is closed with 1009.
+      ws.send(frameOf(limit + 1, head));
+      expect(await closed(ws)).toBe(CLOSE_CODES.TOO_BIG);
+    }
+  });
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+
+type Ev = { seq: number; type: string; runId?: string; text?: string; [k: string]: unknown };
+
+async function allEvents(http: ReturnType<typeof api>, id: string): Promise<Ev[]> {
+  return (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
+}
+
+function openWs(url: string): Promise<{ ws: WebSocket; frames: any[] }> {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+  const frames: any[] = [];
+  ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+  return new Promise((resolve, reject) => {
+    ws.once("open", () => resolve({ ws, frames }));
+    ws.once("error", reject);
+  });
+}
+
+function eventsFrom(frames: any[], session: string): Ev[] {
+  return frames.flatMap((f) => (f.session !== session ? [] : f.op === "event" ? [f.event] : f.op === "events" ? f.events : []));
+}
+
+describe("agent sessions through the gateway", () => {
+  it("streams an echo run over HTTP with queued prompts, one terminal event each", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", { kind: "agent", agent: "echo", name: "helper" });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ kind: "agent", agent: "echo", run: { active: null, queued: 0, activity: "idle" } });
+    const id = created.json.id;
+    const a = await http.post(`/v1/sessions/${id}/prompt`, { text: "hello there, streaming world" });
+    const b = await http.post(`/v1/sessions/${id}/prompt`, { text: "second" });
+    expect(a.status).toBe(202);
+    expect(b.json.runId).not.toBe(a.json.runId);
+    const evs = await waitFor(async () => {
+      const e = await allEvents(http, id);
+      return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
+    }, 20_000, "two finals");
+    for (const [runId, text] of [[a.json.runId, "hello there, streaming world"], [b.json.runId, "second"]] as const) {
+      const run = evs.filter((e) => e.runId === runId);
+      const terminal = run.filter((e) => ["chat.final", "chat.error", "chat.aborted"].includes(e.type));
+      expect(terminal).toHaveLength(1);
+      const deltas = run.filter((e) => e.type === "chat.delta").map((e) => e.text).join("");
+      expect(terminal[0]!.text).toBe(deltas);
+      expect(deltas).toContain(text);
+    }
+    // Runs are sequential: the second starts after the first's final.
+    const firstFinal = evs.findIndex((e) => e.type === "chat.final" && e.runId === a.json.runId);
+    const secondStart = evs.findIndex((e) => e.type === "run.started" && e.runId === b.json.runId);
+    expect(secondStart).toBeGreaterThan(firstFinal);
+  });
+
+  it("refuses unknown agents, prompts to non-agent sessions, and abort with nothing running", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const unknown = await http.post("/v1/sessions", { kind: "agent", agent: "nope" });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error).toMatchObject({ code: "AGENT_NOT_FOUND", message: expect.stringContaining("echo") });
+    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "echo" });
+    const abort = await http.post(`/v1/sessions/${agent.id}/abort`, {});
+    expect(abort.json.error.code).toBe("RUN_NOT_ACTIVE");
+    const perm = await http.post(`/v1/sessions/${agent.id}/permission`, { requestId: "x", optionId: "y" });
+    expect(perm.json.error.code).toBe("PERMISSION_REQUEST_NOT_FOUND");
+  });
+
+  it("keeps a run going when the client that started it disconnects, and the client resumes it exactly once", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "echo" });
+    const first = await openWs(gw.url);
+    first.ws.send(JSON.stringify({ op: "subscribe", session: agent.id, since: 0, ref: "s" }));
+    const text = "word ".repeat(60);
+    first.ws.send(JSON.stringify({ op: "prompt", session: agent.id, text, ref: "p" }));
+    const ack = await waitFor(() => first.frames.find((f) => f.ref === "p"), 5000, "prompt ack");
+    expect(ack).toMatchObject({ op: "ack", result: { runId: expect.any(String) } });
+    await waitFor(() => eventsFrom(first.frames, agent.id).some((e) => e.type === "chat.delta"), 10_000, "a delta");
+    const seen = eventsFrom(first.frames, agent.id);
+    first.ws.terminate();
+
+    await waitFor(async () => (await allEvents(http, agent.id)).some((e) => e.type === "chat.final"), 20_000, "final");
+    const second = await openWs(gw.url);
+    const since = seen.at(-1)!.seq;
+    second.ws.send(JSON.stringify({ op: "subscribe", session: agent.id, since }));
+    const all = await allEvents(http, agent.id);
+    await waitFor(() => eventsFrom(second.frames, agent.id).length === all.length - since, 5000, "resume");
+    const combined = [...seen, ...eventsFrom(second.frames, agent.id)];
+    expect(combined.map((e) => e.seq)).toEqual(all.map((e) => e.seq));
+    const final = combined.find((e) => e.type === "chat.final")!;
+    expect(final.text).toBe(combined.filter((e) => e.type === "chat.delta").map((e) => e.text).join(""));
+    expect(combined.filter((e) => e.type === "chat.final")).toHaveLength(1);
+    second.ws.close();
+  });
+});
