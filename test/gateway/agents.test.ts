@@ -93,3 +93,29 @@ describe("agent sessions through the gateway", () => {
     second.ws.close();
   });
 });
+
+describe("ACP agents through the gateway", () => {
+  it("serves terminal/create with a real child terminal session anyone can watch", async () => {
+    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
+    const gw = await testGateway({ config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } } });
+    const http = api(gw.url);
+    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
+    expect(agent).toMatchObject({ kind: "agent", agent: "scripted" });
+    const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, {
+      text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
+    });
+    const evs = await waitFor(async () => {
+      const e = await allEvents(http, agent.id);
+      return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
+    }, 30_000, "run end");
+    const child = evs.find((e) => e.type === "child");
+    expect(child).toMatchObject({ runId: run.runId, command: ["bash", "-c", "echo from-the-child; exit 4"] });
+    const childId = child!["sessionId"] as string;
+    const tool = evs.find((e) => e.type === "tool" && Array.isArray(e["terminalSessionIds"]));
+    expect(tool!["terminalSessionIds"]).toEqual([childId]);
+    const info = (await http.get(`/v1/sessions/${childId}`)).json;
+    expect(info).toMatchObject({ kind: "terminal", parent: agent.id, state: "exited", exitCode: 4 });
+    expect((await http.get(`/v1/sessions/${childId}/output`)).text).toBe("from-the-child\n");
+    expect(evs.find((e) => e.type === "chat.final")?.text).toContain("from-the-child");
+  });
+});
