@@ -10,6 +10,5 @@ export default defineConfig({
     pool: "forks",
     // Two cores: more workers than that only adds contention to timing-sensitive tests.
     maxWorkers: 2,
-    minWorkers: 1,
   },
 });

@@ -120,18 +120,20 @@ export async function attach(options: AttachOptions): Promise<number> {
     stdin.pause();
     local.restore();
   }
+  // After the restore: no raw mode any more; start on a fresh line when on a terminal.
+  const lead = local.isTTY ? "\n" : "";
   switch (outcome.kind) {
     case "detach":
-      stderr.write(`\r\n[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\r\n`);
+      stderr.write(`${lead}[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\n`);
       return EXIT.OK;
     case "exit": {
       const code = sessionExitCode(outcome.exit);
       const how = outcome.exit.signal !== null ? `was killed by ${outcome.exit.signal}` : outcome.exit.exitCode !== null ? `exited with code ${code}` : "was lost";
-      stderr.write(`\r\n[session ${info.id} ${how}]\r\n`);
+      stderr.write(`${lead}[session ${info.id} ${how}]\n`);
       return code;
     }
     case "signal":
-      stderr.write(`\r\n[switchboard attach: ${outcome.signal}; the session keeps running]\r\n`);
+      stderr.write(`${lead}[switchboard attach: ${outcome.signal}; the session keeps running]\n`);
       return 128 + SIGNAL_NUMBERS[outcome.signal];
   }
 }

@@ -6,7 +6,7 @@ import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
-import { follow } from "./follow.js";
+import { follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 
 /** A client command: argv after the command name in, exit code out. */
@@ -216,21 +216,4 @@ function isLocal(url: string): boolean {
 function write(stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> {
   if (bytes.length === 0) return Promise.resolve();
   return new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
-}
-
-/** Resolves with {@link EXIT.INTERRUPTED} on SIGINT/SIGTERM while following. */
-export function interruption(): { promise: Promise<number>; dispose: () => void } {
-  let onSignal: () => void = () => undefined;
-  const promise = new Promise<number>((resolve) => {
-    onSignal = () => resolve(EXIT.INTERRUPTED);
-  });
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    promise,
-    dispose: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
 }

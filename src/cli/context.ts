@@ -59,8 +59,10 @@ export async function runCommand<O extends Options>(
   io: CliIO = processIO,
 ): Promise<number> {
   let parsed: Parsed<O>;
+  const options = { ...spec.options, ...COMMON_OPTIONS };
   try {
-    parsed = parseArgs({ args: argv, options: { ...spec.options, ...COMMON_OPTIONS }, allowPositionals: true, strict: true }) as Parsed<O>;
+    parsed = parseArgs({ args: protectIds(argv, options), options, allowPositionals: true, strict: true }) as Parsed<O>;
+    parsed.positionals.forEach((p, i) => (parsed.positionals[i] = unprotect(p)));
   } catch (error) {
     io.err.write(`switchboard: ${(error as Error).message}\n\n${spec.usage}\n`);
     return EXIT.USAGE;
@@ -83,6 +85,32 @@ export async function runCommand<O extends Options>(
     reportError(ctx, error);
     return exitCodeFor(error);
   }
+}
+
+/** Session ids are base64url: about one in 64 starts with "-" and would read as an option. */
+const ID_LIKE = /^-[A-Za-z0-9_-]{15,}$/;
+const PROTECT = "\u0000";
+
+/**
+ * Marks arguments that look like session ids but start with "-" (and are no known option) so
+ * the option parser takes them as positionals; `--` before them works too.
+ */
+function protectIds(argv: readonly string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") return [...out, ...argv.slice(i)];
+    const long = arg.startsWith("--") ? arg.slice(2).split("=", 1)[0]! : undefined;
+    const known = long !== undefined && Object.hasOwn(options, long);
+    out.push(!known && ID_LIKE.test(arg) ? PROTECT + arg : arg);
+    // The value of a string option is never an option itself.
+    if (known && !arg.includes("=") && options[long]?.type === "string" && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
+
+function unprotect(value: string): string {
+  return value.startsWith(PROTECT) ? value.slice(PROTECT.length) : value;
 }
 
 /** The gateway URL and token from flags, environment and the data dir's token file, in that order. */

@@ -1,6 +1,5 @@
 import { TerminalClient } from "../client/node.js";
 import type { CliContext } from "./context.js";
-import { interruption } from "./commands.js";
 import { EXIT } from "./exit-codes.js";
 
 /**
@@ -18,4 +17,21 @@ export async function follow(ctx: CliContext, id: string, since: number): Promis
     interrupted.dispose();
     term.close();
   }
+}
+
+/** Resolves with {@link EXIT.INTERRUPTED} on SIGINT/SIGTERM while following. */
+export function interruption(): { promise: Promise<number>; dispose: () => void } {
+  let onSignal: () => void = () => undefined;
+  const promise = new Promise<number>((resolve) => {
+    onSignal = () => resolve(EXIT.INTERRUPTED);
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    promise,
+    dispose: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
 }

@@ -46,11 +46,18 @@ export async function serve(argv: string[]): Promise<number> {
     // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
     process.stderr.write(`open the UI: ${gateway.url}/#token=${gateway.token}\n`);
   }
+  // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
+  const onHup = () => {
+    const result = gateway.reload();
+    process.stderr.write(result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`);
+  };
+  process.on("SIGHUP", onHup);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+  process.off("SIGHUP", onHup);
   await gateway.close();
   return 0;
 }

@@ -1,4 +1,5 @@
 import type { Clock } from "../core/clock.js";
+import type { SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { SessionLog } from "./session-log.js";
@@ -18,6 +19,7 @@ export interface EventLogOptions {
 /** All sessions' logs over one store. Owns the store: `close()` flushes and closes it. */
 export class EventLog {
   private readonly logs = new Map<string, SessionLog>();
+  private readonly taps = new Set<(sessionId: string, event: SessionEvent) => void>();
   private readonly options: EventLogOptions;
   private closed = false;
 
@@ -52,6 +54,15 @@ export class EventLog {
     });
   }
 
+  /**
+   * Observes every event appended to any session (plugins subscribe through this). Called
+   * synchronously inside `append`; returns the function that removes the tap.
+   */
+  tap(listener: (sessionId: string, event: SessionEvent) => void): () => void {
+    this.taps.add(listener);
+    return () => this.taps.delete(listener);
+  }
+
   get(sessionId: string): SessionLog | undefined {
     return this.logs.get(sessionId);
   }
@@ -78,7 +89,7 @@ export class EventLog {
 
   private make(sessionId: string, initial: ConstructorParameters<typeof SessionLog>[0]["initial"]): SessionLog {
     const o = this.options;
-    return new SessionLog({
+    const log = new SessionLog({
       sessionId,
       store: o.store,
       clock: o.clock,
@@ -88,5 +99,9 @@ export class EventLog {
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
     });
+    log.subscribe((_entry, event) => {
+      for (const tap of this.taps) tap(sessionId, event);
+    });
+    return log;
   }
 }

@@ -5,11 +5,13 @@ import { fileURLToPath } from "node:url";
 import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
-import { AgentFinal, HttpHookResponse, PluginToolEvent, type LogLevel, type RuntimeMethod } from "./ipc.js";
+import { runPluginAgent, type ActiveRun } from "./agent-run.js";
+import { HttpHookResponse, PluginToolEvent, type LogLevel, type RuntimeMethod } from "./ipc.js";
 import { DEFAULT_PLUGIN_LIMITS, type PluginLimits } from "./limits.js";
 import { PluginMetrics, type CallOutcome } from "./metrics.js";
 import { grantedPermissions } from "./permissions.js";
-import { PluginExitedError, PluginProcess, type ExitInfo } from "./plugin-process.js";
+import { PluginProcess, type ExitInfo } from "./plugin-process.js";
+import { RateWindow } from "./rate-window.js";
 import { PluginRuntime } from "./runtime.js";
 import { resolvePlugin, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
@@ -33,18 +35,13 @@ const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-switchb
  */
 const PLUGIN_RESPONSE_HEADERS = /^(x-(?!switchboard-)[a-z0-9-]+|cache-control|retry-after)$/i;
 
-interface ActiveRun {
-  callId: number;
-  sink: AgentRunSink;
-}
-
 interface Instance {
   process: PluginProcess;
   runtime: PluginRuntime;
   runs: Map<string, ActiveRun>;
   inFlight: number;
-  calls: { windowStart: number; count: number };
-  log: { windowStart: number; lines: number; dropped: number };
+  calls: RateWindow;
+  log: RateWindow;
 }
 
 interface Slot {
@@ -177,57 +174,15 @@ export class PluginHost {
       sink.error("AGENT_NOT_FOUND", `no plugin agent "${agentId}" is registered`);
       return Promise.resolve("error");
     }
-    if (signal.aborted) return Promise.resolve("aborted");
-    if (instance.runs.has(request.runId)) {
-      sink.error("VALIDATION_FAILED", `run ${request.runId} is already active`);
-      return Promise.resolve("error");
-    }
-    const { id: callId, result } = instance.process.call(
-      "agent.run",
-      { agentId, ...request },
-      this.limits.agentIdleTimeoutMs,
-    );
-    instance.runs.set(request.runId, { callId, sink });
-    return new Promise<AgentRunOutcome>((resolve) => {
-      let settled = false;
-      const finish = (outcome: AgentRunOutcome, terminal: () => void): void => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener("abort", onAbort);
-        instance.runs.delete(request.runId);
-        terminal();
-        resolve(outcome);
-      };
-      const onAbort = (): void => {
-        instance.process.send({ t: "agent.abort", runId: request.runId });
-        instance.process.forget(callId);
-        finish("aborted", () => {});
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      result.then(
-        (value) => {
-          const final = AgentFinal.safeParse(value);
-          if (final.success) finish("final", () => sink.final(final.data.text, final.data.stopReason ?? "end_turn"));
-          else
-            finish("error", () =>
-              sink.error(
-                "AGENT_FAILED",
-                `plugin "${slot.id}" answered the run with something other than {text, stopReason?}`,
-              ),
-            );
-        },
-        (error: unknown) => {
-          const err = error instanceof SwitchboardError ? error : new SwitchboardError("INTERNAL", String(error));
-          if (err.code === "PLUGIN_TIMEOUT") instance.process.send({ t: "agent.abort", runId: request.runId });
-          const code =
-            err instanceof PluginExitedError
-              ? "AGENT_EXITED"
-              : err.code === "PLUGIN_TIMEOUT"
-                ? err.code
-                : "AGENT_FAILED";
-          finish("error", () => sink.error(code, err.message));
-        },
-      );
+    return runPluginAgent({
+      pluginId: slot.id,
+      agentId,
+      process: instance.process,
+      runs: instance.runs,
+      request,
+      sink,
+      signal,
+      idleTimeoutMs: this.limits.agentIdleTimeoutMs,
     });
   }
 
@@ -438,8 +393,8 @@ export class PluginHost {
       runtime,
       runs: new Map(),
       inFlight: 0,
-      calls: { windowStart: 0, count: 0 },
-      log: { windowStart: 0, lines: 0, dropped: 0 },
+      calls: new RateWindow(this.limits.callsPerSecond, this.deps.clock),
+      log: new RateWindow(this.limits.logLinesPerSecond, this.deps.clock),
     };
     slot.instance = instance;
     try {
@@ -475,9 +430,7 @@ export class PluginHost {
       });
       return;
     }
-    const now = this.deps.clock.now();
-    if (now - instance.calls.windowStart >= 1000) instance.calls = { windowStart: now, count: 0 };
-    if (++instance.calls.count > this.limits.callsPerSecond) {
+    if (!instance.calls.take()) {
       this.metrics.call(slot.id, method, "error");
       instance.process.respond(id, {
         ok: false,
@@ -517,19 +470,10 @@ export class PluginHost {
     msg: string,
     fields: Record<string, unknown> | undefined,
   ): void {
-    const budget = instance.log;
-    const now = this.deps.clock.now();
-    if (now - budget.windowStart >= 1000) {
-      if (budget.dropped > 0)
-        this.deps.logger.warn({ plugin: slot.id, dropped: budget.dropped }, "plugin log lines dropped (rate limit)");
-      budget.windowStart = now;
-      budget.lines = 0;
-      budget.dropped = 0;
-    }
-    if (++budget.lines > this.limits.logLinesPerSecond) {
-      budget.dropped++;
-      return;
-    }
+    const allowed = instance.log.take((dropped) =>
+      this.deps.logger.warn({ plugin: slot.id, dropped }, "plugin log lines dropped (rate limit)"),
+    );
+    if (!allowed) return;
     const text = msg.length > this.limits.logLineChars ? `${msg.slice(0, this.limits.logLineChars)}…` : msg;
     const record: Record<string, unknown> = { plugin: slot.id };
     if (fields !== undefined)
@@ -538,11 +482,8 @@ export class PluginHost {
   }
 
   private onExit(slot: Slot, instance: Instance, info: ExitInfo): void {
+    // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
     instance.runtime.dispose();
-    for (const [runId, run] of instance.runs) {
-      instance.runs.delete(runId);
-      run.sink.error("AGENT_EXITED", `plugin "${slot.id}" exited during the run`);
-    }
     if (slot.instance !== instance) return;
     slot.instance = undefined;
     slot.stableTimer?.cancel();

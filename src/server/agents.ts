@@ -4,15 +4,19 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { CreateAgentSession } from "../protocol/index.js";
 import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
 import type { GatewayCore } from "./context.js";
+import { pluginAgentAdapter } from "./plugin-agent-adapter.js";
+
+/** Plugin agents need no process of their own: the adapter is replaced by the plugin bridge. */
+const PLUGIN_AGENT_SPEC: AgentSpec = { adapter: "echo" };
 
 /** Agents every gateway has without configuration. */
 export const BUILT_IN_AGENTS: Readonly<Record<string, AgentSpec>> = { echo: { adapter: "echo" } };
 
 /** The spec of a configured (or built-in) agent id; AGENT_NOT_FOUND names the ones that exist. */
 export function agentSpec(core: GatewayCore, id: string): AgentSpec {
-  const spec = core.config.agents[id] ?? BUILT_IN_AGENTS[id];
+  const spec = core.config.agents[id] ?? BUILT_IN_AGENTS[id] ?? (core.pluginAgents.has(id) ? PLUGIN_AGENT_SPEC : undefined);
   if (!spec) {
-    const known = [...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents)])].join(", ");
+    const known = [...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents), ...core.pluginAgents.keys()])].join(", ");
     throw new SwitchboardError("AGENT_NOT_FOUND", `no agent ${id.slice(0, 64)}; configured agents: ${known}`);
   }
   return spec;
@@ -35,8 +39,11 @@ export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSe
     { kind: "agent", owner, name: body.name, agent: agentId, cwd, command: spec.command ?? null },
     (record, log, ctx) => {
       const session = new AgentGatewaySession(record, log, ctx);
+      const plugins = core.plugins;
+      const viaPlugin = typeof body.agent === "string" && spec === PLUGIN_AGENT_SPEC && plugins !== undefined;
       session.start({
         spec,
+        adapter: viaPlugin ? pluginAgentAdapter(plugins, body.agent as string) : undefined,
         cwd,
         deltaThrottleMs: core.config.deltaThrottleMs,
         children: childTerminalFactory(core.sessions, owner),

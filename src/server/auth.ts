@@ -138,16 +138,33 @@ export function credentialsOf(req: IncomingMessage): { token?: string; cookie?: 
   return {};
 }
 
+/**
+ * The cookies of a `Cookie` header. Cookies for `localhost` reach every local port, so the
+ * header also carries other apps' cookies: a value that is not valid percent-encoding is kept
+ * as it is rather than failing the request (a URIError here used to answer 500).
+ */
 export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   if (!header) return out;
   for (const part of header.split(";")) {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
-    if (name && !(name in out)) out[name] = decodeURIComponent(part.slice(eq + 1).trim());
+    if (!name || Object.hasOwn(out, name)) continue;
+    const raw = part.slice(eq + 1).trim();
+    out[name] = decodeCookieValue(raw);
   }
   return out;
+}
+
+function decodeCookieValue(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch (error) {
+    // Only a malformed escape is tolerated; it cannot match a cookie we issued (base64url).
+    if (error instanceof URIError) return raw;
+    throw error;
+  }
 }
 
 /** The audit form of an identity. */

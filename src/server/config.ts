@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { InlineAgent, SwitchboardError } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
+import { PluginsConfigSchema } from "../plugins/config.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
@@ -87,7 +88,7 @@ export const ConfigSchema = z.strictObject({
   deltaThrottleMs: z.number().int().min(0).max(10_000).optional(),
   bindings: z.array(z.unknown()).default([]),
   defaultAgent: z.string().optional(),
-  plugins: z.unknown().optional(),
+  plugins: PluginsConfigSchema.optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 /** A config as written in a file: every section optional. */

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.js";
+import type { RoutingTable } from "../routing/index.js";
+import type { PluginHost } from "../plugins/index.js";
 import type { EventLog } from "../log/event-log.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -11,7 +13,10 @@ import type { GatewayMetrics } from "./metrics.js";
 
 /** What every route and endpoint of the gateway can reach. */
 export interface GatewayCore {
+  /** The current config (replaced whole on reload). */
   readonly config: Config;
+  /** Bindings, compiled; swapped atomically on reload. */
+  readonly routing: RoutingTable;
   readonly limits: Limits;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -21,6 +26,10 @@ export interface GatewayCore {
   readonly sessions: SessionManager;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
+  /** The sandboxed plugins (absent until the host has started). */
+  plugins: PluginHost | undefined;
+  /** Agent ids registered by plugins, to the plugin serving each. */
+  readonly pluginAgents: Map<string, string>;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Extra browser origins accepted besides the gateway's own. */

@@ -1,9 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from "node:fs";
+import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
@@ -18,7 +19,7 @@ import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import { createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
-import { DEFAULT_AUTO_RELEASE_MS, loadConfigFile, parseConfig, resolveLimits, resolveRetention } from "./config.js";
+import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { ConfigInput } from "./config.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import { RequestGuard } from "./guard.js";
@@ -26,6 +27,8 @@ import { sendError, sendJson, toSwitchboardError } from "./http.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
+import { RoutingTable, buildSettings } from "./settings.js";
+import { createPluginHost } from "./plugin-wiring.js";
 import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
@@ -46,6 +49,8 @@ export interface GatewayOptions {
   token?: string;
   /** A config file path or a config object (validated like a file). */
   config?: string | ConfigInput;
+  /** Reload when the config file changes (default true). */
+  watchConfig?: boolean;
   clock?: Clock;
   logger?: Logger;
 }
@@ -59,6 +64,8 @@ export interface Gateway {
   /** True when the token was generated and stored in the data dir. */
   readonly tokenGenerated: boolean;
   readonly core: GatewayCore;
+  /** Re-reads the config file (also on SIGHUP and when the file changes). */
+  reload(): { ok: true; warnings: string[] } | { ok: false; error: string };
   close(): Promise<void>;
 }
 
@@ -66,7 +73,10 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
-  const config = typeof options.config === "string" ? loadConfigFile(options.config) : parseConfig(options.config ?? {});
+  let settings = buildSettings(options.config);
+  const config = settings.config;
+  for (const w of settings.warnings) logger.warn({ warning: w }, "config");
+  const routing = new RoutingTable(settings.router);
   const dataDir = resolve(options.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { token, generated } = resolveToken(dataDir, options.token);
@@ -99,7 +109,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const core: GatewayCore = {
-    config,
+    get config() {
+      return settings.config;
+    },
+    routing,
+    plugins: undefined,
+    pluginAgents: new Map(),
     limits,
     clock,
     logger,
@@ -166,6 +181,31 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const url = `http://${urlHost}:${address.port}`;
   logger.info({ url, dataDir }, "gateway listening");
 
+  /**
+   * Re-reads the config file and swaps in what it compiles to (agents, bindings) atomically.
+   * An invalid new config changes nothing: the old one stays and the error says why.
+   * Limits, tokens and retention are read at start only.
+   */
+  const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
+    if (typeof options.config !== "string") return { ok: false, error: "no config file to reload (the config was given inline)" };
+    try {
+      const next = buildSettings(options.config);
+      settings = next;
+      routing.replace(next.router);
+      void core.plugins?.load(next.config.plugins ?? {}).catch((error: unknown) => logger.error({ err: error }, "plugin reload failed"));
+      logger.info({ warnings: next.warnings }, "config reloaded");
+      return { ok: true, warnings: next.warnings };
+    } catch (error) {
+      const message = (error as Error).message;
+      logger.error({ err: message }, "config reload refused; keeping the previous config");
+      return { ok: false, error: message };
+    }
+  };
+  const watcher = typeof options.config === "string" && options.watchConfig !== false ? watchConfig(options.config, reload, logger) : undefined;
+  const pluginHost = createPluginHost(core, { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload }, core.pluginAgents);
+  core.plugins = pluginHost;
+  await pluginHost.load(config.plugins ?? {});
+
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -174,9 +214,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     token,
     tokenGenerated: generated,
     core,
+    reload,
     close() {
       closing ??= (async () => {
+        watcher?.close();
         server.close();
+        await core.plugins?.close();
         multiplex.close();
         terminal.close();
         await sessions.close();
@@ -242,6 +285,34 @@ async function handleRequest(
       "request",
     );
   }
+}
+
+/** How long a burst of file change notifications is collapsed into one reload. */
+export const CONFIG_WATCH_DEBOUNCE_MS = 200;
+
+/** Reloads when the config file changes. Editors replace files, so the directory is watched. */
+function watchConfig(file: string, reload: () => unknown, logger: Logger): { close(): void } {
+  const dir = dirname(resolve(file));
+  const name = basename(file);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => reload(), CONFIG_WATCH_DEBOUNCE_MS);
+      timer.unref();
+    });
+    watcher.unref();
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, "cannot watch the config file; reload with SIGHUP");
+  }
+  return {
+    close() {
+      if (timer) clearTimeout(timer);
+      watcher?.close();
+    },
+  };
 }
 
 /** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */

@@ -11,7 +11,7 @@ interface Route {
 
 export type Match = { kind: "found"; handler: Handler; params: Record<string, string> } | { kind: "not-found" } | { kind: "method-not-allowed"; allow: string[] };
 
-/** Path routing by segments: `/v1/sessions/:id/input`. No regexes, no precedence surprises. */
+/** Path routing by segments: `/v1/sessions/:id/input`, and a trailing `*` for the rest of a path. No regexes. */
 export class Router {
   private readonly routes: Route[] = [];
 
@@ -39,10 +39,16 @@ export class Router {
 }
 
 function matchSegments(pattern: string[], parts: string[]): Record<string, string> | undefined {
-  if (pattern.length !== parts.length) return undefined;
+  // A trailing `*` matches the rest of the path (possibly nothing), given as params["*"].
+  const rest = pattern[pattern.length - 1] === "*";
+  if (rest ? parts.length < pattern.length - 1 : pattern.length !== parts.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i]!;
+    if (p === "*") {
+      params["*"] = "/" + parts.slice(i).join("/");
+      return params;
+    }
     const v = parts[i]!;
     if (p.startsWith(":")) {
       let decoded: string;

@@ -113,7 +113,10 @@ export class ConnectionTracker {
   checkLimit(identity: Identity): void {
     const n = this.perToken.get(identity.name) ?? 0;
     if (n >= this.core.limits.connectionsPerToken) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `${identity.name} has ${n} connections open (limits.connectionsPerToken)`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${identity.name} has ${n} connections open (limits.connectionsPerToken)`,
+      );
     }
   }
 

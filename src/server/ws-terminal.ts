@@ -37,7 +37,12 @@ export class TerminalEndpoint {
   private readonly tracker: ConnectionTracker;
 
   constructor(private readonly core: GatewayCore) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: core.limits.frameBytes, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: core.limits.frameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     this.tracker = new ConnectionTracker(core, "terminal");
   }
 
@@ -53,7 +58,10 @@ export class TerminalEndpoint {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
       if (since > session.log.outputBytes) {
-        throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`);
+        throw new SwitchboardError(
+          "BAD_REQUEST",
+          `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`,
+        );
       }
     }
     const controlParam = url.searchParams.get("control");
@@ -92,7 +100,12 @@ class TerminalConnection {
     since: number | undefined,
     private readonly control: "acquire" | "force" | null,
   ) {
-    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.pump(), (_s, entries) => this.format(entries));
+    this.outbox = new Outbox(
+      ws,
+      core.limits.queueBytes,
+      () => this.pump(),
+      (_s, entries) => this.format(entries),
+    );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
@@ -186,12 +199,20 @@ class TerminalConnection {
   private join(): void {
     const session = this.session;
     this.replayFrom = undefined;
-    this.send({ type: "connected", mode: session.record.pty ? "pty" : "pipe", session_id: session.id, offset: session.log.outputBytes });
+    this.send({
+      type: "connected",
+      mode: session.record.pty ? "pty" : "pipe",
+      session_id: session.id,
+      offset: session.log.outputBytes,
+    });
     if (this.control !== null && session.running) {
       // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
       // read-only); `?control=force` takes it over. Released when this connection closes.
       try {
-        session.lease.acquire({ key: this.connId, actor: actorOf(this.identity, this.connId) }, this.control === "force");
+        session.lease.acquire(
+          { key: this.connId, actor: actorOf(this.identity, this.connId) },
+          this.control === "force",
+        );
       } catch (error) {
         const e = toSwitchboardError(error);
         this.send({ type: "error", code: e.code, message: e.message });
@@ -224,7 +245,11 @@ class TerminalConnection {
   /** Retention dropped output this viewer needed while it lagged: say so, then follow live output. */
   private resetToLive(): void {
     this.core.metrics.resets.inc();
-    this.send({ type: "error", code: "HISTORY_TRIMMED", message: "output was dropped by retention while this viewer lagged; continuing with newer output" });
+    this.send({
+      type: "error",
+      code: "HISTORY_TRIMMED",
+      message: "output was dropped by retention while this viewer lagged; continuing with newer output",
+    });
   }
 
   private format(entries: readonly LogEntry[]): string[] {
@@ -248,7 +273,13 @@ class TerminalConnection {
       } else if (event.type === "exit" || event.type === "lost") {
         flushRun();
         const e = event as EventOf<"exit"> | EventOf<"lost">;
-        frames.push(JSON.stringify(e.type === "exit" ? { type: "exit", exit_code: e.exitCode, signal: e.signal } : { type: "exit", exit_code: null, signal: null }));
+        frames.push(
+          JSON.stringify(
+            e.type === "exit"
+              ? { type: "exit", exit_code: e.exitCode, signal: e.signal }
+              : { type: "exit", exit_code: null, signal: null },
+          ),
+        );
         // A normal close once the exit frame is on its way.
         setImmediate(() => this.ws.close(CLOSE_CODES.NORMAL, "session ended"));
       }
@@ -260,21 +291,33 @@ class TerminalConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
     if (isBinary) {
-      this.send({ type: "error", code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" });
+      this.send({
+        type: "error",
+        code: "INVALID_JSON",
+        message: "send JSON text frames; binary frames are not accepted",
+      });
       return;
     }
     let raw: unknown;
     try {
       raw = JSON.parse(data.toString());
     } catch (error) {
-      this.send({ type: "error", code: "INVALID_JSON", message: `the frame is not valid JSON: ${(error as Error).message}` });
+      this.send({
+        type: "error",
+        code: "INVALID_JSON",
+        message: `the frame is not valid JSON: ${(error as Error).message}`,
+      });
       return;
     }
     const parsed = TerminalClientFrame.safeParse(raw);
     if (!parsed.success) {
       const type = raw !== null && typeof raw === "object" ? (raw as { type?: unknown }).type : undefined;
       const known = typeof type === "string" && TerminalClientFrame.options.some((o) => o.shape.type.value === type);
-      this.send({ type: "error", code: known ? "VALIDATION_FAILED" : "UNKNOWN_OP", message: known ? formatIssues(parsed.error) : `unknown type ${JSON.stringify(type)?.slice(0, 50)}` });
+      this.send({
+        type: "error",
+        code: known ? "VALIDATION_FAILED" : "UNKNOWN_OP",
+        message: known ? formatIssues(parsed.error) : `unknown type ${JSON.stringify(type)?.slice(0, 50)}`,
+      });
       return;
     }
     const frame = parsed.data;
@@ -284,16 +327,33 @@ class TerminalConnection {
         case "stdin": {
           const bytes = inputBytes(frame.data, undefined, LIMITS.INPUT_BYTES);
           if (!this.inputBucket.take(bytes.length)) {
-            throw new SwitchboardError("RATE_LIMITED", `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection`);
+            throw new SwitchboardError(
+              "RATE_LIMITED",
+              `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection`,
+            );
           }
           steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "input", data: bytes }, by);
           break;
         }
         case "signal":
-          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "signal", signal: frame.signal }, by);
+          steer(
+            this.core.sessions,
+            this.identity,
+            this.connId,
+            this.session.id,
+            { op: "signal", signal: frame.signal },
+            by,
+          );
           break;
         case "resize":
-          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "resize", cols: frame.cols, rows: frame.rows }, by);
+          steer(
+            this.core.sessions,
+            this.identity,
+            this.connId,
+            this.session.id,
+            { op: "resize", cols: frame.cols, rows: frame.rows },
+            by,
+          );
           break;
         case "ping":
           this.session.lease.touch(this.connId);
@@ -309,7 +369,11 @@ class TerminalConnection {
 
   private onLeaseChange(change: LeaseChange): void {
     if (change.previous?.key !== this.connId || change.action !== "taken-over") return;
-    this.send({ type: "error", code: "CONTROL_LOST", message: `control was taken over by ${change.holder.actor.name}` });
+    this.send({
+      type: "error",
+      code: "CONTROL_LOST",
+      message: `control was taken over by ${change.holder.actor.name}`,
+    });
     // 4001: do not auto-reconnect into a fight over control.
     this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");
   }
@@ -323,5 +387,3 @@ function encode(bytes: Uint8Array): { data: string; enc?: "base64" } {
     return { data: Buffer.from(bytes).toString("base64"), enc: "base64" };
   }
 }
-
-

@@ -1,5 +1,5 @@
 import { createAgentSession } from "../agents/index.js";
-import type { AgentLogger, AgentSession, AgentSpec, ChildTerminal, ChildTerminalFactory, ChildTerminalSpec } from "../agents/index.js";
+import type { AdapterContext, AgentAdapter, AgentLogger, AgentSession, AgentSpec, ChildTerminal, ChildTerminalFactory, ChildTerminalSpec } from "../agents/index.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
 import { Session } from "./session.js";
@@ -10,6 +10,8 @@ import type { TerminalSession } from "./terminal-session.js";
 
 export interface AgentStartOptions {
   spec: AgentSpec;
+  /** Replaces the adapter the spec names (agents served by plugins). */
+  adapter?: ((ctx: AdapterContext) => AgentAdapter) | undefined;
   cwd: string;
   deltaThrottleMs?: number | undefined;
   children: ChildTerminalFactory;
@@ -34,6 +36,7 @@ export class AgentGatewaySession extends Session {
       children: options.children,
       ...(options.deltaThrottleMs !== undefined ? { deltaThrottleMs: options.deltaThrottleMs } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.adapter ? { adapter: options.adapter } : {}),
     });
     this.agent.onStateChange(() => {
       this.touch();

@@ -28,7 +28,7 @@ export const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
 export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** `terminate()` without an argument: time between TERM and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
-/** Search path when the child's environment has none (what libuv's and glibc's execvp use). */
+/** Search path when the child's environment has none (libuv's default; glibc's has the same two directories). */
 export const DEFAULT_EXEC_PATH = "/usr/bin:/bin";
 
 /**

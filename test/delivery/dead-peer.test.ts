@@ -7,7 +7,18 @@ import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
-import { MuxClient, authHeaders, closed, createSession, eventually, opened, rawSocket, sleep, startTestGateway, wsUrl } from "./helpers.js";
+import {
+  MuxClient,
+  authHeaders,
+  closed,
+  createSession,
+  eventually,
+  opened,
+  rawSocket,
+  sleep,
+  startTestGateway,
+  wsUrl,
+} from "./helpers.js";
 import type { Defer } from "./helpers.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));

@@ -6,7 +6,18 @@
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
-import { MuxClient, authHeaders, createSession, decodeData, eventually, opened, rawSocket, sleep, startTestGateway, wsUrl } from "./helpers.js";
+import {
+  MuxClient,
+  authHeaders,
+  createSession,
+  decodeData,
+  eventually,
+  opened,
+  rawSocket,
+  sleep,
+  startTestGateway,
+  wsUrl,
+} from "./helpers.js";
 import type { Defer } from "./helpers.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
@@ -36,7 +47,8 @@ describe("flood pacing", () => {
       const line = pty ? "y\r\n" : "y\n";
       const mux = await MuxClient.open(gw, defer, { keep: false });
       mux.onEvent = (_s, e) => {
-        if (e.type === "output" && !isYes(decodeData(e.data, e.enc).toString("latin1"), e.offset, line)) mux.errors.push(`not yes output at ${e.offset}`);
+        if (e.type === "output" && !isYes(decodeData(e.data, e.enc).toString("latin1"), e.offset, line))
+          mux.errors.push(`not yes output at ${e.offset}`);
       };
       mux.subscribe(id, 0);
 
@@ -57,7 +69,11 @@ describe("flood pacing", () => {
       });
       await opened(term);
 
-      await mux.until(() => (mux.state.get(id)?.byteCount ?? 0) >= FLOOD_BYTES, 30_000, `${FLOOD_BYTES} bytes over /v1/ws`);
+      await mux.until(
+        () => (mux.state.get(id)?.byteCount ?? 0) >= FLOOD_BYTES,
+        30_000,
+        `${FLOOD_BYTES} bytes over /v1/ws`,
+      );
       await eventually(() => termBytes >= FLOOD_BYTES, 30_000, `${FLOOD_BYTES} bytes over /ws/session`);
       const muxBytes = mux.state.get(id)!.byteCount;
       expect(mux.errors).toEqual([]);

@@ -72,6 +72,7 @@ export async function api<T>(gw: Gateway, method: string, path: string, body?: u
 
 export interface SessionInfoLite {
   id: string;
+  pid: number;
   head: number;
   outputBytes: number;
   state: string;
@@ -83,7 +84,12 @@ export function createSession(gw: Gateway, body: Record<string, unknown>): Promi
 
 /** Appends stream output: one event per string in `chunks`. */
 export function appendOutput(gw: Gateway, session: string, chunks: readonly string[]): Promise<{ head: number }> {
-  return api(gw, "POST", `/v1/sessions/${session}/events`, chunks.map((data) => ({ type: "output", data: { stream: "stdout", data } })));
+  return api(
+    gw,
+    "POST",
+    `/v1/sessions/${session}/events`,
+    chunks.map((data) => ({ type: "output", data: { stream: "stdout", data } })),
+  );
 }
 
 export function endStream(gw: Gateway, session: string): Promise<{ head: number }> {
@@ -95,7 +101,11 @@ export async function allEvents(gw: Gateway, session: string): Promise<SessionEv
   const out: SessionEvent[] = [];
   let since = 0;
   for (;;) {
-    const page = await api<{ events: SessionEvent[]; head: number; next: number }>(gw, "GET", `/v1/sessions/${session}/events?since=${since}&limit=10000`);
+    const page = await api<{ events: SessionEvent[]; head: number; next: number }>(
+      gw,
+      "GET",
+      `/v1/sessions/${session}/events?since=${since}&limit=10000`,
+    );
     out.push(...page.events);
     if (page.next >= page.head) return out;
     since = page.next;
@@ -222,7 +232,11 @@ export class MuxClient {
     ws.on("message", (data) => this.onFrame(JSON.parse(data.toString()) as MuxFrame));
   }
 
-  static async open(gw: Gateway, defer: Defer, options: WebSocket.ClientOptions & { keep?: boolean } = {}): Promise<MuxClient> {
+  static async open(
+    gw: Gateway,
+    defer: Defer,
+    options: WebSocket.ClientOptions & { keep?: boolean } = {},
+  ): Promise<MuxClient> {
     const { keep, ...wsOptions } = options;
     const ws = new WebSocket(wsUrl(gw, "/v1/ws"), { headers: authHeaders(gw), ...wsOptions });
     defer(() => ws.terminate());

@@ -26,7 +26,11 @@ import type { Defer, MuxFrame } from "./helpers.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
-async function refusal(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<{ status: number; code: string }> {
+async function refusal(
+  url: string,
+  options: WebSocket.ClientOptions = {},
+  protocols?: string[],
+): Promise<{ status: number; code: string }> {
   try {
     const ws = await openWs(url, options, protocols);
     ws.terminate();
@@ -38,7 +42,11 @@ async function refusal(url: string, options: WebSocket.ClientOptions = {}, proto
 }
 
 /** A /ws/session client that keeps its frames. */
-async function terminalClient(gw: Gateway, id: string, query = ""): Promise<{ ws: WebSocket; frames: Array<Record<string, unknown>> }> {
+async function terminalClient(
+  gw: Gateway,
+  id: string,
+  query = "",
+): Promise<{ ws: WebSocket; frames: Array<Record<string, unknown>> }> {
   const ws = new WebSocket(wsUrl(gw, `/ws/session/${id}${query}`), { headers: authHeaders(gw) });
   defer(() => ws.terminate());
   const frames: Array<Record<string, unknown>> = [];
@@ -69,18 +77,26 @@ describe("routing of events", () => {
     await Promise.all([endStream(gw, a), endStream(gw, b)]);
     await muxA.until(() => muxA.state.get(a)!.ended, 5000, "a's end");
     await muxB.until(() => muxB.state.get(b)!.ended, 5000, "b's end");
-    await eventually(() => [termA, termB].every((t) => t.frames.some((f) => f["type"] === "exit")), 5000, "terminal exits");
+    await eventually(
+      () => [termA, termB].every((t) => t.frames.some((f) => f["type"] === "exit")),
+      5000,
+      "terminal exits",
+    );
 
     const expectA = Array.from({ length: 50 }, (_, i) => `A${i}\n`).join("");
     const expectB = Array.from({ length: 50 }, (_, i) => `B${i}\n`).join("");
-    const sessionsSeen = (c: MuxClient) => new Set(c.frames.filter((f) => f.session !== undefined).map((f) => f.session));
+    const sessionsSeen = (c: MuxClient) =>
+      new Set(c.frames.filter((f) => f.session !== undefined).map((f) => f.session));
     expect(sessionsSeen(muxA)).toEqual(new Set([a]));
     expect(sessionsSeen(muxB)).toEqual(new Set([b]));
     expect(muxA.bytes(a).toString()).toBe(expectA);
     expect(muxB.bytes(b).toString()).toBe(expectB);
     expect(muxA.errors.concat(muxB.errors)).toEqual([]);
     const terminalText = (t: { frames: Array<Record<string, unknown>> }) =>
-      t.frames.filter((f) => f["type"] === "stdout").map((f) => f["data"]).join("");
+      t.frames
+        .filter((f) => f["type"] === "stdout")
+        .map((f) => f["data"])
+        .join("");
     expect(terminalText(termA)).toBe(expectA);
     expect(terminalText(termB)).toBe(expectB);
     // A connection with no subscription got its hello and nothing else.
@@ -93,7 +109,9 @@ describe("checks before the upgrade", () => {
     const gw = await startTestGateway(defer);
     const { id } = await createSession(gw, { kind: "stream" });
     expect(await refusal(wsUrl(gw, "/v1/ws"))).toEqual({ status: 401, code: "UNAUTHORIZED" });
-    expect(await refusal(wsUrl(gw, "/v1/ws"), { headers: { Authorization: "Bearer wrong-token-0123456789" } })).toEqual({ status: 401, code: "UNAUTHORIZED" });
+    expect(await refusal(wsUrl(gw, "/v1/ws"), { headers: { Authorization: "Bearer wrong-token-0123456789" } })).toEqual(
+      { status: 401, code: "UNAUTHORIZED" },
+    );
     expect(await refusal(wsUrl(gw, `/ws/session/${id}`))).toEqual({ status: 401, code: "UNAUTHORIZED" });
     // Without credentials an unknown session answers 401 as well: nothing is revealed before auth.
     expect(await refusal(wsUrl(gw, "/ws/session/no-such-session"))).toEqual({ status: 401, code: "UNAUTHORIZED" });
@@ -107,7 +125,10 @@ describe("checks before the upgrade", () => {
     });
     const { id } = await createSession(gw, { kind: "stream" });
     // And 400 for a position past the end of the output.
-    expect(await refusal(wsUrl(gw, `/ws/session/${id}?since=10`), { headers: authHeaders(gw) })).toEqual({ status: 400, code: "BAD_REQUEST" });
+    expect(await refusal(wsUrl(gw, `/ws/session/${id}?since=10`), { headers: authHeaders(gw) })).toEqual({
+      status: 400,
+      code: "BAD_REQUEST",
+    });
   });
 
   it("accepts the token as the switchboard.bearer subprotocol (clients that cannot set headers)", async () => {
@@ -127,12 +148,19 @@ describe("checks before the upgrade", () => {
         code: "ORIGIN_NOT_ALLOWED",
       });
       // Same host, other scheme+port: still foreign.
-      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "http://127.0.0.1:1" })).status).toBe(403);
+      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "http://127.0.0.1:1" })).status).toBe(
+        403,
+      );
       expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: own })).status).toBe(101);
-      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "https://ui.example" })).status).toBe(101);
+      expect((await refusal(wsUrl(gw, path), { headers: authHeaders(gw), origin: "https://ui.example" })).status).toBe(
+        101,
+      );
     }
     // The Origin check comes before credentials: a foreign page learns nothing about tokens.
-    expect(await refusal(wsUrl(gw, "/v1/ws"), { origin: "https://evil.example" })).toEqual({ status: 403, code: "ORIGIN_NOT_ALLOWED" });
+    expect(await refusal(wsUrl(gw, "/v1/ws"), { origin: "https://evil.example" })).toEqual({
+      status: 403,
+      code: "ORIGIN_NOT_ALLOWED",
+    });
   });
 });
 
@@ -189,7 +217,12 @@ describe("bad frames", () => {
     send({ type: "resize", cols: -1, rows: 10 });
     send({ type: "stdin", data: 5 });
     await eventually(() => errors().length === 4, 5000, "four errors");
-    expect(errors().map((f) => f["code"])).toEqual(["INVALID_JSON", "UNKNOWN_OP", "VALIDATION_FAILED", "VALIDATION_FAILED"]);
+    expect(errors().map((f) => f["code"])).toEqual([
+      "INVALID_JSON",
+      "UNKNOWN_OP",
+      "VALIDATION_FAILED",
+      "VALIDATION_FAILED",
+    ]);
     send({ type: "ping" });
     await eventually(() => t.frames.some((f) => f["type"] === "pong"), 5000, "pong");
     expect(t.ws.readyState).toBe(WebSocket.OPEN);
@@ -215,7 +248,11 @@ describe("bad frames", () => {
       await opened(ws);
       // At the limit: read, validated, answered.
       ws.send(frameOf(limit, head));
-      await eventually(() => frames.some((f) => f["code"] === "VALIDATION_FAILED"), 5000, "the answer to a frame at the limit");
+      await eventually(
+        () => frames.some((f) => f["code"] === "VALIDATION_FAILED"),
+        5000,
+        "the answer to a frame at the limit",
+      );
       expect(ws.readyState).toBe(WebSocket.OPEN);
       // One byte over: the connection is closed with 1009.
       ws.send(frameOf(limit + 1, head));

@@ -5,12 +5,24 @@
  * and resume: over /v1/ws by `since` seq, over /ws/session by byte offset. The bytes each
  * client puts together must equal the producer's, for pipe, PTY and stream sessions.
  */
+import { readFile } from "node:fs/promises";
 import fc from "fast-check";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { appendOutput, authHeaders, createSession, decodeData, endStream, outputBytes, sleep, startTestGateway, wsUrl } from "./helpers.js";
+import {
+  api,
+  appendOutput,
+  authHeaders,
+  createSession,
+  decodeData,
+  endStream,
+  outputBytes,
+  sleep,
+  startTestGateway,
+  wsUrl,
+} from "./helpers.js";
 
 const CLIENTS = 100;
 /** Scenarios per session kind; each is a full producer run with 100 clients. */
@@ -24,12 +36,18 @@ type Burst = { lines: number; pauseMs: number };
 type Scenario = { bursts: Burst[]; clients: ClientPlan[] };
 
 const cutArb: fc.Arbitrary<Cut> = fc.record({
-  at: fc.oneof(fc.record({ frames: fc.integer({ min: 1, max: 12 }) }), fc.record({ ms: fc.integer({ min: 0, max: 250 }) })),
+  at: fc.oneof(
+    fc.record({ frames: fc.integer({ min: 1, max: 12 }) }),
+    fc.record({ ms: fc.integer({ min: 0, max: 250 }) }),
+  ),
   how: fc.constantFrom("close" as const, "terminate" as const),
   pauseMs: fc.integer({ min: 0, max: 60 }),
 });
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
-  bursts: fc.array(fc.record({ lines: fc.integer({ min: 1, max: 300 }), pauseMs: fc.integer({ min: 0, max: 30 }) }), { minLength: 15, maxLength: 45 }),
+  bursts: fc.array(fc.record({ lines: fc.integer({ min: 1, max: 300 }), pauseMs: fc.integer({ min: 0, max: 30 }) }), {
+    minLength: 15,
+    maxLength: 45,
+  }),
   clients: fc.array(
     fc.record({
       endpoint: fc.constantFrom("mux" as const, "terminal" as const),
@@ -52,12 +70,17 @@ function expectedBytes(bursts: readonly Burst[], eol: string): Buffer {
   return Buffer.from(text);
 }
 
-/** The producer of pipe and PTY sessions: writes each burst in one write, then waits. */
+/**
+ * The producer of pipe and PTY sessions: on SIGUSR2 (sent once the clients are on their way)
+ * it writes each burst in one write, then waits.
+ */
 const PRODUCER = `
+process.once("SIGUSR2", () => next());
+const idle = setInterval(() => {}, 1000);
 const bursts = JSON.parse(process.argv[1]);
 let i = 0, b = 0;
 function next() {
-  if (b >= bursts.length) return;
+  if (b >= bursts.length) return clearInterval(idle);
   const { lines, pauseMs } = bursts[b++];
   let s = "";
   for (let k = 0; k < lines; k++) s += String(++i).padStart(6, "0") + "\\n";
@@ -66,6 +89,18 @@ function next() {
 }
 next();
 `;
+
+/** Resolves once process `pid` handles SIGUSR2 (bit 12 of SigCgt in /proc), so the signal cannot kill it. */
+async function handlesUsr2(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const caught = /^SigCgt:\s*([0-9a-f]+)$/m.exec(status)?.[1];
+    if (caught !== undefined && (BigInt(`0x${caught}`) & (1n << 11n)) !== 0n) return;
+    await sleep(10);
+  }
+  throw new Error(`producer ${pid} never got ready`);
+}
 
 async function produceStream(gw: Gateway, session: string, bursts: readonly Burst[]): Promise<void> {
   let i = 0;
@@ -111,8 +146,7 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
   while (!ended && Date.now() < deadline && errors.length === 0) {
     connections++;
     const cut = plan.cuts[cutIndex];
-    const url =
-      plan.endpoint === "mux" ? wsUrl(gw, "/v1/ws") : wsUrl(gw, `/ws/session/${session}?since=${position}`);
+    const url = plan.endpoint === "mux" ? wsUrl(gw, "/v1/ws") : wsUrl(gw, `/ws/session/${session}?since=${position}`);
     const ws = new WebSocket(url, { headers: authHeaders(gw) });
     let cutDone = false;
     await new Promise<void>((resolve) => {
@@ -177,7 +211,8 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
           switch (f["type"]) {
             case "replay": {
               const bytes = decodeData(f["data"] as string, f["enc"] as string | undefined);
-              if (f["offset"] !== position + bytes.length) errors.push(`replay ends at ${String(f["offset"])}, expected ${position + bytes.length}`);
+              if (f["offset"] !== position + bytes.length)
+                errors.push(`replay ends at ${String(f["offset"])}, expected ${position + bytes.length}`);
               position += bytes.length;
               chunks.push(bytes);
               countFrame();
@@ -189,7 +224,8 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
             case "stdout":
             case "stderr": {
               const bytes = decodeData(f["data"] as string, f["enc"] as string | undefined);
-              if (f["offset"] !== position) errors.push(`${String(f["type"])} at ${String(f["offset"])} with ${position} bytes`);
+              if (f["offset"] !== position)
+                errors.push(`${String(f["type"])} at ${String(f["offset"])} with ${position} bytes`);
               position += bytes.length;
               chunks.push(bytes);
               countFrame();
@@ -204,35 +240,49 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
         }
       });
     });
-    if (!ended && !cutDone && errors.length === 0) errors.push(`connection ${connections} closed by the server before the end`);
+    if (!ended && !cutDone && errors.length === 0)
+      errors.push(`connection ${connections} closed by the server before the end`);
     if (!ended && cut) await sleep(cut.pauseMs);
   }
-  if (!ended && errors.length === 0) errors.push(`did not reach the end in ${CLIENT_DEADLINE_MS} ms (position ${position}, seq ${lastSeq})`);
+  if (!ended && errors.length === 0)
+    errors.push(`did not reach the end in ${CLIENT_DEADLINE_MS} ms (position ${position}, seq ${lastSeq})`);
   return { bytes: Buffer.concat(chunks), connections, errors };
 }
 
 async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scenario: Scenario): Promise<void> {
   const expected = expectedBytes(scenario.bursts, kind === "pty" ? "\r\n" : "\n");
   let session: string;
-  let producing: Promise<void>;
+  let start: () => Promise<void>;
   if (kind === "stream") {
     session = (await createSession(gw, { kind: "stream" })).id;
-    producing = produceStream(gw, session, scenario.bursts);
+    start = () => produceStream(gw, session, scenario.bursts);
   } else {
-    // Spawned with the bursts as its argument; it starts producing at once.
-    session = (
-      await createSession(gw, { command: [process.execPath, "-e", PRODUCER, JSON.stringify(scenario.bursts)], pty: kind === "pty", cols: 200 })
-    ).id;
-    producing = Promise.resolve();
+    // Spawned with the bursts as its argument; it waits for SIGUSR2.
+    const created = await createSession(gw, {
+      command: [process.execPath, "-e", PRODUCER, JSON.stringify(scenario.bursts)],
+      pty: kind === "pty",
+      cols: 200,
+    });
+    session = created.id;
+    await handlesUsr2(created.pid);
+    start = () => api(gw, "POST", `/v1/sessions/${session}/signal`, { signal: "USR2" });
   }
-  const results = await Promise.all(scenario.clients.map((plan) => follow(gw, session, plan)));
-  await producing;
+  // Clients set off (each after its start delay) and the producer starts with them.
+  const following = Promise.all(scenario.clients.map((plan) => follow(gw, session, plan)));
+  await start();
+  const results = await following;
 
   // The log holds exactly what was produced...
   expect((await outputBytes(gw, session)).equals(expected)).toBe(true);
   // ...and every client put exactly those bytes together, however often it reconnected.
   const failures = results
-    .map((r, i) => ({ i, plan: scenario.clients[i]!, errors: r.errors, same: r.bytes.equals(expected), got: r.bytes.length }))
+    .map((r, i) => ({
+      i,
+      plan: scenario.clients[i]!,
+      errors: r.errors,
+      same: r.bytes.equals(expected),
+      got: r.bytes.length,
+    }))
     .filter((r) => r.errors.length > 0 || !r.same);
   expect(failures.slice(0, 3), `expected ${expected.length} bytes`).toEqual([]);
   // The schedule really made clients reconnect.
@@ -256,7 +306,10 @@ describe("resume at random points gives every client the producer's bytes", () =
         { numRuns: RUNS, endOnFailure: true },
       );
       // The counterexample (100 client plans) is too long to print; the seed and path replay it.
-      if (out.failed) throw new Error(`property failed (seed ${out.seed}, path ${out.counterexamplePath}): ${String(out.errorInstance)}`);
+      if (out.failed)
+        throw new Error(
+          `property failed (seed ${out.seed}, path ${out.counterexamplePath}): ${String(out.errorInstance)}`,
+        );
     }, 60_000);
   }
 });

@@ -113,7 +113,12 @@ describe("resume", () => {
   it("reconnecting during a /v1/ws catch-up gives exactly the missing events", async () => {
     const gw = await startTestGateway(defer);
     const { id } = await createSession(gw, { kind: "stream" });
-    for (let b = 0; b < 5; b++) await appendOutput(gw, id, Array.from({ length: 1000 }, (_, i) => `event ${b * 1000 + i} ${"z".repeat(200)}\n`));
+    for (let b = 0; b < 5; b++)
+      await appendOutput(
+        gw,
+        id,
+        Array.from({ length: 1000 }, (_, i) => `event ${b * 1000 + i} ${"z".repeat(200)}\n`),
+      );
     await endStream(gw, id);
     const all = await allEvents(gw, id);
 
@@ -140,7 +145,11 @@ describe("resume", () => {
     const pipe = (await createSession(first, { command: printer(200_000) })).id;
     const pty = (await createSession(first, { command: ["cat"], pty: true })).id;
     await waitEnded(first, pipe);
-    await appendOutput(first, stream, Array.from({ length: 150 }, (_, i) => `before ${i}\n`));
+    await appendOutput(
+      first,
+      stream,
+      Array.from({ length: 150 }, (_, i) => `before ${i}\n`),
+    );
 
     // A client follows the stream session, then goes away.
     const c = await MuxClient.open(first, defer);
@@ -151,13 +160,21 @@ describe("resume", () => {
     const seenPty = c.state.get(pty)!.lastSeq;
     c.ws.terminate();
     // More happens while it is away, right before the close (queued, not yet group-committed).
-    await appendOutput(first, stream, Array.from({ length: 150 }, (_, i) => `after ${i}\n`));
+    await appendOutput(
+      first,
+      stream,
+      Array.from({ length: 150 }, (_, i) => `after ${i}\n`),
+    );
     const pipeBytes = await outputBytes(first, pipe);
     await first.close();
 
     const second = await startTestGateway(defer, { dataDir });
     // The stream goes on on the new gateway (streams outlive restarts), then ends.
-    await appendOutput(second, stream, Array.from({ length: 50 }, (_, i) => `restarted ${i}\n`));
+    await appendOutput(
+      second,
+      stream,
+      Array.from({ length: 50 }, (_, i) => `restarted ${i}\n`),
+    );
     await endStream(second, stream);
     const streamAll = await allEvents(second, stream);
     expect(streamAll.slice(0, seenStream.length)).toEqual(seenStream);
@@ -183,15 +200,27 @@ describe("resume", () => {
   it("SSE resumes with Last-Event-ID with exactly the missing events", async () => {
     const gw = await startTestGateway(defer);
     const { id } = await createSession(gw, { kind: "stream" });
-    await appendOutput(gw, id, Array.from({ length: 50 }, (_, i) => `a${i}\n`));
+    await appendOutput(
+      gw,
+      id,
+      Array.from({ length: 50 }, (_, i) => `a${i}\n`),
+    );
 
     const firstPart = await readSse(gw, id, {}, (events) => events.length >= 20);
     expect(firstPart.map((e) => e.id)).toEqual(Array.from({ length: firstPart.length }, (_, i) => i + 1));
     const lastId = 20;
 
-    await appendOutput(gw, id, Array.from({ length: 30 }, (_, i) => `b${i}\n`));
+    await appendOutput(
+      gw,
+      id,
+      Array.from({ length: 30 }, (_, i) => `b${i}\n`),
+    );
     const ending = readSse(gw, id, { lastEventId: lastId }, () => false);
-    await appendOutput(gw, id, Array.from({ length: 5 }, (_, i) => `c${i}\n`));
+    await appendOutput(
+      gw,
+      id,
+      Array.from({ length: 5 }, (_, i) => `c${i}\n`),
+    );
     await endStream(gw, id);
     const rest = await ending; // the stream ends by itself after the exit event
     const all = await allEvents(gw, id);
@@ -202,8 +231,14 @@ describe("resume", () => {
   it("a /ws/session resume into output dropped by retention says so, then continues from what is kept", async () => {
     const gw = await startTestGateway(defer, { config: { retention: { maxEvents: 20 } } });
     const { id } = await createSession(gw, { kind: "stream" });
-    await appendOutput(gw, id, Array.from({ length: 100 }, (_, i) => `line ${String(i).padStart(3, "0")}\n`));
-    const info = await fetch(`${gw.url}/v1/sessions/${id}`, { headers: authHeaders(gw) }).then((r) => r.json() as Promise<{ outputBytes: number; first: number }>);
+    await appendOutput(
+      gw,
+      id,
+      Array.from({ length: 100 }, (_, i) => `line ${String(i).padStart(3, "0")}\n`),
+    );
+    const info = await fetch(`${gw.url}/v1/sessions/${id}`, { headers: authHeaders(gw) }).then(
+      (r) => r.json() as Promise<{ outputBytes: number; first: number }>,
+    );
     const ws = new WebSocket(wsUrl(gw, `/ws/session/${id}?since=0`), { headers: authHeaders(gw) });
     defer(() => ws.terminate());
     const frames: Array<Record<string, unknown>> = [];
@@ -219,7 +254,10 @@ describe("resume", () => {
     // The kept output follows, ending exactly at the end of the output.
     const replay = frames.filter((f) => f["type"] === "replay");
     const kept = 100 - 20 + 1; // the newest 20 events
-    const keptText = Array.from({ length: 100 - kept + 1 }, (_, i) => `line ${String(kept - 1 + i).padStart(3, "0")}\n`).join("");
+    const keptText = Array.from(
+      { length: 100 - kept + 1 },
+      (_, i) => `line ${String(kept - 1 + i).padStart(3, "0")}\n`,
+    ).join("");
     expect(replay.map((f) => f["data"]).join("")).toBe(keptText);
     expect(replay[replay.length - 1]?.["offset"]).toBe(info.outputBytes);
     expect(frames.find((f) => f["type"] === "connected")?.["offset"]).toBe(info.outputBytes);
@@ -240,7 +278,10 @@ async function readSse(
   const abort = new AbortController();
   defer(() => abort.abort());
   const res = await fetch(`${gw.url}/v1/sessions/${id}/stream`, {
-    headers: { ...authHeaders(gw), ...(options.lastEventId !== undefined ? { "Last-Event-ID": String(options.lastEventId) } : {}) },
+    headers: {
+      ...authHeaders(gw),
+      ...(options.lastEventId !== undefined ? { "Last-Event-ID": String(options.lastEventId) } : {}),
+    },
     signal: abort.signal,
   });
   expect(res.status).toBe(200);

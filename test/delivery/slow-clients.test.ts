@@ -54,7 +54,11 @@ function checkContent(client: MuxClient): void {
 /** Appends the whole flood, then the end. */
 async function produce(gw: Gateway, id: string): Promise<void> {
   for (let a = 0; a < APPENDS; a++) {
-    await appendOutput(gw, id, Array.from({ length: PER_APPEND }, (_, i) => payload(a * PER_APPEND + i)));
+    await appendOutput(
+      gw,
+      id,
+      Array.from({ length: PER_APPEND }, (_, i) => payload(a * PER_APPEND + i)),
+    );
   }
   await endStream(gw, id);
 }
@@ -122,7 +126,9 @@ describe("slow clients", () => {
     expect(reset).toMatchObject({ op: "reset", session: id, reason: "trimmed" });
     expect(reset!.first).toBeGreaterThan(1);
     expect(slow.state.get(id)!.lastSeq).toBe(TOTAL_EVENTS + 1);
-    const info = (await fetch(`${gw.url}/v1/sessions/${id}`, { headers: authHeaders(gw) }).then((r) => r.json())) as { first: number };
+    const info = (await fetch(`${gw.url}/v1/sessions/${id}`, { headers: authHeaders(gw) }).then((r) => r.json())) as {
+      first: number;
+    };
     expect(reset!.first).toBeLessThanOrEqual(info.first);
   }, 60_000);
 
@@ -134,7 +140,11 @@ describe("slow clients", () => {
     let a = 0;
     const appendSome = async (n: number) => {
       for (const end = a + n; a < end; a++) {
-        await appendOutput(gw, id, Array.from({ length: PER_APPEND }, (_, i) => payload(a * PER_APPEND + i)));
+        await appendOutput(
+          gw,
+          id,
+          Array.from({ length: PER_APPEND }, (_, i) => payload(a * PER_APPEND + i)),
+        );
       }
     };
     await appendSome(APPENDS / 2);

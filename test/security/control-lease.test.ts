@@ -6,7 +6,19 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { DEFAULT_AUTO_RELEASE_AFTER_MS } from "../../src/core/control-lease.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import { Mux, TOKENS, WsClient, advanceLive, catPty, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+import {
+  Mux,
+  TOKENS,
+  WsClient,
+  advanceLive,
+  catPty,
+  createSession,
+  errorOf,
+  eventsOf,
+  http,
+  secGateway,
+  until,
+} from "./helpers.js";
 import type { Frame } from "./helpers.js";
 
 const TTL = DEFAULT_AUTO_RELEASE_AFTER_MS;
@@ -32,7 +44,10 @@ describe("control lease: two operators fighting", () => {
     // alice owns it; carol may steer it through her `shared-*` glob.
     const s = await catPty(gw, "alice", "shared-fight");
     const alice = await Mux.open(gw, "alice");
-    expect(await alice.request({ op: "control", session: s.id, action: "acquire" })).toMatchObject({ op: "ack", result: { controller: "alice" } });
+    expect(await alice.request({ op: "control", session: s.id, action: "acquire" })).toMatchObject({
+      op: "ack",
+      result: { controller: "alice" },
+    });
 
     const carolHttp = http(gw, "carol");
     for (const [route, body] of [
@@ -67,7 +82,9 @@ describe("control lease: two operators fighting", () => {
     ]) {
       const from = term.frames.length;
       term.send(frame);
-      expect(await term.waitFor((f) => f["type"] === "error", `error for ${frame.type}`, from)).toMatchObject({ code: "CONTROL_HELD" });
+      expect(await term.waitFor((f) => f["type"] === "error", `error for ${frame.type}`, from)).toMatchObject({
+        code: "CONTROL_HELD",
+      });
     }
     // Asking for control on connect while it is held: an error frame, and the viewer stays connected.
     const asking = await WsClient.open(gw, `/ws/session/${s.id}?control=acquire`, "carol");
@@ -78,7 +95,13 @@ describe("control lease: two operators fighting", () => {
     expect(await alice.request({ op: "input", session: s.id, data: "hi\n" })).toMatchObject({ op: "ack" });
     const log = await eventsOf(gw, s.id);
     const steering = log.filter((e) => e.type === "input" || e.type === "signal" || e.type === "resize");
-    expect(steering).toEqual([expect.objectContaining({ type: "input", bytes: 3, by: expect.objectContaining({ name: "alice", role: "operator" }) })]);
+    expect(steering).toEqual([
+      expect.objectContaining({
+        type: "input",
+        bytes: 3,
+        by: expect.objectContaining({ name: "alice", role: "operator" }),
+      }),
+    ]);
     expect(log.filter((e) => e.type === "control")).toHaveLength(1);
     expect(await controllerOf(gw, s.id)).toBe("alice");
   });
@@ -89,11 +112,47 @@ describe("control lease: two operators fighting", () => {
     const carol = await Mux.open(gw, "carol");
     await carol.request({ op: "control", session: s.id, action: "acquire" });
     const alice = await Mux.open(gw, "alice");
-    expect(await alice.request({ op: "control", session: s.id, action: "release" })).toMatchObject({ code: "CONTROL_HELD" });
-    expect(await carol.request({ op: "control", session: s.id, action: "release" })).toMatchObject({ op: "ack", result: { controller: null } });
+    expect(await alice.request({ op: "control", session: s.id, action: "release" })).toMatchObject({
+      code: "CONTROL_HELD",
+    });
+    expect(await carol.request({ op: "control", session: s.id, action: "release" })).toMatchObject({
+      op: "ack",
+      result: { controller: null },
+    });
     // Free again: any operator allowed on the session steers without taking control.
     expect(await alice.request({ op: "input", session: s.id, data: "ok\n" })).toMatchObject({ op: "ack" });
     expect((await controlEvents(gw, s.id)).map((e) => e.action)).toEqual(["acquired", "released"]);
+  });
+});
+
+describe("control lease: agent runs", () => {
+  it("applies control to prompt and abort on every transport, and audits who prompted", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-agent" });
+    const alice = await Mux.open(gw, "alice");
+    await alice.request({ op: "control", session: s.id, action: "acquire" });
+    for (const [route, body] of [
+      ["prompt", { text: "hi" }],
+      ["abort", {}],
+    ] as const) {
+      expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${s.id}/${route}`, body)), route).toMatchObject({
+        status: 409,
+        code: "CONTROL_HELD",
+      });
+    }
+    const carol = await Mux.open(gw, "carol");
+    expect(await carol.request({ op: "prompt", session: s.id, text: "hi" })).toMatchObject({ code: "CONTROL_HELD" });
+    expect(await carol.request({ op: "abort", session: s.id })).toMatchObject({ code: "CONTROL_HELD" });
+    const accepted = await alice.request({ op: "prompt", session: s.id, text: "hello there" });
+    expect(accepted).toMatchObject({ op: "ack", result: { runId: expect.any(String) } });
+    const log = await until(async () => {
+      const evs = await eventsOf(gw, s.id);
+      return evs.some((e) => e.type === "chat.final") ? evs : undefined;
+    }, "the echo run");
+    const queued = log.filter((e) => e.type === "run.queued");
+    expect(queued).toEqual([
+      expect.objectContaining({ runId: accepted["result"].runId, by: expect.objectContaining({ name: "alice" }) }),
+    ]);
   });
 });
 
@@ -107,7 +166,9 @@ describe("control lease: auto-release after holder silence", () => {
 
     await advanceLive(gw, clock, TTL - 1, [alice]);
     expect(await controllerOf(gw, s.id)).toBe("alice");
-    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "x" })).code).toBe("CONTROL_HELD");
+    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "x" })).code).toBe(
+      "CONTROL_HELD",
+    );
 
     // alice is hung: she sends nothing. One more millisecond and the lease is gone.
     await advanceLive(gw, clock, 1, [alice]);
@@ -116,7 +177,11 @@ describe("control lease: auto-release after holder silence", () => {
     expect(await controllerOf(gw, s.id)).toBeNull();
     const [acquired, expired] = await controlEvents(gw, s.id);
     expect(acquired).toMatchObject({ action: "acquired", holder: { name: "alice" }, previous: null });
-    expect(expired).toMatchObject({ action: "expired", holder: null, previous: { name: "alice", role: "operator", connId: alice.connId } });
+    expect(expired).toMatchObject({
+      action: "expired",
+      holder: null,
+      previous: { name: "alice", role: "operator", connId: alice.connId },
+    });
 
     const r = await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "y" });
     expect(r.status).toBe(200);
@@ -127,7 +192,10 @@ describe("control lease: auto-release after holder silence", () => {
     const clock = new ManualClock();
     const gw = await secGateway({ clock });
     const viaHttp = await catPty(gw, "alice", "shared-http-holder");
-    expect((await http(gw, "alice").post(`/v1/sessions/${viaHttp.id}/control`, { action: "acquire" })).json).toEqual({ ok: true, controller: "alice" });
+    expect((await http(gw, "alice").post(`/v1/sessions/${viaHttp.id}/control`, { action: "acquire" })).json).toEqual({
+      ok: true,
+      controller: "alice",
+    });
     const viaTerm = await catPty(gw, "alice", "shared-term-holder");
     const term = await WsClient.open(gw, `/ws/session/${viaTerm.id}?control=acquire`, "alice");
     await term.waitFor(connected, "connected");
@@ -184,7 +252,6 @@ describe("control lease: auto-release after holder silence", () => {
     // Activity: input on each transport.
     await advanceLive(gw, clock, 4 * MINUTE, [mux, term]);
     expect(await mux.request({ op: "input", session: a.id, data: "1" })).toMatchObject({ op: "ack" });
-    let from = term.frames.length;
     term.send({ type: "stdin", data: "1" });
     await until(async () => (await eventsOf(gw, b.id)).some((e) => e.type === "input"), "terminal input");
     expect((await http(gw, "alice").post(`/v1/sessions/${c.id}/input`, { data: "1" })).status).toBe(200);
@@ -193,7 +260,7 @@ describe("control lease: auto-release after holder silence", () => {
     await advanceLive(gw, clock, 4 * MINUTE, [mux, term]);
     mux.client.send({ op: "ping", t: 1 });
     await mux.client.waitFor((f) => f["op"] === "pong" && f["t"] === 1, "pong");
-    from = term.frames.length;
+    const from = term.frames.length;
     term.send({ type: "ping" });
     await term.waitFor((f) => f["type"] === "pong", "terminal pong", from);
     expect((await http(gw, "alice").post(`/v1/sessions/${c.id}/control`, { action: "acquire" })).status).toBe(200);
@@ -238,17 +305,30 @@ describe("control lease: disconnect and takeover", () => {
     const alice = await Mux.open(gw, "alice");
     await alice.request({ op: "control", session: s.id, action: "acquire" });
     const carol = await Mux.open(gw, "carol");
-    expect(await carol.request({ op: "control", session: s.id, action: "acquire", force: true })).toMatchObject({ op: "ack", result: { controller: "carol" } });
+    expect(await carol.request({ op: "control", session: s.id, action: "acquire", force: true })).toMatchObject({
+      op: "ack",
+      result: { controller: "carol" },
+    });
 
-    expect(await alice.client.waitFor(isError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({ session: s.id, message: expect.stringContaining("carol") });
+    expect(await alice.client.waitFor(isError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({
+      session: s.id,
+      message: expect.stringContaining("carol"),
+    });
     expect(alice.client.closeCode).toBeUndefined();
     expect(await alice.request({ op: "input", session: s.id, data: "x" })).toMatchObject({ code: "CONTROL_HELD" });
     const events = await controlEvents(gw, s.id);
-    expect(events.at(-1)).toMatchObject({ action: "taken-over", holder: { name: "carol", connId: carol.connId }, previous: { name: "alice", connId: alice.connId } });
+    expect(events.at(-1)).toMatchObject({
+      action: "taken-over",
+      holder: { name: "carol", connId: carol.connId },
+      previous: { name: "alice", connId: alice.connId },
+    });
 
     // An HTTP caller can force too; the /v1/ws holder hears about it.
     const from = carol.frames.length;
-    expect((await http(gw, "alice").post(`/v1/sessions/${s.id}/control`, { action: "acquire", force: true })).json.controller).toBe("alice");
+    expect(
+      (await http(gw, "alice").post(`/v1/sessions/${s.id}/control`, { action: "acquire", force: true })).json
+        .controller,
+    ).toBe("alice");
     await carol.client.waitFor(isError("CONTROL_LOST"), "CONTROL_LOST after HTTP force", from);
   });
 
@@ -261,7 +341,9 @@ describe("control lease: disconnect and takeover", () => {
 
     const carol = await WsClient.open(gw, `/ws/session/${s.id}?control=force`, "carol");
     await carol.waitFor(connected, "connected");
-    expect(await alice.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({ message: expect.stringContaining("carol") });
+    expect(await alice.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({
+      message: expect.stringContaining("carol"),
+    });
     expect((await alice.closed).code).toBe(4001);
     expect(await controllerOf(gw, s.id)).toBe("carol");
 
@@ -276,9 +358,13 @@ describe("control lease: disconnect and takeover", () => {
     const gw = await secGateway();
     const s = await catPty(gw, "alice", "shared-viewer-force");
     await http(gw, "alice").post(`/v1/sessions/${s.id}/control`, { action: "acquire" });
-    expect(errorOf(await http(gw, "vera").post(`/v1/sessions/${s.id}/control`, { action: "acquire", force: true }))).toMatchObject({ status: 403, code: "FORBIDDEN" });
+    expect(
+      errorOf(await http(gw, "vera").post(`/v1/sessions/${s.id}/control`, { action: "acquire", force: true })),
+    ).toMatchObject({ status: 403, code: "FORBIDDEN" });
     const vera = await Mux.open(gw, "vera");
-    expect(await vera.request({ op: "control", session: s.id, action: "acquire", force: true })).toMatchObject({ code: "FORBIDDEN" });
+    expect(await vera.request({ op: "control", session: s.id, action: "acquire", force: true })).toMatchObject({
+      code: "FORBIDDEN",
+    });
     await expect(WsClient.open(gw, `/ws/session/${s.id}?control=force`, "vera")).rejects.toMatchObject({ status: 403 });
     expect(await controllerOf(gw, s.id)).toBe("alice");
   });
@@ -327,8 +413,10 @@ describe("control lease: audit", () => {
       "control disconnected - alice",
     ]);
     for (const e of audit) {
-      const actors = e.type === "control" ? [e.holder, e.previous].filter((a) => a !== null) : [(e as { by: unknown }).by];
-      for (const actor of actors) expect(actor).toMatchObject({ name: expect.any(String), role: expect.stringMatching(/^(admin|operator)$/) });
+      const actors =
+        e.type === "control" ? [e.holder, e.previous].filter((a) => a !== null) : [(e as { by: unknown }).by];
+      for (const actor of actors)
+        expect(actor).toMatchObject({ name: expect.any(String), role: expect.stringMatching(/^(admin|operator)$/) });
     }
     const text = JSON.stringify(log);
     for (const token of Object.values(TOKENS)) expect(text).not.toContain(token.slice(0, 12));

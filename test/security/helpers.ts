@@ -93,7 +93,12 @@ export interface HttpAnswer {
 
 /** HTTP calls as one identity (`null` = no credentials). */
 export function http(gw: Gateway, who: Who | null) {
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpAnswer> => {
     const res = await fetch(gw.url + path, {
       method,
       headers: {
@@ -122,7 +127,11 @@ export function http(gw: Gateway, who: Who | null) {
 }
 
 /** Creates a session as `who`; throws unless 201. */
-export async function createSession(gw: Gateway, who: Who, body: Record<string, unknown>): Promise<{ id: string; [k: string]: unknown }> {
+export async function createSession(
+  gw: Gateway,
+  who: Who,
+  body: Record<string, unknown>,
+): Promise<{ id: string; [k: string]: unknown }> {
   const r = await http(gw, who).post("/v1/sessions", body);
   if (r.status !== 201) throw new Error(`create as ${who} -> ${r.status} ${r.text}`);
   return r.json as { id: string };
@@ -188,10 +197,20 @@ export class WsClient {
   }
 
   /** Opens `path` as `who` (bearer header unless `options.headers` says otherwise); rejects with UpgradeRefused. */
-  static open(gw: Gateway, path: string, who: Who | null, options: WebSocket.ClientOptions & { protocols?: string[]; defer?: Defer } = {}): Promise<WsClient> {
+  static open(
+    gw: Gateway,
+    path: string,
+    who: Who | null,
+    options: WebSocket.ClientOptions & { protocols?: string[]; defer?: Defer } = {},
+  ): Promise<WsClient> {
     const { protocols, defer = perTest, ...rest } = options;
-    const headers = { ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}), ...(rest.headers as Record<string, string> | undefined) };
-    const ws = protocols ? new WebSocket(wsUrl(gw, path), protocols, { ...rest, headers }) : new WebSocket(wsUrl(gw, path), { ...rest, headers });
+    const headers = {
+      ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}),
+      ...(rest.headers as Record<string, string> | undefined),
+    };
+    const ws = protocols
+      ? new WebSocket(wsUrl(gw, path), protocols, { ...rest, headers })
+      : new WebSocket(wsUrl(gw, path), { ...rest, headers });
     defer(() => ws.terminate());
     const client = new WsClient(ws);
     return new Promise((resolve, reject) => {
@@ -217,13 +236,25 @@ export class WsClient {
 
   /** The first frame at index ≥ `from` that matches; rejects after `ms` or when the socket closes first. */
   async waitFor(match: (f: Frame) => boolean, what: string, from = 0, ms = 5000): Promise<Frame> {
+    let found: Frame | undefined;
+    await this.until(() => (found = this.frames.slice(from).find(match)) !== undefined, what, ms, from);
+    return found!;
+  }
+
+  /** Resolves once `done()` holds, checked on every frame; rejects after `ms` or when the socket closes first. */
+  async until(done: () => boolean, what: string, ms = 5000, from = 0): Promise<void> {
     const deadline = Date.now() + ms;
     for (;;) {
-      const found = this.frames.slice(from).find(match);
-      if (found) return found;
-      if (this.closeCode !== undefined) throw new Error(`socket closed (${this.closeCode}) before ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`);
+      if (done()) return;
+      if (this.closeCode !== undefined)
+        throw new Error(
+          `socket closed (${this.closeCode}) before ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`,
+        );
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for ${what}; frames: ${JSON.stringify(this.frames.slice(from)).slice(0, 500)}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, left);
         const waiters = this.waiters;
@@ -271,7 +302,11 @@ export class Mux {
     const ref = `r${++refCounter}`;
     const from = this.client.frames.length;
     this.client.send({ ...frame, ref });
-    return this.client.waitFor((f) => f["ref"] === ref && (f["op"] === "ack" || f["op"] === "error" || f["op"] === "subscribed"), `answer to ${String(frame["op"])}`, from);
+    return this.client.waitFor(
+      (f) => f["ref"] === ref && (f["op"] === "ack" || f["op"] === "error" || f["op"] === "subscribed"),
+      `answer to ${String(frame["op"])}`,
+      from,
+    );
   }
 }
 
@@ -303,7 +338,12 @@ export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000
  * a time and each still-open client gets to answer (ws pongs by itself) before the next sweep.
  * The clients stay silent at the application level: a hung holder is still a hung holder.
  */
-export async function advanceLive(gw: Gateway, clock: ManualClock, ms: number, clients: ReadonlyArray<WsClient | Mux>): Promise<void> {
+export async function advanceLive(
+  gw: Gateway,
+  clock: ManualClock,
+  ms: number,
+  clients: ReadonlyArray<WsClient | Mux>,
+): Promise<void> {
   const sockets = clients.map((c) => (c instanceof Mux ? c.client : c));
   let left = ms;
   while (left > 0) {

@@ -12,11 +12,28 @@ import { LIMITS } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { Mux, TOKENS, WsClient, createSession, errorOf, eventsOf, http, secGateway, sha256Hex, until } from "./helpers.js";
+import {
+  Mux,
+  TOKENS,
+  WsClient,
+  createSession,
+  errorOf,
+  eventsOf,
+  http,
+  secGateway,
+  sha256Hex,
+  until,
+} from "./helpers.js";
 import type { Frame, HttpAnswer } from "./helpers.js";
 
 /** Raw HTTP with full control over headers (fetch will not send a foreign Host). */
-function rawRequest(gw: Gateway, path: string, headers: Record<string, string>, method = "GET", body?: string): Promise<{ status: number; body: string }> {
+function rawRequest(
+  gw: Gateway,
+  path: string,
+  headers: Record<string, string>,
+  method = "GET",
+  body?: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${gw.url}${path}`, { method, headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -67,10 +84,16 @@ describe("input validation", () => {
       ["relative/missing/dir", /does not exist/],
     ] as const) {
       const r = await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd });
-      expect(errorOf(r), cwd).toMatchObject({ status: 422, code: "SPAWN_FAILED", message: expect.stringMatching(reason) });
+      expect(errorOf(r), cwd).toMatchObject({
+        status: 422,
+        code: "SPAWN_FAILED",
+        message: expect.stringMatching(reason),
+      });
     }
     for (const cwd of ["", "x".repeat(5000)]) {
-      expect(errorOf(await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd })).code).toBe("VALIDATION_FAILED");
+      expect(errorOf(await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd })).code).toBe(
+        "VALIDATION_FAILED",
+      );
     }
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toEqual([]);
     const ok = await createSession(gw, "alice", { command: ["true"], cwd: tmpdir() });
@@ -91,7 +114,11 @@ describe("input validation", () => {
     ];
     for (const [env, reason] of bad) {
       const r = await http(gw, "alice").post("/v1/sessions", { command: ["true"], env });
-      expect(errorOf(r), Object.keys(env)[0]?.slice(0, 20)).toMatchObject({ status: 400, code: "VALIDATION_FAILED", message: expect.stringMatching(reason) });
+      expect(errorOf(r), Object.keys(env)[0]?.slice(0, 20)).toMatchObject({
+        status: 400,
+        code: "VALIDATION_FAILED",
+        message: expect.stringMatching(reason),
+      });
     }
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toEqual([]);
 
@@ -105,7 +132,12 @@ describe("input validation", () => {
       const evs = await eventsOf(gw, s.id);
       return evs.some((e) => e.type === "exit") ? evs : undefined;
     }, "exit");
-    expect(out.filter((e) => e.type === "output").map((e) => (e as { data: string }).data).join("")).toBe("mine=ok secret=none\n");
+    expect(
+      out
+        .filter((e) => e.type === "output")
+        .map((e) => (e as { data: string }).data)
+        .join(""),
+    ).toBe("mine=ok secret=none\n");
   });
 
   // GAP: NUL bytes in command arguments, env values and cwd pass the schema (src/protocol/
@@ -118,7 +150,10 @@ describe("input validation", () => {
       { command: ["true"], env: { A: "x\u0000y" }, pty: true },
       { command: ["true"], cwd: "/tmp\u0000/x" },
     ]) {
-      expect(errorOf(await http(gw, "alice").post("/v1/sessions", body))).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
+      expect(errorOf(await http(gw, "alice").post("/v1/sessions", body))).toMatchObject({
+        status: 400,
+        code: "VALIDATION_FAILED",
+      });
     }
   });
 });
@@ -148,10 +183,15 @@ describe("HTTP edges", () => {
     ];
     for (const [what, r] of answers) expectHardened(r.headers, what);
     const sse = new AbortController();
-    const stream = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, { headers: { authorization: `Bearer ${TOKENS.admin}` }, signal: sse.signal });
+    const stream = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, {
+      headers: { authorization: `Bearer ${TOKENS.admin}` },
+      signal: sse.signal,
+    });
     expectHardened(stream.headers, "sse");
     sse.abort();
-    const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
+    const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, {
+      headers: { authorization: `Bearer ${TOKENS.admin}` },
+    });
     expect(output.headers.get("x-content-type-options")).toBe("nosniff");
     expect(output.headers.get("cache-control")).toBe("no-store");
     await output.arrayBuffer();
@@ -162,13 +202,38 @@ describe("HTTP edges", () => {
   it.fails("sends the full security headers on raw output too", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "admin", { kind: "stream" });
-    const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
+    const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, {
+      headers: { authorization: `Bearer ${TOKENS.admin}` },
+    });
     await output.arrayBuffer();
     expectHardened(output.headers, "output");
   });
 
+  // Regression (found while writing the fuzz suite): a malformed percent escape in any cookie —
+  // cookies for localhost come from every local app — threw a URIError and answered 500.
+  it("tolerates other apps' malformed cookies and refuses a malformed session cookie with 401", async () => {
+    const gw = await secGateway();
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const mixed = await http(gw, null).get("/v1/whoami", {
+      cookie: `other-app=%E0%A4%A; ${cookie}; toString=1; __proto__=x`,
+    });
+    expect(mixed.json).toEqual({ name: "alice", role: "operator" });
+    expect(errorOf(await http(gw, null).get("/v1/whoami", { cookie: "sb_session=%E0%A4%A" }))).toMatchObject({
+      status: 401,
+      code: "UNAUTHORIZED",
+    });
+    await expect(WsClient.open(gw, "/v1/ws", null, { headers: { cookie: "sb_session=%zz" } })).rejects.toMatchObject({
+      status: 401,
+    });
+    expect((await http(gw, null).post("/v1/logout", {}, { cookie: `junk=%; ${cookie}` })).status).toBe(200);
+    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
+  });
+
   it("checks Host (421) and Origin (403) on HTTP and WebSocket upgrades; allowedHosts and allowedOrigins extend them", async () => {
-    const gw = await secGateway({ config: { allowedHosts: ["switchboard.example"], allowedOrigins: ["https://switchboard.example"] } });
+    const gw = await secGateway({
+      config: { allowedHosts: ["switchboard.example"], allowedOrigins: ["https://switchboard.example"] },
+    });
     const auth = { authorization: `Bearer ${TOKENS.admin}` };
     const port = new URL(gw.url).port;
     const foreignHost = await rawRequest(gw, "/v1/sessions", { ...auth, host: `rebind.attacker.example:${port}` });
@@ -179,20 +244,31 @@ describe("HTTP edges", () => {
     for (const origin of ["https://attacker.example", "null", `http://localhost:${Number(port) + 1}`]) {
       const r = await http(gw, "admin").get("/v1/sessions", { origin });
       expect(errorOf(r), origin).toMatchObject({ status: 403, code: "ORIGIN_NOT_ALLOWED" });
-      await expect(WsClient.open(gw, "/v1/ws", "admin", { headers: { origin } }), origin).rejects.toMatchObject({ status: 403 });
+      await expect(WsClient.open(gw, "/v1/ws", "admin", { headers: { origin } }), origin).rejects.toMatchObject({
+        status: 403,
+      });
     }
     for (const origin of [gw.url, "https://switchboard.example"]) {
       expect((await http(gw, "admin").get("/v1/sessions", { origin })).status, origin).toBe(200);
       const ws = await WsClient.open(gw, "/v1/ws", "admin", { headers: { origin } });
       await ws.waitFor((f) => f["op"] === "hello", "hello");
     }
-    await expect(WsClient.open(gw, "/v1/ws", "admin", { headers: { host: "rebind.attacker.example" } })).rejects.toMatchObject({ status: 421 });
+    await expect(
+      WsClient.open(gw, "/v1/ws", "admin", { headers: { host: "rebind.attacker.example" } }),
+    ).rejects.toMatchObject({ status: 421 });
     // A cross-site form post cannot use the cookie: wrong content type, and Origin is checked first.
     const login = await http(gw, null).post("/v1/login", { token: TOKENS.admin });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const form = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", { cookie, "content-type": "application/x-www-form-urlencoded", origin: "https://attacker.example" });
+    const form = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", {
+      cookie,
+      "content-type": "application/x-www-form-urlencoded",
+      origin: "https://attacker.example",
+    });
     expect(errorOf(form).code).toBe("ORIGIN_NOT_ALLOWED");
-    const sameSiteForm = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", { cookie, "content-type": "text/plain" });
+    const sameSiteForm = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", {
+      cookie,
+      "content-type": "text/plain",
+    });
     expect(errorOf(sameSiteForm).code).toBe("UNSUPPORTED_MEDIA_TYPE");
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toEqual([]);
   });
@@ -204,7 +280,8 @@ describe("secrets", () => {
     const tail = secret.slice(secret.lastIndexOf("-") + 1);
     return Array.from({ length: tail.length - 7 }, (_, i) => tail.slice(i, i + 8));
   };
-  const leaks = (text: string, secrets: readonly string[]): string[] => secrets.filter((s) => fragments(s).some((f) => text.includes(f)));
+  const leaks = (text: string, secrets: readonly string[]): string[] =>
+    secrets.filter((s) => fragments(s).some((f) => text.includes(f)));
   /**
    * `x` + the token's random tail: invalid JSON whose "Unexpected token 'x'" sits right before
    * the secret, where V8 quotes about ten characters of context into its error message.
@@ -237,14 +314,18 @@ describe("secrets", () => {
     viaProtocol.send({ op: "nope" });
     viaProtocol.send({ op: "control", session: "missing", action: "acquire" });
     await viaProtocol.waitFor((f) => f["op"] === "error" && f["code"] === "SESSION_NOT_FOUND", "errors");
-    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, { protocols: [`switchboard.bearer.${TOKENS.vera}`] });
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, {
+      protocols: [`switchboard.bearer.${TOKENS.vera}`],
+    });
     term.send({ type: "stdin", data: "x" });
     term.send({ type: "bogus" });
     await term.waitFor((f) => f["type"] === "error" && f["code"] === "UNKNOWN_OP", "terminal errors");
     const login = keep(await http(gw, null).post("/v1/login", { token: TOKENS.vera }));
     const cookieValue = /sb_session=([^;]+)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
     keep(await http(gw, null).get("/v1/sessions", { cookie: `sb_session=${cookieValue}` }));
-    const viaCookie = await WsClient.open(gw, "/v1/ws", null, { headers: { cookie: `sb_session=${cookieValue}`, origin: gw.url } });
+    const viaCookie = await WsClient.open(gw, "/v1/ws", null, {
+      headers: { cookie: `sb_session=${cookieValue}`, origin: gw.url },
+    });
     await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
     const frames = JSON.stringify([viaProtocol.frames, term.frames, viaCookie.frames]);
     for (const c of [viaProtocol, term, viaCookie]) await c.close();
@@ -253,11 +334,17 @@ describe("secrets", () => {
     for (const token of bad) {
       keep(await http(gw, null).get("/v1/sessions", { authorization: `Bearer ${token}` }));
       keep(await http(gw, null).get("/v1/sessions", { authorization: token }));
-      keep(await http(gw, null).get("/v1/sessions", { authorization: `Basic ${Buffer.from(`u:${token}`).toString("base64")}` }));
+      keep(
+        await http(gw, null).get("/v1/sessions", {
+          authorization: `Basic ${Buffer.from(`u:${token}`).toString("base64")}`,
+        }),
+      );
       keep(await http(gw, null).get("/v1/sessions", { cookie: `sb_session=${token}` }));
       keep(await http(gw, null).get(`/v1/sessions?token=${token}`));
       keep(await http(gw, null).post("/v1/login", { token }));
-      const refused = await WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${token}`] }).catch((e: unknown) => e);
+      const refused = await WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${token}`] }).catch(
+        (e: unknown) => e,
+      );
       bodies.push(String((refused as { body?: string }).body));
       const refusedTerm = await WsClient.open(gw, `/ws/session/${s.id}?token=${token}`, null).catch((e: unknown) => e);
       bodies.push(String((refusedTerm as { body?: string }).body));
@@ -265,13 +352,29 @@ describe("secrets", () => {
       clock.advance(AUTH_FAILURE_WINDOW_MS + 1);
     }
     // Malformed logins that carry a real token: the parser's excerpt must not echo it.
-    keep(await http(gw, null).call("POST", "/v1/login", `{"token":${planted(TOKENS.bob)}}`, { "content-type": "application/json" }));
+    keep(
+      await http(gw, null).call("POST", "/v1/login", `{"token":${planted(TOKENS.bob)}}`, {
+        "content-type": "application/json",
+      }),
+    );
     keep(await http(gw, null).call("POST", "/v1/login", planted(TOKENS.bob), { "content-type": "application/json" }));
-    keep(await http(gw, null).call("POST", "/v1/login", `{"token":"${TOKENS.bob}"`, { "content-type": "application/json" }));
-    keep(await http(gw, null).call("POST", "/v1/login", `{"token":"${TOKENS.bob}",}`, { "content-type": "application/json" }));
+    keep(
+      await http(gw, null).call("POST", "/v1/login", `{"token":"${TOKENS.bob}"`, {
+        "content-type": "application/json",
+      }),
+    );
+    keep(
+      await http(gw, null).call("POST", "/v1/login", `{"token":"${TOKENS.bob}",}`, {
+        "content-type": "application/json",
+      }),
+    );
     keep(await http(gw, null).post("/v1/login", { token: TOKENS.bob, extra: true }));
     keep(await http(gw, null).post("/v1/login", { token: `${TOKENS.bob}${"x".repeat(600)}` }));
-    keep(await http(gw, "admin").call("POST", "/v1/sessions", `{"kind":"stream","name":${planted(TOKENS.mallory)}}`, { "content-type": "application/json" }));
+    keep(
+      await http(gw, "admin").call("POST", "/v1/sessions", `{"kind":"stream","name":${planted(TOKENS.mallory)}}`, {
+        "content-type": "application/json",
+      }),
+    );
     expect(bodies.filter((b) => b.includes('"INVALID_JSON"')).length).toBeGreaterThanOrEqual(3);
 
     const metrics = keep(await http(gw, "admin").get("/metrics")).text;

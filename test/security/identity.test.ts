@@ -3,12 +3,26 @@
  * HTTP route, the SSE stream, every /v1/ws frame, the /ws/session upgrade and frames, and the list.
  * A session the caller may not see answers 404 exactly like one that does not exist.
  */
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { TokenRegistry, canSee, canSteer, globMatch } from "../../src/server/auth.js";
 import type { Identity } from "../../src/server/auth.js";
 import { parseConfig } from "../../src/server/config.js";
-import { Mux, TOKENS, WsClient, catPty, createSession, errorOf, eventsOf, http, secGateway, sha256Hex, sleep } from "./helpers.js";
+import {
+  Mux,
+  TOKENS,
+  WsClient,
+  catPty,
+  createSession,
+  errorOf,
+  eventsOf,
+  http,
+  secGateway,
+  sha256Hex,
+  sleep,
+  until,
+} from "./helpers.js";
 import type { Who } from "./helpers.js";
 
 /** Every HTTP route that names a session, with a body that would be valid for it. */
@@ -42,12 +56,21 @@ const SESSION_FRAMES: ReadonlyArray<[frame: Record<string, unknown>, kind: "read
 ];
 
 /** An HTTP call that reads only the status and first bytes (SSE streams do not end). */
-async function statusOf(gw: Awaited<ReturnType<typeof secGateway>>, who: Who, method: string, path: string, body?: unknown) {
+async function statusOf(
+  gw: Awaited<ReturnType<typeof secGateway>>,
+  who: Who,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
   const controller = new AbortController();
   const res = await fetch(gw.url + path, {
     method,
     signal: controller.signal,
-    headers: { authorization: `Bearer ${TOKENS[who]}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: {
+      authorization: `Bearer ${TOKENS[who]}`,
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+    },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
@@ -55,7 +78,13 @@ async function statusOf(gw: Awaited<ReturnType<typeof secGateway>>, who: Who, me
     return { status: res.status, json: undefined };
   }
   const text = await res.text();
-  return { status: res.status, json: text && res.headers.get("content-type")?.startsWith("application/json") ? (JSON.parse(text) as { error?: { code: string; message: string } }) : undefined };
+  return {
+    status: res.status,
+    json:
+      text && res.headers.get("content-type")?.startsWith("application/json")
+        ? (JSON.parse(text) as { error?: { code: string; message: string } })
+        : undefined,
+  };
 }
 
 describe("identity and roles", () => {
@@ -74,17 +103,28 @@ describe("identity and roles", () => {
     for (const [frame] of SESSION_FRAMES) {
       for (const id of [alices.id, missing]) {
         const answer = await bob.request({ ...frame, session: id });
-        expect(answer, `${String(frame["op"])} ${id}`).toMatchObject({ op: "error", code: "SESSION_NOT_FOUND", session: id, message: `no session ${id}` });
+        expect(answer, `${String(frame["op"])} ${id}`).toMatchObject({
+          op: "error",
+          code: "SESSION_NOT_FOUND",
+          session: id,
+          message: `no session ${id}`,
+        });
       }
     }
     for (const query of ["", "?since=0", "?control=acquire", "?control=force"]) {
       const refused = await WsClient.open(gw, `/ws/session/${alices.id}${query}`, "bob").catch((e: unknown) => e);
       expect(refused, query).toMatchObject({ status: 404 });
-      expect(JSON.parse((refused as { body: string }).body)).toEqual({ error: { code: "SESSION_NOT_FOUND", message: `no session ${alices.id}` } });
+      expect(JSON.parse((refused as { body: string }).body)).toEqual({
+        error: { code: "SESSION_NOT_FOUND", message: `no session ${alices.id}` },
+      });
     }
     // Nothing bob tried reached alice's session.
     expect(await eventsOf(gw, alices.id)).toEqual([]);
-    expect((await http(gw, "admin").get(`/v1/sessions/${alices.id}`)).json).toMatchObject({ state: "running", controller: null, viewers: 0 });
+    expect((await http(gw, "admin").get(`/v1/sessions/${alices.id}`)).json).toMatchObject({
+      state: "running",
+      controller: null,
+      viewers: 0,
+    });
   });
 
   it("lets a viewer read but not steer: 403 FORBIDDEN over HTTP, /v1/ws frames and /ws/session", async () => {
@@ -107,19 +147,29 @@ describe("identity and roles", () => {
 
     const term = await WsClient.open(gw, `/ws/session/${s.id}?since=0`, "vera");
     await term.waitFor((f) => f["type"] === "connected", "connected");
-    for (const frame of [{ type: "stdin", data: "x" }, { type: "signal", signal: "INT" }, { type: "resize", cols: 90, rows: 20 }]) {
+    for (const frame of [
+      { type: "stdin", data: "x" },
+      { type: "signal", signal: "INT" },
+      { type: "resize", cols: 90, rows: 20 },
+    ]) {
       const from = term.frames.length;
       term.send(frame);
       expect(await term.waitFor((f) => f["type"] === "error", frame.type, from)).toMatchObject({ code: "FORBIDDEN" });
     }
     for (const control of ["acquire", "force"]) {
-      await expect(WsClient.open(gw, `/ws/session/${s.id}?control=${control}`, "vera")).rejects.toMatchObject({ status: 403 });
+      await expect(WsClient.open(gw, `/ws/session/${s.id}?control=${control}`, "vera")).rejects.toMatchObject({
+        status: 403,
+      });
     }
     const create = await http(gw, "vera").post("/v1/sessions", { kind: "stream" });
     expect(errorOf(create)).toMatchObject({ status: 403, code: "FORBIDDEN" });
 
-    const steering = (await eventsOf(gw, s.id)).filter((e) => ["input", "signal", "resize", "control", "custom"].includes(e.type));
-    expect(steering).toEqual([expect.objectContaining({ type: "input", by: expect.objectContaining({ name: "bob" }) })]);
+    const steering = (await eventsOf(gw, s.id)).filter((e) =>
+      ["input", "signal", "resize", "control", "custom"].includes(e.type),
+    );
+    expect(steering).toEqual([
+      expect.objectContaining({ type: "input", by: expect.objectContaining({ name: "bob" }) }),
+    ]);
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toHaveLength(1);
   });
 
@@ -131,7 +181,9 @@ describe("identity and roles", () => {
     const x = await createSession(gw, "admin", { kind: "stream", name: "shared-admin" });
     const y = await createSession(gw, "admin", { kind: "stream" });
     const visible = async (who: Who) =>
-      ((await http(gw, who).get("/v1/sessions")).json.sessions as Array<{ id: string; owner: string }>).map((s) => s.id).sort();
+      ((await http(gw, who).get("/v1/sessions")).json.sessions as Array<{ id: string; owner: string }>)
+        .map((s) => s.id)
+        .sort();
     expect(await visible("alice")).toEqual([a.id]);
     expect(await visible("bob")).toEqual([b.id]);
     expect(await visible("mallory")).toEqual([m.id]);
@@ -149,8 +201,11 @@ describe("identity and roles", () => {
     const priv = await catPty(gw, "bob", "bob-private");
     // carol (operator, shared-*) steers bob's shared session, by name glob; not his private one.
     expect((await http(gw, "carol").post(`/v1/sessions/${shared.id}/input`, { data: "x" })).status).toBe(200);
-    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${priv.id}/input`, { data: "x" })).code).toBe("SESSION_NOT_FOUND");
-    for (const s of [shared, priv]) expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/resize`, { cols: 81, rows: 25 })).status).toBe(200);
+    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${priv.id}/input`, { data: "x" })).code).toBe(
+      "SESSION_NOT_FOUND",
+    );
+    for (const s of [shared, priv])
+      expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/resize`, { cols: 81, rows: 25 })).status).toBe(200);
     const admin = await Mux.open(gw, "admin");
     expect(await admin.request({ op: "input", session: priv.id, data: "y" })).toMatchObject({ op: "ack" });
     const del = await http(gw, "carol").del(`/v1/sessions/${shared.id}`);
@@ -164,7 +219,9 @@ describe("identity and roles", () => {
     expect(canSteer(viewer, record)).toBe(false);
     expect(canSteer({ ...viewer, role: "operator" }, record)).toBe(true);
     expect(canSee({ ...viewer, sessions: ["a?b"] }, record)).toBe(true);
-    expect(canSee({ ...viewer, sessions: ["a\\.b", "a+b", "(a).b", "[a].b", "a.b$", "^a.b"] }, { ...record, name: "axb" })).toBe(false);
+    expect(
+      canSee({ ...viewer, sessions: ["a\\.b", "a+b", "(a).b", "[a].b", "a.b$", "^a.b"] }, { ...record, name: "axb" }),
+    ).toBe(false);
     expect(canSee({ ...viewer, sessions: ["shared-*"] }, { ...record, name: null })).toBe(false);
     expect(canSee({ ...viewer, sessions: [] }, record)).toBe(false);
     expect(canSee({ ...viewer, sessions: [] }, { ...record, owner: "idfan" })).toBe(true);
@@ -173,7 +230,9 @@ describe("identity and roles", () => {
   it("accepts tokenSha256 entries and never a configured hash as a token", async () => {
     const gw = await secGateway();
     expect((await http(gw, "carol").get("/v1/whoami")).json).toEqual({ name: "carol", role: "operator" });
-    const hashAsToken = await fetch(`${gw.url}/v1/whoami`, { headers: { authorization: `Bearer ${sha256Hex(TOKENS.carol)}` } });
+    const hashAsToken = await fetch(`${gw.url}/v1/whoami`, {
+      headers: { authorization: `Bearer ${sha256Hex(TOKENS.carol)}` },
+    });
     expect(hashAsToken.status).toBe(401);
     expect((await http(gw, "admin").get("/v1/whoami")).json).toEqual({ name: "admin", role: "admin" });
     expect((await http(gw, "vera").get("/v1/whoami")).json).toEqual({ name: "vera", role: "viewer" });
@@ -186,7 +245,9 @@ describe("identity and roles", () => {
     // Subprotocol (non-browser clients that cannot set headers).
     const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${TOKENS.vera}`] });
     await viaProtocol.waitFor((f) => f["op"] === "hello", "hello");
-    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, { protocols: [`switchboard.bearer.${TOKENS.vera}`] });
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, {
+      protocols: [`switchboard.bearer.${TOKENS.vera}`],
+    });
     await term.waitFor((f) => f["type"] === "connected", "connected");
     // Cookie from /v1/login.
     const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
@@ -197,14 +258,18 @@ describe("identity and roles", () => {
     const viaCookie = await WsClient.open(gw, "/v1/ws", null, { headers: { cookie, origin: gw.url } });
     await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
     // A cookie does not make a viewer an operator.
-    expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, { cookie })).code).toBe("FORBIDDEN");
+    expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, { cookie })).code).toBe(
+      "FORBIDDEN",
+    );
     // Logout revokes it.
     await http(gw, null).post("/v1/logout", {}, { cookie });
     expect((await http(gw, null).get("/v1/sessions", { cookie })).status).toBe(401);
     // No credentials on WebSocket endpoints: 401 before the upgrade.
     await expect(WsClient.open(gw, "/v1/ws", null)).rejects.toMatchObject({ status: 401 });
     await expect(WsClient.open(gw, `/ws/session/${s.id}`, null)).rejects.toMatchObject({ status: 401 });
-    await expect(WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.bearer.not-a-valid-token-at-all"] })).rejects.toMatchObject({ status: 401 });
+    await expect(
+      WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.bearer.not-a-valid-token-at-all"] }),
+    ).rejects.toMatchObject({ status: 401 });
   });
 
   it("expires login cookies after their lifetime", async () => {
@@ -223,8 +288,14 @@ describe("identity and roles", () => {
     const shared = await createSession(gw, "bob", { kind: "stream", name: "shared-feed" });
     const vera = await Mux.open(gw, "vera");
     await vera.request({ op: "subscribe", session: shared.id });
-    await http(gw, "alice").post(`/v1/sessions/${hidden.id}/events`, { type: "output", data: { data: "secret-payload" } });
-    await http(gw, "bob").post(`/v1/sessions/${shared.id}/events`, { type: "output", data: { data: "public-payload" } });
+    await http(gw, "alice").post(`/v1/sessions/${hidden.id}/events`, {
+      type: "output",
+      data: { data: "secret-payload" },
+    });
+    await http(gw, "bob").post(`/v1/sessions/${shared.id}/events`, {
+      type: "output",
+      data: { data: "public-payload" },
+    });
     await vera.client.waitFor((f) => JSON.stringify(f).includes("public-payload"), "shared output");
     await sleep(50);
     const seen = JSON.stringify(vera.frames);
@@ -233,15 +304,81 @@ describe("identity and roles", () => {
   });
 });
 
+describe("identity on agent and plugin routes", () => {
+  it("keeps viewers and other operators off agent sessions and inbound messages", async () => {
+    const gw = await secGateway();
+    const mine = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "alice-agent" });
+    const shared = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-agent" });
+    for (const [route, body] of [
+      ["prompt", { text: "hi" }],
+      ["abort", {}],
+      ["permission", { requestId: "r", optionId: "o" }],
+    ] as const) {
+      expect(
+        errorOf(await http(gw, "bob").post(`/v1/sessions/${mine.id}/${route}`, body)),
+        `bob ${route}`,
+      ).toMatchObject({ status: 404, code: "SESSION_NOT_FOUND" });
+      expect(
+        errorOf(await http(gw, "vera").post(`/v1/sessions/${shared.id}/${route}`, body)),
+        `vera ${route}`,
+      ).toMatchObject({ status: 403, code: "FORBIDDEN" });
+    }
+    const vera = await Mux.open(gw, "vera");
+    expect(await vera.request({ op: "prompt", session: shared.id, text: "hi" })).toMatchObject({ code: "FORBIDDEN" });
+    expect(errorOf(await http(gw, "vera").post("/v1/sessions", { kind: "agent", agent: "echo" }))).toMatchObject({
+      status: 403,
+      code: "FORBIDDEN",
+    });
+    expect(errorOf(await http(gw, "vera").post("/v1/messages", { channel: "webhook", text: "hi" }))).toMatchObject({
+      status: 403,
+      code: "FORBIDDEN",
+    });
+    for (const id of [mine.id, shared.id])
+      expect((await eventsOf(gw, id)).filter((e) => e.type === "run.queued")).toEqual([]);
+  });
+
+  // GAP: routes/plugins.ts forwards every request header to the plugin's HTTP hook, including
+  // Authorization and Cookie: a plugin (sandboxed, less trusted than the gateway) receives the
+  // caller's token — possibly an admin's — and could call the API with it. Drop `.fails` once
+  // credentials are stripped.
+  it.fails("does not hand the caller's credentials to a plugin's HTTP hook", async () => {
+    const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
+    const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
+    await until(
+      async () => (await http(gw, "admin").get("/v1/plugins")).json.plugins?.[0]?.state === "running",
+      "plugin running",
+      10_000,
+    );
+    const r = await http(gw, "alice").post(
+      "/v1/plugins/echo/http/hook",
+      { x: 1 },
+      { cookie: "sb_session=cookie-secret-value" },
+    );
+    expect(r.status).toBe(200);
+    expect(r.json.headers["content-type"]).toBe("application/json");
+    expect(JSON.stringify(r.json)).not.toContain(TOKENS.alice);
+    expect(JSON.stringify(r.json)).not.toContain("cookie-secret-value");
+  });
+});
+
 describe("token configuration", () => {
   const entry = (name: string, role: "admin" | "operator" | "viewer", token: string) => ({ name, role, token });
 
   it("refuses duplicate token names and duplicate tokens in auth.tokens", () => {
-    expect(() => parseConfig({ auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("x", "operator", TOKENS.bob)] } })).toThrow(/auth\.tokens.*name x/);
-    const sameToken = parseConfig({ auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("y", "operator", TOKENS.alice)] } });
+    expect(() =>
+      parseConfig({ auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("x", "operator", TOKENS.bob)] } }),
+    ).toThrow(/auth\.tokens.*name x/);
+    const sameToken = parseConfig({
+      auth: { tokens: [entry("x", "viewer", TOKENS.alice), entry("y", "operator", TOKENS.alice)] },
+    });
     expect(() => new TokenRegistry(sameToken.auth.tokens, TOKENS.admin)).toThrow(/same token/);
     const sameAsHash = parseConfig({
-      auth: { tokens: [entry("x", "viewer", TOKENS.alice), { name: "y", role: "operator", tokenSha256: sha256Hex(TOKENS.alice) }] },
+      auth: {
+        tokens: [
+          entry("x", "viewer", TOKENS.alice),
+          { name: "y", role: "operator", tokenSha256: sha256Hex(TOKENS.alice) },
+        ],
+      },
     });
     expect(() => new TokenRegistry(sameAsHash.auth.tokens, TOKENS.admin)).toThrow(/same token/);
   });
@@ -252,9 +389,15 @@ describe("token configuration", () => {
     const reuseAdmin = parseConfig({ auth: { tokens: [entry("ops", "operator", TOKENS.admin)] } });
     expect(() => new TokenRegistry(reuseAdmin.auth.tokens, TOKENS.admin)).toThrow(/same token/);
     // Without a gateway token the name is free, and an admin may carry it.
-    expect(new TokenRegistry(posing.auth.tokens, undefined).verify(TOKENS.vera)).toMatchObject({ name: "admin", role: "viewer" });
+    expect(new TokenRegistry(posing.auth.tokens, undefined).verify(TOKENS.vera)).toMatchObject({
+      name: "admin",
+      role: "viewer",
+    });
     const admin = parseConfig({ auth: { tokens: [entry("admin", "admin", TOKENS.alice)] } });
-    expect(new TokenRegistry(admin.auth.tokens, TOKENS.admin).verify(TOKENS.alice)).toMatchObject({ name: "admin", role: "admin" });
+    expect(new TokenRegistry(admin.auth.tokens, TOKENS.admin).verify(TOKENS.alice)).toMatchObject({
+      name: "admin",
+      role: "admin",
+    });
   });
 
   it("matches globs in linear time (no regex backtracking on hostile names)", () => {

@@ -4,9 +4,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SwitchboardError } from "../../src/protocol/errors.js";
 import type { SignalName } from "../../src/protocol/sessions.js";
-import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import { MAX_PENDING_INPUT_BYTES, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
 import { alive, eventually, watch } from "./process-helpers.js";
+
+/** One run in three failed before the fix; 30 in a row make a pass by luck unlikely. */
+const HANGUP_RUNS = 30;
 
 const MODES = [
   { name: "pipe", pty: false },
@@ -83,12 +86,33 @@ describe("spawnTerminalProcess: PTY mode", () => {
     expect(w.text()).toMatch(/^30 100\r\n.*40 120\r\n$/s);
   });
 
+  it("reports a clean exit for programs that close the terminal before exiting (no hangup)", async () => {
+    // Regression: closing the master as soon as the slave closed hung up `head` while it was
+    // still exiting, and it died of SIGHUP about a third of the time.
+    for (let i = 0; i < HANGUP_RUNS; i++) {
+      const w = watch({ command: ["head", "-n", "1"], pty: true });
+      w.proc.write("line\r");
+      expect(await w.exit, `run ${i}`).toEqual({ exitCode: 0, signal: null });
+      expect(w.text()).toBe("line\r\nline\r\n");
+    }
+  });
+
   it("echoes input through the terminal", async () => {
     const w = watch({ command: ["head", "-n", "1"], pty: true });
     w.proc.write("typed é\r");
     expect(await w.exit).toEqual({ exitCode: 0, signal: null });
     // Once echoed by the terminal, once printed by head.
     expect(w.text()).toBe("typed é\r\ntyped é\r\n");
+  });
+});
+
+describe.each(MODES)("input ($name mode)", ({ pty }) => {
+  it("refuses input beyond MAX_PENDING_INPUT_BYTES when the process does not read it", () => {
+    const w = watch({ command: ["sleep", "30"], pty });
+    w.proc.write(new Uint8Array(MAX_PENDING_INPUT_BYTES).fill(0x61));
+    expect(() => w.proc.write(new Uint8Array(MAX_PENDING_INPUT_BYTES).fill(0x61))).toThrow(
+      expect.objectContaining({ code: "RATE_LIMITED" }),
+    );
   });
 });
 

@@ -1,6 +1,8 @@
 import type { GatewayCore } from "../context.js";
 import type { Router } from "../router.js";
+import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
+import { pluginRoutes } from "./plugins.js";
 import { sessionRoutes } from "./sessions.js";
 import { streamRoutes } from "./stream.js";
 
@@ -8,5 +10,7 @@ import { streamRoutes } from "./stream.js";
 export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
   streamRoutes(router, core);
+  messageRoutes(router, core);
+  pluginRoutes(router, core);
   miscRoutes(router, core);
 }

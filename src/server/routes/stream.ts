@@ -81,7 +81,9 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     write(`retry: ${SSE_RETRY_MS}\n\n`);
     let feed: SessionFeed | undefined;
     try {
-      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, { onCatchUp: () => core.metrics.catchUps.inc() });
+      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, {
+        onCatchUp: () => core.metrics.catchUps.inc(),
+      });
     } catch (error) {
       if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
       sink.reset(session.log.first, session.log.head);

@@ -1,0 +1,685 @@
+/**
+ * Real-time delivery benchmarks (issue 3): PTY throughput to WebSocket viewers, keystroke echo
+ * round trip, fan-out against a bare `ws` broadcast loop, a slow client among 100, and memory
+ * per idle connection and per idle PTY session. Every figure and its baseline are measured in
+ * one run. The gateway (and the baselines) run in this process; the WebSocket clients run in a
+ * child process (this same file, forked), so they do not share the gateway's event loop.
+ *
+ * Reproduce: `npm run bench -- delivery` (prints this section), or `npm run bench`.
+ * Everything listens on 127.0.0.1 only.
+ */
+import { fork } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { spawn as spawnRawPty } from "node-pty";
+import WebSocket, { WebSocketServer } from "ws";
+import { parseConfig } from "../src/server/config.js";
+import { startGateway } from "../src/server/gateway.js";
+import type { Gateway } from "../src/server/gateway.js";
+import { createLogger } from "../src/server/logger.js";
+import type { Session } from "../src/sessions/session.js";
+import { appendExternalEvent } from "../src/sessions/stream-session.js";
+import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
+import { fmt, median, met, percentile } from "./stats.js";
+import type { BenchSection } from "./types.js";
+
+const CHILD_ENV = "SWITCHBOARD_DELIVERY_BENCH_CHILD";
+const TOKEN = "delivery-bench-token-0123456789abcdef";
+
+/** PTY throughput: rounds per side (medians), and the goals of issue 3. */
+const PTY_ROUNDS = 3;
+const GOAL_PTY_ONE = 0.9;
+const GOAL_PTY_FOUR = 0.75;
+/** Keystroke echo: samples per condition (after a warm-up), and the goals. */
+const ECHO_SAMPLES = 300;
+const ECHO_WARMUP = 20;
+const GOAL_ECHO_P50_MS = 1;
+const GOAL_ECHO_P99_MS = 5;
+const GOAL_ECHO_FLOOD_P99_MS = 10;
+/** Fan-out: 1 KB events at 10k/s to 500 clients (issue 3). */
+const FANOUT_CLIENTS = 500;
+const FANOUT_RATE = 10_000;
+const FANOUT_EVENT_BYTES = 1024;
+/** How long the producer runs at that rate. Short: neither side can carry 5 M deliveries/s on a small machine and a bare loop queues without bound. */
+const FANOUT_MS = 200;
+/** A second, sustainable load to read latency at: same clients and event size, lower rate. */
+const FANOUT_SUSTAINED_RATE = 200;
+const FANOUT_SUSTAINED_MS = 3000;
+const GOAL_FANOUT_RATIO = 0.9;
+const GOAL_FANOUT_P99_MS = 50;
+/** Slow client among 100: 4 KB events at 500/s for 6 s (12 MB, more than a stalled socket and the 4 MiB budget hold). */
+const SLOW_CLIENTS = 100;
+const SLOW_RATE = 500;
+const SLOW_EVENT_BYTES = 4096;
+const SLOW_MS = 6000;
+const GOAL_SLOW_P99_SLACK = 0.1;
+const GOAL_SLOW_RSS_MB = 32;
+/** Idle memory: connections (each subscribed to one idle session) and PTY sessions (`cat`). */
+const IDLE_CONNECTIONS = 1000;
+const IDLE_PTYS = 50;
+/** Any one step that takes longer than this is broken, not slow. */
+const STEP_TIMEOUT_MS = 120_000;
+
+const now = (): number => performance.timeOrigin + performance.now();
+
+/* ------------------------------------------------------------------ the client process */
+
+type ChildCommand =
+  | { op: "pty"; url: string; clients: number }
+  | { op: "echo"; url: string; samples: number; warmup: number }
+  | { op: "drain"; url: string }
+  | { op: "mux"; url: string; session: string | null; clients: number; slow: number; expect: number }
+  | { op: "stop" }
+  | { op: "resume-slow" }
+  | { op: "idle"; url: string; session: string; clients: number }
+  | { op: "release" };
+
+type ChildReport =
+  | { op: "pty"; bytes: number[]; doneAt: number[] }
+  | { op: "echo"; rtts: number[] }
+  | { op: "ready" }
+  | { op: "mux"; delivered: number; latencies: number[]; lastAt: number; slowDelivered: number }
+  | { op: "slow-done"; delivered: number }
+  | { op: "released" }
+  | { op: "error"; message: string };
+
+/** What one client process does; it answers over IPC. */
+function runChild(): void {
+  const sockets = new Set<WebSocket>();
+  const report = (r: ChildReport) => process.send!(r);
+  const open = (url: string): WebSocket => {
+    const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
+    sockets.add(ws);
+    ws.on("close", () => sockets.delete(ws));
+    ws.on("error", (error) => report({ op: "error", message: error.message }));
+    return ws;
+  };
+  let resumeSlow: (() => void) | undefined;
+  let stop: (() => void) | undefined;
+
+  process.on("message", (cmd: ChildCommand) => {
+    switch (cmd.op) {
+      case "pty": {
+        const bytes = new Array<number>(cmd.clients).fill(0);
+        const doneAt = new Array<number>(cmd.clients).fill(0);
+        let done = 0;
+        for (let i = 0; i < cmd.clients; i++) {
+          open(cmd.url).on("message", (raw) => {
+            const f = JSON.parse(raw.toString()) as { type: string; data?: string; enc?: string };
+            if (f.type === "replay" || f.type === "stdout") bytes[i]! += Buffer.byteLength(f.data!, f.enc === "base64" ? "base64" : "utf8");
+            else if (f.type === "exit") {
+              doneAt[i] = now();
+              if (++done === cmd.clients) report({ op: "pty", bytes, doneAt });
+            }
+          });
+        }
+        return;
+      }
+      case "echo": {
+        const ws = open(cmd.url);
+        const rtts: number[] = [];
+        let sentAt = 0;
+        let waiting = false;
+        const next = () => {
+          if (rtts.length >= cmd.samples + cmd.warmup) {
+            report({ op: "echo", rtts: rtts.slice(cmd.warmup) });
+            return;
+          }
+          waiting = true;
+          sentAt = performance.now();
+          ws.send(JSON.stringify({ type: "stdin", data: "x" }));
+        };
+        ws.on("message", (raw) => {
+          const f = JSON.parse(raw.toString()) as { type: string; data?: string };
+          if (f.type === "connected") next();
+          else if (f.type === "stdout" && waiting && f.data!.includes("x")) {
+            waiting = false;
+            rtts.push(performance.now() - sentAt);
+            // A short pause between keystrokes, like typing (and no pipelining).
+            setTimeout(next, 2);
+          }
+        });
+        return;
+      }
+      case "drain": {
+        open(cmd.url).on("message", (raw) => JSON.parse(raw.toString()));
+        report({ op: "ready" });
+        return;
+      }
+      case "mux": {
+        const counts = new Array<number>(cmd.clients).fill(0);
+        const latencies: number[] = [];
+        let complete = 0;
+        let subscribed = 0;
+        let lastAt = 0;
+        let finished = false;
+        const fast = cmd.clients - cmd.slow;
+        const finish = () => {
+          if (finished) return;
+          finished = true;
+          const delivered = counts.slice(cmd.slow).reduce((a, b) => a + b, 0);
+          const slowDelivered = counts.slice(0, cmd.slow).reduce((a, b) => a + b, 0);
+          report({ op: "mux", delivered, latencies, lastAt, slowDelivered });
+        };
+        for (let i = 0; i < cmd.clients; i++) {
+          const slow = i < cmd.slow;
+          const ws = open(cmd.url);
+          const onEvent = (e: { data: { t: number } }) => {
+            const t = now();
+            counts[i]!++;
+            if (!slow) {
+              latencies.push(t - e.data.t);
+              lastAt = t;
+              if (counts[i] === cmd.expect && ++complete === fast) finish();
+            } else if (counts[i] === cmd.expect) {
+              report({ op: "slow-done", delivered: counts[i]! });
+            }
+          };
+          ws.on("message", (raw) => {
+            const f = JSON.parse(raw.toString()) as { op: string; event?: { data: { t: number } }; events?: Array<{ data: { t: number } }> };
+            if (f.op === "event") onEvent(f.event!);
+            else if (f.op === "events") for (const e of f.events!) onEvent(e);
+            else if (f.op === "hello") ws.send(JSON.stringify({ op: "subscribe", session: cmd.session, since: 0 }));
+            else if (f.op === "subscribed" || f.op === "bare-hello") {
+              if (slow) {
+                const socket = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+                socket.pause();
+                resumeSlow = () => socket.resume();
+              }
+              if (++subscribed === cmd.clients) report({ op: "ready" });
+            }
+          });
+        }
+        // The parent says when the producer is done; whatever has not arrived 10 s later is reported as missing.
+        stop = () => setTimeout(finish, 10_000).unref();
+        return;
+      }
+      case "stop":
+        stop?.();
+        stop = undefined;
+        return;
+      case "resume-slow":
+        resumeSlow?.();
+        return;
+      case "idle": {
+        let subscribed = 0;
+        for (let i = 0; i < cmd.clients; i++) {
+          const ws = open(cmd.url);
+          ws.on("message", (raw) => {
+            const f = JSON.parse(raw.toString()) as { op: string };
+            if (f.op === "hello") ws.send(JSON.stringify({ op: "subscribe", session: cmd.session, since: 0 }));
+            else if (f.op === "subscribed" && ++subscribed === cmd.clients) report({ op: "ready" });
+          });
+        }
+        return;
+      }
+      case "release": {
+        for (const ws of sockets) ws.terminate();
+        report({ op: "released" });
+        return;
+      }
+    }
+  });
+}
+
+/* ------------------------------------------------------------------ the parent side */
+
+/** The forked client process, spoken to over IPC. */
+class Clients {
+  private readonly child: ChildProcess;
+  private readonly inbox: ChildReport[] = [];
+  private waiter: (() => void) | undefined;
+  readonly errors: string[] = [];
+
+  constructor() {
+    this.child = fork(fileURLToPath(import.meta.url), [], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, [CHILD_ENV]: "1" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
+    this.child.on("message", (m: ChildReport) => {
+      if (m.op === "error") this.errors.push(m.message);
+      else this.inbox.push(m);
+      this.waiter?.();
+    });
+  }
+
+  send(cmd: ChildCommand): void {
+    this.child.send(cmd);
+  }
+
+  /** The next report with this op (reports are queued in arrival order). */
+  async next<O extends ChildReport["op"]>(op: O, ms = STEP_TIMEOUT_MS): Promise<Extract<ChildReport, { op: O }>> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const i = this.inbox.findIndex((r) => r.op === op);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ChildReport, { op: O }>;
+      if (Date.now() > deadline) throw new Error(`bench clients: no ${op} report in ${ms} ms (errors: ${this.errors.slice(0, 3).join("; ")})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 100);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  async release(): Promise<void> {
+    this.send({ op: "release" });
+    await this.next("released");
+  }
+
+  close(): void {
+    this.child.kill();
+  }
+}
+
+interface Running {
+  gw: Gateway;
+  dir: string;
+  close(): Promise<void>;
+}
+
+async function gateway(): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), "sb-bench-delivery-"));
+  const gw = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: dir,
+    token: TOKEN,
+    config: parseConfig({ limits: { connectionsPerToken: 5000, sessionsPerToken: 200, sessions: 500 } }),
+    logger: createLogger({ level: "silent" }),
+  });
+  return {
+    gw,
+    dir,
+    async close() {
+      await gw.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createSession(gw: Gateway, body: Record<string, unknown>): Promise<{ id: string; pid: number }> {
+  const res = await fetch(`${gw.url}/v1/sessions`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`create session: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; pid: number };
+}
+
+async function deleteSession(gw: Gateway, id: string): Promise<void> {
+  await fetch(`${gw.url}/v1/sessions/${id}`, { method: "DELETE", headers: { Authorization: `Bearer ${TOKEN}` } });
+}
+
+const wsBase = (gw: Gateway): string => gw.url.replace(/^http/, "ws");
+const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/* ---- PTY throughput ---- */
+
+interface PtyResult {
+  raw: number[];
+  one: number[];
+  fourEach: number[];
+  complete: boolean;
+}
+
+/** 50 MiB through a PTY session to `clients` /ws/session viewers: MB/s per viewer from spawn to its `exit` frame. */
+async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
+  const started = now();
+  const { id } = await createSession(gw, { command: PTY_BENCH_COMMAND, pty: true });
+  clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0`, clients: n });
+  const r = await clients.next("pty");
+  return {
+    each: r.doneAt.map((t, i) => mbps(r.bytes[i]!, t - started)),
+    complete: r.bytes.every((b) => b === PTY_BENCH_BYTES),
+  };
+}
+
+async function ptyThroughput(clients: Clients): Promise<PtyResult> {
+  const out: PtyResult = { raw: [], one: [], fourEach: [], complete: true };
+  for (let round = 0; round < PTY_ROUNDS; round++) {
+    const g = await gateway();
+    try {
+      const raw = await measureRawPty(PTY_BENCH_COMMAND);
+      out.raw.push(mbps(raw.bytes, raw.ms));
+      const one = await ptyToViewers(g.gw, clients, 1);
+      out.one.push(one.each[0]!);
+      const four = await ptyToViewers(g.gw, clients, 4);
+      out.fourEach.push(Math.min(...four.each));
+      out.complete &&= one.complete && four.complete;
+      await clients.release();
+    } finally {
+      await g.close();
+    }
+  }
+  return out;
+}
+
+/* ---- keystroke echo ---- */
+
+/** The baseline: a keystroke written straight to a node-pty `cat` until its echo is read. */
+async function rawEcho(samples: number): Promise<number[]> {
+  const term = spawnRawPty("cat", [], { name: "xterm-256color", cols: 80, rows: 24, cwd: process.cwd(), env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } });
+  try {
+    const rtts: number[] = [];
+    for (let i = 0; i < samples + ECHO_WARMUP; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve) => {
+        const d = term.onData((s) => {
+          if (!s.includes("x")) return;
+          d.dispose();
+          resolve();
+        });
+        term.write("x");
+      });
+      rtts.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return rtts.slice(ECHO_WARMUP);
+  } finally {
+    term.kill();
+  }
+}
+
+interface EchoResult {
+  idle: number[];
+  flood: number[];
+  raw: number[];
+}
+
+async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
+  const g = await gateway();
+  const flooder = new Clients();
+  try {
+    const raw = await rawEcho(ECHO_SAMPLES);
+    const cat = await createSession(g.gw, { command: ["cat"], pty: true });
+    const echoUrl = `${wsBase(g.gw)}/ws/session/${cat.id}`;
+    clients.send({ op: "echo", url: echoUrl, samples: ECHO_SAMPLES, warmup: ECHO_WARMUP });
+    const idle = (await clients.next("echo")).rtts;
+    // Another session floods output, watched by a viewer in another process.
+    const flood = await createSession(g.gw, { command: ["yes"], pty: true });
+    flooder.send({ op: "drain", url: `${wsBase(g.gw)}/ws/session/${flood.id}` });
+    await flooder.next("ready");
+    await new Promise((r) => setTimeout(r, 200));
+    clients.send({ op: "echo", url: echoUrl, samples: ECHO_SAMPLES, warmup: ECHO_WARMUP });
+    const flooded = (await clients.next("echo")).rtts;
+    await deleteSession(g.gw, flood.id);
+    await clients.release();
+    return { idle, flood: flooded, raw };
+  } finally {
+    flooder.close();
+    await g.close();
+  }
+}
+
+/* ---- fan-out ---- */
+
+/** Calls `emit` `rate` times a second for `ms`, in small batches on a timer; resolves when done. */
+async function paced(rate: number, ms: number, emit: (seq: number) => void): Promise<void> {
+  const started = performance.now();
+  const total = Math.round((rate * ms) / 1000);
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+    while (sent < due) emit(++sent);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+const pad = (bytes: number): string => "p".repeat(bytes - 120);
+
+interface FanoutRun {
+  deliveries: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  complete: boolean;
+}
+
+function fanoutRun(r: Extract<ChildReport, { op: "mux" }>, startedAt: number, expected: number): FanoutRun {
+  const sorted = r.latencies.sort((a, b) => a - b);
+  return {
+    deliveries: r.delivered,
+    perSecond: r.delivered / ((r.lastAt - startedAt) / 1000),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    complete: r.delivered === expected,
+  };
+}
+
+/** Through the gateway: events appended to a stream session, each client subscribed over /v1/ws. */
+async function fanoutGateway(clients: Clients, n: number, rate: number, ms: number, bytes: number, slow = 0, rss?: number[]): Promise<FanoutRun> {
+  const g = await gateway();
+  try {
+    const { id } = await createSession(g.gw, { kind: "stream" });
+    const session = g.gw.core.sessions.get(id) as Session;
+    const expect = Math.round((rate * ms) / 1000);
+    clients.send({ op: "mux", url: `${wsBase(g.gw)}/v1/ws`, session: id, clients: n, slow, expect });
+    await clients.next("ready");
+    const filler = pad(bytes);
+    gc();
+    const sampler = rss ? sampleRss(rss) : undefined;
+    const startedAt = now();
+    await paced(rate, ms, () => appendExternalEvent(session, { type: "bench", data: { t: now(), pad: filler } }));
+    clients.send({ op: "stop" });
+    const r = await clients.next("mux");
+    sampler?.stop();
+    if (slow > 0) {
+      clients.send({ op: "resume-slow" });
+      const s = await clients.next("slow-done");
+      if (s.delivered !== expect) throw new Error(`the slow client got ${s.delivered} of ${expect} events`);
+    }
+    await clients.release();
+    return fanoutRun(r, startedAt, expect * (n - slow));
+  } finally {
+    await g.close();
+  }
+}
+
+/** The baseline: a bare `ws` server whose loop sends each event's frame to every client. */
+async function fanoutBare(clients: Clients, n: number, rate: number, ms: number, bytes: number): Promise<FanoutRun> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
+  await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+  try {
+    const sockets: WebSocket[] = [];
+    wss.on("connection", (ws) => {
+      sockets.push(ws);
+      ws.send(JSON.stringify({ op: "bare-hello" }));
+    });
+    const expect = Math.round((rate * ms) / 1000);
+    clients.send({ op: "mux", url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, session: null, clients: n, slow: 0, expect });
+    await clients.next("ready");
+    const filler = pad(bytes);
+    const startedAt = now();
+    await paced(rate, ms, (seq) => {
+      // The same frame the gateway sends for one event, built once per event.
+      const event = JSON.stringify({ seq, ts: Date.now(), type: "custom", name: "bench", data: { t: now(), pad: filler } });
+      const frame = `{"op":"event","session":"bare","event":${event}}`;
+      for (const ws of sockets) ws.send(frame);
+    });
+    clients.send({ op: "stop" });
+    const r = await clients.next("mux");
+    await clients.release();
+    return fanoutRun(r, startedAt, expect * n);
+  } finally {
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise((r) => wss.close(r));
+  }
+}
+
+/** Samples this process's RSS every 20 ms into `into` until stopped. */
+function sampleRss(into: number[]): { stop(): void } {
+  into.push(process.memoryUsage().rss);
+  const timer = setInterval(() => into.push(process.memoryUsage().rss), 20);
+  return { stop: () => clearInterval(timer) };
+}
+
+/* ---- idle memory ---- */
+
+interface IdleResult {
+  perConnection: { heap: number; rss: number };
+  perPty: { heap: number; rss: number; childRss: number };
+}
+
+function heapAndExternal(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function vmRss(pid: number): number {
+  const kb = /^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return kb === undefined ? NaN : Number(kb) * 1024;
+}
+
+async function idleMemory(clients: Clients): Promise<IdleResult> {
+  const g = await gateway();
+  try {
+    const { id } = await createSession(g.gw, { kind: "stream" });
+    // Warm up the code paths once so their one-time allocations are not counted.
+    clients.send({ op: "idle", url: `${wsBase(g.gw)}/v1/ws`, session: id, clients: 20 });
+    await clients.next("ready");
+    await clients.release();
+    await settle();
+    const heap0 = heapAndExternal();
+    const rss0 = process.memoryUsage().rss;
+    clients.send({ op: "idle", url: `${wsBase(g.gw)}/v1/ws`, session: id, clients: IDLE_CONNECTIONS });
+    await clients.next("ready");
+    await settle();
+    const perConnection = {
+      heap: (heapAndExternal() - heap0) / IDLE_CONNECTIONS,
+      rss: (process.memoryUsage().rss - rss0) / IDLE_CONNECTIONS,
+    };
+    await clients.release();
+
+    await settle();
+    const heap1 = heapAndExternal();
+    const rss1 = process.memoryUsage().rss;
+    const pids: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < IDLE_PTYS; i++) {
+      const s = await createSession(g.gw, { command: ["cat"], pty: true });
+      pids.push(s.pid);
+      ids.push(s.id);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await settle();
+    const perPty = {
+      heap: (heapAndExternal() - heap1) / IDLE_PTYS,
+      rss: (process.memoryUsage().rss - rss1) / IDLE_PTYS,
+      childRss: median(pids.map(vmRss)),
+    };
+    for (const s of ids) await deleteSession(g.gw, s);
+    return { perConnection, perPty };
+  } finally {
+    await g.close();
+  }
+}
+
+/* ---- the section ---- */
+
+const ms = (v: number): string => `${v.toFixed(2)} ms`;
+const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`;
+
+export async function run(): Promise<BenchSection> {
+  const clients = new Clients();
+  try {
+    const pty = await ptyThroughput(clients);
+    const echo = await keystrokeEcho(clients);
+    const bare = await fanoutBare(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
+    const ours = await fanoutGateway(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
+    const bareSustained = await fanoutBare(clients, FANOUT_CLIENTS, FANOUT_SUSTAINED_RATE, FANOUT_SUSTAINED_MS, FANOUT_EVENT_BYTES);
+    const oursSustained = await fanoutGateway(clients, FANOUT_CLIENTS, FANOUT_SUSTAINED_RATE, FANOUT_SUSTAINED_MS, FANOUT_EVENT_BYTES);
+    const rssWithout: number[] = [];
+    const rssWith: number[] = [];
+    const withoutSlow = await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS, SLOW_EVENT_BYTES, 0, rssWithout);
+    const withSlow = await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS, SLOW_EVENT_BYTES, 1, rssWith);
+    const idle = await idleMemory(clients);
+    if (clients.errors.length > 0) throw new Error(`client errors: ${clients.errors.slice(0, 3).join("; ")}`);
+    return report({ pty, echo, bare, ours, bareSustained, oursSustained, withoutSlow, withSlow, rssWithout, rssWith, idle });
+  } finally {
+    clients.close();
+  }
+}
+
+function report(r: {
+  pty: PtyResult;
+  echo: EchoResult;
+  bare: FanoutRun;
+  ours: FanoutRun;
+  bareSustained: FanoutRun;
+  oursSustained: FanoutRun;
+  withoutSlow: FanoutRun;
+  withSlow: FanoutRun;
+  rssWithout: number[];
+  rssWith: number[];
+  idle: IdleResult;
+}): BenchSection {
+  const raw = median(r.pty.raw);
+  const one = median(r.pty.one);
+  const four = median(r.pty.fourEach);
+  const sorted = (v: number[]) => [...v].sort((a, b) => a - b);
+  const e = { idle: sorted(r.echo.idle), flood: sorted(r.echo.flood), raw: sorted(r.echo.raw) };
+  const fanRatio = r.ours.perSecond / r.bare.perSecond;
+  const fanRatioSustained = r.oursSustained.perSecond / r.bareSustained.perSecond;
+  const slowP99Ratio = r.withSlow.p99 / r.withoutSlow.p99;
+  const growth = (rss: number[]) => (Math.max(...rss) - rss[0]!) / 2 ** 20;
+  const rssGrowth = growth(r.rssWith);
+  const rows = [
+    `| PTY 50 MiB → 1 viewer (/ws/session) | ${fmt(one)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(one / raw).toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(one / raw >= GOAL_PTY_ONE)} |`,
+    `| PTY 50 MiB → 4 viewers, slowest each | ${fmt(four)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(four / raw).toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(four / raw >= GOAL_PTY_FOUR)} |`,
+    `| keystroke echo, idle, p50 | ${ms(percentile(e.idle, 50))} | raw node-pty ${ms(percentile(e.raw, 50))} | | ≤ ${GOAL_ECHO_P50_MS} ms | ${met(percentile(e.idle, 50) <= GOAL_ECHO_P50_MS)} |`,
+    `| keystroke echo, idle, p99 | ${ms(percentile(e.idle, 99))} | raw node-pty ${ms(percentile(e.raw, 99))} | | ≤ ${GOAL_ECHO_P99_MS} ms | ${met(percentile(e.idle, 99) <= GOAL_ECHO_P99_MS)} |`,
+    `| keystroke echo, other session flooding, p99 | ${ms(percentile(e.flood, 99))} (p50 ${ms(percentile(e.flood, 50))}) | | | ≤ ${GOAL_ECHO_FLOOD_P99_MS} ms | ${met(percentile(e.flood, 99) <= GOAL_ECHO_FLOOD_P99_MS)} |`,
+    `| fan-out ${FANOUT_CLIENTS} clients, 1 KB at ${fmt(FANOUT_RATE)}/s, deliveries/s | ${fmt(r.ours.perSecond)} | bare ws loop ${fmt(r.bare.perSecond)} | ${fanRatio.toFixed(2)} | ≥ ${GOAL_FANOUT_RATIO} | ${met(fanRatio >= GOAL_FANOUT_RATIO)} |`,
+    `| fan-out at ${fmt(FANOUT_RATE)}/s, p99 delivery latency | ${ms(r.ours.p99)} | bare ws loop ${ms(r.bare.p99)} | | ≤ ${GOAL_FANOUT_P99_MS} ms | ${met(r.ours.p99 <= GOAL_FANOUT_P99_MS)} |`,
+    `| fan-out ${FANOUT_CLIENTS} clients at ${fmt(FANOUT_SUSTAINED_RATE)}/s, deliveries/s | ${fmt(r.oursSustained.perSecond)} | bare ws loop ${fmt(r.bareSustained.perSecond)} | ${fanRatioSustained.toFixed(2)} | ≥ ${GOAL_FANOUT_RATIO} | ${met(fanRatioSustained >= GOAL_FANOUT_RATIO)} |`,
+    `| fan-out at ${fmt(FANOUT_SUSTAINED_RATE)}/s, p99 delivery latency | ${ms(r.oursSustained.p99)} | bare ws loop ${ms(r.bareSustained.p99)} | | ≤ ${GOAL_FANOUT_P99_MS} ms | ${met(r.oursSustained.p99 <= GOAL_FANOUT_P99_MS)} |`,
+    `| slow client among ${SLOW_CLIENTS}: fast clients' p99 | ${ms(r.withSlow.p99)} | without it ${ms(r.withoutSlow.p99)} | ${slowP99Ratio.toFixed(2)} | ≤ ${1 + GOAL_SLOW_P99_SLACK} | ${met(slowP99Ratio <= 1 + GOAL_SLOW_P99_SLACK)} |`,
+    `| slow client among ${SLOW_CLIENTS}: gateway RSS growth | ${fmt(rssGrowth, 1)} MiB | without it ${fmt(growth(r.rssWithout), 1)} MiB | | ≤ ${GOAL_SLOW_RSS_MB} MiB | ${met(rssGrowth <= GOAL_SLOW_RSS_MB)} |`,
+    `| memory per idle connection (subscribed) | heap+external ${kib(r.idle.perConnection.heap)}, RSS ${kib(r.idle.perConnection.rss)} | | | | |`,
+    `| memory per idle PTY session (\`cat\`) | gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${kib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS | | | | |`,
+  ];
+  const runs = (v: number[]) => v.map((x) => fmt(x)).join(", ");
+  return {
+    title: "Real-time delivery",
+    markdown: [
+      "The gateway runs in the benchmark process with a fresh data dir (SQLite log, default limits except connections per token);",
+      "the WebSocket clients run in a child process (they parse every frame, as real clients do); all on 127.0.0.1.",
+      "",
+      "| measure | Switchboard | baseline | ratio | goal | |",
+      "|---|---|---|---|---|---|",
+      ...rows,
+      "",
+      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). Medians of ${PTY_ROUNDS} rounds; runs (MB/s): raw ${runs(r.pty.raw)}; 1 viewer ${runs(r.pty.one)}; 4 viewers (slowest) ${runs(r.pty.fourEach)}. Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the SQLite log.`,
+      `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes 2 ms apart; the flood is \`yes\` in another PTY session with a viewer in another process. Baseline: node-pty write → onData in this process.`,
+      `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − append time carried in the event. At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s both keep up. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
+      `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB); in the second run one client stops reading (its socket paused) from the start and is resumed after the run — it then received every event. RSS growth = the gateway process's peak RSS during the run minus its RSS at the start (after GC), sampled every 20 ms.`,
+      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`; the difference in the gateway process's heap+external and RSS after GC, divided by the count.`,
+    ].join("\n"),
+  };
+}
+
+if (process.env[CHILD_ENV] === "1") runChild();
+else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const section = await run();
+  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+}

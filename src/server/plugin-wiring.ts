@@ -1,0 +1,100 @@
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { PluginHost } from "../plugins/index.js";
+import type { PluginHostDeps } from "../plugins/index.js";
+import { InboundMessageSchema } from "../routing/index.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor, EventType } from "../protocol/index.js";
+import type { GatewayCore } from "./context.js";
+import { validate } from "./http.js";
+import { sessionForKey } from "./routes/messages.js";
+import { buildSettings } from "./settings.js";
+
+/** What the gateway needs to start the plugin host: where config comes from and how to reload. */
+export interface PluginWiring {
+  dataDir: string;
+  configFile: string | undefined;
+  reload: () => { ok: true; warnings: string[] } | { ok: false; error: string };
+}
+
+/** Agent ids registered by plugins, to the plugin that serves each. */
+export type PluginAgents = Map<string, string>;
+
+/**
+ * Builds the plugin host with the gateway behind its runtime API. Plugins are configured by
+ * an admin; they see every session's metadata and events they subscribe to, deliver inbound
+ * messages as `plugin:<id>`, and reach dangerous APIs only with their config permissions
+ * (checked by the host).
+ */
+export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents: PluginAgents): PluginHost {
+  const actor = (pluginId: string): Actor => ({ name: `plugin:${pluginId}`, role: "plugin" });
+  const deps: PluginHostDeps = {
+    dataDir: wiring.dataDir,
+    logger: core.logger.child({ component: "plugins" }),
+    clock: core.clock,
+    sessions: {
+      list: () => core.sessions.list().map((s) => s.info()),
+      get: (id) => core.sessions.get(id)?.info() ?? null,
+    },
+    events: {
+      subscribe: (filter, handler) => {
+        const types = filter.types ? new Set<EventType>(filter.types) : undefined;
+        return core.events.tap((sessionId, event) => {
+          if (filter.sessionId !== undefined && filter.sessionId !== sessionId) return;
+          if (types && !types.has(event.type)) return;
+          handler(sessionId, event);
+        });
+      },
+    },
+    messages: {
+      inbound: async (raw, caller) => {
+        const message = validate(InboundMessageSchema, raw);
+        const route = core.routing.resolveOrThrow(message);
+        const session = sessionForKey(core, route.agentId, route.sessionKey, actor(caller.pluginId).name);
+        const { runId } = session.prompt(message.text, actor(caller.pluginId));
+        return { agentId: route.agentId, sessionKey: route.sessionKey, sessionId: session.id, runId, matchedBy: route.matchedBy };
+      },
+    },
+    config: {
+      writePatch: async (patch) => {
+        if (wiring.configFile === undefined) throw new SwitchboardError("CONFIG_INVALID", "the gateway runs without a config file; there is nothing to write");
+        const current = JSON.parse(readFileSync(wiring.configFile, "utf8")) as unknown;
+        const next = mergePatch(current, patch);
+        buildSettings(next as Record<string, unknown>); // validates; throws CONFIG_INVALID and nothing is written
+        const tmp = `${wiring.configFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
+        renameSync(tmp, wiring.configFile);
+        const result = wiring.reload();
+        if (!result.ok) throw new SwitchboardError("CONFIG_INVALID", result.error);
+      },
+    },
+    agents: {
+      registered: (pluginId, agentId) => {
+        if (core.config.agents[agentId] !== undefined || agentId === "echo") {
+          throw new SwitchboardError("CONFIG_INVALID", `agent id ${agentId} is already configured in the gateway`);
+        }
+        const owner = agents.get(agentId);
+        if (owner !== undefined && owner !== pluginId) throw new SwitchboardError("CONFIG_INVALID", `agent id ${agentId} is registered by plugin ${owner}`);
+        agents.set(agentId, pluginId);
+      },
+      unregistered: (pluginId, agentId) => {
+        if (agents.get(agentId) === pluginId) agents.delete(agentId);
+      },
+    },
+  };
+  return new PluginHost(deps, {
+    registry: core.metrics.registry,
+    ...(wiring.configFile !== undefined ? { baseDir: dirname(resolve(wiring.configFile)), protectedPaths: [resolve(wiring.configFile)] } : {}),
+  });
+}
+
+/** RFC 7396 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}

@@ -1,0 +1,44 @@
+import { InboundMessageSchema } from "../../routing/index.js";
+import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
+import { createAgentGatewaySession } from "../agents.js";
+import { actorOf, canCreate, canSee } from "../auth.js";
+import type { GatewayCore } from "../context.js";
+import { readJson, sendJson, validate } from "../http.js";
+import type { Router } from "../router.js";
+import { SwitchboardError } from "../../protocol/index.js";
+
+/**
+ * `POST /v1/route` answers where a message would go and why (a dry run); `POST /v1/messages`
+ * delivers it: the binding's agent session for the message's session key (created on first
+ * use, so the same peer reaches the same session) gets a queued run.
+ */
+export function messageRoutes(router: Router, core: GatewayCore): void {
+  router.add("POST", "/v1/route", async (ctx) => {
+    const message = validate(InboundMessageSchema, await readJson(ctx.req, core.limits.bodyBytes));
+    sendJson(ctx.res, 200, core.routing.resolveOrThrow(message));
+  });
+
+  router.add("POST", "/v1/messages", async (ctx) => {
+    if (!canCreate(ctx.identity)) throw new SwitchboardError("FORBIDDEN", `${ctx.identity.name} is a viewer and cannot deliver messages`);
+    const message = validate(InboundMessageSchema, await readJson(ctx.req, core.limits.bodyBytes));
+    const route = core.routing.resolveOrThrow(message);
+    const session = sessionForKey(core, route.agentId, route.sessionKey, ctx.identity.name);
+    const { runId } = session.prompt(message.text, actorOf(ctx.identity));
+    sendJson(ctx.res, 202, { agentId: route.agentId, sessionKey: route.sessionKey, sessionId: session.id, runId, matchedBy: route.matchedBy, bindingIndex: route.bindingIndex });
+  });
+}
+
+/**
+ * The running agent session named by `sessionKey`, or a new one. The key is the session's
+ * name, so the mapping is visible in the session list and survives restarts for as long as
+ * the session runs (a session that ended is replaced by a new one on the next message).
+ */
+export function sessionForKey(core: GatewayCore, agentId: string, sessionKey: string, owner: string): AgentGatewaySession {
+  for (const s of core.sessions.list()) {
+    if (s.running && s.record.kind === "agent" && s.record.name === sessionKey && s.record.agent === agentId) {
+      if (!canSee({ name: owner, role: "operator", sessions: [] }, s.record) && s.record.owner !== owner) continue;
+      return s as AgentGatewaySession;
+    }
+  }
+  return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);
+}

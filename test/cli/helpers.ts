@@ -1,0 +1,141 @@
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The CLI run from its sources, as `npx switchboard` would run the built one. */
+export const CLI = ["node", "--import", "tsx", join(REPO, "src", "cli", "main.ts")];
+const TMUX = "/usr/bin/tmux";
+/** How long a screen is polled for an expected text. */
+export const SCREEN_WAIT_MS = 10_000;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion (non-interactive commands). */
+export function cli(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      CLI[0]!,
+      [...CLI.slice(1), ...args],
+      { cwd: REPO, env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" }, timeout: timeoutMs },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A private tmux server (its own socket) with one window running a plain shell, driven as a
+ * person would: `type` sends keys, `screen` reads what is shown.
+ */
+export class Tmux {
+  private readonly socket = `sb-test-${process.pid}-${randomBytes(4).toString("hex")}`;
+  private started = false;
+
+  constructor(
+    private readonly env: Record<string, string>,
+    readonly cols = 100,
+    readonly rows = 20,
+  ) {}
+
+  start(): void {
+    const exports = Object.entries({ ...this.env, PS1: "local$ ", SWITCHBOARD_LOG_LEVEL: "silent" })
+      .map(([k, v]) => `${k}=${shellQuote(v)}`)
+      .join(" ");
+    this.tmux(["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", String(this.cols), "-y", String(this.rows), `cd ${shellQuote(REPO)} && env ${exports} bash --norc --noprofile`]);
+    this.started = true;
+  }
+
+  /** Types `text` (literally), then presses Enter unless told not to. */
+  type(text: string, enter = true): void {
+    this.tmux(["send-keys", "-t", "t", "-l", text]);
+    if (enter) this.tmux(["send-keys", "-t", "t", "Enter"]);
+  }
+
+  /** Presses keys by tmux name (`C-]`, `C-c`, `Enter`). */
+  keys(...names: string[]): void {
+    this.tmux(["send-keys", "-t", "t", ...names]);
+  }
+
+  /** The visible screen, trailing blank lines removed. */
+  screen(): string {
+    return this.tmux(["capture-pane", "-p", "-t", "t"]).replace(/\s+$/, "");
+  }
+
+  resize(cols: number, rows: number): void {
+    this.tmux(["resize-window", "-t", "t", "-x", String(cols), "-y", String(rows)]);
+  }
+
+  /** Terminal modes of the pane: alternate screen, cursor shown, mouse reporting. */
+  modes(): { alternate: boolean; cursor: boolean; mouse: boolean } {
+    const [alternate, cursor, mouse] = this.tmux(["display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag} #{mouse_any_flag}"]).trim().split(" ");
+    return { alternate: alternate === "1", cursor: cursor === "1", mouse: mouse === "1" };
+  }
+
+  /** The shell's pid in the pane (the attach process is its child). */
+  panePid(): number {
+    return Number(this.tmux(["display-message", "-p", "-t", "t", "#{pane_pid}"]).trim());
+  }
+
+  /** Waits until the screen matches; fails with the screen in the message. */
+  async waitFor(pattern: RegExp, ms = SCREEN_WAIT_MS): Promise<string> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const screen = this.screen();
+      if (pattern.test(screen)) return screen;
+      if (Date.now() > deadline) throw new Error(`screen did not match ${pattern} within ${ms} ms:\n${screen}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Runs a command in the local shell and returns what it printed between two markers. */
+  async run(command: string): Promise<string> {
+    const tag = randomBytes(3).toString("hex");
+    this.keys("C-u");
+    this.type(`echo B${tag}; ${command}; echo E${tag}`);
+    const screen = await this.waitFor(new RegExp(`^E${tag}$`, "m"));
+    const start = screen.lastIndexOf(`\nB${tag}\n`);
+    return screen.slice(start + tag.length + 3, screen.lastIndexOf(`E${tag}`)).trim();
+  }
+
+  /** The exit status of the last command the local shell ran. */
+  async exitStatus(): Promise<number> {
+    const tag = randomBytes(3).toString("hex");
+    this.keys("C-u");
+    this.type(`echo "rc=$?:${tag}"`);
+    const screen = await this.waitFor(new RegExp(`^rc=\\d+:${tag}$`, "m"));
+    return Number(new RegExp(`^rc=(\\d+):${tag}$`, "m").exec(screen)![1]);
+  }
+
+  /** Clears the visible screen and scrollback, so later waits see only new output. */
+  clear(): void {
+    this.type("clear");
+    this.tmux(["clear-history", "-t", "t"]);
+  }
+
+  kill(): void {
+    if (!this.started) return;
+    this.started = false;
+    try {
+      this.tmux(["kill-server"]);
+    } catch (error) {
+      // The server may already be gone with its last window; nothing left to clean up.
+      if (!(error instanceof Error)) throw error;
+    }
+  }
+
+  private tmux(args: string[]): string {
+    return execFileSync(TMUX, ["-L", this.socket, ...args], { encoding: "utf8" });
+  }
+}

@@ -1,0 +1,108 @@
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const config = {
+  agents: { helper: { adapter: "echo" } },
+  bindings: [
+    { agentId: "helper", match: { channel: "slack", peer: { kind: "direct", id: "u1" } } },
+    { agentId: "echo", match: { channel: "slack", accountId: "*" }, session: "per-channel" },
+  ],
+  defaultAgent: "echo",
+};
+
+describe("routing through the gateway", () => {
+  it("answers a dry run with the tier and binding, and delivers messages to one session per key", async () => {
+    const gw = await testGateway({ config });
+    const http = api(gw.url);
+    const dry = await http.post("/v1/route", { channel: "Slack", peer: { kind: "direct", id: "u1" }, text: "hi" });
+    expect(dry.status).toBe(200);
+    expect(dry.json).toMatchObject({ agentId: "helper", matchedBy: "peer", bindingIndex: 0 });
+    const other = await http.post("/v1/route", { channel: "slack", accountId: "team2", peer: { kind: "direct", id: "u9" }, text: "hi" });
+    expect(other.json).toMatchObject({ agentId: "echo", matchedBy: "channel", bindingIndex: 1 });
+    const fallback = await http.post("/v1/route", { channel: "discord", text: "hi" });
+    expect(fallback.json).toMatchObject({ agentId: "echo", matchedBy: "default", bindingIndex: null });
+    const bad = await http.post("/v1/route", { channel: "slack" });
+    expect(bad.json.error.code).toBe("VALIDATION_FAILED");
+
+    const m1 = await http.post("/v1/messages", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "first" });
+    const m2 = await http.post("/v1/messages", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "second" });
+    expect(m1.status).toBe(202);
+    expect(m1.json).toMatchObject({ agentId: "helper", matchedBy: "peer", sessionKey: dry.json.sessionKey });
+    expect(m2.json.sessionId).toBe(m1.json.sessionId);
+    expect(m2.json.runId).not.toBe(m1.json.runId);
+    const evs = await waitFor(async () => {
+      const e = (await http.get(`/v1/sessions/${m1.json.sessionId}/events`)).json.events as Array<{ type: string; text?: string }>;
+      return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
+    }, 20_000, "two answers");
+    expect(evs.filter((e) => e.type === "chat.final").map((e) => e.text)).toEqual([expect.stringContaining("first"), expect.stringContaining("second")]);
+    const session = (await http.get(`/v1/sessions/${m1.json.sessionId}`)).json;
+    expect(session).toMatchObject({ kind: "agent", agent: "helper", name: dry.json.sessionKey });
+  });
+
+  it("answers NO_ROUTE when nothing matches and there is no default agent", async () => {
+    const gw = await testGateway({ config: { bindings: [{ agentId: "echo", match: { channel: "slack" } }] } });
+    const r = await api(gw.url).post("/v1/route", { channel: "irc", text: "hi" });
+    expect(r.status).toBe(404);
+    expect(r.json.error.code).toBe("NO_ROUTE");
+  });
+
+  it("refuses a config whose binding names an unknown agent, naming the binding", async () => {
+    await expect(testGateway({ config: { bindings: [{ agentId: "ghost", match: { channel: "x" } }] } })).rejects.toMatchObject({
+      code: "CONFIG_INVALID",
+      message: expect.stringMatching(/bindings\[0\].*ghost/),
+    });
+  });
+
+  it("reloads a changed config file, and keeps the old config when the new one is invalid", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(config));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const http = api(gw.url);
+    const route = () => http.post("/v1/route", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "x" });
+    expect((await route()).json.agentId).toBe("helper");
+    writeFileSync(file, JSON.stringify({ ...config, bindings: [config.bindings[1]] }));
+    expect(gw.reload()).toMatchObject({ ok: true });
+    expect((await route()).json).toMatchObject({ agentId: "echo", matchedBy: "channel", bindingIndex: 0 });
+    writeFileSync(file, JSON.stringify({ ...config, bindings: [{ agentId: "nobody", match: { channel: "slack" } }] }));
+    const refused = gw.reload();
+    expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/nobody/) });
+    expect((await route()).json).toMatchObject({ agentId: "echo", matchedBy: "channel" });
+  });
+
+  it("reloads when the config file changes on disk", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(config));
+    const gw = await testGateway({ config: file });
+    const http = api(gw.url);
+    writeFileSync(file, JSON.stringify({ ...config, defaultAgent: "helper" }));
+    await waitFor(async () => (await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId === "helper", 5000, "reload");
+  });
+});
+
+describe("plugins through the gateway", () => {
+  it("runs a plugin agent in its sandbox and lists its status", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    const path = resolve("examples/plugins/word-agent");
+    writeFileSync(file, JSON.stringify({ plugins: { entries: { words: { path, config: { agentId: "words", delayMs: 1 } } } } }));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const http = api(gw.url);
+    const list = await http.get("/v1/plugins");
+    expect(list.json.plugins).toEqual([expect.objectContaining({ id: "words", state: "running", agents: ["words"] })]);
+    const { json: session } = await http.post("/v1/sessions", { kind: "agent", agent: "words" });
+    const { json: run } = await http.post(`/v1/sessions/${session.id}/prompt`, { text: "one two three" });
+    const evs = await waitFor(async () => {
+      const e = (await http.get(`/v1/sessions/${session.id}/events`)).json.events as Array<{ type: string; text?: string; runId?: string }>;
+      return e.some((x) => x.type === "chat.final") ? e : undefined;
+    }, 20_000, "plugin final");
+    const final = evs.find((e) => e.type === "chat.final")!;
+    expect(final).toMatchObject({ runId: run.runId, text: "one two three" });
+    expect(evs.filter((e) => e.type === "tool").length).toBeGreaterThanOrEqual(2);
+    expect((await http.get("/v1/plugins/nope")).json.error.code).toBe("PLUGIN_NOT_FOUND");
+  });
+});
