@@ -229,7 +229,7 @@ function runChild(): void {
 /* ------------------------------------------------------------------ the parent side */
 
 /** The forked client process, spoken to over IPC. */
-class Clients {
+export class Clients {
   private readonly child: ChildProcess;
   private readonly inbox: ChildReport[] = [];
   private waiter: (() => void) | undefined;
@@ -285,7 +285,7 @@ interface Running {
   close(): Promise<void>;
 }
 
-async function gateway(): Promise<Running> {
+export async function gateway(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-delivery-"));
   const gw = await startGateway({
     host: "127.0.0.1",
@@ -336,7 +336,7 @@ interface PtyResult {
 }
 
 /** 50 MiB through a PTY session to `clients` /ws/session viewers: MB/s per viewer from spawn to its `exit` frame. */
-async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
+export async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
   const started = now();
   const { id } = await createSession(gw, { command: PTY_BENCH_COMMAND, pty: true });
   clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0`, clients: n });
@@ -347,7 +347,7 @@ async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{
   };
 }
 
-async function ptyThroughput(clients: Clients): Promise<PtyResult> {
+export async function ptyThroughput(clients: Clients): Promise<PtyResult> {
   const out: PtyResult = { raw: [], one: [], fourEach: [], complete: true };
   for (let round = 0; round < PTY_ROUNDS; round++) {
     const g = await gateway();
@@ -399,7 +399,7 @@ interface EchoResult {
   raw: number[];
 }
 
-async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
+export async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
   const g = await gateway();
   const flooder = new Clients();
   try {
@@ -460,7 +460,7 @@ function fanoutRun(r: Extract<ChildReport, { op: "mux" }>, startedAt: number, ex
 }
 
 /** Through the gateway: events appended to a stream session, each client subscribed over /v1/ws. */
-async function fanoutGateway(clients: Clients, n: number, rate: number, ms: number, bytes: number, slow = 0, rss?: number[]): Promise<FanoutRun> {
+export async function fanoutGateway(clients: Clients, n: number, rate: number, ms: number, bytes: number, slow = 0, rss?: number[]): Promise<FanoutRun> {
   const g = await gateway();
   try {
     const { id } = await createSession(g.gw, { kind: "stream" });
@@ -489,7 +489,7 @@ async function fanoutGateway(clients: Clients, n: number, rate: number, ms: numb
 }
 
 /** The baseline: a bare `ws` server whose loop sends each event's frame to every client. */
-async function fanoutBare(clients: Clients, n: number, rate: number, ms: number, bytes: number): Promise<FanoutRun> {
+export async function fanoutBare(clients: Clients, n: number, rate: number, ms: number, bytes: number): Promise<FanoutRun> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
   try {

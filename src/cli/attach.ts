@@ -11,7 +11,12 @@ export const DETACH_KEY_NAME = "Ctrl-]";
 export const NOTICE_INTERVAL_MS = 3_000;
 /** Signals that end `attach` (after restoring the terminal) with 128 + their number. */
 export const ATTACH_EXIT_SIGNALS = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT"] as const;
-const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
+const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGTERM: 15,
+};
 /** Ctrl-C: a pipe session has no terminal to turn it into SIGINT, so attach sends the signal itself. */
 const CTRL_C = 0x03;
 const CR = 0x0d;
@@ -31,7 +36,10 @@ export interface AttachOptions {
   stderr?: NodeJS.WritableStream;
 }
 
-type Outcome = { kind: "exit"; exit: TerminalExit } | { kind: "detach" } | { kind: "signal"; signal: (typeof ATTACH_EXIT_SIGNALS)[number] };
+type Outcome =
+  | { kind: "exit"; exit: TerminalExit }
+  | { kind: "detach" }
+  | { kind: "signal"; signal: (typeof ATTACH_EXIT_SIGNALS)[number] };
 
 /**
  * `switchboard attach ID`: shows the session's terminal on this one — replayed from `since`
@@ -55,7 +63,12 @@ export async function attach(options: AttachOptions): Promise<number> {
     local.enterRaw();
     // The replay redraws the screen from the start of the output: start from a clean one.
     if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
-    const client = new TerminalClient({ ...options.target, session: info.id, since: options.since, ...(steer ? { control: "acquire" as const } : {}) });
+    const client = new TerminalClient({
+      ...options.target,
+      session: info.id,
+      since: options.since,
+      ...(steer ? { control: "acquire" as const } : {}),
+    });
     term = client;
     outcome = await new Promise<Outcome>((resolve, reject) => {
       const sendSize = () => {
@@ -77,7 +90,8 @@ export async function attach(options: AttachOptions): Promise<number> {
           }
         }),
         client.on("error", (error) => {
-          if (error.code === "CONTROL_HELD") notices.show(`${error.message}: watching read-only, keys are not sent (${DETACH_KEY_NAME} detaches)`);
+          if (error.code === "CONTROL_HELD")
+            notices.show(`${error.message}: watching read-only, keys are not sent (${DETACH_KEY_NAME} detaches)`);
           else if (error.code === "CONTROL_LOST") notices.show(`${error.message}: watching read-only now`);
           else if (error.code === "SESSION_NOT_RUNNING") return;
           else notices.show(`${error.message} (${error.code})`);
@@ -128,7 +142,12 @@ export async function attach(options: AttachOptions): Promise<number> {
       return EXIT.OK;
     case "exit": {
       const code = sessionExitCode(outcome.exit);
-      const how = outcome.exit.signal !== null ? `was killed by ${outcome.exit.signal}` : outcome.exit.exitCode !== null ? `exited with code ${code}` : "was lost";
+      const how =
+        outcome.exit.signal !== null
+          ? `was killed by ${outcome.exit.signal}`
+          : outcome.exit.exitCode !== null
+            ? `exited with code ${code}`
+            : "was lost";
       stderr.write(`${lead}[session ${info.id} ${how}]\n`);
       return code;
     }

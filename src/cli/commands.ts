@@ -86,7 +86,15 @@ const run: Command = (argv) =>
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(Object.keys(env).length > 0 ? { env } : {}),
       });
-      if (values.attach === true) return attach({ target: ctx.target, http: ctx.http, session: session.id, info: session, readOnly: false, since: 0 });
+      if (values.attach === true)
+        return attach({
+          target: ctx.target,
+          http: ctx.http,
+          session: session.id,
+          info: session,
+          readOnly: false,
+          since: 0,
+        });
       if (ctx.json) writeJson(ctx, session);
       else ctx.out.write(`${session.id}\n`);
       return EXIT.OK;
@@ -94,11 +102,21 @@ const run: Command = (argv) =>
   );
 
 const attachCommand: Command = (argv) =>
-  runCommand(argv, { usage: ATTACH_USAGE, options: { "read-only": { type: "boolean" }, since: { type: "string" } } }, async (ctx, parsed) => {
-    const session = positional(parsed, 0, "the session id");
-    const since = intOption(parsed.values.since, "--since") ?? 0;
-    return attach({ target: ctx.target, http: ctx.http, session, readOnly: parsed.values["read-only"] === true, since });
-  });
+  runCommand(
+    argv,
+    { usage: ATTACH_USAGE, options: { "read-only": { type: "boolean" }, since: { type: "string" } } },
+    async (ctx, parsed) => {
+      const session = positional(parsed, 0, "the session id");
+      const since = intOption(parsed.values.since, "--since") ?? 0;
+      return attach({
+        target: ctx.target,
+        http: ctx.http,
+        session,
+        readOnly: parsed.values["read-only"] === true,
+        since,
+      });
+    },
+  );
 
 const ls: Command = (argv) =>
   runCommand(argv, { usage: LS_USAGE, options: {} }, async (ctx) => {
@@ -110,16 +128,20 @@ const ls: Command = (argv) =>
   });
 
 const logs: Command = (argv) =>
-  runCommand(argv, { usage: LOGS_USAGE, options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } } }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
-    const since = intOption(parsed.values.since, "--since") ?? 0;
-    const followIt = parsed.values.follow === true;
-    if (ctx.json) return logEvents(ctx, id, since, followIt);
-    const first = await ctx.http.output(id, { since });
-    await write(ctx.out, first.bytes);
-    if (!followIt) return EXIT.OK;
-    return follow(ctx, id, first.next);
-  });
+  runCommand(
+    argv,
+    { usage: LOGS_USAGE, options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } } },
+    async (ctx, parsed) => {
+      const id = positional(parsed, 0, "the session id");
+      const since = intOption(parsed.values.since, "--since") ?? 0;
+      const followIt = parsed.values.follow === true;
+      if (ctx.json) return logEvents(ctx, id, since, followIt);
+      const first = await ctx.http.output(id, { since });
+      await write(ctx.out, first.bytes);
+      if (!followIt) return EXIT.OK;
+      return follow(ctx, id, first.next);
+    },
+  );
 
 /** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
 async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
@@ -144,20 +166,24 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
 }
 
 const send: Command = (argv) =>
-  runCommand(argv, { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" } } }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
-    const words = parsed.positionals.slice(1);
-    if (words.length === 0) throw new UsageError("missing TEXT");
-    let text = words.join(" ");
-    if (parsed.values["no-newline"] !== true) {
-      // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
-      const session = await ctx.http.getSession(id);
-      text += session.pty ? "\r" : "\n";
-    }
-    const result = await ctx.http.input(id, text);
-    if (ctx.json) writeJson(ctx, result);
-    return EXIT.OK;
-  });
+  runCommand(
+    argv,
+    { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" } } },
+    async (ctx, parsed) => {
+      const id = positional(parsed, 0, "the session id");
+      const words = parsed.positionals.slice(1);
+      if (words.length === 0) throw new UsageError("missing TEXT");
+      let text = words.join(" ");
+      if (parsed.values["no-newline"] !== true) {
+        // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
+        const session = await ctx.http.getSession(id);
+        text += session.pty ? "\r" : "\n";
+      }
+      const result = await ctx.http.input(id, text);
+      if (ctx.json) writeJson(ctx, result);
+      return EXIT.OK;
+    },
+  );
 
 const signal: Command = (argv) =>
   runCommand(argv, { usage: SIGNAL_USAGE, options: {} }, async (ctx, parsed) => {

@@ -46,7 +46,9 @@ export interface CliIO {
 const processIO: CliIO = { env: process.env, out: process.stdout, err: process.stderr };
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
-type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ options: O & typeof COMMON_OPTIONS; allowPositionals: true; strict: true }>>;
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ options: O & typeof COMMON_OPTIONS; allowPositionals: true; strict: true }>
+>;
 
 /**
  * Runs one client command: parses its options (plus the common ones), answers --help,
@@ -114,7 +116,10 @@ function unprotect(value: string): string {
 }
 
 /** The gateway URL and token from flags, environment and the data dir's token file, in that order. */
-export function resolveTarget(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { target: GatewayTarget & { url: string }; tokenSource: string } {
+export function resolveTarget(
+  values: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): { target: GatewayTarget & { url: string }; tokenSource: string } {
   const url = str(values["url"]) ?? nonEmpty(env["SWITCHBOARD_URL"]) ?? DEFAULT_URL;
   const flag = str(values["token"]);
   if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
@@ -174,7 +179,8 @@ export function positional(parsed: { positionals: string[] }, index: number, nam
 /** A non-negative integer option. */
 export function intOption(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || !/^\d{1,15}$/.test(value)) throw new UsageError(`${name} must be a non-negative integer`);
+  if (typeof value !== "string" || !/^\d{1,15}$/.test(value))
+    throw new UsageError(`${name} must be a non-negative integer`);
   return Number(value);
 }
 

@@ -35,7 +35,8 @@ export class UsageError extends Error {
 /** The exit code for an error thrown by a command. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) return EXIT.USAGE;
-  if (error instanceof ConnectionError) return error.code === "UNREACHABLE" || error.code === "TIMEOUT" ? EXIT.UNREACHABLE : EXIT.FAILURE;
+  if (error instanceof ConnectionError)
+    return error.code === "UNREACHABLE" || error.code === "TIMEOUT" ? EXIT.UNREACHABLE : EXIT.FAILURE;
   if (error instanceof SwitchboardError) {
     switch (error.code) {
       case "UNAUTHORIZED":

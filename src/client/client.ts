@@ -141,7 +141,10 @@ export class SwitchboardClient {
   constructor(options: ClientOptions) {
     this.options = options;
     this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    this.http = new HttpClient({ ...options, ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}) });
+    this.http = new HttpClient({
+      ...options,
+      ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
+    });
     this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
     markHandled(this.firstOpen);
     this.openSocket();
@@ -182,16 +185,23 @@ export class SwitchboardClient {
    */
   subscribe(session: string, onEvent: (event: SessionEvent) => void): Subscription;
   subscribe(session: string, options: SubscribeOptions, onEvent: (event: SessionEvent) => void): Subscription;
-  subscribe(session: string, a: SubscribeOptions | ((event: SessionEvent) => void), b?: (event: SessionEvent) => void): Subscription {
+  subscribe(
+    session: string,
+    a: SubscribeOptions | ((event: SessionEvent) => void),
+    b?: (event: SessionEvent) => void,
+  ): Subscription {
     const options = typeof a === "function" ? {} : a;
     const onEvent = typeof a === "function" ? a : b;
     if (!onEvent) throw new TypeError("subscribe needs an onEvent callback");
     if (this._state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
-    if (typeof session !== "string" || session.length === 0) throw new SwitchboardError("VALIDATION_FAILED", "session: an id is required");
+    if (typeof session !== "string" || session.length === 0)
+      throw new SwitchboardError("VALIDATION_FAILED", "session: an id is required");
     const since = options.since ?? 0;
-    if (!Number.isSafeInteger(since) || since < 0) throw new SwitchboardError("VALIDATION_FAILED", "since: a non-negative integer seq");
+    if (!Number.isSafeInteger(since) || since < 0)
+      throw new SwitchboardError("VALIDATION_FAILED", "since: a non-negative integer seq");
     const unknown = options.types?.filter((t) => !KNOWN_TYPES.has(t)) ?? [];
-    if (unknown.length > 0) throw new SwitchboardError("VALIDATION_FAILED", `types: unknown event type ${unknown.join(", ")}`);
+    if (unknown.length > 0)
+      throw new SwitchboardError("VALIDATION_FAILED", `types: unknown event type ${unknown.join(", ")}`);
 
     const sub = new Subscription(session, options, onEvent, (s) => this.removeSubscription(s));
     let channel = this.channels.get(session);
@@ -210,7 +220,9 @@ export class SwitchboardClient {
   /** Types into a session. Strings are sent as UTF-8; bytes as base64. Control rules apply. */
   input(session: string, data: string | Uint8Array): Promise<void> {
     const frame: RequestFrame =
-      typeof data === "string" ? { op: "input", session, data } : { op: "input", session, data: encodeBase64(data), enc: "base64" };
+      typeof data === "string"
+        ? { op: "input", session, data }
+        : { op: "input", session, data: encodeBase64(data), enc: "base64" };
     return this.request(frame).then(toVoid);
   }
 
@@ -229,8 +241,17 @@ export class SwitchboardClient {
    * re-acquired (without force) after a reconnect; if that fails, `control-lost` is emitted.
    * Rejects with CONTROL_HELD when someone else holds it and `force` is not set.
    */
-  async control(session: string, action: "acquire" | "release", options: { force?: boolean } = {}): Promise<{ controller: string | null }> {
-    const frame: RequestFrame = { op: "control", session, action, ...(options.force !== undefined ? { force: options.force } : {}) };
+  async control(
+    session: string,
+    action: "acquire" | "release",
+    options: { force?: boolean } = {},
+  ): Promise<{ controller: string | null }> {
+    const frame: RequestFrame = {
+      op: "control",
+      session,
+      action,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    };
     const result = (await this.request(frame)) as { controller: string | null } | undefined;
     if (action === "acquire") this.controlled.add(session);
     else this.controlled.delete(session);
@@ -244,7 +265,11 @@ export class SwitchboardClient {
 
   /** Aborts the active run of an agent session (`all` also clears the queue). */
   async abort(session: string, options: { all?: boolean } = {}): Promise<{ runId: string }> {
-    return (await this.request({ op: "abort", session, ...(options.all !== undefined ? { all: options.all } : {}) })) as { runId: string };
+    return (await this.request({
+      op: "abort",
+      session,
+      ...(options.all !== undefined ? { all: options.all } : {}),
+    })) as { runId: string };
   }
 
   /** Answers an agent's permission request. */
@@ -294,7 +319,10 @@ export class SwitchboardClient {
     return this.http.output(id, query);
   }
 
-  appendEvents(id: string, events: AppendEventInput | readonly AppendEventInput[]): ReturnType<HttpClient["appendEvents"]> {
+  appendEvents(
+    id: string,
+    events: AppendEventInput | readonly AppendEventInput[],
+  ): ReturnType<HttpClient["appendEvents"]> {
     return this.http.appendEvents(id, events);
   }
 
@@ -326,12 +354,22 @@ export class SwitchboardClient {
         // Nothing yet: the connection counts as open once the gateway says hello.
       },
       onMessage: (text) => this.onFrame(handle, text),
-      onClose: (code, reason) => this.onSocketClosed(handle, new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`)),
+      onClose: (code, reason) =>
+        this.onSocketClosed(
+          handle,
+          new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`),
+        ),
     });
     this.socket = handle;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = undefined;
-      this.dropSocket(handle, new ConnectionError("TIMEOUT", `no hello from the gateway within ${this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS} ms`));
+      this.dropSocket(
+        handle,
+        new ConnectionError(
+          "TIMEOUT",
+          `no hello from the gateway within ${this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS} ms`,
+        ),
+      );
     }, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
   }
 
@@ -366,9 +404,16 @@ export class SwitchboardClient {
       if (!p.sent) continue;
       this.pending.delete(ref);
       clearTimeout(p.timer);
-      p.reject(new ConnectionError("DISCONNECTED", `the connection dropped before the gateway answered ${p.frame.op}; it may or may not have been applied`, { cause: error }));
+      p.reject(
+        new ConnectionError(
+          "DISCONNECTED",
+          `the connection dropped before the gateway answered ${p.frame.op}; it may or may not have been applied`,
+          { cause: error },
+        ),
+      );
     }
-    for (const ping of this.pings.values()) ping.reject(new ConnectionError("DISCONNECTED", "the connection dropped", { cause: error }));
+    for (const ping of this.pings.values())
+      ping.reject(new ConnectionError("DISCONNECTED", "the connection dropped", { cause: error }));
     this.pings.clear();
     this.subscribeRefs.clear();
     this.ignoredRefs.clear();
@@ -396,7 +441,11 @@ export class SwitchboardClient {
     this.attempt++;
     const maxAttempts = this.options.reconnect?.maxAttempts ?? RECONNECT_MAX_ATTEMPTS;
     if (this.attempt > maxAttempts) {
-      this.shutdown(new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, { cause: error }));
+      this.shutdown(
+        new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, {
+          cause: error,
+        }),
+      );
       return;
     }
     const delayMs = backoffDelay(this.attempt, this.options.reconnect);
@@ -453,7 +502,11 @@ export class SwitchboardClient {
       reject: (error) => {
         if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
         this.controlled.delete(session);
-        this.emitter.emit("control-lost", { session, code: error.code, message: `could not take control back after reconnecting: ${error.message}` });
+        this.emitter.emit("control-lost", {
+          session,
+          code: error.code,
+          message: `could not take control back after reconnecting: ${error.message}`,
+        });
       },
     });
     handle?.send(JSON.stringify({ ...frame, ref }));
@@ -466,7 +519,10 @@ export class SwitchboardClient {
     this.heartbeat = setInterval(() => {
       if (!handle || handle !== this.socket) return;
       if (now() - this.lastReceivedAt > interval + timeout) {
-        this.dropSocket(handle, new ConnectionError("TIMEOUT", `nothing from the gateway for ${interval + timeout} ms`));
+        this.dropSocket(
+          handle,
+          new ConnectionError("TIMEOUT", `nothing from the gateway for ${interval + timeout} ms`),
+        );
         return;
       }
       this.sendPing();
@@ -504,7 +560,9 @@ export class SwitchboardClient {
     }
     const ref = this.nextRef++;
     this.subscribeRefs.set(ref, session);
-    this.socket?.send(JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }));
+    this.socket?.send(
+      JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }),
+    );
   }
 
   private removeSubscription(sub: Subscription): void {
@@ -539,7 +597,12 @@ export class SwitchboardClient {
       let queued = 0;
       for (const p of this.pending.values()) if (!p.sent) queued++;
       if (queued >= MAX_QUEUED_REQUESTS) {
-        return Promise.reject(new ConnectionError("QUEUE_FULL", `${queued} requests are already waiting for the connection (MAX_QUEUED_REQUESTS)`));
+        return Promise.reject(
+          new ConnectionError(
+            "QUEUE_FULL",
+            `${queued} requests are already waiting for the connection (MAX_QUEUED_REQUESTS)`,
+          ),
+        );
       }
     }
     return new Promise((resolve, reject) => {
@@ -565,7 +628,10 @@ export class SwitchboardClient {
     try {
       frame = JSON.parse(text) as ServerFrame;
     } catch (error) {
-      this.emitter.emit("error", new ConnectionError("BAD_RESPONSE", "the gateway sent a frame that is not JSON", { cause: error }));
+      this.emitter.emit(
+        "error",
+        new ConnectionError("BAD_RESPONSE", "the gateway sent a frame that is not JSON", { cause: error }),
+      );
       return;
     }
     switch (frame.op) {
@@ -587,7 +653,8 @@ export class SwitchboardClient {
         const channel = this.channels.get(frame.session);
         if (!channel) return;
         for (const sub of [...channel]) {
-          if (frame.reason === "deleted") sub.fail(new SwitchboardError("SESSION_NOT_FOUND", `session ${frame.session} was deleted`));
+          if (frame.reason === "deleted")
+            sub.fail(new SwitchboardError("SESSION_NOT_FOUND", `session ${frame.session} was deleted`));
           else sub.reset(frame.reason, frame.first, frame.head);
         }
         this.pruneChannel(frame.session, channel);
@@ -657,7 +724,8 @@ export class SwitchboardClient {
     for (const event of events) {
       for (const sub of channel) if (sub.deliver(event)) ended = true;
     }
-    if (ended || [...channel].some((s) => !s.live)) this.pruneChannel(session, channel);
+    // Subscriptions that stop otherwise (unsubscribe, failure) prune their channel themselves.
+    if (ended) this.pruneChannel(session, channel);
   }
 
   private shutdown(error: Error | undefined): void {

@@ -40,7 +40,9 @@ export type ClientError = SwitchboardError | ConnectionError;
  * (`{code, message}`). Codes this SDK does not know (a newer gateway) become `INTERNAL`
  * with the original code kept in `details.wireCode`.
  */
-export function errorFromWire(value: { code?: unknown; message?: unknown } & Record<string, unknown>): SwitchboardError {
+export function errorFromWire(
+  value: { code?: unknown; message?: unknown } & Record<string, unknown>,
+): SwitchboardError {
   const { code, message, ...rest } = value;
   const text = typeof message === "string" ? message : "the gateway refused the request";
   if (typeof code === "string" && isErrorCode(code)) return new SwitchboardError(code, text, rest);

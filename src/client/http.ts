@@ -117,7 +117,10 @@ export class HttpClient {
 
   /** Raw output bytes from byte offset `since` (what `switchboard logs` prints). */
   async output(id: string, query: { since?: number } = {}): Promise<OutputChunk> {
-    const res = await this.fetch("GET", `${sessionPath(id)}/output${query.since !== undefined ? `?since=${query.since}` : ""}`);
+    const res = await this.fetch(
+      "GET",
+      `${sessionPath(id)}/output${query.since !== undefined ? `?since=${query.since}` : ""}`,
+    );
     if (!res.ok) throw await this.failure(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
@@ -126,7 +129,10 @@ export class HttpClient {
   }
 
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
-  appendEvents(id: string, events: AppendEventInput | readonly AppendEventInput[]): Promise<{ appended: number; first: number; head: number }> {
+  appendEvents(
+    id: string,
+    events: AppendEventInput | readonly AppendEventInput[],
+  ): Promise<{ appended: number; first: number; head: number }> {
     return this.json("POST", `${sessionPath(id)}/events`, events);
   }
 
@@ -145,8 +151,15 @@ export class HttpClient {
   }
 
   /** Takes or gives back the control lease for this token's HTTP calls. */
-  control(id: string, action: "acquire" | "release", options: { force?: boolean } = {}): Promise<{ ok: true; controller: string | null }> {
-    return this.json("POST", `${sessionPath(id)}/control`, { action, ...(options.force !== undefined ? { force: options.force } : {}) });
+  control(
+    id: string,
+    action: "acquire" | "release",
+    options: { force?: boolean } = {},
+  ): Promise<{ ok: true; controller: string | null }> {
+    return this.json("POST", `${sessionPath(id)}/control`, {
+      action,
+      ...(options.force !== undefined ? { force: options.force } : {}),
+    });
   }
 
   prompt(id: string, text: string): Promise<{ runId: string }> {
@@ -187,7 +200,8 @@ export class HttpClient {
   private async fetch(method: string, path: string, body?: unknown): Promise<Response> {
     const fetchImpl = this.target.fetch ?? globalThis.fetch;
     const headers: Record<string, string> = {};
-    if (this.target.token !== undefined && this.target.token !== "") headers["Authorization"] = `Bearer ${this.target.token}`;
+    if (this.target.token !== undefined && this.target.token !== "")
+      headers["Authorization"] = `Bearer ${this.target.token}`;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const url = endpointUrl(this.target.url, path, "http");
     try {
@@ -200,10 +214,16 @@ export class HttpClient {
       });
     } catch (error) {
       if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
-        throw new ConnectionError("TIMEOUT", `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`, { cause: error });
+        throw new ConnectionError(
+          "TIMEOUT",
+          `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`,
+          { cause: error },
+        );
       }
       const reason = error instanceof Error ? describeCause(error) : String(error);
-      throw new ConnectionError("UNREACHABLE", `cannot reach the gateway at ${this.target.url}: ${reason}`, { cause: error });
+      throw new ConnectionError("UNREACHABLE", `cannot reach the gateway at ${this.target.url}: ${reason}`, {
+        cause: error,
+      });
     }
   }
 
@@ -212,7 +232,11 @@ export class HttpClient {
     try {
       body = await res.json();
     } catch (error) {
-      return new ConnectionError("BAD_RESPONSE", `HTTP ${res.status} ${res.statusText} without a Switchboard error body`, { cause: error });
+      return new ConnectionError(
+        "BAD_RESPONSE",
+        `HTTP ${res.status} ${res.statusText} without a Switchboard error body`,
+        { cause: error },
+      );
     }
     const error = (body as { error?: unknown } | null)?.error;
     if (error !== null && typeof error === "object") return errorFromWire(error as Record<string, unknown>);

@@ -2,19 +2,47 @@
  * The Switchboard SDK: pure (no `node:` imports), for browsers and Node. In Node, import
  * `./node.js` instead, which plugs in the `ws` package and header authentication.
  */
-export { connect, SwitchboardClient, CONNECT_TIMEOUT_MS, MAX_QUEUED_REQUESTS, PING_INTERVAL_MS, PONG_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "./client.js";
+export {
+  connect,
+  SwitchboardClient,
+  CONNECT_TIMEOUT_MS,
+  MAX_QUEUED_REQUESTS,
+  PING_INTERVAL_MS,
+  PONG_TIMEOUT_MS,
+  REQUEST_TIMEOUT_MS,
+} from "./client.js";
 export type { ClientEvents, ClientOptions, ConnectionState, HelloFrame, RequestFrame, StateChange } from "./client.js";
 export { Subscription } from "./subscription.js";
 export type { ResetInfo, SubscribeOptions, SubscribedInfo } from "./subscription.js";
 export { TerminalClient } from "./terminal.js";
 export type { TerminalClientOptions, TerminalData, TerminalEvents, TerminalExit } from "./terminal.js";
 export { HttpClient, HTTP_TIMEOUT_MS } from "./http.js";
-export type { AppendEventInput, CreateSessionRequest, EventsPage, EventsQuery, HttpClientOptions, OutputChunk } from "./http.js";
+export type {
+  AppendEventInput,
+  CreateSessionRequest,
+  EventsPage,
+  EventsQuery,
+  HttpClientOptions,
+  OutputChunk,
+} from "./http.js";
 export { OutputView, OUTPUT_VIEW_MAX_BYTES, utf8Length } from "./output-view.js";
 export type { OutputViewChunk, OutputViewOptions } from "./output-view.js";
-export { backoffDelay, INITIAL_CONNECT_ATTEMPTS, RECONNECT_FACTOR, RECONNECT_INITIAL_DELAY_MS, RECONNECT_MAX_ATTEMPTS, RECONNECT_MAX_DELAY_MS } from "./backoff.js";
+export {
+  backoffDelay,
+  INITIAL_CONNECT_ATTEMPTS,
+  RECONNECT_FACTOR,
+  RECONNECT_INITIAL_DELAY_MS,
+  RECONNECT_MAX_ATTEMPTS,
+  RECONNECT_MAX_DELAY_MS,
+} from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
-export { ConnectionError, CONNECTION_ERROR_CODES, errorFromWire, isConnectionError, isSwitchboardError } from "./errors.js";
+export {
+  ConnectionError,
+  CONNECTION_ERROR_CODES,
+  errorFromWire,
+  isConnectionError,
+  isSwitchboardError,
+} from "./errors.js";
 export type { ClientError, ConnectionErrorCode } from "./errors.js";
 export { BEARER_SUBPROTOCOL_PREFIX } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";

@@ -53,7 +53,12 @@ export class Subscription {
   private confirmed = false;
 
   /** @internal Use {@link SwitchboardClient.subscribe}. */
-  constructor(session: string, options: SubscribeOptions, onEvent: (event: SessionEvent) => void, detach: (sub: Subscription) => void) {
+  constructor(
+    session: string,
+    options: SubscribeOptions,
+    onEvent: (event: SessionEvent) => void,
+    detach: (sub: Subscription) => void,
+  ) {
     this.session = session;
     this.options = options;
     this.onEvent = onEvent;

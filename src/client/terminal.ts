@@ -93,7 +93,10 @@ export class TerminalClient {
     this.session = options.session;
     this._offset = options.since;
     this.control = options.control;
-    this.http = new HttpClient({ ...options, ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}) });
+    this.http = new HttpClient({
+      ...options,
+      ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
+    });
     this.done = new Promise((resolve, reject) => (this.settleDone = { resolve, reject }));
     markHandled(this.done);
     this.open();
@@ -201,7 +204,11 @@ export class TerminalClient {
         return;
       case "stdout":
       case "stderr":
-        this.accept(frame.type, frame.offset, frame.enc === "base64" ? decodeOutputData(frame.data, "base64") : this.encoder.encode(frame.data));
+        this.accept(
+          frame.type,
+          frame.offset,
+          frame.enc === "base64" ? decodeOutputData(frame.data, "base64") : this.encoder.encode(frame.data),
+        );
         return;
       case "exit": {
         if (this.exited) return;
@@ -255,11 +262,15 @@ export class TerminalClient {
       this.scheduleReconnect(error);
       return;
     }
-    void diagnoseUpgradeFailure(() => this.http.getSession(this.session), `cannot open /ws/session/${this.session}`).then((why) => {
+    void diagnoseUpgradeFailure(
+      () => this.http.getSession(this.session),
+      `cannot open /ws/session/${this.session}`,
+    ).then((why) => {
       if (this._state === "closed") return;
       const fatal =
         isSwitchboardError(why, "UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST") ||
-        (!this.everConnected && (isConnectionError(why, "UNREACHABLE") || this.attempt + 1 >= INITIAL_CONNECT_ATTEMPTS));
+        (!this.everConnected &&
+          (isConnectionError(why, "UNREACHABLE") || this.attempt + 1 >= INITIAL_CONNECT_ATTEMPTS));
       if (fatal) this.finish(why);
       else this.scheduleReconnect(why);
     });
@@ -269,7 +280,11 @@ export class TerminalClient {
     this.attempt++;
     const maxAttempts = this.options.reconnect?.maxAttempts ?? RECONNECT_MAX_ATTEMPTS;
     if (this.attempt > maxAttempts) {
-      this.finish(new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, { cause: error }));
+      this.finish(
+        new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, {
+          cause: error,
+        }),
+      );
       return;
     }
     const delayMs = backoffDelay(this.attempt, this.options.reconnect);

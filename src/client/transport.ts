@@ -168,5 +168,8 @@ export async function diagnoseUpgradeFailure(probe: () => Promise<unknown>, what
     if (error instanceof Error) return error;
     return new ConnectionError("UNREACHABLE", `${what}: ${String(error)}`);
   }
-  return new ConnectionError("BAD_RESPONSE", `${what}: the gateway answers HTTP but refused the WebSocket upgrade (a connection limit, or a proxy without WebSocket support)`);
+  return new ConnectionError(
+    "BAD_RESPONSE",
+    `${what}: the gateway answers HTTP but refused the WebSocket upgrade (a connection limit, or a proxy without WebSocket support)`,
+  );
 }

@@ -1,4 +1,3 @@
-/* global process, console, setTimeout, structuredClone, AbortController */
 // The plugin runner: the entry module of every sandboxed plugin process.
 //
 // Plain JavaScript on purpose: the child runs under Node's permission model, reading only

@@ -27,7 +27,7 @@ export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSe
   const agentId = typeof body.agent === "string" ? body.agent : `inline:${body.agent.adapter}`;
   const spec = typeof body.agent === "string" ? agentSpec(core, body.agent) : body.agent;
   const cwd = body.cwd ?? spec.cwd ?? process.cwd();
-  let isDir = false;
+  let isDir: boolean;
   try {
     isDir = statSync(cwd).isDirectory();
   } catch {

@@ -33,12 +33,21 @@ export class RequestGuard {
     throw new SwitchboardError("ORIGIN_NOT_ALLOWED", `origin ${origin.slice(0, 100)} is not allowed; add it to allowedOrigins in the config`);
   }
 
-  /** The caller's identity, or UNAUTHORIZED; repeated failures from one address answer RATE_LIMITED. */
-  authenticate(req: IncomingMessage): Identity {
-    const address = req.socket.remoteAddress ?? "unknown";
-    if (this.failures.blocked(address)) {
+  /**
+   * RATE_LIMITED while the caller's address is slowed down after repeated authentication
+   * failures. Every place that checks a credential calls it first — `authenticate` does, and
+   * so must `POST /v1/login`, or a slowed address keeps guessing tokens there at full speed.
+   */
+  checkNotSlowed(req: IncomingMessage): void {
+    if (this.failures.blocked(addressOf(req))) {
       throw new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
     }
+  }
+
+  /** The caller's identity, or UNAUTHORIZED; repeated failures from one address answer RATE_LIMITED. */
+  authenticate(req: IncomingMessage): Identity {
+    const address = addressOf(req);
+    this.checkNotSlowed(req);
     const creds = credentialsOf(req);
     let identity: Identity | undefined;
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
@@ -55,4 +64,9 @@ export class RequestGuard {
     }
     return identity;
   }
+}
+
+/** The peer address failures are counted against (behind a reverse proxy: the proxy's). */
+function addressOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "unknown";
 }

@@ -93,6 +93,25 @@ export class Outbox {
 }
 
 /**
+ * The frame last built for a single log entry. Fan-out hands one entry to every subscriber of
+ * its session one after the other, and that frame is the same for all of them, so keeping the
+ * last one makes N viewers cost one frame (one parse, one string) instead of N — the hot path
+ * of the PTY throughput and fan-out benchmarks. Holds one entry, so it retains nothing else.
+ */
+export class LastFrame<F> {
+  private entry: LogEntry | undefined;
+  private frame: F | undefined;
+
+  get(entry: LogEntry, build: (entry: LogEntry) => F): F {
+    if (this.entry !== entry) {
+      this.frame = build(entry);
+      this.entry = entry;
+    }
+    return this.frame as F;
+  }
+}
+
+/**
  * Per-endpoint bookkeeping: connections per token (limit), the metrics gauge, and dead-peer
  * detection — a peer that misses two pings is terminated, not closed, since a paused peer
  * cannot read a close frame.

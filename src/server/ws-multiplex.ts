@@ -18,7 +18,7 @@ import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, Outbox } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
@@ -27,16 +27,23 @@ import { ConnectionTracker, Outbox } from "./ws-common.js";
 export class MultiplexEndpoint {
   private readonly wss: WebSocketServer;
   private readonly tracker: ConnectionTracker;
+  /** Shared by this endpoint's connections: see {@link LastFrame}. */
+  private readonly lastFrame = new LastFrame<string>();
 
   constructor(private readonly core: GatewayCore) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: core.limits.frameBytes, perMessageDeflate: false, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: core.limits.frameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     this.tracker = new ConnectionTracker(core, "multiplex");
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new MultiplexConnection(this.core, ws, identity);
+      const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
       this.tracker.add(identity, ws, () => conn.dispose());
     });
   }
@@ -64,11 +71,16 @@ class MultiplexConnection {
     private readonly core: GatewayCore,
     private readonly ws: WebSocket,
     private readonly identity: Identity,
+    lastFrame: LastFrame<string>,
   ) {
-    this.outbox = new Outbox(ws, core.limits.queueBytes, () => this.pumpAll(), (session, entries) =>
-      entries.length === 1
-        ? `{"op":"event","session":${JSON.stringify(session)},"event":${entries[0]!.json}}`
-        : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
+    this.outbox = new Outbox(
+      ws,
+      core.limits.queueBytes,
+      () => this.pumpAll(),
+      (session, entries) =>
+        entries.length === 1
+          ? lastFrame.get(entries[0]!, (e) => `{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`)
+          : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
@@ -113,14 +125,22 @@ class MultiplexConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
     if (isBinary) {
-      this.send({ op: "error", code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" });
+      this.send({
+        op: "error",
+        code: "INVALID_JSON",
+        message: "send JSON text frames; binary frames are not accepted",
+      });
       return;
     }
     let raw: unknown;
     try {
       raw = JSON.parse(data.toString());
     } catch (error) {
-      this.send({ op: "error", code: "INVALID_JSON", message: `the frame is not valid JSON: ${(error as Error).message}` });
+      this.send({
+        op: "error",
+        code: "INVALID_JSON",
+        message: `the frame is not valid JSON: ${(error as Error).message}`,
+      });
       return;
     }
     const ref = refOf(raw);
@@ -132,7 +152,9 @@ class MultiplexConnection {
         op: "error",
         ...(ref !== undefined ? { ref } : {}),
         code: unknownOp ? "UNKNOWN_OP" : "VALIDATION_FAILED",
-        message: unknownOp ? `unknown op ${JSON.stringify(op)?.slice(0, 50)}; see docs/protocol.md` : formatIssues(parsed.error),
+        message: unknownOp
+          ? `unknown op ${JSON.stringify(op)?.slice(0, 50)}; see docs/protocol.md`
+          : formatIssues(parsed.error),
       });
       return;
     }
@@ -173,19 +195,44 @@ class MultiplexConnection {
       case "input": {
         const bytes = inputBytes(frame.data, frame.enc, LIMITS.INPUT_BYTES);
         if (!this.inputBucket.take(bytes.length)) {
-          throw new SwitchboardError("RATE_LIMITED", `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`);
+          throw new SwitchboardError(
+            "RATE_LIMITED",
+            `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
+          );
         }
         steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "input", data: bytes }, by);
         return undefined;
       }
       case "signal":
-        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "signal", signal: frame.signal }, by);
+        steer(
+          this.core.sessions,
+          this.identity,
+          this.connId,
+          frame.session,
+          { op: "signal", signal: frame.signal },
+          by,
+        );
         return undefined;
       case "resize":
-        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "resize", cols: frame.cols, rows: frame.rows }, by);
+        steer(
+          this.core.sessions,
+          this.identity,
+          this.connId,
+          frame.session,
+          { op: "resize", cols: frame.cols, rows: frame.rows },
+          by,
+        );
         return undefined;
       case "control": {
-        const session = control(this.core.sessions, this.identity, this.connId, frame.session, frame.action, frame.force ?? false, by);
+        const session = control(
+          this.core.sessions,
+          this.identity,
+          this.connId,
+          frame.session,
+          frame.action,
+          frame.force ?? false,
+          by,
+        );
         if (frame.action === "acquire") this.watchControl(session);
         else this.unwatchControl(session.id);
         return { controller: session.lease.holder?.actor.name ?? null };
@@ -222,7 +269,10 @@ class MultiplexConnection {
       existing.session.viewers--;
       this.subs.delete(sessionId);
     } else if (this.subs.size >= this.core.limits.subscriptionsPerConnection) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`,
+      );
     }
     const sink: FeedSink = {
       get queuedBytes() {
@@ -244,11 +294,19 @@ class MultiplexConnection {
     } catch (error) {
       if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
       trimmed = true;
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, { onCatchUp: () => this.core.metrics.catchUps.inc() });
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, {
+        onCatchUp: () => this.core.metrics.catchUps.inc(),
+      });
     }
     this.subs.set(sessionId, { feed, session });
     session.viewers++;
-    this.send({ op: "subscribed", session: session.id, from: feed.cursor + 1, head: session.log.head, ...(ref !== undefined ? { ref } : {}) });
+    this.send({
+      op: "subscribed",
+      session: session.id,
+      from: feed.cursor + 1,
+      head: session.log.head,
+      ...(ref !== undefined ? { ref } : {}),
+    });
     if (trimmed) sink.reset(session.log.first, session.log.head);
     feed.pump();
   }
@@ -263,7 +321,9 @@ class MultiplexConnection {
           op: "error",
           session: session.id,
           code: "CONTROL_LOST",
-          message: change.holder ? `control was taken over by ${change.holder.actor.name}` : "control expired after holder silence",
+          message: change.holder
+            ? `control was taken over by ${change.holder.actor.name}`
+            : "control expired after holder silence",
         });
       }
     });
@@ -281,4 +341,3 @@ function refOf(raw: unknown): Ref | undefined {
   const ref = (raw as { ref?: unknown }).ref;
   return (typeof ref === "string" && ref.length <= 128) || typeof ref === "number" ? ref : undefined;
 }
-

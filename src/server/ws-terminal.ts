@@ -18,7 +18,7 @@ import { SessionFeed } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, Outbox } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
 
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
@@ -35,6 +35,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export class TerminalEndpoint {
   private readonly wss: WebSocketServer;
   private readonly tracker: ConnectionTracker;
+  /** Shared by this endpoint's connections: see {@link LastFrame}. */
+  private readonly lastFrame = new LastFrame<string[]>();
 
   constructor(private readonly core: GatewayCore) {
     this.wss = new WebSocketServer({
@@ -71,7 +73,7 @@ export class TerminalEndpoint {
     if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new TerminalConnection(this.core, ws, identity, session, since, controlParam);
+      const conn = new TerminalConnection(this.core, ws, identity, session, since, controlParam, this.lastFrame);
       this.tracker.add(identity, ws, () => conn.dispose());
     });
   }
@@ -99,6 +101,7 @@ class TerminalConnection {
     private readonly session: Session,
     since: number | undefined,
     private readonly control: "acquire" | "force" | null,
+    private readonly lastFrame: LastFrame<string[]>,
   ) {
     this.outbox = new Outbox(
       ws,
@@ -253,6 +256,13 @@ class TerminalConnection {
   }
 
   private format(entries: readonly LogEntry[]): string[] {
+    // One live output event: the frame every viewer gets (exit is per connection: it closes it).
+    const only = entries.length === 1 ? entries[0]! : undefined;
+    if (only?.type === "output") return this.lastFrame.get(only, (e) => this.buildFrames([e]));
+    return this.buildFrames(entries);
+  }
+
+  private buildFrames(entries: readonly LogEntry[]): string[] {
     const frames: string[] = [];
     let run: { stream: "stdout" | "stderr"; data: string; offset: number } | undefined;
     const flushRun = () => {

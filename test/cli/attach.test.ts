@@ -144,7 +144,11 @@ describe("switchboard attach, driven through tmux", () => {
     await t.waitFor(/^full-screen$/m);
     expect(t.modes()).toEqual({ alternate: true, cursor: false, mouse: true });
     // The attach process is the child of the pane's shell (started by this test).
-    const attachPid = Number(execFileSync("ps", ["-o", "pid=", "--ppid", String(t.panePid())], { encoding: "utf8" }).trim().split(/\s+/)[0]);
+    const attachPid = Number(
+      execFileSync("ps", ["-o", "pid=", "--ppid", String(t.panePid())], { encoding: "utf8" })
+        .trim()
+        .split(/\s+/)[0],
+    );
     expect(attachPid).toBeGreaterThan(0);
     process.kill(attachPid, "SIGTERM");
     await t.waitFor(/SIGTERM; the session keeps running/);

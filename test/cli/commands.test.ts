@@ -67,10 +67,15 @@ describe("switchboard client commands", () => {
     expect(header).toMatch(/^ID\s+NAME\s+KIND\s+STATE\s+PID\s+EXIT\s+AGE\s+COMMAND$/);
     const row = ls.stdout.split("\n").find((l) => l.startsWith(id))!;
     expect(row).toMatch(/greeter\s+terminal\s+exited\s+\d+\s+3\s+\d+s\s+sh -c echo hello/);
-    expect((JSON.parse(lsJson.stdout) as SessionInfo[]).map((s) => s.id)).toEqual(expect.arrayContaining([id, created.id]));
+    expect((JSON.parse(lsJson.stdout) as SessionInfo[]).map((s) => s.id)).toEqual(
+      expect.arrayContaining([id, created.id]),
+    );
     expect(logs).toEqual({ code: 0, stdout: "hello\noops\n", stderr: "" });
     expect(logsSince.stdout).toBe("lo\noops\n");
-    const events = logsJson.stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string });
+    const events = logsJson.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { seq: number; type: string });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 3 });
     expect(new TextDecoder().decode((await http.output(created.id)).bytes)).toBe("hi world\n");
@@ -123,20 +128,23 @@ describe("switchboard client commands", () => {
     const noToken = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "", SWITCHBOARD_DATA_DIR: emptyDir };
     const deadUrl = await closedPortUrl();
     try {
-      const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] = await Promise.all([
-        cli(["logs", "no-such-session"], env),
-        cli(["ls", "--token", "wrong-token-0123456789"], env),
-        cli(["ls"], noToken),
-        cli(["ls", "--data-dir", dataDir, "--json"], noToken),
-        cli(["ls", "--url", deadUrl], env),
-        cli(["attach"], env),
-        cli(["send", cat.id, "x"], env),
-        cli(["send", done.id, "x"], env),
-        cli(["signal", cat.id, "NOPE"], env),
-        cli(["kill", "no-such-session", "--json"], env),
-      ]);
+      const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] =
+        await Promise.all([
+          cli(["logs", "no-such-session"], env),
+          cli(["ls", "--token", "wrong-token-0123456789"], env),
+          cli(["ls"], noToken),
+          cli(["ls", "--data-dir", dataDir, "--json"], noToken),
+          cli(["ls", "--url", deadUrl], env),
+          cli(["attach"], env),
+          cli(["send", cat.id, "x"], env),
+          cli(["send", done.id, "x"], env),
+          cli(["signal", cat.id, "NOPE"], env),
+          cli(["kill", "no-such-session", "--json"], env),
+        ]);
       expect(missing.code).toBe(EXIT.NOT_FOUND);
-      expect(missing.stderr).toBe('switchboard: no session no-such-session (SESSION_NOT_FOUND); "switchboard ls" lists sessions\n');
+      expect(missing.stderr).toBe(
+        'switchboard: no session no-such-session (SESSION_NOT_FOUND); "switchboard ls" lists sessions\n',
+      );
       expect(badToken.code).toBe(EXIT.AUTH);
       expect(badToken.stderr).toMatch(/refused the token from --token \(UNAUTHORIZED\)/);
       expect(none.code).toBe(EXIT.AUTH);
@@ -144,7 +152,9 @@ describe("switchboard client commands", () => {
       expect(fromFile.code).toBe(0);
       expect(JSON.parse(fromFile.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: cat.id })]));
       expect(unreachable.code).toBe(EXIT.UNREACHABLE);
-      expect(unreachable.stderr).toMatch(/cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED.*switchboard serve/);
+      expect(unreachable.stderr).toMatch(
+        /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED.*switchboard serve/,
+      );
       expect(usage.code).toBe(EXIT.USAGE);
       expect(usage.stderr).toMatch(/missing the session id[\s\S]*Usage: switchboard attach/);
       expect(held.code).toBe(EXIT.CONTROL_HELD);
@@ -153,7 +163,9 @@ describe("switchboard client commands", () => {
       expect(badSignal.code).toBe(EXIT.FAILURE);
       expect(badSignal.stderr).toMatch(/signal must be one of INT, TERM/);
       expect(jsonError.code).toBe(EXIT.NOT_FOUND);
-      expect(JSON.parse(jsonError.stdout)).toEqual({ error: { code: "SESSION_NOT_FOUND", message: expect.any(String), exitCode: EXIT.NOT_FOUND } });
+      expect(JSON.parse(jsonError.stdout)).toEqual({
+        error: { code: "SESSION_NOT_FOUND", message: expect.any(String), exitCode: EXIT.NOT_FOUND },
+      });
     } finally {
       holder.close();
       rmSync(dataDir, { recursive: true, force: true });

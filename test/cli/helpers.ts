@@ -53,7 +53,19 @@ export class Tmux {
     const exports = Object.entries({ ...this.env, PS1: "local$ ", SWITCHBOARD_LOG_LEVEL: "silent" })
       .map(([k, v]) => `${k}=${shellQuote(v)}`)
       .join(" ");
-    this.tmux(["-f", "/dev/null", "new-session", "-d", "-s", "t", "-x", String(this.cols), "-y", String(this.rows), `cd ${shellQuote(REPO)} && env ${exports} bash --norc --noprofile`]);
+    this.tmux([
+      "-f",
+      "/dev/null",
+      "new-session",
+      "-d",
+      "-s",
+      "t",
+      "-x",
+      String(this.cols),
+      "-y",
+      String(this.rows),
+      `cd ${shellQuote(REPO)} && env ${exports} bash --norc --noprofile`,
+    ]);
     this.started = true;
   }
 
@@ -79,7 +91,15 @@ export class Tmux {
 
   /** Terminal modes of the pane: alternate screen, cursor shown, mouse reporting. */
   modes(): { alternate: boolean; cursor: boolean; mouse: boolean } {
-    const [alternate, cursor, mouse] = this.tmux(["display-message", "-p", "-t", "t", "#{alternate_on} #{cursor_flag} #{mouse_any_flag}"]).trim().split(" ");
+    const [alternate, cursor, mouse] = this.tmux([
+      "display-message",
+      "-p",
+      "-t",
+      "t",
+      "#{alternate_on} #{cursor_flag} #{mouse_any_flag}",
+    ])
+      .trim()
+      .split(" ");
     return { alternate: alternate === "1", cursor: cursor === "1", mouse: mouse === "1" };
   }
 

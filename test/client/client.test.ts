@@ -28,7 +28,10 @@ afterAll(async () => {
   await gw.close();
 });
 
-async function client(url = gw.url, extra: Partial<ConstructorParameters<typeof SwitchboardClient>[0]> = {}): Promise<SwitchboardClient> {
+async function client(
+  url = gw.url,
+  extra: Partial<ConstructorParameters<typeof SwitchboardClient>[0]> = {},
+): Promise<SwitchboardClient> {
   const c = await connect({ url, token: gw.token, reconnect: FAST_RECONNECT, ...extra });
   cleanup.push(() => c.close());
   return c;
@@ -40,7 +43,11 @@ async function proxy(): Promise<CutProxy> {
   return p;
 }
 
-async function expectCode(promise: Promise<unknown>, code: string, type: typeof SwitchboardError | typeof ConnectionError = SwitchboardError): Promise<void> {
+async function expectCode(
+  promise: Promise<unknown>,
+  code: string,
+  type: typeof SwitchboardError | typeof ConnectionError = SwitchboardError,
+): Promise<void> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,
@@ -87,7 +94,11 @@ describe("SwitchboardClient", () => {
     await c.appendEvents(stream.id, { type: "exit", data: { exitCode: 0 } });
     const resets: Array<{ first: number; lastSeq: number }> = [];
     const seqs: number[] = [];
-    const sub = c.subscribe(stream.id, { since: 10, onReset: (r) => resets.push({ first: r.first, lastSeq: r.lastSeq }) }, (e) => seqs.push(e.seq));
+    const sub = c.subscribe(
+      stream.id,
+      { since: 10, onReset: (r) => resets.push({ first: r.first, lastSeq: r.lastSeq }) },
+      (e) => seqs.push(e.seq),
+    );
     await sub.done;
     expect(resets).toHaveLength(1);
     expect(resets[0]!.lastSeq).toBe(10);
@@ -99,7 +110,13 @@ describe("SwitchboardClient", () => {
   it("reports connection states for UIs: connecting, open, reconnecting, open, closed", async () => {
     const p = await proxy();
     const states: ConnectionState[] = [];
-    const c = new SwitchboardClient({ url: p.url, token: gw.token, WebSocket, auth: "header", reconnect: FAST_RECONNECT });
+    const c = new SwitchboardClient({
+      url: p.url,
+      token: gw.token,
+      WebSocket,
+      auth: "header",
+      reconnect: FAST_RECONNECT,
+    });
     states.push(c.state);
     c.on("state", (s) => states.push(s.state));
     await c.opened();
@@ -267,7 +284,12 @@ describe("SwitchboardClient", () => {
   it("rejects pending work with CLOSED after close(), and close() is idempotent", async () => {
     const c = await client();
     const session = await c.createSession({ command: ["sleep", "5"], env: TEST_ENV });
-    cleanup.push(() => fetch(`${gw.url}/v1/sessions/${session.id}`, { method: "DELETE", headers: { Authorization: `Bearer ${gw.token}` } }));
+    cleanup.push(() =>
+      fetch(`${gw.url}/v1/sessions/${session.id}`, {
+        method: "DELETE",
+        headers: { Authorization: `Bearer ${gw.token}` },
+      }),
+    );
     const sub = c.subscribe(session.id, () => undefined);
     await sub.ready;
     c.close();

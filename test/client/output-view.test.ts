@@ -12,7 +12,15 @@ function eventsFor(bytes: Uint8Array, cuts: number[]): SessionEvent[] {
   let seq = 1;
   const push = (pieces: ReturnType<Utf8Chunker["push"]>) => {
     for (const p of pieces) {
-      events.push({ seq: seq++, ts: 0, type: "output", stream: "stdout", offset, data: p.data, ...(p.enc ? { enc: p.enc } : {}) });
+      events.push({
+        seq: seq++,
+        ts: 0,
+        type: "output",
+        stream: "stdout",
+        offset,
+        data: p.data,
+        ...(p.enc ? { enc: p.enc } : {}),
+      });
       offset += p.byteLength;
     }
   };
@@ -54,28 +62,41 @@ describe("OutputView", () => {
 
   it("renders text split across chunks, even a character cut between base64 chunks", () => {
     fc.assert(
-      fc.property(fc.string({ unit: "grapheme", maxLength: 60 }), fc.array(fc.nat(200), { maxLength: 6 }), (text, cuts) => {
-        const fromChunker = new OutputView();
-        for (const e of eventsFor(new TextEncoder().encode(text), cuts)) fromChunker.push(e);
-        expect(fromChunker.text()).toBe(text);
-        // Every piece as base64, cut anywhere (inside characters too).
-        const bytes = new TextEncoder().encode(text);
-        const bounds = [0, ...cuts.map((c) => Math.min(c, bytes.length)).sort((a, b) => a - b), bytes.length];
-        const raw = new OutputView();
-        for (let i = 1; i < bounds.length; i++) {
-          const piece = bytes.subarray(bounds[i - 1]!, bounds[i]!);
-          if (piece.length === 0) continue;
-          raw.push({ seq: i, ts: 0, type: "output", stream: "pty", offset: bounds[i - 1]!, data: Buffer.from(piece).toString("base64"), enc: "base64" });
-        }
-        expect(raw.text()).toBe(text);
-      }),
+      fc.property(
+        fc.string({ unit: "grapheme", maxLength: 60 }),
+        fc.array(fc.nat(200), { maxLength: 6 }),
+        (text, cuts) => {
+          const fromChunker = new OutputView();
+          for (const e of eventsFor(new TextEncoder().encode(text), cuts)) fromChunker.push(e);
+          expect(fromChunker.text()).toBe(text);
+          // Every piece as base64, cut anywhere (inside characters too).
+          const bytes = new TextEncoder().encode(text);
+          const bounds = [0, ...cuts.map((c) => Math.min(c, bytes.length)).sort((a, b) => a - b), bytes.length];
+          const raw = new OutputView();
+          for (let i = 1; i < bounds.length; i++) {
+            const piece = bytes.subarray(bounds[i - 1]!, bounds[i]!);
+            if (piece.length === 0) continue;
+            raw.push({
+              seq: i,
+              ts: 0,
+              type: "output",
+              stream: "pty",
+              offset: bounds[i - 1]!,
+              data: Buffer.from(piece).toString("base64"),
+              enc: "base64",
+            });
+          }
+          expect(raw.text()).toBe(text);
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it("stays within maxBytes by dropping the oldest chunks", () => {
     const view = new OutputView({ maxBytes: 10 });
-    for (let i = 0; i < 5; i++) view.push({ seq: i + 1, ts: 0, type: "output", stream: "stdout", offset: i * 4, data: `${i}abc` });
+    for (let i = 0; i < 5; i++)
+      view.push({ seq: i + 1, ts: 0, type: "output", stream: "stdout", offset: i * 4, data: `${i}abc` });
     expect(view.byteLength).toBeLessThanOrEqual(10);
     expect(view.text()).toBe("3abc4abc");
     expect(view.droppedBytes).toBe(12);
@@ -83,6 +104,11 @@ describe("OutputView", () => {
   });
 
   it("counts UTF-8 bytes like TextEncoder", () => {
-    fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 100 }), (s) => utf8Length(s) === new TextEncoder().encode(s).length));
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary", maxLength: 100 }),
+        (s) => utf8Length(s) === new TextEncoder().encode(s).length,
+      ),
+    );
   });
 });

@@ -8,7 +8,7 @@ import type { TestGateway } from "./helpers.js";
 /** Lines the producer prints, and over how long: cuts land while output flows. */
 const LINES = 2_000;
 const PRODUCE_MS = 1_000;
-const RUNS = 5;
+const RUNS = 4;
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 100 };
 
 let gw: TestGateway;
@@ -20,7 +20,9 @@ afterAll(async () => {
 });
 
 /** Cut times in ms from the start of output, sorted. */
-const cutTimes = fc.array(fc.integer({ min: 0, max: PRODUCE_MS - 100 }), { minLength: 1, maxLength: 5 }).map((a) => [...a].sort((x, y) => x - y));
+const cutTimes = fc
+  .array(fc.integer({ min: 0, max: PRODUCE_MS - 100 }), { minLength: 1, maxLength: 5 })
+  .map((a) => [...a].sort((x, y) => x - y));
 
 async function cutAt(proxy: CutProxy, times: readonly number[]): Promise<void> {
   let elapsed = 0;
@@ -50,7 +52,10 @@ describe("resume after dropped connections", () => {
             outputs.push(e);
             view.push(e);
           });
-          await cutAt(proxy, times.map((t) => t - times[0]! / 2));
+          await cutAt(
+            proxy,
+            times.map((t) => t - times[0]! / 2),
+          );
           const end = await sub.done;
           await outputSub.done;
 
@@ -76,12 +81,20 @@ describe("resume after dropped connections", () => {
     await fc.assert(
       fc.asyncProperty(cutTimes, async (times) => {
         const proxy = await CutProxy.start(gw.url);
-        const session = await (await fetch(`${gw.url}/v1/sessions`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
-          body: JSON.stringify({ command: countingCommand(LINES, PRODUCE_MS) }),
-        })).json() as { id: string };
-        const term = new TerminalClient({ url: proxy.url, token: gw.token, session: session.id, since: 0, reconnect: FAST_RECONNECT });
+        const session = (await (
+          await fetch(`${gw.url}/v1/sessions`, {
+            method: "POST",
+            headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
+            body: JSON.stringify({ command: countingCommand(LINES, PRODUCE_MS) }),
+          })
+        ).json()) as { id: string };
+        const term = new TerminalClient({
+          url: proxy.url,
+          token: gw.token,
+          session: session.id,
+          since: 0,
+          reconnect: FAST_RECONNECT,
+        });
         const chunks: Buffer[] = [];
         let expectedOffset = 0;
         let misplaced = 0;

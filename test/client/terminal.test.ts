@@ -27,7 +27,10 @@ function terminal(session: string, since?: number): { term: TerminalClient; text
 
 describe("TerminalClient (/ws/session/:id)", () => {
   it("replays from a byte offset, then streams live output, then the exit", async () => {
-    const s = await http.createSession({ command: ["sh", "-c", "printf 'abcdef'; read x; printf \"[$x]\"; exit 4"], env: TEST_ENV });
+    const s = await http.createSession({
+      command: ["sh", "-c", "printf 'abcdef'; read x; printf \"[$x]\"; exit 4"],
+      env: TEST_ENV,
+    });
     await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(6);
     const { term, text } = terminal(s.id, 2);
     await waitUntil(() => text() === "cdef", 3_000, "replay");

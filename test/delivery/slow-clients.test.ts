@@ -204,4 +204,31 @@ describe("slow clients", () => {
     expect(mux.errors).toEqual([]);
     expect(mux.bytes(id).toString()).toBe([0, 1, 2, 3, 4].map(big).join(""));
   });
+
+  it("closing the gateway while a stalled viewer is being caught up reads nothing from the closed log", async () => {
+    // Regression: write callbacks that fired after shutdown pumped the feed, which read the
+    // closed SQLite store and threw an uncaught "The database connection is not open".
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    defer(() => process.off("uncaughtException", onUncaught));
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const mux = await MuxClient.open(gw, defer, { keep: false });
+    mux.subscribe(id, 0);
+    const term = new WebSocket(wsUrl(gw, `/ws/session/${id}?since=0`), { headers: authHeaders(gw) });
+    defer(() => term.terminate());
+    await opened(term);
+    await mux.frame((f) => f.op === "subscribed");
+    rawSocket(mux.ws).pause();
+    rawSocket(term).pause();
+    await produce(gw, id);
+    expect(await catchUps(gw)).toBeGreaterThanOrEqual(2);
+    await gw.close();
+    // Now the sockets drain: their write callbacks run after the log is closed.
+    rawSocket(mux.ws).resume();
+    rawSocket(term).resume();
+    await eventually(() => mux.ws.readyState === WebSocket.CLOSED && term.readyState === WebSocket.CLOSED, 10_000, "both closed");
+    expect(uncaught).toEqual([]);
+  }, 60_000);
 });

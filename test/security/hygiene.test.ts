@@ -403,6 +403,22 @@ describe("secrets", () => {
     expect(leaks(log, secrets), "audit log").toEqual([]);
   });
 
+  // GAP: `ws` picks the first offered subprotocol, and the SDK (src/client/transport.ts) offers
+  // only `switchboard.bearer.<token>`, so the 101 response echoes the token in
+  // Sec-WebSocket-Protocol — into any proxy or devtools log of response headers. Proposed fix
+  // (docs/security.md, "Open gaps"): both endpoints' `handleProtocols` never select a bearer
+  // protocol when another is offered, and the SDK also offers `switchboard.v1`.
+  it.fails("never selects the bearer subprotocol when the client offers another one", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "alice", { kind: "stream" });
+    for (const path of ["/v1/ws", `/ws/session/${s.id}`]) {
+      const client = await WsClient.open(gw, path, null, {
+        protocols: [`switchboard.bearer.${TOKENS.alice}`, "switchboard.v1"],
+      });
+      expect(client.ws.protocol, path).toBe("switchboard.v1");
+    }
+  });
+
   // GAP: /v1/ws and /ws/session answer a malformed frame with JSON.parse's message, which
   // quotes the frame (ws-multiplex.ts, ws-terminal.ts). http.ts now has describeJsonError for this.
   it.fails("does not echo a malformed WebSocket frame's content in its INVALID_JSON error", async () => {

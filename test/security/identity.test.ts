@@ -337,11 +337,9 @@ describe("identity on agent and plugin routes", () => {
       expect((await eventsOf(gw, id)).filter((e) => e.type === "run.queued")).toEqual([]);
   });
 
-  // GAP: routes/plugins.ts forwards every request header to the plugin's HTTP hook, including
-  // Authorization and Cookie: a plugin (sandboxed, less trusted than the gateway) receives the
-  // caller's token — possibly an admin's — and could call the API with it. Drop `.fails` once
-  // credentials are stripped.
-  it.fails("does not hand the caller's credentials to a plugin's HTTP hook", async () => {
+  // A plugin is sandboxed and less trusted than the gateway: it must never see the caller's
+  // token or cookie (src/plugins/host.ts strips credential headers before the hook runs).
+  it("does not hand the caller's credentials to a plugin's HTTP hook", async () => {
     const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
     const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
     await until(

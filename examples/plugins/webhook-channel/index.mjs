@@ -1,4 +1,3 @@
-/* global fetch, Buffer, setTimeout, clearTimeout */
 // A webhook channel for Switchboard.
 //
 // A plugin cannot be trusted with a listening socket of its own (and newer Node versions deny

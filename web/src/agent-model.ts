@@ -1,0 +1,259 @@
+import type { EventOf, SessionEvent } from "../../src/protocol/index.js";
+
+/**
+ * The conversation of an agent session, rebuilt from its event log (docs/agents.md). Pure:
+ * the view feeds it events in seq order (the SDK guarantees once, in order) and re-renders
+ * the run each event touched.
+ */
+
+export type RunStatus = "queued" | "running" | "done" | "error" | "aborted";
+
+export interface ToolCall {
+  toolCallId: string;
+  title: string;
+  kind: string | null;
+  status: string;
+  terminalSessionIds: string[];
+  rawInput: unknown;
+  rawOutput: unknown;
+}
+
+export interface PermissionOptionView {
+  optionId: string;
+  name: string;
+  kind: string;
+}
+
+export interface PermissionView {
+  runId: string;
+  requestId: string;
+  title: string;
+  toolCallId: string | null;
+  options: PermissionOptionView[];
+  expiresAt: number;
+  resolved: { outcome: "selected" | "cancelled"; optionId: string | null; optionName: string | null; by: string | null } | null;
+}
+
+export interface PlanEntry {
+  content: string;
+  priority: string;
+  status: string;
+}
+
+/** What a run shows, in the order it happened. */
+export type RunItem =
+  | { kind: "text"; text: string }
+  | { kind: "thought"; text: string }
+  | { kind: "tool"; toolCallId: string }
+  | { kind: "permission"; requestId: string }
+  | { kind: "plan" }
+  | { kind: "child"; sessionId: string; command: string[] };
+
+export interface RunView {
+  runId: string;
+  /** The prompt; null when the log no longer has its `run.queued` (retention). */
+  prompt: string | null;
+  by: string | null;
+  queuedAt: number;
+  status: RunStatus;
+  items: RunItem[];
+  tools: Map<string, ToolCall>;
+  permissions: Map<string, PermissionView>;
+  plan: PlanEntry[] | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  stopReason: string | null;
+  error: { code: string; message: string } | null;
+  abortedBy: string | null;
+}
+
+export class AgentModel {
+  readonly runs: RunView[] = [];
+  private readonly byId = new Map<string, RunView>();
+
+  /** Applies one event; returns the run it changed, or null when it touched no run. */
+  apply(event: SessionEvent): RunView | null {
+    switch (event.type) {
+      case "run.queued": {
+        const run = this.run(event.runId, event.ts);
+        run.prompt = event.text;
+        run.by = event.by.name;
+        run.queuedAt = event.ts;
+        return run;
+      }
+      case "run.started": {
+        const run = this.run(event.runId, event.ts);
+        run.status = "running";
+        run.startedAt = event.ts;
+        return run;
+      }
+      case "chat.delta":
+        return this.appendText(event, "text");
+      case "chat.thought":
+        return this.appendText(event, "thought");
+      case "chat.final": {
+        const run = this.started(event);
+        // `text` is the concatenation of the deltas; if some were trimmed away, trust it.
+        if (answerText(run) !== event.text) {
+          run.items = run.items.filter((i) => i.kind !== "text");
+          if (event.text !== "") run.items.push({ kind: "text", text: event.text });
+        }
+        return this.end(run, event, "done", () => (run.stopReason = event.stopReason));
+      }
+      case "chat.error": {
+        const run = this.started(event);
+        return this.end(run, event, "error", () => (run.error = { code: event.code, message: event.message }));
+      }
+      case "chat.aborted": {
+        const run = this.run(event.runId, event.ts);
+        return this.end(run, event, "aborted", () => (run.abortedBy = event.by?.name ?? null));
+      }
+      case "tool":
+        return this.tool(event);
+      case "plan": {
+        const run = this.started(event);
+        if (run.plan === null) run.items.push({ kind: "plan" });
+        run.plan = event.entries.map((e) => ({ content: e.content, priority: e.priority, status: e.status }));
+        return run;
+      }
+      case "permission.request": {
+        const run = this.started(event);
+        run.permissions.set(event.requestId, {
+          runId: run.runId,
+          requestId: event.requestId,
+          title: event.title,
+          toolCallId: event.toolCallId ?? null,
+          options: event.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
+          expiresAt: event.expiresAt,
+          resolved: null,
+        });
+        run.items.push({ kind: "permission", requestId: event.requestId });
+        return run;
+      }
+      case "permission.resolved": {
+        const run = this.byId.get(event.runId);
+        const request = run?.permissions.get(event.requestId);
+        if (!run || !request) return null;
+        const option = request.options.find((o) => o.optionId === event.optionId);
+        request.resolved = {
+          outcome: event.outcome,
+          optionId: event.optionId,
+          optionName: option?.name ?? null,
+          by: event.by?.name ?? null,
+        };
+        return run;
+      }
+      case "child": {
+        if (event.runId === undefined) return null;
+        const run = this.run(event.runId, event.ts);
+        run.items.push({ kind: "child", sessionId: event.sessionId, command: event.command });
+        return run;
+      }
+      default:
+        return null;
+    }
+  }
+
+  get(runId: string): RunView | undefined {
+    return this.byId.get(runId);
+  }
+
+  /** The run the agent is working on, if any. */
+  get active(): RunView | undefined {
+    return this.runs.find((r) => r.status === "running");
+  }
+
+  /** Prompts waiting behind the active run, in order. */
+  get queued(): RunView[] {
+    return this.runs.filter((r) => r.status === "queued");
+  }
+
+  /** Permission requests nobody has answered yet. */
+  get openPermissions(): PermissionView[] {
+    const open: PermissionView[] = [];
+    for (const run of this.runs) for (const p of run.permissions.values()) if (p.resolved === null) open.push(p);
+    return open;
+  }
+
+  private run(runId: string, ts: number): RunView {
+    let run = this.byId.get(runId);
+    if (!run) {
+      run = {
+        runId,
+        prompt: null,
+        by: null,
+        queuedAt: ts,
+        status: "queued",
+        items: [],
+        tools: new Map(),
+        permissions: new Map(),
+        plan: null,
+        startedAt: null,
+        endedAt: null,
+        stopReason: null,
+        error: null,
+        abortedBy: null,
+      };
+      this.byId.set(runId, run);
+      this.runs.push(run);
+    }
+    return run;
+  }
+
+  /** The run of an event that only happens while it runs (its `run.started` may be trimmed). */
+  private started(event: { runId: string; ts: number }): RunView {
+    const run = this.run(event.runId, event.ts);
+    if (run.status === "queued") {
+      run.status = "running";
+      run.startedAt ??= event.ts;
+    }
+    return run;
+  }
+
+  private appendText(event: EventOf<"chat.delta"> | EventOf<"chat.thought">, kind: "text" | "thought"): RunView {
+    const run = this.started(event);
+    const last = run.items[run.items.length - 1];
+    if (last && last.kind === kind) last.text += event.text;
+    else run.items.push({ kind, text: event.text });
+    return run;
+  }
+
+  private tool(event: EventOf<"tool">): RunView {
+    const run = this.started(event);
+    const existing = run.tools.get(event.toolCallId);
+    if (!existing) {
+      run.tools.set(event.toolCallId, {
+        toolCallId: event.toolCallId,
+        title: event.title ?? event.toolCallId,
+        kind: event.kind ?? null,
+        status: event.status,
+        terminalSessionIds: [...(event.terminalSessionIds ?? [])],
+        rawInput: event.rawInput,
+        rawOutput: event.rawOutput,
+      });
+      run.items.push({ kind: "tool", toolCallId: event.toolCallId });
+      return run;
+    }
+    existing.status = event.status;
+    if (event.title !== undefined) existing.title = event.title;
+    if (event.kind !== undefined) existing.kind = event.kind;
+    for (const id of event.terminalSessionIds ?? []) if (!existing.terminalSessionIds.includes(id)) existing.terminalSessionIds.push(id);
+    if (event.rawInput !== undefined) existing.rawInput = event.rawInput;
+    if (event.rawOutput !== undefined) existing.rawOutput = event.rawOutput;
+    return run;
+  }
+
+  private end(run: RunView, event: SessionEvent, status: RunStatus, set: () => void): RunView {
+    run.status = status;
+    run.endedAt = event.ts;
+    set();
+    return run;
+  }
+}
+
+/** The answer text of a run so far: its text items joined. */
+export function answerText(run: RunView): string {
+  let text = "";
+  for (const item of run.items) if (item.kind === "text") text += item.text;
+  return text;
+}

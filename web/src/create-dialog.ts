@@ -1,0 +1,147 @@
+import type { CreateSessionRequest } from "../../src/client/index.js";
+import type { SessionInfo } from "../../src/protocol/index.js";
+import type { AppContext } from "./context.js";
+import { fill, h, icon } from "./dom.js";
+import { errorText } from "./format.js";
+import { splitCommand } from "./shell-words.js";
+
+/** What a new terminal runs unless the user types something else. */
+export const DEFAULT_COMMAND = "bash -l";
+/** The built-in agent: no keys needed (docs/agents.md). */
+export const DEFAULT_AGENT = "echo";
+
+/**
+ * "New session": a terminal (command line split like a shell would, PTY or pipes) or an
+ * agent (a configured agent id; `echo` is built in). Opens the new session on success.
+ */
+export class CreateDialog {
+  readonly element: HTMLDialogElement;
+  private readonly ctx: Pick<AppContext, "http" | "store" | "navigate">;
+  private kind: "terminal" | "agent" = "terminal";
+  private readonly form: HTMLFormElement;
+  private readonly error: HTMLElement;
+  private readonly tabs: HTMLElement;
+  private readonly fields: HTMLElement;
+  private readonly submit: HTMLButtonElement;
+  private readonly inputs = {
+    command: h("input", { name: "command", value: DEFAULT_COMMAND, autocomplete: "off", spellcheck: "false", required: true }),
+    pty: h("input", { name: "pty", type: "checkbox", checked: true }),
+    agent: h("input", { name: "agent", value: DEFAULT_AGENT, autocomplete: "off", spellcheck: "false", required: true }),
+    name: h("input", { name: "name", placeholder: "optional", autocomplete: "off", maxlength: 200 }),
+    cwd: h("input", { name: "cwd", placeholder: "the gateway's directory", autocomplete: "off", spellcheck: "false" }),
+  };
+
+  constructor(ctx: Pick<AppContext, "http" | "store" | "navigate">) {
+    this.ctx = ctx;
+    this.error = h("p", { class: "form-error", role: "alert" });
+    this.tabs = h("div", { class: "segmented", role: "tablist" });
+    this.fields = h("div", { class: "fields" });
+    this.submit = h("button", { class: "btn btn-primary", type: "submit", "data-test": "create" }, "Start");
+    this.form = h(
+      "form",
+      { class: "create-form", method: "dialog" },
+      h("header", { class: "dialog-head" }, h("h2", null, "New session"),
+        h("button", { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() }, icon("x"))),
+      this.tabs,
+      this.fields,
+      this.error,
+      h("footer", { class: "dialog-foot" },
+        h("button", { class: "btn", type: "button", onclick: () => this.close() }, "Cancel"),
+        this.submit),
+    );
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.create();
+    });
+    this.element = h("dialog", { class: "dialog", "aria-label": "New session" }, this.form);
+    this.element.addEventListener("click", (event) => {
+      // A click on the backdrop (the dialog element itself, outside the form) closes it.
+      if (event.target === this.element) this.close();
+    });
+    this.render();
+  }
+
+  open(kind: "terminal" | "agent" = "terminal"): void {
+    this.kind = kind;
+    fill(this.error);
+    this.render();
+    if (!this.element.open) this.element.showModal();
+    (kind === "terminal" ? this.inputs.command : this.inputs.agent).focus();
+  }
+
+  close(): void {
+    if (this.element.open) this.element.close();
+  }
+
+  private render(): void {
+    const tab = (kind: "terminal" | "agent", label: string, hint: string) =>
+      h(
+        "button",
+        {
+          type: "button",
+          role: "tab",
+          class: `segment${this.kind === kind ? " active" : ""}`,
+          "aria-selected": this.kind === kind ? "true" : "false",
+          onclick: () => {
+            this.kind = kind;
+            this.render();
+          },
+        },
+        icon(kind),
+        h("span", null, h("strong", null, label), h("small", null, hint)),
+      );
+    fill(this.tabs, tab("terminal", "Terminal", "a command in a PTY or pipes"), tab("agent", "Agent", "prompts, tools, permissions"));
+    const field = (label: string, input: HTMLElement, hint?: string) =>
+      h("label", { class: "field" }, h("span", { class: "field-label" }, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+    if (this.kind === "terminal") {
+      fill(
+        this.fields,
+        field("Command", this.inputs.command, "Split like a shell would: quotes work, nothing is expanded."),
+        h("label", { class: "check" }, this.inputs.pty, h("span", null, "Interactive terminal (PTY)"), h("small", { class: "muted" }, "off: plain pipes")),
+        field("Name", this.inputs.name),
+        field("Working directory", this.inputs.cwd),
+      );
+    } else {
+      fill(
+        this.fields,
+        field("Agent", this.inputs.agent, "An agent id from the gateway config. echo is built in: try /tool, /plan, /permission."),
+        field("Name", this.inputs.name),
+        field("Working directory", this.inputs.cwd),
+      );
+    }
+  }
+
+  private request(): CreateSessionRequest {
+    const name = this.inputs.name.value.trim();
+    const cwd = this.inputs.cwd.value.trim();
+    const extra = { ...(name ? { name } : {}), ...(cwd ? { cwd } : {}) };
+    if (this.kind === "agent") return { kind: "agent", agent: this.inputs.agent.value.trim() || DEFAULT_AGENT, ...extra };
+    const command = splitCommand(this.inputs.command.value);
+    if (command.length === 0) throw new Error("type a command to run");
+    const pty = this.inputs.pty.checked;
+    return { kind: "terminal", command, pty, ...extra };
+  }
+
+  private async create(): Promise<void> {
+    fill(this.error);
+    let body: CreateSessionRequest;
+    try {
+      body = this.request();
+    } catch (error) {
+      fill(this.error, errorText(error));
+      return;
+    }
+    this.submit.disabled = true;
+    try {
+      const session: SessionInfo = await this.ctx.http.createSession(body);
+      this.ctx.store.upsert(session);
+      this.close();
+      this.inputs.name.value = "";
+      this.ctx.navigate(`#/s/${encodeURIComponent(session.id)}`);
+    } catch (error) {
+      fill(this.error, errorText(error));
+    } finally {
+      this.submit.disabled = false;
+    }
+  }
+}

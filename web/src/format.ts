@@ -1,0 +1,115 @@
+import type { SessionInfo } from "../../src/protocol/index.js";
+
+/**
+ * What the list and the headers say a session is doing. `waiting` is an agent blocked on a
+ * permission answer (issue 9: "waiting for input"); `working`/`idle` split a running agent.
+ */
+export type DisplayState = "waiting" | "working" | "idle" | "running" | "exited" | "failed" | "lost";
+
+export interface StateBadge {
+  state: DisplayState;
+  label: string;
+}
+
+export function displayState(s: SessionInfo): StateBadge {
+  switch (s.state) {
+    case "lost":
+      return { state: "lost", label: "Lost" };
+    case "exited": {
+      const ok = s.exitCode === 0 && s.signal === null;
+      return { state: ok ? "exited" : "failed", label: exitSummary(s.exitCode, s.signal) };
+    }
+    case "running":
+      if (s.kind === "agent" && s.run) {
+        switch (s.run.activity) {
+          case "waiting":
+            return { state: "waiting", label: "Waiting for input" };
+          case "working":
+            return { state: "working", label: "Working" };
+          case "idle":
+            return { state: "idle", label: "Idle" };
+        }
+      }
+      return { state: "running", label: "Running" };
+  }
+}
+
+export function exitSummary(exitCode: number | null, signal: string | null): string {
+  if (signal !== null) return `Killed (${signal})`;
+  if (exitCode === null) return "Exited";
+  return `Exited ${exitCode}`;
+}
+
+/** Sort order of the list: what needs a human first, then what is alive, then the rest. */
+export function stateRank(state: DisplayState): number {
+  switch (state) {
+    case "waiting":
+      return 0;
+    case "working":
+    case "running":
+    case "idle":
+      return 1;
+    case "exited":
+    case "failed":
+    case "lost":
+      return 2;
+  }
+}
+
+export function sessionTitle(s: Pick<SessionInfo, "name" | "command" | "agent" | "kind" | "id">): string {
+  if (s.name) return s.name;
+  if (s.kind === "agent" && s.agent) return `${s.agent} agent`;
+  if (s.command && s.command.length > 0) return s.command.join(" ");
+  return `${s.kind} ${shortId(s.id)}`;
+}
+
+export function sessionSubtitle(s: SessionInfo): string {
+  const parts: string[] = [];
+  if (s.kind === "agent") {
+    parts.push(s.agent ?? "agent");
+    if (s.run && s.run.queued > 0) parts.push(`${s.run.queued} queued`);
+  } else if (s.kind === "terminal") {
+    if (s.name && s.command) parts.push(s.command.join(" "));
+    parts.push(s.pty ? `pty ${s.cols ?? "?"}×${s.rows ?? "?"}` : "pipes");
+  } else {
+    parts.push("stream");
+  }
+  return parts.join(" · ");
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 6);
+}
+
+/** "just now", "42s ago", "5m ago", "3h ago", "2d ago". */
+export function relativeTime(ts: number, now: number): string {
+  const s = Math.max(0, Math.round((now - ts) / 1000));
+  if (s < 5) return "just now";
+  if (s < 60) return `${s}s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ago`;
+  const hours = Math.floor(m / 60);
+  if (hours < 48) return `${hours}h ago`;
+  return `${Math.floor(hours / 24)}d ago`;
+}
+
+export function clockTime(ts: number): string {
+  return new Date(ts).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+/** An error's message for a toast, with the gateway's code when it has one. */
+export function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" ? `${error.message} (${code})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,241 @@
+import type { SessionInfo } from "../../src/protocol/index.js";
+import type { AppContext } from "./context.js";
+import { fill, h, icon } from "./dom.js";
+import type { IconName } from "./dom.js";
+import { displayState, relativeTime, sessionSubtitle, sessionTitle, stateRank } from "./format.js";
+
+/** Relative times ("12s ago") are redrawn this often. */
+export const LIST_TICK_MS = 5_000;
+
+type Filter = "all" | "active" | "waiting" | "ended";
+const FILTERS: { id: Filter; label: string }[] = [
+  { id: "all", label: "All" },
+  { id: "active", label: "Active" },
+  { id: "waiting", label: "Needs input" },
+  { id: "ended", label: "Ended" },
+];
+
+const KIND_ICONS: Record<SessionInfo["kind"], IconName> = { terminal: "terminal", agent: "agent", stream: "stream" };
+
+function matches(filter: Filter, s: SessionInfo): boolean {
+  const state = displayState(s).state;
+  switch (filter) {
+    case "all":
+      return true;
+    case "active":
+      return s.state === "running";
+    case "waiting":
+      return state === "waiting";
+    case "ended":
+      return s.state !== "running";
+  }
+}
+
+/** Newest-first within: needs input, alive, ended. */
+export function sortSessions(list: SessionInfo[]): SessionInfo[] {
+  return [...list].sort((a, b) => {
+    const rank = stateRank(displayState(a).state) - stateRank(displayState(b).state);
+    if (rank !== 0) return rank;
+    return (b.endedAt ?? b.lastActivityAt) - (a.endedAt ?? a.lastActivityAt);
+  });
+}
+
+/**
+ * The sessions list: `full` is the home page (every column), `compact` the sidebar next to
+ * an open session. Rows are keyed by id and redrawn only when what they show changed.
+ */
+export class SessionList {
+  readonly element: HTMLElement;
+  private readonly ctx: AppContext;
+  private readonly mode: "full" | "compact";
+  private readonly rowsEl: HTMLElement;
+  private readonly summaryEl: HTMLElement;
+  private readonly chipsEl: HTMLElement;
+  private readonly rows = new Map<string, { el: HTMLElement; key: string }>();
+  private filter: Filter = "all";
+  private selected: string | null = null;
+  private readonly offStore: () => void;
+  private readonly ticker: ReturnType<typeof setInterval>;
+
+  constructor(ctx: AppContext, mode: "full" | "compact") {
+    this.ctx = ctx;
+    this.mode = mode;
+    this.summaryEl = h("p", { class: "list-summary" });
+    this.chipsEl = h("div", { class: "chips", role: "tablist" });
+    this.rowsEl = h("div", { class: "rows", role: "list" });
+    const newButton = ctx.canSteer
+      ? h(
+          "button",
+          { class: "btn btn-primary", type: "button", "data-test": "new-session", onclick: () => ctx.openCreateDialog() },
+          icon("plus"),
+          h("span", null, mode === "full" ? "New session" : "New"),
+        )
+      : null;
+    this.element = h(
+      "section",
+      { class: `session-list list-${mode}`, "aria-label": "Sessions" },
+      h(
+        "header",
+        { class: "list-head" },
+        h("div", { class: "list-title" }, h(mode === "full" ? "h1" : "h2", null, "Sessions"), newButton),
+        mode === "full" ? this.summaryEl : null,
+        this.chipsEl,
+      ),
+      this.rowsEl,
+    );
+    this.offStore = ctx.store.onChange(() => this.render());
+    this.ticker = setInterval(() => this.render(true), LIST_TICK_MS);
+    this.render();
+  }
+
+  select(id: string | null): void {
+    this.selected = id;
+    for (const [rowId, row] of this.rows) row.el.classList.toggle("selected", rowId === id);
+  }
+
+  dispose(): void {
+    this.offStore();
+    clearInterval(this.ticker);
+  }
+
+  private render(timesOnly = false): void {
+    const all = this.ctx.store.list();
+    const now = Date.now();
+    if (!timesOnly) this.renderChips(all);
+    const visible = sortSessions(all.filter((s) => matches(this.filter, s)));
+    if (this.mode === "full") fill(this.summaryEl, summary(all));
+    if (visible.length === 0) {
+      this.rows.clear();
+      fill(this.rowsEl, this.empty(all.length === 0));
+      return;
+    }
+    const seen = new Set<string>();
+    const ordered: HTMLElement[] = [];
+    for (const s of visible) {
+      seen.add(s.id);
+      const key = rowKey(s, relativeTime(s.lastActivityAt, now), this.parentTitle(s));
+      let row = this.rows.get(s.id);
+      if (!row || row.key !== key) {
+        const el = this.row(s, now);
+        row = { el, key };
+        this.rows.set(s.id, row);
+      }
+      row.el.classList.toggle("selected", s.id === this.selected);
+      ordered.push(row.el);
+    }
+    for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.rows.delete(id);
+    // Reorder only when needed so hover and focus survive a poll.
+    const current = [...this.rowsEl.children];
+    if (current.length !== ordered.length || ordered.some((el, i) => current[i] !== el)) fill(this.rowsEl, ordered);
+  }
+
+  private renderChips(all: SessionInfo[]): void {
+    fill(
+      this.chipsEl,
+      FILTERS.map((f) => {
+        const count = all.filter((s) => matches(f.id, s)).length;
+        return h(
+          "button",
+          {
+            class: `chip${f.id === this.filter ? " active" : ""}${f.id === "waiting" && count > 0 ? " attention" : ""}`,
+            type: "button",
+            role: "tab",
+            "aria-selected": f.id === this.filter ? "true" : "false",
+            onclick: () => {
+              this.filter = f.id;
+              this.rows.clear();
+              this.render();
+            },
+          },
+          f.label,
+          h("span", { class: "chip-count" }, count),
+        );
+      }),
+    );
+  }
+
+  private parentTitle(s: SessionInfo): string | null {
+    if (s.parent === null) return null;
+    const parent = this.ctx.store.get(s.parent);
+    return parent ? sessionTitle(parent) : "an agent";
+  }
+
+  private row(s: SessionInfo, now: number): HTMLElement {
+    const badge = displayState(s);
+    const parent = this.parentTitle(s);
+    const sub = h("span", { class: "row-sub" }, sessionSubtitle(s), parent ? h("span", { class: "row-parent" }, ` · ↳ ${parent}`) : null);
+    const title = h("span", { class: "row-title" }, sessionTitle(s));
+    const stateBadge = h("span", { class: `badge state-${badge.state}`, "data-state": badge.state }, h("span", { class: "dot" }), badge.label);
+    const activity = h("span", { class: "row-meta activity", title: new Date(s.lastActivityAt).toLocaleString() }, relativeTime(s.lastActivityAt, now));
+    const common = {
+      class: `row state-${badge.state}`,
+      href: `#/s/${encodeURIComponent(s.id)}`,
+      role: "listitem",
+      "data-session": s.id,
+      "data-kind": s.kind,
+    };
+    if (this.mode === "compact") {
+      return h(
+        "a",
+        common,
+        h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
+        h("span", { class: "row-main" }, title, h("span", { class: "row-line" }, stateBadge, activity)),
+      );
+    }
+    return h(
+      "a",
+      common,
+      h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
+      h("span", { class: "row-main" }, title, sub),
+      stateBadge,
+      h("span", { class: "row-meta-group" }, activity,
+        h("span", { class: "row-meta viewers", title: `${s.viewers} watching` }, icon("eye"), String(s.viewers)),
+        h(
+          "span",
+          { class: `row-meta control${s.controller ? " held" : ""}`, title: s.controller ? `${s.controller} is in control` : "Nobody is in control" },
+          icon(s.controller ? "lock" : "unlock"),
+          s.controller ?? "free",
+        ),
+      ),
+    );
+  }
+
+  private empty(none: boolean): HTMLElement {
+    if (!this.ctx.store.loaded) return h("div", { class: "empty muted" }, "Loading sessions…");
+    if (!none) return h("div", { class: "empty muted" }, "No sessions match this filter.");
+    return h(
+      "div",
+      { class: "empty" },
+      h("div", { class: "empty-art" }, icon("terminal", "icon big"), icon("agent", "icon big")),
+      h("h3", null, "No sessions yet"),
+      h("p", { class: "muted" }, "Start a shell or an agent; everyone you share the gateway with can watch it live."),
+      this.ctx.canSteer
+        ? h(
+            "div",
+            { class: "empty-actions" },
+            h("button", { class: "btn", type: "button", onclick: () => this.ctx.openCreateDialog("terminal") }, icon("terminal"), "New terminal"),
+            h("button", { class: "btn btn-primary", type: "button", onclick: () => this.ctx.openCreateDialog("agent") }, icon("agent"), "Try the echo agent"),
+          )
+        : null,
+    );
+  }
+}
+
+function rowKey(s: SessionInfo, time: string, parent: string | null): string {
+  return JSON.stringify([s.name, s.state, s.exitCode, s.signal, s.run, s.viewers, s.controller, s.cols, s.rows, time, parent]);
+}
+
+function summary(all: SessionInfo[]): string {
+  let running = 0;
+  let waiting = 0;
+  let ended = 0;
+  for (const s of all) {
+    if (s.state !== "running") ended++;
+    else if (displayState(s).state === "waiting") waiting++;
+    else running++;
+  }
+  const parts = [`${running} running`];
+  if (waiting > 0) parts.push(`${waiting} waiting for input`);
+  parts.push(`${ended} ended`);
+  return parts.join(" · ");
+}

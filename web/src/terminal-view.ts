@@ -1,0 +1,525 @@
+import { FitAddon } from "@xterm/addon-fit";
+import { Terminal } from "@xterm/xterm";
+import type { Subscription } from "../../src/client/index.js";
+import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import { decodeOutputData } from "../../src/core/utf8-chunker.js";
+import type { AppContext, View } from "./context.js";
+import { fill, h, icon } from "./dom.js";
+import { clockTime, duration, errorText } from "./format.js";
+import { SessionHeader } from "./session-header.js";
+import { TERMINAL_THEME } from "./theme.js";
+
+/** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
+export const TERMINAL_SCROLLBACK_LINES = 10_000;
+/** A window resize is fitted (and sent to the PTY) after it has been quiet this long. */
+export const FIT_DEBOUNCE_MS = 80;
+/** The smallest size sent to a PTY: below this, programs draw nonsense. */
+export const MIN_COLS = 20;
+export const MIN_ROWS = 5;
+/** Pasted text is sent in pieces of at most this many characters (each ≤ 64 KiB of UTF-8, the input limit). */
+export const INPUT_CHUNK_CHARS = 16_384;
+
+/** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`). */
+type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string };
+
+/** Keys a phone keyboard lacks, shown under the terminal on narrow screens. */
+const KEYBAR: { label: string; data: string; title: string }[] = [
+  { label: "Esc", data: "\x1b", title: "Escape" },
+  { label: "Tab", data: "\t", title: "Tab" },
+  { label: "^C", data: "\x03", title: "Ctrl-C (interrupt)" },
+  { label: "^D", data: "\x04", title: "Ctrl-D (end of input)" },
+  { label: "↑", data: "\x1b[A", title: "Up" },
+  { label: "↓", data: "\x1b[B", title: "Down" },
+  { label: "←", data: "\x1b[D", title: "Left" },
+  { label: "→", data: "\x1b[C", title: "Right" },
+];
+
+/**
+ * One terminal (or stream) session in xterm.js, fed by the multiplexed WebSocket from seq 0:
+ * the replay restores the screen (resize events included, so it reflows as it did live),
+ * then output streams on. The SDK resumes after a drop from the last seq it delivered, so
+ * nothing is lost or written twice.
+ *
+ * Typing needs the control lease: the view takes it when nobody holds it, shows a read-only
+ * bar with "Take control" (a force takeover) when someone else does, and never steers for a
+ * viewer. In control, the PTY follows this window's size; otherwise xterm follows the PTY's.
+ */
+export class TerminalView implements View {
+  readonly element: HTMLElement;
+  private readonly ctx: AppContext;
+  private session: SessionInfo;
+  private readonly term: Terminal;
+  private readonly fitAddon = new FitAddon();
+  private readonly header: SessionHeader;
+  private readonly host: HTMLElement;
+  private readonly controlBar: HTMLElement;
+  private readonly endBanner: HTMLElement;
+  private readonly lineInput: HTMLFormElement | null;
+  private readonly sub: Subscription;
+  private readonly disposers: (() => void)[] = [];
+  private control: Control;
+  private subscribedHead: number | null = null;
+  private lastSeq = 0;
+  private pendingText = "";
+  private flushQueued = false;
+  private writesInFlight = 0;
+  private restored = false;
+  private ended: Extract<SessionEvent, { type: "exit" | "lost" }> | null = null;
+  private fitTimer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+  private acquiring = false;
+
+  constructor(ctx: AppContext, session: SessionInfo) {
+    this.ctx = ctx;
+    this.session = session;
+    this.control = session.controller === null ? { kind: "free" } : { kind: "other", name: session.controller };
+    const pty = session.pty;
+    this.term = new Terminal({
+      allowProposedApi: false,
+      convertEol: !pty,
+      cursorBlink: pty,
+      disableStdin: !ctx.canSteer || !pty,
+      fontFamily: '"JetBrains Mono", "Fira Code", "DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace',
+      fontSize: 13,
+      lineHeight: 1.15,
+      scrollback: TERMINAL_SCROLLBACK_LINES,
+      theme: TERMINAL_THEME,
+      ...(pty && session.cols !== null && session.rows !== null ? { cols: session.cols, rows: session.rows } : {}),
+    });
+    this.term.loadAddon(this.fitAddon);
+    this.header = new SessionHeader(ctx, session, this.actions());
+    this.host = h("div", { class: "term-host" });
+    this.controlBar = h("div", { class: "control-bar", role: "status" });
+    this.endBanner = h("div", { class: "end-banner", hidden: true, role: "status" });
+    this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : this.pipeInput();
+    const keybar =
+      pty && ctx.canSteer
+        ? h(
+            "div",
+            { class: "keybar", "aria-label": "Special keys" },
+            KEYBAR.map((k) =>
+              h("button", { type: "button", class: "key", title: k.title, onclick: () => this.type(k.data) }, k.label),
+            ),
+          )
+        : null;
+    this.element = h(
+      "section",
+      { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
+      this.header.element,
+      this.controlBar,
+      h("div", { class: "term-wrap" }, this.host),
+      this.endBanner,
+      keybar,
+      this.lineInput,
+    );
+
+    this.term.onData((data) => this.type(data));
+    this.term.onBinary((data) => this.type(data));
+    this.disposers.push(
+      ctx.client.on("control-lost", (lost) => {
+        if (lost.session !== this.session.id) return;
+        this.setControl({ kind: "other", name: "someone else" });
+        ctx.toast(`You lost control: ${lost.message}`, "info");
+      }),
+      ctx.store.onChange(() => {
+        const fresh = ctx.store.get(this.session.id);
+        if (fresh) {
+          this.session = { ...fresh };
+          this.header.update(fresh);
+        }
+      }),
+    );
+
+    this.sub = ctx.client.subscribe(
+      session.id,
+      {
+        since: 0,
+        onReset: (info) => {
+          this.flushText();
+          this.write(`\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`);
+        },
+        onError: (error) => this.fail(error),
+      },
+      (event) => this.onEvent(event),
+    );
+    this.sub.ready.then(
+      (info) => {
+        this.subscribedHead = info.head;
+        this.checkRestored();
+        this.maybeAutoAcquire();
+      },
+      () => undefined, // onError above reports it.
+    );
+    this.renderControl();
+  }
+
+  /** Called once the element is in the document: xterm measures its cells on open. */
+  mounted(): void {
+    this.term.open(this.host);
+    const observer = new ResizeObserver(() => this.scheduleFit());
+    observer.observe(this.host);
+    this.disposers.push(() => observer.disconnect());
+    this.applySize();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.fitTimer !== undefined) clearTimeout(this.fitTimer);
+    for (const dispose of this.disposers) dispose();
+    this.sub.unsubscribe();
+    if (this.control.kind === "mine" && this.ended === null) {
+      this.ctx.client.control(this.session.id, "release").catch((error: unknown) => {
+        // Leaving the page: the lease also lapses on disconnect or after its TTL.
+        console.debug("release on leave failed", error);
+      });
+    }
+    this.header.dispose();
+    this.term.dispose();
+  }
+
+  debug(): unknown {
+    return {
+      kind: "terminal",
+      session: this.session.id,
+      restored: this.restored,
+      control: this.ctx.canSteer ? this.control.kind : "viewer",
+      cols: this.term.cols,
+      rows: this.term.rows,
+      lastSeq: this.lastSeq,
+      ended: this.ended?.type ?? null,
+      text: this.screenText(),
+    };
+  }
+
+  /* ------------------------------------------------------------------ events */
+
+  private onEvent(event: SessionEvent): void {
+    this.lastSeq = event.seq;
+    if (this.subscribedHead !== null && event.seq > this.subscribedHead) this.ctx.store.applyEvent(this.session.id, event);
+    switch (event.type) {
+      case "output":
+        if (event.enc === "base64") {
+          this.flushText();
+          this.write(decodeOutputData(event.data, "base64"));
+        } else {
+          this.pendingText += event.data;
+          if (!this.flushQueued) {
+            // Batch the events of one frame into one xterm write.
+            this.flushQueued = true;
+            queueMicrotask(() => this.flushText());
+          }
+        }
+        break;
+      case "resize":
+        this.flushText();
+        this.session = { ...this.session, cols: event.cols, rows: event.rows };
+        if (this.session.pty) this.term.resize(event.cols, event.rows);
+        break;
+      case "control":
+        if (event.holder === null) this.setControl({ kind: "free" });
+        else if (event.holder.connId !== undefined && event.holder.connId === this.ctx.client.hello?.connId)
+          this.setControl({ kind: "mine" });
+        else this.setControl({ kind: "other", name: event.holder.name });
+        break;
+      case "exit":
+      case "lost":
+        this.flushText();
+        this.ended = event;
+        this.session = {
+          ...this.session,
+          state: event.type === "exit" ? "exited" : "lost",
+          ...(event.type === "exit" ? { exitCode: event.exitCode, signal: event.signal } : {}),
+          endedAt: event.ts,
+        };
+        this.term.options.disableStdin = true;
+        this.term.options.cursorBlink = false;
+        this.showEnd();
+        this.renderControl();
+        break;
+      default:
+        break;
+    }
+    this.checkRestored();
+  }
+
+  private flushText(): void {
+    this.flushQueued = false;
+    if (this.pendingText === "") return;
+    const text = this.pendingText;
+    this.pendingText = "";
+    this.write(text);
+  }
+
+  private write(data: string | Uint8Array): void {
+    this.writesInFlight++;
+    this.term.write(data, () => {
+      this.writesInFlight--;
+      this.checkRestored();
+    });
+  }
+
+  /** Restored: every event up to the head at subscription time is on the screen. */
+  private checkRestored(): void {
+    if (this.restored || this.subscribedHead === null) return;
+    if (this.lastSeq < this.subscribedHead || this.writesInFlight > 0 || this.pendingText !== "") return;
+    this.restored = true;
+    this.element.dataset["restored"] = "true";
+    this.term.scrollToBottom();
+  }
+
+  private fail(error: Error): void {
+    this.setEndBanner("error", `Cannot follow this session: ${errorText(error)}`);
+  }
+
+  private showEnd(): void {
+    const e = this.ended;
+    if (!e) return;
+    const ran = duration(e.ts - this.session.createdAt);
+    if (e.type === "lost") {
+      this.setEndBanner("lost", "Lost: the gateway stopped while this session ran. Its output up to then is kept.");
+      return;
+    }
+    const how =
+      e.signal !== null
+        ? `Killed by ${e.signal}`
+        : e.exitCode === null
+          ? "Exited"
+          : `Exited with code ${e.exitCode}`;
+    this.setEndBanner(e.signal === null && e.exitCode === 0 ? "ok" : "failed", `${how} · ran ${ran} · ended ${clockTime(e.ts)}`);
+  }
+
+  private setEndBanner(kind: "ok" | "failed" | "lost" | "error", text: string): void {
+    this.endBanner.hidden = false;
+    this.endBanner.className = `end-banner end-${kind}`;
+    fill(this.endBanner, icon(kind === "ok" ? "check" : "x"), h("span", { "data-test": "exit-summary" }, text));
+  }
+
+  /* ------------------------------------------------------------------ control */
+
+  private get running(): boolean {
+    return this.ended === null && this.session.state === "running";
+  }
+
+  private maybeAutoAcquire(): void {
+    if (this.ctx.canSteer && this.running && this.control.kind === "free" && this.session.kind === "terminal")
+      void this.acquire(false);
+  }
+
+  private async acquire(force: boolean): Promise<boolean> {
+    if (this.acquiring) return false;
+    this.acquiring = true;
+    try {
+      await this.ctx.client.control(this.session.id, "acquire", { force });
+      this.setControl({ kind: "mine" });
+      this.term.focus();
+      return true;
+    } catch (error) {
+      const holder = (error as { details?: { holder?: unknown } }).details?.holder;
+      if ((error as { code?: unknown }).code === "CONTROL_HELD")
+        this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
+      else this.ctx.toast(`Could not take control: ${errorText(error)}`, "error");
+      return false;
+    } finally {
+      this.acquiring = false;
+    }
+  }
+
+  private async release(): Promise<void> {
+    try {
+      await this.ctx.client.control(this.session.id, "release");
+      this.setControl({ kind: "free" });
+    } catch (error) {
+      this.ctx.toast(`Could not release control: ${errorText(error)}`, "error");
+    }
+  }
+
+  private setControl(control: Control): void {
+    const was = this.control.kind;
+    this.control = control;
+    this.renderControl();
+    if (was !== control.kind) this.applySize();
+  }
+
+  private renderControl(): void {
+    const bar = this.controlBar;
+    let state: string;
+    if (!this.ctx.canSteer) {
+      state = "viewer";
+      fill(bar, icon("eye"), h("span", null, h("strong", null, "Read-only"), " · you are signed in as a viewer"));
+    } else if (!this.running) {
+      state = "ended";
+      fill(bar);
+    } else if (this.session.kind === "stream") {
+      state = "stream";
+      fill(bar, icon("stream"), h("span", null, "A stream session: producers append its output; there is nothing to type into."));
+    } else if (this.control.kind === "mine") {
+      state = "mine";
+      fill(
+        bar,
+        icon("keyboard"),
+        h("span", null, h("strong", null, "You're in control"), " · what you type goes to the session"),
+        h("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => void this.release() }, "Release"),
+      );
+    } else if (this.control.kind === "free") {
+      state = "free";
+      fill(
+        bar,
+        icon("unlock"),
+        h("span", null, h("strong", null, "Nobody is in control")),
+        h("button", { class: "btn btn-small btn-primary", type: "button", "data-test": "take-control", onclick: () => void this.acquire(false) }, "Take control"),
+      );
+    } else {
+      state = "other";
+      fill(
+        bar,
+        icon("lock"),
+        h("span", null, h("strong", null, "Read-only"), ` · ${this.control.name} is in control`),
+        h("button", { class: "btn btn-small btn-primary", type: "button", "data-test": "take-control", onclick: () => void this.acquire(true) }, "Take control"),
+      );
+    }
+    bar.className = `control-bar control-${state}`;
+    this.element.dataset["control"] = state;
+    bar.hidden = state === "ended";
+    if (this.lineInput) this.lineInput.hidden = state !== "mine" && state !== "free";
+  }
+
+  /* ------------------------------------------------------------------ input */
+
+  private type(data: string): void {
+    if (!this.ctx.canSteer || !this.running) return;
+    if (this.control.kind === "other") {
+      this.controlBar.classList.remove("nudge");
+      void this.controlBar.offsetWidth; // restart the animation
+      this.controlBar.classList.add("nudge");
+      return;
+    }
+    if (this.control.kind === "free") {
+      void this.acquire(false).then((ok) => {
+        if (ok) this.send(data);
+      });
+      return;
+    }
+    this.send(data);
+  }
+
+  private send(data: string): void {
+    for (const piece of chunks(data, INPUT_CHUNK_CHARS)) {
+      this.ctx.client.input(this.session.id, piece).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
+        this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
+      });
+    }
+  }
+
+  private pipeInput(): HTMLFormElement {
+    const input = h("input", {
+      class: "line-field",
+      placeholder: "Send a line to stdin…",
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-label": "Line to send",
+    });
+    const form = h(
+      "form",
+      { class: "line-input" },
+      input,
+      h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send"),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.type(`${input.value}\n`);
+      input.value = "";
+    });
+    return form;
+  }
+
+  private actions(): HTMLElement[] {
+    if (!this.ctx.canSteer) return [];
+    const interrupt = h(
+      "button",
+      {
+        class: "btn btn-small",
+        type: "button",
+        title: "Interrupt (Ctrl-C)",
+        onclick: () => {
+          if (this.session.pty) this.type("\x03");
+          else
+            this.ctx.client.signal(this.session.id, "INT").catch((error: unknown) =>
+              this.ctx.toast(`Signal not sent: ${errorText(error)}`, "error"),
+            );
+        },
+      },
+      "^C",
+    );
+    return [interrupt];
+  }
+
+  /* ------------------------------------------------------------------ size */
+
+  private scheduleFit(): void {
+    if (this.fitTimer !== undefined) clearTimeout(this.fitTimer);
+    this.fitTimer = setTimeout(() => {
+      this.fitTimer = undefined;
+      this.applySize();
+    }, FIT_DEBOUNCE_MS);
+  }
+
+  /**
+   * In control of a PTY (or for pipes, which have no size): fit xterm to the window and tell
+   * the PTY. Watching a PTY: show it at its own size; the frame scrolls if the window is smaller.
+   */
+  private applySize(): void {
+    if (this.disposed || !this.term.element) return;
+    const pty = this.session.pty;
+    if (pty && (this.control.kind !== "mine" || !this.running)) {
+      const { cols, rows } = this.session;
+      if (cols !== null && rows !== null && (cols !== this.term.cols || rows !== this.term.rows)) this.term.resize(cols, rows);
+      this.element.classList.remove("fitted");
+      return;
+    }
+    this.element.classList.add("fitted");
+    const proposed = this.fitAddon.proposeDimensions();
+    if (!proposed || !Number.isFinite(proposed.cols) || !Number.isFinite(proposed.rows)) return;
+    const cols = Math.max(MIN_COLS, proposed.cols);
+    const rows = Math.max(MIN_ROWS, proposed.rows);
+    if (cols !== this.term.cols || rows !== this.term.rows) this.term.resize(cols, rows);
+    if (pty && (cols !== this.session.cols || rows !== this.session.rows)) {
+      this.session = { ...this.session, cols, rows };
+      this.ctx.client.resize(this.session.id, { cols, rows }).catch((error: unknown) => {
+        if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return;
+        this.ctx.toast(`Resize not sent: ${errorText(error)}`, "error");
+      });
+    }
+  }
+
+  /** The whole buffer as text, wrapped lines joined (tests and the benchmark read it). */
+  private screenText(): string {
+    const buffer = this.term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < buffer.length; i++) {
+      const line = buffer.getLine(i);
+      if (!line) continue;
+      const text = line.translateToString(true);
+      if (line.isWrapped && lines.length > 0) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
+    while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+    return lines.join("\n");
+  }
+}
+
+/** Splits text into pieces of at most `size` UTF-16 units without cutting a surrogate pair. */
+function chunks(text: string, size: number): string[] {
+  if (text.length <= size) return [text];
+  const out: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(text.length, start + size);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
+    out.push(text.slice(start, end));
+    start = end;
+  }
+  return out;
+}
