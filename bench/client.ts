@@ -76,13 +76,19 @@ function runChild(): void {
   process.on("message", (cmd: ChildCommand) => {
     switch (cmd.op) {
       case "follow":
-        void follow(cmd, report).then((s) => (stop = s), (error: Error) => report({ op: "error", message: error.message }));
+        void follow(cmd, report).then(
+          (s) => (stop = s),
+          (error: Error) => report({ op: "error", message: error.message }),
+        );
         return;
       case "raw":
         rawCatchUp(cmd, report);
         return;
       case "echo":
-        void sdkEcho(cmd).then((rtts) => report({ op: "echo", rtts }), (error: Error) => report({ op: "error", message: error.message }));
+        void sdkEcho(cmd).then(
+          (rtts) => report({ op: "echo", rtts }),
+          (error: Error) => report({ op: "error", message: error.message }),
+        );
         return;
       case "stop":
         stop?.();
@@ -125,8 +131,14 @@ async function follow(cmd: { url: string; session: string }, report: (r: ChildRe
 }
 
 /** The baseline: a bare ws client, subscribe from `since`, parse every frame, count to `until`. */
-function rawCatchUp(cmd: { url: string; session: string; since: number; until: number }, report: (r: ChildReport) => void): void {
-  const ws = new WebSocket(`${cmd.url.replace(/^http/, "ws")}/v1/ws`, { headers: { Authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
+function rawCatchUp(
+  cmd: { url: string; session: string; since: number; until: number },
+  report: (r: ChildReport) => void,
+): void {
+  const ws = new WebSocket(`${cmd.url.replace(/^http/, "ws")}/v1/ws`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+    perMessageDeflate: false,
+  });
   let t0 = 0;
   let count = 0;
   ws.on("message", (raw) => {
@@ -229,7 +241,10 @@ class Child {
   private waiter: ((r: ChildReport) => void) | undefined;
 
   constructor() {
-    this.proc = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, [CHILD_ENV]: "1" }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.proc = fork(fileURLToPath(import.meta.url), [], {
+      env: { ...process.env, [CHILD_ENV]: "1" },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     this.proc.on("message", (r: ChildReport) => {
       if (this.waiter) {
         const w = this.waiter;
@@ -244,7 +259,9 @@ class Child {
   }
 
   async next<K extends ChildReport["op"]>(op: K): Promise<Extract<ChildReport, { op: K }>> {
-    const r = this.queue.shift() ?? (await withTimeout(new Promise<ChildReport>((resolve) => (this.waiter = resolve)), `child report ${op}`));
+    const r =
+      this.queue.shift() ??
+      (await withTimeout(new Promise<ChildReport>((resolve) => (this.waiter = resolve)), `child report ${op}`));
     if (r.op === "error") throw new Error(`client process: ${r.message}`);
     if (r.op !== op) throw new Error(`client process: expected ${op}, got ${r.op}`);
     return r as Extract<ChildReport, { op: K }>;
@@ -292,7 +309,8 @@ async function measureResume(url: string, http: HttpClient): Promise<ResumeResul
       await new Promise((r) => setTimeout(r, SETTLE_MS));
       proxy.down = false;
       const resumed = await child.next("resumed");
-      if (resumed.duplicates !== 0 || resumed.gaps !== 0) throw new Error(`resume delivered ${resumed.duplicates} duplicates and ${resumed.gaps} gaps`);
+      if (resumed.duplicates !== 0 || resumed.gaps !== 0)
+        throw new Error(`resume delivered ${resumed.duplicates} duplicates and ${resumed.gaps} gaps`);
       sdk.push(resumed.ms);
       // Through the same proxy: the same path, only the client differs.
       child.send({ op: "raw", url: proxy.url, session: session.id, since: before, until: before + MISSED_EVENTS });
@@ -352,7 +370,10 @@ async function typeSamples(term: IPty): Promise<number[]> {
   return rtts.slice(KEY_WARMUP).sort((a, b) => a - b);
 }
 
-async function measureKeystrokes(url: string, http: HttpClient): Promise<{ attach: number[]; sdk: number[]; raw: number[] }> {
+async function measureKeystrokes(
+  url: string,
+  http: HttpClient,
+): Promise<{ attach: number[]; sdk: number[]; raw: number[] }> {
   const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C.UTF-8" };
   const child = new Child();
   let sdk: number[];
@@ -372,13 +393,17 @@ async function measureKeystrokes(url: string, http: HttpClient): Promise<{ attac
     local.kill();
   }
   const session = await http.createSession({ command: ["cat"], pty: true, env });
-  const attach = spawnPty(process.execPath, ["--import", "tsx", join(REPO, "src", "cli", "main.ts"), "attach", "--", session.id], {
-    name: "xterm-256color",
-    cols: 80,
-    rows: 24,
-    cwd: REPO,
-    env: { ...env, SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: TOKEN },
-  });
+  const attach = spawnPty(
+    process.execPath,
+    ["--import", "tsx", join(REPO, "src", "cli", "main.ts"), "attach", "--", session.id],
+    {
+      name: "xterm-256color",
+      cols: 80,
+      rows: 24,
+      cwd: REPO,
+      env: { ...env, SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: TOKEN },
+    },
+  );
   try {
     // Attach clears the screen once its terminal is in raw mode (no local echo any more);
     // from then on, ready once a key makes it through the gateway and back.
@@ -414,7 +439,13 @@ async function measureKeystrokes(url: string, http: HttpClient): Promise<{ attac
 
 export async function run(): Promise<BenchSection> {
   const dataDir = mkdtempSync(join(tmpdir(), "sb-bench-client-"));
-  const gw = await startGateway({ host: "127.0.0.1", port: 0, dataDir, token: TOKEN, logger: pino({ level: "silent" }) });
+  const gw = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir,
+    token: TOKEN,
+    logger: pino({ level: "silent" }),
+  });
   const http = new HttpClient({ url: gw.url, token: TOKEN });
   try {
     // The SDK's own connection works (fail early and clearly if not).

@@ -17,12 +17,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { spawn as spawnRawPty } from "node-pty";
 import WebSocket, { WebSocketServer } from "ws";
-import { parseConfig } from "../src/server/config.js";
+import { DEFAULT_LIMITS, parseConfig } from "../src/server/config.js";
+import { CATCHUP_BATCH_BYTES } from "../src/server/feed.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
 import type { Session } from "../src/sessions/session.js";
 import { appendExternalEvent } from "../src/sessions/stream-session.js";
+import { Outbox } from "../src/server/ws-common.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
 import { fmt, median, met, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -31,7 +33,7 @@ const CHILD_ENV = "SWITCHBOARD_DELIVERY_BENCH_CHILD";
 const TOKEN = "delivery-bench-token-0123456789abcdef";
 
 /** PTY throughput: rounds per side (medians), and the goals of issue 3. */
-const PTY_ROUNDS = 3;
+const PTY_ROUNDS = 5;
 const GOAL_PTY_ONE = 0.9;
 const GOAL_PTY_FOUR = 0.75;
 /** Keystroke echo: samples per condition (after a warm-up), and the goals. */
@@ -47,15 +49,19 @@ const FANOUT_EVENT_BYTES = 1024;
 /** How long the producer runs at that rate. Short: neither side can carry 5 M deliveries/s on a small machine and a bare loop queues without bound. */
 const FANOUT_MS = 200;
 /** A second, sustainable load to read latency at: same clients and event size, lower rate. */
-const FANOUT_SUSTAINED_RATE = 200;
+const FANOUT_SUSTAINED_RATE = 100;
 const FANOUT_SUSTAINED_MS = 3000;
 const GOAL_FANOUT_RATIO = 0.9;
 const GOAL_FANOUT_P99_MS = 50;
-/** Slow client among 100: 4 KB events at 500/s for 6 s (12 MB, more than a stalled socket and the 4 MiB budget hold). */
+/**
+ * Slow client among 100: 64 KiB events at 12/s for 14 s — 10.5 MiB per client, more than a stalled
+ * socket's kernel buffers (~4 MB on loopback) and the 4 MiB queue budget hold, so the stalled
+ * client really overflows into catch-up.
+ */
 const SLOW_CLIENTS = 100;
-const SLOW_RATE = 500;
-const SLOW_EVENT_BYTES = 4096;
-const SLOW_MS = 6000;
+const SLOW_RATE = 12;
+const SLOW_EVENT_BYTES = 64 * 1024;
+const SLOW_MS = 14_000;
 const GOAL_SLOW_P99_SLACK = 0.1;
 const GOAL_SLOW_RSS_MB = 32;
 /** Idle memory: connections (each subscribed to one idle session) and PTY sessions (`cat`). */
@@ -110,7 +116,8 @@ function runChild(): void {
         for (let i = 0; i < cmd.clients; i++) {
           open(cmd.url).on("message", (raw) => {
             const f = JSON.parse(raw.toString()) as { type: string; data?: string; enc?: string };
-            if (f.type === "replay" || f.type === "stdout") bytes[i]! += Buffer.byteLength(f.data!, f.enc === "base64" ? "base64" : "utf8");
+            if (f.type === "replay" || f.type === "stdout")
+              bytes[i]! += Buffer.byteLength(f.data!, f.enc === "base64" ? "base64" : "utf8");
             else if (f.type === "exit") {
               doneAt[i] = now();
               if (++done === cmd.clients) report({ op: "pty", bytes, doneAt });
@@ -180,7 +187,11 @@ function runChild(): void {
             }
           };
           ws.on("message", (raw) => {
-            const f = JSON.parse(raw.toString()) as { op: string; event?: { data: { t: number } }; events?: Array<{ data: { t: number } }> };
+            const f = JSON.parse(raw.toString()) as {
+              op: string;
+              event?: { data: { t: number } };
+              events?: Array<{ data: { t: number } }>;
+            };
             if (f.op === "event") onEvent(f.event!);
             else if (f.op === "events") for (const e of f.events!) onEvent(e);
             else if (f.op === "hello") ws.send(JSON.stringify({ op: "subscribe", session: cmd.session, since: 0 }));
@@ -258,7 +269,8 @@ export class Clients {
     for (;;) {
       const i = this.inbox.findIndex((r) => r.op === op);
       if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ChildReport, { op: O }>;
-      if (Date.now() > deadline) throw new Error(`bench clients: no ${op} report in ${ms} ms (errors: ${this.errors.slice(0, 3).join("; ")})`);
+      if (Date.now() > deadline)
+        throw new Error(`bench clients: no ${op} report in ${ms} ms (errors: ${this.errors.slice(0, 3).join("; ")})`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 100);
         this.waiter = () => {
@@ -336,7 +348,11 @@ interface PtyResult {
 }
 
 /** 50 MiB through a PTY session to `clients` /ws/session viewers: MB/s per viewer from spawn to its `exit` frame. */
-export async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
+export async function ptyToViewers(
+  gw: Gateway,
+  clients: Clients,
+  n: number,
+): Promise<{ each: number[]; complete: boolean }> {
   const started = now();
   const { id } = await createSession(gw, { command: PTY_BENCH_COMMAND, pty: true });
   clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0`, clients: n });
@@ -371,7 +387,13 @@ export async function ptyThroughput(clients: Clients): Promise<PtyResult> {
 
 /** The baseline: a keystroke written straight to a node-pty `cat` until its echo is read. */
 async function rawEcho(samples: number): Promise<number[]> {
-  const term = spawnRawPty("cat", [], { name: "xterm-256color", cols: 80, rows: 24, cwd: process.cwd(), env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" } });
+  const term = spawnRawPty("cat", [], {
+    name: "xterm-256color",
+    cols: 80,
+    rows: 24,
+    cwd: process.cwd(),
+    env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
+  });
   try {
     const rtts: number[] = [];
     for (let i = 0; i < samples + ECHO_WARMUP; i++) {
@@ -426,14 +448,22 @@ export async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
 
 /* ---- fan-out ---- */
 
-/** Calls `emit` `rate` times a second for `ms`, in small batches on a timer; resolves when done. */
-async function paced(rate: number, ms: number, emit: (seq: number) => void): Promise<void> {
-  const started = performance.now();
+/**
+ * Calls `emit` `rate` times a second for `ms`, in small batches on a timer; resolves when done.
+ * Each call gets the time the event was due at that rate: latency is measured from there, so a
+ * producer held up by its own sending (a bare loop sends synchronously) does not hide the
+ * delay (coordinated omission).
+ */
+async function paced(rate: number, ms: number, emit: (seq: number, dueAt: number) => void): Promise<void> {
+  const started = now();
   const total = Math.round((rate * ms) / 1000);
   let sent = 0;
   while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
-    while (sent < due) emit(++sent);
+    const due = Math.min(total, Math.floor(((now() - started) / 1000) * rate) + 1);
+    while (sent < due) {
+      sent++;
+      emit(sent, started + ((sent - 1) / rate) * 1000);
+    }
     await new Promise((r) => setTimeout(r, 1));
   }
 }
@@ -460,7 +490,16 @@ function fanoutRun(r: Extract<ChildReport, { op: "mux" }>, startedAt: number, ex
 }
 
 /** Through the gateway: events appended to a stream session, each client subscribed over /v1/ws. */
-export async function fanoutGateway(clients: Clients, n: number, rate: number, ms: number, bytes: number, slow = 0, rss?: number[]): Promise<FanoutRun> {
+export async function fanoutGateway(
+  clients: Clients,
+  n: number,
+  rate: number,
+  ms: number,
+  bytes: number,
+  slow = 0,
+  rss?: number[],
+  probe?: { sample(): void },
+): Promise<FanoutRun> {
   const g = await gateway();
   try {
     const { id } = await createSession(g.gw, { kind: "stream" });
@@ -470,9 +509,11 @@ export async function fanoutGateway(clients: Clients, n: number, rate: number, m
     await clients.next("ready");
     const filler = pad(bytes);
     gc();
-    const sampler = rss ? sampleRss(rss) : undefined;
+    const sampler = rss ? sampleRss(rss, probe) : undefined;
     const startedAt = now();
-    await paced(rate, ms, () => appendExternalEvent(session, { type: "bench", data: { t: now(), pad: filler } }));
+    await paced(rate, ms, (_seq, dueAt) =>
+      appendExternalEvent(session, { type: "bench", data: { t: dueAt, pad: filler } }),
+    );
     clients.send({ op: "stop" });
     const r = await clients.next("mux");
     sampler?.stop();
@@ -489,7 +530,13 @@ export async function fanoutGateway(clients: Clients, n: number, rate: number, m
 }
 
 /** The baseline: a bare `ws` server whose loop sends each event's frame to every client. */
-export async function fanoutBare(clients: Clients, n: number, rate: number, ms: number, bytes: number): Promise<FanoutRun> {
+export async function fanoutBare(
+  clients: Clients,
+  n: number,
+  rate: number,
+  ms: number,
+  bytes: number,
+): Promise<FanoutRun> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
   try {
@@ -499,13 +546,26 @@ export async function fanoutBare(clients: Clients, n: number, rate: number, ms: 
       ws.send(JSON.stringify({ op: "bare-hello" }));
     });
     const expect = Math.round((rate * ms) / 1000);
-    clients.send({ op: "mux", url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, session: null, clients: n, slow: 0, expect });
+    clients.send({
+      op: "mux",
+      url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`,
+      session: null,
+      clients: n,
+      slow: 0,
+      expect,
+    });
     await clients.next("ready");
     const filler = pad(bytes);
     const startedAt = now();
-    await paced(rate, ms, (seq) => {
+    await paced(rate, ms, (seq, dueAt) => {
       // The same frame the gateway sends for one event, built once per event.
-      const event = JSON.stringify({ seq, ts: Date.now(), type: "custom", name: "bench", data: { t: now(), pad: filler } });
+      const event = JSON.stringify({
+        seq,
+        ts: Date.now(),
+        type: "custom",
+        name: "bench",
+        data: { t: dueAt, pad: filler },
+      });
       const frame = `{"op":"event","session":"bare","event":${event}}`;
       for (const ws of sockets) ws.send(frame);
     });
@@ -519,10 +579,50 @@ export async function fanoutBare(clients: Clients, n: number, rate: number, ms: 
   }
 }
 
-/** Samples this process's RSS every 20 ms into `into` until stopped. */
-function sampleRss(into: number[]): { stop(): void } {
+/**
+ * Watches the gateway's outboxes (it runs in this process) as they count themselves: held
+ * events + bytes handed to `ws.send` whose write has not completed. `maxOne` is the most any
+ * one connection had queued; `maxTotal` the most all of them had together (sampled).
+ */
+function probeOutboxes(): { maxOne(): number; maxTotal(): number; sample(): void; restore(): void } {
+  type Probed = { queuedBytes: number };
+  const seen = new Set<Probed>();
+  let maxOne = 0;
+  let maxTotal = 0;
+  const proto = Outbox.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  const originals = new Map<string, (...args: unknown[]) => unknown>();
+  for (const name of ["deliver", "sendControl"]) {
+    const original = proto[name]!;
+    originals.set(name, original);
+    proto[name] = function (this: Probed, ...args: unknown[]) {
+      const result = original.apply(this, args);
+      seen.add(this);
+      maxOne = Math.max(maxOne, this.queuedBytes);
+      return result;
+    };
+  }
+  return {
+    maxOne: () => maxOne,
+    maxTotal: () => maxTotal,
+    sample: () => {
+      let total = 0;
+      for (const o of seen) total += o.queuedBytes;
+      maxTotal = Math.max(maxTotal, total);
+    },
+    restore: () => {
+      for (const [name, original] of originals) proto[name] = original;
+      seen.clear();
+    },
+  };
+}
+
+/** Samples this process's RSS (and the outboxes, when probed) every 20 ms until stopped. */
+function sampleRss(into: number[], probe?: { sample(): void }): { stop(): void } {
   into.push(process.memoryUsage().rss);
-  const timer = setInterval(() => into.push(process.memoryUsage().rss), 20);
+  const timer = setInterval(() => {
+    into.push(process.memoryUsage().rss);
+    probe?.sample();
+  }, 20);
   return { stop: () => clearInterval(timer) };
 }
 
@@ -606,15 +706,64 @@ export async function run(): Promise<BenchSection> {
     const echo = await keystrokeEcho(clients);
     const bare = await fanoutBare(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
     const ours = await fanoutGateway(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
-    const bareSustained = await fanoutBare(clients, FANOUT_CLIENTS, FANOUT_SUSTAINED_RATE, FANOUT_SUSTAINED_MS, FANOUT_EVENT_BYTES);
-    const oursSustained = await fanoutGateway(clients, FANOUT_CLIENTS, FANOUT_SUSTAINED_RATE, FANOUT_SUSTAINED_MS, FANOUT_EVENT_BYTES);
+    const bareSustained = await fanoutBare(
+      clients,
+      FANOUT_CLIENTS,
+      FANOUT_SUSTAINED_RATE,
+      FANOUT_SUSTAINED_MS,
+      FANOUT_EVENT_BYTES,
+    );
+    const oursSustained = await fanoutGateway(
+      clients,
+      FANOUT_CLIENTS,
+      FANOUT_SUSTAINED_RATE,
+      FANOUT_SUSTAINED_MS,
+      FANOUT_EVENT_BYTES,
+    );
+    // A warm-up run first: the process's first run grows the heap whatever the clients do.
+    await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS / 4, SLOW_EVENT_BYTES);
     const rssWithout: number[] = [];
     const rssWith: number[] = [];
-    const withoutSlow = await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS, SLOW_EVENT_BYTES, 0, rssWithout);
-    const withSlow = await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS, SLOW_EVENT_BYTES, 1, rssWith);
+    const probeWithout = probeOutboxes();
+    let withoutSlow: FanoutRun;
+    try {
+      withoutSlow = await fanoutGateway(
+        clients,
+        SLOW_CLIENTS,
+        SLOW_RATE,
+        SLOW_MS,
+        SLOW_EVENT_BYTES,
+        0,
+        rssWithout,
+        probeWithout,
+      );
+    } finally {
+      probeWithout.restore();
+    }
+    const probe = probeOutboxes();
+    let withSlow: FanoutRun;
+    try {
+      withSlow = await fanoutGateway(clients, SLOW_CLIENTS, SLOW_RATE, SLOW_MS, SLOW_EVENT_BYTES, 1, rssWith, probe);
+    } finally {
+      probe.restore();
+    }
+    const queued = { one: probe.maxOne(), total: probe.maxTotal(), totalWithout: probeWithout.maxTotal() };
     const idle = await idleMemory(clients);
     if (clients.errors.length > 0) throw new Error(`client errors: ${clients.errors.slice(0, 3).join("; ")}`);
-    return report({ pty, echo, bare, ours, bareSustained, oursSustained, withoutSlow, withSlow, rssWithout, rssWith, idle });
+    return report({
+      pty,
+      echo,
+      bare,
+      ours,
+      bareSustained,
+      oursSustained,
+      withoutSlow,
+      withSlow,
+      rssWithout,
+      rssWith,
+      queued,
+      idle,
+    });
   } finally {
     clients.close();
   }
@@ -631,6 +780,7 @@ function report(r: {
   withSlow: FanoutRun;
   rssWithout: number[];
   rssWith: number[];
+  queued: { one: number; total: number; totalWithout: number };
   idle: IdleResult;
 }): BenchSection {
   const raw = median(r.pty.raw);
@@ -655,6 +805,8 @@ function report(r: {
     `| fan-out at ${fmt(FANOUT_SUSTAINED_RATE)}/s, p99 delivery latency | ${ms(r.oursSustained.p99)} | bare ws loop ${ms(r.bareSustained.p99)} | | ≤ ${GOAL_FANOUT_P99_MS} ms | ${met(r.oursSustained.p99 <= GOAL_FANOUT_P99_MS)} |`,
     `| slow client among ${SLOW_CLIENTS}: fast clients' p99 | ${ms(r.withSlow.p99)} | without it ${ms(r.withoutSlow.p99)} | ${slowP99Ratio.toFixed(2)} | ≤ ${1 + GOAL_SLOW_P99_SLACK} | ${met(slowP99Ratio <= 1 + GOAL_SLOW_P99_SLACK)} |`,
     `| slow client among ${SLOW_CLIENTS}: gateway RSS growth | ${fmt(rssGrowth, 1)} MiB | without it ${fmt(growth(r.rssWithout), 1)} MiB | | ≤ ${GOAL_SLOW_RSS_MB} MiB | ${met(rssGrowth <= GOAL_SLOW_RSS_MB)} |`,
+    `| slow client among ${SLOW_CLIENTS}: most queued for one connection | ${fmt(r.queued.one / 2 ** 20, 2)} MiB | budget ${fmt(DEFAULT_LIMITS.queueBytes / 2 ** 20)} MiB | | ≤ budget + one catch-up batch | ${met(r.queued.one <= DEFAULT_LIMITS.queueBytes + CATCHUP_BATCH_BYTES + SLOW_EVENT_BYTES)} |`,
+    `| slow client among ${SLOW_CLIENTS}: most queued for all connections together | ${fmt(r.queued.total / 2 ** 20, 2)} MiB | without it ${fmt(r.queued.totalWithout / 2 ** 20, 2)} MiB | | | |`,
     `| memory per idle connection (subscribed) | heap+external ${kib(r.idle.perConnection.heap)}, RSS ${kib(r.idle.perConnection.rss)} | | | | |`,
     `| memory per idle PTY session (\`cat\`) | gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${kib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS | | | | |`,
   ];

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
@@ -134,7 +134,7 @@ export class AgentSession {
       throw new SwitchboardError("LIMIT_EXCEEDED", `${MAX_QUEUED_RUNS} prompts are already queued`);
     }
     const run = new Run({
-      runId: randomUUID(),
+      runId: randomBytes(16).toString("base64url"),
       text,
       by,
       log: this.log,

@@ -7,8 +7,19 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T]
-  switchboard <command> [options]
+  switchboard run [--pty] [--name N] [--cwd D] [--attach] -- CMD ARGS...
+  switchboard attach ID [--read-only] [--since BYTE]     (Ctrl-] detaches)
+  switchboard ls
+  switchboard logs ID [-f] [--since BYTE]
+  switchboard send ID TEXT...
+  switchboard signal ID SIGNAL
+  switchboard kill ID
+  switchboard prompt ID TEXT...
 
+Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir
+(SWITCHBOARD_DATA_DIR, for its token file) and --json. Exit codes: 0 ok, 1 refused,
+2 usage, 3 unreachable, 4 bad token, 5 no such session, 6 control held, 7 session ended;
+attach exits with the session's exit code.
 Run "switchboard <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<number> {

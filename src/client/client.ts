@@ -560,6 +560,8 @@ export class SwitchboardClient {
     }
     const ref = this.nextRef++;
     this.subscribeRefs.set(ref, session);
+    // The new position is at or before every subscription's last seq: each waits for it.
+    for (const sub of subs) sub.awaitConfirmation(ref);
     this.socket?.send(
       JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }),
     );
@@ -640,7 +642,7 @@ export class SwitchboardClient {
         return;
       case "subscribed": {
         if (frame.ref !== undefined) this.subscribeRefs.delete(frame.ref);
-        for (const sub of this.channels.get(frame.session) ?? []) sub.confirm({ from: frame.from, head: frame.head });
+        for (const sub of this.channels.get(frame.session) ?? []) sub.confirm(frame.ref, { from: frame.from, head: frame.head });
         return;
       }
       case "event":

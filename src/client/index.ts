@@ -44,7 +44,7 @@ export {
   isSwitchboardError,
 } from "./errors.js";
 export type { ClientError, ConnectionErrorCode } from "./errors.js";
-export { BEARER_SUBPROTOCOL_PREFIX } from "./transport.js";
+export { BEARER_SUBPROTOCOL_PREFIX, SWITCHBOARD_SUBPROTOCOL } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
 export type { ErrorCode, SessionEvent, SessionInfo } from "../protocol/index.js";

@@ -1,5 +1,5 @@
 import { isSessionEnd } from "../protocol/index.js";
-import type { EventType, ResetReason, SessionEvent } from "../protocol/index.js";
+import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
 import { markHandled } from "./errors.js";
 
 export interface SubscribeOptions {
@@ -51,6 +51,13 @@ export class Subscription {
   private _lastSeq: number;
   private _state: "live" | "ended" | "closed" = "live";
   private confirmed = false;
+  /**
+   * The ref of the subscribe request this subscription waits for. Until the gateway answers
+   * it, frames for the session still come from the gateway's previous position on this
+   * connection (which may be past this subscription's `lastSeq`: a subscription that joined
+   * later, from an earlier seq) and are not for this subscription.
+   */
+  private gate: Ref | undefined;
 
   /** @internal Use {@link SwitchboardClient.subscribe}. */
   constructor(
@@ -105,8 +112,19 @@ export class Subscription {
     this.detach(this);
   }
 
-  /** @internal The gateway confirmed a (re)subscription. */
-  confirm(info: SubscribedInfo): void {
+  /** @internal A (re)subscribe with `ref` was sent: ignore frames until the gateway answers it. */
+  awaitConfirmation(ref: Ref): void {
+    this.gate = ref;
+  }
+
+  /** @internal The gateway answered the subscribe request `ref`. */
+  confirm(ref: Ref | undefined, info: SubscribedInfo): void {
+    if (this.gate === undefined || ref !== this.gate) return;
+    this.gate = undefined;
+    this.markReady(info);
+  }
+
+  private markReady(info: SubscribedInfo): void {
     if (this.confirmed) return;
     this.confirmed = true;
     this.settleReady.resolve(info);
@@ -117,7 +135,7 @@ export class Subscription {
    * below the last seq are replays of what was already delivered and are dropped.
    */
   deliver(event: SessionEvent): boolean {
-    if (this._state !== "live" || event.seq <= this._lastSeq) return false;
+    if (this._state !== "live" || this.gate !== undefined || event.seq <= this._lastSeq) return false;
     this._lastSeq = event.seq;
     if (!this.wanted || this.wanted.has(event.type)) {
       try {
@@ -134,14 +152,14 @@ export class Subscription {
     // onEvent may have unsubscribed.
     if (this._state !== "live") return false;
     this._state = "ended";
-    this.confirm({ from: event.seq, head: event.seq });
+    this.markReady({ from: event.seq, head: event.seq });
     this.settleDone.resolve(event);
     return true;
   }
 
   /** @internal Retention dropped what this subscription still needed. */
   reset(reason: ResetReason, first: number, head: number): void {
-    if (this._state !== "live" || this._lastSeq >= first - 1) return;
+    if (this._state !== "live" || this.gate !== undefined || this._lastSeq >= first - 1) return;
     const lastSeq = this._lastSeq;
     this._lastSeq = first - 1;
     this.options.onReset?.({ reason, first, head, lastSeq });

@@ -32,6 +32,8 @@ export type AuthMode = "header" | "subprotocol" | "cookie";
 
 /** The subprotocol prefix the gateway accepts a bearer token in (src/server/auth.ts). */
 export const BEARER_SUBPROTOCOL_PREFIX = "switchboard.bearer.";
+/** The subprotocol the server selects; offered next to the bearer one. */
+export const SWITCHBOARD_SUBPROTOCOL = "switchboard.v1";
 
 /** `readyState` of an open socket (the same in every implementation). */
 const OPEN = 1;
@@ -101,7 +103,8 @@ export class SocketHandle {
     const auth = resolveAuth(target);
     const url = endpointUrl(target.url, path, "ws");
     if (auth === "header") this.ws = new WS(url, [], { headers: { Authorization: `Bearer ${target.token}` } });
-    else if (auth === "subprotocol") this.ws = new WS(url, [`${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
+    // The server selects `switchboard.v1`, so the token is never echoed back in the handshake.
+    else if (auth === "subprotocol") this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
     else this.ws = new WS(url);
     this.ws.addEventListener("open", () => {
       if (!this.silenced) handlers.onOpen();

@@ -19,19 +19,21 @@ export const Signal = z
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const boundedString = (max: number = LIMITS.STRING_BYTES) => z.string().max(max);
+/** Strings that reach execve or the file system: a NUL would silently cut them there. */
+const noNul = (s: z.ZodString) => s.refine((v) => !v.includes("\0"), "must not contain NUL bytes");
 
 export const Env = z
-  .record(z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256), boundedString())
+  .record(z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256), noNul(boundedString()))
   .refine((env) => Object.keys(env).length <= LIMITS.ENV_ENTRIES, `at most ${LIMITS.ENV_ENTRIES} variables`);
 
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
 export const Rows = z.number().int().min(1).max(LIMITS.MAX_ROWS);
 const Name = z.string().min(1).max(LIMITS.NAME_CHARS);
-const Cwd = z.string().min(1).max(4096);
+const Cwd = noNul(z.string().min(1).max(4096));
 
 export const CreateTerminalSession = z.strictObject({
   kind: z.literal("terminal"),
-  command: z.array(boundedString().min(1)).min(1, "command needs at least the program").max(LIMITS.COMMAND_ARGS),
+  command: z.array(noNul(boundedString().min(1))).min(1, "command needs at least the program").max(LIMITS.COMMAND_ARGS),
   cwd: Cwd.optional(),
   env: Env.optional(),
   pty: z.boolean().optional(),
@@ -43,7 +45,7 @@ export const CreateTerminalSession = z.strictObject({
 export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
 export const InlineAgent = z.strictObject({
   adapter: z.enum(AGENT_ADAPTERS),
-  command: z.array(boundedString().min(1)).min(1).max(LIMITS.COMMAND_ARGS).optional(),
+  command: z.array(noNul(boundedString().min(1))).min(1).max(LIMITS.COMMAND_ARGS).optional(),
   cwd: Cwd.optional(),
   env: Env.optional(),
 });

@@ -24,6 +24,17 @@ export const SESSION_COOKIE = "sb_session";
 export const COOKIE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** WebSocket subprotocol prefix carrying a bearer token for clients that cannot set headers. */
 export const BEARER_PROTOCOL_PREFIX = "switchboard.bearer.";
+/** The subprotocol the server selects when a client offers it (never a bearer one). */
+export const SWITCHBOARD_PROTOCOL = "switchboard.v1";
+
+/**
+ * ws's `handleProtocols`: picks `switchboard.v1` when offered, and never a bearer protocol,
+ * which would echo the token in the 101 response. A client that offers only a bearer
+ * protocol gets no subprotocol selected (and most clients then fail: offer `switchboard.v1`).
+ */
+export function selectProtocol(protocols: Set<string>): string | false {
+  return protocols.has(SWITCHBOARD_PROTOCOL) ? SWITCHBOARD_PROTOCOL : false;
+}
 /**
  * Most live browser sessions (cookies) kept at once. Every successful login adds one, so without
  * a bound a token holder could grow the gateway's memory by logging in in a loop; past it the

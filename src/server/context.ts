@@ -7,6 +7,7 @@ import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Identity, TokenRegistry } from "./auth.js";
+import type { ConnectionCounter } from "./connection-counter.js";
 import type { Config, Limits } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -30,6 +31,8 @@ export interface GatewayCore {
   plugins: PluginHost | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
+  /** Streaming connections per token, across both WebSocket endpoints and SSE. */
+  readonly connections: ConnectionCounter;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Extra browser origins accepted besides the gateway's own. */

@@ -26,6 +26,7 @@ import { RequestGuard } from "./guard.js";
 import { sendError, sendJson, toSwitchboardError } from "./http.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
+import { ConnectionCounter } from "./connection-counter.js";
 import { GatewayMetrics } from "./metrics.js";
 import { RoutingTable, buildSettings } from "./settings.js";
 import { createPluginHost } from "./plugin-wiring.js";
@@ -115,6 +116,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     routing,
     plugins: undefined,
     pluginAgents: new Map(),
+    connections: new ConnectionCounter(limits.connectionsPerToken),
     limits,
     clock,
     logger,
@@ -258,6 +260,7 @@ async function handleRequest(
     guard.checkHost(req);
     guard.checkOrigin(req);
     if (req.method === "POST" && url.pathname === "/v1/login") {
+      guard.checkNotSlowed(req);
       await login(core, req, res, recordAuthFailure);
       return;
     }

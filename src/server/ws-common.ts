@@ -117,7 +117,6 @@ export class LastFrame<F> {
  * cannot read a close frame.
  */
 export class ConnectionTracker {
-  private readonly perToken = new Map<string, number>();
   private readonly live = new Map<WebSocket, { missed: number; dispose: () => void }>();
   private timer: Timer | undefined;
 
@@ -130,17 +129,11 @@ export class ConnectionTracker {
 
   /** Throws LIMIT_EXCEEDED when the token already has its maximum of connections. */
   checkLimit(identity: Identity): void {
-    const n = this.perToken.get(identity.name) ?? 0;
-    if (n >= this.core.limits.connectionsPerToken) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `${identity.name} has ${n} connections open (limits.connectionsPerToken)`,
-      );
-    }
+    this.core.connections.check(identity);
   }
 
   add(identity: Identity, ws: WebSocket, dispose: () => void): void {
-    this.perToken.set(identity.name, (this.perToken.get(identity.name) ?? 0) + 1);
+    const release = this.core.connections.open(identity);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);
@@ -150,9 +143,7 @@ export class ConnectionTracker {
     ws.on("error", (error) => this.core.logger.debug({ err: error, endpoint: this.endpoint }, "websocket error"));
     ws.once("close", () => {
       this.live.delete(ws);
-      const left = (this.perToken.get(identity.name) ?? 1) - 1;
-      if (left <= 0) this.perToken.delete(identity.name);
-      else this.perToken.set(identity.name, left);
+      release();
       this.core.metrics.wsConnections.dec({ endpoint: this.endpoint });
       dispose();
     });

@@ -9,13 +9,13 @@ import { ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../prot
 import type { Ref, ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
-import { toSwitchboardError } from "./http.js";
+import { describeJsonError, toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
 import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
@@ -35,6 +35,7 @@ export class MultiplexEndpoint {
       noServer: true,
       maxPayload: core.limits.frameBytes,
       perMessageDeflate: false,
+      handleProtocols: selectProtocol,
       clientTracking: false,
     });
     this.tracker = new ConnectionTracker(core, "multiplex");
@@ -139,7 +140,7 @@ class MultiplexConnection {
       this.send({
         op: "error",
         code: "INVALID_JSON",
-        message: `the frame is not valid JSON: ${(error as Error).message}`,
+        message: `the frame is not valid JSON: ${describeJsonError(error)}`,
       });
       return;
     }

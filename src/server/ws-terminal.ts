@@ -10,12 +10,12 @@ import { CLOSE_CODES, LIMITS, SwitchboardError, TerminalClientFrame } from "../p
 import type { EventOf, SessionEvent, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
-import { toSwitchboardError } from "./http.js";
+import { describeJsonError, toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
 import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
@@ -43,6 +43,7 @@ export class TerminalEndpoint {
       noServer: true,
       maxPayload: core.limits.frameBytes,
       perMessageDeflate: false,
+      handleProtocols: selectProtocol,
       clientTracking: false,
     });
     this.tracker = new ConnectionTracker(core, "terminal");
@@ -52,7 +53,13 @@ export class TerminalEndpoint {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, authenticate: () => Identity): void {
     const identity = authenticate();
     const url = new URL(req.url ?? "/", "http://localhost");
-    const id = decodeURIComponent(url.pathname.slice("/ws/session/".length));
+    let id: string;
+    try {
+      id = decodeURIComponent(url.pathname.slice("/ws/session/".length));
+    } catch {
+      // A malformed escape cannot name a session.
+      throw new SwitchboardError("SESSION_NOT_FOUND", "no such session");
+    }
     const session = sessionFor(this.core.sessions, identity, id, "see");
     const sinceRaw = url.searchParams.get("since");
     let since: number | undefined;
@@ -315,7 +322,7 @@ class TerminalConnection {
       this.send({
         type: "error",
         code: "INVALID_JSON",
-        message: `the frame is not valid JSON: ${(error as Error).message}`,
+        message: `the frame is not valid JSON: ${describeJsonError(error)}`,
       });
       return;
     }
@@ -378,7 +385,13 @@ class TerminalConnection {
   }
 
   private onLeaseChange(change: LeaseChange): void {
-    if (change.previous?.key !== this.connId || change.action !== "taken-over") return;
+    if (change.previous?.key !== this.connId) return;
+    if (change.action === "expired") {
+      // The connection stays a viewer; it may acquire control again by reconnecting with ?control=.
+      this.send({ type: "error", code: "CONTROL_LOST", message: "control expired after holder silence" });
+      return;
+    }
+    if (change.action !== "taken-over") return;
     this.send({
       type: "error",
       code: "CONTROL_LOST",

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import { TEST_ENV, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
@@ -7,7 +7,7 @@ import { CLI, Tmux, shellQuote } from "./helpers.js";
 
 let gw: TestGateway;
 let http: HttpClient;
-let tmux: Tmux;
+const terminals: Tmux[] = [];
 const attachCmd = (args: string) => `${CLI.map(shellQuote).join(" ")} attach ${args}`;
 
 beforeAll(async () => {
@@ -17,12 +17,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.close();
 });
-afterEach(() => {
-  tmux?.kill();
+afterAll(() => {
+  for (const t of terminals.splice(0)) t.kill();
 });
 
+/** A tmux server of its own per test: the tests run concurrently (they wait on processes, not CPU). */
 function startTmux(): Tmux {
-  tmux = new Tmux({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+  const tmux = new Tmux({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+  terminals.push(tmux);
   tmux.start();
   return tmux;
 }
@@ -44,7 +46,7 @@ async function expectRestored(t: Tmux): Promise<void> {
   expect(modes.split(/\s+/).sort()).toEqual(["echo", "icanon", "isig"]);
 }
 
-describe("switchboard attach, driven through tmux", () => {
+describe.concurrent("switchboard attach, driven through tmux", () => {
   it("replays the screen, forwards keys, detaches with Ctrl-], and re-attaches to the same screen", async () => {
     const id = await bash();
     await http.input(id, "echo before-$((2+3))\r");

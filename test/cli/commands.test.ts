@@ -11,6 +11,9 @@ import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../cl
 import type { TestGateway } from "../client/helpers.js";
 import { cli } from "./helpers.js";
 
+/** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
+const HEAVY_TEST_MS = 60_000;
+
 let gw: TestGateway;
 let http: HttpClient;
 let env: Record<string, string>;
@@ -43,139 +46,172 @@ async function ended(id: string): Promise<SessionInfo> {
 }
 
 describe("switchboard client commands", () => {
-  it("run prints the id, ls lists it, logs prints its output", async () => {
-    const [plain, json] = await Promise.all([
-      cli(["run", "--name", "greeter", "--", "sh", "-c", "echo hello; echo oops >&2; exit 3"], env),
-      cli(["run", "--json", "--env", "WHO=world", "--", "sh", "-c", 'echo "hi $WHO"'], env),
-    ]);
-    expect(plain).toMatchObject({ code: 0, stderr: "" });
-    const id = plain.stdout.trim();
-    expect(id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
-    const created = JSON.parse(json.stdout) as SessionInfo;
-    expect(created).toMatchObject({ kind: "terminal", state: "running", cwd: process.cwd() });
-    await Promise.all([ended(id), ended(created.id)]);
+  it(
+    "run prints the id, ls lists it, logs prints its output",
+    async () => {
+      const [plain, json] = await Promise.all([
+        cli(["run", "--name", "greeter", "--", "sh", "-c", "echo hello; echo oops >&2; exit 3"], env),
+        cli(["run", "--json", "--env", "WHO=world", "--", "sh", "-c", 'echo "hi $WHO"'], env),
+      ]);
+      expect(plain).toMatchObject({ code: 0, stderr: "" });
+      const id = plain.stdout.trim();
+      expect(id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+      const created = JSON.parse(json.stdout) as SessionInfo;
+      expect(created).toMatchObject({ kind: "terminal", state: "running", cwd: process.cwd() });
+      await Promise.all([ended(id), ended(created.id)]);
 
-    const [ls, lsJson, logs, logsSince, logsJson] = await Promise.all([
-      cli(["ls"], env),
-      cli(["ls", "--json"], env),
-      cli(["logs", id], env),
-      cli(["logs", id, "--since", "3"], env),
-      cli(["logs", id, "--json"], env),
-    ]);
-    expect(ls.code).toBe(0);
-    const header = ls.stdout.split("\n")[0]!;
-    expect(header).toMatch(/^ID\s+NAME\s+KIND\s+STATE\s+PID\s+EXIT\s+AGE\s+COMMAND$/);
-    const row = ls.stdout.split("\n").find((l) => l.startsWith(id))!;
-    expect(row).toMatch(/greeter\s+terminal\s+exited\s+\d+\s+3\s+\d+s\s+sh -c echo hello/);
-    expect((JSON.parse(lsJson.stdout) as SessionInfo[]).map((s) => s.id)).toEqual(
-      expect.arrayContaining([id, created.id]),
-    );
-    expect(logs).toEqual({ code: 0, stdout: "hello\noops\n", stderr: "" });
-    expect(logsSince.stdout).toBe("lo\noops\n");
-    const events = logsJson.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as { seq: number; type: string });
-    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 3 });
-    expect(new TextDecoder().decode((await http.output(created.id)).bytes)).toBe("hi world\n");
-  });
-
-  it("logs -f follows the output until the session ends, with no byte lost or repeated", async () => {
-    const session = await http.createSession({ command: countingCommand(3000, 1_500) });
-    const result = await cli(["logs", "-f", session.id], env);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toBe(countingText(3000));
-  });
-
-  it("send types a line (Enter as CR on a PTY, LF on a pipe), signal and kill end processes", async () => {
-    const pipe = await http.createSession({ command: ["sh", "-c", "read a; echo pipe:$a"], env: TEST_ENV });
-    const pty = await http.createSession({ command: ["sh", "-c", "read a; echo pty:$a"], pty: true, env: TEST_ENV });
-    const sleeper = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
-    const victim = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
-    const [sendPipe, sendPty, sig, kill] = await Promise.all([
-      cli(["send", pipe.id, "one", "two"], env),
-      cli(["send", "--json", pty.id, "three"], env),
-      cli(["signal", sleeper.id, "term"], env),
-      cli(["kill", victim.id], env),
-    ]);
-    expect(sendPipe).toEqual({ code: 0, stdout: "", stderr: "" });
-    expect(JSON.parse(sendPty.stdout)).toEqual({ ok: true, bytes: 6 });
-    expect(sig.code).toBe(0);
-    expect(kill).toMatchObject({ code: 0, stdout: `${victim.id} was killed by SIGTERM\n` });
-    await Promise.all([ended(pipe.id), ended(pty.id)]);
-    expect(new TextDecoder().decode((await http.output(pipe.id)).bytes)).toBe("pipe:one two\n");
-    expect(new TextDecoder().decode((await http.output(pty.id)).bytes)).toContain("pty:three");
-    expect(await ended(sleeper.id)).toMatchObject({ state: "exited", signal: "SIGTERM" });
-  });
-
-  it("prompt goes through /v1/ws and reports the gateway's refusal", async () => {
-    const session = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
-    const result = await cli(["prompt", session.id, "hello", "there"], env);
-    expect(result.code).toBe(EXIT.FAILURE);
-    expect(result.stderr).toMatch(/WRONG_SESSION_KIND/);
-    await http.deleteSession(session.id);
-  });
-
-  it("gives clear errors and distinct exit codes", async () => {
-    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
-    const done = await http.createSession({ command: ["true"], env: TEST_ENV });
-    await ended(done.id);
-    const holder = await connect({ url: gw.url, token: gw.token });
-    await holder.control(cat.id, "acquire");
-    const dataDir = mkdtempSync(join(tmpdir(), "switchboard-cli-token-"));
-    writeFileSync(join(dataDir, "token"), `${gw.token}\n`);
-    const noToken = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "", SWITCHBOARD_DATA_DIR: emptyDir };
-    const deadUrl = await closedPortUrl();
-    try {
-      const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] =
-        await Promise.all([
-          cli(["logs", "no-such-session"], env),
-          cli(["ls", "--token", "wrong-token-0123456789"], env),
-          cli(["ls"], noToken),
-          cli(["ls", "--data-dir", dataDir, "--json"], noToken),
-          cli(["ls", "--url", deadUrl], env),
-          cli(["attach"], env),
-          cli(["send", cat.id, "x"], env),
-          cli(["send", done.id, "x"], env),
-          cli(["signal", cat.id, "NOPE"], env),
-          cli(["kill", "no-such-session", "--json"], env),
-        ]);
-      expect(missing.code).toBe(EXIT.NOT_FOUND);
-      expect(missing.stderr).toBe(
-        'switchboard: no session no-such-session (SESSION_NOT_FOUND); "switchboard ls" lists sessions\n',
+      const [ls, lsJson, logs, logsSince, logsJson] = await Promise.all([
+        cli(["ls"], env),
+        cli(["ls", "--json"], env),
+        cli(["logs", id], env),
+        cli(["logs", id, "--since", "3"], env),
+        cli(["logs", id, "--json"], env),
+      ]);
+      expect(ls.code).toBe(0);
+      const header = ls.stdout.split("\n")[0]!;
+      expect(header).toMatch(/^ID\s+NAME\s+KIND\s+STATE\s+PID\s+EXIT\s+AGE\s+COMMAND$/);
+      const row = ls.stdout.split("\n").find((l) => l.startsWith(id))!;
+      expect(row).toMatch(/greeter\s+terminal\s+exited\s+\d+\s+3\s+\d+s\s+sh -c echo hello/);
+      expect((JSON.parse(lsJson.stdout) as SessionInfo[]).map((s) => s.id)).toEqual(
+        expect.arrayContaining([id, created.id]),
       );
-      expect(badToken.code).toBe(EXIT.AUTH);
-      expect(badToken.stderr).toMatch(/refused the token from --token \(UNAUTHORIZED\)/);
-      expect(none.code).toBe(EXIT.AUTH);
-      expect(none.stderr).toMatch(/no token: pass --token, set SWITCHBOARD_TOKEN/);
-      expect(fromFile.code).toBe(0);
-      expect(JSON.parse(fromFile.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: cat.id })]));
-      expect(unreachable.code).toBe(EXIT.UNREACHABLE);
-      expect(unreachable.stderr).toMatch(
-        /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED.*switchboard serve/,
-      );
-      expect(usage.code).toBe(EXIT.USAGE);
-      expect(usage.stderr).toMatch(/missing the session id[\s\S]*Usage: switchboard attach/);
-      expect(held.code).toBe(EXIT.CONTROL_HELD);
-      expect(held.stderr).toMatch(/held by admin.*CONTROL_HELD/);
-      expect(notRunning.code).toBe(EXIT.NOT_RUNNING);
-      expect(badSignal.code).toBe(EXIT.FAILURE);
-      expect(badSignal.stderr).toMatch(/signal must be one of INT, TERM/);
-      expect(jsonError.code).toBe(EXIT.NOT_FOUND);
-      expect(JSON.parse(jsonError.stdout)).toEqual({
-        error: { code: "SESSION_NOT_FOUND", message: expect.any(String), exitCode: EXIT.NOT_FOUND },
-      });
-    } finally {
-      holder.close();
-      rmSync(dataDir, { recursive: true, force: true });
-      await http.deleteSession(cat.id);
-    }
-  });
+      expect(logs).toEqual({ code: 0, stdout: "hello\noops\n", stderr: "" });
+      expect(logsSince.stdout).toBe("lo\noops\n");
+      const events = logsJson.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { seq: number; type: string });
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+      expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 3 });
+      expect(new TextDecoder().decode((await http.output(created.id)).bytes)).toBe("hi world\n");
+    },
+    HEAVY_TEST_MS,
+  );
 
-  it("takes session ids that start with a dash", async () => {
-    const result = await cli(["logs", "-Abcdefghijklmnopqrstu"], env);
-    expect(result.code).toBe(EXIT.NOT_FOUND);
-    expect(result.stderr).toMatch(/no session -Abcdefghijklmnopqrstu/);
-  });
+  it(
+    "logs -f follows the output until the session ends, with no byte lost or repeated",
+    async () => {
+      const session = await http.createSession({ command: countingCommand(3000, 1_500) });
+      const result = await cli(["logs", "-f", session.id], env);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(countingText(3000));
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "send types a line (Enter as CR on a PTY, LF on a pipe), signal and kill end processes",
+    async () => {
+      const pipe = await http.createSession({ command: ["sh", "-c", "read a; echo pipe:$a"], env: TEST_ENV });
+      const pty = await http.createSession({ command: ["sh", "-c", "read a; echo pty:$a"], pty: true, env: TEST_ENV });
+      const sleeper = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
+      const victim = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
+      const [sendPipe, sendPty, sig, kill] = await Promise.all([
+        cli(["send", pipe.id, "one", "two"], env),
+        cli(["send", "--json", pty.id, "three"], env),
+        cli(["signal", sleeper.id, "term"], env),
+        cli(["kill", victim.id], env),
+      ]);
+      expect(sendPipe).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(JSON.parse(sendPty.stdout)).toEqual({ ok: true, bytes: 6 });
+      expect(sig.code).toBe(0);
+      expect(kill).toMatchObject({ code: 0, stdout: `${victim.id} was killed by SIGTERM\n` });
+      await Promise.all([ended(pipe.id), ended(pty.id)]);
+      expect(new TextDecoder().decode((await http.output(pipe.id)).bytes)).toBe("pipe:one two\n");
+      expect(new TextDecoder().decode((await http.output(pty.id)).bytes)).toContain("pty:three");
+      expect(await ended(sleeper.id)).toMatchObject({ state: "exited", signal: "SIGTERM" });
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "prompt queues a prompt on an agent session and prints the run id; other kinds are refused",
+    async () => {
+      const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+      const session = await http.createSession({ command: ["sleep", "30"], env: TEST_ENV });
+      const [ok, refused] = await Promise.all([
+        cli(["prompt", agent.id, "hello", "there"], env),
+        cli(["prompt", session.id, "hi"], env),
+      ]);
+      expect(ok.code).toBe(0);
+      const runId = ok.stdout.trim();
+      await expect
+        .poll(async () => (await http.events(agent.id, { types: ["chat.final"] })).events, { timeout: 10_000 })
+        .toEqual([expect.objectContaining({ type: "chat.final", runId })]);
+      expect(refused.code).toBe(EXIT.FAILURE);
+      expect(refused.stderr).toMatch(/WRONG_SESSION_KIND/);
+      await Promise.all([http.deleteSession(session.id), http.deleteSession(agent.id)]);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "gives clear errors and distinct exit codes",
+    async () => {
+      const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+      const done = await http.createSession({ command: ["true"], env: TEST_ENV });
+      await ended(done.id);
+      const holder = await connect({ url: gw.url, token: gw.token });
+      await holder.control(cat.id, "acquire");
+      const dataDir = mkdtempSync(join(tmpdir(), "switchboard-cli-token-"));
+      writeFileSync(join(dataDir, "token"), `${gw.token}\n`);
+      const noToken = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "", SWITCHBOARD_DATA_DIR: emptyDir };
+      const deadUrl = await closedPortUrl();
+      try {
+        const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] =
+          await Promise.all([
+            cli(["logs", "no-such-session"], env),
+            cli(["ls", "--token", "wrong-token-0123456789"], env),
+            cli(["ls"], noToken),
+            cli(["ls", "--data-dir", dataDir, "--json"], noToken),
+            cli(["ls", "--url", deadUrl], env),
+            cli(["attach"], env),
+            cli(["send", cat.id, "x"], env),
+            cli(["send", done.id, "x"], env),
+            cli(["signal", cat.id, "NOPE"], env),
+            cli(["kill", "no-such-session", "--json"], env),
+          ]);
+        expect(missing.code).toBe(EXIT.NOT_FOUND);
+        expect(missing.stderr).toBe(
+          'switchboard: no session no-such-session (SESSION_NOT_FOUND); "switchboard ls" lists sessions\n',
+        );
+        expect(badToken.code).toBe(EXIT.AUTH);
+        expect(badToken.stderr).toMatch(/refused the token from --token \(UNAUTHORIZED\)/);
+        expect(none.code).toBe(EXIT.AUTH);
+        expect(none.stderr).toMatch(/no token: pass --token, set SWITCHBOARD_TOKEN/);
+        expect(fromFile.code).toBe(0);
+        expect(JSON.parse(fromFile.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id: cat.id })]));
+        expect(unreachable.code).toBe(EXIT.UNREACHABLE);
+        expect(unreachable.stderr).toMatch(
+          /cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED.*switchboard serve/,
+        );
+        expect(usage.code).toBe(EXIT.USAGE);
+        expect(usage.stderr).toMatch(/missing the session id[\s\S]*Usage: switchboard attach/);
+        expect(held.code).toBe(EXIT.CONTROL_HELD);
+        expect(held.stderr).toMatch(/held by admin.*CONTROL_HELD/);
+        expect(notRunning.code).toBe(EXIT.NOT_RUNNING);
+        expect(badSignal.code).toBe(EXIT.FAILURE);
+        expect(badSignal.stderr).toMatch(/signal must be one of INT, TERM/);
+        expect(jsonError.code).toBe(EXIT.NOT_FOUND);
+        expect(JSON.parse(jsonError.stdout)).toEqual({
+          error: { code: "SESSION_NOT_FOUND", message: expect.any(String), exitCode: EXIT.NOT_FOUND },
+        });
+      } finally {
+        holder.close();
+        rmSync(dataDir, { recursive: true, force: true });
+        await http.deleteSession(cat.id);
+      }
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "takes session ids that start with a dash",
+    async () => {
+      const result = await cli(["logs", "-Abcdefghijklmnopqrstu"], env);
+      expect(result.code).toBe(EXIT.NOT_FOUND);
+      expect(result.stderr).toMatch(/no session -Abcdefghijklmnopqrstu/);
+    },
+    HEAVY_TEST_MS,
+  );
 });

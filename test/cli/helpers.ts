@@ -1,5 +1,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -7,8 +9,10 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The CLI run from its sources, as `npx switchboard` would run the built one. */
 export const CLI = ["node", "--import", "tsx", join(REPO, "src", "cli", "main.ts")];
 const TMUX = "/usr/bin/tmux";
+/** A non-interactive CLI run that takes longer than this is killed (and fails its test). */
+export const CLI_TIMEOUT_MS = 45_000;
 /** How long a screen is polled for an expected text. */
-export const SCREEN_WAIT_MS = 10_000;
+export const SCREEN_WAIT_MS = 20_000;
 
 export interface CliResult {
   code: number;
@@ -17,7 +21,7 @@ export interface CliResult {
 }
 
 /** Runs the CLI to completion (non-interactive commands). */
-export function cli(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<CliResult> {
+export function cli(args: string[], env: Record<string, string>, timeoutMs = CLI_TIMEOUT_MS): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile(
       CLI[0]!,
@@ -40,7 +44,9 @@ export function shellQuote(s: string): string {
  * person would: `type` sends keys, `screen` reads what is shown.
  */
 export class Tmux {
-  private readonly socket = `sb-test-${process.pid}-${randomBytes(4).toString("hex")}`;
+  /** A socket of its own (removed by kill), so the test never touches another tmux server. */
+  private readonly dir = mkdtempSync(join(tmpdir(), "sb-tmux-"));
+  private readonly socket = join(this.dir, "socket");
   private started = false;
 
   constructor(
@@ -145,17 +151,19 @@ export class Tmux {
   }
 
   kill(): void {
-    if (!this.started) return;
-    this.started = false;
-    try {
-      this.tmux(["kill-server"]);
-    } catch (error) {
-      // The server may already be gone with its last window; nothing left to clean up.
-      if (!(error instanceof Error)) throw error;
+    if (this.started) {
+      this.started = false;
+      try {
+        this.tmux(["kill-server"]);
+      } catch (error) {
+        // The server may already be gone with its last window; nothing left to clean up.
+        if (!(error instanceof Error)) throw error;
+      }
     }
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   private tmux(args: string[]): string {
-    return execFileSync(TMUX, ["-L", this.socket, ...args], { encoding: "utf8" });
+    return execFileSync(TMUX, ["-S", this.socket, ...args], { encoding: "utf8" });
   }
 }

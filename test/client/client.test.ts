@@ -83,6 +83,28 @@ describe("SwitchboardClient", () => {
     expect(seqs).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
   });
 
+  it("a second subscription joining later from an earlier seq gets every event, and the first no duplicate", async () => {
+    // Regression (found by the resume property test): frames still in flight from the
+    // gateway's previous position were taken by the newcomer, which then dropped the replay.
+    const c = await client();
+    const stream = await c.createSession({ kind: "stream" });
+    const batch = Array.from({ length: 1000 }, (_, i) => ({ type: "tick", data: { i, pad: "x".repeat(200) } }));
+    for (let k = 0; k < 10; k++) await c.appendEvents(stream.id, batch);
+    await c.appendEvents(stream.id, { type: "exit", data: { exitCode: 0 } });
+    const first: number[] = [];
+    const second: number[] = [];
+    let joined: Promise<unknown> | undefined;
+    const subA = c.subscribe(stream.id, { since: 0 }, (e) => {
+      first.push(e.seq);
+      if (first.length === 50) joined = c.subscribe(stream.id, { since: 0 }, (x) => second.push(x.seq)).done;
+    });
+    await subA.done;
+    await joined;
+    const all = Array.from({ length: 10_001 }, (_, i) => i + 1);
+    expect(first).toEqual(all);
+    expect(second).toEqual(all);
+  });
+
   it("resumes from a given seq and reports retention gaps with reset", async () => {
     const small = await startTestGateway({ config: { retention: { maxEvents: 100 } } });
     cleanup.push(() => small.close());
@@ -270,6 +292,25 @@ describe("SwitchboardClient", () => {
     await expect.poll(async () => (await b.getSession(session.id)).controller, { timeout: 2_000 }).toBe("admin");
     await expectCode(b.input(session.id, "x"), "CONTROL_HELD");
     await a.input(session.id, "y\n");
+  });
+
+  it("prompts an agent session and follows the run to its final answer", async () => {
+    const c = await client();
+    const agent = await c.createSession({ kind: "agent", agent: { adapter: "echo" } });
+    cleanup.push(() => c.deleteSession(agent.id));
+    const events: SessionEvent[] = [];
+    let final!: () => void;
+    const finished = new Promise<void>((resolve) => (final = resolve));
+    c.subscribe(agent.id, { types: ["run.started", "chat.delta", "chat.final"] }, (e) => {
+      events.push(e);
+      if (e.type === "chat.final") final();
+    });
+    const { runId } = await c.prompt(agent.id, "hello there");
+    expect(runId).toMatch(/\S/);
+    await finished;
+    expect(events[0]).toMatchObject({ type: "run.started", runId });
+    expect(events.at(-1)).toMatchObject({ type: "chat.final", runId });
+    await expectCode(c.abort(agent.id), "RUN_NOT_ACTIVE");
   });
 
   it("measures latency with ping/pong", async () => {

@@ -133,7 +133,7 @@ describe("checks before the upgrade", () => {
 
   it("accepts the token as the switchboard.bearer subprotocol (clients that cannot set headers)", async () => {
     const gw = await startTestGateway(defer);
-    const ws = await openWs(wsUrl(gw, "/v1/ws"), {}, [`switchboard.bearer.${gw.token}`]);
+    const ws = await openWs(wsUrl(gw, "/v1/ws"), {}, ["switchboard.v1", `switchboard.bearer.${gw.token}`]);
     defer(() => ws.terminate());
     expect(ws.readyState).toBe(WebSocket.OPEN);
   });

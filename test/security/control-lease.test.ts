@@ -210,10 +210,7 @@ describe("control lease: auto-release after holder silence", () => {
     expect(term.closeCode).toBeUndefined();
   });
 
-  // GAP (issue 4 §1): ws-terminal.ts tells a /ws/session holder only about takeover, not about
-  // expiry, so a hung terminal client that wakes up learns it lost control only when its next
-  // stdin answers CONTROL_HELD. Fix described in docs/security.md ("Open gaps"); drop `.fails` then.
-  it.fails("tells a /ws/session holder whose lease expired with an error frame CONTROL_LOST", async () => {
+  it("tells a /ws/session holder whose lease expired with an error frame CONTROL_LOST", async () => {
     const clock = new ManualClock();
     const gw = await secGateway({ clock });
     const s = await catPty(gw, "alice", "shared-term-expiry");

@@ -793,8 +793,8 @@ describe("fuzzing a live gateway", () => {
 // GAP: ws-terminal.ts decodes the session id with a bare decodeURIComponent, so a malformed
 // escape in the path throws a URIError before the upgrade and answers 500 INTERNAL (the HTTP
 // router treats the same path as not found). Drop `.fails` once it answers 404.
-describe("fuzzing: known gaps", () => {
-  it.fails("answers 404 to a /ws/session upgrade whose path has a malformed percent escape", async () => {
+describe("fuzzing: regressions of fixed gaps", () => {
+  it("answers 404 to a /ws/session upgrade whose path has a malformed percent escape", async () => {
     await expect(WsClient.open(gw, "/ws/session/%E0%A4%A", "vera", { defer })).rejects.toMatchObject({ status: 404 });
   });
 });

@@ -87,7 +87,6 @@ export interface HttpAnswer {
   status: number;
   headers: Headers;
   text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
   json: any;
 }
 
@@ -162,7 +161,6 @@ export class UpgradeRefused extends Error {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are asserted field by field
 export type Frame = Record<string, any>;
 
 /**

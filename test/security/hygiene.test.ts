@@ -3,7 +3,7 @@
  * headers, Host and Origin checks, and tokens never in logs, metrics or error messages.
  */
 import { request } from "node:http";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -76,7 +76,9 @@ describe("ids", () => {
 describe("input validation", () => {
   it("requires cwd to exist and be a directory", async () => {
     const gw = await secGateway();
-    const file = join(tmpdir(), `switchboard-security-file-${process.pid}`);
+    const dir = mkdtempSync(join(tmpdir(), "switchboard-security-cwd-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "a-file");
     writeFileSync(file, "x");
     for (const [cwd, reason] of [
       ["/nonexistent/switchboard/dir", /does not exist/],
@@ -140,10 +142,7 @@ describe("input validation", () => {
     ).toBe("mine=ok secret=none\n");
   });
 
-  // GAP: NUL bytes in command arguments, env values and cwd pass the schema (src/protocol/
-  // sessions.ts). Pipe sessions then fail with SPAWN_FAILED, but node-pty cuts C strings at
-  // the NUL, so a PTY session starts with an argv/env other than the one asked for.
-  it.fails("refuses NUL bytes in command, env and cwd with VALIDATION_FAILED before anything starts", async () => {
+  it("refuses NUL bytes in command, env and cwd with VALIDATION_FAILED before anything starts", async () => {
     const gw = await secGateway();
     for (const body of [
       { command: ["echo", "a\u0000b"], pty: true },
@@ -197,9 +196,7 @@ describe("HTTP edges", () => {
     await output.arrayBuffer();
   });
 
-  // GAP: GET /v1/sessions/:id/output (routes/sessions.ts) writes its own headers and leaves out
-  // SECURITY_HEADERS (X-Frame-Options, Referrer-Policy, CSP, CORP).
-  it.fails("sends the full security headers on raw output too", async () => {
+  it("sends the full security headers on raw output too", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "admin", { kind: "stream" });
     const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, {
@@ -308,14 +305,14 @@ describe("secrets", () => {
       keep(await http(gw, who).post(`/v1/sessions/${s.id}/input`, { data: "typed\n" }));
       keep(await http(gw, who).get(`/v1/sessions/${s.id}/events?since=abc`));
     }
-    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${TOKENS.carol}`] });
+    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.carol}`] });
     viaProtocol.send({ op: "subscribe", session: s.id });
     viaProtocol.send({ op: "input", session: s.id, data: 5 });
     viaProtocol.send({ op: "nope" });
     viaProtocol.send({ op: "control", session: "missing", action: "acquire" });
     await viaProtocol.waitFor((f) => f["op"] === "error" && f["code"] === "SESSION_NOT_FOUND", "errors");
     const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, {
-      protocols: [`switchboard.bearer.${TOKENS.vera}`],
+      protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`],
     });
     term.send({ type: "stdin", data: "x" });
     term.send({ type: "bogus" });
@@ -403,12 +400,7 @@ describe("secrets", () => {
     expect(leaks(log, secrets), "audit log").toEqual([]);
   });
 
-  // GAP: `ws` picks the first offered subprotocol, and the SDK (src/client/transport.ts) offers
-  // only `switchboard.bearer.<token>`, so the 101 response echoes the token in
-  // Sec-WebSocket-Protocol — into any proxy or devtools log of response headers. Proposed fix
-  // (docs/security.md, "Open gaps"): both endpoints' `handleProtocols` never select a bearer
-  // protocol when another is offered, and the SDK also offers `switchboard.v1`.
-  it.fails("never selects the bearer subprotocol when the client offers another one", async () => {
+  it("never selects the bearer subprotocol when the client offers another one", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "alice", { kind: "stream" });
     for (const path of ["/v1/ws", `/ws/session/${s.id}`]) {
@@ -419,9 +411,7 @@ describe("secrets", () => {
     }
   });
 
-  // GAP: /v1/ws and /ws/session answer a malformed frame with JSON.parse's message, which
-  // quotes the frame (ws-multiplex.ts, ws-terminal.ts). http.ts now has describeJsonError for this.
-  it.fails("does not echo a malformed WebSocket frame's content in its INVALID_JSON error", async () => {
+  it("does not echo a malformed WebSocket frame's content in its INVALID_JSON error", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "alice", { kind: "stream" });
     const mux = await Mux.open(gw, "alice");

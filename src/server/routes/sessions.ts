@@ -16,7 +16,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
+import { SECURITY_HEADERS, intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { control, inputBytes, steer } from "../steering.js";
 
@@ -68,10 +68,10 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const bytes = Buffer.concat(slices.map((s) => s.bytes));
     const next = since + bytes.length;
     ctx.res.writeHead(200, {
+      ...SECURITY_HEADERS,
       "Content-Type": "application/octet-stream",
       "Content-Length": bytes.length,
       "Cache-Control": "no-store",
-      "X-Content-Type-Options": "nosniff",
       "X-Switchboard-Next-Offset": String(next),
       "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
     });

@@ -32,6 +32,8 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     const typesParam = ctx.url.searchParams.get("types");
     const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
     if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
+    core.connections.check(ctx.identity);
+    const releaseConnection = core.connections.open(ctx.identity);
 
     const { res } = ctx;
     res.writeHead(200, {
@@ -92,6 +94,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     const heartbeat = setInterval(() => write(": ping\n\n"), SSE_HEARTBEAT_MS);
     heartbeat.unref();
     res.on("close", () => {
+      releaseConnection();
       clearInterval(heartbeat);
       feed?.close();
       core.metrics.sseClients.dec();

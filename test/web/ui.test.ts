@@ -1,0 +1,334 @@
+/**
+ * The web UI in a real browser (issue 9 acceptance): Debian's Chromium driven by
+ * playwright-core against a real gateway on 127.0.0.1, through a TCP proxy that can cut
+ * the connections. The UI is built from web/src first, exactly as `npm run build` does.
+ */
+import { mkdirSync } from "node:fs";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { startGateway } from "../../src/server/gateway.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import type { ConfigInput } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
+import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+import { TcpProxy, buildWeb, debugView, launchBrowser, terminalText, waitForTerminal } from "./harness.js";
+
+const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
+const VIEWER_TOKEN = "viewer-token-vera-0123456789abcdef";
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+/** A bash without rc files and with a fixed, recognisable prompt. */
+const SHELL = ["bash", "--noprofile", "--norc", "-i"];
+const SHELL_ENV = { PS1: "\\[\\e[32m\\]dev@switchboard\\[\\e[0m\\]:\\[\\e[34m\\]~/app\\[\\e[0m\\]$ ", TERM: "xterm-256color" };
+
+let browser: Browser;
+
+beforeAll(async () => {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  await buildWeb();
+  browser = await launchBrowser();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+interface Stack {
+  gateway: Gateway;
+  proxy: TcpProxy;
+  http: ReturnType<typeof api>;
+  /** A signed-in page (a fresh browser context: its own cookie jar). */
+  page(options?: { token?: string; viewport?: { width: number; height: number }; hash?: string }): Promise<Page>;
+}
+
+/** A gateway, a proxy in front of it and a way to open signed-in pages; all closed after the test. */
+async function stack(config?: ConfigInput): Promise<Stack> {
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: tempDir(),
+    token: TEST_TOKEN,
+    logger: createLogger({ level: "silent" }),
+    ...(config ? { config } : {}),
+  });
+  const proxy = await TcpProxy.start(gateway.url);
+  const contexts: BrowserContext[] = [];
+  onTestFinished(async () => {
+    for (const context of contexts) await context.close();
+    await proxy.close();
+    await gateway.close();
+  });
+  return {
+    gateway,
+    proxy,
+    http: api(gateway.url),
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, hash = "" } = {}) {
+      const context = await browser.newContext({ viewport });
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on("pageerror", (error) => console.error("page error:", error));
+      await page.goto(`${proxy.url}/#token=${token}`);
+      await page.waitForSelector("[data-test=whoami]");
+      if (hash) await open(page, hash);
+      return page;
+    },
+  };
+}
+
+async function open(page: Page, hash: string): Promise<void> {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.waitForSelector(`.view[data-restored=true]`);
+}
+
+async function createShell(http: Stack["http"], name: string, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await http.post("/v1/sessions", { command: SHELL, env: SHELL_ENV, pty: true, name, cols: 100, rows: 28, ...extra });
+  expect(res.status).toBe(201);
+  return res.json.id as string;
+}
+
+async function createAgent(http: Stack["http"], name: string): Promise<string> {
+  const res = await http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
+  expect(res.status).toBe(201);
+  return res.json.id as string;
+}
+
+async function runStatus(page: Page, index: number): Promise<{ status: string; text: string } | undefined> {
+  return (await debugView(page))?.runs?.[index];
+}
+
+describe("web UI", () => {
+  it("logs in from the printed URL, drops the token from the address bar and lists sessions live", async () => {
+    const s = await stack();
+    const build = await createShell(s.http, "api-server");
+    await s.http.post(`/v1/sessions/${build}/input`, { data: "echo serving on :8080\r" });
+    const agent = await createAgent(s.http, "refactor-bot");
+    await s.http.post(`/v1/sessions/${agent}/prompt`, { text: "/permission rename the config loader" });
+    await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo ok"], name: "lint" });
+    await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo 3 failed; exit 1"], name: "test-suite" });
+
+    const page = await s.page();
+    expect(new URL(page.url()).hash).toBe("");
+    expect(page.url()).not.toContain(TEST_TOKEN);
+    const cookie = (await page.context().cookies()).find((c) => c.name === "sb_session");
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
+    expect(cookie?.value).not.toContain(TEST_TOKEN);
+    expect(await page.textContent("[data-test=whoami]")).toContain("admin");
+    await expect
+      .poll(() => page.locator(".main .row").count(), { timeout: 10_000 })
+      .toBe(4);
+    await page.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
+    expect(await page.textContent(`.main .row[data-session="${agent}"] .badge`)).toBe("Waiting for input");
+    await page.waitForSelector(`.main .row:has-text("test-suite") [data-state=failed]`);
+    expect(await page.textContent(`.main .row:has-text("test-suite") .badge`)).toBe("Exited 1");
+
+    // Live: a session created elsewhere shows up without a reload (the ~2 s poll).
+    const late = await createShell(s.http, "late-arrival");
+    await page.waitForSelector(`.main .row[data-session="${late}"]`, { timeout: 6_000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: `${SCREENSHOTS}sessions.png` });
+
+    // The cookie carries the session across a reload; the token is not needed again.
+    await page.reload();
+    await page.waitForSelector("[data-test=whoami]");
+    expect(await page.locator(".main .row").count()).toBe(5);
+  });
+
+  it("creates a PTY session, shows its output, echoes typing and restores the same screen on reload", async () => {
+    const s = await stack();
+    const page = await s.page();
+    await page.click("[data-test=new-session]");
+    await page.fill("input[name=command]", "bash --noprofile --norc -i");
+    await page.fill("input[name=name]", "scratch");
+    await page.click("[data-test=create]");
+    await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]");
+    const id = (await debugView(page))!.session;
+    await page.click(".term-host");
+    await page.keyboard.type("echo hello-$((6*7))\n");
+    const before = await waitForTerminal(page, (t) => /^hello-42$/m.test(t), 10_000, "the echo output");
+    expect(before).toContain("echo hello-$((6*7))"); // the PTY echoed what was typed
+
+    // The gateway saw input from this page, as admin.
+    const inputs = await s.http.get(`/v1/sessions/${id}/events?types=input`);
+    expect(inputs.json.events.length).toBeGreaterThan(0);
+    expect(inputs.json.events[0].by.name).toBe("admin");
+
+    await page.reload();
+    await page.waitForSelector(".terminal-view[data-restored=true]");
+    const after = await waitForTerminal(page, (t) => t === before, 5_000, "the restored screen");
+    expect(after).toBe(before);
+  });
+
+  it("shows a terminal with colours, its exit code and a link to its parent", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "build");
+    await s.http.post(`/v1/sessions/${id}/input`, {
+      data: "printf '\\e[1;34m==>\\e[0m Building \\e[1mswitchboard\\e[0m\\n'; for s in protocol core log server client web; do printf '  \\e[32m✔\\e[0m %-10s \\e[2m%sms\\e[0m\\n' $s $((RANDOM % 400 + 20)); done; printf '\\e[1;32mdone\\e[0m in 2.4s\\n'; ls --color=always -l /usr | head -8\r",
+    });
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("done in 2.4s") && /\/app\$ $/m.test(t), 10_000, "the build output");
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: `${SCREENSHOTS}terminal.png` });
+
+    await page.keyboard.type("exit 3\n");
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("Exited with code 3");
+    expect((await debugView(page))?.ended).toBe("exit");
+    await page.waitForSelector(".view-head [data-state=failed]");
+  });
+
+  it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
+    const s = await stack();
+    const LINES = 150;
+    const res = await s.http.post("/v1/sessions", {
+      command: ["sh", "-c", `i=0; while [ $i -lt ${LINES} ]; do i=$((i+1)); echo "line-$i"; sleep 0.02; done`],
+      pty: true,
+      cols: 80,
+      rows: 24,
+      name: "counter",
+    });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("line-20"), 10_000, "line-20");
+    expect(s.proxy.cut()).toBeGreaterThan(0);
+    await waitForTerminal(page, (t) => t.includes("line-60"), 15_000, "line-60 after the first cut");
+    expect(s.proxy.cut()).toBeGreaterThan(0);
+    await page.waitForSelector("[data-test=exit-summary]", { timeout: 20_000 });
+    const lines = (await terminalText(page)).split("\n").filter((l) => /^line-\d+$/.test(l));
+    expect(lines).toEqual(Array.from({ length: LINES }, (_, i) => `line-${i + 1}`));
+    const states = (await page.evaluate(() =>
+      (window as unknown as { __switchboard: { connectionHistory(): string[] } }).__switchboard.connectionHistory(),
+    )) as string[];
+    expect(states).toContain("reconnecting");
+  });
+
+  it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
+    const s = await stack();
+    const page = await s.page();
+    await page.click("[data-test=new-session]");
+    await page.click("button[role=tab]:has-text('Agent')");
+    await page.click("[data-test=create]");
+    await page.waitForSelector(".agent-view[data-restored=true]");
+
+    const text = "Streaming answers arrive in small pieces, and every viewer sees the same ones in the same order.";
+    await page.fill(".prompt-input", text);
+    await page.keyboard.press("Enter");
+    const seen: string[] = [];
+    await waitFor(
+      async () => {
+        const run = await runStatus(page, 0);
+        if (run) seen.push(run.text);
+        return run?.status === "done";
+      },
+      15_000,
+      "the first run to finish",
+    );
+    expect((await runStatus(page, 0))?.text).toBe(text);
+    // It streamed: the page showed partial answers on the way.
+    expect(seen.some((t) => t.length > 0 && t.length < text.length && text.startsWith(t))).toBe(true);
+    expect(await page.textContent(".run[data-status=done] .answer")).toContain("every viewer sees");
+
+    const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(" ");
+    await page.fill(".prompt-input", long);
+    await page.keyboard.press("Enter");
+    await waitFor(async () => ((await runStatus(page, 1))?.text.length ?? 0) > 0, 10_000, "the long run to stream");
+    await page.fill(".prompt-input", "after the abort");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-test=queued]:has-text('Queued #1')");
+    await page.click("[data-test=abort]");
+    await page.waitForSelector(".run[data-status=aborted] [data-test=run-aborted]");
+    expect(await page.textContent("[data-test=run-aborted]")).toContain("Aborted by admin");
+    const aborted = await runStatus(page, 1);
+    expect(aborted?.status).toBe("aborted");
+    expect(aborted!.text.length).toBeLessThan(long.length);
+    await waitFor(async () => (await runStatus(page, 2))?.status === "done", 10_000, "the queued run to finish");
+    expect((await runStatus(page, 2))?.text).toBe("after the abort");
+  });
+
+  it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "refactor-bot");
+    const desk = await s.page({ hash: `#/s/${id}` });
+    const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE });
+
+    await desk.fill(".prompt-input", "/plan Read the failing test; Patch the parser; Run the suite");
+    await desk.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(desk, 0))?.status === "done", 10_000, "the plan run");
+    await desk.fill(
+      ".prompt-input",
+      "/tool The parser now accepts **trailing commas**. Changed `parseList()` and added two tests:\n- `accepts [1, 2,]`\n- `rejects [,]`",
+    );
+    await desk.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(desk, 1))?.status === "done", 10_000, "the tool run");
+    await desk.fill(".prompt-input", "/permission Apply the patch to src/parser.ts");
+    await desk.keyboard.press("Enter");
+
+    for (const page of [desk, phone]) await page.waitForSelector(".permission[data-resolved=false] [data-option=allow]");
+    await desk.waitForSelector(".view-head [data-state=waiting]", { timeout: 5_000 });
+    await desk.waitForTimeout(300);
+    await desk.screenshot({ path: `${SCREENSHOTS}agent.png` });
+    await phone.screenshot({ path: `${SCREENSHOTS}agent-phone.png` });
+
+    await phone.click(".permission[data-resolved=false] [data-option=allow]");
+    for (const page of [desk, phone]) {
+      await page.waitForSelector(".permission[data-resolved=true]");
+      expect(await page.textContent("[data-test=permission-outcome]")).toBe("Allow — answered by admin");
+      expect(await page.locator(".permission [data-option]").count()).toBe(0);
+      await waitFor(async () => (await runStatus(page, 2))?.status === "done", 10_000, "the permission run");
+      expect((await runStatus(page, 2))?.text).toBe("Allowed. Apply the patch to src/parser.ts");
+    }
+    const resolved = await s.http.get(`/v1/sessions/${id}/events?types=permission.resolved`);
+    expect(resolved.json.events).toHaveLength(1);
+  });
+
+  it("hands control over to another page that takes it", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "pairing");
+    const alice = await s.page({ hash: `#/s/${id}` });
+    await alice.waitForSelector(".terminal-view[data-control=mine]");
+    const bob = await s.page({ hash: `#/s/${id}` });
+    await bob.waitForSelector(".terminal-view[data-control=other]");
+    await bob.click("[data-test=take-control]");
+    await bob.waitForSelector(".terminal-view[data-control=mine]");
+    await alice.waitForSelector(".terminal-view[data-control=other]");
+    await bob.click(".term-host");
+    await bob.keyboard.type("echo from-$((40+2))-bob\n");
+    // Alice watches Bob's typing live.
+    await waitForTerminal(alice, (t) => /^from-42-bob$/m.test(t), 10_000, "Bob's output on Alice's page");
+    // Alice's keys go nowhere while Bob is in control.
+    await alice.click(".term-host");
+    await alice.keyboard.type("echo alice-typed\n");
+    await alice.waitForTimeout(400);
+    expect(await terminalText(bob)).not.toContain("alice-typed");
+  });
+
+  it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {
+    const s = await stack({ auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] } });
+    const shell = await createShell(s.http, "prod-shell");
+    await s.http.post(`/v1/sessions/${shell}/input`, { data: "echo watched\r" });
+    const agent = await createAgent(s.http, "helper");
+    await s.http.post(`/v1/sessions/${agent}/prompt`, { text: "/permission deploy" });
+
+    const page = await s.page({ token: VIEWER_TOKEN });
+    expect(await page.textContent("[data-test=whoami]")).toContain("viewer");
+    expect(await page.locator("[data-test=new-session]").count()).toBe(0);
+
+    await open(page, `#/s/${shell}`);
+    await page.waitForSelector(".terminal-view[data-control=viewer]");
+    await waitForTerminal(page, (t) => /^watched$/m.test(t), 10_000, "the shell's output");
+    expect(await page.locator("[data-test=take-control]").count()).toBe(0);
+    await page.click(".term-host");
+    await page.keyboard.type("echo viewer-was-here\n");
+    await page.waitForTimeout(500);
+    expect(await terminalText(page)).not.toContain("viewer-was-here");
+    const inputs = await s.http.get(`/v1/sessions/${shell}/events?types=input`);
+    expect(inputs.json.events).toHaveLength(0);
+
+    await open(page, `#/s/${agent}`);
+    await page.waitForSelector(".permission[data-resolved=false]");
+    expect(await page.locator("[data-test=readonly]").count()).toBe(1);
+    expect(await page.locator(".prompt-input").count()).toBe(0);
+    expect(await page.locator(".permission [data-option]").count()).toBe(0);
+    expect(await page.locator("[data-test=abort]").count()).toBe(0);
+  });
+});

@@ -1,0 +1,203 @@
+import { HttpClient, SwitchboardClient } from "../../src/client/index.js";
+import type { SessionInfo } from "../../src/protocol/index.js";
+import { AgentView } from "./agent-view.js";
+import { ConnectionPill } from "./connection-pill.js";
+import type { AppContext, Me, View } from "./context.js";
+import { CreateDialog } from "./create-dialog.js";
+import { fill, h, icon } from "./dom.js";
+import { errorText } from "./format.js";
+import { logout } from "./login.js";
+import { SessionList } from "./session-list.js";
+import { SessionStore } from "./session-store.js";
+import { TerminalView } from "./terminal-view.js";
+import { Toasts } from "./toasts.js";
+
+type Route = { name: "home" } | { name: "session"; id: string };
+
+export function parseRoute(hash: string): Route {
+  const m = /^#\/s\/([^/?#]+)/.exec(hash);
+  if (m?.[1]) return { name: "session", id: decodeURIComponent(m[1]) };
+  return { name: "home" };
+}
+
+type RoutedView = View & { mounted?(): void };
+
+/**
+ * The signed-in UI: top bar (brand, connection state, who you are), the sessions list, and
+ * the page of the session in the URL (`#/s/<id>`). One SDK client (one WebSocket) serves
+ * every view; the list is polled over HTTP with the same cookie.
+ */
+export class App {
+  readonly element: HTMLElement;
+  readonly ctx: AppContext;
+  private readonly client: SwitchboardClient;
+  private readonly store: SessionStore;
+  private readonly pill: ConnectionPill;
+  private readonly toasts = new Toasts();
+  private readonly dialog: CreateDialog;
+  private readonly sidebar: HTMLElement;
+  private readonly main: HTMLElement;
+  private readonly sideList: SessionList;
+  private homeList: SessionList | null = null;
+  private view: RoutedView | null = null;
+  private routeToken = 0;
+  private readonly onHash = (): void => void this.route();
+  private closed = false;
+
+  constructor(
+    me: Me,
+    private readonly onSignedOut: (reason?: string) => void,
+  ) {
+    const target = { url: location.origin };
+    const http = new HttpClient(target);
+    this.client = new SwitchboardClient(target);
+    this.store = new SessionStore(http, () => this.signedOut("Your sign-in expired. Sign in again."));
+    this.dialog = new CreateDialog({ http, store: this.store, navigate: (hash) => this.navigate(hash) });
+    this.ctx = {
+      client: this.client,
+      http,
+      store: this.store,
+      me,
+      canSteer: me.role !== "viewer",
+      toast: (message, kind) => this.toasts.show(message, kind),
+      navigate: (hash) => this.navigate(hash),
+      openCreateDialog: (kind) => this.dialog.open(kind),
+    };
+    this.pill = new ConnectionPill(this.client, this.store);
+    this.client.on("state", (change) => {
+      const code = (change.error as { code?: unknown } | undefined)?.code;
+      if (change.state === "closed" && code === "UNAUTHORIZED") this.signedOut("Your sign-in expired. Sign in again.");
+    });
+    this.sideList = new SessionList(this.ctx, "compact");
+    this.sidebar = h("aside", { class: "sidebar" }, this.sideList.element);
+    this.main = h("main", { class: "main" });
+    this.element = h(
+      "div",
+      { class: "app route-home" },
+      h(
+        "header",
+        { class: "topbar" },
+        h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark" }, icon("terminal")), h("span", { class: "brand-name" }, "Switchboard")),
+        this.pill.element,
+        h("div", { class: "spacer" }),
+        h(
+          "span",
+          { class: "who", title: `Signed in as ${me.name} (${me.role})`, "data-test": "whoami" },
+          h("span", { class: "avatar-small" }, me.name.slice(0, 1).toUpperCase()),
+          h("span", { class: "who-name" }, me.name),
+          h("span", { class: `role role-${me.role}` }, me.role),
+        ),
+        h("button", { class: "btn btn-ghost btn-icon", type: "button", title: "Sign out", "aria-label": "Sign out", onclick: () => void this.logout() }, icon("logout")),
+      ),
+      h("div", { class: "layout" }, this.sidebar, this.main),
+      this.dialog.element,
+      this.toasts.element,
+    );
+  }
+
+  start(): void {
+    this.store.start();
+    window.addEventListener("hashchange", this.onHash);
+    exposeDebug(this);
+    void this.route();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    window.removeEventListener("hashchange", this.onHash);
+    this.view?.dispose();
+    this.view = null;
+    this.homeList?.dispose();
+    this.sideList.dispose();
+    this.pill.dispose();
+    this.store.stop();
+    this.client.close();
+  }
+
+  get connectionHistory(): readonly string[] {
+    return this.pill.history;
+  }
+
+  get currentView(): RoutedView | null {
+    return this.view;
+  }
+
+  navigate(hash: string): void {
+    if (location.hash === hash) void this.route();
+    else location.hash = hash;
+  }
+
+  private async route(): Promise<void> {
+    const route = parseRoute(location.hash);
+    const token = ++this.routeToken;
+    this.view?.dispose();
+    this.view = null;
+    if (route.name === "home") {
+      this.element.classList.replace("route-session", "route-home");
+      this.homeList ??= new SessionList(this.ctx, "full");
+      fill(this.main, this.homeList.element);
+      this.sideList.select(null);
+      document.title = "Switchboard";
+      return;
+    }
+    this.homeList?.dispose();
+    this.homeList = null;
+    this.element.classList.replace("route-home", "route-session");
+    this.sideList.select(route.id);
+    fill(this.main, h("div", { class: "placeholder muted" }, h("span", { class: "spinner" }), "Opening session…"));
+    let session: SessionInfo;
+    try {
+      session = await this.ctx.http.getSession(route.id);
+    } catch (error) {
+      if (token !== this.routeToken) return;
+      const notFound = (error as { code?: unknown }).code === "SESSION_NOT_FOUND";
+      fill(
+        this.main,
+        h(
+          "div",
+          { class: "placeholder" },
+          h("h2", null, notFound ? "No such session" : "Cannot open this session"),
+          h("p", { class: "muted" }, notFound ? "It may have been deleted, or you may not be allowed to see it." : errorText(error)),
+          h("a", { class: "btn", href: "#/" }, icon("back"), "All sessions"),
+        ),
+      );
+      return;
+    }
+    if (token !== this.routeToken) return;
+    this.store.upsert(session);
+    const view: RoutedView = session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session);
+    this.view = view;
+    fill(this.main, view.element);
+    view.mounted?.();
+    document.title = `${session.name ?? session.command?.join(" ") ?? session.agent ?? "session"} · Switchboard`;
+  }
+
+  private async logout(): Promise<void> {
+    try {
+      await logout();
+    } catch (error) {
+      this.toasts.show(`Sign-out failed: ${errorText(error)}`, "error");
+      return;
+    }
+    this.signedOut();
+  }
+
+  private signedOut(reason?: string): void {
+    if (this.closed) return;
+    this.close();
+    this.onSignedOut(reason);
+  }
+}
+
+/**
+ * `window.__switchboard`: read-only state for the browser tests and the benchmark (and for
+ * anyone curious in the devtools console). It exposes no token and no way to steer.
+ */
+function exposeDebug(app: App): void {
+  (window as unknown as { __switchboard: unknown }).__switchboard = {
+    connection: () => app.ctx.client.state,
+    connectionHistory: () => [...app.connectionHistory],
+    view: () => app.currentView?.debug?.() ?? null,
+  };
+}

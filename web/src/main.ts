@@ -1,0 +1,60 @@
+/**
+ * The Switchboard web UI (issue 9). Bundled by scripts/build-web.mjs into web/dist, served by
+ * the gateway at `/`. Vanilla TypeScript and the DOM; xterm.js for terminals; the SDK
+ * (src/client) for the WebSocket, reconnects and HTTP.
+ */
+import "@xterm/xterm/css/xterm.css";
+import "./styles.css";
+import { HttpClient } from "../../src/client/index.js";
+import { App } from "./app.js";
+import { fill, h } from "./dom.js";
+import { errorText } from "./format.js";
+import { login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
+
+const root = document.getElementById("app") ?? document.body;
+let app: App | null = null;
+
+async function boot(): Promise<void> {
+  const token = takeTokenFromFragment();
+  let loginError: string | undefined;
+  if (token !== null) {
+    try {
+      await login(token);
+    } catch (error) {
+      loginError = `That link's token was refused: ${errorText(error)}`;
+    }
+  }
+  const me = await whoami(new HttpClient({ url: location.origin }));
+  if (me === null) {
+    showLogin(loginError);
+    return;
+  }
+  app = new App(me, (reason) => {
+    app = null;
+    showLogin(reason);
+  });
+  fill(root, app.element);
+  app.start();
+}
+
+function showLogin(error?: string): void {
+  fill(
+    root,
+    loginScreen(async (token) => {
+      await login(token);
+      await boot();
+    }, error),
+  );
+}
+
+boot().catch((error: unknown) => {
+  fill(
+    root,
+    h(
+      "div",
+      { class: "login-page" },
+      h("div", { class: "login-card" }, h("h1", null, "Cannot reach the gateway"), h("p", { class: "muted" }, errorText(error)),
+        h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry")),
+    ),
+  );
+});
