@@ -53,7 +53,8 @@ export async function attach(options: AttachOptions): Promise<number> {
   const stderr = options.stderr ?? process.stderr;
   const info = options.info ?? (await options.http.getSession(options.session));
   const running = info.state === "running";
-  const steer = running && !options.readOnly;
+  // Only terminal sessions take keys; agent and stream sessions are watched.
+  const steer = running && !options.readOnly && info.kind === "terminal";
   const local = new LocalTerminal(stdin, stdout);
   const notices = new Notices(stderr, local.isTTY);
   const disposers: Array<() => void> = [];
@@ -105,7 +106,10 @@ export async function attach(options: AttachOptions): Promise<number> {
         const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
         if (keys.length > 0) {
           if (!steer) {
-            if (running) notices.show(`read-only: keys are not sent (${DETACH_KEY_NAME} detaches)`);
+            if (running) {
+              const why = info.kind === "terminal" ? "read-only" : `a ${info.kind} session takes no keys`;
+              notices.show(`${why}: keys are not sent (${DETACH_KEY_NAME} detaches)`);
+            }
           } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
             client.signal("INT");
           } else {

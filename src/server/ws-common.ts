@@ -1,6 +1,6 @@
 import type { WebSocket } from "ws";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
+import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";

@@ -1,10 +1,11 @@
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { ConfigInput } from "../../src/server/config.js";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 
-const config = {
+const config: ConfigInput = {
   agents: { helper: { adapter: "echo" } },
   bindings: [
     { agentId: "helper", match: { channel: "slack", peer: { kind: "direct", id: "u1" } } },
@@ -64,7 +65,7 @@ describe("routing through the gateway", () => {
     const http = api(gw.url);
     const route = () => http.post("/v1/route", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "x" });
     expect((await route()).json.agentId).toBe("helper");
-    writeFileSync(file, JSON.stringify({ ...config, bindings: [config.bindings[1]] }));
+    writeFileSync(file, JSON.stringify({ ...config, bindings: [config.bindings![1]] }));
     expect(gw.reload()).toMatchObject({ ok: true });
     expect((await route()).json).toMatchObject({ agentId: "echo", matchedBy: "channel", bindingIndex: 0 });
     writeFileSync(file, JSON.stringify({ ...config, bindings: [{ agentId: "nobody", match: { channel: "slack" } }] }));

@@ -1,0 +1,27 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startGateway } from "../../src/server/gateway.js";
+import { createLogger } from "../../src/server/logger.js";
+import { launchBrowser, TcpProxy, debugView } from "./harness.js";
+
+const TOKEN = "explore-admin-token-0123456789";
+const gw = await startGateway({ host: "127.0.0.1", port: 0, dataDir: mkdtempSync(join(tmpdir(), "sbx-")), token: TOKEN, logger: createLogger({ level: "silent" }) });
+const proxy = await TcpProxy.start(gw.url);
+const browser = await launchBrowser();
+const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+page.on("console", (m) => console.log("console:", m.type(), m.text()));
+page.on("pageerror", (e) => console.log("pageerror:", e));
+await page.goto(`${proxy.url}/#token=${TOKEN}`);
+await page.waitForSelector("[data-test=whoami]");
+await page.click("[data-test=new-session]");
+await page.fill("input[name=command]", "bash --noprofile --norc -i");
+await page.fill("input[name=name]", "scratch");
+await page.click("[data-test=create]");
+await page.waitForTimeout(2000);
+console.log(page.url());
+console.log(JSON.stringify(await debugView(page))?.slice(0, 400));
+await page.screenshot({ path: "/tmp/shot-x.png" });
+await browser.close();
+await proxy.close();
+await gw.close();
