@@ -39,7 +39,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 const MISSED_EVENTS = 100_000;
 const APPEND_BATCH = 1000;
 /** Disconnect rounds, each with its baseline (medians). */
-const ROUNDS = 3;
+const ROUNDS = 4;
 /** Pause after the appends before the connection comes back. */
 const SETTLE_MS = 300;
 /** The SDK's bookkeeping (dedupe, filters, callbacks) may cost at most this share of a bare client's rate. */
@@ -289,7 +289,10 @@ interface ResumeResult {
 }
 
 async function measureResume(url: string, http: HttpClient): Promise<ResumeResult> {
-  const proxy = await Proxy.start(Number(new URL(url).port));
+  const port = Number(new URL(url).port);
+  // The SDK's path is cut and kept down; the baseline's is a twin that stays up.
+  const proxy = await Proxy.start(port);
+  const twin = await Proxy.start(port);
   const child = new Child();
   try {
     const session = await http.createSession({ kind: "stream", name: "resume-bench" });
@@ -299,28 +302,34 @@ async function measureResume(url: string, http: HttpClient): Promise<ResumeResul
     const batch = Array.from({ length: APPEND_BATCH }, (_, i) => ({ type: "tick", data: { i, pad: "x".repeat(64) } }));
     const sdk: number[] = [];
     const raw: number[] = [];
+    const baseline = async (since: number) => {
+      child.send({ op: "raw", url: twin.url, session: session.id, since, until: since + MISSED_EVENTS });
+      raw.push((await child.next("raw")).ms);
+    };
     for (let round = 0; round < ROUNDS; round++) {
       const before = (await http.getSession(session.id)).head;
       proxy.down = true;
       proxy.cut();
       await child.next("disconnected");
       for (let n = 0; n < MISSED_EVENTS; n += APPEND_BATCH) await http.appendEvents(session.id, batch);
-      // Let the log's group commit settle, as it has for the baseline below.
+      // Let the log's group commit settle before either side reads.
       await new Promise((r) => setTimeout(r, SETTLE_MS));
+      // Alternate which side reads first, so neither always gets the warmer log.
+      if (round % 2 === 1) await baseline(before);
       proxy.down = false;
       const resumed = await child.next("resumed");
-      if (resumed.duplicates !== 0 || resumed.gaps !== 0)
+      if (resumed.duplicates !== 0 || resumed.gaps !== 0) {
         throw new Error(`resume delivered ${resumed.duplicates} duplicates and ${resumed.gaps} gaps`);
+      }
       sdk.push(resumed.ms);
-      // Through the same proxy: the same path, only the client differs.
-      child.send({ op: "raw", url: proxy.url, session: session.id, since: before, until: before + MISSED_EVENTS });
-      raw.push((await child.next("raw")).ms);
+      if (round % 2 === 0) await baseline(before);
     }
     await http.deleteSession(session.id);
     return { sdk, raw };
   } finally {
     await child.stop();
     await proxy.close();
+    await twin.close();
   }
 }
 
@@ -464,7 +473,7 @@ export async function run(): Promise<BenchSection> {
     return {
       title: "SDK and CLI",
       markdown: [
-        `**Resume**: a client following a stream session loses its connection (a proxy cut, kept down), ${fmt(MISSED_EVENTS)} events of ~130 bytes are appended in batches of ${fmt(APPEND_BATCH)}, the connection comes back. Timed from the reconnect's \`hello\` to the last missed event handed to the subscription's callback, in a client process apart from the gateway; no event was lost or repeated (checked). After each of ${ROUNDS} rounds a bare \`ws\` client subscribes from the same seq through the same proxy and parses the same frames, nothing else: the baseline. Medians of ${ROUNDS}.`,
+        `**Resume**: a client following a stream session loses its connection (a proxy cut, kept down), ${fmt(MISSED_EVENTS)} events of ~130 bytes are appended in batches of ${fmt(APPEND_BATCH)}, the connection comes back. Timed from the reconnect's \`hello\` to the last missed event handed to the subscription's callback, in a client process apart from the gateway; no event was lost or repeated (checked). In each of ${ROUNDS} rounds a bare \`ws\` client subscribes from the same seq through an identical proxy and parses the same frames, nothing else: the baseline (the two take turns reading first). Medians of ${ROUNDS}.`,
         "",
         `**Keystroke**: \`switchboard attach\` (run from its sources with tsx) in a node-pty terminal, attached to a PTY session running \`cat\`; ${KEY_SAMPLES} keys after ${KEY_WARMUP} of warm-up, ${KEY_PAUSE_MS} ms apart, each timed from the write to the attach terminal until its echo is read back from it: attach → gateway (\`/ws/session\`) → the session's PTY → gateway → attach. Baselines: the SDK's \`TerminalClient\` typing into another \`cat\` session from a client process (the same path without the CLI and its PTY; the ratio is attach ÷ this), and the same key written straight to a local node-pty \`cat\`. The gateway holds a session's output for up to ${OUTPUT_COALESCE_MS} ms before it becomes an event (\`OUTPUT_COALESCE_MS\`), which sets the floor of both gateway round trips. The goals are this benchmark's own (the issue sets none): the SDK should cost little over the bare protocol, and typing through attach should feel local (a few ms).`,
         "",

@@ -71,6 +71,10 @@ const IDLE_PTYS = 50;
 const STEP_TIMEOUT_MS = 120_000;
 
 const now = (): number => performance.timeOrigin + performance.now();
+/** Fan-out runs start with this long of the same load, not counted, so both sides are measured warm. */
+const WARMUP_MS = 500;
+/** The `t` of a warm-up event: the clients skip it. */
+const WARMUP_T = 0;
 
 /* ------------------------------------------------------------------ the client process */
 
@@ -176,6 +180,7 @@ function runChild(): void {
           const slow = i < cmd.slow;
           const ws = open(cmd.url);
           const onEvent = (e: { data: { t: number } }) => {
+            if (e.data.t === WARMUP_T) return;
             const t = now();
             counts[i]!++;
             if (!slow) {
@@ -508,12 +513,13 @@ export async function fanoutGateway(
     clients.send({ op: "mux", url: `${wsBase(g.gw)}/v1/ws`, session: id, clients: n, slow, expect });
     await clients.next("ready");
     const filler = pad(bytes);
+    const emit = (t: number) => appendExternalEvent(session, { type: "bench", data: { t, pad: filler } });
+    await paced(rate, WARMUP_MS, () => emit(WARMUP_T));
+    await new Promise((r) => setTimeout(r, 200));
     gc();
     const sampler = rss ? sampleRss(rss, probe) : undefined;
     const startedAt = now();
-    await paced(rate, ms, (_seq, dueAt) =>
-      appendExternalEvent(session, { type: "bench", data: { t: dueAt, pad: filler } }),
-    );
+    await paced(rate, ms, (_seq, dueAt) => emit(dueAt));
     clients.send({ op: "stop" });
     const r = await clients.next("mux");
     sampler?.stop();
@@ -556,19 +562,23 @@ export async function fanoutBare(
     });
     await clients.next("ready");
     const filler = pad(bytes);
-    const startedAt = now();
-    await paced(rate, ms, (seq, dueAt) => {
+    let seq = 0;
+    const emit = (t: number) => {
       // The same frame the gateway sends for one event, built once per event.
       const event = JSON.stringify({
-        seq,
+        seq: ++seq,
         ts: Date.now(),
         type: "custom",
         name: "bench",
-        data: { t: dueAt, pad: filler },
+        data: { t, pad: filler },
       });
       const frame = `{"op":"event","session":"bare","event":${event}}`;
       for (const ws of sockets) ws.send(frame);
-    });
+    };
+    await paced(rate, WARMUP_MS, () => emit(WARMUP_T));
+    await new Promise((r) => setTimeout(r, 200));
+    const startedAt = now();
+    await paced(rate, ms, (_seq, dueAt) => emit(dueAt));
     clients.send({ op: "stop" });
     const r = await clients.next("mux");
     await clients.release();

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
-import { serve } from "./serve.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
@@ -28,7 +27,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined ? 2 : 0;
   }
-  if (command === "serve") return serve(rest);
+  // Loaded on demand: client commands should not pay for loading the whole server.
+  if (command === "serve") return (await import("./serve.js")).serve(rest);
   const run = COMMANDS[command];
   if (!run) {
     console.error(`switchboard: unknown command ${command}\n\n${USAGE}`);

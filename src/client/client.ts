@@ -642,7 +642,8 @@ export class SwitchboardClient {
         return;
       case "subscribed": {
         if (frame.ref !== undefined) this.subscribeRefs.delete(frame.ref);
-        for (const sub of this.channels.get(frame.session) ?? []) sub.confirm(frame.ref, { from: frame.from, head: frame.head });
+        for (const sub of this.channels.get(frame.session) ?? [])
+          sub.confirm(frame.ref, { from: frame.from, head: frame.head });
         return;
       }
       case "event":

@@ -104,7 +104,8 @@ export class SocketHandle {
     const url = endpointUrl(target.url, path, "ws");
     if (auth === "header") this.ws = new WS(url, [], { headers: { Authorization: `Bearer ${target.token}` } });
     // The server selects `switchboard.v1`, so the token is never echoed back in the handshake.
-    else if (auth === "subprotocol") this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
+    else if (auth === "subprotocol")
+      this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
     else this.ws = new WS(url);
     this.ws.addEventListener("open", () => {
       if (!this.silenced) handlers.onOpen();

@@ -37,8 +37,9 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
 /**
  * Collects raw chunks and emits them as decoded pieces.
  *
- * - A piece goes out {@link OUTPUT_COALESCE_MS} after its first byte arrived, or at once
- *   when {@link OUTPUT_COALESCE_MAX_BYTES} are buffered.
+ * - After a quiet interval a chunk goes out at once (an echoed keystroke waits for nothing);
+ *   while output keeps coming, at most one piece per {@link OUTPUT_COALESCE_MS}, and at
+ *   once when {@link OUTPUT_COALESCE_MAX_BYTES} are buffered.
  * - Order across streams is arrival order: when the stream changes, everything buffered
  *   for the previous stream is emitted first, including an unfinished character (as
  *   base64), so the offsets describe the bytes exactly as they were read.
@@ -62,6 +63,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private stream: S | null = null;
   private nextOffset: number;
   private timer: Timer | null = null;
+  /** When the last piece went out; the next one waits until an interval after it. */
+  private lastEmitAt = Number.NEGATIVE_INFINITY;
   private disposed = false;
 
   constructor(options: OutputCoalescerOptions<S>) {
@@ -100,10 +103,17 @@ export class OutputCoalescer<S extends string = OutputStream> {
       if (this.buffered + this.chunker.heldBytes >= this.maxBytes) this.emitBuffered(false);
     }
     if (this.buffered > 0 && this.timer === null) {
-      this.timer = this.clock.setTimeout(() => {
-        this.timer = null;
+      // Leading edge: output after a quiet interval (a keystroke's echo) goes out at once;
+      // output that keeps coming is batched to one piece per interval.
+      const wait = this.lastEmitAt + this.intervalMs - this.clock.now();
+      if (wait <= 0) {
         this.emitBuffered(false);
-      }, this.intervalMs);
+      } else {
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = null;
+          this.emitBuffered(false);
+        }, wait);
+      }
     }
   }
 
@@ -127,6 +137,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     const stream = this.stream;
     if (stream === null) return;
     const pieces = this.buffered > 0 ? this.chunker.push(this.buffer.subarray(0, this.buffered)) : [];
+    if (this.buffered > 0) this.lastEmitAt = this.clock.now();
     this.buffered = 0;
     if (endOfStream) pieces.push(...this.chunker.end());
     for (const piece of pieces) {

@@ -62,7 +62,12 @@ export type ResetReason = "trimmed" | "deleted";
 /* ---- /ws/session/:id — the per-session steering protocol ---- */
 
 export const TerminalClientFrame = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("stdin"), data: z.string().max(LIMITS.INPUT_BYTES * 2) }),
+  z.strictObject({
+    type: z.literal("stdin"),
+    data: z.string().max(LIMITS.INPUT_BYTES * 2),
+    /** `base64` when `data` carries raw bytes (keys that are not UTF-8). */
+    enc: z.literal("base64").optional(),
+  }),
   z.strictObject({ type: z.literal("signal"), signal: Signal }),
   z.strictObject({ type: z.literal("resize"), cols: Cols, rows: Rows }),
   z.strictObject({ type: z.literal("ping") }),

@@ -342,7 +342,7 @@ class TerminalConnection {
     try {
       switch (frame.type) {
         case "stdin": {
-          const bytes = inputBytes(frame.data, undefined, LIMITS.INPUT_BYTES);
+          const bytes = inputBytes(frame.data, frame.enc, LIMITS.INPUT_BYTES);
           if (!this.inputBucket.take(bytes.length)) {
             throw new SwitchboardError(
               "RATE_LIMITED",

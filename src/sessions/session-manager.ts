@@ -10,9 +10,15 @@ import { StreamSession } from "./stream-session.js";
 /** Grace between TERM and KILL when a session is deleted or the gateway shuts down. */
 export const TERMINATE_GRACE_MS = 3000;
 
-/** 128 random bits, url-safe (DESIGN guarantee 8). */
+/**
+ * 128 random bits, url-safe (DESIGN guarantee 8). Ids never start with `-`, so command-line
+ * tools cannot mistake one for an option.
+ */
 export function newSessionId(): string {
-  return randomBytes(16).toString("base64url");
+  for (;;) {
+    const id = randomBytes(16).toString("base64url");
+    if (!id.startsWith("-")) return id;
+  }
 }
 
 export interface SessionManagerOptions {

@@ -15,20 +15,21 @@ function setup(options: { maxBytes?: number } = {}) {
 }
 
 describe("OutputCoalescer", () => {
-  it("emits one piece per interval, not one per chunk", () => {
+  it("emits at once after a quiet interval, then at most one piece per interval", () => {
     const { clock, pieces, coalescer } = setup();
     coalescer.push("stdout", utf8("a"));
+    expect(pieces).toEqual([{ stream: "stdout", offset: 0, data: "a", byteLength: 1 }]);
     clock.advance(1);
     coalescer.push("stdout", utf8("b"));
     coalescer.push("stdout", utf8("c"));
     clock.advance(OUTPUT_COALESCE_MS - 2);
-    expect(pieces).toEqual([]);
+    expect(pieces).toHaveLength(1);
     clock.advance(1);
-    expect(pieces).toEqual([{ stream: "stdout", offset: 0, data: "abc", byteLength: 3 }]);
+    expect(pieces[1]).toEqual({ stream: "stdout", offset: 1, data: "bc", byteLength: 2 });
     expect(clock.pending).toBe(0);
-    coalescer.push("stdout", utf8("d"));
     clock.advance(OUTPUT_COALESCE_MS);
-    expect(pieces[1]).toEqual({ stream: "stdout", offset: 3, data: "d", byteLength: 1 });
+    coalescer.push("stdout", utf8("d"));
+    expect(pieces[2]).toEqual({ stream: "stdout", offset: 3, data: "d", byteLength: 1 });
   });
 
   it("emits at once when the size bound is reached, and no piece exceeds it", () => {
@@ -79,12 +80,13 @@ describe("OutputCoalescer", () => {
 
   it("dispose() cancels the timer and drops the buffer", () => {
     const { clock, pieces, coalescer } = setup();
-    coalescer.push("stdout", utf8("x"));
+    coalescer.push("stdout", utf8("w")); // emitted at once (quiet before)
+    coalescer.push("stdout", utf8("x")); // waits for the interval
     coalescer.dispose();
     coalescer.dispose();
     expect(clock.pending).toBe(0);
     clock.advance(OUTPUT_COALESCE_MS);
-    expect(pieces).toEqual([]);
+    expect(pieces.map((p) => p.data)).toEqual(["w"]);
     expect(() => coalescer.push("stdout", utf8("y"))).toThrow(/after dispose/);
   });
 

@@ -8,13 +8,14 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
 import {
   MuxClient,
+  appendOutput,
   authHeaders,
   createSession,
   decodeData,
+  endStream,
   eventually,
   opened,
   rawSocket,
-  sleep,
   startTestGateway,
   wsUrl,
 } from "./helpers.js";

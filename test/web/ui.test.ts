@@ -3,9 +3,11 @@
  * playwright-core against a real gateway on 127.0.0.1, through a TCP proxy that can cut
  * the connections. The UI is built from web/src first, exactly as `npm run build` does.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { connect } from "../../src/client/node.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { ConfigInput } from "../../src/server/config.js";
@@ -16,6 +18,7 @@ import { TcpProxy, buildWeb, debugView, launchBrowser, terminalText, waitForTerm
 
 const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
 const VIEWER_TOKEN = "viewer-token-vera-0123456789abcdef";
+const OPERATOR_TOKEN = "operator-token-otto-0123456789abcdef";
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 /** A bash without rc files and with a fixed, recognisable prompt. */
@@ -40,6 +43,8 @@ interface Stack {
   http: ReturnType<typeof api>;
   /** A signed-in page (a fresh browser context: its own cookie jar). */
   page(options?: { token?: string; viewport?: { width: number; height: number }; hash?: string }): Promise<Page>;
+  /** A page at `path` in a fresh context, not signed in. */
+  blank(path: string): Promise<Page>;
 }
 
 /** A gateway, a proxy in front of it and a way to open signed-in pages; all closed after the test. */
@@ -59,16 +64,21 @@ async function stack(config?: ConfigInput): Promise<Stack> {
     await proxy.close();
     await gateway.close();
   });
+  const blank = async (path: string, viewport = DESKTOP): Promise<Page> => {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on("pageerror", (error) => console.error("page error:", error));
+    await page.goto(`${proxy.url}${path}`);
+    return page;
+  };
   return {
     gateway,
     proxy,
     http: api(gateway.url),
+    blank,
     async page({ token = TEST_TOKEN, viewport = DESKTOP, hash = "" } = {}) {
-      const context = await browser.newContext({ viewport });
-      contexts.push(context);
-      const page = await context.newPage();
-      page.on("pageerror", (error) => console.error("page error:", error));
-      await page.goto(`${proxy.url}/#token=${token}`);
+      const page = await blank(`/#token=${token}`, viewport);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash);
       return page;
@@ -87,6 +97,11 @@ async function createShell(http: Stack["http"], name: string, extra: Record<stri
   return res.json.id as string;
 }
 
+/** Waits for the shell's prompt, so input is not typed ahead (and echoed twice). */
+async function waitForPrompt(http: Stack["http"], id: string): Promise<void> {
+  await waitFor(async () => (await http.get(`/v1/sessions/${id}/output`)).text.includes("/app"), 10_000, "the prompt");
+}
+
 async function createAgent(http: Stack["http"], name: string): Promise<string> {
   const res = await http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
   expect(res.status).toBe(201);
@@ -99,13 +114,20 @@ async function runStatus(page: Page, index: number): Promise<{ status: string; t
 
 describe("web UI", () => {
   it("logs in from the printed URL, drops the token from the address bar and lists sessions live", async () => {
-    const s = await stack();
-    const build = await createShell(s.http, "api-server");
-    await s.http.post(`/v1/sessions/${build}/input`, { data: "echo serving on :8080\r" });
+    const s = await stack({ auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] } });
+    const server = await createShell(s.http, "api-server");
+    await waitForPrompt(s.http, server);
+    await s.http.post(`/v1/sessions/${server}/input`, { data: "echo serving on :8080\r" });
     const agent = await createAgent(s.http, "refactor-bot");
     await s.http.post(`/v1/sessions/${agent}/prompt`, { text: "/permission rename the config loader" });
     await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo ok"], name: "lint" });
     await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo 3 failed; exit 1"], name: "test-suite" });
+    // Someone else watches and steers: viewers and the controller show in the list.
+    const otto = await connect({ url: s.gateway.url, token: OPERATOR_TOKEN });
+    onTestFinished(() => otto.close());
+    otto.subscribe(server, () => undefined);
+    otto.subscribe(agent, () => undefined);
+    await otto.control(server, "acquire");
 
     const page = await s.page();
     expect(new URL(page.url()).hash).toBe("");
@@ -120,6 +142,8 @@ describe("web UI", () => {
     await page.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
     expect(await page.textContent(`.main .row[data-session="${agent}"] .badge`)).toBe("Waiting for input");
     await page.waitForSelector(`.main .row:has-text("test-suite") [data-state=failed]`);
+    expect(await page.textContent(`.main .row[data-session="${server}"] .control`)).toBe("otto");
+    expect(await page.textContent(`.main .row[data-session="${server}"] .viewers`)).toBe("1");
     expect(await page.textContent(`.main .row:has-text("test-suite") .badge`)).toBe("Exited 1");
 
     // Live: a session created elsewhere shows up without a reload (the ~2 s poll).
@@ -134,10 +158,26 @@ describe("web UI", () => {
     expect(await page.locator(".main .row").count()).toBe(5);
   });
 
+  it("refuses a bad token from the URL, signs in with a pasted one and signs out", async () => {
+    const s = await stack();
+    const page = await s.blank("/#token=not-the-right-token-0123456789");
+    await page.waitForSelector(".login-card");
+    expect(await page.textContent(".form-error")).toContain("refused");
+    expect(page.url()).not.toContain("not-the-right-token");
+    await page.fill("input[name=token]", TEST_TOKEN);
+    await page.click(".login-card button[type=submit]");
+    await page.waitForSelector("[data-test=whoami]");
+    await page.click("button[aria-label='Sign out']");
+    await page.waitForSelector(".login-card");
+    await page.reload();
+    await page.waitForSelector(".login-card");
+    expect(await page.locator("[data-test=whoami]").count()).toBe(0);
+  });
+
   it("creates a PTY session, shows its output, echoes typing and restores the same screen on reload", async () => {
     const s = await stack();
     const page = await s.page();
-    await page.click("[data-test=new-session]");
+    await page.click(".main [data-test=new-session]");
     await page.fill("input[name=command]", "bash --noprofile --norc -i");
     await page.fill("input[name=name]", "scratch");
     await page.click("[data-test=create]");
@@ -159,14 +199,28 @@ describe("web UI", () => {
     expect(after).toBe(before);
   });
 
-  it("shows a terminal with colours, its exit code and a link to its parent", async () => {
+  it("shows a terminal with colours and its exit code at the end", async () => {
     const s = await stack();
-    const id = await createShell(s.http, "build");
-    await s.http.post(`/v1/sessions/${id}/input`, {
-      data: "printf '\\e[1;34m==>\\e[0m Building \\e[1mswitchboard\\e[0m\\n'; for s in protocol core log server client web; do printf '  \\e[32m✔\\e[0m %-10s \\e[2m%sms\\e[0m\\n' $s $((RANDOM % 400 + 20)); done; printf '\\e[1;32mdone\\e[0m in 2.4s\\n'; ls --color=always -l /usr | head -8\r",
-    });
+    const cwd = tempDir();
+    const script = join(cwd, "build.sh");
+    writeFileSync(
+      script,
+      [
+        "printf '\\033[1;34m==>\\033[0m Building \\033[1mswitchboard\\033[0m\\n'",
+        "for s in protocol core log sessions agents server client web; do",
+        "  printf '  \\033[32m✔\\033[0m %-10s \\033[2m%4sms\\033[0m\\n' $s $(( ${#s} * 37 + 12 ))",
+        "done",
+        "printf '\\033[33m⚠\\033[0m  web/dist/app.js is \\033[1m608 KiB\\033[0m (169 KiB gzip)\\n'",
+        "printf '\\033[1;32m✔ done\\033[0m in 2.41s\\n'",
+        "",
+      ].join("\n"),
+    );
+    chmodSync(script, 0o755);
+    const id = await createShell(s.http, "build", { cwd });
+    await waitForPrompt(s.http, id);
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "./build.sh && ls --color=always -l /usr | head -6\r" });
     const page = await s.page({ hash: `#/s/${id}` });
-    await waitForTerminal(page, (t) => t.includes("done in 2.4s") && /\/app\$ $/m.test(t), 10_000, "the build output");
+    await waitForTerminal(page, (t) => t.includes("done in 2.41s") && /\/app\$ $/m.test(t), 10_000, "the build output");
     await page.waitForTimeout(200);
     await page.screenshot({ path: `${SCREENSHOTS}terminal.png` });
 
@@ -205,7 +259,7 @@ describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
     const s = await stack();
     const page = await s.page();
-    await page.click("[data-test=new-session]");
+    await page.click(".main [data-test=new-session]");
     await page.click("button[role=tab]:has-text('Agent')");
     await page.click("[data-test=create]");
     await page.waitForSelector(".agent-view[data-restored=true]");
@@ -251,15 +305,15 @@ describe("web UI", () => {
     const desk = await s.page({ hash: `#/s/${id}` });
     const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE });
 
-    await desk.fill(".prompt-input", "/plan Read the failing test; Patch the parser; Run the suite");
-    await desk.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(desk, 0))?.status === "done", 10_000, "the plan run");
     await desk.fill(
       ".prompt-input",
       "/tool The parser now accepts **trailing commas**. Changed `parseList()` and added two tests:\n- `accepts [1, 2,]`\n- `rejects [,]`",
     );
     await desk.keyboard.press("Enter");
-    await waitFor(async () => (await runStatus(desk, 1))?.status === "done", 10_000, "the tool run");
+    await waitFor(async () => (await runStatus(desk, 0))?.status === "done", 10_000, "the tool run");
+    await desk.fill(".prompt-input", "/plan Read the failing test; Patch the parser; Run the suite");
+    await desk.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(desk, 1))?.status === "done", 10_000, "the plan run");
     await desk.fill(".prompt-input", "/permission Apply the patch to src/parser.ts");
     await desk.keyboard.press("Enter");
 
@@ -279,6 +333,27 @@ describe("web UI", () => {
     }
     const resolved = await s.http.get(`/v1/sessions/${id}/events?types=permission.resolved`);
     expect(resolved.json.events).toHaveLength(1);
+  });
+
+  it("links an agent's tool call to its child terminal, and the terminal back to its agent", async () => {
+    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
+    const s = await stack({ agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } });
+    const created = await s.http.post("/v1/sessions", { kind: "agent", agent: "scripted", name: "ci-agent" });
+    const id = created.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await s.http.post(`/v1/sessions/${id}/prompt`, {
+      text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
+    });
+    await page.waitForSelector(".tool [data-test=tool-terminal]", { timeout: 20_000 });
+    await page.waitForSelector("[data-test=child-link]");
+    await page.click(".tool [data-test=tool-terminal]");
+    await page.waitForSelector(".terminal-view[data-restored=true]");
+    await waitForTerminal(page, (t) => t.includes("from-the-child"), 10_000, "the child's output");
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("Exited with code 4");
+    expect(await page.textContent("[data-test=parent-link]")).toContain("started by ci-agent");
+    await page.click("[data-test=parent-link]");
+    await page.waitForSelector(`.agent-view[data-session="${id}"][data-restored=true]`);
   });
 
   it("hands control over to another page that takes it", async () => {
@@ -305,6 +380,7 @@ describe("web UI", () => {
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {
     const s = await stack({ auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] } });
     const shell = await createShell(s.http, "prod-shell");
+    await waitForPrompt(s.http, shell);
     await s.http.post(`/v1/sessions/${shell}/input`, { data: "echo watched\r" });
     const agent = await createAgent(s.http, "helper");
     await s.http.post(`/v1/sessions/${agent}/prompt`, { text: "/permission deploy" });
@@ -322,7 +398,8 @@ describe("web UI", () => {
     await page.waitForTimeout(500);
     expect(await terminalText(page)).not.toContain("viewer-was-here");
     const inputs = await s.http.get(`/v1/sessions/${shell}/events?types=input`);
-    expect(inputs.json.events).toHaveLength(0);
+    expect(inputs.json.events.length).toBeGreaterThan(0); // the admin's "echo watched"
+    expect(inputs.json.events.filter((e: { by: { name: string } }) => e.by.name === "vera")).toHaveLength(0);
 
     await open(page, `#/s/${agent}`);
     await page.waitForSelector(".permission[data-resolved=false]");

@@ -52,7 +52,14 @@ export class AgentView implements View {
     this.session = session;
     this.abortButton = h(
       "button",
-      { class: "btn btn-small btn-danger", type: "button", "data-test": "abort", hidden: true, onclick: () => void this.abort(false) },
+      {
+        class: "btn btn-small btn-danger",
+        type: "button",
+        "data-test": "abort",
+        title: "Abort the active run",
+        hidden: true,
+        onclick: () => void this.abort(false),
+      },
       icon("stop"),
       h("span", null, "Abort"),
     );
@@ -355,7 +362,7 @@ export class AgentView implements View {
         { class: "tool-head" },
         h("span", { class: "tool-icon" }, icon("tool")),
         h("span", { class: "tool-title" }, tool.title),
-        tool.kind ? h("span", { class: "tool-kind" }, tool.kind) : null,
+        tool.kind && tool.kind !== "other" ? h("span", { class: "tool-kind" }, tool.kind) : null,
         h("span", { class: `pill pill-${tool.status}` }, tool.status.replace(/_/g, " ")),
       ),
       tool.terminalSessionIds.length > 0

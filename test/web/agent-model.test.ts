@@ -1,0 +1,112 @@
+import { describe, expect, it } from "vitest";
+import type { NewEvent, SessionEvent } from "../../src/protocol/index.js";
+import { AgentModel, answerText } from "../../web/src/agent-model.js";
+
+const admin = { name: "admin", role: "admin" as const };
+
+/** Numbers events like the log does. */
+function log(...events: NewEvent[]): SessionEvent[] {
+  return events.map((e, i) => ({ ...e, seq: i + 1, ts: 1_000 + i }) as SessionEvent);
+}
+
+function feed(events: SessionEvent[]): AgentModel {
+  const model = new AgentModel();
+  for (const e of events) model.apply(e);
+  return model;
+}
+
+describe("AgentModel (the agent view's conversation)", () => {
+  it("joins streamed deltas into the answer and ends the run with its stop reason", () => {
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "hello", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        { type: "chat.delta", runId: "r1", text: "hel" },
+        { type: "chat.delta", runId: "r1", text: "lo" },
+        { type: "chat.final", runId: "r1", text: "hello", stopReason: "end_turn" },
+      ),
+    );
+    const run = model.get("r1")!;
+    expect(run).toMatchObject({ prompt: "hello", by: "admin", status: "done", stopReason: "end_turn" });
+    expect(run.items).toEqual([{ kind: "text", text: "hello" }]);
+    expect(model.active).toBeUndefined();
+  });
+
+  it("keeps text, tool calls, plan and thoughts in the order they happened, updating tools in place", () => {
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "/tool x", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        { type: "chat.thought", runId: "r1", text: "hmm " },
+        { type: "chat.thought", runId: "r1", text: "ok" },
+        { type: "tool", runId: "r1", toolCallId: "t1", status: "in_progress", title: "Run tests", kind: "execute" },
+        { type: "chat.delta", runId: "r1", text: "running" },
+        { type: "tool", runId: "r1", toolCallId: "t1", status: "completed", terminalSessionIds: ["child-1"] },
+        { type: "plan", runId: "r1", entries: [{ content: "a", priority: "high", status: "pending" }] },
+        { type: "plan", runId: "r1", entries: [{ content: "a", priority: "high", status: "completed" }] },
+        { type: "child", runId: "r1", sessionId: "child-1", command: ["make", "test"] },
+      ),
+    );
+    const run = model.get("r1")!;
+    expect(run.items.map((i) => i.kind)).toEqual(["thought", "tool", "text", "plan", "child"]);
+    expect(run.items[0]).toEqual({ kind: "thought", text: "hmm ok" });
+    expect(run.tools.get("t1")).toMatchObject({ title: "Run tests", kind: "execute", status: "completed", terminalSessionIds: ["child-1"] });
+    expect(run.plan).toEqual([{ content: "a", priority: "high", status: "completed" }]);
+  });
+
+  it("tracks queued prompts, a permission request and its resolution, and an abort", () => {
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "/permission go", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        { type: "run.queued", runId: "r2", text: "next", by: admin, position: 0 },
+        { type: "run.queued", runId: "r3", text: "later", by: admin, position: 1 },
+        {
+          type: "permission.request",
+          runId: "r1",
+          requestId: "p1",
+          title: "Edit?",
+          options: [
+            { optionId: "allow", name: "Allow", kind: "allow_once" },
+            { optionId: "reject", name: "Reject", kind: "reject_once" },
+          ],
+          expiresAt: 9_999,
+        },
+      ),
+    );
+    expect(model.queued.map((r) => r.runId)).toEqual(["r2", "r3"]);
+    expect(model.openPermissions.map((p) => p.requestId)).toEqual(["p1"]);
+    model.apply({ seq: 6, ts: 2_000, type: "permission.resolved", runId: "r1", requestId: "p1", outcome: "selected", optionId: "allow", by: admin });
+    expect(model.openPermissions).toEqual([]);
+    expect(model.get("r1")!.permissions.get("p1")!.resolved).toEqual({ outcome: "selected", optionId: "allow", optionName: "Allow", by: "admin" });
+    model.apply({ seq: 7, ts: 2_001, type: "chat.aborted", runId: "r1", by: admin });
+    model.apply({ seq: 8, ts: 2_002, type: "chat.aborted", runId: "r3", by: admin });
+    expect(model.get("r1")).toMatchObject({ status: "aborted", abortedBy: "admin" });
+    expect(model.get("r3")).toMatchObject({ status: "aborted", startedAt: null });
+    expect(model.queued.map((r) => r.runId)).toEqual(["r2"]);
+  });
+
+  it("trusts chat.final's text when deltas are missing (retention trimmed the start of a run)", () => {
+    const model = feed(
+      log(
+        { type: "chat.delta", runId: "r9", text: "…end" },
+        { type: "chat.final", runId: "r9", text: "the beginning …end", stopReason: "end_turn" },
+      ),
+    );
+    const run = model.get("r9")!;
+    expect(run.prompt).toBeNull();
+    expect(answerText(run)).toBe("the beginning …end");
+    expect(run.status).toBe("done");
+  });
+
+  it("reports errors with their code", () => {
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "/fail x", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        { type: "chat.error", runId: "r1", code: "AGENT_FAILED", message: "on purpose" },
+      ),
+    );
+    expect(model.get("r1")).toMatchObject({ status: "error", error: { code: "AGENT_FAILED", message: "on purpose" } });
+  });
+});
