@@ -1,8 +1,13 @@
-// Bundles the web UI (web/src) into web/dist with esbuild: app.js (the UI, the SDK and
-// xterm.js), app.css (xterm's stylesheet and ours, imported by web/src/main.ts), index.html
-// and the favicon. Runs as part of `npm run build`; the test set-up and bench/web.ts run it too.
+// Bundles the web UI (web/src) into web/dist with esbuild: app-<hash>.js (the UI, the SDK and
+// xterm.js), app-<hash>.css (xterm's stylesheet and ours, imported by web/src/main.ts),
+// index.html pointing at them, and the favicon. The hash in the names means a browser never
+// runs an old bundle from its cache after an upgrade (the gateway lets it cache assets for
+// 5 minutes; index.html is never cached). Runs as part of `npm run build`; the test set-up and
+// bench/web.ts run it too.
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import zlib, { brotliCompressSync, gzipSync } from "node:zlib";
 import { build } from "esbuild";
 
 const SRC = "web/src";
@@ -25,7 +30,9 @@ const zodEnglishOnly = {
   name: "zod-english-only",
   setup(b) {
     b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]/.test(args.importer) ? { path: "zod-locales", namespace: "zod-english-only", pluginData: args.resolveDir } : undefined,
+      /[\\/]zod[\\/]/.test(args.importer)
+        ? { path: "zod-locales", namespace: "zod-english-only", pluginData: args.resolveDir }
+        : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: "zod-english-only" }, (args) => ({
       contents: 'export { default as en } from "../locales/en.js";',
@@ -35,7 +42,7 @@ const zodEnglishOnly = {
   },
 };
 
-await build({
+const result = await build({
   entryPoints: [entry],
   plugins: [zodEnglishOnly],
   bundle: true,
@@ -44,12 +51,28 @@ await build({
   format: "esm",
   target: ["es2022", "chrome110", "firefox115", "safari16"],
   platform: "browser",
-  outfile: `${OUT}/app.js`,
+  outdir: OUT,
+  entryNames: "app-[hash]",
+  metafile: true,
   loader: { ".css": "css" },
-  legalComments: "linked",
+  legalComments: "eof",
   logLevel: "warning",
 });
-await copyFile(`${SRC}/index.html`, `${OUT}/index.html`);
+const outputs = Object.keys(result.metafile.outputs).map((file) => basename(file));
+const js = outputs.find((f) => f.endsWith(".js"));
+const css = outputs.find((f) => f.endsWith(".css"));
+if (!js || !css) throw new Error(`build-web: expected a .js and a .css output, got ${outputs.join(", ")}`);
+const html = await readFile(`${SRC}/index.html`, "utf8");
+const linked = html.replace('src="app.js"', `src="${js}"`).replace('href="app.css"', `href="${css}"`);
+if (!linked.includes(js) || !linked.includes(css))
+  throw new Error("build-web: index.html must load app.js and app.css");
+await writeFile(`${OUT}/index.html`, linked);
 await copyFile(`${SRC}/favicon.svg`, `${OUT}/favicon.svg`);
+// Precompressed copies: the gateway serves the .br or .gz file when the browser accepts it.
+for (const file of [js, css, "index.html"]) {
+  const body = await readFile(`${OUT}/${file}`);
+  await writeFile(`${OUT}/${file}.br`, brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }));
+  await writeFile(`${OUT}/${file}.gz`, gzipSync(body, { level: 9 }));
+}
 const kib = async (file) => ((await stat(`${OUT}/${file}`)).size / 1024).toFixed(0);
-console.log(`build-web: ${OUT} written (app.js ${await kib("app.js")} KiB, app.css ${await kib("app.css")} KiB)`);
+console.log(`build-web: ${OUT} written (${js} ${await kib(js)} KiB, ${css} ${await kib(css)} KiB)`);

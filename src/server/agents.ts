@@ -53,3 +53,12 @@ export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSe
     },
   );
 }
+
+/** Every agent a session can be created with: built in, configured, or registered by a plugin. */
+export function listAgents(core: GatewayCore): Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> {
+  const out: Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> = [];
+  for (const [id, spec] of Object.entries(BUILT_IN_AGENTS)) out.push({ id, adapter: spec.adapter, source: "built-in" });
+  for (const [id, spec] of Object.entries(core.config.agents)) out.push({ id, adapter: spec.adapter, source: "config" });
+  for (const [id, plugin] of core.pluginAgents) out.push({ id, adapter: "plugin", source: "plugin", plugin });
+  return out;
+}

@@ -17,7 +17,7 @@ import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import { createAgentGatewaySession } from "./agents.js";
-import { TokenRegistry, canCreate, generateToken } from "./auth.js";
+import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { ConfigInput } from "./config.js";
@@ -130,7 +130,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (!canCreate(identity)) throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
       switch (body.kind) {
         case "terminal":
-          return createTerminalSession(sessions, body, identity.name);
+          return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
         case "stream":
           return sessions.createStream(identity.name, body.name);
         case "agent":
@@ -265,7 +265,7 @@ async function handleRequest(
       return;
     }
     if ((req.method === "GET" || req.method === "HEAD") && !url.pathname.startsWith("/v1/") && url.pathname !== "/metrics") {
-      if (serveStatic(url.pathname, res)) return;
+      if (serveStatic(url.pathname, req.headers["accept-encoding"], res)) return;
     }
     const match = router.match(req.method ?? "GET", url.pathname);
     if (match.kind === "not-found") throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);

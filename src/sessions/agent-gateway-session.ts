@@ -94,7 +94,7 @@ export function childTerminalFactory(sessions: SessionManager, owner: string): C
         sessions,
         { kind: "terminal", command: [spec.command, ...spec.args], cwd: spec.cwd, env: spec.env, name: `${spec.command} (agent)` },
         owner,
-        { parent: spec.parent.sessionId },
+        { parent: spec.parent.sessionId, creator: { name: `agent:${spec.parent.sessionId}`, role: "system" } },
       );
       const exitOf = () => ({ exitCode: session.record.exitCode, signal: session.record.signal });
       return {

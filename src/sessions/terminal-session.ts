@@ -21,8 +21,11 @@ export class TerminalSession extends Session {
   private proc: TerminalProcess | undefined;
   private coalescer: OutputCoalescer | undefined;
 
-  /** Starts the process; throws SPAWN_FAILED (nothing is recorded then). */
-  start(env: Record<string, string>): void {
+  /**
+   * Starts the process; throws SPAWN_FAILED (nothing is recorded then). A PTY's first size is
+   * logged as a `resize` by `creator`, so a replay renders early output at the size it was written for.
+   */
+  start(env: Record<string, string>, creator: Actor): void {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
@@ -47,6 +50,7 @@ export class TerminalSession extends Session {
     });
     this.coalescer = coalescer;
     r.pid = this.proc.pid;
+    if (r.pty) this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
   }
 
   override write(data: Uint8Array, by: Actor): void {
@@ -104,7 +108,7 @@ export function createTerminalSession(
   sessions: SessionManager,
   spec: CreateTerminalSession,
   owner: string,
-  extra: { parent?: string; outputOnly?: boolean } = {},
+  extra: { parent?: string; creator?: Actor } = {},
 ): TerminalSession {
   const cwd = spec.cwd ?? process.cwd();
   checkCwd(cwd);
@@ -122,7 +126,7 @@ export function createTerminalSession(
     },
     (record, log, ctx) => {
       const session = new TerminalSession(record, log, ctx);
-      session.start(childEnv(spec.env));
+      session.start(childEnv(spec.env), extra.creator ?? { name: owner, role: "system" });
       return session;
     },
   );

@@ -229,7 +229,11 @@ describe("slow clients", () => {
     // Now the sockets drain: their write callbacks run after the log is closed.
     rawSocket(mux.ws).resume();
     rawSocket(term).resume();
-    await eventually(() => mux.ws.readyState === WebSocket.CLOSED && term.readyState === WebSocket.CLOSED, 10_000, "both closed");
+    await eventually(
+      () => mux.ws.readyState === WebSocket.CLOSED && term.readyState === WebSocket.CLOSED,
+      10_000,
+      "both closed",
+    );
     expect(uncaught).toEqual([]);
   }, 60_000);
 });

@@ -52,6 +52,15 @@ describe("agent sessions through the gateway", () => {
     expect(secondStart).toBeGreaterThan(firstFinal);
   });
 
+  it("lists the agents a session can be created with", async () => {
+    const gw = await testGateway({ config: { agents: { coder: { adapter: "command", command: ["cat"] } } } });
+    const { json } = await api(gw.url).get("/v1/agents");
+    expect(json.agents).toEqual([
+      { id: "echo", adapter: "echo", source: "built-in" },
+      { id: "coder", adapter: "command", source: "config" },
+    ]);
+  });
+
   it("refuses unknown agents, prompts to non-agent sessions, and abort with nothing running", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

@@ -94,7 +94,8 @@ describe("control lease: two operators fighting", () => {
     // The holder steers; nothing the loser tried reached the log.
     expect(await alice.request({ op: "input", session: s.id, data: "hi\n" })).toMatchObject({ op: "ack" });
     const log = await eventsOf(gw, s.id);
-    const steering = log.filter((e) => e.type === "input" || e.type === "signal" || e.type === "resize");
+    // seq 1 is the PTY's initial size, logged at creation; the rest is steering.
+    const steering = log.filter((e) => e.seq > 1 && (e.type === "input" || e.type === "signal" || e.type === "resize"));
     expect(steering).toEqual([
       expect.objectContaining({
         type: "input",
@@ -185,7 +186,8 @@ describe("control lease: auto-release after holder silence", () => {
 
     const r = await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "y" });
     expect(r.status).toBe(200);
-    expect((await eventsOf(gw, s.id)).at(-1)).toMatchObject({ type: "input", by: { name: "carol" } });
+    const inputs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+    expect(inputs.at(-1)).toMatchObject({ type: "input", by: { name: "carol" } });
   });
 
   it("expires an HTTP holder and a /ws/session holder the same way", async () => {
@@ -396,6 +398,7 @@ describe("control lease: audit", () => {
       return `${e.type} ${(e as { by: { name: string } }).by.name}`;
     });
     expect(summary).toEqual([
+      "resize alice", // the PTY's initial size, logged at creation
       "control acquired alice -",
       "input alice",
       "resize alice",

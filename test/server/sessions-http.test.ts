@@ -72,7 +72,12 @@ describe("terminal sessions over HTTP", () => {
     await http.post(`/v1/sessions/${json.id}/input`, { data: "stty size; exit\n" });
     const evs = await untilExit(http, json.id);
     expect(outputOf(evs)).toContain("43 132");
-    expect(evs.find((e) => e.type === "resize")).toMatchObject({ cols: 132, rows: 43, by: { name: "admin" } });
+    const resizes = evs.filter((e) => e.type === "resize");
+    expect(resizes).toMatchObject([
+      { cols: 100, rows: 30, by: { name: "admin" } },
+      { cols: 132, rows: 43, by: { name: "admin" } },
+    ]);
+    expect(resizes[0]!.seq).toBe(1);
     expect((await http.get(`/v1/sessions/${json.id}`)).json).toMatchObject({ cols: 132, rows: 43 });
   });
 

@@ -50,7 +50,12 @@ describe("AgentModel (the agent view's conversation)", () => {
     const run = model.get("r1")!;
     expect(run.items.map((i) => i.kind)).toEqual(["thought", "tool", "text", "plan", "child"]);
     expect(run.items[0]).toEqual({ kind: "thought", text: "hmm ok" });
-    expect(run.tools.get("t1")).toMatchObject({ title: "Run tests", kind: "execute", status: "completed", terminalSessionIds: ["child-1"] });
+    expect(run.tools.get("t1")).toMatchObject({
+      title: "Run tests",
+      kind: "execute",
+      status: "completed",
+      terminalSessionIds: ["child-1"],
+    });
     expect(run.plan).toEqual([{ content: "a", priority: "high", status: "completed" }]);
   });
 
@@ -76,9 +81,23 @@ describe("AgentModel (the agent view's conversation)", () => {
     );
     expect(model.queued.map((r) => r.runId)).toEqual(["r2", "r3"]);
     expect(model.openPermissions.map((p) => p.requestId)).toEqual(["p1"]);
-    model.apply({ seq: 6, ts: 2_000, type: "permission.resolved", runId: "r1", requestId: "p1", outcome: "selected", optionId: "allow", by: admin });
+    model.apply({
+      seq: 6,
+      ts: 2_000,
+      type: "permission.resolved",
+      runId: "r1",
+      requestId: "p1",
+      outcome: "selected",
+      optionId: "allow",
+      by: admin,
+    });
     expect(model.openPermissions).toEqual([]);
-    expect(model.get("r1")!.permissions.get("p1")!.resolved).toEqual({ outcome: "selected", optionId: "allow", optionName: "Allow", by: "admin" });
+    expect(model.get("r1")!.permissions.get("p1")!.resolved).toEqual({
+      outcome: "selected",
+      optionId: "allow",
+      optionName: "Allow",
+      by: "admin",
+    });
     model.apply({ seq: 7, ts: 2_001, type: "chat.aborted", runId: "r1", by: admin });
     model.apply({ seq: 8, ts: 2_002, type: "chat.aborted", runId: "r3", by: admin });
     expect(model.get("r1")).toMatchObject({ status: "aborted", abortedBy: "admin" });

@@ -135,7 +135,12 @@ export async function terminalText(page: Page): Promise<string> {
 }
 
 /** Waits until the terminal's text satisfies `test`. */
-export async function waitForTerminal(page: Page, test: (text: string) => boolean, timeoutMs = 15_000, what = "terminal text"): Promise<string> {
+export async function waitForTerminal(
+  page: Page,
+  test: (text: string) => boolean,
+  timeoutMs = 15_000,
+  what = "terminal text",
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let text = "";
   while (Date.now() < deadline) {

@@ -23,7 +23,10 @@ const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 /** A bash without rc files and with a fixed, recognisable prompt. */
 const SHELL = ["bash", "--noprofile", "--norc", "-i"];
-const SHELL_ENV = { PS1: "\\[\\e[32m\\]dev@switchboard\\[\\e[0m\\]:\\[\\e[34m\\]~/app\\[\\e[0m\\]$ ", TERM: "xterm-256color" };
+const SHELL_ENV = {
+  PS1: "\\[\\e[32m\\]dev@switchboard\\[\\e[0m\\]:\\[\\e[34m\\]~/app\\[\\e[0m\\]$ ",
+  TERM: "xterm-256color",
+};
 
 let browser: Browser;
 
@@ -92,7 +95,15 @@ async function open(page: Page, hash: string): Promise<void> {
 }
 
 async function createShell(http: Stack["http"], name: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await http.post("/v1/sessions", { command: SHELL, env: SHELL_ENV, pty: true, name, cols: 100, rows: 28, ...extra });
+  const res = await http.post("/v1/sessions", {
+    command: SHELL,
+    env: SHELL_ENV,
+    pty: true,
+    name,
+    cols: 100,
+    rows: 28,
+    ...extra,
+  });
   expect(res.status).toBe(201);
   return res.json.id as string;
 }
@@ -114,7 +125,9 @@ async function runStatus(page: Page, index: number): Promise<{ status: string; t
 
 describe("web UI", () => {
   it("logs in from the printed URL, drops the token from the address bar and lists sessions live", async () => {
-    const s = await stack({ auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] } });
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
+    });
     const server = await createShell(s.http, "api-server");
     await waitForPrompt(s.http, server);
     await s.http.post(`/v1/sessions/${server}/input`, { data: "echo serving on :8080\r" });
@@ -136,9 +149,7 @@ describe("web UI", () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
     expect(cookie?.value).not.toContain(TEST_TOKEN);
     expect(await page.textContent("[data-test=whoami]")).toContain("admin");
-    await expect
-      .poll(() => page.locator(".main .row").count(), { timeout: 10_000 })
-      .toBe(4);
+    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(4);
     await page.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
     expect(await page.textContent(`.main .row[data-session="${agent}"] .badge`)).toBe("Waiting for input");
     await page.waitForSelector(`.main .row:has-text("test-suite") [data-state=failed]`);
@@ -317,7 +328,8 @@ describe("web UI", () => {
     await desk.fill(".prompt-input", "/permission Apply the patch to src/parser.ts");
     await desk.keyboard.press("Enter");
 
-    for (const page of [desk, phone]) await page.waitForSelector(".permission[data-resolved=false] [data-option=allow]");
+    for (const page of [desk, phone])
+      await page.waitForSelector(".permission[data-resolved=false] [data-option=allow]");
     await desk.waitForSelector(".view-head [data-state=waiting]", { timeout: 5_000 });
     await desk.waitForTimeout(300);
     await desk.screenshot({ path: `${SCREENSHOTS}agent.png` });
@@ -378,7 +390,9 @@ describe("web UI", () => {
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {
-    const s = await stack({ auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] } });
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+    });
     const shell = await createShell(s.http, "prod-shell");
     await waitForPrompt(s.http, shell);
     await s.http.post(`/v1/sessions/${shell}/input`, { data: "echo watched\r" });

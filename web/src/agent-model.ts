@@ -31,7 +31,12 @@ export interface PermissionView {
   toolCallId: string | null;
   options: PermissionOptionView[];
   expiresAt: number;
-  resolved: { outcome: "selected" | "cancelled"; optionId: string | null; optionName: string | null; by: string | null } | null;
+  resolved: {
+    outcome: "selected" | "cancelled";
+    optionId: string | null;
+    optionName: string | null;
+    by: string | null;
+  } | null;
 }
 
 export interface PlanEntry {
@@ -237,7 +242,8 @@ export class AgentModel {
     existing.status = event.status;
     if (event.title !== undefined) existing.title = event.title;
     if (event.kind !== undefined) existing.kind = event.kind;
-    for (const id of event.terminalSessionIds ?? []) if (!existing.terminalSessionIds.includes(id)) existing.terminalSessionIds.push(id);
+    for (const id of event.terminalSessionIds ?? [])
+      if (!existing.terminalSessionIds.includes(id)) existing.terminalSessionIds.push(id);
     if (event.rawInput !== undefined) existing.rawInput = event.rawInput;
     if (event.rawOutput !== undefined) existing.rawOutput = event.rawOutput;
     return run;

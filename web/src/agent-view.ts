@@ -14,7 +14,12 @@ export const STICK_TO_BOTTOM_PX = 120;
 /** Tool input/output shown inline is cut at this many characters. */
 export const TOOL_DETAIL_CHARS = 2_000;
 
-const PROMPT_HINTS = ["/tool count these words", "/plan read; think; answer", "/permission edit the file", "/think hard"];
+const PROMPT_HINTS = [
+  "/tool count these words",
+  "/plan read; think; answer",
+  "/permission edit the file",
+  "/think hard",
+];
 
 /**
  * An agent session: the conversation rebuilt from the log (prompts, streamed answers,
@@ -65,7 +70,13 @@ export class AgentView implements View {
     );
     this.abortAllButton = h(
       "button",
-      { class: "btn btn-small btn-ghost", type: "button", hidden: true, title: "Abort the active run and every queued prompt", onclick: () => void this.abort(true) },
+      {
+        class: "btn btn-small btn-ghost",
+        type: "button",
+        hidden: true,
+        title: "Abort the active run and every queued prompt",
+        onclick: () => void this.abort(true),
+      },
       "Abort all",
     );
     this.header = new SessionHeader(ctx, session, ctx.canSteer ? [this.abortAllButton, this.abortButton] : []);
@@ -75,7 +86,11 @@ export class AgentView implements View {
       { class: "intro" },
       h("div", { class: "intro-icon" }, icon("agent", "icon big")),
       h("h3", null, `Talk to ${sessionTitle(session)}`),
-      h("p", { class: "muted" }, "Answers stream in as they are written; everyone watching this session sees the same conversation."),
+      h(
+        "p",
+        { class: "muted" },
+        "Answers stream in as they are written; everyone watching this session sees the same conversation.",
+      ),
       session.agent === "echo" && ctx.canSteer
         ? h(
             "div",
@@ -96,7 +111,11 @@ export class AgentView implements View {
         title: "Enter sends, Shift+Enter starts a new line",
         "aria-label": "Prompt",
       });
-      this.sendButton = h("button", { class: "btn btn-primary btn-send", type: "submit", "data-test": "send", "aria-label": "Send" }, icon("send"));
+      this.sendButton = h(
+        "button",
+        { class: "btn btn-primary btn-send", type: "submit", "data-test": "send", "aria-label": "Send" },
+        icon("send"),
+      );
       const form = h("form", { class: "composer-form" }, this.textarea, this.sendButton);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
@@ -150,6 +169,8 @@ export class AgentView implements View {
       (info) => {
         this.subscribedHead = info.head;
         this.checkRestored();
+        // The list's viewer count now includes this page.
+        void ctx.store.refresh();
       },
       () => undefined, // onError reports it.
     );
@@ -183,13 +204,17 @@ export class AgentView implements View {
 
   private onEvent(event: SessionEvent): void {
     this.lastSeq = event.seq;
-    if (this.subscribedHead !== null && event.seq > this.subscribedHead) this.ctx.store.applyEvent(this.session.id, event);
+    if (this.subscribedHead !== null && event.seq > this.subscribedHead)
+      this.ctx.store.applyEvent(this.session.id, event);
     if (event.type === "exit" || event.type === "lost") {
       this.ended = true;
       this.session = { ...this.session, state: event.type === "exit" ? "exited" : "lost" };
     }
     const run = this.model.apply(event);
     if (run) this.dirty.add(run.runId);
+    // A run leaving the queue moves everyone behind it up one place.
+    if (event.type === "run.started" || event.type === "chat.aborted")
+      for (const queued of this.model.queued) this.dirty.add(queued.runId);
     this.schedule();
     this.checkRestored();
   }
@@ -209,7 +234,8 @@ export class AgentView implements View {
   }
 
   private flush(): void {
-    const stick = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < STICK_TO_BOTTOM_PX;
+    const stick =
+      this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < STICK_TO_BOTTOM_PX;
     for (const runId of this.dirty) {
       const run = this.model.get(runId);
       if (!run) continue;
@@ -233,7 +259,11 @@ export class AgentView implements View {
     this.abortButton.hidden = !active || !running;
     this.abortAllButton.hidden = queued.length === 0 || !running;
     this.queueLine.hidden = queued.length === 0;
-    fill(this.queueLine, icon("clock"), `${queued.length} prompt${queued.length === 1 ? "" : "s"} queued behind the active run`);
+    fill(
+      this.queueLine,
+      icon("clock"),
+      `${queued.length} prompt${queued.length === 1 ? "" : "s"} queued behind the active run`,
+    );
     const waiting = this.model.openPermissions.length > 0;
     this.element.dataset["activity"] = waiting ? "waiting" : active ? "working" : "idle";
     if (this.textarea && this.sendButton) {
@@ -253,12 +283,17 @@ export class AgentView implements View {
   private renderRun(run: RunView): HTMLElement {
     const position = run.status === "queued" ? this.model.queued.indexOf(run) + 1 : 0;
     const userMeta: Child[] = [run.by ?? "someone", " · ", clockTime(run.queuedAt)];
-    if (run.status === "queued") userMeta.push(h("span", { class: "pill pill-queued", "data-test": "queued" }, `Queued #${position}`));
+    if (run.status === "queued")
+      userMeta.push(h("span", { class: "pill pill-queued", "data-test": "queued" }, `Queued #${position}`));
     const user = h(
       "div",
       { class: "msg msg-user" },
       h("div", { class: "msg-meta" }, userMeta),
-      h("div", { class: "bubble" }, run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)")),
+      h(
+        "div",
+        { class: "bubble" },
+        run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
+      ),
     );
     const items = run.items.map((item) => this.renderItem(run, item));
     const agent =
@@ -270,7 +305,12 @@ export class AgentView implements View {
             h("div", { class: "avatar" }, icon("agent")),
             h("div", { class: "agent-body" }, items, this.runFooter(run)),
           );
-    return h("article", { class: `run run-${run.status}`, "data-run": run.runId, "data-status": run.status }, user, agent);
+    return h(
+      "article",
+      { class: `run run-${run.status}`, "data-run": run.runId, "data-status": run.status },
+      user,
+      agent,
+    );
   }
 
   private runFooter(run: RunView): HTMLElement {
@@ -288,7 +328,12 @@ export class AgentView implements View {
         );
       }
       case "done":
-        return h("div", { class: "run-foot muted", "data-test": "run-done" }, icon("check"), `Done (${run.stopReason ?? "end_turn"})${took}`);
+        return h(
+          "div",
+          { class: "run-foot muted", "data-test": "run-done" },
+          icon("check"),
+          `Done (${run.stopReason ?? "end_turn"})${took}`,
+        );
       case "error":
         return h(
           "div",
@@ -298,7 +343,12 @@ export class AgentView implements View {
           ` ${run.error?.message ?? ""}`,
         );
       case "aborted":
-        return h("div", { class: "run-foot run-aborted", "data-test": "run-aborted" }, icon("stop"), `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`);
+        return h(
+          "div",
+          { class: "run-foot run-aborted", "data-test": "run-aborted" },
+          icon("stop"),
+          `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`,
+        );
     }
   }
 
@@ -307,7 +357,8 @@ export class AgentView implements View {
       case "text": {
         const el = h("div", { class: "answer md" });
         el.appendChild(renderMarkdown(item.text));
-        if (run.status === "running" && run.items[run.items.length - 1] === item) el.appendChild(h("span", { class: "caret" }));
+        if (run.status === "running" && run.items[run.items.length - 1] === item)
+          el.appendChild(h("span", { class: "caret" }));
         return el;
       }
       case "thought":
@@ -352,8 +403,10 @@ export class AgentView implements View {
 
   private renderTool(tool: ToolCall): HTMLElement {
     const detail: Child[] = [];
-    if (tool.rawInput !== undefined) detail.push(h("div", { class: "tool-io" }, h("span", null, "Input"), h("pre", null, preview(tool.rawInput))));
-    if (tool.rawOutput !== undefined) detail.push(h("div", { class: "tool-io" }, h("span", null, "Output"), h("pre", null, preview(tool.rawOutput))));
+    if (tool.rawInput !== undefined)
+      detail.push(h("div", { class: "tool-io" }, h("span", null, "Input"), h("pre", null, preview(tool.rawInput))));
+    if (tool.rawOutput !== undefined)
+      detail.push(h("div", { class: "tool-io" }, h("span", null, "Output"), h("pre", null, preview(tool.rawOutput))));
     return h(
       "div",
       { class: `tool tool-${tool.status}`, "data-tool": tool.toolCallId, "data-status": tool.status },
@@ -394,9 +447,18 @@ export class AgentView implements View {
           : `${resolved.optionName ?? resolved.optionId ?? "Answered"}${resolved.by ? ` — answered by ${resolved.by}` : ""}`;
       return h(
         "div",
-        { class: `permission resolved outcome-${resolved.outcome}`, "data-request": request.requestId, "data-resolved": "true" },
+        {
+          class: `permission resolved outcome-${resolved.outcome}`,
+          "data-request": request.requestId,
+          "data-resolved": "true",
+        },
         h("span", { class: "perm-icon" }, icon("shield")),
-        h("div", { class: "perm-body" }, h("div", { class: "perm-title" }, request.title), h("div", { class: "perm-outcome", "data-test": "permission-outcome" }, text)),
+        h(
+          "div",
+          { class: "perm-body" },
+          h("div", { class: "perm-title" }, request.title),
+          h("div", { class: "perm-outcome", "data-test": "permission-outcome" }, text),
+        ),
       );
     }
     const canAnswer = this.ctx.canSteer && run.status === "running";
@@ -408,7 +470,11 @@ export class AgentView implements View {
         "div",
         { class: "perm-body" },
         h("div", { class: "perm-title" }, request.title),
-        h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
+        h(
+          "div",
+          { class: "perm-sub muted" },
+          `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`,
+        ),
         canAnswer
           ? h(
               "div",
@@ -420,7 +486,8 @@ export class AgentView implements View {
                     class: `btn btn-small ${option.kind.startsWith("allow") ? "btn-primary" : "btn-danger-ghost"}`,
                     type: "button",
                     "data-option": option.optionId,
-                    onclick: (event) => void this.answer(request, option.optionId, event.currentTarget as HTMLButtonElement),
+                    onclick: (event) =>
+                      void this.answer(request, option.optionId, event.currentTarget as HTMLButtonElement),
                   },
                   option.name,
                 ),

@@ -77,7 +77,12 @@ export class App {
       h(
         "header",
         { class: "topbar" },
-        h("a", { class: "brand", href: "#/" }, h("span", { class: "brand-mark" }, icon("terminal")), h("span", { class: "brand-name" }, "Switchboard")),
+        h(
+          "a",
+          { class: "brand", href: "#/" },
+          h("span", { class: "brand-mark" }, icon("terminal")),
+          h("span", { class: "brand-name" }, "Switchboard"),
+        ),
         this.pill.element,
         h("div", { class: "spacer" }),
         h(
@@ -87,7 +92,17 @@ export class App {
           h("span", { class: "who-name" }, me.name),
           h("span", { class: `role role-${me.role}` }, me.role),
         ),
-        h("button", { class: "btn btn-ghost btn-icon", type: "button", title: "Sign out", "aria-label": "Sign out", onclick: () => void this.logout() }, icon("logout")),
+        h(
+          "button",
+          {
+            class: "btn btn-ghost btn-icon",
+            type: "button",
+            title: "Sign out",
+            "aria-label": "Sign out",
+            onclick: () => void this.logout(),
+          },
+          icon("logout"),
+        ),
       ),
       h("div", { class: "layout" }, this.sidebar, this.main),
       this.dialog.element,
@@ -158,7 +173,11 @@ export class App {
           "div",
           { class: "placeholder" },
           h("h2", null, notFound ? "No such session" : "Cannot open this session"),
-          h("p", { class: "muted" }, notFound ? "It may have been deleted, or you may not be allowed to see it." : errorText(error)),
+          h(
+            "p",
+            { class: "muted" },
+            notFound ? "It may have been deleted, or you may not be allowed to see it." : errorText(error),
+          ),
           h("a", { class: "btn", href: "#/" }, icon("back"), "All sessions"),
         ),
       );
@@ -166,7 +185,8 @@ export class App {
     }
     if (token !== this.routeToken) return;
     this.store.upsert(session);
-    const view: RoutedView = session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session);
+    const view: RoutedView =
+      session.kind === "agent" ? new AgentView(this.ctx, session) : new TerminalView(this.ctx, session);
     this.view = view;
     fill(this.main, view.element);
     view.mounted?.();

@@ -22,7 +22,12 @@ export class ConnectionPill {
     this.client = client;
     this.store = store;
     this.label = h("span", { class: "pill-label" });
-    this.element = h("span", { class: "conn", role: "status", "aria-live": "polite" }, h("span", { class: "conn-dot" }), this.label);
+    this.element = h(
+      "span",
+      { class: "conn", role: "status", "aria-live": "polite" },
+      h("span", { class: "conn-dot" }),
+      this.label,
+    );
     this.offs.push(
       client.on("state", (change) => {
         this.last = change;
@@ -74,7 +79,11 @@ export class ConnectionPill {
           ? ["idle", "Standby", "Nothing followed right now; the connection reopens when needed"]
           : ["down", "Gateway unreachable", health.error.message];
       case "closed":
-        return ["down", "Disconnected", `${this.last?.error?.message ?? "The connection was closed"}. Click to reload.`];
+        return [
+          "down",
+          "Disconnected",
+          `${this.last?.error?.message ?? "The connection was closed"}. Click to reload.`,
+        ];
     }
   }
 }

@@ -24,9 +24,21 @@ export class CreateDialog {
   private readonly fields: HTMLElement;
   private readonly submit: HTMLButtonElement;
   private readonly inputs = {
-    command: h("input", { name: "command", value: DEFAULT_COMMAND, autocomplete: "off", spellcheck: "false", required: true }),
+    command: h("input", {
+      name: "command",
+      value: DEFAULT_COMMAND,
+      autocomplete: "off",
+      spellcheck: "false",
+      required: true,
+    }),
     pty: h("input", { name: "pty", type: "checkbox", checked: true }),
-    agent: h("input", { name: "agent", value: DEFAULT_AGENT, autocomplete: "off", spellcheck: "false", required: true }),
+    agent: h("input", {
+      name: "agent",
+      value: DEFAULT_AGENT,
+      autocomplete: "off",
+      spellcheck: "false",
+      required: true,
+    }),
     name: h("input", { name: "name", placeholder: "optional", autocomplete: "off", maxlength: 200 }),
     cwd: h("input", { name: "cwd", placeholder: "the gateway's directory", autocomplete: "off", spellcheck: "false" }),
   };
@@ -40,14 +52,25 @@ export class CreateDialog {
     this.form = h(
       "form",
       { class: "create-form", method: "dialog" },
-      h("header", { class: "dialog-head" }, h("h2", null, "New session"),
-        h("button", { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() }, icon("x"))),
+      h(
+        "header",
+        { class: "dialog-head" },
+        h("h2", null, "New session"),
+        h(
+          "button",
+          { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() },
+          icon("x"),
+        ),
+      ),
       this.tabs,
       this.fields,
       this.error,
-      h("footer", { class: "dialog-foot" },
+      h(
+        "footer",
+        { class: "dialog-foot" },
         h("button", { class: "btn", type: "button", onclick: () => this.close() }, "Cancel"),
-        this.submit),
+        this.submit,
+      ),
     );
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -90,21 +113,41 @@ export class CreateDialog {
         icon(kind),
         h("span", null, h("strong", null, label), h("small", null, hint)),
       );
-    fill(this.tabs, tab("terminal", "Terminal", "a command in a PTY or pipes"), tab("agent", "Agent", "prompts, tools, permissions"));
+    fill(
+      this.tabs,
+      tab("terminal", "Terminal", "a command in a PTY or pipes"),
+      tab("agent", "Agent", "prompts, tools, permissions"),
+    );
     const field = (label: string, input: HTMLElement, hint?: string) =>
-      h("label", { class: "field" }, h("span", { class: "field-label" }, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+      h(
+        "label",
+        { class: "field" },
+        h("span", { class: "field-label" }, label),
+        input,
+        hint ? h("small", { class: "muted" }, hint) : null,
+      );
     if (this.kind === "terminal") {
       fill(
         this.fields,
         field("Command", this.inputs.command, "Split like a shell would: quotes work, nothing is expanded."),
-        h("label", { class: "check" }, this.inputs.pty, h("span", null, "Interactive terminal (PTY)"), h("small", { class: "muted" }, "off: plain pipes")),
+        h(
+          "label",
+          { class: "check" },
+          this.inputs.pty,
+          h("span", null, "Interactive terminal (PTY)"),
+          h("small", { class: "muted" }, "off: plain pipes"),
+        ),
         field("Name", this.inputs.name),
         field("Working directory", this.inputs.cwd),
       );
     } else {
       fill(
         this.fields,
-        field("Agent", this.inputs.agent, "An agent id from the gateway config. echo is built in: try /tool, /plan, /permission."),
+        field(
+          "Agent",
+          this.inputs.agent,
+          "An agent id from the gateway config. echo is built in: try /tool, /plan, /permission.",
+        ),
         field("Name", this.inputs.name),
         field("Working directory", this.inputs.cwd),
       );
@@ -115,7 +158,8 @@ export class CreateDialog {
     const name = this.inputs.name.value.trim();
     const cwd = this.inputs.cwd.value.trim();
     const extra = { ...(name ? { name } : {}), ...(cwd ? { cwd } : {}) };
-    if (this.kind === "agent") return { kind: "agent", agent: this.inputs.agent.value.trim() || DEFAULT_AGENT, ...extra };
+    if (this.kind === "agent")
+      return { kind: "agent", agent: this.inputs.agent.value.trim() || DEFAULT_AGENT, ...extra };
     const command = splitCommand(this.inputs.command.value);
     if (command.length === 0) throw new Error("type a command to run");
     const pty = this.inputs.pty.checked;

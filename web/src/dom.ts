@@ -40,7 +40,8 @@ export function append(el: Node, children: readonly (Child | readonly Child[])[]
   for (const child of children) {
     if (Array.isArray(child)) append(el, child);
     else if (child instanceof Node) el.appendChild(child);
-    else if (child !== null && child !== undefined && child !== false) el.appendChild(document.createTextNode(String(child)));
+    else if (child !== null && child !== undefined && child !== false)
+      el.appendChild(document.createTextNode(String(child)));
   }
 }
 
@@ -55,7 +56,8 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 /** 24×24 stroke icons (drawn for this UI). */
 const ICONS = {
   terminal: "M4 17l6-5-6-5M12 19h8",
-  agent: "M12 3l1.9 5.1L19 10l-5.1 1.9L12 17l-1.9-5.1L5 10l5.1-1.9zM19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z",
+  agent:
+    "M12 3l1.9 5.1L19 10l-5.1 1.9L12 17l-1.9-5.1L5 10l5.1-1.9zM19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z",
   stream: "M3 7c3-2 6 2 9 0s6-2 9 0M3 12c3-2 6 2 9 0s6-2 9 0M3 17c3-2 6 2 9 0s6-2 9 0",
   eye: "M2 12s3.6-7 10-7 10 7 10 7-3.6 7-10 7S2 12 2 12zM12 15a3 3 0 100-6 3 3 0 000 6z",
   lock: "M6 11h12v10H6zM8 11V7a4 4 0 018 0v4",

@@ -27,7 +27,11 @@ export async function login(token: string): Promise<Me> {
     body: JSON.stringify({ token }),
     credentials: "same-origin",
   });
-  const body = (await res.json().catch(() => null)) as { name?: string; role?: Role; error?: { message?: string } } | null;
+  const body = (await res.json().catch(() => null)) as {
+    name?: string;
+    role?: Role;
+    error?: { message?: string };
+  } | null;
   if (!res.ok || !body || typeof body.name !== "string" || !body.role) {
     throw new Error(body?.error?.message ?? `sign-in failed (HTTP ${res.status})`);
   }
@@ -66,7 +70,13 @@ export function loginScreen(onToken: (token: string) => Promise<void>, initialEr
     { class: "login-card" },
     h("div", { class: "brand brand-large" }, h("span", { class: "brand-mark" }, icon("terminal")), "Switchboard"),
     h("h1", null, "Sign in"),
-    h("p", { class: "muted" }, "Open the URL ", h("code", null, "switchboard serve"), " printed, or paste its token here."),
+    h(
+      "p",
+      { class: "muted" },
+      "Open the URL ",
+      h("code", null, "switchboard serve"),
+      " printed, or paste its token here.",
+    ),
     input,
     error,
     button,

@@ -53,8 +53,13 @@ boot().catch((error: unknown) => {
     h(
       "div",
       { class: "login-page" },
-      h("div", { class: "login-card" }, h("h1", null, "Cannot reach the gateway"), h("p", { class: "muted" }, errorText(error)),
-        h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry")),
+      h(
+        "div",
+        { class: "login-card" },
+        h("h1", null, "Cannot reach the gateway"),
+        h("p", { class: "muted" }, errorText(error)),
+        h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry"),
+      ),
     ),
   );
 });

@@ -81,7 +81,8 @@ export function renderMarkdown(text: string): DocumentFragment {
   return out;
 }
 
-const INLINE = /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g;
+const INLINE =
+  /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g;
 
 function appendInline(parent: HTMLElement, text: string): void {
   let last = 0;

@@ -32,14 +32,29 @@ export class SessionHeader {
     this.badgeEl = h("span", { class: "badge" });
     this.metaEl = h("div", { class: "view-meta" });
     this.stopButton = ctx.canSteer
-      ? h("button", { class: "btn btn-small btn-danger-ghost", type: "button", title: "Terminate the session", onclick: () => void this.stop() }, icon("trash"), h("span", null, "Stop"))
+      ? h(
+          "button",
+          {
+            class: "btn btn-small btn-danger-ghost",
+            type: "button",
+            title: "Terminate the session",
+            onclick: () => void this.stop(),
+          },
+          icon("trash"),
+          h("span", null, "Stop"),
+        )
       : null;
     this.element = h(
       "header",
       { class: "view-head" },
       h("a", { class: "btn btn-ghost btn-icon back", href: "#/", "aria-label": "All sessions" }, icon("back")),
       h("span", { class: `kind-icon kind-${session.kind}` }, icon(KIND_ICONS[session.kind])),
-      h("div", { class: "view-heading" }, h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl), this.detailEl),
+      h(
+        "div",
+        { class: "view-heading" },
+        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl),
+        this.detailEl,
+      ),
       this.metaEl,
       h("div", { class: "view-actions" }, actions, this.stopButton),
     );
@@ -57,7 +72,8 @@ export class SessionHeader {
     const details: (string | HTMLElement)[] = [];
     if (session.kind === "agent") details.push(`agent ${session.agent ?? "?"}`);
     else if (session.command) details.push(h("code", null, session.command.join(" ")));
-    if (session.kind === "terminal") details.push(session.pty ? `pty ${session.cols ?? "?"}×${session.rows ?? "?"}` : "pipes");
+    if (session.kind === "terminal")
+      details.push(session.pty ? `pty ${session.cols ?? "?"}×${session.rows ?? "?"}` : "pipes");
     if (session.pid !== null && session.state === "running") details.push(`pid ${session.pid}`);
     details.push(`started ${clockTime(session.createdAt)}`);
     details.push(`by ${session.owner}`);
@@ -80,7 +96,10 @@ export class SessionHeader {
       h("span", { class: "meta", title: `${session.viewers} watching` }, icon("eye"), String(session.viewers)),
       h(
         "span",
-        { class: `meta${session.controller ? " held" : ""}`, title: session.controller ? `${session.controller} is in control` : "Nobody is in control" },
+        {
+          class: `meta${session.controller ? " held" : ""}`,
+          title: session.controller ? `${session.controller} is in control` : "Nobody is in control",
+        },
         icon(session.controller ? "lock" : "unlock"),
         session.controller ?? "free",
       ),

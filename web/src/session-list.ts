@@ -66,7 +66,12 @@ export class SessionList {
     const newButton = ctx.canSteer
       ? h(
           "button",
-          { class: "btn btn-primary", type: "button", "data-test": "new-session", onclick: () => ctx.openCreateDialog() },
+          {
+            class: "btn btn-primary",
+            type: "button",
+            "data-test": "new-session",
+            onclick: () => ctx.openCreateDialog(),
+          },
           icon("plus"),
           h("span", null, mode === "full" ? "New session" : "New"),
         )
@@ -163,10 +168,24 @@ export class SessionList {
   private row(s: SessionInfo, now: number): HTMLElement {
     const badge = displayState(s);
     const parent = this.parentTitle(s);
-    const sub = h("span", { class: "row-sub" }, sessionSubtitle(s), parent ? h("span", { class: "row-parent" }, ` · ↳ ${parent}`) : null);
+    const sub = h(
+      "span",
+      { class: "row-sub" },
+      sessionSubtitle(s),
+      parent ? h("span", { class: "row-parent" }, ` · ↳ ${parent}`) : null,
+    );
     const title = h("span", { class: "row-title" }, sessionTitle(s));
-    const stateBadge = h("span", { class: `badge state-${badge.state}`, "data-state": badge.state }, h("span", { class: "dot" }), badge.label);
-    const activity = h("span", { class: "row-meta activity", title: new Date(s.lastActivityAt).toLocaleString() }, relativeTime(s.lastActivityAt, now));
+    const stateBadge = h(
+      "span",
+      { class: `badge state-${badge.state}`, "data-state": badge.state },
+      h("span", { class: "dot" }),
+      badge.label,
+    );
+    const activity = h(
+      "span",
+      { class: "row-meta activity", title: new Date(s.lastActivityAt).toLocaleString() },
+      relativeTime(s.lastActivityAt, now),
+    );
     const common = {
       class: `row state-${badge.state}`,
       href: `#/s/${encodeURIComponent(s.id)}`,
@@ -188,11 +207,17 @@ export class SessionList {
       h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
       h("span", { class: "row-main" }, title, sub),
       stateBadge,
-      h("span", { class: "row-meta-group" }, activity,
+      h(
+        "span",
+        { class: "row-meta-group" },
+        activity,
         h("span", { class: "row-meta viewers", title: `${s.viewers} watching` }, icon("eye"), String(s.viewers)),
         h(
           "span",
-          { class: `row-meta control${s.controller ? " held" : ""}`, title: s.controller ? `${s.controller} is in control` : "Nobody is in control" },
+          {
+            class: `row-meta control${s.controller ? " held" : ""}`,
+            title: s.controller ? `${s.controller} is in control` : "Nobody is in control",
+          },
           icon(s.controller ? "lock" : "unlock"),
           s.controller ?? "free",
         ),
@@ -213,8 +238,18 @@ export class SessionList {
         ? h(
             "div",
             { class: "empty-actions" },
-            h("button", { class: "btn", type: "button", onclick: () => this.ctx.openCreateDialog("terminal") }, icon("terminal"), "New terminal"),
-            h("button", { class: "btn btn-primary", type: "button", onclick: () => this.ctx.openCreateDialog("agent") }, icon("agent"), "Try the echo agent"),
+            h(
+              "button",
+              { class: "btn", type: "button", onclick: () => this.ctx.openCreateDialog("terminal") },
+              icon("terminal"),
+              "New terminal",
+            ),
+            h(
+              "button",
+              { class: "btn btn-primary", type: "button", onclick: () => this.ctx.openCreateDialog("agent") },
+              icon("agent"),
+              "Try the echo agent",
+            ),
           )
         : null,
     );
@@ -222,7 +257,19 @@ export class SessionList {
 }
 
 function rowKey(s: SessionInfo, time: string, parent: string | null): string {
-  return JSON.stringify([s.name, s.state, s.exitCode, s.signal, s.run, s.viewers, s.controller, s.cols, s.rows, time, parent]);
+  return JSON.stringify([
+    s.name,
+    s.state,
+    s.exitCode,
+    s.signal,
+    s.run,
+    s.viewers,
+    s.controller,
+    s.cols,
+    s.rows,
+    time,
+    parent,
+  ]);
 }
 
 function summary(all: SessionInfo[]): string {

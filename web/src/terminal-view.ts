@@ -118,7 +118,9 @@ export class TerminalView implements View {
     this.disposers.push(
       ctx.client.on("control-lost", (lost) => {
         if (lost.session !== this.session.id) return;
-        this.setControl({ kind: "other", name: "someone else" });
+        // The log's control event names the new holder; this only covers its absence.
+        if (this.control.kind === "mine")
+          this.setControl({ kind: "other", name: this.session.controller ?? "someone else" });
         ctx.toast(`You lost control: ${lost.message}`, "info");
       }),
       ctx.store.onChange(() => {
@@ -136,7 +138,9 @@ export class TerminalView implements View {
         since: 0,
         onReset: (info) => {
           this.flushText();
-          this.write(`\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`);
+          this.write(
+            `\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`,
+          );
         },
         onError: (error) => this.fail(error),
       },
@@ -146,6 +150,8 @@ export class TerminalView implements View {
       (info) => {
         this.subscribedHead = info.head;
         this.checkRestored();
+        // The list's viewer count now includes this page.
+        void ctx.store.refresh();
         this.maybeAutoAcquire();
       },
       () => undefined, // onError above reports it.
@@ -196,7 +202,8 @@ export class TerminalView implements View {
 
   private onEvent(event: SessionEvent): void {
     this.lastSeq = event.seq;
-    if (this.subscribedHead !== null && event.seq > this.subscribedHead) this.ctx.store.applyEvent(this.session.id, event);
+    if (this.subscribedHead !== null && event.seq > this.subscribedHead)
+      this.ctx.store.applyEvent(this.session.id, event);
     switch (event.type) {
       case "output":
         if (event.enc === "base64") {
@@ -281,12 +288,11 @@ export class TerminalView implements View {
       return;
     }
     const how =
-      e.signal !== null
-        ? `Killed by ${e.signal}`
-        : e.exitCode === null
-          ? "Exited"
-          : `Exited with code ${e.exitCode}`;
-    this.setEndBanner(e.signal === null && e.exitCode === 0 ? "ok" : "failed", `${how} · ran ${ran} · ended ${clockTime(e.ts)}`);
+      e.signal !== null ? `Killed by ${e.signal}` : e.exitCode === null ? "Exited" : `Exited with code ${e.exitCode}`;
+    this.setEndBanner(
+      e.signal === null && e.exitCode === 0 ? "ok" : "failed",
+      `${how} · ran ${ran} · ended ${clockTime(e.ts)}`,
+    );
   }
 
   private setEndBanner(kind: "ok" | "failed" | "lost" | "error", text: string): void {
@@ -352,14 +358,22 @@ export class TerminalView implements View {
       fill(bar);
     } else if (this.session.kind === "stream") {
       state = "stream";
-      fill(bar, icon("stream"), h("span", null, "A stream session: producers append its output; there is nothing to type into."));
+      fill(
+        bar,
+        icon("stream"),
+        h("span", null, "A stream session: producers append its output; there is nothing to type into."),
+      );
     } else if (this.control.kind === "mine") {
       state = "mine";
       fill(
         bar,
         icon("keyboard"),
         h("span", null, h("strong", null, "You're in control"), " · what you type goes to the session"),
-        h("button", { class: "btn btn-small btn-ghost", type: "button", onclick: () => void this.release() }, "Release"),
+        h(
+          "button",
+          { class: "btn btn-small btn-ghost", type: "button", onclick: () => void this.release() },
+          "Release",
+        ),
       );
     } else if (this.control.kind === "free") {
       state = "free";
@@ -367,7 +381,16 @@ export class TerminalView implements View {
         bar,
         icon("unlock"),
         h("span", null, h("strong", null, "Nobody is in control")),
-        h("button", { class: "btn btn-small btn-primary", type: "button", "data-test": "take-control", onclick: () => void this.acquire(false) }, "Take control"),
+        h(
+          "button",
+          {
+            class: "btn btn-small btn-primary",
+            type: "button",
+            "data-test": "take-control",
+            onclick: () => void this.acquire(false),
+          },
+          "Take control",
+        ),
       );
     } else {
       state = "other";
@@ -375,7 +398,16 @@ export class TerminalView implements View {
         bar,
         icon("lock"),
         h("span", null, h("strong", null, "Read-only"), ` · ${this.control.name} is in control`),
-        h("button", { class: "btn btn-small btn-primary", type: "button", "data-test": "take-control", onclick: () => void this.acquire(true) }, "Take control"),
+        h(
+          "button",
+          {
+            class: "btn btn-small btn-primary",
+            type: "button",
+            "data-test": "take-control",
+            onclick: () => void this.acquire(true),
+          },
+          "Take control",
+        ),
       );
     }
     bar.className = `control-bar control-${state}`;
@@ -445,9 +477,9 @@ export class TerminalView implements View {
         onclick: () => {
           if (this.session.pty) this.type("\x03");
           else
-            this.ctx.client.signal(this.session.id, "INT").catch((error: unknown) =>
-              this.ctx.toast(`Signal not sent: ${errorText(error)}`, "error"),
-            );
+            this.ctx.client
+              .signal(this.session.id, "INT")
+              .catch((error: unknown) => this.ctx.toast(`Signal not sent: ${errorText(error)}`, "error"));
         },
       },
       "^C",
@@ -474,7 +506,8 @@ export class TerminalView implements View {
     const pty = this.session.pty;
     if (pty && (this.control.kind !== "mine" || !this.running)) {
       const { cols, rows } = this.session;
-      if (cols !== null && rows !== null && (cols !== this.term.cols || rows !== this.term.rows)) this.term.resize(cols, rows);
+      if (cols !== null && rows !== null && (cols !== this.term.cols || rows !== this.term.rows))
+        this.term.resize(cols, rows);
       this.element.classList.remove("fitted");
       return;
     }

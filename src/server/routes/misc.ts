@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, extname, join, normalize } from "node:path";
+import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { SwitchboardError } from "../../protocol/index.js";
 import { COOKIE_TTL_MS, SESSION_COOKIE, parseCookies } from "../auth.js";
+import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
 import { SECURITY_HEADERS, readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
@@ -31,6 +32,10 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
     const text = await core.metrics.registry.metrics();
     ctx.res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": core.metrics.registry.contentType, "Cache-Control": "no-store" });
     ctx.res.end(text);
+  });
+
+  router.add("GET", "/v1/agents", (ctx) => {
+    sendJson(ctx.res, 200, { agents: listAgents(core) });
   });
 
   router.add("GET", "/v1/whoami", (ctx) => {
@@ -62,16 +67,23 @@ export async function login(core: GatewayCore, req: Parameters<typeof readJson>[
   sendJson(res, 200, { name: identity.name, role: identity.role });
 }
 
-/** Serves the built UI from web/dist (GET only, no directory traversal). Returns false when there is no such file. */
-export function serveStatic(pathname: string, res: Parameters<typeof sendJson>[0]): boolean {
+/**
+ * Serves the built UI from web/dist (GET only, no directory traversal), the precompressed
+ * `.br` or `.gz` copy when the browser accepts it. Returns false when there is no such file.
+ */
+export function serveStatic(pathname: string, acceptEncoding: string | undefined, res: Parameters<typeof sendJson>[0]): boolean {
   const rel = pathname === "/" ? "index.html" : pathname.slice(1);
   const file = normalize(join(WEB_ROOT, rel));
-  if (!file.startsWith(WEB_ROOT) || !existsSync(file) || !CONTENT_TYPES[extname(file)]) return false;
-  const body = readFileSync(file);
+  if (!file.startsWith(WEB_ROOT + sep) || !existsSync(file) || !CONTENT_TYPES[extname(file)]) return false;
+  const accepts = (enc: string) => new RegExp(`\\b${enc}\\b`).test(acceptEncoding ?? "");
+  const encoding = accepts("br") && existsSync(`${file}.br`) ? "br" : accepts("gzip") && existsSync(`${file}.gz`) ? "gzip" : undefined;
+  const body = readFileSync(encoding === "br" ? `${file}.br` : encoding === "gzip" ? `${file}.gz` : file);
   res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": CONTENT_TYPES[extname(file)]!,
     "Content-Length": body.length,
+    Vary: "Accept-Encoding",
+    ...(encoding ? { "Content-Encoding": encoding } : {}),
     "Content-Security-Policy": UI_CSP,
     "Cache-Control": rel === "index.html" ? "no-cache" : "public, max-age=300",
   });
