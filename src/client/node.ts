@@ -8,7 +8,7 @@
  * const client = await connect({ url: "http://127.0.0.1:7317", token: process.env.SWITCHBOARD_TOKEN });
  */
 import NodeWebSocket from "ws";
-import { SwitchboardClient as BaseClient } from "./client.js";
+import { SwitchboardClient as BaseClient, connect as baseConnect } from "./client.js";
 import type { ClientOptions } from "./client.js";
 import { TerminalClient as BaseTerminalClient } from "./terminal.js";
 import type { TerminalClientOptions } from "./terminal.js";
@@ -38,13 +38,6 @@ export class TerminalClient extends BaseTerminalClient {
 }
 
 /** `connect` with Node defaults: resolves once the gateway said hello. */
-export async function connect(options: ClientOptions): Promise<SwitchboardClient> {
-  const client = new SwitchboardClient(options);
-  try {
-    await client.opened();
-  } catch (error) {
-    client.close();
-    throw error;
-  }
-  return client;
+export function connect(options: ClientOptions): Promise<BaseClient> {
+  return baseConnect(withNodeDefaults(options));
 }
