@@ -107,3 +107,28 @@ describe("plugins through the gateway", () => {
     expect((await http.get("/v1/plugins/nope")).json.error.code).toBe("PLUGIN_NOT_FOUND");
   });
 });
+
+describe("a channel plugin through the gateway", () => {
+  it("routes a webhook post through the bindings to an agent and answers with its final text", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        agents: { words: { adapter: "echo" } },
+        bindings: [{ agentId: "words", match: { channel: "webhook", peer: { kind: "direct", id: "ci" } } }],
+        defaultAgent: "echo",
+        plugins: { entries: { hook: { path: resolve("examples/plugins/webhook-channel"), config: { replyTimeoutMs: 15_000 } } } },
+      }),
+    );
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const http = api(gw.url);
+    const r = await http.post("/v1/plugins/hook/http/", { text: "build is green", peer: "ci" });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ text: expect.stringContaining("build is green"), stopReason: "end_turn" });
+    const sessions = (await http.get("/v1/sessions")).json.sessions as Array<{ agent: string; owner: string; name: string }>;
+    expect(sessions).toEqual([expect.objectContaining({ agent: "words", owner: "plugin:hook" })]);
+    const missing = await http.post("/v1/plugins/hook/http/", { nope: 1 });
+    expect(missing.status).toBe(400);
+  });
+});
