@@ -251,7 +251,7 @@ function runChild(): void {
 /* ------------------------------------------------------------------ the parent side */
 
 /** The forked client process, spoken to over IPC. */
-export class Clients {
+class Clients {
   private readonly child: ChildProcess;
   private readonly inbox: ChildReport[] = [];
   private waiter: (() => void) | undefined;
@@ -308,7 +308,7 @@ interface Running {
   close(): Promise<void>;
 }
 
-export async function gateway(): Promise<Running> {
+async function gateway(): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-delivery-"));
   const gw = await startGateway({
     host: "127.0.0.1",
@@ -361,11 +361,7 @@ interface PtyResult {
 }
 
 /** 50 MiB through a PTY session to `clients` /ws/session viewers: MB/s per viewer from spawn to its `exit` frame. */
-export async function ptyToViewers(
-  gw: Gateway,
-  clients: Clients,
-  n: number,
-): Promise<{ each: number[]; complete: boolean }> {
+async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
   const started = now();
   const { id } = await createSession(gw, { command: PTY_BENCH_COMMAND, pty: true });
   clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0`, clients: n });
@@ -376,7 +372,7 @@ export async function ptyToViewers(
   };
 }
 
-export async function ptyThroughput(clients: Clients): Promise<PtyResult> {
+async function ptyThroughput(clients: Clients): Promise<PtyResult> {
   const out: PtyResult = { raw: [], alone: [], one: [], fourEach: [], complete: true };
   for (let round = 0; round < PTY_ROUNDS; round++) {
     const g = await gateway();
@@ -438,7 +434,7 @@ interface EchoResult {
   raw: number[];
 }
 
-export async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
+async function keystrokeEcho(clients: Clients): Promise<EchoResult> {
   const g = await gateway();
   const flooder = new Clients();
   try {
@@ -507,7 +503,7 @@ function fanoutRun(r: Extract<ChildReport, { op: "mux" }>, startedAt: number, ex
 }
 
 /** Through the gateway: events appended to a stream session, each client subscribed over /v1/ws. */
-export async function fanoutGateway(
+async function fanoutGateway(
   clients: Clients,
   n: number,
   rate: number,
@@ -548,13 +544,7 @@ export async function fanoutGateway(
 }
 
 /** The baseline: a bare `ws` server whose loop sends each event's frame to every client. */
-export async function fanoutBare(
-  clients: Clients,
-  n: number,
-  rate: number,
-  ms: number,
-  bytes: number,
-): Promise<FanoutRun> {
+async function fanoutBare(clients: Clients, n: number, rate: number, ms: number, bytes: number): Promise<FanoutRun> {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
   try {

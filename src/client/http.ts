@@ -257,3 +257,14 @@ function describeCause(error: Error): string {
   }
   return error.message;
 }
+
+/**
+ * The HTTP client that a WebSocket client uses next to its socket: the same target, with the
+ * socket client's `httpTimeoutMs` as the timeout.
+ */
+export function httpClientFor(options: GatewayTarget & { httpTimeoutMs?: number | undefined }): HttpClient {
+  return new HttpClient({
+    ...options,
+    ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
+  });
+}

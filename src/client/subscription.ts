@@ -1,6 +1,6 @@
 import { isSessionEnd } from "../protocol/index.js";
 import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
-import { markHandled } from "./errors.js";
+import { handledDeferred } from "./deferred.js";
 
 export interface SubscribeOptions {
   /** The last seq you already have: delivery starts at `since + 1`. Default 0 (from the start of what is retained). */
@@ -29,8 +29,6 @@ export interface SubscribedInfo {
   head: number;
 }
 
-type Settle<T> = { resolve: (value: T) => void; reject: (error: Error) => void };
-
 /**
  * One consumer's interest in one session's events. It remembers the last seq it saw, so the
  * client can resume it after a reconnect, and drops anything at or below it, so a replay
@@ -45,8 +43,8 @@ export class Subscription {
   private readonly wanted: ReadonlySet<string> | undefined;
   private readonly onEvent: (event: SessionEvent) => void;
   private readonly options: SubscribeOptions;
-  private readonly settleReady: Settle<SubscribedInfo>;
-  private readonly settleDone: Settle<SessionEvent | undefined>;
+  private readonly settleReady = handledDeferred<SubscribedInfo>();
+  private readonly settleDone = handledDeferred<SessionEvent | undefined>();
   private readonly detach: (sub: Subscription) => void;
   private _lastSeq: number;
   private _state: "live" | "ended" | "closed" = "live";
@@ -72,14 +70,8 @@ export class Subscription {
     this.detach = detach;
     this._lastSeq = options.since ?? 0;
     this.wanted = options.types && options.types.length > 0 ? new Set(options.types) : undefined;
-    let readySettle!: Settle<SubscribedInfo>;
-    let doneSettle!: Settle<SessionEvent | undefined>;
-    this.ready = new Promise((resolve, reject) => (readySettle = { resolve, reject }));
-    this.done = new Promise((resolve, reject) => (doneSettle = { resolve, reject }));
-    this.settleReady = readySettle;
-    this.settleDone = doneSettle;
-    markHandled(this.ready);
-    markHandled(this.done);
+    this.ready = this.settleReady.promise;
+    this.done = this.settleDone.promise;
   }
 
   /** The last seq this subscription has seen: resume from here. */

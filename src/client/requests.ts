@@ -1,0 +1,178 @@
+import { ClientFrame, SwitchboardError } from "../protocol/index.js";
+import type { Ref } from "../protocol/index.js";
+import { ConnectionError } from "./errors.js";
+
+/** A steering request not answered (`ack`/`error`) within this long rejects with TIMEOUT. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+/** Requests waiting for the connection to come back; more reject with QUEUE_FULL. */
+export const MAX_QUEUED_REQUESTS = 1_000;
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** A `/v1/ws` frame without its `ref` (the client assigns refs). */
+export type RequestFrame = DistributiveOmit<Exclude<ClientFrame, { op: "subscribe" | "unsubscribe" | "ping" }>, "ref">;
+
+/** How the client's parts reach its current connection. */
+export interface ConnectionLink {
+  /** Connected and greeted: a frame sent now reaches the gateway. */
+  isOpen(): boolean;
+  /** Sends a frame on the current connection, if there is one. */
+  send(text: string): void;
+}
+
+export interface RequestLink extends ConnectionLink {
+  /** A request is waiting: connect if the client is idle. */
+  connect(): void;
+}
+
+interface PendingRequest {
+  frame: RequestFrame;
+  text: string;
+  sent: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The client's requests on `/v1/ws` and their answers, matched by ref. Every frame's ref comes
+ * from here. A request waits for its `ack` (resolves with the result) or `error` (rejects),
+ * for at most the request timeout. Requests made while disconnected wait (at most
+ * {@link MAX_QUEUED_REQUESTS}) and go out in order once the connection is back; a request
+ * already sent when the connection drops rejects with DISCONNECTED, since it may or may not
+ * have been applied.
+ */
+export class RequestTracker {
+  private nextRef = 1;
+  private readonly pending = new Map<Ref, PendingRequest>();
+  /** Frames whose answer nobody waits for (unsubscribe). */
+  private readonly ignored = new Set<Ref>();
+
+  constructor(
+    private readonly link: RequestLink,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** A fresh ref for a frame of this client. */
+  ref(): Ref {
+    return this.nextRef++;
+  }
+
+  /** A fresh ref whose `ack` or `error` is dropped. */
+  ignoredRef(): Ref {
+    const ref = this.ref();
+    this.ignored.add(ref);
+    return ref;
+  }
+
+  /** Whether requests wait for the connection. */
+  get hasQueued(): boolean {
+    for (const p of this.pending.values()) if (!p.sent) return true;
+    return false;
+  }
+
+  /** Validates and sends (or queues) a request; resolves with its `ack` result. */
+  request(frame: RequestFrame): Promise<unknown> {
+    const ref = this.ref();
+    const parsed = ClientFrame.safeParse({ ...frame, ref });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
+      return Promise.reject(new SwitchboardError("VALIDATION_FAILED", `${where}${issue?.message ?? "invalid frame"}`));
+    }
+    if (!this.link.isOpen()) {
+      let queued = 0;
+      for (const p of this.pending.values()) if (!p.sent) queued++;
+      if (queued >= MAX_QUEUED_REQUESTS) {
+        return Promise.reject(
+          new ConnectionError(
+            "QUEUE_FULL",
+            `${queued} requests are already waiting for the connection (MAX_QUEUED_REQUESTS)`,
+          ),
+        );
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        reject(new ConnectionError("TIMEOUT", `no answer to ${frame.op} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      const entry: PendingRequest = { frame, text: JSON.stringify(parsed.data), sent: false, resolve, reject, timer };
+      this.pending.set(ref, entry);
+      if (this.link.isOpen()) {
+        entry.sent = true;
+        this.link.send(entry.text);
+      } else {
+        this.link.connect();
+      }
+    });
+  }
+
+  /**
+   * Sends a request now that no caller awaits: an `error` answer, or the connection dropping
+   * or the client closing first, goes to `onError`; no answer within the timeout is forgotten.
+   */
+  sendDetached(frame: RequestFrame, onError: (error: Error) => void): void {
+    const ref = this.ref();
+    const text = JSON.stringify({ ...frame, ref });
+    const timer = setTimeout(() => this.pending.delete(ref), this.timeoutMs);
+    this.pending.set(ref, { frame, text, sent: true, timer, resolve: () => undefined, reject: onError });
+    this.link.send(text);
+  }
+
+  /** The connection is open: sends the queued requests, in order. */
+  flush(): void {
+    for (const p of this.pending.values()) {
+      if (p.sent) continue;
+      p.sent = true;
+      this.link.send(p.text);
+    }
+  }
+
+  /** The gateway's `ack` for `ref`. */
+  ack(ref: Ref, result: unknown): void {
+    if (this.ignored.delete(ref)) return;
+    const p = this.pending.get(ref);
+    if (!p) return;
+    this.pending.delete(ref);
+    clearTimeout(p.timer);
+    p.resolve(result);
+  }
+
+  /** The gateway's `error` for `ref`; false when `ref` is no request of this tracker. */
+  fail(ref: Ref, error: Error): boolean {
+    if (this.ignored.delete(ref)) return true;
+    const p = this.pending.get(ref);
+    if (!p) return false;
+    this.pending.delete(ref);
+    clearTimeout(p.timer);
+    p.reject(error);
+    return true;
+  }
+
+  /** The connection dropped: what was sent will not be answered; what waits stays queued. */
+  disconnected(cause: Error): void {
+    for (const [ref, p] of this.pending) {
+      if (!p.sent) continue;
+      this.pending.delete(ref);
+      clearTimeout(p.timer);
+      p.reject(
+        new ConnectionError(
+          "DISCONNECTED",
+          `the connection dropped before the gateway answered ${p.frame.op}; it may or may not have been applied`,
+          { cause },
+        ),
+      );
+    }
+    this.ignored.clear();
+  }
+
+  /** The client closed: every request rejects with `reason`. */
+  close(reason: Error): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(reason);
+    }
+  }
+}
