@@ -78,7 +78,8 @@ export class Channels {
   /** The gateway's `subscribed`. */
   confirmed(frame: Extract<ServerFrame, { op: "subscribed" }>): void {
     if (frame.ref !== undefined) this.subscribeRefs.delete(frame.ref);
-    for (const sub of this.channels.get(frame.session) ?? []) sub.confirm(frame.ref, { from: frame.from, head: frame.head });
+    for (const sub of this.channels.get(frame.session) ?? [])
+      sub.confirm(frame.ref, { from: frame.from, head: frame.head });
   }
 
   /** Events of a session, in seq order. */

@@ -1,47 +1,28 @@
-import { ClientFrame, EVENT_TYPES, SwitchboardError } from "../protocol/index.js";
-import type { ErrorCode, Ref, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import type { ErrorCode, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
-import { backoffDelay, INITIAL_CONNECT_ATTEMPTS, RECONNECT_MAX_ATTEMPTS } from "./backoff.js";
 import type { BackoffOptions } from "./backoff.js";
+import { Channels } from "./channels.js";
+import { ControlLeases } from "./control-leases.js";
+import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
-import { ConnectionError, errorFromWire, isConnectionError, isSwitchboardError, markHandled } from "./errors.js";
-import { HttpClient } from "./http.js";
-import type { AppendEventInput, CreateSessionRequest, EventsPage, EventsQuery, OutputChunk } from "./http.js";
-import { Subscription } from "./subscription.js";
-import type { SubscribeOptions } from "./subscription.js";
+import { ConnectionError, errorFromWire } from "./errors.js";
+import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
+import { httpClientFor } from "./http.js";
+import type {
+  AppendEventInput,
+  CreateSessionRequest,
+  EventsPage,
+  EventsQuery,
+  HttpClient,
+  OutputChunk,
+} from "./http.js";
+import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
+import type { ConnectionState, StateChange } from "./reconnect-loop.js";
+import { REQUEST_TIMEOUT_MS, RequestTracker } from "./requests.js";
+import type { RequestFrame, RequestLink } from "./requests.js";
+import type { SubscribeOptions, Subscription } from "./subscription.js";
 import { SocketHandle, diagnoseUpgradeFailure } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
-
-/** A steering request not answered (`ack`/`error`) within this long rejects with TIMEOUT. */
-export const REQUEST_TIMEOUT_MS = 10_000;
-/** A WebSocket that has not said `hello` within this long is given up and retried. */
-export const CONNECT_TIMEOUT_MS = 10_000;
-/** The client pings this often while open (latency, and a dead-peer check). */
-export const PING_INTERVAL_MS = 15_000;
-/** With nothing received for a ping interval plus this long, the connection counts as dead and is replaced. */
-export const PONG_TIMEOUT_MS = 10_000;
-/** Requests waiting for the connection to come back; more reject with QUEUE_FULL. */
-export const MAX_QUEUED_REQUESTS = 1_000;
-
-/**
- * - `connecting`: the first connection (or the first after `idle`) is being opened;
- * - `open`: connected, `hello` received;
- * - `reconnecting`: the connection dropped and the client will try again after a backoff;
- * - `idle`: disconnected and not trying, because nothing needs the connection (every
- *   subscription has ended); the next subscribe or request reconnects;
- * - `closed`: `close()` was called, or a fatal error (bad token) ended the client.
- */
-export type ConnectionState = "connecting" | "open" | "reconnecting" | "idle" | "closed";
-
-export interface StateChange {
-  state: ConnectionState;
-  previous: ConnectionState;
-  /** `reconnecting`: which attempt comes next (1 for the first) and after how long. */
-  attempt?: number;
-  delayMs?: number;
-  /** Why the connection dropped or the client closed, when known. */
-  error?: Error;
-}
 
 export type HelloFrame = Extract<ServerFrame, { op: "hello" }>;
 
@@ -67,27 +48,6 @@ export interface ClientOptions extends GatewayTarget {
   /** Timeout of the HTTP helpers. */
   httpTimeoutMs?: number;
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-/** A `/v1/ws` frame without its `ref` (the client assigns refs). */
-export type RequestFrame = DistributiveOmit<Exclude<ClientFrame, { op: "subscribe" | "unsubscribe" | "ping" }>, "ref">;
-
-interface PendingRequest {
-  frame: RequestFrame;
-  text: string;
-  sent: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-interface PendingPing {
-  resolve: (ms: number) => void;
-  reject: (error: Error) => void;
-}
-
-const now: () => number = typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
-const KNOWN_TYPES: ReadonlySet<string> = new Set(EVENT_TYPES);
 
 /**
  * A client of the gateway's multiplexed WebSocket (`/v1/ws`) and HTTP API, for browsers and
@@ -115,43 +75,40 @@ export class SwitchboardClient {
   readonly http: HttpClient;
   private readonly options: ClientOptions;
   private readonly emitter = new Emitter<ClientEvents>();
-  private readonly requestTimeoutMs: number;
-  private _state: ConnectionState = "connecting";
+  private readonly loop: ReconnectLoop;
+  private readonly requests: RequestTracker;
+  private readonly channels: Channels;
+  private readonly heartbeat: Heartbeat;
+  private readonly leases: ControlLeases;
+  private readonly firstOpen = handledDeferred<void>();
   private socket: SocketHandle | undefined;
   private helloReceived = false;
-  private everOpened = false;
-  private attempt = 0;
   private _hello: HelloFrame | undefined;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
-  private heartbeat: ReturnType<typeof setInterval> | undefined;
-  private lastReceivedAt = 0;
-  private nextRef = 1;
-  private readonly pending = new Map<Ref, PendingRequest>();
-  private readonly subscribeRefs = new Map<Ref, string>();
-  private readonly ignoredRefs = new Set<Ref>();
-  private readonly channels = new Map<string, Set<Subscription>>();
-  private readonly controlled = new Set<string>();
-  private readonly pings = new Map<number, PendingPing>();
-  private lastLatency: number | undefined;
-  private readonly firstOpen: Promise<void>;
-  private settleFirstOpen!: { resolve: () => void; reject: (error: Error) => void };
 
   /** Prefer {@link connect}, which resolves once the connection is open. */
   constructor(options: ClientOptions) {
     this.options = options;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    this.http = new HttpClient({
-      ...options,
-      ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
+    this.http = httpClientFor(options);
+    this.loop = new ReconnectLoop(options.reconnect, (change) => this.emitter.emit("state", change));
+    const link: RequestLink = {
+      isOpen: () => this.isOpen,
+      send: (text) => this.socket?.send(text),
+      connect: () => this.ensureConnecting(),
+    };
+    this.requests = new RequestTracker(link, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+    this.channels = new Channels(link, this.requests);
+    this.leases = new ControlLeases(this.requests, (lost) => this.emitter.emit("control-lost", lost));
+    this.heartbeat = new Heartbeat({
+      intervalMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
+      timeoutMs: options.pongTimeoutMs ?? PONG_TIMEOUT_MS,
+      send: link.send,
     });
-    this.firstOpen = new Promise((resolve, reject) => (this.settleFirstOpen = { resolve, reject }));
-    markHandled(this.firstOpen);
     this.openSocket();
   }
 
   get state(): ConnectionState {
-    return this._state;
+    return this.loop.state;
   }
 
   /** The gateway's `hello` of the current (or last) connection: connection id and limits. */
@@ -161,7 +118,7 @@ export class SwitchboardClient {
 
   /** Resolves once the first connection is open; rejects if it could not be opened (bad token, unreachable). */
   opened(): Promise<void> {
-    return this.firstOpen;
+    return this.firstOpen.promise;
   }
 
   on<K extends keyof ClientEvents>(name: K, listener: (value: ClientEvents[K]) => void): () => void {
@@ -193,24 +150,9 @@ export class SwitchboardClient {
     const options = typeof a === "function" ? {} : a;
     const onEvent = typeof a === "function" ? a : b;
     if (!onEvent) throw new TypeError("subscribe needs an onEvent callback");
-    if (this._state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
-    if (typeof session !== "string" || session.length === 0)
-      throw new SwitchboardError("VALIDATION_FAILED", "session: an id is required");
-    const since = options.since ?? 0;
-    if (!Number.isSafeInteger(since) || since < 0)
-      throw new SwitchboardError("VALIDATION_FAILED", "since: a non-negative integer seq");
-    const unknown = options.types?.filter((t) => !KNOWN_TYPES.has(t)) ?? [];
-    if (unknown.length > 0)
-      throw new SwitchboardError("VALIDATION_FAILED", `types: unknown event type ${unknown.join(", ")}`);
-
-    const sub = new Subscription(session, options, onEvent, (s) => this.removeSubscription(s));
-    let channel = this.channels.get(session);
-    if (!channel) {
-      channel = new Set();
-      this.channels.set(session, channel);
-    }
-    channel.add(sub);
-    if (this.isOpen) this.sendSubscribe(session);
+    if (this.loop.state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
+    const sub = this.channels.add(session, options, onEvent);
+    if (this.isOpen) this.channels.subscribe(session);
     else this.ensureConnecting();
     return sub;
   }
@@ -253,8 +195,7 @@ export class SwitchboardClient {
       ...(options.force !== undefined ? { force: options.force } : {}),
     };
     const result = (await this.request(frame)) as { controller: string | null } | undefined;
-    if (action === "acquire") this.controlled.add(session);
-    else this.controlled.delete(session);
+    this.leases.update(session, action);
     return result ?? { controller: null };
   }
 
@@ -281,16 +222,13 @@ export class SwitchboardClient {
 
   /** The last measured round trip to the gateway in ms (from ping/pong), or undefined before the first. */
   latency(): number | undefined {
-    return this.lastLatency;
+    return this.heartbeat.latency;
   }
 
   /** Measures one round trip now. Rejects with DISCONNECTED when not connected. */
   ping(): Promise<number> {
     if (!this.isOpen) return Promise.reject(new ConnectionError("DISCONNECTED", "not connected"));
-    return new Promise((resolve, reject) => {
-      const t = this.sendPing();
-      this.pings.set(t, { resolve, reject });
-    });
+    return this.heartbeat.ping();
   }
 
   /* ---------------------------------------------------------------- HTTP helpers */
@@ -337,14 +275,12 @@ export class SwitchboardClient {
   }
 
   private get isOpen(): boolean {
-    return this._state === "open" && this.socket !== undefined && this.helloReceived;
+    return this.loop.state === "open" && this.socket !== undefined && this.helloReceived;
   }
 
-  private setState(state: ConnectionState, extra: Omit<StateChange, "state" | "previous"> = {}): void {
-    const previous = this._state;
-    if (previous === "closed") return;
-    this._state = state;
-    this.emitter.emit("state", { state, previous, ...extra });
+  private request(frame: RequestFrame): Promise<unknown> {
+    if (this.loop.state === "closed") return Promise.reject(new ConnectionError("CLOSED", "the client is closed"));
+    return this.requests.request(frame);
   }
 
   private openSocket(): void {
@@ -381,17 +317,14 @@ export class SwitchboardClient {
   }
 
   private ensureConnecting(): void {
-    if (this._state !== "idle") return;
-    this.attempt = 0;
-    this.setState("connecting");
+    if (this.loop.state !== "idle") return;
+    this.loop.restart();
     this.openSocket();
   }
 
   /** Whether anything still needs the connection. */
   private hasWork(): boolean {
-    for (const subs of this.channels.values()) for (const sub of subs) if (sub.live) return true;
-    for (const p of this.pending.values()) if (!p.sent) return true;
-    return this.controlled.size > 0;
+    return this.channels.live || this.requests.hasQueued || this.leases.any;
   }
 
   private onSocketClosed(handle: SocketHandle, error: Error): void {
@@ -400,232 +333,69 @@ export class SwitchboardClient {
     const wasOpen = this.helloReceived;
     this.helloReceived = false;
     this.clearConnectionTimers();
-    for (const [ref, p] of this.pending) {
-      if (!p.sent) continue;
-      this.pending.delete(ref);
-      clearTimeout(p.timer);
-      p.reject(
-        new ConnectionError(
-          "DISCONNECTED",
-          `the connection dropped before the gateway answered ${p.frame.op}; it may or may not have been applied`,
-          { cause: error },
-        ),
-      );
-    }
-    for (const ping of this.pings.values())
-      ping.reject(new ConnectionError("DISCONNECTED", "the connection dropped", { cause: error }));
-    this.pings.clear();
-    this.subscribeRefs.clear();
-    this.ignoredRefs.clear();
-    if (this._state === "closed") return;
+    this.requests.disconnected(error);
+    this.heartbeat.disconnected(error);
+    this.channels.disconnected();
+    if (this.loop.state === "closed") return;
     if (wasOpen) {
       this.scheduleReconnect(error);
       return;
     }
     // The upgrade failed or never finished: ask over HTTP why (bad token? gateway down?).
     void diagnoseUpgradeFailure(() => this.http.whoami(), "cannot open /v1/ws").then((why) => {
-      if (this._state === "closed") return;
-      const fatal =
-        isSwitchboardError(why, "UNAUTHORIZED", "FORBIDDEN") ||
-        (!this.everOpened && (isConnectionError(why, "UNREACHABLE") || this.attempt + 1 >= INITIAL_CONNECT_ATTEMPTS));
-      if (fatal) this.shutdown(why);
+      if (this.loop.state === "closed") return;
+      if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN"])) this.shutdown(why);
       else this.scheduleReconnect(why, true);
     });
   }
 
   private scheduleReconnect(error: Error, initial = false): void {
     if (!initial && !this.hasWork()) {
-      this.setState("idle", { error });
+      this.loop.setState("idle", { error });
       return;
     }
-    this.attempt++;
-    const maxAttempts = this.options.reconnect?.maxAttempts ?? RECONNECT_MAX_ATTEMPTS;
-    if (this.attempt > maxAttempts) {
-      this.shutdown(
-        new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, {
-          cause: error,
-        }),
-      );
-      return;
-    }
-    const delayMs = backoffDelay(this.attempt, this.options.reconnect);
-    this.setState("reconnecting", { attempt: this.attempt, delayMs, error });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this._state !== "reconnecting") return;
-      // Decide with today's state, not the state at the time of the drop: whatever ended meanwhile is not followed.
-      if (this.everOpened && !this.hasWork()) {
-        this.setState("idle");
-        return;
-      }
-      try {
+    this.loop.schedule(
+      error,
+      () => {
+        // Decide with today's state, not the state at the time of the drop: whatever ended meanwhile is not followed.
+        if (this.loop.hasOpened && !this.hasWork()) {
+          this.loop.setState("idle");
+          return;
+        }
         this.openSocket();
-      } catch (openError) {
-        this.shutdown(openError instanceof Error ? openError : new Error(String(openError)));
-      }
-    }, delayMs);
+      },
+      (why) => this.shutdown(why),
+    );
   }
 
-  private onOpen(hello: HelloFrame): void {
+  private onOpen(handle: SocketHandle, hello: HelloFrame): void {
     if (this.helloReceived) return;
     this.helloReceived = true;
     this._hello = hello;
-    this.everOpened = true;
-    this.attempt = 0;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    this.lastReceivedAt = now();
-    this.setState("open");
+    this.heartbeat.received();
+    this.loop.opened();
     this.emitter.emit("hello", hello);
-    this.settleFirstOpen.resolve();
-    for (const session of [...this.channels.keys()]) this.sendSubscribe(session);
-    for (const session of this.controlled) this.reacquire(session);
-    for (const p of this.pending.values()) {
-      if (p.sent) continue;
-      p.sent = true;
-      this.socket?.send(p.text);
-    }
-    this.startHeartbeat();
-  }
-
-  private reacquire(session: string): void {
-    const handle = this.socket;
-    const ref = this.nextRef++;
-    const frame: RequestFrame = { op: "control", session, action: "acquire" };
-    const timer = setTimeout(() => this.pending.delete(ref), this.requestTimeoutMs);
-    this.pending.set(ref, {
-      frame,
-      text: JSON.stringify({ ...frame, ref }),
-      sent: true,
-      timer,
-      resolve: () => undefined,
-      reject: (error) => {
-        if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
-        this.controlled.delete(session);
-        this.emitter.emit("control-lost", {
-          session,
-          code: error.code,
-          message: `could not take control back after reconnecting: ${error.message}`,
-        });
-      },
-    });
-    handle?.send(JSON.stringify({ ...frame, ref }));
-  }
-
-  private startHeartbeat(): void {
-    const interval = this.options.pingIntervalMs ?? PING_INTERVAL_MS;
-    const timeout = this.options.pongTimeoutMs ?? PONG_TIMEOUT_MS;
-    const handle = this.socket;
-    this.heartbeat = setInterval(() => {
-      if (!handle || handle !== this.socket) return;
-      if (now() - this.lastReceivedAt > interval + timeout) {
-        this.dropSocket(
-          handle,
-          new ConnectionError("TIMEOUT", `nothing from the gateway for ${interval + timeout} ms`),
-        );
-        return;
-      }
-      this.sendPing();
-    }, interval);
-    (this.heartbeat as { unref?: () => void }).unref?.();
-  }
-
-  private sendPing(): number {
-    let t = now();
-    while (this.pings.has(t)) t += 0.001;
-    if (!this.pings.has(t)) this.pings.set(t, { resolve: () => undefined, reject: () => undefined });
-    this.socket?.send(JSON.stringify({ op: "ping", t }));
-    return t;
+    this.firstOpen.resolve();
+    this.channels.subscribeAll();
+    this.leases.reacquireAll();
+    this.requests.flush();
+    this.heartbeat.start(
+      () => handle === this.socket,
+      (error) => this.dropSocket(handle, error),
+    );
   }
 
   private clearConnectionTimers(): void {
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     this.connectTimer = undefined;
-    this.heartbeat = undefined;
-  }
-
-  private sendSubscribe(session: string): void {
-    const subs = [...(this.channels.get(session) ?? [])].filter((s) => s.live);
-    if (subs.length === 0) return;
-    const since = Math.min(...subs.map((s) => s.lastSeq));
-    let types: Set<string> | undefined = new Set();
-    for (const s of subs) {
-      const t = s.serverTypes;
-      if (!t) {
-        types = undefined;
-        break;
-      }
-      for (const x of t) types.add(x);
-    }
-    const ref = this.nextRef++;
-    this.subscribeRefs.set(ref, session);
-    // The new position is at or before every subscription's last seq: each waits for it.
-    for (const sub of subs) sub.awaitConfirmation(ref);
-    this.socket?.send(
-      JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }),
-    );
-  }
-
-  private removeSubscription(sub: Subscription): void {
-    const channel = this.channels.get(sub.session);
-    if (!channel) return;
-    channel.delete(sub);
-    this.pruneChannel(sub.session, channel);
-  }
-
-  /** Forgets subscriptions that ended; tells the gateway when nobody follows the session any more. */
-  private pruneChannel(session: string, channel: Set<Subscription>): void {
-    for (const s of channel) if (!s.live) channel.delete(s);
-    if (channel.size > 0) return;
-    this.channels.delete(session);
-    if (this.isOpen) {
-      const ref = this.nextRef++;
-      this.ignoredRefs.add(ref);
-      this.socket?.send(JSON.stringify({ op: "unsubscribe", session, ref }));
-    }
-  }
-
-  private request(frame: RequestFrame): Promise<unknown> {
-    if (this._state === "closed") return Promise.reject(new ConnectionError("CLOSED", "the client is closed"));
-    const ref = this.nextRef++;
-    const parsed = ClientFrame.safeParse({ ...frame, ref });
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-      return Promise.reject(new SwitchboardError("VALIDATION_FAILED", `${where}${issue?.message ?? "invalid frame"}`));
-    }
-    if (!this.isOpen) {
-      let queued = 0;
-      for (const p of this.pending.values()) if (!p.sent) queued++;
-      if (queued >= MAX_QUEUED_REQUESTS) {
-        return Promise.reject(
-          new ConnectionError(
-            "QUEUE_FULL",
-            `${queued} requests are already waiting for the connection (MAX_QUEUED_REQUESTS)`,
-          ),
-        );
-      }
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(ref);
-        reject(new ConnectionError("TIMEOUT", `no answer to ${frame.op} within ${this.requestTimeoutMs} ms`));
-      }, this.requestTimeoutMs);
-      const entry: PendingRequest = { frame, text: JSON.stringify(parsed.data), sent: false, resolve, reject, timer };
-      this.pending.set(ref, entry);
-      if (this.isOpen) {
-        entry.sent = true;
-        this.socket?.send(entry.text);
-      } else {
-        this.ensureConnecting();
-      }
-    });
+    this.heartbeat.stop();
   }
 
   private onFrame(handle: SocketHandle, text: string): void {
     if (handle !== this.socket) return;
-    this.lastReceivedAt = now();
+    this.heartbeat.received();
     let frame: ServerFrame;
     try {
       frame = JSON.parse(text) as ServerFrame;
@@ -638,126 +408,61 @@ export class SwitchboardClient {
     }
     switch (frame.op) {
       case "hello":
-        this.onOpen(frame);
+        this.onOpen(handle, frame);
         return;
-      case "subscribed": {
-        if (frame.ref !== undefined) this.subscribeRefs.delete(frame.ref);
-        for (const sub of this.channels.get(frame.session) ?? [])
-          sub.confirm(frame.ref, { from: frame.from, head: frame.head });
+      case "subscribed":
+        this.channels.confirmed(frame);
         return;
-      }
       case "event":
-        this.deliver(frame.session, [frame.event]);
+        this.channels.deliver(frame.session, [frame.event]);
         return;
       case "events":
-        this.deliver(frame.session, frame.events);
+        this.channels.deliver(frame.session, frame.events);
         return;
-      case "reset": {
-        const channel = this.channels.get(frame.session);
-        if (!channel) return;
-        for (const sub of [...channel]) {
-          if (frame.reason === "deleted")
-            sub.fail(new SwitchboardError("SESSION_NOT_FOUND", `session ${frame.session} was deleted`));
-          else sub.reset(frame.reason, frame.first, frame.head);
-        }
-        this.pruneChannel(frame.session, channel);
+      case "reset":
+        this.channels.reset(frame);
         return;
-      }
-      case "ack": {
-        if (this.ignoredRefs.delete(frame.ref)) return;
-        const p = this.pending.get(frame.ref);
-        if (!p) return;
-        this.pending.delete(frame.ref);
-        clearTimeout(p.timer);
-        p.resolve(frame.result);
+      case "ack":
+        this.requests.ack(frame.ref, frame.result);
         return;
-      }
       case "error":
         this.onErrorFrame(frame);
         return;
-      case "pong": {
-        if (frame.t === undefined) return;
-        const ping = this.pings.get(frame.t);
-        if (!ping) return;
-        this.pings.delete(frame.t);
-        this.lastLatency = now() - frame.t;
-        ping.resolve(this.lastLatency);
+      case "pong":
+        if (frame.t !== undefined) this.heartbeat.pong(frame.t);
         return;
-      }
       default:
         // A newer gateway's frame this client does not know: ignore it (the protocol only grows).
         return;
     }
   }
 
+  /** An error frame answers a request or a subscribe by its ref; without one it is the gateway's own notice. */
   private onErrorFrame(frame: Extract<ServerFrame, { op: "error" }>): void {
     const { op: _op, ref, ...body } = frame;
     const error = errorFromWire(body);
-    if (ref !== undefined) {
-      if (this.ignoredRefs.delete(ref)) return;
-      const p = this.pending.get(ref);
-      if (p) {
-        this.pending.delete(ref);
-        clearTimeout(p.timer);
-        p.reject(error);
-        return;
-      }
-      const session = this.subscribeRefs.get(ref);
-      if (session !== undefined) {
-        this.subscribeRefs.delete(ref);
-        const channel = this.channels.get(session);
-        if (!channel) return;
-        for (const sub of [...channel]) sub.fail(error);
-        this.pruneChannel(session, channel);
-        return;
-      }
-    }
+    if (ref !== undefined && (this.requests.fail(ref, error) || this.channels.refused(ref, error))) return;
     if (frame.code === "CONTROL_LOST" && frame.session !== undefined) {
-      this.controlled.delete(frame.session);
-      this.emitter.emit("control-lost", { session: frame.session, code: frame.code, message: frame.message });
+      this.leases.lost({ session: frame.session, code: frame.code, message: frame.message });
       return;
     }
     this.emitter.emit("error", error);
   }
 
-  private deliver(session: string, events: readonly SessionEvent[]): void {
-    const channel = this.channels.get(session);
-    if (!channel) return;
-    let ended = false;
-    for (const event of events) {
-      for (const sub of channel) if (sub.deliver(event)) ended = true;
-    }
-    // Subscriptions that stop otherwise (unsubscribe, failure) prune their channel themselves.
-    if (ended) this.pruneChannel(session, channel);
-  }
-
   private shutdown(error: Error | undefined): void {
-    if (this._state === "closed") return;
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
+    if (this.loop.state === "closed") return;
+    this.loop.cancel();
     this.clearConnectionTimers();
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "client closed");
     const reason = error ?? new ConnectionError("CLOSED", "the client was closed");
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) {
-      clearTimeout(p.timer);
-      p.reject(reason);
-    }
-    for (const ping of this.pings.values()) ping.reject(reason);
-    this.pings.clear();
-    const subs = [...this.channels.values()].flatMap((channel) => [...channel]);
-    this.channels.clear();
-    for (const sub of subs) {
-      if (error) sub.fail(error);
-      else sub.unsubscribe();
-    }
-    this.controlled.clear();
-    this.settleFirstOpen.reject(reason);
-    this.setState("closed", error ? { error } : {});
-    this._state = "closed";
+    this.requests.close(reason);
+    this.heartbeat.close(reason);
+    this.channels.close(error);
+    this.leases.clear();
+    this.firstOpen.reject(reason);
+    this.loop.setState("closed", error ? { error } : {});
     this.emitter.clear();
   }
 }

@@ -2,16 +2,13 @@
  * The Switchboard SDK: pure (no `node:` imports), for browsers and Node. In Node, import
  * `./node.js` instead, which plugs in the `ws` package and header authentication.
  */
-export {
-  connect,
-  SwitchboardClient,
-  CONNECT_TIMEOUT_MS,
-  MAX_QUEUED_REQUESTS,
-  PING_INTERVAL_MS,
-  PONG_TIMEOUT_MS,
-  REQUEST_TIMEOUT_MS,
-} from "./client.js";
-export type { ClientEvents, ClientOptions, ConnectionState, HelloFrame, RequestFrame, StateChange } from "./client.js";
+export { connect, SwitchboardClient } from "./client.js";
+export type { ClientEvents, ClientOptions, HelloFrame } from "./client.js";
+export { CONNECT_TIMEOUT_MS } from "./reconnect-loop.js";
+export type { ConnectionState, StateChange } from "./reconnect-loop.js";
+export { MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT_MS } from "./requests.js";
+export type { RequestFrame } from "./requests.js";
+export { PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 export { Subscription } from "./subscription.js";
 export type { ResetInfo, SubscribeOptions, SubscribedInfo } from "./subscription.js";
 export { TerminalClient } from "./terminal.js";

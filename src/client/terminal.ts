@@ -1,13 +1,14 @@
 import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
 import type { SignalName, TerminalClientFrame, TerminalServerFrame } from "../protocol/index.js";
 import { decodeOutputData } from "../core/utf8-chunker.js";
-import { backoffDelay, INITIAL_CONNECT_ATTEMPTS, RECONNECT_MAX_ATTEMPTS } from "./backoff.js";
 import type { BackoffOptions } from "./backoff.js";
-import { CONNECT_TIMEOUT_MS } from "./client.js";
-import type { ConnectionState, StateChange } from "./client.js";
+import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
-import { ConnectionError, errorFromWire, isConnectionError, isSwitchboardError, markHandled } from "./errors.js";
-import { HttpClient } from "./http.js";
+import { ConnectionError, errorFromWire } from "./errors.js";
+import { httpClientFor } from "./http.js";
+import type { HttpClient } from "./http.js";
+import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
+import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { SocketHandle, diagnoseUpgradeFailure } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
@@ -74,16 +75,13 @@ export class TerminalClient {
   private readonly options: TerminalClientOptions;
   private readonly emitter = new Emitter<TerminalEvents>();
   private readonly http: HttpClient;
-  private settleDone!: { resolve: (exit: TerminalExit) => void; reject: (error: Error) => void };
+  private readonly settleDone = handledDeferred<TerminalExit>();
+  private readonly loop: ReconnectLoop;
   private socket: SocketHandle | undefined;
-  private _state: ConnectionState = "connecting";
   private _offset: number | undefined;
   private _mode: "pipe" | "pty" | undefined;
   private exited = false;
-  private everConnected = false;
   private frameSeen = false;
-  private attempt = 0;
-  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly encoder = new TextEncoder();
   private control: "acquire" | "force" | undefined;
@@ -93,17 +91,14 @@ export class TerminalClient {
     this.session = options.session;
     this._offset = options.since;
     this.control = options.control;
-    this.http = new HttpClient({
-      ...options,
-      ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
-    });
-    this.done = new Promise((resolve, reject) => (this.settleDone = { resolve, reject }));
-    markHandled(this.done);
+    this.http = httpClientFor(options);
+    this.loop = new ReconnectLoop(options.reconnect, (change) => this.emitter.emit("state", change));
+    this.done = this.settleDone.promise;
     this.open();
   }
 
   get state(): ConnectionState {
-    return this._state;
+    return this.loop.state;
   }
 
   /** The next byte offset this client expects (undefined until the gateway said where output stands). */
@@ -140,13 +135,6 @@ export class TerminalClient {
 
   private send(frame: TerminalClientFrame): boolean {
     return this.socket?.send(JSON.stringify(frame)) ?? false;
-  }
-
-  private setState(state: ConnectionState, extra: Omit<StateChange, "state" | "previous"> = {}): void {
-    const previous = this._state;
-    if (previous === "closed") return;
-    this._state = state;
-    this.emitter.emit("state", { state, previous, ...extra });
   }
 
   private open(): void {
@@ -197,9 +185,7 @@ export class TerminalClient {
       case "connected":
         this._mode = frame.mode;
         if (this._offset === undefined) this._offset = frame.offset;
-        this.everConnected = true;
-        this.attempt = 0;
-        this.setState("open");
+        this.loop.opened();
         this.emitter.emit("connected", { mode: frame.mode, sessionId: frame.session_id, offset: frame.offset });
         return;
       case "stdout":
@@ -246,7 +232,7 @@ export class TerminalClient {
     this.socket = undefined;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
-    if (this._state === "closed" || this.exited) return;
+    if (this.loop.state === "closed" || this.exited) return;
     const error = new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`);
     if (code === CLOSE_CODES.CONTROL_LOST) {
       this.control = undefined;
@@ -266,53 +252,31 @@ export class TerminalClient {
       () => this.http.getSession(this.session),
       `cannot open /ws/session/${this.session}`,
     ).then((why) => {
-      if (this._state === "closed") return;
-      const fatal =
-        isSwitchboardError(why, "UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST") ||
-        (!this.everConnected &&
-          (isConnectionError(why, "UNREACHABLE") || this.attempt + 1 >= INITIAL_CONNECT_ATTEMPTS));
-      if (fatal) this.finish(why);
+      if (this.loop.state === "closed") return;
+      if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST"])) this.finish(why);
       else this.scheduleReconnect(why);
     });
   }
 
   private scheduleReconnect(error: Error): void {
-    this.attempt++;
-    const maxAttempts = this.options.reconnect?.maxAttempts ?? RECONNECT_MAX_ATTEMPTS;
-    if (this.attempt > maxAttempts) {
-      this.finish(
-        new ConnectionError("UNREACHABLE", `gave up after ${maxAttempts} reconnect attempts: ${error.message}`, {
-          cause: error,
-        }),
-      );
-      return;
-    }
-    const delayMs = backoffDelay(this.attempt, this.options.reconnect);
-    this.setState("reconnecting", { attempt: this.attempt, delayMs, error });
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this._state !== "reconnecting") return;
-      try {
-        this.open();
-      } catch (openError) {
-        this.finish(openError instanceof Error ? openError : new Error(String(openError)));
-      }
-    }, delayMs);
+    this.loop.schedule(
+      error,
+      () => this.open(),
+      (why) => this.finish(why),
+    );
   }
 
   /** Ends the client: with `error` unless the session exited. */
   private finish(error: Error | undefined): void {
-    if (this._state === "closed") return;
-    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    if (this.loop.state === "closed") return;
+    this.loop.cancel();
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    this.reconnectTimer = undefined;
     this.connectTimer = undefined;
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "client closed");
     if (error) this.settleDone.reject(error);
-    this.setState("closed", error ? { error } : {});
-    this._state = "closed";
+    this.loop.setState("closed", error ? { error } : {});
     this.emitter.clear();
   }
 }

@@ -85,7 +85,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
   const events = new EventLog({
-    store: new SqliteEventStore(join(dataDir, "switchboard.db")),
+    store: new SqliteEventStore(join(dataDir, "switchboard.db"), {
+      onError: (error) => logger.error({ err: error }, "event log write failed"),
+    }),
     clock,
     retention: resolveRetention(config),
     onCommit: (writes, ms) => metrics.recordCommit(writes, ms),

@@ -148,6 +148,11 @@ export async function eventsOf(gw: Gateway, id: string): Promise<SessionEvent[]>
   return r.json.events as SessionEvent[];
 }
 
+/** Events after a session's creation: without the `resize` a PTY session logs with its first size. */
+export async function changesOf(gw: Gateway, id: string): Promise<SessionEvent[]> {
+  return (await eventsOf(gw, id)).filter((e) => !(e.seq === 1 && e.type === "resize"));
+}
+
 export function wsUrl(gw: Gateway, path: string): string {
   return gw.url.replace(/^http/, "ws") + path;
 }

@@ -16,6 +16,7 @@ import {
   catPty,
   createSession,
   errorOf,
+  changesOf,
   eventsOf,
   http,
   secGateway,
@@ -119,7 +120,7 @@ describe("identity and roles", () => {
       });
     }
     // Nothing bob tried reached alice's session.
-    expect(await eventsOf(gw, alices.id)).toEqual([]);
+    expect(await changesOf(gw, alices.id)).toEqual([]);
     expect((await http(gw, "admin").get(`/v1/sessions/${alices.id}`)).json).toMatchObject({
       state: "running",
       controller: null,
@@ -164,7 +165,7 @@ describe("identity and roles", () => {
     const create = await http(gw, "vera").post("/v1/sessions", { kind: "stream" });
     expect(errorOf(create)).toMatchObject({ status: 403, code: "FORBIDDEN" });
 
-    const steering = (await eventsOf(gw, s.id)).filter((e) =>
+    const steering = (await changesOf(gw, s.id)).filter((e) =>
       ["input", "signal", "resize", "control", "custom"].includes(e.type),
     );
     expect(steering).toEqual([

@@ -9,7 +9,7 @@ import { ERROR_CODES } from "../../src/protocol/index.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { Mux, TOKENS, WsClient, catPty, createSession, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+import { Mux, TOKENS, WsClient, catPty, changesOf, createSession, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
 
 /** POSTs `size` bytes of JSON with chunked transfer encoding (no Content-Length to check up front). */
 function postChunked(gw: Gateway, path: string, size: number): Promise<{ status: number; body: string }> {
@@ -69,7 +69,7 @@ describe("limits", () => {
     // Just under the limit is fine; nothing over it was created or written.
     expect((await http(gw, "admin").post("/v1/sessions", { kind: "stream", name: "ok" })).status).toBe(201);
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toHaveLength(2);
-    expect(await eventsOf(gw, s.id)).toEqual([]);
+    expect(await changesOf(gw, s.id)).toEqual([]);
   });
 
   it("closes a WebSocket with 1009 when a frame is over limits.frameBytes", async () => {

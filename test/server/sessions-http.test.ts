@@ -1,6 +1,7 @@
 import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
+import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -380,7 +381,11 @@ describe("durability", () => {
     let http = api(url);
     const { json: sleeper } = await http.post("/v1/sessions", { command: ["bash", "-c", "echo up; sleep 60"] });
     await waitFor(async () => outputOf(await events(http, sleeper.id)).includes("up"), 10_000, "output");
-    await new Promise((r) => setTimeout(r, 50)); // let the group commit land
+    // Wait until the group commit has reached the file (a crash loses at most what was not).
+    const db = new Database(join(dataDir, "switchboard.db"), { readonly: true });
+    const durableOutputs = db.prepare("SELECT count(*) AS n FROM events WHERE session_id = ? AND type = 'output'");
+    await waitFor(() => (durableOutputs.get(sleeper.id) as { n: number }).n > 0, 10_000, "the output to be durable");
+    db.close();
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
     try {

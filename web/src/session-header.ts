@@ -9,9 +9,17 @@ export const CONFIRM_WINDOW_MS = 3_000;
 
 const KIND_ICONS: Record<SessionInfo["kind"], IconName> = { terminal: "terminal", agent: "agent", stream: "stream" };
 
+export interface SessionHeaderOptions {
+  /** The page's own buttons, shown before "Stop". */
+  actions: HTMLElement[];
+  /** The store has a fresher copy of the session; called before the header shows it. */
+  onUpdate(session: SessionInfo): void;
+}
+
 /**
  * The top of a session page: back to the list, what it is, its state, who watches and who
- * steers, a link to the agent that started it, and "Stop" (a two-click terminate).
+ * steers, a link to the agent that started it, and "Stop" (a two-click terminate). It follows
+ * the session store, so it stays current while the page is open.
  */
 export class SessionHeader {
   readonly element: HTMLElement;
@@ -23,8 +31,9 @@ export class SessionHeader {
   private readonly metaEl: HTMLElement;
   private readonly stopButton: HTMLButtonElement | null;
   private confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopFollowing: () => void;
 
-  constructor(ctx: AppContext, session: SessionInfo, actions: HTMLElement[]) {
+  constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
     this.session = session;
     this.titleEl = h("h1", { class: "view-title" });
@@ -56,12 +65,18 @@ export class SessionHeader {
         this.detailEl,
       ),
       this.metaEl,
-      h("div", { class: "view-actions" }, actions, this.stopButton),
+      h("div", { class: "view-actions" }, options.actions, this.stopButton),
     );
     this.update(session);
+    this.stopFollowing = ctx.store.onChange(() => {
+      const fresh = ctx.store.get(this.session.id);
+      if (!fresh) return;
+      options.onUpdate(fresh);
+      this.update(fresh);
+    });
   }
 
-  update(session: SessionInfo): void {
+  private update(session: SessionInfo): void {
     this.session = session;
     fill(this.titleEl, sessionTitle(session));
     this.titleEl.title = `${session.kind} ${session.id}`;
@@ -108,6 +123,7 @@ export class SessionHeader {
   }
 
   dispose(): void {
+    this.stopFollowing();
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
   }
 

@@ -1,12 +1,16 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
-import type { Subscription } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
-import { fill, h, icon } from "./dom.js";
-import { clockTime, duration, errorText } from "./format.js";
+import { ControlBar } from "./control-bar.js";
+import type { Control } from "./control-bar.js";
+import { h } from "./dom.js";
+import { EndBanner } from "./end-banner.js";
+import { errorText } from "./format.js";
+import { SessionFeed } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
+import { INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import { TERMINAL_THEME } from "./theme.js";
 
 /** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
@@ -16,23 +20,6 @@ export const FIT_DEBOUNCE_MS = 80;
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
 export const MIN_ROWS = 5;
-/** Pasted text is sent in pieces of at most this many characters (each ≤ 64 KiB of UTF-8, the input limit). */
-export const INPUT_CHUNK_CHARS = 16_384;
-
-/** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`). */
-type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string };
-
-/** Keys a phone keyboard lacks, shown under the terminal on narrow screens. */
-const KEYBAR: { label: string; data: string; title: string }[] = [
-  { label: "Esc", data: "\x1b", title: "Escape" },
-  { label: "Tab", data: "\t", title: "Tab" },
-  { label: "^C", data: "\x03", title: "Ctrl-C (interrupt)" },
-  { label: "^D", data: "\x04", title: "Ctrl-D (end of input)" },
-  { label: "↑", data: "\x1b[A", title: "Up" },
-  { label: "↓", data: "\x1b[B", title: "Down" },
-  { label: "←", data: "\x1b[D", title: "Left" },
-  { label: "→", data: "\x1b[C", title: "Right" },
-];
 
 /**
  * One terminal (or stream) session in xterm.js, fed by the multiplexed WebSocket from seq 0:
@@ -51,15 +38,13 @@ export class TerminalView implements View {
   private readonly term: Terminal;
   private readonly fitAddon = new FitAddon();
   private readonly header: SessionHeader;
+  private readonly feed: SessionFeed;
   private readonly host: HTMLElement;
-  private readonly controlBar: HTMLElement;
-  private readonly endBanner: HTMLElement;
+  private readonly controlBar: ControlBar;
+  private readonly endBanner = new EndBanner();
   private readonly lineInput: HTMLFormElement | null;
-  private readonly sub: Subscription;
   private readonly disposers: (() => void)[] = [];
   private control: Control;
-  private subscribedHead: number | null = null;
-  private lastSeq = 0;
   private pendingText = "";
   private flushQueued = false;
   private writesInFlight = 0;
@@ -87,29 +72,27 @@ export class TerminalView implements View {
       ...(pty && session.cols !== null && session.rows !== null ? { cols: session.cols, rows: session.rows } : {}),
     });
     this.term.loadAddon(this.fitAddon);
-    this.header = new SessionHeader(ctx, session, this.actions());
+    this.header = new SessionHeader(ctx, session, {
+      actions: this.actions(),
+      onUpdate: (fresh) => {
+        this.session = { ...fresh };
+      },
+    });
     this.host = h("div", { class: "term-host" });
-    this.controlBar = h("div", { class: "control-bar", role: "status" });
-    this.endBanner = h("div", { class: "end-banner", hidden: true, role: "status" });
-    this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : this.pipeInput();
-    const keybar =
-      pty && ctx.canSteer
-        ? h(
-            "div",
-            { class: "keybar", "aria-label": "Special keys" },
-            KEYBAR.map((k) =>
-              h("button", { type: "button", class: "key", title: k.title, onclick: () => this.type(k.data) }, k.label),
-            ),
-          )
-        : null;
+    this.controlBar = new ControlBar({
+      acquire: (force) => void this.acquire(force),
+      release: () => void this.release(),
+    });
+    const type = (data: string): void => this.type(data);
+    this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : renderLineInput(type);
     this.element = h(
       "section",
       { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
       this.header.element,
-      this.controlBar,
+      this.controlBar.element,
       h("div", { class: "term-wrap" }, this.host),
-      this.endBanner,
-      keybar,
+      this.endBanner.element,
+      pty && ctx.canSteer ? renderKeyBar(type) : null,
       this.lineInput,
     );
 
@@ -123,39 +106,22 @@ export class TerminalView implements View {
           this.setControl({ kind: "other", name: this.session.controller ?? "someone else" });
         ctx.toast(`You lost control: ${lost.message}`, "info");
       }),
-      ctx.store.onChange(() => {
-        const fresh = ctx.store.get(this.session.id);
-        if (fresh) {
-          this.session = { ...fresh };
-          this.header.update(fresh);
-        }
-      }),
     );
 
-    this.sub = ctx.client.subscribe(
-      session.id,
-      {
-        since: 0,
-        onReset: (info) => {
-          this.flushText();
-          this.write(
-            `\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`,
-          );
-        },
-        onError: (error) => this.fail(error),
+    this.feed = new SessionFeed(ctx, session.id, {
+      onEvent: (event) => this.onEvent(event),
+      onReset: (info) => {
+        this.flushText();
+        this.write(
+          `\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`,
+        );
       },
-      (event) => this.onEvent(event),
-    );
-    this.sub.ready.then(
-      (info) => {
-        this.subscribedHead = info.head;
+      onError: (error) => this.endBanner.showError(`Cannot follow this session: ${errorText(error)}`),
+      onReady: () => {
         this.checkRestored();
-        // The list's viewer count now includes this page.
-        void ctx.store.refresh();
         this.maybeAutoAcquire();
       },
-      () => undefined, // onError above reports it.
-    );
+    });
     this.renderControl();
   }
 
@@ -173,7 +139,7 @@ export class TerminalView implements View {
     this.disposed = true;
     if (this.fitTimer !== undefined) clearTimeout(this.fitTimer);
     for (const dispose of this.disposers) dispose();
-    this.sub.unsubscribe();
+    this.feed.dispose();
     if (this.control.kind === "mine" && this.ended === null) {
       this.ctx.client.control(this.session.id, "release").catch((error: unknown) => {
         // Leaving the page: the lease also lapses on disconnect or after its TTL.
@@ -192,7 +158,7 @@ export class TerminalView implements View {
       control: this.ctx.canSteer ? this.control.kind : "viewer",
       cols: this.term.cols,
       rows: this.term.rows,
-      lastSeq: this.lastSeq,
+      lastSeq: this.feed.lastSeq,
       ended: this.ended?.type ?? null,
       text: this.screenText(),
     };
@@ -201,9 +167,6 @@ export class TerminalView implements View {
   /* ------------------------------------------------------------------ events */
 
   private onEvent(event: SessionEvent): void {
-    this.lastSeq = event.seq;
-    if (this.subscribedHead !== null && event.seq > this.subscribedHead)
-      this.ctx.store.applyEvent(this.session.id, event);
     switch (event.type) {
       case "output":
         if (event.enc === "base64") {
@@ -241,7 +204,7 @@ export class TerminalView implements View {
         };
         this.term.options.disableStdin = true;
         this.term.options.cursorBlink = false;
-        this.showEnd();
+        this.endBanner.showEnd(event, this.session.createdAt);
         this.renderControl();
         break;
       default:
@@ -268,37 +231,10 @@ export class TerminalView implements View {
 
   /** Restored: every event up to the head at subscription time is on the screen. */
   private checkRestored(): void {
-    if (this.restored || this.subscribedHead === null) return;
-    if (this.lastSeq < this.subscribedHead || this.writesInFlight > 0 || this.pendingText !== "") return;
+    if (this.restored || !this.feed.replayed || this.writesInFlight > 0 || this.pendingText !== "") return;
     this.restored = true;
     this.element.dataset["restored"] = "true";
     this.term.scrollToBottom();
-  }
-
-  private fail(error: Error): void {
-    this.setEndBanner("error", `Cannot follow this session: ${errorText(error)}`);
-  }
-
-  private showEnd(): void {
-    const e = this.ended;
-    if (!e) return;
-    const ran = duration(e.ts - this.session.createdAt);
-    if (e.type === "lost") {
-      this.setEndBanner("lost", "Lost: the gateway stopped while this session ran. Its output up to then is kept.");
-      return;
-    }
-    const how =
-      e.signal !== null ? `Killed by ${e.signal}` : e.exitCode === null ? "Exited" : `Exited with code ${e.exitCode}`;
-    this.setEndBanner(
-      e.signal === null && e.exitCode === 0 ? "ok" : "failed",
-      `${how} · ran ${ran} · ended ${clockTime(e.ts)}`,
-    );
-  }
-
-  private setEndBanner(kind: "ok" | "failed" | "lost" | "error", text: string): void {
-    this.endBanner.hidden = false;
-    this.endBanner.className = `end-banner end-${kind}`;
-    fill(this.endBanner, icon(kind === "ok" ? "check" : "x"), h("span", { "data-test": "exit-summary" }, text));
   }
 
   /* ------------------------------------------------------------------ control */
@@ -348,71 +284,13 @@ export class TerminalView implements View {
   }
 
   private renderControl(): void {
-    const bar = this.controlBar;
-    let state: string;
-    if (!this.ctx.canSteer) {
-      state = "viewer";
-      fill(bar, icon("eye"), h("span", null, h("strong", null, "Read-only"), " · you are signed in as a viewer"));
-    } else if (!this.running) {
-      state = "ended";
-      fill(bar);
-    } else if (this.session.kind === "stream") {
-      state = "stream";
-      fill(
-        bar,
-        icon("stream"),
-        h("span", null, "A stream session: producers append its output; there is nothing to type into."),
-      );
-    } else if (this.control.kind === "mine") {
-      state = "mine";
-      fill(
-        bar,
-        icon("keyboard"),
-        h("span", null, h("strong", null, "You're in control"), " · what you type goes to the session"),
-        h(
-          "button",
-          { class: "btn btn-small btn-ghost", type: "button", onclick: () => void this.release() },
-          "Release",
-        ),
-      );
-    } else if (this.control.kind === "free") {
-      state = "free";
-      fill(
-        bar,
-        icon("unlock"),
-        h("span", null, h("strong", null, "Nobody is in control")),
-        h(
-          "button",
-          {
-            class: "btn btn-small btn-primary",
-            type: "button",
-            "data-test": "take-control",
-            onclick: () => void this.acquire(false),
-          },
-          "Take control",
-        ),
-      );
-    } else {
-      state = "other";
-      fill(
-        bar,
-        icon("lock"),
-        h("span", null, h("strong", null, "Read-only"), ` · ${this.control.name} is in control`),
-        h(
-          "button",
-          {
-            class: "btn btn-small btn-primary",
-            type: "button",
-            "data-test": "take-control",
-            onclick: () => void this.acquire(true),
-          },
-          "Take control",
-        ),
-      );
-    }
-    bar.className = `control-bar control-${state}`;
+    const state = this.controlBar.render({
+      canSteer: this.ctx.canSteer,
+      running: this.running,
+      kind: this.session.kind,
+      control: this.control,
+    });
     this.element.dataset["control"] = state;
-    bar.hidden = state === "ended";
     if (this.lineInput) this.lineInput.hidden = state !== "mine" && state !== "free";
   }
 
@@ -421,9 +299,7 @@ export class TerminalView implements View {
   private type(data: string): void {
     if (!this.ctx.canSteer || !this.running) return;
     if (this.control.kind === "other") {
-      this.controlBar.classList.remove("nudge");
-      void this.controlBar.offsetWidth; // restart the animation
-      this.controlBar.classList.add("nudge");
+      this.controlBar.nudge();
       return;
     }
     if (this.control.kind === "free") {
@@ -436,34 +312,12 @@ export class TerminalView implements View {
   }
 
   private send(data: string): void {
-    for (const piece of chunks(data, INPUT_CHUNK_CHARS)) {
+    for (const piece of inputChunks(data, INPUT_CHUNK_CHARS)) {
       this.ctx.client.input(this.session.id, piece).catch((error: unknown) => {
         if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
         this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
       });
     }
-  }
-
-  private pipeInput(): HTMLFormElement {
-    const input = h("input", {
-      class: "line-field",
-      placeholder: "Send a line to stdin…",
-      autocomplete: "off",
-      spellcheck: "false",
-      "aria-label": "Line to send",
-    });
-    const form = h(
-      "form",
-      { class: "line-input" },
-      input,
-      h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send"),
-    );
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.type(`${input.value}\n`);
-      input.value = "";
-    });
-    return form;
   }
 
   private actions(): HTMLElement[] {
@@ -540,19 +394,4 @@ export class TerminalView implements View {
     while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
     return lines.join("\n");
   }
-}
-
-/** Splits text into pieces of at most `size` UTF-16 units without cutting a surrogate pair. */
-function chunks(text: string, size: number): string[] {
-  if (text.length <= size) return [text];
-  const out: string[] = [];
-  let start = 0;
-  while (start < text.length) {
-    let end = Math.min(text.length, start + size);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--;
-    out.push(text.slice(start, end));
-    start = end;
-  }
-  return out;
 }

@@ -1,0 +1,58 @@
+import type { ErrorCode } from "../protocol/index.js";
+import { isSwitchboardError } from "./errors.js";
+import type { RequestTracker } from "./requests.js";
+
+export interface ControlLost {
+  session: string;
+  code: ErrorCode;
+  message: string;
+}
+
+/**
+ * The control leases a client holds, by session. A lease belongs to a connection, so after a
+ * reconnect each is asked for again (without force); one that cannot be had back, or that
+ * the gateway reports lost (taken over, expired), is reported through `onLost`.
+ */
+export class ControlLeases {
+  private readonly held = new Set<string>();
+
+  constructor(
+    private readonly requests: Pick<RequestTracker, "sendDetached">,
+    private readonly onLost: (lost: ControlLost) => void,
+  ) {}
+
+  /** Whether any lease is held (and so the connection is needed). */
+  get any(): boolean {
+    return this.held.size > 0;
+  }
+
+  /** The gateway granted (`acquire`) or released (`release`) the session's lease. */
+  update(session: string, action: "acquire" | "release"): void {
+    if (action === "acquire") this.held.add(session);
+    else this.held.delete(session);
+  }
+
+  /** The lease on `session` is gone. */
+  lost(lost: ControlLost): void {
+    this.held.delete(lost.session);
+    this.onLost(lost);
+  }
+
+  /** A new connection is open: asks for every held lease again. */
+  reacquireAll(): void {
+    for (const session of this.held) {
+      this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
+        if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
+        this.lost({
+          session,
+          code: error.code,
+          message: `could not take control back after reconnecting: ${error.message}`,
+        });
+      });
+    }
+  }
+
+  clear(): void {
+    this.held.clear();
+  }
+}

@@ -1,0 +1,106 @@
+import type { SessionInfo } from "../../src/protocol/index.js";
+import { fill, h, icon } from "./dom.js";
+
+/** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`). */
+export type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string };
+
+/** What the bar shows: a viewer's page, an ended session, a stream, or whose the control is. */
+export type ControlBarState = "viewer" | "ended" | "stream" | Control["kind"];
+
+export interface ControlBarHandlers {
+  /** "Take control": `force` takes it over from someone else. */
+  acquire(force: boolean): void;
+  release(): void;
+}
+
+/**
+ * The bar above a terminal that says who may type: "You're in control" with Release, "Nobody
+ * is in control" or "Read-only · alice is in control" with Take control, or why nobody types
+ * (a viewer, a stream session). Hidden once the session ended.
+ */
+export class ControlBar {
+  readonly element: HTMLElement;
+  private readonly handlers: ControlBarHandlers;
+
+  constructor(handlers: ControlBarHandlers) {
+    this.handlers = handlers;
+    this.element = h("div", { class: "control-bar", role: "status" });
+  }
+
+  /** Shows the bar for the page's state; returns the state it shows. */
+  render(page: { canSteer: boolean; running: boolean; kind: SessionInfo["kind"]; control: Control }): ControlBarState {
+    const bar = this.element;
+    const control = page.control;
+    let state: ControlBarState;
+    if (!page.canSteer) {
+      state = "viewer";
+      fill(bar, icon("eye"), h("span", null, h("strong", null, "Read-only"), " · you are signed in as a viewer"));
+    } else if (!page.running) {
+      state = "ended";
+      fill(bar);
+    } else if (page.kind === "stream") {
+      state = "stream";
+      fill(
+        bar,
+        icon("stream"),
+        h("span", null, "A stream session: producers append its output; there is nothing to type into."),
+      );
+    } else if (control.kind === "mine") {
+      state = "mine";
+      fill(
+        bar,
+        icon("keyboard"),
+        h("span", null, h("strong", null, "You're in control"), " · what you type goes to the session"),
+        h(
+          "button",
+          { class: "btn btn-small btn-ghost", type: "button", onclick: () => this.handlers.release() },
+          "Release",
+        ),
+      );
+    } else if (control.kind === "free") {
+      state = "free";
+      fill(
+        bar,
+        icon("unlock"),
+        h("span", null, h("strong", null, "Nobody is in control")),
+        h(
+          "button",
+          {
+            class: "btn btn-small btn-primary",
+            type: "button",
+            "data-test": "take-control",
+            onclick: () => this.handlers.acquire(false),
+          },
+          "Take control",
+        ),
+      );
+    } else {
+      state = "other";
+      fill(
+        bar,
+        icon("lock"),
+        h("span", null, h("strong", null, "Read-only"), ` · ${control.name} is in control`),
+        h(
+          "button",
+          {
+            class: "btn btn-small btn-primary",
+            type: "button",
+            "data-test": "take-control",
+            onclick: () => this.handlers.acquire(true),
+          },
+          "Take control",
+        ),
+      );
+    }
+    bar.className = `control-bar control-${state}`;
+    bar.hidden = state === "ended";
+    return state;
+  }
+
+  /** Shakes the bar: someone typed while another holds control. */
+  nudge(): void {
+    this.element.classList.remove("nudge");
+    void this.element.offsetWidth; // restart the animation
+    this.element.classList.add("nudge");
+  }
+}

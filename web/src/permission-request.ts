@@ -1,0 +1,89 @@
+import type { PermissionView, RunView } from "./agent-model.js";
+import type { AppContext } from "./context.js";
+import { h, icon } from "./dom.js";
+import { clockTime, errorText } from "./format.js";
+
+/** The page a permission request is shown on: who is looking, and at which session. */
+export interface PermissionPage {
+  readonly app: AppContext;
+  readonly sessionId: string;
+}
+
+/**
+ * An agent's permission request in its run: while open, a button per option (for those who
+ * may steer, while the run is running); once resolved, the outcome and who gave it. The first
+ * answer from any page wins.
+ */
+export function renderPermission(run: RunView, request: PermissionView, page: PermissionPage): HTMLElement {
+  const resolved = request.resolved;
+  if (resolved) {
+    const text =
+      resolved.outcome === "cancelled"
+        ? `Cancelled${resolved.by ? ` by ${resolved.by}` : run.status === "aborted" ? " (the run was aborted)" : " (nobody answered in time)"}`
+        : `${resolved.optionName ?? resolved.optionId ?? "Answered"}${resolved.by ? ` — answered by ${resolved.by}` : ""}`;
+    return h(
+      "div",
+      {
+        class: `permission resolved outcome-${resolved.outcome}`,
+        "data-request": request.requestId,
+        "data-resolved": "true",
+      },
+      h("span", { class: "perm-icon" }, icon("shield")),
+      h(
+        "div",
+        { class: "perm-body" },
+        h("div", { class: "perm-title" }, request.title),
+        h("div", { class: "perm-outcome", "data-test": "permission-outcome" }, text),
+      ),
+    );
+  }
+  const canAnswer = page.app.canSteer && run.status === "running";
+  return h(
+    "div",
+    { class: "permission open", "data-request": request.requestId, "data-resolved": "false" },
+    h("span", { class: "perm-icon" }, icon("shield")),
+    h(
+      "div",
+      { class: "perm-body" },
+      h("div", { class: "perm-title" }, request.title),
+      h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
+      canAnswer
+        ? h(
+            "div",
+            { class: "perm-options" },
+            request.options.map((option) =>
+              h(
+                "button",
+                {
+                  class: `btn btn-small ${option.kind.startsWith("allow") ? "btn-primary" : "btn-danger-ghost"}`,
+                  type: "button",
+                  "data-option": option.optionId,
+                  onclick: (event) =>
+                    void answer(page, request, option.optionId, event.currentTarget as HTMLButtonElement),
+                },
+                option.name,
+              ),
+            ),
+          )
+        : h("div", { class: "perm-sub muted" }, page.app.canSteer ? "" : "Viewers cannot answer."),
+    ),
+  );
+}
+
+async function answer(
+  { app: ctx, sessionId }: PermissionPage,
+  request: PermissionView,
+  optionId: string,
+  button: HTMLButtonElement,
+): Promise<void> {
+  button.disabled = true;
+  try {
+    await ctx.client.permission(sessionId, request.requestId, optionId);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    // First answer wins: someone else was quicker, and their answer is on its way as an event.
+    if (code === "PERMISSION_REQUEST_NOT_FOUND") ctx.toast("Someone else answered first", "info");
+    else ctx.toast(`Answer not sent: ${errorText(error)}`, "error");
+    button.disabled = false;
+  }
+}

@@ -1,0 +1,140 @@
+import type { RunItem, RunView } from "./agent-model.js";
+import { h, icon } from "./dom.js";
+import type { Child } from "./dom.js";
+import { clockTime, duration } from "./format.js";
+import { renderMarkdown } from "./markdown.js";
+import { renderPermission } from "./permission-request.js";
+import type { PermissionPage } from "./permission-request.js";
+import { renderToolCall } from "./tool-call.js";
+
+/** What rendering a run needs from its page. */
+export interface RunPage extends PermissionPage {
+  /** A queued run's place in the queue (1 for the next). */
+  queuePosition(run: RunView): number;
+}
+
+/**
+ * One run of an agent's conversation: the prompt (with its place in the queue while queued),
+ * then what the agent did in order — answer text, thoughts, tool calls, permission requests,
+ * the plan, child terminals — and a footer with how the run stands or ended.
+ */
+export function renderRun(run: RunView, page: RunPage): HTMLElement {
+  const position = run.status === "queued" ? page.queuePosition(run) : 0;
+  const userMeta: Child[] = [run.by ?? "someone", " · ", clockTime(run.queuedAt)];
+  if (run.status === "queued")
+    userMeta.push(h("span", { class: "pill pill-queued", "data-test": "queued" }, `Queued #${position}`));
+  const user = h(
+    "div",
+    { class: "msg msg-user" },
+    h("div", { class: "msg-meta" }, userMeta),
+    h(
+      "div",
+      { class: "bubble" },
+      run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
+    ),
+  );
+  const items = run.items.map((item) => renderItem(run, item, page));
+  const agent =
+    run.status === "queued" && run.items.length === 0
+      ? null
+      : h(
+          "div",
+          { class: "msg msg-agent" },
+          h("div", { class: "avatar" }, icon("agent")),
+          h("div", { class: "agent-body" }, items, runFooter(run)),
+        );
+  return h(
+    "article",
+    { class: `run run-${run.status}`, "data-run": run.runId, "data-status": run.status },
+    user,
+    agent,
+  );
+}
+
+function runFooter(run: RunView): HTMLElement {
+  const took = run.startedAt !== null && run.endedAt !== null ? ` · ${duration(run.endedAt - run.startedAt)}` : "";
+  switch (run.status) {
+    case "queued":
+      return h("div", { class: "run-foot muted" }, "Waiting to start…");
+    case "running": {
+      const waiting = [...run.permissions.values()].some((p) => p.resolved === null);
+      return h(
+        "div",
+        { class: "run-foot working" },
+        h("span", { class: "typing" }, h("i"), h("i"), h("i")),
+        waiting ? "Waiting for your answer" : run.items.length === 0 ? "Thinking…" : "Writing…",
+      );
+    }
+    case "done":
+      return h(
+        "div",
+        { class: "run-foot muted", "data-test": "run-done" },
+        icon("check"),
+        `Done (${run.stopReason ?? "end_turn"})${took}`,
+      );
+    case "error":
+      return h(
+        "div",
+        { class: "run-foot run-error", role: "alert" },
+        icon("x"),
+        h("strong", null, run.error?.code ?? "ERROR"),
+        ` ${run.error?.message ?? ""}`,
+      );
+    case "aborted":
+      return h(
+        "div",
+        { class: "run-foot run-aborted", "data-test": "run-aborted" },
+        icon("stop"),
+        `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`,
+      );
+  }
+}
+
+function renderItem(run: RunView, item: RunItem, page: RunPage): HTMLElement {
+  switch (item.kind) {
+    case "text": {
+      const el = h("div", { class: "answer md" });
+      el.appendChild(renderMarkdown(item.text));
+      if (run.status === "running" && run.items[run.items.length - 1] === item)
+        el.appendChild(h("span", { class: "caret" }));
+      return el;
+    }
+    case "thought":
+      return h(
+        "details",
+        { class: "thought", open: run.status === "running" && run.items[run.items.length - 1] === item },
+        h("summary", null, "Thinking"),
+        h("p", null, item.text),
+      );
+    case "tool": {
+      const tool = run.tools.get(item.toolCallId);
+      return tool ? renderToolCall(tool, page.app.store) : h("div");
+    }
+    case "permission": {
+      const request = run.permissions.get(item.requestId);
+      return request ? renderPermission(run, request, page) : h("div");
+    }
+    case "plan":
+      return h(
+        "div",
+        { class: "plan" },
+        h("div", { class: "plan-title" }, icon("list"), "Plan"),
+        h(
+          "ol",
+          null,
+          (run.plan ?? []).map((entry) =>
+            h("li", { class: `plan-entry plan-${entry.status}` }, h("span", { class: "plan-mark" }), entry.content),
+          ),
+        ),
+      );
+    case "child":
+      return h(
+        "a",
+        { class: "child-link", href: `#/s/${encodeURIComponent(item.sessionId)}`, "data-test": "child-link" },
+        icon("terminal"),
+        h("span", null, "Terminal "),
+        h("code", null, item.command.join(" ")),
+        icon("link"),
+      );
+  }
+}

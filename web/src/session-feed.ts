@@ -1,0 +1,61 @@
+import type { ResetInfo, Subscription } from "../../src/client/index.js";
+import type { SessionEvent } from "../../src/protocol/index.js";
+import type { AppContext } from "./context.js";
+
+export interface SessionFeedHandlers {
+  onEvent(event: SessionEvent): void;
+  /** Retention dropped events the page had not seen. */
+  onReset(info: ResetInfo): void;
+  /** The session cannot be followed (not found, not allowed, the client closed). */
+  onError(error: Error): void;
+  /** The gateway confirmed the subscription: from now on `replayed` can become true. */
+  onReady(): void;
+}
+
+/**
+ * A session page's events: one subscription from seq 0, so the replay rebuilds the page and
+ * live events follow on. It remembers the session's head when the subscription started, so
+ * it knows when the replay is through (`replayed`); events past that head are news, and also
+ * go to the session store, which keeps the list's rows current (and is refreshed once the
+ * subscription is confirmed, so that the viewer counts include this page).
+ */
+export class SessionFeed {
+  private readonly sub: Subscription;
+  private subscribedHead: number | null = null;
+  private _lastSeq = 0;
+
+  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers) {
+    this.sub = ctx.client.subscribe(
+      sessionId,
+      { since: 0, onReset: (info) => handlers.onReset(info), onError: (error) => handlers.onError(error) },
+      (event) => {
+        this._lastSeq = event.seq;
+        if (this.subscribedHead !== null && event.seq > this.subscribedHead) ctx.store.applyEvent(sessionId, event);
+        handlers.onEvent(event);
+      },
+    );
+    this.sub.ready.then(
+      (info) => {
+        this.subscribedHead = info.head;
+        // The list's viewer count now includes this page.
+        void ctx.store.refresh();
+        handlers.onReady();
+      },
+      () => undefined, // onError reports it.
+    );
+  }
+
+  /** The seq of the last event delivered. */
+  get lastSeq(): number {
+    return this._lastSeq;
+  }
+
+  /** Every event up to the head at subscription time has been delivered. */
+  get replayed(): boolean {
+    return this.subscribedHead !== null && this._lastSeq >= this.subscribedHead;
+  }
+
+  dispose(): void {
+    this.sub.unsubscribe();
+  }
+}

@@ -1,0 +1,54 @@
+import type { ToolCall } from "./agent-model.js";
+import type { AppContext } from "./context.js";
+import { h, icon } from "./dom.js";
+import type { Child } from "./dom.js";
+import { sessionTitle, shortId } from "./format.js";
+
+/** Tool input/output shown inline is cut at this many characters. */
+export const TOOL_DETAIL_CHARS = 2_000;
+
+/**
+ * One tool call of an agent's run: title, kind and status, links to the terminals it runs in,
+ * and its input and output behind "Details".
+ */
+export function renderToolCall(tool: ToolCall, store: AppContext["store"]): HTMLElement {
+  const detail: Child[] = [];
+  if (tool.rawInput !== undefined)
+    detail.push(h("div", { class: "tool-io" }, h("span", null, "Input"), h("pre", null, preview(tool.rawInput))));
+  if (tool.rawOutput !== undefined)
+    detail.push(h("div", { class: "tool-io" }, h("span", null, "Output"), h("pre", null, preview(tool.rawOutput))));
+  return h(
+    "div",
+    { class: `tool tool-${tool.status}`, "data-tool": tool.toolCallId, "data-status": tool.status },
+    h(
+      "div",
+      { class: "tool-head" },
+      h("span", { class: "tool-icon" }, icon("tool")),
+      h("span", { class: "tool-title" }, tool.title),
+      tool.kind && tool.kind !== "other" ? h("span", { class: "tool-kind" }, tool.kind) : null,
+      h("span", { class: `pill pill-${tool.status}` }, tool.status.replace(/_/g, " ")),
+    ),
+    tool.terminalSessionIds.length > 0
+      ? h(
+          "div",
+          { class: "tool-terminals" },
+          tool.terminalSessionIds.map((id) => {
+            const child = store.get(id);
+            return h(
+              "a",
+              { class: "child-link", href: `#/s/${encodeURIComponent(id)}`, "data-test": "tool-terminal" },
+              icon("terminal"),
+              child ? sessionTitle(child) : `terminal ${shortId(id)}`,
+              icon("link"),
+            );
+          }),
+        )
+      : null,
+    detail.length > 0 ? h("details", { class: "tool-detail" }, h("summary", null, "Details"), detail) : null,
+  );
+}
+
+function preview(value: unknown): string {
+  const text = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  return text.length > TOOL_DETAIL_CHARS ? `${text.slice(0, TOOL_DETAIL_CHARS)}…` : text;
+}
