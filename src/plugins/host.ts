@@ -2,17 +2,16 @@ import { existsSync, realpathSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
-import { runPluginAgent, type ActiveRun } from "./agent-run.js";
-import { HttpHookResponse, PluginToolEvent, type LogLevel, type RuntimeMethod } from "./ipc.js";
+import { runPluginAgent } from "./agent-run.js";
+import { HttpHookResponse } from "./ipc.js";
 import { DEFAULT_PLUGIN_LIMITS, type PluginLimits } from "./limits.js";
-import { PluginMetrics, type CallOutcome } from "./metrics.js";
+import { PluginMetrics } from "./metrics.js";
 import { grantedPermissions } from "./permissions.js";
-import { PluginProcess, type ExitInfo } from "./plugin-process.js";
-import { RateWindow } from "./rate-window.js";
-import { PluginRuntime } from "./runtime.js";
+import { PluginInstance } from "./plugin-instance.js";
+import type { ExitInfo } from "./plugin-process.js";
 import { resolvePlugin, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
 import type {
@@ -35,15 +34,7 @@ const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-switchb
  */
 const PLUGIN_RESPONSE_HEADERS = /^(x-(?!switchboard-)[a-z0-9-]+|cache-control|retry-after)$/i;
 
-interface Instance {
-  process: PluginProcess;
-  runtime: PluginRuntime;
-  runs: Map<string, ActiveRun>;
-  inFlight: number;
-  calls: RateWindow;
-  log: RateWindow;
-}
-
+/** A configured plugin: its entry, state and restart bookkeeping, and its running instance if any. */
 interface Slot {
   id: string;
   entry: PluginEntry;
@@ -52,7 +43,7 @@ interface Slot {
   restarts: number;
   consecutiveCrashes: number;
   lastError: string | null;
-  instance: Instance | undefined;
+  instance: PluginInstance | undefined;
   restartTimer: Timer | undefined;
   stableTimer: Timer | undefined;
   /** Bumped whenever the slot is stopped or reconfigured, so stale async steps give up. */
@@ -61,10 +52,11 @@ interface Slot {
 }
 
 /**
- * Runs the configured plugins, each in its own sandboxed Node process, and serves their
- * runtime API. The gateway owns one host: `load` it at start and on every config reload,
- * list `status()` on `GET /v1/plugins`, route runs of plugin agents to `runAgent`, forward
- * webhook posts to `handleHttp`, and `close` it on shutdown.
+ * Runs the configured plugins, each in its own sandboxed Node process (a
+ * {@link PluginInstance}, which serves its runtime API), and restarts the ones that crash,
+ * after a backoff, up to a limit. The gateway owns one host: `load` it at start and on every
+ * config reload, list `status()` on `GET /v1/plugins`, route runs of plugin agents to
+ * `runAgent`, forward webhook posts to `handleHttp`, and `close` it on shutdown.
  *
  * @example
  * const host = new PluginHost(deps, { registry, baseDir: dirname(configFile) });
@@ -338,67 +330,23 @@ export class PluginHost {
       return;
     }
 
-    const runtime = new PluginRuntime({
+    const instance = new PluginInstance({
       pluginId: slot.id,
-      permissions: slot.entry.permissions,
+      entry: slot.entry,
+      args,
+      entryFile,
       stateDir,
-      state: slot.store,
+      store: slot.store,
       deps: this.deps,
       limits: this.limits,
-      deliver: (sub, sessionId, event) => this.deliver(instance, sub, sessionId, event),
+      metrics: this.metrics,
       agentOwner: (agentId) =>
         [...this.slots.values()].find((s) => s !== slot && s.instance?.runtime.agents.has(agentId))?.id,
+      onExit: (exited, info) => this.onExit(slot, exited, info),
     });
-    const proc: PluginProcess = new PluginProcess({
-      id: slot.id,
-      args,
-      cwd: stateDir,
-      init: {
-        t: "init",
-        id: slot.id,
-        entry: entryFile,
-        stateDir,
-        config: slot.entry.config ?? {},
-        permissions: grantedPermissions(slot.entry.permissions),
-      },
-      limits: this.limits,
-      clock: this.deps.clock,
-      onRequest: (id, method, params) => this.onRequest(slot, instance, id, method, params),
-      onLog: (frame) => this.pluginLog(slot, instance, frame.level, frame.msg, frame.fields),
-      onOutput: (stream, line) =>
-        this.pluginLog(slot, instance, stream === "stderr" ? "warn" : "info", line, { stream }),
-      onStream: (frame) => {
-        const run = instance.runs.get(frame.runId);
-        if (run === undefined) return;
-        proc.touch(run.callId);
-        if (frame.t === "agent.delta") {
-          run.sink.delta(frame.text);
-          return;
-        }
-        const tool = PluginToolEvent.safeParse(frame.event);
-        if (tool.success) run.sink.tool(tool.data);
-        else
-          this.deps.logger.warn(
-            { plugin: slot.id, runId: frame.runId, err: tool.error.issues[0]?.message },
-            "plugin tool event dropped: invalid",
-          );
-      },
-      onDrain: () => {
-        for (const { sub, count } of runtime.takeDropped()) proc.send({ t: "dropped", sub, count });
-      },
-      onExit: (info) => this.onExit(slot, instance, info),
-    });
-    const instance: Instance = {
-      process: proc,
-      runtime,
-      runs: new Map(),
-      inFlight: 0,
-      calls: new RateWindow(this.limits.callsPerSecond, this.deps.clock),
-      log: new RateWindow(this.limits.logLinesPerSecond, this.deps.clock),
-    };
     slot.instance = instance;
     try {
-      await proc.ready();
+      await instance.process.ready();
     } catch (error) {
       // The exit handler (which runs for every failed start) records the error, logs it and
       // schedules the restart; a stop during the start lands here too.
@@ -407,83 +355,14 @@ export class PluginHost {
     }
     if (slot.instance !== instance) return;
     this.setState(slot, "running");
-    this.deps.logger.info({ plugin: slot.id, pid: proc.pid }, "plugin running");
+    this.deps.logger.info({ plugin: slot.id, pid: instance.process.pid }, "plugin running");
     slot.stableTimer = this.deps.clock.setTimeout(() => {
       slot.consecutiveCrashes = 0;
     }, this.limits.stableAfterMs);
   }
 
-  private deliver(instance: Instance, sub: number, sessionId: string, event: SessionEvent): boolean {
-    // A slow plugin costs only itself: past the bound its deliveries are dropped and counted,
-    // and it is told how many once its queue drained.
-    if (instance.process.queuedBytes > this.limits.outboundQueueBytes) return false;
-    instance.process.send({ t: "event", sub, sessionId, event });
-    return true;
-  }
-
-  private onRequest(slot: Slot, instance: Instance, id: number, method: RuntimeMethod, params: unknown): void {
-    if (instance.inFlight >= this.limits.pendingRequests) {
-      this.metrics.call(slot.id, method, "error");
-      instance.process.respond(id, {
-        ok: false,
-        error: { code: "LIMIT_EXCEEDED", message: `at most ${this.limits.pendingRequests} runtime calls in flight` },
-      });
-      return;
-    }
-    if (!instance.calls.take()) {
-      this.metrics.call(slot.id, method, "error");
-      instance.process.respond(id, {
-        ok: false,
-        error: { code: "RATE_LIMITED", message: `at most ${this.limits.callsPerSecond} runtime calls per second` },
-      });
-      return;
-    }
-    instance.inFlight++;
-    instance.runtime.handle(id, method, params).then(
-      (value) => {
-        instance.inFlight--;
-        this.metrics.call(slot.id, method, "ok");
-        instance.process.respond(id, { ok: true, value: value ?? null });
-      },
-      (error: unknown) => {
-        instance.inFlight--;
-        const err =
-          error instanceof SwitchboardError
-            ? error
-            : new SwitchboardError("INTERNAL", error instanceof Error ? error.message : String(error));
-        const outcome: CallOutcome =
-          err.code === "PLUGIN_PERMISSION_DENIED" ? "denied" : err.code === "PLUGIN_TIMEOUT" ? "timeout" : "error";
-        this.metrics.call(slot.id, method, outcome);
-        if (outcome === "denied")
-          this.deps.logger.warn({ plugin: slot.id, method, ...err.details }, "plugin call denied");
-        else if (err.code === "INTERNAL")
-          this.deps.logger.error({ plugin: slot.id, method, err: err.message }, "plugin call failed");
-        instance.process.respond(id, { ok: false, error: { code: err.code, message: err.message } });
-      },
-    );
-  }
-
-  private pluginLog(
-    slot: Slot,
-    instance: Instance,
-    level: LogLevel,
-    msg: string,
-    fields: Record<string, unknown> | undefined,
-  ): void {
-    const allowed = instance.log.take((dropped) =>
-      this.deps.logger.warn({ plugin: slot.id, dropped }, "plugin log lines dropped (rate limit)"),
-    );
-    if (!allowed) return;
-    const text = msg.length > this.limits.logLineChars ? `${msg.slice(0, this.limits.logLineChars)}…` : msg;
-    const record: Record<string, unknown> = { plugin: slot.id };
-    if (fields !== undefined)
-      record["data"] = JSON.stringify(fields).length > this.limits.logLineChars ? { truncated: true } : fields;
-    this.deps.logger[level](record, text);
-  }
-
-  private onExit(slot: Slot, instance: Instance, info: ExitInfo): void {
-    // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
-    instance.runtime.dispose();
+  /** An instance's process exited (its runtime is disposed): a crash schedules a restart after a backoff. */
+  private onExit(slot: Slot, instance: PluginInstance, info: ExitInfo): void {
     if (slot.instance !== instance) return;
     slot.instance = undefined;
     slot.stableTimer?.cancel();

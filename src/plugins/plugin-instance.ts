@@ -1,0 +1,174 @@
+import { SwitchboardError, type SessionEvent } from "../protocol/index.js";
+import type { ActiveRun } from "./agent-run.js";
+import type { PluginEntry } from "./config.js";
+import { PluginToolEvent, type ChildFrame, type LogLevel, type RuntimeMethod } from "./ipc.js";
+import type { PluginLimits } from "./limits.js";
+import type { CallOutcome, PluginMetrics } from "./metrics.js";
+import { grantedPermissions } from "./permissions.js";
+import { PluginProcess, type ExitInfo } from "./plugin-process.js";
+import { RateWindow } from "./rate-window.js";
+import { PluginRuntime } from "./runtime.js";
+import type { StateStore } from "./state-store.js";
+import type { PluginHostDeps } from "./types.js";
+
+type StreamFrame = Extract<ChildFrame, { t: "agent.delta" | "agent.tool" }>;
+
+export interface PluginInstanceOptions {
+  pluginId: string;
+  entry: PluginEntry;
+  /** Arguments after `process.execPath` (see `sandboxArgs`). */
+  args: string[];
+  /** The plugin's resolved entry file. */
+  entryFile: string;
+  /** The plugin's own writable directory (its working directory). */
+  stateDir: string;
+  store: StateStore;
+  deps: PluginHostDeps;
+  limits: PluginLimits;
+  metrics: PluginMetrics;
+  /** The plugin that registered `agentId`, when it is another one (agent ids are global). */
+  agentOwner(agentId: string): string | undefined;
+  /** The process exited; the instance has disposed its runtime already. */
+  onExit(instance: PluginInstance, info: ExitInfo): void;
+}
+
+/**
+ * One running process of a plugin and the runtime API it is served: runtime calls (bounded in
+ * flight and per second, counted in the metrics), log lines (rate-limited, cut), agent stream
+ * frames (routed to their runs) and session events (dropped and counted while the plugin lags).
+ * The host calls into the plugin through `process` (agent runs, the HTTP hook).
+ */
+export class PluginInstance {
+  readonly process: PluginProcess;
+  readonly runtime: PluginRuntime;
+  /** Agent runs in flight, by run id. */
+  readonly runs = new Map<string, ActiveRun>();
+  private readonly options: PluginInstanceOptions;
+  private readonly calls: RateWindow;
+  private readonly log: RateWindow;
+  private inFlight = 0;
+
+  constructor(options: PluginInstanceOptions) {
+    const { pluginId, entry, stateDir, deps, limits } = options;
+    this.options = options;
+    this.calls = new RateWindow(limits.callsPerSecond, deps.clock);
+    this.log = new RateWindow(limits.logLinesPerSecond, deps.clock);
+    this.runtime = new PluginRuntime({
+      pluginId,
+      permissions: entry.permissions,
+      stateDir,
+      state: options.store,
+      deps,
+      limits,
+      deliver: (sub, sessionId, event) => this.deliver(sub, sessionId, event),
+      agentOwner: (agentId) => options.agentOwner(agentId),
+    });
+    this.process = new PluginProcess({
+      id: pluginId,
+      args: options.args,
+      cwd: stateDir,
+      init: {
+        t: "init",
+        id: pluginId,
+        entry: options.entryFile,
+        stateDir,
+        config: entry.config ?? {},
+        permissions: grantedPermissions(entry.permissions),
+      },
+      limits,
+      clock: deps.clock,
+      onRequest: (id, method, params) => this.onRequest(id, method, params),
+      onLog: (frame) => this.pluginLog(frame.level, frame.msg, frame.fields),
+      onOutput: (stream, line) => this.pluginLog(stream === "stderr" ? "warn" : "info", line, { stream }),
+      onStream: (frame) => this.onStream(frame),
+      onDrain: () => {
+        for (const { sub, count } of this.runtime.takeDropped()) this.process.send({ t: "dropped", sub, count });
+      },
+      onExit: (info) => {
+        // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
+        this.runtime.dispose();
+        options.onExit(this, info);
+      },
+    });
+  }
+
+  private deliver(sub: number, sessionId: string, event: SessionEvent): boolean {
+    // A slow plugin costs only itself: past the bound its deliveries are dropped and counted,
+    // and it is told how many once its queue drained.
+    if (this.process.queuedBytes > this.options.limits.outboundQueueBytes) return false;
+    this.process.send({ t: "event", sub, sessionId, event });
+    return true;
+  }
+
+  private onStream(frame: StreamFrame): void {
+    const run = this.runs.get(frame.runId);
+    if (run === undefined) return;
+    this.process.touch(run.callId);
+    if (frame.t === "agent.delta") {
+      run.sink.delta(frame.text);
+      return;
+    }
+    const tool = PluginToolEvent.safeParse(frame.event);
+    if (tool.success) run.sink.tool(tool.data);
+    else
+      this.options.deps.logger.warn(
+        { plugin: this.options.pluginId, runId: frame.runId, err: tool.error.issues[0]?.message },
+        "plugin tool event dropped: invalid",
+      );
+  }
+
+  private onRequest(id: number, method: RuntimeMethod, params: unknown): void {
+    const { pluginId, limits, metrics, deps } = this.options;
+    if (this.inFlight >= limits.pendingRequests) {
+      metrics.call(pluginId, method, "error");
+      this.process.respond(id, {
+        ok: false,
+        error: { code: "LIMIT_EXCEEDED", message: `at most ${limits.pendingRequests} runtime calls in flight` },
+      });
+      return;
+    }
+    if (!this.calls.take()) {
+      metrics.call(pluginId, method, "error");
+      this.process.respond(id, {
+        ok: false,
+        error: { code: "RATE_LIMITED", message: `at most ${limits.callsPerSecond} runtime calls per second` },
+      });
+      return;
+    }
+    this.inFlight++;
+    this.runtime.handle(id, method, params).then(
+      (value) => {
+        this.inFlight--;
+        metrics.call(pluginId, method, "ok");
+        this.process.respond(id, { ok: true, value: value ?? null });
+      },
+      (error: unknown) => {
+        this.inFlight--;
+        const err =
+          error instanceof SwitchboardError
+            ? error
+            : new SwitchboardError("INTERNAL", error instanceof Error ? error.message : String(error));
+        const outcome: CallOutcome =
+          err.code === "PLUGIN_PERMISSION_DENIED" ? "denied" : err.code === "PLUGIN_TIMEOUT" ? "timeout" : "error";
+        metrics.call(pluginId, method, outcome);
+        if (outcome === "denied") deps.logger.warn({ plugin: pluginId, method, ...err.details }, "plugin call denied");
+        else if (err.code === "INTERNAL")
+          deps.logger.error({ plugin: pluginId, method, err: err.message }, "plugin call failed");
+        this.process.respond(id, { ok: false, error: { code: err.code, message: err.message } });
+      },
+    );
+  }
+
+  private pluginLog(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {
+    const { pluginId, limits, deps } = this.options;
+    const allowed = this.log.take((dropped) =>
+      deps.logger.warn({ plugin: pluginId, dropped }, "plugin log lines dropped (rate limit)"),
+    );
+    if (!allowed) return;
+    const text = msg.length > limits.logLineChars ? `${msg.slice(0, limits.logLineChars)}…` : msg;
+    const record: Record<string, unknown> = { plugin: pluginId };
+    if (fields !== undefined)
+      record["data"] = JSON.stringify(fields).length > limits.logLineChars ? { truncated: true } : fields;
+    deps.logger[level](record, text);
+  }
+}
