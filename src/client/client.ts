@@ -369,7 +369,8 @@ export class SwitchboardClient {
   }
 
   private onOpen(handle: SocketHandle, hello: HelloFrame): void {
-    if (this.helloReceived) return;
+    // A `state` listener may have closed the client while this connection was opening.
+    if (this.helloReceived || this.loop.state === "closed") return;
     this.helloReceived = true;
     this._hello = hello;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);

@@ -221,6 +221,16 @@ export class HttpClient {
         );
       }
       const reason = error instanceof Error ? describeCause(error) : String(error);
+      // A connection that was made and then dropped is not "nothing answers": callers retry it.
+      if (droppedAfterConnect(error)) {
+        throw new ConnectionError(
+          "DISCONNECTED",
+          `${method} ${path}: the connection to ${this.target.url} dropped: ${reason}`,
+          {
+            cause: error,
+          },
+        );
+      }
       throw new ConnectionError("UNREACHABLE", `cannot reach the gateway at ${this.target.url}: ${reason}`, {
         cause: error,
       });
@@ -267,4 +277,15 @@ export function httpClientFor(options: GatewayTarget & { httpTimeoutMs?: number 
     ...options,
     ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
   });
+}
+
+/** Socket errors (Node's fetch, undici) that mean the gateway accepted the connection and then it dropped. */
+const DROPPED_CODES: ReadonlySet<string> = new Set(["UND_ERR_SOCKET", "UND_ERR_CLOSED", "ECONNRESET", "EPIPE"]);
+
+function droppedAfterConnect(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && DROPPED_CODES.has(code)) return true;
+  }
+  return false;
 }
