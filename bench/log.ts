@@ -41,10 +41,18 @@ function rawSqliteInsert(): number {
     db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
-    db.exec("CREATE TABLE events (session_id TEXT, seq INTEGER, type TEXT, body TEXT, PRIMARY KEY (session_id, seq)) WITHOUT ROWID");
+    db.exec(
+      "CREATE TABLE events (session_id TEXT, seq INTEGER, type TEXT, body TEXT, PRIMARY KEY (session_id, seq)) WITHOUT ROWID",
+    );
     const insert = db.prepare("INSERT INTO events VALUES (?, ?, ?, ?)");
     const batch = db.transaction((from: number, to: number) => {
-      for (let i = from; i < to; i++) insert.run("s", i + 1, "custom", JSON.stringify({ seq: i + 1, ts: 0, type: "custom", name: "bench", data: PAYLOAD }));
+      for (let i = from; i < to; i++)
+        insert.run(
+          "s",
+          i + 1,
+          "custom",
+          JSON.stringify({ seq: i + 1, ts: 0, type: "custom", name: "bench", data: PAYLOAD }),
+        );
     });
     const t0 = performance.now();
     for (let i = 0; i < EVENTS; i += 8192) batch(i, Math.min(EVENTS, i + 8192));
@@ -73,7 +81,9 @@ function catchUpRead(): { ours: number; raw: number } {
     }
     const ours = (n / (performance.now() - t0)) * 1000;
     const db = new Database(file, { readonly: true });
-    const stmt = db.prepare("SELECT seq, type, body FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 512");
+    const stmt = db.prepare(
+      "SELECT seq, type, body FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT 512",
+    );
     const t1 = performance.now();
     let s = 0;
     let m = 0;
@@ -99,7 +109,12 @@ function resumeFromTail(): { p50: number; p99: number } {
     events.flush();
     const samples: number[] = [];
     let delivered = 0;
-    const sink = { queuedBytes: 0, budgetBytes: 4 << 20, deliver: (e: readonly unknown[]) => void (delivered += e.length), reset: () => undefined };
+    const sink = {
+      queuedBytes: 0,
+      budgetBytes: 4 << 20,
+      deliver: (e: readonly unknown[]) => void (delivered += e.length),
+      reset: () => undefined,
+    };
     for (let i = 0; i < 5000; i++) {
       const t0 = performance.now();
       const feed = new SessionFeed(log, log.head - 10, sink);

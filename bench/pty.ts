@@ -152,7 +152,9 @@ export async function run(): Promise<BenchSection> {
     async () => {
       const log = events.create(`s${logged++}`);
       const t0 = performance.now();
-      const m = await measurePtyPipeline(PTY_BENCH_COMMAND, (piece) => log.appendOutput(piece.stream, piece.data, piece.enc, piece.byteLength));
+      await measurePtyPipeline(PTY_BENCH_COMMAND, (piece) =>
+        log.appendOutput(piece.stream, piece.data, piece.enc, piece.byteLength),
+      );
       events.flush();
       if (log.outputBytes !== PTY_BENCH_BYTES) throw new Error(`the log holds ${log.outputBytes} bytes`);
       return PTY_BENCH_BYTES / 1e6 / ((performance.now() - t0) / 1000);

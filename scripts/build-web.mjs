@@ -71,7 +71,10 @@ await copyFile(`${SRC}/favicon.svg`, `${OUT}/favicon.svg`);
 // Precompressed copies: the gateway serves the .br or .gz file when the browser accepts it.
 for (const file of [js, css, "index.html"]) {
   const body = await readFile(`${OUT}/${file}`);
-  await writeFile(`${OUT}/${file}.br`, brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }));
+  await writeFile(
+    `${OUT}/${file}.br`,
+    brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }),
+  );
   await writeFile(`${OUT}/${file}.gz`, gzipSync(body, { level: 9 }));
 }
 const kib = async (file) => ((await stat(`${OUT}/${file}`)).size / 1024).toFixed(0);

@@ -49,7 +49,9 @@ export async function serve(argv: string[]): Promise<number> {
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
     const result = gateway.reload();
-    process.stderr.write(result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`);
+    process.stderr.write(
+      result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`,
+    );
   };
   process.on("SIGHUP", onHup);
   await new Promise<void>((resolve) => {

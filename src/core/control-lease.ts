@@ -44,14 +44,20 @@ export class ControlLease {
       return;
     }
     if (previous && !force) {
-      throw new SwitchboardError("CONTROL_HELD", `control of this session is held by ${previous.actor.name}; use force to take it over`, {
-        holder: previous.actor.name,
-      });
+      throw new SwitchboardError(
+        "CONTROL_HELD",
+        `control of this session is held by ${previous.actor.name}; use force to take it over`,
+        {
+          holder: previous.actor.name,
+        },
+      );
     }
     this.current = holder;
     this.lastActivity = this.clock.now();
     this.schedule(this.autoReleaseAfterMs);
-    this.onChange(previous ? { action: "taken-over", holder, previous } : { action: "acquired", holder, previous: null });
+    this.onChange(
+      previous ? { action: "taken-over", holder, previous } : { action: "acquired", holder, previous: null },
+    );
   }
 
   /** Releases the lease if `key` holds it. Returns whether it did. */

@@ -53,7 +53,12 @@ export class SessionLog implements AppendableLog {
     this.clock = options.clock;
     this.retention = options.retention;
     this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes);
-    this.onListenerError = options.onListenerError ?? ((e) => queueMicrotask(() => { throw e; }));
+    this.onListenerError =
+      options.onListenerError ??
+      ((e) =>
+        queueMicrotask(() => {
+          throw e;
+        }));
     const initial = options.initial ?? { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
     this._head = initial.head;
     this._first = initial.first;
@@ -137,7 +142,8 @@ export class SessionLog implements AppendableLog {
       entries.push(...this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1));
     }
     if (entries.length < limit) {
-      const after = entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
+      const after =
+        entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
       entries.push(...this.ring.readAfter(after, limit - entries.length, types));
     }
     let cut = entries.length >= limit;
@@ -176,7 +182,10 @@ export class SessionLog implements AppendableLog {
   /** Raw output bytes from byte `offset` on, as slices in order. At most `maxEntries` events are read. */
   readOutput(offset: number, maxEntries = 10_000): OutputSlice[] {
     if (offset > this._outputBytes) {
-      throw new SwitchboardError("BAD_REQUEST", `since=${offset} is past the end of the output (${this._outputBytes} bytes)`);
+      throw new SwitchboardError(
+        "BAD_REQUEST",
+        `since=${offset} is past the end of the output (${this._outputBytes} bytes)`,
+      );
     }
     const rows = this.outputEntriesFrom(offset, maxEntries);
     const slices: OutputSlice[] = [];

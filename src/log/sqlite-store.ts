@@ -15,7 +15,15 @@ export const LOG_FLUSH_MAX_BATCH = 8192;
 
 /** An op as it crosses to the writer thread (plain data: structured clone copies strings flat). */
 type WireOp =
-  | { kind: "entry"; sessionId: string; seq: number; type: string; outStart: number | null; outEnd: number | null; json: string }
+  | {
+      kind: "entry";
+      sessionId: string;
+      seq: number;
+      type: string;
+      outStart: number | null;
+      outEnd: number | null;
+      json: string;
+    }
   | { kind: "trim"; sessionId: string; first: number }
   | { kind: "session"; id: string; sessionKind: string; state: string; createdAt: number; meta: string }
   | { kind: "delete"; sessionId: string };
@@ -63,7 +71,12 @@ export class SqliteEventStore implements EventStore {
   };
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
-    this.onError = options.onError ?? ((error) => queueMicrotask(() => { throw error; }));
+    this.onError =
+      options.onError ??
+      ((error) =>
+        queueMicrotask(() => {
+          throw error;
+        }));
     this.db = new Database(file);
     // Events are ~100 B to 64 KiB; with the default 4 KiB pages most rows overflow and a
     // WITHOUT ROWID insert costs several page writes. 64 KiB pages measured 5-6x faster
@@ -206,7 +219,13 @@ export class SqliteEventStore implements EventStore {
     this.flushedListeners.push(listener);
   }
 
-  readAfter(sessionId: string, since: number, limit: number, types?: ReadonlySet<string>, upTo = Number.MAX_SAFE_INTEGER): LogEntry[] {
+  readAfter(
+    sessionId: string,
+    since: number,
+    limit: number,
+    types?: ReadonlySet<string>,
+    upTo = Number.MAX_SAFE_INTEGER,
+  ): LogEntry[] {
     if (!types) return (this.stmt.readAfter.all(sessionId, since, upTo, limit) as Row[]).map(toEntry);
     // Filtered reads page through the range so a sparse type cannot make one query scan everything twice.
     const out: LogEntry[] = [];
@@ -238,7 +257,9 @@ export class SqliteEventStore implements EventStore {
   }
 
   loadSessions(): PersistedSession[] {
-    const rows = this.db.prepare("SELECT id, kind, state, created_at, meta FROM sessions ORDER BY created_at, id").all() as Array<{
+    const rows = this.db
+      .prepare("SELECT id, kind, state, created_at, meta FROM sessions ORDER BY created_at, id")
+      .all() as Array<{
       id: string;
       kind: PersistedSession["kind"];
       state: PersistedSession["state"];

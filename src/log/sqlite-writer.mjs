@@ -21,7 +21,9 @@ db.pragma("journal_mode = WAL");
 db.pragma("synchronous = NORMAL");
 db.pragma("busy_timeout = 5000");
 
-const insert = db.prepare("INSERT INTO events (session_id, seq, type, out_start, out_end, body) VALUES (?, ?, ?, ?, ?, ?)");
+const insert = db.prepare(
+  "INSERT INTO events (session_id, seq, type, out_start, out_end, body) VALUES (?, ?, ?, ?, ?, ?)",
+);
 const trim = db.prepare("DELETE FROM events WHERE session_id = ? AND seq < ?");
 const upsertSession = db.prepare(
   `INSERT INTO sessions (id, kind, state, created_at, meta) VALUES (?, ?, ?, ?, ?)

@@ -15,15 +15,44 @@ const EventTypes = z.array(z.enum(EVENT_TYPES as [string, ...string[]])).max(64)
 
 /** Frames a client sends on `/v1/ws`. Every frame may carry a `ref` echoed in its `ack`/`error`. */
 export const ClientFrame = z.discriminatedUnion("op", [
-  z.strictObject({ op: z.literal("subscribe"), session: SessionId, since: Since.optional(), types: EventTypes.optional(), ref: Ref.optional() }),
+  z.strictObject({
+    op: z.literal("subscribe"),
+    session: SessionId,
+    since: Since.optional(),
+    types: EventTypes.optional(),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
-  z.strictObject({ op: z.literal("input"), session: SessionId, data: z.string().max(LIMITS.INPUT_BYTES * 2), enc: z.literal("base64").optional(), ref: Ref.optional() }),
+  z.strictObject({
+    op: z.literal("input"),
+    session: SessionId,
+    data: z.string().max(LIMITS.INPUT_BYTES * 2),
+    enc: z.literal("base64").optional(),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("signal"), session: SessionId, signal: Signal, ref: Ref.optional() }),
   z.strictObject({ op: z.literal("resize"), session: SessionId, cols: Cols, rows: Rows, ref: Ref.optional() }),
-  z.strictObject({ op: z.literal("control"), session: SessionId, action: z.enum(["acquire", "release"]), force: z.boolean().optional(), ref: Ref.optional() }),
-  z.strictObject({ op: z.literal("prompt"), session: SessionId, text: z.string().min(1).max(LIMITS.STRING_BYTES), ref: Ref.optional() }),
+  z.strictObject({
+    op: z.literal("control"),
+    session: SessionId,
+    action: z.enum(["acquire", "release"]),
+    force: z.boolean().optional(),
+    ref: Ref.optional(),
+  }),
+  z.strictObject({
+    op: z.literal("prompt"),
+    session: SessionId,
+    text: z.string().min(1).max(LIMITS.STRING_BYTES),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("abort"), session: SessionId, all: z.boolean().optional(), ref: Ref.optional() }),
-  z.strictObject({ op: z.literal("permission"), session: SessionId, requestId: z.string().min(1).max(200), optionId: z.string().min(1).max(200), ref: Ref.optional() }),
+  z.strictObject({
+    op: z.literal("permission"),
+    session: SessionId,
+    requestId: z.string().min(1).max(200),
+    optionId: z.string().min(1).max(200),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("ping"), t: z.number().optional(), ref: Ref.optional() }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;

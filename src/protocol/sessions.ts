@@ -23,7 +23,10 @@ const boundedString = (max: number = LIMITS.STRING_BYTES) => z.string().max(max)
 const noNul = (s: z.ZodString) => s.refine((v) => !v.includes("\0"), "must not contain NUL bytes");
 
 export const Env = z
-  .record(z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256), noNul(boundedString()))
+  .record(
+    z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256),
+    noNul(boundedString()),
+  )
   .refine((env) => Object.keys(env).length <= LIMITS.ENV_ENTRIES, `at most ${LIMITS.ENV_ENTRIES} variables`);
 
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
@@ -33,7 +36,10 @@ const Cwd = noNul(z.string().min(1).max(4096));
 
 export const CreateTerminalSession = z.strictObject({
   kind: z.literal("terminal"),
-  command: z.array(noNul(boundedString().min(1))).min(1, "command needs at least the program").max(LIMITS.COMMAND_ARGS),
+  command: z
+    .array(noNul(boundedString().min(1)))
+    .min(1, "command needs at least the program")
+    .max(LIMITS.COMMAND_ARGS),
   cwd: Cwd.optional(),
   env: Env.optional(),
   pty: z.boolean().optional(),
@@ -45,7 +51,11 @@ export const CreateTerminalSession = z.strictObject({
 export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
 export const InlineAgent = z.strictObject({
   adapter: z.enum(AGENT_ADAPTERS),
-  command: z.array(noNul(boundedString().min(1))).min(1).max(LIMITS.COMMAND_ARGS).optional(),
+  command: z
+    .array(noNul(boundedString().min(1)))
+    .min(1)
+    .max(LIMITS.COMMAND_ARGS)
+    .optional(),
   cwd: Cwd.optional(),
   env: Env.optional(),
 });
@@ -82,7 +92,10 @@ export const ResizeBody = z.strictObject({ cols: Cols, rows: Rows });
 export const ControlBody = z.strictObject({ action: z.enum(["acquire", "release"]), force: z.boolean().optional() });
 export const PromptBody = z.strictObject({ text: z.string().min(1).max(LIMITS.STRING_BYTES) });
 export const AbortBody = z.strictObject({ all: z.boolean().optional() });
-export const PermissionBody = z.strictObject({ requestId: z.string().min(1).max(200), optionId: z.string().min(1).max(200) });
+export const PermissionBody = z.strictObject({
+  requestId: z.string().min(1).max(200),
+  optionId: z.string().min(1).max(200),
+});
 
 /** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
 const ExternalName = z
@@ -106,7 +119,10 @@ export const ExternalEvent = z.union([
   }),
   z.strictObject({
     type: z.literal("exit"),
-    data: z.strictObject({ exitCode: z.number().int().nullable().default(0), signal: z.string().max(16).nullable().default(null) }),
+    data: z.strictObject({
+      exitCode: z.number().int().nullable().default(0),
+      signal: z.string().max(16).nullable().default(null),
+    }),
   }),
   z.strictObject({ type: ExternalName, data: z.unknown().optional() }),
 ]);
@@ -143,7 +159,11 @@ export const SessionInfo = z.object({
    * doing: `working` on a run, `waiting` for a permission answer, or `idle`.
    */
   run: z
-    .object({ active: z.string().nullable(), queued: z.number().int(), activity: z.enum(["idle", "working", "waiting"]) })
+    .object({
+      active: z.string().nullable(),
+      queued: z.number().int(),
+      activity: z.enum(["idle", "working", "waiting"]),
+    })
     .nullable(),
   lastActivityAt: z.number(),
 });

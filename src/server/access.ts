@@ -17,7 +17,10 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
     throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${truncateId(id)}`);
   }
   if (access === "steer" && !canSteer(identity, session.record)) {
-    throw new SwitchboardError("FORBIDDEN", `${identity.name} (${identity.role}) may watch session ${session.id} but not steer it`);
+    throw new SwitchboardError(
+      "FORBIDDEN",
+      `${identity.name} (${identity.role}) may watch session ${session.id} but not steer it`,
+    );
   }
   return session;
 }

@@ -14,16 +14,23 @@ export const BUILT_IN_AGENTS: Readonly<Record<string, AgentSpec>> = { echo: { ad
 
 /** The spec of a configured (or built-in) agent id; AGENT_NOT_FOUND names the ones that exist. */
 export function agentSpec(core: GatewayCore, id: string): AgentSpec {
-  const spec = core.config.agents[id] ?? BUILT_IN_AGENTS[id] ?? (core.pluginAgents.has(id) ? PLUGIN_AGENT_SPEC : undefined);
+  const spec =
+    core.config.agents[id] ?? BUILT_IN_AGENTS[id] ?? (core.pluginAgents.has(id) ? PLUGIN_AGENT_SPEC : undefined);
   if (!spec) {
-    const known = [...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents), ...core.pluginAgents.keys()])].join(", ");
+    const known = [
+      ...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents), ...core.pluginAgents.keys()]),
+    ].join(", ");
     throw new SwitchboardError("AGENT_NOT_FOUND", `no agent ${id.slice(0, 64)}; configured agents: ${known}`);
   }
   return spec;
 }
 
 /** Creates and starts an agent session for `owner`. */
-export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSession, owner: string): AgentGatewaySession {
+export function createAgentGatewaySession(
+  core: GatewayCore,
+  body: CreateAgentSession,
+  owner: string,
+): AgentGatewaySession {
   const agentId = typeof body.agent === "string" ? body.agent : `inline:${body.agent.adapter}`;
   const spec = typeof body.agent === "string" ? agentSpec(core, body.agent) : body.agent;
   const cwd = body.cwd ?? spec.cwd ?? process.cwd();
@@ -55,10 +62,13 @@ export function createAgentGatewaySession(core: GatewayCore, body: CreateAgentSe
 }
 
 /** Every agent a session can be created with: built in, configured, or registered by a plugin. */
-export function listAgents(core: GatewayCore): Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> {
+export function listAgents(
+  core: GatewayCore,
+): Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> {
   const out: Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> = [];
   for (const [id, spec] of Object.entries(BUILT_IN_AGENTS)) out.push({ id, adapter: spec.adapter, source: "built-in" });
-  for (const [id, spec] of Object.entries(core.config.agents)) out.push({ id, adapter: spec.adapter, source: "config" });
+  for (const [id, spec] of Object.entries(core.config.agents))
+    out.push({ id, adapter: spec.adapter, source: "config" });
   for (const [id, plugin] of core.pluginAgents) out.push({ id, adapter: "plugin", source: "plugin", plugin });
   return out;
 }

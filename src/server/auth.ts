@@ -75,9 +75,15 @@ export class TokenRegistry {
     if (adminToken !== undefined) {
       const posing = entries.find((e) => e.name === ADMIN_NAME && e.role !== "admin");
       if (posing) {
-        throw new SwitchboardError("CONFIG_INVALID", `auth.tokens: the name ${ADMIN_NAME} is reserved for the gateway's admin token; give the ${posing.role} token another name`);
+        throw new SwitchboardError(
+          "CONFIG_INVALID",
+          `auth.tokens: the name ${ADMIN_NAME} is reserved for the gateway's admin token; give the ${posing.role} token another name`,
+        );
       }
-      this.records.unshift({ hash: sha256(adminToken), identity: { name: ADMIN_NAME, role: "admin", sessions: ["*"] } });
+      this.records.unshift({
+        hash: sha256(adminToken),
+        identity: { name: ADMIN_NAME, role: "admin", sessions: ["*"] },
+      });
     }
     for (let i = 0; i < this.records.length; i++) {
       for (let j = i + 1; j < this.records.length; j++) {
@@ -180,7 +186,9 @@ function decodeCookieValue(raw: string): string {
 
 /** The audit form of an identity. */
 export function actorOf(identity: Identity, connId?: string): Actor {
-  return connId === undefined ? { name: identity.name, role: identity.role } : { name: identity.name, role: identity.role, connId };
+  return connId === undefined
+    ? { name: identity.name, role: identity.role }
+    : { name: identity.name, role: identity.role, connId };
 }
 
 /**
@@ -224,7 +232,9 @@ export interface AccessTarget {
 export function canSee(identity: Identity, session: AccessTarget): boolean {
   if (identity.role === "admin") return true;
   if (session.owner === identity.name) return true;
-  return identity.sessions.some((g) => globMatch(g, session.id) || (session.name !== null && globMatch(g, session.name)));
+  return identity.sessions.some(
+    (g) => globMatch(g, session.id) || (session.name !== null && globMatch(g, session.name)),
+  );
 }
 
 /** Viewers never steer; operators steer what they can see; admins steer everything. */

@@ -57,7 +57,12 @@ export const ConfigSchema = z.strictObject({
           // Sessions are owned by name: two tokens with one name would be one identity.
           const seen = new Set<string>();
           tokens.forEach((t, i) => {
-            if (seen.has(t.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `name ${t.name} is used by more than one token` });
+            if (seen.has(t.name))
+              ctx.addIssue({
+                code: "custom",
+                path: [i, "name"],
+                message: `name ${t.name} is used by more than one token`,
+              });
             seen.add(t.name);
           });
         })
@@ -69,13 +74,13 @@ export const ConfigSchema = z.strictObject({
   /** Browser origins accepted on WebSocket and cookie requests in addition to the gateway's own. */
   allowedOrigins: z.array(z.string().min(1).max(255)).default([]),
   limits: z
-    .strictObject(Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positive.optional()])) as {
-      [K in keyof Limits]: z.ZodOptional<typeof positive>;
-    })
+    .strictObject(
+      Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positive.optional()])) as {
+        [K in keyof Limits]: z.ZodOptional<typeof positive>;
+      },
+    )
     .default({}),
-  retention: z
-    .strictObject({ maxEvents: positive.optional(), maxBytes: positive.optional() })
-    .default({}),
+  retention: z.strictObject({ maxEvents: positive.optional(), maxBytes: positive.optional() }).default({}),
   control: z
     .strictObject({
       /** Holder silence after which a control lease is released (ms). */
@@ -83,7 +88,9 @@ export const ConfigSchema = z.strictObject({
     })
     .default({}),
   /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */
-  agents: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "agent ids are letters, digits, _ . -"), InlineAgent).default({}),
+  agents: z
+    .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "agent ids are letters, digits, _ . -"), InlineAgent)
+    .default({}),
   /** Agent text deltas are coalesced to at most one event per this many ms. */
   deltaThrottleMs: z.number().int().min(0).max(10_000).optional(),
   bindings: z.array(z.unknown()).default([]),

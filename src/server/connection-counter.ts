@@ -14,7 +14,10 @@ export class ConnectionCounter {
   check(identity: Identity): void {
     const n = this.perToken.get(identity.name) ?? 0;
     if (n >= this.limit) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `${identity.name} has ${n} connections open (limits.connectionsPerToken)`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${identity.name} has ${n} connections open (limits.connectionsPerToken)`,
+      );
     }
   }
 

@@ -126,10 +126,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     tokens: new TokenRegistry(config.auth.tokens, token),
     events,
     sessions,
-    allowedHosts: new Set(["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) => h.toLowerCase())),
+    allowedHosts: new Set(
+      ["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) =>
+        h.toLowerCase(),
+      ),
+    ),
     allowedOrigins: new Set(config.allowedOrigins),
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
-      if (!canCreate(identity)) throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
+      if (!canCreate(identity))
+        throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
       switch (body.kind) {
         case "terminal":
           return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
@@ -150,7 +155,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const terminal = new TerminalEndpoint(core);
 
   const server = createServer((req, res) => {
-    void handleRequest(core, guard, router, req, res, () => failures.recordFailure(req.socket.remoteAddress ?? "unknown"));
+    void handleRequest(core, guard, router, req, res, () =>
+      failures.recordFailure(req.socket.remoteAddress ?? "unknown"),
+    );
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
@@ -191,12 +198,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
    * Limits, tokens and retention are read at start only.
    */
   const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
-    if (typeof options.config !== "string") return { ok: false, error: "no config file to reload (the config was given inline)" };
+    if (typeof options.config !== "string")
+      return { ok: false, error: "no config file to reload (the config was given inline)" };
     try {
       const next = buildSettings(options.config);
       settings = next;
       routing.replace(next.router);
-      void core.plugins?.load(next.config.plugins ?? {}).catch((error: unknown) => logger.error({ err: error }, "plugin reload failed"));
+      void core.plugins
+        ?.load(next.config.plugins ?? {})
+        .catch((error: unknown) => logger.error({ err: error }, "plugin reload failed"));
       logger.info({ warnings: next.warnings }, "config reloaded");
       return { ok: true, warnings: next.warnings };
     } catch (error) {
@@ -205,8 +215,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return { ok: false, error: message };
     }
   };
-  const watcher = typeof options.config === "string" && options.watchConfig !== false ? watchConfig(options.config, reload, logger) : undefined;
-  const pluginHost = createPluginHost(core, { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload }, core.pluginAgents);
+  const watcher =
+    typeof options.config === "string" && options.watchConfig !== false
+      ? watchConfig(options.config, reload, logger)
+      : undefined;
+  const pluginHost = createPluginHost(
+    core,
+    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload },
+    core.pluginAgents,
+  );
   core.plugins = pluginHost;
   await pluginHost.load(config.plugins ?? {});
 
@@ -266,16 +283,24 @@ async function handleRequest(
       await login(core, req, res, recordAuthFailure);
       return;
     }
-    if ((req.method === "GET" || req.method === "HEAD") && !url.pathname.startsWith("/v1/") && url.pathname !== "/metrics") {
+    if (
+      (req.method === "GET" || req.method === "HEAD") &&
+      !url.pathname.startsWith("/v1/") &&
+      url.pathname !== "/metrics"
+    ) {
       if (serveStatic(url.pathname, req.headers["accept-encoding"], res)) return;
     }
     const match = router.match(req.method ?? "GET", url.pathname);
-    if (match.kind === "not-found") throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
+    if (match.kind === "not-found")
+      throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
     const identity = guard.authenticate(req);
     identityName = identity.name;
     if (match.kind === "method-not-allowed") {
       res.setHeader("Allow", match.allow.join(", "));
-      throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use ${match.allow.join(" or ")}`);
+      throw new SwitchboardError(
+        "METHOD_NOT_ALLOWED",
+        `${req.method} is not allowed here; use ${match.allow.join(" or ")}`,
+      );
     }
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
     await match.handler(ctx);
@@ -286,7 +311,13 @@ async function handleRequest(
   } finally {
     core.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
     core.logger.debug(
-      { method: req.method, path: url.pathname, status: res.statusCode, ms: +(performance.now() - started).toFixed(2), who: identityName },
+      {
+        method: req.method,
+        path: url.pathname,
+        status: res.statusCode,
+        ms: +(performance.now() - started).toFixed(2),
+        who: identityName,
+      },
       "request",
     );
   }

@@ -19,7 +19,10 @@ export class RequestGuard {
   checkHost(req: IncomingMessage): void {
     const host = req.headers.host;
     if (host === undefined || !this.core.allowedHosts.has(hostnameOf(host))) {
-      throw new SwitchboardError("HOST_NOT_ALLOWED", "the Host header is not an allowed host; add it to allowedHosts in the config");
+      throw new SwitchboardError(
+        "HOST_NOT_ALLOWED",
+        "the Host header is not an allowed host; add it to allowedHosts in the config",
+      );
     }
   }
 
@@ -30,7 +33,10 @@ export class RequestGuard {
     if (this.core.allowedOrigins.has(origin)) return;
     const host = req.headers.host;
     if (host !== undefined && (origin === `http://${host}` || origin === `https://${host}`)) return;
-    throw new SwitchboardError("ORIGIN_NOT_ALLOWED", `origin ${origin.slice(0, 100)} is not allowed; add it to allowedOrigins in the config`);
+    throw new SwitchboardError(
+      "ORIGIN_NOT_ALLOWED",
+      `origin ${origin.slice(0, 100)} is not allowed; add it to allowedOrigins in the config`,
+    );
   }
 
   /**

@@ -61,7 +61,10 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    throw new SwitchboardError("PAYLOAD_TOO_LARGE", `the body is ${declared} bytes; the limit is ${limit} (limits.bodyBytes)`);
+    throw new SwitchboardError(
+      "PAYLOAD_TOO_LARGE",
+      `the body is ${declared} bytes; the limit is ${limit} (limits.bodyBytes)`,
+    );
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -69,7 +72,10 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     size += chunk.length;
     if (size > limit) {
       req.resume();
-      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `the body is over the limit of ${limit} bytes (limits.bodyBytes)`);
+      throw new SwitchboardError(
+        "PAYLOAD_TOO_LARGE",
+        `the body is over the limit of ${limit} bytes (limits.bodyBytes)`,
+      );
     }
     chunks.push(chunk);
   }

@@ -13,7 +13,16 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       level: options.level ?? process.env["SWITCHBOARD_LOG_LEVEL"] ?? "info",
       base: { service: "switchboard" },
       redact: {
-        paths: ["token", "*.token", "authorization", "*.authorization", "headers.authorization", "headers.cookie", "cookie", "*.cookie"],
+        paths: [
+          "token",
+          "*.token",
+          "authorization",
+          "*.authorization",
+          "headers.authorization",
+          "headers.cookie",
+          "cookie",
+          "*.cookie",
+        ],
         censor: "[redacted]",
       },
     },

@@ -15,19 +15,49 @@ export class GatewayMetrics {
       for (const s of this.sessionSource()) this.sessions.inc({ kind: s.kind, state: s.state });
     },
   });
-  readonly eventsAppended = new Counter({ name: "switchboard_events_appended_total", help: "Events written to the log (group commits)", registers: [this.registry] });
+  readonly eventsAppended = new Counter({
+    name: "switchboard_events_appended_total",
+    help: "Events written to the log (group commits)",
+    registers: [this.registry],
+  });
   readonly appendBatchSeconds = new Histogram({
     name: "switchboard_append_batch_seconds",
     help: "Duration of one group commit",
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
     registers: [this.registry],
   });
-  readonly sseClients = new Gauge({ name: "switchboard_sse_clients", help: "Open Server-Sent Events streams", registers: [this.registry] });
-  readonly wsConnections = new Gauge({ name: "switchboard_ws_connections", help: "Open WebSocket connections", labelNames: ["endpoint"] as const, registers: [this.registry] });
-  readonly catchUps = new Counter({ name: "switchboard_catchup_total", help: "Times a connection fell behind and was switched to catch-up from the log", registers: [this.registry] });
-  readonly resets = new Counter({ name: "switchboard_resets_total", help: "Resets sent because retention dropped what a client needed", registers: [this.registry] });
-  readonly authFailures = new Counter({ name: "switchboard_auth_failures_total", help: "Requests refused for missing or bad credentials", registers: [this.registry] });
-  readonly httpRequests = new Counter({ name: "switchboard_http_requests_total", help: "HTTP requests by status class", labelNames: ["status"] as const, registers: [this.registry] });
+  readonly sseClients = new Gauge({
+    name: "switchboard_sse_clients",
+    help: "Open Server-Sent Events streams",
+    registers: [this.registry],
+  });
+  readonly wsConnections = new Gauge({
+    name: "switchboard_ws_connections",
+    help: "Open WebSocket connections",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
+  readonly catchUps = new Counter({
+    name: "switchboard_catchup_total",
+    help: "Times a connection fell behind and was switched to catch-up from the log",
+    registers: [this.registry],
+  });
+  readonly resets = new Counter({
+    name: "switchboard_resets_total",
+    help: "Resets sent because retention dropped what a client needed",
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: "switchboard_auth_failures_total",
+    help: "Requests refused for missing or bad credentials",
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: "switchboard_http_requests_total",
+    help: "HTTP requests by status class",
+    labelNames: ["status"] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });

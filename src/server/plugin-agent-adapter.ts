@@ -12,7 +12,11 @@ export function pluginAgentAdapter(host: PluginHost, agentId: string): (ctx: Ada
     dispose: async () => undefined,
     async run(run: AdapterRun): Promise<RunOutcome> {
       let streamed = false;
-      let outcome: RunOutcome = { kind: "error", code: "AGENT_FAILED", message: "the plugin agent ended without an answer" };
+      let outcome: RunOutcome = {
+        kind: "error",
+        code: "AGENT_FAILED",
+        message: "the plugin agent ended without an answer",
+      };
       await host.runAgent(
         agentId,
         { runId: run.runId, sessionId: ctx.sessionId, text: run.text },
@@ -23,7 +27,13 @@ export function pluginAgentAdapter(host: PluginHost, agentId: string): (ctx: Ada
           },
           tool: (event) => {
             const { toolCallId, status, title, kind, ...rest } = event;
-            run.sink.tool({ ...rest, toolCallId, status, ...(title !== undefined ? { title } : {}), ...(kind !== undefined ? { kind } : {}) });
+            run.sink.tool({
+              ...rest,
+              toolCallId,
+              status,
+              ...(title !== undefined ? { title } : {}),
+              ...(kind !== undefined ? { kind } : {}),
+            });
           },
           final: (text, stopReason) => {
             if (!streamed && text) run.sink.text(text);

@@ -52,12 +52,22 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
         const route = core.routing.resolveOrThrow(message);
         const session = sessionForKey(core, route.agentId, route.sessionKey, actor(caller.pluginId).name);
         const { runId } = session.prompt(message.text, actor(caller.pluginId));
-        return { agentId: route.agentId, sessionKey: route.sessionKey, sessionId: session.id, runId, matchedBy: route.matchedBy };
+        return {
+          agentId: route.agentId,
+          sessionKey: route.sessionKey,
+          sessionId: session.id,
+          runId,
+          matchedBy: route.matchedBy,
+        };
       },
     },
     config: {
       writePatch: async (patch) => {
-        if (wiring.configFile === undefined) throw new SwitchboardError("CONFIG_INVALID", "the gateway runs without a config file; there is nothing to write");
+        if (wiring.configFile === undefined)
+          throw new SwitchboardError(
+            "CONFIG_INVALID",
+            "the gateway runs without a config file; there is nothing to write",
+          );
         const current = JSON.parse(readFileSync(wiring.configFile, "utf8")) as unknown;
         const next = mergePatch(current, patch);
         buildSettings(next as Record<string, unknown>); // validates; throws CONFIG_INVALID and nothing is written
@@ -74,7 +84,8 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
           throw new SwitchboardError("CONFIG_INVALID", `agent id ${agentId} is already configured in the gateway`);
         }
         const owner = agents.get(agentId);
-        if (owner !== undefined && owner !== pluginId) throw new SwitchboardError("CONFIG_INVALID", `agent id ${agentId} is registered by plugin ${owner}`);
+        if (owner !== undefined && owner !== pluginId)
+          throw new SwitchboardError("CONFIG_INVALID", `agent id ${agentId} is registered by plugin ${owner}`);
         agents.set(agentId, pluginId);
       },
       unregistered: (pluginId, agentId) => {
@@ -84,14 +95,19 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
   };
   return new PluginHost(deps, {
     registry: core.metrics.registry,
-    ...(wiring.configFile !== undefined ? { baseDir: dirname(resolve(wiring.configFile)), protectedPaths: [resolve(wiring.configFile)] } : {}),
+    ...(wiring.configFile !== undefined
+      ? { baseDir: dirname(resolve(wiring.configFile)), protectedPaths: [resolve(wiring.configFile)] }
+      : {}),
   });
 }
 
 /** RFC 7396 JSON merge patch. */
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
-  const out: Record<string, unknown> = target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target !== null && typeof target === "object" && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = mergePatch(out[k], v);

@@ -9,7 +9,10 @@ interface Route {
   handler: Handler;
 }
 
-export type Match = { kind: "found"; handler: Handler; params: Record<string, string> } | { kind: "not-found" } | { kind: "method-not-allowed"; allow: string[] };
+export type Match =
+  | { kind: "found"; handler: Handler; params: Record<string, string> }
+  | { kind: "not-found" }
+  | { kind: "method-not-allowed"; allow: string[] };
 
 /** Path routing by segments: `/v1/sessions/:id/input`, and a trailing `*` for the rest of a path. No regexes. */
 export class Router {
@@ -31,7 +34,8 @@ export class Router {
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      if (route.method === method || (method === "HEAD" && route.method === "GET")) return { kind: "found", handler: route.handler, params };
+      if (route.method === method || (method === "HEAD" && route.method === "GET"))
+        return { kind: "found", handler: route.handler, params };
       allow.push(route.method);
     }
     return allow.length > 0 ? { kind: "method-not-allowed", allow } : { kind: "not-found" };

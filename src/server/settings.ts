@@ -15,7 +15,9 @@ export interface Settings {
 export function buildSettings(source: string | ConfigInput | undefined): Settings {
   const raw: unknown = typeof source === "string" ? undefined : (source ?? {});
   const config = typeof source === "string" ? loadConfigFile(source) : parseConfig(raw);
-  const compiled = compileRouting(config, { knownAgents: [...Object.keys(BUILT_IN_AGENTS), ...Object.keys(config.agents)] });
+  const compiled = compileRouting(config, {
+    knownAgents: [...Object.keys(BUILT_IN_AGENTS), ...Object.keys(config.agents)],
+  });
   if (!compiled.ok) throw configInvalidError(compiled.errors);
   return { config, router: compiled.router, warnings: compiled.warnings.map(formatConfigIssue) };
 }

@@ -15,7 +15,14 @@ export type SteerAction =
  * check, control lease (CONTROL_HELD unless free or held by `holderKey`), then the action,
  * which the session records as an audit event with `by`.
  */
-export function steer(sessions: SessionManager, identity: Identity, holderKey: string, sessionId: string, action: SteerAction, by: Actor): Session {
+export function steer(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  action: SteerAction,
+  by: Actor,
+): Session {
   const session = sessionFor(sessions, identity, sessionId, "steer");
   session.assertRunning();
   session.lease.checkWriter(holderKey);
@@ -49,7 +56,8 @@ export function control(
     session.lease.acquire({ key: holderKey, actor: by }, force);
   } else if (!session.lease.release(holderKey)) {
     const holder = session.lease.holder;
-    if (holder) throw new SwitchboardError("CONTROL_HELD", `control is held by ${holder.actor.name}, not by this caller`);
+    if (holder)
+      throw new SwitchboardError("CONTROL_HELD", `control is held by ${holder.actor.name}, not by this caller`);
   }
   return session;
 }

@@ -1,5 +1,14 @@
 import { createAgentSession } from "../agents/index.js";
-import type { AdapterContext, AgentAdapter, AgentLogger, AgentSession, AgentSpec, ChildTerminal, ChildTerminalFactory, ChildTerminalSpec } from "../agents/index.js";
+import type {
+  AdapterContext,
+  AgentAdapter,
+  AgentLogger,
+  AgentSession,
+  AgentSpec,
+  ChildTerminal,
+  ChildTerminalFactory,
+  ChildTerminalSpec,
+} from "../agents/index.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
 import { Session } from "./session.js";
@@ -92,7 +101,13 @@ export function childTerminalFactory(sessions: SessionManager, owner: string): C
     async create(spec: ChildTerminalSpec): Promise<ChildTerminal> {
       const session = createTerminalSession(
         sessions,
-        { kind: "terminal", command: [spec.command, ...spec.args], cwd: spec.cwd, env: spec.env, name: `${spec.command} (agent)` },
+        {
+          kind: "terminal",
+          command: [spec.command, ...spec.args],
+          cwd: spec.cwd,
+          env: spec.env,
+          name: `${spec.command} (agent)`,
+        },
         owner,
         { parent: spec.parent.sessionId, creator: { name: `agent:${spec.parent.sessionId}`, role: "system" } },
       );
@@ -124,4 +139,3 @@ function tailOutput(session: TerminalSession, limit: number): { output: string; 
   while (start < bytes.length && start < 4 && (bytes[start]! & 0xc0) === 0x80) start++;
   return { output: bytes.subarray(start).toString("utf8"), truncated: from > 0 };
 }
-

@@ -57,7 +57,13 @@ export class SessionManager {
   /** Loads persisted sessions. Those that were running come back as `lost`, with a `lost` event. */
   restore(build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session): void {
     for (const { session: stored, log } of this.options.events.load()) {
-      const record = { ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">), id: stored.id, kind: stored.kind, state: stored.state, createdAt: stored.createdAt } as SessionRecord;
+      const record = {
+        ...(stored.meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">),
+        id: stored.id,
+        kind: stored.kind,
+        state: stored.state,
+        createdAt: stored.createdAt,
+      } as SessionRecord;
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
       if (record.state === "running" && record.kind !== "stream") {
@@ -71,7 +77,18 @@ export class SessionManager {
    * refused create changes nothing.
    */
   create<S extends Session>(
-    init: { kind: SessionKind; owner: string; name?: string | undefined; parent?: string | null; agent?: string | null; command?: string[] | null; cwd?: string | null; pty?: boolean; cols?: number | null; rows?: number | null },
+    init: {
+      kind: SessionKind;
+      owner: string;
+      name?: string | undefined;
+      parent?: string | null;
+      agent?: string | null;
+      command?: string[] | null;
+      cwd?: string | null;
+      pty?: boolean;
+      cols?: number | null;
+      rows?: number | null;
+    },
     factory: SessionFactory<S>,
   ): S {
     if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
@@ -152,10 +169,16 @@ export class SessionManager {
       if (s.record.owner === owner) mine++;
     }
     if (running >= this.options.maxSessions) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `the gateway runs at most ${this.options.maxSessions} sessions (limits.sessions)`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `the gateway runs at most ${this.options.maxSessions} sessions (limits.sessions)`,
+      );
     }
     if (mine >= this.options.maxSessionsPerOwner) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions (limits.sessionsPerToken)`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions (limits.sessionsPerToken)`,
+      );
     }
   }
 

@@ -121,17 +121,26 @@ export abstract class Session {
 
   /** Queues a prompt (agent sessions). */
   prompt(_text: string, _by: Actor): { runId: string } {
-    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions take prompts; this is a ${this.record.kind} session`);
+    throw new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      `only agent sessions take prompts; this is a ${this.record.kind} session`,
+    );
   }
 
   /** Aborts the active run (agent sessions); `all` also clears the queue. */
   abort(_all: boolean, _by: Actor): { runId: string } {
-    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions have runs; this is a ${this.record.kind} session`);
+    throw new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      `only agent sessions have runs; this is a ${this.record.kind} session`,
+    );
   }
 
   /** Answers a pending permission request (agent sessions). */
   answerPermission(_requestId: string, _optionId: string, _by: Actor): void {
-    throw new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions ask for permission; this is a ${this.record.kind} session`);
+    throw new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      `only agent sessions ask for permission; this is a ${this.record.kind} session`,
+    );
   }
 
   /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */
@@ -149,7 +158,8 @@ export abstract class Session {
 
   /** Throws SESSION_NOT_RUNNING unless the session is running. */
   assertRunning(): void {
-    if (!this.running) throw new SwitchboardError("SESSION_NOT_RUNNING", `session ${this.id} has ended (${this.record.state})`);
+    if (!this.running)
+      throw new SwitchboardError("SESSION_NOT_RUNNING", `session ${this.id} has ended (${this.record.state})`);
   }
 
   protected touch(): void {

@@ -12,7 +12,8 @@ export class StreamSession extends Session {
     this.assertRunning();
     const out: SessionEvent[] = [];
     for (const e of events) {
-      if (!this.running) throw new SwitchboardError("SESSION_NOT_RUNNING", `session ${this.id} ended at an earlier event in this batch`);
+      if (!this.running)
+        throw new SwitchboardError("SESSION_NOT_RUNNING", `session ${this.id} ended at an earlier event in this batch`);
       out.push(appendExternalEvent(this, e));
     }
     this.touch();

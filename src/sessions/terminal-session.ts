@@ -50,7 +50,8 @@ export class TerminalSession extends Session {
     });
     this.coalescer = coalescer;
     r.pid = this.proc.pid;
-    if (r.pty) this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
+    if (r.pty)
+      this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
   }
 
   override write(data: Uint8Array, by: Actor): void {
@@ -69,7 +70,8 @@ export class TerminalSession extends Session {
 
   override resize(cols: number, rows: number, by: Actor): void {
     this.assertRunning();
-    if (!this.record.pty) throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
+    if (!this.record.pty)
+      throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
     this.proc!.resize(cols, rows);
     this.record.cols = cols;
     this.record.rows = rows;

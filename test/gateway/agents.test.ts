@@ -9,7 +9,9 @@ async function allEvents(http: ReturnType<typeof api>, id: string): Promise<Ev[]
 }
 
 function openWs(url: string): Promise<{ ws: WebSocket; frames: any[] }> {
-  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
   const frames: any[] = [];
   ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
   return new Promise((resolve, reject) => {
@@ -19,7 +21,9 @@ function openWs(url: string): Promise<{ ws: WebSocket; frames: any[] }> {
 }
 
 function eventsFrom(frames: any[], session: string): Ev[] {
-  return frames.flatMap((f) => (f.session !== session ? [] : f.op === "event" ? [f.event] : f.op === "events" ? f.events : []));
+  return frames.flatMap((f) =>
+    f.session !== session ? [] : f.op === "event" ? [f.event] : f.op === "events" ? f.events : [],
+  );
 }
 
 describe("agent sessions through the gateway", () => {
@@ -28,21 +32,35 @@ describe("agent sessions through the gateway", () => {
     const http = api(gw.url);
     const created = await http.post("/v1/sessions", { kind: "agent", agent: "echo", name: "helper" });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ kind: "agent", agent: "echo", run: { active: null, queued: 0, activity: "idle" } });
+    expect(created.json).toMatchObject({
+      kind: "agent",
+      agent: "echo",
+      run: { active: null, queued: 0, activity: "idle" },
+    });
     const id = created.json.id;
     const a = await http.post(`/v1/sessions/${id}/prompt`, { text: "hello there, streaming world" });
     const b = await http.post(`/v1/sessions/${id}/prompt`, { text: "second" });
     expect(a.status).toBe(202);
     expect(b.json.runId).not.toBe(a.json.runId);
-    const evs = await waitFor(async () => {
-      const e = await allEvents(http, id);
-      return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
-    }, 20_000, "two finals");
-    for (const [runId, text] of [[a.json.runId, "hello there, streaming world"], [b.json.runId, "second"]] as const) {
+    const evs = await waitFor(
+      async () => {
+        const e = await allEvents(http, id);
+        return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
+      },
+      20_000,
+      "two finals",
+    );
+    for (const [runId, text] of [
+      [a.json.runId, "hello there, streaming world"],
+      [b.json.runId, "second"],
+    ] as const) {
       const run = evs.filter((e) => e.runId === runId);
       const terminal = run.filter((e) => ["chat.final", "chat.error", "chat.aborted"].includes(e.type));
       expect(terminal).toHaveLength(1);
-      const deltas = run.filter((e) => e.type === "chat.delta").map((e) => e.text).join("");
+      const deltas = run
+        .filter((e) => e.type === "chat.delta")
+        .map((e) => e.text)
+        .join("");
       expect(terminal[0]!.text).toBe(deltas);
       expect(deltas).toContain(text);
     }
@@ -97,7 +115,12 @@ describe("agent sessions through the gateway", () => {
     const combined = [...seen, ...eventsFrom(second.frames, agent.id)];
     expect(combined.map((e) => e.seq)).toEqual(all.map((e) => e.seq));
     const final = combined.find((e) => e.type === "chat.final")!;
-    expect(final.text).toBe(combined.filter((e) => e.type === "chat.delta").map((e) => e.text).join(""));
+    expect(final.text).toBe(
+      combined
+        .filter((e) => e.type === "chat.delta")
+        .map((e) => e.text)
+        .join(""),
+    );
     expect(combined.filter((e) => e.type === "chat.final")).toHaveLength(1);
     second.ws.close();
   });
@@ -106,17 +129,23 @@ describe("agent sessions through the gateway", () => {
 describe("ACP agents through the gateway", () => {
   it("serves terminal/create with a real child terminal session anyone can watch", async () => {
     const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
-    const gw = await testGateway({ config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } } });
+    const gw = await testGateway({
+      config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } },
+    });
     const http = api(gw.url);
     const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
     expect(agent).toMatchObject({ kind: "agent", agent: "scripted" });
     const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, {
       text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
     });
-    const evs = await waitFor(async () => {
-      const e = await allEvents(http, agent.id);
-      return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
-    }, 30_000, "run end");
+    const evs = await waitFor(
+      async () => {
+        const e = await allEvents(http, agent.id);
+        return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
+      },
+      30_000,
+      "run end",
+    );
     const child = evs.find((e) => e.type === "child");
     expect(child).toMatchObject({ runId: run.runId, command: ["bash", "-c", "echo from-the-child; exit 4"] });
     const childId = child!["sessionId"] as string;

@@ -21,7 +21,12 @@ describe("routing through the gateway", () => {
     const dry = await http.post("/v1/route", { channel: "Slack", peer: { kind: "direct", id: "u1" }, text: "hi" });
     expect(dry.status).toBe(200);
     expect(dry.json).toMatchObject({ agentId: "helper", matchedBy: "peer", bindingIndex: 0 });
-    const other = await http.post("/v1/route", { channel: "slack", accountId: "team2", peer: { kind: "direct", id: "u9" }, text: "hi" });
+    const other = await http.post("/v1/route", {
+      channel: "slack",
+      accountId: "team2",
+      peer: { kind: "direct", id: "u9" },
+      text: "hi",
+    });
     expect(other.json).toMatchObject({ agentId: "echo", matchedBy: "channel", bindingIndex: 1 });
     const fallback = await http.post("/v1/route", { channel: "discord", text: "hi" });
     expect(fallback.json).toMatchObject({ agentId: "echo", matchedBy: "default", bindingIndex: null });
@@ -29,16 +34,30 @@ describe("routing through the gateway", () => {
     expect(bad.json.error.code).toBe("VALIDATION_FAILED");
 
     const m1 = await http.post("/v1/messages", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "first" });
-    const m2 = await http.post("/v1/messages", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "second" });
+    const m2 = await http.post("/v1/messages", {
+      channel: "slack",
+      peer: { kind: "direct", id: "u1" },
+      text: "second",
+    });
     expect(m1.status).toBe(202);
     expect(m1.json).toMatchObject({ agentId: "helper", matchedBy: "peer", sessionKey: dry.json.sessionKey });
     expect(m2.json.sessionId).toBe(m1.json.sessionId);
     expect(m2.json.runId).not.toBe(m1.json.runId);
-    const evs = await waitFor(async () => {
-      const e = (await http.get(`/v1/sessions/${m1.json.sessionId}/events`)).json.events as Array<{ type: string; text?: string }>;
-      return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
-    }, 20_000, "two answers");
-    expect(evs.filter((e) => e.type === "chat.final").map((e) => e.text)).toEqual([expect.stringContaining("first"), expect.stringContaining("second")]);
+    const evs = await waitFor(
+      async () => {
+        const e = (await http.get(`/v1/sessions/${m1.json.sessionId}/events`)).json.events as Array<{
+          type: string;
+          text?: string;
+        }>;
+        return e.filter((x) => x.type === "chat.final").length === 2 ? e : undefined;
+      },
+      20_000,
+      "two answers",
+    );
+    expect(evs.filter((e) => e.type === "chat.final").map((e) => e.text)).toEqual([
+      expect.stringContaining("first"),
+      expect.stringContaining("second"),
+    ]);
     const session = (await http.get(`/v1/sessions/${m1.json.sessionId}`)).json;
     expect(session).toMatchObject({ kind: "agent", agent: "helper", name: dry.json.sessionKey });
   });
@@ -51,7 +70,9 @@ describe("routing through the gateway", () => {
   });
 
   it("refuses a config whose binding names an unknown agent, naming the binding", async () => {
-    await expect(testGateway({ config: { bindings: [{ agentId: "ghost", match: { channel: "x" } }] } })).rejects.toMatchObject({
+    await expect(
+      testGateway({ config: { bindings: [{ agentId: "ghost", match: { channel: "x" } }] } }),
+    ).rejects.toMatchObject({
       code: "CONFIG_INVALID",
       message: expect.stringMatching(/bindings\[0\].*ghost/),
     });
@@ -81,7 +102,11 @@ describe("routing through the gateway", () => {
     const gw = await testGateway({ config: file });
     const http = api(gw.url);
     writeFileSync(file, JSON.stringify({ ...config, defaultAgent: "helper" }));
-    await waitFor(async () => (await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId === "helper", 5000, "reload");
+    await waitFor(
+      async () => (await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId === "helper",
+      5000,
+      "reload",
+    );
   });
 });
 
@@ -90,17 +115,28 @@ describe("plugins through the gateway", () => {
     const dir = tempDir();
     const file = join(dir, "config.json");
     const path = resolve("examples/plugins/word-agent");
-    writeFileSync(file, JSON.stringify({ plugins: { entries: { words: { path, config: { agentId: "words", delayMs: 1 } } } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ plugins: { entries: { words: { path, config: { agentId: "words", delayMs: 1 } } } } }),
+    );
     const gw = await testGateway({ config: file, watchConfig: false });
     const http = api(gw.url);
     const list = await http.get("/v1/plugins");
     expect(list.json.plugins).toEqual([expect.objectContaining({ id: "words", state: "running", agents: ["words"] })]);
     const { json: session } = await http.post("/v1/sessions", { kind: "agent", agent: "words" });
     const { json: run } = await http.post(`/v1/sessions/${session.id}/prompt`, { text: "one two three" });
-    const evs = await waitFor(async () => {
-      const e = (await http.get(`/v1/sessions/${session.id}/events`)).json.events as Array<{ type: string; text?: string; runId?: string }>;
-      return e.some((x) => x.type === "chat.final") ? e : undefined;
-    }, 20_000, "plugin final");
+    const evs = await waitFor(
+      async () => {
+        const e = (await http.get(`/v1/sessions/${session.id}/events`)).json.events as Array<{
+          type: string;
+          text?: string;
+          runId?: string;
+        }>;
+        return e.some((x) => x.type === "chat.final") ? e : undefined;
+      },
+      20_000,
+      "plugin final",
+    );
     const final = evs.find((e) => e.type === "chat.final")!;
     expect(final).toMatchObject({ runId: run.runId, text: "one two three" });
     expect(evs.filter((e) => e.type === "tool").length).toBeGreaterThanOrEqual(2);
@@ -118,7 +154,9 @@ describe("a channel plugin through the gateway", () => {
         agents: { words: { adapter: "echo" } },
         bindings: [{ agentId: "words", match: { channel: "webhook", peer: { kind: "direct", id: "ci" } } }],
         defaultAgent: "echo",
-        plugins: { entries: { hook: { path: resolve("examples/plugins/webhook-channel"), config: { replyTimeoutMs: 15_000 } } } },
+        plugins: {
+          entries: { hook: { path: resolve("examples/plugins/webhook-channel"), config: { replyTimeoutMs: 15_000 } } },
+        },
       }),
     );
     const gw = await testGateway({ config: file, watchConfig: false });
@@ -126,7 +164,11 @@ describe("a channel plugin through the gateway", () => {
     const r = await http.post("/v1/plugins/hook/http/", { text: "build is green", peer: "ci" });
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({ text: expect.stringContaining("build is green"), stopReason: "end_turn" });
-    const sessions = (await http.get("/v1/sessions")).json.sessions as Array<{ agent: string; owner: string; name: string }>;
+    const sessions = (await http.get("/v1/sessions")).json.sessions as Array<{
+      agent: string;
+      owner: string;
+      name: string;
+    }>;
     expect(sessions).toEqual([expect.objectContaining({ agent: "words", owner: "plugin:hook" })]);
     const missing = await http.post("/v1/plugins/hook/http/", { nope: 1 });
     expect(missing.status).toBe(400);

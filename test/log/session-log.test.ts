@@ -52,7 +52,9 @@ describe("session log", () => {
     expect(b).toMatchObject({ offset: 6, enc: "base64" });
     expect(log.outputBytes).toBe(8);
     const slices = log.readOutput(3);
-    expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(Buffer.concat([Buffer.from("héllo").subarray(3), Buffer.from([0xff, 0xff])]));
+    expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(
+      Buffer.concat([Buffer.from("héllo").subarray(3), Buffer.from([0xff, 0xff])]),
+    );
   });
 
   it("reads across the store and the ring once old entries are evicted", () => {
@@ -138,7 +140,10 @@ describe("session log", () => {
     let n = 0;
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constant("append" as const), fc.constant("flush" as const)), { minLength: 1, maxLength: 200 }),
+        fc.array(fc.oneof(fc.constant("append" as const), fc.constant("flush" as const)), {
+          minLength: 1,
+          maxLength: 200,
+        }),
         fc.integer({ min: 1, max: 16 }),
         fc.integer({ min: 1, max: 50 }),
         (ops, ringEntries, page) => {

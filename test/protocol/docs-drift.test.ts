@@ -16,7 +16,9 @@ function section(title: string): string {
 
 describe("docs/protocol.md matches the code", () => {
   it("documents every error code with its status, and nothing else", () => {
-    const rows = [...section("## Error codes").matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])] as const);
+    const rows = [...section("## Error codes").matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map(
+      (m) => [m[1]!, Number(m[2])] as const,
+    );
     expect(new Map(rows)).toEqual(new Map(Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status])));
   });
 
@@ -25,7 +27,9 @@ describe("docs/protocol.md matches the code", () => {
     registerRoutes(router, {} as GatewayCore);
     const registered = router.list().map((r) => `${r.method} ${r.path}`);
     const special = ["GET /healthz", "POST /v1/login"]; // handled before the router
-    const documented = [...section("## HTTP routes").matchAll(/^\| (GET|POST|PUT|DELETE) \| `([^`]+)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+    const documented = [...section("## HTTP routes").matchAll(/^\| (GET|POST|PUT|DELETE) \| `([^`]+)` \|/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
     expect(new Set(documented)).toEqual(new Set([...registered, ...special]));
   });
 

@@ -305,7 +305,9 @@ describe("secrets", () => {
       keep(await http(gw, who).post(`/v1/sessions/${s.id}/input`, { data: "typed\n" }));
       keep(await http(gw, who).get(`/v1/sessions/${s.id}/events?since=abc`));
     }
-    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.carol}`] });
+    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, {
+      protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.carol}`],
+    });
     viaProtocol.send({ op: "subscribe", session: s.id });
     viaProtocol.send({ op: "input", session: s.id, data: 5 });
     viaProtocol.send({ op: "nope" });

@@ -244,7 +244,9 @@ describe("identity and roles", () => {
     const gw = await secGateway();
     const s = await createSession(gw, "bob", { kind: "stream", name: "shared-auth" });
     // Subprotocol (non-browser clients that cannot set headers).
-    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, { protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`] });
+    const viaProtocol = await WsClient.open(gw, "/v1/ws", null, {
+      protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`],
+    });
     await viaProtocol.waitFor((f) => f["op"] === "hello", "hello");
     const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, {
       protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`],

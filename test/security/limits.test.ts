@@ -9,7 +9,19 @@ import { ERROR_CODES } from "../../src/protocol/index.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { Mux, TOKENS, WsClient, catPty, changesOf, createSession, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+import {
+  Mux,
+  TOKENS,
+  WsClient,
+  catPty,
+  changesOf,
+  createSession,
+  errorOf,
+  eventsOf,
+  http,
+  secGateway,
+  until,
+} from "./helpers.js";
 
 /** POSTs `size` bytes of JSON with chunked transfer encoding (no Content-Length to check up front). */
 function postChunked(gw: Gateway, path: string, size: number): Promise<{ status: number; body: string }> {

@@ -15,10 +15,14 @@ async function events(http: ReturnType<typeof api>, id: string, query = ""): Pro
 }
 
 async function untilExit(http: ReturnType<typeof api>, id: string): Promise<Ev[]> {
-  return waitFor(async () => {
-    const evs = await events(http, id);
-    return evs.some((e) => e.type === "exit") ? evs : undefined;
-  }, 15_000, `exit of ${id}`);
+  return waitFor(
+    async () => {
+      const evs = await events(http, id);
+      return evs.some((e) => e.type === "exit") ? evs : undefined;
+    },
+    15_000,
+    `exit of ${id}`,
+  );
 }
 
 function outputOf(evs: Ev[], stream?: string): string {
@@ -32,9 +36,18 @@ describe("terminal sessions over HTTP", () => {
   it("runs a pipe command with stdout and stderr kept apart and ends with exit", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
-    const created = await http.post("/v1/sessions", { command: ["bash", "-c", "echo out1; echo err1 >&2; echo out2; exit 3"], name: "pipes" });
+    const created = await http.post("/v1/sessions", {
+      command: ["bash", "-c", "echo out1; echo err1 >&2; echo out2; exit 3"],
+      name: "pipes",
+    });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ kind: "terminal", name: "pipes", state: "running", pty: false, owner: "admin" });
+    expect(created.json).toMatchObject({
+      kind: "terminal",
+      name: "pipes",
+      state: "running",
+      pty: false,
+      owner: "admin",
+    });
     expect(created.json.id).toMatch(/^[A-Za-z0-9_-]{22,}$/);
     const evs = await untilExit(http, created.json.id);
     expect(outputOf(evs, "stdout")).toBe("out1\nout2\n");
@@ -48,17 +61,26 @@ describe("terminal sessions over HTTP", () => {
   it("assigns contiguous byte offsets and serves raw output from a byte offset", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
-    const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", "printf 'héllo wörld'; printf '\\377\\376'"] });
+    const { json } = await http.post("/v1/sessions", {
+      command: ["bash", "-c", "printf 'héllo wörld'; printf '\\377\\376'"],
+    });
     const evs = await untilExit(http, json.id);
     let offset = 0;
     for (const e of evs.filter((x) => x.type === "output")) {
       expect(e["offset"]).toBe(offset);
-      offset += e["enc"] === "base64" ? Buffer.from(e["data"] as string, "base64").length : Buffer.byteLength(e["data"] as string);
+      offset +=
+        e["enc"] === "base64"
+          ? Buffer.from(e["data"] as string, "base64").length
+          : Buffer.byteLength(e["data"] as string);
     }
-    const all = await fetch(`${gw.url}/v1/sessions/${json.id}/output`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const all = await fetch(`${gw.url}/v1/sessions/${json.id}/output`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
     const bytes = Buffer.from(await all.arrayBuffer());
     expect(bytes).toEqual(Buffer.concat([Buffer.from("héllo wörld"), Buffer.from([0xff, 0xfe])]));
-    const tail = await fetch(`${gw.url}/v1/sessions/${json.id}/output?since=7`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const tail = await fetch(`${gw.url}/v1/sessions/${json.id}/output?since=7`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
     expect(Buffer.from(await tail.arrayBuffer())).toEqual(bytes.subarray(7));
     expect(tail.headers.get("x-switchboard-next-offset")).toBe(String(bytes.length));
   });
@@ -66,7 +88,12 @@ describe("terminal sessions over HTTP", () => {
   it("runs a PTY whose size follows resize, as stty size sees it", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
-    const { json } = await http.post("/v1/sessions", { command: ["bash", "--norc", "--noprofile", "-i"], pty: true, cols: 100, rows: 30 });
+    const { json } = await http.post("/v1/sessions", {
+      command: ["bash", "--norc", "--noprofile", "-i"],
+      pty: true,
+      cols: 100,
+      rows: 30,
+    });
     expect(json).toMatchObject({ pty: true, cols: 100, rows: 30 });
     const r = await http.post(`/v1/sessions/${json.id}/resize`, { cols: 132, rows: 43 });
     expect(r.status).toBe(200);
@@ -97,13 +124,22 @@ describe("terminal sessions over HTTP", () => {
     await http.post(`/v1/sessions/${json.id}/signal`, { signal: "TERM" });
     const evs = await untilExit(http, json.id);
     expect(evs.at(-1)).toMatchObject({ type: "exit", signal: "SIGTERM" });
-    expect(evs.filter((e) => e.type === "signal").map((e) => e["signal"])).toEqual(["HUP", "USR1", "USR2", "QUIT", "INT", "TERM"]);
+    expect(evs.filter((e) => e.type === "signal").map((e) => e["signal"])).toEqual([
+      "HUP",
+      "USR1",
+      "USR2",
+      "QUIT",
+      "INT",
+      "TERM",
+    ]);
   });
 
   it("terminates on DELETE with TERM then KILL, and keeps the log", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
-    const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", "trap '' TERM; echo started; sleep 60"] });
+    const { json } = await http.post("/v1/sessions", {
+      command: ["bash", "-c", "trap '' TERM; echo started; sleep 60"],
+    });
     await waitFor(async () => outputOf(await events(http, json.id)).includes("started"), 10_000, "start");
     const started = Date.now();
     const del = await http.del(`/v1/sessions/${json.id}`);
@@ -169,7 +205,11 @@ describe("terminal sessions over HTTP", () => {
       expect(r.json?.error?.code, `${method} ${path}`).toBe(code);
       expect(typeof r.json.error.message).toBe("string");
     }
-    const wrongType = await fetch(`${gw.url}/v1/sessions`, { method: "POST", headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "text/plain" }, body: "{}" });
+    const wrongType = await fetch(`${gw.url}/v1/sessions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "text/plain" },
+      body: "{}",
+    });
     expect(wrongType.status).toBe(415);
     const list = (await http.get("/v1/sessions")).json.sessions;
     expect(list).toHaveLength(1);
@@ -180,7 +220,12 @@ describe("terminal sessions over HTTP", () => {
 
   it("requires a valid bearer token on every /v1 route and /metrics", async () => {
     const gw = await testGateway();
-    for (const [method, path] of [["GET", "/v1/sessions"], ["POST", "/v1/sessions"], ["GET", "/v1/sessions/x/events"], ["GET", "/metrics"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/v1/sessions"],
+      ["POST", "/v1/sessions"],
+      ["GET", "/v1/sessions/x/events"],
+      ["GET", "/metrics"],
+    ] as const) {
       for (const auth of [undefined, "Bearer wrong-token-wrong-token"]) {
         const r = await fetch(gw.url + path, { method, headers: auth ? { authorization: auth } : {} });
         expect(r.status, `${method} ${path} ${auth}`).toBe(401);
@@ -194,7 +239,9 @@ describe("terminal sessions over HTTP", () => {
     const gw = await testGateway();
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
-      statuses.push((await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: "Bearer nope-nope-nope-nope" } })).status);
+      statuses.push(
+        (await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: "Bearer nope-nope-nope-nope" } })).status,
+      );
     }
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
     expect(statuses.slice(10)).toEqual([429, 429]);
@@ -206,10 +253,14 @@ describe("terminal sessions over HTTP", () => {
     const gw = await testGateway();
     const { request } = await import("node:http");
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${gw.url}/v1/sessions`, { headers: { host: "evil.example:7317", authorization: `Bearer ${TEST_TOKEN}` } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${gw.url}/v1/sessions`,
+        { headers: { host: "evil.example:7317", authorization: `Bearer ${TEST_TOKEN}` } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("error", reject);
       req.end();
     });
@@ -262,7 +313,10 @@ describe("stream sessions and external producers", () => {
     const gw = await testGateway({ config: { limits: { eventsPerAppend: 3 } } });
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
-    const tooMany = await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 4 }, () => ({ type: "x" })));
+    const tooMany = await http.post(
+      `/v1/sessions/${s.id}/events`,
+      Array.from({ length: 4 }, () => ({ type: "x" })),
+    );
     expect(tooMany.status).toBe(413);
     const midExit = await http.post(`/v1/sessions/${s.id}/events`, [{ type: "exit", data: {} }, { type: "x" }]);
     expect(midExit.json.error.code).toBe("VALIDATION_FAILED");
@@ -275,7 +329,10 @@ describe("reading", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
-    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 10 }, (_, i) => ({ type: i % 2 ? "odd" : "even", data: i })));
+    await http.post(
+      `/v1/sessions/${s.id}/events`,
+      Array.from({ length: 10 }, (_, i) => ({ type: i % 2 ? "odd" : "even", data: i })),
+    );
     const page = await http.get(`/v1/sessions/${s.id}/events?since=2&limit=3`);
     expect(page.json.events.map((e: Ev) => e.seq)).toEqual([3, 4, 5]);
     expect(page.json).toMatchObject({ head: 10, next: 5 });
@@ -287,14 +344,22 @@ describe("reading", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
-    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 5 }, (_, i) => ({ type: "n", data: i })));
+    await http.post(
+      `/v1/sessions/${s.id}/events`,
+      Array.from({ length: 5 }, (_, i) => ({ type: "n", data: i })),
+    );
     const read = async (headers: Record<string, string>, query = "") => {
-      const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, { headers: { authorization: `Bearer ${TEST_TOKEN}`, ...headers } });
+      const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...headers },
+      });
       expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
       return res;
     };
     // Ends after exit: the body completes.
-    await http.post(`/v1/sessions/${s.id}/events`, [{ type: "n", data: 5 }, { type: "exit", data: {} }]);
+    await http.post(`/v1/sessions/${s.id}/events`, [
+      { type: "n", data: 5 },
+      { type: "exit", data: {} },
+    ]);
     const body = await (await read({ "Last-Event-ID": "3" })).text();
     expect(body.startsWith("retry: 2000\n\n")).toBe(true);
     const ids = [...body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
@@ -309,7 +374,9 @@ describe("reading", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
-    const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
     const reader = res.body!.getReader();
     let text = "";
     const readUntil = async (pred: () => boolean) => {
@@ -363,9 +430,13 @@ describe("durability", () => {
 
   it("brings sessions that were running when the gateway died back as lost", async () => {
     const dataDir = tempDir();
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--data-dir", dataDir, "--token", TEST_TOKEN], {
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--data-dir", dataDir, "--token", TEST_TOKEN],
+      {
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
     onTestFinished(() => {
       child.kill("SIGKILL");
     });
@@ -407,7 +478,10 @@ describe("durability", () => {
     const gw = await testGateway({ config: { retention: { maxEvents: 5 } } });
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
-    await http.post(`/v1/sessions/${s.id}/events`, Array.from({ length: 12 }, (_, i) => ({ type: "n", data: i })));
+    await http.post(
+      `/v1/sessions/${s.id}/events`,
+      Array.from({ length: 12 }, (_, i) => ({ type: "n", data: i })),
+    );
     const info = (await http.get(`/v1/sessions/${s.id}`)).json;
     expect(info).toMatchObject({ head: 12, first: 8 });
     const trimmed = await http.get(`/v1/sessions/${s.id}/events?since=2`);

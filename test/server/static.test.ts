@@ -5,7 +5,8 @@ import { testGateway } from "../helpers/gateway.js";
 
 describe("the web UI's static files", () => {
   beforeAll(() => {
-    if (!existsSync("web/dist/index.html")) execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "ignore" });
+    if (!existsSync("web/dist/index.html"))
+      execFileSync(process.execPath, ["scripts/build-web.mjs"], { stdio: "ignore" });
   }, 120_000);
 
   it("serves index.html with a strict CSP, compressed when the browser accepts it", async () => {

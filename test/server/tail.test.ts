@@ -17,7 +17,9 @@ describe("output tail before exit (guarantee 3)", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const created = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => http.post("/v1/sessions", { command: ["bash", "-c", SCRIPT], pty: i % 2 === 0 })),
+      Array.from({ length: 40 }, (_, i) =>
+        http.post("/v1/sessions", { command: ["bash", "-c", SCRIPT], pty: i % 2 === 0 }),
+      ),
     );
     const ids = created.map((r) => {
       expect(r.status).toBe(201);
@@ -33,7 +35,9 @@ describe("output tail before exit (guarantee 3)", () => {
     );
     const want = createHash("sha256").update(expected()).digest("hex");
     for (const [i, id] of ids.entries()) {
-      const res = await fetch(`${gw.url}/v1/sessions/${id}/output`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+      const res = await fetch(`${gw.url}/v1/sessions/${id}/output`, {
+        headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      });
       let bytes = Buffer.from(await res.arrayBuffer());
       // A PTY turns \n into \r\n (onlcr); undo it to compare content.
       if (i % 2 === 0) bytes = Buffer.from(bytes.toString("latin1").replaceAll("\r\n", "\n"), "latin1");

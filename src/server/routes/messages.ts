@@ -19,12 +19,20 @@ export function messageRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("POST", "/v1/messages", async (ctx) => {
-    if (!canCreate(ctx.identity)) throw new SwitchboardError("FORBIDDEN", `${ctx.identity.name} is a viewer and cannot deliver messages`);
+    if (!canCreate(ctx.identity))
+      throw new SwitchboardError("FORBIDDEN", `${ctx.identity.name} is a viewer and cannot deliver messages`);
     const message = validate(InboundMessageSchema, await readJson(ctx.req, core.limits.bodyBytes));
     const route = core.routing.resolveOrThrow(message);
     const session = sessionForKey(core, route.agentId, route.sessionKey, ctx.identity.name);
     const { runId } = session.prompt(message.text, actorOf(ctx.identity));
-    sendJson(ctx.res, 202, { agentId: route.agentId, sessionKey: route.sessionKey, sessionId: session.id, runId, matchedBy: route.matchedBy, bindingIndex: route.bindingIndex });
+    sendJson(ctx.res, 202, {
+      agentId: route.agentId,
+      sessionKey: route.sessionKey,
+      sessionId: session.id,
+      runId,
+      matchedBy: route.matchedBy,
+      bindingIndex: route.bindingIndex,
+    });
   });
 }
 
@@ -33,7 +41,12 @@ export function messageRoutes(router: Router, core: GatewayCore): void {
  * name, so the mapping is visible in the session list and survives restarts for as long as
  * the session runs (a session that ended is replaced by a new one on the next message).
  */
-export function sessionForKey(core: GatewayCore, agentId: string, sessionKey: string, owner: string): AgentGatewaySession {
+export function sessionForKey(
+  core: GatewayCore,
+  agentId: string,
+  sessionKey: string,
+  owner: string,
+): AgentGatewaySession {
   for (const s of core.sessions.list()) {
     if (s.running && s.record.kind === "agent" && s.record.name === sessionKey && s.record.agent === agentId) {
       if (!canSee({ name: owner, role: "operator", sessions: [] }, s.record) && s.record.owner !== owner) continue;

@@ -22,7 +22,8 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** The UI's Content-Security-Policy: own scripts and styles only, WebSocket to the same host. */
-const UI_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const UI_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 const LoginBody = z.strictObject({ token: z.string().min(1).max(512) });
 
@@ -30,7 +31,11 @@ const LoginBody = z.strictObject({ token: z.string().min(1).max(512) });
 export function miscRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/metrics", async (ctx) => {
     const text = await core.metrics.registry.metrics();
-    ctx.res.writeHead(200, { ...SECURITY_HEADERS, "Content-Type": core.metrics.registry.contentType, "Cache-Control": "no-store" });
+    ctx.res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      "Content-Type": core.metrics.registry.contentType,
+      "Cache-Control": "no-store",
+    });
     ctx.res.end(text);
   });
 
@@ -55,7 +60,12 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
  * so the browser UI does not keep the token in its address bar or storage. Unauthenticated by
  * nature; failures count toward the per-address limit like any other.
  */
-export async function login(core: GatewayCore, req: Parameters<typeof readJson>[0], res: Parameters<typeof sendJson>[0], onFailure: () => void): Promise<void> {
+export async function login(
+  core: GatewayCore,
+  req: Parameters<typeof readJson>[0],
+  res: Parameters<typeof sendJson>[0],
+  onFailure: () => void,
+): Promise<void> {
   const { token } = validate(LoginBody, await readJson(req, 4096));
   const identity = core.tokens.verify(token);
   if (!identity) {
@@ -63,7 +73,10 @@ export async function login(core: GatewayCore, req: Parameters<typeof readJson>[
     throw new SwitchboardError("UNAUTHORIZED", "the token is not valid");
   }
   const cookie = core.tokens.issueCookie(identity, core.clock.now());
-  res.setHeader("Set-Cookie", `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(COOKIE_TTL_MS / 1000)}`);
+  res.setHeader(
+    "Set-Cookie",
+    `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(COOKIE_TTL_MS / 1000)}`,
+  );
   sendJson(res, 200, { name: identity.name, role: identity.role });
 }
 
@@ -71,12 +84,17 @@ export async function login(core: GatewayCore, req: Parameters<typeof readJson>[
  * Serves the built UI from web/dist (GET only, no directory traversal), the precompressed
  * `.br` or `.gz` copy when the browser accepts it. Returns false when there is no such file.
  */
-export function serveStatic(pathname: string, acceptEncoding: string | undefined, res: Parameters<typeof sendJson>[0]): boolean {
+export function serveStatic(
+  pathname: string,
+  acceptEncoding: string | undefined,
+  res: Parameters<typeof sendJson>[0],
+): boolean {
   const rel = pathname === "/" ? "index.html" : pathname.slice(1);
   const file = normalize(join(WEB_ROOT, rel));
   if (!file.startsWith(WEB_ROOT + sep) || !existsSync(file) || !CONTENT_TYPES[extname(file)]) return false;
   const accepts = (enc: string) => new RegExp(`\\b${enc}\\b`).test(acceptEncoding ?? "");
-  const encoding = accepts("br") && existsSync(`${file}.br`) ? "br" : accepts("gzip") && existsSync(`${file}.gz`) ? "gzip" : undefined;
+  const encoding =
+    accepts("br") && existsSync(`${file}.br`) ? "br" : accepts("gzip") && existsSync(`${file}.gz`) ? "gzip" : undefined;
   const body = readFileSync(encoding === "br" ? `${file}.br` : encoding === "gzip" ? `${file}.gz` : file);
   res.writeHead(200, {
     ...SECURITY_HEADERS,

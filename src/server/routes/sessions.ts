@@ -81,25 +81,54 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
     const { data, enc } = validate(InputBody, await body(ctx));
     const bytes = inputBytes(data, enc, LIMITS.INPUT_BYTES);
-    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "input", data: bytes }, actorOf(ctx.identity));
+    steer(
+      core.sessions,
+      ctx.identity,
+      ctx.holderKey,
+      ctx.params["id"]!,
+      { op: "input", data: bytes },
+      actorOf(ctx.identity),
+    );
     sendJson(ctx.res, 200, { ok: true, bytes: bytes.length });
   });
 
   router.add("POST", "/v1/sessions/:id/signal", async (ctx) => {
     const { signal } = validate(SignalBody, await body(ctx));
-    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "signal", signal }, actorOf(ctx.identity));
+    steer(
+      core.sessions,
+      ctx.identity,
+      ctx.holderKey,
+      ctx.params["id"]!,
+      { op: "signal", signal },
+      actorOf(ctx.identity),
+    );
     sendJson(ctx.res, 200, { ok: true, signal });
   });
 
   router.add("POST", "/v1/sessions/:id/resize", async (ctx) => {
     const { cols, rows } = validate(ResizeBody, await body(ctx));
-    steer(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, { op: "resize", cols, rows }, actorOf(ctx.identity));
+    steer(
+      core.sessions,
+      ctx.identity,
+      ctx.holderKey,
+      ctx.params["id"]!,
+      { op: "resize", cols, rows },
+      actorOf(ctx.identity),
+    );
     sendJson(ctx.res, 200, { ok: true, cols, rows });
   });
 
   router.add("POST", "/v1/sessions/:id/control", async (ctx) => {
     const { action, force } = validate(ControlBody, await body(ctx));
-    const session = control(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, action, force ?? false, actorOf(ctx.identity));
+    const session = control(
+      core.sessions,
+      ctx.identity,
+      ctx.holderKey,
+      ctx.params["id"]!,
+      action,
+      force ?? false,
+      actorOf(ctx.identity),
+    );
     sendJson(ctx.res, 200, { ok: true, controller: session.lease.holder?.actor.name ?? null });
   });
 
@@ -130,18 +159,27 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const parsed = validate(AppendEventsBody, await body(ctx));
     const events: ExternalEvent[] = Array.isArray(parsed) ? parsed : [parsed];
     if (events.length > core.limits.eventsPerAppend) {
-      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`);
+      throw new SwitchboardError(
+        "PAYLOAD_TOO_LARGE",
+        `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`,
+      );
     }
     session.assertRunning();
     // Validate the whole batch against the session kind before appending any of it.
     if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
-      throw new SwitchboardError("WRONG_SESSION_KIND", "only stream sessions accept output and exit events from producers");
+      throw new SwitchboardError(
+        "WRONG_SESSION_KIND",
+        "only stream sessions accept output and exit events from producers",
+      );
     }
     const exitAt = events.findIndex((e) => e.type === "exit");
     if (exitAt >= 0 && exitAt !== events.length - 1) {
       throw new SwitchboardError("VALIDATION_FAILED", `${exitAt}: exit must be the last event of a batch`);
     }
-    const stored = session instanceof StreamSession ? session.appendExternal(events) : events.map((e) => appendExternalEvent(session, e));
+    const stored =
+      session instanceof StreamSession
+        ? session.appendExternal(events)
+        : events.map((e) => appendExternalEvent(session, e));
     sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
   });
 }
