@@ -1,7 +1,7 @@
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { createAgentGatewaySession } from "../agents.js";
-import { actorOf, canCreate, canSee } from "../auth.js";
+import { actorOf, canCreate } from "../auth.js";
 import type { GatewayCore } from "../context.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
@@ -37,9 +37,10 @@ export function messageRoutes(router: Router, core: GatewayCore): void {
 }
 
 /**
- * The running agent session named by `sessionKey`, or a new one. The key is the session's
- * name, so the mapping is visible in the session list and survives restarts for as long as
- * the session runs (a session that ended is replaced by a new one on the next message).
+ * The running agent session named by `sessionKey` and owned by `owner`, or a new one. The key
+ * is the session's name, so the mapping shows in the session list; a session that ended is
+ * replaced by a new one on the next message. Sessions belong to whoever delivered the first
+ * message (a token, or `plugin:<id>`), so two callers never share one.
  */
 export function sessionForKey(
   core: GatewayCore,
@@ -48,8 +49,8 @@ export function sessionForKey(
   owner: string,
 ): AgentGatewaySession {
   for (const s of core.sessions.list()) {
-    if (s.running && s.record.kind === "agent" && s.record.name === sessionKey && s.record.agent === agentId) {
-      if (!canSee({ name: owner, role: "operator", sessions: [] }, s.record) && s.record.owner !== owner) continue;
+    const r = s.record;
+    if (s.running && r.kind === "agent" && r.name === sessionKey && r.agent === agentId && r.owner === owner) {
       return s as AgentGatewaySession;
     }
   }
