@@ -16,7 +16,7 @@ function section(title: string): string {
 
 describe("docs/protocol.md matches the code", () => {
   it("documents every error code with its status, and nothing else", () => {
-    const rows = [...section("## Error codes").matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map(
+    const rows = [...section("## Error codes").matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(\d{3})\s*\|/gm)].map(
       (m) => [m[1]!, Number(m[2])] as const,
     );
     expect(new Map(rows)).toEqual(new Map(Object.entries(ERROR_CODES).map(([code, { status }]) => [code, status])));
@@ -27,16 +27,16 @@ describe("docs/protocol.md matches the code", () => {
     registerRoutes(router, {} as GatewayCore);
     const registered = router.list().map((r) => `${r.method} ${r.path}`);
     const special = ["GET /healthz", "POST /v1/login"]; // handled before the router
-    const documented = [...section("## HTTP routes").matchAll(/^\| (GET|POST|PUT|DELETE) \| `([^`]+)` \|/gm)].map(
-      (m) => `${m[1]} ${m[2]}`,
-    );
+    const documented = [
+      ...section("## HTTP routes").matchAll(/^\|\s*(GET|POST|PUT|DELETE)\s*\|\s*`([^`]+)`\s*\|/gm),
+    ].map((m) => `${m[1]} ${m[2]}`);
     expect(new Set(documented)).toEqual(new Set([...registered, ...special]));
   });
 
   it("documents every event type and every client op", () => {
-    const events = [...section("## Event types").matchAll(/^\| `([a-z.]+)` \|/gm)].map((m) => m[1]);
+    const events = [...section("## Event types").matchAll(/^\|\s*`([a-z.]+)`\s*\|/gm)].map((m) => m[1]);
     expect(new Set(events)).toEqual(new Set(EVENT_TYPES));
-    const ops = [...section("## `/v1/ws`").matchAll(/^\| `([a-z]+)` \| /gm)].map((m) => m[1]);
+    const ops = [...section("## `/v1/ws`").matchAll(/^\|\s*`([a-z]+)`\s*\|/gm)].map((m) => m[1]);
     for (const op of CLIENT_OPS) expect(ops).toContain(op);
   });
 });
