@@ -73,6 +73,8 @@ export const ConfigSchema = z.strictObject({
   allowedHosts: z.array(z.string().min(1).max(255)).default([]),
   /** Browser origins accepted on WebSocket and cookie requests in addition to the gateway's own. */
   allowedOrigins: z.array(z.string().min(1).max(255)).default([]),
+  /** Mark the UI's session cookie `Secure` (set this when browsers reach the gateway over HTTPS, e.g. behind a TLS proxy). */
+  secureCookies: z.boolean().default(false),
   limits: z
     .strictObject(
       Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((k) => [k, positive.optional()])) as {

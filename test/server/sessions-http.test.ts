@@ -505,3 +505,28 @@ describe("durability", () => {
     expect((await api(again.url, token).get("/v1/sessions")).status).toBe(200);
   });
 });
+
+describe("browser login", () => {
+  it("exchanges the token for an HttpOnly SameSite=Strict cookie, Secure when configured", async () => {
+    for (const secureCookies of [false, true]) {
+      const gw = await testGateway({ config: { secureCookies } });
+      const login = await fetch(`${gw.url}/v1/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ token: TEST_TOKEN }),
+      });
+      expect(login.status).toBe(200);
+      const cookie = login.headers.get("set-cookie")!;
+      expect(cookie).toMatch(/^sb_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+/);
+      expect(cookie.includes("; Secure")).toBe(secureCookies);
+      const who = await fetch(`${gw.url}/v1/whoami`, { headers: { cookie: cookie.split(";")[0]! } });
+      expect(await who.json()).toEqual({ name: "admin", role: "admin" });
+      const wrong = await fetch(`${gw.url}/v1/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ token: "not-the-token-at-all" }),
+      });
+      expect(wrong.status).toBe(401);
+    }
+  });
+});

@@ -50,7 +50,7 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/logout", (ctx) => {
     const cookie = parseCookies(ctx.req.headers.cookie)[SESSION_COOKIE];
     if (cookie !== undefined) core.tokens.revokeCookie(cookie);
-    ctx.res.setHeader("Set-Cookie", `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`);
+    ctx.res.setHeader("Set-Cookie", sessionCookie(core, "", 0));
     sendJson(ctx.res, 200, { ok: true });
   });
 }
@@ -73,10 +73,7 @@ export async function login(
     throw new SwitchboardError("UNAUTHORIZED", "the token is not valid");
   }
   const cookie = core.tokens.issueCookie(identity, core.clock.now());
-  res.setHeader(
-    "Set-Cookie",
-    `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(COOKIE_TTL_MS / 1000)}`,
-  );
+  res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
   sendJson(res, 200, { name: identity.name, role: identity.role });
 }
 
@@ -107,4 +104,10 @@ export function serveStatic(
   });
   res.end(body);
   return true;
+}
+
+/** The `Set-Cookie` value of the UI's session cookie (HttpOnly, SameSite=Strict; Secure when configured). */
+function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
+  const secure = core.config.secureCookies ? "; Secure" : "";
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
