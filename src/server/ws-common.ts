@@ -1,9 +1,10 @@
-import type { WebSocket } from "ws";
+import type { RawData, WebSocket } from "ws";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { describeJsonError } from "./http.js";
 
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
@@ -180,5 +181,21 @@ export class ConnectionTracker {
       state.missed++;
       ws.ping();
     }
+  }
+}
+
+/**
+ * The JSON value of a client's text frame, or the INVALID_JSON message to answer with (binary
+ * frames, malformed JSON — never echoing the frame's content).
+ */
+export function parseTextFrame(
+  data: RawData,
+  isBinary: boolean,
+): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (isBinary) return { ok: false, message: "send JSON text frames; binary frames are not accepted" };
+  try {
+    return { ok: true, value: JSON.parse(data.toString()) as unknown };
+  } catch (error) {
+    return { ok: false, message: `the frame is not valid JSON: ${describeJsonError(error)}` };
   }
 }

@@ -15,10 +15,10 @@ import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
-import { describeJsonError, toSwitchboardError } from "./http.js";
+import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox, parseTextFrame } from "./ws-common.js";
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
@@ -125,25 +125,12 @@ class MultiplexConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
-    if (isBinary) {
-      this.send({
-        op: "error",
-        code: "INVALID_JSON",
-        message: "send JSON text frames; binary frames are not accepted",
-      });
+    const text = parseTextFrame(data, isBinary);
+    if (!text.ok) {
+      this.send({ op: "error", code: "INVALID_JSON", message: text.message });
       return;
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data.toString());
-    } catch (error) {
-      this.send({
-        op: "error",
-        code: "INVALID_JSON",
-        message: `the frame is not valid JSON: ${describeJsonError(error)}`,
-      });
-      return;
-    }
+    const raw = text.value;
     const ref = refOf(raw);
     const parsed = ClientFrame.safeParse(raw);
     if (!parsed.success) {

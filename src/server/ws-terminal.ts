@@ -15,10 +15,10 @@ import type { Identity } from "./auth.js";
 import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
-import { describeJsonError, toSwitchboardError } from "./http.js";
+import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox, parseTextFrame } from "./ws-common.js";
 
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
@@ -307,25 +307,12 @@ class TerminalConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
-    if (isBinary) {
-      this.send({
-        type: "error",
-        code: "INVALID_JSON",
-        message: "send JSON text frames; binary frames are not accepted",
-      });
+    const text = parseTextFrame(data, isBinary);
+    if (!text.ok) {
+      this.send({ type: "error", code: "INVALID_JSON", message: text.message });
       return;
     }
-    let raw: unknown;
-    try {
-      raw = JSON.parse(data.toString());
-    } catch (error) {
-      this.send({
-        type: "error",
-        code: "INVALID_JSON",
-        message: `the frame is not valid JSON: ${describeJsonError(error)}`,
-      });
-      return;
-    }
+    const raw = text.value;
     const parsed = TerminalClientFrame.safeParse(raw);
     if (!parsed.success) {
       const type = raw !== null && typeof raw === "object" ? (raw as { type?: unknown }).type : undefined;
