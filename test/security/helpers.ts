@@ -14,6 +14,7 @@ import type { Clock, ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { ConfigInput } from "../../src/server/config.js";
 import { startGateway } from "../../src/server/gateway.js";
+import { api } from "../helpers/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import type { Logger } from "../../src/server/logger.js";
@@ -91,38 +92,8 @@ export interface HttpAnswer {
 }
 
 /** HTTP calls as one identity (`null` = no credentials). */
-export function http(gw: Gateway, who: Who | null) {
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<HttpAnswer> => {
-    const res = await fetch(gw.url + path, {
-      method,
-      headers: {
-        ...(who ? { authorization: `Bearer ${TOKENS[who]}` } : {}),
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        ...headers,
-      },
-      ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      // Raw output, metrics and SSE are not JSON: callers read `text`.
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, text, json };
-  };
-  return {
-    get: (path: string, headers?: Record<string, string>) => call("GET", path, undefined, headers),
-    post: (path: string, body: unknown = {}, headers?: Record<string, string>) => call("POST", path, body, headers),
-    del: (path: string) => call("DELETE", path),
-    call,
-  };
+export function http(gw: Gateway, who: Who | null): ReturnType<typeof api> {
+  return api(gw.url, who ? TOKENS[who] : "");
 }
 
 /** Creates a session as `who`; throws unless 201. */
