@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -94,8 +95,9 @@ export function measurePtyPipeline(
       let bytes = 0;
       const coalescer = new OutputCoalescer({
         clock: systemClock,
+        isUtf8,
         emit: (piece) => {
-          bytes += piece.byteLength;
+          bytes += piece.bytes.length;
           onPiece(piece);
         },
       });
@@ -153,7 +155,7 @@ export async function run(): Promise<BenchSection> {
       const log = events.create(`s${logged++}`);
       const t0 = performance.now();
       await measurePtyPipeline(PTY_BENCH_COMMAND, (piece) =>
-        log.appendOutput(piece.stream, piece.data, piece.enc, piece.byteLength),
+        log.appendOutputBytes(piece.stream, piece.bytes, piece.binary),
       );
       events.flush();
       if (log.outputBytes !== PTY_BENCH_BYTES) throw new Error(`the log holds ${log.outputBytes} bytes`);

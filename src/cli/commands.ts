@@ -136,10 +136,16 @@ const logs: Command = (argv) =>
       const since = intOption(parsed.values.since, "--since") ?? 0;
       const followIt = parsed.values.follow === true;
       if (ctx.json) return logEvents(ctx, id, since, followIt);
-      const first = await ctx.http.output(id, { since });
-      await write(ctx.out, first.bytes);
+      // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
+      let page = await ctx.http.output(id, { since });
+      await write(ctx.out, page.bytes);
+      const end = page.total;
+      while (page.next < end && page.bytes.length > 0) {
+        page = await ctx.http.output(id, { since: page.next });
+        await write(ctx.out, page.bytes);
+      }
       if (!followIt) return EXIT.OK;
-      return follow(ctx, id, first.next);
+      return follow(ctx, id, page.next);
     },
   );
 

@@ -1,11 +1,12 @@
 import type { Clock, Timer } from "./clock.js";
 import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
-import type { OutputPiece } from "./utf8-chunker.js";
+import type { BytePiece } from "./utf8-chunker.js";
 import type { OutputStream } from "../protocol/events.js";
 
 /**
  * Batches raw process output into `output` events (issue 2 point 4): one event per few
- * milliseconds or per 64 KiB, decoded so no event splits a character.
+ * milliseconds or per 64 KiB, cut so that no event splits a character. Pieces stay bytes:
+ * decoding (and JSON) is left to whoever reads them as text.
  *
  * Pure (takes a {@link Clock}), so tests drive it with `ManualClock`.
  */
@@ -16,7 +17,7 @@ export const OUTPUT_COALESCE_MS = 4;
 export const OUTPUT_COALESCE_MAX_BYTES = 64 * 1024;
 
 /** One coalesced piece of one stream, ready to become an `output` event. */
-export interface CoalescedOutput<S extends string = OutputStream> extends OutputPiece {
+export interface CoalescedOutput<S extends string = OutputStream> extends BytePiece {
   stream: S;
   /** Byte offset of the piece's first byte in the combined output (all streams, arrival order). */
   offset: number;
@@ -32,17 +33,19 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
   intervalMs?: number;
   /** Default {@link OUTPUT_COALESCE_MAX_BYTES}; at least 4 (one whole character). */
   maxBytes?: number;
+  /** A fast UTF-8 validity check (Node: `buffer.isUtf8`), see {@link Utf8Chunker}. */
+  isUtf8?: (bytes: Uint8Array) => boolean;
 }
 
 /**
- * Collects raw chunks and emits them as decoded pieces.
+ * Collects raw chunks and emits them as byte pieces, each whole UTF-8 text or `binary`.
  *
  * - After a quiet interval a chunk goes out at once (an echoed keystroke waits for nothing);
  *   while output keeps coming, at most one piece per {@link OUTPUT_COALESCE_MS}, and at
  *   once when {@link OUTPUT_COALESCE_MAX_BYTES} are buffered.
  * - Order across streams is arrival order: when the stream changes, everything buffered
  *   for the previous stream is emitted first, including an unfinished character (as
- *   base64), so the offsets describe the bytes exactly as they were read.
+ *   a binary piece), so the offsets describe the bytes exactly as they were read.
  * - Within a stream an unfinished character (≤ 3 bytes) waits for its next chunk.
  *
  * @example
@@ -56,7 +59,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly emitPiece: (piece: CoalescedOutput<S>) => void;
   private readonly intervalMs: number;
   private readonly maxBytes: number;
-  private readonly chunker = new Utf8Chunker();
+  private readonly chunker: Utf8Chunker;
   /** Bytes of `stream` not yet given to the chunker; reused, so buffering costs one copy. */
   private readonly buffer: Uint8Array;
   private buffered = 0;
@@ -75,6 +78,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.buffer = new Uint8Array(this.maxBytes);
+    this.chunker = new Utf8Chunker(options.isUtf8 ? { isUtf8: options.isUtf8 } : {});
   }
 
   /** Offset the next emitted byte will have. */
@@ -117,7 +121,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     }
   }
 
-  /** Emits everything now, including an unfinished character (as base64). Use before `exit`. */
+  /** Emits everything now, including an unfinished character (as a binary piece). Use before `exit`. */
   flush(): void {
     if (this.disposed) return;
     this.emitBuffered(true);
@@ -136,13 +140,13 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer = null;
     const stream = this.stream;
     if (stream === null) return;
-    const pieces = this.buffered > 0 ? this.chunker.push(this.buffer.subarray(0, this.buffered)) : [];
+    const pieces = this.buffered > 0 ? this.chunker.split(this.buffer.subarray(0, this.buffered)) : [];
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();
     this.buffered = 0;
-    if (endOfStream) pieces.push(...this.chunker.end());
+    if (endOfStream) pieces.push(...this.chunker.finish());
     for (const piece of pieces) {
       const offset = this.nextOffset;
-      this.nextOffset += piece.byteLength;
+      this.nextOffset += piece.bytes.length;
       this.emitPiece({ ...piece, stream, offset });
     }
   }

@@ -42,9 +42,18 @@ export const UTF8_MIN_TEXT_RUN_BYTES = 32;
  * chunker.end();                                    // [] — nothing held
  */
 export class Utf8Chunker {
-  /** `fatal` so invalid input throws and takes the slow path; `ignoreBOM` so a BOM is kept, not eaten. */
+  /** `fatal` so invalid input throws; `ignoreBOM` so a BOM is kept, not eaten. */
   private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  private readonly isUtf8: (bytes: Uint8Array) => boolean;
   private held: Uint8Array = EMPTY;
+
+  /**
+   * @param options.isUtf8 a fast validity check (Node: `buffer.isUtf8`); without it, validity
+   *   is learned by decoding, which costs as much as the decode itself.
+   */
+  constructor(options: { isUtf8?: (bytes: Uint8Array) => boolean } = {}) {
+    this.isUtf8 = options.isUtf8 ?? ((bytes) => this.tryDecode(bytes) !== undefined);
+  }
 
   /** Bytes of an unfinished character waiting for the next chunk (0–3). */
   get heldBytes(): number {
@@ -53,52 +62,81 @@ export class Utf8Chunker {
 
   /** Takes the next chunk; returns the pieces that are complete. The chunk is not retained. */
   push(chunk: Uint8Array): OutputPiece[] {
-    const bytes = this.held.length === 0 ? chunk : concat(this.held, chunk);
-    const cut = completeLength(bytes);
-    // Copy: the caller may reuse its buffer once we return.
-    this.held = cut === bytes.length ? EMPTY : bytes.slice(cut);
-    return cut === 0 ? [] : this.decode(bytes.subarray(0, cut));
+    return this.split(chunk).map((p) => this.toPiece(p));
   }
 
   /** Ends the stream: whatever is held back (an unfinished character) goes out as base64. */
   end(): OutputPiece[] {
-    if (this.held.length === 0) return [];
-    const rest = this.held;
-    this.held = EMPTY;
-    return [base64Piece(rest)];
-  }
-
-  private decode(bytes: Uint8Array): OutputPiece[] {
-    try {
-      return [{ data: this.decoder.decode(bytes), byteLength: bytes.length }];
-    } catch (error) {
-      // Not valid UTF-8 (TypeError from the fatal decoder): split into valid and invalid runs.
-      if (!(error instanceof TypeError)) throw error;
-      return this.decodeMixed(bytes);
-    }
+    return this.finish().map((p) => this.toPiece(p));
   }
 
   /**
-   * Slow path: valid runs of at least {@link UTF8_MIN_TEXT_RUN_BYTES} become text; invalid
-   * bytes, and the short valid runs among them, become base64. In order.
+   * {@link push} without decoding: the complete pieces as bytes (copies; the chunk is not
+   * retained), each marked `binary` when it is not valid UTF-8 and must travel as base64.
+   * The same cuts as `push`: decoding each piece gives exactly `push`'s pieces.
    */
-  private decodeMixed(bytes: Uint8Array): OutputPiece[] {
-    const pieces: OutputPiece[] = [];
-    let binaryStart = 0; // start of the bytes not yet emitted, all bound for base64
-    let i = 0;
-    while (i < bytes.length) {
-      const end = validRunEnd(bytes, i);
-      if (end - i >= UTF8_MIN_TEXT_RUN_BYTES) {
-        if (i > binaryStart) pieces.push(base64Piece(bytes.subarray(binaryStart, i)));
-        pieces.push({ data: this.decoder.decode(bytes.subarray(i, end)), byteLength: end - i });
-        binaryStart = end;
-      }
-      // Past the run (a short one stays in the binary range) and the invalid byte that ends it.
-      i = end < bytes.length ? end + 1 : end;
-    }
-    if (bytes.length > binaryStart) pieces.push(base64Piece(bytes.subarray(binaryStart)));
-    return pieces;
+  split(chunk: Uint8Array): BytePiece[] {
+    const bytes = this.held.length === 0 ? chunk : concat(this.held, chunk);
+    const cut = completeLength(bytes);
+    // Copies: the caller may reuse its buffer once we return.
+    this.held = cut === bytes.length ? EMPTY : copy(bytes, cut, bytes.length);
+    if (cut === 0) return [];
+    const complete = bytes.subarray(0, cut);
+    if (this.isUtf8(complete)) return [{ bytes: copy(complete, 0, cut), binary: false }];
+    return splitMixed(complete);
   }
+
+  /** {@link end} without encoding: the held bytes, if any, as one binary piece. */
+  finish(): BytePiece[] {
+    if (this.held.length === 0) return [];
+    const rest = this.held;
+    this.held = EMPTY;
+    return [{ bytes: rest, binary: true }];
+  }
+
+  private toPiece(piece: BytePiece): OutputPiece {
+    if (piece.binary) return base64Piece(piece.bytes);
+    return { data: this.tryDecode(piece.bytes)!, byteLength: piece.bytes.length };
+  }
+
+  private tryDecode(bytes: Uint8Array): string | undefined {
+    try {
+      return this.decoder.decode(bytes);
+    } catch (error) {
+      // The fatal decoder throws TypeError on invalid input.
+      if (!(error instanceof TypeError)) throw error;
+      return undefined;
+    }
+  }
+}
+
+/** One piece of output as bytes: valid UTF-8 text, or `binary` (travels as base64). */
+export interface BytePiece {
+  bytes: Uint8Array;
+  binary: boolean;
+}
+
+/**
+ * Bytes that are not valid UTF-8 as a whole: valid runs of at least
+ * {@link UTF8_MIN_TEXT_RUN_BYTES} become text pieces; invalid bytes, and the short valid runs
+ * among them, become binary pieces. In order; every piece is a copy.
+ */
+function splitMixed(bytes: Uint8Array): BytePiece[] {
+  const pieces: BytePiece[] = [];
+  let binaryStart = 0; // start of the bytes not yet emitted, all bound for base64
+  let i = 0;
+  while (i < bytes.length) {
+    const end = validRunEnd(bytes, i);
+    if (end - i >= UTF8_MIN_TEXT_RUN_BYTES) {
+      if (i > binaryStart) pieces.push({ bytes: copy(bytes, binaryStart, i), binary: true });
+      pieces.push({ bytes: copy(bytes, i, end), binary: false });
+      binaryStart = end;
+    }
+    // Past the run (a short one stays in the binary range) and the invalid byte that ends it.
+    i = end < bytes.length ? end + 1 : end;
+  }
+  if (bytes.length > binaryStart) pieces.push({ bytes: copy(bytes, binaryStart, bytes.length), binary: true });
+  return pieces;
 }
 
 /** The raw bytes a piece (or an `output` event's `data`/`enc`) stands for. */
@@ -107,6 +145,11 @@ export function decodeOutputData(data: string, enc?: "base64"): Uint8Array {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** A copy of `bytes[start, end)`. (On a Node Buffer `.slice` is a view, so never rely on it.) */
+function copy(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes, start, end);
+}
 const ENCODER = new TextEncoder();
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -2,6 +2,7 @@ import type { Clock } from "../core/clock.js";
 import type { SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
+import { eventOf } from "./output-entry.js";
 import { SessionLog } from "./session-log.js";
 import type { EventStore, PersistedSession } from "./store.js";
 
@@ -99,7 +100,9 @@ export class EventLog {
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
     });
-    log.subscribe((_entry, event) => {
+    log.subscribe((entry) => {
+      if (this.taps.size === 0) return;
+      const event = eventOf(entry);
       for (const tap of this.taps) tap(sessionId, event);
     });
     return log;

@@ -1,3 +1,4 @@
+import type { StoredEntry } from "./store.js";
 import type { LogEntry } from "./types.js";
 
 /** Default bounds of one session's in-memory ring. Older entries are read from the store. */
@@ -35,7 +36,7 @@ export class HotRing {
 
   push(entry: LogEntry): void {
     this.entries.push(entry);
-    this.bytes += entry.json.length;
+    this.bytes += entry.size;
   }
 
   /**
@@ -48,7 +49,7 @@ export class HotRing {
       const overBounds = this.size > this.maxEntries || this.bytes > this.maxBytes;
       const trimmed = oldest.seq < retainFrom;
       if (!trimmed && !(overBounds && oldest.seq <= durableSeq)) break;
-      this.bytes -= oldest.json.length;
+      this.bytes -= oldest.size;
       this.start++;
     }
     // Compact once the dead prefix dominates, so the array does not grow without bound.
@@ -71,6 +72,32 @@ export class HotRing {
     return out;
   }
 
+  /**
+   * Output entries whose bytes end after `offset`, in order, until they cover `maxBytes`
+   * from it. No copy of the ring: a binary search finds the first, since output ranges grow with seq.
+   */
+  outputFrom(offset: number, maxBytes: number): StoredEntry[] {
+    const entries = this.entries as StoredEntry[];
+    let lo = this.start;
+    let hi = entries.length;
+    while (lo < hi) {
+      // The first index whose output (this entry's, or the next output entry's) ends after `offset`.
+      const mid = (lo + hi) >>> 1;
+      const end = outputEndAtOrAfter(entries, mid);
+      if (end !== undefined && end <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: StoredEntry[] = [];
+    let covered = 0;
+    for (let i = lo; i < entries.length && covered < maxBytes; i++) {
+      const e = entries[i]!;
+      if (e.outEnd === undefined || e.outEnd <= offset) continue;
+      out.push(e);
+      covered += e.outEnd - Math.max(e.outStart!, offset);
+    }
+    return out;
+  }
+
   /** The entry with this seq, if held. */
   get(seq: number): LogEntry | undefined {
     const first = this.firstSeq;
@@ -83,4 +110,13 @@ export class HotRing {
     this.start = 0;
     this.bytes = 0;
   }
+}
+
+/** The output end of entry `i`, or of the first output entry after it; undefined if there is none. */
+function outputEndAtOrAfter(entries: readonly StoredEntry[], i: number): number | undefined {
+  for (let j = i; j < entries.length; j++) {
+    const end = entries[j]!.outEnd;
+    if (end !== undefined) return end;
+  }
+  return undefined;
 }

@@ -2,10 +2,14 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import { HotRing } from "./hot-ring.js";
+import { OutputEntry, outputOf } from "./output-entry.js";
 import { RETENTION_SCAN_BATCH } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import type { EventStore, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
+
+/** Most output bytes one `readOutput` collects (it may exceed this by one event). */
+export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -91,34 +95,45 @@ export class SessionLog implements AppendableLog {
       // Offsets are the log's to assign; callers use appendOutput.
       throw new Error("use appendOutput for output events");
     }
-    return this.commit({ seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent);
+    const stored = { seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent;
+    const json = JSON.stringify(stored);
+    this.commit({ seq: stored.seq, type: stored.type, json, size: json.length });
+    return stored;
   }
 
-  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent {
-    const offset = this._outputBytes;
-    const event: SessionEvent =
-      enc === undefined
-        ? { seq: this._head + 1, ts: this.clock.now(), type: "output", stream, offset, data }
-        : { seq: this._head + 1, ts: this.clock.now(), type: "output", stream, offset, data, enc };
-    this._outputBytes += byteLength;
-    return this.commit(event, offset, offset + byteLength);
+  /**
+   * Appends output given as event data (text, or base64 with `enc`), as the bytes it stands
+   * for; see {@link appendOutputBytes}. (`byteLength` is implied by the data here.)
+   */
+  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, _byteLength?: number): SessionEvent {
+    const bytes = Buffer.from(data, enc === "base64" ? "base64" : "utf8");
+    return this.appendOutputBytes(stream, bytes, enc === "base64").event();
   }
 
-  private commit(event: SessionEvent, outStart?: number, outEnd?: number): SessionEvent {
-    const entry: StoredEntry = { seq: event.seq, type: event.type, json: JSON.stringify(event), outStart, outEnd };
-    this._head = event.seq;
-    this.retainedBytes += entry.json.length;
+  /**
+   * Appends output bytes as one `output` event at the next byte offset. `binary`: the bytes
+   * are not valid UTF-8 on their own (their JSON form carries base64). The bytes are kept, not copied.
+   */
+  appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean): OutputEntry {
+    const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary);
+    this._outputBytes += bytes.length;
+    this.commit(entry);
+    return entry;
+  }
+
+  private commit(entry: StoredEntry): void {
+    this._head = entry.seq;
+    this.retainedBytes += entry.size;
     this.ring.push(entry);
     this.store.enqueue(this.sessionId, entry);
     this.enforceCountRetention();
     for (const listener of this.listeners) {
       try {
-        listener(entry, event);
+        listener(entry);
       } catch (error) {
         this.onListenerError(error);
       }
     }
-    return event;
   }
 
   /** Registers a live listener. Returns the function that removes it. */
@@ -150,7 +165,7 @@ export class SessionLog implements AppendableLog {
     if (options.maxBytes !== undefined) {
       let bytes = 0;
       for (let i = 0; i < entries.length; i++) {
-        bytes += entries[i]!.json.length;
+        bytes += entries[i]!.size;
         if (bytes >= options.maxBytes && i + 1 < entries.length) {
           entries.length = i + 1;
           cut = true;
@@ -179,21 +194,25 @@ export class SessionLog implements AppendableLog {
     }
   }
 
-  /** Raw output bytes from byte `offset` on, as slices in order. At most `maxEntries` events are read. */
-  readOutput(offset: number, maxEntries = 10_000): OutputSlice[] {
+  /**
+   * Raw output bytes from byte `offset` on, as slices in order: whole events until at least
+   * `maxBytes` are collected (so a reader pages through a long output with bounded memory).
+   */
+  readOutput(offset: number, maxBytes = OUTPUT_READ_MAX_BYTES): OutputSlice[] {
     if (offset > this._outputBytes) {
       throw new SwitchboardError(
         "BAD_REQUEST",
         `since=${offset} is past the end of the output (${this._outputBytes} bytes)`,
       );
     }
-    const rows = this.outputEntriesFrom(offset, maxEntries);
     const slices: OutputSlice[] = [];
-    for (const row of rows) {
-      const event = JSON.parse(row.json) as Extract<SessionEvent, { type: "output" }>;
-      let bytes = decodeOutput(event.data, event.enc);
-      if (event.offset < offset) bytes = bytes.subarray(offset - event.offset);
-      slices.push({ offset: Math.max(event.offset, offset), stream: event.stream, bytes });
+    let bytes = 0;
+    for (const row of this.outputEntriesFrom(offset, maxBytes)) {
+      const out = outputOf(row);
+      const data = out.offset < offset ? out.bytes.subarray(offset - out.offset) : out.bytes;
+      slices.push({ offset: Math.max(out.offset, offset), stream: out.stream, bytes: data });
+      bytes += data.length;
+      if (bytes >= maxBytes) break;
     }
     if (slices.length > 0 && slices[0]!.offset > offset) {
       throw new SwitchboardError(
@@ -205,16 +224,17 @@ export class SessionLog implements AppendableLog {
     return slices;
   }
 
-  private outputEntriesFrom(offset: number, maxEntries: number): StoredEntry[] {
+  /** Output entries whose bytes end after `offset`, in order, covering about `maxBytes` from it. */
+  private outputEntriesFrom(offset: number, maxBytes: number): StoredEntry[] {
     // The ring holds its entries with their byte ranges; older ones come from the store's index.
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    const fromRing = (this.ring.readAfter(ringFirst - 1, Number.MAX_SAFE_INTEGER) as StoredEntry[]).filter(
-      (e) => e.outEnd !== undefined && e.outEnd > offset,
-    );
+    const fromRing = this.ring.outputFrom(offset, maxBytes);
     const firstInRing = fromRing[0];
-    if (firstInRing && firstInRing.outStart! <= offset) return fromRing.slice(0, maxEntries);
-    const stored = this.store.readOutputFrom(this.sessionId, offset, maxEntries).filter((e) => e.seq < ringFirst);
-    return [...stored, ...fromRing].slice(0, maxEntries);
+    if (firstInRing && firstInRing.outStart! <= offset) return fromRing;
+    const stored = this.store.readOutputFrom(this.sessionId, offset, maxBytes).filter((e) => e.seq < ringFirst);
+    let covered = 0;
+    for (const e of stored) covered += e.outEnd! - Math.max(e.outStart!, offset);
+    return covered >= maxBytes ? stored : [...stored, ...fromRing];
   }
 
   /** Called by the log manager after a group commit made entries up to `seq` durable. */
@@ -251,7 +271,7 @@ export class SessionLog implements AppendableLog {
       // Count-based trims of entries still in the ring know their sizes; others are
       // estimated and corrected on the next restart (retainedBytes is advisory).
       let bytes = 0;
-      for (let seq = this._first; seq < first; seq++) bytes += this.ring.get(seq)?.json.length ?? 0;
+      for (let seq = this._first; seq < first; seq++) bytes += this.ring.get(seq)?.size ?? 0;
       droppedBytes = bytes;
     }
     this._first = first;
@@ -259,9 +279,4 @@ export class SessionLog implements AppendableLog {
     this.store.enqueueTrim(this.sessionId, first);
     this.ring.evict(this.durableSeq, first);
   }
-}
-
-/** Bytes of an output event's `data`. */
-export function decodeOutput(data: string, enc: "base64" | undefined): Uint8Array {
-  return enc === "base64" ? Buffer.from(data, "base64") : Buffer.from(data, "utf8");
 }

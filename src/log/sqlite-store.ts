@@ -2,6 +2,7 @@ import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
+import { OutputEntry } from "./output-entry.js";
 import type { EventStore, FlushListener, PersistedSession, StoredEntry, StoredLogState } from "./store.js";
 import type { LogEntry } from "./types.js";
 
@@ -22,7 +23,10 @@ type WireOp =
       type: string;
       outStart: number | null;
       outEnd: number | null;
+      /** The event's JSON; for output, its fields without the data (OutputEntry.meta). */
       json: string;
+      /** Output only: the raw bytes. */
+      data: Uint8Array | null;
     }
   | { kind: "trim"; sessionId: string; first: number }
   | { kind: "session"; id: string; sessionKind: string; state: string; createdAt: number; meta: string }
@@ -32,7 +36,16 @@ interface Row {
   seq: number;
   type: string;
   body: string;
+  /** Output rows: the bytes (older logs kept them as text in `body`: then null). */
+  data: Buffer | null;
+  out_start: number | null;
 }
+
+/** A row's size as retention counts it (OutputEntry.size for output rows, about). */
+const ROW_SIZE = `(length(body) + COALESCE(length(data), 0))`;
+
+/** Most rows one output read visits (tiny events could otherwise make one read unbounded). */
+const OUTPUT_SCAN_MAX_ROWS = 10_000;
 
 /** How long `flush()` waits for the writer thread before giving up (a stuck disk). */
 export const LOG_FLUSH_WAIT_MS = 30_000;
@@ -101,19 +114,23 @@ export class SqliteEventStore implements EventStore {
         out_start INTEGER,
         out_end INTEGER,
         body TEXT NOT NULL,
+        data BLOB,
         PRIMARY KEY (session_id, seq)
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS events_output ON events (session_id, out_end) WHERE out_end IS NOT NULL;
     `);
+    // Logs from before output was stored as bytes: add the column; their rows keep the JSON in `body`.
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('events')").pluck().all() as string[];
+    if (!columns.includes("data")) this.db.exec("ALTER TABLE events ADD COLUMN data BLOB");
     this.stmt = {
       readAfter: this.db.prepare(
-        "SELECT seq, type, body FROM events WHERE session_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+        "SELECT seq, type, body, data, out_start FROM events WHERE session_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
       ),
       readOutput: this.db.prepare(
-        "SELECT seq, type, body, out_start, out_end FROM events WHERE session_id = ? AND out_end > ? ORDER BY out_end LIMIT ?",
+        "SELECT seq, type, body, data, out_start, out_end FROM events WHERE session_id = ? AND out_end > ? ORDER BY out_end LIMIT ?",
       ),
       oldest: this.db.prepare(
-        "SELECT seq, length(body) AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+        `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
     };
     this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), { workerData: { file } });
@@ -124,6 +141,7 @@ export class SqliteEventStore implements EventStore {
 
   enqueue(sessionId: string, entry: StoredEntry): void {
     this.queuedDurable.set(sessionId, entry.seq);
+    const output = entry instanceof OutputEntry;
     this.push({
       kind: "entry",
       sessionId,
@@ -131,7 +149,8 @@ export class SqliteEventStore implements EventStore {
       type: entry.type,
       outStart: entry.outStart ?? null,
       outEnd: entry.outEnd ?? null,
-      json: entry.json,
+      json: output ? entry.meta() : entry.json,
+      data: output ? exact(entry.bytes) : null,
     });
   }
 
@@ -245,11 +264,19 @@ export class SqliteEventStore implements EventStore {
     return out;
   }
 
-  readOutputFrom(sessionId: string, byteOffset: number, limit: number): StoredEntry[] {
-    const rows = this.stmt.readOutput.all(sessionId, byteOffset, limit) as Array<
+  readOutputFrom(sessionId: string, byteOffset: number, maxBytes: number): StoredEntry[] {
+    const out: StoredEntry[] = [];
+    let covered = 0;
+    // Iterated, so a reader far behind does not load the whole rest of the output at once.
+    for (const r of this.stmt.readOutput.iterate(sessionId, byteOffset, OUTPUT_SCAN_MAX_ROWS) as IterableIterator<
       Row & { out_start: number; out_end: number }
-    >;
-    return rows.map((r) => ({ ...toEntry(r), outStart: r.out_start, outEnd: r.out_end }));
+    >) {
+      const entry = toEntry(r);
+      out.push(entry instanceof OutputEntry ? entry : { ...entry, outStart: r.out_start, outEnd: r.out_end });
+      covered += r.out_end - Math.max(r.out_start, byteOffset);
+      if (covered >= maxBytes) break;
+    }
+    return out;
   }
 
   oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }> {
@@ -279,7 +306,7 @@ export class SqliteEventStore implements EventStore {
     const row = this.db
       .prepare(
         `SELECT COALESCE(MAX(seq), 0) AS head, COALESCE(MIN(seq), 0) AS first,
-                COALESCE(MAX(out_end), 0) AS outputBytes, COALESCE(SUM(length(body)), 0) AS retainedBytes
+                COALESCE(MAX(out_end), 0) AS outputBytes, COALESCE(SUM(${ROW_SIZE}), 0) AS retainedBytes
          FROM events WHERE session_id = ?`,
       )
       .get(sessionId) as StoredLogState;
@@ -296,11 +323,26 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    this.writer.postMessage({ close: true });
+    // Wait for the writer to close its connection, so that ours is the last: closing it
+    // checkpoints and removes the WAL synchronously, and nothing touches the files after close().
+    const signal = new Int32Array(new SharedArrayBuffer(4));
+    this.writer.postMessage({ close: true, signal });
+    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
     this.db.close();
   }
 }
 
+/**
+ * The bytes with a backing buffer of their own size: posting a view to the writer clones its
+ * whole ArrayBuffer (a small Buffer may sit in Node's 8 KiB pool).
+ */
+function exact(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes
+    : Uint8Array.prototype.slice.call(bytes);
+}
+
 function toEntry(row: Row): LogEntry {
-  return { seq: row.seq, type: row.type as EventType, json: row.body };
+  if (row.data !== null) return OutputEntry.fromStored(row.seq, row.body, row.out_start!, row.data);
+  return { seq: row.seq, type: row.type as EventType, json: row.body, size: row.body.length };
 }

@@ -5,11 +5,11 @@
 // Plain JavaScript on purpose: a worker is started from a file, and the same file must work
 // from the TypeScript sources under test and from dist/ after the build (which copies it).
 //
-// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json}
+// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data}
 //                                            | {kind: "trim", sessionId, first}
 //                                            | {kind: "session", id, kind_, state, createdAt, meta}
 //                                            | {kind: "delete", sessionId}]
-//               {close: true}
+//               {close: true, signal}  (signal: set once the connection is closed)
 // Messages out: {batch, ms} after a commit, {batch, error} when it failed.
 // `signal` is an Int32Array over a SharedArrayBuffer: set to 1 and notified after the batch,
 // for a main thread that waits synchronously (flush()).
@@ -22,7 +22,7 @@ db.pragma("synchronous = NORMAL");
 db.pragma("busy_timeout = 5000");
 
 const insert = db.prepare(
-  "INSERT INTO events (session_id, seq, type, out_start, out_end, body) VALUES (?, ?, ?, ?, ?, ?)",
+  "INSERT INTO events (session_id, seq, type, out_start, out_end, body, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
 );
 const trim = db.prepare("DELETE FROM events WHERE session_id = ? AND seq < ?");
 const upsertSession = db.prepare(
@@ -36,7 +36,7 @@ const commit = db.transaction((ops) => {
   for (const op of ops) {
     switch (op.kind) {
       case "entry":
-        insert.run(op.sessionId, op.seq, op.type, op.outStart, op.outEnd, op.json);
+        insert.run(op.sessionId, op.seq, op.type, op.outStart, op.outEnd, op.json, op.data);
         break;
       case "trim":
         trim.run(op.sessionId, op.first);
@@ -54,8 +54,13 @@ const commit = db.transaction((ops) => {
 
 parentPort.on("message", (message) => {
   if (message.close) {
-    db.close();
-    parentPort.close();
+    try {
+      db.close();
+    } finally {
+      Atomics.store(message.signal, 0, 1);
+      Atomics.notify(message.signal, 0);
+      parentPort.close();
+    }
     return;
   }
   const started = performance.now();

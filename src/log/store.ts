@@ -43,9 +43,9 @@ export interface EventStore {
   /** Called after each commit with the highest durable seq per session written in it. */
   onFlushed(listener: FlushListener): void;
   readAfter(sessionId: string, since: number, limit: number, types?: ReadonlySet<string>, upTo?: number): LogEntry[];
-  /** Output entries whose byte range ends after `byteOffset`, in order. */
-  readOutputFrom(sessionId: string, byteOffset: number, limit: number): StoredEntry[];
-  /** Sizes (json length) of the oldest entries, for byte-based retention. */
+  /** Output entries whose byte range ends after `byteOffset`, in order, until they cover about `maxBytes` from it. */
+  readOutputFrom(sessionId: string, byteOffset: number, maxBytes: number): StoredEntry[];
+  /** Sizes (LogEntry.size) of the oldest entries, for byte-based retention. */
   oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }>;
   loadSessions(): PersistedSession[];
   loadLogState(sessionId: string): StoredLogState;

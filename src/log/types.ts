@@ -1,13 +1,16 @@
 import type { EventType, NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
 
 /**
- * One stored event. `json` is the event serialized once at append time, so fan-out and
- * catch-up can build frames by concatenation instead of re-serializing per viewer.
+ * One stored event. `json` is the event serialized once (at append time, or for output on
+ * first use, see OutputEntry), so fan-out and catch-up can build frames by concatenation
+ * instead of re-serializing per viewer.
  */
 export interface LogEntry {
   readonly seq: number;
   readonly type: EventType;
   readonly json: string;
+  /** About the size of `json` in bytes, known without building it: what budgets and retention count. */
+  readonly size: number;
 }
 
 export interface ReadOptions {
@@ -29,8 +32,8 @@ export interface ReadResult {
   next: number;
 }
 
-/** Called synchronously inside `append`, after seq assignment, for every new event. */
-export type LogListener = (entry: LogEntry, event: SessionEvent) => void;
+/** Called synchronously inside `append`, after seq assignment, for every new event (see `eventOf`). */
+export type LogListener = (entry: LogEntry) => void;
 
 /** The per-session log as producers and consumers see it. */
 export interface AppendableLog {

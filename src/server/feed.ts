@@ -102,7 +102,7 @@ export class SessionFeed {
     const queued = this.sink.queuedBytes;
     // With nothing queued an event goes out whatever its size: only a drain (which needs
     // something in flight) restarts a catch-up, so switching now would stall this feed.
-    if (queued > 0 && queued + entry.json.length > this.sink.budgetBytes) {
+    if (queued > 0 && queued + entry.size > this.sink.budgetBytes) {
       // Too slow for live delivery: stop it and read from the log once the connection drains.
       this.unsubscribe?.();
       this.unsubscribe = undefined;

@@ -6,6 +6,9 @@ import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { describeJsonError } from "./http.js";
 
+/** Send options: every frame is text, also when it is handed over already encoded. */
+const TEXT = { binary: false } as const;
+
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
 /**
@@ -15,8 +18,20 @@ export const WS_BUSY_BYTES = 64 * 1024;
 export const WS_PING_INTERVAL_MS = 15_000;
 export const WS_MISSED_PINGS_ALLOWED = 2;
 
+/**
+ * A text frame ready to send: a string, or its UTF-8 bytes already encoded (a frame that many
+ * connections send, encoded once for all of them — see {@link textFrame}). Every frame the
+ * gateway sends is text.
+ */
+export type Frame = string | Buffer;
+
+/** Encodes a text frame once, for sending it on many connections. */
+export function textFrame(text: string): Buffer {
+  return Buffer.from(text, "utf8");
+}
+
 /** Turns a run of one session's entries into one frame, or several when they cannot share one. */
-type Format = (session: string, entries: readonly LogEntry[]) => string | string[];
+type Format = (session: string, entries: readonly LogEntry[]) => Frame | Frame[];
 
 /**
  * The outbound side of one WebSocket: counts the bytes handed to `ws.send` until their write
@@ -53,7 +68,7 @@ export class Outbox {
       const last = this.pending[this.pending.length - 1];
       if (last && last.session === session) last.entries.push(...entries);
       else this.pending.push({ session, entries: [...entries] });
-      for (const e of entries) this.pendingBytes += e.json.length;
+      for (const e of entries) this.pendingBytes += e.size;
       return;
     }
     this.flushPending();
@@ -74,16 +89,16 @@ export class Outbox {
     for (const b of batches) this.writeAll(this.format(b.session, b.entries));
   }
 
-  private writeAll(frames: string | string[]): void {
-    if (typeof frames === "string") this.write(frames);
-    else for (const f of frames) this.write(f);
+  private writeAll(frames: Frame | Frame[]): void {
+    if (Array.isArray(frames)) for (const f of frames) this.write(f);
+    else this.write(frames);
   }
 
-  private write(text: string): void {
+  private write(frame: Frame): void {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
-    const size = text.length;
+    const size = frame.length;
     this.inflight += size;
-    this.ws.send(text, (error) => {
+    this.ws.send(frame, TEXT, (error) => {
       this.inflight -= size;
       // A failed write means the socket is going away: nothing more to send or to pump.
       if (this.disposed || error) return;

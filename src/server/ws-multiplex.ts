@@ -18,7 +18,8 @@ import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox, parseTextFrame } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox, parseTextFrame, textFrame } from "./ws-common.js";
+import type { Frame } from "./ws-common.js";
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
@@ -28,7 +29,7 @@ export class MultiplexEndpoint {
   private readonly wss: WebSocketServer;
   private readonly tracker: ConnectionTracker;
   /** Shared by this endpoint's connections: see {@link LastFrame}. */
-  private readonly lastFrame = new LastFrame<string>();
+  private readonly lastFrame = new LastFrame<Frame>();
 
   constructor(private readonly core: GatewayCore) {
     this.wss = new WebSocketServer({
@@ -72,7 +73,7 @@ class MultiplexConnection {
     private readonly core: GatewayCore,
     private readonly ws: WebSocket,
     private readonly identity: Identity,
-    lastFrame: LastFrame<string>,
+    lastFrame: LastFrame<Frame>,
   ) {
     this.outbox = new Outbox(
       ws,
@@ -80,7 +81,9 @@ class MultiplexConnection {
       () => this.pumpAll(),
       (session, entries) =>
         entries.length === 1
-          ? lastFrame.get(entries[0]!, (e) => `{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`)
+          ? lastFrame.get(entries[0]!, (e) =>
+              textFrame(`{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`),
+            )
           : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);

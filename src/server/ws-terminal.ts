@@ -4,10 +4,11 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
+import { outputOf } from "../log/output-entry.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, LIMITS, SwitchboardError, TerminalClientFrame } from "../protocol/index.js";
-import type { EventOf, SessionEvent, TerminalServerFrame } from "../protocol/index.js";
+import type { EventOf, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, selectProtocol } from "./auth.js";
@@ -18,12 +19,11 @@ import { SessionFeed } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox, parseTextFrame } from "./ws-common.js";
+import { ConnectionTracker, LastFrame, Outbox, parseTextFrame, textFrame } from "./ws-common.js";
+import type { Frame } from "./ws-common.js";
 
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
-/** Output events read from the log per step while assembling a replay frame. */
-const REPLAY_READ_ENTRIES = 256;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -36,7 +36,7 @@ export class TerminalEndpoint {
   private readonly wss: WebSocketServer;
   private readonly tracker: ConnectionTracker;
   /** Shared by this endpoint's connections: see {@link LastFrame}. */
-  private readonly lastFrame = new LastFrame<string[]>();
+  private readonly lastFrame = new LastFrame<Frame[]>();
 
   constructor(private readonly core: GatewayCore) {
     this.wss = new WebSocketServer({
@@ -108,7 +108,7 @@ class TerminalConnection {
     private readonly session: Session,
     since: number | undefined,
     private readonly control: "acquire" | "force" | null,
-    private readonly lastFrame: LastFrame<string[]>,
+    private readonly lastFrame: LastFrame<Frame[]>,
   ) {
     this.outbox = new Outbox(
       ws,
@@ -169,7 +169,7 @@ class TerminalConnection {
     while (size < REPLAY_FRAME_BYTES && from + size < log.outputBytes) {
       let slices: OutputSlice[];
       try {
-        slices = log.readOutput(from + size, REPLAY_READ_ENTRIES);
+        slices = log.readOutput(from + size, REPLAY_FRAME_BYTES - size);
       } catch (error) {
         // Only the first read can hit the trimmed front of the log.
         if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
@@ -262,34 +262,39 @@ class TerminalConnection {
     });
   }
 
-  private format(entries: readonly LogEntry[]): string[] {
+  private format(entries: readonly LogEntry[]): Frame[] {
     // One live output event: the frame every viewer gets (exit is per connection: it closes it).
     const only = entries.length === 1 ? entries[0]! : undefined;
     if (only?.type === "output") return this.lastFrame.get(only, (e) => this.buildFrames([e]));
     return this.buildFrames(entries);
   }
 
-  private buildFrames(entries: readonly LogEntry[]): string[] {
-    const frames: string[] = [];
-    let run: { stream: "stdout" | "stderr"; data: string; offset: number } | undefined;
+  /**
+   * Frames for a run of log entries: consecutive text output of one stream shares a frame.
+   * Output is read as bytes (see OutputEntry) and encoded once, as a text frame, however
+   * many viewers get it.
+   */
+  private buildFrames(entries: readonly LogEntry[]): Frame[] {
+    const frames: Frame[] = [];
+    let run: { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[] } | undefined;
     const flushRun = () => {
-      if (run) frames.push(JSON.stringify({ type: run.stream, data: run.data, offset: run.offset }));
+      if (run) frames.push(outputFrame(run.stream, run.offset, concat(run.parts), false));
       run = undefined;
     };
     for (const entry of entries) {
-      const event = JSON.parse(entry.json) as SessionEvent;
-      if (event.type === "output") {
-        const stream = event.stream === "stderr" ? "stderr" : "stdout";
-        if (event.enc === undefined && run && run.stream === stream) {
-          run.data += event.data;
+      if (entry.type === "output") {
+        const out = outputOf(entry);
+        const stream = out.stream === "stderr" ? "stderr" : "stdout";
+        if (!out.binary && run && run.stream === stream) {
+          run.parts.push(out.bytes);
           continue;
         }
         flushRun();
-        if (event.enc === undefined) run = { stream, data: event.data, offset: event.offset };
-        else frames.push(JSON.stringify({ type: stream, data: event.data, offset: event.offset, enc: event.enc }));
-      } else if (event.type === "exit" || event.type === "lost") {
+        if (!out.binary) run = { stream, offset: out.offset, parts: [out.bytes] };
+        else frames.push(outputFrame(stream, out.offset, out.bytes, true));
+      } else if (entry.type === "exit" || entry.type === "lost") {
         flushRun();
-        const e = event as EventOf<"exit"> | EventOf<"lost">;
+        const e = JSON.parse(entry.json) as EventOf<"exit"> | EventOf<"lost">;
         frames.push(
           JSON.stringify(
             e.type === "exit"
@@ -387,6 +392,17 @@ class TerminalConnection {
     // 4001: do not auto-reconnect into a fight over control.
     this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");
   }
+}
+
+/** A live `stdout`/`stderr` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
+function outputFrame(stream: "stdout" | "stderr", offset: number, bytes: Uint8Array, binary: boolean): Frame {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const data = JSON.stringify(b.toString(binary ? "base64" : "utf8"));
+  return textFrame(`{"type":"${stream}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":${data}}`);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 function encode(bytes: Uint8Array): { data: string; enc?: "base64" } {

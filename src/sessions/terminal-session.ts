@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -29,8 +30,9 @@ export class TerminalSession extends Session {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
+      isUtf8,
       emit: (piece) => {
-        this.log.appendOutput(piece.stream, piece.data, piece.enc, piece.byteLength);
+        this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary);
         this.touch();
       },
     });

@@ -2,15 +2,16 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { OUTPUT_COALESCE_MAX_BYTES, OUTPUT_COALESCE_MS, OutputCoalescer } from "../../src/core/output-coalescer.js";
-import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
+import { decodedPiece } from "../helpers/pieces.js";
+import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 function setup(options: { maxBytes?: number } = {}) {
   const clock = new ManualClock();
-  const pieces: CoalescedOutput[] = [];
-  const coalescer = new OutputCoalescer({ clock, emit: (p) => pieces.push(p), ...options });
+  const pieces: DecodedPiece[] = [];
+  const coalescer = new OutputCoalescer({ clock, emit: (p) => pieces.push(decodedPiece(p)), ...options });
   return { clock, pieces, coalescer };
 }
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -80,6 +81,31 @@ describe("Utf8Chunker", () => {
             expect(decodeOutputData(p.data, p.enc).length).toBe(p.byteLength);
             expect(p.byteLength).toBeGreaterThan(0);
           }
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("splits into byte pieces exactly where it decodes, with Node's UTF-8 check or without (split ≡ push)", () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 300 }), edgyBytes),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        fc.boolean(),
+        (bytes, cuts, nodeCheck) => {
+          const chunks = chunk(bytes, cuts);
+          const decoding = new Utf8Chunker();
+          const expected = [...chunks.flatMap((c) => decoding.push(c)), ...decoding.end()];
+          const splitting = new Utf8Chunker(nodeCheck ? { isUtf8 } : {});
+          const got = [...chunks.flatMap((c) => splitting.split(Buffer.from(c))), ...splitting.finish()];
+          expect(
+            got.map((p) =>
+              p.binary
+                ? { data: Buffer.from(p.bytes).toString("base64"), enc: "base64", byteLength: p.bytes.length }
+                : { data: new TextDecoder("utf-8", { ignoreBOM: true }).decode(p.bytes), byteLength: p.bytes.length },
+            ),
+          ).toEqual(expected);
         },
       ),
       { numRuns: 1000 },

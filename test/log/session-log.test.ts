@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
@@ -55,6 +56,83 @@ describe("session log", () => {
     expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(
       Buffer.concat([Buffer.from("héllo").subarray(3), Buffer.from([0xff, 0xff])]),
     );
+  });
+
+  it("keeps output as bytes: JSON only on demand, the same after a restart, and reads bounded by bytes", () => {
+    const dir = tempDir();
+    const first = openLog(dir, undefined, { entries: 4, bytes: 1 << 20 });
+    const log = first.create("s1");
+    first.saveSession({ id: "s1", kind: "terminal", state: "running", createdAt: 1, meta: {} });
+    const text = log.appendOutputBytes("pty", Buffer.from('a "quoted" line\r\n\u001b[0m'), false);
+    const binary = log.appendOutputBytes("pty", Uint8Array.of(0xff, 0xfe, 0x41), true);
+    for (let i = 0; i < 20; i++) log.appendOutputBytes("stdout", Buffer.alloc(1000, 0x30 + (i % 10)), false);
+    first.flush();
+    const expectJson = (json: string, offset: number) => {
+      expect(JSON.parse(json)).toEqual({
+        seq: 1,
+        ts: 1_700_000_000_000,
+        type: "output",
+        stream: "pty",
+        offset,
+        data: 'a "quoted" line\r\n\u001b[0m',
+      });
+    };
+    expectJson(text.json, 0);
+    expect(JSON.parse(binary.json)).toMatchObject({
+      seq: 2,
+      offset: 21,
+      enc: "base64",
+      data: Buffer.from([0xff, 0xfe, 0x41]).toString("base64"),
+    });
+    first.close();
+
+    const again = openLog(dir, undefined, { entries: 4, bytes: 1 << 20 }).load()[0]!.log;
+    // Read back from SQLite (the ring of a restarted log is empty): the same events, the same JSON.
+    const read = again.read(0).entries;
+    expect(read).toHaveLength(22);
+    expectJson(read[0]!.json, 0);
+    expect(read[1]!.json).toBe(binary.json);
+    // Bounded reads: whole events until the bytes asked for are covered, from the middle of one.
+    const page = again.readOutput(100, 2500);
+    expect(page.map((s) => s.offset)).toEqual([100, 1024, 2024]);
+    expect(Buffer.concat(page.map((s) => s.bytes))).toEqual(
+      Buffer.concat([Buffer.alloc(924, 0x30), Buffer.alloc(1000, 0x31), Buffer.alloc(1000, 0x32)]),
+    );
+  });
+
+  it("reads logs written before output was stored as bytes (JSON in body, no data column)", () => {
+    const dir = tempDir();
+    const old = new Database(join(dir, "log.db"));
+    old.exec(`
+      CREATE TABLE sessions (id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, meta TEXT NOT NULL);
+      INSERT INTO sessions VALUES ('s1', 'stream', 'running', 1, '{}');
+      CREATE TABLE events (session_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, out_start INTEGER, out_end INTEGER, body TEXT NOT NULL, PRIMARY KEY (session_id, seq)) WITHOUT ROWID;
+    `);
+    const insert = old.prepare("INSERT INTO events VALUES ('s1', ?, 'output', ?, ?, ?)");
+    insert.run(1, 0, 5, JSON.stringify({ seq: 1, ts: 7, type: "output", stream: "stdout", offset: 0, data: "héllo" }));
+    // The old layout had `enc` after `data`.
+    insert.run(
+      2,
+      6,
+      8,
+      JSON.stringify({ seq: 2, ts: 8, type: "output", stream: "stdout", offset: 6, data: "//8=", enc: "base64" }),
+    );
+    old.close();
+
+    const events = openLog(dir);
+    const log = events.load()[0]!.log;
+    expect(log.outputBytes).toBe(8);
+    expect(log.read(0).entries.map((e) => JSON.parse(e.json) as unknown)).toMatchObject([
+      { data: "héllo" },
+      { enc: "base64" },
+    ]);
+    expect(Buffer.concat(log.readOutput(1).map((s) => s.bytes))).toEqual(
+      Buffer.concat([Buffer.from("héllo").subarray(1), Buffer.from([0xff, 0xff])]),
+    );
+    log.appendOutputBytes("stdout", Buffer.from("new"), false);
+    events.flush();
+    expect(Buffer.concat(log.readOutput(6).map((s) => s.bytes)).toString("latin1")).toBe("\xff\xffnew");
+    events.close();
   });
 
   it("reads across the store and the ring once old entries are evicted", () => {

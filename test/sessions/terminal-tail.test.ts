@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -5,7 +6,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/core/clock.js";
 import { OutputCoalescer } from "../../src/core/output-coalescer.js";
-import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
+import { decodedPiece } from "../helpers/pieces.js";
+import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData, UTF8_MIN_TEXT_RUN_BYTES } from "../../src/core/utf8-chunker.js";
 import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalExit } from "../../src/sessions/terminal-process.js";
@@ -57,8 +59,9 @@ interface TailResult {
 function runCat(pty: boolean): Promise<TailResult> {
   return new Promise((resolve, reject) => {
     const raw: Buffer[] = [];
-    const pieces: CoalescedOutput[] = [];
-    const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => pieces.push(p) });
+    const pieces: DecodedPiece[] = [];
+    // As the gateway runs it: Node's fast UTF-8 check instead of a trial decode.
+    const coalescer = new OutputCoalescer({ clock: systemClock, isUtf8, emit: (p) => pieces.push(decodedPiece(p)) });
     let exited = false;
     let outputAfterExit = false;
     try {
@@ -122,9 +125,9 @@ describe("output tail before exit", () => {
     const text = Buffer.from("héllo wörld 😀 ½ € — 漢字\n".repeat(3000));
     const mixed = Buffer.concat([text, Buffer.from([0xff, 0xc3, 0x28, 0xf0, 0x9f]), text]);
     writeFileSync(payloadPath + ".mixed", mixed);
-    const result = await new Promise<{ rebuilt: Buffer; pieces: CoalescedOutput[] }>((resolve) => {
-      const pieces: CoalescedOutput[] = [];
-      const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => pieces.push(p) });
+    const result = await new Promise<{ rebuilt: Buffer; pieces: DecodedPiece[] }>((resolve) => {
+      const pieces: DecodedPiece[] = [];
+      const coalescer = new OutputCoalescer({ clock: systemClock, isUtf8, emit: (p) => pieces.push(decodedPiece(p)) });
       spawnTerminalProcess({
         command: ["cat", payloadPath + ".mixed"],
         cwd: dir,

@@ -1,0 +1,99 @@
+import type { OutputStream, SessionEvent } from "../protocol/index.js";
+import type { StoredEntry } from "./store.js";
+import type { LogEntry } from "./types.js";
+
+/** Bytes counted for an output entry besides its data (its fields in JSON), for budgets and retention. */
+export const OUTPUT_ENTRY_OVERHEAD = 96;
+
+/**
+ * An `output` event as the log keeps it: the raw bytes, stored and read back as they are.
+ * Output is by far the biggest part of a terminal's log, and most of it is never read as
+ * JSON (a viewer on /ws/session gets bytes-derived frames, a replay gets bytes); so the JSON
+ * form — decoding, escaping, base64 — is built only when a consumer asks for `json`, once.
+ * On a 2-core machine every microsecond the event loop spends per 64 KiB of PTY output slows
+ * the producer by as much (bench/delivery.ts), which is what this saves.
+ */
+export class OutputEntry implements StoredEntry {
+  readonly type = "output" as const;
+  private cachedJson: string | undefined;
+
+  constructor(
+    readonly seq: number,
+    readonly ts: number,
+    readonly stream: OutputStream,
+    /** Byte offset of the first byte in the session's output. */
+    readonly outStart: number,
+    /** The bytes; not to be modified. */
+    readonly bytes: Uint8Array,
+    /** Not valid UTF-8 on its own: `data` is base64 in the JSON form. */
+    readonly binary: boolean,
+  ) {}
+
+  get outEnd(): number {
+    return this.outStart + this.bytes.length;
+  }
+
+  get size(): number {
+    return this.bytes.length + OUTPUT_ENTRY_OVERHEAD;
+  }
+
+  /** `data` as the event carries it: the text, or base64. */
+  get data(): string {
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length).toString(
+      this.binary ? "base64" : "utf8",
+    );
+  }
+
+  /** The event as JSON (`data` last, `enc` before it when present); built on first use. */
+  get json(): string {
+    this.cachedJson ??= `{"seq":${this.seq},"ts":${this.ts},"type":"output","stream":"${this.stream}","offset":${this.outStart}${this.binary ? ',"enc":"base64"' : ""},"data":${JSON.stringify(this.data)}}`;
+    return this.cachedJson;
+  }
+
+  event(): SessionEvent {
+    return this.binary
+      ? {
+          seq: this.seq,
+          ts: this.ts,
+          type: "output",
+          stream: this.stream,
+          offset: this.outStart,
+          enc: "base64",
+          data: this.data,
+        }
+      : { seq: this.seq, ts: this.ts, type: "output", stream: this.stream, offset: this.outStart, data: this.data };
+  }
+
+  /** What the store keeps besides the bytes. */
+  meta(): string {
+    return `{"ts":${this.ts},"stream":"${this.stream}"${this.binary ? ',"binary":true' : ""}}`;
+  }
+
+  static fromStored(seq: number, meta: string, outStart: number, bytes: Uint8Array): OutputEntry {
+    const m = JSON.parse(meta) as { ts: number; stream: OutputStream; binary?: boolean };
+    return new OutputEntry(seq, m.ts, m.stream, outStart, bytes, m.binary === true);
+  }
+}
+
+/** An output entry's stream, offset and bytes, whether it is an {@link OutputEntry} or JSON from an older log. */
+export function outputOf(entry: StoredEntry): {
+  stream: OutputStream;
+  offset: number;
+  bytes: Uint8Array;
+  binary: boolean;
+} {
+  if (entry instanceof OutputEntry)
+    return { stream: entry.stream, offset: entry.outStart, bytes: entry.bytes, binary: entry.binary };
+  const e = JSON.parse(entry.json) as { stream: OutputStream; offset: number; data: string; enc?: "base64" };
+  return {
+    stream: e.stream,
+    offset: e.offset,
+    bytes: Buffer.from(e.data, e.enc === "base64" ? "base64" : "utf8"),
+    binary: e.enc === "base64",
+  };
+}
+
+/** The event an entry stands for. */
+export function eventOf(entry: LogEntry): SessionEvent {
+  return entry instanceof OutputEntry ? entry.event() : (JSON.parse(entry.json) as SessionEvent);
+}
