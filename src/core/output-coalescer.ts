@@ -33,8 +33,6 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
   intervalMs?: number;
   /** Default {@link OUTPUT_COALESCE_MAX_BYTES}; at least 4 (one whole character). */
   maxBytes?: number;
-  /** A fast UTF-8 validity check (Node: `buffer.isUtf8`), see {@link Utf8Chunker}. */
-  isUtf8?: (bytes: Uint8Array) => boolean;
 }
 
 /**
@@ -61,7 +59,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
   /** Bytes of `stream` not yet given to the chunker; reused, so buffering costs one copy. */
-  private readonly buffer: Uint8Array;
+  private buffer: Uint8Array;
   private buffered = 0;
   private stream: S | null = null;
   private nextOffset: number;
@@ -78,7 +76,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.buffer = new Uint8Array(this.maxBytes);
-    this.chunker = new Utf8Chunker(options.isUtf8 ? { isUtf8: options.isUtf8 } : {});
+    this.chunker = new Utf8Chunker();
   }
 
   /** Offset the next emitted byte will have. */
@@ -140,7 +138,16 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer = null;
     const stream = this.stream;
     if (stream === null) return;
-    const pieces = this.buffered > 0 ? this.chunker.split(this.buffer.subarray(0, this.buffered)) : [];
+    let pieces: BytePiece[] = [];
+    if (this.buffered > 0) {
+      const filled = this.buffer.subarray(0, this.buffered);
+      // A mostly full buffer is handed over with its piece (and a new one taken) instead of
+      // copied: under a flood that saves a 64 KiB allocation and copy per event. Small
+      // pieces are copied, so that an echo does not hold a whole buffer.
+      const handOver = this.buffered >= this.maxBytes / 2;
+      if (handOver) this.buffer = new Uint8Array(this.maxBytes);
+      pieces = this.chunker.split(filled, handOver);
+    }
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();
     this.buffered = 0;
     if (endOfStream) pieces.push(...this.chunker.finish());

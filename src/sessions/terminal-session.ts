@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -30,7 +29,6 @@ export class TerminalSession extends Session {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
-      isUtf8,
       emit: (piece) => {
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary);
         this.touch();

@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -87,18 +86,18 @@ describe("Utf8Chunker", () => {
     );
   });
 
-  it("splits into byte pieces exactly where it decodes, with Node's UTF-8 check or without (split ≡ push)", () => {
+  it("splits into byte pieces exactly where it decodes, given the chunks or owning them (split ≡ push)", () => {
     fc.assert(
       fc.property(
         fc.oneof(fc.uint8Array({ maxLength: 300 }), edgyBytes),
         fc.array(fc.nat(), { maxLength: 20 }),
         fc.boolean(),
-        (bytes, cuts, nodeCheck) => {
+        (bytes, cuts, owned) => {
           const chunks = chunk(bytes, cuts);
           const decoding = new Utf8Chunker();
           const expected = [...chunks.flatMap((c) => decoding.push(c)), ...decoding.end()];
-          const splitting = new Utf8Chunker(nodeCheck ? { isUtf8 } : {});
-          const got = [...chunks.flatMap((c) => splitting.split(Buffer.from(c))), ...splitting.finish()];
+          const splitting = new Utf8Chunker();
+          const got = [...chunks.flatMap((c) => splitting.split(Buffer.from(c), owned)), ...splitting.finish()];
           expect(
             got.map((p) =>
               p.binary

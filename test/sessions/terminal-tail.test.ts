@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,8 +59,7 @@ function runCat(pty: boolean): Promise<TailResult> {
   return new Promise((resolve, reject) => {
     const raw: Buffer[] = [];
     const pieces: DecodedPiece[] = [];
-    // As the gateway runs it: Node's fast UTF-8 check instead of a trial decode.
-    const coalescer = new OutputCoalescer({ clock: systemClock, isUtf8, emit: (p) => pieces.push(decodedPiece(p)) });
+    const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => pieces.push(decodedPiece(p)) });
     let exited = false;
     let outputAfterExit = false;
     try {
@@ -127,7 +125,7 @@ describe("output tail before exit", () => {
     writeFileSync(payloadPath + ".mixed", mixed);
     const result = await new Promise<{ rebuilt: Buffer; pieces: DecodedPiece[] }>((resolve) => {
       const pieces: DecodedPiece[] = [];
-      const coalescer = new OutputCoalescer({ clock: systemClock, isUtf8, emit: (p) => pieces.push(decodedPiece(p)) });
+      const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => pieces.push(decodedPiece(p)) });
       spawnTerminalProcess({
         command: ["cat", payloadPath + ".mixed"],
         cwd: dir,
