@@ -51,14 +51,19 @@ const ENV: Record<string, string> = { PATH: process.env["PATH"] ?? "/usr/bin:/bi
  * The baseline: node-pty's own reader, bytes counted and dropped, until its `onExit`.
  * (Its `onExit` may come before the last few KiB, see src/sessions/pty-process.ts; that
  * only flatters the baseline.)
+ *
+ * With `workUsPer64KiB` (the sensitivity rows): a busy wait of that long on the reading
+ * thread after every 64 KiB, standing in for whatever a gateway does per event. A PTY's
+ * kernel buffer holds under a millisecond of this output, so the producer waits out most of it.
  */
-export function measureRawPty(command: readonly string[]): Promise<PtyReadMeasure> {
+export function measureRawPty(command: readonly string[], workUsPer64KiB = 0): Promise<PtyReadMeasure> {
   const [file, ...args] = command;
   if (file === undefined) return Promise.reject(new Error("empty command"));
   return withTimeout(
     new Promise((resolve) => {
       const done = startMeasure();
       let bytes = 0;
+      let sinceWork = 0;
       const term = spawnRawPty(file, args, {
         name: "xterm-256color",
         cols: 80,
@@ -68,7 +73,15 @@ export function measureRawPty(command: readonly string[]): Promise<PtyReadMeasur
         encoding: null,
       });
       const data = term.onData((chunk) => {
-        bytes += (chunk as unknown as Buffer).length;
+        const n = (chunk as unknown as Buffer).length;
+        bytes += n;
+        if (workUsPer64KiB === 0) return;
+        sinceWork += n;
+        if (sinceWork >= 65536) {
+          sinceWork = 0;
+          const until = performance.now() + workUsPer64KiB / 1000;
+          while (performance.now() < until);
+        }
       });
       const exit = term.onExit(() => {
         data.dispose();
@@ -127,40 +140,6 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
 const SENSITIVITY_WORK_US = [0, 100, 200, 400];
 const SENSITIVITY_RUNS = 3;
 
-/**
- * How much the PTY producer slows when its reader does work: node-pty read raw, with a busy
- * wait of `workUs` on the reading thread after every 64 KiB (standing in for whatever a
- * gateway does per event). A PTY's kernel buffer holds under a millisecond of this output,
- * so the producer waits out most of that work.
- */
-export function measureRawPtyWithWork(command: readonly string[], workUs: number): Promise<PtyReadMeasure> {
-  const [file, ...args] = command;
-  if (file === undefined) return Promise.reject(new Error("empty command"));
-  return withTimeout(
-    new Promise((resolve) => {
-      const done = startMeasure();
-      let bytes = 0;
-      let sinceWork = 0;
-      const term = spawnRawPty(file, args, { cols: 80, rows: 24, cwd: process.cwd(), env: ENV, encoding: null });
-      const data = term.onData((chunk) => {
-        const n = (chunk as unknown as Buffer).length;
-        bytes += n;
-        sinceWork += n;
-        if (sinceWork >= 65536) {
-          sinceWork = 0;
-          const until = performance.now() + workUs / 1000;
-          while (performance.now() < until);
-        }
-      });
-      const exit = term.onExit(() => {
-        data.dispose();
-        exit.dispose();
-        resolve(done(bytes));
-      });
-    }),
-  );
-}
-
 /** MB/s of one run (MB = 10^6 bytes). */
 const mbPerSecond = (m: PtyReadMeasure): number => m.bytes / 1e6 / (m.ms / 1000);
 
@@ -204,7 +183,7 @@ export async function run(): Promise<BenchSection> {
   const sensitivity = new Map<number, number[]>(SENSITIVITY_WORK_US.map((w) => [w, []]));
   for (let i = 0; i < SENSITIVITY_RUNS; i++) {
     for (const w of SENSITIVITY_WORK_US)
-      sensitivity.get(w)!.push(mbPerSecond(await measureRawPtyWithWork(PTY_BENCH_COMMAND, w)));
+      sensitivity.get(w)!.push(mbPerSecond(await measureRawPty(PTY_BENCH_COMMAND, w)));
   }
   const sens = SENSITIVITY_WORK_US.map((w) => ({ w, mbs: median(sensitivity.get(w)!) }));
   const sens0 = sens[0]!.mbs;

@@ -4,6 +4,8 @@ import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import type { z } from "zod";
+import { formatIssues } from "./config.js";
 import { describeJsonError } from "./http.js";
 
 /** Send options: every frame is text, also when it is handed over already encoded. */
@@ -203,7 +205,7 @@ export class ConnectionTracker {
  * The JSON value of a client's text frame, or the INVALID_JSON message to answer with (binary
  * frames, malformed JSON — never echoing the frame's content).
  */
-export function parseTextFrame(
+function parseTextFrame(
   data: RawData,
   isBinary: boolean,
 ): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -212,5 +214,43 @@ export function parseTextFrame(
     return { ok: true, value: JSON.parse(data.toString()) as unknown };
   } catch (error) {
     return { ok: false, message: `the frame is not valid JSON: ${describeJsonError(error)}` };
+  }
+}
+
+/** A client frame checked against its endpoint's schema: the frame, or the error to answer (the connection stays up). */
+export type CheckedFrame<T> =
+  | { ok: true; frame: T }
+  | { ok: false; raw: unknown; code: "INVALID_JSON" | "UNKNOWN_OP" | "VALIDATION_FAILED"; message: string };
+
+/**
+ * Checks the client frames of one endpoint: JSON text, then a zod union tagged by `tag`
+ * (`op` on /v1/ws, `type` on /ws/session). A tag the endpoint does not know is UNKNOWN_OP;
+ * a known one with wrong fields is VALIDATION_FAILED with the fields named.
+ */
+export class ClientFrameCheck<T> {
+  private readonly tags: ReadonlySet<string>;
+
+  constructor(
+    private readonly schema: z.ZodType<T> & { options: ReadonlyArray<{ shape: Record<string, unknown> }> },
+    private readonly tag: "op" | "type",
+  ) {
+    this.tags = new Set(schema.options.map((o) => (o.shape[tag] as { value: string }).value));
+  }
+
+  check(data: RawData, isBinary: boolean): CheckedFrame<T> {
+    const text = parseTextFrame(data, isBinary);
+    if (!text.ok) return { ok: false, raw: undefined, code: "INVALID_JSON", message: text.message };
+    const raw = text.value;
+    const parsed = this.schema.safeParse(raw);
+    if (parsed.success) return { ok: true, frame: parsed.data };
+    const tag = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[this.tag] : undefined;
+    if (typeof tag === "string" && this.tags.has(tag))
+      return { ok: false, raw, code: "VALIDATION_FAILED", message: formatIssues(parsed.error) };
+    return {
+      ok: false,
+      raw,
+      code: "UNKNOWN_OP",
+      message: `unknown ${this.tag} ${JSON.stringify(tag)?.slice(0, 50)}; see docs/protocol.md`,
+    };
   }
 }

@@ -11,15 +11,17 @@ import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
-import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox, parseTextFrame, textFrame } from "./ws-common.js";
+import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, textFrame } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
+
+/** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
+const frameCheck = new ClientFrameCheck(ClientFrame, "op");
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
@@ -128,28 +130,13 @@ class MultiplexConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
-    const text = parseTextFrame(data, isBinary);
-    if (!text.ok) {
-      this.send({ op: "error", code: "INVALID_JSON", message: text.message });
+    const checked = frameCheck.check(data, isBinary);
+    if (!checked.ok) {
+      const ref = refOf(checked.raw);
+      this.send({ op: "error", ...(ref !== undefined ? { ref } : {}), code: checked.code, message: checked.message });
       return;
     }
-    const raw = text.value;
-    const ref = refOf(raw);
-    const parsed = ClientFrame.safeParse(raw);
-    if (!parsed.success) {
-      const op = raw !== null && typeof raw === "object" ? (raw as { op?: unknown }).op : undefined;
-      const unknownOp = typeof op !== "string" || !ClientFrame.options.some((o) => o.shape.op.value === op);
-      this.send({
-        op: "error",
-        ...(ref !== undefined ? { ref } : {}),
-        code: unknownOp ? "UNKNOWN_OP" : "VALIDATION_FAILED",
-        message: unknownOp
-          ? `unknown op ${JSON.stringify(op)?.slice(0, 50)}; see docs/protocol.md`
-          : formatIssues(parsed.error),
-      });
-      return;
-    }
-    const frame = parsed.data;
+    const frame = checked.frame;
     try {
       const result = this.handle(frame);
       if (frame.ref !== undefined && frame.op !== "subscribe" && frame.op !== "ping") {

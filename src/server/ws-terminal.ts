@@ -13,14 +13,16 @@ import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
-import { formatIssues } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
-import { ConnectionTracker, LastFrame, Outbox, parseTextFrame, textFrame } from "./ws-common.js";
+import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, textFrame } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
+
+/** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
+const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type");
 
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
@@ -312,24 +314,12 @@ class TerminalConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.disposed) return;
-    const text = parseTextFrame(data, isBinary);
-    if (!text.ok) {
-      this.send({ type: "error", code: "INVALID_JSON", message: text.message });
+    const checked = frameCheck.check(data, isBinary);
+    if (!checked.ok) {
+      this.send({ type: "error", code: checked.code, message: checked.message });
       return;
     }
-    const raw = text.value;
-    const parsed = TerminalClientFrame.safeParse(raw);
-    if (!parsed.success) {
-      const type = raw !== null && typeof raw === "object" ? (raw as { type?: unknown }).type : undefined;
-      const known = typeof type === "string" && TerminalClientFrame.options.some((o) => o.shape.type.value === type);
-      this.send({
-        type: "error",
-        code: known ? "VALIDATION_FAILED" : "UNKNOWN_OP",
-        message: known ? formatIssues(parsed.error) : `unknown type ${JSON.stringify(type)?.slice(0, 50)}`,
-      });
-      return;
-    }
-    const frame = parsed.data;
+    const frame = checked.frame;
     const by = actorOf(this.identity, this.connId);
     try {
       switch (frame.type) {
