@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
+import { buildWeb, launchBrowser } from "../test/web/harness.js";
 import { fmt, median, met, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
@@ -18,16 +16,6 @@ import type { BenchSection } from "./types.js";
  * output, against the same page's frame rate while that session is idle.
  */
 
-export const CHROMIUM_PATH = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-gpu",
-  "--no-first-run",
-];
 const TOKEN = "bench-web-admin-token-0123456789abcdef";
 /** Lines in the restored terminal. */
 export const RESTORE_LINES = 10_000;
@@ -100,7 +88,7 @@ function framesPerSecond(page: Page, windowMs: number): Promise<number> {
 }
 
 export async function run(): Promise<BenchSection> {
-  await promisify(execFile)(process.execPath, ["scripts/build-web.mjs"], { cwd: ROOT });
+  await buildWeb();
   const bundleName = readdirSync(join(ROOT, "web/dist")).find((f) => /^app-.*\.js$/.test(f));
   if (bundleName === undefined) throw new Error("bench/web: no web/dist/app-*.js after the build");
   const appJs = readFileSync(join(ROOT, "web/dist", bundleName));
@@ -118,7 +106,7 @@ export async function run(): Promise<BenchSection> {
       logger: createLogger({ level: "silent" }),
     });
     const gw = gateway;
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: STEP_TIMEOUT_MS });
+    browser = await launchBrowser();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${gw.url}/#token=${TOKEN}`);
     await page.waitForSelector("[data-test=whoami]", { timeout: STEP_TIMEOUT_MS });
