@@ -1,7 +1,7 @@
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
+import type { NewEvent, SessionEvent } from "../protocol/index.js";
 
 /** Events a {@link MemoryLog} keeps; older ones are dropped (seq keeps counting). */
 export const MEMORY_LOG_MAX_EVENTS = 100_000;
@@ -18,7 +18,6 @@ export class MemoryLog implements AppendableLog {
   private readonly listeners = new Set<(event: SessionEvent) => void>();
   private retained: SessionEvent[] = [];
   private head = 0;
-  private outputBytes = 0;
 
   constructor(sessionId: string, options: { clock?: Clock; maxEvents?: number } = {}) {
     this.sessionId = sessionId;
@@ -37,12 +36,6 @@ export class MemoryLog implements AppendableLog {
     if (this.retained.length > this.maxEvents) this.retained = this.retained.slice(-Math.ceil(this.maxEvents / 2));
     for (const listener of [...this.listeners]) listener(stored);
     return stored;
-  }
-
-  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent {
-    const offset = this.outputBytes;
-    this.outputBytes += byteLength;
-    return this.append({ type: "output", stream, offset, data, ...(enc ? { enc } : {}) });
   }
 
   /** Calls `listener` for every appended event. Returns the unsubscribe function. */

@@ -29,6 +29,11 @@ export class OutputEntry implements StoredEntry {
     readonly binary: boolean,
   ) {}
 
+  /** The event's `offset`: the same as {@link outStart}. */
+  get offset(): number {
+    return this.outStart;
+  }
+
   get outEnd(): number {
     return this.outStart + this.bytes.length;
   }
@@ -82,8 +87,7 @@ export function outputOf(entry: StoredEntry): {
   bytes: Uint8Array;
   binary: boolean;
 } {
-  if (entry instanceof OutputEntry)
-    return { stream: entry.stream, offset: entry.outStart, bytes: entry.bytes, binary: entry.binary };
+  if (entry instanceof OutputEntry) return entry;
   const e = JSON.parse(entry.json) as { stream: OutputStream; offset: number; data: string; enc?: "base64" };
   return {
     stream: e.stream,

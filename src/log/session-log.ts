@@ -101,11 +101,8 @@ export class SessionLog implements AppendableLog {
     return stored;
   }
 
-  /**
-   * Appends output given as event data (text, or base64 with `enc`), as the bytes it stands
-   * for; see {@link appendOutputBytes}. (`byteLength` is implied by the data here.)
-   */
-  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, _byteLength?: number): SessionEvent {
+  /** Appends output given as event data (text, or base64 with `enc`), as the bytes it stands for; see {@link appendOutputBytes}. */
+  appendOutput(stream: OutputStream, data: string, enc?: "base64"): SessionEvent {
     const bytes = Buffer.from(data, enc === "base64" ? "base64" : "utf8");
     return this.appendOutputBytes(stream, bytes, enc === "base64").event();
   }

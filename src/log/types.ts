@@ -1,4 +1,4 @@
-import type { EventType, NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
+import type { EventType, NewEvent, SessionEvent } from "../protocol/index.js";
 
 /**
  * One stored event. `json` is the event serialized once (at append time, or for output on
@@ -40,9 +40,4 @@ export interface AppendableLog {
   readonly sessionId: string;
   /** Appends one event, assigning `seq` and `ts`. Returns the stored event. */
   append(event: NewEvent): SessionEvent;
-  /**
-   * Appends one `output` event; the log assigns its byte `offset` from the session's output
-   * counter. `byteLength` is the number of raw bytes `data` stands for.
-   */
-  appendOutput(stream: OutputStream, data: string, enc: "base64" | undefined, byteLength: number): SessionEvent;
 }

@@ -45,8 +45,7 @@ export function appendExternalEvent(session: Session, e: ExternalEvent): Session
     case "output": {
       if (!(session instanceof StreamSession)) break;
       const d = e.data as { stream: "stdout" | "stderr"; data: string; enc?: "base64" };
-      const bytes = d.enc === "base64" ? Buffer.from(d.data, "base64").length : Buffer.byteLength(d.data, "utf8");
-      return session.log.appendOutput(d.stream, d.data, d.enc, bytes);
+      return session.log.appendOutput(d.stream, d.data, d.enc);
     }
     case "exit": {
       if (!(session instanceof StreamSession)) break;

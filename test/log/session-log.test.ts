@@ -47,8 +47,8 @@ describe("session log", () => {
 
   it("assigns output offsets from the byte counter", () => {
     const log = openLog(tempDir()).create("s1");
-    const a = log.appendOutput("stdout", "héllo", undefined, 6);
-    const b = log.appendOutput("stderr", "//8=", "base64", 2);
+    const a = log.appendOutput("stdout", "héllo");
+    const b = log.appendOutput("stderr", "//8=", "base64");
     expect(a).toMatchObject({ offset: 0, data: "héllo" });
     expect(b).toMatchObject({ offset: 6, enc: "base64" });
     expect(log.outputBytes).toBe(8);
@@ -153,7 +153,7 @@ describe("session log", () => {
     const first = openLog(dir);
     const log = first.create("s1");
     first.saveSession({ id: "s1", kind: "stream", state: "running", createdAt: 1, meta: { name: "x" } });
-    for (let i = 0; i < 20; i++) log.appendOutput("stdout", `line ${i}\n`, undefined, `line ${i}\n`.length);
+    for (let i = 0; i < 20; i++) log.appendOutput("stdout", `line ${i}\n`);
     first.close();
 
     const second = openLog(dir);
