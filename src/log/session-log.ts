@@ -229,9 +229,11 @@ export class SessionLog implements AppendableLog {
     const firstInRing = fromRing[0];
     if (firstInRing && firstInRing.outStart! <= offset) return fromRing;
     const stored = this.store.readOutputFrom(this.sessionId, offset, maxBytes).filter((e) => e.seq < ringFirst);
-    let covered = 0;
-    for (const e of stored) covered += e.outEnd! - Math.max(e.outStart!, offset);
-    return covered >= maxBytes ? stored : [...stored, ...fromRing];
+    // The ring continues the store only where the store's read reached it (a read bounded by
+    // bytes or rows may stop short): never return a gap.
+    const last = stored[stored.length - 1];
+    const reachesRing = last === undefined || firstInRing === undefined || last.outEnd! >= firstInRing.outStart!;
+    return reachesRing ? [...stored, ...fromRing] : stored;
   }
 
   /** Called by the log manager after a group commit made entries up to `seq` durable. */
