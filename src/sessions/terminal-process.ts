@@ -55,7 +55,8 @@ export interface TerminalProcessOptions {
   drainTimeoutMs?: number;
   /**
    * Every chunk as it is read, never paused or throttled: the process is read as fast as it
-   * writes, whatever the consumer does (DESIGN §3.4). `chunk` is the caller's to keep.
+   * writes, whatever the consumer does (DESIGN §3.4). `chunk` is valid only during the call
+   * (PTY reads reuse one buffer): copy what you keep.
    */
   onOutput: (stream: OutputStream, chunk: Uint8Array) => void;
   /** Called exactly once, after the last `onOutput`. Not called after `dispose()`. */

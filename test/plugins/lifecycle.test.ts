@@ -67,10 +67,11 @@ describe("plugin lifecycle", () => {
   });
 
   it("kills and restarts a plugin whose event loop is blocked (no heartbeat)", async () => {
-    const t = setup();
+    // The call's own timeout is far off, so the heartbeat (800 ms without an answer, checked every
+    // 200 ms) is what ends the call, also on a loaded machine where timers and the kill's exit run late.
+    const t = setup({ limits: { callTimeoutMs: 5_000 } });
     await t.host.load({ entries: { busy: entry(join(FIXTURES, "hang"), { config: { mode: "busy" } }) } });
     const pid = t.host.get("busy").pid!;
-    // The heartbeat (800 ms here) notices before the call's own timeout (1000 ms) would.
     await expect(t.host.handleHttp("busy", http)).rejects.toThrow(
       'plugin "busy" exited: hung: no heartbeat answer for 800 ms',
     );
