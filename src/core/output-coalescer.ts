@@ -33,6 +33,12 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
   intervalMs?: number;
   /** Default {@link OUTPUT_COALESCE_MAX_BYTES}; at least 4 (one whole character). */
   maxBytes?: number;
+  /**
+   * Allocates the buffer output is collected in; a mostly full one leaves with its piece
+   * (default: `new Uint8Array`). Sessions pass the log's `sharedBytes`, so that the log's
+   * writer thread takes the piece without a copy.
+   */
+  allocate?: (bytes: number) => Uint8Array;
 }
 
 /**
@@ -58,6 +64,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly intervalMs: number;
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
+  private readonly allocate: (bytes: number) => Uint8Array;
   /** Bytes of `stream` not yet given to the chunker; reused, so buffering costs one copy. */
   private buffer: Uint8Array;
   private buffered = 0;
@@ -75,7 +82,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.maxBytes = options.maxBytes ?? OUTPUT_COALESCE_MAX_BYTES;
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
-    this.buffer = new Uint8Array(this.maxBytes);
+    this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
+    this.buffer = this.allocate(this.maxBytes);
     this.chunker = new Utf8Chunker();
   }
 
@@ -145,7 +153,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
       // copied: under a flood that saves a 64 KiB allocation and copy per event. Small
       // pieces are copied, so that an echo does not hold a whole buffer.
       const handOver = this.buffered >= this.maxBytes / 2;
-      if (handOver) this.buffer = new Uint8Array(this.maxBytes);
+      if (handOver) this.buffer = this.allocate(this.maxBytes);
       pieces = this.chunker.split(filled, handOver);
     }
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();

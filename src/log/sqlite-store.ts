@@ -333,10 +333,22 @@ export class SqliteEventStore implements EventStore {
 }
 
 /**
+ * Memory for output bytes bound for the log (the coalescer's buffers): a view of shared memory
+ * crosses to the writer thread as a reference, where other bytes are copied on the way (for a
+ * PTY flood, a 64 KiB copy per event on the event loop). Whoever fills it must not write to it
+ * again once it is appended — the coalescer hands a full buffer over and takes a new one.
+ */
+export function sharedBytes(bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(bytes));
+}
+
+/**
  * The bytes with a backing buffer of their own size: posting a view to the writer clones its
  * whole ArrayBuffer (a small Buffer may sit in Node's 8 KiB pool).
  */
 function exact(bytes: Uint8Array): Uint8Array {
+  // Shared memory crosses as a reference, whatever part of it the view covers.
+  if (bytes.buffer instanceof SharedArrayBuffer) return bytes;
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes
     : Uint8Array.prototype.slice.call(bytes);

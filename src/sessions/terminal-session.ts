@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import type { SessionLog } from "../log/session-log.js";
+import { sharedBytes } from "../log/sqlite-store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
 import { Session } from "./session.js";
@@ -29,6 +30,7 @@ export class TerminalSession extends Session {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
+      allocate: sharedBytes,
       emit: (piece) => {
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary);
         this.touch();

@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import { EventLog, SqliteEventStore, sharedBytes } from "../../src/log/index.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -56,6 +56,27 @@ describe("session log", () => {
     expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(
       Buffer.concat([Buffer.from("héllo").subarray(3), Buffer.from([0xff, 0xff])]),
     );
+  });
+
+  it("stores output held in shared memory (views of part of it) exactly, as the coalescer hands it over", () => {
+    const dir = tempDir();
+    const first = openLog(dir, undefined, { entries: 2, bytes: 1 << 20 });
+    const log = first.create("s1");
+    first.saveSession({ id: "s1", kind: "terminal", state: "running", createdAt: 1, meta: {} });
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 5; i++) {
+      // A 64 KiB shared buffer of which the piece is a part, as OutputCoalescer fills it.
+      const memory = sharedBytes(64 * 1024);
+      memory.fill(0x21 + i);
+      const piece = memory.subarray(i, 40_000 + i * 1000);
+      log.appendOutputBytes("pty", piece, false);
+      expected.push(Buffer.from(piece));
+    }
+    first.close();
+    const again = openLog(dir).load()[0]!.log;
+    const slices = again.readOutput(0);
+    expect(slices.map((s) => s.bytes.length)).toEqual(expected.map((b) => b.length));
+    expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(Buffer.concat(expected));
   });
 
   it("keeps output as bytes: JSON only on demand, the same after a restart, and reads bounded by bytes", () => {

@@ -3,7 +3,8 @@
  * playwright-core against a real gateway on 127.0.0.1, through a TCP proxy that can cut
  * the connections. The UI is built from web/src first, exactly as `npm run build` does.
  */
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -16,7 +17,10 @@ import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { TcpProxy, buildWeb, debugView, launchBrowser, terminalText, waitForTerminal } from "./harness.js";
 
-const SCREENSHOTS = new URL("../../docs/screenshots/", import.meta.url).pathname;
+/** The README's screenshots are rewritten only when asked (`UPDATE_SCREENSHOTS=1 npm test`); a plain run keeps the tree clean. */
+const SCREENSHOTS = process.env["UPDATE_SCREENSHOTS"]
+  ? new URL("../../docs/screenshots/", import.meta.url).pathname
+  : `${mkdtempSync(join(tmpdir(), "switchboard-screenshots-"))}/`;
 const VIEWER_TOKEN = "viewer-token-vera-0123456789abcdef";
 const OPERATOR_TOKEN = "operator-token-otto-0123456789abcdef";
 const DESKTOP = { width: 1280, height: 800 };
@@ -35,6 +39,10 @@ beforeAll(async () => {
   await buildWeb();
   browser = await launchBrowser();
 }, 120_000);
+
+afterAll(() => {
+  if (!process.env["UPDATE_SCREENSHOTS"]) rmSync(SCREENSHOTS, { recursive: true, force: true });
+});
 
 afterAll(async () => {
   await browser?.close();
