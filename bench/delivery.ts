@@ -711,9 +711,28 @@ interface IdleResult {
   perPty: { heap: number; rss: number; childRss: number };
 }
 
-function heapAndExternal(): number {
+/** The gateway process's memory as counted below (see {@link grownBy}). */
+interface Memory {
+  heap: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+function memory(): Memory {
   const m = process.memoryUsage();
-  return m.heapUsed + m.external;
+  return { heap: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+}
+
+/**
+ * Growth of V8's heap + Node's `external` + shared memory since `before`. Node's `external`
+ * counts ArrayBuffers but not SharedArrayBuffers (sessions collect output in shared memory, see
+ * `sharedBytes`), which only `arrayBuffers` counts: what `arrayBuffers` grew beyond `external`
+ * is taken as shared (a slight undercount when other external memory grows at the same time).
+ */
+function grownBy(before: Memory): number {
+  const now = memory();
+  const external = now.external - before.external;
+  return now.heap - before.heap + external + Math.max(0, now.arrayBuffers - before.arrayBuffers - external);
 }
 
 async function settle(): Promise<void> {
@@ -737,19 +756,19 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
     await clients.next("ready");
     await clients.release();
     await settle();
-    const heap0 = heapAndExternal();
+    const heap0 = memory();
     const rss0 = process.memoryUsage().rss;
     clients.send({ op: "idle", url: `${wsBase(g.gw)}/v1/ws`, session: id, clients: IDLE_CONNECTIONS });
     await clients.next("ready");
     await settle();
     const perConnection = {
-      heap: (heapAndExternal() - heap0) / IDLE_CONNECTIONS,
+      heap: grownBy(heap0) / IDLE_CONNECTIONS,
       rss: (process.memoryUsage().rss - rss0) / IDLE_CONNECTIONS,
     };
     await clients.release();
 
     await settle();
-    const heap1 = heapAndExternal();
+    const heap1 = memory();
     const rss1 = process.memoryUsage().rss;
     const pids: number[] = [];
     const ids: string[] = [];
@@ -757,11 +776,18 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
       const s = await createSession(g.gw, { command: ["cat"], pty: true });
       pids.push(s.pid);
       ids.push(s.id);
+      // One line echoed, as a shell prints its prompt: the session's output buffer is in use.
+      const res = await fetch(`${g.gw.url}/v1/sessions/${s.id}/input`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ data: "ready\n" }),
+      });
+      if (!res.ok) throw new Error(`input: ${res.status} ${await res.text()}`);
     }
     await new Promise((r) => setTimeout(r, 300));
     await settle();
     const perPty = {
-      heap: (heapAndExternal() - heap1) / IDLE_PTYS,
+      heap: grownBy(heap1) / IDLE_PTYS,
       rss: (process.memoryUsage().rss - rss1) / IDLE_PTYS,
       childRss: median(pids.map(vmRss)),
     };
@@ -880,7 +906,7 @@ function report(r: {
       `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes, each ${ECHO_GAP_MS} ms after the previous echo; the flood is \`yes\` in another PTY session with a viewer in another process. Baselines: node-pty write → onData in this process (idle), and the same from the client process while the flood goes on (no gateway in the path: what this machine gives any echo under that load). Where the flood's time goes (measured while investigating, timestamps taken in the client and in the gateway, 2 runs): each of the path's three hops — client → gateway, gateway → \`cat\` → gateway, gateway → client — has a p99 of 3.4–5.7 ms under the flood, while the gateway's own work per keystroke is about 0.15 ms at p50 and 0.7 ms at p99; \`yes\` and its PTY keep one of the 2 cores busy by themselves, so every process wakeup may wait for a core, and the gateway's path has three wakeups where the baseline has one.`,
       `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − the time the event was due at the offered rate (so a producer slowed by its own sending does not hide queueing). At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s (${fmt(FANOUT_SUSTAINED_RATE * FANOUT_CLIENTS)} deliveries/s offered) the load is closer to what this machine carries; the best possible figure there is the offered rate. Both runs of each side start with ${WARMUP_MS} ms of the same load, not counted. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
       `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB per client), after a warm-up run; ${SLOW_PAIRS} runs without and ${SLOW_PAIRS} with one client that stops reading (its socket paused) from the start and is resumed after the run — it then received every event — alternating; medians. p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}. RSS growth = the gateway process's peak RSS during a run minus its RSS at the start (after GC), sampled every 20 ms; it mostly shows V8's heap high-water mark, so the outboxes' own count of queued bytes is given too.`,
-      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`; the difference in the gateway process's heap+external and RSS after GC, divided by the count (RSS moves in pages and with the allocator's caches, so heap+external is the steadier figure).`,
+      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`, each of which has echoed one line (as a shell prints its prompt); the difference in the gateway process's heap+external and RSS after GC, divided by the count (RSS moves in pages and with the allocator's caches, so heap+external is the steadier figure). Heap+external includes shared memory: a session that has printed keeps a 64 KiB output buffer in a SharedArrayBuffer, which Node's \`external\` leaves out and \`arrayBuffers\` counts (a session that never printed holds none); RSS counts only the pages output has touched.`,
     ].join("\n"),
   };
 }

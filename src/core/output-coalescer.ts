@@ -65,8 +65,11 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
   private readonly allocate: (bytes: number) => Uint8Array;
-  /** Bytes of `stream` not yet given to the chunker; reused, so buffering costs one copy. */
-  private buffer: Uint8Array;
+  /**
+   * Bytes of `stream` not yet given to the chunker; reused while pieces are small, so buffering
+   * costs one copy. Null until the first chunk and after a full buffer left with its piece.
+   */
+  private buffer: Uint8Array | null = null;
   private buffered = 0;
   private stream: S | null = null;
   private nextOffset: number;
@@ -83,7 +86,6 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
-    this.buffer = this.allocate(this.maxBytes);
     this.chunker = new Utf8Chunker();
   }
 
@@ -107,6 +109,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
       // Leave room for the held bytes the chunker will put in front, so a piece never exceeds maxBytes.
       const room = this.maxBytes - this.chunker.heldBytes - this.buffered;
       const n = Math.min(room, chunk.length - pos);
+      // Taken on first use: a session that prints nothing holds no buffer.
+      this.buffer ??= this.allocate(this.maxBytes);
       this.buffer.set(chunk.subarray(pos, pos + n), this.buffered);
       this.buffered += n;
       pos += n;
@@ -148,12 +152,12 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (stream === null) return;
     let pieces: BytePiece[] = [];
     if (this.buffered > 0) {
-      const filled = this.buffer.subarray(0, this.buffered);
-      // A mostly full buffer is handed over with its piece (and a new one taken) instead of
+      const filled = this.buffer!.subarray(0, this.buffered);
+      // A mostly full buffer is handed over with its piece (a new one is taken when needed) instead of
       // copied: under a flood that saves a 64 KiB allocation and copy per event. Small
       // pieces are copied, so that an echo does not hold a whole buffer.
       const handOver = this.buffered >= this.maxBytes / 2;
-      if (handOver) this.buffer = this.allocate(this.maxBytes);
+      if (handOver) this.buffer = null;
       pieces = this.chunker.split(filled, handOver);
     }
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();

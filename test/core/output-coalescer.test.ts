@@ -33,6 +33,36 @@ describe("OutputCoalescer", () => {
     expect(pieces[2]).toEqual({ stream: "stdout", offset: 3, data: "d", byteLength: 1 });
   });
 
+  it("takes its buffer from `allocate` on first use, keeps it for small pieces and hands full ones over", () => {
+    const clock = new ManualClock();
+    const buffers: Uint8Array[] = [];
+    const emitted: Uint8Array[] = [];
+    const coalescer = new OutputCoalescer({
+      clock,
+      emit: (p) => emitted.push(p.bytes),
+      allocate: (n) => {
+        const b = new Uint8Array(n);
+        buffers.push(b);
+        return b;
+      },
+    });
+    expect(buffers).toHaveLength(0); // a session that prints nothing holds no buffer
+    coalescer.push("pty", utf8("$ "));
+    coalescer.push("pty", utf8("ls")); // waits for the interval, in the same buffer
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(buffers).toHaveLength(1);
+    // Small pieces are copies: the buffer is reused, and what was emitted stays as it was.
+    expect(emitted.map((b) => b.buffer === buffers[0]!.buffer)).toEqual([false, false]);
+    clock.advance(OUTPUT_COALESCE_MS);
+    coalescer.push("pty", new Uint8Array(OUTPUT_COALESCE_MAX_BYTES).fill(0x61));
+    // A full buffer leaves with its piece; the next one is taken only when more output comes.
+    expect(emitted[2]!.buffer).toBe(buffers[0]!.buffer);
+    expect(buffers).toHaveLength(1);
+    coalescer.push("pty", utf8("b"));
+    expect(buffers).toHaveLength(2);
+    expect(Buffer.from(emitted[2]!).equals(Buffer.alloc(OUTPUT_COALESCE_MAX_BYTES, 0x61))).toBe(true);
+  });
+
   it("emits at once when the size bound is reached, and no piece exceeds it", () => {
     const { clock, pieces, coalescer } = setup();
     coalescer.push("pty", new Uint8Array(OUTPUT_COALESCE_MAX_BYTES * 2 + 10).fill(0x61));
