@@ -59,6 +59,8 @@ export const PTY_READ_BYTES = 64 * 1024;
  * The one buffer all PTY masters are read into, the stream's reads (`onread`) and the
  * synchronous drains alike: reads run on the event loop one at a time, and the sink copies a
  * chunk before it returns (`onOutput`'s contract), so the buffer is free again after each call.
+ * Reads into it start only from the event loop (the stream, the `end` handler, timers), never
+ * from inside `onOutput`, so no chunk is overwritten while a consumer still reads it.
  * Without it, Node allocates a fresh 64 KiB buffer for every read — one per ~4 KiB of output —
  * and under a flood that churn cost ~30% more CPU per byte and set off frequent full GCs
  * (measured: PTY pipeline 0.82 → ~1.0 of raw node-pty, reader CPU per 50 MiB 426 → 301 ms).
