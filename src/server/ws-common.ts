@@ -1,7 +1,9 @@
+import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
+import { selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import type { z } from "zod";
@@ -30,6 +32,21 @@ export type Frame = string | Buffer;
 /** Encodes a text frame once, for sending it on many connections. */
 export function textFrame(text: string): Buffer {
   return Buffer.from(text, "utf8");
+}
+
+/**
+ * The `ws` server of one endpoint: upgrades are handed to it after auth (no server of its own),
+ * frames are capped at the configured size (1009 beyond), no compression, the server picks the
+ * subprotocol (the bearer one is never echoed), and connections are tracked by ConnectionTracker.
+ */
+export function endpointServer(core: GatewayCore): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    maxPayload: core.limits.frameBytes,
+    perMessageDeflate: false,
+    handleProtocols: selectProtocol,
+    clientTracking: false,
+  });
 }
 
 /** Turns a run of one session's entries into one frame, or several when they cannot share one. */

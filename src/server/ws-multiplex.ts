@@ -1,15 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer } from "ws";
-import type { RawData, WebSocket } from "ws";
+import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { LogEntry } from "../log/types.js";
 import { ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf, selectProtocol } from "./auth.js";
+import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
@@ -17,7 +16,7 @@ import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, textFrame } from "./ws-common.js";
+import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, endpointServer, textFrame } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -34,13 +33,7 @@ export class MultiplexEndpoint {
   private readonly lastFrame = new LastFrame<Frame>();
 
   constructor(private readonly core: GatewayCore) {
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: core.limits.frameBytes,
-      perMessageDeflate: false,
-      handleProtocols: selectProtocol,
-      clientTracking: false,
-    });
+    this.wss = endpointServer(core);
     this.tracker = new ConnectionTracker(core, "multiplex");
   }
 
