@@ -71,6 +71,7 @@ const GOAL_SLOW_RSS_MB = 32;
 /** Idle memory: connections (each subscribed to one idle session) and PTY sessions (`cat`). */
 const IDLE_CONNECTIONS = 1000;
 const IDLE_PTYS = 50;
+const IDLE_PTY_WARMUP = 20;
 /** Any one step that takes longer than this is broken, not slow. */
 const STEP_TIMEOUT_MS = 120_000;
 
@@ -767,15 +768,8 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
     };
     await clients.release();
 
-    await settle();
-    const heap1 = memory();
-    const rss1 = process.memoryUsage().rss;
-    const pids: number[] = [];
-    const ids: string[] = [];
-    for (let i = 0; i < IDLE_PTYS; i++) {
+    const startIdlePty = async (): Promise<{ id: string; pid: number }> => {
       const s = await createSession(g.gw, { command: ["cat"], pty: true });
-      pids.push(s.pid);
-      ids.push(s.id);
       // One line echoed, as a shell prints its prompt: the session's output buffer is in use.
       const res = await fetch(`${g.gw.url}/v1/sessions/${s.id}/input`, {
         method: "POST",
@@ -783,6 +777,22 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
         body: JSON.stringify({ data: "ready\n" }),
       });
       if (!res.ok) throw new Error(`input: ${res.status} ${await res.text()}`);
+      return s;
+    };
+    // Warm-up, as above: the first PTY sessions load and compile code that every later one
+    // shares; they stay, so that what is counted is what one more session costs.
+    const warm: string[] = [];
+    for (let i = 0; i < IDLE_PTY_WARMUP; i++) warm.push((await startIdlePty()).id);
+    await new Promise((r) => setTimeout(r, 300));
+    await settle();
+    const heap1 = memory();
+    const rss1 = process.memoryUsage().rss;
+    const pids: number[] = [];
+    const ids: string[] = [];
+    for (let i = 0; i < IDLE_PTYS; i++) {
+      const s = await startIdlePty();
+      pids.push(s.pid);
+      ids.push(s.id);
     }
     await new Promise((r) => setTimeout(r, 300));
     await settle();
@@ -791,7 +801,7 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
       rss: (process.memoryUsage().rss - rss1) / IDLE_PTYS,
       childRss: median(pids.map(vmRss)),
     };
-    for (const s of ids) await deleteSession(g.gw, s);
+    for (const s of [...warm, ...ids]) await deleteSession(g.gw, s);
     return { perConnection, perPty };
   } finally {
     await g.close();
@@ -906,7 +916,7 @@ function report(r: {
       `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes, each ${ECHO_GAP_MS} ms after the previous echo; the flood is \`yes\` in another PTY session with a viewer in another process. Baselines: node-pty write → onData in this process (idle), and the same from the client process while the flood goes on (no gateway in the path: what this machine gives any echo under that load). Where the flood's time goes (measured while investigating, timestamps taken in the client and in the gateway, 2 runs): each of the path's three hops — client → gateway, gateway → \`cat\` → gateway, gateway → client — has a p99 of 3.4–5.7 ms under the flood, while the gateway's own work per keystroke is about 0.15 ms at p50 and 0.7 ms at p99; \`yes\` and its PTY keep one of the 2 cores busy by themselves, so every process wakeup may wait for a core, and the gateway's path has three wakeups where the baseline has one.`,
       `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − the time the event was due at the offered rate (so a producer slowed by its own sending does not hide queueing). At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s (${fmt(FANOUT_SUSTAINED_RATE * FANOUT_CLIENTS)} deliveries/s offered) the load is closer to what this machine carries; the best possible figure there is the offered rate. Both runs of each side start with ${WARMUP_MS} ms of the same load, not counted. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
       `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB per client), after a warm-up run; ${SLOW_PAIRS} runs without and ${SLOW_PAIRS} with one client that stops reading (its socket paused) from the start and is resumed after the run — it then received every event — alternating; medians. p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}. RSS growth = the gateway process's peak RSS during a run minus its RSS at the start (after GC), sampled every 20 ms; it mostly shows V8's heap high-water mark, so the outboxes' own count of queued bytes is given too.`,
-      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`, each of which has echoed one line (as a shell prints its prompt); the difference in the gateway process's heap+external and RSS after GC, divided by the count (RSS moves in pages and with the allocator's caches, so heap+external is the steadier figure). Heap+external includes shared memory: a session that has printed keeps a 64 KiB output buffer in a SharedArrayBuffer, which Node's \`external\` leaves out and \`arrayBuffers\` counts (a session that never printed holds none); RSS counts only the pages output has touched.`,
+      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`, each of which has echoed one line (as a shell prints its prompt), counted after ${IDLE_PTY_WARMUP} such sessions (kept running) so that code compiled once is not counted; the difference in the gateway process's heap+external and RSS after GC, divided by the count (RSS moves in pages and with the allocator's caches, so heap+external is the steadier figure). Heap+external includes shared memory: a session that has printed keeps a 4 KiB output buffer in a SharedArrayBuffer (it grows to 64 KiB while a burst lasts and is given back after), which Node's \`external\` leaves out and \`arrayBuffers\` counts (a session that never printed holds none); the rest is the session's objects, its process's handles and a copy of its environment; RSS counts only the pages output has touched.`,
     ].join("\n"),
   };
 }

@@ -15,6 +15,11 @@ import type { OutputStream } from "../protocol/events.js";
 export const OUTPUT_COALESCE_MS = 4;
 /** Buffered bytes that trigger an immediate emit; no piece is larger than this. */
 export const OUTPUT_COALESCE_MAX_BYTES = 64 * 1024;
+/**
+ * Size of the buffer a burst starts in; it doubles while the burst needs more, up to the
+ * piece bound. A session that only echoes keystrokes and prompts holds this much, not 64 KiB.
+ */
+export const OUTPUT_BUFFER_START_BYTES = 4 * 1024;
 
 /** One coalesced piece of one stream, ready to become an `output` event. */
 export interface CoalescedOutput<S extends string = OutputStream> extends BytePiece {
@@ -33,6 +38,8 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
   intervalMs?: number;
   /** Default {@link OUTPUT_COALESCE_MAX_BYTES}; at least 4 (one whole character). */
   maxBytes?: number;
+  /** Size of the buffer a burst starts in (default {@link OUTPUT_BUFFER_START_BYTES}, at most `maxBytes`). */
+  startBytes?: number;
   /**
    * Allocates the buffer output is collected in; a mostly full one leaves with its piece
    * (default: `new Uint8Array`). Sessions pass the log's `sharedBytes`, so that the log's
@@ -67,9 +74,13 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly allocate: (bytes: number) => Uint8Array;
   /**
    * Bytes of `stream` not yet given to the chunker; reused while pieces are small, so buffering
-   * costs one copy. Null until the first chunk and after a full buffer left with its piece.
+   * costs one copy. Null until the first chunk, after a full buffer left with its piece and
+   * after a burst ended.
    */
   private buffer: Uint8Array | null = null;
+  private readonly startBytes: number;
+  /** Size of the next buffer taken: the start size, or what the current burst grew to. */
+  private capacity: number;
   private buffered = 0;
   private stream: S | null = null;
   private nextOffset: number;
@@ -86,6 +97,9 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
+    this.startBytes = Math.min(options.startBytes ?? OUTPUT_BUFFER_START_BYTES, this.maxBytes);
+    if (!(this.startBytes >= 1)) throw new RangeError("startBytes must be ≥ 1");
+    this.capacity = this.startBytes;
     this.chunker = new Utf8Chunker();
   }
 
@@ -109,9 +123,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
       // Leave room for the held bytes the chunker will put in front, so a piece never exceeds maxBytes.
       const room = this.maxBytes - this.chunker.heldBytes - this.buffered;
       const n = Math.min(room, chunk.length - pos);
-      // Taken on first use: a session that prints nothing holds no buffer.
-      this.buffer ??= this.allocate(this.maxBytes);
-      this.buffer.set(chunk.subarray(pos, pos + n), this.buffered);
+      const buffer = this.reserve(this.buffered + n);
+      buffer.set(chunk.subarray(pos, pos + n), this.buffered);
       this.buffered += n;
       pos += n;
       if (this.buffered + this.chunker.heldBytes >= this.maxBytes) this.emitBuffered(false);
@@ -143,6 +156,23 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer?.cancel();
     this.timer = null;
     this.buffered = 0;
+    this.buffer = null;
+  }
+
+  /**
+   * The buffer, with room for `bytes`. Taken on first use (a session that prints nothing holds
+   * none) and doubled as a burst grows, so a quiet session keeps a small one.
+   */
+  private reserve(bytes: number): Uint8Array {
+    if (this.buffer !== null && this.buffer.length >= bytes) return this.buffer;
+    let capacity = this.capacity;
+    while (capacity < bytes) capacity *= 2;
+    capacity = Math.min(capacity, this.maxBytes);
+    const buffer = this.allocate(capacity);
+    if (this.buffered > 0) buffer.set(this.buffer!.subarray(0, this.buffered));
+    this.buffer = buffer;
+    this.capacity = capacity;
+    return buffer;
   }
 
   private emitBuffered(endOfStream: boolean): void {
@@ -157,8 +187,14 @@ export class OutputCoalescer<S extends string = OutputStream> {
       // copied: under a flood that saves a 64 KiB allocation and copy per event. Small
       // pieces are copied, so that an echo does not hold a whole buffer.
       const handOver = this.buffered >= this.maxBytes / 2;
-      if (handOver) this.buffer = null;
       pieces = this.chunker.split(filled, handOver);
+      if (handOver) {
+        this.buffer = null; // the next one is as large: the flood goes on
+      } else if (this.buffered <= this.startBytes && this.capacity > this.startBytes) {
+        // The burst is over: give its large buffer back; the next output starts small again.
+        this.buffer = null;
+        this.capacity = this.startBytes;
+      }
     }
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();
     this.buffered = 0;

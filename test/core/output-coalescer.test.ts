@@ -1,14 +1,20 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { OUTPUT_COALESCE_MAX_BYTES, OUTPUT_COALESCE_MS, OutputCoalescer } from "../../src/core/output-coalescer.js";
+import {
+  OUTPUT_BUFFER_START_BYTES,
+  OUTPUT_COALESCE_MAX_BYTES,
+  OUTPUT_COALESCE_MS,
+  OutputCoalescer,
+} from "../../src/core/output-coalescer.js";
+import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
 import { decodedPiece } from "../helpers/pieces.js";
 import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-function setup(options: { maxBytes?: number } = {}) {
+function setup(options: { maxBytes?: number; startBytes?: number } = {}) {
   const clock = new ManualClock();
   const pieces: DecodedPiece[] = [];
   const coalescer = new OutputCoalescer({ clock, emit: (p) => pieces.push(decodedPiece(p)), ...options });
@@ -33,7 +39,7 @@ describe("OutputCoalescer", () => {
     expect(pieces[2]).toEqual({ stream: "stdout", offset: 3, data: "d", byteLength: 1 });
   });
 
-  it("takes its buffer from `allocate` on first use, keeps it for small pieces and hands full ones over", () => {
+  function allocationSpy() {
     const clock = new ManualClock();
     const buffers: Uint8Array[] = [];
     const emitted: Uint8Array[] = [];
@@ -46,21 +52,57 @@ describe("OutputCoalescer", () => {
         return b;
       },
     });
+    return { clock, buffers, emitted, coalescer };
+  }
+
+  it("takes its buffer from `allocate` on first use, keeps it for small pieces and hands full ones over", () => {
+    const { clock, buffers, emitted, coalescer } = allocationSpy();
     expect(buffers).toHaveLength(0); // a session that prints nothing holds no buffer
     coalescer.push("pty", utf8("$ "));
     coalescer.push("pty", utf8("ls")); // waits for the interval, in the same buffer
     clock.advance(OUTPUT_COALESCE_MS);
-    expect(buffers).toHaveLength(1);
+    expect(buffers.map((b) => b.length)).toEqual([OUTPUT_BUFFER_START_BYTES]);
     // Small pieces are copies: the buffer is reused, and what was emitted stays as it was.
     expect(emitted.map((b) => b.buffer === buffers[0]!.buffer)).toEqual([false, false]);
     clock.advance(OUTPUT_COALESCE_MS);
     coalescer.push("pty", new Uint8Array(OUTPUT_COALESCE_MAX_BYTES).fill(0x61));
-    // A full buffer leaves with its piece; the next one is taken only when more output comes.
-    expect(emitted[2]!.buffer).toBe(buffers[0]!.buffer);
-    expect(buffers).toHaveLength(1);
+    // The burst needed a full-size buffer; it left with its piece, and the next one is taken
+    // only when more output comes — full-size, as the flood may go on.
+    expect(buffers.map((b) => b.length)).toEqual([OUTPUT_BUFFER_START_BYTES, OUTPUT_COALESCE_MAX_BYTES]);
+    expect(emitted[2]!.buffer).toBe(buffers[1]!.buffer);
     coalescer.push("pty", utf8("b"));
-    expect(buffers).toHaveLength(2);
+    expect(buffers.map((b) => b.length)).toEqual([
+      OUTPUT_BUFFER_START_BYTES,
+      OUTPUT_COALESCE_MAX_BYTES,
+      OUTPUT_COALESCE_MAX_BYTES,
+    ]);
     expect(Buffer.from(emitted[2]!).equals(Buffer.alloc(OUTPUT_COALESCE_MAX_BYTES, 0x61))).toBe(true);
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(Buffer.from(emitted[3]!).toString()).toBe("b");
+  });
+
+  it("grows its buffer while a burst lasts (keeping what it holds) and starts small after it", () => {
+    const { clock, buffers, emitted, coalescer } = allocationSpy();
+    coalescer.push("pty", utf8("$ ")); // leading edge: out at once
+    const burst = Buffer.alloc(3 * OUTPUT_BUFFER_START_BYTES);
+    for (let i = 0; i < burst.length; i++) burst[i] = 0x61 + (i % 26);
+    // Arrives in small reads within one interval: 4 KiB → 8 KiB → 16 KiB, each copying what came before.
+    for (let i = 0; i < burst.length; i += 1000) coalescer.push("pty", burst.subarray(i, i + 1000));
+    expect(buffers.map((b) => b.length)).toEqual([4096, 8192, 16384]);
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(Buffer.concat(emitted.slice(1)).equals(burst)).toBe(true);
+    // A piece that is not mostly full is copied, so the grown buffer is still in use...
+    coalescer.push("pty", burst.subarray(0, 2 * OUTPUT_BUFFER_START_BYTES));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(buffers).toHaveLength(3);
+    // ...until a piece the start size holds says the burst is over: the next output starts small.
+    clock.advance(OUTPUT_COALESCE_MS);
+    coalescer.push("pty", utf8("$ "));
+    expect(buffers).toHaveLength(3);
+    coalescer.push("pty", utf8("ls"));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(buffers.map((b) => b.length)).toEqual([4096, 8192, 16384, 4096]);
+    expect(emitted.slice(-2).map((b) => Buffer.from(b).toString())).toEqual(["$ ", "ls"]);
   });
 
   it("emits at once when the size bound is reached, and no piece exceeds it", () => {
@@ -127,14 +169,25 @@ describe("OutputCoalescer", () => {
       bytes: fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.string({ unit: "binary", maxLength: 20 }).map(utf8)),
       waitMs: fc.integer({ min: 0, max: 6 }),
     });
+    // Small sizes, so that pieces fill up, buffers grow from their start size and are handed over.
+    const sizesArb = fc
+      .integer({ min: 5, max: 64 })
+      .chain((maxBytes) =>
+        fc.record({ maxBytes: fc.constant(maxBytes), startBytes: fc.integer({ min: 1, max: maxBytes }) }),
+      );
     fc.assert(
-      fc.property(fc.array(chunkArb, { maxLength: 30 }), fc.integer({ min: 4, max: 64 }), (chunks, maxBytes) => {
-        const { clock, pieces, coalescer } = setup({ maxBytes });
+      fc.property(sizesArb, fc.array(chunkArb, { maxLength: 30 }), ({ maxBytes, startBytes }, chunks) => {
+        const clock = new ManualClock();
+        // Kept as emitted (views, not copies) and decoded at the end: a buffer written to after
+        // it left with a piece would show here.
+        const emitted: CoalescedOutput[] = [];
+        const coalescer = new OutputCoalescer({ clock, emit: (p) => emitted.push(p), maxBytes, startBytes });
         for (const c of chunks) {
           coalescer.push(c.stream, c.bytes);
           clock.advance(c.waitMs);
         }
         coalescer.flush();
+        const pieces = emitted.map(decodedPiece);
         let offset = 0;
         for (const p of pieces) {
           expect(p.offset).toBe(offset);
