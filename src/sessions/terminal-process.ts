@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, readFileSync, readdirSync, statSync } from "node:fs";
 import { delimiter, resolve } from "node:path";
 import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
@@ -26,7 +26,7 @@ export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
 export const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
 /** Input accepted but not yet taken by the process; beyond this, `write` throws RATE_LIMITED. */
 export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
-/** `terminate()` without an argument: time between TERM and KILL. */
+/** `terminate()` without an argument: time between the first signals and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
 /** Search path when the child's environment has none (libuv's default; glibc's has the same two directories). */
 export const DEFAULT_EXEC_PATH = "/usr/bin:/bin";
@@ -73,7 +73,7 @@ export interface TerminalProcessOptions {
  *   onExit: (exit) => { coalescer.flush(); log.append({ type: "exit", ...exit }); },
  * });
  * proc.write("echo hi\r");
- * await proc.terminate(2_000); // TERM, then KILL after 2 s
+ * await proc.terminate(2_000); // hangup and TERM, then KILL after 2 s
  */
 export interface TerminalProcess {
   readonly pid: number;
@@ -83,17 +83,22 @@ export interface TerminalProcess {
   /** Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited, RATE_LIMITED when too much input is pending. */
   write(data: Uint8Array | string): void;
   /**
-   * Sends a signal to the process group (`kill(-pid)`; the child leads its own group and
-   * session in both modes). Throws SESSION_NOT_RUNNING once the group is gone.
-   * In a PTY, a shell with job control runs foreground jobs in their own groups: to reach
-   * those the way Ctrl-C does, write `"\x03"` instead.
+   * Sends a signal. Pipes: to the process group (`kill(-pid)`; the child leads its own group
+   * and session in both modes). PTY: to the terminal's foreground process group, where Ctrl-C
+   * goes — the command a shell is running (a shell with job control gives each job its own
+   * group), or the shell itself at its prompt. Throws SESSION_NOT_RUNNING once it is gone.
    */
   signal(name: SignalName): void;
   /** PTY only (else WRONG_SESSION_KIND). The kernel sends SIGWINCH to the foreground group. */
   resize(cols: number, rows: number): void;
-  /** TERM to the group, KILL after `graceMs` if it has not ended. Resolves with the exit. */
+  /**
+   * Pipes: TERM to the group. PTY: what closing a terminal does — HUP (and CONT) to the
+   * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
+   * and TERM to the child's group. After `graceMs`, if it has not ended, KILL to every process
+   * of its session. Resolves with the exit.
+   */
   terminate(graceMs?: number): Promise<TerminalExit>;
-  /** Kills the group (KILL) if still running, closes every fd and timer; no callbacks afterwards. Idempotent. */
+  /** KILL to every process of its session if still running, closes every fd and timer; no callbacks afterwards. Idempotent. */
   dispose(): void;
 }
 
@@ -187,7 +192,10 @@ class ManagedProcess implements TerminalProcess {
   signal(name: SignalName): void {
     // After the exit is reported the group id may be reused by an unrelated process.
     if (this.reported || this.disposed) throw notRunning(this.pid);
-    if (!this.sendSignal(`SIG${name}`)) throw notRunning(this.pid);
+    const signal: NodeJS.Signals = `SIG${name}`;
+    const foreground = this.foregroundGroup();
+    if (foreground !== null && signalGroup(foreground, signal)) return;
+    if (!this.sendSignal(signal)) throw notRunning(this.pid);
   }
 
   resize(cols: number, rows: number): void {
@@ -201,11 +209,20 @@ class ManagedProcess implements TerminalProcess {
 
   terminate(graceMs = DEFAULT_TERMINATE_GRACE_MS): Promise<TerminalExit> {
     if (this.reported || this.disposed) return this.exited;
-    // false (ESRCH): the whole group is gone already; the exit is on its way.
+    // false (ESRCH) below: the whole group is gone already; the exit is on its way.
+    if (this.pty) {
+      // A hangup, as when a terminal window closes: an interactive shell ignores TERM but
+      // exits on HUP and passes it on to its jobs, which live in groups of their own.
+      const foreground = this.foregroundGroup();
+      for (const signal of ["SIGHUP", "SIGCONT"] as const) {
+        if (foreground !== null && foreground !== this.pid) signalGroup(foreground, signal);
+        this.sendSignal(signal);
+      }
+    }
     this.sendSignal("SIGTERM");
     this.killTimer ??= setTimeout(() => {
       this.killTimer = null;
-      if (!this.reported) this.sendSignal("SIGKILL");
+      if (!this.reported) this.kill();
     }, graceMs);
     return this.exited;
   }
@@ -214,11 +231,31 @@ class ManagedProcess implements TerminalProcess {
     if (this.disposed) return;
     this.disposed = true;
     this.clearTimers();
-    // false (ESRCH) is fine: nothing left to kill.
-    if (!this.reported) this.sendSignal("SIGKILL");
+    if (!this.reported) this.kill();
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();
+  }
+
+  /** KILL to every process of the child's session (it leads one in both modes), and to its group. */
+  private kill(): void {
+    for (const pid of sessionMembers(this.pid)) signalProcess(pid, "SIGKILL");
+    // false (ESRCH) is fine: nothing left to kill.
+    this.sendSignal("SIGKILL");
+  }
+
+  /**
+   * PTY: the terminal's foreground process group, read from the child's `/proc/PID/stat`
+   * (Linux). Null for pipes, once the child has exited, or where `/proc` does not tell.
+   */
+  private foregroundGroup(): number | null {
+    if (!this.pty || this.childExit !== null) return null;
+    const stat = procStat(this.pid);
+    // Just after the fork the child is still in the gateway's session, and its terminal is
+    // the gateway's (if any): only once it leads a session of its own is the terminal ours.
+    if (stat === null || Number(stat[STAT_SESSION]) !== this.pid) return null;
+    const tpgid = Number(stat[STAT_TPGID]);
+    return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : null;
   }
 
   /** To the group; false when nothing of it is left. */
@@ -262,6 +299,43 @@ class ManagedProcess implements TerminalProcess {
 
 function notRunning(pid: number): SwitchboardError {
   return new SwitchboardError("SESSION_NOT_RUNNING", `process ${pid} has exited`);
+}
+
+/** Fields of `/proc/PID/stat` after the command name, from the state on (Linux); null if unreadable. */
+function procStat(pid: number): string[] | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return null;
+  }
+  // The command name is in parentheses and may hold anything, parentheses and spaces too.
+  return text.slice(text.lastIndexOf(")") + 2).split(" ");
+}
+
+/** Indexes into {@link procStat}'s fields (proc(5): state is field 3). */
+const STAT_SESSION = 3;
+const STAT_TPGID = 5;
+
+/**
+ * Every process of session `sid` (Linux, from `/proc`; elsewhere none): the jobs a shell
+ * started in groups of their own, which a KILL to its group does not reach. A session id
+ * cannot be reused while any process is still in that session, so the list holds no strangers.
+ */
+function sessionMembers(sid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    if (Number(procStat(pid)?.[STAT_SESSION]) === sid) members.push(pid);
+  }
+  return members;
 }
 
 /** `kill(-pid, signal)`. Returns false when no process of the group is left (ESRCH). */

@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
@@ -23,6 +23,31 @@ async function untilExit(http: ReturnType<typeof api>, id: string): Promise<Ev[]
     15_000,
     `exit of ${id}`,
   );
+}
+
+/** The pid of a process with exactly this command line in the foreground of its terminal (from /proc). */
+function inForeground(cmdline: string): number | undefined {
+  const found = readdirSync("/proc").find((pid) => {
+    try {
+      if (!/^\d+$/.test(pid) || readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim() !== cmdline)
+        return false;
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      const tpgid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[5];
+      return tpgid === pid; // it leads its own group (job control), and that group has the terminal
+    } catch {
+      return false;
+    }
+  });
+  return found === undefined ? undefined : Number(found);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function outputOf(evs: Ev[], stream?: string): string {
@@ -147,6 +172,31 @@ describe("terminal sessions over HTTP", () => {
     expect(del.json).toMatchObject({ state: "exited", signal: "SIGKILL" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
     expect(outputOf(await events(http, json.id))).toBe("started\n");
+  });
+
+  it("steers a shell in a PTY as a terminal would: INT reaches its foreground job, DELETE hangs up its jobs", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json } = await http.post("/v1/sessions", {
+      command: ["bash", "--norc", "--noprofile", "-i"],
+      pty: true,
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", PS1: "READY> " },
+    });
+    const output = async (): Promise<string> => outputOf(await events(http, json.id));
+    await waitFor(async () => (await output()).endsWith("READY> "), 10_000, "prompt");
+    // A background job, and a foreground one: each in a process group of its own (job control).
+    await http.post(`/v1/sessions/${json.id}/input`, { data: "sleep 304 & echo bg:$!\r" });
+    const bg = Number(await waitFor(async () => /\r\nbg:(\d+)/.exec(await output())?.[1], 10_000, "bg pid"));
+    await http.post(`/v1/sessions/${json.id}/input`, { data: "sleep 305\r" });
+    const fg = await waitFor(() => inForeground("sleep 305"), 10_000, "foreground job");
+    expect((await http.post(`/v1/sessions/${json.id}/signal`, { signal: "INT" })).status).toBe(200);
+    await waitFor(() => !isAlive(fg), 10_000, "foreground job interrupted");
+    await waitFor(async () => (await output()).endsWith("READY> "), 10_000, "the prompt again");
+    const started = Date.now();
+    const del = await http.del(`/v1/sessions/${json.id}`);
+    expect(del.json).toMatchObject({ state: "exited", signal: "SIGHUP" });
+    expect(Date.now() - started).toBeLessThan(2_000); // not TERM (ignored by the shell), grace, KILL
+    await waitFor(async () => !isAlive(bg), 5_000, "background job gone");
   });
 
   it("refuses commands that cannot start with SPAWN_FAILED and the reason", async () => {

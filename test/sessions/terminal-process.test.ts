@@ -6,7 +6,7 @@ import { SwitchboardError } from "../../src/protocol/errors.js";
 import type { SignalName } from "../../src/protocol/sessions.js";
 import { MAX_PENDING_INPUT_BYTES, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
-import { alive, eventually, watch } from "./process-helpers.js";
+import { TEST_ENV, alive, eventually, watch } from "./process-helpers.js";
 
 /** One run in three failed before the fix; 30 in a row make a pass by luck unlikely. */
 const HANGUP_RUNS = 30;
@@ -146,20 +146,92 @@ describe.each(MODES)("signals ($name mode)", ({ pty }) => {
     expect(() => w.proc.write("x")).toThrow(expect.objectContaining({ code: "SESSION_NOT_RUNNING" }));
   });
 
-  it("terminate() ends a process that obeys TERM without escalating", async () => {
+  it("terminate() ends a process that obeys TERM (in a PTY: HUP, as a closed terminal) without escalating", async () => {
     const w = watch({ command: ["sleep", "30"], pty });
     const exit = await w.proc.terminate(10_000);
-    expect(exit).toEqual({ exitCode: null, signal: "SIGTERM" });
+    expect(exit).toEqual({ exitCode: null, signal: pty ? "SIGHUP" : "SIGTERM" });
     expect(await w.exit).toEqual(exit);
   });
 
-  it("terminate() sends KILL after the grace period to a process that ignores TERM", async () => {
-    const w = watch({ command: ["bash", "-c", "trap '' TERM; echo ready; while :; do sleep 5 & wait $!; done"], pty });
+  it("terminate() sends KILL after the grace period to a process that ignores TERM and HUP", async () => {
+    const w = watch({
+      command: ["bash", "-c", "trap '' TERM HUP; echo ready; while :; do sleep 5 & wait $!; done"],
+      pty,
+    });
     await w.waitFor(/ready/);
     const started = Date.now();
     const exit = await w.proc.terminate(300);
     expect(exit).toEqual({ exitCode: null, signal: "SIGKILL" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+});
+
+/**
+ * An interactive bash in a PTY, as a user runs one: job control gives every job a process
+ * group of its own, and the shell ignores TERM and INT at its prompt.
+ */
+async function interactiveShell() {
+  const w = watch({
+    command: ["bash", "--norc", "--noprofile", "-i"],
+    pty: true,
+    env: { ...TEST_ENV, PS1: "READY> " },
+  });
+  await w.waitFor(/READY> $/);
+  /** Runs a command line and returns the pid it prints as `pid:N`. */
+  const start = async (line: string): Promise<number> => {
+    const marker = `pid${Math.random().toString(36).slice(2)}`;
+    w.proc.write(`${line.replace("$PID", `echo ${marker}:$!`)}\r`);
+    const match = new RegExp(`\\r\\n${marker}:(\\d+)`);
+    await w.waitFor(match);
+    return Number(match.exec(w.text())![1]);
+  };
+  return { w, start };
+}
+
+/** Fields of /proc/PID/stat from the state on (proc(5) field 3). */
+function stat(pid: number): string[] {
+  const text = readFileSync(`/proc/${pid}/stat`, "latin1");
+  return text.slice(text.lastIndexOf(")") + 2).split(" ");
+}
+const groupOf = (pid: number): number => Number(stat(pid)[2]);
+/** The foreground process group of the process's terminal. */
+const foregroundOf = (pid: number): number => Number(stat(pid)[5]);
+
+describe("a shell with jobs in a PTY", () => {
+  it("signal() reaches the foreground job, as Ctrl-C does, not only the shell's group", async () => {
+    const { w, start } = await interactiveShell();
+    // A foreground job: the shell waits for it, it has a group of its own and holds the terminal.
+    const job = await start("sleep 300 & $PID; fg %1");
+    expect(groupOf(job)).toBe(job);
+    await eventually(() => foregroundOf(job) === job, 5_000, "job in the foreground");
+    w.proc.signal("INT");
+    await eventually(() => !alive(job), 5_000, "foreground job interrupted");
+    // Back at the prompt, the shell itself is the foreground, and still running.
+    await w.waitFor(/READY> $/);
+    w.proc.write("echo still-here\r");
+    await w.waitFor(/\rstill-here\r\n/); // the output, not the echoed command line
+  });
+
+  it("terminate() hangs up: the shell exits at once and takes its background jobs with it", async () => {
+    const { w, start } = await interactiveShell();
+    const jobs = [await start("sleep 301 & $PID"), await start("sleep 302 & $PID")];
+    expect(jobs.map(groupOf)).toEqual(jobs); // out of reach of a signal to the shell's group
+    const started = Date.now();
+    const exit = await w.proc.terminate(5_000);
+    // Without the hangup: TERM, which the shell ignores, and KILL after the grace.
+    expect({ exit, output: w.text().slice(-200) }).toMatchObject({ exit: { exitCode: null, signal: "SIGHUP" } });
+    expect(Date.now() - started).toBeLessThan(2_000); // no KILL after the grace, no drain timeout
+    await eventually(() => jobs.every((pid) => !alive(pid)), 5_000, "background jobs gone");
+  }, 20_000);
+
+  it("KILL after the grace reaches every process of the session, jobs that ignore the hangup included", async () => {
+    const { w, start } = await interactiveShell();
+    w.proc.write("trap '' HUP TERM\r");
+    const job = await start("(trap '' HUP TERM; exec sleep 303) & $PID");
+    expect(groupOf(job)).toBe(job);
+    const exit = await w.proc.terminate(300);
+    expect(exit).toEqual({ exitCode: null, signal: "SIGKILL" });
+    await eventually(() => !alive(job), 5_000, "job killed with the session");
   });
 });
 
