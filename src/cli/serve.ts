@@ -44,7 +44,7 @@ export async function serve(argv: string[]): Promise<number> {
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
     // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
-    process.stderr.write(`open the UI: ${gateway.url}/#token=${gateway.token}\n`);
+    process.stderr.write(`open the UI: ${uiBase(gateway.host, gateway.port, gateway.url)}/#token=${gateway.token}\n`);
   }
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
@@ -62,4 +62,14 @@ export async function serve(argv: string[]): Promise<number> {
   process.off("SIGHUP", onHup);
   await gateway.close();
   return 0;
+}
+
+/**
+ * Where a browser on this machine opens the UI: bound to every address (0.0.0.0 or ::), the
+ * gateway's own URL names no reachable host (and browsers block 0.0.0.0), so loopback.
+ */
+export function uiBase(host: string, port: number, url: string): string {
+  if (host === "0.0.0.0") return `http://127.0.0.1:${port}`;
+  if (host === "::") return `http://[::1]:${port}`;
+  return url;
 }

@@ -35,6 +35,8 @@ import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
+import { lockDataDir } from "./data-dir-lock.js";
+import type { DataDirLock } from "./data-dir-lock.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -70,16 +72,40 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway: opens the log, restores sessions, listens. Resolves once it accepts connections. */
+/**
+ * Starts a gateway: claims the data directory, opens the log, restores sessions, listens.
+ * Resolves once it accepts connections. When a step fails (another gateway on the directory,
+ * the port in use, a bad config), what was started is closed again before the error is thrown.
+ */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const dataDir = resolve(options.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const lock = lockDataDir(dataDir);
+  const undo: Array<() => unknown> = [() => lock.release()];
+  try {
+    return await openGateway(options, dataDir, lock, undo);
+  } catch (error) {
+    for (const step of undo.reverse())
+      await Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    throw error;
+  }
+}
+
+/** {@link startGateway} once the data directory is ours; pushes onto `undo` what it starts. */
+async function openGateway(
+  options: GatewayOptions,
+  dataDir: string,
+  lock: DataDirLock,
+  undo: Array<() => unknown>,
+): Promise<Gateway> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger();
   let settings = buildSettings(options.config);
   const config = settings.config;
   for (const w of settings.warnings) logger.warn({ warning: w }, "config");
   const routing = new RoutingTable(settings.router);
-  const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { token, generated } = resolveToken(dataDir, options.token);
   const host = options.host ?? DEFAULT_HOST;
   const limits = resolveLimits(config);
@@ -93,6 +119,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onCommit: (writes, ms) => metrics.recordCommit(writes, ms),
     onListenerError: (error) => logger.error({ err: error }, "log listener failed"),
   });
+  undo.push(() => events.close());
   const sessions = new SessionManager({
     events,
     clock,
@@ -145,6 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
     },
   };
+  undo.push(() => sessions.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
 
   const failures = new AuthFailureLimiter(clock);
@@ -180,10 +208,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.requestTimeout = 0; // SSE and WebSocket connections are long-lived
   server.keepAliveTimeout = 5_000;
 
+  undo.push(() => {
+    multiplex.close();
+    terminal.close();
+    server.close();
+  });
+  const port = options.port ?? DEFAULT_PORT;
   await new Promise<void>((resolveListen, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? DEFAULT_PORT, host, () => {
-      server.off("error", reject);
+    const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, host, port));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
       resolveListen();
     });
   });
@@ -225,6 +260,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     core.pluginAgents,
   );
   core.plugins = pluginHost;
+  undo.push(() => pluginHost.close());
+  undo.push(() => watcher?.close());
   await pluginHost.load(config.plugins ?? {});
 
   let closing: Promise<void> | undefined;
@@ -246,6 +283,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         await sessions.close();
         server.closeAllConnections();
         events.close();
+        // Last: the directory is free for another gateway only once the log is closed.
+        lock.release();
         logger.info("gateway stopped");
       })();
       return closing;
@@ -363,6 +402,20 @@ export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
 }
 
 /** The token to run with: the given one, else DATA_DIR/token, else a new one written there with mode 0600. */
+/** A listen failure in words a user can act on. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (error.code === "EADDRINUSE")
+    return new Error(
+      `${where} is in use (another gateway?): stop what listens there, or choose another port with --port or SWITCHBOARD_PORT (0 picks a free one)`,
+    );
+  if (error.code === "EADDRNOTAVAIL")
+    return new Error(`${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`);
+  if (error.code === "EACCES")
+    return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
+  return error;
+}
+
 function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
   if (given !== undefined && given !== "") return { token: given, generated: false };
   const file = join(dataDir, "token");

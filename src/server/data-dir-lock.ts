@@ -1,0 +1,44 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+
+/** The file in the data directory whose lock says a gateway is using it. */
+export const DATA_DIR_LOCK_FILE = "gateway.lock";
+
+/** Held for as long as a gateway uses its data directory. */
+export interface DataDirLock {
+  release(): void;
+}
+
+/**
+ * Claims the data directory for this gateway, or throws when another one holds it. Two
+ * gateways on one directory would corrupt each other: the second restores the first's running
+ * sessions as `lost` and appends events with seqs the first also uses.
+ *
+ * The lock is SQLite's (an exclusive transaction on a small file of its own, in exclusive
+ * locking mode): POSIX file locks, which the kernel drops when the process dies however it
+ * dies, so a crash leaves no stale lock behind, and which SQLite also enforces between two
+ * connections in one process.
+ */
+export function lockDataDir(dataDir: string): DataDirLock {
+  const file = join(dataDir, DATA_DIR_LOCK_FILE);
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+  } catch (error) {
+    db.close();
+    if ((error as { code?: unknown }).code !== "SQLITE_BUSY") throw error;
+    throw new Error(
+      `another gateway is using the data directory ${dataDir} (it holds ${file}): stop it, or give this one another --data-dir`,
+      { cause: error },
+    );
+  }
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      db.close();
+    },
+  };
+}

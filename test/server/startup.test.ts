@@ -1,0 +1,83 @@
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+import { uiBase } from "../../src/cli/serve.js";
+
+/** `switchboard serve` as a user runs it: its exit code, what it printed, and how long it took to end. */
+async function serve(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TEST_TOKEN, ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  onTestFinished(() => {
+    child.kill("SIGKILL");
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, stdout, stderr, ms: Date.now() - started };
+}
+
+describe("starting a gateway", () => {
+  it("refuses a data directory another gateway uses, and leaves that gateway's sessions alone", async () => {
+    const first = await testGateway();
+    const http = api(first.url);
+    const { json: sleeper } = await http.post("/v1/sessions", { command: ["sleep", "30"] });
+    const before = (await http.get(`/v1/sessions/${sleeper.id}/events`)).json.events;
+
+    await expect(testGateway({ dataDir: first.dataDir })).rejects.toThrow(
+      new RegExp(`another gateway is using the data directory ${first.dataDir} .*--data-dir`),
+    );
+    // The refused gateway restored nothing: the running session is not `lost`, its log unchanged.
+    expect((await http.get(`/v1/sessions/${sleeper.id}`)).json).toMatchObject({ state: "running" });
+    expect((await http.get(`/v1/sessions/${sleeper.id}/events`)).json.events).toEqual(before);
+
+    // Once the first one is closed, the directory is free again.
+    await first.close();
+    const second = await testGateway({ dataDir: first.dataDir });
+    const after = await api(second.url).get(`/v1/sessions/${sleeper.id}`);
+    expect(after.json).toMatchObject({ state: "exited", signal: "SIGTERM" });
+  });
+
+  it("says when the port is taken, exits with 1 at once and leaves the data directory free", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => void blocker.close());
+    const port = (blocker.address() as AddressInfo).port;
+    const dataDir = tempDir();
+
+    const result = await serve(["--port", String(port), "--data-dir", dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain(`switchboard: 127.0.0.1:${port} is in use (another gateway?)`);
+    expect(result.stderr).toContain("--port");
+    // It ended by itself (nothing left running: log writer, timers), not by the test's kill.
+    expect(result.ms).toBeLessThan(15_000);
+
+    const gw = await testGateway({ dataDir });
+    expect((await api(gw.url).get("/v1/sessions")).status).toBe(200);
+  });
+
+  it("refuses a second `serve` on the same data directory with exit code 1", async () => {
+    const first = await testGateway();
+    const result = await serve(["--port", "0", "--data-dir", first.dataDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`switchboard: another gateway is using the data directory ${first.dataDir}`);
+    await waitFor(async () => (await api(first.url).get("/v1/sessions")).status === 200, 5_000, "first still serving");
+  });
+
+  it("prints a UI address a browser here can open, also when bound to every address", () => {
+    expect(uiBase("0.0.0.0", 7317, "http://0.0.0.0:7317")).toBe("http://127.0.0.1:7317");
+    expect(uiBase("::", 7317, "http://[::]:7317")).toBe("http://[::1]:7317");
+    expect(uiBase("127.0.0.1", 7317, "http://127.0.0.1:7317")).toBe("http://127.0.0.1:7317");
+  });
+});
