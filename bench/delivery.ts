@@ -22,6 +22,8 @@ import { CATCHUP_BATCH_BYTES } from "../src/server/feed.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
+import { readBinaryOutput } from "../src/protocol/index.js";
+import type { TerminalOutputMode } from "../src/protocol/index.js";
 import type { Session } from "../src/sessions/session.js";
 import { appendExternalEvent } from "../src/sessions/stream-session.js";
 import { Outbox } from "../src/server/ws-common.js";
@@ -127,7 +129,12 @@ function runChild(): void {
         const doneAt = new Array<number>(cmd.clients).fill(0);
         let done = 0;
         for (let i = 0; i < cmd.clients; i++) {
-          open(cmd.url).on("message", (raw) => {
+          open(cmd.url).on("message", (raw: Buffer, isBinary) => {
+            if (isBinary) {
+              // ?output=binary: replay and stdout arrive as bytes behind a 9-byte header.
+              bytes[i]! += readBinaryOutput(raw)!.bytes.length;
+              return;
+            }
             const f = JSON.parse(raw.toString()) as { type: string; data?: string; enc?: string };
             if (f.type === "replay" || f.type === "stdout")
               bytes[i]! += Buffer.byteLength(f.data!, f.enc === "base64" ? "base64" : "utf8");
@@ -364,16 +371,22 @@ interface PtyResult {
   raw: number[];
   /** The session alone, no viewer: spawn until its `exit` is in the log (what the log layer costs). */
   alone: number[];
-  one: number[];
-  fourEach: number[];
+  /** Viewers with JSON output (the protocol's default) and with `?output=binary`. */
+  one: Record<TerminalOutputMode, number[]>;
+  fourEach: Record<TerminalOutputMode, number[]>;
   complete: boolean;
 }
 
 /** 50 MiB through a PTY session to `clients` /ws/session viewers: MB/s per viewer from spawn to its `exit` frame. */
-async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{ each: number[]; complete: boolean }> {
+async function ptyToViewers(
+  gw: Gateway,
+  clients: Clients,
+  n: number,
+  output: TerminalOutputMode,
+): Promise<{ each: number[]; complete: boolean }> {
   const started = now();
   const { id } = await createSession(gw, { command: PTY_BENCH_COMMAND, pty: true });
-  clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0`, clients: n });
+  clients.send({ op: "pty", url: `${wsBase(gw)}/ws/session/${id}?since=0&output=${output}`, clients: n });
   const r = await clients.next("pty");
   return {
     each: r.doneAt.map((t, i) => mbps(r.bytes[i]!, t - started)),
@@ -382,7 +395,13 @@ async function ptyToViewers(gw: Gateway, clients: Clients, n: number): Promise<{
 }
 
 async function ptyThroughput(clients: Clients): Promise<PtyResult> {
-  const out: PtyResult = { raw: [], alone: [], one: [], fourEach: [], complete: true };
+  const out: PtyResult = {
+    raw: [],
+    alone: [],
+    one: { json: [], binary: [] },
+    fourEach: { json: [], binary: [] },
+    complete: true,
+  };
   for (let round = 0; round < PTY_ROUNDS; round++) {
     const g = await gateway();
     try {
@@ -392,11 +411,15 @@ async function ptyThroughput(clients: Clients): Promise<PtyResult> {
       const { id } = await createSession(g.gw, { command: PTY_BENCH_COMMAND, pty: true });
       await g.gw.core.sessions.get(id)!.ended();
       out.alone.push(mbps(g.gw.core.sessions.get(id)!.log.outputBytes, now() - started));
-      const one = await ptyToViewers(g.gw, clients, 1);
-      out.one.push(one.each[0]!);
-      const four = await ptyToViewers(g.gw, clients, 4);
-      out.fourEach.push(Math.min(...four.each));
-      out.complete &&= one.complete && four.complete;
+      // JSON and binary output take turns going first.
+      const modes: TerminalOutputMode[] = round % 2 === 0 ? ["json", "binary"] : ["binary", "json"];
+      for (const output of modes) {
+        const one = await ptyToViewers(g.gw, clients, 1, output);
+        out.one[output].push(one.each[0]!);
+        const four = await ptyToViewers(g.gw, clients, 4, output);
+        out.fourEach[output].push(Math.min(...four.each));
+        out.complete &&= one.complete && four.complete;
+      }
       await clients.release();
     } finally {
       await g.close();
@@ -867,8 +890,10 @@ function report(r: {
 }): BenchSection {
   const raw = median(r.pty.raw);
   const alone = median(r.pty.alone);
-  const one = median(r.pty.one);
-  const four = median(r.pty.fourEach);
+  const one = median(r.pty.one.json);
+  const four = median(r.pty.fourEach.json);
+  const oneBinary = median(r.pty.one.binary);
+  const fourBinary = median(r.pty.fourEach.binary);
   const sorted = (v: number[]) => [...v].sort((a, b) => a - b);
   const e = {
     idle: sorted(r.echo.idle),
@@ -886,6 +911,8 @@ function report(r: {
     `| PTY 50 MiB → 1 viewer (/ws/session) | ${fmt(one)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(one / raw).toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(one / raw >= GOAL_PTY_ONE)} |`,
     `| (for reference) PTY 50 MiB → the log, no viewer | ${fmt(alone)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(alone / raw).toFixed(2)} | | |`,
     `| PTY 50 MiB → 4 viewers, slowest each | ${fmt(four)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(four / raw).toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(four / raw >= GOAL_PTY_FOUR)} |`,
+    `| PTY 50 MiB → 1 viewer, binary output (\`?output=binary\`) | ${fmt(oneBinary)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(oneBinary / raw).toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(oneBinary / raw >= GOAL_PTY_ONE)} |`,
+    `| PTY 50 MiB → 4 viewers, binary output, slowest each | ${fmt(fourBinary)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(fourBinary / raw).toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(fourBinary / raw >= GOAL_PTY_FOUR)} |`,
     `| keystroke echo, idle, p50 | ${ms(percentile(e.idle, 50))} | raw node-pty ${ms(percentile(e.raw, 50))} | | ≤ ${GOAL_ECHO_P50_MS} ms | ${met(percentile(e.idle, 50) <= GOAL_ECHO_P50_MS)} |`,
     `| keystroke echo, idle, p99 | ${ms(percentile(e.idle, 99))} | raw node-pty ${ms(percentile(e.raw, 99))} | | ≤ ${GOAL_ECHO_P99_MS} ms | ${met(percentile(e.idle, 99) <= GOAL_ECHO_P99_MS)} |`,
     `| keystroke echo, other session flooding, p99 | ${ms(percentile(e.flood, 99))} (p50 ${ms(percentile(e.flood, 50))}) | raw node-pty in the client process, same flood: ${ms(percentile(e.rawFlood, 99))} (p50 ${ms(percentile(e.rawFlood, 50))}) | | ≤ ${GOAL_ECHO_FLOOD_P99_MS} ms | ${met(percentile(e.flood, 99) <= GOAL_ECHO_FLOOD_P99_MS)} |`,
@@ -912,7 +939,7 @@ function report(r: {
       "|---|---|---|---|---|---|",
       ...rows,
       "",
-      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). Medians of ${PTY_ROUNDS} rounds; runs (MB/s): raw ${runs(r.pty.raw)}; no viewer ${runs(r.pty.alone)}; 1 viewer ${runs(r.pty.one)}; 4 viewers (slowest) ${runs(r.pty.fourEach)}. Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the SQLite log, so it is bounded by the PTY → log figure of the section above; on top of it, each viewer costs the event loop a JSON-escaped frame and a socket write per event, and its client process (parsing 50 MiB of JSON) runs on the same 2 cores as the producer — the PTY section's sensitivity table shows what that does to a PTY producer. Tried on the way (not in the code): sending the bytes as binary frames instead of JSON raised the 1-viewer figure from about 0.45 to about 0.55 of raw — JSON costs the gateway 90–190 µs per 64 KiB frame (Node 20's \`JSON.stringify\`; written once however many viewers share the frame) and each viewer about as much again to parse — so JSON is one cost among several, not the bound; a separate thread reading the PTY was slower on 2 cores. The 10,000/s fan-out row is throughput at saturation (5,000,000 deliveries/s offered); its latency is queueing, and the bare loop queues longer.`,
+      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). Medians of ${PTY_ROUNDS} rounds; runs (MB/s): raw ${runs(r.pty.raw)}; no viewer ${runs(r.pty.alone)}; 1 viewer ${runs(r.pty.one.json)}; 4 viewers (slowest) ${runs(r.pty.fourEach.json)}; with binary output 1 viewer ${runs(r.pty.one.binary)}, 4 viewers (slowest) ${runs(r.pty.fourEach.binary)} (JSON and binary take turns going first). Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the SQLite log, so it is bounded by the PTY → log figure of the section above; on top of it, each viewer costs the event loop a JSON-escaped frame and a socket write per event, and its client process (parsing 50 MiB of JSON) runs on the same 2 cores as the producer — the PTY section's sensitivity table shows what that does to a PTY producer. Binary output (\`?output=binary\`, what the SDK's TerminalClient and \`switchboard attach\` use) takes JSON out of the path: JSON costs the gateway 90–190 µs per 64 KiB frame (Node 20's \`JSON.stringify\`; written once however many viewers share the frame) and each viewer about as much again to parse; the binary rows show what is left without it — the log, the socket writes and the viewers' processes on the same 2 cores. Tried on the way (not in the code): a separate thread reading the PTY was slower on 2 cores. The 10,000/s fan-out row is throughput at saturation (5,000,000 deliveries/s offered); its latency is queueing, and the bare loop queues longer.`,
       `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes, each ${ECHO_GAP_MS} ms after the previous echo; the flood is \`yes\` in another PTY session with a viewer in another process. Baselines: node-pty write → onData in this process (idle), and the same from the client process while the flood goes on (no gateway in the path: what this machine gives any echo under that load). Where the flood's time goes (measured while investigating, timestamps taken in the client and in the gateway, 2 runs): each of the path's three hops — client → gateway, gateway → \`cat\` → gateway, gateway → client — has a p99 of 3.4–5.7 ms under the flood, while the gateway's own work per keystroke is about 0.15 ms at p50 and 0.7 ms at p99; \`yes\` and its PTY keep one of the 2 cores busy by themselves, so every process wakeup may wait for a core, and the gateway's path has three wakeups where the baseline has one.`,
       `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − the time the event was due at the offered rate (so a producer slowed by its own sending does not hide queueing). At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s (${fmt(FANOUT_SUSTAINED_RATE * FANOUT_CLIENTS)} deliveries/s offered) the load is closer to what this machine carries; the best possible figure there is the offered rate. Both runs of each side start with ${WARMUP_MS} ms of the same load, not counted. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
       `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB per client), after a warm-up run; ${SLOW_PAIRS} runs without and ${SLOW_PAIRS} with one client that stops reading (its socket paused) from the start and is resumed after the run — it then received every event — alternating; medians. p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}. RSS growth = the gateway process's peak RSS during a run minus its RSS at the start (after GC), sampled every 20 ms; it mostly shows V8's heap high-water mark, so the outboxes' own count of queued bytes is given too.`,

@@ -1,5 +1,5 @@
-import { CLOSE_CODES, SwitchboardError } from "../protocol/index.js";
-import type { SignalName, TerminalClientFrame, TerminalServerFrame } from "../protocol/index.js";
+import { CLOSE_CODES, SwitchboardError, readBinaryOutput } from "../protocol/index.js";
+import type { SignalName, TerminalClientFrame, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import { decodeOutputData } from "../core/utf8-chunker.js";
 import type { BackoffOptions } from "./backoff.js";
 import { handledDeferred } from "./deferred.js";
@@ -25,6 +25,12 @@ export interface TerminalClientOptions extends GatewayTarget {
    * takes it over. It is released when the connection closes and asked for again on reconnect.
    */
   control?: "acquire" | "force";
+  /**
+   * How output travels (`?output=`): `binary` (default) as binary messages with the bytes as
+   * the process wrote them; `json` as JSON text frames (UTF-8 text, base64 otherwise), for
+   * gateways older than binary output.
+   */
+  output?: TerminalOutputMode;
   reconnect?: BackoffOptions;
   /** Default {@link CONNECT_TIMEOUT_MS}: no frame at all within this long counts as a failed attempt. */
   connectTimeoutMs?: number;
@@ -141,6 +147,8 @@ export class TerminalClient {
     const query = new URLSearchParams();
     if (this._offset !== undefined) query.set("since", String(this._offset));
     if (this.control !== undefined) query.set("control", this.control);
+    const output = this.options.output ?? "binary";
+    if (output !== "json") query.set("output", output);
     const qs = query.toString();
     const path = `/ws/session/${encodeURIComponent(this.session)}${qs ? `?${qs}` : ""}`;
     this.frameSeen = false;
@@ -149,6 +157,7 @@ export class TerminalClient {
         // Wait for the first frame: replay or connected.
       },
       onMessage: (text) => this.onFrame(handle, text),
+      onBinary: (bytes) => this.onBinaryFrame(handle, bytes),
       onClose: (code, reason) => this.onClosed(handle, code, reason),
     });
     this.socket = handle;
@@ -161,13 +170,28 @@ export class TerminalClient {
     }, timeout);
   }
 
+  /** The first frame of a connection: it was accepted, so stop the connect timeout. */
+  private sawFrame(): void {
+    if (this.frameSeen) return;
+    this.frameSeen = true;
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+
+  private onBinaryFrame(handle: SocketHandle, frame: Uint8Array): void {
+    if (handle !== this.socket) return;
+    this.sawFrame();
+    const output = readBinaryOutput(frame);
+    if (output === null) {
+      this.finish(new ConnectionError("BAD_RESPONSE", "the gateway sent a binary frame that is not output"));
+      return;
+    }
+    this.accept(output.kind, output.offset, output.bytes);
+  }
+
   private onFrame(handle: SocketHandle, text: string): void {
     if (handle !== this.socket) return;
-    if (!this.frameSeen) {
-      this.frameSeen = true;
-      if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-      this.connectTimer = undefined;
-    }
+    this.sawFrame();
     let frame: TerminalServerFrame;
     try {
       frame = JSON.parse(text) as TerminalServerFrame;

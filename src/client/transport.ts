@@ -7,6 +7,8 @@ import { ConnectionError } from "./errors.js";
 export interface WebSocketLike {
   readonly readyState: number;
   readonly protocol: string;
+  /** Set to `arraybuffer`, so that binary messages arrive the same way in browsers and in Node. */
+  binaryType: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
@@ -86,6 +88,8 @@ export function resolveWebSocket(given: WebSocketConstructor | undefined): WebSo
 export interface SocketHandlers {
   onOpen(): void;
   onMessage(text: string): void;
+  /** Binary messages; without this handler a binary message is a protocol error (close 1002). */
+  onBinary?(bytes: Uint8Array): void;
   onClose(code: number, reason: string): void;
 }
 
@@ -107,13 +111,15 @@ export class SocketHandle {
     else if (auth === "subprotocol")
       this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
     else this.ws = new WS(url);
+    this.ws.binaryType = "arraybuffer";
     this.ws.addEventListener("open", () => {
       if (!this.silenced) handlers.onOpen();
     });
     this.ws.addEventListener("message", (event) => {
       if (this.silenced) return;
-      // The gateway sends only JSON text frames; anything else is not the protocol.
       if (typeof event.data === "string") handlers.onMessage(event.data);
+      else if (handlers.onBinary && event.data instanceof ArrayBuffer) handlers.onBinary(new Uint8Array(event.data));
+      // Only JSON text frames, unless the owner asked for binary output.
       else this.dropAndReport(handlers, "the gateway sent a binary frame");
     });
     this.ws.addEventListener("error", () => {

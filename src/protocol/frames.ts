@@ -111,6 +111,54 @@ export type TerminalServerFrame =
   | { type: "error"; code: ErrorCode; message: string }
   | { type: "pong" };
 
+/*
+ * `/ws/session/:id?output=binary`: output travels as binary WebSocket messages, the bytes as
+ * the process wrote them (no JSON, no UTF-8 decoding, no base64), behind a 9-byte header:
+ *
+ *   byte 0      kind: 1 stdout (also a PTY's output), 2 stderr, 3 replay
+ *   bytes 1..8  offset of the first byte, unsigned 64-bit big-endian
+ *   bytes 9..   the output
+ *
+ * Everything else (`connected`, `exit`, `error`, `pong`) stays a JSON text frame.
+ */
+
+/** The `output` query parameter of `/ws/session/:id`: how output frames travel. */
+export const TERMINAL_OUTPUT_MODES = ["json", "binary"] as const;
+export type TerminalOutputMode = (typeof TERMINAL_OUTPUT_MODES)[number];
+
+export const BINARY_OUTPUT_KINDS = { stdout: 1, stderr: 2, replay: 3 } as const;
+export type BinaryOutputKind = keyof typeof BINARY_OUTPUT_KINDS;
+export const BINARY_OUTPUT_HEADER_BYTES = 9;
+
+/** One binary output frame, decoded: `bytes` is a view into the frame. */
+export interface BinaryOutput {
+  kind: BinaryOutputKind;
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/** Writes the header of a binary output frame into `frame`'s first 9 bytes. */
+export function writeBinaryOutputHeader(frame: Uint8Array, kind: BinaryOutputKind, offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new RangeError(`offset must be a byte position, not ${offset}`);
+  const view = new DataView(frame.buffer, frame.byteOffset, BINARY_OUTPUT_HEADER_BYTES);
+  view.setUint8(0, BINARY_OUTPUT_KINDS[kind]);
+  // Two 32-bit halves: offsets stay below 2^53, and BigInt is not needed on either side.
+  view.setUint32(1, Math.floor(offset / 2 ** 32));
+  view.setUint32(5, offset % 2 ** 32);
+}
+
+/** Reads a binary output frame; null when it is not one (too short, unknown kind, offset beyond 2^53). */
+export function readBinaryOutput(frame: Uint8Array): BinaryOutput | null {
+  if (frame.length < BINARY_OUTPUT_HEADER_BYTES) return null;
+  const view = new DataView(frame.buffer, frame.byteOffset, BINARY_OUTPUT_HEADER_BYTES);
+  const code = view.getUint8(0);
+  const kind = (Object.keys(BINARY_OUTPUT_KINDS) as BinaryOutputKind[]).find((k) => BINARY_OUTPUT_KINDS[k] === code);
+  const offset = view.getUint32(1) * 2 ** 32 + view.getUint32(5);
+  if (kind === undefined || !Number.isSafeInteger(offset)) return null;
+  return { kind, offset, bytes: frame.subarray(BINARY_OUTPUT_HEADER_BYTES) };
+}
+
 /** WebSocket close codes the gateway uses. */
 export const CLOSE_CODES = {
   NORMAL: 1000,

@@ -10,8 +10,9 @@ import type { z } from "zod";
 import { formatIssues } from "./config.js";
 import { describeJsonError } from "./http.js";
 
-/** Send options: every frame is text, also when it is handed over already encoded. */
+/** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
 
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
@@ -22,12 +23,17 @@ export const WS_BUSY_BYTES = 64 * 1024;
 export const WS_PING_INTERVAL_MS = 15_000;
 export const WS_MISSED_PINGS_ALLOWED = 2;
 
+/** A binary message: output in `/ws/session`'s binary mode (see `BINARY_OUTPUT_KINDS`). */
+export class BinaryFrame {
+  constructor(readonly bytes: Buffer) {}
+}
+
 /**
- * A text frame ready to send: a string, or its UTF-8 bytes already encoded (a frame that many
- * connections send, encoded once for all of them — see {@link textFrame}). Every frame the
- * gateway sends is text.
+ * A frame ready to send: a text frame as a string, or as its UTF-8 bytes already encoded (a
+ * frame that many connections send, encoded once for all of them — see {@link textFrame});
+ * or a {@link BinaryFrame}.
  */
-export type Frame = string | Buffer;
+export type Frame = string | Buffer | BinaryFrame;
 
 /** Encodes a text frame once, for sending it on many connections. */
 export function textFrame(text: string): Buffer {
@@ -76,10 +82,10 @@ export class Outbox {
     return this.inflight + this.pendingBytes;
   }
 
-  /** Sends a frame that is not an event (hello, ack, error, pong), after anything held. */
-  sendControl(text: string): void {
+  /** Sends a frame that is not a live event (hello, ack, error, pong, replay), after anything held. */
+  sendControl(frame: Frame): void {
     this.flushPending();
-    this.write(text);
+    this.write(frame);
   }
 
   deliver(session: string, entries: readonly LogEntry[], live: boolean): void {
@@ -115,9 +121,11 @@ export class Outbox {
 
   private write(frame: Frame): void {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
-    const size = frame.length;
+    const binary = frame instanceof BinaryFrame;
+    const data = binary ? frame.bytes : frame;
+    const size = data.length;
     this.inflight += size;
-    this.ws.send(frame, TEXT, (error) => {
+    this.ws.send(data, binary ? BINARY : TEXT, (error) => {
       this.inflight -= size;
       // A failed write means the socket is going away: nothing more to send or to pump.
       if (this.disposed || error) return;

@@ -6,8 +6,16 @@ import type { LeaseChange } from "../core/control-lease.js";
 import { outputOf } from "../log/output-entry.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, LIMITS, SwitchboardError, TerminalClientFrame } from "../protocol/index.js";
-import type { EventOf, TerminalServerFrame } from "../protocol/index.js";
+import {
+  BINARY_OUTPUT_HEADER_BYTES,
+  CLOSE_CODES,
+  LIMITS,
+  SwitchboardError,
+  TERMINAL_OUTPUT_MODES,
+  TerminalClientFrame,
+  writeBinaryOutputHeader,
+} from "../protocol/index.js";
+import type { BinaryOutputKind, EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf } from "./auth.js";
@@ -17,7 +25,15 @@ import { SessionFeed } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
-import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, endpointServer, textFrame } from "./ws-common.js";
+import {
+  BinaryFrame,
+  ClientFrameCheck,
+  ConnectionTracker,
+  LastFrame,
+  Outbox,
+  endpointServer,
+  textFrame,
+} from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -29,15 +45,19 @@ const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
- * `/ws/session/:id[?since=BYTE][&control=acquire|force]`: one terminal, the steering protocol proposed for
- * OpenSandbox's execd (PR #455) — but any number of viewers may be connected at once.
- * Positions are byte offsets in the session's output.
+ * `/ws/session/:id[?since=BYTE][&control=acquire|force][&output=binary]`: one terminal, the steering
+ * protocol proposed for OpenSandbox's execd (PR #455) — but any number of viewers may be
+ * connected at once. Positions are byte offsets in the session's output. With `output=binary`
+ * output travels as binary messages, the bytes as written (see `BINARY_OUTPUT_KINDS`).
  */
 export class TerminalEndpoint {
   private readonly wss: WebSocketServer;
   private readonly tracker: ConnectionTracker;
-  /** Shared by this endpoint's connections: see {@link LastFrame}. */
-  private readonly lastFrame = new LastFrame<Frame[]>();
+  /** Shared by this endpoint's connections, one per output mode: see {@link LastFrame}. */
+  private readonly lastFrames: Record<TerminalOutputMode, LastFrame<Frame[]>> = {
+    json: new LastFrame<Frame[]>(),
+    binary: new LastFrame<Frame[]>(),
+  };
 
   constructor(private readonly core: GatewayCore) {
     this.wss = endpointServer(core);
@@ -73,9 +93,23 @@ export class TerminalEndpoint {
       throw new SwitchboardError("BAD_REQUEST", "control must be acquire or force");
     }
     if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
+    const outputParam = url.searchParams.get("output") ?? "json";
+    if (!(TERMINAL_OUTPUT_MODES as readonly string[]).includes(outputParam)) {
+      throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
+    }
+    const output = outputParam as TerminalOutputMode;
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new TerminalConnection(this.core, ws, identity, session, since, controlParam, this.lastFrame);
+      const conn = new TerminalConnection(
+        this.core,
+        ws,
+        identity,
+        session,
+        since,
+        controlParam,
+        output,
+        this.lastFrames[output],
+      );
       this.tracker.add(identity, ws, () => conn.dispose());
     });
   }
@@ -103,6 +137,7 @@ class TerminalConnection {
     private readonly session: Session,
     since: number | undefined,
     private readonly control: "acquire" | "force" | null,
+    private readonly output: TerminalOutputMode,
     private readonly lastFrame: LastFrame<Frame[]>,
   ) {
     this.outbox = new Outbox(
@@ -184,9 +219,12 @@ class TerminalConnection {
       this.skipTrimmed(from, log.outputBytes);
       return;
     }
-    const bytes = Buffer.concat(batch);
-    this.replayFrom = from + bytes.length;
-    this.send({ type: "replay", ...encode(bytes), offset: this.replayFrom });
+    this.replayFrom = from + size;
+    if (this.output === "binary") {
+      this.outbox.sendControl(binaryOutputFrame("replay", from, batch, size));
+      return;
+    }
+    this.send({ type: "replay", ...encode(Buffer.concat(batch, size)), offset: this.replayFrom });
   }
 
   /** Retention dropped output this viewer asked to replay: say so (never a silent gap), then go on from `to`. */
@@ -265,27 +303,35 @@ class TerminalConnection {
   }
 
   /**
-   * Frames for a run of log entries: consecutive text output of one stream shares a frame.
-   * Output is read as bytes (see OutputEntry) and encoded once, as a text frame, however
+   * Frames for a run of log entries: consecutive output of one stream shares a frame (in JSON
+   * only while it is text). Output is read as bytes (see OutputEntry) and encoded once, however
    * many viewers get it.
    */
   private buildFrames(entries: readonly LogEntry[]): Frame[] {
     const frames: Frame[] = [];
-    let run: { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[] } | undefined;
+    const binaryMode = this.output === "binary";
+    let run: { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[]; size: number } | undefined;
     const flushRun = () => {
-      if (run) frames.push(outputFrame(run.stream, run.offset, concat(run.parts), false));
+      if (run === undefined) return;
+      frames.push(
+        binaryMode
+          ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
+          : outputFrame(run.stream, run.offset, concat(run.parts), false),
+      );
       run = undefined;
     };
     for (const entry of entries) {
       if (entry.type === "output") {
         const out = outputOf(entry);
         const stream = out.stream === "stderr" ? "stderr" : "stdout";
-        if (!out.binary && run && run.stream === stream) {
+        const text = binaryMode || !out.binary;
+        if (text && run && run.stream === stream) {
           run.parts.push(out.bytes);
+          run.size += out.bytes.length;
           continue;
         }
         flushRun();
-        if (!out.binary) run = { stream, offset: out.offset, parts: [out.bytes] };
+        if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length };
         else frames.push(outputFrame(stream, out.offset, out.bytes, true));
       } else if (entry.type === "exit" || entry.type === "lost") {
         flushRun();
@@ -382,6 +428,23 @@ function outputFrame(stream: "stdout" | "stderr", offset: number, bytes: Uint8Ar
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
   const data = JSON.stringify(b.toString(binary ? "base64" : "utf8"));
   return textFrame(`{"type":"${stream}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":${data}}`);
+}
+
+/** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */
+function binaryOutputFrame(
+  kind: BinaryOutputKind,
+  offset: number,
+  parts: readonly Uint8Array[],
+  size: number,
+): BinaryFrame {
+  const frame = Buffer.allocUnsafe(BINARY_OUTPUT_HEADER_BYTES + size);
+  writeBinaryOutputHeader(frame, kind, offset);
+  let at = BINARY_OUTPUT_HEADER_BYTES;
+  for (const part of parts) {
+    frame.set(part, at);
+    at += part.length;
+  }
+  return new BinaryFrame(frame);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

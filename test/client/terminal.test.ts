@@ -41,6 +41,30 @@ describe("TerminalClient (/ws/session/:id)", () => {
     expect(text()).toBe("cdef[hi]");
   });
 
+  it.each(["binary", "json"] as const)(
+    "delivers the exact bytes in %s output mode: invalid UTF-8, characters cut between writes, stderr",
+    async (output) => {
+      // "é" written in two halves with a pause between, a lone 0xff, and stderr in between.
+      const script = "printf 'a\\303'; sleep 0.2; printf '\\251\\377'; printf 'err' >&2; sleep 0.2; printf 'z'";
+      const s = await http.createSession({ command: ["sh", "-c", script], env: TEST_ENV });
+      await expect.poll(async () => (await http.getSession(s.id)).outputBytes, { timeout: 5_000 }).toBeGreaterThan(0);
+      const term = new TerminalClient({ url: gw.url, token: gw.token, session: s.id, since: 0, output });
+      open.push(term);
+      const got: Array<{ kind: string; offset: number; bytes: number[] }> = [];
+      term.on("data", ({ kind, offset, bytes }) => got.push({ kind, offset, bytes: [...bytes] }));
+      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null });
+      const all = got.flatMap((d) => d.bytes);
+      expect(Buffer.from(all)).toEqual(Buffer.from([0x61, 0xc3, 0xa9, 0xff, ...Buffer.from("err"), 0x7a]));
+      // Offsets are contiguous, and stderr is told apart from stdout.
+      let at = 0;
+      for (const d of got) {
+        expect(d.offset).toBe(at);
+        at += d.bytes.length;
+      }
+      expect(got.filter((d) => d.kind === "stderr").flatMap((d) => d.bytes)).toEqual([...Buffer.from("err")]);
+    },
+  );
+
   it("without since, shows only new output", async () => {
     const s = await http.createSession({ command: ["sh", "-c", "printf old; read x; printf new"], env: TEST_ENV });
     await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(3);

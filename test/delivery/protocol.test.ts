@@ -129,6 +129,11 @@ describe("checks before the upgrade", () => {
       status: 400,
       code: "BAD_REQUEST",
     });
+    // And for an output mode that does not exist.
+    expect(await refusal(wsUrl(gw, `/ws/session/${id}?output=xml`), { headers: authHeaders(gw) })).toEqual({
+      status: 400,
+      code: "BAD_REQUEST",
+    });
   });
 
   it("accepts the token as the switchboard.bearer subprotocol (clients that cannot set headers)", async () => {

@@ -2,13 +2,15 @@
  * Issue 3, acceptance 1 (guarantees 1 and 2): a producer writes numbered lines in bursts;
  * 100 concurrent clients connect at random moments, disconnect at random points (after a
  * number of frames, or after a delay — so often in the middle of a burst or of a replay),
- * and resume: over /v1/ws by `since` seq, over /ws/session by byte offset. The bytes each
+ * and resume: over /v1/ws by `since` seq, over /ws/session by byte offset (JSON or binary
+ * output). The bytes each
  * client puts together must equal the producer's, for pipe, PTY and stream sessions.
  */
 import { readFile } from "node:fs/promises";
 import fc from "fast-check";
 import WebSocket from "ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import {
@@ -31,7 +33,8 @@ const RUNS = 3;
 const CLIENT_DEADLINE_MS = 20_000;
 
 type Cut = { at: { frames: number } | { ms: number }; how: "close" | "terminate"; pauseMs: number };
-type ClientPlan = { endpoint: "mux" | "terminal"; startDelayMs: number; cuts: Cut[] };
+/** `terminal-binary`: /ws/session with `output=binary` (output as binary messages). */
+type ClientPlan = { endpoint: "mux" | "terminal" | "terminal-binary"; startDelayMs: number; cuts: Cut[] };
 type Burst = { lines: number; pauseMs: number };
 type Scenario = { bursts: Burst[]; clients: ClientPlan[] };
 
@@ -50,7 +53,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   }),
   clients: fc.array(
     fc.record({
-      endpoint: fc.constantFrom("mux" as const, "terminal" as const),
+      endpoint: fc.constantFrom("mux" as const, "terminal" as const, "terminal-binary" as const),
       startDelayMs: fc.integer({ min: 0, max: 400 }),
       cuts: fc.array(cutArb, { maxLength: 4 }),
     }),
@@ -146,7 +149,13 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
   while (!ended && Date.now() < deadline && errors.length === 0) {
     connections++;
     const cut = plan.cuts[cutIndex];
-    const url = plan.endpoint === "mux" ? wsUrl(gw, "/v1/ws") : wsUrl(gw, `/ws/session/${session}?since=${position}`);
+    const url =
+      plan.endpoint === "mux"
+        ? wsUrl(gw, "/v1/ws")
+        : wsUrl(
+            gw,
+            `/ws/session/${session}?since=${position}${plan.endpoint === "terminal-binary" ? "&output=binary" : ""}`,
+          );
     const ws = new WebSocket(url, { headers: authHeaders(gw) });
     let cutDone = false;
     await new Promise<void>((resolve) => {
@@ -175,7 +184,20 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
       });
       const stop = setTimeout(() => ws.terminate(), Math.max(0, deadline - Date.now()));
       ws.once("close", () => clearTimeout(stop));
-      ws.on("message", (raw) => {
+      ws.on("message", (raw: Buffer, isBinary) => {
+        if (isBinary) {
+          // Output in binary mode: replay, stdout and stderr alike carry the offset of their first byte.
+          const out = plan.endpoint === "terminal-binary" ? readBinaryOutput(raw) : null;
+          if (out === null) {
+            errors.push(`unexpected binary frame of ${raw.length} bytes`);
+            return;
+          }
+          if (out.offset !== position) errors.push(`${out.kind} at ${out.offset} with ${position} bytes`);
+          position += out.bytes.length;
+          chunks.push(Buffer.from(out.bytes));
+          countFrame();
+          return;
+        }
         const f = JSON.parse(raw.toString()) as Record<string, unknown>;
         if (plan.endpoint === "mux") {
           switch (f["op"]) {
