@@ -8,6 +8,7 @@ import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
+import { Transcript } from "./transcript.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -34,8 +35,10 @@ Lists the sessions this token may see.`;
 export const LOGS_USAGE = `Usage: switchboard logs ID [-f] [--since BYTE] [--json]
 
 Prints the session's output from byte --since (default 0); -f keeps following until it ends.
-With --json, prints the session's events instead, one JSON object per line, and --since is
-then the last seq you have.`;
+For an agent session, prints the conversation instead: each prompt as "> text", the answers,
+tool calls and permission requests; --since is then the last seq you have.
+With --json, prints the session's events, one JSON object per line, and --since is the last
+seq you have.`;
 
 export const SEND_USAGE = `Usage: switchboard send ID TEXT... [-n]
 
@@ -44,15 +47,19 @@ someone else holds control (e.g. an attached terminal).`;
 
 export const SIGNAL_USAGE = `Usage: switchboard signal ID SIGNAL
 
-Sends SIGNAL (${SIGNALS.join(", ")}; with or without SIG) to the session's process group.`;
+Sends SIGNAL (${SIGNALS.join(", ")}; with or without SIG) to the session's process group;
+in a PTY to the terminal's foreground process group, where Ctrl-C goes (the command a shell runs).`;
 
 export const KILL_USAGE = `Usage: switchboard kill ID
 
-Terminates the session (TERM, then KILL after a grace period) and prints how it ended.`;
+Terminates the session and prints how it ended: TERM (a PTY is hung up first, HUP, as when a
+terminal closes, so a shell ends with its jobs), then KILL after a grace period.`;
 
-export const PROMPT_USAGE = `Usage: switchboard prompt ID TEXT...
+export const PROMPT_USAGE = `Usage: switchboard prompt ID TEXT... [-w]
 
-Queues a prompt on an agent session and prints the run id.`;
+Queues a prompt on an agent session and prints the run id. With -w (--wait), prints the
+answer instead as it streams, with tool calls and permission requests on stderr, and exits
+when the run ends: 0 when it finished, 1 when it failed or was aborted.`;
 
 const run: Command = (argv) =>
   runCommand(
@@ -136,6 +143,7 @@ const logs: Command = (argv) =>
       const since = intOption(parsed.values.since, "--since") ?? 0;
       const followIt = parsed.values.follow === true;
       if (ctx.json) return logEvents(ctx, id, since, followIt);
+      if ((await ctx.http.getSession(id)).kind === "agent") return logConversation(ctx, id, since, followIt);
       // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
       let page = await ctx.http.output(id, { since });
       await write(ctx.out, page.bytes);
@@ -148,6 +156,29 @@ const logs: Command = (argv) =>
       return follow(ctx, id, page.next);
     },
   );
+
+/** `logs` of an agent session: the conversation after seq `since`; with -f until the session ends. */
+async function logConversation(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
+  const transcript = new Transcript({
+    text: (chunk) => ctx.out.write(chunk),
+    note: (line) => ctx.out.write(`${line}\n`),
+  });
+  let last = since;
+  for await (const event of ctx.http.allEvents(id, { since })) {
+    transcript.push(event);
+    last = event.seq;
+  }
+  if (!followIt) return EXIT.OK;
+  const client = await connect(ctx.target);
+  const interrupted = interruption();
+  try {
+    const sub = client.subscribe(id, { since: last }, (event: SessionEvent) => transcript.push(event));
+    return await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
+  } finally {
+    interrupted.dispose();
+    client.close();
+  }
+}
 
 /** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
 async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
@@ -210,12 +241,13 @@ const kill: Command = (argv) =>
   });
 
 const prompt: Command = (argv) =>
-  runCommand(argv, { usage: PROMPT_USAGE, options: {} }, async (ctx, parsed) => {
+  runCommand(argv, { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } } }, async (ctx, parsed) => {
     const id = positional(parsed, 0, "the session id");
     const words = parsed.positionals.slice(1);
     if (words.length === 0) throw new UsageError("missing TEXT");
     const client = await connect(ctx.target);
     try {
+      if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, words.join(" "));
       const result = await client.prompt(id, words.join(" "));
       if (ctx.json) writeJson(ctx, result);
       else ctx.out.write(`${result.runId}\n`);
@@ -224,6 +256,51 @@ const prompt: Command = (argv) =>
       client.close();
     }
   });
+
+/**
+ * `prompt --wait`: queues the prompt and follows the session from before it, so nothing of
+ * the run is missed, until the run's end. The answer goes to stdout as it streams (with
+ * --json, the run's events instead), everything else to stderr.
+ */
+async function promptAndWait(
+  ctx: CliContext,
+  client: Awaited<ReturnType<typeof connect>>,
+  id: string,
+  text: string,
+): Promise<number> {
+  const { head } = await ctx.http.getSession(id);
+  const { runId } = await client.prompt(id, text);
+  // On a terminal, a note should not land in the middle of the answer's line; in a file the
+  // answer stays exactly what the agent said.
+  const sameScreen = process.stdout.isTTY && process.stderr.isTTY;
+  const transcript = new Transcript(
+    {
+      text: (chunk) => {
+        if (!ctx.json) ctx.out.write(chunk);
+      },
+      note: (line, midLine) => process.stderr.write(`${midLine && sameScreen ? "\n" : ""}${line}\n`),
+    },
+    { runId, notesApart: true },
+  );
+  const interrupted = interruption();
+  let settle: (code: number) => void = () => undefined;
+  const ended = new Promise<number>((resolve) => (settle = resolve));
+  const sub = client.subscribe(id, { since: head }, (event: SessionEvent) => {
+    if (ctx.json && "runId" in event && event.runId === runId) writeJson(ctx, event);
+    const end = transcript.push(event);
+    if (end) settle(end.type === "chat.final" ? EXIT.OK : EXIT.FAILURE);
+  });
+  try {
+    return await Promise.race([
+      ended,
+      // The session ended (or the subscription failed) before the run did.
+      sub.done.then(() => EXIT.FAILURE),
+      interrupted.promise,
+    ]);
+  } finally {
+    interrupted.dispose();
+  }
+}
 
 /** Client commands; `main.ts` dispatches to them (and handles `serve` itself). */
 export const COMMANDS: Record<string, Command> = {

@@ -146,6 +146,31 @@ describe("switchboard client commands", () => {
   );
 
   it(
+    "prompt --wait prints the answer as it streams and exits with how the run ended; logs shows the conversation",
+    async () => {
+      const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+      // One at a time: the second must not start before the first is in the log.
+      const ok = await cli(["prompt", "-w", agent.id, "/tool", "hello", "there"], env);
+      const failed = await cli(["prompt", "--wait", agent.id, "/fail", "no luck"], env);
+      // stdout is exactly the answer; the tool call is told on stderr.
+      expect(ok).toMatchObject({ code: 0, stdout: "hello there\n" });
+      expect(ok.stderr).toMatch(/^\[tool\] .+ \((pending|in_progress)\)\n(.*\n)*\[tool\] .+ \(completed\)\n$/);
+      expect(failed.code).toBe(EXIT.FAILURE);
+      expect(failed.stderr).toMatch(/\[error\] \w+: /);
+
+      const logs = await cli(["logs", agent.id], env);
+      expect(logs.code).toBe(0);
+      const lines = logs.stdout.split("\n");
+      expect(lines[0]).toBe("> /tool hello there");
+      expect(lines).toContain("hello there");
+      expect(lines).toContain("> /fail no luck");
+      expect(lines.at(-2)).toMatch(/^\[error\] /);
+      await http.deleteSession(agent.id);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
     "gives clear errors and distinct exit codes",
     async () => {
       const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });

@@ -1,0 +1,111 @@
+import type { SessionEvent } from "../client/node.js";
+
+/** Where a transcript goes: the agent's words, and the lines about what happens around them. */
+export interface TranscriptOutput {
+  /** The answer's text, as it streams. */
+  text: (chunk: string) => void;
+  /**
+   * Prompts, tool calls, permission requests, errors: `[tool] Read file (completed)`.
+   * `midLine`: the answer's text has not ended its line (only with `notesApart`).
+   */
+  note: (line: string, midLine: boolean) => void;
+}
+
+/** How a run ended, once it has. */
+export type RunEnd =
+  { type: "chat.final" } | { type: "chat.error"; code: string; message: string } | { type: "chat.aborted" };
+
+/**
+ * Renders an agent session's events as a conversation for a terminal: each prompt as
+ * `> text`, the answer as it streams (the deltas; the final text when there were none), tool
+ * calls and permission requests as bracketed lines. With `runId`, only that run's events.
+ *
+ * @example
+ * const t = new Transcript({ text: (s) => process.stdout.write(s), note: (l) => process.stdout.write(`${l}\n`) });
+ * for await (const e of http.allEvents(id)) t.push(e);
+ */
+export class Transcript {
+  /** Runs whose answer has printed some text, and whether it ended mid-line. */
+  private readonly answered = new Map<string, boolean>();
+  private readonly toolStatus = new Map<string, string>();
+  private midLine = false;
+
+  /**
+   * @param runId only this run's events
+   * @param notesApart notes go somewhere else than the text (stderr, say): the text is
+   *   then exactly the answer, with no line breaks added before notes
+   */
+  constructor(
+    private readonly output: TranscriptOutput,
+    private readonly options: { runId?: string; notesApart?: boolean } = {},
+  ) {}
+
+  /** Takes one event; returns how the run ended when this event ended one. */
+  push(event: SessionEvent): RunEnd | undefined {
+    if (!("runId" in event) || typeof event.runId !== "string") return undefined;
+    if (this.options.runId !== undefined && event.runId !== this.options.runId) return undefined;
+    switch (event.type) {
+      case "run.queued":
+        // Apart from the answer (prompt --wait) the prompt is what the user just typed.
+        if (!this.options.notesApart) this.note(`> ${event.text}`);
+        else if (event.position > 0) this.note(`[queued behind ${event.position} run${event.position > 1 ? "s" : ""}]`);
+        return undefined;
+      case "chat.delta":
+        this.text(event.runId, event.text);
+        return undefined;
+      case "tool": {
+        // A line when a call appears and whenever its status changes, not for every update.
+        const key = `${event.runId}/${event.toolCallId}`;
+        if (this.toolStatus.get(key) === event.status) return undefined;
+        this.toolStatus.set(key, event.status);
+        this.note(`[tool] ${event.title ?? event.kind ?? event.toolCallId} (${event.status})`);
+        return undefined;
+      }
+      case "permission.request":
+        this.note(
+          `[permission] ${event.title}: waiting for an answer (${event.options.map((o) => o.name).join(" / ")})`,
+        );
+        return undefined;
+      case "permission.resolved":
+        this.note(
+          `[permission] ${event.outcome === "selected" ? `answered by ${event.by?.name ?? "someone"}` : "cancelled"}`,
+        );
+        return undefined;
+      case "chat.final":
+        if (!this.answered.has(event.runId)) this.text(event.runId, event.text);
+        this.endLine();
+        return { type: "chat.final" };
+      case "chat.error":
+        this.note(`[error] ${event.code}: ${event.message}`);
+        return { type: "chat.error", code: event.code, message: event.message };
+      case "chat.aborted":
+        this.note(`[aborted${event.by ? ` by ${event.by.name}` : ""}]`);
+        return { type: "chat.aborted" };
+      default:
+        return undefined;
+    }
+  }
+
+  private text(runId: string, text: string): void {
+    if (text === "") return;
+    this.answered.set(runId, true);
+    this.output.text(text);
+    this.midLine = !text.endsWith("\n");
+  }
+
+  private note(line: string): void {
+    if (this.options.notesApart) {
+      this.output.note(line, this.midLine);
+      return;
+    }
+    this.endLine();
+    this.output.note(line, false);
+  }
+
+  /** Ends the answer's line, so that a note or the next prompt starts on a line of its own. */
+  private endLine(): void {
+    if (!this.midLine) return;
+    this.midLine = false;
+    this.output.text("\n");
+  }
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import type { SessionEvent } from "../../src/client/node.js";
+import { Transcript } from "../../src/cli/transcript.js";
+
+const by = { name: "ada", role: "admin" as const };
+let seq = 0;
+const ev = (e: Record<string, unknown>): SessionEvent => ({ seq: ++seq, ts: 0, ...e }) as unknown as SessionEvent;
+
+describe("Transcript (logs and prompt --wait of agent sessions)", () => {
+  it("shows prompts, streamed answers, tool status changes and the final text when nothing streamed", () => {
+    let out = "";
+    const t = new Transcript({ text: (c) => (out += c), note: (l) => (out += `${l}\n`) });
+    const ends = [
+      ev({ type: "run.queued", runId: "r1", text: "hi", by, position: 0 }),
+      ev({ type: "chat.delta", runId: "r1", text: "hel" }),
+      ev({ type: "tool", runId: "r1", toolCallId: "t", status: "pending", title: "Read" }),
+      ev({ type: "tool", runId: "r1", toolCallId: "t", status: "pending", title: "Read" }),
+      ev({ type: "tool", runId: "r1", toolCallId: "t", status: "completed", title: "Read" }),
+      ev({ type: "chat.delta", runId: "r1", text: "lo" }),
+      ev({ type: "chat.final", runId: "r1", text: "hello", stopReason: "end_turn" }),
+      ev({ type: "run.queued", runId: "r2", text: "again", by, position: 0 }),
+      ev({ type: "chat.final", runId: "r2", text: "no deltas", stopReason: "end_turn" }),
+      ev({ type: "run.queued", runId: "r3", text: "oops", by, position: 0 }),
+      ev({ type: "chat.error", runId: "r3", code: "AGENT_FAILED", message: "it broke" }),
+    ].map((e) => t.push(e));
+    expect(out).toBe(
+      "> hi\nhel\n[tool] Read (pending)\n[tool] Read (completed)\nlo\n> again\nno deltas\n> oops\n[error] AGENT_FAILED: it broke\n",
+    );
+    expect(ends.filter((e) => e !== undefined)).toEqual([
+      { type: "chat.final" },
+      { type: "chat.final" },
+      { type: "chat.error", code: "AGENT_FAILED", message: "it broke" },
+    ]);
+  });
+
+  it("apart from the notes, the text is exactly the answer of the one run asked for", () => {
+    let text = "";
+    const notes: Array<[string, boolean]> = [];
+    const t = new Transcript(
+      { text: (c) => (text += c), note: (l, mid) => notes.push([l, mid]) },
+      { runId: "mine", notesApart: true },
+    );
+    t.push(ev({ type: "chat.delta", runId: "other", text: "not mine" }));
+    t.push(ev({ type: "run.queued", runId: "mine", text: "q", by, position: 2 }));
+    t.push(ev({ type: "chat.delta", runId: "mine", text: "part" }));
+    t.push(ev({ type: "tool", runId: "mine", toolCallId: "t", status: "pending", title: "Edit" }));
+    t.push(ev({ type: "chat.delta", runId: "mine", text: "ial" }));
+    expect(t.push(ev({ type: "chat.final", runId: "mine", text: "partial", stopReason: "end_turn" }))).toEqual({
+      type: "chat.final",
+    });
+    expect(text).toBe("partial\n");
+    expect(notes).toEqual([
+      ["[queued behind 2 runs]", false],
+      ["[tool] Edit (pending)", true],
+    ]);
+  });
+});
