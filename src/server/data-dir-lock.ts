@@ -24,6 +24,8 @@ export function lockDataDir(dataDir: string): DataDirLock {
   const db = new Database(file, { timeout: 0 });
   try {
     db.pragma("locking_mode = EXCLUSIVE");
+    // Nothing is ever written: no journal file next to the lock.
+    db.pragma("journal_mode = MEMORY");
     db.exec("BEGIN EXCLUSIVE");
   } catch (error) {
     db.close();
