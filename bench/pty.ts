@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventLog, SqliteEventStore, sharedBytes } from "../src/log/index.js";
+import { EventLog, SqliteEventStore } from "../src/log/index.js";
 import { spawn as spawnRawPty } from "node-pty";
 import { systemClock } from "../src/core/clock.js";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
@@ -107,7 +107,6 @@ export function measurePtyPipeline(
       let bytes = 0;
       const coalescer = new OutputCoalescer({
         clock: systemClock,
-        allocate: sharedBytes,
         emit: (piece) => {
           bytes += piece.bytes.length;
           onPiece(piece);

@@ -42,8 +42,7 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
   startBytes?: number;
   /**
    * Allocates the buffer output is collected in; a mostly full one leaves with its piece
-   * (default: `new Uint8Array`). Sessions pass the log's `sharedBytes`, so that the log's
-   * writer thread takes the piece without a copy.
+   * (default: `new Uint8Array`; tests count allocations with it).
    */
   allocate?: (bytes: number) => Uint8Array;
 }

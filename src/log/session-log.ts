@@ -50,6 +50,11 @@ export class SessionLog implements AppendableLog {
   private _outputBytes: number;
   private retainedBytes: number;
   private durableSeq: number;
+  /** Sizes of the entries appended after `durableSeq`, oldest first (seq, size pairs from `backlogStart`). */
+  private backlog: number[] = [];
+  private backlogStart = 0;
+  private _backlogBytes = 0;
+  private readonly durableListeners = new Set<() => void>();
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -90,6 +95,21 @@ export class SessionLog implements AppendableLog {
     return this.listeners.size;
   }
 
+  /**
+   * Bytes appended and not yet durable: what the store still has to write. A producer that
+   * outruns the store (a pipe can write faster than SQLite commits) is held back by this, so
+   * that gateway memory stays bounded (see TerminalSession).
+   */
+  get backlogBytes(): number {
+    return this._backlogBytes;
+  }
+
+  /** Observes the durable position moving forward (after a group commit). */
+  onDurable(listener: () => void): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
   append(event: NewEvent): SessionEvent {
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
@@ -121,6 +141,8 @@ export class SessionLog implements AppendableLog {
   private commit(entry: StoredEntry): void {
     this._head = entry.seq;
     this.retainedBytes += entry.size;
+    this.backlog.push(entry.seq, entry.size);
+    this._backlogBytes += entry.size;
     this.ring.push(entry);
     this.store.enqueue(this.sessionId, entry);
     this.enforceCountRetention();
@@ -239,8 +261,27 @@ export class SessionLog implements AppendableLog {
   /** Called by the log manager after a group commit made entries up to `seq` durable. */
   markDurable(seq: number): void {
     if (seq > this.durableSeq) this.durableSeq = seq;
+    const backlog = this.backlog;
+    let i = this.backlogStart;
+    while (i < backlog.length && backlog[i]! <= this.durableSeq) {
+      this._backlogBytes -= backlog[i + 1]!;
+      i += 2;
+    }
+    this.backlogStart = i;
+    // Compact once the written prefix dominates, so the array does not grow without bound.
+    if (i > 2048 && i * 2 > backlog.length) {
+      this.backlog = backlog.slice(i);
+      this.backlogStart = 0;
+    }
     this.enforceByteRetention();
     this.ring.evict(this.durableSeq, this._first);
+    for (const listener of this.durableListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    }
   }
 
   private enforceCountRetention(): void {

@@ -70,6 +70,17 @@ class PipeTransport implements ProcessTransport {
     throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized");
   }
 
+  pauseOutput(): void {
+    // A paused Readable stops reading from the pipe once its own small buffer is full.
+    this.child.stdout.pause();
+    this.child.stderr.pause();
+  }
+
+  resumeOutput(): void {
+    this.child.stdout.resume();
+    this.child.stderr.resume();
+  }
+
   abandonOutput(): void {
     // A grandchild still holds the pipes. Whatever Node has read was delivered already.
     this.child.stdout.destroy();

@@ -170,6 +170,7 @@ class PtyTransport implements ProcessTransport {
   private fdOpen = true;
   private ended = false;
   private closed = false;
+  private outputPaused = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly input: Uint8Array[] = [];
   private inputBytes = 0;
@@ -228,6 +229,21 @@ class PtyTransport implements ProcessTransport {
   resize(cols: number, rows: number): void {
     if (!this.fdOpen) throw new Error("the terminal is closed");
     this.pty.resize(this.fd, cols, rows);
+  }
+
+  pauseOutput(): void {
+    this.outputPaused = true;
+    // With `onread`, pausing stops the handle reading at once (nothing is buffered in Node).
+    if (this.fdOpen) this.master.pause();
+    // A resume() still pending from the stream's start would read again on the next tick.
+    process.nextTick(() => {
+      if (this.outputPaused && this.fdOpen) this.master.pause();
+    });
+  }
+
+  resumeOutput(): void {
+    this.outputPaused = false;
+    if (this.fdOpen) this.master.resume();
   }
 
   abandonOutput(): void {

@@ -92,6 +92,15 @@ export interface TerminalProcess {
   /** PTY only (else WRONG_SESSION_KIND). The kernel sends SIGWINCH to the foreground group. */
   resize(cols: number, rows: number): void;
   /**
+   * Holds the process back: output is not read until {@link resumeOutput}, so the process
+   * blocks on its next write once the kernel's buffer is full. For a consumer that cannot keep
+   * up and must not drop output (the log's store). Ignored once the child has exited: its
+   * remaining output is read at once (bounded by the kernel's buffer), so no drain timeout
+   * can cut it off.
+   */
+  pauseOutput(): void;
+  resumeOutput(): void;
+  /**
    * Pipes: TERM to the group. PTY: what closing a terminal does — HUP (and CONT) to the
    * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
    * and TERM to the child's group. After `graceMs`, if it has not ended, KILL to every process
@@ -130,6 +139,9 @@ export interface ProcessTransport {
   resize(cols: number, rows: number): void;
   /** Stops waiting for EOF: reads what is already buffered, closes the output, then `outputEnded`. */
   abandonOutput(): void;
+  /** Stops reading output until `resumeOutput`: the process blocks once the kernel's buffer is full. */
+  pauseOutput(): void;
+  resumeOutput(): void;
   /** Releases fds and timers. Idempotent. Afterwards only `childExited` may still be reported. */
   close(): void;
 }
@@ -147,6 +159,7 @@ class ManagedProcess implements TerminalProcess {
   private reported = false;
   private disposed = false;
   private drainTimer: NodeJS.Timeout | null = null;
+  private outputPaused = false;
   private killTimer: NodeJS.Timeout | null = null;
 
   constructor(options: TerminalProcessOptions) {
@@ -205,6 +218,18 @@ class ManagedProcess implements TerminalProcess {
     }
     if (this.reported || this.disposed) throw notRunning(this.pid);
     this.transport.resize(cols, rows);
+  }
+
+  pauseOutput(): void {
+    if (this.outputPaused || this.childExit !== null || this.outputEnded || this.disposed) return;
+    this.outputPaused = true;
+    this.transport.pauseOutput();
+  }
+
+  resumeOutput(): void {
+    if (!this.outputPaused) return;
+    this.outputPaused = false;
+    if (!this.disposed) this.transport.resumeOutput();
   }
 
   terminate(graceMs = DEFAULT_TERMINATE_GRACE_MS): Promise<TerminalExit> {
@@ -269,6 +294,8 @@ class ManagedProcess implements TerminalProcess {
 
   private handleChildExit(exit: TerminalExit): void {
     this.childExit = exit;
+    // What is left is bounded by the kernel's buffer: read it now, before any drain timeout.
+    this.resumeOutput();
     if (!this.outputEnded && !this.disposed) {
       // Normally EOF follows at once; this bounds the wait when a grandchild holds the output open.
       this.drainTimer = setTimeout(() => {

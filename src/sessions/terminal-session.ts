@@ -1,7 +1,6 @@
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import type { SessionLog } from "../log/session-log.js";
-import { sharedBytes } from "../log/sqlite-store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
 import { Session } from "./session.js";
@@ -10,6 +9,16 @@ import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
+
+/**
+ * Output the log's store has not written yet, above which the process is held back (not
+ * read) until the store is down to {@link LOG_BACKLOG_RESUME_BYTES}. A pipe can write several
+ * times faster than SQLite commits; without this the difference piled up in memory (measured:
+ * 500 MiB through a pipe session grew the gateway by 574 MiB). Viewers never hold a process
+ * back (guarantee 4); the durable record does, as a disk would.
+ */
+export const LOG_BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024;
+export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
 
 /** Gateway variables a child never inherits: they would hand it the gateway's credentials. */
 const WITHHELD_ENV = /^SWITCHBOARD_/;
@@ -21,6 +30,8 @@ const WITHHELD_ENV = /^SWITCHBOARD_/;
 export class TerminalSession extends Session {
   private proc: TerminalProcess | undefined;
   private coalescer: OutputCoalescer | undefined;
+  /** Set while the process is held back for the log's store; removes the durable listener. */
+  private stopWaitingForLog: (() => void) | undefined;
 
   /**
    * Starts the process; throws SPAWN_FAILED (nothing is recorded then). A PTY's first size is
@@ -30,10 +41,10 @@ export class TerminalSession extends Session {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
-      allocate: sharedBytes,
       emit: (piece) => {
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary);
         this.touch();
+        if (this.log.backlogBytes > LOG_BACKLOG_PAUSE_BYTES) this.waitForLog();
       },
     });
     this.proc = spawnTerminalProcess({
@@ -54,6 +65,19 @@ export class TerminalSession extends Session {
     r.pid = this.proc.pid;
     if (r.pty)
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
+  }
+
+  /** Holds the process back until the log's store has caught up (see {@link LOG_BACKLOG_PAUSE_BYTES}). */
+  private waitForLog(): void {
+    if (this.stopWaitingForLog !== undefined || !this.proc) return;
+    const proc = this.proc;
+    proc.pauseOutput();
+    this.stopWaitingForLog = this.log.onDurable(() => {
+      if (this.log.backlogBytes > LOG_BACKLOG_RESUME_BYTES) return;
+      this.stopWaitingForLog?.();
+      this.stopWaitingForLog = undefined;
+      proc.resumeOutput();
+    });
   }
 
   override write(data: Uint8Array, by: Actor): void {
@@ -89,6 +113,8 @@ export class TerminalSession extends Session {
   }
 
   override dispose(): void {
+    this.stopWaitingForLog?.();
+    this.stopWaitingForLog = undefined;
     super.dispose();
     this.coalescer?.dispose();
     this.proc?.dispose();

@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { EventLog, SqliteEventStore, sharedBytes } from "../../src/log/index.js";
+import { EventLog, SqliteEventStore } from "../../src/log/index.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -45,6 +45,29 @@ describe("session log", () => {
     expect(rest.next).toBe(10);
   });
 
+  it("counts the bytes not yet durable, and tells when the durable position moves", () => {
+    const events = openLog(tempDir());
+    const log = events.create("s1");
+    let told = 0;
+    const stop = log.onDurable(() => told++);
+    const sizes: number[] = [];
+    for (let i = 0; i < 3000; i++) sizes.push(log.appendOutputBytes("pty", new Uint8Array(100 + (i % 7)), false).size);
+    log.append(custom(1));
+    const expected = sizes.reduce((a, b) => a + b, 0);
+    expect(log.backlogBytes).toBeGreaterThan(expected);
+    events.flush();
+    expect(log.backlogBytes).toBe(0);
+    expect(told).toBeGreaterThan(0);
+    // Count retention trims entries before they are durable: the count still drains to 0.
+    const small = openLog(tempDir(), { maxEvents: 10, maxBytes: 1 << 30 });
+    const trimmed = small.create("s2");
+    for (let i = 0; i < 100; i++) trimmed.append(custom(i));
+    expect(trimmed.backlogBytes).toBeGreaterThan(0);
+    small.flush();
+    expect(trimmed.backlogBytes).toBe(0);
+    stop();
+  });
+
   it("assigns output offsets from the byte counter", () => {
     const log = openLog(tempDir()).create("s1");
     const a = log.appendOutput("stdout", "héllo");
@@ -58,15 +81,15 @@ describe("session log", () => {
     );
   });
 
-  it("stores output held in shared memory (views of part of it) exactly, as the coalescer hands it over", () => {
+  it("stores output given as views of part of a larger buffer exactly, as the coalescer hands it over", () => {
     const dir = tempDir();
     const first = openLog(dir, undefined, { entries: 2, bytes: 1 << 20 });
     const log = first.create("s1");
     first.saveSession({ id: "s1", kind: "terminal", state: "running", createdAt: 1, meta: {} });
     const expected: Buffer[] = [];
     for (let i = 0; i < 5; i++) {
-      // A 64 KiB shared buffer of which the piece is a part, as OutputCoalescer fills it.
-      const memory = sharedBytes(64 * 1024);
+      // A 64 KiB buffer of which the piece is a part, as OutputCoalescer fills it.
+      const memory = new Uint8Array(64 * 1024);
       memory.fill(0x21 + i);
       const piece = memory.subarray(i, 40_000 + i * 1000);
       log.appendOutputBytes("pty", piece, false);

@@ -235,6 +235,34 @@ describe("a shell with jobs in a PTY", () => {
   });
 });
 
+describe.each(MODES)("holding output back ($name mode)", ({ pty }) => {
+  it("pauseOutput() stops reading, so the process blocks; resumeOutput() delivers every byte", async () => {
+    const total = 4_000_000;
+    const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty });
+    w.proc.pauseOutput();
+    let exited = false;
+    void w.exit.then(() => (exited = true));
+    await new Promise((r) => setTimeout(r, 400));
+    // Only what was read before the pause and what Node had buffered: the producer is blocked.
+    const held = w.bytes().length;
+    expect(held).toBeLessThan(total / 4);
+    expect(exited).toBe(false);
+    w.proc.resumeOutput();
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    expect(w.bytes().length).toBe(total);
+    expect(w.bytes().every((b) => b === 0x61)).toBe(true);
+  });
+
+  it("a child that exits while held back still has all its output read before exit", async () => {
+    // Small enough for the kernel's buffer (a PTY's holds a few KiB): the child can finish.
+    const w = watch({ command: ["sh", "-c", "head -c 2000 /dev/zero | tr '\\0' b"], pty });
+    w.proc.pauseOutput();
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    expect(w.bytes().length).toBe(2000);
+    expect(w.outputAfterExit).toBe(false);
+  });
+});
+
 describe.each(MODES)("spawn failures ($name mode)", ({ pty }) => {
   let dir = "";
   beforeEach(() => {
