@@ -7,7 +7,7 @@ import type { ProcessTransport, TerminalProcessOptions, TransportSink } from "./
 
 /**
  * Pipe transport: `child_process.spawn` in its own process group (`detached: true` =
- * setsid), stdout and stderr read separately and never paused.
+ * setsid), stdout and stderr read separately, paused only by `pauseOutput`.
  *
  * The output ends when both pipes have closed, which is what the child's `close` event
  * waits for too. Unlike a PTY, a libuv pipe does not lose its tail: a partial pipe read

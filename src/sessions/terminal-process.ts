@@ -54,8 +54,8 @@ export interface TerminalProcessOptions {
   /** Default {@link OUTPUT_DRAIN_TIMEOUT_MS}. */
   drainTimeoutMs?: number;
   /**
-   * Every chunk as it is read, never paused or throttled: the process is read as fast as it
-   * writes, whatever the consumer does (DESIGN §3.4). `chunk` is valid only during the call
+   * Every chunk as it is read. The process is read as fast as it writes, whatever viewers do
+   * (DESIGN §3.4); only {@link TerminalProcess.pauseOutput} holds it back. `chunk` is valid only during the call
    * (PTY reads reuse one buffer): copy what you keep.
    */
   onOutput: (stream: OutputStream, chunk: Uint8Array) => void;

@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
+import { LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES } from "../log/session-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
@@ -9,16 +10,6 @@ import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
-
-/**
- * Output the log's store has not written yet, above which the process is held back (not
- * read) until the store is down to {@link LOG_BACKLOG_RESUME_BYTES}. A pipe can write several
- * times faster than SQLite commits; without this the difference piled up in memory (measured:
- * 500 MiB through a pipe session grew the gateway by 574 MiB). Viewers never hold a process
- * back (guarantee 4); the durable record does, as a disk would.
- */
-export const LOG_BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024;
-export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
 
 /** Gateway variables a child never inherits: they would hand it the gateway's credentials. */
 const WITHHELD_ENV = /^SWITCHBOARD_/;
@@ -67,7 +58,11 @@ export class TerminalSession extends Session {
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
   }
 
-  /** Holds the process back until the log's store has caught up (see {@link LOG_BACKLOG_PAUSE_BYTES}). */
+  /**
+   * Holds the process back (its output is not read) until the log's store has caught up (see
+   * {@link LOG_BACKLOG_PAUSE_BYTES}). Viewers never hold a process back (guarantee 4); the
+   * durable record does, as a slow disk would.
+   */
   private waitForLog(): void {
     if (this.stopWaitingForLog !== undefined || !this.proc) return;
     const proc = this.proc;

@@ -3,7 +3,7 @@ import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -66,6 +66,22 @@ describe("session log", () => {
     small.flush();
     expect(trimmed.backlogBytes).toBe(0);
     stop();
+  });
+
+  it("caughtUp() waits while the backlog is over the bound, until the store is down to the resume mark", async () => {
+    const events = openLog(tempDir());
+    const log = events.create("s1");
+    await log.caughtUp(); // nothing behind: at once
+    const piece = new Uint8Array(1024 * 1024).fill(0x61);
+    for (let i = 0; i < 17; i++) log.appendOutputBytes("stdout", piece, false);
+    expect(log.backlogBytes).toBeGreaterThan(LOG_BACKLOG_PAUSE_BYTES);
+    let done = false;
+    const waiting = log.caughtUp().then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done).toBe(false);
+    events.flush();
+    await waiting;
+    expect(log.backlogBytes).toBeLessThanOrEqual(LOG_BACKLOG_RESUME_BYTES);
   });
 
   it("assigns output offsets from the byte counter", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/sessions/terminal-session.js";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/session-log.js";
 import { api, testGateway } from "../helpers/gateway.js";
 
 const FLOOD_BYTES = 300 * 1024 * 1024;

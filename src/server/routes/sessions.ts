@@ -180,6 +180,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
       session instanceof StreamSession
         ? session.appendExternal(events)
         : events.map((e) => appendExternalEvent(session, e));
+    // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
+    await session.log.caughtUp();
     sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
   });
 }
