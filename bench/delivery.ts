@@ -749,8 +749,8 @@ function memory(): Memory {
 
 /**
  * Growth of V8's heap + Node's `external` + shared memory since `before`. Node's `external`
- * counts ArrayBuffers but not SharedArrayBuffers (which sessions used for output once), which only
- * `arrayBuffers` counts: what `arrayBuffers` grew beyond `external`
+ * counts ArrayBuffers but not SharedArrayBuffers, which only `arrayBuffers` counts (sessions
+ * kept output in shared memory once; kept so a change back shows): what `arrayBuffers` grew beyond `external`
  * is taken as shared (a slight undercount when other external memory grows at the same time).
  */
 function grownBy(before: Memory): number {
