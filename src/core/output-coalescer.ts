@@ -182,10 +182,12 @@ export class OutputCoalescer<S extends string = OutputStream> {
     let pieces: BytePiece[] = [];
     if (this.buffered > 0) {
       const filled = this.buffer!.subarray(0, this.buffered);
-      // A mostly full buffer is handed over with its piece (a new one is taken when needed) instead of
-      // copied: under a flood that saves a 64 KiB allocation and copy per event. Small
-      // pieces are copied, so that an echo does not hold a whole buffer.
-      const handOver = this.buffered >= this.maxBytes / 2;
+      // A full buffer is handed over with its piece (a new one is taken when needed) instead of
+      // copied: under a flood that saves a 64 KiB copy per event. Other pieces are copied to
+      // their exact size and the buffer is kept: an echo does not hold a whole buffer, and a
+      // half-full buffer handed over would cost its whole size in memory the GC has to find
+      // (and the log's writer a second copy to send only the piece).
+      const handOver = this.buffered === this.buffer!.length;
       pieces = this.chunker.split(filled, handOver);
       if (handOver) {
         this.buffer = null; // the next one is as large: the flood goes on
