@@ -55,6 +55,8 @@ const FANOUT_MS = 200;
 /** A second, sustainable load to read latency at: same clients and event size, lower rate. */
 const FANOUT_SUSTAINED_RATE = 100;
 const FANOUT_SUSTAINED_MS = 3000;
+/** Pause after the saturated fan-out runs, before the sustained ones. */
+const SETTLE_BETWEEN_PHASES_MS = 1000;
 const GOAL_FANOUT_RATIO = 0.9;
 const GOAL_FANOUT_P99_MS = 50;
 /**
@@ -844,6 +846,9 @@ export async function run(): Promise<BenchSection> {
     const echo = await keystrokeEcho(clients);
     const bare = await fanoutBare(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
     const ours = await fanoutGateway(clients, FANOUT_CLIENTS, FANOUT_RATE, FANOUT_MS, FANOUT_EVENT_BYTES);
+    // The saturated runs leave both processes with garbage to collect: let it go before latency is measured.
+    await settle();
+    await new Promise((r) => setTimeout(r, SETTLE_BETWEEN_PHASES_MS));
     const bareSustained = await fanoutBare(
       clients,
       FANOUT_CLIENTS,
