@@ -129,6 +129,8 @@ export type TerminalOutputMode = (typeof TERMINAL_OUTPUT_MODES)[number];
 export const BINARY_OUTPUT_KINDS = { stdout: 1, stderr: 2, replay: 3 } as const;
 export type BinaryOutputKind = keyof typeof BINARY_OUTPUT_KINDS;
 export const BINARY_OUTPUT_HEADER_BYTES = 9;
+/** {@link BINARY_OUTPUT_KINDS} the other way round: the kind of a header's first byte. */
+const BINARY_OUTPUT_KIND_OF: readonly (BinaryOutputKind | undefined)[] = [undefined, "stdout", "stderr", "replay"];
 
 /** One binary output frame, decoded: `bytes` is a view into the frame. */
 export interface BinaryOutput {
@@ -153,7 +155,7 @@ export function readBinaryOutput(frame: Uint8Array): BinaryOutput | null {
   if (frame.length < BINARY_OUTPUT_HEADER_BYTES) return null;
   const view = new DataView(frame.buffer, frame.byteOffset, BINARY_OUTPUT_HEADER_BYTES);
   const code = view.getUint8(0);
-  const kind = (Object.keys(BINARY_OUTPUT_KINDS) as BinaryOutputKind[]).find((k) => BINARY_OUTPUT_KINDS[k] === code);
+  const kind = BINARY_OUTPUT_KIND_OF[code];
   const offset = view.getUint32(1) * 2 ** 32 + view.getUint32(5);
   if (kind === undefined || !Number.isSafeInteger(offset)) return null;
   return { kind, offset, bytes: frame.subarray(BINARY_OUTPUT_HEADER_BYTES) };

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { OutputCoalescer } from "../core/output-coalescer.js";
-import { LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES } from "../log/session-log.js";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../log/session-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
@@ -21,8 +21,8 @@ const WITHHELD_ENV = /^SWITCHBOARD_/;
 export class TerminalSession extends Session {
   private proc: TerminalProcess | undefined;
   private coalescer: OutputCoalescer | undefined;
-  /** Set while the process is held back for the log's store; removes the durable listener. */
-  private stopWaitingForLog: (() => void) | undefined;
+  /** The process is held back until the log's store catches up. */
+  private waitingForLog = false;
 
   /**
    * Starts the process; throws SPAWN_FAILED (nothing is recorded then). A PTY's first size is
@@ -64,13 +64,12 @@ export class TerminalSession extends Session {
    * durable record does, as a slow disk would.
    */
   private waitForLog(): void {
-    if (this.stopWaitingForLog !== undefined || !this.proc) return;
+    if (this.waitingForLog || !this.proc) return;
     const proc = this.proc;
+    this.waitingForLog = true;
     proc.pauseOutput();
-    this.stopWaitingForLog = this.log.onDurable(() => {
-      if (this.log.backlogBytes > LOG_BACKLOG_RESUME_BYTES) return;
-      this.stopWaitingForLog?.();
-      this.stopWaitingForLog = undefined;
+    void this.log.caughtUp().then(() => {
+      this.waitingForLog = false;
       proc.resumeOutput();
     });
   }
@@ -108,8 +107,6 @@ export class TerminalSession extends Session {
   }
 
   override dispose(): void {
-    this.stopWaitingForLog?.();
-    this.stopWaitingForLog = undefined;
     super.dispose();
     this.coalescer?.dispose();
     this.proc?.dispose();

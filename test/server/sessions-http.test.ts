@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
+import { alive } from "../sessions/process-helpers.js";
 
 type Ev = { seq: number; type: string; [k: string]: unknown };
 
@@ -39,15 +40,6 @@ function inForeground(cmdline: string): number | undefined {
     }
   });
   return found === undefined ? undefined : Number(found);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function outputOf(evs: Ev[], stream?: string): string {
@@ -190,13 +182,13 @@ describe("terminal sessions over HTTP", () => {
     await http.post(`/v1/sessions/${json.id}/input`, { data: "sleep 305\r" });
     const fg = await waitFor(() => inForeground("sleep 305"), 10_000, "foreground job");
     expect((await http.post(`/v1/sessions/${json.id}/signal`, { signal: "INT" })).status).toBe(200);
-    await waitFor(() => !isAlive(fg), 10_000, "foreground job interrupted");
+    await waitFor(() => !alive(fg), 10_000, "foreground job interrupted");
     await waitFor(async () => (await output()).endsWith("READY> "), 10_000, "the prompt again");
     const started = Date.now();
     const del = await http.del(`/v1/sessions/${json.id}`);
     expect(del.json).toMatchObject({ state: "exited", signal: "SIGHUP" });
     expect(Date.now() - started).toBeLessThan(2_000); // not TERM (ignored by the shell), grace, KILL
-    await waitFor(async () => !isAlive(bg), 5_000, "background job gone");
+    await waitFor(async () => !alive(bg), 5_000, "background job gone");
   });
 
   it("refuses commands that cannot start with SPAWN_FAILED and the reason", async () => {
