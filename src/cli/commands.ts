@@ -1,11 +1,11 @@
 import { isIP } from "node:net";
-import { connect } from "../client/node.js";
+import { ConnectionError, SwitchboardError, connect } from "../client/node.js";
 import type { SessionEvent, SessionInfo } from "../client/node.js";
 import { SIGNALS } from "../protocol/index.js";
 import { DETACH_KEY_NAME, attach } from "./attach.js";
-import { intOption, positional, runCommand, writeJson } from "./context.js";
+import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
-import { EXIT, UsageError } from "./exit-codes.js";
+import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { Transcript } from "./transcript.js";
@@ -54,6 +54,14 @@ export const KILL_USAGE = `Usage: switchboard kill ID
 
 Terminates the session and prints how it ended: TERM (a PTY is hung up first, HUP, as when a
 terminal closes, so a shell ends with its jobs), then KILL after a grace period.`;
+
+export const RM_USAGE = `Usage: switchboard rm [-f] ID...
+       switchboard rm --ended [--older-than AGE]
+
+Removes sessions for good: their record and everything they logged, with the terminals an
+agent session ran. A running session is refused unless -f (--force): it is terminated first.
+--ended removes every ended session this token may steer; with --older-than (e.g. 90s, 30m,
+12h, 7d) only those that ended longer ago than AGE.`;
 
 export const PROMPT_USAGE = `Usage: switchboard prompt ID TEXT... [-w]
 
@@ -240,6 +248,72 @@ const kill: Command = (argv) =>
     return EXIT.OK;
   });
 
+const rm: Command = (argv) =>
+  runCommand(
+    argv,
+    {
+      usage: RM_USAGE,
+      options: {
+        force: { type: "boolean", short: "f" },
+        ended: { type: "boolean" },
+        "older-than": { type: "string" },
+      },
+    },
+    async (ctx, parsed) => {
+      const force = parsed.values.force === true;
+      const olderThan = parsed.values["older-than"];
+      let ids = parsed.positionals;
+      if (parsed.values.ended === true) {
+        if (ids.length > 0) throw new UsageError("give session ids or --ended, not both");
+        const maxEndedAt = olderThan === undefined ? Infinity : Date.now() - durationOption("--older-than", olderThan);
+        const sessions = await ctx.http.listSessions();
+        const listed = new Set(sessions.map((s) => s.id));
+        // Children go with their parent.
+        ids = sessions
+          .filter((s) => s.state !== "running" && (s.endedAt ?? 0) <= maxEndedAt)
+          .filter((s) => s.parent === null || !listed.has(s.parent))
+          .map((s) => s.id);
+      } else {
+        if (olderThan !== undefined) throw new UsageError("--older-than goes with --ended");
+        if (ids.length === 0) throw new UsageError("missing ID (or --ended)");
+      }
+      const removed: SessionInfo[] = [];
+      const errors: unknown[] = [];
+      for (const id of ids) {
+        try {
+          const gone = await ctx.http.removeSession(id, { force });
+          removed.push(...gone);
+          if (!ctx.json) for (const s of gone) ctx.out.write(`removed ${s.id}${s.name ? ` (${s.name})` : ""}\n`);
+        } catch (error) {
+          // One refusal does not stop the others; each is reported, the first sets the exit code.
+          if (error instanceof ConnectionError) throw error;
+          errors.push(error);
+          if (!ctx.json) reportError(ctx, error);
+        }
+      }
+      if (ctx.json) {
+        writeJson(ctx, {
+          removed,
+          errors: errors.map((e) => ({
+            code: e instanceof SwitchboardError ? e.code : "INTERNAL",
+            message: (e as Error).message,
+          })),
+        });
+      } else if (ids.length === 0) {
+        ctx.err.write("no ended sessions to remove\n");
+      }
+      return errors.length > 0 ? exitCodeFor(errors[0]) : EXIT.OK;
+    },
+  );
+
+/** A duration like 90s, 30m, 12h or 7d, in milliseconds. */
+function durationOption(name: string, value: string): number {
+  const m = /^(\d{1,9})(s|m|h|d)$/.exec(value);
+  if (!m) throw new UsageError(`${name} takes a duration like 90s, 30m, 12h or 7d, not "${value}"`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}
+
 const prompt: Command = (argv) =>
   runCommand(argv, { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } } }, async (ctx, parsed) => {
     const id = positional(parsed, 0, "the session id");
@@ -311,6 +385,7 @@ export const COMMANDS: Record<string, Command> = {
   send,
   signal,
   kill,
+  rm,
   prompt,
 };
 

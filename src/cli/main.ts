@@ -13,6 +13,7 @@ Usage:
   switchboard send ID TEXT...
   switchboard signal ID SIGNAL
   switchboard kill ID
+  switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard prompt ID TEXT...
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir

@@ -249,6 +249,11 @@ export class SwitchboardClient {
     return this.http.deleteSession(id);
   }
 
+  /** See {@link HttpClient.removeSession}. */
+  removeSession(id: string, options?: { force?: boolean }): Promise<SessionInfo[]> {
+    return this.http.removeSession(id, options);
+  }
+
   events(id: string, query?: EventsQuery): Promise<EventsPage> {
     return this.http.events(id, query);
   }

@@ -95,6 +95,17 @@ export class HttpClient {
     return this.json("DELETE", sessionPath(id));
   }
 
+  /**
+   * Removes the session for good: deletes its record and log, and those of its child sessions.
+   * A running session is refused (SESSION_RUNNING) unless `force`: then it is terminated first.
+   * Resolves with every session removed, `id` last.
+   */
+  async removeSession(id: string, options: { force?: boolean } = {}): Promise<SessionInfo[]> {
+    const query = options.force === true ? "?purge=true&force=true" : "?purge=true";
+    const { removed } = await this.json<{ removed: SessionInfo[] }>("DELETE", `${sessionPath(id)}${query}`);
+    return removed;
+  }
+
   events(id: string, query: EventsQuery = {}): Promise<EventsPage> {
     const params = new URLSearchParams();
     if (query.since !== undefined) params.set("since", String(query.since));

@@ -77,7 +77,9 @@ export class EventLog {
     this.options.store.flush();
   }
 
+  /** Deletes a session's log and record (queued with the next group commit, after anything queued for it before). */
   remove(sessionId: string): void {
+    this.logs.get(sessionId)?.retire();
     this.logs.delete(sessionId);
     this.options.store.deleteSession(sessionId);
   }

@@ -65,6 +65,7 @@ export class SessionLog implements AppendableLog {
   private backlogStart = 0;
   private _backlogBytes = 0;
   private readonly durableListeners = new Set<() => void>();
+  private retired = false;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -164,6 +165,7 @@ export class SessionLog implements AppendableLog {
   }
 
   private commit(entry: StoredEntry): void {
+    if (this.retired) throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
     this._head = entry.seq;
     this.retainedBytes += entry.size;
     this.backlog.push(entry.seq, entry.size);
@@ -281,6 +283,22 @@ export class SessionLog implements AppendableLog {
     const last = stored[stored.length - 1];
     const reachesRing = last === undefined || firstInRing === undefined || last.outEnd! >= firstInRing.outStart!;
     return reachesRing ? [...stored, ...fromRing] : stored;
+  }
+
+  /**
+   * The session was removed and its entries are being deleted from the store: appends are
+   * refused from now on, and producers waiting for the store ({@link caughtUp}) are released.
+   */
+  retire(): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.listeners.clear();
+    this.backlog = [];
+    this.backlogStart = 0;
+    this._backlogBytes = 0;
+    const waiting = [...this.durableListeners];
+    this.durableListeners.clear();
+    for (const listener of waiting) listener();
   }
 
   /** Called by the log manager after a group commit made entries up to `seq` durable. */

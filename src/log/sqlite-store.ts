@@ -316,7 +316,6 @@ export class SqliteEventStore implements EventStore {
 
   deleteSession(sessionId: string): void {
     this.push({ kind: "delete", sessionId });
-    this.flush();
   }
 
   close(): void {

@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
+  SESSION_RUNNING: {
+    status: 409,
+    summary: "The session still runs: terminate it first, or remove it with `force=true`.",
+  },
   WRONG_SESSION_KIND: {
     status: 409,
     summary: "The operation does not apply to this kind of session (e.g. resize of a pipe session).",

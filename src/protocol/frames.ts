@@ -83,8 +83,9 @@ export type ServerFrame =
 export type ServerOp = ServerFrame["op"];
 
 /**
- * Why a subscription was reset: the events it needs are gone (`trimmed`), or the session was
- * deleted (`deleted`). After a reset the subscription continues from `first`.
+ * Why a subscription was reset: the events it needs were dropped by retention (`trimmed`: the
+ * subscription continues from `first`), or the session and its log were removed (`deleted`:
+ * the subscription has ended).
  */
 export type ResetReason = "trimmed" | "deleted";
 

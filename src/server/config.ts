@@ -82,7 +82,19 @@ export const ConfigSchema = z.strictObject({
       },
     )
     .default({}),
-  retention: z.strictObject({ maxEvents: positive.optional(), maxBytes: positive.optional() }).default({}),
+  retention: z
+    .strictObject({
+      maxEvents: positive.optional(),
+      maxBytes: positive.optional(),
+      /**
+       * Ended sessions are removed (record and log) once they ended more than `maxAgeMs` ago,
+       * and beyond the newest `maxCount` ended ones. Unset: kept until deleted with `?purge`.
+       */
+      endedSessions: z
+        .strictObject({ maxAgeMs: positive.optional(), maxCount: z.number().int().min(0).optional() })
+        .default({}),
+    })
+    .default({ endedSessions: {} }),
   control: z
     .strictObject({
       /** Holder silence after which a control lease is released (ms). */

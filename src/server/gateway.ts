@@ -37,6 +37,7 @@ import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
+import { SessionPruner } from "./session-pruner.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -56,6 +57,8 @@ export interface GatewayOptions {
   watchConfig?: boolean;
   clock?: Clock;
   logger?: Logger;
+  /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
+  pruneIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -174,6 +177,9 @@ async function openGateway(
   };
   undo.push(() => sessions.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
+  const pruner = new SessionPruner(core, options.pruneIntervalMs);
+  undo.push(() => pruner.close());
+  await pruner.run();
 
   const failures = new AuthFailureLimiter(clock);
   const guard = new RequestGuard(core, failures);
@@ -230,7 +236,8 @@ async function openGateway(
   /**
    * Re-reads the config file and swaps in what it compiles to (agents, bindings) atomically.
    * An invalid new config changes nothing: the old one stays and the error says why.
-   * Limits, tokens and retention are read at start only.
+   * Limits, tokens and event retention are read at start only (`retention.endedSessions`
+   * applies from the next pass of the pruner).
    */
   const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
     if (typeof options.config !== "string")
@@ -276,6 +283,7 @@ async function openGateway(
     close() {
       closing ??= (async () => {
         watcher?.close();
+        await pruner.close();
         server.close();
         await core.plugins?.close();
         multiplex.close();

@@ -117,6 +117,14 @@ export function intParam(url: URL, name: string, fallback: number, max = Number.
   return Number(raw);
 }
 
+/** A yes/no query parameter: absent, `0`/`false` or `1`/`true`. */
+export function boolParam(url: URL, name: string): boolean {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "" || raw === "0" || raw === "false") return false;
+  if (raw === "1" || raw === "true") return true;
+  throw new SwitchboardError("BAD_REQUEST", `${name} must be true or false (or 1 or 0)`);
+}
+
 /** The status for each code, for routes that need it before throwing. */
 export function statusOf(code: keyof typeof ERROR_CODES): number {
   return ERROR_CODES[code].status;

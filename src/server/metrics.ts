@@ -47,6 +47,12 @@ export class GatewayMetrics {
     help: "Resets sent because retention dropped what a client needed",
     registers: [this.registry],
   });
+  readonly sessionsRemoved = new Counter({
+    name: "switchboard_sessions_removed_total",
+    help: "Sessions removed with their logs, by why (purge: a DELETE with ?purge; retention: retention.endedSessions)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly authFailures = new Counter({
     name: "switchboard_auth_failures_total",
     help: "Requests refused for missing or bad credentials",

@@ -54,6 +54,8 @@ export class MultiplexEndpoint {
 interface Subscription {
   feed: SessionFeed;
   session: Session;
+  /** Stops watching the session's removal. */
+  unwatch: () => void;
 }
 
 class MultiplexConnection {
@@ -100,11 +102,7 @@ class MultiplexConnection {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const [id, sub] of this.subs) {
-      sub.feed.close();
-      sub.session.viewers--;
-      this.subs.delete(id);
-    }
+    for (const id of [...this.subs.keys()]) this.drop(id);
     for (const [id, stop] of this.controlled) {
       stop();
       this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
@@ -155,11 +153,8 @@ class MultiplexConnection {
         this.subscribe(frame.session, frame.since ?? 0, frame.types, frame.ref);
         return undefined;
       case "unsubscribe": {
-        const sub = this.subs.get(frame.session);
-        if (!sub) throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
-        sub.feed.close();
-        sub.session.viewers--;
-        this.subs.delete(frame.session);
+        if (!this.drop(frame.session))
+          throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
         this.core.sessions.get(frame.session)?.lease.touch(this.connId);
         return undefined;
       }
@@ -233,13 +228,9 @@ class MultiplexConnection {
 
   private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
-    const existing = this.subs.get(sessionId);
-    if (existing) {
-      // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
-      existing.feed.close();
-      existing.session.viewers--;
-      this.subs.delete(sessionId);
-    } else if (this.subs.size >= this.core.limits.subscriptionsPerConnection) {
+    // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
+    const resubscribing = this.drop(sessionId);
+    if (!resubscribing && this.subs.size >= this.core.limits.subscriptionsPerConnection) {
       throw new SwitchboardError(
         "LIMIT_EXCEEDED",
         `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`,
@@ -269,7 +260,18 @@ class MultiplexConnection {
         onCatchUp: () => this.core.metrics.catchUps.inc(),
       });
     }
-    this.subs.set(sessionId, { feed, session });
+    const unwatch = session.onRemoved(() => {
+      this.drop(session.id);
+      this.unwatchControl(session.id);
+      this.send({
+        op: "reset",
+        session: session.id,
+        reason: "deleted",
+        head: session.log.head,
+        first: session.log.first,
+      });
+    });
+    this.subs.set(sessionId, { feed, session, unwatch });
     session.viewers++;
     this.send({
       op: "subscribed",
@@ -280,6 +282,17 @@ class MultiplexConnection {
     });
     if (trimmed) sink.reset(session.log.first, session.log.head);
     feed.pump();
+  }
+
+  /** Ends the subscription to `sessionId`, if there is one. */
+  private drop(sessionId: string): boolean {
+    const sub = this.subs.get(sessionId);
+    if (!sub) return false;
+    sub.feed.close();
+    sub.unwatch();
+    sub.session.viewers--;
+    this.subs.delete(sessionId);
+    return true;
   }
 
   private watchControl(session: Session): void {

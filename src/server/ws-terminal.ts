@@ -128,6 +128,7 @@ class TerminalConnection {
   private replayFrom: number | undefined;
   private readonly inputBucket: TokenBucket;
   private readonly stopLeaseWatch: () => void;
+  private readonly stopRemoveWatch: () => void;
   private disposed = false;
 
   constructor(
@@ -149,6 +150,11 @@ class TerminalConnection {
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
+    this.stopRemoveWatch = session.onRemoved(() => {
+      // Nothing more to read or steer: stop at once, and tell the viewer not to come back.
+      this.dispose();
+      this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
+    });
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
 
     // Without `since` the viewer joins at the end of the output at once.
@@ -161,6 +167,7 @@ class TerminalConnection {
     this.disposed = true;
     this.feed?.close();
     this.stopLeaseWatch();
+    this.stopRemoveWatch();
     this.session.viewers--;
     this.session.lease.release(this.connId, "disconnected");
     this.outbox.dispose();

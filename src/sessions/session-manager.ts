@@ -145,6 +145,73 @@ export class SessionManager {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Forgets a session for good: deletes its record and log, and those of its child sessions
+   * (the terminals an agent ran). A session (or child) that still runs is refused with
+   * SESSION_RUNNING unless `force`: then it is terminated first. Its consumers are told (see
+   * {@link Session.onRemoved}). Returns the removed sessions, `id` last.
+   */
+  async remove(id: string, by: Actor, options: { force?: boolean } = {}): Promise<Session[]> {
+    const session = this.sessions.get(id);
+    if (!session) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${id}`);
+    const tree = this.tree(session);
+    const running = tree.find((s) => s.running);
+    if (running && options.force !== true) {
+      const what = running === session ? `session ${id} is running` : `session ${id} has a running child ${running.id}`;
+      throw new SwitchboardError(
+        "SESSION_RUNNING",
+        `${what}: terminate it first (DELETE without purge, "switchboard kill"), or remove it with force=true ("switchboard rm -f")`,
+      );
+    }
+    // The parent first, so an agent's run ends before the terminals it works in.
+    if (session.running) await session.terminate(by);
+    await Promise.all(tree.filter((s) => s.running).map((s) => s.terminate(by)));
+    const removed: Session[] = [];
+    // Children first, so no child outlives its parent in the store; concurrent removes may have taken some.
+    for (const s of tree.reverse()) {
+      if (this.sessions.get(s.id) !== s) continue;
+      this.sessions.delete(s.id);
+      s.markRemoved();
+      this.options.events.remove(s.id);
+      this.emitChange(s);
+      removed.push(s);
+    }
+    return removed;
+  }
+
+  /** `root` and its descendants, parents before children. */
+  private tree(root: Session): Session[] {
+    const out = [root];
+    for (let i = 0; i < out.length; i++) {
+      const parent = out[i]!.id;
+      for (const s of this.sessions.values()) if (s.record.parent === parent && !out.includes(s)) out.push(s);
+    }
+    return out;
+  }
+
+  /**
+   * Removes ended sessions (with their children) older than `maxAgeMs` since they ended, and
+   * the oldest beyond `maxCount` ended ones: the `retention.endedSessions` config. Returns what
+   * was removed.
+   */
+  async prune(rule: { maxAgeMs?: number | undefined; maxCount?: number | undefined }, by: Actor): Promise<Session[]> {
+    // Children go with their parent, so only top-level sessions are counted and aged.
+    const ended = this.list()
+      .filter((s) => !s.running && (s.record.parent === null || !this.sessions.has(s.record.parent)))
+      .sort((a, b) => (a.record.endedAt ?? 0) - (b.record.endedAt ?? 0));
+    const now = this.options.clock.now();
+    const excess = rule.maxCount === undefined ? 0 : Math.max(0, ended.length - rule.maxCount);
+    const doomed = ended.filter(
+      (s, i) => i < excess || (rule.maxAgeMs !== undefined && now - (s.record.endedAt ?? now) >= rule.maxAgeMs),
+    );
+    const removed: Session[] = [];
+    for (const s of doomed) {
+      // Children still running under an ended parent go with it.
+      if (this.sessions.get(s.id) === s) removed.push(...(await this.remove(s.id, by, { force: true })));
+    }
+    return removed;
+  }
+
   async terminate(id: string, by: Actor): Promise<void> {
     const session = this.sessions.get(id);
     if (!session) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${id}`);

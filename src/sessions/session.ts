@@ -50,6 +50,8 @@ export abstract class Session {
   protected readonly ctx: SessionContext;
   private readonly endWaiters: Array<() => void> = [];
   private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
+  private readonly removeListeners = new Set<() => void>();
+  private _removed = false;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     this.record = record;
@@ -65,6 +67,30 @@ export abstract class Session {
 
   get running(): boolean {
     return this.record.state === "running";
+  }
+
+  /** The session was removed (its log deleted): it is no longer listed and nothing may read it. */
+  get removed(): boolean {
+    return this._removed;
+  }
+
+  /**
+   * Observes the session's removal: consumers end what they serve of it (a `reset` with reason
+   * `deleted`, close 4004). Returns the function that stops observing.
+   */
+  onRemoved(listener: () => void): () => void {
+    this.removeListeners.add(listener);
+    return () => this.removeListeners.delete(listener);
+  }
+
+  /** Called by the session manager when it forgets an ended session: tells its consumers. */
+  markRemoved(): void {
+    if (this._removed) return;
+    this._removed = true;
+    this.dispose();
+    const listeners = [...this.removeListeners];
+    this.removeListeners.clear();
+    for (const listener of listeners) listener();
   }
 
   /** Resolves once the session has ended (exit or lost) and its last event is in the log. */
@@ -168,6 +194,8 @@ export abstract class Session {
 
   /** Persists the record. */
   persist(): void {
+    // A removed session's record is deleted: writing it again would bring it back at the next start.
+    if (this._removed) return;
     const { id, kind, state, createdAt, ...meta } = this.record;
     this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.outputBytes } });
   }

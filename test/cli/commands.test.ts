@@ -239,4 +239,55 @@ describe("switchboard client commands", () => {
     },
     HEAVY_TEST_MS,
   );
+
+  it(
+    "rm removes ended sessions, refuses running ones without -f, and --ended clears what has ended",
+    async () => {
+      // A gateway of its own: rm --ended would take the other tests' sessions.
+      const own = await startTestGateway();
+      try {
+        const ownHttp = new HttpClient({ url: own.url, token: own.token });
+        const ownEnv = { ...env, SWITCHBOARD_URL: own.url, SWITCHBOARD_TOKEN: own.token };
+        const endedOne = await ownHttp.createSession({ command: ["true"], name: "done", env: TEST_ENV });
+        const endedTwo = await ownHttp.createSession({ command: ["true"], env: TEST_ENV });
+        const endedThree = await ownHttp.createSession({ command: ["true"], env: TEST_ENV });
+        const sleeper = await ownHttp.createSession({ command: ["sleep", "300"], env: TEST_ENV });
+        for (const s of [endedOne, endedTwo, endedThree]) {
+          await expect.poll(async () => (await ownHttp.getSession(s.id)).state, { timeout: 10_000 }).toBe("exited");
+        }
+
+        const one = await cli(["rm", endedOne.id, sleeper.id], ownEnv);
+        expect(one.code).toBe(EXIT.FAILURE);
+        expect(one.stdout).toBe(`removed ${endedOne.id} (done)\n`);
+        expect(one.stderr).toContain(`session ${sleeper.id} is running`);
+        expect(one.stderr).toContain("SESSION_RUNNING");
+        expect((await ownHttp.getSession(sleeper.id)).state).toBe("running");
+
+        const missing = await cli(["rm", endedOne.id], ownEnv);
+        expect(missing.code).toBe(EXIT.NOT_FOUND);
+
+        const usage = await cli(["rm", "--older-than", "1d", endedTwo.id], ownEnv);
+        expect(usage.code).toBe(EXIT.USAGE);
+        const badAge = await cli(["rm", "--ended", "--older-than", "soon"], ownEnv);
+        expect(badAge.code).toBe(EXIT.USAGE);
+        expect(badAge.stderr).toContain("like 90s, 30m, 12h or 7d");
+        // Nothing ended a day ago.
+        const none = await cli(["rm", "--ended", "--older-than", "1d"], ownEnv);
+        expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no ended sessions to remove\n" });
+
+        const all = await cli(["rm", "--ended", "--json"], ownEnv);
+        expect(all.code).toBe(0);
+        const out = JSON.parse(all.stdout) as { removed: SessionInfo[]; errors: unknown[] };
+        expect(out.removed.map((s) => s.id).sort()).toEqual([endedTwo.id, endedThree.id].sort());
+        expect(out.errors).toEqual([]);
+
+        const forced = await cli(["rm", "-f", sleeper.id], ownEnv);
+        expect(forced).toMatchObject({ code: 0, stdout: `removed ${sleeper.id}\n` });
+        expect(await ownHttp.listSessions()).toEqual([]);
+      } finally {
+        await own.close();
+      }
+    },
+    HEAVY_TEST_MS,
+  );
 });

@@ -84,6 +84,25 @@ describe("session log", () => {
     expect(log.backlogBytes).toBeLessThanOrEqual(LOG_BACKLOG_RESUME_BYTES);
   });
 
+  it("a removed log refuses appends, releases producers waiting for the store and is deleted with the next commit", async () => {
+    const dir = tempDir();
+    const events = openLog(dir);
+    const log = events.create("gone");
+    events.create("kept").append(custom(1));
+    const piece = new Uint8Array(1024 * 1024).fill(0x61);
+    for (let i = 0; i < 17; i++) log.appendOutputBytes("stdout", piece, false);
+    const waiting = log.caughtUp();
+    events.remove("gone");
+    await waiting; // without the release it would wait for a durable mark that never comes
+    expect(() => log.append(custom(2))).toThrow(SwitchboardError);
+    expect(events.get("gone")).toBeUndefined();
+    events.close();
+    const db = new Database(join(dir, "log.db"), { readonly: true });
+    const rows = db.prepare("SELECT session_id, COUNT(*) AS n FROM events GROUP BY session_id").all();
+    db.close();
+    expect(rows).toEqual([{ session_id: "kept", n: 1 }]);
+  });
+
   it("assigns output offsets from the byte counter", () => {
     const log = openLog(tempDir()).create("s1");
     const a = log.appendOutput("stdout", "héllo");

@@ -250,6 +250,35 @@ describe("web UI", () => {
     await page.waitForSelector(".view-head [data-state=failed]");
   });
 
+  it("stops a session and removes it with two clicks each; another page watching it is told", async () => {
+    const s = await stack();
+    const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    const watcher = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    expect(await page.isHidden("[data-test=remove]")).toBe(true);
+
+    // One click only arms the button.
+    await page.click("[data-test=stop]");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    await page.click("[data-test=stop]");
+    await page.waitForSelector("[data-test=exit-summary]");
+    await page.waitForSelector("[data-test=remove]", { state: "visible" });
+    expect(await page.isHidden("[data-test=stop]")).toBe(true);
+
+    await page.click("[data-test=remove]");
+    expect(await page.textContent("[data-test=remove]")).toContain("Remove for good?");
+    await page.click("[data-test=remove]");
+    await page.waitForFunction(() => location.hash === "#/");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).status === 404, 5_000, "the session to be gone");
+    expect(await page.locator(`.row[data-session="${id}"]`).count()).toBe(0);
+    // The watcher's page had the session's exit already; it learns of the removal from the list.
+    await watcher.waitForSelector(".view-head [data-state=removed]");
+    expect(await watcher.isHidden("[data-test=remove]")).toBe(true);
+  });
+
   it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
     const s = await stack();
     const LINES = 150;

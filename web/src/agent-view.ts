@@ -2,7 +2,7 @@ import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
 import { h, icon } from "./dom.js";
-import { errorText, sessionTitle } from "./format.js";
+import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { PromptComposer } from "./prompt-composer.js";
 import { renderRun } from "./run-render.js";
 import type { RunPage } from "./run-render.js";
@@ -118,7 +118,7 @@ export class AgentView implements View {
       onEvent: (event) => this.onEvent(event),
       onReset: (info) =>
         ctx.toast(`Retention dropped ${info.first - info.lastSeq - 1} old events of this conversation`, "info"),
-      onError: (error) => ctx.toast(`Cannot follow this session: ${errorText(error)}`, "error"),
+      onError: (error) => ctx.toast(followErrorText(error), "error"),
       onReady: () => this.checkRestored(),
     });
     this.renderChrome();

@@ -106,6 +106,12 @@ export function duration(ms: number): string {
 }
 
 /** An error's message for a toast, with the gateway's code when it has one. */
+/** Why a session page stopped following its session (removed, or no longer visible: same answer). */
+export function followErrorText(error: unknown): string {
+  if ((error as { code?: unknown }).code === "SESSION_NOT_FOUND") return "This session was removed.";
+  return `Cannot follow this session: ${errorText(error)}`;
+}
+
 export function errorText(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;

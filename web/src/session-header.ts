@@ -4,7 +4,7 @@ import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
 import { clockTime, displayState, errorText, sessionTitle, shortId } from "./format.js";
 
-/** The second click of "Stop" must come within this long of the first. */
+/** The second click of "Stop" or "Remove" must come within this long of the first. */
 export const CONFIRM_WINDOW_MS = 3_000;
 
 const KIND_ICONS: Record<SessionInfo["kind"], IconName> = { terminal: "terminal", agent: "agent", stream: "stream" };
@@ -18,8 +18,9 @@ export interface SessionHeaderOptions {
 
 /**
  * The top of a session page: back to the list, what it is, its state, who watches and who
- * steers, a link to the agent that started it, and "Stop" (a two-click terminate). It follows
- * the session store, so it stays current while the page is open.
+ * steers, a link to the agent that started it, "Stop" (a two-click terminate) while it runs
+ * and "Remove" (a two-click purge of its record and log) once it has ended. It follows the
+ * session store, so it stays current while the page is open.
  */
 export class SessionHeader {
   readonly element: HTMLElement;
@@ -28,10 +29,15 @@ export class SessionHeader {
   private readonly titleEl: HTMLElement;
   private readonly detailEl: HTMLElement;
   private readonly badgeEl: HTMLElement;
+  /** The link to the agent that started it: on the title line, so a long command line cannot push it out of view. */
+  private readonly parentEl: HTMLElement;
   private readonly metaEl: HTMLElement;
-  private readonly stopButton: HTMLButtonElement | null;
-  private confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopButton: TwoClickButton | null;
+  private readonly removeButton: TwoClickButton | null;
   private readonly stopFollowing: () => void;
+  /** Set once the session is known to be removed (here, or by someone else). */
+  private gone = false;
+  private checkingGone = false;
 
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
@@ -39,19 +45,27 @@ export class SessionHeader {
     this.titleEl = h("h1", { class: "view-title" });
     this.detailEl = h("p", { class: "view-detail" });
     this.badgeEl = h("span", { class: "badge" });
+    this.parentEl = h("span", { class: "parent-slot" });
     this.metaEl = h("div", { class: "view-meta" });
     this.stopButton = ctx.canSteer
-      ? h(
-          "button",
-          {
-            class: "btn btn-small btn-danger-ghost",
-            type: "button",
-            title: "Terminate the session",
-            onclick: () => void this.stop(),
-          },
-          icon("trash"),
-          h("span", null, "Stop"),
-        )
+      ? new TwoClickButton({
+          label: "Stop",
+          confirm: "Really stop?",
+          busy: "Stopping…",
+          title: "Terminate the session",
+          test: "stop",
+          action: () => this.stop(),
+        })
+      : null;
+    this.removeButton = ctx.canSteer
+      ? new TwoClickButton({
+          label: "Remove",
+          confirm: "Remove for good?",
+          busy: "Removing…",
+          title: "Delete the session and everything it logged",
+          test: "remove",
+          action: () => this.remove(),
+        })
       : null;
     this.element = h(
       "header",
@@ -61,22 +75,32 @@ export class SessionHeader {
       h(
         "div",
         { class: "view-heading" },
-        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl),
+        h("div", { class: "view-title-line" }, this.titleEl, this.badgeEl, this.parentEl),
         this.detailEl,
       ),
       this.metaEl,
-      h("div", { class: "view-actions" }, options.actions, this.stopButton),
+      h(
+        "div",
+        { class: "view-actions" },
+        options.actions,
+        this.stopButton?.element ?? null,
+        this.removeButton?.element ?? null,
+      ),
     );
     this.update(session);
     this.stopFollowing = ctx.store.onChange(() => {
       const fresh = ctx.store.get(this.session.id);
-      if (!fresh) return;
+      if (!fresh) {
+        if (ctx.store.loaded && ctx.store.health.ok) void this.checkGone();
+        return;
+      }
       options.onUpdate(fresh);
       this.update(fresh);
     });
   }
 
   private update(session: SessionInfo): void {
+    if (this.gone) return;
     this.session = session;
     fill(this.titleEl, sessionTitle(session));
     this.titleEl.title = `${session.kind} ${session.id}`;
@@ -97,6 +121,9 @@ export class SessionHeader {
     fill(
       this.detailEl,
       details.flatMap((d, i) => (i === 0 ? [d] : [" · ", d])),
+    );
+    fill(
+      this.parentEl,
       session.parent !== null
         ? h(
             "a",
@@ -119,38 +146,124 @@ export class SessionHeader {
         session.controller ?? "free",
       ),
     );
-    if (this.stopButton) this.stopButton.hidden = session.state !== "running";
+    if (this.stopButton) this.stopButton.element.hidden = session.state !== "running";
+    if (this.removeButton) this.removeButton.element.hidden = session.state === "running";
+  }
+
+  /**
+   * The list no longer has the session: ask for it (a list read that started before it was
+   * created lacks it too), and say so when it is really gone.
+   */
+  private async checkGone(): Promise<void> {
+    if (this.gone || this.checkingGone) return;
+    this.checkingGone = true;
+    try {
+      await this.ctx.http.getSession(this.session.id);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === "SESSION_NOT_FOUND" && !this.gone) {
+        this.showGone();
+        this.ctx.toast(`${sessionTitle(this.session)} was removed`, "info");
+      }
+    } finally {
+      this.checkingGone = false;
+    }
+  }
+
+  private showGone(): void {
+    this.gone = true;
+    this.badgeEl.className = "badge state-removed";
+    this.badgeEl.dataset["state"] = "removed";
+    fill(this.badgeEl, h("span", { class: "dot" }), "Removed");
+    if (this.stopButton) this.stopButton.element.hidden = true;
+    if (this.removeButton) this.removeButton.element.hidden = true;
   }
 
   dispose(): void {
     this.stopFollowing();
-    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
+    this.stopButton?.dispose();
+    this.removeButton?.dispose();
   }
 
   private async stop(): Promise<void> {
-    const button = this.stopButton;
-    if (!button) return;
-    if (!button.classList.contains("confirm")) {
-      button.classList.add("confirm");
-      fill(button, icon("trash"), h("span", null, "Really stop?"));
-      this.confirmTimer = setTimeout(() => {
-        button.classList.remove("confirm");
-        fill(button, icon("trash"), h("span", null, "Stop"));
-      }, CONFIRM_WINDOW_MS);
-      return;
-    }
-    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
-    button.disabled = true;
-    fill(button, icon("trash"), h("span", null, "Stopping…"));
     try {
       const ended = await this.ctx.http.deleteSession(this.session.id);
       this.ctx.store.upsert(ended);
     } catch (error) {
       this.ctx.toast(`Could not stop the session: ${errorText(error)}`, "error");
+    }
+  }
+
+  private async remove(): Promise<void> {
+    const title = sessionTitle(this.session);
+    try {
+      const removed = await this.ctx.http.removeSession(this.session.id);
+      this.showGone();
+      for (const s of removed) this.ctx.store.remove(s.id);
+      this.ctx.toast(`Removed ${title}`, "info");
+      this.ctx.navigate("#/");
+    } catch (error) {
+      this.ctx.toast(`Could not remove the session: ${errorText(error)}`, "error");
+    }
+  }
+}
+
+/** A button that acts on a second click within {@link CONFIRM_WINDOW_MS} of the first. */
+class TwoClickButton {
+  readonly element: HTMLButtonElement;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly o: {
+      label: string;
+      confirm: string;
+      busy: string;
+      title: string;
+      test: string;
+      action: () => Promise<void>;
+    },
+  ) {
+    this.element = h(
+      "button",
+      {
+        class: "btn btn-small btn-danger-ghost",
+        type: "button",
+        title: o.title,
+        "data-test": o.test,
+        onclick: () => void this.click(),
+      },
+      icon("trash"),
+      h("span", null, o.label),
+    );
+  }
+
+  dispose(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private show(text: string): void {
+    fill(this.element, icon("trash"), h("span", null, text));
+  }
+
+  private async click(): Promise<void> {
+    const button = this.element;
+    if (!button.classList.contains("confirm")) {
+      button.classList.add("confirm");
+      this.show(this.o.confirm);
+      this.timer = setTimeout(() => {
+        button.classList.remove("confirm");
+        this.show(this.o.label);
+      }, CONFIRM_WINDOW_MS);
+      return;
+    }
+    this.dispose();
+    button.disabled = true;
+    this.show(this.o.busy);
+    try {
+      await this.o.action();
     } finally {
       button.disabled = false;
       button.classList.remove("confirm");
-      fill(button, icon("trash"), h("span", null, "Stop"));
+      this.show(this.o.label);
     }
   }
 }

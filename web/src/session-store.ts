@@ -91,6 +91,12 @@ export class SessionStore {
     this.emit();
   }
 
+  /** Forgets a session that was removed (until a poll says otherwise). */
+  remove(id: string): void {
+    this.patches.delete(id);
+    if (this.sessions.delete(id)) this.emit();
+  }
+
   /** Derives list fields from a live event of a followed session. */
   applyEvent(id: string, event: SessionEvent): void {
     const s = this.sessions.get(id);

@@ -7,7 +7,7 @@ import { ControlBar } from "./control-bar.js";
 import type { Control } from "./control-bar.js";
 import { h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
-import { errorText } from "./format.js";
+import { errorText, followErrorText } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
 import { INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
@@ -116,7 +116,7 @@ export class TerminalView implements View {
           `\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`,
         );
       },
-      onError: (error) => this.endBanner.showError(`Cannot follow this session: ${errorText(error)}`),
+      onError: (error) => this.endBanner.showError(followErrorText(error)),
       onReady: () => {
         this.checkRestored();
         this.maybeAutoAcquire();

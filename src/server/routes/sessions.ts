@@ -16,7 +16,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
+import { SECURITY_HEADERS, boolParam, intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { control, inputBytes, steer } from "../steering.js";
 
@@ -41,8 +41,17 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("DELETE", "/v1/sessions/:id", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    await session.terminate(actorOf(ctx.identity));
-    sendJson(ctx.res, 200, session.info());
+    if (!boolParam(ctx.url, "purge")) {
+      await session.terminate(actorOf(ctx.identity));
+      sendJson(ctx.res, 200, session.info());
+      return;
+    }
+    // Forgets it: record, log and child sessions (terminated first with force=true).
+    const removed = await core.sessions.remove(session.id, actorOf(ctx.identity), {
+      force: boolParam(ctx.url, "force"),
+    });
+    core.metrics.sessionsRemoved.inc({ reason: "purge" }, removed.length);
+    sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
   });
 
   router.add("GET", "/v1/sessions/:id/events", (ctx) => {

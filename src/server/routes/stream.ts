@@ -16,7 +16,8 @@ export const SSE_RETRY_MS = 2_000;
  * `GET /v1/sessions/:id/stream`: the session's log as Server-Sent Events. `id:` is the seq;
  * a reconnecting EventSource sends `Last-Event-ID` and gets exactly the events after it.
  * Retention gaps arrive as an explicit `event: reset`. The stream ends after the session's
- * final event has been written.
+ * final event has been written, or after an `event: reset` with reason `deleted` when the
+ * session is removed.
  */
 export function streamRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/stream", (ctx) => {
@@ -93,8 +94,17 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     }
     const heartbeat = setInterval(() => write(": ping\n\n"), SSE_HEARTBEAT_MS);
     heartbeat.unref();
+    const stopRemoveWatch = session.onRemoved(() => {
+      feed?.close();
+      ending = true;
+      write(
+        `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
+      );
+      res.end();
+    });
     res.on("close", () => {
       releaseConnection();
+      stopRemoveWatch();
       clearInterval(heartbeat);
       feed?.close();
       core.metrics.sseClients.dec();

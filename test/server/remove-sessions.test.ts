@@ -1,0 +1,232 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import WebSocket from "ws";
+import { describe, expect, it } from "vitest";
+import { createTerminalSession } from "../../src/sessions/terminal-session.js";
+import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { alive } from "../sessions/process-helpers.js";
+
+type Http = ReturnType<typeof api>;
+
+async function endedPipe(http: Http, script: string, name?: string): Promise<string> {
+  const created = await http.post("/v1/sessions", { command: ["sh", "-c", script], ...(name ? { name } : {}) });
+  expect(created.status).toBe(201);
+  const id = created.json.id as string;
+  await waitFor(async () => (await http.get(`/v1/sessions/${id}`)).json.state === "exited", 10_000, `${id} to end`);
+  return id;
+}
+
+async function listedIds(http: Http): Promise<string[]> {
+  return ((await http.get("/v1/sessions")).json.sessions as Array<{ id: string }>).map((s) => s.id);
+}
+
+/** Rows the SQLite log still holds for `id` (read after the gateway closed it). */
+function storedRows(dataDir: string, id: string): { sessions: number; events: number } {
+  const db = new Database(join(dataDir, "switchboard.db"), { readonly: true });
+  try {
+    const count = (sql: string) => (db.prepare(sql).get(id) as { n: number }).n;
+    return {
+      sessions: count("SELECT COUNT(*) AS n FROM sessions WHERE id = ?"),
+      events: count("SELECT COUNT(*) AS n FROM events WHERE session_id = ?"),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+describe("removing sessions (DELETE ?purge)", () => {
+  it("forgets an ended session: record, events and output are gone, also after a restart", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const keep = await endedPipe(http, "echo keep me", "keep");
+    const gone = await endedPipe(http, "echo forget me; exit 4", "gone");
+    expect((await http.get(`/v1/sessions/${gone}/output`)).text).toBe("forget me\n");
+
+    const r = await http.del(`/v1/sessions/${gone}?purge=true`);
+    expect(r.status).toBe(200);
+    expect(r.json.removed).toHaveLength(1);
+    expect(r.json.removed[0]).toMatchObject({ id: gone, name: "gone", state: "exited", exitCode: 4 });
+
+    for (const path of [`/v1/sessions/${gone}`, `/v1/sessions/${gone}/events`, `/v1/sessions/${gone}/output`]) {
+      const after = await http.get(path);
+      expect(after.status, path).toBe(404);
+      expect(after.json.error.code).toBe("SESSION_NOT_FOUND");
+    }
+    expect(await listedIds(http)).toEqual([keep]);
+    // Twice: the second finds nothing.
+    expect((await http.del(`/v1/sessions/${gone}?purge=1`)).status).toBe(404);
+    expect((await http.get(`/v1/sessions/${keep}/output`)).text).toBe("keep me\n");
+
+    const dataDir = gw.dataDir;
+    await gw.close();
+    expect(storedRows(dataDir, gone)).toEqual({ sessions: 0, events: 0 });
+    expect(storedRows(dataDir, keep).events).toBeGreaterThan(0);
+    const again = await testGateway({ dataDir });
+    const http2 = api(again.url);
+    expect(await listedIds(http2)).toEqual([keep]);
+    expect((await http2.get(`/v1/sessions/${keep}/output`)).text).toBe("keep me\n");
+  });
+
+  it("refuses a running session unless force=true, which terminates it first", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", { command: ["sleep", "300"] });
+    const id = created.json.id as string;
+    const pid = created.json.pid as number;
+
+    const refused = await http.del(`/v1/sessions/${id}?purge=true`);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.code).toBe("SESSION_RUNNING");
+    expect(refused.json.error.message).toContain("force=true");
+    expect((await http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    expect(alive(pid)).toBe(true);
+
+    const bad = await http.del(`/v1/sessions/${id}?purge=maybe`);
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe("BAD_REQUEST");
+
+    const forced = await http.del(`/v1/sessions/${id}?purge=true&force=true`);
+    expect(forced.status).toBe(200);
+    expect(forced.json.removed[0]).toMatchObject({ id, state: "exited", signal: "SIGTERM" });
+    expect(alive(pid)).toBe(false);
+    expect((await http.get(`/v1/sessions/${id}`)).status).toBe(404);
+  });
+
+  it("a viewer may not remove; the owner's other sessions stay", async () => {
+    const VIEWER = "viewer-token-0123456789abcdef0123";
+    const gw = await testGateway({
+      config: { auth: { tokens: [{ name: "vera", token: VIEWER, role: "viewer", sessions: ["*"] }] } },
+    });
+    const http = api(gw.url);
+    const id = await endedPipe(http, "true");
+    const r = await api(gw.url, VIEWER).del(`/v1/sessions/${id}?purge=true`);
+    expect(r.status).toBe(403);
+    expect(r.json.error.code).toBe("FORBIDDEN");
+    expect((await http.get(`/v1/sessions/${id}`)).status).toBe(200);
+  });
+
+  it("tells every consumer: /v1/ws gets reset 'deleted', /ws/session closes 4004, SSE ends with a reset", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const other = (await http.post("/v1/sessions", { kind: "stream", name: "other" })).json.id as string;
+    // 20 MB of history: more than a consumer's queue budget (4 MiB), so consumers that do not
+    // read are still in the middle of it when the session is removed.
+    const id = await endedPipe(http, "head -c 20000000 /dev/zero | tr '\\0' a");
+    const head = (await http.get(`/v1/sessions/${id}`)).json.head as number;
+
+    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on("message", (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once("open", r));
+    ws.send(JSON.stringify({ op: "subscribe", session: other, since: 0 }));
+    ws.send(JSON.stringify({ op: "subscribe", session: id, since: head, types: ["custom"] }));
+    await waitFor(() => frames.filter((f) => f.op === "subscribed").length === 2, 5_000, "subscribed");
+
+    const term = new WebSocket(`${gw.url.replace("http", "ws")}/ws/session/${id}?since=0`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    const termFrames: string[] = [];
+    term.on("message", (d) => termFrames.push(String(d).slice(0, 40)));
+    const termClosed = new Promise<number>((r) => term.once("close", (code) => r(code)));
+    await new Promise((r) => term.once("open", r));
+    const termSocket = (term as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    termSocket.pause();
+
+    const sse = await fetch(`${gw.url}/v1/sessions/${id}/stream?since=0`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    await waitFor(async () => (await http.get(`/v1/sessions/${id}`)).json.viewers === 3, 5_000, "3 viewers");
+
+    expect((await http.del(`/v1/sessions/${id}?purge=true`)).status).toBe(200);
+
+    const reset = await waitFor(() => frames.find((f) => f.op === "reset"), 5_000, "reset frame");
+    expect(reset).toEqual({ op: "reset", session: id, reason: "deleted", head, first: 1 });
+    termSocket.resume();
+    expect(await termClosed).toBe(4004);
+    expect(termFrames.some((f) => f.includes('"exit"'))).toBe(false);
+    const text = await sse.text();
+    expect(text).toContain('"type":"output"');
+    expect(text).not.toContain('"type":"exit"');
+    expect(text.trimEnd().endsWith(`event: reset\ndata: {"reason":"deleted","first":1,"head":${head}}`)).toBe(true);
+
+    // The subscription has ended: unsubscribe says so, and re-subscribing finds no session.
+    frames.length = 0;
+    ws.send(JSON.stringify({ op: "unsubscribe", session: id, ref: 1 }));
+    ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0, ref: 2 }));
+    await waitFor(() => frames.length >= 2, 5_000, "answers");
+    expect(frames[0]).toMatchObject({ op: "error", ref: 1, code: "NOT_SUBSCRIBED" });
+    expect(frames[1]).toMatchObject({ op: "error", ref: 2, code: "SESSION_NOT_FOUND" });
+    // The other subscription is untouched.
+    await http.post(`/v1/sessions/${other}/events`, { type: "custom", data: { name: "still", data: 1 } });
+    await waitFor(() => frames.some((f) => f.op === "event" && f.session === other), 5_000, "other session's event");
+    ws.close();
+  });
+
+  it("removes an agent's child sessions with it", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
+    const child = createTerminalSession(gw.core.sessions, { kind: "terminal", command: ["sleep", "300"] }, "admin", {
+      parent,
+    });
+    const unrelated = await endedPipe(http, "true");
+    await http.post(`/v1/sessions/${parent}/events`, { type: "exit", data: { exitCode: 0 } });
+
+    const refused = await http.del(`/v1/sessions/${parent}?purge=true`);
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.message).toContain(`running child ${child.id}`);
+
+    const r = await http.del(`/v1/sessions/${parent}?purge=true&force=true`);
+    expect(r.status).toBe(200);
+    expect((r.json.removed as Array<{ id: string }>).map((s) => s.id)).toEqual([child.id, parent]);
+    expect(alive(child.record.pid!)).toBe(false);
+    expect(await listedIds(http)).toEqual([unrelated]);
+  });
+});
+
+describe("retention.endedSessions", () => {
+  it("keeps the newest maxCount ended sessions and never touches running ones", async () => {
+    const gw = await testGateway({ config: { retention: { endedSessions: { maxCount: 2 } } } });
+    const http = api(gw.url);
+    const running = (await http.post("/v1/sessions", { command: ["sleep", "300"] })).json.id as string;
+    const ended: string[] = [];
+    for (let i = 0; i < 4; i++) ended.push(await endedPipe(http, `echo ${i}`));
+    await waitFor(async () => (await listedIds(http)).length === 3, 5_000, "pruning to 2 ended");
+    expect((await listedIds(http)).sort()).toEqual([running, ended[2]!, ended[3]!].sort());
+    const metrics = (await http.get("/metrics")).text;
+    expect(metrics).toMatch(/switchboard_sessions_removed_total\{reason="retention"\} 2/);
+  });
+
+  it("removes sessions that ended more than maxAgeMs ago, at start and as time passes", async () => {
+    const first = await testGateway();
+    const http = api(first.url);
+    const old = await endedPipe(http, "echo old");
+    const dataDir = first.dataDir;
+    await first.close();
+    await new Promise((r) => setTimeout(r, 300));
+
+    const gw = await testGateway({
+      dataDir,
+      config: { retention: { endedSessions: { maxAgeMs: 250 } } },
+      pruneIntervalMs: 50,
+    });
+    const http2 = api(gw.url);
+    // Pruned before the gateway listened.
+    expect(await listedIds(http2)).toEqual([]);
+    expect((await http2.get(`/v1/sessions/${old}`)).status).toBe(404);
+
+    const fresh = await endedPipe(http2, "echo fresh");
+    const running = (await http2.post("/v1/sessions", { command: ["sleep", "300"] })).json.id as string;
+    expect(await listedIds(http2)).toContain(fresh);
+    await waitFor(async () => !(await listedIds(http2)).includes(fresh), 5_000, "the fresh one to age out");
+    expect(await listedIds(http2)).toEqual([running]);
+  });
+
+  it("rejects a bad rule at start with the field's path", async () => {
+    await expect(testGateway({ config: { retention: { endedSessions: { maxAgeMs: -1 } } } })).rejects.toThrow(
+      /retention\.endedSessions\.maxAgeMs/,
+    );
+  });
+});
