@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { childEnv } from "../core/child-env.js";
 import type { Clock } from "../core/clock.js";
 import type { AgentLogger } from "./logger.js";
 import { describeError } from "./logger.js";
@@ -43,7 +44,8 @@ export class AgentProcess {
     this.opts = options;
     this.child = spawn(options.command, options.args, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      // Never the gateway's own secrets (SWITCHBOARD_TOKEN): an agent may print what it sees into the log.
+      env: childEnv(options.env),
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });

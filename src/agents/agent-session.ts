@@ -56,6 +56,8 @@ export interface AgentSessionOptions {
   deltaThrottleMs?: number;
   /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
   permissionTimeoutMs?: number;
+  /** Text one run may stream before it is stopped with `chat.error` LIMIT_EXCEEDED; default {@link DEFAULT_RUN_TEXT_BYTES}. */
+  maxRunTextBytes?: number;
   /** Serves ACP `terminal/*` with child sessions; without it agents are told there is no terminal. */
   children?: ChildTerminalFactory;
   logger?: AgentLogger;
@@ -87,6 +89,7 @@ export class AgentSession {
   private readonly clock: Clock;
   private readonly logger: AgentLogger;
   private readonly throttleMs: number;
+  private readonly maxRunTextBytes: number | undefined;
   private readonly context: AdapterContext;
   private readonly makeAdapter: (context: AdapterContext) => AgentAdapter;
   private readonly permissions: PermissionBroker;
@@ -107,6 +110,7 @@ export class AgentSession {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.throttleMs = options.deltaThrottleMs ?? DEFAULT_DELTA_THROTTLE_MS;
+    this.maxRunTextBytes = options.maxRunTextBytes;
     this.makeAdapter = options.adapter ?? adapterFactoryFor(options.spec);
     this.context = {
       sessionId: options.sessionId,
@@ -141,6 +145,13 @@ export class AgentSession {
       clock: this.clock,
       throttleMs: this.throttleMs,
       permissions: this.permissions,
+      ...(this.maxRunTextBytes !== undefined ? { maxTextBytes: this.maxRunTextBytes } : {}),
+      onTextLimit: (r, max) =>
+        this.stop(r, {
+          type: "chat.error",
+          code: "LIMIT_EXCEEDED",
+          message: `the agent streamed more than ${max} bytes of text in one run (limits.runTextBytes); the run was stopped`,
+        }),
     });
     run.queued(this.queue.length);
     this.queue.push(run);
@@ -161,15 +172,7 @@ export class AgentSession {
     if (!run && !(all && this.queue.length > 0)) {
       throw new SwitchboardError("RUN_NOT_ACTIVE", "no run is active");
     }
-    if (run) {
-      this.active = undefined;
-      run.end({ type: "chat.aborted", by });
-      const lane = this.lane;
-      if (lane?.run === run) {
-        lane.controller.abort();
-        lane.settleTimer = this.clock.setTimeout(() => this.forceSettle(lane), ABORT_SETTLE_TIMEOUT_MS);
-      }
-    }
+    if (run) this.stop(run, { type: "chat.aborted", by });
     let cleared = 0;
     if (all) {
       const queued = this.queue;
@@ -179,6 +182,23 @@ export class AgentSession {
     }
     this.notifyState();
     return { runId: run?.runId ?? null, cleared };
+  }
+
+  /**
+   * Ends the active `run` with `end` and tells the agent to stop (ACP `session/cancel`, a
+   * command agent's process is killed); the lane is free once the agent has finished the turn,
+   * or after {@link ABORT_SETTLE_TIMEOUT_MS}, when the agent is restarted.
+   */
+  private stop(run: Run, end: RunEnd): void {
+    if (this.active !== run) return;
+    this.active = undefined;
+    run.end(end);
+    const lane = this.lane;
+    if (lane?.run === run) {
+      lane.controller.abort();
+      lane.settleTimer = this.clock.setTimeout(() => this.forceSettle(lane), ABORT_SETTLE_TIMEOUT_MS);
+    }
+    this.notifyState();
   }
 
   /**

@@ -5,6 +5,13 @@ import type { Actor, ErrorCode } from "../protocol/index.js";
 import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
+/**
+ * Text (answer and thoughts together, UTF-8 bytes) one run may stream before it is stopped:
+ * `chat.final` carries the whole answer, so an agent printing without end would otherwise grow
+ * the gateway until it fails (`limits.runTextBytes`).
+ */
+export const DEFAULT_RUN_TEXT_BYTES = 16 * 1024 * 1024;
+
 /** Tool calls whose last status a run remembers (to fill updates that omit it); more are not merged. */
 export const MAX_TRACKED_TOOL_CALLS = 1000;
 
@@ -24,6 +31,10 @@ export interface RunOptions {
   clock: Clock;
   throttleMs: number;
   permissions: PermissionBroker;
+  /** Default {@link DEFAULT_RUN_TEXT_BYTES}. */
+  maxTextBytes?: number;
+  /** The run streamed more than `maxTextBytes`: the owner ends it (the text past the limit is dropped). */
+  onTextLimit?: (run: Run, maxTextBytes: number) => void;
 }
 
 interface ToolState {
@@ -50,8 +61,13 @@ export class Run implements RunSink {
   private readonly deltas: DeltaPacer;
   private readonly thoughts: DeltaPacer;
   private readonly tools = new Map<string, ToolState>();
+  private textBytes = 0;
+  private readonly maxTextBytes: number;
+  private readonly onTextLimit: ((run: Run, maxTextBytes: number) => void) | undefined;
 
   constructor(options: RunOptions) {
+    this.maxTextBytes = options.maxTextBytes ?? DEFAULT_RUN_TEXT_BYTES;
+    this.onTextLimit = options.onTextLimit;
     this.runId = options.runId;
     this.prompt = options.text;
     this.by = options.by;
@@ -122,11 +138,19 @@ export class Run implements RunSink {
   }
 
   text(chunk: string): void {
-    if (this.open) this.deltas.push(chunk);
+    if (this.open && this.withinLimit(chunk)) this.deltas.push(chunk);
   }
 
   thought(chunk: string): void {
-    if (this.open) this.thoughts.push(chunk);
+    if (this.open && this.withinLimit(chunk)) this.thoughts.push(chunk);
+  }
+
+  /** Counts streamed text; past the limit, the run's owner is told (once: it ends the run). */
+  private withinLimit(chunk: string): boolean {
+    this.textBytes += Buffer.byteLength(chunk);
+    if (this.textBytes <= this.maxTextBytes) return true;
+    this.onTextLimit?.(this, this.maxTextBytes);
+    return false;
   }
 
   tool(update: ToolUpdate): void {

@@ -131,7 +131,8 @@ export type HostFrame =
 
 /** What a plugin's HTTP hook answers (`api.http.onRequest`). */
 export const HttpHookResponse = z.strictObject({
-  status: z.number().int().min(100).max(599),
+  /** A final status: 1xx would make the gateway write an interim response with a body. */
+  status: z.number().int().min(200).max(599),
   headers: z.record(z.string(), z.string()).optional(),
   body: z.unknown().optional(),
 });

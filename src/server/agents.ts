@@ -14,8 +14,14 @@ export const BUILT_IN_AGENTS: Readonly<Record<string, AgentSpec>> = { echo: { ad
 
 /** The spec of a configured (or built-in) agent id; AGENT_NOT_FOUND names the ones that exist. */
 export function agentSpec(core: GatewayCore, id: string): AgentSpec {
-  const spec =
-    core.config.agents[id] ?? BUILT_IN_AGENTS[id] ?? (core.pluginAgents.has(id) ? PLUGIN_AGENT_SPEC : undefined);
+  // Own properties only: "toString" or "__proto__" must not find Object.prototype's members.
+  const spec = Object.hasOwn(core.config.agents, id)
+    ? core.config.agents[id]
+    : Object.hasOwn(BUILT_IN_AGENTS, id)
+      ? BUILT_IN_AGENTS[id]
+      : core.pluginAgents.has(id)
+        ? PLUGIN_AGENT_SPEC
+        : undefined;
   if (!spec) {
     const known = [
       ...new Set([...Object.keys(BUILT_IN_AGENTS), ...Object.keys(core.config.agents), ...core.pluginAgents.keys()]),
@@ -53,6 +59,7 @@ export function createAgentGatewaySession(
         adapter: viaPlugin ? pluginAgentAdapter(plugins, body.agent as string) : undefined,
         cwd,
         deltaThrottleMs: core.config.deltaThrottleMs,
+        maxRunTextBytes: core.limits.runTextBytes,
         children: childTerminalFactory(core.sessions, owner),
         logger: core.logger.child({ session: record.id }),
       });

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
 import { InlineAgent, SwitchboardError } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
@@ -42,6 +43,8 @@ export const DEFAULT_LIMITS = {
   eventsPerAppend: 1000,
   /** Bytes a connection may have queued (gateway queue + socket buffer) before it is switched to catch-up. */
   queueBytes: 4 * 1024 * 1024,
+  /** Text (answer and thoughts, UTF-8 bytes) one agent run may stream before it is stopped with `chat.error`. */
+  runTextBytes: DEFAULT_RUN_TEXT_BYTES,
 };
 export type Limits = typeof DEFAULT_LIMITS;
 
@@ -149,9 +152,22 @@ export function loadConfigFile(file: string): Config {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new SwitchboardError("CONFIG_INVALID", `config ${file} is not valid JSON: ${(error as Error).message}`);
+    // Without V8's excerpt of the text: it may be part of a token.
+    throw new SwitchboardError("CONFIG_INVALID", `config ${file} is not valid JSON: ${describeJsonError(error)}`);
   }
   return parseConfig(raw, file);
+}
+
+/**
+ * What a failed `JSON.parse` found wrong, without the excerpt of the input V8 puts in its
+ * message (`Unexpected token 'o', ..."{"token":tok-SECRET"... is not valid JSON`): a malformed
+ * login body or frame would otherwise echo part of a token (or typed password) into the error,
+ * and from there into proxies' and clients' logs (issue 4: tokens never in error messages).
+ */
+export function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const excerpt = message.search(/, (?:\.\.\.)?"/);
+  return (excerpt >= 0 ? message.slice(0, excerpt) : message).slice(0, 200);
 }
 
 /** `path.to.field: message; ...` — the wording every validation error uses. */

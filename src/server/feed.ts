@@ -20,6 +20,17 @@ export interface FeedSink {
 
 export type FeedMode = "catchup" | "live" | "closed";
 
+export interface FeedHooks {
+  /** The feed fell behind and left live delivery. */
+  onCatchUp?: () => void;
+  /** Retention overtook the feed (the sink's `reset` follows). */
+  onReset?: () => void;
+  /** The feed reached the head and joined live delivery. */
+  onJoin?: () => void;
+  /** A live event was passed over by the type filter (the cursor moved without a delivery). */
+  onSkip?: () => void;
+}
+
 /**
  * One consumer's position in one session's log. It replays from `since`, joins live delivery
  * at exactly the head in the same synchronous step as the last read (guarantee 2), and when
@@ -37,7 +48,7 @@ export class SessionFeed {
     since: number,
     private readonly sink: FeedSink,
     private readonly types?: ReadonlySet<string>,
-    private readonly hooks: { onCatchUp?: () => void; onReset?: () => void } = {},
+    private readonly hooks: FeedHooks = {},
   ) {
     log.checkPosition(since);
     this._cursor = since;
@@ -79,6 +90,7 @@ export class SessionFeed {
           // Same tick as the read: nothing can be appended in between.
           this._mode = "live";
           this.unsubscribe = this.log.subscribe((entry) => this.onLive(entry));
+          this.hooks.onJoin?.();
           return;
         }
       }
@@ -97,6 +109,7 @@ export class SessionFeed {
     if (this._mode !== "live" || entry.seq <= this._cursor) return;
     if (this.types && !this.types.has(entry.type)) {
       this._cursor = entry.seq;
+      this.hooks.onSkip?.();
       return;
     }
     const queued = this.sink.queuedBytes;

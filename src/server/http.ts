@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
 import { ERROR_CODES, SwitchboardError } from "../protocol/index.js";
-import { formatIssues } from "./config.js";
+import { describeJsonError, formatIssues } from "./config.js";
 
 /**
  * Headers on every response: no sniffing, no framing, no referrer leaks, no caching of API data,
@@ -17,18 +17,33 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 };
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  sendJsonText(res, status, JSON.stringify(body));
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  sendJsonText(res, status, JSON.stringify(body), headers);
 }
 
-/** Sends an already-serialized JSON body (the log keeps events serialized). */
-export function sendJsonText(res: ServerResponse, status: number, text: string): void {
+/**
+ * Sends an already-serialized JSON body (the log keeps events serialized). `headers` may add
+ * headers and replace `Cache-Control`, not the security headers or the content type.
+ */
+export function sendJsonText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) return;
   res.writeHead(status, {
+    // Lower case, as `headers` come: a header given twice with different case is sent twice.
+    "cache-control": "no-store",
+    ...headers,
     ...SECURITY_HEADERS,
     "Content-Type": "application/json; charset=utf-8",
     "Content-Length": Buffer.byteLength(text),
-    "Cache-Control": "no-store",
   });
   res.end(text);
 }
@@ -86,18 +101,6 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   } catch (error) {
     throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${describeJsonError(error)}`);
   }
-}
-
-/**
- * What a failed `JSON.parse` found wrong, without the excerpt of the input V8 puts in its
- * message (`Unexpected token 'o', ..."{"token":tok-SECRET"... is not valid JSON`): a malformed
- * login body or frame would otherwise echo part of a token (or typed password) into the error,
- * and from there into proxies' and clients' logs (issue 4: tokens never in error messages).
- */
-export function describeJsonError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const excerpt = message.search(/, (?:\.\.\.)?"/);
-  return (excerpt >= 0 ? message.slice(0, excerpt) : message).slice(0, 200);
 }
 
 /** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */

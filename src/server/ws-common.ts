@@ -8,7 +8,7 @@ import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import type { z } from "zod";
 import { formatIssues } from "./config.js";
-import { describeJsonError } from "./http.js";
+import { describeJsonError } from "./config.js";
 
 /** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;

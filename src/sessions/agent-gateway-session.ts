@@ -23,6 +23,7 @@ export interface AgentStartOptions {
   adapter?: ((ctx: AdapterContext) => AgentAdapter) | undefined;
   cwd: string;
   deltaThrottleMs?: number | undefined;
+  maxRunTextBytes?: number | undefined;
   children: ChildTerminalFactory;
   logger?: AgentLogger;
 }
@@ -44,6 +45,7 @@ export class AgentGatewaySession extends Session {
       clock: this.ctx.clock,
       children: options.children,
       ...(options.deltaThrottleMs !== undefined ? { deltaThrottleMs: options.deltaThrottleMs } : {}),
+      ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
     });

@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { childEnv } from "../core/child-env.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../log/session-log.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -10,9 +11,6 @@ import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
-
-/** Gateway variables a child never inherits: they would hand it the gateway's credentials. */
-const WITHHELD_ENV = /^SWITCHBOARD_/;
 
 /**
  * A process in a pipe or PTY, its output coalesced into `output` events (guarantee 3: `exit`
@@ -116,13 +114,6 @@ export class TerminalSession extends Session {
 /** A terminal session restored after a restart: its process is gone, its log remains. */
 export function restoreTerminalSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): TerminalSession {
   return new TerminalSession(record, log, ctx);
-}
-
-/** The environment of a new process: the gateway's (minus its own secrets), then `overrides`. */
-export function childEnv(overrides: Record<string, string> | undefined): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !WITHHELD_ENV.test(k)) env[k] = v;
-  return { ...env, ...overrides };
 }
 
 /** Creates and starts a terminal session for `owner`. */

@@ -244,6 +244,46 @@ describe("agent session run lane", () => {
     expectCode(() => agent.prompt("c", alice), "SESSION_NOT_RUNNING");
   });
 
+  it("stops a run that streams more text than maxRunTextBytes with one chat.error, tells the agent, and goes on", async () => {
+    const clock = new ManualClock(0);
+    const log = new MemoryLog("s3", { clock });
+    const signals: AbortSignal[] = [];
+    const agent = new AgentSession({
+      sessionId: "s3",
+      log,
+      spec: { adapter: "echo" },
+      clock,
+      maxRunTextBytes: 1000,
+      adapter: () => ({
+        dead: false,
+        run(run: AdapterRun): Promise<RunOutcome> {
+          signals.push(run.signal);
+          if (run.text === "flood") {
+            // Thoughts count too; an agent that keeps printing after the stop is ignored.
+            run.sink.thought("t".repeat(400));
+            for (let i = 0; i < 50; i++) run.sink.text("é".repeat(50)); // 100 bytes each
+          } else {
+            run.sink.text(run.text);
+          }
+          return Promise.resolve({ kind: "final", stopReason: "end_turn" });
+        },
+        dispose: () => Promise.resolve(),
+      }),
+    });
+    sessions.push(agent);
+    const flood = agent.prompt("flood", alice).runId;
+    const next = agent.prompt("after", alice).runId;
+    await drive(clock, 200);
+    const events = runEvents(log, flood);
+    expect(events.filter((e) => e.type === "chat.error")).toHaveLength(1);
+    expect(events.at(-1)).toMatchObject({ type: "chat.error", code: "LIMIT_EXCEEDED" });
+    expect((events.at(-1) as EventOf<"chat.error">).message).toContain("limits.runTextBytes");
+    // Exactly what fit under the limit was kept: 400 bytes of thought and 6 chunks of 100.
+    expect(deltaText(log, flood)).toBe("é".repeat(300));
+    expect(signals[0]!.aborted).toBe(true);
+    expect(runEvents(log, next).at(-1)).toMatchObject({ type: "chat.final", text: "after" });
+  });
+
   it("an agent that never finishes an aborted turn is replaced after the settle timeout, and the queue goes on", async () => {
     const clock = new ManualClock(0);
     const log = new MemoryLog("s2", { clock });

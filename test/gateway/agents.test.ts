@@ -85,6 +85,12 @@ describe("agent sessions through the gateway", () => {
     const unknown = await http.post("/v1/sessions", { kind: "agent", agent: "nope" });
     expect(unknown.status).toBe(404);
     expect(unknown.json.error).toMatchObject({ code: "AGENT_NOT_FOUND", message: expect.stringContaining("echo") });
+    // Names every JavaScript object has are no agents either, and nothing is created for them.
+    for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      const inherited = await http.post("/v1/sessions", { kind: "agent", agent: name });
+      expect(inherited.json.error?.code, name).toBe("AGENT_NOT_FOUND");
+    }
+    expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
     const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "echo" });
     const abort = await http.post(`/v1/sessions/${agent.id}/abort`, {});
     expect(abort.json.error.code).toBe("RUN_NOT_ACTIVE");

@@ -93,6 +93,11 @@ describe("routing through the gateway", () => {
     const refused = gw.reload();
     expect(refused).toMatchObject({ ok: false, error: expect.stringMatching(/nobody/) });
     expect((await route()).json).toMatchObject({ agentId: "echo", matchedBy: "channel" });
+    // A typo next to a token: the error (which goes to the log) says where, not what the text was.
+    writeFileSync(file, '{"auth": {"tokens": [{"name": "ci", "token": ci-token-SECRET-0123456789}]}}');
+    const typo = gw.reload();
+    expect(typo).toMatchObject({ ok: false, error: expect.stringContaining("is not valid JSON") });
+    expect(JSON.stringify(typo)).not.toMatch(/ci-tok/);
   });
 
   it("reloads when the config file changes on disk", async () => {
@@ -172,5 +177,22 @@ describe("a channel plugin through the gateway", () => {
     expect(sessions).toEqual([expect.objectContaining({ agent: "words", owner: "plugin:hook" })]);
     const missing = await http.post("/v1/plugins/hook/http/", { nope: 1 });
     expect(missing.status).toBe(400);
+  });
+});
+
+describe("a plugin's HTTP hook through the gateway", () => {
+  it("serves the harmless headers the plugin set, never its cookies, CORS, redirects or content type", async () => {
+    const gw = await testGateway({
+      config: { plugins: { entries: { basic: { path: resolve("test/plugins/fixtures/basic") } } } },
+    });
+    const r = await api(gw.url).post("/v1/plugins/basic/http/x", { op: "respond-headers" });
+    expect(r.status).toBe(201);
+    expect(r.json).toBe("<script>steal()</script>");
+    expect(r.headers.get("x-plugin-version")).toBe("1");
+    expect(r.headers.get("cache-control")).toBe("no-store");
+    expect(r.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    for (const name of ["set-cookie", "access-control-allow-origin", "location", "x-switchboard-role"])
+      expect(r.headers.get(name), name).toBeNull();
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
   });
 });

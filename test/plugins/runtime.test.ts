@@ -148,6 +148,16 @@ describe("the plugin runtime API", () => {
       headers: { "x-plugin-version": "1", "cache-control": "no-store" },
       body: "<script>steal()</script>",
     });
+    // Only final statuses: a 1xx would have the gateway send an interim response with a body.
+    for (const status of [100, 101, 199, 600]) {
+      await expect(
+        t.host.handleHttp("basic", request({ op: "status", args: { status } })),
+        String(status),
+      ).rejects.toMatchObject({ code: "INTERNAL" });
+    }
+    expect(await t.host.handleHttp("basic", request({ op: "status", args: { status: 204 } }))).toMatchObject({
+      status: 204,
+    });
   });
 
   it("denies the dangerous APIs without permission and runs them with it", async () => {

@@ -140,6 +140,21 @@ describe("input validation", () => {
         .map((e) => (e as { data: string }).data)
         .join(""),
     ).toBe("mine=ok secret=none\n");
+
+    // Agents too: an agent may print what it sees, and its answer is in the log for every viewer.
+    const agent = await createSession(gw, "alice", {
+      kind: "agent",
+      agent: {
+        adapter: "command",
+        command: ["sh", "-c", 'echo "agent secret=${SWITCHBOARD_SECURITY_TEST_SECRET:-none}"'],
+      },
+    });
+    await http(gw, "alice").post(`/v1/sessions/${agent.id}/prompt`, { text: "hi" });
+    const final = await until(
+      async () => (await eventsOf(gw, agent.id)).find((e) => e.type === "chat.final"),
+      "answer",
+    );
+    expect((final as { text: string }).text).toBe("agent secret=none\n");
   });
 
   it("refuses NUL bytes in command, env and cwd with VALIDATION_FAILED before anything starts", async () => {

@@ -412,6 +412,27 @@ describe("reading", () => {
     expect([...viaQuery.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([7]);
   });
 
+  it("ends an SSE stream filtered by type once the session has ended, delivered or not", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    const open = (query: string) =>
+      fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    // Following live when the session ends (the exit passes the filter by), and one far behind.
+    const live = await open("?types=custom");
+    await waitFor(async () => (await http.get(`/v1/sessions/${s.id}`)).json.viewers === 1, 5000, "viewer");
+    await http.post(`/v1/sessions/${s.id}/events`, [
+      { type: "n", data: 1 },
+      { type: "output", data: { data: "x\n" } },
+      { type: "exit", data: {} },
+    ]);
+    const ids = (body: string) => [...body.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids(await live.text())).toEqual([1]);
+    // Connecting after the end, from the start and from the head.
+    expect(ids(await (await open("?types=custom")).text())).toEqual([1]);
+    expect(ids(await (await open("?types=custom&since=3")).text())).toEqual([]);
+  });
+
   it("delivers live SSE events as they are appended", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

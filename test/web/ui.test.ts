@@ -52,8 +52,13 @@ interface Stack {
   gateway: Gateway;
   proxy: TcpProxy;
   http: ReturnType<typeof api>;
-  /** A signed-in page (a fresh browser context: its own cookie jar). */
-  page(options?: { token?: string; viewport?: { width: number; height: number }; hash?: string }): Promise<Page>;
+  /** A signed-in page (a fresh browser context: its own cookie jar); `touch` makes it a phone's (taps, no hover). */
+  page(options?: {
+    token?: string;
+    viewport?: { width: number; height: number };
+    touch?: boolean;
+    hash?: string;
+  }): Promise<Page>;
   /** A page at `path` in a fresh context, not signed in. */
   blank(path: string): Promise<Page>;
 }
@@ -75,8 +80,8 @@ async function stack(config?: ConfigInput): Promise<Stack> {
     await proxy.close();
     await gateway.close();
   });
-  const blank = async (path: string, viewport = DESKTOP): Promise<Page> => {
-    const context = await browser.newContext({ viewport });
+  const blank = async (path: string, viewport = DESKTOP, touch = false): Promise<Page> => {
+    const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
     contexts.push(context);
     const page = await context.newPage();
     page.on("pageerror", (error) => console.error("page error:", error));
@@ -88,8 +93,8 @@ async function stack(config?: ConfigInput): Promise<Stack> {
     proxy,
     http: api(gateway.url),
     blank,
-    async page({ token = TEST_TOKEN, viewport = DESKTOP, hash = "" } = {}) {
-      const page = await blank(`/#token=${token}`, viewport);
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "" } = {}) {
+      const page = await blank(`/#token=${token}`, viewport, touch);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash);
       return page;
@@ -191,6 +196,36 @@ describe("web UI", () => {
     await page.reload();
     await page.waitForSelector(".login-card");
     expect(await page.locator("[data-test=whoami]").count()).toBe(0);
+  });
+
+  it("signs in from the printed URL opened in a tab already on the sign-in page (audit: nothing happened)", async () => {
+    const s = await stack();
+    const page = await s.blank("/");
+    await page.waitForSelector(".login-card");
+    await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+    await page.waitForSelector("[data-test=whoami]:has-text('admin')");
+    expect(page.url()).toBe(`${s.proxy.url}/`);
+  });
+
+  it("switches to the identity of a printed URL opened in a signed-in tab, and says when its token is refused", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+    });
+    const id = await createShell(s.http, "watched");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.goto(`${s.proxy.url}/#token=${VIEWER_TOKEN}`);
+    await page.waitForSelector("[data-test=whoami]:has-text('vera')");
+    expect(await page.textContent("[data-test=whoami]")).toContain("viewer");
+    expect(page.url()).toBe(`${s.proxy.url}/`);
+    await page.waitForSelector(`.main .row[data-session="${id}"]`);
+    // The admin's page let go of the shell's control when it closed.
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.controller === null, 5_000, "release");
+
+    await page.goto(`${s.proxy.url}/#token=not-the-right-token-0123456789`);
+    await page.waitForSelector(".toast:has-text('refused')");
+    expect(await page.textContent("[data-test=whoami]")).toContain("vera");
+    expect(page.url()).toBe(`${s.proxy.url}/`);
   });
 
   it("creates a PTY session, shows its output, echoes typing and restores the same screen on reload", async () => {
@@ -426,6 +461,51 @@ describe("web UI", () => {
     await alice.keyboard.type("echo alice-typed\n");
     await alice.waitForTimeout(400);
     expect(await terminalText(bob)).not.toContain("alice-typed");
+  });
+
+  it("sends a line typed fast while nobody holds control whole and in order (audit: keys lost after Release)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "free-typing");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    for (const round of [1, 2, 3]) {
+      await page.waitForSelector(".terminal-view[data-control=mine]");
+      await page.click(".control-bar button:has-text('Release')");
+      await page.waitForSelector(".terminal-view[data-control=free]");
+      await page.click(".term-host");
+      // The first key takes control; the rest arrive while that is on its way.
+      await page.keyboard.type(`echo typed-${round}-$((40+2))\n`);
+      await waitForTerminal(page, (t) => new RegExp(`^typed-${round}-42$`, "m").test(t), 5_000, `round ${round}`);
+    }
+  });
+
+  it("sends a line typed after the idle control lease lapsed whole and in order (audit: keys reordered)", async () => {
+    const s = await stack({ control: { autoReleaseAfterMs: 1_000 } });
+    const id = await createShell(s.http, "lapsed");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.click(".term-host");
+    await page.waitForSelector(".terminal-view[data-control=free]", { timeout: 5_000 });
+    await page.keyboard.type("echo lapsed-$((40+2))\n");
+    await waitForTerminal(page, (t) => /^lapsed-42$/m.test(t), 5_000, "the echoed line");
+  });
+
+  it("keeps the focus in the terminal when a phone key-bar key is tapped (audit: typing after Tab went nowhere)", async () => {
+    const s = await stack();
+    const cwd = tempDir();
+    writeFileSync(join(cwd, "tab-completed-42.txt"), "");
+    const id = await createShell(s.http, "phone-keys", { cwd });
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.tap(".term-host");
+    await page.keyboard.type("echo tab-com");
+    await page.tap(".keybar .key:has-text('Tab')");
+    await page.keyboard.type("then-typed\n");
+    // Tab reached the shell (it completed the file name) and so did the keys typed after it.
+    await waitForTerminal(page, (t) => /^tab-completed-42\.txt then-typed$/m.test(t), 5_000, "the completed line");
+    expect(await page.evaluate(() => document.activeElement?.className)).toContain("xterm-helper-textarea");
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {

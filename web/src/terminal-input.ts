@@ -15,13 +15,39 @@ const KEYBAR: { label: string; data: string; title: string }[] = [
   { label: "→", data: "\x1b[C", title: "Right" },
 ];
 
-/** The row of {@link KEYBAR} keys; each types its bytes through `type`. */
-export function renderKeyBar(type: (data: string) => void): HTMLElement {
+export interface KeyBarHandlers {
+  /** Types a key's bytes. */
+  type(data: string): void;
+  /** Puts the focus (back) on the terminal. */
+  focusTerminal(): void;
+}
+
+/**
+ * The row of {@link KEYBAR} keys. A key never takes the focus (its pointerdown and mousedown
+ * are cancelled) and hands it to the terminal after typing: on a phone, focus leaving the
+ * terminal closes the soft keyboard, and what is typed next would not reach the terminal.
+ */
+export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
+  const keepFocus = (event: Event): void => event.preventDefault();
   return h(
     "div",
     { class: "keybar", "aria-label": "Special keys" },
     KEYBAR.map((k) =>
-      h("button", { type: "button", class: "key", title: k.title, onclick: () => type(k.data) }, k.label),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "key",
+          title: k.title,
+          onpointerdown: keepFocus,
+          onmousedown: keepFocus,
+          onclick: () => {
+            handlers.type(k.data);
+            handlers.focusTerminal();
+          },
+        },
+        k.label,
+      ),
     ),
   );
 }

@@ -53,6 +53,14 @@ export class TerminalView implements View {
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
   private acquiring = false;
+  /**
+   * Keys typed while an acquire is pending (including the one that started it), sent in order
+   * once control is ours and dropped if it is not. Nothing overtakes them: the log's control
+   * event can name this page before the acquire's ack arrives, and a key sent then would go
+   * out ahead of them. Bounded in time: the acquire is answered or times out (the SDK's
+   * REQUEST_TIMEOUT_MS).
+   */
+  private typedAhead: string[] = [];
 
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
@@ -92,7 +100,7 @@ export class TerminalView implements View {
       this.controlBar.element,
       h("div", { class: "term-wrap" }, this.host),
       this.endBanner.element,
-      pty && ctx.canSteer ? renderKeyBar(type) : null,
+      pty && ctx.canSteer ? renderKeyBar({ type, focusTerminal: () => this.term.focus() }) : null,
       this.lineInput,
     );
 
@@ -248,20 +256,21 @@ export class TerminalView implements View {
       void this.acquire(false);
   }
 
-  private async acquire(force: boolean): Promise<boolean> {
-    if (this.acquiring) return false;
+  private async acquire(force: boolean): Promise<void> {
+    if (this.acquiring) return;
     this.acquiring = true;
     try {
       await this.ctx.client.control(this.session.id, "acquire", { force });
       this.setControl({ kind: "mine" });
       this.term.focus();
-      return true;
+      for (const data of this.typedAhead.splice(0)) this.send(data);
     } catch (error) {
+      const dropped = this.typedAhead.splice(0).length > 0;
       const holder = (error as { details?: { holder?: unknown } }).details?.holder;
-      if ((error as { code?: unknown }).code === "CONTROL_HELD")
+      if ((error as { code?: unknown }).code === "CONTROL_HELD") {
         this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
-      else this.ctx.toast(`Could not take control: ${errorText(error)}`, "error");
-      return false;
+        if (dropped) this.controlBar.nudge();
+      } else this.ctx.toast(`Could not take control: ${errorText(error)}`, "error");
     } finally {
       this.acquiring = false;
     }
@@ -298,17 +307,12 @@ export class TerminalView implements View {
 
   private type(data: string): void {
     if (!this.ctx.canSteer || !this.running) return;
-    if (this.control.kind === "other") {
-      this.controlBar.nudge();
-      return;
-    }
-    if (this.control.kind === "free") {
-      void this.acquire(false).then((ok) => {
-        if (ok) this.send(data);
-      });
-      return;
-    }
-    this.send(data);
+    if (this.acquiring) this.typedAhead.push(data);
+    else if (this.control.kind === "mine") this.send(data);
+    else if (this.control.kind === "free") {
+      this.typedAhead.push(data);
+      void this.acquire(false);
+    } else this.controlBar.nudge();
   }
 
   private send(data: string): void {

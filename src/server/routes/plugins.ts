@@ -36,7 +36,8 @@ export function pluginRoutes(router: Router, core: GatewayCore): void {
       headers,
       body,
     });
-    sendJson(ctx.res, result.status, result.body ?? null);
+    // The host let through only the headers a plugin may set (x-*, cache-control, retry-after).
+    sendJson(ctx.res, result.status, result.body ?? null, result.headers ?? {});
   };
   router.add("POST", "/v1/plugins/:id/http/*", hook);
 }

@@ -3,7 +3,7 @@ import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import type { GatewayCore } from "../context.js";
 import { SessionFeed } from "../feed.js";
-import type { FeedSink } from "../feed.js";
+import type { FeedHooks, FeedSink } from "../feed.js";
 import { SECURITY_HEADERS, intParam } from "../http.js";
 import type { Router } from "../router.js";
 
@@ -81,16 +81,26 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       },
     };
 
+    // With a type filter the final event may not be delivered: the stream also ends once the
+    // session has ended and the feed has passed its last event.
+    const endIfPast = () => {
+      if (ending || session.running || feed === undefined || feed.cursor < session.log.head) return;
+      ending = true;
+      res.end();
+    };
+    const hooks: FeedHooks = {
+      onCatchUp: () => core.metrics.catchUps.inc(),
+      onJoin: () => queueMicrotask(endIfPast),
+      onSkip: endIfPast,
+    };
     write(`retry: ${SSE_RETRY_MS}\n\n`);
     let feed: SessionFeed | undefined;
     try {
-      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, {
-        onCatchUp: () => core.metrics.catchUps.inc(),
-      });
+      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, hooks);
     } catch (error) {
       if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
       sink.reset(session.log.first, session.log.head);
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, types);
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, types, hooks);
     }
     const heartbeat = setInterval(() => write(": ping\n\n"), SSE_HEARTBEAT_MS);
     heartbeat.unref();
