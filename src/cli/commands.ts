@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { resolve } from "node:path";
 import { ConnectionError, SwitchboardError, connect } from "../client/node.js";
 import type { SessionEvent, SessionInfo } from "../client/node.js";
 import { SIGNALS } from "../protocol/index.js";
@@ -91,7 +92,9 @@ const run: Command = (argv) =>
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const pty = values.pty === true;
-      const cwd = values.cwd ?? (isLocal(ctx.target.url) ? process.cwd() : undefined);
+      // A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths).
+      const local = isLocal(ctx.target.url);
+      const cwd = values.cwd !== undefined ? (local ? resolve(values.cwd) : values.cwd) : local ? process.cwd() : undefined;
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
         command: positionals,

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ErrorCode } from "./errors.js";
 import type { SessionEvent } from "./events.js";
 import { EVENT_TYPES } from "./events.js";
-import { Cols, Rows, Signal } from "./sessions.js";
+import { Cols, InputData, Rows, Signal, base64Data } from "./sessions.js";
 import { LIMITS } from "./limits.js";
 
 /** `/v1/ws` protocol version announced in `hello`. */
@@ -23,13 +23,15 @@ export const ClientFrame = z.discriminatedUnion("op", [
     ref: Ref.optional(),
   }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
-  z.strictObject({
-    op: z.literal("input"),
-    session: SessionId,
-    data: z.string().max(LIMITS.INPUT_BYTES * 2),
-    enc: z.literal("base64").optional(),
-    ref: Ref.optional(),
-  }),
+  base64Data(
+    z.strictObject({
+      op: z.literal("input"),
+      session: SessionId,
+      data: InputData,
+      enc: z.literal("base64").optional(),
+      ref: Ref.optional(),
+    }),
+  ),
   z.strictObject({ op: z.literal("signal"), session: SessionId, signal: Signal, ref: Ref.optional() }),
   z.strictObject({ op: z.literal("resize"), session: SessionId, cols: Cols, rows: Rows, ref: Ref.optional() }),
   z.strictObject({
@@ -92,12 +94,14 @@ export type ResetReason = "trimmed" | "deleted";
 /* ---- /ws/session/:id — the per-session steering protocol ---- */
 
 export const TerminalClientFrame = z.discriminatedUnion("type", [
-  z.strictObject({
-    type: z.literal("stdin"),
-    data: z.string().max(LIMITS.INPUT_BYTES * 2),
-    /** `base64` when `data` carries raw bytes (keys that are not UTF-8). */
-    enc: z.literal("base64").optional(),
-  }),
+  base64Data(
+    z.strictObject({
+      type: z.literal("stdin"),
+      data: InputData,
+      /** `base64` when `data` carries raw bytes (keys that are not UTF-8). */
+      enc: z.literal("base64").optional(),
+    }),
+  ),
   z.strictObject({ type: z.literal("signal"), signal: Signal }),
   z.strictObject({ type: z.literal("resize"), cols: Cols, rows: Rows }),
   z.strictObject({ type: z.literal("ping") }),

@@ -32,7 +32,8 @@ export const Env = z
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
 export const Rows = z.number().int().min(1).max(LIMITS.MAX_ROWS);
 const Name = z.string().min(1).max(LIMITS.NAME_CHARS);
-const Cwd = noNul(z.string().min(1).max(4096));
+/** Absolute: a relative one would be taken from wherever the gateway happens to run. */
+const Cwd = noNul(z.string().min(1).max(4096)).refine((p) => p.startsWith("/"), "must be an absolute path");
 
 export const CreateTerminalSession = z.strictObject({
   kind: z.literal("terminal"),
@@ -82,11 +83,27 @@ export type CreateSession = z.infer<typeof CreateSession>;
 export type CreateTerminalSession = z.infer<typeof CreateTerminalSession>;
 export type CreateAgentSession = z.infer<typeof CreateAgentSession>;
 
-export const InputBody = z.strictObject({
-  data: z.string().max(LIMITS.INPUT_BYTES * 2),
-  /** `base64` when `data` carries raw bytes. */
-  enc: z.literal("base64").optional(),
-});
+/** Padded standard base64 (RFC 4648 §4): what `data` holds when `enc` is `"base64"`. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Refuses `data` that `enc: "base64"` says is base64 but is not (decoding would drop what does not fit). */
+export function base64Data<S extends z.ZodType<{ data: string; enc?: "base64" | undefined }>>(schema: S): S {
+  return schema.refine((o) => o.enc !== "base64" || BASE64.test(o.data), {
+    message: "is not valid base64",
+    path: ["data"],
+  });
+}
+
+/** Input bytes of a steering call: at least one (an empty write would only add an audit event). */
+export const InputData = z.string().min(1).max(LIMITS.INPUT_BYTES * 2);
+
+export const InputBody = base64Data(
+  z.strictObject({
+    data: InputData,
+    /** `base64` when `data` carries raw bytes. */
+    enc: z.literal("base64").optional(),
+  }),
+);
 export const SignalBody = z.strictObject({ signal: Signal });
 export const ResizeBody = z.strictObject({ cols: Cols, rows: Rows });
 export const ControlBody = z.strictObject({ action: z.enum(["acquire", "release"]), force: z.boolean().optional() });
@@ -111,11 +128,13 @@ const ExternalName = z
 export const ExternalEvent = z.union([
   z.strictObject({
     type: z.literal("output"),
-    data: z.strictObject({
-      stream: z.enum(["stdout", "stderr"]).default("stdout"),
-      data: boundedString(),
-      enc: z.literal("base64").optional(),
-    }),
+    data: base64Data(
+      z.strictObject({
+        stream: z.enum(["stdout", "stderr"]).default("stdout"),
+        data: boundedString(),
+        enc: z.literal("base64").optional(),
+      }),
+    ),
   }),
   z.strictObject({
     type: z.literal("exit"),

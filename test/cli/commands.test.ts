@@ -49,10 +49,13 @@ describe("switchboard client commands", () => {
   it(
     "run prints the id, ls lists it, logs prints its output",
     async () => {
-      const [plain, json] = await Promise.all([
+      const [plain, json, relative] = await Promise.all([
         cli(["run", "--name", "greeter", "--", "sh", "-c", "echo hello; echo oops >&2; exit 3"], env),
         cli(["run", "--json", "--env", "WHO=world", "--", "sh", "-c", 'echo "hi $WHO"'], env),
+        cli(["run", "--json", "--cwd", "test", "--", "pwd"], env),
       ]);
+      // A relative --cwd is from where the command runs (the repository here), not the gateway's directory.
+      expect(JSON.parse(relative.stdout)).toMatchObject({ cwd: join(process.cwd(), "test") });
       expect(plain).toMatchObject({ code: 0, stderr: "" });
       const id = plain.stdout.trim();
       expect(id).toMatch(/^[A-Za-z0-9_-]{16,}$/);

@@ -92,7 +92,7 @@ describe("input validation", () => {
         message: expect.stringMatching(reason),
       });
     }
-    for (const cwd of ["", "x".repeat(5000)]) {
+    for (const cwd of ["", "x".repeat(5000), ".", "tmp"]) {
       expect(errorOf(await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd })).code).toBe(
         "VALIDATION_FAILED",
       );

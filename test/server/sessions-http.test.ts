@@ -412,6 +412,56 @@ describe("reading", () => {
     expect([...viaQuery.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([7]);
   });
 
+  it("refuses input and output that say base64 but are not, and empty input, changing nothing", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: cat } = await http.post("/v1/sessions", { command: ["cat"] });
+    const { json: stream } = await http.post("/v1/sessions", { kind: "stream" });
+    const refusals = [
+      await http.post(`/v1/sessions/${cat.id}/input`, { data: "@@@", enc: "base64" }),
+      await http.post(`/v1/sessions/${cat.id}/input`, { data: "aGk", enc: "base64" }),
+      await http.post(`/v1/sessions/${cat.id}/input`, { data: "" }),
+      await http.post(`/v1/sessions/${stream.id}/events`, { type: "output", data: { data: "@@", enc: "base64" } }),
+    ];
+    for (const r of refusals) {
+      expect(r.status).toBe(400);
+      expect(r.json.error.code).toBe("VALIDATION_FAILED");
+    }
+    expect(refusals[0]!.json.error.message).toContain("data: is not valid base64");
+    expect(await events(http, cat.id)).toEqual([]);
+    expect(await events(http, stream.id)).toEqual([]);
+    expect((await http.post(`/v1/sessions/${cat.id}/input`, { data: "aGkK", enc: "base64" })).json).toEqual({
+      ok: true,
+      bytes: 3,
+    });
+    await waitFor(async () => (await http.get(`/v1/sessions/${cat.id}/output`)).text === "hi\n", 5000, "echo");
+    await http.del(`/v1/sessions/${cat.id}`);
+  });
+
+  it("reads from the start of what is retained with since=0 or none, once retention has trimmed the front", async () => {
+    const gw = await testGateway({ config: { retention: { maxEvents: 10 } } });
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    for (let i = 1; i <= 40; i++) {
+      await http.post(`/v1/sessions/${s.id}/events`, { type: "output", data: { data: `line${i}\n` } });
+    }
+    for (const query of ["", "?since=0"]) {
+      const page = await http.get(`/v1/sessions/${s.id}/events${query}`);
+      expect(page.status, query).toBe(200);
+      expect(page.json).toMatchObject({ first: 31, head: 40, next: 40 });
+      expect((page.json.events as Ev[]).map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => 31 + i));
+      const out = await http.get(`/v1/sessions/${s.id}/output${query}`);
+      expect(out.status, query).toBe(200);
+      expect(out.text).toBe(Array.from({ length: 10 }, (_, i) => `line${31 + i}\n`).join(""));
+      expect(out.headers.get("x-switchboard-next-offset")).toBe(out.headers.get("x-switchboard-output-bytes"));
+    }
+    // A position inside what was dropped is still refused, with where to go on.
+    const trimmed = await http.get(`/v1/sessions/${s.id}/events?since=5`);
+    expect(trimmed.status).toBe(410);
+    expect(trimmed.json.error).toMatchObject({ code: "HISTORY_TRIMMED", first: 31, head: 40 });
+    expect((await http.get(`/v1/sessions/${s.id}/output?since=3`)).status).toBe(410);
+  });
+
   it("ends an SSE stream filtered by type once the session has ended, delivered or not", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

@@ -12,6 +12,7 @@ import {
   SwitchboardError,
 } from "../../protocol/index.js";
 import type { ExternalEvent } from "../../protocol/index.js";
+import type { OutputSlice } from "../../log/session-log.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
@@ -56,7 +57,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("GET", "/v1/sessions/:id/events", (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-    const since = intParam(ctx.url, "since", 0);
+    // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
+    const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
     const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX);
     const typesParam = ctx.url.searchParams.get("types");
     const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
@@ -72,8 +74,18 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("GET", "/v1/sessions/:id/output", (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-    const since = intParam(ctx.url, "since", 0);
-    const slices = session.log.readOutput(since);
+    let since = intParam(ctx.url, "since", 0);
+    let slices: OutputSlice[];
+    try {
+      slices = session.log.readOutput(since);
+    } catch (error) {
+      // 0 (or none) is "from the start of what is retained": the first byte retention kept.
+      const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+      if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number")
+        throw error;
+      since = first;
+      slices = session.log.readOutput(since);
+    }
     const bytes = Buffer.concat(slices.map((s) => s.bytes));
     const next = since + bytes.length;
     ctx.res.writeHead(200, {
