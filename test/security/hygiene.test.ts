@@ -83,7 +83,6 @@ describe("input validation", () => {
     for (const [cwd, reason] of [
       ["/nonexistent/switchboard/dir", /does not exist/],
       [file, /not a directory/],
-      ["relative/missing/dir", /does not exist/],
     ] as const) {
       const r = await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd });
       expect(errorOf(r), cwd).toMatchObject({
@@ -92,7 +91,8 @@ describe("input validation", () => {
         message: expect.stringMatching(reason),
       });
     }
-    for (const cwd of ["", "x".repeat(5000), ".", "tmp"]) {
+    // Relative paths would be taken from wherever the gateway runs.
+    for (const cwd of ["", "x".repeat(5000), ".", "relative/missing/dir"]) {
       expect(errorOf(await http(gw, "alice").post("/v1/sessions", { command: ["true"], cwd })).code).toBe(
         "VALIDATION_FAILED",
       );
