@@ -94,7 +94,8 @@ const run: Command = (argv) =>
       const pty = values.pty === true;
       // A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths).
       const local = isLocal(ctx.target.url);
-      const cwd = values.cwd !== undefined ? (local ? resolve(values.cwd) : values.cwd) : local ? process.cwd() : undefined;
+      const cwd =
+        values.cwd !== undefined ? (local ? resolve(values.cwd) : values.cwd) : local ? process.cwd() : undefined;
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
         command: positionals,

@@ -95,7 +95,10 @@ export function base64Data<S extends z.ZodType<{ data: string; enc?: "base64" | 
 }
 
 /** Input bytes of a steering call: at least one (an empty write would only add an audit event). */
-export const InputData = z.string().min(1).max(LIMITS.INPUT_BYTES * 2);
+export const InputData = z
+  .string()
+  .min(1)
+  .max(LIMITS.INPUT_BYTES * 2);
 
 export const InputBody = base64Data(
   z.strictObject({

@@ -44,6 +44,12 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 7317;
 /** How long shutdown waits for processes to exit after TERM before KILL. */
 export const SHUTDOWN_GRACE_MS = 3000;
+/** Time for a request's headers to arrive. */
+export const HEADERS_TIMEOUT_MS = 30_000;
+/** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** How often Node checks those timeouts (its default, 30 s, let a stalled request live up to twice as long). */
+const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
 
 export interface GatewayOptions {
   host?: string;
@@ -188,10 +194,8 @@ async function openGateway(
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 
-  const server = createServer((req, res) => {
-    void handleRequest(core, guard, router, req, res, () =>
-      failures.recordFailure(req.socket.remoteAddress ?? "unknown"),
-    );
+  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+    void handleRequest(core, guard, router, req, res);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     try {
@@ -210,8 +214,11 @@ async function openGateway(
       rejectUpgrade(socket, toSwitchboardError(error));
     }
   });
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 0; // SSE and WebSocket connections are long-lived
+  // A request (headers and body) must arrive within these; a client trickling bytes would
+  // otherwise hold a socket forever without a token. They do not limit what follows a complete
+  // request: SSE responses and upgraded WebSockets live on.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 5_000;
 
   undo.push(() => {
@@ -306,7 +313,6 @@ async function handleRequest(
   router: Router,
   req: IncomingMessage,
   res: ServerResponse,
-  recordAuthFailure: () => void,
 ): Promise<void> {
   const started = performance.now();
   let url: URL;
@@ -326,8 +332,7 @@ async function handleRequest(
     guard.checkHost(req);
     guard.checkOrigin(req);
     if (req.method === "POST" && url.pathname === "/v1/login") {
-      guard.checkNotSlowed(req);
-      await login(core, req, res, recordAuthFailure);
+      await login(core, req, res, () => guard.refuse(req, "the token is not valid"));
       return;
     }
     if (
@@ -352,6 +357,12 @@ async function handleRequest(
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
     await match.handler(ctx);
   } catch (error) {
+    if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
+      // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.
+      core.logger.debug({ path: url.pathname }, "request aborted by the client");
+      res.destroy();
+      return;
+    }
     const e = toSwitchboardError(error);
     if (e.code === "INTERNAL") core.logger.error({ err: error, path: url.pathname }, "request failed");
     sendError(res, e);

@@ -8,7 +8,8 @@ import type { AuthFailureLimiter } from "./rate-limit.js";
 
 /**
  * Checks that run before any route or upgrade, in this order (as ws's handleUpgrade does):
- * Host (DNS rebinding), Origin (browsers), rate of failed logins, credentials.
+ * Host (DNS rebinding), Origin (browsers), credentials — a failed one counts toward the
+ * address's slowdown.
  */
 export class RequestGuard {
   constructor(
@@ -40,35 +41,38 @@ export class RequestGuard {
   }
 
   /**
-   * RATE_LIMITED while the caller's address is slowed down after repeated authentication
-   * failures. Every place that checks a credential calls it first — `authenticate` does, and
-   * so must `POST /v1/login`, or a slowed address keeps guessing tokens there at full speed.
+   * What to answer a credential that did not verify (every place that checks one — requests,
+   * upgrades, `POST /v1/login` — goes through here): RATE_LIMITED while the address is slowed
+   * down after repeated failures, else the failure is counted and UNAUTHORIZED.
+   *
+   * A valid credential is never refused for its address: every local user reaches the gateway
+   * from 127.0.0.1, so a slowdown that refused everyone would let anyone lock out the UI and the
+   * CLI with a few bad tokens. Guessing is bounded by the tokens themselves (256 generated bits,
+   * configured ones at least 16 characters); the slowdown spares the gateway the work of a flood.
    */
-  checkNotSlowed(req: IncomingMessage): void {
-    if (this.failures.blocked(addressOf(req))) {
-      throw new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
+  refuse(req: IncomingMessage, message: string): SwitchboardError {
+    const address = addressOf(req);
+    if (this.failures.blocked(address)) {
+      return new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
     }
+    this.failures.recordFailure(address);
+    this.core.metrics.authFailures.inc();
+    return new SwitchboardError("UNAUTHORIZED", message);
   }
 
-  /** The caller's identity, or UNAUTHORIZED; repeated failures from one address answer RATE_LIMITED. */
+  /** The caller's identity, or UNAUTHORIZED (RATE_LIMITED after repeated failures from its address). */
   authenticate(req: IncomingMessage): Identity {
-    const address = addressOf(req);
-    this.checkNotSlowed(req);
     const creds = credentialsOf(req);
     let identity: Identity | undefined;
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
     else if (creds.cookie !== undefined) identity = this.core.tokens.verifyCookie(creds.cookie, this.core.clock.now());
-    if (!identity) {
-      this.failures.recordFailure(address);
-      this.core.metrics.authFailures.inc();
-      throw new SwitchboardError(
-        "UNAUTHORIZED",
-        creds.token === undefined && creds.cookie === undefined
-          ? "send Authorization: Bearer <token>"
-          : "the token is not valid",
-      );
-    }
-    return identity;
+    if (identity) return identity;
+    throw this.refuse(
+      req,
+      creds.token === undefined && creds.cookie === undefined
+        ? "send Authorization: Bearer <token>"
+        : "the token is not valid",
+    );
   }
 }
 

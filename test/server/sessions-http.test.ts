@@ -287,8 +287,9 @@ describe("terminal sessions over HTTP", () => {
     }
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
     expect(statuses.slice(10)).toEqual([429, 429]);
-    // Even the right token waits out the window from that address.
-    expect((await api(gw.url).get("/v1/sessions")).status).toBe(429);
+    // The right token still gets in: everyone on 127.0.0.1 shares the address, and one local
+    // user's bad tokens must not lock the others out.
+    expect((await api(gw.url).get("/v1/sessions")).status).toBe(200);
   });
 
   it("refuses a foreign Host header (DNS rebinding)", async () => {

@@ -203,7 +203,7 @@ describe("web UI", () => {
     const page = await s.blank("/");
     await page.waitForSelector(".login-card");
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
-    await page.waitForSelector("[data-test=whoami]:has-text('admin')");
+    await page.waitForSelector("[data-test=whoami]:has-text('admin')", { timeout: 10_000 });
     expect(page.url()).toBe(`${s.proxy.url}/`);
   });
 
@@ -215,7 +215,7 @@ describe("web UI", () => {
     const page = await s.page({ hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.goto(`${s.proxy.url}/#token=${VIEWER_TOKEN}`);
-    await page.waitForSelector("[data-test=whoami]:has-text('vera')");
+    await page.waitForSelector("[data-test=whoami]:has-text('vera')", { timeout: 10_000 });
     expect(await page.textContent("[data-test=whoami]")).toContain("viewer");
     expect(page.url()).toBe(`${s.proxy.url}/`);
     await page.waitForSelector(`.main .row[data-session="${id}"]`);
@@ -223,7 +223,7 @@ describe("web UI", () => {
     await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.controller === null, 5_000, "release");
 
     await page.goto(`${s.proxy.url}/#token=not-the-right-token-0123456789`);
-    await page.waitForSelector(".toast:has-text('refused')");
+    await page.waitForSelector(".toast:has-text('refused')", { timeout: 10_000 });
     expect(await page.textContent("[data-test=whoami]")).toContain("vera");
     expect(page.url()).toBe(`${s.proxy.url}/`);
   });
@@ -283,6 +283,34 @@ describe("web UI", () => {
     expect(await page.textContent("[data-test=exit-summary]")).toContain("Exited with code 3");
     expect((await debugView(page))?.ended).toBe("exit");
     await page.waitForSelector(".view-head [data-state=failed]");
+  });
+
+  it("offers ^C only while a terminal runs, never for a stream (audit: ^C gave WRONG_SESSION_KIND and ran nothing)", async () => {
+    const s = await stack();
+    const interrupt = "button[title='Interrupt (Ctrl-C)']";
+    const stream = (await s.http.post("/v1/sessions", { kind: "stream", name: "ci-log" })).json.id as string;
+    const done = (await s.http.post("/v1/sessions", { command: ["true"], name: "done" })).json.id as string;
+    const shell = await createShell(s.http, "interruptible");
+    await waitForPrompt(s.http, shell);
+
+    const page = await s.page({ hash: `#/s/${stream}` });
+    await page.waitForSelector(".terminal-view[data-control=stream]");
+    expect(await page.locator(interrupt).count()).toBe(0);
+    await open(page, `#/s/${done}`);
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.isHidden(interrupt)).toBe(true);
+
+    await open(page, `#/s/${shell}`);
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.click(".term-host");
+    await page.keyboard.type("sleep 300\n");
+    await page.click(interrupt);
+    await page.click(".term-host");
+    await page.keyboard.type("echo interrupted-$((40+2))\n");
+    await waitForTerminal(page, (t) => /^interrupted-42$/m.test(t), 5_000, "the shell back after ^C");
+    await page.keyboard.type("exit\n");
+    await page.waitForSelector("[data-test=exit-summary]");
+    await page.waitForSelector(interrupt, { state: "hidden", timeout: 5_000 });
   });
 
   it("stops a session and removes it with two clicks each; another page watching it is told", async () => {

@@ -3,15 +3,19 @@ import type { Me, Role } from "./context.js";
 import { h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 
+/** Whether the URL's fragment carries a token (`#token=…`, the URL `switchboard serve` prints). */
+export function fragmentHasToken(): boolean {
+  return /(^|&)token=/.test(location.hash.replace(/^#/, ""));
+}
+
 /**
  * Takes the token out of the URL `switchboard serve` prints (`/#token=…`): the fragment is
  * never sent to the server, and it is removed from the address bar and the history entry
  * before anything else runs, so it does not linger in the tab, bookmarks or screenshots.
  */
 export function takeTokenFromFragment(): string | null {
-  const fragment = location.hash.replace(/^#/, "");
-  if (!/(^|&)token=/.test(fragment)) return null;
-  const params = new URLSearchParams(fragment);
+  if (!fragmentHasToken()) return null;
+  const params = new URLSearchParams(location.hash.replace(/^#/, ""));
   const token = params.get("token");
   params.delete("token");
   const rest = params.toString();

@@ -9,7 +9,7 @@ import { HttpClient } from "../../src/client/index.js";
 import { App } from "./app.js";
 import { fill, h } from "./dom.js";
 import { errorText } from "./format.js";
-import { login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
+import { fragmentHasToken, login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
 
 const root = document.getElementById("app") ?? document.body;
 let app: App | null = null;
@@ -35,6 +35,8 @@ async function boot(): Promise<void> {
   });
   fill(root, app.element);
   app.start();
+  // Still signed in with the cookie: say why the link did not switch who we are.
+  if (loginError !== undefined) app.ctx.toast(loginError, "error");
 }
 
 function showLogin(error?: string): void {
@@ -47,19 +49,36 @@ function showLogin(error?: string): void {
   );
 }
 
-boot().catch((error: unknown) => {
-  fill(
-    root,
-    h(
-      "div",
-      { class: "login-page" },
+function start(): void {
+  boot().catch((error: unknown) => {
+    fill(
+      root,
       h(
         "div",
-        { class: "login-card" },
-        h("h1", null, "Cannot reach the gateway"),
-        h("p", { class: "muted" }, errorText(error)),
-        h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry"),
+        { class: "login-page" },
+        h(
+          "div",
+          { class: "login-card" },
+          h("h1", null, "Cannot reach the gateway"),
+          h("p", { class: "muted" }, errorText(error)),
+          h("button", { class: "btn btn-primary", type: "button", onclick: () => location.reload() }, "Retry"),
+        ),
       ),
-    ),
-  );
+    );
+  });
+}
+
+/**
+ * The printed URL opened in a tab that already shows the UI changes only the fragment, so
+ * the page is not loaded again: start over as a fresh load would, signing in with the token
+ * (as whoever it names) and taking it out of the address bar. Registered before the app's
+ * own hashchange listener, which this closes before it sees the fragment.
+ */
+window.addEventListener("hashchange", () => {
+  if (!fragmentHasToken()) return;
+  app?.close();
+  app = null;
+  start();
 });
+
+start();

@@ -43,6 +43,8 @@ export class TerminalView implements View {
   private readonly controlBar: ControlBar;
   private readonly endBanner = new EndBanner();
   private readonly lineInput: HTMLFormElement | null;
+  /** "^C" in the header; none for a stream session, which has no process to interrupt. */
+  private readonly interruptButton: HTMLButtonElement | null;
   private readonly disposers: (() => void)[] = [];
   private control: Control;
   private pendingText = "";
@@ -80,10 +82,12 @@ export class TerminalView implements View {
       ...(pty && session.cols !== null && session.rows !== null ? { cols: session.cols, rows: session.rows } : {}),
     });
     this.term.loadAddon(this.fitAddon);
+    this.interruptButton = ctx.canSteer && session.kind !== "stream" ? this.renderInterrupt() : null;
     this.header = new SessionHeader(ctx, session, {
-      actions: this.actions(),
+      actions: this.interruptButton ? [this.interruptButton] : [],
       onUpdate: (fresh) => {
         this.session = { ...fresh };
+        this.showInterrupt();
       },
     });
     this.host = h("div", { class: "term-host" });
@@ -301,6 +305,12 @@ export class TerminalView implements View {
     });
     this.element.dataset["control"] = state;
     if (this.lineInput) this.lineInput.hidden = state !== "mine" && state !== "free";
+    this.showInterrupt();
+  }
+
+  /** "^C" only while the session runs: like the header's "Stop", it follows the store too. */
+  private showInterrupt(): void {
+    if (this.interruptButton) this.interruptButton.hidden = !this.running;
   }
 
   /* ------------------------------------------------------------------ input */
@@ -324,9 +334,8 @@ export class TerminalView implements View {
     }
   }
 
-  private actions(): HTMLElement[] {
-    if (!this.ctx.canSteer) return [];
-    const interrupt = h(
+  private renderInterrupt(): HTMLButtonElement {
+    return h(
       "button",
       {
         class: "btn btn-small",
@@ -342,7 +351,6 @@ export class TerminalView implements View {
       },
       "^C",
     );
-    return [interrupt];
   }
 
   /* ------------------------------------------------------------------ size */

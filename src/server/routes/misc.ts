@@ -64,14 +64,11 @@ export async function login(
   core: GatewayCore,
   req: Parameters<typeof readJson>[0],
   res: Parameters<typeof sendJson>[0],
-  onFailure: () => void,
+  refuse: () => SwitchboardError,
 ): Promise<void> {
   const { token } = validate(LoginBody, await readJson(req, 4096));
   const identity = core.tokens.verify(token);
-  if (!identity) {
-    onFailure();
-    throw new SwitchboardError("UNAUTHORIZED", "the token is not valid");
-  }
+  if (!identity) throw refuse();
   const cookie = core.tokens.issueCookie(identity, core.clock.now());
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
   sendJson(res, 200, { name: identity.name, role: identity.role });
