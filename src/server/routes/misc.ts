@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { SwitchboardError } from "../../protocol/index.js";
+import type { SwitchboardError } from "../../protocol/index.js";
 import { COOKIE_TTL_MS, SESSION_COOKIE, parseCookies } from "../auth.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
