@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
@@ -53,21 +54,34 @@ export function generateToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
+/** A browser session: which token it was issued for (its hash) and until when. */
+interface CookieEntry {
+  token: Buffer;
+  expires: number;
+}
+
 /**
  * The configured tokens. Presented tokens are hashed and compared against every stored hash
  * with `timingSafeEqual`, so neither the comparison nor the lookup depends on how much of a
  * guess was right.
+ *
+ * Browser sessions (cookies) are kept by the SHA-256 of their value, with the hash of the token
+ * they were issued for — in `cookieFile` too, when given, so a gateway restart does not sign
+ * every open tab out. A cookie counts only while its token is still configured: rotating or
+ * removing a token ends its browser sessions. The file holds no secret a browser could present.
  */
 export class TokenRegistry {
   private readonly records: TokenRecord[];
-  private readonly cookies = new Map<string, { identity: Identity; expires: number }>();
+  private readonly cookies = new Map<string, CookieEntry>();
+  private readonly cookieFile: string | undefined;
 
   /**
    * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
    * gets would depend on config order) or when a configured entry takes the admin token's
    * name without being an admin: sessions are owned by name, so it would own the admin's.
    */
-  constructor(entries: readonly TokenEntry[], adminToken: string | undefined) {
+  constructor(entries: readonly TokenEntry[], adminToken: string | undefined, cookieFile?: string) {
+    this.cookieFile = cookieFile;
     this.records = entries.map((e) => ({
       hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
       identity: { name: e.name, role: e.role, sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []) },
@@ -95,6 +109,7 @@ export class TokenRegistry {
         }
       }
     }
+    this.loadCookies();
   }
 
   verify(token: string): Identity | undefined {
@@ -107,32 +122,65 @@ export class TokenRegistry {
     return found;
   }
 
-  /** Exchanges a verified identity for a browser session id (the cookie value). */
+  /** Exchanges an identity `verify` returned for a browser session id (the cookie value). */
   issueCookie(identity: Identity, now: number): string {
-    if (this.cookies.size >= MAX_COOKIES) {
-      for (const [value, entry] of this.cookies) if (entry.expires <= now) this.cookies.delete(value);
-      // Still full: drop the oldest (Map keeps insertion order).
-      const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
-      if (oldest !== undefined) this.cookies.delete(oldest);
-    }
-    const id = randomBytes(32).toString("base64url");
-    this.cookies.set(id, { identity, expires: now + COOKIE_TTL_MS });
-    return id;
+    const record = this.records.find((r) => r.identity === identity);
+    if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
+    for (const [key, entry] of this.cookies) if (entry.expires <= now) this.cookies.delete(key);
+    // Still full: drop the oldest (Map keeps insertion order).
+    const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
+    if (oldest !== undefined) this.cookies.delete(oldest);
+    const value = randomBytes(32).toString("base64url");
+    this.cookies.set(cookieKey(value), { token: record.hash, expires: now + COOKIE_TTL_MS });
+    this.saveCookies();
+    return value;
   }
 
   verifyCookie(value: string, now: number): Identity | undefined {
-    const entry = this.cookies.get(value);
+    const entry = this.cookies.get(cookieKey(value));
     if (!entry) return undefined;
     if (entry.expires <= now) {
-      this.cookies.delete(value);
+      this.cookies.delete(cookieKey(value));
       return undefined;
     }
-    return entry.identity;
+    return this.records.find((r) => r.hash.equals(entry.token))?.identity;
   }
 
   revokeCookie(value: string): void {
-    this.cookies.delete(value);
+    if (this.cookies.delete(cookieKey(value))) this.saveCookies();
   }
+
+  /** Reads the sessions a previous run kept. A missing or unreadable file is no sessions (users sign in again). */
+  private loadCookies(): void {
+    if (this.cookieFile === undefined) return;
+    let saved: unknown;
+    try {
+      saved = JSON.parse(readFileSync(this.cookieFile, "utf8"));
+    } catch {
+      return;
+    }
+    if (!Array.isArray(saved)) return;
+    for (const e of saved.slice(-MAX_COOKIES) as Array<{ cookie?: unknown; token?: unknown; expires?: unknown }>) {
+      if (typeof e.cookie !== "string" || typeof e.token !== "string" || typeof e.expires !== "number") continue;
+      const token = Buffer.from(e.token, "hex");
+      // Sessions of tokens no longer configured are dropped here, and so from the file at the next save.
+      if (this.records.some((r) => r.hash.equals(token))) this.cookies.set(e.cookie, { token, expires: e.expires });
+    }
+  }
+
+  /** Writes the sessions (hashes only) to `cookieFile`: a new file, mode 0600, renamed over the old one. */
+  private saveCookies(): void {
+    if (this.cookieFile === undefined) return;
+    const saved = [...this.cookies].map(([cookie, e]) => ({ cookie, token: e.token.toString("hex"), expires: e.expires }));
+    const tmp = `${this.cookieFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
+    renameSync(tmp, this.cookieFile);
+  }
+}
+
+/** How a cookie is kept: its SHA-256, so the store (and its file) cannot be replayed as cookies. */
+function cookieKey(value: string): string {
+  return sha256(value).toString("hex");
 }
 
 /** Credentials found on a request, in order of preference. */

@@ -44,6 +44,8 @@ export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 7317;
 /** How long shutdown waits for processes to exit after TERM before KILL. */
 export const SHUTDOWN_GRACE_MS = 3000;
+/** The web UI's sign-ins (cookie hashes), kept across restarts. */
+export const UI_SESSIONS_FILE = "ui-sessions.json";
 /** Time for a request's headers to arrive. */
 export const HEADERS_TIMEOUT_MS = 30_000;
 /** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
@@ -159,7 +161,7 @@ async function openGateway(
     clock,
     logger,
     metrics,
-    tokens: new TokenRegistry(config.auth.tokens, token),
+    tokens: new TokenRegistry(config.auth.tokens, token, join(dataDir, UI_SESSIONS_FILE)),
     events,
     sessions,
     allowedHosts: new Set(

@@ -19,6 +19,8 @@ export interface SessionRecord {
   cols: number | null;
   rows: number | null;
   pid: number | null;
+  /** When `pid` started (`processStartTime`): tells the process from a later one with its pid. */
+  pidStart?: number | null;
   exitCode: number | null;
   signal: string | null;
   createdAt: number;

@@ -343,6 +343,37 @@ function procStat(pid: number): string[] | null {
 /** Indexes into {@link procStat}'s fields (proc(5): state is field 3). */
 const STAT_SESSION = 3;
 const STAT_TPGID = 5;
+const STAT_STARTTIME = 19;
+
+/**
+ * When process `pid` started (clock ticks after boot, from `/proc`), or null where that cannot
+ * be read: with the pid, it names one process for good — a pid alone may be reused.
+ */
+export function processStartTime(pid: number): number | null {
+  const start = Number(procStat(pid)?.[STAT_STARTTIME]);
+  return Number.isFinite(start) ? start : null;
+}
+
+/**
+ * Terminates what is left of a session's process after the gateway died under it: a pipe
+ * child that does not write lives on (only a PTY's hangup or a write to the closed pipe would
+ * end it), and nobody can steer it any more. Acts only when `pid` is still the same process
+ * (`startTime` matches) and leads its own session; then TERM (and CONT) to every process of
+ * that session, KILL after `graceMs` to those left. Returns how many processes were signalled.
+ */
+export function terminateLeftovers(pid: number, startTime: number, graceMs = DEFAULT_TERMINATE_GRACE_MS): number {
+  const stat = procStat(pid);
+  if (stat === null || Number(stat[STAT_STARTTIME]) !== startTime || Number(stat[STAT_SESSION]) !== pid) return 0;
+  const members = sessionMembers(pid);
+  for (const member of members) {
+    signalProcess(member, "SIGTERM");
+    signalProcess(member, "SIGCONT");
+  }
+  setTimeout(() => {
+    for (const member of sessionMembers(pid)) signalProcess(member, "SIGKILL");
+  }, graceMs).unref();
+  return members.length;
+}
 
 /**
  * Every process of session `sid` (Linux, from `/proc`; elsewhere none): the jobs a shell

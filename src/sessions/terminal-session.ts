@@ -9,7 +9,13 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
-import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
+import {
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
+  processStartTime,
+  spawnTerminalProcess,
+  terminateLeftovers,
+} from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
 
 /**
@@ -52,8 +58,21 @@ export class TerminalSession extends Session {
     });
     this.coalescer = coalescer;
     r.pid = this.proc.pid;
+    r.pidStart = processStartTime(this.proc.pid);
     if (r.pty)
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
+  }
+
+  /**
+   * The gateway stopped while this session ran (it is restored as lost): what is left of its
+   * process is terminated — it can no longer be watched or steered.
+   */
+  override markLost(reason: string): void {
+    const { pid, pidStart } = this.record;
+    const left = pid !== null && typeof pidStart === "number" ? terminateLeftovers(pid, pidStart) : 0;
+    const what =
+      left === 1 ? "its process was still running and was" : `${left} of its processes were still running and were`;
+    super.markLost(left > 0 ? `${reason}; ${what} terminated` : reason);
   }
 
   /**

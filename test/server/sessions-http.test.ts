@@ -573,11 +573,15 @@ describe("durability", () => {
     db.close();
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
-    try {
-      process.kill(-sleeper.pid, "SIGKILL"); // the orphaned process group of the dead gateway
-    } catch {
-      // Already gone: nothing to clean up.
-    }
+    onTestFinished(() => {
+      try {
+        process.kill(-sleeper.pid, "SIGKILL"); // if the test failed before the gateway ended it
+      } catch {
+        // Already gone.
+      }
+    });
+    // A pipe child that does not write outlives the gateway: nobody can watch or stop it now.
+    expect(alive(sleeper.pid)).toBe(true);
 
     const second = await testGateway({ dataDir });
     http = api(second.url);
@@ -585,7 +589,11 @@ describe("durability", () => {
     expect(info).toMatchObject({ state: "lost" });
     const evs = await events(http, sleeper.id);
     expect(outputOf(evs)).toBe("up\n");
-    expect(evs.at(-1)).toMatchObject({ type: "lost", reason: expect.stringMatching(/gateway stopped/) });
+    expect(evs.at(-1)).toMatchObject({
+      type: "lost",
+      reason: expect.stringMatching(/gateway stopped.*its process was still running and was terminated/),
+    });
+    await waitFor(() => !alive(sleeper.pid), 5_000, "the orphaned process to be terminated");
   });
 
   it("applies retention and answers HISTORY_TRIMMED for a position before the retained range", async () => {
