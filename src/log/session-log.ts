@@ -277,7 +277,10 @@ export class SessionLog implements AppendableLog {
     const fromRing = this.ring.outputFrom(offset, maxBytes);
     const firstInRing = fromRing[0];
     if (firstInRing && firstInRing.outStart! <= offset) return fromRing;
-    const stored = this.store.readOutputFrom(this.sessionId, offset, maxBytes).filter((e) => e.seq < ringFirst);
+    // Rows before `first` are trimmed, even while their deletion is still queued for the store.
+    const stored = this.store
+      .readOutputFrom(this.sessionId, offset, maxBytes)
+      .filter((e) => e.seq < ringFirst && e.seq >= this._first);
     // The ring continues the store only where the store's read reached it (a read bounded by
     // bytes or rows may stop short): never return a gap.
     const last = stored[stored.length - 1];

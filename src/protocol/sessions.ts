@@ -31,7 +31,12 @@ export const Env = z
 
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
 export const Rows = z.number().int().min(1).max(LIMITS.MAX_ROWS);
-const Name = z.string().min(1).max(LIMITS.NAME_CHARS);
+/** Shown in lists and terminals: no control characters (a name could otherwise retitle or clear a screen). */
+const Name = z
+  .string()
+  .min(1)
+  .max(LIMITS.NAME_CHARS)
+  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), "must not contain control characters");
 /** Absolute: a relative one would be taken from wherever the gateway happens to run. */
 const Cwd = noNul(z.string().min(1).max(4096)).refine((p) => p.startsWith("/"), "must be an absolute path");
 

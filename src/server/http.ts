@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { ERROR_CODES, SwitchboardError } from "../protocol/index.js";
+import { ERROR_CODES, EVENT_TYPES, SwitchboardError } from "../protocol/index.js";
 import { describeJsonError, formatIssues } from "./config.js";
 
 /**
@@ -110,14 +110,33 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infe
   return result.data;
 }
 
-/** A non-negative integer query parameter, or `fallback` when absent. */
-export function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+/** An integer query parameter from `min` to `max`, or `fallback` when absent. */
+export function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 0): number {
   const raw = url.searchParams.get(name);
   if (raw === null || raw === "") return fallback;
-  if (!/^\d{1,16}$/.test(raw) || Number(raw) > max) {
-    throw new SwitchboardError("BAD_REQUEST", `${name} must be an integer from 0 to ${max}`);
+  if (!/^\d{1,16}$/.test(raw) || Number(raw) > max || Number(raw) < min) {
+    throw new SwitchboardError("BAD_REQUEST", `${name} must be an integer from ${min} to ${max}`);
   }
   return Number(raw);
+}
+
+/** Most types one `types=` filter may name (as on /v1/ws). */
+const TYPES_MAX = 64;
+
+/** A `types=a,b` filter: known event types only (a typo would otherwise match nothing, silently). */
+export function typesParam(url: URL): Set<string> | undefined {
+  const raw = url.searchParams.get("types");
+  if (raw === null || raw === "") return undefined;
+  const types = raw.split(",").filter(Boolean);
+  const unknown = types.find((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (unknown !== undefined) {
+    throw new SwitchboardError(
+      "VALIDATION_FAILED",
+      `types: ${JSON.stringify(unknown.slice(0, 64))} is not an event type; use ${EVENT_TYPES.join(", ")}`,
+    );
+  }
+  if (types.length > TYPES_MAX) throw new SwitchboardError("VALIDATION_FAILED", `types: at most ${TYPES_MAX}`);
+  return new Set(types);
 }
 
 /** A yes/no query parameter: absent, `0`/`false` or `1`/`true`. */

@@ -413,6 +413,30 @@ describe("reading", () => {
     expect([...viaQuery.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([7]);
   });
 
+  it("refuses unknown event types in filters, out-of-range limits and names with control characters", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream", name: "ok" });
+    for (const path of [`/v1/sessions/${s.id}/events?types=output,bogus`, `/v1/sessions/${s.id}/stream?types=bogus`]) {
+      const r = await http.get(path);
+      expect(r.status, path).toBe(400);
+      expect(r.json.error.code).toBe("VALIDATION_FAILED");
+      expect(r.json.error.message).toMatch(/"bogus" is not an event type; use .*output/);
+    }
+    for (const limit of [0, 10_001]) {
+      const r = await http.get(`/v1/sessions/${s.id}/events?limit=${limit}`);
+      expect(r.json.error).toMatchObject({ code: "BAD_REQUEST", message: "limit must be an integer from 1 to 10000" });
+    }
+    for (const name of ["evil\u001b]0;pwned\u0007", "two\nlines", "c1\u009b"]) {
+      const r = await http.post("/v1/sessions", { kind: "stream", name });
+      expect(r.json.error, JSON.stringify(name)).toMatchObject({
+        code: "VALIDATION_FAILED",
+        message: "name: must not contain control characters",
+      });
+    }
+    expect((await http.get("/v1/sessions")).json.sessions).toHaveLength(1);
+  });
+
   it("refuses input and output that say base64 but are not, and empty input, changing nothing", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

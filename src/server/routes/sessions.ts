@@ -17,7 +17,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, boolParam, intParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
+import { SECURITY_HEADERS, boolParam, intParam, typesParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { control, inputBytes, steer } from "../steering.js";
 
@@ -59,10 +59,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
     const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
-    const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX);
-    const typesParam = ctx.url.searchParams.get("types");
-    const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
-    if (limit === 0) throw new SwitchboardError("BAD_REQUEST", `limit must be from 1 to ${LIMITS.EVENTS_PAGE_MAX}`);
+    const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
+    const types = typesParam(ctx.url);
     const page = session.log.read(since, { limit, ...(types ? { types } : {}) });
     // Events are stored serialized: the page is assembled without parsing them.
     sendJsonText(

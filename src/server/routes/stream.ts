@@ -4,7 +4,7 @@ import { sessionFor } from "../access.js";
 import type { GatewayCore } from "../context.js";
 import { SessionFeed } from "../feed.js";
 import type { FeedHooks, FeedSink } from "../feed.js";
-import { SECURITY_HEADERS, intParam } from "../http.js";
+import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
 import type { Router } from "../router.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */
@@ -30,8 +30,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     } else {
       since = intParam(ctx.url, "since", 0);
     }
-    const typesParam = ctx.url.searchParams.get("types");
-    const types = typesParam ? new Set(typesParam.split(",").filter(Boolean)) : undefined;
+    const types = typesParam(ctx.url);
     if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
     core.connections.check(ctx.identity);
     const releaseConnection = core.connections.open(ctx.identity);
