@@ -66,8 +66,8 @@ export async function runCommand<O extends Options>(
     parsed = parseArgs({ args: protectIds(argv, options), options, allowPositionals: true, strict: true }) as Parsed<O>;
     parsed.positionals.forEach((p, i) => (parsed.positionals[i] = unprotect(p)));
   } catch (error) {
-    io.err.write(`switchboard: ${(error as Error).message}\n\n${spec.usage}\n`);
-    return EXIT.USAGE;
+    // The parser stops at the first mistake, so --json is looked for in the raw arguments.
+    return reportUsageError(io, wantsJson(argv), (error as Error).message, spec.usage);
   }
   const values = parsed.values as Record<string, unknown>;
   if (values["help"] === true) {
@@ -75,18 +75,42 @@ export async function runCommand<O extends Options>(
     return EXIT.OK;
   }
   const json = values["json"] === true;
-  const { target, tokenSource } = resolveTarget(values, io.env);
-  const ctx: CliContext = { target, http: new HttpClient(target), json, tokenSource, out: io.out, err: io.err };
+  let ctx: CliContext;
+  try {
+    const { target, tokenSource } = resolveTarget(values, io.env);
+    ctx = { target, http: new HttpClient(target), json, tokenSource, out: io.out, err: io.err };
+  } catch (error) {
+    if (error instanceof UsageError) return reportUsageError(io, json, error.message, spec.usage);
+    throw error;
+  }
   try {
     return await body(ctx, parsed);
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.err.write(`switchboard: ${error.message}\n\n${spec.usage}\n`);
-      return EXIT.USAGE;
-    }
+    if (error instanceof UsageError) return reportUsageError(io, json, error.message, spec.usage);
     reportError(ctx, error);
     return exitCodeFor(error);
   }
+}
+
+/** Whether the command line asks for --json (before any `--`), for errors found before it is parsed. */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end >= 0 ? argv.slice(0, end) : argv).includes("--json");
+}
+
+/**
+ * A command-line mistake: the message and the usage on stderr, or with --json
+ * `{"error": {"code": "USAGE", ...}}` on stdout. Returns {@link EXIT.USAGE}.
+ */
+export function reportUsageError(
+  io: Pick<CliIO, "out" | "err">,
+  json: boolean,
+  message: string,
+  usage: string,
+): number {
+  if (json) io.out.write(`${JSON.stringify({ error: { code: "USAGE", message, exitCode: EXIT.USAGE } })}\n`);
+  else io.err.write(`switchboard: ${message}\n\n${usage}\n`);
+  return EXIT.USAGE;
 }
 
 /** Session ids are base64url: about one in 64 starts with "-" and would read as an option. */
@@ -120,7 +144,11 @@ export function resolveTarget(
   values: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): { target: GatewayTarget & { url: string }; tokenSource: string } {
-  const url = str(values["url"]) ?? nonEmpty(env["SWITCHBOARD_URL"]) ?? DEFAULT_URL;
+  const given = str(values["url"]);
+  const url = gatewayUrl(
+    given ?? nonEmpty(env["SWITCHBOARD_URL"]) ?? DEFAULT_URL,
+    given !== undefined ? "--url" : "SWITCHBOARD_URL",
+  );
   const flag = str(values["token"]);
   if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
   const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
@@ -139,6 +167,25 @@ export function resolveTarget(
   return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
 }
 
+/** The gateway URL, checked here: a malformed one is a command-line mistake, not the gateway's. */
+function gatewayUrl(url: string, source: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch (error) {
+    // Not a URL at all: said below, with what one looks like.
+    if (!(error instanceof TypeError)) throw error;
+  }
+  if (parsed === undefined || !GATEWAY_PROTOCOLS.includes(parsed.protocol)) {
+    throw new UsageError(
+      `${source} must be the gateway's URL, like ${DEFAULT_URL} (http, https, ws or wss), not "${url}"`,
+    );
+  }
+  return url;
+}
+
+const GATEWAY_PROTOCOLS = ["http:", "https:", "ws:", "wss:"];
+
 /** Prints an error: a sentence on stderr, or `{"error": {...}}` on stdout with --json. */
 export function reportError(ctx: CliContext, error: unknown): void {
   const code = error instanceof SwitchboardError || error instanceof ConnectionError ? error.code : "INTERNAL";
@@ -147,23 +194,28 @@ export function reportError(ctx: CliContext, error: unknown): void {
   else ctx.err.write(`switchboard: ${message}\n`);
 }
 
-export function describeError(ctx: Pick<CliContext, "target" | "tokenSource">, error: unknown): string {
+/**
+ * An error in a sentence. In text the code follows in parentheses; with --json it is a field
+ * of its own (`ctx.json`), so the message does not repeat it.
+ */
+export function describeError(ctx: Pick<CliContext, "target" | "tokenSource" | "json">, error: unknown): string {
+  const tagged = (message: string, code: string) => (ctx.json ? message : `${message} (${code})`);
   if (error instanceof ConnectionError) {
     if (error.code === "UNREACHABLE") {
       return `${error.message}. Is the gateway running ("switchboard serve")? Point --url or SWITCHBOARD_URL at it.`;
     }
-    return `${error.message} (${error.code})`;
+    return tagged(error.message, error.code);
   }
   if (error instanceof SwitchboardError) {
     switch (error.code) {
       case "UNAUTHORIZED":
         return ctx.target.token === undefined
           ? `no token: pass --token, set SWITCHBOARD_TOKEN, or use --data-dir with the gateway's data dir (tried: ${ctx.tokenSource})`
-          : `the gateway at ${ctx.target.url} refused the token from ${ctx.tokenSource} (UNAUTHORIZED)`;
+          : tagged(`the gateway at ${ctx.target.url} refused the token from ${ctx.tokenSource}`, error.code);
       case "SESSION_NOT_FOUND":
-        return `${error.message} (SESSION_NOT_FOUND); "switchboard ls" lists sessions`;
+        return `${tagged(error.message, error.code)}; "switchboard ls" lists sessions`;
       default:
-        return `${error.message} (${error.code})`;
+        return tagged(error.message, error.code);
     }
   }
   return error instanceof Error ? error.message : String(error);

@@ -9,7 +9,7 @@ import { httpClientFor } from "./http.js";
 import type { HttpClient } from "./http.js";
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
-import { SocketHandle, diagnoseUpgradeFailure } from "./transport.js";
+import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
 export interface TerminalClientOptions extends GatewayTarget {
@@ -272,9 +272,18 @@ export class TerminalClient {
       this.scheduleReconnect(error);
       return;
     }
-    void diagnoseUpgradeFailure(
-      () => this.http.getSession(this.session),
-      `cannot open /ws/session/${this.session}`,
+    // The gateway's refusal says why (`ws` hands it over). A refusal for the caller's own
+    // fault (4xx: bad since, token, session, a connection limit) is final: retrying it would
+    // only show "reconnecting" and then a vaguer error. Without it (browsers), probe over HTTP.
+    const refused = handle.refusal && refusalError(handle.refusal);
+    if (refused !== undefined && refused.status >= 400 && refused.status < 500) {
+      this.finish(refused);
+      return;
+    }
+    void (
+      refused !== undefined
+        ? Promise.resolve(refused)
+        : diagnoseUpgradeFailure(() => this.http.getSession(this.session), `cannot open /ws/session/${this.session}`)
     ).then((why) => {
       if (this.loop.state === "closed") return;
       if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST"])) this.finish(why);

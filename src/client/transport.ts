@@ -1,4 +1,5 @@
-import { ConnectionError } from "./errors.js";
+import type { SwitchboardError } from "../protocol/index.js";
+import { ConnectionError, errorFromWire } from "./errors.js";
 
 /**
  * The part of a WebSocket the SDK uses. Both the browser's `WebSocket` and the `ws`
@@ -39,6 +40,25 @@ export const SWITCHBOARD_SUBPROTOCOL = "switchboard.v1";
 
 /** `readyState` of an open socket (the same in every implementation). */
 const OPEN = 1;
+/** The most of a refused upgrade's body that is read: the gateway's JSON errors are far smaller. */
+export const REFUSAL_BODY_MAX_BYTES = 64 * 1024;
+
+/**
+ * The HTTP answer given instead of an upgrade. Only the `ws` package exposes it (its
+ * `unexpected-response` event); browsers say nothing but "closed".
+ */
+export interface UpgradeRefusal {
+  status: number;
+  body: string;
+}
+
+/** The part of `ws`'s `http.IncomingMessage` that a refusal is read from (no `node:` types here). */
+interface RefusalResponse {
+  readonly statusCode?: number | undefined;
+  on(event: "data", listener: (chunk: Uint8Array) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: unknown) => void): unknown;
+}
 
 /** Where and how to reach a gateway: shared by the multiplexed client, the terminal client and HTTP. */
 export interface GatewayTarget {
@@ -101,6 +121,7 @@ export interface SocketHandlers {
 export class SocketHandle {
   private readonly ws: WebSocketLike;
   private silenced = false;
+  private _refusal: UpgradeRefusal | undefined;
 
   constructor(target: GatewayTarget, path: string, handlers: SocketHandlers) {
     const WS = resolveWebSocket(target.WebSocket);
@@ -112,6 +133,11 @@ export class SocketHandle {
       this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
     else this.ws = new WS(url);
     this.ws.binaryType = "arraybuffer";
+    const nodeSocket = this.ws as {
+      on?: (event: "unexpected-response", listener: (req: unknown, res: RefusalResponse) => void) => unknown;
+    };
+    if (typeof nodeSocket.on === "function")
+      nodeSocket.on.call(this.ws, "unexpected-response", (_req, res) => this.readRefusal(res));
     this.ws.addEventListener("open", () => {
       if (!this.silenced) handlers.onOpen();
     });
@@ -130,6 +156,11 @@ export class SocketHandle {
       this.silenced = true;
       handlers.onClose(event.code, event.reason);
     });
+  }
+
+  /** What the server answered instead of upgrading, once read (`ws` only); the close follows. */
+  get refusal(): UpgradeRefusal | undefined {
+    return this._refusal;
   }
 
   get open(): boolean {
@@ -164,10 +195,60 @@ export class SocketHandle {
     }
   }
 
+  /**
+   * With a listener for `unexpected-response`, `ws` leaves the handshake to it: read the body
+   * (bounded), keep it, then abort the handshake, which reports the close as usual.
+   */
+  private readRefusal(res: RefusalResponse): void {
+    const chunks: Uint8Array[] = [];
+    let bytes = 0;
+    let settled = false;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      const body = new Uint8Array(bytes);
+      let at = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, at);
+        at += chunk.length;
+      }
+      this._refusal = { status: res.statusCode ?? 0, body: new TextDecoder().decode(body) };
+      this.ws.close();
+    };
+    res.on("data", (chunk) => {
+      const room = REFUSAL_BODY_MAX_BYTES - bytes;
+      chunks.push(chunk.subarray(0, room));
+      bytes += Math.min(chunk.length, room);
+      if (bytes >= REFUSAL_BODY_MAX_BYTES) settle();
+    });
+    res.on("end", settle);
+    res.on("close", settle);
+    // A body cut short is still a refusal: what arrived is kept, and the close follows.
+    res.on("error", settle);
+  }
+
   private dropAndReport(handlers: SocketHandlers, reason: string): void {
     this.close(1002, reason);
     handlers.onClose(1002, reason);
   }
+}
+
+/**
+ * The gateway's own error in a refused upgrade (`{error: {code, message}}`), or undefined when
+ * the body is something else (a proxy's page): then only a probe can tell what is wrong.
+ */
+export function refusalError(refusal: UpgradeRefusal): SwitchboardError | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(refusal.body);
+  } catch (error) {
+    // Not JSON: not the gateway's answer.
+    if (error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+  const wire = (parsed as { error?: unknown } | null)?.error;
+  if (typeof wire !== "object" || wire === null) return undefined;
+  return errorFromWire(wire as Record<string, unknown>);
 }
 
 /** What a failed probe says about a failed upgrade: the gateway's error, or that it cannot be reached. */

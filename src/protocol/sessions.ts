@@ -36,6 +36,7 @@ const Name = z
   .string()
   .min(1)
   .max(LIMITS.NAME_CHARS)
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), "must not contain control characters");
 /** Absolute: a relative one would be taken from wherever the gateway happens to run. */
 const Cwd = noNul(z.string().min(1).max(4096)).refine((p) => p.startsWith("/"), "must be an absolute path");

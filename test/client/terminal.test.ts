@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
+import type { ConnectionState } from "../../src/client/node.js";
 import { TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
@@ -108,5 +109,41 @@ describe("TerminalClient (/ws/session/:id)", () => {
     const s = await http.createSession({ kind: "stream" });
     const bad = new TerminalClient({ url: gw.url, token: "bad-token-0123456789", session: s.id });
     await expect(bad.done).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  // Regression (CLI audit): a refused upgrade was diagnosed with a probe that succeeded, so the
+  // client said "connection lost; reconnecting" and then blamed a proxy (BAD_RESPONSE).
+  it("fails at once with the gateway's own refusal (since past the end), without reconnecting", async () => {
+    const s = await http.createSession({ command: ["printf", "abcdef"], env: TEST_ENV });
+    await expect.poll(async () => (await http.getSession(s.id)).state).toBe("exited");
+    const { term } = terminal(s.id, 99_999);
+    const states: ConnectionState[] = [];
+    term.on("state", ({ state }) => states.push(state));
+    await expect(term.done).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      message: "since=99999 is past the end of the output (6 bytes)",
+    });
+    expect(states).toEqual(["closed"]);
+  });
+
+  it("does not retry a connection limit (429 LIMIT_EXCEEDED)", async () => {
+    const limited = await startTestGateway({ config: { limits: { connectionsPerToken: 1 } } });
+    try {
+      const s = await new HttpClient({ url: limited.url, token: limited.token }).createSession({ kind: "stream" });
+      const first = new TerminalClient({ url: limited.url, token: limited.token, session: s.id });
+      open.push(first);
+      await waitUntil(() => first.state === "open", 3_000, "first open");
+      const second = new TerminalClient({ url: limited.url, token: limited.token, session: s.id });
+      open.push(second);
+      const states: ConnectionState[] = [];
+      second.on("state", ({ state }) => states.push(state));
+      await expect(second.done).rejects.toMatchObject({
+        code: "LIMIT_EXCEEDED",
+        message: expect.stringMatching(/has 1 connections open \(limits\.connectionsPerToken\)/),
+      });
+      expect(states).toEqual(["closed"]);
+    } finally {
+      await limited.close();
+    }
   });
 });
