@@ -48,6 +48,8 @@ export const InputEvent = z.object({
   type: z.literal("input"),
   by: Actor,
   bytes: z.number().int().nonnegative(),
+  /** The input was ended after these bytes (`eof: true`). */
+  eof: z.literal(true).optional(),
 });
 
 export const SignalEvent = z.object({ ...base, type: z.literal("signal"), by: Actor, signal: z.string() });

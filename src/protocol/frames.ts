@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { ErrorCode } from "./errors.js";
 import type { SessionEvent } from "./events.js";
 import { EVENT_TYPES } from "./events.js";
-import { Cols, InputData, Rows, Signal, base64Data } from "./sessions.js";
+import { Cols, InputData, InputEof, Rows, Signal, inputChecks } from "./sessions.js";
 import { LIMITS } from "./limits.js";
 
 /** `/v1/ws` protocol version announced in `hello`. */
@@ -23,12 +23,13 @@ export const ClientFrame = z.discriminatedUnion("op", [
     ref: Ref.optional(),
   }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
-  base64Data(
+  inputChecks(
     z.strictObject({
       op: z.literal("input"),
       session: SessionId,
-      data: InputData,
+      data: InputData.default(""),
       enc: z.literal("base64").optional(),
+      eof: InputEof,
       ref: Ref.optional(),
     }),
   ),
@@ -94,12 +95,13 @@ export type ResetReason = "trimmed" | "deleted";
 /* ---- /ws/session/:id — the per-session steering protocol ---- */
 
 export const TerminalClientFrame = z.discriminatedUnion("type", [
-  base64Data(
+  inputChecks(
     z.strictObject({
       type: z.literal("stdin"),
-      data: InputData,
+      data: InputData.default(""),
       /** `base64` when `data` carries raw bytes (keys that are not UTF-8). */
       enc: z.literal("base64").optional(),
+      eof: InputEof,
     }),
   ),
   z.strictObject({ type: z.literal("signal"), signal: Signal }),

@@ -100,17 +100,30 @@ export function base64Data<S extends z.ZodType<{ data: string; enc?: "base64" | 
   });
 }
 
-/** Input bytes of a steering call: at least one (an empty write would only add an audit event). */
-export const InputData = z
-  .string()
-  .min(1)
-  .max(LIMITS.INPUT_BYTES * 2);
+/** Input bytes of a steering call (see {@link inputChecks}). */
+export const InputData = z.string().max(LIMITS.INPUT_BYTES * 2);
+/** After `data`, end the process's input: a pipe's stdin is closed (a filter like `sort` finishes); a PTY gets ^D. */
+export const InputEof = z.literal(true).optional();
 
-export const InputBody = base64Data(
+/**
+ * The checks of every input body and frame: base64 that is base64, and something to do — bytes
+ * or `eof` (an empty write would only add an audit event).
+ */
+export function inputChecks<S extends z.ZodType<{ data: string; enc?: "base64" | undefined; eof?: true | undefined }>>(
+  schema: S,
+): S {
+  return base64Data(schema).refine((o) => o.data.length > 0 || o.eof === true, {
+    message: "is empty: send bytes, or eof: true to end the input",
+    path: ["data"],
+  });
+}
+
+export const InputBody = inputChecks(
   z.strictObject({
-    data: InputData,
+    data: InputData.default(""),
     /** `base64` when `data` carries raw bytes. */
     enc: z.literal("base64").optional(),
+    eof: InputEof,
   }),
 );
 export const SignalBody = z.strictObject({ signal: Signal });

@@ -171,7 +171,11 @@ export class TokenRegistry {
   /** Writes the sessions (hashes only) to `cookieFile`: a new file, mode 0600, renamed over the old one. */
   private saveCookies(): void {
     if (this.cookieFile === undefined) return;
-    const saved = [...this.cookies].map(([cookie, e]) => ({ cookie, token: e.token.toString("hex"), expires: e.expires }));
+    const saved = [...this.cookies].map(([cookie, e]) => ({
+      cookie,
+      token: e.token.toString("hex"),
+      expires: e.expires,
+    }));
     const tmp = `${this.cookieFile}.tmp`;
     writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
     renameSync(tmp, this.cookieFile);

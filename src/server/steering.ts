@@ -6,7 +6,7 @@ import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
 
 export type SteerAction =
-  | { op: "input"; data: Uint8Array }
+  | { op: "input"; data: Uint8Array; eof?: boolean }
   | { op: "signal"; signal: SignalName }
   | { op: "resize"; cols: number; rows: number };
 
@@ -28,7 +28,7 @@ export function steer(
   session.lease.checkWriter(holderKey);
   switch (action.op) {
     case "input":
-      session.write(action.data, by);
+      session.write(action.data, by, action.eof === true);
       break;
     case "signal":
       session.signal(action.signal, by);

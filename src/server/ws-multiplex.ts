@@ -166,7 +166,14 @@ class MultiplexConnection {
             `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
           );
         }
-        steer(this.core.sessions, this.identity, this.connId, frame.session, { op: "input", data: bytes }, by);
+        steer(
+          this.core.sessions,
+          this.identity,
+          this.connId,
+          frame.session,
+          { op: "input", data: bytes, eof: frame.eof === true },
+          by,
+        );
         return undefined;
       }
       case "signal":

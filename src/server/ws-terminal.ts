@@ -377,7 +377,8 @@ class TerminalConnection {
               `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection`,
             );
           }
-          steer(this.core.sessions, this.identity, this.connId, this.session.id, { op: "input", data: bytes }, by);
+          const action = { op: "input" as const, data: bytes, eof: frame.eof === true };
+          steer(this.core.sessions, this.identity, this.connId, this.session.id, action, by);
           break;
         }
         case "signal":

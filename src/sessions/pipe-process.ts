@@ -61,9 +61,14 @@ class PipeTransport implements ProcessTransport {
   write(data: Uint8Array): void {
     const stdin = this.child.stdin;
     if (stdin.destroyed || !stdin.writable) {
-      throw new SwitchboardError("SESSION_NOT_RUNNING", `process ${this.pid} has closed its input`);
+      throw new SwitchboardError("SESSION_NOT_RUNNING", `the input of process ${this.pid} is closed`);
     }
     stdin.write(data);
+  }
+
+  endInput(): void {
+    // Written data goes first; then the child reads EOF.
+    if (!this.child.stdin.destroyed) this.child.stdin.end();
   }
 
   resize(): void {

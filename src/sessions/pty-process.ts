@@ -6,6 +6,9 @@ import type { OnReadOpts, SocketConstructorOpts } from "node:net";
 import { ReadStream } from "node:tty";
 import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportSink } from "./terminal-process.js";
 
+/** ^D, what a terminal sends to end its input. */
+const EOF_KEY = Uint8Array.of(0x04);
+
 /**
  * PTY transport: node-pty's native `fork` (forkpty + exec), with our own reading of the
  * master so that the output tail is never lost.
@@ -224,6 +227,11 @@ class PtyTransport implements ProcessTransport {
     this.input.push(data);
     this.inputBytes += data.length;
     if (this.writeTimer === null) this.flushInput();
+  }
+
+  endInput(): void {
+    // The terminal's EOF character (VEOF, ^D by default): the line discipline ends a read with it.
+    this.write(EOF_KEY);
   }
 
   resize(cols: number, rows: number): void {

@@ -135,7 +135,8 @@ export abstract class Session {
     return null;
   }
 
-  write(_data: Uint8Array, _by: Actor): void {
+  /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
+  write(_data: Uint8Array, _by: Actor, _eof?: boolean): void {
     throw new SwitchboardError("WRONG_SESSION_KIND", `${this.record.kind} sessions take no input`);
   }
 

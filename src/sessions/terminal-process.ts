@@ -83,6 +83,11 @@ export interface TerminalProcess {
   /** Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited, RATE_LIMITED when too much input is pending. */
   write(data: Uint8Array | string): void;
   /**
+   * Ends the input, as a terminal's ^D does: a pipe's stdin is closed (later writes answer
+   * SESSION_NOT_RUNNING); a PTY gets ^D (EOF for a program reading a line, at a line's start).
+   */
+  endInput(): void;
+  /**
    * Sends a signal. Pipes: to the process group (`kill(-pid)`; the child leads its own group
    * and session in both modes). PTY: to the terminal's foreground process group, where Ctrl-C
    * goes — the command a shell is running (a shell with job control gives each job its own
@@ -135,6 +140,8 @@ export interface ProcessTransport {
   /** Bytes written but not yet taken by the process. */
   readonly pendingInputBytes: number;
   write(data: Uint8Array): void;
+  /** See {@link TerminalProcess.endInput}. */
+  endInput(): void;
   /** PTY only; the lifecycle refuses it for pipes. */
   resize(cols: number, rows: number): void;
   /** Stops waiting for EOF: reads what is already buffered, closes the output, then `outputEnded`. */
@@ -200,6 +207,11 @@ class ManagedProcess implements TerminalProcess {
       );
     }
     this.transport.write(bytes);
+  }
+
+  endInput(): void {
+    if (this.childExit !== null || this.disposed) throw notRunning(this.pid);
+    this.transport.endInput();
   }
 
   signal(name: SignalName): void {

@@ -91,10 +91,11 @@ export class TerminalSession extends Session {
     });
   }
 
-  override write(data: Uint8Array, by: Actor): void {
+  override write(data: Uint8Array, by: Actor, eof = false): void {
     this.assertRunning();
     this.proc!.write(data);
-    this.log.append({ type: "input", by, bytes: data.length });
+    if (eof) this.proc!.endInput();
+    this.log.append({ type: "input", by, bytes: data.length, ...(eof ? { eof: true as const } : {}) });
     this.touch();
   }
 

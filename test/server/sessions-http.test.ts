@@ -2,6 +2,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
+import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -411,6 +412,43 @@ describe("reading", () => {
     expect(datas.map((d) => d.seq)).toEqual([4, 5, 6, 7]);
     const viaQuery = await (await read({}, "?since=6")).text();
     expect([...viaQuery.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]))).toEqual([7]);
+  });
+
+  it("ends a process's input with eof: a pipe's stdin is closed, a PTY gets ^D", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: sort } = await http.post("/v1/sessions", { command: ["sort"] });
+    await http.post(`/v1/sessions/${sort.id}/input`, { data: "pear\napple\n" });
+    expect((await http.post(`/v1/sessions/${sort.id}/input`, { data: "fig\n", eof: true })).json).toEqual({
+      ok: true,
+      bytes: 4,
+      eof: true,
+    });
+    const evs = await untilExit(http, sort.id);
+    expect(outputOf(evs)).toBe("apple\nfig\npear\n");
+    expect(evs.filter((e) => e.type === "input").map((e) => [e["bytes"], e["eof"]])).toEqual([
+      [11, undefined],
+      [4, true],
+    ]);
+    expect(evs.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+
+    // Over /ws/session, with no bytes; a PTY's cat ends on ^D at the start of a line.
+    const { json: cat } = await http.post("/v1/sessions", { command: ["cat"], pty: true });
+    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/ws/session/${cat.id}`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    await new Promise((r) => ws.once("open", r));
+    ws.send(JSON.stringify({ type: "stdin", data: "hi\r" }));
+    ws.send(JSON.stringify({ type: "stdin", eof: true }));
+    const catEvents = await untilExit(http, cat.id);
+    expect(outputOf(catEvents)).toBe("hi\r\nhi\r\n");
+    ws.close();
+
+    const empty = await http.post(`/v1/sessions/${sort.id}/input`, {});
+    expect(empty.json.error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      message: "data: is empty: send bytes, or eof: true to end the input",
+    });
   });
 
   it("refuses unknown event types in filters, out-of-range limits and names with control characters", async () => {

@@ -17,7 +17,16 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { SECURITY_HEADERS, boolParam, intParam, typesParam, readJson, sendJson, sendJsonText, validate } from "../http.js";
+import {
+  SECURITY_HEADERS,
+  boolParam,
+  intParam,
+  typesParam,
+  readJson,
+  sendJson,
+  sendJsonText,
+  validate,
+} from "../http.js";
 import type { Router } from "../router.js";
 import { control, inputBytes, steer } from "../steering.js";
 
@@ -98,17 +107,17 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
-    const { data, enc } = validate(InputBody, await body(ctx));
+    const { data, enc, eof } = validate(InputBody, await body(ctx));
     const bytes = inputBytes(data, enc, LIMITS.INPUT_BYTES);
     steer(
       core.sessions,
       ctx.identity,
       ctx.holderKey,
       ctx.params["id"]!,
-      { op: "input", data: bytes },
+      { op: "input", data: bytes, eof: eof === true },
       actorOf(ctx.identity),
     );
-    sendJson(ctx.res, 200, { ok: true, bytes: bytes.length });
+    sendJson(ctx.res, 200, { ok: true, bytes: bytes.length, ...(eof ? { eof } : {}) });
   });
 
   router.add("POST", "/v1/sessions/:id/signal", async (ctx) => {
