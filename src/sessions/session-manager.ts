@@ -191,8 +191,8 @@ export class SessionManager {
 
   /**
    * Removes ended sessions (with their children) older than `maxAgeMs` since they ended, and
-   * the oldest beyond `maxCount` ended ones: the `retention.endedSessions` config. Returns what
-   * was removed.
+   * the oldest beyond `maxCount` ended ones: the `retention.endedSessions` config. One with a
+   * child still running is kept for now. Returns what was removed.
    */
   async prune(rule: { maxAgeMs?: number | undefined; maxCount?: number | undefined }, by: Actor): Promise<Session[]> {
     // Children go with their parent, so only top-level sessions are counted and aged.
@@ -206,8 +206,9 @@ export class SessionManager {
     );
     const removed: Session[] = [];
     for (const s of doomed) {
-      // Children still running under an ended parent go with it.
-      if (this.sessions.get(s.id) === s) removed.push(...(await this.remove(s.id, by, { force: true })));
+      // Retention never stops a process: a session with a child still running waits for it.
+      if (this.sessions.get(s.id) !== s || this.tree(s).some((t) => t.running)) continue;
+      removed.push(...(await this.remove(s.id, by)));
     }
     return removed;
   }

@@ -199,6 +199,21 @@ describe("retention.endedSessions", () => {
     expect(metrics).toMatch(/switchboard_sessions_removed_total\{reason="retention"\} 2/);
   });
 
+  it("keeps an ended session while a child of it still runs, and removes both once it has ended", async () => {
+    const gw = await testGateway({ config: { retention: { endedSessions: { maxCount: 0 } } }, pruneIntervalMs: 50 });
+    const http = api(gw.url);
+    const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
+    const child = createTerminalSession(gw.core.sessions, { kind: "terminal", command: ["sleep", "300"] }, "admin", {
+      parent,
+    });
+    await http.post(`/v1/sessions/${parent}/events`, { type: "exit", data: { exitCode: 0 } });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await listedIds(http)).sort()).toEqual([parent, child.id].sort());
+    expect(alive(child.record.pid!)).toBe(true);
+    await http.del(`/v1/sessions/${child.id}`);
+    await waitFor(async () => (await listedIds(http)).length === 0, 5_000, "both to be removed");
+  });
+
   it("removes sessions that ended more than maxAgeMs ago, at start and as time passes", async () => {
     const first = await testGateway();
     const http = api(first.url);
