@@ -77,6 +77,8 @@ export interface TerminalProcessOptions {
  */
 export interface TerminalProcess {
   readonly pid: number;
+  /** When the child started (`processStartTime`), or null where `/proc` does not tell. */
+  readonly startTime: number | null;
   readonly pty: boolean;
   /** Resolves with the exit once it is known and all output was delivered (also after `dispose()`). */
   readonly exited: Promise<TerminalExit>;
@@ -168,6 +170,7 @@ class ManagedProcess implements TerminalProcess {
   private drainTimer: NodeJS.Timeout | null = null;
   private outputPaused = false;
   private killTimer: NodeJS.Timeout | null = null;
+  readonly startTime: number | null;
 
   constructor(options: TerminalProcessOptions) {
     this.options = options;
@@ -189,6 +192,7 @@ class ManagedProcess implements TerminalProcess {
       const reason = error instanceof Error ? error.message : String(error);
       throw new SwitchboardError("SPAWN_FAILED", `cannot start ${options.command[0] ?? ""}: ${reason}`);
     }
+    this.startTime = processStartTime(this.transport.pid);
   }
 
   get pid(): number {
@@ -276,6 +280,7 @@ class ManagedProcess implements TerminalProcess {
 
   /** KILL to every process of the child's session (it leads one in both modes), and to its group. */
   private kill(): void {
+    if (!this.idsAreOurs()) return;
     for (const pid of sessionMembers(this.pid)) signalProcess(pid, "SIGKILL");
     // false (ESRCH) is fine: nothing left to kill.
     this.sendSignal("SIGKILL");
@@ -295,8 +300,22 @@ class ManagedProcess implements TerminalProcess {
     return Number.isInteger(tpgid) && tpgid > 0 ? tpgid : null;
   }
 
+  /**
+   * Whether the child's pid, as a group and session id, still names its processes. Once the
+   * child is reaped and the last process of its session is gone the number is free, and with
+   * 32768 pids it comes round again within seconds on a busy machine: a group signal could then
+   * hit a stranger that leads a group under the same number. Such a stranger is alive under
+   * that pid with another start time; while any of ours is left, the number cannot be reused.
+   */
+  private idsAreOurs(): boolean {
+    if (this.childExit === null || this.startTime === null) return true;
+    const start = processStartTime(this.pid);
+    return start === null || start === this.startTime;
+  }
+
   /** To the group; false when nothing of it is left. */
   private sendSignal(signal: NodeJS.Signals): boolean {
+    if (!this.idsAreOurs()) return false;
     if (signalGroup(this.pid, signal)) return true;
     // Just after a PTY fork the child may not have called setsid() yet, so its group does
     // not exist. Until its exit is reported it is our unreaped child: its pid is still its own.

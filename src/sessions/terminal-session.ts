@@ -9,13 +9,7 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
-import {
-  DEFAULT_COLS,
-  DEFAULT_ROWS,
-  processStartTime,
-  spawnTerminalProcess,
-  terminateLeftovers,
-} from "./terminal-process.js";
+import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess, terminateLeftovers } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
 
 /**
@@ -58,7 +52,7 @@ export class TerminalSession extends Session {
     });
     this.coalescer = coalescer;
     r.pid = this.proc.pid;
-    r.pidStart = processStartTime(this.proc.pid);
+    r.pidStart = this.proc.startTime;
     if (r.pty)
       this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
   }

@@ -635,13 +635,6 @@ describe("durability", () => {
     db.close();
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
-    onTestFinished(() => {
-      try {
-        process.kill(-sleeper.pid, "SIGKILL"); // if the test failed before the gateway ended it
-      } catch {
-        // Already gone.
-      }
-    });
     // A pipe child that does not write outlives the gateway: nobody can watch or stop it now.
     expect(alive(sleeper.pid)).toBe(true);
 

@@ -4,7 +4,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SwitchboardError } from "../../src/protocol/errors.js";
 import type { SignalName } from "../../src/protocol/sessions.js";
-import { MAX_PENDING_INPUT_BYTES, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import {
+  MAX_PENDING_INPUT_BYTES,
+  processStartTime,
+  spawnTerminalProcess,
+  terminateLeftovers,
+} from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV, alive, eventually, watch } from "./process-helpers.js";
 
@@ -314,6 +319,22 @@ describe.each(MODES)("spawn failures ($name mode)", ({ pty }) => {
       expect(exit).toEqual({ exitCode: 0, signal: null });
       expect(w.text()).toMatch(/^tool\r?\n$/);
     });
+  });
+});
+
+describe("processes left behind by a gateway that died", () => {
+  it("are terminated, with the jobs of their session, only while the pid is the same process", async () => {
+    const w = watch({ command: ["bash", "-c", "sleep 300 & echo job:$!; wait"], pty: false });
+    await w.waitFor(/job:\d+/);
+    const job = Number(/job:(\d+)/.exec(w.text())![1]);
+    const start = processStartTime(w.proc.pid);
+    expect(start).toEqual(w.proc.startTime);
+    // Another start time: the pid was reused by a stranger; nothing is touched.
+    expect(terminateLeftovers(w.proc.pid, start! - 1)).toBe(0);
+    expect(alive(w.proc.pid) && alive(job)).toBe(true);
+    expect(terminateLeftovers(w.proc.pid, start!, 100)).toBe(2);
+    await eventually(() => !alive(job));
+    expect((await w.exit).signal).toBe("SIGTERM");
   });
 });
 
