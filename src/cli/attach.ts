@@ -2,7 +2,9 @@ import { TerminalClient } from "../client/node.js";
 import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, sessionExitCode } from "./exit-codes.js";
+import { endText } from "./format.js";
 import { LocalTerminal } from "./local-terminal.js";
+import { printable } from "./printable.js";
 
 /** Ctrl-] detaches (as in telnet): the session keeps running. */
 export const DETACH_KEY = 0x1d;
@@ -27,6 +29,8 @@ export interface AttachOptions {
   session: string;
   /** Watch only: no control, keys (other than the detach key) are not sent. */
   readOnly: boolean;
+  /** Take control over when someone else holds it (`?control=force`); they go on watching. */
+  force?: boolean;
   /** Output byte offset to replay from (0: the whole retained output, so the screen comes back). */
   since: number;
   /** The session, when the caller already has it (run --attach). */
@@ -68,7 +72,7 @@ export async function attach(options: AttachOptions): Promise<number> {
       ...options.target,
       session: info.id,
       since: options.since,
-      ...(steer ? { control: "acquire" as const } : {}),
+      ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
     term = client;
     outcome = await new Promise<Outcome>((resolve, reject) => {
@@ -77,23 +81,36 @@ export async function attach(options: AttachOptions): Promise<number> {
         if (size && info.pty && steer) client.resize(size.cols, size.rows);
       };
       let outage = false;
+      // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
+      let takenOver = false;
+      // One wording per connection for "someone else has control", whichever refusal said it first
+      // (the start-up's acquire and a refused key word it differently).
+      let heldNotice: string | undefined;
       disposers.push(
         client.on("data", ({ bytes }) => local.write(bytes)),
         client.on("connected", () => {
           if (outage) notices.show("reconnected");
           outage = false;
+          takenOver = false;
+          heldNotice = undefined;
           sendSize();
         }),
+        client.on("control-lost", () => {
+          takenOver = true;
+        }),
         client.on("state", ({ state }) => {
-          if (state === "reconnecting" && !outage) {
+          if (state === "reconnecting" && !outage && !takenOver) {
             outage = true;
             notices.show("connection lost; reconnecting (keys typed meanwhile are dropped)");
           }
         }),
         client.on("error", (error) => {
-          if (error.code === "CONTROL_HELD")
-            notices.show(`${error.message}: watching read-only, keys are not sent (${DETACH_KEY_NAME} detaches)`);
-          else if (error.code === "CONTROL_LOST") notices.show(`${error.message}: watching read-only now`);
+          if (error.code === "CONTROL_HELD") {
+            // The gateway's "use force" means attach --force here.
+            const holder = error.message.replace(/; use force to take it over$/, "");
+            heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
+            notices.show(heldNotice);
+          } else if (error.code === "CONTROL_LOST") notices.show(`${error.message}: watching read-only now`);
           else if (error.code === "SESSION_NOT_RUNNING") return;
           else notices.show(`${error.message} (${error.code})`);
         }),
@@ -145,19 +162,30 @@ export async function attach(options: AttachOptions): Promise<number> {
       stderr.write(`${lead}[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\n`);
       return EXIT.OK;
     case "exit": {
-      const code = sessionExitCode(outcome.exit);
-      const how =
-        outcome.exit.signal !== null
-          ? `was killed by ${outcome.exit.signal}`
-          : outcome.exit.exitCode !== null
-            ? `exited with code ${code}`
-            : "was lost";
-      stderr.write(`${lead}[session ${info.id} ${how}]\n`);
-      return code;
+      const ended = { ...outcome.exit, state: await endState(options.http, info, outcome.exit) };
+      stderr.write(`${lead}[session ${printable(info.id)} ${printable(endText(ended))}]\n`);
+      return sessionExitCode(ended);
     }
     case "signal":
       stderr.write(`${lead}[switchboard attach: ${outcome.signal}; the session keeps running]\n`);
       return 128 + SIGNAL_NUMBERS[outcome.signal];
+  }
+}
+
+/**
+ * Whether an ended session exited or was lost. The exit frame tells only when it has a code or
+ * a signal; with neither (an agent or stream session, or a lost one) the session's state does.
+ */
+async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit): Promise<"exited" | "lost"> {
+  if (exit.exitCode !== null || exit.signal !== null) return "exited";
+  if (info.state !== "running") return info.state;
+  try {
+    const { state } = await http.getSession(info.id);
+    return state === "lost" ? "lost" : "exited";
+  } catch (error) {
+    // The gateway cannot say any more (gone, or the session removed): an end without a word is lost.
+    if (!(error instanceof Error)) throw error;
+    return "lost";
   }
 }
 
@@ -175,6 +203,8 @@ class Notices {
     const shown = this.last.get(text);
     if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
     this.last.set(text, now);
+    // Notices quote the gateway (holder names, error messages).
+    text = printable(text);
     // Raw mode: the terminal does not turn \n into \r\n.
     this.stderr.write(this.tty ? `\r\n[switchboard] ${text}\r\n` : `[switchboard] ${text}\n`);
   }

@@ -9,6 +9,7 @@ import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
+import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
 
 /** A client command: argv after the command name in, exit code out. */
@@ -21,12 +22,12 @@ Starts CMD as a terminal session and prints its id (or, with --json, the session
 terminal. --cwd defaults to the current directory when the gateway is on this machine.
 --attach attaches right away (see "switchboard attach --help").`;
 
-export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only] [--since BYTE]
+export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE]
 
 Shows the session's terminal here: the output is replayed from byte 0 (or --since), so the
 screen comes back, then follows live. Keys are sent to the session, which takes its control
-lease when nobody holds it (when someone does, attach says so and watches read-only). The
-local size is sent on start and on every resize. ${DETACH_KEY_NAME} detaches; the session keeps running.
+lease when nobody holds it (when someone does, attach says so and watches read-only; --force
+takes control over, and the one who had it goes on watching). The local size is sent on start and on every resize. ${DETACH_KEY_NAME} detaches; the session keeps running.
 When the session ends, attach exits with its exit code (128+N when killed by signal N).`;
 
 export const LS_USAGE = `Usage: switchboard ls [--json]
@@ -41,10 +42,11 @@ tool calls and permission requests; --since is then the last seq you have.
 With --json, prints the session's events, one JSON object per line, and --since is the last
 seq you have.`;
 
-export const SEND_USAGE = `Usage: switchboard send ID TEXT... [-n]
+export const SEND_USAGE = `Usage: switchboard send ID [-n] [--] TEXT...
 
-Types TEXT into the session followed by Enter (-n: without). Refused with exit code 6 while
-someone else holds control (e.g. an attached terminal).`;
+Types TEXT into the session followed by Enter (-n: without). Put -- before TEXT that starts
+with "-" (switchboard send ID -- ls -la), or it is read as options. Refused with exit code 6
+while someone else holds control (e.g. an attached terminal).`;
 
 export const SIGNAL_USAGE = `Usage: switchboard signal ID SIGNAL
 
@@ -64,7 +66,7 @@ agent session ran. A running session is refused unless -f (--force): it is termi
 --ended removes every ended session this token may steer; with --older-than (e.g. 90s, 30m,
 12h, 7d) only those that ended longer ago than AGE.`;
 
-export const PROMPT_USAGE = `Usage: switchboard prompt ID TEXT... [-w]
+export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] TEXT...
 
 Queues a prompt on an agent session and prints the run id. With -w (--wait), prints the
 answer instead as it streams, with tool calls and permission requests on stderr, and exits
@@ -123,17 +125,17 @@ const run: Command = (argv) =>
 const attachCommand: Command = (argv) =>
   runCommand(
     argv,
-    { usage: ATTACH_USAGE, options: { "read-only": { type: "boolean" }, since: { type: "string" } } },
+    {
+      usage: ATTACH_USAGE,
+      options: { "read-only": { type: "boolean" }, force: { type: "boolean" }, since: { type: "string" } },
+    },
     async (ctx, parsed) => {
       const session = positional(parsed, 0, "the session id");
       const since = intOption(parsed.values.since, "--since") ?? 0;
-      return attach({
-        target: ctx.target,
-        http: ctx.http,
-        session,
-        readOnly: parsed.values["read-only"] === true,
-        since,
-      });
+      const readOnly = parsed.values["read-only"] === true;
+      const force = parsed.values.force === true;
+      if (readOnly && force) throw new UsageError("--read-only and --force exclude each other");
+      return attach({ target: ctx.target, http: ctx.http, session, readOnly, force, since });
     },
   );
 
@@ -287,7 +289,9 @@ const rm: Command = (argv) =>
         try {
           const gone = await ctx.http.removeSession(id, { force });
           removed.push(...gone);
-          if (!ctx.json) for (const s of gone) ctx.out.write(`removed ${s.id}${s.name ? ` (${s.name})` : ""}\n`);
+          if (!ctx.json)
+            for (const s of gone)
+              ctx.out.write(`removed ${printable(s.id)}${s.name ? ` (${printable(s.name)})` : ""}\n`);
         } catch (error) {
           // One refusal does not stop the others; each is reported, the first sets the exit code.
           if (error instanceof ConnectionError) throw error;

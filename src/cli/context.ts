@@ -5,6 +5,7 @@ import type { ParseArgsConfig } from "node:util";
 import { ConnectionError, HttpClient, SwitchboardError } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
+import { printable } from "./printable.js";
 
 /** Where the CLI looks for the gateway when neither --url nor SWITCHBOARD_URL says. */
 export const DEFAULT_URL = "http://127.0.0.1:7317";
@@ -191,7 +192,8 @@ export function reportError(ctx: CliContext, error: unknown): void {
   const code = error instanceof SwitchboardError || error instanceof ConnectionError ? error.code : "INTERNAL";
   const message = describeError(ctx, error);
   if (ctx.json) ctx.out.write(`${JSON.stringify({ error: { code, message, exitCode: exitCodeFor(error) } })}\n`);
-  else ctx.err.write(`switchboard: ${message}\n`);
+  // Messages quote the gateway, which quotes what others sent (names, commands).
+  else ctx.err.write(`switchboard: ${printable(message)}\n`);
 }
 
 /**

@@ -56,13 +56,23 @@ export function exitCodeFor(error: unknown): number {
   return EXIT.FAILURE;
 }
 
-/** A session's exit as a process exit code: its code, `128 + N` for signal N, 1 when unknown (lost). */
-export function sessionExitCode(exit: { exitCode: number | null; signal: string | null }): number {
-  if (exit.exitCode !== null) return exit.exitCode;
-  if (exit.signal !== null) {
-    const name = exit.signal.startsWith("SIG") ? exit.signal : `SIG${exit.signal}`;
+/**
+ * A session's end as a process exit code: its code, `128 + N` for signal N, 1 when it was lost
+ * (or killed by a signal without a number here), 0 when it exited with neither (agent and
+ * stream sessions).
+ */
+export function sessionExitCode(end: {
+  state: "exited" | "lost";
+  exitCode: number | null;
+  signal: string | null;
+}): number {
+  if (end.state === "lost") return EXIT.FAILURE;
+  if (end.exitCode !== null) return end.exitCode;
+  if (end.signal !== null) {
+    const name = end.signal.startsWith("SIG") ? end.signal : `SIG${end.signal}`;
     const n = (constants.signals as Record<string, number | undefined>)[name];
     if (n !== undefined) return 128 + n;
+    return EXIT.FAILURE;
   }
-  return EXIT.FAILURE;
+  return EXIT.OK;
 }

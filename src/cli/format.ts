@@ -1,4 +1,5 @@
 import type { SessionInfo } from "../client/node.js";
+import { printable } from "./printable.js";
 
 /** Longest command shown in `ls` before it is cut with an ellipsis. */
 export const LS_COMMAND_CHARS = 60;
@@ -7,13 +8,14 @@ const COLUMNS = ["ID", "NAME", "KIND", "STATE", "PID", "EXIT", "AGE", "COMMAND"]
 
 /** `ls` as an aligned table, oldest first. */
 export function formatSessionTable(sessions: readonly SessionInfo[], now: number): string {
+  // Names and commands come from whoever created the session: escaped, so they cannot act on the terminal.
   const rows = sessions.map((s) => [
-    s.id,
-    s.name ?? "-",
+    printable(s.id),
+    printable(s.name ?? "-"),
     s.pty ? `${s.kind}/pty` : s.kind,
     s.controller !== null && s.state === "running" ? `${s.state}*` : s.state,
     s.pid !== null ? String(s.pid) : "-",
-    exitText(s),
+    printable(exitText(s)),
     age(now - s.createdAt),
     commandText(s),
   ]);
@@ -28,19 +30,29 @@ export function formatSessionTable(sessions: readonly SessionInfo[], now: number
 
 /** One session in a sentence (what `kill` prints). */
 export function formatSessionLine(s: SessionInfo): string {
-  if (s.state === "running") return `${s.id} is still running`;
-  if (s.state === "lost") return `${s.id} was lost`;
-  return `${s.id} ${s.signal !== null ? `was killed by ${s.signal}` : `exited with code ${s.exitCode ?? "?"}`}`;
+  return `${printable(s.id)} ${printable(endText(s))}`;
+}
+
+/**
+ * How a session ended, for `kill` and `attach`. Agent and stream sessions can end with neither
+ * an exit code nor a signal (terminated, or their producer gave none): they "ended".
+ */
+export function endText(s: Pick<SessionInfo, "state" | "exitCode" | "signal">): string {
+  if (s.state === "running") return "is still running";
+  if (s.state === "lost") return "was lost";
+  if (s.signal !== null) return `was killed by ${s.signal}`;
+  return s.exitCode !== null ? `exited with code ${s.exitCode}` : "ended";
 }
 
 function exitText(s: SessionInfo): string {
   if (s.state === "running") return "-";
   if (s.signal !== null) return s.signal;
-  return s.exitCode !== null ? String(s.exitCode) : "?";
+  if (s.exitCode !== null) return String(s.exitCode);
+  return s.state === "lost" ? "?" : "-";
 }
 
 function commandText(s: SessionInfo): string {
-  const text = s.command ? s.command.join(" ") : s.agent ? `agent ${s.agent}` : "";
+  const text = printable(s.command ? s.command.join(" ") : s.agent ? `agent ${s.agent}` : "");
   return text.length > LS_COMMAND_CHARS ? `${text.slice(0, LS_COMMAND_CHARS - 1)}…` : text;
 }
 

@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
+import { reportUsageError, wantsJson } from "./context.js";
+import { EXIT } from "./exit-codes.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T]
-  switchboard run [--pty] [--name N] [--cwd D] [--attach] -- CMD ARGS...
-  switchboard attach ID [--read-only] [--since BYTE]     (Ctrl-] detaches)
+  switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] -- CMD ARGS...
+  switchboard attach ID [--read-only | --force] [--since BYTE]     (Ctrl-] detaches)
   switchboard ls
   switchboard logs ID [-f] [--since BYTE]
-  switchboard send ID TEXT...
+  switchboard send ID [-n] [--] TEXT...
   switchboard signal ID SIGNAL
   switchboard kill ID
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
-  switchboard prompt ID TEXT...
+  switchboard prompt ID [-w] TEXT...
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir
 (SWITCHBOARD_DATA_DIR, for its token file) and --json. Exit codes: 0 ok, 1 refused,
@@ -24,16 +26,20 @@ Run "switchboard <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+  if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
-    return command === undefined ? 2 : 0;
+    return EXIT.OK;
+  }
+  if (command === undefined) {
+    console.log(USAGE);
+    return EXIT.USAGE;
   }
   // Loaded on demand: client commands should not pay for loading the whole server.
   if (command === "serve") return (await import("./serve.js")).serve(rest);
   const run = COMMANDS[command];
   if (!run) {
-    console.error(`switchboard: unknown command ${command}\n\n${USAGE}`);
-    return 2;
+    const why = command.startsWith("-") ? `missing the command (before ${command})` : `unknown command ${command}`;
+    return reportUsageError({ out: process.stdout, err: process.stderr }, wantsJson(argv), why, USAGE);
   }
   return run(rest);
 }

@@ -1,39 +1,59 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
+import { EXIT } from "./exit-codes.js";
+
+/** The shortest token serve accepts: what the config file requires of its tokens (src/server/config.ts). */
+export const MIN_TOKEN_CHARS = 16;
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG and SWITCHBOARD_TOKEN. --port 0 picks a free port.
-Without a token one is generated on first start and kept in DATA_DIR/token (mode 0600).
+A token needs at least 16 characters; without one, one is generated on first start and
+kept in DATA_DIR/token (mode 0600).
 Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
 
 /** `switchboard serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (flush the log, end children). */
 export async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      host: { type: "string" },
-      port: { type: "string" },
-      "data-dir": { type: "string" },
-      config: { type: "string" },
-      token: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        host: { type: "string" },
+        port: { type: "string" },
+        "data-dir": { type: "string" },
+        config: { type: "string" },
+        token: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    // A mistake on the command line, as for the client commands.
+    console.error(`switchboard: ${(error as Error).message}\n\n${SERVE_USAGE}`);
+    return EXIT.USAGE;
+  }
   if (values.help) {
     console.log(SERVE_USAGE);
-    return 0;
+    return EXIT.OK;
   }
   const env = process.env;
   const portText = values.port ?? env["SWITCHBOARD_PORT"] ?? String(DEFAULT_PORT);
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
     console.error(`switchboard: --port must be a number from 0 to 65535, not ${portText}`);
-    return 2;
+    return EXIT.USAGE;
   }
   const config = values.config ?? env["SWITCHBOARD_CONFIG"];
   const token = values.token ?? env["SWITCHBOARD_TOKEN"];
+  // An empty token means none (one is generated); a short one would be easy to guess.
+  if (token !== undefined && token !== "" && token.length < MIN_TOKEN_CHARS) {
+    const source = values.token !== undefined ? "--token" : "SWITCHBOARD_TOKEN";
+    console.error(
+      `switchboard: ${source} must be at least ${MIN_TOKEN_CHARS} characters (it has ${token.length}); leave it out to have one generated`,
+    );
+    return EXIT.USAGE;
+  }
   const gateway = await startGateway({
     host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
     port: Number(portText),
@@ -48,6 +68,12 @@ export async function serve(argv: string[]): Promise<number> {
   }
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
+    if (config === undefined) {
+      process.stderr.write(
+        "switchboard: config reload refused: no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)\n",
+      );
+      return;
+    }
     const result = gateway.reload();
     process.stderr.write(
       result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`,
@@ -61,7 +87,7 @@ export async function serve(argv: string[]): Promise<number> {
   });
   process.off("SIGHUP", onHup);
   await gateway.close();
-  return 0;
+  return EXIT.OK;
 }
 
 /**

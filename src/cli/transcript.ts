@@ -1,4 +1,5 @@
 import type { SessionEvent } from "../client/node.js";
+import { printable } from "./printable.js";
 
 /** Where a transcript goes: the agent's words, and the lines about what happens around them. */
 export interface TranscriptOutput {
@@ -93,7 +94,9 @@ export class Transcript {
     this.midLine = !text.endsWith("\n");
   }
 
-  private note(line: string): void {
+  private note(text: string): void {
+    // A note is one line about the run, made of what the agent and others sent (titles, names).
+    const line = printable(text);
     if (this.options.notesApart) {
       this.output.note(line, this.midLine);
       return;

@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
-import { TEST_ENV, startTestGateway } from "../client/helpers.js";
+import { TEST_ENV, sleep, startTestGateway, waitUntil } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { CLI, Tmux, shellQuote } from "./helpers.js";
+import { CLI, REPO, Tmux, shellQuote } from "./helpers.js";
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -39,6 +39,31 @@ async function bash(): Promise<string> {
   });
   return session.id;
 }
+
+/** `attach` on pipes instead of a terminal: what it prints, keys written to its stdin, its exit. */
+function pipedAttach(args: string[]): {
+  stdout: () => string;
+  stderr: () => string;
+  keys: (text: string) => void;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(CLI[0]!, [...CLI.slice(1), "attach", ...args], {
+    cwd: REPO,
+    env: { ...process.env, SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_LOG_LEVEL: "silent" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  children.push(child);
+  return { stdout: () => stdout, stderr: () => stderr, keys: (text) => child.stdin.write(text), exit };
+}
+const children: Array<ReturnType<typeof spawn>> = [];
+afterAll(() => {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+});
 
 /** The local terminal is back in cooked mode with echo: what a shell needs after attach. */
 async function expectRestored(t: Tmux): Promise<void> {
@@ -174,4 +199,75 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     expect(await t.exitStatus()).toBe(130);
     await expectRestored(t);
   }, 30_000);
+
+  // Regression (CLI audit): a take-over printed "connection lost; reconnecting" before the
+  // CONTROL_LOST notice, though the connection was not lost.
+  it("says when control is taken over, without a lost-connection notice, and goes on watching", async ({ expect }) => {
+    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const attached = pipedAttach([cat.id]);
+    await expect.poll(async () => (await http.getSession(cat.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    const taker = await connect({ url: gw.url, token: gw.token });
+    try {
+      await taker.control(cat.id, "acquire", { force: true });
+      // Back as a viewer: the gateway counts its connection again.
+      await expect.poll(async () => (await http.getSession(cat.id)).viewers, { timeout: 10_000 }).toBe(1);
+      await taker.input(cat.id, "from-taker\n");
+      await waitUntil(() => attached.stdout().includes("from-taker\n"), 10_000, "the taker's line");
+      attached.keys("\x1d");
+      expect(await attached.exit).toBe(0);
+      expect(attached.stderr()).toBe(
+        `[switchboard] control was taken over by admin: watching read-only now\n` +
+          `[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`,
+      );
+    } finally {
+      taker.close();
+      await http.deleteSession(cat.id);
+    }
+  }, 45_000);
+
+  // Regression (CLI audit): the start-up said "held by admin; use force to take it over" (attach
+  // had no force) and a refused key then said "held by admin, not by this caller".
+  it("says once that control is held, pointing at --force, also when keys are refused", async ({ expect }) => {
+    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const holder = await connect({ url: gw.url, token: gw.token });
+    try {
+      await holder.control(cat.id, "acquire");
+      const attached = pipedAttach([cat.id]);
+      await waitUntil(() => attached.stderr().includes("held by"), 20_000, "the held notice");
+      attached.keys("refused\n");
+      // Room for the gateway's refusal of the keys to arrive and be told.
+      await sleep(1_000);
+      attached.keys("\x1d");
+      expect(await attached.exit).toBe(0);
+      expect(attached.stderr()).toBe(
+        `[switchboard] control of this session is held by admin: watching read-only, keys are not sent (attach --force takes control; Ctrl-] detaches)\n` +
+          `[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`,
+      );
+      expect(attached.stdout()).toBe("");
+    } finally {
+      holder.close();
+      await http.deleteSession(cat.id);
+    }
+  }, 45_000);
+
+  it("--force takes control over from its holder and types", async ({ expect }) => {
+    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const holder = await connect({ url: gw.url, token: gw.token });
+    try {
+      await holder.control(cat.id, "acquire");
+      const lost: string[] = [];
+      holder.on("control-lost", ({ session }) => lost.push(session));
+      const attached = pipedAttach(["--force", cat.id]);
+      await waitUntil(() => lost.length > 0, 20_000, "the holder losing control");
+      expect(lost).toEqual([cat.id]);
+      attached.keys("forced\n");
+      await waitUntil(() => attached.stdout().includes("forced\n"), 10_000, "the echo");
+      attached.keys("\x1d");
+      expect(await attached.exit).toBe(0);
+      expect(attached.stderr()).toBe(`[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`);
+    } finally {
+      holder.close();
+      await http.deleteSession(cat.id);
+    }
+  }, 45_000);
 });

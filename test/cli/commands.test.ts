@@ -293,4 +293,116 @@ describe("switchboard client commands", () => {
     },
     HEAVY_TEST_MS,
   );
+
+  // Regression (CLI audit): attach said "connection lost; reconnecting" and then blamed a proxy
+  // (BAD_RESPONSE) because it ignored the gateway's own refusal of the upgrade.
+  it(
+    "attach past the end of the output prints the gateway's refusal, without a reconnect notice",
+    async () => {
+      const session = await http.createSession({ command: ["printf", "abc"], env: TEST_ENV });
+      await ended(session.id);
+      const result = await cli(["attach", "--since", "99999", session.id], env);
+      expect(result).toEqual({
+        code: EXIT.FAILURE,
+        stdout: "",
+        stderr: "switchboard: since=99999 is past the end of the output (3 bytes) (BAD_REQUEST)\n",
+      });
+    },
+    HEAVY_TEST_MS,
+  );
+
+  // Regression (CLI audit): usage errors printed nothing on stdout with --json, a bad --url was
+  // INTERNAL (exit 1), and JSON messages repeated the code.
+  it(
+    "with --json, command-line mistakes and refusals are JSON errors with their exit codes",
+    async () => {
+      const done = await http.createSession({ command: ["true"], env: TEST_ENV });
+      await ended(done.id);
+      const [unknownOption, noCommand, missingId, badUrl, badUrlText, badEnvUrl, refused] = await Promise.all([
+        cli(["ls", "--bogus", "--json"], env),
+        cli(["--json"], env),
+        cli(["attach", "--json"], env),
+        cli(["ls", "--json", "--url", "notaurl"], env),
+        cli(["ls", "--url", "notaurl"], env),
+        cli(["ls", "--json"], { ...env, SWITCHBOARD_URL: "ftp://example.com" }),
+        cli(["send", "--json", done.id, "x"], env),
+      ]);
+      const usage = (message: string | RegExp) => ({
+        error: {
+          code: "USAGE",
+          message: typeof message === "string" ? message : expect.stringMatching(message),
+          exitCode: EXIT.USAGE,
+        },
+      });
+      for (const r of [unknownOption, noCommand, missingId, badUrl, badEnvUrl]) {
+        expect(r.code).toBe(EXIT.USAGE);
+        expect(r.stderr).toBe("");
+      }
+      expect(JSON.parse(unknownOption.stdout)).toEqual(usage(/^Unknown option '--bogus'/));
+      expect(JSON.parse(noCommand.stdout)).toEqual(usage("missing the command (before --json)"));
+      expect(JSON.parse(missingId.stdout)).toEqual(usage("missing the session id"));
+      expect(JSON.parse(badUrl.stdout)).toEqual(
+        usage(`--url must be the gateway's URL, like http://127.0.0.1:7317 (http, https, ws or wss), not "notaurl"`),
+      );
+      expect(JSON.parse(badEnvUrl.stdout)).toEqual(usage(/^SWITCHBOARD_URL must be the gateway's URL, like http:/));
+      expect(badUrlText).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+      expect(badUrlText.stderr).toMatch(
+        /^switchboard: --url must be the gateway's URL, like http:\/\/127\.0\.0\.1:7317 .*\n\nUsage: switchboard ls/,
+      );
+      expect(refused.code).toBe(EXIT.NOT_RUNNING);
+      const { error } = JSON.parse(refused.stdout) as { error: { code: string; message: string } };
+      expect(error.code).toBe("SESSION_NOT_RUNNING");
+      expect(error.message).toMatch(/\S/);
+      expect(error.message).not.toContain("SESSION_NOT_RUNNING");
+    },
+    HEAVY_TEST_MS,
+  );
+
+  // Regression (CLI audit): kill said "exited with code ?" and attach "was lost" (exit 1) for an
+  // agent session that ended without an exit code.
+  it(
+    "kill and attach say an agent session ended, and attach exits 0",
+    async () => {
+      const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+      const kill = await cli(["kill", agent.id], env);
+      expect(kill).toEqual({ code: 0, stdout: `${agent.id} ended\n`, stderr: "" });
+      const attached = await cli(["attach", agent.id], env);
+      expect(attached).toEqual({ code: 0, stdout: "", stderr: `[session ${agent.id} ended]\n` });
+    },
+    HEAVY_TEST_MS,
+  );
+
+  // Regression (CLI audit): ls printed commands raw; escape sequences acted on the terminal.
+  it(
+    "ls escapes control characters in what sessions were started with, and keeps the table aligned",
+    async () => {
+      const own = await startTestGateway();
+      try {
+        const ownHttp = new HttpClient({ url: own.url, token: own.token });
+        const evil = await ownHttp.createSession({
+          command: ["true", "evil\x1b]0;pwned\x07\x1b[2J", "two\nlines\x9b"],
+          name: "plain",
+          env: TEST_ENV,
+        });
+        const other = await ownHttp.createSession({ command: ["true"], name: "a-longer-name", env: TEST_ENV });
+        for (const s of [evil, other]) {
+          await expect.poll(async () => (await ownHttp.getSession(s.id)).state, { timeout: 10_000 }).toBe("exited");
+        }
+        const ls = await cli(["ls"], { ...env, SWITCHBOARD_URL: own.url, SWITCHBOARD_TOKEN: own.token });
+        expect(ls.code).toBe(0);
+        // eslint-disable-next-line no-control-regex -- no control character may reach the terminal
+        expect(ls.stdout.replace(/\n/g, "")).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+        const lines = ls.stdout.trimEnd().split("\n");
+        expect(lines).toHaveLength(3);
+        expect(lines[1]).toContain("true evil\\e]0;pwned\\x07\\e[2J two\\nlines\\x9b");
+        // Every row starts its columns where the header does.
+        const starts = (line: string) => [...line.matchAll(/(?<=^|\s{2})\S/g)].map((m) => m.index);
+        expect(starts(lines[1]!)).toEqual(starts(lines[0]!));
+        expect(starts(lines[2]!)).toEqual(starts(lines[0]!));
+      } finally {
+        await own.close();
+      }
+    },
+    HEAVY_TEST_MS,
+  );
 });

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import type { SessionInfo } from "../../src/client/node.js";
+import { formatSessionLine, formatSessionTable } from "../../src/cli/format.js";
+import { printable } from "../../src/cli/printable.js";
+
+const NOW = 1_700_000_000_000;
+
+function session(fields: Partial<SessionInfo>): SessionInfo {
+  return {
+    id: "AAAAAAAAAAAAAAAAAAAAAA",
+    kind: "terminal",
+    name: null,
+    state: "exited",
+    owner: "admin",
+    command: ["true"],
+    cwd: "/",
+    pty: false,
+    cols: null,
+    rows: null,
+    pid: 42,
+    exitCode: 0,
+    signal: null,
+    createdAt: NOW - 5_000,
+    endedAt: NOW - 4_000,
+    head: 1,
+    first: 1,
+    outputBytes: 0,
+    viewers: 0,
+    controller: null,
+    parent: null,
+    agent: null,
+    run: null,
+    lastActivityAt: NOW - 4_000,
+    ...fields,
+  };
+}
+
+describe("printable", () => {
+  it("escapes C0, DEL and C1 controls and leaves other text alone", () => {
+    expect(printable("a\x1b]0;t\x07\x1b[2J\n\r\t\x00\x7f\x9b é ✓")).toBe(
+      "a\\e]0;t\\x07\\e[2J\\n\\r\\t\\x00\\x7f\\x9b é ✓",
+    );
+  });
+});
+
+describe("formatSessionTable", () => {
+  // Regression (CLI audit): a name like $'evil\e]0;pwned\a\e[2J' retitled and cleared the
+  // terminal, and a newline broke the table. (Gateways now refuse such names; older logs may hold them.)
+  it("escapes control characters in names and commands and keeps the columns aligned", () => {
+    const table = formatSessionTable(
+      [
+        session({ name: "evil\x1b]0;pwned\x07\x1b[2J\nrow", command: ["sh", "-c", "\x9b31m"] }),
+        session({ id: "BBBBBBBBBBBBBBBBBBBBBB", name: "b", command: ["true"] }),
+      ],
+      NOW,
+    );
+    const lines = table.trimEnd().split("\n");
+    expect(lines).toEqual([
+      "ID                      NAME                          KIND      STATE   PID  EXIT  AGE  COMMAND",
+      "AAAAAAAAAAAAAAAAAAAAAA  evil\\e]0;pwned\\x07\\e[2J\\nrow  terminal  exited  42   0     5s   sh -c \\x9b31m",
+      "BBBBBBBBBBBBBBBBBBBBBB  b                             terminal  exited  42   0     5s   true",
+    ]);
+  });
+
+  it("shows no exit for a session that ended without a code, ? for a lost one", () => {
+    const lines = formatSessionTable(
+      [
+        session({ kind: "agent", exitCode: null, command: null, agent: "echo", pid: null }),
+        session({ id: "BBBBBBBBBBBBBBBBBBBBBB", state: "lost", exitCode: null }),
+      ],
+      NOW,
+    ).split("\n");
+    expect(lines[1]).toMatch(/^A+\s+-\s+agent\s+exited\s+-\s+-\s+5s\s+agent echo$/);
+    expect(lines[2]).toMatch(/^B+\s+-\s+terminal\s+lost\s+42\s+\?\s+5s\s+true$/);
+  });
+});
+
+describe("formatSessionLine", () => {
+  // Regression (CLI audit): kill of an agent session printed "exited with code ?".
+  it("says a session without an exit code or signal ended", () => {
+    expect(formatSessionLine(session({ kind: "agent", exitCode: null }))).toBe("AAAAAAAAAAAAAAAAAAAAAA ended");
+    expect(formatSessionLine(session({ exitCode: 3 }))).toBe("AAAAAAAAAAAAAAAAAAAAAA exited with code 3");
+    expect(formatSessionLine(session({ exitCode: null, signal: "SIGTERM" }))).toBe(
+      "AAAAAAAAAAAAAAAAAAAAAA was killed by SIGTERM",
+    );
+    expect(formatSessionLine(session({ state: "lost", exitCode: null }))).toBe("AAAAAAAAAAAAAAAAAAAAAA was lost");
+  });
+});

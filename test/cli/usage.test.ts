@@ -1,0 +1,45 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { COMMANDS } from "../../src/cli/commands.js";
+import { CLI_TIMEOUT_MS, REPO, cli } from "./helpers.js";
+
+/** The options in a usage line (`[--pty]`, `[-n]`, `[--read-only | --force]`), without the common --json. */
+function optionsOf(line: string): string[] {
+  return [...line.matchAll(/(?<=[[|]\s?)(--?[a-z][\w-]*)/g)].map((m) => m[1]!).filter((o) => o !== "--json");
+}
+
+describe("usage and docs", () => {
+  // Regression (CLI audit): the top-level usage left out run --env, send -n and prompt -w.
+  it(
+    "the top-level usage and docs/cli.md list every option of every command's own usage",
+    async () => {
+      const names = ["serve", ...Object.keys(COMMANDS)];
+      const [top, ...own] = await Promise.all([cli(["--help"], {}), ...names.map((n) => cli([n, "--help"], {}))]);
+      const docs = readFileSync(join(REPO, "docs", "cli.md"), "utf8");
+      const topLines = top.stdout.split("\n");
+      const docRows = docs.split("\n").filter((l) => l.startsWith("| `switchboard "));
+      names.forEach((name, i) => {
+        const usage = own[i]!.stdout.split("\n")[0]!;
+        expect(usage).toMatch(new RegExp(`^Usage: switchboard ${name}\\b`));
+        const options = optionsOf(usage);
+        const topLine = topLines.filter((l) => l.startsWith(`  switchboard ${name} `)).join(" ");
+        const docRow = docRows.filter((l) => l.startsWith(`| \`switchboard ${name} `)).join(" ");
+        expect({ name, missing: options.filter((o) => !optionsOf(topLine).includes(o)) }).toEqual({
+          name,
+          missing: [],
+        });
+        expect({ name, missing: options.filter((o) => !optionsOf(docRow).includes(o)) }).toEqual({ name, missing: [] });
+      });
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it("docs/cli.md says that send needs -- before text starting with a dash, and how serve ends sessions", () => {
+    const docs = readFileSync(join(REPO, "docs", "cli.md"), "utf8");
+    expect(docs).toContain("`switchboard send ID -- ls -la`");
+    expect(docs).toMatch(
+      /graceful stop \(SIGTERM, Ctrl-C\) terminates the running sessions[^|]*only a crash leaves them `lost`/,
+    );
+  });
+});
