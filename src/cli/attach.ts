@@ -21,6 +21,8 @@ const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = {
 };
 /** Ctrl-C: a pipe session has no terminal to turn it into SIGINT, so attach sends the signal itself. */
 const CTRL_C = 0x03;
+/** Ctrl-D: likewise, attach ends a pipe session's input itself. */
+const CTRL_D = 0x04;
 const CR = 0x0d;
 
 export interface AttachOptions {
@@ -129,6 +131,9 @@ export async function attach(options: AttachOptions): Promise<number> {
             }
           } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
             client.signal("INT");
+          } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_D) {
+            // As a terminal would: Ctrl-D ends the input (the pipe is closed; cat, sort, wc finish).
+            if (!client.endInput()) notices.show("not connected: Ctrl-D dropped");
           } else {
             // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
             const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));

@@ -42,11 +42,12 @@ tool calls and permission requests; --since is then the last seq you have.
 With --json, prints the session's events, one JSON object per line, and --since is the last
 seq you have.`;
 
-export const SEND_USAGE = `Usage: switchboard send ID [-n] [--] TEXT...
+export const SEND_USAGE = `Usage: switchboard send ID [-n] [--eof] [--] TEXT...
 
 Types TEXT into the session followed by Enter (-n: without). Put -- before TEXT that starts
-with "-" (switchboard send ID -- ls -la), or it is read as options. Refused with exit code 6
-while someone else holds control (e.g. an attached terminal).`;
+with "-" (switchboard send ID -- ls -la), or it is read as options. --eof then ends the input
+(TEXT may be left out): a pipe session's stdin is closed, so sort or wc finish; a PTY gets
+Ctrl-D. Refused with exit code 6 while someone else holds control (e.g. an attached terminal).`;
 
 export const SIGNAL_USAGE = `Usage: switchboard signal ID SIGNAL
 
@@ -219,18 +220,19 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
 const send: Command = (argv) =>
   runCommand(
     argv,
-    { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" } } },
+    { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" }, eof: { type: "boolean" } } },
     async (ctx, parsed) => {
       const id = positional(parsed, 0, "the session id");
       const words = parsed.positionals.slice(1);
-      if (words.length === 0) throw new UsageError("missing TEXT");
+      const eof = parsed.values.eof === true;
+      if (words.length === 0 && !eof) throw new UsageError("missing TEXT (or --eof)");
       let text = words.join(" ");
-      if (parsed.values["no-newline"] !== true) {
+      if (words.length > 0 && parsed.values["no-newline"] !== true) {
         // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
         const session = await ctx.http.getSession(id);
         text += session.pty ? "\r" : "\n";
       }
-      const result = await ctx.http.input(id, text);
+      const result = await ctx.http.input(id, text, { eof });
       if (ctx.json) writeJson(ctx, result);
       return EXIT.OK;
     },

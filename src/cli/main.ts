@@ -12,7 +12,7 @@ Usage:
   switchboard attach ID [--read-only | --force] [--since BYTE]     (Ctrl-] detaches)
   switchboard ls
   switchboard logs ID [-f] [--since BYTE]
-  switchboard send ID [-n] [--] TEXT...
+  switchboard send ID [-n] [--eof] [--] TEXT...
   switchboard signal ID SIGNAL
   switchboard kill ID
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]

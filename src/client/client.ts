@@ -159,13 +159,16 @@ export class SwitchboardClient {
 
   /* ---------------------------------------------------------------- steering */
 
-  /** Types into a session. Strings are sent as UTF-8; bytes as base64. Control rules apply. */
-  input(session: string, data: string | Uint8Array): Promise<void> {
+  /**
+   * Types into a session. Strings are sent as UTF-8; bytes as base64. Control rules apply.
+   * `eof` ends the input after `data` (which may then be empty): a pipe's stdin is closed, a PTY gets ^D.
+   */
+  input(session: string, data: string | Uint8Array, options: { eof?: boolean } = {}): Promise<void> {
     const frame: RequestFrame =
       typeof data === "string"
         ? { op: "input", session, data }
         : { op: "input", session, data: encodeBase64(data), enc: "base64" };
-    return this.request(frame).then(toVoid);
+    return this.request(options.eof === true ? { ...frame, eof: true } : frame).then(toVoid);
   }
 
   /** Sends a signal (`INT`, `SIGINT`, `int` all work) to the session's process group. */

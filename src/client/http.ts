@@ -147,10 +147,17 @@ export class HttpClient {
     return this.json("POST", `${sessionPath(id)}/events`, events);
   }
 
-  /** Types into the session (control rules apply). Bytes that are not text are sent as base64. */
-  input(id: string, data: string | Uint8Array): Promise<{ ok: true; bytes: number }> {
+  /**
+   * Types into the session (control rules apply). Bytes that are not text are sent as base64.
+   * `eof` ends the input after `data` (which may then be empty): a pipe's stdin is closed, a PTY gets ^D.
+   */
+  input(
+    id: string,
+    data: string | Uint8Array,
+    options: { eof?: boolean } = {},
+  ): Promise<{ ok: true; bytes: number; eof?: true }> {
     const body = typeof data === "string" ? { data } : { data: encodeBase64(data), enc: "base64" };
-    return this.json("POST", `${sessionPath(id)}/input`, body);
+    return this.json("POST", `${sessionPath(id)}/input`, options.eof === true ? { ...body, eof: true } : body);
   }
 
   signal(id: string, signal: SignalName | string): Promise<{ ok: true; signal: SignalName }> {

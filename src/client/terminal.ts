@@ -126,6 +126,11 @@ export class TerminalClient {
     return this.send({ type: "stdin", data });
   }
 
+  /** Ends the process's input, after anything written before: a pipe's stdin is closed, a PTY gets ^D. */
+  endInput(): boolean {
+    return this.send({ type: "stdin", data: "", eof: true });
+  }
+
   resize(cols: number, rows: number): boolean {
     return this.send({ type: "resize", cols, rows });
   }

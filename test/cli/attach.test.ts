@@ -200,6 +200,21 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     await expectRestored(t);
   }, 30_000);
 
+  it("ends a pipe session's input with Ctrl-D, as a terminal would: sort prints and the exit code comes back", async ({
+    expect,
+  }) => {
+    const sort = await http.createSession({ command: ["sort"], env: TEST_ENV });
+    const attached = pipedAttach([sort.id]);
+    await expect.poll(async () => (await http.getSession(sort.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    attached.keys("pear\r");
+    attached.keys("apple\r");
+    await expect.poll(async () => (await http.getSession(sort.id)).head, { timeout: 10_000 }).toBeGreaterThan(2);
+    attached.keys("\x04");
+    expect(await attached.exit).toBe(0);
+    expect(attached.stdout()).toBe("apple\npear\n");
+    expect(attached.stderr()).toMatch(/\[session \S+ exited with code 0\]\n$/);
+  }, 45_000);
+
   // Regression (CLI audit): a take-over printed "connection lost; reconnecting" before the
   // CONTROL_LOST notice, though the connection was not lost.
   it("says when control is taken over, without a lost-connection notice, and goes on watching", async ({ expect }) => {

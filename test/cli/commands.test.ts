@@ -244,6 +244,25 @@ describe("switchboard client commands", () => {
   );
 
   it(
+    "send --eof ends a pipe session's input, with or without text",
+    async () => {
+      const sort = await http.createSession({ command: ["sort"], env: TEST_ENV });
+      expect((await cli(["send", sort.id, "pear"], env)).code).toBe(0);
+      const last = await cli(["send", "--json", "--eof", sort.id, "apple"], env);
+      expect(JSON.parse(last.stdout)).toEqual({ ok: true, bytes: 6, eof: true });
+      expect(await ended(sort.id)).toMatchObject({ state: "exited", exitCode: 0 });
+      expect(new TextDecoder().decode((await http.output(sort.id)).bytes)).toBe("apple\npear\n");
+      const wc = await http.createSession({ command: ["wc", "-c"], env: TEST_ENV });
+      expect((await cli(["send", "-n", wc.id, "abc"], env)).code).toBe(0);
+      expect((await cli(["send", "--eof", wc.id], env)).code).toBe(0);
+      await ended(wc.id);
+      expect(new TextDecoder().decode((await http.output(wc.id)).bytes).trim()).toBe("3");
+      expect((await cli(["send", wc.id], env)).code).toBe(EXIT.USAGE);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
     "rm removes ended sessions, refuses running ones without -f, and --ended clears what has ended",
     async () => {
       // A gateway of its own: rm --ended would take the other tests' sessions.
