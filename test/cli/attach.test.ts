@@ -208,7 +208,10 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     await expect.poll(async () => (await http.getSession(sort.id)).controller, { timeout: 20_000 }).not.toBeNull();
     attached.keys("pear\r");
     attached.keys("apple\r");
-    await expect.poll(async () => (await http.getSession(sort.id)).head, { timeout: 10_000 }).toBeGreaterThan(2);
+    // Both lines are in (the keys may arrive as one chunk or two) before the end of input.
+    const typed = async () =>
+      (await http.events(sort.id, { types: ["input"] })).events.reduce((n, e) => n + (e as { bytes: number }).bytes, 0);
+    await expect.poll(typed, { timeout: 10_000 }).toBe("pear\n".length + "apple\n".length);
     attached.keys("\x04");
     expect(await attached.exit).toBe(0);
     expect(attached.stdout()).toBe("apple\npear\n");
