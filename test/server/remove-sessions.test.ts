@@ -2,6 +2,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
 import { createTerminalSession } from "../../src/sessions/terminal-session.js";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { alive } from "../sessions/process-helpers.js";
@@ -215,28 +216,29 @@ describe("retention.endedSessions", () => {
   });
 
   it("removes sessions that ended more than maxAgeMs ago, at start and as time passes", async () => {
-    const first = await testGateway();
-    const http = api(first.url);
-    const old = await endedPipe(http, "echo old");
+    const HOUR = 3_600_000;
+    const rule = { retention: { endedSessions: { maxAgeMs: HOUR } } };
+    const clock = new ManualClock();
+    const first = await testGateway({ clock, config: rule });
+    const old = await endedPipe(api(first.url), "echo old");
     const dataDir = first.dataDir;
     await first.close();
-    await new Promise((r) => setTimeout(r, 300));
 
-    const gw = await testGateway({
-      dataDir,
-      config: { retention: { endedSessions: { maxAgeMs: 250 } } },
-      pruneIntervalMs: 50,
-    });
-    const http2 = api(gw.url);
-    // Pruned before the gateway listened.
-    expect(await listedIds(http2)).toEqual([]);
-    expect((await http2.get(`/v1/sessions/${old}`)).status).toBe(404);
+    // Started an hour later: pruned before the gateway listened.
+    clock.advance(HOUR);
+    const gw = await testGateway({ dataDir, clock, config: rule, pruneIntervalMs: 50 });
+    const http = api(gw.url);
+    expect(await listedIds(http)).toEqual([]);
+    expect((await http.get(`/v1/sessions/${old}`)).status).toBe(404);
 
-    const fresh = await endedPipe(http2, "echo fresh");
-    const running = (await http2.post("/v1/sessions", { command: ["sleep", "300"] })).json.id as string;
-    expect(await listedIds(http2)).toContain(fresh);
-    await waitFor(async () => !(await listedIds(http2)).includes(fresh), 5_000, "the fresh one to age out");
-    expect(await listedIds(http2)).toEqual([running]);
+    const fresh = await endedPipe(http, "echo fresh");
+    const running = (await http.post("/v1/sessions", { command: ["sleep", "300"] })).json.id as string;
+    clock.advance(HOUR - 1);
+    await new Promise((r) => setTimeout(r, 200)); // a few passes of the pruner
+    expect((await listedIds(http)).sort()).toEqual([fresh, running].sort());
+    clock.advance(1);
+    await waitFor(async () => !(await listedIds(http)).includes(fresh), 5_000, "the fresh one to age out");
+    expect(await listedIds(http)).toEqual([running]);
   });
 
   it("rejects a bad rule at start with the field's path", async () => {
