@@ -119,6 +119,8 @@ export interface DebugView {
   rows?: number;
   lastSeq: number;
   ended?: string | null;
+  /** Which xterm buffer is shown: `normal`, or `alternate` (a full-screen program). */
+  screen?: "normal" | "alternate";
   text?: string;
   runs?: { runId: string; status: string; prompt: string | null; text: string }[];
 }

@@ -342,6 +342,50 @@ describe("web UI", () => {
     expect(await watcher.isHidden("[data-test=remove]")).toBe(true);
   });
 
+  it("comes back fast after a long flood: the tail of the output, and a full-screen program on its screen", async () => {
+    const s = await stack();
+    // 16 MB of short lines (xterm takes about a second per million lines), then a program that
+    // switched to the alternate screen long before its last 8 MB.
+    const flood = (
+      await s.http.post("/v1/sessions", {
+        command: ["sh", "-c", "yes line | head -c 16000000; echo the-end"],
+        name: "flood",
+      })
+    ).json.id as string;
+    const tui = (
+      await s.http.post("/v1/sessions", {
+        command: [
+          "sh",
+          "-c",
+          "printf 'before\\n\\033[?1049h\\033[?25l'; yes row | head -c 8000000; printf 'drawn\\n'; sleep 300",
+        ],
+        pty: true,
+        cols: 80,
+        rows: 24,
+        name: "tui",
+      })
+    ).json.id as string;
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${flood}`)).json.state === "exited", 30_000, "flood end");
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${tui}/output?since=8000000`)).text.includes("drawn"),
+      30_000,
+      "tui output",
+    );
+
+    const page = await s.page({ hash: `#/s/${flood}` });
+    const view = await debugView(page);
+    expect(view?.text).toMatch(/of earlier output not shown; "switchboard logs" prints all of it/);
+    expect(view?.text).toMatch(/line\n(line\n)*the-end/);
+    expect(view?.screen).toBe("normal");
+
+    await open(page, `#/s/${tui}`);
+    const tuiView = await debugView(page);
+    expect(tuiView?.screen).toBe("alternate");
+    expect(tuiView?.text).toContain("drawn");
+    expect(tuiView?.text).not.toContain("not shown");
+    await s.http.del(`/v1/sessions/${tui}`);
+  });
+
   it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
     const s = await stack();
     const LINES = 150;

@@ -9,6 +9,7 @@ import { h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
+import { ReplayBuffer } from "./replay-buffer.js";
 import { SessionHeader } from "./session-header.js";
 import { INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import { TERMINAL_THEME } from "./theme.js";
@@ -48,6 +49,8 @@ export class TerminalView implements View {
   private readonly disposers: (() => void)[] = [];
   private control: Control;
   private pendingText = "";
+  /** Output and resizes of the replay, written once it is through (see ReplayBuffer); null after. */
+  private replay: ReplayBuffer | null = new ReplayBuffer();
   private flushQueued = false;
   private writesInFlight = 0;
   private restored = false;
@@ -130,6 +133,7 @@ export class TerminalView implements View {
       },
       onError: (error) => this.endBanner.showError(followErrorText(error)),
       onReady: () => {
+        if (this.feed.replayed) this.playReplay();
         this.checkRestored();
         this.maybeAutoAcquire();
       },
@@ -172,6 +176,7 @@ export class TerminalView implements View {
       rows: this.term.rows,
       lastSeq: this.feed.lastSeq,
       ended: this.ended?.type ?? null,
+      screen: this.term.buffer.active.type,
       text: this.screenText(),
     };
   }
@@ -179,6 +184,11 @@ export class TerminalView implements View {
   /* ------------------------------------------------------------------ events */
 
   private onEvent(event: SessionEvent): void {
+    if (this.replay !== null) {
+      if (!this.feed.replayed && this.holdForReplay(event)) return;
+      // The replay's last event, or one after it: what was held goes first.
+      if (this.feed.replayed) this.playReplay();
+    }
     switch (event.type) {
       case "output":
         if (event.enc === "base64") {
@@ -223,6 +233,44 @@ export class TerminalView implements View {
         break;
     }
     this.checkRestored();
+  }
+
+  /** Keeps replayed output and resizes for {@link playReplay}; false for events handled at once. */
+  private holdForReplay(event: SessionEvent): boolean {
+    const replay = this.replay!;
+    if (event.type === "output") {
+      replay.push(
+        event.enc === "base64"
+          ? { kind: "bytes", bytes: decodeOutputData(event.data, "base64") }
+          : { kind: "text", text: event.data },
+      );
+      return true;
+    }
+    if (event.type === "resize") {
+      replay.push({ kind: "resize", cols: event.cols, rows: event.rows });
+      return true;
+    }
+    return false;
+  }
+
+  /** Writes the held replay (whole, or its tail after a long history), then follows live. */
+  private playReplay(): void {
+    const replay = this.replay;
+    if (replay === null) return;
+    this.replay = null;
+    for (const item of replay.drain()) {
+      if (item.kind === "text") {
+        this.pendingText += item.text;
+      } else if (item.kind === "bytes") {
+        this.flushText();
+        this.write(item.bytes);
+      } else {
+        this.flushText();
+        this.session = { ...this.session, cols: item.cols, rows: item.rows };
+        if (this.session.pty) this.term.resize(item.cols, item.rows);
+      }
+    }
+    this.flushText();
   }
 
   private flushText(): void {
