@@ -397,10 +397,12 @@ export const COMMANDS: Record<string, Command> = {
   kill,
   rm,
   prompt,
+  // Loaded on demand, with the MCP SDK behind it.
+  mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };
 
 /** Whether the gateway URL points at this machine (then `run` sends the current directory). */
-function isLocal(url: string): boolean {
+export function isLocal(url: string): boolean {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");

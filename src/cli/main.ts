@@ -17,6 +17,7 @@ Usage:
   switchboard kill ID
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard prompt ID [-w] TEXT...
+  switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir
 (SWITCHBOARD_DATA_DIR, for its token file) and --json. Exit codes: 0 ok, 1 refused,

@@ -1,0 +1,171 @@
+import { z } from "zod";
+import { LIMITS } from "../protocol/index.js";
+import { sessionLine, summarize } from "./format.js";
+import type { GatewayAccess } from "./gateway.js";
+import { followRun } from "./run-follower.js";
+import type { RunResult } from "./run-follower.js";
+import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
+import { ToolError, defineTool } from "./tool.js";
+import type { Tool, ToolOutput } from "./tool.js";
+
+/** How long prompt_agent and wait_for_run wait for the run to end unless told. */
+export const DEFAULT_RUN_WAIT_MS = 120_000;
+/** The longest they may wait (MCP clients time calls out too; see docs/mcp.md). */
+export const MAX_RUN_WAIT_MS = 10 * 60_000;
+
+const TimeoutMs = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_RUN_WAIT_MS)
+  .default(DEFAULT_RUN_WAIT_MS)
+  .describe(
+    `How long to wait for the run to end (default ${DEFAULT_RUN_WAIT_MS}, at most ${MAX_RUN_WAIT_MS}); after that the run goes on and wait_for_run picks it up.`,
+  );
+
+const createAgentSession = defineTool({
+  name: "create_agent_session",
+  title: "Start an agent",
+  description:
+    'Starts an agent session: an AI agent configured on the gateway (by id: "echo" is built in and repeats the prompt; others are set up in the gateway\'s config, e.g. "claude", "codex", "gemini"), which then takes prompts with prompt_agent. Unknown ids are refused with AGENT_NOT_FOUND.',
+  input: z.strictObject({
+    agent: z.string().min(1).max(200).describe('The agent id from the gateway\'s config, e.g. "echo".'),
+    name: z.string().min(1).max(LIMITS.NAME_CHARS).optional().describe("A name to recognise the session by."),
+    cwd: Cwd,
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    const session = await gateway.http.createSession({
+      kind: "agent",
+      agent: args.agent,
+      ...sessionCwd(gateway, args.cwd),
+      ...(args.name !== undefined ? { name: args.name } : {}),
+    });
+    return {
+      text: `Started ${sessionLine(session)}. Prompt it with prompt_agent {"id": "${session.id}", "text": "..."}.`,
+      data: { session: summarize(session) },
+    };
+  },
+});
+
+const promptAgent = defineTool({
+  name: "prompt_agent",
+  title: "Prompt an agent",
+  description:
+    "Sends a prompt to an agent session (it queues behind the agent's current run, if any). With wait (the default) it waits for the run to end and returns the agent's answer and how the run ended: chat.final (finished), chat.error (failed, with code and message) or chat.aborted; also the tool calls and permission requests it made. If timeout_ms passes first, it returns what the agent has said so far with status timeout: the run goes on, and wait_for_run {id, run_id} continues waiting. A permission request blocks the run until someone answers it (in the web UI or another client).",
+  input: z.strictObject({
+    id: SessionId,
+    text: z.string().min(1).max(LIMITS.STRING_BYTES).describe("The prompt."),
+    wait: z.boolean().default(true).describe("Wait for the answer (default true); false returns the run id at once."),
+    timeout_ms: TimeoutMs,
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway, signal }) => {
+    const { head } = await gateway.http.getSession(args.id);
+    const { runId } = await gateway.http.prompt(args.id, args.text);
+    if (!args.wait) {
+      return {
+        text: `Queued run ${runId} on ${args.id}. wait_for_run {"id": "${args.id}", "run_id": "${runId}"} returns its answer.`,
+        data: { id: args.id, run_id: runId, status: "queued" },
+      };
+    }
+    const result = await followRun({ gateway, id: args.id, runId, since: head, timeoutMs: args.timeout_ms, signal });
+    return runOutput(args.id, result, args.timeout_ms);
+  },
+});
+
+const waitForRun = defineTool({
+  name: "wait_for_run",
+  title: "Wait for an agent's run",
+  description:
+    "Waits for a run of an agent session (the run_id from prompt_agent) to end and returns its answer, like prompt_agent with wait; returns at once when it has already ended.",
+  input: z.strictObject({
+    id: SessionId,
+    run_id: z.string().min(1).max(200).describe("The run id prompt_agent returned."),
+    timeout_ms: TimeoutMs,
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (args, { gateway, signal }) => {
+    const queuedAt = await findRun(gateway, args.id, args.run_id);
+    const result = await followRun({
+      gateway,
+      id: args.id,
+      runId: args.run_id,
+      since: queuedAt - 1,
+      timeoutMs: args.timeout_ms,
+      signal,
+    });
+    return runOutput(args.id, result, args.timeout_ms);
+  },
+});
+
+const abortRun = defineTool({
+  name: "abort_run",
+  title: "Abort an agent's run",
+  description:
+    "Stops the active run of an agent session (it ends with chat.aborted); all: true also drops the prompts queued behind it. RUN_NOT_ACTIVE when nothing runs.",
+  input: z.strictObject({
+    id: SessionId,
+    all: z.boolean().default(false).describe("Also drop the queued prompts (default false)."),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    const { runId } = await gateway.http.abort(args.id, { all: args.all });
+    return { text: `Aborted run ${runId} of ${args.id}.`, data: { id: args.id, run_id: runId } };
+  },
+});
+
+/** The seq of the run's `run.queued` event: where its events start. */
+async function findRun(gateway: GatewayAccess, id: string, runId: string): Promise<number> {
+  for await (const event of gateway.http.allEvents(id, { types: ["run.queued"] })) {
+    if (event.type === "run.queued" && event.runId === runId) return event.seq;
+  }
+  throw new ToolError("VALIDATION_FAILED", `run_id: session ${id} has no run ${runId} (or retention dropped it)`);
+}
+
+/** A followed run as a tool answer: how it stands first, then the answer, then the notes. */
+function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput {
+  const status = describeRun(result, timeoutMs);
+  const omitted = result.omitted > 0 ? `[… the first ${result.omitted} characters are left out]\n` : "";
+  const answer = result.answer !== "" ? `\n${omitted}${result.answer}` : "";
+  const notes = result.notes.length > 0 ? `\n${result.notes.join("\n")}` : "";
+  return {
+    text: `[run ${result.runId} of ${id}: ${status}]${answer}${notes}`,
+    data: {
+      id,
+      run_id: result.runId,
+      status: result.status,
+      answer: result.answer,
+      ...(result.omitted > 0 ? { omitted_chars: result.omitted } : {}),
+      ...(result.stopReason !== undefined ? { stop_reason: result.stopReason } : {}),
+      ...(result.error !== undefined ? { error: result.error } : {}),
+      ...(result.pendingPermission !== undefined ? { pending_permission: result.pendingPermission } : {}),
+      notes: result.notes,
+    },
+  };
+}
+
+function describeRun(result: RunResult, timeoutMs: number): string {
+  switch (result.status) {
+    case "chat.final":
+      return `chat.final (finished${result.stopReason !== undefined ? `, ${result.stopReason}` : ""})`;
+    case "chat.error":
+      return `chat.error ${result.error?.code ?? ""}: ${result.error?.message ?? "the run failed"}`;
+    case "chat.aborted":
+      return "chat.aborted (the run was stopped)";
+    case "session_ended":
+      return "the agent session ended before the run did";
+    case "cancelled":
+      return "cancelled";
+    case "timeout": {
+      const where = result.started ? "still running" : "still queued";
+      const permission =
+        result.pendingPermission !== undefined
+          ? `, waiting for a permission answer to "${result.pendingPermission.title}" (${result.pendingPermission.options.join(" / ")})`
+          : "";
+      return `timeout after ${timeoutMs} ms: ${where}${permission}; wait_for_run continues waiting`;
+    }
+  }
+}
+
+export const AGENT_TOOLS: readonly Tool[] = [createAgentSession, promptAgent, waitForRun, abortRun];

@@ -1,0 +1,69 @@
+import { HttpClient, connect } from "../client/node.js";
+import type { GatewayTarget, SwitchboardClient } from "../client/node.js";
+
+export interface GatewayAccessOptions {
+  target: GatewayTarget & { url: string };
+  /** Where sessions started without `cwd` run (the MCP server's directory when the gateway is local). */
+  defaultCwd?: string | undefined;
+  /** Where the token came from, for the message when the gateway refuses it. */
+  tokenSource?: string | undefined;
+}
+
+/**
+ * The MCP server's way to the gateway: the SDK's HTTP client, and one WebSocket client shared
+ * by every call that follows a session (opened on first use, reopened if it gave up).
+ */
+export class GatewayAccess {
+  readonly http: HttpClient;
+  readonly target: GatewayTarget & { url: string };
+  readonly defaultCwd: string | undefined;
+  readonly tokenSource: string;
+  private socket: Promise<SwitchboardClient> | undefined;
+  private closed = false;
+
+  constructor(options: GatewayAccessOptions) {
+    this.target = options.target;
+    this.http = new HttpClient(options.target);
+    this.defaultCwd = options.defaultCwd;
+    this.tokenSource = options.tokenSource ?? "the MCP server's options";
+  }
+
+  get url(): string {
+    return this.target.url;
+  }
+
+  /** The shared WebSocket client, connected. */
+  async client(): Promise<SwitchboardClient> {
+    if (this.closed) throw new Error("the MCP server is shutting down");
+    const current = this.socket;
+    if (current !== undefined) {
+      const open = await current.catch((error: unknown) => {
+        // A failed connect is retried by the next call: the gateway may be up by then.
+        if (current === this.socket) this.socket = undefined;
+        throw error;
+      });
+      if (open.state !== "closed") return open;
+      if (current === this.socket) this.socket = undefined;
+    }
+    const opening = connect(this.target);
+    this.socket = opening;
+    return opening.catch((error: unknown) => {
+      if (opening === this.socket) this.socket = undefined;
+      throw error;
+    });
+  }
+
+  /** Closes the shared client. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.then(
+      (client) => client.close(),
+      (_error: unknown) => {
+        // It never opened: nothing to close.
+      },
+    );
+  }
+}

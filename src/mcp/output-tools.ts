@@ -1,0 +1,200 @@
+import { z } from "zod";
+import type { SessionInfo } from "../client/node.js";
+import { describeExit, describeState } from "./format.js";
+import { continuationBytes, decodePage, plainText } from "./output-text.js";
+import { waitForOutput } from "./output-wait.js";
+import type { WaitResult } from "./output-wait.js";
+import { SessionId } from "./session-tools.js";
+import { ToolError, defineTool } from "./tool.js";
+import type { GatewayAccess } from "./gateway.js";
+import type { Tool } from "./tool.js";
+
+/** Output bytes a call returns unless it asks for fewer or more… */
+export const DEFAULT_OUTPUT_BYTES = 64 * 1024;
+/** …and at most, whatever it asks: a page must fit in a model's context. */
+export const MAX_OUTPUT_BYTES = 256 * 1024;
+/** The smallest page: it holds whole characters (4 bytes at most) and most escape sequences. */
+export const MIN_OUTPUT_BYTES = 64;
+/** How long wait_for_output waits unless told. */
+export const DEFAULT_WAIT_MS = 30_000;
+/** The longest wait_for_output may wait (MCP clients time calls out too; see docs/mcp.md). */
+export const MAX_WAIT_MS = 10 * 60_000;
+/** Longest pattern accepted. */
+const MAX_PATTERN_CHARS = 1000;
+
+const MaxBytes = z
+  .number()
+  .int()
+  .min(MIN_OUTPUT_BYTES)
+  .max(MAX_OUTPUT_BYTES)
+  .default(DEFAULT_OUTPUT_BYTES)
+  .describe(
+    `At most this many bytes of output (default ${DEFAULT_OUTPUT_BYTES}, from ${MIN_OUTPUT_BYTES} to ${MAX_OUTPUT_BYTES}).`,
+  );
+const Raw = z
+  .boolean()
+  .default(false)
+  .describe(
+    "Return the text as the process wrote it. Default false: terminal escape sequences (colours, cursor moves) and carriage-return overwrites are removed.",
+  );
+
+const readOutput = defineTool({
+  name: "read_output",
+  title: "Read a session's output",
+  description:
+    "Reads a terminal session's output (stdout and stderr as they interleaved, or the PTY screen stream) from byte offset since, one bounded page at a time. The answer says the session's state and gives next: pass it as since to read on (more: true says output is waiting beyond this page) or to wait_for_output to wait for what comes after. Bytes that are not UTF-8 show as U+FFFD. Works on running and ended sessions.",
+  input: z.strictObject({
+    id: SessionId,
+    since: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe("The byte offset to read from: 0 for the start, or the next of the previous read."),
+    max_bytes: MaxBytes,
+    raw: Raw,
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (args, { gateway }) => {
+    const session = await terminalSession(gateway, args.id);
+    const chunk = await gateway.http.output(args.id, { since: args.since });
+    // `since: 0` reads from the first byte retention kept.
+    const from = chunk.next - chunk.bytes.length;
+    const page = chunk.bytes.subarray(0, args.max_bytes);
+    const complete = from + page.length >= chunk.total && session.state !== "running";
+    const decoded = decodePage(page, complete);
+    const output = args.raw ? decoded.text : plainText(decoded.text);
+    const next = from + decoded.used;
+    const more = next < chunk.total;
+    const where = more
+      ? `more output waits: read_output since=${next}`
+      : session.state === "running"
+        ? `that is all so far: wait_for_output since=${next} waits for more`
+        : "the end";
+    const header = `[${session.id} ${describeState(session)} | bytes ${from}-${next} of ${chunk.total}${from > args.since ? ` (bytes before ${from} were dropped by retention)` : ""} | ${where}]`;
+    return {
+      text: `${header}\n${output}`,
+      data: {
+        id: session.id,
+        state: session.state,
+        exit_code: session.exitCode,
+        signal: session.signal,
+        from,
+        next,
+        total: chunk.total,
+        more,
+        output,
+      },
+    };
+  },
+});
+
+const waitForOutputTool = defineTool({
+  name: "wait_for_output",
+  title: "Wait for a session's output",
+  description:
+    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout), the output that arrived (the latest max_bytes of it) and next to pass as since next time. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
+  input: z.strictObject({
+    id: SessionId,
+    pattern: z
+      .string()
+      .min(1)
+      .max(MAX_PATTERN_CHARS)
+      .optional()
+      .describe(
+        'A regular expression, e.g. "listening on|EADDRINUSE" or "^All \\d+ tests passed". Default: any new output.',
+      ),
+    since: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("The output bytes you already have (a next offset). Default: the end of the output now."),
+    timeout_ms: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_WAIT_MS)
+      .default(DEFAULT_WAIT_MS)
+      .describe(`How long to wait (default ${DEFAULT_WAIT_MS}, at most ${MAX_WAIT_MS}).`),
+    max_bytes: MaxBytes,
+    raw: Raw,
+  }),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (args, { gateway, signal }) => {
+    let pattern: RegExp | undefined;
+    try {
+      pattern = args.pattern !== undefined ? new RegExp(args.pattern, "m") : undefined;
+    } catch (error) {
+      throw new ToolError("VALIDATION_FAILED", `pattern: ${(error as Error).message}`);
+    }
+    const session = await terminalSession(gateway, args.id);
+    const result = await waitForOutput({
+      target: gateway.target,
+      id: args.id,
+      since: args.since,
+      pattern,
+      timeoutMs: args.timeout_ms,
+      maxBytes: args.max_bytes,
+      raw: args.raw,
+      signal,
+    });
+    // The kept bytes may start in the middle of a character when more arrived than is returned.
+    const cut = result.from > result.start ? continuationBytes(result.bytes) : 0;
+    const from = result.from + cut;
+    const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
+    const output = args.raw ? decoded.text : plainText(decoded.text);
+    const next = from + decoded.used;
+    const state = result.exit !== undefined ? describeExit(result.exit.exitCode, result.exit.signal) : "running";
+    const skipped =
+      from > result.start ? ` (bytes ${result.start}-${from} are not shown: read_output since=${result.start})` : "";
+    const dropped =
+      result.dropped > 0 ? ` (${result.dropped} bytes were dropped by retention before they were read)` : "";
+    const header = `[${why(result, args.pattern, args.timeout_ms)} | ${session.id} ${state} | bytes ${from}-${next}${skipped}${dropped} | next: since=${next}]`;
+    return {
+      text: `${header}\n${output}`,
+      data: {
+        id: session.id,
+        reason: result.reason,
+        ...(result.match !== undefined ? { match: result.match } : {}),
+        state: result.exit !== undefined ? "exited" : "running",
+        exit_code: result.exit?.exitCode ?? null,
+        signal: result.exit?.signal ?? null,
+        start: result.start,
+        ...(result.dropped > 0 ? { dropped_bytes: result.dropped } : {}),
+        from,
+        next,
+        output,
+      },
+    };
+  },
+});
+
+function why(result: WaitResult, pattern: string | undefined, timeoutMs: number): string {
+  switch (result.reason) {
+    case "matched":
+      return `matched ${JSON.stringify(result.match)}`;
+    case "output":
+      return "new output";
+    case "exited":
+      return pattern !== undefined ? "the session exited without a match" : "the session exited";
+    case "timeout":
+      return `timed out after ${timeoutMs} ms without ${pattern !== undefined ? "a match" : "new output"}`;
+    case "cancelled":
+      return "cancelled";
+  }
+}
+
+/** The session, refused when it has no output stream to read (agent sessions answer through prompt_agent). */
+async function terminalSession(gateway: GatewayAccess, id: string): Promise<SessionInfo> {
+  const session = await gateway.http.getSession(id);
+  if (session.kind === "agent") {
+    throw new ToolError(
+      "WRONG_SESSION_KIND",
+      `${id} is an agent session: it has no terminal output; prompt_agent and wait_for_run return its answers`,
+    );
+  }
+  return session;
+}
+
+export const OUTPUT_TOOLS: readonly Tool[] = [readOutput, waitForOutputTool];

@@ -1,0 +1,163 @@
+import type { EventType, SessionEvent } from "../protocol/index.js";
+import type { GatewayAccess } from "./gateway.js";
+
+/** An answer longer than this is returned by its end (where agents conclude), the start left out. */
+export const MAX_ANSWER_CHARS = 100_000;
+/** Tool calls and permission requests listed per run at most (each status change is one line). */
+export const MAX_RUN_NOTES = 50;
+
+/** The events of a run that the follower reads. */
+const RUN_EVENT_TYPES: readonly EventType[] = [
+  "run.queued",
+  "run.started",
+  "chat.delta",
+  "chat.final",
+  "chat.error",
+  "chat.aborted",
+  "tool",
+  "permission.request",
+  "permission.resolved",
+];
+
+/** How a followed run stands when the follower returns. */
+export type RunStatus = "chat.final" | "chat.error" | "chat.aborted" | "timeout" | "session_ended" | "cancelled";
+
+export interface RunResult {
+  runId: string;
+  status: RunStatus;
+  /** The answer so far (the whole answer once the run ended with chat.final). */
+  answer: string;
+  /** Characters left out at the start of a long answer. */
+  omitted: number;
+  stopReason?: string;
+  error?: { code: string; message: string };
+  /** `[tool] Read file (completed)`, `[permission] ...`: what happened around the answer. */
+  notes: string[];
+  /** A permission request still waiting for an answer when the follower returned. */
+  pendingPermission?: { requestId: string; title: string; options: string[] };
+  /** Whether the run had started (false: still queued behind others). */
+  started: boolean;
+}
+
+/**
+ * Follows one run of an agent session from seq `since` (the log's head before the run was
+ * queued, or just before its run.queued) until it ends, the session ends, `timeoutMs` passes
+ * or `signal` aborts. Uses the shared WebSocket client's subscription: live, no polling.
+ */
+export async function followRun(options: {
+  gateway: GatewayAccess;
+  id: string;
+  runId: string;
+  since: number;
+  timeoutMs: number;
+  signal: AbortSignal;
+}): Promise<RunResult> {
+  const client = await options.gateway.client();
+  const run = new RunRecorder(options.runId);
+  let settle: (status: RunStatus) => void = () => undefined;
+  const ended = new Promise<RunStatus>((resolve) => (settle = resolve));
+  const sub = client.subscribe(options.id, { since: options.since, types: RUN_EVENT_TYPES }, (event) => {
+    const end = run.push(event);
+    if (end !== undefined) settle(end);
+  });
+  const timer = setTimeout(() => settle("timeout"), options.timeoutMs);
+  const onAbort = () => settle("cancelled");
+  options.signal.addEventListener("abort", onAbort, { once: true });
+  if (options.signal.aborted) settle("cancelled");
+  try {
+    const status = await Promise.race([ended, sub.done.then(() => "session_ended" as const)]);
+    return run.result(status);
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener("abort", onAbort);
+    sub.unsubscribe();
+  }
+}
+
+/** Collects what one run says. */
+class RunRecorder {
+  private answer = "";
+  private omitted = 0;
+  private readonly notes: string[] = [];
+  private readonly toolStatus = new Map<string, string>();
+  private readonly pending = new Map<string, { requestId: string; title: string; options: string[] }>();
+  private started = false;
+  private stopReason: string | undefined;
+  private error: { code: string; message: string } | undefined;
+
+  constructor(private readonly runId: string) {}
+
+  /** Takes one event; returns how the run ended when this event ended it. */
+  push(event: SessionEvent): RunStatus | undefined {
+    if (!("runId" in event) || event.runId !== this.runId) return undefined;
+    switch (event.type) {
+      case "run.started":
+        this.started = true;
+        return undefined;
+      case "chat.delta":
+        this.started = true;
+        this.append(event.text);
+        return undefined;
+      case "tool": {
+        if (this.toolStatus.get(event.toolCallId) === event.status) return undefined;
+        this.toolStatus.set(event.toolCallId, event.status);
+        this.note(`[tool] ${event.title ?? event.kind ?? event.toolCallId} (${event.status})`);
+        return undefined;
+      }
+      case "permission.request":
+        this.pending.set(event.requestId, {
+          requestId: event.requestId,
+          title: event.title,
+          options: event.options.map((o) => `${o.optionId} (${o.name})`),
+        });
+        this.note(`[permission] ${event.title}: waiting for an answer`);
+        return undefined;
+      case "permission.resolved":
+        this.pending.delete(event.requestId);
+        this.note(`[permission] ${event.outcome === "selected" ? `answered ${event.optionId ?? ""}` : "cancelled"}`);
+        return undefined;
+      case "chat.final":
+        // The final text is the whole answer: it replaces the deltas (which may have missed none, or some).
+        this.answer = "";
+        this.omitted = 0;
+        this.append(event.text);
+        this.stopReason = event.stopReason;
+        return "chat.final";
+      case "chat.error":
+        this.error = { code: event.code, message: event.message };
+        return "chat.error";
+      case "chat.aborted":
+        return "chat.aborted";
+      default:
+        return undefined;
+    }
+  }
+
+  result(status: RunStatus): RunResult {
+    const pending = [...this.pending.values()].at(-1);
+    return {
+      runId: this.runId,
+      status,
+      answer: this.answer,
+      omitted: this.omitted,
+      notes: this.notes,
+      started: this.started,
+      ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      ...(pending !== undefined && status !== "chat.final" ? { pendingPermission: pending } : {}),
+    };
+  }
+
+  private append(text: string): void {
+    this.answer += text;
+    if (this.answer.length > MAX_ANSWER_CHARS) {
+      const cut = this.answer.length - MAX_ANSWER_CHARS;
+      this.omitted += cut;
+      this.answer = this.answer.slice(cut);
+    }
+  }
+
+  private note(line: string): void {
+    if (this.notes.length < MAX_RUN_NOTES) this.notes.push(line);
+  }
+}

@@ -1,0 +1,108 @@
+import { readFileSync } from "node:fs";
+import type { Readable, Writable } from "node:stream";
+// The low-level Server, not McpServer: McpServer answers arguments that fail the schema with its
+// own message, and the tools here answer them like the gateway does (VALIDATION_FAILED, naming
+// the field), so that an agent sees one set of error codes.
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { AGENT_TOOLS } from "./agent-tools.js";
+import { GatewayAccess } from "./gateway.js";
+import type { GatewayAccessOptions } from "./gateway.js";
+import { OUTPUT_TOOLS } from "./output-tools.js";
+import { SESSION_TOOLS } from "./session-tools.js";
+import type { Tool } from "./tool.js";
+
+/** Every tool, in the order they are listed: processes first, then agents. */
+export const TOOLS: readonly Tool[] = [...SESSION_TOOLS, ...OUTPUT_TOOLS, ...AGENT_TOOLS];
+
+const INSTRUCTIONS = `Switchboard runs processes and AI agents as sessions that outlive this conversation's tool calls, and records everything they print.
+- Long-running commands (dev servers, builds, test watchers, REPLs): start_session, then wait_for_output with a pattern (e.g. "listening|error") instead of sleeping, and read_output to page through what they printed (pass next as since). send_input types into them, send_signal INT interrupts, stop_session ends them.
+- Agents: create_agent_session, then prompt_agent returns the agent's answer.
+- Errors come back as CODE: message (SESSION_NOT_FOUND, VALIDATION_FAILED, CONTROL_HELD, ...).`;
+
+/**
+ * The Switchboard MCP server: the tools of docs/mcp.md over any MCP transport, reaching the
+ * gateway through the SDK.
+ *
+ * @example
+ * const mcp = new SwitchboardMcpServer({ target: { url: "http://127.0.0.1:7317", token } });
+ * await mcp.connect(new StdioServerTransport());
+ */
+export class SwitchboardMcpServer {
+  readonly server: Server;
+  private readonly gateway: GatewayAccess;
+  /** Ends the calls still waiting (wait_for_output, prompt_agent) when the server closes. */
+  private readonly shutdown = new AbortController();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: GatewayAccessOptions) {
+    this.gateway = new GatewayAccess(options);
+    this.server = new Server(
+      { name: "switchboard", title: "Switchboard", version: packageVersion() },
+      { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
+    );
+    const byName = new Map(TOOLS.map((tool) => [tool.listing.name, tool]));
+    this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: TOOLS.map((tool) => tool.listing) }));
+    this.server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+      const tool = byName.get(request.params.name);
+      // An unknown tool is a protocol error (the MCP spec), not a tool's refusal.
+      if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${request.params.name}`);
+      return tool.call(request.params.arguments, {
+        gateway: this.gateway,
+        signal: AbortSignal.any([extra.signal, this.shutdown.signal]),
+      });
+    });
+  }
+
+  connect(transport: Transport): Promise<void> {
+    return this.server.connect(transport);
+  }
+
+  /** Ends waiting calls, closes the gateway connection and the transport. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.shutdown.abort();
+      this.gateway.close();
+      await this.server.close();
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Serves MCP on stdin/stdout (what `switchboard mcp` runs) until stdin ends: MCP clients
+ * start the server as a child process and close its stdin to stop it.
+ */
+export async function serveStdio(
+  options: GatewayAccessOptions,
+  io: { stdin: Readable; stdout: Writable } = {
+    stdin: process.stdin,
+    stdout: process.stdout,
+  },
+): Promise<void> {
+  const mcp = new SwitchboardMcpServer(options);
+  const ended = new Promise<void>((resolve) => {
+    mcp.server.onclose = () => resolve();
+    io.stdin.once("end", () => resolve());
+    io.stdin.once("close", () => resolve());
+  });
+  await mcp.connect(new StdioServerTransport(io.stdin, io.stdout));
+  await ended;
+  await mcp.close();
+}
+
+/** The package's version, for the MCP handshake (package.json is two levels up, from src/ and from dist/ alike). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
+  } catch (error) {
+    // Not where it should be (a bundler moved the code): the version is only informative.
+    if (!(error instanceof Error)) throw error;
+    return "0.0.0";
+  }
+}

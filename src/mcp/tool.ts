@@ -1,0 +1,106 @@
+import type { CallToolResult, Tool as ToolListing, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import { z } from "zod";
+import { ConnectionError, SwitchboardError } from "../client/node.js";
+import type { GatewayAccess } from "./gateway.js";
+
+/** What a tool answers: compact text for the model, and the same facts as structured content. */
+export interface ToolOutput {
+  text: string;
+  data: Record<string, unknown>;
+}
+
+/** What a tool call gets besides its arguments. */
+export interface ToolCall {
+  gateway: GatewayAccess;
+  /** Aborted when the MCP client cancels the call or the server shuts down. */
+  signal: AbortSignal;
+}
+
+/**
+ * A refusal found by the MCP server itself (bad arguments, the wrong kind of session), with a
+ * code from the gateway's list so that it reads like the gateway's own refusals.
+ */
+export class ToolError extends Error {
+  override readonly name = "ToolError";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One tool: its listing, and a call that validates the arguments and never throws. */
+export interface Tool {
+  listing: ToolListing;
+  call(args: unknown, call: ToolCall): Promise<CallToolResult>;
+}
+
+/**
+ * Defines a tool from a zod schema: the schema is published as the tool's JSON Schema and
+ * checked on every call, a mistake answered as a VALIDATION_FAILED tool error naming the field.
+ */
+export function defineTool<S extends z.ZodType<Record<string, unknown>>>(spec: {
+  name: string;
+  title: string;
+  description: string;
+  input: S;
+  annotations: ToolAnnotations;
+  run: (args: z.output<S>, call: ToolCall) => Promise<ToolOutput>;
+}): Tool {
+  const { $schema: _dialect, ...inputSchema } = z.toJSONSchema(spec.input, { io: "input" }) as Record<string, unknown>;
+  return {
+    listing: {
+      name: spec.name,
+      title: spec.title,
+      description: spec.description,
+      inputSchema: inputSchema as ToolListing["inputSchema"],
+      annotations: { title: spec.title, ...spec.annotations },
+    },
+    async call(args, call) {
+      try {
+        const parsed = spec.input.safeParse(args ?? {});
+        if (!parsed.success) throw new ToolError("VALIDATION_FAILED", describeIssues(parsed.error));
+        const { text, data } = await spec.run(parsed.data, call);
+        return { content: [{ type: "text", text }], structuredContent: data };
+      } catch (error) {
+        return failure(error, call.gateway);
+      }
+    },
+  };
+}
+
+/** A zod error as one sentence: `since: must be ...; timeout_ms: ...`. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message))
+    .join("; ");
+}
+
+/** Any error as an MCP tool error: `CODE: message`, with a hint where one helps. */
+export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "tokenSource">): CallToolResult {
+  const code =
+    error instanceof SwitchboardError || error instanceof ConnectionError || error instanceof ToolError
+      ? error.code
+      : "INTERNAL";
+  const message = error instanceof Error ? error.message : String(error);
+  const text = `${code}: ${message}${hint(code, gateway)}`;
+  return { content: [{ type: "text", text }], structuredContent: { error: { code, message } }, isError: true };
+}
+
+function hint(code: string, gateway: Pick<GatewayAccess, "url" | "tokenSource">): string {
+  switch (code) {
+    case "SESSION_NOT_FOUND":
+      return " (list_sessions lists the sessions you may see)";
+    case "UNREACHABLE":
+      return ` (is the gateway running? "switchboard serve" starts one; this MCP server looks for it at ${gateway.url}, set SWITCHBOARD_URL in its environment to change that)`;
+    case "UNAUTHORIZED":
+      return ` (the gateway at ${gateway.url} refused the token from ${gateway.tokenSource}; set SWITCHBOARD_TOKEN in the MCP server's environment)`;
+    case "CONTROL_HELD":
+      return " (someone else steers this session, e.g. an attached terminal; wait, or ask them to detach)";
+    case "SESSION_NOT_RUNNING":
+      return " (the session has ended; read_output still reads what it printed)";
+    default:
+      return "";
+  }
+}

@@ -1,0 +1,60 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CLI, REPO } from "../cli/helpers.js";
+
+/** What a tool call answered: its text, its structured content, and whether it is an error. */
+export interface ToolAnswer {
+  text: string;
+  data: any;
+  isError: boolean;
+}
+
+/** `switchboard mcp` run from the sources, driven by the MCP SDK's own client over stdio. */
+export class McpProcess {
+  readonly client = new Client({ name: "switchboard-test", version: "1.0.0" });
+  readonly transport: StdioClientTransport;
+  private stderrText = "";
+
+  constructor(env: Record<string, string>, args: string[] = []) {
+    this.transport = new StdioClientTransport({
+      command: CLI[0]!,
+      args: [...CLI.slice(1), "mcp", ...args],
+      cwd: REPO,
+      env: { ...(process.env as Record<string, string>), ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
+      stderr: "pipe",
+    });
+    this.transport.stderr?.on("data", (chunk: Buffer) => (this.stderrText += chunk.toString("utf8")));
+  }
+
+  static async start(env: Record<string, string>, args: string[] = []): Promise<McpProcess> {
+    const mcp = new McpProcess(env, args);
+    await mcp.client.connect(mcp.transport);
+    return mcp;
+  }
+
+  /** What the server wrote to stderr so far. */
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  async call(name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> {
+    const result = (await this.client.callTool({ name, arguments: args }, undefined, {
+      timeout: 120_000,
+    })) as CallToolResult;
+    const text = result.content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`)).join("\n");
+    return { text, data: result.structuredContent, isError: result.isError === true };
+  }
+
+  /** Like {@link call}, failing the test with the tool's message when the tool refused. */
+  async ok(name: string, args: Record<string, unknown> = {}): Promise<ToolAnswer> {
+    const answer = await this.call(name, args);
+    if (answer.isError) throw new Error(`${name} failed: ${answer.text}`);
+    return answer;
+  }
+
+  /** Closes stdin (the server ends by itself), then kills the process if it did not. */
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from "vitest";
+import { continuationBytes, decodePage, plainText } from "../../src/mcp/output-text.js";
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+
+describe("decodePage", () => {
+  it("leaves a character cut at the end of a page for the next page", () => {
+    const euro = bytes("€"); // 3 bytes
+    const page = concat(bytes("price: "), euro.subarray(0, 2));
+    expect(decodePage(page, false)).toEqual({ text: "price: ", used: 7 });
+    // At the true end of the output nothing follows: the bytes are shown as they are.
+    expect(decodePage(page, true)).toEqual({ text: "price: \ufffd", used: 9 });
+    expect(decodePage(concat(bytes("price: "), euro), false)).toEqual({ text: "price: €", used: 10 });
+  });
+
+  it("shows bytes that are not UTF-8 as U+FFFD and always makes progress", () => {
+    expect(decodePage(Uint8Array.from([0x61, 0xff, 0x62]), false)).toEqual({ text: "a\ufffdb", used: 3 });
+    // A page that is nothing but the start of a character is returned rather than never.
+    expect(decodePage(bytes("€").subarray(0, 2), false).used).toBe(2);
+  });
+
+  it("leaves an escape sequence cut at the end of a page for the next page", () => {
+    expect(decodePage(bytes("ok\x1b[3"), false)).toEqual({ text: "ok", used: 2 });
+    expect(decodePage(bytes("ok\x1b]0;title"), false)).toEqual({ text: "ok", used: 2 });
+    expect(decodePage(bytes("ok\x1b[31m"), false)).toEqual({ text: "ok\x1b[31m", used: 7 });
+    expect(decodePage(bytes("ok\x1b]0;t\x07"), false).used).toBe(8);
+  });
+
+  // A page holds at least one whole character (read_output's pages are at least 64 bytes).
+  it("rebuilds any text exactly when read in pages of 4 bytes or more", () => {
+    const text = "héllo wörld €100 ✓ 𝄞 done\n".repeat(20);
+    const all = bytes(text);
+    for (const size of [4, 5, 7, 64]) {
+      let at = 0;
+      let out = "";
+      while (at < all.length) {
+        const page = all.subarray(at, at + size);
+        const { text: part, used } = decodePage(page, at + page.length >= all.length);
+        out += part;
+        at += used;
+      }
+      expect(out).toBe(text);
+    }
+  });
+});
+
+describe("plainText", () => {
+  it("removes colours, titles and cursor moves, and turns CRLF into LF", () => {
+    expect(plainText("\x1b]0;my title\x07\x1b[1;32mPASS\x1b[0m src/a.test.ts\r\n\x1b[2K\x1b[1Gnext\r\n")).toBe(
+      "PASS src/a.test.ts\nnext\n",
+    );
+  });
+
+  it("keeps what a line rewritten with carriage returns shows last", () => {
+    expect(plainText("10%\r50%\r100%\r\ndone\n")).toBe("100%\ndone\n");
+    expect(plainText("working...\r")).toBe("working...");
+  });
+
+  it("removes other control characters but keeps tabs", () => {
+    expect(plainText("a\tb\x07c\x00d\n")).toBe("a\tbcd\n");
+  });
+});
+
+describe("continuationBytes", () => {
+  it("counts the bytes of a character cut at the start", () => {
+    expect(continuationBytes(bytes("€x").subarray(1))).toBe(2);
+    expect(continuationBytes(bytes("x€"))).toBe(0);
+  });
+});

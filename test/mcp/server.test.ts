@@ -1,0 +1,87 @@
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
+import { McpProcess } from "./helpers.js";
+
+let gw: TestGateway;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+/** A URL on 127.0.0.1 where nothing listens (a port that was free a moment ago). */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
+describe("switchboard mcp, the process", () => {
+  it("introduces itself and ends by itself when its stdin closes", async () => {
+    const mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+    expect(mcp.client.getServerVersion()).toMatchObject({ name: "switchboard" });
+    expect(mcp.client.getInstructions()).toContain("wait_for_output");
+    // A wait in progress must not keep the process alive once the client is gone.
+    const { data } = await mcp.ok("start_session", { command: ["sleep", "30"] });
+    const waiting = mcp.call("wait_for_output", { id: data.session.id, pattern: "never", timeout_ms: 60_000 });
+    waiting.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const pid = mcp.transport.pid!;
+    const started = Date.now();
+    await mcp.close();
+    // The transport sends SIGTERM only after 2 s: the server left before that on its own.
+    expect(Date.now() - started).toBeLessThan(1900);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it("starts without a gateway and answers each call with UNREACHABLE", async () => {
+    const url = await closedPortUrl();
+    const mcp = await McpProcess.start({ SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: "x".repeat(20) });
+    try {
+      const first = await mcp.call("list_sessions");
+      expect(first).toMatchObject({ isError: true, data: { error: { code: "UNREACHABLE" } } });
+      expect(first.text).toContain(`looks for it at ${url}`);
+      const again = await mcp.call("wait_for_output", { id: "abc" });
+      expect(again.data.error.code).toBe("UNREACHABLE");
+      await expect.poll(() => mcp.stderr).toMatch(/switchboard mcp: warning: cannot reach the gateway/);
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("reports a token the gateway refuses, with where it came from", async () => {
+    const mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "wrong-token-0123456789" });
+    try {
+      const answer = await mcp.call("list_sessions");
+      expect(answer.data.error.code).toBe("UNAUTHORIZED");
+      expect(answer.text).toContain("refused the token from SWITCHBOARD_TOKEN");
+    } finally {
+      await mcp.close();
+    }
+  });
+
+  it("starts sessions in --cwd when given", async () => {
+    const mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token }, ["--cwd", "/tmp"]);
+    try {
+      const { data } = await mcp.ok("start_session", { command: ["pwd"] });
+      const out = await mcp.ok("wait_for_output", {
+        id: data.session.id,
+        since: 0,
+        pattern: "\\n",
+        timeout_ms: 10_000,
+      });
+      expect(out.data.output).toBe("/tmp\n");
+      const sub = await mcp.ok("start_session", { command: ["pwd"], cwd: "." });
+      expect(sub.data.session.cwd).toBe("/tmp");
+    } finally {
+      await mcp.close();
+    }
+  });
+});

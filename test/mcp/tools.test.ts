@@ -1,0 +1,312 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
+import { countingCommand, countingText, startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
+import { McpProcess } from "./helpers.js";
+
+/** Tests that wait on processes and agents through a child process: room for a loaded machine. */
+const TEST_MS = 60_000;
+
+let gw: TestGateway;
+let http: HttpClient;
+let mcp: McpProcess;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  http = new HttpClient({ url: gw.url, token: gw.token });
+  mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+});
+afterAll(async () => {
+  await mcp?.close();
+  // Closing the gateway terminates whatever sessions the tests left running.
+  await gw?.close();
+});
+
+/** Starts a pipe session through the tool and returns its id. */
+async function start(command: string[], extra: Record<string, unknown> = {}): Promise<string> {
+  const { data } = await mcp.ok("start_session", { command, ...extra });
+  return data.session.id as string;
+}
+
+describe("switchboard mcp", () => {
+  it("lists every tool with a description and an input schema", async () => {
+    const { tools } = await mcp.client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(
+      [
+        "abort_run",
+        "create_agent_session",
+        "list_sessions",
+        "prompt_agent",
+        "read_output",
+        "remove_session",
+        "send_input",
+        "send_signal",
+        "start_session",
+        "stop_session",
+        "wait_for_output",
+        "wait_for_run",
+      ].sort(),
+    );
+    for (const tool of tools) expect(tool.description?.length ?? 0).toBeGreaterThan(60);
+    const read = tools.find((t) => t.name === "read_output")!;
+    expect(read.inputSchema).toMatchObject({
+      type: "object",
+      required: ["id"],
+      properties: { since: { type: "integer", minimum: 0 }, max_bytes: { type: "integer" } },
+    });
+    expect(read.annotations).toMatchObject({ readOnlyHint: true });
+  });
+
+  it(
+    "pages through a session's output with next offsets and rebuilds it exactly",
+    async () => {
+      const id = await start(countingCommand(3000, 200), { name: "counter" });
+      const waited = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^3000$", timeout_ms: 20_000 });
+      expect(waited.data).toMatchObject({ reason: "matched", match: "3000" });
+      expect(waited.text).toMatch(/^\[matched "3000" \| /);
+      await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).toBe("exited");
+
+      const expected = countingText(3000);
+      let since = 0;
+      let rebuilt = "";
+      let pages = 0;
+      for (;;) {
+        const page = await mcp.ok("read_output", { id, since, max_bytes: 1000 });
+        expect(page.data.from).toBe(since);
+        expect(page.data.next - since).toBeLessThanOrEqual(1000);
+        expect(page.text).toBe(`${page.text.split("\n")[0]}\n${page.data.output}`);
+        rebuilt += page.data.output;
+        since = page.data.next;
+        pages++;
+        if (!page.data.more) {
+          expect(page.text).toContain(`bytes ${page.data.from}-${expected.length} of ${expected.length} | the end]`);
+          expect(page.data).toMatchObject({ state: "exited", exit_code: 0 });
+          break;
+        }
+        expect(page.text).toContain(`more output waits: read_output since=${since}`);
+      }
+      expect(rebuilt).toBe(expected);
+      expect(pages).toBe(Math.ceil(expected.length / 1000));
+
+      const list = await mcp.ok("list_sessions");
+      expect(list.text).toMatch(
+        new RegExp(`^${id} "counter" terminal/pipe exited with code 0, ${expected.length} output bytes: `, "m"),
+      );
+      expect(list.data.sessions.find((s: any) => s.id === id)).toMatchObject({
+        name: "counter",
+        kind: "terminal",
+        state: "exited",
+        exit_code: 0,
+        output_bytes: expected.length,
+      });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "pages never split a character, and bytes that are not UTF-8 show as U+FFFD",
+    async () => {
+      const id = await start([
+        "sh",
+        "-c",
+        "printf 'bad \\377 byte\\n'; i=0; while [ $i -lt 40 ]; do printf 'é€𝄞'; i=$((i+1)); done",
+      ]);
+      await mcp.ok("wait_for_output", { id, since: 0, pattern: "never", timeout_ms: 10_000 });
+      let since = 0;
+      let rebuilt = "";
+      for (let more = true; more;) {
+        const page = await mcp.ok("read_output", { id, since, max_bytes: 64 });
+        rebuilt += page.data.output;
+        since = page.data.next;
+        more = page.data.more;
+      }
+      expect(rebuilt).toBe(`bad \ufffd byte\n${"é€𝄞".repeat(40)}`);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "wait_for_output returns when the pattern appears, and reports a timeout",
+    async () => {
+      const id = await start(["sh", "-c", "echo starting; sleep 0.6; echo ready on port 1234; sleep 30"]);
+      const started = Date.now();
+      const ready = await mcp.ok("wait_for_output", { id, since: 0, pattern: "ready on port (\\d+)" });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      expect(ready.data).toMatchObject({ reason: "matched", match: "ready on port 1234", state: "running", from: 0 });
+      expect(ready.data.output).toBe("starting\nready on port 1234\n");
+      expect(ready.text).toContain("starting\nready on port 1234\n");
+
+      const quiet = await mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never", timeout_ms: 300 });
+      expect(quiet.data).toMatchObject({ reason: "timeout", output: "", from: ready.data.next, next: ready.data.next });
+      expect(quiet.text).toMatch(/^\[timed out after 300 ms without a match \| /);
+
+      const stopped = await mcp.ok("stop_session", { id });
+      expect(stopped.data.session).toMatchObject({ state: "exited", signal: "SIGTERM" });
+      expect(stopped.text).toBe(`Session ${id} exited by signal SIGTERM.`);
+      const after = await mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never" });
+      expect(after.data).toMatchObject({ reason: "exited", state: "exited", signal: "SIGTERM" });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "wait_for_output returns the latest output, up to the match, when more arrives than it may return",
+    async () => {
+      const id = await start(["sh", "-c", "yes | head -c 200000; sleep 0.3; echo all done"]);
+      const done = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^all done$", max_bytes: 100 });
+      expect(done.data).toMatchObject({ reason: "matched", start: 0, from: 200_009 - 100, next: 200_009 });
+      expect(done.data.output).toBe(`\n${"y\n".repeat(45)}all done\n`);
+      expect(done.text).toContain(`(bytes 0-${200_009 - 100} are not shown: read_output since=0)`);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "wait_for_output without a pattern returns the next burst of output",
+    async () => {
+      const id = await start(["sh", "-c", "sleep 0.3; echo one; echo two; sleep 30"]);
+      const burst = await mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
+      expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n" });
+      await mcp.ok("stop_session", { id });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "send_input types lines into sort and eof ends its input",
+    async () => {
+      const id = await start(["sort"]);
+      const first = await mcp.ok("send_input", { id, text: "pear" });
+      expect(first.data).toMatchObject({ bytes: 5, eof: false, output_offset: 0 });
+      await mcp.ok("send_input", { id, text: "apple" });
+      const last = await mcp.ok("send_input", { id, text: "fig", eof: true });
+      expect(last.text).toMatch(/^Sent 4 bytes and closed its input to /);
+      const sorted = await mcp.ok("wait_for_output", { id, since: 0, pattern: "pear", timeout_ms: 10_000 });
+      expect(sorted.data.output).toBe("apple\nfig\npear\n");
+      const ended = await mcp.ok("wait_for_output", { id, since: sorted.data.next, timeout_ms: 10_000 });
+      expect(ended.data).toMatchObject({ reason: "exited", exit_code: 0 });
+
+      const cat = await start(["cat"]);
+      await mcp.ok("send_input", { id: cat, text: "no newline", enter: false });
+      await mcp.ok("send_input", { id: cat, text: "", enter: false, eof: true });
+      const echoed = await mcp.ok("wait_for_output", { id: cat, since: 0, pattern: "line", timeout_ms: 10_000 });
+      expect(echoed.data.output).toBe("no newline");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a PTY session takes input with Enter and its output is plain text",
+    async () => {
+      const id = await start(["sh"], { pty: true, env: { PS1: "$ " } });
+      const sent = await mcp.ok("send_input", { id, text: "printf '\\033[31m%s\\033[0m\\n' red-$((40+2))" });
+      const red = await mcp.ok("wait_for_output", {
+        id,
+        since: sent.data.output_offset,
+        pattern: "^red-42$",
+        timeout_ms: 10_000,
+      });
+      expect(red.data.reason).toBe("matched");
+      expect(red.data.output).not.toContain("\x1b");
+      expect(red.data.output).not.toContain("\r");
+      const raw = await mcp.ok("read_output", { id, since: sent.data.output_offset, raw: true });
+      expect(raw.data.output).toContain("\x1b[31mred-42\x1b[0m\r\n");
+
+      await mcp.ok("send_input", { id, text: "exit 7" });
+      const gone = await mcp.ok("wait_for_output", { id, since: red.data.next, pattern: "never", timeout_ms: 10_000 });
+      expect(gone.data).toMatchObject({ reason: "exited", exit_code: 7 });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "send_signal INT ends a sleep",
+    async () => {
+      const id = await start(["sleep", "30"]);
+      const sent = await mcp.ok("send_signal", { id, signal: "int" });
+      expect(sent.data).toEqual({ id, signal: "INT" });
+      const ended = await mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 10_000 });
+      expect(ended.data).toMatchObject({ reason: "exited", signal: "SIGINT" });
+      expect(ended.text).toContain(`${id} exited by signal SIGINT`);
+      const removed = await mcp.ok("remove_session", { id });
+      expect(removed.data).toEqual({ removed: [id] });
+      expect((await mcp.call("read_output", { id })).text).toMatch(/^SESSION_NOT_FOUND: /);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "prompt_agent returns the echo agent's answer, and chat.error for /fail",
+    async () => {
+      const created = await mcp.ok("create_agent_session", { agent: "echo", name: "helper" });
+      const id = created.data.session.id as string;
+      expect(created.data.session).toMatchObject({ kind: "agent", agent: "echo", name: "helper" });
+
+      const answer = await mcp.ok("prompt_agent", { id, text: "hello from the test" });
+      expect(answer.data).toMatchObject({
+        status: "chat.final",
+        answer: "hello from the test",
+        stop_reason: "end_turn",
+      });
+      expect(answer.text).toMatch(/^\[run \S+ of \S+: chat\.final \(finished, end_turn\)\]\nhello from the test$/);
+
+      const failed = await mcp.ok("prompt_agent", { id, text: "/fail half an answer" });
+      expect(failed.data).toMatchObject({
+        status: "chat.error",
+        answer: "half an answer",
+        error: { code: "AGENT_FAILED" },
+      });
+      expect(failed.text).toContain("chat.error AGENT_FAILED: the echo agent failed on purpose");
+
+      const tool = await mcp.ok("prompt_agent", { id, text: "/tool count me", wait: false });
+      expect(tool.data).toMatchObject({ status: "queued" });
+      const later = await mcp.ok("wait_for_run", { id, run_id: tool.data.run_id, timeout_ms: 20_000 });
+      expect(later.data).toMatchObject({ status: "chat.final", answer: "count me" });
+      expect(later.data.notes).toEqual([
+        "[tool] Count characters (in_progress)",
+        "[tool] Count characters (completed)",
+      ]);
+
+      const slow = await mcp.ok("prompt_agent", { id, text: "x".repeat(600), timeout_ms: 200 });
+      expect(slow.data.status).toBe("timeout");
+      expect(slow.text).toContain("wait_for_run continues waiting");
+      const aborted = await mcp.ok("abort_run", { id });
+      expect(aborted.data.run_id).toBe(slow.data.run_id);
+      const end = await mcp.ok("wait_for_run", { id, run_id: slow.data.run_id });
+      expect(end.data.status).toBe("chat.aborted");
+
+      const wrong = await mcp.call("wait_for_output", { id });
+      expect(wrong).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
+    },
+    TEST_MS,
+  );
+
+  it("answers bad ids and arguments with coded tool errors and keeps serving", async () => {
+    const missing = await mcp.call("read_output", { id: "no-such-session" });
+    expect(missing.isError).toBe(true);
+    expect(missing.data.error.code).toBe("SESSION_NOT_FOUND");
+    expect(missing.text).toMatch(/^SESSION_NOT_FOUND: .*list_sessions/);
+
+    const negative = await mcp.call("read_output", { id: "x", since: -1 });
+    expect(negative).toMatchObject({ isError: true, data: { error: { code: "VALIDATION_FAILED" } } });
+    expect(negative.text).toMatch(/^VALIDATION_FAILED: since: /);
+
+    const empty = await mcp.call("start_session", { command: [] });
+    expect(empty.text).toMatch(/^VALIDATION_FAILED: command: /);
+    const typo = await mcp.call("wait_for_output", { id: "x", timeout: 5 });
+    expect(typo.text).toMatch(/^VALIDATION_FAILED: .*timeout/);
+    const regex = await mcp.call("wait_for_output", { id: "x", pattern: "(" });
+    expect(regex.text).toMatch(/^VALIDATION_FAILED: pattern: /);
+    const relative = await mcp.call("start_session", { command: ["true"], cwd: "/no/such/dir/here" });
+    expect(relative.isError).toBe(true);
+    expect(relative.data.error.code).toMatch(/SPAWN_FAILED|VALIDATION_FAILED/);
+    const signal = await mcp.call("send_signal", { id: "x", signal: "NOPE" });
+    expect(signal.data.error.code).toMatch(/VALIDATION_FAILED|SESSION_NOT_FOUND/);
+    const agent = await mcp.call("create_agent_session", { agent: "no-such-agent" });
+    expect(agent.data.error.code).toBe("AGENT_NOT_FOUND");
+
+    await expect(mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(/unknown tool/);
+    const list = await mcp.call("list_sessions");
+    expect(list.isError).toBe(false);
+  });
+});
