@@ -26,6 +26,15 @@ export type CreateSessionRequest =
 /** One event for `POST /v1/sessions/:id/events`. */
 export type AppendEventInput = z.input<typeof ExternalEvent>;
 
+/** One agent a session can be created with (`GET /v1/agents`). */
+export interface AgentListing {
+  id: string;
+  adapter: string;
+  source: "built-in" | "config" | "plugin";
+  /** The plugin that registered it (`source: "plugin"`). */
+  plugin?: string;
+}
+
 export interface EventsQuery {
   /** The last seq you have; events after it are returned. Default 0. */
   since?: number;
@@ -84,6 +93,12 @@ export class HttpClient {
   async listSessions(): Promise<SessionInfo[]> {
     const { sessions } = await this.json<{ sessions: SessionInfo[] }>("GET", "/v1/sessions");
     return sessions;
+  }
+
+  /** The agents `{kind: "agent", agent: id}` accepts: built in, configured, or registered by plugins. */
+  async listAgents(): Promise<AgentListing[]> {
+    const { agents } = await this.json<{ agents: AgentListing[] }>("GET", "/v1/agents");
+    return agents;
   }
 
   getSession(id: string): Promise<SessionInfo> {

@@ -23,6 +23,22 @@ const TimeoutMs = z
     `How long to wait for the run to end (default ${DEFAULT_RUN_WAIT_MS}, at most ${MAX_RUN_WAIT_MS}); after that the run goes on and wait_for_run picks it up.`,
   );
 
+const listAgents = defineTool({
+  name: "list_agents",
+  title: "List agents",
+  description:
+    "Lists the agents this gateway can start with create_agent_session: their ids, adapters (acp, command, echo, plugin) and where they come from (built-in, the gateway's config, a plugin).",
+  input: z.strictObject({}),
+  annotations: { readOnlyHint: true, openWorldHint: false },
+  run: async (_args, { gateway }) => {
+    const agents = await gateway.http.listAgents();
+    return {
+      text: agents.map((a) => `${a.id} (${a.adapter}, ${a.source}${a.plugin ? ` ${a.plugin}` : ""})`).join("\n"),
+      data: { agents },
+    };
+  },
+});
+
 const createAgentSession = defineTool({
   name: "create_agent_session",
   title: "Start an agent",
@@ -168,4 +184,4 @@ function describeRun(result: RunResult, timeoutMs: number): string {
   }
 }
 
-export const AGENT_TOOLS: readonly Tool[] = [createAgentSession, promptAgent, waitForRun, abortRun];
+export const AGENT_TOOLS: readonly Tool[] = [listAgents, createAgentSession, promptAgent, waitForRun, abortRun];

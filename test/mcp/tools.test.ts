@@ -35,6 +35,7 @@ describe("switchboard mcp", () => {
       [
         "abort_run",
         "create_agent_session",
+        "list_agents",
         "list_sessions",
         "prompt_agent",
         "read_output",
@@ -238,6 +239,9 @@ describe("switchboard mcp", () => {
   it(
     "prompt_agent returns the echo agent's answer, and chat.error for /fail",
     async () => {
+      const agents = await mcp.ok("list_agents", {});
+      expect(agents.data.agents).toEqual([{ id: "echo", adapter: "echo", source: "built-in" }]);
+      expect(agents.text).toBe("echo (echo, built-in)");
       const created = await mcp.ok("create_agent_session", { agent: "echo", name: "helper" });
       const id = created.data.session.id as string;
       expect(created.data.session).toMatchObject({ kind: "agent", agent: "echo", name: "helper" });
