@@ -146,6 +146,8 @@ const ls: Command = (argv) =>
     sessions.sort((a, b) => a.createdAt - b.createdAt);
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
+    // On stderr: stdout stays empty for scripts that read the table.
+    else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });
 

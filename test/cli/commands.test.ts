@@ -306,6 +306,11 @@ describe("switchboard client commands", () => {
         const forced = await cli(["rm", "-f", sleeper.id], ownEnv);
         expect(forced).toMatchObject({ code: 0, stdout: `removed ${sleeper.id}\n` });
         expect(await ownHttp.listSessions()).toEqual([]);
+        expect(await cli(["ls"], ownEnv)).toMatchObject({
+          code: 0,
+          stdout: "",
+          stderr: 'no sessions; "switchboard run -- CMD" starts one\n',
+        });
       } finally {
         await own.close();
       }
