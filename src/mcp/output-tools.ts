@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { SessionInfo } from "../client/node.js";
 import { describeExit, describeState } from "./format.js";
 import { continuationBytes, decodePage, plainText } from "./output-text.js";
-import { waitForOutput } from "./output-wait.js";
+import { PatternTooSlow, waitForOutput } from "./output-wait.js";
 import type { WaitResult } from "./output-wait.js";
 import { SessionId } from "./session-tools.js";
 import { ToolError, defineTool } from "./tool.js";
@@ -129,23 +129,39 @@ const waitForOutputTool = defineTool({
       throw new ToolError("VALIDATION_FAILED", `pattern: ${(error as Error).message}`);
     }
     const session = await terminalSession(gateway, args.id);
-    const result = await waitForOutput({
-      target: gateway.target,
-      id: args.id,
-      since: args.since,
-      pattern,
-      timeoutMs: args.timeout_ms,
-      maxBytes: args.max_bytes,
-      raw: args.raw,
-      signal,
-    });
+    let result: WaitResult;
+    try {
+      result = await waitForOutput({
+        target: gateway.target,
+        id: args.id,
+        // No since: from the end of the output as it is now (also if the wait ends before it connects).
+        since: args.since ?? session.outputBytes,
+        pattern,
+        timeoutMs: args.timeout_ms,
+        maxBytes: args.max_bytes,
+        raw: args.raw,
+        signal,
+      });
+    } catch (error) {
+      if (error instanceof PatternTooSlow) throw new ToolError("VALIDATION_FAILED", `pattern: ${error.message}`);
+      throw error;
+    }
     // The kept bytes may start in the middle of a character when more arrived than is returned.
     const cut = result.from > result.start ? continuationBytes(result.bytes) : 0;
     const from = result.from + cut;
     const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
-    const state = result.exit !== undefined ? describeExit(result.exit.exitCode, result.exit.signal) : "running";
+    // The session may have ended before the wait (a short wait can end before the exit frame comes).
+    const lost = session.state === "lost";
+    const ended = result.exit !== undefined || session.state !== "running";
+    const state = lost
+      ? "lost"
+      : result.exit !== undefined
+        ? describeExit(result.exit.exitCode, result.exit.signal)
+        : ended
+          ? describeExit(session.exitCode, session.signal)
+          : "running";
     const skipped =
       from > result.start ? ` (bytes ${result.start}-${from} are not shown: read_output since=${result.start})` : "";
     const dropped =
@@ -157,9 +173,9 @@ const waitForOutputTool = defineTool({
         id: session.id,
         reason: result.reason,
         ...(result.match !== undefined ? { match: result.match } : {}),
-        state: result.exit !== undefined ? "exited" : "running",
-        exit_code: result.exit?.exitCode ?? null,
-        signal: result.exit?.signal ?? null,
+        state: lost ? "lost" : ended ? "exited" : "running",
+        exit_code: result.exit?.exitCode ?? session.exitCode,
+        signal: result.exit?.signal ?? session.signal,
         start: result.start,
         ...(result.dropped > 0 ? { dropped_bytes: result.dropped } : {}),
         from,

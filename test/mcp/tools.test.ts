@@ -146,6 +146,24 @@ describe("switchboard mcp", () => {
       expect(stopped.text).toBe(`Session ${id} exited by signal SIGTERM.`);
       const after = await mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never" });
       expect(after.data).toMatchObject({ reason: "exited", state: "exited", signal: "SIGTERM" });
+      // A wait too short to see the exit frame still tells how the session ended, and where its output ends.
+      const short = await mcp.ok("wait_for_output", { id, timeout_ms: 1 });
+      expect(short.data).toMatchObject({ state: "exited", signal: "SIGTERM", next: ready.data.next });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "refuses a pattern that backtracks without end, and goes on serving",
+    async () => {
+      const id = await start(["sh", "-c", "printf 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\\n'; sleep 30"]);
+      const started = Date.now();
+      const slow = await mcp.call("wait_for_output", { id, since: 0, pattern: "^(a+)+$", timeout_ms: 2000 });
+      expect(slow.isError).toBe(true);
+      expect(slow.text).toMatch(/^VALIDATION_FAILED: pattern: the pattern ran over 100 ms on the output/);
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect((await mcp.ok("list_sessions", {})).text).toContain(id);
+      await mcp.ok("stop_session", { id });
     },
     TEST_MS,
   );
