@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
+  INPUT_CLOSED: {
+    status: 409,
+    summary: "The session's input was ended (eof); it takes no more input.",
+  },
   SESSION_RUNNING: {
     status: 409,
     summary: "The session still runs: terminate it first, or remove it with `force=true`.",

@@ -8,6 +8,7 @@ import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportS
 
 /** ^D, what a terminal sends to end its input. */
 const EOF_KEY = Uint8Array.of(0x04);
+const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
 
 /**
  * PTY transport: node-pty's native `fork` (forkpty + exec), with our own reading of the
@@ -176,6 +177,8 @@ class PtyTransport implements ProcessTransport {
   private outputPaused = false;
   private pollTimer: NodeJS.Timeout | null = null;
   private readonly input: Uint8Array[] = [];
+  /** The last input ended a line (or there was none): one ^D is end of input. */
+  private lineStart = true;
   private inputBytes = 0;
   private writeTimer: NodeJS.Timeout | null = null;
 
@@ -224,14 +227,17 @@ class PtyTransport implements ProcessTransport {
   }
 
   write(data: Uint8Array): void {
+    if (data.length === 0) return;
     this.input.push(data);
     this.inputBytes += data.length;
+    this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
     if (this.writeTimer === null) this.flushInput();
   }
 
   endInput(): void {
-    // The terminal's EOF character (VEOF, ^D by default): the line discipline ends a read with it.
-    this.write(EOF_KEY);
+    // The terminal's EOF character (VEOF, ^D by default) ends a read; after an unfinished line
+    // the first one only hands that line over, so a second one ends the input, as typing ^D twice does.
+    this.write(this.lineStart ? EOF_KEY : DOUBLE_EOF_KEY);
   }
 
   resize(cols: number, rows: number): void {

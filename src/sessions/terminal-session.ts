@@ -21,6 +21,8 @@ export class TerminalSession extends Session {
   private coalescer: OutputCoalescer | undefined;
   /** The process is held back until the log's store catches up. */
   private waitingForLog = false;
+  /** A pipe session's stdin was closed (`eof`). */
+  private inputEnded = false;
 
   /**
    * Starts the process; throws SPAWN_FAILED (nothing is recorded then). A PTY's first size is
@@ -87,8 +89,15 @@ export class TerminalSession extends Session {
 
   override write(data: Uint8Array, by: Actor, eof = false): void {
     this.assertRunning();
+    if (this.inputEnded) {
+      throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
+    }
     this.proc!.write(data);
-    if (eof) this.proc!.endInput();
+    if (eof) {
+      this.proc!.endInput();
+      // A pipe's stdin is closed for good; a PTY's ^D only ends one read, so it may take more.
+      this.inputEnded = !this.record.pty;
+    }
     this.log.append({ type: "input", by, bytes: data.length, ...(eof ? { eof: true as const } : {}) });
     this.touch();
   }

@@ -93,6 +93,21 @@ describe("removing sessions (DELETE ?purge)", () => {
     expect((await http.get(`/v1/sessions/${id}`)).status).toBe(404);
   });
 
+  it("two removes at once: one removes, the other finds nothing", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    // TERM is ignored: the first remove waits out the grace before KILL, and the second comes meanwhile.
+    const { json: s } = await http.post("/v1/sessions", { command: ["sh", "-c", "trap '' TERM; echo up; sleep 30"] });
+    await waitFor(async () => (await http.get(`/v1/sessions/${s.id}/output`)).text === "up\n", 5000, "trap set");
+    const [a, b] = await Promise.all([
+      http.del(`/v1/sessions/${s.id}?purge=true&force=true`),
+      new Promise((r) => setTimeout(r, 200)).then(() => http.del(`/v1/sessions/${s.id}?purge=true&force=true`)),
+    ]);
+    expect([a.status, b.status].sort()).toEqual([200, 404]);
+    const ok = a.status === 200 ? a : b;
+    expect(ok.json.removed).toEqual([expect.objectContaining({ id: s.id, signal: "SIGKILL" })]);
+  });
+
   it("a viewer may not remove; the owner's other sessions stay", async () => {
     const VIEWER = "viewer-token-0123456789abcdef0123";
     const gw = await testGateway({

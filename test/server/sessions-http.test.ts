@@ -439,10 +439,21 @@ describe("reading", () => {
     });
     await new Promise((r) => ws.once("open", r));
     ws.send(JSON.stringify({ type: "stdin", data: "hi\r" }));
-    ws.send(JSON.stringify({ type: "stdin", eof: true }));
+    ws.send(JSON.stringify({ type: "stdin", data: "no newline", eof: true }));
     const catEvents = await untilExit(http, cat.id);
-    expect(outputOf(catEvents)).toBe("hi\r\nhi\r\n");
+    // The unfinished line is handed over first (^D), then the input ends (a second ^D).
+    expect(outputOf(catEvents)).toBe("hi\r\nhi\r\nno newlineno newline");
     ws.close();
+
+    // After eof a pipe session that still runs takes no more input, and says why.
+    const { json: after } = await http.post("/v1/sessions", { command: ["sh", "-c", "cat; echo closed; sleep 30"] });
+    await http.post(`/v1/sessions/${after.id}/input`, { eof: true });
+    await waitFor(async () => (await http.get(`/v1/sessions/${after.id}/output`)).text === "closed\n", 5000, "eof");
+    for (const body of [{ data: "kiwi\n" }, { eof: true }]) {
+      const late = await http.post(`/v1/sessions/${after.id}/input`, body);
+      expect(late.json.error).toMatchObject({ code: "INPUT_CLOSED" });
+    }
+    await http.del(`/v1/sessions/${after.id}`);
 
     const empty = await http.post(`/v1/sessions/${sort.id}/input`, {});
     expect(empty.json.error).toMatchObject({

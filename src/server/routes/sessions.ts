@@ -60,6 +60,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const removed = await core.sessions.remove(session.id, actorOf(ctx.identity), {
       force: boolParam(ctx.url, "force"),
     });
+    // A concurrent remove took it while this one waited for the process to end.
+    if (removed.length === 0) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${session.id}`);
     core.metrics.sessionsRemoved.inc({ reason: "purge" }, removed.length);
     sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
   });
