@@ -22,6 +22,7 @@ export interface GatewayCore {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
+  /** The tokens; replaced whole on reload. */
   readonly tokens: TokenRegistry;
   readonly events: EventLog;
   readonly sessions: SessionManager;

@@ -149,6 +149,8 @@ async function openGateway(
     }
   });
 
+  const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
+  let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
   const core: GatewayCore = {
     get config() {
       return settings.config;
@@ -161,7 +163,9 @@ async function openGateway(
     clock,
     logger,
     metrics,
-    tokens: new TokenRegistry(config.auth.tokens, token, join(dataDir, UI_SESSIONS_FILE)),
+    get tokens() {
+      return tokens;
+    },
     events,
     sessions,
     allowedHosts: new Set(
@@ -243,17 +247,21 @@ async function openGateway(
   logger.info({ url, dataDir }, "gateway listening");
 
   /**
-   * Re-reads the config file and swaps in what it compiles to (agents, bindings) atomically.
-   * An invalid new config changes nothing: the old one stays and the error says why.
-   * Limits, tokens and event retention are read at start only (`retention.endedSessions`
-   * applies from the next pass of the pruner).
+   * Re-reads the config file and swaps in what it compiles to (tokens, agents, bindings)
+   * atomically. An invalid new config changes nothing: the old one stays and the error says
+   * why. New tokens apply to new requests and connections at once (a rotated token's sign-ins
+   * end; connections already open keep their identity until they reconnect). Limits and event
+   * retention are read at start only (`retention.endedSessions` applies from the next pass of
+   * the pruner).
    */
   const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
     if (typeof options.config !== "string")
       return { ok: false, error: "no config file to reload (the config was given inline)" };
     try {
       const next = buildSettings(options.config);
+      const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile);
       settings = next;
+      tokens = nextTokens;
       routing.replace(next.router);
       void core.plugins
         ?.load(next.config.plugins ?? {})

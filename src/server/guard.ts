@@ -67,12 +67,10 @@ export class RequestGuard {
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
     else if (creds.cookie !== undefined) identity = this.core.tokens.verifyCookie(creds.cookie, this.core.clock.now());
     if (identity) return identity;
-    throw this.refuse(
-      req,
-      creds.token === undefined && creds.cookie === undefined
-        ? "send Authorization: Bearer <token>"
-        : "the token is not valid",
-    );
+    // No credentials is no guess (a browser's first visit, a CLI without a token): never counted, never slowed.
+    if (creds.token === undefined && creds.cookie === undefined)
+      throw new SwitchboardError("UNAUTHORIZED", "send Authorization: Bearer <token>");
+    throw this.refuse(req, "the token is not valid");
   }
 }
 

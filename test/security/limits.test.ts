@@ -251,7 +251,9 @@ describe("limits", () => {
       WsClient.open(gw, `/ws/session/${session.id}`, null, { protocols: [`switchboard.bearer.${bad}`] }),
     ).rejects.toMatchObject({ status: 429 });
     expect((await http(gw, null).post("/v1/login", { token: bad })).status).toBe(429);
-    expect((await fetch(`${gw.url}/metrics`)).status).toBe(429);
+    expect((await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${bad}` } })).status).toBe(429);
+    // No credentials is no guess: answered 401 as always (a browser's sign-in page), not counted.
+    expect((await fetch(`${gw.url}/metrics`)).status).toBe(401);
     // Valid credentials are never refused for their address (all local users share 127.0.0.1).
     expect((await http(gw, "admin").get("/v1/sessions")).status).toBe(200);
     (await WsClient.open(gw, "/v1/ws", "admin")).close();

@@ -291,6 +291,12 @@ describe("terminal sessions over HTTP", () => {
     // The right token still gets in: everyone on 127.0.0.1 shares the address, and one local
     // user's bad tokens must not lock the others out.
     expect((await api(gw.url).get("/v1/sessions")).status).toBe(200);
+    // No credentials is no guess: a browser's first visit gets 401 (the sign-in page), not 429,
+    // and does not count toward the slowdown.
+    const fresh = await testGateway();
+    for (let i = 0; i < 12; i++) expect((await fetch(`${fresh.url}/v1/whoami`)).status).toBe(401);
+    const wrong = await fetch(`${fresh.url}/v1/whoami`, { headers: { authorization: "Bearer nope-nope-nope-nope" } });
+    expect(wrong.status).toBe(401);
   });
 
   it("refuses a foreign Host header (DNS rebinding)", async () => {

@@ -1,4 +1,4 @@
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { UI_SESSIONS_FILE } from "../../src/server/gateway.js";
@@ -44,5 +44,31 @@ describe("web UI sign-ins across a gateway restart", () => {
     const third = await testGateway({ dataDir, config: tokens("operator-token-otto-ROTATED-456789abcdef") });
     expect((await api(third.url, "").get("/v1/whoami", { cookie: otto })).status).toBe(401);
     expect((await api(third.url, "").get("/v1/whoami", { cookie: admin })).status).toBe(200);
+  });
+
+  it("applies token changes on a config reload: a rotated token's old sign-ins and old token stop working", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(tokens(OTTO)));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const otto = await signIn(gw.url, OTTO);
+    const admin = await signIn(gw.url, TEST_TOKEN);
+    const ROTATED = "operator-token-otto-ROTATED-456789abcdef";
+    writeFileSync(file, JSON.stringify(tokens(ROTATED)));
+    expect(gw.reload()).toMatchObject({ ok: true });
+    const whoami = (headers: Record<string, string>) => api(gw.url, "").get("/v1/whoami", headers);
+    expect((await whoami({ cookie: otto })).status).toBe(401);
+    expect((await whoami({ authorization: `Bearer ${OTTO}` })).status).toBe(401);
+    expect((await whoami({ authorization: `Bearer ${ROTATED}` })).json).toMatchObject({ name: "otto" });
+    expect((await whoami({ cookie: admin })).status).toBe(200);
+    // A config whose tokens clash is refused whole: the rotated token keeps working.
+    writeFileSync(
+      file,
+      JSON.stringify({
+        auth: { tokens: [...tokens(ROTATED).auth.tokens, { name: "twin", token: ROTATED, role: "viewer" }] },
+      }),
+    );
+    expect(gw.reload()).toMatchObject({ ok: false, error: expect.stringContaining("use the same token") });
+    expect((await whoami({ authorization: `Bearer ${ROTATED}` })).json).toMatchObject({ name: "otto" });
   });
 });
