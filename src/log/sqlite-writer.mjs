@@ -20,6 +20,8 @@ const db = new Database(workerData.file);
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = NORMAL");
 db.pragma("busy_timeout = 5000");
+// Deleted cells are zeroed where that costs no I/O (trims, page splits); a purge zeroes all.
+db.pragma("secure_delete = FAST");
 
 const insert = db.prepare(
   "INSERT INTO events (session_id, seq, type, out_start, out_end, body, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -31,6 +33,9 @@ const upsertSession = db.prepare(
 );
 const deleteEvents = db.prepare("DELETE FROM events WHERE session_id = ?");
 const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
+
+/** Set by a batch that removed a session. */
+let purged = false;
 
 const commit = db.transaction((ops) => {
   for (const op of ops) {
@@ -45,8 +50,12 @@ const commit = db.transaction((ops) => {
         upsertSession.run(op.id, op.sessionKind, op.state, op.createdAt, op.meta);
         break;
       case "delete":
+        // Removed for good means not left readable in free pages either: zero what is deleted.
+        db.pragma("secure_delete = ON");
         deleteEvents.run(op.sessionId);
         deleteSession.run(op.sessionId);
+        db.pragma("secure_delete = FAST");
+        purged = true;
         break;
     }
   }
@@ -65,7 +74,15 @@ parentPort.on("message", (message) => {
   }
   const started = performance.now();
   try {
+    purged = false;
     commit(message.ops);
+    if (purged) {
+      // Give the free pages back (what earlier page splits freed may still hold the session's
+      // bytes; files from before auto_vacuum have none to give), then empty the WAL, which
+      // still holds pages as they were (best effort: with readers in the way it is reused later).
+      db.pragma("incremental_vacuum");
+      db.pragma("wal_checkpoint(TRUNCATE)");
+    }
     parentPort.postMessage({ batch: message.batch, ms: performance.now() - started });
   } catch (error) {
     parentPort.postMessage({ batch: message.batch, error: String(error?.message ?? error) });

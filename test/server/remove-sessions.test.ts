@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
@@ -61,6 +62,9 @@ describe("removing sessions (DELETE ?purge)", () => {
     const dataDir = gw.dataDir;
     await gw.close();
     expect(storedRows(dataDir, gone)).toEqual({ sessions: 0, events: 0 });
+    // Not left readable in free space either (secure_delete, incremental vacuum, WAL emptied).
+    for (const file of readdirSync(dataDir).filter((f) => f.startsWith("switchboard.db")))
+      expect(readFileSync(join(dataDir, file)).includes("forget me"), file).toBe(false);
     expect(storedRows(dataDir, keep).events).toBeGreaterThan(0);
     const again = await testGateway({ dataDir });
     const http2 = api(again.url);
