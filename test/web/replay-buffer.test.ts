@@ -56,6 +56,19 @@ describe("ReplayBuffer (a terminal page's replay)", () => {
     expect(written).not.toContain("not shown");
   });
 
+  it("cuts a replay without newlines at an escape sequence, finishing a sequence the cut split", () => {
+    const buffer = new ReplayBuffer(100, 60);
+    buffer.push(text("x".repeat(60) + "\x1b[?104"));
+    buffer.push(text("9h\x1b[Hscreen one\x1b[1mstatus"));
+    buffer.push(text("\x1b[Hscreen two\x1b[1mstatus"));
+    buffer.push(text("\x1b[Hscreen three\x1b[1mstatus"));
+    // The alternate screen the split sequence switched to comes first; no stray "9h", no note.
+    expect(joined(buffer.drain())).toBe(
+      "\x1b[0m\x1b[?1049h" +
+        "\x1b[Hscreen one\x1b[1mstatus\x1b[Hscreen two\x1b[1mstatus\x1b[Hscreen three\x1b[1mstatus",
+    );
+  });
+
   it("keeps at most about the tail in memory however long the replay", () => {
     const buffer = new ReplayBuffer(1000, 200);
     for (let i = 0; i < 100_000; i++) buffer.push(text("y\n"));

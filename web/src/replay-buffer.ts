@@ -111,13 +111,16 @@ export class ReplayBuffer {
     this.size = 0;
     const kept = this.lastLines(items);
     if (this.droppedBytes === 0) return kept;
-    // The first kept piece may start inside a line or an escape sequence: start at its next line.
+    // The first kept piece may start inside a line or an escape sequence: start at its next
+    // line, or — a full-screen program may print no newline for megabytes — at its next escape
+    // sequence. What is skipped is read for modes (it may finish a sequence the cut split).
     const first = kept.find((i) => i.kind !== "resize");
     if (first?.kind === "text") {
       const nl = first.text.indexOf("\n");
-      this.modes.scan(first.text.slice(0, nl + 1));
-      this.droppedBytes += nl + 1;
-      first.text = first.text.slice(nl + 1);
+      const cut = nl >= 0 ? nl + 1 : Math.max(0, first.text.indexOf("\x1b"));
+      this.modes.scan(first.text.slice(0, cut));
+      this.droppedBytes += cut;
+      first.text = first.text.slice(cut);
     }
     const head: ReplayItem[] = [];
     if (this.lastDroppedSize) head.push({ kind: "resize", ...this.lastDroppedSize });
