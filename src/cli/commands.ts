@@ -289,6 +289,7 @@ const rm: Command = (argv) =>
       }
       const removed: SessionInfo[] = [];
       const errors: unknown[] = [];
+      let skipped = 0;
       for (const id of ids) {
         try {
           const gone = await ctx.http.removeSession(id, { force });
@@ -299,6 +300,13 @@ const rm: Command = (argv) =>
         } catch (error) {
           // One refusal does not stop the others; each is reported, the first sets the exit code.
           if (error instanceof ConnectionError) throw error;
+          // --ended goes through what the token may see: one it may only watch, or one removed
+          // meanwhile (with its parent, by retention), is not the caller's mistake.
+          const code = error instanceof SwitchboardError ? error.code : undefined;
+          if (parsed.values.ended === true && (code === "FORBIDDEN" || code === "SESSION_NOT_FOUND")) {
+            skipped++;
+            continue;
+          }
           errors.push(error);
           if (!ctx.json) reportError(ctx, error);
         }
@@ -306,6 +314,7 @@ const rm: Command = (argv) =>
       if (ctx.json) {
         writeJson(ctx, {
           removed,
+          skipped,
           errors: errors.map((e) => ({
             code: e instanceof SwitchboardError ? e.code : "INTERNAL",
             message: (e as Error).message,
@@ -313,6 +322,8 @@ const rm: Command = (argv) =>
         });
       } else if (ids.length === 0) {
         ctx.err.write("no ended sessions to remove\n");
+      } else if (skipped > 0) {
+        ctx.err.write(`left ${skipped} ended session(s) this token may only watch\n`);
       }
       return errors.length > 0 ? exitCodeFor(errors[0]) : EXIT.OK;
     },

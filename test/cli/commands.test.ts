@@ -266,7 +266,10 @@ describe("switchboard client commands", () => {
     "rm removes ended sessions, refuses running ones without -f, and --ended clears what has ended",
     async () => {
       // A gateway of its own: rm --ended would take the other tests' sessions.
-      const own = await startTestGateway();
+      const VIEWER = "viewer-token-vera-0123456789abcdef";
+      const own = await startTestGateway({
+        config: { auth: { tokens: [{ name: "vera", token: VIEWER, role: "viewer", sessions: ["*"] }] } },
+      });
       try {
         const ownHttp = new HttpClient({ url: own.url, token: own.token });
         const ownEnv = { ...env, SWITCHBOARD_URL: own.url, SWITCHBOARD_TOKEN: own.token };
@@ -297,9 +300,18 @@ describe("switchboard client commands", () => {
         const none = await cli(["rm", "--ended", "--older-than", "1d"], ownEnv);
         expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no ended sessions to remove\n" });
 
+        // A viewer sees the ended sessions but may remove none: they are left, and that is no error.
+        const watcher = await cli(["rm", "--ended"], { ...ownEnv, SWITCHBOARD_TOKEN: VIEWER });
+        expect(watcher).toMatchObject({
+          code: 0,
+          stdout: "",
+          stderr: "left 2 ended session(s) this token may only watch\n",
+        });
+
         const all = await cli(["rm", "--ended", "--json"], ownEnv);
         expect(all.code).toBe(0);
-        const out = JSON.parse(all.stdout) as { removed: SessionInfo[]; errors: unknown[] };
+        const out = JSON.parse(all.stdout) as { removed: SessionInfo[]; skipped: number; errors: unknown[] };
+        expect(out.skipped).toBe(0);
         expect(out.removed.map((s) => s.id).sort()).toEqual([endedTwo.id, endedThree.id].sort());
         expect(out.errors).toEqual([]);
 
