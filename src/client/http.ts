@@ -141,12 +141,16 @@ export class HttpClient {
     }
   }
 
-  /** Raw output bytes from byte offset `since` (what `switchboard logs` prints). */
-  async output(id: string, query: { since?: number } = {}): Promise<OutputChunk> {
-    const res = await this.fetch(
-      "GET",
-      `${sessionPath(id)}/output${query.since !== undefined ? `?since=${query.since}` : ""}`,
-    );
+  /**
+   * Raw output bytes from byte offset `since` (what `switchboard logs` prints): at most `max`
+   * (the gateway's page, about 8 MiB, when not given).
+   */
+  async output(id: string, query: { since?: number; max?: number } = {}): Promise<OutputChunk> {
+    const params = new URLSearchParams();
+    if (query.since !== undefined) params.set("since", String(query.since));
+    if (query.max !== undefined) params.set("max", String(query.max));
+    const qs = params.toString();
+    const res = await this.fetch("GET", `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`);
     if (!res.ok) throw await this.failure(res);
     const bytes = new Uint8Array(await res.arrayBuffer());
     const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);

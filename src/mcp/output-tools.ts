@@ -57,7 +57,8 @@ const readOutput = defineTool({
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway }) => {
     const session = await terminalSession(gateway, args.id);
-    const chunk = await gateway.http.output(args.id, { since: args.since });
+    // A few bytes more than the page: a character or escape sequence cut at its end is not lost.
+    const chunk = await gateway.http.output(args.id, { since: args.since, max: args.max_bytes + 64 });
     // `since: 0` reads from the first byte retention kept.
     const from = chunk.next - chunk.bytes.length;
     const page = chunk.bytes.subarray(0, args.max_bytes);

@@ -99,7 +99,9 @@ function hint(code: string, gateway: Pick<GatewayAccess, "url" | "tokenSource">)
     case "CONTROL_HELD":
       return " (someone else steers this session, e.g. an attached terminal; wait, or ask them to detach)";
     case "SESSION_NOT_RUNNING":
-      return " (the session has ended; read_output still reads what it printed)";
+      return " (the session has ended; read_output reads what a terminal session printed, wait_for_run an agent's last answer)";
+    case "INPUT_CLOSED":
+      return " (its input was ended with eof; start a new session to type into)";
     default:
       return "";
   }

@@ -535,6 +535,12 @@ describe("reading", () => {
       expect(out.text).toBe(Array.from({ length: 10 }, (_, i) => `line${31 + i}\n`).join(""));
       expect(out.headers.get("x-switchboard-next-offset")).toBe(out.headers.get("x-switchboard-output-bytes"));
     }
+    // A page of the output: at most max bytes, and where to go on.
+    const page = await http.get(`/v1/sessions/${s.id}/output?since=0&max=9`);
+    expect(page.text).toBe("line31\nli");
+    expect(page.headers.get("x-switchboard-next-offset")).toBe(
+      String(Number(page.headers.get("x-switchboard-output-bytes")) - 70 + 9),
+    );
     // A position inside what was dropped is still refused, with where to go on.
     const trimmed = await http.get(`/v1/sessions/${s.id}/events?since=5`);
     expect(trimmed.status).toBe(410);

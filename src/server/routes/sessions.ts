@@ -12,6 +12,7 @@ import {
   SwitchboardError,
 } from "../../protocol/index.js";
 import type { ExternalEvent } from "../../protocol/index.js";
+import { OUTPUT_READ_MAX_BYTES } from "../../log/session-log.js";
 import type { OutputSlice } from "../../log/session-log.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { sessionFor } from "../access.js";
@@ -84,18 +85,21 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/output", (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     let since = intParam(ctx.url, "since", 0);
+    // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
+    const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
     let slices: OutputSlice[];
     try {
-      slices = session.log.readOutput(since);
+      slices = session.log.readOutput(since, max);
     } catch (error) {
       // 0 (or none) is "from the start of what is retained": the first byte retention kept.
       const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
       if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number")
         throw error;
       since = first;
-      slices = session.log.readOutput(since);
+      slices = session.log.readOutput(since, max);
     }
-    const bytes = Buffer.concat(slices.map((s) => s.bytes));
+    const all = Buffer.concat(slices.map((s) => s.bytes));
+    const bytes = all.length > max ? all.subarray(0, max) : all;
     const next = since + bytes.length;
     ctx.res.writeHead(200, {
       ...SECURITY_HEADERS,
