@@ -61,11 +61,6 @@ export async function serve(argv: string[]): Promise<number> {
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
   });
-  process.stdout.write(`switchboard listening on ${gateway.url}\n`);
-  if (gateway.tokenGenerated) {
-    // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
-    process.stderr.write(`open the UI: ${uiBase(gateway.host, gateway.port, gateway.url)}/#token=${gateway.token}\n`);
-  }
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
     if (config === undefined) {
@@ -79,12 +74,20 @@ export async function serve(argv: string[]): Promise<number> {
       result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`,
     );
   };
+  // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came
+  // before its handler would end the process).
   process.on("SIGHUP", onHup);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
+  process.stdout.write(`switchboard listening on ${gateway.url}\n`);
+  if (gateway.tokenGenerated) {
+    // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
+    process.stderr.write(`open the UI: ${uiBase(gateway.host, gateway.port, gateway.url)}/#token=${gateway.token}\n`);
+  }
+  await stopped;
   process.off("SIGHUP", onHup);
   await gateway.close();
   return EXIT.OK;
