@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +8,7 @@ import { EXIT } from "../../src/cli/exit-codes.js";
 import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { cli } from "./helpers.js";
+import { closedPortUrl } from "../helpers/net.js";
 
 /** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
 const HEAVY_TEST_MS = 60_000;
@@ -30,15 +29,6 @@ afterAll(async () => {
   await gw.close();
   rmSync(emptyDir, { recursive: true, force: true });
 });
-
-/** A URL on 127.0.0.1 where nothing listens (a port that was free a moment ago). */
-async function closedPortUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
-}
 
 async function ended(id: string): Promise<SessionInfo> {
   await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).not.toBe("running");

@@ -1,9 +1,8 @@
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { McpProcess } from "./helpers.js";
+import { closedPortUrl } from "../helpers/net.js";
 
 let gw: TestGateway;
 
@@ -13,15 +12,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
 });
-
-/** A URL on 127.0.0.1 where nothing listens (a port that was free a moment ago). */
-async function closedPortUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
-}
 
 describe("switchboard mcp, the process", () => {
   it("introduces itself and ends by itself when its stdin closes", async () => {
