@@ -386,6 +386,28 @@ describe("web UI", () => {
     await s.http.del(`/v1/sessions/${tui}`);
   });
 
+  it("sends lines to a pipe session and ends its input with EOF, so a filter finishes", async () => {
+    const s = await stack();
+    const id = (await s.http.post("/v1/sessions", { command: ["sort"], name: "sorter" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    for (const fruit of ["pear", "apple"]) {
+      await page.fill(".line-field", fruit);
+      await page.press(".line-field", "Enter");
+    }
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events.length === 2,
+      10_000,
+      "both lines",
+    );
+    // Ctrl-D in the empty box, as in a terminal (the EOF button does the same).
+    await page.press(".line-field", "Control+d");
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("Exited with code 0");
+    await waitForTerminal(page, (t) => t.includes("apple\npear"), 10_000, "the sorted lines");
+    const inputs = (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as Array<{ eof?: boolean }>;
+    expect(inputs.map((e) => e.eof ?? false)).toEqual([false, false, true]);
+  });
+
   it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
     const s = await stack();
     const LINES = 150;

@@ -53,7 +53,11 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
 }
 
 /** A pipe session's input: a line field whose line (with its newline) is typed through `type`. */
-export function renderLineInput(type: (data: string) => void): HTMLFormElement {
+/** What ends a pipe session's input from the line box, as Ctrl-D does in a terminal. */
+export const END_OF_INPUT: unique symbol = Symbol("end of input");
+export type Keys = string | typeof END_OF_INPUT;
+
+export function renderLineInput(type: (data: Keys) => void): HTMLFormElement {
   const input = h("input", {
     class: "line-field",
     placeholder: "Send a line to stdin…",
@@ -66,11 +70,28 @@ export function renderLineInput(type: (data: string) => void): HTMLFormElement {
     { class: "line-input" },
     input,
     h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send"),
+    h(
+      "button",
+      {
+        class: "btn",
+        type: "button",
+        title: "End the input (Ctrl-D): the process reads end of file; sort, wc or cat finish",
+        "data-test": "end-input",
+        onclick: () => type(END_OF_INPUT),
+      },
+      "EOF",
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     type(`${input.value}\n`);
     input.value = "";
+  });
+  // Ctrl-D in an empty box, as at the start of a line in a terminal.
+  input.addEventListener("keydown", (event) => {
+    if (event.key !== "d" || !event.ctrlKey || input.value !== "") return;
+    event.preventDefault();
+    type(END_OF_INPUT);
   });
   return form;
 }

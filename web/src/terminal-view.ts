@@ -11,7 +11,8 @@ import { errorText, followErrorText } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 import { SessionHeader } from "./session-header.js";
-import { INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
+import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
+import type { Keys } from "./terminal-input.js";
 import { TERMINAL_THEME } from "./theme.js";
 
 /** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
@@ -65,7 +66,7 @@ export class TerminalView implements View {
    * out ahead of them. Bounded in time: the acquire is answered or times out (the SDK's
    * REQUEST_TIMEOUT_MS).
    */
-  private typedAhead: string[] = [];
+  private typedAhead: Keys[] = [];
 
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
@@ -98,7 +99,7 @@ export class TerminalView implements View {
       acquire: (force) => void this.acquire(force),
       release: () => void this.release(),
     });
-    const type = (data: string): void => this.type(data);
+    const type = (data: Keys): void => this.type(data);
     this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : renderLineInput(type);
     this.element = h(
       "section",
@@ -363,7 +364,7 @@ export class TerminalView implements View {
 
   /* ------------------------------------------------------------------ input */
 
-  private type(data: string): void {
+  private type(data: Keys): void {
     if (!this.ctx.canSteer || !this.running) return;
     if (this.acquiring) this.typedAhead.push(data);
     else if (this.control.kind === "mine") this.send(data);
@@ -373,13 +374,17 @@ export class TerminalView implements View {
     } else this.controlBar.nudge();
   }
 
-  private send(data: string): void {
-    for (const piece of inputChunks(data, INPUT_CHUNK_CHARS)) {
-      this.ctx.client.input(this.session.id, piece).catch((error: unknown) => {
-        if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
-        this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
-      });
+  private send(data: Keys): void {
+    const failed = (error: unknown): void => {
+      if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
+      this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
+    };
+    if (data === END_OF_INPUT) {
+      this.ctx.client.input(this.session.id, "", { eof: true }).catch(failed);
+      return;
     }
+    for (const piece of inputChunks(data, INPUT_CHUNK_CHARS))
+      this.ctx.client.input(this.session.id, piece).catch(failed);
   }
 
   private renderInterrupt(): HTMLButtonElement {
