@@ -115,6 +115,26 @@ const waitForRun = defineTool({
   },
 });
 
+const answerPermission = defineTool({
+  name: "answer_permission",
+  title: "Answer an agent's permission request",
+  description:
+    "Answers a permission request an agent run is waiting on (prompt_agent and wait_for_run return status permission with its request_id and options): the first valid answer wins, the run goes on; wait_for_run then follows it. PERMISSION_REQUEST_NOT_FOUND when it was answered already or timed out; INVALID_OPTION for an option the request did not offer.",
+  input: z.strictObject({
+    id: SessionId,
+    request_id: z.string().min(1).max(200).describe("The request_id from pending_permission."),
+    option_id: z.string().min(1).max(200).describe('One of the request\'s option ids, e.g. "allow" or "reject".'),
+  }),
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    await gateway.http.permission(args.id, args.request_id, args.option_id);
+    return {
+      text: `Answered ${args.request_id} with ${args.option_id}. wait_for_run follows the run on.`,
+      data: { id: args.id, request_id: args.request_id, option_id: args.option_id },
+    };
+  },
+});
+
 const abortRun = defineTool({
   name: "abort_run",
   title: "Abort an agent's run",
@@ -173,6 +193,10 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       return "the agent session ended before the run did";
     case "cancelled":
       return "cancelled";
+    case "permission": {
+      const p = result.pendingPermission;
+      return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${p?.options.join(" / ") ?? "?"}): answer_permission {"id", "request_id": "${p?.requestId ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
+    }
     case "timeout": {
       const where = result.started ? "still running" : "still queued";
       const permission =
@@ -184,4 +208,11 @@ function describeRun(result: RunResult, timeoutMs: number): string {
   }
 }
 
-export const AGENT_TOOLS: readonly Tool[] = [listAgents, createAgentSession, promptAgent, waitForRun, abortRun];
+export const AGENT_TOOLS: readonly Tool[] = [
+  listAgents,
+  createAgentSession,
+  promptAgent,
+  waitForRun,
+  answerPermission,
+  abortRun,
+];

@@ -20,7 +20,15 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
 ];
 
 /** How a followed run stands when the follower returns. */
-export type RunStatus = "chat.final" | "chat.error" | "chat.aborted" | "timeout" | "session_ended" | "cancelled";
+export type RunStatus =
+  "chat.final" | "chat.error" | "chat.aborted" | "permission" | "timeout" | "session_ended" | "cancelled";
+
+/**
+ * A permission request still open this long after it was read makes the follower return (status
+ * `permission`): the run cannot go on until someone answers, and the caller may be the one to.
+ * The wait lets a replay deliver a request's answer that is already in the log.
+ */
+export const PERMISSION_SETTLE_MS = 300;
 
 export interface RunResult {
   runId: string;
@@ -56,9 +64,16 @@ export async function followRun(options: {
   const run = new RunRecorder(options.runId);
   let settle: (status: RunStatus) => void = () => undefined;
   const ended = new Promise<RunStatus>((resolve) => (settle = resolve));
+  let permissionTimer: ReturnType<typeof setTimeout> | undefined;
   const sub = client.subscribe(options.id, { since: options.since, types: RUN_EVENT_TYPES }, (event) => {
     const end = run.push(event);
     if (end !== undefined) settle(end);
+    else if (event.type === "permission.request" && permissionTimer === undefined) {
+      permissionTimer = setTimeout(() => {
+        permissionTimer = undefined;
+        if (run.waitingForPermission) settle("permission");
+      }, PERMISSION_SETTLE_MS);
+    }
   });
   const timer = setTimeout(() => settle("timeout"), options.timeoutMs);
   const onAbort = () => settle("cancelled");
@@ -69,6 +84,7 @@ export async function followRun(options: {
     return run.result(status);
   } finally {
     clearTimeout(timer);
+    if (permissionTimer !== undefined) clearTimeout(permissionTimer);
     options.signal.removeEventListener("abort", onAbort);
     sub.unsubscribe();
   }
@@ -86,6 +102,11 @@ class RunRecorder {
   private error: { code: string; message: string } | undefined;
 
   constructor(private readonly runId: string) {}
+
+  /** A permission request of this run is open. */
+  get waitingForPermission(): boolean {
+    return this.pending.size > 0;
+  }
 
   /** Takes one event; returns how the run ended when this event ended it. */
   push(event: SessionEvent): RunStatus | undefined {

@@ -34,6 +34,7 @@ describe("switchboard mcp", () => {
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         "abort_run",
+        "answer_permission",
         "create_agent_session",
         "list_agents",
         "list_sessions",
@@ -250,6 +251,28 @@ describe("switchboard mcp", () => {
       const removed = await mcp.ok("remove_session", { id });
       expect(removed.data).toEqual({ removed: [id] });
       expect((await mcp.call("read_output", { id })).text).toMatch(/^SESSION_NOT_FOUND: /);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "prompt_agent returns when a permission request waits; answer_permission answers it and wait_for_run goes on",
+    async () => {
+      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const id = created.data.session.id as string;
+      const asked = await mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
+      expect(asked.data.status).toBe("permission");
+      const pending = asked.data.pending_permission as { requestId: string; options: string[] };
+      expect(pending.options.join(" ")).toMatch(/allow/);
+      expect(asked.text).toContain(`"request_id": "${pending.requestId}"`);
+      const answered = await mcp.ok("answer_permission", { id, request_id: pending.requestId, option_id: "allow" });
+      expect(answered.text).toContain("Answered");
+      // Following from the start of the run, the answered request does not stop it again.
+      const done = await mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
+      expect(done.data).toMatchObject({ status: "chat.final", answer: "Allowed. go" });
+      const again = await mcp.call("answer_permission", { id, request_id: pending.requestId, option_id: "allow" });
+      expect(again.isError).toBe(true);
+      expect(again.text).toMatch(/^PERMISSION_REQUEST_NOT_FOUND: /);
     },
     TEST_MS,
   );
