@@ -21,7 +21,7 @@ import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { REQUEST_TIMEOUT_MS, RequestTracker } from "./requests.js";
 import type { RequestFrame, RequestLink } from "./requests.js";
 import type { SubscribeOptions, Subscription } from "./subscription.js";
-import { SocketHandle, diagnoseUpgradeFailure } from "./transport.js";
+import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
 export type HelloFrame = Extract<ServerFrame, { op: "hello" }>;
@@ -349,8 +349,14 @@ export class SwitchboardClient {
       this.scheduleReconnect(error);
       return;
     }
-    // The upgrade failed or never finished: ask over HTTP why (bad token? gateway down?).
-    void diagnoseUpgradeFailure(() => this.http.whoami(), "cannot open /v1/ws").then((why) => {
+    // The upgrade failed or never finished: the gateway's refusal says why (`ws` hands it over);
+    // without one (browsers, a proxy's page) ask over HTTP (bad token? gateway down?).
+    const refused = handle.refusal && refusalError(handle.refusal);
+    void (
+      refused !== undefined
+        ? Promise.resolve(refused)
+        : diagnoseUpgradeFailure(() => this.http.whoami(), "cannot open /v1/ws")
+    ).then((why) => {
       if (this.loop.state === "closed") return;
       if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN"])) this.shutdown(why);
       else this.scheduleReconnect(why, true);

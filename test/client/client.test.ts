@@ -262,6 +262,17 @@ describe("SwitchboardClient", () => {
     await expectCode(new TerminalClient({ url, token: gw.token, session: "x" }).done, "UNREACHABLE", ConnectionError);
   });
 
+  it("names the gateway's own reason when it refuses the upgrade (a connection limit), not a proxy", async () => {
+    const limited = await startTestGateway({ config: { limits: { connectionsPerToken: 1 } } });
+    const first = await connect({ url: limited.url, token: limited.token });
+    try {
+      await expectCode(connect({ url: limited.url, token: limited.token }), "LIMIT_EXCEEDED");
+    } finally {
+      first.close();
+      await limited.close();
+    }
+  });
+
   it("enforces control: CONTROL_HELD for others, force takes over, the loser hears control-lost", async () => {
     const a = await client();
     const b = await client();
