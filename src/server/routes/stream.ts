@@ -1,4 +1,4 @@
-import { SwitchboardError, isSessionEnd } from "../../protocol/index.js";
+import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import type { GatewayCore } from "../context.js";
@@ -68,11 +68,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         let text = "";
         for (const e of entries) text += `id: ${e.seq}\ndata: ${e.json}\n\n`;
         write(text);
-        const last = entries[entries.length - 1]!;
-        if (isSessionEnd(last)) {
-          ending = true;
-          res.end();
-        }
+        endIfPast();
       },
       reset(first, head) {
         core.metrics.resets.inc();
@@ -80,8 +76,8 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       },
     };
 
-    // With a type filter the final event may not be delivered: the stream also ends once the
-    // session has ended and the feed has passed its last event.
+    // The stream ends once the session has ended and the feed has passed its last event —
+    // delivered (live: at once; caught up: when the feed joins) or passed over by a type filter.
     const endIfPast = () => {
       if (ending || session.running || feed === undefined || feed.cursor < session.log.head) return;
       ending = true;
