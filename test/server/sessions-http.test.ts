@@ -445,6 +445,8 @@ describe("reading", () => {
     });
     await new Promise((r) => ws.once("open", r));
     ws.send(JSON.stringify({ type: "stdin", data: "hi\r" }));
+    // cat's copy of the line first: otherwise it may come after the echo of what follows.
+    await waitFor(async () => outputOf(await events(http, cat.id)) === "hi\r\nhi\r\n", 5000, "the line back");
     ws.send(JSON.stringify({ type: "stdin", data: "no newline", eof: true }));
     const catEvents = await untilExit(http, cat.id);
     // The unfinished line is handed over first (^D), then the input ends (a second ^D).
