@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { SessionInfo } from "../client/node.js";
-import { describeExit, describeState } from "./format.js";
+import { describeState } from "./format.js";
 import { continuationBytes, decodePage, plainText } from "./output-text.js";
 import { PatternTooSlow, waitForOutput } from "./output-wait.js";
 import type { WaitResult } from "./output-wait.js";
@@ -153,16 +153,9 @@ const waitForOutputTool = defineTool({
     const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
-    // The session may have ended before the wait (a short wait can end before the exit frame comes).
-    const lost = session.state === "lost";
-    const ended = result.exit !== undefined || session.state !== "running";
-    const state = lost
-      ? "lost"
-      : result.exit !== undefined
-        ? describeExit(result.exit.exitCode, result.exit.signal)
-        : ended
-          ? describeExit(session.exitCode, session.signal)
-          : "running";
+    // How the wait saw it end, else as it was before the wait (a short wait can end before the exit frame).
+    const now = result.exit ? { ...session, state: "exited" as const, ...result.exit } : session;
+    const state = describeState(now);
     const skipped =
       from > result.start ? ` (bytes ${result.start}-${from} are not shown: read_output since=${result.start})` : "";
     const dropped =
@@ -174,9 +167,9 @@ const waitForOutputTool = defineTool({
         id: session.id,
         reason: result.reason,
         ...(result.match !== undefined ? { match: result.match } : {}),
-        state: lost ? "lost" : ended ? "exited" : "running",
-        exit_code: result.exit?.exitCode ?? session.exitCode,
-        signal: result.exit?.signal ?? session.signal,
+        state: now.state,
+        exit_code: now.exitCode,
+        signal: now.signal,
         start: result.start,
         ...(result.dropped > 0 ? { dropped_bytes: result.dropped } : {}),
         from,
