@@ -9,7 +9,8 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
-import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess, terminateLeftovers } from "./terminal-process.js";
+import { terminateLeftovers } from "./processes.js";
+import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
 
 /**
@@ -65,7 +66,8 @@ export class TerminalSession extends Session {
    */
   override markLost(reason: string): void {
     const { pid, pidStart } = this.record;
-    const left = pid !== null && typeof pidStart === "number" ? terminateLeftovers(pid, pidStart) : 0;
+    const left =
+      pid !== null && typeof pidStart === "number" ? terminateLeftovers(pid, pidStart, TERMINATE_GRACE_MS) : 0;
     const what =
       left === 1 ? "its process was still running and was" : `${left} of its processes were still running and were`;
     super.markLost(left > 0 ? `${reason}; ${what} terminated` : reason);

@@ -4,12 +4,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SwitchboardError } from "../../src/protocol/errors.js";
 import type { SignalName } from "../../src/protocol/sessions.js";
-import {
-  MAX_PENDING_INPUT_BYTES,
-  processStartTime,
-  spawnTerminalProcess,
-  terminateLeftovers,
-} from "../../src/sessions/terminal-process.js";
+import { processStartTime, terminateLeftovers } from "../../src/sessions/processes.js";
+import { MAX_PENDING_INPUT_BYTES, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV, alive, eventually, watch } from "./process-helpers.js";
 
@@ -330,7 +326,7 @@ describe("processes left behind by a gateway that died", () => {
     const start = processStartTime(w.proc.pid);
     expect(start).toEqual(w.proc.startTime);
     // Another start time: the pid was reused by a stranger; nothing is touched.
-    expect(terminateLeftovers(w.proc.pid, start! - 1)).toBe(0);
+    expect(terminateLeftovers(w.proc.pid, start! - 1, 100)).toBe(0);
     expect(alive(w.proc.pid) && alive(job)).toBe(true);
     expect(terminateLeftovers(w.proc.pid, start!, 100)).toBe(2);
     await eventually(() => !alive(job));
