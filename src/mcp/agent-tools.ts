@@ -76,7 +76,7 @@ const promptAgent = defineTool({
     timeout_ms: TimeoutMs,
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
-  run: async (args, { gateway, signal }) => {
+  run: async (args, { gateway, signal, progress }) => {
     const { head } = await gateway.http.getSession(args.id);
     const { runId } = await gateway.http.prompt(args.id, args.text);
     if (!args.wait) {
@@ -85,7 +85,15 @@ const promptAgent = defineTool({
         data: { id: args.id, run_id: runId, status: "queued" },
       };
     }
-    const result = await followRun({ gateway, id: args.id, runId, since: head, timeoutMs: args.timeout_ms, signal });
+    const result = await followRun({
+      gateway,
+      id: args.id,
+      runId,
+      since: head,
+      timeoutMs: args.timeout_ms,
+      signal,
+      ...(progress !== undefined ? { progress } : {}),
+    });
     return runOutput(args.id, result, args.timeout_ms);
   },
 });
@@ -101,7 +109,7 @@ const waitForRun = defineTool({
     timeout_ms: TimeoutMs,
   }),
   annotations: { readOnlyHint: true, openWorldHint: false },
-  run: async (args, { gateway, signal }) => {
+  run: async (args, { gateway, signal, progress }) => {
     const queuedAt = await findRun(gateway, args.id, args.run_id);
     const result = await followRun({
       gateway,
@@ -110,6 +118,7 @@ const waitForRun = defineTool({
       since: queuedAt - 1,
       timeoutMs: args.timeout_ms,
       signal,
+      ...(progress !== undefined ? { progress } : {}),
     });
     return runOutput(args.id, result, args.timeout_ms);
   },

@@ -122,7 +122,7 @@ const waitForOutputTool = defineTool({
     raw: Raw,
   }),
   annotations: { readOnlyHint: true, openWorldHint: false },
-  run: async (args, { gateway, signal }) => {
+  run: async (args, { gateway, signal, progress }) => {
     let pattern: RegExp | undefined;
     try {
       pattern = args.pattern !== undefined ? new RegExp(args.pattern, "m") : undefined;
@@ -142,6 +142,7 @@ const waitForOutputTool = defineTool({
         maxBytes: args.max_bytes,
         raw: args.raw,
         signal,
+        ...(progress !== undefined ? { progress } : {}),
       });
     } catch (error) {
       if (error instanceof PatternTooSlow) throw new ToolError("VALIDATION_FAILED", `pattern: ${error.message}`);

@@ -2,6 +2,8 @@ import { Script, createContext } from "node:vm";
 import { TerminalClient } from "../client/node.js";
 import type { GatewayTarget, TerminalExit } from "../client/node.js";
 import { plainText } from "./output-text.js";
+import { reportWhileWaiting } from "./tool.js";
+import type { ProgressSink } from "./tool.js";
 
 /** A pattern is looked for in at most this many of the latest characters of output (a bound on memory and on matching time). */
 export const MATCH_WINDOW_CHARS = 64 * 1024;
@@ -32,6 +34,8 @@ export interface WaitOptions {
   /** Match the text as the process wrote it, escape sequences and all. */
   raw: boolean;
   signal: AbortSignal;
+  /** Told every few seconds how the wait goes, when the MCP client asked for progress. */
+  progress?: ProgressSink;
 }
 
 export interface WaitResult {
@@ -66,6 +70,11 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
   const scanner = options.pattern !== undefined ? new Scanner(options.pattern, options.raw) : undefined;
   let start = options.since;
   let dropped = 0;
+  let arrived = 0;
+  const stopReporting = reportWhileWaiting(options.progress, options.timeoutMs, () => {
+    const what = arrived === 0 ? "no new output yet" : `${arrived} bytes of new output`;
+    return options.pattern !== undefined ? `${what}, no match for /${options.pattern.source}/ yet` : what;
+  });
   const timers = new Set<ReturnType<typeof setTimeout>>();
   const later = (ms: number, fn: () => void) => timers.add(setTimeout(fn, ms));
   let onAbort: () => void = () => undefined;
@@ -96,6 +105,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     let quiet: ReturnType<typeof setTimeout> | undefined;
     term.on("data", ({ bytes, offset }) => {
       start ??= offset;
+      arrived += bytes.length;
       tail.push(offset, bytes);
       if (scanner !== undefined) {
         let match: string | undefined;
@@ -135,6 +145,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     else options.signal.addEventListener("abort", onAbort, { once: true });
   });
   return waiting.finally(() => {
+    stopReporting();
     options.signal.removeEventListener("abort", onAbort);
     for (const timer of timers) clearTimeout(timer);
     timers.clear();

@@ -1,5 +1,7 @@
 import type { EventType, SessionEvent } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
+import { reportWhileWaiting } from "./tool.js";
+import type { ProgressSink } from "./tool.js";
 
 /** An answer longer than this is returned by its end (where agents conclude), the start left out. */
 export const MAX_ANSWER_CHARS = 100_000;
@@ -59,6 +61,8 @@ export async function followRun(options: {
   since: number;
   timeoutMs: number;
   signal: AbortSignal;
+  /** Told every few seconds how the run goes, when the MCP client asked for progress. */
+  progress?: ProgressSink;
 }): Promise<RunResult> {
   const client = await options.gateway.client();
   const run = new RunRecorder(options.runId);
@@ -76,6 +80,7 @@ export async function followRun(options: {
     }
   });
   const timer = setTimeout(() => settle("timeout"), options.timeoutMs);
+  const stopReporting = reportWhileWaiting(options.progress, options.timeoutMs, () => run.describe());
   const onAbort = () => settle("cancelled");
   options.signal.addEventListener("abort", onAbort, { once: true });
   if (options.signal.aborted) settle("cancelled");
@@ -84,6 +89,7 @@ export async function followRun(options: {
     return run.result(status);
   } finally {
     clearTimeout(timer);
+    stopReporting();
     if (permissionTimer !== undefined) clearTimeout(permissionTimer);
     options.signal.removeEventListener("abort", onAbort);
     sub.unsubscribe();
@@ -152,6 +158,16 @@ class RunRecorder {
       default:
         return undefined;
     }
+  }
+
+  /** How the run stands, in a few words (for progress notifications). */
+  describe(): string {
+    if (!this.started) return "queued behind the agent's current run";
+    const parts = [`${this.omitted + this.answer.length} characters of answer so far`];
+    if (this.toolStatus.size > 0)
+      parts.push(`${this.toolStatus.size} tool call${this.toolStatus.size === 1 ? "" : "s"}`);
+    if (this.pending.size > 0) parts.push("waiting for a permission answer");
+    return parts.join(", ");
   }
 
   result(status: RunStatus): RunResult {

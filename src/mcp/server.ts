@@ -12,7 +12,7 @@ import { GatewayAccess } from "./gateway.js";
 import type { GatewayAccessOptions } from "./gateway.js";
 import { OUTPUT_TOOLS } from "./output-tools.js";
 import { SESSION_TOOLS } from "./session-tools.js";
-import type { Tool } from "./tool.js";
+import type { ProgressSink, Tool } from "./tool.js";
 
 /** Every tool, in the order they are listed: processes first, then agents. */
 export const TOOLS: readonly Tool[] = [...SESSION_TOOLS, ...OUTPUT_TOOLS, ...AGENT_TOOLS];
@@ -49,9 +49,20 @@ export class SwitchboardMcpServer {
       const tool = byName.get(request.params.name);
       // An unknown tool is a protocol error (the MCP spec), not a tool's refusal.
       if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${request.params.name}`);
+      const token = request.params._meta?.progressToken;
+      const progress: ProgressSink | undefined =
+        token === undefined
+          ? undefined
+          : (update) => {
+              // A client that went away cannot be told; the call ends by its own signal.
+              extra
+                .sendNotification({ method: "notifications/progress", params: { progressToken: token, ...update } })
+                .catch(() => undefined);
+            };
       return tool.call(request.params.arguments, {
         gateway: this.gateway,
         signal: AbortSignal.any([extra.signal, this.shutdown.signal]),
+        ...(progress !== undefined ? { progress } : {}),
       });
     });
   }

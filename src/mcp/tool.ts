@@ -14,6 +14,36 @@ export interface ToolCall {
   gateway: GatewayAccess;
   /** Aborted when the MCP client cancels the call or the server shuts down. */
   signal: AbortSignal;
+  /** Sends an MCP progress notification; undefined when the client did not ask for them (no progressToken). */
+  progress?: ProgressSink;
+}
+
+/** One MCP progress notification's content (`progress` must grow from one to the next). */
+export type ProgressSink = (update: { progress: number; total?: number; message: string }) => void;
+
+/** A long wait tells the client how it goes this often (MCP clients may reset their call timeout on each). */
+export const PROGRESS_INTERVAL_MS = 5000;
+
+/**
+ * While a call waits (up to `totalMs`), tells the client every {@link PROGRESS_INTERVAL_MS} how
+ * long it has waited and what `describe` says, when the client asked for progress. Returns the
+ * function that stops it.
+ */
+export function reportWhileWaiting(
+  progress: ProgressSink | undefined,
+  totalMs: number,
+  describe: () => string,
+  intervalMs = PROGRESS_INTERVAL_MS,
+): () => void {
+  if (progress === undefined) return () => undefined;
+  const started = Date.now();
+  let last = 0;
+  const timer = setInterval(() => {
+    // Strictly growing, as the spec asks, even if the clock stalls.
+    last = Math.max(last + 1, Date.now() - started);
+    progress({ progress: last, total: totalMs, message: describe() });
+  }, intervalMs);
+  return () => clearInterval(timer);
 }
 
 /**

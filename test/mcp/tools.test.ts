@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
 import { countingCommand, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
+import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
+import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
 import { McpProcess } from "./helpers.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
@@ -150,6 +152,47 @@ describe("switchboard mcp", () => {
       // A wait too short to see the exit frame still tells how the session ended, and where its output ends.
       const short = await mcp.ok("wait_for_output", { id, timeout_ms: 1 });
       expect(short.data).toMatchObject({ state: "exited", signal: "SIGTERM", next: ready.data.next });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "tells a client that asked for progress how a long wait goes, so that it can keep waiting",
+    async () => {
+      const id = await start(["cat"]);
+      const notes: Progress[] = [];
+      const waiting = mcp.client.callTool(
+        { name: "wait_for_output", arguments: { id, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 1500 } },
+        undefined,
+        // Shorter than the wait: only progress notifications keep the call alive (the SDK client resets its timeout on each).
+        { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 1000, resetTimeoutOnProgress: true },
+      );
+      await http.input(id, "hello\n");
+      const result = (await waiting) as CallToolResult;
+      expect(result.isError).not.toBe(true);
+      expect(result.structuredContent).toMatchObject({ reason: "timeout" });
+      expect(notes).toHaveLength(1);
+      expect(notes[0]).toMatchObject({
+        total: PROGRESS_INTERVAL_MS + 1500,
+        message: "6 bytes of new output, no match for /NEVER/ yet",
+      });
+      expect(notes[0]!.progress).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS);
+      await mcp.ok("stop_session", { id });
+
+      // An agent's run: the echo agent streams 1,300 characters in about 6.5 s.
+      const agent = (await mcp.ok("create_agent_session", { agent: "echo" })).data.session.id as string;
+      const runNotes: Progress[] = [];
+      const answer = (await mcp.client.callTool(
+        { name: "prompt_agent", arguments: { id: agent, text: "a".repeat(1300) } },
+        undefined,
+        { onprogress: (note) => runNotes.push(note), timeout: 60_000 },
+      )) as CallToolResult;
+      expect(answer.structuredContent).toMatchObject({ status: "chat.final", answer: "a".repeat(1300) });
+      expect(runNotes.length).toBeGreaterThanOrEqual(1);
+      const said = /^(\d+) characters of answer so far$/.exec(runNotes[0]!.message ?? "");
+      expect(said, runNotes[0]!.message).not.toBeNull();
+      expect(Number(said![1])).toBeGreaterThan(0);
+      expect(Number(said![1])).toBeLessThan(1300);
     },
     TEST_MS,
   );
