@@ -39,6 +39,8 @@ export const DEFAULT_LIMITS = {
   subscriptionsPerConnection: 256,
   /** Concurrent WebSocket/SSE connections per token. */
   connectionsPerToken: 256,
+  /** TCP connections one address (IPv6: one /64; loopback not counted) may hold before presenting a valid credential. */
+  anonymousConnectionsPerAddress: 64,
   /** Events per `POST /v1/sessions/:id/events` call. */
   eventsPerAppend: 1000,
   /** Bytes a connection may have queued (gateway queue + socket buffer) before it is switched to catch-up. */

@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } 
 import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -22,6 +22,7 @@ import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { ConfigInput } from "./config.js";
 import type { GatewayCore, RequestContext } from "./context.js";
+import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
 import { sendError, sendJson, toSwitchboardError } from "./http.js";
 import { createLogger } from "./logger.js";
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
   pruneIntervalMs?: number;
+  /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
+  countLoopbackConnections?: boolean;
 }
 
 export interface Gateway {
@@ -194,16 +197,27 @@ async function openGateway(
   await pruner.run();
 
   const failures = new AuthFailureLimiter(clock);
-  const guard = new RequestGuard(core, failures);
+  const anonymous = new AnonymousConnectionGate(limits.anonymousConnectionsPerAddress, {
+    countLoopback: options.countLoopbackConnections ?? false,
+    onRefused: () => metrics.connectionsRefused.inc({ reason: "anonymous_per_address" }),
+  });
+  const guard = new RequestGuard(core, failures, anonymous);
   const router = new Router();
   registerRoutes(router, core);
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 
   const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+    // A refused connection has had its answer; its requests are left unanswered until it closes.
+    if (anonymous.refused(req.socket)) return;
     void handleRequest(core, guard, router, req, res);
   });
+  // Before Node's own listener: a connection over the cap is answered at once, before its request.
+  server.prependListener("connection", (socket: Socket) => {
+    if (!anonymous.admit(socket)) anonymous.refuse(socket);
+  });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (anonymous.refused(req.socket)) return;
     try {
       guard.checkHost(req);
       guard.checkOrigin(req);
@@ -342,7 +356,7 @@ async function handleRequest(
     guard.checkHost(req);
     guard.checkOrigin(req);
     if (req.method === "POST" && url.pathname === "/v1/login") {
-      await login(core, req, res, () => guard.refuse(req, "the token is not valid"));
+      await login(core, req, res, guard);
       return;
     }
     if (

@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
 import { credentialsOf } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore } from "./context.js";
 import { hostnameOf } from "./http.js";
 import type { AuthFailureLimiter } from "./rate-limit.js";
@@ -15,6 +16,7 @@ export class RequestGuard {
   constructor(
     private readonly core: GatewayCore,
     private readonly failures: AuthFailureLimiter,
+    private readonly anonymous: AnonymousConnectionGate,
   ) {}
 
   checkHost(req: IncomingMessage): void {
@@ -50,6 +52,11 @@ export class RequestGuard {
    * CLI with a few bad tokens. Guessing is bounded by the tokens themselves (256 generated bits,
    * configured ones at least 16 characters); the slowdown spares the gateway the work of a flood.
    */
+  /** `POST /v1/login` verified its token itself: the connection no longer counts as anonymous. */
+  signedIn(req: IncomingMessage): void {
+    this.anonymous.authenticated(req.socket);
+  }
+
   refuse(req: IncomingMessage, message: string): SwitchboardError {
     const address = addressOf(req);
     if (this.failures.blocked(address)) {
@@ -66,7 +73,10 @@ export class RequestGuard {
     let identity: Identity | undefined;
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
     else if (creds.cookie !== undefined) identity = this.core.tokens.verifyCookie(creds.cookie, this.core.clock.now());
-    if (identity) return identity;
+    if (identity) {
+      this.anonymous.authenticated(req.socket);
+      return identity;
+    }
     // No credentials is no guess (a browser's first visit, a CLI without a token): never counted, never slowed.
     if (creds.token === undefined && creds.cookie === undefined)
       throw new SwitchboardError("UNAUTHORIZED", "send Authorization: Bearer <token>");

@@ -58,6 +58,12 @@ export class GatewayMetrics {
     help: "Requests refused for missing or bad credentials",
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: "switchboard_connections_refused_total",
+    help: "TCP connections closed on arrival, by why (anonymous_per_address: limits.anonymousConnectionsPerAddress)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: "switchboard_http_requests_total",
     help: "HTTP requests by status class",

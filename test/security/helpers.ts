@@ -64,6 +64,7 @@ export interface SecGatewayOptions {
   clock?: Clock;
   logger?: Logger;
   defer?: Defer;
+  countLoopbackConnections?: boolean;
 }
 
 /** A gateway on 127.0.0.1:0 with the security identities; closed (and its data dir removed) by `defer`. */
@@ -79,6 +80,7 @@ export async function secGateway(options: SecGatewayOptions = {}): Promise<Gatew
     config: { ...options.config, auth: { tokens: options.tokens ?? authTokens() } },
     logger: options.logger ?? createLogger({ level: "silent" }),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.countLoopbackConnections ? { countLoopbackConnections: true } : {}),
   });
   defer(() => gw.close());
   return gw;

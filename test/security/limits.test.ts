@@ -3,6 +3,8 @@
  * clear, stable error when hit — and a refused request changes nothing.
  */
 import { request } from "node:http";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { ERROR_CODES } from "../../src/protocol/index.js";
@@ -22,6 +24,69 @@ import {
   secGateway,
   until,
 } from "./helpers.js";
+
+/** A raw HTTP/1.1 connection: requests written by hand, the socket kept open between them. */
+class RawConnection {
+  private received = "";
+  private closed = false;
+  private readonly waiters = new Set<() => void>();
+
+  private constructor(readonly socket: Socket) {
+    socket.setEncoding("latin1");
+    socket.on("data", (text: string) => {
+      this.received += text;
+      this.wake();
+    });
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  static open(port: number): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1", () => resolve(new RawConnection(socket)));
+      socket.once("error", reject);
+    });
+  }
+
+  /** Sends a GET and resolves with the response head once it has arrived (throws if the connection closes first). */
+  async request(path: string, token?: string): Promise<string> {
+    this.received = "";
+    const auth = token !== undefined ? `Authorization: Bearer ${token}\r\n` : "";
+    this.socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}\r\n`);
+    await this.until(() => this.received.includes("\r\n\r\n") || this.closed);
+    if (!this.received.includes("\r\n\r\n"))
+      throw new Error(`closed before answering: ${JSON.stringify(this.received)}`);
+    return this.received;
+  }
+
+  /** Waits until the gateway closes the connection; resolves with what it sent before (nothing, for a refusal). */
+  async closedWith(): Promise<string> {
+    this.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await this.until(() => this.closed);
+    return this.received;
+  }
+
+  private until(done: () => boolean): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no answer in 10 s")), 10_000);
+      const check = () => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      this.waiters.add(check);
+    });
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+}
 
 /** POSTs `size` bytes of JSON with chunked transfer encoding (no Content-Length to check up front). */
 function postChunked(gw: Gateway, path: string, size: number): Promise<{ status: number; body: string }> {
@@ -222,6 +287,51 @@ describe("limits", () => {
       appended: 5,
       head: 5,
     });
+  });
+
+  it("closes connections past limits.anonymousConnectionsPerAddress that have not presented a valid credential", async () => {
+    const gw = await secGateway({
+      config: { limits: { anonymousConnectionsPerAddress: 3 } },
+      countLoopbackConnections: true,
+    });
+    const port = Number(new URL(gw.url).port);
+    const sockets: RawConnection[] = [];
+    const open = async () => {
+      const c = await RawConnection.open(port);
+      sockets.push(c);
+      return c;
+    };
+    try {
+      // Three that say nothing (a slowloris), and one that only sends a bad token: all count.
+      const idle = [await open(), await open()];
+      const guessing = await open();
+      expect(await guessing.request("/v1/sessions", "sec-wrong-token-0123456789abcdef")).toMatch(/^HTTP\/1\.1 401 /);
+      const refused = await (await open()).closedWith();
+      expect(refused).toMatch(/^HTTP\/1\.1 429 /);
+      expect(refused).toContain('"code":"LIMIT_EXCEEDED"');
+      expect(refused).toContain("limits.anonymousConnectionsPerAddress");
+      // A credential on one of them frees its place; the connection goes on serving.
+      expect(await idle[0]!.request("/v1/sessions", TOKENS.admin)).toMatch(/^HTTP\/1\.1 200 /);
+      const next = await open();
+      expect(await next.request("/healthz")).toMatch(/^HTTP\/1\.1 200 /);
+      expect(await (await open()).closedWith()).toMatch(/^HTTP\/1\.1 429 /);
+      // So does closing one.
+      idle[1]!.socket.destroy();
+      await until(async () => {
+        const c = await open();
+        return (await c.request("/healthz").catch(() => "")).startsWith("HTTP/1.1 200 ");
+      }, "a place freed by the close");
+      expect(await idle[0]!.request("/v1/sessions", TOKENS.admin)).toMatch(/^HTTP\/1\.1 200 /);
+      // (Loopback counts in this gateway: free the places before asking for the metrics over a new connection.)
+      for (const c of sockets) c.socket.destroy();
+      const metrics = await until(async () => {
+        const answer = await http(gw, "admin").get("/metrics");
+        return answer.status === 200 ? answer.text : undefined;
+      }, "the metrics once the raw connections are gone");
+      expect(metrics).toMatch(/switchboard_connections_refused_total\{reason="anonymous_per_address"\} [2-9]/);
+    } finally {
+      for (const c of sockets) c.socket.destroy();
+    }
   });
 
   it("slows down an address after repeated auth failures on every transport (429), then lets it in again", async () => {

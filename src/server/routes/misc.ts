@@ -2,10 +2,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { SwitchboardError } from "../../protocol/index.js";
 import { COOKIE_TTL_MS, SESSION_COOKIE, parseCookies } from "../auth.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
+import type { RequestGuard } from "../guard.js";
 import { SECURITY_HEADERS, readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 
@@ -64,11 +64,12 @@ export async function login(
   core: GatewayCore,
   req: Parameters<typeof readJson>[0],
   res: Parameters<typeof sendJson>[0],
-  refuse: () => SwitchboardError,
+  guard: Pick<RequestGuard, "refuse" | "signedIn">,
 ): Promise<void> {
   const { token } = validate(LoginBody, await readJson(req, 4096));
   const identity = core.tokens.verify(token);
-  if (!identity) throw refuse();
+  if (!identity) throw guard.refuse(req, "the token is not valid");
+  guard.signedIn(req);
   const cookie = core.tokens.issueCookie(identity, core.clock.now());
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
   sendJson(res, 200, { name: identity.name, role: identity.role });

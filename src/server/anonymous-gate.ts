@@ -1,0 +1,143 @@
+import { isIPv4, isIPv6 } from "node:net";
+import type { Socket } from "node:net";
+
+/**
+ * Caps the TCP connections one address may hold open before any request on them has presented
+ * a valid credential (`limits.anonymousConnectionsPerAddress`). Timeouts bound how long each such
+ * connection lives (a request's headers within 30 s, an idle keep-alive 5 s); this bounds how
+ * many there are at once, so that one host without a token cannot use up the gateway's file
+ * descriptors — and with them every process it would spawn — by opening sockets and sending
+ * nothing, or only bad tokens.
+ *
+ * A connection stops counting once a request or upgrade on it authenticates. IPv6 peers are
+ * counted by /64 (one host usually holds a whole /64). Loopback is not counted: every local user
+ * and a reverse proxy on the same host come from it (docs/security.md).
+ */
+export class AnonymousConnectionGate {
+  private readonly perAddress = new Map<string, number>();
+  /** Counted connections, with the key they count under. */
+  private readonly counted = new WeakMap<Socket, string>();
+  private readonly refusedSockets = new WeakSet<Socket>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly options: { countLoopback?: boolean; onRefused?: () => void } = {},
+  ) {}
+
+  /** A new TCP connection: false when its address already holds the maximum (close it). */
+  admit(socket: Socket): boolean {
+    const address = socket.remoteAddress;
+    if (address === undefined) return true; // already closed: nothing to count
+    if (!this.options.countLoopback && isLoopback(address)) return true;
+    const key = addressKey(address);
+    const n = this.perAddress.get(key) ?? 0;
+    if (n >= this.limit) {
+      this.options.onRefused?.();
+      return false;
+    }
+    this.perAddress.set(key, n + 1);
+    this.counted.set(socket, key);
+    socket.once("close", () => this.release(socket));
+    return true;
+  }
+
+  /**
+   * Answers a connection `admit` turned away with `429 LIMIT_EXCEEDED` and closes it. The answer
+   * goes out before the request is read (HTTP clients take it as the answer to their request);
+   * the connection is then read and discarded until the client closes, at most
+   * {@link REFUSED_LINGER_MS}: closing at once could reset the connection before the client has
+   * read the answer, and clients that see a bare reset may retry without end.
+   */
+  refuse(socket: Socket): void {
+    this.refusedSockets.add(socket);
+    socket.on("error", () => undefined);
+    socket.end(REFUSAL);
+    socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+  }
+
+  /** Whether `socket` was refused (its requests must not be served). */
+  refused(socket: Socket): boolean {
+    return this.refusedSockets.has(socket);
+  }
+
+  /** A request or upgrade on `socket` presented valid credentials: it no longer counts. */
+  authenticated(socket: Socket): void {
+    this.release(socket);
+  }
+
+  /** Connections counted against `address` now (for tests and metrics). */
+  count(address: string): number {
+    return this.perAddress.get(addressKey(address)) ?? 0;
+  }
+
+  private release(socket: Socket): void {
+    const key = this.counted.get(socket);
+    if (key === undefined) return;
+    this.counted.delete(socket);
+    const left = (this.perAddress.get(key) ?? 1) - 1;
+    if (left <= 0) this.perAddress.delete(key);
+    else this.perAddress.set(key, left);
+  }
+}
+
+/** How long a refused connection is kept for the client to read its answer and close. */
+export const REFUSED_LINGER_MS = 5000;
+
+const REFUSAL_BODY = JSON.stringify({
+  error: {
+    code: "LIMIT_EXCEEDED",
+    message:
+      "this address has too many connections open without a valid credential (limits.anonymousConnectionsPerAddress); send Authorization: Bearer <token>, or close idle connections",
+  },
+});
+const REFUSAL = [
+  "HTTP/1.1 429 Too Many Requests",
+  "Content-Type: application/json; charset=utf-8",
+  `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}`,
+  "Retry-After: 5",
+  "Connection: close",
+  "",
+  REFUSAL_BODY,
+].join("\r\n");
+
+/** `127.0.0.0/8`, `::1` and their IPv4-mapped forms. */
+export function isLoopback(address: string): boolean {
+  const v4 = mappedIPv4(address);
+  if (v4 !== undefined) return v4.startsWith("127.");
+  return isIPv6(address) && expandIPv6(address).every((group, i) => group === (i === 7 ? 1 : 0));
+}
+
+/** What a peer is counted under: its IPv4 address, or the /64 of its IPv6 address. */
+export function addressKey(address: string): string {
+  const v4 = mappedIPv4(address);
+  if (v4 !== undefined) return v4;
+  if (!isIPv6(address)) return address;
+  return `${expandIPv6(address)
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(":")}::/64`;
+}
+
+function mappedIPv4(address: string): string | undefined {
+  if (isIPv4(address)) return address;
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m?.[1];
+}
+
+/** The eight 16-bit groups of an IPv6 address (`::` expanded; a zone id dropped). */
+function expandIPv6(address: string): number[] {
+  const bare = address.split("%")[0]!;
+  const [head, tail] = bare.includes("::") ? bare.split("::") : [bare, undefined];
+  const parse = (part: string | undefined): number[] =>
+    part === undefined || part === ""
+      ? []
+      : part.split(":").flatMap((g) => {
+          if (!g.includes(".")) return [Number.parseInt(g, 16)];
+          // An embedded IPv4 address (`64:ff9b::192.0.2.1`) is the last two groups.
+          const [a = 0, b = 0, c = 0, d = 0] = g.split(".").map(Number);
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const front = parse(head);
+  const back = parse(tail);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
