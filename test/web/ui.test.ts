@@ -305,7 +305,7 @@ describe("web UI", () => {
     await page.click(".term-host");
     await page.keyboard.type("sleep 300\n");
     await page.click(interrupt);
-    await page.click(".term-host");
+    // The click left the focus in the terminal (audit: typing after ^C went nowhere on desktop).
     await page.keyboard.type("echo interrupted-$((40+2))\n");
     await waitForTerminal(page, (t) => /^interrupted-42$/m.test(t), 5_000, "the shell back after ^C");
     await page.keyboard.type("exit\n");
@@ -600,6 +600,21 @@ describe("web UI", () => {
     // Tab reached the shell (it completed the file name) and so did the keys typed after it.
     await waitForTerminal(page, (t) => /^tab-completed-42\.txt then-typed$/m.test(t), 5_000, "the completed line");
     expect(await page.evaluate(() => document.activeElement?.className)).toContain("xterm-helper-textarea");
+  });
+
+  it("shows the phone key bar while nobody is in control, and a key takes control (audit: it hid after the lease lapsed)", async () => {
+    const s = await stack({ control: { autoReleaseAfterMs: 1_000 } });
+    const id = await createShell(s.http, "phone-free");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.tap(".term-host");
+    await page.waitForSelector(".terminal-view[data-control=free]", { timeout: 5_000 });
+    expect(await page.isVisible(".keybar")).toBe(true);
+    await page.tap(".keybar .key:has-text('Tab')");
+    await page.waitForSelector(".terminal-view[data-control=mine]", { timeout: 5_000 });
+    await page.keyboard.type("echo keybar-$((40+2))\n");
+    await waitForTerminal(page, (t) => /^keybar-42$/m.test(t), 5_000, "the line typed after the key");
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {

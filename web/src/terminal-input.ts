@@ -15,6 +15,15 @@ const KEYBAR: { label: string; data: string; title: string }[] = [
   { label: "→", data: "\x1b[C", title: "Right" },
 ];
 
+/**
+ * A button's handlers that keep it from taking the focus when pressed (the click still fires):
+ * typing goes on where it was, and a phone keeps its soft keyboard.
+ */
+export const KEEP_FOCUS = {
+  onpointerdown: (event: Event): void => event.preventDefault(),
+  onmousedown: (event: Event): void => event.preventDefault(),
+};
+
 export interface KeyBarHandlers {
   /** Types a key's bytes. */
   type(data: string): void;
@@ -28,7 +37,6 @@ export interface KeyBarHandlers {
  * terminal closes the soft keyboard, and what is typed next would not reach the terminal.
  */
 export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
-  const keepFocus = (event: Event): void => event.preventDefault();
   return h(
     "div",
     { class: "keybar", "aria-label": "Special keys" },
@@ -39,8 +47,7 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
           type: "button",
           class: "key",
           title: k.title,
-          onpointerdown: keepFocus,
-          onmousedown: keepFocus,
+          ...KEEP_FOCUS,
           onclick: () => {
             handlers.type(k.data);
             handlers.focusTerminal();

@@ -11,7 +11,14 @@ import { errorText, followErrorText } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 import { SessionHeader } from "./session-header.js";
-import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks, renderKeyBar, renderLineInput } from "./terminal-input.js";
+import {
+  END_OF_INPUT,
+  INPUT_CHUNK_CHARS,
+  KEEP_FOCUS,
+  inputChunks,
+  renderKeyBar,
+  renderLineInput,
+} from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
 import { TERMINAL_THEME } from "./theme.js";
 
@@ -394,6 +401,8 @@ export class TerminalView implements View {
         class: "btn btn-small",
         type: "button",
         title: "Interrupt (Ctrl-C)",
+        // Like the key bar's keys: typing goes on in the terminal after ^C.
+        ...KEEP_FOCUS,
         onclick: () => {
           if (this.session.pty) this.type("\x03");
           else
