@@ -52,6 +52,13 @@ describe("logs -f across an outage that retention outlasted", () => {
       // Following: the first lines are printed and the follower's connection is up.
       await waitUntil(() => stdout.includes(mode === "json" ? '"a4\\n"' : "a4\n"), 15_000, "the first lines");
       await waitUntil(() => proxy.openSockets === 1, 15_000, "the follower's connection");
+      // Subscribed, not only upgraded: a cut before the gateway's hello is a failed first
+      // connect, which the CLI reports and gives up on instead of reconnecting.
+      const deadline = Date.now() + 15_000;
+      while ((await http.getSession(id)).viewers !== 1) {
+        if (Date.now() > deadline) throw new Error("the follower never subscribed");
+        await new Promise((r) => setTimeout(r, 20));
+      }
 
       proxy.down = true;
       proxy.cut();
