@@ -7,7 +7,7 @@ import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
-import { follow, interruption } from "./follow.js";
+import { FollowNotices, follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
@@ -187,9 +187,13 @@ async function logConversation(ctx: CliContext, id: string, since: number, follo
   }
   if (!followIt) return EXIT.OK;
   const client = await connect(ctx.target);
+  const notices = new FollowNotices(ctx.err);
+  client.on("state", ({ state }) => notices.state(state));
   const interrupted = interruption();
   try {
-    const sub = client.subscribe(id, { since: last }, (event: SessionEvent) => transcript.push(event));
+    const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
+      transcript.push(event),
+    );
     return await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
   } finally {
     interrupted.dispose();
@@ -208,9 +212,13 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
   }
   if (!followIt || ended) return EXIT.OK;
   const client = await connect(ctx.target);
+  const notices = new FollowNotices(ctx.err);
+  client.on("state", ({ state }) => notices.state(state));
   const interrupted = interruption();
   try {
-    const sub = client.subscribe(id, { since: last }, (event: SessionEvent) => writeJson(ctx, event));
+    const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
+      writeJson(ctx, event),
+    );
     const result = await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
     return result;
   } finally {

@@ -1,21 +1,65 @@
 import { TerminalClient } from "../client/node.js";
+import type { ConnectionState, ResetInfo } from "../client/node.js";
 import type { CliContext } from "./context.js";
 import { EXIT } from "./exit-codes.js";
+import { printable } from "./printable.js";
 
 /**
  * `logs -f`: prints the session's output from byte `since` as it comes, across reconnects
- * (no byte lost or repeated), until the session ends (exit 0) or Ctrl-C (exit 130).
+ * (no byte lost or repeated), until the session ends (exit 0) or Ctrl-C (exit 130). What the
+ * output cannot say goes to stderr: a lost connection (once per outage) and its return, and
+ * output that retention dropped before it could be read.
  */
 export async function follow(ctx: CliContext, id: string, since: number): Promise<number> {
   const term = new TerminalClient({ ...ctx.target, session: id, since });
+  const notices = new FollowNotices(ctx.err);
   const interrupted = interruption();
-  const stop = term.on("data", ({ bytes }) => ctx.out.write(bytes));
+  const stops = [
+    term.on("data", ({ bytes }) => ctx.out.write(bytes)),
+    term.on("state", ({ state }) => notices.state(state)),
+    // HISTORY_TRIMMED: the gateway's message says which bytes are gone and where output goes on.
+    term.on("error", (error) => notices.show(`${error.message} (${error.code})`)),
+  ];
   try {
     return await Promise.race([term.done.then(() => EXIT.OK), interrupted.promise]);
   } finally {
-    stop();
+    for (const stop of stops) stop();
     interrupted.dispose();
     term.close();
+  }
+}
+
+/**
+ * Notices of a follower (`logs -f`) on stderr, one line each: `connection lost; reconnecting`
+ * once per outage (not per attempt), `reconnected` when it is back, and any gap retention made.
+ */
+export class FollowNotices {
+  private outage = false;
+
+  constructor(private readonly err: NodeJS.WritableStream) {}
+
+  /** The client's connection state (`open` once the connection is back and following). */
+  state(state: ConnectionState): void {
+    if (state === "reconnecting" && !this.outage) {
+      this.outage = true;
+      this.show("connection lost; reconnecting");
+    } else if (state === "open" && this.outage) {
+      this.outage = false;
+      this.show("reconnected");
+    }
+  }
+
+  /** A subscription's reset: events it had not seen are gone. */
+  reset(info: ResetInfo): void {
+    if (info.reason === "deleted") this.show("the session was removed");
+    else
+      this.show(
+        `events ${info.lastSeq + 1} to ${info.first - 1} were dropped by retention before they could be read; following from seq ${info.first}`,
+      );
+  }
+
+  show(text: string): void {
+    this.err.write(`[switchboard] ${printable(text)}\n`);
   }
 }
 

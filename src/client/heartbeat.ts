@@ -17,6 +17,8 @@ export interface HeartbeatOptions {
   timeoutMs: number;
   /** Sends a frame on the current connection. */
   send(text: string): void;
+  /** The ping frame for the ping sent at `t`; default `/v1/ws`'s `{op: "ping", t}`. */
+  pingFrame?: (t: number) => string;
 }
 
 /**
@@ -71,8 +73,16 @@ export class Heartbeat {
     });
   }
 
-  /** The gateway's `pong` to the ping sent at `t`. */
-  pong(t: number): void {
+  /**
+   * The gateway's `pong` to the ping sent at `t`; without `t` (`/ws/session`'s pong echoes
+   * nothing), to the oldest ping waiting, since the gateway answers pings in order.
+   */
+  pong(t?: number): void {
+    if (t === undefined) {
+      const oldest = this.pings.keys().next();
+      if (oldest.done === true) return;
+      t = oldest.value;
+    }
     const ping = this.pings.get(t);
     if (!ping) return;
     this.pings.delete(t);
@@ -97,7 +107,7 @@ export class Heartbeat {
     let t = now();
     while (this.pings.has(t)) t += 0.001;
     if (!this.pings.has(t)) this.pings.set(t, { resolve: () => undefined, reject: () => undefined });
-    this.options.send(JSON.stringify({ op: "ping", t }));
+    this.options.send(this.options.pingFrame?.(t) ?? JSON.stringify({ op: "ping", t }));
     return t;
   }
 }

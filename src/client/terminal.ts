@@ -5,6 +5,7 @@ import type { BackoffOptions } from "./backoff.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
+import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type { HttpClient } from "./http.js";
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
@@ -34,6 +35,14 @@ export interface TerminalClientOptions extends GatewayTarget {
   reconnect?: BackoffOptions;
   /** Default {@link CONNECT_TIMEOUT_MS}: no frame at all within this long counts as a failed attempt. */
   connectTimeoutMs?: number;
+  /** Default {@link PING_INTERVAL_MS}. */
+  pingIntervalMs?: number;
+  /**
+   * Default {@link PONG_TIMEOUT_MS}. A connection that brings nothing (no output, no pong) for
+   * the ping interval plus this long is taken for dead — a black-holed network, a gateway
+   * host that vanished — and replaced, resuming at the next byte.
+   */
+  pongTimeoutMs?: number;
   httpTimeoutMs?: number;
 }
 
@@ -66,7 +75,8 @@ export interface TerminalEvents {
  * A client of `/ws/session/:id` — one terminal, positions in bytes. It delivers the
  * session's output exactly once in order: replayed bytes, then live bytes, and after a
  * dropped connection it reconnects with `since` = the next byte it needs, trimming any
- * overlap. It stops at the session's `exit`. When another client takes control over, the
+ * overlap. It pings the gateway while connected and replaces a connection that went silent
+ * (see `pongTimeoutMs`). It stops at the session's `exit`. When another client takes control over, the
  * gateway closes with 4001; the client then resumes as a viewer and does not fight back.
  *
  * @example
@@ -83,6 +93,7 @@ export class TerminalClient {
   private readonly http: HttpClient;
   private readonly settleDone = handledDeferred<TerminalExit>();
   private readonly loop: ReconnectLoop;
+  private readonly heartbeat: Heartbeat;
   private socket: SocketHandle | undefined;
   private _offset: number | undefined;
   private _mode: "pipe" | "pty" | undefined;
@@ -99,6 +110,12 @@ export class TerminalClient {
     this.control = options.control;
     this.http = httpClientFor(options);
     this.loop = new ReconnectLoop(options.reconnect, (change) => this.emitter.emit("state", change));
+    this.heartbeat = new Heartbeat({
+      intervalMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
+      timeoutMs: options.pongTimeoutMs ?? PONG_TIMEOUT_MS,
+      send: (text) => this.socket?.send(text),
+      pingFrame: () => JSON.stringify({ type: "ping" } satisfies TerminalClientFrame),
+    });
     this.done = this.settleDone.promise;
     this.open();
   }
@@ -175,17 +192,29 @@ export class TerminalClient {
     }, timeout);
   }
 
-  /** The first frame of a connection: it was accepted, so stop the connect timeout. */
-  private sawFrame(): void {
+  /**
+   * A frame arrived: the connection is alive. The first one of a connection means it was
+   * accepted: stop the connect timeout and start pinging.
+   */
+  private sawFrame(handle: SocketHandle): void {
+    this.heartbeat.received();
     if (this.frameSeen) return;
     this.frameSeen = true;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.heartbeat.start(
+      () => handle === this.socket,
+      (error) => {
+        // Nothing came back: the peer cannot take a close frame either, so cut the socket.
+        handle.close(1000, "", true);
+        this.onClosed(handle, 1006, error.message);
+      },
+    );
   }
 
   private onBinaryFrame(handle: SocketHandle, frame: Uint8Array): void {
     if (handle !== this.socket) return;
-    this.sawFrame();
+    this.sawFrame(handle);
     const output = readBinaryOutput(frame);
     if (output === null) {
       this.finish(new ConnectionError("BAD_RESPONSE", "the gateway sent a binary frame that is not output"));
@@ -196,7 +225,7 @@ export class TerminalClient {
 
   private onFrame(handle: SocketHandle, text: string): void {
     if (handle !== this.socket) return;
-    this.sawFrame();
+    this.sawFrame(handle);
     let frame: TerminalServerFrame;
     try {
       frame = JSON.parse(text) as TerminalServerFrame;
@@ -238,6 +267,7 @@ export class TerminalClient {
         this.emitter.emit("error", errorFromWire(frame));
         return;
       case "pong":
+        this.heartbeat.pong();
         return;
       default:
         // A newer gateway's frame: ignore it.
@@ -261,6 +291,8 @@ export class TerminalClient {
     this.socket = undefined;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.heartbeat.stop();
+    this.heartbeat.disconnected(new ConnectionError("DISCONNECTED", "the connection dropped"));
     if (this.loop.state === "closed" || this.exited) return;
     const error = new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`);
     if (code === CLOSE_CODES.CONTROL_LOST) {
@@ -310,6 +342,8 @@ export class TerminalClient {
     this.loop.cancel();
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
+    this.heartbeat.stop();
+    this.heartbeat.close(error ?? new ConnectionError("CLOSED", "the terminal client was closed"));
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "client closed");

@@ -2,7 +2,7 @@ import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
-import { OutputEntry } from "./output-entry.js";
+import { OUTPUT_ENTRY_OVERHEAD, OutputEntry } from "./output-entry.js";
 import type { EventStore, FlushListener, PersistedSession, StoredEntry, StoredLogState } from "./store.js";
 import type { LogEntry } from "./types.js";
 
@@ -41,8 +41,13 @@ interface Row {
   out_start: number | null;
 }
 
-/** A row's size as retention counts it (OutputEntry.size for output rows, about). */
-const ROW_SIZE = `(length(body) + COALESCE(length(data), 0))`;
+/**
+ * A row's size exactly as the session log counts its entry when appended (`OutputEntry.size`
+ * for output rows, the JSON's length otherwise), so that what a trim subtracts is what the
+ * appends added. Counted any other way the difference piled up with every trim, until byte
+ * retention kept only the newest event.
+ */
+const ROW_SIZE = `(CASE WHEN data IS NULL THEN length(body) ELSE length(data) + ${OUTPUT_ENTRY_OVERHEAD} END)`;
 
 /** Most rows one output read visits (tiny events could otherwise make one read unbounded). */
 const OUTPUT_SCAN_MAX_ROWS = 10_000;

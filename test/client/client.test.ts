@@ -9,7 +9,7 @@ import {
 } from "../../src/client/node.js";
 import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
 import { connect as pureConnect } from "../../src/client/index.js";
-import { CutProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
@@ -37,8 +37,8 @@ async function client(
   return c;
 }
 
-async function proxy(): Promise<CutProxy> {
-  const p = await CutProxy.start(gw.url);
+async function proxy(): Promise<FaultProxy> {
+  const p = await FaultProxy.start(gw.url);
   cleanup.push(() => p.close());
   return p;
 }

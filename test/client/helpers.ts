@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect as netConnect } from "node:net";
-import type { AddressInfo, Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -51,85 +49,7 @@ export async function startTestGateway(options: { token?: string; config?: Confi
   };
 }
 
-/**
- * A TCP proxy on 127.0.0.1:0 in front of the gateway, so a test can cut every connection
- * through it at a moment of its choosing (as a network failure would) and count how often
- * the client comes back.
- */
-export class CutProxy {
-  readonly url: string;
-  /** TCP connections accepted so far (HTTP included). */
-  connections = 0;
-  /** WebSocket upgrades seen so far: how often a client (re)connected. */
-  upgrades = 0;
-  /** While true, new connections are accepted and dropped at once (the gateway looks down). */
-  down = false;
-  private readonly pairs = new Set<[Socket, Socket]>();
-  private readonly sockets = new Set<[Socket, Socket]>();
-
-  private constructor(
-    private readonly server: Server,
-    target: number,
-  ) {
-    const address = server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${address.port}`;
-    server.on("connection", (client) => {
-      this.connections++;
-      if (this.down) {
-        client.destroy();
-        return;
-      }
-      const upstream = netConnect(target, "127.0.0.1");
-      const pair: [Socket, Socket] = [client, upstream];
-      this.pairs.add(pair);
-      client.once("data", (chunk: Buffer) => {
-        if (/^upgrade:\s*websocket/im.test(chunk.toString("latin1"))) {
-          this.upgrades++;
-          this.sockets.add(pair);
-        }
-      });
-      const drop = () => {
-        client.destroy();
-        upstream.destroy();
-        this.pairs.delete(pair);
-        this.sockets.delete(pair);
-      };
-      client.on("error", drop);
-      upstream.on("error", drop);
-      client.on("close", drop);
-      upstream.on("close", drop);
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-  }
-
-  static async start(targetUrl: string): Promise<CutProxy> {
-    const target = Number(new URL(targetUrl).port);
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return new CutProxy(server, target);
-  }
-
-  /** Live WebSocket connections through the proxy. */
-  get openSockets(): number {
-    return this.sockets.size;
-  }
-
-  /** Cuts every connection at once (both directions, no close handshake). */
-  cut(): void {
-    for (const [a, b] of this.pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    this.pairs.clear();
-    this.sockets.clear();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
+export { FaultProxy } from "../helpers/fault-proxy.js";
 
 /** Resolves once `check` returns true; rejects after `ms`. */
 export async function waitUntil(check: () => boolean, ms = 5_000, what = "condition"): Promise<void> {

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, OutputView, TerminalClient } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { CutProxy, countingCommand, countingText, sleep, startTestGateway } from "./helpers.js";
+import { FaultProxy, countingCommand, countingText, sleep, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 /** Lines the producer prints, and over how long: cuts land while output flows. */
@@ -24,7 +24,7 @@ const cutTimes = fc
   .array(fc.integer({ min: 0, max: PRODUCE_MS - 100 }), { minLength: 1, maxLength: 5 })
   .map((a) => [...a].sort((x, y) => x - y));
 
-async function cutAt(proxy: CutProxy, times: readonly number[]): Promise<void> {
+async function cutAt(proxy: FaultProxy, times: readonly number[]): Promise<void> {
   let elapsed = 0;
   for (const t of times) {
     await sleep(t - elapsed);
@@ -37,7 +37,7 @@ describe("resume after dropped connections", () => {
   it("delivers every event exactly once, in order, whenever the socket is cut (/v1/ws)", async () => {
     await fc.assert(
       fc.asyncProperty(cutTimes, async (times) => {
-        const proxy = await CutProxy.start(gw.url);
+        const proxy = await FaultProxy.start(gw.url);
         const client = await connect({ url: proxy.url, token: gw.token, reconnect: FAST_RECONNECT });
         try {
           const session = await client.createSession({ command: countingCommand(LINES, PRODUCE_MS) });
@@ -80,7 +80,7 @@ describe("resume after dropped connections", () => {
   it("delivers every output byte exactly once whenever the socket is cut (/ws/session)", async () => {
     await fc.assert(
       fc.asyncProperty(cutTimes, async (times) => {
-        const proxy = await CutProxy.start(gw.url);
+        const proxy = await FaultProxy.start(gw.url);
         const session = (await (
           await fetch(`${gw.url}/v1/sessions`, {
             method: "POST",

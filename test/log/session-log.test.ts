@@ -306,6 +306,22 @@ describe("session log", () => {
     again.close();
   });
 
+  it("trims output by bytes to the configured size, however many trims ran (regression: row sizes counted apart from entry sizes drifted until only the newest event was kept)", () => {
+    const maxBytes = 20_000;
+    const events = openLog(tempDir(), { maxEvents: 1_000_000, maxBytes }, { entries: 4, bytes: 1 << 20 });
+    const log = events.create("s1");
+    for (let batch = 0; batch < 40; batch++) {
+      for (let i = 0; i < 100; i++) log.appendOutputBytes("stdout", Buffer.from(`line ${batch}-${i}\n`), false);
+      events.flush();
+    }
+    const retained = log.read(log.first - 1).entries;
+    const bytes = retained.reduce((n, e) => n + e.size, 0);
+    expect(bytes).toBeLessThanOrEqual(maxBytes);
+    // Within one entry of the limit: retention keeps what the policy allows, not less.
+    expect(bytes).toBeGreaterThan(maxBytes - retained[0]!.size - 1);
+    expect(retained.at(-1)!.seq).toBe(4000);
+  });
+
   it("rejects a position past the head", () => {
     const log = openLog(tempDir()).create("s1");
     log.append(custom(1));

@@ -1,0 +1,115 @@
+/**
+ * `logs -f` across a network outage long enough for retention to drop output it had not
+ * read: it must say so on stderr (once), not skip silently, and print exactly what the
+ * gateway still has after what it printed before.
+ */
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
+import { FaultProxy, startTestGateway, waitUntil } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
+import { CLI, REPO } from "./helpers.js";
+
+let gw: TestGateway;
+let http: HttpClient;
+beforeAll(async () => {
+  // A few hundred small events: a burst while the follower is away trims what it had not read.
+  gw = await startTestGateway({ config: { retention: { maxBytes: 20_000 } } });
+  http = new HttpClient({ url: gw.url, token: gw.token });
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+function lines(tag: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${tag}${i}\n`);
+}
+
+async function append(id: string, chunks: readonly string[]): Promise<void> {
+  await http.appendEvents(
+    id,
+    chunks.map((data) => ({ type: "output" as const, data: { stream: "stdout" as const, data } })),
+  );
+}
+
+describe("logs -f across an outage that retention outlasted", () => {
+  it.each([["raw"], ["json"]] as const)("%s: says what was dropped, then prints what is retained", async (mode) => {
+    const proxy = await FaultProxy.start(gw.url);
+    const { id } = await http.createSession({ kind: "stream" });
+    await append(id, lines("a", 5));
+    const args = ["logs", "-f", ...(mode === "json" ? ["--json"] : []), id];
+    const child = spawn(CLI[0]!, [...CLI.slice(1), ...args], {
+      cwd: REPO,
+      env: { ...process.env, SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_LOG_LEVEL: "silent" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    try {
+      // Following: the first lines are printed and the follower's connection is up.
+      await waitUntil(() => stdout.includes(mode === "json" ? '"a4\\n"' : "a4\n"), 15_000, "the first lines");
+      await waitUntil(() => proxy.openSockets === 1, 15_000, "the follower's connection");
+      // Subscribed, not only upgraded: a cut before the gateway's hello is a failed first
+      // connect, which the CLI reports and gives up on instead of reconnecting.
+      const deadline = Date.now() + 15_000;
+      while ((await http.getSession(id)).viewers !== 1) {
+        if (Date.now() > deadline) throw new Error("the follower never subscribed");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+
+      proxy.down = true;
+      proxy.cut();
+      await waitUntil(() => stderr.includes("connection lost; reconnecting"), 10_000, "the outage notice");
+      for (let batch = 0; batch < 10; batch++) await append(id, lines(`b${batch}-`, 100));
+      await waitUntil(() => (stderr.match(/\[switchboard\]/g) ?? []).length === 1, 1, "no other notice meanwhile");
+      proxy.down = false;
+      await waitUntil(() => stderr.includes("reconnected"), 15_000, "the reconnected notice");
+      await append(id, ["c0\n"]);
+      await http.appendEvents(id, { type: "exit", data: { exitCode: 0, signal: null } });
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill();
+      await proxy.close();
+    }
+
+    // Retention goes on trimming after the follower's replay: check against what the notice says.
+    const all = [...lines("a", 5), ...Array.from({ length: 10 }, (_, b) => lines(`b${b}-`, 100)).flat(), "c0\n"];
+    if (mode === "raw") {
+      const said = /output bytes 15 to (\d+) were dropped by retention; the replay goes on from byte (\d+)/.exec(
+        stderr,
+      );
+      expect(said).not.toBeNull();
+      const from = Number(said![2]);
+      expect(Number(said![1])).toBe(from);
+      expect(from).toBeGreaterThan(15);
+      const text = all.join("");
+      expect(stdout).toBe(text.slice(0, 15) + text.slice(from));
+    } else {
+      const said =
+        /events 6 to (\d+) were dropped by retention before they could be read; following from seq (\d+)/.exec(stderr);
+      expect(said).not.toBeNull();
+      const first = Number(said![2]);
+      expect(Number(said![1])).toBe(first - 1);
+      const events = stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { seq: number; type: string; data?: string });
+      const head = all.length + 1;
+      expect(events.map((e) => e.seq)).toEqual([
+        1,
+        2,
+        3,
+        4,
+        5,
+        ...Array.from({ length: head - first + 1 }, (_, i) => first + i),
+      ]);
+      expect(events.slice(5, -1).map((e) => e.data)).toEqual(all.slice(first - 1));
+    }
+    // One notice per fact: lost, (dropped,) back.
+    expect(stderr.match(/connection lost/g)).toHaveLength(1);
+    expect(stderr.match(/reconnected/g)).toHaveLength(1);
+  });
+});

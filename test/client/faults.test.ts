@@ -1,0 +1,119 @@
+/**
+ * Reconnection under real network faults (not only clean cuts): a black-holed connection —
+ * both sockets open, nothing forwarded, as after a laptop lid closes or a phone changes
+ * networks — must be noticed by the client's heartbeat in bounded time, replaced with
+ * backoff, and resumed with exactly the log's bytes and events: no gap, no duplicate.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { OutputView, TerminalClient, connect } from "../../src/client/node.js";
+import type { ConnectionState, SessionEvent, SwitchboardClient } from "../../src/client/node.js";
+import { FaultProxy, countingCommand, countingText, startTestGateway, waitUntil } from "./helpers.js";
+import type { TestGateway } from "./helpers.js";
+
+/** A short heartbeat, so that a silent connection is noticed within about a second. */
+const HEARTBEAT = { pingIntervalMs: 250, pongTimeoutMs: 250 };
+const FAST_RECONNECT = { initialDelayMs: 20, maxDelayMs: 200 };
+const LINES = 3_000;
+const PRODUCE_MS = 3_000;
+
+let gw: TestGateway;
+const cleanups: Array<() => unknown> = [];
+beforeAll(async () => {
+  gw = await startTestGateway();
+});
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+afterAll(async () => {
+  await gw.close();
+});
+
+async function proxy(): Promise<FaultProxy> {
+  const p = await FaultProxy.start(gw.url);
+  cleanups.push(() => p.close());
+  return p;
+}
+
+async function outputOf(session: string): Promise<string> {
+  const res = await fetch(`${gw.url}/v1/sessions/${session}/output?since=0`, {
+    headers: { Authorization: `Bearer ${gw.token}` },
+  });
+  return await res.text();
+}
+
+describe("a black-holed connection", () => {
+  it.each(["binary", "json"] as const)(
+    "TerminalClient (%s) notices it by its heartbeat, reconnects and resumes at the next byte",
+    async (output) => {
+      const p = await proxy();
+      const created = await fetch(`${gw.url}/v1/sessions`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ command: countingCommand(LINES, PRODUCE_MS) }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      const term = new TerminalClient({
+        url: p.url,
+        token: gw.token,
+        session: id,
+        since: 0,
+        output,
+        reconnect: FAST_RECONNECT,
+        ...HEARTBEAT,
+      });
+      cleanups.push(() => term.close());
+      const chunks: Buffer[] = [];
+      const states: ConnectionState[] = [];
+      term.on("data", ({ bytes }) => chunks.push(Buffer.from(bytes)));
+      term.on("state", ({ state }) => states.push(state));
+      await waitUntil(() => chunks.length > 0, 10_000, "first output");
+
+      p.blackhole();
+      const holeAt = Date.now();
+      await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
+      const noticedAfter = Date.now() - holeAt;
+      // Silence for the interval plus the timeout, checked once per interval.
+      expect(noticedAfter).toBeLessThan(2 * HEARTBEAT.pingIntervalMs + HEARTBEAT.pongTimeoutMs + 1_000);
+      p.heal();
+
+      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null });
+      const got = Buffer.concat(chunks).toString("utf8");
+      expect(got).toBe(countingText(LINES));
+      expect(got).toBe(await outputOf(id));
+      expect(p.upgrades).toBeGreaterThanOrEqual(2);
+    },
+  );
+
+  it("the SDK Client notices it, reconnects and resumes every event exactly once", async () => {
+    const p = await proxy();
+    const client: SwitchboardClient = await connect({
+      url: p.url,
+      token: gw.token,
+      reconnect: FAST_RECONNECT,
+      ...HEARTBEAT,
+    });
+    cleanups.push(() => client.close());
+    const states: ConnectionState[] = [];
+    client.on("state", ({ state }) => states.push(state));
+    const session = await client.createSession({ command: countingCommand(LINES, PRODUCE_MS) });
+    const events: SessionEvent[] = [];
+    const view = new OutputView();
+    const sub = client.subscribe(session.id, { since: 0 }, (e) => {
+      events.push(e);
+      view.push(e);
+    });
+    await waitUntil(() => events.some((e) => e.type === "output"), 10_000, "first output");
+
+    p.blackhole();
+    await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
+    p.heal();
+
+    const end = await sub.done;
+    expect(end?.type).toBe("exit");
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(view.text()).toBe(countingText(LINES));
+    const logged: SessionEvent[] = [];
+    for await (const e of client.http.allEvents(session.id, { since: 0 })) logged.push(e);
+    expect(events).toEqual(logged);
+  });
+});
