@@ -3,12 +3,16 @@
  * terminated — not closed, since a peer that does not read cannot take a close frame. The
  * gateway's clock drives the pings, so a ManualClock makes 45 s of silence take milliseconds.
  */
+import { request } from "node:http";
+import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
+import { SSE_HEARTBEAT_MS, SSE_STALLED_HEARTBEATS } from "../../src/server/routes/stream.js";
 import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
 import {
   MuxClient,
+  appendOutput,
   authHeaders,
   closed,
   createSession,
@@ -67,5 +71,48 @@ describe("dead peers", () => {
     clock.advance(WS_PING_INTERVAL_MS);
     await eventually(() => pings === WS_MISSED_PINGS_ALLOWED + 2, 5000, "pings go on");
     expect(session.viewers).toBe(1);
+  });
+
+  it("closes an SSE stream whose client stopped reading, and keeps one that reads", async () => {
+    const clock = new ManualClock(Date.now());
+    const gw = await startTestGateway(defer, { clock });
+    const { id } = await createSession(gw, { kind: "stream" });
+    const session = gw.core.sessions.get(id)!;
+    const open = () =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(`${gw.url}/v1/sessions/${id}/stream`, { headers: authHeaders(gw) }, resolve);
+        req.on("error", reject);
+        req.end();
+      });
+    const reading = await open();
+    let readBytes = 0;
+    reading.on("data", (chunk: Buffer) => (readBytes += chunk.length));
+    const stopped = await open();
+    defer(() => {
+      reading.destroy();
+      stopped.destroy();
+    });
+    stopped.pause();
+    stopped.socket.pause();
+    await eventually(() => session.viewers === 2, 5000, "two viewers");
+    // Output until the stopped client's socket takes no more: its feed falls back to catch-up.
+    const chunk = "x".repeat(60_000);
+    const catchUps = async () => (await gw.core.metrics.catchUps.get()).values[0]?.value ?? 0;
+    for (let i = 0; i < 400 && (await catchUps()) === 0; i++) await appendOutput(gw, id, [chunk, chunk, chunk, chunk]);
+    expect(await catchUps()).toBeGreaterThan(0);
+    // The beat that ends the interval the output was written in sees the socket take data; the
+    // next ones see it take nothing.
+    for (let beat = 0; beat < SSE_STALLED_HEARTBEATS; beat++) {
+      clock.advance(SSE_HEARTBEAT_MS);
+      await sleep(50);
+      expect(session.viewers).toBe(2);
+    }
+    clock.advance(SSE_HEARTBEAT_MS);
+    await eventually(() => session.viewers === 1, 5000, "the stopped stream to be closed");
+    // The reading one got everything so far and goes on.
+    const read = readBytes;
+    await appendOutput(gw, id, ["after"]);
+    await eventually(() => readBytes > read, 5000, "the reading stream to go on");
+    expect(reading.destroyed).toBe(false);
   });
 });

@@ -9,6 +9,13 @@ import type { Router } from "../router.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
+/**
+ * A stream whose writes have not moved for this many heartbeats in a row, with bytes waiting,
+ * is taken for a dead or suspended peer and closed (30–45 s; a WebSocket peer is terminated
+ * after two missed pings). SSE has no pong: a client that stopped reading is seen only by its
+ * socket not taking data. It comes back with `Last-Event-ID` and gets what it missed.
+ */
+export const SSE_STALLED_HEARTBEATS = 2;
 /** The reconnection delay suggested to EventSource clients. */
 export const SSE_RETRY_MS = 2_000;
 
@@ -48,12 +55,15 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     session.viewers++;
 
     let queued = 0;
+    /** Bytes the socket has taken so far (written through to the kernel). */
+    let taken = 0;
     let ending = false;
     const write = (text: string) => {
       const bytes = Buffer.byteLength(text);
       queued += bytes;
       res.write(text, (error) => {
         queued -= bytes;
+        taken += bytes;
         // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
         if (error || ending || res.destroyed) return;
         if (queued < sink.budgetBytes / 2) feed?.pump();
@@ -97,8 +107,18 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       sink.reset(session.log.first, session.log.head);
       feed = new SessionFeed(session.log, session.log.first - 1, sink, types, hooks);
     }
-    const heartbeat = setInterval(() => write(": ping\n\n"), SSE_HEARTBEAT_MS);
-    heartbeat.unref();
+    let stalled = 0;
+    let takenAtLastBeat = taken;
+    let heartbeat = core.clock.setTimeout(function beat() {
+      stalled = queued > 0 && taken === takenAtLastBeat ? stalled + 1 : 0;
+      takenAtLastBeat = taken;
+      if (stalled >= SSE_STALLED_HEARTBEATS) {
+        res.destroy();
+        return;
+      }
+      write(": ping\n\n");
+      heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
+    }, SSE_HEARTBEAT_MS);
     const stopRemoveWatch = session.onRemoved(() => {
       feed?.close();
       ending = true;
@@ -110,7 +130,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     res.on("close", () => {
       releaseConnection();
       stopRemoveWatch();
-      clearInterval(heartbeat);
+      heartbeat.cancel();
       feed?.close();
       core.metrics.sseClients.dec();
       session.viewers--;
