@@ -76,7 +76,11 @@ export interface HelloLimits {
 /** Frames the server sends on `/v1/ws`. */
 export type ServerFrame =
   | { op: "hello"; protocol: number; connId: string; limits: HelloLimits; serverTime: number }
-  | { op: "subscribed"; session: string; from: number; head: number; ref?: Ref }
+  /**
+   * `end`: the session's last event (`exit`/`lost`), when the session has ended at or before the
+   * subscriber's `since`: nothing will be delivered, the subscription is complete.
+   */
+  | { op: "subscribed"; session: string; from: number; head: number; end?: SessionEvent; ref?: Ref }
   | { op: "event"; session: string; event: SessionEvent }
   /** Several consecutive events of one session in one frame: sent during catch-up and while the socket is busy. */
   | { op: "events"; session: string; events: SessionEvent[] }

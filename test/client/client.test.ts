@@ -71,6 +71,20 @@ describe("SwitchboardClient", () => {
     expect(text).toEqual(["stderr:two\n", "stdout:one\n"]);
   });
 
+  it("ends a subscription resumed at the end of an ended session (a saved position) instead of waiting forever", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sh", "-c", "echo bye; exit 4"], env: TEST_ENV });
+    const end = await c.subscribe(session.id, () => undefined).done;
+    expect(end).toMatchObject({ type: "exit", exitCode: 4 });
+    // A program that saved the exit's seq as its position and comes back later.
+    const events: SessionEvent[] = [];
+    const resumed = c.subscribe(session.id, { since: end!.seq }, (e) => events.push(e));
+    const settled = await Promise.race([resumed.done, sleep(5_000).then(() => "still waiting")]);
+    expect(settled).toEqual(end);
+    expect(events).toEqual([]);
+    expect(resumed.ended).toBe(true);
+  });
+
   it("handles batched `events` frames during catch-up", async () => {
     const c = await client();
     const stream = await c.createSession({ kind: "stream", name: "batch" });
