@@ -9,6 +9,7 @@ import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type {
+  AbortResult,
   AppendEventInput,
   CreateSessionRequest,
   EventsPage,
@@ -207,13 +208,16 @@ export class SwitchboardClient {
     return (await this.request({ op: "prompt", session, text })) as { runId: string };
   }
 
-  /** Aborts the active run of an agent session (`all` also clears the queue). */
-  async abort(session: string, options: { all?: boolean } = {}): Promise<{ runId: string }> {
+  /**
+   * Aborts the active run of an agent session (`all` also clears the queue); the run ends with
+   * `chat.aborted`. Rejects with RUN_NOT_ACTIVE when there is nothing to abort.
+   */
+  async abort(session: string, options: { all?: boolean } = {}): Promise<AbortResult> {
     return (await this.request({
       op: "abort",
       session,
       ...(options.all !== undefined ? { all: options.all } : {}),
-    })) as { runId: string };
+    })) as AbortResult;
   }
 
   /** Answers an agent's permission request. */

@@ -15,6 +15,7 @@ export { TerminalClient } from "./terminal.js";
 export type { TerminalClientOptions, TerminalData, TerminalEvents, TerminalExit } from "./terminal.js";
 export { HttpClient, HTTP_TIMEOUT_MS } from "./http.js";
 export type {
+  AbortResult,
   AgentListing,
   AppendEventInput,
   CreateSessionRequest,

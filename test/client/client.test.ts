@@ -338,6 +338,24 @@ describe("SwitchboardClient", () => {
     await expectCode(c.abort(agent.id), "RUN_NOT_ACTIVE");
   });
 
+  it("aborts a run and its queue, and says how many queued runs it cleared", async () => {
+    const c = await client();
+    const agent = await c.createSession({ kind: "agent", agent: { adapter: "echo" } });
+    cleanup.push(() => c.deleteSession(agent.id));
+    const ends: SessionEvent[] = [];
+    c.subscribe(agent.id, { types: ["chat.final", "chat.aborted"] }, (e) => ends.push(e));
+    const first = await c.prompt(agent.id, "a long answer ".repeat(50));
+    const queued = [await c.prompt(agent.id, "second"), await c.prompt(agent.id, "third")];
+    const result = await c.abort(agent.id, { all: true });
+    const cleared: number = result.cleared;
+    expect(result).toEqual({ runId: first.runId, cleared: 2 });
+    expect(cleared).toBe(2);
+    await waitUntil(() => ends.length === 3, 5_000, "three chat.aborted");
+    expect(ends.map((e) => e.type === "chat.aborted" && e.runId)).toEqual([first.runId, ...queued.map((q) => q.runId)]);
+    const http = await c.http.abort(agent.id, { all: true }).catch((e: unknown) => e);
+    expect(http).toMatchObject({ code: "RUN_NOT_ACTIVE" });
+  });
+
   it("measures latency with ping/pong", async () => {
     const c = await client();
     expect(c.latency()).toBeUndefined();
