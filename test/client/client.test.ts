@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionError,
   connect,
+  outputBytes,
   SwitchboardClient,
   SwitchboardError,
   TerminalClient,
@@ -83,6 +84,17 @@ describe("SwitchboardClient", () => {
     expect(settled).toEqual(end);
     expect(events).toEqual([]);
     expect(resumed.ended).toBe(true);
+  });
+
+  it("gives the exact bytes of output that is not UTF-8 (outputBytes), where event.data is base64", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sh", "-c", "printf 'caf\\351 ok\\n'"], env: TEST_ENV });
+    const chunks: Uint8Array[] = [];
+    const sub = c.subscribe(session.id, { types: ["output"] }, (e) => {
+      if (e.type === "output") chunks.push(outputBytes(e));
+    });
+    await sub.done;
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x6f, 0x6b, 0x0a]));
   });
 
   it("handles batched `events` frames during catch-up", async () => {
