@@ -119,7 +119,8 @@ export type TerminalServerFrame =
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
   | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }
-  | { type: "exit"; exit_code: number | null; signal: string | null }
+  /** `state`: whether the session exited or was lost (a lost session has neither code nor signal). */
+  | { type: "exit"; exit_code: number | null; signal: string | null; state?: "exited" | "lost" }
   | { type: "error"; code: ErrorCode; message: string }
   | { type: "pong" };
 
