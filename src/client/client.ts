@@ -1,4 +1,5 @@
 import type { ErrorCode, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Channels } from "./channels.js";
@@ -431,15 +432,19 @@ export class SwitchboardClient {
         return;
       case "subscribed":
         this.channels.confirmed(frame);
+        if (frame.end !== undefined) this.leases.ended(frame.session);
         return;
       case "event":
         this.channels.deliver(frame.session, [frame.event]);
+        if (isSessionEnd(frame.event)) this.leases.ended(frame.session);
         return;
       case "events":
         this.channels.deliver(frame.session, frame.events);
+        if (frame.events.some(isSessionEnd)) this.leases.ended(frame.session);
         return;
       case "reset":
         this.channels.reset(frame);
+        if (frame.reason === "deleted") this.leases.ended(frame.session);
         return;
       case "ack":
         this.requests.ack(frame.ref, frame.result);

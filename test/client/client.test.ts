@@ -220,6 +220,31 @@ describe("SwitchboardClient", () => {
     expect(p.upgrades).toBe(before + 1);
   });
 
+  it("forgets a control lease when its session ends: no reconnect for it, no control-lost after one", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const lost: string[] = [];
+    c.on("control-lost", ({ code }) => lost.push(code));
+    const session = await c.createSession({ command: ["sh", "-c", "read line; echo got $line"], env: TEST_ENV });
+    const sub = c.subscribe(session.id, () => undefined);
+    await c.control(session.id, "acquire");
+    await c.input(session.id, "hi\n");
+    expect(await sub.done).toMatchObject({ type: "exit", exitCode: 0 });
+
+    // The lease ended with the session: nothing needs the connection, so a cut leaves the client idle.
+    const before = p.upgrades;
+    p.cut();
+    await sleep(QUIET_MS);
+    expect(c.state).toBe("idle");
+    expect(p.upgrades).toBe(before);
+    // Coming back on demand does not ask for the ended session's lease again.
+    expect((await c.getSession(session.id)).state).toBe("exited");
+    await expectCode(c.input(session.id, "x"), "SESSION_NOT_RUNNING");
+    expect(p.upgrades).toBe(before + 1);
+    await sleep(QUIET_MS);
+    expect(lost).toEqual([]);
+  });
+
   it("keeps retrying while the gateway is down, then ends the loop once the session's end is delivered", async () => {
     const p = await proxy();
     const c = await client(p.url);
