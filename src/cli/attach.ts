@@ -178,10 +178,11 @@ export async function attach(options: AttachOptions): Promise<number> {
 }
 
 /**
- * Whether an ended session exited or was lost. The exit frame tells only when it has a code or
- * a signal; with neither (an agent or stream session, or a lost one) the session's state does.
+ * Whether an ended session exited or was lost. The exit frame says so (`state`); a gateway older
+ * than that field tells only by a code or a signal, and otherwise by the session's state.
  */
 async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit): Promise<"exited" | "lost"> {
+  if (exit.state !== undefined) return exit.state;
   if (exit.exitCode !== null || exit.signal !== null) return "exited";
   if (info.state !== "running") return info.state;
   try {

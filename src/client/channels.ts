@@ -78,8 +78,12 @@ export class Channels {
   /** The gateway's `subscribed`. */
   confirmed(frame: Extract<ServerFrame, { op: "subscribed" }>): void {
     if (frame.ref !== undefined) this.subscribeRefs.delete(frame.ref);
-    for (const sub of this.channels.get(frame.session) ?? [])
-      sub.confirm(frame.ref, { from: frame.from, head: frame.head });
+    const channel = this.channels.get(frame.session);
+    if (!channel) return;
+    let ended = false;
+    for (const sub of channel)
+      if (sub.confirm(frame.ref, { from: frame.from, head: frame.head }, frame.end)) ended = true;
+    if (ended) this.prune(frame.session, channel);
   }
 
   /** Events of a session, in seq order. */

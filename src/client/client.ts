@@ -1,4 +1,5 @@
 import type { ErrorCode, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Channels } from "./channels.js";
@@ -9,6 +10,7 @@ import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type {
+  AbortResult,
   AppendEventInput,
   CreateSessionRequest,
   EventsPage,
@@ -207,13 +209,16 @@ export class SwitchboardClient {
     return (await this.request({ op: "prompt", session, text })) as { runId: string };
   }
 
-  /** Aborts the active run of an agent session (`all` also clears the queue). */
-  async abort(session: string, options: { all?: boolean } = {}): Promise<{ runId: string }> {
+  /**
+   * Aborts the active run of an agent session (`all` also clears the queue); the run ends with
+   * `chat.aborted`. Rejects with RUN_NOT_ACTIVE when there is nothing to abort.
+   */
+  async abort(session: string, options: { all?: boolean } = {}): Promise<AbortResult> {
     return (await this.request({
       op: "abort",
       session,
       ...(options.all !== undefined ? { all: options.all } : {}),
-    })) as { runId: string };
+    })) as AbortResult;
   }
 
   /** Answers an agent's permission request. */
@@ -427,15 +432,19 @@ export class SwitchboardClient {
         return;
       case "subscribed":
         this.channels.confirmed(frame);
+        if (frame.end !== undefined) this.leases.ended(frame.session);
         return;
       case "event":
         this.channels.deliver(frame.session, [frame.event]);
+        if (isSessionEnd(frame.event)) this.leases.ended(frame.session);
         return;
       case "events":
         this.channels.deliver(frame.session, frame.events);
+        if (frame.events.some(isSessionEnd)) this.leases.ended(frame.session);
         return;
       case "reset":
         this.channels.reset(frame);
+        if (frame.reason === "deleted") this.leases.ended(frame.session);
         return;
       case "ack":
         this.requests.ack(frame.ref, frame.result);

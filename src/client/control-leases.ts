@@ -38,6 +38,15 @@ export class ControlLeases {
     this.onLost(lost);
   }
 
+  /**
+   * The session ended: its lease ended with it (the gateway says nothing then). Forgotten
+   * without a `control-lost`, so that it neither keeps the connection wanted nor is asked for
+   * again after a reconnect.
+   */
+  ended(session: string): void {
+    this.held.delete(session);
+  }
+
   /** A new connection is open: asks for every held lease again. */
   reacquireAll(): void {
     for (const session of this.held) {

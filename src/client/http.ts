@@ -35,6 +35,14 @@ export interface AgentListing {
   plugin?: string;
 }
 
+/** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */
+export interface AbortResult {
+  /** The run that was aborted; null when `all` only cleared the queue (no run was active). */
+  runId: string | null;
+  /** Queued runs removed by `all` (each ended with `chat.aborted`); 0 without it. */
+  cleared: number;
+}
+
 export interface EventsQuery {
   /** The last seq you have; events after it are returned. Default 0. */
   since?: number;
@@ -203,7 +211,8 @@ export class HttpClient {
     return this.json("POST", `${sessionPath(id)}/prompt`, { text });
   }
 
-  abort(id: string, options: { all?: boolean } = {}): Promise<{ runId: string }> {
+  /** Aborts the active run (`all`: and every queued one). Rejects with RUN_NOT_ACTIVE when there is none. */
+  abort(id: string, options: { all?: boolean } = {}): Promise<AbortResult> {
     return this.json("POST", `${sessionPath(id)}/abort`, options);
   }
 

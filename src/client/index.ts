@@ -15,6 +15,7 @@ export { TerminalClient } from "./terminal.js";
 export type { TerminalClientOptions, TerminalData, TerminalEvents, TerminalExit } from "./terminal.js";
 export { HttpClient, HTTP_TIMEOUT_MS } from "./http.js";
 export type {
+  AbortResult,
   AgentListing,
   AppendEventInput,
   CreateSessionRequest,
@@ -23,7 +24,7 @@ export type {
   HttpClientOptions,
   OutputChunk,
 } from "./http.js";
-export { OutputView, OUTPUT_VIEW_MAX_BYTES, utf8Length } from "./output-view.js";
+export { OutputView, OUTPUT_VIEW_MAX_BYTES, outputBytes, utf8Length } from "./output-view.js";
 export type { OutputViewChunk, OutputViewOptions } from "./output-view.js";
 export {
   backoffDelay,
@@ -45,4 +46,4 @@ export type { ClientError, ConnectionErrorCode } from "./errors.js";
 export { BEARER_SUBPROTOCOL_PREFIX, SWITCHBOARD_SUBPROTOCOL } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
-export type { ErrorCode, SessionEvent, SessionInfo } from "../protocol/index.js";
+export type { ErrorCode, EventOf, EventType, SessionEvent, SessionInfo } from "../protocol/index.js";

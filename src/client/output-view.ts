@@ -1,8 +1,22 @@
 import { decodeOutputData } from "../core/utf8-chunker.js";
-import type { OutputStream, SessionEvent } from "../protocol/index.js";
+import type { EventOf, OutputStream, SessionEvent } from "../protocol/index.js";
 
 /** Output bytes an {@link OutputView} keeps by default; older chunks are dropped first. */
 export const OUTPUT_VIEW_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The raw bytes one `output` event stands for. Output that is not UTF-8 travels as base64
+ * (`enc: "base64"`), so `event.data` is only the text when `enc` is absent: write these bytes
+ * instead when you print output as it arrives.
+ *
+ * @example
+ * client.subscribe(id, { types: ["output"] }, (event) => {
+ *   if (event.type === "output") process.stdout.write(outputBytes(event));
+ * });
+ */
+export function outputBytes(event: EventOf<"output">): Uint8Array {
+  return decodeOutputData(event.data, event.enc);
+}
 
 /** One output chunk as the log stored it: text, or base64 for bytes that are not UTF-8. */
 export interface OutputViewChunk {

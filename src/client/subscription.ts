@@ -38,7 +38,11 @@ export class Subscription {
   readonly session: string;
   /** Resolves when the gateway confirmed the subscription (first time only). */
   readonly ready: Promise<SubscribedInfo>;
-  /** Resolves with the session's last event (`exit`/`lost`) once delivered, or `undefined` after `unsubscribe()`. */
+  /**
+   * Resolves with the session's last event (`exit`/`lost`) once delivered — or, when `since`
+   * was already at or past it (a saved position), as soon as the gateway confirms, without
+   * delivering it again. Resolves with `undefined` after `unsubscribe()`.
+   */
   readonly done: Promise<SessionEvent | undefined>;
   private readonly wanted: ReadonlySet<string> | undefined;
   private readonly onEvent: (event: SessionEvent) => void;
@@ -109,11 +113,19 @@ export class Subscription {
     this.gate = ref;
   }
 
-  /** @internal The gateway answered the subscribe request `ref`. */
-  confirm(ref: Ref | undefined, info: SubscribedInfo): void {
-    if (this.gate === undefined || ref !== this.gate) return;
+  /**
+   * @internal The gateway answered the subscribe request `ref`. `end` is the session's last
+   * event when the session ended at or before the position asked for: this subscription has
+   * seen it already (it is not delivered again) and is complete. Returns true when it ended.
+   */
+  confirm(ref: Ref | undefined, info: SubscribedInfo, end?: SessionEvent): boolean {
+    if (this.gate === undefined || ref !== this.gate) return false;
     this.gate = undefined;
     this.markReady(info);
+    if (end === undefined || this._state !== "live" || end.seq > this._lastSeq) return false;
+    this._state = "ended";
+    this.settleDone.resolve(end);
+    return true;
   }
 
   private markReady(info: SubscribedInfo): void {

@@ -56,6 +56,11 @@ export interface TerminalData {
 export interface TerminalExit {
   exitCode: number | null;
   signal: string | null;
+  /**
+   * `lost` when the session's process went without an exit status (the gateway died under it):
+   * then `exitCode` and `signal` are null. Absent from gateways older than this field.
+   */
+  state?: "exited" | "lost";
 }
 
 export interface TerminalEvents {
@@ -257,7 +262,11 @@ export class TerminalClient {
       case "exit": {
         if (this.exited) return;
         this.exited = true;
-        const exit = { exitCode: frame.exit_code, signal: frame.signal };
+        const exit: TerminalExit = {
+          exitCode: frame.exit_code,
+          signal: frame.signal,
+          ...(frame.state !== undefined ? { state: frame.state } : {}),
+        };
         this.emitter.emit("exit", exit);
         this.settleDone.resolve(exit);
         this.finish(undefined);

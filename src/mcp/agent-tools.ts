@@ -155,8 +155,11 @@ const abortRun = defineTool({
   }),
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
-    const { runId } = await gateway.http.abort(args.id, { all: args.all });
-    return { text: `Aborted run ${runId} of ${args.id}.`, data: { id: args.id, run_id: runId } };
+    const { runId, cleared } = await gateway.http.abort(args.id, { all: args.all });
+    // With all, the queue may be all there was (no run active): runId is then null.
+    const what = runId !== null ? `Aborted run ${runId} of ${args.id}` : `No run of ${args.id} was active`;
+    const queue = cleared > 0 ? `; dropped ${cleared} queued prompt${cleared === 1 ? "" : "s"}` : "";
+    return { text: `${what}${queue}.`, data: { id: args.id, run_id: runId, cleared } };
   },
 });
 

@@ -76,7 +76,11 @@ export interface HelloLimits {
 /** Frames the server sends on `/v1/ws`. */
 export type ServerFrame =
   | { op: "hello"; protocol: number; connId: string; limits: HelloLimits; serverTime: number }
-  | { op: "subscribed"; session: string; from: number; head: number; ref?: Ref }
+  /**
+   * `end`: the session's last event (`exit`/`lost`), when the session has ended at or before the
+   * subscriber's `since`: nothing will be delivered, the subscription is complete.
+   */
+  | { op: "subscribed"; session: string; from: number; head: number; end?: SessionEvent; ref?: Ref }
   | { op: "event"; session: string; event: SessionEvent }
   /** Several consecutive events of one session in one frame: sent during catch-up and while the socket is busy. */
   | { op: "events"; session: string; events: SessionEvent[] }
@@ -115,7 +119,8 @@ export type TerminalServerFrame =
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
   | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }
-  | { type: "exit"; exit_code: number | null; signal: string | null }
+  /** `state`: whether the session exited or was lost (a lost session has neither code nor signal). */
+  | { type: "exit"; exit_code: number | null; signal: string | null; state?: "exited" | "lost" }
   | { type: "error"; code: ErrorCode; message: string }
   | { type: "pong" };
 

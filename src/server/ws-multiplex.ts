@@ -5,7 +5,7 @@ import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { LogEntry } from "../log/types.js";
 import { ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
-import type { Ref, ServerFrame } from "../protocol/index.js";
+import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf } from "./auth.js";
@@ -280,11 +280,13 @@ class MultiplexConnection {
     });
     this.subs.set(sessionId, { feed, session, unwatch });
     session.viewers++;
+    const end = endBefore(session, feed.cursor);
     this.send({
       op: "subscribed",
       session: session.id,
       from: feed.cursor + 1,
       head: session.log.head,
+      ...(end !== undefined ? { end } : {}),
       ...(ref !== undefined ? { ref } : {}),
     });
     if (trimmed) sink.reset(session.log.first, session.log.head);
@@ -325,6 +327,20 @@ class MultiplexConnection {
     this.controlled.get(sessionId)?.();
     this.controlled.delete(sessionId);
   }
+}
+
+const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
+
+/**
+ * The session's last event (`exit`/`lost`) when the session has ended and a subscriber at
+ * `cursor` already has it: nothing more will be delivered, and without it in `subscribed` a
+ * client resuming from a saved position at the end would wait for an end that never comes.
+ * (An ended session's log does not grow, so the end is at or before the head.)
+ */
+function endBefore(session: Session, cursor: number): SessionEvent | undefined {
+  if (session.running || cursor < session.log.head) return undefined;
+  const [entry] = session.log.read(session.log.first - 1, { types: END_TYPES, limit: 1 }).entries;
+  return entry !== undefined && entry.seq <= cursor ? (JSON.parse(entry.json) as SessionEvent) : undefined;
 }
 
 function refOf(raw: unknown): Ref | undefined {

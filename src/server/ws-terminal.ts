@@ -270,7 +270,12 @@ class TerminalConnection {
     }
     if (!session.running) {
       const r = session.record;
-      this.send({ type: "exit", exit_code: r.exitCode, signal: r.signal });
+      this.send({
+        type: "exit",
+        exit_code: r.exitCode,
+        signal: r.signal,
+        state: r.state === "lost" ? "lost" : "exited",
+      });
       this.ws.close(CLOSE_CODES.NORMAL, "session ended");
       return;
     }
@@ -346,8 +351,8 @@ class TerminalConnection {
         frames.push(
           JSON.stringify(
             e.type === "exit"
-              ? { type: "exit", exit_code: e.exitCode, signal: e.signal }
-              : { type: "exit", exit_code: null, signal: null },
+              ? { type: "exit", exit_code: e.exitCode, signal: e.signal, state: "exited" }
+              : { type: "exit", exit_code: null, signal: null, state: "lost" },
           ),
         );
         // A normal close once the exit frame is on its way.

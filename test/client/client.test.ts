@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionError,
   connect,
+  outputBytes,
   SwitchboardClient,
   SwitchboardError,
   TerminalClient,
@@ -69,6 +70,31 @@ describe("SwitchboardClient", () => {
     expect(sub.lastSeq).toBe(end!.seq);
     const text = events.flatMap((e) => (e.type === "output" ? [`${e.stream}:${e.data}`] : [])).sort();
     expect(text).toEqual(["stderr:two\n", "stdout:one\n"]);
+  });
+
+  it("ends a subscription resumed at the end of an ended session (a saved position) instead of waiting forever", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sh", "-c", "echo bye; exit 4"], env: TEST_ENV });
+    const end = await c.subscribe(session.id, () => undefined).done;
+    expect(end).toMatchObject({ type: "exit", exitCode: 4 });
+    // A program that saved the exit's seq as its position and comes back later.
+    const events: SessionEvent[] = [];
+    const resumed = c.subscribe(session.id, { since: end!.seq }, (e) => events.push(e));
+    const settled = await Promise.race([resumed.done, sleep(5_000).then(() => "still waiting")]);
+    expect(settled).toEqual(end);
+    expect(events).toEqual([]);
+    expect(resumed.ended).toBe(true);
+  });
+
+  it("gives the exact bytes of output that is not UTF-8 (outputBytes), where event.data is base64", async () => {
+    const c = await client();
+    const session = await c.createSession({ command: ["sh", "-c", "printf 'caf\\351 ok\\n'"], env: TEST_ENV });
+    const chunks: Uint8Array[] = [];
+    const sub = c.subscribe(session.id, { types: ["output"] }, (e) => {
+      if (e.type === "output") chunks.push(outputBytes(e));
+    });
+    await sub.done;
+    expect(Buffer.concat(chunks)).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x6f, 0x6b, 0x0a]));
   });
 
   it("handles batched `events` frames during catch-up", async () => {
@@ -192,6 +218,31 @@ describe("SwitchboardClient", () => {
     expect(session.state).toBe("exited");
     await expectCode(c.input(long.id, "x"), "SESSION_NOT_RUNNING");
     expect(p.upgrades).toBe(before + 1);
+  });
+
+  it("forgets a control lease when its session ends: no reconnect for it, no control-lost after one", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const lost: string[] = [];
+    c.on("control-lost", ({ code }) => lost.push(code));
+    const session = await c.createSession({ command: ["sh", "-c", "read line; echo got $line"], env: TEST_ENV });
+    const sub = c.subscribe(session.id, () => undefined);
+    await c.control(session.id, "acquire");
+    await c.input(session.id, "hi\n");
+    expect(await sub.done).toMatchObject({ type: "exit", exitCode: 0 });
+
+    // The lease ended with the session: nothing needs the connection, so a cut leaves the client idle.
+    const before = p.upgrades;
+    p.cut();
+    await sleep(QUIET_MS);
+    expect(c.state).toBe("idle");
+    expect(p.upgrades).toBe(before);
+    // Coming back on demand does not ask for the ended session's lease again.
+    expect((await c.getSession(session.id)).state).toBe("exited");
+    await expectCode(c.input(session.id, "x"), "SESSION_NOT_RUNNING");
+    expect(p.upgrades).toBe(before + 1);
+    await sleep(QUIET_MS);
+    expect(lost).toEqual([]);
   });
 
   it("keeps retrying while the gateway is down, then ends the loop once the session's end is delivered", async () => {
@@ -322,6 +373,24 @@ describe("SwitchboardClient", () => {
     expect(events[0]).toMatchObject({ type: "run.started", runId });
     expect(events.at(-1)).toMatchObject({ type: "chat.final", runId });
     await expectCode(c.abort(agent.id), "RUN_NOT_ACTIVE");
+  });
+
+  it("aborts a run and its queue, and says how many queued runs it cleared", async () => {
+    const c = await client();
+    const agent = await c.createSession({ kind: "agent", agent: { adapter: "echo" } });
+    cleanup.push(() => c.deleteSession(agent.id));
+    const ends: SessionEvent[] = [];
+    c.subscribe(agent.id, { types: ["chat.final", "chat.aborted"] }, (e) => ends.push(e));
+    const first = await c.prompt(agent.id, "a long answer ".repeat(50));
+    const queued = [await c.prompt(agent.id, "second"), await c.prompt(agent.id, "third")];
+    const result = await c.abort(agent.id, { all: true });
+    const cleared: number = result.cleared;
+    expect(result).toEqual({ runId: first.runId, cleared: 2 });
+    expect(cleared).toBe(2);
+    await waitUntil(() => ends.length === 3, 5_000, "three chat.aborted");
+    expect(ends.map((e) => e.type === "chat.aborted" && e.runId)).toEqual([first.runId, ...queued.map((q) => q.runId)]);
+    const http = await c.http.abort(agent.id, { all: true }).catch((e: unknown) => e);
+    expect(http).toMatchObject({ code: "RUN_NOT_ACTIVE" });
   });
 
   it("measures latency with ping/pong", async () => {

@@ -106,7 +106,7 @@ describe("resume after dropped connections", () => {
         try {
           await cutAt(proxy, times);
           const exit = await term.done;
-          expect(exit).toEqual({ exitCode: 0, signal: null });
+          expect(exit).toEqual({ exitCode: 0, signal: null, state: "exited" });
           expect(misplaced).toBe(0);
           expect(Buffer.concat(chunks).toString("utf8")).toBe(countingText(LINES));
         } finally {

@@ -38,7 +38,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
     expect(term.offset).toBe(6);
     expect(term.mode).toBe("pipe");
     await http.input(s.id, "hi\n");
-    await expect(term.done).resolves.toEqual({ exitCode: 4, signal: null });
+    await expect(term.done).resolves.toEqual({ exitCode: 4, signal: null, state: "exited" });
     expect(text()).toBe("cdef[hi]");
   });
 
@@ -53,7 +53,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
       open.push(term);
       const got: Array<{ kind: string; offset: number; bytes: number[] }> = [];
       term.on("data", ({ kind, offset, bytes }) => got.push({ kind, offset, bytes: [...bytes] }));
-      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null });
+      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null, state: "exited" });
       const all = got.flatMap((d) => d.bytes);
       expect(Buffer.from(all)).toEqual(Buffer.from([0x61, 0xc3, 0xa9, 0xff, ...Buffer.from("err"), 0x7a]));
       // Offsets are contiguous, and stderr is told apart from stdout.
@@ -80,8 +80,21 @@ describe("TerminalClient (/ws/session/:id)", () => {
     const s = await http.createSession({ command: ["sh", "-c", "echo done; kill -TERM $$"], env: TEST_ENV });
     await expect.poll(async () => (await http.getSession(s.id)).state).toBe("exited");
     const { term, text } = terminal(s.id, 0);
-    await expect(term.done).resolves.toEqual({ exitCode: null, signal: "SIGTERM" });
+    await expect(term.done).resolves.toEqual({ exitCode: null, signal: "SIGTERM", state: "exited" });
     expect(text()).toBe("done\n");
+  });
+
+  it("tells a lost session from one that exited, live and after the fact", async () => {
+    const s = await http.createSession({ kind: "stream", name: "producer" });
+    await http.appendEvents(s.id, { type: "output", data: { data: "partial" } });
+    const live = terminal(s.id, 0);
+    await waitUntil(() => live.text() === "partial", 10_000, "the replay");
+    // What the gateway does to a session whose process it lost (a crash under it).
+    gw.gateway.core.sessions.get(s.id)!.markLost("the producer went away");
+    await expect(live.term.done).resolves.toEqual({ exitCode: null, signal: null, state: "lost" });
+    const later = terminal(s.id, 0);
+    await expect(later.term.done).resolves.toEqual({ exitCode: null, signal: null, state: "lost" });
+    expect(later.text()).toBe("partial");
   });
 
   it("sends stdin and reports refusals (CONTROL_HELD) as typed error events", async () => {

@@ -358,8 +358,11 @@ describe("switchboard mcp", () => {
       const slow = await mcp.ok("prompt_agent", { id, text: "x".repeat(600), timeout_ms: 200 });
       expect(slow.data.status).toBe("timeout");
       expect(slow.text).toContain("wait_for_run continues waiting");
-      const aborted = await mcp.ok("abort_run", { id });
-      expect(aborted.data.run_id).toBe(slow.data.run_id);
+      const queued = await mcp.ok("prompt_agent", { id, text: "behind the slow one", wait: false });
+      expect(queued.data).toMatchObject({ status: "queued" });
+      const aborted = await mcp.ok("abort_run", { id, all: true });
+      expect(aborted.data).toEqual({ id, run_id: slow.data.run_id, cleared: 1 });
+      expect(aborted.text).toBe(`Aborted run ${slow.data.run_id} of ${id}; dropped 1 queued prompt.`);
       const end = await mcp.ok("wait_for_run", { id, run_id: slow.data.run_id });
       expect(end.data.status).toBe("chat.aborted");
 
