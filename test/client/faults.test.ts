@@ -76,7 +76,7 @@ describe("a black-holed connection", () => {
       expect(noticedAfter).toBeLessThan(2 * HEARTBEAT.pingIntervalMs + HEARTBEAT.pongTimeoutMs + 1_000);
       p.heal();
 
-      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null });
+      await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null, state: "exited" });
       const got = Buffer.concat(chunks).toString("utf8");
       expect(got).toBe(countingText(LINES));
       expect(got).toBe(await outputOf(id));
