@@ -9,6 +9,7 @@ import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
+import type { LogWriteFailure } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -42,6 +43,8 @@ import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 7317;
+/** While the log cannot write, its error line is repeated every this many failed attempts (a minute at one retry a second). */
+export const LOG_FAILURE_REMINDER_ATTEMPTS = 60;
 /** How long shutdown waits for processes to exit after TERM before KILL. */
 export const SHUTDOWN_GRACE_MS = 3000;
 /** The web UI's sign-ins (cookie hashes), kept across restarts. */
@@ -121,10 +124,13 @@ async function openGateway(
   const host = options.host ?? DEFAULT_HOST;
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
+  const store = new SqliteEventStore(join(dataDir, "switchboard.db"), {
+    onError: (error) => logger.error({ err: error }, "event log failed"),
+    ...logWriteReporting(logger, metrics, dataDir),
+  });
+  metrics.observeLog(store);
   const events = new EventLog({
-    store: new SqliteEventStore(join(dataDir, "switchboard.db"), {
-      onError: (error) => logger.error({ err: error }, "event log write failed"),
-    }),
+    store,
     clock,
     retention: resolveRetention(config),
     onCommit: (writes, ms) => metrics.recordCommit(writes, ms),
@@ -443,6 +449,37 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
   if (error.code === "EACCES")
     return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
   return error;
+}
+
+/**
+ * How failed log commits are reported: one error line when they start (not one per attempt,
+ * and no stack: a full disk is an expected condition), a reminder every
+ * {@link LOG_FAILURE_REMINDER_ATTEMPTS} attempts, one line when writes work again; a counter per attempt.
+ */
+function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: string) {
+  return {
+    onWriteFailed: (failure: LogWriteFailure) => {
+      metrics.logWriteFailures.inc({ code: failure.code ?? "unknown" });
+      if (failure.attempts !== 1 && failure.attempts % LOG_FAILURE_REMINDER_ATTEMPTS !== 0) return;
+      logger.error(
+        {
+          code: failure.code,
+          reason: failure.message,
+          dataDir,
+          attempts: failure.attempts,
+          failingForMs: Date.now() - failure.since,
+        },
+        "event log cannot write: new sessions, prompts and appended events are refused (LOG_UNAVAILABLE), running processes are held back, and what they wrote is kept in memory and retried until the disk takes it; free space in the data directory or make it writable",
+      );
+    },
+    onWriteRecovered: (failure: LogWriteFailure) => {
+      logger.info(
+        { dataDir, attempts: failure.attempts, failedForMs: Date.now() - failure.since },
+        "event log writable again: everything held in memory was written",
+      );
+    },
+    onWarning: (message: string) => logger.warn({ dataDir, reason: message }, "event log housekeeping failed"),
+  };
 }
 
 function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {

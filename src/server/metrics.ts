@@ -53,6 +53,30 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  /** Read at scrape time from the log's store. */
+  private logSource: { readonly writeFailure?: unknown; readonly unwrittenOps: number } | undefined;
+  readonly logWriteFailures = new Counter({
+    name: "switchboard_log_write_failures_total",
+    help: "Failed commits of the event log (each retry counts), by storage error code (SQLITE_FULL: disk full, SQLITE_READONLY, SQLITE_IOERR_*)",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+  readonly logWritable = new Gauge({
+    name: "switchboard_log_writable",
+    help: "1 when the event log's last commit succeeded, 0 while commits fail (new work is refused with LOG_UNAVAILABLE)",
+    registers: [this.registry],
+    collect: () => {
+      this.logWritable.set(this.logSource?.writeFailure ? 0 : 1);
+    },
+  });
+  readonly logUnwritten = new Gauge({
+    name: "switchboard_log_unwritten_writes",
+    help: "Events and session records appended and not yet committed to disk (grows while commits fail)",
+    registers: [this.registry],
+    collect: () => {
+      this.logUnwritten.set(this.logSource?.unwrittenOps ?? 0);
+    },
+  });
   readonly authFailures = new Counter({
     name: "switchboard_auth_failures_total",
     help: "Requests refused for missing or bad credentials",
@@ -71,6 +95,10 @@ export class GatewayMetrics {
 
   observeSessions(source: () => Iterable<{ kind: string; state: string }>): void {
     this.sessionSource = source;
+  }
+
+  observeLog(store: { readonly writeFailure?: unknown; readonly unwrittenOps: number }): void {
+    this.logSource = store;
   }
 
   recordCommit(writes: number, ms: number): void {
