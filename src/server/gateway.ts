@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -36,7 +36,7 @@ import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
-import { lockDataDir } from "./data-dir-lock.js";
+import { lockDataDir, prepareDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import { SessionPruner } from "./session-pruner.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
@@ -93,7 +93,7 @@ export interface Gateway {
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir);
   const lock = lockDataDir(dataDir);
   const undo: Array<() => unknown> = [() => lock.release()];
   try {
