@@ -223,7 +223,10 @@ async function openGateway(
         throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
       }
     } catch (error) {
-      rejectUpgrade(socket, toSwitchboardError(error));
+      const refusal = toSwitchboardError(error);
+      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
+      metrics.wsRefused.inc({ code: refusal.code });
+      rejectUpgrade(socket, refusal);
     }
   });
   // A request (headers and body) must arrive within these; a client trickling bytes would

@@ -37,6 +37,12 @@ export class GatewayMetrics {
     labelNames: ["endpoint"] as const,
     registers: [this.registry],
   });
+  readonly wsRefused = new Counter({
+    name: "switchboard_ws_upgrades_refused_total",
+    help: "WebSocket upgrades answered with an error instead of a connection, by error code (LIMIT_EXCEEDED: limits.connectionsPerToken)",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
   readonly catchUps = new Counter({
     name: "switchboard_catchup_total",
     help: "Times a connection fell behind and was switched to catch-up from the log",
