@@ -397,7 +397,7 @@ export class SqliteEventStore implements EventStore {
     } catch (error) {
       this.onError(
         new Error(
-          `${this.unwrittenOps} events and records were not written before the log closed (${(error as Error).message}; last failure: ${this._writeFailure?.message ?? "none"}): they are lost`,
+          `${this.unwrittenOps} events and records were not written before the log closed, and are lost: ${this._writeFailure?.message ?? (error as Error).message}`,
           { cause: error },
         ),
       );
