@@ -3,7 +3,7 @@ import type { SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
-import { SessionLog } from "./session-log.js";
+import { SessionLog, logUnavailable } from "./session-log.js";
 import type { EventStore, PersistedSession } from "./store.js";
 
 export interface EventLogOptions {
@@ -70,6 +70,12 @@ export class EventLog {
 
   saveSession(session: PersistedSession): void {
     this.options.store.enqueueSession(session);
+  }
+
+  /** Throws LOG_UNAVAILABLE while the store cannot write (see {@link SessionLog.assertWritable}). */
+  assertWritable(): void {
+    const failure = this.options.store.writeFailure;
+    if (failure) throw logUnavailable(failure);
   }
 
   /** Commits everything queued now. */

@@ -5,7 +5,7 @@ import { HotRing } from "./hot-ring.js";
 import { OutputEntry, outputOf } from "./output-entry.js";
 import { RETENTION_SCAN_BATCH } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
-import type { EventStore, StoredEntry, StoredLogState } from "./store.js";
+import type { EventStore, LogWriteFailure, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
 
 /** Most output bytes one `readOutput` collects (it may exceed this by one event). */
@@ -20,6 +20,14 @@ export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
  */
 export const LOG_BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024;
 export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
+
+/** The error new work gets while the log cannot write. */
+export function logUnavailable(failure: LogWriteFailure): SwitchboardError {
+  return new SwitchboardError(
+    "LOG_UNAVAILABLE",
+    `the event log cannot write to the data directory since ${new Date(failure.since).toISOString()} (${failure.message}), so nothing new is accepted; free space there (or make it writable again): the gateway retries by itself and accepts work again once a write succeeds`,
+  );
+}
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -128,6 +136,16 @@ export class SessionLog implements AppendableLog {
         resolve();
       });
     });
+  }
+
+  /**
+   * Throws LOG_UNAVAILABLE while the store cannot write: for new work (a session, a run, an
+   * external producer's events) that would only pile up in memory. What already runs goes on
+   * (processes are held back by the backlog, as by a slow disk).
+   */
+  assertWritable(): void {
+    const failure = this.store.writeFailure;
+    if (failure) throw logUnavailable(failure);
   }
 
   /** Observes the durable position moving forward (after a group commit). */

@@ -3,7 +3,14 @@ import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
 import { OUTPUT_ENTRY_OVERHEAD, OutputEntry } from "./output-entry.js";
-import type { EventStore, FlushListener, PersistedSession, StoredEntry, StoredLogState } from "./store.js";
+import type {
+  EventStore,
+  FlushListener,
+  LogWriteFailure,
+  PersistedSession,
+  StoredEntry,
+  StoredLogState,
+} from "./store.js";
 import type { LogEntry } from "./types.js";
 
 /** SQLite page size for new log files. */
@@ -55,9 +62,23 @@ const OUTPUT_SCAN_MAX_ROWS = 10_000;
 /** How long `flush()` waits for the writer thread before giving up (a stuck disk). */
 export const LOG_FLUSH_WAIT_MS = 30_000;
 
+/** How often the writer thread retries a batch it could not commit (disk full, read-only, I/O error). */
+export const LOG_WRITE_RETRY_MS = 1000;
+
 export interface SqliteEventStoreOptions {
-  /** Told when the writer thread failed to commit a batch (disk full, I/O error). */
+  /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
   onError?: (error: Error) => void;
+  /**
+   * Told after each failed commit attempt. The batch is kept and retried every `retryMs`;
+   * later batches wait behind it, so the log never gets a hole.
+   */
+  onWriteFailed?: (failure: LogWriteFailure) => void;
+  /** Told when a commit succeeds after failed ones: the failure it ends. */
+  onWriteRecovered?: (failure: LogWriteFailure) => void;
+  /** Told when something not needed for durability failed (freeing a purged session's pages). */
+  onWarning?: (message: string) => void;
+  /** Default {@link LOG_WRITE_RETRY_MS}. */
+  retryMs?: number;
 }
 
 /**
@@ -81,6 +102,8 @@ export class SqliteEventStore implements EventStore {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly flushedListeners: FlushListener[] = [];
   private readonly onError: (error: Error) => void;
+  private readonly options: SqliteEventStoreOptions;
+  private _writeFailure: LogWriteFailure | undefined;
   private closed = false;
   private readonly stmt: {
     readAfter: Statement<[string, number, number, number]>;
@@ -89,6 +112,7 @@ export class SqliteEventStore implements EventStore {
   };
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
+    this.options = options;
     this.onError =
       options.onError ??
       ((error) =>
@@ -141,9 +165,11 @@ export class SqliteEventStore implements EventStore {
         `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
     };
-    this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), { workerData: { file } });
+    this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), {
+      workerData: { file, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
+    });
     this.writer.unref();
-    this.writer.on("message", (m: { batch: number; ms?: number; error?: string }) => this.onWriterMessage(m));
+    this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
     this.writer.on("error", (error) => this.onError(error));
   }
 
@@ -202,16 +228,48 @@ export class SqliteEventStore implements EventStore {
     return batch;
   }
 
-  private onWriterMessage(message: { batch: number; ms?: number; error?: string }): void {
-    const done = this.inflight.get(message.batch);
-    if (message.error !== undefined) {
-      this.inflight.delete(message.batch);
-      this.onError(new Error(`the log could not commit a batch: ${message.error}`));
+  /**
+   * Why commits fail, while they do (undefined when the last commit succeeded). What was
+   * appended meanwhile is kept in memory and written once a commit succeeds.
+   */
+  get writeFailure(): LogWriteFailure | undefined {
+    return this._writeFailure;
+  }
+
+  /** Events and records appended and not committed yet (queued here or posted to the writer). */
+  get unwrittenOps(): number {
+    let n = this.queue.length;
+    for (const batch of this.inflight.values()) n += batch.writes;
+    return n;
+  }
+
+  private onWriterMessage(message: WriterMessage): void {
+    if ("warning" in message) {
+      this.options.onWarning?.(message.warning);
       return;
     }
+    if (message.error !== undefined) {
+      // The writer keeps the batch and retries it: it stays in flight, nothing is marked durable.
+      this._writeFailure = {
+        message: message.error,
+        code: message.code,
+        since: this._writeFailure?.since ?? Date.now(),
+        attempts: message.attempt ?? (this._writeFailure?.attempts ?? 0) + 1,
+      };
+      this.options.onWriteFailed?.(this._writeFailure);
+      return;
+    }
+    this.recovered();
     // Acknowledged already by a synchronous flush: nothing left to do.
-    if (!done) return;
+    if (!this.inflight.has(message.batch)) return;
     this.complete(message.batch, message.ms ?? 0);
+  }
+
+  private recovered(): void {
+    const failure = this._writeFailure;
+    if (!failure) return;
+    this._writeFailure = undefined;
+    this.options.onWriteRecovered?.(failure);
   }
 
   /** Marks `batch` and every earlier one durable (the writer commits in order). */
@@ -225,7 +283,8 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Commits everything queued and waits for the writer thread (used at shutdown and by tests).
-   * Returns the number of writes that were queued.
+   * Returns the number of writes that were queued. Throws when they cannot be committed now
+   * (they stay queued and the writer goes on retrying them).
    */
   flush(): number {
     if (this.closed) return 0;
@@ -238,6 +297,11 @@ export class SqliteEventStore implements EventStore {
     if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
       throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
     }
+    if (Atomics.load(signal, 0) === 2) {
+      // The failure message is posted before the signal is set, but not read yet: this thread was blocked.
+      throw new Error(`the log cannot write ${this.unwrittenOps} queued events and records: the disk refused them`);
+    }
+    this.recovered();
     this.complete(batch, performance.now() - started);
     return writes;
   }
@@ -326,9 +390,23 @@ export class SqliteEventStore implements EventStore {
     this.push({ kind: "delete", sessionId });
   }
 
+  /**
+   * Commits what is queued and closes the files. When the disk still refuses the last writes,
+   * they are lost: `onError` says how many, and the store closes anyway (a gateway that cannot
+   * write must still be able to stop and free its data directory).
+   */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    try {
+      this.flush();
+    } catch (error) {
+      this.onError(
+        new Error(
+          `${this.unwrittenOps} events and records were not written before the log closed, and are lost: ${this._writeFailure?.message ?? (error as Error).message}`,
+          { cause: error },
+        ),
+      );
+    }
     this.closed = true;
     // Wait for the writer to close its connection, so that ours is the last: closing it
     // checkpoints and removes the WAL synchronously, and nothing touches the files after close().
@@ -338,6 +416,12 @@ export class SqliteEventStore implements EventStore {
     this.db.close();
   }
 }
+
+/** What the writer thread posts back (see sqlite-writer.mjs). */
+type WriterMessage =
+  | { batch: number; ms?: number; error?: undefined }
+  | { batch: number; error: string; code?: string; attempt?: number }
+  | { warning: string };
 
 /**
  * The bytes with a backing buffer of their own size: posting a view to the writer clones its

@@ -10,9 +10,17 @@
 //                                            | {kind: "session", id, kind_, state, createdAt, meta}
 //                                            | {kind: "delete", sessionId}]
 //               {close: true, signal}  (signal: set once the connection is closed)
-// Messages out: {batch, ms} after a commit, {batch, error} when it failed.
+// workerData: {file, retryMs}
+// Messages out: {batch, ms} after a commit; {batch, error, code, attempt} when a commit failed.
 // `signal` is an Int32Array over a SharedArrayBuffer: set to 1 and notified after the batch,
-// for a main thread that waits synchronously (flush()).
+// for a main thread that waits synchronously (flush()); set to 2 when the batch could not be
+// committed yet (it is kept and retried).
+//
+// A batch that fails (disk full, read-only file system, I/O error) is never dropped: it stays
+// first in line, the batches posted after it wait behind it, and it is retried every
+// `workerData.retryMs` until it commits. Dropping it left a hole in the log that a later
+// commit then declared durable (measured: a 26 MB flood on a full 32 MiB disk kept 4.8 MB and
+// the exit, with the seqs between missing for good).
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 
@@ -61,35 +69,81 @@ const commit = db.transaction((ops) => {
   }
 });
 
+/** Posted batches not committed yet, oldest first: the first is the one being retried. */
+const pending = [];
+let retryTimer;
+let attempt = 0;
+
 parentPort.on("message", (message) => {
   if (message.close) {
     try {
+      // A last try for what waits; what still cannot be written is reported by the main thread.
+      if (pending.length > 0) drain();
       db.close();
     } finally {
-      Atomics.store(message.signal, 0, 1);
-      Atomics.notify(message.signal, 0);
+      clearTimeout(retryTimer);
+      wake(message.signal, 1);
       parentPort.close();
     }
     return;
   }
-  const started = performance.now();
-  try {
-    purged = false;
-    commit(message.ops);
-    if (purged) {
-      // Give the free pages back (what earlier page splits freed may still hold the session's
-      // bytes; files from before auto_vacuum have none to give), then empty the WAL, which
-      // still holds pages as they were (best effort: with readers in the way it is reused later).
-      db.pragma("incremental_vacuum");
-      db.pragma("wal_checkpoint(TRUNCATE)");
-    }
-    parentPort.postMessage({ batch: message.batch, ms: performance.now() - started });
-  } catch (error) {
-    parentPort.postMessage({ batch: message.batch, error: String(error?.message ?? error) });
-  } finally {
-    if (message.signal) {
-      Atomics.store(message.signal, 0, 1);
-      Atomics.notify(message.signal, 0);
-    }
-  }
+  pending.push(message);
+  // While a batch is being retried, new batches wait for its timer; a synchronous flush tries at once.
+  if (retryTimer === undefined || message.signal) drain();
 });
+
+/** Commits the pending batches in order, until one fails (then retries it later) or none is left. */
+function drain() {
+  clearTimeout(retryTimer);
+  retryTimer = undefined;
+  while (pending.length > 0) {
+    const message = pending[0];
+    const started = performance.now();
+    try {
+      purged = false;
+      commit(message.ops);
+    } catch (error) {
+      attempt++;
+      parentPort.postMessage({
+        batch: message.batch,
+        error: String(error?.message ?? error),
+        code: typeof error?.code === "string" ? error.code : undefined,
+        attempt,
+      });
+      // Whoever waits synchronously learns now that its batch is not durable yet (it stays queued).
+      for (const waiting of pending) {
+        wake(waiting.signal, 2);
+        waiting.signal = undefined;
+      }
+      retryTimer = setTimeout(drain, workerData.retryMs);
+      return;
+    }
+    attempt = 0;
+    pending.shift();
+    if (purged) vacuum();
+    parentPort.postMessage({ batch: message.batch, ms: performance.now() - started });
+    wake(message.signal, 1);
+  }
+}
+
+/**
+ * After a purge: give the free pages back (what earlier page splits freed may still hold the
+ * session's bytes; files from before auto_vacuum have none to give), then empty the WAL, which
+ * still holds pages as they were. Best effort, after the commit: with readers in the way the WAL
+ * is reused later, and on a full disk the next purge or checkpoint does it.
+ */
+function vacuum() {
+  try {
+    db.pragma("incremental_vacuum");
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  } catch (error) {
+    // The purge itself is committed; failing here must not make the batch look failed (a retry would insert it twice).
+    parentPort.postMessage({ warning: `removing a session's free pages failed: ${String(error?.message ?? error)}` });
+  }
+}
+
+function wake(signal, value) {
+  if (!signal) return;
+  Atomics.store(signal, 0, value);
+  Atomics.notify(signal, 0);
+}

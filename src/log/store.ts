@@ -24,6 +24,18 @@ export interface StoredEntry extends LogEntry {
   readonly outEnd?: number | undefined;
 }
 
+/** Why the log cannot write, from the first failed commit on, until a commit succeeds again. */
+export interface LogWriteFailure {
+  /** The storage's message, e.g. "database or disk is full". */
+  message: string;
+  /** The storage's code, e.g. SQLITE_FULL, SQLITE_READONLY, SQLITE_IOERR_WRITE (undefined when it has none). */
+  code: string | undefined;
+  /** When the first commit failed (epoch ms). */
+  since: number;
+  /** Failed commit attempts so far. */
+  attempts: number;
+}
+
 /** Observes a group commit: the durable seq per session, and the batch's size and duration. */
 export type FlushListener = (durable: ReadonlyMap<string, number>, stats: { writes: number; ms: number }) => void;
 
@@ -50,5 +62,10 @@ export interface EventStore {
   loadSessions(): PersistedSession[];
   loadLogState(sessionId: string): StoredLogState;
   deleteSession(sessionId: string): void;
+  /**
+   * Why commits fail, while they do (undefined when they succeed): what was appended meanwhile
+   * waits in memory and is written, in order, once the storage takes it again.
+   */
+  readonly writeFailure?: LogWriteFailure | undefined;
   close(): void;
 }

@@ -68,6 +68,11 @@ export const ERROR_CODES = {
   },
   PLUGIN_TIMEOUT: { status: 504, summary: "A plugin call did not answer in time." },
   SHUTTING_DOWN: { status: 503, summary: "The gateway is shutting down." },
+  LOG_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "The event log cannot write (disk full, read-only): no new sessions, runs or appended events. Retry later.",
+  },
   INTERNAL: { status: 500, summary: "An unexpected error; the gateway log has the details." },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -1,8 +1,47 @@
-import { join } from "node:path";
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 
 /** The file in the data directory whose lock says a gateway is using it. */
 export const DATA_DIR_LOCK_FILE = "gateway.lock";
+
+/**
+ * Creates the data directory if needed and checks that the gateway can write there, or throws
+ * an error that names the directory, why, and what to do. A read-only directory used to end
+ * serve with SQLite's "unable to open database file", and one that could not be created (a
+ * read-only file system) with "ENOENT: no such file or directory, mkdir".
+ */
+export function prepareDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, constants.W_OK);
+  } catch (error) {
+    throw new Error(
+      `the data directory ${dataDir} cannot be used: ${whyNotWritable(dataDir, error as NodeJS.ErrnoException)}; the gateway keeps its log, token and lock there: make it writable or give another --data-dir`,
+      { cause: error },
+    );
+  }
+}
+
+/** The reason, also when mkdir hides it (a recursive mkdir on a read-only file system says ENOENT). */
+function whyNotWritable(dataDir: string, error: NodeJS.ErrnoException): string {
+  let dir = dataDir;
+  for (;;) {
+    try {
+      accessSync(dir, constants.W_OK);
+      break;
+    } catch (inner) {
+      const code = (inner as NodeJS.ErrnoException).code;
+      if (code === "EROFS") return `${dir} is on a read-only file system`;
+      if (code === "EACCES") return `${dir} is not writable for this user`;
+      // ENOENT, ENOTDIR: it does not exist (as a directory); look at what would contain it.
+    }
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  return `${error.code ?? "error"}: ${error.message}`;
+}
 
 /** Held for as long as a gateway uses its data directory. */
 export interface DataDirLock {

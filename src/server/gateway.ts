@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -9,6 +9,7 @@ import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
+import type { LogWriteFailure } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -36,13 +37,15 @@ import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
-import { lockDataDir } from "./data-dir-lock.js";
+import { lockDataDir, prepareDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import { SessionPruner } from "./session-pruner.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_PORT = 7317;
+/** While the log cannot write, its error line is repeated every this many failed attempts (a minute at one retry a second). */
+export const LOG_FAILURE_REMINDER_ATTEMPTS = 60;
 /** How long shutdown waits for processes to exit after TERM before KILL. */
 export const SHUTDOWN_GRACE_MS = 3000;
 /** The web UI's sign-ins (cookie hashes), kept across restarts. */
@@ -93,7 +96,7 @@ export interface Gateway {
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dataDir = resolve(options.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareDataDir(dataDir);
   const lock = lockDataDir(dataDir);
   const undo: Array<() => unknown> = [() => lock.release()];
   try {
@@ -124,10 +127,13 @@ async function openGateway(
   const host = options.host ?? DEFAULT_HOST;
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
+  const store = new SqliteEventStore(join(dataDir, "switchboard.db"), {
+    onError: (error) => logger.error({ err: error }, "event log failed"),
+    ...logWriteReporting(logger, metrics, dataDir),
+  });
+  metrics.observeLog(store);
   const events = new EventLog({
-    store: new SqliteEventStore(join(dataDir, "switchboard.db"), {
-      onError: (error) => logger.error({ err: error }, "event log write failed"),
-    }),
+    store,
     clock,
     retention: resolveRetention(config),
     onCommit: (writes, ms) => metrics.recordCommit(writes, ms),
@@ -231,7 +237,10 @@ async function openGateway(
         throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
       }
     } catch (error) {
-      rejectUpgrade(socket, toSwitchboardError(error));
+      const refusal = toSwitchboardError(error);
+      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
+      metrics.wsRefused.inc({ code: refusal.code });
+      rejectUpgrade(socket, refusal);
     }
   });
   // A request (headers and body) must arrive within these; a client trickling bytes would
@@ -457,6 +466,37 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
   if (error.code === "EACCES")
     return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
   return error;
+}
+
+/**
+ * How failed log commits are reported: one error line when they start (not one per attempt,
+ * and no stack: a full disk is an expected condition), a reminder every
+ * {@link LOG_FAILURE_REMINDER_ATTEMPTS} attempts, one line when writes work again; a counter per attempt.
+ */
+function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: string) {
+  return {
+    onWriteFailed: (failure: LogWriteFailure) => {
+      metrics.logWriteFailures.inc({ code: failure.code ?? "unknown" });
+      if (failure.attempts !== 1 && failure.attempts % LOG_FAILURE_REMINDER_ATTEMPTS !== 0) return;
+      logger.error(
+        {
+          code: failure.code,
+          reason: failure.message,
+          dataDir,
+          attempts: failure.attempts,
+          failingForMs: Date.now() - failure.since,
+        },
+        "event log cannot write: new sessions, prompts and appended events are refused (LOG_UNAVAILABLE), running processes are held back, and what they wrote is kept in memory and retried until the disk takes it; free space in the data directory or make it writable",
+      );
+    },
+    onWriteRecovered: (failure: LogWriteFailure) => {
+      logger.info(
+        { dataDir, attempts: failure.attempts, failedForMs: Date.now() - failure.since },
+        "event log writable again: everything held in memory was written",
+      );
+    },
+    onWarning: (message: string) => logger.warn({ dataDir, reason: message }, "event log housekeeping failed"),
+  };
 }
 
 function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {

@@ -37,6 +37,12 @@ export class GatewayMetrics {
     labelNames: ["endpoint"] as const,
     registers: [this.registry],
   });
+  readonly wsRefused = new Counter({
+    name: "switchboard_ws_upgrades_refused_total",
+    help: "WebSocket upgrades answered with an error instead of a connection, by error code (LIMIT_EXCEEDED: limits.connectionsPerToken)",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
   readonly catchUps = new Counter({
     name: "switchboard_catchup_total",
     help: "Times a connection fell behind and was switched to catch-up from the log",
@@ -52,6 +58,30 @@ export class GatewayMetrics {
     help: "Sessions removed with their logs, by why (purge: a DELETE with ?purge; retention: retention.endedSessions)",
     labelNames: ["reason"] as const,
     registers: [this.registry],
+  });
+  /** Read at scrape time from the log's store. */
+  private logSource: { readonly writeFailure?: unknown; readonly unwrittenOps: number } | undefined;
+  readonly logWriteFailures = new Counter({
+    name: "switchboard_log_write_failures_total",
+    help: "Failed commits of the event log (each retry counts), by storage error code (SQLITE_FULL: disk full, SQLITE_READONLY, SQLITE_IOERR_*)",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+  readonly logWritable = new Gauge({
+    name: "switchboard_log_writable",
+    help: "1 when the event log's last commit succeeded, 0 while commits fail (new work is refused with LOG_UNAVAILABLE)",
+    registers: [this.registry],
+    collect: () => {
+      this.logWritable.set(this.logSource?.writeFailure ? 0 : 1);
+    },
+  });
+  readonly logUnwritten = new Gauge({
+    name: "switchboard_log_unwritten_writes",
+    help: "Events and session records appended and not yet committed to disk (grows while commits fail)",
+    registers: [this.registry],
+    collect: () => {
+      this.logUnwritten.set(this.logSource?.unwrittenOps ?? 0);
+    },
   });
   readonly authFailures = new Counter({
     name: "switchboard_auth_failures_total",
@@ -77,6 +107,10 @@ export class GatewayMetrics {
 
   observeSessions(source: () => Iterable<{ kind: string; state: string }>): void {
     this.sessionSource = source;
+  }
+
+  observeLog(store: { readonly writeFailure?: unknown; readonly unwrittenOps: number }): void {
+    this.logSource = store;
   }
 
   recordCommit(writes: number, ms: number): void {

@@ -62,6 +62,7 @@ export class AgentGatewaySession extends Session {
 
   override prompt(text: string, by: Actor): { runId: string } {
     this.assertRunning();
+    this.log.assertWritable();
     const result = this.agent!.prompt(text, by);
     this.touch();
     return result;

@@ -92,6 +92,7 @@ export class SessionManager {
     factory: SessionFactory<S>,
   ): S {
     if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
+    this.options.events.assertWritable();
     this.checkLimits(init.owner);
     const record: SessionRecord = {
       id: newSessionId(),

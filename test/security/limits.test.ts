@@ -253,6 +253,9 @@ describe("limits", () => {
     await until(async () => Mux.open(gw, "alice").catch(() => undefined), "a free slot");
     // The terminal endpoint shares the count.
     await expect(WsClient.open(gw, `/ws/session/${s.id}`, "alice")).rejects.toMatchObject({ status: 429 });
+    // An operator sees the refusals (they are not in the HTTP request counts).
+    const metrics = (await http(gw, "admin").get("/metrics")).text;
+    expect(metrics).toContain('switchboard_ws_upgrades_refused_total{code="LIMIT_EXCEEDED"} 2');
   });
 
   it("counts /v1/ws, /ws/session and SSE together toward limits.connectionsPerToken", async () => {

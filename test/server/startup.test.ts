@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -73,6 +73,30 @@ describe("starting a gateway", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`switchboard: another gateway is using the data directory ${first.dataDir}`);
     await waitFor(async () => (await api(first.url).get("/v1/sessions")).status === 200, 5_000, "first still serving");
+  });
+
+  it("refuses a data directory it cannot write with exit code 1, saying which and why", async () => {
+    if (process.getuid?.() !== 0) {
+      throw new Error("this test mounts a read-only tmpfs: run it as root (CI does)");
+    }
+    const disk = tempDir("switchboard-ro-");
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", disk]);
+    onTestFinished(() => {
+      execFileSync("umount", ["-l", disk]);
+    });
+    // Was: "switchboard: ENOENT: no such file or directory, mkdir '…/data'".
+    const created = await serve(["--port", "0", "--data-dir", `${disk}/data`]);
+    expect(created.code).toBe(1);
+    expect(created.stderr).toContain(
+      `switchboard: the data directory ${disk}/data cannot be used: ${disk} is on a read-only file system;`,
+    );
+    expect(created.stderr).toContain("--data-dir");
+    // Was: "switchboard: unable to open database file".
+    const existing = await serve(["--port", "0", "--data-dir", disk]);
+    expect(existing.code).toBe(1);
+    expect(existing.stderr).toContain(
+      `switchboard: the data directory ${disk} cannot be used: ${disk} is on a read-only file system;`,
+    );
   });
 
   it("prints a UI address a browser here can open, also when bound to every address", () => {

@@ -199,6 +199,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
       );
     }
     session.assertRunning();
+    session.log.assertWritable();
     // Validate the whole batch against the session kind before appending any of it.
     if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
       throw new SwitchboardError(

@@ -1,0 +1,151 @@
+import { execFileSync } from "node:child_process";
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { startGateway } from "../../src/server/gateway.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import { createLogger } from "../../src/server/logger.js";
+import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+
+/**
+ * A file system of `size` that the test can fill: a tmpfs mounted for the test. Mounting needs
+ * root (CI runs the suite as root); anywhere else this fails and says so, instead of skipping.
+ */
+function smallDisk(size: string): string {
+  if (process.getuid?.() !== 0) {
+    throw new Error("this test mounts a tmpfs to fill the disk: run it as root (CI does)");
+  }
+  const dir = tempDir("switchboard-disk-");
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
+  onTestFinished(() => {
+    execFileSync("umount", ["-l", dir]);
+  });
+  return dir;
+}
+
+/** Writes zeros into `file` until the disk is full. */
+function fillDisk(file: string): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function logLines(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = createLogger({
+    level: "info",
+    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  });
+  return { lines, logger };
+}
+
+async function metric(gateway: Gateway, name: string): Promise<string> {
+  const text = (await api(gateway.url).get("/metrics")).text;
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith(name))
+    .join("\n");
+}
+
+/** `seq 1 4000000`: 30.9 MB, more than the disk takes and more than the log holds back in memory (16 MiB). */
+const LINES = 4_000_000;
+
+describe("a full disk", () => {
+  it("holds the output back, refuses new work with LOG_UNAVAILABLE, and writes everything once space is freed", async () => {
+    // Room for the whole output once the filler is gone (the WAL alone grows to 64 MiB before a checkpoint).
+    const disk = smallDisk("160m");
+    const dataDir = `${disk}/data`;
+    mkdirSync(dataDir);
+    const { lines, logger } = logLines();
+    const gateway = await startGateway({ host: "127.0.0.1", port: 0, token: TEST_TOKEN, dataDir, logger });
+    let open = true;
+    onTestFinished(async () => {
+      if (open) await gateway.close();
+    });
+    const http = api(gateway.url);
+    fillDisk(`${disk}/filler`);
+
+    const { json: session } = await http.post("/v1/sessions", { command: ["seq", "1", String(LINES)] });
+    expect(session.state).toBe("running");
+
+    // The commits fail: the gateway says so once in its log, in its metrics and to new work.
+    await waitFor(async () => (await metric(gateway, "switchboard_log_writable")).endsWith(" 0"), 15_000, "writable 0");
+    expect(await metric(gateway, "switchboard_log_write_failures_total")).toMatch(
+      /switchboard_log_write_failures_total\{code="SQLITE_FULL"\} [1-9]/,
+    );
+    const refused = await http.post("/v1/sessions", { command: ["true"] });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.code).toBe("LOG_UNAVAILABLE");
+    expect(refused.json.error.message).toMatch(/cannot write .*database or disk is full.*free space/);
+    const failures = lines.filter((l) => l["level"] === 50);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ code: "SQLITE_FULL", reason: "database or disk is full", dataDir });
+    expect(failures[0]).not.toHaveProperty("err"); // one line, no stack: an expected condition
+
+    // The process is held back, not read into memory: its output stops growing well short of the end.
+    let seen = -1;
+    const held = await waitFor(
+      async () => {
+        const info = (await http.get(`/v1/sessions/${session.id}`)).json;
+        const stopped = info.outputBytes === seen;
+        seen = info.outputBytes;
+        await new Promise((r) => setTimeout(r, 250));
+        return stopped ? info : undefined;
+      },
+      15_000,
+      "the output to stop growing",
+    );
+    await new Promise((r) => setTimeout(r, 1500)); // the retries (one a second) must not let it through
+    const later = (await http.get(`/v1/sessions/${session.id}`)).json;
+    expect(later.state).toBe("running");
+    expect(later.outputBytes).toBe(held.outputBytes);
+    expect(later.outputBytes).toBeLessThan(20 * 1024 * 1024);
+
+    rmSync(`${disk}/filler`);
+    const ended = await waitFor(
+      async () => {
+        const info = (await http.get(`/v1/sessions/${session.id}`)).json;
+        return info.state === "exited" ? info : undefined;
+      },
+      20_000,
+      "the session to end once space was freed",
+    );
+    expect(ended.exitCode).toBe(0);
+    await waitFor(async () => (await metric(gateway, "switchboard_log_writable")).endsWith(" 1"), 10_000, "writable 1");
+    expect(lines.some((l) => l["msg"] === "event log writable again: everything held in memory was written")).toBe(
+      true,
+    );
+    expect((await http.post("/v1/sessions", { command: ["true"] })).status).toBe(201);
+    await gateway.close();
+    open = false;
+
+    // Read back after a restart: every line, every seq, the exit.
+    const again = await startGateway({ host: "127.0.0.1", port: 0, token: TEST_TOKEN, dataDir, logger });
+    onTestFinished(() => again.close());
+    const http2 = api(again.url);
+    let output = "";
+    while (output.length < ended.outputBytes) {
+      const page = (await http2.get(`/v1/sessions/${session.id}/output?since=${output.length}`)).text;
+      if (page === "") break;
+      output += page;
+    }
+    const expected = Array.from({ length: LINES }, (_, i) => `${i + 1}\n`).join("");
+    expect(output.length).toBe(expected.length);
+    expect(output === expected).toBe(true);
+    const events = [];
+    for (let since = 0; ;) {
+      const page = (await http2.get(`/v1/sessions/${session.id}/events?since=${since}&limit=10000`)).json;
+      events.push(...page.events);
+      if (page.next >= page.head) break;
+      since = page.next;
+    }
+    expect(events.map((e: { seq: number }) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
+    expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
+  });
+});
