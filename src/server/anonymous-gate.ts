@@ -1,5 +1,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import type { Socket } from "node:net";
+import { SwitchboardError } from "../protocol/index.js";
+import { rawHttpError } from "./http.js";
 
 /**
  * Caps the TCP connections one address may hold open before any request on them has presented
@@ -83,22 +85,13 @@ export class AnonymousConnectionGate {
 /** How long a refused connection is kept for the client to read its answer and close. */
 export const REFUSED_LINGER_MS = 5000;
 
-const REFUSAL_BODY = JSON.stringify({
-  error: {
-    code: "LIMIT_EXCEEDED",
-    message:
-      "this address has too many connections open without a valid credential (limits.anonymousConnectionsPerAddress); send Authorization: Bearer <token>, or close idle connections",
-  },
-});
-const REFUSAL = [
-  "HTTP/1.1 429 Too Many Requests",
-  "Content-Type: application/json; charset=utf-8",
-  `Content-Length: ${Buffer.byteLength(REFUSAL_BODY)}`,
-  "Retry-After: 5",
-  "Connection: close",
-  "",
-  REFUSAL_BODY,
-].join("\r\n");
+const REFUSAL = rawHttpError(
+  new SwitchboardError(
+    "LIMIT_EXCEEDED",
+    "this address has too many connections open without a valid credential (limits.anonymousConnectionsPerAddress); send Authorization: Bearer <token>, or close idle connections",
+  ),
+  { "Retry-After": "5" },
+);
 
 /** `127.0.0.0/8`, `::1` and their IPv4-mapped forms. */
 export function isLoopback(address: string): boolean {

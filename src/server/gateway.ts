@@ -1,9 +1,5 @@
 import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
-import { createServer } from "node:http";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import type { Duplex } from "node:stream";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
@@ -22,10 +18,10 @@ import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { ConfigInput } from "./config.js";
-import type { GatewayCore, RequestContext } from "./context.js";
+import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
-import { sendError, sendJson, toSwitchboardError } from "./http.js";
+import { createHttpServer, listen } from "./http-server.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
@@ -35,7 +31,6 @@ import { createPluginHost } from "./plugin-wiring.js";
 import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
-import { login, serveStatic } from "./routes/misc.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
 import { lockDataDir, prepareDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
@@ -50,13 +45,6 @@ export const LOG_FAILURE_REMINDER_ATTEMPTS = 60;
 export const SHUTDOWN_GRACE_MS = 3000;
 /** The web UI's sign-ins (cookie hashes), kept across restarts. */
 export const UI_SESSIONS_FILE = "ui-sessions.json";
-/** Time for a request's headers to arrive. */
-export const HEADERS_TIMEOUT_MS = 30_000;
-/** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
-export const REQUEST_TIMEOUT_MS = 60_000;
-/** How often Node checks those timeouts (its default, 30 s, let a stalled request live up to twice as long). */
-const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
-
 export interface GatewayOptions {
   host?: string;
   port?: number;
@@ -213,58 +201,13 @@ async function openGateway(
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 
-  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
-    // A refused connection has had its answer; its requests are left unanswered until it closes.
-    if (anonymous.refused(req.socket)) return;
-    void handleRequest(core, guard, router, req, res);
-  });
-  // Before Node's own listener: a connection over the cap is answered at once, before its request.
-  server.prependListener("connection", (socket: Socket) => {
-    if (!anonymous.admit(socket)) anonymous.refuse(socket);
-  });
-  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (anonymous.refused(req.socket)) return;
-    try {
-      guard.checkHost(req);
-      guard.checkOrigin(req);
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
-      if (path === "/v1/ws") {
-        const identity = guard.authenticate(req);
-        multiplex.handleUpgrade(req, socket, head, identity);
-      } else if (path.startsWith("/ws/session/")) {
-        terminal.handleUpgrade(req, socket, head, () => guard.authenticate(req));
-      } else {
-        throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
-      }
-    } catch (error) {
-      const refusal = toSwitchboardError(error);
-      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
-      metrics.wsRefused.inc({ code: refusal.code });
-      rejectUpgrade(socket, refusal);
-    }
-  });
-  // A request (headers and body) must arrive within these; a client trickling bytes would
-  // otherwise hold a socket forever without a token. They do not limit what follows a complete
-  // request: SSE responses and upgraded WebSockets live on.
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.keepAliveTimeout = 5_000;
-
+  const server = createHttpServer({ core, guard, router, anonymous, multiplex, terminal });
   undo.push(() => {
     multiplex.close();
     terminal.close();
     server.close();
   });
-  const port = options.port ?? DEFAULT_PORT;
-  await new Promise<void>((resolveListen, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, host, port));
-    server.once("error", onError);
-    server.listen(port, host, () => {
-      server.off("error", onError);
-      resolveListen();
-    });
-  });
-  const address = server.address() as AddressInfo;
+  const address = await listen(server, host, options.port ?? DEFAULT_PORT);
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${urlHost}:${address.port}`;
   logger.info({ url, dataDir }, "gateway listening");
@@ -340,80 +283,6 @@ async function openGateway(
   };
 }
 
-async function handleRequest(
-  core: GatewayCore,
-  guard: RequestGuard,
-  router: Router,
-  req: IncomingMessage,
-  res: ServerResponse,
-): Promise<void> {
-  const started = performance.now();
-  let url: URL;
-  try {
-    url = new URL(req.url ?? "/", "http://localhost");
-  } catch {
-    // An unparsable request target cannot name a route.
-    sendError(res, new SwitchboardError("BAD_REQUEST", "the request target is not a valid path"));
-    return;
-  }
-  let identityName: string | undefined;
-  try {
-    if (url.pathname === "/healthz") {
-      sendJson(res, 200, { ok: true });
-      return;
-    }
-    guard.checkHost(req);
-    guard.checkOrigin(req);
-    if (req.method === "POST" && url.pathname === "/v1/login") {
-      await login(core, req, res, guard);
-      return;
-    }
-    if (
-      (req.method === "GET" || req.method === "HEAD") &&
-      !url.pathname.startsWith("/v1/") &&
-      url.pathname !== "/metrics"
-    ) {
-      if (serveStatic(url.pathname, req.headers["accept-encoding"], res)) return;
-    }
-    const match = router.match(req.method ?? "GET", url.pathname);
-    if (match.kind === "not-found")
-      throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
-    const identity = guard.authenticate(req);
-    identityName = identity.name;
-    if (match.kind === "method-not-allowed") {
-      res.setHeader("Allow", match.allow.join(", "));
-      throw new SwitchboardError(
-        "METHOD_NOT_ALLOWED",
-        `${req.method} is not allowed here; use ${match.allow.join(" or ")}`,
-      );
-    }
-    const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
-    await match.handler(ctx);
-  } catch (error) {
-    if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
-      // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.
-      core.logger.debug({ path: url.pathname }, "request aborted by the client");
-      res.destroy();
-      return;
-    }
-    const e = toSwitchboardError(error);
-    if (e.code === "INTERNAL") core.logger.error({ err: error, path: url.pathname }, "request failed");
-    sendError(res, e);
-  } finally {
-    core.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
-    core.logger.debug(
-      {
-        method: req.method,
-        path: url.pathname,
-        status: res.statusCode,
-        ms: +(performance.now() - started).toFixed(2),
-        who: identityName,
-      },
-      "request",
-    );
-  }
-}
-
 /** How long a burst of file change notifications is collapsed into one reload. */
 export const CONFIG_WATCH_DEBOUNCE_MS = 200;
 
@@ -440,32 +309,6 @@ function watchConfig(file: string, reload: () => unknown, logger: Logger): { clo
       watcher?.close();
     },
   };
-}
-
-/** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */
-export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
-  const body = JSON.stringify({ error: error.toJSON() });
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${error.status} ${error.code}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  }
-  socket.destroy();
-}
-
-/** The token to run with: the given one, else DATA_DIR/token, else a new one written there with mode 0600. */
-/** A listen failure in words a user can act on. */
-function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
-  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-  if (error.code === "EADDRINUSE")
-    return new Error(
-      `${where} is in use (another gateway?): stop what listens there, or choose another port with --port or SWITCHBOARD_PORT (0 picks a free one)`,
-    );
-  if (error.code === "EADDRNOTAVAIL")
-    return new Error(`${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`);
-  if (error.code === "EACCES")
-    return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
-  return error;
 }
 
 /**
@@ -499,6 +342,7 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
   };
 }
 
+/** The token to run with: the given one, else DATA_DIR/token, else a new one written there with mode 0600. */
 function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
   if (given !== undefined && given !== "") return { token: given, generated: false };
   const file = join(dataDir, "token");

@@ -59,6 +59,22 @@ export function sendError(res: ServerResponse, error: unknown, extraHeaders: Rec
   sendJson(res, e.status, { error: e.toJSON() });
 }
 
+/**
+ * A whole HTTP/1.1 response carrying `{error}`, for sockets no ServerResponse owns (a refused
+ * upgrade, a connection refused on arrival): written as is, then the connection closes.
+ */
+export function rawHttpError(error: SwitchboardError, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error: error.toJSON() });
+  const lines = [
+    `HTTP/1.1 ${error.status} ${error.code}`,
+    "Content-Type: application/json",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    "Connection: close",
+  ];
+  return `${lines.join("\r\n")}\r\n\r\n${body}`;
+}
+
 export function toSwitchboardError(error: unknown): SwitchboardError {
   if (error instanceof SwitchboardError) return error;
   return new SwitchboardError("INTERNAL", "internal error; the gateway log has details");

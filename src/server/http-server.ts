@@ -1,0 +1,177 @@
+import { createServer } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { SwitchboardError } from "../protocol/index.js";
+import type { AnonymousConnectionGate } from "./anonymous-gate.js";
+import type { GatewayCore, RequestContext } from "./context.js";
+import type { RequestGuard } from "./guard.js";
+import { rawHttpError, sendError, sendJson, toSwitchboardError } from "./http.js";
+import type { Router } from "./router.js";
+import { login, serveStatic } from "./routes/misc.js";
+import type { MultiplexEndpoint } from "./ws-multiplex.js";
+import type { TerminalEndpoint } from "./ws-terminal.js";
+
+/** Time for a request's headers to arrive. */
+export const HEADERS_TIMEOUT_MS = 30_000;
+/** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** How often Node checks those timeouts (its default, 30 s, let a stalled request live up to twice as long). */
+const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
+
+/** What the gateway's HTTP server hands connections, requests and upgrades to. */
+export interface FrontDoor {
+  core: GatewayCore;
+  guard: RequestGuard;
+  router: Router;
+  anonymous: AnonymousConnectionGate;
+  multiplex: MultiplexEndpoint;
+  terminal: TerminalEndpoint;
+}
+
+/**
+ * The gateway's HTTP server: connections past the anonymous cap are refused on arrival, requests
+ * go through the guard to the routes (or the UI's files), upgrades to `/v1/ws` or `/ws/session`.
+ */
+export function createHttpServer(door: FrontDoor): Server {
+  const { core, guard, anonymous } = door;
+  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+    // A refused connection has had its answer; its requests are left unanswered until it closes.
+    if (anonymous.refused(req.socket)) return;
+    void handleRequest(door, req, res);
+  });
+  // Before Node's own listener: a connection over the cap is answered at once, before its request.
+  server.prependListener("connection", (socket: Socket) => {
+    if (!anonymous.admit(socket)) anonymous.refuse(socket);
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (anonymous.refused(req.socket)) return;
+    try {
+      guard.checkHost(req);
+      guard.checkOrigin(req);
+      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      if (path === "/v1/ws") {
+        const identity = guard.authenticate(req);
+        door.multiplex.handleUpgrade(req, socket, head, identity);
+      } else if (path.startsWith("/ws/session/")) {
+        door.terminal.handleUpgrade(req, socket, head, () => guard.authenticate(req));
+      } else {
+        throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
+      }
+    } catch (error) {
+      const refusal = toSwitchboardError(error);
+      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
+      core.metrics.wsRefused.inc({ code: refusal.code });
+      rejectUpgrade(socket, refusal);
+    }
+  });
+  // A request (headers and body) must arrive within these; a client trickling bytes would
+  // otherwise hold a socket forever without a token. They do not limit what follows a complete
+  // request: SSE responses and upgraded WebSockets live on.
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+/** Listens on `host:port`; a failure is rejected in words a user can act on. */
+export async function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  await new Promise<void>((resolveListen, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => reject(listenError(error, host, port));
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolveListen();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { core, guard, router } = door;
+  const started = performance.now();
+  let url: URL;
+  try {
+    url = new URL(req.url ?? "/", "http://localhost");
+  } catch {
+    // An unparsable request target cannot name a route.
+    sendError(res, new SwitchboardError("BAD_REQUEST", "the request target is not a valid path"));
+    return;
+  }
+  let identityName: string | undefined;
+  try {
+    if (url.pathname === "/healthz") {
+      sendJson(res, 200, { ok: true });
+      return;
+    }
+    guard.checkHost(req);
+    guard.checkOrigin(req);
+    if (req.method === "POST" && url.pathname === "/v1/login") {
+      await login(core, req, res, guard);
+      return;
+    }
+    if (
+      (req.method === "GET" || req.method === "HEAD") &&
+      !url.pathname.startsWith("/v1/") &&
+      url.pathname !== "/metrics"
+    ) {
+      if (serveStatic(url.pathname, req.headers["accept-encoding"], res)) return;
+    }
+    const match = router.match(req.method ?? "GET", url.pathname);
+    if (match.kind === "not-found")
+      throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
+    const identity = guard.authenticate(req);
+    identityName = identity.name;
+    if (match.kind === "method-not-allowed") {
+      res.setHeader("Allow", match.allow.join(", "));
+      throw new SwitchboardError(
+        "METHOD_NOT_ALLOWED",
+        `${req.method} is not allowed here; use ${match.allow.join(" or ")}`,
+      );
+    }
+    const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
+    await match.handler(ctx);
+  } catch (error) {
+    if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
+      // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.
+      core.logger.debug({ path: url.pathname }, "request aborted by the client");
+      res.destroy();
+      return;
+    }
+    const e = toSwitchboardError(error);
+    if (e.code === "INTERNAL") core.logger.error({ err: error, path: url.pathname }, "request failed");
+    sendError(res, e);
+  } finally {
+    core.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
+    core.logger.debug(
+      {
+        method: req.method,
+        path: url.pathname,
+        status: res.statusCode,
+        ms: +(performance.now() - started).toFixed(2),
+        who: identityName,
+      },
+      "request",
+    );
+  }
+}
+
+/** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */
+export function rejectUpgrade(socket: Duplex, error: SwitchboardError): void {
+  if (socket.writable) socket.end(rawHttpError(error));
+  socket.destroy();
+}
+
+/** A listen failure in words a user can act on. */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (error.code === "EADDRINUSE")
+    return new Error(
+      `${where} is in use (another gateway?): stop what listens there, or choose another port with --port or SWITCHBOARD_PORT (0 picks a free one)`,
+    );
+  if (error.code === "EADDRNOTAVAIL")
+    return new Error(`${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`);
+  if (error.code === "EACCES")
+    return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
+  return error;
+}
