@@ -56,8 +56,8 @@ export class EventLog {
   }
 
   /**
-   * Observes every event appended to any session (plugins subscribe through this). Called
-   * synchronously inside `append`; returns the function that removes the tap.
+   * Observes every event of any session as it is published (durable; plugins subscribe through
+   * this). Returns the function that removes the tap.
    */
   tap(listener: (sessionId: string, event: SessionEvent) => void): () => void {
     this.taps.add(listener);
@@ -70,6 +70,20 @@ export class EventLog {
 
   saveSession(session: PersistedSession): void {
     this.options.store.enqueueSession(session);
+  }
+
+  /**
+   * Resolves once every event appended so far, in any session, is published (durable and given
+   * to the listeners); undefined when nothing is waiting. An answer that follows an append
+   * waits for this (read-your-writes: what a client POSTed is then in what it GETs).
+   */
+  published(): Promise<void> | undefined {
+    let waits: Array<Promise<void>> | undefined;
+    for (const log of this.logs.values()) {
+      if (log.settled) continue;
+      (waits ??= []).push(log.whenPublished());
+    }
+    return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
   /** Commits everything queued now. */

@@ -9,9 +9,7 @@ import type { LogEntry } from "./types.js";
 /** SQLite page size for new log files. */
 export const SQLITE_PAGE_SIZE = 65536;
 
-/** How long appended events may wait before their group is committed. */
-export const LOG_FLUSH_INTERVAL_MS = 5;
-/** A group is committed at once when it reaches this many queued writes. */
+/** A group is posted to the writer at once when it reaches this many queued writes (even with one in flight). */
 export const LOG_FLUSH_MAX_BATCH = 8192;
 
 /** An op as it crosses to the writer thread (plain data: structured clone copies strings flat). */
@@ -57,8 +55,11 @@ export interface SqliteEventStoreOptions {
 
 /**
  * The embedded log: one SQLite file in WAL mode. Appends are queued and committed in one
- * transaction per batch (group commit), every `LOG_FLUSH_INTERVAL_MS` or when the batch is
- * full, by a writer thread (`sqlite-writer.mjs`) that owns the only writing connection:
+ * transaction per batch (group commit) by a writer thread. The group commit is adaptive:
+ * with no batch in flight, what is queued is posted at the end of the current tick (the log
+ * publishes an event only once it is durable, so a keystroke's echo waits for one commit, not
+ * for a timer); while a batch is in flight, appends accumulate and the next batch is posted
+ * when it is acknowledged, or at once when it reaches `LOG_FLUSH_MAX_BATCH` writes. A writer thread (`sqlite-writer.mjs`) that owns the only writing connection:
  * commits, fsyncs and WAL checkpoints never block the event loop that reads processes and
  * feeds viewers (measured: a 50 MiB PTY flood stalled the loop up to 60 ms per checkpoint
  * when commits ran on it). Reads use a second connection on this thread; WAL lets them run
@@ -73,7 +74,8 @@ export class SqliteEventStore implements EventStore {
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
   private readonly inflight = new Map<number, { durable: Map<string, number>; writes: number }>();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** A post is scheduled for the end of this tick. */
+  private scheduled = false;
   private readonly flushedListeners: FlushListener[] = [];
   private readonly onError: (error: Error) => void;
   private closed = false;
@@ -177,17 +179,18 @@ export class SqliteEventStore implements EventStore {
     this.queue.push(op);
     if (this.queue.length >= LOG_FLUSH_MAX_BATCH) {
       this.post(undefined);
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.post(undefined), LOG_FLUSH_INTERVAL_MS);
+    } else if (!this.scheduled && this.inflight.size === 0) {
+      // Nothing in flight: post once this tick's appends are queued (one batch for all of them).
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        if (!this.closed && this.inflight.size === 0) this.post(undefined);
+      });
     }
   }
 
   /** Hands the queued ops to the writer thread as one batch. Returns the batch number (0: nothing to send). */
   private post(signal: Int32Array | undefined): number {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
     if (this.queue.length === 0 && signal === undefined) return 0;
     const batch = this.nextBatch++;
     this.inflight.set(batch, { durable: this.queuedDurable, writes: this.queue.length });
@@ -202,11 +205,12 @@ export class SqliteEventStore implements EventStore {
     if (message.error !== undefined) {
       this.inflight.delete(message.batch);
       this.onError(new Error(`the log could not commit a batch: ${message.error}`));
-      return;
+    } else if (done) {
+      // (Not in flight: acknowledged already by a synchronous flush.)
+      this.complete(message.batch, message.ms ?? 0);
     }
-    // Acknowledged already by a synchronous flush: nothing left to do.
-    if (!done) return;
-    this.complete(message.batch, message.ms ?? 0);
+    // What accumulated while the writer was busy goes as the next batch.
+    if (!this.closed && this.inflight.size === 0 && this.queue.length > 0) this.post(undefined);
   }
 
   /** Marks `batch` and every earlier one durable (the writer commits in order). */

@@ -24,7 +24,7 @@ import type { ConfigInput } from "./config.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
-import { sendError, sendJson, toSwitchboardError } from "./http.js";
+import { holdAnswers, sendError, sendJson, toSwitchboardError } from "./http.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
@@ -151,6 +151,8 @@ async function openGateway(
         return restoreTerminalSession(record, log, ctx);
     }
   });
+  // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
+  events.flush();
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
@@ -379,6 +381,8 @@ async function handleRequest(
       );
     }
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
+    // Read-your-writes: a request that may append answers once its events are published (durable).
+    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published());
     await match.handler(ctx);
   } catch (error) {
     if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {

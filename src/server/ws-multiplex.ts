@@ -131,7 +131,14 @@ class MultiplexConnection {
     try {
       const result = this.handle(frame);
       if (frame.ref !== undefined && frame.op !== "subscribe" && frame.op !== "ping") {
-        this.send(result === undefined ? { op: "ack", ref: frame.ref } : { op: "ack", ref: frame.ref, result });
+        const ack =
+          result === undefined
+            ? { op: "ack" as const, ref: frame.ref }
+            : { op: "ack" as const, ref: frame.ref, result };
+        // Acknowledged once what the frame appended is published (read-your-writes, as over HTTP).
+        const published = this.core.events.published();
+        if (published) void published.then(() => !this.disposed && this.send(ack));
+        else this.send(ack);
       }
     } catch (error) {
       const e = toSwitchboardError(error);

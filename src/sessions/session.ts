@@ -95,9 +95,9 @@ export abstract class Session {
     for (const listener of listeners) listener();
   }
 
-  /** Resolves once the session has ended (exit or lost) and its last event is in the log. */
+  /** Resolves once the session has ended (exit or lost) and its last event is published in the log (durable). */
   ended(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (!this.running) return this.log.whenPublished();
     return new Promise((resolve) => this.endWaiters.push(resolve));
   }
 
@@ -200,7 +200,7 @@ export abstract class Session {
     // A removed session's record is deleted: writing it again would bring it back at the next start.
     if (this._removed) return;
     const { id, kind, state, createdAt, ...meta } = this.record;
-    this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.outputBytes } });
+    this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.appendedOutputBytes } });
   }
 
   /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */
@@ -228,7 +228,8 @@ export abstract class Session {
     this.touch();
     this.persist();
     this.ctx.changed(this);
-    for (const wake of this.endWaiters.splice(0)) wake();
+    const waiters = this.endWaiters.splice(0);
+    if (waiters.length > 0) void this.log.whenPublished(last.seq).then(() => waiters.forEach((wake) => wake()));
     return last;
   }
 
