@@ -32,6 +32,8 @@ export interface SessionLogOptions {
   ringMaxBytes?: number;
   /** Called when a listener throws; the append itself always completes. */
   onListenerError?: (error: unknown) => void;
+  /** Told the seq of each append (the log manager notes a request's appends with it). */
+  onAppend?: (seq: number) => void;
 }
 
 /** A chunk of raw output bytes starting at `offset`. */
@@ -59,6 +61,7 @@ export class SessionLog implements AppendableLog {
   private readonly ring: HotRing;
   private readonly listeners = new Set<LogListener>();
   private readonly onListenerError: (error: unknown) => void;
+  private readonly onAppend: ((seq: number) => void) | undefined;
   /** Seq of the newest appended event, published or not. */
   private _head: number;
   private _first: number;
@@ -87,6 +90,7 @@ export class SessionLog implements AppendableLog {
     this.clock = options.clock;
     this.retention = options.retention;
     this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes);
+    this.onAppend = options.onAppend;
     this.onListenerError =
       options.onListenerError ??
       ((e) =>
@@ -213,6 +217,7 @@ export class SessionLog implements AppendableLog {
     this.ring.push(entry);
     this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry);
+    this.onAppend?.(entry.seq);
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { SessionLog } from "../log/session-log.js";
 import { chmodSync, existsSync, mkdirSync, readFileSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
@@ -382,8 +383,9 @@ async function handleRequest(
     }
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
     // Read-your-writes: a request that may append answers once its events are published (durable).
-    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published());
-    await match.handler(ctx);
+    const appended = new Map<SessionLog, number>();
+    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published(appended));
+    await core.events.tracking(appended, () => match.handler(ctx));
   } catch (error) {
     if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
       // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.

@@ -7,6 +7,7 @@ import type {
   FlushListener,
   LogEntry,
   PersistedSession,
+  SessionLog,
   StoredEntry,
   StoredLogState,
 } from "../../src/log/index.js";
@@ -123,14 +124,20 @@ describe("publication", () => {
     const store = new ManualStore();
     const events = new EventLog({ store, clock: new ManualClock() });
     const log = events.create("s");
-    expect(events.published()).toBeUndefined();
-    log.append({ type: "custom", name: "n", data: 1 });
+    const appended = new Map<SessionLog, number>();
+    expect(events.published(appended)).toBeUndefined();
+    events.tracking(appended, () => log.append({ type: "custom", name: "n", data: 1 }));
+    // Another log's backlog is not waited for.
+    events.create("other").append({ type: "custom", name: "n", data: 2 });
+    expect(appended.get(log)).toBe(1);
+    expect(appended.size).toBe(1);
     let done = false;
-    const wait = events.published()!.then(() => (done = true));
+    const wait = events.published(appended)!.then(() => (done = true));
     await Promise.resolve();
     expect(done).toBe(false);
     store.ack(1);
     await wait;
+    expect(events.published(appended)).toBeUndefined();
     expect(done).toBe(true);
     expect(log.read(0).entries.map((e) => e.seq)).toEqual([1]);
   });
