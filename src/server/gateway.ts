@@ -1,3 +1,4 @@
+import type { SessionLog } from "../log/session-log.js";
 import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { createServer } from "node:http";
@@ -25,7 +26,7 @@ import type { ConfigInput } from "./config.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
-import { sendError, sendJson, toSwitchboardError } from "./http.js";
+import { holdAnswers, sendError, sendJson, toSwitchboardError } from "./http.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
@@ -157,6 +158,8 @@ async function openGateway(
         return restoreTerminalSession(record, log, ctx);
     }
   });
+  // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
+  events.flush();
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
@@ -388,7 +391,10 @@ async function handleRequest(
       );
     }
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
-    await match.handler(ctx);
+    // Read-your-writes: a request that may append answers once its events are published (durable).
+    const appended = new Map<SessionLog, number>();
+    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published(appended));
+    await core.events.tracking(appended, () => match.handler(ctx));
   } catch (error) {
     if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
       // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.
