@@ -162,10 +162,10 @@ describe("switchboard mcp", () => {
       const id = await start(["cat"]);
       const notes: Progress[] = [];
       const waiting = mcp.client.callTool(
-        { name: "wait_for_output", arguments: { id, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 1500 } },
+        { name: "wait_for_output", arguments: { id, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 4000 } },
         undefined,
         // Shorter than the wait: only progress notifications keep the call alive (the SDK client resets its timeout on each).
-        { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 1000, resetTimeoutOnProgress: true },
+        { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 2500, resetTimeoutOnProgress: true },
       );
       await http.input(id, "hello\n");
       const result = (await waiting) as CallToolResult;
@@ -173,7 +173,7 @@ describe("switchboard mcp", () => {
       expect(result.structuredContent).toMatchObject({ reason: "timeout" });
       expect(notes).toHaveLength(1);
       expect(notes[0]).toMatchObject({
-        total: PROGRESS_INTERVAL_MS + 1500,
+        total: PROGRESS_INTERVAL_MS + 4000,
         message: "6 bytes of new output, no match for /NEVER/ yet",
       });
       expect(notes[0]!.progress).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS);
