@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Clock } from "../core/clock.js";
 import type { SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
@@ -22,6 +23,8 @@ export class EventLog {
   private readonly logs = new Map<string, SessionLog>();
   private readonly taps = new Set<(sessionId: string, event: SessionEvent) => void>();
   private readonly options: EventLogOptions;
+  /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
+  private readonly scope = new AsyncLocalStorage<Map<SessionLog, number>>();
   private closed = false;
 
   constructor(options: EventLogOptions) {
@@ -56,8 +59,8 @@ export class EventLog {
   }
 
   /**
-   * Observes every event appended to any session (plugins subscribe through this). Called
-   * synchronously inside `append`; returns the function that removes the tap.
+   * Observes every event of any session as it is published (durable; plugins subscribe through
+   * this). Returns the function that removes the tap.
    */
   tap(listener: (sessionId: string, event: SessionEvent) => void): () => void {
     this.taps.add(listener);
@@ -76,6 +79,29 @@ export class EventLog {
   assertWritable(): void {
     const failure = this.options.store.writeFailure;
     if (failure) throw logUnavailable(failure);
+  }
+
+  /**
+   * Runs `fn` noting in `appended` what it (and what it awaits) appends to any log, so that its
+   * answer can wait for exactly that ({@link published}).
+   */
+  tracking<T>(appended: Map<SessionLog, number>, fn: () => T): T {
+    return this.scope.run(appended, fn);
+  }
+
+  /**
+   * Resolves once the appends noted by {@link tracking} are published (durable and given to the
+   * listeners); undefined when nothing is waiting. An answer that follows an append waits for
+   * this (read-your-writes: what a client POSTed is then in what it GETs) — and only for its
+   * own appends, not for another session's backlog.
+   */
+  published(appended: ReadonlyMap<SessionLog, number>): Promise<void> | undefined {
+    let waits: Array<Promise<void>> | undefined;
+    for (const [log, seq] of appended) {
+      if (seq <= log.head) continue;
+      (waits ??= []).push(log.whenPublished(seq));
+    }
+    return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
 
   /** Commits everything queued now. */
@@ -107,6 +133,7 @@ export class EventLog {
       ...(o.ringMaxEntries !== undefined ? { ringMaxEntries: o.ringMaxEntries } : {}),
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
+      onAppend: (seq) => this.scope.getStore()?.set(log, seq),
     });
     log.subscribe((entry) => {
       if (this.taps.size === 0) return;

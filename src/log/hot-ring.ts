@@ -59,24 +59,25 @@ export class HotRing {
     }
   }
 
-  /** Entries with `seq > since`, at most `limit`, optionally only of `types`. */
-  readAfter(since: number, limit: number, types?: ReadonlySet<string>): LogEntry[] {
+  /** Entries with `since < seq <= upTo`, at most `limit`, optionally only of `types`. */
+  readAfter(since: number, limit: number, types?: ReadonlySet<string>, upTo = Number.MAX_SAFE_INTEGER): LogEntry[] {
     const first = this.firstSeq;
     if (first === undefined) return [];
     const out: LogEntry[] = [];
     let i = this.start + Math.max(0, since + 1 - first);
     for (; i < this.entries.length && out.length < limit; i++) {
       const entry = this.entries[i]!;
+      if (entry.seq > upTo) break;
       if (!types || types.has(entry.type)) out.push(entry);
     }
     return out;
   }
 
   /**
-   * Output entries whose bytes end after `offset`, in order, until they cover `maxBytes`
-   * from it. No copy of the ring: a binary search finds the first, since output ranges grow with seq.
+   * Output entries whose bytes end after `offset` (and whose seq is at most `upTo`), in order,
+   * until they cover `maxBytes` from it. No copy of the ring: a binary search finds the first, since output ranges grow with seq.
    */
-  outputFrom(offset: number, maxBytes: number): StoredEntry[] {
+  outputFrom(offset: number, maxBytes: number, upTo = Number.MAX_SAFE_INTEGER): StoredEntry[] {
     const entries = this.entries as StoredEntry[];
     let lo = this.start;
     let hi = entries.length;
@@ -91,6 +92,7 @@ export class HotRing {
     let covered = 0;
     for (let i = lo; i < entries.length && covered < maxBytes; i++) {
       const e = entries[i]!;
+      if (e.seq > upTo) break;
       if (e.outEnd === undefined || e.outEnd <= offset) continue;
       out.push(e);
       covered += e.outEnd - Math.max(e.outStart!, offset);

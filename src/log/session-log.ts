@@ -40,6 +40,8 @@ export interface SessionLogOptions {
   ringMaxBytes?: number;
   /** Called when a listener throws; the append itself always completes. */
   onListenerError?: (error: unknown) => void;
+  /** Told the seq of each append (the log manager notes a request's appends with it). */
+  onAppend?: (seq: number) => void;
 }
 
 /** A chunk of raw output bytes starting at `offset`. */
@@ -50,10 +52,14 @@ export interface OutputSlice {
 }
 
 /**
- * One session's log. `append` assigns the next seq, keeps the entry in the hot ring, queues
- * it for the store and notifies listeners — all in one synchronous step, so a reader that
- * reads history and subscribes in the same tick can neither miss nor repeat an event
- * (guarantee 2).
+ * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the
+ * hot ring and queues it for the store; the entry is *published* — listeners notified, and
+ * `head`, `outputBytes`, `read`, `readOutput` and `checkPosition` moved past it — only once the
+ * store has acknowledged it durable ({@link markDurable}). So nothing a consumer ever received
+ * can be lost by a crash of the gateway, and a restarted log never reuses a position a client
+ * holds (guarantee 1). Publication notifies listeners and moves the readable position in one
+ * synchronous step, so a reader that reads history and subscribes in the same tick can neither
+ * miss nor repeat an event (guarantee 2).
  */
 export class SessionLog implements AppendableLog {
   readonly sessionId: string;
@@ -63,9 +69,20 @@ export class SessionLog implements AppendableLog {
   private readonly ring: HotRing;
   private readonly listeners = new Set<LogListener>();
   private readonly onListenerError: (error: unknown) => void;
+  private readonly onAppend: ((seq: number) => void) | undefined;
+  /** Seq of the newest appended event, published or not. */
   private _head: number;
   private _first: number;
+  /** Output bytes appended, published or not: the offset the next output byte gets. */
   private _outputBytes: number;
+  /** Seq of the newest published event: what readers and listeners have seen. */
+  private publishedHead: number;
+  private publishedBytes: number;
+  /** Entries appended and not yet published, oldest first, from index `pendingStart`. */
+  private pending: StoredEntry[] = [];
+  private pendingStart = 0;
+  private publishing = false;
+  private publishWaiters: Array<{ seq: number; resolve: () => void }> = [];
   private retainedBytes: number;
   private durableSeq: number;
   /** Sizes of the entries appended after `durableSeq`, oldest first (seq, size pairs from `backlogStart`). */
@@ -81,6 +98,7 @@ export class SessionLog implements AppendableLog {
     this.clock = options.clock;
     this.retention = options.retention;
     this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes);
+    this.onAppend = options.onAppend;
     this.onListenerError =
       options.onListenerError ??
       ((e) =>
@@ -93,11 +111,23 @@ export class SessionLog implements AppendableLog {
     this._outputBytes = initial.outputBytes;
     this.retainedBytes = initial.retainedBytes;
     this.durableSeq = initial.head;
+    this.publishedHead = initial.head;
+    this.publishedBytes = initial.outputBytes;
   }
 
-  /** Seq of the newest event (0 when the log is empty). */
+  /** Seq of the newest published (durable) event (0 when the log is empty). */
   get head(): number {
+    return this.publishedHead;
+  }
+
+  /** Seq of the newest appended event, which may not be durable (and so not published) yet. */
+  get appendedHead(): number {
     return this._head;
+  }
+
+  /** Everything appended is published: no event is waiting for the store. */
+  get settled(): boolean {
+    return this.publishedHead === this._head;
   }
 
   /** Seq of the oldest retained event (head + 1 when nothing is retained). */
@@ -105,9 +135,23 @@ export class SessionLog implements AppendableLog {
     return this._first;
   }
 
-  /** Total output bytes ever appended: the offset the next output byte will get. */
+  /** Output bytes published (durable): the end of the output readers can see. */
   get outputBytes(): number {
+    return this.publishedBytes;
+  }
+
+  /** Total output bytes ever appended: the offset the next output byte will get. */
+  get appendedOutputBytes(): number {
     return this._outputBytes;
+  }
+
+  /**
+   * Resolves once the events up to `seq` (default: everything appended so far) are published,
+   * or the log was retired. For answers that must show what they appended (read-your-writes).
+   */
+  whenPublished(seq = this._head): Promise<void> {
+    if (seq <= this.publishedHead || this.retired) return Promise.resolve();
+    return new Promise((resolve) => this.publishWaiters.push({ seq, resolve }));
   }
 
   get listenerCount(): number {
@@ -189,18 +233,55 @@ export class SessionLog implements AppendableLog {
     this.backlog.push(entry.seq, entry.size);
     this._backlogBytes += entry.size;
     this.ring.push(entry);
+    this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry);
+    this.onAppend?.(entry.seq);
+  }
+
+  /**
+   * Publishes the durable pending entries in order: each moves the readable position and is
+   * given to the listeners in one step. Re-entered (a listener flushing the store), it leaves
+   * the rest to the outer loop, so listeners still see every entry in order.
+   */
+  private publish(): void {
+    if (this.publishing) return;
+    this.publishing = true;
+    try {
+      while (this.pendingStart < this.pending.length && !this.retired) {
+        const entry = this.pending[this.pendingStart]!;
+        if (entry.seq > this.durableSeq) break;
+        this.pendingStart++;
+        this.publishedHead = entry.seq;
+        if (entry.outEnd !== undefined) this.publishedBytes = entry.outEnd;
+        for (const listener of this.listeners) {
+          try {
+            listener(entry);
+          } catch (error) {
+            this.onListenerError(error);
+          }
+        }
+      }
+    } finally {
+      this.publishing = false;
+    }
+    if (this.pendingStart === this.pending.length) {
+      this.pending = [];
+      this.pendingStart = 0;
+    } else if (this.pendingStart > 1024 && this.pendingStart * 2 > this.pending.length) {
+      this.pending = this.pending.slice(this.pendingStart);
+      this.pendingStart = 0;
+    }
     this.enforceCountRetention();
-    for (const listener of this.listeners) {
-      try {
-        listener(entry);
-      } catch (error) {
-        this.onListenerError(error);
+    if (this.publishWaiters.length > 0) {
+      const ready = this.publishWaiters.filter((w) => w.seq <= this.publishedHead);
+      if (ready.length > 0) {
+        this.publishWaiters = this.publishWaiters.filter((w) => w.seq > this.publishedHead);
+        for (const w of ready) w.resolve();
       }
     }
   }
 
-  /** Registers a live listener. Returns the function that removes it. */
+  /** Registers a live listener: it is given each entry as it is published. Returns the function that removes it. */
   subscribe(listener: LogListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -215,6 +296,7 @@ export class SessionLog implements AppendableLog {
     const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
     const types = options.types;
     const entries: LogEntry[] = [];
+    const head = this.publishedHead;
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
     if (since + 1 < ringFirst) {
       // The part older than the ring is durable: read it from the store.
@@ -223,7 +305,7 @@ export class SessionLog implements AppendableLog {
     if (entries.length < limit) {
       const after =
         entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
-      entries.push(...this.ring.readAfter(after, limit - entries.length, types));
+      entries.push(...this.ring.readAfter(after, limit - entries.length, types, head));
     }
     let cut = entries.length >= limit;
     if (options.maxBytes !== undefined) {
@@ -237,15 +319,16 @@ export class SessionLog implements AppendableLog {
         }
       }
     }
-    const next = cut ? entries[entries.length - 1]!.seq : this._head;
-    return { entries, head: this._head, first: this._first, next };
+    const next = cut ? entries[entries.length - 1]!.seq : head;
+    return { entries, head, first: this._first, next };
   }
 
   /** Throws unless `since` is a position this log can serve. */
   checkPosition(since: number): void {
-    if (since > this._head) {
-      throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the head (${this._head}) of this session`, {
-        head: this._head,
+    const head = this.publishedHead;
+    if (since > head) {
+      throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the head (${head}) of this session`, {
+        head,
         first: this._first,
       });
     }
@@ -253,7 +336,7 @@ export class SessionLog implements AppendableLog {
       throw new SwitchboardError(
         "HISTORY_TRIMMED",
         `events up to ${this._first - 1} were dropped by retention; resume from since=${this._first - 1}`,
-        { head: this._head, first: this._first },
+        { head, first: this._first },
       );
     }
   }
@@ -263,10 +346,10 @@ export class SessionLog implements AppendableLog {
    * `maxBytes` are collected (so a reader pages through a long output with bounded memory).
    */
   readOutput(offset: number, maxBytes = OUTPUT_READ_MAX_BYTES): OutputSlice[] {
-    if (offset > this._outputBytes) {
+    if (offset > this.publishedBytes) {
       throw new SwitchboardError(
         "BAD_REQUEST",
-        `since=${offset} is past the end of the output (${this._outputBytes} bytes)`,
+        `since=${offset} is past the end of the output (${this.publishedBytes} bytes)`,
       );
     }
     const slices: OutputSlice[] = [];
@@ -292,7 +375,7 @@ export class SessionLog implements AppendableLog {
   private outputEntriesFrom(offset: number, maxBytes: number): StoredEntry[] {
     // The ring holds its entries with their byte ranges; older ones come from the store's index.
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    const fromRing = this.ring.outputFrom(offset, maxBytes);
+    const fromRing = this.ring.outputFrom(offset, maxBytes, this.publishedHead);
     const firstInRing = fromRing[0];
     if (firstInRing && firstInRing.outStart! <= offset) return fromRing;
     // Rows before `first` are trimmed, even while their deletion is still queued for the store.
@@ -314,6 +397,9 @@ export class SessionLog implements AppendableLog {
     if (this.retired) return;
     this.retired = true;
     this.listeners.clear();
+    this.pending = [];
+    this.pendingStart = 0;
+    for (const w of this.publishWaiters.splice(0)) w.resolve();
     this.backlog = [];
     this.backlogStart = 0;
     this._backlogBytes = 0;
@@ -322,7 +408,7 @@ export class SessionLog implements AppendableLog {
     for (const listener of waiting) listener();
   }
 
-  /** Called by the log manager after a group commit made entries up to `seq` durable. */
+  /** Called by the log manager after a group commit made entries up to `seq` durable: publishes them. */
   markDurable(seq: number): void {
     if (seq > this.durableSeq) this.durableSeq = seq;
     const backlog = this.backlog;
@@ -337,6 +423,7 @@ export class SessionLog implements AppendableLog {
       this.backlog = backlog.slice(i);
       this.backlogStart = 0;
     }
+    this.publish();
     this.enforceByteRetention();
     this.ring.evict(this.durableSeq, this._first);
     for (const listener of this.durableListeners) {
@@ -348,8 +435,9 @@ export class SessionLog implements AppendableLog {
     }
   }
 
+  /** Trims by count at publication (so the published head is always kept and readable). */
   private enforceCountRetention(): void {
-    const minFirst = this._head - this.retention.maxEvents + 1;
+    const minFirst = this.publishedHead - this.retention.maxEvents + 1;
     if (minFirst > this._first) this.trimTo(minFirst, undefined);
   }
 

@@ -16,10 +16,14 @@ import type { LogEntry } from "./types.js";
 /** SQLite page size for new log files. */
 export const SQLITE_PAGE_SIZE = 65536;
 
-/** How long appended events may wait before their group is committed. */
-export const LOG_FLUSH_INTERVAL_MS = 5;
-/** A group is committed at once when it reaches this many queued writes. */
+/** A group is posted to the writer at once when it reaches this many queued writes (even with one in flight). */
 export const LOG_FLUSH_MAX_BATCH = 8192;
+/**
+ * About the most bytes one batch carries, shared fairly among the sessions with queued writes
+ * (each gets at least its oldest write): a session flooding output cannot make another wait
+ * behind its whole backlog — a keystroke's echo waits for about one batch of the flood, not 16 MiB.
+ */
+export const LOG_BATCH_MAX_BYTES = 256 * 1024;
 
 /** An op as it crosses to the writer thread (plain data: structured clone copies strings flat). */
 type WireOp =
@@ -83,8 +87,13 @@ export interface SqliteEventStoreOptions {
 
 /**
  * The embedded log: one SQLite file in WAL mode. Appends are queued and committed in one
- * transaction per batch (group commit), every `LOG_FLUSH_INTERVAL_MS` or when the batch is
- * full, by a writer thread (`sqlite-writer.mjs`) that owns the only writing connection:
+ * transaction per batch (group commit) by a writer thread. The group commit is adaptive:
+ * with no batch in flight, what is queued is posted at the end of the current tick (the log
+ * publishes an event only once it is durable, so a keystroke's echo waits for one commit, not
+ * for a timer); while a batch is in flight, appends accumulate and the next batch is posted
+ * when it is acknowledged, or at once when `LOG_FLUSH_MAX_BATCH` writes are queued. A batch
+ * takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's
+ * backlog does not delay another's events. A writer thread (`sqlite-writer.mjs`) that owns the only writing connection:
  * commits, fsyncs and WAL checkpoints never block the event loop that reads processes and
  * feeds viewers (measured: a 50 MiB PTY flood stalled the loop up to 60 ms per checkpoint
  * when commits ran on it). Reads use a second connection on this thread; WAL lets them run
@@ -93,13 +102,14 @@ export interface SqliteEventStoreOptions {
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly writer: Worker;
-  private queue: WireOp[] = [];
-  /** Highest seq per session among the queued ops: what the next batch makes durable. */
-  private queuedDurable = new Map<string, number>();
+  /** Queued ops per session, in order (ops of different sessions may be committed in any order). */
+  private queues = new Map<string, { ops: WireOp[]; sizes: number[]; start: number }>();
+  private queuedOps = 0;
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
   private readonly inflight = new Map<number, { durable: Map<string, number>; writes: number }>();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** A post is scheduled for the end of this tick. */
+  private scheduled = false;
   private readonly flushedListeners: FlushListener[] = [];
   private readonly onError: (error: Error) => void;
   private readonly options: SqliteEventStoreOptions;
@@ -174,9 +184,8 @@ export class SqliteEventStore implements EventStore {
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
-    this.queuedDurable.set(sessionId, entry.seq);
     const output = entry instanceof OutputEntry;
-    this.push({
+    this.push(sessionId, entry.size, {
       kind: "entry",
       sessionId,
       seq: entry.seq,
@@ -189,11 +198,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   enqueueTrim(sessionId: string, first: number): void {
-    this.push({ kind: "trim", sessionId, first });
+    this.push(sessionId, 64, { kind: "trim", sessionId, first });
   }
 
   enqueueSession(session: PersistedSession): void {
-    this.push({
+    this.push(session.id, 256, {
       kind: "session",
       id: session.id,
       sessionKind: session.kind,
@@ -203,28 +212,56 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  private push(op: WireOp): void {
+  private push(key: string, size: number, op: WireOp): void {
     if (this.closed) throw new Error("event store is closed");
-    this.queue.push(op);
-    if (this.queue.length >= LOG_FLUSH_MAX_BATCH) {
+    let queue = this.queues.get(key);
+    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0 }));
+    queue.ops.push(op);
+    queue.sizes.push(size);
+    this.queuedOps++;
+    if (this.queuedOps >= LOG_FLUSH_MAX_BATCH) {
       this.post(undefined);
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.post(undefined), LOG_FLUSH_INTERVAL_MS);
+    } else if (!this.scheduled && this.inflight.size === 0) {
+      // Nothing in flight: post once this tick's appends are queued (one batch for all of them).
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        if (!this.closed && this.inflight.size === 0) this.post(undefined);
+      });
     }
   }
 
-  /** Hands the queued ops to the writer thread as one batch. Returns the batch number (0: nothing to send). */
+  /**
+   * Hands queued ops to the writer thread as one batch: every session's oldest ops, about a fair
+   * share of {@link LOG_BATCH_MAX_BYTES} each (all of them with `signal`, a synchronous flush).
+   * Returns the batch number (0: nothing to send).
+   */
   private post(signal: Int32Array | undefined): number {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
+    if (this.queuedOps === 0 && signal === undefined) return 0;
+    const ops: WireOp[] = [];
+    const durable = new Map<string, number>();
+    const share = signal ? Infinity : LOG_BATCH_MAX_BYTES / Math.max(1, this.queues.size);
+    for (const [key, queue] of this.queues) {
+      let bytes = 0;
+      let i = queue.start;
+      while (i < queue.ops.length && (i === queue.start || bytes < share)) {
+        const op = queue.ops[i]!;
+        bytes += queue.sizes[i]!;
+        ops.push(op);
+        if (op.kind === "entry") durable.set(op.sessionId, op.seq);
+        i++;
+      }
+      if (i === queue.ops.length) this.queues.delete(key);
+      else if (i > 1024 && i * 2 > queue.ops.length) {
+        queue.ops = queue.ops.slice(i);
+        queue.sizes = queue.sizes.slice(i);
+        queue.start = 0;
+      } else queue.start = i;
     }
-    if (this.queue.length === 0 && signal === undefined) return 0;
+    this.queuedOps -= ops.length;
     const batch = this.nextBatch++;
-    this.inflight.set(batch, { durable: this.queuedDurable, writes: this.queue.length });
-    this.writer.postMessage({ batch, ops: this.queue, ...(signal ? { signal } : {}) });
-    this.queue = [];
-    this.queuedDurable = new Map();
+    this.inflight.set(batch, { durable, writes: ops.length });
+    this.writer.postMessage({ batch, ops, ...(signal ? { signal } : {}) });
     return batch;
   }
 
@@ -238,7 +275,7 @@ export class SqliteEventStore implements EventStore {
 
   /** Events and records appended and not committed yet (queued here or posted to the writer). */
   get unwrittenOps(): number {
-    let n = this.queue.length;
+    let n = this.queuedOps;
     for (const batch of this.inflight.values()) n += batch.writes;
     return n;
   }
@@ -260,9 +297,10 @@ export class SqliteEventStore implements EventStore {
       return;
     }
     this.recovered();
-    // Acknowledged already by a synchronous flush: nothing left to do.
-    if (!this.inflight.has(message.batch)) return;
-    this.complete(message.batch, message.ms ?? 0);
+    // (Not in flight: acknowledged already by a synchronous flush.)
+    if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);
+    // What accumulated while the writer was busy goes as the next batch.
+    if (!this.closed && this.inflight.size === 0 && this.queuedOps > 0) this.post(undefined);
   }
 
   private recovered(): void {
@@ -288,7 +326,7 @@ export class SqliteEventStore implements EventStore {
    */
   flush(): number {
     if (this.closed) return 0;
-    const writes = this.queue.length;
+    const writes = this.queuedOps;
     if (writes === 0 && this.inflight.size === 0) return 0;
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const started = performance.now();
@@ -387,7 +425,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   deleteSession(sessionId: string): void {
-    this.push({ kind: "delete", sessionId });
+    this.push(sessionId, 64, { kind: "delete", sessionId });
   }
 
   /**

@@ -145,6 +145,8 @@ async function openGateway(
         return restoreTerminalSession(record, log, ctx);
     }
   });
+  // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
+  events.flush();
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);

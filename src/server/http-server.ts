@@ -2,11 +2,12 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import type { RequestGuard } from "./guard.js";
-import { rawHttpError, sendError, sendJson, toSwitchboardError } from "./http.js";
+import { holdAnswers, rawHttpError, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
@@ -130,7 +131,10 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       );
     }
     const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
-    await match.handler(ctx);
+    // Read-your-writes: a request that may append answers once its events are published (durable).
+    const appended = new Map<SessionLog, number>();
+    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published(appended));
+    await core.events.tracking(appended, () => match.handler(ctx));
   } catch (error) {
     if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {
       // The client went away (or was timed out) before its body arrived: nobody to answer, nothing broken.

@@ -37,6 +37,14 @@ export function sendJsonText(
   headers: Record<string, string> = {},
 ): void {
   if (res.headersSent) return;
+  const hold = answerHolds.get(res)?.();
+  if (hold) {
+    answerHolds.delete(res);
+    res.statusCode = status;
+    const send = () => sendJsonText(res, status, text, headers);
+    void hold.then(send, send);
+    return;
+  }
   res.writeHead(status, {
     // Lower case, as `headers` come: a header given twice with different case is sent twice.
     "cache-control": "no-store",
@@ -46,6 +54,17 @@ export function sendJsonText(
     "Content-Length": Buffer.byteLength(text),
   });
   res.end(text);
+}
+
+const answerHolds = new WeakMap<ServerResponse, () => Promise<void> | undefined>();
+
+/**
+ * JSON answers on `res` wait for `hold()` (when it returns a promise) before they are sent. The
+ * gateway holds the answers of requests that change something until what they appended to any
+ * log is published, so a client that POSTs and then GETs reads its own writes.
+ */
+export function holdAnswers(res: ServerResponse, hold: () => Promise<void> | undefined): void {
+  answerHolds.set(res, hold);
 }
 
 /** Turns any thrown value into `{error: {code, message}}` with the code's status. */

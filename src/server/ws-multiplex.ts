@@ -1,3 +1,4 @@
+import type { SessionLog } from "../log/session-log.js";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -129,9 +130,17 @@ class MultiplexConnection {
     }
     const frame = checked.frame;
     try {
-      const result = this.handle(frame);
+      const appended = new Map<SessionLog, number>();
+      const result = this.core.events.tracking(appended, () => this.handle(frame));
       if (frame.ref !== undefined && frame.op !== "subscribe" && frame.op !== "ping") {
-        this.send(result === undefined ? { op: "ack", ref: frame.ref } : { op: "ack", ref: frame.ref, result });
+        const ack =
+          result === undefined
+            ? { op: "ack" as const, ref: frame.ref }
+            : { op: "ack" as const, ref: frame.ref, result };
+        // Acknowledged once what the frame appended is published (read-your-writes, as over HTTP).
+        const published = this.core.events.published(appended);
+        if (published) void published.then(() => !this.disposed && this.send(ack));
+        else this.send(ack);
       }
     } catch (error) {
       const e = toSwitchboardError(error);

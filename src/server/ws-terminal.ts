@@ -268,7 +268,8 @@ class TerminalConnection {
         this.send({ type: "error", code: e.code, message: e.message });
       }
     }
-    if (!session.running) {
+    // Ended, and its exit is published: nothing more comes (else the exit comes live).
+    if (!session.running && session.log.settled) {
       const r = session.record;
       this.send({
         type: "exit",

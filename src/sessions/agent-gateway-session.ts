@@ -83,6 +83,7 @@ export class AgentGatewaySession extends Session {
     if (!this.running) return;
     await this.agent?.dispose();
     this.finish("exited", null, null);
+    await this.ended();
   }
 
   override dispose(): void {

@@ -54,6 +54,8 @@ export abstract class Session {
   private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
   private readonly removeListeners = new Set<() => void>();
   private _removed = false;
+  /** The session ended and its final event is not published (durable) yet: it is still shown running. */
+  private endPending = false;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     this.record = record;
@@ -95,19 +97,21 @@ export abstract class Session {
     for (const listener of listeners) listener();
   }
 
-  /** Resolves once the session has ended (exit or lost) and its last event is in the log. */
+  /** Resolves once the session has ended (exit or lost) and its last event is published in the log (durable). */
   ended(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (!this.running && !this.endPending) return Promise.resolve();
     return new Promise((resolve) => this.endWaiters.push(resolve));
   }
 
   info(): SessionInfo {
     const r = this.record;
+    // The end shows once the final event is readable: a client that sees `exited` finds the exit in the log.
+    const ending = this.endPending;
     return {
       id: r.id,
       kind: r.kind,
       name: r.name,
-      state: r.state,
+      state: ending ? "running" : r.state,
       owner: r.owner,
       command: r.command,
       cwd: r.cwd,
@@ -115,10 +119,10 @@ export abstract class Session {
       cols: r.cols,
       rows: r.rows,
       pid: r.pid,
-      exitCode: r.exitCode,
-      signal: r.signal,
+      exitCode: ending ? null : r.exitCode,
+      signal: ending ? null : r.signal,
       createdAt: r.createdAt,
-      endedAt: r.endedAt,
+      endedAt: ending ? null : r.endedAt,
       head: this.log.head,
       first: this.log.first,
       outputBytes: this.log.outputBytes,
@@ -200,7 +204,7 @@ export abstract class Session {
     // A removed session's record is deleted: writing it again would bring it back at the next start.
     if (this._removed) return;
     const { id, kind, state, createdAt, ...meta } = this.record;
-    this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.outputBytes } });
+    this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.appendedOutputBytes } });
   }
 
   /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */
@@ -227,8 +231,12 @@ export abstract class Session {
     this.lease.dispose();
     this.touch();
     this.persist();
-    this.ctx.changed(this);
-    for (const wake of this.endWaiters.splice(0)) wake();
+    this.endPending = true;
+    void this.log.whenPublished(last.seq).then(() => {
+      this.endPending = false;
+      if (!this._removed) this.ctx.changed(this);
+      for (const wake of this.endWaiters.splice(0)) wake();
+    });
     return last;
   }
 

@@ -33,6 +33,7 @@ export class StreamSession extends Session {
 
   async terminate(_by: Actor): Promise<void> {
     if (this.running) this.finish("exited", null, null);
+    await this.ended();
   }
 }
 

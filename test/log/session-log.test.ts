@@ -22,8 +22,10 @@ const custom = (i: number) => ({ type: "custom" as const, name: "n", data: i });
 
 describe("session log", () => {
   it("assigns contiguous seqs from 1 and reads after a position", () => {
-    const log = openLog(tempDir()).create("s1");
+    const events = openLog(tempDir());
+    const log = events.create("s1");
     for (let i = 0; i < 10; i++) log.append(custom(i));
+    events.flush();
     const { entries, head, next } = log.read(4);
     expect(entries.map((e) => e.seq)).toEqual([5, 6, 7, 8, 9, 10]);
     expect(JSON.parse(entries[0]!.json)).toMatchObject({ seq: 5, type: "custom", data: 4 });
@@ -32,11 +34,13 @@ describe("session log", () => {
   });
 
   it("pages with limit and filters by type while advancing next past other types", () => {
-    const log = openLog(tempDir()).create("s1");
+    const events = openLog(tempDir());
+    const log = events.create("s1");
     for (let i = 0; i < 5; i++) {
       log.append(custom(i));
       log.append({ type: "exit", exitCode: i, signal: null });
     }
+    events.flush();
     const page = log.read(0, { limit: 2, types: new Set(["exit"]) });
     expect(page.entries.map((e) => e.seq)).toEqual([2, 4]);
     expect(page.next).toBe(4);
@@ -104,11 +108,16 @@ describe("session log", () => {
   });
 
   it("assigns output offsets from the byte counter", () => {
-    const log = openLog(tempDir()).create("s1");
+    const events = openLog(tempDir());
+    const log = events.create("s1");
     const a = log.appendOutput("stdout", "héllo");
     const b = log.appendOutput("stderr", "//8=", "base64");
     expect(a).toMatchObject({ offset: 0, data: "héllo" });
     expect(b).toMatchObject({ offset: 6, enc: "base64" });
+    expect(log.appendedOutputBytes).toBe(8);
+    // Readers see output once it is durable.
+    expect(log.outputBytes).toBe(0);
+    events.flush();
     expect(log.outputBytes).toBe(8);
     const slices = log.readOutput(3);
     expect(Buffer.concat(slices.map((s) => s.bytes))).toEqual(
@@ -262,6 +271,7 @@ describe("session log", () => {
     expect(loaded!.log.outputBytes).toBe(log.outputBytes);
     const next = loaded!.log.append(custom(99));
     expect(next.seq).toBe(21);
+    second.flush();
     expect(loaded!.log.read(18).entries.map((e) => e.seq)).toEqual([19, 20, 21]);
     second.close();
   });
@@ -352,6 +362,7 @@ describe("session log", () => {
             if (op === "append") log.append(custom(appended++));
             else events.flush();
           }
+          events.flush();
           const seen: number[] = [];
           let since = 0;
           for (;;) {

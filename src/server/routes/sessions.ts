@@ -217,6 +217,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
         : events.map((e) => appendExternalEvent(session, e));
     // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
     await session.log.caughtUp();
+    // The answer's head includes this batch: wait until it is published (durable).
+    await session.log.whenPublished(stored[stored.length - 1]!.seq);
     sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
   });
 }

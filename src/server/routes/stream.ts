@@ -86,10 +86,11 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       },
     };
 
-    // The stream ends once the session has ended and the feed has passed its last event —
-    // delivered (live: at once; caught up: when the feed joins) or passed over by a type filter.
+    // The stream ends once the session has ended, its last event is published and the feed has
+    // passed it — delivered (live: at once; caught up: when the feed joins) or passed over by a type filter.
     const endIfPast = () => {
-      if (ending || session.running || feed === undefined || feed.cursor < session.log.head) return;
+      if (ending || session.running || !session.log.settled || feed === undefined || feed.cursor < session.log.head)
+        return;
       ending = true;
       res.end();
     };

@@ -1,0 +1,144 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { EventLog } from "../../src/log/index.js";
+import type {
+  EventStore,
+  FlushListener,
+  LogEntry,
+  PersistedSession,
+  SessionLog,
+  StoredEntry,
+  StoredLogState,
+} from "../../src/log/index.js";
+
+/** A store in memory whose commits the test acknowledges by hand, one queued entry at a time. */
+class ManualStore implements EventStore {
+  readonly queued: Array<{ sessionId: string; entry: StoredEntry }> = [];
+  readonly committed: StoredEntry[] = [];
+  private readonly listeners: FlushListener[] = [];
+
+  enqueue(sessionId: string, entry: StoredEntry): void {
+    this.queued.push({ sessionId, entry });
+  }
+  enqueueTrim(): void {}
+  enqueueSession(_session: PersistedSession): void {}
+  /** Acknowledges the oldest `n` queued entries as one commit. */
+  ack(n: number): void {
+    const durable = new Map<string, number>();
+    for (const { sessionId, entry } of this.queued.splice(0, n)) {
+      this.committed.push(entry);
+      durable.set(sessionId, entry.seq);
+    }
+    if (durable.size > 0) for (const l of this.listeners) l(durable, { writes: n, ms: 0 });
+  }
+  flush(): number {
+    const n = this.queued.length;
+    this.ack(n);
+    return n;
+  }
+  onFlushed(listener: FlushListener): void {
+    this.listeners.push(listener);
+  }
+  readAfter(_id: string, since: number, limit: number, _types?: ReadonlySet<string>, upTo = Infinity): LogEntry[] {
+    return this.committed.filter((e) => e.seq > since && e.seq <= upTo).slice(0, limit);
+  }
+  readOutputFrom(_id: string, offset: number): StoredEntry[] {
+    return this.committed.filter((e) => e.outEnd !== undefined && e.outEnd > offset);
+  }
+  oldestSizes(): Array<{ seq: number; bytes: number }> {
+    return [];
+  }
+  loadSessions(): PersistedSession[] {
+    return [];
+  }
+  loadLogState(): StoredLogState {
+    return { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
+  }
+  deleteSession(): void {}
+  close(): void {}
+}
+
+type Op = { kind: "event" } | { kind: "output"; bytes: number } | { kind: "ack"; n: number } | { kind: "subscribe" };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.constant({ kind: "event" as const }),
+  fc.integer({ min: 1, max: 40 }).map((bytes) => ({ kind: "output" as const, bytes })),
+  fc.integer({ min: 0, max: 5 }).map((n) => ({ kind: "ack" as const, n })),
+  fc.constant({ kind: "subscribe" as const }),
+);
+
+describe("publication", () => {
+  it("gives an entry to listeners and readers only once the store acknowledged it, in order, exactly once (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(op, { minLength: 1, maxLength: 120 }),
+        fc.integer({ min: 1, max: 8 }),
+        async (ops, ring) => {
+          const store = new ManualStore();
+          const events = new EventLog({ store, clock: new ManualClock(), ringMaxEntries: ring, ringMaxBytes: 1 << 20 });
+          const log = events.create("s");
+          const acked = () => store.committed.length;
+          /** Each subscriber joins as a feed does: a read and a subscription in one tick. */
+          const subscribers: number[][] = [];
+          const join = () => {
+            const got = log.read(0).entries.map((e) => e.seq);
+            subscribers.push(got);
+            log.subscribe((entry) => {
+              // Never before the store acknowledged it.
+              expect(entry.seq).toBeLessThanOrEqual(acked());
+              got.push(entry.seq);
+            });
+          };
+          join();
+          let bytes = 0;
+          const published: Array<Promise<void>> = [];
+          for (const o of ops) {
+            if (o.kind === "event") log.append({ type: "custom", name: "n", data: null });
+            else if (o.kind === "output") {
+              log.appendOutput("stdout", "x".repeat(o.bytes));
+              bytes += o.bytes;
+            } else if (o.kind === "ack") store.ack(o.n);
+            else join();
+            if (o.kind !== "ack") published.push(log.whenPublished());
+            // Readers answer at the acknowledged position.
+            expect(log.head).toBe(acked());
+            expect(log.read(0).entries.map((e) => e.seq)).toEqual(store.committed.map((e) => e.seq));
+            const durableBytes = store.committed.reduce((n, e) => Math.max(n, e.outEnd ?? 0), 0);
+            expect(log.outputBytes).toBe(durableBytes);
+            expect(() => log.readOutput(durableBytes + 1)).toThrow(/past the end/);
+            expect(log.settled).toBe(store.queued.length === 0);
+          }
+          for (const got of subscribers) expect(got).toEqual(Array.from({ length: acked() }, (_, i) => i + 1));
+          store.flush();
+          await Promise.all(published);
+          expect(log.outputBytes).toBe(bytes);
+          for (const got of subscribers) expect(got).toEqual(Array.from({ length: log.appendedHead }, (_, i) => i + 1));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("holds an answer (events.published) until what was appended is durable", async () => {
+    const store = new ManualStore();
+    const events = new EventLog({ store, clock: new ManualClock() });
+    const log = events.create("s");
+    const appended = new Map<SessionLog, number>();
+    expect(events.published(appended)).toBeUndefined();
+    events.tracking(appended, () => log.append({ type: "custom", name: "n", data: 1 }));
+    // Another log's backlog is not waited for.
+    events.create("other").append({ type: "custom", name: "n", data: 2 });
+    expect(appended.get(log)).toBe(1);
+    expect(appended.size).toBe(1);
+    let done = false;
+    const wait = events.published(appended)!.then(() => (done = true));
+    await Promise.resolve();
+    expect(done).toBe(false);
+    store.ack(1);
+    await wait;
+    expect(events.published(appended)).toBeUndefined();
+    expect(done).toBe(true);
+    expect(log.read(0).entries.map((e) => e.seq)).toEqual([1]);
+  });
+});
