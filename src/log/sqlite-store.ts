@@ -12,6 +12,8 @@ import type {
   StoredLogState,
 } from "./store.js";
 import type { LogEntry } from "./types.js";
+import { prepareWriter } from "./sqlite-commit.mjs";
+import type { CommitOp } from "./sqlite-commit.mjs";
 
 /** SQLite page size for new log files. */
 export const SQLITE_PAGE_SIZE = 65536;
@@ -24,24 +26,59 @@ export const LOG_FLUSH_MAX_BATCH = 8192;
  * behind its whole backlog — a keystroke's echo waits for about one batch of the flood, not 16 MiB.
  */
 export const LOG_BATCH_MAX_BYTES = 256 * 1024;
+/**
+ * Most bytes one commit on the main thread carries. Small commits are made right here (about
+ * 0.1 ms for a keystroke's echo, against ~0.5 ms for a round trip to the writer thread and back —
+ * measured); anything bigger goes to the writer thread.
+ */
+export const LOG_DIRECT_MAX_BYTES = 64 * 1024;
+/**
+ * A session that appended more than this within the last one or two {@link LOG_RATE_WINDOW_MS}
+ * windows is streaming: its writes go to the writer thread, so a flood never runs its commits on
+ * the event loop that reads it.
+ */
+export const LOG_STREAMING_BYTES = 64 * 1024;
+export const LOG_RATE_WINDOW_MS = 100;
+/**
+ * How long an `input` event may wait for company before it is committed alone. Input given to a
+ * process is usually answered within a millisecond (a shell echoes the keystroke), and nobody
+ * waits for the input event itself: committed with the echo, one commit serves both, and the
+ * echo does not queue behind a commit of its own input (measured: ~0.15 ms of a 1.1 ms echo).
+ */
+export const LOG_INPUT_LINGER_MS = 2;
+/** About how many bytes of WAL the writers add before the checkpointer is asked to copy them into the database. */
+export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 
-/** An op as it crosses to the writer thread (plain data: structured clone copies strings flat). */
-type WireOp =
-  | {
-      kind: "entry";
-      sessionId: string;
-      seq: number;
-      type: string;
-      outStart: number | null;
-      outEnd: number | null;
-      /** The event's JSON; for output, its fields without the data (OutputEntry.meta). */
-      json: string;
-      /** Output only: the raw bytes. */
-      data: Uint8Array | null;
-    }
-  | { kind: "trim"; sessionId: string; first: number }
-  | { kind: "session"; id: string; sessionKind: string; state: string; createdAt: number; meta: string }
-  | { kind: "delete"; sessionId: string };
+/**
+ * An op as it is committed, here or after crossing to the writer thread (plain data: structured
+ * clone copies strings flat). For an entry, `json` is the event's JSON — for output, its fields
+ * without the data (OutputEntry.meta) — and `data` output's raw bytes.
+ */
+type WireOp = CommitOp;
+
+/** One session's queued ops, in order, from `start`. */
+interface Queue {
+  ops: WireOp[];
+  sizes: number[];
+  start: number;
+  /** Sum of `sizes` from `start`. */
+  bytes: number;
+  /** Holds a purge (those go to the writer thread, which also frees the pages). */
+  purge: boolean;
+}
+
+/** A batch posted to the writer thread and not acknowledged yet. */
+type InFlight = Pick<Taken, "durable" | "bytes" | "keys"> & { writes: number };
+
+/** A batch taken from the queues: its ops, what it makes durable, its size, whose ops it holds. */
+interface Taken {
+  ops: WireOp[];
+  durable: Map<string, number>;
+  bytes: number;
+  keys: string[];
+  /** Whole queues it took (takeSmall), to put back as they were. */
+  whole?: Array<[string, Queue]>;
+}
 
 interface Row {
   seq: number;
@@ -87,29 +124,52 @@ export interface SqliteEventStoreOptions {
 
 /**
  * The embedded log: one SQLite file in WAL mode. Appends are queued and committed in one
- * transaction per batch (group commit) by a writer thread. The group commit is adaptive:
- * with no batch in flight, what is queued is posted at the end of the current tick (the log
- * publishes an event only once it is durable, so a keystroke's echo waits for one commit, not
- * for a timer); while a batch is in flight, appends accumulate and the next batch is posted
- * when it is acknowledged, or at once when `LOG_FLUSH_MAX_BATCH` writes are queued. A batch
- * takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's
- * backlog does not delay another's events. A writer thread (`sqlite-writer.mjs`) that owns the only writing connection:
- * commits, fsyncs and WAL checkpoints never block the event loop that reads processes and
- * feeds viewers (measured: a 50 MiB PTY flood stalled the loop up to 60 ms per checkpoint
- * when commits ran on it). Reads use a second connection on this thread; WAL lets them run
- * while the writer commits, and the hot ring covers whatever is not committed yet.
+ * transaction per batch (group commit), and a session log publishes an event only once it is
+ * committed, so how soon a commit follows an append is how soon viewers see it.
+ *
+ * The group commit is adaptive: what a tick queued is committed at its end (only `input` events
+ * wait a little for company, see {@link LOG_INPUT_LINGER_MS}). Where it is committed depends on
+ * its size: small writes of sessions that are not streaming (a keystroke's echo, a chat event, a
+ * state change) are committed on this thread, about 0.1 ms; the rest (a flood's output, purges)
+ * is posted to a writer thread (`sqlite-writer.mjs`), so big commits never block the event loop
+ * that reads processes and feeds viewers. While the writer has a batch in flight, appends for it
+ * accumulate and go as the next batch when it is acknowledged (or at once past
+ * `LOG_FLUSH_MAX_BATCH` writes); small writes of other sessions are still committed here
+ * whenever the writer is not holding the write lock at that moment (it cannot wait for it: the
+ * connection's busy timeout is 0, so this thread never blocks on the writer). A batch for the writer
+ * takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's backlog
+ * does not delay another's events. WAL checkpoints run on a third thread
+ * (`sqlite-checkpointer.mjs`) in PASSIVE mode, which does not hold commits up (a checkpoint
+ * inside a commit held a keystroke's echo for up to ~50 ms during a flood). Reads use their own
+ * connection on this thread and see exactly what is published.
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
+  /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
+  private readonly directDb: Database.Database;
+  private readonly commitHere: (ops: readonly WireOp[]) => boolean;
   private readonly writer: Worker;
+  private readonly checkpointer: Worker;
+  /** A checkpoint was asked for and has not answered. */
+  private checkpointing = false;
+  /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
+  private walBytes = 0;
   /** Queued ops per session, in order (ops of different sessions may be committed in any order). */
-  private queues = new Map<string, { ops: WireOp[]; sizes: number[]; start: number }>();
+  private queues = new Map<string, Queue>();
   private queuedOps = 0;
+  /** Bytes each session appended in the current and the previous rate window. */
+  private recent = new Map<string, number>();
+  private earlier = new Map<string, number>();
+  private windowStart = 0;
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
-  private readonly inflight = new Map<number, { durable: Map<string, number>; writes: number }>();
-  /** A post is scheduled for the end of this tick. */
+  private readonly inflight = new Map<number, InFlight>();
+  /** Sessions with ops in a batch in flight, and in how many. */
+  private readonly inflightKeys = new Map<string, number>();
+  /** A commit is scheduled for the end of this tick. */
   private scheduled = false;
+  /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
+  private linger: ReturnType<typeof setTimeout> | undefined;
   private readonly flushedListeners: FlushListener[] = [];
   private readonly onError: (error: Error) => void;
   private readonly options: SqliteEventStoreOptions;
@@ -138,9 +198,9 @@ export class SqliteEventStore implements EventStore {
     // session's bytes leave the file instead of waiting in free pages. Also only on a new file.
     this.db.pragma("auto_vacuum = INCREMENTAL");
     this.db.pragma("journal_mode = WAL");
-    // WAL + NORMAL: a commit survives a process crash; an OS crash may lose the last groups.
-    this.db.pragma("synchronous = NORMAL");
     this.db.pragma("busy_timeout = 5000");
+    // Closing the last connection checkpoints; nothing else on this one does (the checkpointer thread does).
+    this.db.pragma("wal_autocheckpoint = 0");
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS sessions (
         id TEXT PRIMARY KEY,
@@ -175,12 +235,18 @@ export class SqliteEventStore implements EventStore {
         `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
     };
+    this.directDb = new Database(file);
+    this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0 });
     this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), {
       workerData: { file, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
     });
     this.writer.unref();
     this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
     this.writer.on("error", (error) => this.onError(error));
+    this.checkpointer = new Worker(new URL("./sqlite-checkpointer.mjs", import.meta.url), { workerData: { file } });
+    this.checkpointer.unref();
+    this.checkpointer.on("message", (m: CheckpointerMessage) => this.onCheckpointed(m.checkpointed));
+    this.checkpointer.on("error", (error) => this.onError(error));
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
@@ -215,42 +281,137 @@ export class SqliteEventStore implements EventStore {
   private push(key: string, size: number, op: WireOp): void {
     if (this.closed) throw new Error("event store is closed");
     let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0 }));
+    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, purge: false }));
     queue.ops.push(op);
     queue.sizes.push(size);
+    queue.bytes += size;
+    if (op.kind === "delete") queue.purge = true;
+    this.recent.set(key, (this.recent.get(key) ?? 0) + size);
     this.queuedOps++;
     if (this.queuedOps >= LOG_FLUSH_MAX_BATCH) {
-      this.post(undefined);
-    } else if (!this.scheduled && this.inflight.size === 0) {
-      // Nothing in flight: post once this tick's appends are queued (one batch for all of them).
+      if (this.inflight.size === 0) this.write();
+      else this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
+    } else if (op.kind === "entry" && op.type === "input") {
+      // Goes with the next commit, or alone after a short while.
+      this.linger ??= setTimeout(() => {
+        this.linger = undefined;
+        this.writeNow();
+      }, LOG_INPUT_LINGER_MS).unref();
+    } else if (!this.scheduled) {
+      // Commit once this tick's appends are queued (one batch for all of them).
       this.scheduled = true;
       queueMicrotask(() => {
         this.scheduled = false;
-        if (!this.closed && this.inflight.size === 0) this.post(undefined);
+        this.writeNow();
       });
     }
   }
 
+  private writeNow(): void {
+    if (this.closed) return;
+    if (this.inflight.size === 0) this.write();
+    else this.writeBeside();
+  }
+
   /**
-   * Hands queued ops to the writer thread as one batch: every session's oldest ops, about a fair
-   * share of {@link LOG_BATCH_MAX_BYTES} each (all of them with `signal`, a synchronous flush).
-   * Returns the batch number (0: nothing to send).
+   * With a batch in flight (a flood's output, usually): commits the small writes of the other
+   * sessions here, if the writer thread is not holding the file's write lock right now — it holds
+   * it only while it commits, not while its batch or its answer is on the way. Sessions with ops
+   * in flight wait for them (their order counts); across sessions it does not. When the lock is
+   * taken, they wait for the batch's answer and go with the next.
    */
-  private post(signal: Int32Array | undefined): number {
-    if (this.queuedOps === 0 && signal === undefined) return 0;
-    const ops: WireOp[] = [];
-    const durable = new Map<string, number>();
-    const share = signal ? Infinity : LOG_BATCH_MAX_BYTES / Math.max(1, this.queues.size);
+  private writeBeside(): void {
+    if (this._writeFailure !== undefined) return;
+    const small = this.takeSmall();
+    if (small.ops.length === 0) return;
+    const started = performance.now();
+    try {
+      this.commitHere(small.ops);
+    } catch (error) {
+      if ((error as { code?: string }).code === "SQLITE_BUSY") this.putBack(small);
+      else this.send(small, undefined);
+      return;
+    }
+    this.committed(small, small.ops.length, performance.now() - started);
+  }
+
+  /**
+   * With nothing in flight: commits the small writes of sessions that are not streaming here,
+   * and posts the rest (a fair share of each session's queue) to the writer thread.
+   */
+  private write(): void {
+    if (this.queuedOps === 0) return;
+    // While commits fail, everything goes through the writer thread, which retries in order.
+    if (this._writeFailure === undefined) {
+      const small = this.takeSmall();
+      if (small.ops.length > 0) this.commitOrSend(small);
+    }
+    if (this.queuedOps > 0) this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
+  }
+
+  /**
+   * Commits `taken` on this thread and publishes it; when that fails (the file is locked by
+   * someone else, the disk is full) it goes to the writer thread instead, first in line, which
+   * waits for the lock or retries until the disk takes it.
+   */
+  private commitOrSend(taken: Taken): void {
+    const started = performance.now();
+    try {
+      this.commitHere(taken.ops);
+    } catch {
+      this.send(taken, undefined);
+      return;
+    }
+    this.committed(taken, taken.ops.length, performance.now() - started);
+  }
+
+  /** Whole queues of sessions that are not streaming nor purging, up to {@link LOG_DIRECT_MAX_BYTES} in all. */
+  private takeSmall(): Taken {
+    const now = performance.now();
+    if (now - this.windowStart >= LOG_RATE_WINDOW_MS) {
+      this.earlier = now - this.windowStart >= 2 * LOG_RATE_WINDOW_MS ? new Map() : this.recent;
+      this.recent = new Map();
+      this.windowStart = now;
+    }
+    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
+    for (const [key, queue] of this.queues) {
+      // What it appended in the last one or two windows (this batch included).
+      const rate = (this.recent.get(key) ?? 0) + (this.earlier.get(key) ?? 0);
+      if (queue.purge || rate > LOG_STREAMING_BYTES || taken.bytes + queue.bytes > LOG_DIRECT_MAX_BYTES) continue;
+      if (this.inflightKeys.has(key)) continue;
+      for (let i = queue.start; i < queue.ops.length; i++) addOp(taken, queue.ops[i]!);
+      taken.bytes += queue.bytes;
+      taken.keys.push(key);
+      (taken.whole ??= []).push([key, queue]);
+      this.queuedOps -= queue.ops.length - queue.start;
+      this.queues.delete(key);
+    }
+    return taken;
+  }
+
+  /** Queues what {@link takeSmall} took again, as it was (nothing was queued since: this is synchronous). */
+  private putBack(taken: Taken): void {
+    for (const [key, queue] of taken.whole ?? []) {
+      this.queues.set(key, queue);
+      this.queuedOps += queue.ops.length - queue.start;
+    }
+  }
+
+  /** Every session's oldest ops, about `share` bytes each (at least one op each). */
+  private take(share: number): Taken {
+    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
     for (const [key, queue] of this.queues) {
       let bytes = 0;
       let i = queue.start;
       while (i < queue.ops.length && (i === queue.start || bytes < share)) {
-        const op = queue.ops[i]!;
+        addOp(taken, queue.ops[i]!);
         bytes += queue.sizes[i]!;
-        ops.push(op);
-        if (op.kind === "entry") durable.set(op.sessionId, op.seq);
         i++;
       }
+      taken.bytes += bytes;
+      taken.keys.push(key);
+      this.queuedOps -= i - queue.start;
+      queue.bytes -= bytes;
       if (i === queue.ops.length) this.queues.delete(key);
       else if (i > 1024 && i * 2 > queue.ops.length) {
         queue.ops = queue.ops.slice(i);
@@ -258,11 +419,42 @@ export class SqliteEventStore implements EventStore {
         queue.start = 0;
       } else queue.start = i;
     }
-    this.queuedOps -= ops.length;
+    return taken;
+  }
+
+  /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
+  private send(taken: Taken, signal: Int32Array | undefined): number {
     const batch = this.nextBatch++;
-    this.inflight.set(batch, { durable, writes: ops.length });
-    this.writer.postMessage({ batch, ops, ...(signal ? { signal } : {}) });
+    // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
+    this.inflight.set(batch, {
+      durable: taken.durable,
+      bytes: taken.bytes,
+      keys: taken.keys,
+      writes: taken.ops.length,
+    });
+    for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
+    this.writer.postMessage({ batch, ops: taken.ops, ...(signal ? { signal } : {}) });
     return batch;
+  }
+
+  /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
+  private committed(taken: { durable: ReadonlyMap<string, number>; bytes: number }, writes: number, ms: number): void {
+    // A commit rewrites at least the leaf pages it touched (the table's and the output index's).
+    this.walBytes += taken.bytes + 2 * SQLITE_PAGE_SIZE;
+    if (this.walBytes >= LOG_CHECKPOINT_BYTES && !this.checkpointing && !this.closed) {
+      this.checkpointing = true;
+      this.walBytes = 0;
+      this.checkpointer.postMessage({ checkpoint: true });
+    }
+    for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
+  }
+
+  private onCheckpointed(result: { log?: number; done?: number; ms?: number; error?: string }): void {
+    this.checkpointing = false;
+    if (result.error !== undefined)
+      this.options.onWarning?.(`a WAL checkpoint failed (the next one tries again): ${result.error}`);
+    // What was committed while it ran is due next.
+    this.committed({ durable: NO_SESSIONS, bytes: 0 }, 0, 0);
   }
 
   /**
@@ -300,7 +492,7 @@ export class SqliteEventStore implements EventStore {
     // (Not in flight: acknowledged already by a synchronous flush.)
     if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);
     // What accumulated while the writer was busy goes as the next batch.
-    if (!this.closed && this.inflight.size === 0 && this.queuedOps > 0) this.post(undefined);
+    if (!this.closed && this.inflight.size === 0) this.write();
   }
 
   private recovered(): void {
@@ -315,7 +507,12 @@ export class SqliteEventStore implements EventStore {
     for (const [id, done] of this.inflight) {
       if (id > batch) break;
       this.inflight.delete(id);
-      for (const listener of this.flushedListeners) listener(done.durable, { writes: done.writes, ms });
+      for (const key of done.keys) {
+        const n = this.inflightKeys.get(key)! - 1;
+        if (n === 0) this.inflightKeys.delete(key);
+        else this.inflightKeys.set(key, n);
+      }
+      this.committed(done, done.writes, ms);
     }
   }
 
@@ -328,9 +525,14 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return 0;
     const writes = this.queuedOps;
     if (writes === 0 && this.inflight.size === 0) return 0;
+    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.purging()) {
+      // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
+      this.commitOrSend(this.take(Infinity));
+      if (this.inflight.size === 0) return writes;
+    }
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const started = performance.now();
-    const batch = this.post(signal);
+    const batch = this.send(this.take(Infinity), signal);
     // The main thread may block here: this is the one place the log waits for the disk.
     if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
       throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
@@ -342,6 +544,12 @@ export class SqliteEventStore implements EventStore {
     this.recovered();
     this.complete(batch, performance.now() - started);
     return writes;
+  }
+
+  /** A purge is queued (the writer thread commits those: it also frees their pages). */
+  private purging(): boolean {
+    for (const queue of this.queues.values()) if (queue.purge) return true;
+    return false;
   }
 
   onFlushed(listener: FlushListener): void {
@@ -446,14 +654,29 @@ export class SqliteEventStore implements EventStore {
       );
     }
     this.closed = true;
+    clearTimeout(this.linger);
     // Wait for the writer to close its connection, so that ours is the last: closing it
     // checkpoints and removes the WAL synchronously, and nothing touches the files after close().
-    const signal = new Int32Array(new SharedArrayBuffer(4));
-    this.writer.postMessage({ close: true, signal });
-    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
+    for (const worker of [this.writer, this.checkpointer]) {
+      const signal = new Int32Array(new SharedArrayBuffer(4));
+      worker.postMessage({ close: true, signal });
+      Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
+    }
+    this.directDb.close();
     this.db.close();
   }
 }
+
+const NO_SESSIONS: ReadonlyMap<string, number> = new Map();
+
+/** Adds one op to a batch (an entry makes its seq durable for its session). */
+function addOp(taken: Taken, op: WireOp): void {
+  taken.ops.push(op);
+  if (op.kind === "entry") taken.durable.set(op.sessionId, op.seq);
+}
+
+/** What the checkpointer thread posts back (see sqlite-checkpointer.mjs). */
+type CheckpointerMessage = { checkpointed: { log?: number; done?: number; ms?: number; error?: string } };
 
 /** What the writer thread posts back (see sqlite-writer.mjs). */
 type WriterMessage =
