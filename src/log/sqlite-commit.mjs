@@ -7,8 +7,8 @@
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
 /**
- * Sets up a connection that writes the log. Neither writer checkpoints: the checkpointer thread
- * does, off the commit path (PASSIVE: commits go on meanwhile), so no commit waits for the WAL
+ * Sets up a connection that writes the log. No commit checkpoints: the writer thread does, between
+ * its batches, when the main thread asks (see sqlite-writer.mjs), so no commit waits for the WAL
  * to be copied into the database file and synced.
  */
 export function prepareWriter(db, { busyTimeoutMs }) {

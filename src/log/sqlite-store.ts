@@ -46,8 +46,10 @@ export const LOG_RATE_WINDOW_MS = 100;
  * echo does not queue behind a commit of its own input (measured: ~0.15 ms of a 1.1 ms echo).
  */
 export const LOG_INPUT_LINGER_MS = 2;
-/** About how many bytes of WAL the writers add before the checkpointer is asked to copy them into the database. */
+/** About how many bytes of WAL the writers add before the writer thread is asked to copy them into the database. */
 export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** With less than that written, a checkpoint follows once no commit came for this long. */
+export const LOG_CHECKPOINT_IDLE_MS = 1000;
 
 /**
  * An op as it is committed, here or after crossing to the writer thread (plain data: structured
@@ -138,9 +140,9 @@ export interface SqliteEventStoreOptions {
  * whenever the writer is not holding the write lock at that moment (it cannot wait for it: the
  * connection's busy timeout is 0, so this thread never blocks on the writer). A batch for the writer
  * takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's backlog
- * does not delay another's events. WAL checkpoints run on a third thread
- * (`sqlite-checkpointer.mjs`) in PASSIVE mode, which does not hold commits up (a checkpoint
- * inside a commit held a keystroke's echo for up to ~50 ms during a flood). Reads use their own
+ * does not delay another's events. WAL checkpoints run on the writer thread between its batches,
+ * in PASSIVE mode, which holds no commit here up (a checkpoint inside a commit held a keystroke's
+ * echo for up to ~50 ms during a flood). Reads use their own
  * connection on this thread and see exactly what is published.
  */
 export class SqliteEventStore implements EventStore {
@@ -149,9 +151,10 @@ export class SqliteEventStore implements EventStore {
   private readonly directDb: Database.Database;
   private readonly commitHere: (ops: readonly WireOp[]) => boolean;
   private readonly writer: Worker;
-  private readonly checkpointer: Worker;
   /** A checkpoint was asked for and has not answered. */
   private checkpointing = false;
+  /** Asks for a checkpoint of what is left once writes have stopped for a while. */
+  private trailingCheckpoint: ReturnType<typeof setTimeout> | undefined;
   /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
   private walBytes = 0;
   /** Queued ops per session, in order (ops of different sessions may be committed in any order). */
@@ -199,7 +202,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma("auto_vacuum = INCREMENTAL");
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
-    // Closing the last connection checkpoints; nothing else on this one does (the checkpointer thread does).
+    // Closing the last connection checkpoints; nothing else on this one does (the writer thread does).
     this.db.pragma("wal_autocheckpoint = 0");
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS sessions (
@@ -243,10 +246,6 @@ export class SqliteEventStore implements EventStore {
     this.writer.unref();
     this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
     this.writer.on("error", (error) => this.onError(error));
-    this.checkpointer = new Worker(new URL("./sqlite-checkpointer.mjs", import.meta.url), { workerData: { file } });
-    this.checkpointer.unref();
-    this.checkpointer.on("message", (m: CheckpointerMessage) => this.onCheckpointed(m.checkpointed));
-    this.checkpointer.on("error", (error) => this.onError(error));
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
@@ -441,20 +440,38 @@ export class SqliteEventStore implements EventStore {
   private committed(taken: { durable: ReadonlyMap<string, number>; bytes: number }, writes: number, ms: number): void {
     // A commit rewrites at least the leaf pages it touched (the table's and the output index's).
     this.walBytes += taken.bytes + 2 * SQLITE_PAGE_SIZE;
-    if (this.walBytes >= LOG_CHECKPOINT_BYTES && !this.checkpointing && !this.closed) {
+    this.checkpointSoon();
+    for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
+  }
+
+  /**
+   * Asks the writer thread for a checkpoint every {@link LOG_CHECKPOINT_BYTES} of WAL, and for one
+   * of what is left once no commit came for {@link LOG_CHECKPOINT_IDLE_MS} (a WAL copied in full is
+   * reset by the next commit and cut back to its size limit).
+   */
+  private checkpointSoon(): void {
+    if (this.closed || this.checkpointing || this.walBytes === 0) return;
+    clearTimeout(this.trailingCheckpoint);
+    this.trailingCheckpoint = undefined;
+    if (this.walBytes >= LOG_CHECKPOINT_BYTES) {
       this.checkpointing = true;
       this.walBytes = 0;
-      this.checkpointer.postMessage({ checkpoint: true });
+      this.writer.postMessage({ checkpoint: true });
+    } else {
+      this.trailingCheckpoint = setTimeout(() => {
+        this.trailingCheckpoint = undefined;
+        this.walBytes = Math.max(this.walBytes, LOG_CHECKPOINT_BYTES);
+        this.checkpointSoon();
+      }, LOG_CHECKPOINT_IDLE_MS).unref();
     }
-    for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
   }
 
   private onCheckpointed(result: { log?: number; done?: number; ms?: number; error?: string }): void {
     this.checkpointing = false;
     if (result.error !== undefined)
-      this.options.onWarning?.(`a WAL checkpoint failed (the next one tries again): ${result.error}`);
-    // What was committed while it ran is due next.
-    this.committed({ durable: NO_SESSIONS, bytes: 0 }, 0, 0);
+      this.options.onWarning?.(`a WAL checkpoint failed (a later one tries again): ${result.error}`);
+    // What was committed while it ran is due next (or once writes stop).
+    this.checkpointSoon();
   }
 
   /**
@@ -473,6 +490,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   private onWriterMessage(message: WriterMessage): void {
+    if ("checkpointed" in message) {
+      this.onCheckpointed(message.checkpointed);
+      return;
+    }
     if ("warning" in message) {
       this.options.onWarning?.(message.warning);
       return;
@@ -657,17 +678,14 @@ export class SqliteEventStore implements EventStore {
     clearTimeout(this.linger);
     // Wait for the writer to close its connection, so that ours is the last: closing it
     // checkpoints and removes the WAL synchronously, and nothing touches the files after close().
-    for (const worker of [this.writer, this.checkpointer]) {
-      const signal = new Int32Array(new SharedArrayBuffer(4));
-      worker.postMessage({ close: true, signal });
-      Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
-    }
+    clearTimeout(this.trailingCheckpoint);
+    const signal = new Int32Array(new SharedArrayBuffer(4));
+    this.writer.postMessage({ close: true, signal });
+    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
     this.directDb.close();
     this.db.close();
   }
 }
-
-const NO_SESSIONS: ReadonlyMap<string, number> = new Map();
 
 /** Adds one op to a batch (an entry makes its seq durable for its session). */
 function addOp(taken: Taken, op: WireOp): void {
@@ -675,11 +693,9 @@ function addOp(taken: Taken, op: WireOp): void {
   if (op.kind === "entry") taken.durable.set(op.sessionId, op.seq);
 }
 
-/** What the checkpointer thread posts back (see sqlite-checkpointer.mjs). */
-type CheckpointerMessage = { checkpointed: { log?: number; done?: number; ms?: number; error?: string } };
-
 /** What the writer thread posts back (see sqlite-writer.mjs). */
 type WriterMessage =
+  | { checkpointed: { log?: number; done?: number; ms?: number; error?: string } }
   | { batch: number; ms?: number; error?: undefined }
   | { batch: number; error: string; code?: string; attempt?: number }
   | { warning: string };
