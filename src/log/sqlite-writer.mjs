@@ -1,7 +1,7 @@
-// The log's writer thread. It commits each batch the main thread posts in one transaction —
-// a flood's output, purges, and whatever waits behind a failed commit — so that big commits never
-// stall the event loop that reads PTYs and feeds viewers (small commits are made on the main
-// thread) — and the WAL checkpoints, when the main thread asks, between batches.
+// The log's writer thread. It commits each batch the main thread posts in one transaction (a
+// flood's output, purges, and whatever waits behind a failed commit), so that big commits never
+// stall the event loop that reads PTYs and feeds viewers; small commits are made on the main
+// thread. Between batches, when the main thread asks, it runs the WAL checkpoints.
 //
 // Checkpoints are PASSIVE (they take no lock a writer needs: the main thread's small commits go
 // on meanwhile) and run here, not on a thread of their own: run beside a flood's commits, a
