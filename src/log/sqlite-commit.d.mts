@@ -1,6 +1,10 @@
 import type Database from "better-sqlite3";
 
-/** An op as the log writes it (see WireOp in sqlite-store.ts). */
+/**
+ * An op as the log commits it, on the main thread or after crossing to the writer thread (plain
+ * data: structured clone copies strings flat). For an entry, `json` is the event's JSON — for
+ * output, its fields without the data (OutputEntry.meta) — and `data` output's raw bytes.
+ */
 export type CommitOp =
   | {
       kind: "entry";

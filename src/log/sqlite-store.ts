@@ -51,16 +51,9 @@ export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 /** With less than that written, a checkpoint follows once no commit came for this long. */
 export const LOG_CHECKPOINT_IDLE_MS = 1000;
 
-/**
- * An op as it is committed, here or after crossing to the writer thread (plain data: structured
- * clone copies strings flat). For an entry, `json` is the event's JSON — for output, its fields
- * without the data (OutputEntry.meta) — and `data` output's raw bytes.
- */
-type WireOp = CommitOp;
-
 /** One session's queued ops, in order, from `start`. */
 interface Queue {
-  ops: WireOp[];
+  ops: CommitOp[];
   sizes: number[];
   start: number;
   /** Sum of `sizes` from `start`. */
@@ -74,7 +67,7 @@ type InFlight = Pick<Taken, "durable" | "bytes" | "keys"> & { writes: number };
 
 /** A batch taken from the queues: its ops, what it makes durable, its size, whose ops it holds. */
 interface Taken {
-  ops: WireOp[];
+  ops: CommitOp[];
   durable: Map<string, number>;
   bytes: number;
   keys: string[];
@@ -149,7 +142,7 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
   private readonly directDb: Database.Database;
-  private readonly commitHere: (ops: readonly WireOp[]) => boolean;
+  private readonly commitHere: (ops: readonly CommitOp[]) => boolean;
   private readonly writer: Worker;
   /** A checkpoint was asked for and has not answered. */
   private checkpointing = false;
@@ -277,7 +270,7 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  private push(key: string, size: number, op: WireOp): void {
+  private push(key: string, size: number, op: CommitOp): void {
     if (this.closed) throw new Error("event store is closed");
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, purge: false }));
@@ -688,7 +681,7 @@ export class SqliteEventStore implements EventStore {
 }
 
 /** Adds one op to a batch (an entry makes its seq durable for its session). */
-function addOp(taken: Taken, op: WireOp): void {
+function addOp(taken: Taken, op: CommitOp): void {
   taken.ops.push(op);
   if (op.kind === "entry") taken.durable.set(op.sessionId, op.seq);
 }
