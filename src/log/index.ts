@@ -1,4 +1,5 @@
 export * from "./event-log.js";
+export * from "./group-commit.js";
 export * from "./hot-ring.js";
 export * from "./retention.js";
 export * from "./session-log.js";

@@ -1,7 +1,8 @@
-import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
+import { GroupCommit } from "./group-commit.js";
+import type { GroupCommitOptions } from "./group-commit.js";
 import { OUTPUT_ENTRY_OVERHEAD, OutputEntry } from "./output-entry.js";
 import type {
   EventStore,
@@ -12,68 +13,9 @@ import type {
   StoredLogState,
 } from "./store.js";
 import type { LogEntry } from "./types.js";
-import { prepareWriter } from "./sqlite-commit.mjs";
-import type { CommitOp } from "./sqlite-commit.mjs";
 
 /** SQLite page size for new log files. */
 export const SQLITE_PAGE_SIZE = 65536;
-
-/** A group is posted to the writer at once when it reaches this many queued writes (even with one in flight). */
-export const LOG_FLUSH_MAX_BATCH = 8192;
-/**
- * About the most bytes one batch carries, shared fairly among the sessions with queued writes
- * (each gets at least its oldest write): a session flooding output cannot make another wait
- * behind its whole backlog — a keystroke's echo waits for about one batch of the flood, not 16 MiB.
- */
-export const LOG_BATCH_MAX_BYTES = 256 * 1024;
-/**
- * Most bytes one commit on the main thread carries. Small commits are made right here (about
- * 0.1 ms for a keystroke's echo, against ~0.5 ms for a round trip to the writer thread and back —
- * measured); anything bigger goes to the writer thread.
- */
-export const LOG_DIRECT_MAX_BYTES = 64 * 1024;
-/**
- * A session that appended more than this within the last one or two {@link LOG_RATE_WINDOW_MS}
- * windows is streaming: its writes go to the writer thread, so a flood never runs its commits on
- * the event loop that reads it.
- */
-export const LOG_STREAMING_BYTES = 64 * 1024;
-export const LOG_RATE_WINDOW_MS = 100;
-/**
- * How long an `input` event may wait for company before it is committed alone. Input given to a
- * process is usually answered within a millisecond (a shell echoes the keystroke), and nobody
- * waits for the input event itself: committed with the echo, one commit serves both, and the
- * echo does not queue behind a commit of its own input (measured: ~0.15 ms of a 1.1 ms echo).
- */
-export const LOG_INPUT_LINGER_MS = 2;
-/** About how many bytes of WAL the writers add before the writer thread is asked to copy them into the database. */
-export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
-/** With less than that written, a checkpoint follows once no commit came for this long. */
-export const LOG_CHECKPOINT_IDLE_MS = 1000;
-
-/** One session's queued ops, in order, from `start`. */
-interface Queue {
-  ops: CommitOp[];
-  sizes: number[];
-  start: number;
-  /** Sum of `sizes` from `start`. */
-  bytes: number;
-  /** Holds a purge (those go to the writer thread, which also frees the pages). */
-  purge: boolean;
-}
-
-/** A batch posted to the writer thread and not acknowledged yet. */
-type InFlight = Pick<Taken, "durable" | "bytes" | "keys"> & { writes: number };
-
-/** A batch taken from the queues: its ops, what it makes durable, its size, whose ops it holds. */
-interface Taken {
-  ops: CommitOp[];
-  durable: Map<string, number>;
-  bytes: number;
-  keys: string[];
-  /** Whole queues it took (takeSmall), to put back as they were. */
-  whole?: Array<[string, Queue]>;
-}
 
 interface Row {
   seq: number;
@@ -95,81 +37,15 @@ const ROW_SIZE = `(CASE WHEN data IS NULL THEN length(body) ELSE length(data) + 
 /** Most rows one output read visits (tiny events could otherwise make one read unbounded). */
 const OUTPUT_SCAN_MAX_ROWS = 10_000;
 
-/** How long `flush()` waits for the writer thread before giving up (a stuck disk). */
-export const LOG_FLUSH_WAIT_MS = 30_000;
-
-/** How often the writer thread retries a batch it could not commit (disk full, read-only, I/O error). */
-export const LOG_WRITE_RETRY_MS = 1000;
-
-export interface SqliteEventStoreOptions {
-  /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
-  onError?: (error: Error) => void;
-  /**
-   * Told after each failed commit attempt. The batch is kept and retried every `retryMs`;
-   * later batches wait behind it, so the log never gets a hole.
-   */
-  onWriteFailed?: (failure: LogWriteFailure) => void;
-  /** Told when a commit succeeds after failed ones: the failure it ends. */
-  onWriteRecovered?: (failure: LogWriteFailure) => void;
-  /** Told when something not needed for durability failed (freeing a purged session's pages). */
-  onWarning?: (message: string) => void;
-  /** Default {@link LOG_WRITE_RETRY_MS}. */
-  retryMs?: number;
-}
-
 /**
- * The embedded log: one SQLite file in WAL mode. Appends are queued and committed in one
- * transaction per batch (group commit), and a session log publishes an event only once it is
- * committed, so how soon a commit follows an append is how soon viewers see it.
- *
- * The group commit is adaptive: what a tick queued is committed at its end (only `input` events
- * wait a little for company, see {@link LOG_INPUT_LINGER_MS}). Where it is committed depends on
- * its size: small writes of sessions that are not streaming (a keystroke's echo, a chat event, a
- * state change) are committed on this thread, about 0.1 ms; the rest (a flood's output, purges)
- * is posted to a writer thread (`sqlite-writer.mjs`), so big commits never block the event loop
- * that reads processes and feeds viewers. While the writer has a batch in flight, appends for it
- * accumulate and go as the next batch when it is acknowledged (or at once past
- * `LOG_FLUSH_MAX_BATCH` writes); small writes of other sessions are still committed here
- * whenever the writer is not holding the write lock at that moment (it cannot wait for it: the
- * connection's busy timeout is 0, so this thread never blocks on the writer). A batch for the writer
- * takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's backlog
- * does not delay another's events. WAL checkpoints run on the writer thread between its batches,
- * in PASSIVE mode, which holds no commit here up (a checkpoint inside a commit held a keystroke's
- * echo for up to ~50 ms during a flood). Reads use their own
- * connection on this thread and see exactly what is published.
+ * The embedded log: one SQLite file in WAL mode. This class is the file's schema and its reads;
+ * its writes are queued and committed in groups by {@link GroupCommit} (a session log publishes
+ * an event only once it is committed). Reads use their own connection on this thread and see
+ * exactly what is published.
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
-  /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
-  private readonly directDb: Database.Database;
-  private readonly commitHere: (ops: readonly CommitOp[]) => boolean;
-  private readonly writer: Worker;
-  /** A checkpoint was asked for and has not answered. */
-  private checkpointing = false;
-  /** Asks for a checkpoint of what is left once writes have stopped for a while. */
-  private trailingCheckpoint: ReturnType<typeof setTimeout> | undefined;
-  /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
-  private walBytes = 0;
-  /** Queued ops per session, in order (ops of different sessions may be committed in any order). */
-  private queues = new Map<string, Queue>();
-  private queuedOps = 0;
-  /** Bytes each session appended in the current and the previous rate window. */
-  private recent = new Map<string, number>();
-  private earlier = new Map<string, number>();
-  private windowStart = 0;
-  private nextBatch = 1;
-  /** Batches posted and not yet acknowledged, with what each makes durable. */
-  private readonly inflight = new Map<number, InFlight>();
-  /** Sessions with ops in a batch in flight, and in how many. */
-  private readonly inflightKeys = new Map<string, number>();
-  /** A commit is scheduled for the end of this tick. */
-  private scheduled = false;
-  /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
-  private linger: ReturnType<typeof setTimeout> | undefined;
-  private readonly flushedListeners: FlushListener[] = [];
-  private readonly onError: (error: Error) => void;
-  private readonly options: SqliteEventStoreOptions;
-  private _writeFailure: LogWriteFailure | undefined;
+  private readonly writes: GroupCommit;
   private closed = false;
   private readonly stmt: {
     readAfter: Statement<[string, number, number, number]>;
@@ -177,14 +53,7 @@ export class SqliteEventStore implements EventStore {
     oldest: Statement<[string, number, number]>;
   };
 
-  constructor(file: string, options: SqliteEventStoreOptions = {}) {
-    this.options = options;
-    this.onError =
-      options.onError ??
-      ((error) =>
-        queueMicrotask(() => {
-          throw error;
-        }));
+  constructor(file: string, options: GroupCommitOptions = {}) {
     this.db = new Database(file);
     // Events are ~100 B to 64 KiB; with the default 4 KiB pages most rows overflow and a
     // WITHOUT ROWID insert costs several page writes. 64 KiB pages measured 5-6x faster
@@ -231,19 +100,12 @@ export class SqliteEventStore implements EventStore {
         `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
     };
-    this.directDb = new Database(file);
-    this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0 });
-    this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), {
-      workerData: { file, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
-    });
-    this.writer.unref();
-    this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
-    this.writer.on("error", (error) => this.onError(error));
+    this.writes = new GroupCommit(file, this.db.pragma("page_size", { simple: true }) as number, options);
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
     const output = entry instanceof OutputEntry;
-    this.push(sessionId, entry.size, {
+    this.writes.push(sessionId, entry.size, {
       kind: "entry",
       sessionId,
       seq: entry.seq,
@@ -256,11 +118,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   enqueueTrim(sessionId: string, first: number): void {
-    this.push(sessionId, 64, { kind: "trim", sessionId, first });
+    this.writes.push(sessionId, 64, { kind: "trim", sessionId, first });
   }
 
   enqueueSession(session: PersistedSession): void {
-    this.push(session.id, 256, {
+    this.writes.push(session.id, 256, {
       kind: "session",
       id: session.id,
       sessionKind: session.kind,
@@ -270,304 +132,26 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  private push(key: string, size: number, op: CommitOp): void {
-    if (this.closed) throw new Error("event store is closed");
-    let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, purge: false }));
-    queue.ops.push(op);
-    queue.sizes.push(size);
-    queue.bytes += size;
-    if (op.kind === "delete") queue.purge = true;
-    this.recent.set(key, (this.recent.get(key) ?? 0) + size);
-    this.queuedOps++;
-    if (this.queuedOps >= LOG_FLUSH_MAX_BATCH) {
-      if (this.inflight.size === 0) this.write();
-      else this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
-    } else if (op.kind === "entry" && op.type === "input") {
-      // Goes with the next commit, or alone after a short while.
-      this.linger ??= setTimeout(() => {
-        this.linger = undefined;
-        this.writeNow();
-      }, LOG_INPUT_LINGER_MS).unref();
-    } else if (!this.scheduled) {
-      // Commit once this tick's appends are queued (one batch for all of them).
-      this.scheduled = true;
-      queueMicrotask(() => {
-        this.scheduled = false;
-        this.writeNow();
-      });
-    }
-  }
-
-  private writeNow(): void {
-    if (this.closed) return;
-    if (this.inflight.size === 0) this.write();
-    else this.writeBeside();
-  }
-
   /**
-   * With a batch in flight (a flood's output, usually): commits the small writes of the other
-   * sessions here, if the writer thread is not holding the file's write lock right now — it holds
-   * it only while it commits, not while its batch or its answer is on the way. Sessions with ops
-   * in flight wait for them (their order counts); across sessions it does not. When the lock is
-   * taken, they wait for the batch's answer and go with the next.
-   */
-  private writeBeside(): void {
-    if (this._writeFailure !== undefined) return;
-    const small = this.takeSmall();
-    if (small.ops.length === 0) return;
-    const started = performance.now();
-    try {
-      this.commitHere(small.ops);
-    } catch (error) {
-      if ((error as { code?: string }).code === "SQLITE_BUSY") this.putBack(small);
-      else this.send(small, undefined);
-      return;
-    }
-    this.committed(small, small.ops.length, performance.now() - started);
-  }
-
-  /**
-   * With nothing in flight: commits the small writes of sessions that are not streaming here,
-   * and posts the rest (a fair share of each session's queue) to the writer thread.
-   */
-  private write(): void {
-    if (this.queuedOps === 0) return;
-    // While commits fail, everything goes through the writer thread, which retries in order.
-    if (this._writeFailure === undefined) {
-      const small = this.takeSmall();
-      if (small.ops.length > 0) this.commitOrSend(small);
-    }
-    if (this.queuedOps > 0) this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
-  }
-
-  /**
-   * Commits `taken` on this thread and publishes it; when that fails (the file is locked by
-   * someone else, the disk is full) it goes to the writer thread instead, first in line, which
-   * waits for the lock or retries until the disk takes it.
-   */
-  private commitOrSend(taken: Taken): void {
-    const started = performance.now();
-    try {
-      this.commitHere(taken.ops);
-    } catch {
-      this.send(taken, undefined);
-      return;
-    }
-    this.committed(taken, taken.ops.length, performance.now() - started);
-  }
-
-  /** Whole queues of sessions that are not streaming nor purging, up to {@link LOG_DIRECT_MAX_BYTES} in all. */
-  private takeSmall(): Taken {
-    const now = performance.now();
-    if (now - this.windowStart >= LOG_RATE_WINDOW_MS) {
-      this.earlier = now - this.windowStart >= 2 * LOG_RATE_WINDOW_MS ? new Map() : this.recent;
-      this.recent = new Map();
-      this.windowStart = now;
-    }
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
-    for (const [key, queue] of this.queues) {
-      // What it appended in the last one or two windows (this batch included).
-      const rate = (this.recent.get(key) ?? 0) + (this.earlier.get(key) ?? 0);
-      if (queue.purge || rate > LOG_STREAMING_BYTES || taken.bytes + queue.bytes > LOG_DIRECT_MAX_BYTES) continue;
-      if (this.inflightKeys.has(key)) continue;
-      for (let i = queue.start; i < queue.ops.length; i++) addOp(taken, queue.ops[i]!);
-      taken.bytes += queue.bytes;
-      taken.keys.push(key);
-      (taken.whole ??= []).push([key, queue]);
-      this.queuedOps -= queue.ops.length - queue.start;
-      this.queues.delete(key);
-    }
-    return taken;
-  }
-
-  /** Queues what {@link takeSmall} took again, as it was (nothing was queued since: this is synchronous). */
-  private putBack(taken: Taken): void {
-    for (const [key, queue] of taken.whole ?? []) {
-      this.queues.set(key, queue);
-      this.queuedOps += queue.ops.length - queue.start;
-    }
-  }
-
-  /** Every session's oldest ops, about `share` bytes each (at least one op each). */
-  private take(share: number): Taken {
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
-    for (const [key, queue] of this.queues) {
-      let bytes = 0;
-      let i = queue.start;
-      while (i < queue.ops.length && (i === queue.start || bytes < share)) {
-        addOp(taken, queue.ops[i]!);
-        bytes += queue.sizes[i]!;
-        i++;
-      }
-      taken.bytes += bytes;
-      taken.keys.push(key);
-      this.queuedOps -= i - queue.start;
-      queue.bytes -= bytes;
-      if (i === queue.ops.length) this.queues.delete(key);
-      else if (i > 1024 && i * 2 > queue.ops.length) {
-        queue.ops = queue.ops.slice(i);
-        queue.sizes = queue.sizes.slice(i);
-        queue.start = 0;
-      } else queue.start = i;
-    }
-    return taken;
-  }
-
-  /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
-  private send(taken: Taken, signal: Int32Array | undefined): number {
-    const batch = this.nextBatch++;
-    // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
-    this.inflight.set(batch, {
-      durable: taken.durable,
-      bytes: taken.bytes,
-      keys: taken.keys,
-      writes: taken.ops.length,
-    });
-    for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
-    this.writer.postMessage({ batch, ops: taken.ops, ...(signal ? { signal } : {}) });
-    return batch;
-  }
-
-  /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
-  private committed(taken: { durable: ReadonlyMap<string, number>; bytes: number }, writes: number, ms: number): void {
-    // A commit rewrites at least the leaf pages it touched (the table's and the output index's).
-    this.walBytes += taken.bytes + 2 * SQLITE_PAGE_SIZE;
-    this.checkpointSoon();
-    for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
-  }
-
-  /**
-   * Asks the writer thread for a checkpoint every {@link LOG_CHECKPOINT_BYTES} of WAL, and for one
-   * of what is left once no commit came for {@link LOG_CHECKPOINT_IDLE_MS} (a WAL copied in full is
-   * reset by the next commit and cut back to its size limit).
-   */
-  private checkpointSoon(): void {
-    if (this.closed || this.checkpointing || this.walBytes === 0) return;
-    clearTimeout(this.trailingCheckpoint);
-    this.trailingCheckpoint = undefined;
-    if (this.walBytes >= LOG_CHECKPOINT_BYTES) {
-      this.checkpointing = true;
-      this.walBytes = 0;
-      this.writer.postMessage({ checkpoint: true });
-    } else {
-      this.trailingCheckpoint = setTimeout(() => {
-        this.trailingCheckpoint = undefined;
-        this.walBytes = Math.max(this.walBytes, LOG_CHECKPOINT_BYTES);
-        this.checkpointSoon();
-      }, LOG_CHECKPOINT_IDLE_MS).unref();
-    }
-  }
-
-  private onCheckpointed(result: { log?: number; done?: number; ms?: number; error?: string }): void {
-    this.checkpointing = false;
-    if (result.error !== undefined)
-      this.options.onWarning?.(`a WAL checkpoint failed (a later one tries again): ${result.error}`);
-    // What was committed while it ran is due next (or once writes stop).
-    this.checkpointSoon();
-  }
-
-  /**
-   * Why commits fail, while they do (undefined when the last commit succeeded). What was
-   * appended meanwhile is kept in memory and written once a commit succeeds.
-   */
-  get writeFailure(): LogWriteFailure | undefined {
-    return this._writeFailure;
-  }
-
-  /** Events and records appended and not committed yet (queued here or posted to the writer). */
-  get unwrittenOps(): number {
-    let n = this.queuedOps;
-    for (const batch of this.inflight.values()) n += batch.writes;
-    return n;
-  }
-
-  private onWriterMessage(message: WriterMessage): void {
-    if ("checkpointed" in message) {
-      this.onCheckpointed(message.checkpointed);
-      return;
-    }
-    if ("warning" in message) {
-      this.options.onWarning?.(message.warning);
-      return;
-    }
-    if (message.error !== undefined) {
-      // The writer keeps the batch and retries it: it stays in flight, nothing is marked durable.
-      this._writeFailure = {
-        message: message.error,
-        code: message.code,
-        since: this._writeFailure?.since ?? Date.now(),
-        attempts: message.attempt ?? (this._writeFailure?.attempts ?? 0) + 1,
-      };
-      this.options.onWriteFailed?.(this._writeFailure);
-      return;
-    }
-    this.recovered();
-    // (Not in flight: acknowledged already by a synchronous flush.)
-    if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);
-    // What accumulated while the writer was busy goes as the next batch.
-    if (!this.closed && this.inflight.size === 0) this.write();
-  }
-
-  private recovered(): void {
-    const failure = this._writeFailure;
-    if (!failure) return;
-    this._writeFailure = undefined;
-    this.options.onWriteRecovered?.(failure);
-  }
-
-  /** Marks `batch` and every earlier one durable (the writer commits in order). */
-  private complete(batch: number, ms: number): void {
-    for (const [id, done] of this.inflight) {
-      if (id > batch) break;
-      this.inflight.delete(id);
-      for (const key of done.keys) {
-        const n = this.inflightKeys.get(key)! - 1;
-        if (n === 0) this.inflightKeys.delete(key);
-        else this.inflightKeys.set(key, n);
-      }
-      this.committed(done, done.writes, ms);
-    }
-  }
-
-  /**
-   * Commits everything queued and waits for the writer thread (used at shutdown and by tests).
-   * Returns the number of writes that were queued. Throws when they cannot be committed now
-   * (they stay queued and the writer goes on retrying them).
+   * Commits everything queued and waits for it (used at shutdown and by tests). Returns the number
+   * of writes that were queued; throws when they cannot be committed now (see {@link GroupCommit.flush}).
    */
   flush(): number {
-    if (this.closed) return 0;
-    const writes = this.queuedOps;
-    if (writes === 0 && this.inflight.size === 0) return 0;
-    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.purging()) {
-      // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
-      this.commitOrSend(this.take(Infinity));
-      if (this.inflight.size === 0) return writes;
-    }
-    const signal = new Int32Array(new SharedArrayBuffer(4));
-    const started = performance.now();
-    const batch = this.send(this.take(Infinity), signal);
-    // The main thread may block here: this is the one place the log waits for the disk.
-    if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
-      throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
-    }
-    if (Atomics.load(signal, 0) === 2) {
-      // The failure message is posted before the signal is set, but not read yet: this thread was blocked.
-      throw new Error(`the log cannot write ${this.unwrittenOps} queued events and records: the disk refused them`);
-    }
-    this.recovered();
-    this.complete(batch, performance.now() - started);
-    return writes;
-  }
-
-  /** A purge is queued (the writer thread commits those: it also frees their pages). */
-  private purging(): boolean {
-    for (const queue of this.queues.values()) if (queue.purge) return true;
-    return false;
+    return this.writes.flush();
   }
 
   onFlushed(listener: FlushListener): void {
-    this.flushedListeners.push(listener);
+    this.writes.onFlushed(listener);
+  }
+
+  /** Why commits fail, while they do (undefined when the last commit succeeded). */
+  get writeFailure(): LogWriteFailure | undefined {
+    return this.writes.writeFailure;
+  }
+
+  /** Events and records appended and not committed yet. */
+  get unwrittenOps(): number {
+    return this.writes.unwrittenOps;
   }
 
   readAfter(
@@ -647,51 +231,19 @@ export class SqliteEventStore implements EventStore {
   }
 
   deleteSession(sessionId: string): void {
-    this.push(sessionId, 64, { kind: "delete", sessionId });
+    this.writes.push(sessionId, 64, { kind: "delete", sessionId });
   }
 
-  /**
-   * Commits what is queued and closes the files. When the disk still refuses the last writes,
-   * they are lost: `onError` says how many, and the store closes anyway (a gateway that cannot
-   * write must still be able to stop and free its data directory).
-   */
+  /** Commits what is queued (see {@link GroupCommit.close}) and closes the file. */
   close(): void {
     if (this.closed) return;
-    try {
-      this.flush();
-    } catch (error) {
-      this.onError(
-        new Error(
-          `${this.unwrittenOps} events and records were not written before the log closed, and are lost: ${this._writeFailure?.message ?? (error as Error).message}`,
-          { cause: error },
-        ),
-      );
-    }
     this.closed = true;
-    clearTimeout(this.linger);
-    // Wait for the writer to close its connection, so that ours is the last: closing it
-    // checkpoints and removes the WAL synchronously, and nothing touches the files after close().
-    clearTimeout(this.trailingCheckpoint);
-    const signal = new Int32Array(new SharedArrayBuffer(4));
-    this.writer.postMessage({ close: true, signal });
-    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
-    this.directDb.close();
+    // The writing connections close first, so that this one is the last: closing it checkpoints
+    // and removes the WAL synchronously, and nothing touches the files after close().
+    this.writes.close();
     this.db.close();
   }
 }
-
-/** Adds one op to a batch (an entry makes its seq durable for its session). */
-function addOp(taken: Taken, op: CommitOp): void {
-  taken.ops.push(op);
-  if (op.kind === "entry") taken.durable.set(op.sessionId, op.seq);
-}
-
-/** What the writer thread posts back (see sqlite-writer.mjs). */
-type WriterMessage =
-  | { checkpointed: { log?: number; done?: number; ms?: number; error?: string } }
-  | { batch: number; ms?: number; error?: undefined }
-  | { batch: number; error: string; code?: string; attempt?: number }
-  | { warning: string };
 
 /**
  * The bytes with a backing buffer of their own size: posting a view to the writer clones its
