@@ -140,7 +140,7 @@ export class GroupCommit {
 
   /**
    * Writes the log in `file`, whose schema exists already; `pageSize` is its page size (a commit
-   * rewrites at least a page of each b-tree it touches: counted towards the next checkpoint).
+   * rewrites at least a page: counted towards the next checkpoint).
    */
   constructor(
     file: string,
@@ -325,8 +325,8 @@ export class GroupCommit {
 
   /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
   private committed(taken: { durable: ReadonlyMap<string, number>; bytes: number }, writes: number, ms: number): void {
-    // A commit rewrites at least the leaf pages it touched (the table's and the output index's).
-    this.walBytes += taken.bytes + 2 * this.pageSize;
+    // A commit rewrites at least the leaf page it touched (and a page of output marks now and then).
+    this.walBytes += taken.bytes + this.pageSize;
     this.checkpointSoon();
     for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
   }

@@ -15,6 +15,8 @@ export type CommitOp =
       outEnd: number | null;
       json: string;
       data: Uint8Array | null;
+      /** An output row whose start offset is noted in `output_marks` (where reads by byte offset start). */
+      mark: boolean;
     }
   | { kind: "trim"; sessionId: string; first: number }
   | { kind: "session"; id: string; sessionKind: string; state: string; createdAt: number; meta: string }

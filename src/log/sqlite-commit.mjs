@@ -24,12 +24,15 @@ export function prepareWriter(db, { busyTimeoutMs }) {
   const insert = db.prepare(
     "INSERT INTO events (session_id, seq, type, out_start, out_end, body, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );
+  const mark = db.prepare("INSERT OR IGNORE INTO output_marks (session_id, out_start, seq) VALUES (?, ?, ?)");
   const trim = db.prepare("DELETE FROM events WHERE session_id = ? AND seq < ?");
+  const trimMarks = db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq < ?");
   const upsertSession = db.prepare(
     `INSERT INTO sessions (id, kind, state, created_at, meta) VALUES (?, ?, ?, ?, ?)
      ON CONFLICT(id) DO UPDATE SET state = excluded.state, meta = excluded.meta`,
   );
   const deleteEvents = db.prepare("DELETE FROM events WHERE session_id = ?");
+  const deleteMarks = db.prepare("DELETE FROM output_marks WHERE session_id = ?");
   const deleteSession = db.prepare("DELETE FROM sessions WHERE id = ?");
 
   let purged = false;
@@ -38,9 +41,11 @@ export function prepareWriter(db, { busyTimeoutMs }) {
       switch (op.kind) {
         case "entry":
           insert.run(op.sessionId, op.seq, op.type, op.outStart, op.outEnd, op.json, op.data);
+          if (op.mark) mark.run(op.sessionId, op.outStart, op.seq);
           break;
         case "trim":
           trim.run(op.sessionId, op.first);
+          trimMarks.run(op.sessionId, op.first);
           break;
         case "session":
           upsertSession.run(op.id, op.sessionKind, op.state, op.createdAt, op.meta);
@@ -49,6 +54,7 @@ export function prepareWriter(db, { busyTimeoutMs }) {
           // Removed for good means not left readable in free pages either: zero what is deleted.
           db.pragma("secure_delete = ON");
           deleteEvents.run(op.sessionId);
+          deleteMarks.run(op.sessionId);
           deleteSession.run(op.sessionId);
           db.pragma("secure_delete = FAST");
           purged = true;

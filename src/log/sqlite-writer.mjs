@@ -11,9 +11,9 @@
 // Plain JavaScript on purpose: a worker is started from a file, and the same file must work
 // from the TypeScript sources under test and from dist/ after the build (which copies it).
 //
-// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data}
+// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data, mark}
 //                                            | {kind: "trim", sessionId, first}
-//                                            | {kind: "session", id, kind_, state, createdAt, meta}
+//                                            | {kind: "session", id, sessionKind, state, createdAt, meta}
 //                                            | {kind: "delete", sessionId}]
 //               {checkpoint: true}
 //               {close: true, signal}  (signal: set once the connection is closed)

@@ -7,6 +7,8 @@ import {
   LOG_CHECKPOINT_BYTES,
   LOG_INPUT_LINGER_MS,
   LOG_STREAMING_BYTES,
+  OUTPUT_MARK_BYTES,
+  OUTPUT_MARK_EVENTS,
   SqliteEventStore,
 } from "../../src/log/index.js";
 import type { StoredEntry } from "../../src/log/index.js";
@@ -169,5 +171,138 @@ describe("SQLite event store: where and when commits happen", () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe("SQLite event store: reads by byte offset", () => {
+  /** The bytes `output(seq, offset, n)` holds. */
+  const bytesOf = (rows: StoredEntry[], from: number): Buffer =>
+    Buffer.concat(rows.map((r) => (r as OutputEntry).bytes.subarray(Math.max(0, from - r.outStart!))));
+
+  it("from any offset, the rows from the one holding it on, whatever the sizes, events between, trims and restarts (property)", async () => {
+    const dir = tempDir();
+    let files = 0;
+    const step = fc.oneof(
+      { weight: 12, arbitrary: fc.record({ kind: fc.constant("output" as const), bytes: fc.constantFrom(1, 7, 300) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("output" as const), bytes: fc.constantFrom(70_000, 400_000) }),
+      },
+      {
+        weight: 4,
+        arbitrary: fc.record({ kind: fc.constant("event" as const), count: fc.integer({ min: 1, max: 40 }) }),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant("trim" as const), keep: fc.integer({ min: 1, max: 600 }) }),
+      },
+      { weight: 1, arbitrary: fc.constant({ kind: "restart" as const }) },
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 120 }),
+        fc.array(fc.nat(), { minLength: 20, maxLength: 20 }),
+        async (steps, picks) => {
+          const file = join(dir, `o${files++}.db`);
+          let store = new SqliteEventStore(file);
+          let seq = 0;
+          let end = 0;
+          // Output rows as appended: their seq and byte range (trimmed ones removed).
+          let rows: Array<{ seq: number; start: number; end: number }> = [];
+          try {
+            for (const s of steps) {
+              if (s.kind === "output") {
+                store.enqueue("s", output(++seq, end, s.bytes));
+                rows.push({ seq, start: end, end: end + s.bytes });
+                end += s.bytes;
+              } else if (s.kind === "event") {
+                for (let i = 0; i < s.count; i++) store.enqueue("s", event(++seq));
+              } else if (s.kind === "trim") {
+                const first = Math.max(1, seq - s.keep);
+                store.enqueueTrim("s", first);
+                rows = rows.filter((r) => r.seq >= first);
+              } else {
+                store.close();
+                store = new SqliteEventStore(file);
+              }
+            }
+            store.flush();
+            if (rows.length === 0) return;
+            const retained = rows[0]!.start;
+            for (const pick of picks) {
+              const offset = retained + (pick % (end - retained));
+              const maxBytes = 1 + (pick % 500_000);
+              const got = store.readOutputFrom("s", offset, maxBytes);
+              const holding = rows.findIndex((r) => r.end > offset);
+              // The row holding the offset, then the rows after it, until about maxBytes are covered.
+              expect(got.map((r) => r.seq)).toEqual(rows.slice(holding, holding + got.length).map((r) => r.seq));
+              const bytes = bytesOf(got, offset);
+              expect(bytes.length).toBeGreaterThanOrEqual(Math.min(maxBytes, end - offset));
+              const expected = Buffer.concat(
+                rows
+                  .slice(holding, holding + got.length)
+                  .map((r) => Buffer.alloc(r.end - r.start, 0x61 + (r.seq % 26))),
+              ).subarray(offset - rows[holding]!.start);
+              expect(bytes.equals(expected)).toBe(true);
+            }
+            // Before what retention kept: from the first row kept.
+            if (retained > 0) expect(store.readOutputFrom("s", 0, 1)[0]?.seq).toBe(rows[0]!.seq);
+          } finally {
+            store.close();
+          }
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it("marks an output row every OUTPUT_MARK_EVENTS events or OUTPUT_MARK_BYTES bytes, and a log from before the marks gets them in place of its index", () => {
+    const file = join(tempDir(), "log.db");
+    let store = new SqliteEventStore(file);
+    let offset = 0;
+    const n = 3 * OUTPUT_MARK_EVENTS + 10;
+    for (let seq = 1; seq <= n; seq++) {
+      store.enqueue("s", output(seq, offset, 10));
+      offset += 10;
+    }
+    // Two big rows: each starts a mark of its own (a megabyte since the last one).
+    store.enqueue("s", output(n + 1, offset, OUTPUT_MARK_BYTES));
+    store.enqueue("s", output(n + 2, offset + OUTPUT_MARK_BYTES, 10));
+    store.enqueue("s", output(n + 3, offset + OUTPUT_MARK_BYTES + 10, 10));
+    store.close();
+
+    const raw = new Database(file);
+    const marks = () => raw.prepare("SELECT seq FROM output_marks WHERE session_id = 's' ORDER BY seq").pluck().all();
+    expect(marks()).toEqual([1, 1 + OUTPUT_MARK_EVENTS, 1 + 2 * OUTPUT_MARK_EVENTS, 1 + 3 * OUTPUT_MARK_EVENTS, n + 2]);
+    // What a log written before the marks looks like: no marks, an index on every output row.
+    raw.exec(
+      "DELETE FROM output_marks; CREATE INDEX events_output ON events (session_id, out_end) WHERE out_end IS NOT NULL;",
+    );
+    raw.close();
+
+    store = new SqliteEventStore(file);
+    try {
+      const check = new Database(file, { readonly: true });
+      expect(
+        check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'events_output'").all(),
+      ).toEqual([]);
+      expect(check.prepare("SELECT seq FROM output_marks ORDER BY seq").pluck().all()).toEqual([
+        1,
+        1 + OUTPUT_MARK_EVENTS,
+        1 + 2 * OUTPUT_MARK_EVENTS,
+        1 + 3 * OUTPUT_MARK_EVENTS,
+      ]);
+      check.close();
+      const from = 2 * OUTPUT_MARK_EVENTS * 10 + 5;
+      const rows = store.readOutputFrom("s", from, 30);
+      expect(rows.map((r) => r.seq)).toEqual([
+        2 * OUTPUT_MARK_EVENTS + 1,
+        2 * OUTPUT_MARK_EVENTS + 2,
+        2 * OUTPUT_MARK_EVENTS + 3,
+        2 * OUTPUT_MARK_EVENTS + 4,
+      ]);
+    } finally {
+      store.close();
+    }
   });
 });
