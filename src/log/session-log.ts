@@ -352,6 +352,8 @@ export class SessionLog implements AppendableLog {
         `since=${offset} is past the end of the output (${this.publishedBytes} bytes)`,
       );
     }
+    // At the end already (an agent session may have no output at all): nothing to look for.
+    if (offset === this.publishedBytes) return [];
     const slices: OutputSlice[] = [];
     let bytes = 0;
     for (const row of this.outputEntriesFrom(offset, maxBytes)) {
