@@ -28,7 +28,10 @@ export class Channels {
     return false;
   }
 
-  /** Validates the arguments and adds a subscription; the caller subscribes it at the gateway. */
+  /**
+   * Validates the arguments and adds a subscription; the caller subscribes it at the gateway.
+   * One whose signal is aborted already is returned stopped, and not added.
+   */
   add(session: string, options: SubscribeOptions, onEvent: (event: SessionEvent) => void): Subscription {
     if (typeof session !== "string" || session.length === 0)
       throw new SwitchboardError("VALIDATION_FAILED", "session: an id is required");
@@ -40,6 +43,8 @@ export class Channels {
       throw new SwitchboardError("VALIDATION_FAILED", `types: unknown event type ${unknown.join(", ")}`);
 
     const sub = new Subscription(session, options, onEvent, (s) => this.remove(s));
+    // Its signal was aborted already: it stopped at once, and the gateway hears nothing.
+    if (!sub.live) return sub;
     let channel = this.channels.get(session);
     if (!channel) {
       channel = new Set();

@@ -1,6 +1,8 @@
 import type { ErrorCode, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
 import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
+import { abortReason, untilAborted } from "./abort.js";
+import type { AbortOptions } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Channels } from "./channels.js";
 import { ControlLeases } from "./control-leases.js";
@@ -21,7 +23,7 @@ import type {
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { REQUEST_TIMEOUT_MS, RequestTracker } from "./requests.js";
-import type { RequestFrame, RequestLink } from "./requests.js";
+import type { RequestFrame, RequestLink, RequestOptions } from "./requests.js";
 import type { SubscribeOptions, Subscription } from "./subscription.js";
 import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
@@ -51,6 +53,15 @@ export interface ClientOptions extends GatewayTarget {
   httpTimeoutMs?: number;
 }
 
+export interface ConnectOptions extends ClientOptions {
+  /**
+   * Gives up waiting for the first connection: `connect` rejects with the signal's reason and
+   * the client is closed. It governs only the connecting: once `connect` has resolved, the
+   * signal no longer matters (to tie the client's life to a signal, call `close()` on abort).
+   */
+  signal?: AbortSignal | undefined;
+}
+
 /**
  * A client of the gateway's multiplexed WebSocket (`/v1/ws`) and HTTP API, for browsers and
  * Node. It follows any number of sessions and never loses its place: after a dropped
@@ -62,6 +73,10 @@ export interface ClientOptions extends GatewayTarget {
  * {@link MAX_QUEUED_REQUESTS}) and are sent, in order, once the connection is back. A request
  * already sent when the connection drops rejects with `ConnectionError` `DISCONNECTED`: it may
  * or may not have been applied, and input is never re-sent behind the caller's back.
+ *
+ * Every call that waits takes `{signal}` in its options (an `AbortSignal`, as `fetch` does):
+ * aborting rejects it with the signal's reason, and a request still waiting for the
+ * connection is then never sent. One the gateway already received is not undone.
  *
  * @example
  * const client = await connect({ url: "http://127.0.0.1:7317", token, WebSocket });
@@ -118,9 +133,12 @@ export class SwitchboardClient {
     return this._hello;
   }
 
-  /** Resolves once the first connection is open; rejects if it could not be opened (bad token, unreachable). */
-  opened(): Promise<void> {
-    return this.firstOpen.promise;
+  /**
+   * Resolves once the first connection is open; rejects if it could not be opened (bad token,
+   * unreachable). Aborting `signal` gives up the waiting only: the client goes on connecting.
+   */
+  opened(options: AbortOptions = {}): Promise<void> {
+    return untilAborted(this.firstOpen.promise, options.signal);
   }
 
   on<K extends keyof ClientEvents>(name: K, listener: (value: ClientEvents[K]) => void): () => void {
@@ -154,6 +172,7 @@ export class SwitchboardClient {
     if (!onEvent) throw new TypeError("subscribe needs an onEvent callback");
     if (this.loop.state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
     const sub = this.channels.add(session, options, onEvent);
+    if (!sub.live) return sub;
     if (this.isOpen) this.channels.subscribe(session);
     else this.ensureConnecting();
     return sub;
@@ -165,33 +184,35 @@ export class SwitchboardClient {
    * Types into a session. Strings are sent as UTF-8; bytes as base64. Control rules apply.
    * `eof` ends the input after `data` (which may then be empty): a pipe's stdin is closed, a PTY gets ^D.
    */
-  input(session: string, data: string | Uint8Array, options: { eof?: boolean } = {}): Promise<void> {
+  input(session: string, data: string | Uint8Array, options: { eof?: boolean } & AbortOptions = {}): Promise<void> {
     const frame: RequestFrame =
       typeof data === "string"
         ? { op: "input", session, data }
         : { op: "input", session, data: encodeBase64(data), enc: "base64" };
-    return this.request(options.eof === true ? { ...frame, eof: true } : frame).then(toVoid);
+    return this.request(options.eof === true ? { ...frame, eof: true } : frame, options).then(toVoid);
   }
 
   /** Sends a signal (`INT`, `SIGINT`, `int` all work) to the session's process group. */
-  signal(session: string, signal: SignalName | string): Promise<void> {
-    return this.request({ op: "signal", session, signal: signal as SignalName }).then(toVoid);
+  signal(session: string, signal: SignalName | string, options: AbortOptions = {}): Promise<void> {
+    return this.request({ op: "signal", session, signal: signal as SignalName }, options).then(toVoid);
   }
 
   /** Resizes a PTY session. */
-  resize(session: string, size: { cols: number; rows: number }): Promise<void> {
-    return this.request({ op: "resize", session, cols: size.cols, rows: size.rows }).then(toVoid);
+  resize(session: string, size: { cols: number; rows: number }, options: AbortOptions = {}): Promise<void> {
+    return this.request({ op: "resize", session, cols: size.cols, rows: size.rows }, options).then(toVoid);
   }
 
   /**
    * Acquires or releases the session's control lease for this connection. Held control is
    * re-acquired (without force) after a reconnect; if that fails, `control-lost` is emitted.
-   * Rejects with CONTROL_HELD when someone else holds it and `force` is not set.
+   * Rejects with CONTROL_HELD when someone else holds it and `force` is not set. An acquire
+   * aborted after it was sent may still be granted: the client then holds the lease (and
+   * takes it back after a reconnect) as if the call had waited; `release` gives it back.
    */
   async control(
     session: string,
     action: "acquire" | "release",
-    options: { force?: boolean } = {},
+    options: { force?: boolean } & AbortOptions = {},
   ): Promise<{ controller: string | null }> {
     const frame: RequestFrame = {
       op: "control",
@@ -199,31 +220,36 @@ export class SwitchboardClient {
       action,
       ...(options.force !== undefined ? { force: options.force } : {}),
     };
-    const result = (await this.request(frame)) as { controller: string | null } | undefined;
-    this.leases.update(session, action);
+    const result = (await this.request(frame, {
+      signal: options.signal,
+      onAck: () => this.leases.update(session, action),
+    })) as { controller: string | null } | undefined;
     return result ?? { controller: null };
   }
 
   /** Queues a prompt on an agent session; resolves with its run id. */
-  async prompt(session: string, text: string): Promise<{ runId: string }> {
-    return (await this.request({ op: "prompt", session, text })) as { runId: string };
+  async prompt(session: string, text: string, options: AbortOptions = {}): Promise<{ runId: string }> {
+    return (await this.request({ op: "prompt", session, text }, options)) as { runId: string };
   }
 
   /**
    * Aborts the active run of an agent session (`all` also clears the queue); the run ends with
    * `chat.aborted`. Rejects with RUN_NOT_ACTIVE when there is nothing to abort.
    */
-  async abort(session: string, options: { all?: boolean } = {}): Promise<AbortResult> {
-    return (await this.request({
-      op: "abort",
-      session,
-      ...(options.all !== undefined ? { all: options.all } : {}),
-    })) as AbortResult;
+  async abort(session: string, options: { all?: boolean } & AbortOptions = {}): Promise<AbortResult> {
+    return (await this.request(
+      {
+        op: "abort",
+        session,
+        ...(options.all !== undefined ? { all: options.all } : {}),
+      },
+      options,
+    )) as AbortResult;
   }
 
   /** Answers an agent's permission request. */
-  permission(session: string, requestId: string, optionId: string): Promise<void> {
-    return this.request({ op: "permission", session, requestId, optionId }).then(toVoid);
+  permission(session: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<void> {
+    return this.request({ op: "permission", session, requestId, optionId }, options).then(toVoid);
   }
 
   /* ---------------------------------------------------------------- latency */
@@ -234,47 +260,49 @@ export class SwitchboardClient {
   }
 
   /** Measures one round trip now. Rejects with DISCONNECTED when not connected. */
-  ping(): Promise<number> {
+  ping(options: AbortOptions = {}): Promise<number> {
+    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
     if (!this.isOpen) return Promise.reject(new ConnectionError("DISCONNECTED", "not connected"));
-    return this.heartbeat.ping();
+    return this.heartbeat.ping(options.signal);
   }
 
   /* ---------------------------------------------------------------- HTTP helpers */
 
-  createSession(body: CreateSessionRequest): Promise<SessionInfo> {
-    return this.http.createSession(body);
+  createSession(body: CreateSessionRequest, options?: AbortOptions): Promise<SessionInfo> {
+    return this.http.createSession(body, options);
   }
 
-  listSessions(): Promise<SessionInfo[]> {
-    return this.http.listSessions();
+  listSessions(options?: AbortOptions): Promise<SessionInfo[]> {
+    return this.http.listSessions(options);
   }
 
-  getSession(id: string): Promise<SessionInfo> {
-    return this.http.getSession(id);
+  getSession(id: string, options?: AbortOptions): Promise<SessionInfo> {
+    return this.http.getSession(id, options);
   }
 
-  deleteSession(id: string): Promise<SessionInfo> {
-    return this.http.deleteSession(id);
+  deleteSession(id: string, options?: AbortOptions): Promise<SessionInfo> {
+    return this.http.deleteSession(id, options);
   }
 
   /** See {@link HttpClient.removeSession}. */
-  removeSession(id: string, options?: { force?: boolean }): Promise<SessionInfo[]> {
+  removeSession(id: string, options?: { force?: boolean } & AbortOptions): Promise<SessionInfo[]> {
     return this.http.removeSession(id, options);
   }
 
-  events(id: string, query?: EventsQuery): Promise<EventsPage> {
+  events(id: string, query?: EventsQuery & AbortOptions): Promise<EventsPage> {
     return this.http.events(id, query);
   }
 
-  output(id: string, query?: { since?: number }): Promise<OutputChunk> {
+  output(id: string, query?: { since?: number; max?: number } & AbortOptions): Promise<OutputChunk> {
     return this.http.output(id, query);
   }
 
   appendEvents(
     id: string,
     events: AppendEventInput | readonly AppendEventInput[],
+    options?: AbortOptions,
   ): ReturnType<HttpClient["appendEvents"]> {
-    return this.http.appendEvents(id, events);
+    return this.http.appendEvents(id, events, options);
   }
 
   /* ---------------------------------------------------------------- lifecycle */
@@ -291,9 +319,10 @@ export class SwitchboardClient {
     return this.loop.state === "open" && this.socket !== undefined && this.helloReceived;
   }
 
-  private request(frame: RequestFrame): Promise<unknown> {
+  private request(frame: RequestFrame, options: RequestOptions): Promise<unknown> {
+    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
     if (this.loop.state === "closed") return Promise.reject(new ConnectionError("CLOSED", "the client is closed"));
-    return this.requests.request(frame);
+    return this.requests.request(frame, options);
   }
 
   private openSocket(): void {
@@ -497,15 +526,22 @@ function toVoid(): void {
 
 /**
  * Opens a client and waits for the gateway's `hello`. Rejects with `SwitchboardError`
- * `UNAUTHORIZED` for a bad token, or `ConnectionError` `UNREACHABLE` when nothing answers.
+ * `UNAUTHORIZED` for a bad token, or `ConnectionError` `UNREACHABLE` when nothing answers, or
+ * with the reason of `signal` when it aborts first (the client is closed then).
  *
  * @example
- * const client = await connect({ url: "http://127.0.0.1:7317", token: process.env.SWITCHBOARD_TOKEN });
+ * const client = await connect({
+ *   url: "http://127.0.0.1:7317",
+ *   token: process.env.SWITCHBOARD_TOKEN,
+ *   signal: AbortSignal.timeout(5_000), // give up connecting after 5 s
+ * });
  */
-export async function connect(options: ClientOptions): Promise<SwitchboardClient> {
-  const client = new SwitchboardClient(options);
+export async function connect(options: ConnectOptions): Promise<SwitchboardClient> {
+  const { signal, ...clientOptions } = options;
+  if (signal?.aborted) throw abortReason(signal);
+  const client = new SwitchboardClient(clientOptions);
   try {
-    await client.opened();
+    await client.opened({ signal });
   } catch (error) {
     client.close();
     throw error;

@@ -4,7 +4,7 @@ import { markHandled } from "./errors.js";
 export interface Deferred<T> {
   readonly promise: Promise<T>;
   resolve(value: T): void;
-  reject(error: Error): void;
+  reject(error: unknown): void;
 }
 
 /**
@@ -13,7 +13,7 @@ export interface Deferred<T> {
  */
 export function handledDeferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
-  let reject!: (error: Error) => void;
+  let reject!: (error: unknown) => void;
   const promise = new Promise<T>((res, rej) => {
     resolve = res;
     reject = rej;

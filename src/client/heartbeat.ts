@@ -1,3 +1,4 @@
+import { abortReason, onAbort } from "./abort.js";
 import { ConnectionError } from "./errors.js";
 
 /** The client pings this often while open (latency, and a dead-peer check). */
@@ -11,6 +12,9 @@ interface PendingPing {
   resolve: (ms: number) => void;
   reject: (error: Error) => void;
 }
+
+/** A ping whose pong nobody waits for (the heartbeat's own, or an aborted `ping()`). */
+const UNAWAITED: PendingPing = { resolve: () => undefined, reject: () => undefined };
 
 export interface HeartbeatOptions {
   intervalMs: number;
@@ -66,10 +70,25 @@ export class Heartbeat {
   }
 
   /** Measures one round trip now (the caller checks that the connection is open). */
-  ping(): Promise<number> {
+  ping(signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     return new Promise((resolve, reject) => {
       const t = this.sendPing();
-      this.pings.set(t, { resolve, reject });
+      const offAbort = onAbort(signal, (reason) => {
+        // The slot stays until its pong comes, so that the pong is not taken for another ping's.
+        if (this.pings.has(t)) this.pings.set(t, UNAWAITED);
+        reject(reason);
+      });
+      this.pings.set(t, {
+        resolve: (ms) => {
+          offAbort();
+          resolve(ms);
+        },
+        reject: (error) => {
+          offAbort();
+          reject(error);
+        },
+      });
     });
   }
 
@@ -106,7 +125,7 @@ export class Heartbeat {
   private sendPing(): number {
     let t = now();
     while (this.pings.has(t)) t += 0.001;
-    if (!this.pings.has(t)) this.pings.set(t, { resolve: () => undefined, reject: () => undefined });
+    if (!this.pings.has(t)) this.pings.set(t, UNAWAITED);
     this.options.send(this.options.pingFrame?.(t) ?? JSON.stringify({ op: "ping", t }));
     return t;
   }

@@ -10,6 +10,8 @@ import type {
   SignalName,
 } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
+import { abortReason, onAbort } from "./abort.js";
+import type { AbortOptions } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
@@ -78,7 +80,10 @@ export interface HttpClientOptions extends GatewayTarget {
 /**
  * The gateway's HTTP API (DESIGN §4), typed. Every method rejects with a
  * {@link SwitchboardError} carrying the gateway's code, or a {@link ConnectionError}
- * (`UNREACHABLE`, `TIMEOUT`, `BAD_RESPONSE`) when there is no answer to read.
+ * (`UNREACHABLE`, `TIMEOUT`, `BAD_RESPONSE`) when there is no answer to read. Every method
+ * takes `{signal}` in its options (in `events`, `allEvents` and `output`: next to the query),
+ * as `fetch` does: aborting rejects with the signal's reason. Aborting a request the gateway
+ * already received does not undo it.
  *
  * @example
  * const http = new HttpClient({ url: "http://127.0.0.1:7317", token });
@@ -94,28 +99,28 @@ export class HttpClient {
     this.timeoutMs = options.timeoutMs ?? HTTP_TIMEOUT_MS;
   }
 
-  createSession(body: CreateSessionRequest): Promise<SessionInfo> {
-    return this.json("POST", "/v1/sessions", body);
+  createSession(body: CreateSessionRequest, options: AbortOptions = {}): Promise<SessionInfo> {
+    return this.json("POST", "/v1/sessions", options.signal, body);
   }
 
-  async listSessions(): Promise<SessionInfo[]> {
-    const { sessions } = await this.json<{ sessions: SessionInfo[] }>("GET", "/v1/sessions");
+  async listSessions(options: AbortOptions = {}): Promise<SessionInfo[]> {
+    const { sessions } = await this.json<{ sessions: SessionInfo[] }>("GET", "/v1/sessions", options.signal);
     return sessions;
   }
 
   /** The agents `{kind: "agent", agent: id}` accepts: built in, configured, or registered by plugins. */
-  async listAgents(): Promise<AgentListing[]> {
-    const { agents } = await this.json<{ agents: AgentListing[] }>("GET", "/v1/agents");
+  async listAgents(options: AbortOptions = {}): Promise<AgentListing[]> {
+    const { agents } = await this.json<{ agents: AgentListing[] }>("GET", "/v1/agents", options.signal);
     return agents;
   }
 
-  getSession(id: string): Promise<SessionInfo> {
-    return this.json("GET", sessionPath(id));
+  getSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {
+    return this.json("GET", sessionPath(id), options.signal);
   }
 
   /** Terminates the session (TERM, then KILL after a grace period); resolves with its final state. */
-  deleteSession(id: string): Promise<SessionInfo> {
-    return this.json("DELETE", sessionPath(id));
+  deleteSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {
+    return this.json("DELETE", sessionPath(id), options.signal);
   }
 
   /**
@@ -123,23 +128,34 @@ export class HttpClient {
    * A running session is refused (SESSION_RUNNING) unless `force`: then it is terminated first.
    * Resolves with every session removed, `id` last.
    */
-  async removeSession(id: string, options: { force?: boolean } = {}): Promise<SessionInfo[]> {
+  async removeSession(id: string, options: { force?: boolean } & AbortOptions = {}): Promise<SessionInfo[]> {
     const query = options.force === true ? "?purge=true&force=true" : "?purge=true";
-    const { removed } = await this.json<{ removed: SessionInfo[] }>("DELETE", `${sessionPath(id)}${query}`);
+    const { removed } = await this.json<{ removed: SessionInfo[] }>(
+      "DELETE",
+      `${sessionPath(id)}${query}`,
+      options.signal,
+    );
     return removed;
   }
 
-  events(id: string, query: EventsQuery = {}): Promise<EventsPage> {
+  events(id: string, query: EventsQuery & AbortOptions = {}): Promise<EventsPage> {
     const params = new URLSearchParams();
     if (query.since !== undefined) params.set("since", String(query.since));
     if (query.limit !== undefined) params.set("limit", String(query.limit));
     if (query.types && query.types.length > 0) params.set("types", query.types.join(","));
     const qs = params.toString();
-    return this.json("GET", `${sessionPath(id)}/events${qs ? `?${qs}` : ""}`);
+    return this.json("GET", `${sessionPath(id)}/events${qs ? `?${qs}` : ""}`, query.signal);
   }
 
-  /** Every retained event after `since`, page by page, up to the head at the time of each read. */
-  async *allEvents(id: string, query: Omit<EventsQuery, "limit"> = {}): AsyncGenerator<SessionEvent, void, undefined> {
+  /**
+   * Every retained event after `since`, page by page, up to the head at the time of each read.
+   * Aborting `signal` ends the iteration: the next page's read (or the one under way) rejects
+   * with its reason.
+   */
+  async *allEvents(
+    id: string,
+    query: Omit<EventsQuery, "limit"> & AbortOptions = {},
+  ): AsyncGenerator<SessionEvent, void, undefined> {
     let since = query.since ?? 0;
     for (;;) {
       const page = await this.events(id, { ...query, since });
@@ -153,25 +169,26 @@ export class HttpClient {
    * Raw output bytes from byte offset `since` (what `switchboard logs` prints): at most `max`
    * (the gateway's page, about 8 MiB, when not given).
    */
-  async output(id: string, query: { since?: number; max?: number } = {}): Promise<OutputChunk> {
+  output(id: string, query: { since?: number; max?: number } & AbortOptions = {}): Promise<OutputChunk> {
     const params = new URLSearchParams();
     if (query.since !== undefined) params.set("since", String(query.since));
     if (query.max !== undefined) params.set("max", String(query.max));
     const qs = params.toString();
-    const res = await this.fetch("GET", `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`);
-    if (!res.ok) throw await this.failure(res);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
-    const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
-    return { bytes, next, total };
+    return this.call("GET", `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`, query.signal, undefined, async (res) => {
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
+      const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
+      return { bytes, next, total };
+    });
   }
 
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
   appendEvents(
     id: string,
     events: AppendEventInput | readonly AppendEventInput[],
+    options: AbortOptions = {},
   ): Promise<{ appended: number; first: number; head: number }> {
-    return this.json("POST", `${sessionPath(id)}/events`, events);
+    return this.json("POST", `${sessionPath(id)}/events`, options.signal, events);
   }
 
   /**
@@ -181,69 +198,129 @@ export class HttpClient {
   input(
     id: string,
     data: string | Uint8Array,
-    options: { eof?: boolean } = {},
+    options: { eof?: boolean } & AbortOptions = {},
   ): Promise<{ ok: true; bytes: number; eof?: true }> {
     const body = typeof data === "string" ? { data } : { data: encodeBase64(data), enc: "base64" };
-    return this.json("POST", `${sessionPath(id)}/input`, options.eof === true ? { ...body, eof: true } : body);
+    return this.json(
+      "POST",
+      `${sessionPath(id)}/input`,
+      options.signal,
+      options.eof === true ? { ...body, eof: true } : body,
+    );
   }
 
-  signal(id: string, signal: SignalName | string): Promise<{ ok: true; signal: SignalName }> {
-    return this.json("POST", `${sessionPath(id)}/signal`, { signal });
+  signal(
+    id: string,
+    signal: SignalName | string,
+    options: AbortOptions = {},
+  ): Promise<{ ok: true; signal: SignalName }> {
+    return this.json("POST", `${sessionPath(id)}/signal`, options.signal, { signal });
   }
 
-  resize(id: string, size: { cols: number; rows: number }): Promise<{ ok: true; cols: number; rows: number }> {
-    return this.json("POST", `${sessionPath(id)}/resize`, { cols: size.cols, rows: size.rows });
+  resize(
+    id: string,
+    size: { cols: number; rows: number },
+    options: AbortOptions = {},
+  ): Promise<{ ok: true; cols: number; rows: number }> {
+    return this.json("POST", `${sessionPath(id)}/resize`, options.signal, { cols: size.cols, rows: size.rows });
   }
 
   /** Takes or gives back the control lease for this token's HTTP calls. */
   control(
     id: string,
     action: "acquire" | "release",
-    options: { force?: boolean } = {},
+    options: { force?: boolean } & AbortOptions = {},
   ): Promise<{ ok: true; controller: string | null }> {
-    return this.json("POST", `${sessionPath(id)}/control`, {
+    return this.json("POST", `${sessionPath(id)}/control`, options.signal, {
       action,
       ...(options.force !== undefined ? { force: options.force } : {}),
     });
   }
 
-  prompt(id: string, text: string): Promise<{ runId: string }> {
-    return this.json("POST", `${sessionPath(id)}/prompt`, { text });
+  prompt(id: string, text: string, options: AbortOptions = {}): Promise<{ runId: string }> {
+    return this.json("POST", `${sessionPath(id)}/prompt`, options.signal, { text });
   }
 
   /** Aborts the active run (`all`: and every queued one). Rejects with RUN_NOT_ACTIVE when there is none. */
-  abort(id: string, options: { all?: boolean } = {}): Promise<AbortResult> {
-    return this.json("POST", `${sessionPath(id)}/abort`, options);
+  abort(id: string, options: { all?: boolean } & AbortOptions = {}): Promise<AbortResult> {
+    return this.json(
+      "POST",
+      `${sessionPath(id)}/abort`,
+      options.signal,
+      options.all !== undefined ? { all: options.all } : {},
+    );
   }
 
   /** Answers an agent's permission request; the first valid answer wins. */
-  permission(id: string, requestId: string, optionId: string): Promise<{ ok: true }> {
-    return this.json("POST", `${sessionPath(id)}/permission`, { requestId, optionId });
+  permission(id: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<{ ok: true }> {
+    return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
   }
 
   /** Who the token (or cookie) is. Cheap; also a credentials check. */
-  whoami(): Promise<{ name: string; role: string }> {
-    return this.json("GET", "/v1/whoami");
+  whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
+    return this.json("GET", "/v1/whoami", options.signal);
   }
 
   /** `GET /healthz` (no credentials needed): resolves when the gateway answers. */
-  async health(): Promise<void> {
-    const res = await this.fetch("GET", "/healthz");
-    if (!res.ok) throw await this.failure(res);
-    await res.arrayBuffer();
+  health(options: AbortOptions = {}): Promise<void> {
+    return this.call("GET", "/healthz", options.signal, undefined, async (res) => {
+      await res.arrayBuffer();
+    });
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.fetch(method, path, body);
-    if (!res.ok) throw await this.failure(res);
+  private json<T>(method: string, path: string, signal: AbortSignal | undefined, body?: unknown): Promise<T> {
+    return this.call(method, path, signal, body, async (res) => {
+      try {
+        return (await res.json()) as T;
+      } catch (error) {
+        throw new ConnectionError("BAD_RESPONSE", `${method} ${path}: the answer is not JSON`, { cause: error });
+      }
+    });
+  }
+
+  /**
+   * One request: sends it, and `read`s a 2xx answer (any other is the gateway's error). The
+   * timeout and the caller's `signal` cover the whole exchange, the answer's body included;
+   * the timer and the listener on `signal` are removed however it ends.
+   */
+  private async call<T>(
+    method: string,
+    path: string,
+    signal: AbortSignal | undefined,
+    body: unknown,
+    read: (res: Response) => Promise<T>,
+  ): Promise<T> {
+    if (signal?.aborted) throw abortReason(signal);
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.timeoutMs);
+    const offAbort = onAbort(signal, (reason) => controller.abort(reason));
     try {
-      return (await res.json()) as T;
+      const res = await this.fetch(method, path, body, controller.signal);
+      if (!res.ok) throw await this.failure(res);
+      return await read(res);
     } catch (error) {
-      throw new ConnectionError("BAD_RESPONSE", `${method} ${path}: the answer is not JSON`, { cause: error });
+      // Whatever the failure looks like (fetch's AbortError, a body cut short), an abort or
+      // the timeout is why.
+      if (signal?.aborted) throw abortReason(signal);
+      if (timedOut) {
+        throw new ConnectionError(
+          "TIMEOUT",
+          `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`,
+          { cause: error },
+        );
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      offAbort();
     }
   }
 
-  private async fetch(method: string, path: string, body?: unknown): Promise<Response> {
+  private async fetch(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
     const fetchImpl = this.target.fetch ?? globalThis.fetch;
     const headers: Record<string, string> = {};
     if (this.target.token !== undefined && this.target.token !== "")
@@ -256,16 +333,11 @@ export class HttpClient {
         headers,
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         credentials: "same-origin",
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal,
       });
     } catch (error) {
-      if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
-        throw new ConnectionError(
-          "TIMEOUT",
-          `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`,
-          { cause: error },
-        );
-      }
+      // Aborted (by the caller or the timeout): the caller tells which.
+      if (signal.aborted) throw error;
       const reason = error instanceof Error ? describeCause(error) : String(error);
       // A connection that was made and then dropped is not "nothing answers": callers retry it.
       if (droppedAfterConnect(error)) {

@@ -9,7 +9,7 @@
  */
 import NodeWebSocket from "ws";
 import { SwitchboardClient as BaseClient, connect as baseConnect } from "./client.js";
-import type { ClientOptions } from "./client.js";
+import type { ClientOptions, ConnectOptions } from "./client.js";
 import { TerminalClient as BaseTerminalClient } from "./terminal.js";
 import type { TerminalClientOptions } from "./terminal.js";
 import type { GatewayTarget, WebSocketConstructor } from "./transport.js";
@@ -38,6 +38,6 @@ export class TerminalClient extends BaseTerminalClient {
 }
 
 /** `connect` with Node defaults: resolves once the gateway said hello. */
-export function connect(options: ClientOptions): Promise<BaseClient> {
+export function connect(options: ConnectOptions): Promise<BaseClient> {
   return baseConnect(withNodeDefaults(options));
 }

@@ -1,5 +1,7 @@
 import { ClientFrame, SwitchboardError } from "../protocol/index.js";
 import type { Ref } from "../protocol/index.js";
+import { abortReason, onAbort } from "./abort.js";
+import type { AbortOptions } from "./abort.js";
 import { ConnectionError } from "./errors.js";
 
 /** A steering request not answered (`ack`/`error`) within this long rejects with TIMEOUT. */
@@ -24,13 +26,23 @@ export interface RequestLink extends ConnectionLink {
   connect(): void;
 }
 
+export interface RequestOptions extends AbortOptions {
+  /**
+   * Runs on the gateway's `ack`, also when the caller has stopped waiting (aborted after the
+   * request was sent): for the client's own record of what the gateway applied.
+   */
+  onAck?: ((result: unknown) => void) | undefined;
+}
+
 interface PendingRequest {
   frame: RequestFrame;
   text: string;
   sent: boolean;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  onAck: ((result: unknown) => void) | undefined;
+  /** Clears the request's timeout and its abort listener. */
+  dispose: () => void;
 }
 
 /**
@@ -39,13 +51,17 @@ interface PendingRequest {
  * for at most the request timeout. Requests made while disconnected wait (at most
  * {@link MAX_QUEUED_REQUESTS}) and go out in order once the connection is back; a request
  * already sent when the connection drops rejects with DISCONNECTED, since it may or may not
- * have been applied.
+ * have been applied. An aborted request rejects with the signal's reason: one still queued is
+ * never sent; one already sent is forgotten, and its answer dropped when it comes.
  */
 export class RequestTracker {
   private nextRef = 1;
   private readonly pending = new Map<Ref, PendingRequest>();
-  /** Frames whose answer nobody waits for (unsubscribe). */
-  private readonly ignored = new Set<Ref>();
+  /**
+   * Frames whose answer nobody waits for (unsubscribe, aborted requests), with what still runs
+   * on their `ack`. Cleared when the connection drops: no answer comes after that.
+   */
+  private readonly ignored = new Map<Ref, ((result: unknown) => void) | undefined>();
 
   constructor(
     private readonly link: RequestLink,
@@ -60,7 +76,7 @@ export class RequestTracker {
   /** A fresh ref whose `ack` or `error` is dropped. */
   ignoredRef(): Ref {
     const ref = this.ref();
-    this.ignored.add(ref);
+    this.ignored.set(ref, undefined);
     return ref;
   }
 
@@ -70,8 +86,15 @@ export class RequestTracker {
     return false;
   }
 
+  /** Requests waiting for their answer or for the connection, and answers that will be dropped. */
+  get size(): { pending: number; ignored: number } {
+    return { pending: this.pending.size, ignored: this.ignored.size };
+  }
+
   /** Validates and sends (or queues) a request; resolves with its `ack` result. */
-  request(frame: RequestFrame): Promise<unknown> {
+  request(frame: RequestFrame, options: RequestOptions = {}): Promise<unknown> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
     const ref = this.ref();
     const parsed = ClientFrame.safeParse({ ...frame, ref });
     if (!parsed.success) {
@@ -92,11 +115,31 @@ export class RequestTracker {
       }
     }
     return new Promise((resolve, reject) => {
+      const entry: PendingRequest = {
+        frame,
+        text: JSON.stringify(parsed.data),
+        sent: false,
+        resolve,
+        reject,
+        onAck: options.onAck,
+        dispose: () => {
+          clearTimeout(timer);
+          offAbort();
+        },
+      };
       const timer = setTimeout(() => {
         this.pending.delete(ref);
+        entry.dispose();
         reject(new ConnectionError("TIMEOUT", `no answer to ${frame.op} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      const entry: PendingRequest = { frame, text: JSON.stringify(parsed.data), sent: false, resolve, reject, timer };
+      const offAbort = onAbort(signal, (reason) => {
+        this.pending.delete(ref);
+        entry.dispose();
+        // Already sent, it may still be applied: its answer is dropped, but the client's own
+        // record of what the gateway applied (onAck) is kept.
+        if (entry.sent) this.ignored.set(ref, entry.onAck);
+        reject(reason);
+      });
       this.pending.set(ref, entry);
       if (this.link.isOpen()) {
         entry.sent = true;
@@ -115,7 +158,15 @@ export class RequestTracker {
     const ref = this.ref();
     const text = JSON.stringify({ ...frame, ref });
     const timer = setTimeout(() => this.pending.delete(ref), this.timeoutMs);
-    this.pending.set(ref, { frame, text, sent: true, timer, resolve: () => undefined, reject: onError });
+    this.pending.set(ref, {
+      frame,
+      text,
+      sent: true,
+      resolve: () => undefined,
+      reject: onError,
+      onAck: undefined,
+      dispose: () => clearTimeout(timer),
+    });
     this.link.send(text);
   }
 
@@ -130,11 +181,17 @@ export class RequestTracker {
 
   /** The gateway's `ack` for `ref`. */
   ack(ref: Ref, result: unknown): void {
-    if (this.ignored.delete(ref)) return;
+    if (this.ignored.has(ref)) {
+      const onAck = this.ignored.get(ref);
+      this.ignored.delete(ref);
+      onAck?.(result);
+      return;
+    }
     const p = this.pending.get(ref);
     if (!p) return;
     this.pending.delete(ref);
-    clearTimeout(p.timer);
+    p.dispose();
+    p.onAck?.(result);
     p.resolve(result);
   }
 
@@ -144,7 +201,7 @@ export class RequestTracker {
     const p = this.pending.get(ref);
     if (!p) return false;
     this.pending.delete(ref);
-    clearTimeout(p.timer);
+    p.dispose();
     p.reject(error);
     return true;
   }
@@ -154,7 +211,7 @@ export class RequestTracker {
     for (const [ref, p] of this.pending) {
       if (!p.sent) continue;
       this.pending.delete(ref);
-      clearTimeout(p.timer);
+      p.dispose();
       p.reject(
         new ConnectionError(
           "DISCONNECTED",
@@ -171,7 +228,7 @@ export class RequestTracker {
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) {
-      clearTimeout(p.timer);
+      p.dispose();
       p.reject(reason);
     }
   }

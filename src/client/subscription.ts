@@ -1,5 +1,6 @@
 import { isSessionEnd } from "../protocol/index.js";
 import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
+import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
 
 export interface SubscribeOptions {
@@ -11,6 +12,12 @@ export interface SubscribeOptions {
   onReset?: (info: ResetInfo) => void;
   /** The gateway refused the subscription (e.g. SESSION_NOT_FOUND), or the client gave up. Also rejects `ready`/`done`. */
   onError?: (error: Error) => void;
+  /**
+   * Stops the subscription as `unsubscribe()` does (nothing more is delivered; the gateway is
+   * told), except that `ready` and `done`, if still waiting, reject with the signal's reason.
+   * `onError` does not hear of it: the caller aborted. An already-aborted signal subscribes nothing.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface ResetInfo {
@@ -53,6 +60,7 @@ export class Subscription {
   private _lastSeq: number;
   private _state: "live" | "ended" | "closed" = "live";
   private confirmed = false;
+  private offAbort: () => void = noAbortListener;
   /**
    * The ref of the subscribe request this subscription waits for. Until the gateway answers
    * it, frames for the session still come from the gateway's previous position on this
@@ -76,6 +84,15 @@ export class Subscription {
     this.wanted = options.types && options.types.length > 0 ? new Set(options.types) : undefined;
     this.ready = this.settleReady.promise;
     this.done = this.settleDone.promise;
+    const signal = options.signal;
+    if (signal?.aborted) {
+      // Never added to its channel: nothing to detach.
+      this.abandon(abortReason(signal));
+      return;
+    }
+    this.offAbort = onAbort(signal, (reason) => {
+      if (this.abandon(reason)) this.detach(this);
+    });
   }
 
   /** The last seq this subscription has seen: resume from here. */
@@ -102,10 +119,25 @@ export class Subscription {
   /** Stops delivery. `done` resolves with `undefined`. Idempotent. */
   unsubscribe(): void {
     if (this._state !== "live") return;
-    this._state = "closed";
+    this.end("closed");
     this.settleReady.reject(new Error("unsubscribed before the gateway confirmed the subscription"));
     this.settleDone.resolve(undefined);
     this.detach(this);
+  }
+
+  /** The signal aborted: stops like `unsubscribe()`, with `reason` for `ready` and `done`. False when it had stopped already. */
+  private abandon(reason: unknown): boolean {
+    if (this._state !== "live") return false;
+    this.end("closed");
+    this.settleReady.reject(reason);
+    this.settleDone.reject(reason);
+    return true;
+  }
+
+  /** Leaves `live` for good; the abort listener goes with it. */
+  private end(state: "ended" | "closed"): void {
+    this._state = state;
+    this.offAbort();
   }
 
   /** @internal A (re)subscribe with `ref` was sent: ignore frames until the gateway answers it. */
@@ -123,7 +155,7 @@ export class Subscription {
     this.gate = undefined;
     this.markReady(info);
     if (end === undefined || this._state !== "live" || end.seq > this._lastSeq) return false;
-    this._state = "ended";
+    this.end("ended");
     this.settleDone.resolve(end);
     return true;
   }
@@ -155,7 +187,7 @@ export class Subscription {
     if (!isSessionEnd(event)) return false;
     // onEvent may have unsubscribed.
     if (this._state !== "live") return false;
-    this._state = "ended";
+    this.end("ended");
     this.markReady({ from: event.seq, head: event.seq });
     this.settleDone.resolve(event);
     return true;
@@ -172,7 +204,7 @@ export class Subscription {
   /** @internal The gateway refused it, or the client gave up or was closed. */
   fail(error: Error): void {
     if (this._state !== "live") return;
-    this._state = "closed";
+    this.end("closed");
     this.settleReady.reject(error);
     this.settleDone.reject(error);
     this.options.onError?.(error);

@@ -1,6 +1,7 @@
 import { CLOSE_CODES, SwitchboardError, readBinaryOutput } from "../protocol/index.js";
 import type { SignalName, TerminalClientFrame, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import { decodeOutputData } from "../core/utf8-chunker.js";
+import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
@@ -44,6 +45,12 @@ export interface TerminalClientOptions extends GatewayTarget {
    */
   pongTimeoutMs?: number;
   httpTimeoutMs?: number;
+  /**
+   * Stops following, as `close()` does, except that `done` rejects with the signal's reason.
+   * It covers the client's whole life, from connecting to the exit (as a `fetch` signal covers
+   * reading the body); an already-aborted signal opens no connection.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** Bytes of output, never delivered twice: `offset` is the session's byte offset of `bytes[0]`. */
@@ -107,6 +114,7 @@ export class TerminalClient {
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly encoder = new TextEncoder();
   private control: "acquire" | "force" | undefined;
+  private offAbort: () => void = noAbortListener;
 
   constructor(options: TerminalClientOptions) {
     this.options = options;
@@ -122,6 +130,12 @@ export class TerminalClient {
       pingFrame: () => JSON.stringify({ type: "ping" } satisfies TerminalClientFrame),
     });
     this.done = this.settleDone.promise;
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.abandon(abortReason(signal));
+      return;
+    }
+    this.offAbort = onAbort(signal, (reason) => this.abandon(reason));
     this.open();
   }
 
@@ -164,6 +178,11 @@ export class TerminalClient {
   /** Stops following. `done` rejects with CLOSED unless the session already exited. Idempotent. */
   close(): void {
     this.finish(new ConnectionError("CLOSED", "the terminal client was closed"));
+  }
+
+  /** The signal aborted: ends like `close()`, `done` rejecting with the signal's reason. */
+  private abandon(reason: unknown): void {
+    this.finish(reason instanceof Error ? reason : undefined, reason);
   }
 
   private send(frame: TerminalClientFrame): boolean {
@@ -345,9 +364,13 @@ export class TerminalClient {
     );
   }
 
-  /** Ends the client: with `error` unless the session exited. */
-  private finish(error: Error | undefined): void {
+  /**
+   * Ends the client: `done` rejects with `rejection` (default `error`) unless the session
+   * exited. An abort's reason need not be an Error, so the two can differ.
+   */
+  private finish(error: Error | undefined, rejection: unknown = error): void {
     if (this.loop.state === "closed") return;
+    this.offAbort();
     this.loop.cancel();
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
@@ -356,7 +379,7 @@ export class TerminalClient {
     const socket = this.socket;
     this.socket = undefined;
     socket?.close(1000, "client closed");
-    if (error) this.settleDone.reject(error);
+    if (rejection !== undefined) this.settleDone.reject(rejection);
     this.loop.setState("closed", error ? { error } : {});
     this.emitter.clear();
   }

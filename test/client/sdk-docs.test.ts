@@ -69,7 +69,16 @@ afterAll(async () => {
 describe("docs/sdk.md", () => {
   it("has its examples marked (a marker typo would silently drop one)", () => {
     const marked = DOC.match(/<!-- example:/g)?.length ?? 0;
-    expect(examples().map((e) => e.name)).toEqual(["follow", "resume", "steer", "agent", "http", "terminal", "errors"]);
+    expect(examples().map((e) => e.name)).toEqual([
+      "follow",
+      "resume",
+      "steer",
+      "agent",
+      "http",
+      "terminal",
+      "abort",
+      "errors",
+    ]);
     expect(marked).toBe(examples().length);
   });
 
