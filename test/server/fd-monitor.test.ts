@@ -62,11 +62,14 @@ describe("the file descriptor monitor", () => {
 
   it("warns at once when something fails for lack of descriptors, counts each failure, and stays near the limit while they go on", async () => {
     const m = monitored();
-    // Below 90% by the count (e.g. the system-wide table is full): the failure alone says it.
+    expect(m.monitor.usage()).toEqual({ open: 100, limit: 1000 });
+    // Below 90% by the count (e.g. the system-wide table is full): the failure alone says it,
+    // with a fresh count even right after one was taken.
+    m.state.open = 120;
     m.monitor.reportExhausted("accept");
     m.monitor.reportExhausted("accept");
     m.monitor.reportExhausted("session");
-    expect(m.warnings()).toMatchObject([{ failed: "accept" }]);
+    expect(m.warnings()).toMatchObject([{ failed: "accept", open: 120 }]);
     expect(await m.metric('switchboard_fd_exhaustion_total{operation="accept"}')).toMatch(/ 2$/);
     expect(await m.metric('switchboard_fd_exhaustion_total{operation="session"}')).toMatch(/ 1$/);
     // Failures since the last check keep it on; a check without any turns it off.
