@@ -73,6 +73,12 @@ export const ERROR_CODES = {
     summary:
       "The event log cannot write (disk full, read-only): no new sessions, runs or appended events. Retry later.",
   },
+  // Not SPAWN_FAILED (422): the request is fine and will work once descriptors are free; a 5xx
+  // is what operators alert on. Named for the kind of failure, so other limits can share it.
+  RESOURCE_EXHAUSTED: {
+    status: 503,
+    summary: "The gateway is out of file descriptors: nothing new can start; the message gives its limit. Retry later.",
+  },
   INTERNAL: { status: 500, summary: "An unexpected error; the gateway log has the details." },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -21,6 +21,7 @@ import type { ConfigInput } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
+import { FdMonitor, reportAcceptErrors } from "./fd-monitor.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
@@ -120,6 +121,9 @@ async function openGateway(
     ...logWriteReporting(logger, metrics, dataDir),
   });
   metrics.observeLog(store);
+  const fds = new FdMonitor({ clock, logger, metrics });
+  metrics.observeFds(fds);
+  undo.push(() => fds.close());
   const events = new EventLog({
     store,
     clock,
@@ -176,13 +180,18 @@ async function openGateway(
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
       if (!canCreate(identity))
         throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
-      switch (body.kind) {
-        case "terminal":
-          return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
-        case "stream":
-          return sessions.createStream(identity.name, body.name);
-        case "agent":
-          return createAgentGatewaySession(core, body, identity.name);
+      try {
+        switch (body.kind) {
+          case "terminal":
+            return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
+          case "stream":
+            return sessions.createStream(identity.name, body.name);
+          case "agent":
+            return createAgentGatewaySession(core, body, identity.name);
+        }
+      } catch (error) {
+        if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("session");
+        throw error;
       }
     },
   };
@@ -210,9 +219,11 @@ async function openGateway(
     server.close();
   });
   const address = await listen(server, host, options.port ?? DEFAULT_PORT);
+  reportAcceptErrors(server, fds, logger);
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${urlHost}:${address.port}`;
-  logger.info({ url, dataDir }, "gateway listening");
+  // The limit that counts: Node raises the soft limit to the hard one when it starts.
+  logger.info({ url, dataDir, fdLimit: fds.usage()?.limit }, "gateway listening");
 
   /**
    * Re-reads the config file and swaps in what it compiles to (tokens, agents, bindings)
@@ -268,6 +279,7 @@ async function openGateway(
     close() {
       closing ??= (async () => {
         watcher?.close();
+        fds.close();
         await pruner.close();
         server.close();
         await core.plugins?.close();

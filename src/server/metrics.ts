@@ -1,5 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+/** prom-client's default gauge, replaced (see the constructor). */
+const OPEN_FDS = "switchboard_process_open_fds";
+
+/** What the file descriptor gauges read at scrape time (`FdMonitor`). */
+export interface FdSource {
+  usage(): { open: number; limit: number } | null;
+  readonly nearLimit: boolean;
+}
+
 /** The gateway's Prometheus metrics, on a registry of its own (several gateways can share a process in tests). */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -94,6 +103,22 @@ export class GatewayMetrics {
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
+  /** Read at scrape time from the file descriptor monitor. */
+  private fdSource: FdSource | undefined;
+  readonly fdsNearLimit = new Gauge({
+    name: "switchboard_fds_near_limit",
+    help: "1 from when 90% of the file descriptor limit was open (or something failed for lack of descriptors) until under 80% are open again",
+    registers: [this.registry],
+    collect: () => {
+      this.fdsNearLimit.set(this.fdSource?.nearLimit ? 1 : 0);
+    },
+  });
+  readonly fdExhaustion = new Counter({
+    name: "switchboard_fd_exhaustion_total",
+    help: "Operations that failed for lack of file descriptors (session: a session's process could not be started, RESOURCE_EXHAUSTED; accept: Node could not accept a connection)",
+    labelNames: ["operation"] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: "switchboard_http_requests_total",
     help: "HTTP requests by status class",
@@ -103,10 +128,30 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });
+    // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
+    // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's
+    // count does not (FdMonitor.usage).
+    if (this.registry.getSingleMetric(OPEN_FDS) !== undefined) {
+      this.registry.removeSingleMetric(OPEN_FDS);
+      const source = () => this.fdSource;
+      new Gauge({
+        name: OPEN_FDS,
+        help: "Number of open file descriptors",
+        registers: [this.registry],
+        collect() {
+          const usage = source()?.usage();
+          if (usage) this.set(usage.open);
+        },
+      });
+    }
   }
 
   observeSessions(source: () => Iterable<{ kind: string; state: string }>): void {
     this.sessionSource = source;
+  }
+
+  observeFds(monitor: FdSource): void {
+    this.fdSource = monitor;
   }
 
   observeLog(store: { readonly writeFailure?: unknown; readonly unwrittenOps: number }): void {

@@ -3,6 +3,7 @@ import { delimiter, resolve } from "node:path";
 import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
+import { fdExhaustedError, readFdUsage } from "./fd-usage.js";
 import { openPipeTransport } from "./pipe-process.js";
 import {
   STAT_SESSION,
@@ -129,7 +130,8 @@ export interface TerminalProcess {
 
 /**
  * Starts a process. Throws `SwitchboardError("SPAWN_FAILED")` with the reason (command not
- * found, cwd missing or not a directory, permission denied) before anything is started.
+ * found, cwd missing or not a directory, permission denied) before anything is started, or
+ * RESOURCE_EXHAUSTED when the gateway has too few file descriptors left to start it.
  */
 export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalProcess {
   assertSpawnable(options.command, options.cwd, options.env);
@@ -198,8 +200,13 @@ class ManagedProcess implements TerminalProcess {
     try {
       this.transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
     } catch (error) {
+      const program = options.command[0] ?? "";
       const reason = error instanceof Error ? error.message : String(error);
-      throw new SwitchboardError("SPAWN_FAILED", `cannot start ${options.command[0] ?? ""}: ${reason}`);
+      // The command was checked (assertSpawnable); what fails now is mostly the system's limits.
+      throw (
+        fdExhaustedError(program, readFdUsage()) ??
+        new SwitchboardError("SPAWN_FAILED", `cannot start ${program}: ${reason}`)
+      );
     }
     this.startTime = processStartTime(this.transport.pid);
   }

@@ -26,8 +26,9 @@ export class TerminalSession extends Session {
   private inputEnded = false;
 
   /**
-   * Starts the process; throws SPAWN_FAILED (nothing is recorded then). A PTY's first size is
-   * logged as a `resize` by `creator`, so a replay renders early output at the size it was written for.
+   * Starts the process; throws SPAWN_FAILED or RESOURCE_EXHAUSTED (nothing is recorded then).
+   * A PTY's first size is logged as a `resize` by `creator`, so a replay renders early output
+   * at the size it was written for.
    */
   start(env: Record<string, string>, creator: Actor): void {
     const r = this.record;

@@ -1,0 +1,125 @@
+import type { Server } from "node:net";
+import type { Clock, Timer } from "../core/clock.js";
+import { readFdUsage } from "../sessions/fd-usage.js";
+import type { FdUsage } from "../sessions/fd-usage.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** How often the open descriptors are counted against the limit. */
+export const FD_CHECK_INTERVAL_MS = 5_000;
+/** A count younger than this is reused (scrapes, reports of failures): counting is never per request. */
+export const FD_COUNT_MAX_AGE_MS = 1_000;
+/** At this share of the limit open, the gateway is near its limit: one warning line. */
+export const FD_WARN_RATIO = 0.9;
+/** Below this share it is not any more: one line saying so (lower than the warning's, so it does not flap). */
+export const FD_CLEAR_RATIO = 0.8;
+
+/** What failed for lack of descriptors: starting a session's process, or accepting a connection. */
+export type FdExhaustion = "session" | "accept";
+
+/**
+ * Watches the gateway's file descriptors against its limit. At the limit new sessions fail
+ * (RESOURCE_EXHAUSTED) and libuv closes new connections unanswered without telling Node (its
+ * EMFILE trick, libuv issue #315), so only counting shows it: every {@link FD_CHECK_INTERVAL_MS},
+ * one warning line when {@link FD_WARN_RATIO} of the limit is open or something failed for lack
+ * of descriptors, one info line once fewer than {@link FD_CLEAR_RATIO} are open and nothing failed
+ * since the last check. The state is `switchboard_fds_near_limit`.
+ */
+export class FdMonitor {
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly metrics: GatewayMetrics;
+  private readonly read: () => FdUsage | null;
+  private last: { at: number; usage: FdUsage | null } | undefined;
+  private failedSinceCheck: FdExhaustion | null = null;
+  private near = false;
+  private timer: Timer | undefined;
+  private closed = false;
+
+  constructor(options: {
+    clock: Clock;
+    logger: Logger;
+    metrics: GatewayMetrics;
+    /** Default: `/proc` (`readFdUsage`). */
+    read?: () => FdUsage | null;
+  }) {
+    this.clock = options.clock;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.read = options.read ?? readFdUsage;
+    this.schedule();
+  }
+
+  /** True from the warning line to the line that says it is over. */
+  get nearLimit(): boolean {
+    return this.near;
+  }
+
+  /** Open descriptors and the limit, counted at most every {@link FD_COUNT_MAX_AGE_MS}; null where unknown. */
+  usage(): FdUsage | null {
+    const now = this.clock.now();
+    if (this.last === undefined || now - this.last.at >= FD_COUNT_MAX_AGE_MS) {
+      this.last = { at: now, usage: this.read() };
+    }
+    return this.last.usage;
+  }
+
+  /** Something failed for lack of descriptors: counted, and the gateway is near its limit until a check finds it is not. */
+  reportExhausted(what: FdExhaustion): void {
+    this.metrics.fdExhaustion.inc({ operation: what });
+    this.failedSinceCheck ??= what;
+    // The warning comes now, with a fresh count (once: from then on it is near its limit).
+    if (!this.near) {
+      this.last = undefined;
+      this.check();
+    }
+  }
+
+  /** Stops the checks. Idempotent. */
+  close(): void {
+    this.closed = true;
+    this.timer?.cancel();
+  }
+
+  /** Counts (rate-limited) and logs a change of state. */
+  private check(): void {
+    const usage = this.usage();
+    const failed = this.failedSinceCheck;
+    this.failedSinceCheck = null;
+    const share = usage === null ? null : usage.open / usage.limit;
+    if (!this.near && (failed !== null || (share !== null && share >= FD_WARN_RATIO))) {
+      this.near = true;
+      this.logger.warn(
+        { open: usage?.open, limit: usage?.limit, ...(failed !== null ? { failed } : {}) },
+        "the gateway is near its file descriptor limit: at the limit new sessions fail (RESOURCE_EXHAUSTED) and new connections are closed unanswered; end sessions or connections, or raise the limit (`ulimit -n`, systemd `LimitNOFILE=`) and restart the gateway",
+      );
+    } else if (this.near && failed === null && (share === null || share < FD_CLEAR_RATIO)) {
+      this.near = false;
+      this.logger.info(
+        { open: usage?.open, limit: usage?.limit },
+        `file descriptors back under ${FD_CLEAR_RATIO * 100}% of the limit`,
+      );
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = this.clock.setTimeout(() => {
+      this.check();
+      this.schedule();
+    }, FD_CHECK_INTERVAL_MS);
+  }
+}
+
+/**
+ * Call once `server` listens: from then on its 'error' means Node could not accept a connection
+ * (net.js `onconnection`), and unheard it would end the process. At the fd limit libuv usually
+ * accepts and closes the connection itself and tells Node nothing (its EMFILE trick); this
+ * comes only when that fails, e.g. when another thread took the descriptor it keeps in reserve.
+ */
+export function reportAcceptErrors(server: Server, fds: FdMonitor, logger: Logger): void {
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EMFILE" || error.code === "ENFILE") fds.reportExhausted("accept");
+    else logger.error({ err: error }, "accepting a connection failed");
+  });
+}

@@ -1,0 +1,163 @@
+import { spawn } from "node:child_process";
+import { Agent, request } from "node:http";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { SPAWN_FDS } from "../../src/sessions/fd-usage.js";
+import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+
+/** The gateway's file descriptor limit in this test: about 40 are open at start, a PTY session takes 2. */
+const FD_LIMIT = 128;
+
+type LogLine = { level: number; msg: string; open?: number; limit?: number; failed?: string; fdLimit?: number };
+
+/** `switchboard serve` in a child process whose file descriptors are limited to `limit` (soft and hard: Node raises soft to hard). */
+async function serveLimited(limit: number): Promise<{ url: string; log: LogLine[] }> {
+  const child = spawn(
+    "prlimit",
+    [
+      `--nofile=${limit}`,
+      process.execPath,
+      "--import",
+      "tsx",
+      "src/cli/main.ts",
+      "serve",
+      "--token",
+      TEST_TOKEN,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--data-dir",
+      tempDir("switchboard-fds-"),
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  onTestFinished(() => {
+    child.kill("SIGKILL");
+  });
+  const log: LogLine[] = [];
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    const lines = stderr.split("\n");
+    stderr = lines.pop()!;
+    for (const line of lines) if (line.startsWith("{")) log.push(JSON.parse(line) as LogLine);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("error", (error) => reject(new Error(`cannot run prlimit (util-linux): ${error.message}`)));
+    child.on("exit", (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+  });
+  return { url, log };
+}
+
+/**
+ * HTTP over one kept-alive connection: at the limit the gateway cannot accept another, but
+ * answers on the one it has.
+ */
+function oneConnection(base: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  onTestFinished(() => agent.destroy());
+  return (method: string, path: string, body?: unknown) =>
+    new Promise<{ status: number; json: any; text: string }>((resolve, reject) => {
+      const req = request(
+        base + path,
+        { method, agent, headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" } },
+        (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => (text += d.toString()));
+          res.on("end", () =>
+            resolve({ status: res.statusCode!, text, json: text.startsWith("{") ? JSON.parse(text) : undefined }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+}
+
+/** A new connection asks for /healthz: "answered" (the socket is kept open, holding a descriptor) or "dropped". */
+function probe(base: string, held: Socket[]): Promise<"answered" | "dropped"> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname, () =>
+      socket.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}\r\nConnection: keep-alive\r\n\r\n`),
+    );
+    held.push(socket);
+    socket.once("data", () => resolve("answered"));
+    socket.once("close", () => resolve("dropped"));
+    socket.on("error", () => undefined); // ECONNRESET or EOF: the gateway closed it unanswered.
+  });
+}
+
+const SLEEP = ["sleep", "600"];
+const OUT_OF_FDS = new RegExp(
+  `^cannot start sleep: the gateway is out of file descriptors \\(limit ${FD_LIMIT}, \\d+ open\\): .*\`ulimit -n\`.*LimitNOFILE`,
+);
+
+describe("a gateway at its file descriptor limit", () => {
+  it("refuses PTY and pipe sessions with RESOURCE_EXHAUSTED saying what to do, shows it in one warning line and the metrics, and works again once sessions end", async () => {
+    const { url, log } = await serveLimited(FD_LIMIT);
+    const http = oneConnection(url);
+
+    // Fill the descriptors with PTY sessions (2 each) until one cannot start.
+    const ids: string[] = [];
+    let refused: { status: number; json: any } | undefined;
+    while (refused === undefined && ids.length < 100) {
+      const r = await http("POST", "/v1/sessions", { command: SLEEP, pty: true });
+      if (r.status === 201) ids.push(r.json.id as string);
+      else refused = r;
+    }
+    expect(ids.length).toBeGreaterThan(10);
+    expect(refused).toMatchObject({ status: 503, json: { error: { code: "RESOURCE_EXHAUSTED" } } });
+    expect(refused!.json.error.message).toMatch(OUT_OF_FDS);
+    // A pipe session takes more (three socket pairs): refused the same way.
+    const pipe = await http("POST", "/v1/sessions", { command: SLEEP, pty: false });
+    expect(pipe).toMatchObject({ status: 503, json: { error: { code: "RESOURCE_EXHAUSTED" } } });
+    expect(pipe.json.error.message).toMatch(OUT_OF_FDS);
+    // Refused sessions leave nothing behind.
+    expect((await http("GET", "/v1/sessions")).json.sessions).toHaveLength(ids.length);
+
+    // New connections: the last free descriptor (if any) takes one, then they are closed unanswered.
+    const held: Socket[] = [];
+    onTestFinished(() => held.forEach((s) => s.destroy()));
+    const probes = [await probe(url, held), await probe(url, held)];
+    expect(probes).toContain("dropped");
+
+    const metrics = (await http("GET", "/metrics")).text;
+    expect(metrics).toMatch(/^switchboard_fds_near_limit 1$/m);
+    expect(metrics).toMatch(/^switchboard_fd_exhaustion_total\{operation="session"\} 2$/m);
+    expect(metrics).toMatch(new RegExp(`^switchboard_process_max_fds ${FD_LIMIT}$`, "m"));
+    const open = Number(/^switchboard_process_open_fds (\d+)$/m.exec(metrics)?.[1]);
+    expect(open).toBeGreaterThanOrEqual(FD_LIMIT - 1);
+
+    const nearLimit = (l: LogLine) => l.level === 40 && /file descriptor limit/.test(l.msg);
+    await waitFor(() => log.some(nearLimit), 5_000, "the warning line");
+    expect(log.filter(nearLimit)).toMatchObject([
+      { limit: FD_LIMIT, failed: "session", msg: expect.stringMatching(/RESOURCE_EXHAUSTED.*`ulimit -n`/) },
+    ]);
+    expect(log.find(nearLimit)!.open).toBeGreaterThanOrEqual(FD_LIMIT - SPAWN_FDS);
+    expect(log.find((l) => l.msg === "gateway listening")).toMatchObject({ fdLimit: FD_LIMIT });
+
+    // Sessions end: their descriptors are free again, and so is the gateway.
+    held.forEach((s) => s.destroy());
+    for (const id of ids) expect((await http("DELETE", `/v1/sessions/${id}`)).status).toBe(200);
+    for (const pty of [true, false]) {
+      const r = await http("POST", "/v1/sessions", { command: ["echo", "again"], pty });
+      expect(r).toMatchObject({ status: 201, json: { state: "running" } });
+    }
+    // The next checks find it well under the limit: one line says so, and no more warnings came.
+    const backUnder = (l: LogLine) => l.level === 30 && /file descriptors back under/.test(l.msg);
+    await waitFor(() => log.some(backUnder), 15_000, "the line saying it is over");
+    expect(log.filter(backUnder)).toHaveLength(1);
+    expect(log.filter(nearLimit)).toHaveLength(1);
+    expect((await http("GET", "/metrics")).text).toMatch(/^switchboard_fds_near_limit 0$/m);
+  }, 60_000);
+});
