@@ -69,6 +69,10 @@ export class AcpAdapter implements AgentAdapter {
   private turn: Turn | undefined;
   private isDead = false;
   private disposing: Promise<void> | undefined;
+  /** Set once the adapter shuts down: the agent's output is no longer held back. */
+  private released = false;
+  /** Ends the current wait for room in the log early (see {@link roomForOutput}). */
+  private stopHolding: (() => void) | undefined;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -104,6 +108,8 @@ export class AcpAdapter implements AgentAdapter {
     if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
     return new Promise<RunOutcome>((resolve) => {
       const onAbort = (): void => {
+        // The run has ended: what the agent still sends for it is not logged, so read on.
+        this.stopHolding?.();
         conn.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
           this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
         });
@@ -137,6 +143,9 @@ export class AcpAdapter implements AgentAdapter {
 
   private async shutdown(): Promise<void> {
     this.isDead = true;
+    // Its output must drain, or the killed process's end is never seen.
+    this.released = true;
+    this.stopHolding?.();
     this.conn?.close();
     const [end] = await Promise.all([this.proc?.kill(), this.terminals.dispose()]);
     const turn = this.turn;
@@ -169,7 +178,7 @@ export class AcpAdapter implements AgentAdapter {
     void proc.closed.then((end) => this.onProcessEnd(end));
     const raw = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
-      Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>,
+      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>).pipeThrough(this.holdBack()),
     );
     const wire = new AcpWire(
       raw,
@@ -209,6 +218,42 @@ export class AcpAdapter implements AgentAdapter {
     } finally {
       timer?.cancel();
     }
+  }
+
+  /**
+   * Sits between the agent's stdout and the JSON-RPC parser and passes the output on only while
+   * {@link roomForOutput} allows: held back, the stream stops pulling, Node stops reading the
+   * pipe, and the agent blocks on its writes. Chunks pass one at a time, in order, so the wire
+   * order AcpWire numbers is the agent's.
+   */
+  private holdBack(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => {
+        const wait = this.roomForOutput();
+        if (wait === undefined) return controller.enqueue(chunk);
+        return wait.then(() => controller.enqueue(chunk));
+      },
+    });
+  }
+
+  /**
+   * Undefined when more of the agent's output may be read now; else resolves when it may. The
+   * agent is held back while a run is open and the session's log has no room. Once the run has
+   * ended (aborted, stopped at its text limit) what the agent sends for it is not logged, so it
+   * is read on (and can finish the cancelled turn); so is it after the adapter shut down.
+   */
+  private roomForOutput(): Promise<void> | undefined {
+    if (this.released || !this.turn?.run.sink.open) return undefined;
+    const room = this.context.room();
+    if (room === undefined) return undefined;
+    return new Promise<void>((resolve) => {
+      const stop = (): void => {
+        if (this.stopHolding === stop) this.stopHolding = undefined;
+        resolve();
+      };
+      this.stopHolding = stop;
+      void room.then(stop);
+    });
   }
 
   private async handshake(conn: ClientConnection): Promise<void> {

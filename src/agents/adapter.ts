@@ -91,6 +91,17 @@ export interface AgentAdapter {
   dispose(): Promise<void>;
 }
 
+/**
+ * Whether the session's log has room for more of the agent's output: undefined when it has (the
+ * common case: nothing is allocated), else a promise that resolves once it has again. The log
+ * runs out of room when its store falls behind (a slow disk) or cannot write (a full disk): see
+ * `LOG_BACKLOG_PAUSE_BYTES`. An adapter stops reading its agent's output until the promise
+ * resolves, so the agent blocks on its own writes instead of piling up events in memory; it may
+ * stop waiting early when nothing it reads can reach the log any more (the run ended, the adapter
+ * is disposed).
+ */
+export type LogRoom = () => Promise<void> | undefined;
+
 /** What every adapter gets from its session. */
 export interface AdapterContext {
   /** The agent session's id: the `parent` of child terminals. */
@@ -101,6 +112,8 @@ export interface AdapterContext {
   logger: AgentLogger;
   /** Serves ACP `terminal/*`; without it the ACP adapter does not advertise the terminal capability. */
   children: ChildTerminalFactory | undefined;
+  /** Whether the session's log has room for more output (see {@link LogRoom}). */
+  room: LogRoom;
 }
 
 export type AgentAdapterFactory = () => AgentAdapter;

@@ -6,7 +6,7 @@ import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, ErrorCode } from "../protocol/index.js";
-import type { AdapterContext, AgentAdapter, AgentSpec, RunOutcome } from "./adapter.js";
+import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import { describeError, silentLogger } from "./logger.js";
@@ -48,6 +48,11 @@ export interface AgentSessionOptions {
   sessionId: string;
   /** Where every event of the session is appended. */
   log: AppendableLog;
+  /**
+   * Whether `log` has room for more of the agent's output; the adapter holds its agent back while
+   * it has not. The gateway passes `logRoom(log)`; default: always room (a log in memory).
+   */
+  room?: LogRoom;
   spec: AgentSpec;
   /** Working directory of the agent and root of its file access; default `spec.cwd`, else the gateway's cwd. */
   cwd?: string;
@@ -118,6 +123,7 @@ export class AgentSession {
       clock: this.clock,
       logger: this.logger,
       children: options.children,
+      room: options.room ?? alwaysRoom,
     };
     this.permissions = new PermissionBroker({
       log: this.log,
@@ -366,6 +372,8 @@ export class AgentSession {
     }
   }
 }
+
+const alwaysRoom: LogRoom = () => undefined;
 
 function toRunEnd(outcome: RunOutcome): RunEnd {
   switch (outcome.kind) {

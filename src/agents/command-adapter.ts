@@ -1,4 +1,4 @@
-import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
+import type { AdapterContext, AdapterRun, AgentAdapter, LogRoom, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
 
 /** In a `command` agent's argv, this placeholder is replaced by the prompt; without it the prompt goes to stdin. */
@@ -14,13 +14,14 @@ export interface CommandAdapterOptions {
  * One process per prompt (e.g. a CLI in print mode): the prompt goes on stdin, or into the
  * arguments where `{prompt}` appears; stdout streams as deltas; exit code 0 → `chat.final`
  * (`end_turn`), another code → `chat.error` AGENT_FAILED, death by signal → AGENT_EXITED.
- * Abort kills the process group.
+ * Abort kills the process group. While the session's log has no room (AdapterContext.room) stdout
+ * is not read, so the process blocks on its writes.
  */
 export class CommandAdapter implements AgentAdapter {
   readonly dead = false;
   private readonly context: AdapterContext;
   private readonly options: CommandAdapterOptions;
-  private current: AgentProcess | undefined;
+  private current: { proc: AgentProcess; hold: HeldOutput } | undefined;
   private disposed = false;
 
   constructor(context: AdapterContext, options: CommandAdapterOptions) {
@@ -42,15 +43,23 @@ export class CommandAdapter implements AgentAdapter {
       clock: this.context.clock,
       logger: this.context.logger,
     });
-    this.current = proc;
-    const onAbort = (): void => void proc.kill();
+    const stdout = proc.child.stdout;
+    const hold = new HeldOutput(stdout);
+    this.current = { proc, hold };
+    // An aborted run takes nothing more into the log: the output is read on (and dropped), so
+    // that the killed process's pipe drains and its end is seen.
+    const onAbort = (): void => {
+      hold.release();
+      void proc.kill();
+    };
     run.signal.addEventListener("abort", onAbort, { once: true });
     try {
       // A streaming decoder, so a multi-byte character split across reads is never mangled.
       const decoder = new TextDecoder("utf-8");
-      proc.child.stdout.on("data", (chunk: Buffer) => {
+      stdout.on("data", (chunk: Buffer) => {
         const text = decoder.decode(chunk, { stream: true });
         if (text !== "") run.sink.text(text);
+        hold.untilRoom(this.context.room);
       });
       if (viaArgs) proc.child.stdin.end();
       else proc.child.stdin.end(run.text);
@@ -64,12 +73,46 @@ export class CommandAdapter implements AgentAdapter {
       return { kind: "error", code: "AGENT_FAILED", message: proc.describeEnd(end) };
     } finally {
       run.signal.removeEventListener("abort", onAbort);
-      if (this.current === proc) this.current = undefined;
+      if (this.current?.proc === proc) this.current = undefined;
     }
   }
 
   async dispose(): Promise<void> {
     this.disposed = true;
-    await this.current?.kill();
+    this.current?.hold.release();
+    await this.current?.proc.kill();
+  }
+}
+
+/** A process's stdout, paused while the log has no room. */
+class HeldOutput {
+  private readonly stream: NodeJS.ReadableStream;
+  private held = false;
+  private released = false;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    this.stream = stream;
+  }
+
+  /** Pauses the stream while the log has no room. */
+  untilRoom(room: LogRoom): void {
+    if (this.held || this.released) return;
+    const wait = room();
+    if (wait === undefined) return;
+    this.held = true;
+    this.stream.pause();
+    void wait.then(() => this.resume());
+  }
+
+  /** Reads on from now on, whatever the log: the process is being killed, its output must drain. */
+  release(): void {
+    this.released = true;
+    this.resume();
+  }
+
+  private resume(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.stream.resume();
   }
 }

@@ -1,4 +1,4 @@
-import { createAgentSession } from "../agents/index.js";
+import { createAgentSession, logRoom } from "../agents/index.js";
 import type {
   AdapterContext,
   AgentAdapter,
@@ -40,6 +40,8 @@ export class AgentGatewaySession extends Session {
     this.agent = createAgentSession({
       sessionId: this.id,
       log: this.log,
+      // The agent is held back while the log's store is behind, as a terminal's process is.
+      room: logRoom(this.log),
       spec: options.spec,
       cwd: options.cwd,
       clock: this.ctx.clock,

@@ -1,6 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
+import { eventOf } from "../../src/log/output-entry.js";
+import type { SessionEvent } from "../../src/protocol/index.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
@@ -148,4 +151,100 @@ describe("a full disk", () => {
     expect(events.map((e: { seq: number }) => e.seq)).toEqual(Array.from({ length: events.length }, (_, i) => i + 1));
     expect(events.at(-1)).toMatchObject({ type: "exit", exitCode: 0 });
   });
+});
+
+/**
+ * A command agent that waits for the file `argv[1]`, then prints `argv[2]` numbered lines of 10
+ * bytes ("000000042\n") as fast as the pipe takes them.
+ */
+const FLOOD_AFTER_FILE = `
+  const fs = require("node:fs");
+  const [marker, count] = process.argv.slice(1);
+  const n = Number(count);
+  let i = 0;
+  const write = () => {
+    while (i < n) {
+      let block = "";
+      for (const end = Math.min(n, i + 6400); i < end; i++) block += String(i).padStart(9, "0") + "\\n";
+      if (!process.stdout.write(block)) return void process.stdout.once("drain", write);
+    }
+  };
+  const wait = setInterval(() => {
+    if (!fs.existsSync(marker)) return;
+    clearInterval(wait);
+    write();
+  }, 10);`;
+
+describe("a full disk under an agent", () => {
+  it("holds the agent's output back near the pause bound and logs every byte in order once space is freed", async () => {
+    const disk = smallDisk("256m");
+    const dataDir = `${disk}/data`;
+    mkdirSync(dataDir);
+    const marker = `${tempDir("switchboard-marker-")}/go`;
+    const n = 3_000_000; // 30 MB of text: more than the log holds back in memory (16 MiB)
+    const gateway = await startGateway({
+      host: "127.0.0.1",
+      port: 0,
+      token: TEST_TOKEN,
+      dataDir,
+      logger: createLogger({ level: "silent" }),
+      config: { limits: { runTextBytes: 64 * 1024 * 1024 } },
+    });
+    onTestFinished(() => gateway.close());
+    const http = api(gateway.url);
+    const { json: created } = await http.post("/v1/sessions", {
+      kind: "agent",
+      agent: { adapter: "command", command: [process.execPath, "-e", FLOOD_AFTER_FILE, marker, "{prompt}"] },
+    });
+    // Prompted before the disk is full (a prompt is refused while it is), flooding once it is.
+    const { json: prompted } = await http.post(`/v1/sessions/${created.id}/prompt`, { text: String(n) });
+    const session = gateway.core.sessions.get(created.id)!;
+    await waitFor(() => session.log.head >= 2, 10_000, "run.started to be written");
+    fillDisk(`${disk}/filler`);
+    let peak = 0;
+    const sample = setInterval(() => (peak = Math.max(peak, session.log.backlogBytes)), 2);
+    onTestFinished(() => clearInterval(sample));
+    writeFileSync(marker, "");
+
+    // Held back: the backlog passes the bound, then stops growing while the commits keep failing.
+    let last = -1;
+    await waitFor(
+      async () => {
+        const backlog = session.log.backlogBytes;
+        const stopped = backlog === last && backlog > LOG_BACKLOG_PAUSE_BYTES;
+        last = backlog;
+        await new Promise((r) => setTimeout(r, 500));
+        return stopped;
+      },
+      20_000,
+      "the backlog to stop growing",
+    );
+    expect(gateway.core.events.store.writeFailure?.code).toBe("SQLITE_FULL");
+    expect((await http.get(`/v1/sessions/${created.id}`)).json.run).toMatchObject({ active: prompted.runId });
+    const heldPeak = peak;
+
+    rmSync(`${disk}/filler`);
+    await waitFor(
+      async () => (await http.get(`/v1/sessions/${created.id}`)).json.run.active === null && session.log.settled,
+      30_000,
+      "the run to end and be written",
+    );
+    const all: SessionEvent[] = [];
+    for (let since = 0; ;) {
+      const page = session.log.read(since, { limit: 10_000 });
+      all.push(...page.entries.map(eventOf));
+      if (page.next >= page.head) break;
+      since = page.next;
+    }
+    const expected = Array.from({ length: n }, (_, i) => String(i).padStart(9, "0") + "\n").join("");
+    const text = all.map((e) => (e.type === "chat.delta" ? e.text : "")).join("");
+    expect(text.length).toBe(expected.length);
+    expect(text === expected).toBe(true);
+    expect(all.at(-1)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(all.map((e) => e.seq)).toEqual(Array.from({ length: all.length }, (_, i) => i + 1));
+    // Held back near the pause bound: over it by at most what was read before the log was seen
+    // full — one paced delta (a throttle window's text) and what the streams had buffered.
+    const biggestDelta = Math.max(...all.filter((e) => e.type === "chat.delta").map((e) => JSON.stringify(e).length));
+    expect(heldPeak).toBeLessThanOrEqual(LOG_BACKLOG_PAUSE_BYTES + biggestDelta + 1024 * 1024);
+  }, 90_000);
 });
