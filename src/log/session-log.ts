@@ -13,8 +13,8 @@ export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Bytes appended and not yet written by the store, above which producers are held back until
- * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read, an HTTP
- * producer's answer waits. A pipe writes several times faster than SQLite commits; without
+ * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read (a terminal's, or an
+ * agent's output during a run: see `logRoom`), an HTTP producer's answer waits. A pipe writes several times faster than SQLite commits; without
  * this the difference piled up in memory (measured: 500 MiB through a pipe session grew the
  * gateway by 574 MiB).
  */
