@@ -4,7 +4,7 @@
  * `Authorization: Bearer` headers on upgrades.
  *
  * @example
- * import { connect } from "switchboard/client/node";
+ * import { connect } from "switchboard-client/node";
  * const client = await connect({ url: "http://127.0.0.1:7317", token: process.env.SWITCHBOARD_TOKEN });
  */
 import NodeWebSocket from "ws";

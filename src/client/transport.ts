@@ -99,7 +99,7 @@ export function resolveWebSocket(given: WebSocketConstructor | undefined): WebSo
   const ctor = given ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!ctor) {
     throw new TypeError(
-      "no WebSocket class: pass the WebSocket option, or in Node 20 import the SDK from 'switchboard/client/node', which uses the ws package",
+      "no WebSocket class: pass the WebSocket option, or in Node 20 import the SDK from 'switchboard-client/node', which uses the ws package",
     );
   }
   return ctor;

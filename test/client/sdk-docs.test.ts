@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,15 +12,16 @@ import type { TestGateway } from "./helpers.js";
  * `<!-- example: NAME; prints: A | B -->` before its code block: it runs in its own Node
  * process against a real gateway, must print every `A`, `B` on stdout, and must exit by itself
  * with code 0 (a socket or timer left behind by `close()` would keep it running).
+ *
+ * The examples import the SDK package, `switchboard-client`, as a user's program does: they are
+ * written to a temporary folder whose `node_modules` is this checkout's, where npm linked the
+ * workspace packages/client, so Node resolves them through the package's `exports` to its
+ * built `dist/` (test/global-setup.ts builds it from src/ first).
  */
 const REPO = resolve(import.meta.dirname, "../..");
 const DOC = readFileSync(join(REPO, "docs/sdk.md"), "utf8");
-/** The package's entries, as the examples import them, and where they are in this checkout. */
-const ENTRIES: Record<string, string> = {
-  "switchboard/client/node": join(REPO, "src/client/node.ts"),
-  "switchboard/client": join(REPO, "src/client/index.ts"),
-  "switchboard/protocol": join(REPO, "src/protocol/index.ts"),
-};
+/** What the examples may import: the SDK package's entries. */
+const ENTRIES = ["switchboard-client", "switchboard-client/node", "switchboard-client/protocol"];
 /** A loaded machine needs a while for a process that starts a PTY and an agent. */
 const EXAMPLE_TIMEOUT_MS = 60_000;
 
@@ -60,6 +62,7 @@ let dir: string;
 beforeAll(async () => {
   gw = await startTestGateway();
   dir = mkdtempSync(join(tmpdir(), "switchboard-sdk-docs-"));
+  symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"), "dir");
 });
 afterAll(async () => {
   await gw.close();
@@ -82,14 +85,22 @@ describe("docs/sdk.md", () => {
     expect(marked).toBe(examples().length);
   });
 
+  it("imports only the switchboard-client package, which resolves to its build in this checkout", () => {
+    const imported = examples().flatMap((e) => [...e.code.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]!));
+    expect(imported.length).toBeGreaterThanOrEqual(examples().length);
+    for (const specifier of imported) expect(ENTRIES).toContain(specifier);
+    const require = createRequire(join(dir, "example.mjs"));
+    expect(require.resolve("switchboard-client/node")).toBe(
+      join(realpathSync(REPO), "packages/client/dist/client/node.js"),
+    );
+  });
+
   for (const example of examples()) {
     it(
       `example "${example.name}" prints what the page says and exits by itself`,
       async () => {
-        let code = example.code;
-        for (const [entry, path] of Object.entries(ENTRIES)) code = code.replaceAll(`"${entry}"`, JSON.stringify(path));
         const file = join(dir, `${example.name}.mts`);
-        writeFileSync(file, code);
+        writeFileSync(file, example.code);
         const result = await run(file, { ...TEST_ENV, SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
         expect(result.stderr).toBe("");
         expect(result.code).toBe(0);
