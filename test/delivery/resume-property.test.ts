@@ -271,7 +271,8 @@ async function follow(gw: Gateway, session: string, plan: ClientPlan): Promise<C
   return { bytes: Buffer.concat(chunks), connections, errors };
 }
 
-async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scenario: Scenario): Promise<void> {
+/** Checks one scenario; returns how many times its clients reconnected. */
+async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scenario: Scenario): Promise<number> {
   const expected = expectedBytes(scenario.bursts, kind === "pty" ? "\r\n" : "\n");
   let session: string;
   let start: () => Promise<void>;
@@ -307,8 +308,7 @@ async function checkScenario(gw: Gateway, kind: "pipe" | "pty" | "stream", scena
     }))
     .filter((r) => r.errors.length > 0 || !r.same);
   expect(failures.slice(0, 3), `expected ${expected.length} bytes`).toEqual([]);
-  // The schedule really made clients reconnect.
-  expect(results.reduce((n, r) => n + r.connections, 0)).toBeGreaterThan(CLIENTS);
+  return results.reduce((n, r) => n + r.connections - 1, 0);
 }
 
 describe("resume at random points gives every client the producer's bytes", () => {
@@ -323,8 +323,11 @@ describe("resume at random points gives every client the producer's bytes", () =
 
   for (const kind of ["pipe", "pty", "stream"] as const) {
     it(`${kind} session, ${CLIENTS} concurrent clients over /v1/ws and /ws/session`, async () => {
+      let reconnections = 0;
       const out = await fc.check(
-        fc.asyncProperty(scenarioArb, (scenario) => checkScenario(gw, kind, scenario)),
+        fc.asyncProperty(scenarioArb, async (scenario) => {
+          reconnections += await checkScenario(gw, kind, scenario);
+        }),
         { numRuns: RUNS, endOnFailure: true },
       );
       // The counterexample (100 client plans) is too long to print; the seed and path replay it.
@@ -332,6 +335,10 @@ describe("resume at random points gives every client the producer's bytes", () =
         throw new Error(
           `property failed (seed ${out.seed}, path ${out.counterexamplePath}): ${String(out.errorInstance)}`,
         );
+      // The schedules really made clients reconnect. (Counted over the runs: on a loaded machine
+      // one scenario's producer can finish before its clients connect, and a client that gets
+      // everything in fewer frames than its first cut never reconnects — seen once in CI-like runs.)
+      expect(reconnections).toBeGreaterThan(0);
     }, 60_000);
   }
 });
