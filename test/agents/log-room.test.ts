@@ -25,18 +25,8 @@ const STREAM_SLACK_BYTES = 1024 * 1024;
  */
 const holdBound = (store: HeldStore): number => LOG_BACKLOG_PAUSE_BYTES + store.biggestEntryBytes + STREAM_SLACK_BYTES;
 
-/** A command agent printing `argv[1]` numbered lines of 10 bytes ("000000042\n"), as fast as the pipe takes them. */
-const LINES_SCRIPT = `
-  const n = Number(process.argv[1]);
-  let i = 0;
-  const write = () => {
-    while (i < n) {
-      let block = "";
-      for (const end = Math.min(n, i + 6400); i < end; i++) block += String(i).padStart(9, "0") + "\\n";
-      if (!process.stdout.write(block)) return void process.stdout.once("drain", write);
-    }
-  };
-  write();`;
+/** A command agent printing `{prompt}` numbered lines of 10 bytes ("000000042\n"), as fast as the pipe takes them. */
+const LINES_SCRIPT = fileURLToPath(new URL("./fixtures/numbered-lines.mjs", import.meta.url));
 const lines = (n: number): string => Array.from({ length: n }, (_, i) => String(i).padStart(9, "0") + "\n").join("");
 
 /** The text of the scripted agent's `flood` op (see fixtures/scripted-agent.mjs). */
@@ -123,7 +113,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     onTestFinished,
   }) => {
     const n = 5_000_000; // 50 MB: three times the pause bound
-    const s = heldSession(onTestFinished, { adapter: "command", command: [node, "-e", LINES_SCRIPT, "{prompt}"] });
+    const s = heldSession(onTestFinished, { adapter: "command", command: [node, LINES_SCRIPT, "{prompt}"] });
     s.store.stuck = true;
     const { runId } = s.agent.prompt(String(n), actor);
 
@@ -187,7 +177,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
   for (const kind of ["command", "acp"] as const) {
     const spec: AgentSpec =
       kind === "command"
-        ? { adapter: "command", command: [node, "-e", LINES_SCRIPT, "{prompt}"] }
+        ? { adapter: "command", command: [node, LINES_SCRIPT, "{prompt}"] }
         : { adapter: "acp", command: [node, SCRIPTED_AGENT] };
     const flood = kind === "command" ? "5000000" : JSON.stringify({ op: "flood", chunks: 800, size: 64 * 1024 });
     const short = kind === "command" ? "1" : JSON.stringify({ op: "say", chunks: ["next"] });

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import { eventOf } from "../../src/log/output-entry.js";
@@ -153,27 +154,8 @@ describe("a full disk", () => {
   });
 });
 
-/**
- * A command agent that waits for the file `argv[1]`, then prints `argv[2]` numbered lines of 10
- * bytes ("000000042\n") as fast as the pipe takes them.
- */
-const FLOOD_AFTER_FILE = `
-  const fs = require("node:fs");
-  const [marker, count] = process.argv.slice(1);
-  const n = Number(count);
-  let i = 0;
-  const write = () => {
-    while (i < n) {
-      let block = "";
-      for (const end = Math.min(n, i + 6400); i < end; i++) block += String(i).padStart(9, "0") + "\\n";
-      if (!process.stdout.write(block)) return void process.stdout.once("drain", write);
-    }
-  };
-  const wait = setInterval(() => {
-    if (!fs.existsSync(marker)) return;
-    clearInterval(wait);
-    write();
-  }, 10);`;
+/** A command agent that prints numbered lines of 10 bytes once a file exists (`--after FILE COUNT`). */
+const NUMBERED_LINES = fileURLToPath(new URL("../agents/fixtures/numbered-lines.mjs", import.meta.url));
 
 describe("a full disk under an agent", () => {
   it("holds the agent's output back near the pause bound and logs every byte in order once space is freed", async () => {
@@ -194,7 +176,7 @@ describe("a full disk under an agent", () => {
     const http = api(gateway.url);
     const { json: created } = await http.post("/v1/sessions", {
       kind: "agent",
-      agent: { adapter: "command", command: [process.execPath, "-e", FLOOD_AFTER_FILE, marker, "{prompt}"] },
+      agent: { adapter: "command", command: [process.execPath, NUMBERED_LINES, "--after", marker, "{prompt}"] },
     });
     // Prompted before the disk is full (a prompt is refused while it is), flooding once it is.
     const { json: prompted } = await http.post(`/v1/sessions/${created.id}/prompt`, { text: String(n) });
