@@ -14,7 +14,7 @@ export const LOG_FLUSH_MAX_BATCH = 8192;
 export const LOG_BATCH_MAX_BYTES = 256 * 1024;
 /**
  * Most bytes one commit on the main thread carries. Small commits are made right here (about
- * 0.1 ms for a keystroke's echo, against ~0.5 ms for a round trip to the writer thread and back —
+ * 0.05 ms for a keystroke's echo, against ~0.5 ms for a round trip to the writer thread and back —
  * measured); anything bigger goes to the writer thread.
  */
 export const LOG_DIRECT_MAX_BYTES = 64 * 1024;
@@ -91,7 +91,7 @@ export interface GroupCommitOptions {
  * The group commit is adaptive: what a tick queued is committed at its end (only `input` events
  * wait a little for company, see {@link LOG_INPUT_LINGER_MS}). Where it is committed depends on
  * its size: small writes of sessions that are not streaming (a keystroke's echo, a chat event, a
- * state change) are committed on this thread, about 0.1 ms; the rest (a flood's output, purges)
+ * state change) are committed on this thread, about 0.05 ms; the rest (a flood's output, purges)
  * is posted to a writer thread (`sqlite-writer.mjs`), so big commits never block the event loop
  * that reads processes and feeds viewers. While the writer has a batch in flight, appends for it
  * accumulate and go as the next batch when it is acknowledged (or at once past
