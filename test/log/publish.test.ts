@@ -2,61 +2,40 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog } from "../../src/log/index.js";
-import type {
-  EventStore,
-  FlushListener,
-  LogEntry,
-  PersistedSession,
-  SessionLog,
-  StoredEntry,
-  StoredLogState,
-} from "../../src/log/index.js";
+import type { LogEntry, SessionLog, StoredEntry } from "../../src/log/index.js";
+import { StoreStub } from "../helpers/store-stub.js";
 
 /** A store in memory whose commits the test acknowledges by hand, one queued entry at a time. */
-class ManualStore implements EventStore {
+class ManualStore extends StoreStub {
   readonly queued: Array<{ sessionId: string; entry: StoredEntry }> = [];
   readonly committed: StoredEntry[] = [];
-  private readonly listeners: FlushListener[] = [];
 
   enqueue(sessionId: string, entry: StoredEntry): void {
     this.queued.push({ sessionId, entry });
   }
-  enqueueTrim(): void {}
-  enqueueSession(_session: PersistedSession): void {}
   /** Acknowledges the oldest `n` queued entries as one commit. */
   ack(n: number): void {
-    const durable = new Map<string, number>();
-    for (const { sessionId, entry } of this.queued.splice(0, n)) {
-      this.committed.push(entry);
-      durable.set(sessionId, entry.seq);
-    }
-    if (durable.size > 0) for (const l of this.listeners) l(durable, { writes: n, ms: 0 });
+    const batch = this.queued.splice(0, n);
+    for (const { entry } of batch) this.committed.push(entry);
+    this.acknowledge(batch);
   }
   flush(): number {
     const n = this.queued.length;
     this.ack(n);
     return n;
   }
-  onFlushed(listener: FlushListener): void {
-    this.listeners.push(listener);
-  }
-  readAfter(_id: string, since: number, limit: number, _types?: ReadonlySet<string>, upTo = Infinity): LogEntry[] {
+  override readAfter(
+    _id: string,
+    since: number,
+    limit: number,
+    _types?: ReadonlySet<string>,
+    upTo = Infinity,
+  ): LogEntry[] {
     return this.committed.filter((e) => e.seq > since && e.seq <= upTo).slice(0, limit);
   }
-  readOutputFrom(_id: string, offset: number): StoredEntry[] {
+  override readOutputFrom(_id: string, offset: number): StoredEntry[] {
     return this.committed.filter((e) => e.outEnd !== undefined && e.outEnd > offset);
   }
-  oldestSizes(): Array<{ seq: number; bytes: number }> {
-    return [];
-  }
-  loadSessions(): PersistedSession[] {
-    return [];
-  }
-  loadLogState(): StoredLogState {
-    return { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
-  }
-  deleteSession(): void {}
-  close(): void {}
 }
 
 type Op = { kind: "event" } | { kind: "output"; bytes: number } | { kind: "ack"; n: number } | { kind: "subscribe" };

@@ -1,11 +1,5 @@
-import type {
-  EventStore,
-  FlushListener,
-  LogEntry,
-  PersistedSession,
-  StoredEntry,
-  StoredLogState,
-} from "../../../src/log/index.js";
+import type { StoredEntry } from "../../../src/log/index.js";
+import { StoreStub } from "../../helpers/store-stub.js";
 
 /**
  * An EventStore in memory whose commits the test holds back. While `stuck` (a full disk) nothing
@@ -13,7 +7,7 @@ import type {
  * event loop, as a group commit that keeps up would. It keeps no entries (the log's listeners
  * see what is published), only what the tests measure: the bytes waiting, their peak, the biggest entry.
  */
-export class HeldStore implements EventStore {
+export class HeldStore extends StoreStub {
   /** Bytes (LogEntry.size) queued and not yet acknowledged: the log's backlog, seen from the store. */
   waitingBytes = 0;
   /** The most {@link waitingBytes} ever was. */
@@ -23,7 +17,6 @@ export class HeldStore implements EventStore {
   /** Types of every entry queued so far, in order (to see what was appended while nothing is published). */
   readonly queuedTypes: string[] = [];
   private queue: Array<{ sessionId: string; entry: StoredEntry }> = [];
-  private readonly listeners: FlushListener[] = [];
   private stuckValue = false;
   private scheduled = false;
 
@@ -45,42 +38,15 @@ export class HeldStore implements EventStore {
     this.biggestEntryBytes = Math.max(this.biggestEntryBytes, entry.size);
     this.schedule();
   }
-  enqueueTrim(): void {}
-  enqueueSession(_session: PersistedSession): void {}
 
   flush(): number {
     if (this.stuckValue) return 0;
     const batch = this.queue;
     this.queue = [];
-    const durable = new Map<string, number>();
-    for (const { sessionId, entry } of batch) {
-      this.waitingBytes -= entry.size;
-      durable.set(sessionId, entry.seq);
-    }
-    if (durable.size > 0) for (const l of this.listeners) l(durable, { writes: batch.length, ms: 0 });
+    for (const { entry } of batch) this.waitingBytes -= entry.size;
+    this.acknowledge(batch);
     return batch.length;
   }
-
-  onFlushed(listener: FlushListener): void {
-    this.listeners.push(listener);
-  }
-  readAfter(): LogEntry[] {
-    return [];
-  }
-  readOutputFrom(): StoredEntry[] {
-    return [];
-  }
-  oldestSizes(): Array<{ seq: number; bytes: number }> {
-    return [];
-  }
-  loadSessions(): PersistedSession[] {
-    return [];
-  }
-  loadLogState(): StoredLogState {
-    return { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
-  }
-  deleteSession(): void {}
-  close(): void {}
 
   private schedule(): void {
     if (this.scheduled || this.stuckValue) return;
