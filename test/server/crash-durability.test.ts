@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,43 +5,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
-
-/** `switchboard serve` in a child process, so the test can kill it as an OOM killer would. */
-async function serve(dataDir: string, port: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "serve",
-      "--token",
-      TEST_TOKEN,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--data-dir",
-      dataDir,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  onTestFinished(() => {
-    child.kill("SIGKILL");
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("exit", (code) => reject(new Error(`serve exited (${code}): ${err}`)));
-  });
-  return { child, url };
-}
+import { serveInChild } from "../helpers/serve-child.js";
 
 /** A process that writes numbered lines as fast as its pipe takes them. */
 const FLOOD = [
@@ -56,7 +18,7 @@ describe("a gateway killed with SIGKILL", () => {
   it("loses nothing a client received: the restarted log has every event and byte at the same position, and the client resumes to the end", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "switchboard-crash-"));
     onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
-    const first = await serve(dataDir, 0);
+    const first = await serveInChild({ dataDir });
     const port = Number(new URL(first.url).port);
     const client = await connect({
       url: first.url,
@@ -82,7 +44,7 @@ describe("a gateway killed with SIGKILL", () => {
     expect(before.length).toBeGreaterThanOrEqual(300);
 
     // Restart on the same data dir and port: the client reconnects by itself.
-    const second = await serve(dataDir, port);
+    const second = await serveInChild({ dataDir, port });
     const http = api(second.url);
     const stored: Array<Record<string, unknown>> = [];
     let since = 0;

@@ -1,10 +1,10 @@
-import { spawn } from "node:child_process";
 import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { SPAWN_FDS } from "../../src/sessions/fd-usage.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 
 /** The gateway's file descriptor limit in this test: about 40 are open at start, a PTY session takes 2. */
@@ -14,48 +14,11 @@ type LogLine = { level: number; msg: string; open?: number; limit?: number; fail
 
 /** `switchboard serve` in a child process whose file descriptors are limited to `limit` (soft and hard: Node raises soft to hard). */
 async function serveLimited(limit: number): Promise<{ url: string; log: LogLine[] }> {
-  const child = spawn(
-    "prlimit",
-    [
-      `--nofile=${limit}`,
-      process.execPath,
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "serve",
-      "--token",
-      TEST_TOKEN,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--data-dir",
-      tempDir("switchboard-fds-"),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  onTestFinished(() => {
-    child.kill("SIGKILL");
+  const { url, log } = await serveInChild({
+    dataDir: tempDir("switchboard-fds-"),
+    wrapper: ["prlimit", `--nofile=${limit}`],
   });
-  const log: LogLine[] = [];
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-    const lines = stderr.split("\n");
-    stderr = lines.pop()!;
-    for (const line of lines) if (line.startsWith("{")) log.push(JSON.parse(line) as LogLine);
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("error", (error) => reject(new Error(`cannot run prlimit (util-linux): ${error.message}`)));
-    child.on("exit", (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
-  });
-  return { url, log };
+  return { url, log: log as LogLine[] };
 }
 
 /**

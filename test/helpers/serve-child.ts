@@ -1,0 +1,64 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { onTestFinished } from "vitest";
+import { TEST_TOKEN } from "./gateway.js";
+
+/** A `switchboard serve` running in a child process. */
+export interface ChildGateway {
+  child: ChildProcess;
+  url: string;
+  /** Its JSON log lines (stderr) so far; more are added as they come. */
+  log: Array<Record<string, unknown>>;
+}
+
+/**
+ * Runs `switchboard serve` (from the sources) in a child process on 127.0.0.1 and resolves with
+ * its URL once it listens; killed with SIGKILL when the test ends. `port` 0 picks a free one.
+ * `wrapper` goes before the node command (e.g. `["prlimit", "--nofile=128"]`).
+ */
+export async function serveInChild(options: {
+  dataDir: string;
+  port?: number;
+  wrapper?: string[];
+}): Promise<ChildGateway> {
+  const [program, ...args] = [
+    ...(options.wrapper ?? []),
+    process.execPath,
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    "serve",
+    "--token",
+    TEST_TOKEN,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(options.port ?? 0),
+    "--data-dir",
+    options.dataDir,
+  ];
+  const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });
+  onTestFinished(() => {
+    child.kill("SIGKILL");
+  });
+  const log: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  let partial = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    const lines = (partial + d.toString()).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) if (line.startsWith("{")) log.push(JSON.parse(line) as Record<string, unknown>);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("error", (error) => reject(new Error(`cannot run ${program}: ${error.message}`)));
+    child.on("exit", (code) => reject(new Error(`serve exited (${code}): ${stderr}`)));
+  });
+  return { child, url, log };
+}
