@@ -50,7 +50,7 @@ export interface AgentSessionOptions {
   log: AppendableLog;
   /**
    * Whether `log` has room for more of the agent's output; the adapter holds its agent back while
-   * it has not. The gateway passes `logRoom(log)`; default: always room (a log in memory).
+   * it has not. The gateway passes its SessionLog's `room()`; default: always room (a log in memory).
    */
   room?: LogRoom;
   spec: AgentSpec;

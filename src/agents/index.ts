@@ -10,8 +10,6 @@ export { MAX_FS_READ_BYTES } from "./confined-fs.js";
 export { ECHO_CHUNK_CHARS, ECHO_CHUNK_DELAY_MS, ECHO_COMMANDS, ECHO_STEP_DELAY_MS } from "./echo-adapter.js";
 export type { EchoCommand } from "./echo-adapter.js";
 export type { AgentLogger } from "./logger.js";
-export { logRoom } from "./log-room.js";
-export type { BackloggedLog } from "./log-room.js";
 export { MemoryLog } from "./memory-log.js";
 export { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS } from "./permissions.js";
 export { MAX_TRACKED_TOOL_CALLS } from "./run.js";

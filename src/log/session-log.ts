@@ -14,7 +14,7 @@ export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
 /**
  * Bytes appended and not yet written by the store, above which producers are held back until
  * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read (a terminal's, or an
- * agent's output during a run: see `logRoom`), an HTTP producer's answer waits. A pipe writes several times faster than SQLite commits; without
+ * agent's during a run: see `SessionLog.room`), an HTTP producer's answer waits. A pipe writes several times faster than SQLite commits; without
  * this the difference piled up in memory (measured: 500 MiB through a pipe session grew the
  * gateway by 574 MiB).
  */
@@ -90,6 +90,8 @@ export class SessionLog implements AppendableLog {
   private backlogStart = 0;
   private _backlogBytes = 0;
   private readonly durableListeners = new Set<() => void>();
+  /** The wait {@link room} hands out while there is no room (one for everyone who asks). */
+  private roomWait: Promise<void> | undefined;
   private retired = false;
 
   constructor(options: SessionLogOptions) {
@@ -180,6 +182,21 @@ export class SessionLog implements AppendableLog {
         resolve();
       });
     });
+  }
+
+  /**
+   * Undefined while the store keeps up (the backlog is not over {@link LOG_BACKLOG_PAUSE_BYTES}),
+   * else a promise that resolves once it caught up ({@link caughtUp}), shared by everyone who
+   * asks. For producers that stop reading their source meanwhile (a terminal's process, an
+   * agent's output): asked after every append, it allocates nothing while there is room.
+   */
+  room(): Promise<void> | undefined {
+    if (this.roomWait) return this.roomWait;
+    if (this._backlogBytes <= LOG_BACKLOG_PAUSE_BYTES) return undefined;
+    this.roomWait = this.caughtUp().then(() => {
+      this.roomWait = undefined;
+    });
+    return this.roomWait;
   }
 
   /**

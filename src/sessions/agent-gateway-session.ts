@@ -1,4 +1,4 @@
-import { createAgentSession, logRoom } from "../agents/index.js";
+import { createAgentSession } from "../agents/index.js";
 import type {
   AdapterContext,
   AgentAdapter,
@@ -41,7 +41,7 @@ export class AgentGatewaySession extends Session {
       sessionId: this.id,
       log: this.log,
       // The agent is held back while the log's store is behind, as a terminal's process is.
-      room: logRoom(this.log),
+      room: () => this.log.room(),
       spec: options.spec,
       cwd: options.cwd,
       clock: this.ctx.clock,

@@ -1,7 +1,6 @@
 import { statSync } from "node:fs";
 import { childEnv } from "../core/child-env.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
-import { LOG_BACKLOG_PAUSE_BYTES } from "../log/session-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
@@ -37,7 +36,7 @@ export class TerminalSession extends Session {
       emit: (piece) => {
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary);
         this.touch();
-        if (this.log.backlogBytes > LOG_BACKLOG_PAUSE_BYTES) this.waitForLog();
+        this.waitForLog();
       },
     });
     this.proc = spawnTerminalProcess({
@@ -75,16 +74,17 @@ export class TerminalSession extends Session {
   }
 
   /**
-   * Holds the process back (its output is not read) until the log's store has caught up (see
-   * {@link LOG_BACKLOG_PAUSE_BYTES}). Viewers never hold a process back (guarantee 4); the
-   * durable record does, as a slow disk would.
+   * While the log has no room (`SessionLog.room`: its store is `LOG_BACKLOG_PAUSE_BYTES`
+   * behind), holds the process back: its output is not read until the store caught up. Viewers
+   * never hold a process back (guarantee 4); the durable record does, as a slow disk would.
    */
   private waitForLog(): void {
-    if (this.waitingForLog || !this.proc) return;
+    const room = this.log.room();
+    if (room === undefined || this.waitingForLog || !this.proc) return;
     const proc = this.proc;
     this.waitingForLog = true;
     proc.pauseOutput();
-    void this.log.caughtUp().then(() => {
+    void room.then(() => {
       this.waitingForLog = false;
       proc.resumeOutput();
     });

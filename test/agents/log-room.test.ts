@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ABORT_SETTLE_TIMEOUT_MS, createAgentSession, logRoom } from "../../src/agents/index.js";
+import { ABORT_SETTLE_TIMEOUT_MS, createAgentSession } from "../../src/agents/index.js";
 import type { AgentSession, AgentSpec } from "../../src/agents/index.js";
 import { systemClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
@@ -47,7 +47,7 @@ interface Held {
   published: SessionEvent[];
 }
 
-/** An agent session over a log whose store the test holds back, wired as the gateway wires it (`logRoom`). */
+/** An agent session over a log whose store the test holds back, wired as the gateway wires it (`room: () => log.room()`). */
 function heldSession(onTestFinished: (fn: () => Promise<void>) => void, spec: AgentSpec): Held {
   const store = new HeldStore();
   const log = new EventLog({ store, clock: systemClock }).create("agent");
@@ -56,7 +56,7 @@ function heldSession(onTestFinished: (fn: () => Promise<void>) => void, spec: Ag
   const agent = createAgentSession({
     sessionId: "agent",
     log,
-    room: logRoom(log),
+    room: () => log.room(),
     spec,
     cwd,
     // Far above the floods: this is about the log's bound, not the run's.
