@@ -25,6 +25,18 @@ export const DEFAULT_PLUGIN_LIMITS = {
   stableAfterMs: 60_000,
   /** Largest IPC frame (one JSON line) in either direction; a plugin sending more is killed. */
   frameBytes: 1024 * 1024,
+  /**
+   * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) one
+   * agent run of a plugin may have sent and not had acknowledged. The gateway acknowledges a
+   * run's deltas once its session's log has room for more (`SessionLog.room`), so while the
+   * log's store is behind, a run streams at most this much past the log's pause bound, and its
+   * `run.delta()` promises wait. 1 MiB: one frame's worth, so a delta of any size the pipe takes
+   * fits; about 5 ms of the pipe's throughput (~200 MB/s), so with the log keeping up the acks
+   * (one per read of the pipe, a few hundred µs apart) come back before a streaming plugin runs
+   * out of window; and a sixteenth of the log's 16 MiB pause bound, which each held-back session
+   * may exceed by at most this (plus one frame).
+   */
+  agentDeltaWindowChars: 1024 * 1024,
   /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */
   outboundQueueBytes: 4 * 1024 * 1024,
   /** Runtime API calls a plugin may have in flight at once. */
