@@ -31,10 +31,11 @@ export const DEFAULT_PLUGIN_LIMITS = {
    * run's deltas once its session's log has room for more (`SessionLog.room`), so while the
    * log's store is behind, a run streams at most this much past the log's pause bound, and its
    * `run.delta()` promises wait. 1 MiB: one frame's worth, so a delta of any size the pipe takes
-   * fits; about 5 ms of the pipe's throughput (~200 MB/s), so with the log keeping up the acks
-   * (one per read of the pipe, a few hundred µs apart) come back before a streaming plugin runs
-   * out of window; and a sixteenth of the log's 16 MiB pause bound, which each held-back session
-   * may exceed by at most this (plus one frame).
+   * fits in one window; ~25 ms of streaming at the ~40 MB/s a plugin's deltas reach the log
+   * (measured: a 50 MiB flood takes 1.0-1.9 s with this window and without any), far longer
+   * than an ack takes to come back (one per read of the pipe), so a run is not slowed while the
+   * log keeps up; and a sixteenth of the log's 16 MiB pause bound, which a held-back session may
+   * exceed by at most this plus one frame.
    */
   agentDeltaWindowChars: 1024 * 1024,
   /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */
