@@ -1,12 +1,18 @@
 import { SwitchboardError } from "../protocol/index.js";
 import { AgentFinal } from "./ipc.js";
+import type { PluginLimits } from "./limits.js";
 import { PluginExitedError, type PluginProcess } from "./plugin-process.js";
+import { RunCredit } from "./run-credit.js";
 import type { AgentRunOutcome, AgentRunRequest, AgentRunSink } from "./types.js";
 
-/** A plugin agent's run in flight: the host routes the plugin's stream frames to `sink`. */
+/**
+ * A plugin agent's run in flight: the host routes the plugin's stream frames to `sink` and
+ * counts its delta text against its window in `credit`.
+ */
 export interface ActiveRun {
   callId: number;
   sink: AgentRunSink;
+  credit: RunCredit;
 }
 
 export interface AgentRunOptions {
@@ -18,7 +24,7 @@ export interface AgentRunOptions {
   request: AgentRunRequest;
   sink: AgentRunSink;
   signal: AbortSignal;
-  idleTimeoutMs: number;
+  limits: Pick<PluginLimits, "agentIdleTimeoutMs" | "agentDeltaWindowChars" | "frameBytes">;
 }
 
 /**
@@ -36,9 +42,17 @@ export function runPluginAgent(options: AgentRunOptions): Promise<AgentRunOutcom
   const { id: callId, result } = process.call(
     "agent.run",
     { agentId: options.agentId, ...request },
-    options.idleTimeoutMs,
+    options.limits.agentIdleTimeoutMs,
   );
-  runs.set(request.runId, { callId, sink });
+  const credit = new RunCredit({
+    windowChars: options.limits.agentDeltaWindowChars,
+    frameChars: options.limits.frameBytes,
+    room: () => sink.room?.(),
+    ack: (chars) => process.send({ t: "agent.ack", runId: request.runId, chars }),
+    // Held back by the log, the plugin is silent through no fault of its own.
+    onHold: (held) => (held ? process.suspendTimeout(callId) : process.resumeTimeout(callId)),
+  });
+  runs.set(request.runId, { callId, sink, credit });
   return new Promise<AgentRunOutcome>((resolve) => {
     let settled = false;
     const finish = (outcome: AgentRunOutcome, terminal: () => void): void => {
@@ -46,6 +60,7 @@ export function runPluginAgent(options: AgentRunOptions): Promise<AgentRunOutcom
       settled = true;
       signal.removeEventListener("abort", onAbort);
       runs.delete(request.runId);
+      credit.close();
       terminal();
       resolve(outcome);
     };

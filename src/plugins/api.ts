@@ -9,7 +9,7 @@
  * export default async function activate(api) {
  *   api.log.info("hello", { config: api.config.get() });
  *   await api.agents.register("shout", async (run) => {
- *     run.delta(run.text.toUpperCase());
+ *     await run.delta(run.text.toUpperCase());
  *     return { text: run.text.toUpperCase(), stopReason: "end_turn" };
  *   });
  * }
@@ -31,9 +31,23 @@ export interface PluginAgentRun {
   text: string;
   /** Aborted when the run is aborted or timed out: stop working. */
   signal: AbortSignal;
-  /** Streams text (the gateway paces it into `chat.delta` events). */
-  delta(text: string): void;
-  /** Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`. */
+  /**
+   * Streams text (the gateway paces it into `chat.delta` events). Resolves at once while the
+   * run's text is flowing; while the session's log cannot keep up (a slow or full disk), the
+   * gateway stops acknowledging the run's text and, once the run has 1 MiB
+   * (`limits.agentDeltaWindowChars`) unacknowledged, resolves only when the log has room again.
+   * Await it to be paced; text sent without awaiting waits, in order, in the plugin's own
+   * process (within its heap limit). Never rejects; resolves at once after an abort (the text
+   * is then dropped).
+   *
+   * @example
+   * for await (const chunk of model.stream(run.text)) {
+   *   if (run.signal.aborted) break;
+   *   await run.delta(chunk);
+   * }
+   */
+  delta(text: string): Promise<void>;
+  /** Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`, in order after the text streamed before it. */
   tool(event: Record<string, unknown>): void;
 }
 

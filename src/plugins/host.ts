@@ -151,8 +151,10 @@ export class PluginHost {
    * Runs one turn of a plugin agent. Streams into `sink` and ends with exactly one of
    * `sink.final` or `sink.error` — unless `signal` aborts first: then the plugin is told to
    * stop, nothing more reaches `sink`, and the outcome is `"aborted"` (the caller logs
-   * `chat.aborted`). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
-   * `agentIdleTimeoutMs`, with `AGENT_EXITED` when it dies during the run.
+   * `chat.aborted`). While `sink.room()` says the log has no room, the plugin is held back (its
+   * deltas are not acknowledged). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
+   * `agentIdleTimeoutMs` (time held back not counted), with `AGENT_EXITED` when it dies during
+   * the run.
    */
   runAgent(
     agentId: string,
@@ -174,7 +176,7 @@ export class PluginHost {
       request,
       sink,
       signal,
-      idleTimeoutMs: this.limits.agentIdleTimeoutMs,
+      limits: this.limits,
     });
   }
 

@@ -100,6 +100,7 @@ export const ChildFrame = z.discriminatedUnion("t", [
     msg: z.string(),
     fields: z.record(z.string(), z.unknown()).optional(),
   }),
+  /** Counted against the run's window (`limits.agentDeltaWindowChars`) until the host acks it with `agent.ack`. */
   z.object({ t: z.literal("agent.delta"), runId: z.string(), text: z.string() }),
   z.object({ t: z.literal("agent.tool"), runId: z.string(), event: z.record(z.string(), z.unknown()) }),
   z.object({ t: z.literal("pong"), n: z.number() }),
@@ -119,6 +120,8 @@ export type HostFrame =
       stateDir: string;
       config: Record<string, unknown>;
       permissions: string[];
+      /** The runner keeps each run's unacknowledged delta text under this many characters (`limits.agentDeltaWindowChars`). */
+      deltaWindowChars: number;
     }
   | { t: "res"; id: number; ok: true; value: unknown }
   | { t: "res"; id: number; ok: false; error: WireError }
@@ -126,6 +129,11 @@ export type HostFrame =
   | { t: "dropped"; sub: number; count: number }
   | { t: "call"; id: number; method: PluginCall; params: unknown }
   | { t: "agent.abort"; runId: string }
+  /**
+   * The host took `chars` more characters of the run's delta text, and its log has room for
+   * more: the runner may send that much again (see `RunCredit`).
+   */
+  | { t: "agent.ack"; runId: string; chars: number }
   | { t: "stop" }
   | { t: "ping"; n: number };
 

@@ -25,6 +25,19 @@ export const DEFAULT_PLUGIN_LIMITS = {
   stableAfterMs: 60_000,
   /** Largest IPC frame (one JSON line) in either direction; a plugin sending more is killed. */
   frameBytes: 1024 * 1024,
+  /**
+   * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) one
+   * agent run of a plugin may have sent and not had acknowledged. The gateway acknowledges a
+   * run's deltas once its session's log has room for more (`SessionLog.room`), so while the
+   * log's store is behind, a run streams at most this much past the log's pause bound, and its
+   * `run.delta()` promises wait. 1 MiB: one frame's worth, so a delta of any size the pipe takes
+   * fits in one window; ~25 ms of streaming at the ~40 MB/s a plugin's deltas reach the log
+   * (measured: a 50 MiB flood takes 1.0-1.9 s with this window and without any), far longer
+   * than an ack takes to come back (one per read of the pipe), so a run is not slowed while the
+   * log keeps up; and a sixteenth of the log's 16 MiB pause bound, which a held-back session may
+   * exceed by at most this plus one frame.
+   */
+  agentDeltaWindowChars: 1024 * 1024,
   /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */
   outboundQueueBytes: 4 * 1024 * 1024,
   /** Runtime API calls a plugin may have in flight at once. */

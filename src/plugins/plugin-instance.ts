@@ -74,6 +74,7 @@ export class PluginInstance {
         stateDir,
         config: entry.config ?? {},
         permissions: grantedPermissions(entry.permissions),
+        deltaWindowChars: limits.agentDeltaWindowChars,
       },
       limits,
       clock: deps.clock,
@@ -105,6 +106,12 @@ export class PluginInstance {
     if (run === undefined) return;
     this.process.touch(run.callId);
     if (frame.t === "agent.delta") {
+      if (!run.credit.take(frame.text.length)) {
+        this.process.kill(
+          `protocol violation: run ${frame.runId} sent ${run.credit.outstandingChars} delta characters without an ack (its window is ${this.options.limits.agentDeltaWindowChars})`,
+        );
+        return;
+      }
       run.sink.delta(frame.text);
       return;
     }

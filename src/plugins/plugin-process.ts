@@ -39,7 +39,8 @@ export interface PluginProcessOptions {
 interface PendingCall {
   resolve(value: unknown): void;
   reject(error: Error): void;
-  timer: Timer;
+  /** Undefined while the timeout is suspended ({@link PluginProcess.suspendTimeout}). */
+  timer: Timer | undefined;
   timeoutMs: number;
   method: PluginCall;
 }
@@ -161,7 +162,8 @@ export class PluginProcess {
 
   /**
    * Calls into the plugin. Rejects with `PLUGIN_TIMEOUT` when no answer came within
-   * `timeoutMs` of the call or of the last `touch` (agent runs count stream frames as life).
+   * `timeoutMs` of the call or of the last `touch` (agent runs count stream frames as life),
+   * time while it is suspended not counted.
    */
   call(method: PluginCall, params: unknown, timeoutMs: number): { id: number; result: Promise<unknown> } {
     const id = this.nextCallId++;
@@ -174,11 +176,30 @@ export class PluginProcess {
     return { id, result };
   }
 
-  /** Re-arms the timeout of call `id` (the plugin showed life). */
+  /** Re-arms the timeout of call `id` (the plugin showed life), unless it is suspended. */
   touch(id: number): void {
     const call = this.pendingCalls.get(id);
-    if (call === undefined) return;
+    if (call?.timer === undefined) return;
     call.timer.cancel();
+    call.timer = this.options.clock.setTimeout(() => this.expire(id), call.timeoutMs);
+  }
+
+  /**
+   * Stops the timeout of call `id` until {@link resumeTimeout}: the gateway itself keeps the
+   * plugin from answering (an agent run held back while its log has no room), so the plugin's
+   * silence meanwhile is not the plugin's fault.
+   */
+  suspendTimeout(id: number): void {
+    const call = this.pendingCalls.get(id);
+    if (call?.timer === undefined) return;
+    call.timer.cancel();
+    call.timer = undefined;
+  }
+
+  /** Re-arms a suspended timeout in full. */
+  resumeTimeout(id: number): void {
+    const call = this.pendingCalls.get(id);
+    if (call === undefined || call.timer !== undefined) return;
     call.timer = this.options.clock.setTimeout(() => this.expire(id), call.timeoutMs);
   }
 
@@ -186,7 +207,7 @@ export class PluginProcess {
   forget(id: number): void {
     const call = this.pendingCalls.get(id);
     if (call === undefined) return;
-    call.timer.cancel();
+    call.timer?.cancel();
     this.pendingCalls.delete(id);
   }
 
@@ -280,7 +301,7 @@ export class PluginProcess {
         const call = this.pendingCalls.get(frame.id);
         if (call === undefined) return;
         this.pendingCalls.delete(frame.id);
-        call.timer.cancel();
+        call.timer?.cancel();
         if (frame.ok) call.resolve(frame.value);
         else
           call.reject(
@@ -323,7 +344,7 @@ export class PluginProcess {
       this.readyWaiter = undefined;
     }
     for (const call of this.pendingCalls.values()) {
-      call.timer.cancel();
+      call.timer?.cancel();
       call.reject(error);
     }
     this.pendingCalls.clear();

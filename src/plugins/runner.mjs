@@ -94,10 +94,118 @@ let nextRequestId = 1;
 const pending = new Map();
 const subscriptions = new Map();
 const agents = new Map();
+/** Agent runs in flight, by run id: their RunStream. */
 const runs = new Map();
 let httpHandler;
 let deactivate;
 let stopping = false;
+/** A run's unacknowledged delta characters are kept under this: the host's `agentDeltaWindowChars`, set by init (before any run). */
+let deltaWindowChars;
+
+const DONE = Promise.resolve();
+
+/**
+ * One agent run's stream frames towards the host, paced by the host's acks (`agent.ack`, see
+ * the host's RunCredit). Delta text is sent while the run's unacknowledged characters are under
+ * `deltaWindowChars`; beyond, it waits here — in the plugin's own memory, tool frames queued
+ * behind it so the order stays — until acks come. The host acks only while the run's log has
+ * room, so a run is held back without holding back the pipe, which carries heartbeats and the
+ * plugin's other runs.
+ */
+class RunStream {
+  constructor(runId) {
+    this.runId = runId;
+    this.controller = new AbortController();
+    this.unacked = 0;
+    /** Frames not sent yet, in order, from index `head`. */
+    this.queue = [];
+    this.head = 0;
+    /** delta() callers waiting for the run to be under its window again. */
+    this.roomWaiters = [];
+    /** sent() callers waiting for the queue to empty. */
+    this.sentWaiters = [];
+    this.dropping = false;
+  }
+
+  /** Queues delta text; resolves at once while the run is under its window, else once it is again. */
+  delta(text) {
+    if (this.dropping) return DONE;
+    this.queue.push({ t: "agent.delta", runId: this.runId, text: String(text) });
+    this.pump();
+    if (this.hasRoom()) return DONE;
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  tool(event) {
+    if (this.dropping) return;
+    this.queue.push({ t: "agent.tool", runId: this.runId, event });
+    this.pump();
+  }
+
+  /** The host took `chars` more characters. */
+  ack(chars) {
+    this.unacked = Math.max(0, this.unacked - chars);
+    this.pump();
+  }
+
+  /** Resolves once every frame queued so far is sent (or dropped): the run's answer goes behind them. */
+  sent() {
+    if (this.head === this.queue.length) return DONE;
+    return new Promise((resolve) => this.sentWaiters.push(resolve));
+  }
+
+  /** The run was aborted or timed out: what is queued is dropped, everyone waiting goes on. */
+  abort() {
+    this.controller.abort();
+    this.drop();
+  }
+
+  /** Nothing more is sent for this run (aborted, ended, or the plugin is stopping); waiters are let go. */
+  drop() {
+    this.dropping = true;
+    this.queue = [];
+    this.head = 0;
+    this.wake();
+  }
+
+  hasRoom() {
+    return this.head === this.queue.length && this.unacked < deltaWindowChars;
+  }
+
+  pump() {
+    while (this.head < this.queue.length) {
+      const frame = this.queue[this.head];
+      if (frame.t === "agent.delta") {
+        if (this.unacked >= deltaWindowChars) break;
+        this.unacked += frame.text.length;
+      }
+      this.queue[this.head++] = undefined;
+      send(frame);
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.wake();
+  }
+
+  wake() {
+    if (this.head !== this.queue.length) return;
+    if (this.sentWaiters.length > 0) {
+      const sent = this.sentWaiters;
+      this.sentWaiters = [];
+      for (const resolve of sent) resolve();
+    }
+    if (this.roomWaiters.length > 0 && (this.dropping || this.unacked < deltaWindowChars)) {
+      const room = this.roomWaiters;
+      this.roomWaiters = [];
+      for (const resolve of room) resolve();
+    }
+  }
+}
 
 function request(method, params) {
   const id = nextRequestId++;
@@ -213,29 +321,31 @@ async function runAgent(callId, params) {
     });
     return;
   }
-  const controller = new AbortController();
-  runs.set(params.runId, controller);
+  const stream = new RunStream(params.runId);
+  if (stopping) stream.drop();
+  runs.set(params.runId, stream);
   const run = Object.freeze({
     runId: params.runId,
     sessionId: params.sessionId,
     text: params.text,
-    signal: controller.signal,
-    delta: (text) => {
-      if (!controller.signal.aborted) send({ t: "agent.delta", runId: params.runId, text: String(text) });
-    },
-    tool: (event) => {
-      if (!controller.signal.aborted) send({ t: "agent.tool", runId: params.runId, event });
-    },
+    signal: stream.controller.signal,
+    delta: (text) => stream.delta(text),
+    tool: (event) => stream.tool(event),
   });
+  let answer;
   try {
     const result = await handler(run);
     const value = typeof result === "string" ? { text: result } : result;
-    send({ t: "res", id: callId, ok: true, value });
+    answer = { t: "res", id: callId, ok: true, value };
   } catch (error) {
-    send({ t: "res", id: callId, ok: false, error: errorToWire(error) });
-  } finally {
-    runs.delete(params.runId);
+    answer = { t: "res", id: callId, ok: false, error: errorToWire(error) };
   }
+  // The answer ends the run at the host: it must come after the run's queued text. Text the
+  // plugin streams after it would reach no run (and never be acknowledged): it is dropped.
+  await stream.sent();
+  stream.drop();
+  runs.delete(params.runId);
+  send(answer);
 }
 
 async function answerHttp(callId, params) {
@@ -251,6 +361,8 @@ async function answerHttp(callId, params) {
 async function stop() {
   if (stopping) return;
   stopping = true;
+  // The host is going: nothing queued will be taken, and no run may keep deactivate waiting.
+  for (const stream of runs.values()) stream.drop();
   try {
     if (typeof deactivate === "function") await deactivate();
   } catch (error) {
@@ -260,6 +372,7 @@ async function stop() {
 }
 
 async function start(init) {
+  deltaWindowChars = init.deltaWindowChars;
   const mod = await import(pathToFileURL(init.entry).href);
   const activate = typeof mod.default === "function" ? mod.default : mod.activate;
   if (typeof activate !== "function")
@@ -303,6 +416,9 @@ function onFrame(frame) {
       break;
     case "agent.abort":
       runs.get(frame.runId)?.abort();
+      break;
+    case "agent.ack":
+      runs.get(frame.runId)?.ack(frame.chars);
       break;
     case "stop":
       void stop();

@@ -102,6 +102,13 @@ export interface AgentRunRequest {
 /** Where a plugin agent's run goes: the agent layer turns these into log events. */
 export interface AgentRunSink {
   delta(text: string): void;
+  /**
+   * Whether the run's log has room for more text: undefined when it has, else a promise that
+   * resolves once it has again (the agent layer's `LogRoom`). Until then the plugin's deltas are
+   * not acknowledged, so it is held back after `limits.agentDeltaWindowChars` more. Absent:
+   * always room.
+   */
+  room?(): Promise<void> | undefined;
   /** `{toolCallId, status, title?, kind?, ...}`: validated; the caller adds `runId` and appends a `tool` event. */
   tool(event: PluginToolEvent): void;
   final(text: string, stopReason: string): void;

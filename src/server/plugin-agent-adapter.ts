@@ -25,6 +25,8 @@ export function pluginAgentAdapter(host: PluginHost, agentId: string): (ctx: Ada
             streamed = true;
             run.sink.text(text);
           },
+          // The plugin is held back while the session's log has no room, like any other agent.
+          room: () => ctx.room(),
           tool: (event) => {
             const { toolCallId, status, title, kind, ...rest } = event;
             run.sink.tool({

@@ -3,13 +3,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ABORT_SETTLE_TIMEOUT_MS, createAgentSession } from "../../src/agents/index.js";
-import type { AgentSession, AgentSpec } from "../../src/agents/index.js";
-import { systemClock } from "../../src/core/clock.js";
-import { EventLog, LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
-import { eventOf } from "../../src/log/output-entry.js";
-import type { Actor, SessionEvent } from "../../src/protocol/index.js";
-import { HeldStore } from "./helpers/held-store.js";
+import { ABORT_SETTLE_TIMEOUT_MS } from "../../src/agents/index.js";
+import type { AgentSpec } from "../../src/agents/index.js";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
+import type { Actor } from "../../src/protocol/index.js";
+import { deltas, expectContiguous, heldBack, heldSession, runEnd, until } from "./helpers/held-session.js";
+import type { HeldStore } from "./helpers/held-store.js";
 
 const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
 const actor: Actor = { name: "alice", role: "operator" };
@@ -40,80 +39,15 @@ afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });
 });
 
-interface Held {
-  store: HeldStore;
-  agent: AgentSession;
-  /** Published events (what a viewer sees), in order. */
-  published: SessionEvent[];
-}
-
-/** An agent session over a log whose store the test holds back, wired as the gateway wires it (`room: () => log.room()`). */
-function heldSession(onTestFinished: (fn: () => Promise<void>) => void, spec: AgentSpec): Held {
-  const store = new HeldStore();
-  const log = new EventLog({ store, clock: systemClock }).create("agent");
-  const published: SessionEvent[] = [];
-  log.subscribe((entry) => published.push(eventOf(entry)));
-  const agent = createAgentSession({
-    sessionId: "agent",
-    log,
-    room: () => log.room(),
-    spec,
-    cwd,
-    // Far above the floods: this is about the log's bound, not the run's.
-    maxRunTextBytes: 1024 * 1024 * 1024,
-  });
-  onTestFinished(async () => {
-    store.stuck = false;
-    await agent.dispose();
-  });
-  return { store, agent, published };
-}
-
-async function until<T>(fn: () => T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * Waits until the store's backlog is past the pause bound and has stopped growing (unchanged for
- * half a second); returns it. (Unbounded, it stops growing only once the agent is done.)
- */
-async function heldBack(store: HeldStore): Promise<number> {
-  let last = -1;
-  let since = Date.now();
-  return until(() => {
-    if (store.waitingBytes !== last) {
-      last = store.waitingBytes;
-      since = Date.now();
-      return 0;
-    }
-    return store.waitingBytes > LOG_BACKLOG_PAUSE_BYTES && Date.now() - since >= 500 ? store.waitingBytes : 0;
-  }, "the backlog to stop growing");
-}
-
-const runEnd = (published: SessionEvent[], runId: string): SessionEvent | undefined =>
-  published.find(
-    (e) => (e.type === "chat.final" || e.type === "chat.error" || e.type === "chat.aborted") && e.runId === runId,
-  );
-
-const deltas = (published: SessionEvent[], runId: string): string =>
-  published.map((e) => (e.type === "chat.delta" && e.runId === runId ? e.text : "")).join("");
-
-function expectContiguous(published: SessionEvent[]): void {
-  expect(published.map((e) => e.seq)).toEqual(Array.from({ length: published.length }, (_, i) => i + 1));
-}
-
 describe("an agent whose output the log cannot take as fast as it comes", () => {
   it("command agent: is held back near the pause bound while the store is stuck, and every byte arrives in order once it catches up", async ({
     onTestFinished,
   }) => {
     const n = 5_000_000; // 50 MB: three times the pause bound
-    const s = heldSession(onTestFinished, { adapter: "command", command: [node, LINES_SCRIPT, "{prompt}"] });
+    const s = heldSession(onTestFinished, {
+      spec: { adapter: "command", command: [node, LINES_SCRIPT, "{prompt}"] },
+      cwd,
+    });
     s.store.stuck = true;
     const { runId } = s.agent.prompt(String(n), actor);
 
@@ -138,7 +72,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     const chunks = 800;
     const size = 64 * 1024; // 50 MiB in all
     const permissionAt = 600; // well past what the bound lets through before the agent is held back
-    const s = heldSession(onTestFinished, { adapter: "acp", command: [node, SCRIPTED_AGENT] });
+    const s = heldSession(onTestFinished, { spec: { adapter: "acp", command: [node, SCRIPTED_AGENT] }, cwd });
     s.store.stuck = true;
     const { runId } = s.agent.prompt(JSON.stringify({ op: "flood", chunks, size, permissionAt }), actor);
 
@@ -186,7 +120,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     it(`${kind} agent: an abort while it is held back ends the run at once and frees the lane promptly`, async ({
       onTestFinished,
     }) => {
-      const s = heldSession(onTestFinished, spec);
+      const s = heldSession(onTestFinished, { spec, cwd });
       s.store.stuck = true;
       const first = s.agent.prompt(flood, actor);
       const second = s.agent.prompt(short, actor);
@@ -212,7 +146,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     }, 60_000);
 
     it(`${kind} agent: disposing the session while it is held back does not hang`, async ({ onTestFinished }) => {
-      const s = heldSession(onTestFinished, spec);
+      const s = heldSession(onTestFinished, { spec, cwd });
       s.store.stuck = true;
       s.agent.prompt(flood, actor);
       await heldBack(s.store);

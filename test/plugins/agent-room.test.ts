@@ -1,0 +1,212 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Actor } from "../../src/protocol/index.js";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
+import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
+import type { AgentRunSink } from "../../src/plugins/types.js";
+import { pluginAgentAdapter } from "../../src/server/plugin-agent-adapter.js";
+import {
+  deltas,
+  expectContiguous,
+  heldBack,
+  heldSession,
+  runEnd,
+  until,
+  type Held,
+} from "../agents/helpers/held-session.js";
+import type { HeldStore } from "../agents/helpers/held-store.js";
+import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
+
+const actor: Actor = { name: "alice", role: "operator" };
+
+/** The text of the flood fixture's chunk `i` (see fixtures/flood/index.mjs). */
+const chunk = (i: number, size: number): string => String(i).padStart(8, "0") + ".".repeat(size - 9) + "\n";
+const flood = (chunks: number, size: number): string =>
+  Array.from({ length: chunks }, (_, i) => chunk(i, size)).join("");
+
+const CHUNKS = 800;
+const SIZE = 64 * 1024; // 50 MiB in all: three times the pause bound
+
+/**
+ * The backlog a held-back plugin agent may reach: the pause bound, plus what was taken before the
+ * log was seen full — one throttle window's text (the run's pacer appends it as one delta, the
+ * store's biggest entry) — and what the plugin may send without an ack: its window, overshot by
+ * at most one frame.
+ */
+const holdBound = (store: HeldStore): number =>
+  LOG_BACKLOG_PAUSE_BYTES +
+  store.biggestEntryBytes +
+  DEFAULT_PLUGIN_LIMITS.agentDeltaWindowChars +
+  DEFAULT_PLUGIN_LIMITS.frameBytes;
+
+/** A host running the flood fixture (FAST_LIMITS: heartbeat every 200 ms, hung after 800 ms; runs idle out after 1 s). */
+async function floodPlugin() {
+  const t = setup();
+  await t.host.load({ entries: { flood: entry(join(FIXTURES, "flood")) } });
+  return t;
+}
+
+type Plugin = Awaited<ReturnType<typeof floodPlugin>>;
+
+function pluginSession(t: Plugin, onTestFinished: (fn: () => Promise<void>) => void, sessionId = "agent"): Held {
+  return heldSession(onTestFinished, {
+    spec: { adapter: "echo" },
+    adapter: pluginAgentAdapter(t.host, "flood"),
+    cwd: t.dataDir,
+    sessionId,
+  });
+}
+
+/** The fixture's "flood ended" report for `runId`: how many chunks its handler streamed, and whether it saw the abort. */
+const floodEnded = (t: Plugin, runId: string): { sent: number; aborted: boolean } | undefined => {
+  const record = t.logs.find((l) => l.msg === "flood ended" && (l.fields["data"] as { runId: string }).runId === runId);
+  return record?.fields["data"] as { sent: number; aborted: boolean } | undefined;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("a plugin agent whose deltas the log cannot take as fast as they come", () => {
+  for (const wait of [true, false]) {
+    const how = wait ? "awaits run.delta()" : "ignores what run.delta() returns";
+    it(`is held back near the pause bound when it ${how}, outlives the idle timeout meanwhile, and every chunk arrives in order once the store catches up`, async ({
+      onTestFinished,
+    }) => {
+      const t = await floodPlugin();
+      const s = pluginSession(t, onTestFinished);
+      s.store.stuck = true;
+      const { runId } = s.agent.prompt(JSON.stringify({ chunks: CHUNKS, size: SIZE, wait }), actor);
+
+      await heldBack(s.store);
+      expect(s.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(s.store));
+      // Held for longer than the run's idle timeout (1 s): the gateway, not the plugin, is the slow one.
+      await sleep(2 * FAST_LIMITS.agentIdleTimeoutMs!);
+      expect(s.agent.info().active).toBe(runId);
+      expect(s.store.queuedTypes).not.toContain("chat.error");
+      if (!wait) {
+        // Its handler returned long ago; the rest of its text waits in its own process, and the
+        // run's answer behind it.
+        expect(floodEnded(t, runId)).toMatchObject({ sent: CHUNKS, aborted: false });
+        expect(s.store.queuedTypes).not.toContain("chat.final");
+      }
+
+      s.store.stuck = false;
+      const end = await until(() => runEnd(s.published, runId), "the run to end");
+      expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+      const expected = flood(CHUNKS, SIZE);
+      const text = deltas(s.published, runId);
+      expect(text.length).toBe(expected.length);
+      expect(text === expected).toBe(true);
+      expect(end.type === "chat.final" && end.text === expected).toBe(true);
+      expectContiguous(s.published);
+      expect(floodEnded(t, runId)).toMatchObject({ sent: CHUNKS, aborted: false });
+    }, 60_000);
+  }
+
+  it("holds back only its own run: a run on another session and the plugin's heartbeats go on meanwhile", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const held = pluginSession(t, onTestFinished, "held");
+    const free = pluginSession(t, onTestFinished, "free");
+    held.store.stuck = true;
+    const first = held.agent.prompt(JSON.stringify({ chunks: CHUNKS, size: SIZE, wait: true }), actor);
+    await heldBack(held.store);
+    expect(held.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(held.store));
+
+    const second = free.agent.prompt(JSON.stringify({ say: "not stuck" }), actor);
+    const end = await until(() => runEnd(free.published, second.runId), "the other session's run to end", 5_000);
+    expect(end).toMatchObject({ type: "chat.final", text: "not stuck" });
+    expect(held.agent.info().active).toBe(first.runId);
+
+    // Longer than the heartbeat timeout (800 ms): a plugin whose pipe stalled would be killed as hung.
+    await sleep(2 * FAST_LIMITS.heartbeatTimeoutMs!);
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+    expect(held.agent.info().active).toBe(first.runId);
+
+    held.store.stuck = false;
+    const firstEnd = await until(() => runEnd(held.published, first.runId), "the held run to end");
+    expect(firstEnd).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(deltas(held.published, first.runId) === flood(CHUNKS, SIZE)).toBe(true);
+  }, 60_000);
+
+  it("an abort while it is held back ends the run at once, and the plugin's awaited delta returns so it stops", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const s = pluginSession(t, onTestFinished);
+    s.store.stuck = true;
+    const first = s.agent.prompt(JSON.stringify({ chunks: CHUNKS, size: SIZE, wait: true }), actor);
+    const second = s.agent.prompt(JSON.stringify({ say: "next" }), actor);
+    await heldBack(s.store);
+    expect(s.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(s.store));
+
+    const abortedAt = Date.now();
+    s.agent.abort({}, actor);
+    expect(s.agent.info().active).not.toBe(first.runId);
+    const ended = await until(() => floodEnded(t, first.runId), "the plugin's handler to return", 5_000);
+    expect(Date.now() - abortedAt).toBeLessThan(1_000);
+    expect(ended.aborted).toBe(true);
+    expect(ended.sent).toBeLessThan(CHUNKS);
+    // The next run starts with the store still stuck.
+    await until(() => s.store.queuedTypes.filter((type) => type === "run.started").length === 2, "the next run");
+
+    s.store.stuck = false;
+    const end = await until(() => runEnd(s.published, second.runId), "the next run to end");
+    expect(end).toMatchObject({ type: "chat.final", text: "next" });
+    const ends = s.published.filter((e) => "runId" in e && e.runId === first.runId && e.type.startsWith("chat."));
+    expect(ends.filter((e) => e.type !== "chat.delta")).toEqual([expect.objectContaining({ type: "chat.aborted" })]);
+    expectContiguous(s.published);
+  }, 60_000);
+
+  it("the plugin stopping while a run is held back ends the run at once with AGENT_EXITED", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const s = pluginSession(t, onTestFinished);
+    s.store.stuck = true;
+    const { runId } = s.agent.prompt(JSON.stringify({ chunks: CHUNKS, size: SIZE, wait: false }), actor);
+    await heldBack(s.store);
+    expect(s.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(s.store));
+
+    const stoppedAt = Date.now();
+    const restarted = t.host.restart("flood");
+    await until(() => s.agent.info().active === null, "the run to end", 5_000);
+    // It exited on its own, before the stop grace period would have ended in SIGKILL.
+    expect(Date.now() - stoppedAt).toBeLessThan(FAST_LIMITS.stopGraceMs!);
+    expect(s.store.queuedTypes.at(-1)).toBe("chat.error");
+    await restarted;
+
+    s.store.stuck = false;
+    const end = await until(() => runEnd(s.published, runId), "the run's end to be published");
+    expect(end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
+  }, 60_000);
+
+  it("a plugin that writes delta frames past its window without waiting for acks is killed as a protocol violation", async () => {
+    const t = await floodPlugin();
+    const calls: string[] = [];
+    // A log that has no room from the start: the host acks nothing.
+    const sink: AgentRunSink = {
+      delta: () => calls.push("delta"),
+      tool: () => calls.push("tool"),
+      final: () => calls.push("final"),
+      error: (code, message) => calls.push(`${code}: ${message}`),
+      room: () => new Promise<void>(() => {}),
+    };
+    const forged = Math.ceil((2 * DEFAULT_PLUGIN_LIMITS.agentDeltaWindowChars) / SIZE) + 8;
+    const outcome = await Promise.race([
+      t.host.runAgent(
+        "flood",
+        { runId: "forger", sessionId: "s1", text: JSON.stringify({ forge: forged, size: SIZE }) },
+        sink,
+        new AbortController().signal,
+      ),
+      sleep(10_000).then(() => "still running"),
+    ]);
+    expect(outcome).toBe("error");
+    expect(calls.at(-1)).toMatch(
+      /^AGENT_EXITED: plugin "flood" exited: protocol violation: run forger sent \d+ delta characters without an ack/,
+    );
+    expect(calls.filter((c) => c === "delta").length).toBeLessThan(forged);
+  }, 30_000);
+});
