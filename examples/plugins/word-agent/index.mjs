@@ -16,7 +16,8 @@ export default async function activate(api) {
       await sleep(delayMs);
       const piece = (out.length ? " " : "") + word;
       out.push(piece);
-      run.delta(piece);
+      // Awaited: while the session's log cannot keep up, the gateway holds the run back here.
+      await run.delta(piece);
     }
     run.tool({ toolCallId: `${run.runId}-count`, status: "completed", title: `${words.length} words` });
     return { text: out.join(""), stopReason: run.signal.aborted ? "cancelled" : "end_turn" };
