@@ -1,7 +1,7 @@
 import type { Server } from "node:net";
 import type { Clock, Timer } from "../core/clock.js";
-import { readFdUsage } from "../sessions/fd-usage.js";
-import type { FdUsage } from "../sessions/fd-usage.js";
+import { readFdUsage } from "../system/fd-usage.js";
+import type { FdUsage } from "../system/fd-usage.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 

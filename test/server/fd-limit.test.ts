@@ -2,7 +2,7 @@ import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { SPAWN_FDS } from "../../src/sessions/fd-usage.js";
+import { SPAWN_FDS } from "../../src/system/fd-usage.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
