@@ -132,6 +132,11 @@ async function openGateway(
     onListenerError: (error) => logger.error({ err: error }, "log listener failed"),
   });
   undo.push(() => events.close());
+  // Agents start with their first prompt, not with their session: a run whose agent's process could
+  // not be started for lack of descriptors ends with chat.error RESOURCE_EXHAUSTED, and only such a run.
+  events.tap((_sessionId, event) => {
+    if (event.type === "chat.error" && event.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("agent");
+  });
   const sessions = new SessionManager({
     events,
     clock,

@@ -1,6 +1,7 @@
 import { Agent, request } from "node:http";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { SPAWN_FDS } from "../../src/system/fd-usage.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
@@ -60,10 +61,52 @@ function probe(base: string, held: Socket[]): Promise<"answered" | "dropped"> {
   });
 }
 
+/**
+ * Opens connections (each answered one holds a descriptor of the gateway) until the gateway
+ * closes one unanswered: then it has none left, not even the few a spawn needs. `release` closes
+ * them and waits until the gateway has counted them gone (it closes its ends when it reads EOF).
+ */
+async function takeEveryDescriptor(
+  base: string,
+  http: ReturnType<typeof oneConnection>,
+): Promise<{ release(): Promise<void> }> {
+  const held: Socket[] = [];
+  const close = () => held.forEach((s) => s.destroy());
+  onTestFinished(close);
+  // The test's own connection first: at the limit a new one would be closed unanswered.
+  expect((await http("GET", "/healthz")).status).toBe(200);
+  while ((await probe(base, held)) === "answered") expect(held.length).toBeLessThan(FD_LIMIT);
+  return {
+    async release() {
+      close();
+      const open = async () =>
+        Number(/^switchboard_process_open_fds (\d+)$/m.exec((await http("GET", "/metrics")).text)?.[1]);
+      await waitFor(async () => (await open()) < FD_LIMIT - 2 * SPAWN_FDS, 5_000, "the gateway's descriptors free");
+    },
+  };
+}
+
+/** Polls the session's events until its run `runId` has ended; resolves with the event that ended it. */
+function runEnd(http: ReturnType<typeof oneConnection>, sessionId: string, runId: string): Promise<any> {
+  const ends = ["chat.final", "chat.error", "chat.aborted"];
+  return waitFor(
+    async () =>
+      (await http("GET", `/v1/sessions/${sessionId}/events`)).json.events.find(
+        (e: any) => e.runId === runId && ends.includes(e.type),
+      ),
+    10_000,
+    `the end of run ${runId}`,
+  );
+}
+
 const SLEEP = ["sleep", "600"];
-const OUT_OF_FDS = new RegExp(
-  `^cannot start sleep: the gateway is out of file descriptors \\(limit ${FD_LIMIT}, \\d+ open\\): .*\`ulimit -n\`.*LimitNOFILE`,
-);
+const SCRIPTED_ACP_AGENT = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/** The message of RESOURCE_EXHAUSTED for `program` at this test's limit. */
+const outOfFds = (program: string) =>
+  new RegExp(
+    `^cannot start ${escapeRegExp(program)}: the gateway is out of file descriptors \\(limit ${FD_LIMIT}, \\d+ open\\): .*\`ulimit -n\`.*LimitNOFILE`,
+  );
 
 describe("a gateway at its file descriptor limit", () => {
   it("refuses PTY and pipe sessions with RESOURCE_EXHAUSTED saying what to do, shows it in one warning line and the metrics, and works again once sessions end", async () => {
@@ -80,11 +123,11 @@ describe("a gateway at its file descriptor limit", () => {
     }
     expect(ids.length).toBeGreaterThan(10);
     expect(refused).toMatchObject({ status: 503, json: { error: { code: "RESOURCE_EXHAUSTED" } } });
-    expect(refused!.json.error.message).toMatch(OUT_OF_FDS);
+    expect(refused!.json.error.message).toMatch(outOfFds("sleep"));
     // A pipe session takes more (three socket pairs): refused the same way.
     const pipe = await http("POST", "/v1/sessions", { command: SLEEP, pty: false });
     expect(pipe).toMatchObject({ status: 503, json: { error: { code: "RESOURCE_EXHAUSTED" } } });
-    expect(pipe.json.error.message).toMatch(OUT_OF_FDS);
+    expect(pipe.json.error.message).toMatch(outOfFds("sleep"));
     // Refused sessions leave nothing behind.
     expect((await http("GET", "/v1/sessions")).json.sessions).toHaveLength(ids.length);
 
@@ -123,4 +166,37 @@ describe("a gateway at its file descriptor limit", () => {
     expect(log.filter(nearLimit)).toHaveLength(1);
     expect((await http("GET", "/metrics")).text).toMatch(/^switchboard_fds_near_limit 0$/m);
   }, 60_000);
+
+  it("fails an agent's run with chat.error RESOURCE_EXHAUSTED saying what to do when its process cannot start (command and ACP agents), counts it, and runs again once descriptors are free", async () => {
+    const { url, log } = await serveLimited(FD_LIMIT);
+    const http = oneConnection(url);
+    const descriptors = await takeEveryDescriptor(url, http);
+    // Agents start with their first prompt, not with their session: creating one works at the limit.
+    const create = (agent: object) => http("POST", "/v1/sessions", { kind: "agent", agent });
+    const command = await create({ adapter: "command", command: ["cat"] });
+    const acp = await create({ adapter: "acp", command: [process.execPath, SCRIPTED_ACP_AGENT] });
+    expect([command.status, acp.status]).toEqual([201, 201]);
+    const prompt = async (id: string, text: string) => {
+      const r = await http("POST", `/v1/sessions/${id}/prompt`, { text });
+      expect(r.status).toBe(202);
+      return runEnd(http, id, r.json.runId as string);
+    };
+
+    const refused = [await prompt(command.json.id, "hello"), await prompt(acp.json.id, '{"op":"pid"}')];
+    expect(refused).toMatchObject([
+      { type: "chat.error", code: "RESOURCE_EXHAUSTED", message: expect.stringMatching(outOfFds("cat")) },
+      { type: "chat.error", code: "RESOURCE_EXHAUSTED", message: expect.stringMatching(outOfFds(process.execPath)) },
+    ]);
+    const metrics = (await http("GET", "/metrics")).text;
+    expect(metrics).toMatch(/^switchboard_fd_exhaustion_total\{operation="agent"\} 2$/m);
+    expect(metrics).toMatch(/^switchboard_fds_near_limit 1$/m);
+    await waitFor(() => log.find((l) => l.level === 40 && l.failed === "agent"), 5_000, "the warning line");
+
+    await descriptors.release();
+    expect(await prompt(command.json.id, "again")).toMatchObject({ type: "chat.final", text: "again" });
+    expect(await prompt(acp.json.id, '{"op":"say","chunks":["again"]}')).toMatchObject({
+      type: "chat.final",
+      text: "again",
+    });
+  }, 30_000);
 });
