@@ -264,7 +264,7 @@ async function openGateway(
       : undefined;
   const pluginHost = createPluginHost(
     core,
-    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload },
+    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload, fds },
     core.pluginAgents,
   );
   core.plugins = pluginHost;
