@@ -130,6 +130,7 @@ export async function run(): Promise<BenchSection> {
     },
     messages: { inbound: async () => ({}) },
     config: { writePatch: async () => {} },
+    reportFdExhausted: noop,
     agents: { registered: noop, unregistered: noop },
   };
   // No call rate limit here: the benchmark measures the raw round trip.

@@ -174,6 +174,10 @@ export class AcpAdapter implements AgentAdapter {
       clock: this.context.clock,
       logger: this.context.logger,
     });
+    if (proc.spawnFailure) {
+      const error = await proc.spawnFailure;
+      throw new AcpStartError(error.code, error.message);
+    }
     this.proc = proc;
     void proc.closed.then((end) => this.onProcessEnd(end));
     const raw = acp.ndJsonStream(
@@ -213,7 +217,7 @@ export class AcpAdapter implements AgentAdapter {
     } catch (err) {
       if (err instanceof AcpStartError) throw err;
       const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
-      if (end) throw new AcpStartError(end.spawnError ? "SPAWN_FAILED" : "AGENT_EXITED", proc.describeEnd(end));
+      if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
       throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
     } finally {
       timer?.cancel();
@@ -292,10 +296,7 @@ export class AcpAdapter implements AgentAdapter {
 
   private onProcessEnd(end: ProcessEnd): void {
     this.isDead = true;
-    this.context.logger.info(
-      { sessionId: this.context.sessionId, ...end, spawnError: end.spawnError?.message },
-      "ACP agent ended",
-    );
+    this.context.logger.info({ sessionId: this.context.sessionId, ...end }, "ACP agent ended");
   }
 
   /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */

@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { childEnv } from "../core/child-env.js";
 import type { Clock } from "../core/clock.js";
+import type { SwitchboardError } from "../protocol/index.js";
+import { spawnError } from "../system/spawn-error.js";
 import type { AgentLogger } from "./logger.js";
 import { describeError } from "./logger.js";
 
@@ -13,8 +15,6 @@ export const STDERR_TAIL_BYTES = 4096;
 export interface ProcessEnd {
   exitCode: number | null;
   signal: string | null;
-  /** Set when the process could not be started at all (e.g. ENOENT). */
-  spawnError: Error | null;
 }
 
 export interface AgentProcessOptions {
@@ -33,6 +33,13 @@ export interface AgentProcessOptions {
  */
 export class AgentProcess {
   readonly child: ChildProcessWithoutNullStreams;
+  /**
+   * Null when the process started. Else it could not be (Node says why only on the next tick):
+   * resolves with the error for the run, RESOURCE_EXHAUSTED when file descriptors ran out or
+   * SPAWN_FAILED with the reason (e.g. ENOENT). `child` may then have no stdio at all (Node sets
+   * none up after EMFILE or ENFILE), and must not be used.
+   */
+  readonly spawnFailure: Promise<SwitchboardError> | null;
   /** Resolves once the process has exited and its stdio is closed (all output read). */
   readonly closed: Promise<ProcessEnd>;
   private ended: ProcessEnd | undefined;
@@ -49,14 +56,23 @@ export class AgentProcess {
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });
-    let spawnError: Error | null = null;
-    let started = false;
-    this.child.once("spawn", () => {
-      started = true;
+    this.closed = new Promise<ProcessEnd>((resolve) => {
+      this.child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
+        // After a failed spawn Node passes the negative errno as the code.
+        this.ended = { exitCode: this.spawnFailure ? null : code, signal };
+        resolve(this.ended);
+      });
     });
+    if (this.child.pid === undefined) {
+      this.spawnFailure = new Promise((resolve) =>
+        this.child.once("error", (err) => resolve(spawnError(options.command, err))),
+      );
+      return;
+    }
+    this.spawnFailure = null;
     this.child.on("error", (err) => {
-      if (!started) spawnError = err;
-      else options.logger.warn({ command: options.command, err: describeError(err) }, "agent process error");
+      // After a successful spawn Node reports errors here only for child.kill() and IPC.
+      options.logger.warn({ command: options.command, err: describeError(err) }, "agent process error");
     });
     // The agent may exit while we write to it: EPIPE is expected then, and its exit is reported by `closed`.
     this.child.stdin.on("error", (err) => {
@@ -65,12 +81,6 @@ export class AgentProcess {
     this.child.stderr.on("data", (chunk: Buffer) => {
       const joined = Buffer.concat([this.tail, chunk]);
       this.tail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
-    });
-    this.closed = new Promise<ProcessEnd>((resolve) => {
-      this.child.once("close", (code: number | null, signal: NodeJS.Signals | null) => {
-        this.ended = { exitCode: spawnError ? null : code, signal, spawnError };
-        resolve(this.ended);
-      });
     });
   }
 
@@ -98,7 +108,6 @@ export class AgentProcess {
 
   /** A one-line description of how the process ended, with the stderr tail. */
   describeEnd(end: ProcessEnd): string {
-    if (end.spawnError) return `cannot start ${this.opts.command}: ${end.spawnError.message}`;
     const how = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
     const stderr = this.stderrTail();
     const lastLines = stderr.split("\n").slice(-3).join(" | ");

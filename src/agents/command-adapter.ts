@@ -13,7 +13,8 @@ export interface CommandAdapterOptions {
 /**
  * One process per prompt (e.g. a CLI in print mode): the prompt goes on stdin, or into the
  * arguments where `{prompt}` appears; stdout streams as deltas; exit code 0 → `chat.final`
- * (`end_turn`), another code → `chat.error` AGENT_FAILED, death by signal → AGENT_EXITED.
+ * (`end_turn`), another code → `chat.error` AGENT_FAILED, death by signal → AGENT_EXITED; a
+ * process that cannot start → SPAWN_FAILED, or RESOURCE_EXHAUSTED when file descriptors ran out.
  * Abort kills the process group. While the session's log has no room (AdapterContext.room) stdout
  * is not read, so the process blocks on its writes.
  */
@@ -43,6 +44,10 @@ export class CommandAdapter implements AgentAdapter {
       clock: this.context.clock,
       logger: this.context.logger,
     });
+    if (proc.spawnFailure) {
+      const error = await proc.spawnFailure;
+      return { kind: "error", code: error.code, message: error.message };
+    }
     const stdout = proc.child.stdout;
     const hold = new HeldOutput(stdout);
     this.current = { proc, hold };
@@ -67,7 +72,6 @@ export class CommandAdapter implements AgentAdapter {
       const tail = decoder.decode();
       if (tail !== "") run.sink.text(tail);
       if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
-      if (end.spawnError) return { kind: "error", code: "SPAWN_FAILED", message: proc.describeEnd(end) };
       if (end.exitCode === 0) return { kind: "final", stopReason: "end_turn" };
       if (end.signal !== null) return { kind: "error", code: "AGENT_EXITED", message: proc.describeEnd(end) };
       return { kind: "error", code: "AGENT_FAILED", message: proc.describeEnd(end) };

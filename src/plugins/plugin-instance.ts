@@ -86,6 +86,7 @@ export class PluginInstance {
         for (const { sub, count } of this.runtime.takeDropped()) this.process.send({ t: "dropped", sub, count });
       },
       onExit: (info) => {
+        if (info.spawnError?.code === "RESOURCE_EXHAUSTED") deps.reportFdExhausted();
         // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
         this.runtime.dispose();
         options.onExit(this, info);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
 import type { Clock, Timer } from "../core/clock.js";
+import { spawnError } from "../system/spawn-error.js";
 import { FrameReader } from "./frame-reader.js";
 import { ChildFrame, type HostFrame, type PluginCall, type RuntimeMethod, type WireError } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
@@ -17,6 +18,11 @@ export interface ExitInfo {
   reason: string | null;
   /** True when the exit was asked for (`stop`/`kill` by the owner), not a crash. */
   requested: boolean;
+  /**
+   * Set when the process could not be started at all: RESOURCE_EXHAUSTED when file descriptors
+   * ran out, else SPAWN_FAILED. `reason` is its message.
+   */
+  spawnError: SwitchboardError | null;
 }
 
 export interface PluginProcessOptions {
@@ -61,7 +67,9 @@ const PLUGIN_ENV: Readonly<Record<string, string>> = Object.freeze({});
  */
 export class PluginProcess {
   private readonly child: ChildProcess;
-  private readonly channel: Socket;
+  /** The frame pipe; null when the process could not be started. */
+  private readonly channel: Socket | null;
+  private spawnError: SwitchboardError | null = null;
   private readonly pendingCalls = new Map<number, PendingCall>();
   private nextCallId = 1;
   private heartbeat: Timer | undefined;
@@ -84,6 +92,17 @@ export class PluginProcess {
       // Its own process group: a signal to "its group" (pid 0) cannot reach the gateway.
       detached: true,
     });
+    if (this.child.pid === undefined) {
+      // Node says why only on the next tick, and after EMFILE or ENFILE it set up no stdio at all.
+      this.channel = null;
+      this.exitPromise = new Promise((resolve) => {
+        this.child.once("error", (error) => {
+          this.spawnError = spawnError(`plugin "${options.id}"`, error);
+          this.onClose(null, null, this.spawnError.message, resolve);
+        });
+      });
+      return;
+    }
     const channel = this.child.stdio[3];
     if (channel === null || channel === undefined || !("write" in channel))
       throw new Error("plugin process has no frame pipe on fd 3");
@@ -113,11 +132,12 @@ export class PluginProcess {
         if (rest !== "") options.onOutput(stream, rest);
       });
     }
+    this.child.on("error", (error) => {
+      // After a successful spawn Node reports errors here only for child.kill() (a signal it could
+      // not send) and IPC, which is not used; the exit comes through "close".
+      this.options.onOutput("stderr", `plugin process error: ${error.message}`);
+    });
     this.exitPromise = new Promise((resolve) => {
-      this.child.once("error", (error) => {
-        // Spawn failed (no "close" follows when the process never started).
-        if (this.child.pid === undefined) this.onClose(null, null, `cannot start: ${error.message}`, resolve);
-      });
       this.child.once("close", (code, signal) => this.onClose(code, signal, null, resolve));
     });
     this.send(options.init);
@@ -129,7 +149,7 @@ export class PluginProcess {
 
   /** Bytes written to the plugin and not yet taken by it. */
   get queuedBytes(): number {
-    return this.channel.writableLength;
+    return this.channel?.writableLength ?? 0;
   }
 
   /** Resolves when the plugin's `activate` finished; rejects when it failed, hung or the process died. */
@@ -150,7 +170,7 @@ export class PluginProcess {
   }
 
   send(frame: HostFrame): void {
-    if (this.exited || this.channel.destroyed || !this.channel.writable) return;
+    if (this.exited || this.channel === null || this.channel.destroyed || !this.channel.writable) return;
     this.channel.write(JSON.stringify(frame) + "\n");
   }
 
@@ -326,8 +346,9 @@ export class PluginProcess {
     }
   }
 
-  private exitError(): PluginExitedError {
-    return new PluginExitedError(this.options.id, this.exitReason);
+  /** What `ready` and calls reject with once the process is gone: why it could not start, or that it exited. */
+  private exitError(): SwitchboardError {
+    return this.spawnError ?? new PluginExitedError(this.options.id, this.exitReason);
   }
 
   private onClose(code: number | null, signal: string | null, reason: string | null, done: () => void): void {
@@ -336,7 +357,7 @@ export class PluginProcess {
     if (reason !== null) this.exitReason ??= reason;
     this.heartbeat?.cancel();
     this.stopTimer?.cancel();
-    this.channel.destroy();
+    this.channel?.destroy();
     const error = this.exitError();
     if (this.readyWaiter) {
       this.readyWaiter.timer.cancel();
@@ -348,7 +369,13 @@ export class PluginProcess {
       call.reject(error);
     }
     this.pendingCalls.clear();
-    this.options.onExit({ code, signal, reason: this.exitReason, requested: this.exitRequested });
+    this.options.onExit({
+      code,
+      signal,
+      reason: this.exitReason,
+      requested: this.exitRequested,
+      spawnError: this.spawnError,
+    });
     done();
   }
 }

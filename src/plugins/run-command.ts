@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
+import { spawnError } from "../system/spawn-error.js";
 
 export interface CommandResult {
   exitCode: number | null;
@@ -33,8 +34,8 @@ function commandEnv(): Record<string, string> {
 
 /**
  * Runs `argv` (no shell) in its own process group and kills the whole group with SIGKILL when
- * `timeoutMs` passes or `signal` aborts. Resolves with the outcome; rejects only with
- * `SPAWN_FAILED` when the program could not be started.
+ * `timeoutMs` passes or `signal` aborts. Resolves with the outcome; rejects only when the program
+ * could not be started: RESOURCE_EXHAUSTED when file descriptors ran out, else SPAWN_FAILED.
  */
 export function runCommandWithTimeout(options: RunCommandOptions): Promise<CommandResult> {
   const [program, ...args] = options.argv;
@@ -47,6 +48,11 @@ export function runCommandWithTimeout(options: RunCommandOptions): Promise<Comma
       // Own process group, so the timeout kills grandchildren too.
       detached: true,
     });
+    if (child.pid === undefined) {
+      // Node says why only on the next tick, and after EMFILE or ENFILE it set up no stdio at all.
+      child.once("error", (error) => reject(spawnError(program, error)));
+      return;
+    }
     const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], kept: { stdout: 0, stderr: 0 }, truncated: false };
     let timedOut = false;
     const killGroup = (): void => {
@@ -79,9 +85,9 @@ export function runCommandWithTimeout(options: RunCommandOptions): Promise<Comma
       timer.cancel();
       options.signal.removeEventListener("abort", onAbort);
     };
-    child.once("error", (error) => {
-      cleanup();
-      reject(new SwitchboardError("SPAWN_FAILED", `cannot run ${program}: ${error.message}`));
+    child.on("error", () => {
+      // After a successful spawn Node reports errors here only for child.kill() and IPC, neither
+      // of which is used (the group is killed through process.kill); "close" ends the command.
     });
     // "close" (not "exit"): fires after stdout and stderr reached EOF, so no output is lost.
     child.once("close", (exitCode, signal) => {

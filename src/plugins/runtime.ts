@@ -198,6 +198,9 @@ export class PluginRuntime {
         clock: this.ctx.deps.clock,
         signal: this.commands.signal,
       });
+    } catch (error) {
+      if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") this.ctx.deps.reportFdExhausted();
+      throw error;
     } finally {
       this.runningCommands--;
     }

@@ -56,6 +56,11 @@ export interface PluginHostDeps {
      */
     writePatch(patch: Record<string, unknown>, caller: PluginCaller): Promise<void>;
   };
+  /**
+   * A plugin's process, or a command it runs, could not be started for lack of file descriptors
+   * (RESOURCE_EXHAUSTED): the gateway counts it and logs when it is near its limit.
+   */
+  reportFdExhausted(): void;
   agents: {
     /** A plugin registered an agent: from now on a run of `agentId` goes to `PluginHost.runAgent`. Throw to refuse (e.g. the id is taken). */
     registered(pluginId: string, agentId: string): void;

@@ -77,7 +77,8 @@ export const ERROR_CODES = {
   // is what operators alert on. Named for the kind of failure, so other limits can share it.
   RESOURCE_EXHAUSTED: {
     status: 503,
-    summary: "The gateway is out of file descriptors: nothing new can start; the message gives its limit. Retry later.",
+    summary:
+      "The gateway or the system is out of file descriptors: nothing can start; the message says which. Retry later.",
   },
   INTERNAL: { status: 500, summary: "An unexpected error; the gateway log has the details." },
 } as const satisfies Record<string, { status: number; summary: string }>;

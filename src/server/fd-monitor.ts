@@ -1,7 +1,7 @@
 import type { Server } from "node:net";
 import type { Clock, Timer } from "../core/clock.js";
-import { readFdUsage } from "../sessions/fd-usage.js";
-import type { FdUsage } from "../sessions/fd-usage.js";
+import { readFdUsage } from "../system/fd-usage.js";
+import type { FdUsage } from "../system/fd-usage.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 
@@ -14,16 +14,27 @@ export const FD_WARN_RATIO = 0.9;
 /** Below this share it is not any more: one line saying so (lower than the warning's, so it does not flap). */
 export const FD_CLEAR_RATIO = 0.8;
 
-/** What failed for lack of descriptors: starting a session's process, or accepting a connection. */
-export type FdExhaustion = "session" | "accept";
+/** The warning when the gateway is near its own limit, or something failed there. */
+const NEAR_LIMIT =
+  "the gateway is near its file descriptor limit: at the limit new sessions, agent runs and plugin commands fail (RESOURCE_EXHAUSTED) and new connections are closed unanswered; end sessions or connections, or raise the limit (`ulimit -n`, systemd `LimitNOFILE=`) and restart the gateway";
+/** The warning when something failed for lack of descriptors far below the gateway's own limit. */
+const SYSTEM_FULL =
+  "the system is out of file descriptors (ENFILE: the open-file table all processes share is full; the gateway is far from its own limit): new sessions, agent runs and plugin commands fail (RESOURCE_EXHAUSTED); end processes that hold many files, or raise the sysctl `fs.file-max`";
+
+/**
+ * What failed for lack of descriptors: starting a terminal session's process, an agent's process
+ * (its session's next run), a plugin's process or a command a plugin runs, or accepting a connection.
+ */
+export type FdExhaustion = "session" | "agent" | "plugin" | "accept";
 
 /**
  * Watches the gateway's file descriptors against its limit. At the limit new sessions fail
  * (RESOURCE_EXHAUSTED) and libuv closes new connections unanswered without telling Node (its
  * EMFILE trick, libuv issue #315), so only counting shows it: every {@link FD_CHECK_INTERVAL_MS},
  * one warning line when {@link FD_WARN_RATIO} of the limit is open or something failed for lack
- * of descriptors, one info line once fewer than {@link FD_CLEAR_RATIO} are open and nothing failed
- * since the last check. The state is `switchboard_fds_near_limit`.
+ * of descriptors (a different one when that happened far below the limit: the system's table was
+ * full), one info line once fewer than {@link FD_CLEAR_RATIO} are open and nothing failed since the
+ * last check. The state is `switchboard_fds_near_limit`.
  */
 export class FdMonitor {
   private readonly clock: Clock;
@@ -89,10 +100,12 @@ export class FdMonitor {
     const share = usage === null ? null : usage.open / usage.limit;
     if (!this.near && (failed !== null || (share !== null && share >= FD_WARN_RATIO))) {
       this.near = true;
-      this.logger.warn(
-        { open: usage?.open, limit: usage?.limit, ...(failed !== null ? { failed } : {}) },
-        "the gateway is near its file descriptor limit: at the limit new sessions fail (RESOURCE_EXHAUSTED) and new connections are closed unanswered; end sessions or connections, or raise the limit (`ulimit -n`, systemd `LimitNOFILE=`) and restart the gateway",
-      );
+      const fields = { open: usage?.open, limit: usage?.limit, ...(failed !== null ? { failed } : {}) };
+      // The gateway's own limit fails a spawn or an accept only within a spawn's few descriptors
+      // of it, well above FD_CLEAR_RATIO of any limit it can run with (it holds ~30 at start).
+      // A failure this far below it was the system's open-file table (ENFILE).
+      if (failed !== null && share !== null && share < FD_CLEAR_RATIO) this.logger.warn(fields, SYSTEM_FULL);
+      else this.logger.warn(fields, NEAR_LIMIT);
     } else if (this.near && failed === null && (share === null || share < FD_CLEAR_RATIO)) {
       this.near = false;
       this.logger.info(

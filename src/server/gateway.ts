@@ -132,6 +132,11 @@ async function openGateway(
     onListenerError: (error) => logger.error({ err: error }, "log listener failed"),
   });
   undo.push(() => events.close());
+  // Agents start with their first prompt, not with their session: a run whose agent's process could
+  // not be started for lack of descriptors ends with chat.error RESOURCE_EXHAUSTED, and only such a run.
+  events.tap((_sessionId, event) => {
+    if (event.type === "chat.error" && event.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("agent");
+  });
   const sessions = new SessionManager({
     events,
     clock,
@@ -259,7 +264,7 @@ async function openGateway(
       : undefined;
   const pluginHost = createPluginHost(
     core,
-    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload },
+    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload, fds },
     core.pluginAgents,
   );
   core.plugins = pluginHost;

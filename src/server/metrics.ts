@@ -115,7 +115,7 @@ export class GatewayMetrics {
   });
   readonly fdExhaustion = new Counter({
     name: "switchboard_fd_exhaustion_total",
-    help: "Operations that failed for lack of file descriptors (session: a session's process could not be started, RESOURCE_EXHAUSTED; accept: Node could not accept a connection)",
+    help: "Operations that failed for lack of file descriptors, the gateway's or the system's (RESOURCE_EXHAUSTED) — session: a terminal session's process could not be started; agent: an agent's process (the run ended with chat.error); plugin: a plugin's process or a command it ran; accept: Node could not accept a connection",
     labelNames: ["operation"] as const,
     registers: [this.registry],
   });

@@ -6,6 +6,7 @@ import { InboundMessageSchema } from "../routing/index.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
 import type { GatewayCore } from "./context.js";
+import type { FdMonitor } from "./fd-monitor.js";
 import { validate } from "./http.js";
 import { sessionForKey } from "./routes/messages.js";
 import { buildSettings } from "./settings.js";
@@ -15,6 +16,8 @@ export interface PluginWiring {
   dataDir: string;
   configFile: string | undefined;
   reload: () => { ok: true; warnings: string[] } | { ok: false; error: string };
+  /** Where plugins' failures for lack of file descriptors are counted. */
+  fds: FdMonitor;
 }
 
 /** Agent ids registered by plugins, to the plugin that serves each. */
@@ -78,6 +81,7 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
         if (!result.ok) throw new SwitchboardError("CONFIG_INVALID", result.error);
       },
     },
+    reportFdExhausted: () => wiring.fds.reportExhausted("plugin"),
     agents: {
       registered: (pluginId, agentId) => {
         if (core.config.agents[agentId] !== undefined || agentId === "echo") {

@@ -3,7 +3,7 @@ import { delimiter, resolve } from "node:path";
 import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
-import { fdExhaustedError, readFdUsage } from "./fd-usage.js";
+import { spawnError } from "../system/spawn-error.js";
 import { openPipeTransport } from "./pipe-process.js";
 import {
   STAT_SESSION,
@@ -200,13 +200,8 @@ class ManagedProcess implements TerminalProcess {
     try {
       this.transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
     } catch (error) {
-      const program = options.command[0] ?? "";
-      const reason = error instanceof Error ? error.message : String(error);
       // The command was checked (assertSpawnable); what fails now is mostly the system's limits.
-      throw (
-        fdExhaustedError(program, readFdUsage()) ??
-        new SwitchboardError("SPAWN_FAILED", `cannot start ${program}: ${reason}`)
-      );
+      throw spawnError(options.command[0] ?? "", error);
     }
     this.startTime = processStartTime(this.transport.pid);
   }

@@ -108,6 +108,8 @@ export function setup(
         patches.push(patch);
       },
     },
+    // The gateway at its descriptor limit is tested with a real one (test/server/fd-limit.test.ts).
+    reportFdExhausted: () => undefined,
     agents: {
       registered: (pluginId, agentId) => agentChanges.push(`+${pluginId}/${agentId}`),
       unregistered: (pluginId, agentId) => agentChanges.push(`-${pluginId}/${agentId}`),

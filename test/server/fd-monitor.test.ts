@@ -69,7 +69,13 @@ describe("the file descriptor monitor", () => {
     m.monitor.reportExhausted("accept");
     m.monitor.reportExhausted("accept");
     m.monitor.reportExhausted("session");
-    expect(m.warnings()).toMatchObject([{ failed: "accept", open: 120 }]);
+    expect(m.warnings()).toMatchObject([
+      {
+        failed: "accept",
+        open: 120,
+        msg: expect.stringMatching(/^the system is out of file descriptors .*fs\.file-max/),
+      },
+    ]);
     expect(await m.metric('switchboard_fd_exhaustion_total{operation="accept"}')).toMatch(/ 2$/);
     expect(await m.metric('switchboard_fd_exhaustion_total{operation="session"}')).toMatch(/ 1$/);
     // Failures since the last check keep it on; a check without any turns it off.
@@ -78,6 +84,23 @@ describe("the file descriptor monitor", () => {
     m.tick();
     expect(m.monitor.nearLimit).toBe(false);
     expect(m.lines.map((l) => l.level)).toEqual([40, 30]);
+  });
+
+  it("says whose limit it was: the gateway's when something failed near its limit, the system's (ENFILE) when far below it", async () => {
+    for (const [open, whose] of [
+      [995, /^the gateway is near its file descriptor limit: .*`ulimit -n`/],
+      [850, /^the gateway is near its file descriptor limit: /],
+      [790, /^the system is out of file descriptors \(ENFILE: .*`fs\.file-max`/],
+    ] as const) {
+      const m = monitored();
+      m.state.open = open;
+      m.monitor.reportExhausted("agent");
+      m.monitor.reportExhausted("plugin");
+      expect(m.warnings()).toMatchObject([{ failed: "agent", open, limit: 1000, msg: expect.stringMatching(whose) }]);
+      expect(await m.metric('switchboard_fd_exhaustion_total{operation="agent"}')).toMatch(/ 1$/);
+      expect(await m.metric('switchboard_fd_exhaustion_total{operation="plugin"}')).toMatch(/ 1$/);
+      m.monitor.close();
+    }
   });
 
   it("counts at most once per second, however often it is asked", async () => {
@@ -98,6 +121,8 @@ describe("the file descriptor monitor", () => {
     onTestFinished(() => void server.close());
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     reportAcceptErrors(server, m.monitor, m.logger);
+    // EMFILE: every descriptor the gateway may have is open.
+    m.state.open = 1000;
     // What net.js `onconnection` emits when libuv reports a failed accept.
     const acceptError = (code: string) => Object.assign(new Error(`accept ${code}`), { code, syscall: "accept" });
     server.emit("error", acceptError("EMFILE"));

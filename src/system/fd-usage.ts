@@ -1,5 +1,4 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
-import { SwitchboardError } from "../protocol/errors.js";
 
 /*
  * How many file descriptors the gateway has open, against its limit (RLIMIT_NOFILE), as Linux
@@ -35,8 +34,10 @@ function readFdLimit(): number | null {
     const soft = Number(line?.slice("Max open files".length).trim().split(/\s+/)[0]);
     knownLimit = Number.isInteger(soft) && soft > 0 ? soft : null;
   } catch (error) {
-    // EMFILE: no descriptor left to read it with; keep the last one read. ENOENT: no /proc.
-    if ((error as NodeJS.ErrnoException).code !== "EMFILE") knownLimit = null;
+    // EMFILE, ENFILE: no descriptor left to read it with (the gateway's, the system's); keep the
+    // last one read. ENOENT: no /proc.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EMFILE" && code !== "ENFILE") knownLimit = null;
   }
   return knownLimit ?? null;
 }
@@ -68,18 +69,4 @@ export function readFdUsage(): FdUsage | null {
   const limit = readFdLimit();
   const open = countOpenFds(limit);
   return limit === null || open === null ? null : { open, limit };
-}
-
-/**
- * The error for a process that could not be started when too few descriptors are left to
- * start one: RESOURCE_EXHAUSTED, with what to do. Null when that is not why. What the spawn
- * itself said adds nothing then (a PTY's is only node-pty's "forkpty(3) failed.", without errno).
- */
-export function fdExhaustedError(program: string, usage: FdUsage | null): SwitchboardError | null {
-  if (usage === null || usage.open + SPAWN_FDS <= usage.limit) return null;
-  return new SwitchboardError(
-    "RESOURCE_EXHAUSTED",
-    `cannot start ${program}: the gateway is out of file descriptors (limit ${usage.limit}, ${usage.open} open): ` +
-      "end sessions or connections, or raise the limit (`ulimit -n`, systemd `LimitNOFILE=`) and restart the gateway",
-  );
 }

@@ -1,0 +1,61 @@
+import { SwitchboardError } from "../protocol/errors.js";
+import { SPAWN_FDS, readFdUsage } from "./fd-usage.js";
+import type { FdUsage } from "./fd-usage.js";
+
+/*
+ * Why a process the gateway starts (a terminal session's, an agent's, a plugin's or a plugin's
+ * command) could not be started, as the error that crosses the wire. One wording for all of them,
+ * so that a client, an operator and the docs see the same message whatever failed.
+ */
+
+/**
+ * The error for a process that could not be started for lack of file descriptors:
+ * RESOURCE_EXHAUSTED, saying whose limit it is and what to do. Null when that is not why.
+ *
+ * `cause` is what the spawn failed with. Its errno decides where it has one (child_process):
+ * EMFILE is the gateway's own limit, ENFILE the system's open-file table (`fs.file-max`), any
+ * other errno something else. Without one (node-pty says only "forkpty(3) failed.", and a pipe
+ * spawn's errno comes only after the call returned) the count decides: a spawn failed while fewer
+ * than {@link SPAWN_FDS} descriptors were free. What the spawn said adds nothing then.
+ *
+ * @example
+ * fdExhaustedError("sleep", Object.assign(new Error("spawn sleep EMFILE"), { code: "EMFILE" }), { open: 128, limit: 128 });
+ * // RESOURCE_EXHAUSTED "cannot start sleep: the gateway is out of file descriptors (limit 128, 128 open): end sessions …"
+ */
+export function fdExhaustedError(program: string, cause: unknown, usage: FdUsage | null): SwitchboardError | null {
+  const errno = errnoOf(cause);
+  if (errno === "ENFILE") {
+    return new SwitchboardError(
+      "RESOURCE_EXHAUSTED",
+      `cannot start ${program}: the system is out of file descriptors (ENFILE: the open-file table all processes share is full; ` +
+        "its size is the sysctl `fs.file-max`, not the gateway's own limit): end processes that hold many files, or raise `fs.file-max`",
+    );
+  }
+  const ownLimit =
+    errno === "EMFILE" || (errno === undefined && usage !== null && usage.open + SPAWN_FDS > usage.limit);
+  if (!ownLimit) return null;
+  const counts = usage === null ? "" : ` (limit ${usage.limit}, ${usage.open} open)`;
+  return new SwitchboardError(
+    "RESOURCE_EXHAUSTED",
+    `cannot start ${program}: the gateway is out of file descriptors${counts}: ` +
+      "end sessions or connections, or raise the limit (`ulimit -n`, systemd `LimitNOFILE=`) and restart the gateway",
+  );
+}
+
+/**
+ * What to throw (or report) when starting `program` failed with `cause`: RESOURCE_EXHAUSTED when
+ * file descriptors ran out ({@link fdExhaustedError}, counted now), else SPAWN_FAILED with the reason.
+ */
+export function spawnError(program: string, cause: unknown): SwitchboardError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return (
+    fdExhaustedError(program, cause, readFdUsage()) ??
+    new SwitchboardError("SPAWN_FAILED", `cannot start ${program}: ${reason}`)
+  );
+}
+
+/** The errno code (`"EMFILE"`) of a Node system error; undefined for anything else. */
+function errnoOf(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null || !("code" in error)) return undefined;
+  return typeof error.code === "string" ? error.code : undefined;
+}
