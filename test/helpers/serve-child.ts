@@ -14,12 +14,14 @@ export interface ChildGateway {
 /**
  * Runs `switchboard serve` (from the sources) in a child process on 127.0.0.1 and resolves with
  * its URL once it listens; killed with SIGKILL when the test ends. `port` 0 picks a free one.
- * `wrapper` goes before the node command (e.g. `["prlimit", "--nofile=128"]`).
+ * `wrapper` goes before the node command (e.g. `["prlimit", "--nofile=128"]`); `config` is passed as `--config`.
  */
 export async function serveInChild(options: {
   dataDir: string;
   port?: number;
   wrapper?: string[];
+  /** A config file (`--config`). */
+  config?: string;
 }): Promise<ChildGateway> {
   const [program, ...args] = [
     ...(options.wrapper ?? []),
@@ -36,6 +38,7 @@ export async function serveInChild(options: {
     String(options.port ?? 0),
     "--data-dir",
     options.dataDir,
+    ...(options.config !== undefined ? ["--config", options.config] : []),
   ];
   const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });
   onTestFinished(() => {
