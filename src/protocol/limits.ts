@@ -22,6 +22,11 @@ export const LIMITS = {
   /** Largest terminal dimension. */
   MAX_COLS: 2000,
   MAX_ROWS: 1000,
+  /**
+   * Deepest nesting of arrays and objects in a JSON body (`[]` and `{}` are one level each, the
+   * body itself included). What is appended is serialized again, and serializing recurses.
+   */
+  JSON_DEPTH: 64,
   /** Most events one page of `GET .../events` returns. */
   EVENTS_PAGE_MAX: 10_000,
   EVENTS_PAGE_DEFAULT: 1000,

@@ -170,6 +170,28 @@ describe("input validation", () => {
       });
     }
   });
+
+  // Regression (adversarial review): `JSON.parse` takes a value nested 100,000 levels deep (200 KB),
+  // but appending it to the log serializes it again and JSON.stringify overflowed the stack: a 500
+  // after the batch's first events were already appended.
+  it("refuses a body nested deeper than 64 levels with VALIDATION_FAILED, and appends none of its batch", async () => {
+    const gw = await secGateway();
+    const { id } = await createSession(gw, "mallory", { kind: "stream" });
+    const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+    const batch = (data: string) => `[{"type":"first","data":1},{"type":"second","data":${data}}]`;
+    for (const depth of [63, 100_000]) {
+      expect(errorOf(await http(gw, "mallory").post(`/v1/sessions/${id}/events`, batch(nested(depth))))).toMatchObject({
+        status: 400,
+        code: "VALIDATION_FAILED",
+        message: expect.stringContaining(`deeper than ${LIMITS.JSON_DEPTH} levels`),
+      });
+    }
+    expect(await eventsOf(gw, id)).toEqual([]);
+    // 62 levels inside the batch's array and event object: 64 in all, accepted.
+    const ok = await http(gw, "mallory").post(`/v1/sessions/${id}/events`, batch(nested(62)));
+    expect(ok.json).toMatchObject({ appended: 2 });
+    expect(JSON.stringify((await eventsOf(gw, id))[1])).toContain(nested(62));
+  });
 });
 
 describe("HTTP edges", () => {
