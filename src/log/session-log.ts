@@ -315,16 +315,21 @@ export class SessionLog implements AppendableLog {
     const entries: LogEntry[] = [];
     const head = this.publishedHead;
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
+    let storeFull = false;
     if (since + 1 < ringFirst) {
       // The part older than the ring is durable: read it from the store.
-      entries.push(...this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1));
+      const stored = this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1, options.maxBytes);
+      entries.push(...stored);
+      // A read that stopped at its byte bound may end short of the ring: adding the ring would leave a gap.
+      storeFull = options.maxBytes !== undefined && stored.reduce((n, e) => n + e.size, 0) >= options.maxBytes;
     }
-    if (entries.length < limit) {
+    let cut = entries.length >= limit || storeFull;
+    if (!cut) {
       const after =
         entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
       entries.push(...this.ring.readAfter(after, limit - entries.length, types, head));
+      cut = entries.length >= limit;
     }
-    let cut = entries.length >= limit;
     if (options.maxBytes !== undefined) {
       let bytes = 0;
       for (let i = 0; i < entries.length; i++) {

@@ -30,4 +30,10 @@ export const LIMITS = {
   /** Most events one page of `GET .../events` returns. */
   EVENTS_PAGE_MAX: 10_000,
   EVENTS_PAGE_DEFAULT: 1000,
+  /**
+   * Serialized bytes after which a page of `GET .../events` ends (whole events: the one that
+   * reaches it is the last); `next` continues. Without it a page was bounded by count only, and
+   * one request assembled up to a session's whole retained log (256 MiB) as one string.
+   */
+  EVENTS_PAGE_BYTES: 8 * 1024 * 1024,
 } as const;

@@ -7,7 +7,7 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { ERROR_CODES } from "../../src/protocol/index.js";
+import { ERROR_CODES, LIMITS } from "../../src/protocol/index.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
@@ -290,6 +290,32 @@ describe("limits", () => {
       appended: 5,
       head: 5,
     });
+  });
+
+  // Regression (adversarial review): a page was bounded by count only (10,000 events), so one
+  // request made the gateway assemble a session's whole retained log (256 MiB by default) as one
+  // string, and a viewer could make it do that in as many requests at once as it liked.
+  it("bounds a page of GET /events by bytes (LIMITS.EVENTS_PAGE_BYTES); next pages through the rest", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-big" });
+    const big = "x".repeat(1_000_000);
+    for (let i = 0; i < 12; i++)
+      expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, { type: "blob", data: big })).status).toBe(
+        200,
+      );
+    const seen: number[] = [];
+    let since = 0;
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThan(12);
+      const page = await http(gw, "vera").get(`/v1/sessions/${s.id}/events?since=${since}&limit=10000`);
+      expect(page.status).toBe(200);
+      // Whole events: a page stops at the first event that reaches the bound.
+      expect(page.text.length).toBeLessThan(LIMITS.EVENTS_PAGE_BYTES + 1_100_000);
+      seen.push(...(page.json.events as Array<{ seq: number }>).map((e) => e.seq));
+      if (page.json.next >= page.json.head) break;
+      since = page.json.next;
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
 
   it("closes connections past limits.anonymousConnectionsPerAddress that have not presented a valid credential", async () => {
