@@ -318,6 +318,40 @@ describe("limits", () => {
     expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
 
+  // Regression (adversarial review): limits.sessionsPerToken counts running sessions, and ended
+  // ones are kept until deleted (retention.endedSessions is off by default), but each ended session
+  // kept its hot ring — up to 4 MiB of events in memory. Creating, filling and ending sessions in a
+  // loop grew the gateway without bound (measured: +196 MB of heap for 40 sessions, 2 at a time).
+  it("keeps no events of ended sessions in memory, so ending sessions in a loop cannot grow the gateway", async () => {
+    const gw = await secGateway({ config: { limits: { sessionsPerToken: 2 } } });
+    const data = "x".repeat(900_000);
+    const ended: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const s = await createSession(gw, "mallory", { kind: "stream" });
+      for (let i = 0; i < 3; i++) {
+        const batch = [
+          { type: "output", data: { data: "y".repeat(100_000) } },
+          { type: "blob", data },
+        ];
+        expect((await http(gw, "mallory").post(`/v1/sessions/${s.id}/events`, batch)).status).toBe(200);
+      }
+      expect(gw.core.events.get(s.id)!.hotBytes).toBeGreaterThan(3_000_000);
+      expect((await http(gw, "mallory").post(`/v1/sessions/${s.id}/events`, { type: "exit", data: {} })).status).toBe(
+        200,
+      );
+      ended.push(s.id);
+    }
+    for (const id of ended) {
+      expect(gw.core.events.get(id)!.hotBytes).toBe(0);
+      // Everything is still there, read from the store.
+      const events = (await http(gw, "mallory").get(`/v1/sessions/${id}/events`)).json.events as Array<{
+        type: string;
+      }>;
+      expect(events.map((e) => e.type)).toEqual(["output", "custom", "output", "custom", "output", "custom", "exit"]);
+      expect((await http(gw, "mallory").get(`/v1/sessions/${id}/output`)).text).toBe("y".repeat(300_000));
+    }
+  });
+
   it("closes connections past limits.anonymousConnectionsPerAddress that have not presented a valid credential", async () => {
     const gw = await secGateway({
       config: { limits: { anonymousConnectionsPerAddress: 3 } },
