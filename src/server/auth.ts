@@ -42,6 +42,12 @@ export function selectProtocol(protocols: Set<string>): string | false {
  * oldest cookie is dropped (its browser logs in again).
  */
 export const MAX_COOKIES = 10_000;
+/**
+ * Most live browser sessions of one identity (token). Past it that identity's own oldest is
+ * dropped, so logging in in a loop ends only the caller's sign-ins, never another's: with
+ * {@link MAX_COOKIES} alone, a viewer logging in 10,000 times signed every other browser out.
+ */
+export const MAX_COOKIES_PER_IDENTITY = 100;
 /** Name of the identity behind the gateway's own (generated or `--token`) admin token. */
 export const ADMIN_NAME = "admin";
 
@@ -126,8 +132,14 @@ export class TokenRegistry {
   issueCookie(identity: Identity, now: number): string {
     const record = this.records.find((r) => r.identity === identity);
     if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
-    for (const [key, entry] of this.cookies) if (entry.expires <= now) this.cookies.delete(key);
-    // Still full: drop the oldest (Map keeps insertion order).
+    const own: string[] = [];
+    for (const [key, entry] of this.cookies) {
+      if (entry.expires <= now) this.cookies.delete(key);
+      else if (entry.token.equals(record.hash)) own.push(key);
+    }
+    // This identity's oldest first (Map keeps insertion order), down to one below its maximum.
+    for (let i = 0; i <= own.length - MAX_COOKIES_PER_IDENTITY; i++) this.cookies.delete(own[i]!);
+    // Still full (many identities with many sign-ins each): drop the oldest of all.
     const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
     if (oldest !== undefined) this.cookies.delete(oldest);
     const value = randomBytes(32).toString("base64url");

@@ -65,6 +65,8 @@ export interface SecGatewayOptions {
   logger?: Logger;
   defer?: Defer;
   countLoopbackConnections?: boolean;
+  /** Runs on the fresh data dir before the gateway starts (to seed files a previous run would have left). */
+  beforeStart?: (dataDir: string) => void;
 }
 
 /** A gateway on 127.0.0.1:0 with the security identities; closed (and its data dir removed) by `defer`. */
@@ -72,6 +74,7 @@ export async function secGateway(options: SecGatewayOptions = {}): Promise<Gatew
   const defer = options.defer ?? perTest;
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-security-"));
   defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  options.beforeStart?.(dataDir);
   const gw = await startGateway({
     host: "127.0.0.1",
     port: 0,

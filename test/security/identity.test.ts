@@ -3,12 +3,22 @@
  * HTTP route, the SSE stream, every /v1/ws frame, the /ws/session upgrade and frames, and the list.
  * A session the caller may not see answers 404 exactly like one that does not exist.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { TokenRegistry, canSee, canSteer, globMatch } from "../../src/server/auth.js";
+import {
+  MAX_COOKIES,
+  MAX_COOKIES_PER_IDENTITY,
+  TokenRegistry,
+  canSee,
+  canSteer,
+  globMatch,
+} from "../../src/server/auth.js";
 import type { Identity } from "../../src/server/auth.js";
 import { parseConfig } from "../../src/server/config.js";
+import { UI_SESSIONS_FILE } from "../../src/server/gateway.js";
 import {
   Mux,
   TOKENS,
@@ -283,6 +293,36 @@ describe("identity and roles", () => {
     expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(200);
     clock.advance(7 * 24 * 60 * 60 * 1000);
     expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
+  });
+
+  // Regression (adversarial review): sign-ins are bounded (MAX_COOKIES) by dropping the oldest, of
+  // whoever it was, and any valid token may log in as often as it likes: a viewer logging in in a
+  // loop signed every other browser out, the admin's included. 10,000 logins take minutes (each
+  // rewrites the sign-in file), so the file of a previous run holds the viewer's first 9,999.
+  it("lets an identity that logs in in a loop end only its own oldest sign-ins, never another's", async () => {
+    const adminCookie = "admin-browser-cookie-value-0123456789abcdefghij";
+    const expires = Date.now() + 24 * 60 * 60 * 1000;
+    let file = "";
+    const gw = await secGateway({
+      beforeStart: (dataDir) => {
+        file = join(dataDir, UI_SESSIONS_FILE);
+        const saved = [{ cookie: sha256Hex(adminCookie), token: sha256Hex(TOKENS.admin), expires }];
+        for (let i = 1; i < MAX_COOKIES; i++)
+          saved.push({ cookie: sha256Hex(`vera-cookie-${i}`), token: sha256Hex(TOKENS.vera), expires });
+        writeFileSync(file, JSON.stringify(saved), { mode: 0o600 });
+      },
+    });
+    const asAdmin = { cookie: `sb_session=${adminCookie}` };
+    expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
+    expect(login.status).toBe(200);
+    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await http(gw, null).get("/v1/whoami", { cookie: veraCookie })).json).toMatchObject({ name: "vera" });
+    expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
+    // Vera is down to her own maximum; the admin's sign-in is untouched.
+    const saved = JSON.parse(readFileSync(file, "utf8")) as Array<{ token: string }>;
+    expect(saved.filter((e) => e.token === sha256Hex(TOKENS.vera))).toHaveLength(MAX_COOKIES_PER_IDENTITY);
+    expect(saved.filter((e) => e.token === sha256Hex(TOKENS.admin))).toHaveLength(1);
   });
 
   it("keeps a viewer's subscription from leaking sessions it cannot see", async () => {
