@@ -14,6 +14,17 @@ import { describeJsonError } from "./config.js";
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
+/**
+ * What a streaming connection is told when a config reload removed its token or changed its
+ * rights (`TokenRegistry.has`): an UNAUTHORIZED error, then the WebSocket closes with 1008 (an SSE
+ * stream just ends). A client that reconnects gets its new rights, or 401.
+ */
+export const REVOKED = {
+  code: "UNAUTHORIZED",
+  message:
+    "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
+} as const;
+
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
 /**
@@ -175,8 +186,9 @@ export class ConnectionTracker {
     this.core.connections.check(identity);
   }
 
-  add(identity: Identity, ws: WebSocket, dispose: () => void): void {
-    const release = this.core.connections.open(identity);
+  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token is revoked (see {@link REVOKED}). */
+  add(identity: Identity, ws: WebSocket, dispose: () => void, revoke: () => void): void {
+    const release = this.core.connections.open(identity, revoke);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);

@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import {
   MAX_COOKIES,
@@ -23,6 +23,7 @@ import {
   Mux,
   TOKENS,
   WsClient,
+  authTokens,
   catPty,
   createSession,
   errorOf,
@@ -33,6 +34,7 @@ import {
   sha256Hex,
   sleep,
   until,
+  writeSecConfig,
 } from "./helpers.js";
 import type { Who } from "./helpers.js";
 
@@ -452,5 +454,66 @@ describe("token configuration", () => {
     expect(globMatch("*", "")).toBe(true);
     expect(globMatch("", "")).toBe(true);
     expect(globMatch("a.c", "abc")).toBe(false);
+  });
+});
+
+describe("revocation", () => {
+  // Regression (adversarial review): a config reload applied new tokens to new requests only, and
+  // WebSocket and SSE connections kept the identity they opened with for as long as they stayed
+  // up (the gateway's own pings keep them up): removing a leaked token from the config, or making
+  // an operator a viewer, did not stop an open /v1/ws connection from reading and steering.
+  it("closes the streaming connections of a token that a reload removed or changed, and keeps the others", async () => {
+    const gw = await secGateway({ configFile: true });
+    const pty = await catPty(gw, "bob");
+    const bobMux = await Mux.open(gw, "bob");
+    expect(await bobMux.request({ op: "subscribe", session: pty.id })).toMatchObject({ op: "subscribed" });
+    const bobTerminal = await WsClient.open(gw, `/ws/session/${pty.id}`, "bob");
+    await bobTerminal.waitFor((f) => f["type"] === "connected", "connected");
+    const sse = new AbortController();
+    onTestFinished(() => sse.abort());
+    const stream = await fetch(`${gw.url}/v1/sessions/${pty.id}/stream`, {
+      headers: { authorization: `Bearer ${TOKENS.bob}` },
+      signal: sse.signal,
+    });
+    expect(stream.status).toBe(200);
+    const sseEnded = (async () => {
+      const reader = stream.body!.getReader();
+      while (!(await reader.read()).done);
+      return "ended";
+    })().catch(() => "aborted");
+    const malloryMux = await Mux.open(gw, "mallory");
+    const aliceMux = await Mux.open(gw, "alice");
+    // A browser signed in with a cookie, for an unchanged token.
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
+    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const veraMux = await Mux.open(gw, null, { headers: { cookie: veraCookie } });
+
+    // bob's token is removed, mallory becomes a viewer; alice (and the rest) are unchanged.
+    writeSecConfig(
+      gw,
+      authTokens()!
+        .filter((t) => t.name !== "bob")
+        .map((t) => (t.name === "mallory" ? { ...t, role: "viewer" as const } : t)),
+    );
+    expect(gw.reload()).toMatchObject({ ok: true });
+
+    const closed = (client: WsClient) => Promise.race([client.closed, sleep(3000).then(() => "still open")]);
+    for (const client of [bobMux.client, malloryMux.client]) {
+      expect(await closed(client)).toMatchObject({ code: 1008 });
+      expect(client.frames.at(-1)).toMatchObject({ op: "error", code: "UNAUTHORIZED" });
+    }
+    expect(await closed(bobTerminal)).toMatchObject({ code: 1008 });
+    expect(bobTerminal.frames.at(-1)).toMatchObject({ type: "error", code: "UNAUTHORIZED" });
+    expect(await Promise.race([sseEnded, sleep(3000).then(() => "still open")])).toBe("ended");
+    // Nothing bob sent after the reload could reach the session: his connections are gone.
+    expect((await changesOf(gw, pty.id)).filter((e) => e.type === "input")).toEqual([]);
+    expect((await http(gw, "bob").get("/v1/sessions")).status).toBe(401);
+    // alice's and vera's connections go on.
+    for (const mux of [aliceMux, veraMux]) {
+      const from = mux.frames.length;
+      mux.client.send({ op: "ping", t: 7 });
+      await mux.client.waitFor((f) => f["op"] === "pong" && f["t"] === 7, "pong", from);
+      expect(mux.client.closeCode).toBeUndefined();
+    }
   });
 });
