@@ -96,6 +96,7 @@ class MultiplexConnection {
               textFrame(`{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`),
             )
           : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
+      () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));

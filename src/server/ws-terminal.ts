@@ -152,6 +152,7 @@ class TerminalConnection {
       core.limits.queueBytes,
       () => this.pump(),
       (_s, entries) => this.format(entries),
+      () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;

@@ -22,6 +22,7 @@ import {
   eventsOf,
   http,
   secGateway,
+  sleep,
   until,
 } from "./helpers.js";
 
@@ -349,6 +350,44 @@ describe("limits", () => {
       }>;
       expect(events.map((e) => e.type)).toEqual(["output", "custom", "output", "custom", "output", "custom", "exit"]);
       expect((await http(gw, "mallory").get(`/v1/sessions/${id}/output`)).text).toBe("y".repeat(300_000));
+    }
+  });
+
+  // Regression (adversarial review): every client frame gets an answer (pong, ack, error) that is
+  // queued however much the client has left unread. A client that sends small frames and never
+  // reads made the gateway queue ~20 bytes of answers per byte it sent (measured: +145 MB for
+  // 300,000 pings and bad frames, 2.4 MB sent), without end; unsolicited pongs keep it from being
+  // taken for dead. Any token may do it, a viewer's too. (Now: +4 MB of heap for the same flood.)
+  it("stops reading a WebSocket that leaves its answers unread, and reads on once it drains", async () => {
+    const queueBytes = 256 * 1024;
+    const gw = await secGateway({ config: { limits: { queueBytes } } });
+    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-flood" });
+    const paused = async (endpoint: string) =>
+      Number(
+        new RegExp(`switchboard_ws_reads_paused_total\\{endpoint="${endpoint}"\\} (\\d+)`).exec(
+          (await http(gw, "admin").get("/metrics")).text,
+        )?.[1] ?? 0,
+      );
+    for (const [endpoint, path, ping] of [
+      ["multiplex", "/v1/ws", { op: "ping", t: 1 }],
+      ["terminal", `/ws/session/${s.id}`, { type: "ping" }],
+    ] as const) {
+      const client = await WsClient.open(gw, path, "vera");
+      await sleep(50);
+      const socket = (client.ws as unknown as { _socket: Socket })._socket;
+      socket.pause();
+      const frames = 100_000;
+      for (let i = 0; i < frames; i++) {
+        client.send(i % 2 === 0 ? ping : "x");
+        if (i % 5000 === 0) await sleep(1);
+      }
+      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`);
+      // The gateway reads on once the client does, and answers every frame.
+      const before = client.frames.length;
+      socket.resume();
+      await client.until(() => client.frames.length - before >= frames, "every answer", 20_000);
+      expect(client.closeCode).toBeUndefined();
+      client.ws.terminate();
     }
   });
 
