@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { ERROR_CODES, LIMITS } from "../../src/protocol/index.js";
+import { MAX_QUEUED_PROMPT_CHARS } from "../../src/agents/agent-session.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
@@ -389,6 +390,31 @@ describe("limits", () => {
       expect(client.closeCode).toBeUndefined();
       client.ws.terminate();
     }
+  });
+
+  // Regression (adversarial review): an agent session queued up to 100 prompts of up to 256 KiB
+  // each, kept in memory until they run: 25 MiB per session, 1.6 GiB for one operator's 64
+  // sessions behind an agent that takes its time.
+  it("limits the text of the prompts queued in one agent session (MAX_QUEUED_PROMPT_CHARS)", async () => {
+    const gw = await secGateway();
+    const agent = await createSession(gw, "mallory", {
+      kind: "agent",
+      agent: { adapter: "command", command: ["sleep", "600"] },
+    });
+    const text = "p".repeat(250_000);
+    const answers: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text });
+      answers.push(r.status === 202 ? "queued" : errorOf(r).code);
+    }
+    const queued = answers.filter((a) => a === "queued").length;
+    // The first one runs; the queue behind it holds at most MAX_QUEUED_PROMPT_CHARS of text.
+    expect((queued - 1) * text.length).toBeLessThanOrEqual(MAX_QUEUED_PROMPT_CHARS);
+    expect(answers.slice(queued)).toEqual(new Array(30 - queued).fill("LIMIT_EXCEEDED"));
+    const refused = await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text });
+    expect(errorOf(refused).message).toContain("MAX_QUEUED_PROMPT_CHARS");
+    // A short prompt still fits.
+    expect((await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text: "hi" })).status).toBe(202);
   });
 
   it("closes connections past limits.anonymousConnectionsPerAddress that have not presented a valid credential", async () => {
