@@ -1,5 +1,6 @@
 import path from "node:path";
 import { RequestError } from "@agentclientprotocol/sdk";
+import { CreateTerminalSession } from "../protocol/index.js";
 import type { ChildTerminal, ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 import { describeError } from "./logger.js";
@@ -61,11 +62,27 @@ export class AcpTerminals {
     }
     const env: Record<string, string> = {};
     for (const v of params.env ?? []) env[v.name] = v.value;
+    const cwd = path.resolve(this.cwd, params.cwd ?? ".");
+    // The agent is a client like any other: its terminal gets the checks of POST /v1/sessions
+    // (argument and env bounds, env names, no NUL bytes), not a path around them.
+    const checked = CreateTerminalSession.safeParse({
+      kind: "terminal",
+      command: [params.command, ...(params.args ?? [])],
+      cwd,
+      env,
+    });
+    if (!checked.success) {
+      const issues = checked.error.issues
+        .slice(0, 3)
+        .map((i) => `${i.path.join(".") || "(params)"}: ${i.message}`)
+        .join("; ");
+      throw RequestError.invalidParams({ code: "VALIDATION_FAILED" }, `VALIDATION_FAILED: ${issues}`);
+    }
     const limit = params.outputByteLimit;
     const terminal = await this.factory.create({
       command: params.command,
       args: params.args ?? [],
-      cwd: path.resolve(this.cwd, params.cwd ?? "."),
+      cwd,
       env,
       outputByteLimit:
         limit === undefined || limit === null

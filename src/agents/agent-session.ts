@@ -17,6 +17,13 @@ import type { RunEnd } from "./run.js";
 
 /** Most prompts that may wait behind the active run; more are refused with LIMIT_EXCEEDED. */
 export const MAX_QUEUED_RUNS = 100;
+/**
+ * Most text (UTF-16 code units) the prompts waiting behind the active run may hold together; a
+ * prompt that would go past it is refused with LIMIT_EXCEEDED. Queued prompts stay in memory
+ * until they run: {@link MAX_QUEUED_RUNS} prompts of up to 256 KiB were 25 MiB per session, and
+ * 1.6 GiB for one token's 64 sessions behind a slow agent.
+ */
+export const MAX_QUEUED_PROMPT_CHARS = 4 * 1024 * 1024;
 /** Most agent restarts after crashes within {@link AGENT_RESTART_WINDOW_MS}; past it runs fail with AGENT_EXITED. */
 export const MAX_AGENT_RESTARTS = 3;
 export const AGENT_RESTART_WINDOW_MS = 60_000;
@@ -136,12 +143,20 @@ export class AgentSession {
 
   /**
    * Queues a prompt (`run.queued`); it starts (`run.started`) when the runs before it have ended.
-   * @throws SwitchboardError SESSION_NOT_RUNNING after dispose, LIMIT_EXCEEDED when {@link MAX_QUEUED_RUNS} wait.
+   * @throws SwitchboardError SESSION_NOT_RUNNING after dispose, LIMIT_EXCEEDED when {@link MAX_QUEUED_RUNS}
+   * wait or their text would pass {@link MAX_QUEUED_PROMPT_CHARS}.
    */
   prompt(text: string, by: Actor): { runId: string } {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
     if (this.queue.length >= MAX_QUEUED_RUNS) {
       throw new SwitchboardError("LIMIT_EXCEEDED", `${MAX_QUEUED_RUNS} prompts are already queued`);
+    }
+    const queuedChars = this.queue.reduce((n, r) => n + r.prompt.length, 0);
+    if (queuedChars + text.length > MAX_QUEUED_PROMPT_CHARS) {
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `the prompts already queued hold ${queuedChars} characters; with this one they would pass ${MAX_QUEUED_PROMPT_CHARS} (MAX_QUEUED_PROMPT_CHARS): wait for them to run, or abort them`,
+      );
     }
     const run = new Run({
       runId: randomBytes(16).toString("base64url"),

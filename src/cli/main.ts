@@ -3,6 +3,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
+import { hideTokenArgument } from "./hide-token.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
@@ -26,6 +27,7 @@ attach exits with the session's exit code.
 Run "switchboard <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<number> {
+  hideTokenArgument(argv);
   const [command, ...rest] = argv;
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);

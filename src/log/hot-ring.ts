@@ -40,13 +40,14 @@ export class HotRing {
   }
 
   /**
-   * Drops the oldest entries while over the bounds, but never past `durableSeq`
-   * (entries after it exist nowhere else yet), and always everything below `retainFrom`.
+   * Drops the oldest entries while over the bounds (every durable one when `all`), but never
+   * past `durableSeq` (entries after it exist nowhere else yet), and always everything below
+   * `retainFrom`.
    */
-  evict(durableSeq: number, retainFrom: number): void {
+  evict(durableSeq: number, retainFrom: number, all = false): void {
     while (this.start < this.entries.length) {
       const oldest = this.entries[this.start]!;
-      const overBounds = this.size > this.maxEntries || this.bytes > this.maxBytes;
+      const overBounds = all || this.size > this.maxEntries || this.bytes > this.maxBytes;
       const trimmed = oldest.seq < retainFrom;
       if (!trimmed && !(overBounds && oldest.seq <= durableSeq)) break;
       this.bytes -= oldest.size;

@@ -93,6 +93,8 @@ export class SessionLog implements AppendableLog {
   /** The wait {@link room} hands out while there is no room (one for everyone who asks). */
   private roomWait: Promise<void> | undefined;
   private retired = false;
+  /** The session ended: what is durable is read from the store, not kept in the ring ({@link markEnded}). */
+  private ended = false;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -130,6 +132,11 @@ export class SessionLog implements AppendableLog {
   /** Everything appended is published: no event is waiting for the store. */
   get settled(): boolean {
     return this.publishedHead === this._head;
+  }
+
+  /** Bytes of events this log holds in memory (its hot ring); the rest is read from the store. */
+  get hotBytes(): number {
+    return this.ring.byteSize;
   }
 
   /** Seq of the oldest retained event (head + 1 when nothing is retained). */
@@ -207,6 +214,18 @@ export class SessionLog implements AppendableLog {
   assertWritable(): void {
     const failure = this.store.writeFailure;
     if (failure) throw logUnavailable(failure);
+  }
+
+  /**
+   * The session has ended: from now on the hot ring keeps only what is not durable yet. Ended
+   * sessions are not counted by `limits.sessionsPerToken` and stay until they are deleted or
+   * pruned, so a ring each (up to `HOT_RING_MAX_BYTES`, 4 MiB) let whoever may create sessions grow
+   * the gateway without bound by ending them in a loop. Their readers go to the store, as they do
+   * for every session after a restart.
+   */
+  markEnded(): void {
+    this.ended = true;
+    this.ring.evict(this.durableSeq, this._first, true);
   }
 
   /** Observes the durable position moving forward (after a group commit). */
@@ -315,16 +334,21 @@ export class SessionLog implements AppendableLog {
     const entries: LogEntry[] = [];
     const head = this.publishedHead;
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
+    let storeFull = false;
     if (since + 1 < ringFirst) {
       // The part older than the ring is durable: read it from the store.
-      entries.push(...this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1));
+      const stored = this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1, options.maxBytes);
+      entries.push(...stored);
+      // A read that stopped at its byte bound may end short of the ring: adding the ring would leave a gap.
+      storeFull = options.maxBytes !== undefined && stored.reduce((n, e) => n + e.size, 0) >= options.maxBytes;
     }
-    if (entries.length < limit) {
+    let cut = entries.length >= limit || storeFull;
+    if (!cut) {
       const after =
         entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
       entries.push(...this.ring.readAfter(after, limit - entries.length, types, head));
+      cut = entries.length >= limit;
     }
-    let cut = entries.length >= limit;
     if (options.maxBytes !== undefined) {
       let bytes = 0;
       for (let i = 0; i < entries.length; i++) {
@@ -444,7 +468,7 @@ export class SessionLog implements AppendableLog {
     }
     this.publish();
     this.enforceByteRetention();
-    this.ring.evict(this.durableSeq, this._first);
+    this.ring.evict(this.durableSeq, this._first, this.ended);
     for (const listener of this.durableListeners) {
       try {
         listener();
@@ -488,6 +512,6 @@ export class SessionLog implements AppendableLog {
     this._first = first;
     this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
     this.store.enqueueTrim(this.sessionId, first);
-    this.ring.evict(this.durableSeq, first);
+    this.ring.evict(this.durableSeq, first, this.ended);
   }
 }

@@ -211,18 +211,31 @@ export class SqliteEventStore implements EventStore {
     limit: number,
     types?: ReadonlySet<string>,
     upTo = Number.MAX_SAFE_INTEGER,
+    maxBytes = Number.MAX_SAFE_INTEGER,
   ): LogEntry[] {
-    if (!types) return (this.stmt.readAfter.all(sessionId, since, upTo, limit) as Row[]).map(toEntry);
-    // Filtered reads page through the range so a sparse type cannot make one query scan everything twice.
     const out: LogEntry[] = [];
+    let bytes = 0;
+    if (!types) {
+      // Iterated, so a read bounded by bytes does not load every row up to `limit` first.
+      for (const row of this.stmt.readAfter.iterate(sessionId, since, upTo, limit) as IterableIterator<Row>) {
+        const entry = toEntry(row);
+        out.push(entry);
+        bytes += entry.size;
+        if (bytes >= maxBytes) break;
+      }
+      return out;
+    }
+    // Filtered reads page through the range so a sparse type cannot make one query scan everything twice.
     let cursor = since;
     const page = Math.max(256, limit);
-    while (out.length < limit) {
+    while (out.length < limit && bytes < maxBytes) {
       const rows = this.stmt.readAfter.all(sessionId, cursor, upTo, page) as Row[];
       for (const row of rows) {
         if (types.has(row.type)) {
-          out.push(toEntry(row));
-          if (out.length === limit) break;
+          const entry = toEntry(row);
+          out.push(entry);
+          bytes += entry.size;
+          if (out.length === limit || bytes >= maxBytes) break;
         }
       }
       if (rows.length < page) break;

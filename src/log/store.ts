@@ -54,7 +54,18 @@ export interface EventStore {
   flush(): number;
   /** Called after each commit with the highest durable seq per session written in it. */
   onFlushed(listener: FlushListener): void;
-  readAfter(sessionId: string, since: number, limit: number, types?: ReadonlySet<string>, upTo?: number): LogEntry[];
+  /**
+   * Entries with `since < seq <= upTo`, at most `limit`, only of `types` when given, stopping
+   * after the entry whose size brings the total to `maxBytes` (so at least one is returned).
+   */
+  readAfter(
+    sessionId: string,
+    since: number,
+    limit: number,
+    types?: ReadonlySet<string>,
+    upTo?: number,
+    maxBytes?: number,
+  ): LogEntry[];
   /** Output entries whose byte range ends after `byteOffset`, in order, until they cover about `maxBytes` from it. */
   readOutputFrom(sessionId: string, byteOffset: number, maxBytes: number): StoredEntry[];
   /** Sizes (LogEntry.size) of the oldest entries, for byte-based retention. */

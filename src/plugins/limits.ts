@@ -26,6 +26,13 @@ export const DEFAULT_PLUGIN_LIMITS = {
   /** Largest IPC frame (one JSON line) in either direction; a plugin sending more is killed. */
   frameBytes: 1024 * 1024,
   /**
+   * Deepest nesting of arrays and objects in a frame from a plugin, the frame itself included;
+   * a plugin sending deeper is killed. The host serializes what plugins send (log fields into the
+   * gateway log, tool events into the session log), and serializing recurses: a frame nested
+   * 100,000 levels deep fits in 200 KB and overflowed the stack there, outside any handler.
+   */
+  frameDepth: 64,
+  /**
    * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) one
    * agent run of a plugin may have sent and not had acknowledged. The gateway acknowledges a
    * run's deltas once its session's log has room for more (`SessionLog.room`), so while the

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
-import { SwitchboardError, isErrorCode } from "../protocol/index.js";
+import { SwitchboardError, isErrorCode, nestsDeeperThan } from "../protocol/index.js";
 import type { Clock, Timer } from "../core/clock.js";
 import { spawnError } from "../system/spawn-error.js";
 import { FrameReader } from "./frame-reader.js";
@@ -294,12 +294,25 @@ export class PluginProcess {
       this.kill(`protocol violation: a frame is not JSON (${(error as Error).message})`);
       return;
     }
+    if (nestsDeeperThan(json, this.options.limits.frameDepth)) {
+      this.kill(`protocol violation: a frame nests deeper than ${this.options.limits.frameDepth} levels`);
+      return;
+    }
     const parsed = ChildFrame.safeParse(json);
     if (!parsed.success) {
       this.kill(`protocol violation: ${parsed.error.issues[0]?.message ?? "bad frame"}`);
       return;
     }
-    const frame = parsed.data;
+    try {
+      this.dispatch(parsed.data);
+    } catch (error) {
+      // This runs in the pipe's "data" handler: a throw here would be uncaught and end the
+      // gateway. Whatever a plugin's frame makes the host trip over ends the plugin instead.
+      this.kill(`the host failed on a frame of this plugin: ${(error as Error).message}`);
+    }
+  }
+
+  private dispatch(frame: ChildFrame): void {
     switch (frame.t) {
       case "ready": {
         const waiter = this.readyWaiter;

@@ -1,5 +1,6 @@
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./frames.js";
+export * from "./json-depth.js";
 export * from "./limits.js";
 export * from "./sessions.js";

@@ -22,7 +22,18 @@ export const LIMITS = {
   /** Largest terminal dimension. */
   MAX_COLS: 2000,
   MAX_ROWS: 1000,
+  /**
+   * Deepest nesting of arrays and objects in a JSON body (`[]` and `{}` are one level each, the
+   * body itself included). What is appended is serialized again, and serializing recurses.
+   */
+  JSON_DEPTH: 64,
   /** Most events one page of `GET .../events` returns. */
   EVENTS_PAGE_MAX: 10_000,
   EVENTS_PAGE_DEFAULT: 1000,
+  /**
+   * Serialized bytes after which a page of `GET .../events` ends (whole events: the one that
+   * reaches it is the last); `next` continues. Without it a page was bounded by count only, and
+   * one request assembled up to a session's whole retained log (256 MiB) as one string.
+   */
+  EVENTS_PAGE_BYTES: 8 * 1024 * 1024,
 } as const;

@@ -42,6 +42,12 @@ export function selectProtocol(protocols: Set<string>): string | false {
  * oldest cookie is dropped (its browser logs in again).
  */
 export const MAX_COOKIES = 10_000;
+/**
+ * Most live browser sessions of one identity (token). Past it that identity's own oldest is
+ * dropped, so logging in in a loop ends only the caller's sign-ins, never another's: with
+ * {@link MAX_COOKIES} alone, a viewer logging in 10,000 times signed every other browser out.
+ */
+export const MAX_COOKIES_PER_IDENTITY = 100;
 /** Name of the identity behind the gateway's own (generated or `--token`) admin token. */
 export const ADMIN_NAME = "admin";
 
@@ -80,12 +86,21 @@ export class TokenRegistry {
    * gets would depend on config order) or when a configured entry takes the admin token's
    * name without being an admin: sessions are owned by name, so it would own the admin's.
    */
-  constructor(entries: readonly TokenEntry[], adminToken: string | undefined, cookieFile?: string) {
+  constructor(
+    entries: readonly TokenEntry[],
+    adminToken: string | undefined,
+    cookieFile?: string,
+    /** The registry this one replaces (a reload): see {@link has}. */
+    previous?: TokenRegistry,
+  ) {
     this.cookieFile = cookieFile;
-    this.records = entries.map((e) => ({
-      hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
-      identity: { name: e.name, role: e.role, sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []) },
-    }));
+    this.records = entries.map((e) => {
+      const record = {
+        hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
+        identity: { name: e.name, role: e.role, sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []) },
+      };
+      return previous?.carried(record) ?? record;
+    });
     if (adminToken !== undefined) {
       const posing = entries.find((e) => e.name === ADMIN_NAME && e.role !== "admin");
       if (posing) {
@@ -94,10 +109,11 @@ export class TokenRegistry {
           `auth.tokens: the name ${ADMIN_NAME} is reserved for the gateway's admin token; give the ${posing.role} token another name`,
         );
       }
-      this.records.unshift({
+      const admin = {
         hash: sha256(adminToken),
-        identity: { name: ADMIN_NAME, role: "admin", sessions: ["*"] },
-      });
+        identity: { name: ADMIN_NAME, role: "admin" as const, sessions: ["*"] },
+      };
+      this.records.unshift(previous?.carried(admin) ?? admin);
     }
     for (let i = 0; i < this.records.length; i++) {
       for (let j = i + 1; j < this.records.length; j++) {
@@ -110,6 +126,22 @@ export class TokenRegistry {
       }
     }
     this.loadCookies();
+  }
+
+  /**
+   * Whether `identity` is one of this registry's. Identities are resolved once per connection, so
+   * a reload closes the connections whose identity the new registry no longer has: their token
+   * was removed, or its role or globs changed. An identity whose token and rights stayed the same
+   * is carried over from the previous registry as the same object, and its connections go on.
+   */
+  has(identity: Identity): boolean {
+    return this.records.some((r) => r.identity === identity);
+  }
+
+  /** `record` with this registry's identity object, when this registry has the same token with the same rights. */
+  private carried(record: TokenRecord): TokenRecord | undefined {
+    const same = this.records.find((r) => r.hash.equals(record.hash) && sameRights(r.identity, record.identity));
+    return same && { hash: record.hash, identity: same.identity };
   }
 
   verify(token: string): Identity | undefined {
@@ -126,8 +158,14 @@ export class TokenRegistry {
   issueCookie(identity: Identity, now: number): string {
     const record = this.records.find((r) => r.identity === identity);
     if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
-    for (const [key, entry] of this.cookies) if (entry.expires <= now) this.cookies.delete(key);
-    // Still full: drop the oldest (Map keeps insertion order).
+    const own: string[] = [];
+    for (const [key, entry] of this.cookies) {
+      if (entry.expires <= now) this.cookies.delete(key);
+      else if (entry.token.equals(record.hash)) own.push(key);
+    }
+    // This identity's oldest first (Map keeps insertion order), down to one below its maximum.
+    for (let i = 0; i <= own.length - MAX_COOKIES_PER_IDENTITY; i++) this.cookies.delete(own[i]!);
+    // Still full (many identities with many sign-ins each): drop the oldest of all.
     const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
     if (oldest !== undefined) this.cookies.delete(oldest);
     const value = randomBytes(32).toString("base64url");
@@ -180,6 +218,15 @@ export class TokenRegistry {
     writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
     renameSync(tmp, this.cookieFile);
   }
+}
+
+function sameRights(a: Identity, b: Identity): boolean {
+  return (
+    a.name === b.name &&
+    a.role === b.role &&
+    a.sessions.length === b.sessions.length &&
+    a.sessions.every((glob, i) => glob === b.sessions[i])
+  );
 }
 
 /** How a cookie is kept: its SHA-256, so the store (and its file) cannot be replayed as cookies. */

@@ -233,8 +233,9 @@ async function openGateway(
   /**
    * Re-reads the config file and swaps in what it compiles to (tokens, agents, bindings)
    * atomically. An invalid new config changes nothing: the old one stays and the error says
-   * why. New tokens apply to new requests and connections at once (a rotated token's sign-ins
-   * end; connections already open keep their identity until they reconnect). Limits and event
+   * why. New tokens apply at once: a removed or rotated token's sign-ins end, and the WebSocket
+   * and SSE connections of a token that was removed or whose role or globs changed are closed
+   * (the others go on). Limits and event
    * retention are read at start only (`retention.endedSessions` applies from the next pass of
    * the pruner).
    */
@@ -243,9 +244,13 @@ async function openGateway(
       return { ok: false, error: "no config file to reload (the config was given inline)" };
     try {
       const next = buildSettings(options.config);
-      const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile);
+      const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile, tokens);
       settings = next;
       tokens = nextTokens;
+      // Open connections hold the identity they were opened with: those the new tokens no longer
+      // grant (removed, or a role or globs changed) are ended, or a revoked token would go on.
+      const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity));
+      if (revoked > 0) logger.info({ connections: revoked }, "closed the connections of revoked or changed tokens");
       routing.replace(next.router);
       void core.plugins
         ?.load(next.config.plugins ?? {})

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { ERROR_CODES, EventTypes, SwitchboardError } from "../protocol/index.js";
+import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, nestsDeeperThan } from "../protocol/index.js";
 import { describeJsonError, formatIssues } from "./config.js";
 
 /**
@@ -101,7 +101,8 @@ export function toSwitchboardError(error: unknown): SwitchboardError {
 
 /**
  * Reads a JSON body of at most `limit` bytes. 415 unless the content type is JSON, 413 past the
- * limit (checked on Content-Length first, then while reading), 400 INVALID_JSON when it does not parse.
+ * limit (checked on Content-Length first, then while reading), 400 INVALID_JSON when it does not
+ * parse, 400 VALIDATION_FAILED when it nests deeper than `LIMITS.JSON_DEPTH`.
  */
 export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers["content-type"];
@@ -131,11 +132,21 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   }
   const text = Buffer.concat(chunks).toString("utf8");
   if (text.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (error) {
     throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${describeJsonError(error)}`);
   }
+  // A deeper value parses, but serializing it again (an appended event, a frame to a plugin)
+  // overflows the stack: refused here, before anything is done with it.
+  if (nestsDeeperThan(value, LIMITS.JSON_DEPTH)) {
+    throw new SwitchboardError(
+      "VALIDATION_FAILED",
+      `the body nests arrays and objects deeper than ${LIMITS.JSON_DEPTH} levels; flatten it`,
+    );
+  }
+  return value;
 }
 
 /** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */

@@ -52,6 +52,12 @@ export class GatewayMetrics {
     labelNames: ["code"] as const,
     registers: [this.registry],
   });
+  readonly wsReadsPaused = new Counter({
+    name: "switchboard_ws_reads_paused_total",
+    help: "Times the gateway stopped reading a WebSocket that left its answers unread (over 4096 frames or twice limits.queueBytes queued), until it drained",
+    labelNames: ["endpoint"] as const,
+    registers: [this.registry],
+  });
   readonly catchUps = new Counter({
     name: "switchboard_catchup_total",
     help: "Times a connection fell behind and was switched to catch-up from the log",

@@ -14,6 +14,17 @@ import { describeJsonError } from "./config.js";
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
+/**
+ * What a streaming connection is told when a config reload removed its token or changed its
+ * rights (`TokenRegistry.has`): an UNAUTHORIZED error, then the WebSocket closes with 1008 (an SSE
+ * stream just ends). A client that reconnects gets its new rights, or 401.
+ */
+export const REVOKED = {
+  code: "UNAUTHORIZED",
+  message:
+    "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
+} as const;
+
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;
 /**
@@ -59,22 +70,39 @@ export function endpointServer(core: GatewayCore): WebSocketServer {
 type Format = (session: string, entries: readonly LogEntry[]) => Frame | Frame[];
 
 /**
+ * When the gateway stops reading a connection's frames: past this many frames, or this many
+ * budgets (`limits.queueBytes`) of bytes, queued toward it and not yet written; it reads on once
+ * both are down to half (frames) and half a budget (bytes). Events alone stay below both: feeds
+ * switch to catch-up at one budget (overshooting by one batch or one event), and while the socket
+ * is busy live events are sent together, one frame per session. Only answers to the client's own
+ * frames (pong, ack, error), which are never dropped, pile up further: a client that sends small
+ * frames and never reads made the gateway queue answers without end — about 20 bytes of answer
+ * per byte sent, and some 300 bytes of heap per queued frame.
+ */
+export const READ_PAUSE_FRAMES = 4096;
+export const READ_PAUSE_BUDGETS = 2;
+
+/**
  * The outbound side of one WebSocket: counts the bytes handed to `ws.send` until their write
  * callback fires (ws's `send()` itself reports no backpressure), and while the socket is busy
  * holds live events and sends them together as one frame per session. Everything leaves in
- * the order it was given.
+ * the order it was given. Past {@link READ_PAUSE_FRAMES} frames or {@link READ_PAUSE_BUDGETS}
+ * budgets queued, the socket is not read until it drains (`onReadsPaused` is told).
  */
 export class Outbox {
   private inflight = 0;
+  private inflightFrames = 0;
   private pending: Array<{ session: string; entries: LogEntry[] }> = [];
   private pendingBytes = 0;
   private disposed = false;
+  private readsPaused = false;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly budgetBytes: number,
     private readonly onDrain: () => void,
     private readonly format: Format,
+    private readonly onReadsPaused: () => void = () => {},
   ) {}
 
   /** Bytes queued toward the client: held events plus bytes not yet written to the socket. */
@@ -125,10 +153,24 @@ export class Outbox {
     const data = binary ? frame.bytes : frame;
     const size = data.length;
     this.inflight += size;
+    this.inflightFrames++;
+    if (
+      !this.readsPaused &&
+      (this.inflightFrames > READ_PAUSE_FRAMES || this.queuedBytes > this.budgetBytes * READ_PAUSE_BUDGETS)
+    ) {
+      this.readsPaused = true;
+      this.ws.pause();
+      this.onReadsPaused();
+    }
     this.ws.send(data, binary ? BINARY : TEXT, (error) => {
       this.inflight -= size;
+      this.inflightFrames--;
       // A failed write means the socket is going away: nothing more to send or to pump.
       if (this.disposed || error) return;
+      if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {
+        this.readsPaused = false;
+        this.ws.resume();
+      }
       if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
       if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
     });
@@ -175,8 +217,9 @@ export class ConnectionTracker {
     this.core.connections.check(identity);
   }
 
-  add(identity: Identity, ws: WebSocket, dispose: () => void): void {
-    const release = this.core.connections.open(identity);
+  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token is revoked (see {@link REVOKED}). */
+  add(identity: Identity, ws: WebSocket, dispose: () => void, revoke: () => void): void {
+    const release = this.core.connections.open(identity, revoke);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);

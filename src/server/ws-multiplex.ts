@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { LogEntry } from "../log/types.js";
-import { ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
+import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
@@ -17,7 +17,15 @@ import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, inputBytes, steer } from "./steering.js";
-import { ClientFrameCheck, ConnectionTracker, LastFrame, Outbox, endpointServer, textFrame } from "./ws-common.js";
+import {
+  ClientFrameCheck,
+  ConnectionTracker,
+  LastFrame,
+  Outbox,
+  REVOKED,
+  endpointServer,
+  textFrame,
+} from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -42,7 +50,12 @@ export class MultiplexEndpoint {
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
-      this.tracker.add(identity, ws, () => conn.dispose());
+      this.tracker.add(
+        identity,
+        ws,
+        () => conn.dispose(),
+        () => conn.revoke(),
+      );
     });
   }
 
@@ -83,6 +96,7 @@ class MultiplexConnection {
               textFrame(`{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`),
             )
           : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
+      () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
@@ -110,6 +124,13 @@ class MultiplexConnection {
     }
     this.controlled.clear();
     this.outbox.dispose();
+  }
+
+  /** Its token was revoked: say so and close (see {@link REVOKED}). */
+  revoke(): void {
+    this.send({ op: "error", ...REVOKED });
+    this.dispose();
+    this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
 
   private send(frame: ServerFrame): void {

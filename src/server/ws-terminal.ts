@@ -31,6 +31,7 @@ import {
   ConnectionTracker,
   LastFrame,
   Outbox,
+  REVOKED,
   endpointServer,
   textFrame,
 } from "./ws-common.js";
@@ -110,7 +111,12 @@ export class TerminalEndpoint {
         output,
         this.lastFrames[output],
       );
-      this.tracker.add(identity, ws, () => conn.dispose());
+      this.tracker.add(
+        identity,
+        ws,
+        () => conn.dispose(),
+        () => conn.revoke(),
+      );
     });
   }
 
@@ -146,6 +152,7 @@ class TerminalConnection {
       core.limits.queueBytes,
       () => this.pump(),
       (_s, entries) => this.format(entries),
+      () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;
@@ -171,6 +178,13 @@ class TerminalConnection {
     this.session.viewers--;
     this.session.lease.release(this.connId, "disconnected");
     this.outbox.dispose();
+  }
+
+  /** Its token was revoked: say so and close (see {@link REVOKED}). */
+  revoke(): void {
+    this.send({ type: "error", ...REVOKED });
+    this.dispose();
+    this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
 
   private send(frame: TerminalServerFrame): void {

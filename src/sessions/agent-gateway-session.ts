@@ -11,6 +11,7 @@ import type {
 } from "../agents/index.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
+import { LIMITS } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -112,7 +113,7 @@ export function childTerminalFactory(sessions: SessionManager, owner: string): C
           command: [spec.command, ...spec.args],
           cwd: spec.cwd,
           env: spec.env,
-          name: `${spec.command} (agent)`,
+          name: childName(spec.command),
         },
         owner,
         { parent: spec.parent.sessionId, creator: { name: `agent:${spec.parent.sessionId}`, role: "system" } },
@@ -133,6 +134,20 @@ export function childTerminalFactory(sessions: SessionManager, owner: string): C
       };
     },
   };
+}
+
+const CHILD_SUFFIX = " (agent)";
+
+/**
+ * The name of an agent's child terminal: its command, which the agent chose, made a valid
+ * session name — control characters (an escape sequence would retitle or clear a terminal that
+ * lists it) become `?`, and it is cut to fit `LIMITS.NAME_CHARS`.
+ */
+export function childName(command: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  const shown = command.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
+  const room = LIMITS.NAME_CHARS - CHILD_SUFFIX.length;
+  return `${shown.length > room ? `${shown.slice(0, room - 1)}…` : shown}${CHILD_SUFFIX}`;
 }
 
 /** The newest `limit` bytes of a terminal's output, starting on a character boundary. */

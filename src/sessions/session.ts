@@ -228,6 +228,7 @@ export abstract class Session {
       state === "exited"
         ? this.log.append({ type: "exit", exitCode, signal })
         : this.log.append({ type: "lost", reason: reason ?? "lost" });
+    this.log.markEnded();
     this.lease.dispose();
     this.touch();
     this.persist();

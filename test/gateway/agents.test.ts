@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 
@@ -161,5 +164,55 @@ describe("ACP agents through the gateway", () => {
     expect(info).toMatchObject({ kind: "terminal", parent: agent.id, state: "exited", exitCode: 4 });
     expect((await http.get(`/v1/sessions/${childId}/output`)).text).toBe("from-the-child\n");
     expect(evs.find((e) => e.type === "chat.final")?.text).toContain("from-the-child");
+  });
+
+  // Regression (adversarial review): terminal/create built the child session from what the agent
+  // sent without the checks of POST /v1/sessions — no bounds on args or env, env names with "=",
+  // NUL bytes — and named it after the command as it was, control characters included, though
+  // session names never carry any (a name is shown in terminals and lists).
+  it("holds a malicious agent's terminal/create to the rules of POST /v1/sessions", async () => {
+    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
+    const gw = await testGateway({
+      config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } },
+    });
+    const http = api(gw.url);
+    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
+    const ask = async (script: Record<string, unknown>): Promise<string> => {
+      const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, { text: JSON.stringify(script) });
+      const evs = await waitFor(
+        async () => {
+          const e = await allEvents(http, agent.id);
+          return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
+        },
+        30_000,
+        "run end",
+      );
+      return evs.find((e) => e.runId === run.runId && e.type === "chat.final")?.text ?? "(no answer)";
+    };
+    const children = async () =>
+      ((await http.get("/v1/sessions")).json.sessions as Array<{ parent: string | null; name: string }>).filter(
+        (x) => x.parent === agent.id,
+      );
+    for (const refused of [
+      { env: [{ name: "A=B", value: "x" }] },
+      { env: Array.from({ length: 600 }, (_, i) => ({ name: `V${i}`, value: "x" })) },
+      { args: ["a\u0000b"] },
+      { args: new Array(2000).fill("x") },
+    ]) {
+      expect(await ask({ op: "terminal", command: "true", catch: true, ...refused })).toMatch(
+        /^ERR -32602 .*VALIDATION_FAILED/,
+      );
+    }
+    expect(await children()).toEqual([]);
+    // A command whose name carries escape sequences still runs; its session's name does not carry them.
+    const dir = mkdtempSync(join(tmpdir(), "switchboard-agent-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const evil = join(dir, "evil\u001b]0;pwned\u0007\u001b[2J");
+    symlinkSync("/bin/true", evil);
+    expect(await ask({ op: "terminal", command: evil, catch: true })).toMatch(/^exit=0/);
+    const [child] = await children();
+    // eslint-disable-next-line no-control-regex -- control characters are what must not be there
+    expect(child!.name).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
+    expect(child!.name).toContain("evil");
   });
 });

@@ -5,7 +5,7 @@
  * with `onTestFinished` (or the `defer` given) on the line after it is created.
  */
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
@@ -65,24 +65,46 @@ export interface SecGatewayOptions {
   logger?: Logger;
   defer?: Defer;
   countLoopbackConnections?: boolean;
+  /** Runs on the fresh data dir before the gateway starts (to seed files a previous run would have left). */
+  beforeStart?: (dataDir: string) => void;
+  /**
+   * Give the config as a file (`DATA_DIR/config.json`, not watched) rather than inline, so a test
+   * can rewrite it and call `reload()`; `writeConfig` rewrites it with other tokens.
+   */
+  configFile?: boolean;
 }
+
+/** The config file of a gateway started with `configFile` (see {@link secGateway}). */
+export function writeSecConfig(gw: Gateway, tokens: NonNullable<ConfigInput["auth"]>["tokens"]): void {
+  const file = configFiles.get(gw);
+  if (file === undefined) throw new Error("the gateway was started without configFile");
+  const config = JSON.parse(readFileSync(file, "utf8")) as ConfigInput;
+  writeFileSync(file, JSON.stringify({ ...config, auth: { tokens } }));
+}
+
+const configFiles = new WeakMap<Gateway, string>();
 
 /** A gateway on 127.0.0.1:0 with the security identities; closed (and its data dir removed) by `defer`. */
 export async function secGateway(options: SecGatewayOptions = {}): Promise<Gateway> {
   const defer = options.defer ?? perTest;
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-security-"));
   defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  options.beforeStart?.(dataDir);
+  const config: ConfigInput = { ...options.config, auth: { tokens: options.tokens ?? authTokens() } };
+  const configFile = options.configFile ? join(dataDir, "config.json") : undefined;
+  if (configFile !== undefined) writeFileSync(configFile, JSON.stringify(config));
   const gw = await startGateway({
     host: "127.0.0.1",
     port: 0,
     dataDir,
     token: TOKENS.admin,
-    config: { ...options.config, auth: { tokens: options.tokens ?? authTokens() } },
+    ...(configFile !== undefined ? { config: configFile, watchConfig: false } : { config }),
     logger: options.logger ?? createLogger({ level: "silent" }),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.countLoopbackConnections ? { countLoopbackConnections: true } : {}),
   });
   defer(() => gw.close());
+  if (configFile !== undefined) configFiles.set(gw, configFile);
   return gw;
 }
 
@@ -260,7 +282,7 @@ let refCounter = 0;
 export class Mux {
   private constructor(readonly client: WsClient) {}
 
-  static async open(gw: Gateway, who: Who, options: Parameters<typeof WsClient.open>[3] = {}): Promise<Mux> {
+  static async open(gw: Gateway, who: Who | null, options: Parameters<typeof WsClient.open>[3] = {}): Promise<Mux> {
     const client = await WsClient.open(gw, "/v1/ws", who, options);
     await client.waitFor((f) => f["op"] === "hello", "hello");
     return new Mux(client);

@@ -3,7 +3,7 @@
  * headers, Host and Origin checks, and tokens never in logs, metrics or error messages.
  */
 import { request } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -12,6 +12,8 @@ import { LIMITS } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
 import {
   Mux,
   TOKENS,
@@ -170,6 +172,28 @@ describe("input validation", () => {
       });
     }
   });
+
+  // Regression (adversarial review): `JSON.parse` takes a value nested 100,000 levels deep (200 KB),
+  // but appending it to the log serializes it again and JSON.stringify overflowed the stack: a 500
+  // after the batch's first events were already appended.
+  it("refuses a body nested deeper than 64 levels with VALIDATION_FAILED, and appends none of its batch", async () => {
+    const gw = await secGateway();
+    const { id } = await createSession(gw, "mallory", { kind: "stream" });
+    const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
+    const batch = (data: string) => `[{"type":"first","data":1},{"type":"second","data":${data}}]`;
+    for (const depth of [63, 100_000]) {
+      expect(errorOf(await http(gw, "mallory").post(`/v1/sessions/${id}/events`, batch(nested(depth))))).toMatchObject({
+        status: 400,
+        code: "VALIDATION_FAILED",
+        message: expect.stringContaining(`deeper than ${LIMITS.JSON_DEPTH} levels`),
+      });
+    }
+    expect(await eventsOf(gw, id)).toEqual([]);
+    // 62 levels inside the batch's array and event object: 64 in all, accepted.
+    const ok = await http(gw, "mallory").post(`/v1/sessions/${id}/events`, batch(nested(62)));
+    expect(ok.json).toMatchObject({ appended: 2 });
+    expect(JSON.stringify((await eventsOf(gw, id))[1])).toContain(nested(62));
+  });
 });
 
 describe("HTTP edges", () => {
@@ -299,6 +323,23 @@ describe("secrets", () => {
    * the secret, where V8 quotes about ten characters of context into its error message.
    */
   const planted = (token: string): string => `x${token.slice(token.lastIndexOf("-") + 1)}`;
+
+  // Regression (adversarial review): every local user can read every process's command line (ps,
+  // /proc/PID/cmdline), and `switchboard serve --token T` (or a client command's --token) left the
+  // token there for the life of the process.
+  it.runIf(process.platform === "linux")("hides a --token argument from the process's command line", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "switchboard-security-ps-"));
+    onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+    const gw = await serveInChild({ dataDir });
+    const cmdline = readFileSync(`/proc/${gw.child.pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    expect(cmdline).toContain("serve");
+    expect(cmdline).toContain("--token");
+    expect(cmdline).not.toContain(TEST_TOKEN);
+    // The gateway still takes the token it was given.
+    expect((await fetch(`${gw.url}/v1/whoami`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })).status).toBe(
+      200,
+    );
+  });
 
   it("keeps every token out of the logs (at trace level), /metrics and every error message", async () => {
     const logged: string[] = [];

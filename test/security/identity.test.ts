@@ -3,16 +3,27 @@
  * HTTP route, the SSE stream, every /v1/ws frame, the /ws/session upgrade and frames, and the list.
  * A session the caller may not see answers 404 exactly like one that does not exist.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { TokenRegistry, canSee, canSteer, globMatch } from "../../src/server/auth.js";
+import {
+  MAX_COOKIES,
+  MAX_COOKIES_PER_IDENTITY,
+  TokenRegistry,
+  canSee,
+  canSteer,
+  globMatch,
+} from "../../src/server/auth.js";
 import type { Identity } from "../../src/server/auth.js";
 import { parseConfig } from "../../src/server/config.js";
+import { UI_SESSIONS_FILE } from "../../src/server/gateway.js";
 import {
   Mux,
   TOKENS,
   WsClient,
+  authTokens,
   catPty,
   createSession,
   errorOf,
@@ -23,6 +34,7 @@ import {
   sha256Hex,
   sleep,
   until,
+  writeSecConfig,
 } from "./helpers.js";
 import type { Who } from "./helpers.js";
 
@@ -285,6 +297,36 @@ describe("identity and roles", () => {
     expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
   });
 
+  // Regression (adversarial review): sign-ins are bounded (MAX_COOKIES) by dropping the oldest, of
+  // whoever it was, and any valid token may log in as often as it likes: a viewer logging in in a
+  // loop signed every other browser out, the admin's included. 10,000 logins take minutes (each
+  // rewrites the sign-in file), so the file of a previous run holds the viewer's first 9,999.
+  it("lets an identity that logs in in a loop end only its own oldest sign-ins, never another's", async () => {
+    const adminCookie = "admin-browser-cookie-value-0123456789abcdefghij";
+    const expires = Date.now() + 24 * 60 * 60 * 1000;
+    let file = "";
+    const gw = await secGateway({
+      beforeStart: (dataDir) => {
+        file = join(dataDir, UI_SESSIONS_FILE);
+        const saved = [{ cookie: sha256Hex(adminCookie), token: sha256Hex(TOKENS.admin), expires }];
+        for (let i = 1; i < MAX_COOKIES; i++)
+          saved.push({ cookie: sha256Hex(`vera-cookie-${i}`), token: sha256Hex(TOKENS.vera), expires });
+        writeFileSync(file, JSON.stringify(saved), { mode: 0o600 });
+      },
+    });
+    const asAdmin = { cookie: `sb_session=${adminCookie}` };
+    expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
+    expect(login.status).toBe(200);
+    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await http(gw, null).get("/v1/whoami", { cookie: veraCookie })).json).toMatchObject({ name: "vera" });
+    expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
+    // Vera is down to her own maximum; the admin's sign-in is untouched.
+    const saved = JSON.parse(readFileSync(file, "utf8")) as Array<{ token: string }>;
+    expect(saved.filter((e) => e.token === sha256Hex(TOKENS.vera))).toHaveLength(MAX_COOKIES_PER_IDENTITY);
+    expect(saved.filter((e) => e.token === sha256Hex(TOKENS.admin))).toHaveLength(1);
+  });
+
   it("keeps a viewer's subscription from leaking sessions it cannot see", async () => {
     const gw = await secGateway();
     const hidden = await createSession(gw, "alice", { kind: "stream", name: "alice-secret" });
@@ -412,5 +454,66 @@ describe("token configuration", () => {
     expect(globMatch("*", "")).toBe(true);
     expect(globMatch("", "")).toBe(true);
     expect(globMatch("a.c", "abc")).toBe(false);
+  });
+});
+
+describe("revocation", () => {
+  // Regression (adversarial review): a config reload applied new tokens to new requests only, and
+  // WebSocket and SSE connections kept the identity they opened with for as long as they stayed
+  // up (the gateway's own pings keep them up): removing a leaked token from the config, or making
+  // an operator a viewer, did not stop an open /v1/ws connection from reading and steering.
+  it("closes the streaming connections of a token that a reload removed or changed, and keeps the others", async () => {
+    const gw = await secGateway({ configFile: true });
+    const pty = await catPty(gw, "bob");
+    const bobMux = await Mux.open(gw, "bob");
+    expect(await bobMux.request({ op: "subscribe", session: pty.id })).toMatchObject({ op: "subscribed" });
+    const bobTerminal = await WsClient.open(gw, `/ws/session/${pty.id}`, "bob");
+    await bobTerminal.waitFor((f) => f["type"] === "connected", "connected");
+    const sse = new AbortController();
+    onTestFinished(() => sse.abort());
+    const stream = await fetch(`${gw.url}/v1/sessions/${pty.id}/stream`, {
+      headers: { authorization: `Bearer ${TOKENS.bob}` },
+      signal: sse.signal,
+    });
+    expect(stream.status).toBe(200);
+    const sseEnded = (async () => {
+      const reader = stream.body!.getReader();
+      while (!(await reader.read()).done);
+      return "ended";
+    })().catch(() => "aborted");
+    const malloryMux = await Mux.open(gw, "mallory");
+    const aliceMux = await Mux.open(gw, "alice");
+    // A browser signed in with a cookie, for an unchanged token.
+    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
+    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const veraMux = await Mux.open(gw, null, { headers: { cookie: veraCookie } });
+
+    // bob's token is removed, mallory becomes a viewer; alice (and the rest) are unchanged.
+    writeSecConfig(
+      gw,
+      authTokens()!
+        .filter((t) => t.name !== "bob")
+        .map((t) => (t.name === "mallory" ? { ...t, role: "viewer" as const } : t)),
+    );
+    expect(gw.reload()).toMatchObject({ ok: true });
+
+    const closed = (client: WsClient) => Promise.race([client.closed, sleep(3000).then(() => "still open")]);
+    for (const client of [bobMux.client, malloryMux.client]) {
+      expect(await closed(client)).toMatchObject({ code: 1008 });
+      expect(client.frames.at(-1)).toMatchObject({ op: "error", code: "UNAUTHORIZED" });
+    }
+    expect(await closed(bobTerminal)).toMatchObject({ code: 1008 });
+    expect(bobTerminal.frames.at(-1)).toMatchObject({ type: "error", code: "UNAUTHORIZED" });
+    expect(await Promise.race([sseEnded, sleep(3000).then(() => "still open")])).toBe("ended");
+    // Nothing bob sent after the reload could reach the session: his connections are gone.
+    expect((await changesOf(gw, pty.id)).filter((e) => e.type === "input")).toEqual([]);
+    expect((await http(gw, "bob").get("/v1/sessions")).status).toBe(401);
+    // alice's and vera's connections go on.
+    for (const mux of [aliceMux, veraMux]) {
+      const from = mux.frames.length;
+      mux.client.send({ op: "ping", t: 7 });
+      await mux.client.waitFor((f) => f["op"] === "pong" && f["t"] === 7, "pong", from);
+      expect(mux.client.closeCode).toBeUndefined();
+    }
   });
 });

@@ -7,7 +7,8 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { ERROR_CODES } from "../../src/protocol/index.js";
+import { ERROR_CODES, LIMITS } from "../../src/protocol/index.js";
+import { MAX_QUEUED_PROMPT_CHARS } from "../../src/agents/agent-session.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
@@ -22,6 +23,7 @@ import {
   eventsOf,
   http,
   secGateway,
+  sleep,
   until,
 } from "./helpers.js";
 
@@ -290,6 +292,129 @@ describe("limits", () => {
       appended: 5,
       head: 5,
     });
+  });
+
+  // Regression (adversarial review): a page was bounded by count only (10,000 events), so one
+  // request made the gateway assemble a session's whole retained log (256 MiB by default) as one
+  // string, and a viewer could make it do that in as many requests at once as it liked.
+  it("bounds a page of GET /events by bytes (LIMITS.EVENTS_PAGE_BYTES); next pages through the rest", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-big" });
+    const big = "x".repeat(1_000_000);
+    for (let i = 0; i < 12; i++)
+      expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, { type: "blob", data: big })).status).toBe(
+        200,
+      );
+    const seen: number[] = [];
+    let since = 0;
+    for (let pages = 0; ; pages++) {
+      expect(pages).toBeLessThan(12);
+      const page = await http(gw, "vera").get(`/v1/sessions/${s.id}/events?since=${since}&limit=10000`);
+      expect(page.status).toBe(200);
+      // Whole events: a page stops at the first event that reaches the bound.
+      expect(page.text.length).toBeLessThan(LIMITS.EVENTS_PAGE_BYTES + 1_100_000);
+      seen.push(...(page.json.events as Array<{ seq: number }>).map((e) => e.seq));
+      if (page.json.next >= page.json.head) break;
+      since = page.json.next;
+    }
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
+  // Regression (adversarial review): limits.sessionsPerToken counts running sessions, and ended
+  // ones are kept until deleted (retention.endedSessions is off by default), but each ended session
+  // kept its hot ring — up to 4 MiB of events in memory. Creating, filling and ending sessions in a
+  // loop grew the gateway without bound (measured: +196 MB of heap for 40 sessions, 2 at a time).
+  it("keeps no events of ended sessions in memory, so ending sessions in a loop cannot grow the gateway", async () => {
+    const gw = await secGateway({ config: { limits: { sessionsPerToken: 2 } } });
+    const data = "x".repeat(900_000);
+    const ended: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const s = await createSession(gw, "mallory", { kind: "stream" });
+      for (let i = 0; i < 3; i++) {
+        const batch = [
+          { type: "output", data: { data: "y".repeat(100_000) } },
+          { type: "blob", data },
+        ];
+        expect((await http(gw, "mallory").post(`/v1/sessions/${s.id}/events`, batch)).status).toBe(200);
+      }
+      expect(gw.core.events.get(s.id)!.hotBytes).toBeGreaterThan(3_000_000);
+      expect((await http(gw, "mallory").post(`/v1/sessions/${s.id}/events`, { type: "exit", data: {} })).status).toBe(
+        200,
+      );
+      ended.push(s.id);
+    }
+    for (const id of ended) {
+      expect(gw.core.events.get(id)!.hotBytes).toBe(0);
+      // Everything is still there, read from the store.
+      const events = (await http(gw, "mallory").get(`/v1/sessions/${id}/events`)).json.events as Array<{
+        type: string;
+      }>;
+      expect(events.map((e) => e.type)).toEqual(["output", "custom", "output", "custom", "output", "custom", "exit"]);
+      expect((await http(gw, "mallory").get(`/v1/sessions/${id}/output`)).text).toBe("y".repeat(300_000));
+    }
+  });
+
+  // Regression (adversarial review): every client frame gets an answer (pong, ack, error) that is
+  // queued however much the client has left unread. A client that sends small frames and never
+  // reads made the gateway queue ~20 bytes of answers per byte it sent (measured: +145 MB for
+  // 300,000 pings and bad frames, 2.4 MB sent), without end; unsolicited pongs keep it from being
+  // taken for dead. Any token may do it, a viewer's too. (Now: +4 MB of heap for the same flood.)
+  it("stops reading a WebSocket that leaves its answers unread, and reads on once it drains", async () => {
+    const queueBytes = 256 * 1024;
+    const gw = await secGateway({ config: { limits: { queueBytes } } });
+    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-flood" });
+    const paused = async (endpoint: string) =>
+      Number(
+        new RegExp(`switchboard_ws_reads_paused_total\\{endpoint="${endpoint}"\\} (\\d+)`).exec(
+          (await http(gw, "admin").get("/metrics")).text,
+        )?.[1] ?? 0,
+      );
+    for (const [endpoint, path, ping] of [
+      ["multiplex", "/v1/ws", { op: "ping", t: 1 }],
+      ["terminal", `/ws/session/${s.id}`, { type: "ping" }],
+    ] as const) {
+      const client = await WsClient.open(gw, path, "vera");
+      await sleep(50);
+      const socket = (client.ws as unknown as { _socket: Socket })._socket;
+      socket.pause();
+      const frames = 100_000;
+      for (let i = 0; i < frames; i++) {
+        client.send(i % 2 === 0 ? ping : "x");
+        if (i % 5000 === 0) await sleep(1);
+      }
+      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`);
+      // The gateway reads on once the client does, and answers every frame.
+      const before = client.frames.length;
+      socket.resume();
+      await client.until(() => client.frames.length - before >= frames, "every answer", 20_000);
+      expect(client.closeCode).toBeUndefined();
+      client.ws.terminate();
+    }
+  });
+
+  // Regression (adversarial review): an agent session queued up to 100 prompts of up to 256 KiB
+  // each, kept in memory until they run: 25 MiB per session, 1.6 GiB for one operator's 64
+  // sessions behind an agent that takes its time.
+  it("limits the text of the prompts queued in one agent session (MAX_QUEUED_PROMPT_CHARS)", async () => {
+    const gw = await secGateway();
+    const agent = await createSession(gw, "mallory", {
+      kind: "agent",
+      agent: { adapter: "command", command: ["sleep", "600"] },
+    });
+    const text = "p".repeat(250_000);
+    const answers: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text });
+      answers.push(r.status === 202 ? "queued" : errorOf(r).code);
+    }
+    const queued = answers.filter((a) => a === "queued").length;
+    // The first one runs; the queue behind it holds at most MAX_QUEUED_PROMPT_CHARS of text.
+    expect((queued - 1) * text.length).toBeLessThanOrEqual(MAX_QUEUED_PROMPT_CHARS);
+    expect(answers.slice(queued)).toEqual(new Array(30 - queued).fill("LIMIT_EXCEEDED"));
+    const refused = await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text });
+    expect(errorOf(refused).message).toContain("MAX_QUEUED_PROMPT_CHARS");
+    // A short prompt still fits.
+    expect((await http(gw, "mallory").post(`/v1/sessions/${agent.id}/prompt`, { text: "hi" })).status).toBe(202);
   });
 
   it("closes connections past limits.anonymousConnectionsPerAddress that have not presented a valid credential", async () => {

@@ -73,7 +73,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
     const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
     const types = typesParam(ctx.url);
-    const page = session.log.read(since, { limit, ...(types ? { types } : {}) });
+    const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
     // Events are stored serialized: the page is assembled without parsing them.
     sendJsonText(
       ctx.res,

@@ -40,7 +40,12 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     const types = typesParam(ctx.url);
     if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
     core.connections.check(ctx.identity);
-    const releaseConnection = core.connections.open(ctx.identity);
+    // A revoked token's stream just ends: EventSource reconnects and is answered 401.
+    const releaseConnection = core.connections.open(ctx.identity, () => {
+      feed?.close();
+      ending = true;
+      ctx.res.end();
+    });
 
     const { res } = ctx;
     res.writeHead(200, {
