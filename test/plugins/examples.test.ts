@@ -80,7 +80,8 @@ describe("example agent plugin (examples/plugins/word-agent)", () => {
     const exited = recordingSink();
     const run = t.host.runAgent(
       "words",
-      { runId: "r1", sessionId: "s1", text: "a b c d e f" },
+      // 40 words, 50 ms apart: still streaming when the restart below stops it, even on a loaded machine.
+      { runId: "r1", sessionId: "s1", text: Array.from({ length: 40 }, (_, i) => `w${i}`).join(" ") },
       exited.sink,
       new AbortController().signal,
     );
