@@ -1,18 +1,12 @@
-import { Script, createContext } from "node:vm";
 import { TerminalClient } from "../client/node.js";
 import type { GatewayTarget, TerminalExit } from "../client/node.js";
 import { plainText } from "./output-text.js";
+import { BoundedPattern } from "./pattern-match.js";
 import { reportWhileWaiting } from "./tool.js";
 import type { ProgressSink } from "./tool.js";
 
 /** A pattern is looked for in at most this many of the latest characters of output (a bound on memory and on matching time). */
 export const MATCH_WINDOW_CHARS = 64 * 1024;
-/**
- * Longest one match of a caller's pattern may run. A pattern is the caller's code: one with
- * catastrophic backtracking (`^(a+)+$`) would otherwise hold the server's only thread, so no
- * timeout, cancel or other tool call could run again.
- */
-export const MATCH_TIME_LIMIT_MS = 100;
 /** Without a pattern, the wait returns once output has been quiet this long after it started… */
 export const OUTPUT_QUIET_MS = 150;
 /** …or this long after the first new byte, whichever comes first: a burst is returned whole, a stream is not waited out. */
@@ -153,43 +147,25 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
   });
 }
 
-/** Runs `pattern.exec(text)` under {@link MATCH_TIME_LIMIT_MS} (V8 interrupts a regex on a vm timeout). */
-const MATCH = new Script("pattern.exec(text)");
-
 /** Looks for a pattern in the latest output, decoded as it streams. */
 class Scanner {
   private readonly decoder = new TextDecoder("utf-8");
   private window = "";
-  private readonly context: { pattern: RegExp; text: string };
+  private readonly pattern: BoundedPattern;
 
   constructor(
     pattern: RegExp,
     private readonly raw: boolean,
   ) {
-    this.context = createContext({ pattern, text: "" }) as { pattern: RegExp; text: string };
+    this.pattern = new BoundedPattern(pattern);
   }
 
   /** Takes the next bytes; returns what matched once the pattern matches. Throws PatternTooSlow. */
   push(bytes: Uint8Array): string | undefined {
     this.window += this.decoder.decode(bytes, { stream: true });
     if (this.window.length > MATCH_WINDOW_CHARS) this.window = this.window.slice(-MATCH_WINDOW_CHARS);
-    this.context.text = this.raw ? this.window : plainText(this.window);
-    let match: RegExpExecArray | null;
-    try {
-      match = MATCH.runInContext(this.context, { timeout: MATCH_TIME_LIMIT_MS }) as RegExpExecArray | null;
-    } catch (error) {
-      if ((error as { code?: unknown }).code !== "ERR_SCRIPT_EXECUTION_TIMEOUT") throw error;
-      throw new PatternTooSlow(
-        `the pattern ran over ${MATCH_TIME_LIMIT_MS} ms on the output (nested repetition like (a+)+ backtracks without end); simplify it`,
-      );
-    }
-    return match === null ? undefined : match[0];
+    return this.pattern.exec(this.raw ? this.window : plainText(this.window));
   }
-}
-
-/** A caller's pattern took too long on the output: the wait ends with this (VALIDATION_FAILED). */
-export class PatternTooSlow extends Error {
-  override readonly name = "PatternTooSlow";
 }
 
 /** The latest `max` bytes of a stream of chunks, with the offset of the first one kept. */

@@ -22,7 +22,9 @@ describe("switchboard mcp, the process", () => {
     const { data } = await mcp.ok("start_session", { command: ["sleep", "30"] });
     const waiting = mcp.call("wait_for_output", { id: data.session.id, pattern: "never", timeout_ms: 60_000 });
     waiting.catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    // The wait follows the session (a fixed 200 ms did not make sure of it on a loaded machine).
+    const session = gw.gateway.core.sessions.get(data.session.id as string)!;
+    await expect.poll(() => session.viewers, { timeout: 10_000 }).toBe(1);
     const pid = mcp.transport.pid!;
     const started = Date.now();
     await mcp.close();

@@ -132,10 +132,12 @@ describe("switchboard mcp", () => {
   it(
     "wait_for_output returns when the pattern appears, and reports a timeout",
     async () => {
+      // Timed from before the start (not after it, which can return late on a loaded machine): the
+      // line comes 0.6 s after the program starts, so a wait that returns at "starting" is sooner.
+      const started = performance.now();
       const id = await start(["sh", "-c", "echo starting; sleep 0.6; echo ready on port 1234; sleep 30"]);
-      const started = Date.now();
       const ready = await mcp.ok("wait_for_output", { id, since: 0, pattern: "ready on port (\\d+)" });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(600);
       expect(ready.data).toMatchObject({ reason: "matched", match: "ready on port 1234", state: "running", from: 0 });
       expect(ready.data.output).toBe("starting\nready on port 1234\n");
       expect(ready.text).toContain("starting\nready on port 1234\n");
@@ -161,8 +163,13 @@ describe("switchboard mcp", () => {
     async () => {
       const id = await start(["cat"]);
       const notes: Progress[] = [];
+      // From byte 0: without since the wait would count only what comes after it looked at the
+      // session, and the line sent next may already be there by then.
       const waiting = mcp.client.callTool(
-        { name: "wait_for_output", arguments: { id, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 4000 } },
+        {
+          name: "wait_for_output",
+          arguments: { id, since: 0, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 4000 },
+        },
         undefined,
         // Shorter than the wait: only progress notifications keep the call alive (the SDK client resets its timeout on each).
         { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 2500, resetTimeoutOnProgress: true },
@@ -227,9 +234,15 @@ describe("switchboard mcp", () => {
   it(
     "wait_for_output without a pattern returns the next burst of output",
     async () => {
-      const id = await start(["sh", "-c", "sleep 0.3; echo one; echo two; sleep 30"]);
-      const burst = await mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
-      expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n" });
+      // The burst comes once the wait follows the session (it counts as a viewer), when the test says
+      // so. After a fixed sleep instead, on a loaded machine the burst could come before the wait
+      // started, which then saw nothing new and timed out.
+      const id = await start(["sh", "-c", "read go; echo one; echo two; sleep 30"]);
+      const waiting = mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
+      await expect.poll(async () => (await http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
+      await http.input(id, "go\n");
+      const burst = await waiting;
+      expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n", start: 0 });
       await mcp.ok("stop_session", { id });
     },
     TEST_MS,
@@ -262,6 +275,11 @@ describe("switchboard mcp", () => {
     "a PTY session takes input with Enter and its output is plain text",
     async () => {
       const id = await start(["sh"], { pty: true, env: { PS1: "$ " } });
+      // Type only after the prompt, as a person would. Typed earlier (the shell still starting on a
+      // loaded machine), the terminal echoes the line before the prompt is printed and the output
+      // follows the prompt on its line ("$ red-42"), so "^red-42$" never matched and the wait timed out.
+      const prompt = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^\\$ $", timeout_ms: 10_000 });
+      expect(prompt.data).toMatchObject({ reason: "matched", output: "$ " });
       const sent = await mcp.ok("send_input", { id, text: "printf '\\033[31m%s\\033[0m\\n' red-$((40+2))" });
       const red = await mcp.ok("wait_for_output", {
         id,

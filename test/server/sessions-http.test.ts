@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
@@ -6,7 +6,7 @@ import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
-import { alive } from "../sessions/process-helpers.js";
+import { alive, foregroundJob } from "../sessions/process-helpers.js";
 
 type Ev = { seq: number; type: string; [k: string]: unknown };
 
@@ -25,22 +25,6 @@ async function untilExit(http: ReturnType<typeof api>, id: string): Promise<Ev[]
     15_000,
     `exit of ${id}`,
   );
-}
-
-/** The pid of a process with exactly this command line in the foreground of its terminal (from /proc). */
-function inForeground(cmdline: string): number | undefined {
-  const found = readdirSync("/proc").find((pid) => {
-    try {
-      if (!/^\d+$/.test(pid) || readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ").trim() !== cmdline)
-        return false;
-      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-      const tpgid = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[5];
-      return tpgid === pid; // it leads its own group (job control), and that group has the terminal
-    } catch {
-      return false;
-    }
-  });
-  return found === undefined ? undefined : Number(found);
 }
 
 function outputOf(evs: Ev[], stream?: string): string {
@@ -181,7 +165,7 @@ describe("terminal sessions over HTTP", () => {
     await http.post(`/v1/sessions/${json.id}/input`, { data: "sleep 304 & echo bg:$!\r" });
     const bg = Number(await waitFor(async () => /\r\nbg:(\d+)/.exec(await output())?.[1], 10_000, "bg pid"));
     await http.post(`/v1/sessions/${json.id}/input`, { data: "sleep 305\r" });
-    const fg = await waitFor(() => inForeground("sleep 305"), 10_000, "foreground job");
+    const fg = await waitFor(() => foregroundJob(json.pid, "sleep 305"), 10_000, "foreground job");
     expect((await http.post(`/v1/sessions/${json.id}/signal`, { signal: "INT" })).status).toBe(200);
     await waitFor(() => !alive(fg), 10_000, "foreground job interrupted");
     await waitFor(async () => (await output()).endsWith("READY> "), 10_000, "the prompt again");

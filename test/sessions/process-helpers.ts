@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { afterEach } from "vitest";
 import { spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalExit, TerminalProcess, TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
@@ -98,6 +99,33 @@ export function alive(pid: number): boolean {
     if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
     throw error;
   }
+}
+
+/**
+ * The pid of the process running exactly `cmdline` as the foreground job of the terminal of the
+ * session `leader` leads (a PTY session's process: its pid), from /proc; undefined while there is
+ * none. A job started by an interactive shell leads a process group of its own, which holds the
+ * terminal once the shell has handed it over: only then does ^C reach the job.
+ */
+export function foregroundJob(leader: number, cmdline: string): number | undefined {
+  const found = readdirSync("/proc").find((pid) => {
+    if (!/^\d+$/.test(pid)) return false;
+    let command: string;
+    let stat: string;
+    try {
+      command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    } catch {
+      // The process exited between the listing and the read: not the one looked for.
+      return false;
+    }
+    // proc(5): after the command in parentheses come state, ppid, pgrp, session, tty_nr, tpgid.
+    const [, , pgrp, session, , tpgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (
+      command.replaceAll("\0", " ").trim() === cmdline && session === String(leader) && pgrp === pid && tpgid === pid
+    );
+  });
+  return found === undefined ? undefined : Number(found);
 }
 
 /** Polls until `predicate` holds; rejects after `ms`. */

@@ -16,6 +16,7 @@ import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
+import { foregroundJob } from "../sessions/process-helpers.js";
 import { buildWeb, debugView, launchBrowser, terminalText, waitForTerminal } from "./harness.js";
 
 /** The README's screenshots are rewritten only when asked (`UPDATE_SCREENSHOTS=1 npm test`); a plain run keeps the tree clean. */
@@ -305,6 +306,11 @@ describe("web UI", () => {
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.click(".term-host");
     await page.keyboard.type("sleep 300\n");
+    // ^C once the job holds the terminal. Sent while bash is still starting it, the interrupt
+    // reaches bash instead, and sleep then runs on with the next line as its input (with ^C right
+    // after the line, 44 tries in 100 in a PTY session; the click only usually came late enough).
+    const { pid } = (await s.http.get(`/v1/sessions/${shell}`)).json as { pid: number };
+    await waitFor(() => foregroundJob(pid, "sleep 300"), 10_000, "sleep in the foreground");
     await page.click(interrupt);
     // The click left the focus in the terminal (audit: typing after ^C went nowhere on desktop).
     await page.keyboard.type("echo interrupted-$((40+2))\n");
