@@ -67,8 +67,8 @@ export class ManualClock implements Clock {
   /**
    * Moves time forward by `ms` at once, as a machine waking from sleep sees it: each timer due by
    * then fires once, in order, and the timers they set count from the new time. For a jump of
-   * days, where {@link advance} would run a periodic timer once per period: a week of the gateway's
-   * 5 s descriptor check is 120,960 checks, seconds in which the event loop serves nothing.
+   * days, where {@link advance} would run a periodic timer once per period: a week of a 5 s check
+   * is 120,960 runs, seconds in which the event loop serves nothing.
    */
   jump(ms: number): void {
     this.current += ms;

@@ -293,9 +293,9 @@ describe("identity and roles", () => {
     const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
     expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(200);
-    // A jump, not advance(): a week of the gateway's periodic checks, run one by one, held the event
-    // loop for 3 s, and on a loaded machine past the server's 5 s keep-alive timeout, which then
-    // closed the connection the next request went out on (ECONNRESET, 2 runs in 10).
+    // A jump, not advance(): a week of periodic timers run one by one (the fd monitor's, before it
+    // ran on real time) held the event loop for seconds, on a loaded machine past the server's 5 s
+    // keep-alive timeout, which then closed the connection the next request went out on (ECONNRESET).
     clock.jump(7 * 24 * 60 * 60 * 1000);
     expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
   });
