@@ -138,6 +138,11 @@ export class TokenRegistry {
     return this.records.some((r) => r.identity === identity);
   }
 
+  /** The identity of the token named `name` (names are unique), if this registry has one. */
+  named(name: string): Identity | undefined {
+    return this.records.find((r) => r.identity.name === name)?.identity;
+  }
+
   /** `record` with this registry's identity object, when this registry has the same token with the same rights. */
   private carried(record: TokenRecord): TokenRecord | undefined {
     const same = this.records.find((r) => r.hash.equals(record.hash) && sameRights(r.identity, record.identity));

@@ -22,7 +22,7 @@ import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
 import { FdMonitor, reportAcceptErrors } from "./fd-monitor.js";
-import { createHttpServer, listen } from "./http-server.js";
+import { HTTP_HOLDER_PREFIX, createHttpServer, listen } from "./http-server.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
@@ -246,6 +246,7 @@ async function openGateway(
       return { ok: false, error: "no config file to reload (the config was given inline)" };
     try {
       const next = buildSettings(options.config);
+      const previous = tokens;
       const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile, tokens);
       settings = next;
       tokens = nextTokens;
@@ -253,6 +254,13 @@ async function openGateway(
       // grant (removed, or a role or globs changed) are ended, or a revoked token would go on.
       const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity));
       if (revoked > 0) logger.info({ connections: revoked }, "closed the connections of revoked or changed tokens");
+      // Their control leases went with their connections; HTTP callers hold theirs by token name,
+      // and a lease of a revoked token would keep everyone else from steering until it expired.
+      const released = releaseRevokedLeases(core.sessions.list(), (name) => {
+        const before = previous.named(name);
+        return before !== undefined && nextTokens.has(before);
+      });
+      if (released > 0) logger.info({ sessions: released }, "released the control leases of revoked or changed tokens");
       routing.replace(next.router);
       void core.plugins
         ?.load(next.config.plugins ?? {})
@@ -380,4 +388,20 @@ function resolveToken(dataDir: string, given: string | undefined): { token: stri
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
   return { token, generated: true };
+}
+
+/**
+ * Releases the control leases HTTP callers hold (`http:<token name>`) under a token `granted`
+ * says the config no longer grants as it did; returns how many. The session's log records it as
+ * `control` `disconnected`, as when a WebSocket holder goes away.
+ */
+function releaseRevokedLeases(sessions: readonly Session[], granted: (tokenName: string) => boolean): number {
+  let released = 0;
+  for (const session of sessions) {
+    const key = session.lease.holder?.key;
+    if (key === undefined || !key.startsWith(HTTP_HOLDER_PREFIX)) continue;
+    if (granted(key.slice(HTTP_HOLDER_PREFIX.length))) continue;
+    if (session.lease.release(key, "disconnected")) released++;
+  }
+  return released;
 }

@@ -13,6 +13,9 @@ import { login, serveStatic } from "./routes/misc.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
 
+/** How HTTP callers hold a control lease: by token name (`http:alice`), across their requests. */
+export const HTTP_HOLDER_PREFIX = "http:";
+
 /** Time for a request's headers to arrive. */
 export const HEADERS_TIMEOUT_MS = 30_000;
 /** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
@@ -130,7 +133,14 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         `${req.method} is not allowed here; use ${match.allow.join(" or ")}`,
       );
     }
-    const ctx: RequestContext = { req, res, url, params: match.params, identity, holderKey: `http:${identity.name}` };
+    const ctx: RequestContext = {
+      req,
+      res,
+      url,
+      params: match.params,
+      identity,
+      holderKey: `${HTTP_HOLDER_PREFIX}${identity.name}`,
+    };
     // Read-your-writes: a request that may append answers once its events are published (durable).
     const appended = new Map<SessionLog, number>();
     if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published(appended));

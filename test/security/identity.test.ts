@@ -484,6 +484,14 @@ describe("revocation", () => {
       while (!(await reader.read()).done);
       return "ended";
     })().catch(() => "aborted");
+    // bob holds the session's control over HTTP (by token name, not by connection); alice holds her own's.
+    expect((await http(gw, "bob").post(`/v1/sessions/${pty.id}/control`, { action: "acquire" })).json).toMatchObject({
+      controller: "bob",
+    });
+    const alices = await catPty(gw, "alice");
+    expect(
+      (await http(gw, "alice").post(`/v1/sessions/${alices.id}/control`, { action: "acquire" })).json,
+    ).toMatchObject({ controller: "alice" });
     const malloryMux = await Mux.open(gw, "mallory");
     const aliceMux = await Mux.open(gw, "alice");
     // A browser signed in with a cookie, for an unchanged token.
@@ -511,6 +519,14 @@ describe("revocation", () => {
     // Nothing bob sent after the reload could reach the session: his connections are gone.
     expect((await changesOf(gw, pty.id)).filter((e) => e.type === "input")).toEqual([]);
     expect((await http(gw, "bob").get("/v1/sessions")).status).toBe(401);
+    // bob's HTTP lease went with his token (recorded as a disconnect); alice's stays.
+    expect((await http(gw, "admin").get(`/v1/sessions/${pty.id}`)).json).toMatchObject({ controller: null });
+    expect((await changesOf(gw, pty.id)).filter((e) => e.type === "control").at(-1)).toMatchObject({
+      action: "disconnected",
+      holder: null,
+      previous: expect.objectContaining({ name: "bob" }),
+    });
+    expect((await http(gw, "admin").get(`/v1/sessions/${alices.id}`)).json).toMatchObject({ controller: "alice" });
     // alice's and vera's connections go on.
     for (const mux of [aliceMux, veraMux]) {
       const from = mux.frames.length;
