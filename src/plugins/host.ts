@@ -1,5 +1,6 @@
 import { existsSync, realpathSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { validateHeaderValue } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SwitchboardError } from "../protocol/index.js";
@@ -183,7 +184,8 @@ export class PluginHost {
   /**
    * Forwards an HTTP request (e.g. `POST /v1/plugins/:id/http/...`) to the plugin's hook and
    * returns its answer. Credential headers are stripped first. Throws `PLUGIN_NOT_FOUND`
-   * (no such plugin, or not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`.
+   * (no such plugin, or not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`, `PLUGIN_FAILED`
+   * (an answer the gateway cannot send: invalid, or a header value HTTP cannot carry).
    */
   async handleHttp(pluginId: string, request: HttpHookRequest): Promise<HttpHookResponse> {
     const slot = this.slot(pluginId);
@@ -199,10 +201,25 @@ export class PluginHost {
       .result;
     const parsed = HttpHookResponse.safeParse(answer);
     if (!parsed.success)
-      throw new SwitchboardError("INTERNAL", `plugin "${pluginId}" answered the HTTP hook with an invalid response`);
+      throw new SwitchboardError(
+        "PLUGIN_FAILED",
+        `plugin "${pluginId}" answered the HTTP hook with an invalid response (want {status: 200-599, headers?, body?})`,
+      );
     const safeHeaders: Record<string, string> = {};
-    for (const [name, value] of Object.entries(parsed.data.headers ?? {}))
-      if (PLUGIN_RESPONSE_HEADERS.test(name)) safeHeaders[name.toLowerCase()] = value;
+    for (const [name, value] of Object.entries(parsed.data.headers ?? {})) {
+      if (!PLUGIN_RESPONSE_HEADERS.test(name)) continue;
+      // A value HTTP cannot carry (a line break, a control character) failed only when the answer
+      // was written: a 500 INTERNAL that blamed the gateway.
+      try {
+        validateHeaderValue(name, value);
+      } catch {
+        throw new SwitchboardError(
+          "PLUGIN_FAILED",
+          `plugin "${pluginId}" answered the HTTP hook with header ${name.toLowerCase()}, whose value HTTP cannot carry (control characters or line breaks)`,
+        );
+      }
+      safeHeaders[name.toLowerCase()] = value;
+    }
     return Object.keys(safeHeaders).length > 0
       ? { ...parsed.data, headers: safeHeaders }
       : { status: parsed.data.status, body: parsed.data.body };

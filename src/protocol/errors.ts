@@ -67,6 +67,10 @@ export const ERROR_CODES = {
     summary: "The plugin lacks the permission; the message names the config path that grants it.",
   },
   PLUGIN_TIMEOUT: { status: 504, summary: "A plugin call did not answer in time." },
+  PLUGIN_FAILED: {
+    status: 502,
+    summary: "A plugin answered with something the gateway cannot pass on; the message says what. Fix the plugin.",
+  },
   SHUTTING_DOWN: { status: 503, summary: "The gateway is shutting down." },
   LOG_UNAVAILABLE: {
     status: 503,

@@ -153,8 +153,13 @@ describe("the plugin runtime API", () => {
       await expect(
         t.host.handleHttp("basic", request({ op: "status", args: { status } })),
         String(status),
-      ).rejects.toMatchObject({ code: "INTERNAL" });
+      ).rejects.toMatchObject({ code: "PLUGIN_FAILED", message: expect.stringContaining("invalid response") });
     }
+    // A header value HTTP cannot carry is the plugin's fault, said before anything is written.
+    await expect(t.host.handleHttp("basic", request({ op: "bad-header" }))).rejects.toMatchObject({
+      code: "PLUGIN_FAILED",
+      message: expect.stringContaining("header x-injected"),
+    });
     expect(await t.host.handleHttp("basic", request({ op: "status", args: { status: 204 } }))).toMatchObject({
       status: 204,
     });
