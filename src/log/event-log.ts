@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Clock } from "../core/clock.js";
-import type { SessionEvent } from "../protocol/index.js";
+import type { EventType, SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
@@ -21,7 +21,11 @@ export interface EventLogOptions {
 /** All sessions' logs over one store. Owns the store: `close()` flushes and closes it. */
 export class EventLog {
   private readonly logs = new Map<string, SessionLog>();
-  private readonly taps = new Set<(sessionId: string, event: SessionEvent) => void>();
+  /** Observers of every session's events, each with the event types it wants (all when undefined). */
+  private readonly taps = new Map<
+    (sessionId: string, event: SessionEvent) => void,
+    ReadonlySet<EventType> | undefined
+  >();
   private readonly options: EventLogOptions;
   /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
   private readonly scope = new AsyncLocalStorage<Map<SessionLog, number>>();
@@ -60,10 +64,12 @@ export class EventLog {
 
   /**
    * Observes every event of any session as it is published (durable; plugins subscribe through
-   * this). Returns the function that removes the tap.
+   * this), or only those of `types`. Returns the function that removes the tap. An event is made
+   * into an object only for a tap that wants its type: a tap of `chat.error` costs an output
+   * flood nothing.
    */
-  tap(listener: (sessionId: string, event: SessionEvent) => void): () => void {
-    this.taps.add(listener);
+  tap(listener: (sessionId: string, event: SessionEvent) => void, types?: ReadonlySet<EventType>): () => void {
+    this.taps.set(listener, types);
     return () => this.taps.delete(listener);
   }
 
@@ -137,8 +143,10 @@ export class EventLog {
     });
     log.subscribe((entry) => {
       if (this.taps.size === 0) return;
-      const event = eventOf(entry);
-      for (const tap of this.taps) tap(sessionId, event);
+      let event: SessionEvent | undefined;
+      for (const [tap, types] of this.taps) {
+        if (types === undefined || types.has(entry.type)) tap(sessionId, (event ??= eventOf(entry)));
+      }
     });
     return log;
   }

@@ -136,9 +136,12 @@ async function openGateway(
   undo.push(() => events.close());
   // Agents start with their first prompt, not with their session: a run whose agent's process could
   // not be started for lack of descriptors ends with chat.error RESOURCE_EXHAUSTED, and only such a run.
-  events.tap((_sessionId, event) => {
-    if (event.type === "chat.error" && event.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("agent");
-  });
+  events.tap(
+    (_sessionId, event) => {
+      if (event.type === "chat.error" && event.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("agent");
+    },
+    new Set(["chat.error"]),
+  );
   const sessions = new SessionManager({
     events,
     clock,

@@ -43,10 +43,8 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
       subscribe: (filter, handler) => {
         const types = filter.types ? new Set<EventType>(filter.types) : undefined;
         return core.events.tap((sessionId, event) => {
-          if (filter.sessionId !== undefined && filter.sessionId !== sessionId) return;
-          if (types && !types.has(event.type)) return;
-          handler(sessionId, event);
-        });
+          if (filter.sessionId === undefined || filter.sessionId === sessionId) handler(sessionId, event);
+        }, types);
       },
     },
     messages: {

@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
+import { OutputEntry } from "../../src/log/output-entry.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -31,6 +32,28 @@ describe("session log", () => {
     expect(JSON.parse(entries[0]!.json)).toMatchObject({ seq: 5, type: "custom", data: 4 });
     expect(head).toBe(10);
     expect(next).toBe(10);
+  });
+
+  it("hands a tap the published events of its types only, and makes no event object for a tap that does not want it", () => {
+    const events = openLog(tempDir());
+    const errors: Array<[string, string]> = [];
+    const all: string[] = [];
+    events.tap((sessionId, event) => errors.push([sessionId, event.type]), new Set(["chat.error"]));
+    const built = vi.spyOn(OutputEntry.prototype, "event");
+    const log = events.create("s1");
+    log.appendOutputBytes("stdout", new TextEncoder().encode("hello"), false);
+    log.append({ type: "chat.error", runId: "r", code: "AGENT_FAILED", message: "no" });
+    events.flush();
+    expect(errors).toEqual([["s1", "chat.error"]]);
+    // Output is a JSON object only when someone asks (a PTY flood must not pay for a chat.error tap).
+    expect(built).not.toHaveBeenCalled();
+    const untap = events.tap((_sessionId, event) => all.push(event.type));
+    log.appendOutputBytes("stdout", new TextEncoder().encode("again"), false);
+    events.flush();
+    expect(all).toEqual(["output"]);
+    expect(built).toHaveBeenCalledTimes(1);
+    untap();
+    built.mockRestore();
   });
 
   it("pages with limit and filters by type while advancing next past other types", () => {
