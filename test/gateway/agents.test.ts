@@ -135,14 +135,20 @@ describe("agent sessions through the gateway", () => {
   });
 });
 
+/** A gateway with the scripted ACP agent (test/agents/fixtures/scripted-agent.mjs) and a session of it. */
+async function scriptedAgentSession() {
+  const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
+  const gw = await testGateway({
+    config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } },
+  });
+  const http = api(gw.url);
+  const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
+  return { http, agent };
+}
+
 describe("ACP agents through the gateway", () => {
   it("serves terminal/create with a real child terminal session anyone can watch", async () => {
-    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
-    const gw = await testGateway({
-      config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } },
-    });
-    const http = api(gw.url);
-    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
+    const { http, agent } = await scriptedAgentSession();
     expect(agent).toMatchObject({ kind: "agent", agent: "scripted" });
     const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, {
       text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
@@ -171,12 +177,7 @@ describe("ACP agents through the gateway", () => {
   // NUL bytes — and named it after the command as it was, control characters included, though
   // session names never carry any (a name is shown in terminals and lists).
   it("holds a malicious agent's terminal/create to the rules of POST /v1/sessions", async () => {
-    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
-    const gw = await testGateway({
-      config: { agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } },
-    });
-    const http = api(gw.url);
-    const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
+    const { http, agent } = await scriptedAgentSession();
     const ask = async (script: Record<string, unknown>): Promise<string> => {
       const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, { text: JSON.stringify(script) });
       const evs = await waitFor(
