@@ -1,8 +1,9 @@
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { FlushListener, LogWriteFailure } from "./store.js";
+import { outputDirOf } from "./output-files.mjs";
 import { prepareWriter } from "./sqlite-commit.mjs";
-import type { CommitOp } from "./sqlite-commit.mjs";
+import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
 
 /** A group is posted to the writer at once when it reaches this many queued writes (even with one in flight). */
 export const LOG_FLUSH_MAX_BATCH = 8192;
@@ -55,13 +56,15 @@ interface Queue {
 }
 
 /** A batch posted to the writer thread and not acknowledged yet. */
-type InFlight = Pick<Taken, "durable" | "bytes" | "keys"> & { writes: number };
+type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys"> & { writes: number };
 
 /** A batch taken from the queues: its ops, what it makes durable, its size, whose ops it holds. */
 interface Taken {
   ops: CommitOp[];
   durable: Map<string, number>;
   bytes: number;
+  /** Of which output going to output files, not into SQLite. */
+  fileBytes: number;
   keys: string[];
   /** Whole queues it took (takeSmall), to put back as they were. */
   whole?: Array<[string, Queue]>;
@@ -109,7 +112,7 @@ export interface GroupCommitOptions {
 export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
   private readonly directDb: Database.Database;
-  private readonly commitHere: (ops: readonly CommitOp[]) => boolean;
+  private readonly commitHere: ReturnType<typeof prepareWriter>;
   private readonly writer: Worker;
   /** A checkpoint was asked for and has not answered. */
   private checkpointing = false;
@@ -153,10 +156,11 @@ export class GroupCommit {
         queueMicrotask(() => {
           throw error;
         }));
+    const outputDir = outputDirOf(file);
     this.directDb = new Database(file);
-    this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0 });
+    this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
     this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), {
-      workerData: { file, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
+      workerData: { file, outputDir, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
     });
     this.writer.unref();
     this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
@@ -211,13 +215,15 @@ export class GroupCommit {
     const small = this.takeSmall();
     if (small.ops.length === 0) return;
     const started = performance.now();
+    let result: CommitResult;
     try {
-      this.commitHere(small.ops);
+      result = this.commitHere(small.ops);
     } catch (error) {
       if ((error as { code?: string }).code === "SQLITE_BUSY") this.putBack(small);
       else this.send(small, undefined);
       return;
     }
+    this.warn(result.warnings);
     this.committed(small, small.ops.length, performance.now() - started);
   }
 
@@ -242,13 +248,19 @@ export class GroupCommit {
    */
   private commitOrSend(taken: Taken): void {
     const started = performance.now();
+    let result: CommitResult;
     try {
-      this.commitHere(taken.ops);
+      result = this.commitHere(taken.ops);
     } catch {
       this.send(taken, undefined);
       return;
     }
+    this.warn(result.warnings);
     this.committed(taken, taken.ops.length, performance.now() - started);
+  }
+
+  private warn(warnings: readonly string[]): void {
+    for (const warning of warnings) this.options.onWarning?.(warning);
   }
 
   /** Whole queues of sessions that are not streaming nor purging, up to {@link LOG_DIRECT_MAX_BYTES} in all. */
@@ -259,7 +271,7 @@ export class GroupCommit {
       this.recent = new Map();
       this.windowStart = now;
     }
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
+    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [] };
     for (const [key, queue] of this.queues) {
       // What it appended in the last one or two windows (this batch included).
       const rate = (this.recent.get(key) ?? 0) + (this.earlier.get(key) ?? 0);
@@ -285,7 +297,7 @@ export class GroupCommit {
 
   /** Every session's oldest ops, about `share` bytes each (at least one op each). */
   private take(share: number): Taken {
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, keys: [] };
+    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [] };
     for (const [key, queue] of this.queues) {
       let bytes = 0;
       let i = queue.start;
@@ -315,6 +327,7 @@ export class GroupCommit {
     this.inflight.set(batch, {
       durable: taken.durable,
       bytes: taken.bytes,
+      fileBytes: taken.fileBytes,
       keys: taken.keys,
       writes: taken.ops.length,
     });
@@ -324,9 +337,14 @@ export class GroupCommit {
   }
 
   /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
-  private committed(taken: { durable: ReadonlyMap<string, number>; bytes: number }, writes: number, ms: number): void {
-    // A commit rewrites at least the leaf page it touched (and a page of output marks now and then).
-    this.walBytes += taken.bytes + this.pageSize;
+  private committed(
+    taken: { durable: ReadonlyMap<string, number>; bytes: number; fileBytes: number },
+    writes: number,
+    ms: number,
+  ): void {
+    // A commit rewrites at least the leaf page it touched (and a page of output marks now and then);
+    // output kept in files is not in the WAL.
+    this.walBytes += taken.bytes - taken.fileBytes + this.pageSize;
     this.checkpointSoon();
     for (const listener of this.flushedListeners) listener(taken.durable, { writes, ms });
   }
@@ -487,6 +505,7 @@ export class GroupCommit {
     const signal = new Int32Array(new SharedArrayBuffer(4));
     this.writer.postMessage({ close: true, signal });
     Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
+    this.commitHere.close();
     this.directDb.close();
   }
 }
@@ -494,7 +513,9 @@ export class GroupCommit {
 /** Adds one op to a batch (an entry makes its seq durable for its session). */
 function addOp(taken: Taken, op: CommitOp): void {
   taken.ops.push(op);
-  if (op.kind === "entry") taken.durable.set(op.sessionId, op.seq);
+  if (op.kind !== "entry") return;
+  taken.durable.set(op.sessionId, op.seq);
+  if (op.file !== null) taken.fileBytes += op.data!.length;
 }
 
 /** What the writer thread posts back (see sqlite-writer.mjs). */

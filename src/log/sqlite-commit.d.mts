@@ -15,15 +15,36 @@ export type CommitOp =
       outEnd: number | null;
       json: string;
       data: Uint8Array | null;
+      /**
+       * Output whose bytes go to the session's output file starting at this offset (`data` holds
+       * them on the way), not into SQLite; null: into SQLite.
+       */
+      file: number | null;
+      /** The start of the session's previous output file, to sync before this entry's is written (it is complete). */
+      syncFile: number | null;
       /** An output row whose start offset is noted in `output_marks` (where reads by byte offset start). */
       mark: boolean;
     }
-  | { kind: "trim"; sessionId: string; first: number }
+  | {
+      kind: "trim";
+      sessionId: string;
+      first: number;
+      /** Output files (their start offsets) no row at or after `first` points into: removed once committed. */
+      unlink: number[];
+    }
   | { kind: "session"; id: string; sessionKind: string; state: string; createdAt: number; meta: string }
   | { kind: "delete"; sessionId: string };
 
-/** Sets up a connection that writes the log; returns its commit function (true: a session was removed). */
+/** What a commit did besides committing (see sqlite-commit.mjs). */
+export interface CommitResult {
+  /** It removed a session. */
+  purged: boolean;
+  /** What failed after the commit (removing files nothing points at): the commit stands. */
+  warnings: string[];
+}
+
+/** Sets up a connection that writes the log; returns its commit function. */
 export function prepareWriter(
   db: Database.Database,
-  options: { busyTimeoutMs: number },
-): (ops: readonly CommitOp[]) => boolean;
+  options: { busyTimeoutMs: number; outputDir: string; keepFilesOpen: boolean },
+): ((ops: readonly CommitOp[]) => CommitResult) & { close(): void };

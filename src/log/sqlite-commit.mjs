@@ -2,16 +2,22 @@
 // thread's (small commits, so a keystroke's echo waits microseconds, not a thread hop) and the
 // writer thread's (floods, purges, retries). Plain JavaScript, as the writer thread loads it
 // from a file both under the TypeScript sources and from dist/.
+import { OutputFileWriter } from "./output-files.mjs";
 
 /** WAL bytes after which a reset WAL file is cut back to this size (a flood grows it; it is reused). */
 const WAL_SIZE_LIMIT = 16 * 1024 * 1024;
 
+/** What a row holds in `data` when its bytes are in an output file (see output-files.mjs). */
+const IN_FILE = Buffer.alloc(0);
+
 /**
  * Sets up a connection that writes the log. No commit checkpoints: the writer thread does, between
  * its batches, when the main thread asks (see sqlite-writer.mjs), so no commit waits for the WAL
- * to be copied into the database file and synced.
+ * to be copied into the database file and synced. Output entries marked `file` are written to
+ * the output files in `outputDir` first (`keepFilesOpen`: between batches too).
  */
-export function prepareWriter(db, { busyTimeoutMs }) {
+export function prepareWriter(db, { busyTimeoutMs, outputDir, keepFilesOpen }) {
+  const files = new OutputFileWriter(outputDir, { keepOpen: keepFilesOpen });
   db.pragma("journal_mode = WAL");
   // WAL + NORMAL: a commit survives a process crash; an OS crash may lose the last groups.
   db.pragma("synchronous = NORMAL");
@@ -40,7 +46,15 @@ export function prepareWriter(db, { busyTimeoutMs }) {
     for (const op of ops) {
       switch (op.kind) {
         case "entry":
-          insert.run(op.sessionId, op.seq, op.type, op.outStart, op.outEnd, op.json, op.data);
+          insert.run(
+            op.sessionId,
+            op.seq,
+            op.type,
+            op.outStart,
+            op.outEnd,
+            op.json,
+            op.file === null ? op.data : IN_FILE,
+          );
           if (op.mark) mark.run(op.sessionId, op.outStart, op.seq);
           break;
         case "trim":
@@ -62,10 +76,42 @@ export function prepareWriter(db, { busyTimeoutMs }) {
       }
     }
   });
-  /** Commits `ops` in one transaction (all or nothing); true when it removed a session. */
-  return (ops) => {
+  /**
+   * Commits `ops` in one transaction (all or nothing), their output files written first.
+   * Returns whether it removed a session, and what went wrong after the commit (removing files no
+   * row points at any more): warnings, as the commit itself stands.
+   */
+  const commit = (ops) => {
     purged = false;
-    transaction.immediate(ops);
-    return purged;
+    const warnings = [];
+    // A session removed and then created again under the same id (tests do) in this batch: the
+    // old files go before the new ones are written, not after.
+    const deleted = new Set();
+    const removedFirst = new Set();
+    for (const op of ops) {
+      if (op.kind === "delete") deleted.add(op.sessionId);
+      else if (op.kind === "entry" && op.file !== null && deleted.has(op.sessionId)) removedFirst.add(op.sessionId);
+    }
+    try {
+      for (const op of ops) {
+        if (op.kind === "delete" && removedFirst.has(op.sessionId)) files.removeSession(op.sessionId);
+        if (op.kind !== "entry" || op.file === null) continue;
+        files.write(op.sessionId, op.file, op.outStart, op.data, op.syncFile);
+      }
+      transaction.immediate(ops);
+      for (const op of ops) {
+        try {
+          if (op.kind === "trim" && op.unlink.length > 0) files.unlink(op.sessionId, op.unlink);
+          else if (op.kind === "delete" && !removedFirst.has(op.sessionId)) files.removeSession(op.sessionId);
+        } catch (error) {
+          warnings.push(`removing output files of session ${op.sessionId} failed: ${String(error?.message ?? error)}`);
+        }
+      }
+    } finally {
+      files.endBatch();
+    }
+    return { purged, warnings };
   };
+  commit.close = () => files.close();
+  return commit;
 }

@@ -11,13 +11,13 @@
 // Plain JavaScript on purpose: a worker is started from a file, and the same file must work
 // from the TypeScript sources under test and from dist/ after the build (which copies it).
 //
-// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data, mark}
-//                                            | {kind: "trim", sessionId, first}
+// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data, mark, file, syncFile}
+//                                            | {kind: "trim", sessionId, first, unlink}
 //                                            | {kind: "session", id, sessionKind, state, createdAt, meta}
 //                                            | {kind: "delete", sessionId}]
 //               {checkpoint: true}
 //               {close: true, signal}  (signal: set once the connection is closed)
-// workerData: {file, retryMs}
+// workerData: {file, outputDir, retryMs}
 // Messages out: {batch, ms} after a commit; {batch, error, code, attempt} when a commit failed;
 //               {checkpointed: {log, done, ms} | {error}} (WAL frames, of which copied into the database).
 // `signal` is an Int32Array over a SharedArrayBuffer: set to 1 and notified after the batch,
@@ -34,7 +34,7 @@ import Database from "better-sqlite3";
 import { prepareWriter } from "./sqlite-commit.mjs";
 
 const db = new Database(workerData.file);
-const commit = prepareWriter(db, { busyTimeoutMs: 5000 });
+const commit = prepareWriter(db, { busyTimeoutMs: 5000, outputDir: workerData.outputDir, keepFilesOpen: true });
 
 /** Posted batches not committed yet, oldest first: the first is the one being retried. */
 const pending = [];
@@ -46,6 +46,7 @@ parentPort.on("message", (message) => {
     try {
       // A last try for what waits; what still cannot be written is reported by the main thread.
       if (pending.length > 0) drain();
+      commit.close();
       db.close();
     } finally {
       clearTimeout(retryTimer);
@@ -70,9 +71,9 @@ function drain() {
   while (pending.length > 0) {
     const message = pending[0];
     const started = performance.now();
-    let purged;
+    let result;
     try {
-      purged = commit(message.ops);
+      result = commit(message.ops);
     } catch (error) {
       attempt++;
       parentPort.postMessage({
@@ -91,7 +92,8 @@ function drain() {
     }
     attempt = 0;
     pending.shift();
-    if (purged) vacuum();
+    if (result.purged) vacuum();
+    for (const warning of result.warnings) parentPort.postMessage({ warning });
     parentPort.postMessage({ batch: message.batch, ms: performance.now() - started });
     wake(message.signal, 1);
   }

@@ -11,6 +11,7 @@ import {
   OUTPUT_MARK_EVENTS,
   SqliteEventStore,
 } from "../../src/log/index.js";
+import { OUTPUT_FILE_MIN_ENTRY } from "../../src/log/output-files.mjs";
 import type { StoredEntry } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -107,12 +108,13 @@ describe("SQLite event store: where and when commits happen", () => {
     const store = new SqliteEventStore(file);
     const commits = listen(store);
     try {
-      const chunk = 64 * 1024;
+      // Output small enough to stay in SQLite (bigger pieces go to output files, not through the WAL).
+      const chunk = OUTPUT_FILE_MIN_ENTRY / 2;
       const total = 3 * LOG_CHECKPOINT_BYTES;
       let last = 0;
       for (let offset = 0; offset < total; offset += chunk) {
         store.enqueue("flood", output(++last, offset, chunk));
-        if (last % 8 === 0) await sleep(1);
+        if (last % 128 === 0) await sleep(1);
       }
       await until(() => commits.some((c) => c.durable.get("flood") === last), "every write");
       // Neither writing connection checkpoints (wal_autocheckpoint = 0): only the checkpointer can fill the file.
@@ -179,7 +181,7 @@ describe("SQLite event store: reads by byte offset", () => {
   const bytesOf = (rows: StoredEntry[], from: number): Buffer =>
     Buffer.concat(rows.map((r) => (r as OutputEntry).bytes.subarray(Math.max(0, from - r.outStart!))));
 
-  it("from any offset, the rows from the one holding it on, whatever the sizes, events between, trims and restarts (property)", async () => {
+  it("from any offset, the rows from the one holding it on, whatever the sizes (in SQLite or output files), events between, trims and restarts (property)", async () => {
     const dir = tempDir();
     let files = 0;
     const step = fc.oneof(
@@ -204,7 +206,9 @@ describe("SQLite event store: reads by byte offset", () => {
         fc.array(fc.nat(), { minLength: 20, maxLength: 20 }),
         async (steps, picks) => {
           const file = join(dir, `o${files++}.db`);
-          let store = new SqliteEventStore(file);
+          // Small output files, so the output moves on from file to file and trims remove some.
+          const options = { outputFileBytes: 200_000 };
+          let store = new SqliteEventStore(file, options);
           let seq = 0;
           let end = 0;
           // Output rows as appended: their seq and byte range (trimmed ones removed).
@@ -223,7 +227,7 @@ describe("SQLite event store: reads by byte offset", () => {
                 rows = rows.filter((r) => r.seq >= first);
               } else {
                 store.close();
-                store = new SqliteEventStore(file);
+                store = new SqliteEventStore(file, options);
               }
             }
             store.flush();

@@ -1,9 +1,10 @@
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
+import { sessionDirName } from "../../src/log/output-files.mjs";
 import { createTerminalSession } from "../../src/sessions/terminal-session.js";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { alive } from "../sessions/process-helpers.js";
@@ -43,6 +44,11 @@ describe("removing sessions (DELETE ?purge)", () => {
     const keep = await endedPipe(http, "echo keep me", "keep");
     const gone = await endedPipe(http, "echo forget me; exit 4", "gone");
     expect((await http.get(`/v1/sessions/${gone}/output`)).text).toBe("forget me\n");
+    // Output big enough to be kept in an output file, not in SQLite.
+    const big = await endedPipe(http, "yes forget me | head -c 300000", "big");
+    expect((await http.get(`/v1/sessions/${big}/output`)).text).toHaveLength(300000);
+    expect(readdirSync(join(gw.dataDir, "switchboard.db-output"))).toEqual([sessionDirName(big)]);
+    expect((await http.del(`/v1/sessions/${big}?purge=true`)).status).toBe(200);
 
     const r = await http.del(`/v1/sessions/${gone}?purge=true`);
     expect(r.status).toBe(200);
@@ -62,9 +68,12 @@ describe("removing sessions (DELETE ?purge)", () => {
     const dataDir = gw.dataDir;
     await gw.close();
     expect(storedRows(dataDir, gone)).toEqual({ sessions: 0, events: 0 });
-    // Not left readable in free space either (secure_delete, incremental vacuum, WAL emptied).
-    for (const file of readdirSync(dataDir).filter((f) => f.startsWith("switchboard.db")))
+    // Not left readable in free space either (secure_delete, incremental vacuum, WAL emptied), nor in output files.
+    expect(readdirSync(join(dataDir, "switchboard.db-output"))).toEqual([]);
+    for (const file of readdirSync(dataDir, { recursive: true, encoding: "utf8" })) {
+      if (!statSync(join(dataDir, file)).isFile()) continue;
       expect(readFileSync(join(dataDir, file)).includes("forget me"), file).toBe(false);
+    }
     expect(storedRows(dataDir, keep).events).toBeGreaterThan(0);
     const again = await testGateway({ dataDir });
     const http2 = api(again.url);
