@@ -7,6 +7,8 @@ import {
   LOG_CHECKPOINT_BYTES,
   LOG_INPUT_LINGER_MS,
   LOG_STREAMING_BYTES,
+  LOG_WRITER_LINGER_MS,
+  LOG_WRITER_MIN_BYTES,
   OUTPUT_MARK_BYTES,
   OUTPUT_MARK_EVENTS,
   SqliteEventStore,
@@ -73,6 +75,33 @@ describe("SQLite event store: where and when commits happen", () => {
       await until(() => commits.length === 2, "the lone input's commit");
       expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_INPUT_LINGER_MS - 1);
       expect(commits[1]).toEqual({ durable: new Map([["s", 3]]), writes: 1 });
+    } finally {
+      store.close();
+    }
+  });
+
+  it("a flood's output goes to the writer thread in batches: under LOG_WRITER_MIN_BYTES it waits up to LOG_WRITER_LINGER_MS for more", async () => {
+    const store = new SqliteEventStore(join(tempDir(), "log.db"));
+    const commits = listen(store);
+    try {
+      // (The store's first commit starts its rate window.)
+      store.enqueue("other", event(1));
+      await until(() => commits.length === 1, "a first commit");
+      // Past LOG_STREAMING_BYTES in one tick: streaming, and past LOG_WRITER_MIN_BYTES: goes at once, as one batch.
+      const piece = 64 * 1024;
+      expect(3 * piece).toBeGreaterThan(Math.max(LOG_STREAMING_BYTES, LOG_WRITER_MIN_BYTES));
+      for (let i = 0; i < 3; i++) store.enqueue("f", output(i + 1, i * piece, piece));
+      await until(() => commits.length === 2, "the flood's first batch");
+      expect(commits[1]).toEqual({ durable: new Map([["f", 3]]), writes: 3 });
+
+      // A small piece of the same flood waits for company; the next one, a moment later, joins it.
+      const queued = performance.now();
+      store.enqueue("f", output(4, 3 * piece, 1000));
+      await new Promise((resolve) => setImmediate(resolve));
+      store.enqueue("f", output(5, 3 * piece + 1000, 1000));
+      await until(() => commits.length === 3, "the small pieces' batch");
+      expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_WRITER_LINGER_MS - 0.5);
+      expect(commits[2]).toEqual({ durable: new Map([["f", 5]]), writes: 2 });
     } finally {
       store.close();
     }
