@@ -1,11 +1,30 @@
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readFile, realpath, stat } from "node:fs/promises";
+import { access, lstat, mkdir, open, readlink, realpath } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
 /** Largest file an agent may read through ACP `fs/read_text_file`. */
 export const MAX_FS_READ_BYTES = 16 * 1024 * 1024;
 
-export type FsRefusal = "outside-root" | "not-found" | "not-a-file" | "too-large";
+/** Where Linux shows every open file descriptor as a link to the real path of what it opened. */
+const PROC_FD_DIR = "/proc/self/fd";
+
+/** Bytes asked for by each read after the first (which asks for the size fstat gave, plus one). */
+const READ_CHUNK_BYTES = 64 * 1024;
+
+// O_NONBLOCK: opening a FIFO must not wait for its other end (a read open returns at once, a write
+// open fails with ENXIO); fstat then refuses it. O_NOCTTY: a terminal device never becomes ours.
+const OPEN_FILE = constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+const OPEN_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/**
+ * Why the confined file system refused; the agent gets it as the `reason` of its JSON-RPC error
+ * (documented in docs/agents.md): `outside-root` (a `..` segment, a symlink out, or what was
+ * actually opened is outside), `not-found`, `not-a-file` (a directory, FIFO, socket or device),
+ * `too-large` (over MAX_FS_READ_BYTES), `hard-linked` (a write to a file with more than one
+ * link: its other names may be outside the root).
+ */
+export type FsRefusal = "outside-root" | "not-found" | "not-a-file" | "too-large" | "hard-linked";
 
 /** Why the confined file system refused; the ACP adapter turns it into an error for the agent. */
 export class FsAccessError extends Error {
@@ -17,6 +36,20 @@ export class FsAccessError extends Error {
   }
 }
 
+export interface ConfinedFsOptions {
+  /**
+   * Whether to open relative to, and verify, file descriptors through /proc/self/fd (default:
+   * when it exists). `false` selects the fallback of systems without it; tests use it on Linux.
+   */
+  procFd?: boolean | undefined;
+}
+
+/** A directory opened for confined access: names in it are reached through `at`. */
+interface OpenDir {
+  at(name: string): string;
+  close(): Promise<void>;
+}
+
 function isInside(root: string, p: string): boolean {
   return p === root || p.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
 }
@@ -25,18 +58,57 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
+let procFdPresent: Promise<boolean> | undefined;
+
+function hasProcFd(): Promise<boolean> {
+  // Missing or unreadable means no usable /proc here (macOS, a container without it): the fallback.
+  procFdPresent ??= access(PROC_FD_DIR).then(
+    () => true,
+    () => false,
+  );
+  return procFdPresent;
+}
+
+/** Reads from the handle's position to the end, or gives undefined as soon as more than `limit` bytes came. */
+async function readAtMost(handle: FileHandle, limit: number, expected: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  // One byte more than fstat said, so the end (or growth since) shows at once.
+  let want = Math.min(expected, limit) + 1;
+  for (;;) {
+    const chunk = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(chunk, 0, want, null);
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    chunks.push(chunk.subarray(0, bytesRead));
+    total += bytesRead;
+    if (total > limit) return undefined;
+    want = Math.min(READ_CHUNK_BYTES, limit + 1 - total);
+  }
+}
+
 /**
- * File access for an agent, confined to one directory (the session's cwd): a path with a `..`
- * segment is refused outright, and every path is resolved with realpath so a symlink that
- * points outside the root is refused too. Writes open the final file with O_NOFOLLOW, so a
- * symlink swapped in after the check is not followed.
+ * File access for an agent, confined to one directory (the session's cwd). A path with a `..`
+ * segment is refused outright and every path is resolved with realpath, so a symlink that points
+ * outside the root is refused. That check alone would race: a component swapped for a symlink
+ * between it and the open would move the open outside. So on Linux the check is only a first
+ * answer: the parent directory is opened (O_NOFOLLOW) and its descriptor's real path, read from
+ * /proc/self/fd, must be inside the root; the file is opened relative to that descriptor
+ * (`/proc/self/fd/N/name`, Node's openat) with O_NOFOLLOW, its descriptor's real path checked
+ * again, fstat decides what it is, and all reading and writing goes through the descriptor.
+ * Missing parent directories are made the same way, one component at a time.
+ *
+ * Without /proc/self/fd (macOS, BSDs, a Linux without /proc mounted) Node has no way to open
+ * relative to a descriptor or to ask it for its path (no openat, no F_GETPATH), so the same steps
+ * run by path and the realpath check before the open is all there is: a swap in between wins.
  */
 export class ConfinedFs {
   private readonly root: string;
+  private readonly procFdOption: boolean | undefined;
   private realRoot: Promise<string> | undefined;
 
-  constructor(root: string) {
+  constructor(root: string, options: ConfinedFsOptions = {}) {
     this.root = path.resolve(root);
+    this.procFdOption = options.procFd;
   }
 
   /** Reads a UTF-8 file; `line` (1-based) and `limit` select lines as in ACP. */
@@ -44,13 +116,32 @@ export class ConfinedFs {
     requested: string,
     options: { line?: number | null | undefined; limit?: number | null | undefined } = {},
   ): Promise<string> {
+    const root = await this.rootReal();
     const real = await this.resolveExisting(requested);
-    const info = await stat(real);
-    if (!info.isFile()) throw new FsAccessError("not-a-file", `${requested} is not a regular file`);
-    if (info.size > MAX_FS_READ_BYTES) {
-      throw new FsAccessError("too-large", `${requested} is larger than ${MAX_FS_READ_BYTES} bytes`);
+    if (real === root) throw this.notAFile(requested);
+    const dir = await this.openDir(root, path.dirname(real), requested);
+    let handle: FileHandle;
+    try {
+      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested).catch(
+        (err: unknown) => {
+          throw this.openRefusal(err, requested);
+        },
+      );
+    } finally {
+      await dir.close();
     }
-    const content = await readFile(real, "utf8");
+    let content: string;
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw this.notAFile(requested);
+      const bytes = info.size > MAX_FS_READ_BYTES ? undefined : await readAtMost(handle, MAX_FS_READ_BYTES, info.size);
+      if (bytes === undefined) {
+        throw new FsAccessError("too-large", `${requested} is larger than ${MAX_FS_READ_BYTES} bytes`);
+      }
+      content = bytes.toString("utf8");
+    } finally {
+      await handle.close();
+    }
     const { line, limit } = options;
     if ((line === undefined || line === null) && (limit === undefined || limit === null)) return content;
     const lines = content.split("\n");
@@ -59,51 +150,159 @@ export class ConfinedFs {
     return lines.slice(start, end).join("\n");
   }
 
-  /** Writes (creating or replacing) a UTF-8 file, creating missing parent directories inside the root. */
+  /**
+   * Writes (creating or replacing) a UTF-8 file, creating missing parent directories inside the
+   * root. A file with more than one hard link is refused: another of its names may be outside the
+   * root, and no path check can see it.
+   */
   async writeTextFile(requested: string, content: string): Promise<void> {
     const root = await this.rootReal();
-    const target = this.lexical(requested);
-    // The deepest ancestor that exists decides where the path really is.
-    const missing: string[] = [];
-    let dir = path.dirname(target);
-    let realDir: string;
-    for (;;) {
-      try {
-        realDir = await realpath(dir);
-        break;
-      } catch (err) {
-        if (errno(err) !== "ENOENT" || dir === path.dirname(dir)) throw err;
-        missing.unshift(path.basename(dir));
-        dir = path.dirname(dir);
-      }
-    }
-    if (!isInside(root, realDir)) throw this.outside(requested);
-    const parent = path.join(realDir, ...missing);
-    if (missing.length > 0) await mkdir(parent, { recursive: true });
-    let file = path.join(parent, path.basename(target));
-    const existing = await lstat(file).catch((err: unknown) => {
-      if (errno(err) === "ENOENT") return undefined;
-      throw err;
-    });
-    if (existing?.isSymbolicLink()) {
-      // A link inside the root may point to another file inside it; anything else is an escape.
-      const linked = await realpath(file).catch((err: unknown) => {
-        if (errno(err) === "ENOENT") throw this.outside(requested);
-        throw err;
-      });
-      if (!isInside(root, linked)) throw this.outside(requested);
-      file = linked;
-    }
-    const handle = await open(
-      file,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-      0o644,
-    );
+    const handle = await this.openForWrite(root, this.lexical(requested), requested, false);
     try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw this.notAFile(requested);
+      if (info.nlink > 1) {
+        throw new FsAccessError(
+          "hard-linked",
+          `${requested} has ${info.nlink} hard links; one may be outside the session's working directory, so it is not written`,
+        );
+      }
+      // Opened without O_TRUNC: a file refused above is left as it was.
+      await handle.truncate(0);
       await handle.writeFile(content, "utf8");
     } finally {
       await handle.close();
     }
+  }
+
+  /** Opens `target` for writing, creating it and its missing parents; follows one symlink that stays inside. */
+  private async openForWrite(
+    root: string,
+    target: string,
+    requested: string,
+    followedLink: boolean,
+  ): Promise<FileHandle> {
+    // The deepest ancestor that exists decides where the path really is.
+    const missing: string[] = [];
+    let existing = path.dirname(target);
+    let realDir: string;
+    for (;;) {
+      try {
+        realDir = await realpath(existing);
+        break;
+      } catch (err) {
+        if (errno(err) !== "ENOENT" || existing === path.dirname(existing)) throw err;
+        missing.unshift(path.basename(existing));
+        existing = path.dirname(existing);
+      }
+    }
+    if (!isInside(root, realDir)) throw this.outside(requested);
+    let dir = await this.openDir(root, realDir, requested);
+    let handle: FileHandle | undefined;
+    try {
+      for (const name of missing) {
+        await mkdir(dir.at(name)).catch((err: unknown) => {
+          // Made by someone else meanwhile: opening it below (O_NOFOLLOW) decides whether it will do.
+          if (errno(err) !== "EEXIST") throw err;
+        });
+        const child = await this.openDir(root, dir.at(name), requested);
+        await dir.close();
+        dir = child;
+      }
+      const flags = constants.O_WRONLY | constants.O_CREAT;
+      handle = await this.openFile(root, dir, path.basename(target), flags, requested).catch((err: unknown) => {
+        if (errno(err) === "ELOOP" && !followedLink) return undefined;
+        throw this.openRefusal(err, requested);
+      });
+    } finally {
+      await dir.close();
+    }
+    if (handle !== undefined) return handle;
+    // The file is a symlink: one that points to another file inside the root is written through,
+    // by its real path, where a symlink swapped in now is refused.
+    const linked = await realpath(target).catch((err: unknown) => {
+      if (errno(err) === "ENOENT") throw this.outside(requested);
+      throw err;
+    });
+    if (!isInside(root, linked)) throw this.outside(requested);
+    return this.openForWrite(root, linked, requested, true);
+  }
+
+  /** Opens the directory `dirPath`, whose realpath the caller found inside the root, and checks what was opened. */
+  private async openDir(root: string, dirPath: string, requested: string): Promise<OpenDir> {
+    if (!(await this.procFd())) {
+      return { at: (name) => path.join(dirPath, name), close: () => Promise.resolve() };
+    }
+    let handle: FileHandle;
+    try {
+      handle = await open(dirPath, OPEN_DIR);
+    } catch (err) {
+      // With O_DIRECTORY, Linux reports a symlink as ENOTDIR rather than ELOOP.
+      const link =
+        errno(err) === "ELOOP" ||
+        (errno(err) === "ENOTDIR" &&
+          (await lstat(dirPath).then(
+            (info) => info.isSymbolicLink(),
+            // Gone again: report the error of the open.
+            () => false,
+          )));
+      if (link) throw this.outside(requested);
+      throw err;
+    }
+    await this.verifyOpened(root, handle, requested);
+    const fdPath = path.join(PROC_FD_DIR, String(handle.fd));
+    return { at: (name) => path.join(fdPath, name), close: () => handle.close() };
+  }
+
+  /**
+   * Opens `name` in `dir` without following a symlink there, and checks what was opened. Errors of
+   * the open itself come as they are (see openRefusal); the caller may want to handle ELOOP.
+   */
+  private async openFile(
+    root: string,
+    dir: OpenDir,
+    name: string,
+    flags: number,
+    requested: string,
+  ): Promise<FileHandle> {
+    const handle = await open(dir.at(name), flags | OPEN_FILE, 0o644);
+    await this.verifyOpened(root, handle, requested);
+    return handle;
+  }
+
+  /** What an error of `open` on a file means to the agent. */
+  private openRefusal(err: unknown, requested: string): unknown {
+    switch (errno(err)) {
+      case "ELOOP": // a symlink where the path check saw none
+        return this.outside(requested);
+      case "ENOENT":
+        return new FsAccessError("not-found", `${requested} does not exist`);
+      case "EISDIR": // a directory opened for writing
+      case "ENXIO": // a FIFO without a reader, or a socket
+        return this.notAFile(requested);
+      default:
+        return err;
+    }
+  }
+
+  /** Closes and refuses a descriptor whose real path is outside the root (nothing to check without /proc). */
+  private async verifyOpened(root: string, handle: FileHandle, requested: string): Promise<void> {
+    if (!(await this.procFd())) return;
+    let real: string;
+    try {
+      real = await readlink(path.join(PROC_FD_DIR, String(handle.fd)));
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    if (!isInside(root, real)) {
+      await handle.close();
+      throw this.outside(requested);
+    }
+  }
+
+  private procFd(): Promise<boolean> {
+    return this.procFdOption === undefined ? hasProcFd() : Promise.resolve(this.procFdOption);
   }
 
   private rootReal(): Promise<string> {
@@ -138,5 +337,9 @@ export class ConfinedFs {
 
   private outside(requested: string): FsAccessError {
     return new FsAccessError("outside-root", `${requested} is outside the session's working directory`);
+  }
+
+  private notAFile(requested: string): FsAccessError {
+    return new FsAccessError("not-a-file", `${requested} is not a regular file`);
   }
 }

@@ -1,9 +1,29 @@
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from "node:fs/promises";
+import type * as FsPromises from "node:fs/promises";
+import { link, mkdir, mkdtemp, readFile, realpath, rename, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfinedFs, FsAccessError } from "../../src/agents/confined-fs.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { ConfinedFs, FsAccessError, MAX_FS_READ_BYTES } from "../../src/agents/confined-fs.js";
+import type { ConfinedFsOptions } from "../../src/agents/confined-fs.js";
+
+// The races below are made deterministic by running a swap right after realpath answers for one
+// path, i.e. after ConfinedFs has checked that path and before it opens anything.
+const race = vi.hoisted(() => ({ afterRealpath: new Map<string, () => Promise<void>>() }));
+vi.mock("node:fs/promises", async (importOriginal) => {
+  const actual = await importOriginal<typeof FsPromises>();
+  const realpath = async (p: string): Promise<string> => {
+    const result = await actual.realpath(p);
+    const swap = race.afterRealpath.get(p);
+    if (swap !== undefined) {
+      race.afterRealpath.delete(p);
+      await swap();
+    }
+    return result;
+  };
+  return { ...actual, realpath };
+});
 
 let base: string;
 let root: string;
@@ -35,15 +55,43 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   return (err as FsAccessError).reason;
 }
 
-describe("ConfinedFs", () => {
-  const fs = (): ConfinedFs => new ConfinedFs(root);
+/** Replaces `p` (inside the root) with a symlink to `target`, keeping the original aside. */
+async function swapForSymlink(p: string, target: string): Promise<void> {
+  await rename(p, `${p}.orig`);
+  await symlink(target, p);
+}
+
+/** A fresh directory for one test, inside (`root`) or outside the root. */
+let dirs = 0;
+async function fresh(parent: string): Promise<string> {
+  const dir = path.join(parent, `t${++dirs}`);
+  await mkdir(dir);
+  return dir;
+}
+
+const modes: [string, ConfinedFsOptions][] = [
+  ["on Linux with /proc/self/fd", {}],
+  ["in the fallback without /proc/self/fd", { procFd: false }],
+];
+
+describe.each(modes)("ConfinedFs %s", (_mode, options) => {
+  const fs = (): ConfinedFs => new ConfinedFs(root, options);
 
   it("reads relative paths against the root and paths through an alias of the root", async () => {
     expect(await fs().readTextFile("sub/in.txt")).toBe("inside");
     expect(await fs().readTextFile(path.join(base, "root-alias", "sub", "in.txt"))).toBe("inside");
-    expect(await new ConfinedFs(path.join(base, "root-alias")).readTextFile(path.join(root, "sub", "in.txt"))).toBe(
-      "inside",
-    );
+    expect(
+      await new ConfinedFs(path.join(base, "root-alias"), options).readTextFile(path.join(root, "sub", "in.txt")),
+    ).toBe("inside");
+  });
+
+  it("selects lines and refuses a file larger than MAX_FS_READ_BYTES", async () => {
+    const dir = await fresh(root);
+    await writeFile(path.join(dir, "lines.txt"), "a\nb\nc\nd");
+    expect(await fs().readTextFile(path.join(dir, "lines.txt"), { line: 2, limit: 2 })).toBe("b\nc");
+    await writeFile(path.join(dir, "big.txt"), "");
+    await truncate(path.join(dir, "big.txt"), MAX_FS_READ_BYTES + 1);
+    expect(await refusal(fs().readTextFile(path.join(dir, "big.txt")))).toBe("too-large");
   });
 
   it("refuses a write through a dangling symlink that points outside, creating nothing", async () => {
@@ -52,13 +100,109 @@ describe("ConfinedFs", () => {
   });
 
   it("writes through a symlink that stays inside to its target", async () => {
-    await fs().writeTextFile(path.join(root, "link-in"), "rewritten");
-    expect(await readFile(path.join(root, "sub", "in.txt"), "utf8")).toBe("rewritten");
+    const dir = await fresh(root);
+    await writeFile(path.join(dir, "target.txt"), "before");
+    await symlink(path.join(dir, "target.txt"), path.join(dir, "link"));
+    await fs().writeTextFile(path.join(dir, "link"), "rewritten");
+    expect(await readFile(path.join(dir, "target.txt"), "utf8")).toBe("rewritten");
+  });
+
+  it("creates missing parent directories and replaces a longer file entirely", async () => {
+    const dir = await fresh(root);
+    await fs().writeTextFile(path.join(dir, "a", "b", "new.txt"), "a long first version");
+    await fs().writeTextFile(path.join(dir, "a", "b", "new.txt"), "short");
+    expect(await readFile(path.join(dir, "a", "b", "new.txt"), "utf8")).toBe("short");
   });
 
   it("refuses .. even when it would land inside, and reports missing files and directories", async () => {
     expect(await refusal(fs().readTextFile("sub/../sub/in.txt"))).toBe("outside-root");
     expect(await refusal(fs().readTextFile("missing.txt"))).toBe("not-found");
     expect(await refusal(fs().readTextFile("sub"))).toBe("not-a-file");
+    expect(await refusal(fs().writeTextFile("sub", "x"))).toBe("not-a-file");
+  });
+
+  it("refuses to write a file hard-linked from outside the root, leaving it as it was", async () => {
+    const secret = path.join(await fresh(outside), "secret.txt");
+    await writeFile(secret, "outside content");
+    const inside = path.join(await fresh(root), "linked.txt");
+    await link(secret, inside);
+    const err: unknown = await fs()
+      .writeTextFile(inside, "overwritten")
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBeInstanceOf(FsAccessError);
+    expect((err as FsAccessError).reason).toBe("hard-linked");
+    expect((err as FsAccessError).message).toMatch(/2 hard links/);
+    expect(await readFile(secret, "utf8")).toBe("outside content");
+  });
+
+  it("refuses to read or write a FIFO at once instead of waiting for its other end", { timeout: 5000 }, async () => {
+    const fifo = path.join(await fresh(root), "pipe");
+    execFileSync("mkfifo", [fifo]);
+    expect(await refusal(fs().readTextFile(fifo))).toBe("not-a-file");
+    expect(await refusal(fs().writeTextFile(fifo, "x"))).toBe("not-a-file");
+  });
+});
+
+// What the fallback cannot do: it trusts the realpath check up to the open, so these need /proc/self/fd.
+describe.runIf(existsSync("/proc/self/fd"))("ConfinedFs against a symlink swapped in after the check", () => {
+  /** A ConfinedFs whose root's real path is already known, so the next realpath call is the check. */
+  async function warmFs(): Promise<ConfinedFs> {
+    const fs = new ConfinedFs(root);
+    await fs.readTextFile("sub/in.txt");
+    return fs;
+  }
+
+  it("does not read outside when a directory on the path becomes a symlink (caught on the opened fd)", async () => {
+    const dir = await fresh(root);
+    await mkdir(path.join(dir, "a", "deep"), { recursive: true });
+    await writeFile(path.join(dir, "a", "deep", "f.txt"), "inside");
+    const away = await fresh(outside);
+    await mkdir(path.join(away, "deep"));
+    await writeFile(path.join(away, "deep", "f.txt"), "secret");
+    const fs = await warmFs();
+    // `a` is not the last directory, so O_NOFOLLOW does not apply to it: only the real path of
+    // the opened descriptor shows that the open went outside.
+    race.afterRealpath.set(path.join(dir, "a", "deep", "f.txt"), () => swapForSymlink(path.join(dir, "a"), away));
+    expect(await refusal(fs.readTextFile(path.join(dir, "a", "deep", "f.txt")))).toBe("outside-root");
+  });
+
+  it("does not read outside when the file itself or its directory becomes a symlink", async () => {
+    const dir = await fresh(root);
+    await mkdir(path.join(dir, "d"));
+    await writeFile(path.join(dir, "d", "f.txt"), "inside");
+    const away = await fresh(outside);
+    await writeFile(path.join(away, "f.txt"), "secret");
+    const fs = await warmFs();
+    const file = path.join(dir, "d", "f.txt");
+    race.afterRealpath.set(file, () => swapForSymlink(file, path.join(away, "f.txt")));
+    expect(await refusal(fs.readTextFile(file))).toBe("outside-root");
+    await rm(file);
+    await rename(`${file}.orig`, file);
+    race.afterRealpath.set(file, () => swapForSymlink(path.join(dir, "d"), away));
+    expect(await refusal(fs.readTextFile(file))).toBe("outside-root");
+  });
+
+  it("does not write outside when the parent directory becomes a symlink", async () => {
+    const dir = await fresh(root);
+    await mkdir(path.join(dir, "d"));
+    const away = await fresh(outside);
+    await writeFile(path.join(away, "f.txt"), "outside content");
+    const fs = await warmFs();
+    race.afterRealpath.set(path.join(dir, "d"), () => swapForSymlink(path.join(dir, "d"), away));
+    expect(await refusal(fs.writeTextFile(path.join(dir, "d", "f.txt"), "overwritten"))).toBe("outside-root");
+    expect(await readFile(path.join(away, "f.txt"), "utf8")).toBe("outside content");
+  });
+
+  it("does not create directories outside when a missing parent appears as a symlink", async () => {
+    const dir = await fresh(root);
+    const away = await fresh(outside);
+    const fs = await warmFs();
+    // The check finds `dir` as the deepest existing ancestor of dir/made/sub/f.txt; then `made` appears.
+    race.afterRealpath.set(dir, () => symlink(away, path.join(dir, "made")));
+    expect(await refusal(fs.writeTextFile(path.join(dir, "made", "sub", "f.txt"), "x"))).toBe("outside-root");
+    expect(existsSync(path.join(away, "sub"))).toBe(false);
   });
 });
