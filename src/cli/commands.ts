@@ -2,7 +2,8 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { ConnectionError, SwitchboardError, connect } from "../client/node.js";
 import type { SessionEvent, SessionInfo } from "../client/node.js";
-import { SIGNALS } from "../protocol/index.js";
+import { SESSION_STATES, SIGNALS } from "../protocol/index.js";
+import type { SessionState } from "../protocol/index.js";
 import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
@@ -30,9 +31,9 @@ lease when nobody holds it (when someone does, attach says so and watches read-o
 takes control over, and the one who had it goes on watching). The local size is sent on start and on every resize. ${DETACH_KEY_NAME} detaches; the session keeps running.
 When the session ends, attach exits with its exit code (128+N when killed by signal N).`;
 
-export const LS_USAGE = `Usage: switchboard ls [--json]
+export const LS_USAGE = `Usage: switchboard ls [--state STATE[,STATE]] [--json]
 
-Lists the sessions this token may see.`;
+Lists the sessions this token may see, oldest first; --state only those running, exited or lost.`;
 
 export const LOGS_USAGE = `Usage: switchboard logs ID [-f] [--since BYTE] [--json]
 
@@ -141,8 +142,11 @@ const attachCommand: Command = (argv) =>
   );
 
 const ls: Command = (argv) =>
-  runCommand(argv, { usage: LS_USAGE, options: {} }, async (ctx) => {
-    const sessions = await ctx.http.listSessions();
+  runCommand(argv, { usage: LS_USAGE, options: { state: { type: "string" } } }, async (ctx, parsed) => {
+    const state = stateOption(parsed.values.state);
+    // Every page: the gateway answers at most 1000 sessions at a time.
+    const sessions = await ctx.http.listSessions(state ? { state } : {});
+    // A gateway older than paging answers in its own order.
     sessions.sort((a, b) => a.createdAt - b.createdAt);
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
@@ -150,6 +154,17 @@ const ls: Command = (argv) =>
     else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });
+
+function stateOption(value: string | boolean | undefined): SessionState[] | undefined {
+  if (typeof value !== "string") return undefined;
+  const states = value.split(",");
+  for (const s of states) {
+    if (!(SESSION_STATES as readonly string[]).includes(s)) {
+      throw new UsageError(`--state takes ${SESSION_STATES.join(", ")} (comma-separated), not ${JSON.stringify(s)}`);
+    }
+  }
+  return states as SessionState[];
+}
 
 const logs: Command = (argv) =>
   runCommand(

@@ -11,7 +11,7 @@ Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T]
   switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] -- CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE]     (Ctrl-] detaches)
-  switchboard ls
+  switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]
   switchboard send ID [-n] [--eof] [--] TEXT...
   switchboard signal ID SIGNAL

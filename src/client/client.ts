@@ -19,6 +19,9 @@ import type {
   EventsQuery,
   HttpClient,
   OutputChunk,
+  SessionsPage,
+  SessionsPageQuery,
+  SessionsQuery,
 } from "./http.js";
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
@@ -272,8 +275,14 @@ export class SwitchboardClient {
     return this.http.createSession(body, options);
   }
 
-  listSessions(options?: AbortOptions): Promise<SessionInfo[]> {
+  /** Every session the token may see; see {@link HttpClient.listSessions}. */
+  listSessions(options?: SessionsQuery & AbortOptions): Promise<SessionInfo[]> {
     return this.http.listSessions(options);
+  }
+
+  /** One page of sessions; see {@link HttpClient.sessionsPage}. */
+  sessionsPage(query?: SessionsPageQuery & AbortOptions): Promise<SessionsPage> {
+    return this.http.sessionsPage(query);
   }
 
   getSession(id: string, options?: AbortOptions): Promise<SessionInfo> {

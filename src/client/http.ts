@@ -7,8 +7,10 @@ import type {
   ExternalEvent,
   SessionEvent,
   SessionInfo,
+  SessionState,
   SignalName,
 } from "../protocol/index.js";
+import { LIMITS } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
@@ -63,6 +65,25 @@ export interface EventsPage {
   next: number;
 }
 
+export interface SessionsQuery {
+  /** Only sessions in these states (e.g. `["running"]`). Default: all. */
+  state?: SessionState | readonly SessionState[];
+}
+
+export interface SessionsPageQuery extends SessionsQuery {
+  /** Page size, 1 to `LIMITS.SESSIONS_PAGE_MAX` (1000, also the default). */
+  limit?: number;
+  /** The `next` of the previous page; absent for the first page. */
+  after?: string;
+}
+
+export interface SessionsPage {
+  /** In creation order (`createdAt`, then `id`). */
+  sessions: SessionInfo[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  next?: string;
+}
+
 export interface OutputChunk {
   /** Raw output bytes from `since`. */
   bytes: Uint8Array;
@@ -103,9 +124,53 @@ export class HttpClient {
     return this.json("POST", "/v1/sessions", options.signal, body);
   }
 
-  async listSessions(options: AbortOptions = {}): Promise<SessionInfo[]> {
-    const { sessions } = await this.json<{ sessions: SessionInfo[] }>("GET", "/v1/sessions", options.signal);
-    return sessions;
+  /**
+   * Every session the token may see (in `state`, when given), in creation order: all pages of
+   * `GET /v1/sessions`, followed with `next`. A session created while the pages are read is
+   * included; one removed meanwhile may be.
+   *
+   * @example
+   * const running = await http.listSessions({ state: "running" });
+   */
+  async listSessions(options: SessionsQuery & AbortOptions = {}): Promise<SessionInfo[]> {
+    const all: SessionInfo[] = [];
+    for await (const session of this.allSessions(options)) all.push(session);
+    return all;
+  }
+
+  /** {@link listSessions} one session at a time, a page (1000) read at a time. */
+  async *allSessions(options: SessionsQuery & AbortOptions = {}): AsyncGenerator<SessionInfo, void, undefined> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.sessionsPage({
+        ...options,
+        limit: LIMITS.SESSIONS_PAGE_MAX,
+        ...(after !== undefined ? { after } : {}),
+      });
+      yield* page.sessions;
+      if (page.next === undefined) return;
+      // A gateway that answers the same cursor again would keep this loop going forever.
+      if (page.next === after) {
+        throw new ConnectionError("BAD_RESPONSE", "GET /v1/sessions: the gateway answered the same next twice");
+      }
+      after = page.next;
+    }
+  }
+
+  /**
+   * One page of `GET /v1/sessions`: at most `limit` sessions after the cursor `after`, and
+   * `next` when there are more. (A gateway older than paging answers every session, without
+   * `next`.)
+   */
+  sessionsPage(query: SessionsPageQuery & AbortOptions = {}): Promise<SessionsPage> {
+    const params = new URLSearchParams();
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.after !== undefined) params.set("after", query.after);
+    if (query.state !== undefined) {
+      params.set("state", (typeof query.state === "string" ? [query.state] : query.state).join(","));
+    }
+    const qs = params.toString();
+    return this.json("GET", `/v1/sessions${qs ? `?${qs}` : ""}`, query.signal);
   }
 
   /** The agents `{kind: "agent", agent: id}` accepts: built in, configured, or registered by plugins. */

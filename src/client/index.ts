@@ -24,6 +24,9 @@ export type {
   EventsQuery,
   HttpClientOptions,
   OutputChunk,
+  SessionsPage,
+  SessionsPageQuery,
+  SessionsQuery,
 } from "./http.js";
 export { OutputView, OUTPUT_VIEW_MAX_BYTES, outputBytes, utf8Length } from "./output-view.js";
 export type { OutputViewChunk, OutputViewOptions } from "./output-view.js";
@@ -47,4 +50,4 @@ export type { ClientError, ConnectionErrorCode } from "./errors.js";
 export { BEARER_SUBPROTOCOL_PREFIX, SWITCHBOARD_SUBPROTOCOL } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
-export type { ErrorCode, EventOf, EventType, SessionEvent, SessionInfo } from "../protocol/index.js";
+export type { ErrorCode, EventOf, EventType, SessionEvent, SessionInfo, SessionState } from "../protocol/index.js";

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { LIMITS, SIGNALS } from "../protocol/index.js";
+import { LIMITS, SIGNALS, SessionName } from "../protocol/index.js";
 import { describeState, sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
 import { ToolError, defineTool } from "./tool.js";
@@ -59,7 +59,7 @@ const startSession = defineTool({
       ),
     cwd: Cwd,
     pty: z.boolean().optional().describe("Run in a pseudo-terminal (default false: pipes)."),
-    name: z.string().min(1).max(LIMITS.NAME_CHARS).optional().describe("A name to recognise the session by."),
+    name: SessionName.optional().describe("A name to recognise the session by."),
     env: z.record(z.string(), z.string()).optional().describe('Environment variables to set, e.g. {"PORT": "3000"}.'),
     cols: z.number().int().min(1).max(LIMITS.MAX_COLS).optional().describe("PTY width (default 80)."),
     rows: z.number().int().min(1).max(LIMITS.MAX_ROWS).optional().describe("PTY height (default 24)."),

@@ -1,3 +1,4 @@
+export * from "./display-text.js";
 export * from "./errors.js";
 export * from "./events.js";
 export * from "./frames.js";

@@ -36,4 +36,11 @@ export const LIMITS = {
    * one request assembled up to a session's whole retained log (256 MiB) as one string.
    */
   EVENTS_PAGE_BYTES: 8 * 1024 * 1024,
+  /**
+   * Most sessions one page of `GET /v1/sessions` returns, and the page a request without
+   * `limit` gets (with `next` when there are more). Ended sessions stay until removed, so
+   * without a bound one answer grew with every session ever made; 1000 sessions are about
+   * 400 KB of JSON and 10 ms of the gateway's event loop (docs/operations.md, "Scale").
+   */
+  SESSIONS_PAGE_MAX: 1000,
 } as const;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { displayTextProblem } from "./display-text.js";
 import { LIMITS } from "./limits.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
@@ -31,13 +32,24 @@ export const Env = z
 
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
 export const Rows = z.number().int().min(1).max(LIMITS.MAX_ROWS);
-/** Shown in lists and terminals: no control characters (a name could otherwise retitle or clear a screen). */
-const Name = z
-  .string()
-  .min(1)
-  .max(LIMITS.NAME_CHARS)
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-  .refine((n) => !/[\u0000-\u001f\u007f-\u009f]/.test(n), "must not contain control characters");
+/**
+ * A name people choose and others read in lists and terminals: 1 to `max` characters, none that
+ * would make it display as something else — control characters (a name could retitle or clear
+ * a screen), bidirectional controls (Trojan Source: `"invoice\u202Efdp.exe"` shows as
+ * `invoiceexe.pdf`) or invisible ones (see {@link displayTextProblem}).
+ */
+export function displayName(max: number) {
+  return z
+    .string()
+    .min(1)
+    .max(max)
+    .superRefine((name, ctx) => {
+      const problem = displayTextProblem(name);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+    });
+}
+/** A session's `name`. */
+export const SessionName = displayName(LIMITS.NAME_CHARS);
 /** Absolute: a relative one would be taken from wherever the gateway happens to run. */
 const Cwd = noNul(z.string().min(1).max(4096)).refine((p) => p.startsWith("/"), "must be an absolute path");
 
@@ -52,7 +64,7 @@ export const CreateTerminalSession = z.strictObject({
   pty: z.boolean().optional(),
   cols: Cols.optional(),
   rows: Rows.optional(),
-  name: Name.optional(),
+  name: SessionName.optional(),
 });
 
 export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
@@ -72,12 +84,12 @@ export const CreateAgentSession = z.strictObject({
   kind: z.literal("agent"),
   agent: z.union([z.string().min(1).max(200), InlineAgent]),
   cwd: Cwd.optional(),
-  name: Name.optional(),
+  name: SessionName.optional(),
 });
 
 export const CreateStreamSession = z.strictObject({
   kind: z.literal("stream"),
-  name: Name.optional(),
+  name: SessionName.optional(),
 });
 
 /** `POST /v1/sessions`. `kind` defaults to `"terminal"`. */

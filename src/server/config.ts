@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
-import { InlineAgent, SwitchboardError } from "../protocol/index.js";
+import { InlineAgent, SwitchboardError, displayName } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
 
@@ -10,7 +10,8 @@ export type Role = (typeof ROLES)[number];
 
 const TokenEntry = z
   .strictObject({
-    name: z.string().min(1).max(100),
+    /** Shown as a session's `owner` and `controller`: the rules of a session name. */
+    name: displayName(100),
     token: z.string().min(16, "tokens need at least 16 characters").max(512).optional(),
     tokenSha256: z
       .string()

@@ -11,7 +11,7 @@ import type {
 } from "../agents/index.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
-import { LIMITS } from "../protocol/index.js";
+import { LIMITS, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -140,14 +140,15 @@ const CHILD_SUFFIX = " (agent)";
 
 /**
  * The name of an agent's child terminal: its command, which the agent chose, made a valid
- * session name — control characters (an escape sequence would retitle or clear a terminal that
- * lists it) become `?`, and it is cut to fit `LIMITS.NAME_CHARS`.
+ * session name — characters a name may not have (control characters: an escape sequence would
+ * retitle or clear a terminal that lists it; bidirectional and invisible ones) become `?`, and
+ * it is cut to fit `LIMITS.NAME_CHARS`.
  */
 export function childName(command: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
-  const shown = command.replace(/[\u0000-\u001f\u007f-\u009f]/g, "?");
   const room = LIMITS.NAME_CHARS - CHILD_SUFFIX.length;
-  return `${shown.length > room ? `${shown.slice(0, room - 1)}…` : shown}${CHILD_SUFFIX}`;
+  const cut = command.length > room ? `${command.slice(0, room - 1)}…` : command;
+  // Replaced after the cut, which can split a surrogate pair or a flag's tags; "?" is never longer.
+  return `${replaceHiddenChars(cut)}${CHILD_SUFFIX}`;
 }
 
 /** The newest `limit` bytes of a terminal's output, starting on a character boundary. */

@@ -43,6 +43,7 @@ export class SessionManager {
   private readonly options: SessionManagerOptions;
   private readonly ctx: SessionContext;
   private closing = false;
+  private lastCreatedAt = 0;
 
   constructor(options: SessionManagerOptions) {
     this.options = options;
@@ -66,6 +67,7 @@ export class SessionManager {
       } as SessionRecord;
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
+      this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
       if (record.state === "running" && record.kind !== "stream") {
         session.markLost("the gateway stopped while this session was running");
       }
@@ -108,7 +110,7 @@ export class SessionManager {
       pid: null,
       exitCode: null,
       signal: null,
-      createdAt: this.options.clock.now(),
+      createdAt: this.nextCreatedAt(),
       endedAt: null,
       parent: init.parent ?? null,
       agent: init.agent ?? null,
@@ -126,6 +128,18 @@ export class SessionManager {
     session.persist();
     this.emitChange(session);
     return session;
+  }
+
+  /**
+   * Now, or 1 ms after the newest `createdAt` so far when that is not earlier (two sessions in
+   * one millisecond, a clock that stepped back). `GET /v1/sessions` lists in `createdAt` order
+   * and a page's cursor is a position in it: a session created while a client walks the pages
+   * must sort after every session that existed, not before the cursor (ids, the tie-break, are
+   * random).
+   */
+  private nextCreatedAt(): number {
+    this.lastCreatedAt = Math.max(this.options.clock.now(), this.lastCreatedAt + 1);
+    return this.lastCreatedAt;
   }
 
   createStream(owner: string, name: string | undefined): StreamSession {

@@ -53,14 +53,29 @@ describe("switchboard client commands", () => {
       expect(created).toMatchObject({ kind: "terminal", state: "running", cwd: process.cwd() });
       await Promise.all([ended(id), ended(created.id)]);
 
-      const [ls, lsJson, logs, logsSince, logsJson] = await Promise.all([
+      const [ls, lsJson, logs, logsSince, logsJson, lsRunning, lsEnded, lsBogus] = await Promise.all([
         cli(["ls"], env),
         cli(["ls", "--json"], env),
         cli(["logs", id], env),
         cli(["logs", id, "--since", "3"], env),
         cli(["logs", id, "--json"], env),
+        cli(["ls", "--json", "--state", "running"], env),
+        cli(["ls", "--json", "--state", "exited,lost"], env),
+        cli(["ls", "--state", "done"], env),
       ]);
       expect(ls.code).toBe(0);
+      const states = (r: { stdout: string }) => (JSON.parse(r.stdout) as SessionInfo[]).map((s) => [s.id, s.state]);
+      expect(states(lsRunning).every(([sid, state]) => state === "running" && sid !== id)).toBe(true);
+      expect(states(lsEnded)).toEqual(
+        expect.arrayContaining([
+          [id, "exited"],
+          [created.id, "exited"],
+        ]),
+      );
+      expect(lsBogus).toMatchObject({
+        code: EXIT.USAGE,
+        stderr: expect.stringContaining("--state takes running, exited, lost"),
+      });
       const header = ls.stdout.split("\n")[0]!;
       expect(header).toMatch(/^ID\s+NAME\s+KIND\s+STATE\s+PID\s+EXIT\s+AGE\s+COMMAND$/);
       const row = ls.stdout.split("\n").find((l) => l.startsWith(id))!;

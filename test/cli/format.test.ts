@@ -41,6 +41,14 @@ describe("printable", () => {
       "a\\e]0;t\\x07\\e[2J\\n\\r\\t\\x00\\x7f\\x9b é ✓",
     );
   });
+
+  // Trojan Source (CVE-2021-42574): "invoice\u202Efdp.exe" shows as "invoiceexe.pdf".
+  it("escapes bidirectional controls and invisible characters, and leaves scripts and emoji alone", () => {
+    expect(printable("invoice\u202Efdp.exe \u2066x\u2069 a\u200Bb \u{E0041}")).toBe(
+      "invoice\\u{202e}fdp.exe \\u{2066}x\\u{2069} a\\u{200b}b \\u{e0041}",
+    );
+    expect(printable("שלום café 日本 👩\u200D💻 می\u200Cخواهم")).toBe("שלום café 日本 👩\u200D💻 می\u200Cخواهم");
+  });
 });
 
 describe("formatSessionTable", () => {

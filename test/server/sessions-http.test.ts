@@ -469,11 +469,15 @@ describe("reading", () => {
       const r = await http.get(`/v1/sessions/${s.id}/events?limit=${limit}`);
       expect(r.json.error).toMatchObject({ code: "BAD_REQUEST", message: "limit must be an integer from 1 to 10000" });
     }
-    for (const name of ["evil\u001b]0;pwned\u0007", "two\nlines", "c1\u009b"]) {
+    for (const [name, what] of [
+      ["evil\u001b]0;pwned\u0007", "U+001B ESCAPE, a control character, at character 5"],
+      ["two\nlines", "U+000A LINE FEED, a control character, at character 4"],
+      ["c1\u009b", "U+009B, a control character, at character 3"],
+    ] as const) {
       const r = await http.post("/v1/sessions", { kind: "stream", name });
       expect(r.json.error, JSON.stringify(name)).toMatchObject({
         code: "VALIDATION_FAILED",
-        message: "name: must not contain control characters",
+        message: `name: contains ${what}: terminals act on control characters (a new line, a new title, a cleared screen); remove it`,
       });
     }
     expect((await http.get("/v1/sessions")).json.sessions).toHaveLength(1);

@@ -1,4 +1,14 @@
 import type { SessionInfo } from "../../src/protocol/index.js";
+import { replaceHiddenChars } from "../../src/protocol/display-text.js";
+
+/**
+ * Names and commands as shown: a bidirectional control or an invisible character (which the
+ * gateway refuses in names, but an older log or an agent's command may hold) becomes U+FFFD,
+ * so the text cannot display in another order or hide part of itself.
+ */
+export function shown(text: string): string {
+  return replaceHiddenChars(text, () => "\uFFFD");
+}
 
 /**
  * What the list and the headers say a session is doing. `waiting` is an agent blocked on a
@@ -57,9 +67,9 @@ export function stateRank(state: DisplayState): number {
 }
 
 export function sessionTitle(s: Pick<SessionInfo, "name" | "command" | "agent" | "kind" | "id">): string {
-  if (s.name) return s.name;
+  if (s.name) return shown(s.name);
   if (s.kind === "agent" && s.agent) return `${s.agent} agent`;
-  if (s.command && s.command.length > 0) return s.command.join(" ");
+  if (s.command && s.command.length > 0) return shown(s.command.join(" "));
   return `${s.kind} ${shortId(s.id)}`;
 }
 
@@ -69,7 +79,7 @@ export function sessionSubtitle(s: SessionInfo): string {
     parts.push(s.agent ?? "agent");
     if (s.run && s.run.queued > 0) parts.push(`${s.run.queued} queued`);
   } else if (s.kind === "terminal") {
-    if (s.name && s.command) parts.push(s.command.join(" "));
+    if (s.name && s.command) parts.push(shown(s.command.join(" ")));
     parts.push(s.pty ? `pty ${s.cols ?? "?"}×${s.rows ?? "?"}` : "pipes");
   } else {
     parts.push("stream");

@@ -29,6 +29,7 @@ import {
   validate,
 } from "../http.js";
 import type { Router } from "../router.js";
+import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer } from "../steering.js";
 
 /** The session routes of DESIGN §4: create, list, read (events, output), steer, append, delete. */
@@ -41,9 +42,21 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     sendJson(ctx.res, 201, session.info());
   });
 
+  // Once per gateway: an answer without `limit` that had to stop at a page.
+  let warnedUnpaged = false;
   router.add("GET", "/v1/sessions", (ctx) => {
+    const query = validate(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
-    sendJson(ctx.res, 200, { sessions: visible.map((s) => s.info()) });
+    const page = pageOf(visible, query);
+    if (query.limit === undefined && query.after === undefined && page.next !== undefined && !warnedUnpaged) {
+      warnedUnpaged = true;
+      core.logger.warn(
+        { listed: page.sessions.length, visible: page.matched },
+        "GET /v1/sessions without limit listed one page; a client that does not follow next misses the newest sessions (set retention.endedSessions, or update the client)",
+      );
+    }
+    const sessions = page.sessions.map((s) => s.info());
+    sendJson(ctx.res, 200, page.next !== undefined ? { sessions, next: page.next } : { sessions });
   });
 
   router.add("GET", "/v1/sessions/:id", (ctx) => {
