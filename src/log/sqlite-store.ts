@@ -83,6 +83,11 @@ interface SessionFiles {
  * exactly what is published.
  */
 export interface SqliteEventStoreOptions extends GroupCommitOptions {
+  /**
+   * Told when the log opens and finds that an OS crash cost a session's last output file bytes
+   * its rows point at: those rows and the session's later ones are removed (the message says which).
+   */
+  onOutputLost?: (message: string) => void;
   /** A session's output moves on to a new output file once its current one holds this much. Default {@link OUTPUT_FILE_BYTES}. */
   outputFileBytes?: number;
 }
@@ -181,7 +186,7 @@ export class SqliteEventStore implements EventStore {
     };
     this.outputDir = outputDirOf(file);
     this.outputFileBytes = options.outputFileBytes ?? OUTPUT_FILE_BYTES;
-    this.openOutputFiles(options.onWarning);
+    this.openOutputFiles(options.onOutputLost);
     this.writes = new GroupCommit(file, this.db.pragma("page_size", { simple: true }) as number, options);
   }
 
@@ -413,7 +418,7 @@ export class SqliteEventStore implements EventStore {
    * output-files.mjs): those rows and every later one of the session are removed, as SQLite itself
    * loses its last commits then.
    */
-  private openOutputFiles(onWarning: ((message: string) => void) | undefined): void {
+  private openOutputFiles(onLost: ((message: string) => void) | undefined): void {
     let names: string[];
     try {
       names = readdirSync(this.outputDir);
@@ -448,7 +453,7 @@ export class SqliteEventStore implements EventStore {
         return starts.filter((start) => start < end);
       };
       let starts = unused(listFiles(dir));
-      if (starts.length > 0 && this.checkLastFile(sessionId, dir, starts[starts.length - 1]!, onWarning))
+      if (starts.length > 0 && this.checkLastFile(sessionId, dir, starts[starts.length - 1]!, onLost))
         starts = unused(starts);
       if (starts.length === 0) continue;
       const current = starts[starts.length - 1]!;
@@ -471,7 +476,7 @@ export class SqliteEventStore implements EventStore {
     sessionId: string,
     dir: string,
     last: number,
-    onWarning: ((message: string) => void) | undefined,
+    onLost: ((message: string) => void) | undefined,
   ): boolean {
     const path = join(dir, fileName(last));
     const fd = openSync(path, "r");
@@ -502,7 +507,7 @@ export class SqliteEventStore implements EventStore {
         this.db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
       })
       .immediate();
-    onWarning?.(
+    onLost?.(
       `session ${sessionId}: its output from byte ${lost.offset} on is not in ${path} (${size} bytes), lost in a system crash; its events from seq ${lost.seq} on are removed`,
     );
     return true;

@@ -376,6 +376,8 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
       );
     },
     onWarning: (message: string) => logger.warn({ dataDir, reason: message }, "event log housekeeping failed"),
+    onOutputLost: (message: string) =>
+      logger.warn({ dataDir, reason: message }, "event log lost its last writes in a system crash"),
   };
 }
 

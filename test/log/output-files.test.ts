@@ -211,7 +211,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
     truncateSync(lastFile, 3.5 * 64 * KiB);
 
     const warnings: string[] = [];
-    store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES, onWarning: (w) => warnings.push(w) });
+    store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES, onOutputLost: (w) => warnings.push(w) });
     try {
       const lostSeq = p.outputs[16 + 3]!.seq;
       expect(warnings).toEqual([expect.stringMatching(new RegExp(`from seq ${lostSeq} on are removed`))]);
@@ -245,7 +245,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
     writeFileSync(join(sessionDir(file, "s"), fileName(5 * MiB)), "junk");
 
     const warnings: string[] = [];
-    store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES, onWarning: (w) => warnings.push(w) });
+    store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES, onOutputLost: (w) => warnings.push(w) });
     try {
       expect(warnings).toHaveLength(1);
       expect(listFiles(sessionDir(file, "s"))).toEqual([0]);
