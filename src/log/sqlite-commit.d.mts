@@ -15,6 +15,8 @@ export type CommitOp =
       outEnd: number | null;
       json: string;
       data: Uint8Array | null;
+      /** On the way to the writer thread: `data` is this range of the batch's buffer (and null here). */
+      packed?: [at: number, length: number];
       /**
        * Output whose bytes go to the session's output file starting at this offset (`data` holds
        * them on the way), not into SQLite; null: into SQLite.

@@ -202,7 +202,7 @@ export class SqliteEventStore implements EventStore {
       outStart: entry.outStart ?? null,
       outEnd: entry.outEnd ?? null,
       json: output ? entry.meta() : entry.json,
-      data: output ? exact(entry.bytes) : null,
+      data: output ? entry.bytes : null,
       file: file?.start ?? null,
       syncFile: file?.sync ?? null,
     });
@@ -522,21 +522,6 @@ export class SqliteEventStore implements EventStore {
     this.writes.close();
     this.db.close();
   }
-}
-
-/**
- * The bytes with a backing buffer of their own size: posting a view to the writer clones its
- * whole ArrayBuffer (a small Buffer may sit in Node's 8 KiB pool).
- *
- * Output is copied to the writer thread, not shared: SharedArrayBuffers were tried (no copy per
- * event) and let a flood pile up memory — V8 does not count shared memory towards starting a
- * GC, so buffers the ring and the writer had let go of stayed allocated (measured: 300 MiB
- * through a pipe session, `arrayBuffers` grew by 297 MiB; with copies it stays under 80 MiB).
- */
-function exact(bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-    ? bytes
-    : Uint8Array.prototype.slice.call(bytes);
 }
 
 function toEntry(row: Row, files: OutputFileReader): LogEntry {

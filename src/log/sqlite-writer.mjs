@@ -11,14 +11,14 @@
 // Plain JavaScript on purpose: a worker is started from a file, and the same file must work
 // from the TypeScript sources under test and from dist/ after the build (which copies it).
 //
-// Messages in:  {batch, ops, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data, mark, file, syncFile}
+// Messages in:  {batch, ops, buffer?, signal?}  ops = [{kind: "entry", sessionId, seq, type, outStart, outEnd, json, data, packed?, mark, file, syncFile}
 //                                            | {kind: "trim", sessionId, first, unlink}
 //                                            | {kind: "session", id, sessionKind, state, createdAt, meta}
 //                                            | {kind: "delete", sessionId}]
 //               {checkpoint: true}
 //               {close: true, signal}  (signal: set once the connection is closed)
 // workerData: {file, outputDir, retryMs}
-// Messages out: {batch, ms} after a commit; {batch, error, code, attempt} when a commit failed;
+// Messages out: {batch, ms, buffer?} after a commit (the batch's buffer handed back); {batch, error, code, attempt} when a commit failed;
 //               {checkpointed: {log, done, ms} | {error}} (WAL frames, of which copied into the database).
 // `signal` is an Int32Array over a SharedArrayBuffer: set to 1 and notified after the batch,
 // for a main thread that waits synchronously (flush()); set to 2 when the batch could not be
@@ -59,6 +59,8 @@ parentPort.on("message", (message) => {
     checkpoint();
     return;
   }
+  // An entry's bytes are a range of the batch's buffer (see LOG_BATCH_BUFFER_BYTES in group-commit.ts).
+  for (const op of message.ops) if (op.packed) op.data = new Uint8Array(message.buffer, op.packed[0], op.packed[1]);
   pending.push(message);
   // While a batch is being retried, new batches wait for its timer; a synchronous flush tries at once.
   if (retryTimer === undefined || message.signal) drain();
@@ -94,7 +96,9 @@ function drain() {
     pending.shift();
     if (result.purged) vacuum();
     for (const warning of result.warnings) parentPort.postMessage({ warning });
-    parentPort.postMessage({ batch: message.batch, ms: performance.now() - started });
+    // The buffer goes back to be filled again (its views here are done with).
+    const buffer = message.buffer;
+    parentPort.postMessage({ batch: message.batch, ms: performance.now() - started, buffer }, buffer ? [buffer] : []);
     wake(message.signal, 1);
   }
 }
