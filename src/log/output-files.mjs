@@ -1,11 +1,14 @@
 // Where the log keeps big output: append-only files beside the SQLite file, one directory per
-// session, a new file after about OUTPUT_FILE_BYTES of the session's output. SQLite in WAL mode writes
-// every byte twice (into the WAL, then into the database at a checkpoint) and spends 5-7 ms of
-// CPU per MB doing it; a file takes the bytes once, for a fraction of that. The row of such an
-// entry stays in SQLite (seq, offsets, stream, time) with an empty `data`: the bytes of output
-// range [out_start, out_end) are in the session's file with the greatest start offset (its name)
-// at or before out_start, at position out_start - that start. Small output (a keystroke's echo) stays in SQLite: its
-// commit is made on the event loop and a file would add system calls to it.
+// session, a new file after about OUTPUT_FILE_BYTES of the session's output. SQLite in WAL mode
+// writes every byte twice (into the WAL, then into the database at a checkpoint) and rewrites a
+// 64 KiB page per commit: measured on a 50 MiB PTY flood, 320 MB written to disk and 5-7 ms of
+// the writer thread's CPU per MB; with the bytes in files, 85 MB and about 2 ms.
+//
+// The row of such an entry stays in SQLite (seq, offsets, stream, time) with an empty `data`: the
+// bytes of output range [out_start, out_end) are in the session's file with the greatest start
+// offset (its name) at or before out_start, at position out_start - that start. Small output (a
+// keystroke's echo) stays in SQLite: its commit is made on the event loop, where a file would add
+// system calls to it.
 //
 // Ordering that keeps a crash from losing what a row points at:
 // - the bytes are written (pwrite, at their position: a retried batch writes the same bytes at
@@ -123,7 +126,7 @@ export class OutputFileWriter {
   /** Removes a session's directory (after the commit that purged its rows). */
   removeSession(sessionId) {
     const sessionDir = join(this.dir, sessionDirName(sessionId));
-    for (const path of [...this.open.keys()]) if (path.startsWith(sessionDir)) this.forget(path);
+    for (const path of [...this.open.keys()]) if (path.startsWith(`${sessionDir}/`)) this.forget(path);
     rmSync(sessionDir, { recursive: true, force: true });
   }
 
