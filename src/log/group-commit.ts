@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { FlushListener, LogWriteFailure } from "./store.js";
+import { BatchBuffers } from "./batch-buffers.js";
 import { outputDirOf } from "./output-files.mjs";
 import { prepareWriter } from "./sqlite-commit.mjs";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
@@ -47,22 +48,6 @@ export const LOG_WRITER_LINGER_MS = 2;
 export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 /** With less than that written, a checkpoint follows once no commit came for this long. */
 export const LOG_CHECKPOINT_IDLE_MS = 1000;
-
-/**
- * A batch's bytes (output, for SQLite or output files) cross to the writer thread packed in one
- * buffer of at least this size, which the writer hands back once the batch is committed: at most
- * {@link LOG_BATCH_BUFFERS} are kept for reuse (those up to {@link LOG_BATCH_BUFFER_MAX}).
- *
- * Posting each entry's bytes (a structured clone) or a fresh copy of them allocated new memory
- * for every piece of output on the event loop — page faults, zeroing and garbage to collect: a
- * profile of a PTY flood had postMessage as the event loop's biggest item, about 75 µs per 64 KiB
- * piece. Copying into a buffer that has been used before costs a few µs, and memory is not
- * shared with the writer (SharedArrayBuffers were tried: V8 does not count shared memory towards
- * starting a GC, and a flood piled up 297 MiB of them).
- */
-export const LOG_BATCH_BUFFER_BYTES = 512 * 1024;
-export const LOG_BATCH_BUFFER_MAX = 1024 * 1024;
-export const LOG_BATCH_BUFFERS = 4;
 
 /** How long `flush()` waits for the writer thread before giving up (a stuck disk). */
 export const LOG_FLUSH_WAIT_MS = 30_000;
@@ -161,8 +146,8 @@ export class GroupCommit {
   private readonly inflightKeys = new Map<string, number>();
   /** A commit is scheduled for the end of this tick. */
   private scheduled = false;
-  /** Batch buffers the writer handed back, for reuse (see {@link LOG_BATCH_BUFFER_BYTES}). */
-  private readonly buffers: ArrayBuffer[] = [];
+  /** Where a batch's bytes cross to the writer thread. */
+  private readonly buffers = new BatchBuffers();
   /** A batch for the writer thread waits for company until this fires (see {@link LOG_WRITER_MIN_BYTES}). */
   private writerLinger: ReturnType<typeof setTimeout> | undefined;
   /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
@@ -380,37 +365,9 @@ export class GroupCommit {
       writes: taken.ops.length,
     });
     for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
-    const { ops, buffer } = this.pack(taken.ops);
+    const { ops, buffer } = this.buffers.pack(taken.ops);
     this.writer.postMessage({ batch, ops, buffer, ...(signal ? { signal } : {}) }, buffer ? [buffer] : []);
     return batch;
-  }
-
-  /**
-   * `ops` as posted to the writer: their bytes copied into one buffer (reused, see
-   * {@link LOG_BATCH_BUFFER_BYTES}) and each entry pointing into it with `packed: [at, length]`.
-   */
-  private pack(ops: CommitOp[]): { ops: CommitOp[]; buffer: ArrayBuffer | undefined } {
-    let total = 0;
-    for (const op of ops) if (op.kind === "entry" && op.data) total += op.data.length;
-    if (total === 0) return { ops, buffer: undefined };
-    const reused = this.buffers.findIndex((b) => b.byteLength >= total);
-    const buffer =
-      reused >= 0 ? this.buffers.splice(reused, 1)[0]! : new ArrayBuffer(Math.max(total, LOG_BATCH_BUFFER_BYTES));
-    const into = new Uint8Array(buffer);
-    let at = 0;
-    const posted = ops.map((op): CommitOp => {
-      if (op.kind !== "entry" || !op.data) return op;
-      into.set(op.data, at);
-      const packed: [number, number] = [at, op.data.length];
-      at += op.data.length;
-      return { ...op, data: null, packed };
-    });
-    return { ops: posted, buffer };
-  }
-
-  /** Keeps a batch buffer the writer handed back for the next batches. */
-  private recycle(buffer: ArrayBuffer): void {
-    if (buffer.byteLength <= LOG_BATCH_BUFFER_MAX && this.buffers.length < LOG_BATCH_BUFFERS) this.buffers.push(buffer);
   }
 
   /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
@@ -491,7 +448,7 @@ export class GroupCommit {
       this.options.onWriteFailed?.(this._writeFailure);
       return;
     }
-    if (message.buffer) this.recycle(message.buffer);
+    if (message.buffer) this.buffers.recycle(message.buffer);
     this.recovered();
     // (Not in flight: acknowledged already by a synchronous flush.)
     if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);

@@ -1,20 +1,12 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
 import { GroupCommit } from "./group-commit.js";
 import type { GroupCommitOptions } from "./group-commit.js";
 import { OUTPUT_ENTRY_OVERHEAD, OutputEntry } from "./output-entry.js";
-import {
-  OUTPUT_FILE_BYTES,
-  OUTPUT_FILE_MIN_ENTRY,
-  SESSION_ID_FILE,
-  fileName,
-  listFiles,
-  outputDirOf,
-  sessionDirName,
-} from "./output-files.mjs";
+import { OutputFileIndex } from "./output-file-index.js";
+import type { OutputFileReader } from "./output-file-index.js";
+import { OUTPUT_FILE_BYTES, OUTPUT_FILE_MIN_ENTRY, outputDirOf } from "./output-files.mjs";
 import type {
   EventStore,
   FlushListener,
@@ -67,21 +59,6 @@ const OUTPUT_SCAN_MAX_ROWS = 10_000;
 export const OUTPUT_MARK_EVENTS = 256;
 export const OUTPUT_MARK_BYTES = 1024 * 1024;
 
-/** A session's output files in use (see output-files.mjs). */
-interface SessionFiles {
-  /** Per file (its start offset), ascending, the last seq with bytes in it (Infinity: not known yet). */
-  lastSeq: Map<number, number>;
-  /** The file its latest output went to. */
-  current: number | undefined;
-}
-
-/**
- * The embedded log: one SQLite file in WAL mode, and beside it a directory of output files that
- * hold big output's bytes (see output-files.mjs). This class is the file's schema and its reads;
- * its writes are queued and committed in groups by {@link GroupCommit} (a session log publishes
- * an event only once it is committed). Reads use their own connection on this thread and see
- * exactly what is published.
- */
 export interface SqliteEventStoreOptions extends GroupCommitOptions {
   /**
    * Told when the log opens and finds that an OS crash cost a session's last output file bytes
@@ -92,21 +69,21 @@ export interface SqliteEventStoreOptions extends GroupCommitOptions {
   outputFileBytes?: number;
 }
 
+/**
+ * The embedded log: one SQLite file in WAL mode, and beside it a directory of output files that
+ * hold big output's bytes (see output-files.mjs). This class is the file's schema and its reads;
+ * its writes are queued and committed in groups by {@link GroupCommit} (a session log publishes
+ * an event only once it is committed). Reads use their own connection on this thread and see
+ * exactly what is published.
+ */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly writes: GroupCommit;
   private closed = false;
   /** Per session, the last output row marked in this run (see {@link OUTPUT_MARK_EVENTS}). */
   private readonly lastMark = new Map<string, { seq: number; offset: number }>();
-  private readonly outputDir: string;
-  private readonly outputFileBytes: number;
-  /** Per session with output files, what they hold. */
-  private readonly files = new Map<string, SessionFiles>();
-  /**
-   * Per session, the first seq kept by the last trim queued: rows before it are not read any
-   * more (their output files are removed once the trim is committed).
-   */
-  private readonly trimmedBefore = new Map<string, number>();
+  /** Which output file holds what (the bytes of big output). */
+  private readonly files: OutputFileIndex;
   private readonly stmt: {
     readAfter: Statement<[string, number, number, number]>;
     markBefore: Statement<[string, number]>;
@@ -184,15 +161,14 @@ export class SqliteEventStore implements EventStore {
         `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
     };
-    this.outputDir = outputDirOf(file);
-    this.outputFileBytes = options.outputFileBytes ?? OUTPUT_FILE_BYTES;
-    this.openOutputFiles(options.onOutputLost);
+    this.files = new OutputFileIndex(outputDirOf(file), options.outputFileBytes ?? OUTPUT_FILE_BYTES);
+    this.files.open(this.db, options.onOutputLost);
     this.writes = new GroupCommit(file, this.db.pragma("page_size", { simple: true }) as number, options);
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
     const output = entry instanceof OutputEntry;
-    const file = output && entry.bytes.length >= OUTPUT_FILE_MIN_ENTRY ? this.intoFile(sessionId, entry) : undefined;
+    const file = output && entry.bytes.length >= OUTPUT_FILE_MIN_ENTRY ? this.files.place(sessionId, entry) : undefined;
     this.writes.push(sessionId, entry.size, {
       mark: output && this.marks(sessionId, entry),
       kind: "entry",
@@ -208,31 +184,6 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
-  /**
-   * Chooses the output file `entry`'s bytes go to: the session's current one, or a new one
-   * starting at the entry once the current one holds {@link SqliteEventStoreOptions.outputFileBytes}.
-   * `sync`: the previous file when it is a new one (synced first: see output-files.mjs).
-   */
-  private intoFile(sessionId: string, entry: OutputEntry): { start: number; sync: number | null } {
-    let files = this.files.get(sessionId);
-    if (!files) this.files.set(sessionId, (files = { lastSeq: new Map(), current: undefined }));
-    const previous = files.current;
-    if (previous !== undefined && entry.outStart < previous) {
-      throw new Error(
-        `output at byte ${entry.outStart} of session ${sessionId} comes before its output file at ${previous}`,
-      );
-    }
-    if (previous !== undefined && entry.outStart - previous < this.outputFileBytes) {
-      files.lastSeq.set(previous, entry.seq);
-      return { start: previous, sync: null };
-    }
-    // What earlier files hold comes before this entry, whatever was not known of them.
-    for (const [from, last] of files.lastSeq) if (last === Infinity) files.lastSeq.set(from, entry.seq - 1);
-    files.lastSeq.set(entry.outStart, entry.seq);
-    files.current = entry.outStart;
-    return { start: entry.outStart, sync: previous ?? null };
-  }
-
   /** Whether output `entry` is marked (see {@link OUTPUT_MARK_EVENTS}). */
   private marks(sessionId: string, entry: OutputEntry): boolean {
     const last = this.lastMark.get(sessionId);
@@ -243,18 +194,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   enqueueTrim(sessionId: string, first: number): void {
-    this.trimmedBefore.set(sessionId, first);
-    // Files holding only trimmed rows go once the trim is committed; the current one stays (more output goes there).
-    const unlink: number[] = [];
-    const files = this.files.get(sessionId);
-    if (files) {
-      for (const [start, last] of files.lastSeq) {
-        if (last >= first || start === files.current) continue;
-        unlink.push(start);
-        files.lastSeq.delete(start);
-      }
-    }
-    this.writes.push(sessionId, 64, { kind: "trim", sessionId, first, unlink });
+    this.writes.push(sessionId, 64, { kind: "trim", sessionId, first, unlink: this.files.trim(sessionId, first) });
   }
 
   enqueueSession(session: PersistedSession): void {
@@ -299,9 +239,9 @@ export class SqliteEventStore implements EventStore {
     maxBytes = Number.MAX_SAFE_INTEGER,
   ): LogEntry[] {
     const out: LogEntry[] = [];
-    const files = this.reader(sessionId);
+    const files = this.files.reader(sessionId);
     let bytes = 0;
-    since = Math.max(since, (this.trimmedBefore.get(sessionId) ?? 0) - 1);
+    since = Math.max(since, this.files.firstReadable(sessionId) - 1);
     try {
       if (!types) {
         // Iterated, so a read bounded by bytes does not load every row up to `limit` first.
@@ -337,13 +277,13 @@ export class SqliteEventStore implements EventStore {
 
   readOutputFrom(sessionId: string, byteOffset: number, maxBytes: number): StoredEntry[] {
     const out: StoredEntry[] = [];
-    const files = this.reader(sessionId);
+    const files = this.files.reader(sessionId);
     let covered = 0;
     // From the last mark at or before the offset (none: from the start), forward in seq order;
     // not before the last trim (its rows' files may be gone).
     const from = Math.max(
       (this.stmt.markBefore.get(sessionId, byteOffset) as number | undefined) ?? 0,
-      this.trimmedBefore.get(sessionId) ?? 0,
+      this.files.firstReadable(sessionId),
     );
     try {
       // Iterated, so a reader far behind does not load the whole rest of the output at once.
@@ -362,10 +302,6 @@ export class SqliteEventStore implements EventStore {
       files.close();
     }
     return out;
-  }
-
-  private reader(sessionId: string): OutputFileReader {
-    return new OutputFileReader(this.outputDir, sessionId, [...(this.files.get(sessionId)?.lastSeq.keys() ?? [])]);
   }
 
   oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }> {
@@ -405,112 +341,8 @@ export class SqliteEventStore implements EventStore {
 
   deleteSession(sessionId: string): void {
     this.lastMark.delete(sessionId);
-    this.files.delete(sessionId);
-    this.trimmedBefore.delete(sessionId);
+    this.files.forget(sessionId);
     this.writes.push(sessionId, 64, { kind: "delete", sessionId });
-  }
-
-  /**
-   * Finds the output files when the log opens: directories of sessions the log no longer has
-   * rows of (a purge interrupted between its commit and the removal) are removed; for the rest,
-   * what each file holds (so a trim can remove it), and the last file of each session is checked
-   * against its rows — the only one that can miss bytes its rows point at, after an OS crash (see
-   * output-files.mjs): those rows and every later one of the session are removed, as SQLite itself
-   * loses its last commits then.
-   */
-  private openOutputFiles(onLost: ((message: string) => void) | undefined): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.outputDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-      throw error;
-    }
-    const hasRows = this.db.prepare("SELECT 1 FROM events WHERE session_id = ? LIMIT 1").pluck();
-    const lastOutputEnd = this.db
-      .prepare("SELECT out_end FROM events WHERE session_id = ? AND out_end IS NOT NULL ORDER BY seq DESC LIMIT 1")
-      .pluck();
-    const markAfter = this.db
-      .prepare("SELECT seq FROM output_marks WHERE session_id = ? AND out_start >= ? ORDER BY out_start LIMIT 1")
-      .pluck();
-    for (const name of names) {
-      const dir = join(this.outputDir, name);
-      let sessionId: string | undefined;
-      try {
-        sessionId = readFileSync(join(dir, SESSION_ID_FILE), "utf8");
-      } catch {
-        sessionId = undefined;
-      }
-      if (sessionId === undefined || sessionDirName(sessionId) !== name || !hasRows.get(sessionId)) {
-        rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      // Files from where the committed output ends hold nothing a row points at (written by a
-      // commit that never happened, or lost): the next output is written from that point.
-      const unused = (starts: number[]): number[] => {
-        const end = (lastOutputEnd.get(sessionId) as number | undefined) ?? 0;
-        for (const start of starts) if (start >= end) unlinkSync(join(dir, fileName(start)));
-        return starts.filter((start) => start < end);
-      };
-      let starts = unused(listFiles(dir));
-      if (starts.length > 0 && this.checkLastFile(sessionId, dir, starts[starts.length - 1]!, onLost))
-        starts = unused(starts);
-      if (starts.length === 0) continue;
-      const current = starts[starts.length - 1]!;
-      // A file holds the rows from its start to the next file's: those before the first mark at or after that.
-      const lastSeq = new Map<number, number>();
-      starts.forEach((start, i) => {
-        const next =
-          i + 1 < starts.length ? (markAfter.get(sessionId, starts[i + 1]) as number | undefined) : undefined;
-        lastSeq.set(start, next === undefined ? Infinity : next - 1);
-      });
-      this.files.set(sessionId, { lastSeq, current });
-    }
-  }
-
-  /**
-   * Removes the rows of `sessionId` from the first whose bytes its last output file (`last`) does
-   * not hold; true when there was one.
-   */
-  private checkLastFile(
-    sessionId: string,
-    dir: string,
-    last: number,
-    onLost: ((message: string) => void) | undefined,
-  ): boolean {
-    const path = join(dir, fileName(last));
-    const fd = openSync(path, "r");
-    let size: number;
-    try {
-      size = fstatSync(fd).size;
-    } finally {
-      closeSync(fd);
-    }
-    const from = (this.stmt.markBefore.get(sessionId, last) as number | undefined) ?? 0;
-    let lost: { seq: number; offset: number } | undefined;
-    const rows = this.db
-      .prepare(
-        "SELECT seq, out_start, out_end, length(data) AS n FROM events WHERE session_id = ? AND seq >= ? AND data IS NOT NULL ORDER BY seq",
-      )
-      .iterate(sessionId, from) as IterableIterator<{ seq: number; out_start: number; out_end: number; n: number }>;
-    for (const r of rows) {
-      // In SQLite, or in an earlier file (synced before this one was written).
-      if (r.n !== 0 || r.out_end <= r.out_start || r.out_start < last) continue;
-      if (r.out_end - last <= size) continue;
-      lost = { seq: r.seq, offset: r.out_start };
-      break;
-    }
-    if (!lost) return false;
-    this.db
-      .transaction(() => {
-        this.db.prepare("DELETE FROM events WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
-        this.db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
-      })
-      .immediate();
-    onLost?.(
-      `session ${sessionId}: its output from byte ${lost.offset} on is not in ${path} (${size} bytes), lost in a system crash; its events from seq ${lost.seq} on are removed`,
-    );
-    return true;
   }
 
   /** Commits what is queued (see {@link GroupCommit.close}) and closes the file. */
@@ -529,45 +361,4 @@ function toEntry(row: Row, files: OutputFileReader): LogEntry {
   const inFile = row.data.length === 0 && row.out_end! > row.out_start!;
   const bytes = inFile ? files.read(row.out_start!, row.out_end!) : row.data;
   return OutputEntry.fromStored(row.seq, row.body, row.out_start!, bytes);
-}
-
-/** Reads one session's output from its files, keeping each file it opened open until {@link close}. */
-class OutputFileReader {
-  private readonly dir: string;
-  private readonly fds = new Map<number, number>();
-
-  /** `starts`: the session's files, ascending. */
-  constructor(
-    outputDir: string,
-    sessionId: string,
-    private readonly starts: readonly number[],
-  ) {
-    this.dir = join(outputDir, sessionDirName(sessionId));
-  }
-
-  /** The bytes of output range [from, to), all of them (a file that ends before is an error). */
-  read(from: number, to: number): Buffer {
-    // The file with the greatest start at or before `from` (a session has a few dozen at most).
-    let start: number | undefined;
-    for (const s of this.starts) if (s <= from) start = s;
-    if (start === undefined) throw new Error(`no output file of ${this.dir} holds byte ${from}`);
-    let fd = this.fds.get(start);
-    if (fd === undefined) this.fds.set(start, (fd = openSync(join(this.dir, fileName(start)), "r")));
-    const bytes = Buffer.allocUnsafe(to - from);
-    for (let done = 0; done < bytes.length;) {
-      const n = readSync(fd, bytes, done, bytes.length - done, from - start + done);
-      if (n === 0) {
-        throw new Error(
-          `the output file ${join(this.dir, fileName(start))} ends at ${from - start + done} bytes, before byte ${to} of the session's output it should hold`,
-        );
-      }
-      done += n;
-    }
-    return bytes;
-  }
-
-  close(): void {
-    for (const fd of this.fds.values()) closeSync(fd);
-    this.fds.clear();
-  }
 }
