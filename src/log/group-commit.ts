@@ -62,8 +62,12 @@ interface Queue {
   start: number;
   /** Sum of `sizes` from `start`. */
   bytes: number;
-  /** Holds a purge (those go to the writer thread, which also frees the pages). */
-  purge: boolean;
+  /**
+   * Holds an op only the writer thread commits: a purge (it also frees the pages) or the first
+   * output of a new output file (creating and syncing files is the kind of wait this thread must
+   * not have: see output-files.mjs).
+   */
+  writerOnly: boolean;
 }
 
 /** A batch posted to the writer thread and not acknowledged yet. */
@@ -105,7 +109,7 @@ export interface GroupCommitOptions {
  * The group commit is adaptive: what a tick queued is committed at its end (only `input` events
  * wait a little for company, see {@link LOG_INPUT_LINGER_MS}). Where it is committed depends on
  * its size: small writes of sessions that are not streaming (a keystroke's echo, a chat event, a
- * state change) are committed on this thread, about 0.05 ms; the rest (a flood's output, purges)
+ * state change) are committed on this thread, about 0.05 ms; the rest (a flood's output, purges, new output files)
  * is posted to a writer thread (`sqlite-writer.mjs`), so big commits never block the event loop
  * that reads processes and feeds viewers. While the writer has a batch in flight, appends for it
  * accumulate and go as the next batch when it is acknowledged (or at once past
@@ -187,11 +191,12 @@ export class GroupCommit {
   push(key: string, size: number, op: CommitOp): void {
     if (this.closed) throw new Error("event store is closed");
     let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, purge: false }));
+    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, writerOnly: false }));
     queue.ops.push(op);
     queue.sizes.push(size);
     queue.bytes += size;
-    if (op.kind === "delete") queue.purge = true;
+    if (op.kind === "delete" || (op.kind === "entry" && op.file !== null && op.file === op.outStart))
+      queue.writerOnly = true;
     this.recent.set(key, (this.recent.get(key) ?? 0) + size);
     this.queuedOps++;
     if (this.queuedOps >= LOG_FLUSH_MAX_BATCH) {
@@ -308,7 +313,7 @@ export class GroupCommit {
     for (const [key, queue] of this.queues) {
       // What it appended in the last one or two windows (this batch included).
       const rate = (this.recent.get(key) ?? 0) + (this.earlier.get(key) ?? 0);
-      if (queue.purge || rate > LOG_STREAMING_BYTES || taken.bytes + queue.bytes > LOG_DIRECT_MAX_BYTES) continue;
+      if (queue.writerOnly || rate > LOG_STREAMING_BYTES || taken.bytes + queue.bytes > LOG_DIRECT_MAX_BYTES) continue;
       if (this.inflightKeys.has(key)) continue;
       for (let i = queue.start; i < queue.ops.length; i++) addOp(taken, queue.ops[i]!);
       taken.bytes += queue.bytes;
@@ -486,7 +491,7 @@ export class GroupCommit {
     if (this.closed) return 0;
     const writes = this.queuedOps;
     if (writes === 0 && this.inflight.size === 0) return 0;
-    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.purging()) {
+    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.writerOnlyQueued()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
       this.commitOrSend(this.take(Infinity));
       if (this.inflight.size === 0) return writes;
@@ -507,9 +512,9 @@ export class GroupCommit {
     return writes;
   }
 
-  /** A purge is queued (the writer thread commits those: it also frees their pages). */
-  private purging(): boolean {
-    for (const queue of this.queues.values()) if (queue.purge) return true;
+  /** An op only the writer thread commits is queued (see {@link Queue.writerOnly}). */
+  private writerOnlyQueued(): boolean {
+    for (const queue of this.queues.values()) if (queue.writerOnly) return true;
     return false;
   }
 

@@ -84,6 +84,14 @@ function readAll(store: SqliteEventStore, id: string, from: number): Buffer {
   return Buffer.concat(parts);
 }
 
+async function until(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 const sessionDir = (file: string, id: string) => join(outputDirOf(file), sessionDirName(id));
 const sqliteBytes = (file: string) =>
   readdirSync(join(file, ".."))
@@ -256,6 +264,28 @@ describe("output files: big output is kept beside SQLite, written once", () => {
       store.flush();
       expect(listFiles(sessionDir(file, "s"))).toEqual([0, MiB]);
       expect(readAll(store, "s", 0).equals(q.bytesFrom(0))).toBe(true);
+    } finally {
+      store.close();
+    }
+  });
+
+  it("a new output file is made on the writer thread (its syncs never wait on the event loop); later pieces of a quiet session go into it from here", async () => {
+    const file = join(tempDir(), "log.db");
+    const store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    const commits: number[] = [];
+    store.onFlushed((durable) => commits.push(durable.get("s") ?? 0));
+    const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+    const p = new Producer(store, "s");
+    try {
+      p.output(20 * KiB); // the session's first file
+      await endOfTick();
+      expect(commits).toEqual([]); // not here: posted to the writer thread
+      await until(() => commits.length === 1);
+      p.output(20 * KiB); // the same file: committed here, at the end of the tick
+      await endOfTick();
+      expect(commits).toEqual([1, 2]);
+      expect(listFiles(sessionDir(file, "s"))).toEqual([0]);
+      expect(readAll(store, "s", 0).equals(p.bytesFrom(0))).toBe(true);
     } finally {
       store.close();
     }
