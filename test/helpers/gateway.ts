@@ -1,7 +1,7 @@
-import { afterEach } from "vitest";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway, GatewayOptions } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
+import { afterTest } from "./cleanup.js";
 import { tempDir } from "./tmp.js";
 
 export const TEST_TOKEN = "test-admin-token-0123456789abcdef";
@@ -17,7 +17,7 @@ export async function testGateway(options: Partial<GatewayOptions> = {}): Promis
     ...options,
     dataDir,
   } as GatewayOptions);
-  afterEach(() => gateway.close());
+  afterTest(() => gateway.close());
   return Object.assign(gateway, { dataDir });
 }
 
