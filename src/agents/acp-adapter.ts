@@ -413,7 +413,16 @@ export class AcpAdapter implements AgentAdapter {
           if (params.sessionId !== this.acpSessionId) throw acp.RequestError.sessionNotFound(params.sessionId);
           const sink = this.turn?.run.sink;
           if (!sink?.open) throw acp.RequestError.invalidRequest(undefined, "no prompt turn is running");
-          const terminal = await this.terminals.create(params, sink.runId);
+          const terminal = await this.terminals.create(params, sink.runId).catch((err: unknown) => {
+            // The agent (and its user) should learn why: not a bare "Internal error".
+            if (err instanceof acp.RequestError) throw err;
+            const code = (err as { code?: unknown }).code;
+            throw new acp.RequestError(
+              JSONRPC_INTERNAL_ERROR,
+              describeError(err),
+              typeof code === "string" ? { code } : undefined,
+            );
+          });
           sink.child({ sessionId: terminal.sessionId, command: [params.command, ...(params.args ?? [])] });
           return { terminalId: terminal.sessionId };
         } finally {

@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import type { AgentSpec } from "../agents/index.js";
+import type { AgentSpec, ChildTerminalFactory } from "../agents/index.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { CreateAgentSession } from "../protocol/index.js";
 import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
@@ -60,12 +60,26 @@ export function createAgentGatewaySession(
         cwd,
         deltaThrottleMs: core.config.deltaThrottleMs,
         maxRunTextBytes: core.limits.runTextBytes,
-        children: childTerminalFactory(core.sessions, owner),
+        children: countingExhaustion(childTerminalFactory(core.sessions, owner), core),
         logger: core.logger.child({ session: record.id }),
       });
       return session;
     },
   );
+}
+
+/** `factory`, with the child terminals that cannot start for lack of file descriptors counted like sessions. */
+function countingExhaustion(factory: ChildTerminalFactory, core: GatewayCore): ChildTerminalFactory {
+  return {
+    async create(spec) {
+      try {
+        return await factory.create(spec);
+      } catch (error) {
+        if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") core.reportFdExhausted("session");
+        throw error;
+      }
+    },
+  };
 }
 
 /** Every agent a session can be created with: built in, configured, or registered by a plugin. */

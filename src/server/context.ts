@@ -8,6 +8,7 @@ import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Identity, TokenRegistry } from "./auth.js";
 import type { ConnectionCounter } from "./connection-counter.js";
+import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -28,6 +29,8 @@ export interface GatewayCore {
   readonly sessions: SessionManager;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
+  /** Something failed for lack of file descriptors: counted in the metrics, and the gateway warns. */
+  reportFdExhausted(what: FdExhaustion): void;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */

@@ -204,6 +204,7 @@ async function openGateway(
         throw error;
       }
     },
+    reportFdExhausted: (what) => fds.reportExhausted(what),
   };
   undo.push(() => sessions.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));

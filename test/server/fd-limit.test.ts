@@ -276,6 +276,34 @@ describe("a gateway at its file descriptor limit", () => {
     });
   }, 30_000);
 
+  it("refuses an ACP agent's terminal/create with RESOURCE_EXHAUSTED, counted as a session, and starts its terminals again once descriptors are free", async () => {
+    const { url, log } = await serveLimited(FD_LIMIT);
+    const http = oneConnection(url);
+    const acp = await http("POST", "/v1/sessions", {
+      kind: "agent",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_ACP_AGENT] },
+    });
+    expect(acp.status).toBe(201);
+    const prompt = async (text: string) => {
+      const r = await http("POST", `/v1/sessions/${acp.json.id}/prompt`, { text });
+      expect(r.status).toBe(202);
+      return runEnd(http, acp.json.id, r.json.runId as string);
+    };
+    // The agent's own process starts while descriptors are free; its terminal is asked for at the limit.
+    expect(await prompt('{"op":"say","chunks":["up"]}')).toMatchObject({ type: "chat.final", text: "up" });
+    const descriptors = await takeEveryDescriptor(url, http);
+    const terminal = '{"op":"terminal","command":"echo","args":["from the child"],"catch":true}';
+    const refused = await prompt(terminal);
+    expect(refused).toMatchObject({ type: "chat.final" });
+    expect(refused.text).toMatch(/^ERR .*cannot start echo: the gateway is out of file descriptors/);
+    const metrics = (await http("GET", "/metrics")).text;
+    expect(metrics).toMatch(/^switchboard_fd_exhaustion_total\{operation="session"\} 1$/m);
+    await waitFor(() => log.find((l) => l.level === 40 && l.failed === "session"), 5_000, "the warning line");
+
+    await descriptors.release();
+    expect((await prompt(terminal)).text).toContain("from the child");
+  }, 30_000);
+
   it("refuses a plugin's runCommandWithTimeout with RESOURCE_EXHAUSTED saying what to do, counts it, and runs commands again once descriptors are free", async () => {
     const { url } = await serveLimited(FD_LIMIT, COMMANDS_PLUGIN_CONFIG);
     const http = oneConnection(url);
