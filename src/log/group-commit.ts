@@ -36,7 +36,7 @@ export const LOG_RATE_WINDOW_MS = 100;
 export const LOG_INPUT_LINGER_MS = 2;
 /**
  * With less than this queued for the writer thread, a batch waits up to {@link LOG_WRITER_LINGER_MS}
- * for more. Every commit rewrites at least one 64 KiB page of the database whatever it carries (big
+ * for more. Every commit rewrites at least one page of the database whatever it carries (big
  * output's bytes go to output files), so a flood committed piece by piece paid that per 64 KiB
  * piece: measured on a PTY flood of 50 MiB, ~700 commits and ~140 ms of the writer thread's CPU;
  * with this, ~400 commits and ~110 ms (`.bench-tmp/commits.ts`). Small writes of quiet sessions

@@ -1,8 +1,8 @@
 // Where the log keeps big output: append-only files beside the SQLite file, one directory per
 // session, a new file after about OUTPUT_FILE_BYTES of the session's output. SQLite in WAL mode
 // writes every byte twice (into the WAL, then into the database at a checkpoint) and rewrites a
-// 64 KiB page per commit: measured on a 50 MiB PTY flood, 320 MB written to disk and 5-7 ms of
-// the writer thread's CPU per MB; with the bytes in files, 85 MB and about 2 ms.
+// page per commit: measured on a 50 MiB PTY flood with the 64 KiB pages of then, 320 MB written
+// to disk and 5-7 ms of the writer thread's CPU per MB; with the bytes in files, 85 MB and about 2 ms.
 //
 // The row of such an entry stays in SQLite (seq, offsets, stream, time) with an empty `data`: the
 // bytes of output range [out_start, out_end) are in the session's file with the greatest start

@@ -17,8 +17,22 @@ import type {
 } from "./store.js";
 import type { LogEntry } from "./types.js";
 
-/** SQLite page size for new log files. */
-export const SQLITE_PAGE_SIZE = 65536;
+/**
+ * SQLite page size for new log files. Every commit writes at least one page to the WAL (and a
+ * checkpoint writes it again), so it sets the disk cost of a keystroke's echo; rows are small now
+ * that big output is in output files (at most OUTPUT_FILE_MIN_ENTRY of output, ~100 B - a few KiB
+ * of JSON). Measured (`bench/log.ts`, and one-row commits on a 20,000-row table):
+ *
+ * | page   | 1 KB appends | catch-up read | one-row commit | WAL per commit |
+ * |--------|--------------|---------------|----------------|----------------|
+ * | 4 KiB  | 69k/s        | 127k/s        | 26 µs          | 6 KiB          |
+ * | 16 KiB | 138-152k/s   | 367-387k/s    | 26 µs          | 19 KiB         |
+ * | 64 KiB | 145-149k/s   | 398-449k/s    | 46 µs          | 68 KiB         |
+ *
+ * 16 KiB keeps appends and reads well past their goals and writes a quarter of the bytes per
+ * commit. Logs made with another page size keep theirs.
+ */
+export const SQLITE_PAGE_SIZE = 16384;
 
 interface Row {
   seq: number;
@@ -51,7 +65,7 @@ const OUTPUT_SCAN_MAX_ROWS = 10_000;
  * bytes before the first one it needs.
  *
  * The marks replace an index on every output row's end offset, which every commit had to
- * rewrite beside the table: 64 KiB pages make a small commit cost about a page write per b-tree
+ * rewrite beside the table: a small commit costs about a page write per b-tree
  * it touches, and the index doubled a keystroke's commit (measured: 95 → 50 µs per commit of one
  * small output row, `.bench-tmp/idxcost.mjs`). A mark touches the second b-tree once per
  * 256 rows or 1 MiB instead of once per commit.
@@ -93,9 +107,7 @@ export class SqliteEventStore implements EventStore {
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
     this.db = new Database(file);
-    // Events are ~100 B to 64 KiB; with the default 4 KiB pages most rows overflow and a
-    // WITHOUT ROWID insert costs several page writes. 64 KiB pages measured 5-6x faster
-    // appends and 2x faster catch-up reads (bench/log.ts). Only takes effect on a new file.
+    // See SQLITE_PAGE_SIZE. Only takes effect on a new file.
     this.db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
     // Free pages can be given back (`incremental_vacuum` after a session is removed), so a removed
     // session's bytes leave the file instead of waiting in free pages. Also only on a new file.
