@@ -143,26 +143,34 @@ async function scriptedAgentSession() {
   });
   const http = api(gw.url);
   const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "scripted" });
-  return { http, agent };
-}
-
-describe("ACP agents through the gateway", () => {
-  it("serves terminal/create with a real child terminal session anyone can watch", async () => {
-    const { http, agent } = await scriptedAgentSession();
-    expect(agent).toMatchObject({ kind: "agent", agent: "scripted" });
-    const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, {
-      text: JSON.stringify({ op: "terminal", command: "bash", args: ["-c", "echo from-the-child; exit 4"] }),
-    });
-    const evs = await waitFor(
+  /** Prompts the agent with `script` and waits for the run to end; its run id and the session's events then. */
+  const run = async (script: Record<string, unknown>) => {
+    const { json } = await http.post(`/v1/sessions/${agent.id}/prompt`, { text: JSON.stringify(script) });
+    const runId = json.runId as string;
+    const events = await waitFor(
       async () => {
         const e = await allEvents(http, agent.id);
-        return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
+        return e.some((x) => x.runId === runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
       },
       30_000,
       "run end",
     );
+    return { runId, events };
+  };
+  return { http, agent, run };
+}
+
+describe("ACP agents through the gateway", () => {
+  it("serves terminal/create with a real child terminal session anyone can watch", async () => {
+    const { http, agent, run } = await scriptedAgentSession();
+    expect(agent).toMatchObject({ kind: "agent", agent: "scripted" });
+    const { runId, events: evs } = await run({
+      op: "terminal",
+      command: "bash",
+      args: ["-c", "echo from-the-child; exit 4"],
+    });
     const child = evs.find((e) => e.type === "child");
-    expect(child).toMatchObject({ runId: run.runId, command: ["bash", "-c", "echo from-the-child; exit 4"] });
+    expect(child).toMatchObject({ runId, command: ["bash", "-c", "echo from-the-child; exit 4"] });
     const childId = child!["sessionId"] as string;
     const tool = evs.find((e) => e.type === "tool" && Array.isArray(e["terminalSessionIds"]));
     expect(tool!["terminalSessionIds"]).toEqual([childId]);
@@ -177,18 +185,10 @@ describe("ACP agents through the gateway", () => {
   // NUL bytes — and named it after the command as it was, control characters included, though
   // session names never carry any (a name is shown in terminals and lists).
   it("holds a malicious agent's terminal/create to the rules of POST /v1/sessions", async () => {
-    const { http, agent } = await scriptedAgentSession();
+    const { http, agent, run } = await scriptedAgentSession();
     const ask = async (script: Record<string, unknown>): Promise<string> => {
-      const { json: run } = await http.post(`/v1/sessions/${agent.id}/prompt`, { text: JSON.stringify(script) });
-      const evs = await waitFor(
-        async () => {
-          const e = await allEvents(http, agent.id);
-          return e.some((x) => x.runId === run.runId && ["chat.final", "chat.error"].includes(x.type)) ? e : undefined;
-        },
-        30_000,
-        "run end",
-      );
-      return evs.find((e) => e.runId === run.runId && e.type === "chat.final")?.text ?? "(no answer)";
+      const { runId, events } = await run(script);
+      return events.find((e) => e.runId === runId && e.type === "chat.final")?.text ?? "(no answer)";
     };
     const children = async () =>
       ((await http.get("/v1/sessions")).json.sessions as Array<{ parent: string | null; name: string }>).filter(
