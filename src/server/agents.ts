@@ -75,7 +75,7 @@ function countingExhaustion(factory: ChildTerminalFactory, core: GatewayCore): C
       try {
         return await factory.create(spec);
       } catch (error) {
-        if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") core.reportFdExhausted("session");
+        core.countFdExhaustion(error, "session");
         throw error;
       }
     },

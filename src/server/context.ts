@@ -29,8 +29,8 @@ export interface GatewayCore {
   readonly sessions: SessionManager;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
-  /** Something failed for lack of file descriptors: counted in the metrics, and the gateway warns. */
-  reportFdExhausted(what: FdExhaustion): void;
+  /** Counts `error` when it is RESOURCE_EXHAUSTED (out of file descriptors): in the metrics, and the gateway warns. */
+  countFdExhaustion(error: unknown, what: FdExhaustion): void;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */

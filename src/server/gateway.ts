@@ -200,11 +200,13 @@ async function openGateway(
             return createAgentGatewaySession(core, body, identity.name);
         }
       } catch (error) {
-        if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted("session");
+        core.countFdExhaustion(error, "session");
         throw error;
       }
     },
-    reportFdExhausted: (what) => fds.reportExhausted(what),
+    countFdExhaustion(error, what) {
+      if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
+    },
   };
   undo.push(() => sessions.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
