@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
+import type { Statement } from "better-sqlite3";
 import type { OutputEntry } from "./output-entry.js";
 import { SESSION_ID_FILE, fileName, listFiles, sessionDirName } from "./output-files.mjs";
 
@@ -113,6 +114,16 @@ export class OutputFileIndex {
     const markAfter = db
       .prepare("SELECT seq FROM output_marks WHERE session_id = ? AND out_start >= ? ORDER BY out_start LIMIT 1")
       .pluck();
+    const check: LastFileCheck = {
+      db,
+      markBefore: db
+        .prepare("SELECT seq FROM output_marks WHERE session_id = ? AND out_start <= ? ORDER BY out_start DESC LIMIT 1")
+        .pluck(),
+      outputRows: db.prepare(
+        "SELECT seq, out_start, out_end, length(data) AS n FROM events WHERE session_id = ? AND seq >= ? AND data IS NOT NULL ORDER BY seq",
+      ),
+      onLost,
+    };
     for (const name of names) {
       const dir = join(this.dir, name);
       let sessionId: string | undefined;
@@ -133,7 +144,7 @@ export class OutputFileIndex {
         return starts.filter((start) => start < end);
       };
       let starts = unused(listFiles(dir));
-      if (starts.length > 0 && this.checkLastFile(db, sessionId, dir, starts[starts.length - 1]!, onLost))
+      if (starts.length > 0 && checkLastFile(check, sessionId, dir, starts[starts.length - 1]!))
         starts = unused(starts);
       if (starts.length === 0) continue;
       const current = starts[starts.length - 1]!;
@@ -147,54 +158,54 @@ export class OutputFileIndex {
       this.files.set(sessionId, { lastSeq, current });
     }
   }
+}
 
-  /**
-   * Removes the rows of `sessionId` from the first whose bytes its last output file (`last`) does
-   * not hold; true when there was one.
-   */
-  private checkLastFile(
-    db: Database.Database,
-    sessionId: string,
-    dir: string,
-    last: number,
-    onLost: ((message: string) => void) | undefined,
-  ): boolean {
-    const path = join(dir, fileName(last));
-    const fd = openSync(path, "r");
-    let size: number;
-    try {
-      size = fstatSync(fd).size;
-    } finally {
-      closeSync(fd);
-    }
-    const from =
-      (db
-        .prepare("SELECT seq FROM output_marks WHERE session_id = ? AND out_start <= ? ORDER BY out_start DESC LIMIT 1")
-        .pluck()
-        .get(sessionId, last) as number | undefined) ?? 0;
-    let lost: { seq: number; offset: number } | undefined;
-    const rows = db
-      .prepare(
-        "SELECT seq, out_start, out_end, length(data) AS n FROM events WHERE session_id = ? AND seq >= ? AND data IS NOT NULL ORDER BY seq",
-      )
-      .iterate(sessionId, from) as IterableIterator<{ seq: number; out_start: number; out_end: number; n: number }>;
-    for (const r of rows) {
-      // In SQLite, or in an earlier file (synced before this one was written).
-      if (r.n !== 0 || r.out_end <= r.out_start || r.out_start < last) continue;
-      if (r.out_end - last <= size) continue;
-      lost = { seq: r.seq, offset: r.out_start };
-      break;
-    }
-    if (!lost) return false;
-    db.transaction(() => {
-      db.prepare("DELETE FROM events WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
-      db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
-    }).immediate();
-    onLost?.(
-      `session ${sessionId}: its output from byte ${lost.offset} on is not in ${path} (${size} bytes), lost in a system crash; its events from seq ${lost.seq} on are removed`,
-    );
-    return true;
+/** What {@link checkLastFile} needs, prepared once for all the sessions when the log opens. */
+interface LastFileCheck {
+  db: Database.Database;
+  markBefore: Statement<[string, number]>;
+  outputRows: Statement<[string, number]>;
+  onLost: ((message: string) => void) | undefined;
+}
+
+/**
+ * Removes the rows of `sessionId` from the first whose bytes its last output file (`last`) does
+ * not hold; true when there was one.
+ */
+function checkLastFile(check: LastFileCheck, sessionId: string, dir: string, last: number): boolean {
+  const path = join(dir, fileName(last));
+  const fd = openSync(path, "r");
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
   }
+  const from = (check.markBefore.get(sessionId, last) as number | undefined) ?? 0;
+  let lost: { seq: number; offset: number } | undefined;
+  const rows = check.outputRows.iterate(sessionId, from) as IterableIterator<{
+    seq: number;
+    out_start: number;
+    out_end: number;
+    n: number;
+  }>;
+  for (const r of rows) {
+    // In SQLite, or in an earlier file (synced before this one was written).
+    if (r.n !== 0 || r.out_end <= r.out_start || r.out_start < last) continue;
+    if (r.out_end - last <= size) continue;
+    lost = { seq: r.seq, offset: r.out_start };
+    break;
+  }
+  if (!lost) return false;
+  const { db } = check;
+  db.transaction(() => {
+    db.prepare("DELETE FROM events WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
+    db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq >= ?").run(sessionId, lost.seq);
+  }).immediate();
+  check.onLost?.(
+    `session ${sessionId}: its output from byte ${lost.offset} on is not in ${path} (${size} bytes), lost in a system crash; its events from seq ${lost.seq} on are removed`,
+  );
+  return true;
 }
 
 /** Reads one session's output from its files, keeping each file it opened open until {@link close}. */
