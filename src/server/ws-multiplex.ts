@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
+import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
@@ -92,10 +93,8 @@ class MultiplexConnection {
       () => this.pumpAll(),
       (session, entries) =>
         entries.length === 1
-          ? lastFrame.get(entries[0]!, (e) =>
-              textFrame(`{"op":"event","session":${JSON.stringify(session)},"event":${e.json}}`),
-            )
-          : `{"op":"events","session":${JSON.stringify(session)},"events":[${entries.map((e) => e.json).join(",")}]}`,
+          ? lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
+          : eventsFrame(session, entries),
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
@@ -377,4 +376,21 @@ function refOf(raw: unknown): Ref | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
   const ref = (raw as { ref?: unknown }).ref;
   return (typeof ref === "string" && ref.length <= 128) || typeof ref === "number" ? ref : undefined;
+}
+
+/** An `event` frame, encoded once for every connection that gets it (output from its bytes: {@link OutputEntry.jsonUtf8}). */
+function eventFrame(session: string, entry: LogEntry): Buffer {
+  const before = `{"op":"event","session":${JSON.stringify(session)},"event":`;
+  return entry instanceof OutputEntry ? entry.jsonUtf8(before, "}") : textFrame(`${before}${entry.json}}`);
+}
+
+/** An `events` frame (a catch-up batch, or live events held while the socket was busy). */
+function eventsFrame(session: string, entries: readonly LogEntry[]): Frame {
+  const before = `{"op":"events","session":${JSON.stringify(session)},"events":[`;
+  if (!entries.some((e) => e instanceof OutputEntry)) return `${before}${entries.map((e) => e.json).join(",")}]}`;
+  const parts = entries.map((e, i) => {
+    const comma = i === 0 ? "" : ",";
+    return e instanceof OutputEntry ? e.jsonUtf8(comma, "") : Buffer.from(`${comma}${e.json}`);
+  });
+  return Buffer.concat([Buffer.from(before), ...parts, Buffer.from("]}")]);
 }

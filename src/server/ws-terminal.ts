@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { outputOf } from "../log/output-entry.js";
+import { outputDataJson, outputOf, utf8Json } from "../log/output-entry.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import {
@@ -33,7 +33,6 @@ import {
   Outbox,
   REVOKED,
   endpointServer,
-  textFrame,
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
@@ -245,7 +244,15 @@ class TerminalConnection {
       this.outbox.sendControl(binaryOutputFrame("replay", from, batch, size));
       return;
     }
-    this.send({ type: "replay", ...encode(Buffer.concat(batch, size)), offset: this.replayFrom });
+    const bytes = Buffer.concat(batch, size);
+    const binary = !isUtf8Text(bytes);
+    this.outbox.sendControl(
+      utf8Json(
+        `{"type":"replay","offset":${this.replayFrom}${binary ? ',"enc":"base64"' : ""},"data":`,
+        outputDataJson(bytes, binary),
+        "}",
+      ),
+    );
   }
 
   /** Retention dropped output this viewer asked to replay: say so (never a silent gap), then go on from `to`. */
@@ -453,9 +460,11 @@ class TerminalConnection {
 
 /** A live `stdout`/`stderr` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
 function outputFrame(stream: "stdout" | "stderr", offset: number, bytes: Uint8Array, binary: boolean): Frame {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  const data = JSON.stringify(b.toString(binary ? "base64" : "utf8"));
-  return textFrame(`{"type":"${stream}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":${data}}`);
+  return utf8Json(
+    `{"type":"${stream}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":`,
+    outputDataJson(bytes, binary),
+    "}",
+  );
 }
 
 /** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */
@@ -479,11 +488,12 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-function encode(bytes: Uint8Array): { data: string; enc?: "base64" } {
+/** Whether `bytes` are valid UTF-8 on their own (else they travel as base64: binary output, or a cut character). */
+function isUtf8Text(bytes: Uint8Array): boolean {
   try {
-    return { data: utf8.decode(bytes) };
+    utf8.decode(bytes);
+    return true;
   } catch {
-    // Not valid UTF-8 on its own (binary output, or a cut character): send the bytes as base64.
-    return { data: Buffer.from(bytes).toString("base64"), enc: "base64" };
+    return false;
   }
 }

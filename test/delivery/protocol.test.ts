@@ -14,6 +14,7 @@ import {
   appendOutput,
   authHeaders,
   closed,
+  decodeData,
   createSession,
   endStream,
   eventually,
@@ -263,5 +264,52 @@ describe("bad frames", () => {
       ws.send(frameOf(limit + 1, head));
       expect(await closed(ws)).toBe(CLOSE_CODES.TOO_BIG);
     }
+  });
+});
+
+describe("output in JSON frames", () => {
+  it("carries every byte of mixed output — escapes, non-ASCII text, bytes that are not UTF-8 — live and replayed, on both endpoints", async () => {
+    const gw = await startTestGateway(defer);
+    // Text a TUI prints (colors, box drawing, CJK, emoji), everything JSON escapes, and bytes that are not UTF-8.
+    const pieces = [
+      Buffer.from('\x1b[1;32m✓\x1b[0m "quoted" back\\slash\ttab\0nul\x7f ─│┌┐ 漢字 😀 \u2028\r\n'),
+      Buffer.from([0xff, 0xfe, 0x41, 0xc3]),
+      Buffer.from([0xa9, 0x0a]), // completes the é the previous piece cut
+      Buffer.from("tail é\n".repeat(2000)),
+    ];
+    const expected = Buffer.concat(pieces);
+    const script = `process.stdin.once("data", async () => { for (const p of ${JSON.stringify(pieces.map((p) => p.toString("base64")))}) { process.stdout.write(Buffer.from(p, "base64")); await new Promise((r) => setTimeout(r, 20)); } process.exit(0); });`;
+    const { id } = await createSession(gw, { command: [process.execPath, "-e", script] });
+
+    const live = await terminalClient(gw, id);
+    const mux = await MuxClient.open(gw, defer);
+    mux.subscribe(id);
+    await eventually(() => live.frames.some((f) => f["type"] === "connected"), 5000, "connected");
+    await mux.frame((f) => f.op === "subscribed" || f.op === "event", 5000, "the subscription");
+    live.ws.send(JSON.stringify({ type: "stdin", data: "go\n" }));
+
+    const bytesOf = (frames: Array<Record<string, unknown>>, types: string[]) =>
+      Buffer.concat(
+        frames
+          .filter((f) => types.includes(f["type"] as string))
+          .map((f) => decodeData(f["data"] as string, f["enc"] as string | undefined)),
+      );
+    await eventually(() => live.frames.some((f) => f["type"] === "exit"), 10_000, "the exit frame");
+    expect(bytesOf(live.frames, ["stdout", "stderr"]).equals(expected)).toBe(true);
+    expect(live.frames.some((f) => f["enc"] === "base64")).toBe(true);
+
+    await mux.until(() => mux.state.get(id)?.ended === true, 10_000, "the exit event");
+    expect(mux.errors).toEqual([]);
+    expect(mux.bytes(id).equals(expected)).toBe(true);
+
+    const replay = await terminalClient(gw, id, "?since=0");
+    await eventually(() => replay.frames.some((f) => f["type"] === "exit"), 10_000, "the replay's exit frame");
+    expect(bytesOf(replay.frames, ["replay"]).equals(expected)).toBe(true);
+
+    const late = await MuxClient.open(gw, defer);
+    late.subscribe(id);
+    await late.until(() => late.state.get(id)?.ended === true, 10_000, "the catch-up's exit event");
+    expect(late.errors).toEqual([]);
+    expect(late.bytes(id).equals(expected)).toBe(true);
   });
 });
