@@ -298,9 +298,14 @@ export type CheckedFrame<T> =
 export class ClientFrameCheck<T> {
   private readonly tags: ReadonlySet<string>;
 
+  /**
+   * `fast`: optional, a hand check of the endpoint's commonest frame that accepts only what the
+   * schema accepts and gives the same frame (see `keystrokeFrame`); undefined leaves it to the schema.
+   */
   constructor(
     private readonly schema: z.ZodType<T> & { options: ReadonlyArray<{ shape: Record<string, unknown> }> },
     private readonly tag: "op" | "type",
+    private readonly fast: (raw: unknown) => T | undefined = () => undefined,
   ) {
     this.tags = new Set(schema.options.map((o) => (o.shape[tag] as { value: string }).value));
   }
@@ -309,6 +314,8 @@ export class ClientFrameCheck<T> {
     const text = parseTextFrame(data, isBinary);
     if (!text.ok) return { ok: false, raw: undefined, code: "INVALID_JSON", message: text.message };
     const raw = text.value;
+    const quick = this.fast(raw);
+    if (quick !== undefined) return { ok: true, frame: quick };
     const parsed = this.schema.safeParse(raw);
     if (parsed.success) return { ok: true, frame: parsed.data };
     const tag = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[this.tag] : undefined;

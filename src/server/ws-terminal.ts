@@ -13,6 +13,7 @@ import {
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
+  keystrokeFrame,
   writeBinaryOutputHeader,
 } from "../protocol/index.js";
 import type { BinaryOutputKind, EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
@@ -37,7 +38,7 @@ import {
 import type { Frame } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
-const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type");
+const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
 
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
