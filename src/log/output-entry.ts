@@ -16,6 +16,8 @@ export const OUTPUT_ENTRY_OVERHEAD = 96;
 export class OutputEntry implements StoredEntry {
   readonly type = "output" as const;
   private cachedJson: string | undefined;
+  /** `data` as JSON, a byte string (see {@link outputDataJson}); built on first use by {@link jsonUtf8}. */
+  private cachedDataJson: string | undefined;
 
   constructor(
     readonly seq: number,
@@ -58,10 +60,12 @@ export class OutputEntry implements StoredEntry {
   /**
    * {@link json} as UTF-8, between `before` and `after`: the bytes of a frame that carries the
    * event. Built from the bytes without decoding them to text and encoding the text again (see
-   * {@link outputDataJson}); not cached (a frame built from it is, by whoever sends it).
+   * {@link outputDataJson}). The JSON of `data` is kept for the next frame: connections that lag
+   * each get the entry in a batch frame of their own.
    */
   jsonUtf8(before: string, after: string): Buffer {
-    return utf8Json(`${before}${this.jsonHead()}`, outputDataJson(this.bytes, this.binary), `}${after}`);
+    this.cachedDataJson ??= outputDataJson(this.bytes, this.binary);
+    return utf8Json(`${before}${this.jsonHead()}`, this.cachedDataJson, `}${after}`);
   }
 
   private jsonHead(): string {
