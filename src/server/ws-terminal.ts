@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -43,7 +44,6 @@ const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFr
 /** Replay is sent in frames of about this many bytes (one output event more at most). */
 export const REPLAY_FRAME_BYTES = 256 * 1024;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * `/ws/session/:id[?since=BYTE][&control=acquire|force][&output=binary]`: one terminal, the steering
@@ -246,14 +246,8 @@ class TerminalConnection {
       return;
     }
     const bytes = Buffer.concat(batch, size);
-    const binary = !isUtf8Text(bytes);
-    this.outbox.sendControl(
-      utf8Json(
-        `{"type":"replay","offset":${this.replayFrom}${binary ? ',"enc":"base64"' : ""},"data":`,
-        outputDataJson(bytes, binary),
-        "}",
-      ),
-    );
+    // Not valid UTF-8 on its own (binary output, or a cut character): base64.
+    this.outbox.sendControl(outputFrame("replay", this.replayFrom, bytes, !isUtf8(bytes)));
   }
 
   /** Retention dropped output this viewer asked to replay: say so (never a silent gap), then go on from `to`. */
@@ -459,10 +453,10 @@ class TerminalConnection {
   }
 }
 
-/** A live `stdout`/`stderr` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
-function outputFrame(stream: "stdout" | "stderr", offset: number, bytes: Uint8Array, binary: boolean): Frame {
+/** A `stdout`/`stderr`/`replay` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
+function outputFrame(type: BinaryOutputKind, offset: number, bytes: Uint8Array, binary: boolean): Frame {
   return utf8Json(
-    `{"type":"${stream}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":`,
+    `{"type":"${type}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":`,
     outputDataJson(bytes, binary),
     "}",
   );
@@ -487,14 +481,4 @@ function binaryOutputFrame(
 
 function concat(parts: Uint8Array[]): Uint8Array {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-/** Whether `bytes` are valid UTF-8 on their own (else they travel as base64: binary output, or a cut character). */
-function isUtf8Text(bytes: Uint8Array): boolean {
-  try {
-    utf8.decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
 }
