@@ -2,6 +2,8 @@ import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { FlushListener, LogWriteFailure } from "./store.js";
 import { BatchBuffers } from "./batch-buffers.js";
+import { CommitQueues } from "./commit-queues.js";
+import type { Taken } from "./commit-queues.js";
 import { outputDirOf } from "./output-files.mjs";
 import { prepareWriter } from "./sqlite-commit.mjs";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
@@ -14,19 +16,6 @@ export const LOG_FLUSH_MAX_BATCH = 8192;
  * behind its whole backlog — a keystroke's echo waits for about one batch of the flood, not 16 MiB.
  */
 export const LOG_BATCH_MAX_BYTES = 256 * 1024;
-/**
- * Most bytes one commit on the main thread carries. Small commits are made right here (about
- * 0.05 ms for a keystroke's echo, against ~0.5 ms for a round trip to the writer thread and back —
- * measured); anything bigger goes to the writer thread.
- */
-export const LOG_DIRECT_MAX_BYTES = 64 * 1024;
-/**
- * A session that appended more than this within the last one or two {@link LOG_RATE_WINDOW_MS}
- * windows is streaming: its writes go to the writer thread, so a flood never runs its commits on
- * the event loop that reads it.
- */
-export const LOG_STREAMING_BYTES = 64 * 1024;
-export const LOG_RATE_WINDOW_MS = 100;
 /**
  * How long an `input` event may wait for company before it is committed alone. Input given to a
  * process is usually answered within a millisecond (a shell echoes the keystroke), and nobody
@@ -55,35 +44,8 @@ export const LOG_FLUSH_WAIT_MS = 30_000;
 /** How often the writer thread retries a batch it could not commit (disk full, read-only, I/O error). */
 export const LOG_WRITE_RETRY_MS = 1000;
 
-/** One session's queued ops, in order, from `start`. */
-interface Queue {
-  ops: CommitOp[];
-  sizes: number[];
-  start: number;
-  /** Sum of `sizes` from `start`. */
-  bytes: number;
-  /**
-   * Holds an op only the writer thread commits: a purge (it also frees the pages) or the first
-   * output of a new output file (creating and syncing files is the kind of wait this thread must
-   * not have: see output-files.mjs).
-   */
-  writerOnly: boolean;
-}
-
 /** A batch posted to the writer thread and not acknowledged yet. */
 type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys"> & { writes: number };
-
-/** A batch taken from the queues: its ops, what it makes durable, its size, whose ops it holds. */
-interface Taken {
-  ops: CommitOp[];
-  durable: Map<string, number>;
-  bytes: number;
-  /** Of which output going to output files, not into SQLite. */
-  fileBytes: number;
-  keys: string[];
-  /** Whole queues it took (takeSmall), to put back as they were. */
-  whole?: Array<[string, Queue]>;
-}
 
 export interface GroupCommitOptions {
   /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
@@ -123,7 +85,7 @@ export interface GroupCommitOptions {
  * keystroke's echo for up to ~50 ms during a flood).
  *
  * Ops are keyed by session: a session's ops are committed in the order they were pushed; ops of
- * different sessions may be committed in any order.
+ * different sessions may be committed in any order. Which ops a batch takes is {@link CommitQueues}'.
  */
 export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
@@ -136,13 +98,8 @@ export class GroupCommit {
   private trailingCheckpoint: ReturnType<typeof setTimeout> | undefined;
   /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
   private walBytes = 0;
-  /** Queued ops per session, in order (ops of different sessions may be committed in any order). */
-  private queues = new Map<string, Queue>();
-  private queuedOps = 0;
-  /** Bytes each session appended in the current and the previous rate window. */
-  private recent = new Map<string, number>();
-  private earlier = new Map<string, number>();
-  private windowStart = 0;
+  /** What waits for a commit, per session. */
+  private readonly queues = new CommitQueues();
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
   private readonly inflight = new Map<number, InFlight>();
@@ -190,18 +147,10 @@ export class GroupCommit {
   /** Queues `op` for the next group commit; `key` is its session, `size` about its bytes. */
   push(key: string, size: number, op: CommitOp): void {
     if (this.closed) throw new Error("event store is closed");
-    let queue = this.queues.get(key);
-    if (!queue) this.queues.set(key, (queue = { ops: [], sizes: [], start: 0, bytes: 0, writerOnly: false }));
-    queue.ops.push(op);
-    queue.sizes.push(size);
-    queue.bytes += size;
-    if (op.kind === "delete" || (op.kind === "entry" && op.file !== null && op.file === op.outStart))
-      queue.writerOnly = true;
-    this.recent.set(key, (this.recent.get(key) ?? 0) + size);
-    this.queuedOps++;
-    if (this.queuedOps >= LOG_FLUSH_MAX_BATCH) {
+    this.queues.push(key, size, op);
+    if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
       if (this.inflight.size === 0) this.write();
-      else this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
+      else this.send(this.fairShare(), undefined);
     } else if (op.kind === "entry" && op.type === "input") {
       // Goes with the next commit, or alone after a short while.
       this.linger ??= setTimeout(() => {
@@ -233,14 +182,14 @@ export class GroupCommit {
    */
   private writeBeside(): void {
     if (this._writeFailure !== undefined) return;
-    const small = this.takeSmall();
+    const small = this.queues.takeSmall(this.inflightKeys);
     if (small.ops.length === 0) return;
     const started = performance.now();
     let result: CommitResult;
     try {
       result = this.commitHere(small.ops);
     } catch (error) {
-      if ((error as { code?: string }).code === "SQLITE_BUSY") this.putBack(small);
+      if ((error as { code?: string }).code === "SQLITE_BUSY") this.queues.putBack(small);
       else this.send(small, undefined);
       return;
     }
@@ -253,30 +202,24 @@ export class GroupCommit {
    * and posts the rest (a fair share of each session's queue) to the writer thread.
    */
   private write(): void {
-    if (this.queuedOps === 0) return;
+    if (this.queues.ops === 0) return;
     // While commits fail, everything goes through the writer thread, which retries in order.
     if (this._writeFailure === undefined) {
-      const small = this.takeSmall();
+      const small = this.queues.takeSmall(this.inflightKeys);
       if (small.ops.length > 0) this.commitOrSend(small);
     }
-    if (this.queuedOps === 0) return;
-    if (this.queuedBytes() < LOG_WRITER_MIN_BYTES && this._writeFailure === undefined) {
+    if (this.queues.ops === 0) return;
+    if (this.queues.bytes() < LOG_WRITER_MIN_BYTES && this._writeFailure === undefined) {
       this.writerLinger ??= setTimeout(() => {
         this.writerLinger = undefined;
-        if (this.closed || this.inflight.size > 0 || this.queuedOps === 0) return;
-        this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
+        if (this.closed || this.inflight.size > 0 || this.queues.ops === 0) return;
+        this.send(this.fairShare(), undefined);
       }, LOG_WRITER_LINGER_MS).unref();
       return;
     }
     clearTimeout(this.writerLinger);
     this.writerLinger = undefined;
-    this.send(this.take(LOG_BATCH_MAX_BYTES / this.queues.size), undefined);
-  }
-
-  private queuedBytes(): number {
-    let bytes = 0;
-    for (const queue of this.queues.values()) bytes += queue.bytes;
-    return bytes;
+    this.send(this.fairShare(), undefined);
   }
 
   /**
@@ -301,61 +244,9 @@ export class GroupCommit {
     for (const warning of warnings) this.options.onWarning?.(warning);
   }
 
-  /** Whole queues of sessions that are not streaming nor purging, up to {@link LOG_DIRECT_MAX_BYTES} in all. */
-  private takeSmall(): Taken {
-    const now = performance.now();
-    if (now - this.windowStart >= LOG_RATE_WINDOW_MS) {
-      this.earlier = now - this.windowStart >= 2 * LOG_RATE_WINDOW_MS ? new Map() : this.recent;
-      this.recent = new Map();
-      this.windowStart = now;
-    }
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [] };
-    for (const [key, queue] of this.queues) {
-      // What it appended in the last one or two windows (this batch included).
-      const rate = (this.recent.get(key) ?? 0) + (this.earlier.get(key) ?? 0);
-      if (queue.writerOnly || rate > LOG_STREAMING_BYTES || taken.bytes + queue.bytes > LOG_DIRECT_MAX_BYTES) continue;
-      if (this.inflightKeys.has(key)) continue;
-      for (let i = queue.start; i < queue.ops.length; i++) addOp(taken, queue.ops[i]!);
-      taken.bytes += queue.bytes;
-      taken.keys.push(key);
-      (taken.whole ??= []).push([key, queue]);
-      this.queuedOps -= queue.ops.length - queue.start;
-      this.queues.delete(key);
-    }
-    return taken;
-  }
-
-  /** Queues what {@link takeSmall} took again, as it was (nothing was queued since: this is synchronous). */
-  private putBack(taken: Taken): void {
-    for (const [key, queue] of taken.whole ?? []) {
-      this.queues.set(key, queue);
-      this.queuedOps += queue.ops.length - queue.start;
-    }
-  }
-
-  /** Every session's oldest ops, about `share` bytes each (at least one op each). */
-  private take(share: number): Taken {
-    const taken: Taken = { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [] };
-    for (const [key, queue] of this.queues) {
-      let bytes = 0;
-      let i = queue.start;
-      while (i < queue.ops.length && (i === queue.start || bytes < share)) {
-        addOp(taken, queue.ops[i]!);
-        bytes += queue.sizes[i]!;
-        i++;
-      }
-      taken.bytes += bytes;
-      taken.keys.push(key);
-      this.queuedOps -= i - queue.start;
-      queue.bytes -= bytes;
-      if (i === queue.ops.length) this.queues.delete(key);
-      else if (i > 1024 && i * 2 > queue.ops.length) {
-        queue.ops = queue.ops.slice(i);
-        queue.sizes = queue.sizes.slice(i);
-        queue.start = 0;
-      } else queue.start = i;
-    }
-    return taken;
+  /** A batch for the writer thread: every session's oldest ops, a fair share of {@link LOG_BATCH_MAX_BYTES} each. */
+  private fairShare(): Taken {
+    return this.queues.take(LOG_BATCH_MAX_BYTES / this.queues.sessions);
   }
 
   /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
@@ -428,7 +319,7 @@ export class GroupCommit {
 
   /** Events and records appended and not committed yet (queued here or posted to the writer). */
   get unwrittenOps(): number {
-    let n = this.queuedOps;
+    let n = this.queues.ops;
     for (const batch of this.inflight.values()) n += batch.writes;
     return n;
   }
@@ -489,16 +380,16 @@ export class GroupCommit {
    */
   flush(): number {
     if (this.closed) return 0;
-    const writes = this.queuedOps;
+    const writes = this.queues.ops;
     if (writes === 0 && this.inflight.size === 0) return 0;
-    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.writerOnlyQueued()) {
+    if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
-      this.commitOrSend(this.take(Infinity));
+      this.commitOrSend(this.queues.take(Infinity));
       if (this.inflight.size === 0) return writes;
     }
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const started = performance.now();
-    const batch = this.send(this.take(Infinity), signal);
+    const batch = this.send(this.queues.take(Infinity), signal);
     // The main thread may block here: this is the one place the log waits for the disk.
     if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
       throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
@@ -510,12 +401,6 @@ export class GroupCommit {
     this.recovered();
     this.complete(batch, performance.now() - started);
     return writes;
-  }
-
-  /** An op only the writer thread commits is queued (see {@link Queue.writerOnly}). */
-  private writerOnlyQueued(): boolean {
-    for (const queue of this.queues.values()) if (queue.writerOnly) return true;
-    return false;
   }
 
   onFlushed(listener: FlushListener): void {
@@ -549,14 +434,6 @@ export class GroupCommit {
     this.commitHere.close();
     this.directDb.close();
   }
-}
-
-/** Adds one op to a batch (an entry makes its seq durable for its session). */
-function addOp(taken: Taken, op: CommitOp): void {
-  taken.ops.push(op);
-  if (op.kind !== "entry") return;
-  taken.durable.set(op.sessionId, op.seq);
-  if (op.file !== null) taken.fileBytes += op.data!.length;
 }
 
 /** What the writer thread posts back (see sqlite-writer.mjs). */
