@@ -85,7 +85,7 @@ export interface GroupCommitOptions {
  * keystroke's echo for up to ~50 ms during a flood).
  *
  * Ops are keyed by session: a session's ops are committed in the order they were pushed; ops of
- * different sessions may be committed in any order. Which ops a batch takes is {@link CommitQueues}'.
+ * different sessions may be committed in any order. {@link CommitQueues} decides which ops a batch takes.
  */
 export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
