@@ -14,7 +14,7 @@
  *   });
  * }
  */
-import type { ErrorCode, EventType, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type { ErrorCode, EventType, SessionEvent, SessionInfo, SessionState } from "../protocol/index.js";
 import type { CommandResult } from "./run-command.js";
 import type { HttpHookRequest } from "./types.js";
 import type { HttpHookResponse } from "./ipc.js";
@@ -74,7 +74,8 @@ export interface PluginApi {
     keys(): Promise<string[]>;
   };
   readonly sessions: {
-    list(): Promise<SessionInfo[]>;
+    /** Sessions it may see; `{ state: "running" }` (or `exited`, `lost`) for only those. */
+    list(filter?: { state?: SessionState }): Promise<SessionInfo[]>;
     get(id: string): Promise<SessionInfo | null>;
   };
   readonly events: {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EVENT_TYPES, type EventType, type SessionEvent } from "../protocol/index.js";
+import { EVENT_TYPES, SESSION_STATES, type EventType, type SessionEvent } from "../protocol/index.js";
 
 /**
  * The wire between the host and a plugin process: one JSON object per line over a private
@@ -57,7 +57,7 @@ export const RUNTIME_PARAMS = {
   "state.set": z.strictObject({ key: Key, value: z.unknown() }),
   "state.delete": z.strictObject({ key: Key }),
   "state.keys": z.strictObject({}),
-  "sessions.list": z.strictObject({}),
+  "sessions.list": z.strictObject({ state: z.enum(SESSION_STATES).optional() }),
   "sessions.get": z.strictObject({ id: z.string().min(1).max(200) }),
   "events.subscribe": z.strictObject({ filter: EventFilter }),
   "events.unsubscribe": z.strictObject({ sub: RequestId }),

@@ -251,7 +251,7 @@ function makeApi(init) {
       keys: () => request("state.keys", {}),
     }),
     sessions: Object.freeze({
-      list: () => request("sessions.list", {}),
+      list: (filter = {}) => request("sessions.list", filter.state === undefined ? {} : { state: filter.state }),
       get: (id) => request("sessions.get", { id }),
     }),
     events: Object.freeze({

@@ -78,8 +78,12 @@ export class PluginRuntime {
         return this.ctx.state.delete((params as RuntimeParams<"state.delete">).key);
       case "state.keys":
         return this.ctx.state.keys();
-      case "sessions.list":
-        return deps.sessions.list(this.caller);
+      case "sessions.list": {
+        // Filtered here, so a plugin that wants the running sessions is not sent every ended one.
+        const { state } = params as RuntimeParams<"sessions.list">;
+        const all = await deps.sessions.list(this.caller);
+        return state === undefined ? all : all.filter((s) => s.state === state);
+      }
       case "sessions.get":
         return deps.sessions.get((params as RuntimeParams<"sessions.get">).id, this.caller);
       case "events.subscribe":

@@ -81,7 +81,7 @@ export function setup(
   const inbound: Array<Record<string, unknown>> = [];
   const patches: Array<Record<string, unknown>> = [];
   const agentChanges: string[] = [];
-  const sessions = [sessionInfo("s1"), sessionInfo("s2")];
+  const sessions: SessionInfo[] = [sessionInfo("s1"), { ...sessionInfo("s2"), state: "exited" }];
   const deps: PluginHostDeps = {
     dataDir,
     logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },

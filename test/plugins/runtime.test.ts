@@ -27,6 +27,14 @@ describe("the plugin runtime API", () => {
 
     expect(await op("config")).toEqual({ greeting: "hi" });
     expect(await op("sessions", { id: "s2" })).toMatchObject({ list: [{ id: "s1" }, { id: "s2" }], one: { id: "s2" } });
+    // Filtered by state on the host's side of the pipe.
+    expect(((await op("sessions", { id: "s1", state: "running" })) as { only: unknown[] }).only).toMatchObject([
+      { id: "s1" },
+    ]);
+    expect(((await op("sessions", { id: "s1", state: "exited" })) as { only: unknown[] }).only).toMatchObject([
+      { id: "s2" },
+    ]);
+    expect(((await op("sessions", { id: "s1", state: "lost" })) as { only: unknown[] }).only).toEqual([]);
     expect(await op("state.get", { key: "count" })).toBeNull();
     await op("state.set", { key: "count", value: { n: 1 } });
     expect(await op("state.get", { key: "count" })).toEqual({ n: 1 });
