@@ -251,7 +251,7 @@ function makeApi(init) {
       keys: () => request("state.keys", {}),
     }),
     sessions: Object.freeze({
-      list: (filter = {}) => request("sessions.list", filter.state === undefined ? {} : { state: filter.state }),
+      list: (filter) => request("sessions.list", filter?.state === undefined ? {} : { state: filter.state }),
       get: (id) => request("sessions.get", { id }),
     }),
     events: Object.freeze({
