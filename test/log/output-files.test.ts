@@ -19,6 +19,9 @@ const MiB = 1024 * KiB;
 /** Output files this small in these tests, so that a session's output spans several. */
 const FILE_BYTES = 1 * MiB;
 
+/** A log store with output files of {@link FILE_BYTES}, on `file`. */
+const openStore = (file: string) => new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+
 /** Bytes that tell apart every entry and every position in it. */
 function pattern(seq: number, n: number): Uint8Array {
   const bytes = new Uint8Array(n);
@@ -101,7 +104,7 @@ const sqliteBytes = (file: string) =>
 describe("output files: big output is kept beside SQLite, written once", () => {
   it("keeps big output's bytes in files and small output in SQLite; every byte reads back, by offset and by seq, also after a restart", async () => {
     const file = join(tempDir(), "log.db");
-    let store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    let store = openStore(file);
     const flood = new Producer(store, "flood");
     for (let i = 0; i < 64; i++) {
       flood.output(64 * KiB);
@@ -129,7 +132,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
       store.close();
       expect(sqliteBytes(file)).toBeLessThan(2 * MiB);
-      store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+      store = openStore(file);
       expect(readAll(store, "flood", 0).equals(flood.bytesFrom(0))).toBe(true);
       // Appends after the restart go on in the last file, then on to new ones.
       const more = new Producer(store, "flood");
@@ -146,7 +149,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("a trim removes the files that hold only trimmed output, once it is committed, and never the one output goes to", () => {
     const file = join(tempDir(), "log.db");
-    const store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    const store = openStore(file);
     const p = new Producer(store, "s");
     try {
       for (let i = 0; i < 60; i++) p.output(64 * KiB); // files at 0, 1, 2, 3 MiB; the last one 3/4 full
@@ -178,7 +181,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("a purge removes the session's directory; one the log has no rows of is removed when the log opens", () => {
     const file = join(tempDir(), "log.db");
-    let store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    let store = openStore(file);
     try {
       const gone = new Producer(store, "gone");
       const kept = new Producer(store, "kept");
@@ -198,7 +201,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
       }
       writeFileSync(join(sessionDir(file, "orphan"), SESSION_ID_FILE), "orphan");
       store.close();
-      store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+      store = openStore(file);
       expect(readdirSync(outputDirOf(file))).toEqual([sessionDirName("kept")]);
       expect(readAll(store, "kept", 0).equals(kept.bytesFrom(0))).toBe(true);
     } finally {
@@ -208,7 +211,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("after an OS crash that cost the last file bytes its rows point at, those rows and the later ones are removed, with a warning; output goes on from there", () => {
     const file = join(tempDir(), "log.db");
-    let store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    let store = openStore(file);
     const p = new Producer(store, "s");
     for (let i = 0; i < 24; i++) p.output(64 * KiB); // files at 0 (16 pieces) and 1 MiB (8)
     const last = p.event();
@@ -243,7 +246,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("a last file none of whose rows survived, or one a commit that never happened left, is removed: output goes on from the committed end", () => {
     const file = join(tempDir(), "log.db");
-    let store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    let store = openStore(file);
     const p = new Producer(store, "s");
     for (let i = 0; i < 18; i++) p.output(64 * KiB); // files at 0 (16 pieces) and 1 MiB (2)
     store.flush();
@@ -271,7 +274,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("a new output file is made on the writer thread (its syncs never wait on the event loop); later pieces of a quiet session go into it from here", async () => {
     const file = join(tempDir(), "log.db");
-    const store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    const store = openStore(file);
     const commits: number[] = [];
     store.onFlushed((durable) => commits.push(durable.get("s") ?? 0));
     const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
@@ -293,7 +296,7 @@ describe("output files: big output is kept beside SQLite, written once", () => {
 
   it("keeps output under OUTPUT_FILE_MIN_ENTRY bytes in SQLite", () => {
     const file = join(tempDir(), "log.db");
-    const store = new SqliteEventStore(file, { outputFileBytes: FILE_BYTES });
+    const store = openStore(file);
     const p = new Producer(store, "s");
     try {
       for (let i = 0; i < 50; i++) p.output(OUTPUT_FILE_MIN_ENTRY - 1);
