@@ -1,9 +1,8 @@
-import { closeSync, constants as fsConstants, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, constants as fsConstants, openSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
 import { dirname, resolve } from "node:path";
-import type { OnReadOpts, SocketConstructorOpts } from "node:net";
-import { ReadStream } from "node:tty";
+import { noteInput, readMaster, type MasterReader } from "./pty-master.js";
 import type { ProcessTransport, TerminalExit, TerminalProcessOptions, TransportSink } from "./terminal-process.js";
 
 /** ^D, what a terminal sends to end its input. */
@@ -40,12 +39,10 @@ const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
  *   closes its terminal fds before it exits (coreutils `head` does) would otherwise see
  *   the master closed while it is still alive, and the hangup kills it with SIGHUP.
  * - When the child's exit arrives (node-pty's waitpid thread), we close our slave fd. If
- *   no grandchild has the slave open, the master now polls POLLHUP. libuv may still end
- *   the stream with unread data (the shortcut above), so on `end` we read the fd
- *   synchronously until EIO: with no slave left, Linux returns all buffered data first
- *   (it flushes pending input before reporting EIO). The stream is made with
- *   `allowHalfOpen` so Node does not close the fd behind us on `end`. If libuv itself reads
- *   EIO instead (the buffer was already empty), Node closes the fd and we stop touching it.
+ *   no grandchild has the slave open, the master now polls POLLHUP, and its reader
+ *   (pty-master.ts: a libuv stream on the event loop, or the reader thread while the output
+ *   floods) reads until EIO: with no slave left, Linux returns all buffered data first
+ *   (it flushes pending input before reporting EIO).
  * - Then the output has ended; the lifecycle (terminal-process.ts) reports the exit. If a
  *   grandchild keeps the slave open, the lifecycle's drain timeout calls `abandonOutput`:
  *   read what is buffered, close the master (the grandchild gets a hangup).
@@ -57,23 +54,6 @@ export const DEFAULT_COLS = 80;
 export const DEFAULT_ROWS = 24;
 /** `TERM` (and the terminfo name) of every PTY session. */
 export const PTY_TERM = "xterm-256color";
-/** Size of the buffer every read of a master goes into (a PTY read returns at most ~4 KiB anyway). */
-export const PTY_READ_BYTES = 64 * 1024;
-/**
- * The one buffer all PTY masters are read into, the stream's reads (`onread`) and the
- * synchronous drains alike: reads run on the event loop one at a time, and the sink copies a
- * chunk before it returns (`onOutput`'s contract), so the buffer is free again after each call.
- * Reads into it start only from the event loop (the stream, the `end` handler, timers), never
- * from inside `onOutput`, so no chunk is overwritten while a consumer still reads it.
- * Without it, Node allocates a fresh 64 KiB buffer for every read — one per ~4 KiB of output —
- * and under a flood that churn cost ~30% more CPU per byte and set off frequent full GCs
- * (measured: PTY pipeline 0.82 → ~1.0 of raw node-pty, reader CPU per 50 MiB 426 → 301 ms).
- */
-const readBuffer = Buffer.allocUnsafe(PTY_READ_BYTES);
-/** Most bytes one synchronous drain reads, so a writer that never stops cannot hold the event loop. */
-export const PTY_DRAIN_MAX_BYTES = 4 * 1024 * 1024;
-/** When the master reports EOF but still has a slave open elsewhere: how often to read it again. */
-export const PTY_DRAIN_POLL_MS = 10;
 /** When the terminal's input buffer is full (EAGAIN): when to try writing again. */
 export const PTY_WRITE_RETRY_MS = 5;
 
@@ -167,15 +147,10 @@ class PtyTransport implements ProcessTransport {
   private readonly fd: number;
   private readonly pty: NativePty;
   private readonly sink: TransportSink;
-  private readonly master: ReadStream;
+  private readonly master: MasterReader;
   /** Our own slave fd, held until the child exits; null once released. */
   private slaveFd: number | null;
-  /** The fd is ours to read, write and resize: neither we nor Node have closed it. */
-  private fdOpen = true;
-  private ended = false;
   private closed = false;
-  private outputPaused = false;
-  private pollTimer: NodeJS.Timeout | null = null;
   private readonly input: Uint8Array[] = [];
   /** The last input ended a line (or there was none): one ^D is end of input. */
   private lineStart = true;
@@ -188,31 +163,11 @@ class PtyTransport implements ProcessTransport {
     this.slaveFd = slaveFd;
     this.pty = pty;
     this.sink = sink;
-    // `onread` is a net.Socket constructor option (Node ≥ 12) that @types/node lists only for connect().
-    const options: SocketConstructorOpts & { onread: OnReadOpts } = {
-      allowHalfOpen: true,
-      onread: {
-        buffer: readBuffer,
-        callback: (n, buffer) => {
-          this.sink.output("pty", buffer.subarray(0, n));
-          return true;
-        },
+    this.master = readMaster(fd, {
+      output: (chunk) => this.sink.output("pty", chunk),
+      ended: () => {
+        if (!this.closed) this.sink.outputEnded();
       },
-    };
-    this.master = new ReadStream(fd, options);
-    // With `onread` there are no 'data' listeners to start the flow; 'end', 'error' and 'close' come as usual.
-    this.master.resume();
-    this.master.on("end", () => this.drainAfterEnd());
-    this.master.on("error", () => {
-      // Node destroyed the stream, so the fd is closed. EIO is the normal end (the slave
-      // side is closed and everything was read); any other read error ends the output too,
-      // and the exit is still reported.
-      this.fdOpen = false;
-      this.endOutput();
-    });
-    this.master.on("close", () => {
-      this.fdOpen = false;
-      this.endOutput();
     });
   }
 
@@ -228,6 +183,7 @@ class PtyTransport implements ProcessTransport {
 
   write(data: Uint8Array): void {
     if (data.length === 0) return;
+    noteInput();
     this.input.push(data);
     this.inputBytes += data.length;
     this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
@@ -241,83 +197,38 @@ class PtyTransport implements ProcessTransport {
   }
 
   resize(cols: number, rows: number): void {
-    if (!this.fdOpen) throw new Error("the terminal is closed");
+    if (!this.master.fdOpen) throw new Error("the terminal is closed");
     this.pty.resize(this.fd, cols, rows);
   }
 
   pauseOutput(): void {
-    this.outputPaused = true;
-    // With `onread`, pausing stops the handle reading at once (nothing is buffered in Node).
-    if (this.fdOpen) this.master.pause();
-    // A resume() still pending from the stream's start would read again on the next tick.
-    process.nextTick(() => {
-      if (this.outputPaused && this.fdOpen) this.master.pause();
-    });
+    this.master.pause();
   }
 
   resumeOutput(): void {
-    this.outputPaused = false;
-    if (this.fdOpen) this.master.resume();
+    this.master.resume();
   }
 
   abandonOutput(): void {
     this.releaseSlave();
-    if (this.fdOpen) this.readAvailable();
-    this.closeMaster();
-    this.endOutput();
+    this.master.abandon();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     if (this.writeTimer !== null) clearTimeout(this.writeTimer);
-    this.pollTimer = null;
     this.writeTimer = null;
     this.input.length = 0;
     this.inputBytes = 0;
     this.releaseSlave();
-    this.closeMaster();
-  }
-
-  /** The stream ended, but the kernel may still hold the tail (see the module comment). */
-  private drainAfterEnd(): void {
-    this.pollTimer = null;
-    if (this.closed) return;
-    // The master stays open until close(): the child may still be alive (see the module comment).
-    if (!this.fdOpen || this.readAvailable() === "eof") {
-      this.endOutput();
-      return;
-    }
-    // EAGAIN: someone opened the slave again after it was closed. Keep reading until EOF;
-    // the lifecycle's drain timeout ends this if the child has exited.
-    this.pollTimer = setTimeout(() => this.drainAfterEnd(), PTY_DRAIN_POLL_MS);
-  }
-
-  /** Reads the master synchronously until it is empty ("again") or at its end ("eof"). */
-  private readAvailable(): "eof" | "again" {
-    for (let total = 0; total < PTY_DRAIN_MAX_BYTES;) {
-      let n: number;
-      try {
-        n = readSync(this.fd, readBuffer, 0, readBuffer.length, null);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === "EAGAIN" || code === "EWOULDBLOCK") return "again";
-        // EIO: no slave left and nothing more to read. Any other error: the master is
-        // unusable, which ends the output just the same.
-        return "eof";
-      }
-      if (n === 0) return "eof";
-      total += n;
-      if (!this.closed) this.sink.output("pty", readBuffer.subarray(0, n));
-    }
-    return "again";
+    this.master.close();
   }
 
   private flushInput(): void {
     this.writeTimer = null;
     while (this.input.length > 0) {
-      if (!this.fdOpen) {
+      if (!this.master.fdOpen) {
         // The terminal is gone; nobody will ever read this input.
         this.input.length = 0;
         this.inputBytes = 0;
@@ -349,20 +260,5 @@ class PtyTransport implements ProcessTransport {
     const fd = this.slaveFd;
     this.slaveFd = null;
     closeSync(fd);
-  }
-
-  private closeMaster(): void {
-    if (!this.fdOpen) return;
-    this.fdOpen = false;
-    // Closes the fd. Any grandchild still on the slave gets a hangup.
-    this.master.destroy();
-  }
-
-  private endOutput(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-    this.pollTimer = null;
-    if (!this.closed) this.sink.outputEnded();
   }
 }

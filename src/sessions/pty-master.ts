@@ -1,0 +1,420 @@
+import { readSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { OnReadOpts, SocketConstructorOpts } from "node:net";
+import { ReadStream } from "node:tty";
+
+/**
+ * Reading a PTY master: on the event loop while its output is interactive, on a reader thread
+ * while it floods.
+ *
+ * A PTY's kernel buffer holds ~4 KiB (the n_tty buffer): well under a millisecond of a flood.
+ * Read on the event loop, every moment the loop spends on the previous output (the log,
+ * frames, sockets) is a moment the producer is blocked on a full terminal, so the gateway's
+ * work is added to the producer's time instead of overlapping it (docs/benchmarks.md, "PTY
+ * read throughput"). So once a master has given FLOOD_BYTES with no pause longer than
+ * FLOOD_GAP_MS, it is handed to the reader thread (native/pty_reader.c: one thread, epoll over
+ * the flooding masters, a queue of up to THREAD_QUEUE_BYTES each), and the event loop takes the
+ * bytes from there in batches. When it has been quiet for QUIET_MS it comes back, and while
+ * anyone types into a terminal floods stay on the event loop (`noteInput`).
+ *
+ * Interactive output stays on the event loop because the thread is one more hop: measured
+ * with a `yes` flood in another session, a keystroke's echo read through the thread took
+ * 1.3 ms at p50 against 0.4–0.7 ms on the loop.
+ *
+ * The master is read until it reports EIO (no slave left: Linux returns everything buffered
+ * first) or until `abandon()`; pty-process.ts holds the slave open until the child has
+ * exited, so that end is not seen early. Where the addon is not built (not Linux, no compiler
+ * at install) every master stays on the event loop.
+ */
+export interface MasterReader {
+  /** The master fd is still open: input may be written to it and it may be resized. */
+  readonly fdOpen: boolean;
+  /** Stops reading: the producer blocks once the kernel's buffer is full. */
+  pause(): void;
+  resume(): void;
+  /** Reads what is buffered now, closes the master (a grandchild on the slave gets a hangup), then `ended`. */
+  abandon(): void;
+  /** Closes the master without reading further; no more calls to the sink. Idempotent. */
+  close(): void;
+}
+
+export interface MasterSink {
+  /** A chunk of output, valid only during the call (the sink copies what it keeps). */
+  output(chunk: Uint8Array): void;
+  /** The output has ended: EIO/EOF, a read error, or `abandon()`. Called once. */
+  ended(): void;
+}
+
+/** Size of the buffer every read of a master goes into (a PTY read returns at most ~4 KiB anyway). */
+export const PTY_READ_BYTES = 64 * 1024;
+/**
+ * The one buffer all PTY output passes through on the event loop: the stream's reads, the
+ * synchronous drains and the batches taken from the reader thread. Reads run on the event
+ * loop one at a time, and the sink copies a chunk before it returns, so the buffer is free
+ * again after each call. Reads into it start only from the event loop (the stream, the `end`
+ * handler, timers, the thread's wake-ups), never from inside the sink, so no chunk is
+ * overwritten while a consumer still reads it. Without it, Node allocates a fresh 64 KiB
+ * buffer for every stream read — one per ~4 KiB of output — and under a flood that churn
+ * cost ~30% more CPU per byte and set off frequent full GCs (measured: PTY pipeline 0.82 →
+ * ~1.0 of raw node-pty, reader CPU per 50 MiB 426 → 301 ms).
+ */
+const readBuffer = Buffer.allocUnsafe(PTY_READ_BYTES);
+/** Most bytes one synchronous drain reads, so a writer that never stops cannot hold the event loop. */
+export const PTY_DRAIN_MAX_BYTES = 4 * 1024 * 1024;
+/** When the master reports EOF but still has a slave open elsewhere: how often to read it again. */
+export const PTY_DRAIN_POLL_MS = 10;
+/** A master that gives this much output without a pause longer than FLOOD_GAP_MS moves to the reader thread. */
+export const FLOOD_BYTES = 256 * 1024;
+export const FLOOD_GAP_MS = 5;
+/** A master on the reader thread that gives no output for this long comes back to the event loop. */
+export const QUIET_MS = 100;
+/**
+ * For this long after input was written to any PTY, floods are read on the event loop (masters on the thread
+ * come back within QUIET_MS): see `noteInput`.
+ */
+export const INTERACTIVE_MS = 1000;
+/** Most bytes the reader thread queues for one master before it stops reading it (the producer then blocks). */
+export const THREAD_QUEUE_BYTES = 256 * 1024;
+
+export type MasterReaderMode = "loop" | "thread";
+
+/**
+ * Where flooding masters are read: "thread" (the default, where the addon is built) or
+ * "loop" (always the event loop: `SWITCHBOARD_PTY_READER=loop`, or this function, for the
+ * benchmarks and tests that compare the two). Applies to masters opened afterwards.
+ */
+let floodReader: MasterReaderMode = process.env.SWITCHBOARD_PTY_READER === "loop" ? "loop" : "thread";
+
+export function setFloodReader(mode: MasterReaderMode): void {
+  floodReader = mode;
+}
+
+/** Where a master opened now would be read once it floods ("thread" only where the addon is built). */
+export function floodReaderMode(): MasterReaderMode {
+  return floodReader === "thread" && readerThread() !== null ? "thread" : "loop";
+}
+
+/** When input was last written to a PTY (performance.now()); -Infinity before any. */
+let lastInputAt = -Infinity;
+
+/**
+ * Someone typed (or an agent wrote) into a terminal. While that goes on, floods are read on
+ * the event loop, not the thread: their pace then stays tied to the gateway's own, which
+ * leaves the 2 cores' time for the keystroke's round trip. Measured with `yes` flooding one
+ * session while keys are echoed in another, a flood on the thread took more of the machine
+ * and the echo's p99 went from 15 to 25 ms (p50 3.3 → 1.7 ms); interactive work comes first.
+ */
+export function noteInput(): void {
+  lastInputAt = performance.now();
+}
+
+const typing = (now: number): boolean => now - lastInputAt < INTERACTIVE_MS;
+
+/** How often masters moved to the reader thread and back, since the process started (tests and benchmarks). */
+export const masterMoves = { toThread: 0, toLoop: 0 };
+
+/** Reads `fd`, a non-blocking PTY master, into `sink`. */
+export function readMaster(fd: number, sink: MasterSink): MasterReader {
+  return new PtyMasterReader(fd, sink, floodReader === "thread" ? readerThread() : null);
+}
+
+// ---- the reader thread (native/pty_reader.c) ----
+
+/** The addon's functions; see native/pty_reader.c. */
+interface NativeReader {
+  init(onReady: (ids: number[]) => void): void;
+  open(fd: number, queueBytes: number): number;
+  /** Bytes copied into `buffer` (> 0), 0 if nothing is queued now, -1 at the end. */
+  take(id: number, buffer: Buffer): number;
+  pause(id: number): void;
+  resume(id: number): void;
+  /** The thread will not read the fd again once this returns; what it queued can still be taken. */
+  stop(id: number): void;
+  release(id: number): void;
+  /** Every call of `init`'s callback is answered with this, from a later phase of the event loop. */
+  rearm(): void;
+}
+
+interface ReaderThread {
+  readonly native: NativeReader;
+  /** What each master on the thread does when the thread has news for it. */
+  readonly ready: Map<number, () => void>;
+}
+
+let thread: ReaderThread | null | undefined;
+
+/** node-gyp's output, from src/sessions and from dist/sessions alike. */
+const ADDON_PATH = "../../build/Release/pty_reader.node";
+
+/** The reader thread of this process (or worker), started on first use; null where the addon is not built. */
+function readerThread(): ReaderThread | null {
+  if (thread !== undefined) return thread;
+  thread = null;
+  let native: NativeReader;
+  try {
+    native = createRequire(import.meta.url)(ADDON_PATH) as NativeReader;
+  } catch {
+    return thread;
+  }
+  const ready = new Map<number, () => void>();
+  // Re-armed from setImmediate, after Node's loop over the thread's queued calls: one wake-up
+  // per turn of the event loop, so a flood cannot keep the loop from polling its sockets.
+  const rearm = (): void => native.rearm();
+  native.init((ids) => {
+    setImmediate(rearm);
+    for (const id of ids) ready.get(id)?.();
+  });
+  thread = { native, ready };
+  return thread;
+}
+
+// ---- one master ----
+
+/**
+ * The stream (a libuv stream over the master, on the event loop) is always there: it owns the
+ * fd and reads whenever the master is not on the thread.
+ *
+ * libuv ends a stream at POLLHUP after a "partial" read, and on a PTY every read is partial
+ * (at most ~4 KiB of the 64 KiB offered), so the tail may still be buffered when the stream
+ * ends: on `end` the master is read synchronously until EIO. The stream is made with
+ * `allowHalfOpen` so Node does not close the fd behind us on `end`. If libuv itself reads EIO
+ * (the buffer was already empty), Node closes the fd.
+ */
+class PtyMasterReader implements MasterReader {
+  fdOpen = true;
+  private readonly fd: number;
+  private readonly sink: MasterSink;
+  private readonly stream: ReadStream;
+  private readonly thread: ReaderThread | null;
+  /** The master's id on the reader thread while it is read there. */
+  private threadId: number | null = null;
+  private paused = false;
+  private ended = false;
+  private closed = false;
+  private pollTimer: NodeJS.Timeout | null = null;
+  /** Output of the current burst on the event loop, and when its last read was. */
+  private burstBytes = 0;
+  private lastReadAt = 0;
+  private takeScheduled = false;
+  /** While on the thread: fires once the master has been quiet for QUIET_MS. */
+  private quietTimer: NodeJS.Timeout | null = null;
+
+  constructor(fd: number, sink: MasterSink, thread: ReaderThread | null) {
+    this.fd = fd;
+    this.sink = sink;
+    this.thread = thread;
+    // `onread` is a net.Socket constructor option (Node ≥ 12) that @types/node lists only for connect().
+    const options: SocketConstructorOpts & { onread: OnReadOpts } = {
+      allowHalfOpen: true,
+      onread: {
+        buffer: readBuffer,
+        callback: (n, buffer) => {
+          this.sink.output(buffer.subarray(0, n));
+          if (this.thread !== null) this.countBurst(n);
+          return true;
+        },
+      },
+    };
+    this.stream = new ReadStream(fd, options);
+    // With `onread` there are no 'data' listeners to start the flow; 'end', 'error' and 'close' come as usual.
+    this.stream.resume();
+    this.stream.on("end", () => this.drainAfterEnd());
+    this.stream.on("error", () => {
+      // Node destroyed the stream, so the fd is closed. EIO is the normal end (the slave
+      // side is closed and everything was read); any other read error ends the output too.
+      this.fdOpen = false;
+      this.end();
+    });
+    this.stream.on("close", () => {
+      this.fdOpen = false;
+      this.end();
+    });
+  }
+
+  pause(): void {
+    this.paused = true;
+    if (this.threadId !== null) {
+      this.thread!.native.pause(this.threadId);
+      return;
+    }
+    this.pauseStream();
+  }
+
+  resume(): void {
+    this.paused = false;
+    if (this.threadId !== null) {
+      this.thread!.native.resume(this.threadId);
+      // What the thread queued before the pause is not announced again.
+      this.scheduleTake();
+      return;
+    }
+    if (this.fdOpen) this.stream.resume();
+  }
+
+  abandon(): void {
+    if (this.threadId !== null) {
+      this.thread!.native.stop(this.threadId);
+      while (this.takeOnce(PTY_READ_BYTES) > 0);
+      this.leaveThread();
+    }
+    if (this.fdOpen) readAvailable(this.fd, (chunk) => this.sink.output(chunk));
+    this.closeStream();
+    this.end();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    this.leaveThread();
+    this.closeStream();
+  }
+
+  // ---- between the event loop and the thread ----
+
+  /** A read on the event loop: hands the master to the thread once it floods. */
+  private countBurst(n: number): void {
+    const now = performance.now();
+    if (now - this.lastReadAt > FLOOD_GAP_MS) this.burstBytes = 0;
+    this.lastReadAt = now;
+    this.burstBytes += n;
+    if (this.burstBytes < FLOOD_BYTES || this.paused || this.closed || !this.fdOpen || typing(now)) return;
+    this.enterThread();
+  }
+
+  private enterThread(): void {
+    const thread = this.thread!;
+    // Reading stops at once (with `onread` nothing is buffered in Node), so the thread's first
+    // read continues exactly where the stream's last one ended.
+    this.pauseStream();
+    const id = thread.native.open(this.fd, THREAD_QUEUE_BYTES);
+    this.threadId = id;
+    masterMoves.toThread++;
+    thread.ready.set(id, () => this.takeQueued());
+    this.quietTimer = setTimeout(() => this.checkQuiet(), QUIET_MS);
+    this.quietTimer.unref();
+  }
+
+  /** Every QUIET_MS on the thread: back to the event loop once quiet, or when someone types (`noteInput`). */
+  private checkQuiet(): void {
+    if (this.threadId === null) return;
+    const now = performance.now();
+    if (this.paused || (now - this.lastReadAt < QUIET_MS && !typing(now))) {
+      this.quietTimer!.refresh();
+      return;
+    }
+    const native = this.thread!.native;
+    native.stop(this.threadId);
+    // Whatever the thread read before it stopped comes first.
+    while (this.takeOnce(PTY_READ_BYTES) > 0);
+    this.leaveThread();
+    masterMoves.toLoop++;
+    this.burstBytes = 0;
+    if (this.fdOpen && !this.paused) this.stream.resume();
+  }
+
+  /** Releases the master from the thread (dropping nothing: callers take what is queued first). */
+  private leaveThread(): void {
+    if (this.quietTimer !== null) clearTimeout(this.quietTimer);
+    this.quietTimer = null;
+    if (this.threadId === null) return;
+    this.thread!.ready.delete(this.threadId);
+    this.thread!.native.release(this.threadId);
+    this.threadId = null;
+  }
+
+  /** Hands what the thread queued to the sink, at most one buffer per turn of the event loop per master. */
+  private takeQueued(): void {
+    this.takeScheduled = false;
+    if (this.threadId === null || this.paused) return;
+    const n = this.takeOnce(PTY_READ_BYTES);
+    if (n < 0) {
+      this.leaveThread();
+      this.end();
+      return;
+    }
+    // A full buffer: probably more behind it; the thread does not announce what it already had.
+    if (n === PTY_READ_BYTES) this.scheduleTake();
+  }
+
+  /** One take into the shared buffer, passed to the sink: bytes (> 0), 0 if none now, -1 at the end. */
+  private takeOnce(max: number): number {
+    const buffer = max < readBuffer.length ? readBuffer.subarray(0, max) : readBuffer;
+    const n = this.thread!.native.take(this.threadId!, buffer);
+    if (n > 0) {
+      this.lastReadAt = performance.now();
+      this.sink.output(buffer.subarray(0, n));
+    }
+    return n;
+  }
+
+  private scheduleTake(): void {
+    if (this.takeScheduled) return;
+    this.takeScheduled = true;
+    setImmediate(() => this.takeQueued());
+  }
+
+  // ---- the stream ----
+
+  private pauseStream(): void {
+    // With `onread`, pausing stops the handle reading at once (nothing is buffered in Node).
+    if (this.fdOpen) this.stream.pause();
+    // A resume() still pending from the stream's start would read again on the next tick.
+    process.nextTick(() => {
+      if ((this.paused || this.threadId !== null) && this.fdOpen) this.stream.pause();
+    });
+  }
+
+  /** The stream ended, but the kernel may still hold the tail. */
+  private drainAfterEnd(): void {
+    this.pollTimer = null;
+    if (this.closed) return;
+    // The master stays open until close(): the child may still be alive (see pty-process.ts).
+    const sink = (chunk: Uint8Array): void => {
+      if (!this.closed) this.sink.output(chunk);
+    };
+    if (!this.fdOpen || readAvailable(this.fd, sink) === "eof") {
+      this.end();
+      return;
+    }
+    // EAGAIN: someone opened the slave again after it was closed. Keep reading until EOF;
+    // the lifecycle's drain timeout ends this if the child has exited.
+    this.pollTimer = setTimeout(() => this.drainAfterEnd(), PTY_DRAIN_POLL_MS);
+  }
+
+  private closeStream(): void {
+    if (!this.fdOpen) return;
+    this.fdOpen = false;
+    // Closes the fd. Any grandchild still on the slave gets a hangup.
+    this.stream.destroy();
+  }
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    if (!this.closed) this.sink.ended();
+  }
+}
+
+/** Reads `fd` synchronously until it is empty ("again") or at its end ("eof"), at most PTY_DRAIN_MAX_BYTES. */
+function readAvailable(fd: number, output: (chunk: Uint8Array) => void): "eof" | "again" {
+  for (let total = 0; total < PTY_DRAIN_MAX_BYTES;) {
+    let n: number;
+    try {
+      n = readSync(fd, readBuffer, 0, readBuffer.length, null);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") return "again";
+      // EIO: no slave left and nothing more to read. Any other error: the master is
+      // unusable, which ends the output just the same.
+      return "eof";
+    }
+    if (n === 0) return "eof";
+    total += n;
+    output(readBuffer.subarray(0, n));
+  }
+  return "again";
+}

@@ -1,0 +1,112 @@
+import { afterEach, describe, expect, it } from "vitest";
+import {
+  FLOOD_BYTES,
+  QUIET_MS,
+  THREAD_QUEUE_BYTES,
+  floodReaderMode,
+  masterMoves,
+  noteInput,
+  setFloodReader,
+} from "../../src/sessions/pty-master.js";
+import type { MasterReaderMode } from "../../src/sessions/pty-master.js";
+import { alive, eventually, watch } from "./process-helpers.js";
+
+/** What `seq from to` prints through a PTY (the terminal turns \n into \r\n). */
+function seqText(from: number, to: number): string {
+  let text = "";
+  for (let i = from; i <= to; i++) text += `${i}\r\n`;
+  return text;
+}
+
+afterEach(() => setFloodReader("thread"));
+
+describe("PTY masters: the event loop, and the reader thread for floods", () => {
+  it("the reader thread is built and used on Linux", () => {
+    // npm ci builds native/pty_reader.c (scripts/build-native.mjs); a failed build would only warn.
+    expect(floodReaderMode()).toBe(process.platform === "linux" ? "thread" : "loop");
+  });
+
+  it("input to any PTY brings a flood back to the event loop mid-stream, without losing a byte", async () => {
+    const moves = { ...masterMoves };
+    const w = watch({ command: ["seq", "1", "1500000"], pty: true });
+    await eventually(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
+    // What keystrokes into another session do (pty-process.ts calls it on every write).
+    noteInput();
+    const typing = setInterval(noteInput, 100);
+    try {
+      await eventually(() => masterMoves.toLoop > moves.toLoop, 5_000, "the flood back on the event loop");
+      expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    } finally {
+      clearInterval(typing);
+    }
+    expect(w.text() === seqText(1, 1_500_000)).toBe(true);
+    // Not handed to the thread again while someone is typing.
+    expect(masterMoves.toThread - moves.toThread).toBe(1);
+  });
+
+  describe.each<MasterReaderMode>(["thread", "loop"])("floods read on the %s", (mode) => {
+    it("every byte arrives once and in order, across the move to the thread and back", async () => {
+      setFloodReader(mode);
+      const moves = { ...masterMoves };
+      // ~2.7 MB without a pause (a flood), quiet for longer than QUIET_MS, then a little more.
+      const script = `seq 1 400000; sleep ${(QUIET_MS * 4) / 1000}; seq 400001 400100`;
+      const w = watch({ command: ["sh", "-c", script], pty: true });
+      expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+      expect(w.text() === seqText(1, 400100)).toBe(true);
+      expect(w.outputAfterExit).toBe(false);
+      const moved = mode === "thread" ? 1 : 0;
+      expect(masterMoves.toThread - moves.toThread).toBe(moved);
+      expect(masterMoves.toLoop - moves.toLoop).toBe(moved);
+    });
+
+    it("output paused on the thread holds the producer; resumed, every byte arrives", async () => {
+      setFloodReader(mode);
+      const total = 16_000_000;
+      const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
+      await eventually(() => w.bytes().length > FLOOD_BYTES * 2, 5_000, "a flood under way");
+      w.proc.pauseOutput();
+      await new Promise((r) => setTimeout(r, 100));
+      const held = w.bytes().length;
+      await new Promise((r) => setTimeout(r, 300));
+      // Nothing is handed over while paused, and the producer is blocked (it has not finished).
+      expect(w.bytes().length).toBe(held);
+      expect(alive(w.proc.pid)).toBe(true);
+      w.proc.resumeOutput();
+      expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+      expect(w.bytes().length).toBe(total);
+      expect(w.bytes().every((b) => b === 0x61)).toBe(true);
+    });
+
+    it("a grandchild flooding the terminal after the leader exits: the drain timeout ends the output", async () => {
+      setFloodReader(mode);
+      // The grandchild ignores the hangup and keeps writing; the drain timeout abandons the output.
+      const script = "trap '' HUP; (while :; do seq 1 20000; done) & echo grandchild:$!; sleep 0.3; echo leader-done";
+      const w = watch({ command: ["bash", "-c", script], pty: true, drainTimeoutMs: 300 });
+      const exit = await w.exit;
+      const grandchild = Number(/grandchild:(\d+)/.exec(w.text())![1]);
+      try {
+        expect(exit).toEqual({ exitCode: 0, signal: null });
+        expect(w.text()).toContain("leader-done\r\n");
+        const after = w.bytes().length;
+        await new Promise((r) => setTimeout(r, 200));
+        expect(w.bytes().length).toBe(after);
+      } finally {
+        process.kill(grandchild, "SIGKILL");
+      }
+    });
+
+    it("dispose() in the middle of a flood stops the output at once", async () => {
+      setFloodReader(mode);
+      const moves = { ...masterMoves };
+      const w = watch({ command: ["yes"], pty: true });
+      await eventually(() => w.bytes().length > FLOOD_BYTES + THREAD_QUEUE_BYTES, 5_000, "a flood under way");
+      if (mode === "thread") expect(masterMoves.toThread - moves.toThread).toBe(1);
+      w.proc.dispose();
+      const after = w.bytes().length;
+      expect(await w.proc.exited).toEqual({ exitCode: null, signal: "SIGKILL" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(w.bytes().length).toBe(after);
+      expect(w.text().slice(0, 64)).toBe("y\r\n".repeat(21) + "y");
+    });
+  });
+});
