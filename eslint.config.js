@@ -27,7 +27,18 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ["dist/", "build/", "web/dist/", "packages/*/dist/", "node_modules/", ".switchboard/", "coverage/", ".bench-tmp/"] },
+  {
+    ignores: [
+      "dist/",
+      "build/",
+      "web/dist/",
+      "packages/*/dist/",
+      "node_modules/",
+      ".switchboard/",
+      "coverage/",
+      ".bench-tmp/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -25,6 +25,7 @@ import { createLogger } from "../src/server/logger.js";
 import { readBinaryOutput } from "../src/protocol/index.js";
 import type { TerminalOutputMode } from "../src/protocol/index.js";
 import type { Session } from "../src/sessions/session.js";
+import { setFloodReader } from "../src/sessions/pty-master.js";
 import { appendExternalEvent } from "../src/sessions/stream-session.js";
 import { Outbox } from "../src/server/ws-common.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
@@ -378,6 +379,8 @@ interface PtyResult {
   /** Viewers with JSON output (the protocol's default) and with `?output=binary`. */
   one: Record<TerminalOutputMode, number[]>;
   fourEach: Record<TerminalOutputMode, number[]>;
+  /** 1 viewer (JSON) with every master read on the event loop: what the reader thread adds. */
+  oneLoop: number[];
   complete: boolean;
 }
 
@@ -404,6 +407,7 @@ async function ptyThroughput(clients: Clients): Promise<PtyResult> {
     alone: [],
     one: { json: [], binary: [] },
     fourEach: { json: [], binary: [] },
+    oneLoop: [],
     complete: true,
   };
   for (let round = 0; round < PTY_ROUNDS; round++) {
@@ -415,6 +419,18 @@ async function ptyThroughput(clients: Clients): Promise<PtyResult> {
       const { id } = await createSession(g.gw, { command: PTY_BENCH_COMMAND, pty: true });
       await g.gw.core.sessions.get(id)!.ended();
       out.alone.push(mbps(g.gw.core.sessions.get(id)!.log.outputBytes, now() - started));
+      // The reference without the reader thread: first in odd rounds, last in even ones.
+      const loopReference = async (): Promise<void> => {
+        setFloodReader("loop");
+        try {
+          const one = await ptyToViewers(g.gw, clients, 1, "json");
+          out.oneLoop.push(one.each[0]!);
+          out.complete &&= one.complete;
+        } finally {
+          setFloodReader("thread");
+        }
+      };
+      if (round % 2 === 1) await loopReference();
       // JSON and binary output take turns going first.
       const modes: TerminalOutputMode[] = round % 2 === 0 ? ["json", "binary"] : ["binary", "json"];
       for (const output of modes) {
@@ -424,6 +440,7 @@ async function ptyThroughput(clients: Clients): Promise<PtyResult> {
         out.fourEach[output].push(Math.min(...four.each));
         out.complete &&= one.complete && four.complete;
       }
+      if (round % 2 === 0) await loopReference();
       await clients.release();
     } finally {
       await g.close();
@@ -920,6 +937,7 @@ function report(r: {
   const four = median(r.pty.fourEach.json);
   const oneBinary = median(r.pty.one.binary);
   const fourBinary = median(r.pty.fourEach.binary);
+  const oneLoop = median(r.pty.oneLoop);
   const sorted = (v: number[]) => [...v].sort((a, b) => a - b);
   const e = {
     idle: sorted(r.echo.idle),
@@ -936,6 +954,7 @@ function report(r: {
   const rows = [
     `| PTY 50 MiB → 1 viewer (/ws/session) | ${fmt(one)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(one / raw).toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(one / raw >= GOAL_PTY_ONE)} |`,
     `| (for reference) PTY 50 MiB → the log, no viewer | ${fmt(alone)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(alone / raw).toFixed(2)} | | |`,
+    `| (for reference) PTY 50 MiB → 1 viewer, every PTY read on the event loop (\`SWITCHBOARD_PTY_READER=loop\`) | ${fmt(oneLoop)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(oneLoop / raw).toFixed(2)} | | |`,
     `| PTY 50 MiB → 4 viewers, slowest each | ${fmt(four)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(four / raw).toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(four / raw >= GOAL_PTY_FOUR)} |`,
     `| PTY 50 MiB → 1 viewer, binary output (\`?output=binary\`) | ${fmt(oneBinary)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(oneBinary / raw).toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(oneBinary / raw >= GOAL_PTY_ONE)} |`,
     `| PTY 50 MiB → 4 viewers, binary output, slowest each | ${fmt(fourBinary)} MB/s | raw node-pty ${fmt(raw)} MB/s | ${(fourBinary / raw).toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(fourBinary / raw >= GOAL_PTY_FOUR)} |`,
@@ -965,7 +984,7 @@ function report(r: {
       "|---|---|---|---|---|---|",
       ...rows,
       "",
-      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). Medians of ${PTY_ROUNDS} rounds; runs (MB/s): raw ${runs(r.pty.raw)}; no viewer ${runs(r.pty.alone)}; 1 viewer ${runs(r.pty.one.json)}; 4 viewers (slowest) ${runs(r.pty.fourEach.json)}; with binary output 1 viewer ${runs(r.pty.one.binary)}, 4 viewers (slowest) ${runs(r.pty.fourEach.binary)} (JSON and binary take turns going first). Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the log (its output files, rows in SQLite), so it is bounded by the PTY → log figure of the section above; on top of it, each viewer costs the event loop a JSON-escaped frame and a socket write per event, and its client process (parsing 50 MiB of JSON) runs on the same 2 cores as the producer — the PTY section's sensitivity table shows what that does to a PTY producer. Binary output (\`?output=binary\`, what the SDK's TerminalClient and \`switchboard attach\` use) takes JSON out of the path: a JSON frame costs the gateway 105–180 µs per 64 KiB of ASCII output (built once however many viewers share it, from the bytes read as latin1 — Node 20's \`JSON.stringify\` is most of it; 0.76–0.91 of decoding to text and encoding the frame again, 0.43 for a TUI's UTF-8 box drawing) and each viewer about as much again to parse; the binary rows show what is left without it — the log, the socket writes and the viewers' processes on the same 2 cores. Tried on the way (not in the code): a separate thread reading the PTY was slower on 2 cores. The 10,000/s fan-out row is throughput at saturation (5,000,000 deliveries/s offered); its latency is queueing, and the bare loop queues longer.`,
+      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). Medians of ${PTY_ROUNDS} rounds; runs (MB/s): raw ${runs(r.pty.raw)}; no viewer ${runs(r.pty.alone)}; 1 viewer ${runs(r.pty.one.json)}; 4 viewers (slowest) ${runs(r.pty.fourEach.json)}; with binary output 1 viewer ${runs(r.pty.one.binary)}, 4 viewers (slowest) ${runs(r.pty.fourEach.binary)}; 1 viewer with every PTY read on the event loop ${runs(r.pty.oneLoop)} (JSON and binary take turns going first). Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the log (its output files, rows in SQLite), so it is bounded by the PTY → log figure of the section above; on top of it, each viewer costs the event loop a JSON-escaped frame and a socket write per event, and its client process (parsing 50 MiB of JSON) runs on the same 2 cores as the producer — the PTY section's sensitivity table shows what that does to a PTY producer. Binary output (\`?output=binary\`, what the SDK's TerminalClient and \`switchboard attach\` use) takes JSON out of the path: a JSON frame costs the gateway 105–180 µs per 64 KiB of ASCII output (built once however many viewers share it, from the bytes read as latin1 — Node 20's \`JSON.stringify\` is most of it; 0.76–0.91 of decoding to text and encoding the frame again, 0.43 for a TUI's UTF-8 box drawing) and each viewer about as much again to parse; the binary rows show what is left without it — the log, the socket writes and the viewers' processes on the same 2 cores. A master that floods (256 KiB without a 5 ms pause) is read on a native reader thread (native/pty_reader.c, src/sessions/pty-master.ts) instead of the event loop, so the producer no longer waits while the event loop works on the previous output; the reference row reads every master on the event loop, as before that thread (in 6 alternating rounds with the data dir on tmpfs: 1 viewer 0.51 → 0.74, binary 0.57 → 0.73, 4 viewers binary 0.54 → 0.62). A flood goes back to the event loop after 100 ms of quiet, and at once while anyone types into a PTY: a flood on the thread takes more of the 2 cores, and the keystroke echo below under a flood went from 15 to 25 ms at p99 (p50 3.3 → 1.7 ms) until that rule; with it, 14.5 ms either way. The 10,000/s fan-out row is throughput at saturation (5,000,000 deliveries/s offered); its latency is queueing, and the bare loop queues longer.`,
       `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes, each ${ECHO_GAP_MS} ms after the previous echo; the flood is \`yes\` in another PTY session with a viewer in another process. Baselines: node-pty write → onData in this process (idle), and the same from the client process while the flood goes on (no gateway in the path: what this machine gives any echo under that load). Where the flood's time goes (measured while investigating, timestamps taken in the client and in the gateway, 2 runs): each of the path's three hops — client → gateway, gateway → \`cat\` → gateway, gateway → client — has a p99 of 3.4–5.7 ms under the flood, while the gateway's own work per keystroke is about 0.15 ms at p50 and 0.7 ms at p99; \`yes\` and its PTY keep one of the 2 cores busy by themselves, so every process wakeup may wait for a core, and the gateway's path has three wakeups where the baseline has one. Since the echo is delivered only once it is committed to the log (a crash cannot then lose or renumber what a viewer saw; docs/protocol.md), its path includes that commit: made on the event loop for small writes (about 0.05 ms; the keystroke's \`input\` event waits up to 2 ms to share it), and under the flood whenever the writer thread is not holding the write lock — otherwise after the flood's batch in commit. Measured against the code before that change, alternating runs on this machine: idle p50 +0.16–0.27 ms, flood p99 18–23 ms against 12–14 ms. Idle, the whole path runs with cold caches: this machine is a virtual machine whose idle vCPU halts at once, and work after a 10 ms pause is many times slower than warm (measured: \`JSON.parse\` of the 30-byte frame 24 µs instead of 0.6, the first syscall 25–35 µs instead of 2, the echo's two-row commit — 8 syscalls, 6 of them locks on the WAL index — 117–145 µs instead of 15–21); per stage (p50, timestamps in client and gateway): client → gateway 280–370 µs, frame check 37 (a hand check of keystroke frames; the zod union took 87), PTY round trip 150–220, commit 117–145, frame and socket write ~140, gateway → client 150–170.`,
       `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − the time the event was due at the offered rate (so a producer slowed by its own sending does not hide queueing). At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s (${fmt(FANOUT_SUSTAINED_RATE * FANOUT_CLIENTS)} deliveries/s offered) the load is closer to what this machine carries; the best possible figure there is the offered rate; ${FANOUT_SUSTAINED_PAIRS} runs per side, alternating (who goes first too), medians; p99 runs (ms): Switchboard ${r.oursSustained.p99s.map((v) => fmt(v)).join(", ")}, bare loop ${r.bareSustained.p99s.map((v) => fmt(v)).join(", ")}. These sustained runs come first, before the saturated ones, so their latency is not that of processes still collecting the garbage a saturation left. Both runs of each side start with ${WARMUP_MS} ms of the same load, not counted. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
       `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB per client), after a warm-up run; ${SLOW_PAIRS} runs without and ${SLOW_PAIRS} with one client that stops reading (its socket paused) from the start and is resumed after the run — it then received every event — alternating; medians. p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}. RSS growth = the gateway process's peak RSS during a run minus its RSS at the start (after GC), sampled every 20 ms; it mostly shows V8's heap high-water mark, so the outboxes' own count of queued bytes is given too.`,

@@ -360,6 +360,13 @@ static bool arg_uint32(napi_env env, napi_callback_info info, size_t want, napi_
   return true;
 }
 
+/* The reader of this environment, or NULL with an exception pending. */
+static reader *require_reader(napi_env env) {
+  reader *r = get_reader(env);
+  if (r == NULL) napi_throw_error(env, NULL, "pty_reader: init() first");
+  return r;
+}
+
 static entry *lookup(reader *r, uint32_t id) {
   return id >= 1 && id <= r->capacity ? r->table[id - 1] : NULL;
 }
@@ -373,11 +380,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "pty_reader: expected a queue limit > 0");
     return NULL;
   }
-  reader *r = get_reader(env);
-  if (r == NULL) {
-    napi_throw_error(env, NULL, "pty_reader: init() first");
-    return NULL;
-  }
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   entry *e = calloc(1, sizeof(entry));
   if (e == NULL) return throw_errno(env, "calloc", ENOMEM);
   e->fd = (int)fd;
@@ -421,7 +425,8 @@ static napi_value js_take(napi_env env, napi_callback_info info) {
   void *target;
   size_t capacity;
   CHECK(napi_get_buffer_info(env, argv[1], &target, &capacity));
-  reader *r = get_reader(env);
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   int32_t result = 0;
   pthread_mutex_lock(&r->mu);
   entry *e = lookup(r, id);
@@ -457,7 +462,8 @@ static napi_value set_paused(napi_env env, napi_callback_info info, bool paused)
   napi_value argv[1];
   uint32_t id;
   if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = get_reader(env);
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   pthread_mutex_lock(&r->mu);
   entry *e = lookup(r, id);
   if (e != NULL) {
@@ -477,7 +483,8 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t id;
   if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = get_reader(env);
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   pthread_mutex_lock(&r->mu);
   entry *e = lookup(r, id);
   if (e != NULL) {
@@ -494,7 +501,8 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t id;
   if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = get_reader(env);
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   pthread_mutex_lock(&r->mu);
   entry *e = lookup(r, id);
   if (e != NULL) {
@@ -543,7 +551,8 @@ static napi_value js_queued(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   uint32_t id;
   if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = get_reader(env);
+  reader *r = require_reader(env);
+  if (r == NULL) return NULL;
   pthread_mutex_lock(&r->mu);
   entry *e = lookup(r, id);
   double bytes = e ? (double)e->bytes : 0;

@@ -185,7 +185,8 @@ class PtyMasterReader implements MasterReader {
   private readonly fd: number;
   private readonly sink: MasterSink;
   private readonly stream: ReadStream;
-  private readonly thread: ReaderThread | null;
+  /** Null: this master is always read on the event loop. */
+  private thread: ReaderThread | null;
   /** The master's id on the reader thread while it is read there. */
   private threadId: number | null = null;
   private paused = false;
@@ -285,10 +286,18 @@ class PtyMasterReader implements MasterReader {
 
   private enterThread(): void {
     const thread = this.thread!;
+    let id: number;
+    try {
+      id = thread.native.open(this.fd, THREAD_QUEUE_BYTES);
+    } catch {
+      // epoll refused the fd (out of memory, say): this master stays on the event loop.
+      this.thread = null;
+      return;
+    }
     // Reading stops at once (with `onread` nothing is buffered in Node), so the thread's first
-    // read continues exactly where the stream's last one ended.
+    // read continues exactly where the stream's last one ended. (The thread may already be
+    // reading: the stream does not read again before this callback has returned.)
     this.pauseStream();
-    const id = thread.native.open(this.fd, THREAD_QUEUE_BYTES);
     this.threadId = id;
     masterMoves.toThread++;
     thread.ready.set(id, () => this.takeQueued());
@@ -340,8 +349,10 @@ class PtyMasterReader implements MasterReader {
 
   /** One take into the shared buffer, passed to the sink: bytes (> 0), 0 if none now, -1 at the end. */
   private takeOnce(max: number): number {
+    // The sink may have closed us during the previous chunk.
+    if (this.threadId === null) return -1;
     const buffer = max < readBuffer.length ? readBuffer.subarray(0, max) : readBuffer;
-    const n = this.thread!.native.take(this.threadId!, buffer);
+    const n = this.thread!.native.take(this.threadId, buffer);
     if (n > 0) {
       this.lastReadAt = performance.now();
       this.sink.output(buffer.subarray(0, n));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   FLOOD_BYTES,
+  INTERACTIVE_MS,
   QUIET_MS,
   THREAD_QUEUE_BYTES,
   floodReaderMode,
@@ -38,6 +39,8 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       expect(await w.exit).toEqual({ exitCode: 0, signal: null });
     } finally {
       clearInterval(typing);
+      // So that the next test's flood is not taken for one during typing.
+      await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
     }
     expect(w.text() === seqText(1, 1_500_000)).toBe(true);
     // Not handed to the thread again while someone is typing.
