@@ -371,6 +371,28 @@ static entry *lookup(reader *r, uint32_t id) {
   return id >= 1 && id <= r->capacity ? r->table[id - 1] : NULL;
 }
 
+/*
+ * The preamble of the calls on one master: its id (the first of `argc` arguments), the
+ * reader, the lock taken and the entry (NULL once released). False with an exception pending
+ * and the lock not taken. The caller unlocks.
+ */
+static bool lock_entry(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, reader **r, entry **e) {
+  uint32_t id;
+  if (!arg_uint32(env, info, argc, argv, &id)) return false;
+  *r = require_reader(env);
+  if (*r == NULL) return false;
+  pthread_mutex_lock(&(*r)->mu);
+  *e = lookup(*r, id);
+  return true;
+}
+
+/* After this the thread does not read the master again (mu held). */
+static void stop_reading(reader *r, entry *e) {
+  e->stopped = true;
+  epoll_out(r, e);
+  wait_read_done(r, e);
+}
+
 /* open(fd, limit) → id: starts reading a (non-blocking) master, queueing at most about `limit` bytes. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -420,16 +442,16 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 /* take(id, buffer) → bytes copied into buffer (> 0), 0 if none are queued now, -1 at the end. */
 static napi_value js_take(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  uint32_t id;
-  if (!arg_uint32(env, info, 2, argv, &id)) return NULL;
+  reader *r;
+  entry *e;
+  if (!lock_entry(env, info, 2, argv, &r, &e)) return NULL;
   void *target;
   size_t capacity;
-  CHECK(napi_get_buffer_info(env, argv[1], &target, &capacity));
-  reader *r = require_reader(env);
-  if (r == NULL) return NULL;
+  if (napi_get_buffer_info(env, argv[1], &target, &capacity) != napi_ok) {
+    pthread_mutex_unlock(&r->mu);
+    return throw_last(env);
+  }
   int32_t result = 0;
-  pthread_mutex_lock(&r->mu);
-  entry *e = lookup(r, id);
   if (e == NULL) result = -1;
   else {
     size_t copied = 0;
@@ -460,12 +482,9 @@ static napi_value js_take(napi_env env, napi_callback_info info) {
 
 static napi_value set_paused(napi_env env, napi_callback_info info, bool paused) {
   napi_value argv[1];
-  uint32_t id;
-  if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = require_reader(env);
-  if (r == NULL) return NULL;
-  pthread_mutex_lock(&r->mu);
-  entry *e = lookup(r, id);
+  reader *r;
+  entry *e;
+  if (!lock_entry(env, info, 1, argv, &r, &e)) return NULL;
   if (e != NULL) {
     e->paused = paused;
     if (paused) epoll_out(r, e);
@@ -481,17 +500,10 @@ static napi_value js_resume(napi_env env, napi_callback_info info) { return set_
 /* stop(id): never read this master again; what is queued can still be taken. */
 static napi_value js_stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  uint32_t id;
-  if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = require_reader(env);
-  if (r == NULL) return NULL;
-  pthread_mutex_lock(&r->mu);
-  entry *e = lookup(r, id);
-  if (e != NULL) {
-    e->stopped = true;
-    epoll_out(r, e);
-    wait_read_done(r, e);
-  }
+  reader *r;
+  entry *e;
+  if (!lock_entry(env, info, 1, argv, &r, &e)) return NULL;
+  if (e != NULL) stop_reading(r, e);
   pthread_mutex_unlock(&r->mu);
   return NULL;
 }
@@ -499,17 +511,12 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 /* release(id): stop and drop what is queued; the id is free for reuse. */
 static napi_value js_release(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  uint32_t id;
-  if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = require_reader(env);
-  if (r == NULL) return NULL;
-  pthread_mutex_lock(&r->mu);
-  entry *e = lookup(r, id);
+  reader *r;
+  entry *e;
+  if (!lock_entry(env, info, 1, argv, &r, &e)) return NULL;
   if (e != NULL) {
-    e->stopped = true;
-    epoll_out(r, e);
-    wait_read_done(r, e);
-    r->table[id - 1] = NULL;
+    stop_reading(r, e);
+    r->table[e->id - 1] = NULL;
     /* Off the ready list, so the next call does not report a released (or reused) id. */
     entry **link = &r->ready_head;
     entry *previous = NULL;
@@ -546,22 +553,6 @@ static napi_value js_rearm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* queued(id) → bytes read from the master and not yet taken. */
-static napi_value js_queued(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  uint32_t id;
-  if (!arg_uint32(env, info, 1, argv, &id)) return NULL;
-  reader *r = require_reader(env);
-  if (r == NULL) return NULL;
-  pthread_mutex_lock(&r->mu);
-  entry *e = lookup(r, id);
-  double bytes = e ? (double)e->bytes : 0;
-  pthread_mutex_unlock(&r->mu);
-  napi_value out;
-  CHECK(napi_create_double(env, bytes, &out));
-  return out;
-}
-
 static napi_value init_module(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -572,7 +563,6 @@ static napi_value init_module(napi_env env, napi_value exports) {
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
       {"release", NULL, js_release, NULL, NULL, NULL, napi_default, NULL},
       {"rearm", NULL, js_rearm, NULL, NULL, NULL, napi_default, NULL},
-      {"queued", NULL, js_queued, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
