@@ -38,6 +38,17 @@ export const OUTPUT_DRAIN_TIMEOUT_MS = 2_000;
 export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** `terminate()` without an argument: time between the first signals and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
+/**
+ * PTY `terminate()`: when the hangup is sent once more if the child is still running.
+ * readline (bash 5.2/5.3, lib/readline/input.c `rl_getc`) misses a hangup that lands while it
+ * draws its prompt: it handles the signal before it waits for input, passes it to bash, and
+ * then waits anyway — bash only acts on it when a later signal interrupts the wait. A real
+ * terminal's hangup also ends the terminal's input, which wakes the wait; we keep the master
+ * open to the end so that nothing the process writes while it shuts down is lost, so the
+ * second hangup is what wakes it. Seen in loaded test runs: 3 of 140 shells hung up right
+ * after their prompt lived on until KILL.
+ */
+export const HANGUP_REPEAT_MS = 250;
 /** Search path when the child's environment has none (libuv's default; glibc's has the same two directories). */
 export const DEFAULT_EXEC_PATH = "/usr/bin:/bin";
 
@@ -120,8 +131,8 @@ export interface TerminalProcess {
   /**
    * Pipes: TERM to the group. PTY: what closing a terminal does — HUP (and CONT) to the
    * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
-   * and TERM to the child's group. After `graceMs`, if it has not ended, KILL to every process
-   * of its session. Resolves with the exit.
+   * and TERM to the child's group; the hangup once more after {@link HANGUP_REPEAT_MS}. After
+   * `graceMs`, if it has not ended, KILL to every process of its session. Resolves with the exit.
    */
   terminate(graceMs?: number): Promise<TerminalExit>;
   /** KILL to every process of its session if still running, closes every fd and timer; no callbacks afterwards. Idempotent. */
@@ -181,6 +192,7 @@ class ManagedProcess implements TerminalProcess {
   private drainTimer: NodeJS.Timeout | null = null;
   private outputPaused = false;
   private killTimer: NodeJS.Timeout | null = null;
+  private hangupTimer: NodeJS.Timeout | null = null;
   readonly startTime: number | null;
 
   constructor(options: TerminalProcessOptions) {
@@ -263,13 +275,11 @@ class ManagedProcess implements TerminalProcess {
     if (this.reported || this.disposed) return this.exited;
     // false (ESRCH) below: the whole group is gone already; the exit is on its way.
     if (this.pty) {
-      // A hangup, as when a terminal window closes: an interactive shell ignores TERM but
-      // exits on HUP and passes it on to its jobs, which live in groups of their own.
-      const foreground = this.foregroundGroup();
-      for (const signal of ["SIGHUP", "SIGCONT"] as const) {
-        if (foreground !== null && foreground !== this.pid) signalGroup(foreground, signal);
-        this.sendSignal(signal);
-      }
+      this.hangUp();
+      this.hangupTimer ??= setTimeout(() => {
+        this.hangupTimer = null;
+        if (this.childExit === null) this.hangUp();
+      }, HANGUP_REPEAT_MS);
     }
     this.sendSignal("SIGTERM");
     this.killTimer ??= setTimeout(() => {
@@ -287,6 +297,19 @@ class ManagedProcess implements TerminalProcess {
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();
+  }
+
+  /**
+   * A hangup, as when a terminal window closes: HUP and CONT to the foreground group and the
+   * child's group. An interactive shell ignores TERM but exits on HUP and passes it on to its
+   * jobs, which live in groups of their own.
+   */
+  private hangUp(): void {
+    const foreground = this.foregroundGroup();
+    for (const signal of ["SIGHUP", "SIGCONT"] as const) {
+      if (foreground !== null && foreground !== this.pid) signalGroup(foreground, signal);
+      this.sendSignal(signal);
+    }
   }
 
   /** KILL to every process of the child's session (it leads one in both modes), and to its group. */
@@ -361,8 +384,10 @@ class ManagedProcess implements TerminalProcess {
   private clearTimers(): void {
     if (this.drainTimer !== null) clearTimeout(this.drainTimer);
     if (this.killTimer !== null) clearTimeout(this.killTimer);
+    if (this.hangupTimer !== null) clearTimeout(this.hangupTimer);
     this.drainTimer = null;
     this.killTimer = null;
+    this.hangupTimer = null;
   }
 }
 

@@ -5,7 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SwitchboardError } from "../../src/protocol/errors.js";
 import type { SignalName } from "../../src/protocol/sessions.js";
 import { processStartTime, terminateLeftovers } from "../../src/sessions/processes.js";
-import { MAX_PENDING_INPUT_BYTES, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import {
+  HANGUP_REPEAT_MS,
+  MAX_PENDING_INPUT_BYTES,
+  spawnTerminalProcess,
+} from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV, alive, eventually, watch } from "./process-helpers.js";
 
@@ -226,6 +230,27 @@ describe("a shell with jobs in a PTY", () => {
     expect({ exit, output: w.text().slice(-200) }).toMatchObject({ exit: { exitCode: null, signal: "SIGHUP" } });
     expect(Date.now() - started).toBeLessThan(2_000); // no KILL after the grace, no drain timeout
     await eventually(() => jobs.every((pid) => !alive(pid)), 5_000, "background jobs gone");
+  }, 20_000);
+
+  it("terminate() hangs up once more when the first hangup was missed, as readline misses one that lands while it draws its prompt", async () => {
+    // The first HUP only takes the trap away (as bash, in that race, only notes it); the second ends it.
+    const w = watch({
+      command: [
+        "bash",
+        "-c",
+        "trap '' TERM; trap 'trap - HUP; echo first-hup' HUP; echo ready; while :; do sleep 0.05; done",
+      ],
+      pty: true,
+    });
+    await w.waitFor(/ready/);
+    const started = Date.now();
+    const exit = await w.proc.terminate(10_000);
+    expect({ exit, output: w.text() }).toMatchObject({
+      exit: { exitCode: null, signal: "SIGHUP" },
+      output: expect.stringContaining("first-hup"),
+    });
+    // Without the second hangup: KILL after the grace (10 s).
+    expect(Date.now() - started).toBeLessThan(HANGUP_REPEAT_MS + 2_000);
   }, 20_000);
 
   it("KILL after the grace reaches every process of the session, jobs that ignore the hangup included", async () => {
