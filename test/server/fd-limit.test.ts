@@ -1,10 +1,9 @@
 import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
-import { connect } from "node:net";
-import type { Socket } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
+import WebSocket from "ws";
 import { SPAWN_FDS } from "../../src/system/fd-usage.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
@@ -77,15 +76,19 @@ function oneConnection(base: string) {
     });
 }
 
-/** A new connection asks for /healthz: "answered" (the socket is kept open, holding a descriptor) or "dropped". */
-function probe(base: string, held: Socket[]): Promise<"answered" | "dropped"> {
-  const { hostname, port } = new URL(base);
+/**
+ * A new WebSocket on /v1/ws: "answered" (kept open, holding a descriptor of the gateway) or
+ * "dropped". Not an idle HTTP keep-alive connection: the gateway closes those after 5 s, which
+ * in a slow run freed descriptors in the middle of the test (a plugin then started when it had
+ * to be refused). The ws client answers the gateway's pings, so nothing ends these.
+ */
+function probe(base: string, held: WebSocket[]): Promise<"answered" | "dropped"> {
   return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname, () =>
-      socket.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}\r\nConnection: keep-alive\r\n\r\n`),
-    );
+    const socket = new WebSocket(`${base.replace(/^http/, "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
     held.push(socket);
-    socket.once("data", () => resolve("answered"));
+    socket.once("open", () => resolve("answered"));
     socket.once("close", () => resolve("dropped"));
     socket.on("error", () => undefined); // ECONNRESET or EOF: the gateway closed it unanswered.
   });
@@ -100,8 +103,8 @@ async function takeEveryDescriptor(
   base: string,
   http: ReturnType<typeof oneConnection>,
 ): Promise<{ release(): Promise<void> }> {
-  const held: Socket[] = [];
-  const close = () => held.forEach((s) => s.destroy());
+  const held: WebSocket[] = [];
+  const close = () => held.forEach((s) => s.terminate());
   onTestFinished(close);
   // The test's own connection first: at the limit a new one would be closed unanswered.
   expect((await http("GET", "/healthz")).status).toBe(200);
@@ -185,8 +188,8 @@ describe("a gateway at its file descriptor limit", () => {
     expect((await http("GET", "/v1/sessions")).json.sessions).toHaveLength(ids.length);
 
     // New connections: the last free descriptor (if any) takes one, then they are closed unanswered.
-    const held: Socket[] = [];
-    onTestFinished(() => held.forEach((s) => s.destroy()));
+    const held: WebSocket[] = [];
+    onTestFinished(() => held.forEach((s) => s.terminate()));
     const probes = [await probe(url, held), await probe(url, held)];
     expect(probes).toContain("dropped");
 
@@ -212,7 +215,7 @@ describe("a gateway at its file descriptor limit", () => {
     });
 
     // Sessions end: their descriptors are free again, and so is the gateway.
-    held.forEach((s) => s.destroy());
+    held.forEach((s) => s.terminate());
     for (const id of ids) expect((await http("DELETE", `/v1/sessions/${id}`)).status).toBe(200);
     for (const pty of [true, false]) {
       const r = await http("POST", "/v1/sessions", {
