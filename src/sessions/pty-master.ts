@@ -73,8 +73,16 @@ export const QUIET_MS = 100;
  * come back within QUIET_MS): see `noteInput`.
  */
 export const INTERACTIVE_MS = 1000;
-/** Most bytes the reader thread queues for one master before it stops reading it (the producer then blocks). */
-export const THREAD_QUEUE_BYTES = 256 * 1024;
+/**
+ * Most bytes the reader thread queues for one master before it stops reading it (the producer
+ * then blocks). It has to cover the event loop's pauses: a flood to a viewer allocates ~100 MB
+ * of buffers per 50 MiB, V8 runs a full GC about every 100 ms with incremental steps of up to
+ * 14 ms (`--trace-gc`), and 256 KiB is only ~4 ms of a flood. Measured, 3 runs of 4–6
+ * alternating rounds (ratio to raw node-pty): PTY → log 0.72–0.83 with 256 KiB, 0.88–0.99 with
+ * 1 MiB, 0.92–1.06 with 4 MiB; → 1 binary viewer 0.62–0.85, 0.71–0.85, 0.76–0.87. 1 MiB: most
+ * of the gain for a quarter of the memory held per flooding session.
+ */
+export const THREAD_QUEUE_BYTES = 1024 * 1024;
 
 export type MasterReaderMode = "loop" | "thread";
 
