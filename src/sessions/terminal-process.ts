@@ -45,8 +45,8 @@ export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
  * then waits anyway — bash only acts on it when a later signal interrupts the wait. A real
  * terminal's hangup also ends the terminal's input, which wakes the wait; we keep the master
  * open to the end so that nothing the process writes while it shuts down is lost, so the
- * second hangup is what wakes it. Seen in loaded test runs: 3 of 140 shells hung up right
- * after their prompt lived on until KILL.
+ * second hangup is what wakes it. Seen under load (the test suite, CPU hogs beside it): 4 of
+ * 480 shells hung up right after their prompt lived on until KILL.
  */
 export const HANGUP_REPEAT_MS = 250;
 /** Search path when the child's environment has none (libuv's default; glibc's has the same two directories). */
