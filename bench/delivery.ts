@@ -868,6 +868,9 @@ async function idleMemory(clients: Clients): Promise<IdleResult> {
 
 const ms = (v: number): string => `${v.toFixed(2)} ms`;
 const kib = (bytes: number): string => `${fmt(bytes / 1024, 1)} KiB`;
+/** RSS growth per item: it can come out below zero when a GC gives pages back meanwhile, which says nothing per item. */
+const rssKib = (bytes: number): string =>
+  bytes >= 0 ? kib(bytes) : `below page noise (RSS fell by ${kib(-bytes)} each)`;
 
 export async function run(): Promise<BenchSection> {
   const loadBefore = loadavg()[0]!;
@@ -969,8 +972,8 @@ function report(r: {
     `| slow client among ${SLOW_CLIENTS}: gateway RSS growth | ${fmt(rssGrowth, 1)} MiB | without it ${fmt(median(r.slow.rssWithout), 1)} MiB | | ≤ ${GOAL_SLOW_RSS_MB} MiB | ${met(rssGrowth <= GOAL_SLOW_RSS_MB)} |`,
     `| slow client among ${SLOW_CLIENTS}: most queued for one connection | ${fmt(r.slow.queuedOne / 2 ** 20, 2)} MiB | budget ${fmt(DEFAULT_LIMITS.queueBytes / 2 ** 20)} MiB | | ≤ budget + one catch-up batch | ${met(r.slow.queuedOne <= DEFAULT_LIMITS.queueBytes + CATCHUP_BATCH_BYTES + SLOW_EVENT_BYTES)} |`,
     `| slow client among ${SLOW_CLIENTS}: most queued for all connections together | ${fmt(r.slow.queuedTotal / 2 ** 20, 2)} MiB | without it ${fmt(r.slow.queuedTotalWithout / 2 ** 20, 2)} MiB | | | |`,
-    `| memory per idle connection (subscribed) | heap+external ${kib(r.idle.perConnection.heap)}, RSS ${kib(r.idle.perConnection.rss)} | | | | |`,
-    `| memory per idle PTY session (\`cat\`) | gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${kib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS | | | | |`,
+    `| memory per idle connection (subscribed) | heap+external ${kib(r.idle.perConnection.heap)}, RSS ${rssKib(r.idle.perConnection.rss)} | | | | |`,
+    `| memory per idle PTY session (\`cat\`) | gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${rssKib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS | | | | |`,
   ];
   const runs = (v: number[]) => v.map((x) => fmt(x)).join(", ");
   return {
