@@ -107,9 +107,17 @@ describe("the plugin runtime API", () => {
     await t.host.load({ entries: { counter: entry(join(FIXTURES, "counter")) } });
     const total = 3000;
     const data = "x".repeat(4096);
-    // One synchronous burst of ~12 MB: far more than the pipe and the 64 KiB queue hold.
-    for (let seq = 1; seq <= total; seq++)
-      t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
+    // One synchronous burst of ~12 MB: far more than the pipe and the 64 KiB queue hold — while
+    // the plugin is stopped. Running, it could drain the pipe on the other core as fast as a
+    // loaded machine let this loop write (a CI run saw it receive all 3000).
+    const pid = t.host.get("counter").pid!;
+    process.kill(pid, "SIGSTOP");
+    try {
+      for (let seq = 1; seq <= total; seq++)
+        t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
     const totals = await vi.waitFor(
       async () => {
         const body = (await t.host.handleHttp("counter", request(null))).body as { received: number; dropped: number };
