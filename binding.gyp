@@ -6,6 +6,11 @@
         ["OS=='linux'", { "sources": ["native/pty_reader.c"], "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"] }],
         ["OS!='linux'", { "type": "none" }]
       ]
+    },
+    {
+      "target_name": "json_text",
+      "sources": ["native/json_text.c"],
+      "cflags": ["-O3", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -1,15 +1,12 @@
-// Builds the PTY reader thread (native/pty_reader.c, see src/sessions/pty-master.ts) into
-// build/Release/pty_reader.node with node-gyp, against the Node headers npm is set up with
-// (`nodedir`, or node-gyp's own download). Runs as part of `npm run build` (and so of `npm ci`).
-// Without it the gateway still works: every PTY is then read on the event loop, and floods to
-// viewers are slower (docs/benchmarks.md). So a failed build warns instead of failing the
-// install; the test suite checks that the thread is in use on Linux.
+// Builds the addons in native/ into build/Release with node-gyp, against the Node headers npm
+// is set up with (`nodedir`, or node-gyp's own download): the PTY reader thread
+// (native/pty_reader.c, see src/sessions/pty-master.ts; Linux only, epoll) and JSON text frames
+// (native/json_text.c, see src/log/json-text.ts). Runs as part of `npm run build` (and so of
+// `npm ci`). Without them the gateway still works: every PTY is then read on the event loop,
+// frames are escaped in JS, and floods to viewers are slower (docs/benchmarks.md). So a failed
+// build warns instead of failing the install; the test suite checks that both are in use.
 import { spawnSync } from "node:child_process";
 
-if (process.platform !== "linux") {
-  console.log("build-native: the PTY reader thread is Linux-only (epoll); PTYs are read on the event loop");
-  process.exit(0);
-}
 // Inside npm scripts npm names its bundled node-gyp; elsewhere, whatever node-gyp is on PATH.
 const gyp = process.env.npm_config_node_gyp;
 const [command, args] = gyp ? [process.execPath, [gyp, "rebuild"]] : ["node-gyp", ["rebuild"]];
@@ -17,7 +14,7 @@ const result = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"], e
 if (result.status !== 0) {
   process.stderr.write(result.error ? `${result.error.message}\n` : result.stderr);
   console.warn(
-    "build-native: WARNING: could not build native/pty_reader.c (needs python3, make and a C compiler);" +
-      " PTY output will be read on the event loop only, and floods to viewers will be slower",
+    "build-native: WARNING: could not build native/ (needs python3, make and a C compiler);" +
+      " PTY output will be read on the event loop only and frames escaped in JS, so floods to viewers will be slower",
   );
 }

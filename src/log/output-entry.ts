@@ -1,4 +1,5 @@
 import type { OutputStream, SessionEvent } from "../protocol/index.js";
+import { jsonTextFrame } from "./json-text.js";
 import type { StoredEntry } from "./store.js";
 import type { LogEntry } from "./types.js";
 
@@ -16,8 +17,6 @@ export const OUTPUT_ENTRY_OVERHEAD = 96;
 export class OutputEntry implements StoredEntry {
   readonly type = "output" as const;
   private cachedJson: string | undefined;
-  /** `data` as JSON, a byte string (see {@link outputDataJson}); built on first use by {@link jsonUtf8}. */
-  private cachedDataJson: string | undefined;
 
   constructor(
     readonly seq: number,
@@ -59,13 +58,13 @@ export class OutputEntry implements StoredEntry {
 
   /**
    * {@link json} as UTF-8, between `before` and `after`: the bytes of a frame that carries the
-   * event. Built from the bytes without decoding them to text and encoding the text again (see
-   * {@link outputDataJson}). The JSON of `data` is kept for the next frame: connections that lag
-   * each get the entry in a batch frame of their own.
+   * event, built from the bytes without decoding them to text and encoding the text again
+   * ({@link jsonTextFrame}). Not kept: the live frame is built once for every connection that
+   * gets it, and a copy here would double what the log's hot entries hold.
    */
   jsonUtf8(before: string, after: string): Buffer {
-    this.cachedDataJson ??= outputDataJson(this.bytes, this.binary);
-    return utf8Json(`${before}${this.jsonHead()}`, this.cachedDataJson, `}${after}`);
+    const head = `${before}${this.jsonHead()}`;
+    return this.binary ? Buffer.from(`${head}"${this.data}"}${after}`) : jsonTextFrame(head, this.bytes, `}${after}`);
   }
 
   private jsonHead(): string {
@@ -117,31 +116,4 @@ export function outputOf(entry: StoredEntry): {
 /** The event an entry stands for. */
 export function eventOf(entry: LogEntry): SessionEvent {
   return entry instanceof OutputEntry ? entry.event() : (JSON.parse(entry.json) as SessionEvent);
-}
-
-/**
- * The JSON string literal of an output event's `data` for `bytes` (UTF-8 text, or base64 when
- * `binary`), as a *byte string*: one character per byte of its UTF-8 form, for {@link utf8Json}.
- *
- * Read as latin1, UTF-8 bytes become one character each, and `JSON.stringify` escapes only
- * quotes, backslashes and control characters (all ASCII, so never part of a multi-byte
- * character) and passes the rest through: the result, written back as latin1, is the bytes
- * with those escapes — exactly the UTF-8 of `JSON.stringify(text)`. That skips decoding the
- * bytes to text and encoding the frame again, and stringifies a one-byte string: for 64 KiB of
- * terminal output 0.4–0.9 of the time (less for non-ASCII text such as a TUI's box drawing).
- */
-export function outputDataJson(bytes: Uint8Array, binary: boolean): string {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-  // Base64 needs no escapes.
-  return binary ? `"${b.toString("base64")}"` : JSON.stringify(b.toString("latin1"));
-}
-
-/** `head` and `tail` (text) around `bytes` (a byte string, see {@link outputDataJson}), as UTF-8. */
-export function utf8Json(head: string, bytes: string, tail: string): Buffer {
-  const headBytes = Buffer.byteLength(head);
-  const out = Buffer.allocUnsafe(headBytes + bytes.length + Buffer.byteLength(tail));
-  out.write(head, 0, "utf8");
-  out.write(bytes, headBytes, "latin1");
-  out.write(tail, headBytes + bytes.length, "utf8");
-  return out;
 }

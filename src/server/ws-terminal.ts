@@ -4,7 +4,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { outputDataJson, outputOf, utf8Json } from "../log/output-entry.js";
+import { jsonTextFrame } from "../log/json-text.js";
+import { outputOf } from "../log/output-entry.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import {
@@ -455,11 +456,9 @@ class TerminalConnection {
 
 /** A `stdout`/`stderr`/`replay` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
 function outputFrame(type: BinaryOutputKind, offset: number, bytes: Uint8Array, binary: boolean): Frame {
-  return utf8Json(
-    `{"type":"${type}","offset":${offset}${binary ? ',"enc":"base64"' : ""},"data":`,
-    outputDataJson(bytes, binary),
-    "}",
-  );
+  return binary
+    ? `{"type":"${type}","offset":${offset},"enc":"base64","data":"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64")}"}`
+    : jsonTextFrame(`{"type":"${type}","offset":${offset},"data":`, bytes, "}");
 }
 
 /** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */

@@ -1,0 +1,73 @@
+import { createRequire } from "node:module";
+
+/**
+ * `head`, the JSON string literal of `text`, then `tail`, as UTF-8: the bytes of
+ * `${head}${JSON.stringify(new TextDecoder().decode(text))}${tail}`, built from the bytes.
+ * `text` must be valid UTF-8 (output the log has checked); other bytes pass through unescaped.
+ *
+ * This is how every JSON frame of terminal output is made (`stdout` on /ws/session, `event` on
+ * /v1/ws), so it is on the event loop for every 64 KiB of a flood that a JSON viewer watches:
+ * native/json_text.c does it in 0.4–0.5 of the time of the fastest route in JS on Node 20,
+ * {@link jsonTextFrameJs} (docs/benchmarks.md, "Real-time delivery": 50–80 µs against 125–165
+ * per 64 KiB), and makes no strings. Where the addon is not built, that route is used.
+ */
+export function jsonTextFrame(head: string, text: Uint8Array, tail: string): Buffer {
+  if (native === null) return jsonTextFrameJs(head, text, tail);
+  // The frame is allocated here rather than in the addon: a Buffer made by Node-API is freed
+  // through a finalizer, later, and a flood's frames then set off twice the full GCs.
+  const headBytes = Buffer.byteLength(head);
+  const literalBytes = text.length + native.growth(text) + 2;
+  const out = Buffer.allocUnsafe(headBytes + literalBytes + Buffer.byteLength(tail));
+  out.write(head, 0, "utf8");
+  out.write(tail, native.escape(text, out, headBytes), "utf8");
+  return out;
+}
+
+/**
+ * {@link jsonTextFrame} in JS. Read as latin1, UTF-8 bytes become one character each, and
+ * `JSON.stringify` escapes only quotes, backslashes and control characters (all ASCII, so never
+ * part of a multi-byte character) and passes the rest through: the result, written back as
+ * latin1, is the bytes with those escapes — exactly the UTF-8 of `JSON.stringify(text)`, without
+ * decoding the bytes to text and encoding the frame again.
+ */
+export function jsonTextFrameJs(head: string, text: Uint8Array, tail: string): Buffer {
+  const literal = JSON.stringify(Buffer.from(text.buffer, text.byteOffset, text.length).toString("latin1"));
+  const headBytes = Buffer.byteLength(head);
+  const out = Buffer.allocUnsafe(headBytes + literal.length + Buffer.byteLength(tail));
+  out.write(head, 0, "utf8");
+  out.write(literal, headBytes, "latin1");
+  out.write(tail, headBytes + literal.length, "utf8");
+  return out;
+}
+
+/** Whether {@link jsonTextFrame} uses the addon (false where it is not built, or after `useNative(false)`). */
+export function jsonTextNative(): boolean {
+  return native !== null;
+}
+
+/** For benchmarks and tests: `false` makes {@link jsonTextFrame} use the JS route; `true` the addon again, if built. */
+export function useNativeJsonText(on: boolean): void {
+  native = on ? loaded : null;
+}
+
+/** The addon's functions; see native/json_text.c. */
+interface NativeJsonText {
+  /** Bytes the escapes add to `text`. */
+  growth(text: Uint8Array): number;
+  /** Writes the string literal of `text` (quotes included) into `out` from `at`; returns the offset after it. */
+  escape(text: Uint8Array, out: Uint8Array, at: number): number;
+}
+
+/** node-gyp's output, from src/log and from dist/log alike. */
+const ADDON_PATH = "../../build/Release/json_text.node";
+
+function load(): NativeJsonText | null {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as NativeJsonText;
+  } catch {
+    return null;
+  }
+}
+
+const loaded = load();
+let native = loaded;
