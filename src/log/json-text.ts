@@ -13,8 +13,7 @@ import { createRequire } from "node:module";
  */
 export function jsonTextFrame(head: string, text: Uint8Array, tail: string): Buffer {
   if (native === null) return jsonTextFrameJs(head, text, tail);
-  // The frame is allocated here rather than in the addon: a Buffer made by Node-API is freed
-  // through a finalizer, later, and a flood's frames then set off twice the full GCs.
+  // An ordinary Buffer, allocated here at its size; the addon only writes the literal into it.
   const headBytes = Buffer.byteLength(head);
   const literalBytes = text.length + native.growth(text) + 2;
   const out = Buffer.allocUnsafe(headBytes + literalBytes + Buffer.byteLength(tail));
@@ -40,7 +39,7 @@ export function jsonTextFrameJs(head: string, text: Uint8Array, tail: string): B
   return out;
 }
 
-/** Whether {@link jsonTextFrame} uses the addon (false where it is not built, or after `useNative(false)`). */
+/** Whether {@link jsonTextFrame} uses the addon (false where it is not built, or after `useNativeJsonText(false)`). */
 export function jsonTextNative(): boolean {
   return native !== null;
 }
