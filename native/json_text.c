@@ -1,8 +1,8 @@
 /*
  * json_text: the JSON string literal of UTF-8 text, written from its bytes into a buffer.
  *
- * escape(text, out, at) writes exactly the UTF-8 of JSON.stringify(decoded text) when `text` is
- * valid UTF-8 (the caller's promise: output the log has checked). JSON.stringify escapes only
+ * escape(text, out, at) writes exactly the UTF-8 of JSON.stringify(decoded text), less its
+ * quotes, when `text` is valid UTF-8 (the caller's promise: output the log has checked). JSON.stringify escapes only
  * the quote, the backslash and control characters below U+0020 (all ASCII, so never part of a
  * multi-byte character); valid UTF-8 has no lone surrogates, the one other thing it escapes.
  * So the bytes are copied as they are, with those escaped the way V8 writes them (\b \t \n
@@ -131,9 +131,10 @@ static napi_value js_growth(napi_env env, napi_callback_info info) {
 }
 
 /*
- * escape(text: Uint8Array, out: Uint8Array, at: number): number — writes the JSON string literal
- * of `text` (quotes included) into `out` from `at`; returns the offset after it. Throws a
- * RangeError, writing nothing, if it does not fit.
+ * escape(text: Uint8Array, out: Uint8Array, at: number): number — writes `text` as it appears
+ * inside a JSON string (escaped, without the quotes: a literal may be written in pieces) into
+ * `out` from `at`; returns the offset after it. Throws a RangeError, writing nothing, if it does
+ * not fit.
  */
 static napi_value js_escape(napi_env env, napi_callback_info info) {
   napi_value argv[3], result;
@@ -148,19 +149,17 @@ static napi_value js_escape(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t growth = escape_growth(text, text_n);
-  if (at > out_n || out_n - at < text_n + growth + 2) {
+  if (at > out_n || out_n - at < text_n + growth) {
     napi_throw_range_error(env, NULL, "json_text: the output buffer is too small");
     return NULL;
   }
-  uint8_t *o = (uint8_t *)out_c + at, *end = o + text_n + growth + 2;
-  *o++ = '"';
+  uint8_t *o = (uint8_t *)out_c + at, *end = o + text_n + growth;
   if (growth == 0) {
     memcpy(o, text, text_n);
     o += text_n;
   } else {
     o = escape_into(o, text, text_n, end);
   }
-  *o++ = '"';
   if (napi_create_uint32(env, (uint32_t)(o - (uint8_t *)out_c), &result) != napi_ok) return NULL;
   return result;
 }

@@ -3,7 +3,8 @@ import { createRequire } from "node:module";
 /**
  * `head`, the JSON string literal of `text`, then `tail`, as UTF-8: the bytes of
  * `${head}${JSON.stringify(new TextDecoder().decode(text))}${tail}`, built from the bytes.
- * `text` must be valid UTF-8 (output the log has checked); other bytes pass through unescaped.
+ * `text` (one piece, or pieces that follow each other) must be valid UTF-8 as a whole (output
+ * the log has checked); other bytes pass through unescaped.
  *
  * This is how every JSON frame of terminal output is made (`stdout` on /ws/session, `event` on
  * /v1/ws), so it is on the event loop for every 64 KiB of a flood that a JSON viewer watches:
@@ -11,16 +12,25 @@ import { createRequire } from "node:module";
  * {@link jsonTextFrameJs} (docs/benchmarks.md, "Real-time delivery": 50–80 µs against 125–165
  * per 64 KiB), and makes no strings. Where the addon is not built, that route is used.
  */
-export function jsonTextFrame(head: string, text: Uint8Array, tail: string): Buffer {
-  if (native === null) return jsonTextFrameJs(head, text, tail);
-  // An ordinary Buffer, allocated here at its size; the addon only writes the literal into it.
+export function jsonTextFrame(head: string, text: Uint8Array | readonly Uint8Array[], tail: string): Buffer {
+  const parts = text instanceof Uint8Array ? [text] : text;
+  if (native === null) return jsonTextFrameJs(head, parts.length === 1 ? parts[0]! : Buffer.concat(parts), tail);
+  // An ordinary Buffer, allocated here at its size; the addon only writes the text into it,
+  // part by part (a lagging viewer's batch is not copied into one piece first).
   const headBytes = Buffer.byteLength(head);
-  const literalBytes = text.length + native.growth(text) + 2;
+  let literalBytes = 2;
+  for (const part of parts) literalBytes += part.length + native.growth(part);
   const out = Buffer.allocUnsafe(headBytes + literalBytes + Buffer.byteLength(tail));
   out.write(head, 0, "utf8");
-  out.write(tail, native.escape(text, out, headBytes), "utf8");
+  let at = headBytes;
+  out[at++] = QUOTE;
+  for (const part of parts) at = native.escape(part, out, at);
+  out[at++] = QUOTE;
+  out.write(tail, at, "utf8");
   return out;
 }
+
+const QUOTE = 0x22;
 
 /**
  * {@link jsonTextFrame} in JS. Read as latin1, UTF-8 bytes become one character each, and
@@ -53,7 +63,7 @@ export function useNativeJsonText(on: boolean): void {
 interface NativeJsonText {
   /** Bytes the escapes add to `text`. */
   growth(text: Uint8Array): number;
-  /** Writes the string literal of `text` (quotes included) into `out` from `at`; returns the offset after it. */
+  /** Writes `text` as it appears inside a JSON string (no quotes) into `out` from `at`; returns the offset after it. */
   escape(text: Uint8Array, out: Uint8Array, at: number): number;
 }
 

@@ -346,7 +346,7 @@ class TerminalConnection {
       frames.push(
         binaryMode
           ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
-          : outputFrame(run.stream, run.offset, concat(run.parts), false),
+          : jsonTextFrame(`{"type":"${run.stream}","offset":${run.offset},"data":`, run.parts, "}"),
       );
       run = undefined;
     };
@@ -476,8 +476,4 @@ function binaryOutputFrame(
     at += part.length;
   }
   return new BinaryFrame(frame);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }

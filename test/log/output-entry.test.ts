@@ -39,6 +39,25 @@ describe("JSON text frames built from the bytes", () => {
     });
   }
 
+  for (const [route, on] of [
+    ["the addon", true],
+    ["JS", false],
+  ] as const) {
+    it(`(${route}) are the same from the text in pieces, cut anywhere, even inside a character`, () => {
+      useNativeJsonText(on);
+      fc.assert(
+        fc.property(fc.oneof(tricky, long), fc.array(fc.nat(), { maxLength: 6 }), (text, cuts) => {
+          const bytes = Buffer.from(text, "utf8");
+          const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+          const pieces = [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length));
+          const built = jsonTextFrame("{", pieces, "}");
+          expect(built.equals(Buffer.from(`{${JSON.stringify(text)}}`, "utf8"))).toBe(true);
+        }),
+        { numRuns: 1000 },
+      );
+    });
+  }
+
   it("(the addon) read the bytes they are given, also from a view into a bigger buffer", () => {
     const whole = Buffer.from('0123456789"\n\u00e9abcdefgh\\tail');
     const view = new Uint8Array(whole.buffer, whole.byteOffset + 10, 15);
