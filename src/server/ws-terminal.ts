@@ -346,7 +346,7 @@ class TerminalConnection {
       frames.push(
         binaryMode
           ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
-          : jsonTextFrame(`{"type":"${run.stream}","offset":${run.offset},"data":`, run.parts, "}"),
+          : outputFrame(run.stream, run.offset, run.parts, false),
       );
       run = undefined;
     };
@@ -454,11 +454,20 @@ class TerminalConnection {
   }
 }
 
-/** A `stdout`/`stderr`/`replay` frame, encoded. `binary`: the bytes are not UTF-8 and travel as base64. */
-function outputFrame(type: BinaryOutputKind, offset: number, bytes: Uint8Array, binary: boolean): Frame {
-  return binary
-    ? `{"type":"${type}","offset":${offset},"enc":"base64","data":"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64")}"}`
-    : jsonTextFrame(`{"type":"${type}","offset":${offset},"data":`, bytes, "}");
+/**
+ * A `stdout`/`stderr`/`replay` frame, encoded, of `bytes` (one piece, or pieces that follow each
+ * other). `binary`: the bytes are not UTF-8 and travel as base64.
+ */
+function outputFrame(
+  type: BinaryOutputKind,
+  offset: number,
+  bytes: Uint8Array | readonly Uint8Array[],
+  binary: boolean,
+): Frame {
+  if (!binary) return jsonTextFrame(`{"type":"${type}","offset":${offset},"data":`, bytes, "}");
+  const all =
+    bytes instanceof Uint8Array ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : Buffer.concat(bytes);
+  return `{"type":"${type}","offset":${offset},"enc":"base64","data":"${all.toString("base64")}"}`;
 }
 
 /** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */
