@@ -13,24 +13,62 @@ import { createRequire } from "node:module";
  * per 64 KiB), and makes no strings. Where the addon is not built, that route is used.
  */
 export function jsonTextFrame(head: string, text: Uint8Array | readonly Uint8Array[], tail: string): Buffer {
-  const parts = text instanceof Uint8Array ? [text] : text;
-  if (native === null) return jsonTextFrameJs(head, parts.length === 1 ? parts[0]! : Buffer.concat(parts), tail);
-  // An ordinary Buffer, allocated here at its size; the addon only writes the text into it,
-  // part by part (a lagging viewer's batch is not copied into one piece first).
-  const headBytes = Buffer.byteLength(head);
-  let literalBytes = 2;
-  for (const part of parts) literalBytes += part.length + native.growth(part);
-  const out = Buffer.allocUnsafe(headBytes + literalBytes + Buffer.byteLength(tail));
-  out.write(head, 0, "utf8");
-  let at = headBytes;
-  out[at++] = QUOTE;
-  for (const part of parts) at = native.escape(part, out, at);
-  out[at++] = QUOTE;
-  out.write(tail, at, "utf8");
+  return jsonFrame([head, { text }, tail]);
+}
+
+/**
+ * A piece of a frame built by {@link jsonFrame}: text written as it is (UTF-8), or `{ text }`,
+ * UTF-8 bytes (one piece, or pieces that follow each other) written as a JSON string literal.
+ */
+export type FramePiece = string | { readonly text: Uint8Array | readonly Uint8Array[] };
+
+/**
+ * The UTF-8 bytes of `pieces` one after the other (see {@link FramePiece}), in one Buffer
+ * allocated at its size: a batch of events is written once, not built event by event and
+ * copied together.
+ */
+export function jsonFrame(pieces: readonly FramePiece[]): Buffer {
+  if (native === null) return jsonFrameJs(pieces);
+  let size = 0;
+  for (const piece of pieces) {
+    if (typeof piece === "string") {
+      size += Buffer.byteLength(piece);
+      continue;
+    }
+    size += 2;
+    for (const part of partsOf(piece)) size += part.length + native.growth(part);
+  }
+  // An ordinary Buffer; the addon only writes the text into it, part by part.
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const piece of pieces) {
+    if (typeof piece === "string") {
+      at += out.write(piece, at, "utf8");
+      continue;
+    }
+    out[at++] = QUOTE;
+    for (const part of partsOf(piece)) at = native.escape(part, out, at);
+    out[at++] = QUOTE;
+  }
   return out;
 }
 
 const QUOTE = 0x22;
+
+function partsOf(piece: { readonly text: Uint8Array | readonly Uint8Array[] }): readonly Uint8Array[] {
+  return piece.text instanceof Uint8Array ? [piece.text] : piece.text;
+}
+
+/** {@link jsonFrame} without the addon: each literal built by {@link jsonTextFrameJs}'s route. */
+function jsonFrameJs(pieces: readonly FramePiece[]): Buffer {
+  return Buffer.concat(
+    pieces.map((piece) => {
+      if (typeof piece === "string") return Buffer.from(piece, "utf8");
+      const parts = partsOf(piece);
+      return jsonTextFrameJs("", parts.length === 1 ? parts[0]! : Buffer.concat(parts), "");
+    }),
+  );
+}
 
 /**
  * {@link jsonTextFrame} in JS. Read as latin1, UTF-8 bytes become one character each, and

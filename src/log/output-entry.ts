@@ -1,5 +1,6 @@
 import type { OutputStream, SessionEvent } from "../protocol/index.js";
-import { jsonTextFrame } from "./json-text.js";
+import { jsonFrame } from "./json-text.js";
+import type { FramePiece } from "./json-text.js";
 import type { StoredEntry } from "./store.js";
 import type { LogEntry } from "./types.js";
 
@@ -59,12 +60,17 @@ export class OutputEntry implements StoredEntry {
   /**
    * {@link json} as UTF-8, between `before` and `after`: the bytes of a frame that carries the
    * event, built from the bytes without decoding them to text and encoding the text again
-   * ({@link jsonTextFrame}). Not kept: the live frame is built once for every connection that
+   * ({@link jsonFrame}). Not kept: the live frame is built once for every connection that
    * gets it, and a copy here would double what the log's hot entries hold.
    */
   jsonUtf8(before: string, after: string): Buffer {
+    return jsonFrame(this.jsonPieces(before, after));
+  }
+
+  /** {@link jsonUtf8} as pieces for {@link jsonFrame}, so that a batch of events is written in one go. */
+  jsonPieces(before: string, after: string): FramePiece[] {
     const head = `${before}${this.jsonHead()}`;
-    return this.binary ? Buffer.from(`${head}"${this.data}"}${after}`) : jsonTextFrame(head, this.bytes, `}${after}`);
+    return this.binary ? [`${head}"${this.data}"}${after}`] : [head, { text: this.bytes }, `}${after}`];
   }
 
   private jsonHead(): string {

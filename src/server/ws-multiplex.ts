@@ -4,6 +4,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
+import { jsonFrame } from "../log/json-text.js";
+import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
@@ -388,9 +390,13 @@ function eventFrame(session: string, entry: LogEntry): Buffer {
 function eventsFrame(session: string, entries: readonly LogEntry[]): Frame {
   const before = `{"op":"events","session":${JSON.stringify(session)},"events":[`;
   if (!entries.some((e) => e instanceof OutputEntry)) return `${before}${entries.map((e) => e.json).join(",")}]}`;
-  const parts = entries.map((e, i) => {
+  // Written once into one buffer, output from its bytes (see OutputEntry.jsonPieces).
+  const pieces: FramePiece[] = [before];
+  entries.forEach((e, i) => {
     const comma = i === 0 ? "" : ",";
-    return e instanceof OutputEntry ? e.jsonUtf8(comma, "") : Buffer.from(`${comma}${e.json}`);
+    if (e instanceof OutputEntry) pieces.push(...e.jsonPieces(comma, ""));
+    else pieces.push(`${comma}${e.json}`);
   });
-  return Buffer.concat([Buffer.from(before), ...parts, Buffer.from("]}")]);
+  pieces.push("]}");
+  return jsonFrame(pieces);
 }

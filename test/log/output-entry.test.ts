@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { jsonTextFrame, jsonTextFrameJs, jsonTextNative, useNativeJsonText } from "../../src/log/json-text.js";
+import {
+  jsonFrame,
+  jsonTextFrame,
+  jsonTextFrameJs,
+  jsonTextNative,
+  useNativeJsonText,
+} from "../../src/log/json-text.js";
+import type { FramePiece } from "../../src/log/json-text.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 
 /** Text that stresses JSON escaping: controls, quotes, backslashes, DEL, Latin-1, CJK, emoji, U+2028. */
@@ -52,6 +59,26 @@ describe("JSON text frames built from the bytes", () => {
           const pieces = [0, ...at].map((from, i) => bytes.subarray(from, at[i] ?? bytes.length));
           const built = jsonTextFrame("{", pieces, "}");
           expect(built.equals(Buffer.from(`{${JSON.stringify(text)}}`, "utf8"))).toBe(true);
+        }),
+        { numRuns: 1000 },
+      );
+    });
+  }
+
+  for (const [route, on] of [
+    ["the addon", true],
+    ["JS", false],
+  ] as const) {
+    it(`(${route}) write a batch of pieces, text as it is and bytes as string literals, in order`, () => {
+      useNativeJsonText(on);
+      const piece = fc.oneof(
+        fc.string().map((t) => ({ expected: t, piece: t as FramePiece })),
+        fc.oneof(tricky, long).map((t) => ({ expected: JSON.stringify(t), piece: { text: Buffer.from(t) } })),
+      );
+      fc.assert(
+        fc.property(fc.array(piece, { maxLength: 8 }), (pieces) => {
+          const built = jsonFrame(pieces.map((p) => p.piece));
+          expect(built.equals(Buffer.from(pieces.map((p) => p.expected).join(""), "utf8"))).toBe(true);
         }),
         { numRuns: 1000 },
       );
