@@ -69,32 +69,55 @@ static size_t escape_growth(const uint8_t *text, size_t n) {
   return growth;
 }
 
-/* Writes `c` as it appears in a JSON string at `o` (which has room for it); returns the end. */
-static inline uint8_t *put(uint8_t *o, uint8_t c, const uint8_t *end) {
+/* Bytes `c` takes in a JSON string. */
+static inline size_t escaped_length(uint8_t c) {
+  if (c >= 0x20) return c == '"' || c == '\\' ? 2 : 1;
+  return is_short_control(c) ? 2 : 6;
+}
+
+/* Writes `c` as it appears in a JSON string at `o`, which has room for 8 more bytes than it takes. */
+static inline uint8_t *put_fast(uint8_t *o, uint8_t c) {
   if (c >= 0x20) {
     if (c == '"' || c == '\\') *o++ = '\\';
     *o = c;
     return o + 1;
   }
-  size_t length = is_short_control(c) ? 2 : 6;
-  /* All 8 bytes of the entry when they fit (one store), else just the escape's own. */
-  memcpy(o, CONTROL[c], end - o >= 8 ? 8 : length);
-  return o + length;
+  memcpy(o, CONTROL[c], 8); /* one store; the bytes past the escape are overwritten next */
+  return o + escaped_length(c);
 }
 
+/*
+ * Writes the escaped `text` from `o`, never past `end`; returns the end of what it wrote, or NULL
+ * if it did not fit — only possible if the bytes changed after they were counted (memory shared
+ * with another thread), which must not turn into a write out of bounds.
+ */
 static uint8_t *escape_into(uint8_t *o, const uint8_t *text, size_t n, const uint8_t *end) {
   size_t i = 0;
-  for (; n - i >= 8; i += 8) {
+  /* Eight bytes at a time while the worst case (8 escapes of 6 bytes, and the 8-byte store) fits. */
+  for (; n - i >= 8 && end - o >= 56; i += 8) {
     uint64_t x;
     memcpy(&x, text + i, 8);
     if (!any_escaped(x)) {
       memcpy(o, &x, 8);
       o += 8;
     } else {
-      for (size_t k = 0; k < 8; k++) o = put(o, text[i + k], end);
+      for (size_t k = 0; k < 8; k++) o = put_fast(o, text[i + k]);
     }
   }
-  for (; i < n; i++) o = put(o, text[i], end);
+  for (; i < n; i++) {
+    uint8_t c = text[i];
+    size_t length = escaped_length(c);
+    if ((size_t)(end - o) < length) return NULL;
+    if (length == 1) {
+      *o = c;
+    } else if (c >= 0x20) {
+      o[0] = '\\';
+      o[1] = c;
+    } else {
+      memcpy(o, CONTROL[c], length);
+    }
+    o += length;
+  }
   return o;
 }
 
@@ -155,10 +178,11 @@ static napi_value js_escape(napi_env env, napi_callback_info info) {
   }
   uint8_t *o = (uint8_t *)out_c + at, *end = o + text_n + growth;
   if (growth == 0) {
-    memcpy(o, text, text_n);
+    if (text_n > 0) memcpy(o, text, text_n);
     o += text_n;
-  } else {
-    o = escape_into(o, text, text_n, end);
+  } else if ((o = escape_into(o, text, text_n, end)) == NULL) {
+    napi_throw_range_error(env, NULL, "json_text: the text changed while it was written");
+    return NULL;
   }
   if (napi_create_uint32(env, (uint32_t)(o - (uint8_t *)out_c), &result) != napi_ok) return NULL;
   return result;
