@@ -10,7 +10,7 @@
  * so that JS can allocate the frame at its size (src/log/json-text.ts).
  *
  * Why: every JSON viewer of a terminal gets its output this way, and on Node 20 the fastest
- * route in JS (read the bytes as latin1, JSON.stringify, write back as latin1) takes 2–2.5
+ * route in JS (read the bytes as latin1, JSON.stringify, write back as latin1) takes 2–4
  * times as long per 64 KiB of terminal output on the event loop, and makes strings
  * (docs/benchmarks.md, "Real-time delivery").
  *

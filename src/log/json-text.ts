@@ -8,8 +8,8 @@ import { createRequire } from "node:module";
  *
  * This is how every JSON frame of terminal output is made (`stdout` on /ws/session, `event` on
  * /v1/ws), so it is on the event loop for every 64 KiB of a flood that a JSON viewer watches:
- * native/json_text.c does it in 0.4–0.5 of the time of the fastest route in JS on Node 20,
- * {@link jsonTextFrameJs} (docs/benchmarks.md, "Real-time delivery": 50–80 µs against 125–165
+ * native/json_text.c does it in 0.2–0.45 of the time of the fastest route in JS on Node 20,
+ * {@link jsonTextFrameJs} (docs/benchmarks.md, "Real-time delivery": 25–75 µs against 115–165
  * per 64 KiB), and makes no strings. Where the addon is not built, that route is used.
  */
 export function jsonTextFrame(head: string, text: Uint8Array | readonly Uint8Array[], tail: string): Buffer {
