@@ -2,9 +2,10 @@
  * json_text: the JSON string literal of UTF-8 text, written from its bytes into a buffer.
  *
  * escape(text, out, at) writes exactly the UTF-8 of JSON.stringify(decoded text), less its
- * quotes, when `text` is valid UTF-8 (the caller's promise: output the log has checked). JSON.stringify escapes only
- * the quote, the backslash and control characters below U+0020 (all ASCII, so never part of a
- * multi-byte character); valid UTF-8 has no lone surrogates, the one other thing it escapes.
+ * quotes, when `text` is valid UTF-8 (the caller's promise: output the log has checked).
+ * JSON.stringify escapes only the quote, the backslash and control characters below U+0020 (all
+ * ASCII, so never part of a multi-byte character); valid UTF-8 has no lone surrogates, the one
+ * other thing it escapes.
  * So the bytes are copied as they are, with those escaped the way V8 writes them (\b \t \n
  * \f \r \" \\ and \u00XX in lower-case hex). growth(text) says how many bytes the escapes add,
  * so that JS can allocate the frame at its size (src/log/json-text.ts).
@@ -88,8 +89,8 @@ static inline uint8_t *put_fast(uint8_t *o, uint8_t c) {
 
 /*
  * Writes the escaped `text` from `o`, never past `end`; returns the end of what it wrote, or NULL
- * if it did not fit — only possible if the bytes changed after they were counted (memory shared
- * with another thread), which must not turn into a write out of bounds.
+ * if it did not fit (what it wrote up to then is left there). Bytes past the returned end, up to
+ * `end`, may have been written too: JS writes what follows over them.
  */
 static uint8_t *escape_into(uint8_t *o, const uint8_t *text, size_t n, const uint8_t *end) {
   size_t i = 0;
@@ -156,8 +157,7 @@ static napi_value js_growth(napi_env env, napi_callback_info info) {
 /*
  * escape(text: Uint8Array, out: Uint8Array, at: number): number — writes `text` as it appears
  * inside a JSON string (escaped, without the quotes: a literal may be written in pieces) into
- * `out` from `at`; returns the offset after it. Throws a RangeError, writing nothing, if it does
- * not fit.
+ * `out` from `at`; returns the offset after it. Throws a RangeError if it does not fit.
  */
 static napi_value js_escape(napi_env env, napi_callback_info info) {
   napi_value argv[3], result;
@@ -171,17 +171,10 @@ static napi_value js_escape(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "json_text: expected an offset");
     return NULL;
   }
-  size_t growth = escape_growth(text, text_n);
-  if (at > out_n || out_n - at < text_n + growth) {
+  /* Not counted again here: escape_into checks its room as it writes. */
+  uint8_t *o = at > out_n ? NULL : escape_into((uint8_t *)out_c + at, text, text_n, out_c + out_n);
+  if (o == NULL) {
     napi_throw_range_error(env, NULL, "json_text: the output buffer is too small");
-    return NULL;
-  }
-  uint8_t *o = (uint8_t *)out_c + at, *end = o + text_n + growth;
-  if (growth == 0) {
-    if (text_n > 0) memcpy(o, text, text_n);
-    o += text_n;
-  } else if ((o = escape_into(o, text, text_n, end)) == NULL) {
-    napi_throw_range_error(env, NULL, "json_text: the text changed while it was written");
     return NULL;
   }
   if (napi_create_uint32(env, (uint32_t)(o - (uint8_t *)out_c), &result) != napi_ok) return NULL;

@@ -50,6 +50,8 @@ export function jsonFrame(pieces: readonly FramePiece[]): Buffer {
     for (const part of partsOf(piece)) at = native.escape(part, out, at);
     out[at++] = QUOTE;
   }
+  // Only bytes changed by another thread meanwhile (shared memory) could make this differ.
+  if (at !== size) throw new Error(`json-text: wrote ${at} bytes of a ${size}-byte frame`);
   return out;
 }
 
