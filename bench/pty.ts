@@ -6,6 +6,7 @@ import { spawn as spawnRawPty } from "node-pty";
 import { systemClock } from "../src/core/clock.js";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import type { CoalescedOutput } from "../src/core/output-coalescer.js";
+import { piecePool } from "../src/core/piece-pool.js";
 import { spawnTerminalProcess } from "../src/sessions/terminal-process.js";
 import { fmt, median, met, sideBySide } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -99,7 +100,8 @@ export function measureRawPty(command: readonly string[], workUsPer64KiB = 0): P
  */
 export function measurePtyPipeline(
   command: readonly string[],
-  onPiece: (piece: CoalescedOutput) => void = () => undefined,
+  // Dropped: a pooled buffer goes back at once, as the log gives it back once done with it.
+  onPiece: (piece: CoalescedOutput) => void = (piece) => piece.pool?.give(piece.bytes.buffer),
 ): Promise<PtyReadMeasure> {
   return withTimeout(
     new Promise((resolve) => {
@@ -107,6 +109,7 @@ export function measurePtyPipeline(
       let bytes = 0;
       const coalescer = new OutputCoalescer({
         clock: systemClock,
+        pool: piecePool,
         emit: (piece) => {
           bytes += piece.bytes.length;
           onPiece(piece);
@@ -177,7 +180,7 @@ export async function run(): Promise<BenchSection> {
       const log = events.create(`s${logged++}`);
       const t0 = performance.now();
       await measurePtyPipeline(PTY_BENCH_COMMAND, (piece) =>
-        log.appendOutputBytes(piece.stream, piece.bytes, piece.binary),
+        log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool),
       );
       events.flush();
       if (log.outputBytes !== PTY_BENCH_BYTES) throw new Error(`the log holds ${log.outputBytes} bytes`);

@@ -2,6 +2,8 @@ import type { Clock, Timer } from "./clock.js";
 import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
 import type { BytePiece } from "./utf8-chunker.js";
 import type { OutputStream } from "../protocol/events.js";
+import { PIECE_BYTES } from "./piece-pool.js";
+import type { PiecePool } from "./piece-pool.js";
 
 /**
  * Batches raw process output into `output` events (issue 2 point 4): one event per few
@@ -26,6 +28,11 @@ export interface CoalescedOutput<S extends string = OutputStream> extends BytePi
   stream: S;
   /** Byte offset of the piece's first byte in the combined output (all streams, arrival order). */
   offset: number;
+  /**
+   * Set when `bytes` is a view of a buffer from this pool that no other piece shares: whoever
+   * keeps the piece gives the buffer back (`pool.give(bytes.buffer)`) once nothing reads it.
+   */
+  pool?: PiecePool;
 }
 
 export interface OutputCoalescerOptions<S extends string = OutputStream> {
@@ -45,6 +52,12 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
    * (default: `new Uint8Array`; tests count allocations with it).
    */
   allocate?: (bytes: number) => Uint8Array;
+  /**
+   * Where full-size buffers come from (when `maxBytes` is {@link PIECE_BYTES}): a piece that
+   * leaves with one carries the pool (see {@link CoalescedOutput.pool}); one that is not handed
+   * over goes back at once. Default: none, every buffer is allocated.
+   */
+  pool?: PiecePool;
 }
 
 /**
@@ -71,6 +84,9 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
   private readonly allocate: (bytes: number) => Uint8Array;
+  private readonly pool: PiecePool | undefined;
+  /** {@link buffer} was taken from {@link pool}. */
+  private pooled = false;
   /**
    * Bytes of `stream` not yet given to the chunker; reused while pieces are small, so buffering
    * costs one copy. Null until the first chunk, after a full buffer left with its piece and
@@ -96,6 +112,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
+    this.pool = this.maxBytes === PIECE_BYTES ? options.pool : undefined;
     this.startBytes = Math.min(options.startBytes ?? OUTPUT_BUFFER_START_BYTES, this.maxBytes);
     if (!(this.startBytes >= 1)) throw new RangeError("startBytes must be ≥ 1");
     this.capacity = this.startBytes;
@@ -155,7 +172,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer?.cancel();
     this.timer = null;
     this.buffered = 0;
-    this.buffer = null;
+    this.dropBuffer();
   }
 
   /**
@@ -167,11 +184,21 @@ export class OutputCoalescer<S extends string = OutputStream> {
     let capacity = this.capacity;
     while (capacity < bytes) capacity *= 2;
     capacity = Math.min(capacity, this.maxBytes);
-    const buffer = this.allocate(capacity);
+    const pooled = this.pool !== undefined && capacity === PIECE_BYTES;
+    const buffer = pooled ? this.pool!.take() : this.allocate(capacity);
     if (this.buffered > 0) buffer.set(this.buffer!.subarray(0, this.buffered));
+    this.dropBuffer();
     this.buffer = buffer;
+    this.pooled = pooled;
     this.capacity = capacity;
     return buffer;
+  }
+
+  /** Lets go of the buffer, giving it back to the pool if it came from there (nothing else holds it). */
+  private dropBuffer(): void {
+    if (this.buffer !== null && this.pooled) this.pool!.give(this.buffer.buffer);
+    this.buffer = null;
+    this.pooled = false;
   }
 
   private emitBuffered(endOfStream: boolean): void {
@@ -179,7 +206,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer = null;
     const stream = this.stream;
     if (stream === null) return;
-    let pieces: BytePiece[] = [];
+    let pieces: Array<BytePiece & { pool?: PiecePool }> = [];
     if (this.buffered > 0) {
       const filled = this.buffer!.subarray(0, this.buffered);
       // A full buffer is handed over with its piece (a new one is taken when needed) instead of
@@ -190,10 +217,19 @@ export class OutputCoalescer<S extends string = OutputStream> {
       const handOver = this.buffered === this.buffer!.length;
       pieces = this.chunker.split(filled, handOver);
       if (handOver) {
-        this.buffer = null; // the next one is as large: the flood goes on
+        // The next one is as large: the flood goes on. A pooled buffer goes with the one piece
+        // that is a view of it (a piece with held bytes in front, or not valid UTF-8, is a copy).
+        const views = pieces.filter((p) => p.bytes.buffer === filled.buffer);
+        if (views.length === 0) {
+          this.dropBuffer();
+        } else {
+          if (this.pooled && views.length === 1) views[0]!.pool = this.pool!;
+          this.buffer = null;
+          this.pooled = false;
+        }
       } else if (this.buffered <= this.startBytes && this.capacity > this.startBytes) {
         // The burst is over: give its large buffer back; the next output starts small again.
-        this.buffer = null;
+        this.dropBuffer();
         this.capacity = this.startBytes;
       }
     }

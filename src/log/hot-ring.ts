@@ -19,6 +19,8 @@ export class HotRing {
   constructor(
     private readonly maxEntries = HOT_RING_MAX_ENTRIES,
     private readonly maxBytes = HOT_RING_MAX_BYTES,
+    /** Told of every entry that leaves the ring (evicted or cleared). */
+    private readonly onDrop: (entry: LogEntry) => void = () => {},
   ) {}
 
   /** Seq of the oldest entry held, or undefined when empty. */
@@ -52,6 +54,7 @@ export class HotRing {
       if (!trimmed && !(overBounds && oldest.seq <= durableSeq)) break;
       this.bytes -= oldest.size;
       this.start++;
+      this.onDrop(oldest);
     }
     // Compact once the dead prefix dominates, so the array does not grow without bound.
     if (this.start > 1024 && this.start * 2 > this.entries.length) {
@@ -109,6 +112,7 @@ export class HotRing {
   }
 
   clear(): void {
+    for (let i = this.start; i < this.entries.length; i++) this.onDrop(this.entries[i]!);
     this.entries = [];
     this.start = 0;
     this.bytes = 0;

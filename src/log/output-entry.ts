@@ -1,4 +1,5 @@
 import type { OutputStream, SessionEvent } from "../protocol/index.js";
+import type { PiecePool } from "../core/piece-pool.js";
 import { jsonFrame } from "./json-text.js";
 import type { FramePiece } from "./json-text.js";
 import type { StoredEntry } from "./store.js";
@@ -17,7 +18,14 @@ export const OUTPUT_ENTRY_OVERHEAD = 96;
  */
 export class OutputEntry implements StoredEntry {
   readonly type = "output" as const;
+  readonly outEnd: number;
+  readonly size: number;
   private cachedJson: string | undefined;
+  private readonly _bytes: Uint8Array;
+  /** The pool the bytes' buffer goes back to once the last hold is released (none: the GC frees it). */
+  private pool: PiecePool | undefined;
+  private holds = 1;
+  private released = false;
 
   constructor(
     readonly seq: number,
@@ -26,22 +34,51 @@ export class OutputEntry implements StoredEntry {
     /** Byte offset of the first byte in the session's output. */
     readonly outStart: number,
     /** The bytes; not to be modified. */
-    readonly bytes: Uint8Array,
+    bytes: Uint8Array,
     /** Not valid UTF-8 on its own: `data` is base64 in the JSON form. */
     readonly binary: boolean,
-  ) {}
+    /**
+     * The bytes are a view of a buffer from this pool that nothing else holds: it goes back
+     * there when the entry's last hold is released (see {@link hold}).
+     */
+    pool?: PiecePool,
+  ) {
+    this._bytes = bytes;
+    this.outEnd = outStart + bytes.length;
+    this.size = bytes.length + OUTPUT_ENTRY_OVERHEAD;
+    this.pool = pool;
+  }
+
+  /** The bytes; not to be modified, nor kept past the entry's holds (see {@link hold}). */
+  get bytes(): Uint8Array {
+    // A pooled buffer given back is detached: reading it would silently give nothing.
+    if (this.released) throw new Error(`output entry ${this.seq} was read after its bytes were released`);
+    return this._bytes;
+  }
 
   /** The event's `offset`: the same as {@link outStart}. */
   get offset(): number {
     return this.outStart;
   }
 
-  get outEnd(): number {
-    return this.outStart + this.bytes.length;
+  /**
+   * Keeps the bytes readable past the current turn of the event loop: whoever keeps an entry
+   * to read it later (an outbox holding live events while its socket is busy) holds it and
+   * releases it when done. The log holds every entry while its hot ring does (and releases it
+   * only once it is durable and published). A pooled entry's buffer goes back to its pool
+   * when the last hold is released; other entries are left to the GC and need no holds.
+   */
+  hold(): void {
+    if (this.pool !== undefined) this.holds++;
   }
 
-  get size(): number {
-    return this.bytes.length + OUTPUT_ENTRY_OVERHEAD;
+  /** Ends a {@link hold} (or the log's own). */
+  release(): void {
+    if (this.pool === undefined || --this.holds > 0) return;
+    const pool = this.pool;
+    this.pool = undefined;
+    this.released = true;
+    pool.give(this._bytes.buffer);
   }
 
   /** `data` as the event carries it: the text, or base64. */
@@ -117,6 +154,16 @@ export function outputOf(entry: StoredEntry): {
     bytes: Buffer.from(e.data, e.enc === "base64" ? "base64" : "utf8"),
     binary: e.enc === "base64",
   };
+}
+
+/** {@link OutputEntry.hold} for any entry: only output entries have bytes that may be given back. */
+export function holdEntry(entry: LogEntry): void {
+  if (entry instanceof OutputEntry) entry.hold();
+}
+
+/** Ends a {@link holdEntry}. */
+export function releaseEntry(entry: LogEntry): void {
+  if (entry instanceof OutputEntry) entry.release();
 }
 
 /** The event an entry stands for. */

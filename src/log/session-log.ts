@@ -1,6 +1,7 @@
 import { SwitchboardError } from "../protocol/index.js";
 import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
+import type { PiecePool } from "../core/piece-pool.js";
 import { HotRing } from "./hot-ring.js";
 import { OutputEntry, outputOf } from "./output-entry.js";
 import { RETENTION_SCAN_BATCH } from "./retention.js";
@@ -101,7 +102,7 @@ export class SessionLog implements AppendableLog {
     this.store = options.store;
     this.clock = options.clock;
     this.retention = options.retention;
-    this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes);
+    this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes, (entry) => this.dropped(entry));
     this.onAppend = options.onAppend;
     this.onListenerError =
       options.onListenerError ??
@@ -253,10 +254,13 @@ export class SessionLog implements AppendableLog {
 
   /**
    * Appends output bytes as one `output` event at the next byte offset. `binary`: the bytes
-   * are not valid UTF-8 on their own (their JSON form carries base64). The bytes are kept, not copied.
+   * are not valid UTF-8 on their own (their JSON form carries base64). The bytes are kept, not
+   * copied. `pool`: they are a view of a buffer from this pool that nothing else holds; the log
+   * gives it back once they are durable, published and out of its hot ring (and no one holds
+   * the entry, see OutputEntry.hold).
    */
-  appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean): OutputEntry {
-    const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary);
+  appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: PiecePool): OutputEntry {
+    const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary, pool);
     this._outputBytes += bytes.length;
     this.commit(entry);
     return entry;
@@ -476,6 +480,16 @@ export class SessionLog implements AppendableLog {
         this.onListenerError(error);
       }
     }
+  }
+
+  /**
+   * An entry left the hot ring: the log's hold on its bytes ends (a pooled buffer goes back for
+   * the next piece, see OutputEntry.hold) — unless the store's queue or the listeners may still
+   * read them: before it is durable (retention trims such entries too) or published.
+   */
+  private dropped(entry: LogEntry): void {
+    if (entry instanceof OutputEntry && entry.seq <= this.durableSeq && entry.seq <= this.publishedHead)
+      entry.release();
   }
 
   /** Trims by count at publication (so the published head is always kept and readable). */

@@ -1,5 +1,6 @@
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
+import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
@@ -121,7 +122,11 @@ export class Outbox {
       const last = this.pending[this.pending.length - 1];
       if (last && last.session === session) last.entries.push(...entries);
       else this.pending.push({ session, entries: [...entries] });
-      for (const e of entries) this.pendingBytes += e.size;
+      for (const e of entries) {
+        // Framed later, when the socket has room: the bytes must stay readable until then.
+        holdEntry(e);
+        this.pendingBytes += e.size;
+      }
       return;
     }
     this.flushPending();
@@ -130,8 +135,10 @@ export class Outbox {
 
   dispose(): void {
     this.disposed = true;
+    const held = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    for (const b of held) for (const e of b.entries) releaseEntry(e);
   }
 
   private flushPending(): void {
@@ -139,7 +146,10 @@ export class Outbox {
     const batches = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    for (const b of batches) this.writeAll(this.format(b.session, b.entries));
+    for (const b of batches) {
+      this.writeAll(this.format(b.session, b.entries));
+      for (const e of b.entries) releaseEntry(e);
+    }
   }
 
   private writeAll(frames: Frame | Frame[]): void {

@@ -11,6 +11,7 @@ import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
 import { decodedPiece } from "../helpers/pieces.js";
 import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
+import { PIECE_BYTES, PiecePool } from "../../src/core/piece-pool.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -205,6 +206,106 @@ describe("OutputCoalescer", () => {
         expect(Buffer.concat(got.map((g) => g.bytes))).toEqual(all);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe("OutputCoalescer with a piece pool", () => {
+  it("hands a full piece over with its pooled buffer, and gives back a full buffer whose piece is a copy", () => {
+    const clock = new ManualClock();
+    const pool = new PiecePool(8);
+    const emitted: CoalescedOutput[] = [];
+    const coalescer = new OutputCoalescer({ clock, pool, emit: (p) => emitted.push(p) });
+    coalescer.push("pty", new Uint8Array(PIECE_BYTES).fill(0x61));
+    expect(emitted).toHaveLength(1);
+    expect(emitted[0]!.pool).toBe(pool);
+    expect(emitted[0]!.bytes.buffer.byteLength).toBe(PIECE_BYTES);
+    // Ends in the middle of "é": the piece is the buffer minus that byte, still a view of it.
+    const cut = new Uint8Array(PIECE_BYTES).fill(0x62);
+    cut[PIECE_BYTES - 1] = 0xc3;
+    coalescer.push("pty", cut);
+    expect(emitted[1]!.pool).toBe(pool);
+    expect(emitted[1]!.bytes.length).toBe(PIECE_BYTES - 1);
+    // The held byte goes in front of the next bytes: that piece is a copy, the buffer stays.
+    const next = new Uint8Array(PIECE_BYTES - 1).fill(0x63);
+    next[0] = 0xa9;
+    coalescer.push("pty", next);
+    expect(emitted[2]!.pool).toBeUndefined();
+    expect(pool.size).toBe(0);
+    expect(Buffer.from(emitted[2]!.bytes).subarray(0, 3).toString("latin1")).toBe("\xc3\xa9c");
+    // A full buffer that is not UTF-8: its pieces are copies, so the buffer goes back at once.
+    coalescer.push("pty", new Uint8Array(PIECE_BYTES).fill(0xff));
+    expect(emitted.slice(3).every((p) => p.pool === undefined && p.binary)).toBe(true);
+    expect(pool.size).toBe(1);
+    // A burst that ends in a full-size buffer kept for small pieces: back when the burst is over, or on dispose.
+    clock.advance(OUTPUT_COALESCE_MS);
+    coalescer.push("pty", new Uint8Array(PIECE_BYTES - 10).fill(0x64));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pool.size).toBe(0); // in use, partly filled (its piece was a copy)
+    coalescer.push("pty", utf8("$ "));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(pool.size).toBe(1);
+    coalescer.push("pty", new Uint8Array(PIECE_BYTES - 10).fill(0x65));
+    clock.advance(OUTPUT_COALESCE_MS);
+    const before = pool.size;
+    coalescer.dispose();
+    expect(pool.size).toBe(before + 1);
+  });
+
+  it("rebuilds the exact bytes whether a consumer gives buffers back at once or late (property)", () => {
+    const text = "abc é€😀\r\n";
+    const chunkArb = fc.record({
+      stream: fc.constantFrom("stdout" as const, "stderr" as const),
+      kind: fc.constantFrom("ascii", "utf8", "noise"),
+      size: fc.integer({ min: 1, max: PIECE_BYTES + 5000 }),
+      noise: fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      waitMs: fc.integer({ min: 0, max: 6 }),
+    });
+    const bytesOf = (c: { kind: string; size: number; noise: Uint8Array }): Uint8Array => {
+      if (c.kind === "noise") return c.noise;
+      const unit = Buffer.from(c.kind === "ascii" ? "0123456789" : text);
+      const out = Buffer.alloc(c.size);
+      for (let i = 0; i < c.size; i += unit.length) unit.copy(out, i);
+      return out; // may end inside a character
+    };
+    fc.assert(
+      fc.property(fc.array(chunkArb, { maxLength: 12 }), fc.boolean(), (chunks, late) => {
+        const clock = new ManualClock();
+        const pool = new PiecePool(4);
+        const copies: Array<{ stream: string; bytes: Buffer }> = [];
+        const kept: CoalescedOutput[] = [];
+        const coalescer = new OutputCoalescer({
+          clock,
+          pool,
+          emit: (p) => {
+            if (p.pool) expect(p.bytes.buffer.byteLength).toBe(PIECE_BYTES);
+            // Late: the views are kept and read at the end (a buffer written to after it left
+            // with a piece would show); at once: copied and the buffer given back right away
+            // (a buffer the coalescer still read after giving it away would show).
+            if (late) kept.push(p);
+            else {
+              copies.push({ stream: p.stream, bytes: Buffer.from(p.bytes) });
+              p.pool?.give(p.bytes.buffer);
+            }
+          },
+        });
+        const pushed = chunks.map((c) => ({ stream: c.stream, bytes: bytesOf(c) }));
+        chunks.forEach((c, i) => {
+          coalescer.push(c.stream, pushed[i]!.bytes);
+          clock.advance(c.waitMs);
+        });
+        coalescer.flush();
+        if (late) {
+          for (const p of kept) copies.push({ stream: p.stream, bytes: Buffer.from(p.bytes) });
+          for (const p of kept) p.pool?.give(p.bytes.buffer);
+        }
+        for (const stream of ["stdout", "stderr"] as const) {
+          const want = Buffer.concat(pushed.filter((c) => c.stream === stream).map((c) => c.bytes));
+          const have = Buffer.concat(copies.filter((c) => c.stream === stream).map((c) => c.bytes));
+          expect(have.equals(want)).toBe(true);
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 });

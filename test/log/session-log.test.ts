@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
+import { PIECE_BYTES, PiecePool } from "../../src/core/piece-pool.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { afterTest } from "../helpers/cleanup.js";
@@ -404,5 +405,64 @@ describe("session log", () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("session log: pooled output buffers", () => {
+  /** A full-size piece from `pool` whose every byte is `fill`. */
+  const piece = (pool: PiecePool, fill: number): Uint8Array => pool.take().fill(fill);
+
+  it("gives an entry's buffer back once it is durable, published and out of the hot ring — not before", () => {
+    const events = openLog(tempDir(), undefined, { entries: 2, bytes: 64 * PIECE_BYTES });
+    const log = events.create("s1");
+    const pool = new PiecePool(8);
+    const published: number[] = [];
+    log.subscribe((e) => published.push(e.seq));
+    const entries = [1, 2, 3, 4, 5].map((n) => log.appendOutputBytes("pty", piece(pool, 0x60 + n), false, pool));
+    // Queued, not yet durable: the store's queue and the listeners still need every one.
+    expect(pool.size).toBe(0);
+    events.flush();
+    expect(published).toEqual([1, 2, 3, 4, 5]);
+    // The ring keeps the newest 2: the 3 before them went back, and reading one of those is a bug.
+    expect(pool.size).toBe(3);
+    expect(() => entries[0]!.bytes).toThrow(/read after its bytes were released/);
+    expect(entries[0]!.size).toBe(PIECE_BYTES + 96);
+    expect(entries[0]!.outEnd).toBe(PIECE_BYTES);
+    expect(entries[4]!.bytes[0]).toBe(0x65);
+    // The log still has all of it: the older ones come back from the store.
+    const read = log.readOutput(0, 8 * PIECE_BYTES);
+    expect(
+      Buffer.concat(read.map((s) => s.bytes)).equals(
+        Buffer.concat([1, 2, 3, 4, 5].map((n) => Buffer.alloc(PIECE_BYTES, 0x60 + n))),
+      ),
+    ).toBe(true);
+  });
+
+  it("keeps a held entry's buffer after it left the ring, until the hold is released", () => {
+    const events = openLog(tempDir(), undefined, { entries: 1, bytes: 64 * PIECE_BYTES });
+    const log = events.create("s1");
+    const pool = new PiecePool(8);
+    const held = log.appendOutputBytes("pty", piece(pool, 0x61), false, pool);
+    held.hold();
+    log.appendOutputBytes("pty", piece(pool, 0x62), false, pool);
+    events.flush();
+    expect(pool.size).toBe(0);
+    expect(held.bytes.every((b) => b === 0x61)).toBe(true);
+    held.release();
+    expect(pool.size).toBe(1);
+    expect(() => held.bytes).toThrow(/released/);
+    // Its memory is the next piece's now; a release too many gives nothing back twice.
+    held.release();
+    expect(pool.size).toBe(1);
+  });
+
+  it("leaves output that is not pooled to the GC: it stays readable after it left the ring", () => {
+    const events = openLog(tempDir(), undefined, { entries: 1, bytes: 64 * PIECE_BYTES });
+    const log = events.create("s1");
+    const first = log.appendOutputBytes("pty", Buffer.from("hello"), false);
+    log.appendOutputBytes("pty", Buffer.from("world"), false);
+    events.flush();
+    first.release();
+    expect(Buffer.from(first.bytes).toString()).toBe("hello");
   });
 });
