@@ -2,8 +2,7 @@ import type { Clock, Timer } from "./clock.js";
 import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
 import type { BytePiece } from "./utf8-chunker.js";
 import type { OutputStream } from "../protocol/events.js";
-import { PIECE_BYTES } from "./piece-pool.js";
-import type { PiecePool } from "./piece-pool.js";
+import type { BufferPool } from "./buffer-pool.js";
 
 /**
  * Batches raw process output into `output` events (issue 2 point 4): one event per few
@@ -32,7 +31,7 @@ export interface CoalescedOutput<S extends string = OutputStream> extends BytePi
    * Set when `bytes` is a view of a buffer from this pool that no other piece shares: whoever
    * keeps the piece gives the buffer back (`pool.give(bytes.buffer)`) once nothing reads it.
    */
-  pool?: PiecePool;
+  pool?: BufferPool;
 }
 
 export interface OutputCoalescerOptions<S extends string = OutputStream> {
@@ -53,11 +52,11 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
    */
   allocate?: (bytes: number) => Uint8Array;
   /**
-   * Where full-size buffers come from (when `maxBytes` is {@link PIECE_BYTES}): a piece that
+   * Where full-size buffers come from (when `maxBytes` is the pool's size): a piece that
    * leaves with one carries the pool (see {@link CoalescedOutput.pool}); one that is not handed
    * over goes back at once. Default: none, every buffer is allocated.
    */
-  pool?: PiecePool;
+  pool?: BufferPool;
 }
 
 /**
@@ -84,7 +83,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
   private readonly allocate: (bytes: number) => Uint8Array;
-  private readonly pool: PiecePool | undefined;
+  private readonly pool: BufferPool | undefined;
   /** {@link buffer} was taken from {@link pool}. */
   private pooled = false;
   /**
@@ -112,7 +111,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
-    this.pool = this.maxBytes === PIECE_BYTES ? options.pool : undefined;
+    this.pool = options.pool?.bytes === this.maxBytes ? options.pool : undefined;
     this.startBytes = Math.min(options.startBytes ?? OUTPUT_BUFFER_START_BYTES, this.maxBytes);
     if (!(this.startBytes >= 1)) throw new RangeError("startBytes must be ≥ 1");
     this.capacity = this.startBytes;
@@ -184,7 +183,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     let capacity = this.capacity;
     while (capacity < bytes) capacity *= 2;
     capacity = Math.min(capacity, this.maxBytes);
-    const pooled = this.pool !== undefined && capacity === PIECE_BYTES;
+    const pooled = this.pool !== undefined && capacity === this.pool.bytes;
     const buffer = pooled ? this.pool!.take() : this.allocate(capacity);
     if (this.buffered > 0) buffer.set(this.buffer!.subarray(0, this.buffered));
     this.dropBuffer();
@@ -206,7 +205,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.timer = null;
     const stream = this.stream;
     if (stream === null) return;
-    let pieces: Array<BytePiece & { pool?: PiecePool }> = [];
+    let pieces: Array<BytePiece & { pool?: BufferPool }> = [];
     if (this.buffered > 0) {
       const filled = this.buffer!.subarray(0, this.buffered);
       // A full buffer is handed over with its piece (a new one is taken when needed) instead of

@@ -25,9 +25,13 @@ export type FramePiece = string | { readonly text: Uint8Array | readonly Uint8Ar
 /**
  * The UTF-8 bytes of `pieces` one after the other (see {@link FramePiece}), in one Buffer
  * allocated at its size: a batch of events is written once, not built event by event and
- * copied together.
+ * copied together. `allocate` gives the Buffer of exactly that size (a view of a reused buffer,
+ * see src/server/ws-common.ts); the JS route, without the addon, allocates its own.
  */
-export function jsonFrame(pieces: readonly FramePiece[]): Buffer {
+export function jsonFrame(
+  pieces: readonly FramePiece[],
+  allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
+): Buffer {
   if (native === null) return jsonFrameJs(pieces);
   let size = 0;
   for (const piece of pieces) {
@@ -38,8 +42,9 @@ export function jsonFrame(pieces: readonly FramePiece[]): Buffer {
     size += 2;
     for (const part of partsOf(piece)) size += part.length + native.growth(part);
   }
-  // An ordinary Buffer; the addon only writes the text into it, part by part.
-  const out = Buffer.allocUnsafe(size);
+  // An ordinary Buffer (or one `allocate` reuses); the addon only writes the text into it, part by part.
+  const out = allocate(size);
+  if (out.length !== size) throw new RangeError(`json-text: allocate(${size}) gave ${out.length} bytes`);
   let at = 0;
   for (const piece of pieces) {
     if (typeof piece === "string") {

@@ -1,5 +1,5 @@
 import type { OutputStream, SessionEvent } from "../protocol/index.js";
-import type { PiecePool } from "../core/piece-pool.js";
+import type { BufferPool } from "../core/buffer-pool.js";
 import { jsonFrame } from "./json-text.js";
 import type { FramePiece } from "./json-text.js";
 import type { StoredEntry } from "./store.js";
@@ -23,7 +23,7 @@ export class OutputEntry implements StoredEntry {
   private cachedJson: string | undefined;
   private readonly _bytes: Uint8Array;
   /** The pool the bytes' buffer goes back to once the last hold is released (none: the GC frees it). */
-  private pool: PiecePool | undefined;
+  private pool: BufferPool | undefined;
   private holds = 1;
   private released = false;
 
@@ -41,7 +41,7 @@ export class OutputEntry implements StoredEntry {
      * The bytes are a view of a buffer from this pool that nothing else holds: it goes back
      * there when the entry's last hold is released (see {@link hold}).
      */
-    pool?: PiecePool,
+    pool?: BufferPool,
   ) {
     this._bytes = bytes;
     this.outEnd = outStart + bytes.length;
@@ -54,6 +54,16 @@ export class OutputEntry implements StoredEntry {
     // A pooled buffer given back is detached: reading it would silently give nothing.
     if (this.released) throw new Error(`output entry ${this.seq} was read after its bytes were released`);
     return this._bytes;
+  }
+
+  /**
+   * The bytes with `room` more bytes in front of them, for a frame header: a frame of this entry
+   * without a copy. Only for an entry whose buffer came from a pool (the room in front is its
+   * own, see PIECE_HEADROOM); undefined otherwise. Like {@link bytes}, kept only under a hold.
+   */
+  withRoomInFront(room: number): Uint8Array | undefined {
+    if (this.pool === undefined || this._bytes.byteOffset < room) return undefined;
+    return new Uint8Array(this._bytes.buffer, this._bytes.byteOffset - room, room + this._bytes.length);
   }
 
   /** The event's `offset`: the same as {@link outStart}. */

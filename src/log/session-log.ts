@@ -1,7 +1,7 @@
 import { SwitchboardError } from "../protocol/index.js";
 import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
-import type { PiecePool } from "../core/piece-pool.js";
+import type { BufferPool } from "../core/buffer-pool.js";
 import { HotRing } from "./hot-ring.js";
 import { OutputEntry, outputOf } from "./output-entry.js";
 import { RETENTION_SCAN_BATCH } from "./retention.js";
@@ -259,7 +259,7 @@ export class SessionLog implements AppendableLog {
    * gives it back once they are durable, published and out of its hot ring (and no one holds
    * the entry, see OutputEntry.hold).
    */
-  appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: PiecePool): OutputEntry {
+  appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: BufferPool): OutputEntry {
     const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary, pool);
     this._outputBytes += bytes.length;
     this.commit(entry);

@@ -1,5 +1,8 @@
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
+import { BufferPool } from "../core/buffer-pool.js";
+import { jsonFrame } from "../log/json-text.js";
+import type { FramePiece } from "../log/json-text.js";
 import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES } from "../protocol/index.js";
@@ -46,6 +49,80 @@ export class BinaryFrame {
  * or a {@link BinaryFrame}.
  */
 export type Frame = string | Buffer | BinaryFrame;
+
+/**
+ * Memory a frame is a view of that goes back for reuse once nothing reads it (an output
+ * entry's pooled buffer, see OutputEntry.hold). Whoever builds such a frame holds it once and
+ * hands that hold over with the frame; the outbox holds it again while a send is in flight and
+ * ends the handed-over hold once the frame is written (or, for a frame kept for more
+ * connections, {@link LastFrame} keeps one of its own).
+ */
+export interface FrameMemory {
+  hold(): void;
+  release(): void;
+}
+
+const frameMemory = new WeakMap<Buffer | BinaryFrame, FrameMemory>();
+
+/** Marks `frame` as a view of `memory`, which the caller has held once for it (see {@link FrameMemory}). */
+export function framedIn<F extends Buffer | BinaryFrame>(frame: F, memory: FrameMemory): F {
+  frameMemory.set(frame, memory);
+  return frame;
+}
+
+function memoryOf(frame: Frame): FrameMemory | undefined {
+  return typeof frame === "string" ? undefined : frameMemory.get(frame);
+}
+
+/** Ends the hold a frame (or each of several) was handed over with. */
+export function releaseFrames(frames: Frame | Frame[]): void {
+  if (Array.isArray(frames)) for (const f of frames) memoryOf(f)?.release();
+  else memoryOf(frames)?.release();
+}
+
+function holdFrames(frames: Frame | Frame[]): void {
+  if (Array.isArray(frames)) for (const f of frames) memoryOf(f)?.hold();
+  else memoryOf(frames)?.hold();
+}
+
+/**
+ * JSON frames of this size are built in reused buffers (src/core/buffer-pool.ts): about one
+ * 64 KiB piece of output, escapes included — what a flood sends every viewer for every piece.
+ * Smaller frames are not worth a buffer this size; larger ones are allocated.
+ */
+export const FRAME_POOL_MIN_BYTES = 48 * 1024;
+export const FRAME_POOL_BYTES = 96 * 1024;
+const framePool = new BufferPool({ bytes: FRAME_POOL_BYTES, headroom: 0, max: 32 });
+
+/** A reused buffer a frame is written in: back to the pool once its last hold is released. */
+class PooledFrame implements FrameMemory {
+  private holds = 1;
+
+  constructor(private readonly buffer: ArrayBufferLike) {}
+
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds === 0) framePool.give(this.buffer);
+  }
+}
+
+/**
+ * A JSON frame of `pieces` ({@link jsonFrame}), written in a reused buffer when it is about one
+ * piece of output large ({@link FRAME_POOL_BYTES}); handed over with a hold (see {@link FrameMemory}).
+ */
+export function jsonFramePooled(pieces: readonly FramePiece[]): Buffer {
+  let memory: PooledFrame | undefined;
+  const frame = jsonFrame(pieces, (size) => {
+    if (size < FRAME_POOL_MIN_BYTES || size > FRAME_POOL_BYTES) return Buffer.allocUnsafe(size);
+    const view = framePool.take();
+    memory = new PooledFrame(view.buffer);
+    return Buffer.from(view.buffer, view.byteOffset, size);
+  });
+  return memory === undefined ? frame : framedIn(frame, memory);
+}
 
 /** Encodes a text frame once, for sending it on many connections. */
 export function textFrame(text: string): Buffer {
@@ -115,6 +192,7 @@ export class Outbox {
   sendControl(frame: Frame): void {
     this.flushPending();
     this.write(frame);
+    releaseFrames(frame);
   }
 
   deliver(session: string, entries: readonly LogEntry[], live: boolean): void {
@@ -152,9 +230,11 @@ export class Outbox {
     }
   }
 
+  /** Writes what `format` gave, and ends the holds its frames were handed over with. */
   private writeAll(frames: Frame | Frame[]): void {
     if (Array.isArray(frames)) for (const f of frames) this.write(f);
     else this.write(frames);
+    releaseFrames(frames);
   }
 
   private write(frame: Frame): void {
@@ -172,7 +252,11 @@ export class Outbox {
       this.ws.pause();
       this.onReadsPaused();
     }
+    // `ws` reads the bytes until this send's callback: memory they are a view of stays until then.
+    const memory = memoryOf(frame);
+    memory?.hold();
     this.ws.send(data, binary ? BINARY : TEXT, (error) => {
+      memory?.release();
       this.inflight -= size;
       this.inflightFrames--;
       // A failed write means the socket is going away: nothing more to send or to pump.
@@ -193,16 +277,21 @@ export class Outbox {
  * last one makes N viewers cost one frame (one parse, one string) instead of N — the hot path
  * of the PTY throughput and fan-out benchmarks. Holds one entry, so it retains nothing else.
  */
-export class LastFrame<F> {
+export class LastFrame<F extends Frame | Frame[]> {
   private entry: LogEntry | undefined;
   private frame: F | undefined;
 
+  /** The frame of `entry`, built once; handed over with a hold of its own (see {@link FrameMemory}). */
   get(entry: LogEntry, build: (entry: LogEntry) => F): F {
     if (this.entry !== entry) {
+      const previous = this.frame;
+      // The hold `build` hands over is the one this cache keeps until the next entry's frame.
       this.frame = build(entry);
       this.entry = entry;
+      if (previous !== undefined) releaseFrames(previous);
     }
-    return this.frame as F;
+    holdFrames(this.frame!);
+    return this.frame!;
   }
 }
 

@@ -4,7 +4,6 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { jsonFrame } from "../log/json-text.js";
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
@@ -27,6 +26,7 @@ import {
   Outbox,
   REVOKED,
   endpointServer,
+  jsonFramePooled,
   textFrame,
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
@@ -383,7 +383,9 @@ function refOf(raw: unknown): Ref | undefined {
 /** An `event` frame, encoded once for every connection that gets it (output from its bytes: {@link OutputEntry.jsonUtf8}). */
 function eventFrame(session: string, entry: LogEntry): Buffer {
   const before = `{"op":"event","session":${JSON.stringify(session)},"event":`;
-  return entry instanceof OutputEntry ? entry.jsonUtf8(before, "}") : textFrame(`${before}${entry.json}}`);
+  return entry instanceof OutputEntry
+    ? jsonFramePooled(entry.jsonPieces(before, "}"))
+    : textFrame(`${before}${entry.json}}`);
 }
 
 /** An `events` frame (a catch-up batch, or live events held while the socket was busy). */
@@ -398,5 +400,5 @@ function eventsFrame(session: string, entries: readonly LogEntry[]): Frame {
     else pieces.push(`${comma}${e.json}`);
   });
   pieces.push("]}");
-  return jsonFrame(pieces);
+  return jsonFramePooled(pieces);
 }

@@ -4,8 +4,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { jsonTextFrame } from "../log/json-text.js";
-import { outputOf } from "../log/output-entry.js";
+import { OutputEntry, outputOf } from "../log/output-entry.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import {
@@ -36,6 +35,8 @@ import {
   Outbox,
   REVOKED,
   endpointServer,
+  framedIn,
+  jsonFramePooled,
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
@@ -340,13 +341,19 @@ class TerminalConnection {
   private buildFrames(entries: readonly LogEntry[]): Frame[] {
     const frames: Frame[] = [];
     const binaryMode = this.output === "binary";
-    let run: { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[]; size: number } | undefined;
+    let run:
+      { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[]; size: number; first: LogEntry } | undefined;
     const flushRun = () => {
       if (run === undefined) return;
+      const inPlace =
+        binaryMode && run.parts.length === 1 && run.first instanceof OutputEntry
+          ? inPlaceBinaryFrame(run.first, run.stream)
+          : undefined;
       frames.push(
-        binaryMode
-          ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
-          : outputFrame(run.stream, run.offset, run.parts, false),
+        inPlace ??
+          (binaryMode
+            ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
+            : outputFrame(run.stream, run.offset, run.parts, false)),
       );
       run = undefined;
     };
@@ -361,7 +368,7 @@ class TerminalConnection {
           continue;
         }
         flushRun();
-        if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length };
+        if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry };
         else frames.push(outputFrame(stream, out.offset, out.bytes, true));
       } else if (entry.type === "exit" || entry.type === "lost") {
         flushRun();
@@ -464,10 +471,24 @@ function outputFrame(
   bytes: Uint8Array | readonly Uint8Array[],
   binary: boolean,
 ): Frame {
-  if (!binary) return jsonTextFrame(`{"type":"${type}","offset":${offset},"data":`, bytes, "}");
+  if (!binary) return jsonFramePooled([`{"type":"${type}","offset":${offset},"data":`, { text: bytes }, "}"]);
   const all =
     bytes instanceof Uint8Array ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : Buffer.concat(bytes);
   return `{"type":"${type}","offset":${offset},"enc":"base64","data":"${all.toString("base64")}"}`;
+}
+
+/**
+ * The binary output frame of one entry whose bytes are a pooled piece: its header written in
+ * the room in front of them (PIECE_HEADROOM), sent without a copy; it holds the entry's bytes
+ * (see FrameMemory). Undefined for other entries. The header is the same whoever builds it
+ * (live frames only: a replay frame is always a copy), so one in flight is never changed.
+ */
+function inPlaceBinaryFrame(entry: OutputEntry, kind: "stdout" | "stderr"): BinaryFrame | undefined {
+  const frame = entry.withRoomInFront(BINARY_OUTPUT_HEADER_BYTES);
+  if (frame === undefined) return undefined;
+  writeBinaryOutputHeader(frame, kind, entry.offset);
+  entry.hold();
+  return framedIn(new BinaryFrame(Buffer.from(frame.buffer, frame.byteOffset, frame.length)), entry);
 }
 
 /** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */

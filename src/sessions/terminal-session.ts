@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { childEnv } from "../core/child-env.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
-import { piecePool } from "../core/piece-pool.js";
+import { piecePool } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";

@@ -11,7 +11,7 @@ import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
 import { decodedPiece } from "../helpers/pieces.js";
 import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
-import { PIECE_BYTES, PiecePool } from "../../src/core/piece-pool.js";
+import { BufferPool, PIECE_BYTES, PIECE_HEADROOM } from "../../src/core/buffer-pool.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -213,13 +213,13 @@ describe("OutputCoalescer", () => {
 describe("OutputCoalescer with a piece pool", () => {
   it("hands a full piece over with its pooled buffer, and gives back a full buffer whose piece is a copy", () => {
     const clock = new ManualClock();
-    const pool = new PiecePool(8);
+    const pool = new BufferPool({ max: 8 });
     const emitted: CoalescedOutput[] = [];
     const coalescer = new OutputCoalescer({ clock, pool, emit: (p) => emitted.push(p) });
     coalescer.push("pty", new Uint8Array(PIECE_BYTES).fill(0x61));
     expect(emitted).toHaveLength(1);
     expect(emitted[0]!.pool).toBe(pool);
-    expect(emitted[0]!.bytes.buffer.byteLength).toBe(PIECE_BYTES);
+    expect(emitted[0]!.bytes.buffer.byteLength).toBe(PIECE_HEADROOM + PIECE_BYTES);
     // Ends in the middle of "é": the piece is the buffer minus that byte, still a view of it.
     const cut = new Uint8Array(PIECE_BYTES).fill(0x62);
     cut[PIECE_BYTES - 1] = 0xc3;
@@ -271,14 +271,14 @@ describe("OutputCoalescer with a piece pool", () => {
     fc.assert(
       fc.property(fc.array(chunkArb, { maxLength: 12 }), fc.boolean(), (chunks, late) => {
         const clock = new ManualClock();
-        const pool = new PiecePool(4);
+        const pool = new BufferPool({ max: 4 });
         const copies: Array<{ stream: string; bytes: Buffer }> = [];
         const kept: CoalescedOutput[] = [];
         const coalescer = new OutputCoalescer({
           clock,
           pool,
           emit: (p) => {
-            if (p.pool) expect(p.bytes.buffer.byteLength).toBe(PIECE_BYTES);
+            if (p.pool) expect(p.bytes.buffer.byteLength).toBe(PIECE_HEADROOM + PIECE_BYTES);
             // Late: the views are kept and read at the end (a buffer written to after it left
             // with a piece would show); at once: copied and the buffer given back right away
             // (a buffer the coalescer still read after giving it away would show).

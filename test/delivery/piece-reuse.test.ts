@@ -6,7 +6,7 @@
  */
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { piecePool } from "../../src/core/piece-pool.js";
+import { piecePool } from "../../src/core/buffer-pool.js";
 import { HOT_RING_MAX_BYTES } from "../../src/log/hot-ring.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";

@@ -5,7 +5,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
-import { PIECE_BYTES, PiecePool } from "../../src/core/piece-pool.js";
+import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { afterTest } from "../helpers/cleanup.js";
@@ -410,12 +410,12 @@ describe("session log", () => {
 
 describe("session log: pooled output buffers", () => {
   /** A full-size piece from `pool` whose every byte is `fill`. */
-  const piece = (pool: PiecePool, fill: number): Uint8Array => pool.take().fill(fill);
+  const piece = (pool: BufferPool, fill: number): Uint8Array => pool.take().fill(fill);
 
   it("gives an entry's buffer back once it is durable, published and out of the hot ring — not before", () => {
     const events = openLog(tempDir(), undefined, { entries: 2, bytes: 64 * PIECE_BYTES });
     const log = events.create("s1");
-    const pool = new PiecePool(8);
+    const pool = new BufferPool({ max: 8 });
     const published: number[] = [];
     log.subscribe((e) => published.push(e.seq));
     const entries = [1, 2, 3, 4, 5].map((n) => log.appendOutputBytes("pty", piece(pool, 0x60 + n), false, pool));
@@ -441,7 +441,7 @@ describe("session log: pooled output buffers", () => {
   it("keeps a held entry's buffer after it left the ring, until the hold is released", () => {
     const events = openLog(tempDir(), undefined, { entries: 1, bytes: 64 * PIECE_BYTES });
     const log = events.create("s1");
-    const pool = new PiecePool(8);
+    const pool = new BufferPool({ max: 8 });
     const held = log.appendOutputBytes("pty", piece(pool, 0x61), false, pool);
     held.hold();
     log.appendOutputBytes("pty", piece(pool, 0x62), false, pool);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { PIECE_BYTES, PiecePool } from "../../src/core/piece-pool.js";
+import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
 
 describe("piece pool", () => {
   it("hands out full-size buffers and reuses the memory of those given back", () => {
-    const pool = new PiecePool(4);
+    const pool = new BufferPool({ max: 4 });
     const a = pool.take();
     expect(a.length).toBe(PIECE_BYTES);
     expect(pool.reused).toBe(0);
@@ -19,7 +19,7 @@ describe("piece pool", () => {
   });
 
   it("empties every view of a buffer given back, so a holder it did not know of reads nothing", () => {
-    const pool = new PiecePool(4);
+    const pool = new BufferPool({ max: 4 });
     const a = pool.take();
     const view = a.subarray(100, 200);
     pool.give(a.buffer);
@@ -29,7 +29,7 @@ describe("piece pool", () => {
   });
 
   it("keeps at most its bound and ignores buffers that are not its size", () => {
-    const pool = new PiecePool(2);
+    const pool = new BufferPool({ max: 2 });
     for (let i = 0; i < 3; i++) pool.give(pool.take().buffer);
     expect(pool.size).toBe(1);
     const three = [pool.take(), pool.take(), pool.take()];

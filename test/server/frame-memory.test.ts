@@ -1,0 +1,120 @@
+/**
+ * Frames that are views of reusable memory (a pooled output piece, see FrameMemory): the
+ * outbox keeps that memory while `ws` may still read it — until each send's callback — and
+ * ends the hold a frame was handed over with once it is written; LastFrame keeps one of its
+ * own for the frame it caches.
+ */
+import type { WebSocket } from "ws";
+import { describe, expect, it } from "vitest";
+import type { LogEntry } from "../../src/log/types.js";
+import { BinaryFrame, LastFrame, Outbox, framedIn } from "../../src/server/ws-common.js";
+import type { Frame, FrameMemory } from "../../src/server/ws-common.js";
+
+/** Counts holds; `freed` once they are all released. */
+class Memory implements FrameMemory {
+  holds = 1; // the builder's, handed over with the frame
+  freed = false;
+  hold(): void {
+    if (this.freed) throw new Error("held after it was freed");
+    this.holds++;
+  }
+  release(): void {
+    if (--this.holds === 0) this.freed = true;
+    if (this.holds < 0) throw new Error("released more often than held");
+  }
+}
+
+/** A socket whose sends complete only when the test says so. */
+function fakeSocket() {
+  const callbacks: Array<(error?: Error) => void> = [];
+  const ws = {
+    OPEN: 1,
+    readyState: 1,
+    send: (_data: unknown, _options: unknown, cb: (error?: Error) => void) => callbacks.push(cb),
+    pause: () => {},
+    resume: () => {},
+  };
+  return { ws: ws as unknown as WebSocket, callbacks };
+}
+
+const entry = (seq: number): LogEntry => ({ seq, type: "custom", json: "{}", size: 2 });
+
+describe("frames that are views of reusable memory", () => {
+  it("stay held until every send of them completed, and the builder's hold ends once written", () => {
+    const { ws, callbacks } = fakeSocket();
+    const memory = new Memory();
+    const frame = framedIn(new BinaryFrame(Buffer.alloc(16)), memory);
+    const outbox = new Outbox(
+      ws,
+      1 << 20,
+      () => {},
+      () => frame,
+    );
+    outbox.deliver("s", [entry(1)], true);
+    // Written: the builder's hold is over, the send's is not.
+    expect(callbacks).toHaveLength(1);
+    expect(memory.holds).toBe(1);
+    expect(memory.freed).toBe(false);
+    callbacks[0]!();
+    expect(memory.freed).toBe(true);
+  });
+
+  it("a frame LastFrame caches for many connections is freed only after the next entry's frame and every send", () => {
+    const sockets = [fakeSocket(), fakeSocket()];
+    const cache = new LastFrame<Frame>();
+    const memories: Memory[] = [];
+    const build = (): Frame => {
+      const m = new Memory();
+      memories.push(m);
+      return framedIn(Buffer.alloc(16), m);
+    };
+    const outboxes = sockets.map(
+      ({ ws }) =>
+        new Outbox(
+          ws,
+          1 << 20,
+          () => {},
+          (_s, es) => cache.get(es[0]!, build),
+        ),
+    );
+    const first = entry(1);
+    for (const o of outboxes) o.deliver("s", [first], true);
+    expect(memories).toHaveLength(1); // built once for both
+    for (const { callbacks } of sockets) callbacks.shift()!();
+    // Sent on both; the cache still has it.
+    expect(memories[0]!.freed).toBe(false);
+    outboxes[0]!.deliver("s", [entry(2)], true);
+    expect(memories).toHaveLength(2);
+    expect(memories[0]!.freed).toBe(true);
+    expect(memories[1]!.freed).toBe(false);
+  });
+
+  it("a send that fails (the socket is going away) still ends its hold", () => {
+    const { ws, callbacks } = fakeSocket();
+    const memory = new Memory();
+    const outbox = new Outbox(
+      ws,
+      1 << 20,
+      () => {},
+      () => framedIn(Buffer.alloc(16), memory),
+    );
+    outbox.deliver("s", [entry(1)], true);
+    callbacks[0]!(new Error("socket closed"));
+    expect(memory.freed).toBe(true);
+  });
+
+  it("a frame for a socket that is not open is never sent, and its builder's hold ends", () => {
+    const { ws, callbacks } = fakeSocket();
+    (ws as unknown as { readyState: number }).readyState = 3;
+    const memory = new Memory();
+    const outbox = new Outbox(
+      ws,
+      1 << 20,
+      () => {},
+      () => framedIn(Buffer.alloc(16), memory),
+    );
+    outbox.deliver("s", [entry(1)], true);
+    expect(callbacks).toHaveLength(0);
+    expect(memory.freed).toBe(true);
+  });
+});
