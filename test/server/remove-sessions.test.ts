@@ -106,6 +106,38 @@ describe("removing sessions (DELETE ?purge)", () => {
     expect((await http.get(`/v1/sessions/${id}`)).status).toBe(404);
   });
 
+  it("a forced remove while a viewer follows over SSE ends the stream and the gateway stays up (regression: write after end crashed it, and the remove was lost)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const id = (await http.post("/v1/sessions", { command: ["sleep", "300"] })).json.id as string;
+    const res = await fetch(`${gw.url}/v1/sessions/${id}/stream?since=0`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    const read = async (until: (t: string) => boolean) => {
+      while (!until(text)) {
+        const { value, done } = await reader.read();
+        if (done) return true;
+        text += new TextDecoder().decode(value);
+      }
+      return false;
+    };
+    await read((t) => t.includes("retry:"));
+    const removed = await http.del(`/v1/sessions/${id}?purge=true&force=true`);
+    expect(removed.status).toBe(200);
+    // The stream ends: with the exit event (and the reset for the removal, if it came first).
+    expect(await read(() => false)).toBe(true);
+    expect(text).toMatch(/"type":"exit"|event: reset/);
+    expect((await http.get("/healthz")).status).toBe(200);
+    const dataDir = gw.dataDir;
+    await gw.close();
+    // The removal was committed: gone after a restart too.
+    const again = await testGateway({ dataDir });
+    expect((await api(again.url).get(`/v1/sessions/${id}`)).status).toBe(404);
+  });
+
   it("two removes at once: one removes, the other finds nothing", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

@@ -41,11 +41,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
-    const releaseConnection = core.connections.open(ctx.identity, () => {
-      feed?.close();
-      ending = true;
-      ctx.res.end();
-    });
+    const releaseConnection = core.connections.open(ctx.identity, () => end());
 
     const { res } = ctx;
     res.writeHead(200, {
@@ -63,7 +59,20 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     /** Bytes the socket has taken so far (written through to the kernel). */
     let taken = 0;
     let ending = false;
+    /**
+     * Ends the stream, once, whichever comes first (the session's end, its removal, a revoked
+     * token). Nothing is written after it: a write after the end is an error event on the
+     * response, and a removal with `force` ends the session and removes it in one step.
+     */
+    const end = (last?: string) => {
+      if (ending) return;
+      if (last !== undefined) write(last);
+      ending = true;
+      feed?.close();
+      res.end();
+    };
     const write = (text: string) => {
+      if (ending || res.writableEnded || res.destroyed) return;
       const bytes = Buffer.byteLength(text);
       queued += bytes;
       res.write(text, (error) => {
@@ -96,8 +105,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     const endIfPast = () => {
       if (ending || session.running || !session.log.settled || feed === undefined || feed.cursor < session.log.head)
         return;
-      ending = true;
-      res.end();
+      end();
     };
     const hooks: FeedHooks = {
       onCatchUp: () => core.metrics.catchUps.inc(),
@@ -125,14 +133,11 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       write(": ping\n\n");
       heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
     }, SSE_HEARTBEAT_MS);
-    const stopRemoveWatch = session.onRemoved(() => {
-      feed?.close();
-      ending = true;
-      write(
+    const stopRemoveWatch = session.onRemoved(() =>
+      end(
         `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
-      );
-      res.end();
-    });
+      ),
+    );
     res.on("close", () => {
       releaseConnection();
       stopRemoveWatch();
