@@ -24,6 +24,11 @@ export const EXIT = {
   NOT_RUNNING: 7,
   /** Interrupted (Ctrl-C while following logs), as shells report SIGINT. */
   INTERRUPTED: 130,
+  /**
+   * Standard output was closed by its reader (`switchboard logs ID | head`): stopped quietly,
+   * with the code of a program SIGPIPE ended (128 + 13), as `cat` would.
+   */
+  BROKEN_PIPE: 141,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -47,11 +47,24 @@ async function main(argv: string[]): Promise<number> {
   return run(rest);
 }
 
+/** A write to a pipe whose reader is gone (`| head` has read its line). */
+function brokenPipe(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "EPIPE";
+}
+
+// Reading only the start of the output (`switchboard logs ID | head -1`) closes the pipe:
+// stop quietly, as `cat` does, not with a stack trace about EPIPE.
+process.stdout.on("error", (error) => {
+  if (!brokenPipe(error)) throw error;
+  process.exit(EXIT.BROKEN_PIPE);
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
+    if (brokenPipe(error)) process.exit(EXIT.BROKEN_PIPE);
     if (error instanceof SwitchboardError) console.error(`switchboard: ${error.code}: ${error.message}`);
     else console.error(`switchboard: ${(error as Error).message ?? String(error)}`);
     process.exitCode = 1;

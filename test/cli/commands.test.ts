@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import type { SessionInfo } from "../../src/client/node.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { cli } from "./helpers.js";
+import { CLI, REPO, cli } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
 
 /** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
@@ -106,6 +107,38 @@ describe("switchboard client commands", () => {
       const result = await cli(["logs", "-f", session.id], env);
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(countingText(3000));
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "logs into a reader that stops early (| head) stops quietly with 141 (regression: an EPIPE stack trace)",
+    async () => {
+      const session = await http.createSession({ command: ["seq", "1", "200000"] });
+      await ended(session.id);
+      for (const args of [
+        ["logs", session.id],
+        ["logs", "--json", session.id],
+      ]) {
+        const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+          const child = spawn(CLI[0]!, [...CLI.slice(1), ...args], {
+            cwd: REPO,
+            env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
+          });
+          let stdout = "";
+          let stderr = "";
+          child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+          // Read the first line, then go away, as `head -1` does.
+          child.stdout.once("data", (d: Buffer) => {
+            stdout = d.toString().split("\n")[0]!;
+            child.stdout.destroy();
+          });
+          child.on("close", (code) => resolve({ code, stdout, stderr }));
+        });
+        expect(result.stderr, args.join(" ")).toBe("");
+        expect(result.code).toBe(EXIT.BROKEN_PIPE);
+        expect(result.stdout.length).toBeGreaterThan(0);
+      }
     },
     HEAVY_TEST_MS,
   );
