@@ -159,28 +159,38 @@ const ExternalName = z
  * `output` and `exit` are only accepted on stream sessions; any other type is stored as
  * `custom {name: type, data}`.
  */
-export const ExternalEvent = z.union([
-  z.strictObject({
-    type: z.literal("output"),
-    data: base64Data(
-      z.strictObject({
-        stream: z.enum(["stdout", "stderr"]).default("stdout"),
-        data: boundedString(),
-        enc: z.literal("base64").optional(),
-      }),
-    ),
-  }),
-  z.strictObject({
-    type: z.literal("exit"),
-    data: z.strictObject({
-      exitCode: z.number().int().nullable().default(0),
-      signal: z.string().max(16).nullable().default(null),
+const ExternalOutput = z.strictObject({
+  type: z.literal("output"),
+  data: base64Data(
+    z.strictObject({
+      stream: z.enum(["stdout", "stderr"]).default("stdout"),
+      data: boundedString(),
+      enc: z.literal("base64").optional(),
     }),
+  ),
+});
+const ExternalExit = z.strictObject({
+  type: z.literal("exit"),
+  data: z.strictObject({
+    /** What a process's exit status can be: `attach` exits with it. */
+    exitCode: z.number().int().min(0, "is 0 to 255").max(255, "is 0 to 255").nullable().default(0),
+    signal: z.string().max(16).nullable().default(null),
   }),
-  z.strictObject({ type: ExternalName, data: z.unknown().optional() }),
-]);
+});
+const ExternalCustom = z.strictObject({ type: ExternalName, data: z.unknown().optional() });
+export const ExternalEvent = z.union([ExternalOutput, ExternalExit, ExternalCustom]);
 export type ExternalEvent = z.infer<typeof ExternalEvent>;
 export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).min(1)]);
+
+/**
+ * The alternative of {@link ExternalEvent} that `value`'s `type` names: checked against it, a
+ * mistake is reported at its field (the union as a whole can only say that none fits, or
+ * quote the last alternative's complaint about the type).
+ */
+export function externalEventSchema(value: unknown): z.ZodType<ExternalEvent, unknown> {
+  const type = typeof value === "object" && value !== null ? (value as { type?: unknown }).type : undefined;
+  return type === "output" ? ExternalOutput : type === "exit" ? ExternalExit : ExternalCustom;
+}
 
 export const SessionInfo = z.object({
   id: z.string(),

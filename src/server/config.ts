@@ -174,9 +174,12 @@ export function describeJsonError(error: unknown): string {
 }
 
 /** `path.to.field: message; ...` — the wording every validation error uses. */
-export function formatIssues(error: z.ZodError): string {
+export function formatIssues(error: z.ZodError, at: readonly PropertyKey[] = []): string {
   return error.issues
     .slice(0, 5)
-    .map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`)
+    .map((i) => {
+      const path = [...at, ...i.path];
+      return `${path.length ? path.map(String).join(".") : "(root)"}: ${i.message}`;
+    })
     .join("; ");
 }

@@ -150,9 +150,9 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
 }
 
 /** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */
-export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+export function validate<S extends z.ZodType>(schema: S, value: unknown, at: readonly PropertyKey[] = []): z.infer<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw new SwitchboardError("VALIDATION_FAILED", formatIssues(result.error));
+  if (!result.success) throw new SwitchboardError("VALIDATION_FAILED", formatIssues(result.error, at));
   return result.data;
 }
 

@@ -356,6 +356,32 @@ describe("stream sessions and external producers", () => {
     expect(midExit.json.error.code).toBe("VALIDATION_FAILED");
     expect(await events(http, s.id)).toEqual([]);
   });
+
+  it("names the field of a mistake in an output's or exit's data, and keeps exit codes to 0-255 (regression: every such mistake blamed `type`)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
+    const refused = async (body: unknown) => {
+      const r = await http.post(`/v1/sessions/${s.id}/events`, body);
+      expect(r.status, JSON.stringify(body)).toBe(400);
+      expect(r.json.error.code).toBe("VALIDATION_FAILED");
+      return r.json.error.message as string;
+    };
+    expect(await refused({ type: "output", data: { data: "x", stream: "pty" } })).toMatch(/^data\.stream: /);
+    expect(await refused({ type: "output", data: "x" })).toMatch(/^data: /);
+    expect(await refused({ type: "exit", data: { exitCode: "1" } })).toMatch(/^data\.exitCode: /);
+    expect(await refused({ type: "exit", data: { exitCode: 256 } })).toBe("data.exitCode: is 0 to 255");
+    expect(await refused({ type: "exit", data: { exitCode: -1 } })).toBe("data.exitCode: is 0 to 255");
+    // In a batch, the event's index comes first.
+    expect(await refused([{ type: "note" }, { type: "output", data: { data: "x", enc: "hex" } }])).toMatch(
+      /^1\.data\.enc: /,
+    );
+    expect(await refused({ type: "bad type!" })).toMatch(/^type: /);
+    expect(await refused([])).toBe("(root): send an event, or an array of them");
+    expect(await events(http, s.id)).toEqual([]);
+    const ok = await http.post(`/v1/sessions/${s.id}/events`, { type: "exit", data: { exitCode: 255 } });
+    expect(ok.status).toBe(200);
+  });
 });
 
 describe("reading", () => {

@@ -1,6 +1,6 @@
 import {
   AbortBody,
-  AppendEventsBody,
+  externalEventSchema,
   ControlBody,
   CreateSession,
   InputBody,
@@ -203,14 +203,20 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("POST", "/v1/sessions/:id/events", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    const parsed = validate(AppendEventsBody, await body(ctx));
-    const events: ExternalEvent[] = Array.isArray(parsed) ? parsed : [parsed];
-    if (events.length > core.limits.eventsPerAppend) {
+    const input = await body(ctx);
+    const items: unknown[] = Array.isArray(input) ? input : [input];
+    if (items.length === 0)
+      throw new SwitchboardError("VALIDATION_FAILED", "(root): send an event, or an array of them");
+    if (items.length > core.limits.eventsPerAppend) {
       throw new SwitchboardError(
         "PAYLOAD_TOO_LARGE",
         `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`,
       );
     }
+    // Each checked against the kind of event its type names, so that a mistake names its field.
+    const events: ExternalEvent[] = items.map((item, i) =>
+      validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
+    );
     session.assertRunning();
     session.log.assertWritable();
     // Validate the whole batch against the session kind before appending any of it.
