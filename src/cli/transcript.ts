@@ -18,7 +18,8 @@ export type RunEnd =
 
 /**
  * Renders an agent session's events as a conversation for a terminal: each prompt as
- * `> text`, the answer as it streams (the deltas; the final text when there were none), tool
+ * `> text` when its run starts (a prompt queued behind a running one waits for its turn, so
+ * each prompt is followed by its own answer), the answer as it streams (the deltas; the final text when there were none), tool
  * calls and permission requests as bracketed lines. With `runId`, only that run's events.
  *
  * @example
@@ -29,6 +30,8 @@ export class Transcript {
   /** Runs whose answer has printed some text, and whether it ended mid-line. */
   private readonly answered = new Map<string, boolean>();
   private readonly toolStatus = new Map<string, string>();
+  /** Prompts queued and not shown yet: shown when their run starts (or ends without starting). */
+  private readonly queuedPrompts = new Map<string, string>();
   private midLine = false;
 
   /**
@@ -45,10 +48,11 @@ export class Transcript {
   push(event: SessionEvent): RunEnd | undefined {
     if (!("runId" in event) || typeof event.runId !== "string") return undefined;
     if (this.options.runId !== undefined && event.runId !== this.options.runId) return undefined;
+    if (event.type !== "run.queued") this.showPrompt(event.runId);
     switch (event.type) {
       case "run.queued":
         // Apart from the answer (prompt --wait) the prompt is what the user just typed.
-        if (!this.options.notesApart) this.note(`> ${event.text}`);
+        if (!this.options.notesApart) this.queuedPrompts.set(event.runId, event.text);
         else if (event.position > 0) this.note(`[queued behind ${event.position} run${event.position > 1 ? "s" : ""}]`);
         return undefined;
       case "chat.delta":
@@ -85,6 +89,14 @@ export class Transcript {
       default:
         return undefined;
     }
+  }
+
+  /** The prompt of `runId`, the first time anything of its run is shown. */
+  private showPrompt(runId: string): void {
+    const prompt = this.queuedPrompts.get(runId);
+    if (prompt === undefined) return;
+    this.queuedPrompts.delete(runId);
+    this.note(`> ${prompt}`);
   }
 
   private text(runId: string, text: string): void {

@@ -33,6 +33,25 @@ describe("Transcript (logs and prompt --wait of agent sessions)", () => {
     ]);
   });
 
+  it("shows a prompt queued behind a running one when its run starts, so each prompt is followed by its own answer (regression)", () => {
+    let out = "";
+    const t = new Transcript({ text: (c) => (out += c), note: (l) => (out += `${l}\n`) });
+    for (const e of [
+      ev({ type: "run.queued", runId: "a", text: "capital of France?", by, position: 0 }),
+      ev({ type: "run.started", runId: "a" }),
+      ev({ type: "run.queued", runId: "b", text: "a joke", by, position: 1 }),
+      ev({ type: "run.queued", runId: "c", text: "never mind", by, position: 2 }),
+      ev({ type: "chat.delta", runId: "a", text: "Par" }),
+      ev({ type: "chat.delta", runId: "a", text: "is" }),
+      ev({ type: "chat.final", runId: "a", text: "Paris", stopReason: "end_turn" }),
+      ev({ type: "run.started", runId: "b" }),
+      ev({ type: "chat.final", runId: "b", text: "knock knock", stopReason: "end_turn" }),
+      ev({ type: "chat.aborted", runId: "c", by }),
+    ])
+      t.push(e);
+    expect(out).toBe("> capital of France?\nParis\n> a joke\nknock knock\n> never mind\n[aborted by ada]\n");
+  });
+
   it("apart from the notes, the text is exactly the answer of the one run asked for", () => {
     let text = "";
     const notes: Array<[string, boolean]> = [];
