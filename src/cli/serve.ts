@@ -14,6 +14,17 @@ kept in DATA_DIR/token (mode 0600).
 Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
 
 /** `switchboard serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (flush the log, end children). */
+/**
+ * Ports browsers and `fetch` refuse to connect to (the Fetch standard's "bad ports"): a gateway
+ * there could be reached by neither the UI nor the CLI, which would only say it is unreachable.
+ */
+export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110,
+  111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532,
+  540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061,
+  6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 export async function serve(argv: string[]): Promise<number> {
   let values;
   try {
@@ -42,6 +53,12 @@ export async function serve(argv: string[]): Promise<number> {
   const portText = values.port ?? env["SWITCHBOARD_PORT"] ?? String(DEFAULT_PORT);
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
     console.error(`switchboard: --port must be a number from 0 to 65535, not ${portText}`);
+    return EXIT.USAGE;
+  }
+  if (FETCH_BLOCKED_PORTS.has(Number(portText))) {
+    console.error(
+      `switchboard: port ${Number(portText)} is one browsers and fetch refuse to connect to (a "bad port" of the Fetch standard): neither the UI nor the CLI could reach the gateway there; pick another (the default is ${DEFAULT_PORT})`,
+    );
     return EXIT.USAGE;
   }
   const config = values.config ?? env["SWITCHBOARD_CONFIG"];

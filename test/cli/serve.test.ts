@@ -19,15 +19,19 @@ describe("switchboard serve", () => {
   // Regression (CLI audit): an unknown option ended serve with exit code 1 and no usage, and a
   // 3-character token was accepted.
   it(
-    "refuses an unknown option and a short token as command-line mistakes (exit 2)",
+    "refuses an unknown option, a short token and a port fetch refuses as command-line mistakes (exit 2)",
     async () => {
       const dataDir = tempDataDir();
       const noToken = { SWITCHBOARD_TOKEN: "", SWITCHBOARD_CONFIG: "" };
-      const [bogus, shortFlag, shortEnv] = await Promise.all([
+      const [bogus, shortFlag, shortEnv, badPort] = await Promise.all([
         cli(["serve", "--bogus", "--data-dir", dataDir], noToken),
         cli(["serve", "--port", "0", "--data-dir", dataDir, "--token", "abc"], noToken),
         cli(["serve", "--port", "0", "--data-dir", dataDir], { ...noToken, SWITCHBOARD_TOKEN: "0123456789abcde" }),
+        // Regression (exploratory testing): a gateway on 6000 listened, and fetch then refused it as "bad port".
+        cli(["serve", "--port", "6000", "--data-dir", dataDir], noToken),
       ]);
+      expect(badPort).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+      expect(badPort.stderr).toMatch(/^switchboard: port 6000 is one browsers and fetch refuse to connect to/);
       expect(bogus).toMatchObject({ code: EXIT.USAGE, stdout: "" });
       expect(bogus.stderr).toMatch(/^switchboard: Unknown option '--bogus'.*\n\nUsage: switchboard serve /);
       expect(shortFlag).toEqual({
