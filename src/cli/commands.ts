@@ -209,7 +209,8 @@ async function logConversation(ctx: CliContext, id: string, since: number, follo
     const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
       transcript.push(event),
     );
-    return await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
+    const ended = sub.done.then((end) => (end?.type === "lost" ? notices.lost(id) : EXIT.OK));
+    return await Promise.race([ended, interrupted.promise]);
   } finally {
     interrupted.dispose();
     client.close();
@@ -220,12 +221,16 @@ async function logConversation(ctx: CliContext, id: string, since: number, follo
 async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
   let last = since;
   let ended = false;
+  let lost = false;
   for await (const event of ctx.http.allEvents(id, { since })) {
     writeJson(ctx, event);
     last = event.seq;
     if (event.type === "exit" || event.type === "lost") ended = true;
+    if (event.type === "lost") lost = true;
   }
-  if (!followIt || ended) return EXIT.OK;
+  if (!followIt) return EXIT.OK;
+  // Following a session that is over: as if it had just ended (a lost one is a failure).
+  if (ended) return lost ? EXIT.FAILURE : EXIT.OK;
   const client = await connect(ctx.target);
   const notices = new FollowNotices(ctx.err);
   client.on("state", ({ state }) => notices.state(state));
@@ -234,8 +239,9 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
     const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
       writeJson(ctx, event),
     );
-    const result = await Promise.race([sub.done.then(() => EXIT.OK), interrupted.promise]);
-    return result;
+    // (The lost event itself says it, in JSON.)
+    const ended = sub.done.then((end) => (end?.type === "lost" ? EXIT.FAILURE : EXIT.OK));
+    return await Promise.race([ended, interrupted.promise]);
   } finally {
     interrupted.dispose();
     client.close();

@@ -6,7 +6,8 @@ import { printable } from "./printable.js";
 
 /**
  * `logs -f`: prints the session's output from byte `since` as it comes, across reconnects
- * (no byte lost or repeated), until the session ends (exit 0) or Ctrl-C (exit 130). What the
+ * (no byte lost or repeated), until the session ends (exit 0; 1 when it was lost, with a
+ * notice) or Ctrl-C (exit 130). What the
  * output cannot say goes to stderr: a lost connection (once per outage) and its return, and
  * output that retention dropped before it could be read.
  */
@@ -21,7 +22,8 @@ export async function follow(ctx: CliContext, id: string, since: number): Promis
     term.on("error", (error) => notices.show(`${error.message} (${error.code})`)),
   ];
   try {
-    return await Promise.race([term.done.then(() => EXIT.OK), interrupted.promise]);
+    const ended = term.done.then((exit) => (exit.state === "lost" ? notices.lost(id) : EXIT.OK));
+    return await Promise.race([ended, interrupted.promise]);
   } finally {
     for (const stop of stops) stop();
     interrupted.dispose();
@@ -56,6 +58,15 @@ export class FollowNotices {
       this.show(
         `events ${info.lastSeq + 1} to ${info.first - 1} were dropped by retention before they could be read; following from seq ${info.first}`,
       );
+  }
+
+  /**
+   * The session was lost (the gateway stopped while it ran, without its exit status): said, as
+   * `attach` says it, and the follower exits with {@link EXIT.FAILURE} — not as if it had ended well.
+   */
+  lost(id: string): number {
+    this.show(`session ${id} was lost: the gateway stopped while it ran, so its exit status is unknown`);
+    return EXIT.FAILURE;
   }
 
   show(text: string): void {

@@ -112,6 +112,37 @@ describe("switchboard client commands", () => {
   );
 
   it(
+    "logs -f says a session was lost and exits 1, raw and in JSON (regression: exit 0 without a word)",
+    async () => {
+      for (const json of [false, true]) {
+        const s = await http.createSession({ kind: "stream" });
+        await http.appendEvents(s.id, { type: "output", data: { data: "partial\n" } });
+        const child = spawn(CLI[0]!, [...CLI.slice(1), "logs", "-f", ...(json ? ["--json"] : []), s.id], {
+          cwd: REPO,
+          env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
+        });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+        try {
+          await expect.poll(() => stdout.includes("partial"), { timeout: 15_000 }).toBe(true);
+          await expect.poll(async () => (await http.getSession(s.id)).viewers, { timeout: 15_000 }).toBe(1);
+          // What the gateway does to a session whose process it lost (a crash under it).
+          gw.gateway.core.sessions.get(s.id)!.markLost("the producer went away");
+          expect(await exited).toBe(EXIT.FAILURE);
+        } finally {
+          child.kill();
+        }
+        if (json) expect(stdout.trim().split("\n").at(-1)).toContain('"type":"lost"');
+        else expect(stderr).toContain(`session ${s.id} was lost`);
+      }
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
     "logs into a reader that stops early (| head) stops quietly with 141 (regression: an EPIPE stack trace)",
     async () => {
       const session = await http.createSession({ command: ["seq", "1", "200000"] });
