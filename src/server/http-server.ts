@@ -110,7 +110,12 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
     }
     guard.checkHost(req);
     guard.checkOrigin(req);
-    if (req.method === "POST" && url.pathname === "/v1/login") {
+    if (url.pathname === "/v1/login") {
+      // Outside the router (it takes no bearer token), answered as the router answers a wrong method.
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
+      }
       await login(core, req, res, guard);
       return;
     }

@@ -57,7 +57,9 @@ export function control(
   } else if (!session.lease.release(holderKey)) {
     const holder = session.lease.holder;
     if (holder)
-      throw new SwitchboardError("CONTROL_HELD", `control is held by ${holder.actor.name}, not by this caller`);
+      throw new SwitchboardError("CONTROL_HELD", `control is held by ${holder.actor.name}, not by this caller`, {
+        holder: holder.actor.name,
+      });
   }
   return session;
 }

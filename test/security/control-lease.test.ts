@@ -116,6 +116,10 @@ describe("control lease: two operators fighting", () => {
     expect(await alice.request({ op: "control", session: s.id, action: "release" })).toMatchObject({
       code: "CONTROL_HELD",
     });
+    // Over HTTP with who holds it, as every CONTROL_HELD says (regression: this one had no holder).
+    const overHttp = await http(gw, "alice").post(`/v1/sessions/${s.id}/control`, { action: "release" });
+    expect(overHttp.status).toBe(409);
+    expect(overHttp.json.error).toMatchObject({ code: "CONTROL_HELD", holder: "carol" });
     expect(await carol.request({ op: "control", session: s.id, action: "release" })).toMatchObject({
       op: "ack",
       result: { controller: null },

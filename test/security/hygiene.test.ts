@@ -245,6 +245,14 @@ describe("HTTP edges", () => {
     expectHardened(output.headers, "output");
   });
 
+  // Regression (exploratory testing): GET /v1/login answered 404, as if there were no such route.
+  it("answers a wrong method on /v1/login 405 with Allow: POST, as on every other route", async () => {
+    const gw = await secGateway();
+    const r = await http(gw, null).get("/v1/login");
+    expect(errorOf(r)).toMatchObject({ status: 405, code: "METHOD_NOT_ALLOWED" });
+    expect(r.headers.get("allow")).toBe("POST");
+  });
+
   // Regression (found while writing the fuzz suite): a malformed percent escape in any cookie —
   // cookies for localhost come from every local app — threw a URIError and answered 500.
   it("tolerates other apps' malformed cookies and refuses a malformed session cookie with 401", async () => {

@@ -583,7 +583,15 @@ describe("reading", () => {
     expect(ids(await live.text())).toEqual([1]);
     // Connecting after the end, from the start and from the head.
     expect(ids(await (await open("?types=custom")).text())).toEqual([1]);
-    expect(ids(await (await open("?types=custom&since=3")).text())).toEqual([]);
+    // From the head of an ended session: nothing to send, 204, so an EventSource stops
+    // reconnecting (regression: a 200 that ended at once made it reconnect every 2 s, forever).
+    const atHead = await open("?types=custom&since=3");
+    expect(atHead.status).toBe(204);
+    expect(await atHead.text()).toBe("");
+    const byLastEventId = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, "last-event-id": "3" },
+    });
+    expect(byLastEventId.status).toBe(204);
   });
 
   it("delivers live SSE events as they are appended", async () => {

@@ -24,7 +24,7 @@ export const SSE_RETRY_MS = 2_000;
  * a reconnecting EventSource sends `Last-Event-ID` and gets exactly the events after it.
  * Retention gaps arrive as an explicit `event: reset`. The stream ends after the session's
  * final event has been written, or after an `event: reset` with reason `deleted` when the
- * session is removed.
+ * session is removed; a session that has ended with nothing after `since` is answered 204.
  */
 export function streamRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/stream", (ctx) => {
@@ -39,6 +39,13 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     }
     const types = typesParam(ctx.url);
     if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
+    if (!session.running && session.log.settled && since >= session.log.head) {
+      // Ended, and nothing after `since`: 204 tells an EventSource to stop (a stream that ends at
+      // once makes it reconnect every `retry` interval, forever).
+      ctx.res.writeHead(204, SECURITY_HEADERS);
+      ctx.res.end();
+      return;
+    }
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
     const releaseConnection = core.connections.open(ctx.identity, () => end());
