@@ -118,6 +118,46 @@ describe("AgentModel (the agent view's conversation)", () => {
     expect(run.status).toBe("done");
   });
 
+  it("ends open runs and cancels unanswered permission requests when the session is lost or exits (exploratory test: they stayed live)", () => {
+    const request = {
+      type: "permission.request" as const,
+      runId: "r1",
+      requestId: "p1",
+      title: "Edit?",
+      options: [{ optionId: "allow", name: "Allow", kind: "allow_once" }],
+      expiresAt: 9_999,
+    };
+    const events = log(
+      { type: "run.queued", runId: "r0", text: "first", by: admin, position: 0 },
+      { type: "run.started", runId: "r0" },
+      { type: "chat.final", runId: "r0", text: "", stopReason: "end_turn" },
+      { type: "run.queued", runId: "r1", text: "/permission go", by: admin, position: 0 },
+      { type: "run.started", runId: "r1" },
+      request,
+      { type: "run.queued", runId: "r2", text: "next", by: admin, position: 0 },
+    );
+    for (const end of [
+      { type: "lost", reason: "the gateway stopped while this session was running" },
+      { type: "exit", exitCode: null, signal: "SIGKILL" },
+    ] as const) {
+      const model = feed(events);
+      const changed = model.apply({ ...end, seq: events.length + 1, ts: 5_000 });
+      expect(changed.map((r) => r.runId)).toEqual(["r1", "r2"]);
+      expect(model.get("r0")).toMatchObject({ status: "done", sessionEnd: null });
+      for (const runId of ["r1", "r2"])
+        expect(model.get(runId)).toMatchObject({ status: "interrupted", sessionEnd: end.type, endedAt: 5_000 });
+      expect(model.active).toBeUndefined();
+      expect(model.queued).toEqual([]);
+      expect(model.openPermissions).toEqual([]);
+      expect(model.get("r1")!.permissions.get("p1")!.resolved).toEqual({
+        outcome: "cancelled",
+        optionId: null,
+        optionName: null,
+        by: null,
+      });
+    }
+  });
+
   it("reports errors with their code", () => {
     const model = feed(
       log(

@@ -16,6 +16,7 @@ import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
+import { serveInChild } from "../helpers/serve-child.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { buildWeb, debugView, launchBrowser, terminalText, waitForTerminal } from "./harness.js";
 
@@ -65,12 +66,12 @@ interface Stack {
   blank(path: string): Promise<Page>;
 }
 
-/** A gateway, a proxy in front of it and a way to open signed-in pages; all closed after the test. */
-async function stack(config?: ConfigInput): Promise<Stack> {
+/** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
+async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> {
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
-    dataDir: tempDir(),
+    dataDir,
     token: TEST_TOKEN,
     logger: createLogger({ level: "silent" }),
     ...(config ? { config } : {}),
@@ -182,6 +183,44 @@ describe("web UI", () => {
     await page.reload();
     await page.waitForSelector("[data-test=whoami]");
     expect(await page.locator(".main .row").count()).toBe(5);
+  });
+
+  it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "focused");
+    const page = await s.page();
+    const row = `.main .row[data-session="${id}"]`;
+    await page.waitForSelector(row);
+    const focused = (): Promise<string> =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        if (!(el instanceof HTMLElement) || el === document.body) return "(nothing)";
+        return el.dataset["session"] ?? el.textContent ?? "";
+      });
+    const poll = (): Promise<unknown> => page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+
+    await page.focus(".main .chip:has-text('Active')");
+    await poll();
+    await page.waitForTimeout(100);
+    expect(await focused()).toBe("Active1");
+
+    await page.focus(row);
+    // The row's time goes from "just now" to "5s ago", "7s ago"… with the polls.
+    await page.waitForFunction(
+      (sel) => /^\d+s ago$/.test(document.querySelector(`${sel} .activity`)!.textContent!),
+      row,
+    );
+    await poll();
+    await page.waitForTimeout(100);
+    expect(await focused()).toBe(id);
+    // A row whose content changed is drawn anew, and keeps the focus.
+    const watcher = await connect({ url: s.gateway.url, token: TEST_TOKEN });
+    onTestFinished(() => watcher.close());
+    watcher.subscribe(id, () => undefined);
+    await page.waitForSelector(`${row} .viewers:has-text('1')`);
+    expect(await focused()).toBe(id);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(`.terminal-view[data-session="${id}"]`);
   });
 
   it("refuses a bad token from the URL, signs in with a pasted one and signs out", async () => {
@@ -349,6 +388,29 @@ describe("web UI", () => {
     expect(await watcher.isHidden("[data-test=remove]")).toBe(true);
   });
 
+  it("says what the second tap of Stop and Remove does on a phone, and gives Stop its own icon (exploratory test: only the icon turned red)", async () => {
+    const s = await stack();
+    const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const icon = (test: string): Promise<string | null> =>
+      page.getAttribute(`[data-test=${test}] svg path`, "d") as Promise<string | null>;
+    expect(await icon("stop")).not.toBe(await icon("remove"));
+    expect(await page.isVisible("[data-test=stop] span")).toBe(false); // icons only on a phone
+
+    await page.tap("[data-test=stop]");
+    expect(await page.isVisible("[data-test=stop] span:has-text('Really stop?')")).toBe(true);
+    await page.tap("[data-test=stop]");
+    await page.waitForSelector("[data-test=exit-summary]");
+    await page.waitForSelector("[data-test=remove]", { state: "visible" });
+    expect(await page.isVisible("[data-test=remove] span")).toBe(false);
+    await page.tap("[data-test=remove]");
+    expect(await page.isVisible("[data-test=remove] span:has-text('Remove for good?')")).toBe(true);
+    // The header still shows which session it is.
+    const title = await page.$eval(".view-title", (el) => ({ shown: el.clientWidth, needed: el.scrollWidth }));
+    expect(title.shown).toBeGreaterThanOrEqual(title.needed);
+  });
+
   it("comes back fast after a long flood: the tail of the output, and a full-screen program on its screen", async () => {
     const s = await stack();
     // 16 MB of short lines (xterm takes about a second per million lines), then a program that
@@ -413,6 +475,16 @@ describe("web UI", () => {
     await waitForTerminal(page, (t) => t.includes("apple\npear"), 10_000, "the sorted lines");
     const inputs = (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as Array<{ eof?: boolean }>;
     expect(inputs.map((e) => e.eof ?? false)).toEqual([false, false, true]);
+  });
+
+  it("puts the focus in a pipe session's line box, so typing reaches stdin (exploratory test: it went to the terminal, which takes no keys)", async () => {
+    const s = await stack();
+    const id = (await s.http.post("/v1/sessions", { command: ["cat"], name: "echoer" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    expect(await page.evaluate(() => document.activeElement?.className)).toBe("line-field");
+    await page.keyboard.type("typed-at-once\n");
+    await waitForTerminal(page, (t) => /^typed-at-once$/m.test(t), 5_000, "the line cat echoed");
   });
 
   it("continues the stream after the connection is cut, without losing or duplicating a line", async () => {
@@ -486,6 +558,99 @@ describe("web UI", () => {
     expect((await runStatus(page, 2))?.text).toBe("after the abort");
   });
 
+  it("sends a prompt once when Send is double-clicked (exploratory test: it was sent twice)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "once");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.fill(".prompt-input", "only once");
+    await page.dblclick("[data-test=send]");
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the run");
+    const queued = await s.http.get(`/v1/sessions/${id}/events?types=run.queued`);
+    expect(queued.json.events.map((e: { text: string }) => e.text)).toEqual(["only once"]);
+    expect(await page.inputValue(".prompt-input")).toBe("");
+  });
+
+  it("keeps a tool call's Details and a Thinking block open, with the focus, while the answer streams (exploratory test: they snapped shut)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "reader");
+    const page = await s.page({ hash: `#/s/${id}` });
+    const words = Array.from({ length: 64 }, (_, i) => `word${i}`).join(" ");
+    const streaming = async (index: number): Promise<void> => {
+      const run = await runStatus(page, index);
+      expect(run?.status).toBe("running");
+      expect(run?.text.length).toBeLessThan(words.length);
+    };
+
+    await page.fill(".prompt-input", `/tool ${words}`);
+    await page.keyboard.press("Enter");
+    const details = ".tool-detail";
+    await page.waitForSelector(details);
+    await page.focus(`${details} summary`);
+    await page.keyboard.press("Enter");
+    await waitFor(async () => ((await runStatus(page, 0))?.text.length ?? 0) > 12, 10_000, "the answer to stream");
+    await page.waitForTimeout(300);
+    await streaming(0);
+    expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.matches(".tool-detail summary"))).toBe(true);
+
+    await page.fill(".prompt-input", `/think ${words}`);
+    await page.keyboard.press("Enter");
+    // The thought is open while the agent thinks, and closes once the answer starts.
+    const thought = ".run:nth-child(2) .thought";
+    await waitFor(
+      async () => ((await runStatus(page, 1))?.text.length ?? 0) > 0,
+      15_000,
+      "the answer after the thought",
+    );
+    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(false);
+    await page.click(`${thought} summary`);
+    await page.waitForTimeout(300);
+    await streaming(1);
+    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
+    expect(await page.evaluate(() => document.activeElement?.matches(".thought summary"))).toBe(true);
+    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 10_000, "the run to finish");
+    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
+    expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
+  });
+
+  it("ends the open runs and the permission request of an agent session the gateway lost, also after a reload (exploratory test: they stayed live)", async () => {
+    const dataDir = tempDir();
+    const first = await serveInChild({ dataDir });
+    const firstHttp = api(first.url);
+    const id = await createAgent(firstHttp, "stranded");
+    await firstHttp.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
+    await firstHttp.post(`/v1/sessions/${id}/prompt`, { text: "queued behind it" });
+    await waitFor(
+      async () =>
+        (await firstHttp.get(`/v1/sessions/${id}/events?types=run.queued,permission.request`)).json.events.length === 3,
+      10_000,
+      "the permission request and the queued prompt",
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+
+    const s = await stack(undefined, dataDir);
+    const page = await s.page({ hash: `#/s/${id}` });
+    for (const round of ["loaded", "reloaded"]) {
+      await page.waitForSelector(".permission[data-resolved=true]", { timeout: 5_000 });
+      expect(await page.textContent("[data-test=permission-outcome]"), round).toBe("Cancelled (the session was lost)");
+      expect(await page.locator(".permission [data-option]").count(), round).toBe(0);
+      expect(await page.locator(".run-foot.working, [data-test=queued]").count(), round).toBe(0);
+      expect(await page.locator("[data-test=run-interrupted]").allTextContents(), round).toEqual([
+        "Interrupted: the session was lost",
+        "Interrupted: the session was lost",
+      ]);
+      expect(
+        (await debugView(page))?.runs?.map((r) => r.status),
+        round,
+      ).toEqual(["interrupted", "interrupted"]);
+      if (round === "loaded") {
+        await page.reload();
+        await page.waitForSelector(".agent-view[data-restored=true]");
+      }
+    }
+  });
+
   it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "refactor-bot");
@@ -521,6 +686,17 @@ describe("web UI", () => {
     }
     const resolved = await s.http.get(`/v1/sessions/${id}/events?types=permission.resolved`);
     expect(resolved.json.events).toHaveLength(1);
+  });
+
+  it("keeps a phone's session title readable next to Abort all (exploratory test: it shrank to 3 px)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "refactor-bot");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "queued behind it" });
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".view-actions button:has-text('Abort all')");
+    const title = await page.$eval(".view-title", (el) => ({ shown: el.clientWidth, needed: el.scrollWidth }));
+    expect(title.shown).toBeGreaterThanOrEqual(title.needed);
   });
 
   it("links an agent's tool call to its child terminal, and the terminal back to its agent", async () => {
@@ -623,6 +799,25 @@ describe("web UI", () => {
     await page.waitForSelector(".terminal-view[data-control=mine]", { timeout: 5_000 });
     await page.keyboard.type("echo keybar-$((40+2))\n");
     await waitForTerminal(page, (t) => /^keybar-42$/m.test(t), 5_000, "the line typed after the key");
+  });
+
+  it("fits every key of the phone key bar on a 390 px screen (exploratory test: the last one was cut off)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "phone-fit");
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    const keys = await page.$$eval(".keybar .key", (els) =>
+      els.map((el) => {
+        const box = el.getBoundingClientRect();
+        return { left: box.left, right: box.right, width: box.width };
+      }),
+    );
+    expect(keys).toHaveLength(8);
+    for (const key of keys) {
+      expect(key.left).toBeGreaterThanOrEqual(0);
+      expect(key.right).toBeLessThanOrEqual(PHONE.width);
+      expect(key.width).toBeGreaterThanOrEqual(36);
+    }
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {

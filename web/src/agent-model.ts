@@ -3,10 +3,11 @@ import type { EventOf, SessionEvent } from "../../src/protocol/index.js";
 /**
  * The conversation of an agent session, rebuilt from its event log (docs/agents.md). Pure:
  * the view feeds it events in seq order (the SDK guarantees once, in order) and re-renders
- * the run each event touched.
+ * the runs each event touched.
  */
 
-export type RunStatus = "queued" | "running" | "done" | "error" | "aborted";
+/** `interrupted`: the session ended (`exit`) or was lost (`lost`) with the run still open. */
+export type RunStatus = "queued" | "running" | "done" | "error" | "aborted" | "interrupted";
 
 export interface ToolCall {
   toolCallId: string;
@@ -70,14 +71,23 @@ export interface RunView {
   stopReason: string | null;
   error: { code: string; message: string } | null;
   abortedBy: string | null;
+  /** How the session of an `interrupted` run ended. */
+  sessionEnd: "exit" | "lost" | null;
 }
 
 export class AgentModel {
   readonly runs: RunView[] = [];
   private readonly byId = new Map<string, RunView>();
 
-  /** Applies one event; returns the run it changed, or null when it touched no run. */
-  apply(event: SessionEvent): RunView | null {
+  /** Applies one event; returns the runs it changed (none when it touched no run). */
+  apply(event: SessionEvent): RunView[] {
+    if (event.type === "exit" || event.type === "lost") return this.interrupt(event);
+    const run = this.applyToRun(event);
+    return run ? [run] : [];
+  }
+
+  /** Applies an event of one run; returns that run, or null when it touched none. */
+  private applyToRun(event: SessionEvent): RunView | null {
     switch (event.type) {
       case "run.queued": {
         const run = this.run(event.runId, event.ts);
@@ -198,6 +208,7 @@ export class AgentModel {
         stopReason: null,
         error: null,
         abortedBy: null,
+        sessionEnd: null,
       };
       this.byId.set(runId, run);
       this.runs.push(run);
@@ -247,6 +258,27 @@ export class AgentModel {
     if (event.rawInput !== undefined) existing.rawInput = event.rawInput;
     if (event.rawOutput !== undefined) existing.rawOutput = event.rawOutput;
     return run;
+  }
+
+  /**
+   * The session ended while runs were open: nothing can finish them any more. A lost session
+   * (the gateway stopped under it) leaves no `chat.*` end behind, so they end here, and so do
+   * the permission requests nobody answered.
+   */
+  private interrupt(event: EventOf<"exit"> | EventOf<"lost">): RunView[] {
+    const changed = new Set<RunView>();
+    for (const run of this.runs) {
+      if (run.status === "queued" || run.status === "running") {
+        this.end(run, event, "interrupted", () => (run.sessionEnd = event.type));
+        changed.add(run);
+      }
+      for (const request of run.permissions.values()) {
+        if (request.resolved !== null) continue;
+        request.resolved = { outcome: "cancelled", optionId: null, optionName: null, by: null };
+        changed.add(run);
+      }
+    }
+    return [...changed];
   }
 
   private end(run: RunView, event: SessionEvent, status: RunStatus, set: () => void): RunView {

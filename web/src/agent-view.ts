@@ -1,7 +1,7 @@
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
-import { h, icon } from "./dom.js";
+import { h, icon, morph } from "./dom.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { PromptComposer } from "./prompt-composer.js";
 import { renderRun } from "./run-render.js";
@@ -39,6 +39,8 @@ export class AgentView implements View {
   private readonly abortButton: HTMLButtonElement;
   private readonly abortAllButton: HTMLButtonElement;
   private readonly runEls = new Map<string, HTMLElement>();
+  /** Sections (thoughts, tool details) the user opened or closed, by `data-section`: see {@link RunPage}. */
+  private readonly sections = new Map<string, boolean>();
   private readonly dirty = new Set<string>();
   private frame: number | undefined;
   private ended = false;
@@ -48,7 +50,12 @@ export class AgentView implements View {
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
     this.session = session;
-    this.page = { app: ctx, sessionId: session.id, queuePosition: (run) => this.model.queued.indexOf(run) + 1 };
+    this.page = {
+      app: ctx,
+      sessionId: session.id,
+      queuePosition: (run) => this.model.queued.indexOf(run) + 1,
+      sections: this.sections,
+    };
     this.abortButton = h(
       "button",
       {
@@ -80,6 +87,12 @@ export class AgentView implements View {
       },
     });
     this.runsEl = h("div", { class: "runs" });
+    // A click on a section's summary toggles it (the default action, after this listener).
+    this.runsEl.addEventListener("click", (event) => {
+      const details = (event.target as Element).closest("summary")?.parentElement;
+      const key = details?.dataset["section"];
+      if (details instanceof HTMLDetailsElement && key !== undefined) this.sections.set(key, !details.open);
+    });
     this.intro = h(
       "div",
       { class: "intro" },
@@ -105,7 +118,7 @@ export class AgentView implements View {
         : null,
     );
     this.scroller = h("div", { class: "conversation" }, h("div", { class: "conv-inner" }, this.intro, this.runsEl));
-    this.composer = new PromptComposer(ctx, { sessionId: session.id, ended: () => this.ended });
+    this.composer = new PromptComposer(ctx, { sessionId: session.id });
     this.element = h(
       "section",
       { class: "view agent-view", "data-session": session.id },
@@ -153,8 +166,7 @@ export class AgentView implements View {
       this.ended = true;
       this.session = { ...this.session, state: event.type === "exit" ? "exited" : "lost" };
     }
-    const run = this.model.apply(event);
-    if (run) this.dirty.add(run.runId);
+    for (const run of this.model.apply(event)) this.dirty.add(run.runId);
     // A run leaving the queue moves everyone behind it up one place.
     if (event.type === "run.started" || event.type === "chat.aborted")
       for (const queued of this.model.queued) this.dirty.add(queued.runId);
@@ -184,9 +196,13 @@ export class AgentView implements View {
       if (!run) continue;
       const next = renderRun(run, this.page);
       const current = this.runEls.get(runId);
-      if (current) current.replaceWith(next);
-      else this.runsEl.appendChild(next);
-      this.runEls.set(runId, next);
+      if (current) {
+        // Only what changed: a section the user opened and the focus stay put while the answer streams.
+        morph(current, next);
+      } else {
+        this.runsEl.appendChild(next);
+        this.runEls.set(runId, next);
+      }
     }
     this.dirty.clear();
     this.renderChrome();

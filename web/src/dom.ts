@@ -51,6 +51,29 @@ export function fill(el: Element, ...children: (Child | readonly Child[])[]): vo
   append(el, children);
 }
 
+/**
+ * Makes `live` (on the page) show what `fresh` (just built) shows, keeping every node that is
+ * still there: the focus, a text selection or a `<details>` the user opened survive a
+ * re-render. Children are matched by position, which suits content that grows at its end. An
+ * element whose tag is unchanged is kept and updated, with its listeners: those must depend on
+ * nothing but the element's place.
+ */
+export function morph(live: Element, fresh: Element): void {
+  for (const { name } of [...live.attributes]) if (!fresh.hasAttribute(name)) live.removeAttribute(name);
+  for (const { name, value } of fresh.attributes) if (live.getAttribute(name) !== value) live.setAttribute(name, value);
+  const kept = [...live.childNodes];
+  const next = [...fresh.childNodes];
+  for (const [i, node] of next.entries()) {
+    const old = kept[i];
+    if (!old) live.appendChild(node);
+    else if (old.isEqualNode(node)) continue;
+    else if (old instanceof Element && node instanceof Element && old.tagName === node.tagName) morph(old, node);
+    else if (old instanceof Text && node instanceof Text) old.data = node.data;
+    else old.replaceWith(node);
+  }
+  for (const old of kept.slice(next.length)) old.remove();
+}
+
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** 24×24 stroke icons (drawn for this UI). */
@@ -75,6 +98,7 @@ const ICONS = {
   shield: "M12 3l8 3v6c0 5-3.5 8-8 9-4.5-1-8-4-8-9V6z",
   list: "M9 6h12M9 12h12M9 18h12M4 6h.01M4 12h.01M4 18h.01",
   trash: "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
+  power: "M12 3v9M17.7 6.3a8 8 0 11-11.4 0",
   keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M7 14h10",
 } as const;
 export type IconName = keyof typeof ICONS;

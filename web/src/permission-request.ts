@@ -19,7 +19,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
   if (resolved) {
     const text =
       resolved.outcome === "cancelled"
-        ? `Cancelled${resolved.by ? ` by ${resolved.by}` : run.status === "aborted" ? " (the run was aborted)" : " (nobody answered in time)"}`
+        ? `Cancelled${resolved.by ? ` by ${resolved.by}` : ` (${cancelReason(run)})`}`
         : `${resolved.optionName ?? resolved.optionId ?? "Answered"}${resolved.by ? ` — answered by ${resolved.by}` : ""}`;
     return h(
       "div",
@@ -68,6 +68,18 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
         : h("div", { class: "perm-sub muted" }, page.app.canSteer ? "" : "Viewers cannot answer."),
     ),
   );
+}
+
+/** Why a request nobody answered was cancelled. */
+function cancelReason(run: RunView): string {
+  switch (run.status) {
+    case "aborted":
+      return "the run was aborted";
+    case "interrupted":
+      return run.sessionEnd === "lost" ? "the session was lost" : "the session ended";
+    default:
+      return "nobody answered in time";
+  }
 }
 
 async function answer(

@@ -4,14 +4,13 @@ import { errorText } from "./format.js";
 
 export interface PromptComposerOptions {
   sessionId: string;
-  /** Whether the session has ended (the prompt box stays disabled after a send). */
-  ended(): boolean;
 }
 
 /**
  * The bottom of an agent page: how many prompts wait in the queue, and the prompt box (Enter
  * sends, Shift+Enter starts a new line; a prompt sent during a run queues behind it). A viewer
- * gets a read-only notice instead of the box.
+ * gets a read-only notice instead of the box. While a prompt is on its way the box and Send
+ * are disabled, so a double click or a second Enter cannot send it twice.
  */
 export class PromptComposer {
   readonly element: HTMLElement;
@@ -20,6 +19,10 @@ export class PromptComposer {
   private readonly queueLine: HTMLElement;
   private readonly textarea: HTMLTextAreaElement | null;
   private readonly sendButton: HTMLButtonElement | null;
+  /** The session runs, so prompts can be sent (see {@link update}). */
+  private running = true;
+  /** A prompt is on its way to the gateway. */
+  private sending = false;
 
   constructor(ctx: AppContext, options: PromptComposerOptions) {
     this.ctx = ctx;
@@ -78,11 +81,11 @@ export class PromptComposer {
   /** Shows the queue, and whether a prompt can be sent now (`running`) and would queue (`active`). */
   update(state: { running: boolean; active: boolean; queued: number }): void {
     const { running, active, queued } = state;
+    this.running = running;
     this.queueLine.hidden = queued === 0;
     fill(this.queueLine, icon("clock"), `${queued} prompt${queued === 1 ? "" : "s"} queued behind the active run`);
+    this.enable();
     if (this.textarea && this.sendButton) {
-      this.textarea.disabled = !running;
-      this.sendButton.disabled = !running;
       this.textarea.placeholder = !running
         ? "This session has ended."
         : active
@@ -94,10 +97,11 @@ export class PromptComposer {
 
   private async send(): Promise<void> {
     const textarea = this.textarea;
-    if (!textarea) return;
+    if (!textarea || this.sending) return;
     const text = textarea.value.trim();
     if (text === "") return;
-    textarea.disabled = true;
+    this.sending = true;
+    this.enable();
     try {
       await this.ctx.client.prompt(this.options.sessionId, text);
       textarea.value = "";
@@ -105,9 +109,17 @@ export class PromptComposer {
     } catch (error) {
       this.ctx.toast(`Prompt not sent: ${errorText(error)}`, "error");
     } finally {
-      textarea.disabled = this.options.ended();
+      this.sending = false;
+      this.enable();
       textarea.focus();
     }
+  }
+
+  /** The box and Send take input while the session runs and no prompt is on its way. */
+  private enable(): void {
+    const disabled = !this.running || this.sending;
+    if (this.textarea) this.textarea.disabled = disabled;
+    if (this.sendButton) this.sendButton.disabled = disabled;
   }
 
   private autosize(): void {

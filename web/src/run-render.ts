@@ -1,6 +1,6 @@
 import type { RunItem, RunView } from "./agent-model.js";
 import { h, icon } from "./dom.js";
-import type { Child } from "./dom.js";
+import type { Attrs, Child } from "./dom.js";
 import { clockTime, duration } from "./format.js";
 import { renderMarkdown } from "./markdown.js";
 import { renderPermission } from "./permission-request.js";
@@ -11,6 +11,11 @@ import { renderToolCall } from "./tool-call.js";
 export interface RunPage extends PermissionPage {
   /** A queued run's place in the queue (1 for the next). */
   queuePosition(run: RunView): number;
+  /**
+   * Whether the user opened (true) or closed (false) a collapsible section, by its
+   * `data-section` key; a section they did not touch is shown as the run's state suggests.
+   */
+  readonly sections: ReadonlyMap<string, boolean>;
 }
 
 /**
@@ -33,7 +38,7 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
       run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
     ),
   );
-  const items = run.items.map((item) => renderItem(run, item, page));
+  const items = run.items.map((item, index) => renderItem(run, item, index, page));
   const agent =
     run.status === "queued" && run.items.length === 0
       ? null
@@ -87,10 +92,23 @@ function runFooter(run: RunView): HTMLElement {
         icon("stop"),
         `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`,
       );
+    case "interrupted":
+      // No duration: a lost session is marked so only when the gateway starts again.
+      return h(
+        "div",
+        { class: "run-foot run-aborted", "data-test": "run-interrupted" },
+        icon("stop"),
+        `Interrupted: the session ${run.sessionEnd === "lost" ? "was lost" : "ended"}`,
+      );
   }
 }
 
-function renderItem(run: RunView, item: RunItem, page: RunPage): HTMLElement {
+/** A `<details>`'s attributes: open as the user left it, else `openByDefault`. */
+function section(page: RunPage, key: string, openByDefault: boolean): Attrs {
+  return { "data-section": key, open: page.sections.get(key) ?? openByDefault };
+}
+
+function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): HTMLElement {
   switch (item.kind) {
     case "text": {
       const el = h("div", { class: "answer md" });
@@ -100,15 +118,21 @@ function renderItem(run: RunView, item: RunItem, page: RunPage): HTMLElement {
       return el;
     }
     case "thought":
+      // Open while the agent is thinking, closed once it moved on.
       return h(
         "details",
-        { class: "thought", open: run.status === "running" && run.items[run.items.length - 1] === item },
+        {
+          class: "thought",
+          ...section(page, `thought:${run.runId}:${index}`, run.status === "running" && index === run.items.length - 1),
+        },
         h("summary", null, "Thinking"),
         h("p", null, item.text),
       );
     case "tool": {
       const tool = run.tools.get(item.toolCallId);
-      return tool ? renderToolCall(tool, page.app.store) : h("div");
+      return tool
+        ? renderToolCall(tool, page.app.store, section(page, `tool:${run.runId}:${tool.toolCallId}`, false))
+        : h("div");
     }
     case "permission": {
       const request = run.permissions.get(item.requestId);

@@ -50,6 +50,7 @@ export class SessionHeader {
     this.stopButton = ctx.canSteer
       ? new TwoClickButton({
           label: "Stop",
+          icon: "power",
           confirm: "Really stop?",
           busy: "Stopping…",
           title: "Terminate the session",
@@ -60,6 +61,7 @@ export class SessionHeader {
     this.removeButton = ctx.canSteer
       ? new TwoClickButton({
           label: "Remove",
+          icon: "trash",
           confirm: "Remove for good?",
           busy: "Removing…",
           title: "Delete the session and everything it logged",
@@ -215,6 +217,7 @@ class TwoClickButton {
   constructor(
     private readonly o: {
       label: string;
+      icon: IconName;
       confirm: string;
       busy: string;
       title: string;
@@ -231,7 +234,7 @@ class TwoClickButton {
         "data-test": o.test,
         onclick: () => void this.click(),
       },
-      icon("trash"),
+      icon(o.icon),
       h("span", null, o.label),
     );
   }
@@ -241,7 +244,7 @@ class TwoClickButton {
   }
 
   private show(text: string): void {
-    fill(this.element, icon("trash"), h("span", null, text));
+    fill(this.element, icon(this.o.icon), h("span", null, text));
   }
 
   private async click(): Promise<void> {

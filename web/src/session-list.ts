@@ -42,7 +42,8 @@ export function sortSessions(list: SessionInfo[]): SessionInfo[] {
 
 /**
  * The sessions list: `full` is the home page (every column), `compact` the sidebar next to
- * an open session. Rows are keyed by id and redrawn only when what they show changed.
+ * an open session. Rows are keyed by id and redrawn only when what they show changed; their
+ * relative times and the filter chips are updated in place, so keyboard focus survives a poll.
  */
 export class SessionList {
   readonly element: HTMLElement;
@@ -51,7 +52,10 @@ export class SessionList {
   private readonly rowsEl: HTMLElement;
   private readonly summaryEl: HTMLElement;
   private readonly chipsEl: HTMLElement;
-  private readonly rows = new Map<string, { el: HTMLElement; key: string }>();
+  private readonly chips: { filter: Filter; el: HTMLButtonElement; count: HTMLElement }[];
+  private readonly rows = new Map<string, { el: HTMLElement; key: string; activity: HTMLElement }>();
+  /** What the rows area shows when no row does ("Loading sessions…", …), to redraw it only when that changes. */
+  private emptyShown: HTMLElement | null = null;
   private filter: Filter = "all";
   private selected: string | null = null;
   private readonly offStore: () => void;
@@ -61,7 +65,30 @@ export class SessionList {
     this.ctx = ctx;
     this.mode = mode;
     this.summaryEl = h("p", { class: "list-summary" });
-    this.chipsEl = h("div", { class: "chips", role: "tablist" });
+    this.chips = FILTERS.map((f) => {
+      const count = h("span", { class: "chip-count" });
+      const el = h(
+        "button",
+        {
+          class: "chip",
+          type: "button",
+          role: "tab",
+          onclick: () => {
+            this.filter = f.id;
+            this.rows.clear();
+            this.render();
+          },
+        },
+        f.label,
+        count,
+      );
+      return { filter: f.id, el, count };
+    });
+    this.chipsEl = h(
+      "div",
+      { class: "chips", role: "tablist" },
+      this.chips.map((c) => c.el),
+    );
     this.rowsEl = h("div", { class: "rows", role: "list" });
     const newButton = ctx.canSteer
       ? h(
@@ -89,7 +116,7 @@ export class SessionList {
       this.rowsEl,
     );
     this.offStore = ctx.store.onChange(() => this.render());
-    this.ticker = setInterval(() => this.render(true), LIST_TICK_MS);
+    this.ticker = setInterval(() => this.render(), LIST_TICK_MS);
     this.render();
   }
 
@@ -103,60 +130,58 @@ export class SessionList {
     clearInterval(this.ticker);
   }
 
-  private render(timesOnly = false): void {
+  private render(): void {
     const all = this.ctx.store.list();
     const now = Date.now();
-    if (!timesOnly) this.renderChips(all);
+    this.renderChips(all);
     const visible = sortSessions(all.filter((s) => matches(this.filter, s)));
     if (this.mode === "full") fill(this.summaryEl, summary(all));
     if (visible.length === 0) {
       this.rows.clear();
-      fill(this.rowsEl, this.empty(all.length === 0));
+      const empty = this.empty(all.length === 0);
+      // Redrawn only when it says something else: its buttons keep the focus.
+      if (!this.emptyShown?.isEqualNode(empty)) {
+        this.emptyShown = empty;
+        fill(this.rowsEl, empty);
+      }
       return;
     }
+    this.emptyShown = null;
     const seen = new Set<string>();
     const ordered: HTMLElement[] = [];
     for (const s of visible) {
       seen.add(s.id);
-      const key = rowKey(s, relativeTime(s.lastActivityAt, now), this.parentTitle(s));
+      const key = rowKey(s, this.parentTitle(s));
       let row = this.rows.get(s.id);
       if (!row || row.key !== key) {
-        const el = this.row(s, now);
-        row = { el, key };
+        row = { ...this.row(s), key };
         this.rows.set(s.id, row);
       }
       row.el.classList.toggle("selected", s.id === this.selected);
+      setActivity(row.activity, s, now);
       ordered.push(row.el);
     }
     for (const id of [...this.rows.keys()]) if (!seen.has(id)) this.rows.delete(id);
-    // Reorder only when needed so hover and focus survive a poll.
+    // Reorder only when needed so hover and focus survive a poll; a focused row that had to be
+    // redrawn or moved gets the focus back.
     const current = [...this.rowsEl.children];
-    if (current.length !== ordered.length || ordered.some((el, i) => current[i] !== el)) fill(this.rowsEl, ordered);
+    if (current.length !== ordered.length || ordered.some((el, i) => current[i] !== el)) {
+      const focused = current.find((el) => el.contains(document.activeElement)) as HTMLElement | undefined;
+      fill(this.rowsEl, ordered);
+      const again = focused && this.rows.get(focused.dataset["session"] ?? "")?.el;
+      if (again && !again.contains(document.activeElement)) again.focus({ preventScroll: true });
+    }
   }
 
   private renderChips(all: SessionInfo[]): void {
-    fill(
-      this.chipsEl,
-      FILTERS.map((f) => {
-        const count = all.filter((s) => matches(f.id, s)).length;
-        return h(
-          "button",
-          {
-            class: `chip${f.id === this.filter ? " active" : ""}${f.id === "waiting" && count > 0 ? " attention" : ""}`,
-            type: "button",
-            role: "tab",
-            "aria-selected": f.id === this.filter ? "true" : "false",
-            onclick: () => {
-              this.filter = f.id;
-              this.rows.clear();
-              this.render();
-            },
-          },
-          f.label,
-          h("span", { class: "chip-count" }, count),
-        );
-      }),
-    );
+    for (const chip of this.chips) {
+      const count = all.filter((s) => matches(chip.filter, s)).length;
+      const active = chip.filter === this.filter;
+      chip.el.classList.toggle("active", active);
+      chip.el.classList.toggle("attention", chip.filter === "waiting" && count > 0);
+      chip.el.setAttribute("aria-selected", active ? "true" : "false");
+      chip.count.textContent = String(count);
+    }
   }
 
   private parentTitle(s: SessionInfo): string | null {
@@ -165,7 +190,8 @@ export class SessionList {
     return parent ? sessionTitle(parent) : "an agent";
   }
 
-  private row(s: SessionInfo, now: number): HTMLElement {
+  /** A row, and its relative time (updated in place by {@link setActivity}). */
+  private row(s: SessionInfo): { el: HTMLElement; activity: HTMLElement } {
     const badge = displayState(s);
     const parent = this.parentTitle(s);
     const sub = h(
@@ -181,11 +207,7 @@ export class SessionList {
       h("span", { class: "dot" }),
       badge.label,
     );
-    const activity = h(
-      "span",
-      { class: "row-meta activity", title: new Date(s.lastActivityAt).toLocaleString() },
-      relativeTime(s.lastActivityAt, now),
-    );
+    const activity = h("span", { class: "row-meta activity" });
     const common = {
       class: `row state-${badge.state}`,
       href: `#/s/${encodeURIComponent(s.id)}`,
@@ -194,14 +216,15 @@ export class SessionList {
       "data-kind": s.kind,
     };
     if (this.mode === "compact") {
-      return h(
+      const el = h(
         "a",
         common,
         h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
         h("span", { class: "row-main" }, title, h("span", { class: "row-line" }, stateBadge, activity)),
       );
+      return { el, activity };
     }
-    return h(
+    const el = h(
       "a",
       common,
       h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
@@ -223,6 +246,7 @@ export class SessionList {
         ),
       ),
     );
+    return { el, activity };
   }
 
   private empty(none: boolean): HTMLElement {
@@ -256,7 +280,8 @@ export class SessionList {
   }
 }
 
-function rowKey(s: SessionInfo, time: string, parent: string | null): string {
+/** What a row shows, but its relative time. */
+function rowKey(s: SessionInfo, parent: string | null): string {
   return JSON.stringify([
     s.name,
     s.state,
@@ -267,9 +292,15 @@ function rowKey(s: SessionInfo, time: string, parent: string | null): string {
     s.controller,
     s.cols,
     s.rows,
-    time,
     parent,
   ]);
+}
+
+/** A row's "12s ago", written only when it changed. */
+function setActivity(el: HTMLElement, s: SessionInfo, now: number): void {
+  const text = relativeTime(s.lastActivityAt, now);
+  if (el.textContent !== text) el.textContent = text;
+  el.title = new Date(s.lastActivityAt).toLocaleString();
 }
 
 function summary(all: SessionInfo[]): string {

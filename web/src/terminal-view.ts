@@ -322,7 +322,7 @@ export class TerminalView implements View {
     try {
       await this.ctx.client.control(this.session.id, "acquire", { force });
       this.setControl({ kind: "mine" });
-      this.term.focus();
+      this.focusInput();
       for (const data of this.typedAhead.splice(0)) this.send(data);
     } catch (error) {
       const dropped = this.typedAhead.splice(0).length > 0;
@@ -334,6 +334,11 @@ export class TerminalView implements View {
     } finally {
       this.acquiring = false;
     }
+  }
+
+  /** Where typing goes: a pipe session's line box (its xterm takes no keys), else the terminal. */
+  private focusInput(): void {
+    (this.lineInput?.querySelector("input") ?? this.term).focus();
   }
 
   private async release(): Promise<void> {

@@ -1,7 +1,7 @@
 import type { ToolCall } from "./agent-model.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
-import type { Child } from "./dom.js";
+import type { Attrs, Child } from "./dom.js";
 import { sessionTitle, shortId } from "./format.js";
 
 /** Tool input/output shown inline is cut at this many characters. */
@@ -9,9 +9,10 @@ export const TOOL_DETAIL_CHARS = 2_000;
 
 /**
  * One tool call of an agent's run: title, kind and status, links to the terminals it runs in,
- * and its input and output behind "Details".
+ * and its input and output behind "Details" (a `<details>` with `detailsAttrs`: whether it is
+ * open, and its key on the page).
  */
-export function renderToolCall(tool: ToolCall, store: AppContext["store"]): HTMLElement {
+export function renderToolCall(tool: ToolCall, store: AppContext["store"], detailsAttrs: Attrs): HTMLElement {
   const detail: Child[] = [];
   if (tool.rawInput !== undefined)
     detail.push(h("div", { class: "tool-io" }, h("span", null, "Input"), h("pre", null, preview(tool.rawInput))));
@@ -44,7 +45,9 @@ export function renderToolCall(tool: ToolCall, store: AppContext["store"]): HTML
           }),
         )
       : null,
-    detail.length > 0 ? h("details", { class: "tool-detail" }, h("summary", null, "Details"), detail) : null,
+    detail.length > 0
+      ? h("details", { class: "tool-detail", ...detailsAttrs }, h("summary", null, "Details"), detail)
+      : null,
   );
 }
 
