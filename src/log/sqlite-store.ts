@@ -1,3 +1,4 @@
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { EventType } from "../protocol/index.js";
@@ -108,6 +109,7 @@ export class SqliteEventStore implements EventStore {
   };
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
+    ownerOnly(file);
     this.db = new Database(file);
     // See SQLITE_PAGE_SIZE. Only takes effect on a new file.
     this.db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
@@ -382,4 +384,16 @@ function toEntry(row: Row, files: OutputFileReader): LogEntry {
   const inFile = data.length === 0 && outEnd! > outStart!;
   const bytes = inFile ? files.read(outStart!, outEnd!) : data;
   return OutputEntry.fromStored(seq, body, outStart!, bytes);
+}
+
+/**
+ * Makes the log's files readable by the gateway's user only (mode 0600), whatever the umask and
+ * the data dir's mode: they hold everything the sessions printed and were typed into. The
+ * database is created that way (SQLite gives its -wal and -shm files the database's mode), and
+ * files an older version left with a wider mode are narrowed.
+ */
+function ownerOnly(file: string): void {
+  if (file === ":memory:" || file === "") return;
+  closeSync(openSync(file, "a", 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }

@@ -1,4 +1,4 @@
-import { statSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
@@ -728,6 +728,23 @@ describe("durability", () => {
     const again = await testGateway({ dataDir, token: "" });
     expect(again.token).toBe(token);
     expect((await api(again.url, token).get("/v1/sessions")).status).toBe(200);
+  });
+
+  // Regression (exploratory testing): the database and its -wal were created 0644, readable by
+  // every user when the data dir already existed with a wider mode.
+  it("keeps the log's database files readable by the gateway's user only (0600), also ones left wider", async () => {
+    const dataDir = tempDir();
+    chmodSync(dataDir, 0o755);
+    const gw = await testGateway({ dataDir });
+    const http = api(gw.url);
+    await http.post("/v1/sessions", { command: ["echo", "secret"] });
+    const files = () => readdirSync(dataDir).filter((f) => f.startsWith("switchboard.db") && !f.endsWith("-output"));
+    expect(files()).toEqual(expect.arrayContaining(["switchboard.db", "switchboard.db-wal", "switchboard.db-shm"]));
+    for (const f of files()) expect(statSync(join(dataDir, f)).mode & 0o777, f).toBe(0o600);
+    await gw.close();
+    chmodSync(join(dataDir, "switchboard.db"), 0o644);
+    await testGateway({ dataDir });
+    expect(statSync(join(dataDir, "switchboard.db")).mode & 0o777).toBe(0o600);
   });
 });
 
