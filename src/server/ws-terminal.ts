@@ -40,6 +40,9 @@ import {
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
+/** Output events this large get a frame of their own in a catch-up batch (see `buildFrames`). */
+export const OWN_FRAME_BYTES = 32 * 1024;
+
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
 
@@ -335,8 +338,11 @@ class TerminalConnection {
 
   /**
    * Frames for a run of log entries: consecutive output of one stream shares a frame (in JSON
-   * only while it is text). Output is read as bytes (see OutputEntry) and encoded once, however
-   * many viewers get it.
+   * only while it is text), except that an event of {@link OWN_FRAME_BYTES} or more gets a frame
+   * of its own: a flood's 64 KiB pieces are large frames already, and framed one by one they
+   * need no new memory (a binary frame is the piece itself, a JSON one a reused buffer — see
+   * FrameMemory) where one frame of several would be allocated for every lagging viewer. Output
+   * is read as bytes (see OutputEntry) and encoded once, however many viewers get it.
    */
   private buildFrames(entries: readonly LogEntry[]): Frame[] {
     const frames: Frame[] = [];
@@ -362,6 +368,12 @@ class TerminalConnection {
         const out = outputOf(entry);
         const stream = out.stream === "stderr" ? "stderr" : "stdout";
         const text = binaryMode || !out.binary;
+        if (text && out.bytes.length >= OWN_FRAME_BYTES) {
+          flushRun();
+          run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry };
+          flushRun();
+          continue;
+        }
         if (text && run && run.stream === stream) {
           run.parts.push(out.bytes);
           run.size += out.bytes.length;
