@@ -82,8 +82,16 @@ export class BufferPool {
   give(buffer: ArrayBufferLike): void {
     if (this.free.length >= this.max || buffer.byteLength !== this.bufferBytes || !(buffer instanceof ArrayBuffer))
       return;
-    // Transferring detaches the old ArrayBuffer (and every view of it) and hands its memory to a new one.
-    this.free.push(structuredClone(buffer, { transfer: [buffer] }));
+    let moved: ArrayBuffer;
+    try {
+      // Transferring detaches the old ArrayBuffer (and every view of it) and hands its memory to a new one.
+      moved = structuredClone(buffer, { transfer: [buffer] });
+    } catch (error) {
+      // Not transferable (not one of ours, or marked so by its maker): left to the GC, not reused.
+      if (error instanceof Error && error.name === "DataCloneError") return;
+      throw error;
+    }
+    this.free.push(moved);
   }
 }
 
