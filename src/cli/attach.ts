@@ -112,8 +112,16 @@ export async function attach(options: AttachOptions): Promise<number> {
             const holder = error.message.replace(/; use force to take it over$/, "");
             heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
             notices.show(heldNotice);
-          } else if (error.code === "CONTROL_LOST") notices.show(`${error.message}: watching read-only now`);
-          else if (error.code === "SESSION_NOT_RUNNING") return;
+          } else if (error.code === "CONTROL_LOST") {
+            // Expiry (this connection was silent past the lease's auto-release) leaves control
+            // free and the connection open, so keys still go through; a take-over closes it (4001).
+            const expired = error.message.startsWith("control expired");
+            notices.show(
+              expired
+                ? `${error.message}: nobody holds control now, keys still go through until someone takes it`
+                : `${error.message}: watching read-only now`,
+            );
+          } else if (error.code === "SESSION_NOT_RUNNING") return;
           else notices.show(`${error.message} (${error.code})`);
         }),
       );

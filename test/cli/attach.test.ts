@@ -243,6 +243,42 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     }
   }, 45_000);
 
+  // Regression (exploratory testing): after its lease expired attach said "watching read-only
+  // now", yet its keys went on reaching the session (a free lease lets any operator steer).
+  it("says what an expired lease means: nobody holds control, and keys still go through", async ({ expect }) => {
+    const short = await startTestGateway({ config: { control: { autoReleaseAfterMs: 1000 } } });
+    const shortHttp = new HttpClient({ url: short.url, token: short.token });
+    try {
+      const cat = await shortHttp.createSession({ command: ["cat"], env: TEST_ENV });
+      const child = spawn(CLI[0]!, [...CLI.slice(1), "attach", cat.id], {
+        cwd: REPO,
+        env: {
+          ...process.env,
+          SWITCHBOARD_URL: short.url,
+          SWITCHBOARD_TOKEN: short.token,
+          SWITCHBOARD_LOG_LEVEL: "silent",
+        },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      children.push(child);
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+      // Attach pings every 15 s: a 1 s lease expires before its first renewal.
+      await waitUntil(() => stderr.includes("control expired"), 20_000, "the expiry notice");
+      expect(stderr).toContain(
+        "control expired after holder silence: nobody holds control now, keys still go through until someone takes it",
+      );
+      expect(stderr).not.toContain("read-only");
+      child.stdin!.write("after-expiry\n");
+      await waitUntil(() => stdout.includes("after-expiry\n"), 10_000, "the line typed after the expiry");
+      child.kill();
+    } finally {
+      await short.close();
+    }
+  }, 45_000);
+
   // Regression (CLI audit): the start-up said "held by admin; use force to take it over" (attach
   // had no force) and a refused key then said "held by admin, not by this caller".
   it("says once that control is held, pointing at --force, also when keys are refused", async ({ expect }) => {
