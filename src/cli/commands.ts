@@ -89,6 +89,8 @@ const run: Command = (argv) =>
     },
     async (ctx, { values, positionals }) => {
       if (positionals.length === 0) throw new UsageError("missing the command to run (after --)");
+      // Attached, the output is the session's terminal: there is no JSON to give.
+      if (values.attach === true && ctx.json) throw new UsageError("--attach and --json exclude each other");
       const env: Record<string, string> = {};
       for (const pair of values.env ?? []) {
         const eq = pair.indexOf("=");
@@ -130,6 +132,7 @@ const attachCommand: Command = (argv) =>
     {
       usage: ATTACH_USAGE,
       options: { "read-only": { type: "boolean" }, force: { type: "boolean" }, since: { type: "string" } },
+      positionals: 1,
     },
     async (ctx, parsed) => {
       const session = positional(parsed, 0, "the session id");
@@ -142,7 +145,7 @@ const attachCommand: Command = (argv) =>
   );
 
 const ls: Command = (argv) =>
-  runCommand(argv, { usage: LS_USAGE, options: { state: { type: "string" } } }, async (ctx, parsed) => {
+  runCommand(argv, { usage: LS_USAGE, options: { state: { type: "string" } }, positionals: 0 }, async (ctx, parsed) => {
     const state = stateOption(parsed.values.state);
     // Every page: the gateway answers at most 1000 sessions at a time.
     const sessions = await ctx.http.listSessions(state ? { state } : {});
@@ -169,7 +172,11 @@ function stateOption(value: string | boolean | undefined): SessionState[] | unde
 const logs: Command = (argv) =>
   runCommand(
     argv,
-    { usage: LOGS_USAGE, options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } } },
+    {
+      usage: LOGS_USAGE,
+      options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } },
+      positionals: 1,
+    },
     async (ctx, parsed) => {
       const id = positional(parsed, 0, "the session id");
       const since = intOption(parsed.values.since, "--since") ?? 0;
@@ -270,7 +277,7 @@ const send: Command = (argv) =>
   );
 
 const signal: Command = (argv) =>
-  runCommand(argv, { usage: SIGNAL_USAGE, options: {} }, async (ctx, parsed) => {
+  runCommand(argv, { usage: SIGNAL_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
     const id = positional(parsed, 0, "the session id");
     const name = positional(parsed, 1, "the signal");
     const result = await ctx.http.signal(id, name);
@@ -279,7 +286,7 @@ const signal: Command = (argv) =>
   });
 
 const kill: Command = (argv) =>
-  runCommand(argv, { usage: KILL_USAGE, options: {} }, async (ctx, parsed) => {
+  runCommand(argv, { usage: KILL_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
     const id = positional(parsed, 0, "the session id");
     const session: SessionInfo = await ctx.http.deleteSession(id);
     if (ctx.json) writeJson(ctx, session);

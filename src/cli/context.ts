@@ -57,7 +57,12 @@ type Parsed<O extends Options> = ReturnType<
  */
 export async function runCommand<O extends Options>(
   argv: string[],
-  spec: { usage: string; options: O },
+  spec: {
+    usage: string;
+    options: O;
+    /** The most positional arguments the command takes (default: any number). */
+    positionals?: number;
+  },
   body: (ctx: CliContext, parsed: Parsed<O>) => Promise<number>,
   io: CliIO = processIO,
 ): Promise<number> {
@@ -66,6 +71,8 @@ export async function runCommand<O extends Options>(
   try {
     parsed = parseArgs({ args: protectIds(argv, options), options, allowPositionals: true, strict: true }) as Parsed<O>;
     parsed.positionals.forEach((p, i) => (parsed.positionals[i] = unprotect(p)));
+    const extra = spec.positionals !== undefined ? parsed.positionals[spec.positionals] : undefined;
+    if (extra !== undefined) throw new Error(`unexpected argument ${JSON.stringify(extra)}`);
   } catch (error) {
     // The parser stops at the first mistake, so --json is looked for in the raw arguments.
     return reportUsageError(io, wantsJson(argv), (error as Error).message, spec.usage);

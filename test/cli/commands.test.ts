@@ -111,6 +111,22 @@ describe("switchboard client commands", () => {
     HEAVY_TEST_MS,
   );
 
+  // Regression (exploratory testing): `ls extra` ignored the argument, `run --attach --json` printed no JSON.
+  it("refuses arguments a command does not take, and --attach with --json, as command-line mistakes", async () => {
+    const results = await Promise.all([
+      cli(["ls", "extra"], env),
+      cli(["kill", "AAAAAAAAAAAAAAAAAAAAAA", "extra"], env),
+      cli(["logs", "AAAAAAAAAAAAAAAAAAAAAA", "again"], env),
+      cli(["run", "--attach", "--json", "--", "true"], env),
+    ]);
+    for (const r of results) expect(r.code).toBe(EXIT.USAGE);
+    expect(results[0]!.stderr).toContain('unexpected argument "extra"');
+    expect(results[1]!.stderr).toContain('unexpected argument "extra"');
+    expect(results[2]!.stderr).toContain('unexpected argument "again"');
+    // With --json the mistake itself is reported as JSON, on stdout.
+    expect(results[3]!.stdout).toContain("--attach and --json exclude each other");
+  });
+
   it(
     "logs -f says a session was lost and exits 1, raw and in JSON (regression: exit 0 without a word)",
     async () => {
