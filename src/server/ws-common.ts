@@ -124,6 +124,12 @@ export function jsonFramePooled(pieces: readonly FramePiece[]): Buffer {
   return memory === undefined ? frame : framedIn(frame, memory);
 }
 
+/**
+ * Output events this large get a frame of their own in a batch of events (a catch-up, or live
+ * events held while a socket is busy), on both endpoints: see `buildFrames` and `batchFrames`.
+ */
+export const OWN_FRAME_BYTES = 32 * 1024;
+
 /** Encodes a text frame once, for sending it on many connections. */
 export function textFrame(text: string): Buffer {
   return Buffer.from(text, "utf8");

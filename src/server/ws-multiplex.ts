@@ -25,6 +25,7 @@ import {
   LastFrame,
   Outbox,
   REVOKED,
+  OWN_FRAME_BYTES,
   endpointServer,
   jsonFramePooled,
   textFrame,
@@ -96,7 +97,7 @@ class MultiplexConnection {
       (session, entries) =>
         entries.length === 1
           ? lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
-          : eventsFrame(session, entries),
+          : batchFrames(session, entries),
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
@@ -388,7 +389,27 @@ function eventFrame(session: string, entry: LogEntry): Buffer {
     : textFrame(`${before}${entry.json}}`);
 }
 
-/** An `events` frame (a catch-up batch, or live events held while the socket was busy). */
+/**
+ * Frames of a run of one session's events (a catch-up batch, or live events held while the
+ * socket was busy): consecutive events share an `events` frame, except that output of
+ * {@link OWN_FRAME_BYTES} or more gets an `event` frame of its own — a flood's 64 KiB pieces
+ * are then each written in a reused buffer (see FrameMemory) instead of a new buffer of
+ * several per lagging connection.
+ */
+function batchFrames(session: string, entries: readonly LogEntry[]): Frame[] {
+  const frames: Frame[] = [];
+  let from = 0;
+  entries.forEach((e, i) => {
+    if (!(e instanceof OutputEntry) || e.bytes.length < OWN_FRAME_BYTES) return;
+    if (i > from) frames.push(eventsFrame(session, entries.slice(from, i)));
+    frames.push(eventFrame(session, e));
+    from = i + 1;
+  });
+  if (from < entries.length) frames.push(eventsFrame(session, from === 0 ? entries : entries.slice(from)));
+  return frames;
+}
+
+/** An `events` frame of consecutive events. */
 function eventsFrame(session: string, entries: readonly LogEntry[]): Frame {
   const before = `{"op":"events","session":${JSON.stringify(session)},"events":[`;
   if (!entries.some((e) => e instanceof OutputEntry)) return `${before}${entries.map((e) => e.json).join(",")}]}`;

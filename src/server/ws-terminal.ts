@@ -35,13 +35,11 @@ import {
   Outbox,
   REVOKED,
   endpointServer,
+  OWN_FRAME_BYTES,
   framedIn,
   jsonFramePooled,
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
-
-/** Output events this large get a frame of their own in a catch-up batch (see `buildFrames`). */
-export const OWN_FRAME_BYTES = 32 * 1024;
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
