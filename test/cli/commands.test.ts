@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,7 @@ import type { SessionInfo } from "../../src/client/node.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { CLI, REPO, cli } from "./helpers.js";
+import { cli, spawnCli } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
 
 /** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
@@ -133,24 +132,17 @@ describe("switchboard client commands", () => {
       for (const json of [false, true]) {
         const s = await http.createSession({ kind: "stream" });
         await http.appendEvents(s.id, { type: "output", data: { data: "partial\n" } });
-        const child = spawn(CLI[0]!, [...CLI.slice(1), "logs", "-f", ...(json ? ["--json"] : []), s.id], {
-          cwd: REPO,
-          env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+        const run = spawnCli(["logs", "-f", ...(json ? ["--json"] : []), s.id], env);
         try {
-          await expect.poll(() => stdout.includes("partial"), { timeout: 15_000 }).toBe(true);
+          await expect.poll(() => run.stdout().includes("partial"), { timeout: 15_000 }).toBe(true);
           await expect.poll(async () => (await http.getSession(s.id)).viewers, { timeout: 15_000 }).toBe(1);
           // What the gateway does to a session whose process it lost (a crash under it).
           gw.gateway.core.sessions.get(s.id)!.markLost("the producer went away");
-          expect(await exited).toBe(EXIT.FAILURE);
+          expect(await run.exit).toBe(EXIT.FAILURE);
         } finally {
-          child.kill();
+          run.child.kill();
         }
+        const [stdout, stderr] = [run.stdout(), run.stderr()];
         if (json) expect(stdout.trim().split("\n").at(-1)).toContain('"type":"lost"');
         else expect(stderr).toContain(`session ${s.id} was lost`);
       }
@@ -167,21 +159,10 @@ describe("switchboard client commands", () => {
         ["logs", session.id],
         ["logs", "--json", session.id],
       ]) {
-        const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const child = spawn(CLI[0]!, [...CLI.slice(1), ...args], {
-            cwd: REPO,
-            env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
-          });
-          let stdout = "";
-          let stderr = "";
-          child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-          // Read the first line, then go away, as `head -1` does.
-          child.stdout.once("data", (d: Buffer) => {
-            stdout = d.toString().split("\n")[0]!;
-            child.stdout.destroy();
-          });
-          child.on("close", (code) => resolve({ code, stdout, stderr }));
-        });
+        const run = spawnCli(args, env);
+        // Read the first chunk, then go away, as `head -1` does.
+        run.child.stdout.once("data", () => run.child.stdout.destroy());
+        const result = { code: await run.exit, stdout: run.stdout().split("\n")[0]!, stderr: run.stderr() };
         expect(result.stderr, args.join(" ")).toBe("");
         expect(result.code).toBe(EXIT.BROKEN_PIPE);
         expect(result.stdout.length).toBeGreaterThan(0);

@@ -1,4 +1,5 @@
-import { execFile, execFileSync } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,6 +34,28 @@ export function cli(args: string[], env: Record<string, string>, timeoutMs = CLI
       },
     );
   });
+}
+
+/** A CLI run a test drives while it runs (`logs -f`, a reader that goes away): its output so far and its exit. */
+export interface RunningCli {
+  child: ChildProcessWithoutNullStreams;
+  stdout(): string;
+  stderr(): string;
+  exit: Promise<number | null>;
+}
+
+/** Starts the CLI without waiting for it. */
+export function spawnCli(args: string[], env: Record<string, string>): RunningCli {
+  const child = spawn(CLI[0]!, [...CLI.slice(1), ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env, SWITCHBOARD_LOG_LEVEL: "silent" },
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { child, stdout: () => stdout, stderr: () => stderr, exit };
 }
 
 export function shellQuote(s: string): string {
