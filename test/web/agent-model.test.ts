@@ -158,6 +158,37 @@ describe("AgentModel (the agent view's conversation)", () => {
     }
   });
 
+  it("cancels the tool calls a run left unfinished when it ends (exploratory test: they stayed pending after an abort)", () => {
+    const tools = (runId: string): NewEvent[] => [
+      { type: "run.queued", runId, text: "/tool x", by: admin, position: 0 },
+      { type: "run.started", runId },
+      { type: "tool", runId, toolCallId: `${runId}-done`, status: "in_progress", title: "Count" },
+      { type: "tool", runId, toolCallId: `${runId}-done`, status: "completed" },
+      { type: "tool", runId, toolCallId: `${runId}-failed`, status: "failed", title: "Lint" },
+      { type: "tool", runId, toolCallId: `${runId}-pending`, status: "pending", title: "Edit" },
+      { type: "tool", runId, toolCallId: `${runId}-running`, status: "in_progress", title: "Test" },
+    ];
+    const model = feed(
+      log(
+        ...tools("aborted"),
+        { type: "chat.aborted", runId: "aborted", by: admin },
+        ...tools("failed"),
+        { type: "chat.error", runId: "failed", code: "AGENT_FAILED", message: "on purpose" },
+        ...tools("interrupted"),
+        { type: "exit", exitCode: null, signal: null },
+      ),
+    );
+    for (const runId of ["aborted", "failed", "interrupted"]) {
+      const statuses = Object.fromEntries([...model.get(runId)!.tools.values()].map((t) => [t.toolCallId, t.status]));
+      expect(statuses, runId).toEqual({
+        [`${runId}-done`]: "completed",
+        [`${runId}-failed`]: "failed",
+        [`${runId}-pending`]: "cancelled",
+        [`${runId}-running`]: "cancelled",
+      });
+    }
+  });
+
   it("reports errors with their code", () => {
     const model = feed(
       log(

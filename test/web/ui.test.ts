@@ -28,6 +28,7 @@ const VIEWER_TOKEN = "viewer-token-vera-0123456789abcdef";
 const OPERATOR_TOKEN = "operator-token-otto-0123456789abcdef";
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+const PHONE_LANDSCAPE = { width: 844, height: 390 };
 /** A bash without rc files and with a fixed, recognisable prompt. */
 const SHELL = ["bash", "--noprofile", "--norc", "-i"];
 const SHELL_ENV = {
@@ -852,5 +853,156 @@ describe("web UI", () => {
     expect(await page.locator(".prompt-input").count()).toBe(0);
     expect(await page.locator(".permission [data-option]").count()).toBe(0);
     expect(await page.locator("[data-test=abort]").count()).toBe(0);
+  });
+
+  it("gives a phone in landscape the one-column layout (exploratory test: next to the sidebar its terminal showed two lines)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "landscape");
+    const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE_LANDSCAPE, touch: true });
+    await phone.waitForSelector(".terminal-view[data-control=mine]");
+    expect(await phone.isVisible(".sidebar")).toBe(false);
+    expect(await phone.isVisible(".view-head .back")).toBe(true);
+    expect(await phone.isVisible(".keybar")).toBe(true);
+    const width = await phone.$eval(".term-wrap", (el) => el.getBoundingClientRect().width);
+    expect(width).toBeGreaterThan(PHONE_LANDSCAPE.width - 20);
+    // A desktop window as short keeps its sidebar: the mouse has room to spare.
+    const desktop = await s.page({ hash: `#/s/${id}`, viewport: PHONE_LANDSCAPE });
+    expect(await desktop.isVisible(".sidebar")).toBe(true);
+  });
+
+  it("keeps the list's filter when a session is opened and Back pressed (exploratory test: it went back to All)", async () => {
+    const s = await stack();
+    const ended = (await s.http.post("/v1/sessions", { command: ["true"], name: "finished" })).json.id as string;
+    await createShell(s.http, "still-running");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${ended}`)).json.state === "exited", 5_000, "the exit");
+    const page = await s.page();
+    const rows = ".main .row";
+    await expect.poll(() => page.locator(rows).count(), { timeout: 5_000 }).toBe(2);
+    await page.click(".main .chip:has-text('Ended')");
+    expect(await page.locator(rows).count()).toBe(1);
+
+    await page.click(`${rows}[data-session="${ended}"]`);
+    await page.waitForSelector(".view[data-restored=true]");
+    await page.goBack();
+    await page.waitForSelector(`${rows}[data-session="${ended}"]`);
+    expect(await page.textContent(".main .chip[aria-selected=true]")).toBe("Ended1");
+    expect(await page.locator(rows).count()).toBe(1);
+  });
+
+  it("shows an agent idle at once after Abort and Abort all (exploratory test: Working until the next poll)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "aborted-bot");
+    // Long answers: the second prompt is still streaming when "Abort all" clears the third.
+    const long = "a long answer ".repeat(60);
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: long });
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: long });
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".view-head [data-state=waiting]");
+    await page.click("[data-test=abort]");
+    await page.waitForSelector(".view-head [data-state=working]");
+    // The list poll is held back, so only the session's own events can make it idle.
+    await page.route("**/v1/sessions", (route) => {
+      setTimeout(() => void route.continue().catch(() => undefined), 3_000);
+    });
+    await page.click(".view-actions button:has-text('Abort all')");
+    await page.waitForSelector(".view-head [data-state=idle]", { timeout: 1_000 });
+    await page.waitForSelector(`.sidebar .row[data-session="${id}"] [data-state=idle]`, { timeout: 1_000 });
+  });
+
+  it("does not say control was lost when the session ended in a gateway restart (exploratory test: a success toast with the raw id)", async () => {
+    const dataDir = tempDir();
+    const first = await serveInChild({ dataDir });
+    const firstHttp = api(first.url);
+    const id = await createShell(firstHttp, "restarted");
+    await waitForPrompt(firstHttp, id);
+    const proxy = await FaultProxy.start(first.url);
+    const context = await browser.newContext({ viewport: DESKTOP });
+    onTestFinished(async () => {
+      await context.close();
+      await proxy.close();
+    });
+    const page = await context.newPage();
+    await page.goto(`${proxy.url}/#token=${TEST_TOKEN}`);
+    await page.waitForSelector("[data-test=whoami]");
+    await open(page, `#/s/${id}`);
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+    const second = await serveInChild({ dataDir });
+    proxy.retarget(Number(new URL(second.url).port));
+    await page.waitForSelector("[data-test=exit-summary]:has-text('Lost')", { timeout: 20_000 });
+    // The page asked for its lease back on the new connection; the refusal came with the replay.
+    await waitFor(async () => (await debugView(page))?.control !== "mine", 5_000, "the lease to be gone");
+    await page.waitForTimeout(500);
+    expect(await page.locator(".toast").allTextContents()).toEqual([]);
+  });
+
+  it("shows a session the user stopped as stopped, not failed (exploratory test: a red Exited badge)", async () => {
+    const s = await stack();
+    const agent = await createAgent(s.http, "stoppable");
+    const sleeper = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"] })).json
+      .id as string;
+    const page = await s.page({ hash: `#/s/${agent}` });
+    const stop = async (): Promise<void> => {
+      await page.click("[data-test=stop]");
+      await page.click("[data-test=stop]");
+    };
+    await stop();
+    await page.waitForSelector(".view-head .badge:not([data-state=idle])");
+    expect(await page.getAttribute(".view-head .badge", "data-state")).toBe("exited");
+    expect(await page.textContent(".view-head .badge")).toBe("Stopped");
+    await page.waitForSelector(`.sidebar .row[data-session="${agent}"] [data-state=exited]`);
+
+    await open(page, `#/s/${sleeper}`);
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    await stop();
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("Killed by SIGTERM");
+    expect(await page.getAttribute(".end-banner", "class")).toContain("end-stopped");
+    await page.waitForSelector(".view-head [data-state=exited]");
+  });
+
+  it("tells a viewer that others answer and start sessions (exploratory test: 'Waiting for your answer', 'Start a shell')", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+    });
+    const page = await s.page({ token: VIEWER_TOKEN });
+    await page.waitForSelector(".main .empty h3");
+    expect(await page.textContent(".main .empty h3")).toBe("No sessions to watch yet");
+    expect(await page.textContent(".main .empty")).not.toContain("Start a shell");
+
+    const agent = await createAgent(s.http, "helper");
+    await s.http.post(`/v1/sessions/${agent}/prompt`, { text: "/permission deploy" });
+    await open(page, `#/s/${agent}`);
+    await page.waitForSelector(".permission[data-resolved=false]");
+    expect(await page.textContent(".run-foot.working")).toBe("Waiting for an answer");
+  });
+
+  it("brings the user's prompt into view when sent from higher up a long conversation (exploratory test: it stayed out of sight)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "chatty");
+    const tall = Array.from({ length: 12 }, (_, i) => `line ${i}`).join("\n");
+    for (let i = 0; i < 5; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: tall });
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitFor(
+      async () => (await debugView(page))?.runs?.filter((r) => r.status === "done").length === 5,
+      15_000,
+      "the answers",
+    );
+    await page.$eval(".conversation", (el) => (el.scrollTop = 0));
+
+    await page.fill(".prompt-input", "the newest prompt");
+    await page.keyboard.press("Enter");
+    const bubble = ".run:nth-child(6) .msg-user .bubble";
+    await page.waitForSelector(bubble);
+    await page.waitForTimeout(200);
+    const shown = await page.$eval(bubble, (el) => {
+      const box = el.getBoundingClientRect();
+      const view = el.closest(".conversation")!.getBoundingClientRect();
+      return box.top >= view.top && box.bottom <= view.bottom;
+    });
+    expect(shown).toBe(true);
   });
 });

@@ -13,6 +13,7 @@ export interface ToolCall {
   toolCallId: string;
   title: string;
   kind: string | null;
+  /** The agent's (ACP: `pending`, `in_progress`, `completed`, `failed`), or `cancelled`: the run ended before it finished. */
   status: string;
   terminalSessionIds: string[];
   rawInput: unknown;
@@ -284,6 +285,9 @@ export class AgentModel {
   private end(run: RunView, event: SessionEvent, status: RunStatus, set: () => void): RunView {
     run.status = status;
     run.endedAt = event.ts;
+    // Nothing reports on a run after its end: a tool call it left unfinished never will finish.
+    for (const tool of run.tools.values())
+      if (tool.status === "pending" || tool.status === "in_progress") tool.status = "cancelled";
     set();
     return run;
   }

@@ -118,7 +118,13 @@ export class AgentView implements View {
         : null,
     );
     this.scroller = h("div", { class: "conversation" }, h("div", { class: "conv-inner" }, this.intro, this.runsEl));
-    this.composer = new PromptComposer(ctx, { sessionId: session.id });
+    this.composer = new PromptComposer(ctx, {
+      sessionId: session.id,
+      // At the bottom, the conversation sticks there while the prompt's run comes in (see flush).
+      onSend: () => {
+        this.scroller.scrollTop = this.scroller.scrollHeight;
+      },
+    });
     this.element = h(
       "section",
       { class: "view agent-view", "data-session": session.id },

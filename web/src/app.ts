@@ -8,6 +8,7 @@ import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 import { logout } from "./login.js";
 import { SessionList } from "./session-list.js";
+import type { Filter } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
 import { TerminalView } from "./terminal-view.js";
 import { Toasts } from "./toasts.js";
@@ -39,6 +40,8 @@ export class App {
   private readonly main: HTMLElement;
   private readonly sideList: SessionList;
   private homeList: SessionList | null = null;
+  /** The home list's filter, kept while a session is open: Back shows the list as it was left. */
+  private homeFilter: Filter = "all";
   private view: RoutedView | null = null;
   private routeToken = 0;
   private readonly onHash = (): void => void this.route();
@@ -150,14 +153,17 @@ export class App {
     this.view = null;
     if (route.name === "home") {
       this.element.classList.replace("route-session", "route-home");
-      this.homeList ??= new SessionList(this.ctx, "full");
+      this.homeList ??= new SessionList(this.ctx, "full", this.homeFilter);
       fill(this.main, this.homeList.element);
       this.sideList.select(null);
       document.title = "Switchboard";
       return;
     }
-    this.homeList?.dispose();
-    this.homeList = null;
+    if (this.homeList) {
+      this.homeFilter = this.homeList.filter;
+      this.homeList.dispose();
+      this.homeList = null;
+    }
     this.element.classList.replace("route-home", "route-session");
     this.sideList.select(route.id);
     fill(this.main, h("div", { class: "placeholder muted" }, h("span", { class: "spinner" }), "Opening session…"));

@@ -1,6 +1,6 @@
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { fill, h, icon } from "./dom.js";
-import { clockTime, duration } from "./format.js";
+import { clockTime, duration, endOutcome } from "./format.js";
 
 type EndEvent = Extract<SessionEvent, { type: "exit" | "lost" }>;
 
@@ -19,12 +19,9 @@ export class EndBanner {
       event.signal !== null
         ? `Killed by ${event.signal}`
         : event.exitCode === null
-          ? "Exited"
+          ? "Stopped"
           : `Exited with code ${event.exitCode}`;
-    this.show(
-      event.signal === null && event.exitCode === 0 ? "ok" : "failed",
-      `${how} · ran ${ran} · ended ${clockTime(event.ts)}`,
-    );
+    this.show(endOutcome(event.exitCode, event.signal), `${how} · ran ${ran} · ended ${clockTime(event.ts)}`);
   }
 
   /** The session cannot be followed. */
@@ -32,9 +29,10 @@ export class EndBanner {
     this.show("error", text);
   }
 
-  private show(kind: "ok" | "failed" | "lost" | "error", text: string): void {
+  private show(kind: "ok" | "stopped" | "failed" | "lost" | "error", text: string): void {
     this.element.hidden = false;
     this.element.className = `end-banner end-${kind}`;
-    fill(this.element, icon(kind === "ok" ? "check" : "x"), h("span", { "data-test": "exit-summary" }, text));
+    const mark = kind === "ok" ? "check" : kind === "stopped" ? "stop" : "x";
+    fill(this.element, icon(mark), h("span", { "data-test": "exit-summary" }, text));
   }
 }

@@ -25,10 +25,11 @@ export function displayState(s: SessionInfo): StateBadge {
   switch (s.state) {
     case "lost":
       return { state: "lost", label: "Lost" };
-    case "exited": {
-      const ok = s.exitCode === 0 && s.signal === null;
-      return { state: ok ? "exited" : "failed", label: exitSummary(s.exitCode, s.signal) };
-    }
+    case "exited":
+      return {
+        state: endOutcome(s.exitCode, s.signal) === "failed" ? "failed" : "exited",
+        label: exitSummary(s.exitCode, s.signal),
+      };
     case "running":
       if (s.kind === "agent" && s.run) {
         switch (s.run.activity) {
@@ -44,9 +45,23 @@ export function displayState(s: SessionInfo): StateBadge {
   }
 }
 
+/** The signals that ask a process to end: Stop sends SIGTERM, ^C SIGINT. */
+const REQUESTED_END_SIGNALS: ReadonlySet<string> = new Set(["SIGTERM", "SIGINT"]);
+
+/**
+ * How an ended process did: `ok` (code 0), `stopped` on request — Stop ends an agent or a
+ * stream with neither code nor signal, a terminal with SIGTERM — or else `failed`. A session
+ * someone stopped should not look like one that failed (exploratory test: a red "Exited").
+ */
+export function endOutcome(exitCode: number | null, signal: string | null): "ok" | "stopped" | "failed" {
+  if (exitCode === 0 && signal === null) return "ok";
+  if (exitCode === null && (signal === null || REQUESTED_END_SIGNALS.has(signal))) return "stopped";
+  return "failed";
+}
+
 export function exitSummary(exitCode: number | null, signal: string | null): string {
   if (signal !== null) return `Killed (${signal})`;
-  if (exitCode === null) return "Exited";
+  if (exitCode === null) return "Stopped";
   return `Exited ${exitCode}`;
 }
 

@@ -4,6 +4,8 @@ import { errorText } from "./format.js";
 
 export interface PromptComposerOptions {
   sessionId: string;
+  /** A prompt is being sent (before the gateway has it). */
+  onSend(): void;
 }
 
 /**
@@ -102,6 +104,7 @@ export class PromptComposer {
     if (text === "") return;
     this.sending = true;
     this.enable();
+    this.options.onSend();
     try {
       await this.ctx.client.prompt(this.options.sessionId, text);
       textarea.value = "";

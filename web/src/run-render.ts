@@ -46,7 +46,7 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
           "div",
           { class: "msg msg-agent" },
           h("div", { class: "avatar" }, icon("agent")),
-          h("div", { class: "agent-body" }, items, runFooter(run)),
+          h("div", { class: "agent-body" }, items, runFooter(run, page)),
         );
   return h(
     "article",
@@ -56,7 +56,7 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
   );
 }
 
-function runFooter(run: RunView): HTMLElement {
+function runFooter(run: RunView, page: RunPage): HTMLElement {
   const took = run.startedAt !== null && run.endedAt !== null ? ` · ${duration(run.endedAt - run.startedAt)}` : "";
   switch (run.status) {
     case "queued":
@@ -67,7 +67,13 @@ function runFooter(run: RunView): HTMLElement {
         "div",
         { class: "run-foot working" },
         h("span", { class: "typing" }, h("i"), h("i"), h("i")),
-        waiting ? "Waiting for your answer" : run.items.length === 0 ? "Thinking…" : "Writing…",
+        waiting
+          ? page.app.canSteer
+            ? "Waiting for your answer"
+            : "Waiting for an answer" // a viewer cannot give it
+          : run.items.length === 0
+            ? "Thinking…"
+            : "Writing…",
       );
     }
     case "done":

@@ -7,7 +7,7 @@ import { displayState, relativeTime, sessionSubtitle, sessionTitle, stateRank } 
 /** Relative times ("12s ago") are redrawn this often. */
 export const LIST_TICK_MS = 5_000;
 
-type Filter = "all" | "active" | "waiting" | "ended";
+export type Filter = "all" | "active" | "waiting" | "ended";
 const FILTERS: { id: Filter; label: string }[] = [
   { id: "all", label: "All" },
   { id: "active", label: "Active" },
@@ -56,14 +56,16 @@ export class SessionList {
   private readonly rows = new Map<string, { el: HTMLElement; key: string; activity: HTMLElement }>();
   /** What the rows area shows when no row does ("Loading sessions…", …), to redraw it only when that changes. */
   private emptyShown: HTMLElement | null = null;
-  private filter: Filter = "all";
+  private _filter: Filter;
   private selected: string | null = null;
   private readonly offStore: () => void;
   private readonly ticker: ReturnType<typeof setInterval>;
 
-  constructor(ctx: AppContext, mode: "full" | "compact") {
+  /** `filter`: the chip chosen at first (the home page keeps the last one while the tab is open). */
+  constructor(ctx: AppContext, mode: "full" | "compact", filter: Filter = "all") {
     this.ctx = ctx;
     this.mode = mode;
+    this._filter = filter;
     this.summaryEl = h("p", { class: "list-summary" });
     this.chips = FILTERS.map((f) => {
       const count = h("span", { class: "chip-count" });
@@ -74,7 +76,7 @@ export class SessionList {
           type: "button",
           role: "tab",
           onclick: () => {
-            this.filter = f.id;
+            this._filter = f.id;
             this.rows.clear();
             this.render();
           },
@@ -120,6 +122,10 @@ export class SessionList {
     this.render();
   }
 
+  get filter(): Filter {
+    return this._filter;
+  }
+
   select(id: string | null): void {
     this.selected = id;
     for (const [rowId, row] of this.rows) row.el.classList.toggle("selected", rowId === id);
@@ -134,7 +140,7 @@ export class SessionList {
     const all = this.ctx.store.list();
     const now = Date.now();
     this.renderChips(all);
-    const visible = sortSessions(all.filter((s) => matches(this.filter, s)));
+    const visible = sortSessions(all.filter((s) => matches(this._filter, s)));
     if (this.mode === "full") fill(this.summaryEl, summary(all));
     if (visible.length === 0) {
       this.rows.clear();
@@ -176,7 +182,7 @@ export class SessionList {
   private renderChips(all: SessionInfo[]): void {
     for (const chip of this.chips) {
       const count = all.filter((s) => matches(chip.filter, s)).length;
-      const active = chip.filter === this.filter;
+      const active = chip.filter === this._filter;
       chip.el.classList.toggle("active", active);
       chip.el.classList.toggle("attention", chip.filter === "waiting" && count > 0);
       chip.el.setAttribute("aria-selected", active ? "true" : "false");
@@ -252,13 +258,20 @@ export class SessionList {
   private empty(none: boolean): HTMLElement {
     if (!this.ctx.store.loaded) return h("div", { class: "empty muted" }, "Loading sessions…");
     if (!none) return h("div", { class: "empty muted" }, "No sessions match this filter.");
+    const canSteer = this.ctx.canSteer;
     return h(
       "div",
       { class: "empty" },
       h("div", { class: "empty-art" }, icon("terminal", "icon big"), icon("agent", "icon big")),
-      h("h3", null, "No sessions yet"),
-      h("p", { class: "muted" }, "Start a shell or an agent; everyone you share the gateway with can watch it live."),
-      this.ctx.canSteer
+      h("h3", null, canSteer ? "No sessions yet" : "No sessions to watch yet"),
+      h(
+        "p",
+        { class: "muted" },
+        canSteer
+          ? "Start a shell or an agent; everyone you share the gateway with can watch it live."
+          : "As a viewer you cannot start one: the sessions you may watch show up here as soon as someone starts them.",
+      ),
+      canSteer
         ? h(
             "div",
             { class: "empty-actions" },

@@ -128,10 +128,11 @@ export class SessionStore {
       case "chat.final":
       case "chat.error":
       case "chat.aborted":
-        if (run && run.active === event.runId) {
-          run.active = null;
-          run.activity = run.queued > 0 ? "working" : "idle";
-        }
+        if (!run) break;
+        if (run.active === event.runId) run.active = null;
+        // Only a queued run ends before it started: "Abort all" clears the queue.
+        else if (event.type === "chat.aborted") run.queued = Math.max(0, run.queued - 1);
+        if (run.active === null) run.activity = run.queued > 0 ? "working" : "idle";
         break;
       case "permission.request":
         if (run) run.activity = "waiting";

@@ -127,7 +127,10 @@ export class TerminalView implements View {
         // The log's control event names the new holder; this only covers its absence.
         if (this.control.kind === "mine")
           this.setControl({ kind: "other", name: this.session.controller ?? "someone else" });
-        ctx.toast(`You lost control: ${lost.message}`, "info");
+        // An ended or removed session took its lease with it, and the page says so already.
+        if (lost.code === "SESSION_NOT_RUNNING" || lost.code === "SESSION_NOT_FOUND") return;
+        // Someone took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
+        ctx.toast(`You lost control: ${lost.message}`, "error");
       }),
     );
 
