@@ -10,6 +10,9 @@ import { PluginHost } from "../../src/plugins/host.js";
 import type { EventFilter } from "../../src/plugins/ipc.js";
 import type { PluginLimits } from "../../src/plugins/limits.js";
 import type { PluginHostDeps } from "../../src/plugins/types.js";
+import { sessionInfo } from "../helpers/session-info.js";
+
+export { sessionInfo };
 
 export const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
 export const EXAMPLES = fileURLToPath(new URL("../../examples/plugins/", import.meta.url));
@@ -18,35 +21,6 @@ export interface LogRecord {
   level: string;
   fields: Record<string, unknown>;
   msg: string | undefined;
-}
-
-export function sessionInfo(id: string): SessionInfo {
-  return {
-    id,
-    kind: "stream",
-    name: `session ${id}`,
-    state: "running",
-    owner: "admin",
-    command: null,
-    cwd: null,
-    pty: false,
-    cols: null,
-    rows: null,
-    pid: null,
-    exitCode: null,
-    signal: null,
-    createdAt: 1,
-    endedAt: null,
-    head: 0,
-    first: 1,
-    outputBytes: 0,
-    viewers: 0,
-    controller: null,
-    parent: null,
-    agent: null,
-    run: null,
-    lastActivityAt: 1,
-  };
 }
 
 /** Limits small enough that crash, hang and timeout tests take a second or two. */

@@ -3,36 +3,21 @@ import type { HttpClient } from "../../src/client/index.js";
 import type { NewEvent, SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { displayState } from "../../web/src/format.js";
 import { SessionStore } from "../../web/src/session-store.js";
+import { sessionInfo } from "../helpers/session-info.js";
 
 const admin = { name: "admin", role: "admin" as const };
 
 function agentSession(run: SessionInfo["run"]): SessionInfo {
-  return {
-    id: "a1",
+  return sessionInfo("a1", {
     kind: "agent",
     name: "helper",
-    state: "running",
-    owner: "admin",
-    command: null,
-    cwd: null,
-    pty: false,
-    cols: null,
-    rows: null,
-    pid: null,
-    exitCode: null,
-    signal: null,
     createdAt: 1_000,
-    endedAt: null,
     head: 10,
-    first: 1,
-    outputBytes: 0,
     viewers: 1,
-    controller: null,
-    parent: null,
     agent: "echo",
     run,
     lastActivityAt: 1_000,
-  };
+  });
 }
 
 /** A store that is never started: it holds what it is given and the events applied to it. */
