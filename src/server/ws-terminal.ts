@@ -5,19 +5,18 @@ import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import { OutputEntry, outputOf } from "../log/output-entry.js";
+import { binaryOutputFrame, inPlaceBinaryFrame, outputFrame } from "./terminal-frames.js";
 import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import {
-  BINARY_OUTPUT_HEADER_BYTES,
   CLOSE_CODES,
   LIMITS,
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
   keystrokeFrame,
-  writeBinaryOutputHeader,
 } from "../protocol/index.js";
-import type { BinaryOutputKind, EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
+import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf } from "./auth.js";
@@ -28,7 +27,6 @@ import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { inputBytes, steer } from "./steering.js";
 import {
-  BinaryFrame,
   ClientFrameCheck,
   ConnectionTracker,
   LastFrame,
@@ -36,8 +34,6 @@ import {
   REVOKED,
   endpointServer,
   OWN_FRAME_BYTES,
-  framedIn,
-  jsonFramePooled,
 } from "./ws-common.js";
 import type { Frame } from "./ws-common.js";
 
@@ -345,8 +341,17 @@ class TerminalConnection {
   private buildFrames(entries: readonly LogEntry[]): Frame[] {
     const frames: Frame[] = [];
     const binaryMode = this.output === "binary";
+    /** Output that shares a frame; `alone`: one event of {@link OWN_FRAME_BYTES} or more, which shares none. */
     let run:
-      { stream: "stdout" | "stderr"; offset: number; parts: Uint8Array[]; size: number; first: LogEntry } | undefined;
+      | {
+          stream: "stdout" | "stderr";
+          offset: number;
+          parts: Uint8Array[];
+          size: number;
+          first: LogEntry;
+          alone: boolean;
+        }
+      | undefined;
     const flushRun = () => {
       if (run === undefined) return;
       const inPlace =
@@ -366,19 +371,14 @@ class TerminalConnection {
         const out = outputOf(entry);
         const stream = out.stream === "stderr" ? "stderr" : "stdout";
         const text = binaryMode || !out.binary;
-        if (text && out.bytes.length >= OWN_FRAME_BYTES) {
-          flushRun();
-          run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry };
-          flushRun();
-          continue;
-        }
-        if (text && run && run.stream === stream) {
+        const alone = out.bytes.length >= OWN_FRAME_BYTES;
+        if (text && !alone && run && !run.alone && run.stream === stream) {
           run.parts.push(out.bytes);
           run.size += out.bytes.length;
           continue;
         }
         flushRun();
-        if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry };
+        if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry, alone };
         else frames.push(outputFrame(stream, out.offset, out.bytes, true));
       } else if (entry.type === "exit" || entry.type === "lost") {
         flushRun();
@@ -469,51 +469,4 @@ class TerminalConnection {
     // 4001: do not auto-reconnect into a fight over control.
     this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");
   }
-}
-
-/**
- * A `stdout`/`stderr`/`replay` frame, encoded, of `bytes` (one piece, or pieces that follow each
- * other). `binary`: the bytes are not UTF-8 and travel as base64.
- */
-function outputFrame(
-  type: BinaryOutputKind,
-  offset: number,
-  bytes: Uint8Array | readonly Uint8Array[],
-  binary: boolean,
-): Frame {
-  if (!binary) return jsonFramePooled([`{"type":"${type}","offset":${offset},"data":`, { text: bytes }, "}"]);
-  const all =
-    bytes instanceof Uint8Array ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length) : Buffer.concat(bytes);
-  return `{"type":"${type}","offset":${offset},"enc":"base64","data":"${all.toString("base64")}"}`;
-}
-
-/**
- * The binary output frame of one entry whose bytes are a pooled piece: its header written in
- * the room in front of them (PIECE_HEADROOM), sent without a copy; it holds the entry's bytes
- * (see FrameMemory). Undefined for other entries. The header is the same whoever builds it
- * (live frames only: a replay frame is always a copy), so one in flight is never changed.
- */
-function inPlaceBinaryFrame(entry: OutputEntry, kind: "stdout" | "stderr"): BinaryFrame | undefined {
-  const frame = entry.withRoomInFront(BINARY_OUTPUT_HEADER_BYTES);
-  if (frame === undefined) return undefined;
-  writeBinaryOutputHeader(frame, kind, entry.offset);
-  entry.hold();
-  return framedIn(new BinaryFrame(Buffer.from(frame.buffer, frame.byteOffset, frame.length)), entry);
-}
-
-/** A binary output frame: the 9-byte header, then the bytes of `parts` (`size` in all). */
-function binaryOutputFrame(
-  kind: BinaryOutputKind,
-  offset: number,
-  parts: readonly Uint8Array[],
-  size: number,
-): BinaryFrame {
-  const frame = Buffer.allocUnsafe(BINARY_OUTPUT_HEADER_BYTES + size);
-  writeBinaryOutputHeader(frame, kind, offset);
-  let at = BINARY_OUTPUT_HEADER_BYTES;
-  for (const part of parts) {
-    frame.set(part, at);
-    at += part.length;
-  }
-  return new BinaryFrame(frame);
 }
