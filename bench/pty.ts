@@ -6,7 +6,7 @@ import { spawn as spawnRawPty } from "node-pty";
 import { systemClock } from "../src/core/clock.js";
 import { OutputCoalescer } from "../src/core/output-coalescer.js";
 import type { CoalescedOutput } from "../src/core/output-coalescer.js";
-import { piecePool } from "../src/core/buffer-pool.js";
+import { piecePools } from "../src/core/buffer-pool.js";
 import { spawnTerminalProcess } from "../src/sessions/terminal-process.js";
 import { fmt, median, met, sideBySide } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -109,7 +109,7 @@ export function measurePtyPipeline(
       let bytes = 0;
       const coalescer = new OutputCoalescer({
         clock: systemClock,
-        pool: piecePool,
+        pools: piecePools,
         emit: (piece) => {
           bytes += piece.bytes.length;
           onPiece(piece);

@@ -95,5 +95,56 @@ export class BufferPool {
   }
 }
 
-/** The pool terminal sessions' coalescers take their full-size pieces from and their logs give them back to. */
-export const piecePool = new BufferPool();
+/**
+ * Pools of a few buffer sizes (size classes): a buffer for some number of bytes comes from the
+ * smallest pool whose buffers hold them, so memory reuse does not cost more than twice the
+ * bytes (classes that double).
+ */
+export class BufferPools {
+  /** The pools, smallest buffers first. */
+  readonly pools: readonly BufferPool[];
+
+  constructor(
+    pools: readonly BufferPool[],
+    /** Fewer bytes than this get no pooled buffer: not worth one (default 0). */
+    readonly minBytes = 0,
+  ) {
+    if (pools.length === 0) throw new RangeError("BufferPools: no pools");
+    this.pools = [...pools].sort((a, b) => a.bytes - b.bytes);
+  }
+
+  /** The pool with the largest buffers. */
+  get largest(): BufferPool {
+    return this.pools[this.pools.length - 1]!;
+  }
+
+  /** The smallest pool whose buffers hold `bytes`; none under {@link minBytes} or over the largest. */
+  fitting(bytes: number): BufferPool | undefined {
+    if (bytes < this.minBytes) return undefined;
+    return this.pools.find((pool) => pool.bytes >= bytes);
+  }
+}
+
+/** Pieces under this size are copied to buffers of their exact size, not pooled ones. */
+export const PIECE_POOL_MIN_BYTES = 4 * 1024;
+
+/**
+ * The pools terminal sessions' coalescers take pieces from and their logs give them back to:
+ * full-size pieces ({@link PIECE_BYTES}, a flood that fills one per interval) and the smaller
+ * pieces of output that comes slower than that. Both are common: a `yes` in a PTY, a build, a
+ * log being followed give one piece of 8–40 KiB every few milliseconds, and with only the
+ * full size pooled every such piece was a fresh buffer, kept by the log's hot ring long enough
+ * to outlive the young generation: V8 then ran a full GC about every 0.8 s of such output
+ * (`yes` at ~7 MB/s), each one a stall of the event loop (a keystroke's echo in another
+ * session waited behind it). At most 64 free full-size buffers and 32 of each smaller size
+ * are kept: about 6 MiB.
+ */
+export const piecePools = new BufferPools(
+  [8 * 1024, 16 * 1024, 32 * 1024]
+    .map((bytes) => new BufferPool({ bytes, max: 32 }))
+    .concat(new BufferPool({ bytes: PIECE_BYTES })),
+  PIECE_POOL_MIN_BYTES,
+);
+
+/** The pool of full-size pieces ({@link PIECE_BYTES}) in {@link piecePools}. */
+export const piecePool = piecePools.largest;

@@ -2,7 +2,7 @@ import type { Clock, Timer } from "./clock.js";
 import { Utf8Chunker, UTF8_MAX_HELD_BYTES } from "./utf8-chunker.js";
 import type { BytePiece } from "./utf8-chunker.js";
 import type { OutputStream } from "../protocol/events.js";
-import type { BufferPool } from "./buffer-pool.js";
+import type { BufferPool, BufferPools } from "./buffer-pool.js";
 
 /**
  * Batches raw process output into `output` events (issue 2 point 4): one event per few
@@ -52,11 +52,13 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
    */
   allocate?: (bytes: number) => Uint8Array;
   /**
-   * Where full-size buffers come from (when `maxBytes` is the pool's size): a piece that
-   * leaves with one carries the pool (see {@link CoalescedOutput.pool}); one that is not handed
-   * over goes back at once. Default: none, every buffer is allocated.
+   * Where the buffers pieces leave in come from: a full buffer (when one of the pools has
+   * `maxBytes` buffers) leaves with its piece; a smaller piece is copied into a buffer of the
+   * smallest pool it fits. A piece in a pooled buffer carries its pool (see
+   * {@link CoalescedOutput.pool}); a full buffer that is not handed over goes back at once.
+   * Default: none, every buffer is allocated.
    */
-  pool?: BufferPool;
+  pools?: BufferPools;
 }
 
 /**
@@ -83,6 +85,8 @@ export class OutputCoalescer<S extends string = OutputStream> {
   private readonly maxBytes: number;
   private readonly chunker: Utf8Chunker;
   private readonly allocate: (bytes: number) => Uint8Array;
+  private readonly pools: BufferPools | undefined;
+  /** The pool of full-size ({@link maxBytes}) buffers in {@link pools}, if there is one. */
   private readonly pool: BufferPool | undefined;
   /** {@link buffer} was taken from {@link pool}. */
   private pooled = false;
@@ -111,7 +115,9 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.maxBytes <= UTF8_MAX_HELD_BYTES) throw new RangeError(`maxBytes must be > ${UTF8_MAX_HELD_BYTES}`);
     this.nextOffset = options.offset ?? 0;
     this.allocate = options.allocate ?? ((bytes) => new Uint8Array(bytes));
-    this.pool = options.pool?.bytes === this.maxBytes ? options.pool : undefined;
+    this.pools = options.pools;
+    const full = options.pools?.fitting(this.maxBytes);
+    this.pool = full?.bytes === this.maxBytes ? full : undefined;
     this.startBytes = Math.min(options.startBytes ?? OUTPUT_BUFFER_START_BYTES, this.maxBytes);
     if (!(this.startBytes >= 1)) throw new RangeError("startBytes must be ≥ 1");
     this.capacity = this.startBytes;
@@ -200,6 +206,16 @@ export class OutputCoalescer<S extends string = OutputStream> {
     this.pooled = false;
   }
 
+  /** A piece that is a view of {@link buffer}, in a buffer of its own (a pooled one where its size has a pool). */
+  private copied(piece: BytePiece): BytePiece & { pool?: BufferPool } {
+    const length = piece.bytes.length;
+    const pool = this.pools?.fitting(length);
+    if (pool === undefined) return { ...piece, bytes: piece.bytes.slice() };
+    const bytes = pool.take().subarray(0, length);
+    bytes.set(piece.bytes);
+    return { ...piece, bytes, pool };
+  }
+
   private emitBuffered(endOfStream: boolean): void {
     this.timer?.cancel();
     this.timer = null;
@@ -209,12 +225,13 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.buffered > 0) {
       const filled = this.buffer!.subarray(0, this.buffered);
       // A full buffer is handed over with its piece (a new one is taken when needed) instead of
-      // copied: under a flood that saves a 64 KiB copy per event. Other pieces are copied to
-      // their exact size and the buffer is kept: an echo does not hold a whole buffer, and a
-      // half-full buffer handed over would cost its whole size in memory the GC has to find
-      // (and the log's writer a second copy to send only the piece).
+      // copied: under a flood that saves a 64 KiB copy per event. Other pieces are copied, to
+      // a pooled buffer of their size class or their exact size, and the buffer is kept: an
+      // echo does not hold a whole buffer, and a half-full buffer handed over would cost its
+      // whole size in memory the GC has to find (and the log's writer a second copy to send
+      // only the piece).
       const handOver = this.buffered === this.buffer!.length;
-      pieces = this.chunker.split(filled, handOver);
+      pieces = this.chunker.split(filled, true);
       if (handOver) {
         // The next one is as large: the flood goes on. A pooled buffer goes with the one piece
         // that is a view of it (a piece with held bytes in front, or not valid UTF-8, is a copy).
@@ -226,10 +243,13 @@ export class OutputCoalescer<S extends string = OutputStream> {
           this.buffer = null;
           this.pooled = false;
         }
-      } else if (this.buffered <= this.startBytes && this.capacity > this.startBytes) {
-        // The burst is over: give its large buffer back; the next output starts small again.
-        this.dropBuffer();
-        this.capacity = this.startBytes;
+      } else {
+        pieces = pieces.map((p) => (p.bytes.buffer === filled.buffer ? this.copied(p) : p));
+        if (this.buffered <= this.startBytes && this.capacity > this.startBytes) {
+          // The burst is over: give its large buffer back; the next output starts small again.
+          this.dropBuffer();
+          this.capacity = this.startBytes;
+        }
       }
     }
     if (this.buffered > 0) this.lastEmitAt = this.clock.now();

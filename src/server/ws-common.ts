@@ -1,6 +1,6 @@
 import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
-import { BufferPool } from "../core/buffer-pool.js";
+import { BufferPool, BufferPools } from "../core/buffer-pool.js";
 import { jsonFrame } from "../log/json-text.js";
 import type { FramePiece } from "../log/json-text.js";
 import { holdEntry, releaseEntry } from "../log/output-entry.js";
@@ -86,39 +86,58 @@ function holdFrames(frames: Frame | Frame[]): void {
 }
 
 /**
- * JSON frames of this size are built in reused buffers (src/core/buffer-pool.ts): about one
- * 64 KiB piece of output, escapes included — what a flood sends every viewer for every piece.
- * Smaller frames are not worth a buffer this size; larger ones are allocated.
+ * JSON frames from this size up to {@link FRAME_POOL_MAX_BYTES} are built in reused buffers
+ * (src/core/buffer-pool.ts), each in the smallest of a few sizes it fits: what a flood sends
+ * every viewer for every piece of output. A piece is up to 64 KiB and its frame up to about
+ * twice that with escapes, but most floods are slower than one full piece per interval
+ * (a `yes` in a PTY gives ~25 KiB pieces): with only frames of 48–96 KiB reused, such a flood
+ * sent each JSON viewer ~4 MB/s of fresh buffers (measured with `.bench-tmp/echo3.ts`).
+ * Smaller frames come from Node's shared slab (under 4 KiB) or are not worth a reused buffer;
+ * larger ones are allocated.
  */
-export const FRAME_POOL_MIN_BYTES = 48 * 1024;
-export const FRAME_POOL_BYTES = 96 * 1024;
-const framePool = new BufferPool({ bytes: FRAME_POOL_BYTES, headroom: 0, max: 32 });
+export const FRAME_POOL_MIN_BYTES = 4 * 1024;
+/** The frame pools: buffer sizes and how many free buffers each keeps (about 4 MiB in all). */
+const framePools = new BufferPools(
+  [
+    { bytes: 16 * 1024, max: 16 },
+    { bytes: 32 * 1024, max: 16 },
+    { bytes: 64 * 1024, max: 16 },
+    { bytes: 96 * 1024, max: 24 },
+  ].map(({ bytes, max }) => new BufferPool({ bytes, max, headroom: 0 })),
+  FRAME_POOL_MIN_BYTES,
+);
+/** Larger JSON frames are allocated. */
+export const FRAME_POOL_MAX_BYTES = framePools.largest.bytes;
 
-/** A reused buffer a frame is written in: back to the pool once its last hold is released. */
+/** A reused buffer a frame is written in: back to its pool once its last hold is released. */
 class PooledFrame implements FrameMemory {
   private holds = 1;
 
-  constructor(private readonly buffer: ArrayBufferLike) {}
+  constructor(
+    private readonly pool: BufferPool,
+    private readonly buffer: ArrayBufferLike,
+  ) {}
 
   hold(): void {
     this.holds++;
   }
 
   release(): void {
-    if (--this.holds === 0) framePool.give(this.buffer);
+    if (--this.holds === 0) this.pool.give(this.buffer);
   }
 }
 
 /**
- * A JSON frame of `pieces` ({@link jsonFrame}), written in a reused buffer when it is about one
- * piece of output large ({@link FRAME_POOL_BYTES}); handed over with a hold (see {@link FrameMemory}).
+ * A JSON frame of `pieces` ({@link jsonFrame}), written in a reused buffer when it is of a size
+ * to ({@link FRAME_POOL_MIN_BYTES}); handed over with a hold (see {@link FrameMemory}).
  */
 export function jsonFramePooled(pieces: readonly FramePiece[]): Buffer {
   let memory: PooledFrame | undefined;
   const frame = jsonFrame(pieces, (size) => {
-    if (size < FRAME_POOL_MIN_BYTES || size > FRAME_POOL_BYTES) return Buffer.allocUnsafe(size);
-    const view = framePool.take();
-    memory = new PooledFrame(view.buffer);
+    const pool = framePools.fitting(size);
+    if (pool === undefined) return Buffer.allocUnsafe(size);
+    const view = pool.take();
+    memory = new PooledFrame(pool, view.buffer);
     return Buffer.from(view.buffer, view.byteOffset, size);
   });
   return memory === undefined ? frame : framedIn(frame, memory);

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { childEnv } from "../core/child-env.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
-import { piecePool } from "../core/buffer-pool.js";
+import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
@@ -34,7 +34,7 @@ export class TerminalSession extends Session {
     const r = this.record;
     const coalescer = new OutputCoalescer({
       clock: this.ctx.clock,
-      pool: piecePool,
+      pools: piecePools,
       emit: (piece) => {
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool);
         this.touch();

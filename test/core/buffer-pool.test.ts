@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
+import { PIECE_BYTES, BufferPool, BufferPools } from "../../src/core/buffer-pool.js";
 
 describe("piece pool", () => {
   it("hands out full-size buffers and reuses the memory of those given back", () => {
@@ -41,5 +41,21 @@ describe("piece pool", () => {
     expect(odd.length).toBe(1000); // not taken, not detached
     // Those kept are detached; beyond the bound a buffer is left to the GC as it is.
     expect(three.map((t) => t.length)).toEqual([0, 0, PIECE_BYTES]);
+  });
+});
+
+describe("pools of a few sizes", () => {
+  it("serves a size from the smallest pool that holds it, nothing under the minimum or over the largest", () => {
+    const [big, small, middle] = [PIECE_BYTES, 8 * 1024, 16 * 1024].map((bytes) => new BufferPool({ bytes }));
+    const pools = new BufferPools([big!, small!, middle!], 4096);
+    expect(pools.pools.map((p) => p.bytes)).toEqual([8 * 1024, 16 * 1024, PIECE_BYTES]);
+    expect(pools.largest).toBe(big);
+    expect(pools.fitting(4095)).toBeUndefined();
+    expect(pools.fitting(4096)).toBe(small);
+    expect(pools.fitting(8 * 1024)).toBe(small);
+    expect(pools.fitting(8 * 1024 + 1)).toBe(middle);
+    expect(pools.fitting(PIECE_BYTES)).toBe(big);
+    expect(pools.fitting(PIECE_BYTES + 1)).toBeUndefined();
+    expect(() => new BufferPools([])).toThrow(RangeError);
   });
 });

@@ -11,7 +11,7 @@ import type { CoalescedOutput } from "../../src/core/output-coalescer.js";
 import { decodedPiece } from "../helpers/pieces.js";
 import type { DecodedPiece } from "../helpers/pieces.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
-import { BufferPool, PIECE_BYTES, PIECE_HEADROOM } from "../../src/core/buffer-pool.js";
+import { BufferPool, BufferPools, PIECE_BYTES, PIECE_HEADROOM } from "../../src/core/buffer-pool.js";
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -215,7 +215,11 @@ describe("OutputCoalescer with a piece pool", () => {
     const clock = new ManualClock();
     const pool = new BufferPool({ max: 8 });
     const emitted: CoalescedOutput[] = [];
-    const coalescer = new OutputCoalescer({ clock, pool, emit: (p) => emitted.push(p) });
+    const coalescer = new OutputCoalescer({
+      clock,
+      pools: new BufferPools([pool], 4096),
+      emit: (p) => emitted.push(p),
+    });
     coalescer.push("pty", new Uint8Array(PIECE_BYTES).fill(0x61));
     expect(emitted).toHaveLength(1);
     expect(emitted[0]!.pool).toBe(pool);
@@ -241,7 +245,10 @@ describe("OutputCoalescer with a piece pool", () => {
     clock.advance(OUTPUT_COALESCE_MS);
     coalescer.push("pty", new Uint8Array(PIECE_BYTES - 10).fill(0x64));
     clock.advance(OUTPUT_COALESCE_MS);
-    expect(pool.size).toBe(0); // in use, partly filled (its piece was a copy)
+    // Kept, partly filled; its piece left in a buffer of its own (a full-size one: it fits no smaller pool).
+    expect(pool.size).toBe(0);
+    expect(emitted.at(-1)!.pool).toBe(pool);
+    expect(emitted.at(-1)!.bytes.buffer).not.toBe(emitted.at(-2)!.bytes.buffer);
     coalescer.push("pty", utf8("$ "));
     clock.advance(OUTPUT_COALESCE_MS);
     expect(pool.size).toBe(1);
@@ -250,6 +257,38 @@ describe("OutputCoalescer with a piece pool", () => {
     const before = pool.size;
     coalescer.dispose();
     expect(pool.size).toBe(before + 1);
+  });
+
+  it("copies a piece smaller than a full buffer into a pooled buffer of its size, and a small one to its exact size", () => {
+    const clock = new ManualClock();
+    const small = new BufferPool({ bytes: 16 * 1024, max: 4 });
+    const full = new BufferPool({ max: 4 });
+    const pools = new BufferPools([full, small], 4096);
+    const emitted: CoalescedOutput[] = [];
+    const coalescer = new OutputCoalescer({ clock, pools, emit: (p) => emitted.push(p) });
+    coalescer.push("pty", utf8("$ ")); // after a quiet interval: out at once
+    coalescer.push("pty", new Uint8Array(10_000).fill(0x61)); // waits for the interval
+    clock.advance(OUTPUT_COALESCE_MS);
+    coalescer.push("pty", new Uint8Array(20_000).fill(0x62));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(emitted.map((p) => [p.bytes.length, p.pool?.bytes])).toEqual([
+      [2, undefined],
+      [10_000, 16 * 1024],
+      [20_000, PIECE_BYTES],
+    ]);
+    // In the pool's buffer, after its headroom (room for a frame header), and nothing else's.
+    const [, ten, twenty] = emitted as [CoalescedOutput, CoalescedOutput, CoalescedOutput];
+    expect(ten.bytes.byteOffset).toBe(PIECE_HEADROOM);
+    expect(ten.bytes.buffer.byteLength).toBe(small.bufferBytes);
+    expect(ten.bytes.buffer).not.toBe(twenty.bytes.buffer);
+    expect(Buffer.from(ten.bytes).equals(Buffer.alloc(10_000, 0x61))).toBe(true);
+    expect(Buffer.from(twenty.bytes).equals(Buffer.alloc(20_000, 0x62))).toBe(true);
+    // Given back, the buffers are reused for the next pieces of their size.
+    ten.pool!.give(ten.bytes.buffer);
+    coalescer.push("pty", new Uint8Array(5_000).fill(0x63));
+    clock.advance(OUTPUT_COALESCE_MS);
+    expect(small.reused).toBe(1);
+    expect(Buffer.from(emitted[3]!.bytes).equals(Buffer.alloc(5_000, 0x63))).toBe(true);
   });
 
   it("rebuilds the exact bytes whether a consumer gives buffers back at once or late (property)", () => {
@@ -271,14 +310,21 @@ describe("OutputCoalescer with a piece pool", () => {
     fc.assert(
       fc.property(fc.array(chunkArb, { maxLength: 12 }), fc.boolean(), (chunks, late) => {
         const clock = new ManualClock();
-        const pool = new BufferPool({ max: 4 });
+        const pools = new BufferPools(
+          [8 * 1024, 32 * 1024, PIECE_BYTES].map((bytes) => new BufferPool({ bytes, max: 4 })),
+          4096,
+        );
         const copies: Array<{ stream: string; bytes: Buffer }> = [];
         const kept: CoalescedOutput[] = [];
         const coalescer = new OutputCoalescer({
           clock,
-          pool,
+          pools,
           emit: (p) => {
-            if (p.pool) expect(p.bytes.buffer.byteLength).toBe(PIECE_HEADROOM + PIECE_BYTES);
+            if (p.pool) {
+              expect(p.bytes.buffer.byteLength).toBe(p.pool.bufferBytes);
+              expect(p.bytes.byteOffset).toBe(PIECE_HEADROOM);
+              expect(p.bytes.length).toBeGreaterThan(p.pool === pools.pools[0] ? 4095 : p.pool.bytes / 4);
+            }
             // Late: the views are kept and read at the end (a buffer written to after it left
             // with a piece would show); at once: copied and the buffer given back right away
             // (a buffer the coalescer still read after giving it away would show).
