@@ -3,6 +3,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
+import { hoistGlobalOptions } from "./global-options.js";
 import { hideTokenArgument } from "./hide-token.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
@@ -21,14 +22,14 @@ Usage:
   switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir
-(SWITCHBOARD_DATA_DIR, for its token file) and --json. Exit codes: 0 ok, 1 refused,
+(SWITCHBOARD_DATA_DIR, for its token file) and --json, before or after the command. Exit codes: 0 ok, 1 refused,
 2 usage, 3 unreachable, 4 bad token, 5 no such session, 6 control held, 7 session ended;
 attach exits with the session's exit code.
 Run "switchboard <command> --help" for a command's options.`;
 
 async function main(argv: string[]): Promise<number> {
   hideTokenArgument(argv);
-  const [command, ...rest] = argv;
+  const [command, ...rest] = hoistGlobalOptions(argv);
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
     return EXIT.OK;

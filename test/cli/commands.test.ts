@@ -53,7 +53,7 @@ describe("switchboard client commands", () => {
       expect(created).toMatchObject({ kind: "terminal", state: "running", cwd: process.cwd() });
       await Promise.all([ended(id), ended(created.id)]);
 
-      const [ls, lsJson, logs, logsSince, logsJson, lsRunning, lsEnded, lsBogus] = await Promise.all([
+      const [ls, lsJson, logs, logsSince, logsJson, lsRunning, lsEnded, lsBogus, lsJsonFirst] = await Promise.all([
         cli(["ls"], env),
         cli(["ls", "--json"], env),
         cli(["logs", id], env),
@@ -62,9 +62,13 @@ describe("switchboard client commands", () => {
         cli(["ls", "--json", "--state", "running"], env),
         cli(["ls", "--json", "--state", "exited,lost"], env),
         cli(["ls", "--state", "done"], env),
+        // The common options may come before the command.
+        cli(["--json", "--url", env["SWITCHBOARD_URL"]!, "ls", "--state", "exited"], { ...env, SWITCHBOARD_URL: "" }),
       ]);
       expect(ls.code).toBe(0);
       const states = (r: { stdout: string }) => (JSON.parse(r.stdout) as SessionInfo[]).map((s) => [s.id, s.state]);
+      expect(lsJsonFirst).toMatchObject({ code: 0, stderr: "" });
+      expect(states(lsJsonFirst)).toEqual(expect.arrayContaining([[id, "exited"]]));
       expect(states(lsRunning).every(([sid, state]) => state === "running" && sid !== id)).toBe(true);
       expect(states(lsEnded)).toEqual(
         expect.arrayContaining([

@@ -1,0 +1,32 @@
+/**
+ * Options every client command takes, accepted before the command too:
+ * `switchboard --url http://box:7317 ls` is `switchboard ls --url http://box:7317`. Those
+ * with a value, as `--url U` or `--url=U`; `--json` alone.
+ */
+const WITH_VALUE = ["--url", "--token", "--data-dir"];
+const FLAGS = ["--json"];
+
+/**
+ * `argv` with the global options in front of the command moved to just after it (before
+ * anything of the command's own, so also before a `--`). Anything else in front of the
+ * command is left where it is, for the caller to refuse.
+ */
+export function hoistGlobalOptions(argv: readonly string[]): string[] {
+  const hoisted: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i]!;
+    if (FLAGS.includes(arg) || WITH_VALUE.some((o) => arg.startsWith(`${o}=`))) {
+      hoisted.push(arg);
+      i += 1;
+    } else if (WITH_VALUE.includes(arg) && i + 1 < argv.length) {
+      hoisted.push(arg, argv[i + 1]!);
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  const [command, ...rest] = argv.slice(i);
+  if (command === undefined || hoisted.length === 0) return [...argv];
+  return [command, ...hoisted, ...rest];
+}
