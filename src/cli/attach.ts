@@ -115,7 +115,7 @@ export async function attach(options: AttachOptions): Promise<number> {
           } else if (error.code === "CONTROL_LOST") {
             // Expiry (this connection was silent past the lease's auto-release) leaves control
             // free and the connection open, so keys still go through; a take-over closes it (4001).
-            const expired = error.message.startsWith("control expired");
+            const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
             notices.show(
               expired
                 ? `${error.message}: nobody holds control now, keys still go through until someone takes it`

@@ -291,9 +291,11 @@ export class TerminalClient {
         this.finish(undefined);
         return;
       }
-      case "error":
-        this.emitter.emit("error", errorFromWire(frame));
+      case "error": {
+        const { type: _type, ...body } = frame;
+        this.emitter.emit("error", errorFromWire(body));
         return;
+      }
       case "pong":
         this.heartbeat.pong();
         return;

@@ -73,6 +73,23 @@ export interface HelloLimits {
   subscriptions: number;
 }
 
+/**
+ * Fields an `error` frame (on both WebSocket endpoints) may carry besides `code` and `message`,
+ * as the same error's HTTP body does: what a client can act on without parsing the message.
+ */
+export type ErrorDetails = {
+  /** CONTROL_HELD: who holds control. CONTROL_LOST taken over: who took it. */
+  holder?: string;
+  /** CONTROL_LOST: `taken-over` (the connection is closed on /ws/session), or `expired` (nobody holds it now). */
+  reason?: "taken-over" | "expired";
+  /** BAD_REQUEST for a `since` past the head: the session's head and first retained seq. */
+  head?: number;
+  first?: number;
+  /** HISTORY_TRIMMED on /ws/session during a replay: the output bytes dropped, from and to. */
+  from?: number;
+  to?: number;
+};
+
 /** Frames the server sends on `/v1/ws`. */
 export type ServerFrame =
   | { op: "hello"; protocol: number; connId: string; limits: HelloLimits; serverTime: number }
@@ -86,7 +103,7 @@ export type ServerFrame =
   | { op: "events"; session: string; events: SessionEvent[] }
   | { op: "reset"; session: string; reason: ResetReason; head: number; first: number }
   | { op: "ack"; ref: Ref; result?: unknown }
-  | { op: "error"; ref?: Ref; session?: string; code: ErrorCode; message: string }
+  | ({ op: "error"; ref?: Ref; session?: string; code: ErrorCode; message: string } & ErrorDetails)
   | { op: "pong"; t?: number; serverTime: number };
 export type ServerOp = ServerFrame["op"];
 
@@ -136,7 +153,7 @@ export type TerminalServerFrame =
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }
   /** `state`: whether the session exited or was lost (a lost session has neither code nor signal). */
   | { type: "exit"; exit_code: number | null; signal: string | null; state?: "exited" | "lost" }
-  | { type: "error"; code: ErrorCode; message: string }
+  | ({ type: "error"; code: ErrorCode; message: string } & ErrorDetails)
   | { type: "pong" };
 
 /*

@@ -169,11 +169,10 @@ class MultiplexConnection {
       const e = toSwitchboardError(error);
       if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: frame.op }, "ws frame failed");
       this.send({
+        ...e.toJSON(),
         op: "error",
         ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
         ...("session" in frame ? { session: frame.session } : {}),
-        code: e.code,
-        message: e.message,
       });
     }
   }
@@ -346,9 +345,13 @@ class MultiplexConnection {
           op: "error",
           session: session.id,
           code: "CONTROL_LOST",
-          message: change.holder
-            ? `control was taken over by ${change.holder.actor.name}`
-            : "control expired after holder silence",
+          ...(change.holder
+            ? {
+                message: `control was taken over by ${change.holder.actor.name}`,
+                reason: "taken-over",
+                holder: change.holder.actor.name,
+              }
+            : { message: "control expired after holder silence", reason: "expired" }),
         });
       }
     });

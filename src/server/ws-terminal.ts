@@ -256,6 +256,8 @@ class TerminalConnection {
       type: "error",
       code: "HISTORY_TRIMMED",
       message: `output bytes ${from} to ${to} were dropped by retention; the replay goes on from byte ${to}`,
+      from,
+      to,
     });
     this.replayFrom = to;
   }
@@ -279,8 +281,7 @@ class TerminalConnection {
           this.control === "force",
         );
       } catch (error) {
-        const e = toSwitchboardError(error);
-        this.send({ type: "error", code: e.code, message: e.message });
+        this.send({ ...toSwitchboardError(error).toJSON(), type: "error" });
       }
     }
     // Ended, and its exit is published: nothing more comes (else the exit comes live).
@@ -449,7 +450,7 @@ class TerminalConnection {
     } catch (error) {
       const e = toSwitchboardError(error);
       if (e.code === "INTERNAL") this.core.logger.error({ err: error }, "terminal frame failed");
-      this.send({ type: "error", code: e.code, message: e.message });
+      this.send({ ...e.toJSON(), type: "error" });
     }
   }
 
@@ -457,7 +458,12 @@ class TerminalConnection {
     if (change.previous?.key !== this.connId) return;
     if (change.action === "expired") {
       // The connection stays a viewer; it may acquire control again by reconnecting with ?control=.
-      this.send({ type: "error", code: "CONTROL_LOST", message: "control expired after holder silence" });
+      this.send({
+        type: "error",
+        code: "CONTROL_LOST",
+        message: "control expired after holder silence",
+        reason: "expired",
+      });
       return;
     }
     if (change.action !== "taken-over") return;
@@ -465,6 +471,8 @@ class TerminalConnection {
       type: "error",
       code: "CONTROL_LOST",
       message: `control was taken over by ${change.holder.actor.name}`,
+      reason: "taken-over",
+      holder: change.holder.actor.name,
     });
     // 4001: do not auto-reconnect into a fight over control.
     this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");

@@ -260,6 +260,8 @@ describe("resume", () => {
     ).join("");
     expect(replay.map((f) => f["data"]).join("")).toBe(keptText);
     expect(replay[replay.length - 1]?.["offset"]).toBe(info.outputBytes);
+    // The error says which bytes were dropped: from what was asked to where the kept output starts.
+    expect(frames[0]).toMatchObject({ from: 0, to: info.outputBytes - keptText.length });
     expect(frames.find((f) => f["type"] === "connected")?.["offset"]).toBe(info.outputBytes);
     // Still live afterwards.
     await appendOutput(gw, id, ["tail\n"]);

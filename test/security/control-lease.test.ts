@@ -70,7 +70,13 @@ describe("control lease: two operators fighting", () => {
       { op: "resize", session: s.id, cols: 100, rows: 30 },
       { op: "control", session: s.id, action: "acquire" },
     ]) {
-      expect(await carol.request(frame), frame.op).toMatchObject({ op: "error", session: s.id, code: "CONTROL_HELD" });
+      // With who holds it, as over HTTP.
+      expect(await carol.request(frame), frame.op).toMatchObject({
+        op: "error",
+        session: s.id,
+        code: "CONTROL_HELD",
+        holder: "alice",
+      });
     }
 
     const term = await WsClient.open(gw, `/ws/session/${s.id}`, "carol");
@@ -84,11 +90,14 @@ describe("control lease: two operators fighting", () => {
       term.send(frame);
       expect(await term.waitFor((f) => f["type"] === "error", `error for ${frame.type}`, from)).toMatchObject({
         code: "CONTROL_HELD",
+        holder: "alice",
       });
     }
     // Asking for control on connect while it is held: an error frame, and the viewer stays connected.
     const asking = await WsClient.open(gw, `/ws/session/${s.id}?control=acquire`, "carol");
-    await asking.waitFor(isTermError("CONTROL_HELD"), "CONTROL_HELD on connect");
+    expect(await asking.waitFor(isTermError("CONTROL_HELD"), "CONTROL_HELD on connect")).toMatchObject({
+      holder: "alice",
+    });
     expect(asking.closeCode).toBeUndefined();
 
     // The holder steers; nothing the loser tried reached the log.
@@ -178,7 +187,8 @@ describe("control lease: auto-release after holder silence", () => {
     // alice is hung: she sends nothing. One more millisecond and the lease is gone.
     await advanceLive(gw, clock, 1, [alice]);
     const lost = await alice.client.waitFor(isError("CONTROL_LOST"), "CONTROL_LOST to the hung holder");
-    expect(lost).toMatchObject({ session: s.id, message: expect.stringMatching(/expired/) });
+    expect(lost).toMatchObject({ session: s.id, message: expect.stringMatching(/expired/), reason: "expired" });
+    expect(lost).not.toHaveProperty("holder");
     expect(await controllerOf(gw, s.id)).toBeNull();
     const [acquired, expired] = await controlEvents(gw, s.id);
     expect(acquired).toMatchObject({ action: "acquired", holder: { name: "alice" }, previous: null });
@@ -225,7 +235,9 @@ describe("control lease: auto-release after holder silence", () => {
     await until(async () => (await controllerOf(gw, s.id)) === "alice", "terminal holder");
     await advanceLive(gw, clock, TTL, [term]);
     await until(async () => (await controllerOf(gw, s.id)) === null, "expiry");
-    await term.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST on expiry", 0, 500);
+    expect(await term.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST on expiry", 0, 500)).toMatchObject({
+      reason: "expired",
+    });
   });
 
   it("uses control.autoReleaseAfterMs from the config", async () => {
@@ -316,6 +328,8 @@ describe("control lease: disconnect and takeover", () => {
     expect(await alice.client.waitFor(isError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({
       session: s.id,
       message: expect.stringContaining("carol"),
+      reason: "taken-over",
+      holder: "carol",
     });
     expect(alice.client.closeCode).toBeUndefined();
     expect(await alice.request({ op: "input", session: s.id, data: "x" })).toMatchObject({ code: "CONTROL_HELD" });
@@ -346,6 +360,8 @@ describe("control lease: disconnect and takeover", () => {
     await carol.waitFor(connected, "connected");
     expect(await alice.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST")).toMatchObject({
       message: expect.stringContaining("carol"),
+      reason: "taken-over",
+      holder: "carol",
     });
     expect((await alice.closed).code).toBe(4001);
     expect(await controllerOf(gw, s.id)).toBe("carol");
