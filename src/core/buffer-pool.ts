@@ -137,7 +137,8 @@ export const PIECE_POOL_MIN_BYTES = 4 * 1024;
  * to outlive the young generation: V8 then ran a full GC about every 0.8 s of such output
  * (`yes` at ~7 MB/s), each one a stall of the event loop (a keystroke's echo in another
  * session waited behind it). At most 64 free full-size buffers and 32 of each smaller size
- * are kept: about 6 MiB.
+ * are kept: about 6 MiB. A piece's buffer is under twice its size, so the memory a log's hot
+ * ring holds (bounded by the pieces' bytes) is too.
  */
 export const piecePools = new BufferPools(
   [8 * 1024, 16 * 1024, 32 * 1024]
