@@ -1,4 +1,4 @@
-import type { ErrorCode, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import type { SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
 import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, untilAborted } from "./abort.js";
@@ -6,6 +6,7 @@ import type { AbortOptions } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
 import { Channels } from "./channels.js";
 import { ControlLeases } from "./control-leases.js";
+import type { ControlLost } from "./control-leases.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
@@ -37,7 +38,7 @@ export interface ClientEvents {
   state: StateChange;
   hello: HelloFrame;
   /** Control this client held was taken over, expired, or could not be re-acquired after a reconnect. */
-  "control-lost": { session: string; code: ErrorCode; message: string };
+  "control-lost": ControlLost;
   /** An error frame that answers no request (the gateway's own notices), or a frame that is not the protocol. */
   error: Error;
 }
@@ -505,7 +506,8 @@ export class SwitchboardClient {
     const error = errorFromWire(body);
     if (ref !== undefined && (this.requests.fail(ref, error) || this.channels.refused(ref, error))) return;
     if (frame.code === "CONTROL_LOST" && frame.session !== undefined) {
-      this.leases.lost({ session: frame.session, code: frame.code, message: frame.message });
+      const { session, code, message, holder, reason } = frame;
+      this.leases.lost({ session, code, message, ...(holder ? { holder } : {}), ...(reason ? { reason } : {}) });
       return;
     }
     this.emitter.emit("error", error);

@@ -6,6 +6,10 @@ export interface ControlLost {
   session: string;
   code: ErrorCode;
   message: string;
+  /** Who holds control now, when the gateway said (taken over, or held by someone on reconnect). */
+  holder?: string;
+  /** CONTROL_LOST: taken over, or expired after this client's silence. */
+  reason?: "taken-over" | "expired";
 }
 
 /**
@@ -52,10 +56,12 @@ export class ControlLeases {
     for (const session of this.held) {
       this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
         if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
+        const holder = error.details?.["holder"];
         this.lost({
           session,
           code: error.code,
           message: `could not take control back after reconnecting: ${error.message}`,
+          ...(typeof holder === "string" ? { holder } : {}),
         });
       });
     }

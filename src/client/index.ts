@@ -5,6 +5,7 @@
 export { connect, SwitchboardClient } from "./client.js";
 export type { ClientEvents, ClientOptions, ConnectOptions, HelloFrame } from "./client.js";
 export type { AbortOptions } from "./abort.js";
+export type { ControlLost } from "./control-leases.js";
 export { CONNECT_TIMEOUT_MS } from "./reconnect-loop.js";
 export type { ConnectionState, StateChange } from "./reconnect-loop.js";
 export { MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT_MS } from "./requests.js";

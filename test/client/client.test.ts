@@ -335,7 +335,12 @@ describe("SwitchboardClient", () => {
     await expectCode(b.control(session.id, "acquire"), "CONTROL_HELD");
     const lost = new Promise<{ code: string }>((resolve) => a.on("control-lost", resolve));
     await b.control(session.id, "acquire", { force: true });
-    await expect(lost).resolves.toMatchObject({ code: "CONTROL_LOST", session: session.id });
+    await expect(lost).resolves.toMatchObject({
+      code: "CONTROL_LOST",
+      session: session.id,
+      reason: "taken-over",
+      holder: "admin",
+    });
     await expectCode(a.input(session.id, "again\n"), "CONTROL_HELD");
     await b.input(session.id, "now b\n");
   });

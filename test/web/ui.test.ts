@@ -19,6 +19,7 @@ import { FaultProxy } from "../helpers/fault-proxy.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { buildWeb, debugView, launchBrowser, terminalText, waitForTerminal } from "./harness.js";
+import type { DebugView } from "./harness.js";
 
 /** The README's screenshots are rewritten only when asked (`UPDATE_SCREENSHOTS=1 npm test`); a plain run keeps the tree clean. */
 const SCREENSHOTS = process.env["UPDATE_SCREENSHOTS"]
@@ -742,6 +743,36 @@ describe("web UI", () => {
     expect(await terminalText(bob)).not.toContain("alice-typed");
   });
 
+  it("tells the signed-in user that they hold control in another tab, not that admin does (exploratory test: 'admin is in control' to admin)", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
+    });
+    const id = await createShell(s.http, "two-tabs");
+    const first = await s.page({ hash: `#/s/${id}` });
+    await first.waitForSelector(".terminal-view[data-control=mine]");
+    // Another tab of the same browser: the same cookie, its own connection and so no lease.
+    const second = await first.context().newPage();
+    await second.goto(`${s.proxy.url}/#/s/${id}`);
+    await second.waitForSelector(".terminal-view[data-control=other]");
+    const elsewhere = "Read-only · you are in control in another tab or window";
+    expect(await second.textContent(".control-bar span")).toBe(elsewhere);
+    await second.click("[data-test=take-control]");
+    await second.waitForSelector(".terminal-view[data-control=mine]");
+    await first.waitForSelector(".terminal-view[data-control=other]");
+    expect(await first.textContent(".control-bar span")).toBe(elsewhere);
+    expect(await first.isVisible("[data-test=take-control]")).toBe(true);
+    // The tab that lost it says where control went, not that admin took it from admin.
+    await first.waitForSelector(".toast:has-text('You took control in another tab or window')");
+    expect(await first.locator(".toast:has-text('You lost control')").count()).toBe(0);
+    // Someone else is still named.
+    const otto = await connect({ url: s.gateway.url, token: OPERATOR_TOKEN });
+    onTestFinished(() => otto.close());
+    await otto.control(id, "acquire", { force: true });
+    for (const page of [first, second])
+      await expect.poll(() => page.textContent(".control-bar span")).toBe("Read-only · otto is in control");
+    await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
+  });
+
   it("sends a line typed fast while nobody holds control whole and in order (audit: keys lost after Release)", async () => {
     const s = await stack();
     const id = await createShell(s.http, "free-typing");
@@ -1004,5 +1035,122 @@ describe("web UI", () => {
       return box.top >= view.top && box.bottom <= view.bottom;
     });
     expect(shown).toBe(true);
+  });
+
+  it("offers New messages ↓ to a reader scrolled up while the conversation grows, on a desktop and a phone", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "chatty");
+    const lines = (count: number): string => Array.from({ length: count }, (_, i) => `line ${i}`).join("\n");
+    for (let i = 0; i < 4; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: lines(12) });
+    let runs = 4;
+    const button = "[data-test=new-messages]";
+    for (const [viewport, touch] of [
+      [DESKTOP, false],
+      [PHONE, true],
+    ] as const) {
+      const page = await s.page({ hash: `#/s/${id}`, viewport, touch });
+      const done = async (): Promise<void> => {
+        await waitFor(
+          async () => (await debugView(page))?.runs?.filter((r) => r.status === "done").length === runs,
+          20_000,
+          "the answers",
+        );
+      };
+      const fromBottom = (): Promise<number> =>
+        page.$eval(".conversation", (el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+      const scrollTo = (top: "top" | "bottom"): Promise<void> =>
+        page.$eval(".conversation", (el, to) => void (el.scrollTop = to === "top" ? 0 : el.scrollHeight), top);
+      const prompt = async (text: string): Promise<void> => {
+        await s.http.post(`/v1/sessions/${id}/prompt`, { text });
+        runs++;
+      };
+      await done();
+      expect(await page.isHidden(button)).toBe(true);
+
+      // The answer streams on below a reader who scrolled up.
+      await prompt(lines(100));
+      await waitFor(async () => ((await runStatus(page, runs - 1))?.text.length ?? 0) > 0, 10_000, "the stream");
+      await scrollTo("top");
+      await page.waitForSelector(button, { state: "visible", timeout: 5_000 });
+      const placed = await page.$eval(button, (el) => {
+        const box = el.getBoundingClientRect();
+        const view = el.parentElement!.querySelector(".conversation")!.getBoundingClientRect();
+        return { left: box.left - view.left, right: view.right - box.right, below: view.bottom - box.bottom };
+      });
+      expect(placed.left).toBeGreaterThan(0);
+      expect(placed.right).toBeGreaterThan(0);
+      expect(placed.below).toBeGreaterThan(0);
+      expect(placed.below).toBeLessThan(40);
+      if (touch) await page.tap(button);
+      else await page.click(button);
+      expect(await page.isHidden(button)).toBe(true);
+      // At the bottom again, the conversation follows the rest of the answer without the button.
+      await done();
+      expect(await fromBottom()).toBeLessThan(2);
+      expect(await page.isHidden(button)).toBe(true);
+
+      // A new message; the reader scrolls down to it themselves.
+      await scrollTo("top");
+      await prompt("a new message");
+      await page.waitForSelector(button, { state: "visible", timeout: 5_000 });
+      await scrollTo("bottom");
+      await page.waitForSelector(button, { state: "hidden", timeout: 1_000 });
+      await done();
+
+      // From the keyboard: the button takes the reader down, and the focus to the prompt box.
+      await scrollTo("top");
+      await prompt("another message");
+      await page.waitForSelector(button, { state: "visible", timeout: 5_000 });
+      await page.focus(button);
+      await page.keyboard.press("Enter");
+      expect(await page.isHidden(button)).toBe(true);
+      expect(await fromBottom()).toBeLessThan(2);
+      expect(await page.evaluate(() => document.activeElement?.className)).toBe("prompt-input");
+      await done();
+    }
+  });
+
+  it("keeps the streaming caret at the end of the answer's last line, after a paragraph and in a list (exploratory test: it sat on a line of its own)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "writer");
+    const page = await s.page({ hash: `#/s/${id}` });
+    // Short lines, which never wrap: the caret has room after each.
+    const paragraph = Array.from({ length: 30 }, (_, i) => `line ${i}`).join("\n");
+    const list = Array.from({ length: 30 }, (_, i) => `- item ${i}`).join("\n");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: `${paragraph}\n\n${list}` });
+    // Where the caret and the last line of text are, once the answer streamed so far that it ends
+    // in a word of a `block` (not in a new line or a bullet yet without text).
+    const measure = async (block: "P" | "LI") =>
+      (
+        await page.waitForFunction(
+          (tag) => {
+            const view = (window as unknown as { __switchboard: { view(): DebugView } }).__switchboard.view();
+            const answer = document.querySelector(".answer");
+            const caret = answer?.querySelector(".caret");
+            const streamed = view.runs?.[0]?.text ?? "";
+            if (!answer || !caret || streamed.length < 40 || !/\w$/.test(streamed)) return null;
+            const walker = document.createTreeWalker(answer, NodeFilter.SHOW_TEXT);
+            let last: Text | null = null;
+            for (let node = walker.nextNode(); node; node = walker.nextNode())
+              if (node.textContent!.trim() !== "") last = node as Text;
+            if (last?.parentElement?.tagName !== tag) return null;
+            const range = document.createRange();
+            range.selectNodeContents(last);
+            const line = [...range.getClientRects()].at(-1)!;
+            const box = caret.getBoundingClientRect();
+            return { line: { top: line.top, bottom: line.bottom, right: line.right }, caret: box.toJSON() as DOMRect };
+          },
+          block,
+          { timeout: 10_000 },
+        )
+      ).jsonValue();
+    for (const block of ["P", "LI"] as const) {
+      const { line, caret } = (await measure(block))!;
+      const middle = (caret.top + caret.bottom) / 2;
+      expect(middle, block).toBeGreaterThan(line.top);
+      expect(middle, block).toBeLessThan(line.bottom);
+      expect(caret.left, block).toBeGreaterThanOrEqual(line.right - 0.5);
+      expect(caret.left, block).toBeLessThan(line.right + 8);
+    }
   });
 });

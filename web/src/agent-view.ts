@@ -33,6 +33,8 @@ export class AgentView implements View {
   private readonly feed: SessionFeed;
   private readonly page: RunPage;
   private readonly scroller: HTMLElement;
+  /** "New messages ↓", shown while the reader is scrolled up and more comes in below. */
+  private readonly newMessages: HTMLButtonElement;
   private readonly runsEl: HTMLElement;
   private readonly intro: HTMLElement;
   private readonly composer: PromptComposer;
@@ -118,18 +120,40 @@ export class AgentView implements View {
         : null,
     );
     this.scroller = h("div", { class: "conversation" }, h("div", { class: "conv-inner" }, this.intro, this.runsEl));
+    // A reader who scrolls back down to the bottom needs the button no more.
+    this.scroller.addEventListener(
+      "scroll",
+      () => {
+        if (this.atBottom()) this.newMessages.hidden = true;
+      },
+      { passive: true },
+    );
+    this.newMessages = h(
+      "button",
+      {
+        class: "btn btn-small btn-primary new-messages",
+        type: "button",
+        hidden: true,
+        "data-test": "new-messages",
+        onclick: () => {
+          // The button hides: a keyboard user goes on in the prompt box under the newest message.
+          if (this.newMessages.matches(":focus-visible")) this.composer.focus();
+          this.scrollToBottom();
+        },
+      },
+      "New messages",
+      h("span", { "aria-hidden": "true" }, "↓"),
+    );
     this.composer = new PromptComposer(ctx, {
       sessionId: session.id,
       // At the bottom, the conversation sticks there while the prompt's run comes in (see flush).
-      onSend: () => {
-        this.scroller.scrollTop = this.scroller.scrollHeight;
-      },
+      onSend: () => this.scrollToBottom(),
     });
     this.element = h(
       "section",
       { class: "view agent-view", "data-session": session.id },
       this.header.element,
-      this.scroller,
+      h("div", { class: "conversation-frame" }, this.scroller, this.newMessages),
       this.composer.element,
     );
 
@@ -195,8 +219,8 @@ export class AgentView implements View {
   }
 
   private flush(): void {
-    const stick =
-      this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < STICK_TO_BOTTOM_PX;
+    const stick = this.atBottom();
+    const height = this.scroller.scrollHeight;
     for (const runId of this.dirty) {
       const run = this.model.get(runId);
       if (!run) continue;
@@ -212,7 +236,21 @@ export class AgentView implements View {
     }
     this.dirty.clear();
     this.renderChrome();
-    if (stick) this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (stick) this.scrollToBottom();
+    // Scrolled up to read: say that more came in below rather than pull the reader away from it.
+    else if (this.scroller.scrollHeight > height) this.newMessages.hidden = false;
+  }
+
+  /** The reader is at the bottom (within {@link STICK_TO_BOTTOM_PX}): the conversation follows what comes in. */
+  private atBottom(): boolean {
+    const { scrollHeight, scrollTop, clientHeight } = this.scroller;
+    return scrollHeight - scrollTop - clientHeight < STICK_TO_BOTTOM_PX;
+  }
+
+  /** Down to the newest message, which the button pointed at. */
+  private scrollToBottom(): void {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.newMessages.hidden = true;
   }
 
   /** The parts outside the runs: intro, queue line, abort buttons, composer state. */

@@ -15,14 +15,18 @@ export interface ControlBarHandlers {
 
 /**
  * The bar above a terminal that says who may type: "You're in control" with Release, "Nobody
- * is in control" or "Read-only · alice is in control" with Take control, or why nobody types
- * (a viewer, a stream session). Hidden once the session ended.
+ * is in control" or "Read-only · alice is in control" (or "you are in control in another tab or
+ * window") with Take control, or why nobody types (a viewer, a stream session). Hidden once the
+ * session ended.
  */
 export class ControlBar {
   readonly element: HTMLElement;
+  /** The signed-in user's name: the lease is held per connection, so they may hold it on another page. */
+  private readonly me: string;
   private readonly handlers: ControlBarHandlers;
 
-  constructor(handlers: ControlBarHandlers) {
+  constructor(me: string, handlers: ControlBarHandlers) {
+    this.me = me;
     this.handlers = handlers;
     this.element = h("div", { class: "control-bar", role: "status" });
   }
@@ -79,7 +83,7 @@ export class ControlBar {
       fill(
         bar,
         icon("lock"),
-        h("span", null, h("strong", null, "Read-only"), ` · ${control.name} is in control`),
+        h("span", null, h("strong", null, "Read-only"), ` · ${this.holderText(control.name)}`),
         h(
           "button",
           {
@@ -95,6 +99,11 @@ export class ControlBar {
     bar.className = `control-bar control-${state}`;
     bar.hidden = state === "ended";
     return state;
+  }
+
+  /** Who holds control, as the signed-in user reads it ("admin is in control" is not news to admin). */
+  private holderText(name: string): string {
+    return name === this.me ? "you are in control in another tab or window" : `${name} is in control`;
   }
 
   /** Shakes the bar: someone typed while another holds control. */

@@ -109,6 +109,20 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
   }
 }
 
+/** The blocks Markdown ends an answer with; the caret goes into the last one. */
+const CARET_BLOCKS: ReadonlySet<string> = new Set(["P", "UL", "OL", "LI", "BLOCKQUOTE", "PRE", "H3", "H4", "H5", "H6"]);
+
+/**
+ * The innermost block the answer ends with (its last paragraph, list item, code block…): an
+ * inline caret after a block would start a line of its own, under the text it follows.
+ */
+function caretHost(answer: HTMLElement): HTMLElement {
+  let host = answer;
+  while (host.lastElementChild instanceof HTMLElement && CARET_BLOCKS.has(host.lastElementChild.tagName))
+    host = host.lastElementChild;
+  return host;
+}
+
 /** A `<details>`'s attributes: open as the user left it, else `openByDefault`. */
 function section(page: RunPage, key: string, openByDefault: boolean): Attrs {
   return { "data-section": key, open: page.sections.get(key) ?? openByDefault };
@@ -120,7 +134,7 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
       const el = h("div", { class: "answer md" });
       el.appendChild(renderMarkdown(item.text));
       if (run.status === "running" && run.items[run.items.length - 1] === item)
-        el.appendChild(h("span", { class: "caret" }));
+        caretHost(el).appendChild(h("span", { class: "caret" }));
       return el;
     }
     case "thought":

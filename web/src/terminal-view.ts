@@ -102,7 +102,7 @@ export class TerminalView implements View {
       },
     });
     this.host = h("div", { class: "term-host" });
-    this.controlBar = new ControlBar({
+    this.controlBar = new ControlBar(ctx.me.name, {
       acquire: (force) => void this.acquire(force),
       release: () => void this.release(),
     });
@@ -126,11 +126,13 @@ export class TerminalView implements View {
         if (lost.session !== this.session.id) return;
         // The log's control event names the new holder; this only covers its absence.
         if (this.control.kind === "mine")
-          this.setControl({ kind: "other", name: this.session.controller ?? "someone else" });
+          this.setControl({ kind: "other", name: lost.holder ?? this.session.controller ?? "someone else" });
         // An ended or removed session took its lease with it, and the page says so already.
         if (lost.code === "SESSION_NOT_RUNNING" || lost.code === "SESSION_NOT_FOUND") return;
-        // Someone took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
-        ctx.toast(`You lost control: ${lost.message}`, "error");
+        // Taken over from another of this user's pages: that page is where they type now.
+        if (lost.holder === ctx.me.name) ctx.toast("You took control in another tab or window", "info");
+        // Someone else took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
+        else ctx.toast(`You lost control: ${lost.message}`, "error");
       }),
     );
 
