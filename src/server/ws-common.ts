@@ -91,7 +91,8 @@ function holdFrames(frames: Frame | Frame[]): void {
  * every viewer for every piece of output. A piece is up to 64 KiB and its frame up to about
  * twice that with escapes, but most floods are slower than one full piece per interval
  * (a `yes` in a PTY gives ~25 KiB pieces): with only frames of 48–96 KiB reused, such a flood
- * sent each JSON viewer ~4 MB/s of fresh buffers (measured with `.bench-tmp/echo3.ts`).
+ * sent each JSON viewer ~4 MB/s of fresh buffers (measured during the flooded echo run of
+ * bench/delivery.ts).
  * Smaller frames come from Node's shared slab (under 4 KiB) or are not worth a reused buffer;
  * larger ones are allocated.
  */
