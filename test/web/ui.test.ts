@@ -756,6 +756,13 @@ describe("web UI", () => {
     await second.waitForSelector(".terminal-view[data-control=other]");
     const elsewhere = "Read-only · you are in control in another tab or window";
     expect(await second.textContent(".control-bar span")).toBe(elsewhere);
+    // The header names the holder "you" too, as does the full list's row.
+    const headerHolder = (page: typeof first) => page.locator(".view-meta .meta.held").textContent();
+    await expect.poll(() => headerHolder(second)).toBe("you");
+    const list = await first.context().newPage();
+    await list.goto(`${s.proxy.url}/#/`);
+    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you");
+    await list.close();
     await second.click("[data-test=take-control]");
     await second.waitForSelector(".terminal-view[data-control=mine]");
     await first.waitForSelector(".terminal-view[data-control=other]");
@@ -768,8 +775,10 @@ describe("web UI", () => {
     const otto = await connect({ url: s.gateway.url, token: OPERATOR_TOKEN });
     onTestFinished(() => otto.close());
     await otto.control(id, "acquire", { force: true });
-    for (const page of [first, second])
+    for (const page of [first, second]) {
       await expect.poll(() => page.textContent(".control-bar span")).toBe("Read-only · otto is in control");
+      await expect.poll(() => headerHolder(page)).toBe("otto");
+    }
     await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
   });
 

@@ -144,3 +144,13 @@ export function errorText(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * Who holds a session's control, for its header and its row in the list: "you" for the
+ * signed-in user (on this page or another: the lease is per connection, names per token).
+ */
+export function controlHolder(controller: string | null, me: string): { label: string; title: string } {
+  if (controller === null) return { label: "free", title: "Nobody is in control" };
+  if (controller === me) return { label: "you", title: "You are in control (on this page or another)" };
+  return { label: controller, title: `${controller} is in control` };
+}

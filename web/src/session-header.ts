@@ -2,7 +2,7 @@ import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
-import { clockTime, displayState, errorText, sessionTitle, shortId } from "./format.js";
+import { clockTime, controlHolder, displayState, errorText, sessionTitle, shortId } from "./format.js";
 
 /** The second click of "Stop" or "Remove" must come within this long of the first. */
 export const CONFIRM_WINDOW_MS = 3_000;
@@ -135,17 +135,15 @@ export class SessionHeader {
           )
         : null,
     );
+    const holder = controlHolder(session.controller, this.ctx.me.name);
     fill(
       this.metaEl,
       h("span", { class: "meta", title: `${session.viewers} watching` }, icon("eye"), String(session.viewers)),
       h(
         "span",
-        {
-          class: `meta${session.controller ? " held" : ""}`,
-          title: session.controller ? `${session.controller} is in control` : "Nobody is in control",
-        },
+        { class: `meta${session.controller ? " held" : ""}`, title: holder.title },
         icon(session.controller ? "lock" : "unlock"),
-        session.controller ?? "free",
+        holder.label,
       ),
     );
     if (this.stopButton) this.stopButton.element.hidden = session.state !== "running";

@@ -2,7 +2,7 @@ import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
-import { displayState, relativeTime, sessionSubtitle, sessionTitle, stateRank } from "./format.js";
+import { controlHolder, displayState, relativeTime, sessionSubtitle, sessionTitle, stateRank } from "./format.js";
 
 /** Relative times ("12s ago") are redrawn this often. */
 export const LIST_TICK_MS = 5_000;
@@ -230,6 +230,7 @@ export class SessionList {
       );
       return { el, activity };
     }
+    const holder = controlHolder(s.controller, this.ctx.me.name);
     const el = h(
       "a",
       common,
@@ -243,12 +244,9 @@ export class SessionList {
         h("span", { class: "row-meta viewers", title: `${s.viewers} watching` }, icon("eye"), String(s.viewers)),
         h(
           "span",
-          {
-            class: `row-meta control${s.controller ? " held" : ""}`,
-            title: s.controller ? `${s.controller} is in control` : "Nobody is in control",
-          },
+          { class: `row-meta control${s.controller ? " held" : ""}`, title: holder.title },
           icon(s.controller ? "lock" : "unlock"),
-          s.controller ?? "free",
+          holder.label,
         ),
       ),
     );
