@@ -57,6 +57,9 @@ export class CommitQueues {
   private earlier = new Map<string, number>();
   private windowStart = 0;
 
+  /** `now`: milliseconds, for the rate windows (tests hold it still). */
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
   get ops(): number {
     return this._ops;
   }
@@ -96,7 +99,7 @@ export class CommitQueues {
    * in all; not those of sessions in `busy` (ops in flight: their order counts).
    */
   takeSmall(busy: ReadonlyMap<string, unknown>): Taken {
-    const now = performance.now();
+    const now = this.now();
     if (now - this.windowStart >= LOG_RATE_WINDOW_MS) {
       this.earlier = now - this.windowStart >= 2 * LOG_RATE_WINDOW_MS ? new Map() : this.recent;
       this.recent = new Map();

@@ -51,6 +51,11 @@ export interface GroupCommitOptions {
   /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
   onError?: (error: Error) => void;
   /**
+   * The clock (milliseconds) a session's rate of appends is measured by, which decides whether
+   * it is streaming (see {@link CommitQueues}). Default `performance.now()`; tests hold it still.
+   */
+  rateClock?: () => number;
+  /**
    * Told after each failed commit attempt. The batch is kept and retried every `retryMs`;
    * later batches wait behind it, so the log never gets a hole.
    */
@@ -99,7 +104,7 @@ export class GroupCommit {
   /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
   private walBytes = 0;
   /** What waits for a commit, per session. */
-  private readonly queues = new CommitQueues();
+  private readonly queues: CommitQueues;
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
   private readonly inflight = new Map<number, InFlight>();
@@ -133,6 +138,7 @@ export class GroupCommit {
         queueMicrotask(() => {
           throw error;
         }));
+    this.queues = new CommitQueues(options.rateClock);
     const outputDir = outputDirOf(file);
     this.directDb = new Database(file);
     this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
