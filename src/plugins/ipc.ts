@@ -91,7 +91,9 @@ export const ChildFrame = z.discriminatedUnion("t", [
   z.object({ t: z.literal("fatal"), message: z.string() }),
   z.object({ t: z.literal("req"), id: RequestId, method: z.enum(RUNTIME_METHODS), params: z.unknown() }),
   z.discriminatedUnion("ok", [
-    z.object({ t: z.literal("res"), id: RequestId, ok: z.literal(true), value: z.unknown() }),
+    // `value` absent: the handler returned nothing (JSON drops an undefined value); the host
+    // refuses that answer as it refuses any other malformed one, without killing the plugin.
+    z.object({ t: z.literal("res"), id: RequestId, ok: z.literal(true), value: z.unknown().optional() }),
     z.object({ t: z.literal("res"), id: RequestId, ok: z.literal(false), error: WireError }),
   ]),
   z.object({

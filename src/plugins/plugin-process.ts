@@ -54,7 +54,8 @@ interface PendingCall {
 /** A call or start that failed because the plugin process exited. */
 export class PluginExitedError extends SwitchboardError {
   constructor(pluginId: string, reason: string | null) {
-    super("INTERNAL", `plugin "${pluginId}" exited${reason === null ? "" : `: ${reason}`}`);
+    // The plugin's fault (it crashed, broke the protocol, was stopped), not the gateway's.
+    super("PLUGIN_FAILED", `plugin "${pluginId}" exited${reason === null ? "" : `: ${reason}`}`);
   }
 }
 
@@ -338,7 +339,10 @@ export class PluginProcess {
         if (frame.ok) call.resolve(frame.value);
         else
           call.reject(
-            new SwitchboardError(isErrorCode(frame.error.code) ? frame.error.code : "INTERNAL", frame.error.message),
+            new SwitchboardError(
+              isErrorCode(frame.error.code) ? frame.error.code : "PLUGIN_FAILED",
+              frame.error.message,
+            ),
           );
         return;
       }

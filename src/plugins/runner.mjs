@@ -217,7 +217,8 @@ function request(method, params) {
 
 function errorToWire(error) {
   if (error instanceof PluginError) return { code: error.code, message: error.message };
-  return { code: "INTERNAL", message: error instanceof Error ? error.message : String(error) };
+  // What the plugin threw is the plugin's failure (502), not the gateway's (500).
+  return { code: "PLUGIN_FAILED", message: error instanceof Error ? error.message : String(error) };
 }
 
 function log(level, msg, fields) {

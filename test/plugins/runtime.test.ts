@@ -179,6 +179,18 @@ describe("the plugin runtime API", () => {
     expect(await t.host.handleHttp("basic", request({ op: "status", args: { status: 204 } }))).toMatchObject({
       status: 204,
     });
+    // A hook that returns nothing, or throws, fails that request as the plugin's fault (502), and
+    // the plugin stays up (exploratory test: a missing return broke the protocol and killed it).
+    const pid = t.host.get("basic").pid;
+    await expect(t.host.handleHttp("basic", request({ op: "nothing" }))).rejects.toMatchObject({
+      code: "PLUGIN_FAILED",
+      message: expect.stringContaining("invalid response"),
+    });
+    await expect(t.host.handleHttp("basic", request({ op: "throw" }))).rejects.toMatchObject({
+      code: "PLUGIN_FAILED",
+      message: "hook threw",
+    });
+    expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
   });
 
   it("denies the dangerous APIs without permission and runs them with it", async () => {
