@@ -189,6 +189,12 @@ function gatewayUrl(url: string, source: string): string {
       `${source} must be the gateway's URL, like ${DEFAULT_URL} (http, https, ws or wss), not "${url}"`,
     );
   }
+  // Not echoed: what is in front of the @ is likely a password.
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new UsageError(
+      `${source} must not carry a user name or password (user:pass@): the gateway takes a token (--token or SWITCHBOARD_TOKEN)`,
+    );
+  }
   return url;
 }
 

@@ -86,6 +86,12 @@ export function endpointUrl(base: string, path: string, scheme: "http" | "ws"): 
   if (!["http:", "https:", "ws:", "wss:"].includes(url.protocol)) {
     throw new TypeError(`the gateway URL must be http(s) or ws(s), not ${url.protocol}`);
   }
+  // fetch() refuses such URLs anyway; said here without repeating them (a password).
+  if (url.username !== "" || url.password !== "") {
+    throw new TypeError(
+      "the gateway URL must not carry a user name or password (user:pass@); pass the token as `token`",
+    );
+  }
   url.protocol = scheme === "ws" ? (secure ? "wss:" : "ws:") : secure ? "https:" : "http:";
   const prefix = url.pathname.replace(/\/+$/, "");
   const [pathname, query] = path.split("?", 2) as [string, string | undefined];

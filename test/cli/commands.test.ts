@@ -427,7 +427,17 @@ describe("switchboard client commands", () => {
     async () => {
       const done = await http.createSession({ command: ["true"], env: TEST_ENV });
       await ended(done.id);
-      const [unknownOption, noCommand, missingId, badUrl, badUrlText, badEnvUrl, refused] = await Promise.all([
+      const [
+        unknownOption,
+        noCommand,
+        missingId,
+        badUrl,
+        badUrlText,
+        badEnvUrl,
+        refused,
+        withPassword,
+        mcpWithPassword,
+      ] = await Promise.all([
         cli(["ls", "--bogus", "--json"], env),
         cli(["--json"], env),
         cli(["attach", "--json"], env),
@@ -435,6 +445,9 @@ describe("switchboard client commands", () => {
         cli(["ls", "--url", "notaurl"], env),
         cli(["ls", "--json"], { ...env, SWITCHBOARD_URL: "ftp://example.com" }),
         cli(["send", "--json", done.id, "x"], env),
+        // A URL with a password: refused up front, and the password is not repeated anywhere.
+        cli(["ls", "--json", "--url", "http://user:hunter2pass@127.0.0.1:9"], env),
+        cli(["mcp"], { ...env, SWITCHBOARD_URL: "http://user:hunter2pass@127.0.0.1:9" }),
       ]);
       const usage = (message: string | RegExp) => ({
         error: {
@@ -458,6 +471,10 @@ describe("switchboard client commands", () => {
       expect(badUrlText.stderr).toMatch(
         /^switchboard: --url must be the gateway's URL, like http:\/\/127\.0\.0\.1:7317 .*\n\nUsage: switchboard ls/,
       );
+      expect(JSON.parse(withPassword.stdout)).toEqual(usage(/^--url must not carry a user name or password/));
+      expect(mcpWithPassword.code).toBe(EXIT.USAGE);
+      expect(mcpWithPassword.stderr).toMatch(/SWITCHBOARD_URL must not carry a user name or password/);
+      for (const r of [withPassword, mcpWithPassword]) expect(r.stdout + r.stderr).not.toContain("hunter2pass");
       expect(refused.code).toBe(EXIT.NOT_RUNNING);
       const { error } = JSON.parse(refused.stdout) as { error: { code: string; message: string } };
       expect(error.code).toBe("SESSION_NOT_RUNNING");
