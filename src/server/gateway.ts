@@ -309,9 +309,12 @@ async function openGateway(
         await pruner.close();
         server.close();
         await core.plugins?.close();
+        // Sessions end while their viewers are still connected, so that each gets the output up
+        // to the end and the exit (a follower told only "going away" could not know the session
+        // ended); then the connections are closed.
+        await sessions.close();
         multiplex.close();
         terminal.close();
-        await sessions.close();
         server.closeAllConnections();
         events.close();
         // Last: the directory is free for another gateway only once the log is closed.
