@@ -165,6 +165,10 @@ const abortRun = defineTool({
 
 /** The seq of the run's `run.queued` event: where its events start. */
 async function findRun(gateway: GatewayAccess, id: string, runId: string): Promise<number> {
+  // Only agent sessions have runs: say so, as the other agent tools do, not "no run x".
+  const session = await gateway.http.getSession(id);
+  if (session.kind !== "agent")
+    throw new ToolError("WRONG_SESSION_KIND", `${id} is a ${session.kind} session: only agent sessions have runs`);
   for await (const event of gateway.http.allEvents(id, { types: ["run.queued"] })) {
     if (event.type === "run.queued" && event.runId === runId) return event.seq;
   }

@@ -77,3 +77,19 @@ describe("switchboard mcp, the process", () => {
     }
   });
 });
+
+describe("switchboard mcp --help", () => {
+  // Regression (exploratory test): the usage named 12 of the 14 tools.
+  it("names every tool the server offers, and docs/mcp.md documents each", async () => {
+    const { MCP_USAGE } = await import("../../src/cli/mcp.js");
+    const { TOOLS } = await import("../../src/mcp/server.js");
+    const { readFileSync } = await import("node:fs");
+    const docs = readFileSync(new URL("../../docs/mcp.md", import.meta.url), "utf8");
+    const usage = MCP_USAGE.replace(/\s+/g, " ");
+    expect(TOOLS.length).toBeGreaterThan(10);
+    for (const { name } of TOOLS.map((t) => t.listing)) {
+      expect(usage, name).toMatch(new RegExp(`\\b${name}\\b`));
+      expect(docs, name).toContain(`### ${name}\n`);
+    }
+  });
+});

@@ -386,6 +386,11 @@ describe("switchboard mcp", () => {
 
       const wrong = await mcp.call("wait_for_output", { id });
       expect(wrong).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
+      // And the other way round (exploratory test: "session … has no run x" for a terminal).
+      const terminal = await start(["sh", "-c", "echo hi"]);
+      const noRuns = await mcp.call("wait_for_run", { id: terminal, run_id: "x" });
+      expect(noRuns).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
+      expect(noRuns.text).toMatch(/only agent sessions have runs/);
     },
     TEST_MS,
   );
