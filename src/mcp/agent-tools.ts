@@ -211,7 +211,8 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       return "cancelled";
     case "permission": {
       const p = result.pendingPermission;
-      return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${p?.options.join(" / ") ?? "?"}): answer_permission {"id", "request_id": "${p?.requestId ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
+      const options = p?.options.map((o) => `${o.option_id} (${o.name})`).join(" / ") ?? "?";
+      return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${options}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
     }
     case "timeout": {
       const where = result.started ? "still running" : "still queued";

@@ -32,6 +32,16 @@ export type RunStatus =
  */
 export const PERMISSION_SETTLE_MS = 300;
 
+/**
+ * A permission request a run waits on, as the tools answer it (snake_case, as every field of
+ * theirs): `answer_permission` takes its `request_id` and one of its options' `option_id`.
+ */
+export interface PendingPermission {
+  request_id: string;
+  title: string;
+  options: Array<{ option_id: string; name: string; kind: string }>;
+}
+
 export interface RunResult {
   runId: string;
   status: RunStatus;
@@ -44,7 +54,7 @@ export interface RunResult {
   /** `[tool] Read file (completed)`, `[permission] ...`: what happened around the answer. */
   notes: string[];
   /** A permission request still waiting for an answer when the follower returned. */
-  pendingPermission?: { requestId: string; title: string; options: string[] };
+  pendingPermission?: PendingPermission;
   /** Whether the run had started (false: still queued behind others). */
   started: boolean;
 }
@@ -102,7 +112,7 @@ class RunRecorder {
   private omitted = 0;
   private readonly notes: string[] = [];
   private readonly toolStatus = new Map<string, string>();
-  private readonly pending = new Map<string, { requestId: string; title: string; options: string[] }>();
+  private readonly pending = new Map<string, PendingPermission>();
   private started = false;
   private stopReason: string | undefined;
   private error: { code: string; message: string } | undefined;
@@ -133,9 +143,9 @@ class RunRecorder {
       }
       case "permission.request":
         this.pending.set(event.requestId, {
-          requestId: event.requestId,
+          request_id: event.requestId,
           title: event.title,
-          options: event.options.map((o) => `${o.optionId} (${o.name})`),
+          options: event.options.map((o) => ({ option_id: o.optionId, name: o.name, kind: o.kind })),
         });
         this.note(`[permission] ${event.title}: waiting for an answer`);
         return undefined;

@@ -323,15 +323,21 @@ describe("switchboard mcp", () => {
       const id = created.data.session.id as string;
       const asked = await mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
       expect(asked.data.status).toBe("permission");
-      const pending = asked.data.pending_permission as { requestId: string; options: string[] };
-      expect(pending.options.join(" ")).toMatch(/allow/);
-      expect(asked.text).toContain(`"request_id": "${pending.requestId}"`);
-      const answered = await mcp.ok("answer_permission", { id, request_id: pending.requestId, option_id: "allow" });
+      // snake_case like every tool field, and option ids answer_permission takes as they are.
+      const pending = asked.data.pending_permission as {
+        request_id: string;
+        title: string;
+        options: Array<{ option_id: string; name: string; kind: string }>;
+      };
+      expect(pending.options.map((o) => o.option_id)).toContain("allow");
+      expect(pending.options.every((o) => o.name.length > 0 && o.kind.length > 0)).toBe(true);
+      expect(asked.text).toContain(`"request_id": "${pending.request_id}"`);
+      const answered = await mcp.ok("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(answered.text).toContain("Answered");
       // Following from the start of the run, the answered request does not stop it again.
       const done = await mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
       expect(done.data).toMatchObject({ status: "chat.final", answer: "Allowed. go" });
-      const again = await mcp.call("answer_permission", { id, request_id: pending.requestId, option_id: "allow" });
+      const again = await mcp.call("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(again.isError).toBe(true);
       expect(again.text).toMatch(/^PERMISSION_REQUEST_NOT_FOUND: /);
     },
