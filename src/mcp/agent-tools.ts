@@ -3,7 +3,7 @@ import { LIMITS } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
 import { followRun } from "./run-follower.js";
-import type { RunResult } from "./run-follower.js";
+import type { PendingPermission, RunResult } from "./run-follower.js";
 import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool, ToolOutput } from "./tool.js";
@@ -211,18 +211,21 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       return "cancelled";
     case "permission": {
       const p = result.pendingPermission;
-      const options = p?.options.map((o) => `${o.option_id} (${o.name})`).join(" / ") ?? "?";
+      const options = p !== undefined ? optionsText(p) : "?";
       return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${options}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
     }
     case "timeout": {
       const where = result.started ? "still running" : "still queued";
-      const permission =
-        result.pendingPermission !== undefined
-          ? `, waiting for a permission answer to "${result.pendingPermission.title}" (${result.pendingPermission.options.join(" / ")})`
-          : "";
+      const p = result.pendingPermission;
+      const permission = p !== undefined ? `, waiting for a permission answer to "${p.title}" (${optionsText(p)})` : "";
       return `timeout after ${timeoutMs} ms: ${where}${permission}; wait_for_run continues waiting`;
     }
   }
+}
+
+/** A permission request's options as the text says them: "allow (Allow) / reject (Reject)". */
+function optionsText(p: PendingPermission): string {
+  return p.options.map((o) => `${o.option_id} (${o.name})`).join(" / ");
 }
 
 export const AGENT_TOOLS: readonly Tool[] = [

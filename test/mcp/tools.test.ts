@@ -332,6 +332,7 @@ describe("switchboard mcp", () => {
       expect(pending.options.map((o) => o.option_id)).toContain("allow");
       expect(pending.options.every((o) => o.name.length > 0 && o.kind.length > 0)).toBe(true);
       expect(asked.text).toContain(`"request_id": "${pending.request_id}"`);
+      expect(asked.text).toMatch(/options: allow \(\w+\)/);
       const answered = await mcp.ok("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(answered.text).toContain("Answered");
       // Following from the start of the run, the answered request does not stop it again.
