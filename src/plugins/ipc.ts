@@ -124,6 +124,8 @@ export type HostFrame =
       permissions: string[];
       /** The runner keeps each run's unacknowledged delta text under this many characters (`limits.agentDeltaWindowChars`). */
       deltaWindowChars: number;
+      /** Most bytes of one frame to the host (`limits.frameBytes`): the runner refuses a bigger call or answer itself. */
+      frameBytes: number;
     }
   | { t: "res"; id: number; ok: true; value: unknown }
   | { t: "res"; id: number; ok: false; error: WireError }

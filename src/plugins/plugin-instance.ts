@@ -75,6 +75,7 @@ export class PluginInstance {
         config: entry.config ?? {},
         permissions: grantedPermissions(entry.permissions),
         deltaWindowChars: limits.agentDeltaWindowChars,
+        frameBytes: limits.frameBytes,
       },
       limits,
       clock: deps.clock,

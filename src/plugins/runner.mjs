@@ -22,6 +22,21 @@ function send(frame) {
   channel.write(JSON.stringify(frame) + "\n");
 }
 
+/** Most bytes of one frame to the host (set by init): a bigger frame is a protocol violation that ends the process. */
+let frameBytes = Infinity;
+
+/**
+ * `frame` as the line sent to the host, or undefined when it is over `frameBytes`: a call or an
+ * answer that big is refused here, as the plugin's own mistake, instead of costing it its process.
+ */
+function lineWithin(frame) {
+  const line = JSON.stringify(frame) + "\n";
+  return Buffer.byteLength(line) <= frameBytes ? line : undefined;
+}
+
+const tooLarge = (what) =>
+  `${what} is larger than the ${frameBytes} bytes a frame to the gateway may have (limits.frameBytes)`;
+
 function fatal(error) {
   const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
   channel.write(JSON.stringify({ t: "fatal", message }) + "\n", () => process.exit(1));
@@ -209,10 +224,19 @@ class RunStream {
 
 function request(method, params) {
   const id = nextRequestId++;
+  const line = lineWithin({ t: "req", id, method, params });
+  if (line === undefined) return Promise.reject(new PluginError("PAYLOAD_TOO_LARGE", tooLarge(`this ${method} call`)));
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
-    send({ t: "req", id, method, params });
+    channel.write(line);
   });
+}
+
+/** Answers a host → plugin call with `value`; an answer over `frameBytes` fails the call (PLUGIN_FAILED). */
+function reply(id, value) {
+  const line = lineWithin({ t: "res", id, ok: true, value });
+  if (line !== undefined) channel.write(line);
+  else send({ t: "res", id, ok: false, error: { code: "PLUGIN_FAILED", message: tooLarge("the plugin's answer") } });
 }
 
 function errorToWire(error) {
@@ -333,27 +357,26 @@ async function runAgent(callId, params) {
     delta: (text) => stream.delta(text),
     tool: (event) => stream.tool(event),
   });
-  let answer;
+  let outcome;
   try {
     const result = await handler(run);
-    const value = typeof result === "string" ? { text: result } : result;
-    answer = { t: "res", id: callId, ok: true, value };
+    outcome = { ok: true, value: typeof result === "string" ? { text: result } : result };
   } catch (error) {
-    answer = { t: "res", id: callId, ok: false, error: errorToWire(error) };
+    outcome = { ok: false, error: errorToWire(error) };
   }
   // The answer ends the run at the host: it must come after the run's queued text. Text the
   // plugin streams after it would reach no run (and never be acknowledged): it is dropped.
   await stream.sent();
   stream.drop();
   runs.delete(params.runId);
-  send(answer);
+  if (outcome.ok) reply(callId, outcome.value);
+  else send({ t: "res", id: callId, ok: false, error: outcome.error });
 }
 
 async function answerHttp(callId, params) {
   try {
     if (httpHandler === undefined) throw new PluginError("NOT_FOUND", "this plugin has no HTTP hook");
-    const value = await httpHandler(params);
-    send({ t: "res", id: callId, ok: true, value });
+    reply(callId, await httpHandler(params));
   } catch (error) {
     send({ t: "res", id: callId, ok: false, error: errorToWire(error) });
   }
@@ -374,6 +397,7 @@ async function stop() {
 
 async function start(init) {
   deltaWindowChars = init.deltaWindowChars;
+  frameBytes = init.frameBytes;
   const mod = await import(pathToFileURL(init.entry).href);
   const activate = typeof mod.default === "function" ? mod.default : mod.activate;
   if (typeof activate !== "function")

@@ -190,6 +190,21 @@ describe("the plugin runtime API", () => {
       code: "PLUGIN_FAILED",
       message: "hook threw",
     });
+    // A call or an answer over the frame limit is refused in the plugin, which stays up (it
+    // was a protocol violation that ended the process: exploratory test).
+    const tooBig = 1_100_000;
+    expect(
+      (await t.host.handleHttp("basic", request({ op: "big-state", args: { chars: tooBig } }))).body,
+    ).toMatchObject({
+      code: "PAYLOAD_TOO_LARGE",
+      message: expect.stringContaining("limits.frameBytes"),
+    });
+    await expect(
+      t.host.handleHttp("basic", request({ op: "big-answer", args: { chars: tooBig } })),
+    ).rejects.toMatchObject({
+      code: "PLUGIN_FAILED",
+      message: expect.stringContaining("the plugin's answer is larger than"),
+    });
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
   });
 
