@@ -29,6 +29,12 @@ export interface ConfigIssue {
 export interface CompileOptions {
   /** Ids of the configured agents; `echo` is always known. */
   knownAgents: Iterable<string>;
+  /**
+   * Plugins may register more agents once they run (the config has plugins): an agent id that
+   * is not known is then a warning, not an error — a message routed to it while no plugin
+   * provides it is refused with AGENT_NOT_FOUND.
+   */
+  agentsFromPlugins?: boolean;
 }
 
 /**
@@ -58,7 +64,8 @@ export type CompileResult =
 export function compileRouting(config: unknown, options: CompileOptions): CompileResult {
   const parsed = RoutingConfigSchema.safeParse(config);
   // Agent ids are checked on the raw input too, so one pass reports schema and agent errors together.
-  const agentErrors = unknownAgents(config, new Set([...BUILTIN_AGENT_IDS, ...options.knownAgents]));
+  const unknown = unknownAgents(config, new Set([...BUILTIN_AGENT_IDS, ...options.knownAgents]), options);
+  const agentErrors = options.agentsFromPlugins ? [] : unknown;
   if (!parsed.success || agentErrors.length > 0) {
     const schemaErrors = parsed.success ? [] : parsed.error.issues.flatMap(fromZodIssue);
     return { ok: false, errors: capped(inConfigOrder([...schemaErrors, ...agentErrors])) };
@@ -76,10 +83,12 @@ export function compileRouting(config: unknown, options: CompileOptions): Compil
         .join(" or ")}`,
     ),
   );
+  // (With agentsFromPlugins, the unknown agents: warnings.)
+  const agentWarnings = options.agentsFromPlugins ? unknown : [];
   return {
     ok: true,
     router: new IndexedRouter(frozen(routing.bindings), routing.defaultAgent, index),
-    warnings: capped(warnings),
+    warnings: capped(inConfigOrder([...agentWarnings, ...warnings])),
   };
 }
 
@@ -111,10 +120,13 @@ export function configInvalidError(errors: readonly ConfigIssue[]): SwitchboardE
 }
 
 /** A binding's agentId or the defaultAgent that is a string but names no known agent (other shapes are schema errors). */
-function unknownAgents(config: unknown, known: ReadonlySet<string>): ConfigIssue[] {
+function unknownAgents(config: unknown, known: ReadonlySet<string>, options: CompileOptions): ConfigIssue[] {
   if (typeof config !== "object" || config === null) return [];
   const listed = [...known].slice(0, 20).join(", ") + (known.size > 20 ? ", ..." : "");
-  const message = (agentId: string) => `unknown agent "${agentId}"; configured agents: ${listed}`;
+  const message = (agentId: string) =>
+    options.agentsFromPlugins
+      ? `agent "${agentId}" is not configured (configured agents: ${listed}): a plugin must provide it, else messages routed to it are refused (AGENT_NOT_FOUND)`
+      : `unknown agent "${agentId}"; configured agents: ${listed}`;
   const issues: ConfigIssue[] = [];
   const { bindings, defaultAgent } = config as { bindings?: unknown; defaultAgent?: unknown };
   if (Array.isArray(bindings)) {

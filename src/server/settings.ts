@@ -17,6 +17,8 @@ export function buildSettings(source: string | ConfigInput | undefined): Setting
   const config = typeof source === "string" ? loadConfigFile(source) : parseConfig(raw);
   const compiled = compileRouting(config, {
     knownAgents: [...Object.keys(BUILT_IN_AGENTS), ...Object.keys(config.agents)],
+    // Plugins register their agents once they run: bindings may name those.
+    agentsFromPlugins: Object.keys(config.plugins ?? {}).length > 0,
   });
   if (!compiled.ok) throw configInvalidError(compiled.errors);
   return { config, router: compiled.router, warnings: compiled.warnings.map(formatConfigIssue) };

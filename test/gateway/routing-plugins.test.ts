@@ -150,17 +150,21 @@ describe("plugins through the gateway", () => {
 });
 
 describe("a channel plugin through the gateway", () => {
-  it("routes a webhook post through the bindings to an agent and answers with its final text", async () => {
+  it("routes a webhook post through the bindings to an agent another plugin provides and answers with its final text", async () => {
     const dir = tempDir();
     const file = join(dir, "config.json");
     writeFileSync(
       file,
       JSON.stringify({
-        agents: { words: { adapter: "echo" } },
+        // "words" is no configured agent: the word-agent plugin registers it once it runs (a
+        // binding naming it was refused as an unknown agent: exploratory test).
         bindings: [{ agentId: "words", match: { channel: "webhook", peer: { kind: "direct", id: "ci" } } }],
         defaultAgent: "echo",
         plugins: {
-          entries: { hook: { path: resolve("examples/plugins/webhook-channel"), config: { replyTimeoutMs: 15_000 } } },
+          entries: {
+            hook: { path: resolve("examples/plugins/webhook-channel"), config: { replyTimeoutMs: 15_000 } },
+            words: { path: resolve("examples/plugins/word-agent"), config: { agentId: "words", delayMs: 1 } },
+          },
         },
       }),
     );

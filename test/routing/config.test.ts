@@ -41,6 +41,19 @@ describe("config validation: errors name the binding index and field", () => {
     ]);
   });
 
+  it("an agent no one configured is only a warning when plugins may provide it (they register agents once they run)", () => {
+    const result = compileRouting(
+      { defaultAgent: "ghost", ...one({ channel: "slack", teamId: "T" }, { agentId: "words" }) },
+      { knownAgents: AGENTS, agentsFromPlugins: true },
+    );
+    if (!result.ok) throw new Error(result.errors.map(formatConfigIssue).join("; "));
+    expect(result.warnings.map((w) => [w.path, w.message])).toEqual([
+      ["bindings[1].agentId", expect.stringMatching(/^agent "words" is not configured .*a plugin must provide it/)],
+      ["defaultAgent", expect.stringMatching(/^agent "ghost" is not configured/)],
+    ]);
+    expect(result.router.resolve({ channel: "slack", teamId: "T" }).agentId).toBe("words");
+  });
+
   it("an unknown defaultAgent", () => {
     const [issue, ...rest] = errorsOf({ defaultAgent: "ghost", bindings: [] });
     expect(rest).toEqual([]);
