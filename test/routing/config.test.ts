@@ -51,7 +51,7 @@ describe("config validation: errors name the binding index and field", () => {
       ["bindings[1].agentId", expect.stringMatching(/^agent "words" is not configured .*a plugin must provide it/)],
       ["defaultAgent", expect.stringMatching(/^agent "ghost" is not configured/)],
     ]);
-    expect(result.router.resolve({ channel: "slack", teamId: "T" }).agentId).toBe("words");
+    expect(result.router.resolve({ channel: "slack", teamId: "T" })?.agentId).toBe("words");
   });
 
   it("an unknown defaultAgent", () => {
