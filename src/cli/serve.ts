@@ -76,9 +76,10 @@ export async function serve(argv: string[]): Promise<number> {
   // connections, before its plugins have started, and whoever reads it may signal at once (a
   // SIGHUP or SIGTERM before its handler would end the process). Until the gateway is fully up,
   // a stop waits for it and a reload is done afterwards.
-  let gateway: Gateway | undefined;
+  const up: { gateway?: Gateway } = {};
   let reloadPending = false;
   const onHup = () => {
+    const gateway = up.gateway;
     if (gateway === undefined) {
       reloadPending = true;
       return;
@@ -101,7 +102,7 @@ export async function serve(argv: string[]): Promise<number> {
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  gateway = await startGateway({
+  const gateway = await startGateway({
     host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
     port: Number(portText),
     dataDir: values["data-dir"] ?? env["SWITCHBOARD_DATA_DIR"] ?? ".switchboard",
@@ -115,6 +116,7 @@ export async function serve(argv: string[]): Promise<number> {
       }
     },
   });
+  up.gateway = gateway;
   if (reloadPending) onHup();
   await stopped;
   process.off("SIGHUP", onHup);
