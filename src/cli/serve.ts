@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
-import type { Gateway } from "../server/gateway.js";
 import { EXIT } from "./exit-codes.js";
 
 /** The shortest token serve accepts: what the config file requires of its tokens (src/server/config.ts). */
@@ -72,18 +71,15 @@ export async function serve(argv: string[]): Promise<number> {
     );
     return EXIT.USAGE;
   }
-  // Signals are handled from the start: the ready line comes once the gateway accepts
-  // connections, before its plugins have started, and whoever reads it may signal at once (a
-  // SIGHUP or SIGTERM before its handler would end the process). Until the gateway is fully up,
-  // a stop waits for it and a reload is done afterwards.
-  const up: { gateway?: Gateway } = {};
-  let reloadPending = false;
+  const gateway = await startGateway({
+    host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
+    port: Number(portText),
+    dataDir: values["data-dir"] ?? env["SWITCHBOARD_DATA_DIR"] ?? ".switchboard",
+    ...(config !== undefined ? { config } : {}),
+    ...(token !== undefined ? { token } : {}),
+  });
+  // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
-    const gateway = up.gateway;
-    if (gateway === undefined) {
-      reloadPending = true;
-      return;
-    }
     if (config === undefined) {
       process.stderr.write(
         "switchboard: config reload refused: no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)\n",
@@ -95,29 +91,19 @@ export async function serve(argv: string[]): Promise<number> {
       result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`,
     );
   };
-  // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
+  // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came
+  // before its handler would end the process).
   process.on("SIGHUP", onHup);
   const stopped = new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
-  const gateway = await startGateway({
-    host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
-    port: Number(portText),
-    dataDir: values["data-dir"] ?? env["SWITCHBOARD_DATA_DIR"] ?? ".switchboard",
-    ...(config !== undefined ? { config } : {}),
-    ...(token !== undefined ? { token } : {}),
-    onListening: (ready) => {
-      process.stdout.write(`switchboard listening on ${ready.url}\n`);
-      if (ready.tokenGenerated) {
-        // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
-        process.stderr.write(`open the UI: ${uiBase(ready.host, ready.port, ready.url)}/#token=${ready.token}\n`);
-      }
-    },
-  });
-  up.gateway = gateway;
-  if (reloadPending) onHup();
+  process.stdout.write(`switchboard listening on ${gateway.url}\n`);
+  if (gateway.tokenGenerated) {
+    // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
+    process.stderr.write(`open the UI: ${uiBase(gateway.host, gateway.port, gateway.url)}/#token=${gateway.token}\n`);
+  }
   await stopped;
   process.off("SIGHUP", onHup);
   await gateway.close();

@@ -62,11 +62,6 @@ export interface GatewayOptions {
   pruneIntervalMs?: number;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
-  /**
-   * Called once the gateway accepts connections: before its plugins have started (a plugin may
-   * take up to `plugins.limits.startTimeoutMs`), so a ready line does not wait for them.
-   */
-  onListening?: (info: Pick<Gateway, "url" | "host" | "port" | "token" | "tokenGenerated">) => void;
 }
 
 export interface Gateway {
@@ -242,7 +237,6 @@ async function openGateway(
   const url = `http://${urlHost}:${address.port}`;
   // The limit that counts: Node raises the soft limit to the hard one when it starts.
   logger.info({ url, dataDir, fdLimit: fds.usage()?.limit }, "gateway listening");
-  options.onListening?.({ url, host: address.address, port: address.port, token, tokenGenerated: generated });
 
   /**
    * Re-reads the config file and swaps in what it compiles to (tokens, agents, bindings)
