@@ -33,8 +33,16 @@ function commandEnv(): Record<string, string> {
 }
 
 /**
+ * How long after the command itself exits its output may stay open: a background process it
+ * started (`(sleep 30 &)`) holds the pipes, and the call waited for the timeout. After this, the
+ * process group is killed and the call returns with the command's own exit.
+ */
+export const RUN_COMMAND_DRAIN_MS = 200;
+
+/**
  * Runs `argv` (no shell) in its own process group and kills the whole group with SIGKILL when
- * `timeoutMs` passes or `signal` aborts. Resolves with the outcome; rejects only when the program
+ * `timeoutMs` passes or `signal` aborts, or {@link RUN_COMMAND_DRAIN_MS} after the command exited
+ * when something it left behind still holds its output. Resolves with the outcome; rejects only when the program
  * could not be started: RESOURCE_EXHAUSTED when file descriptors ran out, else SPAWN_FAILED.
  */
 export function runCommandWithTimeout(options: RunCommandOptions): Promise<CommandResult> {
@@ -81,10 +89,16 @@ export function runCommandWithTimeout(options: RunCommandOptions): Promise<Comma
     };
     child.stdout.on("data", collect("stdout"));
     child.stderr.on("data", collect("stderr"));
+    let drain: ReturnType<Clock["setTimeout"]> | undefined;
     const cleanup = (): void => {
       timer.cancel();
+      drain?.cancel();
       options.signal.removeEventListener("abort", onAbort);
     };
+    // The command is done; what it left in the background must not hold the call until the timeout.
+    child.once("exit", () => {
+      drain = options.clock.setTimeout(killGroup, RUN_COMMAND_DRAIN_MS);
+    });
     child.on("error", () => {
       // After a successful spawn Node reports errors here only for child.kill() and IPC, neither
       // of which is used (the group is killed through process.kill); "close" ends the command.

@@ -240,6 +240,12 @@ describe("the plugin runtime API", () => {
     });
     // Killed at the timeout, background grandchild included (else "close" would wait 30 s).
     expect(granted["timeout"]).toMatchObject({ ok: true, value: { timedOut: true, signal: "SIGKILL" } });
+    // A command that exits leaving a background process on its output returns once it exits
+    // (and the rest of its group is killed), not at the timeout (exploratory test: 20 s here).
+    expect(granted["background"]).toEqual({
+      ok: true,
+      value: { exitCode: 0, signal: null, stdout: "started\n", stderr: "", timedOut: false, truncated: false },
+    });
     expect(granted["missing"]).toMatchObject({ ok: false, code: "SPAWN_FAILED" });
     expect(granted["writeConfig"]).toEqual({ ok: true, value: null });
     expect(granted["writeOwnConfig"]).toEqual({ ok: true, value: null });
