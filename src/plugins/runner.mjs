@@ -38,7 +38,13 @@ const tooLarge = (what) =>
   `${what} is larger than the ${frameBytes} bytes a frame to the gateway may have (limits.frameBytes)`;
 
 function fatal(error) {
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  // A refusal from the gateway (PluginError) is said as such: its stack is only this file's.
+  const message =
+    error instanceof PluginError
+      ? `${error.code}: ${error.message}`
+      : error instanceof Error
+        ? (error.stack ?? error.message)
+        : String(error);
   channel.write(JSON.stringify({ t: "fatal", message }) + "\n", () => process.exit(1));
   setTimeout(() => process.exit(1), FATAL_FLUSH_MS).unref();
 }

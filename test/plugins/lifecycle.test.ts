@@ -21,6 +21,14 @@ describe("plugin lifecycle", () => {
     expect([1, 2, 3, 4, 7, 20].map((n) => restartDelay(n, limits))).toEqual([500, 1000, 2000, 4000, 30_000, 30_000]);
   });
 
+  it("says a refusal from the gateway that failed the activation as such, not with the runner's stack", async () => {
+    const t = setup();
+    await t.host.load({ entries: { refused: entry(join(FIXTURES, "refused")) } });
+    const failed = await t.waitForState("refused", "failed");
+    expect(failed.lastError).toMatch(/^PLUGIN_PERMISSION_DENIED: .*writeConfigFile/);
+    expect(failed.lastError).not.toContain("runner.mjs");
+  });
+
   it("restarts a crashing plugin up to the limit, then marks it failed while the others go on", async () => {
     const t = setup();
     await t.host.load({
