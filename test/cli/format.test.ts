@@ -2,37 +2,26 @@ import { describe, expect, it } from "vitest";
 import type { SessionInfo } from "../../src/client/node.js";
 import { formatSessionLine, formatSessionTable } from "../../src/cli/format.js";
 import { printable } from "../../src/cli/printable.js";
+import { sessionInfo } from "../helpers/session-info.js";
 
 const NOW = 1_700_000_000_000;
 
+/** An exited terminal session, ended a few seconds before NOW, with `fields`. */
 function session(fields: Partial<SessionInfo>): SessionInfo {
-  return {
-    id: "AAAAAAAAAAAAAAAAAAAAAA",
+  return sessionInfo("AAAAAAAAAAAAAAAAAAAAAA", {
     kind: "terminal",
     name: null,
     state: "exited",
-    owner: "admin",
     command: ["true"],
     cwd: "/",
-    pty: false,
-    cols: null,
-    rows: null,
     pid: 42,
     exitCode: 0,
-    signal: null,
     createdAt: NOW - 5_000,
     endedAt: NOW - 4_000,
     head: 1,
-    first: 1,
-    outputBytes: 0,
-    viewers: 0,
-    controller: null,
-    parent: null,
-    agent: null,
-    run: null,
     lastActivityAt: NOW - 4_000,
     ...fields,
-  };
+  });
 }
 
 describe("printable", () => {

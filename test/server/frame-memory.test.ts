@@ -89,15 +89,19 @@ describe("frames that are views of reusable memory", () => {
     expect(memories[1]!.freed).toBe(false);
   });
 
-  it("a send that fails (the socket is going away) still ends its hold", () => {
-    const { ws, callbacks } = fakeSocket();
-    const memory = new Memory();
-    const outbox = new Outbox(
+  /** An outbox whose every frame is a view of `memory`. */
+  const outboxFramingIn = (ws: ReturnType<typeof fakeSocket>["ws"], memory: Memory) =>
+    new Outbox(
       ws,
       1 << 20,
       () => {},
       () => framedIn(Buffer.alloc(16), memory),
     );
+
+  it("a send that fails (the socket is going away) still ends its hold", () => {
+    const { ws, callbacks } = fakeSocket();
+    const memory = new Memory();
+    const outbox = outboxFramingIn(ws, memory);
     outbox.deliver("s", [entry(1)], true);
     callbacks[0]!(new Error("socket closed"));
     expect(memory.freed).toBe(true);
@@ -107,12 +111,7 @@ describe("frames that are views of reusable memory", () => {
     const { ws, callbacks } = fakeSocket();
     (ws as unknown as { readyState: number }).readyState = 3;
     const memory = new Memory();
-    const outbox = new Outbox(
-      ws,
-      1 << 20,
-      () => {},
-      () => framedIn(Buffer.alloc(16), memory),
-    );
+    const outbox = outboxFramingIn(ws, memory);
     outbox.deliver("s", [entry(1)], true);
     expect(callbacks).toHaveLength(0);
     expect(memory.freed).toBe(true);
