@@ -4,9 +4,10 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { systemClock } from "../src/core/clock.js";
-import type { SessionEvent, SessionInfo } from "../src/protocol/index.js";
+import type { SessionEvent } from "../src/protocol/index.js";
 import { PluginHost } from "../src/plugins/host.js";
 import type { PluginHostDeps } from "../src/plugins/types.js";
+import { sessionInfo } from "../test/helpers/session-info.js";
 import type { BenchSection } from "./types.js";
 
 /** Events pushed to the subscribing plugin. */
@@ -74,32 +75,7 @@ export async function run(): Promise<BenchSection> {
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-bench-data-"));
   const pluginDir = mkdtempSync(join(tmpdir(), "switchboard-bench-plugin-"));
   writeFileSync(join(pluginDir, "index.mjs"), PLUGIN_SOURCE);
-  const session: SessionInfo = {
-    id: "s1",
-    kind: "stream",
-    name: null,
-    state: "running",
-    owner: "bench",
-    command: null,
-    cwd: null,
-    pty: false,
-    cols: null,
-    rows: null,
-    pid: null,
-    exitCode: null,
-    signal: null,
-    createdAt: 0,
-    endedAt: null,
-    head: 0,
-    first: 1,
-    outputBytes: 0,
-    viewers: 0,
-    controller: null,
-    parent: null,
-    agent: null,
-    run: null,
-    lastActivityAt: 0,
-  };
+  const session = sessionInfo("s1", { name: null, owner: "bench", createdAt: 0, lastActivityAt: 0 });
   let subscriber: ((sessionId: string, event: SessionEvent) => void) | undefined;
   let onDone: ((fields: { received: number; dropped: number; ms: number }) => void) | undefined;
   let acked = 0;
