@@ -7,6 +7,7 @@ import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
+import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -28,6 +29,27 @@ export const REVOKED = {
   message:
     "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
 } as const;
+
+/**
+ * The error both WebSocket endpoints send a connection whose control lease was taken over or
+ * expired (the changes they call it for): the same code, words and fields on each (`attach`
+ * tells the two apart by `reason`).
+ */
+export function controlLost(change: LeaseChange): {
+  code: "CONTROL_LOST";
+  message: string;
+  reason: "taken-over" | "expired";
+  holder?: string;
+} {
+  return change.action === "taken-over"
+    ? {
+        code: "CONTROL_LOST",
+        message: `control was taken over by ${change.holder.actor.name}`,
+        reason: "taken-over",
+        holder: change.holder.actor.name,
+      }
+    : { code: "CONTROL_LOST", message: "control expired after holder silence", reason: "expired" };
+}
 
 /** Bytes in flight on a socket above which live events are held and sent together (flood pacing). */
 export const WS_BUSY_BYTES = 64 * 1024;

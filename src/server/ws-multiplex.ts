@@ -26,6 +26,7 @@ import {
   Outbox,
   REVOKED,
   OWN_FRAME_BYTES,
+  controlLost,
   endpointServer,
   jsonFramePooled,
   textFrame,
@@ -340,20 +341,8 @@ class MultiplexConnection {
     const stop = session.onLeaseChange((change: LeaseChange) => {
       if (change.previous?.key !== this.connId || change.holder?.key === this.connId) return;
       this.unwatchControl(session.id);
-      if (change.action === "taken-over" || change.action === "expired") {
-        this.send({
-          op: "error",
-          session: session.id,
-          code: "CONTROL_LOST",
-          ...(change.holder
-            ? {
-                message: `control was taken over by ${change.holder.actor.name}`,
-                reason: "taken-over",
-                holder: change.holder.actor.name,
-              }
-            : { message: "control expired after holder silence", reason: "expired" }),
-        });
-      }
+      if (change.action === "taken-over" || change.action === "expired")
+        this.send({ op: "error", session: session.id, ...controlLost(change) });
     });
     this.controlled.set(session.id, stop);
   }

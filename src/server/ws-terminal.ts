@@ -32,6 +32,7 @@ import {
   LastFrame,
   Outbox,
   REVOKED,
+  controlLost,
   endpointServer,
   OWN_FRAME_BYTES,
 } from "./ws-common.js";
@@ -458,22 +459,11 @@ class TerminalConnection {
     if (change.previous?.key !== this.connId) return;
     if (change.action === "expired") {
       // The connection stays a viewer; it may acquire control again by reconnecting with ?control=.
-      this.send({
-        type: "error",
-        code: "CONTROL_LOST",
-        message: "control expired after holder silence",
-        reason: "expired",
-      });
+      this.send({ type: "error", ...controlLost(change) });
       return;
     }
     if (change.action !== "taken-over") return;
-    this.send({
-      type: "error",
-      code: "CONTROL_LOST",
-      message: `control was taken over by ${change.holder.actor.name}`,
-      reason: "taken-over",
-      holder: change.holder.actor.name,
-    });
+    this.send({ type: "error", ...controlLost(change) });
     // 4001: do not auto-reconnect into a fight over control.
     this.ws.close(CLOSE_CODES.CONTROL_LOST, "control taken over");
   }
