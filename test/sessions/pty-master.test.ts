@@ -47,6 +47,21 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
     expect(masterMoves.toThread - moves.toThread).toBe(1);
   });
 
+  it("on the thread, output that trickles in after a flood is handed over as it comes, not at the quiet check", async () => {
+    const moves = { ...masterMoves };
+    // The thread wakes the event loop at once only for a full piece (64 KiB); a line is due 1 ms after it was read.
+    const script = "seq 1 400000; for i in 1 2 3 4 5; do sleep 0.03; echo tail-$i; done; sleep 0.3";
+    const w = watch({ command: ["sh", "-c", script], pty: true });
+    await eventually(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
+    await eventually(() => w.text().endsWith("tail-5\r\n"), 5_000, "the last line");
+    // The lines came 30 ms apart, inside QUIET_MS: had they waited on the thread until the event
+    // loop's quiet check, that check would have found the master quiet and moved it back first.
+    expect(masterMoves.toLoop - moves.toLoop).toBe(0);
+    expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+    const tail = [1, 2, 3, 4, 5].map((i) => `tail-${i}\r\n`).join("");
+    expect(w.text() === seqText(1, 400000) + tail).toBe(true);
+  });
+
   describe.each<MasterReaderMode>(["thread", "loop"])("floods read on the %s", (mode) => {
     it("every byte arrives once and in order, across the move to the thread and back", async () => {
       setFloodReader(mode);
