@@ -90,6 +90,8 @@ export function listAgents(
   for (const [id, spec] of Object.entries(BUILT_IN_AGENTS)) out.push({ id, adapter: spec.adapter, source: "built-in" });
   for (const [id, spec] of Object.entries(core.config.agents))
     out.push({ id, adapter: spec.adapter, source: "config" });
-  for (const [id, plugin] of core.pluginAgents) out.push({ id, adapter: "plugin", source: "plugin", plugin });
+  // A plugin's agent that the config defined after the plugin registered it is shadowed: the configured one is used.
+  for (const [id, plugin] of core.pluginAgents)
+    if (!out.some((a) => a.id === id)) out.push({ id, adapter: "plugin", source: "plugin", plugin });
   return out;
 }

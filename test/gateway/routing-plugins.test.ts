@@ -100,6 +100,42 @@ describe("routing through the gateway", () => {
     expect(JSON.stringify(typo)).not.toMatch(/ci-tok/);
   });
 
+  // Found by exploratory testing: limits, event retention, control.autoReleaseAfterMs,
+  // allowedHosts and allowedOrigins are read at start only, but a reload that changed them said
+  // only "config reloaded": an operator who added a host and sent SIGHUP still got 421 and
+  // nothing said why.
+  it("warns on reload that changes to settings read at start only apply after a restart", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(file, JSON.stringify(config));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...config,
+        defaultAgent: "helper",
+        allowedHosts: ["gw.example.test"],
+        limits: { frameBytes: 4096 },
+        control: { autoReleaseAfterMs: 60_000 },
+      }),
+    );
+    const result = gw.reload();
+    expect(result).toMatchObject({ ok: true });
+    const warnings = result.ok ? result.warnings : [];
+    expect(warnings).toContain(
+      "allowedHosts, limits.frameBytes, control.autoReleaseAfterMs changed: they are read at start only and apply after a restart",
+    );
+    // Each reload compares with what the gateway runs with, so the warning stays until a restart.
+    writeFileSync(file, JSON.stringify({ ...config, limits: { frameBytes: 4096 } }));
+    const again = gw.reload();
+    expect(again.ok ? again.warnings : []).toContain(
+      "limits.frameBytes changed: it is read at start only and applies after a restart",
+    );
+    writeFileSync(file, JSON.stringify({ ...config, defaultAgent: "helper" }));
+    const live = gw.reload();
+    expect(live.ok ? live.warnings.filter((w) => w.includes("restart")) : ["refused"]).toEqual([]);
+  });
+
   it("reloads when the config file changes on disk", async () => {
     const dir = tempDir();
     const file = join(dir, "config.json");
@@ -146,6 +182,28 @@ describe("plugins through the gateway", () => {
     expect(final).toMatchObject({ runId: run.runId, text: "one two three" });
     expect(evs.filter((e) => e.type === "tool").length).toBeGreaterThanOrEqual(2);
     expect((await http.get("/v1/plugins/nope")).json.error.code).toBe("PLUGIN_NOT_FOUND");
+  });
+
+  it("lists an agent once when the config later defines one with a running plugin's agent id: the configured one", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    const plugins = {
+      entries: { words: { path: resolve("examples/plugins/word-agent"), config: { agentId: "words", delayMs: 1 } } },
+    };
+    writeFileSync(file, JSON.stringify({ plugins }));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const http = api(gw.url);
+    expect((await http.get("/v1/agents")).json.agents).toContainEqual({
+      id: "words",
+      adapter: "plugin",
+      source: "plugin",
+      plugin: "words",
+    });
+    // The plugin keeps running (its entry did not change) and keeps its registration.
+    writeFileSync(file, JSON.stringify({ plugins, agents: { words: { adapter: "echo" } } }));
+    expect(gw.reload()).toMatchObject({ ok: true });
+    const agents = (await http.get("/v1/agents")).json.agents as Array<{ id: string }>;
+    expect(agents.filter((a) => a.id === "words")).toEqual([{ id: "words", adapter: "echo", source: "config" }]);
   });
 });
 
