@@ -13,12 +13,27 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): Timer;
 }
 
+/**
+ * The longest delay `setTimeout` takes (2^31 - 1 ms, about 24.8 days): Node sets a longer one to
+ * 1 ms with a TimeoutOverflowWarning, so a lease of `control.autoReleaseAfterMs: 3000000000`
+ * re-armed its timer every millisecond. Longer delays are waited out in steps of at most this.
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    // Housekeeping timers must not keep the process alive.
-    (handle as { unref?: () => void }).unref?.();
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = (due: number, delay: number): void => {
+      handle = setTimeout(() => {
+        const left = due - Date.now();
+        if (left > 0 && delay === MAX_TIMEOUT_MS) arm(due, Math.min(left, MAX_TIMEOUT_MS));
+        else fn();
+      }, delay);
+      // Housekeeping timers must not keep the process alive.
+      (handle as { unref?: () => void }).unref?.();
+    };
+    arm(Date.now() + ms, Math.min(ms, MAX_TIMEOUT_MS));
     return { cancel: () => clearTimeout(handle) };
   },
 };

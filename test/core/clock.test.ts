@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/core/clock.js";
+import { ManualClock, systemClock } from "../../src/core/clock.js";
 
 /** A timer that sets itself again every `periodMs`, as a periodic check does; counts its runs. */
 function periodic(clock: ManualClock, periodMs: number): { runs: number[] } {
@@ -39,5 +39,34 @@ describe("ManualClock", () => {
     expect(order).toEqual(["at 7 s", "at 12 s"]);
     clock.advance(5_000);
     expect(check.runs).toEqual([week, week + 5_000]);
+  });
+});
+
+describe("systemClock", () => {
+  // Found by exploratory testing: `control.autoReleaseAfterMs: 3000000000` (about 35 days) made
+  // Node set every lease timer to 1 ms (TimeoutOverflowWarning), so a held lease re-armed its
+  // timer every millisecond, flooding stderr with warnings and keeping a core busy.
+  it("waits out delays longer than a 32-bit setTimeout allows instead of firing at once", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on("warning", onWarning);
+    try {
+      let fired = 0;
+      const timer = systemClock.setTimeout(() => fired++, 3_000_000_000);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      timer.cancel();
+      expect(fired).toBe(0);
+      expect(warnings.map((w) => w.name)).not.toContain("TimeoutOverflowWarning");
+    } finally {
+      process.off("warning", onWarning);
+    }
+  });
+
+  it("cancels a long timer before it fires", async () => {
+    let fired = 0;
+    const timer = systemClock.setTimeout(() => fired++, 2 ** 31 + 5);
+    timer.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fired).toBe(0);
   });
 });
