@@ -1,9 +1,7 @@
 import { parseArgs } from "node:util";
+import { MIN_TOKEN_CHARS } from "../server/config.js";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
 import { EXIT } from "./exit-codes.js";
-
-/** The shortest token serve accepts: what the config file requires of its tokens (src/server/config.ts). */
-export const MIN_TOKEN_CHARS = 16;
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
 
@@ -88,7 +86,9 @@ export async function serve(argv: string[]): Promise<number> {
     }
     const result = gateway.reload();
     process.stderr.write(
-      result.ok ? "switchboard: config reloaded\n" : `switchboard: config reload refused: ${result.error}\n`,
+      result.ok
+        ? ["switchboard: config reloaded\n", ...result.warnings.map((w) => `switchboard: warning: ${w}\n`)].join("")
+        : `switchboard: config reload refused: ${result.error}\n`,
     );
   };
   // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came

@@ -8,11 +8,14 @@ import { PluginsConfigSchema } from "../plugins/config.js";
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
+/** The shortest token the gateway takes: configured, given to `serve`, or kept in DATA_DIR/token. */
+export const MIN_TOKEN_CHARS = 16;
+
 const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
     name: displayName(100),
-    token: z.string().min(16, "tokens need at least 16 characters").max(512).optional(),
+    token: z.string().min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`).max(512).optional(),
     tokenSha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/, "tokenSha256 is 64 lower-case hex characters")

@@ -23,8 +23,27 @@ export function prepareDataDir(dataDir: string): void {
   }
 }
 
+/** What a file system out of space or quota fails with, in Node and in SQLite. */
+const FULL_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+
+/**
+ * The error a start that failed for lack of space in the data directory ends with, naming the
+ * directory and what to do (undefined for any other failure). It used to be SQLite's bare
+ * "database or disk is full", or "ENOSPC: no space left on device, write" for the token file.
+ */
+export function dataDirFullError(dataDir: string, error: unknown): Error | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !FULL_CODES.has(code)) return undefined;
+  return new Error(
+    `the data directory ${dataDir} is full (${code}: ${(error as Error).message}): the gateway keeps its log and token there; free some space there or give another --data-dir`,
+    { cause: error },
+  );
+}
+
 /** The reason, also when mkdir hides it (a recursive mkdir on a read-only file system says ENOENT). */
 function whyNotWritable(dataDir: string, error: NodeJS.ErrnoException): string {
+  // Was "EEXIST: EEXIST: file already exists, mkdir '…'".
+  if (error.code === "EEXIST") return `${dataDir} exists and is not a directory`;
   let dir = dataDir;
   for (;;) {
     try {
@@ -40,7 +59,9 @@ function whyNotWritable(dataDir: string, error: NodeJS.ErrnoException): string {
     if (parent === dir) break;
     dir = parent;
   }
-  return `${error.code ?? "error"}: ${error.message}`;
+  return error.code === undefined || error.message.startsWith(error.code)
+    ? error.message
+    : `${error.code}: ${error.message}`;
 }
 
 /** Held for as long as a gateway uses its data directory. */

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -16,8 +16,8 @@ import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import { createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
-import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
-import type { ConfigInput } from "./config.js";
+import { DEFAULT_AUTO_RELEASE_MS, DEFAULT_LIMITS, MIN_TOKEN_CHARS, resolveLimits, resolveRetention } from "./config.js";
+import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
 import { RequestGuard } from "./guard.js";
@@ -33,7 +33,7 @@ import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
 import { registerRoutes } from "./routes/index.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
-import { lockDataDir, prepareDataDir } from "./data-dir-lock.js";
+import { dataDirFullError, lockDataDir, prepareDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
 import { SessionPruner } from "./session-pruner.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
@@ -95,7 +95,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.resolve()
         .then(step)
         .catch(() => undefined);
-    throw error;
+    throw dataDirFullError(dataDir, error) ?? error;
   }
 }
 
@@ -243,9 +243,9 @@ async function openGateway(
    * atomically. An invalid new config changes nothing: the old one stays and the error says
    * why. New tokens apply at once: a removed or rotated token's sign-ins end, and the WebSocket
    * and SSE connections of a token that was removed or whose role or globs changed are closed
-   * (the others go on). Limits and event
-   * retention are read at start only (`retention.endedSessions` applies from the next pass of
-   * the pruner).
+   * (the others go on). Limits, event retention, `control` and the allowed hosts and origins
+   * are read at start only, and a reload that changes them says so in a warning
+   * ({@link startOnlyChanges}; `retention.endedSessions` applies from the next pass of the pruner).
    */
   const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
     if (typeof options.config !== "string")
@@ -271,8 +271,16 @@ async function openGateway(
       void core.plugins
         ?.load(next.config.plugins ?? {})
         .catch((error: unknown) => logger.error({ err: error }, "plugin reload failed"));
-      logger.info({ warnings: next.warnings }, "config reloaded");
-      return { ok: true, warnings: next.warnings };
+      const warnings = [...next.warnings];
+      const restartOnly = startOnlyChanges(config, next.config);
+      if (restartOnly.length > 0)
+        warnings.push(
+          restartOnly.length === 1
+            ? `${restartOnly[0]} changed: it is read at start only and applies after a restart`
+            : `${restartOnly.join(", ")} changed: they are read at start only and apply after a restart`,
+        );
+      logger.info({ warnings }, "config reloaded");
+      return { ok: true, warnings };
     } catch (error) {
       const message = (error as Error).message;
       logger.error({ err: message }, "config reload refused; keeping the previous config");
@@ -387,13 +395,62 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
   };
 }
 
-/** The token to run with: the given one, else DATA_DIR/token, else a new one written there with mode 0600. */
+/**
+ * The settings a reload leaves as they were at start (the gateway's listeners, log and sessions
+ * were built with them) that `next` changes, by path: a reload says so rather than appear to apply
+ * them.
+ */
+function startOnlyChanges(running: Config, next: Config): string[] {
+  const pairs: Array<[string, unknown, unknown]> = [
+    ["allowedHosts", running.allowedHosts, next.allowedHosts],
+    ["allowedOrigins", running.allowedOrigins, next.allowedOrigins],
+    ...Object.keys(DEFAULT_LIMITS).map((k): [string, unknown, unknown] => [
+      `limits.${k}`,
+      running.limits[k as keyof Limits],
+      next.limits[k as keyof Limits],
+    ]),
+    ["retention.maxEvents", running.retention.maxEvents, next.retention.maxEvents],
+    ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
+    ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
+  ];
+  return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);
+}
+
+/**
+ * The token to run with: the given one, else DATA_DIR/token, else a new one written there with
+ * mode 0600. A stored token is held to the rule of `--token` (at least {@link MIN_TOKEN_CHARS}
+ * characters) and its file narrowed to 0600 if someone left it wider, as the log's files are.
+ */
 function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
   if (given !== undefined && given !== "") return { token: given, generated: false };
   const file = join(dataDir, "token");
   if (existsSync(file)) {
-    const stored = readFileSync(file, "utf8").trim();
-    if (stored) return { token: stored, generated: true };
+    let stored: string;
+    try {
+      stored = readFileSync(file, "utf8").trim();
+    } catch (error) {
+      throw new Error(
+        `cannot read the token file ${file}: ${(error as Error).message}; make it a readable file, or remove it to have a token generated`,
+        { cause: error },
+      );
+    }
+    if (stored) {
+      if (stored.length < MIN_TOKEN_CHARS)
+        throw new Error(
+          `the token in ${file} has ${stored.length} characters: a token needs at least ${MIN_TOKEN_CHARS}; put a longer one there, or remove the file to have one generated`,
+        );
+      if ((statSync(file).mode & 0o077) !== 0) {
+        try {
+          chmodSync(file, 0o600);
+        } catch (error) {
+          throw new Error(
+            `the token file ${file} can be read by others and could not be narrowed (${(error as Error).message}): chmod 600 it`,
+            { cause: error },
+          );
+        }
+      }
+      return { token: stored, generated: true };
+    }
   }
   const token = generateToken();
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

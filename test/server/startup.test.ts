@@ -1,4 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -96,6 +98,71 @@ describe("starting a gateway", () => {
     expect(existing.code).toBe(1);
     expect(existing.stderr).toContain(
       `switchboard: the data directory ${disk} cannot be used: ${disk} is on a read-only file system;`,
+    );
+  });
+
+  // Found by exploratory testing: a --data-dir that is a file said "EEXIST: EEXIST: file already
+  // exists, mkdir …" and then "make it writable", which would not help.
+  it("refuses a data directory that is a file, saying so", async () => {
+    const file = join(tempDir(), "not-a-dir");
+    writeFileSync(file, "");
+    await expect(testGateway({ dataDir: file })).rejects.toThrow(
+      `the data directory ${file} cannot be used: ${file} exists and is not a directory;`,
+    );
+  });
+
+  // Found by exploratory testing: on a full disk serve ended with SQLite's bare "database or disk
+  // is full" (or, generating its token, "ENOSPC: no space left on device, write"), naming neither
+  // the data directory nor what to do.
+  it("refuses a data directory on a full disk with exit code 1, saying which and what to do", async () => {
+    if (process.getuid?.() !== 0) {
+      throw new Error("this test mounts a small tmpfs: run it as root (CI does)");
+    }
+    const disk = tempDir("switchboard-full-");
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk]);
+    onTestFinished(() => {
+      execFileSync("umount", ["-l", disk]);
+    });
+    mkdirSync(`${disk}/data`);
+    // Fill it: dd stops with ENOSPC, which is the point.
+    expect(() => execFileSync("dd", ["if=/dev/zero", `of=${disk}/fill`, "bs=4k"], { stdio: "ignore" })).toThrow();
+
+    const expected = `switchboard: the data directory ${disk}/data is full (`;
+    const withToken = await serve(["--port", "0", "--data-dir", `${disk}/data`]);
+    expect(withToken.code).toBe(1);
+    expect(withToken.stderr).toContain(`${expected}SQLITE_FULL`);
+    expect(withToken.stderr).toContain("free some space there or give another --data-dir");
+    expect(withToken.stdout).toBe("");
+    // Without a token, the first thing it writes is the one it generates.
+    await expect(testGateway({ dataDir: `${disk}/data`, token: "" })).rejects.toThrow(
+      `the data directory ${disk}/data is full (ENOSPC`,
+    );
+  });
+
+  // Found by exploratory testing: `serve --token abc` is refused (at least 16 characters), but a
+  // token file holding `abc` was taken as it was, and one left readable by everyone (0644) stayed
+  // so, though the docs say it is kept with mode 0600. A token file that is a directory ended
+  // serve with a bare "EISDIR: illegal operation on a directory, read".
+  it("refuses a token file too short to be safe, narrows a token file others can read to 0600, and names a token file it cannot read", async () => {
+    const short = tempDir();
+    writeFileSync(join(short, "token"), "abc\n", { mode: 0o600 });
+    await expect(testGateway({ dataDir: short, token: "" })).rejects.toThrow(
+      `the token in ${join(short, "token")} has 3 characters: a token needs at least 16; put a longer one there, or remove the file to have one generated`,
+    );
+
+    const wide = tempDir();
+    const token = "an-operator-chosen-token-0123456789";
+    writeFileSync(join(wide, "token"), `${token}\n`);
+    execFileSync("chmod", ["0644", join(wide, "token")]);
+    const gw = await testGateway({ dataDir: wide, token: "" });
+    expect(gw.token).toBe(token);
+    expect(statSync(join(wide, "token")).mode & 0o777).toBe(0o600);
+    expect((await api(gw.url, token).get("/v1/sessions")).status).toBe(200);
+
+    const unreadable = tempDir();
+    mkdirSync(join(unreadable, "token"));
+    await expect(testGateway({ dataDir: unreadable, token: "" })).rejects.toThrow(
+      `cannot read the token file ${join(unreadable, "token")}: EISDIR`,
     );
   });
 
