@@ -185,6 +185,12 @@ const logs: Command = (argv) =>
       if ((await ctx.http.getSession(id)).kind === "agent") return logConversation(ctx, id, since, followIt);
       // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
       let page = await ctx.http.output(id, { since });
+      // `since` 0 is "from the start of what is retained": say what retention dropped, as -f does.
+      const start = page.next - page.bytes.length;
+      if (start > since)
+        new FollowNotices(ctx.err).show(
+          `output bytes ${since} to ${start} were dropped by retention; printing from byte ${start}`,
+        );
       await write(ctx.out, page.bytes);
       const end = page.total;
       while (page.next < end && page.bytes.length > 0) {

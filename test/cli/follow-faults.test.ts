@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
 import { FaultProxy, startTestGateway, waitUntil } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { CLI, REPO } from "./helpers.js";
+import { CLI, REPO, cli } from "./helpers.js";
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -111,5 +111,34 @@ describe("logs -f across an outage that retention outlasted", () => {
     // One notice per fact: lost, (dropped,) back.
     expect(stderr.match(/connection lost/g)).toHaveLength(1);
     expect(stderr.match(/reconnected/g)).toHaveLength(1);
+  });
+});
+
+// Found by exploratory testing: `logs ID` of a session whose first output retention had dropped
+// printed what was left from the start of the answer, with nothing on stderr, while `logs -f`
+// across an outage says which bytes are gone.
+describe("logs of a session retention already trimmed", () => {
+  it("says which bytes were dropped, then prints what is retained", async () => {
+    const { id } = await http.createSession({ kind: "stream" });
+    await append(id, lines("a", 5));
+    for (let batch = 0; batch < 10; batch++) await append(id, lines(`b${batch}-`, 100));
+    await http.appendEvents(id, { type: "exit", data: { exitCode: 0, signal: null } });
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token };
+
+    const result = await cli(["logs", id], env);
+    expect(result.code).toBe(0);
+    const said = /^\[switchboard\] output bytes 0 to (\d+) were dropped by retention; printing from byte (\d+)\n$/.exec(
+      result.stderr,
+    );
+    expect(said).not.toBeNull();
+    const from = Number(said![2]);
+    expect(Number(said![1])).toBe(from);
+    expect(from).toBeGreaterThan(0);
+    const text = [...lines("a", 5), ...Array.from({ length: 10 }, (_, b) => lines(`b${b}-`, 100)).flat()].join("");
+    expect(result.stdout).toBe(text.slice(from));
+
+    // Nothing dropped after what was asked for: nothing said.
+    const tail = await cli(["logs", id, "--since", String(from)], env);
+    expect(tail).toMatchObject({ code: 0, stderr: "", stdout: text.slice(from) });
   });
 });
