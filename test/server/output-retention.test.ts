@@ -21,7 +21,9 @@ async function retainedOutput(base: string, id: string): Promise<{ first: number
     const page = Buffer.from(await res.arrayBuffer());
     if (page.length === 0) break;
     const next = Number(res.headers.get("x-switchboard-next-offset"));
-    first ??= next - page.length;
+    const start = Number(res.headers.get("x-switchboard-output-start"));
+    expect(start).toBe(next - page.length);
+    first ??= start;
     parts.push(page);
     since = next;
   }

@@ -119,6 +119,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
       "Content-Type": "application/octet-stream",
       "Content-Length": bytes.length,
       "Cache-Control": "no-store",
+      // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
+      "X-Switchboard-Output-Start": String(since),
       "X-Switchboard-Next-Offset": String(next),
       "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
     });
