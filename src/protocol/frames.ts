@@ -143,7 +143,7 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
   const frame = raw as Record<string, unknown>;
   const data = frame["data"];
   if (frame["type"] !== "stdin" || typeof data !== "string") return undefined;
-  if (data.length === 0 || data.length > LIMITS.INPUT_BYTES * 2 || Object.keys(frame).length !== 2) return undefined;
+  if (data.length === 0 || Object.keys(frame).length !== 2) return undefined;
   return { type: "stdin", data };
 }
 

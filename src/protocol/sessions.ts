@@ -112,8 +112,13 @@ export function base64Data<S extends z.ZodType<{ data: string; enc?: "base64" | 
   });
 }
 
-/** Input bytes of a steering call (see {@link inputChecks}). */
-export const InputData = z.string().max(LIMITS.INPUT_BYTES * 2);
+/**
+ * Input bytes of a steering call (see {@link inputChecks}). Their size is checked as bytes where
+ * they are used (over {@link LIMITS.INPUT_BYTES}: PAYLOAD_TOO_LARGE, whatever the size); the
+ * string itself is bounded by the body and frame limits. (A length limit here made input over
+ * 128 Ki characters VALIDATION_FAILED instead.)
+ */
+export const InputData = z.string();
 /** After `data`, end the process's input: a pipe's stdin is closed (a filter like `sort` finishes); a PTY gets ^D. */
 export const InputEof = z.literal(true).optional();
 

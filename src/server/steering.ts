@@ -66,9 +66,10 @@ export function control(
 
 /** Decodes `data` of an input frame or body: UTF-8 text, or raw bytes with `enc: "base64"`. */
 export function inputBytes(data: string, enc: "base64" | undefined, maxBytes: number): Uint8Array {
-  const bytes = enc === "base64" ? Buffer.from(data, "base64") : Buffer.from(data, "utf8");
-  if (bytes.length > maxBytes) {
-    throw new SwitchboardError("PAYLOAD_TOO_LARGE", `input is ${bytes.length} bytes; at most ${maxBytes} per message`);
+  // Sized before anything is decoded or copied.
+  const size = Buffer.byteLength(data, enc === "base64" ? "base64" : "utf8");
+  if (size > maxBytes) {
+    throw new SwitchboardError("PAYLOAD_TOO_LARGE", `input is ${size} bytes; at most ${maxBytes} per message`);
   }
-  return bytes;
+  return enc === "base64" ? Buffer.from(data, "base64") : Buffer.from(data, "utf8");
 }

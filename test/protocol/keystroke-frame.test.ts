@@ -47,13 +47,12 @@ describe("keystrokeFrame: the hand check of the commonest /ws/session frame", ()
     );
   });
 
-  it("leaves objects that only look plain, and empty or oversized data, to the schema", () => {
+  it("leaves objects that only look plain, and empty data, to the schema", () => {
     const proto = Object.create({ inherited: 1 }) as Record<string, unknown>;
     proto["type"] = "stdin";
     proto["data"] = "x";
     expect(keystrokeFrame(proto)).toBeUndefined();
     expect(keystrokeFrame({ type: "stdin", data: "" })).toBeUndefined();
-    expect(keystrokeFrame({ type: "stdin", data: "x".repeat(LIMITS.INPUT_BYTES * 2 + 1) })).toBeUndefined();
     expect(keystrokeFrame({ type: "stdin", data: "x", eof: true })).toBeUndefined();
     expect(keystrokeFrame(JSON.parse('{"type":"stdin","data":"ls\\r"}'))).toEqual({ type: "stdin", data: "ls\r" });
   });

@@ -167,6 +167,34 @@ describe("limits", () => {
     expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([3000]);
   });
 
+  it("refuses input over LIMITS.INPUT_BYTES per message as PAYLOAD_TOO_LARGE at any size, text or bytes, on every route", async () => {
+    const gw = await secGateway();
+    const s = await catPty(gw, "admin");
+    const max = LIMITS.INPUT_BYTES;
+    // Just over; over twice the characters (once a schema length limit: VALIDATION_FAILED); bytes as base64.
+    const bodies = [
+      { data: "a".repeat(max + 1), bytes: max + 1 },
+      { data: "a".repeat(300_000), bytes: 300_000 },
+      { data: Buffer.alloc(100_000, 7).toString("base64"), enc: "base64", bytes: 100_000 },
+    ];
+    const mux = await Mux.open(gw, "admin");
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, "admin");
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    for (const { bytes, ...body } of bodies) {
+      const refusal = { code: "PAYLOAD_TOO_LARGE", message: `input is ${bytes} bytes; at most ${max} per message` };
+      const viaHttp = await http(gw, "admin").post(`/v1/sessions/${s.id}/input`, body);
+      expect(errorOf(viaHttp)).toMatchObject({ status: 413, ...refusal });
+      expect(await mux.request({ op: "input", session: s.id, ...body })).toMatchObject({ op: "error", ...refusal });
+      const from = term.frames.length;
+      term.send({ type: "stdin", ...body });
+      expect(await term.waitFor((f) => f["type"] === "error", "the refusal", from)).toMatchObject(refusal);
+    }
+    // Nothing of it was written, and both connections are still up.
+    expect(await mux.request({ op: "input", session: s.id, data: "ok" })).toMatchObject({ op: "ack" });
+    expect((await eventsOf(gw, s.id)).filter((e) => e.type === "input").map((e) => e["bytes"])).toEqual([2]);
+    expect(term.closeCode).toBeUndefined();
+  });
+
   it("limits input bytes per second per connection (limits.inputBytesPerSecond) on /v1/ws and /ws/session", async () => {
     const clock = new ManualClock();
     const gw = await secGateway({ clock, config: { limits: { inputBytesPerSecond: 100 } } });
