@@ -145,7 +145,9 @@ export async function attach(options: AttachOptions): Promise<number> {
           } else {
             // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
             const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
-            if (!client.write(decoder.decode(bytes, { stream: true }))) notices.show("not connected: keys dropped");
+            // Refused while open: over the input limit, and the `error` event has said so.
+            const sent = client.write(decoder.decode(bytes, { stream: true }));
+            if (!sent && client.state !== "open") notices.show("not connected: keys dropped");
           }
         }
         if (at >= 0) resolve({ kind: "detach" });

@@ -138,7 +138,7 @@ export class Channels {
     this.channels.clear();
     for (const sub of subs) {
       if (error) sub.fail(error);
-      else sub.unsubscribe();
+      else sub.clientClosed();
     }
   }
 

@@ -12,6 +12,7 @@ import { Emitter } from "./emitter.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
+import { inputSizeError } from "./input-size.js";
 import type {
   AbortResult,
   AppendEventInput,
@@ -187,8 +188,12 @@ export class SwitchboardClient {
   /**
    * Types into a session. Strings are sent as UTF-8; bytes as base64. Control rules apply.
    * `eof` ends the input after `data` (which may then be empty): a pipe's stdin is closed, a PTY gets ^D.
+   * More than `LIMITS.INPUT_BYTES` (64 KiB) rejects with PAYLOAD_TOO_LARGE without being sent.
    */
   input(session: string, data: string | Uint8Array, options: { eof?: boolean } & AbortOptions = {}): Promise<void> {
+    const tooLarge = inputSizeError(data);
+    // An aborted signal still wins (the call rejects with its reason): checked where it is sent.
+    if (tooLarge && options.signal?.aborted !== true) return Promise.reject(tooLarge);
     const frame: RequestFrame =
       typeof data === "string"
         ? { op: "input", session, data }

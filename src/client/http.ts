@@ -15,6 +15,7 @@ import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
+import { inputSizeError } from "./input-size.js";
 import { endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
@@ -259,12 +260,16 @@ export class HttpClient {
   /**
    * Types into the session (control rules apply). Bytes that are not text are sent as base64.
    * `eof` ends the input after `data` (which may then be empty): a pipe's stdin is closed, a PTY gets ^D.
+   * More than `LIMITS.INPUT_BYTES` (64 KiB) rejects with PAYLOAD_TOO_LARGE without being sent.
    */
   input(
     id: string,
     data: string | Uint8Array,
     options: { eof?: boolean } & AbortOptions = {},
   ): Promise<{ ok: true; bytes: number; eof?: true }> {
+    const tooLarge = inputSizeError(data);
+    // An aborted signal still wins (the call rejects with its reason): checked where it is sent.
+    if (tooLarge && options.signal?.aborted !== true) return Promise.reject(tooLarge);
     const body = typeof data === "string" ? { data } : { data: encodeBase64(data), enc: "base64" };
     return this.json(
       "POST",

@@ -2,6 +2,7 @@ import { isSessionEnd } from "../protocol/index.js";
 import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
+import { ConnectionError } from "./errors.js";
 
 export interface SubscribeOptions {
   /** The last seq you already have: delivery starts at `since + 1`. Default 0 (from the start of what is retained). */
@@ -116,11 +117,23 @@ export class Subscription {
     return [...new Set([...this.wanted, "exit", "lost"])];
   }
 
-  /** Stops delivery. `done` resolves with `undefined`. Idempotent. */
+  /**
+   * Stops delivery. `done` resolves with `undefined`; `ready`, if the gateway had not confirmed
+   * the subscription yet, rejects with `ConnectionError` CLOSED. Idempotent.
+   */
   unsubscribe(): void {
+    this.stop("unsubscribed before the gateway confirmed the subscription");
+  }
+
+  /** @internal The client was closed: stops as `unsubscribe()` does, saying so. */
+  clientClosed(): void {
+    this.stop("the client was closed before the gateway confirmed the subscription");
+  }
+
+  private stop(why: string): void {
     if (this._state !== "live") return;
     this.end("closed");
-    this.settleReady.reject(new Error("unsubscribed before the gateway confirmed the subscription"));
+    this.settleReady.reject(new ConnectionError("CLOSED", why));
     this.settleDone.resolve(undefined);
     this.detach(this);
   }

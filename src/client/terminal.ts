@@ -9,6 +9,7 @@ import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type { HttpClient } from "./http.js";
+import { inputSizeError } from "./input-size.js";
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
@@ -157,8 +158,17 @@ export class TerminalClient {
     return this.emitter.on(name, listener);
   }
 
-  /** Sends text to the process's stdin (control rules apply). False when not connected. */
+  /**
+   * Sends text to the process's stdin (control rules apply). False when not connected, or when
+   * it is more than the gateway takes in one message (`LIMITS.INPUT_BYTES`): then nothing is
+   * sent and an `error` event says PAYLOAD_TOO_LARGE.
+   */
   write(data: string): boolean {
+    const tooLarge = inputSizeError(data);
+    if (tooLarge) {
+      this.emitter.emit("error", tooLarge);
+      return false;
+    }
     return this.send({ type: "stdin", data });
   }
 

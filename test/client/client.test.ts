@@ -10,6 +10,7 @@ import {
 } from "../../src/client/node.js";
 import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
 import { connect as pureConnect } from "../../src/client/index.js";
+import { LIMITS } from "../../src/protocol/index.js";
 import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
@@ -303,6 +304,32 @@ describe("SwitchboardClient", () => {
     await expectCode(c.createSession({ command: ["/definitely/not/here"] }), "SPAWN_FAILED");
   });
 
+  // Regression (exploratory testing): input over 64 KiB was PAYLOAD_TOO_LARGE up to 128 Ki
+  // characters (of base64, for bytes) and VALIDATION_FAILED about "131072 characters" beyond.
+  it("refuses input over the limit with PAYLOAD_TOO_LARGE whatever its size, text or bytes, WebSocket or HTTP", async () => {
+    const c = await client();
+    const cat = await c.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanup.push(() => c.deleteSession(cat.id));
+    const max = LIMITS.INPUT_BYTES;
+    for (const size of [max + 1, 100_000, 300_000, 2 * 1024 * 1024]) {
+      for (const send of [
+        () => c.input(cat.id, "x".repeat(size)),
+        () => c.input(cat.id, new Uint8Array(size)),
+        () => c.http.input(cat.id, "x".repeat(size)),
+        () => c.http.input(cat.id, new Uint8Array(size)),
+      ]) {
+        await expect(send()).rejects.toMatchObject({
+          code: "PAYLOAD_TOO_LARGE",
+          message: `input is ${size} bytes; at most ${max} per message`,
+        });
+      }
+    }
+    await c.input(cat.id, new Uint8Array(max));
+    await c.http.input(cat.id, "é".repeat(max / 2));
+    expect(c.state).toBe("open");
+    await expect.poll(async () => (await c.getSession(cat.id)).outputBytes).toBe(2 * max);
+  });
+
   it("rejects a bad token with UNAUTHORIZED and an unreachable gateway with UNREACHABLE", async () => {
     const other = await startTestGateway();
     await expectCode(connect({ url: other.url, token: "wrong-token-0123456789" }), "UNAUTHORIZED");
@@ -424,6 +451,21 @@ describe("SwitchboardClient", () => {
     expect(c.state).toBe("closed");
     await expectCode(c.input(session.id, "x"), "CLOSED", ConnectionError);
     expect(() => c.subscribe(session.id, () => undefined)).toThrow(ConnectionError);
+  });
+
+  // Regression (exploratory testing): `ready` rejected with a plain Error without a code.
+  it("rejects a subscription's ready with CLOSED when it ends before the gateway confirmed it", async () => {
+    const c = await client();
+    const stream = await c.createSession({ kind: "stream" });
+    const unsubscribed = c.subscribe(stream.id, () => undefined);
+    unsubscribed.unsubscribe();
+    await expectCode(unsubscribed.ready, "CLOSED", ConnectionError);
+    await expect(unsubscribed.done).resolves.toBeUndefined();
+    const closed = c.subscribe(stream.id, () => undefined);
+    c.close();
+    await expectCode(closed.ready, "CLOSED", ConnectionError);
+    await expect(closed.ready).rejects.toThrow("the client was closed");
+    await expect(closed.done).resolves.toBeUndefined();
   });
 
   it("works with the bearer subprotocol (what browsers use) through the pure entry", async () => {

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
+import { LIMITS } from "../../src/protocol/index.js";
 import type { ConnectionState } from "../../src/client/node.js";
 import { TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
@@ -124,6 +125,33 @@ describe("TerminalClient (/ws/session/:id)", () => {
     expect(errors[0]).toBeInstanceOf(SwitchboardError);
     expect(errors[0]!.code).toBe("CONTROL_HELD");
     holder.close();
+    await http.deleteSession(s.id);
+    await term.done;
+  });
+
+  // Regression (exploratory testing): a write over the frame limit (1 MiB) returned true, the
+  // gateway closed the socket (1009) and the client reconnected: the input was lost, no error.
+  it("refuses a write over the input limit with PAYLOAD_TOO_LARGE and stays connected", async () => {
+    const s = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const { term, text } = terminal(s.id, 0);
+    const errors: SwitchboardError[] = [];
+    term.on("error", (e) => errors.push(e));
+    const states: ConnectionState[] = [];
+    await waitUntil(() => term.state === "open", 3_000, "open");
+    term.on("state", ({ state }) => states.push(state));
+    for (const size of [LIMITS.INPUT_BYTES + 1, 300_000, 2 * 1024 * 1024]) {
+      expect(term.write("x".repeat(size))).toBe(false);
+      expect(errors.at(-1)).toMatchObject({
+        code: "PAYLOAD_TOO_LARGE",
+        message: `input is ${size} bytes; at most ${LIMITS.INPUT_BYTES} per message`,
+      });
+    }
+    expect(errors).toHaveLength(3);
+    expect(term.write("é".repeat(LIMITS.INPUT_BYTES / 2))).toBe(true);
+    expect(term.write("after\n")).toBe(true);
+    await waitUntil(() => text().endsWith("after\n"), 3_000, "echo");
+    expect(Buffer.byteLength(text())).toBe(LIMITS.INPUT_BYTES + 6);
+    expect(states).toEqual([]);
     await http.deleteSession(s.id);
     await term.done;
   });
