@@ -25,7 +25,8 @@ const SYSTEM_FULL =
  * What failed for lack of descriptors: starting a terminal session's process, an agent's process
  * (its session's next run), a plugin's process or a command a plugin runs, or accepting a connection.
  */
-export type FdExhaustion = "session" | "agent" | "plugin" | "accept";
+export const FD_EXHAUSTION_OPERATIONS = ["session", "agent", "plugin", "accept"] as const;
+export type FdExhaustion = (typeof FD_EXHAUSTION_OPERATIONS)[number];
 
 /**
  * Watches the gateway's file descriptors against its limit. At the limit new sessions fail

@@ -279,7 +279,8 @@ async function openGateway(
             ? `${restartOnly[0]} changed: it is read at start only and applies after a restart`
             : `${restartOnly.join(", ")} changed: they are read at start only and apply after a restart`,
         );
-      logger.info({ warnings }, "config reloaded");
+      // At warn when it comes with warnings: a reload that ignores a setting is not routine.
+      logger[warnings.length > 0 ? "warn" : "info"]({ warnings }, "config reloaded");
       return { ok: true, warnings };
     } catch (error) {
       const message = (error as Error).message;

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { FD_EXHAUSTION_OPERATIONS } from "./fd-monitor.js";
 
 /** prom-client's default gauge, replaced (see the constructor). */
 const OPEN_FDS = "switchboard_process_open_fds";
@@ -133,6 +134,8 @@ export class GatewayMetrics {
   });
 
   constructor() {
+    // Listed at 0 from the start, so that an alert on increase() sees the first one.
+    for (const operation of FD_EXHAUSTION_OPERATIONS) this.fdExhaustion.inc({ operation }, 0);
     collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });
     // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
     // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's

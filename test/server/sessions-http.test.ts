@@ -315,6 +315,9 @@ describe("terminal sessions over HTTP", () => {
     expect(m.text).toMatch(/switchboard_events_appended_total/);
     expect(m.text).toMatch(/switchboard_append_batch_seconds_bucket/);
     expect(m.text).toMatch(/switchboard_sse_clients 0/);
+    // Failure counters are there at 0 before the first failure, so that increase() sees it.
+    for (const operation of ["session", "agent", "plugin", "accept"])
+      expect(m.text).toContain(`switchboard_fd_exhaustion_total{operation="${operation}"} 0\n`);
   });
 });
 
