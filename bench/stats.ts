@@ -22,12 +22,15 @@ export function met(ok: boolean): string {
   return ok ? "met" : "**not met**";
 }
 
-/** Runs `fn` `rounds` times alternating with `baseline`, returning both medians (side by side, one process). */
+/**
+ * Runs `subject` `rounds` times alternating with `baseline` (side by side, one process): both
+ * medians, and the median of the ratios of each subject run to the baseline run of its round.
+ */
 export async function sideBySide(
   rounds: number,
   baseline: () => Promise<number> | number,
   subject: () => Promise<number> | number,
-): Promise<{ baseline: number; subject: number; baselineRuns: number[]; subjectRuns: number[] }> {
+): Promise<{ baseline: number; subject: number; ratio: number; baselineRuns: number[]; subjectRuns: number[] }> {
   const b: number[] = [];
   const s: number[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -40,5 +43,7 @@ export async function sideBySide(
       b.push(await baseline());
     }
   }
-  return { baseline: median(b), subject: median(s), baselineRuns: b, subjectRuns: s };
+  // Each run against its own neighbour: the machine's speed drifts within minutes (docs/benchmarks.md).
+  const ratio = median(s.map((x, i) => x / b[i]!));
+  return { baseline: median(b), subject: median(s), ratio, baselineRuns: b, subjectRuns: s };
 }
