@@ -267,6 +267,9 @@ class MultiplexConnection {
 
   private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
+    // A refused subscribe changes nothing: a position past the head is refused before an old
+    // subscription is dropped (one retention dropped is served from the oldest kept, below).
+    if (since > session.log.head) session.log.checkPosition(since);
     // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
     const resubscribing = this.drop(sessionId);
     if (!resubscribing && this.subs.size >= this.core.limits.subscriptionsPerConnection) {

@@ -212,6 +212,23 @@ describe("bad frames", () => {
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it("/v1/ws: a refused re-subscribe (since past the head) leaves the subscription as it was", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const c = await MuxClient.open(gw, defer);
+    c.send({ op: "subscribe", session: id, since: 0, ref: "s" });
+    await c.frame((f) => f.op === "subscribed" && f.ref === "s");
+    await appendOutput(gw, id, ["one\n"]);
+    await c.until(() => c.bytes(id).toString() === "one\n", 5000, "the first output");
+
+    c.send({ op: "subscribe", session: id, since: 99, ref: "bad" });
+    expect(await c.frame((f) => f.op === "error" && f.ref === "bad")).toMatchObject({ code: "BAD_REQUEST" });
+    // "A refused request changes nothing": the first subscription still delivers.
+    await appendOutput(gw, id, ["two\n"]);
+    await c.until(() => c.bytes(id).toString() === "one\ntwo\n", 5000, "output after the refusal");
+    expect(gw.core.sessions.get(id)!.viewers).toBe(1);
+  });
+
   it("/ws/session: invalid JSON, unknown type and wrong fields get error frames; the connection stays up", async () => {
     const gw = await startTestGateway(defer);
     const { id } = await createSession(gw, { command: ["cat"] });
