@@ -9,11 +9,10 @@ import type { CommitOp } from "./sqlite-commit.mjs";
  * on the event loop: in a CPU profile of four 50 MiB PTY floods postMessage was the event loop's
  * biggest item, 238 ms; with the bytes packed into reused buffers, 112 ms. Memory is not shared
  * with the writer (SharedArrayBuffers were tried: V8 does not count shared memory towards
- * starting a GC, and a flood piled up 297 MiB of them). The size: a whole batch of a flood
- * (LOG_BATCH_MAX_BYTES in group-commit.ts, and a piece more), so that those reuse buffers too.
+ * starting a GC, and a flood piled up 297 MiB of them).
  */
-export const LOG_BATCH_BUFFER_BYTES = 1152 * 1024;
-export const LOG_BATCH_BUFFER_MAX = 2 * 1024 * 1024;
+export const LOG_BATCH_BUFFER_BYTES = 512 * 1024;
+export const LOG_BATCH_BUFFER_MAX = 1024 * 1024;
 export const LOG_BATCH_BUFFERS = 4;
 
 /** The buffers a batch's bytes cross to the writer thread in (see {@link LOG_BATCH_BUFFER_BYTES}). */

@@ -14,9 +14,8 @@ export const LOG_FLUSH_MAX_BATCH = 8192;
  * About the most bytes one batch carries, shared fairly among the sessions with queued writes
  * (each gets at least its oldest write): a session flooding output cannot make another wait
  * behind its whole backlog — a keystroke's echo waits for about one batch of the flood, not 16 MiB.
- * (Writing 1 MiB of output to its file takes well under a millisecond; see LOG_WRITER_MIN_BYTES.)
  */
-export const LOG_BATCH_MAX_BYTES = 1024 * 1024;
+export const LOG_BATCH_MAX_BYTES = 256 * 1024;
 /**
  * How long an `input` event may wait for company before it is committed alone. Input given to a
  * process is usually answered within a millisecond (a shell echoes the keystroke), and nobody
@@ -27,18 +26,18 @@ export const LOG_INPUT_LINGER_MS = 2;
 /**
  * With less than this queued for the writer thread, a batch waits up to {@link LOG_WRITER_LINGER_MS}
  * for more. Every commit rewrites at least one page of the database whatever it carries (big
- * output's bytes go to output files), and every batch wakes the writer thread and then the event
- * loop (its answer), each waiting for a core while a flood keeps both busy. Measured on a PTY
- * flood of 50 MiB: piece by piece (64 KiB), ~700 commits and ~140 ms of the writer thread's CPU;
- * with 128 KiB and 2 ms, ~400 commits and ~110 ms; with 512 KiB and 6 ms (batches of up to
- * 1 MiB) PTY → log went from 0.79 to 0.86 of raw node-pty (medians of 7 alternating runs of
- * `bench/pty.ts`, 6 of them better) and the keystroke echo under a flood from 16–21 ms to
- * 9–19 ms at p99 (3 alternating runs). A flood's output reaches viewers up to this much later.
- * Small writes of quiet sessions (a keystroke's echo) are committed on the event loop and never
- * wait for it.
+ * output's bytes go to output files), so a flood committed piece by piece paid that per 64 KiB
+ * piece: measured on a PTY flood of 50 MiB, ~700 commits and ~140 ms of the writer thread's CPU;
+ * with this, ~400 commits and ~110 ms (`.bench-tmp/commits.ts`). Small writes of quiet sessions
+ * (a keystroke's echo) are committed on the event loop and never wait for it. Bigger batches
+ * were tried (512 KiB or 6 ms, up to 1 MiB each, for fewer wake-ups of the writer and the event
+ * loop): a flood to the log alone got faster (PTY → log 0.79 → 0.86 of raw, medians of 7
+ * alternating runs), but to viewers slower (1 binary viewer 0.93–1.16 → 0.71–0.92 of raw in 3
+ * alternating pairs of processes), with a full GC or two per 50 MiB again (6 with 4 JSON
+ * viewers): each batch published up to 16 pieces at once, which the log and viewers then held.
  */
-export const LOG_WRITER_MIN_BYTES = 512 * 1024;
-export const LOG_WRITER_LINGER_MS = 6;
+export const LOG_WRITER_MIN_BYTES = 128 * 1024;
+export const LOG_WRITER_LINGER_MS = 2;
 /** About how many bytes of WAL the writers add before the writer thread is asked to copy them into the database. */
 export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 /** With less than that written, a checkpoint follows once no commit came for this long. */
