@@ -409,12 +409,18 @@ async function paired(round: number, run: () => Promise<number>): Promise<Paired
     const raw = await measureRawPty(PTY_BENCH_COMMAND);
     return mbps(raw.bytes, raw.ms);
   };
+  // Each run starts without the other's garbage (node-pty's reads allocate a buffer each, and
+  // a full GC they set off would land in the gateway's run and its GC count).
+  const clean = <T>(fn: () => Promise<T>): Promise<T> => {
+    gc();
+    return fn();
+  };
   if (round % 2 === 0) {
-    const raw = await rawRun();
-    return { raw, mbps: await run() };
+    const raw = await clean(rawRun);
+    return { raw, mbps: await clean(run) };
   }
-  const ours = await run();
-  return { mbps: ours, raw: await rawRun() };
+  const ours = await clean(run);
+  return { mbps: ours, raw: await clean(rawRun) };
 }
 
 /** Runs `fn`, counting this process's full (mark-compact) GCs meanwhile. */
