@@ -236,6 +236,11 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
   let ended = false;
   let lost = false;
   for await (const event of ctx.http.allEvents(id, { since })) {
+    // Seqs have no holes: a first event past the one asked for means retention dropped those.
+    if (last === since && event.seq > since + 1)
+      new FollowNotices(ctx.err).show(
+        `events ${since + 1} to ${event.seq - 1} were dropped by retention; printing from seq ${event.seq}`,
+      );
     writeJson(ctx, event);
     last = event.seq;
     if (event.type === "exit" || event.type === "lost") ended = true;

@@ -140,5 +140,20 @@ describe("logs of a session retention already trimmed", () => {
     // Nothing dropped after what was asked for: nothing said.
     const tail = await cli(["logs", id, "--since", String(from)], env);
     expect(tail).toMatchObject({ code: 0, stderr: "", stdout: text.slice(from) });
+
+    // As events (--json): the same, by seq.
+    const events = await cli(["--json", "logs", id], env);
+    expect(events.code).toBe(0);
+    const seqs = events.stdout
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(seqs[0]).toBeGreaterThan(1);
+    expect(events.stderr).toBe(
+      `[switchboard] events 1 to ${seqs[0]! - 1} were dropped by retention; printing from seq ${seqs[0]}\n`,
+    );
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+    const after = await cli(["--json", "logs", id, "--since", String(seqs[0]! - 1)], env);
+    expect(after.stderr).toBe("");
   });
 });
