@@ -410,7 +410,7 @@ async function paired(round: number, run: () => Promise<number>): Promise<Paired
     return mbps(raw.bytes, raw.ms);
   };
   // Each run starts without the other's garbage (node-pty's reads allocate a buffer each, and
-  // a full GC they set off would land in the gateway's run and its GC count).
+  // a full GC they set off would land in the gateway's run).
   const clean = <T>(fn: () => Promise<T>): Promise<T> => {
     gc();
     return fn();
@@ -426,9 +426,16 @@ async function paired(round: number, run: () => Promise<number>): Promise<Paired
 /** Runs `fn`, counting this process's full (mark-compact) GCs meanwhile. */
 async function countingMajorGcs<T>(fn: () => Promise<T>): Promise<{ value: T; majors: number }> {
   let majors = 0;
+  // Entries are delivered after the fact, also to an observer made after the GC: those of GCs
+  // before `fn` started (in the raw read before it, say) are not this run's. Counting them made
+  // the GC row 1 for every kind of run once each run had a raw read next to it.
+  const started = performance.now();
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries())
-      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR)
+      if (
+        e.startTime >= started &&
+        (e as unknown as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR
+      )
         majors++;
   });
   observer.observe({ entryTypes: ["gc"] });
