@@ -22,6 +22,11 @@ export class TokenBucket {
     this.tokens -= amount;
     return true;
   }
+
+  /** Gives back what a refused request took: it did nothing, so it costs nothing. */
+  giveBack(amount: number): void {
+    this.tokens = Math.min(this.ratePerSecond, this.tokens + amount);
+  }
 }
 
 /** Failed authentications tolerated per address per window before it is slowed down. */

@@ -198,14 +198,20 @@ class MultiplexConnection {
             `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
           );
         }
-        steer(
-          this.core.sessions,
-          this.identity,
-          this.connId,
-          frame.session,
-          { op: "input", data: bytes, eof: frame.eof === true },
-          by,
-        );
+        try {
+          steer(
+            this.core.sessions,
+            this.identity,
+            this.connId,
+            frame.session,
+            { op: "input", data: bytes, eof: frame.eof === true },
+            by,
+          );
+        } catch (error) {
+          // Refused (CONTROL_HELD, SESSION_NOT_RUNNING, ...): nothing was written.
+          this.inputBucket.giveBack(bytes.length);
+          throw error;
+        }
         return undefined;
       }
       case "signal":

@@ -420,7 +420,13 @@ class TerminalConnection {
             );
           }
           const action = { op: "input" as const, data: bytes, eof: frame.eof === true };
-          steer(this.core.sessions, this.identity, this.connId, this.session.id, action, by);
+          try {
+            steer(this.core.sessions, this.identity, this.connId, this.session.id, action, by);
+          } catch (error) {
+            // Refused (CONTROL_HELD, SESSION_NOT_RUNNING, ...): nothing was written.
+            this.inputBucket.giveBack(bytes.length);
+            throw error;
+          }
           break;
         }
         case "signal":

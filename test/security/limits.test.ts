@@ -225,6 +225,37 @@ describe("limits", () => {
     expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([60, 60, 60, 90]);
   });
 
+  // Found by an adversarial pass: refused input spent the budget, so a client that retried while
+  // someone else held control was rate limited as soon as it had control.
+  it("input refused for control held elsewhere does not spend the connection's input budget", async () => {
+    const clock = new ManualClock();
+    const gw = await secGateway({ clock, config: { limits: { inputBytesPerSecond: 100 } } });
+    const s = await catPty(gw, "admin");
+    const holder = await Mux.open(gw, "admin");
+    expect(await holder.request({ op: "control", session: s.id, action: "acquire" })).toMatchObject({ op: "ack" });
+    const mux = await Mux.open(gw, "admin");
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, "admin");
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    for (let i = 0; i < 3; i++) {
+      const held = await mux.request({ op: "input", session: s.id, data: "a".repeat(90) });
+      expect(held).toMatchObject({ op: "error", code: "CONTROL_HELD" });
+      const from = term.frames.length;
+      term.send({ type: "stdin", data: "b".repeat(90) });
+      expect(await term.waitFor((f) => f["type"] === "error", "the refusal", from)).toMatchObject({
+        code: "CONTROL_HELD",
+      });
+    }
+    expect(await holder.request({ op: "control", session: s.id, action: "release" })).toMatchObject({ op: "ack" });
+    // Within the same second: the refused 270 bytes of each did not count.
+    expect(await mux.request({ op: "input", session: s.id, data: "a".repeat(90) })).toMatchObject({ op: "ack" });
+    term.send({ type: "stdin", data: "b".repeat(90) });
+    const inputs = await until(async () => {
+      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+      return evs.length === 2 ? evs : undefined;
+    }, "both inputs");
+    expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([90, 90]);
+  });
+
   it("limits running sessions per gateway (limits.sessions) and per token (limits.sessionsPerToken)", async () => {
     const gw = await secGateway({ config: { limits: { sessions: 3, sessionsPerToken: 2 } } });
     const a1 = await createSession(gw, "alice", { kind: "stream" });
