@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, statSync, watch, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -454,8 +454,16 @@ function resolveToken(dataDir: string, given: string | undefined): { token: stri
     }
   }
   const token = generateToken();
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+  // Written whole or not at all: a full disk left an empty token file behind.
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
   return { token, generated: true };
 }
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -137,6 +137,8 @@ describe("starting a gateway", () => {
     await expect(testGateway({ dataDir: `${disk}/data`, token: "" })).rejects.toThrow(
       `the data directory ${disk}/data is full (ENOSPC`,
     );
+    // Nothing half-written is left: an empty token file (the next start took it for none).
+    expect(readdirSync(`${disk}/data`).filter((f) => f.startsWith("token"))).toEqual([]);
   });
 
   // Found by exploratory testing: `serve --token abc` is refused (at least 16 characters), but a
