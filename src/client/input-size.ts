@@ -1,4 +1,5 @@
-import { LIMITS, SwitchboardError } from "../protocol/index.js";
+import { LIMITS, inputTooLarge } from "../protocol/index.js";
+import type { SwitchboardError } from "../protocol/index.js";
 
 const encoder = new TextEncoder();
 
@@ -10,10 +11,7 @@ const encoder = new TextEncoder();
  * length, input over 128 Ki characters (of base64, for bytes) came back VALIDATION_FAILED.
  */
 export function inputSizeError(data: string | Uint8Array): SwitchboardError | undefined {
-  const max = LIMITS.INPUT_BYTES;
   // A UTF-16 code unit is at most 3 bytes of UTF-8: a keystroke needs no counting.
-  if (typeof data === "string" && data.length * 3 <= max) return undefined;
-  const bytes = typeof data === "string" ? encoder.encode(data).length : data.length;
-  if (bytes <= max) return undefined;
-  return new SwitchboardError("PAYLOAD_TOO_LARGE", `input is ${bytes} bytes; at most ${max} per message`);
+  if (typeof data === "string" && data.length * 3 <= LIMITS.INPUT_BYTES) return undefined;
+  return inputTooLarge(typeof data === "string" ? encoder.encode(data).length : data.length);
 }

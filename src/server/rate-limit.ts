@@ -6,7 +6,7 @@ export class TokenBucket {
   private last: number;
 
   constructor(
-    private readonly ratePerSecond: number,
+    readonly ratePerSecond: number,
     private readonly clock: Clock,
   ) {
     this.tokens = ratePerSecond;

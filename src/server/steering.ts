@@ -1,9 +1,10 @@
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError, inputTooLarge } from "../protocol/index.js";
 import type { Actor, SignalName } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
+import type { TokenBucket } from "./rate-limit.js";
 
 export type SteerAction =
   | { op: "input"; data: Uint8Array; eof?: boolean }
@@ -64,12 +65,40 @@ export function control(
   return session;
 }
 
-/** Decodes `data` of an input frame or body: UTF-8 text, or raw bytes with `enc: "base64"`. */
-export function inputBytes(data: string, enc: "base64" | undefined, maxBytes: number): Uint8Array {
+/** Decodes `data` of an input frame or body: UTF-8 text, or raw bytes with `enc: "base64"` (PAYLOAD_TOO_LARGE past LIMITS.INPUT_BYTES). */
+export function inputBytes(data: string, enc: "base64" | undefined): Uint8Array {
   // Sized before anything is decoded or copied.
-  const size = Buffer.byteLength(data, enc === "base64" ? "base64" : "utf8");
-  if (size > maxBytes) {
-    throw new SwitchboardError("PAYLOAD_TOO_LARGE", `input is ${size} bytes; at most ${maxBytes} per message`);
-  }
+  const tooLarge = inputTooLarge(Buffer.byteLength(data, enc === "base64" ? "base64" : "utf8"));
+  if (tooLarge) throw tooLarge;
   return enc === "base64" ? Buffer.from(data, "base64") : Buffer.from(data, "utf8");
+}
+
+/**
+ * Input from a WebSocket connection: decoded, charged to the connection's `budget`
+ * (`limits.inputBytesPerSecond`: RATE_LIMITED), then steered. Input refused after that
+ * (CONTROL_HELD, SESSION_NOT_RUNNING, ...) wrote nothing, so its charge is given back: a client
+ * retrying while someone else held control was rate limited as soon as it had control.
+ */
+export function steerInput(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  input: { data: string; enc?: "base64" | undefined; eof?: true | undefined },
+  budget: TokenBucket,
+  by: Actor,
+): void {
+  const data = inputBytes(input.data, input.enc);
+  if (!budget.take(data.length)) {
+    throw new SwitchboardError(
+      "RATE_LIMITED",
+      `input is limited to ${budget.ratePerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
+    );
+  }
+  try {
+    steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof: input.eof === true }, by);
+  } catch (error) {
+    budget.giveBack(data.length);
+    throw error;
+  }
 }

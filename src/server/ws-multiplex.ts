@@ -18,7 +18,7 @@ import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
-import { control, inputBytes, steer } from "./steering.js";
+import { control, steer, steerInput } from "./steering.js";
 import {
   ClientFrameCheck,
   ConnectionTracker,
@@ -191,27 +191,7 @@ class MultiplexConnection {
         return undefined;
       }
       case "input": {
-        const bytes = inputBytes(frame.data, frame.enc, LIMITS.INPUT_BYTES);
-        if (!this.inputBucket.take(bytes.length)) {
-          throw new SwitchboardError(
-            "RATE_LIMITED",
-            `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
-          );
-        }
-        try {
-          steer(
-            this.core.sessions,
-            this.identity,
-            this.connId,
-            frame.session,
-            { op: "input", data: bytes, eof: frame.eof === true },
-            by,
-          );
-        } catch (error) {
-          // Refused (CONTROL_HELD, SESSION_NOT_RUNNING, ...): nothing was written.
-          this.inputBucket.giveBack(bytes.length);
-          throw error;
-        }
+        steerInput(this.core.sessions, this.identity, this.connId, frame.session, frame, this.inputBucket, by);
         return undefined;
       }
       case "signal":

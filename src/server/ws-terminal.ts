@@ -10,7 +10,6 @@ import type { OutputSlice } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
-  LIMITS,
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
@@ -25,7 +24,7 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
-import { inputBytes, steer } from "./steering.js";
+import { steer, steerInput } from "./steering.js";
 import {
   ClientFrameCheck,
   ConnectionTracker,
@@ -412,21 +411,7 @@ class TerminalConnection {
     try {
       switch (frame.type) {
         case "stdin": {
-          const bytes = inputBytes(frame.data, frame.enc, LIMITS.INPUT_BYTES);
-          if (!this.inputBucket.take(bytes.length)) {
-            throw new SwitchboardError(
-              "RATE_LIMITED",
-              `input is limited to ${this.core.limits.inputBytesPerSecond} bytes per second per connection`,
-            );
-          }
-          const action = { op: "input" as const, data: bytes, eof: frame.eof === true };
-          try {
-            steer(this.core.sessions, this.identity, this.connId, this.session.id, action, by);
-          } catch (error) {
-            // Refused (CONTROL_HELD, SESSION_NOT_RUNNING, ...): nothing was written.
-            this.inputBucket.giveBack(bytes.length);
-            throw error;
-          }
+          steerInput(this.core.sessions, this.identity, this.connId, this.session.id, frame, this.inputBucket, by);
           break;
         }
         case "signal":

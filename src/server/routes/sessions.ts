@@ -129,7 +129,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
     const { data, enc, eof } = validate(InputBody, await body(ctx));
-    const bytes = inputBytes(data, enc, LIMITS.INPUT_BYTES);
+    const bytes = inputBytes(data, enc);
     steer(
       core.sessions,
       ctx.identity,
