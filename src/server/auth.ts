@@ -1,8 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
+import { writePrivateFile } from "../system/private-file.js";
 import type { Role, TokenEntry } from "./config.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
@@ -219,9 +220,7 @@ export class TokenRegistry {
       token: e.token.toString("hex"),
       expires: e.expires,
     }));
-    const tmp = `${this.cookieFile}.tmp`;
-    writeFileSync(tmp, JSON.stringify(saved), { mode: 0o600 });
-    renameSync(tmp, this.cookieFile);
+    writePrivateFile(this.cookieFile, JSON.stringify(saved));
   }
 }
 

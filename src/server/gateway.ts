@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, statSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -13,6 +13,7 @@ import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
+import { writePrivateFile } from "../system/private-file.js";
 import { createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -455,15 +456,7 @@ function resolveToken(dataDir: string, given: string | undefined): { token: stri
   }
   const token = generateToken();
   // Written whole or not at all: a full disk left an empty token file behind.
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
-  } catch (error) {
-    rmSync(tmp, { force: true });
-    throw error;
-  }
+  writePrivateFile(file, `${token}\n`);
   return { token, generated: true };
 }
 

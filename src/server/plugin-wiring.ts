@@ -1,10 +1,11 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
 import type { PluginHostDeps } from "../plugins/index.js";
 import { InboundMessageSchema } from "../routing/index.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
+import { writePrivateFile } from "../system/private-file.js";
 import type { GatewayCore } from "./context.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { validate } from "./http.js";
@@ -72,9 +73,7 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
         const current = JSON.parse(readFileSync(wiring.configFile, "utf8")) as unknown;
         const next = mergePatch(current, patch);
         buildSettings(next as Record<string, unknown>); // validates; throws CONFIG_INVALID and nothing is written
-        const tmp = `${wiring.configFile}.${process.pid}.tmp`;
-        writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 });
-        renameSync(tmp, wiring.configFile);
+        writePrivateFile(wiring.configFile, `${JSON.stringify(next, null, 2)}\n`);
         const result = wiring.reload();
         if (!result.ok) throw new SwitchboardError("CONFIG_INVALID", result.error);
       },
