@@ -494,9 +494,9 @@ describe("web UI", () => {
     const LINES = 150;
     // The command stops after lines 50 and 100 until the test opens a gate (a file), so each
     // cut happens while the session is live, and what follows it can only arrive over a new
-    // connection: on a loaded machine the page may render well behind what its socket has
-    // already received (it once had the whole output, exit included, before the first cut,
-    // and rightly did not reconnect for a session that had ended).
+    // connection. Without the gates, a page that took a few seconds to open on a loaded
+    // machine got the whole output, exit included, before the first cut, and rightly did not
+    // reconnect for a session that had ended (CI once failed so).
     const gates = tempDir();
     const script = `i=0; while [ $i -lt ${LINES} ]; do i=$((i+1)); echo "line-$i"; sleep 0.02; if [ $i = 50 ] || [ $i = 100 ]; then while [ ! -e "$1/$i" ]; do sleep 0.02; done; fi; done`;
     const res = await s.http.post("/v1/sessions", {
