@@ -9,6 +9,7 @@ import type {
   ChildTerminalFactory,
   ChildTerminalSpec,
 } from "../agents/index.js";
+import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
 import { LIMITS, replaceHiddenChars } from "../protocol/index.js";
@@ -93,7 +94,72 @@ export class AgentGatewaySession extends Session {
     super.dispose();
     void this.agent?.dispose();
   }
+
+  /**
+   * The gateway died while this session ran (restore): the agent process is gone with it, so the
+   * runs it left open — active or queued — and their open permission requests can never end by
+   * themselves. They are ended now as a deleted session's are (`permission.resolved` cancelled,
+   * then one `chat.aborted` per run), before the `lost` event, so every run that got `run.queued`
+   * still has exactly one terminal event and the session's end stays its last event.
+   */
+  override markLost(reason: string): void {
+    if (this.running) this.closeOpenRuns();
+    super.markLost(reason);
+  }
+
+  private closeOpenRuns(): void {
+    const runs = new Set<string>();
+    const requests = new Map<string, string>();
+    let since = this.log.first - 1;
+    for (;;) {
+      const page = this.log.read(since, { limit: 1000, types: RUN_BOOKKEEPING });
+      for (const entry of page.entries) {
+        const event = eventOf(entry);
+        switch (event.type) {
+          case "run.queued":
+          case "run.started":
+            runs.add(event.runId);
+            break;
+          case "chat.final":
+          case "chat.error":
+          case "chat.aborted":
+            runs.delete(event.runId);
+            break;
+          case "permission.request":
+            requests.set(event.requestId, event.runId);
+            break;
+          case "permission.resolved":
+            requests.delete(event.requestId);
+            break;
+        }
+      }
+      if (page.next >= page.head || page.entries.length === 0) break;
+      since = page.next;
+    }
+    for (const [requestId, runId] of requests) {
+      this.log.append({
+        type: "permission.resolved",
+        runId,
+        requestId,
+        outcome: "cancelled",
+        optionId: null,
+        by: null,
+      });
+    }
+    for (const runId of runs) this.log.append({ type: "chat.aborted", runId });
+  }
 }
+
+/** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
+const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([
+  "run.queued",
+  "run.started",
+  "chat.final",
+  "chat.error",
+  "chat.aborted",
+  "permission.request",
+  "permission.resolved",
+]);
 
 export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): AgentGatewaySession {
   return new AgentGatewaySession(record, log, ctx);
