@@ -1,6 +1,6 @@
 import { Readable, Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
-import type { AnyResponse, ClientConnection, JsonRpcId } from "@agentclientprotocol/sdk";
+import type { AnyMessage, AnyResponse, ClientConnection, JsonRpcId } from "@agentclientprotocol/sdk";
 import type { Timer } from "../core/clock.js";
 import type { ErrorCode } from "../protocol/index.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, PermissionOutcome, RunOutcome } from "./adapter.js";
@@ -14,6 +14,12 @@ import { describeError } from "./logger.js";
 
 /** `initialize` + `session/new` must answer within this long (agents started through npx can be slow). */
 export const ACP_START_TIMEOUT_MS = 30_000;
+/**
+ * Longest ACP message (one JSON line) the gateway reads from an agent: the SDK's default. An agent
+ * that sends a longer one is stopped (the SDK refuses to buffer it) and its run ends with
+ * AGENT_EXITED saying so.
+ */
+export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
 const EXIT_CLASSIFY_MS = 1000;
 
@@ -71,6 +77,8 @@ export class AcpAdapter implements AgentAdapter {
   private disposing: Promise<void> | undefined;
   /** Set once the adapter shuts down: the agent's output is no longer held back. */
   private released = false;
+  /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
+  private inputError: unknown;
   /** Ends the current wait for room in the log early (see {@link roomForOutput}). */
   private stopHolding: (() => void) | undefined;
 
@@ -180,10 +188,12 @@ export class AcpAdapter implements AgentAdapter {
     }
     this.proc = proc;
     void proc.closed.then((end) => this.onProcessEnd(end));
-    const raw = acp.ndJsonStream(
+    const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
       (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>).pipeThrough(this.holdBack()),
+      { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
+    const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
     const wire = new AcpWire(
       raw,
       {
@@ -304,7 +314,36 @@ export class AcpAdapter implements AgentAdapter {
     this.isDead = true;
     void proc.kill().then((end) => {
       const turn = this.turn;
-      if (turn) this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message: proc.describeEnd(end) });
+      if (!turn) return;
+      // Killed by us because of what it sent: say that, not only how it ended.
+      const message =
+        this.inputError instanceof acp.MessageTooLargeError
+          ? `the agent sent an ACP message (one JSON line) larger than ${ACP_MAX_MESSAGE_BYTES} bytes, which the gateway does not read, so it stopped the agent (${proc.describeEnd(end)}); the next prompt starts it again — have it send large content in smaller pieces`
+          : proc.describeEnd(end);
+      this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message });
+    });
+  }
+
+  /**
+   * Passes the parsed messages on and remembers why reading them failed (a message over
+   * {@link ACP_MAX_MESSAGE_BYTES}): the SDK only closes the connection, and the run's error
+   * should say what happened rather than how the process ended when it was stopped.
+   */
+  private watchInput(readable: ReadableStream<AnyMessage>): ReadableStream<AnyMessage> {
+    const reader = readable.getReader();
+    return new ReadableStream<AnyMessage>({
+      pull: async (controller) => {
+        try {
+          const { value, done } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (err) {
+          this.inputError ??= err;
+          this.context.logger.warn({ sessionId: this.context.sessionId, err: describeError(err) }, "ACP input failed");
+          controller.error(err);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
     });
   }
 
@@ -401,7 +440,16 @@ export class AcpAdapter implements AgentAdapter {
         return { content };
       })
       .onRequest("fs/write_text_file", async ({ params, requestId }) => {
-        await this.inOrder(requestId, params.sessionId, () => undefined);
+        // Like terminal/create, a write changes things: only for a run that is still going. After
+        // an abort the agent may still be finishing the cancelled turn; what it writes then is refused.
+        await this.inOrder(requestId, params.sessionId, () => {
+          if (!this.turn?.run.sink.open) {
+            throw acp.RequestError.invalidRequest(
+              { reason: "no-turn" },
+              "no prompt turn is running (the run was aborted or has ended): the file was not written",
+            );
+          }
+        });
         await this.fsCall(() => this.fs.writeTextFile(params.path, params.content));
         return {};
       })
