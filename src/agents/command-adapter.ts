@@ -35,6 +35,14 @@ export class CommandAdapter implements AgentAdapter {
     const [program, ...rest] = this.options.command;
     if (program === undefined) return { kind: "error", code: "CONFIG_INVALID", message: "command is empty" };
     const viaArgs = rest.some((a) => a.includes(PROMPT_PLACEHOLDER));
+    if (viaArgs && run.text.includes("\0")) {
+      // The system cannot pass it (an argument ends at its first NUL); Node would throw on spawn.
+      return {
+        kind: "error",
+        code: "SPAWN_FAILED",
+        message: `the prompt contains a NUL character, which cannot be passed as a command-line argument ({prompt} in the agent's command): remove it from the prompt, or configure the agent without {prompt} so the prompt goes to its stdin`,
+      };
+    }
     const args = viaArgs ? rest.map((a) => a.split(PROMPT_PLACEHOLDER).join(run.text)) : rest;
     const proc = new AgentProcess({
       command: program,

@@ -110,6 +110,16 @@ describe.concurrent("command adapter", () => {
     ).toEqual([expect.objectContaining({ type: "chat.aborted" })]);
   });
 
+  it("a prompt with a NUL character for {prompt} is chat.error SPAWN_FAILED saying why, and the queue goes on", async ({
+    onTestFinished,
+  }) => {
+    const s = commandSession(onTestFinished, [node, "-e", "process.stdout.write(process.argv[1])", "{prompt}"]);
+    const { end } = await s.ask("before\0after");
+    expect(end).toMatchObject({ type: "chat.error", code: "SPAWN_FAILED" });
+    expect((end as { message: string }).message).toMatch(/NUL character.*\{prompt\}.*stdin/);
+    expect((await s.ask("fine")).end).toMatchObject({ type: "chat.final", text: "fine" });
+  });
+
   it("a command that cannot start is chat.error SPAWN_FAILED", async ({ onTestFinished }) => {
     const s = commandSession(onTestFinished, ["/nonexistent/agent-cli", "-p"]);
     expect((await s.ask("go")).end).toMatchObject({ type: "chat.error", code: "SPAWN_FAILED" });
