@@ -241,6 +241,7 @@ class MultiplexConnection {
       }
       case "permission": {
         const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.lease.checkWriter(this.connId);
         session.answerPermission(frame.requestId, frame.optionId, by);
         return undefined;
       }

@@ -168,6 +168,36 @@ describe("control lease: agent runs", () => {
       expect.objectContaining({ runId: accepted["result"].runId, by: expect.objectContaining({ name: "alice" }) }),
     ]);
   });
+
+  it("applies control to answers to permission requests (approving a tool call steers the agent)", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-asks-first" });
+    const alice = await Mux.open(gw, "alice");
+    await alice.request({ op: "control", session: s.id, action: "acquire" });
+    await alice.request({ op: "prompt", session: s.id, text: "/permission may I?" });
+    const request = await until(async () => {
+      const evs = await eventsOf(gw, s.id);
+      return evs.find(
+        (e): e is Extract<SessionEvent, { type: "permission.request" }> => e.type === "permission.request",
+      );
+    }, "the permission request");
+    const answer = { requestId: request.requestId, optionId: request.options[0]!.optionId };
+    expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${s.id}/permission`, answer))).toMatchObject({
+      status: 409,
+      code: "CONTROL_HELD",
+    });
+    const carol = await Mux.open(gw, "carol");
+    expect(await carol.request({ op: "permission", session: s.id, ...answer })).toMatchObject({ code: "CONTROL_HELD" });
+    expect((await eventsOf(gw, s.id)).some((e) => e.type === "permission.resolved")).toBe(false);
+    expect(await alice.request({ op: "permission", session: s.id, ...answer })).toMatchObject({ op: "ack" });
+    const resolved = await until(async () => {
+      const evs = await eventsOf(gw, s.id);
+      return evs.find(
+        (e): e is Extract<SessionEvent, { type: "permission.resolved" }> => e.type === "permission.resolved",
+      );
+    }, "the answer");
+    expect(resolved).toMatchObject({ outcome: "selected", by: expect.objectContaining({ name: "alice" }) });
+  });
 });
 
 describe("control lease: auto-release after holder silence", () => {

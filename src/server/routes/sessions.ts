@@ -199,6 +199,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/permission", async (ctx) => {
     const { requestId, optionId } = validate(PermissionBody, await body(ctx));
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    // Approving a tool call steers the agent as much as a prompt does.
+    session.lease.checkWriter(ctx.holderKey);
     session.answerPermission(requestId, optionId, actorOf(ctx.identity));
     sendJson(ctx.res, 200, { ok: true });
   });
