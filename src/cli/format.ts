@@ -1,7 +1,8 @@
 import type { SessionInfo } from "../client/node.js";
 import { printable } from "./printable.js";
+import { padToWidth, textWidth, truncateToWidth } from "./text-width.js";
 
-/** Longest command shown in `ls` before it is cut with an ellipsis. */
+/** Longest command shown in `ls`, in columns, before it is cut with an ellipsis. */
 export const LS_COMMAND_CHARS = 60;
 
 const COLUMNS = ["ID", "NAME", "KIND", "STATE", "PID", "EXIT", "AGE", "COMMAND"] as const;
@@ -19,10 +20,11 @@ export function formatSessionTable(sessions: readonly SessionInfo[], now: number
     age(now - s.createdAt),
     commandText(s),
   ]);
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]!.length)));
+  // In columns on the screen, not characters: 日本語 takes six, é written as e + U+0301 one.
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => textWidth(r[i]!))));
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .map((cell, i) => (i === cells.length - 1 ? cell : padToWidth(cell, widths[i]!)))
       .join("  ")
       .trimEnd();
   return `${[line(COLUMNS), ...rows.map(line)].join("\n")}\n`;
@@ -53,7 +55,7 @@ function exitText(s: SessionInfo): string {
 
 function commandText(s: SessionInfo): string {
   const text = printable(s.command ? s.command.join(" ") : s.agent ? `agent ${s.agent}` : "");
-  return text.length > LS_COMMAND_CHARS ? `${text.slice(0, LS_COMMAND_CHARS - 1)}…` : text;
+  return truncateToWidth(text, LS_COMMAND_CHARS);
 }
 
 function age(ms: number): string {

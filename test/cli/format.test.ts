@@ -59,6 +59,31 @@ describe("formatSessionTable", () => {
     ]);
   });
 
+  // Regression (CLI exploratory pass): columns were padded by UTF-16 code units, so a name in
+  // Japanese (two columns a character) or with a combining accent pushed the rest of its row out
+  // of line, and a long command of emoji was cut in the middle of a character.
+  it("aligns columns by the width text takes on screen: wide characters, combining marks, emoji", () => {
+    const lines = formatSessionTable(
+      [
+        session({ name: "日本語", command: ["true"] }),
+        session({ id: "BBBBBBBBBBBBBBBBBBBBBB", name: "e\u0301cole", command: ["true"] }),
+        session({ id: "CCCCCCCCCCCCCCCCCCCCCC", name: "🚀go", command: ["true"] }),
+        session({ id: "DDDDDDDDDDDDDDDDDDDDDD", name: "plain", command: ["echo", "🚀".repeat(40)] }),
+      ],
+      NOW,
+    )
+      .trimEnd()
+      .split("\n");
+    expect(lines).toEqual([
+      "ID                      NAME    KIND      STATE   PID  EXIT  AGE  COMMAND",
+      "AAAAAAAAAAAAAAAAAAAAAA  日本語  terminal  exited  42   0     5s   true",
+      "BBBBBBBBBBBBBBBBBBBBBB  e\u0301cole   terminal  exited  42   0     5s   true",
+      "CCCCCCCCCCCCCCCCCCCCCC  🚀go    terminal  exited  42   0     5s   true",
+      // 60 columns at most: "echo " and 27 rockets (54 columns), then the ellipsis.
+      `DDDDDDDDDDDDDDDDDDDDDD  plain   terminal  exited  42   0     5s   echo ${"🚀".repeat(27)}…`,
+    ]);
+  });
+
   it("shows no exit for a session that ended without a code, ? for a lost one", () => {
     const lines = formatSessionTable(
       [
