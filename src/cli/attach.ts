@@ -3,6 +3,7 @@ import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, sessionExitCode } from "./exit-codes.js";
 import { endText } from "./format.js";
+import { inputPieces } from "./input-pieces.js";
 import { LocalTerminal } from "./local-terminal.js";
 import { printable } from "./printable.js";
 
@@ -19,6 +20,8 @@ const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = {
   SIGQUIT: 3,
   SIGTERM: 15,
 };
+/** Keys kept while the first connection is on its way (see `attach`); more are dropped, and attach says so. */
+const PENDING_INPUT_CHARS = 1 << 20;
 /** Ctrl-C: a pipe session has no terminal to turn it into SIGINT, so attach sends the signal itself. */
 const CTRL_C = 0x03;
 /** Ctrl-D: likewise, attach ends a pipe session's input itself. */
@@ -41,6 +44,9 @@ export interface AttachOptions {
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WritableStream;
 }
+
+/** What a key press asks of the session. */
+type Steering = { kind: "keys"; text: string } | { kind: "interrupt" } | { kind: "eof" };
 
 type Outcome =
   | { kind: "exit"; exit: TerminalExit }
@@ -88,6 +94,34 @@ export async function attach(options: AttachOptions): Promise<number> {
       // One wording per connection for "someone else has control", whichever refusal said it first
       // (the start-up's acquire and a refused key word it differently).
       let heldNotice: string | undefined;
+      // Keys that come before the first connection is up (typed or pasted at once, or piped in:
+      // `printf 'make\n' | switchboard attach ID`) wait for it instead of being dropped. Keys
+      // typed while a dropped connection comes back are dropped (and said so): by then the
+      // screen the user typed at is stale.
+      // (At most PENDING_INPUT_CHARS of them: a gateway that never answers must not make a
+      // piped-in file pile up in memory.)
+      let pending: Steering[] | undefined = [];
+      let pendingChars = 0;
+      const steerSession = (action: Steering) => {
+        if (pending !== undefined) {
+          pendingChars += action.kind === "keys" ? action.text.length : 1;
+          if (pendingChars <= PENDING_INPUT_CHARS) pending.push(action);
+          else notices.show("not connected yet: keys dropped");
+        } else if (!apply(action) && client.state !== "open")
+          notices.show(action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped");
+      };
+      /** False when not sent (not connected; or over the input limit, which the `error` event says). */
+      const apply = (action: Steering): boolean => {
+        switch (action.kind) {
+          case "interrupt":
+            return client.signal("INT");
+          case "eof":
+            return client.endInput();
+          case "keys":
+            // The gateway takes at most 64 KiB per message: a big paste or pipe goes in pieces.
+            return inputPieces(action.text).every((piece) => client.write(piece));
+        }
+      };
       disposers.push(
         client.on("data", ({ bytes }) => local.write(bytes)),
         client.on("connected", () => {
@@ -96,6 +130,9 @@ export async function attach(options: AttachOptions): Promise<number> {
           takenOver = false;
           heldNotice = undefined;
           sendSize();
+          const waiting = pending;
+          pending = undefined;
+          for (const action of waiting ?? []) steerSession(action);
         }),
         client.on("control-lost", () => {
           takenOver = true;
@@ -138,16 +175,14 @@ export async function attach(options: AttachOptions): Promise<number> {
               notices.show(`${why}: keys are not sent (${DETACH_KEY_NAME} detaches)`);
             }
           } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
-            client.signal("INT");
+            steerSession({ kind: "interrupt" });
           } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_D) {
             // As a terminal would: Ctrl-D ends the input (the pipe is closed; cat, sort, wc finish).
-            if (!client.endInput()) notices.show("not connected: Ctrl-D dropped");
+            steerSession({ kind: "eof" });
           } else {
             // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
             const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
-            // Refused while open: over the input limit, and the `error` event has said so.
-            const sent = client.write(decoder.decode(bytes, { stream: true }));
-            if (!sent && client.state !== "open") notices.show("not connected: keys dropped");
+            steerSession({ kind: "keys", text: decoder.decode(bytes, { stream: true }) });
           }
         }
         if (at >= 0) resolve({ kind: "detach" });

@@ -1,0 +1,75 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
+import { TEST_ENV, startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
+import { CLI, REPO } from "./helpers.js";
+
+let gw: TestGateway;
+let http: HttpClient;
+const children: Array<ReturnType<typeof spawn>> = [];
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  http = new HttpClient({ url: gw.url, token: gw.token });
+});
+afterAll(async () => {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+  await gw.close();
+});
+
+/** `switchboard attach ID` with its stdin and stdout on pipes, as in `printf ... | switchboard attach ID`. */
+function pipedAttach(id: string): {
+  child: ReturnType<typeof spawn>;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(CLI[0]!, [...CLI.slice(1), "attach", id], {
+    cwd: REPO,
+    env: { ...process.env, SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_LOG_LEVEL: "silent" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { child, stdout: () => stdout, stderr: () => stderr, exit };
+}
+
+/** The exit code, or "still running" when the process has not ended within `ms`. */
+function within(exit: Promise<number | null>, ms: number): Promise<number | null | "still running"> {
+  return Promise.race([exit, new Promise<"still running">((r) => setTimeout(() => r("still running"), ms))]);
+}
+
+describe.concurrent("switchboard attach with input on a pipe", () => {
+  // Regression (CLI exploratory pass): keys that came before the connection was up (piped in,
+  // or pasted right after starting attach) were dropped with "not connected: keys dropped", and
+  // attach then waited forever for a session that never got its input.
+  it("sends keys that arrive before the connection is up, instead of dropping them", async () => {
+    const sh = await http.createSession({ command: ["sh"], env: TEST_ENV });
+    const attached = pipedAttach(sh.id);
+    attached.child.stdin!.end("echo piped-$((2+3))\nexit 5\n");
+    expect(await within(attached.exit, 25_000)).toBe(5);
+    expect(attached.stdout()).toBe("piped-5\n");
+    expect(attached.stderr()).not.toMatch(/dropped/);
+    expect(attached.stderr()).toMatch(/\[session \S+ exited with code 5\]\n$/);
+  }, 40_000);
+
+  // Regression (CLI exploratory pass): a chunk of stdin over the gateway's 64 KiB per message
+  // (a pipe delivers 64 KiB at a time; with a character cut at a chunk's edge, its text is a
+  // little more) was refused whole, and that input was lost.
+  it("sends input bigger than the gateway takes in one message, in pieces, losing nothing", async ({ expect }) => {
+    const bytes = 300_000;
+    const wc = await http.createSession({ command: ["sh", "-c", `head -c ${bytes} | wc -c`], env: TEST_ENV });
+    const attached = pipedAttach(wc.id);
+    await expect.poll(async () => (await http.getSession(wc.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    // "✓" is 3 bytes: the pipe's 64 KiB chunks cut characters, so the decoded text runs over.
+    attached.child.stdin!.write("✓".repeat(bytes / 3));
+    expect(await within(attached.exit, 25_000)).toBe(0);
+    expect(attached.stdout().trim()).toBe(String(bytes));
+    expect(attached.stderr()).not.toMatch(/PAYLOAD_TOO_LARGE|dropped/);
+  }, 40_000);
+});
