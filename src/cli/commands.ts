@@ -10,15 +10,17 @@ import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { FollowNotices, follow, interruption } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
+import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
 
-export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] -- CMD ARGS...
+export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
 
 Starts CMD as a terminal session and prints its id (or, with --json, the session).
+Options go before CMD: from CMD on, everything is the command's (run make -j4 --keep-going).
 --pty runs it in a pseudo-terminal (needed for interactive programs) sized like this
 terminal. --cwd defaults to the current directory when the gateway is on this machine.
 --attach attaches right away (see "switchboard attach --help").`;
@@ -45,8 +47,9 @@ seq you have.`;
 
 export const SEND_USAGE = `Usage: switchboard send ID [-n] [--eof] [--] TEXT...
 
-Types TEXT into the session followed by Enter (-n: without). Put -- before TEXT that starts
-with "-" (switchboard send ID -- ls -la), or it is read as options. --eof then ends the input
+Types TEXT into the session followed by Enter (-n: without). Options go before TEXT: from its
+first word on, everything is typed as it is (send ID grep -n foo). Put -- before TEXT that
+starts with "-" (switchboard send ID -- ls -la), or it is read as options. --eof then ends the input
 (TEXT may be left out): a pipe session's stdin is closed, so sort or wc finish; a PTY gets
 Ctrl-D. Refused with exit code 6 while someone else holds control (e.g. an attached terminal).`;
 
@@ -70,7 +73,8 @@ agent session ran. A running session is refused unless -f (--force): it is termi
 
 export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] TEXT...
 
-Queues a prompt on an agent session and prints the run id. With -w (--wait), prints the
+Queues a prompt on an agent session and prints the run id (options go before TEXT: from its
+first word on, everything is the prompt). With -w (--wait), prints the
 answer instead as it streams, with tool calls and permission requests on stderr, and exits
 when the run ends: 0 when it finished, 1 when it failed or was aborted.`;
 
@@ -86,9 +90,10 @@ const run: Command = (argv) =>
         env: { type: "string", multiple: true },
         attach: { type: "boolean" },
       },
+      operandsAfter: 0,
     },
     async (ctx, { values, positionals }) => {
-      if (positionals.length === 0) throw new UsageError("missing the command to run (after --)");
+      if (positionals.length === 0) throw new UsageError("missing the command to run (CMD ARGS...)");
       // Attached, the output is the session's terminal: there is no JSON to give.
       if (values.attach === true && ctx.json) throw new UsageError("--attach and --json exclude each other");
       const env: Record<string, string> = {};
@@ -269,7 +274,11 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
 const send: Command = (argv) =>
   runCommand(
     argv,
-    { usage: SEND_USAGE, options: { "no-newline": { type: "boolean", short: "n" }, eof: { type: "boolean" } } },
+    {
+      usage: SEND_USAGE,
+      options: { "no-newline": { type: "boolean", short: "n" }, eof: { type: "boolean" } },
+      operandsAfter: 1,
+    },
     async (ctx, parsed) => {
       const id = positional(parsed, 0, "the session id");
       const words = parsed.positionals.slice(1);
@@ -281,7 +290,15 @@ const send: Command = (argv) =>
         const session = await ctx.http.getSession(id);
         text += session.pty ? "\r" : "\n";
       }
-      const result = await ctx.http.input(id, text, { eof });
+      // The gateway takes at most 64 KiB per message: a longer TEXT goes in pieces, in order,
+      // the end of input (--eof) with the last.
+      const pieces = inputPieces(text);
+      let result: Awaited<ReturnType<typeof ctx.http.input>> = { ok: true, bytes: 0 };
+      for (const [i, piece] of pieces.entries()) {
+        const last = i === pieces.length - 1;
+        const sent = await ctx.http.input(id, piece, { eof: eof && last });
+        result = { ...sent, bytes: result.bytes + sent.bytes };
+      }
       if (ctx.json) writeJson(ctx, result);
       return EXIT.OK;
     },
@@ -385,21 +402,25 @@ function durationOption(name: string, value: string): number {
 }
 
 const prompt: Command = (argv) =>
-  runCommand(argv, { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } } }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
-    const words = parsed.positionals.slice(1);
-    if (words.length === 0) throw new UsageError("missing TEXT");
-    const client = await connect(ctx.target);
-    try {
-      if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, words.join(" "));
-      const result = await client.prompt(id, words.join(" "));
-      if (ctx.json) writeJson(ctx, result);
-      else ctx.out.write(`${result.runId}\n`);
-      return EXIT.OK;
-    } finally {
-      client.close();
-    }
-  });
+  runCommand(
+    argv,
+    { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } }, operandsAfter: 1 },
+    async (ctx, parsed) => {
+      const id = positional(parsed, 0, "the session id");
+      const words = parsed.positionals.slice(1);
+      if (words.length === 0) throw new UsageError("missing TEXT");
+      const client = await connect(ctx.target);
+      try {
+        if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, words.join(" "));
+        const result = await client.prompt(id, words.join(" "));
+        if (ctx.json) writeJson(ctx, result);
+        else ctx.out.write(`${result.runId}\n`);
+        return EXIT.OK;
+      } finally {
+        client.close();
+      }
+    },
+  );
 
 /**
  * `prompt --wait`: queues the prompt and follows the session from before it, so nothing of

@@ -62,6 +62,12 @@ export async function runCommand<O extends Options>(
     options: O;
     /** The most positional arguments the command takes (default: any number). */
     positionals?: number;
+    /**
+     * After this many positionals, the rest of the command line is the command's operands (the
+     * program to run, the text to type) even where it looks like options: `run make -j4 --pty`
+     * runs `make -j4 --pty`, `send ID grep -n foo` types `grep -n foo`. Options go before them.
+     */
+    operandsAfter?: number;
   },
   body: (ctx: CliContext, parsed: Parsed<O>) => Promise<number>,
   io: CliIO = processIO,
@@ -69,7 +75,8 @@ export async function runCommand<O extends Options>(
   let parsed: Parsed<O>;
   const options = { ...spec.options, ...COMMON_OPTIONS };
   try {
-    parsed = parseArgs({ args: protectIds(argv, options), options, allowPositionals: true, strict: true }) as Parsed<O>;
+    const args = protectIds(argv, options, spec.operandsAfter);
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true }) as Parsed<O>;
     parsed.positionals.forEach((p, i) => (parsed.positionals[i] = unprotect(p)));
     const extra = spec.positionals !== undefined ? parsed.positionals[spec.positionals] : undefined;
     if (extra !== undefined) throw new Error(`unexpected argument ${JSON.stringify(extra)}`);
@@ -127,15 +134,20 @@ const PROTECT = "\u0000";
 
 /**
  * Marks arguments that look like session ids but start with "-" (and are no known option) so
- * the option parser takes them as positionals; `--` before them works too.
+ * the option parser takes them as positionals; `--` before them works too. With `operandsAfter`,
+ * puts a `--` before the positional that follows that many (see `runCommand`).
  */
-function protectIds(argv: readonly string[], options: Options): string[] {
+function protectIds(argv: readonly string[], options: Options, operandsAfter?: number): string[] {
   const out: string[] = [];
+  let positionals = 0;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--") return [...out, ...argv.slice(i)];
     const long = arg.startsWith("--") ? arg.slice(2).split("=", 1)[0]! : undefined;
     const known = long !== undefined && Object.hasOwn(options, long);
+    const isPositional = !arg.startsWith("-") || arg === "-" || (!known && ID_LIKE.test(arg));
+    if (isPositional && positionals === operandsAfter) return [...out, "--", ...argv.slice(i)];
+    if (isPositional) positionals++;
     out.push(!known && ID_LIKE.test(arg) ? PROTECT + arg : arg);
     // The value of a string option is never an option itself.
     if (known && !arg.includes("=") && options[long]?.type === "string" && i + 1 < argv.length) out.push(argv[++i]!);
