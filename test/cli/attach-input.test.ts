@@ -1,13 +1,14 @@
-import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
 import { TEST_ENV, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { CLI, REPO } from "./helpers.js";
+import { spawnCli } from "./helpers.js";
+import type { RunningCli } from "./helpers.js";
 
 let gw: TestGateway;
 let http: HttpClient;
-const children: Array<ReturnType<typeof spawn>> = [];
+const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   gw = await startTestGateway();
@@ -19,27 +20,12 @@ afterAll(async () => {
 });
 
 /** `switchboard attach ID` with its stdin and stdout on pipes, as in `printf ... | switchboard attach ID`. */
-function pipedAttach(id: string): {
-  child: ReturnType<typeof spawn>;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-} {
-  const child = spawn(CLI[0]!, [...CLI.slice(1), "attach", id], {
-    cwd: REPO,
-    env: { ...process.env, SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_LOG_LEVEL: "silent" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
-  return { child, stdout: () => stdout, stderr: () => stderr, exit };
+function pipedAttach(id: string): RunningCli {
+  const run = spawnCli(["attach", id], { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+  children.push(run.child);
+  return run;
 }
 
-/** The exit code, or "still running" when the process has not ended within `ms`. */
 function within(exit: Promise<number | null>, ms: number): Promise<number | null | "still running"> {
   return Promise.race([exit, new Promise<"still running">((r) => setTimeout(() => r("still running"), ms))]);
 }

@@ -7,33 +7,25 @@ import type { SessionInfo } from "../../src/client/node.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
-import { cli, spawnCli } from "./helpers.js";
+import { cli, sessionEnded, spawnCli, startCliGateway } from "./helpers.js";
+import type { CliGateway } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
 
 /** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
 const HEAVY_TEST_MS = 60_000;
 
+let cg: CliGateway;
 let gw: TestGateway;
 let http: HttpClient;
 let env: Record<string, string>;
-let emptyDir: string;
 
 beforeAll(async () => {
-  gw = await startTestGateway();
-  http = new HttpClient({ url: gw.url, token: gw.token });
-  emptyDir = mkdtempSync(join(tmpdir(), "switchboard-cli-"));
-  // A token file is found only through the data dir: the environment carries none.
-  env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_DATA_DIR: emptyDir };
+  cg = await startCliGateway();
+  ({ gw, http, env } = cg);
 });
-afterAll(async () => {
-  await gw.close();
-  rmSync(emptyDir, { recursive: true, force: true });
-});
+afterAll(() => cg.close());
 
-async function ended(id: string): Promise<SessionInfo> {
-  await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).not.toBe("running");
-  return http.getSession(id);
-}
+const ended = (id: string): Promise<SessionInfo> => sessionEnded(http, id);
 
 describe("switchboard client commands", () => {
   it(
@@ -256,7 +248,11 @@ describe("switchboard client commands", () => {
       await holder.control(cat.id, "acquire");
       const dataDir = mkdtempSync(join(tmpdir(), "switchboard-cli-token-"));
       writeFileSync(join(dataDir, "token"), `${gw.token}\n`);
-      const noToken = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "", SWITCHBOARD_DATA_DIR: emptyDir };
+      const noToken = {
+        SWITCHBOARD_URL: gw.url,
+        SWITCHBOARD_TOKEN: "",
+        SWITCHBOARD_DATA_DIR: env["SWITCHBOARD_DATA_DIR"]!,
+      };
       const deadUrl = await closedPortUrl();
       try {
         const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] =

@@ -5,6 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
+import type { SessionInfo } from "../../src/client/node.js";
+import { startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The CLI run from its sources, as `npx switchboard` would run the built one. */
@@ -189,4 +194,33 @@ export class Tmux {
   private tmux(args: string[]): string {
     return execFileSync(TMUX, ["-S", this.socket, ...args], { encoding: "utf8" });
   }
+}
+
+/** A gateway for a test file's CLI runs: `env` points the CLI at it, with a data dir that has no token file. */
+export interface CliGateway {
+  gw: TestGateway;
+  http: HttpClient;
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startCliGateway(): Promise<CliGateway> {
+  const gw = await startTestGateway();
+  const emptyDir = mkdtempSync(join(tmpdir(), "switchboard-cli-"));
+  return {
+    gw,
+    http: new HttpClient({ url: gw.url, token: gw.token }),
+    // A token file is found only through the data dir: the environment carries none.
+    env: { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_DATA_DIR: emptyDir },
+    close: async () => {
+      await gw.close();
+      rmSync(emptyDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The session once it is no longer running. */
+export async function sessionEnded(http: HttpClient, id: string): Promise<SessionInfo> {
+  await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).not.toBe("running");
+  return http.getSession(id);
 }

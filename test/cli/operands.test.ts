@@ -1,34 +1,21 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/client/node.js";
-import type { SessionInfo } from "../../src/client/node.js";
+import type { HttpClient, SessionInfo } from "../../src/client/node.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { TEST_ENV, startTestGateway } from "../client/helpers.js";
-import type { TestGateway } from "../client/helpers.js";
-import { cli } from "./helpers.js";
+import { TEST_ENV } from "../client/helpers.js";
+import { cli, sessionEnded, startCliGateway } from "./helpers.js";
+import type { CliGateway } from "./helpers.js";
 
-let gw: TestGateway;
+let cg: CliGateway;
 let http: HttpClient;
 let env: Record<string, string>;
-let emptyDir: string;
 
 beforeAll(async () => {
-  gw = await startTestGateway();
-  http = new HttpClient({ url: gw.url, token: gw.token });
-  emptyDir = mkdtempSync(join(tmpdir(), "switchboard-cli-"));
-  env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token, SWITCHBOARD_DATA_DIR: emptyDir };
+  cg = await startCliGateway();
+  ({ http, env } = cg);
 });
-afterAll(async () => {
-  await gw.close();
-  rmSync(emptyDir, { recursive: true, force: true });
-});
+afterAll(() => cg.close());
 
-async function ended(id: string): Promise<SessionInfo> {
-  await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).not.toBe("running");
-  return http.getSession(id);
-}
+const ended = (id: string): Promise<SessionInfo> => sessionEnded(http, id);
 
 async function output(id: string): Promise<string> {
   return new TextDecoder().decode((await http.output(id)).bytes);
