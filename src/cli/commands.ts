@@ -8,7 +8,7 @@ import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
-import { FollowNotices, follow, interruption } from "./follow.js";
+import { FollowNotices, follow, followEvents, interruption, keepPace } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
@@ -217,22 +217,12 @@ async function logConversation(ctx: CliContext, id: string, since: number, follo
   for await (const event of ctx.http.allEvents(id, { since })) {
     transcript.push(event);
     last = event.seq;
+    await keepPace(ctx.out);
   }
   if (!followIt) return EXIT.OK;
-  const client = await connect(ctx.target);
-  const notices = new FollowNotices(ctx.err);
-  client.on("state", ({ state }) => notices.state(state));
-  const interrupted = interruption();
-  try {
-    const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
-      transcript.push(event),
-    );
-    const ended = sub.done.then((end) => (end?.type === "lost" ? notices.lost(id) : EXIT.OK));
-    return await Promise.race([ended, interrupted.promise]);
-  } finally {
-    interrupted.dispose();
-    client.close();
-  }
+  const outcome = await followEvents(ctx, id, last, (event) => transcript.push(event));
+  if ("code" in outcome) return outcome.code;
+  return outcome.end?.type === "lost" ? new FollowNotices(ctx.err).lost(id) : EXIT.OK;
 }
 
 /** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
@@ -250,25 +240,15 @@ async function logEvents(ctx: CliContext, id: string, since: number, followIt: b
     last = event.seq;
     if (event.type === "exit" || event.type === "lost") ended = true;
     if (event.type === "lost") lost = true;
+    await keepPace(ctx.out);
   }
   if (!followIt) return EXIT.OK;
   // Following a session that is over: as if it had just ended (a lost one is a failure).
   if (ended) return lost ? EXIT.FAILURE : EXIT.OK;
-  const client = await connect(ctx.target);
-  const notices = new FollowNotices(ctx.err);
-  client.on("state", ({ state }) => notices.state(state));
-  const interrupted = interruption();
-  try {
-    const sub = client.subscribe(id, { since: last, onReset: (info) => notices.reset(info) }, (event: SessionEvent) =>
-      writeJson(ctx, event),
-    );
-    // (The lost event itself says it, in JSON.)
-    const ended = sub.done.then((end) => (end?.type === "lost" ? EXIT.FAILURE : EXIT.OK));
-    return await Promise.race([ended, interrupted.promise]);
-  } finally {
-    interrupted.dispose();
-    client.close();
-  }
+  const outcome = await followEvents(ctx, id, last, (event) => writeJson(ctx, event));
+  // (The lost event itself says it, in JSON.)
+  if ("code" in outcome) return outcome.code;
+  return outcome.end?.type === "lost" ? EXIT.FAILURE : EXIT.OK;
 }
 
 const send: Command = (argv) =>
