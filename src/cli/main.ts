@@ -5,6 +5,7 @@ import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { hoistGlobalOptions } from "./global-options.js";
 import { hideTokenArgument } from "./hide-token.js";
+import { packageVersion } from "../system/package-version.js";
 
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
@@ -25,13 +26,17 @@ Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --dat
 (SWITCHBOARD_DATA_DIR, for its token file) and --json, before or after the command. Exit codes: 0 ok, 1 refused,
 2 usage, 3 unreachable, 4 bad token, 5 no such session, 6 control held, 7 session ended;
 attach exits with the session's exit code.
-Run "switchboard <command> --help" for a command's options.`;
+Run "switchboard <command> --help" for a command's options; "switchboard --version" prints the version.`;
 
 async function main(argv: string[]): Promise<number> {
   hideTokenArgument(argv);
   const [command, ...rest] = hoistGlobalOptions(argv);
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
+    return EXIT.OK;
+  }
+  if (command === "--version") {
+    console.log(`switchboard ${packageVersion()}`);
     return EXIT.OK;
   }
   if (command === undefined) {

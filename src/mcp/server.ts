@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../system/package-version.js";
 import type { Readable, Writable } from "node:stream";
 // The low-level Server, not McpServer: McpServer answers arguments that fail the schema with its
 // own message, and the tools here answer them like the gateway does (VALIDATION_FAILED, naming
@@ -102,18 +102,4 @@ export async function serveStdio(
   await mcp.connect(new StdioServerTransport(io.stdin, io.stdout));
   await ended;
   await mcp.close();
-}
-
-/** The package's version, for the MCP handshake (package.json is two levels up, from src/ and from dist/ alike). */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
-  } catch (error) {
-    // Not where it should be (a bundler moved the code): the version is only informative.
-    if (!(error instanceof Error)) throw error;
-    return "0.0.0";
-  }
 }

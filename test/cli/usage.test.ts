@@ -35,6 +35,11 @@ describe("usage and docs", () => {
     CLI_TIMEOUT_MS,
   );
 
+  it("--version prints the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
+    expect(await cli(["--version"], {})).toMatchObject({ code: 0, stdout: `switchboard ${version}\n` });
+  });
+
   it("docs/cli.md says that send needs -- before text starting with a dash, and how serve ends sessions", () => {
     const docs = readFileSync(join(REPO, "docs", "cli.md"), "utf8");
     expect(docs).toContain("`switchboard send ID -- ls -la`");
