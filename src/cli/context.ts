@@ -170,6 +170,11 @@ export function resolveTarget(
     given !== undefined ? "--url" : "SWITCHBOARD_URL",
   );
   const flag = str(values["token"]);
+  // (An unset variable in `--token "$T"`: sent as is, the gateway's refusal would blame the token.)
+  if (flag === "")
+    throw new UsageError(
+      "--token is empty: give the token, or leave --token out to use SWITCHBOARD_TOKEN or the data dir's token file",
+    );
   if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
   const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
   if (fromEnv !== undefined) return { target: { url, token: fromEnv }, tokenSource: "SWITCHBOARD_TOKEN" };

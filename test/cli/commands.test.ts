@@ -255,7 +255,7 @@ describe("switchboard client commands", () => {
       };
       const deadUrl = await closedPortUrl();
       try {
-        const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError] =
+        const [missing, badToken, none, fromFile, unreachable, usage, held, notRunning, badSignal, jsonError, empty] =
           await Promise.all([
             cli(["logs", "no-such-session"], env),
             cli(["ls", "--token", "wrong-token-0123456789"], env),
@@ -267,6 +267,7 @@ describe("switchboard client commands", () => {
             cli(["send", done.id, "x"], env),
             cli(["signal", cat.id, "NOPE"], env),
             cli(["kill", "no-such-session", "--json"], env),
+            cli(["ls", "--token", ""], env),
           ]);
         expect(missing.code).toBe(EXIT.NOT_FOUND);
         expect(missing.stderr).toBe(
@@ -274,6 +275,9 @@ describe("switchboard client commands", () => {
         );
         expect(badToken.code).toBe(EXIT.AUTH);
         expect(badToken.stderr).toMatch(/refused the token from --token \(UNAUTHORIZED\)/);
+        // An empty --token (an unset variable in `--token "$T"`) is a command-line mistake, not a refused token.
+        expect(empty.code).toBe(EXIT.USAGE);
+        expect(empty.stderr).toMatch(/--token is empty/);
         expect(none.code).toBe(EXIT.AUTH);
         expect(none.stderr).toMatch(/no token: pass --token, set SWITCHBOARD_TOKEN/);
         expect(fromFile.code).toBe(0);
