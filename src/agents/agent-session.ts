@@ -11,7 +11,7 @@ import { adapterFactoryFor } from "./adapter-factory.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import { describeError, silentLogger } from "./logger.js";
 import type { AgentLogger } from "./logger.js";
-import { DEFAULT_PERMISSION_TIMEOUT_MS, PermissionBroker } from "./permissions.js";
+import { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS, PermissionBroker } from "./permissions.js";
 import { Run } from "./run.js";
 import type { RunEnd } from "./run.js";
 
@@ -138,6 +138,11 @@ export class AgentSession {
       timeoutMs: options.permissionTimeoutMs ?? DEFAULT_PERMISSION_TIMEOUT_MS,
       newId: () => randomBytes(16).toString("hex"),
       onChange: () => this.notifyState(),
+      onOverLimit: (runId, title) =>
+        this.logger.warn(
+          { sessionId: this.sessionId, runId, title, open: MAX_PENDING_PERMISSIONS },
+          "permission request cancelled at once: the agent has the most open requests a session may have",
+        ),
     });
   }
 

@@ -26,6 +26,8 @@ export interface PermissionBrokerOptions {
   newId: () => string;
   /** Called whenever the number of open requests changes. */
   onChange: (open: number) => void;
+  /** Told of a request cancelled at once because {@link MAX_PENDING_PERMISSIONS} were open (viewers never see it). */
+  onOverLimit?: (runId: string, title: string) => void;
 }
 
 /**
@@ -47,8 +49,11 @@ export class PermissionBroker {
 
   /** Appends `permission.request` and resolves with the outcome. Never rejects. */
   request(runId: string, ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
-    if (this.pending.size >= MAX_PENDING_PERMISSIONS || signal?.aborted)
+    if (signal?.aborted) return Promise.resolve({ outcome: "cancelled" });
+    if (this.pending.size >= MAX_PENDING_PERMISSIONS) {
+      this.opts.onOverLimit?.(runId, ask.title);
       return Promise.resolve({ outcome: "cancelled" });
+    }
     const requestId = this.opts.newId();
     const expiresAt = this.opts.clock.now() + this.opts.timeoutMs;
     return new Promise<PermissionOutcome>((resolve) => {
