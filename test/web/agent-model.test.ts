@@ -158,6 +158,39 @@ describe("AgentModel (the agent view's conversation)", () => {
     }
   });
 
+  it("shows runs the gateway ended itself at the session's end (chat.aborted without by) as interrupted by that end, not aborted by someone", () => {
+    const events = log(
+      { type: "run.queued", runId: "r1", text: "/permission go", by: admin, position: 0 },
+      { type: "run.started", runId: "r1" },
+      {
+        type: "permission.request",
+        runId: "r1",
+        requestId: "p1",
+        title: "Edit?",
+        options: [{ optionId: "allow", name: "Allow", kind: "allow_once" }],
+        expiresAt: 9_999,
+      },
+      { type: "run.queued", runId: "r2", text: "next", by: admin, position: 0 },
+      { type: "run.queued", runId: "r3", text: "aborted by admin", by: admin, position: 1 },
+      { type: "chat.aborted", runId: "r3", by: admin },
+      // What the gateway appends when it stops the session, or restores a lost one:
+      { type: "permission.resolved", runId: "r1", requestId: "p1", outcome: "cancelled", optionId: null, by: null },
+      { type: "chat.aborted", runId: "r1" },
+      { type: "chat.aborted", runId: "r2" },
+    );
+    for (const end of [
+      { type: "lost", reason: "the gateway stopped while this session was running" },
+      { type: "exit", exitCode: null, signal: null },
+    ] as const) {
+      const model = feed(events);
+      expect(model.get("r1")).toMatchObject({ status: "aborted", abortedBy: null });
+      model.apply({ ...end, seq: events.length + 1, ts: 5_000 });
+      for (const runId of ["r1", "r2"])
+        expect(model.get(runId)).toMatchObject({ status: "interrupted", sessionEnd: end.type });
+      expect(model.get("r3")).toMatchObject({ status: "aborted", abortedBy: "admin" });
+    }
+  });
+
   it("cancels the tool calls a run left unfinished when it ends (exploratory test: they stayed pending after an abort)", () => {
     const tools = (runId: string): NewEvent[] => [
       { type: "run.queued", runId, text: "/tool x", by: admin, position: 0 },

@@ -262,14 +262,18 @@ export class AgentModel {
   }
 
   /**
-   * The session ended while runs were open: nothing can finish them any more. A lost session
-   * (the gateway stopped under it) leaves no `chat.*` end behind, so they end here, and so do
-   * the permission requests nobody answered.
+   * The session ended while runs were open: nothing can finish them any more. The gateway ends
+   * them itself just before the session's end — `chat.aborted` without `by` (and the open
+   * permission requests `cancelled`), when it stops the session or, for a session it lost, when
+   * it starts again — and those runs show as interrupted by that end, not as aborted by
+   * someone. Runs still open (a log written before the gateway did so for lost sessions) end
+   * here too, and so do permission requests nobody answered.
    */
   private interrupt(event: EventOf<"exit"> | EventOf<"lost">): RunView[] {
     const changed = new Set<RunView>();
     for (const run of this.runs) {
-      if (run.status === "queued" || run.status === "running") {
+      const endedBySession = run.status === "aborted" && run.abortedBy === null;
+      if (run.status === "queued" || run.status === "running" || endedBySession) {
         this.end(run, event, "interrupted", () => (run.sessionEnd = event.type));
         changed.add(run);
       }
