@@ -4,11 +4,16 @@
  * `docs/protocol.md` documents each code; a test fails when the two drift apart.
  */
 export const ERROR_CODES = {
-  BAD_REQUEST: { status: 400, summary: "The request is malformed (e.g. a query parameter out of range)." },
+  BAD_REQUEST: {
+    status: 400,
+    summary:
+      "The request is malformed: a query parameter (or header) out of range or not one of its values, on every route; the message names it.",
+  },
   INVALID_JSON: { status: 400, summary: "The body or frame is not valid JSON." },
   VALIDATION_FAILED: {
     status: 400,
-    summary: "The body or frame does not match the schema; the message names the field.",
+    summary:
+      "The body or frame does not match the schema; the message names the field (query parameters answer `BAD_REQUEST`).",
   },
   UNKNOWN_OP: { status: 400, summary: "A WebSocket frame has an `op` (or `type`) the server does not know." },
   UNAUTHORIZED: { status: 401, summary: "No credentials, or the token is not valid." },
@@ -24,7 +29,7 @@ export const ERROR_CODES = {
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
   INPUT_CLOSED: {
     status: 409,
-    summary: "The session's input was ended (eof); it takes no more input.",
+    summary: "The session's input was ended (eof), or its process closed its stdin; it takes no more input.",
   },
   SESSION_RUNNING: {
     status: 409,

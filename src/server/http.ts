@@ -156,6 +156,16 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, at: rea
   return result.data;
 }
 
+/**
+ * Validates query parameters against `schema`: BAD_REQUEST naming the parameter, as every query
+ * parameter of every route answers (VALIDATION_FAILED is for bodies and frames).
+ */
+export function validateQuery<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new SwitchboardError("BAD_REQUEST", formatIssues(result.error, []));
+  return result.data;
+}
+
 /** An integer query parameter from `min` to `max`, or `fallback` when absent. */
 export function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 0): number {
   const raw = url.searchParams.get(name);
@@ -170,12 +180,15 @@ const TypesFilter = z.object({ types: EventTypes });
 
 /**
  * A `types=a,b` filter, checked with the schema of /v1/ws's `subscribe.types`: known event
- * types only (a typo would otherwise match nothing, silently).
+ * types only (a typo would otherwise match nothing, silently), else BAD_REQUEST in its words.
  */
 export function typesParam(url: URL): Set<string> | undefined {
   const raw = url.searchParams.get("types");
-  if (raw === null || raw === "") return undefined;
-  return new Set(validate(TypesFilter, { types: raw.split(",").filter(Boolean) }).types);
+  const names = raw?.split(",").filter(Boolean) ?? [];
+  // No type named (`types=`, or `types=,` from an empty list joined) is no filter, as `types: []`
+  // is on /v1/ws — not a filter that matches nothing.
+  if (names.length === 0) return undefined;
+  return new Set(validateQuery(TypesFilter, { types: names }).types);
 }
 
 /** A yes/no query parameter: absent, `0`/`false` or `1`/`true`. */

@@ -34,7 +34,7 @@ function decodeCursor(text: string): SessionCursor | undefined {
   try {
     value = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
   } catch {
-    // Not JSON: not a cursor; the caller answers VALIDATION_FAILED with what to do.
+    // Not JSON: not a cursor; the caller answers BAD_REQUEST with what to do.
     return undefined;
   }
   if (!Array.isArray(value) || value.length !== 2) return undefined;
@@ -49,8 +49,8 @@ function decodeCursor(text: string): SessionCursor | undefined {
 const absentIfEmpty = (v: unknown) => (v === "" || v === null ? undefined : v);
 
 /**
- * The query of `GET /v1/sessions`: `limit`, `after` and `state` (a comma list). Checked like a
- * body: a bad one answers VALIDATION_FAILED naming the parameter.
+ * The query of `GET /v1/sessions`: `limit`, `after` and `state` (a comma list). A bad one
+ * answers BAD_REQUEST naming the parameter, as every query parameter does.
  */
 export const SessionListQuery = z.object({
   limit: z.preprocess(

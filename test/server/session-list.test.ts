@@ -128,7 +128,7 @@ describe("GET /v1/sessions in pages", () => {
     expect(second.json).not.toHaveProperty("next");
   });
 
-  it("refuses a bad limit, cursor or state with VALIDATION_FAILED saying what to do", async () => {
+  it("refuses a bad limit, cursor or state with BAD_REQUEST saying what to do", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
     await createStreams(http, 2);
@@ -136,7 +136,7 @@ describe("GET /v1/sessions in pages", () => {
     for (const limit of ["0", "1001", "-1", "1.5", "abc", "1e3", "%205", "99999999999999999"]) {
       const r = await http.get(`/v1/sessions?limit=${limit}`);
       expect(r.status, limit).toBe(400);
-      expect(r.json.error, limit).toEqual({ code: "VALIDATION_FAILED", message: limitRule });
+      expect(r.json.error, limit).toEqual({ code: "BAD_REQUEST", message: limitRule });
     }
     const afterRule =
       "after: is not a cursor this gateway gave: pass the next of the previous page as it is, or leave after out to start from the first page";
@@ -151,12 +151,12 @@ describe("GET /v1/sessions in pages", () => {
     ]) {
       const r = await http.get(`/v1/sessions?after=${after}`);
       expect(r.status, after).toBe(400);
-      expect(r.json.error, after).toEqual({ code: "VALIDATION_FAILED", message: afterRule });
+      expect(r.json.error, after).toEqual({ code: "BAD_REQUEST", message: afterRule });
     }
     for (const state of ["bogus", "running,", "Running"]) {
       const r = await http.get(`/v1/sessions?state=${state}`);
       expect(r.status, state).toBe(400);
-      expect(r.json.error.code, state).toBe("VALIDATION_FAILED");
+      expect(r.json.error.code, state).toBe("BAD_REQUEST");
       expect(r.json.error.message, state).toContain("state");
       expect(r.json.error.message, state).toContain("running, exited, lost");
     }

@@ -63,6 +63,8 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     session.viewers++;
 
     let queued = 0;
+    /** The last `id:` written: the client's Last-Event-ID once it has read that far. */
+    let lastId = since;
     /** Bytes the socket has taken so far (written through to the kernel). */
     let taken = 0;
     let ending = false;
@@ -98,6 +100,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       deliver(entries: readonly LogEntry[]) {
         let text = "";
         for (const e of entries) text += `id: ${e.seq}\ndata: ${e.json}\n\n`;
+        if (entries.length > 0) lastId = entries[entries.length - 1]!.seq;
         write(text);
         endIfPast();
       },
@@ -107,12 +110,22 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       },
     };
 
+    /**
+     * An `id:` with no data for the events a type filter passed over since the last one written:
+     * it moves the client's Last-Event-ID without dispatching an event, so a reconnect neither
+     * scans them again nor is told of a retention gap in events it never wanted, and once the
+     * session has ended it reconnects at the end and is answered 204 (stop) — a filtered stream
+     * that ended at the last event it delivered made an EventSource reconnect every `retry`
+     * interval, forever.
+     */
+    const skippedId = () => (feed !== undefined && feed.cursor > lastId ? `id: ${(lastId = feed.cursor)}\n` : "");
     // The stream ends once the session has ended, its last event is published and the feed has
     // passed it — delivered (live: at once; caught up: when the feed joins) or passed over by a type filter.
     const endIfPast = () => {
       if (ending || session.running || !session.log.settled || feed === undefined || feed.cursor < session.log.head)
         return;
-      end();
+      const id = skippedId();
+      end(id === "" ? undefined : `${id}\n`);
     };
     const hooks: FeedHooks = {
       onCatchUp: () => core.metrics.catchUps.inc(),
@@ -137,7 +150,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         res.destroy();
         return;
       }
-      write(": ping\n\n");
+      write(`${skippedId()}: ping\n\n`);
       heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
     }, SSE_HEARTBEAT_MS);
     const stopRemoveWatch = session.onRemoved(() =>
