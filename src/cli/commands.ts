@@ -332,7 +332,7 @@ const rm: Command = (argv) =>
         if (ids.length === 0) throw new UsageError("missing ID (or --ended)");
       }
       const removed: SessionInfo[] = [];
-      const errors: unknown[] = [];
+      const errors: Array<{ id: string; error: unknown }> = [];
       let skipped = 0;
       for (const id of ids) {
         try {
@@ -351,7 +351,7 @@ const rm: Command = (argv) =>
             skipped++;
             continue;
           }
-          errors.push(error);
+          errors.push({ id, error });
           if (!ctx.json) reportError(ctx, error);
         }
       }
@@ -359,9 +359,12 @@ const rm: Command = (argv) =>
         writeJson(ctx, {
           removed,
           skipped,
-          errors: errors.map((e) => ({
-            code: e instanceof SwitchboardError ? e.code : "INTERNAL",
-            message: (e as Error).message,
+          // Shaped as --json errors are elsewhere, with the session each is about.
+          errors: errors.map(({ id, error }) => ({
+            id,
+            code: error instanceof SwitchboardError ? error.code : "INTERNAL",
+            message: (error as Error).message,
+            exitCode: exitCodeFor(error),
           })),
         });
       } else if (ids.length === 0) {
@@ -369,7 +372,7 @@ const rm: Command = (argv) =>
       } else if (skipped > 0) {
         ctx.err.write(`left ${skipped} ended session(s) this token may only watch\n`);
       }
-      return errors.length > 0 ? exitCodeFor(errors[0]) : EXIT.OK;
+      return errors.length > 0 ? exitCodeFor(errors[0]!.error) : EXIT.OK;
     },
   );
 

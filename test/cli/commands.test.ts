@@ -360,6 +360,14 @@ describe("switchboard client commands", () => {
         expect(one.stderr).toContain(`session ${sleeper.id} is running`);
         expect(one.stderr).toContain("SESSION_RUNNING");
         expect((await ownHttp.getSession(sleeper.id)).state).toBe("running");
+        // With --json, each refusal names its session, with its code and exit code as other --json errors do.
+        const refusedJson = await cli(["rm", "--json", sleeper.id], ownEnv);
+        expect(refusedJson.code).toBe(EXIT.FAILURE);
+        expect(JSON.parse(refusedJson.stdout)).toEqual({
+          removed: [],
+          skipped: 0,
+          errors: [{ id: sleeper.id, code: "SESSION_RUNNING", message: expect.any(String), exitCode: EXIT.FAILURE }],
+        });
 
         const missing = await cli(["rm", endedOne.id], ownEnv);
         expect(missing.code).toBe(EXIT.NOT_FOUND);
