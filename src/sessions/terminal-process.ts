@@ -1,4 +1,4 @@
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, readFileSync, statSync } from "node:fs";
 import { delimiter, resolve } from "node:path";
 import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
@@ -65,7 +65,10 @@ export interface TerminalProcessOptions {
   /** argv: the program (looked up in `env.PATH` like execvp) and its arguments. */
   command: readonly string[];
   cwd: string;
-  /** The complete environment of the child (not merged with the gateway's). PTY mode sets `TERM` and `PWD`. */
+  /**
+   * The complete environment of the child (not merged with the gateway's). PTY mode sets `PWD`,
+   * and `TERM` ({@link PTY_TERM}) when there is none.
+   */
   env: Readonly<Record<string, string>>;
   /** true: a PTY (stream `"pty"`); false: pipes, stdout and stderr kept apart. */
   pty: boolean;
@@ -103,11 +106,15 @@ export interface TerminalProcess {
   readonly pty: boolean;
   /** Resolves with the exit once it is known and all output was delivered (also after `dispose()`). */
   readonly exited: Promise<TerminalExit>;
-  /** Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited, RATE_LIMITED when too much input is pending. */
+  /**
+   * Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited,
+   * INPUT_CLOSED when a pipe process closed its stdin (or `endInput` did), RATE_LIMITED when too
+   * much input is pending.
+   */
   write(data: Uint8Array | string): void;
   /**
    * Ends the input, as a terminal's ^D does: a pipe's stdin is closed (later writes answer
-   * SESSION_NOT_RUNNING); a PTY gets ^D (EOF for a program reading a line, at a line's start).
+   * INPUT_CLOSED); a PTY gets ^D (EOF for a program reading a line, at a line's start).
    */
   endInput(): void;
   /**
@@ -131,11 +138,17 @@ export interface TerminalProcess {
   /**
    * Pipes: TERM to the group. PTY: what closing a terminal does — HUP (and CONT) to the
    * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
-   * and TERM to the child's group; the hangup once more after {@link HANGUP_REPEAT_MS}. After
-   * `graceMs`, if it has not ended, KILL to every process of its session. Resolves with the exit.
+   * and TERM to the child's group; the hangup once more after {@link HANGUP_REPEAT_MS}. Pipes
+   * also get CONT, so that a stopped process acts on the TERM. After `graceMs`, KILL to every
+   * process of its session that is still there, also after the child's exit: a job that ignores
+   * TERM and HUP does not outlive its session. While such processes hold the output open the exit
+   * waits for that KILL (the drain timeout does not cut them off). Resolves with the exit.
    */
   terminate(graceMs?: number): Promise<TerminalExit>;
-  /** KILL to every process of its session if still running, closes every fd and timer; no callbacks afterwards. Idempotent. */
+  /**
+   * KILL to every process of its session if still running (or if a `terminate()`'s KILL is still
+   * due), closes every fd and timer; no callbacks afterwards. Idempotent.
+   */
   dispose(): void;
 }
 
@@ -282,9 +295,19 @@ class ManagedProcess implements TerminalProcess {
       }, HANGUP_REPEAT_MS);
     }
     this.sendSignal("SIGTERM");
+    // A stopped process acts on TERM only once it runs again: without CONT it would wait for KILL.
+    // (In a PTY the hangup above has sent CONT already.)
+    if (!this.pty) this.sendSignal("SIGCONT");
+    // The exit waits for the KILL now, not for the drain timeout: a job that ignores TERM and
+    // holds the output after the child died would otherwise outlive the session (its exit
+    // cancels the KILL), and nothing could reach it any more.
+    this.stopDrainTimer();
+    // After the exit too: a job that ignores TERM and holds nothing of ours is still one of its processes.
     this.killTimer ??= setTimeout(() => {
       this.killTimer = null;
-      if (!this.reported) this.kill();
+      this.killLeftovers();
+      // The processes of its session are gone; only one that left it (a daemon) can still hold the output.
+      if (!this.reported && this.childExit !== null) this.startDrainTimer();
     }, graceMs);
     return this.exited;
   }
@@ -292,8 +315,11 @@ class ManagedProcess implements TerminalProcess {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    // A terminate() whose KILL is still due: what is left of the session is killed now, not never.
+    const killDue = this.killTimer !== null;
     this.clearTimers();
     if (!this.reported) this.kill();
+    else if (killDue) this.killLeftovers();
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();
@@ -310,6 +336,15 @@ class ManagedProcess implements TerminalProcess {
       if (foreground !== null && foreground !== this.pid) signalGroup(foreground, signal);
       this.sendSignal(signal);
     }
+  }
+
+  /**
+   * {@link kill}, also once the exit was reported (what is left of the session after the child),
+   * where the child's start time tells a stranger that took its pid from it (Linux).
+   */
+  private killLeftovers(): void {
+    if (this.reported && this.startTime === null) return;
+    this.kill();
   }
 
   /** KILL to every process of the child's session (it leads one in both modes), and to its group. */
@@ -361,31 +396,42 @@ class ManagedProcess implements TerminalProcess {
     this.childExit = exit;
     // What is left is bounded by the kernel's buffer: read it now, before any drain timeout.
     this.resumeOutput();
-    if (!this.outputEnded && !this.disposed) {
-      // Normally EOF follows at once; this bounds the wait when a grandchild holds the output open.
-      this.drainTimer = setTimeout(() => {
-        this.drainTimer = null;
-        this.transport.abandonOutput();
-      }, this.options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS);
-    }
+    // While terminating, the KILL after the grace ends what still holds the output (terminate()).
+    if (this.killTimer === null) this.startDrainTimer();
     this.maybeReport();
+  }
+
+  /** Normally EOF follows the child's exit at once; this bounds the wait when a grandchild holds the output open. */
+  private startDrainTimer(): void {
+    if (this.outputEnded || this.disposed || this.drainTimer !== null) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      this.transport.abandonOutput();
+    }, this.options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS);
+  }
+
+  private stopDrainTimer(): void {
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
   }
 
   private maybeReport(): void {
     if (this.reported || this.childExit === null || !this.outputEnded) return;
     this.reported = true;
     const exit = this.childExit;
-    this.clearTimers();
+    // A KILL that terminate() has due stays due: it is for every process of the session, not only the child.
+    this.stopDrainTimer();
+    if (this.hangupTimer !== null) clearTimeout(this.hangupTimer);
+    this.hangupTimer = null;
     this.transport.close();
     this.resolveExited(exit);
     if (!this.disposed) this.options.onExit(exit);
   }
 
   private clearTimers(): void {
-    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.stopDrainTimer();
     if (this.killTimer !== null) clearTimeout(this.killTimer);
     if (this.hangupTimer !== null) clearTimeout(this.hangupTimer);
-    this.drainTimer = null;
     this.killTimer = null;
     this.hangupTimer = null;
   }
@@ -405,6 +451,7 @@ export function assertSpawnable(command: readonly string[], cwd: string, env: Re
   const program = command[0];
   if (program === undefined || program === "") throw spawnFailed("the command is empty");
   checkCwd(cwd);
+  checkExecSize(command, env);
   if (program.includes("/")) {
     const problem = executableProblem(resolve(cwd, program));
     if (problem === "missing") throw spawnFailed(`command not found: ${program}`);
@@ -422,6 +469,75 @@ export function assertSpawnable(command: readonly string[], cwd: string, env: Re
   }
   if (denied !== null) throw spawnFailed(`permission denied: ${denied.path} ${denied.problem}`);
   throw spawnFailed(`command not found: ${program} (not in PATH)`);
+}
+
+/**
+ * Linux's `MAX_ARG_STRLEN` (32 pages): the most bytes, its NUL included, execve(2) takes in one
+ * argument or one `NAME=value` of the environment. The protocol allows longer strings
+ * (`LIMITS.STRING_BYTES`), which only the kernel refuses, with E2BIG.
+ */
+export const MAX_EXEC_STRING_BYTES = 32 * 4096;
+/** Linux's `ARG_MAX` (32 pages): the least room execve(2) gives the arguments and environment together. */
+const MIN_EXEC_TOTAL_BYTES = 32 * 4096;
+/** Linux: at most 3/4 of the default 8 MiB stack limit (`_STK_LIM`) goes to the arguments and environment. */
+const MAX_EXEC_TOTAL_BYTES = 6 * 1024 * 1024;
+/** What the transports add to the environment (a PTY's `TERM` and `PWD`) and the program's path, with room to spare. */
+const EXEC_RESERVE_BYTES = 8 * 1024;
+
+/**
+ * Checks what execve(2) would refuse with E2BIG (Linux; fs/exec.c): an argument or a variable
+ * longer than {@link MAX_EXEC_STRING_BYTES}, or all of them together beyond a quarter of the
+ * stack limit (`ulimit -s`, which the child inherits). A PTY's process would otherwise be started
+ * and die at once, printing only `execvp(3) failed.: Argument list too long`, and a pipe's spawn
+ * say only `spawn E2BIG`.
+ */
+function checkExecSize(command: readonly string[], env: Readonly<Record<string, string>>): void {
+  if (process.platform !== "linux") return;
+  const tooLong = (bytes: number): boolean => bytes + 1 > MAX_EXEC_STRING_BYTES;
+  const most = `the system takes at most ${MAX_EXEC_STRING_BYTES - 1} bytes in one (E2BIG)`;
+  let total = EXEC_RESERVE_BYTES;
+  let pointers = 0;
+  for (const [i, arg] of command.entries()) {
+    const bytes = Buffer.byteLength(arg);
+    if (tooLong(bytes)) {
+      throw spawnFailed(
+        `argument ${i} of the command is ${bytes} bytes: ${most}; pass it in a file or on stdin instead`,
+      );
+    }
+    total += bytes + 1;
+    pointers++;
+  }
+  for (const [name, value] of Object.entries(env)) {
+    const bytes = Buffer.byteLength(name) + 1 + Buffer.byteLength(value);
+    if (tooLong(bytes)) {
+      throw spawnFailed(
+        `the environment variable ${name} is ${bytes} bytes with its name: ${most}; pass the value in a file instead`,
+      );
+    }
+    total += bytes + 1;
+    pointers++;
+  }
+  const limit = execTotalLimit();
+  total += (pointers + 1) * 8;
+  if (total > limit) {
+    throw spawnFailed(
+      `the command and its environment are ${total} bytes together: the system takes at most ${limit} (E2BIG; a quarter of ` +
+        "the gateway's stack limit, `ulimit -s`); pass less in the environment or on the command line, e.g. in a file",
+    );
+  }
+}
+
+/** How many bytes of arguments and environment execve(2) takes, from the stack limit the child inherits (Linux). */
+function execTotalLimit(): number {
+  let stack = Infinity;
+  try {
+    const line = /^Max stack size\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "latin1"))?.[1];
+    if (line !== undefined && line !== "unlimited") stack = Number(line);
+  } catch {
+    // No /proc: take the kernel's cap.
+  }
+  const quarter = Number.isFinite(stack) ? Math.floor(stack / 4) : MAX_EXEC_TOTAL_BYTES;
+  return Math.max(MIN_EXEC_TOTAL_BYTES, Math.min(MAX_EXEC_TOTAL_BYTES, quarter));
 }
 
 function checkCwd(cwd: string): void {
