@@ -45,7 +45,7 @@ class PipeTransport implements ProcessTransport {
     this.readFrom("stderr", child.stderr);
     child.stdin.on("error", () => {
       // EPIPE/ECONNRESET: the process closed its input. Input already queued is lost with
-      // it; later writes are refused in write() because stdin is destroyed.
+      // it; later writes are refused in write() (INPUT_CLOSED) because stdin is destroyed.
     });
     child.on("error", () => {
       // After a successful spawn Node reports errors here only for child.kill() and IPC,
@@ -61,7 +61,11 @@ class PipeTransport implements ProcessTransport {
   write(data: Uint8Array): void {
     const stdin = this.child.stdin;
     if (stdin.destroyed || !stdin.writable) {
-      throw new SwitchboardError("SESSION_NOT_RUNNING", `the input of process ${this.pid} is closed`);
+      // The process still runs (the lifecycle refuses input once it has exited): it closed its stdin.
+      throw new SwitchboardError(
+        "INPUT_CLOSED",
+        `process ${this.pid} closed its input (stdin) and reads no more; it still runs and takes signals`,
+      );
     }
     stdin.write(data);
   }

@@ -52,7 +52,7 @@ const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
 export const DEFAULT_COLS = 80;
 /** Rows of a PTY when the caller gives none. */
 export const DEFAULT_ROWS = 24;
-/** `TERM` (and the terminfo name) of every PTY session. */
+/** `TERM` (and the terminfo name) of a PTY session whose creator asks for no other. */
 export const PTY_TERM = "xterm-256color";
 /** When the terminal's input buffer is full (EAGAIN): when to try writing again. */
 export const PTY_WRITE_RETRY_MS = 5;
@@ -100,8 +100,9 @@ export function openPtyTransport(options: TerminalProcessOptions, sink: Transpor
   const { pty, helperPath } = loadNative();
   const [file, ...args] = options.command;
   if (file === undefined) throw new Error("the command is empty");
-  // As node-pty's UnixTerminal does: the shell learns its directory from PWD.
-  const env = { ...options.env, TERM: PTY_TERM, PWD: options.cwd };
+  // As node-pty's UnixTerminal does: the shell learns its directory from PWD, and TERM is the
+  // caller's or ours (the caller leaves out a TERM it did not choose: see createTerminalSession).
+  const env = { ...options.env, TERM: options.env["TERM"] ?? PTY_TERM, PWD: options.cwd };
   const envPairs = Object.entries(env).map(([key, value]) => `${key}=${value}`);
   const term = pty.fork(
     file,

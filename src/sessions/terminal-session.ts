@@ -167,7 +167,11 @@ export function createTerminalSession(
     },
     (record, log, ctx) => {
       const session = new TerminalSession(record, log, ctx);
-      session.start(childEnv(spec.env), extra.creator ?? { name: owner, role: "system" });
+      const env = childEnv(spec.env);
+      // A PTY's TERM names the terminal its viewers emulate (PTY_TERM), or the one the caller asked
+      // for; the gateway's own (the terminal it was started from, if any) describes neither.
+      if (spec.pty === true && spec.env?.["TERM"] === undefined) delete env["TERM"];
+      session.start(env, extra.creator ?? { name: owner, role: "system" });
       return session;
     },
   );

@@ -1,0 +1,29 @@
+import { describe, expect, it } from "vitest";
+import { api, testGateway, waitFor } from "../helpers/gateway.js";
+
+describe("input to a pipe session whose process closed its stdin", () => {
+  it("is refused with INPUT_CLOSED, not SESSION_NOT_RUNNING: the session still runs and takes signals", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", {
+      command: ["sh", "-c", "exec 0<&-; echo closed; while :; do sleep 0.05; done"],
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    await waitFor(async () => (await http.get(`/v1/sessions/${id}/output`)).text.includes("closed"), 10_000, "closed");
+    // The first write may still be taken (the pipe's broken end shows only once written to); later ones are refused.
+    const refused = await waitFor(
+      async () => {
+        const r = await http.post(`/v1/sessions/${id}/input`, { data: "hello\n" });
+        return r.status === 200 ? undefined : r;
+      },
+      10_000,
+      "input refused",
+    );
+    expect(refused.status).toBe(409);
+    expect(refused.json.error.code).toBe("INPUT_CLOSED");
+    expect(refused.json.error.message).toMatch(/closed its input/);
+    expect((await http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    expect((await http.post(`/v1/sessions/${id}/signal`, { signal: "TERM" })).status).toBe(200);
+  });
+});
