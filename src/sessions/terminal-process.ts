@@ -136,7 +136,7 @@ export interface TerminalProcess {
   pauseOutput(): void;
   resumeOutput(): void;
   /**
-   * Pipes: TERM to the group. PTY: what closing a terminal does — HUP (and CONT) to the
+   * Pipes: TERM to every process of its session (its group, and jobs in groups of their own). PTY: what closing a terminal does — HUP (and CONT) to the
    * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
    * and TERM to the child's group; the hangup once more after {@link HANGUP_REPEAT_MS}. Pipes
    * also get CONT, so that a stopped process acts on the TERM. After `graceMs`, KILL to every
@@ -298,6 +298,14 @@ class ManagedProcess implements TerminalProcess {
     // A stopped process acts on TERM only once it runs again: without CONT it would wait for KILL.
     // (In a PTY the hangup above has sent CONT already.)
     if (!this.pty) this.sendSignal("SIGCONT");
+    // Pipes: jobs in process groups of their own (`set -m`) get the TERM too, so they can clean
+    // up before the KILL; no shell passes it on, as one passes a PTY's hangup to its jobs.
+    if (!this.pty && this.idsAreOurs()) {
+      for (const pid of sessionMembers(this.pid)) {
+        signalProcess(pid, "SIGTERM");
+        signalProcess(pid, "SIGCONT");
+      }
+    }
     // The exit waits for the KILL now, not for the drain timeout: a job that ignores TERM and
     // holds the output after the child died would otherwise outlive the session (its exit
     // cancels the KILL), and nothing could reach it any more.

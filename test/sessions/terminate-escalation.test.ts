@@ -104,6 +104,23 @@ describe.each(MODES)("DELETE of a $name session", ({ pty }) => {
   );
 });
 
+describe("DELETE of a pipe session whose job has a process group of its own", () => {
+  it("gives the job the TERM too, so it can clean up before the KILL (it got only the KILL, after the grace)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const script =
+      "set -m; (trap 'echo job-cleaned-up; exit 0' TERM; echo job:$BASHPID; while :; do sleep 0.05; done) & sleep 305";
+    const { id, job } = await startWithJob(http, { command: ["bash", "-c", script], pty: false });
+    const started = Date.now();
+    const del = await http.del(`/v1/sessions/${id}`);
+    expect(del.status).toBe(200);
+    expect(await outputOf(http, id)).toContain("job-cleaned-up");
+    await waitFor(() => dead(job), 5_000, `job ${job} gone`);
+    // Ended by its own TERM, long before the 3 s grace.
+    expect(Date.now() - started).toBeLessThan(2_500);
+  }, 20_000);
+});
+
 describe("a graceful stop of the gateway", () => {
   it("KILLs the jobs of every terminal session that ignore TERM and HUP, after the grace", async () => {
     const gw = await testGateway();
