@@ -58,6 +58,8 @@ export class EventLog {
       const metaBytes = typeof session.meta["outputBytes"] === "number" ? session.meta["outputBytes"] : 0;
       const log = this.make(session.id, { ...state, outputBytes: Math.max(state.outputBytes, metaBytes) });
       this.logs.set(session.id, log);
+      // Retention lowered since the last start applies now, not only once the session appends.
+      log.applyRetention();
       return { session, log };
     });
   }

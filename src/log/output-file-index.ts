@@ -1,9 +1,9 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, readdirSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import type { OutputEntry } from "./output-entry.js";
-import { SESSION_ID_FILE, fileName, listFiles, sessionDirName } from "./output-files.mjs";
+import { SESSION_ID_FILE, fileName, listFiles, readId, sessionDirName, writeId } from "./output-files.mjs";
 
 /** A session's output files in use (see output-files.mjs). */
 interface SessionFiles {
@@ -111,6 +111,9 @@ export class OutputFileIndex {
     const lastOutputEnd = db
       .prepare("SELECT out_end FROM events WHERE session_id = ? AND out_end IS NOT NULL ORDER BY seq DESC LIMIT 1")
       .pluck();
+    const firstOutputStart = db
+      .prepare("SELECT out_start FROM events WHERE session_id = ? AND out_end IS NOT NULL ORDER BY seq LIMIT 1")
+      .pluck();
     const markAfter = db
       .prepare("SELECT seq FROM output_marks WHERE session_id = ? AND out_start >= ? ORDER BY out_start LIMIT 1")
       .pluck();
@@ -124,13 +127,29 @@ export class OutputFileIndex {
       ),
       onLost,
     };
+    // Directories by name of the sessions on record, for one whose id file is missing or damaged
+    // (a version before the id file was renamed into place could leave it empty on a full disk):
+    // built only when one is found.
+    let known: Map<string, string> | undefined;
+    const recordedSession = (name: string): string | undefined => {
+      known ??= new Map(
+        (db.prepare("SELECT id FROM sessions").pluck().all() as string[]).map((id) => [sessionDirName(id), id]),
+      );
+      return known.get(name);
+    };
     for (const name of names) {
       const dir = join(this.dir, name);
-      let sessionId: string | undefined;
-      try {
-        sessionId = readFileSync(join(dir, SESSION_ID_FILE), "utf8");
-      } catch {
-        sessionId = undefined;
+      let sessionId = readId(join(dir, SESSION_ID_FILE));
+      if (sessionId === undefined || sessionDirName(sessionId) !== name) {
+        sessionId = recordedSession(name);
+        // Repaired, so that the next start finds it without the sessions' records.
+        if (sessionId !== undefined && hasRows.get(sessionId)) {
+          try {
+            writeId(dir, sessionId);
+          } catch {
+            // Best effort: found by its record again next time.
+          }
+        }
       }
       if (sessionId === undefined || sessionDirName(sessionId) !== name || !hasRows.get(sessionId)) {
         rmSync(dir, { recursive: true, force: true });
@@ -146,6 +165,18 @@ export class OutputFileIndex {
       let starts = unused(listFiles(dir));
       if (starts.length > 0 && checkLastFile(check, sessionId, dir, starts[starts.length - 1]!))
         starts = unused(starts);
+      // Files wholly before the oldest output kept: a trim committed, and the gateway stopped
+      // (a crash) before it removed them. Nothing would remove them later for a session that
+      // appends no more. Offsets grow with seq, so the first output row kept has the lowest.
+      const keptFrom = firstOutputStart.get(sessionId) as number | undefined;
+      if (keptFrom !== undefined) {
+        starts = starts.filter((start, i) => {
+          const next = starts[i + 1];
+          if (next === undefined || next > keptFrom) return true;
+          unlinkSync(join(dir, fileName(start)));
+          return false;
+        });
+      }
       if (starts.length === 0) continue;
       const current = starts[starts.length - 1]!;
       // A file holds the rows from its start to the next file's: those before the first mark at or after that.

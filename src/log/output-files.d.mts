@@ -10,6 +10,10 @@ export function outputDirOf(dbFile: string): string;
 export function sessionDirName(sessionId: string): string;
 /** A file's name: its start offset, zero-padded so names sort as offsets do. */
 export function fileName(start: number): string;
+/** The session id a session directory's id file holds; undefined when it cannot be read. */
+export function readId(idFile: string): string | undefined;
+/** Writes a session directory's id file whole or not at all (beside, synced, renamed into place); the caller syncs the directory. */
+export function writeId(sessionDir: string, sessionId: string): void;
 /** The start offsets of a session directory's files, ascending (none when it does not exist). */
 export function listFiles(sessionDir: string): number[];
 

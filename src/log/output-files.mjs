@@ -27,7 +27,9 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   unlinkSync,
   writeSync,
@@ -73,6 +75,33 @@ export function listFiles(sessionDir) {
     .sort((a, b) => a - b);
 }
 
+/** The session id a session directory's id file holds; undefined when it cannot be read. */
+export function readId(idFile) {
+  try {
+    return readFileSync(idFile, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Writes a session directory's id file whole or not at all: beside it, synced, then renamed into
+ * place (an empty one, left by a write a full disk refused, made the store remove the directory —
+ * all of the session's output files — when it next opened). The caller syncs the directory.
+ */
+export function writeId(sessionDir, sessionId) {
+  const idFile = join(sessionDir, SESSION_ID_FILE);
+  const temp = `${idFile}.tmp`;
+  const fd = openSync(temp, "w", 0o600);
+  try {
+    writeSync(fd, sessionId);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, idFile);
+}
+
 /**
  * Writes output files for one connection. `keepOpen`: keep a session's current file open from
  * one batch to the next (the writer thread, which writes floods); otherwise every file is closed
@@ -85,6 +114,8 @@ export class OutputFileWriter {
     /** Open files by path, with the batch that last used them. */
     this.open = new Map();
     this.batch = 0;
+    /** Session directories this writer made sure hold their session's id (see {@link makeSessionDir}). */
+    this.named = new Set();
   }
 
   /**
@@ -127,6 +158,7 @@ export class OutputFileWriter {
   removeSession(sessionId) {
     const sessionDir = join(this.dir, sessionDirName(sessionId));
     for (const path of [...this.open.keys()]) if (path.startsWith(`${sessionDir}/`)) this.forget(path);
+    this.named.delete(sessionDir);
     rmSync(sessionDir, { recursive: true, force: true });
   }
 
@@ -139,6 +171,13 @@ export class OutputFileWriter {
     if (cached) {
       cached.batch = this.batch;
       return cached.fd;
+    }
+    // Checked once per directory, not only when the directory is new: a commit that failed (a
+    // full disk) after making the directory and before its id file was written is retried with
+    // the directory already there.
+    if (!this.named.has(sessionDir)) {
+      this.makeSessionDir(sessionDir, sessionId);
+      this.named.add(sessionDir);
     }
     let fd = this.create(path);
     if (fd === undefined) {
@@ -153,16 +192,15 @@ export class OutputFileWriter {
   /**
    * A session's first file: its directory first, with the session's id in it (the store finds
    * a directory's session by it when it opens), made durable before a row can point into it.
+   * The id file is written beside and renamed into place, so it is there whole or not at all: an
+   * empty one, left by a write the full disk refused, made the store remove the directory — all
+   * of the session's output files — when it next opened.
    */
   makeSessionDir(sessionDir, sessionId) {
     const created = mkdirSync(sessionDir, { recursive: true, mode: 0o700 });
-    const fd = openSync(join(sessionDir, SESSION_ID_FILE), "w", 0o600);
-    try {
-      writeSync(fd, sessionId);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const idFile = join(sessionDir, SESSION_ID_FILE);
+    if (created === undefined && readId(idFile) === sessionId) return;
+    writeId(sessionDir, sessionId);
     this.syncDir(sessionDir);
     this.syncDir(this.dir);
     // The output directory itself is new too: its entry in the data directory.

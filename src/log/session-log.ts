@@ -492,6 +492,16 @@ export class SessionLog implements AppendableLog {
       entry.release();
   }
 
+  /**
+   * Applies the retention policy to what the log holds now: for a log loaded at start, whose
+   * retention may have been lowered since it was written (otherwise it would apply only once the
+   * session appends again, which an ended session never does).
+   */
+  applyRetention(): void {
+    this.enforceCountRetention();
+    this.enforceByteRetention();
+  }
+
   /** Trims by count at publication (so the published head is always kept and readable). */
   private enforceCountRetention(): void {
     const minFirst = this.publishedHead - this.retention.maxEvents + 1;
@@ -515,14 +525,31 @@ export class SessionLog implements AppendableLog {
     if (first > this._first) this.trimTo(first, dropped);
   }
 
-  private trimTo(first: number, droppedBytes: number | undefined): void {
-    if (droppedBytes === undefined) {
-      // Count-based trims of entries still in the ring know their sizes; others are
-      // estimated and corrected on the next restart (retainedBytes is advisory).
-      let bytes = 0;
-      for (let seq = this._first; seq < first; seq++) bytes += this.ring.get(seq)?.size ?? 0;
-      droppedBytes = bytes;
+  /**
+   * The bytes (entry sizes) of the retained entries with `from <= seq < to`: from the ring where it
+   * holds them, else from the store (entries older than the ring are durable, so the store has
+   * them). Counting only the ring's (count retention of a session with more events than its ring
+   * holds, the default) left every trimmed event's size in `retainedBytes`, so that byte
+   * retention later trimmed that much too much, more with every trim, until it kept only the
+   * newest event.
+   */
+  private sizeOfRange(from: number, to: number): number {
+    let bytes = 0;
+    const ringFirst = this.ring.firstSeq ?? this._head + 1;
+    let seq = from;
+    const storeEnd = Math.min(to, ringFirst);
+    while (seq < storeEnd) {
+      const sizes = this.store.oldestSizes(this.sessionId, seq, Math.min(RETENTION_SCAN_BATCH, storeEnd - seq));
+      if (sizes.length === 0) break;
+      for (const row of sizes) if (row.seq < storeEnd) bytes += row.bytes;
+      seq = sizes[sizes.length - 1]!.seq + 1;
     }
+    for (seq = Math.max(from, ringFirst); seq < to; seq++) bytes += this.ring.get(seq)?.size ?? 0;
+    return bytes;
+  }
+
+  private trimTo(first: number, droppedBytes: number | undefined): void {
+    if (droppedBytes === undefined) droppedBytes = this.sizeOfRange(this._first, first);
     this._first = first;
     this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
     this.store.enqueueTrim(this.sessionId, first);

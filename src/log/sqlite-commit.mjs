@@ -32,6 +32,14 @@ export function prepareWriter(db, { busyTimeoutMs, outputDir, keepFilesOpen }) {
   );
   const mark = db.prepare("INSERT OR IGNORE INTO output_marks (session_id, out_start, seq) VALUES (?, ?, ?)");
   const trim = db.prepare("DELETE FROM events WHERE session_id = ? AND seq < ?");
+  // Where the output of the rows a trim deletes ends: a restart takes the end of a session's
+  // output from its rows, and retention may leave none with output.
+  const noteOutputEnd = db.prepare(
+    `INSERT INTO output_ends (session_id, out_end)
+       SELECT session_id, MAX(out_end) FROM events WHERE session_id = ? AND seq < ? AND out_end IS NOT NULL GROUP BY session_id
+     ON CONFLICT(session_id) DO UPDATE SET out_end = max(out_end, excluded.out_end)`,
+  );
+  const deleteOutputEnd = db.prepare("DELETE FROM output_ends WHERE session_id = ?");
   const trimMarks = db.prepare("DELETE FROM output_marks WHERE session_id = ? AND seq < ?");
   const upsertSession = db.prepare(
     `INSERT INTO sessions (id, kind, state, created_at, meta) VALUES (?, ?, ?, ?, ?)
@@ -58,6 +66,7 @@ export function prepareWriter(db, { busyTimeoutMs, outputDir, keepFilesOpen }) {
           if (op.mark) mark.run(op.sessionId, op.outStart, op.seq);
           break;
         case "trim":
+          noteOutputEnd.run(op.sessionId, op.first);
           trim.run(op.sessionId, op.first);
           trimMarks.run(op.sessionId, op.first);
           break;
@@ -69,6 +78,7 @@ export function prepareWriter(db, { busyTimeoutMs, outputDir, keepFilesOpen }) {
           db.pragma("secure_delete = ON");
           deleteEvents.run(op.sessionId);
           deleteMarks.run(op.sessionId);
+          deleteOutputEnd.run(op.sessionId);
           deleteSession.run(op.sessionId);
           db.pragma("secure_delete = FAST");
           purged = true;

@@ -138,6 +138,10 @@ export class SqliteEventStore implements EventStore {
         data BLOB,
         PRIMARY KEY (session_id, seq)
       ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS output_ends (
+        session_id TEXT PRIMARY KEY,
+        out_end INTEGER NOT NULL
+      ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS output_marks (
         session_id TEXT NOT NULL,
         out_start INTEGER NOT NULL,
@@ -357,8 +361,18 @@ export class SqliteEventStore implements EventStore {
          FROM events WHERE session_id = ?`,
       )
       .get(sessionId) as StoredLogState;
-    // Output bytes survive trimming: the offset counter is never reset, so also look at the session record.
-    return { ...row, first: row.head === 0 ? 1 : row.first };
+    // Output bytes survive trimming: the offset counter is never reset. Where the output of trimmed
+    // rows ended is noted by the trim (the gateway also looks at the session record, written only
+    // when a session starts and ends: a crash leaves the one from its start).
+    const trimmedEnd = this.db
+      .prepare("SELECT out_end FROM output_ends WHERE session_id = ?")
+      .pluck()
+      .get(sessionId) as number | undefined;
+    return {
+      ...row,
+      first: row.head === 0 ? 1 : row.first,
+      outputBytes: Math.max(row.outputBytes, trimmedEnd ?? 0),
+    };
   }
 
   deleteSession(sessionId: string): void {
