@@ -412,7 +412,7 @@ export class SessionLog implements AppendableLog {
       throw new SwitchboardError(
         "HISTORY_TRIMMED",
         `output before byte ${slices[0]!.offset} was dropped by retention; resume from since=${slices[0]!.offset}`,
-        { first: slices[0]!.offset },
+        { first: slices[0]!.offset, head: this.publishedBytes },
       );
     }
     return slices;

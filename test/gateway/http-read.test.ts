@@ -34,6 +34,7 @@ describe("GET /v1/sessions/:id/output after retention dropped every output event
     expect(trimmed.json.error).toMatchObject({
       code: "HISTORY_TRIMMED",
       first: 6,
+      head: 6,
       message: "output before byte 6 was dropped by retention; resume from since=6",
     });
     // At the end: an empty page, as before.

@@ -322,6 +322,20 @@ describe("session log", () => {
     expect(err).toMatchObject({ code: "HISTORY_TRIMMED", details: { first: 16, head: 25 } });
   });
 
+  it("answers HISTORY_TRIMMED with where output starts now (first) and ends (head) for an output offset retention dropped", () => {
+    const events = openLog(tempDir(), { maxEvents: 3, maxBytes: 1 << 30 });
+    const log = events.create("s1");
+    for (let i = 0; i < 6; i++) log.appendOutput("stdout", "abcd");
+    events.flush();
+    let err: unknown;
+    try {
+      log.readOutput(0);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: "HISTORY_TRIMMED", details: { first: 12, head: 24 } });
+  });
+
   it("trims by bytes once entries are durable and survives a restart with the trimmed range", () => {
     const dir = tempDir();
     const events = openLog(dir, { maxEvents: 1_000_000, maxBytes: 2000 }, { entries: 4, bytes: 1 << 20 });

@@ -267,6 +267,6 @@ function readOutputAt(log: SessionLog, since: number, max: number): OutputSlice[
   throw new SwitchboardError(
     "HISTORY_TRIMMED",
     `output before byte ${first} was dropped by retention; resume from since=${first}`,
-    { first },
+    { first, head: log.outputBytes },
   );
 }
