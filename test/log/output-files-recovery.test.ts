@@ -1,35 +1,12 @@
-import { execFileSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SqliteEventStore } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { SESSION_ID_FILE, listFiles, outputDirOf, sessionDirName } from "../../src/log/output-files.mjs";
 import { tempDir } from "../helpers/tmp.js";
-
-/** A tmpfs of `size` mounted for the test (needs root, as test/server/disk-full.test.ts). */
-function smallDisk(size: string): string {
-  if (process.getuid?.() !== 0) throw new Error("this test mounts a tmpfs to fill the disk: run it as root (CI does)");
-  const dir = tempDir("switchboard-disk-");
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
-  onTestFinished(() => {
-    execFileSync("umount", ["-l", dir]);
-  });
-  return dir;
-}
-
-function fillDisk(file: string): void {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(4096);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
+import { fillDisk, smallDisk } from "../helpers/disk.js";
 
 async function until(condition: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -48,7 +25,7 @@ describe("output files on a full disk", () => {
     const json = JSON.stringify({ seq: 1, type: "custom", ts: 0 });
     store.enqueue("s", { seq: 1, type: "custom", json, size: json.length });
     store.flush();
-    fillDisk(join(disk, "fill"));
+    fillDisk(join(disk, "fill"), 4096);
     const bytes = Buffer.alloc(64 * 1024, 0x61);
     store.enqueue("s", new OutputEntry(2, 0, "stdout", 0, bytes, false));
     await until(() => store.writeFailure !== undefined);

@@ -4,21 +4,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, SqliteEventStore } from "../../src/log/index.js";
-import type { RetentionPolicy } from "../../src/log/index.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { tempDir } from "../helpers/tmp.js";
-
-function openLog(dir: string, retention?: RetentionPolicy, ring?: { entries: number; bytes: number }) {
-  const store = new SqliteEventStore(join(dir, "log.db"));
-  const events = new EventLog({
-    store,
-    clock: new ManualClock(),
-    ...(retention ? { retention } : {}),
-    ...(ring ? { ringMaxEntries: ring.entries, ringMaxBytes: ring.bytes } : {}),
-  });
-  afterTest(() => events.close());
-  return events;
-}
+import { openLog } from "./helpers.js";
 
 const custom = (i: number) => ({ type: "custom" as const, name: "n", data: `${i}`.padStart(50, "x") });
 

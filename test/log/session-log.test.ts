@@ -6,23 +6,9 @@ import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
-import type { RetentionPolicy } from "../../src/log/index.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
-import { afterTest } from "../helpers/cleanup.js";
 import { tempDir } from "../helpers/tmp.js";
-
-/** A log on a SQLite file in `dir`, closed when the test ends (before `dir` is removed). */
-function openLog(dir: string, retention?: RetentionPolicy, ring?: { entries: number; bytes: number }) {
-  const store = new SqliteEventStore(join(dir, "log.db"));
-  const events = new EventLog({
-    store,
-    clock: new ManualClock(),
-    ...(retention ? { retention } : {}),
-    ...(ring ? { ringMaxEntries: ring.entries, ringMaxBytes: ring.bytes } : {}),
-  });
-  afterTest(() => events.close());
-  return events;
-}
+import { openLog } from "./helpers.js";
 
 const custom = (i: number) => ({ type: "custom" as const, name: "n", data: i });
 

@@ -1,5 +1,4 @@
-import { execFileSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
@@ -10,35 +9,7 @@ import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
-
-/**
- * A file system of `size` that the test can fill: a tmpfs mounted for the test. Mounting needs
- * root (CI runs the suite as root); anywhere else this fails and says so, instead of skipping.
- */
-function smallDisk(size: string): string {
-  if (process.getuid?.() !== 0) {
-    throw new Error("this test mounts a tmpfs to fill the disk: run it as root (CI does)");
-  }
-  const dir = tempDir("switchboard-disk-");
-  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir]);
-  onTestFinished(() => {
-    execFileSync("umount", ["-l", dir]);
-  });
-  return dir;
-}
-
-/** Writes zeros into `file` until the disk is full. */
-function fillDisk(file: string): void {
-  const fd = openSync(file, "w");
-  const chunk = Buffer.alloc(64 * 1024);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
-  } finally {
-    closeSync(fd);
-  }
-}
+import { fillDisk, smallDisk } from "../helpers/disk.js";
 
 function logLines(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -73,7 +44,7 @@ describe("a full disk", () => {
       if (open) await gateway.close();
     });
     const http = api(gateway.url);
-    fillDisk(`${disk}/filler`);
+    fillDisk(`${disk}/filler`, 64 * 1024);
 
     const { json: session } = await http.post("/v1/sessions", { command: ["seq", "1", String(LINES)] });
     expect(session.state).toBe("running");
@@ -185,7 +156,7 @@ describe("a full disk under an agent", () => {
     const { json: prompted } = await http.post(`/v1/sessions/${created.id}/prompt`, { text: String(n) });
     const session = gateway.core.sessions.get(created.id)!;
     await waitFor(() => session.log.head >= 2, 10_000, "run.started to be written");
-    fillDisk(`${disk}/filler`);
+    fillDisk(`${disk}/filler`, 64 * 1024);
     let peak = 0;
     const sample = setInterval(() => (peak = Math.max(peak, session.log.backlogBytes)), 2);
     onTestFinished(() => clearInterval(sample));
