@@ -196,7 +196,15 @@ export class AgentSession {
     const run = this.active;
     const all = options.all === true;
     if (!run && !(all && this.queue.length > 0)) {
-      throw new SwitchboardError("RUN_NOT_ACTIVE", "no run is active");
+      // Queued runs wait while the agent winds down an aborted turn (up to ABORT_SETTLE_TIMEOUT_MS):
+      // say so, and how to drop them, rather than only that nothing runs.
+      const waiting = this.queue.length;
+      throw new SwitchboardError(
+        "RUN_NOT_ACTIVE",
+        waiting > 0
+          ? `no run is active: ${waiting} queued run(s) wait for the agent to finish the aborted turn; abort with all: true to drop them`
+          : "no run is active",
+      );
     }
     if (run) this.stop(run, { type: "chat.aborted", by });
     let cleared = 0;

@@ -318,6 +318,10 @@ describe("agent session run lane", () => {
     agent.abort({}, alice);
     await nextTick();
     expect(types(log, next)).toEqual(["run.queued"]);
+    // Meanwhile nothing runs: a second abort says why the queued run waits, and how to drop it.
+    expect(() => agent.abort({}, alice)).toThrowError(
+      /no run is active: 1 queued run\(s\) wait for the agent to finish the aborted turn; abort with all: true/,
+    );
     clock.advance(ABORT_SETTLE_TIMEOUT_MS);
     await nextTick();
     expect(types(log, stuck).at(-1)).toBe("chat.aborted");
