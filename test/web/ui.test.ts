@@ -241,6 +241,15 @@ describe("web UI", () => {
     expect(await page.locator("[data-test=whoami]").count()).toBe(0);
   });
 
+  it("signs in with the whole printed URL pasted into the token box (exploratory test: 'invalid token' for the line serve printed)", async () => {
+    const s = await stack();
+    const page = await s.blank("/");
+    await page.waitForSelector(".login-card");
+    await page.fill("input[name=token]", `  ${s.gateway.url}/#token=${TEST_TOKEN}\n`);
+    await page.click(".login-card button[type=submit]");
+    await page.waitForSelector("[data-test=whoami]:has-text('admin')", { timeout: 10_000 });
+  });
+
   it("signs in from the printed URL opened in a tab already on the sign-in page (audit: nothing happened)", async () => {
     const s = await stack();
     const page = await s.blank("/");
@@ -1170,5 +1179,76 @@ describe("web UI", () => {
       expect(caret.left, block).toBeGreaterThanOrEqual(line.right - 0.5);
       expect(caret.left, block).toBeLessThan(line.right + 8);
     }
+  });
+
+  it("shows snake_case names as written and keeps a numbered list's numbers across a code block (exploratory test: get<em>user</em>name, and every step numbered 1)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "markdown");
+    const page = await s.page({ hash: `#/s/${id}` });
+    const answer = [
+      "Rename get_user_name to fetch_user_name, keep _this_ and __that__ as they were.",
+      "",
+      "1. Install it:",
+      "",
+      "```sh",
+      "npm i",
+      "```",
+      "",
+      "2. Run it",
+      "3. Done",
+    ].join("\n");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: answer });
+    await page.waitForSelector("[data-test=run-done]", { timeout: 20_000 });
+    const md = page.locator(".answer");
+    expect(await md.locator("p").first().textContent()).toBe(
+      "Rename get_user_name to fetch_user_name, keep this and that as they were.",
+    );
+    expect(await md.locator("em").allTextContents()).toEqual(["this"]);
+    expect(await md.locator("strong").allTextContents()).toEqual(["that"]);
+    const lists = await md
+      .locator("ol")
+      .evaluateAll((ols) => ols.map((ol) => ({ start: (ol as HTMLOListElement).start, items: ol.children.length })));
+    expect(lists).toEqual([
+      { start: 1, items: 1 },
+      { start: 2, items: 2 },
+    ]);
+  });
+
+  it("copies the selected text on Ctrl+C instead of interrupting the program (exploratory test: copying an error killed the build)", async () => {
+    const s = await stack();
+    // A program that says when it is interrupted, and otherwise runs on.
+    const res = await s.http.post("/v1/sessions", {
+      command: [
+        "sh",
+        "-c",
+        "trap 'echo INTERRUPTED; exit 130' INT; echo 'error: copy me please'; while :; do sleep 0.1; done",
+      ],
+      pty: true,
+      name: "copy",
+      cols: 100,
+      rows: 28,
+    });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (text) => text.includes("copy me please"));
+    await page.waitForSelector(".view[data-control=mine]");
+    await page.evaluate(() => {
+      document.addEventListener("copy", (event) => {
+        (window as unknown as { copied: string }).copied = event.clipboardData?.getData("text/plain") ?? "";
+      });
+    });
+    // Select the first line with the mouse: a double click selects a word, a triple click the line.
+    const box = (await page.locator(".xterm-screen").boundingBox())!;
+    await page.mouse.click(box.x + 20, box.y + 8, { clickCount: 3 });
+    await page.keyboard.press("Control+c");
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { copied?: string }).copied), { timeout: 5_000 })
+      .toContain("error: copy me please");
+    await page.waitForTimeout(500);
+    expect(await terminalText(page)).not.toContain("INTERRUPTED");
+    // Without a selection, Ctrl+C is ^C again.
+    await page.mouse.click(box.x + 20, box.y + 200);
+    await page.keyboard.press("Control+c");
+    await waitForTerminal(page, (text) => text.includes("INTERRUPTED"));
   });
 });

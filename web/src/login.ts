@@ -23,6 +23,17 @@ export function takeTokenFromFragment(): string | null {
   return token !== null && token !== "" ? token : null;
 }
 
+/**
+ * The token in what was pasted into the sign-in box: the token itself, or the whole URL
+ * `switchboard serve` printed (`http://…/#token=…`), which is what a user copies from the terminal.
+ */
+export function tokenFromInput(text: string): string {
+  const trimmed = text.trim();
+  const m = /[#?&]token=([^&#\s]*)/.exec(trimmed);
+  if (!m) return trimmed;
+  return new URLSearchParams(`token=${m[1]}`).get("token") ?? "";
+}
+
 /** `POST /v1/login {token}`: the gateway answers with an HttpOnly, SameSite=Strict session cookie. */
 export async function login(token: string): Promise<Me> {
   const res = await fetch("/v1/login", {
@@ -79,7 +90,7 @@ export function loginScreen(onToken: (token: string) => Promise<void>, initialEr
       { class: "muted" },
       "Open the URL ",
       h("code", null, "switchboard serve"),
-      " printed, or paste its token here.",
+      " printed, or paste it (or just its token) here.",
     ),
     input,
     error,
@@ -89,7 +100,7 @@ export function loginScreen(onToken: (token: string) => Promise<void>, initialEr
     event.preventDefault();
     button.disabled = true;
     error.textContent = "";
-    onToken(input.value.trim())
+    onToken(tokenFromInput(input.value))
       .catch((e: unknown) => {
         error.textContent = errorText(e);
       })

@@ -48,7 +48,10 @@ export function renderMarkdown(text: string): DocumentFragment {
     if (bullet) {
       flushParagraph();
       const ordered = /\d/.test(bullet[1]!);
-      const list = ordered ? h("ol") : h("ul");
+      // A numbered list a code block or a paragraph interrupted goes on with its own numbers
+      // ("2. Run it" after the code of step 1), not from 1 again.
+      const start = ordered ? parseInt(bullet[1]!, 10) : 1;
+      const list = ordered ? h("ol", { start: start !== 1 ? start : null }) : h("ul");
       while (i < lines.length) {
         const m = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(lines[i]!);
         if (!m || /\d/.test(m[1]!) !== ordered) break;
@@ -81,8 +84,12 @@ export function renderMarkdown(text: string): DocumentFragment {
   return out;
 }
 
+/**
+ * Inline code, bold, italics and links. Underscores emphasise only at word edges, as in
+ * CommonMark: `get_user_name` is a name, not "get *user* name" (agents write identifiers).
+ */
 const INLINE =
-  /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|_([^_\s][^_]*)_|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g;
+  /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|(?<![\p{L}\p{N}_])__([^_]+)__(?![\p{L}\p{N}_])|\*([^*\s][^*]*)\*|(?<![\p{L}\p{N}_])_([^_\s][^_]*)_(?![\p{L}\p{N}_])|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/gu;
 
 function appendInline(parent: HTMLElement, text: string): void {
   let last = 0;

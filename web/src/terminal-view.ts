@@ -119,6 +119,10 @@ export class TerminalView implements View {
       this.lineInput,
     );
 
+    // Ctrl+C (or Ctrl+Insert) with text selected copies it, as in VS Code's terminal, instead of
+    // interrupting the program: xterm then leaves the key to the browser, whose copy event it
+    // fills with the selection. Without a selection Ctrl+C is ^C as ever.
+    this.term.attachCustomKeyEventHandler((event) => !(isCopyKey(event) && this.term.hasSelection()));
     this.term.onData((data) => this.type(data));
     this.term.onBinary((data) => this.type(data));
     this.disposers.push(
@@ -478,4 +482,10 @@ export class TerminalView implements View {
     while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
     return lines.join("\n");
   }
+}
+
+/** Ctrl+C or Ctrl+Insert (no other modifier): the keys that copy a selection outside macOS. */
+export function isCopyKey(event: KeyboardEvent): boolean {
+  if (event.type !== "keydown" || !event.ctrlKey || event.altKey || event.shiftKey || event.metaKey) return false;
+  return event.key === "c" || event.key === "C" || event.key === "Insert";
 }
