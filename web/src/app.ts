@@ -7,19 +7,12 @@ import { CreateDialog } from "./create-dialog.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 import { logout } from "./login.js";
+import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import type { Filter } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
 import { TerminalView } from "./terminal-view.js";
 import { Toasts } from "./toasts.js";
-
-type Route = { name: "home" } | { name: "session"; id: string };
-
-export function parseRoute(hash: string): Route {
-  const m = /^#\/s\/([^/?#]+)/.exec(hash);
-  if (m?.[1]) return { name: "session", id: decodeURIComponent(m[1]) };
-  return { name: "home" };
-}
 
 type RoutedView = View & { mounted?(): void };
 
