@@ -488,6 +488,25 @@ describe("web UI", () => {
     expect(inputs.map((e) => e.eof ?? false)).toEqual([false, false, true]);
   });
 
+  it("stops offering to type or prompt once a running session is removed while its page is open (its end comes first)", async () => {
+    const s = await stack();
+    const agent = await createAgent(s.http, "to-be-removed");
+    const page = await s.page({ hash: `#/s/${agent}` });
+    await page.waitForSelector(".agent-view[data-restored=true]");
+    expect(await page.isEnabled(".prompt-input")).toBe(true);
+    expect((await s.http.del(`/v1/sessions/${agent}?purge=true&force=true`)).status).toBe(200);
+    await page.waitForSelector(".prompt-input[placeholder='This session has ended.']", { timeout: 10_000 });
+    expect(await page.isEnabled(".prompt-input")).toBe(false);
+
+    const cat = (await s.http.post("/v1/sessions", { command: ["cat"], name: "also-removed" })).json.id as string;
+    await page.goto(`${s.proxy.url}/#/s/${cat}`);
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    expect(await page.isVisible(".line-field")).toBe(true);
+    expect((await s.http.del(`/v1/sessions/${cat}?purge=true&force=true`)).status).toBe(200);
+    await page.waitForSelector(".terminal-view:not([data-control=mine])", { timeout: 10_000 });
+    expect(await page.isVisible(".line-field")).toBe(false);
+  });
+
   it("puts the focus in a pipe session's line box, so typing reaches stdin (exploratory test: it went to the terminal, which takes no keys)", async () => {
     const s = await stack();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], name: "echoer" })).json.id as string;
