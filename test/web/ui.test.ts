@@ -507,6 +507,36 @@ describe("web UI", () => {
     expect(await page.isVisible(".line-field")).toBe(false);
   });
 
+  it("says nothing of a resize a dropped connection cut off, and sends it again once back in control (a gateway restart showed 'Resize not sent')", async () => {
+    const s = await stack();
+    const id = (await s.http.post("/v1/sessions", { command: ["cat"], pty: true, cols: 80, rows: 24, name: "resized" }))
+      .json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    const sizeOf = async () => {
+      const info = (await s.http.get(`/v1/sessions/${id}`)).json as { cols: number; rows: number };
+      return `${info.cols}x${info.rows}`;
+    };
+    const pageSize = async () => {
+      const view = await debugView(page);
+      return `${view?.cols}x${view?.rows}`;
+    };
+    // Fitted to the window first.
+    await waitFor(async () => (await sizeOf()) === (await pageSize()), 10_000, "the first fit to reach the PTY");
+    const before = await sizeOf();
+    // The page's frames stop reaching the gateway; the window shrinks; then the connection drops.
+    s.proxy.blackhole("up");
+    await page.setViewportSize({ width: 700, height: 500 });
+    await waitFor(async () => (await pageSize()) !== before, 5_000, "the page to fit the smaller window");
+    await page.waitForTimeout(300);
+    expect(await sizeOf()).toBe(before);
+    s.proxy.cut();
+    s.proxy.heal();
+    await waitFor(async () => (await sizeOf()) === (await pageSize()), 15_000, "the new size to reach the PTY");
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    expect((await page.locator(".toast").allTextContents()).filter((t) => t.includes("Resize"))).toEqual([]);
+  });
+
   it("puts the focus in a pipe session's line box, so typing reaches stdin (exploratory test: it went to the terminal, which takes no keys)", async () => {
     const s = await stack();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], name: "echoer" })).json.id as string;

@@ -1,5 +1,6 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
+import { isConnectionError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
@@ -460,9 +461,16 @@ export class TerminalView implements View {
     const rows = Math.max(MIN_ROWS, proposed.rows);
     if (cols !== this.term.cols || rows !== this.term.rows) this.term.resize(cols, rows);
     if (pty && (cols !== this.session.cols || rows !== this.session.rows)) {
+      const before = { cols: this.session.cols, rows: this.session.rows };
       this.session = { ...this.session, cols, rows };
       this.ctx.client.resize(this.session.id, { cols, rows }).catch((error: unknown) => {
         if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return;
+        // Not applied, or not known to be: the size is sent again by the next fit (once this page
+        // is in control again after a dropped connection), not taken as the PTY's.
+        if (this.session.cols === cols && this.session.rows === rows) this.session = { ...this.session, ...before };
+        // A dropped connection: the connection pill says so already (a gateway restart showed a
+        // resize error besides).
+        if (isConnectionError(error)) return;
         this.ctx.toast(`Resize not sent: ${errorText(error)}`, "error");
       });
     }
