@@ -408,11 +408,14 @@ export class SessionLog implements AppendableLog {
       bytes += data.length;
       if (bytes >= maxBytes) break;
     }
-    if (slices.length > 0 && slices[0]!.offset > offset) {
+    // Retention dropped bytes from `offset` on. With no output event left after it at all (it
+    // kept only newer events of other types), the oldest byte kept is the end of the output.
+    const first = slices.length > 0 ? slices[0]!.offset : this.publishedBytes;
+    if (first > offset) {
       throw new SwitchboardError(
         "HISTORY_TRIMMED",
-        `output before byte ${slices[0]!.offset} was dropped by retention; resume from since=${slices[0]!.offset}`,
-        { first: slices[0]!.offset, head: this.publishedBytes },
+        `output before byte ${first} was dropped by retention; resume from since=${first}`,
+        { first, head: this.publishedBytes },
       );
     }
     return slices;

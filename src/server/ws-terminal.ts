@@ -221,23 +221,18 @@ class TerminalConnection {
       try {
         slices = log.readOutput(from + size, REPLAY_FRAME_BYTES - size);
       } catch (error) {
-        // Only the first read can hit the trimmed front of the log.
+        // Only the first read can hit the trimmed front of the log (readOutput says where output
+        // starts again: the end of it when retention kept no output event at all).
         if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
         const first = error.details?.["first"];
         this.skipTrimmed(from, typeof first === "number" ? first : log.outputBytes);
         return;
       }
-      if (slices.length === 0) break;
       for (const slice of slices) {
         batch.push(slice.bytes);
         size += slice.bytes.length;
         if (size >= REPLAY_FRAME_BYTES) break;
       }
-    }
-    if (size === 0) {
-      // No output event is retained at all any more.
-      this.skipTrimmed(from, log.outputBytes);
-      return;
     }
     this.replayFrom = from + size;
     if (this.output === "binary") {

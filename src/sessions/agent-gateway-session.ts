@@ -12,7 +12,7 @@ import type {
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, SessionInfo } from "../protocol/index.js";
-import { LIMITS, replaceHiddenChars } from "../protocol/index.js";
+import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -220,8 +220,19 @@ export function childName(command: string): string {
 /** The newest `limit` bytes of a terminal's output, starting on a character boundary. */
 function tailOutput(session: TerminalSession, limit: number): { output: string; truncated: boolean } {
   const total = session.log.outputBytes;
-  const from = Math.max(0, total - limit);
-  const bytes = Buffer.concat(session.log.readOutput(from).map((s) => s.bytes));
+  let from = Math.max(0, total - limit);
+  let slices;
+  try {
+    slices = session.log.readOutput(from);
+  } catch (error) {
+    // Retention dropped the start of that tail: what is kept of it.
+    const first =
+      error instanceof SwitchboardError && error.code === "HISTORY_TRIMMED" ? error.details?.["first"] : undefined;
+    if (typeof first !== "number") throw error;
+    from = first;
+    slices = session.log.readOutput(from);
+  }
+  const bytes = Buffer.concat(slices.map((s) => s.bytes));
   let start = 0;
   // Skip UTF-8 continuation bytes so the text does not begin in the middle of a character.
   while (start < bytes.length && start < 4 && (bytes[start]! & 0xc0) === 0x80) start++;

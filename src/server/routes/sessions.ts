@@ -13,8 +13,7 @@ import {
 } from "../../protocol/index.js";
 import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/session-log.js";
-import type { OutputSlice, SessionLog } from "../../log/session-log.js";
-import { eventOf } from "../../log/output-entry.js";
+import type { OutputSlice } from "../../log/session-log.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
@@ -104,14 +103,14 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
     let slices: OutputSlice[];
     try {
-      slices = readOutputAt(session.log, since, max);
+      slices = session.log.readOutput(since, max);
     } catch (error) {
       // 0 (or none) is "from the start of what is retained": the first byte retention kept.
       const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
       if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number")
         throw error;
       since = first;
-      slices = readOutputAt(session.log, since, max);
+      slices = session.log.readOutput(since, max);
     }
     const all = Buffer.concat(slices.map((s) => s.bytes));
     const bytes = all.length > max ? all.subarray(0, max) : all;
@@ -246,27 +245,4 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     await session.log.whenPublished(stored[stored.length - 1]!.seq);
     sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
   });
-}
-
-const OUTPUT_TYPE: ReadonlySet<string> = new Set(["output"]);
-
-/**
- * Output bytes from `since`, or HISTORY_TRIMMED with `first`, the oldest byte kept, when
- * retention dropped bytes from `since` on. `readOutput` says so when it finds output after a
- * gap, but answers nothing at all when no output event from `since` on is retained any more
- * (retention kept only newer events of other types): that was a 200 with no bytes and a next
- * offset of `since`, a page a reader following the output asked for again and again while the
- * bytes up to `outputBytes` were silently gone.
- */
-function readOutputAt(log: SessionLog, since: number, max: number): OutputSlice[] {
-  const slices = log.readOutput(since, max);
-  if (slices.length > 0 || since >= log.outputBytes) return slices;
-  const kept = log.read(log.first - 1, { limit: 1, types: OUTPUT_TYPE }).entries[0];
-  const first = kept === undefined ? log.outputBytes : (eventOf(kept) as { offset: number }).offset;
-  if (first <= since) return slices;
-  throw new SwitchboardError(
-    "HISTORY_TRIMMED",
-    `output before byte ${first} was dropped by retention; resume from since=${first}`,
-    { first, head: log.outputBytes },
-  );
 }
