@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
-import { MAX_EXEC_STRING_BYTES } from "../../src/sessions/terminal-process.js";
+import { MAX_EXEC_STRING_BYTES } from "../../src/sessions/exec-limits.js";
 
 /*
  * Commands the kernel's execve(2) would refuse with E2BIG although the protocol allows them
