@@ -643,11 +643,17 @@ describe("web UI", () => {
     const s = await stack();
     const id = await createAgent(s.http, "reader");
     const page = await s.page({ hash: `#/s/${id}` });
-    const words = Array.from({ length: 64 }, (_, i) => `word${i}`).join(" ");
-    const streaming = async (index: number): Promise<void> => {
-      const run = await runStatus(page, index);
-      expect(run?.status).toBe("running");
-      expect(run?.text.length).toBeLessThan(words.length);
+    // Long enough (about 7 s of streaming per answer) that a loaded machine still opens the blocks mid-answer.
+    const words = Array.from({ length: 200 }, (_, i) => `word${i}`).join(" ");
+    /** Waits for two more pieces of run `index`'s answer: the page re-rendered it meanwhile. */
+    const rerendered = async (index: number): Promise<void> => {
+      const before = (await runStatus(page, index))?.text.length ?? 0;
+      expect(before).toBeLessThan(words.length);
+      await waitFor(
+        async () => ((await runStatus(page, index))?.text.length ?? 0) >= before + 12,
+        15_000,
+        `run ${index}'s answer to go on streaming`,
+      );
     };
 
     await page.fill(".prompt-input", `/tool ${words}`);
@@ -657,10 +663,10 @@ describe("web UI", () => {
     await page.focus(`${details} summary`);
     await page.keyboard.press("Enter");
     await waitFor(async () => ((await runStatus(page, 0))?.text.length ?? 0) > 12, 10_000, "the answer to stream");
-    await page.waitForTimeout(300);
-    await streaming(0);
+    await rerendered(0);
     expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.matches(".tool-detail summary"))).toBe(true);
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 20_000, "the first run to finish");
 
     await page.fill(".prompt-input", `/think ${words}`);
     await page.keyboard.press("Enter");
@@ -668,19 +674,18 @@ describe("web UI", () => {
     const thought = ".run:nth-child(2) .thought";
     await waitFor(
       async () => ((await runStatus(page, 1))?.text.length ?? 0) > 0,
-      15_000,
+      20_000,
       "the answer after the thought",
     );
     expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(false);
     await page.click(`${thought} summary`);
-    await page.waitForTimeout(300);
-    await streaming(1);
+    await rerendered(1);
     expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.matches(".thought summary"))).toBe(true);
-    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 10_000, "the run to finish");
+    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 20_000, "the run to finish");
     expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
     expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
-  });
+  }, 90_000);
 
   it("ends the open runs and the permission request of an agent session the gateway lost, also after a reload (exploratory test: they stayed live)", async () => {
     const dataDir = tempDir();
