@@ -1268,6 +1268,86 @@ describe("web UI", () => {
     ]);
   });
 
+  it("renders an answer's tables, task lists, nested lists and fences with info strings, and shows raw HTML and unsafe links as text", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "gfm");
+    const page = await s.page({ hash: `#/s/${id}` });
+    const answer = [
+      "| Step | Status |",
+      "|:--|--:|",
+      "| build | **ok** |",
+      "| test | `3 failed` |",
+      "",
+      "- [x] done task",
+      "- [ ] open task",
+      "  - nested under it",
+      "    1. deep",
+      "",
+      '```ts title="a.ts"',
+      "const x = 1;",
+      "```",
+      "",
+      "<img src=x onerror=alert(1)> and <b>bold?</b>",
+      "",
+      "[click](javascript:alert(1)) [docs](https://example.com/docs) ![diagram](https://example.com/d.png) see https://example.com/bare ~~old~~",
+    ].join("\n");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: answer });
+    await page.waitForSelector("[data-test=run-done]", { timeout: 20_000 });
+    const md = page.locator(".answer");
+    const rows = await md
+      .locator("table tr")
+      .evaluateAll((trs) => trs.map((tr) => Array.from(tr.children, (c) => [c.tagName, c.textContent, c.className])));
+    expect(rows).toEqual([
+      [
+        ["TH", "Step", "md-align-left"],
+        ["TH", "Status", "md-align-right"],
+      ],
+      [
+        ["TD", "build", "md-align-left"],
+        ["TD", "ok", "md-align-right"],
+      ],
+      [
+        ["TD", "test", "md-align-left"],
+        ["TD", "3 failed", "md-align-right"],
+      ],
+    ]);
+    expect(await md.locator("td strong").textContent()).toBe("ok");
+    expect(await md.locator("td code").textContent()).toBe("3 failed");
+    const tasks = await md.locator("li:has(> input[type=checkbox])").evaluateAll((lis) =>
+      lis.map((li) => ({
+        checked: li.querySelector("input")!.checked,
+        text: li.firstChild!.nextSibling!.textContent,
+      })),
+    );
+    expect(tasks).toEqual([
+      { checked: true, text: "done task" },
+      { checked: false, text: "open task" },
+    ]);
+    expect(
+      await md
+        .locator("ul > li > ul > li")
+        .first()
+        .evaluate((li) => li.firstChild!.textContent),
+    ).toBe("nested under it");
+    expect(await md.locator("ul > li > ul > li > ol > li").textContent()).toBe("deep");
+    expect(await md.locator("pre.md-code").getAttribute("data-lang")).toBe("ts");
+    expect(await md.locator("pre.md-code code").textContent()).toBe("const x = 1;");
+    // Raw HTML is text; nothing an agent names is loaded or runs.
+    expect(await md.locator("img, b, script").count()).toBe(0);
+    expect(await md.locator("p", { hasText: "onerror" }).textContent()).toBe(
+      "<img src=x onerror=alert(1)> and <b>bold?</b>",
+    );
+    const links = await md.locator("a").evaluateAll((as) => as.map((a) => [a.textContent, a.getAttribute("href")]));
+    expect(links).toEqual([
+      ["docs", "https://example.com/docs"],
+      ["diagram (image)", "https://example.com/d.png"],
+      ["https://example.com/bare", "https://example.com/bare"],
+    ]);
+    expect(await md.locator("a[target=_blank][rel='noopener noreferrer']").count()).toBe(3);
+    expect(await md.locator("p", { hasText: "click" }).textContent()).toContain("click docs");
+    expect(await md.locator("del").textContent()).toBe("old");
+  });
+
   it("copies the selected text on Ctrl+C instead of interrupting the program (exploratory test: copying an error killed the build)", async () => {
     const s = await stack();
     // A program that says when it is interrupted, and otherwise runs on.

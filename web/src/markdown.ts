@@ -1,107 +1,166 @@
+import { Lexer, type MarkedOptions, type Token, type Tokens } from "marked";
 import { h } from "./dom.js";
 
 /**
- * A small Markdown renderer for agent answers: fenced code, headings, lists, quotes,
- * paragraphs; inline code, bold, italics and http(s) links. It builds DOM nodes (never
- * HTML strings), so agent output cannot inject markup, and it tolerates half-written input
- * while a run streams (an unclosed fence is code until the end).
+ * Renders agent answers: GitHub-flavoured Markdown (tables, task lists, nested lists,
+ * strikethrough, bare URLs), parsed by marked's lexer. The DOM is built here from its tokens,
+ * never from HTML strings, so agent output cannot inject markup: raw HTML is shown as the text
+ * it is, links open only for http(s) and mailto, and images are links to them (the page loads
+ * nothing an agent names). Half-written input while a run streams is fine: an unclosed fence is
+ * code until the end.
  */
 export function renderMarkdown(text: string): DocumentFragment {
   const out = document.createDocumentFragment();
-  const lines = text.split("\n");
-  let i = 0;
-  let paragraph: string[] = [];
-  const flushParagraph = (): void => {
-    if (paragraph.length === 0) return;
-    const p = h("p");
-    paragraph.forEach((line, n) => {
-      if (n > 0) p.appendChild(h("br"));
-      appendInline(p, line);
-    });
-    out.appendChild(p);
-    paragraph = [];
-  };
-  while (i < lines.length) {
-    const line = lines[i]!;
-    const fence = /^\s*(```|~~~)\s*([\w+-]*)\s*$/.exec(line);
-    if (fence) {
-      flushParagraph();
-      const code: string[] = [];
-      i++;
-      while (i < lines.length && !lines[i]!.trim().startsWith(fence[1]!)) code.push(lines[i++]!);
-      i++;
-      const lang = fence[2] ?? "";
-      out.appendChild(h("pre", { class: "md-code", "data-lang": lang || null }, h("code", null, code.join("\n"))));
-      continue;
-    }
-    const heading = /^(#{1,4})\s+(.*)$/.exec(line);
-    if (heading) {
-      flushParagraph();
-      const level = Math.min(6, heading[1]!.length + 2) as 3 | 4 | 5 | 6;
-      const el = h(`h${level}`, { class: "md-h" });
-      appendInline(el, heading[2]!);
-      out.appendChild(el);
-      i++;
-      continue;
-    }
-    const bullet = /^\s*([-*+]|\d+[.)])\s+/.exec(line);
-    if (bullet) {
-      flushParagraph();
-      const ordered = /\d/.test(bullet[1]!);
-      // A numbered list a code block or a paragraph interrupted goes on with its own numbers
-      // ("2. Run it" after the code of step 1), not from 1 again.
-      const start = ordered ? parseInt(bullet[1]!, 10) : 1;
-      const list = ordered ? h("ol", { start: start !== 1 ? start : null }) : h("ul");
-      while (i < lines.length) {
-        const m = /^\s*([-*+]|\d+[.)])\s+(.*)$/.exec(lines[i]!);
-        if (!m || /\d/.test(m[1]!) !== ordered) break;
-        const li = h("li");
-        const task = /^\[([ xX])\]\s+(.*)$/.exec(m[2]!);
-        if (task) {
-          li.classList.add(task[1] === " " ? "md-task" : "md-task-done");
-          appendInline(li, task[2]!);
-        } else appendInline(li, m[2]!);
-        list.appendChild(li);
-        i++;
-      }
-      out.appendChild(list);
-      continue;
-    }
-    if (/^\s*>\s?/.test(line)) {
-      flushParagraph();
-      const quoted: string[] = [];
-      while (i < lines.length && /^\s*>\s?/.test(lines[i]!)) quoted.push(lines[i++]!.replace(/^\s*>\s?/, ""));
-      const q = h("blockquote");
-      q.appendChild(renderMarkdown(quoted.join("\n")));
-      out.appendChild(q);
-      continue;
-    }
-    if (line.trim() === "") flushParagraph();
-    else paragraph.push(line);
-    i++;
-  }
-  flushParagraph();
+  appendBlocks(out, Lexer.lex(text, OPTIONS));
   return out;
 }
 
-/**
- * Inline code, bold, italics and links. Underscores emphasise only at word edges, as in
- * CommonMark: `get_user_name` is a name, not "get *user* name" (agents write identifiers).
- */
-const INLINE =
-  /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|(?<![\p{L}\p{N}_])__([^_]+)__(?![\p{L}\p{N}_])|\*([^*\s][^*]*)\*|(?<![\p{L}\p{N}_])_([^_\s][^_]*)_(?![\p{L}\p{N}_])|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/gu;
+/** Line breaks in a paragraph are kept, as agents (and GitHub comments) mean them. */
+const OPTIONS: MarkedOptions = { gfm: true, breaks: true };
 
-function appendInline(parent: HTMLElement, text: string): void {
-  let last = 0;
-  for (const m of text.matchAll(INLINE)) {
-    const at = m.index;
-    if (at > last) parent.appendChild(document.createTextNode(text.slice(last, at)));
-    if (m[2] !== undefined) parent.appendChild(h("code", null, m[2]));
-    else if (m[3] !== undefined || m[4] !== undefined) parent.appendChild(h("strong", null, m[3] ?? m[4]));
-    else if (m[5] !== undefined || m[6] !== undefined) parent.appendChild(h("em", null, m[5] ?? m[6]));
-    else if (m[7] !== undefined && m[8] !== undefined)
-      parent.appendChild(h("a", { href: m[8], target: "_blank", rel: "noopener noreferrer" }, m[7]));
-    last = at + m[0].length;
+/** Headings start at h3: the page and the run header are above them. */
+const HEADING_OFFSET = 2;
+
+/** Where a link may go: the web, and mail. Anything else (javascript:, a path on the gateway) stays text. */
+const SAFE_URL = /^(https?:\/\/|mailto:)/i;
+
+function appendBlocks(parent: Node, tokens: readonly Token[]): void {
+  for (const token of tokens) {
+    const el = block(token as Tokens.Generic);
+    if (el) parent.appendChild(el);
   }
-  if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
 }
+
+function block(token: Tokens.Generic): Node | null {
+  switch (token.type) {
+    case "space":
+    case "def":
+    case "checkbox":
+      return null;
+    case "paragraph":
+      return inlineInto(h("p"), (token as Tokens.Paragraph).tokens);
+    case "heading": {
+      const t = token as Tokens.Heading;
+      const level = Math.min(6, t.depth + HEADING_OFFSET) as 3 | 4 | 5 | 6;
+      return inlineInto(h(`h${level}`, { class: "md-h" }), t.tokens);
+    }
+    case "code": {
+      const t = token as Tokens.Code;
+      // The info string's first word names the language (```ts title="a.ts").
+      const lang = t.lang?.trim().split(/\s+/)[0] ?? "";
+      return h("pre", { class: "md-code", "data-lang": lang || null }, h("code", null, t.text));
+    }
+    case "blockquote": {
+      const quote = h("blockquote");
+      appendBlocks(quote, (token as Tokens.Blockquote).tokens);
+      return quote;
+    }
+    case "list":
+      return list(token as Tokens.List);
+    case "table":
+      return table(token as Tokens.Table);
+    case "hr":
+      return h("hr");
+    case "html":
+      // Shown as written, never interpreted.
+      return h("p", { class: "md-html" }, (token as Tokens.HTML).text.replace(/\n+$/, ""));
+    case "text": {
+      // A tight list item's text: inline content without a paragraph.
+      const t = token as Tokens.Text;
+      return t.tokens ? inlineInto(document.createDocumentFragment(), t.tokens) : document.createTextNode(t.text);
+    }
+    default:
+      return document.createTextNode(token.raw);
+  }
+}
+
+function list(token: Tokens.List): HTMLElement {
+  const start = token.ordered && typeof token.start === "number" && token.start !== 1 ? token.start : null;
+  const el = token.ordered ? h("ol", { start }) : h("ul");
+  for (const item of token.items) {
+    const li = h("li");
+    if (item.task) {
+      li.classList.add(item.checked ? "md-task-done" : "md-task");
+      li.appendChild(h("input", { type: "checkbox", disabled: true, checked: item.checked === true }));
+    }
+    appendBlocks(li, item.tokens);
+    el.appendChild(li);
+  }
+  return el;
+}
+
+function table(token: Tokens.Table): HTMLElement {
+  const cell = (tag: "th" | "td", c: Tokens.TableCell): HTMLElement =>
+    inlineInto(h(tag, { class: c.align ? `md-align-${c.align}` : null }), c.tokens);
+  return h(
+    "table",
+    { class: "md-table" },
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        token.header.map((c) => cell("th", c)),
+      ),
+    ),
+    token.rows.length > 0
+      ? h(
+          "tbody",
+          null,
+          token.rows.map((row) =>
+            h(
+              "tr",
+              null,
+              row.map((c) => cell("td", c)),
+            ),
+          ),
+        )
+      : null,
+  );
+}
+
+function inlineInto<T extends Node>(parent: T, tokens: readonly Token[] | undefined): T {
+  for (const token of tokens ?? []) parent.appendChild(inline(token as Tokens.Generic));
+  return parent;
+}
+
+function inline(token: Tokens.Generic): Node {
+  switch (token.type) {
+    case "text": {
+      const t = token as Tokens.Text;
+      return t.tokens ? inlineInto(document.createDocumentFragment(), t.tokens) : document.createTextNode(t.text);
+    }
+    case "escape":
+      return document.createTextNode((token as Tokens.Escape).text);
+    case "codespan":
+      return h("code", null, (token as Tokens.Codespan).text);
+    case "strong":
+      return inlineInto(h("strong"), (token as Tokens.Strong).tokens);
+    case "em":
+      return inlineInto(h("em"), (token as Tokens.Em).tokens);
+    case "del":
+      return inlineInto(h("del"), (token as Tokens.Del).tokens);
+    case "br":
+      return h("br");
+    case "link": {
+      const t = token as Tokens.Link;
+      if (!SAFE_URL.test(t.href)) return inlineInto(h("span"), t.tokens);
+      return inlineInto(h("a", { href: t.href, title: t.title || null, ...NEW_TAB }), t.tokens);
+    }
+    case "image": {
+      const t = token as Tokens.Image;
+      const label = `${t.text || t.href} (image)`;
+      return SAFE_URL.test(t.href)
+        ? h("a", { href: t.href, class: "md-image", ...NEW_TAB }, label)
+        : h("span", null, label);
+    }
+    case "checkbox":
+      return document.createDocumentFragment();
+    default:
+      // Inline HTML and anything new: the text as written.
+      return document.createTextNode(token.raw);
+  }
+}
+
+const NEW_TAB = { target: "_blank", rel: "noopener noreferrer" } as const;

@@ -110,7 +110,10 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
 }
 
 /** The blocks Markdown ends an answer with; the caret goes into the last one. */
-const CARET_BLOCKS: ReadonlySet<string> = new Set(["P", "UL", "OL", "LI", "BLOCKQUOTE", "PRE", "H3", "H4", "H5", "H6"]);
+const CARET_BLOCKS: ReadonlySet<string> = new Set([
+  ...["P", "UL", "OL", "LI", "BLOCKQUOTE", "PRE", "H3", "H4", "H5", "H6"],
+  ...["TABLE", "THEAD", "TBODY", "TR", "TH", "TD"],
+]);
 
 /**
  * The innermost block the answer ends with (its last paragraph, list item, code block…): an
