@@ -1348,6 +1348,33 @@ describe("web UI", () => {
     expect(await md.locator("del").textContent()).toBe("old");
   });
 
+  it("on a touch screen, Enter starts a new line and Send sends, and the prompt box waits for a tap (exploratory test: a phone could not write two lines, and its keyboard popped up over the answer)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "pocket");
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".prompt-input");
+    expect(await page.evaluate(() => document.activeElement?.matches(".prompt-input"))).toBe(false);
+    expect(await page.getAttribute(".prompt-input", "enterkeyhint")).toBe("enter");
+    await page.tap(".prompt-input");
+    await page.keyboard.type("first line");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("second line");
+    expect(await page.inputValue(".prompt-input")).toBe("first line\nsecond line");
+    expect((await s.http.get(`/v1/sessions/${id}/events?types=run.queued`)).json.events).toEqual([]);
+    await page.tap("[data-test=send]");
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the run");
+    const queued = await s.http.get(`/v1/sessions/${id}/events?types=run.queued`);
+    expect(queued.json.events.map((e: { text: string }) => e.text)).toEqual(["first line\nsecond line"]);
+    // On a desktop, as before: the box has the focus at once, and Enter sends.
+    const desk = await s.page({ hash: `#/s/${id}` });
+    await desk.waitForSelector(".prompt-input:focus");
+    expect(await desk.getAttribute(".prompt-input", "enterkeyhint")).toBe("send");
+    await desk.keyboard.type("from the desk");
+    await desk.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(desk, 1))?.status === "done", 10_000, "the desk's run");
+    expect((await runStatus(desk, 1))?.text).toBe("from the desk");
+  });
+
   it("copies the selected text on Ctrl+C instead of interrupting the program (exploratory test: copying an error killed the build)", async () => {
     const s = await stack();
     // A program that says when it is interrupted, and otherwise runs on.

@@ -168,7 +168,7 @@ export class AgentView implements View {
   }
 
   mounted(): void {
-    this.composer.focus();
+    this.composer.focusForTyping();
   }
 
   dispose(): void {

@@ -9,8 +9,17 @@ export interface PromptComposerOptions {
 }
 
 /**
+ * A keyboard on a touch screen: no Shift+Enter there, so Enter starts a new line and Send sends,
+ * and the box is not focused until tapped (focusing it pops up the keyboard over the answer).
+ */
+export function touchKeyboard(): boolean {
+  return matchMedia("(hover: none) and (pointer: coarse)").matches;
+}
+
+/**
  * The bottom of an agent page: how many prompts wait in the queue, and the prompt box (Enter
- * sends, Shift+Enter starts a new line; a prompt sent during a run queues behind it). A viewer
+ * sends, Shift+Enter starts a new line — on a touch screen Enter starts a new line and Send
+ * sends; a prompt sent during a run queues behind it). A viewer
  * gets a read-only notice instead of the box. While a prompt is on its way the box and Send
  * are disabled, so a double click or a second Enter cannot send it twice.
  */
@@ -31,11 +40,13 @@ export class PromptComposer {
     this.options = options;
     this.queueLine = h("div", { class: "queue-line", hidden: true });
     if (ctx.canSteer) {
+      const touch = touchKeyboard();
       this.textarea = h("textarea", {
         class: "prompt-input",
         rows: 1,
         placeholder: "Message the agent…",
-        title: "Enter sends, Shift+Enter starts a new line",
+        title: touch ? "Send sends, Enter starts a new line" : "Enter sends, Shift+Enter starts a new line",
+        enterkeyhint: touch ? "enter" : "send",
         "aria-label": "Prompt",
       });
       this.sendButton = h(
@@ -49,7 +60,7 @@ export class PromptComposer {
         void this.send();
       });
       this.textarea.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !touch) {
           event.preventDefault();
           void this.send();
         }
@@ -70,6 +81,11 @@ export class PromptComposer {
 
   focus(): void {
     this.textarea?.focus();
+  }
+
+  /** Focuses the box for typing right away, unless the keyboard would have to pop up for it. */
+  focusForTyping(): void {
+    if (!touchKeyboard()) this.focus();
   }
 
   /** Puts `hint` in the prompt box, ready to send. */
