@@ -882,6 +882,40 @@ describe("web UI", () => {
     await waitForTerminal(page, (t) => /^lapsed-42$/m.test(t), 5_000, "the echoed line");
   });
 
+  it("lets a keyboard user leave the terminal with Escape then Tab, while Tab alone still completes (exploratory test: the terminal was a keyboard trap)", async () => {
+    const s = await stack();
+    const cwd = tempDir();
+    writeFileSync(join(cwd, "tab-completed-42.txt"), "");
+    const id = await createShell(s.http, "keyboard-only", { cwd });
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    const inTerminal = (): Promise<boolean> =>
+      page.evaluate(() => document.activeElement?.classList.contains("xterm-helper-textarea") === true);
+    await page.click(".term-host");
+    await page.keyboard.type("echo tab-com");
+    await page.keyboard.press("Tab");
+    await waitForTerminal(page, (t) => /tab-completed-42\.txt/.test(t), 5_000, "the completed name");
+    expect(await inTerminal()).toBe(true);
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Tab");
+    expect(await inTerminal()).toBe(false);
+    await page.click(".term-host");
+    expect(await inTerminal()).toBe(true);
+    await page.keyboard.press("Escape");
+    await page.keyboard.press("Shift+Tab");
+    expect(await inTerminal()).toBe(false);
+    // The shell got the typing, the first Tab and both Escapes, and neither Tab that followed an Escape.
+    const bytes = async (): Promise<number> =>
+      ((await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as { bytes: number }[]).reduce(
+        (sum, e) => sum + e.bytes,
+        0,
+      );
+    await waitFor(async () => (await bytes()) >= 15, 5_000, "the input to be logged");
+    await page.waitForTimeout(200);
+    expect(await bytes()).toBe("echo tab-com".length + 1 + 2);
+  });
+
   it("keeps the focus in the terminal when a phone key-bar key is tapped (audit: typing after Tab went nowhere)", async () => {
     const s = await stack();
     const cwd = tempDir();

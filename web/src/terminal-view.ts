@@ -120,10 +120,18 @@ export class TerminalView implements View {
       this.lineInput,
     );
 
-    // Ctrl+C (or Ctrl+Insert) with text selected copies it, as in VS Code's terminal, instead of
-    // interrupting the program: xterm then leaves the key to the browser, whose copy event it
-    // fills with the selection. Without a selection Ctrl+C is ^C as ever.
-    this.term.attachCustomKeyEventHandler((event) => !(isCopyKey(event) && this.term.hasSelection()));
+    // Keys xterm leaves to the browser (false):
+    // - Escape, then Tab (or Shift+Tab), moves the focus out of the terminal, as in CodeMirror:
+    //   a terminal takes every other key, Tab included, and would otherwise be a keyboard trap.
+    //   The Escape still reaches the program; the Tab right after it is the browser's.
+    // - Ctrl+C (or Ctrl+Insert) with text selected copies it, as in VS Code's terminal, instead
+    //   of interrupting the program: the browser's copy event gets the selection. Without a
+    //   selection Ctrl+C is ^C as ever.
+    const leaving = escapeThenTab();
+    this.term.attachCustomKeyEventHandler((event) => {
+      if (leaving(event)) return false;
+      return !(isCopyKey(event) && this.term.hasSelection());
+    });
     this.term.onData((data) => this.type(data));
     this.term.onBinary((data) => this.type(data));
     this.disposers.push(
@@ -493,6 +501,23 @@ export class TerminalView implements View {
 }
 
 /** Ctrl+C or Ctrl+Insert (no other modifier): the keys that copy a selection outside macOS. */
+/**
+ * A key filter that is true for a Tab (or Shift+Tab) pressed right after Escape, with no other
+ * key between: the way out of a terminal for a keyboard user.
+ */
+export function escapeThenTab(): (event: KeyboardEvent) => boolean {
+  let armed = false;
+  return (event) => {
+    if (event.type !== "keydown" || MODIFIER_KEYS.has(event.key)) return false;
+    const plain = !event.ctrlKey && !event.altKey && !event.metaKey;
+    const leave = armed && plain && event.key === "Tab";
+    armed = plain && !event.shiftKey && event.key === "Escape";
+    return leave;
+  };
+}
+
+const MODIFIER_KEYS: ReadonlySet<string> = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
+
 export function isCopyKey(event: KeyboardEvent): boolean {
   if (event.type !== "keydown" || !event.ctrlKey || event.altKey || event.shiftKey || event.metaKey) return false;
   return event.key === "c" || event.key === "C" || event.key === "Insert";
