@@ -916,6 +916,39 @@ describe("web UI", () => {
     expect(await bytes()).toBe("echo tab-com".length + 1 + 2);
   });
 
+  it("shows a terminal's text in a sheet on a touch screen, to select and copy (exploratory test: a phone could not select terminal output)", async () => {
+    const s = await stack();
+    const long = "x".repeat(150);
+    const res = await s.http.post("/v1/sessions", {
+      command: ["sh", "-c", `for i in 1 2 3; do echo "line $i"; done; echo 'a  b'; echo ${long}; sleep 300`],
+      pty: true,
+      name: "phone-copy",
+      cols: 40,
+      rows: 20,
+    });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await waitForTerminal(page, (t) => t.includes("xxxxxxxx"));
+    await page.waitForSelector(".terminal-view[data-restored=true]");
+    await page.tap("[data-test=show-text]");
+    const sheet = page.locator("dialog.text-sheet[open]");
+    await sheet.waitFor();
+    expect(await sheet.locator("h2").textContent()).toBe("phone-copy");
+    const text = (await sheet.locator("[data-test=sheet-text]").textContent())!;
+    // The 150 characters wrapped onto several rows of 40 come back as one line.
+    expect(text.split("\n").slice(0, 5)).toEqual(["line 1", "line 2", "line 3", "a  b", long]);
+    // Selectable by the system: the text is in the page, not on a canvas.
+    expect(await sheet.locator("[data-test=sheet-text]").evaluate((el) => getComputedStyle(el).userSelect)).not.toBe(
+      "none",
+    );
+    await page.tap("[data-test=sheet-done]");
+    await page.waitForSelector("dialog.text-sheet", { state: "detached" });
+    // A mouse selects the canvas itself: no such button on a desktop.
+    const desk = await s.page({ hash: `#/s/${id}` });
+    await desk.waitForSelector(".terminal-view[data-restored=true]");
+    expect(await desk.isVisible("[data-test=show-text]")).toBe(false);
+  });
+
   it("keeps the focus in the terminal when a phone key-bar key is tapped (audit: typing after Tab went nowhere)", async () => {
     const s = await stack();
     const cwd = tempDir();

@@ -100,6 +100,7 @@ const ICONS = {
   trash: "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
   power: "M12 3v9M17.7 6.3a8 8 0 11-11.4 0",
   keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M7 14h10",
+  text: "M4 6h16M4 10h16M4 14h10M4 18h7",
 } as const;
 export type IconName = keyof typeof ICONS;
 

@@ -6,9 +6,9 @@ import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
 import { ControlBar } from "./control-bar.js";
 import type { Control } from "./control-bar.js";
-import { h } from "./dom.js";
+import { h, icon } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
-import { errorText, followErrorText } from "./format.js";
+import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
 import { ReplayBuffer } from "./replay-buffer.js";
 import { SessionHeader } from "./session-header.js";
@@ -21,6 +21,7 @@ import {
   renderLineInput,
 } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
+import { showTextSheet, terminalText } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
 
 /** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
@@ -96,7 +97,7 @@ export class TerminalView implements View {
     this.term.loadAddon(this.fitAddon);
     this.interruptButton = ctx.canSteer && session.kind !== "stream" ? this.renderInterrupt() : null;
     this.header = new SessionHeader(ctx, session, {
-      actions: this.interruptButton ? [this.interruptButton] : [],
+      actions: [this.renderTextButton(), ...(this.interruptButton ? [this.interruptButton] : [])],
       onUpdate: (fresh) => {
         this.session = { ...fresh };
         this.showInterrupt();
@@ -415,6 +416,22 @@ export class TerminalView implements View {
     }
     for (const piece of inputChunks(data, INPUT_CHUNK_CHARS))
       this.ctx.client.input(this.session.id, piece).catch(failed);
+  }
+
+  /** On a touch screen: the terminal's text in a sheet, to select and copy (see text-sheet.ts). */
+  private renderTextButton(): HTMLButtonElement {
+    return h(
+      "button",
+      {
+        class: "btn btn-small touch-only",
+        type: "button",
+        title: "Show the terminal's text, to select and copy",
+        "data-test": "show-text",
+        onclick: () => showTextSheet(sessionTitle(this.session), terminalText(this.term)),
+      },
+      icon("text"),
+      h("span", null, "Text"),
+    );
   }
 
   private renderInterrupt(): HTMLButtonElement {
