@@ -1,6 +1,8 @@
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MIN_TOKEN_CHARS } from "../server/config.js";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
@@ -8,10 +10,10 @@ export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG and SWITCHBOARD_TOKEN. --port 0 picks a free port.
 A token needs at least 16 characters; without one, one is generated on first start and
-kept in DATA_DIR/token (mode 0600).
+kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
+stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
 Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
 
-/** `switchboard serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (flush the log, end children). */
 /**
  * Ports browsers and `fetch` refuse to connect to (the Fetch standard's "bad ports"): a gateway
  * there could be reached by neither the UI nor the CLI, which would only say it is unreachable.
@@ -23,6 +25,7 @@ export const FETCH_BLOCKED_PORTS: ReadonlySet<number> = new Set([
   6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
 
+/** `switchboard serve`: runs until SIGINT/SIGTERM, then shuts down gracefully (flush the log, end children). */
 export async function serve(argv: string[]): Promise<number> {
   let values;
   try {
@@ -47,8 +50,19 @@ export async function serve(argv: string[]): Promise<number> {
     console.log(SERVE_USAGE);
     return EXIT.OK;
   }
-  const env = process.env;
-  const portText = values.port ?? env["SWITCHBOARD_PORT"] ?? String(DEFAULT_PORT);
+  // An empty value is a mistake on the command line (`--host "$HOST"` with HOST unset): an empty
+  // host listened on every address, and an empty data dir was the current directory.
+  for (const name of ["host", "data-dir", "config"] as const) {
+    if (values[name] === "") {
+      console.error(`switchboard: --${name} is empty: give it a value, or leave it out`);
+      return EXIT.USAGE;
+    }
+  }
+  // An empty variable is an unset one, as for the client commands (`Environment=SWITCHBOARD_HOST=`
+  // in a unit file, `-e SWITCHBOARD_DATA_DIR` with nothing in it): not every address, not the
+  // current directory.
+  const env = (name: string): string | undefined => process.env[name] || undefined;
+  const portText = values.port ?? env("SWITCHBOARD_PORT") ?? String(DEFAULT_PORT);
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
     console.error(`switchboard: --port must be a number from 0 to 65535, not ${portText}`);
     return EXIT.USAGE;
@@ -59,8 +73,15 @@ export async function serve(argv: string[]): Promise<number> {
     );
     return EXIT.USAGE;
   }
-  const config = values.config ?? env["SWITCHBOARD_CONFIG"];
-  const token = values.token ?? env["SWITCHBOARD_TOKEN"];
+  // Checked here, as a usage error: pino refused it only once the data directory was claimed, in
+  // its own words ("default level:verbose must be included in custom levels").
+  const logLevel = logLevelFromEnv();
+  if (!isLogLevel(logLevel)) {
+    console.error(`switchboard: SWITCHBOARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, not ${logLevel}`);
+    return EXIT.USAGE;
+  }
+  const config = values.config ?? env("SWITCHBOARD_CONFIG");
+  const token = values.token ?? env("SWITCHBOARD_TOKEN");
   // An empty token means none (one is generated); a short one would be easy to guess.
   if (token !== undefined && token !== "" && token.length < MIN_TOKEN_CHARS) {
     const source = values.token !== undefined ? "--token" : "SWITCHBOARD_TOKEN";
@@ -69,10 +90,11 @@ export async function serve(argv: string[]): Promise<number> {
     );
     return EXIT.USAGE;
   }
+  const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   const gateway = await startGateway({
-    host: values.host ?? env["SWITCHBOARD_HOST"] ?? DEFAULT_HOST,
+    host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
     port: Number(portText),
-    dataDir: values["data-dir"] ?? env["SWITCHBOARD_DATA_DIR"] ?? ".switchboard",
+    dataDir,
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
   });
@@ -94,17 +116,26 @@ export async function serve(argv: string[]): Promise<number> {
   // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came
   // before its handler would end the process).
   process.on("SIGHUP", onHup);
-  const stopped = new Promise<void>((resolve) => {
-    const stop = () => resolve();
+  const stopped = new Promise<NodeJS.Signals>((done) => {
+    const stop = (signal: NodeJS.Signals) => done(signal);
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
-    // The token goes in the fragment: browsers never send it to the server, so it stays out of logs.
-    process.stderr.write(`open the UI: ${uiBase(gateway.host, gateway.port, gateway.url)}/#token=${gateway.token}\n`);
+    const ui = uiBase(gateway.host, gateway.port, gateway.url);
+    // The token goes in the fragment: browsers never send it to the server, so it stays out of
+    // request logs. And only to a terminal: a service's stderr is its log (the journal, `docker
+    // logs`), kept where more users may read it than the 0600 token file.
+    process.stderr.write(
+      process.stderr.isTTY
+        ? `open the UI: ${ui}/#token=${gateway.token}\n`
+        : `open the UI: ${ui}/ with the token in ${join(resolve(dataDir), "token")}\n`,
+    );
   }
-  await stopped;
+  const signal = await stopped;
+  // Said before the wait for the sessions' processes, which may take SHUTDOWN_GRACE_MS.
+  gateway.core.logger.info({ signal }, "stopping: ending sessions");
   process.off("SIGHUP", onHup);
   await gateway.close();
   return EXIT.OK;

@@ -56,6 +56,50 @@ export type Limits = typeof DEFAULT_LIMITS;
 
 const positive = z.number().int().positive();
 
+/**
+ * A host as the Host check compares it (`hostnameOf`: the name or bracketed IPv6 address, port
+ * dropped). An entry with a port, scheme or path never matched, and the gateway started anyway
+ * and answered every request through that name with 421.
+ */
+const AllowedHost = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(
+    /^(?:\[[0-9A-Fa-f:.]+\]|[^\s/:@[\]]+)$/,
+    "a host name or [IPv6] address as in the Host header, without scheme, port or path (e.g. switchboard.example.com)",
+  );
+
+/**
+ * An origin as browsers send it (`scheme://host[:port]`, lower case, no default port, no path):
+ * the Origin check compares it exactly, so `https://host/` never matched, and the gateway
+ * started anyway and refused the UI there with 403.
+ */
+const AllowedOrigin = z
+  .string()
+  .min(1)
+  .max(255)
+  .superRefine((text, ctx) => {
+    const origin = originOf(text);
+    if (origin !== text)
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(text.slice(0, 100))} is not an origin as browsers send it (scheme://host[:port])${origin !== undefined ? `: write ${origin}` : ""}`,
+      });
+  });
+
+function originOf(text: string): string | undefined {
+  let origin: string;
+  try {
+    origin = new URL(text).origin;
+  } catch {
+    // Not a URL at all: the issue says what an origin looks like.
+    return undefined;
+  }
+  // Opaque origins (file:, data:, "null") are not one origin: allowing them would allow any such page.
+  return origin === "null" ? undefined : origin;
+}
+
 export const ConfigSchema = z.strictObject({
   auth: z
     .strictObject({
@@ -79,9 +123,9 @@ export const ConfigSchema = z.strictObject({
     })
     .default({ tokens: [] }),
   /** Host header values accepted in addition to the listen address, localhost and 127.0.0.1. */
-  allowedHosts: z.array(z.string().min(1).max(255)).default([]),
+  allowedHosts: z.array(AllowedHost).default([]),
   /** Browser origins accepted on WebSocket and cookie requests in addition to the gateway's own. */
-  allowedOrigins: z.array(z.string().min(1).max(255)).default([]),
+  allowedOrigins: z.array(AllowedOrigin).default([]),
   /** Mark the UI's session cookie `Secure` (set this when browsers reach the gateway over HTTPS, e.g. behind a TLS proxy). */
   secureCookies: z.boolean().default(false),
   limits: z

@@ -3,6 +3,20 @@ import type { Logger, DestinationStream } from "pino";
 
 export type { Logger };
 
+/** What `SWITCHBOARD_LOG_LEVEL` may say (pino's levels, any case; `silent` logs nothing). */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const DEFAULT_LOG_LEVEL = "info";
+
+/** The level `SWITCHBOARD_LOG_LEVEL` asks for; unset or empty is the default, as for every `SWITCHBOARD_*` variable. */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  return env["SWITCHBOARD_LOG_LEVEL"] || DEFAULT_LOG_LEVEL;
+}
+
+/** Whether pino takes `level` (it lower-cases it); anything else makes it throw "default level:… must be included in custom levels". */
+export function isLogLevel(level: string): boolean {
+  return (LOG_LEVELS as readonly string[]).includes(level.toLowerCase());
+}
+
 /**
  * Structured logs. Credentials never reach them: request logs carry the path without its query
  * string and the caller's token *name*; the redact list is a second line of defence.
@@ -10,7 +24,7 @@ export type { Logger };
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
-      level: options.level ?? process.env["SWITCHBOARD_LOG_LEVEL"] ?? "info",
+      level: options.level ?? logLevelFromEnv(),
       base: { service: "switchboard" },
       redact: {
         paths: [

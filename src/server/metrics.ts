@@ -101,7 +101,7 @@ export class GatewayMetrics {
   });
   readonly authFailures = new Counter({
     name: "switchboard_auth_failures_total",
-    help: "Requests refused for missing or bad credentials",
+    help: "Requests refused for a bad token or cookie (those with none are not counted: no credentials is no guess)",
     registers: [this.registry],
   });
   readonly connectionsRefused = new Counter({

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { waitUntil } from "../client/helpers.js";
@@ -13,6 +15,46 @@ function tempDataDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-serve-"));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** The CLI from its sources, runnable from any directory (`--import tsx` resolves from the current one). */
+const CLI_ANYWHERE = [
+  "node",
+  "--import",
+  pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
+  join(REPO, "src", "cli", "main.ts"),
+];
+
+/**
+ * Runs `switchboard serve` in `cwd` with exactly the given `SWITCHBOARD_*` variables until it exits,
+ * or until it listens: then it is sent SIGTERM and the result says `listening`.
+ */
+async function serveUntilReady(
+  args: string[],
+  vars: Record<string, string>,
+  cwd: string,
+): Promise<{ code: number | null; listening: boolean; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith("SWITCHBOARD_")) delete env[name];
+  const child = spawn(CLI_ANYWHERE[0]!, [...CLI_ANYWHERE.slice(1), "serve", ...args], {
+    cwd,
+    env: { ...env, ...vars },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  onTestFinished(() => void child.kill("SIGKILL"));
+  let stdout = "";
+  let stderr = "";
+  let listening = false;
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString();
+    if (!listening && stdout.includes("switchboard listening on")) {
+      listening = true;
+      child.kill("SIGTERM");
+    }
+  });
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  return { code, listening, stdout, stderr };
 }
 
 describe("switchboard serve", () => {
@@ -71,6 +113,103 @@ describe("switchboard serve", () => {
       expect(stderr).toBe(
         "switchboard: config reload refused: no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)\n",
       );
+    },
+    SERVE_TEST_MS,
+  );
+
+  // Regression (operator pass): an empty SWITCHBOARD_HOST listened on every address, an empty
+  // SWITCHBOARD_DATA_DIR made the current directory the data directory, an empty
+  // SWITCHBOARD_CONFIG was a file named "" and an empty SWITCHBOARD_LOG_LEVEL made pino throw.
+  it(
+    "treats empty SWITCHBOARD_* variables as unset, and keeps the token out of a stderr that is not a terminal",
+    async () => {
+      const cwd = tempDataDir();
+      const empty = {
+        SWITCHBOARD_HOST: "",
+        SWITCHBOARD_DATA_DIR: "",
+        SWITCHBOARD_CONFIG: "",
+        SWITCHBOARD_TOKEN: "",
+        SWITCHBOARD_LOG_LEVEL: "",
+      };
+      const run = await serveUntilReady(["--port", "0"], empty, cwd);
+      expect(run).toMatchObject({ code: 0, listening: true });
+      expect(run.stdout).toMatch(/^switchboard listening on http:\/\/127\.0\.0\.1:\d+\n$/);
+      // The default data directory, in the current directory; not the current directory itself.
+      const tokenFile = join(cwd, ".switchboard", "token");
+      const token = readFileSync(tokenFile, "utf8").trim();
+      expect(token.length).toBeGreaterThanOrEqual(32);
+      // Regression (operator pass): the admin token was printed to stderr, a service's log, at every start.
+      expect(run.stderr).not.toContain(token);
+      expect(run.stderr).toContain(
+        `open the UI: ${run.stdout.slice("switchboard listening on ".length, -1)}/ with the token in ${tokenFile}\n`,
+      );
+      const log = run.stderr
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      // At the default level, info; and a stop says what stopped it before it waits for the sessions.
+      expect(log.map((l) => l["msg"])).toEqual(["gateway listening", "stopping: ending sessions", "gateway stopped"]);
+      expect(log[1]).toMatchObject({ level: 30, signal: "SIGTERM" });
+    },
+    SERVE_TEST_MS,
+  );
+
+  // Regression (operator pass): `--host ""` listened on every address and `--data-dir ""` used the
+  // current directory; SWITCHBOARD_LOG_LEVEL=verbose ended serve, exit 1, once the data directory
+  // was claimed, with pino's "default level:verbose must be included in custom levels".
+  it(
+    "refuses an empty --host, --data-dir or --config and an unknown log level as command-line mistakes (exit 2)",
+    async () => {
+      const cwd = tempDataDir();
+      // A config that cannot be read: before the fix, none of these got as far as listening.
+      const unreadable = ["--port", "0", "--config", join(cwd, "missing.json")];
+      const [host, dataDir, config, level] = await Promise.all([
+        serveUntilReady(["--host", "", ...unreadable], {}, cwd),
+        serveUntilReady(["--data-dir", "", ...unreadable], {}, cwd),
+        serveUntilReady(["--port", "0", "--data-dir", join(cwd, "d"), "--config", ""], {}, cwd),
+        serveUntilReady(["--data-dir", join(cwd, "d"), ...unreadable], { SWITCHBOARD_LOG_LEVEL: "verbose" }, cwd),
+      ]);
+      expect(host).toEqual({
+        code: EXIT.USAGE,
+        listening: false,
+        stdout: "",
+        stderr: "switchboard: --host is empty: give it a value, or leave it out\n",
+      });
+      expect(dataDir.stderr).toBe("switchboard: --data-dir is empty: give it a value, or leave it out\n");
+      expect(config.stderr).toBe("switchboard: --config is empty: give it a value, or leave it out\n");
+      expect(level).toEqual({
+        code: EXIT.USAGE,
+        listening: false,
+        stdout: "",
+        stderr:
+          "switchboard: SWITCHBOARD_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, not verbose\n",
+      });
+      expect([dataDir.code, config.code]).toEqual([EXIT.USAGE, EXIT.USAGE]);
+    },
+    SERVE_TEST_MS,
+  );
+
+  // Regression (operator pass): an allowedOrigins entry with a trailing slash, or an allowedHosts
+  // entry with a port, could never match a request: the gateway started and answered 403 or 421.
+  it(
+    "refuses at start allowedHosts and allowedOrigins entries that could never match, saying what to write",
+    async () => {
+      const cwd = tempDataDir();
+      const file = join(cwd, "config.json");
+      writeFileSync(
+        file,
+        JSON.stringify({
+          allowedHosts: ["switchboard.example.com:443"],
+          allowedOrigins: ["https://Switchboard.example.com/"],
+        }),
+      );
+      const run = await serveUntilReady(["--port", "0", "--data-dir", join(cwd, "d"), "--config", file], {}, cwd);
+      expect(run).toEqual({
+        code: 1,
+        listening: false,
+        stdout: "",
+        stderr: `switchboard: CONFIG_INVALID: ${file}: allowedHosts.0: a host name or [IPv6] address as in the Host header, without scheme, port or path (e.g. switchboard.example.com); allowedOrigins.0: "https://Switchboard.example.com/" is not an origin as browsers send it (scheme://host[:port]): write https://switchboard.example.com\n`,
+      });
     },
     SERVE_TEST_MS,
   );
