@@ -51,7 +51,7 @@ export interface GatewayOptions {
   host?: string;
   port?: number;
   dataDir: string;
-  /** Admin token. Without one (and without configured tokens) one is generated into DATA_DIR/token. */
+  /** Admin token. Without one, one is generated into DATA_DIR/token on first start (and read from there after), configured tokens or not. */
   token?: string;
   /** A config file path or a config object (validated like a file). */
   config?: string | ConfigInput;
