@@ -134,8 +134,12 @@ export class GatewayMetrics {
   });
 
   constructor() {
-    // Listed at 0 from the start, so that an alert on increase() sees the first one.
+    // Listed at 0 from the start, so that an alert on increase() sees the first one (a labelled
+    // counter has no series until its first inc). Counters labelled by error code are open sets.
     for (const operation of FD_EXHAUSTION_OPERATIONS) this.fdExhaustion.inc({ operation }, 0);
+    for (const endpoint of ["multiplex", "terminal"]) this.wsReadsPaused.inc({ endpoint }, 0);
+    for (const reason of ["purge", "retention"]) this.sessionsRemoved.inc({ reason }, 0);
+    this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
     collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });
     // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
     // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's

@@ -318,6 +318,11 @@ describe("terminal sessions over HTTP", () => {
     // Failure counters are there at 0 before the first failure, so that increase() sees it.
     for (const operation of ["session", "agent", "plugin", "accept"])
       expect(m.text).toContain(`switchboard_fd_exhaustion_total{operation="${operation}"} 0\n`);
+    for (const endpoint of ["multiplex", "terminal"])
+      expect(m.text).toContain(`switchboard_ws_reads_paused_total{endpoint="${endpoint}"} 0\n`);
+    for (const reason of ["purge", "retention"])
+      expect(m.text).toContain(`switchboard_sessions_removed_total{reason="${reason}"} 0\n`);
+    expect(m.text).toContain(`switchboard_connections_refused_total{reason="anonymous_per_address"} 0\n`);
   });
 });
 
