@@ -38,7 +38,10 @@ export type HelloFrame = Extract<ServerFrame, { op: "hello" }>;
 export interface ClientEvents {
   state: StateChange;
   hello: HelloFrame;
-  /** Control this client held was taken over, expired, or could not be re-acquired after a reconnect. */
+  /**
+   * Control this client held was taken over, expired, or could not be re-acquired after a
+   * reconnect. Not when its session ended (also while disconnected): the lease ends with it.
+   */
   "control-lost": ControlLost;
   /** An error frame that answers no request (the gateway's own notices), or a frame that is not the protocol. */
   error: Error;
@@ -107,6 +110,8 @@ export class SwitchboardClient {
   private helloReceived = false;
   private _hello: HelloFrame | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Aborted by `close()`: the HTTP probe of a failed upgrade must not keep a closed client's program running. */
+  private readonly closing = new AbortController();
 
   /** Prefer {@link connect}, which resolves once the connection is open. */
   constructor(options: ClientOptions) {
@@ -404,7 +409,7 @@ export class SwitchboardClient {
     void (
       refused !== undefined
         ? Promise.resolve(refused)
-        : diagnoseUpgradeFailure(() => this.http.whoami(), "cannot open /v1/ws")
+        : diagnoseUpgradeFailure(() => this.http.whoami({ signal: this.closing.signal }), "cannot open /v1/ws")
     ).then((why) => {
       if (this.loop.state === "closed") return;
       if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN"])) this.shutdown(why);
@@ -521,6 +526,7 @@ export class SwitchboardClient {
   private shutdown(error: Error | undefined): void {
     if (this.loop.state === "closed") return;
     this.loop.cancel();
+    this.closing.abort();
     this.clearConnectionTimers();
     const socket = this.socket;
     this.socket = undefined;

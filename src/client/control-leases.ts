@@ -15,7 +15,8 @@ export interface ControlLost {
 /**
  * The control leases a client holds, by session. A lease belongs to a connection, so after a
  * reconnect each is asked for again (without force); one that cannot be had back, or that
- * the gateway reports lost (taken over, expired), is reported through `onLost`.
+ * the gateway reports lost (taken over, expired), is reported through `onLost`, unless its
+ * session ended.
  */
 export class ControlLeases {
   private readonly held = new Set<string>();
@@ -56,6 +57,12 @@ export class ControlLeases {
     for (const session of this.held) {
       this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
         if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
+        // The session ended (or was removed) while the client was away: the lease ended with
+        // it, as when its end is seen while connected. That is no control lost.
+        if (error.code === "SESSION_NOT_RUNNING" || error.code === "SESSION_NOT_FOUND") {
+          this.ended(session);
+          return;
+        }
         const holder = error.details?.["holder"];
         this.lost({
           session,

@@ -116,6 +116,8 @@ export class TerminalClient {
   private readonly encoder = new TextEncoder();
   private control: "acquire" | "force" | undefined;
   private offAbort: () => void = noAbortListener;
+  /** Aborted by `close()`: the HTTP probe of a failed upgrade must not keep a closed client's program running. */
+  private readonly closing = new AbortController();
 
   constructor(options: TerminalClientOptions) {
     this.options = options;
@@ -360,7 +362,10 @@ export class TerminalClient {
     void (
       refused !== undefined
         ? Promise.resolve(refused)
-        : diagnoseUpgradeFailure(() => this.http.getSession(this.session), `cannot open /ws/session/${this.session}`)
+        : diagnoseUpgradeFailure(
+            () => this.http.getSession(this.session, { signal: this.closing.signal }),
+            `cannot open /ws/session/${this.session}`,
+          )
     ).then((why) => {
       if (this.loop.state === "closed") return;
       if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN", "SESSION_NOT_FOUND", "BAD_REQUEST"])) this.finish(why);
@@ -383,6 +388,7 @@ export class TerminalClient {
   private finish(error: Error | undefined, rejection: unknown = error): void {
     if (this.loop.state === "closed") return;
     this.offAbort();
+    this.closing.abort();
     this.loop.cancel();
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;

@@ -40,6 +40,12 @@ export const SWITCHBOARD_SUBPROTOCOL = "switchboard.v1";
 
 /** `readyState` of an open socket (the same in every implementation). */
 const OPEN = 1;
+/**
+ * How long a socket closed by its owner waits for the gateway's answer to the close frame
+ * before it is cut. `ws` waits 30 s, and its socket and timer keep Node running meanwhile: a
+ * program that closed its client while the network was black-holed hung for 30 s.
+ */
+export const CLOSE_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** The most of a refused upgrade's body that is read: the gateway's JSON errors are far smaller. */
 export const REFUSAL_BODY_MAX_BYTES = 64 * 1024;
 
@@ -198,6 +204,11 @@ export class SocketHandle {
       // Browsers throw InvalidAccessError on codes they reserve; the socket is abandoned either way.
       if (!(error instanceof Error)) throw error;
       this.ws.close();
+    }
+    // Browsers keep no program running; where the socket can be cut (`ws`), bound the wait.
+    if (typeof terminate === "function") {
+      const timer = setTimeout(() => terminate.call(this.ws), CLOSE_HANDSHAKE_TIMEOUT_MS);
+      this.ws.addEventListener("close", () => clearTimeout(timer));
     }
   }
 

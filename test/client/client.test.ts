@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionError,
   connect,
+  HttpClient,
   outputBytes,
   SwitchboardClient,
   SwitchboardError,
@@ -244,6 +245,42 @@ describe("SwitchboardClient", () => {
     expect(p.upgrades).toBe(before + 1);
     await sleep(QUIET_MS);
     expect(lost).toEqual([]);
+  });
+
+  // Regression (exploratory testing): when the session ended while the client was cut off, the
+  // lease it asked for again on reconnecting was refused (SESSION_NOT_RUNNING) and reported as
+  // control-lost, which a session that ended while connected never is.
+  it("forgets a control lease whose session ended or was removed while disconnected, without control-lost", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const lost: string[] = [];
+    c.on("control-lost", ({ code }) => lost.push(code));
+    const ended = await c.createSession({ command: ["sh", "-c", "read line; echo got $line"], env: TEST_ENV });
+    const removed = await c.createSession({ command: ["sleep", "30"], env: TEST_ENV });
+    const held = await c.createSession({ command: ["sleep", "30"], env: TEST_ENV });
+    cleanup.push(() => c.http.removeSession(held.id, { force: true }));
+    const subs = [ended, removed, held].map((s) => c.subscribe(s.id, () => undefined));
+    await Promise.all(subs.map((sub) => sub.ready));
+    for (const s of [ended, removed, held]) await c.control(s.id, "acquire");
+
+    p.down = true;
+    p.cut();
+    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    // Meanwhile one session ends, one is removed, and someone else takes the third.
+    const other = new HttpClient({ url: gw.url, token: gw.token });
+    await other.input(ended.id, "bye\n");
+    await expect.poll(async () => (await other.getSession(ended.id)).state).toBe("exited");
+    await other.removeSession(removed.id, { force: true });
+    const rival = await client();
+    await rival.control(held.id, "acquire");
+    p.down = false;
+
+    expect(await subs[0]!.done).toMatchObject({ type: "exit", exitCode: 0 });
+    await expectCode(subs[1]!.done, "SESSION_NOT_FOUND");
+    await waitUntil(() => lost.length > 0, 5_000, "control-lost");
+    await sleep(QUIET_MS);
+    // Only the lease someone else holds now was lost.
+    expect(lost).toEqual(["CONTROL_HELD"]);
   });
 
   it("keeps retrying while the gateway is down, then ends the loop once the session's end is delivered", async () => {

@@ -4,10 +4,15 @@
  * networks — must be noticed by the client's heartbeat in bounded time, replaced with
  * backoff, and resumed with exactly the log's bytes and events: no gap, no duplicate.
  */
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OutputView, TerminalClient, connect } from "../../src/client/node.js";
 import type { ConnectionState, SessionEvent, SwitchboardClient } from "../../src/client/node.js";
-import { FaultProxy, countingCommand, countingText, startTestGateway, waitUntil } from "./helpers.js";
+import { tempDir } from "../helpers/tmp.js";
+import { FaultProxy, countingCommand, countingText, sleep, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 /** A short heartbeat, so that a silent connection is noticed within about a second. */
@@ -115,5 +120,70 @@ describe("a black-holed connection", () => {
     const logged: SessionEvent[] = [];
     for await (const e of client.http.allEvents(session.id, { since: 0 })) logged.push(e);
     expect(events).toEqual(logged);
+  });
+});
+
+/**
+ * A Node program that opens a client to `url` (a SwitchboardClient following `session`, or a
+ * TerminalClient), closes it when the parent says so on stdin, and must then exit by itself:
+ * nothing of the client may keep it running.
+ */
+const CLOSING_PROGRAM = `
+import { SwitchboardClient, TerminalClient } from ${JSON.stringify(pathToFileURL(resolve(import.meta.dirname, "../../src/client/node.ts")).href)};
+const [url, token, session, kind] = process.argv.slice(2);
+const target = { url, token, connectTimeoutMs: 200 };
+const client = kind === "terminal" ? new TerminalClient({ ...target, session, since: 0 }) : new SwitchboardClient(target);
+if (kind === "terminal") client.done.catch(() => undefined);
+else client.subscribe(session, () => undefined);
+client.on("state", ({ state }) => console.log(state));
+process.stdin.once("data", () => {
+  process.stdin.destroy();
+  client.close();
+  console.log("closed");
+});
+`;
+
+describe("close() while the gateway does not answer", () => {
+  // Regression (exploratory testing): a client closed while the network was black-holed kept
+  // its Node program running for 30 s: when connected, `ws` waited that long for the answer to
+  // its close frame; while connecting, the HTTP probe of a failed upgrade went on.
+  it.each([
+    ["client", "open"],
+    ["terminal", "open"],
+    ["client", "connecting"],
+    ["terminal", "connecting"],
+  ] as const)("lets the program exit at once: %s, %s", async (kind, state) => {
+    const p = await proxy();
+    const created = await fetch(`${gw.url}/v1/sessions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ command: ["sleep", "60"] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    cleanups.push(() =>
+      fetch(`${gw.url}/v1/sessions/${id}`, { method: "DELETE", headers: { Authorization: `Bearer ${gw.token}` } }),
+    );
+    const file = join(tempDir(), "closing.mts");
+    writeFileSync(file, CLOSING_PROGRAM);
+    if (state === "connecting") p.blackhole();
+    const child = spawn(process.execPath, ["--import", "tsx", file, p.url, gw.token, id, kind], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    cleanups.push(() => child.kill("SIGKILL"));
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+    if (state === "open") {
+      await waitUntil(() => out.includes("open") && p.openSockets === 1, 20_000, "the client to connect");
+      p.blackhole();
+    } else {
+      // The upgrade timed out (connectTimeoutMs) and an HTTP request asks the gateway why.
+      await waitUntil(() => p.connections >= 2, 20_000, "the probe of the failed upgrade");
+    }
+    child.stdin.write("close\n");
+    await waitUntil(() => out.includes("closed"), 5_000, "close()");
+    const outcome = await Promise.race([exited, sleep(5_000).then(() => "still running 5 s after close()")]);
+    expect(outcome).toBe(0);
   });
 });
