@@ -25,7 +25,8 @@ export interface TerminalClientOptions extends GatewayTarget {
   /**
    * Ask for the session's control lease with the connection (`?control=`): `acquire` takes it
    * when free (else an `error` event CONTROL_HELD, and the client stays a viewer); `force`
-   * takes it over. It is released when the connection closes and asked for again on reconnect.
+   * takes it over. It is released when the connection closes and asked for again on reconnect
+   * (without force: a lease someone took meanwhile is theirs).
    */
   control?: "acquire" | "force";
   /**
@@ -277,6 +278,10 @@ export class TerminalClient {
         return;
       }
       case "connected":
+        // `force` took control over once, as asked. A reconnect asks for it back without force:
+        // whoever took the lease while this client was away (after its lease ended with the
+        // connection) keeps it, and this client stays a viewer (CONTROL_HELD).
+        if (this.control === "force") this.control = "acquire";
         this._mode = frame.mode;
         if (this._offset === undefined) this._offset = frame.offset;
         this.loop.opened();

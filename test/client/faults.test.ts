@@ -187,3 +187,49 @@ describe("close() while the gateway does not answer", () => {
     expect(outcome).toBe(0);
   });
 });
+
+describe("TerminalClient with control: force, across a dropped connection", () => {
+  // Regression (SDK pass): every reconnect forced the lease again, taking it from whoever had
+  // taken it while this client was away.
+  it("takes control over once, and after a reconnect asks for it back without force", async () => {
+    const p = await proxy();
+    const http = await fetch(`${gw.url}/v1/sessions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ command: ["cat"] }),
+    });
+    const { id } = (await http.json()) as { id: string };
+    const rival = await connect({ url: gw.url, token: gw.token });
+    cleanups.push(() => rival.close());
+    await rival.control(id, "acquire");
+    const term = new TerminalClient({
+      url: p.url,
+      token: gw.token,
+      session: id,
+      control: "force",
+      reconnect: FAST_RECONNECT,
+    });
+    cleanups.push(() => term.close());
+    const errors: string[] = [];
+    term.on("error", (e) => errors.push(e.code));
+    const lost: string[] = [];
+    rival.on("control-lost", (e) => lost.push(e.code));
+    // The first connection takes control over from the rival.
+    await waitUntil(() => lost.length === 1, 5_000, "the rival to lose control");
+    // Away: the gateway ends the lease with the connection, and the rival takes it back.
+    p.down = true;
+    p.cut();
+    await waitUntil(() => term.state === "reconnecting", 5_000, "the client to notice");
+    await rival.control(id, "acquire");
+    p.down = false;
+    await waitUntil(() => errors.includes("CONTROL_HELD"), 5_000, "the reconnect's refusal");
+    expect(term.state).toBe("open");
+    // The rival still steers; the client watches.
+    expect(lost).toHaveLength(1);
+    const control = await fetch(`${gw.url}/v1/sessions/${id}/events?types=control`, {
+      headers: { Authorization: `Bearer ${gw.token}` },
+    });
+    const events = ((await control.json()) as { events: Array<{ action?: string }> }).events;
+    expect(events.map((e) => e.action)).toEqual(["acquired", "taken-over", "disconnected", "acquired"]);
+  });
+});
