@@ -104,7 +104,7 @@ export type ServerFrame =
   | { op: "reset"; session: string; reason: ResetReason; head: number; first: number }
   | { op: "ack"; ref: Ref; result?: unknown }
   | ({ op: "error"; ref?: Ref; session?: string; code: ErrorCode; message: string } & ErrorDetails)
-  | { op: "pong"; t?: number; serverTime: number };
+  | { op: "pong"; t?: number; ref?: Ref; serverTime: number };
 export type ServerOp = ServerFrame["op"];
 
 /**

@@ -472,7 +472,11 @@ export class ClientFrameCheck<T> {
       ok: false,
       raw,
       code: "UNKNOWN_OP",
-      message: `unknown ${this.tag} ${JSON.stringify(tag)?.slice(0, 50)}; see docs/protocol.md`,
+      // A frame without the tag (not an object, or `type` sent to /v1/ws) was answered "unknown op undefined".
+      message:
+        typeof tag === "string"
+          ? `unknown ${this.tag} ${JSON.stringify(tag).slice(0, 50)}; see docs/protocol.md`
+          : `a frame is a JSON object with a string "${this.tag}"; see docs/protocol.md`,
     };
   }
 }

@@ -149,7 +149,14 @@ class MultiplexConnection {
     const checked = frameCheck.check(data, isBinary);
     if (!checked.ok) {
       const ref = refOf(checked.raw);
-      this.send({ op: "error", ...(ref !== undefined ? { ref } : {}), code: checked.code, message: checked.message });
+      const session = sessionOf(checked.raw);
+      this.send({
+        op: "error",
+        ...(ref !== undefined ? { ref } : {}),
+        ...(session !== undefined ? { session } : {}),
+        code: checked.code,
+        message: checked.message,
+      });
       return;
     }
     const frame = checked.frame;
@@ -247,7 +254,13 @@ class MultiplexConnection {
       }
       case "ping":
         for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.touch(this.connId);
-        this.send({ op: "pong", ...(frame.t !== undefined ? { t: frame.t } : {}), serverTime: this.core.clock.now() });
+        // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
+        this.send({
+          op: "pong",
+          ...(frame.t !== undefined ? { t: frame.t } : {}),
+          ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
+          serverTime: this.core.clock.now(),
+        });
         return undefined;
     }
   }
@@ -361,6 +374,17 @@ function refOf(raw: unknown): Ref | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
   const ref = (raw as { ref?: unknown }).ref;
   return (typeof ref === "string" && ref.length <= 128) || typeof ref === "number" ? ref : undefined;
+}
+
+/**
+ * The session a refused frame names, if it names one a session id could be: its error says which
+ * session, as the errors of frames that passed the schema do — without it a client that sends
+ * keystrokes to several sessions without `ref` could not tell whose input was refused.
+ */
+function sessionOf(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const session = (raw as { session?: unknown }).session;
+  return typeof session === "string" && session.length > 0 && session.length <= 128 ? session : undefined;
 }
 
 /** An `event` frame, encoded once for every connection that gets it (output from its bytes: {@link OutputEntry.jsonUtf8}). */

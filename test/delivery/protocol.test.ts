@@ -229,6 +229,88 @@ describe("bad frames", () => {
     expect(gw.core.sessions.get(id)!.viewers).toBe(1);
   });
 
+  // Regression (raw-client review): `ping` takes a `ref` like every frame, but its pong dropped it.
+  it("/v1/ws: a pong echoes its ping's ref and t; a ping without them gets a pong without them", async () => {
+    const gw = await startTestGateway(defer);
+    const c = await MuxClient.open(gw, defer);
+    c.send({ op: "ping", t: 7, ref: "p1" });
+    c.send({ op: "ping", ref: 2 });
+    c.send({ op: "ping" });
+    await c.until(() => c.frames.filter((f) => f.op === "pong").length === 3, 5000, "three pongs");
+    const pongs = c.frames.filter((f) => f.op === "pong");
+    expect(pongs.map(({ t, ref }) => ({ t, ref }))).toEqual([
+      { t: 7, ref: "p1" },
+      { t: undefined, ref: 2 },
+      { t: undefined, ref: undefined },
+    ]);
+    // A ping is answered by its pong alone: no ack besides.
+    expect(c.frames.some((f) => f.op === "ack")).toBe(false);
+  });
+
+  // Regression (raw-client review): a frame refused for its fields got an error without `session`,
+  // so keystrokes sent to several sessions without `ref` could not be told apart when refused.
+  it("/v1/ws: the error to a frame refused for its fields names the frame's session", async () => {
+    const gw = await startTestGateway(defer);
+    const a = (await createSession(gw, { command: ["cat"] })).id;
+    const b = (await createSession(gw, { command: ["cat"] })).id;
+    const c = await MuxClient.open(gw, defer);
+    c.send({ op: "input", session: a, data: "" });
+    c.send({ op: "resize", session: b, cols: 0, rows: 10 });
+    c.send({ op: "input", session: "x".repeat(129), data: "" });
+    await c.until(() => c.frames.filter((f) => f.op === "error").length === 3, 5000, "three errors");
+    const errors = c.frames.filter((f) => f.op === "error");
+    expect(errors.map(({ code, session }) => ({ code, session }))).toEqual([
+      { code: "VALIDATION_FAILED", session: a },
+      { code: "VALIDATION_FAILED", session: b },
+      // Not a session id: not echoed.
+      { code: "VALIDATION_FAILED", session: undefined },
+    ]);
+  });
+
+  // Regression (raw-client review): a frame with no op at all was answered "unknown op undefined".
+  it("says what a frame is to a frame without an op (or type), on both endpoints", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const c = await MuxClient.open(gw, defer);
+    c.send({ type: "ping", ref: "wrong-endpoint" });
+    c.send([1, 2]);
+    c.send({ op: 5 });
+    await c.until(() => c.frames.filter((f) => f.op === "error").length === 3, 5000, "three errors");
+    const errors = c.frames.filter((f) => f.op === "error") as Array<MuxFrame & { message?: string }>;
+    expect(errors[0]).toMatchObject({ code: "UNKNOWN_OP", ref: "wrong-endpoint" });
+    for (const e of errors) {
+      expect(e.code).toBe("UNKNOWN_OP");
+      expect(e.message).toBe('a frame is a JSON object with a string "op"; see docs/protocol.md');
+    }
+
+    const t = await terminalClient(gw, id);
+    t.ws.send(JSON.stringify({ op: "ping" }));
+    await eventually(() => t.frames.some((f) => f["type"] === "error"), 5000, "an error");
+    expect(t.frames.find((f) => f["type"] === "error")).toEqual({
+      type: "error",
+      code: "UNKNOWN_OP",
+      message: 'a frame is a JSON object with a string "type"; see docs/protocol.md',
+    });
+    // An op the endpoint does not know is still named.
+    c.send({ op: "teleport" });
+    await c.until(() => c.frames.filter((f) => f.op === "error").length === 4, 5000, "a fourth error");
+    const named = c.frames.filter((f) => f.op === "error").at(-1) as MuxFrame & { message?: string };
+    expect(named.message).toBe('unknown op "teleport"; see docs/protocol.md');
+  });
+
+  it("/v1/ws: on a connection that follows the session live, the event a frame appended comes before its ack", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream" });
+    const c = await MuxClient.open(gw, defer);
+    c.send({ op: "subscribe", session: id, ref: "s" });
+    await c.frame((f) => f.op === "subscribed" && f.ref === "s");
+    c.send({ op: "control", session: id, action: "acquire", ref: "c" });
+    await c.frame((f) => f.op === "ack" && f.ref === "c");
+    const after = c.frames.slice(c.frames.findIndex((f) => f.op === "subscribed"));
+    expect(after.map((f) => f.op)).toEqual(["subscribed", "event", "ack"]);
+    expect(after[1]!.event).toMatchObject({ seq: 1, type: "control", action: "acquired" });
+  });
+
   it("/ws/session: invalid JSON, unknown type and wrong fields get error frames; the connection stays up", async () => {
     const gw = await startTestGateway(defer);
     const { id } = await createSession(gw, { command: ["cat"] });
