@@ -241,10 +241,12 @@ function cookieKey(value: string): string {
 /** Credentials found on a request, in order of preference. */
 export function credentialsOf(req: IncomingMessage): { token?: string; cookie?: string } {
   const header = req.headers.authorization;
-  if (header !== undefined) {
+  // Only the Bearer scheme is ours. Another (Basic, Digest) belongs to a proxy in front, which
+  // passes it on (nginx's auth_basic does): it used to hide the UI's cookie, so every request
+  // was refused as a bad token, and the address soon rate-limited.
+  if (header !== undefined && /^Bearer(?:\s|$)/i.test(header)) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match) return { token: match[1]! };
-    return { token: "" };
+    return { token: match ? match[1]! : "" };
   }
   const protocols = req.headers["sec-websocket-protocol"];
   if (typeof protocols === "string") {

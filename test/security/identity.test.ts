@@ -272,6 +272,13 @@ describe("identity and roles", () => {
     expect((await http(gw, null).get("/v1/sessions", { cookie })).json.sessions).toHaveLength(1);
     const viaCookie = await WsClient.open(gw, "/v1/ws", null, { headers: { cookie, origin: gw.url } });
     await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
+    // Another scheme's Authorization is a proxy's in front (nginx auth_basic passes the browser's
+    // on): the cookie counts. A Bearer without a token is still a bad one.
+    const basic = { cookie, authorization: `Basic ${Buffer.from("ops:secret").toString("base64")}` };
+    expect((await http(gw, null).get("/v1/sessions", basic)).json.sessions).toHaveLength(1);
+    const behindBasic = await WsClient.open(gw, "/v1/ws", null, { headers: { ...basic, origin: gw.url } });
+    await behindBasic.waitFor((f) => f["op"] === "hello", "hello");
+    expect((await http(gw, null).get("/v1/sessions", { cookie, authorization: "Bearer" })).status).toBe(401);
     // A cookie does not make a viewer an operator.
     expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, { cookie })).code).toBe(
       "FORBIDDEN",
