@@ -1112,7 +1112,7 @@ describe("web UI", () => {
     const second = await serveInChild({ dataDir });
     proxy.retarget(Number(new URL(second.url).port));
     await page.waitForSelector("[data-test=exit-summary]:has-text('Lost')", { timeout: 20_000 });
-    // The page asked for its lease back on the new connection; the refusal came with the replay.
+    // The lease ended with the session: the page holds none, and says nothing of losing it.
     await waitFor(async () => (await debugView(page))?.control !== "mine", 5_000, "the lease to be gone");
     await page.waitForTimeout(500);
     expect(await page.locator(".toast").allTextContents()).toEqual([]);

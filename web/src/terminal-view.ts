@@ -141,8 +141,6 @@ export class TerminalView implements View {
         // The log's control event names the new holder; this only covers its absence.
         if (this.control.kind === "mine")
           this.setControl({ kind: "other", name: lost.holder ?? this.session.controller ?? "someone else" });
-        // An ended or removed session took its lease with it, and the page says so already.
-        if (lost.code === "SESSION_NOT_RUNNING" || lost.code === "SESSION_NOT_FOUND") return;
         // Taken over from another of this user's pages: that page is where they type now.
         if (lost.holder === ctx.me.name) ctx.toast("You took control in another tab or window", "info");
         // Someone else took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
@@ -254,6 +252,8 @@ export class TerminalView implements View {
         this.term.options.disableStdin = true;
         this.term.options.cursorBlink = false;
         this.endBanner.showEnd(event, this.session.createdAt);
+        // The lease ended with the session (the SDK says nothing of a lease whose session ended).
+        this.control = { kind: "free" };
         this.renderControl();
         break;
       default:
