@@ -304,7 +304,6 @@ class MultiplexConnection {
     }
     const unwatch = session.onRemoved(() => {
       this.drop(session.id);
-      this.unwatchControl(session.id);
       this.send({
         op: "reset",
         session: session.id,
@@ -341,13 +340,19 @@ class MultiplexConnection {
 
   private watchControl(session: Session): void {
     if (this.controlled.has(session.id)) return;
-    const stop = session.onLeaseChange((change: LeaseChange) => {
+    const stopLease = session.onLeaseChange((change: LeaseChange) => {
       if (change.previous?.key !== this.connId || change.holder?.key === this.connId) return;
       this.unwatchControl(session.id);
       if (change.action === "taken-over" || change.action === "expired")
         this.send({ op: "error", session: session.id, ...controlLost(change) });
     });
-    this.controlled.set(session.id, stop);
+    // Watched whether or not this connection subscribes to the session: a removed session's
+    // watch used to stay, holding the session and its log, until the connection closed.
+    const stopRemoved = session.onRemoved(() => this.unwatchControl(session.id));
+    this.controlled.set(session.id, () => {
+      stopLease();
+      stopRemoved();
+    });
   }
 
   private unwatchControl(sessionId: string): void {

@@ -225,6 +225,33 @@ describe("removing sessions (DELETE ?purge)", () => {
     ws.close();
   });
 
+  it("a /v1/ws connection stops watching the control of a removed session it never subscribed to (regression: the watch held the session and its log until the connection closed)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    const frames: Array<Record<string, unknown>> = [];
+    ws.on("message", (d) => frames.push(JSON.parse(String(d)) as Record<string, unknown>));
+    await new Promise((r) => ws.once("open", r));
+    const id = (await http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+    const session = gw.core.sessions.get(id)!;
+    const leaseWatchers = () => (session as unknown as { leaseListeners: Set<unknown> }).leaseListeners.size;
+
+    ws.send(JSON.stringify({ op: "control", session: id, action: "acquire", ref: 1 }));
+    const ack = await waitFor(() => frames.find((f) => f.ref === 1), 5_000, "control ack");
+    expect(ack).toEqual({ op: "ack", ref: 1, result: { controller: "admin" } });
+    expect(leaseWatchers()).toBe(1);
+
+    expect((await http.del(`/v1/sessions/${id}?purge=true&force=true`)).status).toBe(200);
+    expect(session.removed).toBe(true);
+    expect(leaseWatchers()).toBe(0);
+    // The connection goes on.
+    ws.send(JSON.stringify({ op: "ping", ref: 2 }));
+    expect(await waitFor(() => frames.find((f) => f.ref === 2), 5_000, "pong")).toMatchObject({ op: "pong" });
+    ws.close();
+  });
+
   it("removes an agent's child sessions with it", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
