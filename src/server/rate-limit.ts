@@ -56,8 +56,12 @@ export class AuthFailureLimiter {
     const now = this.clock.now();
     const entry = this.failures.get(address);
     if (!entry || now - entry.since > AUTH_FAILURE_WINDOW_MS) {
+      // A new window goes to the end of the map's order, which is then by window start (an
+      // expired entry kept its place, so it could push out a fresher address, or another
+      // address was evicted to make room for one already counted).
+      this.failures.delete(address);
       if (this.failures.size >= AUTH_FAILURE_TRACKED_ADDRESSES) {
-        // Evict the oldest entry (Map keeps insertion order).
+        // Evict the oldest window (Map keeps insertion order).
         const oldest = this.failures.keys().next().value;
         if (oldest !== undefined) this.failures.delete(oldest);
       }
