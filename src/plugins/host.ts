@@ -26,8 +26,13 @@ import type {
   PluginStatus,
 } from "./types.js";
 
-/** Headers never forwarded to a plugin's HTTP hook: they may carry the gateway's credentials. */
-const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|x-switchboard-.*)$/i;
+/**
+ * Headers never forwarded to a plugin's HTTP hook: they may carry the gateway's credentials.
+ * `sec-websocket-protocol` among them: the gateway takes a token from it
+ * (`switchboard.bearer.<token>`, for clients that cannot set headers) on any request, a plain
+ * POST to a hook included, and it was passed on to the plugin as it was.
+ */
+const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|sec-websocket-protocol|x-switchboard-.*)$/i;
 /**
  * The only response headers a plugin may set. Its answer is served from the gateway's
  * origin, so cookies, CORS, CSP, redirects and content types stay the gateway's to decide

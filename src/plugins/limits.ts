@@ -47,6 +47,15 @@ export const DEFAULT_PLUGIN_LIMITS = {
   agentDeltaWindowChars: 1024 * 1024,
   /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */
   outboundQueueBytes: 4 * 1024 * 1024,
+  /**
+   * Bytes queued towards a plugin (written by the host, not yet read by it) past which the host
+   * stops reading the plugin's frames until it has read them. Every request gets an answer, so a
+   * plugin that sends requests and leaves the answers unread made the gateway queue them without
+   * end (+2.4 GB in 25 s of `sessions.list` calls and forged pongs). While reading is stopped its
+   * pongs are not read either: a plugin that never reads is killed as hung after
+   * `heartbeatTimeoutMs`. Twice `outboundQueueBytes`, so events a slow plugin lags on never stop it.
+   */
+  readPauseBytes: 8 * 1024 * 1024,
   /** Runtime API calls a plugin may have in flight at once. */
   pendingRequests: 64,
   /** Runtime API calls a plugin may start per second (fixed one-second windows); the excess fails with `RATE_LIMITED`. */

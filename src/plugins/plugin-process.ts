@@ -77,6 +77,8 @@ export class PluginProcess {
   private lastPongAt: number;
   private pingCount = 0;
   private exitReason: string | null = null;
+  /** Reading from the plugin is stopped while more than `limits.readPauseBytes` to it are unread. */
+  private readPaused = false;
   private exitRequested = false;
   private exited = false;
   private readyWaiter: { resolve(): void; reject(error: Error): void; timer: Timer } | undefined;
@@ -115,7 +117,13 @@ export class PluginProcess {
       () => this.kill(`sent a frame larger than ${options.limits.frameBytes} bytes`),
     );
     this.channel.on("data", (chunk: Buffer) => reader.push(chunk));
-    this.channel.on("drain", () => options.onDrain());
+    this.channel.on("drain", () => {
+      if (this.readPaused) {
+        this.readPaused = false;
+        this.channel?.resume();
+      }
+      options.onDrain();
+    });
     this.channel.on("error", (error) => {
       // EPIPE/ECONNRESET after the child died: its exit is reported through "close" below.
       if (!this.exited) this.options.onOutput("stderr", `plugin channel error: ${error.message}`);
@@ -173,6 +181,12 @@ export class PluginProcess {
   send(frame: HostFrame): void {
     if (this.exited || this.channel === null || this.channel.destroyed || !this.channel.writable) return;
     this.channel.write(JSON.stringify(frame) + "\n");
+    // A plugin that leaves what it is sent unread is not read from until it catches up ("drain"):
+    // each of its requests queues an answer here, in the gateway's memory (limits.readPauseBytes).
+    if (!this.readPaused && this.channel.writableLength > this.options.limits.readPauseBytes) {
+      this.readPaused = true;
+      this.channel.pause();
+    }
   }
 
   respond(id: number, result: { ok: true; value: unknown } | { ok: false; error: WireError }): void {
@@ -267,7 +281,11 @@ export class PluginProcess {
     this.heartbeat = this.options.clock.setTimeout(() => {
       if (this.exited) return;
       if (this.options.clock.now() - this.lastPongAt > heartbeatTimeoutMs) {
-        this.kill(`hung: no heartbeat answer for ${heartbeatTimeoutMs} ms (a blocked event loop?)`);
+        this.kill(
+          this.readPaused
+            ? `hung: it left ${this.queuedBytes} bytes sent to it unread for ${heartbeatTimeoutMs} ms`
+            : `hung: no heartbeat answer for ${heartbeatTimeoutMs} ms (a blocked event loop?)`,
+        );
         return;
       }
       this.send({ t: "ping", n: ++this.pingCount });

@@ -28,7 +28,10 @@ export function pluginAgentAdapter(host: PluginHost, agentId: string): (ctx: Ada
           // The plugin is held back while the session's log has no room, like any other agent.
           room: () => ctx.room(),
           tool: (event) => {
-            const { toolCallId, status, title, kind, ...rest } = event;
+            // A plugin cannot start terminals, so the child terminals it would name are not its
+            // own; and each update adds its ids to all the call's earlier ones, which the log
+            // writes out again every time (40,000 new ids per update stalled the gateway for seconds).
+            const { toolCallId, status, title, kind, terminalSessionIds: _notItsOwn, ...rest } = event;
             run.sink.tool({
               ...rest,
               toolCallId,

@@ -412,6 +412,27 @@ describe("identity on agent and plugin routes", () => {
     expect(JSON.stringify(r.json)).not.toContain(TOKENS.alice);
     expect(JSON.stringify(r.json)).not.toContain("cookie-secret-value");
   });
+
+  // Regression: the gateway takes a token from Sec-WebSocket-Protocol (switchboard.bearer.<token>)
+  // on any request, and a POST to a hook authenticated that way handed the token to the plugin.
+  it("does not hand a token sent as a WebSocket subprotocol to a plugin's HTTP hook", async () => {
+    const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
+    const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
+    await until(
+      async () => (await http(gw, "admin").get("/v1/plugins")).json.plugins?.[0]?.state === "running",
+      "plugin running",
+      10_000,
+    );
+    const r = await http(gw, null).post(
+      "/v1/plugins/echo/http/hook",
+      { x: 1 },
+      { "sec-websocket-protocol": `switchboard.v1, switchboard.bearer.${TOKENS.alice}` },
+    );
+    expect(r.status).toBe(200);
+    expect(r.json.headers["content-type"]).toBe("application/json");
+    expect(r.json.headers).not.toHaveProperty("sec-websocket-protocol");
+    expect(JSON.stringify(r.json)).not.toContain(TOKENS.alice);
+  });
 });
 
 describe("token configuration", () => {
