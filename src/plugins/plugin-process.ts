@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
 import { SwitchboardError, isErrorCode, nestsDeeperThan } from "../protocol/index.js";
 import type { Clock, Timer } from "../core/clock.js";
@@ -63,6 +64,19 @@ export class PluginExitedError extends SwitchboardError {
 const PLUGIN_ENV: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
+ * Where it can (Linux, with util-linux's `setpriv`), a plugin starts with the kernel's
+ * parent-death signal set to KILL: a gateway that dies however it dies (SIGKILL, the OOM killer,
+ * a crash) takes its plugins with it, which nothing in the gateway can do then. A plugin exits
+ * by itself when its pipe closes, but one that stops reading the pipe or replaces `process.exit`
+ * outlived a killed gateway. (`setpriv` execs node: the plugin keeps the pid the host knows.)
+ */
+const DEATH_SIGNAL_WRAPPER: readonly string[] = (() => {
+  if (process.platform !== "linux") return [];
+  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+  return setpriv === undefined ? [] : [setpriv, "--pdeathsig", "KILL", "--"];
+})();
+
+/**
  * One running plugin process and its pipe. Owns the child, its heartbeat and the host →
  * plugin calls in flight; reports requests, logs and exits to its owner (`PluginHost`).
  */
@@ -87,7 +101,8 @@ export class PluginProcess {
 
   constructor(private readonly options: PluginProcessOptions) {
     this.lastPongAt = options.clock.now();
-    this.child = spawn(process.execPath, options.args, {
+    const [program, ...args] = [...DEATH_SIGNAL_WRAPPER, process.execPath, ...options.args];
+    this.child = spawn(program!, args, {
       cwd: options.cwd,
       env: PLUGIN_ENV,
       // fd 3 is the private frame pipe; stdout and stderr go to the gateway log.

@@ -4,10 +4,11 @@
  * leaves unread must not pile up in the gateway's memory, and a plugin agent's tool events must
  * not name sessions as its child terminals.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/protocol/index.js";
+import { afterTest } from "../helpers/cleanup.js";
 import { api, waitFor } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -15,6 +16,7 @@ import { entry, setup } from "../plugins/helpers.js";
 
 const UNREAD = resolve("test/security/fixtures/unread-answers");
 const TOOL_TERMINALS = resolve("test/security/fixtures/tool-terminals");
+const ORPHAN = resolve("test/security/fixtures/orphan");
 
 /** Resident memory of a process, in MiB (Linux). */
 function rssMb(pid: number): number {
@@ -98,4 +100,59 @@ describe("a plugin agent's tool events", () => {
     for (const tool of tools) expect(tool).not.toHaveProperty("terminalSessionIds");
     expect(events.at(-1)).toMatchObject({ type: "chat.final", text: "done" });
   });
+});
+
+/** The pids of `parent`'s child processes (Linux). */
+function childrenOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "latin1");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === parent) pids.push(Number(name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+};
+
+describe("a plugin that will not exit when its pipe closes", () => {
+  // Regression: a gateway killed with SIGKILL (or by the OOM killer) left such a plugin running,
+  // orphaned, for good.
+  it.skipIf(process.platform !== "linux")(
+    "dies with a gateway that was killed",
+    async () => {
+      const dataDir = tempDir();
+      const config = join(dataDir, "config.json");
+      writeFileSync(config, JSON.stringify({ plugins: { entries: { orphan: { path: ORPHAN } } } }));
+      const gw = await serveInChild({ dataDir, config });
+      const http = api(gw.url);
+      await waitFor(
+        async () => (await http.get("/v1/plugins/orphan")).json?.state === "running",
+        15_000,
+        "the plugin to run",
+      );
+      const plugins = childrenOf(gw.child.pid!).filter((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("runner.mjs"),
+      );
+      expect(plugins).toHaveLength(1);
+      const plugin = plugins[0]!;
+      afterTest(() => {
+        if (alive(plugin)) process.kill(plugin, "SIGKILL");
+      });
+      gw.child.kill("SIGKILL");
+      await waitFor(() => !alive(plugin), 5_000, `plugin ${plugin} to die with its gateway`);
+    },
+    30_000,
+  );
 });
