@@ -1479,4 +1479,74 @@ describe("web UI", () => {
     await page.keyboard.press("Control+c");
     await waitForTerminal(page, (text) => text.includes("INTERRUPTED"));
   });
+  it("does not redraw the session list and header for every chunk of a streaming answer (exploratory test: with 300 sessions listed, that took as long as the answer)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "streamer");
+    const page = await s.page({ hash: `#/s/${id}` });
+    // Every redraw of the sidebar rewrites its chips' counts; every redraw of the header its badge.
+    await page.evaluate(() => {
+      const counts = { list: 0, header: 0 };
+      (window as unknown as { redraws: typeof counts }).redraws = counts;
+      new MutationObserver(() => counts.list++).observe(document.querySelector(".sidebar .chip-count")!, {
+        childList: true,
+      });
+      new MutationObserver(() => counts.header++).observe(document.querySelector(".view-head .badge")!, {
+        childList: true,
+      });
+    });
+    // 50 chunks, one every 30 ms.
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "word ".repeat(60) });
+    await page.waitForSelector("[data-test=run-done]", { timeout: 20_000 });
+    const { list, header } = await page.evaluate(
+      () => (window as unknown as { redraws: { list: number; header: number } }).redraws,
+    );
+    // The run starting and ending, and the list's polls (every 2 s), but not each chunk.
+    expect(list).toBeLessThan(10);
+    expect(header).toBeLessThan(10);
+    expect((await runStatus(page, 0))?.text).toBe("word ".repeat(60));
+  });
+
+  it("reads a right-to-left name, prompt and answer from their start, and gives a screen reader links, the open row and a conversation log (exploratory test: an Arabic name was cut off at its start, and rows were not links)", async () => {
+    const s = await stack();
+    const name = "مشروع البيانات الكبير للتحليل 2024 (الإصدار الثالث) #7";
+    const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
+    const id = res.json.id as string;
+    const phone = await s.page({ viewport: PHONE, touch: true });
+    const title = phone.locator(`.main .row[data-session="${id}"] .row-title`);
+    await title.waitFor();
+    // The name's first word is in sight, not cut off by the "…" (which ends the line on the left).
+    const firstWord = await title.evaluate((el) => {
+      const text = el.firstChild as Text;
+      const range = document.createRange();
+      range.setStart(text, 0);
+      range.setEnd(text, text.data.indexOf(" "));
+      const word = range.getBoundingClientRect();
+      const box = el.getBoundingClientRect();
+      return {
+        inside: word.left >= box.left - 0.5 && word.right <= box.right + 0.5,
+        overflows: el.scrollWidth > el.clientWidth,
+      };
+    });
+    expect(firstWord).toEqual({ inside: true, overflows: true });
+    // Each row is a link (a list role on it hid that).
+    expect(await phone.getByRole("link", { name: /مشروع البيانات/ }).count()).toBe(1);
+
+    const page = await s.page({ hash: `#/s/${id}` });
+    expect(await page.getAttribute(`.sidebar .row[data-session="${id}"]`, "aria-current")).toBe("page");
+    const prompt = "مرحبا، كيف حالك؟ هذا سؤال (مع أقواس) ونقطة.";
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: `${prompt} ${"كلمة ".repeat(30)}` });
+    const log = page.getByRole("log", { name: "Conversation" });
+    // While the answer streams its run is busy, so a screen reader reads it out once, complete.
+    await log.locator("article[aria-busy=true] .answer").waitFor({ timeout: 10_000 });
+    await page.waitForSelector("[data-test=run-done]", { timeout: 20_000 });
+    expect(await log.locator("article").getAttribute("aria-busy")).toBeNull();
+    const directions = await page.$$eval(".run .bubble, .run .answer p", (els) =>
+      els.map((el) => getComputedStyle(el).direction),
+    );
+    expect(directions).toEqual(["rtl", "rtl"]);
+    // A run waiting for an answer is read out at once: the request is what needs the reader.
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
+    await page.waitForSelector(".run:nth-child(2) .permission button");
+    expect(await page.getAttribute(".run:nth-child(2)", "aria-busy")).toBeNull();
+  });
 });

@@ -88,7 +88,9 @@ export class AgentView implements View {
         this.session = fresh;
       },
     });
-    this.runsEl = h("div", { class: "runs" });
+    // A log (a polite live region): a screen reader reads out what comes in, each answer once it
+    // is complete (a run is aria-busy while it streams), not every chunk of it.
+    this.runsEl = h("div", { class: "runs", role: "log", "aria-label": "Conversation" });
     // A click on a section's summary toggles it (the default action, after this listener).
     this.runsEl.addEventListener("click", (event) => {
       const details = (event.target as Element).closest("summary")?.parentElement;

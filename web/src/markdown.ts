@@ -7,7 +7,8 @@ import { h } from "./dom.js";
  * never from HTML strings, so agent output cannot inject markup: raw HTML is shown as the text
  * it is, links open only for http(s) and mailto, and images are links to them (the page loads
  * nothing an agent names). Half-written input while a run streams is fine: an unclosed fence is
- * code until the end.
+ * code until the end. Paragraphs, headings, list items and table cells take their direction
+ * from their own text (`dir="auto"`, as GitHub does), so Arabic or Hebrew reads right to left.
  */
 export function renderMarkdown(text: string): DocumentFragment {
   const out = document.createDocumentFragment();
@@ -17,6 +18,8 @@ export function renderMarkdown(text: string): DocumentFragment {
 
 /** Line breaks in a paragraph are kept, as agents (and GitHub comments) mean them. */
 const OPTIONS: MarkedOptions = { gfm: true, breaks: true };
+
+const AUTO_DIR = { dir: "auto" } as const;
 
 /** Headings start at h3: the page and the run header are above them. */
 const HEADING_OFFSET = 2;
@@ -38,11 +41,11 @@ function block(token: Tokens.Generic): Node | null {
     case "checkbox":
       return null;
     case "paragraph":
-      return inlineInto(h("p"), (token as Tokens.Paragraph).tokens);
+      return inlineInto(h("p", AUTO_DIR), (token as Tokens.Paragraph).tokens);
     case "heading": {
       const t = token as Tokens.Heading;
       const level = Math.min(6, t.depth + HEADING_OFFSET) as 3 | 4 | 5 | 6;
-      return inlineInto(h(`h${level}`, { class: "md-h" }), t.tokens);
+      return inlineInto(h(`h${level}`, { class: "md-h", ...AUTO_DIR }), t.tokens);
     }
     case "code": {
       const t = token as Tokens.Code;
@@ -78,7 +81,7 @@ function list(token: Tokens.List): HTMLElement {
   const start = token.ordered && typeof token.start === "number" && token.start !== 1 ? token.start : null;
   const el = token.ordered ? h("ol", { start }) : h("ul");
   for (const item of token.items) {
-    const li = h("li");
+    const li = h("li", AUTO_DIR);
     if (item.task) {
       li.classList.add(item.checked ? "md-task-done" : "md-task");
       li.appendChild(h("input", { type: "checkbox", disabled: true, checked: item.checked === true }));
@@ -91,7 +94,7 @@ function list(token: Tokens.List): HTMLElement {
 
 function table(token: Tokens.Table): HTMLElement {
   const cell = (tag: "th" | "td", c: Tokens.TableCell): HTMLElement =>
-    inlineInto(h(tag, { class: c.align ? `md-align-${c.align}` : null }), c.tokens);
+    inlineInto(h(tag, { class: c.align ? `md-align-${c.align}` : null, ...AUTO_DIR }), c.tokens);
   return h(
     "table",
     { class: "md-table" },

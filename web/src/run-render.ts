@@ -34,7 +34,7 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
     h("div", { class: "msg-meta" }, userMeta),
     h(
       "div",
-      { class: "bubble" },
+      { class: "bubble", dir: "auto" }, // a prompt in Arabic or Hebrew reads right to left
       run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
     ),
   );
@@ -50,10 +50,20 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
         );
   return h(
     "article",
-    { class: `run run-${run.status}`, "data-run": run.runId, "data-status": run.status },
+    {
+      class: `run run-${run.status}`,
+      "data-run": run.runId,
+      "data-status": run.status,
+      // Read out once complete, or when it waits for an answer (see the page's live region).
+      "aria-busy": (run.status === "queued" || run.status === "running") && !waitsForAnswer(run) ? "true" : null,
+    },
     user,
     agent,
   );
+}
+
+function waitsForAnswer(run: RunView): boolean {
+  return [...run.permissions.values()].some((p) => p.resolved === null);
 }
 
 function runFooter(run: RunView, page: RunPage): HTMLElement {
@@ -62,7 +72,7 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
     case "queued":
       return h("div", { class: "run-foot muted" }, "Waiting to start…");
     case "running": {
-      const waiting = [...run.permissions.values()].some((p) => p.resolved === null);
+      const waiting = waitsForAnswer(run);
       return h(
         "div",
         { class: "run-foot working" },

@@ -42,7 +42,7 @@ export class SessionHeader {
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
     this.session = session;
-    this.titleEl = h("h1", { class: "view-title" });
+    this.titleEl = h("h1", { class: "view-title", dir: "auto" }); // see the list's row title
     this.detailEl = h("p", { class: "view-detail" });
     this.badgeEl = h("span", { class: "badge" });
     this.parentEl = h("span", { class: "parent-slot" });

@@ -91,7 +91,8 @@ export class SessionList {
       { class: "chips", role: "tablist" },
       this.chips.map((c) => c.el),
     );
-    this.rowsEl = h("div", { class: "rows", role: "list" });
+    // Rows are links, and say so to a screen reader: a list role on them (listitem) hid that.
+    this.rowsEl = h("div", { class: "rows" });
     const newButton = ctx.canSteer
       ? h(
           "button",
@@ -128,7 +129,7 @@ export class SessionList {
 
   select(id: string | null): void {
     this.selected = id;
-    for (const [rowId, row] of this.rows) row.el.classList.toggle("selected", rowId === id);
+    for (const [rowId, row] of this.rows) markSelected(row.el, rowId === id);
   }
 
   dispose(): void {
@@ -163,7 +164,7 @@ export class SessionList {
         row = { ...this.row(s), key };
         this.rows.set(s.id, row);
       }
-      row.el.classList.toggle("selected", s.id === this.selected);
+      markSelected(row.el, s.id === this.selected);
       setActivity(row.activity, s, now);
       ordered.push(row.el);
     }
@@ -206,7 +207,8 @@ export class SessionList {
       sessionSubtitle(s),
       parent ? h("span", { class: "row-parent" }, ` · ↳ ${parent}`) : null,
     );
-    const title = h("span", { class: "row-title" }, sessionTitle(s));
+    // A name in a right-to-left script reads (and is cut off with "…") from its own start.
+    const title = h("span", { class: "row-title", dir: "auto" }, sessionTitle(s));
     const stateBadge = h(
       "span",
       { class: `badge state-${badge.state}`, "data-state": badge.state },
@@ -217,7 +219,6 @@ export class SessionList {
     const common = {
       class: `row state-${badge.state}`,
       href: `#/s/${encodeURIComponent(s.id)}`,
-      role: "listitem",
       "data-session": s.id,
       "data-kind": s.kind,
     };
@@ -305,6 +306,13 @@ function rowKey(s: SessionInfo, parent: string | null): string {
     s.rows,
     parent,
   ]);
+}
+
+/** The row of the open session, also for a screen reader (`aria-current`). */
+function markSelected(el: HTMLElement, selected: boolean): void {
+  el.classList.toggle("selected", selected);
+  if (selected) el.setAttribute("aria-current", "page");
+  else el.removeAttribute("aria-current");
 }
 
 /** A row's "12s ago", written only when it changed. */

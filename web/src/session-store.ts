@@ -97,12 +97,18 @@ export class SessionStore {
     if (this.sessions.delete(id)) this.emit();
   }
 
-  /** Derives list fields from a live event of a followed session. */
+  /**
+   * Derives list fields from a live event of a followed session. An event that moves only the
+   * last activity (a chunk of an answer, a line of output) is not told to the listeners: an agent
+   * streams hundreds a second, and redrawing the list (and the header) for each took as long as
+   * the answer itself with 300 sessions listed. The list's clock and the next poll show it.
+   */
   applyEvent(id: string, event: SessionEvent): void {
     const s = this.sessions.get(id);
     if (!s) return;
     const fields: Partial<SessionInfo> = { lastActivityAt: Math.max(s.lastActivityAt, event.ts), head: event.seq };
     const run = s.run ? { ...s.run } : null;
+    let shown = true;
     switch (event.type) {
       case "exit":
         Object.assign(fields, { state: "exited", exitCode: event.exitCode, signal: event.signal, endedAt: event.ts });
@@ -141,13 +147,14 @@ export class SessionStore {
         if (run) run.activity = run.active !== null ? "working" : "idle";
         break;
       default:
+        shown = false;
         break;
     }
     if (run) fields.run = run;
     const previous = this.patches.get(id)?.fields ?? {};
     this.patches.set(id, { at: Date.now(), fields: { ...previous, ...fields } });
     this.sessions.set(id, { ...s, ...fields });
-    this.emit();
+    if (shown) this.emit();
   }
 
   private async poll(): Promise<void> {
