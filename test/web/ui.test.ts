@@ -1399,6 +1399,16 @@ describe("web UI", () => {
     expect(await md.locator("ul > li > ul > li > ol > li").textContent()).toBe("deep");
     expect(await md.locator("pre.md-code").getAttribute("data-lang")).toBe("ts");
     expect(await md.locator("pre.md-code code").textContent()).toBe("const x = 1;");
+    // Its Copy button puts the code, and only the code, on the clipboard.
+    await page.evaluate(() => {
+      navigator.clipboard.writeText = (text: string) => {
+        (window as unknown as { copied: string }).copied = text;
+        return Promise.resolve();
+      };
+    });
+    await md.locator("pre.md-code .code-copy").click();
+    await page.waitForSelector("pre.md-code .code-copy[data-copied=true]");
+    expect(await page.evaluate(() => (window as unknown as { copied?: string }).copied)).toBe("const x = 1;");
     // Raw HTML is text; nothing an agent names is loaded or runs.
     expect(await md.locator("img, b, script").count()).toBe(0);
     expect(await md.locator("p", { hasText: "onerror" }).textContent()).toBe(

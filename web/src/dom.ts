@@ -101,6 +101,7 @@ const ICONS = {
   power: "M12 3v9M17.7 6.3a8 8 0 11-11.4 0",
   keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M7 14h10",
   text: "M4 6h16M4 10h16M4 14h10M4 18h7",
+  copy: "M9 9h11v11H9zM5 15H4V4h11v1",
 } as const;
 export type IconName = keyof typeof ICONS;
 

@@ -1,5 +1,5 @@
 import { Lexer, type MarkedOptions, type Token, type Tokens } from "marked";
-import { h } from "./dom.js";
+import { h, icon } from "./dom.js";
 
 /**
  * Renders agent answers: GitHub-flavoured Markdown (tables, task lists, nested lists,
@@ -51,7 +51,7 @@ function block(token: Tokens.Generic): Node | null {
       const t = token as Tokens.Code;
       // The info string's first word names the language (```ts title="a.ts").
       const lang = t.lang?.trim().split(/\s+/)[0] ?? "";
-      return h("pre", { class: "md-code", "data-lang": lang || null }, h("code", null, t.text));
+      return h("pre", { class: "md-code", "data-lang": lang || null }, copyButton(), h("code", null, t.text));
     }
     case "blockquote": {
       const quote = h("blockquote");
@@ -167,3 +167,50 @@ function inline(token: Tokens.Generic): Node {
 }
 
 const NEW_TAB = { target: "_blank", rel: "noopener noreferrer" } as const;
+
+/**
+ * A code block's Copy button (first in the block, so the streaming caret still ends the code).
+ * Its listener reads the code from where the button is: a re-render keeps the button and its
+ * listener (see `morph`). Selecting a wide code block by hand is awkward, on a phone above all.
+ */
+function copyButton(): HTMLButtonElement {
+  const button = h(
+    "button",
+    { class: "code-copy", type: "button", title: "Copy the code", "aria-label": "Copy the code" },
+    icon("copy"),
+  );
+  button.addEventListener("click", () => {
+    const code = button.parentElement?.querySelector("code")?.textContent ?? "";
+    void copyText(code).then((copied) => {
+      button.dataset["copied"] = String(copied);
+      button.setAttribute("aria-label", copied ? "Copied" : "Could not copy: select the code instead");
+      setTimeout(() => {
+        delete button.dataset["copied"];
+        button.setAttribute("aria-label", "Copy the code");
+      }, COPIED_SHOWN_MS);
+    });
+  });
+  return button;
+}
+
+/** How long a Copy button shows that it copied. */
+const COPIED_SHOWN_MS = 1_500;
+
+/**
+ * Puts `text` on the clipboard: the Clipboard API where the page may use it (HTTPS, localhost),
+ * else the older copy command on a hidden text box (a gateway reached over plain HTTP by address).
+ */
+async function copyText(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h("textarea", { class: "copy-source", readonly: true, "aria-hidden": "true" });
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    const copied = document.execCommand("copy");
+    area.remove();
+    return copied;
+  }
+}
