@@ -392,9 +392,8 @@ describe("identity on agent and plugin routes", () => {
       expect((await eventsOf(gw, id)).filter((e) => e.type === "run.queued")).toEqual([]);
   });
 
-  // A plugin is sandboxed and less trusted than the gateway: it must never see the caller's
-  // token or cookie (src/plugins/host.ts strips credential headers before the hook runs).
-  it("does not hand the caller's credentials to a plugin's HTTP hook", async () => {
+  /** A gateway with the header-echo plugin running: its HTTP hook answers with the headers it got. */
+  async function headerEchoGateway(): ReturnType<typeof secGateway> {
     const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
     const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
     await until(
@@ -402,6 +401,13 @@ describe("identity on agent and plugin routes", () => {
       "plugin running",
       10_000,
     );
+    return gw;
+  }
+
+  // A plugin is sandboxed and less trusted than the gateway: it must never see the caller's
+  // token or cookie (src/plugins/host.ts strips credential headers before the hook runs).
+  it("does not hand the caller's credentials to a plugin's HTTP hook", async () => {
+    const gw = await headerEchoGateway();
     const r = await http(gw, "alice").post(
       "/v1/plugins/echo/http/hook",
       { x: 1 },
@@ -416,13 +422,7 @@ describe("identity on agent and plugin routes", () => {
   // Regression: the gateway takes a token from Sec-WebSocket-Protocol (switchboard.bearer.<token>)
   // on any request, and a POST to a hook authenticated that way handed the token to the plugin.
   it("does not hand a token sent as a WebSocket subprotocol to a plugin's HTTP hook", async () => {
-    const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
-    const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
-    await until(
-      async () => (await http(gw, "admin").get("/v1/plugins")).json.plugins?.[0]?.state === "running",
-      "plugin running",
-      10_000,
-    );
+    const gw = await headerEchoGateway();
     const r = await http(gw, null).post(
       "/v1/plugins/echo/http/hook",
       { x: 1 },

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { api, waitFor } from "../helpers/gateway.js";
-import { serveInChild } from "../helpers/serve-child.js";
+import { serveInChild, type ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 import { entry, setup } from "../plugins/helpers.js";
 
@@ -25,23 +25,28 @@ function rssMb(pid: number): number {
   return Number(match[1]) / 1024;
 }
 
+/** `switchboard serve` in a child process with one plugin configured. */
+async function serveWithPlugin(id: string, entry: { path: string; config?: unknown }): Promise<ChildGateway> {
+  const dataDir = tempDir();
+  const config = join(dataDir, "config.json");
+  writeFileSync(config, JSON.stringify({ plugins: { entries: { [id]: entry } } }));
+  return await serveInChild({ dataDir, config });
+}
+
+async function pluginRunning(http: ReturnType<typeof api>, id: string): Promise<void> {
+  await waitFor(async () => (await http.get(`/v1/plugins/${id}`)).json?.state === "running", 15_000, `${id} to run`);
+}
+
 describe("a plugin that leaves the answers to its calls unread", () => {
   // Regression: every call gets an answer, queued towards the plugin however much of it the
   // plugin had left unread; this plugin grew the gateway by ~90 MB a second (2.4 GB in 25 s).
   it.skipIf(process.platform !== "linux")(
     "is not read from while its answers are unread, so the gateway's memory stays flat",
     async () => {
-      const dataDir = tempDir();
-      const config = join(dataDir, "config.json");
-      writeFileSync(config, JSON.stringify({ plugins: { entries: { unread: { path: UNREAD } } } }));
-      const gw = await serveInChild({ dataDir, config });
+      const gw = await serveWithPlugin("unread", { path: UNREAD });
       const pid = gw.child.pid!;
       const http = api(gw.url);
-      await waitFor(
-        async () => (await http.get("/v1/plugins/unread")).json?.state === "running",
-        15_000,
-        "the plugin to run",
-      );
+      await pluginRunning(http, "unread");
       // Answers worth something: the sessions it lists.
       for (let i = 0; i < 10; i++)
         expect(
@@ -66,15 +71,10 @@ describe("a plugin that leaves the answers to its calls unread", () => {
 
 describe("a plugin agent's tool events", () => {
   it("cannot name child terminals: a plugin starts none", async () => {
-    const dataDir = tempDir();
-    const config = join(dataDir, "config.json");
-    writeFileSync(
-      config,
-      JSON.stringify({
-        plugins: { entries: { claims: { path: TOOL_TERMINALS, config: { claimed: ["not-its-own", "nor-this"] } } } },
-      }),
-    );
-    const gw = await serveInChild({ dataDir, config });
+    const gw = await serveWithPlugin("claims", {
+      path: TOOL_TERMINALS,
+      config: { claimed: ["not-its-own", "nor-this"] },
+    });
     const http = api(gw.url);
     await waitFor(
       async () => ((await http.get("/v1/agents")).json.agents as Array<{ id: string }>).some((a) => a.id === "claims"),
@@ -132,16 +132,8 @@ describe("a plugin that will not exit when its pipe closes", () => {
   it.skipIf(process.platform !== "linux")(
     "dies with a gateway that was killed",
     async () => {
-      const dataDir = tempDir();
-      const config = join(dataDir, "config.json");
-      writeFileSync(config, JSON.stringify({ plugins: { entries: { orphan: { path: ORPHAN } } } }));
-      const gw = await serveInChild({ dataDir, config });
-      const http = api(gw.url);
-      await waitFor(
-        async () => (await http.get("/v1/plugins/orphan")).json?.state === "running",
-        15_000,
-        "the plugin to run",
-      );
+      const gw = await serveWithPlugin("orphan", { path: ORPHAN });
+      await pluginRunning(api(gw.url), "orphan");
       const plugins = childrenOf(gw.child.pid!).filter((pid) =>
         readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("runner.mjs"),
       );
