@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
 import { SwitchboardError, isErrorCode, nestsDeeperThan } from "../protocol/index.js";
@@ -70,11 +70,23 @@ const PLUGIN_ENV: Readonly<Record<string, string>> = Object.freeze({});
  * by itself when its pipe closes, but one that stops reading the pipe or replaces `process.exit`
  * outlived a killed gateway. (`setpriv` execs node: the plugin keeps the pid the host knows.)
  */
-const DEATH_SIGNAL_WRAPPER: readonly string[] = (() => {
-  if (process.platform !== "linux") return [];
-  const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
-  return setpriv === undefined ? [] : [setpriv, "--pdeathsig", "KILL", "--"];
-})();
+function deathSignalWrapper(): readonly string[] {
+  if (deathSignalWrapperFound === undefined) {
+    const setpriv =
+      process.platform === "linux" ? ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path)) : undefined;
+    // `--pdeathsig` came with util-linux 2.33 (2018): an older setpriv (RHEL 8 has 2.32) would
+    // refuse it, and no plugin would start. Asked once.
+    if (setpriv === undefined) deathSignalWrapperFound = [];
+    else {
+      const help = spawnSync(setpriv, ["--help"], { encoding: "utf8", timeout: 5_000 });
+      // Could not ask (out of file descriptors): without it this time, asked again next time.
+      if (help.error !== undefined) return [];
+      deathSignalWrapperFound = help.stdout.includes("--pdeathsig") ? [setpriv, "--pdeathsig", "KILL", "--"] : [];
+    }
+  }
+  return deathSignalWrapperFound;
+}
+let deathSignalWrapperFound: readonly string[] | undefined;
 
 /**
  * One running plugin process and its pipe. Owns the child, its heartbeat and the host →
@@ -101,7 +113,7 @@ export class PluginProcess {
 
   constructor(private readonly options: PluginProcessOptions) {
     this.lastPongAt = options.clock.now();
-    const [program, ...args] = [...DEATH_SIGNAL_WRAPPER, process.execPath, ...options.args];
+    const [program, ...args] = [...deathSignalWrapper(), process.execPath, ...options.args];
     this.child = spawn(program!, args, {
       cwd: options.cwd,
       env: PLUGIN_ENV,
