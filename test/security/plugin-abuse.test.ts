@@ -40,26 +40,22 @@ async function pluginRunning(http: ReturnType<typeof api>, id: string): Promise<
 describe("a plugin that leaves the answers to its calls unread", () => {
   // Regression: every call gets an answer, queued towards the plugin however much of it the
   // plugin had left unread; this plugin grew the gateway by ~90 MB a second (2.4 GB in 25 s).
-  it.skipIf(process.platform !== "linux")(
-    "is not read from while its answers are unread, so the gateway's memory stays flat",
-    async () => {
-      const gw = await serveWithPlugin("unread", { path: UNREAD });
-      const pid = gw.child.pid!;
-      const http = api(gw.url);
-      await pluginRunning(http, "unread");
-      // Answers worth something: the sessions it lists.
-      for (let i = 0; i < 10; i++)
-        expect(
-          (await http.post("/v1/sessions", { kind: "agent", agent: "echo", name: `s${i}-${"n".repeat(100)}` })).status,
-        ).toBe(201);
-      const before = rssMb(pid);
-      await new Promise((done) => setTimeout(done, 6_000));
-      const grown = rssMb(pid) - before;
-      expect((await http.get("/healthz")).status).toBe(200);
-      expect(grown).toBeLessThan(150);
-    },
-    30_000,
-  );
+  it("is not read from while its answers are unread, so the gateway's memory stays flat", async () => {
+    const gw = await serveWithPlugin("unread", { path: UNREAD });
+    const pid = gw.child.pid!;
+    const http = api(gw.url);
+    await pluginRunning(http, "unread");
+    // Answers worth something: the sessions it lists.
+    for (let i = 0; i < 10; i++)
+      expect(
+        (await http.post("/v1/sessions", { kind: "agent", agent: "echo", name: `s${i}-${"n".repeat(100)}` })).status,
+      ).toBe(201);
+    const before = rssMb(pid);
+    await new Promise((done) => setTimeout(done, 6_000));
+    const grown = rssMb(pid) - before;
+    expect((await http.get("/healthz")).status).toBe(200);
+    expect(grown).toBeLessThan(150);
+  }, 30_000);
 
   it("is killed as hung once it has left its pipe unread for the heartbeat timeout", async () => {
     const t = setup({ limits: { heartbeatTimeoutMs: 1_500, maxRestarts: 0 } });
@@ -129,22 +125,18 @@ const alive = (pid: number): boolean => {
 describe("a plugin that will not exit when its pipe closes", () => {
   // Regression: a gateway killed with SIGKILL (or by the OOM killer) left such a plugin running,
   // orphaned, for good.
-  it.skipIf(process.platform !== "linux")(
-    "dies with a gateway that was killed",
-    async () => {
-      const gw = await serveWithPlugin("orphan", { path: ORPHAN });
-      await pluginRunning(api(gw.url), "orphan");
-      const plugins = childrenOf(gw.child.pid!).filter((pid) =>
-        readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("runner.mjs"),
-      );
-      expect(plugins).toHaveLength(1);
-      const plugin = plugins[0]!;
-      afterTest(() => {
-        if (alive(plugin)) process.kill(plugin, "SIGKILL");
-      });
-      gw.child.kill("SIGKILL");
-      await waitFor(() => !alive(plugin), 5_000, `plugin ${plugin} to die with its gateway`);
-    },
-    30_000,
-  );
+  it("dies with a gateway that was killed", async () => {
+    const gw = await serveWithPlugin("orphan", { path: ORPHAN });
+    await pluginRunning(api(gw.url), "orphan");
+    const plugins = childrenOf(gw.child.pid!).filter((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("runner.mjs"),
+    );
+    expect(plugins).toHaveLength(1);
+    const plugin = plugins[0]!;
+    afterTest(() => {
+      if (alive(plugin)) process.kill(plugin, "SIGKILL");
+    });
+    gw.child.kill("SIGKILL");
+    await waitFor(() => !alive(plugin), 5_000, `plugin ${plugin} to die with its gateway`);
+  }, 30_000);
 });

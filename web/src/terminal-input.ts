@@ -117,3 +117,26 @@ export function inputChunks(text: string, size: number): string[] {
   }
   return out;
 }
+
+/**
+ * A key filter that is true for a Tab (or Shift+Tab) pressed right after Escape, with no other
+ * key between: the way out of a terminal for a keyboard user.
+ */
+export function escapeThenTab(): (event: KeyboardEvent) => boolean {
+  let armed = false;
+  return (event) => {
+    if (event.type !== "keydown" || MODIFIER_KEYS.has(event.key)) return false;
+    const plain = !event.ctrlKey && !event.altKey && !event.metaKey;
+    const leave = armed && plain && event.key === "Tab";
+    armed = plain && !event.shiftKey && event.key === "Escape";
+    return leave;
+  };
+}
+
+const MODIFIER_KEYS: ReadonlySet<string> = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
+
+/** Ctrl+C or Ctrl+Insert: copies when the terminal has a selection (see terminal-view.ts). */
+export function isCopyKey(event: KeyboardEvent): boolean {
+  if (event.type !== "keydown" || !event.ctrlKey || event.altKey || event.shiftKey || event.metaKey) return false;
+  return event.key === "c" || event.key === "C" || event.key === "Insert";
+}

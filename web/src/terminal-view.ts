@@ -6,7 +6,7 @@ import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
 import { ControlBar } from "./control-bar.js";
 import type { Control } from "./control-bar.js";
-import { h, icon } from "./dom.js";
+import { h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
@@ -16,12 +16,14 @@ import {
   END_OF_INPUT,
   INPUT_CHUNK_CHARS,
   KEEP_FOCUS,
+  escapeThenTab,
   inputChunks,
+  isCopyKey,
   renderKeyBar,
   renderLineInput,
 } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
-import { showTextSheet, terminalText } from "./text-sheet.js";
+import { renderTextButton } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
 
 /** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
@@ -97,7 +99,10 @@ export class TerminalView implements View {
     this.term.loadAddon(this.fitAddon);
     this.interruptButton = ctx.canSteer && session.kind !== "stream" ? this.renderInterrupt() : null;
     this.header = new SessionHeader(ctx, session, {
-      actions: [this.renderTextButton(), ...(this.interruptButton ? [this.interruptButton] : [])],
+      actions: [
+        renderTextButton(() => sessionTitle(this.session), this.term),
+        ...(this.interruptButton ? [this.interruptButton] : []),
+      ],
       onUpdate: (fresh) => {
         this.session = { ...fresh };
         this.showInterrupt();
@@ -418,22 +423,6 @@ export class TerminalView implements View {
       this.ctx.client.input(this.session.id, piece).catch(failed);
   }
 
-  /** On a touch screen: the terminal's text in a sheet, to select and copy (see text-sheet.ts). */
-  private renderTextButton(): HTMLButtonElement {
-    return h(
-      "button",
-      {
-        class: "btn btn-small touch-only",
-        type: "button",
-        title: "Show the terminal's text, to select and copy",
-        "data-test": "show-text",
-        onclick: () => showTextSheet(sessionTitle(this.session), terminalText(this.term)),
-      },
-      icon("text"),
-      h("span", null, "Text"),
-    );
-  }
-
   private renderInterrupt(): HTMLButtonElement {
     return h(
       "button",
@@ -518,24 +507,3 @@ export class TerminalView implements View {
 }
 
 /** Ctrl+C or Ctrl+Insert (no other modifier): the keys that copy a selection outside macOS. */
-/**
- * A key filter that is true for a Tab (or Shift+Tab) pressed right after Escape, with no other
- * key between: the way out of a terminal for a keyboard user.
- */
-export function escapeThenTab(): (event: KeyboardEvent) => boolean {
-  let armed = false;
-  return (event) => {
-    if (event.type !== "keydown" || MODIFIER_KEYS.has(event.key)) return false;
-    const plain = !event.ctrlKey && !event.altKey && !event.metaKey;
-    const leave = armed && plain && event.key === "Tab";
-    armed = plain && !event.shiftKey && event.key === "Escape";
-    return leave;
-  };
-}
-
-const MODIFIER_KEYS: ReadonlySet<string> = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
-
-export function isCopyKey(event: KeyboardEvent): boolean {
-  if (event.type !== "keydown" || !event.ctrlKey || event.altKey || event.shiftKey || event.metaKey) return false;
-  return event.key === "c" || event.key === "C" || event.key === "Insert";
-}

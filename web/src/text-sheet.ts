@@ -1,5 +1,5 @@
 import type { Terminal } from "@xterm/xterm";
-import { h } from "./dom.js";
+import { h, icon } from "./dom.js";
 
 /**
  * A terminal's text, scrollback and screen: rows a long line wrapped onto are joined again, and
@@ -43,4 +43,20 @@ export function showTextSheet(title: string, text: string): HTMLDialogElement {
   dialog.showModal();
   pre.scrollTop = pre.scrollHeight;
   return dialog;
+}
+
+/** On a touch screen (the button shows only there): `term`'s text in a sheet, to select and copy. */
+export function renderTextButton(title: () => string, term: Terminal): HTMLButtonElement {
+  return h(
+    "button",
+    {
+      class: "btn btn-small touch-only",
+      type: "button",
+      title: "Show the terminal's text, to select and copy",
+      "data-test": "show-text",
+      onclick: () => showTextSheet(title(), terminalText(term)),
+    },
+    icon("text"),
+    h("span", null, "Text"),
+  );
 }
