@@ -44,8 +44,8 @@ class PipeTransport implements ProcessTransport {
     this.readFrom("stdout", child.stdout);
     this.readFrom("stderr", child.stderr);
     child.stdin.on("error", () => {
-      // EPIPE/ECONNRESET: the process closed its input. Input already queued is lost with
-      // it; later writes are refused in write() (INPUT_CLOSED) because stdin is destroyed.
+      // EPIPE: the process closed its input. Input still queued behind a full pipe is lost with
+      // it (as it would be in the pipe); write() refuses the rest (INPUT_CLOSED).
     });
     child.on("error", () => {
       // After a successful spawn Node reports errors here only for child.kill() and IPC,
@@ -60,14 +60,20 @@ class PipeTransport implements ProcessTransport {
 
   write(data: Uint8Array): void {
     const stdin = this.child.stdin;
-    if (stdin.destroyed || !stdin.writable) {
-      // The process still runs (the lifecycle refuses input once it has exited): it closed its stdin.
-      throw new SwitchboardError(
-        "INPUT_CLOSED",
-        `process ${this.pid} closed its input (stdin) and reads no more; it still runs and takes signals`,
-      );
-    }
+    if (stdin.destroyed || !stdin.writable) throw this.inputClosed();
     stdin.write(data);
+    // A pipe shows that its reader has gone only when written to. With nothing queued before it,
+    // the write is tried at once and its EPIPE marks the stream errored before write() returns:
+    // the caller hears that these bytes were not taken instead of an ok for bytes that are lost.
+    if (stdin.errored) throw this.inputClosed();
+  }
+
+  /** The process still runs (the lifecycle refuses input once it has exited): it closed its stdin. */
+  private inputClosed(): SwitchboardError {
+    return new SwitchboardError(
+      "INPUT_CLOSED",
+      `process ${this.pid} closed its input (stdin) and reads no more; it still runs and takes signals`,
+    );
   }
 
   endInput(): void {
