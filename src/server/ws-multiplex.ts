@@ -371,8 +371,23 @@ const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
  */
 function endBefore(session: Session, cursor: number): SessionEvent | undefined {
   if (session.running || cursor < session.log.head) return undefined;
-  const [entry] = session.log.read(session.log.first - 1, { types: END_TYPES, limit: 1 }).entries;
+  const entry = lastEnd(session.log);
   return entry !== undefined && entry.seq <= cursor ? (JSON.parse(entry.json) as SessionEvent) : undefined;
+}
+
+/** How many of an ended session's last events are searched for its end first: little, if anything, follows it. */
+const END_TAIL_EVENTS = 64;
+
+/**
+ * An ended session's `exit`/`lost`. Looked for among its last events first: read from the
+ * start, a type-filtered read pages through the whole log (a million events for a long
+ * session's late subscriber, each time it resubscribes).
+ */
+function lastEnd(log: SessionLog): LogEntry | undefined {
+  const tailFrom = Math.max(log.first - 1, log.head - END_TAIL_EVENTS);
+  const tail = log.read(tailFrom, { types: END_TYPES, limit: END_TAIL_EVENTS }).entries;
+  if (tail.length > 0 || tailFrom === log.first - 1) return tail.at(-1);
+  return log.read(log.first - 1, { types: END_TYPES, limit: 1 }).entries[0];
 }
 
 function refOf(raw: unknown): Ref | undefined {
