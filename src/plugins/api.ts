@@ -47,8 +47,13 @@ export interface PluginAgentRun {
    * }
    */
   delta(text: string): Promise<void>;
-  /** Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`, in order after the text streamed before it. */
-  tool(event: Record<string, unknown>): void;
+  /**
+   * Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`, in order after
+   * the text streamed before it. Paced like {@link delta} (counted by the length of its JSON) and
+   * resolves as it does. Throws `VALIDATION_FAILED` for an event that is not a JSON object and
+   * `PAYLOAD_TOO_LARGE` for one that does not fit in a frame (1 MiB).
+   */
+  tool(event: Record<string, unknown>): Promise<void>;
 }
 
 export type PluginAgentHandler = (

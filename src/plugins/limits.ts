@@ -33,8 +33,9 @@ export const DEFAULT_PLUGIN_LIMITS = {
    */
   frameDepth: 64,
   /**
-   * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) one
-   * agent run of a plugin may have sent and not had acknowledged. The gateway acknowledges a
+   * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) and
+   * tool events (the length of their JSON) one agent run of a plugin may have sent and not had
+   * acknowledged. The gateway acknowledges a
    * run's deltas once its session's log has room for more (`SessionLog.room`), so while the
    * log's store is behind, a run streams at most this much past the log's pause bound, and its
    * `run.delta()` promises wait. 1 MiB: one frame's worth, so a delta of any size the pipe takes

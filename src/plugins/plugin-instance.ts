@@ -107,13 +107,17 @@ export class PluginInstance {
     const run = this.runs.get(frame.runId);
     if (run === undefined) return;
     this.process.touch(run.callId);
+    // Tool events are counted by their JSON's length (as the runner counts them): they fill the
+    // same log, and a plugin reporting tool calls as fast as the pipe takes them got past its
+    // back-pressure.
+    const chars = frame.t === "agent.delta" ? frame.text.length : JSON.stringify(frame.event).length;
+    if (!run.credit.take(chars)) {
+      this.process.kill(
+        `protocol violation: run ${frame.runId} sent ${run.credit.outstandingChars} characters of deltas and tool events without an ack (its window is ${this.options.limits.agentDeltaWindowChars})`,
+      );
+      return;
+    }
     if (frame.t === "agent.delta") {
-      if (!run.credit.take(frame.text.length)) {
-        this.process.kill(
-          `protocol violation: run ${frame.runId} sent ${run.credit.outstandingChars} delta characters without an ack (its window is ${this.options.limits.agentDeltaWindowChars})`,
-        );
-        return;
-      }
       run.sink.delta(frame.text);
       return;
     }

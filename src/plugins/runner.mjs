@@ -34,6 +34,8 @@ function lineWithin(frame) {
   return Buffer.byteLength(line) <= frameBytes ? line : undefined;
 }
 
+const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
+
 const tooLarge = (what) =>
   `${what} is larger than the ${frameBytes} bytes a frame to the gateway may have (limits.frameBytes)`;
 
@@ -126,22 +128,30 @@ let deltaWindowChars;
 const DONE = Promise.resolve();
 
 /**
+ * Most characters of delta text in one frame: a longer text is sent in pieces, since a frame over
+ * `frameBytes` ends the plugin. A character takes at most 6 bytes in a frame (`\u0001`); 512
+ * bytes are left for the rest of the frame.
+ */
+const deltaPieceChars = () =>
+  Number.isFinite(frameBytes) ? Math.max(1024, Math.floor((frameBytes - 512) / 6)) : Infinity;
+
+/**
  * One agent run's stream frames towards the host, paced by the host's acks (`agent.ack`, see
- * the host's RunCredit). Delta text is sent while the run's unacknowledged characters are under
- * `deltaWindowChars`; beyond, it waits here — in the plugin's own memory, tool frames queued
- * behind it so the order stays — until acks come. The host acks only while the run's log has
- * room, so a run is held back without holding back the pipe, which carries heartbeats and the
- * plugin's other runs.
+ * the host's RunCredit). A frame is sent while the run's unacknowledged characters are under
+ * `deltaWindowChars` — delta text counts its length, a tool event the length of its JSON —;
+ * beyond, frames wait here, in order, in the plugin's own memory, until acks come. The host acks
+ * only while the run's log has room, so a run is held back without holding back the pipe, which
+ * carries heartbeats and the plugin's other runs.
  */
 class RunStream {
   constructor(runId) {
     this.runId = runId;
     this.controller = new AbortController();
     this.unacked = 0;
-    /** Frames not sent yet, in order, from index `head`. */
+    /** Frames not sent yet, in order, from index `head`: `{line, chars}`. */
     this.queue = [];
     this.head = 0;
-    /** delta() callers waiting for the run to be under its window again. */
+    /** delta()/tool() callers waiting for the run to be under its window again. */
     this.roomWaiters = [];
     /** sent() callers waiting for the queue to empty. */
     this.sentWaiters = [];
@@ -151,16 +161,48 @@ class RunStream {
   /** Queues delta text; resolves at once while the run is under its window, else once it is again. */
   delta(text) {
     if (this.dropping) return DONE;
-    this.queue.push({ t: "agent.delta", runId: this.runId, text: String(text) });
+    text = String(text);
+    const most = deltaPieceChars();
+    for (let at = 0; at < text.length;) {
+      let end = Math.min(text.length, at + most);
+      // Not between the two halves of a surrogate pair: each piece is valid text.
+      if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+      const piece = text.slice(at, end);
+      this.queue.push({
+        line: JSON.stringify({ t: "agent.delta", runId: this.runId, text: piece }) + "\n",
+        chars: piece.length,
+      });
+      at = end;
+    }
+    return this.queued();
+  }
+
+  /**
+   * Queues a tool event, paced as delta text is (by its JSON's length, which the host counts
+   * too). One that is not an object, or that would not fit in a frame, is refused here, with
+   * the plugin still up: sent, either would be a protocol violation.
+   */
+  tool(event) {
+    if (this.dropping) return DONE;
+    if (event === null || typeof event !== "object" || Array.isArray(event))
+      throw new PluginError("VALIDATION_FAILED", "run.tool(event) takes an object: {toolCallId, status, title?, …}");
+    let json;
+    try {
+      json = JSON.stringify(event);
+    } catch (error) {
+      throw new PluginError("VALIDATION_FAILED", `run.tool(event): the event is not JSON (${error.message})`);
+    }
+    const line = `{"t":"agent.tool","runId":${JSON.stringify(this.runId)},"event":${json}}\n`;
+    if (Buffer.byteLength(line) > frameBytes) throw new PluginError("PAYLOAD_TOO_LARGE", tooLarge("this tool event"));
+    this.queue.push({ line, chars: json.length });
+    return this.queued();
+  }
+
+  /** After queueing: sends what the window allows; resolves once the run is under its window. */
+  queued() {
     this.pump();
     if (this.hasRoom()) return DONE;
     return new Promise((resolve) => this.roomWaiters.push(resolve));
-  }
-
-  tool(event) {
-    if (this.dropping) return;
-    this.queue.push({ t: "agent.tool", runId: this.runId, event });
-    this.pump();
   }
 
   /** The host took `chars` more characters. */
@@ -194,14 +236,11 @@ class RunStream {
   }
 
   pump() {
-    while (this.head < this.queue.length) {
-      const frame = this.queue[this.head];
-      if (frame.t === "agent.delta") {
-        if (this.unacked >= deltaWindowChars) break;
-        this.unacked += frame.text.length;
-      }
+    while (this.head < this.queue.length && this.unacked < deltaWindowChars) {
+      const { line, chars } = this.queue[this.head];
+      this.unacked += chars;
       this.queue[this.head++] = undefined;
-      send(frame);
+      channel.write(line);
     }
     if (this.head === this.queue.length) {
       this.queue = [];

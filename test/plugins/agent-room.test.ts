@@ -15,6 +15,7 @@ import {
   type Held,
 } from "../agents/helpers/held-session.js";
 import type { HeldStore } from "../agents/helpers/held-store.js";
+import { bigText } from "./fixtures/flood/index.mjs";
 import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
 
 const actor: Actor = { name: "alice", role: "operator" };
@@ -182,6 +183,66 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     expect(end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
   }, 60_000);
 
+  for (const wait of [true, false]) {
+    const how = wait ? "awaits run.tool()" : "ignores what run.tool() returns";
+    it(`reporting tool calls as fast as it can, is held back near the pause bound when it ${how}: tool events count against its window as deltas do`, async ({
+      onTestFinished,
+    }) => {
+      const t = await floodPlugin();
+      const s = pluginSession(t, onTestFinished);
+      s.store.stuck = true;
+      const { runId } = s.agent.prompt(JSON.stringify({ tools: CHUNKS, size: SIZE, wait }), actor);
+
+      await heldBack(s.store);
+      expect(s.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(s.store));
+      await sleep(2 * FAST_LIMITS.agentIdleTimeoutMs!);
+      expect(s.agent.info().active).toBe(runId);
+
+      s.store.stuck = false;
+      const end = await until(() => runEnd(s.published, runId), "the run to end");
+      expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+      const tools = s.published.flatMap((e) => (e.type === "tool" && e.runId === runId ? [e] : []));
+      expect(tools.map((e) => e.toolCallId)).toEqual(Array.from({ length: CHUNKS }, (_, i) => `t${i}`));
+      expect(tools.every((e, i) => e.rawOutput === chunk(i, SIZE))).toBe(true);
+      expectContiguous(s.published);
+    }, 60_000);
+  }
+
+  it("a delta bigger than a frame is sent in pieces: the plugin stays up and every character arrives", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const s = pluginSession(t, onTestFinished);
+    const { runId } = s.agent.prompt(JSON.stringify({ big: 3 * DEFAULT_PLUGIN_LIMITS.frameBytes }), actor);
+    const end = await until(() => runEnd(s.published, runId), "the run to end");
+    const expected = bigText(3 * DEFAULT_PLUGIN_LIMITS.frameBytes);
+    expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(deltas(s.published, runId) === expected).toBe(true);
+    expect(end.type === "chat.final" && end.text === expected).toBe(true);
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }, 60_000);
+
+  it("a tool event that is not an object, or too big for a frame, is refused in the plugin, which stays up", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const s = pluginSession(t, onTestFinished);
+    for (const [prompt, answer] of [
+      [{ badTool: "a string" }, "VALIDATION_FAILED"],
+      [{ badTool: null }, "VALIDATION_FAILED"],
+      [{ badTool: [1, 2] }, "VALIDATION_FAILED"],
+      [{ badTool: null, pad: 2 * DEFAULT_PLUGIN_LIMITS.frameBytes }, "PAYLOAD_TOO_LARGE"],
+      [{ badTool: null, pad: 1000 }, "taken"],
+    ] as const) {
+      const { runId } = s.agent.prompt(JSON.stringify(prompt), actor);
+      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
+      expect(end).toMatchObject({ type: "chat.final", text: answer });
+    }
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }, 60_000);
+
   it("a plugin that writes delta frames past its window without waiting for acks is killed as a protocol violation", async () => {
     const t = await floodPlugin();
     const calls: string[] = [];
@@ -205,7 +266,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     ]);
     expect(outcome).toBe("error");
     expect(calls.at(-1)).toMatch(
-      /^AGENT_EXITED: plugin "flood" exited: protocol violation: run forger sent \d+ delta characters without an ack/,
+      /^AGENT_EXITED: plugin "flood" exited: protocol violation: run forger sent \d+ characters of deltas and tool events without an ack/,
     );
     expect(calls.filter((c) => c === "delta").length).toBeLessThan(forged);
   }, 30_000);
