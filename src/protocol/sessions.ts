@@ -14,7 +14,7 @@ export type SignalName = (typeof SIGNALS)[number];
 
 /** Accepts `INT`, `SIGINT`, `int` or `sigint`; yields the bare upper-case name. */
 export const Signal = z
-  .string()
+  .string({ error: () => `signal is a name: one of ${SIGNALS.join(", ")}` })
   .max(16)
   .transform((s) => s.toUpperCase().replace(/^SIG/, ""))
   .pipe(z.enum(SIGNALS, { error: () => `signal must be one of ${SIGNALS.join(", ")}` }));
@@ -25,10 +25,18 @@ const boundedString = (max: number = LIMITS.STRING_BYTES) => z.string().max(max)
 const noNul = (s: z.ZodString) => s.refine((v) => !v.includes("\0"), "must not contain NUL bytes");
 
 export const Env = z
-  .record(
-    z.string().regex(ENV_NAME, "environment variable names are letters, digits and _").max(256),
-    noNul(boundedString()),
-  )
+  .record(z.string(), noNul(boundedString()))
+  // Names are checked here rather than by the record's key schema, whose failure zod reports
+  // only as "Invalid key in record".
+  .superRefine((env, ctx) => {
+    for (const name of Object.keys(env))
+      if (!ENV_NAME.test(name) || name.length > 256)
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: "a variable's name is letters, digits and _ (not starting with a digit; at most 256)",
+        });
+  })
   .refine((env) => Object.keys(env).length <= LIMITS.ENV_ENTRIES, `at most ${LIMITS.ENV_ENTRIES} variables`);
 
 export const Cols = z.number().int().min(1).max(LIMITS.MAX_COLS);
