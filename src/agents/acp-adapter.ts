@@ -71,7 +71,8 @@ export class AcpAdapter implements AgentAdapter {
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
   private acpSessionId: string | undefined;
-  private starting: Promise<void> | undefined;
+  /** The agent's start, shared by the runs that wait for it: undefined once started, else why it failed. */
+  private starting: Promise<RunOutcome | undefined> | undefined;
   private turn: Turn | undefined;
   private isDead = false;
   private disposing: Promise<void> | undefined;
@@ -102,15 +103,13 @@ export class AcpAdapter implements AgentAdapter {
     if (this.disposing || this.isDead) {
       return { kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" };
     }
-    try {
-      this.starting ??= this.start();
-      await this.starting;
-    } catch (err) {
-      this.isDead = true;
-      void this.proc?.kill();
-      if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message };
-      return { kind: "error", code: "AGENT_FAILED", message: describeError(err) };
-    }
+    // An abort while the agent starts ends the wait at once: the run has ended, and holding the
+    // session's lane until the start is over — for an agent slow to start (npx fetching it), until
+    // ABORT_SETTLE_TIMEOUT_MS killed it and the next run started it all over — served nobody. The
+    // start goes on for the next run, which waits for the same one.
+    const failure = await untilAborted(this.startOnce(), run.signal);
+    if (failure === ABORTED) return { kind: "final", stopReason: "cancelled" };
+    if (failure !== undefined) return failure;
     const conn = this.conn!;
     const sessionId = this.acpSessionId!;
     if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
@@ -142,6 +141,20 @@ export class AcpAdapter implements AgentAdapter {
           });
         });
     });
+  }
+
+  /** Starts the agent process on the first call; never rejects (a failure is the outcome, and the adapter is dead). */
+  private startOnce(): Promise<RunOutcome | undefined> {
+    this.starting ??= this.start().then(
+      () => undefined,
+      (err: unknown): RunOutcome => {
+        this.isDead = true;
+        void this.proc?.kill();
+        if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message };
+        return { kind: "error", code: "AGENT_FAILED", message: describeError(err) };
+      },
+    );
+    return this.starting;
   }
 
   dispose(): Promise<void> {
@@ -511,4 +524,19 @@ export class AcpAdapter implements AgentAdapter {
       throw new acp.RequestError(JSONRPC_INTERNAL_ERROR, describeError(err));
     }
   }
+}
+
+const ABORTED = Symbol("aborted");
+
+/** `promise`'s value, or {@link ABORTED} as soon as `signal` aborts (`promise` goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | typeof ABORTED> {
+  if (signal.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve(ABORTED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void promise.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+  });
 }

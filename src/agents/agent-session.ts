@@ -113,6 +113,8 @@ export class AgentSession {
   private lane: Lane | undefined;
   private adapter: AgentAdapter | undefined;
   private crashed = false;
+  /** How the last run on an agent that then turned out dead ended: the restart refusal quotes it. */
+  private lastFailure: { code: ErrorCode; message: string } | undefined;
   private lastState: AgentSessionState = "idle";
   private disposing: Promise<void> | undefined;
 
@@ -327,6 +329,7 @@ export class AgentSession {
     if (lane.adapter.dead && this.adapter === lane.adapter) {
       // Free what the dead agent left (child terminals) now; the next prompt restarts it.
       this.logger.warn({ sessionId: this.sessionId, runId: lane.run.runId }, "agent process is gone");
+      this.lastFailure = outcome.kind === "error" ? { code: outcome.code, message: outcome.message } : undefined;
       this.retire(lane.adapter);
       this.adapter = undefined;
       this.crashed = true;
@@ -351,6 +354,8 @@ export class AgentSession {
   private adapterForRun(): AgentAdapter | { code: ErrorCode; message: string } {
     if (this.adapter?.dead) {
       this.logger.warn({ sessionId: this.sessionId }, "agent process is gone; restarting it for the next run");
+      // It died between runs: no run saw how.
+      this.lastFailure = undefined;
       this.retire(this.adapter);
       this.adapter = undefined;
       this.crashed = true;
@@ -361,12 +366,7 @@ export class AgentSession {
       while (this.restartTimes.length > 0 && this.restartTimes[0]! <= now - AGENT_RESTART_WINDOW_MS) {
         this.restartTimes.shift();
       }
-      if (this.restartTimes.length >= MAX_AGENT_RESTARTS) {
-        return {
-          code: "AGENT_EXITED",
-          message: `the agent exited ${MAX_AGENT_RESTARTS + 1} times within ${AGENT_RESTART_WINDOW_MS / 1000} s; not restarting it yet`,
-        };
-      }
+      if (this.restartTimes.length >= MAX_AGENT_RESTARTS) return this.restartRefusal(now);
       this.restartTimes.push(now);
       this.crashed = false;
     }
@@ -376,6 +376,25 @@ export class AgentSession {
       return { code: err instanceof SwitchboardError ? err.code : "SPAWN_FAILED", message: describeError(err) };
     }
     return this.adapter;
+  }
+
+  /**
+   * Why a run fails without starting the agent: it failed too often lately. The message quotes
+   * the last failure (an agent that cannot start at all said only "exited 4 times", hiding the
+   * ENOENT that explains it) and says when a prompt will try again. An agent that never started
+   * keeps its SPAWN_FAILED or RESOURCE_EXHAUSTED code: it did not exit.
+   */
+  private restartRefusal(now: number): { code: ErrorCode; message: string } {
+    const retryInS = Math.max(1, Math.ceil((this.restartTimes[0]! + AGENT_RESTART_WINDOW_MS - now) / 1000));
+    const last = this.lastFailure;
+    const neverStarted = last?.code === "SPAWN_FAILED" || last?.code === "RESOURCE_EXHAUSTED";
+    return {
+      code: neverStarted ? last.code : "AGENT_EXITED",
+      message:
+        `the agent ${neverStarted ? "failed to start" : "exited"} ${MAX_AGENT_RESTARTS + 1} times within ` +
+        `${AGENT_RESTART_WINDOW_MS / 1000} s${last !== undefined ? ` (last: ${last.code}: ${last.message})` : ""}; ` +
+        `not restarting it yet: a prompt in ${retryInS} s starts it again`,
+    };
   }
 
   private retire(adapter: AgentAdapter): void {

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAgentSession, MAX_AGENT_RESTARTS, MemoryLog } from "../../src/agents/index.js";
+import { ABORT_SETTLE_TIMEOUT_MS, createAgentSession, MAX_AGENT_RESTARTS, MemoryLog } from "../../src/agents/index.js";
 import type { AgentSession, ChildTerminalFactory } from "../../src/agents/index.js";
 import type { Actor, EventOf, SessionEvent } from "../../src/protocol/index.js";
+import { ManualClock } from "../../src/core/clock.js";
 import { ProcessTerminals } from "./helpers/process-terminals.js";
 import { deltaText, runEvents, waitForEvent, waitForRunEnd } from "./helpers/wait.js";
 
@@ -272,6 +273,40 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
       message: expect.stringMatching(/not restarting/),
     });
     expect(refused.text).toBe("");
+  });
+
+  it("an abort while the agent starts frees the lane at once: the next run gets the same agent once it is up, not a killed and restarted one", async ({
+    onTestFinished,
+  }) => {
+    // An agent slow to start (npx fetching it, longer than ABORT_SETTLE_TIMEOUT_MS: the manual
+    // clock stands for that): each start writes its pid to `starts`.
+    const starts = path.join(base, "slow-starts.txt");
+    const clock = new ManualClock(Date.now());
+    const log = new MemoryLog("slow-start", { clock });
+    const agent = createAgentSession({
+      sessionId: "slow-start",
+      log,
+      clock,
+      cwd,
+      spec: {
+        adapter: "acp",
+        command: ["sh", "-c", `echo $$ >> '${starts}'; sleep 1; exec '${process.execPath}' '${SCRIPTED_AGENT}'`],
+      },
+    });
+    onTestFinished(() => agent.dispose());
+    const aborted = agent.prompt(JSON.stringify({ op: "pid" }), actor).runId;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    agent.abort({}, actor);
+    const next = agent.prompt(JSON.stringify({ op: "pid" }), actor).runId;
+    await new Promise((resolve) => setImmediate(resolve));
+    // The agent is still starting when the abort settle timeout passes: it was killed then.
+    clock.advance(ABORT_SETTLE_TIMEOUT_MS);
+    await waitForRunEnd(log, next);
+    const pids = (await readFile(starts, "utf8")).trim().split("\n");
+    expect(pids).toHaveLength(1);
+    expect(runEvents(log, next).at(-1)).toMatchObject({ type: "chat.final", text: `pid=${pids[0]}` });
+    // The aborted run never reached the agent: nothing of it after its one chat.aborted.
+    expect(runEvents(log, aborted).map((e) => e.type)).toEqual(["run.queued", "run.started", "chat.aborted"]);
   });
 
   it("an agent command that cannot start fails the run with SPAWN_FAILED", async ({ onTestFinished }) => {

@@ -1,9 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ABORT_SETTLE_TIMEOUT_MS,
+  AGENT_RESTART_WINDOW_MS,
   AgentSession,
   createAgentSession,
   DEFAULT_PERMISSION_TIMEOUT_MS,
+  MAX_AGENT_RESTARTS,
   MAX_QUEUED_RUNS,
   MemoryLog,
 } from "../../src/agents/index.js";
@@ -330,6 +332,87 @@ describe("agent session run lane", () => {
       [["hang"], true],
       [["after"], false],
     ]);
+  });
+
+  /** An agent that dies in every run it is given, with `failure` as the run's outcome; counts how often it was made. */
+  function dyingAgent(failure: { code: ErrorCode; message: string }): {
+    clock: ManualClock;
+    log: MemoryLog;
+    agent: AgentSession;
+    made: () => number;
+  } {
+    const clock = new ManualClock(0);
+    const log = new MemoryLog("s4", { clock });
+    let made = 0;
+    const agent = new AgentSession({
+      sessionId: "s4",
+      log,
+      spec: { adapter: "echo" },
+      clock,
+      adapter: () => {
+        made++;
+        let dead = false;
+        return {
+          get dead() {
+            return dead;
+          },
+          run(): Promise<RunOutcome> {
+            dead = true;
+            return Promise.resolve({ kind: "error", ...failure });
+          },
+          dispose: () => Promise.resolve(),
+        };
+      },
+    });
+    sessions.push(agent);
+    return { clock, log, agent, made: () => made };
+  }
+
+  it("past the restart bound, the refusal quotes the last failure and says when a prompt starts the agent again (an agent that cannot start is not said to have exited)", async () => {
+    const { clock, log, agent, made } = dyingAgent({
+      code: "SPAWN_FAILED",
+      message: "cannot start /nonexistent/agent: spawn /nonexistent/agent ENOENT",
+    });
+    for (let i = 0; i <= MAX_AGENT_RESTARTS; i++) {
+      const { runId } = agent.prompt("hi", alice);
+      await drive(clock, 1000);
+      expect(runEvents(log, runId).at(-1)).toMatchObject({ type: "chat.error", code: "SPAWN_FAILED" });
+    }
+    expect(made()).toBe(MAX_AGENT_RESTARTS + 1);
+    const refused = agent.prompt("hi", alice).runId;
+    await nextTick();
+    const end = runEvents(log, refused).at(-1) as EventOf<"chat.error">;
+    expect(end).toMatchObject({ type: "chat.error", code: "SPAWN_FAILED" });
+    expect(end.message).toBe(
+      `the agent failed to start ${MAX_AGENT_RESTARTS + 1} times within ${AGENT_RESTART_WINDOW_MS / 1000} s ` +
+        "(last: SPAWN_FAILED: cannot start /nonexistent/agent: spawn /nonexistent/agent ENOENT); " +
+        `not restarting it yet: a prompt in ${AGENT_RESTART_WINDOW_MS / 1000 - 3} s starts it again`,
+    );
+    expect(made()).toBe(MAX_AGENT_RESTARTS + 1);
+    // Once the first restart has left the window, the next prompt starts the agent again.
+    clock.advance(AGENT_RESTART_WINDOW_MS - 3000);
+    const retried = agent.prompt("hi", alice).runId;
+    await nextTick();
+    expect(made()).toBe(MAX_AGENT_RESTARTS + 2);
+    expect(runEvents(log, retried).at(-1)).toMatchObject({
+      code: "SPAWN_FAILED",
+      message: expect.stringMatching(/ENOENT/),
+    });
+  });
+
+  it("past the restart bound, a crashing agent's refusal is AGENT_EXITED and quotes how it last ended", async () => {
+    const { clock, log, agent } = dyingAgent({ code: "AGENT_EXITED", message: "node exited with code 3: boom" });
+    for (let i = 0; i <= MAX_AGENT_RESTARTS; i++) {
+      agent.prompt("hi", alice);
+      await drive(clock, 10);
+    }
+    const refused = agent.prompt("hi", alice).runId;
+    await nextTick();
+    const end = runEvents(log, refused).at(-1) as EventOf<"chat.error">;
+    expect(end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
+    expect(end.message).toMatch(
+      /^the agent exited 4 times within 60 s \(last: AGENT_EXITED: node exited with code 3: boom\); not restarting it yet: a prompt in 60 s starts it again$/,
+    );
   });
 
   it("rejects an acp or command spec without a command at creation", () => {
