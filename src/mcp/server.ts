@@ -6,7 +6,7 @@ import type { Readable, Writable } from "node:stream";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { AGENT_TOOLS } from "./agent-tools.js";
 import { GatewayAccess } from "./gateway.js";
 import type { GatewayAccessOptions } from "./gateway.js";
@@ -48,7 +48,12 @@ export class SwitchboardMcpServer {
     this.server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
       const tool = byName.get(request.params.name);
       // An unknown tool is a protocol error (the MCP spec), not a tool's refusal.
-      if (!tool) throw new McpError(ErrorCode.InvalidParams, `unknown tool ${request.params.name}`);
+      if (!tool) {
+        throw protocolError(
+          ErrorCode.InvalidParams,
+          `unknown tool ${request.params.name.slice(0, 100)}; tools/list lists the ${TOOLS.length} tools`,
+        );
+      }
       const token = request.params._meta?.progressToken;
       const progress: ProgressSink | undefined =
         token === undefined
@@ -80,6 +85,15 @@ export class SwitchboardMcpServer {
     })();
     return this.closing;
   }
+}
+
+/**
+ * A JSON-RPC error for the SDK to send: its `message` goes on the wire as it is. Not `McpError`,
+ * whose message already reads "MCP error -32602: ...", so that clients (which prefix it again)
+ * showed "MCP error -32602: MCP error -32602: unknown tool x".
+ */
+function protocolError(code: ErrorCode, message: string): Error & { code: number } {
+  return Object.assign(new Error(message), { code });
 }
 
 /**

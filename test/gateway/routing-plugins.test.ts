@@ -69,6 +69,24 @@ describe("routing through the gateway", () => {
     expect(r.json.error.code).toBe("NO_ROUTE");
   });
 
+  it("a message that needs a new session past the session limit is refused with a LIMIT_EXCEEDED that says what to do; known peers go on", async () => {
+    const gw = await testGateway({ config: { ...config, limits: { sessionsPerToken: 2 } } });
+    const http = api(gw.url);
+    const to = (peer: string) => ({ channel: "discord", peer: { kind: "direct", id: peer }, text: "hi" });
+    expect((await http.post("/v1/messages", to("p1"))).status).toBe(202);
+    expect((await http.post("/v1/messages", to("p2"))).status).toBe(202);
+    const refused = await http.post("/v1/messages", to("p3"));
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe("LIMIT_EXCEEDED");
+    expect(refused.json.error.message).toBe(
+      "admin runs at most 2 sessions (limits.sessionsPerToken); this message needs a new agent session " +
+        "(agent:echo:peer:discord:default:direct:p3) and routed sessions stay running: end the idle ones " +
+        '(DELETE /v1/sessions/:id), raise the limit, or share sessions (a binding\'s "session": "per-channel" or "main")',
+    );
+    // A conversation that has its session already is not affected.
+    expect((await http.post("/v1/messages", to("p1"))).status).toBe(202);
+  });
+
   it("refuses a config whose binding names an unknown agent, naming the binding", async () => {
     await expect(
       testGateway({ config: { bindings: [{ agentId: "ghost", match: { channel: "x" } }] } }),

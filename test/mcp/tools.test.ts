@@ -426,7 +426,10 @@ describe("switchboard mcp", () => {
     const agent = await mcp.call("create_agent_session", { agent: "no-such-agent" });
     expect(agent.data.error.code).toBe("AGENT_NOT_FOUND");
 
-    await expect(mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(/unknown tool/);
+    // The code once, not "MCP error -32602: MCP error -32602: unknown tool".
+    await expect(mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(
+      /^MCP error -32602: unknown tool no_such_tool; tools\/list lists the \d+ tools$/,
+    );
     const list = await mcp.call("list_sessions");
     expect(list.isError).toBe(false);
   });

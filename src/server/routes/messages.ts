@@ -54,5 +54,18 @@ export function sessionForKey(
       return s as AgentGatewaySession;
     }
   }
-  return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);
+  try {
+    return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);
+  } catch (error) {
+    // The session limits count routed sessions too, and each new conversation (per-peer) is one:
+    // a chat bridge hits them after 64 peers with nothing but "op1 runs at most 64 sessions".
+    if (error instanceof SwitchboardError && error.code === "LIMIT_EXCEEDED") {
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${error.message}; this message needs a new agent session (${sessionKey.slice(0, 200)}) and routed sessions stay running: ` +
+          `end the idle ones (DELETE /v1/sessions/:id), raise the limit, or share sessions (a binding's "session": "per-channel" or "main")`,
+      );
+    }
+    throw error;
+  }
 }
