@@ -2,14 +2,12 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
 import type { PluginHostDeps } from "../plugins/index.js";
-import { InboundMessageSchema } from "../routing/index.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import type { GatewayCore } from "./context.js";
 import type { FdMonitor } from "./fd-monitor.js";
-import { validate } from "./http.js";
-import { sessionForKey } from "./routes/messages.js";
+import { deliverMessage } from "./routes/messages.js";
 import { buildSettings } from "./settings.js";
 
 /** What the gateway needs to start the plugin host: where config comes from and how to reload. */
@@ -49,19 +47,8 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
       },
     },
     messages: {
-      inbound: async (raw, caller) => {
-        const message = validate(InboundMessageSchema, raw);
-        const route = core.routing.resolveOrThrow(message);
-        const session = sessionForKey(core, route.agentId, route.sessionKey, actor(caller.pluginId).name);
-        const { runId } = session.prompt(message.text, actor(caller.pluginId));
-        return {
-          agentId: route.agentId,
-          sessionKey: route.sessionKey,
-          sessionId: session.id,
-          runId,
-          matchedBy: route.matchedBy,
-        };
-      },
+      // Exactly as POST /v1/messages (it lacked `bindingIndex`).
+      inbound: async (raw, caller) => deliverMessage(core, raw, actor(caller.pluginId)),
     },
     config: {
       writePatch: async (patch) => {

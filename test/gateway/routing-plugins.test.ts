@@ -260,6 +260,28 @@ describe("a channel plugin through the gateway", () => {
   });
 });
 
+describe("a plugin's inbound message through the gateway", () => {
+  it("is delivered as POST /v1/messages delivers it, and answered with the same fields (bindingIndex too)", async () => {
+    const gw = await testGateway({
+      config: {
+        bindings: [{ agentId: "echo", match: { channel: "chat" } }],
+        agents: { echo: { adapter: "echo" } },
+        plugins: { entries: { basic: { path: resolve("test/plugins/fixtures/basic") } } },
+      },
+    });
+    const http = api(gw.url);
+    const message = { channel: "chat", peer: { kind: "direct", id: "u1" }, text: "hello" };
+    const byPlugin = await http.post("/v1/plugins/basic/http/x", { op: "inbound", args: message });
+    const byHttp = await http.post("/v1/messages", message);
+    expect(byHttp.status).toBe(202);
+    const fields = { agentId: "echo", matchedBy: "channel", bindingIndex: 0, sessionKey: byHttp.json.sessionKey };
+    expect(byHttp.json).toMatchObject(fields);
+    expect(byPlugin.json).toEqual({ ...fields, sessionId: expect.any(String), runId: expect.any(String) });
+    // Each caller owns its own session for the key.
+    expect(byPlugin.json.sessionId).not.toBe(byHttp.json.sessionId);
+  });
+});
+
 describe("a plugin's HTTP hook through the gateway", () => {
   it("serves the harmless headers the plugin set, never its cookies, CORS, redirects or content type", async () => {
     const gw = await testGateway({

@@ -1,4 +1,5 @@
 import { InboundMessageSchema } from "../../routing/index.js";
+import type { Route } from "../../routing/index.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { createAgentGatewaySession } from "../agents.js";
 import { actorOf, canCreate } from "../auth.js";
@@ -6,6 +7,7 @@ import type { GatewayCore } from "../context.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
+import type { Actor } from "../../protocol/index.js";
 
 /**
  * `POST /v1/route` answers where a message would go and why (a dry run); `POST /v1/messages`
@@ -21,19 +23,34 @@ export function messageRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/messages", async (ctx) => {
     if (!canCreate(ctx.identity))
       throw new SwitchboardError("FORBIDDEN", `${ctx.identity.name} is a viewer and cannot deliver messages`);
-    const message = validate(InboundMessageSchema, await readJson(ctx.req, core.limits.bodyBytes));
-    const route = core.routing.resolveOrThrow(message);
-    const session = sessionForKey(core, route.agentId, route.sessionKey, ctx.identity.name);
-    const { runId } = session.prompt(message.text, actorOf(ctx.identity));
-    sendJson(ctx.res, 202, {
-      agentId: route.agentId,
-      sessionKey: route.sessionKey,
-      sessionId: session.id,
-      runId,
-      matchedBy: route.matchedBy,
-      bindingIndex: route.bindingIndex,
-    });
+    const raw = await readJson(ctx.req, core.limits.bodyBytes);
+    sendJson(ctx.res, 202, deliverMessage(core, raw, actorOf(ctx.identity)));
   });
+}
+
+/** Where a delivered message went: the answer of `POST /v1/messages` and of a plugin's `api.messages.inbound`. */
+export interface Delivery extends Route {
+  sessionId: string;
+  runId: string;
+}
+
+/**
+ * Routes an inbound message (validated here) by the bindings and queues it as a run on its
+ * session, which `by` owns when it creates it: the one path of both HTTP and plugins.
+ */
+export function deliverMessage(core: GatewayCore, raw: unknown, by: Actor): Delivery {
+  const message = validate(InboundMessageSchema, raw);
+  const route = core.routing.resolveOrThrow(message);
+  const session = sessionForKey(core, route.agentId, route.sessionKey, by.name);
+  const { runId } = session.prompt(message.text, by);
+  return {
+    agentId: route.agentId,
+    sessionKey: route.sessionKey,
+    sessionId: session.id,
+    runId,
+    matchedBy: route.matchedBy,
+    bindingIndex: route.bindingIndex,
+  };
 }
 
 /**
