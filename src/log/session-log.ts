@@ -53,6 +53,15 @@ export interface OutputSlice {
 }
 
 /**
+ * Stored events a type-filtered read examines at most. A filter that matches few of a long log's
+ * events (`types=exit` over a million outputs) would otherwise scan it all in one read, ~2 µs an
+ * event on the event loop: seconds in which no session's events go out. Such a read answers
+ * with a page that ends there (`next` short of the head, maybe without events); readers go on
+ * from `next` as with any page.
+ */
+export const FILTERED_SCAN_EVENTS = 16_384;
+
+/**
  * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the
  * hot ring and queues it for the store; the entry is *published* — listeners notified, and
  * `head`, `outputBytes`, `read`, `readOutput` and `checkPosition` moved past it — only once the
@@ -339,15 +348,19 @@ export class SessionLog implements AppendableLog {
     const head = this.publishedHead;
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
     let storeFull = false;
+    // A type filter examines at most FILTERED_SCAN_EVENTS stored events per read (seqs are
+    // contiguous: `since + n` is n events on); the page then ends there, short of the head.
+    const storeEnd = types ? Math.min(ringFirst - 1, since + FILTERED_SCAN_EVENTS) : ringFirst - 1;
     if (since + 1 < ringFirst) {
       // The part older than the ring is durable: read it from the store.
-      const stored = this.store.readAfter(this.sessionId, since, limit, types, ringFirst - 1, options.maxBytes);
+      const stored = this.store.readAfter(this.sessionId, since, limit, types, storeEnd, options.maxBytes);
       entries.push(...stored);
       // A read that stopped at its byte bound may end short of the ring: adding the ring would leave a gap.
       storeFull = options.maxBytes !== undefined && stored.reduce((n, e) => n + e.size, 0) >= options.maxBytes;
     }
     let cut = entries.length >= limit || storeFull;
-    if (!cut) {
+    const scanBounded = !cut && storeEnd < ringFirst - 1;
+    if (!cut && !scanBounded) {
       const after =
         entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
       entries.push(...this.ring.readAfter(after, limit - entries.length, types, head));
@@ -364,7 +377,7 @@ export class SessionLog implements AppendableLog {
         }
       }
     }
-    const next = cut ? entries[entries.length - 1]!.seq : head;
+    const next = cut ? entries[entries.length - 1]!.seq : scanBounded ? storeEnd : head;
     return { entries, head, first: this._first, next };
   }
 

@@ -103,6 +103,8 @@ export class SqliteEventStore implements EventStore {
   private readonly files: OutputFileIndex;
   private readonly stmt: {
     readAfter: Statement<[string, number, number, number]>;
+    /** Like readAfter, only rows whose type is in a JSON array of types. */
+    readAfterTypes: Statement<[string, number, number, string, number]>;
     markBefore: Statement<[string, number]>;
     readOutput: Statement<[string, number, number, number]>;
     oldest: Statement<[string, number, number]>;
@@ -171,6 +173,11 @@ export class SqliteEventStore implements EventStore {
       readAfter: this.db
         .prepare(
           "SELECT seq, type, body, data, out_start, out_end FROM events WHERE session_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+        )
+        .raw(),
+      readAfterTypes: this.db
+        .prepare(
+          "SELECT seq, type, body, data, out_start, out_end FROM events WHERE session_id = ? AND seq > ? AND seq <= ? AND type IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?",
         )
         .raw(),
       markBefore: this.db
@@ -277,21 +284,19 @@ export class SqliteEventStore implements EventStore {
         }
         return out;
       }
-      // Filtered reads page through the range so a sparse type cannot make one query scan everything twice.
-      let cursor = since;
-      const page = Math.max(256, limit);
-      while (out.length < limit && bytes < maxBytes) {
-        const rows = this.stmt.readAfter.all(sessionId, cursor, upTo, page) as Row[];
-        for (const row of rows) {
-          if (types.has(row[1])) {
-            const entry = toEntry(row, files);
-            out.push(entry);
-            bytes += entry.size;
-            if (out.length === limit || bytes >= maxBytes) break;
-          }
-        }
-        if (rows.length < page) break;
-        cursor = rows[rows.length - 1]![0];
+      // SQLite passes over the other types itself: only matching rows are read into JS.
+      const wanted = JSON.stringify([...types]);
+      for (const row of this.stmt.readAfterTypes.iterate(
+        sessionId,
+        since,
+        upTo,
+        wanted,
+        limit,
+      ) as IterableIterator<Row>) {
+        const entry = toEntry(row, files);
+        out.push(entry);
+        bytes += entry.size;
+        if (bytes >= maxBytes) break;
       }
       return out;
     } finally {

@@ -42,6 +42,7 @@ export class SessionFeed {
   private _mode: FeedMode = "catchup";
   private unsubscribe: (() => void) | undefined;
   private pumping = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly log: SessionLog,
@@ -93,10 +94,26 @@ export class SessionFeed {
           this.hooks.onJoin?.();
           return;
         }
+        if (read.entries.length === 0) {
+          // The type filter matched nothing in as much of the log as one read examines
+          // (FILTERED_SCAN_EVENTS): go on after other work, not all of a long log in one go.
+          // Nothing was queued, so no drain would call pump again.
+          this.pumpSoon();
+          return;
+        }
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   close(): void {

@@ -387,7 +387,14 @@ function lastEnd(log: SessionLog): LogEntry | undefined {
   const tailFrom = Math.max(log.first - 1, log.head - END_TAIL_EVENTS);
   const tail = log.read(tailFrom, { types: END_TYPES, limit: END_TAIL_EVENTS }).entries;
   if (tail.length > 0 || tailFrom === log.first - 1) return tail.at(-1);
-  return log.read(log.first - 1, { types: END_TYPES, limit: 1 }).entries[0];
+  // Not expected (nothing but a run's bookkeeping follows an end), but then from the start, by pages.
+  for (let since = log.first - 1; since < tailFrom;) {
+    const page = log.read(since, { types: END_TYPES, limit: 1 });
+    if (page.entries.length > 0) return page.entries[0];
+    if (page.next <= since) break;
+    since = page.next;
+  }
+  return undefined;
 }
 
 function refOf(raw: unknown): Ref | undefined {

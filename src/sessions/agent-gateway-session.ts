@@ -133,7 +133,8 @@ export class AgentGatewaySession extends Session {
             break;
         }
       }
-      if (page.next >= page.head || page.entries.length === 0) break;
+      // A page may hold no events and still move on: a filtered read examines a bounded stretch.
+      if (page.next >= page.head || page.next <= since) break;
       since = page.next;
     }
     for (const [requestId, runId] of requests) {

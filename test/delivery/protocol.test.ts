@@ -11,6 +11,7 @@ import type { Gateway } from "../../src/server/gateway.js";
 import {
   MuxClient,
   UpgradeRefused,
+  api,
   appendOutput,
   authHeaders,
   closed,
@@ -411,4 +412,40 @@ describe("output in JSON frames", () => {
     expect(late.errors).toEqual([]);
     expect(late.bytes(id).equals(expected)).toBe(true);
   });
+});
+
+describe("a type filter over a long log", () => {
+  it("delivers the few events it matches, in order, and goes on live, reading the log in bounded stretches", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream", name: "long" });
+    const rare = (n: number) => ({ type: "milestone", data: { n } });
+    const filler = Array.from({ length: 1000 }, () => ({ type: "output", data: { data: "." } }));
+    const post = (body: unknown) => api(gw, "POST", `/v1/sessions/${id}/events`, body);
+    await post(rare(1));
+    // 2.4 stretches of FILTERED_SCAN_EVENTS between the two matches, most of them in the store.
+    for (let i = 0; i < 40; i++) await post(filler);
+    await post(rare(2));
+    for (let i = 0; i < 2; i++) await post(filler);
+    const c = await MuxClient.open(gw, defer);
+    c.send({ op: "subscribe", session: id, since: 0, types: ["custom"], ref: "s" });
+    await c.frame((f) => f.op === "subscribed", 10_000, "subscribed");
+    const milestones = () =>
+      c.frames.flatMap((f) =>
+        (f.events ?? (f.event ? [f.event] : [])).flatMap((e) =>
+          e.type === "custom" && (e as { name?: string }).name === "milestone"
+            ? [(e as { data: { n: number } }).data.n]
+            : [],
+        ),
+      );
+    await c.until(() => milestones().length === 2, 10_000, "both milestones from the log");
+    await post(rare(3));
+    await c.until(() => milestones().length === 3, 10_000, "the live milestone");
+    const delivered = c.frames.flatMap((f) => f.events ?? (f.event ? [f.event] : []));
+    expect(delivered.map((e) => [e.type, e.seq])).toEqual([
+      ["custom", 1],
+      ["custom", 40_002],
+      ["custom", 42_003],
+    ]);
+    expect(milestones()).toEqual([1, 2, 3]);
+  }, 60_000);
 });

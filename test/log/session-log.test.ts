@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
+import { FILTERED_SCAN_EVENTS } from "../../src/log/session-log.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
@@ -61,6 +62,25 @@ describe("session log", () => {
     const rest = log.read(page.next, { types: new Set(["exit"]) });
     expect(rest.entries.map((e) => e.seq)).toEqual([6, 8, 10]);
     expect(rest.next).toBe(10);
+  });
+
+  it("examines a bounded stretch per filtered read: a sparse filter over a long log answers with pages that move on", () => {
+    const events = openLog(tempDir(), undefined, { entries: 16, bytes: 64 * 1024 });
+    const log = events.create("s1");
+    const total = 2 * FILTERED_SCAN_EVENTS + 100;
+    for (let i = 0; i < total; i++) log.append(custom(i));
+    log.append({ type: "exit", exitCode: 0, signal: null });
+    events.flush();
+    const exitOnly = new Set(["exit"]);
+    const first = log.read(0, { types: exitOnly });
+    expect(first).toMatchObject({ entries: [], next: FILTERED_SCAN_EVENTS, head: total + 1 });
+    const pages = [first];
+    while (pages.at(-1)!.next < log.head) pages.push(log.read(pages.at(-1)!.next, { types: exitOnly }));
+    expect(pages.map((p) => p.next)).toEqual([FILTERED_SCAN_EVENTS, 2 * FILTERED_SCAN_EVENTS, total + 1]);
+    expect(pages.flatMap((p) => p.entries.map((e) => e.seq))).toEqual([total + 1]);
+    // Unfiltered, and filtered where the filter matches: pages end by limit as before.
+    expect(log.read(0, { limit: 3 }).next).toBe(3);
+    expect(log.read(0, { limit: 3, types: new Set(["custom"]) }).next).toBe(3);
   });
 
   it("counts the bytes not yet durable, and tells when the durable position moves", () => {
