@@ -1,10 +1,10 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { Clock } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
 import type { EventType, SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
-import { SessionLog, logUnavailable } from "./session-log.js";
+import { RING_IDLE_MS, SessionLog, logUnavailable } from "./session-log.js";
 import type { EventStore, PersistedSession } from "./store.js";
 
 export interface EventLogOptions {
@@ -30,9 +30,11 @@ export class EventLog {
   /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
   private readonly scope = new AsyncLocalStorage<Map<SessionLog, number>>();
   private closed = false;
+  private idleCheck: Timer | undefined;
 
   constructor(options: EventLogOptions) {
     this.options = options;
+    this.checkIdleSoon();
     options.store.onFlushed((durable, stats) => {
       for (const [sessionId, seq] of durable) this.logs.get(sessionId)?.markDurable(seq);
       options.onCommit?.(stats.writes, stats.ms);
@@ -127,7 +129,17 @@ export class EventLog {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.idleCheck?.cancel();
     this.options.store.close();
+  }
+
+  /** Every {@link RING_IDLE_MS}: the logs that appended nothing meanwhile give back their hot rings. */
+  private checkIdleSoon(): void {
+    this.idleCheck = this.options.clock.setTimeout(() => {
+      if (this.closed) return;
+      for (const log of this.logs.values()) log.releaseRingIfIdle();
+      this.checkIdleSoon();
+    }, RING_IDLE_MS);
   }
 
   private make(sessionId: string, initial: ConstructorParameters<typeof SessionLog>[0]["initial"]): SessionLog {

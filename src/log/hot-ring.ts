@@ -12,7 +12,8 @@ export const HOT_RING_MAX_BYTES = 4 * 1024 * 1024;
  * everything after it.
  */
 export class HotRing {
-  private entries: LogEntry[] = [];
+  /** Slots before `start` are emptied as entries leave, so nothing keeps what was evicted alive. */
+  private entries: Array<LogEntry | undefined> = [];
   private start = 0; // index of the oldest live entry in `entries`
   private bytes = 0;
 
@@ -53,7 +54,10 @@ export class HotRing {
       const trimmed = oldest.seq < retainFrom;
       if (!trimmed && !(overBounds && oldest.seq <= durableSeq)) break;
       this.bytes -= oldest.size;
-      this.start++;
+      // Until the compaction below, the array still held every evicted entry: up to 1024, or as
+      // many as are live — the output the ring had let go of (~8 MiB for a session that printed
+      // a burst, measured), which a pool could not take back, stayed in memory.
+      this.entries[this.start++] = undefined;
       this.onDrop(oldest);
     }
     // Compact once the dead prefix dominates, so the array does not grow without bound.

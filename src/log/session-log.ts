@@ -52,6 +52,9 @@ export interface OutputSlice {
   bytes: Uint8Array;
 }
 
+/** How often the EventLog checks for logs that appended nothing meanwhile (see {@link SessionLog.releaseRingIfIdle}). */
+export const RING_IDLE_MS = 30_000;
+
 /**
  * Stored events a type-filtered read examines at most. A filter that matches few of a long log's
  * events (`types=exit` over a million outputs) would otherwise scan it all in one read, ~2 µs an
@@ -105,6 +108,7 @@ export class SessionLog implements AppendableLog {
   private retired = false;
   /** The session ended: what is durable is read from the store, not kept in the ring ({@link markEnded}). */
   private ended = false;
+  private headAtLastIdleCheck = -1;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -236,6 +240,19 @@ export class SessionLog implements AppendableLog {
   markEnded(): void {
     this.ended = true;
     this.ring.evict(this.durableSeq, this._first, true);
+  }
+
+  /**
+   * Called every {@link RING_IDLE_MS} by the EventLog: a log that appended nothing since the
+   * previous call gives its hot ring back, as an ended one does (readers go to the store). A
+   * ring is up to 4 MiB of output (`HOT_RING_MAX_BYTES`, ~7 MiB of memory with the pieces
+   * around it), kept until it is pushed out, so every session that once printed a burst — an
+   * agent's hours of work — held that much for as long as it ran, idle or not.
+   */
+  releaseRingIfIdle(): void {
+    const idle = this._head === this.headAtLastIdleCheck;
+    this.headAtLastIdleCheck = this._head;
+    if (idle && this.ring.size > 0) this.ring.evict(this.durableSeq, this._first, true);
   }
 
   /** Observes the durable position moving forward (after a group commit). */

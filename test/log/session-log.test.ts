@@ -4,10 +4,11 @@ import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog, LOG_BACKLOG_PAUSE_BYTES, LOG_BACKLOG_RESUME_BYTES, SqliteEventStore } from "../../src/log/index.js";
-import { FILTERED_SCAN_EVENTS } from "../../src/log/session-log.js";
+import { FILTERED_SCAN_EVENTS, RING_IDLE_MS } from "../../src/log/session-log.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { PIECE_BYTES, BufferPool } from "../../src/core/buffer-pool.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
+import { afterTest } from "../helpers/cleanup.js";
 import { tempDir } from "../helpers/tmp.js";
 import { openLog } from "./helpers.js";
 
@@ -81,6 +82,40 @@ describe("session log", () => {
     // Unfiltered, and filtered where the filter matches: pages end by limit as before.
     expect(log.read(0, { limit: 3 }).next).toBe(3);
     expect(log.read(0, { limit: 3, types: new Set(["custom"]) }).next).toBe(3);
+  });
+
+  it("gives back the hot ring of a log that appended nothing for a while; everything is still read, from the store", () => {
+    const clock = new ManualClock();
+    const events = new EventLog({ store: new SqliteEventStore(join(tempDir(), "log.db")), clock });
+    afterTest(() => events.close());
+    const log = events.create("s1");
+    const busy = events.create("s2");
+    const burst = (l: typeof log) => {
+      for (let i = 0; i < 100; i++) l.appendOutputBytes("stdout", Buffer.from(`line ${i}\n`), false);
+      events.flush();
+    };
+    burst(log);
+    burst(busy);
+    const hot = log.hotBytes;
+    expect(hot).toBeGreaterThan(0);
+    clock.advance(RING_IDLE_MS);
+    // Appended since the previous check (none): kept.
+    expect(log.hotBytes).toBe(hot);
+    burst(busy);
+    clock.advance(RING_IDLE_MS);
+    expect(log.hotBytes).toBe(0);
+    expect(busy.hotBytes).toBeGreaterThan(0);
+    const text = log
+      .read(0)
+      .entries.map((e) => (e as OutputEntry).bytes.toString())
+      .join("");
+    expect(text).toBe(Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(""));
+    // A log that appends again keeps a ring again, from there.
+    burst(log);
+    expect(log.hotBytes).toBe(hot);
+    expect(log.read(0).entries).toHaveLength(200);
+    clock.advance(RING_IDLE_MS);
+    expect(busy.hotBytes).toBe(0);
   });
 
   it("counts the bytes not yet durable, and tells when the durable position moves", () => {
