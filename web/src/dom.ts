@@ -56,22 +56,59 @@ export function fill(el: Element, ...children: (Child | readonly Child[])[]): vo
  * still there: the focus, a text selection or a `<details>` the user opened survive a
  * re-render. Children are matched by position, which suits content that grows at its end. An
  * element whose tag is unchanged is kept and updated, with its listeners: those must depend on
- * nothing but the element's place.
+ * nothing but the element's place. An element built with {@link updatedBy} brings the live one
+ * up to date itself, and nothing inside it is compared.
  */
 export function morph(live: Element, fresh: Element): void {
   for (const { name } of [...live.attributes]) if (!fresh.hasAttribute(name)) live.removeAttribute(name);
   for (const { name, value } of fresh.attributes) if (live.getAttribute(name) !== value) live.setAttribute(name, value);
-  const kept = [...live.childNodes];
-  const next = [...fresh.childNodes];
-  for (const [i, node] of next.entries()) {
-    const old = kept[i];
-    if (!old) live.appendChild(node);
-    else if (old.isEqualNode(node)) continue;
-    else if (old instanceof Element && node instanceof Element && old.tagName === node.tagName) morph(old, node);
-    else if (old instanceof Text && node instanceof Text) old.data = node.data;
-    else old.replaceWith(node);
+  const update = updaters.get(fresh);
+  if (update) update(live);
+  else morphChildren(live, [...fresh.childNodes]);
+}
+
+/**
+ * {@link morph} for `live`'s children from the `from`th on: they become `next` (fresh nodes);
+ * those before are left alone.
+ */
+export function morphChildren(live: Element, next: readonly Node[], from = 0): void {
+  let old: ChildNode | null = live.childNodes[from] ?? null;
+  for (const node of next) {
+    const following: ChildNode | null = old?.nextSibling ?? null;
+    if (!old) place(node, () => live.appendChild(node));
+    else if (old instanceof Element && node instanceof Element && old.tagName === node.tagName) {
+      if (updaters.has(node) || !old.isEqualNode(node)) morph(old, node);
+    } else if (old.isEqualNode(node)) {
+      // unchanged
+    } else if (old instanceof Text && node instanceof Text) old.data = node.data;
+    else place(node, () => old?.replaceWith(node));
+    old = following;
   }
-  for (const old of kept.slice(next.length)) old.remove();
+  while (old) {
+    const following: ChildNode | null = old.nextSibling;
+    old.remove();
+    old = following;
+  }
+}
+
+/** Elements built with {@link updatedBy}, and what brings each up to date. */
+const updaters = new WeakMap<Element, (live: Element) => void>();
+
+/**
+ * Marks `fresh` as brought up to date by `update` rather than by comparing children: where
+ * {@link morph} keeps the live element in its place, it calls `update(live)`, and where it puts
+ * `fresh` itself on the page, `update(fresh)`. For content too large to build afresh for every
+ * change (an answer streaming in, see markdown-stream.ts), whose owner knows what changed.
+ */
+export function updatedBy<T extends Element>(fresh: T, update: (live: T) => void): T {
+  updaters.set(fresh, update as (live: Element) => void);
+  return fresh;
+}
+
+/** Puts `node` on the page with `insert`, then lets it update itself (see {@link updatedBy}). */
+function place(node: Node, insert: () => void): void {
+  insert();
+  if (node instanceof Element) updaters.get(node)?.(node);
 }
 
 const SVG_NS = "http://www.w3.org/2000/svg";

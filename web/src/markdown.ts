@@ -1,4 +1,4 @@
-import { Lexer, type MarkedOptions, type Token, type Tokens } from "marked";
+import { Lexer, type Links, type MarkedOptions, type Token, type Tokens } from "marked";
 import { h, icon } from "./dom.js";
 
 /**
@@ -12,8 +12,25 @@ import { h, icon } from "./dom.js";
  */
 export function renderMarkdown(text: string): DocumentFragment {
   const out = document.createDocumentFragment();
-  appendBlocks(out, Lexer.lex(text, OPTIONS));
+  appendBlocks(out, lexMarkdown(text).tokens);
   return out;
+}
+
+/**
+ * `text`'s top-level blocks, and the link reference definitions (`[x]: https://…`) known at its end: those in
+ * `known` (from text before it, see markdown-stream.ts) and its own. A definition anywhere in a
+ * document serves links before it too, so the blocks of a part depend on what the rest defines.
+ */
+export function lexMarkdown(text: string, known?: Links): { tokens: Token[]; links: Links } {
+  const lexer = new Lexer(OPTIONS);
+  if (known) Object.assign(lexer.tokens.links, known);
+  const tokens = lexer.lex(text);
+  return { tokens, links: tokens.links };
+}
+
+/** What one top-level block shows: nothing (blank lines, a definition), an element, or (rarely) text nodes. */
+export function renderBlock(token: Token): Node | null {
+  return block(token as Tokens.Generic);
 }
 
 /** Line breaks in a paragraph are kept, as agents (and GitHub comments) mean them. */

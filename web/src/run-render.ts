@@ -2,7 +2,7 @@ import type { RunItem, RunView } from "./agent-model.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
 import { clockTime, duration } from "./format.js";
-import { renderMarkdown } from "./markdown.js";
+import { MarkdownStream } from "./markdown-stream.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
 import { renderToolCall } from "./tool-call.js";
@@ -119,36 +119,28 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
   }
 }
 
-/** The blocks Markdown ends an answer with; the caret goes into the last one. */
-const CARET_BLOCKS: ReadonlySet<string> = new Set([
-  ...["P", "UL", "OL", "LI", "BLOCKQUOTE", "PRE", "H3", "H4", "H5", "H6"],
-  ...["TABLE", "THEAD", "TBODY", "TR", "TH", "TD"],
-]);
-
-/**
- * The innermost block the answer ends with (its last paragraph, list item, code block…): an
- * inline caret after a block would start a line of its own, under the text it follows.
- */
-function caretHost(answer: HTMLElement): HTMLElement {
-  let host = answer;
-  while (host.lastElementChild instanceof HTMLElement && CARET_BLOCKS.has(host.lastElementChild.tagName))
-    host = host.lastElementChild;
-  return host;
-}
-
 /** A `<details>`'s attributes: open as the user left it, else `openByDefault`. */
 function section(page: RunPage, key: string, openByDefault: boolean): Attrs {
   return { "data-section": key, open: page.sections.get(key) ?? openByDefault };
 }
 
+/** Each answer's rendering so far, by its item (which lives as long as the page's model of the run). */
+const answerStreams = new WeakMap<RunItem, MarkdownStream>();
+
+function answerStream(item: RunItem): MarkdownStream {
+  let stream = answerStreams.get(item);
+  if (!stream) answerStreams.set(item, (stream = new MarkdownStream()));
+  return stream;
+}
+
 function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): HTMLElement {
   switch (item.kind) {
     case "text": {
-      const el = h("div", { class: "answer md" });
-      el.appendChild(renderMarkdown(item.text));
-      if (run.status === "running" && run.items[run.items.length - 1] === item)
-        caretHost(el).appendChild(h("span", { class: "caret" }));
-      return el;
+      const running = run.status === "running";
+      return answerStream(item).show(h("div", { class: "answer md" }), item.text, {
+        final: !running,
+        caret: running && run.items[run.items.length - 1] === item,
+      });
     }
     case "thought":
       // Open while the agent is thinking, closed once it moved on.

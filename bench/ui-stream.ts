@@ -1,0 +1,194 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser } from "playwright-core";
+import { startGateway } from "../src/server/gateway.js";
+import type { Gateway } from "../src/server/gateway.js";
+import { createLogger } from "../src/server/logger.js";
+import { buildWeb, launchBrowser } from "../test/web/harness.js";
+import { fmt, percentile } from "./stats.js";
+import type { BenchSection } from "./types.js";
+
+/**
+ * The agent page while a long answer streams in (Markdown with headings, lists, code blocks and
+ * tables), on a CPU slowed down as a phone's is: how long each animation frame's re-render of the
+ * answer takes (the page's `requestAnimationFrame` callbacks, timed in the page), and how many
+ * frames took longer than 50 ms with style and layout counted (long animation frames).
+ *
+ * `npx tsx bench/ui-stream.ts` prints the section.
+ */
+
+const TOKEN = "bench-ui-stream-token-0123456789abcdef";
+/** The answer is about this long… */
+export const ANSWER_BYTES = 60_000;
+/** …written by a command agent in pieces of this many bytes, one every STREAM_PAUSE_MS (~8 s in all). */
+export const STREAM_CHUNK_BYTES = 250;
+export const STREAM_PAUSE_MS = 33;
+/** Chromium's CPU throttling: 4 is what its DevTools call a mid-tier phone. */
+export const CPU_SLOWDOWN = 4;
+/** A frame longer than this stutters (the Long Animation Frames API's threshold). */
+const LONG_FRAME_MS = 50;
+/** Nothing in this benchmark may take longer than this. */
+const STEP_TIMEOUT_MS = 120_000;
+
+/** An agent's answer as agents write them: sections with prose, lists, code and now and then a table. */
+export function longAnswer(bytes: number): string {
+  const parts: string[] = [];
+  let length = 0;
+  for (let i = 1; length < bytes; i++) {
+    const section = [
+      `## Step ${i}: update \`module${i}.ts\``,
+      "",
+      `The **${i}th** change keeps the _public_ API as it was and moves the parsing into \`parse${i}()\`, see [the docs](https://example.com/docs/${i}). Nothing else calls it.`,
+      "",
+      `- read the input of step ${i}`,
+      `- check it against the schema`,
+      `  - and say which field is wrong`,
+      `- write the result`,
+      "",
+      "```ts",
+      `export function parse${i}(input: string): Result {`,
+      `  const fields = input.split(",");`,
+      `  if (fields.length !== ${i % 7}) throw new Error("expected ${i % 7} fields");`,
+      `  return { ok: true, fields };`,
+      "}",
+      "```",
+      "",
+      ...(i % 4 === 0
+        ? [
+            "| file | lines | status |",
+            "|---|--:|:-:|",
+            `| module${i}.ts | ${i * 10} | ok |`,
+            `| test${i}.ts | ${i} | new |`,
+            "",
+          ]
+        : []),
+    ].join("\n");
+    parts.push(section);
+    length += section.length + 1;
+  }
+  return parts.join("\n");
+}
+
+/** A command agent that streams the file named by its argument in pieces, as a model writes. */
+const STREAMER = `
+const { readFileSync } = require("node:fs");
+const text = readFileSync(process.argv[2], "utf8");
+let at = 0;
+const timer = setInterval(() => {
+  process.stdout.write(text.slice(at, at + ${STREAM_CHUNK_BYTES}));
+  at += ${STREAM_CHUNK_BYTES};
+  if (at >= text.length) clearInterval(timer);
+}, ${STREAM_PAUSE_MS});
+`;
+
+/** Times every animation-frame callback of the page, and counts long animation frames, once `recording` is set. */
+const FRAME_TIMER = `
+window.__bench = { recording: false, frames: [], longFrames: 0 };
+const raf = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => raf((time) => {
+  const start = performance.now();
+  callback(time);
+  if (window.__bench.recording) window.__bench.frames.push(performance.now() - start);
+});
+new PerformanceObserver((list) => {
+  if (window.__bench.recording) window.__bench.longFrames += list.getEntries().length;
+}).observe({ type: "long-animation-frame" });
+`;
+
+interface Measured {
+  frames: number[];
+  longFrames: number;
+  seconds: number;
+  answerChars: number;
+}
+
+async function measure(browser: Browser, gateway: Gateway, dir: string): Promise<Measured> {
+  const answer = longAnswer(ANSWER_BYTES);
+  writeFileSync(join(dir, "answer.md"), answer);
+  writeFileSync(join(dir, "streamer.cjs"), STREAMER);
+  const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  const post = async (path: string, body: unknown): Promise<{ id: string }> => {
+    const res = await fetch(gateway.url + path, { method: "POST", headers, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { id: string };
+  };
+  const session = await post("/v1/sessions", {
+    kind: "agent",
+    agent: { adapter: "command", command: [process.execPath, join(dir, "streamer.cjs"), "{prompt}"] },
+    name: "stream-bench",
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.addInitScript(FRAME_TIMER);
+  await page.goto(`${gateway.url}/#token=${TOKEN}`);
+  await page.waitForSelector("[data-test=whoami]", { timeout: STEP_TIMEOUT_MS });
+  await page.evaluate((id) => (location.hash = `#/s/${id}`), session.id);
+  await page.waitForSelector(".agent-view[data-restored=true]", { timeout: STEP_TIMEOUT_MS });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: CPU_SLOWDOWN });
+  await page.evaluate(() => ((window as unknown as { __bench: { recording: boolean } }).__bench.recording = true));
+  const started = performance.now();
+  await post(`/v1/sessions/${session.id}/prompt`, { text: join(dir, "answer.md") });
+  await page.waitForSelector("[data-test=run-done]", { timeout: STEP_TIMEOUT_MS });
+  const seconds = (performance.now() - started) / 1000;
+  const result = (await page.evaluate(() => {
+    const bench = (window as unknown as { __bench: { recording: boolean; frames: number[]; longFrames: number } })
+      .__bench;
+    bench.recording = false;
+    return {
+      frames: bench.frames,
+      longFrames: bench.longFrames,
+      answerChars: document.querySelector(".answer")?.textContent?.length ?? 0,
+    };
+  })) as Omit<Measured, "seconds">;
+  await cdp.send("Emulation.setCPUThrottlingRate", { rate: 1 });
+  await page.close();
+  return { ...result, seconds };
+}
+
+export async function run(): Promise<BenchSection> {
+  await buildWeb();
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-bench-ui-stream-"));
+  let gateway: Gateway | undefined;
+  let browser: Browser | undefined;
+  try {
+    gateway = await startGateway({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir: join(dir, "data"),
+      token: TOKEN,
+      logger: createLogger({ level: "silent" }),
+    });
+    browser = await launchBrowser();
+    const m = await measure(browser, gateway, dir);
+    const sorted = [...m.frames].sort((a, b) => a - b);
+    const total = m.frames.reduce((sum, ms) => sum + ms, 0);
+    const kib = fmt(longAnswer(ANSWER_BYTES).length / 1024);
+    const rows = [
+      "| measure | value |",
+      "|---|---|",
+      `| re-render per frame while a ${kib} KiB answer streams (${CPU_SLOWDOWN}× CPU slowdown), ${fmt(m.frames.length)} frames | median ${fmt(percentile(sorted, 50), 1)} ms, p95 ${fmt(percentile(sorted, 95), 1)} ms, max ${fmt(sorted.at(-1) ?? NaN, 1)} ms |`,
+      `| time spent re-rendering, of the ${fmt(m.seconds, 1)} s the answer took | ${fmt(total)} ms (${fmt((100 * total) / (m.seconds * 1000))}%) |`,
+      `| long animation frames (> ${LONG_FRAME_MS} ms with style and layout) | ${fmt(m.longFrames)} |`,
+    ];
+    return {
+      title: "Web UI: a streaming answer",
+      markdown: [
+        `Debian's Chromium (headless) on the agent page, its CPU slowed ${CPU_SLOWDOWN}× (\`Emulation.setCPUThrottlingRate\`), while a command agent streams a ${kib} KiB Markdown answer (headings, paragraphs, nested lists, code blocks, a table every fourth section) in ${STREAM_CHUNK_BYTES}-byte pieces every ${STREAM_PAUSE_MS} ms. Each frame's re-render is the page's \`requestAnimationFrame\` callback, timed in the page (it ends by reading the scroll height, so it includes the layout that forces); the final one, when the run ends, renders the whole answer.`,
+        "",
+        ...rows,
+        "",
+        `The page showed ${fmt(m.answerChars)} characters of text at the end.`,
+      ].join("\n"),
+    };
+  } finally {
+    await browser?.close();
+    await gateway?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const section = await run();
+  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+}
