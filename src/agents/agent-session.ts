@@ -5,7 +5,7 @@ import type { Clock, Timer } from "../core/clock.js";
 import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, ErrorCode } from "../protocol/index.js";
+import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
 import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
@@ -153,7 +153,7 @@ export class AgentSession {
    * @throws SwitchboardError SESSION_NOT_RUNNING after dispose, LIMIT_EXCEEDED when {@link MAX_QUEUED_RUNS}
    * wait or their text would pass {@link MAX_QUEUED_PROMPT_CHARS}.
    */
-  prompt(text: string, by: Actor): { runId: string } {
+  prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
     if (this.queue.length >= MAX_QUEUED_RUNS) {
       throw new SwitchboardError("LIMIT_EXCEEDED", `${MAX_QUEUED_RUNS} prompts are already queued`);
@@ -169,6 +169,7 @@ export class AgentSession {
       runId: randomBytes(16).toString("base64url"),
       text,
       by,
+      from,
       log: this.log,
       clock: this.clock,
       throttleMs: this.throttleMs,

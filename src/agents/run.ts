@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ErrorCode } from "../protocol/index.js";
+import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
 import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
@@ -27,6 +27,8 @@ export interface RunOptions {
   runId: string;
   text: string;
   by: Actor;
+  /** A routed message's sender (see `run.queued`). */
+  from?: MessageSender | undefined;
   log: AppendableLog;
   clock: Clock;
   throttleMs: number;
@@ -54,6 +56,7 @@ export class Run implements RunSink {
   readonly runId: string;
   readonly prompt: string;
   readonly by: Actor;
+  readonly from: MessageSender | undefined;
   private phaseValue: RunPhase = "queued";
   private answer = "";
   private readonly log: AppendableLog;
@@ -71,6 +74,7 @@ export class Run implements RunSink {
     this.runId = options.runId;
     this.prompt = options.text;
     this.by = options.by;
+    this.from = options.from;
     this.log = options.log;
     this.permissions = options.permissions;
     const runId = this.runId;
@@ -99,7 +103,14 @@ export class Run implements RunSink {
 
   /** Appends `run.queued`. */
   queued(position: number): void {
-    this.log.append({ type: "run.queued", runId: this.runId, text: this.prompt, by: this.by, position });
+    this.log.append({
+      type: "run.queued",
+      runId: this.runId,
+      text: this.prompt,
+      by: this.by,
+      ...(this.from !== undefined ? { from: this.from } : {}),
+      position,
+    });
   }
 
   /** Appends `run.started`; from now on the adapter's calls become events. */

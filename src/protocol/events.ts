@@ -73,12 +73,21 @@ export const ControlEvent = z.object({
   previous: Actor.nullable(),
 });
 
+/**
+ * Who wrote a message routed to an agent (`POST /v1/messages`, a channel plugin), as the channel
+ * names them: what its bridge says, not an identity the gateway checked (that is `by`).
+ */
+export const MessageSender = z.object({ channel: z.string(), id: z.string(), name: z.string().optional() });
+export type MessageSender = z.infer<typeof MessageSender>;
+
 export const RunQueuedEvent = z.object({
   ...base,
   type: z.literal("run.queued"),
   runId: z.string(),
   text: z.string(),
   by: Actor,
+  /** A routed message's sender, when its message named one. */
+  from: MessageSender.optional(),
   position: z.number().int().nonnegative(),
 });
 export const RunStartedEvent = z.object({ ...base, type: z.literal("run.started"), runId: z.string() });

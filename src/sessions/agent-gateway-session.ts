@@ -11,7 +11,7 @@ import type {
 } from "../agents/index.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
-import type { Actor, SessionInfo } from "../protocol/index.js";
+import type { Actor, MessageSender, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
@@ -64,10 +64,10 @@ export class AgentGatewaySession extends Session {
     return { ...this.agent.info(), activity: this.agent.state() };
   }
 
-  override prompt(text: string, by: Actor): { runId: string } {
+  override prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
     this.assertRunning();
     this.log.assertWritable();
-    const result = this.agent!.prompt(text, by);
+    const result = this.agent!.prompt(text, by, from);
     this.touch();
     return result;
   }

@@ -35,9 +35,10 @@ describe("routing through the gateway", () => {
 
     const m1 = await http.post("/v1/messages", { channel: "slack", peer: { kind: "direct", id: "u1" }, text: "first" });
     const m2 = await http.post("/v1/messages", {
-      channel: "slack",
+      channel: "Slack",
       peer: { kind: "direct", id: "u1" },
       text: "second",
+      sender: { id: "u-7", name: "Ada" },
     });
     expect(m1.status).toBe(202);
     expect(m1.json).toMatchObject({ agentId: "helper", matchedBy: "peer", sessionKey: dry.json.sessionKey });
@@ -57,6 +58,14 @@ describe("routing through the gateway", () => {
     expect(evs.filter((e) => e.type === "chat.final").map((e) => e.text)).toEqual([
       expect.stringContaining("first"),
       expect.stringContaining("second"),
+    ]);
+    // Who wrote each message, as its channel named them, next to who delivered it.
+    expect(evs.filter((e) => e.type === "run.queued")).toEqual([
+      expect.not.objectContaining({ from: expect.anything() }),
+      expect.objectContaining({
+        by: expect.objectContaining({ name: "admin" }),
+        from: { channel: "slack", id: "u-7", name: "Ada" },
+      }),
     ]);
     const session = (await http.get(`/v1/sessions/${m1.json.sessionId}`)).json;
     expect(session).toMatchObject({ kind: "agent", agent: "helper", name: dry.json.sessionKey });

@@ -32,6 +32,34 @@ describe("AgentModel (the agent view's conversation)", () => {
     expect(model.active).toBeUndefined();
   });
 
+  it("keeps who wrote a routed message (its sender on its channel) beside who delivered it", () => {
+    const bridge = { name: "plugin:hook", role: "plugin" as const };
+    const model = feed(
+      log(
+        {
+          type: "run.queued",
+          runId: "r1",
+          text: "hi",
+          by: bridge,
+          from: { channel: "discord", id: "u-7", name: "Ada" },
+          position: 0,
+        },
+        {
+          type: "run.queued",
+          runId: "r2",
+          text: "yo",
+          by: bridge,
+          from: { channel: "discord", id: "u-8" },
+          position: 1,
+        },
+        { type: "run.queued", runId: "r3", text: "hey", by: admin, position: 2 },
+      ),
+    );
+    expect(model.get("r1")).toMatchObject({ by: "plugin:hook", from: { name: "Ada", channel: "discord" } });
+    expect(model.get("r2")).toMatchObject({ from: { name: "u-8", channel: "discord" } });
+    expect(model.get("r3")).toMatchObject({ by: "admin", from: null });
+  });
+
   it("keeps text, tool calls, plan and thoughts in the order they happened, updating tools in place", () => {
     const model = feed(
       log(

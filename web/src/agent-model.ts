@@ -61,6 +61,8 @@ export interface RunView {
   /** The prompt; null when the log no longer has its `run.queued` (retention). */
   prompt: string | null;
   by: string | null;
+  /** A routed message's sender as its channel names them ("Ada", on "discord"). */
+  from: { name: string; channel: string } | null;
   queuedAt: number;
   status: RunStatus;
   items: RunItem[];
@@ -94,6 +96,7 @@ export class AgentModel {
         const run = this.run(event.runId, event.ts);
         run.prompt = event.text;
         run.by = event.by.name;
+        run.from = event.from ? { name: event.from.name ?? event.from.id, channel: event.from.channel } : null;
         run.queuedAt = event.ts;
         return run;
       }
@@ -198,6 +201,7 @@ export class AgentModel {
         runId,
         prompt: null,
         by: null,
+        from: null,
         queuedAt: ts,
         status: "queued",
         items: [],

@@ -25,7 +25,9 @@ export interface RunPage extends PermissionPage {
  */
 export function renderRun(run: RunView, page: RunPage): HTMLElement {
   const position = run.status === "queued" ? page.queuePosition(run) : 0;
-  const userMeta: Child[] = [run.by ?? "someone", " · ", clockTime(run.queuedAt)];
+  // A routed message names who wrote it on its channel, and the bridge that brought it.
+  const who = run.from ? `${run.from.name} on ${run.from.channel} (via ${run.by ?? "?"})` : (run.by ?? "someone");
+  const userMeta: Child[] = [who, " · ", clockTime(run.queuedAt)];
   if (run.status === "queued")
     userMeta.push(h("span", { class: "pill pill-queued", "data-test": "queued" }, `Queued #${position}`));
   const user = h(

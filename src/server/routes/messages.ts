@@ -42,7 +42,8 @@ export function deliverMessage(core: GatewayCore, raw: unknown, by: Actor): Deli
   const message = validate(InboundMessageSchema, raw);
   const route = core.routing.resolveOrThrow(message);
   const session = sessionForKey(core, route.agentId, route.sessionKey, by.name);
-  const { runId } = session.prompt(message.text, by);
+  const from = message.sender && { channel: message.channel.toLowerCase(), ...message.sender };
+  const { runId } = session.prompt(message.text, by, from);
   return {
     agentId: route.agentId,
     sessionKey: route.sessionKey,
