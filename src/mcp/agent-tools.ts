@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LIMITS } from "../protocol/index.js";
+import type { SessionInfo } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
 import { followRun } from "./run-follower.js";
@@ -68,7 +69,7 @@ const promptAgent = defineTool({
   name: "prompt_agent",
   title: "Prompt an agent",
   description:
-    "Sends a prompt to an agent session (it queues behind the agent's current run, if any). With wait (the default) it waits for the run to end and returns the agent's answer and how the run ended: chat.final (finished), chat.error (failed, with code and message) or chat.aborted; also the tool calls and permission requests it made. If timeout_ms passes first, it returns what the agent has said so far with status timeout: the run goes on, and wait_for_run {id, run_id} continues waiting. A permission request blocks the run until someone answers it (in the web UI or another client).",
+    "Sends a prompt to an agent session (it queues behind the agent's current run, if any). With wait (the default) it waits for the run to end and returns the agent's answer and how the run ended: chat.final (finished), chat.error (failed, with code and message) or chat.aborted; also the tool calls and permission requests it made. If timeout_ms passes first, it returns what the agent has said so far with status timeout: the run goes on, and wait_for_run {id, run_id} continues waiting. A permission request blocks the run until someone answers it (in the web UI, another client, or answer_permission): status permission, or status blocked when the run ahead of this one waits on one — both return at once with the request to answer.",
   input: z.strictObject({
     id: SessionId,
     text: z.string().min(1).max(LIMITS.STRING_BYTES).describe("The prompt."),
@@ -77,7 +78,7 @@ const promptAgent = defineTool({
   }),
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway, signal, progress }) => {
-    const { head } = await gateway.http.getSession(args.id);
+    const session = await gateway.http.getSession(args.id);
     const { runId } = await gateway.http.prompt(args.id, args.text);
     if (!args.wait) {
       return {
@@ -89,7 +90,7 @@ const promptAgent = defineTool({
       gateway,
       id: args.id,
       runId,
-      since: head,
+      since: await followFrom(gateway, session, session.head, runId),
       timeoutMs: args.timeout_ms,
       signal,
       ...(progress !== undefined ? { progress } : {}),
@@ -110,12 +111,12 @@ const waitForRun = defineTool({
   }),
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway, signal, progress }) => {
-    const queuedAt = await findRun(gateway, args.id, args.run_id);
+    const { session, queuedAt } = await findRun(gateway, args.id, args.run_id);
     const result = await followRun({
       gateway,
       id: args.id,
       runId: args.run_id,
-      since: queuedAt - 1,
+      since: await followFrom(gateway, session, queuedAt - 1, args.run_id),
       timeoutMs: args.timeout_ms,
       signal,
       ...(progress !== undefined ? { progress } : {}),
@@ -163,16 +164,39 @@ const abortRun = defineTool({
   },
 });
 
-/** The seq of the run's `run.queued` event: where its events start. */
-async function findRun(gateway: GatewayAccess, id: string, runId: string): Promise<number> {
+/** The session, and the seq of the run's `run.queued` event: where its events start. */
+async function findRun(
+  gateway: GatewayAccess,
+  id: string,
+  runId: string,
+): Promise<{ session: SessionInfo; queuedAt: number }> {
   // Only agent sessions have runs: say so, as the other agent tools do, not "no run x".
   const session = await gateway.http.getSession(id);
   if (session.kind !== "agent")
     throw new ToolError("WRONG_SESSION_KIND", `${id} is a ${session.kind} session: only agent sessions have runs`);
+  const queuedAt = await runQueuedAt(gateway, id, runId);
+  if (queuedAt === undefined)
+    throw new ToolError("VALIDATION_FAILED", `run_id: session ${id} has no run ${runId} (or retention dropped it)`);
+  return { session, queuedAt };
+}
+
+async function runQueuedAt(gateway: GatewayAccess, id: string, runId: string): Promise<number | undefined> {
   for await (const event of gateway.http.allEvents(id, { types: ["run.queued"] })) {
     if (event.type === "run.queued" && event.runId === runId) return event.seq;
   }
-  throw new ToolError("VALIDATION_FAILED", `run_id: session ${id} has no run ${runId} (or retention dropped it)`);
+  return undefined;
+}
+
+/**
+ * Where to follow run `runId` from: `since`, or from the start of the run ahead when that one
+ * waits on a permission request (made before `since`): the follower must see the request to say
+ * that this run is blocked, instead of waiting out its timeout.
+ */
+async function followFrom(gateway: GatewayAccess, session: SessionInfo, since: number, runId: string): Promise<number> {
+  const ahead = session.run?.activity === "waiting" ? session.run.active : null;
+  if (ahead === null || ahead === runId) return since;
+  const queuedAt = await runQueuedAt(gateway, session.id, ahead);
+  return queuedAt === undefined ? since : Math.min(since, queuedAt - 1);
 }
 
 /** A followed run as a tool answer: how it stands first, then the answer, then the notes. */
@@ -192,6 +216,7 @@ function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput
       ...(result.stopReason !== undefined ? { stop_reason: result.stopReason } : {}),
       ...(result.error !== undefined ? { error: result.error } : {}),
       ...(result.pendingPermission !== undefined ? { pending_permission: result.pendingPermission } : {}),
+      ...(result.blockedBy !== undefined ? { blocked_by: result.blockedBy } : {}),
       notes: result.notes,
     },
   };
@@ -213,6 +238,11 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       const p = result.pendingPermission;
       const options = p !== undefined ? optionsText(p) : "?";
       return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${options}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
+    }
+    case "blocked": {
+      const b = result.blockedBy;
+      const p = b?.permission;
+      return `blocked: queued behind run ${b?.run_id ?? "?"}, which waits for a permission answer to "${p?.title ?? "?"}" (options: ${p !== undefined ? optionsText(p) : "?"}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it (or abort_run stops that run), then wait_for_run {"id", "run_id": "${result.runId}"} follows this one`;
     }
     case "timeout": {
       const where = result.started ? "still running" : "still queued";

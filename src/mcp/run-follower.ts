@@ -23,7 +23,7 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
 
 /** How a followed run stands when the follower returns. */
 export type RunStatus =
-  "chat.final" | "chat.error" | "chat.aborted" | "permission" | "timeout" | "session_ended" | "cancelled";
+  "chat.final" | "chat.error" | "chat.aborted" | "permission" | "blocked" | "timeout" | "session_ended" | "cancelled";
 
 /**
  * A permission request still open this long after it was read makes the follower return (status
@@ -55,14 +55,19 @@ export interface RunResult {
   notes: string[];
   /** A permission request still waiting for an answer when the follower returned. */
   pendingPermission?: PendingPermission;
+  /** Status `blocked`: the run ahead of this one, and the permission request it waits on. */
+  blockedBy?: { run_id: string; permission: PendingPermission };
   /** Whether the run had started (false: still queued behind others). */
   started: boolean;
 }
 
 /**
  * Follows one run of an agent session from seq `since` (the log's head before the run was
- * queued, or just before its run.queued) until it ends, the session ends, `timeoutMs` passes
- * or `signal` aborts. Uses the shared WebSocket client's subscription: live, no polling.
+ * queued, or just before its run.queued — or earlier, to see the permission requests of the
+ * run ahead of it) until it ends, the session ends, `timeoutMs` passes or `signal` aborts; or
+ * until it waits on a permission request of its own (`permission`) or, still queued, on one of
+ * the run ahead of it (`blocked`), which nobody may answer before the timeout. Uses the shared
+ * WebSocket client's subscription: live, no polling.
  */
 export async function followRun(options: {
   gateway: GatewayAccess;
@@ -86,6 +91,7 @@ export async function followRun(options: {
       permissionTimer = setTimeout(() => {
         permissionTimer = undefined;
         if (run.waitingForPermission) settle("permission");
+        else if (run.blocked) settle("blocked");
       }, PERMISSION_SETTLE_MS);
     }
   });
@@ -113,6 +119,8 @@ class RunRecorder {
   private readonly notes: string[] = [];
   private readonly toolStatus = new Map<string, string>();
   private readonly pending = new Map<string, PendingPermission>();
+  /** Open permission requests of other runs (the one ahead of this run, while it is queued). */
+  private readonly ahead = new Map<string, { runId: string; permission: PendingPermission }>();
   private started = false;
   private stopReason: string | undefined;
   private error: { code: string; message: string } | undefined;
@@ -124,9 +132,18 @@ class RunRecorder {
     return this.pending.size > 0;
   }
 
+  /** Still queued, behind a run that waits for a permission answer. */
+  get blocked(): boolean {
+    return !this.started && this.ahead.size > 0;
+  }
+
   /** Takes one event; returns how the run ended when this event ended it. */
   push(event: SessionEvent): RunStatus | undefined {
-    if (!("runId" in event) || event.runId !== this.runId) return undefined;
+    if (!("runId" in event) || event.runId === undefined) return undefined;
+    if (event.runId !== this.runId) {
+      this.pushOther(event, event.runId);
+      return undefined;
+    }
     switch (event.type) {
       case "run.started":
         this.started = true;
@@ -142,11 +159,7 @@ class RunRecorder {
         return undefined;
       }
       case "permission.request":
-        this.pending.set(event.requestId, {
-          request_id: event.requestId,
-          title: event.title,
-          options: event.options.map((o) => ({ option_id: o.optionId, name: o.name, kind: o.kind })),
-        });
+        this.pending.set(event.requestId, pendingOf(event));
         this.note(`[permission] ${event.title}: waiting for an answer`);
         return undefined;
       case "permission.resolved":
@@ -170,8 +183,26 @@ class RunRecorder {
     }
   }
 
+  /** Keeps track of the permission requests other runs wait on. */
+  private pushOther(event: SessionEvent, runId: string): void {
+    switch (event.type) {
+      case "permission.request":
+        this.ahead.set(event.requestId, { runId, permission: pendingOf(event) });
+        return;
+      case "permission.resolved":
+        this.ahead.delete(event.requestId);
+        return;
+      case "chat.final":
+      case "chat.error":
+      case "chat.aborted":
+        for (const [requestId, open] of this.ahead) if (open.runId === runId) this.ahead.delete(requestId);
+        return;
+    }
+  }
+
   /** How the run stands, in a few words (for progress notifications). */
   describe(): string {
+    if (this.blocked) return "queued behind a run that waits for a permission answer";
     if (!this.started) return "queued behind the agent's current run";
     const parts = [`${this.omitted + this.answer.length} characters of answer so far`];
     if (this.toolStatus.size > 0)
@@ -182,6 +213,7 @@ class RunRecorder {
 
   result(status: RunStatus): RunResult {
     const pending = [...this.pending.values()].at(-1);
+    const ahead = status === "blocked" ? [...this.ahead.values()].at(-1) : undefined;
     return {
       runId: this.runId,
       status,
@@ -192,6 +224,7 @@ class RunRecorder {
       ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
       ...(this.error !== undefined ? { error: this.error } : {}),
       ...(pending !== undefined && status !== "chat.final" ? { pendingPermission: pending } : {}),
+      ...(ahead !== undefined ? { blockedBy: { run_id: ahead.runId, permission: ahead.permission } } : {}),
     };
   }
 
@@ -207,4 +240,13 @@ class RunRecorder {
   private note(line: string): void {
     if (this.notes.length < MAX_RUN_NOTES) this.notes.push(line);
   }
+}
+
+/** A permission request as the tools answer it. */
+function pendingOf(event: Extract<SessionEvent, { type: "permission.request" }>): PendingPermission {
+  return {
+    request_id: event.requestId,
+    title: event.title,
+    options: event.options.map((o) => ({ option_id: o.optionId, name: o.name, kind: o.kind })),
+  };
 }

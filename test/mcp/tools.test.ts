@@ -346,6 +346,33 @@ describe("switchboard mcp", () => {
   );
 
   it(
+    "prompt_agent queued behind a run that waits for a permission answer returns at once as blocked, with the request to answer",
+    async () => {
+      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const id = created.data.session.id as string;
+      const first = await mcp.ok("prompt_agent", { id, text: "/permission go", wait: false });
+      const firstRun = first.data.run_id as string;
+      // The first run's request is open before the second prompt: it is found in the log.
+      await mcp.ok("wait_for_run", { id, run_id: firstRun, timeout_ms: 30_000 });
+      const started = Date.now();
+      const second = await mcp.ok("prompt_agent", { id, text: "next one", timeout_ms: 60_000 });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(second.data.status).toBe("blocked");
+      const blockedBy = second.data.blocked_by as { run_id: string; permission: { request_id: string } };
+      expect(blockedBy.run_id).toBe(firstRun);
+      expect(second.text).toContain(`queued behind run ${firstRun}, which waits for a permission answer`);
+      expect(second.text).toContain(`"request_id": "${blockedBy.permission.request_id}"`);
+      // Again, from where it was queued: still blocked.
+      const again = await mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
+      expect(again.data.status).toBe("blocked");
+      await mcp.ok("answer_permission", { id, request_id: blockedBy.permission.request_id, option_id: "allow" });
+      const done = await mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
+      expect(done.data).toMatchObject({ status: "chat.final", answer: "next one" });
+    },
+    TEST_MS,
+  );
+
+  it(
     "prompt_agent returns the echo agent's answer, and chat.error for /fail",
     async () => {
       const agents = await mcp.ok("list_agents", {});
