@@ -74,6 +74,12 @@ export async function attach(options: AttachOptions): Promise<number> {
   let outcome: Outcome;
   try {
     local.enterRaw();
+    // An agent's answers are events, not terminal output: attach would show an empty screen
+    // until the session ends (exploratory testing), so say where its conversation is.
+    if (info.kind === "agent" && running)
+      notices.show(
+        `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${DETACH_KEY_NAME} detaches)`,
+      );
     // The replay redraws the screen from the start of the output: start from a clean one.
     if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
     const client = new TerminalClient({
@@ -108,7 +114,9 @@ export async function attach(options: AttachOptions): Promise<number> {
           if (pendingChars <= PENDING_INPUT_CHARS) pending.push(action);
           else notices.show("not connected yet: keys dropped");
         } else if (!apply(action) && client.state !== "open")
-          notices.show(action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped");
+          notices.show(
+            `${action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped"} (${DETACH_KEY_NAME} detaches)`,
+          );
       };
       /** False when not sent (not connected; or over the input limit, which the `error` event says). */
       const apply = (action: Steering): boolean => {
@@ -140,7 +148,10 @@ export async function attach(options: AttachOptions): Promise<number> {
         client.on("state", ({ state }) => {
           if (state === "reconnecting" && !outage && !takenOver) {
             outage = true;
-            notices.show("connection lost; reconnecting (keys typed meanwhile are dropped)");
+            // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
+            notices.show(
+              `connection lost; reconnecting (keys typed meanwhile are dropped; ${DETACH_KEY_NAME} detaches)`,
+            );
           }
         }),
         client.on("error", (error) => {

@@ -82,7 +82,7 @@ export async function runCommand<O extends Options>(
     if (extra !== undefined) throw new Error(`unexpected argument ${JSON.stringify(extra)}`);
   } catch (error) {
     // The parser stops at the first mistake, so --json is looked for in the raw arguments.
-    return reportUsageError(io, wantsJson(argv), (error as Error).message, spec.usage);
+    return reportUsageError(io, wantsJson(argv), parseErrorMessage(error, spec), spec.usage);
   }
   const values = parsed.values as Record<string, unknown>;
   if (values["help"] === true) {
@@ -105,6 +105,22 @@ export async function runCommand<O extends Options>(
     reportError(ctx, error);
     return exitCodeFor(error);
   }
+}
+
+/**
+ * A mistake the option parser found, in the CLI's words. Node's own for an unknown option
+ * advises putting a positional "at the end of the command after '--'", with an unbalanced quote,
+ * also for commands that take no positionals (`ls --bogus`).
+ */
+function parseErrorMessage(error: unknown, spec: { operandsAfter?: number }): string {
+  const message = (error as Error).message;
+  const unknown = /^Unknown option '([^']*)'/.exec(message);
+  if ((error as NodeJS.ErrnoException).code !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === null) return message;
+  const option = unknown[1]!;
+  // Commands whose operands are passed on as they are (run's command, send's and prompt's text).
+  if (spec.operandsAfter !== undefined)
+    return `unknown option ${option} (to pass on a word that starts with "-", put -- before it)`;
+  return `unknown option ${option}`;
 }
 
 /** Whether the command line asks for --json (before any `--`), for errors found before it is parsed. */

@@ -24,6 +24,8 @@ export const EXIT = {
   NOT_RUNNING: 7,
   /** Interrupted (Ctrl-C while following logs), as shells report SIGINT. */
   INTERRUPTED: 130,
+  /** Told to stop with SIGTERM (`kill`, `timeout`, a service manager) while following, as shells report it. */
+  TERMINATED: 143,
   /**
    * Standard output was closed by its reader (`switchboard logs ID | head`): stopped quietly,
    * with the code of a program SIGPIPE ended (128 + 13), as `cat` would.

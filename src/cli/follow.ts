@@ -32,7 +32,7 @@ export async function keepPace(out: NodeJS.WritableStream): Promise<void> {
 /**
  * `logs -f`: prints the session's output from byte `since` as it comes, across reconnects
  * (no byte lost or repeated), until the session ends (exit 0; 1 when it was lost, with a
- * notice) or Ctrl-C (exit 130). What the
+ * notice) or Ctrl-C (exit 130; SIGTERM: 143). What the
  * output cannot say goes to stderr: a lost connection (once per outage) and its return, and
  * output that retention dropped before it could be read. While stdout's reader lags
  * ({@link FOLLOW_BUFFER_BYTES}), it stops following and starts again from the next byte once
@@ -135,11 +135,14 @@ export class FollowNotices {
   }
 }
 
-/** Resolves with {@link EXIT.INTERRUPTED} on SIGINT/SIGTERM while following. */
+/**
+ * Resolves with the exit code of a follower stopped by a signal: {@link EXIT.INTERRUPTED} on
+ * SIGINT, {@link EXIT.TERMINATED} on SIGTERM (128 + its number, as `attach` and shells say it).
+ */
 export function interruption(): { promise: Promise<number>; dispose: () => void } {
-  let onSignal: () => void = () => undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
   const promise = new Promise<number>((resolve) => {
-    onSignal = () => resolve(EXIT.INTERRUPTED);
+    onSignal = (signal) => resolve(signal === "SIGTERM" ? EXIT.TERMINATED : EXIT.INTERRUPTED);
   });
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

@@ -26,11 +26,15 @@ Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --dat
 (SWITCHBOARD_DATA_DIR, for its token file) and --json, before or after the command. Exit codes: 0 ok, 1 refused,
 2 usage, 3 unreachable, 4 bad token, 5 no such session, 6 control held, 7 session ended;
 attach exits with the session's exit code.
-Run "switchboard <command> --help" for a command's options; "switchboard --version" prints the version.`;
+Run "switchboard <command> --help" (or "switchboard help <command>") for a command's options;
+"switchboard --version" prints the version.`;
 
 async function main(argv: string[]): Promise<number> {
   hideTokenArgument(argv);
   const [command, ...rest] = hoistGlobalOptions(argv);
+  // `switchboard help run` is `switchboard run --help` (git's and npm's way of asking).
+  const topic = command === "help" ? rest.find((arg) => !arg.startsWith("-")) : undefined;
+  if (topic !== undefined) return main([topic, "--help"]);
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
     return EXIT.OK;
@@ -61,8 +65,11 @@ function brokenPipe(error: unknown): boolean {
 // Reading only the start of the output (`switchboard logs ID | head -1`) closes the pipe:
 // stop quietly, as `cat` does, not with a stack trace about EPIPE.
 process.stdout.on("error", (error) => {
-  if (!brokenPipe(error)) throw error;
-  process.exit(EXIT.BROKEN_PIPE);
+  if (brokenPipe(error)) process.exit(EXIT.BROKEN_PIPE);
+  // Any other failed write (a full disk under `logs ID > file`, `> /dev/full`, a terminal gone):
+  // the output is incomplete. Said in a line, as `cat` says it, not with a stack trace.
+  process.stderr.write(`switchboard: cannot write the output: ${error.message}\n`);
+  process.exit(EXIT.FAILURE);
 });
 
 main(process.argv.slice(2)).then(

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
-import { TEST_ENV, startTestGateway } from "../client/helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { spawnCli } from "./helpers.js";
 import type { RunningCli } from "./helpers.js";
@@ -58,4 +58,50 @@ describe.concurrent("switchboard attach with input on a pipe", () => {
     expect(attached.stdout().trim()).toBe(String(bytes));
     expect(attached.stderr()).not.toMatch(/PAYLOAD_TOO_LARGE|dropped/);
   }, 40_000);
+});
+
+describe("switchboard attach on an agent session", () => {
+  // Regression (exploratory testing): an agent's answers are events, not terminal output, and
+  // attach showed an empty screen, without a word, until the session ended.
+  it("says that it shows nothing and where the conversation is, then ends with the session", async () => {
+    const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+    const attached = pipedAttach(agent.id);
+    await expect
+      .poll(() => attached.stderr(), { timeout: 20_000 })
+      .toContain(`${agent.id} is an agent session: it prints nothing here; "switchboard logs -f ${agent.id}"`);
+    await http.deleteSession(agent.id);
+    expect(await within(attached.exit, 20_000)).toBe(0);
+    expect(attached.stdout()).toBe("");
+    expect(attached.stderr()).toMatch(/\[session \S+ ended\]\n$/);
+  }, 40_000);
+});
+
+describe("switchboard attach while the gateway is gone", () => {
+  // Regression (exploratory testing): with the gateway killed, attach said only that keys were
+  // dropped; Ctrl-C is a key in raw mode (dropped too), and nothing said how to get out.
+  it("says that Ctrl-] detaches, and detaches while disconnected", async () => {
+    const sh = await http.createSession({ command: ["sh"], env: TEST_ENV });
+    const proxy = await FaultProxy.start(gw.url);
+    try {
+      const attached = spawnCli(["attach", sh.id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
+      children.push(attached.child);
+      await expect.poll(async () => (await http.getSession(sh.id)).controller, { timeout: 20_000 }).not.toBeNull();
+      proxy.down = true;
+      proxy.cut();
+      await expect
+        .poll(() => attached.stderr(), { timeout: 20_000 })
+        .toContain("connection lost; reconnecting (keys typed meanwhile are dropped; Ctrl-] detaches)");
+      attached.child.stdin!.write("\x03");
+      await expect
+        .poll(() => attached.stderr(), { timeout: 20_000 })
+        .toContain("not connected: keys dropped (Ctrl-] detaches)");
+      attached.child.stdin!.write("\x1d");
+      expect(await within(attached.exit, 20_000)).toBe(0);
+      expect(attached.stderr()).toMatch(/\[detached from \S+; "switchboard attach \S+" to come back\]\n$/);
+      expect((await http.getSession(sh.id)).state).toBe("running");
+    } finally {
+      await proxy.close();
+      await http.deleteSession(sh.id);
+    }
+  }, 60_000);
 });

@@ -56,6 +56,21 @@ describe("the command and the text are the user's, options and all", () => {
     expect(await output(cat.id)).toBe("grep -n foo --eof\ngit commit -m x");
   });
 
+  // Regression (exploratory testing): an unknown option before TEXT got Node's advice to put "a
+  // positional argument ... at the end of the command after '--'", with an unbalanced quote.
+  it("send, ls: an unknown option is named, with how to pass a word that starts with a dash", async () => {
+    const [send, ls] = await Promise.all([
+      cli(["send", "AAAAAAAAAAAAAAAAAAAAAA", "-x", "hi"], env),
+      cli(["ls", "-x"], env),
+    ]);
+    expect(send).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+    expect(send.stderr).toMatch(
+      /^switchboard: unknown option -x \(to pass on a word that starts with "-", put -- before it\)\n\nUsage: switchboard send /,
+    );
+    expect(ls).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+    expect(ls.stderr).toMatch(/^switchboard: unknown option -x\n\nUsage: switchboard ls /);
+  });
+
   // Regression (CLI exploratory pass): TEXT over the gateway's 64 KiB per message was refused
   // (PAYLOAD_TOO_LARGE) instead of being typed: `send ID "$(cat notes.txt)"` failed for a 100 KB file.
   it("send: a TEXT longer than the gateway takes in one message is typed whole, in order", async () => {

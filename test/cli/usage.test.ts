@@ -35,6 +35,22 @@ describe("usage and docs", () => {
     CLI_TIMEOUT_MS,
   );
 
+  // Regression (exploratory testing): `switchboard help run` printed the top-level usage.
+  it(
+    "help COMMAND prints that command's usage, as COMMAND --help does",
+    async () => {
+      const [run, serve, bogus] = await Promise.all([
+        cli(["help", "run"], {}),
+        cli(["help", "serve"], {}),
+        cli(["help", "bogus"], {}),
+      ]);
+      expect(run).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: switchboard run /) });
+      expect(serve).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: switchboard serve /) });
+      expect(bogus).toMatchObject({ code: 2, stderr: expect.stringMatching(/^switchboard: unknown command bogus\n/) });
+    },
+    CLI_TIMEOUT_MS,
+  );
+
   it("--version prints the package's version", async () => {
     const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
     expect(await cli(["--version"], {})).toMatchObject({ code: 0, stdout: `switchboard ${version}\n` });
