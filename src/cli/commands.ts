@@ -18,12 +18,15 @@ import { Transcript } from "./transcript.js";
 export type Command = (argv: string[]) => Promise<number>;
 
 export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
+       switchboard run --agent AGENT [--name N] [--cwd D] [--json]
 
 Starts CMD as a terminal session and prints its id (or, with --json, the session).
 Options go before CMD: from CMD on, everything is the command's (run make -j4 --keep-going).
 --pty runs it in a pseudo-terminal (needed for interactive programs) sized like this
 terminal. --cwd defaults to the current directory when the gateway is on this machine.
---attach attaches right away (see "switchboard attach --help").`;
+--attach attaches right away (see "switchboard attach --help").
+--agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
+built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
 
 export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE]
 
@@ -71,6 +74,12 @@ agent session ran. A running session is refused unless -f (--force): it is termi
 --ended removes every ended session this token may steer; with --older-than (e.g. 90s, 30m,
 12h, 7d) only those that ended longer ago than AGE.`;
 
+export const ABORT_USAGE = `Usage: switchboard abort ID [--all]
+
+Stops the active run of an agent session (it ends with chat.aborted; the agent is told to
+stop) and prints its run id; --all also drops the prompts queued behind it. Exit code 1 when
+nothing runs.`;
+
 export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] TEXT...
 
 Queues a prompt on an agent session and prints the run id (options go before TEXT: from its
@@ -89,10 +98,12 @@ const run: Command = (argv) =>
         cwd: { type: "string" },
         env: { type: "string", multiple: true },
         attach: { type: "boolean" },
+        agent: { type: "string" },
       },
       operandsAfter: 0,
     },
     async (ctx, { values, positionals }) => {
+      if (values.agent !== undefined) return runAgent(ctx, values, positionals);
       if (positionals.length === 0) throw new UsageError("missing the command to run (CMD ARGS...)");
       // Attached, the output is the session's terminal: there is no JSON to give.
       if (values.attach === true && ctx.json) throw new UsageError("--attach and --json exclude each other");
@@ -103,10 +114,7 @@ const run: Command = (argv) =>
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const pty = values.pty === true;
-      // A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths).
-      const local = isLocal(ctx.target.url);
-      const cwd =
-        values.cwd !== undefined ? (local ? resolve(values.cwd) : values.cwd) : local ? process.cwd() : undefined;
+      const cwd = cwdFor(ctx, values.cwd);
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
         command: positionals,
@@ -130,6 +138,37 @@ const run: Command = (argv) =>
       return EXIT.OK;
     },
   );
+
+/** A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths). */
+function cwdFor(ctx: CliContext, cwd: string | undefined): string | undefined {
+  const local = isLocal(ctx.target.url);
+  return cwd !== undefined ? (local ? resolve(cwd) : cwd) : local ? process.cwd() : undefined;
+}
+
+/** `run --agent AGENT`: an agent session, prompted with `prompt`. */
+async function runAgent(
+  ctx: CliContext,
+  values: { agent?: string; name?: string; cwd?: string; pty?: boolean; env?: string[]; attach?: boolean },
+  positionals: readonly string[],
+): Promise<number> {
+  // An agent is told what to do by prompts, not a command line, and has no terminal of its own.
+  if (positionals.length > 0)
+    throw new UsageError(
+      `--agent takes no command (${positionals[0]}...): prompt the session with "switchboard prompt ID TEXT"`,
+    );
+  for (const option of ["pty", "env", "attach"] as const)
+    if (values[option] !== undefined) throw new UsageError(`--agent and --${option} exclude each other`);
+  const cwd = cwdFor(ctx, values.cwd);
+  const session = await ctx.http.createSession({
+    kind: "agent",
+    agent: values.agent!,
+    ...(cwd !== undefined ? { cwd } : {}),
+    ...(values.name !== undefined ? { name: values.name } : {}),
+  });
+  if (ctx.json) writeJson(ctx, session);
+  else ctx.out.write(`${session.id}\n`);
+  return EXIT.OK;
+}
 
 const attachCommand: Command = (argv) =>
   runCommand(
@@ -405,6 +444,20 @@ const prompt: Command = (argv) =>
     },
   );
 
+const abort: Command = (argv) =>
+  runCommand(argv, { usage: ABORT_USAGE, options: { all: { type: "boolean" } } }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const result = await ctx.http.abort(id, { all: parsed.values.all === true });
+    if (ctx.json) writeJson(ctx, result);
+    else {
+      // With --all, the queue may have been all there was: no run was active.
+      if (result.runId !== null) ctx.out.write(`${result.runId}\n`);
+      if (result.cleared > 0)
+        ctx.err.write(`dropped ${result.cleared} queued prompt${result.cleared === 1 ? "" : "s"}\n`);
+    }
+    return EXIT.OK;
+  });
+
 /**
  * `prompt --wait`: queues the prompt and follows the session from before it, so nothing of
  * the run is missed, until the run's end. The answer goes to stdout as it streams (with
@@ -461,6 +514,7 @@ export const COMMANDS: Record<string, Command> = {
   kill,
   rm,
   prompt,
+  abort,
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };

@@ -19,7 +19,9 @@ Usage:
   switchboard signal ID SIGNAL
   switchboard kill ID
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
+  switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
   switchboard prompt ID [-w] TEXT...
+  switchboard abort ID [--all]
   switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --data-dir

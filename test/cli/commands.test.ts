@@ -193,6 +193,48 @@ describe("switchboard client commands", () => {
   );
 
   it(
+    "run --agent starts an agent session; abort stops its run (--all: and the queue), and says when nothing runs",
+    async () => {
+      const [created, json, withCommand, withPty] = await Promise.all([
+        cli(["run", "--agent", "echo", "--name", "helper"], env),
+        cli(["run", "--json", "--agent", "echo"], env),
+        cli(["run", "--agent", "echo", "--", "ls"], env),
+        cli(["run", "--agent", "echo", "--pty"], env),
+      ]);
+      expect(created).toMatchObject({ code: 0, stderr: "" });
+      const id = created.stdout.trim();
+      expect(await http.getSession(id)).toMatchObject({
+        kind: "agent",
+        agent: "echo",
+        name: "helper",
+        cwd: process.cwd(),
+      });
+      expect(JSON.parse(json.stdout)).toMatchObject({ kind: "agent", agent: "echo", state: "running" });
+      expect(withCommand).toMatchObject({
+        code: EXIT.USAGE,
+        stderr: expect.stringContaining("--agent takes no command (ls...)"),
+      });
+      expect(withPty).toMatchObject({
+        code: EXIT.USAGE,
+        stderr: expect.stringContaining("--agent and --pty exclude each other"),
+      });
+
+      // A run that waits for a permission answer, and one queued behind it.
+      const first = (await http.prompt(id, "/permission go")).runId;
+      await http.prompt(id, "next");
+      const aborted = await cli(["abort", id, "--all"], env);
+      expect(aborted).toMatchObject({ code: 0, stdout: `${first}\n`, stderr: "dropped 1 queued prompt\n" });
+      const nothing = await cli(["abort", id], env);
+      expect(nothing.code).toBe(EXIT.FAILURE);
+      expect(nothing.stderr).toMatch(/RUN_NOT_ACTIVE/);
+      const ends = (await http.events(id, { types: ["chat.aborted"] })).events;
+      expect(ends).toHaveLength(2);
+      await Promise.all([http.deleteSession(id), http.deleteSession(JSON.parse(json.stdout).id as string)]);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
     "prompt queues a prompt on an agent session and prints the run id; other kinds are refused",
     async () => {
       const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
