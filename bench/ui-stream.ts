@@ -28,6 +28,8 @@ export const STREAM_PAUSE_MS = 33;
 export const CPU_SLOWDOWN = 4;
 /** A frame longer than this stutters (the Long Animation Frames API's threshold). */
 const LONG_FRAME_MS = 50;
+/** How long the page is watched after the run ended, for the work it leaves for idle time. */
+const IDLE_AFTER_MS = 3_000;
 /** Nothing in this benchmark may take longer than this. */
 const STEP_TIMEOUT_MS = 120_000;
 
@@ -82,15 +84,28 @@ const timer = setInterval(() => {
 }, ${STREAM_PAUSE_MS});
 `;
 
-/** Times every animation-frame callback of the page, and counts long animation frames, once `recording` is set. */
+/**
+ * Times every animation-frame callback of the page (and the one that shows the run ended: the
+ * end-of-run frame) and every idle callback (the check of a finished answer against its whole
+ * rendering), and counts long animation frames, once `recording` is set.
+ */
 const FRAME_TIMER = `
-window.__bench = { recording: false, frames: [], longFrames: 0 };
+window.__bench = { recording: false, frames: [], endFrame: null, idle: [], longFrames: 0 };
 const raf = window.requestAnimationFrame.bind(window);
 window.requestAnimationFrame = (callback) => raf((time) => {
   const start = performance.now();
   callback(time);
-  if (window.__bench.recording) window.__bench.frames.push(performance.now() - start);
+  const bench = window.__bench;
+  if (!bench.recording) return;
+  bench.frames.push(performance.now() - start);
+  if (bench.endFrame === null && document.querySelector("[data-test=run-done]")) bench.endFrame = bench.frames.at(-1);
 });
+const ric = window.requestIdleCallback.bind(window);
+window.requestIdleCallback = (callback, options) => ric((deadline) => {
+  const start = performance.now();
+  callback(deadline);
+  if (window.__bench.recording) window.__bench.idle.push(performance.now() - start);
+}, options);
 new PerformanceObserver((list) => {
   if (window.__bench.recording) window.__bench.longFrames += list.getEntries().length;
 }).observe({ type: "long-animation-frame" });
@@ -98,6 +113,10 @@ new PerformanceObserver((list) => {
 
 interface Measured {
   frames: number[];
+  /** The frame that showed the run ended (null if none did while recording). */
+  endFrame: number | null;
+  /** Idle callbacks, each timed. */
+  idle: number[];
   longFrames: number;
   seconds: number;
   answerChars: number;
@@ -131,12 +150,16 @@ async function measure(browser: Browser, gateway: Gateway, dir: string): Promise
   await post(`/v1/sessions/${session.id}/prompt`, { text: join(dir, "answer.md") });
   await page.waitForSelector("[data-test=run-done]", { timeout: STEP_TIMEOUT_MS });
   const seconds = (performance.now() - started) / 1000;
+  // What the page does once idle after the run (checking the answer against its whole rendering).
+  await page.waitForTimeout(IDLE_AFTER_MS);
   const result = (await page.evaluate(() => {
-    const bench = (window as unknown as { __bench: { recording: boolean; frames: number[]; longFrames: number } })
+    const bench = (window as unknown as { __bench: Omit<Measured, "seconds" | "answerChars"> & { recording: boolean } })
       .__bench;
     bench.recording = false;
     return {
       frames: bench.frames,
+      endFrame: bench.endFrame,
+      idle: bench.idle,
       longFrames: bench.longFrames,
       answerChars: document.querySelector(".answer")?.textContent?.length ?? 0,
     };
@@ -168,13 +191,15 @@ export async function run(): Promise<BenchSection> {
       "| measure | value |",
       "|---|---|",
       `| re-render per frame while a ${kib} KiB answer streams (${CPU_SLOWDOWN}× CPU slowdown), ${fmt(m.frames.length)} frames | median ${fmt(percentile(sorted, 50), 1)} ms, p95 ${fmt(percentile(sorted, 95), 1)} ms, max ${fmt(sorted.at(-1) ?? NaN, 1)} ms |`,
+      `| the end-of-run frame (the one that shows the run ended) | ${m.endFrame === null ? "none" : `${fmt(m.endFrame, 1)} ms`} |`,
+      `| idle callbacks in the ${fmt(IDLE_AFTER_MS / 1000)} s after (checking the answer against its whole rendering) | ${fmt(m.idle.length)}, longest ${fmt(Math.max(0, ...m.idle), 1)} ms, ${fmt(m.idle.reduce((sum, ms) => sum + ms, 0))} ms in all |`,
       `| time spent re-rendering, of the ${fmt(m.seconds, 1)} s the answer took | ${fmt(total)} ms (${fmt((100 * total) / (m.seconds * 1000))}%) |`,
       `| long animation frames (> ${LONG_FRAME_MS} ms with style and layout) | ${fmt(m.longFrames)} |`,
     ];
     return {
       title: "Web UI: a streaming answer",
       markdown: [
-        `Debian's Chromium (headless) on the agent page, its CPU slowed ${CPU_SLOWDOWN}× (\`Emulation.setCPUThrottlingRate\`), while a command agent streams a ${kib} KiB Markdown answer (headings, paragraphs, nested lists, code blocks, a table every fourth section) in ${STREAM_CHUNK_BYTES}-byte pieces every ${STREAM_PAUSE_MS} ms. Each frame's re-render is the page's \`requestAnimationFrame\` callback, timed in the page (it ends by reading the scroll height, so it includes the layout that forces); the final one, when the run ends, renders the whole answer.`,
+        `Debian's Chromium (headless) on the agent page, its CPU slowed ${CPU_SLOWDOWN}× (\`Emulation.setCPUThrottlingRate\`), while a command agent streams a ${kib} KiB Markdown answer (headings, paragraphs, nested lists, code blocks, a table every fourth section) in ${STREAM_CHUNK_BYTES}-byte pieces every ${STREAM_PAUSE_MS} ms. Each frame's re-render is the page's \`requestAnimationFrame\` callback, timed in the page (it ends by reading the scroll height, so it includes the layout that forces); the end-of-run frame is the one that shows the run ended, and the idle callbacks after it are where the page checks the finished answer against rendering it whole (in slices the browser's idle periods allow).`,
         "",
         ...rows,
         "",

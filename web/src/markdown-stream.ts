@@ -2,12 +2,19 @@ import type { Links, Token, Tokens } from "marked";
 import { h, morphChildren, updatedBy } from "./dom.js";
 import { lexMarkdown, renderBlock } from "./markdown.js";
 
+/** Runs `step` when the page has time to spare (see {@link MarkdownStream}'s check). */
+export type WhenIdle = (step: (deadline: IdleDeadline) => void) => void;
+
 /**
  * An answer's Markdown while it streams in, rendered at a cost that follows what changed rather
  * than the answer's length: the blocks that can no longer change keep their DOM (not even
- * compared again), and each update lexes and renders only the text after them. While the run
- * goes on, the page shows exactly what {@link renderMarkdown} would; once it ended, or when the
- * text is not the earlier text grown, the whole text is rendered again (and morphed in).
+ * compared again), and each update lexes and renders only the text after them. The page shows
+ * exactly what {@link renderMarkdown} would, also once the answer is final: its end is rendered
+ * like any update, and then, when the page is idle, the whole text is rendered and compared with
+ * what the page shows, a block at a time, and put in only where it differs (it should not:
+ * test/web/markdown-stream.test.ts). Rendering it whole at once took 130–400 ms at a phone's
+ * speed for a 60 KB answer, a stutter at the end of every long answer. When the text is not the
+ * earlier text grown, it is rendered whole at once.
  *
  * @example
  * const stream = new MarkdownStream();
@@ -16,19 +23,28 @@ import { lexMarkdown, renderBlock } from "./markdown.js";
  * morph(body.firstElementChild!, stream.show(h("div", { class: "answer md" }), longer, { final: false, caret: true }));
  */
 export class MarkdownStream {
-  private readonly blocks = new SettledBlocks();
+  private blocks = new SettledBlocks();
   /** The element on the page showing the text, and what it shows. */
   private host: Element | null = null;
   private text = "";
   private final = false;
   /** Its first this many child nodes are the settled blocks' (see {@link SettledBlocks}). */
   private settledNodes = 0;
+  /** Counts the changes to what is shown: a check of an earlier one gives up. */
+  private version = 0;
   private readonly caret = h("span", { class: "caret" });
+  private readonly whenIdle: WhenIdle;
+
+  /** `whenIdle`: where the check of a final answer runs (tests run it at once). */
+  constructor(options: { whenIdle?: WhenIdle } = {}) {
+    this.whenIdle = options.whenIdle ?? requestIdle;
+  }
 
   /**
    * `fresh` to put in a run's freshly built DOM for `text`: filled now when nothing of this
    * stream is on the page, else left empty for {@link morph} to bring the live element up to
-   * date. `final`: the text is complete (render it whole). `caret`: the streaming caret ends it.
+   * date. `final`: the text is complete (checked against rendering it whole, see above).
+   * `caret`: the streaming caret ends it.
    */
   show<T extends Element>(fresh: T, text: string, options: { final: boolean; caret: boolean }): T {
     if (!this.host?.isConnected) this.update(fresh, text, options);
@@ -39,14 +55,12 @@ export class MarkdownStream {
     // Out first: a block the caret ended is as it was rendered again.
     this.caret.remove();
     if (host !== this.host || text !== this.text || final !== this.final) {
-      const grown = host === this.host && !final && !this.final;
-      const { restart, tokens, settled } = this.blocks.lex(text, grown);
+      const { restart, tokens, settled } = this.blocks.lex(text, host === this.host);
       if (restart) this.settledNodes = 0;
       const nodes: Node[] = [];
       let settledNodes = this.settledNodes;
       for (const [i, token] of tokens.entries()) {
-        const node = renderBlock(token);
-        const added = node instanceof DocumentFragment ? [...node.childNodes] : node ? [node] : [];
+        const added = blockNodes(token);
         nodes.push(...added);
         if (i < settled) settledNodes += added.length;
       }
@@ -55,9 +69,85 @@ export class MarkdownStream {
       this.host = host;
       this.text = text;
       this.final = final;
+      this.version++;
+      // Rendered whole (restart), it is what rendering it whole gives.
+      if (final && !restart) this.checkWhenIdle();
     }
     if (caret) caretHost(host).appendChild(this.caret);
   }
+
+  /** Runs {@link check} in idle time, as long as nothing changes meanwhile (a later final update checks again). */
+  private checkWhenIdle(): void {
+    const { version, host } = this;
+    if (!host) return;
+    const steps = this.check(host, this.text);
+    const slice = (deadline: IdleDeadline): void => {
+      if (version !== this.version || !host.isConnected) return;
+      const until = performance.now() + Math.max(deadline.timeRemaining(), FORCED_SLICE_MS);
+      do if (steps.next().done) return;
+      while (performance.now() < until);
+      this.whenIdle(slice);
+    };
+    this.whenIdle(slice);
+  }
+
+  /**
+   * Renders `text` whole, a block per step, comparing each with what `host` shows; where they
+   * differ, puts the whole rendering in and forgets the settled blocks (the next update renders
+   * everything again).
+   */
+  private *check(host: Element, text: string): Generator<void, void, void> {
+    const { tokens } = lexMarkdown(text);
+    yield;
+    const whole: Node[] = [];
+    let same = true;
+    for (const token of tokens) {
+      for (const node of blockNodes(token)) {
+        same &&= isShown(host.childNodes[whole.length], node, this.caret);
+        whole.push(node);
+      }
+      yield;
+    }
+    // The caret is its host's last child; after a block (a rule) the answer's own.
+    const shown = host.childNodes.length - (this.caret.parentNode === host ? 1 : 0);
+    if (same && shown === whole.length) return;
+    console.warn("an answer rendered block by block differed from its whole rendering; replaced", { text });
+    const caret = this.caret.isConnected;
+    this.caret.remove();
+    morphChildren(host, whole);
+    if (caret) caretHost(host).appendChild(this.caret);
+    this.blocks = new SettledBlocks();
+    this.settledNodes = 0;
+  }
+}
+
+/** The check of a final answer waits for idle time at most this long; then it runs anyway, a slice at a time. */
+export const IDLE_CHECK_TIMEOUT_MS = 2_000;
+/** A slice of the check when the page gave it no idle time (it waited its longest, or the browser has no requestIdleCallback). */
+const FORCED_SLICE_MS = 8;
+
+/** requestIdleCallback, or where there is none (Safari) a timer after the next frames. */
+function requestIdle(step: (deadline: IdleDeadline) => void): void {
+  if (typeof requestIdleCallback === "function") requestIdleCallback(step, { timeout: IDLE_CHECK_TIMEOUT_MS });
+  else setTimeout(() => step({ didTimeout: true, timeRemaining: () => 0 }), NO_IDLE_CALLBACK_DELAY_MS);
+}
+
+/** Without requestIdleCallback, a slice of the check waits this long. */
+const NO_IDLE_CALLBACK_DELAY_MS = 100;
+
+/** The nodes one top-level block renders as. */
+function blockNodes(token: Token): Node[] {
+  const node = renderBlock(token);
+  return node instanceof DocumentFragment ? [...node.childNodes] : node ? [node] : [];
+}
+
+/** Whether `live` shows what `node` does, the streaming caret aside. */
+function isShown(live: Node | undefined, node: Node, caret: Element): boolean {
+  if (!live) return false;
+  if (!live.contains(caret)) return live.isEqualNode(node);
+  const copy = live.cloneNode(true);
+  (copy instanceof Element ? copy.querySelector(".caret") : null)?.remove();
+  return copy.isEqualNode(node);
 }
 
 /**
