@@ -1,6 +1,6 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
-import { isConnectionError } from "../../src/client/index.js";
+import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
@@ -70,6 +70,11 @@ export class TerminalView implements View {
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
   private acquiring = false;
+  /**
+   * Taking control by itself (see {@link maybeAutoAcquire}) was cut off by a dropped connection:
+   * it is tried again once the connection is back. The SDK takes back only leases it was granted.
+   */
+  private acquireOnReconnect = false;
   /**
    * Keys typed while an acquire is pending (including the one that started it), sent in order
    * once control is ours and dropped if it is not. Nothing overtakes them: the log's control
@@ -141,6 +146,13 @@ export class TerminalView implements View {
     this.term.onData((data) => this.type(data));
     this.term.onBinary((data) => this.type(data));
     this.disposers.push(
+      ctx.client.on("state", ({ state }) => {
+        if (state !== "open" || !this.acquireOnReconnect) return;
+        this.acquireOnReconnect = false;
+        // Whoever the page last saw in control: the events since the drop are still to come. Someone
+        // who took control meanwhile keeps it (no force).
+        if (this.ctx.canSteer && this.running && this.control.kind !== "mine") void this.acquire(false, "automatic");
+      }),
       ctx.client.on("control-lost", (lost) => {
         if (lost.session !== this.session.id) return;
         // The log's control event names the new holder; this only covers its absence.
@@ -337,10 +349,14 @@ export class TerminalView implements View {
 
   private maybeAutoAcquire(): void {
     if (this.ctx.canSteer && this.running && this.control.kind === "free" && this.session.kind === "terminal")
-      void this.acquire(false);
+      void this.acquire(false, "automatic");
   }
 
-  private async acquire(force: boolean): Promise<void> {
+  /**
+   * Asks for the control lease. `by`: the user asked (Take control, or typing, whose keys wait for
+   * it), or the page by itself, which is not news the user needs when the connection is down.
+   */
+  private async acquire(force: boolean, by: "user" | "automatic" = "user"): Promise<void> {
     if (this.acquiring) return;
     this.acquiring = true;
     try {
@@ -354,6 +370,12 @@ export class TerminalView implements View {
       if ((error as { code?: unknown }).code === "CONTROL_HELD") {
         this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
         if (dropped) this.controlBar.nudge();
+      } else if (by === "automatic" && !dropped && isConnectionError(error)) {
+        // The connection dropped under the request, or was down until it timed out: the
+        // connection pill says so, and whatever the gateway granted went with the connection.
+        this.acquireOnReconnect = true;
+      } else if (by === "automatic" && isSwitchboardError(error, "SESSION_NOT_RUNNING", "SESSION_NOT_FOUND")) {
+        // It ended (or went) while the connection was away: its end event and banner say so.
       } else this.ctx.toast(`Could not take control: ${errorText(error)}`, "error");
     } finally {
       this.acquiring = false;
