@@ -35,6 +35,8 @@ export class SwitchboardMcpServer {
   private readonly gateway: GatewayAccess;
   /** Ends the calls still waiting (wait_for_output, prompt_agent) when the server closes. */
   private readonly shutdown = new AbortController();
+  /** Tool calls not answered yet. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
   constructor(options: GatewayAccessOptions) {
@@ -64,12 +66,32 @@ export class SwitchboardMcpServer {
                 .sendNotification({ method: "notifications/progress", params: { progressToken: token, ...update } })
                 .catch(() => undefined);
             };
-      return tool.call(request.params.arguments, {
+      const call = tool.call(request.params.arguments, {
         gateway: this.gateway,
         signal: AbortSignal.any([extra.signal, this.shutdown.signal]),
         ...(progress !== undefined ? { progress } : {}),
       });
+      this.inFlight.add(call);
+      void call.finally(() => this.inFlight.delete(call)).catch(() => undefined);
+      return call;
     });
+  }
+
+  /**
+   * Answers the calls already received, then {@link close}s: waiting calls (wait_for_output,
+   * prompt_agent) return at once with what they have; the others get at most `graceMs`.
+   */
+  async finish(graceMs: number): Promise<void> {
+    // Requests read with the input's last bytes reach their handlers a few microtasks later.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.shutdown.abort();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+    await this.close();
   }
 
   connect(transport: Transport): Promise<void> {
@@ -96,6 +118,9 @@ function protocolError(code: ErrorCode, message: string): Error & { code: number
   return Object.assign(new Error(message), { code });
 }
 
+/** After stdin ends, how long calls still running may take to be answered. */
+const STDIN_END_GRACE_MS = 1_500;
+
 /**
  * Serves MCP on stdin/stdout (what `switchboard mcp` runs) until stdin ends: MCP clients
  * start the server as a child process and close its stdin to stop it.
@@ -115,5 +140,8 @@ export async function serveStdio(
   });
   await mcp.connect(new StdioServerTransport(io.stdin, io.stdout));
   await ended;
-  await mcp.close();
+  // `printf '…requests…' | switchboard mcp` closes stdin right after its last request: those
+  // are answered before the server goes (they were dropped). MCP clients close stdin to stop
+  // the server, and wait a moment before they end it (the SDK's: 2 s, then SIGTERM).
+  await mcp.finish(STDIN_END_GRACE_MS);
 }

@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CLI, REPO } from "../cli/helpers.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { McpProcess } from "./helpers.js";
@@ -32,6 +34,36 @@ describe("switchboard mcp, the process", () => {
     expect(Date.now() - started).toBeLessThan(1900);
     expect(() => process.kill(pid, 0)).toThrow();
   });
+
+  it("answers the requests it read before its stdin ended (printf '…' | switchboard mcp)", async () => {
+    const child = spawn(CLI[0]!, [...CLI.slice(1), "mcp"], {
+      cwd: REPO,
+      env: { ...process.env, SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const lines = [
+      {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "printf", version: "1" } },
+      },
+      { jsonrpc: "2.0", method: "notifications/initialized" },
+      { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "list_sessions", arguments: {} } },
+      { jsonrpc: "2.0", id: 3, method: "tools/list" },
+    ];
+    child.stdin.end(lines.map((l) => JSON.stringify(l)).join("\n") + "\n");
+    expect(await exited).toBe(0);
+    const answers = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { id: number; result?: { isError?: boolean } });
+    expect(answers.map((a) => a.id).sort()).toEqual([1, 2, 3]);
+    expect(answers.find((a) => a.id === 2)?.result?.isError).not.toBe(true);
+  }, 30_000);
 
   it("starts without a gateway and answers each call with UNREACHABLE", async () => {
     const url = await closedPortUrl();
