@@ -46,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (command === undefined) {
-    console.log(USAGE);
+    // A mistake, as every other usage error: on stderr, so `switchboard $CMD > out` shows it.
+    console.error(USAGE);
     return EXIT.USAGE;
   }
   // Loaded on demand: client commands should not pay for loading the whole server.

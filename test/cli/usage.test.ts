@@ -51,6 +51,12 @@ describe("usage and docs", () => {
     CLI_TIMEOUT_MS,
   );
 
+  it("without a command prints the usage on stderr, as a usage error (exit 2)", async () => {
+    const none = await cli([], {});
+    expect(none).toMatchObject({ code: 2, stdout: "" });
+    expect(none.stderr).toMatch(/^switchboard — a gateway/);
+  });
+
   it("--version prints the package's version", async () => {
     const { version } = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string };
     expect(await cli(["--version"], {})).toMatchObject({ code: 0, stdout: `switchboard ${version}\n` });
