@@ -75,7 +75,7 @@ describe("switchboard client commands", () => {
       const header = ls.stdout.split("\n")[0]!;
       expect(header).toMatch(/^ID\s+NAME\s+KIND\s+STATE\s+PID\s+EXIT\s+AGE\s+COMMAND$/);
       const row = ls.stdout.split("\n").find((l) => l.startsWith(id))!;
-      expect(row).toMatch(/greeter\s+terminal\s+exited\s+\d+\s+3\s+\d+s\s+sh -c echo hello/);
+      expect(row).toMatch(/greeter\s+terminal\s+exited\s+\d+\s+3\s+\d+s\s+sh -c 'echo hello; echo oops >&2; exit 3'$/);
       expect((JSON.parse(lsJson.stdout) as SessionInfo[]).map((s) => s.id)).toEqual(
         expect.arrayContaining([id, created.id]),
       );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SessionInfo } from "../../src/client/node.js";
-import { formatSessionLine, formatSessionTable } from "../../src/cli/format.js";
+import { formatSessionLine, formatSessionTable, shellWord } from "../../src/cli/format.js";
 import { printable } from "../../src/cli/printable.js";
 import { sessionInfo } from "../helpers/session-info.js";
 
@@ -54,9 +54,22 @@ describe("formatSessionTable", () => {
     const lines = table.trimEnd().split("\n");
     expect(lines).toEqual([
       "ID                      NAME                          KIND      STATE   PID  EXIT  AGE  COMMAND",
-      "AAAAAAAAAAAAAAAAAAAAAA  evil\\e]0;pwned\\x07\\e[2J\\nrow  terminal  exited  42   0     5s   sh -c \\x9b31m",
+      "AAAAAAAAAAAAAAAAAAAAAA  evil\\e]0;pwned\\x07\\e[2J\\nrow  terminal  exited  42   0     5s   sh -c '\\x9b31m'",
       "BBBBBBBBBBBBBBBBBBBBBB  b                             terminal  exited  42   0     5s   true",
     ]);
+  });
+
+  // Regression (CLI exploratory pass): `sh -c echo $FOO; ls` read as another command than the one run.
+  it("shows each word of a command as a shell would take it back", () => {
+    expect(shellWord("make")).toBe("make");
+    expect(shellWord("--jobs=4")).toBe("--jobs=4");
+    expect(shellWord("日本語")).toBe("日本語");
+    expect(shellWord("echo $FOO; ls")).toBe("'echo $FOO; ls'");
+    expect(shellWord("it's")).toBe("'it'\\''s'");
+    expect(shellWord("")).toBe("''");
+    expect(shellWord("~/x")).toBe("'~/x'");
+    const table = formatSessionTable([session({ command: ["sh", "-c", "echo $FOO; ls *.ts", ""] })], NOW);
+    expect(table.trimEnd().split("\n")[1]).toMatch(/ sh -c 'echo \$FOO; ls \*\.ts' ''$/);
   });
 
   // Regression (CLI exploratory pass): columns were padded by UTF-16 code units, so a name in
