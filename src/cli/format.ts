@@ -1,4 +1,5 @@
 import type { SessionInfo } from "../client/node.js";
+import { joinCommand } from "../core/shell-words.js";
 import { printable } from "./printable.js";
 import { padToWidth, textWidth, truncateToWidth } from "./text-width.js";
 
@@ -54,21 +55,8 @@ function exitText(s: SessionInfo): string {
 }
 
 function commandText(s: SessionInfo): string {
-  const text = printable(s.command ? s.command.map(shellWord).join(" ") : s.agent ? `agent ${s.agent}` : "");
+  const text = printable(s.command ? joinCommand(s.command) : s.agent ? `agent ${s.agent}` : "");
   return truncateToWidth(text, LS_COMMAND_CHARS);
-}
-
-/** What a POSIX shell reads as more than a word's letters (a leading `~` or `#` too; control characters are quoted). */
-// eslint-disable-next-line no-control-regex
-const SHELL_SPECIAL = /[\s'"`$\\!*?[\]{}()<>|&;#~\x00-\x1f\x7f-\x9f]/;
-
-/**
- * A command's word as a POSIX shell would take it back: `sh -c 'echo $A; ls'` rather than
- * `sh -c echo $A; ls`, which reads as another command (and could be pasted as one).
- */
-export function shellWord(word: string): string {
-  if (word !== "" && !SHELL_SPECIAL.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function age(ms: number): string {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SessionInfo } from "../../src/client/node.js";
-import { formatSessionLine, formatSessionTable, shellWord } from "../../src/cli/format.js";
+import { formatSessionLine, formatSessionTable } from "../../src/cli/format.js";
+import { shellWord } from "../../src/core/shell-words.js";
 import { printable } from "../../src/cli/printable.js";
 import { sessionInfo } from "../helpers/session-info.js";
 

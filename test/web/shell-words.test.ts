@@ -1,4 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { joinCommand } from "../../src/core/shell-words.js";
 import { splitCommand } from "../../web/src/shell-words.js";
 
 describe("splitCommand (the new-terminal dialog's command line)", () => {
@@ -17,5 +19,18 @@ describe("splitCommand (the new-terminal dialog's command line)", () => {
 
   it("gives nothing for a blank line", () => {
     expect(splitCommand("   ")).toEqual([]);
+  });
+});
+
+describe("joinCommand (how lists, headers and `switchboard ls` show a command)", () => {
+  it("shows a command as a line that splits back into the same words", () => {
+    expect(joinCommand(["sh", "-c", "echo $FOO; ls", ""])).toBe("sh -c 'echo $FOO; ls' ''");
+    const word = fc.string({ unit: fc.constantFrom(..."ab $'\"\\;*~#\t\n()|&é🙂-=./"), maxLength: 12 });
+    fc.assert(
+      fc.property(fc.array(word, { minLength: 1, maxLength: 6 }), (words) => {
+        expect(splitCommand(joinCommand(words))).toEqual(words);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { joinCommand } from "../../src/core/shell-words.js";
 import { HttpClient, SwitchboardClient } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
@@ -189,7 +190,7 @@ export class App {
     this.view = view;
     fill(this.main, view.element);
     view.mounted?.();
-    document.title = `${session.name ?? session.command?.join(" ") ?? session.agent ?? "session"} · Switchboard`;
+    document.title = `${session.name ?? (session.command && joinCommand(session.command)) ?? session.agent ?? "session"} · Switchboard`;
   }
 
   private async logout(): Promise<void> {

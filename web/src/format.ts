@@ -1,3 +1,4 @@
+import { joinCommand } from "../../src/core/shell-words.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
 
@@ -84,7 +85,7 @@ export function stateRank(state: DisplayState): number {
 export function sessionTitle(s: Pick<SessionInfo, "name" | "command" | "agent" | "kind" | "id">): string {
   if (s.name) return shown(s.name);
   if (s.kind === "agent" && s.agent) return `${s.agent} agent`;
-  if (s.command && s.command.length > 0) return shown(s.command.join(" "));
+  if (s.command && s.command.length > 0) return shown(joinCommand(s.command));
   return `${s.kind} ${shortId(s.id)}`;
 }
 
@@ -94,7 +95,7 @@ export function sessionSubtitle(s: SessionInfo): string {
     parts.push(s.agent ?? "agent");
     if (s.run && s.run.queued > 0) parts.push(`${s.run.queued} queued`);
   } else if (s.kind === "terminal") {
-    if (s.name && s.command) parts.push(shown(s.command.join(" ")));
+    if (s.name && s.command) parts.push(shown(joinCommand(s.command)));
     parts.push(s.pty ? `pty ${s.cols ?? "?"}×${s.rows ?? "?"}` : "pipes");
   } else {
     parts.push("stream");

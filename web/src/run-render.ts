@@ -1,3 +1,4 @@
+import { joinCommand } from "../../src/core/shell-words.js";
 import type { RunItem, RunView } from "./agent-model.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
@@ -184,7 +185,7 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
         { class: "child-link", href: `#/s/${encodeURIComponent(item.sessionId)}`, "data-test": "child-link" },
         icon("terminal"),
         h("span", null, "Terminal "),
-        h("code", null, item.command.join(" ")),
+        h("code", null, joinCommand(item.command)),
         icon("link"),
       );
   }

@@ -1,3 +1,4 @@
+import { joinCommand } from "../../src/core/shell-words.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
@@ -112,7 +113,7 @@ export class SessionHeader {
     fill(this.badgeEl, h("span", { class: "dot" }), badge.label);
     const details: (string | HTMLElement)[] = [];
     if (session.kind === "agent") details.push(`agent ${session.agent ?? "?"}`);
-    else if (session.command) details.push(h("code", null, session.command.join(" ")));
+    else if (session.command) details.push(h("code", null, joinCommand(session.command)));
     if (session.kind === "terminal")
       details.push(session.pty ? `pty ${session.cols ?? "?"}×${session.rows ?? "?"}` : "pipes");
     if (session.pid !== null && session.state === "running") details.push(`pid ${session.pid}`);
