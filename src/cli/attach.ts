@@ -228,7 +228,10 @@ export async function attach(options: AttachOptions): Promise<number> {
       return sessionExitCode(ended);
     }
     case "signal":
-      stderr.write(`${lead}[switchboard attach: ${outcome.signal}; the session keeps running]\n`);
+      // Its id, as on detach: after `run --attach` it was never printed.
+      stderr.write(
+        `${lead}[switchboard attach: ${outcome.signal}; session ${info.id} keeps running: "switchboard attach ${info.id}" to come back]\n`,
+      );
       return 128 + SIGNAL_NUMBERS[outcome.signal];
   }
 }

@@ -178,7 +178,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     );
     expect(attachPid).toBeGreaterThan(0);
     process.kill(attachPid, "SIGTERM");
-    await t.waitFor(/SIGTERM; the session keeps running/);
+    await t.waitFor(new RegExp(`SIGTERM; session ${id} keeps running`));
     expect(await t.exitStatus()).toBe(143);
     await expectRestored(t);
     expect(t.modes()).toEqual({ alternate: false, cursor: true, mouse: false });
