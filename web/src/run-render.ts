@@ -2,7 +2,7 @@ import { joinCommand } from "../../src/core/shell-words.js";
 import type { RunItem, RunView } from "./agent-model.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
-import { clockTime, duration } from "./format.js";
+import { clockTime, duration, shown } from "./format.js";
 import { MarkdownStream } from "./markdown-stream.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
@@ -27,7 +27,10 @@ export interface RunPage extends PermissionPage {
 export function renderRun(run: RunView, page: RunPage): HTMLElement {
   const position = run.status === "queued" ? page.queuePosition(run) : 0;
   // A routed message names who wrote it on its channel, and the bridge that brought it.
-  const who = run.from ? `${run.from.name} on ${run.from.channel} (via ${run.by ?? "?"})` : (run.by ?? "someone");
+  // The sender's name is whatever the bridge passed on: no bidirectional or invisible tricks.
+  const who = run.from
+    ? `${shown(run.from.name)} on ${shown(run.from.channel)} (via ${run.by ?? "?"})`
+    : (run.by ?? "someone");
   const userMeta: Child[] = [who, " · ", clockTime(run.queuedAt)];
   if (run.status === "queued")
     userMeta.push(h("span", { class: "pill pill-queued", "data-test": "queued" }, `Queued #${position}`));
