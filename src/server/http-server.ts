@@ -7,7 +7,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import type { RequestGuard } from "./guard.js";
-import { holdAnswers, rawHttpError, sendError, sendJson, toSwitchboardError } from "./http.js";
+import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
@@ -53,7 +53,7 @@ export function createHttpServer(door: FrontDoor): Server {
     try {
       guard.checkHost(req);
       guard.checkOrigin(req);
-      const path = new URL(req.url ?? "/", "http://localhost").pathname;
+      const path = requestUrl(req.url).pathname;
       if (path === "/v1/ws") {
         const identity = guard.authenticate(req);
         door.multiplex.handleUpgrade(req, socket, head, identity);
@@ -96,7 +96,7 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
   const started = performance.now();
   let url: URL;
   try {
-    url = new URL(req.url ?? "/", "http://localhost");
+    url = requestUrl(req.url);
   } catch {
     // An unparsable request target cannot name a route.
     sendError(res, new SwitchboardError("BAD_REQUEST", "the request target is not a valid path"));
@@ -105,6 +105,11 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
   let identityName: string | undefined;
   try {
     if (url.pathname === "/healthz") {
+      // A probe reads it; answered without credentials, so GET (and HEAD) only, as routes answer a wrong method.
+      if (req.method !== "GET" && req.method !== "HEAD") {
+        res.setHeader("Allow", "GET, HEAD");
+        throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use GET`);
+      }
       sendJson(res, 200, { ok: true });
       return;
     }

@@ -104,17 +104,19 @@ export function toSwitchboardError(error: unknown): SwitchboardError {
  * limit (checked on Content-Length first, then while reading), 400 INVALID_JSON when it does not
  * parse, 400 VALIDATION_FAILED when it nests deeper than `LIMITS.JSON_DEPTH`.
  */
-export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const type = req.headers["content-type"];
-  if (type === undefined || !/^application\/json\b/i.test(type)) {
-    throw new SwitchboardError("UNSUPPORTED_MEDIA_TYPE", "send the body as Content-Type: application/json");
+export async function readJson(req: IncomingMessage, limit: number, limitName = "limits.bodyBytes"): Promise<unknown> {
+  if (!isJsonContentType(req.headers["content-type"])) {
+    throw new SwitchboardError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      "send the body as Content-Type: application/json (UTF-8, the charset of JSON)",
+    );
   }
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
     throw new SwitchboardError(
       "PAYLOAD_TOO_LARGE",
-      `the body is ${declared} bytes; the limit is ${limit} (limits.bodyBytes)`,
+      `the body is ${declared} bytes; the limit is ${limit} (${limitName})`,
     );
   }
   const chunks: Buffer[] = [];
@@ -123,10 +125,7 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
     size += chunk.length;
     if (size > limit) {
       req.resume();
-      throw new SwitchboardError(
-        "PAYLOAD_TOO_LARGE",
-        `the body is over the limit of ${limit} bytes (limits.bodyBytes)`,
-      );
+      throw new SwitchboardError("PAYLOAD_TOO_LARGE", `the body is over the limit of ${limit} bytes (${limitName})`);
     }
     chunks.push(chunk);
   }
@@ -149,6 +148,50 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<unk
   return value;
 }
 
+/**
+ * Whether a Content-Type header is JSON: the media type `application/json` exactly (not
+ * `application/json-patch+json` or `application/jsonl`, which mean something else), with a
+ * `charset`, if any, of UTF-8 — the body is decoded as UTF-8 whatever it says.
+ */
+export function isJsonContentType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const [mediaType, ...params] = header.split(";");
+  if (mediaType!.trim().toLowerCase() !== "application/json") return false;
+  for (const param of params) {
+    const eq = param.indexOf("=");
+    if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== "charset") continue;
+    const charset = param
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .toLowerCase();
+    if (charset !== "utf-8" && charset !== "utf8") return false;
+  }
+  return true;
+}
+
+/**
+ * The URL of a request target. An origin-form target is always a path, also when it starts
+ * with `//` (`new URL("//v1/sessions", base)` would take `v1` for a host and route `/sessions`).
+ */
+export function requestUrl(target: string | undefined): URL {
+  const t = target ?? "/";
+  return t.startsWith("/") ? new URL(`http://localhost${t}`) : new URL(t, "http://localhost");
+}
+
+/**
+ * The value of a query parameter, or null when it is absent or empty (`?limit=` is no limit).
+ * Given more than once it is BAD_REQUEST: which one counts would be a guess (`types=a&types=b`
+ * read as only `a` silently dropped `b`).
+ */
+export function queryParam(url: URL, name: string): string | null {
+  const values = url.searchParams.getAll(name);
+  if (values.length > 1) {
+    throw new SwitchboardError("BAD_REQUEST", `${name} is given ${values.length} times; give it once`);
+  }
+  return values[0] === undefined || values[0] === "" ? null : values[0];
+}
+
 /** Validates `value` against `schema`; VALIDATION_FAILED names the field that is wrong. */
 export function validate<S extends z.ZodType>(schema: S, value: unknown, at: readonly PropertyKey[] = []): z.infer<S> {
   const result = schema.safeParse(value);
@@ -168,8 +211,8 @@ export function validateQuery<S extends z.ZodType>(schema: S, value: unknown): z
 
 /** An integer query parameter from `min` to `max`, or `fallback` when absent. */
 export function intParam(url: URL, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 0): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "") return fallback;
+  const raw = queryParam(url, name);
+  if (raw === null) return fallback;
   if (!/^\d{1,16}$/.test(raw) || Number(raw) > max || Number(raw) < min) {
     throw new SwitchboardError("BAD_REQUEST", `${name} must be an integer from ${min} to ${max}`);
   }
@@ -183,7 +226,7 @@ const TypesFilter = z.object({ types: EventTypes });
  * types only (a typo would otherwise match nothing, silently), else BAD_REQUEST in its words.
  */
 export function typesParam(url: URL): Set<string> | undefined {
-  const raw = url.searchParams.get("types");
+  const raw = queryParam(url, "types");
   const names = raw?.split(",").filter(Boolean) ?? [];
   // No type named (`types=`, or `types=,` from an empty list joined) is no filter, as `types: []`
   // is on /v1/ws — not a filter that matches nothing.
@@ -193,8 +236,8 @@ export function typesParam(url: URL): Set<string> | undefined {
 
 /** A yes/no query parameter: absent, `0`/`false` or `1`/`true`. */
 export function boolParam(url: URL, name: string): boolean {
-  const raw = url.searchParams.get(name);
-  if (raw === null || raw === "" || raw === "0" || raw === "false") return false;
+  const raw = queryParam(url, name);
+  if (raw === null || raw === "0" || raw === "false") return false;
   if (raw === "1" || raw === "true") return true;
   throw new SwitchboardError("BAD_REQUEST", `${name} must be true or false (or 1 or 0)`);
 }

@@ -38,6 +38,8 @@ export class Router {
         return { kind: "found", handler: route.handler, params };
       allow.push(route.method);
     }
+    // HEAD is answered wherever GET is (RFC 9110: a resource that has GET has HEAD), so Allow says so.
+    if (allow.includes("GET") && !allow.includes("HEAD")) allow.splice(allow.indexOf("GET") + 1, 0, "HEAD");
     return allow.length > 0 ? { kind: "method-not-allowed", allow } : { kind: "not-found" };
   }
 }

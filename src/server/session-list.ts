@@ -2,6 +2,7 @@ import { z } from "zod";
 import { LIMITS, SESSION_STATES } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import type { SessionRecord } from "../sessions/session.js";
+import { queryParam } from "./http.js";
 
 /**
  * Paging of `GET /v1/sessions`: sessions in creation order (`createdAt`, then `id`), a page of
@@ -85,12 +86,12 @@ export const SessionListQuery = z.object({
 });
 export type SessionListQuery = z.output<typeof SessionListQuery>;
 
-/** The query parameters as {@link SessionListQuery} takes them (the first of each). */
+/** The query parameters as {@link SessionListQuery} takes them (BAD_REQUEST when one is given twice). */
 export function listQueryParams(url: URL): Record<string, string | null> {
   return {
-    limit: url.searchParams.get("limit"),
-    after: url.searchParams.get("after"),
-    state: url.searchParams.get("state"),
+    limit: queryParam(url, "limit"),
+    after: queryParam(url, "after"),
+    state: queryParam(url, "state"),
   };
 }
 

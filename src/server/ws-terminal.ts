@@ -22,7 +22,7 @@ import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
-import { toSwitchboardError } from "./http.js";
+import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import {
@@ -67,7 +67,7 @@ export class TerminalEndpoint {
   /** Authenticates (401), finds the session (404) and checks `since` before upgrading. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, authenticate: () => Identity): void {
     const identity = authenticate();
-    const url = new URL(req.url ?? "/", "http://localhost");
+    const url = requestUrl(req.url);
     let id: string;
     try {
       id = decodeURIComponent(url.pathname.slice("/ws/session/".length));
@@ -76,7 +76,8 @@ export class TerminalEndpoint {
       throw new SwitchboardError("SESSION_NOT_FOUND", "no such session");
     }
     const session = sessionFor(this.core.sessions, identity, id, "see");
-    const sinceRaw = url.searchParams.get("since");
+    // Empty is absent and a parameter given twice is BAD_REQUEST, as on every HTTP route.
+    const sinceRaw = queryParam(url, "since");
     let since: number | undefined;
     if (sinceRaw !== null) {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
@@ -88,12 +89,12 @@ export class TerminalEndpoint {
         );
       }
     }
-    const controlParam = url.searchParams.get("control");
+    const controlParam = queryParam(url, "control");
     if (controlParam !== null && controlParam !== "acquire" && controlParam !== "force") {
       throw new SwitchboardError("BAD_REQUEST", "control must be acquire or force");
     }
     if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
-    const outputParam = url.searchParams.get("output") ?? "json";
+    const outputParam = queryParam(url, "output") ?? "json";
     if (!(TERMINAL_OUTPUT_MODES as readonly string[]).includes(outputParam)) {
       throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
     }

@@ -25,6 +25,8 @@ const CONTENT_TYPES: Record<string, string> = {
 const UI_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/** A login body holds a token (at most 512 characters): it needs no more than this. */
+const LOGIN_BODY_BYTES = 4096;
 const LoginBody = z.strictObject({ token: z.string().min(1).max(512) });
 
 /** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`. */
@@ -66,7 +68,7 @@ export async function login(
   res: Parameters<typeof sendJson>[0],
   guard: Pick<RequestGuard, "refuse" | "signedIn">,
 ): Promise<void> {
-  const { token } = validate(LoginBody, await readJson(req, 4096));
+  const { token } = validate(LoginBody, await readJson(req, LOGIN_BODY_BYTES, "a login body"));
   const identity = core.tokens.verify(token);
   if (!identity) throw guard.refuse(req, "the token is not valid");
   guard.signedIn(req);

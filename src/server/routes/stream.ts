@@ -38,7 +38,16 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       since = intParam(ctx.url, "since", 0);
     }
     const types = typesParam(ctx.url);
-    if (since > session.log.head) session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
+    if (since > session.log.head) {
+      try {
+        session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts
+      } catch (error) {
+        // Named as the client gave it: an EventSource's Last-Event-ID is no `since` it chose.
+        if (typeof lastEventId === "string" && lastEventId !== "" && error instanceof SwitchboardError)
+          throw new SwitchboardError(error.code, error.message.replace(/^since=/, "Last-Event-ID "), error.details);
+        throw error;
+      }
+    }
     if (!session.running && session.log.settled && since >= session.log.head) {
       // Ended, and nothing after `since`: 204 tells an EventSource to stop (a stream that ends at
       // once makes it reconnect every `retry` interval, forever).
@@ -46,18 +55,26 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       ctx.res.end();
       return;
     }
-    core.connections.check(ctx.identity);
-    // A revoked token's stream just ends: EventSource reconnects and is answered 401.
-    const releaseConnection = core.connections.open(ctx.identity, () => end());
-
     const { res } = ctx;
-    res.writeHead(200, {
+    const streamHeaders = {
       ...SECURITY_HEADERS,
       "Content-Type": "text/event-stream; charset=utf-8",
       "Cache-Control": "no-store",
       Connection: "keep-alive",
       "X-Accel-Buffering": "no",
-    });
+    };
+    if (ctx.req.method === "HEAD") {
+      // The headers a GET would get, and the end: a HEAD answer has no body, so a stream behind
+      // it would never end and hold the connection (and a viewer) until the client closed it.
+      res.writeHead(200, streamHeaders);
+      res.end();
+      return;
+    }
+    core.connections.check(ctx.identity);
+    // A revoked token's stream just ends: EventSource reconnects and is answered 401.
+    const releaseConnection = core.connections.open(ctx.identity, () => end());
+
+    res.writeHead(200, streamHeaders);
     res.flushHeaders();
     core.metrics.sseClients.inc();
     session.viewers++;
