@@ -130,6 +130,8 @@ export class EventLog {
     if (this.closed) return;
     this.closed = true;
     this.idleCheck?.cancel();
+    // Before the store: a reader's deferred step (a filtered feed's, see SessionFeed) may still come.
+    for (const log of this.logs.values()) log.markClosed();
     this.options.store.close();
   }
 

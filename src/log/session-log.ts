@@ -109,6 +109,7 @@ export class SessionLog implements AppendableLog {
   /** The session ended: what is durable is read from the store, not kept in the ring ({@link markEnded}). */
   private ended = false;
   private headAtLastIdleCheck = -1;
+  private _closed = false;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -253,6 +254,20 @@ export class SessionLog implements AppendableLog {
     const idle = this._head === this.headAtLastIdleCheck;
     this.headAtLastIdleCheck = this._head;
     if (idle && this.ring.size > 0) this.ring.evict(this.durableSeq, this._first, true);
+  }
+
+  /**
+   * The EventLog was closed (gateway shutdown): its store can no longer be read. For readers that
+   * come back later by themselves (a filtered feed's next step), whose owner may learn of the
+   * shutdown only after it (an SSE response's "close" event comes once its socket has closed).
+   */
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  /** See {@link closed}: called by the EventLog as it closes. */
+  markClosed(): void {
+    this._closed = true;
   }
 
   /** Observes the durable position moving forward (after a group commit). */

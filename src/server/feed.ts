@@ -112,6 +112,9 @@ export class SessionFeed {
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
+      // The gateway closed the log meanwhile (shutdown) before this feed's owner closed it: an
+      // SSE response learns of its socket's end only later. Reading would throw, uncaught here.
+      if (this.log.closed) return;
       this.pump();
     });
   }

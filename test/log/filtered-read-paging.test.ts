@@ -1,0 +1,123 @@
+import { join } from "node:path";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import { FILTERED_SCAN_EVENTS, RING_IDLE_MS } from "../../src/log/session-log.js";
+import type { LogEntry } from "../../src/log/types.js";
+import { SessionFeed } from "../../src/server/feed.js";
+import type { FeedSink } from "../../src/server/feed.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { tempDir } from "../helpers/tmp.js";
+
+// Review of 2f4feee/ce3ef9d: type-filtered reads examine at most FILTERED_SCAN_EVENTS events and
+// answer pages that move on; idle logs give their hot rings back. Paging with `next` must still
+// give exactly the matching events, whatever the ring holds, the limit and the byte bound.
+
+const TYPES = ["custom", "exit", "signal"] as const;
+
+function bigLog(ringEntries: number) {
+  const clock = new ManualClock();
+  const events = new EventLog({
+    store: new SqliteEventStore(join(tempDir(), "log.db")),
+    clock,
+    ringMaxEntries: ringEntries,
+    ringMaxBytes: 1 << 22,
+  });
+  afterTest(() => events.close());
+  return { clock, events, log: events.create("s") };
+}
+
+describe("type-filtered reads over a long log (review)", () => {
+  it("paging with next gives exactly the matching events, whatever the ring, limit and byte bound (property)", () => {
+    const { clock, events, log } = bigLog(64);
+    const total = 2 * FILTERED_SCAN_EVENTS + 500;
+    const types: string[] = [];
+    for (let i = 0; i < total; i++) {
+      // Sparse: exit every 5000, signal every 7, else custom with a varying size.
+      const type = i % 5000 === 4999 ? "exit" : i % 7 === 0 ? "signal" : "custom";
+      if (type === "exit") log.append({ type: "exit", exitCode: i, signal: null });
+      else if (type === "signal") log.append({ type: "signal", by: { name: "a", role: "operator" }, signal: "INT" });
+      else log.append({ type: "custom", name: "n", data: "x".repeat(i % 97) });
+      types.push(type);
+      if (i % 1000 === 0) events.flush();
+    }
+    events.flush();
+    fc.assert(
+      fc.property(
+        fc.subarray([...TYPES], { minLength: 1 }),
+        fc.integer({ min: 20, max: 3000 }),
+        fc.option(fc.integer({ min: 1, max: 200_000 }), { nil: undefined }),
+        fc.integer({ min: 0, max: total }),
+        fc.boolean(),
+        (wanted, limit, maxBytes, start, release) => {
+          if (release) {
+            // The idle check twice: the ring is given back.
+            clock.advance(RING_IDLE_MS);
+            clock.advance(RING_IDLE_MS);
+          }
+          const set = new Set<string>(wanted);
+          const expected = types.flatMap((t, i) => (i + 1 > start && set.has(t) ? [i + 1] : []));
+          const seen: number[] = [];
+          let since = start;
+          for (let n = 0; ; n++) {
+            expect(n).toBeLessThanOrEqual(total + 1);
+            const page = log.read(since, { limit, types: set, ...(maxBytes !== undefined ? { maxBytes } : {}) });
+            for (const e of page.entries) expect(set.has(e.type)).toBe(true);
+            seen.push(...page.entries.map((e) => e.seq));
+            expect(page.next).toBeGreaterThan(since);
+            if (page.entries.length > 0) expect(page.next).toBeGreaterThanOrEqual(page.entries.at(-1)!.seq);
+            since = page.next;
+            if (since >= page.head) break;
+          }
+          expect(seen).toEqual(expected);
+        },
+      ),
+      { numRuns: 10 },
+    );
+  }, 120_000);
+
+  it("a filtered feed goes on by itself after empty pages, joins live without loss or duplicates while events are appended", async () => {
+    const { events, log } = bigLog(32);
+    const total = 3 * FILTERED_SCAN_EVENTS;
+    for (let i = 0; i < total; i++) {
+      if (i % 40_000 === 39_999) log.append({ type: "exit", exitCode: i, signal: null });
+      else log.append({ type: "custom", name: "n", data: i });
+    }
+    events.flush();
+    const got: number[] = [];
+    let queued = 0;
+    const sink: FeedSink = {
+      get queuedBytes() {
+        return queued;
+      },
+      budgetBytes: 1 << 20,
+      deliver: (entries: readonly LogEntry[]) => {
+        for (const e of entries) got.push(e.seq);
+      },
+      reset: () => {
+        throw new Error("no reset expected");
+      },
+    };
+    const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
+    feed.pump();
+    expect(feed.mode).toBe("catchup");
+    // Appends meanwhile, each flushed: some while the feed catches up, some after it joined.
+    const appended: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      log.append({ type: "custom", name: "n", data: round });
+      const e = log.append({ type: "exit", exitCode: round, signal: null });
+      appended.push(e.seq);
+      events.flush();
+    }
+    expect(feed.mode).toBe("live");
+    const expected = [
+      ...Array.from({ length: total }, (_, i) => i + 1).filter((seq) => (seq - 1) % 40_000 === 39_999),
+      ...appended,
+    ];
+    expect(got).toEqual(expected);
+    feed.close();
+    queued = 0;
+  });
+});
