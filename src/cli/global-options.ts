@@ -30,3 +30,16 @@ export function hoistGlobalOptions(argv: readonly string[]): string[] {
   if (command === undefined || hoisted.length === 0) return [...argv];
   return [command, ...hoisted, ...rest];
 }
+
+/**
+ * The first of `args` that is neither an option nor a global option's value: what `help` is
+ * asked about (`switchboard --token T help run` is about run, not about `T`).
+ */
+export function firstOperand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (WITH_VALUE.includes(arg)) i++;
+    else if (!arg.startsWith("-")) return arg;
+  }
+  return undefined;
+}

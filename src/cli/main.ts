@@ -3,7 +3,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
-import { hoistGlobalOptions } from "./global-options.js";
+import { firstOperand, hoistGlobalOptions } from "./global-options.js";
 import { hideTokenArgument } from "./hide-token.js";
 import { packageVersion } from "../system/package-version.js";
 
@@ -35,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
   hideTokenArgument(argv);
   const [command, ...rest] = hoistGlobalOptions(argv);
   // `switchboard help run` is `switchboard run --help` (git's and npm's way of asking).
-  const topic = command === "help" ? rest.find((arg) => !arg.startsWith("-")) : undefined;
+  const topic = command === "help" ? firstOperand(rest) : undefined;
   if (topic !== undefined) return main([topic, "--help"]);
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);

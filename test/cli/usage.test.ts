@@ -51,6 +51,22 @@ describe("usage and docs", () => {
     CLI_TIMEOUT_MS,
   );
 
+  // Review of 3ea2cc9: the topic was the first word not starting with "-", so a global option's
+  // value before it was taken for the command — and `--token T help run` printed the token.
+  it(
+    "help COMMAND after global options asks about COMMAND, not about an option's value (the token is not echoed)",
+    async () => {
+      const [token, url] = await Promise.all([
+        cli(["--token", "s3cr3t-token", "help", "run"], {}),
+        cli(["help", "--url", "http://127.0.0.1:1", "ls"], {}),
+      ]);
+      expect(token).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: switchboard run /) });
+      expect(token.stdout + token.stderr).not.toContain("s3cr3t-token");
+      expect(url).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Usage: switchboard ls /) });
+    },
+    CLI_TIMEOUT_MS,
+  );
+
   it("without a command prints the usage on stderr, as a usage error (exit 2)", async () => {
     const none = await cli([], {});
     expect(none).toMatchObject({ code: 2, stdout: "" });
