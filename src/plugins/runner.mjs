@@ -192,6 +192,13 @@ class RunStream {
     } catch (error) {
       throw new PluginError("VALIDATION_FAILED", `run.tool(event): the event is not JSON (${error.message})`);
     }
+    // What goes on the wire is its JSON: a Date, a String object or a toJSON() answering
+    // something else is an object here and not one on the host (which ends the plugin for it).
+    if (json === undefined || json[0] !== "{")
+      throw new PluginError(
+        "VALIDATION_FAILED",
+        "run.tool(event) takes an object whose JSON is an object: {toolCallId, status, title?, …}",
+      );
     const line = `{"t":"agent.tool","runId":${JSON.stringify(this.runId)},"event":${json}}\n`;
     if (Buffer.byteLength(line) > frameBytes) throw new PluginError("PAYLOAD_TOO_LARGE", tooLarge("this tool event"));
     this.queue.push({ line, chars: json.length });

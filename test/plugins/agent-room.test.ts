@@ -243,6 +243,22 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
   }, 60_000);
 
+  // Review of 7527da4: the check looked at the value, not at its JSON — a Date, a String object or
+  // an object whose toJSON answers undefined passed it and still killed the plugin on the host.
+  it("a tool event whose JSON is not an object (a Date, a String object, toJSON undefined) is refused in the plugin, which stays up", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const s = pluginSession(t, onTestFinished);
+    for (const oddTool of ["date", "boxed", "undefined"]) {
+      const { runId } = s.agent.prompt(JSON.stringify({ oddTool }), actor);
+      const end = await until(() => runEnd(s.published, runId), `the run of ${oddTool} to end`);
+      expect({ oddTool, end }).toMatchObject({ oddTool, end: { type: "chat.final", text: "VALIDATION_FAILED" } });
+    }
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }, 60_000);
+
   it("a plugin that writes delta frames past its window without waiting for acks is killed as a protocol violation", async () => {
     const t = await floodPlugin();
     const calls: string[] = [];
