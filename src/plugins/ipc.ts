@@ -104,7 +104,17 @@ export const ChildFrame = z.discriminatedUnion("t", [
   }),
   /** Counted against the run's window (`limits.agentDeltaWindowChars`) until the host acks it with `agent.ack`. */
   z.object({ t: z.literal("agent.delta"), runId: z.string(), text: z.string() }),
-  z.object({ t: z.literal("agent.tool"), runId: z.string(), event: z.record(z.string(), z.unknown()) }),
+  z.object({
+    t: z.literal("agent.tool"),
+    runId: z.string(),
+    // The object as parsed, not a copy: the run's window counts the length of its JSON as the
+    // runner did, and a copy made by a record schema drops an own "__proto__" key (the plugin's
+    // count then stayed ahead of the host's acks for good, and its run stalled).
+    event: z.custom<Record<string, unknown>>(
+      (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+      "a tool event is an object",
+    ),
+  }),
   z.object({ t: z.literal("pong"), n: z.number() }),
 ]);
 export type ChildFrame = z.infer<typeof ChildFrame>;

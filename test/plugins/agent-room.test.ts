@@ -208,6 +208,18 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     }, 60_000);
   }
 
+  it("counts a tool event with an own __proto__ key as the plugin does: its run is not held back for good", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const s = pluginSession(t, onTestFinished);
+    // 40 × 64 KiB under "__proto__" is 2.5 window's worth: counted on one side only, the run stalled.
+    const { runId } = s.agent.prompt(JSON.stringify({ tools: 40, size: SIZE, wait: true, proto: true }), actor);
+    const end = await until(() => runEnd(s.published, runId), "the run to end", 20_000);
+    expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(s.published.filter((e) => e.type === "tool" && e.runId === runId)).toHaveLength(40);
+  }, 60_000);
+
   it("a delta bigger than a frame is sent in pieces: the plugin stays up and every character arrives", async ({
     onTestFinished,
   }) => {
