@@ -62,25 +62,19 @@ export const SessionName = displayName(LIMITS.NAME_CHARS);
 /** Absolute: a relative one would be taken from wherever the gateway happens to run. */
 const Cwd = noNul(z.string().min(1).max(4096)).refine((p) => p.startsWith("/"), "must be an absolute path");
 
-export const CreateTerminalSession = z
-  .strictObject({
-    kind: z.literal("terminal"),
-    command: z
-      .array(noNul(boundedString().min(1)))
-      .min(1, "command needs at least the program")
-      .max(LIMITS.COMMAND_ARGS),
-    cwd: Cwd.optional(),
-    env: Env.optional(),
-    pty: z.boolean().optional(),
-    cols: Cols.optional(),
-    rows: Rows.optional(),
-    name: SessionName.optional(),
-  })
-  // Pipes have no size: a pipe session given one (pty forgotten) used to drop it without a word.
-  .refine((s) => s.pty === true || (s.cols === undefined && s.rows === undefined), {
-    message: 'cols and rows size a pseudo-terminal: add "pty": true, or leave them out',
-    path: ["pty"],
-  });
+export const CreateTerminalSession = z.strictObject({
+  kind: z.literal("terminal"),
+  command: z
+    .array(noNul(boundedString().min(1)))
+    .min(1, "command needs at least the program")
+    .max(LIMITS.COMMAND_ARGS),
+  cwd: Cwd.optional(),
+  env: Env.optional(),
+  pty: z.boolean().optional(),
+  cols: Cols.optional(),
+  rows: Rows.optional(),
+  name: SessionName.optional(),
+});
 
 export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
 export const InlineAgent = z.strictObject({

@@ -572,7 +572,7 @@ describe("switchboard client commands", () => {
         expect(ls.stdout.replace(/\n/g, "")).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
         const lines = ls.stdout.trimEnd().split("\n");
         expect(lines).toHaveLength(3);
-        expect(lines[1]).toContain("true evil\\e]0;pwned\\x07\\e[2J two\\nlines\\x9b");
+        expect(lines[1]).toContain("true 'evil\\e]0;pwned\\x07\\e[2J' 'two\\nlines\\x9b'");
         // Every row starts its columns where the header does.
         const starts = (line: string) => [...line.matchAll(/(?<=^|\s{2})\S/g)].map((m) => m.index);
         expect(starts(lines[1]!)).toEqual(starts(lines[0]!));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CreateSession, Env, Signal } from "../../src/protocol/sessions.js";
+import { Env, Signal } from "../../src/protocol/sessions.js";
 
 const problems = (result: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   result.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
@@ -19,14 +19,5 @@ describe("what a session request's environment and signal are refused with", () 
     const list = "INT, TERM, KILL, HUP, QUIT, USR1, USR2, STOP, CONT, WINCH";
     expect(problems(Signal.safeParse(9))).toEqual([`: signal is a name: one of ${list}`]);
     expect(problems(Signal.safeParse("NINE"))).toEqual([`: signal must be one of ${list}`]);
-  });
-
-  it("refuses a size for a session without a pseudo-terminal instead of dropping it", () => {
-    const pipe = { kind: "terminal", command: ["ls"], cols: 80 };
-    expect(problems(CreateSession.safeParse(pipe))).toEqual([
-      'pty: cols and rows size a pseudo-terminal: add "pty": true, or leave them out',
-    ]);
-    expect(CreateSession.safeParse({ ...pipe, pty: true }).success).toBe(true);
-    expect(CreateSession.safeParse({ kind: "terminal", command: ["ls"], pty: false }).success).toBe(true);
   });
 });
