@@ -71,6 +71,7 @@ export class SessionManager {
       if (record.state === "running" && record.kind !== "stream") {
         session.markLost("the gateway stopped while this session was running");
       }
+      session.endEarlierGatewayLease();
     }
   }
 
@@ -240,7 +241,10 @@ export class SessionManager {
     this.closing = true;
     const system: Actor = { name: "gateway", role: "system" };
     await Promise.all(this.list().map((s) => s.shutdown(system)));
-    for (const s of this.sessions.values()) s.dispose();
+    for (const s of this.sessions.values()) {
+      s.endLease();
+      s.dispose();
+    }
   }
 
   private checkLimits(owner: string): void {

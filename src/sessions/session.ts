@@ -27,6 +27,12 @@ export interface SessionRecord {
   endedAt: number | null;
   parent: string | null;
   agent: string | null;
+  /**
+   * Who held the control lease when the record was last persisted. The lease lives in the gateway
+   * process only: a session that outlives it (a stream) has a lease the record still names ended
+   * in its log at the next start ({@link Session.endEarlierGatewayLease}).
+   */
+  leaseHolder?: Actor | null;
 }
 
 export interface SessionContext {
@@ -189,6 +195,28 @@ export abstract class Session {
     this.lease.dispose();
   }
 
+  /**
+   * Gateway shutdown, once {@link shutdown} is done: a session that stays running (a stream) keeps
+   * no control lease, since every holder's connection goes with the gateway, so its log says so
+   * (`control disconnected`), or it would name the holder forever.
+   */
+  endLease(): void {
+    const holder = this.lease.holder;
+    if (holder !== null) this.lease.release(holder.key, "disconnected");
+  }
+
+  /**
+   * At start, for a session restored running: the lease its record names ended with the gateway
+   * that granted it (killed before it could say so, see {@link endLease}). Says so in the log.
+   */
+  endEarlierGatewayLease(): void {
+    const previous = this.record.leaseHolder;
+    if (previous === undefined || previous === null || !this.running) return;
+    this.log.append({ type: "control", action: "disconnected", holder: null, previous });
+    this.record.leaseHolder = null;
+    this.persist();
+  }
+
   /** Throws SESSION_NOT_RUNNING unless the session is running. */
   assertRunning(): void {
     if (!this.running)
@@ -229,7 +257,9 @@ export abstract class Session {
         ? this.log.append({ type: "exit", exitCode, signal })
         : this.log.append({ type: "lost", reason: reason ?? "lost" });
     this.log.markEnded();
+    // The lease ends with the session; the end says so in the log.
     this.lease.dispose();
+    this.record.leaseHolder = null;
     this.touch();
     this.persist();
     this.endPending = true;
@@ -249,6 +279,9 @@ export abstract class Session {
       holder: change.holder?.actor ?? null,
       previous: change.previous?.actor ?? null,
     });
+    // Persisted with the event, for a start after a crash to end it (endEarlierGatewayLease).
+    this.record.leaseHolder = change.holder?.actor ?? null;
+    this.persist();
     this.ctx.changed(this);
     this.leaseListeners.forEach((l) => l(change));
   }

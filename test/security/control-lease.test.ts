@@ -2,21 +2,28 @@
  * Issue 4, scope 1: the single-writer control lease over every transport. The gateway runs on
  * a ManualClock, so the 5-minute auto-release takes milliseconds to test.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { DEFAULT_AUTO_RELEASE_AFTER_MS } from "../../src/core/control-lease.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import { tempDir } from "../helpers/tmp.js";
 import {
   Mux,
   TOKENS,
   WsClient,
   advanceLive,
+  authTokens,
   catPty,
   createSession,
   errorOf,
   eventsOf,
   http,
   secGateway,
+  sleep,
   until,
 } from "./helpers.js";
 import type { Frame } from "./helpers.js";
@@ -416,6 +423,75 @@ describe("control lease: disconnect and takeover", () => {
     });
     await expect(WsClient.open(gw, `/ws/session/${s.id}?control=force`, "vera")).rejects.toMatchObject({ status: 403 });
     expect(await controllerOf(gw, s.id)).toBe("alice");
+  });
+});
+
+describe("control lease: gateway restart", () => {
+  /** A stream session: it stays running across a restart, while no lease outlives the gateway that granted it. */
+  const stream = async (url: string, name: string) =>
+    (await api(url, TOKENS.alice).post("/v1/sessions", { kind: "stream", name })).json.id as string;
+  const controlSummary = async (url: string, id: string) =>
+    ((await api(url, TEST_TOKEN).get(`/v1/sessions/${id}/events`)).json.events as SessionEvent[])
+      .filter((e): e is ControlEvent => e.type === "control")
+      .map((e) => `${e.action} ${e.holder?.name ?? "-"} ${e.previous?.name ?? "-"}`);
+
+  it("ends in the log the leases a stopping gateway held on sessions that outlive it (regression: the log still named the holder)", async () => {
+    const dataDir = tempDir();
+    const options = { dataDir, token: TEST_TOKEN, config: { auth: { tokens: authTokens() } } };
+    const first = await testGateway(options);
+    const overHttp = await stream(first.url, "shared-restart-http");
+    const overWs = await stream(first.url, "shared-restart-ws");
+    expect(
+      (await api(first.url, TOKENS.alice).post(`/v1/sessions/${overHttp}/control`, { action: "acquire" })).status,
+    ).toBe(200);
+    const carol = await Mux.open(first, "carol");
+    expect(await carol.request({ op: "control", session: overWs, action: "acquire" })).toMatchObject({ op: "ack" });
+    await first.close();
+    const stoppedAt = Date.now();
+    await sleep(20);
+
+    const second = await testGateway(options);
+    for (const [id, holder] of [
+      [overHttp, "alice"],
+      [overWs, "carol"],
+    ] as const) {
+      const info = (await api(second.url, TEST_TOKEN).get(`/v1/sessions/${id}`)).json;
+      expect(info).toMatchObject({ state: "running", controller: null });
+      expect(await controlSummary(second.url, id)).toEqual([`acquired ${holder} -`, `disconnected - ${holder}`]);
+      // Ended as the gateway stopped, not found out at the next start.
+      const events = (await api(second.url, TEST_TOKEN).get(`/v1/sessions/${id}/events`)).json.events as SessionEvent[];
+      expect(events.at(-1)!.ts).toBeLessThanOrEqual(stoppedAt);
+    }
+    // The next holder's `acquired` (previous: nobody) follows a log that says the lease was free.
+    expect(
+      (await api(second.url, TOKENS.carol).post(`/v1/sessions/${overHttp}/control`, { action: "acquire" })).status,
+    ).toBe(200);
+    expect((await controlSummary(second.url, overHttp)).at(-1)).toBe("acquired carol -");
+  });
+
+  it("ends in the log, at the next start, a lease held when the gateway was killed", async () => {
+    const dataDir = tempDir();
+    const config = join(dataDir, "config.json");
+    writeFileSync(config, JSON.stringify({ auth: { tokens: authTokens() } }));
+    const first = await serveInChild({ dataDir, config });
+    const id = await stream(first.url, "shared-crash");
+    // Answered once the control event is durable.
+    expect((await api(first.url, TOKENS.alice).post(`/v1/sessions/${id}/control`, { action: "acquire" })).status).toBe(
+      200,
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+
+    const second = await testGateway({ dataDir, token: TEST_TOKEN, config });
+    expect((await api(second.url, TEST_TOKEN).get(`/v1/sessions/${id}`)).json).toMatchObject({
+      state: "running",
+      controller: null,
+    });
+    expect(await controlSummary(second.url, id)).toEqual(["acquired alice -", "disconnected - alice"]);
+    // Once only: the next start finds nothing more to end.
+    await second.close();
+    const third = await testGateway({ dataDir, token: TEST_TOKEN, config });
+    expect(await controlSummary(third.url, id)).toEqual(["acquired alice -", "disconnected - alice"]);
   });
 });
 
