@@ -126,8 +126,12 @@ export class TerminalSession extends Session {
     this.ctx.changed(this);
   }
 
-  async terminate(_by: Actor): Promise<void> {
+  async terminate(by: Actor): Promise<void> {
     if (!this.running || !this.proc) return;
+    // Who stopped it, in the log as every steering action is: the first signal it sends (a PTY is
+    // hung up first). Stopping is not under the control lease (docs/security.md), so this is the
+    // only trace of who did it.
+    this.log.append({ type: "signal", by, signal: this.record.pty ? "HUP" : "TERM" });
     await this.proc.terminate(TERMINATE_GRACE_MS);
     await this.ended();
   }

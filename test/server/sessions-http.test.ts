@@ -148,7 +148,13 @@ describe("terminal sessions over HTTP", () => {
     expect(del.status).toBe(200);
     expect(del.json).toMatchObject({ state: "exited", signal: "SIGKILL" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(2500);
-    expect(outputOf(await events(http, json.id))).toBe("started\n");
+    const logged = await events(http, json.id);
+    expect(outputOf(logged)).toBe("started\n");
+    // Who stopped it is in the log, as for every steering action (DELETE is not under the lease).
+    expect(logged.filter((e) => e.type !== "output").map((e) => [e.type, e.by?.name, e.signal])).toEqual([
+      ["signal", "admin", "TERM"],
+      ["exit", undefined, "SIGKILL"],
+    ]);
   });
 
   it("steers a shell in a PTY as a terminal would: INT reaches its foreground job, DELETE hangs up its jobs", async () => {
