@@ -151,7 +151,11 @@ describe("terminal sessions over HTTP", () => {
     const logged = await events(http, json.id);
     expect(outputOf(logged)).toBe("started\n");
     // Who stopped it is in the log, as for every steering action (DELETE is not under the lease).
-    expect(logged.filter((e) => e.type !== "output").map((e) => [e.type, e.by?.name, e.signal])).toEqual([
+    expect(
+      logged
+        .filter((e) => e.type !== "output")
+        .map((e) => [e.type, (e.by as { name?: string } | undefined)?.name, e.signal]),
+    ).toEqual([
       ["signal", "admin", "TERM"],
       ["exit", undefined, "SIGKILL"],
     ]);
