@@ -440,6 +440,8 @@ export class SwitchboardClient {
     // A `state` listener may have closed the client while this connection was opening.
     if (this.helloReceived || this.loop.state === "closed") return;
     this.helloReceived = true;
+    // The connection the held leases were granted to: one still held by it is waited for.
+    const previousConnId = this._hello?.connId;
     this._hello = hello;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
@@ -448,7 +450,7 @@ export class SwitchboardClient {
     this.emitter.emit("hello", hello);
     this.firstOpen.resolve();
     this.channels.subscribeAll();
-    this.leases.reacquireAll();
+    this.leases.reacquireAll(previousConnId);
     this.requests.flush();
     this.heartbeat.start(
       () => handle === this.socket,

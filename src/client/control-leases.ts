@@ -13,6 +13,14 @@ export interface ControlLost {
 }
 
 /**
+ * How long after a reconnect a lease held by this client's own name is asked for again: past the
+ * gateway's dead-peer detection (two missed pings 15 s apart: 30–45 s), with room to spare.
+ */
+export const RECLAIM_WINDOW_MS = 50_000;
+/** How often it is asked for meanwhile. */
+export const RECLAIM_RETRY_MS = 5_000;
+
+/**
  * The control leases a client holds, by session. A lease belongs to a connection, so after a
  * reconnect each is asked for again (without force); one that cannot be had back, or that
  * the gateway reports lost (taken over, expired), is reported through `onLost`, unless its
@@ -20,6 +28,8 @@ export interface ControlLost {
  */
 export class ControlLeases {
   private readonly held = new Set<string>();
+  /** Asks again for leases held by this client's own earlier connection (see {@link reacquireAll}). */
+  private readonly retries = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly requests: Pick<RequestTracker, "sendDetached">,
@@ -52,29 +62,60 @@ export class ControlLeases {
     this.held.delete(session);
   }
 
-  /** A new connection is open: asks for every held lease again. */
-  reacquireAll(): void {
-    for (const session of this.held) {
-      this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
-        if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
-        // The session ended (or was removed) while the client was away: the lease ended with
-        // it, as when its end is seen while connected. That is no control lost.
-        if (error.code === "SESSION_NOT_RUNNING" || error.code === "SESSION_NOT_FOUND") {
-          this.ended(session);
-          return;
-        }
-        const holder = error.details?.["holder"];
-        this.lost({
-          session,
-          code: error.code,
-          message: `could not take control back after reconnecting: ${error.message}`,
-          ...(typeof holder === "string" ? { holder } : {}),
-        });
+  /**
+   * A new connection is open: asks for every held lease again. `previousConnId`: the connection
+   * they were granted to (its `hello.connId`).
+   */
+  reacquireAll(previousConnId?: string): void {
+    this.cancelRetries();
+    const since = Date.now();
+    for (const session of this.held) this.reacquire(session, since, previousConnId);
+  }
+
+  private reacquire(session: string, since: number, previousConnId: string | undefined): void {
+    this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
+      if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
+      // The session ended (or was removed) while the client was away: the lease ended with
+      // it, as when its end is seen while connected. That is no control lost.
+      if (error.code === "SESSION_NOT_RUNNING" || error.code === "SESSION_NOT_FOUND") {
+        this.ended(session);
+        return;
+      }
+      // Held by this client's own old connection: after a network drop that nobody closed, the
+      // gateway finds it dead and releases its leases within 45 s (missed pings), while this
+      // client gave up on it after 25–40 s. Asked again until then, and only then reported lost.
+      if (
+        error.code === "CONTROL_HELD" &&
+        previousConnId !== undefined &&
+        error.details?.["holderConnId"] === previousConnId &&
+        Date.now() - since < RECLAIM_WINDOW_MS &&
+        this.held.has(session)
+      ) {
+        const timer = setTimeout(() => {
+          this.retries.delete(session);
+          if (this.held.has(session)) this.reacquire(session, since, previousConnId);
+        }, RECLAIM_RETRY_MS);
+        (timer as { unref?: () => void }).unref?.();
+        this.retries.set(session, timer);
+        return;
+      }
+      const holder = error.details?.["holder"];
+      this.lost({
+        session,
+        code: error.code,
+        message: `could not take control back after reconnecting: ${error.message}`,
+        ...(typeof holder === "string" ? { holder } : {}),
       });
-    }
+    });
+  }
+
+  private cancelRetries(): void {
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
   }
 
   clear(): void {
+    this.cancelRetries();
     this.held.clear();
   }
 }

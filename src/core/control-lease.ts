@@ -44,12 +44,15 @@ export class ControlLease {
       return;
     }
     if (previous && !force) {
+      // Held under the caller's own name: which connection holds it (only then, and only the
+      // id its own `hello` gave it), so a client that reconnects after a network drop can tell
+      // its old connection, which the gateway has not found dead yet (it does within 45 s),
+      // from someone else with the same token (the default setup has only one).
+      const sameName = previous.actor.name === holder.actor.name;
       throw new SwitchboardError(
         "CONTROL_HELD",
         `control of this session is held by ${previous.actor.name}; use force to take it over`,
-        {
-          holder: previous.actor.name,
-        },
+        { holder: previous.actor.name, ...(sameName ? { holderConnId: previous.key } : {}) },
       );
     }
     this.current = holder;

@@ -80,6 +80,8 @@ export interface HelloLimits {
 export type ErrorDetails = {
   /** CONTROL_HELD: who holds control. CONTROL_LOST taken over: who took it. */
   holder?: string;
+  /** CONTROL_HELD, when the holder has the caller's name: its connection (as its `hello.connId`), so a client can tell its own connection from before a network drop. */
+  holderConnId?: string;
   /** CONTROL_LOST: `taken-over` (the connection is closed on /ws/session), or `expired` (nobody holds it now). */
   reason?: "taken-over" | "expired";
   /** BAD_REQUEST for a `since` past the head: the session's head and first retained seq. */

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { ControlLease } from "../../src/core/control-lease.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
+
+const alice = { name: "alice", role: "operator" as const };
+const bob = { name: "bob", role: "operator" as const };
+
+function refusal(fn: () => void): SwitchboardError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof SwitchboardError) return error;
+    throw error;
+  }
+  throw new Error("not refused");
+}
+
+describe("control lease", () => {
+  it("names the holding connection to a caller with the holder's own name (holderConnId), to nobody else", () => {
+    const lease = new ControlLease(new ManualClock(), 60_000, () => {});
+    lease.acquire({ key: "conn-1", actor: alice });
+    const own = refusal(() => lease.acquire({ key: "conn-2", actor: alice }));
+    expect(own.code).toBe("CONTROL_HELD");
+    expect(own.details).toEqual({ holder: "alice", holderConnId: "conn-1" });
+    expect(own.message).toBe("control of this session is held by alice; use force to take it over");
+    const other = refusal(() => lease.acquire({ key: "conn-3", actor: bob }));
+    expect(other.details).toEqual({ holder: "alice" });
+  });
+});
