@@ -60,7 +60,9 @@ describe("type-filtered reads over a long log (review)", () => {
           const expected = types.flatMap((t, i) => (i + 1 > start && set.has(t) ? [i + 1] : []));
           const seen: number[] = [];
           let since = start;
-          for (let n = 0; ; n++) {
+          // From the head itself there is nothing to read (the first draft asked anyway: a page
+          // at the head does not move on, and the property failed for start = total).
+          for (let n = 0; since < log.head; n++) {
             expect(n).toBeLessThanOrEqual(total + 1);
             const page = log.read(since, { limit, types: set, ...(maxBytes !== undefined ? { maxBytes } : {}) });
             for (const e of page.entries) expect(set.has(e.type)).toBe(true);
@@ -68,12 +70,11 @@ describe("type-filtered reads over a long log (review)", () => {
             expect(page.next).toBeGreaterThan(since);
             if (page.entries.length > 0) expect(page.next).toBeGreaterThanOrEqual(page.entries.at(-1)!.seq);
             since = page.next;
-            if (since >= page.head) break;
           }
           expect(seen).toEqual(expected);
         },
       ),
-      { numRuns: 10 },
+      { numRuns: 10, examples: [[["custom"], 20, undefined, total, false]] },
     );
   }, 120_000);
 
