@@ -37,6 +37,8 @@ export interface Taken {
   /** Of which output going to output files, not into SQLite. */
   fileBytes: number;
   keys: string[];
+  /** The purges it holds (their commit is waited for, see GroupCommit.whenCommitted). */
+  deletes: CommitOp[];
   /** Whole queues it took ({@link CommitQueues.takeSmall}), to put back as they were. */
   whole?: Array<[string, Queue]>;
 }
@@ -156,12 +158,13 @@ export class CommitQueues {
 }
 
 function emptyBatch(): Taken {
-  return { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [] };
+  return { ops: [], durable: new Map(), bytes: 0, fileBytes: 0, keys: [], deletes: [] };
 }
 
 /** Adds one op to a batch (an entry makes its seq durable for its session). */
 function addOp(taken: Taken, op: CommitOp): void {
   taken.ops.push(op);
+  if (op.kind === "delete") taken.deletes.push(op);
   if (op.kind !== "entry") return;
   taken.durable.set(op.sessionId, op.seq);
   if (op.file !== null) taken.fileBytes += op.data!.length;

@@ -119,11 +119,15 @@ export class EventLog {
     this.options.store.flush();
   }
 
-  /** Deletes a session's log and record (queued with the next group commit, after anything queued for it before). */
-  remove(sessionId: string): void {
+  /**
+   * Deletes a session's log and record (queued with the next group commit, after anything queued
+   * for it before). Resolves once that is committed: an answer that says a session is removed
+   * waits for it, or a crash just after brought the session back whole at the next start.
+   */
+  async remove(sessionId: string): Promise<void> {
     this.logs.get(sessionId)?.retire();
     this.logs.delete(sessionId);
-    this.options.store.deleteSession(sessionId);
+    await this.options.store.deleteSession(sessionId);
   }
 
   close(): void {

@@ -50,7 +50,7 @@ export const LOG_FLUSH_WAIT_MS = 30_000;
 export const LOG_WRITE_RETRY_MS = 1000;
 
 /** A batch posted to the writer thread and not acknowledged yet. */
-type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys"> & { writes: number };
+type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys" | "deletes"> & { writes: number };
 
 export interface GroupCommitOptions {
   /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
@@ -124,6 +124,8 @@ export class GroupCommit {
   /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
   private linger: ReturnType<typeof setTimeout> | undefined;
   private readonly flushedListeners: FlushListener[] = [];
+  /** Who waits for a purge to be committed (see {@link whenCommitted}). */
+  private readonly deleteWaiters = new Map<CommitOp, () => void>();
   private readonly onError: (error: Error) => void;
   private _writeFailure: LogWriteFailure | undefined;
   private closed = false;
@@ -269,6 +271,7 @@ export class GroupCommit {
       bytes: taken.bytes,
       fileBytes: taken.fileBytes,
       keys: taken.keys,
+      deletes: taken.deletes,
       writes: taken.ops.length,
     });
     for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
@@ -279,10 +282,14 @@ export class GroupCommit {
 
   /** After a commit (here or by the writer thread): counts it towards the next checkpoint, and publishes what it made durable. */
   private committed(
-    taken: { durable: ReadonlyMap<string, number>; bytes: number; fileBytes: number },
+    taken: { durable: ReadonlyMap<string, number>; bytes: number; fileBytes: number; deletes: readonly CommitOp[] },
     writes: number,
     ms: number,
   ): void {
+    for (const op of taken.deletes) {
+      this.deleteWaiters.get(op)?.();
+      this.deleteWaiters.delete(op);
+    }
     // A commit rewrites at least the leaf page it touched (and a page of output marks now and then);
     // output kept in files is not in the WAL.
     this.walBytes += taken.bytes - taken.fileBytes + this.pageSize;
@@ -419,6 +426,15 @@ export class GroupCommit {
   }
 
   /**
+   * Resolves once `op`, a purge about to be pushed, is committed: while the disk refuses it, once it
+   * takes it again (or when the log closes without it: then it is lost, and `onError` says so).
+   */
+  whenCommitted(op: CommitOp & { kind: "delete" }): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.deleteWaiters.set(op, resolve));
+  }
+
+  /**
    * Commits what is queued and closes the writing connections. When the disk still refuses the
    * last writes, they are lost: `onError` says how many, and it closes anyway (a gateway that
    * cannot write must still be able to stop and free its data directory).
@@ -436,6 +452,8 @@ export class GroupCommit {
       );
     }
     this.closed = true;
+    for (const resolve of this.deleteWaiters.values()) resolve();
+    this.deleteWaiters.clear();
     clearTimeout(this.linger);
     clearTimeout(this.writerLinger);
     clearTimeout(this.trailingCheckpoint);

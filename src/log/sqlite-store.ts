@@ -380,10 +380,15 @@ export class SqliteEventStore implements EventStore {
     };
   }
 
-  deleteSession(sessionId: string): void {
+  /** Queues the removal of a session's rows, record and output files; resolves once it is committed. */
+  deleteSession(sessionId: string): Promise<void> {
     this.lastMark.delete(sessionId);
     this.files.forget(sessionId);
-    this.writes.push(sessionId, 64, { kind: "delete", sessionId });
+    const op = { kind: "delete", sessionId } as const;
+    // Waited for before it is pushed: a push that fills a batch commits it at once, here.
+    const committed = this.writes.whenCommitted(op);
+    this.writes.push(sessionId, 64, op);
+    return committed;
   }
 
   /** Commits what is queued (see {@link GroupCommit.close}) and closes the file. */

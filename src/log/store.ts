@@ -72,7 +72,11 @@ export interface EventStore {
   oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }>;
   loadSessions(): PersistedSession[];
   loadLogState(sessionId: string): StoredLogState;
-  deleteSession(sessionId: string): void;
+  /**
+   * Queues the deletion of a session's entries and record (after anything queued for it before);
+   * a promise resolves once that is durable.
+   */
+  deleteSession(sessionId: string): void | Promise<void>;
   /**
    * Why commits fail, while they do (undefined when they succeed): what was appended meanwhile
    * waits in memory and is written, in order, once the storage takes it again.

@@ -122,7 +122,7 @@ export class SessionManager {
       session = factory(record, log, this.ctx);
     } catch (error) {
       // Nothing started: forget the log so a refused create leaves no trace.
-      this.options.events.remove(record.id);
+      void this.options.events.remove(record.id);
       throw error;
     }
     this.sessions.set(record.id, session);
@@ -165,11 +165,15 @@ export class SessionManager {
    * Forgets a session for good: deletes its record and log, and those of its child sessions
    * (the terminals an agent ran). A session (or child) that still runs is refused with
    * SESSION_RUNNING unless `force`: then it is terminated first. Its consumers are told (see
-   * {@link Session.onRemoved}). Returns the removed sessions, `id` last.
+   * {@link Session.onRemoved}). Resolves, with the removed sessions (`id` last), once the removal
+   * is committed; refused with LOG_UNAVAILABLE while the log cannot write.
    */
   async remove(id: string, by: Actor, options: { force?: boolean } = {}): Promise<Session[]> {
     const session = this.sessions.get(id);
     if (!session) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${id}`);
+    // Answered once it is on disk (see below), which it cannot be while the log cannot write:
+    // refused then, as new work is, rather than an answer that waits for the disk.
+    this.options.events.assertWritable();
     const tree = this.tree(session);
     const running = tree.find((s) => s.running);
     if (running && options.force !== true) {
@@ -183,15 +187,18 @@ export class SessionManager {
     if (session.running) await session.terminate(by);
     await Promise.all(tree.filter((s) => s.running).map((s) => s.terminate(by)));
     const removed: Session[] = [];
+    const deleted: Array<Promise<void>> = [];
     // Children first, so no child outlives its parent in the store; concurrent removes may have taken some.
     for (const s of tree.reverse()) {
       if (this.sessions.get(s.id) !== s) continue;
       this.sessions.delete(s.id);
       s.markRemoved();
-      this.options.events.remove(s.id);
+      deleted.push(this.options.events.remove(s.id));
       this.emitChange(s);
       removed.push(s);
     }
+    // Answered once it is on disk: a crash right after a removal was answered brought the session back.
+    await Promise.all(deleted);
     return removed;
   }
 
@@ -211,6 +218,8 @@ export class SessionManager {
    * child still running is kept for now. Returns what was removed.
    */
   async prune(rule: { maxAgeMs?: number | undefined; maxCount?: number | undefined }, by: Actor): Promise<Session[]> {
+    // Nothing can be removed while the log cannot write (see remove): the next pass tries again.
+    if (this.options.events.store.writeFailure !== undefined) return [];
     // Children go with their parent, so only top-level sessions are counted and aged.
     const ended = this.list()
       .filter((s) => !s.running && (s.record.parent === null || !this.sessions.has(s.record.parent)))
