@@ -11,7 +11,7 @@ import type {
 } from "../agents/index.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
-import type { Actor, MessageSender, SessionInfo } from "../protocol/index.js";
+import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
@@ -37,6 +37,22 @@ export interface AgentStartOptions {
  */
 export class AgentGatewaySession extends Session {
   private agent: AgentSession | undefined;
+  /** Runs queued or started and not ended, in the order they were queued (see {@link RunBookkeeping}). */
+  private readonly openRuns: Set<string>;
+  /** Permission requests not resolved: request id → run id. */
+  private readonly openRequests: Map<string, string>;
+  private readonly stopTracking: () => void;
+
+  constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
+    super(record, log, ctx);
+    const saved = record as SessionRecord & RunBookkeeping;
+    this.openRuns = new Set(saved.openRuns ?? []);
+    this.openRequests = new Map(saved.openRequests ?? []);
+    // Published events only: what the record says is open is then never ahead of the log.
+    this.stopTracking = log.subscribe((entry) => {
+      if (RUN_BOOKKEEPING.has(entry.type) && this.track(eventOf(entry))) this.saveBookkeeping();
+    });
+  }
 
   start(options: AgentStartOptions): void {
     this.agent = createAgentSession({
@@ -92,7 +108,38 @@ export class AgentGatewaySession extends Session {
 
   override dispose(): void {
     super.dispose();
+    this.stopTracking();
     void this.agent?.dispose();
+  }
+
+  /** Notes what `event` opens or ends; returns whether that changed anything. */
+  private track(event: SessionEvent): boolean {
+    switch (event.type) {
+      case "run.queued":
+      case "run.started":
+        if (this.openRuns.has(event.runId)) return false;
+        this.openRuns.add(event.runId);
+        return true;
+      case "chat.final":
+      case "chat.error":
+      case "chat.aborted":
+        return this.openRuns.delete(event.runId);
+      case "permission.request":
+        this.openRequests.set(event.requestId, event.runId);
+        return true;
+      case "permission.resolved":
+        return this.openRequests.delete(event.requestId);
+      default:
+        return false;
+    }
+  }
+
+  /** Writes the open runs and requests into the record (queued behind the events that changed them). */
+  private saveBookkeeping(): void {
+    const record = this.record as SessionRecord & RunBookkeeping;
+    record.openRuns = [...this.openRuns];
+    record.openRequests = [...this.openRequests];
+    this.persist();
   }
 
   /**
@@ -108,36 +155,17 @@ export class AgentGatewaySession extends Session {
   }
 
   private closeOpenRuns(): void {
-    const runs = new Set<string>();
-    const requests = new Map<string, string>();
+    // What the record names (runs whose `run.queued` retention may have dropped from the log),
+    // then what the retained log says (the record may miss the last events before the crash).
     let since = this.log.first - 1;
     for (;;) {
       const page = this.log.read(since, { limit: 1000, types: RUN_BOOKKEEPING });
-      for (const entry of page.entries) {
-        const event = eventOf(entry);
-        switch (event.type) {
-          case "run.queued":
-          case "run.started":
-            runs.add(event.runId);
-            break;
-          case "chat.final":
-          case "chat.error":
-          case "chat.aborted":
-            runs.delete(event.runId);
-            break;
-          case "permission.request":
-            requests.set(event.requestId, event.runId);
-            break;
-          case "permission.resolved":
-            requests.delete(event.requestId);
-            break;
-        }
-      }
+      for (const entry of page.entries) this.track(eventOf(entry));
       // A page may hold no events and still move on: a filtered read examines a bounded stretch.
       if (page.next >= page.head || page.next <= since) break;
       since = page.next;
     }
-    for (const [requestId, runId] of requests) {
+    for (const [requestId, runId] of [...this.openRequests]) {
       this.log.append({
         type: "permission.resolved",
         runId,
@@ -147,8 +175,19 @@ export class AgentGatewaySession extends Session {
         by: null,
       });
     }
-    for (const runId of runs) this.log.append({ type: "chat.aborted", runId });
+    for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId });
   }
+}
+
+/**
+ * What an agent session's record keeps of its runs, so that a restart ends the runs and
+ * permission requests the gateway left open (see {@link AgentGatewaySession.markLost}) even when
+ * retention has dropped the events that opened them from the log: a run queued behind a long
+ * one, or a permission request that waited, is older than `retention.maxEvents` events.
+ */
+interface RunBookkeeping {
+  openRuns?: string[];
+  openRequests?: Array<[requestId: string, runId: string]>;
 }
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
