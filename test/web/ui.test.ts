@@ -107,6 +107,33 @@ async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> 
   };
 }
 
+/**
+ * Drops the page's /v1/ws connection as its first `control` acquire goes out (the request never
+ * reaches the gateway); the connections after it open only once `reconnectAfter` settles.
+ * `cuts` counts the drops.
+ */
+async function dropFirstControlRequest(
+  context: BrowserContext,
+  reconnectAfter: Promise<void> = Promise.resolve(),
+): Promise<{ readonly cuts: number }> {
+  const state = { cuts: 0 };
+  await context.routeWebSocket(/\/v1\/ws/, async (ws) => {
+    if (state.cuts > 0) await reconnectAfter;
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (state.cuts === 0 && typeof message === "string" && /"op":"control".*"acquire"/.test(message)) {
+        state.cuts++;
+        void ws.close({ code: 1006 });
+        void server.close();
+        return;
+      }
+      server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  return state;
+}
+
 async function open(page: Page, hash: string): Promise<void> {
   await page.evaluate((h) => (location.hash = h), hash);
   await page.waitForSelector(`.view[data-restored=true]`);
@@ -801,26 +828,13 @@ describe("web UI", () => {
     const context = await browser.newContext({ viewport: DESKTOP });
     onTestFinished(() => context.close());
     // The page's first request for control goes nowhere: its connection drops as it goes out.
-    let cut = 0;
-    await context.routeWebSocket(/\/v1\/ws/, (ws) => {
-      const server = ws.connectToServer();
-      ws.onMessage((message) => {
-        if (cut === 0 && typeof message === "string" && /"op":"control".*"acquire"/.test(message)) {
-          cut++;
-          void ws.close({ code: 1006 });
-          void server.close();
-          return;
-        }
-        server.send(message);
-      });
-      server.onMessage((message) => ws.send(message));
-    });
+    const drop = await dropFirstControlRequest(context);
     const page = await context.newPage();
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
     await page.waitForSelector("[data-test=whoami]");
     await open(page, `#/s/${id}`);
     await page.waitForSelector(".terminal-view[data-control=mine]", { timeout: 15_000 });
-    expect(cut).toBe(1);
+    expect(drop.cuts).toBe(1);
     expect((await s.http.get(`/v1/sessions/${id}`)).json.controller).toBe("admin");
     await page.waitForTimeout(300);
     expect(await page.locator(".toast").allTextContents()).toEqual([]);
@@ -833,28 +847,14 @@ describe("web UI", () => {
     const context = await browser.newContext({ viewport: DESKTOP });
     onTestFinished(() => context.close());
     // The first request for control drops the connection, which comes back only once the session ended.
-    let cut = 0;
     let ended: () => void = () => undefined;
     const sessionEnded = new Promise<void>((resolve) => (ended = resolve));
-    await context.routeWebSocket(/\/v1\/ws/, async (ws) => {
-      if (cut > 0) await sessionEnded;
-      const server = ws.connectToServer();
-      ws.onMessage((message) => {
-        if (cut === 0 && typeof message === "string" && /"op":"control".*"acquire"/.test(message)) {
-          cut++;
-          void ws.close({ code: 1006 });
-          void server.close();
-          return;
-        }
-        server.send(message);
-      });
-      server.onMessage((message) => ws.send(message));
-    });
+    const drop = await dropFirstControlRequest(context, sessionEnded);
     const page = await context.newPage();
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
     await page.waitForSelector("[data-test=whoami]");
     await open(page, `#/s/${id}`);
-    await waitFor(async () => cut === 1, 10_000, "the connection to drop");
+    await waitFor(async () => drop.cuts === 1, 10_000, "the connection to drop");
     await s.http.post(`/v1/sessions/${id}/signal`, { signal: "KILL" });
     await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state !== "running", 10_000, "the end");
     ended();
