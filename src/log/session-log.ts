@@ -57,8 +57,9 @@ export const RING_IDLE_MS = 30_000;
 
 /**
  * Stored events a type-filtered read examines at most. A filter that matches few of a long log's
- * events (`types=exit` over a million outputs) would otherwise scan it all in one read, ~2 µs an
- * event on the event loop: seconds in which no session's events go out. Such a read answers
+ * events (`types=exit` over a million outputs) would otherwise scan it all in one read on the
+ * event loop (~0.3 µs an event with SQLite passing over the other types; ~2 µs before it did):
+ * a stall in which no session's events go out. Such a read answers
  * with a page that ends there (`next` short of the head, maybe without events); readers go on
  * from `next` as with any page.
  */

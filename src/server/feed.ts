@@ -1,3 +1,4 @@
+import { FILTERED_SCAN_EVENTS } from "../log/session-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
@@ -86,6 +87,7 @@ export class SessionFeed {
           continue;
         }
         if (read.entries.length > 0) this.sink.deliver(read.entries, false);
+        const examined = read.next - this._cursor;
         this._cursor = read.next;
         if (this._cursor >= this.log.head) {
           // Same tick as the read: nothing can be appended in between.
@@ -94,10 +96,10 @@ export class SessionFeed {
           this.hooks.onJoin?.();
           return;
         }
-        if (read.entries.length === 0) {
-          // The type filter matched nothing in as much of the log as one read examines
-          // (FILTERED_SCAN_EVENTS): go on after other work, not all of a long log in one go.
-          // Nothing was queued, so no drain would call pump again.
+        if (this.types && examined >= FILTERED_SCAN_EVENTS) {
+          // The type filter went through as much of the log as one read examines, matching
+          // little: go on after other work, not through all of a long log in one go. (Little or
+          // nothing was queued, so a drain may not call pump again.)
           this.pumpSoon();
           return;
         }

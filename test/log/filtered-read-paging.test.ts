@@ -121,4 +121,35 @@ describe("type-filtered reads over a long log (review)", () => {
     feed.close();
     queued = 0;
   });
+
+  it("a filtered feed examines one stretch per turn of the event loop also when each stretch matches a little", async () => {
+    const { events, log } = bigLog(32);
+    const total = 3 * FILTERED_SCAN_EVENTS;
+    for (let i = 0; i < total; i++) {
+      // One exit in the middle of each stretch.
+      if (i % FILTERED_SCAN_EVENTS === FILTERED_SCAN_EVENTS / 2)
+        log.append({ type: "exit", exitCode: i, signal: null });
+      else log.append({ type: "custom", name: "n", data: i });
+    }
+    events.flush();
+    const got: number[] = [];
+    const sink: FeedSink = {
+      queuedBytes: 0,
+      budgetBytes: 1 << 20,
+      deliver: (entries: readonly LogEntry[]) => {
+        for (const e of entries) got.push(e.seq);
+      },
+      reset: () => {
+        throw new Error("no reset expected");
+      },
+    };
+    const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
+    feed.pump();
+    // The first stretch only: the whole log in one go was the stall this bounds.
+    expect(got).toHaveLength(1);
+    for (let turn = 0; turn < 10 && feed.mode !== "live"; turn++) await new Promise((resolve) => setImmediate(resolve));
+    expect(feed.mode).toBe("live");
+    expect(got).toHaveLength(3);
+    feed.close();
+  });
 });
