@@ -274,25 +274,14 @@ export class SqliteEventStore implements EventStore {
     let bytes = 0;
     since = Math.max(since, this.files.firstReadable(sessionId) - 1);
     try {
-      if (!types) {
-        // Iterated, so a read bounded by bytes does not load every row up to `limit` first.
-        for (const row of this.stmt.readAfter.iterate(sessionId, since, upTo, limit) as IterableIterator<Row>) {
-          const entry = toEntry(row, files);
-          out.push(entry);
-          bytes += entry.size;
-          if (bytes >= maxBytes) break;
-        }
-        return out;
-      }
-      // SQLite passes over the other types itself: only matching rows are read into JS.
-      const wanted = JSON.stringify([...types]);
-      for (const row of this.stmt.readAfterTypes.iterate(
-        sessionId,
-        since,
-        upTo,
-        wanted,
-        limit,
-      ) as IterableIterator<Row>) {
+      // Iterated, so a read bounded by bytes does not load every row up to `limit` first; with
+      // `types`, SQLite passes over the other types itself and only matching rows reach JS.
+      const rows = (
+        types
+          ? this.stmt.readAfterTypes.iterate(sessionId, since, upTo, JSON.stringify([...types]), limit)
+          : this.stmt.readAfter.iterate(sessionId, since, upTo, limit)
+      ) as IterableIterator<Row>;
+      for (const row of rows) {
         const entry = toEntry(row, files);
         out.push(entry);
         bytes += entry.size;
