@@ -28,6 +28,20 @@ function bigLog(ringEntries: number) {
   return { clock, events, log: events.create("s") };
 }
 
+/** A feed's sink with room to spare that notes the seqs delivered to it in `got`. */
+function collecting(got: number[]): FeedSink {
+  return {
+    queuedBytes: 0,
+    budgetBytes: 1 << 20,
+    deliver: (entries: readonly LogEntry[]) => {
+      for (const e of entries) got.push(e.seq);
+    },
+    reset: () => {
+      throw new Error("no reset expected");
+    },
+  };
+}
+
 describe("type-filtered reads over a long log (review)", () => {
   it("paging with next gives exactly the matching events, whatever the ring, limit and byte bound (property)", () => {
     const { clock, events, log } = bigLog(64);
@@ -87,19 +101,7 @@ describe("type-filtered reads over a long log (review)", () => {
     }
     events.flush();
     const got: number[] = [];
-    let queued = 0;
-    const sink: FeedSink = {
-      get queuedBytes() {
-        return queued;
-      },
-      budgetBytes: 1 << 20,
-      deliver: (entries: readonly LogEntry[]) => {
-        for (const e of entries) got.push(e.seq);
-      },
-      reset: () => {
-        throw new Error("no reset expected");
-      },
-    };
+    const sink = collecting(got);
     const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
     feed.pump();
     expect(feed.mode).toBe("catchup");
@@ -119,7 +121,6 @@ describe("type-filtered reads over a long log (review)", () => {
     ];
     expect(got).toEqual(expected);
     feed.close();
-    queued = 0;
   });
 
   it("a filtered feed examines one stretch per turn of the event loop also when each stretch matches a little", async () => {
@@ -133,16 +134,7 @@ describe("type-filtered reads over a long log (review)", () => {
     }
     events.flush();
     const got: number[] = [];
-    const sink: FeedSink = {
-      queuedBytes: 0,
-      budgetBytes: 1 << 20,
-      deliver: (entries: readonly LogEntry[]) => {
-        for (const e of entries) got.push(e.seq);
-      },
-      reset: () => {
-        throw new Error("no reset expected");
-      },
-    };
+    const sink = collecting(got);
     const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
     feed.pump();
     // The first stretch only: the whole log in one go was the stall this bounds.

@@ -1,9 +1,7 @@
 import { mkdirSync, rmSync } from "node:fs";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { startGateway } from "../../src/server/gateway.js";
-import { createLogger } from "../../src/server/logger.js";
+import { describe, expect, it } from "vitest";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { api, testGateway, waitFor } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -46,14 +44,7 @@ describe("removing a session on a full disk", () => {
     const disk = smallDisk("20m");
     const dataDir = `${disk}/data`;
     mkdirSync(dataDir);
-    const gateway = await startGateway({
-      host: "127.0.0.1",
-      port: 0,
-      token: TEST_TOKEN,
-      dataDir,
-      logger: createLogger({ level: "silent" }),
-    });
-    onTestFinished(() => gateway.close());
+    const gateway = await testGateway({ dataDir });
     const http = api(gateway.url);
     const ended = (await http.post("/v1/sessions", { kind: "stream" })).json.id as string;
     expect((await http.post(`/v1/sessions/${ended}/events`, { type: "note", data: 1 })).status).toBe(200);
