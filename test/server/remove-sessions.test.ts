@@ -283,8 +283,13 @@ describe("retention.endedSessions", () => {
     for (let i = 0; i < 4; i++) ended.push(await endedPipe(http, `echo ${i}`));
     await waitFor(async () => (await listedIds(http)).length === 3, 5_000, "pruning to 2 ended");
     expect((await listedIds(http)).sort()).toEqual([running, ended[2]!, ended[3]!].sort());
-    const metrics = (await http.get("/metrics")).text;
-    expect(metrics).toMatch(/switchboard_sessions_removed_total\{reason="retention"\} 2/);
+    // The count goes up once the removal is committed, a moment after the list has changed.
+    await waitFor(
+      async () =>
+        /switchboard_sessions_removed_total\{reason="retention"\} 2\n/.test((await http.get("/metrics")).text),
+      5_000,
+      "retention counted",
+    );
   });
 
   it("keeps an ended session while a child of it still runs, and removes both once it has ended", async () => {
