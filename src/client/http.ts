@@ -66,6 +66,15 @@ export interface EventsPage {
   next: number;
 }
 
+/** What `appendEvents` appended: seqs `first`..`last` (one batch is never interleaved with other appends). */
+export interface AppendedEvents {
+  appended: number;
+  first: number;
+  last: number;
+  /** The log's head when answered: later than `last` when other producers appended meanwhile. */
+  head: number;
+}
+
 export interface SessionsQuery {
   /** Only sessions in these states (e.g. `["running"]`). Default: all. */
   state?: SessionState | readonly SessionState[];
@@ -253,7 +262,7 @@ export class HttpClient {
     id: string,
     events: AppendEventInput | readonly AppendEventInput[],
     options: AbortOptions = {},
-  ): Promise<{ appended: number; first: number; head: number }> {
+  ): Promise<AppendedEvents> {
     return this.json("POST", `${sessionPath(id)}/events`, options.signal, events);
   }
 

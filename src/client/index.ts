@@ -20,6 +20,7 @@ export type {
   AbortResult,
   AgentListing,
   AppendEventInput,
+  AppendedEvents,
   CreateSessionRequest,
   EventsPage,
   EventsQuery,

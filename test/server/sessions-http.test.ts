@@ -343,13 +343,13 @@ describe("stream sessions and external producers", () => {
     const { json: s } = await http.post("/v1/sessions", { kind: "stream", name: "tool-output" });
     expect(s).toMatchObject({ kind: "stream", state: "running", name: "tool-output", command: null });
     const one = await http.post(`/v1/sessions/${s.id}/events`, { type: "output", data: { data: "line 1\n" } });
-    expect(one.json).toMatchObject({ appended: 1, first: 1, head: 1 });
+    expect(one.json).toEqual({ appended: 1, first: 1, last: 1, head: 1 });
     const many = await http.post(`/v1/sessions/${s.id}/events`, [
       { type: "output", data: { stream: "stderr", data: "oops\n" } },
       { type: "tool.progress", data: { pct: 50 } },
       { type: "exit", data: { exitCode: 0 } },
     ]);
-    expect(many.json).toMatchObject({ appended: 3, first: 2, head: 4 });
+    expect(many.json).toEqual({ appended: 3, first: 2, last: 4, head: 4 });
     const evs = await events(http, s.id);
     expect(evs).toMatchObject([
       { seq: 1, type: "output", stream: "stdout", offset: 0, data: "line 1\n" },

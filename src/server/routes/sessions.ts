@@ -241,8 +241,10 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
         : events.map((e) => appendExternalEvent(session, e));
     // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
     await session.log.caughtUp();
+    const first = stored[0]!.seq;
+    const last = stored[stored.length - 1]!.seq;
     // The answer's head includes this batch: wait until it is published (durable).
-    await session.log.whenPublished(stored[stored.length - 1]!.seq);
-    sendJson(ctx.res, 200, { appended: stored.length, first: stored[0]!.seq, head: session.log.head });
+    await session.log.whenPublished(last);
+    sendJson(ctx.res, 200, { appended: stored.length, first, last, head: session.log.head });
   });
 }
