@@ -16,6 +16,7 @@ export const DEFAULT_DATA_DIR = ".switchboard";
 export const COMMON_OPTIONS = {
   url: { type: "string" },
   token: { type: "string" },
+  "token-file": { type: "string" },
   "data-dir": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -24,6 +25,7 @@ export const COMMON_OPTIONS = {
 export const COMMON_USAGE = `Common options:
   --url URL        the gateway (default: $SWITCHBOARD_URL, else ${DEFAULT_URL})
   --token T        the token (default: $SWITCHBOARD_TOKEN, else the token file of the data dir)
+  --token-file F   read the token from file F (default: $SWITCHBOARD_TOKEN_FILE); keeps it off the command line
   --data-dir DIR   where to find the token file (default: $SWITCHBOARD_DATA_DIR, else ./${DEFAULT_DATA_DIR})
   --json           machine-readable output on stdout (errors too: {"error": {code, message}})`;
 
@@ -191,9 +193,15 @@ export function resolveTarget(
     throw new UsageError(
       "--token is empty: give the token, or leave --token out to use SWITCHBOARD_TOKEN or the data dir's token file",
     );
+  const fileFlag = str(values["token-file"]);
+  if (flag !== undefined && fileFlag !== undefined)
+    throw new UsageError("--token and --token-file both give the token: give one of them");
   if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
+  if (fileFlag !== undefined) return tokenFromFile(url, fileFlag, "--token-file");
   const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
   if (fromEnv !== undefined) return { target: { url, token: fromEnv }, tokenSource: "SWITCHBOARD_TOKEN" };
+  const envFile = nonEmpty(env["SWITCHBOARD_TOKEN_FILE"]);
+  if (envFile !== undefined) return tokenFromFile(url, envFile, "SWITCHBOARD_TOKEN_FILE");
   const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
   const file = resolve(join(dataDir, "token"));
   let token: string | undefined;
@@ -206,6 +214,29 @@ export function resolveTarget(
   }
   if (token !== undefined) return { target: { url, token }, tokenSource: file };
   return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
+}
+
+/**
+ * The token in a file named on purpose (`--token-file`, `SWITCHBOARD_TOKEN_FILE`): unlike the
+ * data dir's token file, which may well be absent, one that cannot be read or is empty is a
+ * mistake to report, not a reason to send no token.
+ */
+function tokenFromFile(
+  url: string,
+  path: string,
+  source: string,
+): { target: GatewayTarget & { url: string }; tokenSource: string } {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
+    throw new UsageError(`${source}: cannot read ${printable(file)} (${reason})`);
+  }
+  const token = nonEmpty(text.trim());
+  if (token === undefined) throw new UsageError(`${source}: ${printable(file)} is empty`);
+  return { target: { url, token }, tokenSource: file };
 }
 
 /** The gateway URL, checked here: a malformed one is a command-line mistake, not the gateway's. */

@@ -3,7 +3,7 @@
  * `switchboard --url http://box:7317 ls` is `switchboard ls --url http://box:7317`. Those
  * with a value, as `--url U` or `--url=U`; `--json` alone.
  */
-const WITH_VALUE = ["--url", "--token", "--data-dir"];
+const WITH_VALUE = ["--url", "--token", "--token-file", "--data-dir"];
 const FLAGS = ["--json"];
 
 /**
