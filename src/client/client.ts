@@ -236,7 +236,8 @@ export class SwitchboardClient {
     };
     const result = (await this.request(frame, {
       signal: options.signal,
-      onAck: () => this.leases.update(session, action),
+      // The ack comes on the connection the request was sent on: the one holding the lease now.
+      onAck: () => this.leases.update(session, action, this._hello?.connId),
     })) as { controller: string | null } | undefined;
     return result ?? { controller: null };
   }
@@ -440,8 +441,6 @@ export class SwitchboardClient {
     // A `state` listener may have closed the client while this connection was opening.
     if (this.helloReceived || this.loop.state === "closed") return;
     this.helloReceived = true;
-    // The connection the held leases were granted to: one still held by it is waited for.
-    const previousConnId = this._hello?.connId;
     this._hello = hello;
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
@@ -450,7 +449,7 @@ export class SwitchboardClient {
     this.emitter.emit("hello", hello);
     this.firstOpen.resolve();
     this.channels.subscribeAll();
-    this.leases.reacquireAll(previousConnId);
+    this.leases.reacquireAll(hello.connId);
     this.requests.flush();
     this.heartbeat.start(
       () => handle === this.socket,

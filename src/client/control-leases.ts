@@ -27,7 +27,12 @@ export const RECLAIM_RETRY_MS = 5_000;
  * session ended.
  */
 export class ControlLeases {
-  private readonly held = new Set<string>();
+  /**
+   * Held leases by session, with the connection each was granted to (its `hello.connId`): the
+   * one the gateway keeps it for until it finds that connection dead, however many reconnects
+   * came since.
+   */
+  private readonly held = new Map<string, string | undefined>();
   /** Asks again for leases held by this client's own earlier connection (see {@link reacquireAll}). */
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>();
 
@@ -41,9 +46,12 @@ export class ControlLeases {
     return this.held.size > 0;
   }
 
-  /** The gateway granted (`acquire`) or released (`release`) the session's lease. */
-  update(session: string, action: "acquire" | "release"): void {
-    if (action === "acquire") this.held.add(session);
+  /**
+   * The gateway granted (`acquire`) or released (`release`) the session's lease. `connId`: the
+   * connection whose request it answered (its `hello.connId`), which now holds the lease.
+   */
+  update(session: string, action: "acquire" | "release", connId: string | undefined): void {
+    if (action === "acquire") this.held.set(session, connId);
     else this.held.delete(session);
   }
 
@@ -63,50 +71,61 @@ export class ControlLeases {
   }
 
   /**
-   * A new connection is open: asks for every held lease again. `previousConnId`: the connection
-   * they were granted to (its `hello.connId`).
+   * A new connection is open: asks for every held lease again. `connId`: the new connection's
+   * `hello.connId`, which holds a lease once the gateway grants it.
    */
-  reacquireAll(previousConnId?: string): void {
+  reacquireAll(connId: string): void {
     this.cancelRetries();
     const since = Date.now();
-    for (const session of this.held) this.reacquire(session, since, previousConnId);
+    for (const session of this.held.keys()) this.reacquire(session, since, connId);
   }
 
-  private reacquire(session: string, since: number, previousConnId: string | undefined): void {
-    this.requests.sendDetached({ op: "control", session, action: "acquire" }, (error) => {
-      if (!isSwitchboardError(error)) return; // dropped again: the next reconnect retries
-      // The session ended (or was removed) while the client was away: the lease ended with
-      // it, as when its end is seen while connected. That is no control lost.
-      if (error.code === "SESSION_NOT_RUNNING" || error.code === "SESSION_NOT_FOUND") {
-        this.ended(session);
-        return;
-      }
-      // Held by this client's own old connection: after a network drop that nobody closed, the
-      // gateway finds it dead and releases its leases within 45 s (missed pings), while this
-      // client gave up on it after 25–40 s. Asked again until then, and only then reported lost.
-      if (
-        error.code === "CONTROL_HELD" &&
-        previousConnId !== undefined &&
-        error.details?.["holderConnId"] === previousConnId &&
-        Date.now() - since < RECLAIM_WINDOW_MS &&
-        this.held.has(session)
-      ) {
-        const timer = setTimeout(() => {
-          this.retries.delete(session);
-          if (this.held.has(session)) this.reacquire(session, since, previousConnId);
-        }, RECLAIM_RETRY_MS);
-        (timer as { unref?: () => void }).unref?.();
-        this.retries.set(session, timer);
-        return;
-      }
-      const holder = error.details?.["holder"];
-      this.lost({
-        session,
-        code: error.code,
-        message: `could not take control back after reconnecting: ${error.message}`,
-        ...(typeof holder === "string" ? { holder } : {}),
-      });
-    });
+  private reacquire(session: string, since: number, connId: string): void {
+    this.requests.sendDetached(
+      { op: "control", session, action: "acquire" },
+      (error) => {
+        // Dropped again: the next reconnect retries, against the connection it was granted to.
+        if (!isSwitchboardError(error)) return;
+        // The session ended (or was removed) while the client was away: the lease ended with
+        // it, as when its end is seen while connected. That is no control lost.
+        if (error.code === "SESSION_NOT_RUNNING" || error.code === "SESSION_NOT_FOUND") {
+          this.ended(session);
+          return;
+        }
+        // Held by this client's own old connection: after a network drop that nobody closed, the
+        // gateway finds it dead and releases its leases within 45 s (missed pings), while this
+        // client gave up on it after 25–40 s. Asked again until then, and only then reported lost.
+        // That is the connection the lease was granted to, not the one before this reconnect: after
+        // two drops in a row the gateway may still hold it for the first.
+        const grantedTo = this.held.get(session);
+        if (
+          error.code === "CONTROL_HELD" &&
+          grantedTo !== undefined &&
+          error.details?.["holderConnId"] === grantedTo &&
+          Date.now() - since < RECLAIM_WINDOW_MS &&
+          this.held.has(session)
+        ) {
+          const timer = setTimeout(() => {
+            this.retries.delete(session);
+            if (this.held.has(session)) this.reacquire(session, since, connId);
+          }, RECLAIM_RETRY_MS);
+          (timer as { unref?: () => void }).unref?.();
+          this.retries.set(session, timer);
+          return;
+        }
+        const holder = error.details?.["holder"];
+        this.lost({
+          session,
+          code: error.code,
+          message: `could not take control back after reconnecting: ${error.message}`,
+          ...(typeof holder === "string" ? { holder } : {}),
+        });
+      },
+      // Granted: this connection holds it now (unless it was released or its session ended meanwhile).
+      () => {
+        if (this.held.has(session)) this.held.set(session, connId);
+      },
+    );
   }
 
   private cancelRetries(): void {

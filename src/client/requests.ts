@@ -152,9 +152,10 @@ export class RequestTracker {
 
   /**
    * Sends a request now that no caller awaits: an `error` answer, or the connection dropping
-   * or the client closing first, goes to `onError`; no answer within the timeout is forgotten.
+   * or the client closing first, goes to `onError`; an `ack` runs `onAck`; no answer within the
+   * timeout is forgotten.
    */
-  sendDetached(frame: RequestFrame, onError: (error: Error) => void): void {
+  sendDetached(frame: RequestFrame, onError: (error: Error) => void, onAck?: (result: unknown) => void): void {
     const ref = this.ref();
     const text = JSON.stringify({ ...frame, ref });
     const timer = setTimeout(() => this.pending.delete(ref), this.timeoutMs);
@@ -164,7 +165,7 @@ export class RequestTracker {
       sent: true,
       resolve: () => undefined,
       reject: onError,
-      onAck: undefined,
+      onAck,
       dispose: () => clearTimeout(timer),
     });
     this.link.send(text);

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ControlLeases, RECLAIM_RETRY_MS, RECLAIM_WINDOW_MS } from "../../src/client/control-leases.js";
 import type { ControlLost } from "../../src/client/control-leases.js";
+import { connect } from "../../src/client/node.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
+import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
 
 /** A request tracker whose `control` requests are answered by `answer` (an error, or undefined: granted). */
 function gateway(answer: () => Error | undefined) {
@@ -9,20 +11,22 @@ function gateway(answer: () => Error | undefined) {
   return {
     asked,
     requests: {
-      sendDetached(frame: { op: string; session?: string }, onError: (error: Error) => void): void {
+      sendDetached(frame: { op: string; session?: string }, onError: (error: Error) => void, onAck?: () => void): void {
         asked.push(`${frame.op} ${frame.session ?? ""}`);
         const error = answer();
-        if (error) queueMicrotask(() => onError(error));
+        queueMicrotask(() => (error ? onError(error) : onAck?.()));
       },
     },
   };
 }
 
-/** Held under this client's name by its connection from before the drop (`old`). */
+/** Held under this client's name by its connection from before the drop (`old`; the new one is `new`). */
 const heldByMe = () => new SwitchboardError("CONTROL_HELD", "held by alice", { holder: "alice", holderConnId: "old" });
 
-afterEach(() => {
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
   vi.useRealTimers();
+  for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
 describe("control leases after a reconnect", () => {
@@ -31,8 +35,8 @@ describe("control leases after a reconnect", () => {
     const g = gateway(heldByMe);
     const lost: ControlLost[] = [];
     const leases = new ControlLeases(g.requests as never, (l) => lost.push(l));
-    leases.update("s1", "acquire");
-    leases.reacquireAll("old");
+    leases.update("s1", "acquire", "old");
+    leases.reacquireAll("new");
     await vi.advanceTimersByTimeAsync(RECLAIM_WINDOW_MS - RECLAIM_RETRY_MS);
     expect(lost).toEqual([]);
     expect(g.asked.length).toBeGreaterThanOrEqual(RECLAIM_WINDOW_MS / RECLAIM_RETRY_MS - 1);
@@ -49,8 +53,8 @@ describe("control leases after a reconnect", () => {
     const g = gateway(() => (mineGone ? undefined : heldByMe()));
     const lost: ControlLost[] = [];
     const leases = new ControlLeases(g.requests as never, (l) => lost.push(l));
-    leases.update("s1", "acquire");
-    leases.reacquireAll("old");
+    leases.update("s1", "acquire", "old");
+    leases.reacquireAll("new");
     await vi.advanceTimersByTimeAsync(RECLAIM_RETRY_MS * 3);
     mineGone = true;
     await vi.advanceTimersByTimeAsync(RECLAIM_WINDOW_MS * 2);
@@ -63,8 +67,8 @@ describe("control leases after a reconnect", () => {
     );
     const lostToBob: ControlLost[] = [];
     const second = new ControlLeases(other.requests as never, (l) => lostToBob.push(l));
-    second.update("s2", "acquire");
-    second.reacquireAll("old");
+    second.update("s2", "acquire", "old");
+    second.reacquireAll("new");
     await vi.advanceTimersByTimeAsync(0);
     expect(lostToBob).toEqual([expect.objectContaining({ session: "s2", holder: "alice" })]);
   });
@@ -73,12 +77,72 @@ describe("control leases after a reconnect", () => {
     vi.useFakeTimers();
     const g = gateway(heldByMe);
     const leases = new ControlLeases(g.requests as never, () => {});
-    leases.update("s1", "acquire");
-    leases.reacquireAll("old");
+    leases.update("s1", "acquire", "old");
+    leases.reacquireAll("new");
     await vi.advanceTimersByTimeAsync(0);
     leases.clear();
     const asked = g.asked.length;
     await vi.advanceTimersByTimeAsync(RECLAIM_WINDOW_MS);
     expect(g.asked.length).toBe(asked);
+  });
+});
+
+describe("control leases after two drops in a row, on a real gateway", () => {
+  // Regression: the client compared the lease's holder with the connection just before the
+  // latest reconnect. After a second drop within the window, the gateway still holds the lease
+  // for the first connection (the one it was granted to): reported lost at once, and never
+  // taken back once the gateway found that connection dead.
+  it("keeps asking while the gateway still holds the lease for the connection it was granted to, and gets it back", async () => {
+    const gw = await startTestGateway();
+    cleanups.push(() => gw.close());
+    // The first connection goes through `first` too: cutting it there ends that connection
+    // alone, when the test chooses, as the gateway would on finding it dead.
+    const first = await FaultProxy.start(gw.url);
+    cleanups.push(() => first.close());
+    const front = await FaultProxy.start(first.port);
+    cleanups.push(() => front.close());
+    const client = await connect({
+      url: front.url,
+      token: gw.token,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+    });
+    cleanups.push(() => client.close());
+    const lost: ControlLost[] = [];
+    client.on("control-lost", (l) => lost.push(l));
+    const { id } = await client.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanups.push(() => client.deleteSession(id));
+    await client.control(id, "acquire");
+    const granted = client.hello!.connId;
+
+    // First drop, which the gateway does not hear of; the next connections bypass `first`.
+    front.retarget(Number(new URL(gw.url).port));
+    front.abandon();
+    await waitUntil(() => client.state === "open" && client.hello!.connId !== granted, 5_000, "the first reconnect");
+    const second = client.hello!.connId;
+    // Refused (held by the first connection) and asked again later, not lost.
+    await sleep(300);
+    expect(lost).toEqual([]);
+
+    // Second drop, within the window: the gateway still holds the lease for the first connection.
+    front.cut();
+    await waitUntil(
+      () => client.state === "open" && ![granted, second].includes(client.hello!.connId),
+      5_000,
+      "the second reconnect",
+    );
+    await sleep(300);
+    expect(lost).toEqual([]);
+
+    const actions = async () =>
+      (await client.events(id, { types: ["control"] })).events.map((e) => (e as { action?: string }).action);
+    expect(await actions()).toEqual(["acquired"]);
+
+    // The gateway finds the first connection gone: the next ask gets the lease back.
+    first.cut();
+    await expect
+      .poll(actions, { timeout: RECLAIM_RETRY_MS + 3_000, interval: 100 })
+      .toEqual(["acquired", "disconnected", "acquired"]);
+    expect((await client.getSession(id)).controller).toBe("admin");
+    expect(lost).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@
  * A TCP proxy on 127.0.0.1:0 that injects the network faults real users meet, for
  * reconnection tests: cut (RST or FIN), black-hole (both sockets stay open but nothing is
  * forwarded in one or both directions — a laptop lid, a mobile handover, a half-open
- * connection), throttle, and heal. Bytes held by a black hole are delivered when it heals,
+ * connection), abandon (the client's side ends, the gateway's stays open), throttle, and heal. Bytes held by a black hole are delivered when it heals,
  * as TCP would retransmit them: the proxy delays, it never drops or corrupts a stream.
  */
 import { createServer, connect as netConnect } from "node:net";
@@ -29,6 +29,8 @@ export type CutKind = "close" | "rst" | "fin";
 
 export class FaultProxy {
   private readonly pipes = new Set<Pipe>();
+  /** The gateway's side of abandoned connections (see {@link abandon}), ended by {@link close}. */
+  private readonly abandoned = new Set<Socket>();
   private blackHole: { up: boolean; down: boolean } = { up: false, down: false };
   /** Bytes per second per direction of every connection, or undefined for full speed. */
   private rate: number | undefined;
@@ -87,6 +89,21 @@ export class FaultProxy {
   }
 
   /**
+   * Ends every open connection on the client's side only, as a drop that nobody closed: the
+   * client sees its connection go, while the gateway's side stays open and hears nothing (until
+   * its pings find it dead, or {@link close}). Not cut by {@link cut}: chain a second proxy in
+   * front of the gateway to end it at a chosen time.
+   */
+  abandon(): void {
+    for (const pipe of [...this.pipes]) {
+      // Out of `pipes` first, so that the client's side closing does not end the gateway's.
+      this.pipes.delete(pipe);
+      this.abandoned.add(pipe.upstream);
+      pipe.client.destroy();
+    }
+  }
+
+  /**
    * Stops forwarding in `direction` on every open connection and on new ones, keeping the
    * sockets open: neither side hears of it. New connections are accepted but reach nothing
    * while the downstream direction is held (their handshake gets no answer).
@@ -109,9 +126,11 @@ export class FaultProxy {
     for (const pipe of this.pipes) this.hold(pipe);
   }
 
-  /** Closes the listener and every connection. */
+  /** Closes the listener and every connection, abandoned ones included. */
   async close(): Promise<void> {
     this.cut();
+    for (const upstream of this.abandoned) upstream.destroy();
+    this.abandoned.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
