@@ -50,8 +50,17 @@ export interface PluginAgentRun {
   /**
    * Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`, in order after
    * the text streamed before it. Paced like {@link delta} (counted by the length of its JSON) and
-   * resolves as it does. Throws `VALIDATION_FAILED` for an event that is not a JSON object and
-   * `PAYLOAD_TOO_LARGE` for one that does not fit in a frame (1 MiB).
+   * resolves as it does. Rejects (never throws) with `VALIDATION_FAILED` for an event that is not
+   * a JSON object or nests deeper than a frame may (`frameDepth`, 64 levels, the frame included)
+   * and with `PAYLOAD_TOO_LARGE` for one that does not fit in a frame (1 MiB); the event is not
+   * sent and the run goes on.
+   *
+   * @example
+   * try {
+   *   await run.tool({ toolCallId: "t1", status: "completed", rawOutput: result });
+   * } catch (error) {
+   *   await run.delta(`(tool output not reported: ${(error as Error).message})`);
+   * }
    */
   tool(event: Record<string, unknown>): Promise<void>;
 }

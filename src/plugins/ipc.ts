@@ -136,6 +136,8 @@ export type HostFrame =
       deltaWindowChars: number;
       /** Most bytes of one frame to the host (`limits.frameBytes`): the runner refuses a bigger call or answer itself. */
       frameBytes: number;
+      /** Deepest nesting of a frame to the host (`limits.frameDepth`): the runner refuses a deeper call or answer itself. */
+      frameDepth: number;
     }
   | { t: "res"; id: number; ok: true; value: unknown }
   | { t: "res"; id: number; ok: false; error: WireError }

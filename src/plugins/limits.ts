@@ -30,6 +30,8 @@ export const DEFAULT_PLUGIN_LIMITS = {
    * a plugin sending deeper is killed. The host serializes what plugins send (log fields into the
    * gateway log, tool events into the session log), and serializing recurses: a frame nested
    * 100,000 levels deep fits in 200 KB and overflowed the stack there, outside any handler.
+   * The runner gets it in `init` and refuses a call, tool event or answer that deep itself
+   * (`VALIDATION_FAILED`), so only a frame written past the runner costs a plugin its process.
    */
   frameDepth: 64,
   /**

@@ -76,6 +76,7 @@ export class PluginInstance {
         permissions: grantedPermissions(entry.permissions),
         deltaWindowChars: limits.agentDeltaWindowChars,
         frameBytes: limits.frameBytes,
+        frameDepth: limits.frameDepth,
       },
       limits,
       clock: deps.clock,

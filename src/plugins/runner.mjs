@@ -24,20 +24,68 @@ function send(frame) {
 
 /** Most bytes of one frame to the host (set by init): a bigger frame is a protocol violation that ends the process. */
 let frameBytes = Infinity;
+/** Deepest nesting of arrays and objects in a frame to the host, the frame itself included (set by init): deeper is a protocol violation too. */
+let frameDepth = Infinity;
 
 /**
- * `frame` as the line sent to the host, or undefined when it is over `frameBytes`: a call or an
- * answer that big is refused here, as the plugin's own mistake, instead of costing it its process.
+ * Whether `json` (text JSON.stringify wrote) nests arrays and objects more than `max` levels deep,
+ * counted as the host counts the parsed frame (`nestsDeeperThan` in src/protocol/json-depth.ts,
+ * which this file cannot import): on the text, so a `toJSON` counts as what it writes. It jumps
+ * from bracket to quote with a regular expression and over strings with indexOf: stepping
+ * through every character took ~300 ms for 800 tool events of 64 KiB (a plugin busy that long
+ * misses heartbeats on a loaded machine); this takes ~10 ms.
  */
-function lineWithin(frame) {
-  const line = JSON.stringify(frame) + "\n";
-  return Buffer.byteLength(line) <= frameBytes ? line : undefined;
+function jsonNestsDeeperThan(json, max) {
+  const structure = /["[\]{}]/g;
+  let depth = 0;
+  for (let match; (match = structure.exec(json)) !== null;) {
+    const char = match[0];
+    if (char === '"') structure.lastIndex = afterString(json, match.index);
+    else if (char === "{" || char === "[") {
+      if (++depth > max) return true;
+    } else depth--;
+  }
+  return false;
+}
+
+/** The index just after the JSON string that opens at `start` (valid JSON: its closing quote is there). */
+function afterString(json, start) {
+  for (let quote = json.indexOf('"', start + 1); ; quote = json.indexOf('"', quote + 1)) {
+    let backslashes = 0;
+    while (json.charCodeAt(quote - 1 - backslashes) === 0x5c /* \\ */) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+  }
 }
 
 const isHighSurrogate = (code) => code >= 0xd800 && code <= 0xdbff;
 
 const tooLarge = (what) =>
   `${what} is larger than the ${frameBytes} bytes a frame to the gateway may have (limits.frameBytes)`;
+
+const tooDeep = (what) =>
+  `${what} is nested deeper than the ${frameDepth} levels of arrays and objects a frame to the gateway may have, the frame itself included (limits.frameDepth)`;
+
+/**
+ * `line` (a frame's JSON and its newline), checked against what the host takes: a call or an
+ * answer over `frameBytes` or nested deeper than `frameDepth` is refused here (thrown as a
+ * PluginError), as the plugin's own mistake, instead of costing it its process.
+ */
+function checkedLine(line, what) {
+  if (Buffer.byteLength(line) > frameBytes) throw new PluginError("PAYLOAD_TOO_LARGE", tooLarge(what));
+  if (jsonNestsDeeperThan(line, frameDepth)) throw new PluginError("VALIDATION_FAILED", tooDeep(what));
+  return line;
+}
+
+/** `frame` as the line sent to the host; throws a PluginError when it is not JSON or not within the limits. */
+function frameLine(frame, what) {
+  let json;
+  try {
+    json = JSON.stringify(frame);
+  } catch (error) {
+    throw new PluginError("VALIDATION_FAILED", `${what} is not JSON (${error.message})`);
+  }
+  return checkedLine(json + "\n", what);
+}
 
 function fatal(error) {
   // A refusal from the gateway (PluginError) is said as such: its stack is only this file's.
@@ -179,11 +227,24 @@ class RunStream {
 
   /**
    * Queues a tool event, paced as delta text is (by its JSON's length, which the host counts
-   * too). One that is not an object, or that would not fit in a frame, is refused here, with
+   * too). One that is not an object, or that would not fit in a frame (too big, too deeply
+   * nested), is refused here — the promise rejects, as every other call of the API does — with
    * the plugin still up: sent, either would be a protocol violation.
    */
   tool(event) {
     if (this.dropping) return DONE;
+    let frame;
+    try {
+      frame = this.toolFrame(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.queue.push(frame);
+    return this.queued();
+  }
+
+  /** The queue entry of tool event `event`; throws a PluginError for one that may not be sent. */
+  toolFrame(event) {
     if (event === null || typeof event !== "object" || Array.isArray(event))
       throw new PluginError("VALIDATION_FAILED", "run.tool(event) takes an object: {toolCallId, status, title?, …}");
     let json;
@@ -200,9 +261,7 @@ class RunStream {
         "run.tool(event) takes an object whose JSON is an object: {toolCallId, status, title?, …}",
       );
     const line = `{"t":"agent.tool","runId":${JSON.stringify(this.runId)},"event":${json}}\n`;
-    if (Buffer.byteLength(line) > frameBytes) throw new PluginError("PAYLOAD_TOO_LARGE", tooLarge("this tool event"));
-    this.queue.push({ line, chars: json.length });
-    return this.queued();
+    return { line: checkedLine(line, "this tool event"), chars: json.length };
   }
 
   /** After queueing: sends what the window allows; resolves once the run is under its window. */
@@ -274,21 +333,31 @@ class RunStream {
   }
 }
 
+/** A runtime API call; parameters that may not be sent (see `frameLine`) reject it, unsent. */
 function request(method, params) {
   const id = nextRequestId++;
-  const line = lineWithin({ t: "req", id, method, params });
-  if (line === undefined) return Promise.reject(new PluginError("PAYLOAD_TOO_LARGE", tooLarge(`this ${method} call`)));
+  let line;
+  try {
+    line = frameLine({ t: "req", id, method, params }, `this ${method} call`);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject });
     channel.write(line);
   });
 }
 
-/** Answers a host → plugin call with `value`; an answer over `frameBytes` fails the call (PLUGIN_FAILED). */
+/** Answers a host → plugin call with `value`; an answer that may not be sent (see `frameLine`) fails the call (PLUGIN_FAILED). */
 function reply(id, value) {
-  const line = lineWithin({ t: "res", id, ok: true, value });
-  if (line !== undefined) channel.write(line);
-  else send({ t: "res", id, ok: false, error: { code: "PLUGIN_FAILED", message: tooLarge("the plugin's answer") } });
+  let line;
+  try {
+    line = frameLine({ t: "res", id, ok: true, value }, "the plugin's answer");
+  } catch (error) {
+    send({ t: "res", id, ok: false, error: { code: "PLUGIN_FAILED", message: error.message } });
+    return;
+  }
+  channel.write(line);
 }
 
 function errorToWire(error) {
@@ -297,10 +366,29 @@ function errorToWire(error) {
   return { code: "PLUGIN_FAILED", message: error instanceof Error ? error.message : String(error) };
 }
 
+/** Characters of a log message kept when its line would not fit in a frame. */
+const LOG_MSG_KEPT = 16_384;
+
+/**
+ * Writes a line to the gateway log. A log call is never refused (it returns nothing to reject),
+ * and a line the host would not take must not cost the plugin its process: `fields` that are not
+ * an object are wrapped (`{value}`), and a line too big or too deeply nested for a frame, or not
+ * JSON, goes with its message cut to {@link LOG_MSG_KEPT} characters and `fields` replaced by why
+ * (`logLineCut`).
+ */
 function log(level, msg, fields) {
-  const frame = { t: "log", level, msg: String(msg) };
-  if (fields !== undefined) frame.fields = fields;
-  send(frame);
+  const text = String(msg);
+  const frame = { t: "log", level, msg: text };
+  if (fields !== undefined)
+    frame.fields = fields !== null && typeof fields === "object" && !Array.isArray(fields) ? fields : { value: fields };
+  try {
+    channel.write(frameLine(frame, "this log line"));
+  } catch (error) {
+    let end = Math.min(text.length, LOG_MSG_KEPT);
+    if (end < text.length && isHighSurrogate(text.charCodeAt(end - 1))) end--;
+    const kept = end < text.length ? `${text.slice(0, end)}… (${text.length - end} characters cut)` : text;
+    send({ t: "log", level, msg: kept, fields: { logLineCut: error.message } });
+  }
 }
 
 function makeApi(init) {
@@ -450,6 +538,7 @@ async function stop() {
 async function start(init) {
   deltaWindowChars = init.deltaWindowChars;
   frameBytes = init.frameBytes;
+  frameDepth = init.frameDepth;
   const mod = await import(pathToFileURL(init.entry).href);
   const activate = typeof mod.default === "function" ? mod.default : mod.activate;
   if (typeof activate !== "function")

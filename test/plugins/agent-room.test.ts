@@ -92,7 +92,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
 
       s.store.stuck = false;
       const end = await until(() => runEnd(s.published, runId), "the run to end");
-      expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+      expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
       const expected = flood(CHUNKS, SIZE);
       const text = deltas(s.published, runId);
       expect(text.length).toBe(expected.length);
@@ -127,7 +127,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
 
     held.store.stuck = false;
     const firstEnd = await until(() => runEnd(held.published, first.runId), "the held run to end");
-    expect(firstEnd).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(firstEnd, JSON.stringify(firstEnd)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(deltas(held.published, first.runId) === flood(CHUNKS, SIZE)).toBe(true);
   }, 60_000);
 
@@ -200,7 +200,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
 
       s.store.stuck = false;
       const end = await until(() => runEnd(s.published, runId), "the run to end");
-      expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+      expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
       const tools = s.published.flatMap((e) => (e.type === "tool" && e.runId === runId ? [e] : []));
       expect(tools.map((e) => e.toolCallId)).toEqual(Array.from({ length: CHUNKS }, (_, i) => `t${i}`));
       expect(tools.every((e, i) => e.rawOutput === chunk(i, SIZE))).toBe(true);
@@ -216,7 +216,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     // 40 × 64 KiB under "__proto__" is 2.5 window's worth: counted on one side only, the run stalled.
     const { runId } = s.agent.prompt(JSON.stringify({ tools: 40, size: SIZE, wait: true, proto: true }), actor);
     const end = await until(() => runEnd(s.published, runId), "the run to end", 20_000);
-    expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(s.published.filter((e) => e.type === "tool" && e.runId === runId)).toHaveLength(40);
   }, 60_000);
 
@@ -229,7 +229,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     const { runId } = s.agent.prompt(JSON.stringify({ big: 3 * DEFAULT_PLUGIN_LIMITS.frameBytes }), actor);
     const end = await until(() => runEnd(s.published, runId), "the run to end");
     const expected = bigText(3 * DEFAULT_PLUGIN_LIMITS.frameBytes);
-    expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
+    expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(deltas(s.published, runId) === expected).toBe(true);
     expect(end.type === "chat.final" && end.text === expected).toBe(true);
     expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
@@ -267,6 +267,59 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
       const { runId } = s.agent.prompt(JSON.stringify({ oddTool }), actor);
       const end = await until(() => runEnd(s.published, runId), `the run of ${oddTool} to end`);
       expect({ oddTool, end }).toMatchObject({ oddTool, end: { type: "chat.final", text: "VALIDATION_FAILED" } });
+    }
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }, 60_000);
+
+  // A tool event nested deeper than the host's frameDepth went out as it was, and the host ended
+  // the whole plugin for the frame (a protocol violation): the runner did not count its depth.
+  it("a tool event nested deeper than a frame may be is refused in the plugin, which stays up; one level less is taken", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const s = pluginSession(t, onTestFinished);
+    const most = DEFAULT_PLUGIN_LIMITS.frameDepth - 1; // the frame around the event is one level
+    for (const [deepTool, answer] of [
+      [most + 1, "VALIDATION_FAILED"],
+      [1000, "VALIDATION_FAILED"],
+      [most, "taken"],
+    ] as const) {
+      const { runId } = s.agent.prompt(JSON.stringify({ deepTool }), actor);
+      const end = await until(() => runEnd(s.published, runId), `the run of a tool event ${deepTool} deep to end`);
+      expect({ deepTool, end }).toMatchObject({ deepTool, end: { type: "chat.final", text: answer } });
+      const tools = s.published.filter((e) => e.type === "tool" && e.runId === runId);
+      expect(tools).toHaveLength(answer === "taken" ? 1 : 0);
+    }
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }, 60_000);
+
+  // run.tool() threw synchronously for these while it otherwise returns a promise: a plugin that
+  // handled it with .catch() failed its whole run instead.
+  it("run.tool() rejects, never throws, for an event it refuses: .catch() sees the code and the run goes on", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    const pid = t.host.get("flood").pid;
+    const s = pluginSession(t, onTestFinished);
+    for (const [prompt, answer] of [
+      [{ badTool: "a string" }, /^VALIDATION_FAILED: run\.tool\(event\) takes an object/],
+      [
+        { badTool: null, pad: 2 * DEFAULT_PLUGIN_LIMITS.frameBytes },
+        /^PAYLOAD_TOO_LARGE: this tool event is larger than/,
+      ],
+      [
+        { deepTool: DEFAULT_PLUGIN_LIMITS.frameDepth },
+        /^VALIDATION_FAILED: this tool event is nested deeper than the 64 levels .*\(limits\.frameDepth\)$/,
+      ],
+      [{ badTool: null, pad: 1000 }, /^taken$/],
+    ] as const) {
+      const { runId } = s.agent.prompt(JSON.stringify({ ...prompt, chained: true }), actor);
+      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
+      expect({ prompt, end }).toMatchObject({
+        prompt,
+        end: { type: "chat.final", text: expect.stringMatching(answer) },
+      });
     }
     expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
   }, 60_000);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
+import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
 const request = (body: unknown, headers: Record<string, string> = {}) => ({
@@ -204,6 +205,58 @@ describe("the plugin runtime API", () => {
     ).rejects.toMatchObject({
       code: "PLUGIN_FAILED",
       message: expect.stringContaining("the plugin's answer is larger than"),
+    });
+    expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
+  });
+
+  // A call or an answer nested deeper than the host's frameDepth went out as it was, and the host
+  // ended the whole plugin for the frame (a protocol violation): the runner did not count its depth.
+  it("refuses a call or an answer nested deeper than a frame may be in the plugin, which stays up", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const pid = t.host.get("basic").pid;
+    // {t, id, method, params: {key, value}} and {t, id, ok, value: {status, body}}: two levels around the value.
+    const most = DEFAULT_PLUGIN_LIMITS.frameDepth - 2;
+    const op = async (name: string, depth: number) =>
+      (await t.host.handleHttp("basic", request({ op: name, args: { depth } }))).body;
+
+    expect(await op("deep-state", most + 1)).toEqual({
+      code: "VALIDATION_FAILED",
+      message: expect.stringMatching(
+        /^this state\.set call is nested deeper than the 64 levels .*\(limits\.frameDepth\)$/,
+      ),
+    });
+    expect(await op("deep-state", most)).toEqual({ set: null });
+    await expect(op("deep-answer", most + 1)).rejects.toMatchObject({
+      code: "PLUGIN_FAILED",
+      message: expect.stringContaining("the plugin's answer is nested deeper than the 64 levels"),
+    });
+    expect(JSON.stringify(await op("deep-answer", most))).toBe('{"d":'.repeat(most - 1) + "{}" + "}".repeat(most - 1));
+    expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
+  });
+
+  // A log line too deep or too big for a frame ended the plugin (a protocol violation at the
+  // host), and one with cyclic fields threw out of api.log.info.
+  it("writes every log line in a form the host takes, the plugin staying up", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const pid = t.host.get("basic").pid;
+    const answer = await t.host.handleHttp("basic", request({ op: "odd-logs", args: { depth: 100 } }));
+    expect(answer.body).toEqual({ logged: 5 });
+    const after = await t.waitForLog("after the odd ones");
+    expect(after.fields).toEqual({ plugin: "basic", data: { ok: true } });
+    const logged = (msg: string | RegExp) =>
+      t.logs.find((l) => (typeof msg === "string" ? l.msg === msg : msg.test(l.msg ?? "")));
+    expect(logged("deep fields")?.fields["data"]).toEqual({
+      logLineCut: expect.stringMatching(/^this log line is nested deeper than the 64 levels/),
+    });
+    expect(logged("cyclic fields")?.fields["data"]).toEqual({
+      logLineCut: expect.stringMatching(/^this log line is not JSON \(/),
+    });
+    expect(logged("not an object")?.fields["data"]).toEqual({ value: ["a", 1] });
+    const big = logged(/^x{100}/);
+    expect(big?.fields["data"]).toEqual({
+      logLineCut: expect.stringMatching(/^this log line is larger than the \d+ bytes/),
     });
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
   });
