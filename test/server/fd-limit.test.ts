@@ -108,7 +108,17 @@ async function takeEveryDescriptor(
   onTestFinished(close);
   // The test's own connection first: at the limit a new one would be closed unanswered.
   expect((await http("GET", "/healthz")).status).toBe(200);
-  while ((await probe(base, held)) === "answered") expect(held.length).toBeLessThan(FD_LIMIT);
+  // Three refusals in a row: a descriptor the gateway held for a moment (its /proc reads count
+  // them, /metrics reads its own) refused one connection and was free again once that ended,
+  // and a plugin then started where the test needed it refused.
+  for (let refusedInARow = 0; refusedInARow < 3;) {
+    if ((await probe(base, held)) === "answered") refusedInARow = 0;
+    else {
+      refusedInARow++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(held.length).toBeLessThan(FD_LIMIT + 10);
+  }
   return {
     async release() {
       close();
