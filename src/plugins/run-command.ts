@@ -35,15 +35,19 @@ function commandEnv(): Record<string, string> {
 /**
  * How long after the command itself exits its output may stay open: a background process it
  * started (`(sleep 30 &)`) holds the pipes, and the call waited for the timeout. After this, the
- * process group is killed and the call returns with the command's own exit.
+ * process group is killed and the call returns with the command's own exit. (What is left of the
+ * group when the call returns is killed either way: see {@link runCommandWithTimeout}.)
  */
 export const RUN_COMMAND_DRAIN_MS = 200;
 
 /**
  * Runs `argv` (no shell) in its own process group and kills the whole group with SIGKILL when
  * `timeoutMs` passes or `signal` aborts, or {@link RUN_COMMAND_DRAIN_MS} after the command exited
- * when something it left behind still holds its output. Resolves with the outcome; rejects only when the program
- * could not be started: RESOURCE_EXHAUSTED when file descriptors ran out, else SPAWN_FAILED.
+ * when something it left behind still holds its output, and when the call returns: nothing a
+ * plugin's command started outlives the call (a background process that let go of the output,
+ * `sleep 600 >/dev/null &`, ran on after it; one that left the group with `setsid` still can).
+ * Resolves with the outcome; rejects only when the program could not be started:
+ * RESOURCE_EXHAUSTED when file descriptors ran out, else SPAWN_FAILED.
  */
 export function runCommandWithTimeout(options: RunCommandOptions): Promise<CommandResult> {
   const [program, ...args] = options.argv;
@@ -106,6 +110,7 @@ export function runCommandWithTimeout(options: RunCommandOptions): Promise<Comma
     // "close" (not "exit"): fires after stdout and stderr reached EOF, so no output is lost.
     child.once("close", (exitCode, signal) => {
       cleanup();
+      killGroup();
       resolve({
         exitCode,
         signal,

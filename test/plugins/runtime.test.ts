@@ -6,6 +6,15 @@ import type { SessionEvent } from "../../src/protocol/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
+/** Whether process `pid` runs (a zombie, killed and not yet reaped by whoever adopted it, does not). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
 const request = (body: unknown, headers: Record<string, string> = {}) => ({
   method: "POST",
   path: "/",
@@ -299,6 +308,12 @@ describe("the plugin runtime API", () => {
       ok: true,
       value: { exitCode: 0, signal: null, stdout: "started\n", stderr: "", timedOut: false, truncated: false },
     });
+    // One that let go of its output too: the call returned at once, and the sleep ran on for 10 minutes.
+    const detached = granted["detached"]!;
+    expect(detached).toMatchObject({ ok: true, value: { exitCode: 0, timedOut: false } });
+    const sleeper = Number((detached.value!["stdout"] as string).trim());
+    expect(sleeper).toBeGreaterThan(1);
+    await vi.waitFor(() => expect(running(sleeper)).toBe(false), { timeout: 5_000, interval: 20 });
     expect(granted["missing"]).toMatchObject({ ok: false, code: "SPAWN_FAILED" });
     expect(granted["writeConfig"]).toEqual({ ok: true, value: null });
     expect(granted["writeOwnConfig"]).toEqual({ ok: true, value: null });
