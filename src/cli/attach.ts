@@ -264,7 +264,7 @@ class Notices {
   ) {}
 
   show(text: string): void {
-    const now = Date.now();
+    const now = performance.now();
     const shown = this.last.get(text);
     if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
     this.last.set(text, now);

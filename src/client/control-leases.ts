@@ -76,7 +76,7 @@ export class ControlLeases {
    */
   reacquireAll(connId: string): void {
     this.cancelRetries();
-    const since = Date.now();
+    const since = performance.now();
     for (const session of this.held.keys()) this.reacquire(session, since, connId);
   }
 
@@ -102,7 +102,7 @@ export class ControlLeases {
           error.code === "CONTROL_HELD" &&
           grantedTo !== undefined &&
           error.details?.["holderConnId"] === grantedTo &&
-          Date.now() - since < RECLAIM_WINDOW_MS &&
+          performance.now() - since < RECLAIM_WINDOW_MS &&
           this.held.has(session)
         ) {
           const timer = setTimeout(() => {

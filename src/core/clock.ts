@@ -7,8 +7,14 @@ export interface Timer {
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch: for timestamps people read and that outlive the process. */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary start that never go back: for durations and deadlines within
+   * the process. The wall clock steps when it is set (NTP, a VM resumed, `date -s`); a wait
+   * computed from it held a session's output back for as long as the clock went back.
+   */
+  monotonic(): number;
   /** Runs `fn` after `ms` milliseconds. Timers from `systemClock` are unref()ed where possible. */
   setTimeout(fn: () => void, ms: number): Timer;
 }
@@ -22,6 +28,7 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
     let handle: ReturnType<typeof setTimeout>;
     const arm = (due: number, delay: number): void => {
@@ -49,6 +56,10 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
+    return this.current;
+  }
+
+  monotonic(): number {
     return this.current;
   }
 

@@ -56,7 +56,7 @@ export class ControlLease {
       );
     }
     this.current = holder;
-    this.lastActivity = this.clock.now();
+    this.lastActivity = this.clock.monotonic();
     this.schedule(this.autoReleaseAfterMs);
     this.onChange(
       previous ? { action: "taken-over", holder, previous } : { action: "acquired", holder, previous: null },
@@ -89,7 +89,7 @@ export class ControlLease {
 
   /** Renews the lease on the holder's activity or heartbeat. */
   touch(key: string): void {
-    if (this.current?.key === key) this.lastActivity = this.clock.now();
+    if (this.current?.key === key) this.lastActivity = this.clock.monotonic();
   }
 
   dispose(): void {
@@ -111,7 +111,7 @@ export class ControlLease {
       this.timer = undefined;
       const holder = this.current;
       if (!holder) return;
-      const idle = this.clock.now() - this.lastActivity;
+      const idle = this.clock.monotonic() - this.lastActivity;
       if (idle >= this.autoReleaseAfterMs) {
         this.current = null;
         this.onChange({ action: "expired", holder: null, previous: holder });

@@ -72,7 +72,7 @@ export class DeltaPacer {
   }
 
   private schedule(): void {
-    const wait = this.lastEmitAt + this.throttleMs - this.clock.now();
+    const wait = this.lastEmitAt + this.throttleMs - this.clock.monotonic();
     if (wait <= 0) {
       this.emit("paced");
       return;
@@ -94,7 +94,7 @@ export class DeltaPacer {
     if (this.buffer.length === 0) return;
     const text = this.buffer.join("");
     this.buffer = [];
-    this.lastEmitAt = this.clock.now();
+    this.lastEmitAt = this.clock.monotonic();
     this.emitFn(text, reason);
   }
 }

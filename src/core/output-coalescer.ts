@@ -153,7 +153,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
     if (this.buffered > 0 && this.timer === null) {
       // Leading edge: output after a quiet interval (a keystroke's echo) goes out at once;
       // output that keeps coming is batched to one piece per interval.
-      const wait = this.lastEmitAt + this.intervalMs - this.clock.now();
+      const wait = this.lastEmitAt + this.intervalMs - this.clock.monotonic();
       if (wait <= 0) {
         this.emitBuffered(false);
       } else {
@@ -252,7 +252,7 @@ export class OutputCoalescer<S extends string = OutputStream> {
         }
       }
     }
-    if (this.buffered > 0) this.lastEmitAt = this.clock.now();
+    if (this.buffered > 0) this.lastEmitAt = this.clock.monotonic();
     this.buffered = 0;
     if (endOfStream) pieces.push(...this.chunker.finish());
     for (const piece of pieces) {

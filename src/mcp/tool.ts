@@ -36,11 +36,11 @@ export function reportWhileWaiting(
   intervalMs = PROGRESS_INTERVAL_MS,
 ): () => void {
   if (progress === undefined) return () => undefined;
-  const started = Date.now();
+  const started = performance.now();
   let last = 0;
   const timer = setInterval(() => {
     // Strictly growing, as the spec asks, even if the clock stalls.
-    last = Math.max(last + 1, Date.now() - started);
+    last = Math.max(last + 1, Math.round(performance.now() - started));
     progress({ progress: last, total: totalMs, message: describe() });
   }, intervalMs);
   return () => clearInterval(timer);

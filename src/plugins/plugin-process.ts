@@ -112,7 +112,7 @@ export class PluginProcess {
   private readonly exitPromise: Promise<void>;
 
   constructor(private readonly options: PluginProcessOptions) {
-    this.lastPongAt = options.clock.now();
+    this.lastPongAt = options.clock.monotonic();
     const [program, ...args] = [...deathSignalWrapper(), process.execPath, ...options.args];
     this.child = spawn(program!, args, {
       cwd: options.cwd,
@@ -307,7 +307,7 @@ export class PluginProcess {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.limits;
     this.heartbeat = this.options.clock.setTimeout(() => {
       if (this.exited) return;
-      if (this.options.clock.now() - this.lastPongAt > heartbeatTimeoutMs) {
+      if (this.options.clock.monotonic() - this.lastPongAt > heartbeatTimeoutMs) {
         this.kill(
           this.readPaused
             ? `hung: it left ${this.queuedBytes} bytes sent to it unread for ${heartbeatTimeoutMs} ms`
@@ -365,7 +365,7 @@ export class PluginProcess {
         if (waiter === undefined) return;
         this.readyWaiter = undefined;
         waiter.timer.cancel();
-        this.lastPongAt = this.options.clock.now();
+        this.lastPongAt = this.options.clock.monotonic();
         this.startHeartbeat();
         waiter.resolve();
         return;
@@ -399,7 +399,7 @@ export class PluginProcess {
         this.options.onStream(frame);
         return;
       case "pong":
-        this.lastPongAt = this.options.clock.now();
+        this.lastPongAt = this.options.clock.monotonic();
         return;
       default: {
         const unreachable: never = frame;

@@ -20,7 +20,7 @@ export class RateWindow {
    * one refused (if any).
    */
   take(onNewWindow?: (refusedBefore: number) => void): boolean {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (now - this.windowStart >= 1000) {
       if (this.refused > 0) onNewWindow?.(this.refused);
       this.windowStart = now;

@@ -69,7 +69,7 @@ export class FdMonitor {
 
   /** Open descriptors and the limit, counted at most every {@link FD_COUNT_MAX_AGE_MS}; null where unknown. */
   usage(): FdUsage | null {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (this.last === undefined || now - this.last.at >= FD_COUNT_MAX_AGE_MS) {
       this.last = { at: now, usage: this.read() };
     }

@@ -10,12 +10,12 @@ export class TokenBucket {
     private readonly clock: Clock,
   ) {
     this.tokens = ratePerSecond;
-    this.last = clock.now();
+    this.last = clock.monotonic();
   }
 
   /** Takes `amount` tokens if available. */
   take(amount: number): boolean {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     this.tokens = Math.min(this.ratePerSecond, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
     this.last = now;
     if (amount > this.tokens) return false;
@@ -45,7 +45,7 @@ export class AuthFailureLimiter {
   blocked(address: string): boolean {
     const entry = this.failures.get(address);
     if (!entry) return false;
-    if (this.clock.now() - entry.since > AUTH_FAILURE_WINDOW_MS) {
+    if (this.clock.monotonic() - entry.since > AUTH_FAILURE_WINDOW_MS) {
       this.failures.delete(address);
       return false;
     }
@@ -53,7 +53,7 @@ export class AuthFailureLimiter {
   }
 
   recordFailure(address: string): void {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     const entry = this.failures.get(address);
     if (!entry || now - entry.since > AUTH_FAILURE_WINDOW_MS) {
       // A new window goes to the end of the map's order, which is then by window start (an
