@@ -363,7 +363,7 @@ export class AgentSession {
     }
     if (this.adapter) return this.adapter;
     if (this.crashed) {
-      const now = this.clock.now();
+      const now = this.clock.monotonic();
       while (this.restartTimes.length > 0 && this.restartTimes[0]! <= now - AGENT_RESTART_WINDOW_MS) {
         this.restartTimes.shift();
       }
