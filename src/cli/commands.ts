@@ -1,18 +1,19 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { ConnectionError, SwitchboardError, connect } from "../client/node.js";
-import type { SessionEvent, SessionInfo } from "../client/node.js";
+import { ConnectionError, SwitchboardError } from "../client/node.js";
+import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
-import { FollowNotices, follow, followEvents, interruption, keepPace } from "./follow.js";
+import { FollowNotices, follow, followEvents, keepPace } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
+import { abort, prompt } from "./agent-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -73,19 +74,6 @@ Removes sessions for good: their record and everything they logged, with the ter
 agent session ran. A running session is refused unless -f (--force): it is terminated first.
 --ended removes every ended session this token may steer; with --older-than (e.g. 90s, 30m,
 12h, 7d) only those that ended longer ago than AGE.`;
-
-export const ABORT_USAGE = `Usage: switchboard abort ID [--all]
-
-Stops the active run of an agent session (it ends with chat.aborted; the agent is told to
-stop) and prints its run id; --all also drops the prompts queued behind it. Exit code 1 when
-nothing runs.`;
-
-export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] TEXT...
-
-Queues a prompt on an agent session and prints the run id (options go before TEXT: from its
-first word on, everything is the prompt). With -w (--wait), prints the
-answer instead as it streams, with tool calls and permission requests on stderr, and exits
-when the run ends: 0 when it finished, 1 when it failed or was aborted.`;
 
 const run: Command = (argv) =>
   runCommand(
@@ -421,86 +409,6 @@ function durationOption(name: string, value: string): number {
   if (!m) throw new UsageError(`${name} takes a duration like 90s, 30m, 12h or 7d, not "${value}"`);
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
   return Number(m[1]) * unit;
-}
-
-const prompt: Command = (argv) =>
-  runCommand(
-    argv,
-    { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } }, operandsAfter: 1 },
-    async (ctx, parsed) => {
-      const id = positional(parsed, 0, "the session id");
-      const words = parsed.positionals.slice(1);
-      if (words.length === 0) throw new UsageError("missing TEXT");
-      const client = await connect(ctx.target);
-      try {
-        if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, words.join(" "));
-        const result = await client.prompt(id, words.join(" "));
-        if (ctx.json) writeJson(ctx, result);
-        else ctx.out.write(`${result.runId}\n`);
-        return EXIT.OK;
-      } finally {
-        client.close();
-      }
-    },
-  );
-
-const abort: Command = (argv) =>
-  runCommand(argv, { usage: ABORT_USAGE, options: { all: { type: "boolean" } } }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
-    const result = await ctx.http.abort(id, { all: parsed.values.all === true });
-    if (ctx.json) writeJson(ctx, result);
-    else {
-      // With --all, the queue may have been all there was: no run was active.
-      if (result.runId !== null) ctx.out.write(`${result.runId}\n`);
-      if (result.cleared > 0)
-        ctx.err.write(`dropped ${result.cleared} queued prompt${result.cleared === 1 ? "" : "s"}\n`);
-    }
-    return EXIT.OK;
-  });
-
-/**
- * `prompt --wait`: queues the prompt and follows the session from before it, so nothing of
- * the run is missed, until the run's end. The answer goes to stdout as it streams (with
- * --json, the run's events instead), everything else to stderr.
- */
-async function promptAndWait(
-  ctx: CliContext,
-  client: Awaited<ReturnType<typeof connect>>,
-  id: string,
-  text: string,
-): Promise<number> {
-  const { head } = await ctx.http.getSession(id);
-  const { runId } = await client.prompt(id, text);
-  // On a terminal, a note should not land in the middle of the answer's line; in a file the
-  // answer stays exactly what the agent said.
-  const sameScreen = process.stdout.isTTY && process.stderr.isTTY;
-  const transcript = new Transcript(
-    {
-      text: (chunk) => {
-        if (!ctx.json) ctx.out.write(chunk);
-      },
-      note: (line, midLine) => process.stderr.write(`${midLine && sameScreen ? "\n" : ""}${line}\n`),
-    },
-    { runId, notesApart: true },
-  );
-  const interrupted = interruption();
-  let settle: (code: number) => void = () => undefined;
-  const ended = new Promise<number>((resolve) => (settle = resolve));
-  const sub = client.subscribe(id, { since: head }, (event: SessionEvent) => {
-    if (ctx.json && "runId" in event && event.runId === runId) writeJson(ctx, event);
-    const end = transcript.push(event);
-    if (end) settle(end.type === "chat.final" ? EXIT.OK : EXIT.FAILURE);
-  });
-  try {
-    return await Promise.race([
-      ended,
-      // The session ended (or the subscription failed) before the run did.
-      sub.done.then(() => EXIT.FAILURE),
-      interrupted.promise,
-    ]);
-  } finally {
-    interrupted.dispose();
-  }
 }
 
 /** Client commands; `main.ts` dispatches to them (and handles `serve` itself). */
