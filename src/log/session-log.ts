@@ -290,7 +290,12 @@ export class SessionLog implements AppendableLog {
 
   /** Appends output given as event data (text, or base64 with `enc`), as the bytes it stands for; see {@link appendOutputBytes}. */
   appendOutput(stream: OutputStream, data: string, enc?: "base64"): SessionEvent {
-    const bytes = Buffer.from(data, enc === "base64" ? "base64" : "utf8");
+    const decoded = Buffer.from(data, enc === "base64" ? "base64" : "utf8");
+    // Node puts short strings' bytes in its shared 8 KiB pool: an entry of a few bytes kept as a
+    // view of it held the whole slab for as long as the hot ring kept the entry — a stream session
+    // fed small posts (`POST …/events`) held 8 KiB per event, up to 32 MiB in a ring counted as
+    // well under 1 MiB. Memory of their own size instead (a copy of under 4 KiB).
+    const bytes = decoded.byteLength === decoded.buffer.byteLength ? decoded : new Uint8Array(decoded);
     return this.appendOutputBytes(stream, bytes, enc === "base64").event();
   }
 

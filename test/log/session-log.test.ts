@@ -194,6 +194,19 @@ describe("session log", () => {
     );
   });
 
+  it("keeps short output given as text or base64 in memory of its own size, not a view of Node's shared buffer pool (regression: each entry in the hot ring held an 8 KiB slab)", () => {
+    const events = openLog(tempDir());
+    const log = events.create("s1");
+    log.appendOutput("stdout", "k");
+    log.appendOutput("stdout", "héllo\n");
+    log.appendOutput("stderr", "//8=", "base64");
+    events.flush();
+    const kept = log.read(0).entries as OutputEntry[];
+    expect(kept.map((e) => e instanceof OutputEntry)).toEqual([true, true, true]);
+    expect(kept.map((e) => e.bytes.buffer.byteLength)).toEqual([1, 7, 2]);
+    expect(kept.map((e) => e.data)).toEqual(["k", "héllo\n", "//8="]);
+  });
+
   it("stores output given as views of part of a larger buffer exactly, as the coalescer hands it over", () => {
     const dir = tempDir();
     const first = openLog(dir, undefined, { entries: 2, bytes: 1 << 20 });
