@@ -5,7 +5,29 @@ import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
 import { RING_IDLE_MS, SessionLog, logUnavailable } from "./session-log.js";
-import type { EventStore, PersistedSession } from "./store.js";
+import type { EventStore, PersistedSession, StoredLogState } from "./store.js";
+
+/** The key of a session record's meta under which its log's state is saved (see {@link EventLog.saveSession}). */
+const LOG_STATE_KEY = "logState";
+
+/** A saved log state as it was written, or undefined (none, or not one). */
+function asLogState(value: unknown): StoredLogState | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const { head, first, outputBytes, retainedBytes } = value as Record<string, unknown>;
+  const counts = [head, first, outputBytes, retainedBytes];
+  if (!counts.every((n) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0)) return undefined;
+  return { head, first, outputBytes, retainedBytes } as StoredLogState;
+}
+
+function sameLogState(a: StoredLogState | undefined, b: StoredLogState): boolean {
+  return (
+    a !== undefined &&
+    a.head === b.head &&
+    a.first === b.first &&
+    a.outputBytes === b.outputBytes &&
+    a.retainedBytes === b.retainedBytes
+  );
+}
 
 export interface EventLogOptions {
   store: EventStore;
@@ -53,15 +75,23 @@ export class EventLog {
     return log;
   }
 
-  /** Loads the persisted sessions and their logs' positions (at start). */
+  /**
+   * Loads the persisted sessions and their logs' positions (at start). A log is read whole only
+   * when its record has no saved state that still matches it (see {@link saveSession}); its
+   * record is then written again with the state found, so that the next start need not.
+   */
   load(): Array<{ session: PersistedSession; log: SessionLog }> {
-    return this.options.store.loadSessions().map((session) => {
-      const state = this.options.store.loadLogState(session.id);
-      const metaBytes = typeof session.meta["outputBytes"] === "number" ? session.meta["outputBytes"] : 0;
+    return this.options.store.loadSessions().map((stored) => {
+      const { [LOG_STATE_KEY]: saved, ...meta } = stored.meta;
+      const session = { ...stored, meta };
+      const known = asLogState(saved);
+      const state = this.options.store.loadLogState(session.id, known);
+      const metaBytes = typeof meta["outputBytes"] === "number" ? meta["outputBytes"] : 0;
       const log = this.make(session.id, { ...state, outputBytes: Math.max(state.outputBytes, metaBytes) });
       this.logs.set(session.id, log);
       // Retention lowered since the last start applies now, not only once the session appends.
       log.applyRetention();
+      if (!sameLogState(known, log.storedState)) this.saveSession(session);
       return { session, log };
     });
   }
@@ -81,8 +111,15 @@ export class EventLog {
     return this.logs.get(sessionId);
   }
 
+  /**
+   * Queues a session's record, with its log's state as of now (after everything the log queued
+   * before it: see {@link load}).
+   */
   saveSession(session: PersistedSession): void {
-    this.options.store.enqueueSession(session);
+    const log = this.logs.get(session.id);
+    this.options.store.enqueueSession(
+      log ? { ...session, meta: { ...session.meta, [LOG_STATE_KEY]: log.storedState } } : session,
+    );
   }
 
   /** Throws LOG_UNAVAILABLE while the store cannot write (see {@link SessionLog.assertWritable}). */

@@ -171,6 +171,15 @@ export class SessionLog implements AppendableLog {
   }
 
   /**
+   * The log as its store will hold it once everything appended and trimmed so far is committed:
+   * saved with the session's record, so that the next start need not read every event to find it
+   * (see EventStore.loadLogState).
+   */
+  get storedState(): StoredLogState {
+    return { head: this._head, first: this._first, outputBytes: this._outputBytes, retainedBytes: this.retainedBytes };
+  }
+
+  /**
    * Resolves once the events up to `seq` (default: everything appended so far) are published,
    * or the log was retired. For answers that must show what they appended (read-your-writes).
    */

@@ -108,6 +108,9 @@ export class SqliteEventStore implements EventStore {
     markBefore: Statement<[string, number]>;
     readOutput: Statement<[string, number, number, number]>;
     oldest: Statement<[string, number, number]>;
+    head: Statement<[string]>;
+    first: Statement<[string]>;
+    trimmedEnd: Statement<[string]>;
   };
 
   constructor(file: string, options: SqliteEventStoreOptions = {}) {
@@ -191,6 +194,10 @@ export class SqliteEventStore implements EventStore {
       oldest: this.db.prepare(
         `SELECT seq, ${ROW_SIZE} AS bytes FROM events WHERE session_id = ? AND seq >= ? ORDER BY seq LIMIT ?`,
       ),
+      // Each alone in its query: SQLite answers a lone MIN/MAX from the key, without a scan.
+      head: this.db.prepare("SELECT MAX(seq) FROM events WHERE session_id = ?").pluck(),
+      first: this.db.prepare("SELECT MIN(seq) FROM events WHERE session_id = ?").pluck(),
+      trimmedEnd: this.db.prepare("SELECT out_end FROM output_ends WHERE session_id = ?").pluck(),
     };
     this.files = new OutputFileIndex(outputDirOf(file), options.outputFileBytes ?? OUTPUT_FILE_BYTES);
     this.files.open(this.db, options.onOutputLost);
@@ -347,7 +354,22 @@ export class SqliteEventStore implements EventStore {
     }));
   }
 
-  loadLogState(sessionId: string): StoredLogState {
+  loadLogState(sessionId: string, saved?: StoredLogState): StoredLogState {
+    // Output bytes survive trimming: the offset counter is never reset. Where the output of trimmed
+    // rows ended is noted by the trim (the gateway also looks at the session record, written only
+    // when a session starts and ends: a crash leaves the one from its start).
+    const trimmedEnd = (this.stmt.trimmedEnd.get(sessionId) as number | undefined) ?? 0;
+    if (saved) {
+      // Rows are never changed, only removed: a trim from the front (moves `first`), the loss of
+      // the last ones in an OS crash (moves `head`). The same first and head are the same rows.
+      const head = (this.stmt.head.get(sessionId) as number | null) ?? 0;
+      const first = head === 0 ? 1 : (this.stmt.first.get(sessionId) as number);
+      if (head === saved.head && first === saved.first) {
+        return { ...saved, outputBytes: Math.max(saved.outputBytes, trimmedEnd) };
+      }
+    }
+    // Reads every row of the session (the sum of their sizes): only for a log whose saved state
+    // is missing or out of date (an older version's record, a crash while it appended).
     const row = this.db
       .prepare(
         `SELECT COALESCE(MAX(seq), 0) AS head, COALESCE(MIN(seq), 0) AS first,
@@ -355,17 +377,10 @@ export class SqliteEventStore implements EventStore {
          FROM events WHERE session_id = ?`,
       )
       .get(sessionId) as StoredLogState;
-    // Output bytes survive trimming: the offset counter is never reset. Where the output of trimmed
-    // rows ended is noted by the trim (the gateway also looks at the session record, written only
-    // when a session starts and ends: a crash leaves the one from its start).
-    const trimmedEnd = this.db
-      .prepare("SELECT out_end FROM output_ends WHERE session_id = ?")
-      .pluck()
-      .get(sessionId) as number | undefined;
     return {
       ...row,
       first: row.head === 0 ? 1 : row.first,
-      outputBytes: Math.max(row.outputBytes, trimmedEnd ?? 0),
+      outputBytes: Math.max(row.outputBytes, trimmedEnd),
     };
   }
 

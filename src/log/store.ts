@@ -71,7 +71,13 @@ export interface EventStore {
   /** Sizes (LogEntry.size) of the oldest entries, for byte-based retention. */
   oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }>;
   loadSessions(): PersistedSession[];
-  loadLogState(sessionId: string): StoredLogState;
+  /**
+   * The position of a session's log when the gateway starts. `saved`: the state noted with the
+   * session's record when it was last written (EventLog.saveSession); taken as it is
+   * when the log still holds exactly the events it describes (the same `first` and `head`), so
+   * that a start need not read every event of every session.
+   */
+  loadLogState(sessionId: string, saved?: StoredLogState): StoredLogState;
   /**
    * Queues the deletion of a session's entries and record (after anything queued for it before);
    * a promise resolves once that is durable.

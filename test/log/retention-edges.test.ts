@@ -57,6 +57,55 @@ describe("retention on restart", () => {
   });
 });
 
+describe("a log's position at a restart", () => {
+  /** Makes every event row of `s1` 1000 bytes longer behind the log's back: a read of them would count it. */
+  const padRows = (dir: string) => {
+    const db = new Database(join(dir, "log.db"));
+    db.prepare("UPDATE events SET body = body || ? WHERE session_id = 's1' AND data IS NULL").run(" ".repeat(1000));
+    db.close();
+  };
+
+  it("comes from the session's record when the log still holds what the record says: a start does not read its events", () => {
+    const dir = tempDir();
+    const first = openLog(dir);
+    const log = first.create("s1");
+    for (let i = 0; i < 300; i++) log.append(custom(i));
+    log.appendOutputBytes("stdout", Buffer.from("hello world\n"), false);
+    // The record as a session writes it when it ends, after its last event.
+    first.saveSession({ id: "s1", kind: "stream", state: "exited", createdAt: 1, meta: { outputBytes: 12 } });
+    const before = log.storedState;
+    first.close();
+
+    padRows(dir);
+    const second = openLog(dir);
+    const [loaded] = second.load();
+    expect(loaded!.log.storedState).toEqual(before);
+    expect(loaded!.log.head).toBe(301);
+    expect(loaded!.log.outputBytes).toBe(12);
+    // The record's meta is the session's, without the saved state.
+    expect(loaded!.session.meta).toEqual({ outputBytes: 12 });
+  });
+
+  it("is read from the events when the record is older than them (a crash, an older version), and saved for the next start", () => {
+    const dir = tempDir();
+    const first = openLog(dir);
+    const log = first.create("s1");
+    // Written when the session started; the gateway then died while it appended.
+    first.saveSession({ id: "s1", kind: "stream", state: "running", createdAt: 1, meta: {} });
+    for (let i = 0; i < 300; i++) log.append(custom(i));
+    const before = log.storedState;
+    first.close();
+
+    const second = openLog(dir);
+    expect(second.load()[0]!.log.storedState).toEqual(before);
+    second.close();
+
+    padRows(dir);
+    const third = openLog(dir);
+    expect(third.load()[0]!.log.storedState).toEqual(before);
+  });
+});
+
 describe("output offsets across trims and restarts", () => {
   it("a restarted log knows its output's end when retention dropped every output event (offsets are never reused)", () => {
     const dir = tempDir();
