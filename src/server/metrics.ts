@@ -4,6 +4,14 @@ import { FD_EXHAUSTION_OPERATIONS } from "./fd-monitor.js";
 /** prom-client's default gauge, replaced (see the constructor). */
 const OPEN_FDS = "switchboard_process_open_fds";
 
+/**
+ * How often prom-client samples the event loop's delay (`switchboard_nodejs_eventloop_lag_*`): a
+ * timer that wakes the gateway every time, busy or idle. prom-client's default, 10 ms, woke an idle
+ * gateway 100 times a second, about half a second of CPU a minute with nothing to do. A stall of
+ * the loop longer than this is always seen; a shorter one when a sample falls in it.
+ */
+export const EVENT_LOOP_SAMPLE_MS = 1_000;
+
 /** What the file descriptor gauges read at scrape time (`FdMonitor`). */
 export interface FdSource {
   usage(): { open: number; limit: number } | null;
@@ -140,7 +148,11 @@ export class GatewayMetrics {
     for (const endpoint of ["multiplex", "terminal"]) this.wsReadsPaused.inc({ endpoint }, 0);
     for (const reason of ["purge", "retention"]) this.sessionsRemoved.inc({ reason }, 0);
     this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
-    collectDefaultMetrics({ register: this.registry, prefix: "switchboard_" });
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: "switchboard_",
+      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
+    });
     // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
     // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's
     // count does not (FdMonitor.usage).
