@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Actor } from "../../src/protocol/index.js";
+import type { Actor, SessionEvent } from "../../src/protocol/index.js";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
 import type { AgentRunSink } from "../../src/plugins/types.js";
@@ -235,24 +235,39 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
   }, 60_000);
 
-  it("a tool event that is not an object, or too big for a frame, is refused in the plugin, which stays up", async ({
-    onTestFinished,
-  }) => {
+  /**
+   * Prompts the flood fixture with each case in turn; each run ends with `answer` as its text
+   * (what run.tool() said: see the fixture), `check` looks at what it published, and the plugin
+   * is still the same process at the end.
+   */
+  async function expectAnswers(
+    onTestFinished: (fn: () => Promise<void>) => void,
+    cases: ReadonlyArray<readonly [prompt: object, answer: string | RegExp]>,
+    check: (published: SessionEvent[], runId: string, answer: string | RegExp) => void = () => undefined,
+  ): Promise<void> {
     const t = await floodPlugin();
     const pid = t.host.get("flood").pid;
     const s = pluginSession(t, onTestFinished);
-    for (const [prompt, answer] of [
+    for (const [prompt, answer] of cases) {
+      const { runId } = s.agent.prompt(JSON.stringify(prompt), actor);
+      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
+      const text = typeof answer === "string" ? answer : expect.stringMatching(answer);
+      expect({ prompt, end }).toMatchObject({ prompt, end: { type: "chat.final", text } });
+      check(s.published, runId, answer);
+    }
+    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+  }
+
+  it("a tool event that is not an object, or too big for a frame, is refused in the plugin, which stays up", async ({
+    onTestFinished,
+  }) => {
+    await expectAnswers(onTestFinished, [
       [{ badTool: "a string" }, "VALIDATION_FAILED"],
       [{ badTool: null }, "VALIDATION_FAILED"],
       [{ badTool: [1, 2] }, "VALIDATION_FAILED"],
       [{ badTool: null, pad: 2 * DEFAULT_PLUGIN_LIMITS.frameBytes }, "PAYLOAD_TOO_LARGE"],
       [{ badTool: null, pad: 1000 }, "taken"],
-    ] as const) {
-      const { runId } = s.agent.prompt(JSON.stringify(prompt), actor);
-      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
-      expect(end).toMatchObject({ type: "chat.final", text: answer });
-    }
-    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+    ]);
   }, 60_000);
 
   // Review of 7527da4: the check looked at the value, not at its JSON — a Date, a String object or
@@ -260,15 +275,10 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
   it("a tool event whose JSON is not an object (a Date, a String object, toJSON undefined) is refused in the plugin, which stays up", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    const pid = t.host.get("flood").pid;
-    const s = pluginSession(t, onTestFinished);
-    for (const oddTool of ["date", "boxed", "undefined"]) {
-      const { runId } = s.agent.prompt(JSON.stringify({ oddTool }), actor);
-      const end = await until(() => runEnd(s.published, runId), `the run of ${oddTool} to end`);
-      expect({ oddTool, end }).toMatchObject({ oddTool, end: { type: "chat.final", text: "VALIDATION_FAILED" } });
-    }
-    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+    await expectAnswers(
+      onTestFinished,
+      ["date", "boxed", "undefined"].map((oddTool) => [{ oddTool }, "VALIDATION_FAILED"] as const),
+    );
   }, 60_000);
 
   // A tool event nested deeper than the host's frameDepth went out as it was, and the host ended
@@ -276,22 +286,19 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
   it("a tool event nested deeper than a frame may be is refused in the plugin, which stays up; one level less is taken", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    const pid = t.host.get("flood").pid;
-    const s = pluginSession(t, onTestFinished);
     const most = DEFAULT_PLUGIN_LIMITS.frameDepth - 1; // the frame around the event is one level
-    for (const [deepTool, answer] of [
-      [most + 1, "VALIDATION_FAILED"],
-      [1000, "VALIDATION_FAILED"],
-      [most, "taken"],
-    ] as const) {
-      const { runId } = s.agent.prompt(JSON.stringify({ deepTool }), actor);
-      const end = await until(() => runEnd(s.published, runId), `the run of a tool event ${deepTool} deep to end`);
-      expect({ deepTool, end }).toMatchObject({ deepTool, end: { type: "chat.final", text: answer } });
-      const tools = s.published.filter((e) => e.type === "tool" && e.runId === runId);
-      expect(tools).toHaveLength(answer === "taken" ? 1 : 0);
-    }
-    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+    await expectAnswers(
+      onTestFinished,
+      [
+        [{ deepTool: most + 1 }, "VALIDATION_FAILED"],
+        [{ deepTool: 1000 }, "VALIDATION_FAILED"],
+        [{ deepTool: most }, "taken"],
+      ],
+      (published, runId, answer) => {
+        const tools = published.filter((e) => e.type === "tool" && e.runId === runId);
+        expect(tools).toHaveLength(answer === "taken" ? 1 : 0);
+      },
+    );
   }, 60_000);
 
   // run.tool() threw synchronously for these while it otherwise returns a promise: a plugin that
@@ -299,29 +306,18 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
   it("run.tool() rejects, never throws, for an event it refuses: .catch() sees the code and the run goes on", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    const pid = t.host.get("flood").pid;
-    const s = pluginSession(t, onTestFinished);
-    for (const [prompt, answer] of [
-      [{ badTool: "a string" }, /^VALIDATION_FAILED: run\.tool\(event\) takes an object/],
+    await expectAnswers(onTestFinished, [
+      [{ badTool: "a string", chained: true }, /^VALIDATION_FAILED: run\.tool\(event\) takes an object/],
       [
-        { badTool: null, pad: 2 * DEFAULT_PLUGIN_LIMITS.frameBytes },
+        { badTool: null, pad: 2 * DEFAULT_PLUGIN_LIMITS.frameBytes, chained: true },
         /^PAYLOAD_TOO_LARGE: this tool event is larger than/,
       ],
       [
-        { deepTool: DEFAULT_PLUGIN_LIMITS.frameDepth },
+        { deepTool: DEFAULT_PLUGIN_LIMITS.frameDepth, chained: true },
         /^VALIDATION_FAILED: this tool event is nested deeper than the 64 levels .*\(limits\.frameDepth\)$/,
       ],
-      [{ badTool: null, pad: 1000 }, /^taken$/],
-    ] as const) {
-      const { runId } = s.agent.prompt(JSON.stringify({ ...prompt, chained: true }), actor);
-      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
-      expect({ prompt, end }).toMatchObject({
-        prompt,
-        end: { type: "chat.final", text: expect.stringMatching(answer) },
-      });
-    }
-    expect(t.host.get("flood")).toMatchObject({ state: "running", pid, restarts: 0 });
+      [{ badTool: null, pad: 1000, chained: true }, /^taken$/],
+    ]);
   }, 60_000);
 
   it("a plugin that writes delta frames past its window without waiting for acks is killed as a protocol violation", async () => {
