@@ -252,6 +252,9 @@ export class SessionManager {
     await Promise.all(this.list().map((s) => s.shutdown(system)));
     for (const s of this.sessions.values()) {
       s.endLease();
+      // A session that stays running (a stream) notes where its log is, so the next start
+      // need not read its events to find out (EventLog.load).
+      if (s.running) s.persist();
       s.dispose();
     }
   }

@@ -1,3 +1,6 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { api, testGateway } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -28,5 +31,25 @@ describe("a stream session across a restart, with retention", () => {
     expect(events.at(-1)!.offset).toBe(6);
     const out = await http2.get(`/v1/sessions/${id}/output?since=6`);
     expect(out.text).toBe("world\n");
+  });
+
+  // Its record was written when it started and not again: every later start read all its events
+  // to find where its log was (EventLog.load), however often the gateway had stopped cleanly.
+  it("a stream session still running at a clean stop notes where its log is in its record", async () => {
+    const dataDir = tempDir();
+    const gw = await testGateway({ dataDir });
+    const http = api(gw.url);
+    const id = (await http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+    const events = Array.from({ length: 50 }, (_, i) => ({ type: "progress", data: i }));
+    expect((await http.post(`/v1/sessions/${id}/events`, events)).json).toMatchObject({ last: 50 });
+    await gw.close();
+
+    const file = readdirSync(dataDir).find((f) => f.endsWith(".db"))!;
+    const db = new Database(join(dataDir, file), { readonly: true });
+    const meta = JSON.parse(
+      (db.prepare("SELECT meta FROM sessions WHERE id = ?").get(id) as { meta: string }).meta,
+    ) as Record<string, unknown>;
+    db.close();
+    expect(meta["logState"]).toMatchObject({ head: 50, first: 1 });
   });
 });
