@@ -49,9 +49,11 @@ export class ControlLease {
       // its old connection, which the gateway has not found dead yet (it does within 45 s),
       // from someone else with the same token (the default setup has only one).
       const sameName = previous.actor.name === holder.actor.name;
+      // "held by admin" told admin nothing with the single token most setups have.
+      const by = sameName ? `another connection of ${previous.actor.name}` : previous.actor.name;
       throw new SwitchboardError(
         "CONTROL_HELD",
-        `control of this session is held by ${previous.actor.name}; use force to take it over`,
+        `control of this session is held by ${by}; use force to take it over`,
         { holder: previous.actor.name, ...(sameName ? { holderConnId: previous.key } : {}) },
       );
     }

@@ -22,6 +22,10 @@ afterAll(() => {
 });
 
 /** A tmux server of its own per test: the tests run concurrently (they wait on processes, not CPU). */
+/** `text` as a pattern that also matches it wrapped onto the next line of the screen anywhere. */
+const wrapped = (text: string): RegExp =>
+  new RegExp([...text].map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("\n?"));
+
 function startTmux(): Tmux {
   const tmux = new Tmux({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
   terminals.push(tmux);
@@ -123,9 +127,9 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       const t = startTmux();
       await t.waitFor(/local\$/);
       t.type(attachCmd(`-- ${id}`));
-      await t.waitFor(/held by admin.*watching read-only/s);
+      await t.waitFor(/held by another connection of admin.*watching read-only/s);
       t.type("echo should-not-run");
-      await t.waitFor(/keys are not sent/);
+      await t.waitFor(wrapped("keys are not sent"));
       // The holder types: the attached terminal shows it.
       await holder.input(id, "echo from-holder\r");
       await t.waitFor(/^from-holder$/m);
@@ -294,7 +298,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       attached.keys("\x1d");
       expect(await attached.exit).toBe(0);
       expect(attached.stderr()).toBe(
-        `[switchboard] control of this session is held by admin: watching read-only, keys are not sent (attach --force takes control; Ctrl-] detaches)\n` +
+        `[switchboard] control of this session is held by another connection of admin: watching read-only, keys are not sent (attach --force takes control; Ctrl-] detaches)\n` +
           `[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`,
       );
       expect(attached.stdout()).toBe("");

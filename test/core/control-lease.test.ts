@@ -23,8 +23,11 @@ describe("control lease", () => {
     const own = refusal(() => lease.acquire({ key: "conn-2", actor: alice }));
     expect(own.code).toBe("CONTROL_HELD");
     expect(own.details).toEqual({ holder: "alice", holderConnId: "conn-1" });
-    expect(own.message).toBe("control of this session is held by alice; use force to take it over");
+    expect(own.message).toBe(
+      "control of this session is held by another connection of alice; use force to take it over",
+    );
     const other = refusal(() => lease.acquire({ key: "conn-3", actor: bob }));
     expect(other.details).toEqual({ holder: "alice" });
+    expect(other.message).toBe("control of this session is held by alice; use force to take it over");
   });
 });
