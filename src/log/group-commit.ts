@@ -38,7 +38,13 @@ export const LOG_INPUT_LINGER_MS = 2;
  */
 export const LOG_WRITER_MIN_BYTES = 128 * 1024;
 export const LOG_WRITER_LINGER_MS = 2;
-/** About how many bytes of WAL the writers add before the writer thread is asked to copy them into the database. */
+/**
+ * About how many bytes of WAL the writers add before the writer thread is asked to copy them into
+ * the database. Counted as the rows' bytes and a page per commit, which is low: a commit also
+ * rewrites the b-tree pages above its leaf, the header and pointer-map pages, and rows of 4-8 KiB
+ * take a 16 KiB overflow page. Measured under mixed load (short sessions, streams and PTY floods
+ * at once), ~800 frames of 16 KiB, about 12.5 MiB, came between checkpoints.
+ */
 export const LOG_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 /** With less than that written, a checkpoint follows once no commit came for this long. */
 export const LOG_CHECKPOINT_IDLE_MS = 1000;
@@ -91,8 +97,9 @@ export interface GroupCommitOptions {
  * connection's busy timeout is 0, so this thread never blocks on the writer). A batch for the
  * writer takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's
  * backlog does not delay another's events. WAL checkpoints run on the writer thread between its
- * batches, in PASSIVE mode, which holds no commit here up (a checkpoint inside a commit held a
- * keystroke's echo for up to ~50 ms during a flood).
+ * batches, mostly in PASSIVE mode, which holds no commit here up (a checkpoint inside a commit held a
+ * keystroke's echo for up to ~50 ms during a flood); only the last frames, committed here while it
+ * ran, are copied with the write lock held (RESTART), so that the WAL is started over.
  *
  * Ops are keyed by session: a session's ops are committed in the order they were pushed; ops of
  * different sessions may be committed in any order. {@link CommitQueues} decides which ops a batch takes.
@@ -319,7 +326,7 @@ export class GroupCommit {
     }
   }
 
-  private onCheckpointed(result: { log?: number; done?: number; ms?: number; error?: string }): void {
+  private onCheckpointed(result: { log?: number; done?: number; busy?: boolean; ms?: number; error?: string }): void {
     this.checkpointing = false;
     if (result.error !== undefined)
       this.options.onWarning?.(`a WAL checkpoint failed (a later one tries again): ${result.error}`);
@@ -467,7 +474,7 @@ export class GroupCommit {
 
 /** What the writer thread posts back (see sqlite-writer.mjs). */
 type WriterMessage =
-  | { checkpointed: { log?: number; done?: number; ms?: number; error?: string } }
+  | { checkpointed: { log?: number; done?: number; busy?: boolean; ms?: number; error?: string } }
   | { batch: number; ms?: number; error?: undefined; buffer?: ArrayBuffer }
   | { batch: number; error: string; code?: string; attempt?: number }
   | { warning: string };
