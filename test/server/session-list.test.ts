@@ -9,6 +9,8 @@ import { HttpClient } from "../../src/client/index.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { LIMITS, SessionName } from "../../src/protocol/index.js";
 import { parseConfig } from "../../src/server/config.js";
+import { pageOf } from "../../src/server/session-list.js";
+import type { SessionRecord } from "../../src/sessions/session.js";
 import { childName } from "../../src/sessions/agent-gateway-session.js";
 import { sessionTitle } from "../../web/src/format.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
@@ -101,6 +103,41 @@ describe("GET /v1/sessions in pages", () => {
       .filter((s) => s.owner === "ops")
       .map((s) => s.id);
     expect(opsListed).toEqual(opsIds.filter((id) => !removed.has(id)));
+  });
+
+  it("pages the same whether the sessions come in creation order (the sort is skipped) or not (property)", () => {
+    const byCreation = (a: SessionRecord, b: SessionRecord) =>
+      a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    const session = fc
+      .record({
+        createdAt: fc.integer({ min: 1, max: 40 }),
+        id: fc.stringMatching(/^[a-d]{1,3}$/),
+        state: fc.constantFrom("running" as const, "exited" as const),
+      })
+      .map((r) => ({ record: r as unknown as SessionRecord }));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(session, { selector: (s) => `${s.record.createdAt}/${s.record.id}`, maxLength: 30 }),
+        fc.boolean(),
+        fc.integer({ min: 1, max: 8 }),
+        fc.option(fc.record({ createdAt: fc.integer({ min: 0, max: 41 }), id: fc.stringMatching(/^[a-d]{0,3}$/) }), {
+          nil: undefined,
+        }),
+        fc.option(fc.constant(["running" as const]), { nil: undefined }),
+        (sessions, sort, limit, after, state) => {
+          const given = sort ? [...sessions].sort((a, b) => byCreation(a.record, b.record)) : sessions;
+          const page = pageOf(given, { limit, after, state });
+          // The plain way: filter, sort all, cut.
+          const matching = sessions.filter((s) => state === undefined || state.includes(s.record.state as "running"));
+          const rest = matching
+            .filter((s) => after === undefined || byCreation(s.record, after as SessionRecord) > 0)
+            .sort((a, b) => byCreation(a.record, b.record));
+          expect(page.sessions).toEqual(rest.slice(0, limit));
+          expect(page.matched).toBe(matching.length);
+          expect(page.next !== undefined).toBe(rest.length > limit);
+        },
+      ),
+    );
   });
 
   it("filters by state and continues after a cursor whose session was removed meanwhile", async () => {
