@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -67,6 +67,11 @@ describe("starting a gateway", () => {
 
     const gw = await testGateway({ dataDir });
     expect((await api(gw.url).get("/v1/sessions")).status).toBe(200);
+
+    // A data directory the failed start made itself is not left behind (it was, lock and all).
+    const fresh = join(tempDir(), "fresh");
+    expect((await serve(["--port", String(port), "--data-dir", fresh])).code).toBe(1);
+    expect(existsSync(fresh)).toBe(false);
   });
 
   it("refuses a second `serve` on the same data directory with exit code 1", async () => {
