@@ -1,4 +1,3 @@
-import { existsSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MIN_TOKEN_CHARS } from "../server/config.js";
@@ -92,22 +91,13 @@ export async function serve(argv: string[]): Promise<number> {
     return EXIT.USAGE;
   }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
-  const dataDirExisted = existsSync(dataDir);
-  let gateway: Awaited<ReturnType<typeof startGateway>>;
-  try {
-    gateway = await startGateway({
-      host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
-      port: Number(portText),
-      dataDir,
-      ...(config !== undefined ? { config } : {}),
-      ...(token !== undefined ? { token } : {}),
-    });
-  } catch (error) {
-    // A start that failed (the port in use, a bad config) leaves no data dir it made behind: it
-    // held nothing but a fresh database and a token nobody was given. (startGateway closed them.)
-    if (!dataDirExisted) rmSync(dataDir, { recursive: true, force: true });
-    throw error;
-  }
+  const gateway = await startGateway({
+    host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
+    port: Number(portText),
+    dataDir,
+    ...(config !== undefined ? { config } : {}),
+    ...(token !== undefined ? { token } : {}),
+  });
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
   const onHup = () => {
     if (config === undefined) {

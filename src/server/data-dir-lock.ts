@@ -11,10 +11,12 @@ export const DATA_DIR_LOCK_FILE = "gateway.lock";
  * serve with SQLite's "unable to open database file", and one that could not be created (a
  * read-only file system) with "ENOENT: no such file or directory, mkdir".
  */
-export function prepareDataDir(dataDir: string): void {
+export function prepareDataDir(dataDir: string): { created: boolean } {
   try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Only the process whose mkdir made it hears so (a racing one finds it there).
+    const created = mkdirSync(dataDir, { recursive: true, mode: 0o700 }) !== undefined;
     accessSync(dataDir, constants.W_OK);
+    return { created };
   } catch (error) {
     throw new Error(
       `the data directory ${dataDir} cannot be used: ${whyNotWritable(dataDir, error as NodeJS.ErrnoException)}; the gateway keeps its log, token and lock there: make it writable or give another --data-dir`,

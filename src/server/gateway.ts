@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, statSync, watch } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, statSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -86,9 +86,13 @@ export interface Gateway {
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dataDir = resolve(options.dataDir);
-  prepareDataDir(dataDir);
+  const { created } = prepareDataDir(dataDir);
   const lock = lockDataDir(dataDir);
   const undo: Array<() => unknown> = [() => lock.release()];
+  // A start that fails leaves no data directory it made behind (a fresh database, a token nobody
+  // was given, the lock file): removed once everything in it is closed, while the lock is still
+  // held, so never one another gateway took meanwhile.
+  if (created) undo.push(() => rmSync(dataDir, { recursive: true, force: true }));
   try {
     return await openGateway(options, dataDir, lock, undo);
   } catch (error) {
