@@ -28,6 +28,23 @@ function bigLog(ringEntries: number) {
   return { clock, events, log: events.create("s") };
 }
 
+/**
+ * A committed log of `total` events, `exit` where `exitAt(i)` says and `custom` elsewhere, and
+ * a feed of its exits from the start, pumped once: the seqs it delivered go to `got`.
+ */
+function exitsFeed(total: number, exitAt: (i: number) => boolean) {
+  const { events, log } = bigLog(32);
+  for (let i = 0; i < total; i++) {
+    if (exitAt(i)) log.append({ type: "exit", exitCode: i, signal: null });
+    else log.append({ type: "custom", name: "n", data: i });
+  }
+  events.flush();
+  const got: number[] = [];
+  const feed = new SessionFeed(log, 0, collecting(got), new Set(["exit"]));
+  feed.pump();
+  return { events, log, got, feed };
+}
+
 /** A feed's sink with room to spare that notes the seqs delivered to it in `got`. */
 function collecting(got: number[]): FeedSink {
   return {
@@ -93,17 +110,8 @@ describe("type-filtered reads over a long log (review)", () => {
   }, 120_000);
 
   it("a filtered feed goes on by itself after empty pages, joins live without loss or duplicates while events are appended", async () => {
-    const { events, log } = bigLog(32);
     const total = 3 * FILTERED_SCAN_EVENTS;
-    for (let i = 0; i < total; i++) {
-      if (i % 40_000 === 39_999) log.append({ type: "exit", exitCode: i, signal: null });
-      else log.append({ type: "custom", name: "n", data: i });
-    }
-    events.flush();
-    const got: number[] = [];
-    const sink = collecting(got);
-    const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
-    feed.pump();
+    const { events, log, got, feed } = exitsFeed(total, (i) => i % 40_000 === 39_999);
     expect(feed.mode).toBe("catchup");
     // Appends meanwhile, each flushed: some while the feed catches up, some after it joined.
     const appended: number[] = [];
@@ -124,19 +132,11 @@ describe("type-filtered reads over a long log (review)", () => {
   });
 
   it("a filtered feed examines one stretch per turn of the event loop also when each stretch matches a little", async () => {
-    const { events, log } = bigLog(32);
-    const total = 3 * FILTERED_SCAN_EVENTS;
-    for (let i = 0; i < total; i++) {
-      // One exit in the middle of each stretch.
-      if (i % FILTERED_SCAN_EVENTS === FILTERED_SCAN_EVENTS / 2)
-        log.append({ type: "exit", exitCode: i, signal: null });
-      else log.append({ type: "custom", name: "n", data: i });
-    }
-    events.flush();
-    const got: number[] = [];
-    const sink = collecting(got);
-    const feed = new SessionFeed(log, 0, sink, new Set(["exit"]));
-    feed.pump();
+    // One exit in the middle of each stretch.
+    const { got, feed } = exitsFeed(
+      3 * FILTERED_SCAN_EVENTS,
+      (i) => i % FILTERED_SCAN_EVENTS === FILTERED_SCAN_EVENTS / 2,
+    );
     // The first stretch only: the whole log in one go was the stall this bounds.
     expect(got).toHaveLength(1);
     for (let turn = 0; turn < 10 && feed.mode !== "live"; turn++) await new Promise((resolve) => setImmediate(resolve));
