@@ -4,7 +4,7 @@ import type { Clock } from "../core/clock.js";
 import type { BufferPool } from "../core/buffer-pool.js";
 import { HotRing } from "./hot-ring.js";
 import { OutputEntry, outputOf } from "./output-entry.js";
-import { RETENTION_SCAN_BATCH } from "./retention.js";
+import { firstKeptByBytes, storedBytes } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import type { EventStore, LogWriteFailure, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
@@ -573,18 +573,12 @@ export class SessionLog implements AppendableLog {
 
   private enforceByteRetention(): void {
     if (this.retainedBytes <= this.retention.maxBytes) return;
-    let first = this._first;
-    let dropped = 0;
-    // Only durable entries are trimmed by bytes; the newest event is always kept.
-    while (this.retainedBytes - dropped > this.retention.maxBytes && first < this.durableSeq) {
-      const sizes = this.store.oldestSizes(this.sessionId, first, RETENTION_SCAN_BATCH);
-      if (sizes.length === 0) break;
-      for (const { seq, bytes } of sizes) {
-        if (this.retainedBytes - dropped <= this.retention.maxBytes || seq >= this.durableSeq) break;
-        dropped += bytes;
-        first = seq + 1;
-      }
-    }
+    const { first, dropped } = firstKeptByBytes(this.store, this.sessionId, {
+      first: this._first,
+      retainedBytes: this.retainedBytes,
+      durableSeq: this.durableSeq,
+      maxBytes: this.retention.maxBytes,
+    });
     if (first > this._first) this.trimTo(first, dropped);
   }
 
@@ -597,17 +591,9 @@ export class SessionLog implements AppendableLog {
    * newest event.
    */
   private sizeOfRange(from: number, to: number): number {
-    let bytes = 0;
     const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    let seq = from;
-    const storeEnd = Math.min(to, ringFirst);
-    while (seq < storeEnd) {
-      const sizes = this.store.oldestSizes(this.sessionId, seq, Math.min(RETENTION_SCAN_BATCH, storeEnd - seq));
-      if (sizes.length === 0) break;
-      for (const row of sizes) if (row.seq < storeEnd) bytes += row.bytes;
-      seq = sizes[sizes.length - 1]!.seq + 1;
-    }
-    for (seq = Math.max(from, ringFirst); seq < to; seq++) bytes += this.ring.get(seq)?.size ?? 0;
+    let bytes = storedBytes(this.store, this.sessionId, from, Math.min(to, ringFirst));
+    for (let seq = Math.max(from, ringFirst); seq < to; seq++) bytes += this.ring.get(seq)?.size ?? 0;
     return bytes;
   }
 
