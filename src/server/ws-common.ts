@@ -14,6 +14,7 @@ import type { GatewayCore } from "./context.js";
 import type { z } from "zod";
 import { formatIssues } from "./config.js";
 import { describeJsonError } from "./config.js";
+import { WIRE_FRAME_MAX_BYTES, WireFrame, encodeWireFrame, socketOf } from "./wire-frame.js";
 
 /** Send options: a frame is text, also when it is handed over already encoded, unless it is a {@link BinaryFrame}. */
 const TEXT = { binary: false } as const;
@@ -68,9 +69,10 @@ export class BinaryFrame {
 /**
  * A frame ready to send: a text frame as a string, or as its UTF-8 bytes already encoded (a
  * frame that many connections send, encoded once for all of them — see {@link textFrame});
- * or a {@link BinaryFrame}.
+ * a {@link BinaryFrame}; or a whole message encoded for the wire ({@link WireFrame}, what
+ * {@link LastFrame} makes of the small frames it shares).
  */
-export type Frame = string | Buffer | BinaryFrame;
+export type Frame = string | Buffer | BinaryFrame | WireFrame;
 
 /**
  * Memory a frame is a view of that goes back for reuse once nothing reads it (an output
@@ -93,7 +95,7 @@ export function framedIn<F extends Buffer | BinaryFrame>(frame: F, memory: Frame
 }
 
 function memoryOf(frame: Frame): FrameMemory | undefined {
-  return typeof frame === "string" ? undefined : frameMemory.get(frame);
+  return typeof frame === "string" || frame instanceof WireFrame ? undefined : frameMemory.get(frame);
 }
 
 /** Ends the hold a frame (or each of several) was handed over with. */
@@ -287,9 +289,12 @@ export class Outbox {
 
   private write(frame: Frame): void {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
-    const binary = frame instanceof BinaryFrame;
-    const data = binary ? frame.bytes : frame;
-    const size = data.length;
+    const size =
+      frame instanceof WireFrame
+        ? frame.bytes.length
+        : frame instanceof BinaryFrame
+          ? frame.bytes.length
+          : frame.length;
     this.inflight += size;
     this.inflightFrames++;
     if (
@@ -300,22 +305,39 @@ export class Outbox {
       this.ws.pause();
       this.onReadsPaused();
     }
+    const socket = frame instanceof WireFrame ? socketOf(this.ws) : undefined;
+    if (socket !== undefined) {
+      // A message encoded for the wire has its own memory, a view of none: nothing to hold.
+      socket.write((frame as WireFrame).bytes, (error) => this.written(size, error));
+      return;
+    }
     // `ws` reads the bytes until this send's callback: memory they are a view of stays until then.
     const memory = memoryOf(frame);
     memory?.hold();
+    const [data, binary] =
+      frame instanceof WireFrame
+        ? [frame.payload, frame.binary]
+        : frame instanceof BinaryFrame
+          ? [frame.bytes, true]
+          : [frame, false];
     this.ws.send(data, binary ? BINARY : TEXT, (error) => {
       memory?.release();
-      this.inflight -= size;
-      this.inflightFrames--;
-      // A failed write means the socket is going away: nothing more to send or to pump.
-      if (this.disposed || error) return;
-      if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {
-        this.readsPaused = false;
-        this.ws.resume();
-      }
-      if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
-      if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
+      this.written(size, error);
     });
+  }
+
+  /** A write of `size` bytes completed (or failed). */
+  private written(size: number, error: Error | null | undefined): void {
+    this.inflight -= size;
+    this.inflightFrames--;
+    // A failed write means the socket is going away: nothing more to send or to pump.
+    if (this.disposed || error) return;
+    if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {
+      this.readsPaused = false;
+      this.ws.resume();
+    }
+    if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
+    if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
   }
 }
 
@@ -333,14 +355,31 @@ export class LastFrame<F extends Frame | Frame[]> {
   get(entry: LogEntry, build: (entry: LogEntry) => F): F {
     if (this.entry !== entry) {
       const previous = this.frame;
-      // The hold `build` hands over is the one this cache keeps until the next entry's frame.
-      this.frame = build(entry);
+      // The hold `build` hands over is the one this cache keeps until the next entry's frame
+      // (a frame encoded for the wire is a copy: its builder's hold ends at once).
+      this.frame = forTheWire(build(entry));
       this.entry = entry;
       if (previous !== undefined) releaseFrames(previous);
     }
     holdFrames(this.frame!);
     return this.frame!;
   }
+}
+
+/**
+ * A shared frame as the message every connection writes (see {@link WireFrame}), if it is
+ * small enough to copy ({@link WIRE_FRAME_MAX_BYTES}); larger ones go through `ws.send`
+ * without a copy. Ends the hold of any frame it copied.
+ */
+function forTheWire<F extends Frame | Frame[]>(frames: F): F {
+  if (Array.isArray(frames)) return frames.map((f) => forTheWire(f)) as F;
+  const frame = frames as Frame;
+  if (frame instanceof WireFrame) return frames;
+  const payload = frame instanceof BinaryFrame ? frame.bytes : frame;
+  if (payload.length > WIRE_FRAME_MAX_BYTES) return frames;
+  const wire = encodeWireFrame(payload, frame instanceof BinaryFrame);
+  memoryOf(frame)?.release();
+  return wire as F;
 }
 
 /**

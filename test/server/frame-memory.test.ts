@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../src/log/types.js";
 import { BinaryFrame, LastFrame, Outbox, framedIn } from "../../src/server/ws-common.js";
 import type { Frame, FrameMemory } from "../../src/server/ws-common.js";
+import { WIRE_FRAME_MAX_BYTES, WireFrame } from "../../src/server/wire-frame.js";
 
 /** Counts holds; `freed` once they are all released. */
 class Memory implements FrameMemory {
@@ -60,13 +61,14 @@ describe("frames that are views of reusable memory", () => {
   });
 
   it("a frame LastFrame caches for many connections is freed only after the next entry's frame and every send", () => {
+    // Larger than what LastFrame copies into a message encoded for the wire.
     const sockets = [fakeSocket(), fakeSocket()];
     const cache = new LastFrame<Frame>();
     const memories: Memory[] = [];
     const build = (): Frame => {
       const m = new Memory();
       memories.push(m);
-      return framedIn(Buffer.alloc(16), m);
+      return framedIn(Buffer.alloc(WIRE_FRAME_MAX_BYTES + 1), m);
     };
     const outboxes = sockets.map(
       ({ ws }) =>
@@ -87,6 +89,28 @@ describe("frames that are views of reusable memory", () => {
     expect(memories).toHaveLength(2);
     expect(memories[0]!.freed).toBe(true);
     expect(memories[1]!.freed).toBe(false);
+  });
+
+  it("a small frame LastFrame shares is copied into one encoded message and its memory freed at once", () => {
+    const { ws, callbacks } = fakeSocket();
+    const cache = new LastFrame<Frame>();
+    const memory = new Memory();
+    const frame = cache.get(entry(1), () => framedIn(Buffer.from("hello"), memory));
+    expect(frame).toBeInstanceOf(WireFrame);
+    expect(memory.freed).toBe(true);
+    // A socket `ws` does not show (this fake has none) gets the payload through `ws.send`.
+    const sent: unknown[] = [];
+    (ws as unknown as { send: (d: unknown, o: unknown, cb: () => void) => void }).send = (data, _o, cb) => {
+      sent.push(data);
+      callbacks.push(cb);
+    };
+    new Outbox(
+      ws,
+      1 << 20,
+      () => {},
+      () => frame,
+    ).deliver("s", [entry(1)], true);
+    expect(sent.map((d) => Buffer.from(d as Uint8Array).toString())).toEqual(["hello"]);
   });
 
   /** An outbox whose every frame is a view of `memory`. */
