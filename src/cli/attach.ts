@@ -198,9 +198,19 @@ export async function attach(options: AttachOptions): Promise<number> {
         }
         if (at >= 0) resolve({ kind: "detach" });
       };
+      // Input piped into a pipe session ends its input where the pipe ends, as a shell's
+      // pipe would (`printf 'b\na\n' | switchboard attach ID` with ID running `sort`). A PTY
+      // session is left as it is: Ctrl-D there would end a shell.
+      const onEnd = () => {
+        if (steer && !info.pty) steerSession({ kind: "eof" });
+      };
       stdin.on("data", onData);
+      stdin.once("end", onEnd);
       stdin.resume();
-      disposers.push(() => stdin.off("data", onData));
+      disposers.push(
+        () => stdin.off("data", onData),
+        () => stdin.off("end", onEnd),
+      );
       const onResize = () => sendSize();
       stdout.on("resize", onResize);
       disposers.push(() => stdout.off("resize", onResize));

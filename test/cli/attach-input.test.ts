@@ -60,6 +60,30 @@ describe.concurrent("switchboard attach with input on a pipe", () => {
   }, 40_000);
 });
 
+describe("switchboard attach with input on a pipe that ends", () => {
+  // Regression: `printf ... | switchboard attach ID` on a pipe session did not pass on the end
+  // of its input, so `sort` (or `wc`, `cat`) waited for more and attach never returned.
+  it("ends a pipe session's input, so a program that reads to the end finishes", async () => {
+    const sort = await http.createSession({ command: ["sort"], env: TEST_ENV });
+    const attached = pipedAttach(sort.id);
+    attached.child.stdin!.end("pear\napple\nfig\n");
+    expect(await within(attached.exit, 25_000)).toBe(0);
+    expect(attached.stdout()).toBe("apple\nfig\npear\n");
+    expect(attached.stderr()).toMatch(/\[session \S+ exited with code 0\]\n$/);
+  }, 40_000);
+
+  it("leaves a PTY session's input open (Ctrl-D would end a shell)", async () => {
+    const cat = await http.createSession({ command: ["cat"], pty: true, env: TEST_ENV });
+    const attached = pipedAttach(cat.id);
+    attached.child.stdin!.end("typed\n");
+    await expect.poll(() => attached.stdout(), { timeout: 20_000 }).toContain("typed");
+    expect(await within(attached.exit, 1500)).toBe("still running");
+    expect((await http.getSession(cat.id)).state).toBe("running");
+    await http.deleteSession(cat.id);
+    expect(await within(attached.exit, 20_000)).not.toBe("still running");
+  }, 40_000);
+});
+
 describe("switchboard attach on an agent session", () => {
   // Regression (exploratory testing): an agent's answers are events, not terminal output, and
   // attach showed an empty screen, without a word, until the session ended.
