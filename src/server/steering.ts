@@ -12,9 +12,10 @@ export type SteerAction =
   | { op: "resize"; cols: number; rows: number };
 
 /**
- * The one path by which any transport steers a session: access check (404/403), running
- * check, control lease (CONTROL_HELD unless free or held by `holderKey`), then the action,
- * which the session records as an audit event with `by`.
+ * The one path by which any transport steers a session: access check (404/403), whether its
+ * kind takes the action (WRONG_SESSION_KIND), running check, control lease (CONTROL_HELD unless
+ * free or held by `holderKey`), then the action, which the session records as an audit event
+ * with `by`.
  */
 export function steer(
   sessions: SessionManager,
@@ -25,6 +26,7 @@ export function steer(
   by: Actor,
 ): Session {
   const session = sessionFor(sessions, identity, sessionId, "steer");
+  session.assertTakes(action.op);
   session.assertRunning();
   session.lease.checkWriter(holderKey);
   switch (action.op) {

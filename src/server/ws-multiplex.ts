@@ -237,17 +237,20 @@ class MultiplexConnection {
       }
       case "prompt": {
         const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.assertTakes("prompt");
         session.assertRunning();
         session.lease.checkWriter(this.connId);
         return session.prompt(frame.text, by);
       }
       case "abort": {
         const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.assertTakes("abort");
         session.lease.checkWriter(this.connId);
         return session.abort(frame.all ?? false, by);
       }
       case "permission": {
         const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
+        session.assertTakes("permission");
         session.lease.checkWriter(this.connId);
         session.answerPermission(frame.requestId, frame.optionId, by);
         return undefined;

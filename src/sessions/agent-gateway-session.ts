@@ -14,7 +14,7 @@ import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { createTerminalSession } from "./terminal-session.js";
 import type { TerminalSession } from "./terminal-session.js";
@@ -78,6 +78,10 @@ export class AgentGatewaySession extends Session {
   protected override runInfo(): SessionInfo["run"] {
     if (!this.agent) return null;
     return { ...this.agent.info(), activity: this.agent.state() };
+  }
+
+  override refusal(op: SteerOp): SwitchboardError | undefined {
+    return op === "prompt" || op === "abort" || op === "permission" ? undefined : super.refusal(op);
   }
 
   override prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {

@@ -6,7 +6,7 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { terminateLeftovers } from "./processes.js";
@@ -92,6 +92,13 @@ export class TerminalSession extends Session {
     });
   }
 
+  override refusal(op: SteerOp): SwitchboardError | undefined {
+    if (op === "input" || op === "signal") return undefined;
+    if (op === "resize" && !this.record.pty)
+      return new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
+    return op === "resize" ? undefined : super.refusal(op);
+  }
+
   override write(data: Uint8Array, by: Actor, eof = false): void {
     this.assertRunning();
     if (this.inputEnded) {
@@ -116,8 +123,7 @@ export class TerminalSession extends Session {
 
   override resize(cols: number, rows: number, by: Actor): void {
     this.assertRunning();
-    if (!this.record.pty)
-      throw new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
+    this.assertTakes("resize");
     this.proc!.resize(cols, rows);
     this.record.cols = cols;
     this.record.rows = rows;

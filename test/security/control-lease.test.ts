@@ -144,6 +144,46 @@ describe("control lease: two operators fighting", () => {
     expect(await alice.request({ op: "input", session: s.id, data: "ok\n" })).toMatchObject({ op: "ack" });
     expect((await controlEvents(gw, s.id)).map((e) => e.action)).toEqual(["acquired", "released"]);
   });
+
+  // Regression: input to a stream session someone held was answered CONTROL_HELD, and after
+  // taking control the caller learnt that a stream session takes no input at all.
+  it("answers WRONG_SESSION_KIND, not CONTROL_HELD, for what a held session's kind never takes", async () => {
+    const gw = await secGateway();
+    const stream = await createSession(gw, "alice", { kind: "stream", name: "shared-stream" });
+    const pipe = await createSession(gw, "alice", { command: ["cat"], name: "shared-pipe" });
+    const alice = await Mux.open(gw, "alice");
+    for (const s of [stream, pipe])
+      expect(await alice.request({ op: "control", session: s.id, action: "acquire" })).toMatchObject({ op: "ack" });
+
+    const carolHttp = http(gw, "carol");
+    const refused: Array<[string, string, unknown]> = [
+      [stream.id, "input", { data: "x" }],
+      [stream.id, "signal", { signal: "INT" }],
+      [stream.id, "resize", { cols: 100, rows: 30 }],
+      [stream.id, "prompt", { text: "hi" }],
+      [stream.id, "abort", {}],
+      [pipe.id, "resize", { cols: 100, rows: 30 }],
+      [pipe.id, "prompt", { text: "hi" }],
+    ];
+    for (const [id, route, body] of refused) {
+      const r = await carolHttp.post(`/v1/sessions/${id}/${route}`, body);
+      expect(errorOf(r), `${route} on ${id === stream.id ? "stream" : "pipe"}`).toMatchObject({
+        status: 409,
+        code: "WRONG_SESSION_KIND",
+      });
+    }
+    const carol = await Mux.open(gw, "carol");
+    for (const frame of [
+      { op: "input", session: stream.id, data: "x" },
+      { op: "resize", session: pipe.id, cols: 100, rows: 30 },
+      { op: "prompt", session: pipe.id, text: "hi" },
+    ])
+      expect(await carol.request(frame), JSON.stringify(frame)).toMatchObject({ code: "WRONG_SESSION_KIND" });
+    // What the pipe does take is still the holder's.
+    expect(errorOf(await carolHttp.post(`/v1/sessions/${pipe.id}/input`, { data: "x" }))).toMatchObject({
+      code: "CONTROL_HELD",
+    });
+  });
 });
 
 describe("control lease: agent runs", () => {

@@ -185,6 +185,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/prompt", async (ctx) => {
     const { text } = validate(PromptBody, await body(ctx));
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.assertTakes("prompt");
     session.assertRunning();
     session.lease.checkWriter(ctx.holderKey);
     sendJson(ctx.res, 202, session.prompt(text, actorOf(ctx.identity)));
@@ -193,6 +194,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/abort", async (ctx) => {
     const { all } = validate(AbortBody, await body(ctx));
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.assertTakes("abort");
     session.lease.checkWriter(ctx.holderKey);
     sendJson(ctx.res, 200, session.abort(all ?? false, actorOf(ctx.identity)));
   });
@@ -200,6 +202,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions/:id/permission", async (ctx) => {
     const { requestId, optionId } = validate(PermissionBody, await body(ctx));
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+    session.assertTakes("permission");
     // Approving a tool call steers the agent as much as a prompt does.
     session.lease.checkWriter(ctx.holderKey);
     session.answerPermission(requestId, optionId, actorOf(ctx.identity));
