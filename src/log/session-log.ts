@@ -8,6 +8,7 @@ import { firstKeptByBytes, storedBytes } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import type { EventStore, LogWriteFailure, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
+import { jsonSize } from "./types.js";
 
 /** Most output bytes one `readOutput` collects (it may exceed this by one event). */
 export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
@@ -293,7 +294,7 @@ export class SessionLog implements AppendableLog {
     }
     const stored = { seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
-    this.commit({ seq: stored.seq, type: stored.type, json, size: json.length });
+    this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json) });
     return stored;
   }
 

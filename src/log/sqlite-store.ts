@@ -17,6 +17,7 @@ import type {
   StoredLogState,
 } from "./store.js";
 import type { LogEntry } from "./types.js";
+import { jsonSize } from "./types.js";
 
 /**
  * SQLite page size for new log files. Every commit writes at least one page to the WAL (and a
@@ -408,7 +409,7 @@ export class SqliteEventStore implements EventStore {
 
 function toEntry(row: Row, files: OutputFileReader): LogEntry {
   const [seq, type, body, data, outStart, outEnd] = row;
-  if (data === null) return { seq, type: type as EventType, json: body, size: body.length };
+  if (data === null) return { seq, type: type as EventType, json: body, size: jsonSize(body) };
   const inFile = data.length === 0 && outEnd! > outStart!;
   const bytes = inFile ? files.read(outStart!, outEnd!) : data;
   return OutputEntry.fromStored(seq, body, outStart!, bytes);

@@ -9,8 +9,27 @@ export interface LogEntry {
   readonly seq: number;
   readonly type: EventType;
   readonly json: string;
-  /** About the size of `json` in bytes, known without building it: what budgets and retention count. */
+  /**
+   * About the size of `json` in bytes, known without building it: what budgets and retention
+   * count. An event's is {@link jsonSize}; output's is its bytes plus an allowance (OutputEntry).
+   */
   readonly size: number;
+}
+
+/** A pair of UTF-16 surrogates: one character beyond the BMP (JSON.stringify escapes lone ones). */
+const SURROGATE_PAIRS = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g;
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
+/**
+ * The size of an event's JSON as the log counts it: its characters (code points), which is
+ * what SQLite's `length()` gives for the stored text, so that the bytes a trim subtracts (counted
+ * by the store) are those the appends added. A string's `length` counts a character beyond the
+ * BMP (an emoji) twice, and byte retention drifted with each trim of such events. The check
+ * costs nothing on strings V8 holds as one byte per character, the common case.
+ */
+export function jsonSize(json: string): number {
+  if (!HIGH_SURROGATE.test(json)) return json.length;
+  return json.length - (json.match(SURROGATE_PAIRS)?.length ?? 0);
 }
 
 export interface ReadOptions {

@@ -228,3 +228,22 @@ describe("reads around the retained range (property)", () => {
     );
   });
 });
+
+describe("byte retention with characters beyond the BMP", () => {
+  // Regression: an event's size was its JSON's string length, which counts an emoji twice, while
+  // the store counts what a trim drops in characters (SQLite's length()): every trim of such
+  // events left the difference in the retained count, and byte retention trimmed too much.
+  it("counts what a trim drops as the appends counted it", () => {
+    const events = openLog(tempDir(), { maxEvents: 100, maxBytes: 1 << 30 }, { entries: 8, bytes: 1 << 20 });
+    const log = events.create("s1");
+    for (let batch = 0; batch < 20; batch++) {
+      for (let i = 0; i < 20; i++) log.append({ type: "custom", name: "n", data: `${"😀".repeat(30)}é✓${i}` });
+      events.flush();
+    }
+    expect(log.first).toBe(301);
+    const kept = log.read(log.first - 1).entries;
+    expect(kept).toHaveLength(100);
+    expect(log.storedState.retainedBytes).toBe(kept.reduce((sum, e) => sum + e.size, 0));
+    expect(kept[0]!.size).toBe([...kept[0]!.json].length);
+  });
+});
