@@ -1,8 +1,8 @@
 import type { OutputEntry } from "../log/output-entry.js";
 import { BINARY_OUTPUT_HEADER_BYTES, writeBinaryOutputHeader } from "../protocol/index.js";
 import type { BinaryOutputKind } from "../protocol/index.js";
-import { BinaryFrame, framedIn, jsonFramePooled } from "./ws-common.js";
-import type { Frame } from "./ws-common.js";
+import { BinaryFrame, framedIn, jsonFramePooled } from "./outbound-frames.js";
+import type { Frame } from "./outbound-frames.js";
 
 /** The output frames of `/ws/session` (docs/protocol.md): JSON, base64 JSON and binary. */
 

@@ -19,19 +19,9 @@ import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput } from "./steering.js";
-import {
-  ClientFrameCheck,
-  ConnectionTracker,
-  LastFrame,
-  Outbox,
-  REVOKED,
-  OWN_FRAME_BYTES,
-  controlLost,
-  endpointServer,
-  jsonFramePooled,
-  textFrame,
-} from "./ws-common.js";
-import type { Frame } from "./ws-common.js";
+import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
+import type { Frame } from "./outbound-frames.js";
+import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");

@@ -25,17 +25,9 @@ import { SessionFeed } from "./feed.js";
 import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
-import {
-  ClientFrameCheck,
-  ConnectionTracker,
-  LastFrame,
-  Outbox,
-  REVOKED,
-  controlLost,
-  endpointServer,
-  OWN_FRAME_BYTES,
-} from "./ws-common.js";
-import type { Frame } from "./ws-common.js";
+import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
+import type { Frame } from "./outbound-frames.js";
+import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);

@@ -7,8 +7,9 @@
 import type { WebSocket } from "ws";
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../src/log/types.js";
-import { BinaryFrame, LastFrame, Outbox, framedIn } from "../../src/server/ws-common.js";
-import type { Frame, FrameMemory } from "../../src/server/ws-common.js";
+import { BinaryFrame, LastFrame, framedIn } from "../../src/server/outbound-frames.js";
+import type { Frame, FrameMemory } from "../../src/server/outbound-frames.js";
+import { Outbox } from "../../src/server/ws-common.js";
 import { WIRE_FRAME_MAX_BYTES, WireFrame } from "../../src/server/wire-frame.js";
 
 /** Counts holds; `freed` once they are all released. */
