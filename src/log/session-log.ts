@@ -3,22 +3,21 @@ import type { NewEvent, OutputStream, SessionEvent } from "../protocol/index.js"
 import type { Clock } from "../core/clock.js";
 import type { BufferPool } from "../core/buffer-pool.js";
 import { HotRing } from "./hot-ring.js";
-import { OutputEntry, outputOf } from "./output-entry.js";
-import { firstKeptByBytes, storedBytes } from "./retention.js";
+import { LogReader, OUTPUT_READ_MAX_BYTES } from "./log-reader.js";
+import type { OutputSlice } from "./log-reader.js";
+import { OutputEntry } from "./output-entry.js";
+import { firstKeptByBytes } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import type { EventStore, LogWriteFailure, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
 import { jsonSize } from "./types.js";
 
-/** Most output bytes one `readOutput` collects (it may exceed this by one event). */
-export const OUTPUT_READ_MAX_BYTES = 8 * 1024 * 1024;
-
 /**
  * Bytes appended and not yet written by the store, above which producers are held back until
- * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read (a terminal's, or an
- * agent's during a run: see `SessionLog.room`), an HTTP producer's answer waits. A pipe writes several times faster than SQLite commits; without
- * this the difference piled up in memory (measured: 500 MiB through a pipe session grew the
- * gateway by 574 MiB).
+ * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read (a terminal's, or
+ * an agent's during a run: see `SessionLog.room`), an HTTP producer's answer waits. A pipe writes
+ * several times faster than SQLite commits; without this the difference piled up in memory
+ * (measured: 500 MiB through a pipe session grew the gateway by 574 MiB).
  */
 export const LOG_BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024;
 export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
@@ -46,25 +45,8 @@ export interface SessionLogOptions {
   onAppend?: (seq: number) => void;
 }
 
-/** A chunk of raw output bytes starting at `offset`. */
-export interface OutputSlice {
-  offset: number;
-  stream: OutputStream;
-  bytes: Uint8Array;
-}
-
 /** How often the EventLog checks for logs that appended nothing meanwhile (see {@link SessionLog.releaseRingIfIdle}). */
 export const RING_IDLE_MS = 30_000;
-
-/**
- * Stored events a type-filtered read examines at most. A filter that matches few of a long log's
- * events (`types=exit` over a million outputs) would otherwise scan it all in one read on the
- * event loop (~0.3 µs an event with SQLite passing over the other types; ~2 µs before it did):
- * a stall in which no session's events go out. Such a read answers
- * with a page that ends there (`next` short of the head, maybe without events); readers go on
- * from `next` as with any page.
- */
-export const FILTERED_SCAN_EVENTS = 16_384;
 
 /**
  * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the
@@ -82,6 +64,7 @@ export class SessionLog implements AppendableLog {
   private readonly clock: Clock;
   private readonly retention: RetentionPolicy;
   private readonly ring: HotRing;
+  private readonly reader: LogReader;
   private readonly listeners = new Set<LogListener>();
   private readonly onListenerError: (error: unknown) => void;
   private readonly onAppend: ((seq: number) => void) | undefined;
@@ -119,6 +102,7 @@ export class SessionLog implements AppendableLog {
     this.clock = options.clock;
     this.retention = options.retention;
     this.ring = new HotRing(options.ringMaxEntries, options.ringMaxBytes, (entry) => this.dropped(entry));
+    this.reader = new LogReader(options.sessionId, options.store, this.ring, this);
     this.onAppend = options.onAppend;
     this.onListenerError =
       options.onListenerError ??
@@ -389,62 +373,12 @@ export class SessionLog implements AppendableLog {
    * retention already dropped events the reader needs, BAD_REQUEST when `since` is past head.
    */
   read(since: number, options: ReadOptions = {}): ReadResult {
-    this.checkPosition(since);
-    const limit = options.limit ?? Number.MAX_SAFE_INTEGER;
-    const types = options.types;
-    const entries: LogEntry[] = [];
-    const head = this.publishedHead;
-    const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    let storeFull = false;
-    // A type filter examines at most FILTERED_SCAN_EVENTS stored events per read (seqs are
-    // contiguous: `since + n` is n events on); the page then ends there, short of the head.
-    const storeEnd = types ? Math.min(ringFirst - 1, since + FILTERED_SCAN_EVENTS) : ringFirst - 1;
-    if (since + 1 < ringFirst) {
-      // The part older than the ring is durable: read it from the store.
-      const stored = this.store.readAfter(this.sessionId, since, limit, types, storeEnd, options.maxBytes);
-      entries.push(...stored);
-      // A read that stopped at its byte bound may end short of the ring: adding the ring would leave a gap.
-      storeFull = options.maxBytes !== undefined && stored.reduce((n, e) => n + e.size, 0) >= options.maxBytes;
-    }
-    let cut = entries.length >= limit || storeFull;
-    const scanBounded = !cut && storeEnd < ringFirst - 1;
-    if (!cut && !scanBounded) {
-      const after =
-        entries.length > 0 ? Math.max(entries[entries.length - 1]!.seq, ringFirst - 1) : Math.max(since, ringFirst - 1);
-      entries.push(...this.ring.readAfter(after, limit - entries.length, types, head));
-      cut = entries.length >= limit;
-    }
-    if (options.maxBytes !== undefined) {
-      let bytes = 0;
-      for (let i = 0; i < entries.length; i++) {
-        bytes += entries[i]!.size;
-        if (bytes >= options.maxBytes && i + 1 < entries.length) {
-          entries.length = i + 1;
-          cut = true;
-          break;
-        }
-      }
-    }
-    const next = cut ? entries[entries.length - 1]!.seq : scanBounded ? storeEnd : head;
-    return { entries, head, first: this._first, next };
+    return this.reader.read(since, options);
   }
 
   /** Throws unless `since` is a position this log can serve. */
   checkPosition(since: number): void {
-    const head = this.publishedHead;
-    if (since > head) {
-      throw new SwitchboardError("BAD_REQUEST", `since=${since} is past the head (${head}) of this session`, {
-        head,
-        first: this._first,
-      });
-    }
-    if (since + 1 < this._first) {
-      throw new SwitchboardError(
-        "HISTORY_TRIMMED",
-        `events up to ${this._first - 1} were dropped by retention; resume from since=${this._first - 1}`,
-        { head, first: this._first },
-      );
-    }
+    this.reader.checkPosition(since);
   }
 
   /**
@@ -452,52 +386,7 @@ export class SessionLog implements AppendableLog {
    * `maxBytes` are collected (so a reader pages through a long output with bounded memory).
    */
   readOutput(offset: number, maxBytes = OUTPUT_READ_MAX_BYTES): OutputSlice[] {
-    if (offset > this.publishedBytes) {
-      throw new SwitchboardError(
-        "BAD_REQUEST",
-        `since=${offset} is past the end of the output (${this.publishedBytes} bytes)`,
-      );
-    }
-    // At the end already (an agent session may have no output at all): nothing to look for.
-    if (offset === this.publishedBytes) return [];
-    const slices: OutputSlice[] = [];
-    let bytes = 0;
-    for (const row of this.outputEntriesFrom(offset, maxBytes)) {
-      const out = outputOf(row);
-      const data = out.offset < offset ? out.bytes.subarray(offset - out.offset) : out.bytes;
-      slices.push({ offset: Math.max(out.offset, offset), stream: out.stream, bytes: data });
-      bytes += data.length;
-      if (bytes >= maxBytes) break;
-    }
-    // Retention dropped bytes from `offset` on. With no output event left after it at all (it
-    // kept only newer events of other types), the oldest byte kept is the end of the output.
-    const first = slices.length > 0 ? slices[0]!.offset : this.publishedBytes;
-    if (first > offset) {
-      throw new SwitchboardError(
-        "HISTORY_TRIMMED",
-        `output before byte ${first} was dropped by retention; resume from since=${first}`,
-        { first, head: this.publishedBytes },
-      );
-    }
-    return slices;
-  }
-
-  /** Output entries whose bytes end after `offset`, in order, covering about `maxBytes` from it. */
-  private outputEntriesFrom(offset: number, maxBytes: number): StoredEntry[] {
-    // The ring holds its entries with their byte ranges; older ones come from the store's index.
-    const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    const fromRing = this.ring.outputFrom(offset, maxBytes, this.publishedHead);
-    const firstInRing = fromRing[0];
-    if (firstInRing && firstInRing.outStart! <= offset) return fromRing;
-    // Rows before `first` are trimmed, even while their deletion is still queued for the store.
-    const stored = this.store
-      .readOutputFrom(this.sessionId, offset, maxBytes)
-      .filter((e) => e.seq < ringFirst && e.seq >= this._first);
-    // The ring continues the store only where the store's read reached it (a read bounded by
-    // bytes or rows may stop short): never return a gap.
-    const last = stored[stored.length - 1];
-    const reachesRing = last === undefined || firstInRing === undefined || last.outEnd! >= firstInRing.outStart!;
-    return reachesRing ? [...stored, ...fromRing] : stored;
+    return this.reader.readOutput(offset, maxBytes);
   }
 
   /**
@@ -583,23 +472,8 @@ export class SessionLog implements AppendableLog {
     if (first > this._first) this.trimTo(first, dropped);
   }
 
-  /**
-   * The bytes (entry sizes) of the retained entries with `from <= seq < to`: from the ring where it
-   * holds them, else from the store (entries older than the ring are durable, so the store has
-   * them). Counting only the ring's (count retention of a session with more events than its ring
-   * holds, the default) left every trimmed event's size in `retainedBytes`, so that byte
-   * retention later trimmed that much too much, more with every trim, until it kept only the
-   * newest event.
-   */
-  private sizeOfRange(from: number, to: number): number {
-    const ringFirst = this.ring.firstSeq ?? this._head + 1;
-    let bytes = storedBytes(this.store, this.sessionId, from, Math.min(to, ringFirst));
-    for (let seq = Math.max(from, ringFirst); seq < to; seq++) bytes += this.ring.get(seq)?.size ?? 0;
-    return bytes;
-  }
-
   private trimTo(first: number, droppedBytes: number | undefined): void {
-    if (droppedBytes === undefined) droppedBytes = this.sizeOfRange(this._first, first);
+    if (droppedBytes === undefined) droppedBytes = this.reader.sizeOfRange(this._first, first);
     this._first = first;
     this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
     this.store.enqueueTrim(this.sessionId, first);

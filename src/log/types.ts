@@ -51,7 +51,7 @@ export interface ReadResult {
   next: number;
 }
 
-/** Called synchronously inside `append`, after seq assignment, for every new event (see `eventOf`). */
+/** Called with each entry, in seq order, once it is published (durable in the store): see `SessionLog.subscribe`. */
 export type LogListener = (entry: LogEntry) => void;
 
 /** The per-session log as producers and consumers see it. */

@@ -1,4 +1,4 @@
-import { FILTERED_SCAN_EVENTS } from "../log/session-log.js";
+import { FILTERED_SCAN_EVENTS } from "../log/log-reader.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";

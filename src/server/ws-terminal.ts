@@ -6,7 +6,7 @@ import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import { OutputEntry, outputOf } from "../log/output-entry.js";
 import { binaryOutputFrame, inPlaceBinaryFrame, outputFrame } from "./terminal-frames.js";
-import type { OutputSlice } from "../log/session-log.js";
+import type { OutputSlice } from "../log/log-reader.js";
 import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,

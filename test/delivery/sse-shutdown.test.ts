@@ -5,7 +5,7 @@
  * closed database (uncaught "The database connection is not open").
  */
 import { describe, expect, it, onTestFinished } from "vitest";
-import { FILTERED_SCAN_EVENTS } from "../../src/log/session-log.js";
+import { FILTERED_SCAN_EVENTS } from "../../src/log/log-reader.js";
 import { api, authHeaders, createSession, startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 

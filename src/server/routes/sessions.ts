@@ -12,8 +12,8 @@ import {
   SwitchboardError,
 } from "../../protocol/index.js";
 import type { ExternalEvent } from "../../protocol/index.js";
-import { OUTPUT_READ_MAX_BYTES } from "../../log/session-log.js";
-import type { OutputSlice } from "../../log/session-log.js";
+import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
+import type { OutputSlice } from "../../log/log-reader.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
