@@ -10,7 +10,7 @@ import type { ControlLost } from "./control-leases.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
-import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
+import { PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import { inputSizeError } from "./input-size.js";
 import type {
@@ -25,15 +25,14 @@ import type {
   SessionsPageQuery,
   SessionsQuery,
 } from "./http.js";
-import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
+import { MultiplexConnection } from "./multiplex-connection.js";
+import type { ForwardedFrame, HelloFrame } from "./multiplex-connection.js";
+import { CONNECT_TIMEOUT_MS } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { REQUEST_TIMEOUT_MS, RequestTracker } from "./requests.js";
-import type { RequestFrame, RequestLink, RequestOptions } from "./requests.js";
+import type { RequestFrame, RequestOptions } from "./requests.js";
 import type { SubscribeOptions, Subscription } from "./subscription.js";
-import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
-
-export type HelloFrame = Extract<ServerFrame, { op: "hello" }>;
 
 export interface ClientEvents {
   state: StateChange;
@@ -98,49 +97,60 @@ export interface ConnectOptions extends ClientOptions {
  */
 export class SwitchboardClient {
   readonly http: HttpClient;
-  private readonly options: ClientOptions;
   private readonly emitter = new Emitter<ClientEvents>();
-  private readonly loop: ReconnectLoop;
+  private readonly connection: MultiplexConnection;
   private readonly requests: RequestTracker;
   private readonly channels: Channels;
-  private readonly heartbeat: Heartbeat;
   private readonly leases: ControlLeases;
   private readonly firstOpen = handledDeferred<void>();
-  private socket: SocketHandle | undefined;
-  private helloReceived = false;
-  private _hello: HelloFrame | undefined;
-  private connectTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Aborted by `close()`: the HTTP probe of a failed upgrade must not keep a closed client's program running. */
-  private readonly closing = new AbortController();
 
   /** Prefer {@link connect}, which resolves once the connection is open. */
   constructor(options: ClientOptions) {
-    this.options = options;
     this.http = httpClientFor(options);
-    this.loop = new ReconnectLoop(options.reconnect, (change) => this.emitter.emit("state", change));
-    const link: RequestLink = {
-      isOpen: () => this.isOpen,
-      send: (text) => this.socket?.send(text),
-      connect: () => this.ensureConnecting(),
-    };
-    this.requests = new RequestTracker(link, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
-    this.channels = new Channels(link, this.requests);
+    this.connection = new MultiplexConnection(
+      {
+        target: options,
+        http: this.http,
+        reconnect: options.reconnect,
+        connectTimeoutMs: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+        pingIntervalMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
+        pongTimeoutMs: options.pongTimeoutMs ?? PONG_TIMEOUT_MS,
+      },
+      {
+        stateChanged: (change) => {
+          this.emitter.emit("state", change);
+          // A closed client emits nothing more: `closed` is its last event.
+          if (change.state === "closed") this.emitter.clear();
+        },
+        opened: (hello) => this.onOpen(hello),
+        frame: (frame) => this.onFrame(frame),
+        badFrame: (error) => this.emitter.emit("error", error),
+        dropped: (error) => {
+          this.requests.disconnected(error);
+          this.channels.disconnected();
+        },
+        hasWork: () => this.channels.live || this.requests.hasQueued || this.leases.any,
+        closed: (reason, error) => {
+          this.requests.close(reason);
+          this.channels.close(error);
+          this.leases.clear();
+          this.firstOpen.reject(reason);
+        },
+      },
+    );
+    this.requests = new RequestTracker(this.connection, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
+    this.channels = new Channels(this.connection, this.requests);
     this.leases = new ControlLeases(this.requests, (lost) => this.emitter.emit("control-lost", lost));
-    this.heartbeat = new Heartbeat({
-      intervalMs: options.pingIntervalMs ?? PING_INTERVAL_MS,
-      timeoutMs: options.pongTimeoutMs ?? PONG_TIMEOUT_MS,
-      send: link.send,
-    });
-    this.openSocket();
+    this.connection.start();
   }
 
   get state(): ConnectionState {
-    return this.loop.state;
+    return this.connection.state;
   }
 
   /** The gateway's `hello` of the current (or last) connection: connection id and limits. */
   get hello(): HelloFrame | undefined {
-    return this._hello;
+    return this.connection.hello;
   }
 
   /**
@@ -180,11 +190,11 @@ export class SwitchboardClient {
     const options = typeof a === "function" ? {} : a;
     const onEvent = typeof a === "function" ? a : b;
     if (!onEvent) throw new TypeError("subscribe needs an onEvent callback");
-    if (this.loop.state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
+    if (this.connection.state === "closed") throw new ConnectionError("CLOSED", "the client is closed");
     const sub = this.channels.add(session, options, onEvent);
     if (!sub.live) return sub;
-    if (this.isOpen) this.channels.subscribe(session);
-    else this.ensureConnecting();
+    if (this.connection.isOpen()) this.channels.subscribe(session);
+    else this.connection.connect();
     return sub;
   }
 
@@ -237,7 +247,7 @@ export class SwitchboardClient {
     const result = (await this.request(frame, {
       signal: options.signal,
       // The ack comes on the connection the request was sent on: the one holding the lease now.
-      onAck: () => this.leases.update(session, action, this._hello?.connId),
+      onAck: () => this.leases.update(session, action, this.connection.hello?.connId),
     })) as { controller: string | null } | undefined;
     return result ?? { controller: null };
   }
@@ -271,14 +281,12 @@ export class SwitchboardClient {
 
   /** The last measured round trip to the gateway in ms (from ping/pong), or undefined before the first. */
   latency(): number | undefined {
-    return this.heartbeat.latency;
+    return this.connection.latency;
   }
 
   /** Measures one round trip now. Rejects with DISCONNECTED when not connected. */
   ping(options: AbortOptions = {}): Promise<number> {
-    if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
-    if (!this.isOpen) return Promise.reject(new ConnectionError("DISCONNECTED", "not connected"));
-    return this.heartbeat.ping(options.signal);
+    return this.connection.ping(options.signal);
   }
 
   /* ---------------------------------------------------------------- HTTP helpers */
@@ -333,153 +341,29 @@ export class SwitchboardClient {
    * subscriptions stop (their `done` resolves with `undefined`). Idempotent.
    */
   close(): void {
-    this.shutdown(undefined);
-  }
-
-  private get isOpen(): boolean {
-    return this.loop.state === "open" && this.socket !== undefined && this.helloReceived;
+    this.connection.close(undefined);
   }
 
   private request(frame: RequestFrame, options: RequestOptions): Promise<unknown> {
     if (options.signal?.aborted) return Promise.reject(abortReason(options.signal));
-    if (this.loop.state === "closed") return Promise.reject(new ConnectionError("CLOSED", "the client is closed"));
+    if (this.connection.state === "closed")
+      return Promise.reject(new ConnectionError("CLOSED", "the client is closed"));
     return this.requests.request(frame, options);
   }
 
-  private openSocket(): void {
-    this.helloReceived = false;
-    const handle = new SocketHandle(this.options, "/v1/ws", {
-      onOpen: () => {
-        // Nothing yet: the connection counts as open once the gateway says hello.
-      },
-      onMessage: (text) => this.onFrame(handle, text),
-      onClose: (code, reason) =>
-        this.onSocketClosed(
-          handle,
-          new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`),
-        ),
-    });
-    this.socket = handle;
-    this.connectTimer = setTimeout(() => {
-      this.connectTimer = undefined;
-      this.dropSocket(
-        handle,
-        new ConnectionError(
-          "TIMEOUT",
-          `no hello from the gateway within ${this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS} ms`,
-        ),
-      );
-    }, this.options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
-  }
+  /* ---------------------------------------------------------------- from the connection */
 
-  /** Abandons a socket that is not usable any more and handles it as closed. */
-  private dropSocket(handle: SocketHandle, error: Error): void {
-    if (handle !== this.socket) return;
-    handle.close(1000, "", true);
-    this.onSocketClosed(handle, error);
-  }
-
-  private ensureConnecting(): void {
-    if (this.loop.state !== "idle") return;
-    this.loop.restart();
-    this.openSocket();
-  }
-
-  /** Whether anything still needs the connection. */
-  private hasWork(): boolean {
-    return this.channels.live || this.requests.hasQueued || this.leases.any;
-  }
-
-  private onSocketClosed(handle: SocketHandle, error: Error): void {
-    if (handle !== this.socket) return;
-    this.socket = undefined;
-    const wasOpen = this.helloReceived;
-    this.helloReceived = false;
-    this.clearConnectionTimers();
-    this.requests.disconnected(error);
-    this.heartbeat.disconnected(error);
-    this.channels.disconnected();
-    if (this.loop.state === "closed") return;
-    if (wasOpen) {
-      this.scheduleReconnect(error);
-      return;
-    }
-    // The upgrade failed or never finished: the gateway's refusal says why (`ws` hands it over);
-    // without one (browsers, a proxy's page) ask over HTTP (bad token? gateway down?).
-    const refused = handle.refusal && refusalError(handle.refusal);
-    void (
-      refused !== undefined
-        ? Promise.resolve(refused)
-        : diagnoseUpgradeFailure(() => this.http.whoami({ signal: this.closing.signal }), "cannot open /v1/ws")
-    ).then((why) => {
-      if (this.loop.state === "closed") return;
-      if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN"])) this.shutdown(why);
-      else this.scheduleReconnect(why, true);
-    });
-  }
-
-  private scheduleReconnect(error: Error, initial = false): void {
-    if (!initial && !this.hasWork()) {
-      this.loop.setState("idle", { error });
-      return;
-    }
-    this.loop.schedule(
-      error,
-      () => {
-        // Decide with today's state, not the state at the time of the drop: whatever ended meanwhile is not followed.
-        if (this.loop.hasOpened && !this.hasWork()) {
-          this.loop.setState("idle");
-          return;
-        }
-        this.openSocket();
-      },
-      (why) => this.shutdown(why),
-    );
-  }
-
-  private onOpen(handle: SocketHandle, hello: HelloFrame): void {
-    // A `state` listener may have closed the client while this connection was opening.
-    if (this.helloReceived || this.loop.state === "closed") return;
-    this.helloReceived = true;
-    this._hello = hello;
-    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    this.heartbeat.received();
-    this.loop.opened();
+  /** The connection is open (again): follow every session and take back held control, then send what waited. */
+  private onOpen(hello: HelloFrame): void {
     this.emitter.emit("hello", hello);
     this.firstOpen.resolve();
     this.channels.subscribeAll();
     this.leases.reacquireAll(hello.connId);
     this.requests.flush();
-    this.heartbeat.start(
-      () => handle === this.socket,
-      (error) => this.dropSocket(handle, error),
-    );
   }
 
-  private clearConnectionTimers(): void {
-    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
-    this.connectTimer = undefined;
-    this.heartbeat.stop();
-  }
-
-  private onFrame(handle: SocketHandle, text: string): void {
-    if (handle !== this.socket) return;
-    this.heartbeat.received();
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(text) as ServerFrame;
-    } catch (error) {
-      this.emitter.emit(
-        "error",
-        new ConnectionError("BAD_RESPONSE", "the gateway sent a frame that is not JSON", { cause: error }),
-      );
-      return;
-    }
+  private onFrame(frame: ForwardedFrame): void {
     switch (frame.op) {
-      case "hello":
-        this.onOpen(handle, frame);
-        return;
       case "subscribed":
         this.channels.confirmed(frame);
         if (frame.end !== undefined) this.leases.ended(frame.session);
@@ -502,9 +386,6 @@ export class SwitchboardClient {
       case "error":
         this.onErrorFrame(frame);
         return;
-      case "pong":
-        if (frame.t !== undefined) this.heartbeat.pong(frame.t);
-        return;
       default:
         // A newer gateway's frame this client does not know: ignore it (the protocol only grows).
         return;
@@ -522,24 +403,6 @@ export class SwitchboardClient {
       return;
     }
     this.emitter.emit("error", error);
-  }
-
-  private shutdown(error: Error | undefined): void {
-    if (this.loop.state === "closed") return;
-    this.loop.cancel();
-    this.closing.abort();
-    this.clearConnectionTimers();
-    const socket = this.socket;
-    this.socket = undefined;
-    socket?.close(1000, "client closed");
-    const reason = error ?? new ConnectionError("CLOSED", "the client was closed");
-    this.requests.close(reason);
-    this.heartbeat.close(reason);
-    this.channels.close(error);
-    this.leases.clear();
-    this.firstOpen.reject(reason);
-    this.loop.setState("closed", error ? { error } : {});
-    this.emitter.clear();
   }
 }
 

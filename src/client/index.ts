@@ -3,7 +3,8 @@
  * `./node.js` instead, which plugs in the `ws` package and header authentication.
  */
 export { connect, SwitchboardClient } from "./client.js";
-export type { ClientEvents, ClientOptions, ConnectOptions, HelloFrame } from "./client.js";
+export type { ClientEvents, ClientOptions, ConnectOptions } from "./client.js";
+export type { HelloFrame } from "./multiplex-connection.js";
 export type { AbortOptions } from "./abort.js";
 export type { ControlLost } from "./control-leases.js";
 export { CONNECT_TIMEOUT_MS } from "./reconnect-loop.js";
