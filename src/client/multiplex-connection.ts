@@ -220,10 +220,18 @@ export class MultiplexConnection implements RequestLink {
     this.heartbeat.received();
     this.loop.opened();
     this.hooks.opened(hello);
+    // A `state` or `hello` listener may have closed the client just now: a heartbeat started
+    // anyway would tick for good (nothing clears it after close; a browser cannot unref it).
+    if (this.isClosed() || handle !== this.socket) return;
     this.heartbeat.start(
       () => handle === this.socket,
       (error) => this.dropSocket(handle, error),
     );
+  }
+
+  /** Not narrowed by an earlier check: listeners called meanwhile may have closed the client. */
+  private isClosed(): boolean {
+    return this.loop.state === "closed";
   }
 
   private clearConnectionTimers(): void {

@@ -8,8 +8,8 @@
  */
 import { getEventListeners } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
-import type { SessionEvent, SwitchboardClient } from "../../src/client/node.js";
+import { HttpClient, SwitchboardClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
+import type { SessionEvent } from "../../src/client/node.js";
 import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
@@ -395,5 +395,28 @@ describe("cancellation with AbortSignal", () => {
     expect(requestsOf(c).pending).toBe(0);
     expect(errors).toEqual([]);
     expect(sent.every((a) => abortListeners(a.signal) === 0)).toBe(true);
+  });
+});
+
+/** Whether the client's heartbeat interval is running. Private: read to prove a closed client stopped it (it is unref'd, so no resource count shows it). */
+function heartbeatRunning(c: SwitchboardClient): boolean {
+  const connection = (c as unknown as { connection: { heartbeat: { timer: unknown } } }).connection;
+  return connection.heartbeat.timer !== undefined;
+}
+
+describe("closing from a listener", () => {
+  // Regression: a client closed by its own `hello` or `state` ("open") listener started its
+  // heartbeat anyway, after the close, and that interval was never cleared.
+  it("a client closed as its connection opens leaves no heartbeat running", async () => {
+    const closedOnHello = new SwitchboardClient({ url: gw.url, token: gw.token });
+    closedOnHello.on("hello", () => closedOnHello.close());
+    const closedOnOpen = new SwitchboardClient({ url: gw.url, token: gw.token });
+    closedOnOpen.on("state", ({ state }) => state === "open" && closedOnOpen.close());
+    await waitUntil(() => closedOnHello.state === "closed" && closedOnOpen.state === "closed", 5_000, "closed");
+    expect(heartbeatRunning(closedOnHello)).toBe(false);
+    expect(heartbeatRunning(closedOnOpen)).toBe(false);
+    // A client that stays open has one: what the check above looks at is the heartbeat.
+    const open = await client();
+    expect(heartbeatRunning(open)).toBe(true);
   });
 });
