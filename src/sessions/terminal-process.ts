@@ -1,11 +1,9 @@
-import { accessSync, constants as fsConstants, statSync } from "node:fs";
-import { delimiter, resolve } from "node:path";
-import { checkExecSize } from "./exec-limits.js";
 import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
 import { spawnError } from "../system/spawn-error.js";
 import { openPipeTransport } from "./pipe-process.js";
+import type { ProcessTransport, TransportSink } from "./process-transport.js";
 import {
   STAT_SESSION,
   STAT_TPGID,
@@ -16,6 +14,7 @@ import {
   signalProcess,
 } from "./processes.js";
 import { openPtyTransport } from "./pty-process.js";
+import { assertSpawnable } from "./spawn-preflight.js";
 
 export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
 
@@ -25,7 +24,8 @@ export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
  * output (DESIGN §3.3, issue 2 point 5).
  *
  * This module is the lifecycle shared by both modes; `pty-process.ts` and
- * `pipe-process.ts` are the two transports (how bytes are read and written).
+ * `pipe-process.ts` are the two transports (how bytes are read and written), behind the
+ * contract in `process-transport.ts`. `spawn-preflight.ts` checks the command before either starts.
  */
 
 /**
@@ -50,8 +50,6 @@ export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
  * 480 shells hung up right after their prompt lived on until KILL.
  */
 export const HANGUP_REPEAT_MS = 250;
-/** Search path when the child's environment has none (libuv's default; glibc's has the same two directories). */
-export const DEFAULT_EXEC_PATH = "/usr/bin:/bin";
 
 /**
  * How a process ended. `signal` is Node's form, `"SIGTERM"`, when a signal killed it
@@ -161,34 +159,6 @@ export interface TerminalProcess {
 export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalProcess {
   assertSpawnable(options.command, options.cwd, options.env);
   return new ManagedProcess(options);
-}
-
-/** What the transports report to the lifecycle. */
-export interface TransportSink {
-  output(stream: OutputStream, chunk: Uint8Array): void;
-  /** The child itself ended (waitpid). Output may still be in flight. */
-  childExited(exit: TerminalExit): void;
-  /** All output has been read (EOF), or was abandoned after `abandonOutput()`. */
-  outputEnded(): void;
-}
-
-/** The I/O of one mode (`pty-process.ts`, `pipe-process.ts`). */
-export interface ProcessTransport {
-  readonly pid: number;
-  /** Bytes written but not yet taken by the process. */
-  readonly pendingInputBytes: number;
-  write(data: Uint8Array): void;
-  /** See {@link TerminalProcess.endInput}. */
-  endInput(): void;
-  /** PTY only; the lifecycle refuses it for pipes. */
-  resize(cols: number, rows: number): void;
-  /** Stops waiting for EOF: reads what is already buffered, closes the output, then `outputEnded`. */
-  abandonOutput(): void;
-  /** Stops reading output until `resumeOutput`: the process blocks once the kernel's buffer is full. */
-  pauseOutput(): void;
-  resumeOutput(): void;
-  /** Releases fds and timers. Idempotent. Afterwards only `childExited` may still be reported. */
-  close(): void;
 }
 
 const ENCODER = new TextEncoder();
@@ -448,76 +418,4 @@ class ManagedProcess implements TerminalProcess {
 
 function notRunning(pid: number): SwitchboardError {
   return new SwitchboardError("SESSION_NOT_RUNNING", `process ${pid} has exited`);
-}
-
-/**
- * Checks, before anything is started, what would make the exec fail, so the caller gets
- * SPAWN_FAILED with a reason instead of a process that dies at once (node-pty forks first
- * and reports an exec failure only as output and exit code 1). Mirrors execvp: a program
- * with a `/` is taken relative to `cwd`, otherwise searched in the child's `PATH`.
- */
-export function assertSpawnable(command: readonly string[], cwd: string, env: Readonly<Record<string, string>>): void {
-  const program = command[0];
-  if (program === undefined || program === "") throw spawnFailed("the command is empty");
-  checkCwd(cwd);
-  checkExecSize(command, env);
-  if (program.includes("/")) {
-    const problem = executableProblem(resolve(cwd, program));
-    if (problem === "missing") throw spawnFailed(`command not found: ${program}`);
-    if (problem !== null) throw spawnFailed(`permission denied: ${program} ${problem}`);
-    return;
-  }
-  let denied: { path: string; problem: string } | null = null;
-  for (const dir of (env["PATH"] ?? DEFAULT_EXEC_PATH).split(delimiter)) {
-    // An empty PATH entry means the current directory, as in execvp.
-    const candidate = resolve(cwd, dir, program);
-    const problem = executableProblem(candidate);
-    if (problem === null) return;
-    // execvp skips entries it cannot run and reports EACCES only if nothing else works.
-    if (problem !== "missing" && problem !== "is a directory") denied ??= { path: candidate, problem };
-  }
-  if (denied !== null) throw spawnFailed(`permission denied: ${denied.path} ${denied.problem}`);
-  throw spawnFailed(`command not found: ${program} (not in PATH)`);
-}
-
-function checkCwd(cwd: string): void {
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(cwd).isDirectory();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") throw spawnFailed(`cwd does not exist: ${cwd}`);
-    if (code === "EACCES") throw spawnFailed(`permission denied: cannot reach cwd ${cwd}`);
-    throw spawnFailed(`cwd is not usable: ${cwd} (${code ?? String(error)})`);
-  }
-  if (!isDirectory) throw spawnFailed(`cwd is not a directory: ${cwd}`);
-  try {
-    accessSync(cwd, fsConstants.X_OK);
-  } catch {
-    throw spawnFailed(`permission denied: cannot enter cwd ${cwd}`);
-  }
-}
-
-/** null when `path` can be executed, else why not ("missing" when there is nothing there). */
-function executableProblem(path: string): "missing" | "is a directory" | "is not executable" | null {
-  let isFile: boolean;
-  try {
-    const stats = statSync(path);
-    if (stats.isDirectory()) return "is a directory";
-    isFile = stats.isFile();
-  } catch {
-    // ENOENT, ENOTDIR, EACCES on a parent, ELOOP: execvp would not find it either.
-    return "missing";
-  }
-  if (!isFile) return "is not executable";
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return null;
-  } catch {
-    return "is not executable";
-  }
-}
-
-function spawnFailed(reason: string): SwitchboardError {
-  return new SwitchboardError("SPAWN_FAILED", reason);
 }
