@@ -1,4 +1,3 @@
-import { statSync } from "node:fs";
 import { childEnv } from "../core/child-env.js";
 import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
@@ -10,6 +9,7 @@ import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { terminateLeftovers } from "./processes.js";
+import { checkCwd } from "./spawn-preflight.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
 import type { TerminalProcess } from "./terminal-process.js";
 
@@ -185,15 +185,4 @@ export function createTerminalSession(
       return session;
     },
   );
-}
-
-function checkCwd(cwd: string): void {
-  let isDir: boolean;
-  try {
-    isDir = statSync(cwd).isDirectory();
-  } catch {
-    // stat failing means the path is not there (or not reachable): the same answer for the user.
-    throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} does not exist`);
-  }
-  if (!isDir) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} is not a directory`);
 }
