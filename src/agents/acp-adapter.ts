@@ -1,15 +1,16 @@
 import { Readable, Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
-import type { AnyMessage, AnyResponse, ClientConnection, JsonRpcId } from "@agentclientprotocol/sdk";
+import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import type { Timer } from "../core/clock.js";
 import type { ErrorCode } from "../protocol/index.js";
-import type { AdapterContext, AdapterRun, AgentAdapter, PermissionOutcome, RunOutcome } from "./adapter.js";
+import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
 import type { ProcessEnd } from "./agent-process.js";
+import { AcpOutputHold } from "./acp-output-hold.js";
+import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
 import { applySessionUpdate } from "./acp-updates.js";
-import { AcpWire } from "./acp-wire.js";
-import { ConfinedFs, FsAccessError } from "./confined-fs.js";
+import { AcpWire, isRecord } from "./acp-wire.js";
 import { describeError } from "./logger.js";
 
 /** `initialize` + `session/new` must answer within this long (agents started through npx can be slow). */
@@ -22,11 +23,6 @@ export const ACP_START_TIMEOUT_MS = 30_000;
 export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
 const EXIT_CLASSIFY_MS = 1000;
-
-/** JSON-RPC codes the fs handlers answer with. */
-const JSONRPC_INVALID_PARAMS = -32602;
-const JSONRPC_RESOURCE_NOT_FOUND = -32002;
-const JSONRPC_INTERNAL_ERROR = -32603;
 
 const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
@@ -51,22 +47,19 @@ interface Turn {
   detach: () => void;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /**
  * Speaks ACP to one agent process, as the client: `initialize` (advertising fs and, when a
  * child terminal factory is wired, terminal), `session/new` with the session's cwd, one
  * `session/prompt` per run, `session/cancel` on abort. Everything the agent sends is applied in
- * wire order (acp-wire.ts). The process starts with the first run; once it is gone the adapter
- * is `dead` and the session replaces it.
+ * wire order (acp-wire.ts); its requests are answered by acpClient (acp-requests.ts), and its
+ * output is held back while the log has no room (acp-output-hold.ts). The process starts with the
+ * first run; once it is gone the adapter is `dead` and the session replaces it.
  */
 export class AcpAdapter implements AgentAdapter {
   private readonly context: AdapterContext;
   private readonly options: AcpAdapterOptions;
-  private readonly fs: ConfinedFs;
   private readonly terminals: AcpTerminals;
+  private readonly hold: AcpOutputHold;
   private proc: AgentProcess | undefined;
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
@@ -76,23 +69,19 @@ export class AcpAdapter implements AgentAdapter {
   private turn: Turn | undefined;
   private isDead = false;
   private disposing: Promise<void> | undefined;
-  /** Set once the adapter shuts down: the agent's output is no longer held back. */
-  private released = false;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
-  /** Ends the current wait for room in the log early (see {@link roomForOutput}). */
-  private stopHolding: (() => void) | undefined;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
     this.options = options;
-    this.fs = new ConfinedFs(context.cwd);
     this.terminals = new AcpTerminals({
       factory: context.children,
       parentSessionId: context.sessionId,
       cwd: context.cwd,
       logger: context.logger,
     });
+    this.hold = new AcpOutputHold({ room: context.room, runOpen: () => this.turn?.run.sink.open === true });
   }
 
   get dead(): boolean {
@@ -116,7 +105,7 @@ export class AcpAdapter implements AgentAdapter {
     return new Promise<RunOutcome>((resolve) => {
       const onAbort = (): void => {
         // The run has ended: what the agent still sends for it is not logged, so read on.
-        this.stopHolding?.();
+        this.hold.stop();
         conn.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
           this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
         });
@@ -165,8 +154,7 @@ export class AcpAdapter implements AgentAdapter {
   private async shutdown(): Promise<void> {
     this.isDead = true;
     // Its output must drain, or the killed process's end is never seen.
-    this.released = true;
-    this.stopHolding?.();
+    this.hold.release();
     this.conn?.close();
     const [end] = await Promise.all([this.proc?.kill(), this.terminals.dispose()]);
     const turn = this.turn;
@@ -203,7 +191,7 @@ export class AcpAdapter implements AgentAdapter {
     void proc.closed.then((end) => this.onProcessEnd(end));
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
-      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>).pipeThrough(this.holdBack()),
+      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>).pipeThrough(this.hold.stream()),
       { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
     const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
@@ -218,7 +206,14 @@ export class AcpAdapter implements AgentAdapter {
       { watchResponsesTo: ["session/prompt"] },
     );
     this.wire = wire;
-    const conn = this.client().connect(wire.stream);
+    const conn = acpClient({
+      name: CLIENT_INFO.name,
+      cwd: this.context.cwd,
+      wire,
+      terminals: this.terminals,
+      sessionId: () => this.acpSessionId,
+      sink: () => this.turn?.run.sink,
+    }).connect(wire.stream);
     this.conn = conn;
     void conn.closed.then(() => wire.close());
 
@@ -245,42 +240,6 @@ export class AcpAdapter implements AgentAdapter {
     } finally {
       timer?.cancel();
     }
-  }
-
-  /**
-   * Sits between the agent's stdout and the JSON-RPC parser and passes the output on only while
-   * {@link roomForOutput} allows: held back, the stream stops pulling, Node stops reading the
-   * pipe, and the agent blocks on its writes. Chunks pass one at a time, in order, so the wire
-   * order AcpWire numbers is the agent's.
-   */
-  private holdBack(): TransformStream<Uint8Array, Uint8Array> {
-    return new TransformStream<Uint8Array, Uint8Array>({
-      transform: (chunk, controller) => {
-        const wait = this.roomForOutput();
-        if (wait === undefined) return controller.enqueue(chunk);
-        return wait.then(() => controller.enqueue(chunk));
-      },
-    });
-  }
-
-  /**
-   * Undefined when more of the agent's output may be read now; else resolves when it may. The
-   * agent is held back while a run is open and the session's log has no room. Once the run has
-   * ended (aborted, stopped at its text limit) what the agent sends for it is not logged, so it
-   * is read on (and can finish the cancelled turn); so is it after the adapter shut down.
-   */
-  private roomForOutput(): Promise<void> | undefined {
-    if (this.released || !this.turn?.run.sink.open) return undefined;
-    const room = this.context.room();
-    if (room === undefined) return undefined;
-    return new Promise<void>((resolve) => {
-      const stop = (): void => {
-        if (this.stopHolding === stop) this.stopHolding = undefined;
-        resolve();
-      };
-      this.stopHolding = stop;
-      void room.then(stop);
-    });
   }
 
   private async handshake(conn: ClientConnection): Promise<void> {
@@ -404,125 +363,6 @@ export class AcpAdapter implements AgentAdapter {
       return;
     }
     this.finishTurn(turn, { kind: "final", stopReason });
-  }
-
-  /**
-   * Waits for this request's turn in wire order, lets `fn` append its events synchronously, then
-   * lets later messages go on. A promise `fn` returns is not awaited here (a permission answer
-   * may take minutes; the messages after the request must not wait for it).
-   */
-  private async inOrder<T>(requestId: JsonRpcId, sessionId: string, fn: () => T): Promise<T> {
-    const release = await this.wire!.enter(requestId);
-    try {
-      if (sessionId !== this.acpSessionId) throw acp.RequestError.sessionNotFound(sessionId);
-      return fn();
-    } finally {
-      release();
-    }
-  }
-
-  private client(): acp.ClientApp {
-    return acp
-      .client({ name: CLIENT_INFO.name })
-      .onRequest("session/request_permission", async ({ params, requestId, signal }) => {
-        const answer = await this.inOrder(requestId, params.sessionId, (): Promise<PermissionOutcome> => {
-          const sink = this.turn?.run.sink;
-          if (!sink?.open) return Promise.resolve({ outcome: "cancelled" });
-          return sink.requestPermission(
-            {
-              title: params.toolCall.title ?? "",
-              toolCallId: params.toolCall.toolCallId,
-              options: params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
-            },
-            signal,
-          );
-        });
-        const outcome = await answer;
-        return {
-          outcome:
-            outcome.outcome === "selected"
-              ? { outcome: "selected", optionId: outcome.optionId }
-              : { outcome: "cancelled" },
-        };
-      })
-      .onRequest("fs/read_text_file", async ({ params, requestId }) => {
-        await this.inOrder(requestId, params.sessionId, () => undefined);
-        const content = await this.fsCall(() =>
-          this.fs.readTextFile(params.path, { line: params.line, limit: params.limit }),
-        );
-        return { content };
-      })
-      .onRequest("fs/write_text_file", async ({ params, requestId }) => {
-        // Like terminal/create, a write changes things: only for a run that is still going. After
-        // an abort the agent may still be finishing the cancelled turn; what it writes then is refused.
-        await this.inOrder(requestId, params.sessionId, () => {
-          if (!this.turn?.run.sink.open) {
-            throw acp.RequestError.invalidRequest(
-              { reason: "no-turn" },
-              "no prompt turn is running (the run was aborted or has ended): the file was not written",
-            );
-          }
-        });
-        await this.fsCall(() => this.fs.writeTextFile(params.path, params.content));
-        return {};
-      })
-      .onRequest("terminal/create", async ({ params, requestId }) => {
-        // The child is started while this request holds its place in the wire order, so its
-        // `child` event lands exactly where the agent asked for it.
-        const release = await this.wire!.enter(requestId);
-        try {
-          if (params.sessionId !== this.acpSessionId) throw acp.RequestError.sessionNotFound(params.sessionId);
-          const sink = this.turn?.run.sink;
-          if (!sink?.open) throw acp.RequestError.invalidRequest(undefined, "no prompt turn is running");
-          const terminal = await this.terminals.create(params, sink.runId).catch((err: unknown) => {
-            // The agent (and its user) should learn why: not a bare "Internal error".
-            if (err instanceof acp.RequestError) throw err;
-            const code = (err as { code?: unknown }).code;
-            throw new acp.RequestError(
-              JSONRPC_INTERNAL_ERROR,
-              describeError(err),
-              typeof code === "string" ? { code } : undefined,
-            );
-          });
-          sink.child({ sessionId: terminal.sessionId, command: [params.command, ...(params.args ?? [])] });
-          return { terminalId: terminal.sessionId };
-        } finally {
-          release();
-        }
-      })
-      .onRequest("terminal/output", async ({ params, requestId }) => {
-        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
-        const out = await terminal.output();
-        return { output: out.output, truncated: out.truncated, exitStatus: out.exitStatus };
-      })
-      .onRequest("terminal/wait_for_exit", async ({ params, requestId }) => {
-        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
-        const exit = await terminal.waitForExit();
-        return { exitCode: exit.exitCode, signal: exit.signal };
-      })
-      .onRequest("terminal/kill", async ({ params, requestId }) => {
-        const terminal = await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
-        await terminal.kill();
-        return {};
-      })
-      .onRequest("terminal/release", async ({ params, requestId }) => {
-        await this.inOrder(requestId, params.sessionId, () => this.terminals.get(params.terminalId));
-        await this.terminals.release(params.terminalId);
-        return {};
-      });
-  }
-
-  /** Runs a confined fs call, turning refusals into JSON-RPC errors the agent can read. */
-  private async fsCall<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof FsAccessError) {
-        const code = err.reason === "not-found" ? JSONRPC_RESOURCE_NOT_FOUND : JSONRPC_INVALID_PARAMS;
-        throw new acp.RequestError(code, err.message, { reason: err.reason });
-      }
-      throw new acp.RequestError(JSONRPC_INTERNAL_ERROR, describeError(err));
-    }
   }
 }
 

@@ -1,4 +1,5 @@
 import type { PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
+import { isRecord } from "./acp-wire.js";
 
 /**
  * ACP `session/update` → the run's events (docs/agents.md has the table). Updates arrive as raw
@@ -14,10 +15,6 @@ import type { PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
  * | anything else                      | — (mode, commands, usage, user echo)   |
  */
 export type UpdateResult = "applied" | "ignored" | "malformed";
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 

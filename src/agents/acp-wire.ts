@@ -38,7 +38,8 @@ type Entry =
 
 const keyOf = (id: JsonRpcId): string => JSON.stringify(id);
 
-function isRecord(v: unknown): v is Record<string, unknown> {
+/** A JSON object (what ACP's params, results and updates are), not an array or null. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 

@@ -1,0 +1,151 @@
+import * as acp from "@agentclientprotocol/sdk";
+import type { JsonRpcId } from "@agentclientprotocol/sdk";
+import type { PermissionOutcome, RunSink } from "./adapter.js";
+import type { AcpTerminals } from "./acp-terminals.js";
+import type { AcpWire } from "./acp-wire.js";
+import { ConfinedFs, FsAccessError } from "./confined-fs.js";
+import { describeError } from "./logger.js";
+
+/** JSON-RPC codes the handlers answer with. */
+const JSONRPC_INVALID_PARAMS = -32602;
+const JSONRPC_RESOURCE_NOT_FOUND = -32002;
+const JSONRPC_INTERNAL_ERROR = -32603;
+
+export interface AcpClientOptions {
+  /** The client's name, as in `initialize`'s `clientInfo`. */
+  name: string;
+  /** The session's cwd: the root the agent's file access is confined to. */
+  cwd: string;
+  /** Puts each request in its place among the agent's other messages. */
+  wire: AcpWire;
+  terminals: AcpTerminals;
+  /** The ACP session `session/new` opened: a request that names another is refused. */
+  sessionId(): string | undefined;
+  /** The current prompt turn's sink, if there is a turn (`open` says whether its run still goes on). */
+  sink(): RunSink | undefined;
+}
+
+/**
+ * The gateway's side of ACP: answers what the agent asks of its client — a permission
+ * (`session/request_permission`, asked of the run's sink), files under the cwd (`fs/*`, through
+ * ConfinedFs) and child terminals (`terminal/*`, through AcpTerminals). Each request waits for
+ * its place in wire order first (acp-wire.ts), so its effects land after the messages before it.
+ */
+export function acpClient(options: AcpClientOptions): acp.ClientApp {
+  const fs = new ConfinedFs(options.cwd);
+  const { terminals } = options;
+  return acp
+    .client({ name: options.name })
+    .onRequest("session/request_permission", async ({ params, requestId, signal }) => {
+      const answer = await inOrder(options, requestId, params.sessionId, (): Promise<PermissionOutcome> => {
+        const sink = options.sink();
+        if (!sink?.open) return Promise.resolve({ outcome: "cancelled" });
+        return sink.requestPermission(
+          {
+            title: params.toolCall.title ?? "",
+            toolCallId: params.toolCall.toolCallId,
+            options: params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
+          },
+          signal,
+        );
+      });
+      const outcome = await answer;
+      return {
+        outcome:
+          outcome.outcome === "selected"
+            ? { outcome: "selected", optionId: outcome.optionId }
+            : { outcome: "cancelled" },
+      };
+    })
+    .onRequest("fs/read_text_file", async ({ params, requestId }) => {
+      await inOrder(options, requestId, params.sessionId, () => undefined);
+      const content = await fsCall(() => fs.readTextFile(params.path, { line: params.line, limit: params.limit }));
+      return { content };
+    })
+    .onRequest("fs/write_text_file", async ({ params, requestId }) => {
+      // Like terminal/create, a write changes things: only for a run that is still going. After
+      // an abort the agent may still be finishing the cancelled turn; what it writes then is refused.
+      await inOrder(options, requestId, params.sessionId, () => {
+        if (!options.sink()?.open) {
+          throw acp.RequestError.invalidRequest(
+            { reason: "no-turn" },
+            "no prompt turn is running (the run was aborted or has ended): the file was not written",
+          );
+        }
+      });
+      await fsCall(() => fs.writeTextFile(params.path, params.content));
+      return {};
+    })
+    .onRequest("terminal/create", async ({ params, requestId }) => {
+      // The child is started while this request holds its place in the wire order, so its
+      // `child` event lands exactly where the agent asked for it.
+      const release = await options.wire.enter(requestId);
+      try {
+        if (params.sessionId !== options.sessionId()) throw acp.RequestError.sessionNotFound(params.sessionId);
+        const sink = options.sink();
+        if (!sink?.open) throw acp.RequestError.invalidRequest(undefined, "no prompt turn is running");
+        const terminal = await terminals.create(params, sink.runId).catch((err: unknown) => {
+          // The agent (and its user) should learn why: not a bare "Internal error".
+          if (err instanceof acp.RequestError) throw err;
+          const code = (err as { code?: unknown }).code;
+          throw new acp.RequestError(
+            JSONRPC_INTERNAL_ERROR,
+            describeError(err),
+            typeof code === "string" ? { code } : undefined,
+          );
+        });
+        sink.child({ sessionId: terminal.sessionId, command: [params.command, ...(params.args ?? [])] });
+        return { terminalId: terminal.sessionId };
+      } finally {
+        release();
+      }
+    })
+    .onRequest("terminal/output", async ({ params, requestId }) => {
+      const terminal = await inOrder(options, requestId, params.sessionId, () => terminals.get(params.terminalId));
+      const out = await terminal.output();
+      return { output: out.output, truncated: out.truncated, exitStatus: out.exitStatus };
+    })
+    .onRequest("terminal/wait_for_exit", async ({ params, requestId }) => {
+      const terminal = await inOrder(options, requestId, params.sessionId, () => terminals.get(params.terminalId));
+      const exit = await terminal.waitForExit();
+      return { exitCode: exit.exitCode, signal: exit.signal };
+    })
+    .onRequest("terminal/kill", async ({ params, requestId }) => {
+      const terminal = await inOrder(options, requestId, params.sessionId, () => terminals.get(params.terminalId));
+      await terminal.kill();
+      return {};
+    })
+    .onRequest("terminal/release", async ({ params, requestId }) => {
+      await inOrder(options, requestId, params.sessionId, () => terminals.get(params.terminalId));
+      await terminals.release(params.terminalId);
+      return {};
+    });
+}
+
+/**
+ * Waits for this request's turn in wire order, lets `fn` append its events synchronously, then
+ * lets later messages go on. A promise `fn` returns is not awaited here (a permission answer
+ * may take minutes; the messages after the request must not wait for it).
+ */
+async function inOrder<T>(options: AcpClientOptions, requestId: JsonRpcId, sessionId: string, fn: () => T): Promise<T> {
+  const release = await options.wire.enter(requestId);
+  try {
+    if (sessionId !== options.sessionId()) throw acp.RequestError.sessionNotFound(sessionId);
+    return fn();
+  } finally {
+    release();
+  }
+}
+
+/** Runs a confined fs call, turning refusals into JSON-RPC errors the agent can read. */
+async function fsCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof FsAccessError) {
+      const code = err.reason === "not-found" ? JSONRPC_RESOURCE_NOT_FOUND : JSONRPC_INVALID_PARAMS;
+      throw new acp.RequestError(code, err.message, { reason: err.reason });
+    }
+    throw new acp.RequestError(JSONRPC_INTERNAL_ERROR, describeError(err));
+  }
+}
