@@ -1,5 +1,5 @@
 /**
- * The API a plugin's `activate(api)` receives, as implemented by `runner.mjs` inside the
+ * The API a plugin's `activate(api)` receives, as implemented by the runner (`runner/main.mjs`) inside the
  * sandboxed process. Types only: plugins are plain JavaScript, and TypeScript authors can
  * `import type { PluginApi } from "switchboard"`. Every call is async and goes over the pipe
  * to the gateway, which checks it; failures reject with a `PluginError` whose `code` is a

@@ -13,7 +13,7 @@ import { PluginMetrics } from "./metrics.js";
 import { grantedPermissions } from "./permissions.js";
 import { PluginInstance } from "./plugin-instance.js";
 import type { ExitInfo } from "./plugin-process.js";
-import { resolvePlugin, sandboxArgs } from "./sandbox.js";
+import { resolvePlugin, RUNNER_ENTRY, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
 import type {
   AgentRunOutcome,
@@ -74,7 +74,7 @@ export class PluginHost {
   private readonly slots = new Map<string, Slot>();
   private readonly limits: PluginLimits;
   private readonly metrics: PluginMetrics;
-  private readonly runnerPath: string;
+  private readonly runnerDir: string;
   private readonly baseDir: string;
   private readonly protectedPaths: readonly string[];
   private loading: Promise<void> = Promise.resolve();
@@ -87,12 +87,13 @@ export class PluginHost {
     this.limits = { ...DEFAULT_PLUGIN_LIMITS, ...options.limits };
     this.baseDir = options.baseDir ?? process.cwd();
     this.protectedPaths = [deps.dataDir, ...(options.protectedPaths ?? [])];
-    const runner = options.runnerPath ?? fileURLToPath(new URL("./runner.mjs", import.meta.url));
-    if (!existsSync(runner))
+    const runnerDir = options.runnerDir ?? fileURLToPath(new URL("./runner/", import.meta.url));
+    const runnerEntry = join(runnerDir, RUNNER_ENTRY);
+    if (!existsSync(runnerEntry))
       throw new Error(
-        `plugin runner not found at ${runner}: the build must copy src/plugins/runner.mjs next to the compiled host`,
+        `plugin runner not found at ${runnerEntry}: the build must copy the folder src/plugins/runner/ next to the compiled host`,
       );
-    this.runnerPath = realpathSync(runner);
+    this.runnerDir = realpathSync(runnerDir);
     this.metrics = new PluginMetrics(options.registry);
   }
 
@@ -334,7 +335,7 @@ export class PluginHost {
       // The real path: the permission model compares resolved, not real, paths.
       stateDir = realpathSync(dir);
       args = sandboxArgs({
-        runnerPath: this.runnerPath,
+        runnerDir: this.runnerDir,
         pluginDir: resolved.dir,
         stateDir,
         heapMb: this.limits.heapMb,

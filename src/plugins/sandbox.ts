@@ -28,8 +28,12 @@ function assertGrantable(path: string, what: string): void {
     );
 }
 
+/** The runner's entry module, in its folder (`SandboxArgsOptions.runnerDir`). */
+export const RUNNER_ENTRY = "main.mjs";
+
 export interface SandboxArgsOptions {
-  runnerPath: string;
+  /** The runner's folder: a plugin may read all of it, so it holds the runner's modules and nothing else. */
+  runnerDir: string;
   pluginDir: string;
   stateDir: string;
   heapMb: number;
@@ -40,11 +44,12 @@ export interface SandboxArgsOptions {
  * The node command line of a plugin process (without `process.execPath`). No
  * `--allow-child-process`, no `--allow-worker`, no `--allow-addons`, no `--allow-wasi`: under
  * the permission model each of those is denied when not granted; `--no-addons` is added for
- * depth. Reads: the runner file, the plugin's folder, its state folder. Writes: its state folder.
+ * depth. Reads: the runner's folder (its modules only), the plugin's folder, its state folder.
+ * Writes: its state folder.
  */
 export function sandboxArgs(options: SandboxArgsOptions): string[] {
   for (const [path, what] of [
-    [options.runnerPath, "the plugin runner"],
+    [options.runnerDir, "the plugin runner's folder"],
     [options.pluginDir, "a plugin folder"],
     [options.stateDir, "a plugin state folder"],
   ] as const)
@@ -52,7 +57,7 @@ export function sandboxArgs(options: SandboxArgsOptions): string[] {
   const flags = options.flags ?? process.allowedNodeEnvironmentFlags;
   const args = [
     permissionFlag(flags),
-    `--allow-fs-read=${options.runnerPath}`,
+    `--allow-fs-read=${withSlash(options.runnerDir)}`,
     `--allow-fs-read=${withSlash(options.pluginDir)}`,
     `--allow-fs-read=${withSlash(options.stateDir)}`,
     `--allow-fs-write=${withSlash(options.stateDir)}`,
@@ -61,7 +66,7 @@ export function sandboxArgs(options: SandboxArgsOptions): string[] {
   ];
   // The permission model's ExperimentalWarning on every start is noise in the gateway log.
   if (flags.has("--disable-warning")) args.push("--disable-warning=ExperimentalWarning");
-  args.push(options.runnerPath);
+  args.push(join(options.runnerDir, RUNNER_ENTRY));
   return args;
 }
 

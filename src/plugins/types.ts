@@ -77,8 +77,12 @@ export interface PluginHostOptions {
   /** Metrics are registered here (and removed on `close`). */
   registry?: Registry;
   limits?: Partial<PluginLimits>;
-  /** Where the runner lives. Default: `runner.mjs` next to the host module. */
-  runnerPath?: string;
+  /**
+   * The runner's folder, holding its entry module (`main.mjs`) and the modules it imports. Every
+   * plugin may read all of it, so it must hold nothing else. Default: `runner/` next to the host
+   * module.
+   */
+  runnerDir?: string;
 }
 
 export const PLUGIN_STATES = ["starting", "running", "restarting", "failed", "stopped"] as const;

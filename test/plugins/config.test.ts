@@ -101,23 +101,23 @@ describe("plugins config", () => {
 
 describe("sandbox flags", () => {
   const base = {
-    runnerPath: "/opt/sb/runner.mjs",
+    runnerDir: "/opt/sb/runner",
     pluginDir: "/srv/plugins/a",
     stateDir: "/var/sb/plugins/a",
     heapMb: 64,
   };
 
-  it("grants reads of the runner, the plugin folder and the state folder, writes of the state folder, nothing else", () => {
+  it("grants reads of the runner's folder, the plugin folder and the state folder, writes of the state folder, nothing else", () => {
     const args = sandboxArgs({ ...base, flags: new Set(["--experimental-permission"]) });
     expect(args).toEqual([
       "--experimental-permission",
-      "--allow-fs-read=/opt/sb/runner.mjs",
+      "--allow-fs-read=/opt/sb/runner/",
       "--allow-fs-read=/srv/plugins/a/",
       "--allow-fs-read=/var/sb/plugins/a/",
       "--allow-fs-write=/var/sb/plugins/a/",
       "--no-addons",
       "--max-old-space-size=64",
-      "/opt/sb/runner.mjs",
+      "/opt/sb/runner/main.mjs",
     ]);
     expect(sandboxArgs({ ...base, flags: new Set(["--permission", "--disable-warning"]) })[0]).toBe("--permission");
   });

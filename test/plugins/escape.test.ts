@@ -5,6 +5,9 @@ import { permissionFlag } from "../../src/plugins/sandbox.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
 const ADDON = new URL("../../node_modules/better-sqlite3/build/Release/better_sqlite3.node", import.meta.url).pathname;
+/** The runner's entry module, which plugins may read, and a file of the gateway beside the runner's folder, which they may not. */
+const RUNNER_FILE = new URL("../../src/plugins/runner/main.mjs", import.meta.url).pathname;
+const BESIDE_RUNNER_FILE = new URL("../../src/plugins/sandbox.ts", import.meta.url).pathname;
 
 interface Outcome {
   ok: boolean;
@@ -27,7 +30,15 @@ describe("the plugin sandbox (Node permission model)", () => {
     await t.host.load({
       entries: {
         hostile: entry(join(FIXTURES, "hostile"), {
-          config: { tokenFile: t.tokenFile, dbFile: t.dbFile, dataDir: t.dataDir, addonFile: ADDON, outsideFile },
+          config: {
+            tokenFile: t.tokenFile,
+            dbFile: t.dbFile,
+            dataDir: t.dataDir,
+            addonFile: ADDON,
+            outsideFile,
+            runnerFile: RUNNER_FILE,
+            besideRunnerFile: BESIDE_RUNNER_FILE,
+          },
         }),
       },
     });
@@ -59,6 +70,7 @@ describe("the plugin sandbox (Node permission model)", () => {
       hardlinkToken: denied("ERR_ACCESS_DENIED"),
       copyToken: denied("ERR_ACCESS_DENIED"),
       readEnviron: denied("ERR_ACCESS_DENIED"),
+      readBesideRunner: denied("ERR_ACCESS_DENIED"),
       worker: denied("ERR_ACCESS_DENIED"),
       dlopen: denied("ERR_ACCESS_DENIED"),
       requireAddon: denied("ERR_ACCESS_DENIED"),
@@ -83,6 +95,7 @@ describe("the plugin sandbox (Node permission model)", () => {
       writeState: expect.objectContaining({ ok: true }),
       readState: { ok: true, value: "fine" },
       readOwnFolder: expect.objectContaining({ ok: true }),
+      readRunner: expect.objectContaining({ ok: true }),
       env: { ok: true, value: "{}" },
     });
 

@@ -129,7 +129,7 @@ describe("a plugin that will not exit when its pipe closes", () => {
     const gw = await serveWithPlugin("orphan", { path: ORPHAN });
     await pluginRunning(api(gw.url), "orphan");
     const plugins = childrenOf(gw.child.pid!).filter((pid) =>
-      readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("runner.mjs"),
+      readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("plugins/runner/main.mjs"),
     );
     expect(plugins).toHaveLength(1);
     const plugin = plugins[0]!;
