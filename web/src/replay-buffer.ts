@@ -3,17 +3,20 @@
  * per million lines here, so a session that printed 20 MB of short lines took 15 s to come
  * back — for a screen that shows its last rows and keeps {@link TERMINAL_SCROLLBACK_LINES}
  * of scrollback. Past {@link REPLAY_FULL_BYTES} the replay is cut to its last
- * {@link REPLAY_TAIL_BYTES}, and to its last {@link REPLAY_TAIL_LINES} lines; what the dropped front did to the terminal's modes (alternate
- * screen, cursor, mouse, keys) is replayed as the modes' final settings first, so a
- * full-screen program comes back as it was drawing.
+ * {@link REPLAY_TAIL_BYTES}, and to its last {@link TERMINAL_SCROLLBACK_LINES} lines; what the
+ * dropped front did to the terminal's modes (alternate screen, cursor, mouse, keys) is replayed
+ * as the modes' final settings first, so a full-screen program comes back as it was drawing.
  */
 
 /** Replays up to this size are written whole, exactly as the session printed them. */
 export const REPLAY_FULL_BYTES = 4 * 1024 * 1024;
 /** What is kept of a larger replay: at most its last bytes (from a line start)… */
 export const REPLAY_TAIL_BYTES = 1024 * 1024;
-/** …and at most its last lines: what a terminal page keeps as scrollback (TERMINAL_SCROLLBACK_LINES). */
-export const REPLAY_TAIL_LINES = 10_000;
+/**
+ * …and at most its last lines: the lines xterm keeps above the screen (a terminal page's
+ * scrollback), all a replay needs. A restored 10,000-line log fits (bench/web.ts).
+ */
+export const TERMINAL_SCROLLBACK_LINES = 10_000;
 
 export type ReplayItem =
   | { kind: "text"; text: string }
@@ -92,7 +95,7 @@ export class ReplayBuffer {
   constructor(
     private readonly fullBytes = REPLAY_FULL_BYTES,
     private readonly tailBytes = REPLAY_TAIL_BYTES,
-    private readonly tailLines = REPLAY_TAIL_LINES,
+    private readonly tailLines = TERMINAL_SCROLLBACK_LINES,
   ) {}
 
   push(item: ReplayItem): void {

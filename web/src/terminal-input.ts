@@ -59,11 +59,11 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
   );
 }
 
-/** A pipe session's input: a line field whose line (with its newline) is typed through `type`. */
 /** What ends a pipe session's input from the line box, as Ctrl-D does in a terminal. */
 export const END_OF_INPUT: unique symbol = Symbol("end of input");
 export type Keys = string | typeof END_OF_INPUT;
 
+/** A pipe session's input: a line field whose line (with its newline) is typed through `type`. */
 export function renderLineInput(type: (data: Keys) => void): HTMLFormElement {
   const input = h("input", {
     class: "line-field",
@@ -135,7 +135,10 @@ export function escapeThenTab(): (event: KeyboardEvent) => boolean {
 
 const MODIFIER_KEYS: ReadonlySet<string> = new Set(["Shift", "Control", "Alt", "Meta", "AltGraph", "CapsLock"]);
 
-/** Ctrl+C or Ctrl+Insert: copies when the terminal has a selection (see terminal-view.ts). */
+/**
+ * Ctrl+C or Ctrl+Insert (no other modifier): the keys that copy a selection outside macOS. The
+ * terminal leaves them to the browser when it has a selection (see terminal-view.ts).
+ */
 export function isCopyKey(event: KeyboardEvent): boolean {
   if (event.type !== "keydown" || !event.ctrlKey || event.altKey || event.shiftKey || event.metaKey) return false;
   return event.key === "c" || event.key === "C" || event.key === "Insert";

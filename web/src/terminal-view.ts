@@ -1,33 +1,21 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
-import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
+import { isConnectionError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
-import { decodeOutputData } from "../../src/core/utf8-chunker.js";
 import type { AppContext, View } from "./context.js";
-import { ControlBar } from "./control-bar.js";
-import type { Control } from "./control-bar.js";
 import { h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
-import { ReplayBuffer } from "./replay-buffer.js";
 import { SessionHeader } from "./session-header.js";
-import {
-  END_OF_INPUT,
-  INPUT_CHUNK_CHARS,
-  KEEP_FOCUS,
-  escapeThenTab,
-  inputChunks,
-  isCopyKey,
-  renderKeyBar,
-  renderLineInput,
-} from "./terminal-input.js";
+import { TerminalControl } from "./terminal-control.js";
+import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
+import { TERMINAL_SCROLLBACK_LINES } from "./replay-buffer.js";
+import { TerminalOutput } from "./terminal-output.js";
 import { renderTextButton } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
 
-/** Lines xterm keeps above the screen: a restored 10,000-line log fits (bench/web.ts). */
-export const TERMINAL_SCROLLBACK_LINES = 10_000;
 /** A window resize is fitted (and sent to the PTY) after it has been quiet this long. */
 export const FIT_DEBOUNCE_MS = 80;
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
@@ -37,12 +25,11 @@ export const MIN_ROWS = 5;
 /**
  * One terminal (or stream) session in xterm.js, fed by the multiplexed WebSocket from seq 0:
  * the replay restores the screen (resize events included, so it reflows as it did live),
- * then output streams on. The SDK resumes after a drop from the last seq it delivered, so
- * nothing is lost or written twice.
+ * then output streams on (see TerminalOutput). The SDK resumes after a drop from the last seq
+ * it delivered, so nothing is lost or written twice.
  *
- * Typing needs the control lease: the view takes it when nobody holds it, shows a read-only
- * bar with "Take control" (a force takeover) when someone else does, and never steers for a
- * viewer. In control, the PTY follows this window's size; otherwise xterm follows the PTY's.
+ * Typing needs the control lease (see TerminalControl). In control, the PTY follows this
+ * window's size; otherwise xterm follows the PTY's.
  */
 export class TerminalView implements View {
   readonly element: HTMLElement;
@@ -52,42 +39,21 @@ export class TerminalView implements View {
   private readonly fitAddon = new FitAddon();
   private readonly header: SessionHeader;
   private readonly feed: SessionFeed;
+  private readonly output: TerminalOutput;
   private readonly host: HTMLElement;
-  private readonly controlBar: ControlBar;
+  private readonly control: TerminalControl;
   private readonly endBanner = new EndBanner();
   private readonly lineInput: HTMLFormElement | null;
   /** "^C" in the header; none for a stream session, which has no process to interrupt. */
   private readonly interruptButton: HTMLButtonElement | null;
   private readonly disposers: (() => void)[] = [];
-  private control: Control;
-  private pendingText = "";
-  /** Output and resizes of the replay, written once it is through (see ReplayBuffer); null after. */
-  private replay: ReplayBuffer | null = new ReplayBuffer();
-  private flushQueued = false;
-  private writesInFlight = 0;
-  private restored = false;
   private ended: Extract<SessionEvent, { type: "exit" | "lost" }> | null = null;
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
-  private acquiring = false;
-  /**
-   * Taking control by itself (see {@link maybeAutoAcquire}) was cut off by a dropped connection:
-   * it is tried again once the connection is back. The SDK takes back only leases it was granted.
-   */
-  private acquireOnReconnect = false;
-  /**
-   * Keys typed while an acquire is pending (including the one that started it), sent in order
-   * once control is ours and dropped if it is not. Nothing overtakes them: the log's control
-   * event can name this page before the acquire's ack arrives, and a key sent then would go
-   * out ahead of them. Bounded in time: the acquire is answered or times out (the SDK's
-   * REQUEST_TIMEOUT_MS).
-   */
-  private typedAhead: Keys[] = [];
 
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
     this.session = session;
-    this.control = session.controller === null ? { kind: "free" } : { kind: "other", name: session.controller };
     const pty = session.pty;
     this.term = new Terminal({
       allowProposedApi: false,
@@ -114,17 +80,22 @@ export class TerminalView implements View {
       },
     });
     this.host = h("div", { class: "term-host" });
-    this.controlBar = new ControlBar(ctx.me.name, {
-      acquire: (force) => void this.acquire(force),
-      release: () => void this.release(),
+    this.control = new TerminalControl(ctx, {
+      session: () => this.session,
+      running: () => this.running,
+      changed: (was) => {
+        this.renderControl();
+        if (was !== this.control.kind) this.applySize();
+      },
+      acquired: () => this.focusInput(),
     });
-    const type = (data: Keys): void => this.type(data);
+    const type = (data: Keys): void => this.control.type(data);
     this.lineInput = pty || session.kind !== "terminal" || !ctx.canSteer ? null : renderLineInput(type);
     this.element = h(
       "section",
       { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
       this.header.element,
-      this.controlBar.element,
+      this.control.element,
       h("div", { class: "term-wrap" }, this.host),
       this.endBanner.element,
       pty && ctx.canSteer ? renderKeyBar({ type, focusTerminal: () => this.term.focus() }) : null,
@@ -143,41 +114,23 @@ export class TerminalView implements View {
       if (leaving(event)) return false;
       return !(isCopyKey(event) && this.term.hasSelection());
     });
-    this.term.onData((data) => this.type(data));
-    this.term.onBinary((data) => this.type(data));
-    this.disposers.push(
-      ctx.client.on("state", ({ state }) => {
-        if (state !== "open" || !this.acquireOnReconnect) return;
-        this.acquireOnReconnect = false;
-        // Whoever the page last saw in control: the events since the drop are still to come. Someone
-        // who took control meanwhile keeps it (no force).
-        if (this.ctx.canSteer && this.running && this.control.kind !== "mine") void this.acquire(false, "automatic");
-      }),
-      ctx.client.on("control-lost", (lost) => {
-        if (lost.session !== this.session.id) return;
-        // The log's control event names the new holder; this only covers its absence.
-        if (this.control.kind === "mine")
-          this.setControl({ kind: "other", name: lost.holder ?? this.session.controller ?? "someone else" });
-        // Taken over from another of this user's pages: that page is where they type now.
-        if (lost.holder === ctx.me.name) ctx.toast("You took control in another tab or window", "info");
-        // Someone else took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
-        else ctx.toast(`You lost control: ${lost.message}`, "error");
-      }),
-    );
+    this.term.onData(type);
+    this.term.onBinary(type);
 
+    this.output = new TerminalOutput(this.term, {
+      replayed: () => this.feed.replayed,
+      resize: (cols, rows) => this.resized(cols, rows),
+      restored: () => {
+        this.element.dataset["restored"] = "true";
+      },
+    });
     this.feed = new SessionFeed(ctx, session.id, {
       onEvent: (event) => this.onEvent(event),
-      onReset: (info) => {
-        this.flushText();
-        this.write(
-          `\r\n\x1b[2m[… ${info.first - info.lastSeq - 1} earlier events were dropped by retention …]\x1b[0m\r\n`,
-        );
-      },
+      onReset: (info) => this.output.retentionDropped(info.first - info.lastSeq - 1),
       onError: (error) => this.endBanner.showError(followErrorText(error)),
       onReady: () => {
-        if (this.feed.replayed) this.playReplay();
-        this.checkRestored();
-        this.maybeAutoAcquire();
+        this.output.ready();
+        this.control.maybeAutoAcquire();
       },
     });
     this.renderControl();
@@ -198,12 +151,7 @@ export class TerminalView implements View {
     if (this.fitTimer !== undefined) clearTimeout(this.fitTimer);
     for (const dispose of this.disposers) dispose();
     this.feed.dispose();
-    if (this.control.kind === "mine" && this.ended === null) {
-      this.ctx.client.control(this.session.id, "release").catch((error: unknown) => {
-        // Leaving the page: the lease also lapses on disconnect or after its TTL.
-        console.debug("release on leave failed", error);
-      });
-    }
+    this.control.dispose();
     this.header.dispose();
     this.term.dispose();
   }
@@ -212,7 +160,7 @@ export class TerminalView implements View {
     return {
       kind: "terminal",
       session: this.session.id,
-      restored: this.restored,
+      restored: this.output.restored,
       control: this.ctx.canSteer ? this.control.kind : "viewer",
       cols: this.term.cols,
       rows: this.term.rows,
@@ -226,39 +174,14 @@ export class TerminalView implements View {
   /* ------------------------------------------------------------------ events */
 
   private onEvent(event: SessionEvent): void {
-    if (this.replay !== null) {
-      if (!this.feed.replayed && this.holdForReplay(event)) return;
-      // The replay's last event, or one after it: what was held goes first.
-      if (this.feed.replayed) this.playReplay();
-    }
+    if (this.output.accept(event)) return;
     switch (event.type) {
-      case "output":
-        if (event.enc === "base64") {
-          this.flushText();
-          this.write(decodeOutputData(event.data, "base64"));
-        } else {
-          this.pendingText += event.data;
-          if (!this.flushQueued) {
-            // Batch the events of one frame into one xterm write.
-            this.flushQueued = true;
-            queueMicrotask(() => this.flushText());
-          }
-        }
-        break;
-      case "resize":
-        this.flushText();
-        this.session = { ...this.session, cols: event.cols, rows: event.rows };
-        if (this.session.pty) this.term.resize(event.cols, event.rows);
-        break;
       case "control":
-        if (event.holder === null) this.setControl({ kind: "free" });
-        else if (event.holder.connId !== undefined && event.holder.connId === this.ctx.client.hello?.connId)
-          this.setControl({ kind: "mine" });
-        else this.setControl({ kind: "other", name: event.holder.name });
+        this.control.controlEvent(event);
         break;
       case "exit":
       case "lost":
-        this.flushText();
+        this.output.flush();
         this.ended = event;
         this.session = {
           ...this.session,
@@ -269,76 +192,19 @@ export class TerminalView implements View {
         this.term.options.disableStdin = true;
         this.term.options.cursorBlink = false;
         this.endBanner.showEnd(event, this.session.createdAt);
-        // The lease ended with the session (the SDK says nothing of a lease whose session ended).
-        this.control = { kind: "free" };
+        this.control.ended();
         this.renderControl();
         break;
       default:
         break;
     }
-    this.checkRestored();
+    this.output.checkRestored();
   }
 
-  /** Keeps replayed output and resizes for {@link playReplay}; false for events handled at once. */
-  private holdForReplay(event: SessionEvent): boolean {
-    const replay = this.replay!;
-    if (event.type === "output") {
-      replay.push(
-        event.enc === "base64"
-          ? { kind: "bytes", bytes: decodeOutputData(event.data, "base64") }
-          : { kind: "text", text: event.data },
-      );
-      return true;
-    }
-    if (event.type === "resize") {
-      replay.push({ kind: "resize", cols: event.cols, rows: event.rows });
-      return true;
-    }
-    return false;
-  }
-
-  /** Writes the held replay (whole, or its tail after a long history), then follows live. */
-  private playReplay(): void {
-    const replay = this.replay;
-    if (replay === null) return;
-    this.replay = null;
-    for (const item of replay.drain()) {
-      if (item.kind === "text") {
-        this.pendingText += item.text;
-      } else if (item.kind === "bytes") {
-        this.flushText();
-        this.write(item.bytes);
-      } else {
-        this.flushText();
-        this.session = { ...this.session, cols: item.cols, rows: item.rows };
-        if (this.session.pty) this.term.resize(item.cols, item.rows);
-      }
-    }
-    this.flushText();
-  }
-
-  private flushText(): void {
-    this.flushQueued = false;
-    if (this.pendingText === "") return;
-    const text = this.pendingText;
-    this.pendingText = "";
-    this.write(text);
-  }
-
-  private write(data: string | Uint8Array): void {
-    this.writesInFlight++;
-    this.term.write(data, () => {
-      this.writesInFlight--;
-      this.checkRestored();
-    });
-  }
-
-  /** Restored: every event up to the head at subscription time is on the screen. */
-  private checkRestored(): void {
-    if (this.restored || !this.feed.replayed || this.writesInFlight > 0 || this.pendingText !== "") return;
-    this.restored = true;
-    this.element.dataset["restored"] = "true";
-    this.term.scrollToBottom();
+  /** A resize from the log, in its place among the output: xterm shows a PTY at its size. */
+  private resized(cols: number, rows: number): void {
+    this.session = { ...this.session, cols, rows };
+    if (this.session.pty) this.term.resize(cols, rows);
   }
 
   /* ------------------------------------------------------------------ control */
@@ -347,69 +213,13 @@ export class TerminalView implements View {
     return this.ended === null && this.session.state === "running";
   }
 
-  private maybeAutoAcquire(): void {
-    if (this.ctx.canSteer && this.running && this.control.kind === "free" && this.session.kind === "terminal")
-      void this.acquire(false, "automatic");
-  }
-
-  /**
-   * Asks for the control lease. `by`: the user asked (Take control, or typing, whose keys wait for
-   * it), or the page by itself, which is not news the user needs when the connection is down.
-   */
-  private async acquire(force: boolean, by: "user" | "automatic" = "user"): Promise<void> {
-    if (this.acquiring) return;
-    this.acquiring = true;
-    try {
-      await this.ctx.client.control(this.session.id, "acquire", { force });
-      this.setControl({ kind: "mine" });
-      this.focusInput();
-      for (const data of this.typedAhead.splice(0)) this.send(data);
-    } catch (error) {
-      const dropped = this.typedAhead.splice(0).length > 0;
-      const holder = (error as { details?: { holder?: unknown } }).details?.holder;
-      if ((error as { code?: unknown }).code === "CONTROL_HELD") {
-        this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
-        if (dropped) this.controlBar.nudge();
-      } else if (by === "automatic" && !dropped && isConnectionError(error)) {
-        // The connection dropped under the request, or was down until it timed out: the
-        // connection pill says so, and whatever the gateway granted went with the connection.
-        this.acquireOnReconnect = true;
-      } else if (by === "automatic" && isSwitchboardError(error, "SESSION_NOT_RUNNING", "SESSION_NOT_FOUND")) {
-        // It ended (or went) while the connection was away: its end event and banner say so.
-      } else this.ctx.toast(`Could not take control: ${errorText(error)}`, "error");
-    } finally {
-      this.acquiring = false;
-    }
-  }
-
   /** Where typing goes: a pipe session's line box (its xterm takes no keys), else the terminal. */
   private focusInput(): void {
     (this.lineInput?.querySelector("input") ?? this.term).focus();
   }
 
-  private async release(): Promise<void> {
-    try {
-      await this.ctx.client.control(this.session.id, "release");
-      this.setControl({ kind: "free" });
-    } catch (error) {
-      this.ctx.toast(`Could not release control: ${errorText(error)}`, "error");
-    }
-  }
-
-  private setControl(control: Control): void {
-    const was = this.control.kind;
-    this.control = control;
-    this.renderControl();
-    if (was !== control.kind) this.applySize();
-  }
-
   private renderControl(): void {
-    const state = this.controlBar.render({
-      canSteer: this.ctx.canSteer,
-      running: this.running,
-      kind: this.session.kind,
-      control: this.control,
-    });
+    const state = this.control.render();
     this.element.dataset["control"] = state;
     if (this.lineInput) this.lineInput.hidden = state !== "mine" && state !== "free";
     this.showInterrupt();
@@ -418,31 +228,6 @@ export class TerminalView implements View {
   /** "^C" only while the session runs: like the header's "Stop", it follows the store too. */
   private showInterrupt(): void {
     if (this.interruptButton) this.interruptButton.hidden = !this.running;
-  }
-
-  /* ------------------------------------------------------------------ input */
-
-  private type(data: Keys): void {
-    if (!this.ctx.canSteer || !this.running) return;
-    if (this.acquiring) this.typedAhead.push(data);
-    else if (this.control.kind === "mine") this.send(data);
-    else if (this.control.kind === "free") {
-      this.typedAhead.push(data);
-      void this.acquire(false);
-    } else this.controlBar.nudge();
-  }
-
-  private send(data: Keys): void {
-    const failed = (error: unknown): void => {
-      if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
-      this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
-    };
-    if (data === END_OF_INPUT) {
-      this.ctx.client.input(this.session.id, "", { eof: true }).catch(failed);
-      return;
-    }
-    for (const piece of inputChunks(data, INPUT_CHUNK_CHARS))
-      this.ctx.client.input(this.session.id, piece).catch(failed);
   }
 
   private renderInterrupt(): HTMLButtonElement {
@@ -455,7 +240,7 @@ export class TerminalView implements View {
         // Like the key bar's keys: typing goes on in the terminal after ^C.
         ...KEEP_FOCUS,
         onclick: () => {
-          if (this.session.pty) this.type("\x03");
+          if (this.session.pty) this.control.type("\x03");
           else
             this.ctx.client
               .signal(this.session.id, "INT")
@@ -527,5 +312,3 @@ export class TerminalView implements View {
     return lines.join("\n");
   }
 }
-
-/** Ctrl+C or Ctrl+Insert (no other modifier): the keys that copy a selection outside macOS. */
