@@ -155,7 +155,9 @@ export class LastFrame<F extends Frame | Frame[]> {
 /**
  * A shared frame as the message every connection writes (see {@link WireFrame}), if it is
  * small enough to copy ({@link WIRE_FRAME_MAX_BYTES}); larger ones go through `ws.send`
- * without a copy. Ends the hold of any frame it copied.
+ * without a copy, and so do frames in reused memory of a pool's size ({@link FRAME_POOL_MIN_BYTES}
+ * and up): a copy of each would be the fresh memory per event that the pools exist to avoid.
+ * Ends the hold of any frame it copied.
  */
 function forTheWire<F extends Frame | Frame[]>(frames: F): F {
   if (Array.isArray(frames)) return frames.map((f) => forTheWire(f)) as F;
@@ -163,7 +165,9 @@ function forTheWire<F extends Frame | Frame[]>(frames: F): F {
   if (frame instanceof WireFrame) return frames;
   const payload = frame instanceof BinaryFrame ? frame.bytes : frame;
   if (payload.length > WIRE_FRAME_MAX_BYTES) return frames;
+  const memory = memoryOf(frame);
+  if (memory !== undefined && payload.length >= FRAME_POOL_MIN_BYTES) return frames;
   const wire = encodeWireFrame(payload, frame instanceof BinaryFrame);
-  memoryOf(frame)?.release();
+  memory?.release();
   return wire as F;
 }

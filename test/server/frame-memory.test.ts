@@ -7,7 +7,7 @@
 import type { WebSocket } from "ws";
 import { describe, expect, it } from "vitest";
 import type { LogEntry } from "../../src/log/types.js";
-import { BinaryFrame, LastFrame, framedIn } from "../../src/server/outbound-frames.js";
+import { BinaryFrame, FRAME_POOL_MIN_BYTES, LastFrame, framedIn } from "../../src/server/outbound-frames.js";
 import type { Frame, FrameMemory } from "../../src/server/outbound-frames.js";
 import { Outbox } from "../../src/server/ws-common.js";
 import { WIRE_FRAME_MAX_BYTES, WireFrame } from "../../src/server/wire-frame.js";
@@ -112,6 +112,16 @@ describe("frames that are views of reusable memory", () => {
       () => frame,
     ).deliver("s", [entry(1)], true);
     expect(sent.map((d) => Buffer.from(d as Uint8Array).toString())).toEqual(["hello"]);
+  });
+
+  it("a frame in reused memory of a pool's size is shared as it is, not copied (no fresh memory per event)", () => {
+    const cache = new LastFrame<Frame>();
+    const memory = new Memory();
+    const pooled = framedIn(Buffer.alloc(FRAME_POOL_MIN_BYTES), memory);
+    expect(cache.get(entry(1), () => pooled)).toBe(pooled);
+    expect(memory.freed).toBe(false);
+    // Without reused memory, a frame of that size is encoded once for every connection.
+    expect(cache.get(entry(2), () => Buffer.alloc(FRAME_POOL_MIN_BYTES))).toBeInstanceOf(WireFrame);
   });
 
   /** An outbox whose every frame is a view of `memory`. */
