@@ -186,14 +186,17 @@ export abstract class Session {
   /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
   write(_data: Uint8Array, _by: Actor, _eof?: boolean): void {
     this.assertTakes("input");
+    throw new Error("unreachable: a session that takes input overrides write()");
   }
 
   signal(_signal: SignalName, _by: Actor): void {
     this.assertTakes("signal");
+    throw new Error("unreachable: a session that takes signal overrides signal()");
   }
 
   resize(_cols: number, _rows: number, _by: Actor): void {
     this.assertTakes("resize");
+    throw new Error("unreachable: a session that takes resize overrides resize()");
   }
 
   /** Queues a prompt (agent sessions). */
@@ -211,6 +214,7 @@ export abstract class Session {
   /** Answers a pending permission request (agent sessions). */
   answerPermission(_requestId: string, _optionId: string, _by: Actor): void {
     this.assertTakes("permission");
+    throw new Error("unreachable: a session that takes permission overrides answerPermission()");
   }
 
   /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */
