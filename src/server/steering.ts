@@ -1,6 +1,6 @@
 import { SwitchboardError, inputTooLarge } from "../protocol/index.js";
 import type { Actor, SignalName } from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
+import type { Session, SteerOp } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
@@ -12,10 +12,8 @@ export type SteerAction =
   | { op: "resize"; cols: number; rows: number };
 
 /**
- * The one path by which any transport steers a session: access check (404/403), whether its
- * kind takes the action (WRONG_SESSION_KIND), running check, control lease (CONTROL_HELD unless
- * free or held by `holderKey`), then the action, which the session records as an audit event
- * with `by`.
+ * The one path by which any transport steers a terminal: the checks of {@link steerable}, then
+ * the action, which the session records as an audit event with `by`.
  */
 export function steer(
   sessions: SessionManager,
@@ -25,10 +23,7 @@ export function steer(
   action: SteerAction,
   by: Actor,
 ): Session {
-  const session = sessionFor(sessions, identity, sessionId, "steer");
-  session.assertTakes(action.op);
-  session.assertRunning();
-  session.lease.checkWriter(holderKey);
+  const session = steerable(sessions, identity, holderKey, sessionId, action.op);
   switch (action.op) {
     case "input":
       session.write(action.data, by, action.eof === true);
@@ -40,6 +35,25 @@ export function steer(
       session.resize(action.cols, action.rows, by);
       break;
   }
+  return session;
+}
+
+/**
+ * The session `holderKey` may do `op` to now, after the checks every steering action makes, in
+ * this order: access (404/403), whether its kind takes `op` (WRONG_SESSION_KIND), running
+ * (SESSION_NOT_RUNNING), control lease (CONTROL_HELD unless free or held by `holderKey`).
+ */
+export function steerable(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  op: SteerOp,
+): Session {
+  const session = sessionFor(sessions, identity, sessionId, "steer");
+  session.assertTakes(op);
+  session.assertRunning();
+  session.lease.checkWriter(holderKey);
   return session;
 }
 

@@ -18,7 +18,7 @@ import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
-import { control, steer, steerInput } from "./steering.js";
+import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
@@ -226,22 +226,15 @@ class MultiplexConnection {
         return { controller: session.lease.holder?.actor.name ?? null };
       }
       case "prompt": {
-        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
-        session.assertTakes("prompt");
-        session.assertRunning();
-        session.lease.checkWriter(this.connId);
+        const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "prompt");
         return session.prompt(frame.text, by);
       }
       case "abort": {
-        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
-        session.assertTakes("abort");
-        session.lease.checkWriter(this.connId);
+        const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "abort");
         return session.abort(frame.all ?? false, by);
       }
       case "permission": {
-        const session = sessionFor(this.core.sessions, this.identity, frame.session, "steer");
-        session.assertTakes("permission");
-        session.lease.checkWriter(this.connId);
+        const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "permission");
         session.answerPermission(frame.requestId, frame.optionId, by);
         return undefined;
       }

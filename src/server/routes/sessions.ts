@@ -31,7 +31,7 @@ import {
 } from "../http.js";
 import type { Router } from "../router.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
-import { control, inputBytes, steer } from "../steering.js";
+import { control, inputBytes, steer, steerable } from "../steering.js";
 
 /** The session routes of DESIGN §4: create, list, read (events, output), steer, append, delete. */
 export function sessionRoutes(router: Router, core: GatewayCore): void {
@@ -184,27 +184,20 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
 
   router.add("POST", "/v1/sessions/:id/prompt", async (ctx) => {
     const { text } = validate(PromptBody, await body(ctx));
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    session.assertTakes("prompt");
-    session.assertRunning();
-    session.lease.checkWriter(ctx.holderKey);
+    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "prompt");
     sendJson(ctx.res, 202, session.prompt(text, actorOf(ctx.identity)));
   });
 
   router.add("POST", "/v1/sessions/:id/abort", async (ctx) => {
     const { all } = validate(AbortBody, await body(ctx));
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    session.assertTakes("abort");
-    session.lease.checkWriter(ctx.holderKey);
+    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "abort");
     sendJson(ctx.res, 200, session.abort(all ?? false, actorOf(ctx.identity)));
   });
 
   router.add("POST", "/v1/sessions/:id/permission", async (ctx) => {
     const { requestId, optionId } = validate(PermissionBody, await body(ctx));
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    session.assertTakes("permission");
     // Approving a tool call steers the agent as much as a prompt does.
-    session.lease.checkWriter(ctx.holderKey);
+    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "permission");
     session.answerPermission(requestId, optionId, actorOf(ctx.identity));
     sendJson(ctx.res, 200, { ok: true });
   });
