@@ -170,12 +170,7 @@ export class Outbox {
 
   private write(frame: Frame): void {
     if (this.disposed || this.ws.readyState !== this.ws.OPEN) return;
-    const size =
-      frame instanceof WireFrame
-        ? frame.bytes.length
-        : frame instanceof BinaryFrame
-          ? frame.bytes.length
-          : frame.length;
+    const size = frame instanceof WireFrame || frame instanceof BinaryFrame ? frame.bytes.length : frame.length;
     this.inflight += size;
     this.inflightFrames++;
     if (
@@ -186,22 +181,18 @@ export class Outbox {
       this.ws.pause();
       this.onReadsPaused();
     }
-    const socket = frame instanceof WireFrame ? socketOf(this.ws) : undefined;
-    if (socket !== undefined) {
+    if (frame instanceof WireFrame) {
       // A message encoded for the wire has its own memory, a view of none: nothing to hold.
-      socket.write((frame as WireFrame).bytes, (error) => this.written(size, error));
+      const socket = socketOf(this.ws);
+      if (socket !== undefined) socket.write(frame.bytes, (error) => this.written(size, error));
+      else this.ws.send(frame.payload, frame.binary ? BINARY : TEXT, (error) => this.written(size, error));
       return;
     }
     // `ws` reads the bytes until this send's callback: memory they are a view of stays until then.
     const memory = memoryOf(frame);
     memory?.hold();
-    const [data, binary] =
-      frame instanceof WireFrame
-        ? [frame.payload, frame.binary]
-        : frame instanceof BinaryFrame
-          ? [frame.bytes, true]
-          : [frame, false];
-    this.ws.send(data, binary ? BINARY : TEXT, (error) => {
+    const binary = frame instanceof BinaryFrame;
+    this.ws.send(binary ? frame.bytes : frame, binary ? BINARY : TEXT, (error) => {
       memory?.release();
       this.written(size, error);
     });
