@@ -699,11 +699,8 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     // The thought is open while the agent thinks, and closes once the answer starts.
     const thought = ".run:nth-child(2) .thought";
-    await waitFor(
-      async () => ((await runStatus(page, 1))?.text.length ?? 0) > 0,
-      20_000,
-      "the answer after the thought",
-    );
+    // Waits for the page, not the model: the page renders the model's changes at the next frame.
+    await page.waitForSelector(".run:nth-child(2) .answer", { timeout: 20_000 });
     expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(false);
     await page.click(`${thought} summary`);
     await rerendered(1);
