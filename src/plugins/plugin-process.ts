@@ -152,8 +152,10 @@ export class PluginProcess {
       options.onDrain();
     });
     this.channel.on("error", (error) => {
-      // EPIPE/ECONNRESET after the child died: its exit is reported through "close" below.
-      if (!this.exited) this.options.onOutput("stderr", `plugin channel error: ${error.message}`);
+      // EPIPE/ECONNRESET after the child died, or once it was asked to exit (it leaves what is in
+      // flight to it unread): its exit is reported through "close" below.
+      if (!this.exited && !this.exitRequested)
+        this.options.onOutput("stderr", `plugin channel error: ${error.message}`);
     });
     for (const stream of ["stdout", "stderr"] as const) {
       const output = new FrameReader(
@@ -176,7 +178,7 @@ export class PluginProcess {
     this.exitPromise = new Promise((resolve) => {
       this.child.once("close", (code, signal) => this.onClose(code, signal, null, resolve));
     });
-    this.send(options.init);
+    this.write(options.init);
   }
 
   get pid(): number | null {
@@ -205,7 +207,16 @@ export class PluginProcess {
     });
   }
 
+  /**
+   * Sends a frame. Once the plugin was asked to exit, only answers to its own calls go (its
+   * `deactivate` may wait for one): events, pings and calls would reach a process on its way out.
+   */
   send(frame: HostFrame): void {
+    if (this.exitRequested && frame.t !== "res") return;
+    this.write(frame);
+  }
+
+  private write(frame: HostFrame): void {
     if (this.exited || this.channel === null || this.channel.destroyed || !this.channel.writable) return;
     this.channel.write(JSON.stringify(frame) + "\n");
     // A plugin that leaves what it is sent unread is not read from until it catches up ("drain"):
@@ -231,6 +242,8 @@ export class PluginProcess {
     const id = this.nextCallId++;
     const result = new Promise<unknown>((resolve, reject) => {
       if (this.exited) return reject(this.exitError());
+      if (this.exitRequested)
+        return reject(new SwitchboardError("PLUGIN_FAILED", `plugin "${this.options.id}" is stopping`));
       const timer = this.options.clock.setTimeout(() => this.expire(id), timeoutMs);
       this.pendingCalls.set(id, { resolve, reject, timer, timeoutMs, method });
       this.send({ t: "call", id, method, params });
@@ -277,7 +290,9 @@ export class PluginProcess {
   stop(): Promise<void> {
     if (!this.exited && !this.exitRequested) {
       this.exitRequested = true;
-      this.send({ t: "stop" });
+      // Its liveness is bounded by the grace period now, not by the heartbeat.
+      this.heartbeat?.cancel();
+      this.write({ t: "stop" });
       this.stopTimer = this.options.clock.setTimeout(() => this.signal("SIGKILL"), this.options.limits.stopGraceMs);
     }
     return this.exitPromise;
@@ -306,7 +321,7 @@ export class PluginProcess {
   private startHeartbeat(): void {
     const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.limits;
     this.heartbeat = this.options.clock.setTimeout(() => {
-      if (this.exited) return;
+      if (this.exited || this.exitRequested) return;
       if (this.options.clock.monotonic() - this.lastPongAt > heartbeatTimeoutMs) {
         this.kill(
           this.readPaused

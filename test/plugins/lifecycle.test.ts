@@ -152,4 +152,23 @@ describe("plugin lifecycle", () => {
     await expect(t.host.load({ entries: {} })).rejects.toMatchObject({ code: "SHUTTING_DOWN" });
     expect(await t.registry.metrics()).not.toContain("switchboard_plugin");
   });
+
+  it("stops a plugin that is being sent events without a channel error in the log (exploratory test: EPIPE or ECONNRESET at every gateway stop)", async () => {
+    for (let round = 0; round < 5; round++) {
+      const t = setup({ limits: { heartbeatIntervalMs: 5 } });
+      await t.host.load({ entries: { counter: entry(join(FIXTURES, "counter")) } });
+      // Events keep coming while the plugin stops, as a session's output does while the gateway stops.
+      let seq = 0;
+      const feed = setInterval(() => {
+        for (let i = 0; i < 20; i++)
+          t.emit("s1", { seq: ++seq, ts: Date.now(), type: "custom", name: "tick", data: seq });
+      }, 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await t.host.close();
+      clearInterval(feed);
+      const channelErrors = t.logs.filter((l) => /channel error|EPIPE|ECONNRESET/.test(l.msg ?? ""));
+      expect(channelErrors, `round ${round}`).toEqual([]);
+      expect(t.host.get("counter").state).toBe("stopped");
+    }
+  });
 });

@@ -330,6 +330,8 @@ channel.on("data", (chunk) => {
 // The host went away (or closed the channel): nothing left to serve.
 channel.on("end", () => process.exit(0));
 channel.on("error", (error) => {
+  // Once asked to stop, the host may close its end first: nothing is lost then.
+  if (stopping) process.exit(0);
   console.error("plugin channel error:", error.message);
   process.exit(1);
 });
