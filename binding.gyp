@@ -11,6 +11,11 @@
       "target_name": "json_text",
       "sources": ["native/json_text.c"],
       "cflags": ["-O3", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "fd_hangup",
+      "sources": ["native/fd_hangup.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -1,10 +1,12 @@
 // Builds the addons in native/ into build/Release with node-gyp, against the Node headers npm
 // is set up with (`nodedir`, or node-gyp's own download): the PTY reader thread
-// (native/pty_reader.c, see src/sessions/pty-master.ts; Linux only, epoll) and JSON text frames
-// (native/json_text.c, see src/log/json-text.ts). Runs as part of `npm run build` (and so of
-// `npm ci`). Without them the gateway still works: every PTY is then read on the event loop,
-// frames are escaped in JS, and floods to viewers are slower (docs/benchmarks.md). So a failed
-// build warns instead of failing the install; the test suite checks that both are in use.
+// (native/pty_reader.c, see src/sessions/pty-master.ts; Linux only, epoll), JSON text frames
+// (native/json_text.c, see src/log/json-text.ts) and the CLI's check that its output's reader is
+// gone (native/fd_hangup.c, see src/cli/reader-gone.ts). Runs as part of `npm run build` (and so
+// of `npm ci`). Without them the gateway still works: every PTY is then read on the event loop,
+// frames are escaped in JS, and floods to viewers are slower (docs/benchmarks.md); `logs -f`
+// notices a closed pipe only at its next write. So a failed build warns instead of failing the
+// install; the test suite checks that all three are in use.
 import { spawnSync } from "node:child_process";
 
 // Inside npm scripts npm names its bundled node-gyp; elsewhere, whatever node-gyp is on PATH.

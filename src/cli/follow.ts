@@ -4,6 +4,7 @@ import type { ConnectionState, ResetInfo, SessionEvent } from "../client/node.js
 import type { CliContext } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { printable } from "./printable.js";
+import { watchReader } from "./reader-gone.js";
 
 /**
  * Past this many bytes written to stdout and not yet taken by its reader, a follower stops
@@ -137,20 +138,23 @@ export class FollowNotices {
 
 /**
  * Resolves with the exit code of a follower stopped by a signal: {@link EXIT.INTERRUPTED} on
- * SIGINT, {@link EXIT.TERMINATED} on SIGTERM (128 + its number, as `attach` and shells say it).
+ * SIGINT, {@link EXIT.TERMINATED} on SIGTERM (128 + its number, as `attach` and shells say it);
+ * or whose output's reader went away ({@link EXIT.BROKEN_PIPE}, as at a write to it; see
+ * {@link watchReader}), which on a quiet session it would not learn by writing.
  */
 export function interruption(): { promise: Promise<number>; dispose: () => void } {
-  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
-  const promise = new Promise<number>((resolve) => {
-    onSignal = (signal) => resolve(signal === "SIGTERM" ? EXIT.TERMINATED : EXIT.INTERRUPTED);
-  });
+  let stop: (code: number) => void = () => undefined;
+  const promise = new Promise<number>((resolve) => (stop = resolve));
+  const onSignal = (signal: NodeJS.Signals): void => stop(signal === "SIGTERM" ? EXIT.TERMINATED : EXIT.INTERRUPTED);
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  const unwatch = watchReader(() => stop(EXIT.BROKEN_PIPE));
   return {
     promise,
     dispose: () => {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      unwatch();
     },
   };
 }
