@@ -1,5 +1,5 @@
 import { fstatSync } from "node:fs";
-import { createRequire } from "node:module";
+import { loadAddon } from "../system/native-addon.js";
 
 /** How often a follower asks whether its output's reader is gone: once a second, as `tail -f` does. */
 export const READER_CHECK_MS = 1_000;
@@ -36,24 +36,13 @@ function pipeOrSocket(fd: number): boolean {
   }
 }
 
-/** node-gyp's output, from src/cli and from dist/cli alike. */
-const ADDON_PATH = "../../build/Release/fd_hangup.node";
-
 /** The addon's function; see native/fd_hangup.c. */
 interface FdHangup {
   /** Whether poll(2) reports POLLERR or POLLHUP on `fd`, without waiting. */
   hangup(fd: number): boolean;
 }
 
-function load(): FdHangup | null {
-  try {
-    return createRequire(import.meta.url)(ADDON_PATH) as FdHangup;
-  } catch {
-    return null;
-  }
-}
-
-const addon = load();
+const addon = loadAddon<FdHangup>("fd_hangup");
 
 /** For tests: whether the addon is built and loaded. */
 export function readerWatchAvailable(): boolean {

@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { loadAddon } from "../system/native-addon.js";
 
 /**
  * `head`, the JSON string literal of `text`, then `tail`, as UTF-8: the bytes of
@@ -112,16 +112,5 @@ interface NativeJsonText {
   escape(text: Uint8Array, out: Uint8Array, at: number): number;
 }
 
-/** node-gyp's output, from src/log and from dist/log alike. */
-const ADDON_PATH = "../../build/Release/json_text.node";
-
-function load(): NativeJsonText | null {
-  try {
-    return createRequire(import.meta.url)(ADDON_PATH) as NativeJsonText;
-  } catch {
-    return null;
-  }
-}
-
-const loaded = load();
+const loaded = loadAddon<NativeJsonText>("json_text");
 let native = loaded;

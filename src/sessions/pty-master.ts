@@ -1,7 +1,7 @@
 import { readSync } from "node:fs";
-import { createRequire } from "node:module";
 import type { OnReadOpts, SocketConstructorOpts } from "node:net";
 import { ReadStream } from "node:tty";
+import { loadAddon } from "../system/native-addon.js";
 
 /**
  * Reading a PTY master: on the event loop while its output is interactive, on a reader thread
@@ -151,19 +151,12 @@ interface ReaderThread {
 
 let thread: ReaderThread | null | undefined;
 
-/** node-gyp's output, from src/sessions and from dist/sessions alike. */
-const ADDON_PATH = "../../build/Release/pty_reader.node";
-
 /** The reader thread of this process (or worker), started on first use; null where the addon is not built. */
 function readerThread(): ReaderThread | null {
   if (thread !== undefined) return thread;
   thread = null;
-  let native: NativeReader;
-  try {
-    native = createRequire(import.meta.url)(ADDON_PATH) as NativeReader;
-  } catch {
-    return thread;
-  }
+  const native = loadAddon<NativeReader>("pty_reader");
+  if (native === null) return thread;
   const ready = new Map<number, () => void>();
   // Re-armed from setImmediate, after Node's loop over the thread's queued calls: one wake-up
   // per turn of the event loop, so a flood cannot keep the loop from polling its sockets.
