@@ -12,7 +12,7 @@ import { Emitter } from "./emitter.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
-import { inputSizeError } from "./input-size.js";
+import { inputError } from "./input-size.js";
 import type {
   AbortResult,
   AppendEventInput,
@@ -206,9 +206,9 @@ export class SwitchboardClient {
    * More than `LIMITS.INPUT_BYTES` (64 KiB) rejects with PAYLOAD_TOO_LARGE without being sent.
    */
   input(session: string, data: string | Uint8Array, options: { eof?: boolean } & AbortOptions = {}): Promise<void> {
-    const tooLarge = inputSizeError(data);
+    const refused = inputError(data);
     // An aborted signal still wins (the call rejects with its reason): checked where it is sent.
-    if (tooLarge && options.signal?.aborted !== true) return Promise.reject(tooLarge);
+    if (refused && options.signal?.aborted !== true) return Promise.reject(refused);
     const frame: RequestFrame =
       typeof data === "string"
         ? { op: "input", session, data }

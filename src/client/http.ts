@@ -15,7 +15,7 @@ import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
-import { inputSizeError } from "./input-size.js";
+import { inputError } from "./input-size.js";
 import { endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
@@ -276,9 +276,9 @@ export class HttpClient {
     data: string | Uint8Array,
     options: { eof?: boolean } & AbortOptions = {},
   ): Promise<{ ok: true; bytes: number; eof?: true }> {
-    const tooLarge = inputSizeError(data);
+    const refused = inputError(data);
     // An aborted signal still wins (the call rejects with its reason): checked where it is sent.
-    if (tooLarge && options.signal?.aborted !== true) return Promise.reject(tooLarge);
+    if (refused && options.signal?.aborted !== true) return Promise.reject(refused);
     const body = typeof data === "string" ? { data } : { data: encodeBase64(data), enc: "base64" };
     return this.json(
       "POST",

@@ -1,4 +1,4 @@
-import { isSessionEnd } from "../protocol/index.js";
+import { SwitchboardError, isSessionEnd } from "../protocol/index.js";
 import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
@@ -166,6 +166,17 @@ export class Subscription {
   confirm(ref: Ref | undefined, info: SubscribedInfo, end?: SessionEvent): boolean {
     if (this.gate === undefined || ref !== this.gate) return false;
     this.gate = undefined;
+    if (this._lastSeq > info.head) {
+      // The gateway checked the position of the session's earliest subscriber on this
+      // connection, not this one's: refuse it as the gateway refuses such a `since` on its own,
+      // rather than wait for events it will never get.
+      this.fail(
+        new SwitchboardError("BAD_REQUEST", `since=${this._lastSeq} is past the head (${info.head}) of this session`, {
+          head: info.head,
+        }),
+      );
+      return true;
+    }
     this.markReady(info);
     if (end === undefined || this._state !== "live" || end.seq > this._lastSeq) return false;
     this.end("ended");
@@ -186,6 +197,14 @@ export class Subscription {
   deliver(event: SessionEvent): boolean {
     if (this._state !== "live" || this.gate !== undefined || event.seq <= this._lastSeq) return false;
     this._lastSeq = event.seq;
+    const last = isSessionEnd(event);
+    if (last) {
+      // Complete before onEvent sees the end: a callback that unsubscribes or closes the client
+      // on the exit finds nothing left to stop, and `done` still gives the exit, not undefined.
+      this.end("ended");
+      this.markReady({ from: event.seq, head: event.seq });
+      this.settleDone.resolve(event);
+    }
     if (!this.wanted || this.wanted.has(event.type)) {
       try {
         this.onEvent(event);
@@ -197,13 +216,7 @@ export class Subscription {
         });
       }
     }
-    if (!isSessionEnd(event)) return false;
-    // onEvent may have unsubscribed.
-    if (this._state !== "live") return false;
-    this.end("ended");
-    this.markReady({ from: event.seq, head: event.seq });
-    this.settleDone.resolve(event);
-    return true;
+    return last;
   }
 
   /** @internal Retention dropped what this subscription still needed. */

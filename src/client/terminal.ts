@@ -9,7 +9,7 @@ import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type { HttpClient } from "./http.js";
-import { inputSizeError } from "./input-size.js";
+import { inputError } from "./input-size.js";
 import { CONNECT_TIMEOUT_MS, ReconnectLoop } from "./reconnect-loop.js";
 import type { ConnectionState, StateChange } from "./reconnect-loop.js";
 import { SocketHandle, diagnoseUpgradeFailure, refusalError } from "./transport.js";
@@ -167,9 +167,9 @@ export class TerminalClient {
    * sent and an `error` event says PAYLOAD_TOO_LARGE.
    */
   write(data: string): boolean {
-    const tooLarge = inputSizeError(data);
-    if (tooLarge) {
-      this.emitter.emit("error", tooLarge);
+    const refused = inputError(data);
+    if (refused) {
+      this.emitter.emit("error", refused);
       return false;
     }
     return this.send({ type: "stdin", data });

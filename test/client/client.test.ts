@@ -88,6 +88,46 @@ describe("SwitchboardClient", () => {
     expect(resumed.ended).toBe(true);
   });
 
+  it("resolves done with the exit also when the exit's own callback unsubscribes or closes the client (exploratory test: undefined)", async () => {
+    for (const how of ["unsubscribe", "close"] as const) {
+      const c = await client();
+      const session = await c.createSession({ command: ["sh", "-c", "echo bye; exit 5"], env: TEST_ENV });
+      const seen: string[] = [];
+      const sub = c.subscribe(session.id, (e) => {
+        seen.push(e.type);
+        if (e.type !== "exit") return;
+        if (how === "unsubscribe") sub.unsubscribe();
+        else c.close();
+      });
+      expect(await sub.done, how).toMatchObject({ type: "exit", exitCode: 5 });
+      expect(seen.at(-1), how).toBe("exit");
+      expect(sub.ended, how).toBe(true);
+    }
+  });
+
+  it("refuses a second subscription to a followed session whose since is past the head, as it refuses a first one (exploratory test: it waited forever)", async () => {
+    const c = await client();
+    const stream = await c.createSession({ kind: "stream" });
+    await c.appendEvents(stream.id, { type: "output", data: { data: "1\n" } });
+    const first = c.subscribe(stream.id, () => undefined);
+    await first.ready;
+    const alone = await client();
+    const refusals = [
+      alone.subscribe(stream.id, { since: 100 }, () => undefined),
+      c.subscribe(stream.id, { since: 100 }, () => undefined),
+    ];
+    for (const sub of refusals) {
+      await expect(sub.ready).rejects.toMatchObject({
+        code: "BAD_REQUEST",
+        message: "since=100 is past the head (1) of this session",
+      });
+      await expect(sub.done).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    }
+    // The first one goes on, to the end.
+    await c.appendEvents(stream.id, { type: "exit", data: { exitCode: 0 } });
+    expect(await first.done).toMatchObject({ type: "exit", seq: 2 });
+  });
+
   it("gives the exact bytes of output that is not UTF-8 (outputBytes), where event.data is base64", async () => {
     const c = await client();
     const session = await c.createSession({ command: ["sh", "-c", "printf 'caf\\351 ok\\n'"], env: TEST_ENV });
@@ -365,6 +405,24 @@ describe("SwitchboardClient", () => {
     await c.http.input(cat.id, "é".repeat(max / 2));
     expect(c.state).toBe("open");
     await expect.poll(async () => (await c.getSession(cat.id)).outputBytes).toBe(2 * max);
+  });
+
+  it("refuses input that is neither text nor bytes (plain JS) with VALIDATION_FAILED, as a rejection (exploratory test: 'input is undefined bytes')", async () => {
+    const c = await client();
+    const cat = await c.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanup.push(() => c.deleteSession(cat.id));
+    for (const [data, what] of [
+      [42, "number"],
+      [{ text: "hi" }, "object"],
+      [null, "null"],
+      [undefined, "undefined"],
+    ] as const) {
+      const message = `input: a string or bytes (a Uint8Array), not ${what}`;
+      const bad = data as unknown as string;
+      await expect(c.input(cat.id, bad)).rejects.toMatchObject({ code: "VALIDATION_FAILED", message });
+      await expect(c.http.input(cat.id, bad)).rejects.toMatchObject({ code: "VALIDATION_FAILED", message });
+    }
+    expect((await c.getSession(cat.id)).state).toBe("running");
   });
 
   it("rejects a bad token with UNAUTHORIZED and an unreachable gateway with UNREACHABLE", async () => {
