@@ -244,8 +244,14 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       const p = b?.permission;
       return `blocked: queued behind run ${b?.run_id ?? "?"}, which waits for a permission answer to "${p?.title ?? "?"}" (options: ${p !== undefined ? optionsText(p) : "?"}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it (or abort_run stops that run), then wait_for_run {"id", "run_id": "${result.runId}"} follows this one`;
     }
+    case "disconnected":
+      return `the connection to the gateway was lost during the wait (it stopped or restarted), so how the run stands is unknown: once the gateway is up again, wait_for_run {"id", "run_id": "${result.runId}"} tells (an agent session the gateway lost ends its runs)`;
     case "timeout": {
-      const where = result.started ? "still running" : "still queued";
+      const where = result.started
+        ? "still running"
+        : result.seen
+          ? "still queued"
+          : "no event of the run arrived in time (the gateway was slow to answer), so how it stands is unknown";
       const p = result.pendingPermission;
       const permission = p !== undefined ? `, waiting for a permission answer to "${p.title}" (${optionsText(p)})` : "";
       return `timeout after ${timeoutMs} ms: ${where}${permission}; wait_for_run continues waiting`;

@@ -11,7 +11,7 @@ export interface GatewayAccessOptions {
 
 /**
  * The MCP server's way to the gateway: the SDK's HTTP client, and one WebSocket client shared
- * by every call that follows a session (opened on first use, reopened if it gave up).
+ * by every call that follows a session (opened on first use, opened afresh after a drop).
  */
 export class GatewayAccess {
   readonly http: HttpClient;
@@ -32,7 +32,14 @@ export class GatewayAccess {
     return this.target.url;
   }
 
-  /** The shared WebSocket client, connected. */
+  /**
+   * The shared WebSocket client, connected. A client whose connection dropped is not handed out
+   * again: it is closed at the drop (the calls following a session through it end, saying the
+   * connection was lost) and the next call connects afresh. Left to the SDK, it would reconnect
+   * after a backoff of up to 10 s (RECONNECT_MAX_DELAY_MS), and a call made when the gateway was
+   * back already waited behind that: prompt_agent then timed out "still queued" on a run that
+   * had finished at once.
+   */
   async client(): Promise<SwitchboardClient> {
     if (this.closed) throw new Error("the MCP server is shutting down");
     const current = this.socket;
@@ -42,10 +49,21 @@ export class GatewayAccess {
         if (current === this.socket) this.socket = undefined;
         throw error;
       });
-      if (open.state !== "closed") return open;
+      // `idle`: the connection dropped while nothing used it; a subscribe would reconnect it
+      // with the SDK's backoff when the gateway is still down. `open` and `connecting` serve.
+      if (open.state === "open" || open.state === "connecting") return open;
       if (current === this.socket) this.socket = undefined;
+      open.close();
     }
-    const opening = connect(this.target);
+    const opening = connect(this.target).then((client) => {
+      client.on("state", ({ state }) => {
+        if (state !== "reconnecting") return;
+        if (this.socket === opening) this.socket = undefined;
+        // Not inside the SDK's own state change: it goes on to arm the reconnect, which close() cancels.
+        queueMicrotask(() => client.close());
+      });
+      return client;
+    });
     this.socket = opening;
     return opening.catch((error: unknown) => {
       if (opening === this.socket) this.socket = undefined;

@@ -11,25 +11,52 @@ export interface DecodedPage {
   used: number;
 }
 
-/** A terminal escape sequence that has started in the last bytes of a page but not ended (in latin1, one char a byte). */
+/**
+ * The end of a page is moved back before an escape sequence it would cut when the sequence
+ * started at most this many bytes before it; and a page that starts with a longer string
+ * sequence (OSC: titles, hyperlinks) is taken whole in plain text, where it shows nothing. An
+ * OSC longer than this (rare: hyperlinks and titles are far shorter) may be cut by a page end
+ * and then shows on the next page as text.
+ */
+export const MAX_ESCAPE_BYTES = 8 * 1024;
+
+/**
+ * An escape sequence that has started but not ended (in latin1, one char a byte; it holds no
+ * other ESC, being taken from the last one). OSC ends at BEL or ESC \; DCS, SOS, PM and APC
+ * strings at ESC \, as {@link plainText} reads them.
+ */
 // eslint-disable-next-line no-control-regex -- escape sequences are made of control characters
-const INCOMPLETE_ESCAPE = /^\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|[\]P_^X](?:(?!\x07|\x1b\\)[\s\S])*|[\x20-\x2f]*)$/;
-/** How far back from a page's end an unfinished escape sequence is looked for. */
-const ESCAPE_LOOKBACK_BYTES = 256;
+const INCOMPLETE_ESCAPE = /^\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|\][^\x07]*|[P_^X][\s\S]*|[\x20-\x2f]*)$/;
+/** A string sequence (OSC, DCS, SOS, PM, APC) up to its end, as {@link plainText} removes it: its terminator, or the next ESC. */
+// eslint-disable-next-line no-control-regex -- escape sequences are made of control characters
+const STRING_TO_END = /^\x1b(?:\][^\x07\x1b]*(?:\x07|\x1b\\|(?=\x1b[^\\]))|[P_^X][^\x1b]*(?:\x1b\\|(?=\x1b[^\\])))/;
 
 const utf8 = new TextDecoder("utf-8");
 
+export interface DecodeOptions {
+  /** The page's size: `bytes` may hold more after it (a look-ahead, to find where a sequence cut by the page ends). Default: all of `bytes`. */
+  max?: number;
+  /**
+   * A page that starts with a string sequence longer than `max` takes all of it (up to
+   * {@link MAX_ESCAPE_BYTES}, when it ends within `bytes`): for plain text, which leaves
+   * the sequence out, so that the next page does not start inside it.
+   */
+  wholeEscapes?: boolean;
+}
+
 /**
- * Decodes a page of output. Unless `complete` (nothing will follow: the session ended and this
- * is the end of its output), a character or an escape sequence cut off at the page's end is
- * left for the next page — `used` stops before it — as long as something comes before it, so
- * every call makes progress.
+ * Decodes a page of output. Unless `complete` (nothing will follow: the session ended and the
+ * page reaches the end of its output), a character or an escape sequence cut off at the page's
+ * end is left for the next page — `used` stops before it — as long as something comes before
+ * it, so every call makes progress.
  */
-export function decodePage(bytes: Uint8Array, complete: boolean): DecodedPage {
-  let used = bytes.length;
-  if (!complete) {
+export function decodePage(bytes: Uint8Array, complete: boolean, options: DecodeOptions = {}): DecodedPage {
+  let used = Math.min(options.max ?? bytes.length, bytes.length);
+  if (!complete || used < bytes.length) {
     used = utf8Boundary(bytes, used);
-    used = escapeBoundary(bytes, used);
+    const open = openEscape(bytes, used);
+    if (open > 0) used = open;
+    else if (open === 0 && options.wholeEscapes === true) used = Math.max(used, stringSequenceEnd(bytes));
   }
   return { text: utf8.decode(bytes.subarray(0, used)), used };
 }
@@ -48,15 +75,26 @@ function utf8Boundary(bytes: Uint8Array, end: number): number {
   return end;
 }
 
-/** Where the page must end so that it does not cut an escape sequence (`end` when it does not). */
-function escapeBoundary(bytes: Uint8Array, end: number): number {
-  const from = Math.max(0, end - ESCAPE_LOOKBACK_BYTES);
+/** Where an escape sequence that a page ending at `end` would cut starts (at most {@link MAX_ESCAPE_BYTES} back), or -1. */
+function openEscape(bytes: Uint8Array, end: number): number {
+  const from = Math.max(0, end - MAX_ESCAPE_BYTES);
   const esc = bytes.subarray(from, end).lastIndexOf(0x1b);
-  if (esc < 0) return end;
+  if (esc < 0) return -1;
   const start = from + esc;
-  if (start === 0) return end;
-  const tail = String.fromCharCode(...bytes.subarray(start, end));
-  return INCOMPLETE_ESCAPE.test(tail) ? start : end;
+  return INCOMPLETE_ESCAPE.test(latin1(bytes.subarray(start, end))) ? start : -1;
+}
+
+/** The end of the string sequence `bytes` starts with, when it ends within {@link MAX_ESCAPE_BYTES} and within `bytes`; else 0. */
+function stringSequenceEnd(bytes: Uint8Array): number {
+  const head = latin1(bytes.subarray(0, MAX_ESCAPE_BYTES));
+  return STRING_TO_END.exec(head)?.[0].length ?? 0;
+}
+
+/** Bytes as a string of one char per byte (what the sequence patterns read). */
+function latin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 4096) out += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  return out;
 }
 
 /* eslint-disable no-control-regex -- these match terminal control sequences on purpose */

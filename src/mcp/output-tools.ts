@@ -1,8 +1,8 @@
 import { z } from "zod";
 import type { SessionInfo } from "../client/node.js";
 import { describeState } from "./format.js";
-import { continuationBytes, decodePage, plainText } from "./output-text.js";
-import { waitForOutput } from "./output-wait.js";
+import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, plainText } from "./output-text.js";
+import { REPLAY_GRACE_MS, waitForOutput } from "./output-wait.js";
 import { PatternTooSlow } from "./pattern-match.js";
 import type { WaitResult } from "./output-wait.js";
 import { SessionId } from "./session-tools.js";
@@ -58,13 +58,13 @@ const readOutput = defineTool({
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway }) => {
     const session = await terminalSession(gateway, args.id);
-    // A few bytes more than the page: a character or escape sequence cut at its end is not lost.
-    const chunk = await gateway.http.output(args.id, { since: args.since, max: args.max_bytes + 64 });
+    // More than the page: where an escape sequence cut at its end ends (see MAX_ESCAPE_BYTES).
+    const chunk = await gateway.http.output(args.id, { since: args.since, max: args.max_bytes + MAX_ESCAPE_BYTES });
     // `since: 0` reads from the first byte retention kept.
     const from = chunk.next - chunk.bytes.length;
-    const page = chunk.bytes.subarray(0, args.max_bytes);
-    const complete = from + page.length >= chunk.total && session.state !== "running";
-    const decoded = decodePage(page, complete);
+    const complete = chunk.next >= chunk.total && session.state !== "running";
+    // Plain text leaves escape sequences out: a page may take a long one whole, so that the next does not start inside it.
+    const decoded = decodePage(chunk.bytes, complete, { max: args.max_bytes, wholeEscapes: !args.raw });
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
     const more = next < chunk.total;
@@ -95,7 +95,7 @@ const waitForOutputTool = defineTool({
   name: "wait_for_output",
   title: "Wait for a session's output",
   description:
-    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout), the output that arrived (the latest max_bytes of it) and next to pass as since next time. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
+    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout / disconnected: the gateway connection was lost), the output that arrived (the latest max_bytes of it, up to the match) and next to pass as since next time; with a match, match_line_offset is where its line starts. timeout_ms: 0 looks at the output that is there now. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
   input: z.strictObject({
     id: SessionId,
     pattern: z
@@ -155,23 +155,24 @@ const waitForOutputTool = defineTool({
     const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
-    // How the wait saw it end, else as it was before the wait (a short wait can end before the exit frame).
-    const now = result.exit ? { ...session, state: "exited" as const, ...result.exit } : session;
-    const state = describeState(now);
+    const now = await stateAfter(gateway, session, result);
+    const state = now !== undefined ? describeState(now) : "state unknown (the gateway cannot be reached)";
     const skipped =
       from > result.start ? ` (bytes ${result.start}-${from} are not shown: read_output since=${result.start})` : "";
     const dropped =
       result.dropped > 0 ? ` (${result.dropped} bytes were dropped by retention before they were read)` : "";
-    const header = `[${why(result, args.pattern, args.timeout_ms)} | ${session.id} ${state} | bytes ${from}-${next}${skipped}${dropped} | next: since=${next}]`;
+    const header = `[${why(result, { pattern: args.pattern, timeoutMs: args.timeout_ms, from, next })} | ${session.id} ${state} | bytes ${from}-${next}${skipped}${dropped} | next: since=${next}]`;
     return {
       text: `${header}\n${output}`,
       data: {
         id: session.id,
         reason: result.reason,
-        ...(result.match !== undefined ? { match: result.match } : {}),
-        state: now.state,
-        exit_code: now.exitCode,
-        signal: now.signal,
+        ...(result.match !== undefined
+          ? { match: result.match.match, match_line_offset: result.match.lineOffset }
+          : {}),
+        state: now?.state ?? "unknown",
+        exit_code: now?.exitCode ?? null,
+        signal: now?.signal ?? null,
         start: result.start,
         ...(result.dropped > 0 ? { dropped_bytes: result.dropped } : {}),
         from,
@@ -182,18 +183,57 @@ const waitForOutputTool = defineTool({
   },
 });
 
-function why(result: WaitResult, pattern: string | undefined, timeoutMs: number): string {
+/** How long the state of a session is read at the end of a wait, at most (the gateway may be gone). */
+const STATE_READ_MS = 3_000;
+
+/**
+ * The session as it is at the end of a wait (it may have exited after a match, or been lost
+ * with the gateway), not as it was before: read again, with the exit the wait saw. Undefined
+ * when the connection was lost and the gateway does not answer.
+ */
+async function stateAfter(
+  gateway: GatewayAccess,
+  before: SessionInfo,
+  result: WaitResult,
+): Promise<Pick<SessionInfo, "state" | "pid" | "exitCode" | "signal"> | undefined> {
+  let now: SessionInfo | undefined = before;
+  if (result.reason !== "cancelled") {
+    now = await gateway.http.getSession(before.id, { signal: AbortSignal.timeout(STATE_READ_MS) }).catch(
+      // Unreachable, or removed meanwhile: said below by what the wait saw.
+      () => (result.reason === "disconnected" ? undefined : before),
+    );
+  }
+  if (result.exit === undefined) return now;
+  return { ...(now ?? before), state: result.exit.state ?? "exited", ...result.exit };
+}
+
+function why(
+  result: WaitResult,
+  at: { pattern: string | undefined; timeoutMs: number; from: number; next: number },
+): string {
   switch (result.reason) {
-    case "matched":
-      return `matched ${JSON.stringify(result.match)}`;
+    case "matched": {
+      const match = result.match!;
+      // The match came early in a burst and only its latest bytes are shown: say where to read it.
+      const where =
+        match.lineOffset < at.from
+          ? ` on the line from byte ${match.lineOffset} (not shown below: read_output since=${match.lineOffset})`
+          : "";
+      return `matched ${JSON.stringify(match.match)}${where}`;
+    }
     case "output":
       return "new output";
     case "exited":
-      return pattern !== undefined ? "the session exited without a match" : "the session exited";
+      return at.pattern !== undefined ? "the session exited without a match" : "the session exited";
     case "timeout":
-      return `timed out after ${timeoutMs} ms without ${pattern !== undefined ? "a match" : "new output"}`;
+      if (!result.replayed) {
+        return `timed out after ${at.timeoutMs} ms (and ${REPLAY_GRACE_MS} ms more) before the gateway had sent the output that was there: read_output since=${at.next} reads it`;
+      }
+      return `timed out after ${at.timeoutMs} ms without ${at.pattern !== undefined ? "a match" : "new output"}`;
     case "cancelled":
       return "cancelled";
+    case "disconnected":
+      return `the connection to the gateway was lost during the wait (it stopped or restarted): once it is up again, wait_for_output with since=${at.next} goes on, and list_sessions shows whether the session survived`;
   }
 }
 

@@ -1,19 +1,26 @@
 import { TerminalClient } from "../client/node.js";
 import type { GatewayTarget, TerminalExit } from "../client/node.js";
-import { plainText } from "./output-text.js";
-import { BoundedPattern } from "./pattern-match.js";
+import { Scanner } from "./output-scanner.js";
+import type { ScanMatch } from "./output-scanner.js";
 import { reportWhileWaiting } from "./tool.js";
 import type { ProgressSink } from "./tool.js";
 
-/** A pattern is looked for in at most this many of the latest characters of output (a bound on memory and on matching time). */
-export const MATCH_WINDOW_CHARS = 64 * 1024;
 /** Without a pattern, the wait returns once output has been quiet this long after it started… */
 export const OUTPUT_QUIET_MS = 150;
 /** …or this long after the first new byte, whichever comes first: a burst is returned whole, a stream is not waited out. */
 export const OUTPUT_SETTLE_MAX_MS = 1000;
+/**
+ * The timeout does not end a wait before the gateway has replayed the output that already
+ * exists after `since` (`timeout_ms: 0` is "look at what is there now"), but neither does a
+ * gateway that never finishes the replay hold the call longer than the timeout plus this.
+ */
+export const REPLAY_GRACE_MS = 5_000;
 
-/** Why a wait returned. */
-export type WaitReason = "matched" | "output" | "exited" | "timeout" | "cancelled";
+/**
+ * Why a wait returned. `disconnected`: the connection to the gateway dropped (it stopped or
+ * restarted); the wait does not sit out a reconnect backoff, it says so at once.
+ */
+export type WaitReason = "matched" | "output" | "exited" | "timeout" | "cancelled" | "disconnected";
 
 export interface WaitOptions {
   target: GatewayTarget;
@@ -38,21 +45,24 @@ export interface WaitResult {
   start: number;
   /** The byte offset of `bytes[0]` (after `start` when more arrived than is kept). */
   from: number;
-  /** The latest output that arrived, at most `maxBytes`. */
+  /** The latest output that arrived, at most `maxBytes` (with a match: up to the step it matched in). */
   bytes: Uint8Array;
   /** The byte offset after the last byte that arrived. */
   end: number;
-  /** What the pattern matched. */
-  match?: string;
+  /** What the pattern matched, and where. */
+  match?: ScanMatch;
   exit?: TerminalExit;
   /** Output retention dropped before this viewer read it. */
   dropped: number;
+  /** Whether the gateway had replayed all the output that existed after `start` (false: it returned before that). */
+  replayed: boolean;
 }
 
 /**
  * Follows a terminal session's output live (the SDK's TerminalClient: replay from `since`, then
  * live, exactly once) until the new output matches `pattern` (or, without one, until some new
- * output has arrived and paused), the session exits, the time is up or the call is cancelled.
+ * output has arrived and paused), the session exits, the time is up, the connection to the
+ * gateway drops or the call is cancelled.
  */
 export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
   const term = new TerminalClient({
@@ -61,10 +71,11 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     ...(options.since !== undefined ? { since: options.since } : {}),
   });
   const tail = new TailBuffer(options.maxBytes);
-  const scanner = options.pattern !== undefined ? new Scanner(options.pattern, options.raw) : undefined;
+  let scanner: Scanner | undefined;
   let start = options.since;
   let dropped = 0;
   let arrived = 0;
+  let replayed = false;
   const stopReporting = reportWhileWaiting(options.progress, options.timeoutMs, () => {
     const what = arrived === 0 ? "no new output yet" : `${arrived} bytes of new output`;
     return options.pattern !== undefined ? `${what}, no match for /${options.pattern.source}/ yet` : what;
@@ -75,7 +86,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
 
   const waiting = new Promise<WaitResult>((resolve, reject) => {
     let settled = false;
-    const finish = (reason: WaitReason, extra: { match?: string; exit?: TerminalExit } = {}) => {
+    const finish = (reason: WaitReason, extra: { match?: ScanMatch; exit?: TerminalExit } = {}) => {
       if (settled) return;
       settled = true;
       const begin = start ?? term.offset ?? 0;
@@ -86,11 +97,27 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
         bytes: tail.bytes(),
         end: tail.end ?? begin,
         dropped,
+        replayed,
         ...extra,
       });
     };
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      reject(error instanceof Error ? error : new Error(String(error)));
+    };
+    // Without a pattern, output that came is the answer, also when the time ran out first.
+    const timeUp = () => finish(options.pattern === undefined && arrived > 0 ? "output" : "timeout");
+    let timedOut = false;
     term.on("connected", ({ offset }) => {
       start ??= offset;
+      // The replay of what existed is in: from now on the timeout may end the wait.
+      replayed = true;
+      // A turn later: an ended session's exit frame comes right behind `connected`.
+      if (timedOut) later(0, timeUp);
+    });
+    term.on("state", ({ state }) => {
+      if (state === "reconnecting") finish("disconnected");
     });
     term.on("gap", ({ from, to }) => {
       dropped += to - from;
@@ -100,19 +127,21 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     term.on("data", ({ bytes, offset }) => {
       start ??= offset;
       arrived += bytes.length;
-      tail.push(offset, bytes);
-      if (scanner !== undefined) {
-        let match: string | undefined;
+      if (options.pattern !== undefined) {
+        scanner ??= new Scanner(options.pattern, options.raw, offset);
+        let found: ScanMatch | undefined;
         try {
-          match = scanner.push(bytes);
+          found = scanner.push(offset, bytes);
         } catch (error) {
-          settled = true;
-          reject(error instanceof Error ? error : new Error(String(error)));
+          fail(error);
           return;
         }
-        if (match !== undefined) finish("matched", { match });
+        // With a match, the output up to it is the answer: what came after it in the same frame is next time's.
+        tail.push(offset, found !== undefined ? bytes.subarray(0, found.end - offset) : bytes);
+        if (found !== undefined) finish("matched", { match: found });
         return;
       }
+      tail.push(offset, bytes);
       // Any output will do: wait for the rest of the burst, but not for a stream to stop.
       if (!settling) {
         settling = true;
@@ -125,15 +154,12 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
       quiet = setTimeout(() => finish("output"), OUTPUT_QUIET_MS);
       timers.add(quiet);
     });
-    term.done.then(
-      (exit) => finish("exited", { exit }),
-      (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        reject(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
-    later(options.timeoutMs, () => finish("timeout"));
+    term.done.then((exit) => finish("exited", { exit }), fail);
+    later(options.timeoutMs, () => {
+      if (replayed) return timeUp();
+      timedOut = true;
+      later(REPLAY_GRACE_MS, timeUp);
+    });
     onAbort = () => finish("cancelled");
     if (options.signal.aborted) finish("cancelled");
     else options.signal.addEventListener("abort", onAbort, { once: true });
@@ -145,27 +171,6 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     timers.clear();
     term.close();
   });
-}
-
-/** Looks for a pattern in the latest output, decoded as it streams. */
-class Scanner {
-  private readonly decoder = new TextDecoder("utf-8");
-  private window = "";
-  private readonly pattern: BoundedPattern;
-
-  constructor(
-    pattern: RegExp,
-    private readonly raw: boolean,
-  ) {
-    this.pattern = new BoundedPattern(pattern);
-  }
-
-  /** Takes the next bytes; returns what matched once the pattern matches. Throws PatternTooSlow. */
-  push(bytes: Uint8Array): string | undefined {
-    this.window += this.decoder.decode(bytes, { stream: true });
-    if (this.window.length > MATCH_WINDOW_CHARS) this.window = this.window.slice(-MATCH_WINDOW_CHARS);
-    return this.pattern.exec(this.raw ? this.window : plainText(this.window));
-  }
 }
 
 /** The latest `max` bytes of a stream of chunks, with the offset of the first one kept. */

@@ -45,6 +45,11 @@ export class BoundedPattern {
 
   /** What the pattern matches in `text` (the first match), or undefined. Throws {@link PatternTooSlow}. */
   exec(text: string): string | undefined {
+    return this.find(text)?.match;
+  }
+
+  /** The first match in `text` and where it starts, or undefined. Throws {@link PatternTooSlow}. */
+  find(text: string): { match: string; index: number } | undefined {
     this.context.text = text;
     const started = performance.now();
     let cpuMs = 0;
@@ -63,7 +68,7 @@ export class BoundedPattern {
           `the pattern ran over ${MATCH_TIME_LIMIT_MS} ms on the output (nested repetition like (a+)+ backtracks without end); simplify it`,
         );
       }
-      return match === null ? undefined : match[0];
+      return match === null ? undefined : { match: match[0], index: match.index };
     }
   }
 }

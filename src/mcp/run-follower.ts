@@ -23,7 +23,16 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
 
 /** How a followed run stands when the follower returns. */
 export type RunStatus =
-  "chat.final" | "chat.error" | "chat.aborted" | "permission" | "blocked" | "timeout" | "session_ended" | "cancelled";
+  | "chat.final"
+  | "chat.error"
+  | "chat.aborted"
+  | "permission"
+  | "blocked"
+  | "timeout"
+  | "session_ended"
+  | "cancelled"
+  /** The connection to the gateway dropped during the wait (it stopped or restarted). */
+  | "disconnected";
 
 /**
  * A permission request still open this long after it was read makes the follower return (status
@@ -59,6 +68,8 @@ export interface RunResult {
   blockedBy?: { run_id: string; permission: PendingPermission };
   /** Whether the run had started (false: still queued behind others). */
   started: boolean;
+  /** Whether any event of the run was seen (false after a timeout: the gateway sent none in time). */
+  seen: boolean;
 }
 
 /**
@@ -101,7 +112,10 @@ export async function followRun(options: {
   options.signal.addEventListener("abort", onAbort, { once: true });
   if (options.signal.aborted) settle("cancelled");
   try {
-    const status = await Promise.race([ended, sub.done.then(() => "session_ended" as const)]);
+    // `done` without the session's last event: the subscription was stopped, because the
+    // shared client was closed when its connection dropped (GatewayAccess.client).
+    const stopped = sub.done.then((last): RunStatus => (last !== undefined ? "session_ended" : "disconnected"));
+    const status = await Promise.race([ended, stopped]);
     return run.result(status);
   } finally {
     clearTimeout(timer);
@@ -122,6 +136,7 @@ class RunRecorder {
   /** Open permission requests of other runs (the one ahead of this run, while it is queued). */
   private readonly ahead = new Map<string, { runId: string; permission: PendingPermission }>();
   private started = false;
+  private seen = false;
   private stopReason: string | undefined;
   private error: { code: string; message: string } | undefined;
 
@@ -144,6 +159,7 @@ class RunRecorder {
       this.pushOther(event, event.runId);
       return undefined;
     }
+    this.seen = true;
     switch (event.type) {
       case "run.started":
         this.started = true;
@@ -203,6 +219,7 @@ class RunRecorder {
   /** How the run stands, in a few words (for progress notifications). */
   describe(): string {
     if (this.blocked) return "queued behind a run that waits for a permission answer";
+    if (!this.seen) return "no event of the run seen yet";
     if (!this.started) return "queued behind the agent's current run";
     const parts = [`${this.omitted + this.answer.length} characters of answer so far`];
     if (this.toolStatus.size > 0)
@@ -221,6 +238,7 @@ class RunRecorder {
       omitted: this.omitted,
       notes: this.notes,
       started: this.started,
+      seen: this.seen,
       ...(this.stopReason !== undefined ? { stopReason: this.stopReason } : {}),
       ...(this.error !== undefined ? { error: this.error } : {}),
       ...(pending !== undefined && status !== "chat.final" ? { pendingPermission: pending } : {}),

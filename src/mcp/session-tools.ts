@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { LIMITS, SIGNALS, SessionName } from "../protocol/index.js";
+import { LIMITS, SESSION_STATES, SIGNALS, SessionName, SwitchboardError } from "../protocol/index.js";
+import type { SessionState } from "../protocol/index.js";
 import { describeState, sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
 import { ToolError, defineTool } from "./tool.js";
@@ -26,21 +27,84 @@ export function sessionCwd(gateway: GatewayAccess, cwd: string | undefined): { c
   return { cwd };
 }
 
+/** Sessions list_sessions lists unless told… */
+export const DEFAULT_LIST_LIMIT = 50;
+/** …and at most (ended sessions are kept until removed: a gateway may hold thousands). */
+export const MAX_LIST_LIMIT = 500;
+
+const StateName = z.enum(SESSION_STATES);
+
 const listSessions = defineTool({
   name: "list_sessions",
   title: "List sessions",
-  description:
-    "Lists the Switchboard sessions this token may see: terminal sessions (processes in a pipe or a PTY), agent sessions and stream sessions, oldest first, with id, name, kind, state (running / exited / lost), command, exit code or signal, and how many output bytes each has produced.",
-  input: z.strictObject({}),
+  description: `Lists the Switchboard sessions this token may see: terminal sessions (processes in a pipe or a PTY), agent sessions and stream sessions, with id, name, kind, state (running / exited / lost), command, exit code or signal, and how many output bytes each has produced. At most limit (default ${DEFAULT_LIST_LIMIT}) are listed: the running ones first, then the newest; the text says how many more there are (offset lists the next ones). state filters, e.g. "running".`,
+  input: z.strictObject({
+    state: z
+      .union([StateName, z.array(StateName).min(1)])
+      .optional()
+      .describe('Only sessions in this state or these states: "running", "exited", "lost". Default: all.'),
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_LIST_LIMIT)
+      .default(DEFAULT_LIST_LIMIT)
+      .describe(`At most this many sessions (default ${DEFAULT_LIST_LIMIT}, at most ${MAX_LIST_LIMIT}).`),
+    offset: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        "Skip this many (running first, then the newest): the offset the previous answer gave, for the next ones.",
+      ),
+  }),
   annotations: { readOnlyHint: true, openWorldHint: false },
-  run: async (_args, { gateway }) => {
-    const sessions = await gateway.http.listSessions();
-    sessions.sort((a, b) => a.createdAt - b.createdAt);
-    const text =
-      sessions.length === 0
-        ? "No sessions. start_session starts a process; create_agent_session starts an agent."
-        : `${sessions.length} session${sessions.length === 1 ? "" : "s"}:\n${sessions.map(sessionLine).join("\n")}`;
-    return { text, data: { sessions: sessions.map(summarize) } };
+  run: async (args, { gateway }) => {
+    const states: readonly SessionState[] | undefined =
+      args.state === undefined ? undefined : typeof args.state === "string" ? [args.state] : args.state;
+    const all = await gateway.http.listSessions(states !== undefined ? { state: states } : {});
+    // A gateway older than the filter answers every session.
+    const matching = states !== undefined ? all.filter((s) => states.includes(s.state)) : all;
+    // Running sessions are the ones an agent acts on; after them the newest of the ended ones.
+    const byRelevance = [...matching].sort(
+      (a, b) => Number(b.state === "running") - Number(a.state === "running") || b.createdAt - a.createdAt,
+    );
+    const listed = byRelevance.slice(args.offset, args.offset + args.limit).sort((a, b) => a.createdAt - b.createdAt);
+    const total = matching.length;
+    const after = args.offset + listed.length;
+    const more = Math.max(0, total - after);
+    const which = states !== undefined ? ` ${states.join(" or ")}` : "";
+    let text: string;
+    if (total === 0) {
+      text =
+        states !== undefined
+          ? `No${which} sessions.`
+          : "No sessions. start_session starts a process; create_agent_session starts an agent.";
+    } else if (listed.length === total) {
+      text = `${total}${which} session${total === 1 ? "" : "s"}:\n${listed.map(sessionLine).join("\n")}`;
+    } else {
+      const running = matching.filter((s) => s.state === "running").length;
+      const head =
+        listed.length === 0
+          ? `${total}${which} sessions; none after offset ${args.offset}.`
+          : `${total}${which} sessions (${running} running); listed: ${args.offset + 1}-${after} of them, the running first, then the newest (oldest first below):`;
+      const stateArg = args.state !== undefined ? `, "state": ${JSON.stringify(args.state)}` : "";
+      const tail =
+        more > 0
+          ? `\n${more} more (older): list_sessions {"offset": ${after}${stateArg}} lists the next ${Math.min(more, args.limit)}${states === undefined ? '; {"state": "running"} only the running ones' : ""}.`
+          : "";
+      text = `${head}${listed.length > 0 ? `\n${listed.map(sessionLine).join("\n")}` : ""}${tail}`;
+    }
+    return {
+      text,
+      data: {
+        sessions: listed.map(summarize),
+        total,
+        offset: args.offset,
+        ...(more > 0 ? { next_offset: after } : {}),
+      },
+    };
   },
 });
 
@@ -156,7 +220,19 @@ const removeSession = defineTool({
   }),
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
-    const removed = await gateway.http.removeSession(args.id, { force: args.force });
+    let removed: Awaited<ReturnType<typeof gateway.http.removeSession>>;
+    try {
+      removed = await gateway.http.removeSession(args.id, { force: args.force });
+    } catch (error) {
+      // The gateway's message names its HTTP and CLI ways ("DELETE without purge", "switchboard
+      // rm -f"); an agent here has tools for it.
+      if (!(error instanceof SwitchboardError) || error.code !== "SESSION_RUNNING") throw error;
+      const what = error.message.split(": terminate it first")[0] ?? `session ${args.id} is running`;
+      throw new ToolError(
+        "SESSION_RUNNING",
+        `${what}: stop_session stops it (its output stays readable), then remove_session removes it; or remove_session with force: true stops and removes it at once`,
+      );
+    }
     return {
       text: `Removed ${removed.map((s) => s.id).join(", ")}.`,
       data: { removed: removed.map((s) => s.id) },

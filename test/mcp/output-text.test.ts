@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { continuationBytes, decodePage, plainText } from "../../src/mcp/output-text.js";
+import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, plainText } from "../../src/mcp/output-text.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
@@ -66,5 +66,48 @@ describe("continuationBytes", () => {
   it("counts the bytes of a character cut at the start", () => {
     expect(continuationBytes(bytes("€x").subarray(1))).toBe(2);
     expect(continuationBytes(bytes("x€"))).toBe(0);
+  });
+});
+
+describe("decodePage with a look-ahead", () => {
+  /** Reads `all` page by page as read_output does (pages of `max`, the look-ahead after them) and returns the plain text. */
+  function plainPages(all: Uint8Array, max: number): string {
+    let at = 0;
+    let out = "";
+    while (at < all.length) {
+      const chunk = all.subarray(at, at + max + MAX_ESCAPE_BYTES);
+      const { text, used } = decodePage(chunk, at + chunk.length >= all.length, { max, wholeEscapes: true });
+      expect(used).toBeGreaterThan(0);
+      out += plainText(text);
+      at += used;
+    }
+    return out;
+  }
+
+  // Regression (exploratory test): only 256 bytes were looked back, so a page cut a longer OSC
+  // hyperlink and the next page began with the rest of it ("pppp…") as text.
+  it("gives the same plain text as one read when pages would cut an OSC hyperlink", () => {
+    const all = bytes(
+      `${"f".repeat(5000)}\x1b]8;;https://example.com/${"p".repeat(1000)}\x1b\\link\x1b]8;;\x1b\\ rest\n`,
+    );
+    const whole = plainText(decodePage(all, true).text);
+    expect(whole).toBe(`${"f".repeat(5000)}link rest\n`);
+    for (const max of [64, 100, 1000, 4096, 5100]) expect(plainPages(all, max), `pages of ${max}`).toBe(whole);
+  });
+
+  it("ends a page before a sequence it would cut, and takes a longer one whole when the page starts with it", () => {
+    const osc = `\x1b]0;${"t".repeat(500)}\x07`;
+    const all = bytes(`ok${osc}after`);
+    expect(decodePage(all, false, { max: 64 })).toMatchObject({ text: "ok", used: 2 });
+    const rest = all.subarray(2);
+    expect(decodePage(rest, false, { max: 64, wholeEscapes: true })).toMatchObject({ used: osc.length });
+    // As the process wrote it (raw), a page holds at most max bytes.
+    expect(decodePage(rest, false, { max: 64 }).used).toBe(64);
+  });
+
+  it("treats an OSC longer than MAX_ESCAPE_BYTES as text, and always makes progress", () => {
+    const all = bytes(`ab\x1b]0;${"t".repeat(MAX_ESCAPE_BYTES + 10)}\x07`);
+    const page = decodePage(all, false, { max: MAX_ESCAPE_BYTES + 9, wholeEscapes: true });
+    expect(page.used).toBe(MAX_ESCAPE_BYTES + 9);
   });
 });

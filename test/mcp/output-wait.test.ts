@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
+import { startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
+import { McpProcess } from "./helpers.js";
+
+/** Tests that wait on processes through a child process: room for a loaded machine. */
+const TEST_MS = 60_000;
+
+let gw: TestGateway;
+let http: HttpClient;
+let mcp: McpProcess;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  http = new HttpClient({ url: gw.url, token: gw.token });
+  mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
+});
+afterAll(async () => {
+  await mcp?.close();
+  await gw?.close();
+});
+
+async function start(command: string[]): Promise<string> {
+  const { data } = await mcp.ok("start_session", { command });
+  return data.session.id as string;
+}
+
+/** Resolves once the session has printed `bytes` bytes (a condition, not a sleep). */
+async function printed(id: string, bytes: number): Promise<void> {
+  await expect.poll(async () => (await http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(bytes);
+}
+
+/** `seq 1 n` as the program prints it. */
+function seqText(n: number): string {
+  let out = "";
+  for (let i = 1; i <= n; i++) out += `${i}\n`;
+  return out;
+}
+
+describe("wait_for_output on output that is already there", () => {
+  // Regression (exploratory test): the replay comes in 256 KiB frames and the pattern only ever
+  // saw the last 64 K characters of a frame, so a line early in a big burst was never matched.
+  it(
+    "finds a match early in a big burst, returns the output up to it and says where its line starts",
+    async () => {
+      const head = "listening on 3000\n";
+      const total = head.length + seqText(20_000).length;
+      const id = await start(["sh", "-c", "echo listening on 3000; seq 1 20000; sleep 60"]);
+      await printed(id, total);
+
+      const found = await mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", timeout_ms: 10_000 });
+      expect(found.data).toMatchObject({ reason: "matched", match: "listening on", match_line_offset: 0, from: 0 });
+      // The output up to the match, not the tail of the whole burst: the match is in it.
+      expect(found.data.output.startsWith(`${head}1\n2\n3\n`)).toBe(true);
+      expect(found.data.next).toBeLessThan(total);
+      expect(found.text).toMatch(/^\[matched "listening on" \| /);
+
+      // A line in the middle of the burst: where it starts, exactly.
+      const line = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^15000$", timeout_ms: 10_000 });
+      const at = head.length + seqText(14_999).length;
+      expect(line.data).toMatchObject({ reason: "matched", match: "15000", match_line_offset: at });
+
+      // Only the latest bytes are returned: the answer says where the match is.
+      const small = await mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", max_bytes: 100 });
+      expect(small.data).toMatchObject({ reason: "matched", match_line_offset: 0 });
+      expect(small.data.from).toBeGreaterThan(0);
+      expect(small.data.output).not.toContain("listening");
+      expect(small.text).toContain(
+        `matched "listening on" on the line from byte 0 (not shown below: read_output since=0)`,
+      );
+      const there = await mcp.ok("read_output", { id, since: small.data.match_line_offset, max_bytes: 64 });
+      expect(there.data.output.startsWith("listening on 3000\n")).toBe(true);
+      await mcp.ok("stop_session", { id });
+    },
+    TEST_MS,
+  );
+
+  // Regression (exploratory test): the timeout started before the connection did, so
+  // timeout_ms: 0 never saw output that was already there ("timed out … bytes 0-0").
+  it(
+    "timeout_ms 0 looks at the output that is there now",
+    async () => {
+      const id = await start(["sh", "-c", "echo READY; sleep 60"]);
+      await printed(id, 6);
+      const ready = await mcp.ok("wait_for_output", { id, since: 0, pattern: "READY", timeout_ms: 0 });
+      expect(ready.data).toMatchObject({ reason: "matched", match: "READY", output: "READY\n", next: 6 });
+
+      // Without a pattern, output that came is the answer, also when the time is up: not "without new output".
+      const any = await mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 0 });
+      expect(any.data).toMatchObject({ reason: "output", output: "READY\n", next: 6 });
+      expect(any.text).toMatch(/^\[new output \| /);
+
+      const none = await mcp.ok("wait_for_output", { id, since: 6, pattern: "READY", timeout_ms: 0 });
+      expect(none.data).toMatchObject({ reason: "timeout", output: "", next: 6 });
+      expect(none.text).toMatch(/^\[timed out after 0 ms without a match \| /);
+      await mcp.ok("stop_session", { id });
+    },
+    TEST_MS,
+  );
+});
+
+describe("read_output pages", () => {
+  // Regression (exploratory test): a page that ended inside an OSC hyperlink begun more than
+  // 256 bytes before its end was cut there, and the next page showed the rest of it as text.
+  it(
+    "give the same plain text as one read when a page would end inside a hyperlink",
+    async () => {
+      const script =
+        "process.stdout.write('f'.repeat(65000) + '\\x1b]8;;https://example.com/' + 'p'.repeat(1000) + '\\x1b\\\\link\\x1b]8;;\\x1b\\\\ rest\\n')";
+      const id = await start([process.execPath, "-e", script]);
+      await expect.poll(async () => (await http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
+
+      const whole = await mcp.ok("read_output", { id, max_bytes: 262_144 });
+      expect(whole.data.output).toBe(`${"f".repeat(65_000)}link rest\n`);
+      for (const max_bytes of [65_536, 4096]) {
+        let since = 0;
+        let text = "";
+        for (let more = true; more;) {
+          const page = await mcp.ok("read_output", { id, since, max_bytes });
+          text += page.data.output;
+          expect(page.data.next).toBeGreaterThan(since);
+          since = page.data.next;
+          more = page.data.more;
+        }
+        expect(text, `pages of ${max_bytes}`).toBe(whole.data.output);
+      }
+    },
+    TEST_MS,
+  );
+});
