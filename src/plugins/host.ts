@@ -231,9 +231,17 @@ export class PluginHost {
       : { status: parsed.data.status, body: parsed.data.body };
   }
 
-  /** Stops every plugin (SIGKILL after the grace period) and removes the metrics. Idempotent. */
+  /**
+   * Stops every plugin (SIGKILL after the grace period) and removes the metrics. A start still
+   * waiting for the plugin's `activate` is abandoned (killed), not waited for. Idempotent.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // The load in progress waits for its starts: one stuck in `activate` held a graceful stop
+      // of the gateway (SIGTERM) for up to startTimeoutMs. Killed, it ends its start at once.
+      for (const slot of this.slots.values())
+        if (slot.state === "starting")
+          void slot.instance?.process.kill("the plugin host closed during its start", true);
       await this.loading;
       await Promise.all([...this.slots.values()].map((slot) => this.stopSlot(slot)));
       this.metrics.dispose();
@@ -394,8 +402,11 @@ export class PluginHost {
     slot.stableTimer = undefined;
     if (info.requested) return;
 
+    // Without a reason of its own (a fatal report, the host's kill), what it last wrote on stderr
+    // says why: a plugin out of memory dies by SIGABRT, and V8 tells the cause only there.
     slot.lastError =
-      info.reason ?? `exited with ${info.signal === null ? `code ${String(info.code)}` : `signal ${info.signal}`}`;
+      info.reason ??
+      `exited with ${info.signal === null ? `code ${String(info.code)}` : `signal ${info.signal}`}${info.stderrHint === null ? "" : `: ${info.stderrHint}`}`;
     slot.consecutiveCrashes++;
     if (this.closing) return;
     if (slot.consecutiveCrashes > this.limits.maxRestarts) {

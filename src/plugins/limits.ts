@@ -81,9 +81,15 @@ export const DEFAULT_PLUGIN_LIMITS = {
   commandOutputBytes: 1024 * 1024,
   /** `system.runCommandWithTimeout`: commands one plugin may run at once. */
   commandsPerPlugin: 4,
-  /** Lines of plugin log (API `log` plus stdout/stderr) accepted per second; the excess is dropped and counted. */
+  /**
+   * Lines of plugin log (API `log` plus stdout/stderr) accepted per second; the excess is dropped,
+   * counted, and reported when its one-second window ends (or the plugin exits).
+   */
   logLinesPerSecond: 200,
-  /** A stdout/stderr line of a plugin is cut at this many characters. */
+  /**
+   * The gateway log keeps at most this many characters of a plugin's log message (an API `log`
+   * call's `msg`, a stdout/stderr line); an API call's `fields` whose JSON is longer are replaced.
+   */
   logLineChars: 8 * 1024,
   /** V8 old-space limit of a plugin process (`--max-old-space-size`), in MiB. */
   heapMb: 256,

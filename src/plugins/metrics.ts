@@ -9,6 +9,7 @@ export class PluginMetrics {
   private readonly state: Gauge<"plugin" | "state">;
   private readonly calls: Counter<"plugin" | "method" | "outcome">;
   private readonly restarts: Counter<"plugin">;
+  private readonly logDropped: Counter<"plugin">;
 
   constructor(private readonly registry: Registry | undefined) {
     const registers = registry ? [registry] : [];
@@ -27,6 +28,12 @@ export class PluginMetrics {
     this.restarts = new Counter({
       name: "switchboard_plugin_restarts_total",
       help: "Plugin restarts after a crash or hang",
+      labelNames: ["plugin"],
+      registers,
+    });
+    this.logDropped = new Counter({
+      name: "switchboard_plugin_log_lines_dropped_total",
+      help: "Plugin log lines (API log, stdout, stderr) dropped by the rate limit (logLinesPerSecond)",
       labelNames: ["plugin"],
       registers,
     });
@@ -49,12 +56,17 @@ export class PluginMetrics {
     this.restarts.inc({ plugin });
   }
 
+  logLinesDropped(plugin: string, count: number): void {
+    this.logDropped.inc({ plugin }, count);
+  }
+
   dispose(): void {
     if (!this.registry) return;
     for (const name of [
       "switchboard_plugin_state",
       "switchboard_plugin_calls_total",
       "switchboard_plugin_restarts_total",
+      "switchboard_plugin_log_lines_dropped_total",
     ])
       this.registry.removeSingleMetric(name);
   }

@@ -9,6 +9,7 @@ import { PluginProcess, type ExitInfo } from "./plugin-process.js";
 import { RateWindow } from "./rate-window.js";
 import { PluginRuntime } from "./runtime.js";
 import type { StateStore } from "./state-store.js";
+import type { Timer } from "../core/clock.js";
 import type { PluginHostDeps } from "./types.js";
 
 type StreamFrame = Extract<ChildFrame, { t: "agent.delta" | "agent.tool" }>;
@@ -46,6 +47,8 @@ export class PluginInstance {
   private readonly options: PluginInstanceOptions;
   private readonly calls: RateWindow;
   private readonly log: RateWindow;
+  /** Reports the log lines dropped in the current window when it ends; set only while some were. */
+  private droppedReport: Timer | undefined;
   private inFlight = 0;
 
   constructor(options: PluginInstanceOptions) {
@@ -83,12 +86,15 @@ export class PluginInstance {
       onRequest: (id, method, params) => this.onRequest(id, method, params),
       onLog: (frame) => this.pluginLog(frame.level, frame.msg, frame.fields),
       onOutput: (stream, line) => this.pluginLog(stream === "stderr" ? "warn" : "info", line, { stream }),
+      onHostWarning: (message) => deps.logger.warn({ plugin: pluginId, err: message }, "plugin process trouble"),
       onStream: (frame) => this.onStream(frame),
       onDrain: () => {
         for (const { sub, count } of this.runtime.takeDropped()) this.process.send({ t: "dropped", sub, count });
       },
       onExit: (info) => {
         if (info.spawnError?.code === "RESOURCE_EXHAUSTED") deps.reportFdExhausted();
+        // Its last lines may have been dropped right before it died: that is said now or never.
+        this.reportDroppedLogLines();
         // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
         this.runtime.dispose();
         options.onExit(this, info);
@@ -175,14 +181,39 @@ export class PluginInstance {
 
   private pluginLog(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {
     const { pluginId, limits, deps } = this.options;
-    const allowed = this.log.take((dropped) =>
-      deps.logger.warn({ plugin: pluginId, dropped }, "plugin log lines dropped (rate limit)"),
-    );
-    if (!allowed) return;
+    const allowed = this.log.take((dropped) => {
+      // Its next line came before the window's timer: reported here, and the timer is done.
+      this.droppedReport?.cancel();
+      this.droppedReport = undefined;
+      this.droppedLogLines(dropped);
+    });
+    if (!allowed) {
+      // Said when the window ends, not only with the plugin's next line: a plugin that floods
+      // and then goes quiet would never have it said.
+      this.droppedReport ??= deps.clock.setTimeout(() => {
+        this.droppedReport = undefined;
+        this.reportDroppedLogLines();
+      }, this.log.msLeft());
+      return;
+    }
     const text = msg.length > limits.logLineChars ? `${msg.slice(0, limits.logLineChars)}…` : msg;
     const record: Record<string, unknown> = { plugin: pluginId };
     if (fields !== undefined)
       record["data"] = JSON.stringify(fields).length > limits.logLineChars ? { truncated: true } : fields;
     deps.logger[level](record, text);
+  }
+
+  /** Logs (and counts) the lines the rate limit dropped and that were not reported yet, if any. */
+  private reportDroppedLogLines(): void {
+    this.droppedReport?.cancel();
+    this.droppedReport = undefined;
+    const dropped = this.log.takeRefused();
+    if (dropped > 0) this.droppedLogLines(dropped);
+  }
+
+  private droppedLogLines(dropped: number): void {
+    const { pluginId, metrics, deps } = this.options;
+    metrics.logLinesDropped(pluginId, dropped);
+    deps.logger.warn({ plugin: pluginId, dropped }, "plugin log lines dropped (rate limit)");
   }
 }

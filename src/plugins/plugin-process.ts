@@ -5,6 +5,7 @@ import { SwitchboardError, isErrorCode, nestsDeeperThan } from "../protocol/inde
 import type { Clock, Timer } from "../core/clock.js";
 import { spawnError } from "../system/spawn-error.js";
 import { FrameReader } from "./frame-reader.js";
+import { StderrTail } from "./stderr-tail.js";
 import { ChildFrame, type HostFrame, type PluginCall, type RuntimeMethod, type WireError } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
 
@@ -19,6 +20,12 @@ export interface ExitInfo {
   reason: string | null;
   /** True when the exit was asked for (`stop`/`kill` by the owner), not a crash. */
   requested: boolean;
+  /**
+   * The most telling of the last lines the plugin wrote on stderr ({@link StderrTail}); null
+   * when it wrote none. Why a process died that could not say
+   * so itself: V8's "FATAL ERROR: ... JavaScript heap out of memory" before its SIGABRT.
+   */
+  stderrHint: string | null;
   /**
    * Set when the process could not be started at all: RESOURCE_EXHAUSTED when file descriptors
    * ran out, else SPAWN_FAILED. `reason` is its message.
@@ -37,6 +44,8 @@ export interface PluginProcessOptions {
   onRequest(id: number, method: RuntimeMethod, params: unknown): void;
   onLog(frame: LogFrame): void;
   onOutput(stream: "stdout" | "stderr", line: string): void;
+  /** Something went wrong on the host's side of the process (its pipe, a signal): the host's own warning, not the plugin's output. */
+  onHostWarning(message: string): void;
   onStream(frame: StreamFrame): void;
   /** The write queue towards the plugin emptied (after it had filled). */
   onDrain(): void;
@@ -106,7 +115,10 @@ export class PluginProcess {
   /** Reading from the plugin is stopped while more than `limits.readPauseBytes` to it are unread. */
   private readPaused = false;
   private exitRequested = false;
+  /** The host killed it (`kill`): its pipe breaking under it is then expected, not news. */
+  private killed = false;
   private exited = false;
+  private readonly stderrTail = new StderrTail();
   private readyWaiter: { resolve(): void; reject(error: Error): void; timer: Timer } | undefined;
   private stopTimer: Timer | undefined;
   private readonly exitPromise: Promise<void>;
@@ -152,28 +164,33 @@ export class PluginProcess {
       options.onDrain();
     });
     this.channel.on("error", (error) => {
-      // EPIPE/ECONNRESET after the child died, or once it was asked to exit (it leaves what is in
-      // flight to it unread): its exit is reported through "close" below.
-      if (!this.exited && !this.exitRequested)
-        this.options.onOutput("stderr", `plugin channel error: ${error.message}`);
+      // EPIPE/ECONNRESET after the child died, once it was asked to exit, or once the host killed
+      // it (it leaves what is in flight to it unread): its exit is reported through "close" below.
+      // Any other is the host's trouble, not something the plugin wrote.
+      if (!this.exited && !this.exitRequested && !this.killed)
+        this.options.onHostWarning(`plugin channel error: ${error.message}`);
     });
     for (const stream of ["stdout", "stderr"] as const) {
-      const output = new FrameReader(
-        options.limits.logLineChars,
-        (line) => options.onOutput(stream, line),
-        (head) => options.onOutput(stream, `${head}… (line cut at ${options.limits.logLineChars} characters)`),
+      const emit = (line: string): void => {
+        if (stream === "stderr") this.stderrTail.push(line);
+        options.onOutput(stream, line);
+      };
+      const cut = `… (line cut at ${options.limits.logLineChars} characters)`;
+      const output = new FrameReader(options.limits.logLineChars, emit, (head) =>
+        // Within logLineChars with its note, so that the log's own cut leaves the note in place.
+        emit(`${head.slice(0, Math.max(0, options.limits.logLineChars - cut.length))}${cut}`),
       );
       const source = this.child[stream];
       source?.on("data", (chunk: Buffer) => output.push(chunk));
       source?.on("end", () => {
         const rest = output.flush();
-        if (rest !== "") options.onOutput(stream, rest);
+        if (rest !== "") emit(rest);
       });
     }
     this.child.on("error", (error) => {
       // After a successful spawn Node reports errors here only for child.kill() (a signal it could
       // not send) and IPC, which is not used; the exit comes through "close".
-      this.options.onOutput("stderr", `plugin process error: ${error.message}`);
+      this.options.onHostWarning(`plugin process error: ${error.message}`);
     });
     this.exitPromise = new Promise((resolve) => {
       this.child.once("close", (code, signal) => this.onClose(code, signal, null, resolve));
@@ -302,6 +319,7 @@ export class PluginProcess {
   kill(reason: string, requested = false): Promise<void> {
     if (!this.exited) {
       this.exitReason ??= reason;
+      this.killed = true;
       if (requested) this.exitRequested = true;
       this.signal("SIGKILL");
     }
@@ -451,6 +469,7 @@ export class PluginProcess {
       signal,
       reason: this.exitReason,
       requested: this.exitRequested,
+      stderrHint: this.stderrTail.hint(),
       spawnError: this.spawnError,
     });
     done();

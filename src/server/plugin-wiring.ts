@@ -61,6 +61,10 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
         const next = mergePatch(current, patch);
         buildSettings(next as Record<string, unknown>); // validates; throws CONFIG_INVALID and nothing is written
         writePrivateFile(wiring.configFile, `${JSON.stringify(next, null, 2)}\n`);
+        // Applies the rest of the config before the plugin hears back (it may route to an agent it
+        // just added), while the plugins' part is only started: it restarts the plugin whose own
+        // config changed, and this answer must not wait behind that plugin's stop. The plugin
+        // gets it while it stops (its HTTP requests in flight finish first, see runner/main.mjs).
         const result = wiring.reload();
         if (!result.ok) throw new SwitchboardError("CONFIG_INVALID", result.error);
       },

@@ -46,6 +46,8 @@ const agents = new Map();
 /** Agent runs in flight, by run id: their RunStream. */
 const runs = new Map();
 let httpHandler;
+/** HTTP hook answers in progress: a stop lets them finish (the host kills it after `stopGraceMs`). */
+const httpAnswers = new Set();
 let deactivate;
 let stopping = false;
 /** A run's unacknowledged delta characters are kept under this: the host's `agentDeltaWindowChars`, set by init (before any run). */
@@ -78,8 +80,12 @@ function reply(id, value) {
   channel.write(line);
 }
 
-/** Characters of a log message kept when its line would not fit in a frame. */
-const LOG_MSG_KEPT = 16_384;
+/**
+ * Characters of a log message kept when its line would not fit in a frame: under the 8,192 the
+ * gateway log keeps of any message (the host's `logLineChars`), so that the note saying how much
+ * was cut is kept with it.
+ */
+const LOG_MSG_KEPT = 8_000;
 
 /**
  * Writes a line to the gateway log. A log call is never refused (it returns nothing to reject),
@@ -224,6 +230,9 @@ async function runAgent(callId, params) {
   await stream.sent();
   stream.drop();
   runs.delete(params.runId);
+  // Stopping, its queued text was dropped: an answer would end the run as if all of it had
+  // arrived. Unanswered, the run ends with the process (AGENT_EXITED).
+  if (stopping) return;
   if (outcome.ok) reply(callId, outcome.value);
   else send({ t: "res", id: callId, ok: false, error: outcome.error });
 }
@@ -242,6 +251,11 @@ async function stop() {
   stopping = true;
   // The host is going: nothing queued will be taken, and no run may keep deactivate waiting.
   for (const stream of runs.values()) stream.drop();
+  // A caller is waiting for each HTTP answer, and the handler may itself wait for the host (a
+  // plugin writing its own config is restarted by that write while its hook still has to answer):
+  // they finish first, under the host's stop grace, and deactivate runs after them. answerHttp
+  // never rejects (a failing handler is answered as such).
+  if (httpAnswers.size > 0) await Promise.all(httpAnswers);
   try {
     if (typeof deactivate === "function") await deactivate();
   } catch (error) {
@@ -292,7 +306,11 @@ function onFrame(frame) {
       break;
     case "call":
       if (frame.method === "agent.run") void runAgent(frame.id, frame.params);
-      else if (frame.method === "http.request") void answerHttp(frame.id, frame.params);
+      else if (frame.method === "http.request") {
+        const answer = answerHttp(frame.id, frame.params);
+        httpAnswers.add(answer);
+        void answer.finally(() => httpAnswers.delete(answer));
+      }
       break;
     case "agent.abort":
       runs.get(frame.runId)?.abort();
