@@ -95,7 +95,11 @@ export async function followRun(options: {
   let settle: (status: RunStatus) => void = () => undefined;
   const ended = new Promise<RunStatus>((resolve) => (settle = resolve));
   let permissionTimer: ReturnType<typeof setTimeout> | undefined;
-  const sub = client.subscribe(options.id, { since: options.since, types: RUN_EVENT_TYPES }, (event) => {
+  /** The last seq taken, from the subscription or the catch-up read: each event is taken once, in order. */
+  let last = options.since;
+  const take = (event: SessionEvent): void => {
+    if (event.seq <= last) return;
+    last = event.seq;
     const end = run.push(event);
     if (end !== undefined) settle(end);
     else if (event.type === "permission.request" && permissionTimer === undefined) {
@@ -105,8 +109,15 @@ export async function followRun(options: {
         else if (run.blocked) settle("blocked");
       }, PERMISSION_SETTLE_MS);
     }
-  });
-  const timer = setTimeout(() => settle("timeout"), options.timeoutMs);
+  };
+  const sub = client.subscribe(options.id, { since: options.since, types: RUN_EVENT_TYPES }, take);
+  // What the log held already is read before a timeout is said (`timeout_ms: 0` asks how the
+  // run stands now): the subscription's catch-up may still be on its way.
+  const timer = setTimeout(() => {
+    void catchUp(options.gateway, options.id, () => last, take, options.signal).finally(() =>
+      settle(run.waitingForPermission ? "permission" : run.blocked ? "blocked" : "timeout"),
+    );
+  }, options.timeoutMs);
   const stopReporting = reportWhileWaiting(options.progress, options.timeoutMs, () => run.describe());
   const onAbort = () => settle("cancelled");
   options.signal.addEventListener("abort", onAbort, { once: true });
@@ -123,6 +134,30 @@ export async function followRun(options: {
     if (permissionTimer !== undefined) clearTimeout(permissionTimer);
     options.signal.removeEventListener("abort", onAbort);
     sub.unsubscribe();
+  }
+}
+
+/** How long a timeout waits for the log's events to be read before it is said anyway. */
+const CATCH_UP_MS = 3_000;
+
+/** Reads the run's events after `last()` up to the log's head, over HTTP, giving each to `take`. */
+async function catchUp(
+  gateway: GatewayAccess,
+  id: string,
+  last: () => number,
+  take: (event: SessionEvent) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const read = AbortSignal.any([signal, AbortSignal.timeout(CATCH_UP_MS)]);
+  try {
+    for (;;) {
+      const since = last();
+      const page = await gateway.http.events(id, { since, types: RUN_EVENT_TYPES, signal: read });
+      for (const event of page.events) take(event);
+      if (page.events.length === 0 || page.next <= since || page.next >= page.head) return;
+    }
+  } catch {
+    // Unreachable, or too slow: the timeout is said with what the subscription brought.
   }
 }
 

@@ -317,6 +317,26 @@ describe("switchboard mcp", () => {
   );
 
   it(
+    "wait_for_run with timeout_ms 0 says how the run stands now: done, or waiting for a permission answer (exploratory test: timeout)",
+    async () => {
+      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const id = created.data.session.id as string;
+      const finished = await mcp.ok("prompt_agent", { id, text: "hello there", timeout_ms: 60_000 });
+      expect(finished.data.status).toBe("chat.final");
+      const asking = await mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
+      expect(asking.data.status).toBe("permission");
+      for (let round = 0; round < 3; round++) {
+        const done = await mcp.ok("wait_for_run", { id, run_id: finished.data.run_id, timeout_ms: 0 });
+        expect(done.data, `round ${round}`).toMatchObject({ status: "chat.final", answer: "hello there" });
+        const waiting = await mcp.ok("wait_for_run", { id, run_id: asking.data.run_id, timeout_ms: 0 });
+        expect(waiting.data.status, `round ${round}`).toBe("permission");
+      }
+      await mcp.ok("abort_run", { id, all: true });
+    },
+    TEST_MS,
+  );
+
+  it(
     "prompt_agent returns when a permission request waits; answer_permission answers it and wait_for_run goes on",
     async () => {
       const created = await mcp.ok("create_agent_session", { agent: "echo" });
