@@ -211,7 +211,8 @@ describe("web UI", () => {
     // The cookie carries the session across a reload; the token is not needed again.
     await page.reload();
     await page.waitForSelector("[data-test=whoami]");
-    expect(await page.locator(".main .row").count()).toBe(5);
+    // The list comes with its own request, after the page says who is signed in.
+    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(5);
   });
 
   it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
