@@ -24,7 +24,13 @@ const TokenEntry = z
     /** Glob patterns over session ids and names this token may see (default: its own sessions, or all for admins). */
     sessions: z.array(z.string().min(1).max(200)).max(100).optional(),
   })
-  .refine((t) => (t.token === undefined) !== (t.tokenSha256 === undefined), "give exactly one of token or tokenSha256");
+  .refine((t) => (t.token === undefined) !== (t.tokenSha256 === undefined), "give exactly one of token or tokenSha256")
+  // Globs cannot narrow an admin (it sees and steers everything): a token that looks scoped and
+  // is not would be worse than a refused config.
+  .refine(
+    (t) => t.role !== "admin" || t.sessions === undefined || t.sessions.every((glob) => glob === "*"),
+    "sessions globs do not narrow an admin, who sees every session: use role operator (or viewer) for a scoped token",
+  );
 export type TokenEntry = z.infer<typeof TokenEntry>;
 
 /** Default limits. Every one is a config value (`limits.<name>`). */

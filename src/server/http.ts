@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, nestsDeeperThan } from "../protocol/index.js";
@@ -129,8 +130,16 @@ export async function readJson(req: IncomingMessage, limit: number, limitName = 
     }
     chunks.push(chunk);
   }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  const body = Buffer.concat(chunks);
+  if (body.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  // Decoded leniently, bytes that are not UTF-8 would become U+FFFD: input typed into a session
+  // changed without a word, where /v1/ws and /ws/session close such a frame (1007).
+  if (!isUtf8(body))
+    throw new SwitchboardError(
+      "INVALID_JSON",
+      'the body is not valid UTF-8, as JSON must be (input bytes that are not text go as base64, with "enc": "base64")',
+    );
+  const text = body.toString("utf8");
   let value: unknown;
   try {
     value = JSON.parse(text) as unknown;

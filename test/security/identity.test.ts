@@ -457,6 +457,19 @@ describe("token configuration", () => {
     expect(() => new TokenRegistry(sameAsHash.auth.tokens, TOKENS.admin)).toThrow(/same token/);
   });
 
+  it("refuses sessions globs on an admin, which they would not narrow (exploratory test: accepted and ignored)", () => {
+    expect(() =>
+      parseConfig({ auth: { tokens: [{ ...entry("scoped", "admin", TOKENS.alice), sessions: ["ci-*"] }] } }),
+    ).toThrow(/sessions globs do not narrow an admin.*use role operator/);
+    // `*` says what an admin sees anyway: allowed, as is a scoped operator.
+    expect(
+      parseConfig({ auth: { tokens: [{ ...entry("all", "admin", TOKENS.alice), sessions: ["*"] }] } }).auth.tokens,
+    ).toHaveLength(1);
+    expect(
+      parseConfig({ auth: { tokens: [{ ...entry("ci", "operator", TOKENS.bob), sessions: ["ci-*"] }] } }).auth.tokens,
+    ).toHaveLength(1);
+  });
+
   it("reserves the admin token's name, so a configured token cannot pose as the owner of admin sessions", () => {
     const posing = parseConfig({ auth: { tokens: [entry("admin", "viewer", TOKENS.vera)] } });
     expect(() => new TokenRegistry(posing.auth.tokens, TOKENS.admin)).toThrow(/admin.*reserved/);

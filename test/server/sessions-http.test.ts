@@ -206,6 +206,33 @@ describe("terminal sessions over HTTP", () => {
     expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
   });
 
+  it("refuses a JSON body that is not UTF-8 with INVALID_JSON instead of typing U+FFFD (exploratory test: input was rewritten)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json: s } = await http.post("/v1/sessions", { command: ["cat"] });
+    const send = (bytes: Buffer) =>
+      fetch(`${gw.url}/v1/sessions/${s.id as string}/input`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" },
+        body: new Uint8Array(bytes),
+      });
+    const bad = await send(Buffer.concat([Buffer.from('{"data":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]));
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: "INVALID_JSON",
+      message: expect.stringContaining("not valid UTF-8") as unknown,
+    });
+    // Text that is UTF-8 goes through as it is.
+    const good = await send(Buffer.from('{"data":"é\\n"}'));
+    expect(good.status).toBe(200);
+    await waitFor(
+      async () => (await http.get(`/v1/sessions/${s.id as string}`)).json.outputBytes === 3,
+      5_000,
+      "the echo",
+    );
+    expect((await http.get(`/v1/sessions/${s.id as string}/output`)).text).toBe("é\n");
+  });
+
   it("answers bad input on every route with a stable code and changes nothing", async () => {
     const gw = await testGateway({ config: { limits: { bodyBytes: 2048 } } });
     const http = api(gw.url);
