@@ -1226,6 +1226,19 @@ describe("web UI", () => {
     expect(await page.textContent("[data-test=exit-summary]")).toContain("Killed by SIGTERM");
     expect(await page.getAttribute(".end-banner", "class")).toContain("end-stopped");
     await page.waitForSelector(".view-head [data-state=exited]");
+
+    // A shell in a PTY ignores SIGTERM: Stop ends it by hanging up its terminal (SIGHUP), which
+    // is as much a stop (exploratory test: a red "Killed (SIGHUP)" for every stopped shell).
+    const shell = await createShell(s.http, "stoppable-shell");
+    await waitForPrompt(s.http, shell);
+    await open(page, `#/s/${shell}`);
+    await page.waitForSelector(".terminal-view");
+    await stop();
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("SIGHUP");
+    expect(await page.getAttribute(".end-banner", "class")).toContain("end-stopped");
+    await page.waitForSelector(".view-head [data-state=exited]");
+    await page.waitForSelector(`.sidebar .row[data-session="${shell}"] [data-state=exited]`);
   });
 
   it("tells a viewer that others answer and start sessions (exploratory test: 'Waiting for your answer', 'Start a shell')", async () => {

@@ -46,12 +46,15 @@ export function displayState(s: SessionInfo): StateBadge {
   }
 }
 
-/** The signals that ask a process to end: Stop sends SIGTERM, ^C SIGINT. */
-const REQUESTED_END_SIGNALS: ReadonlySet<string> = new Set(["SIGTERM", "SIGINT"]);
+/**
+ * The signals that ask a process to end: Stop sends a PTY's process SIGHUP (its terminal hangs
+ * up: an interactive shell ignores SIGTERM) and a pipe's SIGTERM, ^C SIGINT.
+ */
+const REQUESTED_END_SIGNALS: ReadonlySet<string> = new Set(["SIGHUP", "SIGTERM", "SIGINT"]);
 
 /**
  * How an ended process did: `ok` (code 0), `stopped` on request — Stop ends an agent or a
- * stream with neither code nor signal, a terminal with SIGTERM — or else `failed`. A session
+ * stream with neither code nor signal, a terminal with SIGHUP or SIGTERM — or else `failed`. A session
  * someone stopped should not look like one that failed (exploratory test: a red "Exited").
  */
 export function endOutcome(exitCode: number | null, signal: string | null): "ok" | "stopped" | "failed" {
