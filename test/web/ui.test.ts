@@ -1147,6 +1147,9 @@ describe("web UI", () => {
 
     await page.click(`${rows}[data-session="${ended}"]`);
     await page.waitForSelector(".view[data-restored=true]");
+    // The sidebar goes on with the same filter (exploratory test: it showed All).
+    expect(await page.textContent(".sidebar .chip[aria-selected=true]")).toBe("Ended1");
+    expect(await page.locator(".sidebar .row").count()).toBe(1);
     await page.goBack();
     await page.waitForSelector(`${rows}[data-session="${ended}"]`);
     expect(await page.textContent(".main .chip[aria-selected=true]")).toBe("Ended1");

@@ -10,7 +10,6 @@ import { errorText } from "./format.js";
 import { logout } from "./login.js";
 import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
-import type { Filter } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
 import { TerminalView } from "./terminal-view.js";
 import { Toasts } from "./toasts.js";
@@ -34,8 +33,6 @@ export class App {
   private readonly main: HTMLElement;
   private readonly sideList: SessionList;
   private homeList: SessionList | null = null;
-  /** The home list's filter, kept while a session is open: Back shows the list as it was left. */
-  private homeFilter: Filter = "all";
   private view: RoutedView | null = null;
   private routeToken = 0;
   private readonly onHash = (): void => void this.route();
@@ -147,14 +144,16 @@ export class App {
     this.view = null;
     if (route.name === "home") {
       this.element.classList.replace("route-session", "route-home");
-      this.homeList ??= new SessionList(this.ctx, "full", this.homeFilter);
+      // The filter last chosen, on this page or in the sidebar: one choice for both lists.
+      this.homeList ??= new SessionList(this.ctx, "full", this.sideList.filter);
       fill(this.main, this.homeList.element);
       this.sideList.select(null);
       document.title = "Switchboard";
       return;
     }
     if (this.homeList) {
-      this.homeFilter = this.homeList.filter;
+      // Working through "Needs input" goes on in the sidebar (exploratory test: it showed All).
+      this.sideList.filter = this.homeList.filter;
       this.homeList.dispose();
       this.homeList = null;
     }

@@ -75,11 +75,7 @@ export class SessionList {
           class: "chip",
           type: "button",
           role: "tab",
-          onclick: () => {
-            this._filter = f.id;
-            this.rows.clear();
-            this.render();
-          },
+          onclick: () => (this.filter = f.id),
         },
         f.label,
         count,
@@ -125,6 +121,14 @@ export class SessionList {
 
   get filter(): Filter {
     return this._filter;
+  }
+
+  /** Shows only the sessions `filter` matches, as a click on its chip does. */
+  set filter(filter: Filter) {
+    if (filter === this._filter) return;
+    this._filter = filter;
+    this.rows.clear();
+    this.render();
   }
 
   select(id: string | null): void {
