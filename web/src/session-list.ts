@@ -247,6 +247,8 @@ export class SessionList {
         { class: "row-meta-group" },
         activity,
         h("span", { class: "row-meta viewers", title: `${s.viewers} watching` }, icon("eye"), String(s.viewers)),
+        // The icons say "watching" and "control" to the eye only: a screen reader read "0 free".
+        h("span", { class: "sr-only" }, " watching, control: "),
         h(
           "span",
           { class: `row-meta control${s.controller ? " held" : ""}`, title: holder.title },
