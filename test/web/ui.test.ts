@@ -667,6 +667,9 @@ describe("web UI", () => {
     const queued = await s.http.get(`/v1/sessions/${id}/events?types=run.queued`);
     expect(queued.json.events.map((e: { text: string }) => e.text)).toEqual(["only once"]);
     expect(await page.inputValue(".prompt-input")).toBe("");
+    // An ordinary end is just "Done" (exploratory test: "Done (end_turn)", a protocol value).
+    await page.waitForSelector("[data-test=run-done]");
+    expect(await page.textContent("[data-test=run-done]")).toMatch(/^Done( · \S+)?$/);
   });
 
   it("keeps a tool call's Details and a Thinking block open, with the focus, while the answer streams (exploratory test: they snapped shut)", async () => {

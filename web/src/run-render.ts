@@ -68,6 +68,19 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
   );
 }
 
+/** Why an answer ended, in words, when it is not the ordinary end of a turn (ACP's stop reasons). */
+const STOP_NOTES: Readonly<Record<string, string>> = {
+  max_tokens: "it reached its token limit",
+  max_turn_requests: "it reached its limit of requests in a turn",
+  refusal: "the agent refused",
+  cancelled: "cancelled",
+};
+
+function stopNote(reason: string | null | undefined): string {
+  if (reason === null || reason === undefined || reason === "end_turn") return "";
+  return ` (${STOP_NOTES[reason] ?? reason})`;
+}
+
 function waitsForAnswer(run: RunView): boolean {
   return [...run.permissions.values()].some((p) => p.resolved === null);
 }
@@ -97,7 +110,7 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
         "div",
         { class: "run-foot muted", "data-test": "run-done" },
         icon("check"),
-        `Done (${run.stopReason ?? "end_turn"})${took}`,
+        `Done${stopNote(run.stopReason)}${took}`,
       );
     case "error":
       return h(
