@@ -43,20 +43,11 @@ export class ControlLease {
       this.touch(holder.key);
       return;
     }
-    if (previous && !force) {
-      // Held under the caller's own name: which connection holds it (only then, and only the
-      // id its own `hello` gave it), so a client that reconnects after a network drop can tell
-      // its old connection, which the gateway has not found dead yet (it does within 45 s),
-      // from someone else with the same token (the default setup has only one).
-      const sameName = previous.actor.name === holder.actor.name;
-      // "held by admin" told admin nothing with the single token most setups have.
-      const by = sameName ? `another connection of ${previous.actor.name}` : previous.actor.name;
-      throw new SwitchboardError(
-        "CONTROL_HELD",
-        `control of this session is held by ${by}; use force to take it over`,
-        { holder: previous.actor.name, ...(sameName ? { holderConnId: previous.key } : {}) },
+    if (previous && !force)
+      throw this.heldError(
+        holder.actor.name,
+        (by) => `control of this session is held by ${by}; use force to take it over`,
       );
-    }
     this.current = holder;
     this.lastActivity = this.clock.monotonic();
     this.schedule(this.autoReleaseAfterMs);
@@ -78,14 +69,30 @@ export class ControlLease {
    * Whether `key` may steer now: nobody holds the lease, or `key` does (which renews it).
    * Throws CONTROL_HELD otherwise.
    */
-  checkWriter(key: string): void {
+  checkWriter(key: string, name: string): void {
     if (this.current === null) return;
     if (this.current.key === key) {
       this.touch(key);
       return;
     }
-    throw new SwitchboardError("CONTROL_HELD", `control of this session is held by ${this.current.actor.name}`, {
-      holder: this.current.actor.name,
+    throw this.heldError(name, (by) => `control of this session is held by ${by}`);
+  }
+
+  /**
+   * CONTROL_HELD for a caller named `name`, with `holder`. Held under the caller's own name, it
+   * says which connection holds it (only then, and only the id its own `hello` gave it), so a
+   * client that reconnects after a network drop can tell its old connection, which the gateway
+   * has not found dead yet (it does within 45 s), from someone else with the same token (the
+   * default setup has only one): "held by admin" told admin nothing.
+   */
+  heldError(name: string, message: (by: string) => string): SwitchboardError {
+    const holder = this.current;
+    if (holder === null) throw new Error("heldError: nobody holds the lease");
+    const sameName = holder.actor.name === name;
+    const by = sameName ? `another connection of ${holder.actor.name}` : holder.actor.name;
+    return new SwitchboardError("CONTROL_HELD", message(by), {
+      holder: holder.actor.name,
+      ...(sameName ? { holderConnId: holder.key } : {}),
     });
   }
 

@@ -53,7 +53,7 @@ export function steerable(
   const session = sessionFor(sessions, identity, sessionId, "steer");
   session.assertTakes(op);
   session.assertRunning();
-  session.lease.checkWriter(holderKey);
+  session.lease.checkWriter(holderKey, identity.name);
   return session;
 }
 
@@ -71,12 +71,8 @@ export function control(
   if (action === "acquire") {
     session.assertRunning();
     session.lease.acquire({ key: holderKey, actor: by }, force);
-  } else if (!session.lease.release(holderKey)) {
-    const holder = session.lease.holder;
-    if (holder)
-      throw new SwitchboardError("CONTROL_HELD", `control is held by ${holder.actor.name}, not by this caller`, {
-        holder: holder.actor.name,
-      });
+  } else if (!session.lease.release(holderKey) && session.lease.holder) {
+    throw session.lease.heldError(identity.name, (by) => `control is held by ${by}, not by this caller`);
   }
   return session;
 }

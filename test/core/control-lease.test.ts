@@ -30,4 +30,16 @@ describe("control lease", () => {
     expect(other.details).toEqual({ holder: "alice" });
     expect(other.message).toBe("control of this session is held by alice; use force to take it over");
   });
+
+  it("says the same when it refuses input, not only when it refuses an acquire (exploratory test: 'held by alice' to alice)", () => {
+    const lease = new ControlLease(new ManualClock(), 60_000, () => {});
+    lease.acquire({ key: "conn-1", actor: alice });
+    const own = refusal(() => lease.checkWriter("conn-2", "alice"));
+    expect(own.details).toEqual({ holder: "alice", holderConnId: "conn-1" });
+    expect(own.message).toBe("control of this session is held by another connection of alice");
+    const other = refusal(() => lease.checkWriter("conn-3", "bob"));
+    expect(other.details).toEqual({ holder: "alice" });
+    expect(other.message).toBe("control of this session is held by alice");
+    expect(() => lease.checkWriter("conn-1", "alice")).not.toThrow();
+  });
 });
