@@ -331,7 +331,7 @@ describe("switchboard client commands", () => {
         expect(usage.code).toBe(EXIT.USAGE);
         expect(usage.stderr).toMatch(/missing the session id[\s\S]*Usage: switchboard attach/);
         expect(held.code).toBe(EXIT.CONTROL_HELD);
-        expect(held.stderr).toMatch(/held by admin.*CONTROL_HELD/);
+        expect(held.stderr).toMatch(/held by another connection of admin.*CONTROL_HELD/);
         expect(notRunning.code).toBe(EXIT.NOT_RUNNING);
         expect(badSignal.code).toBe(EXIT.FAILURE);
         expect(badSignal.stderr).toMatch(/signal must be one of INT, TERM/);
