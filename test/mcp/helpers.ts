@@ -1,7 +1,11 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll } from "vitest";
+import { HttpClient } from "../../src/client/node.js";
 import { CLI, REPO } from "../cli/helpers.js";
+import { startTestGateway } from "../client/helpers.js";
+import type { TestGateway } from "../client/helpers.js";
 
 /** What a tool call answered: its text, its structured content, and whether it is an error. */
 export interface ToolAnswer {
@@ -57,4 +61,29 @@ export class McpProcess {
   close(): Promise<void> {
     return this.client.close();
   }
+}
+
+/** A gateway, its HTTP client and `switchboard mcp` on it: set up before a file's tests. */
+export interface McpStack {
+  gw: TestGateway;
+  http: HttpClient;
+  mcp: McpProcess;
+}
+
+/**
+ * Starts a gateway of the test file's own and an MCP server process on it before the file's
+ * tests, and closes both after them (closing the gateway ends the sessions the tests left).
+ */
+export function mcpStack(): McpStack {
+  const stack = {} as McpStack;
+  beforeAll(async () => {
+    stack.gw = await startTestGateway();
+    stack.http = new HttpClient({ url: stack.gw.url, token: stack.gw.token });
+    stack.mcp = await McpProcess.start({ SWITCHBOARD_URL: stack.gw.url, SWITCHBOARD_TOKEN: stack.gw.token });
+  });
+  afterAll(async () => {
+    await stack.mcp?.close();
+    await stack.gw?.close();
+  });
+  return stack;
 }

@@ -1,34 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/client/node.js";
-import { startTestGateway } from "../client/helpers.js";
-import type { TestGateway } from "../client/helpers.js";
-import { McpProcess } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { mcpStack } from "./helpers.js";
 
 /** Tests that wait on processes through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
 
-let gw: TestGateway;
-let http: HttpClient;
-let mcp: McpProcess;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  http = new HttpClient({ url: gw.url, token: gw.token });
-  mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
-});
-afterAll(async () => {
-  await mcp?.close();
-  await gw?.close();
-});
+const s = mcpStack();
 
 async function start(command: string[]): Promise<string> {
-  const { data } = await mcp.ok("start_session", { command });
+  const { data } = await s.mcp.ok("start_session", { command });
   return data.session.id as string;
 }
 
 /** Resolves once the session has printed `bytes` bytes (a condition, not a sleep). */
 async function printed(id: string, bytes: number): Promise<void> {
-  await expect.poll(async () => (await http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(bytes);
+  await expect.poll(async () => (await s.http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(bytes);
 }
 
 /** `seq 1 n` as the program prints it. */
@@ -49,7 +34,7 @@ describe("wait_for_output on output that is already there", () => {
       const id = await start(["sh", "-c", "echo listening on 3000; seq 1 20000; sleep 60"]);
       await printed(id, total);
 
-      const found = await mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", timeout_ms: 10_000 });
+      const found = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", timeout_ms: 10_000 });
       expect(found.data).toMatchObject({ reason: "matched", match: "listening on", match_line_offset: 0, from: 0 });
       // The output up to the match, not the tail of the whole burst: the match is in it.
       expect(found.data.output.startsWith(`${head}1\n2\n3\n`)).toBe(true);
@@ -57,21 +42,21 @@ describe("wait_for_output on output that is already there", () => {
       expect(found.text).toMatch(/^\[matched "listening on" \| /);
 
       // A line in the middle of the burst: where it starts, exactly.
-      const line = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^15000$", timeout_ms: 10_000 });
+      const line = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^15000$", timeout_ms: 10_000 });
       const at = head.length + seqText(14_999).length;
       expect(line.data).toMatchObject({ reason: "matched", match: "15000", match_line_offset: at });
 
       // Only the latest bytes are returned: the answer says where the match is.
-      const small = await mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", max_bytes: 100 });
+      const small = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", max_bytes: 100 });
       expect(small.data).toMatchObject({ reason: "matched", match_line_offset: 0 });
       expect(small.data.from).toBeGreaterThan(0);
       expect(small.data.output).not.toContain("listening");
       expect(small.text).toContain(
         `matched "listening on" on the line from byte 0 (not shown below: read_output since=0)`,
       );
-      const there = await mcp.ok("read_output", { id, since: small.data.match_line_offset, max_bytes: 64 });
+      const there = await s.mcp.ok("read_output", { id, since: small.data.match_line_offset, max_bytes: 64 });
       expect(there.data.output.startsWith("listening on 3000\n")).toBe(true);
-      await mcp.ok("stop_session", { id });
+      await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
   );
@@ -83,18 +68,18 @@ describe("wait_for_output on output that is already there", () => {
     async () => {
       const id = await start(["sh", "-c", "echo READY; sleep 60"]);
       await printed(id, 6);
-      const ready = await mcp.ok("wait_for_output", { id, since: 0, pattern: "READY", timeout_ms: 0 });
+      const ready = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "READY", timeout_ms: 0 });
       expect(ready.data).toMatchObject({ reason: "matched", match: "READY", output: "READY\n", next: 6 });
 
       // Without a pattern, output that came is the answer, also when the time is up: not "without new output".
-      const any = await mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 0 });
+      const any = await s.mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 0 });
       expect(any.data).toMatchObject({ reason: "output", output: "READY\n", next: 6 });
       expect(any.text).toMatch(/^\[new output \| /);
 
-      const none = await mcp.ok("wait_for_output", { id, since: 6, pattern: "READY", timeout_ms: 0 });
+      const none = await s.mcp.ok("wait_for_output", { id, since: 6, pattern: "READY", timeout_ms: 0 });
       expect(none.data).toMatchObject({ reason: "timeout", output: "", next: 6 });
       expect(none.text).toMatch(/^\[timed out after 0 ms without a match \| /);
-      await mcp.ok("stop_session", { id });
+      await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
   );
@@ -109,15 +94,15 @@ describe("read_output pages", () => {
       const script =
         "process.stdout.write('f'.repeat(65000) + '\\x1b]8;;https://example.com/' + 'p'.repeat(1000) + '\\x1b\\\\link\\x1b]8;;\\x1b\\\\ rest\\n')";
       const id = await start([process.execPath, "-e", script]);
-      await expect.poll(async () => (await http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
+      await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
 
-      const whole = await mcp.ok("read_output", { id, max_bytes: 262_144 });
+      const whole = await s.mcp.ok("read_output", { id, max_bytes: 262_144 });
       expect(whole.data.output).toBe(`${"f".repeat(65_000)}link rest\n`);
       for (const max_bytes of [65_536, 4096]) {
         let since = 0;
         let text = "";
         for (let more = true; more;) {
-          const page = await mcp.ok("read_output", { id, since, max_bytes });
+          const page = await s.mcp.ok("read_output", { id, since, max_bytes });
           text += page.data.output;
           expect(page.data.next).toBeGreaterThan(since);
           since = page.data.next;

@@ -1,38 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/client/node.js";
-import { countingCommand, countingText, startTestGateway } from "../client/helpers.js";
-import type { TestGateway } from "../client/helpers.js";
+import { describe, expect, it } from "vitest";
+import { countingCommand, countingText } from "../client/helpers.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
-import { McpProcess } from "./helpers.js";
+import { mcpStack } from "./helpers.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
 
-let gw: TestGateway;
-let http: HttpClient;
-let mcp: McpProcess;
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  http = new HttpClient({ url: gw.url, token: gw.token });
-  mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token });
-});
-afterAll(async () => {
-  await mcp?.close();
-  // Closing the gateway terminates whatever sessions the tests left running.
-  await gw?.close();
-});
+const s = mcpStack();
 
 /** Starts a pipe session through the tool and returns its id. */
 async function start(command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const { data } = await mcp.ok("start_session", { command, ...extra });
+  const { data } = await s.mcp.ok("start_session", { command, ...extra });
   return data.session.id as string;
 }
 
 describe("switchboard mcp", () => {
   it("lists every tool with a description and an input schema", async () => {
-    const { tools } = await mcp.client.listTools();
+    const { tools } = await s.mcp.client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         "abort_run",
@@ -65,17 +50,17 @@ describe("switchboard mcp", () => {
     "pages through a session's output with next offsets and rebuilds it exactly",
     async () => {
       const id = await start(countingCommand(3000, 200), { name: "counter" });
-      const waited = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^3000$", timeout_ms: 20_000 });
+      const waited = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^3000$", timeout_ms: 20_000 });
       expect(waited.data).toMatchObject({ reason: "matched", match: "3000" });
       expect(waited.text).toMatch(/^\[matched "3000" \| /);
-      await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).toBe("exited");
+      await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 10_000 }).toBe("exited");
 
       const expected = countingText(3000);
       let since = 0;
       let rebuilt = "";
       let pages = 0;
       for (;;) {
-        const page = await mcp.ok("read_output", { id, since, max_bytes: 1000 });
+        const page = await s.mcp.ok("read_output", { id, since, max_bytes: 1000 });
         expect(page.data.from).toBe(since);
         expect(page.data.next - since).toBeLessThanOrEqual(1000);
         expect(page.text).toBe(`${page.text.split("\n")[0]}\n${page.data.output}`);
@@ -92,7 +77,7 @@ describe("switchboard mcp", () => {
       expect(rebuilt).toBe(expected);
       expect(pages).toBe(Math.ceil(expected.length / 1000));
 
-      const list = await mcp.ok("list_sessions");
+      const list = await s.mcp.ok("list_sessions");
       expect(list.text).toMatch(
         new RegExp(`^${id} "counter" terminal/pipe exited with code 0, ${expected.length} output bytes: `, "m"),
       );
@@ -115,11 +100,11 @@ describe("switchboard mcp", () => {
         "-c",
         "printf 'bad \\377 byte\\n'; i=0; while [ $i -lt 40 ]; do printf 'é€𝄞'; i=$((i+1)); done",
       ]);
-      await mcp.ok("wait_for_output", { id, since: 0, pattern: "never", timeout_ms: 10_000 });
+      await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "never", timeout_ms: 10_000 });
       let since = 0;
       let rebuilt = "";
       for (let more = true; more;) {
-        const page = await mcp.ok("read_output", { id, since, max_bytes: 64 });
+        const page = await s.mcp.ok("read_output", { id, since, max_bytes: 64 });
         rebuilt += page.data.output;
         since = page.data.next;
         more = page.data.more;
@@ -136,23 +121,28 @@ describe("switchboard mcp", () => {
       // line comes 0.6 s after the program starts, so a wait that returns at "starting" is sooner.
       const started = performance.now();
       const id = await start(["sh", "-c", "echo starting; sleep 0.6; echo ready on port 1234; sleep 30"]);
-      const ready = await mcp.ok("wait_for_output", { id, since: 0, pattern: "ready on port (\\d+)" });
+      const ready = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "ready on port (\\d+)" });
       expect(performance.now() - started).toBeGreaterThanOrEqual(600);
       expect(ready.data).toMatchObject({ reason: "matched", match: "ready on port 1234", state: "running", from: 0 });
       expect(ready.data.output).toBe("starting\nready on port 1234\n");
       expect(ready.text).toContain("starting\nready on port 1234\n");
 
-      const quiet = await mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never", timeout_ms: 300 });
+      const quiet = await s.mcp.ok("wait_for_output", {
+        id,
+        since: ready.data.next,
+        pattern: "never",
+        timeout_ms: 300,
+      });
       expect(quiet.data).toMatchObject({ reason: "timeout", output: "", from: ready.data.next, next: ready.data.next });
       expect(quiet.text).toMatch(/^\[timed out after 300 ms without a match \| /);
 
-      const stopped = await mcp.ok("stop_session", { id });
+      const stopped = await s.mcp.ok("stop_session", { id });
       expect(stopped.data.session).toMatchObject({ state: "exited", signal: "SIGTERM" });
       expect(stopped.text).toBe(`Session ${id} exited by signal SIGTERM.`);
-      const after = await mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never" });
+      const after = await s.mcp.ok("wait_for_output", { id, since: ready.data.next, pattern: "never" });
       expect(after.data).toMatchObject({ reason: "exited", state: "exited", signal: "SIGTERM" });
       // A wait too short to see the exit frame still tells how the session ended, and where its output ends.
-      const short = await mcp.ok("wait_for_output", { id, timeout_ms: 1 });
+      const short = await s.mcp.ok("wait_for_output", { id, timeout_ms: 1 });
       expect(short.data).toMatchObject({ state: "exited", signal: "SIGTERM", next: ready.data.next });
     },
     TEST_MS,
@@ -165,7 +155,7 @@ describe("switchboard mcp", () => {
       const notes: Progress[] = [];
       // From byte 0: without since the wait would count only what comes after it looked at the
       // session, and the line sent next may already be there by then.
-      const waiting = mcp.client.callTool(
+      const waiting = s.mcp.client.callTool(
         {
           name: "wait_for_output",
           arguments: { id, since: 0, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 4000 },
@@ -174,7 +164,7 @@ describe("switchboard mcp", () => {
         // Shorter than the wait: only progress notifications keep the call alive (the SDK client resets its timeout on each).
         { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 2500, resetTimeoutOnProgress: true },
       );
-      await http.input(id, "hello\n");
+      await s.http.input(id, "hello\n");
       const result = (await waiting) as CallToolResult;
       expect(result.isError).not.toBe(true);
       expect(result.structuredContent).toMatchObject({ reason: "timeout" });
@@ -184,12 +174,12 @@ describe("switchboard mcp", () => {
         message: "6 bytes of new output, no match for /NEVER/ yet",
       });
       expect(notes[0]!.progress).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS);
-      await mcp.ok("stop_session", { id });
+      await s.mcp.ok("stop_session", { id });
 
       // An agent's run: the echo agent streams 1,300 characters in about 6.5 s.
-      const agent = (await mcp.ok("create_agent_session", { agent: "echo" })).data.session.id as string;
+      const agent = (await s.mcp.ok("create_agent_session", { agent: "echo" })).data.session.id as string;
       const runNotes: Progress[] = [];
-      const answer = (await mcp.client.callTool(
+      const answer = (await s.mcp.client.callTool(
         { name: "prompt_agent", arguments: { id: agent, text: "a".repeat(1300) } },
         undefined,
         { onprogress: (note) => runNotes.push(note), timeout: 60_000 },
@@ -209,12 +199,12 @@ describe("switchboard mcp", () => {
     async () => {
       const id = await start(["sh", "-c", "printf 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\\n'; sleep 30"]);
       const started = Date.now();
-      const slow = await mcp.call("wait_for_output", { id, since: 0, pattern: "^(a+)+$", timeout_ms: 2000 });
+      const slow = await s.mcp.call("wait_for_output", { id, since: 0, pattern: "^(a+)+$", timeout_ms: 2000 });
       expect(slow.isError).toBe(true);
       expect(slow.text).toMatch(/^VALIDATION_FAILED: pattern: the pattern ran over 100 ms on the output/);
       expect(Date.now() - started).toBeLessThan(2000);
-      expect((await mcp.ok("list_sessions", {})).text).toContain(id);
-      await mcp.ok("stop_session", { id });
+      expect((await s.mcp.ok("list_sessions", {})).text).toContain(id);
+      await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
   );
@@ -223,7 +213,7 @@ describe("switchboard mcp", () => {
     "wait_for_output returns the latest output, up to the match, when more arrives than it may return",
     async () => {
       const id = await start(["sh", "-c", "yes | head -c 200000; sleep 0.3; echo all done"]);
-      const done = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^all done$", max_bytes: 100 });
+      const done = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^all done$", max_bytes: 100 });
       expect(done.data).toMatchObject({ reason: "matched", start: 0, from: 200_009 - 100, next: 200_009 });
       expect(done.data.output).toBe(`\n${"y\n".repeat(45)}all done\n`);
       expect(done.text).toContain(`(bytes 0-${200_009 - 100} are not shown: read_output since=0)`);
@@ -238,12 +228,12 @@ describe("switchboard mcp", () => {
       // so. After a fixed sleep instead, on a loaded machine the burst could come before the wait
       // started, which then saw nothing new and timed out.
       const id = await start(["sh", "-c", "read go; echo one; echo two; sleep 30"]);
-      const waiting = mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
-      await expect.poll(async () => (await http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
-      await http.input(id, "go\n");
+      const waiting = s.mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
+      await expect.poll(async () => (await s.http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
+      await s.http.input(id, "go\n");
       const burst = await waiting;
       expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n", start: 0 });
-      await mcp.ok("stop_session", { id });
+      await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
   );
@@ -252,20 +242,20 @@ describe("switchboard mcp", () => {
     "send_input types lines into sort and eof ends its input",
     async () => {
       const id = await start(["sort"]);
-      const first = await mcp.ok("send_input", { id, text: "pear" });
+      const first = await s.mcp.ok("send_input", { id, text: "pear" });
       expect(first.data).toMatchObject({ bytes: 5, eof: false, output_offset: 0 });
-      await mcp.ok("send_input", { id, text: "apple" });
-      const last = await mcp.ok("send_input", { id, text: "fig", eof: true });
+      await s.mcp.ok("send_input", { id, text: "apple" });
+      const last = await s.mcp.ok("send_input", { id, text: "fig", eof: true });
       expect(last.text).toMatch(/^Sent 4 bytes and closed its input to /);
-      const sorted = await mcp.ok("wait_for_output", { id, since: 0, pattern: "pear", timeout_ms: 10_000 });
+      const sorted = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "pear", timeout_ms: 10_000 });
       expect(sorted.data.output).toBe("apple\nfig\npear\n");
-      const ended = await mcp.ok("wait_for_output", { id, since: sorted.data.next, timeout_ms: 10_000 });
+      const ended = await s.mcp.ok("wait_for_output", { id, since: sorted.data.next, timeout_ms: 10_000 });
       expect(ended.data).toMatchObject({ reason: "exited", exit_code: 0 });
 
       const cat = await start(["cat"]);
-      await mcp.ok("send_input", { id: cat, text: "no newline", enter: false });
-      await mcp.ok("send_input", { id: cat, text: "", enter: false, eof: true });
-      const echoed = await mcp.ok("wait_for_output", { id: cat, since: 0, pattern: "line", timeout_ms: 10_000 });
+      await s.mcp.ok("send_input", { id: cat, text: "no newline", enter: false });
+      await s.mcp.ok("send_input", { id: cat, text: "", enter: false, eof: true });
+      const echoed = await s.mcp.ok("wait_for_output", { id: cat, since: 0, pattern: "line", timeout_ms: 10_000 });
       expect(echoed.data.output).toBe("no newline");
     },
     TEST_MS,
@@ -278,10 +268,10 @@ describe("switchboard mcp", () => {
       // Type only after the prompt, as a person would. Typed earlier (the shell still starting on a
       // loaded machine), the terminal echoes the line before the prompt is printed and the output
       // follows the prompt on its line ("$ red-42"), so "^red-42$" never matched and the wait timed out.
-      const prompt = await mcp.ok("wait_for_output", { id, since: 0, pattern: "^\\$ $", timeout_ms: 10_000 });
+      const prompt = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^\\$ $", timeout_ms: 10_000 });
       expect(prompt.data).toMatchObject({ reason: "matched", output: "$ " });
-      const sent = await mcp.ok("send_input", { id, text: "printf '\\033[31m%s\\033[0m\\n' red-$((40+2))" });
-      const red = await mcp.ok("wait_for_output", {
+      const sent = await s.mcp.ok("send_input", { id, text: "printf '\\033[31m%s\\033[0m\\n' red-$((40+2))" });
+      const red = await s.mcp.ok("wait_for_output", {
         id,
         since: sent.data.output_offset,
         pattern: "^red-42$",
@@ -290,11 +280,16 @@ describe("switchboard mcp", () => {
       expect(red.data.reason).toBe("matched");
       expect(red.data.output).not.toContain("\x1b");
       expect(red.data.output).not.toContain("\r");
-      const raw = await mcp.ok("read_output", { id, since: sent.data.output_offset, raw: true });
+      const raw = await s.mcp.ok("read_output", { id, since: sent.data.output_offset, raw: true });
       expect(raw.data.output).toContain("\x1b[31mred-42\x1b[0m\r\n");
 
-      await mcp.ok("send_input", { id, text: "exit 7" });
-      const gone = await mcp.ok("wait_for_output", { id, since: red.data.next, pattern: "never", timeout_ms: 10_000 });
+      await s.mcp.ok("send_input", { id, text: "exit 7" });
+      const gone = await s.mcp.ok("wait_for_output", {
+        id,
+        since: red.data.next,
+        pattern: "never",
+        timeout_ms: 10_000,
+      });
       expect(gone.data).toMatchObject({ reason: "exited", exit_code: 7 });
     },
     TEST_MS,
@@ -304,14 +299,14 @@ describe("switchboard mcp", () => {
     "send_signal INT ends a sleep",
     async () => {
       const id = await start(["sleep", "30"]);
-      const sent = await mcp.ok("send_signal", { id, signal: "int" });
+      const sent = await s.mcp.ok("send_signal", { id, signal: "int" });
       expect(sent.data).toEqual({ id, signal: "INT" });
-      const ended = await mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 10_000 });
+      const ended = await s.mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 10_000 });
       expect(ended.data).toMatchObject({ reason: "exited", signal: "SIGINT" });
       expect(ended.text).toContain(`${id} exited by signal SIGINT`);
-      const removed = await mcp.ok("remove_session", { id });
+      const removed = await s.mcp.ok("remove_session", { id });
       expect(removed.data).toEqual({ removed: [id] });
-      expect((await mcp.call("read_output", { id })).text).toMatch(/^SESSION_NOT_FOUND: /);
+      expect((await s.mcp.call("read_output", { id })).text).toMatch(/^SESSION_NOT_FOUND: /);
     },
     TEST_MS,
   );
@@ -319,19 +314,19 @@ describe("switchboard mcp", () => {
   it(
     "wait_for_run with timeout_ms 0 says how the run stands now: done, or waiting for a permission answer (exploratory test: timeout)",
     async () => {
-      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const created = await s.mcp.ok("create_agent_session", { agent: "echo" });
       const id = created.data.session.id as string;
-      const finished = await mcp.ok("prompt_agent", { id, text: "hello there", timeout_ms: 60_000 });
+      const finished = await s.mcp.ok("prompt_agent", { id, text: "hello there", timeout_ms: 60_000 });
       expect(finished.data.status).toBe("chat.final");
-      const asking = await mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
+      const asking = await s.mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
       expect(asking.data.status).toBe("permission");
       for (let round = 0; round < 3; round++) {
-        const done = await mcp.ok("wait_for_run", { id, run_id: finished.data.run_id, timeout_ms: 0 });
+        const done = await s.mcp.ok("wait_for_run", { id, run_id: finished.data.run_id, timeout_ms: 0 });
         expect(done.data, `round ${round}`).toMatchObject({ status: "chat.final", answer: "hello there" });
-        const waiting = await mcp.ok("wait_for_run", { id, run_id: asking.data.run_id, timeout_ms: 0 });
+        const waiting = await s.mcp.ok("wait_for_run", { id, run_id: asking.data.run_id, timeout_ms: 0 });
         expect(waiting.data.status, `round ${round}`).toBe("permission");
       }
-      await mcp.ok("abort_run", { id, all: true });
+      await s.mcp.ok("abort_run", { id, all: true });
     },
     TEST_MS,
   );
@@ -339,9 +334,9 @@ describe("switchboard mcp", () => {
   it(
     "prompt_agent returns when a permission request waits; answer_permission answers it and wait_for_run goes on",
     async () => {
-      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const created = await s.mcp.ok("create_agent_session", { agent: "echo" });
       const id = created.data.session.id as string;
-      const asked = await mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
+      const asked = await s.mcp.ok("prompt_agent", { id, text: "/permission go", timeout_ms: 60_000 });
       expect(asked.data.status).toBe("permission");
       // snake_case like every tool field, and option ids answer_permission takes as they are.
       const pending = asked.data.pending_permission as {
@@ -353,12 +348,12 @@ describe("switchboard mcp", () => {
       expect(pending.options.every((o) => o.name.length > 0 && o.kind.length > 0)).toBe(true);
       expect(asked.text).toContain(`"request_id": "${pending.request_id}"`);
       expect(asked.text).toMatch(/options: allow \(\w+\)/);
-      const answered = await mcp.ok("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
+      const answered = await s.mcp.ok("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(answered.text).toContain("Answered");
       // Following from the start of the run, the answered request does not stop it again.
-      const done = await mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
+      const done = await s.mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
       expect(done.data).toMatchObject({ status: "chat.final", answer: "Allowed. go" });
-      const again = await mcp.call("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
+      const again = await s.mcp.call("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(again.isError).toBe(true);
       expect(again.text).toMatch(/^PERMISSION_REQUEST_NOT_FOUND: /);
     },
@@ -368,14 +363,14 @@ describe("switchboard mcp", () => {
   it(
     "prompt_agent queued behind a run that waits for a permission answer returns at once as blocked, with the request to answer",
     async () => {
-      const created = await mcp.ok("create_agent_session", { agent: "echo" });
+      const created = await s.mcp.ok("create_agent_session", { agent: "echo" });
       const id = created.data.session.id as string;
-      const first = await mcp.ok("prompt_agent", { id, text: "/permission go", wait: false });
+      const first = await s.mcp.ok("prompt_agent", { id, text: "/permission go", wait: false });
       const firstRun = first.data.run_id as string;
       // The first run's request is open before the second prompt: it is found in the log.
-      await mcp.ok("wait_for_run", { id, run_id: firstRun, timeout_ms: 30_000 });
+      await s.mcp.ok("wait_for_run", { id, run_id: firstRun, timeout_ms: 30_000 });
       const started = Date.now();
-      const second = await mcp.ok("prompt_agent", { id, text: "next one", timeout_ms: 60_000 });
+      const second = await s.mcp.ok("prompt_agent", { id, text: "next one", timeout_ms: 60_000 });
       expect(Date.now() - started).toBeLessThan(10_000);
       expect(second.data.status).toBe("blocked");
       const blockedBy = second.data.blocked_by as { run_id: string; permission: { request_id: string } };
@@ -383,10 +378,10 @@ describe("switchboard mcp", () => {
       expect(second.text).toContain(`queued behind run ${firstRun}, which waits for a permission answer`);
       expect(second.text).toContain(`"request_id": "${blockedBy.permission.request_id}"`);
       // Again, from where it was queued: still blocked.
-      const again = await mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
+      const again = await s.mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
       expect(again.data.status).toBe("blocked");
-      await mcp.ok("answer_permission", { id, request_id: blockedBy.permission.request_id, option_id: "allow" });
-      const done = await mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
+      await s.mcp.ok("answer_permission", { id, request_id: blockedBy.permission.request_id, option_id: "allow" });
+      const done = await s.mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
       expect(done.data).toMatchObject({ status: "chat.final", answer: "next one" });
     },
     TEST_MS,
@@ -395,14 +390,14 @@ describe("switchboard mcp", () => {
   it(
     "prompt_agent returns the echo agent's answer, and chat.error for /fail",
     async () => {
-      const agents = await mcp.ok("list_agents", {});
+      const agents = await s.mcp.ok("list_agents", {});
       expect(agents.data.agents).toEqual([{ id: "echo", adapter: "echo", source: "built-in" }]);
       expect(agents.text).toBe("echo (echo, built-in)");
-      const created = await mcp.ok("create_agent_session", { agent: "echo", name: "helper" });
+      const created = await s.mcp.ok("create_agent_session", { agent: "echo", name: "helper" });
       const id = created.data.session.id as string;
       expect(created.data.session).toMatchObject({ kind: "agent", agent: "echo", name: "helper" });
 
-      const answer = await mcp.ok("prompt_agent", { id, text: "hello from the test" });
+      const answer = await s.mcp.ok("prompt_agent", { id, text: "hello from the test" });
       expect(answer.data).toMatchObject({
         status: "chat.final",
         answer: "hello from the test",
@@ -410,7 +405,7 @@ describe("switchboard mcp", () => {
       });
       expect(answer.text).toMatch(/^\[run \S+ of \S+: chat\.final \(finished, end_turn\)\]\nhello from the test$/);
 
-      const failed = await mcp.ok("prompt_agent", { id, text: "/fail half an answer" });
+      const failed = await s.mcp.ok("prompt_agent", { id, text: "/fail half an answer" });
       expect(failed.data).toMatchObject({
         status: "chat.error",
         answer: "half an answer",
@@ -418,31 +413,31 @@ describe("switchboard mcp", () => {
       });
       expect(failed.text).toContain("chat.error AGENT_FAILED: the echo agent failed on purpose");
 
-      const tool = await mcp.ok("prompt_agent", { id, text: "/tool count me", wait: false });
+      const tool = await s.mcp.ok("prompt_agent", { id, text: "/tool count me", wait: false });
       expect(tool.data).toMatchObject({ status: "queued" });
-      const later = await mcp.ok("wait_for_run", { id, run_id: tool.data.run_id, timeout_ms: 20_000 });
+      const later = await s.mcp.ok("wait_for_run", { id, run_id: tool.data.run_id, timeout_ms: 20_000 });
       expect(later.data).toMatchObject({ status: "chat.final", answer: "count me" });
       expect(later.data.notes).toEqual([
         "[tool] Count characters (in_progress)",
         "[tool] Count characters (completed)",
       ]);
 
-      const slow = await mcp.ok("prompt_agent", { id, text: "x".repeat(600), timeout_ms: 200 });
+      const slow = await s.mcp.ok("prompt_agent", { id, text: "x".repeat(600), timeout_ms: 200 });
       expect(slow.data.status).toBe("timeout");
       expect(slow.text).toContain("wait_for_run continues waiting");
-      const queued = await mcp.ok("prompt_agent", { id, text: "behind the slow one", wait: false });
+      const queued = await s.mcp.ok("prompt_agent", { id, text: "behind the slow one", wait: false });
       expect(queued.data).toMatchObject({ status: "queued" });
-      const aborted = await mcp.ok("abort_run", { id, all: true });
+      const aborted = await s.mcp.ok("abort_run", { id, all: true });
       expect(aborted.data).toEqual({ id, run_id: slow.data.run_id, cleared: 1 });
       expect(aborted.text).toBe(`Aborted run ${slow.data.run_id} of ${id}; dropped 1 queued prompt.`);
-      const end = await mcp.ok("wait_for_run", { id, run_id: slow.data.run_id });
+      const end = await s.mcp.ok("wait_for_run", { id, run_id: slow.data.run_id });
       expect(end.data.status).toBe("chat.aborted");
 
-      const wrong = await mcp.call("wait_for_output", { id });
+      const wrong = await s.mcp.call("wait_for_output", { id });
       expect(wrong).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
       // And the other way round (exploratory test: "session … has no run x" for a terminal).
       const terminal = await start(["sh", "-c", "echo hi"]);
-      const noRuns = await mcp.call("wait_for_run", { id: terminal, run_id: "x" });
+      const noRuns = await s.mcp.call("wait_for_run", { id: terminal, run_id: "x" });
       expect(noRuns).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
       expect(noRuns.text).toMatch(/only agent sessions have runs/);
     },
@@ -450,34 +445,34 @@ describe("switchboard mcp", () => {
   );
 
   it("answers bad ids and arguments with coded tool errors and keeps serving", async () => {
-    const missing = await mcp.call("read_output", { id: "no-such-session" });
+    const missing = await s.mcp.call("read_output", { id: "no-such-session" });
     expect(missing.isError).toBe(true);
     expect(missing.data.error.code).toBe("SESSION_NOT_FOUND");
     expect(missing.text).toMatch(/^SESSION_NOT_FOUND: .*list_sessions/);
 
-    const negative = await mcp.call("read_output", { id: "x", since: -1 });
+    const negative = await s.mcp.call("read_output", { id: "x", since: -1 });
     expect(negative).toMatchObject({ isError: true, data: { error: { code: "VALIDATION_FAILED" } } });
     expect(negative.text).toMatch(/^VALIDATION_FAILED: since: /);
 
-    const empty = await mcp.call("start_session", { command: [] });
+    const empty = await s.mcp.call("start_session", { command: [] });
     expect(empty.text).toMatch(/^VALIDATION_FAILED: command: /);
-    const typo = await mcp.call("wait_for_output", { id: "x", timeout: 5 });
+    const typo = await s.mcp.call("wait_for_output", { id: "x", timeout: 5 });
     expect(typo.text).toMatch(/^VALIDATION_FAILED: .*timeout/);
-    const regex = await mcp.call("wait_for_output", { id: "x", pattern: "(" });
+    const regex = await s.mcp.call("wait_for_output", { id: "x", pattern: "(" });
     expect(regex.text).toMatch(/^VALIDATION_FAILED: pattern: /);
-    const relative = await mcp.call("start_session", { command: ["true"], cwd: "/no/such/dir/here" });
+    const relative = await s.mcp.call("start_session", { command: ["true"], cwd: "/no/such/dir/here" });
     expect(relative.isError).toBe(true);
     expect(relative.data.error.code).toMatch(/SPAWN_FAILED|VALIDATION_FAILED/);
-    const signal = await mcp.call("send_signal", { id: "x", signal: "NOPE" });
+    const signal = await s.mcp.call("send_signal", { id: "x", signal: "NOPE" });
     expect(signal.data.error.code).toMatch(/VALIDATION_FAILED|SESSION_NOT_FOUND/);
-    const agent = await mcp.call("create_agent_session", { agent: "no-such-agent" });
+    const agent = await s.mcp.call("create_agent_session", { agent: "no-such-agent" });
     expect(agent.data.error.code).toBe("AGENT_NOT_FOUND");
 
     // The code once, not "MCP error -32602: MCP error -32602: unknown tool".
-    await expect(mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(
+    await expect(s.mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(
       /^MCP error -32602: unknown tool no_such_tool; tools\/list lists the \d+ tools$/,
     );
-    const list = await mcp.call("list_sessions");
+    const list = await s.mcp.call("list_sessions");
     expect(list.isError).toBe(false);
   });
 });
