@@ -98,20 +98,17 @@ export async function serve(argv: string[]): Promise<number> {
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
   });
-  // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused and logged.
+  // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused. The
+  // gateway's log says what came of it, once: a second, plain line on the same stderr said it twice.
   const onHup = () => {
     if (config === undefined) {
-      process.stderr.write(
-        "switchboard: config reload refused: no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)\n",
+      gateway.core.logger.error(
+        { err: "no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)" },
+        "config reload refused",
       );
       return;
     }
-    const result = gateway.reload();
-    process.stderr.write(
-      result.ok
-        ? ["switchboard: config reloaded\n", ...result.warnings.map((w) => `switchboard: warning: ${w}\n`)].join("")
-        : `switchboard: config reload refused: ${result.error}\n`,
-    );
+    gateway.reload();
   };
   // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came
   // before its handler would end the process).
