@@ -7,6 +7,7 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { AGENT_TOOLS } from "./agent-tools.js";
 import { GatewayAccess } from "./gateway.js";
 import type { GatewayAccessOptions } from "./gateway.js";
@@ -94,8 +95,19 @@ export class SwitchboardMcpServer {
     await this.close();
   }
 
-  connect(transport: Transport): Promise<void> {
-    return this.server.connect(transport);
+  async connect(transport: Transport): Promise<void> {
+    await this.server.connect(transport);
+    // The SDK checks a call's `arguments` against its own schema before any handler of ours runs,
+    // and answers one that is not an object with -32603 (an internal error) and a zod dump; it is
+    // the caller's mistake, so it gets -32602 and a sentence here.
+    const deliver = transport.onmessage;
+    transport.onmessage = (message, extra) => {
+      const mistake = argumentsMistake(message);
+      if (mistake === undefined) return deliver?.(message, extra);
+      transport
+        .send({ jsonrpc: "2.0", id: mistake.id, error: { code: ErrorCode.InvalidParams, message: mistake.message } })
+        .catch(() => undefined);
+    };
   }
 
   /** Ends waiting calls, closes the gateway connection and the transport. Idempotent. */
@@ -107,6 +119,20 @@ export class SwitchboardMcpServer {
     })();
     return this.closing;
   }
+}
+
+/** A `tools/call` request whose `arguments` are there but not an object: its id and what to say. */
+function argumentsMistake(message: JSONRPCMessage): { id: string | number; message: string } | undefined {
+  if (!("method" in message) || message.method !== "tools/call" || !("id" in message)) return undefined;
+  const params: unknown = message.params;
+  if (typeof params !== "object" || params === null || !("arguments" in params)) return undefined;
+  const args = params.arguments;
+  if (args === undefined || (typeof args === "object" && args !== null && !Array.isArray(args))) return undefined;
+  const kind = args === null ? "null" : Array.isArray(args) ? "an array" : typeof args;
+  return {
+    id: message.id,
+    message: `arguments must be an object of the tool's parameters by name (tools/list gives each tool's inputSchema), not ${kind}`,
+  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { countingCommand, countingText } from "../client/helpers.js";
+import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
 import { mcpStack } from "./helpers.js";
@@ -472,6 +473,22 @@ describe("switchboard mcp", () => {
     await expect(s.mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(
       /^MCP error -32602: unknown tool no_such_tool; tools\/list lists the \d+ tools$/,
     );
+    // Arguments that are not an object are the caller's mistake: -32602 and a sentence, where the
+    // MCP SDK answered -32603 (an internal error) with a zod dump.
+    for (const [args, kind] of [
+      ["x", "string"],
+      [[1], "an array"],
+      [null, "null"],
+    ] as const) {
+      await expect(
+        s.mcp.client.request(
+          { method: "tools/call", params: { name: "list_sessions", arguments: args as never } },
+          CallToolResultSchema,
+        ),
+      ).rejects.toThrow(
+        `MCP error -32602: arguments must be an object of the tool's parameters by name (tools/list gives each tool's inputSchema), not ${kind}`,
+      );
+    }
     const list = await s.mcp.call("list_sessions");
     expect(list.isError).toBe(false);
   });
