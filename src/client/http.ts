@@ -10,7 +10,7 @@ import type {
   SessionState,
   SignalName,
 } from "../protocol/index.js";
-import { LIMITS } from "../protocol/index.js";
+import { LIMITS, SwitchboardError } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
@@ -370,6 +370,10 @@ export class HttpClient {
     read: (res: Response) => Promise<T>,
   ): Promise<T> {
     if (signal?.aborted) throw abortReason(signal);
+    // A session id "." or ".." is a dot segment to the URL parser, which would send the request to
+    // another route (GET /v1/sessions/. lists sessions). No session has such an id.
+    const dots = DOT_SEGMENT.exec(path);
+    if (dots) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${dots[1]}`);
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -450,6 +454,9 @@ export class HttpClient {
     return new ConnectionError("BAD_RESPONSE", `HTTP ${res.status} ${res.statusText} without a Switchboard error body`);
   }
 }
+
+/** A path segment that is "." or "..": only a session id can be one here. */
+const DOT_SEGMENT = /\/(\.\.?)(?=[/?]|$)/;
 
 function sessionPath(id: string): string {
   return `/v1/sessions/${encodeURIComponent(id)}`;

@@ -372,6 +372,11 @@ describe("SwitchboardClient", () => {
     await expectCode(missing.done, "SESSION_NOT_FOUND");
     await expectCode(c.input("no-such-session", "x"), "SESSION_NOT_FOUND");
     await expectCode(c.getSession("no-such-session"), "SESSION_NOT_FOUND");
+    // "." and ".." are dot segments to a URL: GET /v1/sessions/. was the list of sessions.
+    await expectCode(c.getSession("."), "SESSION_NOT_FOUND");
+    await expectCode(c.getSession(".."), "SESSION_NOT_FOUND");
+    await expectCode(c.deleteSession(".."), "SESSION_NOT_FOUND");
+    await expectCode(c.events(".", { since: 0 }), "SESSION_NOT_FOUND");
     await expectCode(c.resize("no-such-session", { cols: 0, rows: 10 }), "VALIDATION_FAILED");
     await expectCode(c.signal("no-such-session", "NOPE"), "VALIDATION_FAILED");
     const pipe = await c.createSession({ command: ["sleep", "5"], env: TEST_ENV });
