@@ -46,7 +46,8 @@ export class CreateDialog {
   constructor(ctx: Pick<AppContext, "http" | "store" | "navigate">) {
     this.ctx = ctx;
     this.error = h("p", { class: "form-error", role: "alert" });
-    this.tabs = h("div", { class: "segmented", role: "tablist" });
+    // Toggle buttons: the kind chosen decides which fields follow (tabs would need panels).
+    this.tabs = h("div", { class: "segmented", role: "group", "aria-label": "Kind of session" });
     this.fields = h("div", { class: "fields" });
     this.submit = h("button", { class: "btn btn-primary", type: "submit", "data-test": "create" }, "Start");
     this.form = h(
@@ -102,9 +103,8 @@ export class CreateDialog {
         "button",
         {
           type: "button",
-          role: "tab",
           class: `segment${this.kind === kind ? " active" : ""}`,
-          "aria-selected": this.kind === kind ? "true" : "false",
+          "aria-pressed": this.kind === kind ? "true" : "false",
           onclick: () => {
             this.kind = kind;
             this.render();

@@ -74,7 +74,6 @@ export class SessionList {
         {
           class: "chip",
           type: "button",
-          role: "tab",
           onclick: () => (this.filter = f.id),
         },
         f.label,
@@ -84,7 +83,9 @@ export class SessionList {
     });
     this.chipsEl = h(
       "div",
-      { class: "chips", role: "tablist" },
+      // Toggle buttons (aria-pressed), not tabs: they filter the list below, they do not switch
+      // between panels.
+      { class: "chips", role: "group", "aria-label": "Show sessions" },
       this.chips.map((c) => c.el),
     );
     // Rows are links, and say so to a screen reader: a list role on them (listitem) hid that.
@@ -190,7 +191,7 @@ export class SessionList {
       const active = chip.filter === this._filter;
       chip.el.classList.toggle("active", active);
       chip.el.classList.toggle("attention", chip.filter === "waiting" && count > 0);
-      chip.el.setAttribute("aria-selected", active ? "true" : "false");
+      chip.el.setAttribute("aria-pressed", active ? "true" : "false");
       chip.count.textContent = String(count);
     }
   }

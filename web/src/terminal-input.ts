@@ -47,6 +47,8 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
           type: "button",
           class: "key",
           title: k.title,
+          // Read out as what the key does: "^C" is read "caret C".
+          "aria-label": k.title,
           ...KEEP_FOCUS,
           onclick: () => {
             handlers.type(k.data);

@@ -237,6 +237,7 @@ export class TerminalView implements View {
         class: "btn btn-small",
         type: "button",
         title: "Interrupt (Ctrl-C)",
+        "aria-label": "Interrupt (Ctrl-C)",
         // Like the key bar's keys: typing goes on in the terminal after ^C.
         ...KEEP_FOCUS,
         onclick: () => {
