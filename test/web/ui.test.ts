@@ -614,11 +614,37 @@ describe("web UI", () => {
     expect(states.filter((state) => state === "reconnecting").length).toBeGreaterThanOrEqual(2);
   });
 
+  // Exploratory test: with the gateway gone, the list and the header went on showing "Running"
+  // as if live; only the pill in the top bar said otherwise.
+  it("dims the states it shows while it cannot hear from the gateway, and is live again after", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "stale-shell");
+    const page = await s.page({ hash: `#/s/${id}` });
+    const badge = ".view-head .badge[data-state=running]";
+    const row = `.sidebar .row[data-session="${id}"] [data-state=running]`;
+    await page.waitForSelector(badge);
+    await page.waitForSelector(row);
+    const opacity = (selector: string) => page.$eval(selector, (el) => getComputedStyle(el).opacity);
+    expect(await page.$(".app.stale")).toBeNull();
+    expect([await opacity(badge), await opacity(row)]).toEqual(["1", "1"]);
+
+    s.proxy.down = true;
+    s.proxy.cut();
+    await page.waitForSelector(".app.stale", { timeout: 10_000 });
+    expect([await opacity(badge), await opacity(row)]).toEqual(["0.5", "0.5"]);
+    expect(await page.getAttribute(".conn", "class")).toContain("conn-stale");
+
+    s.proxy.down = false;
+    await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
+    await page.waitForSelector(".app:not(.stale)");
+    expect([await opacity(badge), await opacity(row)]).toEqual(["1", "1"]);
+  });
+
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
     const s = await stack();
     const page = await s.page();
     await page.click(".main [data-test=new-session]");
-    await page.click("button[role=tab]:has-text('Agent')");
+    await page.click(".segmented button:has-text('Agent')");
     await page.click("[data-test=create]");
     await page.waitForSelector(".agent-view[data-restored=true]");
 
@@ -1088,6 +1114,22 @@ describe("web UI", () => {
       expect(key.right).toBeLessThanOrEqual(PHONE.width);
       expect(key.width).toBeGreaterThanOrEqual(36);
     }
+    // Each key is read out as what it does (exploratory test: "^C" was read "caret C").
+    const names = await page
+      .locator(".keybar")
+      .getByRole("button")
+      .evaluateAll((els) => els.map((el) => el.getAttribute("aria-label")));
+    expect(names).toEqual([
+      "Escape",
+      "Tab",
+      "Ctrl-C (interrupt)",
+      "Ctrl-D (end of input)",
+      "Up",
+      "Down",
+      "Left",
+      "Right",
+    ]);
+    await page.getByRole("button", { name: "Ctrl-C (interrupt)" }).tap();
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {
@@ -1153,11 +1195,15 @@ describe("web UI", () => {
     await page.click(`${rows}[data-session="${ended}"]`);
     await page.waitForSelector(".view[data-restored=true]");
     // The sidebar goes on with the same filter (exploratory test: it showed All).
-    expect(await page.textContent(".sidebar .chip[aria-selected=true]")).toBe("Ended1");
+    expect(await page.textContent(".sidebar .chip[aria-pressed=true]")).toBe("Ended1");
+    // The chips are toggle buttons in a named group (they were tabs without panels).
+    const shown = page.locator(".sidebar").getByRole("group", { name: "Show sessions" });
+    expect(await shown.getByRole("button", { pressed: true }).textContent()).toBe("Ended1");
+    expect(await shown.getByRole("button", { pressed: false }).count()).toBe(3);
     expect(await page.locator(".sidebar .row").count()).toBe(1);
     await page.goBack();
     await page.waitForSelector(`${rows}[data-session="${ended}"]`);
-    expect(await page.textContent(".main .chip[aria-selected=true]")).toBe("Ended1");
+    expect(await page.textContent(".main .chip[aria-pressed=true]")).toBe("Ended1");
     expect(await page.locator(rows).count()).toBe(1);
   });
 

@@ -57,7 +57,11 @@ export class App {
       navigate: (hash) => this.navigate(hash),
       openCreateDialog: (kind) => this.dialog.open(kind),
     };
-    this.pill = new ConnectionPill(this.client, this.store);
+    // While the page cannot hear from the gateway, the states it shows are the last it heard:
+    // they are dimmed (styles.css, .app.stale) so that nobody takes them for live.
+    this.pill = new ConnectionPill(this.client, this.store, (stale) => {
+      (this.element as HTMLElement | undefined)?.classList.toggle("stale", stale);
+    });
     this.client.on("state", (change) => {
       const code = (change.error as { code?: unknown } | undefined)?.code;
       if (change.state === "closed" && code === "UNAUTHORIZED") this.signedOut("Your sign-in expired. Sign in again.");

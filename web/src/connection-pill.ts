@@ -18,7 +18,15 @@ export class ConnectionPill {
   private last: StateChange | null = null;
   private readonly offs: (() => void)[] = [];
 
-  constructor(client: SwitchboardClient, store: SessionStore) {
+  /**
+   * `stale`: told whether what the page shows may be out of date (the connection is being
+   * re-established, or the gateway does not answer), each time that changes.
+   */
+  constructor(
+    client: SwitchboardClient,
+    store: SessionStore,
+    private readonly stale: (stale: boolean) => void = () => undefined,
+  ) {
     this.client = client;
     this.store = store;
     this.label = h("span", { class: "pill-label" });
@@ -47,7 +55,9 @@ export class ConnectionPill {
 
   private render(): void {
     const [look, text, title] = this.describe();
-    this.element.className = `conn conn-${look}`;
+    const stale = look === "down" || this.client.state === "reconnecting";
+    if (this.element.classList.contains("conn-stale") !== stale) this.stale(stale);
+    this.element.className = `conn conn-${look}${stale ? " conn-stale" : ""}`;
     this.element.dataset["state"] = this.client.state;
     this.element.title = title;
     if (this.label.textContent !== text) {
@@ -62,7 +72,7 @@ export class ConnectionPill {
       case "open":
         return health.ok
           ? ["live", "Live", "Connected: updates stream in real time"]
-          : ["down", "Gateway unreachable", health.error.message];
+          : ["down", "Gateway unreachable", `${health.error.message}. The states shown are the last known.`];
       case "connecting":
         return ["busy", "Connecting…", "Opening the WebSocket"];
       case "reconnecting": {
@@ -77,7 +87,7 @@ export class ConnectionPill {
       case "idle":
         return health.ok
           ? ["idle", "Standby", "Nothing followed right now; the connection reopens when needed"]
-          : ["down", "Gateway unreachable", health.error.message];
+          : ["down", "Gateway unreachable", `${health.error.message}. The states shown are the last known.`];
       case "closed":
         return [
           "down",
