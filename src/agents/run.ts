@@ -12,7 +12,10 @@ import type { PermissionBroker } from "./permissions.js";
  */
 export const DEFAULT_RUN_TEXT_BYTES = 16 * 1024 * 1024;
 
-/** Tool calls whose last status a run remembers (to fill updates that omit it); more are not merged. */
+/**
+ * Tool calls a run remembers (to fill updates that omit their status, title or kind). Past it,
+ * the one longest without an update is forgotten, a finished one first.
+ */
 export const MAX_TRACKED_TOOL_CALLS = 1000;
 
 /** How a run ends: exactly one of these is appended per run. */
@@ -174,7 +177,7 @@ export class Run implements RunSink {
       kind: update.kind ?? prev?.kind,
       terminals: new Set([...(prev?.terminals ?? []), ...(update.terminalSessionIds ?? [])]),
     };
-    if (prev || this.tools.size < MAX_TRACKED_TOOL_CALLS) this.tools.set(update.toolCallId, state);
+    this.remember(update.toolCallId, state);
     this.log.append({
       type: "tool",
       runId: this.runId,
@@ -187,6 +190,28 @@ export class Run implements RunSink {
       ...(update.rawInput !== undefined ? { rawInput: update.rawInput } : {}),
       ...(update.rawOutput !== undefined ? { rawOutput: update.rawOutput } : {}),
     });
+  }
+
+  /**
+   * Keeps `state` as the call's latest, most recently updated last (a Map keeps insertion order).
+   * A long run's calls are mostly finished: once there are too many, the oldest finished one goes
+   * (the oldest of all if none has finished), not the new call (exploratory test: from the
+   * 1001st call of a run on, every update lost its title and kind).
+   */
+  private remember(toolCallId: string, state: ToolState): void {
+    this.tools.delete(toolCallId);
+    if (this.tools.size >= MAX_TRACKED_TOOL_CALLS) {
+      let forget: string | undefined;
+      for (const [id, known] of this.tools) {
+        forget ??= id;
+        if (known.status === "completed" || known.status === "failed") {
+          forget = id;
+          break;
+        }
+      }
+      if (forget !== undefined) this.tools.delete(forget);
+    }
+    this.tools.set(toolCallId, state);
   }
 
   plan(entries: PlanEntry[]): void {
