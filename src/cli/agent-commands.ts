@@ -1,4 +1,4 @@
-/** The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`) and `abort`. */
+/** The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort` and `permission`. */
 import { connect } from "../client/node.js";
 import type { SessionEvent } from "../client/node.js";
 import { positional, runCommand, writeJson } from "./context.js";
@@ -20,6 +20,13 @@ export const ABORT_USAGE = `Usage: switchboard abort ID [--all]
 Stops the active run of an agent session (it ends with chat.aborted; the agent is told to
 stop) and prints its run id; --all also drops the prompts queued behind it. Exit code 1 when
 nothing runs.`;
+
+export const PERMISSION_USAGE = `Usage: switchboard permission ID REQUEST OPTION
+
+Answers an agent's permission request: REQUEST is its id and OPTION the id of one of the
+options it offered (both are in the request's line of prompt -w and logs -f, and in its
+permission.request event). The first valid answer wins; a request already answered, cancelled
+or timed out is refused (PERMISSION_REQUEST_NOT_FOUND).`;
 
 export const prompt: Command = (argv) =>
   runCommand(
@@ -56,6 +63,16 @@ export const abort: Command = (argv) =>
     return EXIT.OK;
   });
 
+export const permission: Command = (argv) =>
+  runCommand(argv, { usage: PERMISSION_USAGE, options: {}, positionals: 3 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const requestId = positional(parsed, 1, "the request id");
+    const optionId = positional(parsed, 2, "the option id");
+    const result = await ctx.http.permission(id, requestId, optionId);
+    if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
+
 /**
  * `prompt --wait`: queues the prompt and follows the session from before it, so nothing of
  * the run is missed, until the run's end. The answer goes to stdout as it streams (with
@@ -67,7 +84,7 @@ async function promptAndWait(
   id: string,
   text: string,
 ): Promise<number> {
-  const { head } = await ctx.http.getSession(id);
+  const { head, run } = await ctx.http.getSession(id);
   const { runId } = await client.prompt(id, text);
   // On a terminal, a note should not land in the middle of the answer's line; in a file the
   // answer stays exactly what the agent said.
@@ -79,24 +96,45 @@ async function promptAndWait(
       },
       note: (line, midLine) => process.stderr.write(`${midLine && sameScreen ? "\n" : ""}${line}\n`),
     },
-    { runId, notesApart: true },
+    { runId, notesApart: true, sessionId: id },
   );
+  // The run ahead of this one, as far as the events since `head` tell: `run.queued` counts only
+  // the prompts waiting, not the active run.
+  let active = run?.active ?? null;
+  const note = (line: string) => process.stderr.write(`${line}\n`);
   const interrupted = interruption();
   let settle: (code: number) => void = () => undefined;
   const ended = new Promise<number>((resolve) => (settle = resolve));
   const sub = client.subscribe(id, { since: head }, (event: SessionEvent) => {
     if (ctx.json && "runId" in event && event.runId === runId) writeJson(ctx, event);
+    if (event.type === "run.started") active = event.runId;
+    else if (RUN_ENDS.has(event.type) && "runId" in event && event.runId === active) active = null;
+    else if (event.type === "run.queued" && event.runId === runId) {
+      const ahead = event.position + (active !== null ? 1 : 0);
+      if (ahead > 0) {
+        const waiting = active !== null && run?.active === active && run.activity === "waiting";
+        note(
+          `[queued behind ${ahead} run${ahead > 1 ? "s" : ""}${waiting ? "; the active one waits for a permission answer" : ""}]`,
+        );
+      }
+    }
     const end = transcript.push(event);
     if (end) settle(end.type === "chat.final" ? EXIT.OK : EXIT.FAILURE);
   });
   try {
-    return await Promise.race([
+    const code = await Promise.race([
       ended,
       // The session ended (or the subscription failed) before the run did.
       sub.done.then(() => EXIT.FAILURE),
       interrupted.promise,
     ]);
+    // Ctrl-C stops the waiting, not the agent (exploratory test: people expected it to).
+    if (code === EXIT.INTERRUPTED)
+      note(`${process.stderr.isTTY ? "\n" : ""}the run goes on; switchboard abort ${id} stops it`);
+    return code;
   } finally {
     interrupted.dispose();
   }
 }
+
+const RUN_ENDS = new Set<SessionEvent["type"]>(["chat.final", "chat.error", "chat.aborted"]);

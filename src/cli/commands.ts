@@ -13,7 +13,7 @@ import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
-import { abort, prompt } from "./agent-commands.js";
+import { abort, permission, prompt } from "./agent-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -236,10 +236,11 @@ const logs: Command = (argv) =>
 
 /** `logs` of an agent session: the conversation after seq `since`; with -f until the session ends. */
 async function logConversation(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
-  const transcript = new Transcript({
-    text: (chunk) => ctx.out.write(chunk),
-    note: (line) => ctx.out.write(`${line}\n`),
-  });
+  const transcript = new Transcript(
+    { text: (chunk) => ctx.out.write(chunk), note: (line) => ctx.out.write(`${line}\n`) },
+    // Following, a permission request may be one to answer now: its line says how.
+    followIt ? { sessionId: id } : {},
+  );
   let last = since;
   for await (const event of ctx.http.allEvents(id, { since })) {
     transcript.push(event);
@@ -423,6 +424,7 @@ export const COMMANDS: Record<string, Command> = {
   rm,
   prompt,
   abort,
+  permission,
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };

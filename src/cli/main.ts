@@ -22,6 +22,7 @@ Usage:
   switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
   switchboard prompt ID [-w] TEXT...
   switchboard abort ID [--all]
+  switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file

@@ -30,6 +30,8 @@ export class Transcript {
   /** Runs whose answer has printed some text, and whether it ended mid-line. */
   private readonly answered = new Map<string, boolean>();
   private readonly toolStatus = new Map<string, string>();
+  /** The options of each permission request seen, to name the one an answer chose. */
+  private readonly permissionOptions = new Map<string, Map<string, string>>();
   /** Prompts queued and not shown yet: shown when their run starts (or ends without starting). */
   private readonly queuedPrompts = new Map<string, string>();
   private midLine = false;
@@ -38,10 +40,11 @@ export class Transcript {
    * @param runId only this run's events
    * @param notesApart notes go somewhere else than the text (stderr, say): the text is
    *   then exactly the answer, with no line breaks added before notes
+   * @param sessionId the session's id, to say how to answer a permission request
    */
   constructor(
     private readonly output: TranscriptOutput,
-    private readonly options: { runId?: string; notesApart?: boolean } = {},
+    private readonly options: { runId?: string; notesApart?: boolean; sessionId?: string } = {},
   ) {}
 
   /** Takes one event; returns how the run ended when this event ended one. */
@@ -52,8 +55,8 @@ export class Transcript {
     switch (event.type) {
       case "run.queued":
         // Apart from the answer (prompt --wait) the prompt is what the user just typed.
+        // (Apart, the caller says what the run waits for: the event does not count the active run.)
         if (!this.options.notesApart) this.queuedPrompts.set(event.runId, event.text);
-        else if (event.position > 0) this.note(`[queued behind ${event.position} run${event.position > 1 ? "s" : ""}]`);
         return undefined;
       case "chat.delta":
         this.text(event.runId, event.text);
@@ -66,18 +69,32 @@ export class Transcript {
         this.note(`[tool] ${event.title ?? event.kind ?? event.toolCallId} (${event.status})`);
         return undefined;
       }
-      case "permission.request":
+      case "permission.request": {
+        this.permissionOptions.set(event.requestId, new Map(event.options.map((o) => [o.optionId, o.name])));
+        const how =
+          this.options.sessionId === undefined
+            ? ""
+            : `; to answer: switchboard permission ${this.options.sessionId} ${event.requestId} ${event.options.map((o) => o.optionId).join("|")}`;
         this.note(
-          `[permission] ${event.title}: waiting for an answer (${event.options.map((o) => o.name).join(" / ")})`,
+          `[permission] ${event.title}: waiting for an answer (${event.options.map((o) => o.name).join(" / ")})${how}`,
         );
         return undefined;
-      case "permission.resolved":
+      }
+      case "permission.resolved": {
+        const chosen =
+          event.optionId === null
+            ? undefined
+            : (this.permissionOptions.get(event.requestId)?.get(event.optionId) ?? event.optionId);
+        this.permissionOptions.delete(event.requestId);
         this.note(
-          `[permission] ${event.outcome === "selected" ? `answered by ${event.by?.name ?? "someone"}` : "cancelled"}`,
+          `[permission] ${event.outcome === "selected" ? `${chosen ?? "answered"} (by ${event.by?.name ?? "someone"})` : "cancelled"}`,
         );
         return undefined;
+      }
       case "chat.final":
         if (!this.answered.has(event.runId)) this.text(event.runId, event.text);
+        // An answer cut short (max_tokens), refused or cancelled says so; end_turn is the usual end.
+        if (event.stopReason !== "end_turn") this.note(`[stopped: ${event.stopReason}]`);
         this.endLine();
         return { type: "chat.final" };
       case "chat.error":

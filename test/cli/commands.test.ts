@@ -280,6 +280,50 @@ describe("switchboard client commands", () => {
     HEAVY_TEST_MS,
   );
 
+  // Exploratory test: "queued behind N runs" did not count the active run (nothing was said when
+  // only the active run was ahead), nothing in the CLI could answer a permission request, and
+  // Ctrl-C on prompt -w left people thinking it had stopped the agent.
+  it(
+    "prompt -w says what its run waits behind, permission answers a request, and Ctrl-C says the run goes on",
+    async () => {
+      const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+      const first = spawnCli(["prompt", "-w", agent.id, "/permission", "edit"], env);
+      const line = /\[permission\] .*; to answer: switchboard permission (\S+) (\S+) allow\|reject\n/;
+      await expect.poll(() => line.exec(first.stderr()), { timeout: 15_000 }).not.toBeNull();
+      const [, sessionId, requestId] = line.exec(first.stderr())!;
+      expect(sessionId).toBe(agent.id);
+
+      const second = spawnCli(["prompt", "-w", agent.id, "second"], env);
+      await expect
+        .poll(second.stderr, { timeout: 15_000 })
+        .toBe("[queued behind 1 run; the active one waits for a permission answer]\n");
+      const third = spawnCli(["prompt", "-w", agent.id, "third"], env);
+      const behindTwo = "[queued behind 2 runs; the active one waits for a permission answer]\n";
+      await expect.poll(third.stderr, { timeout: 15_000 }).toBe(behindTwo);
+      third.child.kill("SIGINT");
+      expect(await third.exit).toBe(EXIT.INTERRUPTED);
+      expect(third.stderr()).toBe(`${behindTwo}the run goes on; switchboard abort ${agent.id} stops it\n`);
+
+      const [answered, again, usage] = await Promise.all([
+        cli(["permission", agent.id, requestId!, "allow"], env),
+        cli(["permission", agent.id, "no-such-request", "allow"], env),
+        cli(["permission", agent.id, requestId!], env),
+      ]);
+      expect(answered).toEqual({ code: 0, stdout: "", stderr: "" });
+      expect(again.code).toBe(EXIT.FAILURE);
+      expect(again.stderr).toMatch(/PERMISSION_REQUEST_NOT_FOUND/);
+      expect(usage.code).toBe(EXIT.USAGE);
+      expect(usage.stderr).toMatch(/missing the option id/);
+      expect(await first.exit).toBe(0);
+      expect(first.stdout()).toBe("Allowed. edit\n");
+      expect(first.stderr()).toMatch(/\n\[permission\] Allow \(by \w+\)\n/);
+      expect(await second.exit).toBe(0);
+      expect(second.stdout()).toBe("second\n");
+      await http.deleteSession(agent.id);
+    },
+    HEAVY_TEST_MS,
+  );
+
   it(
     "gives clear errors and distinct exit codes",
     async () => {

@@ -68,9 +68,46 @@ describe("Transcript (logs and prompt --wait of agent sessions)", () => {
       type: "chat.final",
     });
     expect(text).toBe("partial\n");
+    // (How many runs are ahead is prompt --wait's to say: run.queued does not count the active one.)
+    expect(notes).toEqual([["[tool] Edit (pending)", true]]);
+  });
+
+  // Exploratory test: a permission request's line did not say how to answer it (and the CLI
+  // could not), the answer's line not what was chosen, and an answer cut short at max_tokens
+  // ended like any other.
+  it("says how to answer a permission request, what the answer chose, and a stop reason other than end_turn", () => {
+    const notes: string[] = [];
+    const t = new Transcript(
+      { text: () => undefined, note: (l) => notes.push(l) },
+      { runId: "mine", notesApart: true, sessionId: "s1" },
+    );
+    const options = [
+      { optionId: "allow", name: "Allow", kind: "allow_once" },
+      { optionId: "reject", name: "Reject", kind: "reject_once" },
+    ];
+    const request = { type: "permission.request", runId: "mine", title: "Edit a.ts?", options, expiresAt: 0 };
+    t.push(ev({ ...request, requestId: "q1" }));
+    t.push(
+      ev({ type: "permission.resolved", runId: "mine", requestId: "q1", outcome: "selected", optionId: "reject", by }),
+    );
+    t.push(ev({ ...request, requestId: "q2" }));
+    t.push(
+      ev({
+        type: "permission.resolved",
+        runId: "mine",
+        requestId: "q2",
+        outcome: "cancelled",
+        optionId: null,
+        by: null,
+      }),
+    );
+    t.push(ev({ type: "chat.final", runId: "mine", text: "", stopReason: "max_tokens" }));
     expect(notes).toEqual([
-      ["[queued behind 2 runs]", false],
-      ["[tool] Edit (pending)", true],
+      "[permission] Edit a.ts?: waiting for an answer (Allow / Reject); to answer: switchboard permission s1 q1 allow|reject",
+      "[permission] Reject (by ada)",
+      "[permission] Edit a.ts?: waiting for an answer (Allow / Reject); to answer: switchboard permission s1 q2 allow|reject",
+      "[permission] cancelled",
+      "[stopped: max_tokens]",
     ]);
   });
 });
