@@ -92,9 +92,21 @@ export class DeltaPacer {
 
   private emit(reason: DeltaEmitReason): void {
     if (this.buffer.length === 0) return;
-    const text = this.buffer.join("");
+    let text = this.buffer.join("");
     this.buffer = [];
+    // A paced piece never ends between the two halves of a surrogate pair (an emoji sent in two
+    // chunks): each delta is JSON of its own, and a lone surrogate in it is refused by strict
+    // parsers. The high half waits for the next piece; a flush lets it go as it is.
+    if (reason === "paced" && isHighSurrogate(text.charCodeAt(text.length - 1))) {
+      this.buffer.push(text.slice(-1));
+      text = text.slice(0, -1);
+      if (text === "") return;
+    }
     this.lastEmitAt = this.clock.monotonic();
     this.emitFn(text, reason);
   }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }

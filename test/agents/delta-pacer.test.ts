@@ -4,6 +4,9 @@ import { ManualClock } from "../../src/core/clock.js";
 import { DEFAULT_DELTA_THROTTLE_MS, DeltaPacer } from "../../src/core/delta-pacer.js";
 import type { DeltaEmitReason } from "../../src/core/delta-pacer.js";
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 interface Emitted {
   text: string;
   reason: DeltaEmitReason;
@@ -22,6 +25,52 @@ function setup(throttleMs = DEFAULT_DELTA_THROTTLE_MS): { clock: ManualClock; pa
 }
 
 describe("DeltaPacer", () => {
+  // Exploratory test: an emoji sent in two chunks 120 ms apart became two deltas each holding
+  // half of its surrogate pair, JSON that strict parsers (serde_json) refuse.
+  it("never ends a paced delta between the halves of a surrogate pair; a flush lets a lone half go", () => {
+    const { clock, pacer, out } = setup(50);
+    pacer.push("A\ud83c");
+    expect(out).toEqual([{ text: "A", reason: "paced", at: 0 }]);
+    clock.advance(120);
+    pacer.push("\udf89B");
+    expect(out[1]).toEqual({ text: "\ud83c\udf89B", reason: "paced", at: 120 });
+    clock.advance(100);
+    pacer.push("\ud83d");
+    expect(out).toHaveLength(2);
+    expect(pacer.pending).toBe(true);
+    pacer.flush();
+    expect(out[2]).toEqual({ text: "\ud83d", reason: "flush", at: 220 });
+  });
+
+  it("gives every paced delta whole characters and loses nothing, however emoji are cut (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ text: fc.string({ unit: "grapheme", maxLength: 6 }), gap: fc.nat(80) }), {
+          maxLength: 40,
+        }),
+        fc.nat(),
+        (pieces, seed) => {
+          const { clock, pacer, out } = setup(50);
+          // Cut the whole text at arbitrary code-unit offsets, surrogate pairs included.
+          const whole = pieces.map((p) => p.text).join("");
+          let at = 0;
+          let i = 0;
+          for (const piece of pieces) {
+            const cut = Math.min(whole.length, at + ((seed + i++ * 7) % 5) + piece.text.length);
+            if (cut > at) pacer.push(whole.slice(at, cut));
+            at = cut;
+            clock.advance(piece.gap);
+          }
+          if (at < whole.length) pacer.push(whole.slice(at));
+          clock.advance(1_000);
+          pacer.flush();
+          expect(out.map((e) => e.text).join("")).toBe(whole);
+          for (const e of out.filter((e) => e.reason === "paced")) expect(e.text).not.toMatch(LONE_SURROGATE);
+        },
+      ),
+    );
+  });
+
   it("lets the first text through at once and coalesces what follows inside the window", () => {
     const { clock, pacer, out } = setup(50);
     pacer.push("a");
