@@ -75,7 +75,13 @@ export class ControlLease {
       this.touch(key);
       return;
     }
-    throw this.heldError(name, (by) => `control of this session is held by ${by}`);
+    // Says what to do: a steering call refused this way has no other hint (exploratory test).
+    const seconds = Math.round(this.autoReleaseAfterMs / 1000);
+    throw this.heldError(
+      name,
+      (by) =>
+        `control of this session is held by ${by}: it is free once released, or after ${seconds} s without their activity; acquire control with force to steer now`,
+    );
   }
 
   /**

@@ -36,10 +36,12 @@ describe("control lease", () => {
     lease.acquire({ key: "conn-1", actor: alice });
     const own = refusal(() => lease.checkWriter("conn-2", "alice"));
     expect(own.details).toEqual({ holder: "alice", holderConnId: "conn-1" });
-    expect(own.message).toBe("control of this session is held by another connection of alice");
+    const then =
+      ": it is free once released, or after 60 s without their activity; acquire control with force to steer now";
+    expect(own.message).toBe(`control of this session is held by another connection of alice${then}`);
     const other = refusal(() => lease.checkWriter("conn-3", "bob"));
     expect(other.details).toEqual({ holder: "alice" });
-    expect(other.message).toBe("control of this session is held by alice");
+    expect(other.message).toBe(`control of this session is held by alice${then}`);
     expect(() => lease.checkWriter("conn-1", "alice")).not.toThrow();
   });
 });
