@@ -291,7 +291,7 @@ export class AcpAdapter implements AgentAdapter {
       const message =
         this.inputError instanceof acp.MessageTooLargeError
           ? `the agent sent an ACP message (one JSON line) larger than ${ACP_MAX_MESSAGE_BYTES} bytes, which the gateway does not read, so it stopped the agent (${proc.describeEnd(end)}); the next prompt starts it again — have it send large content in smaller pieces`
-          : proc.describeEnd(end);
+          : proc.describeEnd(end, true);
       this.finishTurn(turn, { kind: "error", code: "AGENT_EXITED", message });
     });
   }

@@ -45,6 +45,8 @@ export class AgentProcess {
   private ended: ProcessEnd | undefined;
   private tail = Buffer.alloc(0);
   private killing: Promise<ProcessEnd> | undefined;
+  /** The signals {@link kill} sent (a death by another one was not ours). */
+  private readonly signalsSent = new Set<string>();
   private readonly opts: AgentProcessOptions;
 
   constructor(options: AgentProcessOptions) {
@@ -106,9 +108,19 @@ export class AgentProcess {
     return this.killing;
   }
 
-  /** A one-line description of how the process ended, with the stderr tail. */
-  describeEnd(end: ProcessEnd): string {
-    const how = end.signal ? `was killed by ${end.signal}` : `exited with code ${end.exitCode}`;
+  /**
+   * A one-line description of how the process ended, with the stderr tail. `outputClosed`: it
+   * was stopped because its output ended while it still ran, which then says so rather than
+   * "was killed by SIGTERM" as if someone had killed it out of the blue.
+   */
+  describeEnd(end: ProcessEnd, outputClosed = false): string {
+    const stoppedByUs = end.signal !== null && this.signalsSent.has(end.signal);
+    const how =
+      outputClosed && stoppedByUs
+        ? `closed its output (the ACP connection) while still running, so the gateway stopped it (${end.signal})`
+        : end.signal
+          ? `was killed by ${end.signal}`
+          : `exited with code ${end.exitCode}`;
     const stderr = this.stderrTail();
     const lastLines = stderr.split("\n").slice(-3).join(" | ");
     return `${this.opts.command} ${how}${lastLines ? `: ${lastLines}` : ""}`;
@@ -118,6 +130,7 @@ export class AgentProcess {
     const pid = this.child.pid;
     if (pid === undefined || this.ended) return;
     try {
+      this.signalsSent.add(signal);
       process.kill(-pid, signal);
     } catch (err) {
       // ESRCH: the group is already gone (exited between our check and the kill).

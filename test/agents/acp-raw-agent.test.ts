@@ -44,6 +44,19 @@ describe("ACP adapter against an agent that breaks the rules", () => {
     expect(message).not.toMatch(/^\S+ was killed by SIGTERM/);
     expect((await s.ask("hello")).end).toMatchObject({ type: "chat.final", text: "echo:hello" });
   }, 30_000);
+  // Exploratory test: "node was killed by SIGTERM", as if someone had killed it.
+  it("says that an agent closed its output while still running, and that the gateway stopped it", async ({
+    onTestFinished,
+  }) => {
+    const s = rawSession(onTestFinished);
+    const { end } = await s.ask("close-stdout");
+    expect(end).toMatchObject({
+      type: "chat.error",
+      code: "AGENT_EXITED",
+      message: `${process.execPath} closed its output (the ACP connection) while still running, so the gateway stopped it (SIGTERM): closing`,
+    });
+    expect((await s.ask("hello")).end).toMatchObject({ type: "chat.final", text: "echo:hello" });
+  }, 30_000);
 });
 
 describe("ACP adapter after an abort", () => {
