@@ -77,21 +77,47 @@ export const CreateTerminalSession = z.strictObject({
 });
 
 export const AGENT_ADAPTERS = ["acp", "command", "echo"] as const;
-export const InlineAgent = z.strictObject({
-  adapter: z.enum(AGENT_ADAPTERS),
-  command: z
-    .array(noNul(boundedString().min(1)))
-    .min(1)
-    .max(LIMITS.COMMAND_ARGS)
-    .optional(),
-  cwd: Cwd.optional(),
-  env: Env.optional(),
-});
+export const InlineAgent = z
+  .strictObject({
+    adapter: z.enum(AGENT_ADAPTERS),
+    command: z
+      .array(noNul(boundedString().min(1)))
+      .min(1)
+      .max(LIMITS.COMMAND_ARGS)
+      .optional(),
+    cwd: Cwd.optional(),
+    env: Env.optional(),
+  })
+  .superRefine((agent, ctx) => {
+    // An echo agent's command would be shown with the session and never run; the others cannot start without one.
+    if (agent.adapter === "echo" && agent.command !== undefined)
+      ctx.addIssue({ code: "custom", path: ["command"], message: "the echo adapter runs no command: leave it out" });
+    if (agent.adapter !== "echo" && agent.command === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["command"],
+        message: `the ${agent.adapter} adapter needs the agent's command (an argv array)`,
+      });
+  });
 export type InlineAgent = z.infer<typeof InlineAgent>;
+
+/** What `agent` of a new agent session must be, said in full when it is neither (zod says "Invalid input"). */
+function agentProblem(input: unknown): string {
+  const what = "the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}";
+  if (input === undefined) return `required: ${what}`;
+  if (typeof input === "object" && input !== null && !Array.isArray(input)) {
+    const inline = InlineAgent.safeParse(input);
+    if (!inline.success)
+      return inline.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  }
+  return `${what}, not ${input === null ? "null" : Array.isArray(input) ? "an array" : typeof input}`;
+}
 
 export const CreateAgentSession = z.strictObject({
   kind: z.literal("agent"),
-  agent: z.union([z.string().min(1).max(200), InlineAgent]),
+  agent: z.union([z.string().min(1).max(200), InlineAgent], {
+    error: (issue) => (issue.code === "invalid_union" ? agentProblem(issue.input) : undefined),
+  }),
   cwd: Cwd.optional(),
   name: SessionName.optional(),
 });
