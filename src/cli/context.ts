@@ -250,7 +250,7 @@ function gatewayUrl(url: string, source: string): string {
   }
   if (parsed === undefined || !GATEWAY_PROTOCOLS.includes(parsed.protocol)) {
     throw new UsageError(
-      `${source} must be the gateway's URL, like ${DEFAULT_URL} (http, https, ws or wss), not "${url}"`,
+      `${source} must be the gateway's URL, like ${DEFAULT_URL} (http, https, ws or wss), not "${withoutCredentials(url)}"`,
     );
   }
   // Not echoed: what is in front of the @ is likely a password.
@@ -263,6 +263,14 @@ function gatewayUrl(url: string, source: string): string {
 }
 
 const GATEWAY_PROTOCOLS = ["http:", "https:", "ws:", "wss:"];
+
+/**
+ * `url` as it may be echoed: whatever stands before an `@` in its authority (a user name and
+ * password) is replaced by `***`, also in a string that does not parse as a URL.
+ */
+function withoutCredentials(url: string): string {
+  return url.replace(/^([^:/?#]*:\/\/)?[^/?#]*@/, (_whole, scheme: string | undefined) => `${scheme ?? ""}***@`);
+}
 
 /** Prints an error: a sentence on stderr, or `{"error": {...}}` on stdout with --json. */
 export function reportError(ctx: CliContext, error: unknown): void {

@@ -531,6 +531,8 @@ describe("switchboard client commands", () => {
         refused,
         withPassword,
         mcpWithPassword,
+        ftpWithPassword,
+        badPortWithPassword,
       ] = await Promise.all([
         cli(["ls", "--bogus", "--json"], env),
         cli(["--json"], env),
@@ -542,6 +544,9 @@ describe("switchboard client commands", () => {
         // A URL with a password: refused up front, and the password is not repeated anywhere.
         cli(["ls", "--json", "--url", "http://user:hunter2pass@127.0.0.1:9"], env),
         cli(["mcp"], { ...env, SWITCHBOARD_URL: "http://user:hunter2pass@127.0.0.1:9" }),
+        // ... also when the URL is wrong in another way first (exploratory test: it was quoted whole).
+        cli(["ls", "--url", "ftp://user:hunter2pass@x"], env),
+        cli(["ls", "--json", "--url", "http://u:hunter2pass@127.0.0.1:99999"], env),
       ]);
       const usage = (message: string | RegExp) => ({
         error: {
@@ -570,7 +575,12 @@ describe("switchboard client commands", () => {
       expect(JSON.parse(withPassword.stdout)).toEqual(usage(/^--url must not carry a user name or password/));
       expect(mcpWithPassword.code).toBe(EXIT.USAGE);
       expect(mcpWithPassword.stderr).toMatch(/SWITCHBOARD_URL must not carry a user name or password/);
-      for (const r of [withPassword, mcpWithPassword]) expect(r.stdout + r.stderr).not.toContain("hunter2pass");
+      expect(ftpWithPassword.stderr).toMatch(
+        /^switchboard: --url must be the gateway's URL, .* not "ftp:\/\/\*\*\*@x"\n/,
+      );
+      expect(JSON.parse(badPortWithPassword.stdout)).toEqual(usage(/not "http:\/\/\*\*\*@127\.0\.0\.1:99999"$/));
+      for (const r of [withPassword, mcpWithPassword, ftpWithPassword, badPortWithPassword])
+        expect(r.stdout + r.stderr).not.toContain("hunter2pass");
       expect(refused.code).toBe(EXIT.NOT_RUNNING);
       const { error } = JSON.parse(refused.stdout) as { error: { code: string; message: string } };
       expect(error.code).toBe("SESSION_NOT_RUNNING");
