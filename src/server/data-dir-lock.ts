@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 
@@ -35,11 +35,28 @@ const FULL_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE_FUL
  */
 export function dataDirFullError(dataDir: string, error: unknown): Error | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== "string" || !FULL_CODES.has(code)) return undefined;
+  if (typeof code !== "string") return undefined;
+  // SQLite opening an existing database on a full disk fails to grow its shared-memory index,
+  // SQLITE_IOERR_SHMSIZE ("disk I/O error"): an I/O error is taken for a full disk when it is one.
+  const full = FULL_CODES.has(code) || (code.startsWith("SQLITE_IOERR") && freeBytes(dataDir) < FULL_BELOW_BYTES);
+  if (!full) return undefined;
   return new Error(
     `the data directory ${dataDir} is full (${code}: ${(error as Error).message}): the gateway keeps its log and token there; free some space there or give another --data-dir`,
     { cause: error },
   );
+}
+
+/** Less free space than this, and a write error is put down to a full disk. */
+const FULL_BELOW_BYTES = 1024 * 1024;
+
+/** Bytes free for an unprivileged writer on the file system of `dir` (Infinity when unknown). */
+function freeBytes(dir: string): number {
+  try {
+    const stats = statfsSync(dir);
+    return stats.bavail * stats.bsize;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
 }
 
 /** The reason, also when mkdir hides it (a recursive mkdir on a read-only file system says ENOENT). */

@@ -146,6 +146,31 @@ describe("starting a gateway", () => {
     expect(readdirSync(`${disk}/data`).filter((f) => f.startsWith("token"))).toEqual([]);
   });
 
+  // Exploratory test (operator): an existing data directory on a full disk ended serve with a
+  // bare "switchboard: disk I/O error" (SQLite cannot grow its shared-memory index: SHMSIZE).
+  it("refuses an existing data directory whose disk filled up, saying it is full", async () => {
+    if (process.getuid?.() !== 0) {
+      throw new Error("this test mounts a small tmpfs: run it as root (CI does)");
+    }
+    const disk = tempDir("switchboard-full-");
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]);
+    onTestFinished(() => {
+      execFileSync("umount", ["-l", disk]);
+    });
+    const gateway = await testGateway({ dataDir: `${disk}/data` });
+    await api(gateway.url).post("/v1/sessions", { command: ["true"] });
+    await gateway.close();
+    expect(() => execFileSync("dd", ["if=/dev/zero", `of=${disk}/fill`, "bs=4k"], { stdio: "ignore" })).toThrow();
+
+    const again = await serve(["--port", "0", "--data-dir", `${disk}/data`]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(
+      new RegExp(
+        `^switchboard: the data directory ${disk}/data is full \\(SQLITE_\\w+: .*free some space there or give another --data-dir\\n`,
+      ),
+    );
+  });
+
   // Found by exploratory testing: `serve --token abc` is refused (at least 16 characters), but a
   // token file holding `abc` was taken as it was, and one left readable by everyone (0644) stayed
   // so, though the docs say it is kept with mode 0600. A token file that is a directory ended
