@@ -5,10 +5,12 @@ import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
 import { RING_IDLE_MS, SessionLog, logUnavailable } from "./session-log.js";
-import type { EventStore, PersistedSession, StoredLogState } from "./store.js";
+import type { EventStore, LogWriteFailure, PersistedSession, StoredLogState } from "./store.js";
 
 /** The key of a session record's meta under which its log's state is saved (see {@link EventLog.saveSession}). */
 const LOG_STATE_KEY = "logState";
+/** How often an answer waiting for its events to be durable looks whether the store can write. */
+const WRITE_FAILURE_CHECK_MS = 100;
 
 /** A saved log state as it was written, or undefined (none, or not one). */
 function asLogState(value: unknown): StoredLogState | undefined {
@@ -149,6 +151,40 @@ export class EventLog {
       (waits ??= []).push(log.whenPublished(seq));
     }
     return waits ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
+  /**
+   * Like {@link published}, but stops waiting once the store reports that it cannot write (a
+   * full disk): resolves with that failure then, undefined once published. What was appended is
+   * kept and written when the disk recovers; an answer that waited for it would otherwise hang
+   * until then, and a client would take the timeout for a request that was not applied.
+   */
+  publishedOrFailing(appended: ReadonlyMap<SessionLog, number>): Promise<LogWriteFailure | undefined> | undefined {
+    const published = this.published(appended);
+    return published === undefined ? undefined : this.unlessFailing(published);
+  }
+
+  /** Resolves with `work`'s end (undefined), or with the store's write failure if one comes first. */
+  unlessFailing(work: Promise<unknown>): Promise<LogWriteFailure | undefined> {
+    return new Promise((resolve) => {
+      let timer: Timer | undefined;
+      const check = () => {
+        const failure = this.options.store.writeFailure;
+        if (failure) resolve(failure);
+        else timer = this.options.clock.setTimeout(check, WRITE_FAILURE_CHECK_MS);
+      };
+      void work.then(
+        () => {
+          timer?.cancel();
+          resolve(undefined);
+        },
+        () => {
+          timer?.cancel();
+          resolve(undefined);
+        },
+      );
+      check();
+    });
   }
 
   /** Commits everything queued now. */

@@ -13,6 +13,12 @@ import { login, serveStatic } from "./routes/misc.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
 
+/**
+ * On an answer whose events the log could not write yet (a full disk): the request was applied,
+ * and its events are written once the disk recovers. Its value is the store's error code.
+ */
+export const LOG_PENDING_HEADER = "switchboard-log-pending";
+
 /** How HTTP callers hold a control lease: by token name (`http:alice`), across their requests. */
 export const HTTP_HOLDER_PREFIX = "http:";
 
@@ -152,8 +158,17 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       holderKey: `${HTTP_HOLDER_PREFIX}${identity.name}`,
     };
     // Read-your-writes: a request that may append answers once its events are published (durable).
+    // While the disk refuses writes, only new work is refused (LOG_UNAVAILABLE); steering is
+    // applied and its events wait in memory, so its answer says that instead of waiting for it.
     const appended = new Map<SessionLog, number>();
-    if (req.method !== "GET" && req.method !== "HEAD") holdAnswers(res, () => core.events.published(appended));
+    if (req.method !== "GET" && req.method !== "HEAD")
+      holdAnswers(res, () =>
+        core.events
+          .publishedOrFailing(appended)
+          ?.then((failure) =>
+            failure === undefined ? undefined : { [LOG_PENDING_HEADER]: failure.code ?? "write-failed" },
+          ),
+      );
     await core.events.tracking(appended, () => match.handler(ctx));
   } catch (error) {
     if (!(error instanceof SwitchboardError) && req.destroyed && !req.complete) {

@@ -42,8 +42,10 @@ export function sendJsonText(
   if (hold) {
     answerHolds.delete(res);
     res.statusCode = status;
-    const send = () => sendJsonText(res, status, text, headers);
-    void hold.then(send, send);
+    void hold.then(
+      (more) => sendJsonText(res, status, text, { ...headers, ...more }),
+      () => sendJsonText(res, status, text, headers),
+    );
     return;
   }
   res.writeHead(status, {
@@ -57,14 +59,17 @@ export function sendJsonText(
   res.end(text);
 }
 
-const answerHolds = new WeakMap<ServerResponse, () => Promise<void> | undefined>();
+/** What a held answer waits for; it may add headers to the answer (lower case). */
+export type AnswerHold = () => Promise<Record<string, string> | undefined> | undefined;
+
+const answerHolds = new WeakMap<ServerResponse, AnswerHold>();
 
 /**
  * JSON answers on `res` wait for `hold()` (when it returns a promise) before they are sent. The
  * gateway holds the answers of requests that change something until what they appended to any
  * log is published, so a client that POSTs and then GETs reads its own writes.
  */
-export function holdAnswers(res: ServerResponse, hold: () => Promise<void> | undefined): void {
+export function holdAnswers(res: ServerResponse, hold: AnswerHold): void {
   answerHolds.set(res, hold);
 }
 

@@ -158,8 +158,9 @@ class MultiplexConnection {
           result === undefined
             ? { op: "ack" as const, ref: frame.ref }
             : { op: "ack" as const, ref: frame.ref, result };
-        // Acknowledged once what the frame appended is published (read-your-writes, as over HTTP).
-        const published = this.core.events.published(appended);
+        // Acknowledged once what the frame appended is published (read-your-writes, as over HTTP),
+        // or at once while the disk refuses writes: the frame was applied, its events wait.
+        const published = this.core.events.publishedOrFailing(appended);
         if (published) void published.then(() => !this.disposed && this.send(ack));
         else this.send(ack);
       }

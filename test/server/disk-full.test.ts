@@ -10,6 +10,7 @@ import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
+import { connect } from "../../src/client/node.js";
 
 function logLines(): { lines: Array<Record<string, unknown>>; logger: ReturnType<typeof createLogger> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -203,4 +204,57 @@ describe("a full disk under an agent", () => {
     const biggestDelta = Math.max(...all.filter((e) => e.type === "chat.delta").map((e) => JSON.stringify(e).length));
     expect(heldPeak).toBeLessThanOrEqual(LOG_BACKLOG_PAUSE_BYTES + biggestDelta + 1024 * 1024);
   }, 90_000);
+});
+
+// Exploratory test (operator with the CLI): on a full disk, `send` and `signal` waited 30 s and
+// exited "unreachable" though the gateway had applied them (a retry typed the input twice), and
+// `kill` of a session whose process had just ended said "still running".
+describe("steering on a full disk", () => {
+  it("answers input, signals and a kill at once, says their events wait, and writes them once space is freed", async () => {
+    const disk = smallDisk("40m");
+    const dataDir = `${disk}/data`;
+    mkdirSync(dataDir);
+    const gateway = await startGateway({ host: "127.0.0.1", port: 0, token: TEST_TOKEN, dataDir });
+    onTestFinished(() => gateway.close());
+    const http = api(gateway.url);
+    const cat = (await http.post("/v1/sessions", { command: ["cat"] })).json.id as string;
+    const brief = (await http.post("/v1/sessions", { command: ["sh", "-c", "read x; echo bye"] })).json.id as string;
+    fillDisk(`${disk}/filler`, 16 * 1024);
+    // A commit must fail first: a keystroke's input event then finds the store failing.
+    await http.post(`/v1/sessions/${cat}/input`, { data: "fills the log\n" });
+    await waitFor(async () => (await metric(gateway, "switchboard_log_writable")).endsWith(" 0"), 15_000, "writable 0");
+
+    const started = performance.now();
+    const input = await http.post(`/v1/sessions/${cat}/input`, { data: "typed once\n" });
+    expect(input.status).toBe(200);
+    expect(input.headers.get("switchboard-log-pending")).toBe("SQLITE_FULL");
+    // Over /v1/ws too: the ack comes (the SDK's input resolves), the event waits.
+    const client = await connect({ url: gateway.url, token: TEST_TOKEN });
+    onTestFinished(() => client.close());
+    await client.input(cat, "over the websocket\n");
+    const signal = await http.post(`/v1/sessions/${cat}/signal`, { signal: "USR2" });
+    expect(signal.status).toBe(200);
+    expect(signal.headers.get("switchboard-log-pending")).toBe("SQLITE_FULL");
+    // Its process ends by itself; its exit cannot be written.
+    await http.post(`/v1/sessions/${brief}/input`, { data: "go\n" });
+    await new Promise((r) => setTimeout(r, 300));
+    const kill = await http.del(`/v1/sessions/${brief}`);
+    expect(kill.status).toBe(503);
+    expect(kill.json.error).toMatchObject({
+      code: "LOG_UNAVAILABLE",
+      message: expect.stringMatching(/stopped or stopping, but the event log cannot record how it ended yet/),
+    });
+    // Each answer came within the check interval, not after a client's timeout.
+    expect(performance.now() - started).toBeLessThan(5_000);
+
+    rmSync(`${disk}/filler`);
+    await waitFor(async () => (await metric(gateway, "switchboard_log_writable")).endsWith(" 1"), 15_000, "writable 1");
+    const catEvents = (await http.get(`/v1/sessions/${cat}/events?since=0`)).json.events as SessionEvent[];
+    expect(catEvents.filter((e) => e.type === "input").length).toBe(3);
+    expect(catEvents.filter((e) => e.type === "signal")).toEqual([
+      expect.objectContaining({ type: "signal", signal: "USR2" }),
+    ]);
+    expect((await http.get(`/v1/sessions/${cat}`)).json).toMatchObject({ state: "exited", signal: "SIGUSR2" });
+    expect((await http.del(`/v1/sessions/${brief}`)).json).toMatchObject({ state: "exited", exitCode: 0 });
+  });
 });

@@ -67,7 +67,18 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("DELETE", "/v1/sessions/:id", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
     if (!boolParam(ctx.url, "purge")) {
-      await session.terminate(actorOf(ctx.identity));
+      // The answer says how it ended, once that is in the log (also when the process had ended
+      // already and its exit was still on its way to the disk: it said "running").
+      const stopping = session.terminate(actorOf(ctx.identity)).then(() => session.ended());
+      const failure = await core.events.unlessFailing(stopping);
+      if (failure !== undefined) {
+        stopping.catch(() => undefined);
+        throw new SwitchboardError(
+          "LOG_UNAVAILABLE",
+          `the session is stopped or stopping, but the event log cannot record how it ended yet (${failure.message}); it does once the data directory can be written again, and GET /v1/sessions/${session.id} then says it`,
+        );
+      }
+      await stopping;
       sendJson(ctx.res, 200, session.info());
       return;
     }
