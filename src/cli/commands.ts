@@ -1,6 +1,6 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { ConnectionError, SwitchboardError } from "../client/node.js";
+import { ConnectionError, SwitchboardError, isSwitchboardError } from "../client/node.js";
 import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
@@ -216,7 +216,12 @@ const logs: Command = (argv) =>
       if (ctx.json) return logEvents(ctx, id, since, followIt);
       if ((await ctx.http.getSession(id)).kind === "agent") return logConversation(ctx, id, since, followIt);
       // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
-      let page = await ctx.http.output(id, { since });
+      let page = await ctx.http.output(id, { since }).catch((error: unknown) => {
+        // A --since retention passed: from what it kept, with the notice below (as attach does).
+        const first = isSwitchboardError(error, "HISTORY_TRIMMED") ? error.details?.["first"] : undefined;
+        if (typeof first !== "number") throw error;
+        return ctx.http.output(id, { since: first });
+      });
       // `since` 0 is "from the start of what is retained": say what retention dropped, as -f does.
       const start = page.next - page.bytes.length;
       if (start > since)

@@ -137,6 +137,20 @@ describe("logs of a session retention already trimmed", () => {
     const text = [...lines("a", 5), ...Array.from({ length: 10 }, (_, b) => lines(`b${b}-`, 100)).flat()].join("");
     expect(result.stdout).toBe(text.slice(from));
 
+    // A --since that retention passed: the same notice from that byte, and what is retained
+    // (exploratory test: it was an error, HISTORY_TRIMMED, exit 1; attach went on).
+    for (const args of [
+      ["logs", id, "--since", "5"],
+      ["logs", "-f", id, "--since", "5"],
+    ]) {
+      const passed = await cli(args, env);
+      expect(passed).toMatchObject({
+        code: 0,
+        stderr: `[switchboard] output bytes 5 to ${from} were dropped by retention; printing from byte ${from}\n`,
+      });
+      expect(passed.stdout === text.slice(from)).toBe(true);
+    }
+
     // Nothing dropped after what was asked for: nothing said.
     const tail = await cli(["logs", id, "--since", String(from)], env);
     expect(tail).toMatchObject({ code: 0, stderr: "", stdout: text.slice(from) });
