@@ -24,6 +24,9 @@ export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
 
 /** The error new work gets while the log cannot write. */
 export function logUnavailable(failure: LogWriteFailure): SwitchboardError {
+  // Not a failing disk, which recovers: the directory is gone (watchDataDir), until a restart.
+  if (failure.code === "DATA_DIR_GONE")
+    return new SwitchboardError("LOG_UNAVAILABLE", `${failure.message}; nothing new is accepted until then`);
   return new SwitchboardError(
     "LOG_UNAVAILABLE",
     `the event log cannot write to the data directory since ${new Date(failure.since).toISOString()} (${failure.message}), so nothing new is accepted; free space there (or make it writable again): the gateway retries by itself and accepts work again once a write succeeds`,

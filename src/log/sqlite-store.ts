@@ -98,6 +98,8 @@ export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database;
   private readonly writes: GroupCommit;
   private closed = false;
+  /** Set by {@link refuseWrites}. */
+  private refusal: LogWriteFailure | undefined;
   /** Per session, the last output row marked in this run (see {@link OUTPUT_MARK_EVENTS}). */
   private readonly lastMark = new Map<string, { seq: number; offset: number }>();
   /** Which output file holds what (the bytes of big output). */
@@ -259,9 +261,18 @@ export class SqliteEventStore implements EventStore {
     this.writes.onFlushed(listener);
   }
 
-  /** Why commits fail, while they do (undefined when the last commit succeeded). */
+  /** Why commits fail, while they do (undefined when the last commit succeeded), or why writes are refused. */
   get writeFailure(): LogWriteFailure | undefined {
-    return this.writes.writeFailure;
+    return this.writes.writeFailure ?? this.refusal;
+  }
+
+  /**
+   * Makes the store report `failure` (undefined: no more) as if its commits failed, so that new
+   * work is refused, while they still succeed: the database file was deleted under the gateway,
+   * say, and what goes into it is lost at the next stop.
+   */
+  refuseWrites(failure: LogWriteFailure | undefined): void {
+    this.refusal = failure;
   }
 
   /** Events and records appended and not committed yet. */

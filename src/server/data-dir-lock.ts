@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, statfsSync } from "node:fs";
+import { accessSync, constants, mkdirSync, statSync, statfsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
 
@@ -85,6 +85,12 @@ function whyNotWritable(dataDir: string, error: NodeJS.ErrnoException): string {
 
 /** Held for as long as a gateway uses its data directory. */
 export interface DataDirLock {
+  /**
+   * Whether the lock file is still the one this gateway holds: false once the data directory was
+   * removed or replaced under it (its log then goes to deleted files, and another gateway could
+   * claim the path).
+   */
+  inPlace(): boolean;
   release(): void;
 }
 
@@ -114,8 +120,17 @@ export function lockDataDir(dataDir: string): DataDirLock {
       { cause: error },
     );
   }
+  const held = statSync(file);
   let released = false;
   return {
+    inPlace() {
+      try {
+        const now = statSync(file);
+        return now.ino === held.ino && now.dev === held.dev;
+      } catch {
+        return false;
+      }
+    },
     release() {
       if (released) return;
       released = true;

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -7,6 +7,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { uiBase } from "../../src/cli/serve.js";
+import { DATA_DIR_CHECK_MS } from "../../src/server/data-dir-watch.js";
+import { createLogger } from "../../src/server/logger.js";
 
 /** `switchboard serve` as a user runs it: its exit code, what it printed, and how long it took to end. */
 async function serve(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
@@ -170,6 +172,42 @@ describe("starting a gateway", () => {
       ),
     );
   });
+
+  // Exploratory test (operator): `rm -rf` of the data directory under a running gateway went
+  // unnoticed: new sessions were accepted into deleted files, switchboard_log_writable stayed 1,
+  // and a second gateway started on the same path.
+  it("notices its data directory removed under it: says so, refuses new work, and keeps steering", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = createLogger({
+      level: "info",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    const gateway = await testGateway({ logger });
+    const http = api(gateway.url);
+    const cat = (await http.post("/v1/sessions", { command: ["cat"] })).json.id as string;
+    rmSync(gateway.dataDir, { recursive: true, force: true });
+
+    const refused = await waitFor(
+      async () => {
+        const r = await http.post("/v1/sessions", { command: ["true"] });
+        return r.status === 503 ? r : undefined;
+      },
+      DATA_DIR_CHECK_MS + 5_000,
+      "new sessions to be refused",
+    );
+    expect(refused.json.error).toEqual({
+      code: "LOG_UNAVAILABLE",
+      message: `the data directory ${gateway.dataDir} was removed or replaced while the gateway ran: what it records now goes to deleted files and is lost when it stops; stop the gateway (it ends its sessions) and start it again; nothing new is accepted until then`,
+    });
+    expect(lines.filter((l) => l["code"] === "DATA_DIR_GONE")).toEqual([
+      expect.objectContaining({ level: 50, dataDir: gateway.dataDir }),
+    ]);
+    expect((await http.get("/metrics")).text).toMatch(/^switchboard_log_writable 0$/m);
+    // What runs can still be steered and stopped, and is answered at once.
+    const input = await http.post(`/v1/sessions/${cat}/input`, { data: "still typed\n" });
+    expect(input.status).toBe(200);
+    expect(input.headers.get("switchboard-log-pending")).toBe("DATA_DIR_GONE");
+  }, 30_000);
 
   // Found by exploratory testing: `serve --token abc` is refused (at least 16 characters), but a
   // token file holding `abc` was taken as it was, and one left readable by everyone (0644) stayed
