@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, rmSync, statSync, watch } from "node:fs";
+import { chmodSync, existsSync, readFileSync, realpathSync, rmSync, statSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -36,6 +36,7 @@ import { registerRoutes } from "./routes/index.js";
 import { MultiplexEndpoint } from "./ws-multiplex.js";
 import { dataDirFullError, lockDataDir, prepareDataDir } from "./data-dir-lock.js";
 import type { DataDirLock } from "./data-dir-lock.js";
+import { watchDataDir } from "./data-dir-watch.js";
 import { SessionPruner } from "./session-pruner.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
@@ -126,6 +127,8 @@ async function openGateway(
     ...logWriteReporting(logger, metrics, dataDir),
   });
   metrics.observeLog(store);
+  const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => store.refuseWrites(failure) });
+  undo.push(() => dirWatch.close());
   // Real time, whatever clock the gateway was given: it samples a real resource, and a test that
   // moves a ManualClock a week ahead would otherwise read /proc 120,000 times on the way.
   const fds = new FdMonitor({ clock: systemClock, logger, metrics });
@@ -320,6 +323,7 @@ async function openGateway(
       closing ??= (async () => {
         watcher?.close();
         fds.close();
+        dirWatch.close();
         await pruner.close();
         server.close();
         await core.plugins?.close();
@@ -340,20 +344,45 @@ async function openGateway(
   };
 }
 
+/** What `file` leads to: its real path, and that file's inode, size and modification time. */
+function configFingerprint(file: string): string {
+  try {
+    const real = realpathSync(file);
+    const stat = statSync(real);
+    return `${real}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  } catch {
+    return "";
+  }
+}
+
 /** How long a burst of file change notifications is collapsed into one reload. */
 export const CONFIG_WATCH_DEBOUNCE_MS = 200;
 
-/** Reloads when the config file changes. Editors replace files, so the directory is watched. */
+/**
+ * Reloads when the config file changes. Editors replace files, so the directory is watched. A
+ * config that is a symbolic link may change without an event naming it: Kubernetes mounts a
+ * ConfigMap as `cfg.json -> ..data/cfg.json` and swaps the `..data` link. So any other change in
+ * the directory reloads too when what the file leads to (its target and that one's inode, size
+ * and time) is no longer what it was.
+ */
 function watchConfig(file: string, reload: () => unknown, logger: Logger): { close(): void } {
   const dir = dirname(resolve(file));
   const name = basename(file);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let watcher: FSWatcher | undefined;
+  let seen = configFingerprint(file);
   try {
+    let named = false;
     watcher = watch(dir, (_event, changed) => {
-      if (changed !== null && changed !== name) return;
+      named ||= changed === null || changed === name;
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => reload(), CONFIG_WATCH_DEBOUNCE_MS);
+      timer = setTimeout(() => {
+        const now = configFingerprint(file);
+        const moved = now !== seen;
+        seen = now;
+        if (named || moved) reload();
+        named = false;
+      }, CONFIG_WATCH_DEBOUNCE_MS);
       timer.unref();
     });
     watcher.unref();

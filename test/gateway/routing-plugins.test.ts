@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
@@ -170,6 +170,28 @@ describe("routing through the gateway", () => {
     const gw = await testGateway({ config: file });
     const http = api(gw.url);
     writeFileSync(file, JSON.stringify({ ...config, defaultAgent: "helper" }));
+    await waitFor(
+      async () => (await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId === "helper",
+      5000,
+      "reload",
+    );
+  });
+  // Exploratory test (operator): a Kubernetes ConfigMap mount swaps a `..data` link under the
+  // config's own link; no event names the config, and the change was missed (SIGHUP was needed).
+  it("reloads when a config that is a symbolic link comes to lead to another file", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "v1"));
+    mkdirSync(join(dir, "v2"));
+    writeFileSync(join(dir, "v1", "config.json"), JSON.stringify(config));
+    writeFileSync(join(dir, "v2", "config.json"), JSON.stringify({ ...config, defaultAgent: "helper" }));
+    symlinkSync("v1", join(dir, "..data"));
+    symlinkSync(join("..data", "config.json"), join(dir, "config.json"));
+    const gw = await testGateway({ config: join(dir, "config.json") });
+    const http = api(gw.url);
+    expect((await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId).not.toBe("helper");
+    // As kubelet does it: a new link, renamed over the old one.
+    symlinkSync("v2", join(dir, "..data_tmp"));
+    renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
     await waitFor(
       async () => (await http.post("/v1/route", { channel: "irc", text: "x" })).json.agentId === "helper",
       5000,
