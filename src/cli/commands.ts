@@ -2,7 +2,7 @@ import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { ConnectionError, SwitchboardError, isSwitchboardError } from "../client/node.js";
 import type { SessionInfo } from "../client/node.js";
-import { SESSION_STATES, SIGNALS } from "../protocol/index.js";
+import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { DETACH_KEY_NAME, attach } from "./attach.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
@@ -321,6 +321,11 @@ const signal: Command = (argv) =>
   runCommand(argv, { usage: SIGNAL_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
     const id = positional(parsed, 0, "the session id");
     const name = positional(parsed, 1, "the signal");
+    // A signal the gateway does not take is a mistake on this command line (exit 2), said here.
+    if (!Signal.safeParse(name).success)
+      throw new UsageError(
+        `SIGNAL is a name, one of ${SIGNALS.join(", ")} (with or without SIG), not ${JSON.stringify(name)}`,
+      );
     const result = await ctx.http.signal(id, name);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;

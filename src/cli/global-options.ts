@@ -6,6 +6,11 @@
 const WITH_VALUE = ["--url", "--token", "--token-file", "--data-dir"];
 const FLAGS = ["--json"];
 
+/** Whether `arg` is one of the options every client command takes (`--url`, `--url=U`, `--json`, ...). */
+export function isGlobalOption(arg: string): boolean {
+  return FLAGS.includes(arg) || WITH_VALUE.includes(arg) || WITH_VALUE.some((o) => arg.startsWith(`${o}=`));
+}
+
 /**
  * `argv` with the global options in front of the command moved to just after it (before
  * anything of the command's own, so also before a `--`). Anything else in front of the

@@ -3,7 +3,7 @@ import { SwitchboardError } from "../protocol/index.js";
 import { COMMANDS } from "./commands.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
-import { firstOperand, hoistGlobalOptions } from "./global-options.js";
+import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";
 import { hideTokenArgument } from "./hide-token.js";
 import { packageVersion } from "../system/package-version.js";
 
@@ -56,7 +56,13 @@ async function main(argv: string[]): Promise<number> {
   if (command === "serve") return (await import("./serve.js")).serve(rest);
   const run = COMMANDS[command];
   if (!run) {
-    const why = command.startsWith("-") ? `missing the command (before ${command})` : `unknown command ${command}`;
+    const why = !command.startsWith("-")
+      ? `unknown command ${command}`
+      : isGlobalOption(command)
+        ? rest.length === 0 && !command.includes("=") && command !== "--json"
+          ? `${command} needs a value`
+          : `missing the command (before ${command})`
+        : `unknown option ${command} (switchboard --help lists the commands, --version prints the version)`;
     return reportUsageError({ out: process.stdout, err: process.stderr }, wantsJson(argv), why, USAGE);
   }
   return run(rest);

@@ -377,8 +377,9 @@ describe("switchboard client commands", () => {
         expect(held.code).toBe(EXIT.CONTROL_HELD);
         expect(held.stderr).toMatch(/held by another connection of admin.*CONTROL_HELD/);
         expect(notRunning.code).toBe(EXIT.NOT_RUNNING);
-        expect(badSignal.code).toBe(EXIT.FAILURE);
-        expect(badSignal.stderr).toMatch(/signal must be one of INT, TERM/);
+        // A mistake on the command line, said before anything is sent (it was exit 1, VALIDATION_FAILED).
+        expect(badSignal.code).toBe(EXIT.USAGE);
+        expect(badSignal.stderr).toMatch(/^switchboard: SIGNAL is a name, one of INT, TERM, .* not "NOPE"\n/);
         expect(jsonError.code).toBe(EXIT.NOT_FOUND);
         expect(JSON.parse(jsonError.stdout)).toEqual({
           error: { code: "SESSION_NOT_FOUND", message: expect.any(String), exitCode: EXIT.NOT_FOUND },

@@ -51,6 +51,27 @@ describe("usage and docs", () => {
     CLI_TIMEOUT_MS,
   );
 
+  // Exploratory test (operator): `switchboard -v` said "missing the command (before -v)", and so
+  // did `switchboard --url` with no value.
+  it(
+    "says which option it does not know, and which global option lacks its value",
+    async () => {
+      const [v, url, urlWithValue] = await Promise.all([
+        cli(["-v"], {}),
+        cli(["--url"], {}),
+        cli(["--url", "http://127.0.0.1:9"], {}),
+      ]);
+      const first = (r: { stderr: string }) => r.stderr.split("\n")[0];
+      expect([v.code, url.code, urlWithValue.code]).toEqual([2, 2, 2]);
+      expect(first(v)).toBe(
+        "switchboard: unknown option -v (switchboard --help lists the commands, --version prints the version)",
+      );
+      expect(first(url)).toBe("switchboard: --url needs a value");
+      expect(first(urlWithValue)).toBe("switchboard: missing the command (before --url)");
+    },
+    CLI_TIMEOUT_MS,
+  );
+
   // Review of 3ea2cc9: the topic was the first word not starting with "-", so a global option's
   // value before it was taken for the command — and `--token T help run` printed the token.
   it(
