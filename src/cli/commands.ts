@@ -130,7 +130,17 @@ const run: Command = (argv) =>
 /** A relative --cwd means from here when the gateway is on this machine (the gateway refuses relative paths). */
 function cwdFor(ctx: CliContext, cwd: string | undefined): string | undefined {
   const local = isLocal(ctx.target.url);
-  return cwd !== undefined ? (local ? resolve(cwd) : cwd) : local ? process.cwd() : undefined;
+  return cwd !== undefined ? (local ? resolve(cwd) : cwd) : local ? currentDirectory() : undefined;
+}
+
+/** The current directory, or a usage error saying what to do when it was removed (uv_cwd ENOENT). */
+function currentDirectory(): string {
+  try {
+    return process.cwd();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    throw new UsageError("the current directory was removed: cd to one that exists, or give --cwd");
+  }
 }
 
 /** `run --agent AGENT`: an agent session, prompted with `prompt`. */

@@ -64,7 +64,8 @@ export async function serve(argv: string[]): Promise<number> {
   const env = (name: string): string | undefined => process.env[name] || undefined;
   const portText = values.port ?? env("SWITCHBOARD_PORT") ?? String(DEFAULT_PORT);
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
-    console.error(`switchboard: --port must be a number from 0 to 65535, not ${portText}`);
+    const from = values.port !== undefined ? "--port" : "SWITCHBOARD_PORT";
+    console.error(`switchboard: ${from} must be a number from 0 to 65535, not ${portText}`);
     return EXIT.USAGE;
   }
   if (FETCH_BLOCKED_PORTS.has(Number(portText))) {
@@ -103,7 +104,10 @@ export async function serve(argv: string[]): Promise<number> {
   const onHup = () => {
     if (config === undefined) {
       gateway.core.logger.error(
-        { err: "no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)" },
+        {
+          code: "CONFIG_INVALID",
+          err: "no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)",
+        },
         "config reload refused",
       );
       return;

@@ -292,7 +292,8 @@ async function openGateway(
       return { ok: true, warnings };
     } catch (error) {
       const message = (error as Error).message;
-      logger.error({ err: message }, "config reload refused; keeping the previous config");
+      // With a code to alert on, as every other refusal has.
+      logger.error({ code: "CONFIG_INVALID", err: message }, "config reload refused; keeping the previous config");
       return { ok: false, error: message };
     }
   };

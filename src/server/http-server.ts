@@ -212,5 +212,9 @@ function listenError(error: NodeJS.ErrnoException, host: string, port: number): 
     return new Error(`${host} is not an address of this machine: choose another with --host or SWITCHBOARD_HOST`);
   if (error.code === "EACCES")
     return new Error(`not allowed to listen on ${where}: ports below 1024 need privileges; choose another with --port`);
+  if (error.code === "ENOTFOUND" || error.code === "EAI_AGAIN")
+    return new Error(
+      `${host} is not a name this machine can resolve (${error.code}): give an address (127.0.0.1, 0.0.0.0, ::1) or a host name that resolves, with --host or SWITCHBOARD_HOST`,
+    );
   return error;
 }

@@ -157,7 +157,12 @@ export abstract class Session {
     const kind = this.record.kind;
     switch (op) {
       case "input":
-        return new SwitchboardError("WRONG_SESSION_KIND", `${kind} sessions take no input`);
+        return new SwitchboardError(
+          "WRONG_SESSION_KIND",
+          kind === "agent"
+            ? "agent sessions take no input: send the agent a prompt (POST .../prompt, switchboard prompt)"
+            : `${kind} sessions take no input`,
+        );
       case "signal":
         return new SwitchboardError("WRONG_SESSION_KIND", `${kind} sessions take no signals`);
       case "resize":

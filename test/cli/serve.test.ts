@@ -141,6 +141,7 @@ describe("switchboard serve", () => {
       expect(reloadLines).toEqual([
         expect.objectContaining({
           level: 50,
+          code: "CONFIG_INVALID",
           msg: "config reload refused",
           err: "no config file to reload (serve was started without --config or SWITCHBOARD_CONFIG)",
         }),
@@ -207,12 +208,18 @@ describe("switchboard serve", () => {
       const cwd = tempDataDir();
       // A config that cannot be read: before the fix, none of these got as far as listening.
       const unreadable = ["--port", "0", "--config", join(cwd, "missing.json")];
-      const [host, dataDir, config, level] = await Promise.all([
+      const [host, dataDir, config, level, port, envPort] = await Promise.all([
         serveUntilReady(["--host", "", ...unreadable], {}, cwd),
         serveUntilReady(["--data-dir", "", ...unreadable], {}, cwd),
         serveUntilReady(["--port", "0", "--data-dir", join(cwd, "d"), "--config", ""], {}, cwd),
         serveUntilReady(["--data-dir", join(cwd, "d"), ...unreadable], { SWITCHBOARD_LOG_LEVEL: "verbose" }, cwd),
+        serveUntilReady(["--port", "http"], {}, cwd),
+        // Named where it came from (exploratory test: it said --port).
+        serveUntilReady([], { SWITCHBOARD_PORT: "abc" }, cwd),
       ]);
+      expect(port.stderr).toBe("switchboard: --port must be a number from 0 to 65535, not http\n");
+      expect(envPort.stderr).toBe("switchboard: SWITCHBOARD_PORT must be a number from 0 to 65535, not abc\n");
+      expect([port.code, envPort.code]).toEqual([EXIT.USAGE, EXIT.USAGE]);
       expect(host).toEqual({
         code: EXIT.USAGE,
         listening: false,

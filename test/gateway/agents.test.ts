@@ -120,6 +120,11 @@ describe("agent sessions through the gateway", () => {
     ]);
     expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
     const { json: agent } = await http.post("/v1/sessions", { kind: "agent", agent: "echo" });
+    // Says what an agent takes instead (exploratory test: `switchboard send` to an agent).
+    expect((await http.post(`/v1/sessions/${agent.id}/input`, { data: "hi" })).json.error).toEqual({
+      code: "WRONG_SESSION_KIND",
+      message: "agent sessions take no input: send the agent a prompt (POST .../prompt, switchboard prompt)",
+    });
     const abort = await http.post(`/v1/sessions/${agent.id}/abort`, {});
     expect(abort.json.error.code).toBe("RUN_NOT_ACTIVE");
     const perm = await http.post(`/v1/sessions/${agent.id}/permission`, { requestId: "x", optionId: "y" });
