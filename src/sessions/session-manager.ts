@@ -37,6 +37,10 @@ export type SessionFactory<S extends Session> = (record: SessionRecord, log: Ses
  * Owns every session: creation (with limits), lookup, restore after a restart, termination
  * and shutdown. Sessions running when the gateway died come back as `lost`.
  */
+/** The end of a session limit's LIMIT_EXCEEDED message: what to do (a caller with better advice cuts it). */
+export const SESSION_LIMIT_ADVICE =
+  ": stop one that is no longer needed (DELETE /v1/sessions/:id, switchboard kill), or raise the limit in the config";
+
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly listeners = new Set<(session: Session) => void>();
@@ -267,18 +271,13 @@ export class SessionManager {
       running++;
       if (s.record.owner === owner) mine++;
     }
-    if (running >= this.options.maxSessions) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `the gateway runs at most ${this.options.maxSessions} sessions (limits.sessions)`,
+    const refuse = (limit: string) => new SwitchboardError("LIMIT_EXCEEDED", `${limit}${SESSION_LIMIT_ADVICE}`);
+    if (running >= this.options.maxSessions)
+      throw refuse(`the gateway runs at most ${this.options.maxSessions} sessions at once (limits.sessions)`);
+    if (mine >= this.options.maxSessionsPerOwner)
+      throw refuse(
+        `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions at once (limits.sessionsPerToken)`,
       );
-    }
-    if (mine >= this.options.maxSessionsPerOwner) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions (limits.sessionsPerToken)`,
-      );
-    }
   }
 
   private emitChange(session: Session): void {

@@ -88,7 +88,7 @@ describe("routing through the gateway", () => {
     expect(refused.status).toBe(429);
     expect(refused.json.error.code).toBe("LIMIT_EXCEEDED");
     expect(refused.json.error.message).toBe(
-      "admin runs at most 2 sessions (limits.sessionsPerToken); this message needs a new agent session " +
+      "admin runs at most 2 sessions at once (limits.sessionsPerToken); this message needs a new agent session " +
         "(agent:echo:peer:discord:default:direct:p3) and routed sessions stay running: end the idle ones " +
         '(DELETE /v1/sessions/:id), raise the limit, or share sessions (a binding\'s "session": "per-channel" or "main")',
     );

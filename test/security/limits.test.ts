@@ -264,7 +264,8 @@ describe("limits", () => {
     expect(errorOf(perToken)).toMatchObject({
       status: 429,
       code: "LIMIT_EXCEEDED",
-      message: expect.stringContaining("limits.sessionsPerToken"),
+      message:
+        "alice runs at most 2 sessions at once (limits.sessionsPerToken): stop one that is no longer needed (DELETE /v1/sessions/:id, switchboard kill), or raise the limit in the config",
     });
     await createSession(gw, "bob", { kind: "stream" });
     const perGateway = await http(gw, "bob").post("/v1/sessions", { command: ["cat"] });

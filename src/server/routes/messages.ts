@@ -1,6 +1,7 @@
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
 import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
+import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
 import { actorOf, canCreate } from "../auth.js";
 import type { GatewayCore } from "../context.js";
@@ -80,7 +81,7 @@ export function sessionForKey(
     if (error instanceof SwitchboardError && error.code === "LIMIT_EXCEEDED") {
       throw new SwitchboardError(
         "LIMIT_EXCEEDED",
-        `${error.message}; this message needs a new agent session (${sessionKey.slice(0, 200)}) and routed sessions stay running: ` +
+        `${error.message.endsWith(SESSION_LIMIT_ADVICE) ? error.message.slice(0, -SESSION_LIMIT_ADVICE.length) : error.message}; this message needs a new agent session (${sessionKey.slice(0, 200)}) and routed sessions stay running: ` +
           `end the idle ones (DELETE /v1/sessions/:id), raise the limit, or share sessions (a binding's "session": "per-channel" or "main")`,
       );
     }
