@@ -212,7 +212,13 @@ export function resolveTarget(
     // with UNAUTHORIZED and the message below says where the CLI looked.
     if (!(error instanceof Error)) throw error;
   }
-  if (token !== undefined) return { target: { url, token }, tokenSource: file };
+  // Said with the file, should the gateway refuse it: a gateway started with --token leaves an
+  // earlier start's file where it was (exploratory test).
+  if (token !== undefined)
+    return {
+      target: { url, token },
+      tokenSource: `${file} (the data directory's token file: a gateway started with --token or SWITCHBOARD_TOKEN does not use it; pass that token instead)`,
+    };
   return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
 }
 

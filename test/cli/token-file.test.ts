@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { resolveTarget } from "../../src/cli/context.js";
+import { describeError, resolveTarget } from "../../src/cli/context.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
 import { EXIT, UsageError } from "../../src/cli/exit-codes.js";
 import { hoistGlobalOptions } from "../../src/cli/global-options.js";
 import { cli } from "./helpers.js";
@@ -39,6 +40,15 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
     expect(token({}, env)).toBe("env-token-0123456789");
     expect(token({}, { SWITCHBOARD_TOKEN_FILE: envFile })).toBe("env-file-token-0123456789");
     expect(token({}, {})).toBe("data-dir-token-0123456789");
+    // Named so that a refusal says why the file may be stale (exploratory test: a gateway started
+    // with --token left an earlier start's file, and UNAUTHORIZED named only the file).
+    const refused = describeError(
+      { ...resolveTarget({ url: GATEWAY, "data-dir": dataDir }, {}), json: false },
+      new SwitchboardError("UNAUTHORIZED", "bad token"),
+    );
+    expect(refused).toBe(
+      `the gateway at ${GATEWAY} refused the token from ${join(dataDir, "token")} (the data directory's token file: a gateway started with --token or SWITCHBOARD_TOKEN does not use it; pass that token instead) (UNAUTHORIZED)`,
+    );
   });
 
   it("refuse a file that is missing, unreadable or empty, and --token given as well, as command-line mistakes", () => {
