@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
+import { fillDisk, smallDisk } from "../helpers/disk.js";
 import { uiBase } from "../../src/cli/serve.js";
 import { DATA_DIR_CHECK_MS } from "../../src/server/data-dir-watch.js";
 import { createLogger } from "../../src/server/logger.js";
@@ -151,18 +152,11 @@ describe("starting a gateway", () => {
   // Exploratory test (operator): an existing data directory on a full disk ended serve with a
   // bare "switchboard: disk I/O error" (SQLite cannot grow its shared-memory index: SHMSIZE).
   it("refuses an existing data directory whose disk filled up, saying it is full", async () => {
-    if (process.getuid?.() !== 0) {
-      throw new Error("this test mounts a small tmpfs: run it as root (CI does)");
-    }
-    const disk = tempDir("switchboard-full-");
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]);
-    onTestFinished(() => {
-      execFileSync("umount", ["-l", disk]);
-    });
+    const disk = smallDisk("4m");
     const gateway = await testGateway({ dataDir: `${disk}/data` });
     await api(gateway.url).post("/v1/sessions", { command: ["true"] });
     await gateway.close();
-    expect(() => execFileSync("dd", ["if=/dev/zero", `of=${disk}/fill`, "bs=4k"], { stdio: "ignore" })).toThrow();
+    fillDisk(`${disk}/fill`, 4096);
 
     const again = await serve(["--port", "0", "--data-dir", `${disk}/data`]);
     expect(again.code).toBe(1);
