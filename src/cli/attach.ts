@@ -156,8 +156,13 @@ export async function attach(options: AttachOptions): Promise<number> {
         }),
         client.on("error", (error) => {
           if (error.code === "CONTROL_HELD") {
-            // The gateway's "use force" means attach --force here.
-            const holder = error.message.replace(/; use force to take it over$/, "");
+            // Said from who holds it, not from the gateway's message: its advice ("use force",
+            // "acquire control with force") is attach --force here.
+            const name = error.details?.["holder"];
+            const holder =
+              typeof name === "string"
+                ? `control of this session is held by ${typeof error.details?.["holderConnId"] === "string" ? `another connection of ${name}` : name}`
+                : error.message;
             heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
             notices.show(heldNotice);
           } else if (error.code === "CONTROL_LOST") {

@@ -235,10 +235,15 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       await expect.poll(async () => (await http.getSession(cat.id)).viewers, { timeout: 10_000 }).toBe(1);
       await taker.input(cat.id, "from-taker\n");
       await waitUntil(() => attached.stdout().includes("from-taker\n"), 10_000, "the taker's line");
+      // A key then is refused, and said in attach's words, not the gateway's advice run on into
+      // them (exploratory test: "...acquire control with force to steer now: watching read-only").
+      attached.keys("refused\n");
+      await waitUntil(() => attached.stderr().includes("keys are not sent"), 10_000, "the held notice");
       attached.keys("\x1d");
       expect(await attached.exit).toBe(0);
       expect(attached.stderr()).toBe(
         `[switchboard] control was taken over by admin: watching read-only now\n` +
+          `[switchboard] control of this session is held by another connection of admin: watching read-only, keys are not sent (attach --force takes control; Ctrl-] detaches)\n` +
           `[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`,
       );
     } finally {
