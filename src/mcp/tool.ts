@@ -113,9 +113,21 @@ export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "to
     error instanceof SwitchboardError || error instanceof ConnectionError || error instanceof ToolError
       ? error.code
       : "INTERNAL";
-  const message = error instanceof Error ? error.message : String(error);
+  const message = heldBy(error) ?? (error instanceof Error ? error.message : String(error));
   const text = `${code}: ${message}${hint(code, gateway)}`;
   return { content: [{ type: "text", text }], structuredContent: { error: { code, message } }, isError: true };
+}
+
+/**
+ * CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
+ * force") names something no tool here does.
+ */
+function heldBy(error: unknown): string | undefined {
+  if (!(error instanceof SwitchboardError) || error.code !== "CONTROL_HELD") return undefined;
+  const holder = error.details?.["holder"];
+  if (typeof holder !== "string") return undefined;
+  const by = typeof error.details?.["holderConnId"] === "string" ? `another connection of ${holder}` : holder;
+  return `control of this session is held by ${by}`;
 }
 
 function hint(code: string, gateway: Pick<GatewayAccess, "url" | "tokenSource">): string {

@@ -4,6 +4,7 @@ import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
 import { mcpStack } from "./helpers.js";
+import { connect } from "../../src/client/node.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
@@ -234,6 +235,26 @@ describe("switchboard mcp", () => {
       await s.http.input(id, "go\n");
       const burst = await waiting;
       expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n", start: 0 });
+      await s.mcp.ok("stop_session", { id });
+    },
+    TEST_MS,
+  );
+
+  // The gateway's CONTROL_HELD advises "acquire control with force", which no tool here does.
+  it(
+    "says who holds a session's control when send_input is refused, with what an agent can do",
+    async () => {
+      const id = await start(["cat"]);
+      const holder = await connect({ url: s.gw.url, token: s.gw.token });
+      try {
+        await holder.control(id, "acquire");
+        const refused = await s.mcp.call("send_input", { id, text: "x" });
+        expect(refused.text).toBe(
+          "CONTROL_HELD: control of this session is held by another connection of admin (someone else steers this session, e.g. an attached terminal; wait, or ask them to detach)",
+        );
+      } finally {
+        holder.close();
+      }
       await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
