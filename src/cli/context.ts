@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
 import { ConnectionError, HttpClient, SwitchboardError } from "../client/node.js";
+import { tokenCharsProblem } from "../protocol/index.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { printable } from "./printable.js";
@@ -196,10 +197,11 @@ export function resolveTarget(
   const fileFlag = str(values["token-file"]);
   if (flag !== undefined && fileFlag !== undefined)
     throw new UsageError("--token and --token-file both give the token: give one of them");
-  if (flag !== undefined) return { target: { url, token: flag }, tokenSource: "--token" };
+  if (flag !== undefined) return { target: { url, token: checkedToken(flag, "--token") }, tokenSource: "--token" };
   if (fileFlag !== undefined) return tokenFromFile(url, fileFlag, "--token-file");
   const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
-  if (fromEnv !== undefined) return { target: { url, token: fromEnv }, tokenSource: "SWITCHBOARD_TOKEN" };
+  if (fromEnv !== undefined)
+    return { target: { url, token: checkedToken(fromEnv, "SWITCHBOARD_TOKEN") }, tokenSource: "SWITCHBOARD_TOKEN" };
   const envFile = nonEmpty(env["SWITCHBOARD_TOKEN_FILE"]);
   if (envFile !== undefined) return tokenFromFile(url, envFile, "SWITCHBOARD_TOKEN_FILE");
   const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
@@ -222,6 +224,13 @@ export function resolveTarget(
   return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
 }
 
+/** `token`, or a usage error when it cannot travel in a header (fetch's "Cannot convert argument to a ByteString" read as unreachable). */
+function checkedToken(token: string, source: string): string {
+  const problem = tokenCharsProblem(token);
+  if (problem !== undefined) throw new UsageError(`${source} cannot be a token: ${problem}`);
+  return token;
+}
+
 /**
  * The token in a file named on purpose (`--token-file`, `SWITCHBOARD_TOKEN_FILE`): unlike the
  * data dir's token file, which may well be absent, one that cannot be read or is empty is a
@@ -242,7 +251,7 @@ function tokenFromFile(
   }
   const token = nonEmpty(text.trim());
   if (token === undefined) throw new UsageError(`${source}: ${printable(file)} is empty`);
-  return { target: { url, token }, tokenSource: file };
+  return { target: { url, token: checkedToken(token, `${source} ${printable(file)}`) }, tokenSource: file };
 }
 
 /** The gateway URL, checked here: a malformed one is a command-line mistake, not the gateway's. */

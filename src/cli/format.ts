@@ -15,7 +15,7 @@ export function formatSessionTable(sessions: readonly SessionInfo[], now: number
     printable(s.id),
     printable(s.name ?? "-"),
     s.pty ? `${s.kind}/pty` : s.kind,
-    s.controller !== null && s.state === "running" ? `${s.state}*` : s.state,
+    stateText(s),
     s.pid !== null ? String(s.pid) : "-",
     printable(exitText(s)),
     age(now - s.createdAt),
@@ -29,6 +29,16 @@ export function formatSessionTable(sessions: readonly SessionInfo[], now: number
       .join("  ")
       .trimEnd();
   return `${[line(COLUMNS), ...rows.map(line)].join("\n")}\n`;
+}
+
+/**
+ * The STATE column: `running`, or for a running agent session what it does (`idle`, `working`,
+ * `waiting` for a permission answer, as the UI shows it); `*` when someone holds control.
+ */
+function stateText(s: SessionInfo): string {
+  if (s.state !== "running") return s.state;
+  const shown = s.run?.activity ?? s.state;
+  return s.controller !== null ? `${shown}*` : shown;
 }
 
 /** One session in a sentence (what `kill` prints). */

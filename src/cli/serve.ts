@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MIN_TOKEN_CHARS } from "../server/config.js";
+import { tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
@@ -84,11 +85,16 @@ export async function serve(argv: string[]): Promise<number> {
   const config = values.config ?? env("SWITCHBOARD_CONFIG");
   const token = values.token ?? env("SWITCHBOARD_TOKEN");
   // An empty token means none (one is generated); a short one would be easy to guess.
+  const tokenSource = values.token !== undefined ? "--token" : "SWITCHBOARD_TOKEN";
   if (token !== undefined && token !== "" && token.length < MIN_TOKEN_CHARS) {
-    const source = values.token !== undefined ? "--token" : "SWITCHBOARD_TOKEN";
     console.error(
-      `switchboard: ${source} must be at least ${MIN_TOKEN_CHARS} characters (it has ${token.length}); leave it out to have one generated`,
+      `switchboard: ${tokenSource} must be at least ${MIN_TOKEN_CHARS} characters (it has ${token.length}); leave it out to have one generated`,
     );
+    return EXIT.USAGE;
+  }
+  const tokenProblem = token === undefined ? undefined : tokenCharsProblem(token);
+  if (tokenProblem !== undefined) {
+    console.error(`switchboard: ${tokenSource} cannot be a token: ${tokenProblem}`);
     return EXIT.USAGE;
   }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";

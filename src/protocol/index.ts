@@ -5,3 +5,4 @@ export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";
 export * from "./sessions.js";
+export * from "./token-chars.js";

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
-import { InlineAgent, SwitchboardError, displayName } from "../protocol/index.js";
+import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
 
@@ -15,7 +15,15 @@ const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
     name: displayName(100),
-    token: z.string().min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`).max(512).optional(),
+    token: z
+      .string()
+      .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)
+      .max(512)
+      .superRefine((token, ctx) => {
+        const problem = tokenCharsProblem(token);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      })
+      .optional(),
     tokenSha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/, "tokenSha256 is 64 lower-case hex characters")

@@ -6,7 +6,7 @@ import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
 import type { LogWriteFailure } from "../log/store.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError, tokenCharsProblem } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { SessionManager } from "../sessions/session-manager.js";
@@ -474,6 +474,11 @@ function resolveToken(dataDir: string, given: string | undefined): { token: stri
       if (stored.length < MIN_TOKEN_CHARS)
         throw new Error(
           `the token in ${file} has ${stored.length} characters: a token needs at least ${MIN_TOKEN_CHARS}; put a longer one there, or remove the file to have one generated`,
+        );
+      const problem = tokenCharsProblem(stored);
+      if (problem !== undefined)
+        throw new Error(
+          `the token in ${file} cannot be a token: ${problem}; put another there, or remove the file to have one generated`,
         );
       if ((statSync(file).mode & 0o077) !== 0) {
         try {

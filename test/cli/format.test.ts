@@ -60,6 +60,34 @@ describe("formatSessionTable", () => {
     ]);
   });
 
+  // Exploratory test (new user): agents.md said the session list shows an agent `waiting` for a
+  // permission answer; `ls` said `running`.
+  it("shows what a running agent session does, and * when someone holds control", () => {
+    const agent = (activity: "idle" | "working" | "waiting", controller: string | null = null) =>
+      session({
+        kind: "agent",
+        state: "running",
+        pid: null,
+        exitCode: null,
+        controller,
+        run: { active: null, queued: 0, activity },
+      });
+    const states = formatSessionTable(
+      [
+        agent("idle"),
+        agent("working"),
+        agent("waiting", "ada"),
+        session({ state: "running", exitCode: null, controller: "ada" }),
+      ],
+      NOW,
+    )
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((line) => line.split(/\s+/)[3]);
+    expect(states).toEqual(["idle", "working", "waiting*", "running*"]);
+  });
+
   // Regression (CLI exploratory pass): `sh -c echo $FOO; ls` read as another command than the one run.
   it("shows each word of a command as a shell would take it back", () => {
     expect(shellWord("make")).toBe("make");

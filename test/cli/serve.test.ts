@@ -208,7 +208,7 @@ describe("switchboard serve", () => {
       const cwd = tempDataDir();
       // A config that cannot be read: before the fix, none of these got as far as listening.
       const unreadable = ["--port", "0", "--config", join(cwd, "missing.json")];
-      const [host, dataDir, config, level, port, envPort] = await Promise.all([
+      const [host, dataDir, config, level, port, envPort, token] = await Promise.all([
         serveUntilReady(["--host", "", ...unreadable], {}, cwd),
         serveUntilReady(["--data-dir", "", ...unreadable], {}, cwd),
         serveUntilReady(["--port", "0", "--data-dir", join(cwd, "d"), "--config", ""], {}, cwd),
@@ -216,7 +216,13 @@ describe("switchboard serve", () => {
         serveUntilReady(["--port", "http"], {}, cwd),
         // Named where it came from (exploratory test: it said --port).
         serveUntilReady([], { SWITCHBOARD_PORT: "abc" }, cwd),
+        serveUntilReady(["--port", "0", "--token", "t\u00f6ken-0123456789abcdef"], {}, cwd),
       ]);
+      expect(token).toMatchObject({
+        code: EXIT.USAGE,
+        stderr:
+          "switchboard: --token cannot be a token: it has U+00F6 at character 2: a token travels in an HTTP header, so it may hold printable ASCII only (no spaces)\n",
+      });
       expect(port.stderr).toBe("switchboard: --port must be a number from 0 to 65535, not http\n");
       expect(envPort.stderr).toBe("switchboard: SWITCHBOARD_PORT must be a number from 0 to 65535, not abc\n");
       expect([port.code, envPort.code]).toEqual([EXIT.USAGE, EXIT.USAGE]);

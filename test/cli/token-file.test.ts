@@ -51,6 +51,19 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
     );
   });
 
+  // Exploratory test (new user): fetch refused to send such a token and the CLI said the
+  // gateway was unreachable (exit 3).
+  it("refuse a token that cannot travel in an HTTP header, as a command-line mistake", () => {
+    const why = "cannot be a token: it has U+00E9 at character 4: a token travels in an HTTP header";
+    expect(() => resolveTarget({ url: GATEWAY, token: "caf\u00e9-0123456789abcdef" }, {})).toThrow(`--token ${why}`);
+    expect(() => resolveTarget({ url: GATEWAY }, { SWITCHBOARD_TOKEN: "caf\u00e9-0123456789abcdef" })).toThrow(
+      `SWITCHBOARD_TOKEN ${why}`,
+    );
+    const file = tokenFile("caf\u00e9-0123456789abcdef");
+    expect(() => resolveTarget({ url: GATEWAY, "token-file": file }, {})).toThrow(`--token-file ${file} ${why}`);
+    expect(() => resolveTarget({ url: GATEWAY, token: "caf\u00e9-0123456789abcdef" }, {})).toThrow(UsageError);
+  });
+
   it("refuse a file that is missing, unreadable or empty, and --token given as well, as command-line mistakes", () => {
     const missing = join(mkdtempSync(join(tmpdir(), "switchboard-token-none-")), "nope");
     const refusal = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): string => {

@@ -457,6 +457,18 @@ describe("token configuration", () => {
     expect(() => new TokenRegistry(sameAsHash.auth.tokens, TOKENS.admin)).toThrow(/same token/);
   });
 
+  // Exploratory test (new user): the README's placeholder token had "…" in it; the config took it,
+  // and no HTTP client could then send it (401, or fetch refusing to), only the UI's sign-in.
+  it("refuses a configured token that cannot travel in an HTTP header, saying which character", () => {
+    expect(() => parseConfig({ auth: { tokens: [entry("ci", "operator", "…at least 16 characters…")] } })).toThrow(
+      "it has U+2026 at character 1: a token travels in an HTTP header, so it may hold printable ASCII only (no spaces)",
+    );
+    expect(() => parseConfig({ auth: { tokens: [entry("ci", "operator", "with a space in it, long")] } })).toThrow(
+      /it has a space at character 5/,
+    );
+    expect(parseConfig({ auth: { tokens: [entry("ci", "operator", TOKENS.bob)] } }).auth.tokens).toHaveLength(1);
+  });
+
   it("refuses sessions globs on an admin, which they would not narrow (exploratory test: accepted and ignored)", () => {
     expect(() =>
       parseConfig({ auth: { tokens: [{ ...entry("scoped", "admin", TOKENS.alice), sessions: ["ci-*"] }] } }),
