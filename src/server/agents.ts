@@ -87,7 +87,9 @@ export function listAgents(
   core: GatewayCore,
 ): Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> {
   const out: Array<{ id: string; adapter: string; source: "built-in" | "config" | "plugin"; plugin?: string }> = [];
-  for (const [id, spec] of Object.entries(BUILT_IN_AGENTS)) out.push({ id, adapter: spec.adapter, source: "built-in" });
+  // A configured agent with a built-in's id replaces it (agentSpec looks at the config first): listed once, as configured.
+  for (const [id, spec] of Object.entries(BUILT_IN_AGENTS))
+    if (!Object.hasOwn(core.config.agents, id)) out.push({ id, adapter: spec.adapter, source: "built-in" });
   for (const [id, spec] of Object.entries(core.config.agents))
     out.push({ id, adapter: spec.adapter, source: "config" });
   // A plugin's agent that the config defined after the plugin registered it is shadowed: the configured one is used.

@@ -80,6 +80,14 @@ describe("agent sessions through the gateway", () => {
       { id: "echo", adapter: "echo", source: "built-in" },
       { id: "coder", adapter: "command", source: "config" },
     ]);
+    // A configured agent with a built-in's id replaces it, and is listed once (exploratory test:
+    // agents.md's example configures "echo", and the list had it twice).
+    const shadowing = await testGateway({
+      config: { agents: { echo: { adapter: "command", command: ["cat"] } } },
+    });
+    expect((await api(shadowing.url).get("/v1/agents")).json.agents).toEqual([
+      { id: "echo", adapter: "command", source: "config" },
+    ]);
   });
 
   it("refuses unknown agents, prompts to non-agent sessions, and abort with nothing running", async () => {
