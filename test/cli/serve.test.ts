@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -158,6 +158,49 @@ describe("switchboard serve", () => {
       const { code, reloadLines } = await hupOnce(["--config", config]);
       expect(code).toBe(0);
       expect(reloadLines).toEqual([expect.objectContaining({ level: 30, msg: "config reloaded", warnings: [] })]);
+    },
+    SERVE_TEST_MS,
+  );
+
+  // Exploratory test (new user): `npm start &` then `kill $!` ended npm and its shell and left the
+  // gateway running, holding the port and the data directory (the shell did not pass SIGTERM on).
+  it(
+    "stops the gateway when the npm start process gets SIGTERM",
+    async () => {
+      const dataDir = tempDataDir();
+      const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "silent" };
+      for (const name of Object.keys(env))
+        if (name.startsWith("SWITCHBOARD_") && name !== "SWITCHBOARD_LOG_LEVEL") delete env[name];
+      const npm = spawn("npm", ["start", "--silent", "--", "--port", "0", "--data-dir", dataDir], {
+        cwd: REPO,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      onTestFinished(() => {
+        npm.kill("SIGKILL");
+        // A gateway the signal did not reach (the bug) would outlive the test: its data dir names it.
+        spawnSync("pkill", ["-KILL", "-f", dataDir]);
+      });
+      let stdout = "";
+      npm.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((resolve) => npm.once("exit", resolve));
+      await waitUntil(() => stdout.includes("switchboard listening on"), 30_000, "listening");
+      const url = /switchboard listening on (\S+)/.exec(stdout)![1]!;
+      npm.kill("SIGTERM");
+      await exited;
+      // The gateway itself is gone: its port refuses, and its data directory is free again.
+      await expect
+        .poll(
+          async () =>
+            fetch(`${url}/healthz`).then(
+              () => "answering",
+              () => "gone",
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe("gone");
+      const again = await serveUntilReady(["--port", "0", "--data-dir", dataDir], {}, tempDataDir());
+      expect(again).toMatchObject({ code: 0, listening: true });
     },
     SERVE_TEST_MS,
   );
