@@ -216,8 +216,12 @@ export function loadConfigFile(file: string): Config {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    // Without V8's excerpt of the text: it may be part of a token.
-    throw new SwitchboardError("CONFIG_INVALID", `config ${file} is not valid JSON: ${describeJsonError(error)}`);
+    // Without V8's excerpt of the text: it may be part of a token. With the line and column,
+    // which an editor goes to (V8 gives a character position).
+    throw new SwitchboardError(
+      "CONFIG_INVALID",
+      `config ${file} is not valid JSON: ${describeJsonError(error)}${lineAndColumn(text, error)}`,
+    );
   }
   return parseConfig(raw, file);
 }
@@ -232,6 +236,15 @@ export function describeJsonError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const excerpt = message.search(/, (?:\.\.\.)?"/);
   return (excerpt >= 0 ? message.slice(0, excerpt) : message).slice(0, 200);
+}
+
+/** ` (line L, column C)` for the position a JSON.parse error names, or "" when it names none. */
+function lineAndColumn(text: string, error: unknown): string {
+  const at = /at position (\d+)/.exec(error instanceof Error ? error.message : "");
+  if (at === null) return "";
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split("\n").length;
+  return ` (line ${line}, column ${before.length - before.lastIndexOf("\n")})`;
 }
 
 /** `path.to.field: message; ...` — the wording every validation error uses. */

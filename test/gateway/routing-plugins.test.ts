@@ -125,6 +125,9 @@ describe("routing through the gateway", () => {
     const typo = gw.reload();
     expect(typo).toMatchObject({ ok: false, error: expect.stringContaining("is not valid JSON") });
     expect(JSON.stringify(typo)).not.toMatch(/ci-tok/);
+    // Where, as an editor goes to it (exploratory test: a character position only).
+    writeFileSync(file, '{\n  "agents": {\n    "a": { "adapter": "echo" },\n  }\n}\n');
+    expect(gw.reload()).toMatchObject({ ok: false, error: expect.stringMatching(/ \(line 4, column 3\)$/) });
   });
 
   // Found by exploratory testing: limits, event retention, control.autoReleaseAfterMs,
