@@ -14,10 +14,11 @@ export type SignalName = (typeof SIGNALS)[number];
 
 /** Accepts `INT`, `SIGINT`, `int` or `sigint`; yields the bare upper-case name. */
 export const Signal = z
-  .string({ error: () => `signal is a name: one of ${SIGNALS.join(", ")}` })
+  // The path says "signal" already: "signal: a name, one of ...", not "signal: signal must be ...".
+  .string({ error: () => `a name, one of ${SIGNALS.join(", ")}` })
   .max(16)
   .transform((s) => s.toUpperCase().replace(/^SIG/, ""))
-  .pipe(z.enum(SIGNALS, { error: () => `signal must be one of ${SIGNALS.join(", ")}` }));
+  .pipe(z.enum(SIGNALS, { error: () => `one of ${SIGNALS.join(", ")} (with or without SIG)` }));
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const boundedString = (max: number = LIMITS.STRING_BYTES) => z.string().max(max);

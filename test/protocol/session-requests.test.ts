@@ -17,7 +17,7 @@ describe("what a session request's environment and signal are refused with", () 
   it("says that a signal is a name when given a number, and which names there are", () => {
     expect(Signal.parse("sigint")).toBe("INT");
     const list = "INT, TERM, KILL, HUP, QUIT, USR1, USR2, STOP, CONT, WINCH";
-    expect(problems(Signal.safeParse(9))).toEqual([`: signal is a name: one of ${list}`]);
-    expect(problems(Signal.safeParse("NINE"))).toEqual([`: signal must be one of ${list}`]);
+    expect(problems(Signal.safeParse(9))).toEqual([`: a name, one of ${list}`]);
+    expect(problems(Signal.safeParse("NINE"))).toEqual([`: one of ${list} (with or without SIG)`]);
   });
 });
