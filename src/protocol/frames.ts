@@ -12,7 +12,14 @@ const SessionId = z.string().min(1).max(128);
 const Ref = z.union([z.string().max(128), z.number()]);
 const Since = z.number().int().nonnegative();
 /** A `types` filter (subscribe on /v1/ws, `types=` on HTTP and SSE): known event types, at most 64. */
-export const EventTypes = z.array(z.enum(EVENT_TYPES as [string, ...string[]])).max(64);
+export const EventTypes = z
+  .array(
+    z.enum(EVENT_TYPES as [string, ...string[]], {
+      error: (issue) =>
+        `unknown event type ${JSON.stringify(issue.input)?.slice(0, 80)}; the types are ${EVENT_TYPES.join(", ")}`,
+    }),
+  )
+  .max(64);
 
 /** Frames a client sends on `/v1/ws`. Every frame may carry a `ref` echoed in its `ack`/`error`. */
 export const ClientFrame = z.discriminatedUnion("op", [
