@@ -151,12 +151,19 @@ export class Run implements RunSink {
     return true;
   }
 
+  // Answer text and thoughts are paced apart, but reach the log in the order they came: a switch
+  // from one to the other first flushes what the other holds (exploratory test: a thought's last
+  // piece was logged after the answer had begun, and the page showed two "Thinking" blocks).
   text(chunk: string): void {
-    if (this.open && this.withinLimit(chunk)) this.deltas.push(chunk);
+    if (!this.open || !this.withinLimit(chunk)) return;
+    if (this.thoughts.pending) this.thoughts.flush();
+    this.deltas.push(chunk);
   }
 
   thought(chunk: string): void {
-    if (this.open && this.withinLimit(chunk)) this.thoughts.push(chunk);
+    if (!this.open || !this.withinLimit(chunk)) return;
+    if (this.deltas.pending) this.deltas.flush();
+    this.thoughts.push(chunk);
   }
 
   /** Counts streamed text; past the limit, the run's owner is told (once: it ends the run). */

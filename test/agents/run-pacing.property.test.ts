@@ -18,6 +18,8 @@ type Op = { gap: number; kind: "text" | "thought"; text: string } | { gap: numbe
 class ScriptAdapter implements AgentAdapter {
   readonly dead = false;
   produced = "";
+  /** Everything produced while the run was open, in order: text, thoughts, tool calls. */
+  readonly sequence: Array<{ kind: "text" | "thought" | "tool"; text: string }> = [];
   constructor(
     private readonly clock: ManualClock,
     private readonly ops: Op[],
@@ -32,6 +34,7 @@ class ScriptAdapter implements AgentAdapter {
         at += op.gap;
         this.clock.setTimeout(() => {
           if (run.signal.aborted) return;
+          this.sequence.push({ kind: op.kind, text: op.kind === "tool" ? "" : op.text });
           if (op.kind === "text") {
             this.produced += op.text;
             run.sink.text(op.text);
@@ -127,19 +130,46 @@ describe("run pacing (property, ManualClock)", () => {
           if (end.type === "chat.final") expect(end.text).toBe(deltaTexts.join(""));
 
           // Pacing: a delta closer than `throttle` to the previous one must be a flush, i.e. be
-          // followed at the same instant by the tool or terminal event it was flushed for.
+          // followed at the same instant by the tool or terminal event it was flushed for, or
+          // next by the other kind of text (a thought after answer text, or answer text after a
+          // thought: the switch flushes what came before it).
           for (const kind of ["chat.delta", "chat.thought"] as const) {
+            const other = kind === "chat.delta" ? "chat.thought" : "chat.delta";
             let prev: SessionEvent | undefined;
             for (let i = 0; i < events.length; i++) {
               const e = events[i]!;
               if (e.type !== kind) continue;
               if (prev && e.ts - prev.ts < throttle) {
-                const after = events.slice(i + 1).find((x) => x.type !== "chat.delta");
-                expect(after && (after.type === "tool" || TERMINAL.has(after.type)) && after.ts === e.ts).toBe(true);
+                const after = events.slice(i + 1).find((x) => x.type !== kind);
+                const flushedFor =
+                  after !== undefined &&
+                  (after.type === other || ((after.type === "tool" || TERMINAL.has(after.type)) && after.ts === e.ts));
+                expect(flushedFor).toBe(true);
               }
               prev = e;
             }
           }
+
+          // Order: thoughts, answer text and tool calls reach the log in the order they were
+          // produced (exploratory test: a thought's last piece came after the answer began, and
+          // the page showed "Thinking", a word of the answer, "Thinking" again).
+          const merge = (items: Array<{ kind: string; text: string }>) =>
+            items.reduce<Array<{ kind: string; text: string }>>((out, item) => {
+              const last = out.at(-1);
+              if (last && last.kind === item.kind && item.kind !== "tool") last.text += item.text;
+              else out.push({ ...item });
+              return out;
+            }, []);
+          const logged = events.flatMap((e) =>
+            e.type === "chat.delta"
+              ? [{ kind: "text", text: e.text }]
+              : e.type === "chat.thought"
+                ? [{ kind: "thought", text: e.text }]
+                : e.type === "tool"
+                  ? [{ kind: "tool", text: "" }]
+                  : [],
+          );
+          expect(merge(logged)).toEqual(merge(adapter.sequence));
 
           // Flush before tool: at each tool event the log holds exactly the text produced before it.
           for (let i = 0; i < events.length; i++) {
