@@ -344,11 +344,14 @@ export class AcpAdapter implements AgentAdapter {
     const turn = this.turn;
     if (!turn) return;
     if ("error" in message) {
-      const { code, message: text } = message.error;
+      const { code, message: text, data } = message.error as { code: number; message: string; data?: unknown };
+      // The reason is often only in `data` (the ACP SDK puts a thrown error's message in
+      // `data.details` under a bare "Internal error"): what a user with a bad key needs to read.
+      const why = errorData(data);
       this.finishTurn(turn, {
         kind: "error",
         code: "AGENT_FAILED",
-        message: `the agent answered error ${code}: ${text}`,
+        message: `the agent answered error ${code}: ${text}${why === undefined || why === text ? "" : `: ${why}`}`,
       });
       return;
     }
@@ -379,4 +382,21 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 
       resolve(value);
     });
   });
+}
+
+/** Most characters of an error's `data` quoted in a run's error. */
+const ERROR_DATA_CHARS = 1_000;
+
+/** What a JSON-RPC error's `data` says, as text: its `details` or `message`, a string, or its JSON. */
+function errorData(data: unknown): string | undefined {
+  if (data === undefined || data === null) return undefined;
+  let text: string | undefined;
+  if (typeof data === "string") text = data;
+  else if (isRecord(data) && typeof data["details"] === "string") text = data["details"];
+  else if (isRecord(data) && typeof data["message"] === "string") text = data["message"];
+  else if (isRecord(data) && Object.keys(data).length === 0) return undefined;
+  else text = JSON.stringify(data);
+  text = text.trim();
+  if (text === "") return undefined;
+  return text.length > ERROR_DATA_CHARS ? `${text.slice(0, ERROR_DATA_CHARS)}…` : text;
 }

@@ -236,6 +236,19 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(deltaText(s.log, runId)).toBe("chose no");
   });
 
+  // Exploratory test (UI): the page showed "the agent answered error -32603: Internal error";
+  // the reason (a bad API key, say) was in the error's data, dropped.
+  it("an agent's error answer is AGENT_FAILED with the reason its data carries", async ({ onTestFinished }) => {
+    const s = scriptedSession(onTestFinished);
+    const failed = await s.ask({ op: "throw", message: "invalid x-api-key" });
+    expect(failed.end).toMatchObject({
+      type: "chat.error",
+      code: "AGENT_FAILED",
+      message: "the agent answered error -32603: Internal error: invalid x-api-key",
+    });
+    expect((await s.ask({ op: "say", chunks: ["still here"] })).text).toBe("still here");
+  });
+
   it("a crash mid-run ends the run with AGENT_EXITED, and the next prompt restarts the agent", async ({
     onTestFinished,
   }) => {
