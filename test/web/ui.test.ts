@@ -818,6 +818,104 @@ describe("web UI", () => {
     expect(resolved.json.events).toHaveLength(1);
   });
 
+  // Exploratory test (UI, keyboard only): answering a permission request with Enter, pressing
+  // Abort, or choosing the kind in the New session dialog dropped the focus to the page's body.
+  it("hands the focus on when the control that had it goes away: an answered request, Abort, the dialog's kind", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "keyboard-bot");
+    const page = await s.page({ hash: `#/s/${id}` });
+    const focused = () => page.evaluate(() => document.activeElement?.className ?? "");
+    await page.fill(".prompt-input", "/permission Apply the patch");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".permission[data-resolved=false] [data-option=allow]");
+    await page.focus(".permission[data-resolved=false] [data-option=allow]");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".permission[data-resolved=true]");
+    await expect.poll(focused, { timeout: 5_000 }).toContain("prompt-input");
+
+    // A long answer streams (the echo agent says the prompt back a few characters at a time).
+    await page.fill(".prompt-input", "word ".repeat(300));
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-test=abort]:not([hidden])");
+    await page.focus("[data-test=abort]");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".run[data-status=aborted] [data-test=run-aborted]");
+    await expect.poll(focused, { timeout: 5_000 }).toContain("prompt-input");
+    // Only the footer of an aborted run is amber, not its whole answer (exploratory test).
+    const colors = await page.evaluate(() => ({
+      answer: getComputedStyle(document.querySelector(".run[data-status=aborted] .answer")!).color,
+      done: getComputedStyle(document.querySelector(".run[data-status=done] .answer")!).color,
+    }));
+    expect(colors.answer).toBe(colors.done);
+
+    await page.goto(`${s.proxy.url}/#/`);
+    await page.click(".main [data-test=new-session]");
+    await page.focus(".segmented button[data-kind=agent]");
+    await page.keyboard.press("Enter");
+    expect(await page.getAttribute(".segmented button[data-kind=agent]", "aria-pressed")).toBe("true");
+    expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset["kind"])).toBe("agent");
+  });
+
+  // Exploratory test (UI): with the gateway gone, Enter froze the prompt box for 10 s and then
+  // said "no answer to prompt within 10000 ms (TIMEOUT)"; Abort did the same.
+  it("keeps a prompt typed while the gateway cannot be reached, says so at once, and sends it once back", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "offline-bot");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".agent-view[data-restored=true]");
+    s.proxy.down = true;
+    s.proxy.cut();
+    await page.waitForSelector(".conn.conn-stale", { timeout: 10_000 });
+    await page.fill(".prompt-input", "typed while offline");
+    const started = Date.now();
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".toast:has-text('Not connected to the gateway')", { timeout: 2_000 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await page.inputValue(".prompt-input")).toBe("typed while offline");
+    expect(await page.isDisabled("[data-test=send]")).toBe(true);
+
+    s.proxy.down = false;
+    await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
+    await page.focus(".prompt-input");
+    await page.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the prompt sent once back");
+    expect((await runStatus(page, 0))?.text).toBe("typed while offline");
+  });
+
+  it("lets a wide Markdown table scroll with its words whole, and long permission options and plan entries wrap", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "markdown-bot");
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    const header = Array.from({ length: 8 }, (_, i) => `Column${i}Heading`);
+    const table = `| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|\n| ${header.map((_, i) => `value${i}`).join(" | ")} |`;
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: table });
+    await page.waitForSelector(".md-table td");
+    const shape = await page.$eval(".md-table", (el) => {
+      const th = el.querySelector("th")!;
+      const range = document.createRange();
+      range.selectNodeContents(th);
+      return {
+        scrolls: el.scrollWidth > el.clientWidth,
+        lines: range.getClientRects().length,
+      };
+    });
+    // The table overflows its box (it scrolls), and a heading's one word is on one line.
+    expect(shape).toEqual({ scrolls: true, lines: 1 });
+    const wraps = await page.evaluate(() => {
+      const probe = document.createElement("div");
+      probe.innerHTML =
+        '<div class="perm-options"><button class="btn">x</button></div><ol><li class="plan-entry"><span class="plan-text">x</span></li></ol>';
+      document.querySelector(".runs")!.appendChild(probe);
+      const result = {
+        option: getComputedStyle(probe.querySelector(".btn")!).whiteSpace,
+        plan: getComputedStyle(probe.querySelector(".plan-text")!).overflowWrap,
+      };
+      probe.remove();
+      return result;
+    });
+    expect(wraps).toEqual({ option: "normal", plan: "anywhere" });
+  });
+
   it("keeps a phone's session title readable next to Abort all (exploratory test: it shrank to 3 px)", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "refactor-bot");

@@ -48,6 +48,8 @@ export class AgentView implements View {
   private ended = false;
   private restored = false;
   private disposed = false;
+  private connected = true;
+  private readonly offState: () => void;
 
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
@@ -158,6 +160,26 @@ export class AgentView implements View {
       h("div", { class: "conversation-frame" }, this.scroller, this.newMessages),
       this.composer.element,
     );
+    // A control that loses the focus by being disabled or hidden (an answered permission's
+    // button, Abort once pressed) hands it on; a click elsewhere leaves the focus where it went.
+    this.element.addEventListener("focusout", (event) => {
+      const target = event.target;
+      if (!(target instanceof HTMLElement) || (event as FocusEvent).relatedTarget !== null) return;
+      requestAnimationFrame(() => {
+        const unusable = gone(target) || (target instanceof HTMLButtonElement && target.disabled);
+        if (!this.disposed && unusable && document.activeElement === document.body) this.refocus();
+      });
+    });
+
+    // While the gateway cannot be reached, Send and Abort wait rather than time out after 10 s.
+    const reachable = (state: string) => state !== "reconnecting" && state !== "closed";
+    this.connected = reachable(ctx.client.state);
+    this.composer.setConnected(this.connected);
+    this.offState = ctx.client.on("state", ({ state }) => {
+      this.connected = reachable(state);
+      this.composer.setConnected(this.connected);
+      this.renderChrome();
+    });
 
     this.feed = new SessionFeed(ctx, session.id, {
       onEvent: (event) => this.onEvent(event),
@@ -177,6 +199,7 @@ export class AgentView implements View {
     if (this.disposed) return;
     this.disposed = true;
     if (this.frame !== undefined) cancelAnimationFrame(this.frame);
+    this.offState();
     this.feed.dispose();
     this.header.dispose();
   }
@@ -223,6 +246,8 @@ export class AgentView implements View {
   private flush(): void {
     const stick = this.atBottom();
     const height = this.scroller.scrollHeight;
+    const focused = document.activeElement;
+    const hadFocus = focused instanceof HTMLElement && focused !== document.body && this.element.contains(focused);
     for (const runId of this.dirty) {
       const run = this.model.get(runId);
       if (!run) continue;
@@ -238,9 +263,24 @@ export class AgentView implements View {
     }
     this.dirty.clear();
     this.renderChrome();
+    if (hadFocus && (gone(focused) || document.activeElement === document.body)) this.refocus();
     if (stick) this.scrollToBottom();
     // Scrolled up to read: say that more came in below rather than pull the reader away from it.
     else if (this.scroller.scrollHeight > height) this.newMessages.hidden = false;
+  }
+
+  /**
+   * The focused control went away (a permission answered from the keyboard, Abort pressed and
+   * hidden): the focus goes to what comes next — the next open request's first option, else the
+   * prompt box — not to the page's body (exploratory test).
+   */
+  private refocus(): void {
+    const option = this.runsEl.querySelector<HTMLButtonElement>(
+      ".permission.open .perm-options button:not([disabled])",
+    );
+    if (option) option.focus();
+    // (Not on a phone: focusing the box would pop its keyboard up.)
+    else this.composer.focusForTyping();
   }
 
   /** The reader is at the bottom (within {@link STICK_TO_BOTTOM_PX}): the conversation follows what comes in. */
@@ -263,6 +303,8 @@ export class AgentView implements View {
     const running = !this.ended && this.session.state === "running";
     this.abortButton.hidden = !active || !running;
     this.abortAllButton.hidden = queued.length === 0 || !running;
+    this.abortButton.disabled = !this.connected;
+    this.abortAllButton.disabled = !this.connected;
     this.composer.update({ running, active: active !== undefined, queued: queued.length });
     const waiting = this.model.openPermissions.length > 0;
     this.element.dataset["activity"] = waiting ? "waiting" : active ? "working" : "idle";
@@ -278,4 +320,9 @@ export class AgentView implements View {
       this.ctx.toast(`Abort failed: ${errorText(error)}`, "error");
     }
   }
+}
+
+/** Whether `el` can no longer hold the focus: removed from the page, or hidden. */
+function gone(el: HTMLElement): boolean {
+  return !el.isConnected || el.closest("[hidden]") !== null;
 }

@@ -105,9 +105,12 @@ export class CreateDialog {
           type: "button",
           class: `segment${this.kind === kind ? " active" : ""}`,
           "aria-pressed": this.kind === kind ? "true" : "false",
+          "data-kind": kind,
           onclick: () => {
             this.kind = kind;
             this.render();
+            // The buttons are made anew: the focus stays on the one pressed (it fell to the page).
+            this.tabs.querySelector<HTMLButtonElement>(`[data-kind="${kind}"]`)?.focus();
           },
         },
         icon(kind),

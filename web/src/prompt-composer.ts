@@ -34,6 +34,9 @@ export class PromptComposer {
   private running = true;
   /** A prompt is on its way to the gateway. */
   private sending = false;
+  /** The page can reach the gateway: else Send waits (the SDK would hold a prompt 10 s, then time out). */
+  private connected = true;
+  private sendTitle = "Send";
 
   constructor(ctx: AppContext, options: PromptComposerOptions) {
     this.ctx = ctx;
@@ -109,8 +112,16 @@ export class PromptComposer {
         : active
           ? "Queue another prompt…"
           : "Message the agent…";
-      this.sendButton.title = active ? "Queue" : "Send";
+      this.sendTitle = active ? "Queue" : "Send";
+      this.enable();
     }
+  }
+
+  /** Whether the page can reach the gateway now (the connection pill says the same). */
+  setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.enable();
   }
 
   private async send(): Promise<void> {
@@ -118,6 +129,14 @@ export class PromptComposer {
     if (!textarea || this.sending) return;
     const text = textarea.value.trim();
     if (text === "") return;
+    if (!this.connected) {
+      // Said at once, the draft kept (exploratory test: the box froze 10 s, then "TIMEOUT").
+      this.ctx.toast(
+        "Not connected to the gateway: the prompt stays here; send it once the connection is back",
+        "info",
+      );
+      return;
+    }
     this.sending = true;
     this.enable();
     this.options.onSend();
@@ -138,7 +157,10 @@ export class PromptComposer {
   private enable(): void {
     const disabled = !this.running || this.sending;
     if (this.textarea) this.textarea.disabled = disabled;
-    if (this.sendButton) this.sendButton.disabled = disabled;
+    if (this.sendButton) {
+      this.sendButton.disabled = disabled || !this.connected;
+      this.sendButton.title = this.connected ? this.sendTitle : "Not connected: send once the connection is back";
+    }
   }
 
   private autosize(): void {

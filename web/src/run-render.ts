@@ -191,7 +191,12 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
           "ol",
           null,
           (run.plan ?? []).map((entry) =>
-            h("li", { class: `plan-entry plan-${entry.status}` }, h("span", { class: "plan-mark" }), entry.content),
+            h(
+              "li",
+              { class: `plan-entry plan-${entry.status}` },
+              h("span", { class: "plan-mark" }),
+              h("span", { class: "plan-text" }, entry.content),
+            ),
           ),
         ),
       );
