@@ -681,6 +681,19 @@ describe("web UI", () => {
     expect(aborted!.text.length).toBeLessThan(long.length);
     await waitFor(async () => (await runStatus(page, 2))?.status === "done", 10_000, "the queued run to finish");
     expect((await runStatus(page, 2))?.text).toBe("after the abort");
+
+    // Abort all: the queued prompt never ran, so it was removed from the queue, not aborted
+    // (exploratory test: "Aborted by admin" on prompts that never started).
+    await page.fill(".prompt-input", long);
+    await page.keyboard.press("Enter");
+    await waitFor(async () => ((await runStatus(page, 3))?.text.length ?? 0) > 0, 10_000, "the long run to stream");
+    await page.fill(".prompt-input", "never runs");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-test=queued]:has-text('Queued #1')");
+    await page.click(".view-actions button:has-text('Abort all')");
+    await page.waitForSelector(".run:nth-child(5)[data-status=aborted] [data-test=run-aborted]");
+    expect(await page.textContent(".run:nth-child(4) [data-test=run-aborted]")).toContain("Aborted by admin");
+    expect(await page.textContent(".run:nth-child(5) [data-test=run-aborted]")).toBe("Removed from the queue by admin");
   });
 
   it("sends a prompt once when Send is double-clicked (exploratory test: it was sent twice)", async () => {

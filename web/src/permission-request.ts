@@ -93,8 +93,10 @@ async function answer(
     await ctx.client.permission(sessionId, request.requestId, optionId);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    // First answer wins: someone else was quicker, and their answer is on its way as an event.
-    if (code === "PERMISSION_REQUEST_NOT_FOUND") ctx.toast("Someone else answered first", "info");
+    // First answer wins: another page answered, or the run was aborted, first; which one is on
+    // its way as an event (exploratory test: an abort was called "someone else answered").
+    if (code === "PERMISSION_REQUEST_NOT_FOUND")
+      ctx.toast("Too late: the request was answered or cancelled first (see it below)", "info");
     else ctx.toast(`Answer not sent: ${errorText(error)}`, "error");
     button.disabled = false;
   }

@@ -125,7 +125,10 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
         "div",
         { class: "run-foot run-aborted", "data-test": "run-aborted" },
         icon("stop"),
-        `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`,
+        // A prompt that never started was taken out of the queue (Abort all), not stopped.
+        run.startedAt === null
+          ? `Removed from the queue${run.abortedBy ? ` by ${run.abortedBy}` : ""}`
+          : `Aborted${run.abortedBy ? ` by ${run.abortedBy}` : ""}${took}`,
       );
     case "interrupted":
       // No duration: a lost session is marked so only when the gateway starts again.
