@@ -895,6 +895,27 @@ describe("web UI", () => {
     expect((await runStatus(page, 0))?.text).toBe("typed while offline");
   });
 
+  it("keeps an unsent prompt with its session while another session is open (exploratory test: it was lost)", async () => {
+    const s = await stack();
+    const first = await createAgent(s.http, "draft-one");
+    const second = await createAgent(s.http, "draft-two");
+    const page = await s.page({ hash: `#/s/${first}` });
+    await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
+    await page.fill(".prompt-input", "half a thought");
+    await page.evaluate((id) => (location.hash = `#/s/${id}`), second);
+    await page.waitForSelector(`.agent-view[data-session="${second}"][data-restored=true]`);
+    expect(await page.inputValue(".prompt-input")).toBe("");
+    await page.goBack();
+    await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
+    expect(await page.inputValue(".prompt-input")).toBe("half a thought");
+    await page.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the draft sent");
+    await page.evaluate((id) => (location.hash = `#/s/${id}`), second);
+    await page.goBack();
+    await page.waitForSelector(`.agent-view[data-session="${first}"][data-restored=true]`);
+    expect(await page.inputValue(".prompt-input")).toBe("");
+  });
+
   it("lets a wide Markdown table scroll with its words whole, and long permission options and plan entries wrap", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "markdown-bot");

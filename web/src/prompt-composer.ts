@@ -23,6 +23,9 @@ export function touchKeyboard(): boolean {
  * gets a read-only notice instead of the box. While a prompt is on its way the box and Send
  * are disabled, so a double click or a second Enter cannot send it twice.
  */
+/** Unsent prompts by session, for as long as the tab is open. */
+const drafts = new Map<string, string>();
+
 export class PromptComposer {
   readonly element: HTMLElement;
   private readonly ctx: AppContext;
@@ -68,7 +71,15 @@ export class PromptComposer {
           void this.send();
         }
       });
-      this.textarea.addEventListener("input", () => this.autosize());
+      // A draft not sent yet stays with its session while the tab is open (exploratory test:
+      // opening another session and coming back emptied the box).
+      const draft = drafts.get(options.sessionId);
+      if (draft !== undefined) this.textarea.value = draft;
+      this.textarea.addEventListener("input", () => {
+        this.autosize();
+        if (this.textarea!.value === "") drafts.delete(options.sessionId);
+        else drafts.set(options.sessionId, this.textarea!.value);
+      });
       this.element = h("div", { class: "composer" }, this.queueLine, form);
     } else {
       this.textarea = null;
@@ -143,6 +154,7 @@ export class PromptComposer {
     try {
       await this.ctx.client.prompt(this.options.sessionId, text);
       textarea.value = "";
+      drafts.delete(this.options.sessionId);
       this.autosize();
     } catch (error) {
       this.ctx.toast(`Prompt not sent: ${errorText(error)}`, "error");
