@@ -148,6 +148,15 @@ export class SwitchboardClient {
     return this.connection.state;
   }
 
+  /**
+   * While `reconnecting`, tries to connect now instead of after the rest of the backoff (up to
+   * 10 s): for an app that learned the gateway is back, e.g. an HTTP request of its own got
+   * through, or the browser went `online`. Returns whether an attempt was waiting.
+   */
+  reconnectNow(): boolean {
+    return this.connection.retryNow();
+  }
+
   /** The gateway's `hello` of the current (or last) connection: connection id and limits. */
   get hello(): HelloFrame | undefined {
     return this.connection.hello;

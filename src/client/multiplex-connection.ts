@@ -105,6 +105,11 @@ export class MultiplexConnection implements RequestLink {
     this.socket?.send(text);
   }
 
+  /** While `reconnecting`, tries now instead of after the rest of the backoff. */
+  retryNow(): boolean {
+    return this.loop.retryNow();
+  }
+
   /** Connects if the connection is `idle`. */
   connect(): void {
     if (this.loop.state !== "idle") return;

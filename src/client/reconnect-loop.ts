@@ -37,6 +37,8 @@ export class ReconnectLoop {
   private attempt = 0;
   private everOpened = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** What the waiting timer runs: kept so that {@link retryNow} can run it early. */
+  private pending: (() => void) | undefined;
 
   constructor(
     private readonly reconnect: BackoffOptions | undefined,
@@ -102,20 +104,33 @@ export class ReconnectLoop {
     }
     const delayMs = backoffDelay(this.attempt, this.reconnect);
     this.setState("reconnecting", { attempt: this.attempt, delayMs, error });
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
+    this.pending = () => {
+      this.cancel();
       if (this._state !== "reconnecting") return;
       try {
         reopen();
       } catch (openError) {
         giveUp(openError instanceof Error ? openError : new Error(String(openError)));
       }
-    }, delayMs);
+    };
+    this.timer = setTimeout(this.pending, delayMs);
+  }
+
+  /**
+   * Runs the waiting attempt now rather than after the rest of its backoff: for a caller that
+   * learned the gateway is back (an HTTP request got through). Returns whether one was waiting.
+   */
+  retryNow(): boolean {
+    const pending = this.pending;
+    if (pending === undefined || this._state !== "reconnecting") return false;
+    pending();
+    return true;
   }
 
   /** Cancels the attempt `schedule` is waiting for, if any. */
   cancel(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.pending = undefined;
   }
 }

@@ -365,6 +365,26 @@ describe("SwitchboardClient", () => {
     expect(out).toBe("got:queued\n");
   });
 
+  // Exploratory test (UI): after a gateway restart the page waited out its backoff (~8 s) though
+  // its own HTTP poll already got through; reconnectNow lets an app say "it is back".
+  it("reconnects at once on reconnectNow, instead of after the rest of its backoff", async () => {
+    const p = await proxy();
+    const c = await client(p.url, { reconnect: { initialDelayMs: 30_000, maxDelayMs: 30_000, random: () => 0.5 } });
+    expect(c.reconnectNow()).toBe(false); // open: nothing waits
+    // Following a running session: the client wants its connection back.
+    const session = await c.createSession({ command: ["cat"], env: TEST_ENV });
+    cleanup.push(() => c.deleteSession(session.id));
+    await c.subscribe(session.id, { since: 0 }, () => undefined).ready;
+    p.down = true;
+    p.cut();
+    await waitUntil(() => c.state === "reconnecting", 5_000, "reconnecting");
+    p.down = false;
+    const asked = Date.now();
+    expect(c.reconnectNow()).toBe(true);
+    await waitUntil(() => c.state === "open", 5_000, "open again");
+    expect(Date.now() - asked).toBeLessThan(5_000);
+  });
+
   it("surfaces gateway refusals as typed SwitchboardErrors", async () => {
     const c = await client();
     const missing = c.subscribe("no-such-session", () => undefined);

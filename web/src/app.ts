@@ -62,6 +62,11 @@ export class App {
     this.pill = new ConnectionPill(this.client, this.store, (stale) => {
       (this.element as HTMLElement | undefined)?.classList.toggle("stale", stale);
     });
+    // The list poll got through while the WebSocket waits out its backoff (up to 10 s after a
+    // gateway restart): the gateway is back, so reconnect now (exploratory test).
+    this.store.onChange(() => {
+      if (this.store.health.ok && this.client.state === "reconnecting") this.client.reconnectNow();
+    });
     this.client.on("state", (change) => {
       const code = (change.error as { code?: unknown } | undefined)?.code;
       if (change.state === "closed" && code === "UNAUTHORIZED") this.signedOut("Your sign-in expired. Sign in again.");
