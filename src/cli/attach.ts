@@ -1,4 +1,5 @@
 import { TerminalClient } from "../client/node.js";
+import { controlHeldText } from "../protocol/index.js";
 import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, sessionExitCode } from "./exit-codes.js";
@@ -158,11 +159,7 @@ export async function attach(options: AttachOptions): Promise<number> {
           if (error.code === "CONTROL_HELD") {
             // Said from who holds it, not from the gateway's message: its advice ("use force",
             // "acquire control with force") is attach --force here.
-            const name = error.details?.["holder"];
-            const holder =
-              typeof name === "string"
-                ? `control of this session is held by ${typeof error.details?.["holderConnId"] === "string" ? `another connection of ${name}` : name}`
-                : error.message;
+            const holder = controlHeldText(error) ?? error.message;
             heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
             notices.show(heldNotice);
           } else if (error.code === "CONTROL_LOST") {

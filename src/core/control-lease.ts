@@ -1,4 +1,4 @@
-import { SwitchboardError } from "../protocol/errors.js";
+import { SwitchboardError, controlHolder } from "../protocol/errors.js";
 import type { Actor } from "../protocol/events.js";
 import type { Clock, Timer } from "./clock.js";
 
@@ -95,7 +95,7 @@ export class ControlLease {
     const holder = this.current;
     if (holder === null) throw new Error("heldError: nobody holds the lease");
     const sameName = holder.actor.name === name;
-    const by = sameName ? `another connection of ${holder.actor.name}` : holder.actor.name;
+    const by = controlHolder(holder.actor.name, sameName);
     return new SwitchboardError("CONTROL_HELD", message(by), {
       holder: holder.actor.name,
       ...(sameName ? { holderConnId: holder.key } : {}),

@@ -1,6 +1,7 @@
 import type { CallToolResult, Tool as ToolListing, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { ConnectionError, SwitchboardError } from "../client/node.js";
+import { controlHeldText } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
 
 /** What a tool answers: compact text for the model, and the same facts as structured content. */
@@ -113,21 +114,12 @@ export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "to
     error instanceof SwitchboardError || error instanceof ConnectionError || error instanceof ToolError
       ? error.code
       : "INTERNAL";
-  const message = heldBy(error) ?? (error instanceof Error ? error.message : String(error));
+  // CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
+  // force") names something no tool here does.
+  const held = error instanceof SwitchboardError ? controlHeldText(error) : undefined;
+  const message = held ?? (error instanceof Error ? error.message : String(error));
   const text = `${code}: ${message}${hint(code, gateway)}`;
   return { content: [{ type: "text", text }], structuredContent: { error: { code, message } }, isError: true };
-}
-
-/**
- * CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
- * force") names something no tool here does.
- */
-function heldBy(error: unknown): string | undefined {
-  if (!(error instanceof SwitchboardError) || error.code !== "CONTROL_HELD") return undefined;
-  const holder = error.details?.["holder"];
-  if (typeof holder !== "string") return undefined;
-  const by = typeof error.details?.["holderConnId"] === "string" ? `another connection of ${holder}` : holder;
-  return `control of this session is held by ${by}`;
 }
 
 function hint(code: string, gateway: Pick<GatewayAccess, "url" | "tokenSource">): string {

@@ -98,6 +98,25 @@ export function isErrorCode(code: string): code is ErrorCode {
   return Object.hasOwn(ERROR_CODES, code);
 }
 
+/**
+ * Who holds a session's control, as every CONTROL_HELD says it: `another connection of NAME` to
+ * a caller with the holder's own name (the gateway then sends `holderConnId`), else `NAME`.
+ */
+export function controlHolder(name: string, ownName: boolean): string {
+  return ownName ? `another connection of ${name}` : name;
+}
+
+/**
+ * "control of this session is held by …" from a CONTROL_HELD's details (`holder`,
+ * `holderConnId`), for a client that gives its own advice instead of the gateway's; undefined
+ * for another error, or one without a holder.
+ */
+export function controlHeldText(error: SwitchboardError): string | undefined {
+  const name = error.details?.["holder"];
+  if (error.code !== "CONTROL_HELD" || typeof name !== "string") return undefined;
+  return `control of this session is held by ${controlHolder(name, typeof error.details?.["holderConnId"] === "string")}`;
+}
+
 /** The one error type that crosses the wire. Throw it anywhere; the edges turn it into a response. */
 export class SwitchboardError extends Error {
   override readonly name = "SwitchboardError";
