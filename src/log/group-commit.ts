@@ -135,6 +135,15 @@ export class GroupCommit {
   private readonly deleteWaiters = new Map<CommitOp, () => void>();
   private readonly onError: (error: Error) => void;
   private _writeFailure: LogWriteFailure | undefined;
+  /**
+   * Set once the writer thread has stopped on its own (it could not open the file, or failed):
+   * commits are then made on this thread, and the failure stays until the gateway restarts.
+   */
+  private writerStopped: LogWriteFailure | undefined;
+  /** With the writer thread stopped: batches whose commit here failed, oldest first (retried in order). */
+  private readonly heldHere: Taken[] = [];
+  /** While the writer thread is stopped and a commit here failed: the next try. */
+  private retryHere: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
   /**
@@ -161,7 +170,33 @@ export class GroupCommit {
     });
     this.writer.unref();
     this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
-    this.writer.on("error", (error) => this.onError(error));
+    let reason = "it exited";
+    this.writer.on("error", (error) => (reason = error.message));
+    this.writer.on("exit", () => this.onWriterStopped(reason));
+  }
+
+  /**
+   * The writer thread stopped while the log was open. What it had not committed is lost (it held
+   * the only copy); from now on commits are made on this thread, and the store reports a write
+   * failure (new work is refused) until the gateway restarts with a working writer.
+   */
+  private onWriterStopped(reason: string): void {
+    if (this.closed) return;
+    let lost = 0;
+    for (const batch of this.inflight.values()) lost += batch.writes;
+    this.writerStopped = {
+      message: `the event log's writer thread stopped (${reason}); restart the gateway`,
+      code: "LOG_WRITER_STOPPED",
+      since: Date.now(),
+      attempts: 1,
+    };
+    const message = `${this.writerStopped.message}${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
+    this.onError(Object.assign(new Error(message), { code: this.writerStopped.code }));
+    // The batches it held are gone: their sessions' later ops need not wait for them.
+    this.inflight.clear();
+    this.inflightKeys.clear();
+    this.checkpointing = false;
+    this.writeNow();
   }
 
   /** Queues `op` for the next group commit; `key` is its session, `size` about its bytes. */
@@ -260,6 +295,41 @@ export class GroupCommit {
     this.committed(taken, taken.ops.length, performance.now() - started);
   }
 
+  /**
+   * With the writer thread stopped: commits `taken` here after what failed before it (in order, as
+   * the writer thread would), or keeps it and tries again later.
+   */
+  private commitOrRetry(taken?: Taken): void {
+    if (taken) this.heldHere.push(taken);
+    while (this.heldHere.length > 0) {
+      const next = this.heldHere[0]!;
+      const started = performance.now();
+      let result: CommitResult;
+      try {
+        result = this.commitHere(next.ops);
+      } catch (error) {
+        const failure = this._writeFailure;
+        this._writeFailure = {
+          message: (error as Error).message,
+          code: (error as { code?: string }).code,
+          since: failure?.since ?? Date.now(),
+          attempts: (failure?.attempts ?? 0) + 1,
+        };
+        this.options.onWriteFailed?.(this._writeFailure);
+        this.retryHere ??= setTimeout(() => {
+          this.retryHere = undefined;
+          this.commitOrRetry();
+          this.writeNow();
+        }, this.options.retryMs ?? LOG_WRITE_RETRY_MS).unref();
+        return;
+      }
+      this.heldHere.shift();
+      this.recovered();
+      this.warn(result.warnings);
+      this.committed(next, next.ops.length, performance.now() - started);
+    }
+  }
+
   private warn(warnings: readonly string[]): void {
     for (const warning of warnings) this.options.onWarning?.(warning);
   }
@@ -272,6 +342,10 @@ export class GroupCommit {
   /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
   private send(taken: Taken, signal: Int32Array | undefined): number {
     const batch = this.nextBatch++;
+    if (this.writerStopped) {
+      this.commitOrRetry(taken);
+      return batch;
+    }
     // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
     this.inflight.set(batch, {
       durable: taken.durable,
@@ -310,7 +384,7 @@ export class GroupCommit {
    * reset by the next commit and cut back to its size limit).
    */
   private checkpointSoon(): void {
-    if (this.closed || this.checkpointing || this.walBytes === 0) return;
+    if (this.closed || this.checkpointing || this.walBytes === 0 || this.writerStopped) return;
     clearTimeout(this.trailingCheckpoint);
     this.trailingCheckpoint = undefined;
     if (this.walBytes >= LOG_CHECKPOINT_BYTES) {
@@ -339,13 +413,14 @@ export class GroupCommit {
    * appended meanwhile is kept in memory and written once a commit succeeds.
    */
   get writeFailure(): LogWriteFailure | undefined {
-    return this._writeFailure;
+    return this._writeFailure ?? this.writerStopped;
   }
 
   /** Events and records appended and not committed yet (queued here or posted to the writer). */
   get unwrittenOps(): number {
     let n = this.queues.ops;
     for (const batch of this.inflight.values()) n += batch.writes;
+    for (const batch of this.heldHere) n += batch.ops.length;
     return n;
   }
 
@@ -406,11 +481,19 @@ export class GroupCommit {
   flush(): number {
     if (this.closed) return 0;
     const writes = this.queues.ops;
-    if (writes === 0 && this.inflight.size === 0) return 0;
+    if (writes === 0 && this.inflight.size === 0 && this.heldHere.length === 0) return 0;
     if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
       this.commitOrSend(this.queues.take(Infinity));
       if (this.inflight.size === 0) return writes;
+    }
+    if (this.writerStopped) {
+      this.commitOrRetry(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);
+      if (this.heldHere.length > 0)
+        throw new Error(
+          `the log cannot write ${this.unwrittenOps} queued events and records: ${this._writeFailure?.message}`,
+        );
+      return writes;
     }
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const started = performance.now();
@@ -464,9 +547,12 @@ export class GroupCommit {
     clearTimeout(this.linger);
     clearTimeout(this.writerLinger);
     clearTimeout(this.trailingCheckpoint);
-    const signal = new Int32Array(new SharedArrayBuffer(4));
-    this.writer.postMessage({ close: true, signal });
-    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
+    clearTimeout(this.retryHere);
+    if (!this.writerStopped) {
+      const signal = new Int32Array(new SharedArrayBuffer(4));
+      this.writer.postMessage({ close: true, signal });
+      Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
+    }
     this.commitHere.close();
     this.directDb.close();
   }

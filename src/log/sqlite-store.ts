@@ -263,7 +263,8 @@ export class SqliteEventStore implements EventStore {
 
   /** Why commits fail, while they do (undefined when the last commit succeeded), or why writes are refused. */
   get writeFailure(): LogWriteFailure | undefined {
-    return this.writes.writeFailure ?? this.refusal;
+    // A refusal (the data directory is gone) is the cause of whatever else fails after it.
+    return this.refusal ?? this.writes.writeFailure;
   }
 
   /**

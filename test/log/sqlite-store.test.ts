@@ -133,6 +133,57 @@ describe("SQLite event store: where and when commits happen", () => {
     }
   });
 
+  // Found in CI: a gateway whose data directory was removed before its writer thread opened the
+  // file took 30 s to stop (close waited for a thread that had died at start), and a flood's
+  // batches posted to that thread would have waited forever, unwritten and unreported.
+  it("when its writer thread stops, says so, commits here from then on (retrying while the file is locked), and closes at once", async () => {
+    const file = join(tempDir(), "log.db");
+    const errors: Error[] = [];
+    const store = new SqliteEventStore(file, { retryMs: 20, onError: (error) => errors.push(error) });
+    const commits = listen(store);
+    const other = new Database(file);
+    try {
+      await (store as unknown as { writes: { writer: { terminate(): Promise<number> } } }).writes.writer.terminate();
+      await until(() => store.writeFailure !== undefined, "the store to report its writer stopped");
+      expect(store.writeFailure).toMatchObject({ code: "LOG_WRITER_STOPPED" });
+      expect(errors.map((e) => e.message)).toEqual([
+        "the event log's writer thread stopped (it exited); restart the gateway",
+      ]);
+
+      // A flood's pieces, which went to the writer thread, are committed here.
+      const piece = 64 * 1024;
+      for (let i = 0; i < 3; i++) store.enqueue("f", output(i + 1, i * piece, piece));
+      await until(() => commits.length === 1, "the flood's commit");
+      expect(commits[0]!.durable).toEqual(new Map([["f", 3]]));
+
+      // Locked by someone else: kept and tried again until it goes in.
+      other.exec("BEGIN IMMEDIATE");
+      store.enqueue("s", event(1));
+      await sleep(100);
+      expect(commits).toHaveLength(1);
+      other.exec("COMMIT");
+      await until(() => commits.length === 2, "the retried commit");
+      expect(commits[1]!.durable).toEqual(new Map([["s", 1]]));
+      // Still reported: only a restart brings a writer back.
+      expect(store.writeFailure).toMatchObject({ code: "LOG_WRITER_STOPPED" });
+
+      store.enqueue("s", event(2));
+      const closing = performance.now();
+      store.close();
+      expect(performance.now() - closing).toBeLessThan(2_000);
+    } finally {
+      other.close();
+      store.close();
+    }
+    const reopened = new SqliteEventStore(file);
+    try {
+      expect(reopened.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1, 2]);
+      expect(reopened.readAfter("f", 0, 10).map((e) => e.seq)).toEqual([1, 2, 3]);
+    } finally {
+      reopened.close();
+    }
+  });
+
   it("checkpoints on its own thread while open: the database file takes the WAL's pages without a flush or close", async () => {
     const file = join(tempDir(), "log.db");
     const store = new SqliteEventStore(file);
