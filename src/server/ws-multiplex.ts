@@ -277,7 +277,9 @@ class MultiplexConnection {
       },
     };
     const outbox = this.outbox;
-    const typeSet = types && types.length > 0 ? new Set(types) : undefined;
+    // A filter never hides the session's end (`exit`/`lost`): without it a client that left
+    // them out would wait forever on an ended session (SSE ends its stream instead).
+    const typeSet = types && types.length > 0 ? new Set([...types, ...END_TYPES]) : undefined;
     let feed: SessionFeed;
     let trimmed = false;
     try {

@@ -448,4 +448,39 @@ describe("a type filter over a long log", () => {
     ]);
     expect(milestones()).toEqual([1, 2, 3]);
   }, 60_000);
+
+  // Found by a client author working from protocol.md: a subscription filtered to `custom` got
+  // nothing when the session ended, and resubscribing from its last position said nothing of the
+  // end either, so it waited for ever.
+  it("never hides the session's end: live, on catch-up, and on a resubscribe after it", async () => {
+    const gw = await startTestGateway(defer);
+    const { id } = await createSession(gw, { kind: "stream", name: "filtered" });
+    const post = (body: unknown) => api(gw, "POST", `/v1/sessions/${id}/events`, body);
+    await post([
+      { type: "milestone", data: { n: 1 } },
+      { type: "output", data: { data: "x" } },
+    ]);
+    const live = await MuxClient.open(gw, defer);
+    live.send({ op: "subscribe", session: id, since: 0, types: ["custom"], ref: "s" });
+    await live.frame((f) => f.op === "subscribed", 10_000, "subscribed");
+    await post([
+      { type: "output", data: { data: "y" } },
+      { type: "exit", data: { exitCode: 0 } },
+    ]);
+    const seen = (c: MuxClient) =>
+      c.frames.flatMap((f) => (f.events ?? (f.event ? [f.event] : [])).map((e) => [e.type, e.seq]));
+    await live.until(() => seen(live).length === 2, 10_000, "the exit, live");
+    expect(seen(live)).toEqual([
+      ["custom", 1],
+      ["exit", 4],
+    ]);
+
+    const late = await MuxClient.open(gw, defer);
+    late.send({ op: "subscribe", session: id, since: 1, types: ["custom"], ref: "s" });
+    await late.until(() => seen(late).length === 1, 10_000, "the exit, from the log");
+    expect(seen(late)).toEqual([["exit", 4]]);
+    late.send({ op: "subscribe", session: id, since: 4, types: ["custom"], ref: "again" });
+    const again = await late.frame((f) => f.op === "subscribed" && f.ref === "again", 10_000, "subscribed again");
+    expect((again as { end?: unknown }).end).toMatchObject({ type: "exit", seq: 4 });
+  });
 });
