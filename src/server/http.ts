@@ -106,6 +106,16 @@ export function toSwitchboardError(error: unknown): SwitchboardError {
 }
 
 /**
+ * The body of a route whose fields are all optional: `{}` when the request carries none at all
+ * (`curl -X POST URL`: no Content-Type, no length), else as {@link readJson}.
+ */
+export async function readOptionalJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const length = req.headers["content-length"];
+  if ((length === undefined || length === "0") && req.headers["transfer-encoding"] === undefined) return {};
+  return readJson(req, limit);
+}
+
+/**
  * Reads a JSON body of at most `limit` bytes. 415 unless the content type is JSON, 413 past the
  * limit (checked on Content-Length first, then while reading), 400 INVALID_JSON when it does not
  * parse, 400 VALIDATION_FAILED when it nests deeper than `LIMITS.JSON_DEPTH`.

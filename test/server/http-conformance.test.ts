@@ -78,6 +78,32 @@ describe("HTTP conformance", () => {
     expect((await http(gw, "admin").get(`/v1/sessions/${s.id}/events`)).json.head).toBe(3);
   });
 
+  // Found by a client author: `curl -X POST …/abort` (all of its fields are optional) was refused
+  // 415, and with the JSON type but no body 400 "the body is empty".
+  it("takes a POST without a body as {} where every field is optional (abort), and only there", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "admin", { kind: "agent", agent: "echo" });
+    const bare = (path: string, headers = "") =>
+      `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKENS.admin}\r\n${headers}\r\n`;
+    const text = await rawExchange(gw, [
+      bare(`/v1/sessions/${s.id}/abort`),
+      bare(`/v1/sessions/${s.id}/abort`, "Content-Type: application/json\r\nContent-Length: 0\r\n"),
+      bare(`/v1/sessions/${s.id}/signal`),
+    ]);
+    // (No run is active: what the abort itself answers, once its body was taken.)
+    expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 409", "HTTP/1.1 409", "HTTP/1.1 415"]);
+    expect(text.match(/"code":"\w+"/g)).toEqual([
+      '"code":"RUN_NOT_ACTIVE"',
+      '"code":"RUN_NOT_ACTIVE"',
+      '"code":"UNSUPPORTED_MEDIA_TYPE"',
+    ]);
+    // A body still needs its type.
+    const typeless = await http(gw, "admin").call("POST", `/v1/sessions/${s.id}/abort`, '{"all":true}', {
+      "content-type": "text/plain",
+    });
+    expect(errorOf(typeless)).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
+  });
+
   it("refuses a query parameter given twice with BAD_REQUEST naming it, on every route and upgrade", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "admin", { kind: "stream" });

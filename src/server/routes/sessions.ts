@@ -24,6 +24,7 @@ import {
   intParam,
   typesParam,
   readJson,
+  readOptionalJson,
   sendJson,
   sendJsonText,
   validate,
@@ -200,7 +201,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("POST", "/v1/sessions/:id/abort", async (ctx) => {
-    const { all } = validate(AbortBody, await body(ctx));
+    const { all } = validate(AbortBody, await readOptionalJson(ctx.req, core.limits.bodyBytes));
     const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "abort");
     sendJson(ctx.res, 200, session.abort(all ?? false, actorOf(ctx.identity)));
   });
