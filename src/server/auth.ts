@@ -118,12 +118,24 @@ export class TokenRegistry {
     }
     for (let i = 0; i < this.records.length; i++) {
       for (let j = i + 1; j < this.records.length; j++) {
-        if (this.records[i]!.hash.equals(this.records[j]!.hash)) {
+        if (!this.records[i]!.hash.equals(this.records[j]!.hash)) continue;
+        if (i === 0 && adminToken !== undefined) {
+          const other = this.records[j]!.identity;
+          // The admin of auth.tokens given again as the gateway's own token (a shell that exports
+          // SWITCHBOARD_TOKEN for the CLI starts serve too): one identity, not two.
+          if (other.name === ADMIN_NAME && other.role === "admin" && other.sessions.includes("*")) {
+            this.records.splice(j--, 1);
+            continue;
+          }
           throw new SwitchboardError(
             "CONFIG_INVALID",
-            `auth.tokens: ${this.records[i]!.identity.name} and ${this.records[j]!.identity.name} use the same token; give each identity its own`,
+            `the gateway's admin token (--token, SWITCHBOARD_TOKEN or the data directory's token file) is also the token of ${other.name} in auth.tokens; give ${other.name} another token, or start the gateway with another admin token`,
           );
         }
+        throw new SwitchboardError(
+          "CONFIG_INVALID",
+          `auth.tokens: ${this.records[i]!.identity.name} and ${this.records[j]!.identity.name} use the same token; give each identity its own`,
+        );
       }
     }
     this.loadCookies();

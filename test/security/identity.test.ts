@@ -486,7 +486,17 @@ describe("token configuration", () => {
     const posing = parseConfig({ auth: { tokens: [entry("admin", "viewer", TOKENS.vera)] } });
     expect(() => new TokenRegistry(posing.auth.tokens, TOKENS.admin)).toThrow(/admin.*reserved/);
     const reuseAdmin = parseConfig({ auth: { tokens: [entry("ops", "operator", TOKENS.admin)] } });
-    expect(() => new TokenRegistry(reuseAdmin.auth.tokens, TOKENS.admin)).toThrow(/same token/);
+    // Found by a reliability pass: it said "admin and ops use the same token", naming neither
+    // where the first came from nor what to do.
+    expect(() => new TokenRegistry(reuseAdmin.auth.tokens, TOKENS.admin)).toThrow(
+      "the gateway's admin token (--token, SWITCHBOARD_TOKEN or the data directory's token file) is also the token of ops in auth.tokens; give ops another token, or start the gateway with another admin token",
+    );
+    // The configured admin given again as the gateway's token (a shell exporting
+    // SWITCHBOARD_TOKEN for the CLI restarts serve): the same identity, taken once. It was
+    // refused: "admin and admin use the same token".
+    const sameAdmin = parseConfig({ auth: { tokens: [entry("admin", "admin", TOKENS.admin)] } });
+    const registry = new TokenRegistry(sameAdmin.auth.tokens, TOKENS.admin);
+    expect(registry.verify(TOKENS.admin)).toMatchObject({ name: "admin", role: "admin" });
     // Without a gateway token the name is free, and an admin may carry it.
     expect(new TokenRegistry(posing.auth.tokens, undefined).verify(TOKENS.vera)).toMatchObject({
       name: "admin",
