@@ -188,7 +188,11 @@ export class MultiplexConnection implements RequestLink {
     void (
       refused !== undefined
         ? Promise.resolve(refused)
-        : diagnoseUpgradeFailure(() => this.options.http.whoami({ signal: this.closing.signal }), "cannot open /v1/ws")
+        : diagnoseUpgradeFailure(
+            () => this.options.http.whoami({ signal: this.closing.signal }),
+            "cannot open /v1/ws",
+            error instanceof ConnectionError && error.code === "TIMEOUT" ? error.message : undefined,
+          )
     ).then((why) => {
       if (this.loop.state === "closed") return;
       if (this.loop.givesUp(why, ["UNAUTHORIZED", "FORBIDDEN"])) this.close(why);

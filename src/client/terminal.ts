@@ -370,6 +370,7 @@ export class TerminalClient {
         : diagnoseUpgradeFailure(
             () => this.http.getSession(this.session, { signal: this.closing.signal }),
             `cannot open /ws/session/${this.session}`,
+            code === 0 ? reason : undefined,
           )
     ).then((why) => {
       if (this.loop.state === "closed") return;

@@ -268,14 +268,28 @@ export function refusalError(refusal: UpgradeRefusal): SwitchboardError | undefi
   return errorFromWire(wire as Record<string, unknown>);
 }
 
-/** What a failed probe says about a failed upgrade: the gateway's error, or that it cannot be reached. */
-export async function diagnoseUpgradeFailure(probe: () => Promise<unknown>, what: string): Promise<Error> {
+/**
+ * What a failed probe says about a failed upgrade: the gateway's error, or that it cannot be
+ * reached. `timedOut` (the timeout's own words) when the attempt ended because nothing came back
+ * in time: then a probe that gets through does not make it a refusal.
+ */
+export async function diagnoseUpgradeFailure(
+  probe: () => Promise<unknown>,
+  what: string,
+  timedOut?: string,
+): Promise<Error> {
   try {
     await probe();
   } catch (error) {
     if (error instanceof Error) return error;
     return new ConnectionError("UNREACHABLE", `${what}: ${String(error)}`);
   }
+  // Seen through a proxy that stalled: the upgrade got no answer, the probe a moment later did.
+  if (timedOut !== undefined)
+    return new ConnectionError(
+      "TIMEOUT",
+      `${what}: ${timedOut}, though the gateway answers HTTP (a stalled or slow network, or a proxy that holds WebSocket upgrades)`,
+    );
   return new ConnectionError(
     "BAD_RESPONSE",
     `${what}: the gateway answers HTTP but refused the WebSocket upgrade (a connection limit, or a proxy without WebSocket support)`,

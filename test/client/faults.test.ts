@@ -6,11 +6,13 @@
  */
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OutputView, TerminalClient, connect } from "../../src/client/node.js";
-import type { ConnectionState, SessionEvent, SwitchboardClient } from "../../src/client/node.js";
+import { OutputView, SwitchboardClient, TerminalClient, connect } from "../../src/client/node.js";
+import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
 import { tempDir } from "../helpers/tmp.js";
 import { FaultProxy, countingCommand, countingText, sleep, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
@@ -120,6 +122,60 @@ describe("a black-holed connection", () => {
     const logged: SessionEvent[] = [];
     for await (const e of client.http.allEvents(session.id, { since: 0 })) logged.push(e);
     expect(events).toEqual(logged);
+  });
+});
+
+// Found by a reliability pass through a proxy that stalled: the upgrade got no answer, the HTTP
+// probe after it did, and the SDK said the gateway "refused the WebSocket upgrade".
+describe("an upgrade that gets no answer while HTTP does", () => {
+  it("is a TIMEOUT that says so, on both clients, not a refusal", async () => {
+    const held: Socket[] = [];
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ id: "s", name: "admin", role: "admin", kind: "terminal", state: "running" }));
+    });
+    server.on("upgrade", (_req, socket: Socket) => held.push(socket));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => {
+      for (const socket of held) socket.destroy();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const client = new SwitchboardClient({
+      url,
+      token: gw.token,
+      connectTimeoutMs: 200,
+      reconnect: { initialDelayMs: 5_000 },
+    });
+    cleanups.push(() => client.close());
+    const errors: Error[] = [];
+    client.on("state", ({ error }) => void (error && errors.push(error)));
+    client.subscribe("s", {}, () => {});
+    await waitUntil(() => errors.length > 1, 5_000, "the client's diagnosis");
+    expect(errors.at(-1)).toMatchObject({
+      code: "TIMEOUT",
+      message:
+        "cannot open /v1/ws: no hello from the gateway within 200 ms, though the gateway answers HTTP (a stalled or slow network, or a proxy that holds WebSocket upgrades)",
+    });
+
+    const term = new TerminalClient({
+      url,
+      token: gw.token,
+      session: "s",
+      connectTimeoutMs: 200,
+      reconnect: { initialDelayMs: 5_000 },
+    });
+    cleanups.push(() => term.close());
+    const termErrors: Error[] = [];
+    term.on("state", ({ error }) => void (error && termErrors.push(error)));
+    await waitUntil(
+      () => termErrors.some((e) => (e as { code?: string }).code === "TIMEOUT"),
+      5_000,
+      "the terminal's diagnosis",
+    );
+    expect(termErrors.find((e) => (e as { code?: string }).code === "TIMEOUT")?.message).toBe(
+      "cannot open /ws/session/s: no frame within 200 ms, though the gateway answers HTTP (a stalled or slow network, or a proxy that holds WebSocket upgrades)",
+    );
   });
 });
 
