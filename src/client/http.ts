@@ -31,6 +31,40 @@ export type CreateSessionRequest =
 /** One event for `POST /v1/sessions/:id/events`. */
 export type AppendEventInput = z.input<typeof ExternalEvent>;
 
+/** A chat message for {@link HttpClient.route} and {@link HttpClient.deliver} (docs/routing.md). */
+export interface InboundMessage {
+  /** The chat platform, e.g. `"discord"` (compared case-insensitively). */
+  channel: string;
+  /** The bot account it arrived on; absent means `"default"`. */
+  accountId?: string;
+  peer?: { kind: "direct" | "group" | "channel"; id: string };
+  /** For a thread: the channel or group it belongs to. */
+  parentPeer?: { kind: "direct" | "group" | "channel"; id: string };
+  guildId?: string;
+  teamId?: string;
+  /** The sender's roles in the guild. */
+  roles?: string[];
+  text: string;
+  sender?: { id: string; name?: string };
+}
+
+/** Where a message goes: the answer of `POST /v1/route`. */
+export interface RouteResult {
+  agentId: string;
+  /** The tier of the binding that matched, or `"default"` (no binding: the default agent). */
+  matchedBy:
+    "peer" | "parent-peer" | "peer-wildcard" | "guild-roles" | "guild" | "team" | "account" | "channel" | "default";
+  /** The matching binding's index in the config's `bindings`; null for the default agent. */
+  bindingIndex: number | null;
+  sessionKey: string;
+}
+
+/** Where a delivered message went: the answer of `POST /v1/messages`. */
+export interface Delivery extends RouteResult {
+  sessionId: string;
+  runId: string;
+}
+
 /** One agent a session can be created with (`GET /v1/agents`). */
 export interface AgentListing {
   id: string;
@@ -333,6 +367,23 @@ export class HttpClient {
   /** Answers an agent's permission request; the first valid answer wins. */
   permission(id: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<{ ok: true }> {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
+  }
+
+  /**
+   * Where `message` would go by the gateway's bindings, without running anything
+   * (`POST /v1/route`, docs/routing.md): its agent, the rule that matched and its session key.
+   */
+  route(message: InboundMessage, options: AbortOptions = {}): Promise<RouteResult> {
+    return this.json("POST", "/v1/route", options.signal, message);
+  }
+
+  /**
+   * Delivers `message` (`POST /v1/messages`): the agent session of its session key (created on
+   * first use) gets it as a queued run. Follow `sessionId` to read the answer. Needs an operator
+   * or admin token.
+   */
+  deliver(message: InboundMessage, options: AbortOptions = {}): Promise<Delivery> {
+    return this.json("POST", "/v1/messages", options.signal, message);
   }
 
   /** Who the token (or cookie) is. Cheap; also a credentials check. */

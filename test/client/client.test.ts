@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import {
   ConnectionError,
   connect,
@@ -9,7 +9,8 @@ import {
   TerminalClient,
   WebSocket,
 } from "../../src/client/node.js";
-import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
+import type { ConnectionState, RouteResult, SessionEvent } from "../../src/client/node.js";
+import type { MatchedBy } from "../../src/routing/index.js";
 import { connect as pureConnect } from "../../src/client/index.js";
 import { LIMITS } from "../../src/protocol/index.js";
 import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
@@ -597,5 +598,42 @@ describe("SwitchboardClient", () => {
       if (e.type === "output") out += e.data;
     }).done;
     expect(out).toBe("pure\n");
+  });
+});
+
+// Found by a bridge author: the SDK had no way to route or deliver a chat message (sdk.md sent
+// them to `client.http`, which had no method for either).
+describe("routing through the SDK", () => {
+  it("asks where a message goes (route) and delivers it to its agent session (deliver)", async () => {
+    const routed = await startTestGateway({
+      config: { bindings: [{ agentId: "echo", match: { channel: "discord", guildId: "g-1" } }] },
+    });
+    cleanup.push(() => routed.close());
+    const c = await connect({ url: routed.url, token: routed.token });
+    cleanup.push(() => c.close());
+    const message = {
+      channel: "Discord",
+      guildId: "g-1",
+      peer: { kind: "channel" as const, id: "dev" },
+      text: "hello there",
+    };
+    const route = await c.http.route(message);
+    expect(route).toEqual({
+      agentId: "echo",
+      matchedBy: "guild",
+      bindingIndex: 0,
+      sessionKey: "agent:echo:peer:discord:default:channel:dev",
+    });
+    const delivered = await c.http.deliver(message);
+    expect(delivered).toMatchObject({ ...route, sessionId: expect.any(String), runId: expect.any(String) });
+    let answer = "";
+    const sub = c.subscribe(delivered.sessionId, { since: 0 }, (e) => {
+      if (e.type === "chat.final") answer = (e as { text?: string }).text ?? "";
+    });
+    await waitUntil(() => answer !== "", 10_000, "the echo agent's answer");
+    expect(answer).toContain("hello there");
+    sub.unsubscribe();
+    await expectCode(c.http.route({ channel: "slack", text: "x" }), "NO_ROUTE");
+    expectTypeOf<RouteResult["matchedBy"]>().toEqualTypeOf<MatchedBy>();
   });
 });
