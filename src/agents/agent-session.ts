@@ -156,7 +156,10 @@ export class AgentSession {
   prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
     if (this.queue.length >= MAX_QUEUED_RUNS) {
-      throw new SwitchboardError("LIMIT_EXCEEDED", `${MAX_QUEUED_RUNS} prompts are already queued`);
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${MAX_QUEUED_RUNS} prompts are already queued (MAX_QUEUED_RUNS): wait for them to run, or abort them`,
+      );
     }
     const queuedChars = this.queue.reduce((n, r) => n + r.prompt.length, 0);
     if (queuedChars + text.length > MAX_QUEUED_PROMPT_CHARS) {

@@ -138,6 +138,12 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       if (serveStatic(url.pathname, req.headers["accept-encoding"], res)) return;
     }
     const match = router.match(req.method ?? "GET", url.pathname);
+    // A plain request to a WebSocket endpoint (it is upgraded before it gets here): say what it is.
+    if (match.kind === "not-found" && (url.pathname === "/v1/ws" || url.pathname.startsWith("/ws/session/")))
+      throw new SwitchboardError(
+        "BAD_REQUEST",
+        `${url.pathname.slice(0, 200)} is a WebSocket endpoint: open it with a WebSocket client (a GET with Upgrade: websocket), see docs/protocol.md`,
+      );
     if (match.kind === "not-found")
       throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
     const identity = guard.authenticate(req);

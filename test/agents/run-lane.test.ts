@@ -139,6 +139,10 @@ describe("agent session run lane", () => {
     expectCode(() => agent.abort({ all: true }, alice), "RUN_NOT_ACTIVE");
     for (let i = 0; i <= MAX_QUEUED_RUNS; i++) agent.prompt(`p${i}`, alice);
     expectCode(() => agent.prompt("one too many", alice), "LIMIT_EXCEEDED");
+    // (It said only "100 prompts are already queued".)
+    expect(() => agent.prompt("one too many", alice)).toThrow(
+      `${MAX_QUEUED_RUNS} prompts are already queued (MAX_QUEUED_RUNS): wait for them to run, or abort them`,
+    );
   });
 
   it("permission: a bad option changes nothing, the first valid answer wins, a second answer is refused", async () => {

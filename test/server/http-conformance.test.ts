@@ -104,6 +104,17 @@ describe("HTTP conformance", () => {
     expect(errorOf(typeless)).toMatchObject({ status: 415, code: "UNSUPPORTED_MEDIA_TYPE" });
   });
 
+  it("says what a WebSocket endpoint is to a plain GET (it said 'no route GET /v1/ws')", async () => {
+    const gw = await secGateway();
+    for (const path of ["/v1/ws", "/ws/session/abc"]) {
+      expect(errorOf(await http(gw, "admin").get(path)), path).toEqual({
+        status: 400,
+        code: "BAD_REQUEST",
+        message: `${path} is a WebSocket endpoint: open it with a WebSocket client (a GET with Upgrade: websocket), see docs/protocol.md`,
+      });
+    }
+  });
+
   it("refuses a query parameter given twice with BAD_REQUEST naming it, on every route and upgrade", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "admin", { kind: "stream" });
