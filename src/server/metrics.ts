@@ -134,6 +134,12 @@ export class GatewayMetrics {
     labelNames: ["operation"] as const,
     registers: [this.registry],
   });
+  readonly messages = new Counter({
+    name: "switchboard_messages_total",
+    help: "Chat messages delivered to agents by the bindings (POST /v1/messages, plugins' api.messages.inbound), by result: delivered, or the error code a refused one got (NO_ROUTE, LIMIT_EXCEEDED, AGENT_NOT_FOUND, VALIDATION_FAILED, …)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: "switchboard_http_requests_total",
     help: "HTTP requests by status class",
@@ -148,6 +154,7 @@ export class GatewayMetrics {
     for (const endpoint of ["multiplex", "terminal"]) this.wsReadsPaused.inc({ endpoint }, 0);
     for (const reason of ["purge", "retention"]) this.sessionsRemoved.inc({ reason }, 0);
     this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
+    this.messages.inc({ result: "delivered" }, 0);
     collectDefaultMetrics({
       register: this.registry,
       prefix: "switchboard_",

@@ -94,6 +94,12 @@ describe("routing through the gateway", () => {
     );
     // A conversation that has its session already is not affected.
     expect((await http.post("/v1/messages", to("p1"))).status).toBe(202);
+    await http.post("/v1/messages", { channel: "irc" });
+    // What an operator alerts on: refusals by code, next to the deliveries.
+    const metrics = (await http.get("/metrics")).text;
+    expect(metrics).toMatch(/^switchboard_messages_total\{result="delivered"\} 3$/m);
+    expect(metrics).toMatch(/^switchboard_messages_total\{result="LIMIT_EXCEEDED"\} 1$/m);
+    expect(metrics).toMatch(/^switchboard_messages_total\{result="VALIDATION_FAILED"\} 1$/m);
   });
 
   it("refuses a config whose binding names an unknown agent, naming the binding", async () => {

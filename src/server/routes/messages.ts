@@ -40,6 +40,17 @@ export interface Delivery extends Route {
  * session, which `by` owns when it creates it: the one path of both HTTP and plugins.
  */
 export function deliverMessage(core: GatewayCore, raw: unknown, by: Actor): Delivery {
+  try {
+    const delivery = deliver(core, raw, by);
+    core.metrics.messages.inc({ result: "delivered" });
+    return delivery;
+  } catch (error) {
+    core.metrics.messages.inc({ result: error instanceof SwitchboardError ? error.code : "INTERNAL" });
+    throw error;
+  }
+}
+
+function deliver(core: GatewayCore, raw: unknown, by: Actor): Delivery {
   const message = validate(InboundMessageSchema, raw);
   const route = core.routing.resolveOrThrow(message);
   const session = sessionForKey(core, route.agentId, route.sessionKey, by.name);
