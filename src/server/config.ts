@@ -253,7 +253,20 @@ export function formatIssues(error: z.ZodError, at: readonly PropertyKey[] = [])
     .slice(0, 5)
     .map((i) => {
       const path = [...at, ...i.path];
-      return `${path.length ? path.map(String).join(".") : "(root)"}: ${i.message}`;
+      const text = issueText(i);
+      // "(root): Unrecognized key" read like an error inside the gateway; a field needs no place.
+      if (path.length === 0) return i.code === "unrecognized_keys" ? text : `(root): ${text}`;
+      return `${path.map(String).join(".")}: ${text}`;
     })
     .join("; ");
+}
+
+/** An issue in words a client author reads at once, rather than zod's own. */
+function issueText(issue: z.core.$ZodIssue): string {
+  // (Only zod's own wording is replaced: a schema's message of its own is kept.)
+  if (issue.code === "unrecognized_keys" && issue.message.startsWith("Unrecognized key"))
+    return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`;
+  if (issue.code === "invalid_value" && issue.values.length > 1 && issue.message.startsWith("Invalid option"))
+    return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return issue.message;
 }

@@ -115,6 +115,27 @@ describe("HTTP conformance", () => {
     }
   });
 
+  // Found by a client author: zod's words ("(root): Unrecognized key: \"bogus\"", "Invalid option:
+  // expected one of \"a\"|\"b\"") read like an error inside the gateway.
+  it("names unknown fields and the allowed values in its own words", async () => {
+    const gw = await secGateway();
+    const admin = http(gw, "admin");
+    expect(errorOf(await admin.post("/v1/sessions", { command: ["true"], bogus: 1, other: 2 }))).toEqual({
+      status: 400,
+      code: "VALIDATION_FAILED",
+      message: 'unknown fields "bogus", "other"',
+    });
+    const s = await createSession(gw, "admin", { kind: "stream" });
+    expect(
+      errorOf(await admin.post(`/v1/sessions/${s.id}/events`, { type: "exit", data: { exitCode: 0, extra: 1 } })),
+    ).toMatchObject({
+      message: 'data: unknown field "extra"',
+    });
+    expect(errorOf(await admin.post(`/v1/sessions/${s.id}/control`, { action: "grab" }))).toMatchObject({
+      message: 'action: must be one of "acquire", "release"',
+    });
+  });
+
   it("refuses a query parameter given twice with BAD_REQUEST naming it, on every route and upgrade", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "admin", { kind: "stream" });
