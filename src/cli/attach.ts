@@ -7,6 +7,8 @@ import { endText } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { LocalTerminal } from "./local-terminal.js";
 import { printable } from "./printable.js";
+import { QueryFilter } from "./terminal-queries.js";
+import { truncateToWidth } from "./text-width.js";
 
 /** Ctrl-] detaches (as in telnet): the session keeps running. */
 export const DETACH_KEY = 0x1d;
@@ -69,7 +71,7 @@ export async function attach(options: AttachOptions): Promise<number> {
   // Only terminal sessions take keys; agent and stream sessions are watched.
   const steer = running && !options.readOnly && info.kind === "terminal";
   const local = new LocalTerminal(stdin, stdout);
-  const notices = new Notices(stderr, local.isTTY);
+  const notices = new Notices(stderr, local);
   const disposers: Array<() => void> = [];
   let term: TerminalClient | undefined;
   let outcome: Outcome;
@@ -90,11 +92,21 @@ export async function attach(options: AttachOptions): Promise<number> {
       ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
     term = client;
+    // Replayed output goes to the local terminal without its queries: answered again, the
+    // answers came back as keys and were sent to the session (see terminal-queries.ts). Output
+    // that is not shown on a terminal is left exactly as the session wrote it.
+    const queries = local.isTTY ? new QueryFilter() : undefined;
     outcome = await new Promise<Outcome>((resolve, reject) => {
       const sendSize = () => {
         const size = local.size();
         if (size && info.pty && steer) client.resize(size.cols, size.rows);
       };
+      // Someone else held control since the size was last sent (and may have resized the PTY,
+      // as the web page does to fit its window): the size goes again with the next keys. Those
+      // go through once control is free or ours again, and so does the size; refused, it is
+      // owed again (docs/cli.md: the size is sent whenever attach has control back).
+      let sizeOwed = false;
+      let firstConnection = true;
       let outage = false;
       // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
       let takenOver = false;
@@ -127,18 +139,33 @@ export async function attach(options: AttachOptions): Promise<number> {
           case "eof":
             return client.endInput();
           case "keys":
+            if (sizeOwed) {
+              sizeOwed = false;
+              sendSize();
+            }
             // The gateway takes at most 64 KiB per message: a big paste or pipe goes in pieces.
             return inputPieces(action.text).every((piece) => client.write(piece));
         }
       };
       disposers.push(
-        client.on("data", ({ bytes }) => local.write(bytes)),
+        client.on("data", ({ kind, bytes }) => local.write(queries ? queries.filter(bytes, kind === "replay") : bytes)),
         client.on("connected", () => {
           if (outage) notices.show("reconnected");
           outage = false;
-          takenOver = false;
           heldNotice = undefined;
-          sendSize();
+          notices.newConnection();
+          const size = local.size();
+          // Attaching at another size than the PTY's: the program is told of the new size and
+          // draws for it anew, but a scroll region the replay set for the old size (vim's
+          // `CSI 1;20r`) stays in force on this terminal, under its new drawing. At the same
+          // size the region is the program's own and still right (apt keeps its progress line so).
+          if (firstConnection && steer && info.pty && size && (size.cols !== info.cols || size.rows !== info.rows))
+            local.resetScrollRegion();
+          firstConnection = false;
+          // Back as a viewer after a take-over: the size would be refused; it goes with the next keys.
+          if (takenOver) sizeOwed = true;
+          else sendSize();
+          takenOver = false;
           const waiting = pending;
           pending = undefined;
           for (const action of waiting ?? []) steerSession(action);
@@ -161,12 +188,15 @@ export async function attach(options: AttachOptions): Promise<number> {
             // "acquire control with force") is attach --force here.
             const holder = controlHeldText(error) ?? error.message;
             heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
-            notices.show(heldNotice);
+            sizeOwed = true;
+            notices.control("held", heldNotice);
           } else if (error.code === "CONTROL_LOST") {
             // Expiry (this connection was silent past the lease's auto-release) leaves control
             // free and the connection open, so keys still go through; a take-over closes it (4001).
             const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
-            notices.show(
+            sizeOwed = true;
+            notices.control(
+              expired ? "expired" : "taken-over",
               expired
                 ? `${error.message}: nobody holds control now, keys still go through until someone takes it`
                 : `${error.message}: watching read-only now`,
@@ -266,13 +296,23 @@ async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit)
   }
 }
 
-/** One-line notices on stderr between the session's output, not repeated too often. */
+/**
+ * One-line notices on stderr between the session's output. A notice about keys is not repeated
+ * more often than {@link NOTICE_INTERVAL_MS} while the user types; one about control is said
+ * once per change (see {@link control}).
+ *
+ * On the alternate screen (a full-screen program: vim, less, top) a notice printed at the
+ * cursor lands inside the program's screen and scrolls it; there it is drawn over the last line
+ * instead, the cursor and its attributes saved and restored around it, until the program next
+ * draws that line.
+ */
 class Notices {
   private readonly last = new Map<string, number>();
+  private controlState: string | undefined;
 
   constructor(
     private readonly stderr: NodeJS.WritableStream,
-    private readonly tty: boolean,
+    private readonly local: LocalTerminal,
   ) {}
 
   show(text: string): void {
@@ -280,9 +320,33 @@ class Notices {
     const shown = this.last.get(text);
     if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
     this.last.set(text, now);
+    this.write(text);
+  }
+
+  /**
+   * A notice about who has control (`state`): said when the state changes, not again for every
+   * key refused or every later error frame of the same kind (the expiry notice repeated on later
+   * key presses). A new connection may find control anywhere: it says it again.
+   */
+  control(state: "held" | "taken-over" | "expired", text: string): void {
+    if (this.controlState === state) return;
+    this.controlState = state;
+    this.write(text);
+  }
+
+  newConnection(): void {
+    this.controlState = undefined;
+  }
+
+  private write(text: string): void {
     // Notices quote the gateway (holder names, error messages).
-    text = printable(text);
+    text = `[switchboard] ${printable(text)}`;
+    const size = this.local.size();
+    if (!this.local.isTTY) this.stderr.write(`${text}\n`);
+    else if (size && this.local.alternateScreen)
+      // Cut to the width: a character in the last column of the last line would scroll the screen.
+      this.stderr.write(`\x1b7\x1b[${size.rows};1H\x1b[2K\x1b[7m${truncateToWidth(text, size.cols - 1)}\x1b[0m\x1b8`);
     // Raw mode: the terminal does not turn \n into \r\n.
-    this.stderr.write(this.tty ? `\r\n[switchboard] ${text}\r\n` : `[switchboard] ${text}\n`);
+    else this.stderr.write(`\r\n${text}\r\n`);
   }
 }

@@ -1,4 +1,4 @@
-import { TerminalModes } from "./terminal-modes.js";
+import { RESET_SCROLL_REGION, TerminalModes } from "./terminal-modes.js";
 
 /** Resets colours and attributes: a program may be cut off in the middle of a coloured line. */
 const RESET_ATTRIBUTES = "\x1b[0m";
@@ -42,6 +42,16 @@ export class LocalTerminal {
   write(bytes: Uint8Array): void {
     this.modes.feed(bytes);
     this.stdout.write(bytes);
+  }
+
+  /** Whether the program is on the alternate screen (a full-screen program is drawing). */
+  get alternateScreen(): boolean {
+    return this.modes.alternateScreen;
+  }
+
+  /** Makes the whole screen the scroll region again, if the program's output set one (see {@link RESET_SCROLL_REGION}). */
+  resetScrollRegion(): void {
+    if (this.isTTY && this.modes.scrollRegion) this.write(new TextEncoder().encode(RESET_SCROLL_REGION));
   }
 
   /** Puts the terminal back as it was. Idempotent. */

@@ -1,27 +1,33 @@
 /**
- * Tracks the terminal modes a program turns on through its output (DEC private modes such as
- * the alternate screen, mouse reporting, a hidden cursor), so that `attach` can turn exactly
- * those off again when it leaves — detaching from vim must not leave the user's own terminal
- * on the alternate screen with mouse reporting on. Resetting modes that were never set is
- * avoided on purpose: `CSI ? 1049 l` outside the alternate screen restores a stale cursor.
+ * Tracks the terminal state a program changes through its output (DEC private modes such as
+ * the alternate screen, mouse reporting, a hidden cursor; the scroll region, character sets,
+ * key encodings), so that `attach` can put exactly those back when it leaves — detaching from
+ * vim must not leave the user's own terminal on the alternate screen with mouse reporting on,
+ * nor with vim's scroll region (`seq 1 45` then scrolled 20 of 30 rows). Resetting what was
+ * never changed is avoided on purpose: `CSI ? 1049 l` outside the alternate screen restores a
+ * stale cursor, and `CSI r` moves the cursor.
  */
 
 const ESC = 0x1b;
-const BRACKET = 0x5b; // [
-const QUESTION = 0x3f; // ?
+const SO = 0x0e;
+const SI = 0x0f;
 /** Longest parameter list kept while a sequence is split across chunks. */
 export const MAX_SEQUENCE_PARAM_BYTES = 64;
 
 /**
- * Modes whose non-default state is "set" (`h`), with how to turn each off. Alternate-screen
- * modes come first: leaving the alternate screen before anything else puts the user's screen back.
+ * DEC private modes whose non-default state is "set" (`h`), with how to turn each off.
+ * Alternate-screen modes come first: leaving the alternate screen before anything else puts
+ * the user's screen back (and its cursor, which what follows keeps where it is).
  */
 const RESET_WHEN_SET = new Map<number, string>([
   [1049, "\x1b[?1049l"],
   [1047, "\x1b[?1047l"],
   [47, "\x1b[?47l"],
   [1, "\x1b[?1l"], // application cursor keys
+  [5, "\x1b[?5l"], // reverse video
+  [9, "\x1b[?9l"], // mouse: X10
   [1000, "\x1b[?1000l"], // mouse: clicks
+  [1001, "\x1b[?1001l"], // mouse: highlight tracking
   [1002, "\x1b[?1002l"], // mouse: drags
   [1003, "\x1b[?1003l"], // mouse: all motion
   [1004, "\x1b[?1004l"], // focus events
@@ -32,15 +38,54 @@ const RESET_WHEN_SET = new Map<number, string>([
 ]);
 /** The cursor (mode 25) is visible by default; a program may leave it hidden. */
 const CURSOR_VISIBLE = 25;
+/** Origin mode: cursor addresses relative to the scroll region. Turning it off homes the cursor. */
+const ORIGIN = 6;
+/** Autowrap is on by default; with it off, long lines overwrite their last column. */
+const AUTOWRAP = 7;
+/** ANSI (not DEC private) modes whose default is off: insert (IRM), automatic newline (LNM). */
+const ANSI_MODES = new Set([4, 20]);
+/**
+ * The whole screen as the scroll region again, the cursor kept where it is: DECSTBM homes the
+ * cursor, so it is saved (DECSC) and restored (DECRC) around it. DECRC also restores origin mode
+ * and the character sets as they were saved: they are put back before (origin) and after it.
+ */
+export const RESET_SCROLL_REGION = "\x1b7\x1b[r\x1b8";
 
-type State = "text" | "esc" | "csi" | "private";
+type State = "text" | "esc" | "charset" | "csi";
 
 export class TerminalModes {
   private state: State = "text";
+  /** The CSI's private prefix (`?`, `>`, `<`, `=`) or "". */
+  private prefix = "";
   private params = "";
-  private readonly set = new Set<number>();
+  private intermediates = "";
+  /** Which G-set (`(`, `)`, `*`, `+`) an `ESC (` designation is for. */
+  private designating = 0;
+  private set = new Set<number>();
+  private ansi = new Set<number>();
   private cursorHidden = false;
   private keypadApplication = false;
+  private origin = false;
+  private autowrapOff = false;
+  private region = false;
+  /** G0 is not ASCII (`ESC ( 0`: line drawing); `shifted`: G1 is in use (SO). */
+  private g0Changed = false;
+  private shifted = false;
+  /** xterm's key modifier resources set (`CSI > 4 ; 2 m`: modifyOtherKeys). */
+  private readonly keyModifiers = new Set<number>();
+  /** Kitty keyboard protocol flags pushed (`CSI > 1 u`) and not popped. */
+  private kittyPushes = 0;
+  private cursorShape = false;
+
+  /** Whether the program set a scroll region (DECSTBM) that is still in force. */
+  get scrollRegion(): boolean {
+    return this.region;
+  }
+
+  /** Whether the program is on the alternate screen. */
+  get alternateScreen(): boolean {
+    return this.set.has(1049) || this.set.has(1047) || this.set.has(47);
+  }
 
   /** Feeds output bytes in order. */
   feed(bytes: Uint8Array): void {
@@ -48,30 +93,39 @@ export class TerminalModes {
       switch (this.state) {
         case "text":
           if (b === ESC) this.state = "esc";
+          else if (b === SO) this.shifted = true;
+          else if (b === SI) this.shifted = false;
           break;
         case "esc":
-          if (b === BRACKET) {
+          this.state = "text";
+          if (b === 0x5b /* [ */) {
             this.state = "csi";
-          } else {
-            if (b === 0x3d /* = */) this.keypadApplication = true;
-            else if (b === 0x3e /* > */) this.keypadApplication = false;
-            this.state = b === ESC ? "esc" : "text";
-          }
+            this.prefix = "";
+            this.params = "";
+            this.intermediates = "";
+          } else if (b >= 0x28 && b <= 0x2b /* ( ) * + */) {
+            this.state = "charset";
+            this.designating = b;
+          } else if (b === 0x3d /* = */) this.keypadApplication = true;
+          else if (b === 0x3e /* > */) this.keypadApplication = false;
+          else if (b === 0x63 /* c: RIS, a full reset */) this.reset();
+          else if (b === ESC) this.state = "esc";
+          break;
+        case "charset":
+          if (this.designating === 0x28) this.g0Changed = b !== 0x42; /* B: ASCII */
+          this.state = b === ESC ? "esc" : "text";
           break;
         case "csi":
-          if (b === QUESTION) {
-            this.state = "private";
-            this.params = "";
-          } else {
-            this.state = b === ESC ? "esc" : "text";
-          }
-          break;
-        case "private":
-          if ((b >= 0x30 && b <= 0x39) || b === 0x3b /* ; */) {
+          if (b >= 0x3c && b <= 0x3f && this.params === "" && this.prefix === "" && this.intermediates === "") {
+            this.prefix = String.fromCharCode(b);
+          } else if ((b >= 0x30 && b <= 0x39) || b === 0x3b /* ; */ || b === 0x3a /* : */) {
             if (this.params.length >= MAX_SEQUENCE_PARAM_BYTES) this.state = "text";
             else this.params += String.fromCharCode(b);
+          } else if (b >= 0x20 && b <= 0x2f) {
+            if (this.intermediates.length >= 4) this.state = "text";
+            else this.intermediates += String.fromCharCode(b);
           } else {
-            if (b === 0x68 /* h */ || b === 0x6c /* l */) this.apply(b === 0x68);
+            if (b >= 0x40 && b <= 0x7e) this.csi(String.fromCharCode(b));
             this.state = b === ESC ? "esc" : "text";
           }
           break;
@@ -79,24 +133,71 @@ export class TerminalModes {
     }
   }
 
-  /** The bytes that undo every mode left on; empty when there is nothing to undo. */
+  /** The bytes that undo every change left in force; empty when there is nothing to undo. */
   resetSequence(): string {
     let out = "";
     for (const [mode, reset] of RESET_WHEN_SET) if (this.set.has(mode)) out += reset;
+    // Cursor-moving resets after the alternate screen is left, in the order RESET_SCROLL_REGION needs.
+    if (this.origin) out += "\x1b[?6l";
+    if (this.region) out += RESET_SCROLL_REGION;
+    if (this.g0Changed) out += "\x1b(B";
+    if (this.shifted) out += "\x0f";
+    if (this.autowrapOff) out += "\x1b[?7h";
+    for (const mode of this.ansi) out += `\x1b[${mode}l`;
+    for (const resource of this.keyModifiers) out += `\x1b[>${resource}m`;
+    if (this.kittyPushes > 0) out += `\x1b[<${this.kittyPushes}u`;
+    if (this.cursorShape) out += "\x1b[0 q";
     if (this.keypadApplication) out += "\x1b>";
     if (this.cursorHidden) out += "\x1b[?25h";
     return out;
   }
 
-  private apply(on: boolean): void {
-    for (const part of this.params.split(";")) {
+  private csi(final: string): void {
+    const params = this.params.split(";");
+    const { prefix, intermediates } = this;
+    if (intermediates === " " && final === "q" && prefix === "") {
+      // DECSCUSR: the cursor's shape; 0 (or none) is the terminal's default.
+      this.cursorShape = this.params !== "" && Number(params[0]) !== 0;
+      return;
+    }
+    if (intermediates !== "") return;
+    if (prefix === "?" && (final === "h" || final === "l")) this.privateModes(params, final === "h");
+    else if (prefix === "" && (final === "h" || final === "l")) {
+      for (const mode of params.map(Number)) if (ANSI_MODES.has(mode)) this.toggle(this.ansi, mode, final === "h");
+    } else if (prefix === "" && final === "r") {
+      // DECSTBM without parameters is the whole screen again.
+      this.region = params.some((p) => p !== "");
+    } else if (prefix === ">" && final === "m" && params[0] !== "") {
+      // XTMODKEYS: a resource with a non-zero value is set; without one it is back to its default.
+      const value = Number(params[1] ?? "");
+      this.toggle(this.keyModifiers, Number(params[0]), params[1] !== undefined && params[1] !== "" && value !== 0);
+    } else if (prefix === ">" && final === "u") this.kittyPushes++;
+    else if (prefix === "<" && final === "u") this.kittyPushes = Math.max(0, this.kittyPushes - Number(params[0] || 1));
+  }
+
+  private privateModes(params: string[], on: boolean): void {
+    for (const part of params) {
       if (part === "") continue;
       const mode = Number(part);
       if (mode === CURSOR_VISIBLE) this.cursorHidden = !on;
-      else if (RESET_WHEN_SET.has(mode)) {
-        if (on) this.set.add(mode);
-        else this.set.delete(mode);
-      }
+      else if (mode === ORIGIN) this.origin = on;
+      else if (mode === AUTOWRAP) this.autowrapOff = !on;
+      else if (RESET_WHEN_SET.has(mode)) this.toggle(this.set, mode, on);
     }
+  }
+
+  private toggle(set: Set<number>, value: number, on: boolean): void {
+    if (on) set.add(value);
+    else set.delete(value);
+  }
+
+  /** RIS: the terminal is back to its defaults (the program's changes with it). */
+  private reset(): void {
+    this.set = new Set();
+    this.ansi = new Set();
+    this.keyModifiers.clear();
+    this.cursorHidden = this.keypadApplication = this.origin = this.autowrapOff = this.region = false;
+    this.g0Changed = this.shifted = this.cursorShape = false;
+    this.kittyPushes = 0;
   }
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import { TEST_ENV, sleep, startTestGateway, waitUntil } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
+import { NOTICE_INTERVAL_MS } from "../../src/cli/attach.js";
 import { CLI, REPO, Tmux, shellQuote } from "./helpers.js";
 
 let gw: TestGateway;
@@ -190,6 +191,143 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     await http.deleteSession(id);
   }, 30_000);
 
+  // Regression (exploratory testing): the replay wrote the queries vim once sent (cursor
+  // position, device attributes, colours) to the local terminal, which answered them again,
+  // and attach sent the answers to the session as keys: the prompt showed `R$ 2RR84;0;0c`.
+  it("does not answer the queries in the replayed history, and still answers a program asking now", async ({
+    expect,
+  }) => {
+    const id = await bash();
+    await http.input(id, "printf '\\033[6n\\033[c\\033[>c\\033]11;?\\007\\033[?12$p\\033[>q\\033[18t'; echo ASKED\r");
+    await expect
+      .poll(async () => Buffer.from((await http.output(id)).bytes).includes("ASKED\r\n"), { timeout: 10_000 })
+      .toBe(true);
+    const inputs = async () => (await http.events(id, { types: ["input"] })).events.length;
+    const before = await inputs();
+    const t = startTmux();
+    await t.waitFor(/local\$/);
+    t.type(attachCmd(`-- ${id}`));
+    await t.waitFor(/^ASKED\nremote\$/m);
+    // Room for the answers to come back and be sent, as they were.
+    await sleep(1_000);
+    expect(await inputs()).toBe(before);
+    // A program asking now gets its answer: the cursor's position.
+    t.type("printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"");
+    await t.waitFor(/^at:\d+;\d+$/m);
+    t.keys("C-]");
+    await t.waitFor(/\[detached from /);
+    await http.deleteSession(id);
+  }, 30_000);
+
+  // Regression (exploratory testing): after detaching mid-vim the scroll region vim set stayed,
+  // and `seq 1 45` scrolled 20 rows of 30; autowrap, insert mode and the character set too.
+  it("puts back the scroll region, autowrap, insert mode and the character set on detach", async ({ expect }) => {
+    const id = await bash();
+    const t = startTmux();
+    await t.waitFor(/local\$/);
+    const before = t.state();
+    t.type(attachCmd(`-- ${id}`));
+    await t.waitFor(/remote\$/);
+    // Upper case and digits: the same in the line-drawing character set.
+    t.type("printf '\\033[1;10r\\033[?7l\\033[4h\\033(0\\033[>4;2m'; echo SET-1");
+    // The scroll region's cursor home puts it on the first line.
+    await t.waitFor(/^SET-1/m);
+    expect(t.state()).toEqual({ scrollRegion: "0-9", wrap: false, insert: true });
+    t.keys("C-]");
+    await t.waitFor(/\[detached from /);
+    expect(t.state()).toEqual(before);
+    t.type("clear; seq 1 40");
+    // The whole screen scrolls, and the prompt is in plain characters again.
+    await t.waitFor(/^40\nlocal\$$/m);
+    expect(t.screen().split("\n")).toEqual([...Array.from({ length: 19 }, (_, i) => String(22 + i)), "local$"]);
+    await http.deleteSession(id);
+  }, 30_000);
+
+  // Regression (exploratory testing): attached at another size than vim drew at, the scroll
+  // region of the old size stayed in force under vim's new drawing, and garbled it.
+  it("lifts a scroll region the replay set for another size before the program draws for this one", async ({
+    expect,
+  }) => {
+    const session = await http.createSession({
+      command: ["bash", "--norc", "--noprofile"],
+      pty: true,
+      cols: 100,
+      rows: 30,
+      env: { ...TEST_ENV, PS1: "remote$ " },
+    });
+    await http.input(session.id, "printf '\\033[1;10r'; echo REGION\r");
+    await expect
+      .poll(async () => Buffer.from((await http.output(session.id)).bytes).includes("REGION\r\n"), { timeout: 10_000 })
+      .toBe(true);
+    const t = startTmux();
+    await t.waitFor(/local\$/);
+    t.type(attachCmd(`-- ${session.id}`));
+    // Setting the region homed the cursor: the first line.
+    await t.waitFor(/^REGION/m);
+    expect(t.state().scrollRegion).toBe("0-19");
+    t.type("clear; seq 1 40");
+    await t.waitFor(/^40\nremote\$$/m);
+    expect(t.screen().split("\n")).toEqual([...Array.from({ length: 19 }, (_, i) => String(22 + i)), "remote$"]);
+    t.keys("C-]");
+    await t.waitFor(/\[detached from /);
+    await http.deleteSession(session.id);
+  }, 30_000);
+
+  // Regression (exploratory testing): the browser took control and fitted the PTY to its window,
+  // then let go; attach's keys went through again, but `stty size` said 30 96 in an 80x20 terminal.
+  it("sends its size again once its keys go through after someone else held control", async ({ expect }) => {
+    const id = await bash();
+    const t = startTmux();
+    await t.waitFor(/local\$/);
+    t.type(attachCmd(`-- ${id}`));
+    await t.waitFor(/remote\$/);
+    await expect.poll(async () => (await http.getSession(id)).controller, { timeout: 10_000 }).not.toBeNull();
+    const other = await connect({ url: gw.url, token: gw.token });
+    try {
+      await other.control(id, "acquire", { force: true });
+      // Attach is back as a viewer (its connection closed on the take-over) before the resize.
+      await t.waitFor(/control was taken over/);
+      await sleep(500);
+      await expect.poll(async () => (await http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
+      await other.resize(id, { cols: 90, rows: 30 });
+      await other.control(id, "release");
+      t.type("stty size");
+      await t.waitFor(/^20 100$/m);
+      expect((await http.getSession(id)).cols).toBe(100);
+      t.keys("C-]");
+      await t.waitFor(/\[detached from /);
+    } finally {
+      other.close();
+      await http.deleteSession(id);
+    }
+  }, 30_000);
+
+  // Regression (exploratory testing): notices were printed at the cursor, inside vim's screen.
+  it("draws a notice over the last line of a full-screen program's screen", async ({ expect }) => {
+    const id = await bash();
+    const t = startTmux();
+    await t.waitFor(/local\$/);
+    t.type(attachCmd(`-- ${id}`));
+    await t.waitFor(/remote\$/);
+    t.type("clear; printf '\\033[?1049hFULL\\n'");
+    await t.waitFor(/^FULL\nremote\$/);
+    const other = await connect({ url: gw.url, token: gw.token });
+    try {
+      await other.control(id, "acquire", { force: true });
+      await t.waitFor(/control was taken over/);
+      const lines = t.screen().split("\n");
+      expect(lines.slice(0, 2)).toEqual(["FULL", "remote$"]);
+      expect(lines.slice(2, -1).every((line) => line === "")).toBe(true);
+      expect(lines).toHaveLength(20);
+      expect(lines[19]).toBe("[switchboard] control was taken over by admin: watching read-only now");
+      t.keys("C-]");
+      await t.waitFor(/\[detached from /);
+    } finally {
+      other.close();
+      await http.deleteSession(id);
+    }
+  }, 30_000);
+
   it("run --attach on a pipe session: Enter sends a line, Ctrl-C interrupts, the exit code comes back", async () => {
     const t = startTmux();
     await t.waitFor(/local\$/);
@@ -299,6 +437,10 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       await waitUntil(() => attached.stderr().includes("held by"), 20_000, "the held notice");
       attached.keys("refused\n");
       // Room for the gateway's refusal of the keys to arrive and be told.
+      await sleep(1_000);
+      // Keys refused later are not told again: nothing changed (the notice repeated on key presses).
+      await sleep(NOTICE_INTERVAL_MS);
+      attached.keys("refused again\n");
       await sleep(1_000);
       attached.keys("\x1d");
       expect(await attached.exit).toBe(0);

@@ -137,6 +137,20 @@ export class Tmux {
     return { alternate: alternate === "1", cursor: cursor === "1", mouse: mouse === "1" };
   }
 
+  /** State of the pane tmux keeps for a program: the scroll region, autowrap, insert mode. */
+  state(): { scrollRegion: string; wrap: boolean; insert: boolean } {
+    const [upper, lower, wrap, insert] = this.tmux([
+      "display-message",
+      "-p",
+      "-t",
+      "t",
+      "#{scroll_region_upper} #{scroll_region_lower} #{wrap_flag} #{insert_flag}",
+    ])
+      .trim()
+      .split(" ");
+    return { scrollRegion: `${upper}-${lower}`, wrap: wrap === "1", insert: insert === "1" };
+  }
+
   /** The shell's pid in the pane (the attach process is its child). */
   panePid(): number {
     return Number(this.tmux(["display-message", "-p", "-t", "t", "#{pane_pid}"]).trim());

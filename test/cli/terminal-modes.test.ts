@@ -33,4 +33,36 @@ describe("TerminalModes", () => {
       }),
     );
   });
+
+  // Regression (exploratory testing): detaching mid-vim left vim's scroll region, so `seq 1 45`
+  // scrolled 20 of 30 rows; nor were autowrap, character sets or modifyOtherKeys put back.
+  it("undoes a scroll region, origin, autowrap, insert mode, character sets, key encodings and the cursor's shape", () => {
+    const text = "\x1b[?1049h\x1b[1;20r\x1b[?6h\x1b[?7l\x1b[4h\x1b(0\x0e\x1b[>4;2m\x1b[>1u\x1b[2 q\x1b[?25l";
+    const expected = "\x1b[?1049l\x1b[?6l\x1b7\x1b[r\x1b8\x1b(B\x0f\x1b[?7h\x1b[4l\x1b[>4m\x1b[<1u\x1b[0 q\x1b[?25h";
+    fc.assert(
+      fc.property(fc.array(fc.nat(text.length), { maxLength: 6 }), (cuts) => {
+        const modes = new TerminalModes();
+        const all = bytes(text);
+        let at = 0;
+        for (const cut of [...cuts].sort((a, b) => a - b)) {
+          modes.feed(all.subarray(at, Math.max(at, cut)));
+          at = Math.max(at, cut);
+        }
+        modes.feed(all.subarray(at));
+        return modes.resetSequence() === expected;
+      }),
+    );
+    expect(new TerminalModes().resetSequence()).toBe("");
+  });
+
+  it("has nothing to undo once the program put them back itself, or reset the terminal", () => {
+    const modes = new TerminalModes();
+    modes.feed(
+      bytes("\x1b[1;20r\x1b[r\x1b[?7l\x1b[?7h\x1b(0\x1b(B\x0e\x0f\x1b[>4;2m\x1b[>4m\x1b[>1u\x1b[<u\x1b[4h\x1b[4l"),
+    );
+    expect(modes.resetSequence()).toBe("");
+    modes.feed(bytes("\x1b[?1049h\x1b[5;9r\x1b[?7l\x1bc"));
+    expect(modes.resetSequence()).toBe("");
+    expect(modes.scrollRegion).toBe(false);
+  });
 });

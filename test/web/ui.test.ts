@@ -335,6 +335,35 @@ describe("web UI", () => {
     expect(after).toBe(before);
   });
 
+  // Regression (exploratory testing): opening the page replayed the queries an earlier program
+  // sent (cursor position, device attributes, colours); xterm answered them again and the page
+  // sent the answers to the shell as keys.
+  it("sends nothing when it replays the history's terminal queries, and answers a program asking now", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "queries");
+    await waitForPrompt(s.http, id);
+    await s.http.post(`/v1/sessions/${id}/input`, {
+      data: "printf '\\033[6n\\033[c\\033[>c\\033]11;?\\007\\033[?12$p'; echo ASKED\r",
+    });
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${id}/output`)).text.includes("ASKED\r\n"),
+      10_000,
+      "ASKED",
+    );
+    const inputs = async () => (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events.length as number;
+    const before = await inputs();
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]");
+    await waitForTerminal(page, (t) => /^ASKED$/m.test(t), 10_000, "the replayed output");
+    // Room for answers to be sent, as they were.
+    await page.waitForTimeout(1_000);
+    expect(await inputs()).toBe(before);
+    // A program asking now gets its answer: the cursor's position.
+    await page.click(".term-host");
+    await page.keyboard.type("printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"\n");
+    await waitForTerminal(page, (t) => /^at:\d+;\d+$/m.test(t), 10_000, "the answered position");
+  });
+
   it("shows a terminal with colours and its exit code at the end", async () => {
     const s = await stack();
     const cwd = tempDir();

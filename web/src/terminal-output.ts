@@ -38,6 +38,19 @@ export class TerminalOutput {
   }
 
   /**
+   * The replayed history is not all on the screen yet: xterm may still be writing it. The
+   * history holds the queries its programs sent (vim asks for the cursor position, the
+   * terminal's identity, its colours), and xterm answers them as it writes them, through
+   * onData, as if typed: the page must not send those answers (see TerminalView). Until the
+   * screen is restored, not only until the held replay is written: the replay's last event is
+   * written as it comes (see {@link accept}), and so may a live one that comes with it, whose
+   * query then goes unanswered — a program asking in the instant a page opens.
+   */
+  get replaying(): boolean {
+    return !this._restored;
+  }
+
+  /**
    * Takes an output or resize event: held for the replay, or written. False for any other
    * event, which comes after what was held before it; the page handles it, then calls
    * {@link checkRestored} (the replay's last event may be of any type).

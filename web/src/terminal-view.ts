@@ -114,8 +114,15 @@ export class TerminalView implements View {
       if (leaving(event)) return false;
       return !(isCopyKey(event) && this.term.hasSelection());
     });
-    this.term.onData(type);
-    this.term.onBinary(type);
+    // What xterm produces while it writes the replayed history is its answers to the queries in
+    // it (a shell showed `R$ 2RR84;0;0c` and ran it on Enter): nobody typed it, and nobody
+    // asked now. Keys pressed meanwhile go too: the screen they were typed at is not there yet.
+    // Live output's queries are answered as ever (a program running now waits for the answer).
+    const typed = (data: string): void => {
+      if (!this.output.replaying) type(data);
+    };
+    this.term.onData(typed);
+    this.term.onBinary(typed);
 
     this.output = new TerminalOutput(this.term, {
       replayed: () => this.feed.replayed,
