@@ -7,12 +7,11 @@ import { endText } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { LocalTerminal } from "./local-terminal.js";
 import { printable } from "./printable.js";
+import { DEFAULT_DETACH_KEY } from "./detach-key.js";
+import type { DetachKey } from "./detach-key.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { truncateToWidth } from "./text-width.js";
 
-/** Ctrl-] detaches (as in telnet): the session keeps running. */
-export const DETACH_KEY = 0x1d;
-export const DETACH_KEY_NAME = "Ctrl-]";
 /** The same notice (e.g. "control is held by ...") is shown at most this often while the user types. */
 export const NOTICE_INTERVAL_MS = 3_000;
 /** Signals that end `attach` (after restoring the terminal) with 128 + their number. */
@@ -41,6 +40,8 @@ export interface AttachOptions {
   force?: boolean;
   /** Output byte offset to replay from (0: the whole retained output, so the screen comes back). */
   since: number;
+  /** The key that detaches; default {@link DEFAULT_DETACH_KEY}, Ctrl-]. */
+  detachKey?: DetachKey;
   /** The session, when the caller already has it (run --attach). */
   info?: SessionInfo;
   stdin?: NodeJS.ReadStream;
@@ -68,6 +69,8 @@ export async function attach(options: AttachOptions): Promise<number> {
   const stderr = options.stderr ?? process.stderr;
   const info = options.info ?? (await options.http.getSession(options.session));
   const running = info.state === "running";
+  const detachKey = options.detachKey ?? DEFAULT_DETACH_KEY;
+  const detachName = detachKey.name;
   // Only terminal sessions take keys; agent and stream sessions are watched.
   const steer = running && !options.readOnly && info.kind === "terminal";
   const local = new LocalTerminal(stdin, stdout);
@@ -81,7 +84,7 @@ export async function attach(options: AttachOptions): Promise<number> {
     // until the session ends (exploratory testing), so say where its conversation is.
     if (info.kind === "agent" && running)
       notices.show(
-        `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${DETACH_KEY_NAME} detaches)`,
+        `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${detachName} detaches)`,
       );
     // The replay redraws the screen from the start of the output: start from a clean one.
     if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
@@ -128,7 +131,7 @@ export async function attach(options: AttachOptions): Promise<number> {
           else notices.show("not connected yet: keys dropped");
         } else if (!apply(action) && client.state !== "open")
           notices.show(
-            `${action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped"} (${DETACH_KEY_NAME} detaches)`,
+            `${action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped"} (${detachName} detaches)`,
           );
       };
       /** False when not sent (not connected; or over the input limit, which the `error` event says). */
@@ -177,9 +180,7 @@ export async function attach(options: AttachOptions): Promise<number> {
           if (state === "reconnecting" && !outage && !takenOver) {
             outage = true;
             // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
-            notices.show(
-              `connection lost; reconnecting (keys typed meanwhile are dropped; ${DETACH_KEY_NAME} detaches)`,
-            );
+            notices.show(`connection lost; reconnecting (keys typed meanwhile are dropped; ${detachName} detaches)`);
           }
         }),
         client.on("error", (error) => {
@@ -187,7 +188,7 @@ export async function attach(options: AttachOptions): Promise<number> {
             // Said from who holds it, not from the gateway's message: its advice ("use force",
             // "acquire control with force") is attach --force here.
             const holder = controlHeldText(error) ?? error.message;
-            heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${DETACH_KEY_NAME} detaches)`;
+            heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${detachName} detaches)`;
             sizeOwed = true;
             notices.control("held", heldNotice);
           } else if (error.code === "CONTROL_LOST") {
@@ -209,13 +210,13 @@ export async function attach(options: AttachOptions): Promise<number> {
 
       const decoder = new TextDecoder();
       const onData = (chunk: Buffer) => {
-        const at = chunk.indexOf(DETACH_KEY);
+        const at = chunk.indexOf(detachKey.byte);
         const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
         if (keys.length > 0) {
           if (!steer) {
             if (running) {
               const why = info.kind === "terminal" ? "read-only" : `a ${info.kind} session takes no keys`;
-              notices.show(`${why}: keys are not sent (${DETACH_KEY_NAME} detaches)`);
+              notices.show(`${why}: keys are not sent (${detachName} detaches)`);
             }
           } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
             steerSession({ kind: "interrupt" });

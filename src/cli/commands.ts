@@ -4,7 +4,9 @@ import { ConnectionError, SwitchboardError, isSwitchboardError } from "../client
 import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
-import { DETACH_KEY_NAME, attach } from "./attach.js";
+import { attach } from "./attach.js";
+import { DEFAULT_DETACH_KEY, parseDetachKey } from "./detach-key.js";
+import type { DetachKey } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
@@ -29,12 +31,13 @@ terminal. --cwd defaults to the current directory when the gateway is on this ma
 --agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
 built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
 
-export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE]
+export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]
 
 Shows the session's terminal here: the output is replayed from byte 0 (or --since), so the
 screen comes back, then follows live. Keys are sent to the session, which takes its control
 lease when nobody holds it (when someone does, attach says so and watches read-only; --force
-takes control over, and the one who had it goes on watching). The local size is sent on start and on every resize. ${DETACH_KEY_NAME} detaches; the session keeps running.
+takes control over, and the one who had it goes on watching). The local size is sent on start and on every resize. ${DEFAULT_DETACH_KEY.name} detaches; the session keeps running
+(--detach-key ctrl-q, or $SWITCHBOARD_DETACH_KEY, picks another: ctrl-a to ctrl-z, ctrl-\\ ] ^ _).
 When the session ends, attach exits with its exit code (128+N when killed by signal N).`;
 
 export const LS_USAGE = `Usage: switchboard ls [--state STATE[,STATE]] [--json]
@@ -112,7 +115,8 @@ const run: Command = (argv) =>
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(Object.keys(env).length > 0 ? { env } : {}),
       });
-      if (values.attach === true)
+      if (values.attach === true) {
+        const detachKey = detachKeyOption(undefined);
         return attach({
           target: ctx.target,
           http: ctx.http,
@@ -120,7 +124,9 @@ const run: Command = (argv) =>
           info: session,
           readOnly: false,
           since: 0,
+          ...(detachKey ? { detachKey } : {}),
         });
+      }
       if (ctx.json) writeJson(ctx, session);
       else ctx.out.write(`${session.id}\n`);
       return EXIT.OK;
@@ -168,12 +174,29 @@ async function runAgent(
   return EXIT.OK;
 }
 
+/** `--detach-key`, else SWITCHBOARD_DETACH_KEY, else undefined (the default). */
+function detachKeyOption(given: string | undefined): DetachKey | undefined {
+  const env = process.env["SWITCHBOARD_DETACH_KEY"];
+  const [text, from] = given !== undefined ? [given, "--detach-key"] : [env || undefined, "SWITCHBOARD_DETACH_KEY"];
+  if (text === undefined) return undefined;
+  try {
+    return parseDetachKey(text, from);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
 const attachCommand: Command = (argv) =>
   runCommand(
     argv,
     {
       usage: ATTACH_USAGE,
-      options: { "read-only": { type: "boolean" }, force: { type: "boolean" }, since: { type: "string" } },
+      options: {
+        "read-only": { type: "boolean" },
+        force: { type: "boolean" },
+        since: { type: "string" },
+        "detach-key": { type: "string" },
+      },
       positionals: 1,
     },
     async (ctx, parsed) => {
@@ -182,7 +205,16 @@ const attachCommand: Command = (argv) =>
       const readOnly = parsed.values["read-only"] === true;
       const force = parsed.values.force === true;
       if (readOnly && force) throw new UsageError("--read-only and --force exclude each other");
-      return attach({ target: ctx.target, http: ctx.http, session, readOnly, force, since });
+      const detachKey = detachKeyOption(parsed.values["detach-key"]);
+      return attach({
+        target: ctx.target,
+        http: ctx.http,
+        session,
+        readOnly,
+        force,
+        since,
+        ...(detachKey ? { detachKey } : {}),
+      });
     },
   );
 

@@ -12,7 +12,7 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T]
   switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
-  switchboard attach ID [--read-only | --force] [--since BYTE]     (Ctrl-] detaches)
+  switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]
   switchboard send ID [-n] [--eof] [--] TEXT...

@@ -100,6 +100,44 @@ describe("switchboard attach on an agent session", () => {
   }, 40_000);
 });
 
+// Found by a terminal user: Ctrl-] could never reach the session (vim jumps to tags with it).
+describe("switchboard attach with another detach key", () => {
+  it("detaches with the key --detach-key (or SWITCHBOARD_DETACH_KEY) names, and sends Ctrl-] on", async () => {
+    const od = await http.createSession({ command: ["sh", "-c", "head -c 3 | od -An -tx1"], env: TEST_ENV });
+    const typed = spawnCli(["attach", od.id], {
+      SWITCHBOARD_URL: gw.url,
+      SWITCHBOARD_TOKEN: gw.token,
+      SWITCHBOARD_DETACH_KEY: "ctrl-q",
+    });
+    children.push(typed.child);
+    typed.child.stdin!.write("\x1dab");
+    expect(await within(typed.exit, 25_000)).toBe(0);
+    expect(typed.stdout().trim()).toBe("1d 61 62");
+
+    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const attached = spawnCli(["attach", "--detach-key", "^Q", cat.id], {
+      SWITCHBOARD_URL: gw.url,
+      SWITCHBOARD_TOKEN: gw.token,
+    });
+    children.push(attached.child);
+    await expect.poll(async () => (await http.getSession(cat.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    attached.child.stdin!.write("\x11");
+    expect(await within(attached.exit, 20_000)).toBe(0);
+    expect(attached.stderr()).toMatch(/\[detached from \S+; "switchboard attach \S+" to come back\]\n$/);
+    expect((await http.getSession(cat.id)).state).toBe("running");
+    await http.deleteSession(cat.id);
+
+    const wrong = spawnCli(["attach", "--detach-key", "ctrl-[", cat.id], {
+      SWITCHBOARD_URL: gw.url,
+      SWITCHBOARD_TOKEN: gw.token,
+    });
+    expect(await within(wrong.exit, 20_000)).toBe(2);
+    expect(wrong.stderr()).toContain(
+      '--detach-key takes a control key, written ctrl-q or ^Q: ctrl-a to ctrl-z, or ctrl-\\, ctrl-], ctrl-^, ctrl-_ (not "ctrl-[")',
+    );
+  }, 60_000);
+});
+
 describe("switchboard attach while the gateway is gone", () => {
   // Regression (exploratory testing): with the gateway killed, attach said only that keys were
   // dropped; Ctrl-C is a key in raw mode (dropped too), and nothing said how to get out.
