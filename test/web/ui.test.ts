@@ -896,6 +896,19 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     expect(await page.getAttribute(".segmented button[data-kind=agent]", "aria-pressed")).toBe("true");
     expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset["kind"])).toBe("agent");
+    // The Agent field offers the gateway's agents (exploratory test: it was free text only).
+    expect(await page.getAttribute("input[name=agent]", "list")).toBe("agent-ids");
+    await expect
+      .poll(
+        () =>
+          page.evaluate(() =>
+            [...document.querySelectorAll("#agent-ids option")].map((o) => (o as HTMLOptionElement).value),
+          ),
+        {
+          timeout: 5_000,
+        },
+      )
+      .toContain("echo");
   });
 
   // Exploratory test (UI): with the gateway gone, Enter froze the prompt box for 10 s and then

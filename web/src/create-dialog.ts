@@ -23,6 +23,8 @@ export class CreateDialog {
   private readonly tabs: HTMLElement;
   private readonly fields: HTMLElement;
   private readonly submit: HTMLButtonElement;
+  /** The gateway's agents, offered as the Agent field is typed in (still free text: a plugin's may come later). */
+  private readonly agentIds = h("datalist", { id: "agent-ids" });
   private readonly inputs = {
     command: h("input", {
       name: "command",
@@ -38,6 +40,7 @@ export class CreateDialog {
       autocomplete: "off",
       spellcheck: "false",
       required: true,
+      list: "agent-ids",
     }),
     name: h("input", { name: "name", placeholder: "optional", autocomplete: "off", maxlength: 200 }),
     cwd: h("input", { name: "cwd", placeholder: "the gateway's directory", autocomplete: "off", spellcheck: "false" }),
@@ -77,7 +80,7 @@ export class CreateDialog {
       event.preventDefault();
       void this.create();
     });
-    this.element = h("dialog", { class: "dialog", "aria-label": "New session" }, this.form);
+    this.element = h("dialog", { class: "dialog", "aria-label": "New session" }, this.form, this.agentIds);
     this.element.addEventListener("click", (event) => {
       // A click on the backdrop (the dialog element itself, outside the form) closes it.
       if (event.target === this.element) this.close();
@@ -91,6 +94,20 @@ export class CreateDialog {
     this.render();
     if (!this.element.open) this.element.showModal();
     (kind === "terminal" ? this.inputs.command : this.inputs.agent).focus();
+    void this.loadAgents();
+  }
+
+  /** Fills the Agent field's suggestions from GET /v1/agents; without them the field is as before. */
+  private async loadAgents(): Promise<void> {
+    try {
+      const agents = await this.ctx.http.listAgents();
+      fill(
+        this.agentIds,
+        ...agents.map((a) => h("option", { value: a.id }, a.source === "built-in" ? "built in" : a.adapter)),
+      );
+    } catch {
+      // Offline or refused: the field still takes any id.
+    }
   }
 
   close(): void {
@@ -149,7 +166,7 @@ export class CreateDialog {
         field(
           "Agent",
           this.inputs.agent,
-          "An agent id from the gateway config. echo is built in: try /tool, /plan, /permission.",
+          "An agent the gateway knows (the list offers them). echo is built in: try /tool, /plan, /permission.",
         ),
         field("Name", this.inputs.name),
         field("Working directory", this.inputs.cwd),
