@@ -926,6 +926,17 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     await page.waitForSelector(".toast:has-text('Not connected to the gateway')", { timeout: 2_000 });
     expect(Date.now() - started).toBeLessThan(2_000);
+    // The toast leaves the prompt box and Send free (exploratory test: it covered Send).
+    const toast = (await page.locator(".toast").first().boundingBox())!;
+    for (const selector of ["[data-test=send]", ".prompt-input"]) {
+      const box = (await page.locator(selector).boundingBox())!;
+      const overlaps =
+        toast.x < box.x + box.width &&
+        box.x < toast.x + toast.width &&
+        toast.y < box.y + box.height &&
+        box.y < toast.y + toast.height;
+      expect(overlaps, selector).toBe(false);
+    }
     expect(await page.inputValue(".prompt-input")).toBe("typed while offline");
     expect(await page.isDisabled("[data-test=send]")).toBe(true);
 
