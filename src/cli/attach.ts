@@ -9,6 +9,7 @@ import { LocalTerminal } from "./local-terminal.js";
 import { printable } from "./printable.js";
 import { DEFAULT_DETACH_KEY } from "./detach-key.js";
 import type { DetachKey } from "./detach-key.js";
+import { isTerminalReport } from "../core/terminal-reports.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { truncateToWidth } from "./text-width.js";
 
@@ -22,6 +23,8 @@ const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = {
   SIGQUIT: 3,
   SIGTERM: 15,
 };
+/** After keys typed while control is free, this attach steers for this long (its terminal's answers go too). */
+const STEERING_AFTER_KEYS_MS = 10_000;
 /** Keys kept while the first connection is on its way (see `attach`); more are dropped, and attach says so. */
 const PENDING_INPUT_CHARS = 1 << 20;
 /** Ctrl-C: a pipe session has no terminal to turn it into SIGINT, so attach sends the signal itself. */
@@ -109,6 +112,13 @@ export async function attach(options: AttachOptions): Promise<number> {
       // go through once control is free or ours again, and so does the size; refused, it is
       // owed again (docs/cli.md: the size is sent whenever attach has control back).
       let sizeOwed = false;
+      // Whether this attach steers the session: it holds control (as far as it knows), or typed
+      // lately while control was free. Only then does it pass on what its terminal answers by
+      // itself (isTerminalReport): a watching attach's terminal answers the live queries too, and
+      // those answers typed into the session a second time, resending its size with them.
+      let holding = false;
+      let typedAt = Number.NEGATIVE_INFINITY;
+      const steering = () => holding || Date.now() - typedAt < STEERING_AFTER_KEYS_MS;
       let firstConnection = true;
       let outage = false;
       // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
@@ -157,6 +167,8 @@ export async function attach(options: AttachOptions): Promise<number> {
           outage = false;
           heldNotice = undefined;
           notices.newConnection();
+          // A connection after a take-over asks for no control.
+          holding = steer && !takenOver;
           const size = local.size();
           // Attaching at another size than the PTY's: the program is told of the new size and
           // draws for it anew, but a scroll region the replay set for the old size (vim's
@@ -175,6 +187,7 @@ export async function attach(options: AttachOptions): Promise<number> {
         }),
         client.on("control-lost", () => {
           takenOver = true;
+          holding = false;
         }),
         client.on("state", ({ state }) => {
           if (state === "reconnecting" && !outage && !takenOver) {
@@ -190,12 +203,17 @@ export async function attach(options: AttachOptions): Promise<number> {
             const holder = controlHeldText(error) ?? error.message;
             heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${detachName} detaches)`;
             sizeOwed = true;
-            notices.control("held", heldNotice);
+            holding = false;
+            typedAt = Number.NEGATIVE_INFINITY;
+            // Keys were dropped: said again when more are (at most every NOTICE_INTERVAL_MS), also
+            // after control was free for a while, which attach does not hear of.
+            notices.show(heldNotice);
           } else if (error.code === "CONTROL_LOST") {
             // Expiry (this connection was silent past the lease's auto-release) leaves control
             // free and the connection open, so keys still go through; a take-over closes it (4001).
             const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
             sizeOwed = true;
+            holding = false;
             notices.control(
               expired ? "expired" : "taken-over",
               expired
@@ -213,8 +231,10 @@ export async function attach(options: AttachOptions): Promise<number> {
         const at = chunk.indexOf(detachKey.byte);
         const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
         if (keys.length > 0) {
+          // What the terminal answered by itself (to a query in the output), not typed.
+          const report = isTerminalReport(keys.toString("latin1"));
           if (!steer) {
-            if (running) {
+            if (running && !report) {
               const why = info.kind === "terminal" ? "read-only" : `a ${info.kind} session takes no keys`;
               notices.show(`${why}: keys are not sent (${detachName} detaches)`);
             }
@@ -226,7 +246,13 @@ export async function attach(options: AttachOptions): Promise<number> {
           } else {
             // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
             const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
-            steerSession({ kind: "keys", text: decoder.decode(bytes, { stream: true }) });
+            const text = decoder.decode(bytes, { stream: true });
+            if (report) {
+              if (steering()) steerSession({ kind: "keys", text });
+            } else {
+              typedAt = Date.now();
+              steerSession({ kind: "keys", text });
+            }
           }
         }
         if (at >= 0) resolve({ kind: "detach" });
@@ -298,9 +324,10 @@ async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit)
 }
 
 /**
- * One-line notices on stderr between the session's output. A notice about keys is not repeated
- * more often than {@link NOTICE_INTERVAL_MS} while the user types; one about control is said
- * once per change (see {@link control}).
+ * One-line notices on stderr between the session's output. A notice about keys (dropped, or
+ * refused because someone else holds control) is not repeated more often than
+ * {@link NOTICE_INTERVAL_MS} while the user types; one about losing control is said once per
+ * change (see {@link control}).
  *
  * On the alternate screen (a full-screen program: vim, less, top) a notice printed at the
  * cursor lands inside the program's screen and scrolls it; there it is drawn over the last line
@@ -325,11 +352,10 @@ class Notices {
   }
 
   /**
-   * A notice about who has control (`state`): said when the state changes, not again for every
-   * key refused or every later error frame of the same kind (the expiry notice repeated on later
-   * key presses). A new connection may find control anywhere: it says it again.
+   * A notice that control was lost (`state`): said when it happens, not again for every later
+   * error frame of the same kind. A new connection may find control anywhere: it says it again.
    */
-  control(state: "held" | "taken-over" | "expired", text: string): void {
+  control(state: "taken-over" | "expired", text: string): void {
     if (this.controlState === state) return;
     this.controlState = state;
     this.write(text);

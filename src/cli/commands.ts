@@ -5,6 +5,7 @@ import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { attach } from "./attach.js";
+import { QueryFilter } from "./terminal-queries.js";
 import { DEFAULT_DETACH_KEY, parseDetachKey } from "./detach-key.js";
 import type { DetachKey } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
@@ -264,20 +265,25 @@ const logs: Command = (argv) =>
         if (typeof first !== "number") throw error;
         return ctx.http.output(id, { since: first });
       });
+      // On a terminal, the output goes without the terminal queries in it (what vim asks when it
+      // starts): this terminal would answer them, into the shell's input after logs (nothing
+      // here reads them, and nothing asks now). Elsewhere it is the bytes as the session wrote them.
+      const queries = (ctx.out as { isTTY?: boolean }).isTTY === true ? new QueryFilter() : undefined;
+      const shown = (bytes: Uint8Array) => (queries ? queries.filter(bytes) : bytes);
       // `since` 0 is "from the start of what is retained": say what retention dropped, as -f does.
       const start = page.next - page.bytes.length;
       if (start > since)
         new FollowNotices(ctx.err).show(
           `output bytes ${since} to ${start} were dropped by retention; printing from byte ${start}`,
         );
-      await write(ctx.out, page.bytes);
+      await write(ctx.out, shown(page.bytes));
       const end = page.total;
       while (page.next < end && page.bytes.length > 0) {
         page = await ctx.http.output(id, { since: page.next });
-        await write(ctx.out, page.bytes);
+        await write(ctx.out, shown(page.bytes));
       }
       if (!followIt) return EXIT.OK;
-      return follow(ctx, id, page.next);
+      return follow(ctx, id, page.next, queries);
     },
   );
 

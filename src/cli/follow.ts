@@ -4,6 +4,7 @@ import type { ConnectionState, ResetInfo, SessionEvent } from "../client/node.js
 import type { CliContext } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { printable } from "./printable.js";
+import type { QueryFilter } from "./terminal-queries.js";
 import { watchReader } from "./reader-gone.js";
 
 /**
@@ -39,13 +40,13 @@ export async function keepPace(out: NodeJS.WritableStream): Promise<void> {
  * ({@link FOLLOW_BUFFER_BYTES}), it stops following and starts again from the next byte once
  * stdout has drained.
  */
-export async function follow(ctx: CliContext, id: string, since: number): Promise<number> {
+export async function follow(ctx: CliContext, id: string, since: number, queries?: QueryFilter): Promise<number> {
   const notices = new FollowNotices(ctx.err);
   const interrupted = interruption();
   try {
     let from = since;
     for (;;) {
-      const outcome = await followUntilBackedUp(ctx, id, from, notices, interrupted.promise);
+      const outcome = await followUntilBackedUp(ctx, id, from, notices, interrupted.promise, queries);
       if (outcome.kind === "ended") return outcome.code;
       from = outcome.next;
       const code = await Promise.race([drained(ctx.out), interrupted.promise]);
@@ -63,6 +64,7 @@ async function followUntilBackedUp(
   since: number,
   notices: FollowNotices,
   interrupted: Promise<number>,
+  queries: QueryFilter | undefined,
 ): Promise<{ kind: "ended"; code: number } | { kind: "backed-up"; next: number }> {
   const term = new TerminalClient({ ...ctx.target, session: id, since });
   let backedUp: () => void = () => undefined;
@@ -71,7 +73,7 @@ async function followUntilBackedUp(
   let next = since;
   const stops = [
     term.on("data", ({ bytes, offset }) => {
-      ctx.out.write(bytes);
+      ctx.out.write(queries ? queries.filter(bytes) : bytes);
       next = offset + bytes.length;
       if (unflushed(ctx.out) > FOLLOW_BUFFER_BYTES) backedUp();
     }),

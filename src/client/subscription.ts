@@ -14,6 +14,13 @@ export interface SubscribeOptions {
   /** The gateway refused the subscription (e.g. SESSION_NOT_FOUND), or the client gave up. Also rejects `ready`/`done`. */
   onError?: (error: Error) => void;
   /**
+   * The gateway confirmed the subscription: at first, and again after every reconnect. Events up
+   * to `info.head` were in the log already (history: what a reconnect missed comes so), later
+   * ones are live. A terminal that shows the output can tell that way which queries in it a
+   * program is asking now.
+   */
+  onSubscribed?: (info: SubscribedInfo) => void;
+  /**
    * Stops the subscription as `unsubscribe()` does (nothing more is delivered; the gateway is
    * told), except that `ready` and `done`, if still waiting, reject with the signal's reason.
    * `onError` does not hear of it: the caller aborted. An already-aborted signal subscribes nothing.
@@ -178,6 +185,7 @@ export class Subscription {
       return true;
     }
     this.markReady(info);
+    this.options.onSubscribed?.(info);
     if (end === undefined || this._state !== "live" || end.seq > this._lastSeq) return false;
     this.end("ended");
     this.settleDone.resolve(end);

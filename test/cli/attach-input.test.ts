@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HttpClient } from "../../src/client/node.js";
-import { FaultProxy, TEST_ENV, startTestGateway } from "../client/helpers.js";
+import { HttpClient, connect } from "../../src/client/node.js";
+import { FaultProxy, TEST_ENV, sleep, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { spawnCli } from "./helpers.js";
 import type { RunningCli } from "./helpers.js";
@@ -98,6 +98,35 @@ describe("switchboard attach on an agent session", () => {
     expect(attached.stdout()).toBe("");
     expect(attached.stderr()).toMatch(/\[session \S+ ended\]\n$/);
   }, 40_000);
+});
+
+// Found by a terminal re-check: attaches that had lost control passed their terminals' answers
+// to the program's queries on as keys once control was free (vim answered twice, the PTY
+// resized to each of them in turn).
+describe("switchboard attach without control", () => {
+  it("does not pass its terminal's own answers on, but does once it types while control is free", async () => {
+    const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
+    const holder = await connect({ url: gw.url, token: gw.token });
+    try {
+      await holder.control(cat.id, "acquire");
+      const attached = pipedAttach(cat.id);
+      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("held by");
+      await holder.control(cat.id, "release");
+      const inputs = async () => (await http.events(cat.id, { types: ["input"] })).events.length;
+      attached.child.stdin!.write("\x1b[3;3R");
+      await sleep(1_000);
+      expect(await inputs()).toBe(0);
+      attached.child.stdin!.write("typed\n");
+      await expect.poll(() => attached.stdout(), { timeout: 10_000 }).toContain("typed\n");
+      // Typing while control is free makes it steer: its terminal's answers go now.
+      attached.child.stdin!.write("\x1b[5;5R");
+      await expect.poll(inputs, { timeout: 10_000 }).toBe(2);
+      attached.child.kill("SIGTERM");
+    } finally {
+      holder.close();
+      await http.deleteSession(cat.id);
+    }
+  }, 60_000);
 });
 
 // Found by a terminal user: Ctrl-] could never reach the session (vim jumps to tags with it).

@@ -198,6 +198,27 @@ describe("SwitchboardClient", () => {
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => resets[0]!.first + i));
   });
 
+  it("says each time the gateway confirms a subscription, after a reconnect too, with the head: what came before it was missed", async () => {
+    const p = await proxy();
+    const c = await client(p.url);
+    const s = await c.createSession({ kind: "stream" });
+    await c.http.appendEvents(s.id, [{ type: "note", data: 1 }]);
+    const heads: number[] = [];
+    const seen: number[] = [];
+    const sub = c.subscribe(s.id, { onSubscribed: (info) => heads.push(info.head) }, (e) => seen.push(e.seq));
+    await sub.ready;
+    p.down = true;
+    p.cut();
+    await new HttpClient({ url: gw.url, token: gw.token }).appendEvents(s.id, [
+      { type: "note", data: 2 },
+      { type: "note", data: 3 },
+    ]);
+    p.down = false;
+    await waitUntil(() => seen.length === 3, 10_000, "the missed events");
+    expect(heads).toEqual([1, 3]);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
   it("reports connection states for UIs: connecting, open, reconnecting, open, closed", async () => {
     const p = await proxy();
     const states: ConnectionState[] = [];

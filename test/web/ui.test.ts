@@ -1155,6 +1155,54 @@ describe("web UI", () => {
     await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
   });
 
+  // Found by a re-check: a page that had released control took it back by itself when a program
+  // queried the terminal (xterm's answer went out as if typed), and resized the PTY to its window.
+  it("leaves control free after Release when a program queries the terminal: its answer is not typed", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "query-after-release");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.click(".control-bar button:has-text('Release')");
+    await page.waitForSelector(".terminal-view[data-control=free]");
+    const inputs = async () => (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events.length as number;
+    const before = await inputs();
+    // Typed by another client while control is free: a cursor position query, as vim sends.
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "printf 'asked\\033[6n'\r" });
+    await waitForTerminal(page, (t) => /asked/.test(t), 5_000, "the query printed");
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(await inputs()).toBe(before + 1);
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.controller).toBeNull();
+    expect(await page.getAttribute(".terminal-view", "data-control")).toBe("free");
+  });
+
+  // Found by a re-check: output missed while the connection was down came after the reconnect as
+  // live output, and xterm answered the queries in it: late answers typed into whatever ran then.
+  it("does not answer the queries in output it missed while disconnected", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "query-while-away");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    s.proxy.down = true;
+    s.proxy.cut();
+    await page.waitForSelector(".conn.conn-stale", { timeout: 10_000 });
+    // The page's lease ended with its connection: another client asks the terminal while it is away.
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.controller === null, 10_000, "release");
+    await s.http.post(`/v1/sessions/${id}/input`, {
+      data: "printf 'away\\033[6n\\n'; IFS= read -rs -t 8 -n 64 x; printf 'left=%q\\n' \"$x\"\r",
+    });
+    await waitFor(
+      async () => Buffer.from((await s.http.get(`/v1/sessions/${id}/output`)).text).includes("away"),
+      5_000,
+      "the query",
+    );
+    s.proxy.down = false;
+    await page.waitForSelector(".conn[data-state=open]:not(.conn-stale)", { timeout: 20_000 });
+    await waitForTerminal(page, (t) => /^left=/m.test(t), 15_000, "the read's end");
+    expect(await terminalText(page)).toMatch(/^left=''$/m);
+  });
+
   it("sends a line typed fast while nobody holds control whole and in order (audit: keys lost after Release)", async () => {
     const s = await stack();
     const id = await createShell(s.http, "free-typing");

@@ -22,12 +22,19 @@ export interface SessionFeedHandlers {
 export class SessionFeed {
   private readonly sub: Subscription;
   private subscribedHead: number | null = null;
+  /** The head when the gateway last confirmed the subscription (after a reconnect: what it missed ends there). */
+  private confirmedHead = 0;
   private _lastSeq = 0;
 
   constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers) {
     this.sub = ctx.client.subscribe(
       sessionId,
-      { since: 0, onReset: (info) => handlers.onReset(info), onError: (error) => handlers.onError(error) },
+      {
+        since: 0,
+        onReset: (info) => handlers.onReset(info),
+        onError: (error) => handlers.onError(error),
+        onSubscribed: (info) => (this.confirmedHead = info.head),
+      },
       (event) => {
         this._lastSeq = event.seq;
         if (this.subscribedHead !== null && event.seq > this.subscribedHead) ctx.store.applyEvent(sessionId, event);
@@ -48,6 +55,11 @@ export class SessionFeed {
   /** The seq of the last event delivered. */
   get lastSeq(): number {
     return this._lastSeq;
+  }
+
+  /** Whether event `seq` was in the log when the subscription was last confirmed: history, not live. */
+  isHistory(seq: number): boolean {
+    return seq <= this.confirmedHead;
   }
 
   /** Every event up to the head at subscription time has been delivered. */

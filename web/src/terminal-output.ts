@@ -10,6 +10,8 @@ export interface TerminalOutputHandlers {
   resize(cols: number, rows: number): void;
   /** Everything up to the head at subscription time is on the screen (called once). */
   restored(): void;
+  /** Whether event `seq` is history: missed while the connection was down (see SessionFeed.isHistory). */
+  isHistory(seq: number): boolean;
 }
 
 /**
@@ -26,6 +28,10 @@ export class TerminalOutput {
   private flushQueued = false;
   private writesInFlight = 0;
   private _restored = false;
+  /** Text batched for the next write holds history (see {@link catchingUp}). */
+  private pendingHistory = false;
+  /** Writes of history not yet parsed by xterm. */
+  private historyWrites = 0;
 
   constructor(term: Terminal, handlers: TerminalOutputHandlers) {
     this.term = term;
@@ -51,6 +57,15 @@ export class TerminalOutput {
   }
 
   /**
+   * Output missed while the connection was down is being written (after a reconnect it comes
+   * at once, as history): the queries in it were asked while nobody was there to answer, and a
+   * late answer would reach whatever runs now as typed text.
+   */
+  get catchingUp(): boolean {
+    return this.historyWrites > 0;
+  }
+
+  /**
    * Takes an output or resize event: held for the replay, or written. False for any other
    * event, which comes after what was held before it; the page handles it, then calls
    * {@link checkRestored} (the replay's last event may be of any type).
@@ -65,9 +80,10 @@ export class TerminalOutput {
       case "output":
         if (event.enc === "base64") {
           this.flush();
-          this.write(decodeOutputData(event.data, "base64"));
+          this.write(decodeOutputData(event.data, "base64"), this.handlers.isHistory(event.seq));
         } else {
           this.pendingText += event.data;
+          if (this.handlers.isHistory(event.seq)) this.pendingHistory = true;
           if (!this.flushQueued) {
             // Batch the events of one frame into one xterm write.
             this.flushQueued = true;
@@ -104,7 +120,9 @@ export class TerminalOutput {
     if (this.pendingText === "") return;
     const text = this.pendingText;
     this.pendingText = "";
-    this.write(text);
+    const history = this.pendingHistory;
+    this.pendingHistory = false;
+    this.write(text, history);
   }
 
   /** Marks the screen restored once the replay is through and xterm has written all of it. */
@@ -152,10 +170,12 @@ export class TerminalOutput {
     this.flush();
   }
 
-  private write(data: string | Uint8Array): void {
+  private write(data: string | Uint8Array, history = false): void {
     this.writesInFlight++;
+    if (history) this.historyWrites++;
     this.term.write(data, () => {
       this.writesInFlight--;
+      if (history) this.historyWrites--;
       this.checkRestored();
     });
   }

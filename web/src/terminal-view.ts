@@ -2,6 +2,7 @@ import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import { isConnectionError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import { isTerminalReport } from "../../src/core/terminal-reports.js";
 import type { AppContext, View } from "./context.js";
 import { h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
@@ -20,6 +21,8 @@ import { TERMINAL_THEME } from "./theme.js";
 export const FIT_DEBOUNCE_MS = 80;
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
+/** Keys typed while the screen is restored are dropped; the page says so at most this often. */
+export const DROPPED_NOTICE_MS = 5_000;
 export const MIN_ROWS = 5;
 
 /**
@@ -118,14 +121,29 @@ export class TerminalView implements View {
     // it (a shell showed `R$ 2RR84;0;0c` and ran it on Enter): nobody typed it, and nobody
     // asked now. Keys pressed meanwhile go too: the screen they were typed at is not there yet.
     // Live output's queries are answered as ever (a program running now waits for the answer).
+    //
+    // Answers to live queries go only from a page in control: from a watching page (or one that
+    // released control) they answered the program a second time, and took the lease back as if
+    // typed (isTerminalReport).
+    let droppedNoticeAt = 0;
     const typed = (data: string): void => {
-      if (!this.output.replaying) type(data);
+      const report = isTerminalReport(data);
+      if (this.output.replaying) {
+        if (!report && Date.now() - droppedNoticeAt > DROPPED_NOTICE_MS) {
+          droppedNoticeAt = Date.now();
+          ctx.toast("Keys typed while the screen is being restored are not sent: type again once it shows", "info");
+        }
+        return;
+      }
+      if (report && (this.control.kind !== "mine" || this.output.catchingUp)) return;
+      type(data);
     };
     this.term.onData(typed);
     this.term.onBinary(typed);
 
     this.output = new TerminalOutput(this.term, {
       replayed: () => this.feed.replayed,
+      isHistory: (seq) => this.feed.isHistory(seq),
       resize: (cols, rows) => this.resized(cols, rows),
       restored: () => {
         this.element.dataset["restored"] = "true";
