@@ -25,6 +25,9 @@ const RESET_WHEN_SET = new Map<number, string>([
   [47, "\x1b[?47l"],
   [1, "\x1b[?1l"], // application cursor keys
   [5, "\x1b[?5l"], // reverse video
+  [45, "\x1b[?45l"], // reverse wraparound
+  [66, "\x1b[?66l"], // application keypad (DECNKM)
+  [69, "\x1b[?69l"], // left and right margins (DECLRMM)
   [9, "\x1b[?9l"], // mouse: X10
   [1000, "\x1b[?1000l"], // mouse: clicks
   [1001, "\x1b[?1001l"], // mouse: highlight tracking
@@ -35,6 +38,9 @@ const RESET_WHEN_SET = new Map<number, string>([
   [1006, "\x1b[?1006l"], // mouse: SGR coordinates
   [1015, "\x1b[?1015l"], // mouse: urxvt coordinates
   [2004, "\x1b[?2004l"], // bracketed paste
+  // Synchronized output: a frame begun and not ended (a detach mid-frame) holds the terminal's
+  // drawing until its timeout, or for good in some terminals.
+  [2026, "\x1b[?2026l"],
 ]);
 /** The cursor (mode 25) is visible by default; a program may leave it hidden. */
 const CURSOR_VISIBLE = 25;

@@ -11,6 +11,14 @@ describe("TerminalModes", () => {
     expect(modes.resetSequence()).toBe("\x1b[?1049l\x1b[?1000l\x1b[?1006l\x1b>\x1b[?25h");
   });
 
+  // Found by a re-check: a detach in the middle of a synchronized frame (mode 2026) could hold
+  // the terminal's drawing; reverse wrap, the numeric keypad mode and side margins stayed too.
+  it("undoes synchronized output, reverse wrap, the keypad mode and side margins", () => {
+    const modes = new TerminalModes();
+    modes.feed(bytes("\x1b[?45h\x1b[?66h\x1b[?69h\x1b[?2026hhalf a frame"));
+    expect(modes.resetSequence()).toBe("\x1b[?45l\x1b[?66l\x1b[?69l\x1b[?2026l");
+  });
+
   it("has nothing to undo for plain output or modes already turned off", () => {
     const modes = new TerminalModes();
     modes.feed(bytes("\x1b[1;31mred\x1b[0m \x1b[?1049h\x1b[?1049l \x1b[?25l\x1b[?25h \x1b[2J"));
