@@ -120,6 +120,23 @@ export async function attach(options: AttachOptions): Promise<number> {
       let typedAt = Number.NEGATIVE_INFINITY;
       const steering = () => holding || Date.now() - typedAt < STEERING_AFTER_KEYS_MS;
       let firstConnection = true;
+      // Watching a PTY at another size than its own: said once (the screen is laid out for the
+      // size of whoever steers it, and a full-screen program looks garbled in a smaller or larger one).
+      let sizeNoticed = false;
+      const noticeSize = () => {
+        const size = local.size();
+        if (sizeNoticed || !info.pty || !running || size === undefined) return;
+        sizeNoticed = true;
+        void options.http.getSession(info.id).then(
+          (now) => {
+            if (now.cols === null || now.rows === null || (now.cols === size.cols && now.rows === size.rows)) return;
+            notices.show(
+              `the session's terminal is ${now.cols}×${now.rows} and this one ${size.cols}×${size.rows}: while you watch, the size is that of whoever steers it, and a full-screen program may look wrong here`,
+            );
+          },
+          () => undefined,
+        );
+      };
       let outage = false;
       // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
       let takenOver = false;
@@ -169,6 +186,7 @@ export async function attach(options: AttachOptions): Promise<number> {
           notices.newConnection();
           // A connection after a take-over asks for no control.
           holding = steer && !takenOver;
+          if (!steer) noticeSize();
           const size = local.size();
           // Attaching at another size than the PTY's: the program is told of the new size and
           // draws for it anew, but a scroll region the replay set for the old size (vim's
@@ -205,6 +223,7 @@ export async function attach(options: AttachOptions): Promise<number> {
             sizeOwed = true;
             holding = false;
             typedAt = Number.NEGATIVE_INFINITY;
+            noticeSize();
             // Keys were dropped: said again when more are (at most every NOTICE_INTERVAL_MS), also
             // after control was free for a while, which attach does not hear of.
             notices.show(heldNotice);

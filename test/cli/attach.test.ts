@@ -149,12 +149,20 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     }
   }, 30_000);
 
-  it("--read-only never sends keys", async () => {
-    const id = await bash();
+  it("--read-only never sends keys, and says when it watches at another size", async () => {
+    const { id } = await http.createSession({
+      command: ["bash", "--norc", "--noprofile"],
+      pty: true,
+      cols: 80,
+      rows: 24,
+      env: { ...TEST_ENV, PS1: "remote$ " },
+    });
     const t = startTmux();
     await t.waitFor(/local\$/);
     t.type(attachCmd(`--read-only -- ${id}`));
     await t.waitFor(/remote\$/);
+    // Watching at another size than the PTY's (80×24, this pane 100×20) is said once.
+    await t.waitFor(/the session's terminal is 80×24 and this one 100×20/);
     t.type("echo should-not-run");
     await t.waitFor(/read-only: keys are not sent/);
     await http.input(id, "echo visible\r");
