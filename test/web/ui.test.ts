@@ -643,6 +643,31 @@ describe("web UI", () => {
     expect(states.filter((state) => state === "reconnecting").length).toBeGreaterThanOrEqual(2);
   });
 
+  // Exploratory test: when the gateway went away while the page followed nothing, the pill said
+  // "Standby" for up to a list poll (~1.5 s), then "Gateway unreachable".
+  it("says the gateway is unreachable when the connection drops while nothing is followed, without a Standby first", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "pill-shell");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".conn[data-state=open]");
+    await page.evaluate(() => (location.hash = "#/"));
+    await page.waitForSelector(".main .session-list, .main [data-test=new-session]");
+    await page.evaluate(() => {
+      const looks: string[] = [];
+      (window as unknown as { looks: string[] }).looks = looks;
+      const pill = document.querySelector(".conn")!;
+      new MutationObserver(() => looks.push(pill.className)).observe(pill, {
+        attributes: true,
+        attributeFilter: ["class"],
+      });
+    });
+    s.proxy.down = true;
+    s.proxy.cut();
+    await page.waitForSelector(".conn.conn-down", { timeout: 10_000 });
+    const looks = await page.evaluate(() => (window as unknown as { looks: string[] }).looks);
+    expect(looks.filter((l) => l.includes("conn-idle"))).toEqual([]);
+  });
+
   // Exploratory test: with the gateway gone, the list and the header went on showing "Running"
   // as if live; only the pill in the top bar said otherwise.
   it("dims the states it shows while it cannot hear from the gateway, and is live again after", async () => {

@@ -16,6 +16,8 @@ export class ConnectionPill {
   private readonly store: SessionStore;
   private readonly label: HTMLElement;
   private last: StateChange | null = null;
+  /** The connection dropped with nothing to follow: the list poll is asked whether the gateway is there. */
+  private checking = false;
   private readonly offs: (() => void)[] = [];
 
   /**
@@ -39,6 +41,16 @@ export class ConnectionPill {
     this.offs.push(
       client.on("state", (change) => {
         this.last = change;
+        // Idle after the connection dropped (a page that follows nothing): the gateway may be gone
+        // (it stopped). Ask now, and say so meanwhile, rather than show "Standby" until the next
+        // list poll said otherwise (exploratory test: ~1.5 s of Standby, then Gateway unreachable).
+        if (change.state === "idle" && change.error !== undefined) {
+          this.checking = true;
+          void store.refresh().finally(() => {
+            this.checking = false;
+            this.render();
+          });
+        }
         this.render();
       }),
       store.onChange(() => this.render()),
@@ -85,6 +97,7 @@ export class ConnectionPill {
         ];
       }
       case "idle":
+        if (this.checking) return ["busy", "Checking…", "The connection dropped; asking whether the gateway is there"];
         return health.ok
           ? ["idle", "Standby", "Nothing followed right now; the connection reopens when needed"]
           : ["down", "Gateway unreachable", `${health.error.message}. The states shown are the last known.`];
