@@ -1,8 +1,14 @@
 import type { Actor } from "../protocol/index.js";
 import type { GatewayCore } from "./context.js";
 
-/** How often ended sessions are checked against `retention.endedSessions`. */
+/**
+ * How often, at most, ended sessions are checked against `retention.endedSessions`; with a
+ * `maxAgeMs` under ten times this, every tenth of it (at least every second), so that a session
+ * is removed at most ~10% after its age is up (with a 60 s age and a 60 s interval, sessions
+ * stayed up to twice as long: a soak test).
+ */
 export const SESSION_PRUNE_INTERVAL_MS = 60_000;
+const SESSION_PRUNE_MIN_INTERVAL_MS = 1_000;
 
 const RETENTION: Actor = { name: "retention", role: "system" };
 
@@ -12,7 +18,7 @@ const RETENTION: Actor = { name: "retention", role: "system" };
  * session ends. Reads the rule from the current config on every pass, so a reload applies.
  */
 export class SessionPruner {
-  private readonly timer: ReturnType<typeof setInterval>;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private soon: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
@@ -20,10 +26,9 @@ export class SessionPruner {
 
   constructor(
     private readonly core: GatewayCore,
-    intervalMs = SESSION_PRUNE_INTERVAL_MS,
+    private readonly intervalMs = SESSION_PRUNE_INTERVAL_MS,
   ) {
-    this.timer = setInterval(() => void this.run(), intervalMs);
-    this.timer.unref();
+    this.schedule();
     // An ended session can put the count over `maxCount`: check once the burst of changes settles.
     this.stopWatching = core.sessions.onChange((session) => {
       if (!session.running && !session.removed && this.soon === undefined && !this.closed) {
@@ -46,10 +51,24 @@ export class SessionPruner {
   /** Stops the timers; resolves once a pass under way has finished. */
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     if (this.soon !== undefined) clearTimeout(this.soon);
     this.stopWatching();
     await this.running;
+  }
+
+  /** The next pass, by the rule as it is now (a reload may change `maxAgeMs`). */
+  private schedule(): void {
+    if (this.closed) return;
+    const maxAge = this.core.config.retention.endedSessions.maxAgeMs;
+    const delay =
+      maxAge === undefined
+        ? this.intervalMs
+        : Math.min(this.intervalMs, Math.max(SESSION_PRUNE_MIN_INTERVAL_MS, Math.floor(maxAge / 10)));
+    this.timer = setTimeout(() => {
+      void this.run().finally(() => this.schedule());
+    }, delay);
+    this.timer.unref();
   }
 
   private async pass(): Promise<void> {

@@ -333,6 +333,16 @@ describe("retention.endedSessions", () => {
     expect(await listedIds(http)).toEqual([running]);
   });
 
+  // Found by a soak test: with maxAgeMs 60 s, ended sessions stayed up to 120 s (a pass a minute).
+  it("checks a short maxAgeMs often enough that a session goes soon after its age is up", async () => {
+    const gw = await testGateway({ config: { retention: { endedSessions: { maxAgeMs: 2_000 } } } });
+    const http = api(gw.url);
+    const ended = await endedPipe(http, "echo brief");
+    const endedAt = Date.now();
+    await waitFor(async () => !(await listedIds(http)).includes(ended), 10_000, "the ended session to go");
+    expect(Date.now() - endedAt).toBeGreaterThanOrEqual(1_900);
+  });
+
   it("rejects a bad rule at start with the field's path", async () => {
     await expect(testGateway({ config: { retention: { endedSessions: { maxAgeMs: -1 } } } })).rejects.toThrow(
       /retention\.endedSessions\.maxAgeMs/,
