@@ -34,6 +34,15 @@ function startTmux(): Tmux {
   return tmux;
 }
 
+/** A tmux window of its own running `attach [args] -- id`, once the session's prompt shows. */
+async function attachedTo(id: string, args = ""): Promise<Tmux> {
+  const t = startTmux();
+  await t.waitFor(/local\$/);
+  t.type(attachCmd(`${args ? `${args} ` : ""}-- ${id}`));
+  await t.waitFor(/remote\$/);
+  return t;
+}
+
 async function bash(): Promise<string> {
   const session = await http.createSession({
     command: ["bash", "--norc", "--noprofile"],
@@ -105,10 +114,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
 
   it("sends the local size on start and when the local terminal is resized", async () => {
     const id = await bash();
-    const t = startTmux();
-    await t.waitFor(/local\$/);
-    t.type(attachCmd(`-- ${id}`));
-    await t.waitFor(/remote\$/);
+    const t = await attachedTo(id);
     t.type("stty size");
     await t.waitFor(/^20 100$/m);
     t.resize(80, 15);
@@ -157,10 +163,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       rows: 24,
       env: { ...TEST_ENV, PS1: "remote$ " },
     });
-    const t = startTmux();
-    await t.waitFor(/local\$/);
-    t.type(attachCmd(`--read-only -- ${id}`));
-    await t.waitFor(/remote\$/);
+    const t = await attachedTo(id, "--read-only");
     // Watching at another size than the PTY's (80×24, this pane 100×20) is said once.
     await t.waitFor(/the session's terminal is 80×24 and this one 100×20/);
     t.type("echo should-not-run");
@@ -303,10 +306,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   // then let go; attach's keys went through again, but `stty size` said 30 96 in an 80x20 terminal.
   it("sends its size again once its keys go through after someone else held control", async ({ expect }) => {
     const id = await bash();
-    const t = startTmux();
-    await t.waitFor(/local\$/);
-    t.type(attachCmd(`-- ${id}`));
-    await t.waitFor(/remote\$/);
+    const t = await attachedTo(id);
     await expect.poll(async () => (await http.getSession(id)).controller, { timeout: 10_000 }).not.toBeNull();
     const other = await connect({ url: gw.url, token: gw.token });
     try {
@@ -331,10 +331,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   // Regression (exploratory testing): notices were printed at the cursor, inside vim's screen.
   it("draws a notice over the last line of a full-screen program's screen", async ({ expect }) => {
     const id = await bash();
-    const t = startTmux();
-    await t.waitFor(/local\$/);
-    t.type(attachCmd(`-- ${id}`));
-    await t.waitFor(/remote\$/);
+    const t = await attachedTo(id);
     t.type("clear; printf '\\033[?1049hFULL\\n'");
     await t.waitFor(/^FULL\nremote\$/);
     const other = await connect({ url: gw.url, token: gw.token });

@@ -4,6 +4,19 @@ import { TerminalModes } from "../../src/cli/terminal-modes.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
+/** A tracker fed `text` cut at `cuts` (in any order), as output arrives in chunks. */
+function fedInPieces(text: string, cuts: number[]): TerminalModes {
+  const modes = new TerminalModes();
+  const all = bytes(text);
+  let at = 0;
+  for (const cut of [...cuts].sort((a, b) => a - b)) {
+    modes.feed(all.subarray(at, Math.max(at, cut)));
+    at = Math.max(at, cut);
+  }
+  modes.feed(all.subarray(at));
+  return modes;
+}
+
 describe("TerminalModes", () => {
   it("undoes exactly the modes left on, alternate screen first", () => {
     const modes = new TerminalModes();
@@ -29,15 +42,7 @@ describe("TerminalModes", () => {
     const text = "a\x1b[?1049hb\x1b[?25l\x1b[?1;2004hc";
     fc.assert(
       fc.property(fc.array(fc.nat(text.length), { maxLength: 6 }), (cuts) => {
-        const modes = new TerminalModes();
-        const all = bytes(text);
-        let at = 0;
-        for (const cut of [...cuts].sort((a, b) => a - b)) {
-          modes.feed(all.subarray(at, Math.max(at, cut)));
-          at = Math.max(at, cut);
-        }
-        modes.feed(all.subarray(at));
-        return modes.resetSequence() === "\x1b[?1049l\x1b[?1l\x1b[?2004l\x1b[?25h";
+        return fedInPieces(text, cuts).resetSequence() === "\x1b[?1049l\x1b[?1l\x1b[?2004l\x1b[?25h";
       }),
     );
   });
@@ -49,15 +54,7 @@ describe("TerminalModes", () => {
     const expected = "\x1b[?1049l\x1b[?6l\x1b7\x1b[r\x1b8\x1b(B\x0f\x1b[?7h\x1b[4l\x1b[>4m\x1b[<1u\x1b[0 q\x1b[?25h";
     fc.assert(
       fc.property(fc.array(fc.nat(text.length), { maxLength: 6 }), (cuts) => {
-        const modes = new TerminalModes();
-        const all = bytes(text);
-        let at = 0;
-        for (const cut of [...cuts].sort((a, b) => a - b)) {
-          modes.feed(all.subarray(at, Math.max(at, cut)));
-          at = Math.max(at, cut);
-        }
-        modes.feed(all.subarray(at));
-        return modes.resetSequence() === expected;
+        return fedInPieces(text, cuts).resetSequence() === expected;
       }),
     );
     expect(new TerminalModes().resetSequence()).toBe("");
