@@ -138,6 +138,8 @@ describe("an upgrade that gets no answer while HTTP does", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => {
       for (const socket of held) socket.destroy();
+      // (The probes' keep-alive connections would hold close() for seconds.)
+      server.closeAllConnections();
       return new Promise((resolve) => server.close(resolve));
     });
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -151,7 +153,7 @@ describe("an upgrade that gets no answer while HTTP does", () => {
     const errors: Error[] = [];
     client.on("state", ({ error }) => void (error && errors.push(error)));
     client.subscribe("s", {}, () => {});
-    await waitUntil(() => errors.length > 1, 5_000, "the client's diagnosis");
+    await waitUntil(() => errors.length > 0, 5_000, "the client's diagnosis");
     expect(errors.at(-1)).toMatchObject({
       code: "TIMEOUT",
       message:
@@ -176,7 +178,7 @@ describe("an upgrade that gets no answer while HTTP does", () => {
     expect(termErrors.find((e) => (e as { code?: string }).code === "TIMEOUT")?.message).toBe(
       "cannot open /ws/session/s: no frame within 200 ms, though the gateway answers HTTP (a stalled or slow network, or a proxy that holds WebSocket upgrades)",
     );
-  });
+  }, 20_000);
 });
 
 /**
