@@ -59,8 +59,11 @@ export class RequestGuard {
 
   refuse(req: IncomingMessage, message: string): SwitchboardError {
     const address = addressOf(req);
-    if (this.failures.blocked(address)) {
-      return new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute");
+    const blockedMs = this.failures.blockedFor(address);
+    if (blockedMs > 0) {
+      return new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute", {
+        retryAfterSeconds: Math.ceil(blockedMs / 1000),
+      });
     }
     this.failures.recordFailure(address);
     this.core.metrics.authFailures.inc();

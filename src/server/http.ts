@@ -73,6 +73,12 @@ export function holdAnswers(res: ServerResponse, hold: AnswerHold): void {
   answerHolds.set(res, hold);
 }
 
+/** `Retry-After` (seconds) for a refusal that says when to try again (`retryAfterSeconds`). */
+function retryAfter(error: SwitchboardError): string | undefined {
+  const seconds = error.details?.["retryAfterSeconds"];
+  return typeof seconds === "number" && seconds > 0 ? String(seconds) : undefined;
+}
+
 /** Turns any thrown value into `{error: {code, message}}` with the code's status. */
 export function sendError(res: ServerResponse, error: unknown, extraHeaders: Record<string, string> = {}): void {
   const e = toSwitchboardError(error);
@@ -81,6 +87,8 @@ export function sendError(res: ServerResponse, error: unknown, extraHeaders: Rec
     return;
   }
   for (const [k, v] of Object.entries(extraHeaders)) res.setHeader(k, v);
+  const retry = retryAfter(e);
+  if (retry !== undefined) res.setHeader("Retry-After", retry);
   sendJson(res, e.status, { error: e.toJSON() });
 }
 
@@ -89,6 +97,8 @@ export function sendError(res: ServerResponse, error: unknown, extraHeaders: Rec
  * upgrade, a connection refused on arrival): written as is, then the connection closes.
  */
 export function rawHttpError(error: SwitchboardError, headers: Record<string, string> = {}): string {
+  const retry = retryAfter(error);
+  if (retry !== undefined) headers = { ...headers, "Retry-After": retry };
   const body = JSON.stringify({ error: error.toJSON() });
   const lines = [
     `HTTP/1.1 ${error.status} ${error.code}`,

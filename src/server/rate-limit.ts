@@ -52,6 +52,12 @@ export class AuthFailureLimiter {
     return entry.count >= AUTH_FAILURES_ALLOWED;
   }
 
+  /** How long the address stays blocked, in ms (0 when it is not). */
+  blockedFor(address: string): number {
+    if (!this.blocked(address)) return 0;
+    return Math.max(0, this.failures.get(address)!.since + AUTH_FAILURE_WINDOW_MS - this.clock.monotonic());
+  }
+
   recordFailure(address: string): void {
     const now = this.clock.monotonic();
     const entry = this.failures.get(address);

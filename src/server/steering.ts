@@ -105,6 +105,7 @@ export function steerInput(
     throw new SwitchboardError(
       "RATE_LIMITED",
       `input is limited to ${budget.ratePerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
+      { retryAfterSeconds: 1 },
     );
   }
   try {

@@ -540,7 +540,18 @@ describe("limits", () => {
     }
     const slowed = await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: `Bearer ${bad}` } });
     expect(slowed.status).toBe(ERROR_CODES.RATE_LIMITED.status);
-    expect(((await slowed.json()) as { error: { code: string } }).error.code).toBe("RATE_LIMITED");
+    // When to try again, for clients that back off by it (it had no Retry-After).
+    expect(slowed.headers.get("retry-after")).toBe("60");
+    expect(((await slowed.json()) as { error: { code: string; retryAfterSeconds: number } }).error).toMatchObject({
+      code: "RATE_LIMITED",
+      retryAfterSeconds: 60,
+    });
+    clock.advance(30_000);
+    expect(
+      (await fetch(`${gw.url}/v1/sessions`, { headers: { authorization: `Bearer ${bad}` } })).headers.get(
+        "retry-after",
+      ),
+    ).toBe("30");
     await expect(WsClient.open(gw, "/v1/ws", null, { protocols: [`switchboard.bearer.${bad}`] })).rejects.toMatchObject(
       { status: 429 },
     );
