@@ -951,9 +951,10 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     await page.waitForSelector(".toast:has-text('Not connected to the gateway')", { timeout: 2_000 });
     expect(Date.now() - started).toBeLessThan(2_000);
-    // The toast leaves the prompt box and Send free (exploratory test: it covered Send).
+    // The toast leaves the prompt box, Send and the header's actions free (exploratory test: it
+    // covered Send).
     const toast = (await page.locator(".toast").first().boundingBox())!;
-    for (const selector of ["[data-test=send]", ".prompt-input"]) {
+    for (const selector of ["[data-test=send]", ".prompt-input", ".view-head .view-actions"]) {
       const box = (await page.locator(selector).boundingBox())!;
       const overlaps =
         toast.x < box.x + box.width &&
