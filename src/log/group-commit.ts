@@ -136,10 +136,10 @@ export class GroupCommit {
   private readonly onError: (error: Error) => void;
   private _writeFailure: LogWriteFailure | undefined;
   /**
-   * Set once the writer thread has stopped on its own (it could not open the file, or failed):
-   * commits are then made on this thread, and the failure stays until the gateway restarts.
+   * Set once the writer thread has stopped on its own (it could not open the file, or could not
+   * load its modules for lack of file descriptors): commits are then made on this thread.
    */
-  private writerStopped: LogWriteFailure | undefined;
+  private writerStopped: { reason: string } | undefined;
   /** With the writer thread stopped: batches whose commit here failed, oldest first (retried in order). */
   private readonly heldHere: Taken[] = [];
   /** While the writer thread is stopped and a commit here failed: the next try. */
@@ -177,21 +177,19 @@ export class GroupCommit {
 
   /**
    * The writer thread stopped while the log was open. What it had not committed is lost (it held
-   * the only copy); from now on commits are made on this thread, and the store reports a write
-   * failure (new work is refused) until the gateway restarts with a working writer.
+   * the only copy); from now on commits are made on this thread, which works (a flood's commits
+   * then take the event loop's time) until the gateway restarts with a writer thread again. It
+   * is said once, and no work is refused for it: a CI run found the thread dead at start when
+   * every file descriptor was taken while it still loaded its modules, and refusing everything
+   * until a restart was worse than the descriptors running out for a while.
    */
   private onWriterStopped(reason: string): void {
     if (this.closed) return;
     let lost = 0;
     for (const batch of this.inflight.values()) lost += batch.writes;
-    this.writerStopped = {
-      message: `the event log's writer thread stopped (${reason}); restart the gateway`,
-      code: "LOG_WRITER_STOPPED",
-      since: Date.now(),
-      attempts: 1,
-    };
-    const message = `${this.writerStopped.message}${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
-    this.onError(Object.assign(new Error(message), { code: this.writerStopped.code }));
+    this.writerStopped = { reason };
+    const message = `the event log's writer thread stopped (${reason}): the log commits on the gateway's main thread from now on, slower under floods, until the gateway is restarted${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
+    this.onError(Object.assign(new Error(message), { code: "LOG_WRITER_STOPPED" }));
     // The batches it held are gone: their sessions' later ops need not wait for them.
     this.inflight.clear();
     this.inflightKeys.clear();
@@ -413,7 +411,7 @@ export class GroupCommit {
    * appended meanwhile is kept in memory and written once a commit succeeds.
    */
   get writeFailure(): LogWriteFailure | undefined {
-    return this._writeFailure ?? this.writerStopped;
+    return this._writeFailure;
   }
 
   /** Events and records appended and not committed yet (queued here or posted to the writer). */

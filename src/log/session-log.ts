@@ -24,9 +24,8 @@ export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
 
 /** The error new work gets while the log cannot write. */
 export function logUnavailable(failure: LogWriteFailure): SwitchboardError {
-  // Not a failing disk, which recovers: the directory is gone (watchDataDir) or the writer thread
-  // stopped (GroupCommit), until a restart.
-  if (failure.code === "DATA_DIR_GONE" || failure.code === "LOG_WRITER_STOPPED")
+  // Not a failing disk, which recovers: the directory is gone (watchDataDir), until a restart.
+  if (failure.code === "DATA_DIR_GONE")
     return new SwitchboardError("LOG_UNAVAILABLE", `${failure.message}; nothing new is accepted until then`);
   return new SwitchboardError(
     "LOG_UNAVAILABLE",
