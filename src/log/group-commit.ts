@@ -483,7 +483,8 @@ export class GroupCommit {
     if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
       this.commitOrSend(this.queues.take(Infinity));
-      if (this.inflight.size === 0) return writes;
+      // (With the writer thread stopped, a commit that failed here is held for a retry: below.)
+      if (this.inflight.size === 0 && this.heldHere.length === 0) return writes;
     }
     if (this.writerStopped) {
       this.commitOrRetry(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);

@@ -171,17 +171,23 @@ describe("SQLite event store: where and when commits happen", () => {
       // The lock is gone: so is the failure it caused (new work is taken again).
       expect(store.writeFailure).toBeUndefined();
 
+      // Locked at close: not written, and said so (not dropped in silence).
+      other.exec("BEGIN IMMEDIATE");
       store.enqueue("s", event(2));
       const closing = performance.now();
       store.close();
       expect(performance.now() - closing).toBeLessThan(2_000);
+      expect(errors.at(-1)?.message).toMatch(
+        /^1 events and records were not written before the log closed, and are lost/,
+      );
+      other.exec("COMMIT");
     } finally {
       other.close();
       store.close();
     }
     const reopened = new SqliteEventStore(file);
     try {
-      expect(reopened.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1, 2]);
+      expect(reopened.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1]);
       expect(reopened.readAfter("f", 0, 10).map((e) => e.seq)).toEqual([1, 2, 3]);
     } finally {
       reopened.close();
