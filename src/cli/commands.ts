@@ -6,8 +6,7 @@ import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { attach } from "./attach.js";
 import { QueryFilter } from "./terminal-queries.js";
-import { DEFAULT_DETACH_KEY, parseDetachKey } from "./detach-key.js";
-import type { DetachKey } from "./detach-key.js";
+import { DEFAULT_DETACH_KEY, detachKeyOption } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
@@ -173,18 +172,6 @@ async function runAgent(
   if (ctx.json) writeJson(ctx, session);
   else ctx.out.write(`${session.id}\n`);
   return EXIT.OK;
-}
-
-/** `--detach-key`, else SWITCHBOARD_DETACH_KEY, else undefined (the default). */
-function detachKeyOption(given: string | undefined): DetachKey | undefined {
-  const env = process.env["SWITCHBOARD_DETACH_KEY"];
-  const [text, from] = given !== undefined ? [given, "--detach-key"] : [env || undefined, "SWITCHBOARD_DETACH_KEY"];
-  if (text === undefined) return undefined;
-  try {
-    return parseDetachKey(text, from);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
 }
 
 const attachCommand: Command = (argv) =>

@@ -16,6 +16,7 @@ import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { inputError } from "./input-size.js";
+import type { Delivery, InboundMessage, RouteResult } from "./messages.js";
 import { endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
@@ -30,40 +31,6 @@ export type CreateSessionRequest =
 
 /** One event for `POST /v1/sessions/:id/events`. */
 export type AppendEventInput = z.input<typeof ExternalEvent>;
-
-/** A chat message for {@link HttpClient.route} and {@link HttpClient.deliver} (docs/routing.md). */
-export interface InboundMessage {
-  /** The chat platform, e.g. `"discord"` (compared case-insensitively). */
-  channel: string;
-  /** The bot account it arrived on; absent means `"default"`. */
-  accountId?: string;
-  peer?: { kind: "direct" | "group" | "channel"; id: string };
-  /** For a thread: the channel or group it belongs to. */
-  parentPeer?: { kind: "direct" | "group" | "channel"; id: string };
-  guildId?: string;
-  teamId?: string;
-  /** The sender's roles in the guild. */
-  roles?: string[];
-  text: string;
-  sender?: { id: string; name?: string };
-}
-
-/** Where a message goes: the answer of `POST /v1/route`. */
-export interface RouteResult {
-  agentId: string;
-  /** The tier of the binding that matched, or `"default"` (no binding: the default agent). */
-  matchedBy:
-    "peer" | "parent-peer" | "peer-wildcard" | "guild-roles" | "guild" | "team" | "account" | "channel" | "default";
-  /** The matching binding's index in the config's `bindings`; null for the default agent. */
-  bindingIndex: number | null;
-  sessionKey: string;
-}
-
-/** Where a delivered message went: the answer of `POST /v1/messages`. */
-export interface Delivery extends RouteResult {
-  sessionId: string;
-  runId: string;
-}
 
 /** One agent a session can be created with (`GET /v1/agents`). */
 export interface AgentListing {

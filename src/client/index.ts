@@ -23,17 +23,15 @@ export type {
   AppendEventInput,
   AppendedEvents,
   CreateSessionRequest,
-  Delivery,
   EventsPage,
   EventsQuery,
   HttpClientOptions,
-  InboundMessage,
   OutputChunk,
-  RouteResult,
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,
 } from "./http.js";
+export type { Delivery, InboundMessage, RouteResult } from "./messages.js";
 export { OutputView, OUTPUT_VIEW_MAX_BYTES, outputBytes, utf8Length } from "./output-view.js";
 export type { OutputViewChunk, OutputViewOptions } from "./output-view.js";
 export {
