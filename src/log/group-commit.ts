@@ -1,4 +1,3 @@
-import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { FlushListener, LogWriteFailure } from "./store.js";
 import { BatchBuffers } from "./batch-buffers.js";
@@ -6,6 +5,8 @@ import { CommitQueues } from "./commit-queues.js";
 import type { Taken } from "./commit-queues.js";
 import { outputDirOf } from "./output-files.mjs";
 import { prepareWriter } from "./sqlite-commit.mjs";
+import { WriterThread } from "./writer-thread.js";
+import type { WriterMessage } from "./writer-thread.js";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
 
 /** A group is posted to the writer at once when it reaches this many queued writes (even with one in flight). */
@@ -75,8 +76,12 @@ export interface GroupCommitOptions {
   onWriteRecovered?: (failure: LogWriteFailure) => void;
   /** Told when something not needed for durability failed (freeing a purged session's pages). */
   onWarning?: (message: string) => void;
+  /** Told when the writer thread runs again after it stopped (see {@link WriterThread}). */
+  onWriterRestarted?: () => void;
   /** Default {@link LOG_WRITE_RETRY_MS}. */
   retryMs?: number;
+  /** Default {@link LOG_WRITER_RESTART_MS}. */
+  writerRestartMs?: number;
 }
 
 /**
@@ -108,7 +113,7 @@ export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
   private readonly directDb: Database.Database;
   private readonly commitHere: ReturnType<typeof prepareWriter>;
-  private readonly writer: Worker;
+  private readonly writer: WriterThread;
   /** A checkpoint was asked for and has not answered. */
   private checkpointing = false;
   /** Asks for a checkpoint of what is left once writes have stopped for a while. */
@@ -135,14 +140,11 @@ export class GroupCommit {
   private readonly deleteWaiters = new Map<CommitOp, () => void>();
   private readonly onError: (error: Error) => void;
   private _writeFailure: LogWriteFailure | undefined;
-  /**
-   * Set once the writer thread has stopped on its own (it could not open the file, or could not
-   * load its modules for lack of file descriptors): commits are then made on this thread.
-   */
-  private writerStopped: { reason: string } | undefined;
-  /** With the writer thread stopped: batches whose commit here failed, oldest first (retried in order). */
+  /** The writer thread stopped (or could not start) and has not run since: said once per outage. */
+  private writerOutage = false;
+  /** With the writer thread not running: batches whose commit here failed, oldest first (retried in order). */
   private readonly heldHere: Taken[] = [];
-  /** While the writer thread is stopped and a commit here failed: the next try. */
+  /** While the writer thread is not running and a commit here failed: the next try. */
   private retryHere: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
 
@@ -165,36 +167,57 @@ export class GroupCommit {
     const outputDir = outputDirOf(file);
     this.directDb = new Database(file);
     this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
-    this.writer = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), {
+    this.writer = new WriterThread({
       workerData: { file, outputDir, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
+      ...(options.writerRestartMs !== undefined ? { restartMs: options.writerRestartMs } : {}),
+      onMessage: (m) => this.onWriterMessage(m),
+      onReady: () => this.onWriterReady(),
+      onStopped: (reason, restartInMs) => this.onWriterStopped(reason, restartInMs),
     });
-    this.writer.unref();
-    this.writer.on("message", (m: WriterMessage) => this.onWriterMessage(m));
-    let reason = "it exited";
-    this.writer.on("error", (error) => (reason = error.message));
-    this.writer.on("exit", () => this.onWriterStopped(reason));
+  }
+
+  /**
+   * Batches go to the writer thread while it runs and nothing committed here waits for a retry
+   * (they must go first); otherwise they are committed on this thread: while the thread starts
+   * (the gateway's first writes), and while it is down.
+   */
+  private get onWriter(): boolean {
+    return this.writer.ready && this.heldHere.length === 0;
   }
 
   /**
    * The writer thread stopped while the log was open. What it had not committed is lost (it held
-   * the only copy); from now on commits are made on this thread, which works (a flood's commits
-   * then take the event loop's time) until the gateway restarts with a writer thread again. It
-   * is said once, and no work is refused for it: a CI run found the thread dead at start when
-   * every file descriptor was taken while it still loaded its modules, and refusing everything
-   * until a restart was worse than the descriptors running out for a while.
+   * the only copy); commits are made on this thread (a flood's commits then take the event loop's
+   * time) until it runs again (see {@link WriterThread}). Said once per outage; no work is refused
+   * for it: a CI run found the thread dead at start when every file descriptor was taken while it
+   * still loaded its modules, and refusing everything then was worse than slower commits.
    */
-  private onWriterStopped(reason: string): void {
+  private onWriterStopped(reason: string, restartInMs: number): void {
     if (this.closed) return;
     let lost = 0;
     for (const batch of this.inflight.values()) lost += batch.writes;
-    this.writerStopped = { reason };
-    const message = `the event log's writer thread stopped (${reason}): the log commits on the gateway's main thread from now on, slower under floods, until the gateway is restarted${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
-    this.onError(Object.assign(new Error(message), { code: "LOG_WRITER_STOPPED" }));
     // The batches it held are gone: their sessions' later ops need not wait for them.
     this.inflight.clear();
     this.inflightKeys.clear();
+    // A checkpoint it was asked for will not answer.
     this.checkpointing = false;
+    if (!this.writerOutage || lost > 0) {
+      const message = `the event log's writer thread stopped (${reason}): it is started again in ${restartInMs / 1000} s (later while that fails), and the log commits on the gateway's main thread meanwhile, slower under floods${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
+      this.onError(Object.assign(new Error(message), { code: "LOG_WRITER_STOPPED" }));
+    }
+    this.writerOutage = true;
+    // What waited for the thread is committed here.
     this.writeNow();
+  }
+
+  /** The writer thread runs (at start, or again after it stopped): batches go to it from now on. */
+  private onWriterReady(): void {
+    if (this.closed) return;
+    if (this.writerOutage) {
+      this.writerOutage = false;
+      this.options.onWriterRestarted?.();
+    }
+    this.checkpointSoon();
   }
 
   /** Queues `op` for the next group commit; `key` is its session, `size` about its bytes. */
@@ -340,7 +363,7 @@ export class GroupCommit {
   /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
   private send(taken: Taken, signal: Int32Array | undefined): number {
     const batch = this.nextBatch++;
-    if (this.writerStopped) {
+    if (!this.onWriter) {
       this.commitOrRetry(taken);
       return batch;
     }
@@ -355,7 +378,7 @@ export class GroupCommit {
     });
     for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
     const { ops, buffer } = this.buffers.pack(taken.ops);
-    this.writer.postMessage({ batch, ops, buffer, ...(signal ? { signal } : {}) }, buffer ? [buffer] : []);
+    this.writer.post({ batch, ops, buffer, ...(signal ? { signal } : {}) }, buffer ? [buffer] : []);
     return batch;
   }
 
@@ -382,13 +405,13 @@ export class GroupCommit {
    * reset by the next commit and cut back to its size limit).
    */
   private checkpointSoon(): void {
-    if (this.closed || this.checkpointing || this.walBytes === 0 || this.writerStopped) return;
+    if (this.closed || this.checkpointing || this.walBytes === 0 || !this.writer.ready) return;
     clearTimeout(this.trailingCheckpoint);
     this.trailingCheckpoint = undefined;
     if (this.walBytes >= LOG_CHECKPOINT_BYTES) {
       this.checkpointing = true;
       this.walBytes = 0;
-      this.writer.postMessage({ checkpoint: true });
+      this.writer.post({ checkpoint: true });
     } else {
       this.trailingCheckpoint = setTimeout(() => {
         this.trailingCheckpoint = undefined;
@@ -483,10 +506,10 @@ export class GroupCommit {
     if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
       this.commitOrSend(this.queues.take(Infinity));
-      // (With the writer thread stopped, a commit that failed here is held for a retry: below.)
+      // (With the writer thread not running, a commit that failed here is held for a retry: below.)
       if (this.inflight.size === 0 && this.heldHere.length === 0) return writes;
     }
-    if (this.writerStopped) {
+    if (!this.onWriter) {
       this.commitOrRetry(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);
       if (this.heldHere.length > 0)
         throw new Error(
@@ -547,19 +570,8 @@ export class GroupCommit {
     clearTimeout(this.writerLinger);
     clearTimeout(this.trailingCheckpoint);
     clearTimeout(this.retryHere);
-    if (!this.writerStopped) {
-      const signal = new Int32Array(new SharedArrayBuffer(4));
-      this.writer.postMessage({ close: true, signal });
-      Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
-    }
+    this.writer.close();
     this.commitHere.close();
     this.directDb.close();
   }
 }
-
-/** What the writer thread posts back (see sqlite-writer.mjs). */
-type WriterMessage =
-  | { checkpointed: { log?: number; done?: number; busy?: boolean; ms?: number; error?: string } }
-  | { batch: number; ms?: number; error?: undefined; buffer?: ArrayBuffer }
-  | { batch: number; error: string; code?: string; attempt?: number }
-  | { warning: string };

@@ -19,7 +19,8 @@
 //               {checkpoint: true}
 //               {close: true, signal}  (signal: set once the connection is closed)
 // workerData: {file, outputDir, retryMs}
-// Messages out: {batch, ms, buffer?} after a commit (the batch's buffer handed back); {batch, error, code, attempt} when a commit failed;
+// Messages out: {ready: true} once the file is open (the main thread posts nothing before it);
+//               {batch, ms, buffer?} after a commit (the batch's buffer handed back); {batch, error, code, attempt} when a commit failed;
 //               {checkpointed: {log, done, busy, ms} | {error}} (WAL frames, of which copied into the database; busy: not all, or not started over).
 // `signal` is an Int32Array over a SharedArrayBuffer: set to 1 and notified after the batch,
 // for a main thread that waits synchronously (flush()); set to 2 when the batch could not be
@@ -45,6 +46,8 @@ const commit = prepareWriter(db, {
   outputDir: workerData.outputDir,
   keepFilesOpen: true,
 });
+
+parentPort.postMessage({ ready: true });
 
 /** Posted batches not committed yet, oldest first: the first is the one being retried. */
 const pending = [];

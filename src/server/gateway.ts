@@ -372,6 +372,8 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
         "event log writable again: everything held in memory was written",
       );
     },
+    onWriterRestarted: () =>
+      logger.info({ dataDir }, "event log writer thread running again: big commits are off the main thread again"),
     onWarning: (message: string) => logger.warn({ dataDir, reason: message }, "event log housekeeping failed"),
     onOutputLost: (message: string) =>
       logger.warn({ dataDir, reason: message }, "event log lost its last writes in a system crash"),

@@ -44,6 +44,10 @@ async function until(condition: () => boolean, what: string, ms = 10_000): Promi
   }
 }
 
+/** The store's writer thread (it commits on its own thread until that one has started). */
+const writerOf = (store: SqliteEventStore) =>
+  (store as unknown as { writes: { writer: { ready: boolean; kill(): Promise<number> } } }).writes.writer;
+
 describe("SQLite event store: where and when commits happen", () => {
   it("commits a small write at the end of the tick it was queued in, on this thread: readable and published before any timer or I/O", async () => {
     const store = new SqliteEventStore(join(tempDir(), "log.db"));
@@ -114,6 +118,7 @@ describe("SQLite event store: where and when commits happen", () => {
     const commits = listen(store);
     const other = new Database(file);
     try {
+      await until(() => writerOf(store).ready, "the writer thread to start");
       other.exec("BEGIN IMMEDIATE");
       store.enqueue("s", event(1));
       const before = performance.now();
@@ -139,17 +144,23 @@ describe("SQLite event store: where and when commits happen", () => {
   it("when its writer thread stops, says so, commits here from then on (retrying while the file is locked), refuses nothing for it, and closes at once", async () => {
     const file = join(tempDir(), "log.db");
     const errors: Error[] = [];
-    const store = new SqliteEventStore(file, { retryMs: 20, onError: (error) => errors.push(error) });
+    // (Started again only after the test: see the next one.)
+    const store = new SqliteEventStore(file, {
+      retryMs: 20,
+      writerRestartMs: 60_000,
+      onError: (error) => errors.push(error),
+    });
     const commits = listen(store);
     const other = new Database(file);
     try {
-      await (store as unknown as { writes: { writer: { terminate(): Promise<number> } } }).writes.writer.terminate();
+      await until(() => writerOf(store).ready, "the writer thread to start");
+      await writerOf(store).kill();
       await until(() => errors.length > 0, "the store to report its writer stopped");
       expect(errors).toEqual([
         expect.objectContaining({
           code: "LOG_WRITER_STOPPED",
           message:
-            "the event log's writer thread stopped (it exited): the log commits on the gateway's main thread from now on, slower under floods, until the gateway is restarted",
+            "the event log's writer thread stopped (it exited): it is started again in 60 s (later while that fails), and the log commits on the gateway's main thread meanwhile, slower under floods",
         }),
       ]);
       expect(store.writeFailure).toBeUndefined();
@@ -194,6 +205,48 @@ describe("SQLite event store: where and when commits happen", () => {
     }
   });
 
+  it("starts its writer thread again once it stopped, and a flood's batches go to it again: said once when it stops, once when it runs", async () => {
+    const file = join(tempDir(), "log.db");
+    const errors: Error[] = [];
+    let restarted = 0;
+    const store = new SqliteEventStore(file, {
+      writerRestartMs: 200,
+      onError: (error) => errors.push(error),
+      onWriterRestarted: () => restarted++,
+    });
+    const commits = listen(store);
+    const piece = 64 * 1024;
+    let seq = 0;
+    try {
+      await until(() => writerOf(store).ready, "the writer thread to start");
+      await writerOf(store).kill();
+      await until(() => errors.length === 1, "the store to report its writer stopped");
+      expect(errors[0]).toMatchObject({ code: "LOG_WRITER_STOPPED" });
+      expect(writerOf(store).ready).toBe(false);
+      // Meanwhile: committed here.
+      for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));
+      await until(() => commits.length === 1, "the flood's commit here");
+
+      await until(() => restarted === 1, "the writer thread to run again", 5_000);
+      expect(writerOf(store).ready).toBe(true);
+      // Back on the writer thread: this thread's commits answer synchronously; the thread's after a message.
+      for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(commits).toHaveLength(1);
+      await until(() => commits.length === 2, "the writer thread's commit");
+      expect(commits[1]!.durable).toEqual(new Map([["f", 6]]));
+      expect(errors).toHaveLength(1);
+    } finally {
+      store.close();
+    }
+    const reopened = new SqliteEventStore(file);
+    try {
+      expect(reopened.readAfter("f", 0, 10).map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    } finally {
+      reopened.close();
+    }
+  });
+
   it("checkpoints on its own thread while open: the database file takes the WAL's pages without a flush or close", async () => {
     const file = join(tempDir(), "log.db");
     const store = new SqliteEventStore(file);
@@ -220,6 +273,8 @@ describe("SQLite event store: where and when commits happen", () => {
   it("keeps the WAL bounded while this thread commits small writes all along beside a flood: each checkpoint lets the WAL start over", async () => {
     const file = join(tempDir(), "log.db");
     const store = new SqliteEventStore(file);
+    // (Until its writer thread runs, the store commits here and cannot checkpoint: ~40 ms at start.)
+    await until(() => writerOf(store).ready, "the writer thread to start");
     let flooded = 0;
     store.onFlushed((durable) => (flooded = durable.get("flood") ?? flooded));
     let peak = 0;
