@@ -1,5 +1,6 @@
 export { LOG_DIRECT_MAX_BYTES, LOG_RATE_WINDOW_MS, LOG_STREAMING_BYTES } from "./commit-queues.js";
 export * from "./event-log.js";
+export * from "./commit-limits.js";
 export * from "./group-commit.js";
 export * from "./hot-ring.js";
 export * from "./log-reader.js";

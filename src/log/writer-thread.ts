@@ -1,10 +1,9 @@
 import { Worker } from "node:worker_threads";
+import { LOG_FLUSH_WAIT_MS } from "./commit-limits.js";
 
 /** How long after the writer thread stopped it is started again; doubled after each start that fails, up to the max. */
 export const LOG_WRITER_RESTART_MS = 1000;
 export const LOG_WRITER_RESTART_MAX_MS = 60_000;
-/** How long `close()` waits for the thread to close its connection (a stuck disk). */
-export const LOG_WRITER_CLOSE_WAIT_MS = 30_000;
 
 /** What the writer thread posts back (see sqlite-writer.mjs), but `ready`, which this class takes. */
 export type WriterMessage =
@@ -62,7 +61,7 @@ export class WriterThread {
   }
 
   /**
-   * Closes the thread's connection and waits for it (up to {@link LOG_WRITER_CLOSE_WAIT_MS}). A
+   * Closes the thread's connection and waits for it (up to {@link LOG_FLUSH_WAIT_MS}). A
    * thread still starting is terminated instead: it holds nothing, and might never answer.
    */
   close(): void {
@@ -78,7 +77,7 @@ export class WriterThread {
     this._ready = false;
     const signal = new Int32Array(new SharedArrayBuffer(4));
     worker.postMessage({ close: true, signal });
-    Atomics.wait(signal, 0, 0, LOG_WRITER_CLOSE_WAIT_MS);
+    Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS);
   }
 
   private start(): void {
