@@ -120,9 +120,18 @@ export async function serve(argv: string[]): Promise<number> {
     }
     gateway.reload();
   };
+  const onUsr1 = () =>
+    gateway.core.logger.warn(
+      { signal: "SIGUSR1" },
+      "SIGUSR1 ignored: the gateway does not open Node's inspector on a signal (start it with --inspect to debug it)",
+    );
   // Handlers first, then the ready line: whoever reads it may signal at once (a SIGHUP that came
   // before its handler would end the process).
   process.on("SIGHUP", onHup);
+  // Node opens its inspector on SIGUSR1, and anyone who may signal this process (every process of
+  // its user: its sessions, a plugin) could then run code in the gateway through it. With a
+  // handler of its own, Node does not; debugging needs --inspect at start instead.
+  process.on("SIGUSR1", onUsr1);
   const stopped = new Promise<NodeJS.Signals>((done) => {
     const stop = (signal: NodeJS.Signals) => done(signal);
     process.once("SIGINT", stop);
@@ -144,6 +153,7 @@ export async function serve(argv: string[]): Promise<number> {
   // Said before the wait for the sessions' processes, which may take SHUTDOWN_GRACE_MS.
   gateway.core.logger.info({ signal }, "stopping: ending sessions");
   process.off("SIGHUP", onHup);
+  process.off("SIGUSR1", onUsr1);
   await gateway.close();
   return EXIT.OK;
 }

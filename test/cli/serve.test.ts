@@ -205,6 +205,40 @@ describe("switchboard serve", () => {
     SERVE_TEST_MS,
   );
 
+  // Security audit: a plugin (or any process of the gateway's user) could signal the gateway to
+  // open Node's inspector, then run code in it over 127.0.0.1.
+  it(
+    "does not open Node's inspector on SIGUSR1, and says it ignored the signal",
+    async () => {
+      const dataDir = tempDataDir();
+      const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
+      delete env["SWITCHBOARD_CONFIG"];
+      // (--inspect-port=0: were it opened, the inspector would take a free port, not 9229.)
+      const child = spawn(
+        CLI[0]!,
+        ["--inspect-port=127.0.0.1:0", ...CLI.slice(1), "serve", "--port", "0", "--data-dir", dataDir],
+        { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      onTestFinished(() => void child.kill("SIGKILL"));
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+      await waitUntil(() => stdout.includes("switchboard listening on"), 30_000, "listening");
+      child.kill("SIGUSR1");
+      await waitUntil(() => stderr.includes("SIGUSR1 ignored"), 10_000, "the ignored signal's log line");
+      // The inspector says so on stderr when it opens; give it time to.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(stderr).not.toMatch(/Debugger listening/);
+      const url = /switchboard listening on (\S+)/.exec(stdout)![1]!;
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    },
+    SERVE_TEST_MS,
+  );
+
   // Regression (operator pass): an empty SWITCHBOARD_HOST listened on every address, an empty
   // SWITCHBOARD_DATA_DIR made the current directory the data directory, an empty
   // SWITCHBOARD_CONFIG was a file named "" and an empty SWITCHBOARD_LOG_LEVEL made pino throw.
