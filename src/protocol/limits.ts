@@ -43,4 +43,10 @@ export const LIMITS = {
    * 400 KB of JSON and 10 ms of the gateway's event loop (docs/operations.md, "Scale").
    */
   SESSIONS_PAGE_MAX: 1000,
+  /**
+   * Serialized bytes (UTF-16 units, about bytes) after which a page of `GET /v1/sessions` ends
+   * before `limit` (whole sessions, at least one; `next` continues): a session's command may be
+   * ~1 MB, and a page of 1000 such was past what one string can hold.
+   */
+  SESSIONS_PAGE_BYTES: 4 * 1024 * 1024,
 } as const;

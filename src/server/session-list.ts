@@ -102,6 +102,8 @@ function compare(a: SessionCursor, b: SessionCursor): number {
 
 export interface SessionPage<S> {
   sessions: S[];
+  /** The page's sessions serialized (when a `serialize` was given), in the same order. */
+  json?: string[];
   /** The cursor of the next page; absent when this page holds the last matching session. */
   next?: string;
   /** Sessions that matched in all (this page, those before it and those after). */
@@ -111,11 +113,13 @@ export interface SessionPage<S> {
 /**
  * One page of `sessions` (already narrowed to what the caller may see): those in `state`,
  * after the cursor, in creation order, at most `limit` (default and most:
- * `LIMITS.SESSIONS_PAGE_MAX`).
+ * `LIMITS.SESSIONS_PAGE_MAX`). With `serialize`, the page also ends before the session that
+ * would take its JSON past `LIMITS.SESSIONS_PAGE_BYTES` (it holds one session at least).
  */
 export function pageOf<S extends { record: SessionRecord }>(
   sessions: Iterable<S>,
   query: { limit?: number | undefined; after?: SessionCursor | undefined; state?: readonly SessionState[] | undefined },
+  serialize?: (session: S) => string,
 ): SessionPage<S> {
   const limit = query.limit ?? LIMITS.SESSIONS_PAGE_MAX;
   const states = query.state ? new Set<SessionState>(query.state) : undefined;
@@ -135,9 +139,22 @@ export function pageOf<S extends { record: SessionRecord }>(
   // come in creation order (loaded in it, created in it), so the sort is skipped when they do:
   // a page of 100 among 100,000 sessions took 7.4 ms, 3.9 without it.
   if (!ordered) rest.sort((a, b) => compare(a.record, b.record));
-  const sessionsOnPage = rest.slice(0, limit);
+  let sessionsOnPage = rest.slice(0, limit);
+  let json: string[] | undefined;
+  if (serialize) {
+    // A session's command and name may each take hundreds of KB: 1000 of them made one answer
+    // past what a string can hold (a 500 INTERNAL for everyone; security audit).
+    json = [];
+    let bytes = 0;
+    for (const session of sessionsOnPage) {
+      const text = serialize(session);
+      bytes += text.length + 1;
+      if (json.length > 0 && bytes > LIMITS.SESSIONS_PAGE_BYTES) break;
+      json.push(text);
+    }
+    sessionsOnPage = sessionsOnPage.slice(0, json.length);
+  }
   const last = sessionsOnPage.at(-1);
-  return rest.length > limit && last
-    ? { sessions: sessionsOnPage, next: encodeCursor(last.record), matched }
-    : { sessions: sessionsOnPage, matched };
+  const page = { sessions: sessionsOnPage, matched, ...(json ? { json } : {}) };
+  return rest.length > sessionsOnPage.length && last ? { ...page, next: encodeCursor(last.record) } : page;
 }

@@ -165,6 +165,43 @@ describe("GET /v1/sessions in pages", () => {
     expect(second.json).not.toHaveProperty("next");
   });
 
+  // Security audit: an operator's sessions with ~1 MB commands made a page of them past what one
+  // string holds, and GET /v1/sessions answered 500 to everyone (the UI and `ls` with it).
+  it("ends a page before LIMITS.SESSIONS_PAGE_BYTES of JSON, however big the sessions' commands: next gives the rest, each once", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    // (The system takes at most 128 KiB in one argument.)
+    const bigArg = "x".repeat(130_000);
+    const perSession = 7 * bigArg.length;
+    const created: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const r = await http.post("/v1/sessions", {
+        command: ["true", ...Array<string>(7).fill(bigArg)],
+        name: `big${i}`,
+      });
+      expect(r.status, r.text).toBe(201);
+      created.push(r.json.id as string);
+    }
+    const listed: string[] = [];
+    let query = "";
+    let pages = 0;
+    for (;;) {
+      const r = await http.get(`/v1/sessions${query}`);
+      expect(r.status, r.text).toBe(200);
+      expect(r.text.length).toBeLessThanOrEqual(LIMITS.SESSIONS_PAGE_BYTES + perSession);
+      const sessions = r.json.sessions as Array<{ id: string; command: string[] }>;
+      expect(sessions.length).toBeGreaterThan(0);
+      expect(sessions[0]!.command).toHaveLength(8);
+      listed.push(...sessions.map((s) => s.id));
+      pages++;
+      if (r.json.next === undefined) break;
+      query = `?after=${r.json.next as string}`;
+    }
+    expect(listed).toEqual(created);
+    // About 0.9 MB each: 4 fit in a page of 4 MiB, not 7.
+    expect(pages).toBeGreaterThan(1);
+  });
+
   it("refuses a bad limit, cursor or state with BAD_REQUEST saying what to do", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

@@ -49,7 +49,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions", (ctx) => {
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
-    const page = pageOf(visible, query);
+    const page = pageOf(visible, query, (s) => JSON.stringify(s.info()));
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !warnedUnpaged) {
       warnedUnpaged = true;
       core.logger.warn(
@@ -57,8 +57,8 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
         "GET /v1/sessions without limit listed one page; a client that does not follow next misses the newest sessions (set retention.endedSessions, or update the client)",
       );
     }
-    const sessions = page.sessions.map((s) => s.info());
-    sendJson(ctx.res, 200, page.next !== undefined ? { sessions, next: page.next } : { sessions });
+    const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
+    sendJsonText(ctx.res, 200, `{"sessions":[${page.json!.join(",")}]${next}}`);
   });
 
   router.add("GET", "/v1/sessions/:id", (ctx) => {
