@@ -345,13 +345,20 @@ export interface AccessTarget {
   owner: string;
 }
 
-/** Admins see everything; others see their own sessions and those matching their globs. */
+/**
+ * Admins see everything; others see their own sessions and those matching their globs: a glob
+ * with a wildcard matches names (`*` alone: every session), one without matches an id or a name.
+ * Ids are random, so a wildcard over them granted sessions by chance — `A*` one in 64 (security
+ * audit); an id is granted by writing it whole.
+ */
 export function canSee(identity: Identity, session: AccessTarget): boolean {
   if (identity.role === "admin") return true;
   if (session.owner === identity.name) return true;
-  return identity.sessions.some(
-    (g) => globMatch(g, session.id) || (session.name !== null && globMatch(g, session.name)),
-  );
+  return identity.sessions.some((g) => {
+    if (g === "*") return true;
+    if (!/[*?]/.test(g) && g === session.id) return true;
+    return session.name !== null && globMatch(g, session.name);
+  });
 }
 
 /** Viewers never steer; operators steer what they can see; admins steer everything. */

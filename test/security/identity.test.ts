@@ -225,10 +225,14 @@ describe("identity and roles", () => {
     expect(del.json).toMatchObject({ state: "exited" });
   });
 
-  it("matches globs against ids as well as names, with * and ? the only wildcards", () => {
+  it("matches globs against names, and an id only when written whole, with * and ? the only wildcards", () => {
     const record = { id: "Zk3q9VwYb2Xr8TnC4mLp1A", name: "a.b", owner: "bob" };
-    const viewer: Identity = { name: "idfan", role: "viewer", sessions: ["Zk3q9*"] };
+    const viewer: Identity = { name: "idfan", role: "viewer", sessions: ["Zk3q9VwYb2Xr8TnC4mLp1A"] };
     expect(canSee(viewer, record)).toBe(true);
+    // Ids are random: a wildcard over them would grant sessions by chance (security audit).
+    for (const glob of ["Zk3q9*", "Z*", "*A", "Zk3q9VwYb2Xr8TnC4mLp1?"])
+      expect(canSee({ ...viewer, sessions: [glob] }, { ...record, name: null }), glob).toBe(false);
+    expect(canSee({ ...viewer, sessions: ["*"] }, { ...record, name: null })).toBe(true);
     expect(canSteer(viewer, record)).toBe(false);
     expect(canSteer({ ...viewer, role: "operator" }, record)).toBe(true);
     expect(canSee({ ...viewer, sessions: ["a?b"] }, record)).toBe(true);
