@@ -31,12 +31,15 @@ import {
   validateQuery,
 } from "../http.js";
 import type { Router } from "../router.js";
+import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 
 /** The session routes of DESIGN §4: create, list, read (events, output), steer, append, delete. */
 export function sessionRoutes(router: Router, core: GatewayCore): void {
   const body = async (ctx: RequestContext) => readJson(ctx.req, core.limits.bodyBytes);
+  // Big answers held in memory until read, per identity (pages of output, events and sessions).
+  const answers = new AnswerBudget();
 
   router.add("POST", "/v1/sessions", async (ctx) => {
     const spec = validate(CreateSession, await body(ctx));
@@ -49,6 +52,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions", (ctx) => {
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
+    answers.check(ctx.identity.name);
     const page = pageOf(visible, query, (s) => JSON.stringify(s.info()));
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !warnedUnpaged) {
       warnedUnpaged = true;
@@ -58,7 +62,9 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
       );
     }
     const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
-    sendJsonText(ctx.res, 200, `{"sessions":[${page.json!.join(",")}]${next}}`);
+    const text = `{"sessions":[${page.json!.join(",")}]${next}}`;
+    answers.admit(ctx.identity.name, ctx.res, text.length);
+    sendJsonText(ctx.res, 200, text);
   });
 
   router.add("GET", "/v1/sessions/:id", (ctx) => {
@@ -99,13 +105,12 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
     const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
     const types = typesParam(ctx.url);
+    answers.check(ctx.identity.name);
     const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
     // Events are stored serialized: the page is assembled without parsing them.
-    sendJsonText(
-      ctx.res,
-      200,
-      `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`,
-    );
+    const text = `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`;
+    answers.admit(ctx.identity.name, ctx.res, text.length);
+    sendJsonText(ctx.res, 200, text);
   });
 
   router.add("GET", "/v1/sessions/:id/output", (ctx) => {
@@ -113,6 +118,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     let since = intParam(ctx.url, "since", 0);
     // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
     const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
+    answers.check(ctx.identity.name);
     let slices: OutputSlice[];
     try {
       slices = session.log.readOutput(since, max);
@@ -127,6 +133,7 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const all = Buffer.concat(slices.map((s) => s.bytes));
     const bytes = all.length > max ? all.subarray(0, max) : all;
     const next = since + bytes.length;
+    answers.admit(ctx.identity.name, ctx.res, bytes.length);
     ctx.res.writeHead(200, {
       ...SECURITY_HEADERS,
       "Content-Type": "application/octet-stream",
