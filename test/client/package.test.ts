@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_ENV, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
@@ -249,6 +250,26 @@ describe("the switchboard-client package", () => {
       "protocol/frames.js": ["zod"],
       "protocol/sessions.js": ["zod"],
     });
+  });
+
+  // Found by an SDK user: importing only isSwitchboardError bundled all of zod (471 KB), since
+  // a bundler must keep modules that may have side effects ("sideEffects": false says none has).
+  it("lets a bundler drop what a program does not use: an error helper alone bundles without zod", async () => {
+    const entry = join(consumer, "only-errors.mjs");
+    writeFileSync(
+      entry,
+      'import { isSwitchboardError } from "switchboard-client";\nconsole.log(isSwitchboardError(1));\n',
+    );
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "browser",
+      minify: true,
+    });
+    const bytes = result.outputFiles[0]!.contents.length;
+    expect(bytes).toBeLessThan(32 * 1024);
   });
 
   it("runs a program that uses switchboard-client/node: creates a session on a gateway and reads its output", async () => {
