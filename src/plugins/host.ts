@@ -39,6 +39,30 @@ const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|sec-webso
  * (the route sends the body as JSON).
  */
 const PLUGIN_RESPONSE_HEADERS = /^(x-(?!switchboard-)[a-z0-9-]+|cache-control|retry-after)$/i;
+/**
+ * `x-*` headers a plugin may not set all the same, whatever their case: the gateway's own security
+ * headers (one from the plugin, `x-frame-options: ALLOWALL`, was sent beside the gateway's), and
+ * the ones a reverse proxy in front of the gateway acts on (nginx's `x-accel-*`, `x-sendfile`:
+ * serve a file of the proxy's disk instead, cache the answer).
+ */
+const GATEWAY_RESPONSE_HEADERS =
+  /^(x-content-type-options|x-frame-options|x-accel-[a-z0-9-]*|x-sendfile[a-z0-9-]*|x-lighttpd-send-file|x-litespeed-[a-z0-9-]*)$/i;
+/** `cache-control` directives that let a shared cache keep an answer. */
+const SHARED_CACHE_DIRECTIVES = /^(public|s-maxage(=.*)?)$/i;
+
+/**
+ * A plugin's `cache-control`, made private: its answers are authenticated, so no shared cache may
+ * keep them (`public` and `s-maxage` are dropped), and one that says neither `no-store` nor
+ * `private` gets `private`.
+ */
+function privateCacheControl(value: string): string {
+  const directives = value
+    .split(",")
+    .map((directive) => directive.trim())
+    .filter((directive) => directive !== "" && !SHARED_CACHE_DIRECTIVES.test(directive));
+  if (!directives.some((directive) => /^(no-store|private)$/i.test(directive))) directives.unshift("private");
+  return directives.join(", ");
+}
 
 /** A configured plugin: its entry, state and restart bookkeeping, and its running instance if any. */
 interface Slot {
@@ -52,6 +76,8 @@ interface Slot {
   instance: PluginInstance | undefined;
   restartTimer: Timer | undefined;
   stableTimer: Timer | undefined;
+  /** It wrote its own config (`writeConfigFile`): the next change of its entry is its own doing. */
+  wroteOwnConfig: boolean;
   /** Bumped whenever the slot is stopped or reconfigured, so stale async steps give up. */
   generation: number;
   store: StateStore;
@@ -213,7 +239,7 @@ export class PluginHost {
       );
     const safeHeaders: Record<string, string> = {};
     for (const [name, value] of Object.entries(parsed.data.headers ?? {})) {
-      if (!PLUGIN_RESPONSE_HEADERS.test(name)) continue;
+      if (!PLUGIN_RESPONSE_HEADERS.test(name) || GATEWAY_RESPONSE_HEADERS.test(name)) continue;
       // A value HTTP cannot carry (a line break, a control character) failed only when the answer
       // was written: a 500 INTERNAL that blamed the gateway.
       try {
@@ -224,7 +250,9 @@ export class PluginHost {
           `plugin "${pluginId}" answered the HTTP hook with header ${name.toLowerCase()}, whose value HTTP cannot carry (control characters or line breaks)`,
         );
       }
-      safeHeaders[name.toLowerCase()] = value;
+      // Lower case: a header given twice in different cases is one (the last), as HTTP reads it.
+      const lower = name.toLowerCase();
+      safeHeaders[lower] = lower === "cache-control" ? privateCacheControl(value) : value;
     }
     return Object.keys(safeHeaders).length > 0
       ? { ...parsed.data, headers: safeHeaders }
@@ -269,6 +297,13 @@ export class PluginHost {
 
   private async apply(config: PluginsConfig): Promise<void> {
     const work: Array<Promise<void>> = [];
+    // The reload that follows a plugin's write of its own config is this one (a write that
+    // changed nothing leaves no mark for a later one).
+    const selfWritten = new Set<string>();
+    for (const slot of this.slots.values()) {
+      if (slot.wroteOwnConfig) selfWritten.add(slot.id);
+      slot.wroteOwnConfig = false;
+    }
     for (const slot of [...this.slots.values()]) {
       if (Object.hasOwn(config.entries, slot.id)) continue;
       this.slots.delete(slot.id);
@@ -282,6 +317,11 @@ export class PluginHost {
       work.push(
         (async () => {
           if (existing) await this.stopSlot(existing);
+          if (existing !== undefined && selfWritten.has(id) && entry.enabled !== false) {
+            Object.assign(slot, { entry, fingerprint });
+            await this.restartSelfConfigured(slot);
+            return;
+          }
           Object.assign(slot, { entry, fingerprint, restarts: 0, consecutiveCrashes: 0, lastError: null });
           if (entry.enabled === false) this.setState(slot, "stopped");
           else await this.startSlot(slot);
@@ -289,6 +329,28 @@ export class PluginHost {
       );
     }
     await Promise.all(work);
+  }
+
+  /**
+   * Restarts a plugin that changed its own config. Counted like a crash: one that keeps doing it
+   * before it has run `stableAfterMs` (one writing its config in `activate` restarted hundreds
+   * of times a second, each time as a new configuration with `restarts: 0`) fails past
+   * `maxRestarts`.
+   */
+  private async restartSelfConfigured(slot: Slot): Promise<void> {
+    slot.consecutiveCrashes++;
+    if (slot.consecutiveCrashes > this.limits.maxRestarts) {
+      slot.lastError = `restarted itself ${slot.consecutiveCrashes} times in a row by writing its own config (writeConfigFile), without running ${this.limits.stableAfterMs} ms in between: a restart loop`;
+      this.setState(slot, "failed");
+      this.deps.logger.error(
+        { plugin: slot.id, err: slot.lastError, crashes: slot.consecutiveCrashes },
+        "plugin failed: restart limit reached",
+      );
+      return;
+    }
+    slot.restarts++;
+    this.metrics.restart(slot.id);
+    await this.startSlot(slot);
   }
 
   private newSlot(id: string, entry: PluginEntry, fingerprint: string): Slot {
@@ -303,6 +365,7 @@ export class PluginHost {
       instance: undefined,
       restartTimer: undefined,
       stableTimer: undefined,
+      wroteOwnConfig: false,
       generation: 0,
       store: new StateStore(join(this.deps.dataDir, "plugin-state", `${id}.json`), this.limits),
     };
@@ -375,6 +438,9 @@ export class PluginHost {
       metrics: this.metrics,
       agentOwner: (agentId) =>
         [...this.slots.values()].find((s) => s !== slot && s.instance?.runtime.agents.has(agentId))?.id,
+      writingOwnConfig: (writing) => {
+        slot.wroteOwnConfig = writing;
+      },
       onExit: (exited, info) => this.onExit(slot, exited, info),
     });
     slot.instance = instance;

@@ -29,6 +29,8 @@ export interface PluginInstanceOptions {
   metrics: PluginMetrics;
   /** The plugin that registered `agentId`, when it is another one (agent ids are global). */
   agentOwner(agentId: string): string | undefined;
+  /** See `RuntimeContext.writingOwnConfig`. */
+  writingOwnConfig(writing: boolean): void;
   /** The process exited; the instance has disposed its runtime already. */
   onExit(instance: PluginInstance, info: ExitInfo): void;
 }
@@ -65,6 +67,7 @@ export class PluginInstance {
       limits,
       deliver: (sub, sessionId, event) => this.deliver(sub, sessionId, event),
       agentOwner: (agentId) => options.agentOwner(agentId),
+      writingOwnConfig: (writing) => options.writingOwnConfig(writing),
     });
     this.process = new PluginProcess({
       id: pluginId,
@@ -181,6 +184,9 @@ export class PluginInstance {
 
   private pluginLog(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {
     const { pluginId, limits, deps } = this.options;
+    // A line the gateway's level filters out (debug, unless SWITCHBOARD_LOG_LEVEL=debug) is not
+    // written, so it takes nothing from the rate limit: it used up the lines the others had.
+    if (deps.logger.isLevelEnabled?.(level) === false) return;
     const allowed = this.log.take((dropped) => {
       // Its next line came before the window's timer: reported here, and the timer is done.
       this.droppedReport?.cancel();

@@ -28,6 +28,11 @@ export interface RuntimeContext {
   deliver(sub: number, sessionId: string, event: SessionEvent): boolean;
   /** Agents owned by other plugins (ids are global). */
   agentOwner(agentId: string): string | undefined;
+  /**
+   * The plugin is writing its own `plugins.entries.<id>` (`writing`), or that write failed: the
+   * reload that follows restarts it because of itself, which the host counts like a crash.
+   */
+  writingOwnConfig(writing: boolean): void;
 }
 
 /**
@@ -185,15 +190,16 @@ export class PluginRuntime {
         "LIMIT_EXCEEDED",
         `a plugin may run at most ${limits.commandsPerPlugin} commands at once`,
       );
-    // Relative cwds resolve in the plugin's state folder, which is also the default.
-    const cwd = resolve(this.ctx.stateDir, params.cwd ?? ".");
-    await mkdir(this.ctx.stateDir, { recursive: true, mode: 0o700 });
-    const info = await stat(cwd).catch((error: NodeJS.ErrnoException) => {
-      throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd}: ${error.code ?? error.message}`);
-    });
-    if (!info.isDirectory()) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} is not a directory`);
+    // The slot is taken before the first await: calls made together must not all pass the check.
     this.runningCommands++;
     try {
+      // Relative cwds resolve in the plugin's state folder, which is also the default.
+      const cwd = resolve(this.ctx.stateDir, params.cwd ?? ".");
+      await mkdir(this.ctx.stateDir, { recursive: true, mode: 0o700 });
+      const info = await stat(cwd).catch((error: NodeJS.ErrnoException) => {
+        throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd}: ${error.code ?? error.message}`);
+      });
+      if (!info.isDirectory()) throw new SwitchboardError("SPAWN_FAILED", `cwd ${cwd} is not a directory`);
       return await runCommandWithTimeout({
         argv: params.argv,
         timeoutMs: params.timeoutMs,
@@ -217,7 +223,14 @@ export class PluginRuntime {
         `a config patch is at most ${this.ctx.limits.configPatchBytes} bytes of JSON`,
       );
     checkPluginsPatch(this.ctx.pluginId, patch);
-    await this.ctx.deps.config.writePatch(patch, this.caller);
+    const own = Object.hasOwn(patch, "plugins");
+    if (own) this.ctx.writingOwnConfig(true);
+    try {
+      await this.ctx.deps.config.writePatch(patch, this.caller);
+    } catch (error) {
+      if (own) this.ctx.writingOwnConfig(false);
+      throw error;
+    }
     return null;
   }
 

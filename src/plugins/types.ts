@@ -11,6 +11,8 @@ export interface PluginLogger {
   info(fields: object, msg?: string): void;
   warn(fields: object, msg?: string): void;
   error(fields: object, msg?: string): void;
+  /** Whether lines at `level` are written (pino's); a logger without it writes every level. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** Who is asking: passed to every dependency call so the gateway can audit and authorize. */

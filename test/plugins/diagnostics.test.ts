@@ -29,6 +29,25 @@ describe("what the gateway log and GET /v1/plugins say about a misbehaving plugi
     expect(t.logs.filter((l) => l.msg === DROPPED)).toHaveLength(1);
   });
 
+  // A debug line the gateway's level filters out took from the budget first: 200 of them a
+  // second hid every info line after them (exploratory test).
+  it("does not count log lines below the gateway's level against the rate limit", async () => {
+    const clock = new ManualClock();
+    const t = setup({
+      clock,
+      limits: { logLinesPerSecond: 20, heartbeatIntervalMs: 60_000, heartbeatTimeoutMs: 120_000 },
+    });
+    // The gateway's logger at "info", as pino says it.
+    t.deps.logger.isLevelEnabled = (level) => level !== "debug";
+    await t.host.load({ entries: { noisy: entry(join(FIXTURES, "noisy")) } });
+    await t.host.handleHttp("noisy", http({ op: "burst", args: { count: 50, level: "debug" } }));
+    await t.host.handleHttp("noisy", http({ op: "burst", args: { count: 5 } }));
+    const lines = t.logs.filter((l) => /^line \d+$/.test(l.msg ?? ""));
+    expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual([0, 1, 2, 3, 4].map((i) => `info line ${i}`));
+    clock.advance(1_000);
+    expect(t.logs.find((l) => l.msg === DROPPED)).toBeUndefined();
+  });
+
   it("reports log lines dropped by the rate limit when the plugin exits before the window ends", async () => {
     // The window's timer never fires on this clock: only the exit can report them.
     const clock = new ManualClock();

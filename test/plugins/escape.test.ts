@@ -1,6 +1,7 @@
 import { existsSync, readdirSync } from "node:fs";
+import inspector from "node:inspector";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { permissionFlag } from "../../src/plugins/sandbox.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
@@ -26,6 +27,9 @@ describe("the plugin sandbox (Node permission model)", () => {
   it("stops a hostile plugin at every escape it tries, and it reports each one", async () => {
     expect(existsSync(ADDON)).toBe(true);
     const t = setup();
+    // Were the gateway's inspector opened (by the SIGUSR1 a plugin sends it), it is closed again.
+    expect(inspector.url()).toBeUndefined();
+    onTestFinished(() => inspector.close());
     const outsideFile = join(t.dataDir, "pwned.txt");
     await t.host.load({
       entries: {
@@ -47,6 +51,16 @@ describe("the plugin sandbox (Node permission model)", () => {
       results: Record<string, Outcome>;
       controls: Record<string, Outcome>;
     };
+
+    // process._debugProcess(process.ppid) sent the gateway SIGUSR1, which opened its inspector on
+    // 127.0.0.1:9229, where the plugin (whose network is not restricted) could run code in the
+    // gateway (exploratory test). The signal would have arrived by now; give its handler a moment.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(inspector.url(), "the gateway's inspector").toBeUndefined();
+    expect(results["debugGateway"]).toMatchObject({
+      ok: false,
+      message: expect.stringContaining("process._debugProcess"),
+    });
 
     // Every attempt failed, each for the reason the sandbox gives.
     const denied = (code: string) => expect.objectContaining({ ok: false, code });
@@ -81,6 +95,7 @@ describe("the plugin sandbox (Node permission model)", () => {
       wasi: denied("ERR_ACCESS_DENIED"),
       killGateway: denied("ERR_ACCESS_DENIED"),
       reniceGateway: denied("ERR_ACCESS_DENIED"),
+      debugGateway: denied("ERR_ACCESS_DENIED"),
       reportToDataDir: denied("ERR_ACCESS_DENIED"),
       runCommandWithTimeout: denied("PLUGIN_PERMISSION_DENIED"),
       writeConfigFile: denied("PLUGIN_PERMISSION_DENIED"),

@@ -54,6 +54,40 @@ describe("plugin lifecycle", () => {
     expect(t.host.get("crasher")).toMatchObject({ state: "running", restarts: 0 });
   });
 
+  // Each write restarted it as a new configuration, counts reset: 228 restarts in 10 s with
+  // `restarts: 0` and `lastError: null`, for ever (exploratory test).
+  it("fails a plugin that restarts itself in a loop by writing its own config in activate, counting its restarts", async () => {
+    const t = setup();
+    // As the gateway does: the patch is written, then the config reloaded (not awaited).
+    let config: { entries: Record<string, { path: string; permissions: object; config: object }> } = {
+      entries: {
+        looper: { path: join(FIXTURES, "self-looper"), permissions: { writeConfigFile: true }, config: {} },
+      },
+    };
+    t.deps.config.writePatch = async (patch) => {
+      t.patches.push(patch);
+      const own = (patch as { plugins: { entries: { looper: { config: object } } } }).plugins.entries.looper;
+      config = { entries: { looper: { ...config.entries["looper"]!, config: own.config } } };
+      void t.host.load(config).catch(() => undefined);
+    };
+    await t.host.load(config);
+    const failed = await t.waitForState("looper", "failed");
+    expect(failed).toMatchObject({ restarts: FAST_LIMITS.maxRestarts, pid: null });
+    expect(failed.lastError).toMatch(/restarted itself 3 times in a row by writing its own config/);
+    expect(t.logs.filter((l) => l.msg === "self-looper started")).toHaveLength(FAST_LIMITS.maxRestarts! + 1);
+    expect(await t.registry.metrics()).toContain(
+      `switchboard_plugin_restarts_total{plugin="looper"} ${FAST_LIMITS.maxRestarts}`,
+    );
+    // And it stays failed: no more starts.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(t.host.get("looper").state).toBe("failed");
+    expect(t.logs.filter((l) => l.msg === "self-looper started")).toHaveLength(FAST_LIMITS.maxRestarts! + 1);
+    // A config change from elsewhere starts it afresh, like any failed plugin.
+    config = { entries: { looper: { ...config.entries["looper"]!, config: { n: 100 } } } };
+    await t.host.load(config);
+    await vi.waitFor(() => expect(t.logs.filter((l) => l.msg === "self-looper started").length).toBeGreaterThan(3));
+  });
+
   it("times out a plugin whose activate never finishes, and fails it after the restarts", async () => {
     const t = setup({ limits: { startTimeoutMs: 300 } });
     await t.host.load({ entries: { hang: entry(join(FIXTURES, "hang"), { config: { mode: "activate" } }) } });

@@ -112,6 +112,33 @@ describe("the plugin runtime API", () => {
     expect(await t.registry.getSingleMetricAsString("switchboard_plugin_calls_total")).toContain('outcome="error"} 1');
   });
 
+  // The limit was checked before the awaits that precede the command and the slot taken after
+  // them: 20 calls made at once all passed the check and ran (exploratory test).
+  it("runs at most commandsPerPlugin commands at once, however many the plugin starts together", async () => {
+    const t = setup();
+    await t.host.load({
+      entries: { commands: entry(join(FIXTURES, "commands"), { permissions: { runCommandWithTimeout: true } }) },
+    });
+    const answer = await t.host.handleHttp("commands", request({ argv: ["/bin/sh", "-c", "sleep 0.3"], parallel: 20 }));
+    const outcomes = answer.body as string[];
+    expect(outcomes.filter((outcome) => outcome === "ok")).toHaveLength(DEFAULT_PLUGIN_LIMITS.commandsPerPlugin);
+    expect(outcomes.filter((outcome) => outcome === "LIMIT_EXCEEDED")).toHaveLength(
+      20 - DEFAULT_PLUGIN_LIMITS.commandsPerPlugin,
+    );
+    // Every slot was given back: as many run again.
+    const again = await t.host.handleHttp("commands", request({ argv: ["/bin/true"], parallel: 4 }));
+    expect(again.body).toEqual(["ok", "ok", "ok", "ok"]);
+    // A call that fails before its command starts gives its slot back too.
+    const missing = await t.host.handleHttp("commands", request({ argv: ["/no/such/command"], parallel: 8 }));
+    expect((missing.body as string[]).filter((outcome) => outcome === "LIMIT_EXCEEDED")).toHaveLength(4);
+    expect((await t.host.handleHttp("commands", request({ argv: ["/bin/true"], parallel: 4 }))).body).toEqual([
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+    ]);
+  });
+
   it("drops events for a plugin that cannot keep up, and tells it how many: none vanish silently", async () => {
     const t = setup({ limits: { outboundQueueBytes: 64 * 1024 } });
     await t.host.load({ entries: { counter: entry(join(FIXTURES, "counter")) } });
@@ -216,6 +243,43 @@ describe("the plugin runtime API", () => {
       message: expect.stringContaining("the plugin's answer is larger than"),
     });
     expect(t.host.get("basic")).toMatchObject({ state: "running", pid });
+  });
+
+  // Names were compared with their case: `x-frame-options: ALLOWALL` and `x-content-type-options:
+  // none` went out beside the gateway's own, and nginx's x-accel-redirect, x-sendfile and a
+  // public cache-control for an authenticated answer passed (exploratory test).
+  it("never lets a plugin's response headers replace the gateway's, steer a proxy, or make its answer shared-cacheable", async () => {
+    const t = setup();
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const answer = (headers: Record<string, string>) =>
+      t.host.handleHttp("basic", request({ op: "answer-headers", args: { headers } })).then((a) => a.headers);
+    expect(
+      await answer({
+        "x-frame-options": "ALLOWALL",
+        "X-FRAME-OPTIONS": "ALLOWALL",
+        "x-content-type-options": "none",
+        "X-Content-Type-Options": "none",
+        "x-accel-redirect": "/protected/token",
+        "X-Accel-Expires": "86400",
+        "x-accel-buffering": "no",
+        "x-sendfile": "/etc/shadow",
+        "X-Sendfile-Type": "X-Accel-Redirect",
+        "x-lighttpd-send-file": "/etc/shadow",
+        "X-Plugin-Version": "2",
+        "cache-control": "public, max-age=86400, s-maxage=86400",
+      }),
+    ).toEqual({ "x-plugin-version": "2", "cache-control": "private, max-age=86400" });
+    // A header given twice in different cases is sent once.
+    expect(await answer({ "X-Trace": "a", "x-trace": "b" })).toEqual({ "x-trace": "b" });
+    // cache-control always keeps the answer out of shared caches; what is private already stays as it is.
+    for (const [given, sent] of [
+      ["no-store", "no-store"],
+      ["Public", "private"],
+      ["no-cache", "private, no-cache"],
+      ["private, max-age=60", "private, max-age=60"],
+      ["max-age=60, no-store", "max-age=60, no-store"],
+    ])
+      expect(await answer({ "Cache-Control": given! }), given).toEqual({ "cache-control": sent });
   });
 
   // A call or an answer nested deeper than the host's frameDepth went out as it was, and the host

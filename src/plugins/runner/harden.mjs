@@ -1,6 +1,7 @@
 // Gaps of Node 20's permission model, closed before plugin code runs (defence in depth, not a
-// boundary — see docs/plugins.md): signals to other processes (the gateway is process.ppid),
-// diagnostic reports written to any directory, native addons, and re-prioritising other processes.
+// boundary — see docs/plugins.md): signals to other processes (the gateway is process.ppid), the
+// inspector of another process opened by SIGUSR1, diagnostic reports written to any directory,
+// native addons, and re-prioritising other processes.
 import os from "node:os";
 import { syncBuiltinESMExports } from "node:module";
 
@@ -12,8 +13,8 @@ function accessDenied(what) {
 
 /**
  * Closes them: replaces `process._kill` (behind `process.kill`), `process.report`,
- * `process.dlopen` and `os.setPriority`, and makes `import { setPriority } from "node:os"` see
- * the guarded one too (`syncBuiltinESMExports`).
+ * `process.dlopen`, `process._debugProcess` and `os.setPriority`, and makes
+ * `import { setPriority } from "node:os"` see the guarded one too (`syncBuiltinESMExports`).
  */
 export function harden() {
   const rawKill = process._kill;
@@ -45,6 +46,16 @@ export function harden() {
   Object.defineProperty(process, "dlopen", {
     value: () => {
       throw accessDenied("process.dlopen");
+    },
+    writable: false,
+    configurable: false,
+  });
+  // `process._debugProcess(pid)` sends SIGUSR1 to any process: the gateway (process.ppid) would
+  // open its inspector on 127.0.0.1:9229, where the plugin could run code in it. (`_debugEnd`
+  // and the profiler idle notifier act on this process only.)
+  Object.defineProperty(process, "_debugProcess", {
+    value: () => {
+      throw accessDenied("process._debugProcess");
     },
     writable: false,
     configurable: false,
