@@ -35,6 +35,9 @@ export interface PluginInstanceOptions {
   onExit(instance: PluginInstance, info: ExitInfo): void;
 }
 
+/** Most events held for a plugin while it waits for the answer of `messages.inbound` (more are dropped and counted). */
+const HELD_EVENTS_MAX = 1000;
+
 /**
  * One running process of a plugin and the runtime API it is served: runtime calls (bounded in
  * flight and per second, counted in the metrics), log lines (rate-limited, cut), agent stream
@@ -52,6 +55,9 @@ export class PluginInstance {
   /** Reports the log lines dropped in the current window when it ends; set only while some were. */
   private droppedReport: Timer | undefined;
   private inFlight = 0;
+  /** `messages.inbound` calls not answered yet; while there are any, events are held (see {@link onRequest}). */
+  private inboundCalls = 0;
+  private readonly heldEvents: Array<{ sub: number; sessionId: string; event: SessionEvent }> = [];
 
   constructor(options: PluginInstanceOptions) {
     const { pluginId, entry, stateDir, deps, limits } = options;
@@ -106,6 +112,11 @@ export class PluginInstance {
   }
 
   private deliver(sub: number, sessionId: string, event: SessionEvent): boolean {
+    if (this.inboundCalls > 0) {
+      if (this.heldEvents.length >= HELD_EVENTS_MAX) return false;
+      this.heldEvents.push({ sub, sessionId, event });
+      return true;
+    }
     // A slow plugin costs only itself: past the bound its deliveries are dropped and counted,
     // and it is told how many once its queue drained.
     if (this.process.queuedBytes > this.options.limits.outboundQueueBytes) return false;
@@ -159,11 +170,17 @@ export class PluginInstance {
       return;
     }
     this.inFlight++;
+    // The events of a run a message starts (its chat.final may come within the same millisecond)
+    // wait until the plugin has the answer with the run's id: a chat bridge that matched replies
+    // by run id lost 9 in 100 of them.
+    const holdsEvents = method === "messages.inbound";
+    if (holdsEvents) this.inboundCalls++;
     this.runtime.handle(id, method, params).then(
       (value) => {
         this.inFlight--;
         metrics.call(pluginId, method, "ok");
         this.process.respond(id, { ok: true, value: value ?? null });
+        if (holdsEvents) this.releaseEvents();
       },
       (error: unknown) => {
         this.inFlight--;
@@ -178,8 +195,17 @@ export class PluginInstance {
         else if (err.code === "INTERNAL")
           deps.logger.error({ plugin: pluginId, method, err: err.message }, "plugin call failed");
         this.process.respond(id, { ok: false, error: { code: err.code, message: err.message } });
+        if (holdsEvents) this.releaseEvents();
       },
     );
+  }
+
+  /** A `messages.inbound` call was answered: once none is left, the events held meanwhile go out, in order. */
+  private releaseEvents(): void {
+    if (--this.inboundCalls > 0) return;
+    for (const { sub, sessionId, event } of this.heldEvents.splice(0)) {
+      this.process.send({ t: "event", sub, sessionId, event });
+    }
   }
 
   private pluginLog(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {

@@ -175,6 +175,31 @@ describe("the plugin runtime API", () => {
     expect(t.inbound).toEqual([{ channel: "x", text: "hello" }]);
   });
 
+  // Found by a chat-bridge author: a run's chat.final could reach the plugin before the answer
+  // with its run id, so a bridge matching replies by run id lost 9 in 100.
+  it("gives a plugin the answer of messages.inbound before any event that came meanwhile", async () => {
+    let emit: (sessionId: string, event: SessionEvent) => void = () => undefined;
+    const t = setup({
+      inbound: () => {
+        emit("s1", { seq: 7, type: "chat.final", ts: 0, runId: "run-1", text: "done already" } as SessionEvent);
+        return { sessionId: "s1", runId: "run-1" };
+      },
+    });
+    emit = t.emit;
+    await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });
+    const answer = await t.host.handleHttp(
+      "basic",
+      request({ op: "inbound-order", args: { channel: "x", text: "hi" } }),
+    );
+    expect(answer.body).toEqual({ answer: { sessionId: "s1", runId: "run-1" }, seenFirst: [] });
+    // Held, not dropped: it comes right after.
+    await vi.waitFor(async () =>
+      expect((await t.host.handleHttp("basic", request({ op: "seen" }))).body).toEqual([
+        { sessionId: "s1", runId: "run-1", text: "done already" },
+      ]),
+    );
+  });
+
   it("never forwards the gateway's credentials to a plugin's HTTP hook", async () => {
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });

@@ -334,17 +334,35 @@ process.on("uncaughtException", fatal);
 process.on("unhandledRejection", fatal);
 
 let buffered = "";
+let draining = false;
 channel.setEncoding("utf8");
 channel.on("data", (chunk) => {
   buffered += chunk;
-  for (;;) {
-    const nl = buffered.indexOf("\n");
-    if (nl === -1) break;
-    const line = buffered.slice(0, nl);
-    buffered = buffered.slice(nl + 1);
-    onFrame(JSON.parse(line));
-  }
+  if (!draining) drain().catch(fatal);
 });
+
+/**
+ * Handles the frames received, in order. After an answer, the code that awaited it runs before
+ * the next frame: the host sends the answer of `messages.inbound` before the events of the run
+ * it started, and a handler of those events must find what that code kept of the answer (its
+ * run id) — in one chunk, the events were handled before the awaiting code resumed.
+ */
+async function drain() {
+  draining = true;
+  try {
+    for (;;) {
+      const nl = buffered.indexOf("\n");
+      if (nl === -1) break;
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      const frame = JSON.parse(line);
+      onFrame(frame);
+      if (frame.t === "res") await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    draining = false;
+  }
+}
 // The host went away (or closed the channel): nothing left to serve.
 channel.on("end", () => process.exit(0));
 channel.on("error", (error) => {
