@@ -201,7 +201,7 @@ async function followFrom(gateway: GatewayAccess, session: SessionInfo, since: n
 
 /** A followed run as a tool answer: how it stands first, then the answer, then the notes. */
 function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput {
-  const status = describeRun(result, timeoutMs);
+  const status = describeRun(id, result, timeoutMs);
   const omitted = result.omitted > 0 ? `[… the first ${result.omitted} characters are left out]\n` : "";
   const answer = result.answer !== "" ? `\n${omitted}${result.answer}` : "";
   const notes = result.notes.length > 0 ? `\n${result.notes.join("\n")}` : "";
@@ -222,7 +222,7 @@ function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput
   };
 }
 
-function describeRun(result: RunResult, timeoutMs: number): string {
+function describeRun(id: string, result: RunResult, timeoutMs: number): string {
   switch (result.status) {
     case "chat.final":
       return `chat.final (finished${result.stopReason !== undefined ? `, ${result.stopReason}` : ""})`;
@@ -237,15 +237,15 @@ function describeRun(result: RunResult, timeoutMs: number): string {
     case "permission": {
       const p = result.pendingPermission;
       const options = p !== undefined ? optionsText(p) : "?";
-      return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${options}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it, then wait_for_run goes on`;
+      return `waiting for a permission answer to "${p?.title ?? "?"}" (options: ${options}): ${answerHint(id, p)} answers it, then wait_for_run goes on`;
     }
     case "blocked": {
       const b = result.blockedBy;
       const p = b?.permission;
-      return `blocked: queued behind run ${b?.run_id ?? "?"}, which waits for a permission answer to "${p?.title ?? "?"}" (options: ${p !== undefined ? optionsText(p) : "?"}): answer_permission {"id", "request_id": "${p?.request_id ?? "?"}", "option_id"} answers it (or abort_run stops that run), then wait_for_run {"id", "run_id": "${result.runId}"} follows this one`;
+      return `blocked: queued behind run ${b?.run_id ?? "?"}, which waits for a permission answer to "${p?.title ?? "?"}" (options: ${p !== undefined ? optionsText(p) : "?"}): ${answerHint(id, p)} answers it (or abort_run stops that run), then wait_for_run {"id": "${id}", "run_id": "${result.runId}"} follows this one`;
     }
     case "disconnected":
-      return `the connection to the gateway was lost during the wait (it stopped or restarted), so how the run stands is unknown: once the gateway is up again, wait_for_run {"id", "run_id": "${result.runId}"} tells (an agent session the gateway lost ends its runs)`;
+      return `the connection to the gateway was lost during the wait (it stopped or restarted), so how the run stands is unknown: once the gateway is up again, wait_for_run {"id": "${id}", "run_id": "${result.runId}"} tells (an agent session the gateway lost ends its runs)`;
     case "timeout": {
       const where = result.started
         ? "still running"
@@ -257,6 +257,21 @@ function describeRun(result: RunResult, timeoutMs: number): string {
       return `timeout after ${timeoutMs} ms: ${where}${permission}; wait_for_run continues waiting`;
     }
   }
+}
+
+/**
+ * The answer_permission call for a request, as JSON to send (with the first option filled in)
+ * and the option ids to choose from: `answer_permission {"id": "…", "request_id": "…",
+ * "option_id": "allow"} (option_id: "allow" or "reject")`.
+ */
+function answerHint(id: string, p: PendingPermission | undefined): string {
+  if (p === undefined) return "answer_permission";
+  const ids = p.options.map((o) => JSON.stringify(o.option_id));
+  // Spaced like the other calls the texts suggest ({"id": "…", "run_id": "…"}).
+  const fields = [`"id": ${JSON.stringify(id)}`, `"request_id": ${JSON.stringify(p.request_id)}`];
+  if (ids.length > 0) fields.push(`"option_id": ${ids[0]}`);
+  const choose = ids.length > 1 ? ` (option_id: ${ids.slice(0, -1).join(", ")} or ${ids[ids.length - 1]})` : "";
+  return `answer_permission {${fields.join(", ")}}${choose}`;
 }
 
 /** A permission request's options as the text says them: "allow (Allow) / reject (Reject)". */

@@ -57,8 +57,20 @@ export function sessionLine(session: SessionInfo): string {
   else if (session.run !== null && session.run.activity !== "idle") {
     what += `, ${session.run.activity}${session.run.queued > 0 ? ` (${session.run.queued} queued)` : ""}`;
   }
-  if (session.command !== null) what += `: ${session.command.map(quoteArg).join(" ")}`;
+  if (session.command !== null) what += `: ${shorten(session.command.map(quoteArg).join(" "))}`;
   return what;
+}
+
+/** A command in a line of text is cut to this many characters (the structured content has it whole). */
+export const COMMAND_TEXT_CHARS = 200;
+
+/** `text`, cut to {@link COMMAND_TEXT_CHARS} with what was left out counted: a 60 KB script must not fill a listing. */
+function shorten(text: string): string {
+  if (text.length <= COMMAND_TEXT_CHARS) return text;
+  // Not between the halves of a surrogate pair.
+  let cut = COMMAND_TEXT_CHARS;
+  if (/[\uDC00-\uDFFF]/.test(text[cut] ?? "")) cut--;
+  return `${text.slice(0, cut)}… (${text.length - cut} more characters)`;
 }
 
 /** `running (pid 42)`, `exited with code 3`, `exited by signal SIGTERM`, `lost`. */

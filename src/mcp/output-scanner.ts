@@ -24,7 +24,11 @@ export const SURE_MATCH_CHARS = MATCH_WINDOW_CHARS - MATCH_STEP_BYTES - LINE_ALI
 export interface ScanMatch {
   /** What the pattern matched. */
   match: string;
-  /** The byte offset after the step in which it matched: the output up to there is what the wait saw. */
+  /**
+   * The byte offset after the line the match ends on (its line break), or, when that line had
+   * not ended yet, after the step in which it matched: the output up to there is the answer,
+   * what comes after it is the next wait's. Never before the bytes of the call that found it.
+   */
   end: number;
   /** The byte offset where the line the match begins on starts (at or before the match: read from there to see it). */
   lineOffset: number;
@@ -72,7 +76,12 @@ export class Scanner {
       const text = this.raw ? this.window : plainText(this.window);
       const found = this.pattern.find(text);
       if (found !== undefined) {
-        return { match: found.match, end: offset + at + step.length, lineOffset: this.lineStart(text, found.index) };
+        const stepEnd = offset + at + step.length;
+        return {
+          match: found.match,
+          end: Math.max(offset, this.lineEnd(text, found.index + Math.max(found.match.length - 1, 0), stepEnd)),
+          lineOffset: this.lineStart(text, found.index),
+        };
       }
     }
     return undefined;
@@ -98,6 +107,29 @@ export class Scanner {
       }
     }
     this.window = this.window.slice(cut);
+  }
+
+  /**
+   * The byte offset after the line break that ends the line `index` of `text` (the window, as
+   * matched) is on; `otherwise` when that line has no line break yet. The k-th line break of
+   * the text is the window's k-th when the text kept all of them before it (plain text drops
+   * those inside escape sequences): when it did not, `otherwise` (later, never before the match).
+   */
+  private lineEnd(text: string, index: number, otherwise: number): number {
+    const lineBreak = text.indexOf("\n", index);
+    if (lineBreak < 0) return otherwise;
+    let lines = 0;
+    for (let i = text.indexOf("\n"); i >= 0 && i <= lineBreak; i = text.indexOf("\n", i + 1)) lines++;
+    if (this.head + lines > this.breaks.length) return otherwise;
+    if (!this.raw) {
+      let at = -1;
+      for (let k = 0; k < lines; k++) at = this.window.indexOf("\n", at + 1);
+      const kept = plainText(this.window.slice(0, at + 1));
+      let keptLines = 0;
+      for (let i = kept.indexOf("\n"); i >= 0; i = kept.indexOf("\n", i + 1)) keptLines++;
+      if (keptLines !== lines) return otherwise;
+    }
+    return this.breaks[this.head + lines - 1]! + 1;
   }
 
   /**

@@ -47,29 +47,35 @@ export interface DecodeOptions {
 /**
  * Decodes a page of output. Unless `complete` (nothing will follow: the session ended and the
  * page reaches the end of its output), a character or an escape sequence cut off at the page's
- * end is left for the next page — `used` stops before it — as long as something comes before
- * it, so every call makes progress.
+ * end is left for the next page — `used` stops before it. When `bytes` hold more after the page,
+ * that is so only as long as something comes before it, so that paging makes progress; when the
+ * page reaches the end of `bytes` (of the output so far), it is left also when it is all there
+ * is (`used` 0): the rest of it is still to come, and taken alone it would show as text.
  */
 export function decodePage(bytes: Uint8Array, complete: boolean, options: DecodeOptions = {}): DecodedPage {
   let used = Math.min(options.max ?? bytes.length, bytes.length);
   if (!complete || used < bytes.length) {
-    used = utf8Boundary(bytes, used);
+    const atEnd = used === bytes.length;
+    used = utf8Boundary(bytes, used, atEnd);
     const open = openEscape(bytes, used);
-    if (open > 0) used = open;
+    if (open > 0 || (open === 0 && atEnd)) used = open;
     else if (open === 0 && options.wholeEscapes === true) used = Math.max(used, stringSequenceEnd(bytes));
   }
   return { text: utf8.decode(bytes.subarray(0, used)), used };
 }
 
-/** Where the page must end so that it does not cut a UTF-8 character (`end` when it does not). */
-function utf8Boundary(bytes: Uint8Array, end: number): number {
+/**
+ * Where the page must end so that it does not cut a UTF-8 character (`end` when it does not);
+ * a character cut at the start of the page is left out only when `atStartToo`.
+ */
+function utf8Boundary(bytes: Uint8Array, end: number, atStartToo: boolean): number {
   // A character has at most 4 bytes: look at the lead byte of the last one.
   for (let i = end - 1; i >= 0 && i >= end - 4; i--) {
     const b = bytes[i]!;
     if (b < 0x80) return end;
     if (b >= 0xc0) {
       const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
-      return end - i < length && i > 0 ? i : end;
+      return end - i < length && (i > 0 || atStartToo) ? i : end;
     }
   }
   return end;
@@ -135,6 +141,26 @@ export function plainText(text: string): string {
     })
     .join("\n")
     .replace(CONTROL, "");
+}
+
+/** A whole escape sequence at `lastIndex`, as {@link plainText} removes it (one char a byte). */
+const SEQUENCE = new RegExp([OSC, STRING_SEQUENCE, CSI, OTHER_ESCAPE].map((r) => r.source).join("|"), "y");
+
+/**
+ * Where a page that starts at `at` of `bytes` (the bytes before it are output too) really
+ * starts: after the escape sequence it would start inside (begun at most
+ * {@link MAX_ESCAPE_BYTES} before it), whose rest would otherwise show as text ("[33m");
+ * `at` when it starts outside of one.
+ */
+export function escapeEnd(bytes: Uint8Array, at: number): number {
+  const from = Math.max(0, at - MAX_ESCAPE_BYTES);
+  const esc = bytes.subarray(from, at).lastIndexOf(0x1b);
+  if (esc < 0) return at;
+  const start = from + esc;
+  if (!INCOMPLETE_ESCAPE.test(latin1(bytes.subarray(start, at)))) return at;
+  SEQUENCE.lastIndex = 0;
+  const sequence = SEQUENCE.exec(latin1(bytes.subarray(start, at + MAX_ESCAPE_BYTES)));
+  return Math.max(at, start + (sequence?.[0].length ?? 0));
 }
 
 /** Bytes of a UTF-8 continuation (10xxxxxx) at the start of `bytes`, at most 3: where a page cut mid-character really starts. */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { SessionInfo } from "../client/node.js";
 import { describeState } from "./format.js";
-import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, plainText } from "./output-text.js";
+import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, escapeEnd, plainText } from "./output-text.js";
 import { REPLAY_GRACE_MS, waitForOutput } from "./output-wait.js";
 import { PatternTooSlow } from "./pattern-match.js";
 import type { WaitResult } from "./output-wait.js";
@@ -64,7 +64,13 @@ const readOutput = defineTool({
     const from = chunk.next - chunk.bytes.length;
     const complete = chunk.next >= chunk.total && session.state !== "running";
     // Plain text leaves escape sequences out: a page may take a long one whole, so that the next does not start inside it.
-    const decoded = decodePage(chunk.bytes, complete, { max: args.max_bytes, wholeEscapes: !args.raw });
+    let decoded = decodePage(chunk.bytes, complete, { max: args.max_bytes, wholeEscapes: !args.raw });
+    // Pages join to the same text as one read, also where a line is rewritten with carriage returns.
+    const cut = args.raw ? undefined : rewrittenLineCut(chunk.bytes, decoded.used);
+    if (cut !== undefined) {
+      const shown = decodePage(chunk.bytes, complete, { max: cut.shown, wholeEscapes: true });
+      if (shown.used === cut.shown) decoded = { text: shown.text, used: cut.end };
+    }
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
     const more = next < chunk.total;
@@ -95,7 +101,7 @@ const waitForOutputTool = defineTool({
   name: "wait_for_output",
   title: "Wait for a session's output",
   description:
-    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout / disconnected: the gateway connection was lost), the output that arrived (the latest max_bytes of it, up to the match) and next to pass as since next time; with a match, match_line_offset is where its line starts. timeout_ms: 0 looks at the output that is there now. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
+    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout / disconnected: the gateway connection was lost), the output that arrived (the latest max_bytes of it; with a match, up to the end of the line the match ends on: what came after it comes from next) and next to pass as since next time; with a match, match_line_offset is where its line starts. timeout_ms: 0 looks at the output that is there now. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
   input: z.strictObject({
     id: SessionId,
     pattern: z
@@ -140,7 +146,7 @@ const waitForOutputTool = defineTool({
         since: args.since ?? session.outputBytes,
         pattern,
         timeoutMs: args.timeout_ms,
-        maxBytes: args.max_bytes,
+        maxBytes: args.max_bytes + MAX_ESCAPE_BYTES,
         raw: args.raw,
         signal,
         ...(progress !== undefined ? { progress } : {}),
@@ -149,8 +155,14 @@ const waitForOutputTool = defineTool({
       if (error instanceof PatternTooSlow) throw new ToolError("VALIDATION_FAILED", `pattern: ${error.message}`);
       throw error;
     }
-    // The kept bytes may start in the middle of a character when more arrived than is returned.
-    const cut = result.from > result.start ? continuationBytes(result.bytes) : 0;
+    // The wait kept up to MAX_ESCAPE_BYTES more than max_bytes: what comes before the latest
+    // max_bytes tells whether they start inside an escape sequence (skipped, or its rest would
+    // show as text: "[33m") or in the middle of a character (its continuation bytes skipped).
+    let cut = Math.max(0, result.bytes.length - args.max_bytes);
+    if (result.from + cut > result.start) {
+      cut = escapeEnd(result.bytes, cut);
+      cut += continuationBytes(result.bytes.subarray(cut));
+    }
     const from = result.from + cut;
     const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
     const output = args.raw ? decoded.text : plainText(decoded.text);
@@ -182,6 +194,32 @@ const waitForOutputTool = defineTool({
     };
   },
 });
+
+/**
+ * In plain text a line rewritten with carriage returns (a progress bar) shows what it showed
+ * last: a page that cut it would show its own last part of it, and the next page another. So a
+ * page that would cut such a line (as far as `bytes` go, which hold more after the page) ends
+ * before it when it starts in the page; when the page has nothing else, it ends after its last
+ * carriage return and shows none of the line, if what follows in the line overwrites it.
+ * Returns where the page ends (`end`) and where what it shows ends (`shown`); undefined when
+ * the page does not cut such a line, or cannot avoid it (a part without a CR longer than a page).
+ */
+function rewrittenLineCut(bytes: Uint8Array, used: number): { end: number; shown: number } | undefined {
+  if (used === 0 || used >= bytes.length || bytes[used - 1] === 0x0a) return undefined;
+  const lineBreak = bytes.indexOf(0x0a, used);
+  const lineEnd = lineBreak < 0 ? bytes.length : lineBreak;
+  const start = bytes.lastIndexOf(0x0a, used - 1) + 1;
+  if (start > 0) {
+    // A CR right before the line break is CRLF, not a rewrite.
+    let end = lineEnd;
+    while (lineBreak >= 0 && end > start && bytes[end - 1] === 0x0d) end--;
+    return bytes.subarray(start, end).includes(0x0d) ? { end: start, shown: start } : undefined;
+  }
+  const lastCr = bytes.lastIndexOf(0x0d, used - 1);
+  if (lastCr < 0) return undefined;
+  const after = plainText(decodePage(bytes.subarray(lastCr + 1, lineEnd), true).text);
+  return after !== "" ? { end: lastCr + 1, shown: 0 } : undefined;
+}
 
 /** How long the state of a session is read at the end of a wait, at most (the gateway may be gone). */
 const STATE_READ_MS = 3_000;

@@ -1,6 +1,7 @@
 import { TerminalClient } from "../client/node.js";
 import type { GatewayTarget, TerminalExit } from "../client/node.js";
 import { Scanner } from "./output-scanner.js";
+import { decodePage } from "./output-text.js";
 import type { ScanMatch } from "./output-scanner.js";
 import { reportWhileWaiting } from "./tool.js";
 import type { ProgressSink } from "./tool.js";
@@ -45,7 +46,7 @@ export interface WaitResult {
   start: number;
   /** The byte offset of `bytes[0]` (after `start` when more arrived than is kept). */
   from: number;
-  /** The latest output that arrived, at most `maxBytes` (with a match: up to the step it matched in). */
+  /** The latest output that arrived, at most `maxBytes` (with a match: up to the end of the line it ends on). */
   bytes: Uint8Array;
   /** The byte offset after the last byte that arrived. */
   end: number;
@@ -106,8 +107,11 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
       settled = true;
       reject(error instanceof Error ? error : new Error(String(error)));
     };
-    // Without a pattern, output that came is the answer, also when the time ran out first.
-    const timeUp = () => finish(options.pattern === undefined && arrived > 0 ? "output" : "timeout");
+    // Without a pattern, output that came is the answer, also when the time ran out first…
+    // …but not when all of it is the start of an escape sequence or a character: the answer
+    // would leave it for later (next before it), and a wait from there would return at once.
+    const showable = () => tail.size > 0 && decodePage(tail.bytes(), false).used > 0;
+    const timeUp = () => finish(options.pattern === undefined && showable() ? "output" : "timeout");
     let timedOut = false;
     term.on("connected", ({ offset }) => {
       start ??= offset;
@@ -124,6 +128,10 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
     });
     let settling = false;
     let quiet: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => {
+      if (showable()) finish("output");
+      else settling = false;
+    };
     term.on("data", ({ bytes, offset }) => {
       start ??= offset;
       arrived += bytes.length;
@@ -136,7 +144,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
           fail(error);
           return;
         }
-        // With a match, the output up to it is the answer: what came after it in the same frame is next time's.
+        // With a match, the output up to the end of its line is the answer: what came after it in the same frame is next time's.
         tail.push(offset, found !== undefined ? bytes.subarray(0, found.end - offset) : bytes);
         if (found !== undefined) finish("matched", { match: found });
         return;
@@ -145,13 +153,13 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
       // Any output will do: wait for the rest of the burst, but not for a stream to stop.
       if (!settling) {
         settling = true;
-        later(OUTPUT_SETTLE_MAX_MS, () => finish("output"));
+        later(OUTPUT_SETTLE_MAX_MS, settle);
       }
       if (quiet !== undefined) {
         clearTimeout(quiet);
         timers.delete(quiet);
       }
-      quiet = setTimeout(() => finish("output"), OUTPUT_QUIET_MS);
+      quiet = setTimeout(settle, OUTPUT_QUIET_MS);
       timers.add(quiet);
     });
     term.done.then((exit) => finish("exited", { exit }), fail);

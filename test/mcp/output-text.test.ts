@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, plainText } from "../../src/mcp/output-text.js";
+import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, escapeEnd, plainText } from "../../src/mcp/output-text.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
@@ -14,10 +14,20 @@ describe("decodePage", () => {
     expect(decodePage(concat(bytes("price: "), euro), false)).toEqual({ text: "price: €", used: 10 });
   });
 
-  it("shows bytes that are not UTF-8 as U+FFFD and always makes progress", () => {
+  it("shows bytes that are not UTF-8 as U+FFFD", () => {
     expect(decodePage(Uint8Array.from([0x61, 0xff, 0x62]), false)).toEqual({ text: "a\ufffdb", used: 3 });
-    // A page that is nothing but the start of a character is returned rather than never.
-    expect(decodePage(bytes("€").subarray(0, 2), false).used).toBe(2);
+  });
+
+  // Regression (exploratory test): a wait whose whole new output was "\x1b[3" took it as text
+  // (next after it), and the next one showed "1mRED".
+  it("leaves an unfinished character or escape sequence that is all the output so far for later", () => {
+    expect(decodePage(bytes("\x1b[3"), false)).toEqual({ text: "", used: 0 });
+    expect(decodePage(bytes("\x1b]0;title"), false)).toEqual({ text: "", used: 0 });
+    expect(decodePage(bytes("€").subarray(0, 2), false)).toEqual({ text: "", used: 0 });
+    // The session ended: nothing will follow, the bytes are shown as they are.
+    expect(decodePage(bytes("\x1b[3"), true)).toEqual({ text: "\x1b[3", used: 3 });
+    // More follows the page (a look-ahead): a page makes progress.
+    expect(decodePage(bytes("\x1b[3".padEnd(80, ";") + "m"), false, { max: 64 }).used).toBe(64);
   });
 
   it("leaves an escape sequence cut at the end of a page for the next page", () => {
@@ -59,6 +69,20 @@ describe("plainText", () => {
 
   it("removes other control characters but keeps tabs", () => {
     expect(plainText("a\tb\x07c\x00d\n")).toBe("a\tbcd\n");
+  });
+});
+
+describe("escapeEnd", () => {
+  // Regression (exploratory test): wait_for_output's latest max_bytes began inside "\x1b[33m"
+  // and showed "[33mcolour".
+  it("moves the start of a page that would start inside an escape sequence to after it", () => {
+    const all = bytes("abc\x1b[33mcolour\x1b]0;title\x07end");
+    for (let at = 4; at <= 8; at++) expect(escapeEnd(all, at), `at ${at}`).toBe(8);
+    expect(escapeEnd(all, 3)).toBe(3);
+    expect(escapeEnd(all, 9)).toBe(9);
+    const title = all.indexOf(0x5d); // "]"
+    expect(escapeEnd(all, title + 3)).toBe(all.indexOf(0x07) + 1);
+    expect(escapeEnd(all, all.length - 3)).toBe(all.length - 3);
   });
 });
 

@@ -39,6 +39,25 @@ describe("list_sessions and remove_session", () => {
     expect(bad.text).toMatch(/^VALIDATION_FAILED: state/);
   }, 60_000);
 
+  // Regression (exploratory test): a 60 KB command (a script given with sh -c) was printed whole
+  // in start_session's text and in every line list_sessions gave for it.
+  it("shortens a long command in the text and keeps it whole in the structured content", async () => {
+    const script = `true # ${"x".repeat(60_000)}`;
+    const started = await s.mcp.ok("start_session", { command: ["sh", "-c", script] });
+    const id = started.data.session.id as string;
+    expect(started.data.session.command).toEqual(["sh", "-c", script]);
+    const quoted = `sh -c ${JSON.stringify(script)}`;
+    const shown = `${quoted.slice(0, 200)}… (${quoted.length - 200} more characters)`;
+    expect(started.text.length).toBeLessThan(600);
+    expect(started.text.split("\n")[0]).toMatch(new RegExp(`: ${shown.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`));
+
+    const listed = await s.mcp.ok("list_sessions");
+    const line = listed.text.split("\n").find((l) => l.startsWith(id))!;
+    expect(line.endsWith(`: ${shown}`)).toBe(true);
+    expect(listed.data.sessions.find((s: any) => s.id === id).command).toEqual(["sh", "-c", script]);
+    await s.mcp.ok("remove_session", { id, force: true });
+  }, 60_000);
+
   it("refuses to remove a running session and names the tools that do it", async () => {
     const id = (await s.mcp.ok("start_session", { command: ["sleep", "60"] })).data.session.id as string;
     const refused = await s.mcp.call("remove_session", { id });

@@ -370,7 +370,19 @@ describe("switchboard mcp", () => {
       expect(pending.options.every((o) => o.name.length > 0 && o.kind.length > 0)).toBe(true);
       expect(asked.text).toContain(`"request_id": "${pending.request_id}"`);
       expect(asked.text).toMatch(/options: allow \(\w+\)/);
-      const answered = await s.mcp.ok("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
+      // Regression (exploratory test): the text said answer_permission {"id", "request_id": "…", "option_id"}:
+      // not JSON, without the session's id or an option id. It is a call to make as it is.
+      const hint = /answer_permission (\{.*?\})(?: \(option_id: (.*?)\))? answers it/.exec(asked.text);
+      expect(hint, asked.text).not.toBeNull();
+      expect(JSON.parse(hint![1]!)).toEqual({
+        id,
+        request_id: pending.request_id,
+        option_id: pending.options[0]!.option_id,
+      });
+      if (pending.options.length > 1) {
+        for (const option of pending.options) expect(hint![2]).toContain(JSON.stringify(option.option_id));
+      }
+      const answered = await s.mcp.ok("answer_permission", { ...JSON.parse(hint![1]!), option_id: "allow" });
       expect(answered.text).toContain("Answered");
       // Following from the start of the run, the answered request does not stop it again.
       const done = await s.mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
