@@ -9,8 +9,13 @@ import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool, ToolOutput } from "./tool.js";
 
-/** How long prompt_agent and wait_for_run wait for the run to end unless told. */
-export const DEFAULT_RUN_WAIT_MS = 120_000;
+/**
+ * How long prompt_agent and wait_for_run wait for the run to end unless told: under the 60 s
+ * many MCP clients give a call (Codex's default), so that a call the client did not raise its
+ * limit for ends with the run id and what was said so far (at 120 s the client gave up first,
+ * and the model never learnt the run id; agent integrator's finding).
+ */
+export const DEFAULT_RUN_WAIT_MS = 50_000;
 /** The longest they may wait (MCP clients time calls out too; see docs/mcp.md). */
 export const MAX_RUN_WAIT_MS = 10 * 60_000;
 
