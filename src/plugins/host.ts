@@ -216,14 +216,21 @@ export class PluginHost {
   /**
    * Forwards an HTTP request (e.g. `POST /v1/plugins/:id/http/...`) to the plugin's hook and
    * returns its answer. Credential headers are stripped first. Throws `PLUGIN_NOT_FOUND`
-   * (no such plugin, or not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`, `PLUGIN_FAILED`
+   * (no such plugin), `PLUGIN_UNAVAILABLE` (configured, not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`, `PLUGIN_FAILED`
    * (an answer the gateway cannot send: invalid, or a header value HTTP cannot carry).
    */
   async handleHttp(pluginId: string, request: HttpHookRequest): Promise<HttpHookResponse> {
     const slot = this.slot(pluginId);
     const instance = slot.instance;
-    if (instance === undefined || slot.state !== "running")
-      throw new SwitchboardError("PLUGIN_NOT_FOUND", `plugin "${pluginId}" is not running (${slot.state})`);
+    // Not 404: a webhook sender takes that as "gone for good", and this plugin is only restarting.
+    if (instance === undefined || slot.state !== "running") {
+      const soon = slot.state === "starting" || slot.state === "restarting";
+      throw new SwitchboardError(
+        "PLUGIN_UNAVAILABLE",
+        `plugin "${pluginId}" is not running (${slot.state})${soon ? "; retry in a moment" : `: GET /v1/plugins/${pluginId} says why`}`,
+        soon ? { retryAfterSeconds: 1 } : undefined,
+      );
+    }
     if (!instance.runtime.httpListening)
       throw new SwitchboardError("NOT_FOUND", `plugin "${pluginId}" has no HTTP hook`);
     const headers: Record<string, string> = {};

@@ -67,6 +67,11 @@ export const ERROR_CODES = {
   NO_ROUTE: { status: 404, summary: "No binding matched and there is no default agent." },
   CONFIG_INVALID: { status: 400, summary: "The configuration is invalid; the message names the path and field." },
   PLUGIN_NOT_FOUND: { status: 404, summary: "No plugin with that id." },
+  PLUGIN_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "The plugin is configured but not running now (starting, restarting after a crash, failed or stopped); the message says which. Retry later; GET /v1/plugins/:id says why.",
+  },
   PLUGIN_PERMISSION_DENIED: {
     status: 403,
     summary: "The plugin lacks the permission; the message names the config path that grants it.",

@@ -82,6 +82,13 @@ describe("plugin lifecycle", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(t.host.get("looper").state).toBe("failed");
     expect(t.logs.filter((l) => l.msg === "self-looper started")).toHaveLength(FAST_LIMITS.maxRestarts! + 1);
+    // Its HTTP route says it is configured but down (503), not that it does not exist (404).
+    await expect(
+      t.host.handleHttp("looper", { method: "POST", path: "/", query: {}, headers: {}, body: {} }),
+    ).rejects.toMatchObject({
+      code: "PLUGIN_UNAVAILABLE",
+      message: 'plugin "looper" is not running (failed): GET /v1/plugins/looper says why',
+    });
     // A config change from elsewhere starts it afresh, like any failed plugin.
     config = { entries: { looper: { ...config.entries["looper"]!, config: { n: 100 } } } };
     await t.host.load(config);
