@@ -458,6 +458,70 @@ describe("web UI", () => {
     expect(await watcher.isHidden("[data-test=remove]")).toBe(true);
   });
 
+  it("takes an armed Stop back with Escape, and leaves the focus on Remove after a keyboard Stop (exploratory test: it stayed armed, and the focus fell to the page)", async () => {
+    const s = await stack();
+    const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    await page.focus("[data-test=stop]");
+    await page.keyboard.press("Enter");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    await page.keyboard.press("Escape");
+    expect(await page.textContent("[data-test=stop]")).toBe("Stop");
+    expect(await page.getAttribute("[data-test=stop]", "class")).not.toContain("confirm");
+    // Disarmed, the next Enter only arms it again.
+    await page.keyboard.press("Enter");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-test=remove]", { state: "visible" });
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute("data-test") ?? null))
+      .toBe("remove");
+  });
+
+  it("lets a screen reader read the terminal once its mode is turned on, and keeps it on (exploratory test: the output was a canvas, silent)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "read-aloud");
+    await waitForPrompt(s.http, id);
+    await s.http.post(`/v1/sessions/${id}/input`, { data: "echo spoken-$((40+2))\r" });
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => /^spoken-42$/m.test(t), 5_000, "the output");
+    const toggle = page.getByRole("button", { name: "Screen reader mode" });
+    expect(await toggle.getAttribute("aria-pressed")).toBe("false");
+    // Off by default (it costs): no accessible copy of the rows.
+    expect(await page.locator(".xterm-accessibility").count()).toBe(0);
+    // Shown only while focused, and reached from the keyboard.
+    expect((await toggle.boundingBox())!.width).toBeLessThanOrEqual(1);
+    await toggle.focus();
+    expect((await toggle.boundingBox())!.width).toBeGreaterThan(1);
+    await page.keyboard.press("Enter");
+    expect(await toggle.getAttribute("aria-pressed")).toBe("true");
+    await expect.poll(() => page.locator(".xterm-accessibility-tree").textContent()).toContain("spoken-42");
+
+    await page.reload();
+    await page.waitForSelector(".terminal-view[data-restored=true]");
+    expect(await page.getByRole("button", { name: "Screen reader mode" }).getAttribute("aria-pressed")).toBe("true");
+    await expect.poll(() => page.locator(".xterm-accessibility-tree").textContent()).toContain("spoken-42");
+  });
+
+  it("pulses nothing for a user who asked for reduced motion (exploratory test: badges pulsed and spinners spun regardless)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "calm-bot");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
+    const page = await s.page({ hash: `#/s/${id}` });
+    const dot = ".view-head .badge[data-state=waiting] .dot";
+    await page.waitForSelector(dot);
+    const animation = () => page.$eval(dot, (el) => getComputedStyle(el).animationName);
+    expect(await animation()).toBe("pulse");
+    await page.emulateMedia({ reducedMotion: "reduce" });
+    expect(await animation()).toBe("none");
+    expect(
+      await page.$$eval("*", (els) => els.filter((el) => getComputedStyle(el).animationName !== "none").length),
+    ).toBe(0);
+  });
+
   it("says what the second tap of Stop and Remove does on a phone, and gives Stop its own icon (exploratory test: only the icon turned red)", async () => {
     const s = await stack();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
@@ -899,6 +963,9 @@ describe("web UI", () => {
     await page.keyboard.press("Enter");
     await page.waitForSelector(".permission[data-resolved=true]");
     await expect.poll(focused, { timeout: 5_000 }).toContain("prompt-input");
+    // (That run still says its answer: a prompt sent now would queue behind it, and Abort would
+    // end that run instead, the long one starting after it: seen on a fast, quiet machine.)
+    await page.waitForSelector(".run[data-status=done]");
 
     // A long answer streams (the echo agent says the prompt back a few characters at a time).
     await page.fill(".prompt-input", "word ".repeat(300));
@@ -973,6 +1040,68 @@ describe("web UI", () => {
     await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the prompt sent once back");
     expect((await runStatus(page, 0))?.text).toBe("typed while offline");
   });
+
+  // Exploratory test: after a stall the page said "Prompt not sent: no answer … (TIMEOUT)"; the
+  // prompt arrived once the link recovered, and the user's second Send ran it twice.
+  it("says a prompt the gateway did not answer may still arrive, and empties the box when it does", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "stalled-bot");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".agent-view[data-restored=true]");
+    s.proxy.blackhole("up");
+    await page.fill(".prompt-input", "sent into a stall");
+    await page.keyboard.press("Enter");
+    const toast = page.locator(".toast:has-text('Prompt not confirmed')");
+    await toast.waitFor({ timeout: 25_000 });
+    expect(await toast.textContent()).toContain("check the conversation before sending again");
+    expect(await page.locator(".toast:has-text('not sent')").count()).toBe(0);
+    expect(await page.inputValue(".prompt-input")).toBe("sent into a stall");
+
+    s.proxy.heal();
+    await page.waitForSelector(".toast:has-text('has arrived')", { timeout: 20_000 });
+    expect(await page.inputValue(".prompt-input")).toBe("");
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the prompt's run");
+    expect((await debugView(page))?.runs?.map((r) => r.prompt)).toEqual(["sent into a stall"]);
+  }, 60_000);
+
+  // Exploratory test: with the pill saying "Gateway unreachable" (the list poll failed while the
+  // WebSocket still looked open), Send and Abort stayed enabled, and then timed out.
+  it("disables Send and Abort while the pill says Gateway unreachable, and enables them once it is live", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "unreachable-bot");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".agent-view[data-restored=true]");
+    await page.fill(".prompt-input", "queued later");
+    const abort = page.getByRole("button", { name: "Abort", exact: true });
+    await abort.waitFor();
+    expect([await page.isDisabled("[data-test=send]"), await abort.isDisabled()]).toEqual([false, false]);
+
+    const list = /\/v1\/sessions(\?|$)/;
+    await page.route(list, (route) => route.abort());
+    await page.waitForSelector(".conn:has-text('Gateway unreachable')", { timeout: 10_000 });
+    expect(await page.getAttribute(".conn", "data-state")).toBe("open");
+    expect([await page.isDisabled("[data-test=send]"), await abort.isDisabled()]).toEqual([true, true]);
+
+    await page.unroute(list);
+    await page.waitForSelector(".conn:has-text('Live')", { timeout: 10_000 });
+    expect([await page.isDisabled("[data-test=send]"), await abort.isDisabled()]).toEqual([false, false]);
+  });
+
+  it("says typed keys the gateway did not answer may still arrive, not that they were not sent", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "stalled-shell");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.click(".term-host");
+    s.proxy.blackhole("up");
+    await page.keyboard.type("echo late-$((40+2))\n");
+    await page.waitForSelector(".toast:has-text('Input not confirmed')", { timeout: 25_000 });
+    expect(await page.locator(".toast:has-text('not sent')").count()).toBe(0);
+    s.proxy.heal();
+    await waitForTerminal(page, (t) => /^late-42$/m.test(t), 20_000, "the keys typed into the stall");
+  }, 60_000);
 
   it("keeps an unsent prompt with its session while another session is open (exploratory test: it was lost)", async () => {
     const s = await stack();
@@ -1339,6 +1468,31 @@ describe("web UI", () => {
     // Tab reached the shell (it completed the file name) and so did the keys typed after it.
     await waitForTerminal(page, (t) => /^tab-completed-42\.txt then-typed$/m.test(t), 5_000, "the completed line");
     expect(await page.evaluate(() => document.activeElement?.className)).toContain("xterm-helper-textarea");
+  });
+
+  it("sends the phone key bar's arrows as ESC O A in application cursor mode, as xterm's own keys (exploratory test: ESC [ A, which htop and vim ignore there)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "phone-arrows");
+    await waitForPrompt(s.http, id);
+    const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await page.waitForSelector(".terminal-view[data-control=mine]");
+    await page.tap(".term-host");
+    // Sets DECCKM (as vim and htop do), then shows the bytes of each arrow the program reads.
+    await page.keyboard.type(
+      `printf '\\e[?1h'; echo app''mode; for i in 1 2; do read -rsn3 k; printf 'got:%q\\n' "$k"; done; printf '\\e[?1l'\n`,
+    );
+    await waitForTerminal(page, (t) => /^appmode$/m.test(t), 5_000, "application cursor mode");
+    await page.tap(".keybar .key[aria-label=Up]");
+    await waitForTerminal(page, (t) => /^got:/m.test(t), 5_000, "the key bar's arrow");
+    await page.keyboard.press("ArrowLeft");
+    const text = await waitForTerminal(page, (t) => (t.match(/^got:/gm) ?? []).length === 2, 5_000, "xterm's arrow");
+    expect(text.match(/^got:.*$/gm)).toEqual(["got:$'\\EOA'", "got:$'\\EOD'"]);
+    // Out of the mode, the arrows are ESC [ again.
+    await waitForPrompt(s.http, id);
+    await page.keyboard.type(`read -rsn3 k; printf 'normal:%q\\n' "$k"\n`);
+    await page.waitForTimeout(300);
+    await page.tap(".keybar .key[aria-label=Down]");
+    await waitForTerminal(page, (t) => /^normal:\$'\\E\[B'$/m.test(t), 5_000, "ESC [ B out of the mode");
   });
 
   it("shows the phone key bar while nobody is in control, and a key takes control (audit: it hid after the lease lapsed)", async () => {

@@ -171,15 +171,29 @@ export class AgentView implements View {
       });
     });
 
-    // While the gateway cannot be reached, Send and Abort wait rather than time out after 10 s.
-    const reachable = (state: string) => state !== "reconnecting" && state !== "closed";
-    this.connected = reachable(ctx.client.state);
-    this.composer.setConnected(this.connected);
-    this.offState = ctx.client.on("state", ({ state }) => {
-      this.connected = reachable(state);
-      this.composer.setConnected(this.connected);
+    // While the gateway cannot be reached, Send and Abort wait rather than time out after 10 s:
+    // whenever the connection pill says Reconnecting, Disconnected or Gateway unreachable (the
+    // list poll fails, while the WebSocket may still look open: a stalled link).
+    const reachable = (): boolean => {
+      const state = ctx.client.state;
+      if (state === "reconnecting" || state === "closed") return false;
+      return (state !== "open" && state !== "idle") || ctx.store.health.ok;
+    };
+    const follow = (): void => {
+      const connected = reachable();
+      if (connected === this.connected) return;
+      this.connected = connected;
+      this.composer.setConnected(connected);
       this.renderChrome();
-    });
+    };
+    this.connected = reachable();
+    this.composer.setConnected(this.connected);
+    const offState = ctx.client.on("state", follow);
+    const offStore = ctx.store.onChange(follow);
+    this.offState = () => {
+      offState();
+      offStore();
+    };
 
     this.feed = new SessionFeed(ctx, session.id, {
       onEvent: (event) => this.onEvent(event),
@@ -221,6 +235,7 @@ export class AgentView implements View {
       this.ended = true;
       this.session = { ...this.session, state: event.type === "exit" ? "exited" : "lost" };
     }
+    if (event.type === "run.queued") this.composer.arrived(event.text, event.by.name);
     for (const run of this.model.apply(event)) this.dirty.add(run.runId);
     // A run leaving the queue moves everyone behind it up one place.
     if (event.type === "run.started" || event.type === "chat.aborted")

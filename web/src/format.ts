@@ -1,3 +1,4 @@
+import { REQUEST_TIMEOUT_MS, isConnectionError } from "../../src/client/index.js";
 import { joinCommand } from "../../src/core/shell-words.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
@@ -139,6 +140,22 @@ export function duration(ms: number): string {
 export function followErrorText(error: unknown): string {
   if ((error as { code?: unknown }).code === "SESSION_NOT_FOUND") return "This session was removed.";
   return `Cannot follow this session: ${errorText(error)}`;
+}
+
+/**
+ * What to say when a request may have reached the gateway without its answer reaching the page
+ * (`what`: "Prompt", "Input"…), or null for any other failure. The SDK rejects with DISCONNECTED
+ * only a request it wrote to the socket; a TIMEOUT may be one written (the link stalled: it may
+ * still arrive once the link recovers) or one that waited for the connection and was never sent —
+ * the SDK does not say which, so the text holds for both. Saying "not sent" made users send it again,
+ * and then it arrived twice (exploratory test).
+ */
+export function unconfirmedText(what: string, error: unknown): string | null {
+  if (isConnectionError(error, "TIMEOUT"))
+    return `${what} not confirmed: the gateway did not answer in ${REQUEST_TIMEOUT_MS / 1000} s; it may still arrive`;
+  if (isConnectionError(error, "DISCONNECTED"))
+    return `${what} not confirmed: the connection dropped before the gateway answered; it may have arrived`;
+  return null;
 }
 
 export function errorText(error: unknown): string {

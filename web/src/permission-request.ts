@@ -1,7 +1,7 @@
 import type { PermissionView, RunView } from "./agent-model.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
-import { clockTime, errorText } from "./format.js";
+import { clockTime, errorText, unconfirmedText } from "./format.js";
 
 /** The page a permission request is shown on: who is looking, and at which session. */
 export interface PermissionPage {
@@ -97,7 +97,15 @@ async function answer(
     // its way as an event (exploratory test: an abort was called "someone else answered").
     if (code === "PERMISSION_REQUEST_NOT_FOUND")
       ctx.toast("Too late: the request was answered or cancelled first (see it below)", "info");
-    else ctx.toast(`Answer not sent: ${errorText(error)}`, "error");
+    else {
+      const unconfirmed = unconfirmedText("Answer", error);
+      ctx.toast(
+        unconfirmed !== null
+          ? `${unconfirmed} — if the request is still open below, answer it again`
+          : `Answer not sent: ${errorText(error)}`,
+        "error",
+      );
+    }
     button.disabled = false;
   }
 }

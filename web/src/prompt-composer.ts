@@ -1,6 +1,6 @@
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
-import { errorText } from "./format.js";
+import { errorText, unconfirmedText } from "./format.js";
 
 export interface PromptComposerOptions {
   sessionId: string;
@@ -40,6 +40,11 @@ export class PromptComposer {
   /** The page can reach the gateway: else Send waits (the SDK would hold a prompt 10 s, then time out). */
   private connected = true;
   private sendTitle = "Send";
+  /**
+   * A prompt whose sending was not confirmed (see {@link unconfirmedText}): it stays in the box
+   * until it is seen to arrive ({@link arrived}), or the user sends it again after all.
+   */
+  private unconfirmed: string | null = null;
 
   constructor(ctx: AppContext, options: PromptComposerOptions) {
     this.ctx = ctx;
@@ -128,6 +133,21 @@ export class PromptComposer {
     }
   }
 
+  /**
+   * A prompt reached the session (`run.queued`): when it is the one whose sending was not
+   * confirmed, it did arrive after all, and the box it was left in is emptied.
+   */
+  arrived(text: string, by: string): void {
+    const textarea = this.textarea;
+    if (!textarea || this.unconfirmed === null || text !== this.unconfirmed || by !== this.ctx.me.name) return;
+    this.unconfirmed = null;
+    if (textarea.value.trim() !== text) return;
+    textarea.value = "";
+    drafts.delete(this.options.sessionId);
+    this.autosize();
+    this.ctx.toast("The prompt that was not confirmed has arrived", "info");
+  }
+
   /** Whether the page can reach the gateway now (the connection pill says the same). */
   setConnected(connected: boolean): void {
     if (this.connected === connected) return;
@@ -149,6 +169,7 @@ export class PromptComposer {
       return;
     }
     this.sending = true;
+    this.unconfirmed = null;
     this.enable();
     this.options.onSend();
     try {
@@ -157,7 +178,16 @@ export class PromptComposer {
       drafts.delete(this.options.sessionId);
       this.autosize();
     } catch (error) {
-      this.ctx.toast(`Prompt not sent: ${errorText(error)}`, "error");
+      // Perhaps on its way (a stalled link): the prompt stays in the box, in case it never
+      // arrives, and is taken out if it does; the user is asked to look before sending it again.
+      const unconfirmed = unconfirmedText("Prompt", error);
+      if (unconfirmed !== null) this.unconfirmed = text;
+      this.ctx.toast(
+        unconfirmed !== null
+          ? `${unconfirmed} — check the conversation before sending again`
+          : `Prompt not sent: ${errorText(error)}`,
+        "error",
+      );
     } finally {
       this.sending = false;
       this.enable();

@@ -149,6 +149,16 @@ export class SessionHeader {
     );
     if (this.stopButton) this.stopButton.element.hidden = session.state !== "running";
     if (this.removeButton) this.removeButton.element.hidden = session.state === "running";
+    // Stopped from the keyboard: the focus goes to Remove, which takes Stop's place, rather than
+    // to the page's body (where the next Tab starts over at the top).
+    if (
+      this.stopButton?.actedWithFocus &&
+      this.stopButton.element.hidden &&
+      this.removeButton &&
+      !this.removeButton.element.hidden &&
+      (document.activeElement === document.body || document.activeElement === this.stopButton.element)
+    )
+      this.removeButton.element.focus();
   }
 
   /**
@@ -211,6 +221,8 @@ export class SessionHeader {
 /** A button that acts on a second click within {@link CONFIRM_WINDOW_MS} of the first. */
 class TwoClickButton {
   readonly element: HTMLButtonElement;
+  /** The button had the focus when it acted: whoever hides it hands the focus on. */
+  actedWithFocus = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
@@ -236,10 +248,23 @@ class TwoClickButton {
       icon(o.icon),
       h("span", null, o.label),
     );
+    // Escape takes an armed button back, as it closes a dialog (it stayed armed until its timeout).
+    this.element.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !this.element.classList.contains("confirm") || this.element.disabled) return;
+      event.preventDefault();
+      event.stopPropagation();
+      this.disarm();
+    });
   }
 
   dispose(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private disarm(): void {
+    this.dispose();
+    this.element.classList.remove("confirm");
+    this.show(this.o.label);
   }
 
   private show(text: string): void {
@@ -251,13 +276,11 @@ class TwoClickButton {
     if (!button.classList.contains("confirm")) {
       button.classList.add("confirm");
       this.show(this.o.confirm);
-      this.timer = setTimeout(() => {
-        button.classList.remove("confirm");
-        this.show(this.o.label);
-      }, CONFIRM_WINDOW_MS);
+      this.timer = setTimeout(() => this.disarm(), CONFIRM_WINDOW_MS);
       return;
     }
     this.dispose();
+    this.actedWithFocus = document.activeElement === button;
     button.disabled = true;
     this.show(this.o.busy);
     try {
@@ -266,6 +289,7 @@ class TwoClickButton {
       button.disabled = false;
       button.classList.remove("confirm");
       this.show(this.o.label);
+      this.actedWithFocus = false;
     }
   }
 }

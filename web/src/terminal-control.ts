@@ -3,7 +3,7 @@ import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { ControlBar } from "./control-bar.js";
 import type { Control, ControlBarState } from "./control-bar.js";
-import { errorText } from "./format.js";
+import { errorText, unconfirmedText } from "./format.js";
 import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
 
@@ -190,7 +190,14 @@ export class TerminalControl {
   private send(data: Keys): void {
     const failed = (error: unknown): void => {
       if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
-      this.ctx.toast(`Input not sent: ${errorText(error)}`, "error");
+      // A stalled link: the keys may still reach the program; typing them again may run them twice.
+      const unconfirmed = unconfirmedText("Input", error);
+      this.ctx.toast(
+        unconfirmed !== null
+          ? `${unconfirmed} — check the terminal before typing it again`
+          : `Input not sent: ${errorText(error)}`,
+        "error",
+      );
     };
     if (data === END_OF_INPUT) {
       this.ctx.client.input(this.sessionId, "", { eof: true }).catch(failed);

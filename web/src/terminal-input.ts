@@ -3,17 +3,27 @@ import { h, icon } from "./dom.js";
 /** Pasted text is sent in pieces of at most this many characters (each ≤ 64 KiB of UTF-8, the input limit). */
 export const INPUT_CHUNK_CHARS = 16_384;
 
-/** Keys a phone keyboard lacks, shown under the terminal on narrow screens. */
-const KEYBAR: { label: string; data: string; title: string }[] = [
+/**
+ * Keys a phone keyboard lacks, shown under the terminal on narrow screens. An arrow's `data` is
+ * the last byte of its sequence: ESC [ A normally, ESC O A in application cursor mode (DECCKM,
+ * which vim, htop, less and nano set), as xterm's own arrow keys send.
+ */
+const KEYBAR: { label: string; data: string; title: string; arrow?: true }[] = [
   { label: "Esc", data: "\x1b", title: "Escape" },
   { label: "Tab", data: "\t", title: "Tab" },
   { label: "^C", data: "\x03", title: "Ctrl-C (interrupt)" },
   { label: "^D", data: "\x04", title: "Ctrl-D (end of input)" },
-  { label: "↑", data: "\x1b[A", title: "Up" },
-  { label: "↓", data: "\x1b[B", title: "Down" },
-  { label: "←", data: "\x1b[D", title: "Left" },
-  { label: "→", data: "\x1b[C", title: "Right" },
+  { label: "↑", data: "A", title: "Up", arrow: true },
+  { label: "↓", data: "B", title: "Down", arrow: true },
+  { label: "←", data: "D", title: "Left", arrow: true },
+  { label: "→", data: "C", title: "Right", arrow: true },
 ];
+
+/** The bytes of a key-bar key; `applicationCursor`: the program set application cursor mode. */
+function keyData(key: (typeof KEYBAR)[number], applicationCursor: boolean): string {
+  if (!key.arrow) return key.data;
+  return `${applicationCursor ? "\x1bO" : "\x1b["}${key.data}`;
+}
 
 /**
  * A button's handlers that keep it from taking the focus when pressed (the click still fires):
@@ -29,6 +39,8 @@ export interface KeyBarHandlers {
   type(data: string): void;
   /** Puts the focus (back) on the terminal. */
   focusTerminal(): void;
+  /** Whether the program set application cursor mode (DECCKM, `ESC [ ? 1 h`): arrows then send ESC O. */
+  applicationCursor(): boolean;
 }
 
 /**
@@ -51,7 +63,7 @@ export function renderKeyBar(handlers: KeyBarHandlers): HTMLElement {
           "aria-label": k.title,
           ...KEEP_FOCUS,
           onclick: () => {
-            handlers.type(k.data);
+            handlers.type(keyData(k, handlers.applicationCursor()));
             handlers.focusTerminal();
           },
         },

@@ -61,12 +61,15 @@ export class TerminalView implements View {
     this.term = new Terminal({
       allowProposedApi: false,
       convertEol: !pty,
-      cursorBlink: pty,
+      // No blinking for a user who asked the system for less motion (styles.css does the same).
+      cursorBlink: pty && !matchMedia("(prefers-reduced-motion: reduce)").matches,
       disableStdin: !ctx.canSteer || !pty,
       fontFamily: '"JetBrains Mono", "Fira Code", "DejaVu Sans Mono", ui-monospace, Menlo, Consolas, monospace',
       fontSize: 13,
       lineHeight: 1.15,
       scrollback: TERMINAL_SCROLLBACK_LINES,
+      // Off unless asked for (see renderScreenReaderToggle): it keeps an accessible copy of the rows.
+      screenReaderMode: screenReaderWanted(),
       theme: TERMINAL_THEME,
       ...(pty && session.cols !== null && session.rows !== null ? { cols: session.cols, rows: session.rows } : {}),
     });
@@ -74,6 +77,7 @@ export class TerminalView implements View {
     this.interruptButton = ctx.canSteer && session.kind !== "stream" ? this.renderInterrupt() : null;
     this.header = new SessionHeader(ctx, session, {
       actions: [
+        renderScreenReaderToggle(this.term),
         renderTextButton(() => sessionTitle(this.session), this.term),
         ...(this.interruptButton ? [this.interruptButton] : []),
       ],
@@ -101,7 +105,13 @@ export class TerminalView implements View {
       this.control.element,
       h("div", { class: "term-wrap" }, this.host),
       this.endBanner.element,
-      pty && ctx.canSteer ? renderKeyBar({ type, focusTerminal: () => this.term.focus() }) : null,
+      pty && ctx.canSteer
+        ? renderKeyBar({
+            type,
+            focusTerminal: () => this.term.focus(),
+            applicationCursor: () => this.term.modes.applicationCursorKeysMode,
+          })
+        : null,
       this.lineInput,
     );
 
@@ -337,4 +347,47 @@ export class TerminalView implements View {
     while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
     return lines.join("\n");
   }
+}
+
+/** Where the screen reader setting is kept: it applies to every terminal, in every tab. */
+const SCREEN_READER_KEY = "switchboard.screenReaderMode";
+
+function screenReaderWanted(): boolean {
+  try {
+    return localStorage.getItem(SCREEN_READER_KEY) === "on";
+  } catch {
+    return false; // storage blocked: the default
+  }
+}
+
+/**
+ * Turns xterm's screen reader mode on or off, for this terminal and the next ones: with it,
+ * xterm keeps the rows in an accessible tree and reads new output out; without it (the default,
+ * as it costs on every write) the output is drawn on a canvas a screen reader cannot read. The
+ * button is shown only while it has the focus (tabbing through the header reaches it).
+ */
+function renderScreenReaderToggle(term: Terminal): HTMLButtonElement {
+  const button = h(
+    "button",
+    {
+      class: "btn btn-small sr-only-focusable",
+      type: "button",
+      title: "Let a screen reader read the terminal (xterm's screen reader mode)",
+      "data-test": "screen-reader",
+      "aria-pressed": String(term.options.screenReaderMode === true),
+      onclick: () => {
+        const on = term.options.screenReaderMode !== true;
+        term.options.screenReaderMode = on;
+        button.setAttribute("aria-pressed", String(on));
+        try {
+          if (on) localStorage.setItem(SCREEN_READER_KEY, "on");
+          else localStorage.removeItem(SCREEN_READER_KEY);
+        } catch {
+          // storage blocked: this terminal only
+        }
+      },
+    },
+    "Screen reader mode",
+  );
+  return button;
 }
