@@ -87,38 +87,35 @@ describe("switchboard serve", () => {
     SERVE_TEST_MS,
   );
 
-  /** `serve` with `args`, until it listens; then SIGHUP, wait for the reload's log line, SIGTERM. */
-  async function hupOnce(args: string[]): Promise<{ code: number | null; reloadLines: Record<string, unknown>[] }> {
-    const dataDir = tempDataDir();
+  /**
+   * `serve --port 0` on a fresh data dir with `args` (and `nodeArgs` for node), logging at info,
+   * until it listens; killed after the test.
+   */
+  async function serveListening(args: string[], nodeArgs: string[] = []) {
     const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
     delete env["SWITCHBOARD_CONFIG"];
     const child = spawn(
       CLI[0]!,
-      [
-        ...CLI.slice(1),
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        dataDir,
-        "--token",
-        "test-token-0123456789abcdef",
-        ...args,
-      ],
+      [...nodeArgs, ...CLI.slice(1), "serve", "--port", "0", "--data-dir", tempDataDir(), ...args],
       { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
     );
     onTestFinished(() => void child.kill("SIGKILL"));
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const out = { stdout: "", stderr: "" };
+    child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await waitUntil(() => stdout.includes("switchboard listening on"), 30_000, "listening");
+    await waitUntil(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
+    return { child, out, exited };
+  }
+
+  /** `serve` with `args`, until it listens; then SIGHUP, wait for the reload's log line, SIGTERM. */
+  async function hupOnce(args: string[]): Promise<{ code: number | null; reloadLines: Record<string, unknown>[] }> {
+    const { child, out, exited } = await serveListening(["--token", "test-token-0123456789abcdef", ...args]);
     child.kill("SIGHUP");
-    await waitUntil(() => stderr.includes("config reload"), 10_000, "the reload's log line");
+    await waitUntil(() => out.stderr.includes("config reload"), 10_000, "the reload's log line");
     child.kill("SIGTERM");
     const code = await exited;
-    const reloadLines = stderr
+    const reloadLines = out.stderr
       .split("\n")
       .filter((line) => line.includes("reload"))
       .map((line) => {
@@ -210,28 +207,14 @@ describe("switchboard serve", () => {
   it(
     "does not open Node's inspector on SIGUSR1, and says it ignored the signal",
     async () => {
-      const dataDir = tempDataDir();
-      const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
-      delete env["SWITCHBOARD_CONFIG"];
       // (--inspect-port=0: were it opened, the inspector would take a free port, not 9229.)
-      const child = spawn(
-        CLI[0]!,
-        ["--inspect-port=127.0.0.1:0", ...CLI.slice(1), "serve", "--port", "0", "--data-dir", dataDir],
-        { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
-      );
-      onTestFinished(() => void child.kill("SIGKILL"));
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-      await waitUntil(() => stdout.includes("switchboard listening on"), 30_000, "listening");
+      const { child, out, exited } = await serveListening([], ["--inspect-port=127.0.0.1:0"]);
       child.kill("SIGUSR1");
-      await waitUntil(() => stderr.includes("SIGUSR1 ignored"), 10_000, "the ignored signal's log line");
+      await waitUntil(() => out.stderr.includes("SIGUSR1 ignored"), 10_000, "the ignored signal's log line");
       // The inspector says so on stderr when it opens; give it time to.
       await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(stderr).not.toMatch(/Debugger listening/);
-      const url = /switchboard listening on (\S+)/.exec(stdout)![1]!;
+      expect(out.stderr).not.toMatch(/Debugger listening/);
+      const url = /switchboard listening on (\S+)/.exec(out.stdout)![1]!;
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
