@@ -108,6 +108,8 @@ export class GroupCommit {
   private writerOutage = false;
   /** With the writer thread not running: batches whose commit here failed, oldest first (retried in order). */
   private readonly heldHere: Taken[] = [];
+  /** While the writer thread is not running: the commit of what a batch committed here left queued. */
+  private followUp: ReturnType<typeof setImmediate> | undefined;
   /** While the writer thread is not running and a commit here failed: the next try. */
   private retryHere: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
@@ -329,6 +331,13 @@ export class GroupCommit {
     const batch = this.nextBatch++;
     if (!this.onWriter) {
       this.commitOrRetry(taken);
+      // What the fair share left goes next (the writer thread's answer would have sent it): a
+      // big append waited forever for its last events while the thread was starting (CI).
+      if (this.heldHere.length === 0 && this.queues.ops > 0 && this.followUp === undefined)
+        this.followUp = setImmediate(() => {
+          this.followUp = undefined;
+          this.writeNow();
+        });
       return batch;
     }
     // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
@@ -534,6 +543,7 @@ export class GroupCommit {
     clearTimeout(this.writerLinger);
     clearTimeout(this.trailingCheckpoint);
     clearTimeout(this.retryHere);
+    clearImmediate(this.followUp);
     this.writer.close();
     this.commitHere.close();
     this.directDb.close();

@@ -165,6 +165,16 @@ describe("SQLite event store: where and when commits happen", () => {
       ]);
       expect(store.writeFailure).toBeUndefined();
 
+      // More small events of one session than a batch takes (LOG_BATCH_MAX_BYTES): all of them,
+      // batch after batch (CI: the rest stayed queued, and the append waited for it forever).
+      const many = Array.from({ length: 400 }, (_, i): StoredEntry => {
+        const json = JSON.stringify({ seq: i + 1, type: "custom", ts: 0, data: "n".repeat(1000) });
+        return { seq: i + 1, type: "custom", json, size: json.length };
+      });
+      for (const e of many) store.enqueue("m", e);
+      await until(() => commits.some((c) => c.durable.get("m") === 400), "every one of the 400 events");
+      commits.length = 0;
+
       // A flood's pieces, which went to the writer thread, are committed here.
       const piece = 64 * 1024;
       for (let i = 0; i < 3; i++) store.enqueue("f", output(i + 1, i * piece, piece));
