@@ -16,6 +16,20 @@ async function printed(id: string, bytes: number): Promise<void> {
   await expect.poll(async () => (await s.http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(bytes);
 }
 
+/** A session's plain text read page after page of `max_bytes`, each page moving on. */
+async function readPages(id: string, max_bytes: number): Promise<string> {
+  let since = 0;
+  let text = "";
+  for (let more = true; more;) {
+    const page = await s.mcp.ok("read_output", { id, since, max_bytes });
+    text += page.data.output as string;
+    expect(page.data.next).toBeGreaterThan(since);
+    since = page.data.next as number;
+    more = page.data.more as boolean;
+  }
+  return text;
+}
+
 /** `seq 1 n` as the program prints it. */
 function seqText(n: number): string {
   let out = "";
@@ -185,16 +199,7 @@ describe("read_output pages", () => {
       const whole = await s.mcp.ok("read_output", { id });
       expect(whole.data.output).toBe("line 1\nline 2\nline 3\nline 4\nline 5\nprogress 100%\ndone\n");
       for (let max_bytes = 64; max_bytes <= 100; max_bytes++) {
-        let since = 0;
-        let text = "";
-        for (let more = true; more;) {
-          const page = await s.mcp.ok("read_output", { id, since, max_bytes });
-          text += page.data.output;
-          expect(page.data.next).toBeGreaterThan(since);
-          since = page.data.next;
-          more = page.data.more;
-        }
-        expect(text, `pages of ${max_bytes}`).toBe(whole.data.output);
+        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.data.output);
       }
     },
     TEST_MS,
@@ -213,16 +218,7 @@ describe("read_output pages", () => {
       const whole = await s.mcp.ok("read_output", { id, max_bytes: 262_144 });
       expect(whole.data.output).toBe(`${"f".repeat(65_000)}link rest\n`);
       for (const max_bytes of [65_536, 4096]) {
-        let since = 0;
-        let text = "";
-        for (let more = true; more;) {
-          const page = await s.mcp.ok("read_output", { id, since, max_bytes });
-          text += page.data.output;
-          expect(page.data.next).toBeGreaterThan(since);
-          since = page.data.next;
-          more = page.data.more;
-        }
-        expect(text, `pages of ${max_bytes}`).toBe(whole.data.output);
+        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.data.output);
       }
     },
     TEST_MS,
