@@ -15,7 +15,8 @@ import { loadAddon } from "../system/native-addon.js";
  * FLOOD_GAP_MS, it is handed to the reader thread (native/pty_reader.c: one thread, epoll over
  * the flooding masters, a queue of up to THREAD_QUEUE_BYTES each), and the event loop takes the
  * bytes from there in batches. When it has been quiet for QUIET_MS it comes back, and while
- * anyone types into a terminal floods stay on the event loop (`noteInput`).
+ * anyone types into a terminal floods stay on the event loop (`noteInput`), paced: after each
+ * read a flooding master rests FLOOD_PACE_MS, so the keystrokes' round trips get the cores.
  *
  * Interactive output stays on the event loop because the thread is one more hop: measured
  * with a `yes` flood in another session, a keystroke's echo read through the thread took
@@ -74,6 +75,20 @@ export const QUIET_MS = 100;
  */
 export const INTERACTIVE_MS = 1000;
 /**
+ * While anyone types (see `noteInput`), a flooding master is not read again for this long after
+ * each read: a PTY read gives at most ~4 KiB, so a flood then runs at up to ~4 MB/s instead of
+ * as fast as the gateway can take it (~8 MB/s to one JSON viewer on 2 cores). The flood's
+ * program, the gateway's work on its output and every viewer parsing it were what kept the 2
+ * cores busy while the keystrokes' three process hops waited for them. Measured with `yes`
+ * flooding one session while keys are echoed in another (the delivery benchmark's echo; 3
+ * alternating rounds each way, `.bench-tmp/echo-pace.ts`): echo p99 13.0, 10.1, 14.4 ms
+ * unpaced against 8.4, 6.4, 5.7 ms paced (p50 3.2, 2.8, 2.4 against 1.6, 1.5, 1.5 ms), the flood
+ * 7.4–8.1 MB/s against 2.9–3.1; later, on a busier machine, 4 rounds each way: p99 median 17.8
+ * against 7.4 ms (p50 2.4 against 1.5). 2 ms gave no better echo (p99 7.7–9.3 ms) for a flood
+ * of 1.8 MB/s. Nobody typing, a flood is not paced.
+ */
+export const FLOOD_PACE_MS = 1;
+/**
  * Most bytes the reader thread queues for one master before it stops reading it (the producer
  * then blocks). It has to cover the event loop's pauses: a flood to a viewer allocates ~100 MB
  * of buffers per 50 MiB, V8 runs a full GC about every 100 ms with incremental steps of up to
@@ -118,8 +133,11 @@ export function noteInput(): void {
 
 const typing = (now: number): boolean => now - lastInputAt < INTERACTIVE_MS;
 
-/** How often masters moved to the reader thread and back, since the process started (tests and benchmarks). */
-export const masterMoves = { toThread: 0, toLoop: 0 };
+/**
+ * How often masters moved to the reader thread and back, and how often a flooding master rested
+ * for FLOOD_PACE_MS while someone typed, since the process started (tests and benchmarks).
+ */
+export const masterMoves = { toThread: 0, toLoop: 0, paced: 0 };
 
 /** Reads `fd`, a non-blocking PTY master, into `sink`. */
 export function readMaster(fd: number, sink: MasterSink): MasterReader {
@@ -200,6 +218,9 @@ class PtyMasterReader implements MasterReader {
   private takeScheduled = false;
   /** While on the thread: fires once the master has been quiet for QUIET_MS. */
   private quietTimer: NodeJS.Timeout | null = null;
+  /** Ends a flood's rest (FLOOD_PACE_MS) while someone types; made once, refreshed for every rest. */
+  private paceTimer: NodeJS.Timeout | null = null;
+  private resting = false;
 
   constructor(fd: number, sink: MasterSink, thread: ReaderThread | null) {
     this.fd = fd;
@@ -212,7 +233,7 @@ class PtyMasterReader implements MasterReader {
         buffer: readBuffer,
         callback: (n, buffer) => {
           this.sink.output(buffer.subarray(0, n));
-          if (this.thread !== null) this.countBurst(n);
+          this.countBurst(n);
           return true;
         },
       },
@@ -250,7 +271,8 @@ class PtyMasterReader implements MasterReader {
       this.scheduleTake();
       return;
     }
-    if (this.fdOpen) this.stream.resume();
+    // A flood resting (FLOOD_PACE_MS) is resumed when its rest ends.
+    if (this.fdOpen && !this.resting) this.stream.resume();
   }
 
   abandon(): void {
@@ -269,20 +291,46 @@ class PtyMasterReader implements MasterReader {
     this.closed = true;
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     this.pollTimer = null;
+    if (this.paceTimer !== null) clearTimeout(this.paceTimer);
+    this.paceTimer = null;
     this.leaveThread();
     this.closeStream();
   }
 
   // ---- between the event loop and the thread ----
 
-  /** A read on the event loop: hands the master to the thread once it floods. */
+  /**
+   * A read on the event loop: once the master floods, it rests FLOOD_PACE_MS after each read
+   * while someone types, and is handed to the thread (if there is one) otherwise.
+   */
   private countBurst(n: number): void {
     const now = performance.now();
     if (now - this.lastReadAt > FLOOD_GAP_MS) this.burstBytes = 0;
     this.lastReadAt = now;
     this.burstBytes += n;
-    if (this.burstBytes < FLOOD_BYTES || this.paused || this.closed || !this.fdOpen || typing(now)) return;
-    this.enterThread();
+    if (this.burstBytes < FLOOD_BYTES || this.paused || this.closed || !this.fdOpen) return;
+    if (typing(now)) this.rest();
+    else if (this.thread !== null) this.enterThread();
+  }
+
+  /**
+   * Stops reading for FLOOD_PACE_MS. The rest is shorter than FLOOD_GAP_MS, so the burst goes
+   * on counting: the master is still a flood when the rest ends.
+   */
+  private rest(): void {
+    this.resting = true;
+    masterMoves.paced++;
+    this.pauseStream();
+    if (this.paceTimer !== null) {
+      this.paceTimer.refresh();
+      return;
+    }
+    this.paceTimer = setTimeout(() => {
+      this.resting = false;
+      if (!this.paused && this.threadId === null && this.fdOpen && !this.closed) this.stream.resume();
+    }, FLOOD_PACE_MS);
+    // A rest never keeps the process alive on its own: the stream's handle does while it reads.
+    this.paceTimer.unref();
   }
 
   private enterThread(): void {
@@ -374,7 +422,7 @@ class PtyMasterReader implements MasterReader {
     if (this.fdOpen) this.stream.pause();
     // A resume() still pending from the stream's start would read again on the next tick.
     process.nextTick(() => {
-      if ((this.paused || this.threadId !== null) && this.fdOpen) this.stream.pause();
+      if ((this.paused || this.resting || this.threadId !== null) && this.fdOpen) this.stream.pause();
     });
   }
 

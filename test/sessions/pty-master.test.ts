@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import {
   FLOOD_BYTES,
+  FLOOD_PACE_MS,
   INTERACTIVE_MS,
   QUIET_MS,
   THREAD_QUEUE_BYTES,
@@ -75,6 +76,62 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       const moved = mode === "thread" ? 1 : 0;
       expect(masterMoves.toThread - moves.toThread).toBe(moved);
       expect(masterMoves.toLoop - moves.toLoop).toBe(moved);
+      // Nobody typed: the flood was never held back.
+      expect(masterMoves.paced - moves.paced).toBe(0);
+    });
+
+    it("while anyone types, a flood rests after each read: it runs slower and every byte arrives", async () => {
+      setFloodReader(mode);
+      const moves = { ...masterMoves };
+      // What keystrokes into another session do (pty-process.ts calls it on every write).
+      noteInput();
+      const typing = setInterval(noteInput, 100);
+      try {
+        const started = performance.now();
+        // ~2.3 MB. A PTY read gives about 4 KiB (the n_tty buffer; measured 4.7 KiB on average, a
+        // little more when the kernel refills it during the copy), so past the first FLOOD_BYTES
+        // it takes ~450 rests of FLOOD_PACE_MS (timers never fire early); 8 KiB a read is the
+        // bound asserted. Unpaced it is done in well under 100 ms.
+        const w = watch({ command: ["seq", "1", "300000"], pty: true });
+        expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+        const elapsed = performance.now() - started;
+        expect(w.text() === seqText(1, 300_000)).toBe(true);
+        const rests = masterMoves.paced - moves.paced;
+        const minRests = Math.floor((w.bytes().length - FLOOD_BYTES) / 8192);
+        expect(rests).toBeGreaterThanOrEqual(minRests);
+        expect(elapsed).toBeGreaterThanOrEqual(minRests * FLOOD_PACE_MS);
+        // Never handed to the thread while someone types.
+        expect(masterMoves.toThread - moves.toThread).toBe(0);
+      } finally {
+        clearInterval(typing);
+        // So that the next test's flood is not taken for one during typing.
+        await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
+      }
+    });
+
+    it("output paused while a flood rests stays paused when the rest ends; resumed, every byte arrives", async () => {
+      setFloodReader(mode);
+      const moves = { ...masterMoves };
+      noteInput();
+      const typing = setInterval(noteInput, 100);
+      try {
+        const total = 4_000_000;
+        const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
+        await eventually(() => masterMoves.paced - moves.paced > 10, 5_000, "a flood resting");
+        w.proc.pauseOutput();
+        await new Promise((r) => setTimeout(r, 50));
+        const held = w.bytes().length;
+        await new Promise((r) => setTimeout(r, 200));
+        expect(w.bytes().length).toBe(held);
+        expect(alive(w.proc.pid)).toBe(true);
+        w.proc.resumeOutput();
+        expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+        expect(w.bytes().length).toBe(total);
+        expect(w.bytes().every((b) => b === 0x61)).toBe(true);
+      } finally {
+        clearInterval(typing);
+        await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
+      }
     });
 
     it("output paused on the thread holds the producer; resumed, every byte arrives", async () => {
