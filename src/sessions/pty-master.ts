@@ -314,8 +314,9 @@ class PtyMasterReader implements MasterReader {
   }
 
   /**
-   * Stops reading for FLOOD_PACE_MS. The rest is shorter than FLOOD_GAP_MS, so the burst goes
-   * on counting: the master is still a flood when the rest ends.
+   * Stops reading for FLOOD_PACE_MS. The rest is not a pause of the flood's: its next read
+   * counts from the rest's end, so the master is still a flood when the rest ends, even when a
+   * busy machine fires the timer later than FLOOD_GAP_MS.
    */
   private rest(): void {
     this.resting = true;
@@ -327,6 +328,7 @@ class PtyMasterReader implements MasterReader {
     }
     this.paceTimer = setTimeout(() => {
       this.resting = false;
+      this.lastReadAt = performance.now();
       if (!this.paused && this.threadId === null && this.fdOpen && !this.closed) this.stream.resume();
     }, FLOOD_PACE_MS);
     // A rest never keeps the process alive on its own: the stream's handle does while it reads.
