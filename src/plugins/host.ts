@@ -3,7 +3,6 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Timer } from "../core/clock.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
 import { runPluginAgent } from "./agent-run.js";
 import { HttpHookResponse } from "./ipc.js";
@@ -14,6 +13,7 @@ import { PluginInstance } from "./plugin-instance.js";
 import type { ExitInfo } from "./plugin-process.js";
 import { resolvePlugin, RUNNER_ENTRY, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
+import { restartDelay, settled, wakeSettled, type Slot } from "./slot.js";
 import { answerHeaders } from "./answer-headers.js";
 import type {
   AgentRunOutcome,
@@ -33,25 +33,6 @@ import type {
  * POST to a hook included, and it was passed on to the plugin as it was.
  */
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|sec-websocket-protocol|x-switchboard-.*)$/i;
-/** A configured plugin: its entry, state and restart bookkeeping, and its running instance if any. */
-interface Slot {
-  id: string;
-  entry: PluginEntry;
-  fingerprint: string;
-  state: PluginState;
-  restarts: number;
-  consecutiveCrashes: number;
-  lastError: string | null;
-  instance: PluginInstance | undefined;
-  restartTimer: Timer | undefined;
-  stableTimer: Timer | undefined;
-  /** It wrote its own config (`writeConfigFile`): the next change of its entry is its own doing. */
-  wroteOwnConfig: boolean;
-  /** Bumped whenever the slot is stopped or reconfigured, so stale async steps give up. */
-  generation: number;
-  store: StateStore;
-}
-
 /**
  * Runs the configured plugins, each in its own sandboxed Node process (a
  * {@link PluginInstance}, which serves its runtime API), and restarts the ones that crash,
@@ -157,18 +138,42 @@ export class PluginHost {
    * deltas are not acknowledged). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
    * `agentIdleTimeoutMs` (time held back not counted), with `AGENT_EXITED` when it dies during
    * the run.
+   *
+   * A run for an agent whose plugin is restarting (or starting again) waits for it, up to the
+   * longest restart backoff and start: a prompt sent while a plugin restarts failed with
+   * AGENT_NOT_FOUND, and a chat bridge took that as "no such agent". Fails with
+   * `PLUGIN_UNAVAILABLE` when the plugin is not back by then (or failed), with
+   * `AGENT_NOT_FOUND` when it came back without that agent or none ever registered it.
    */
-  runAgent(
+  async runAgent(
     agentId: string,
     request: AgentRunRequest,
     sink: AgentRunSink,
     signal: AbortSignal,
   ): Promise<AgentRunOutcome> {
-    const slot = [...this.slots.values()].find((s) => s.instance?.runtime.agents.has(agentId));
+    const serving = () => [...this.slots.values()].find((s) => s.instance?.runtime.agents.has(agentId));
+    let slot = serving();
+    if (slot === undefined) {
+      const coming = [...this.slots.values()].find(
+        (s) => s.agents.has(agentId) && (s.state === "starting" || s.state === "restarting"),
+      );
+      if (coming !== undefined) {
+        await settled(coming, this.deps.clock, this.limits.restartBackoffMaxMs + this.limits.startTimeoutMs, signal);
+        if (signal.aborted) return "aborted";
+        slot = serving();
+        if (slot === undefined && coming.state !== "running") {
+          sink.error(
+            "PLUGIN_UNAVAILABLE",
+            `plugin "${coming.id}", which serves agent "${agentId}", is ${coming.state === "failed" ? "failed" : `still ${coming.state}`}: GET /v1/plugins/${coming.id} says why`,
+          );
+          return "error";
+        }
+      }
+    }
     const instance = slot?.instance;
     if (slot === undefined || instance === undefined) {
       sink.error("AGENT_NOT_FOUND", `no plugin agent "${agentId}" is registered`);
-      return Promise.resolve("error");
+      return "error";
     }
     return runPluginAgent({
       pluginId: slot.id,
@@ -327,6 +332,8 @@ export class PluginHost {
       stableTimer: undefined,
       wroteOwnConfig: false,
       generation: 0,
+      agents: new Set(),
+      settledWaiters: [],
       store: new StateStore(join(this.deps.dataDir, "plugin-state", `${id}.json`), this.limits),
     };
     this.slots.set(id, slot);
@@ -336,6 +343,7 @@ export class PluginHost {
   private setState(slot: Slot, state: PluginState): void {
     slot.state = state;
     this.metrics.setState(slot.id, state);
+    if (state !== "starting" && state !== "restarting") wakeSettled(slot);
   }
 
   private async stopSlot(slot: Slot): Promise<void> {
@@ -424,6 +432,7 @@ export class PluginHost {
   private onExit(slot: Slot, instance: PluginInstance, info: ExitInfo): void {
     if (slot.instance !== instance) return;
     slot.instance = undefined;
+    slot.agents = instance.agentsAtExit;
     slot.stableTimer?.cancel();
     slot.stableTimer = undefined;
     if (info.requested) return;
@@ -455,12 +464,4 @@ export class PluginHost {
       void this.startSlot(slot);
     }, delay);
   }
-}
-
-/** Backoff before restart number `crashes` (1-based): base, 2×base, 4×base … capped. */
-export function restartDelay(
-  crashes: number,
-  limits: Pick<PluginLimits, "restartBackoffBaseMs" | "restartBackoffMaxMs">,
-): number {
-  return Math.min(limits.restartBackoffBaseMs * 2 ** Math.max(0, crashes - 1), limits.restartBackoffMaxMs);
 }

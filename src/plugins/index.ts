@@ -8,3 +8,4 @@ export { RUNTIME_METHODS, EventFilter, PluginToolEvent, type RuntimeMethod, type
 export { METHOD_PERMISSIONS } from "./runtime.js";
 export { permissionFlag, sandboxArgs } from "./sandbox.js";
 export type { CommandResult } from "./run-command.js";
+export { restartDelay } from "./slot.js";

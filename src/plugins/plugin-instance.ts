@@ -49,6 +49,8 @@ export class PluginInstance {
   readonly runtime: PluginRuntime;
   /** Agent runs in flight, by run id. */
   readonly runs = new Map<string, ActiveRun>();
+  /** The agents it had registered when its process exited (its runtime forgets them then). */
+  agentsAtExit: ReadonlySet<string> = new Set();
   private readonly options: PluginInstanceOptions;
   private readonly calls: RateWindow;
   private readonly log: RateWindow;
@@ -105,6 +107,7 @@ export class PluginInstance {
         // Its last lines may have been dropped right before it died: that is said now or never.
         this.reportDroppedLogLines();
         // Runs in flight end through their calls, which the process rejected (AGENT_EXITED).
+        this.agentsAtExit = new Set(this.runtime.agents);
         this.runtime.dispose();
         options.onExit(this, info);
       },

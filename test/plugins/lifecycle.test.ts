@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { restartDelay } from "../../src/plugins/host.js";
+import { restartDelay } from "../../src/plugins/slot.js";
 import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
 
 function alive(pid: number): boolean {

@@ -1,0 +1,114 @@
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { AgentRunOutcome, AgentRunSink } from "../../src/plugins/types.js";
+import { FIXTURES, entry, setup } from "./helpers.js";
+
+/** What a run handed to its sink. */
+function recordingSink() {
+  const got = { deltas: [] as string[], final: undefined as string | undefined, errors: [] as string[] };
+  const sink: AgentRunSink = {
+    delta: (text) => got.deltas.push(text),
+    tool: () => undefined,
+    final: (text) => {
+      got.final = text;
+    },
+    error: (code, message) => got.errors.push(`${code}: ${message}`),
+  };
+  return { got, sink };
+}
+
+/** A restart window long enough to prompt inside it (the backoff), short enough for a test. */
+const RESTART_MS = 400;
+
+/** A host running the flood fixture (agent "flood"), from a copy that the test may remove. */
+async function floodPlugin() {
+  const dir = mkdtempSync(join(tmpdir(), "switchboard-flood-copy-"));
+  cpSync(join(FIXTURES, "flood"), dir, { recursive: true });
+  const t = setup({ limits: { restartBackoffBaseMs: RESTART_MS, restartBackoffMaxMs: RESTART_MS } });
+  await t.host.load({ entries: { flood: entry(dir) } });
+  await t.waitForState("flood", "running");
+  return { ...t, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Kills the plugin's process as the kernel would (no goodbye), and waits until the host is restarting it. */
+async function crash(t: Awaited<ReturnType<typeof floodPlugin>>): Promise<void> {
+  const pid = t.host.get("flood").pid;
+  expect(pid).toEqual(expect.any(Number));
+  process.kill(pid!, "SIGKILL");
+  await t.waitForState("flood", "restarting");
+}
+
+describe("a run for a plugin agent while its plugin restarts", () => {
+  it("waits for the plugin to come back and runs there, instead of failing with AGENT_NOT_FOUND", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    await crash(t);
+    const { got, sink } = recordingSink();
+    const started = performance.now();
+    const outcome: AgentRunOutcome = await t.host.runAgent(
+      "flood",
+      { runId: "r1", sessionId: "s1", text: JSON.stringify({ say: "back again" }) },
+      sink,
+      new AbortController().signal,
+    );
+    expect(got.errors).toEqual([]);
+    expect(outcome).toBe("final");
+    expect(got.final).toBe("back again");
+    expect(got.deltas.join("")).toBe("back again");
+    // It did wait for the restart (the backoff alone is RESTART_MS).
+    expect(performance.now() - started).toBeGreaterThan(RESTART_MS / 2);
+    expect(t.host.get("flood").state).toBe("running");
+  });
+
+  it("is aborted while it waits: nothing reaches the sink", async ({ onTestFinished }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    await crash(t);
+    const { got, sink } = recordingSink();
+    const abort = new AbortController();
+    const run = t.host.runAgent("flood", { runId: "r2", sessionId: "s1", text: '{"say":"x"}' }, sink, abort.signal);
+    setTimeout(() => abort.abort(), 50);
+    expect(await run).toBe("aborted");
+    expect(got).toEqual({ deltas: [], final: undefined, errors: [] });
+  });
+
+  it("fails with PLUGIN_UNAVAILABLE when the plugin does not come back, and names it", async ({ onTestFinished }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    await crash(t);
+    // Its folder is gone before the restart: that start fails for good.
+    t.cleanup();
+    const { got, sink } = recordingSink();
+    const outcome = await t.host.runAgent(
+      "flood",
+      { runId: "r3", sessionId: "s1", text: '{"say":"x"}' },
+      sink,
+      new AbortController().signal,
+    );
+    expect(outcome).toBe("error");
+    expect(got.errors).toHaveLength(1);
+    expect(got.errors[0]).toMatch(/^PLUGIN_UNAVAILABLE: plugin "flood", which serves agent "flood", is failed/);
+    expect(t.host.get("flood").state).toBe("failed");
+  });
+
+  it("an agent no plugin ever registered is AGENT_NOT_FOUND at once", async ({ onTestFinished }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    await crash(t);
+    const { got, sink } = recordingSink();
+    const started = performance.now();
+    const outcome = await t.host.runAgent(
+      "nobody",
+      { runId: "r4", sessionId: "s1", text: "hi" },
+      sink,
+      new AbortController().signal,
+    );
+    expect(outcome).toBe("error");
+    expect(got.errors).toEqual(['AGENT_NOT_FOUND: no plugin agent "nobody" is registered']);
+    expect(performance.now() - started).toBeLessThan(RESTART_MS / 2);
+  });
+});
