@@ -162,9 +162,11 @@ export class PluginHost {
         if (signal.aborted) return "aborted";
         slot = serving();
         if (slot === undefined && coming.state !== "running") {
+          const state =
+            coming.state === "starting" || coming.state === "restarting" ? `still ${coming.state}` : coming.state;
           sink.error(
             "PLUGIN_UNAVAILABLE",
-            `plugin "${coming.id}", which serves agent "${agentId}", is ${coming.state === "failed" ? "failed" : `still ${coming.state}`}: GET /v1/plugins/${coming.id} says why`,
+            `plugin "${coming.id}", which serves agent "${agentId}", is ${state}: GET /v1/plugins/${coming.id} says why`,
           );
           return "error";
         }

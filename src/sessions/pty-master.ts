@@ -76,16 +76,16 @@ export const QUIET_MS = 100;
 export const INTERACTIVE_MS = 1000;
 /**
  * While anyone types (see `noteInput`), a flooding master is not read again for this long after
- * each read: a PTY read gives at most ~4 KiB, so a flood then runs at up to ~4 MB/s instead of
- * as fast as the gateway can take it (~8 MB/s to one JSON viewer on 2 cores). The flood's
- * program, the gateway's work on its output and every viewer parsing it were what kept the 2
- * cores busy while the keystrokes' three process hops waited for them. Measured with `yes`
- * flooding one session while keys are echoed in another (the delivery benchmark's echo; 3
- * alternating rounds each way): echo p99 13.0, 10.1, 14.4 ms
- * unpaced against 8.4, 6.4, 5.7 ms paced (p50 3.2, 2.8, 2.4 against 1.6, 1.5, 1.5 ms), the flood
- * 7.4–8.1 MB/s against 2.9–3.1; later, on a busier machine, 4 rounds each way: p99 median 17.8
- * against 7.4 ms (p50 2.4 against 1.5). 2 ms gave no better echo (p99 7.7–9.3 ms) for a flood
- * of 1.8 MB/s. Nobody typing, a flood is not paced.
+ * each read: a PTY read gives about 4 KiB, so a flood then runs at up to ~4 MB/s instead of as
+ * fast as the gateway can take it (~8 MB/s to one JSON viewer on 2 cores). The flood's program,
+ * the gateway's work on its output and every viewer parsing it were what kept the 2 cores busy
+ * while the keystrokes' three process hops waited for them. Measured with `yes` flooding one
+ * session while keys are echoed in another (the delivery benchmark's echo; 3 alternating rounds
+ * each way): echo p99 13.0, 10.1, 14.4 ms unpaced against 8.4, 6.4, 5.7 ms paced (p50 3.2, 2.8,
+ * 2.4 against 1.6, 1.5, 1.5 ms), the flood 7.4–8.1 MB/s against 2.9–3.1; later, on a busier
+ * machine, 4 rounds each way: p99 median 17.8 against 7.4 ms (p50 2.4 against 1.5). A rest of
+ * 2 ms gave no better echo (p99 7.7–9.3 ms) for a flood of 1.8 MB/s. Nobody typing, a flood is
+ * not paced.
  */
 export const FLOOD_PACE_MS = 1;
 /**

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { PluginHost } from "../../src/plugins/host.js";
 import type { AgentRunOutcome, AgentRunSink } from "../../src/plugins/types.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
 
@@ -17,6 +18,18 @@ function recordingSink() {
     error: (code, message) => got.errors.push(`${code}: ${message}`),
   };
   return { got, sink };
+}
+
+/** Runs agent `agentId` with `text` on the host of `t`; what reached the sink, and how it ended. */
+async function prompt(t: { host: PluginHost }, agentId: string, text: string, signal = new AbortController().signal) {
+  const { got, sink } = recordingSink();
+  const outcome: AgentRunOutcome = await t.host.runAgent(
+    agentId,
+    { runId: `r-${agentId}`, sessionId: "s1", text },
+    sink,
+    signal,
+  );
+  return { got, outcome };
 }
 
 /** A restart window long enough to prompt inside it (the backoff), short enough for a test. */
@@ -47,14 +60,8 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     const t = await floodPlugin();
     onTestFinished(t.cleanup);
     await crash(t);
-    const { got, sink } = recordingSink();
     const started = performance.now();
-    const outcome: AgentRunOutcome = await t.host.runAgent(
-      "flood",
-      { runId: "r1", sessionId: "s1", text: JSON.stringify({ say: "back again" }) },
-      sink,
-      new AbortController().signal,
-    );
+    const { got, outcome } = await prompt(t, "flood", JSON.stringify({ say: "back again" }));
     expect(got.errors).toEqual([]);
     expect(outcome).toBe("final");
     expect(got.final).toBe("back again");
@@ -68,11 +75,10 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     const t = await floodPlugin();
     onTestFinished(t.cleanup);
     await crash(t);
-    const { got, sink } = recordingSink();
     const abort = new AbortController();
-    const run = t.host.runAgent("flood", { runId: "r2", sessionId: "s1", text: '{"say":"x"}' }, sink, abort.signal);
     setTimeout(() => abort.abort(), 50);
-    expect(await run).toBe("aborted");
+    const { got, outcome } = await prompt(t, "flood", '{"say":"x"}', abort.signal);
+    expect(outcome).toBe("aborted");
     expect(got).toEqual({ deltas: [], final: undefined, errors: [] });
   });
 
@@ -82,13 +88,7 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     await crash(t);
     // Its folder is gone before the restart: that start fails for good.
     t.cleanup();
-    const { got, sink } = recordingSink();
-    const outcome = await t.host.runAgent(
-      "flood",
-      { runId: "r3", sessionId: "s1", text: '{"say":"x"}' },
-      sink,
-      new AbortController().signal,
-    );
+    const { got, outcome } = await prompt(t, "flood", '{"say":"x"}');
     expect(outcome).toBe("error");
     expect(got.errors).toHaveLength(1);
     expect(got.errors[0]).toMatch(/^PLUGIN_UNAVAILABLE: plugin "flood", which serves agent "flood", is failed/);
@@ -99,14 +99,8 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     const t = await floodPlugin();
     onTestFinished(t.cleanup);
     await crash(t);
-    const { got, sink } = recordingSink();
     const started = performance.now();
-    const outcome = await t.host.runAgent(
-      "nobody",
-      { runId: "r4", sessionId: "s1", text: "hi" },
-      sink,
-      new AbortController().signal,
-    );
+    const { got, outcome } = await prompt(t, "nobody", "hi");
     expect(outcome).toBe("error");
     expect(got.errors).toEqual(['AGENT_NOT_FOUND: no plugin agent "nobody" is registered']);
     expect(performance.now() - started).toBeLessThan(RESTART_MS / 2);

@@ -13,6 +13,7 @@ import {
 } from "../../src/sessions/pty-master.js";
 import type { MasterReaderMode } from "../../src/sessions/pty-master.js";
 import { alive, eventually, watch } from "./process-helpers.js";
+import type { Watched } from "./process-helpers.js";
 
 /** What `seq from to` prints through a PTY (the terminal turns \n into \r\n). */
 function seqText(from: number, to: number): string {
@@ -22,6 +23,40 @@ function seqText(from: number, to: number): string {
 }
 
 afterEach(() => setFloodReader("thread"));
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs `fn` while someone types into a PTY (what pty-process.ts notes on every write), then
+ * waits INTERACTIVE_MS so that the next test's flood is not taken for one during typing.
+ */
+async function whileTyping(fn: () => Promise<void>): Promise<void> {
+  noteInput();
+  const typing = setInterval(noteInput, 100);
+  try {
+    await fn();
+  } finally {
+    clearInterval(typing);
+    await sleep(INTERACTIVE_MS);
+  }
+}
+
+/**
+ * Pauses the output of `w`, a flood of `total` bytes of "a", waits `settleMs`, then checks that
+ * nothing is handed over for `holdMs` while the producer waits; resumed, every byte arrives.
+ */
+async function pausedFloodWaits(w: Watched, total: number, settleMs: number, holdMs: number): Promise<void> {
+  w.proc.pauseOutput();
+  await sleep(settleMs);
+  const held = w.bytes().length;
+  await sleep(holdMs);
+  expect(w.bytes().length).toBe(held);
+  expect(alive(w.proc.pid)).toBe(true);
+  w.proc.resumeOutput();
+  expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+  expect(w.bytes().length).toBe(total);
+  expect(w.bytes().every((b) => b === 0x61)).toBe(true);
+}
 
 describe("PTY masters: the event loop, and the reader thread for floods", () => {
   it("the reader thread is built and used on Linux", () => {
@@ -84,10 +119,7 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
     it("while anyone types, a flood rests after each read: it runs slower and every byte arrives", async () => {
       setFloodReader(mode);
       const moves = { ...masterMoves };
-      // What keystrokes into another session do (pty-process.ts calls it on every write).
-      noteInput();
-      const typing = setInterval(noteInput, 100);
-      try {
+      await whileTyping(async () => {
         const started = performance.now();
         // ~2.3 MB. Past the first FLOOD_BYTES every read is followed by a rest of FLOOD_PACE_MS
         // (timers never fire early). A PTY read gives about 4 KiB (the n_tty buffer: 4.7 KiB on
@@ -102,36 +134,18 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
         expect(elapsed).toBeGreaterThanOrEqual(rests * FLOOD_PACE_MS);
         // Never handed to the thread while someone types.
         expect(masterMoves.toThread - moves.toThread).toBe(0);
-      } finally {
-        clearInterval(typing);
-        // So that the next test's flood is not taken for one during typing.
-        await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
-      }
+      });
     });
 
     it("output paused while a flood rests stays paused when the rest ends; resumed, every byte arrives", async () => {
       setFloodReader(mode);
       const moves = { ...masterMoves };
-      noteInput();
-      const typing = setInterval(noteInput, 100);
-      try {
+      await whileTyping(async () => {
         const total = 4_000_000;
         const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
         await eventually(() => masterMoves.paced - moves.paced > 10, 5_000, "a flood resting");
-        w.proc.pauseOutput();
-        await new Promise((r) => setTimeout(r, 50));
-        const held = w.bytes().length;
-        await new Promise((r) => setTimeout(r, 200));
-        expect(w.bytes().length).toBe(held);
-        expect(alive(w.proc.pid)).toBe(true);
-        w.proc.resumeOutput();
-        expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-        expect(w.bytes().length).toBe(total);
-        expect(w.bytes().every((b) => b === 0x61)).toBe(true);
-      } finally {
-        clearInterval(typing);
-        await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
-      }
+        await pausedFloodWaits(w, total, 50, 200);
+      });
     });
 
     it("output paused on the thread holds the producer; resumed, every byte arrives", async () => {
@@ -139,17 +153,8 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       const total = 16_000_000;
       const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
       await eventually(() => w.bytes().length > FLOOD_BYTES * 2, 5_000, "a flood under way");
-      w.proc.pauseOutput();
-      await new Promise((r) => setTimeout(r, 100));
-      const held = w.bytes().length;
-      await new Promise((r) => setTimeout(r, 300));
       // Nothing is handed over while paused, and the producer is blocked (it has not finished).
-      expect(w.bytes().length).toBe(held);
-      expect(alive(w.proc.pid)).toBe(true);
-      w.proc.resumeOutput();
-      expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-      expect(w.bytes().length).toBe(total);
-      expect(w.bytes().every((b) => b === 0x61)).toBe(true);
+      await pausedFloodWaits(w, total, 100, 300);
     });
 
     it("a grandchild flooding the terminal after the leader exits: the drain timeout ends the output", async () => {
