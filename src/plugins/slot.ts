@@ -33,6 +33,8 @@ export interface Slot {
  * at the latest, or at once when `signal` aborts.
  */
 export function settled(slot: Slot, clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  // An abort already happened fires no event: it would wait the whole `ms`.
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
       timer.cancel();

@@ -95,6 +95,19 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     expect(t.host.get("flood").state).toBe("failed");
   });
 
+  it("a run whose signal was aborted before it asked ends at once, without waiting for the restart", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    await crash(t);
+    const started = performance.now();
+    const { got, outcome } = await prompt(t, "flood", '{"say":"x"}', AbortSignal.abort());
+    expect(outcome).toBe("aborted");
+    expect(got).toEqual({ deltas: [], final: undefined, errors: [] });
+    expect(performance.now() - started).toBeLessThan(RESTART_MS / 2);
+  });
+
   it("an agent no plugin ever registered is AGENT_NOT_FOUND at once", async ({ onTestFinished }) => {
     const t = await floodPlugin();
     onTestFinished(t.cleanup);

@@ -68,17 +68,10 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
     const moves = { ...masterMoves };
     const w = watch({ command: ["seq", "1", "1500000"], pty: true });
     await eventually(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
-    // What keystrokes into another session do (pty-process.ts calls it on every write).
-    noteInput();
-    const typing = setInterval(noteInput, 100);
-    try {
+    await whileTyping(async () => {
       await eventually(() => masterMoves.toLoop > moves.toLoop, 5_000, "the flood back on the event loop");
       expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-    } finally {
-      clearInterval(typing);
-      // So that the next test's flood is not taken for one during typing.
-      await new Promise((r) => setTimeout(r, INTERACTIVE_MS));
-    }
+    });
     expect(w.text() === seqText(1, 1_500_000)).toBe(true);
     // Not handed to the thread again while someone is typing.
     expect(masterMoves.toThread - moves.toThread).toBe(1);
