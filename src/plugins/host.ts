@@ -124,6 +124,7 @@ export class PluginHost {
       await this.stopSlot(slot);
       Object.assign(slot, { restarts: 0, consecutiveCrashes: 0, lastError: null });
       if (slot.entry.enabled !== false && this.slots.get(id) === slot) await this.startSlot(slot);
+      else this.forgetAgents(slot);
     });
     // Serialized with config loads, like them.
     this.loading = run.catch(() => undefined);
@@ -238,7 +239,12 @@ export class PluginHost {
         if (slot.state === "starting")
           void slot.instance?.process.kill("the plugin host closed during its start", true);
       await this.loading;
-      await Promise.all([...this.slots.values()].map((slot) => this.stopSlot(slot)));
+      await Promise.all(
+        [...this.slots.values()].map(async (slot) => {
+          await this.stopSlot(slot);
+          this.forgetAgents(slot);
+        }),
+      );
       this.metrics.dispose();
     })();
     return this.closing;
@@ -274,7 +280,12 @@ export class PluginHost {
     for (const slot of [...this.slots.values()]) {
       if (Object.hasOwn(config.entries, slot.id)) continue;
       this.slots.delete(slot.id);
-      work.push(this.stopSlot(slot).then(() => this.metrics.remove(slot.id)));
+      work.push(
+        this.stopSlot(slot).then(() => {
+          this.forgetAgents(slot);
+          this.metrics.remove(slot.id);
+        }),
+      );
     }
     for (const [id, entry] of Object.entries(config.entries)) {
       const fingerprint = JSON.stringify(entry);
@@ -290,8 +301,10 @@ export class PluginHost {
             return;
           }
           Object.assign(slot, { entry, fingerprint, restarts: 0, consecutiveCrashes: 0, lastError: null });
-          if (entry.enabled === false) this.setState(slot, "stopped");
-          else await this.startSlot(slot);
+          if (entry.enabled === false) {
+            this.setState(slot, "stopped");
+            this.forgetAgents(slot);
+          } else await this.startSlot(slot);
         })(),
       );
     }
@@ -345,7 +358,21 @@ export class PluginHost {
   private setState(slot: Slot, state: PluginState): void {
     slot.state = state;
     this.metrics.setState(slot.id, state);
+    // Back with what it serves now; or not coming back (until its config changes or a restart by hand).
+    if (state === "running") this.forgetAgents(slot, slot.instance?.runtime.agents);
+    else if (state === "failed") this.forgetAgents(slot);
     if (state !== "starting" && state !== "restarting") wakeSettled(slot);
+  }
+
+  /**
+   * The agents `slot`'s last processes registered, except `keep`, are gone for good: the gateway
+   * forgets them (new sessions of them are AGENT_NOT_FOUND) and runs no longer wait for them.
+   * Until then, while the plugin restarts, the gateway keeps them: a session created or a message
+   * routed meanwhile waits in {@link runAgent} like a prompt to an existing session.
+   */
+  private forgetAgents(slot: Slot, keep: ReadonlySet<string> = new Set()): void {
+    for (const agentId of slot.agents) if (!keep.has(agentId)) this.deps.agents.unregistered(slot.id, agentId);
+    slot.agents = new Set();
   }
 
   private async stopSlot(slot: Slot): Promise<void> {
@@ -393,6 +420,7 @@ export class PluginHost {
     if (generation !== slot.generation) return;
     if (this.closing) {
       this.setState(slot, "stopped");
+      this.forgetAgents(slot);
       return;
     }
 
@@ -406,8 +434,11 @@ export class PluginHost {
       deps: this.deps,
       limits: this.limits,
       metrics: this.metrics,
+      // A plugin that is restarting still holds its agents (see forgetAgents).
       agentOwner: (agentId) =>
-        [...this.slots.values()].find((s) => s !== slot && s.instance?.runtime.agents.has(agentId))?.id,
+        [...this.slots.values()].find(
+          (s) => s !== slot && (s.instance?.runtime.agents.has(agentId) === true || s.agents.has(agentId)),
+        )?.id,
       writingOwnConfig: (writing) => {
         slot.wroteOwnConfig = writing;
       },
@@ -434,7 +465,9 @@ export class PluginHost {
   private onExit(slot: Slot, instance: PluginInstance, info: ExitInfo): void {
     if (slot.instance !== instance) return;
     slot.instance = undefined;
-    slot.agents = instance.agentsAtExit;
+    // Added to what earlier processes had: a restart that failed before registering anything
+    // does not make the agents of the one that ran before it unknown.
+    slot.agents = new Set([...slot.agents, ...instance.agentsAtExit]);
     slot.stableTimer?.cancel();
     slot.stableTimer = undefined;
     if (info.requested) return;
@@ -445,7 +478,10 @@ export class PluginHost {
       info.reason ??
       `exited with ${info.signal === null ? `code ${String(info.code)}` : `signal ${info.signal}`}${info.stderrHint === null ? "" : `: ${info.stderrHint}`}`;
     slot.consecutiveCrashes++;
-    if (this.closing) return;
+    if (this.closing) {
+      this.forgetAgents(slot);
+      return;
+    }
     if (slot.consecutiveCrashes > this.limits.maxRestarts) {
       this.setState(slot, "failed");
       this.deps.logger.error(

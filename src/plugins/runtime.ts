@@ -234,13 +234,16 @@ export class PluginRuntime {
     return null;
   }
 
-  /** Ends everything this instance owns: subscriptions, agents, running commands. Idempotent. */
+  /**
+   * Ends everything this instance owns: subscriptions, running commands. Idempotent. Its agents
+   * are left registered with the gateway: the host forgets them once the plugin is not coming
+   * back with them (see `PluginHost`), so sessions of them survive a restart.
+   */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     for (const entry of this.subscriptions.values()) entry.unsubscribe();
     this.subscriptions.clear();
-    for (const agentId of this.agents) this.ctx.deps.agents.unregistered(this.ctx.pluginId, agentId);
     this.agents.clear();
     this.httpListening = false;
     this.commands.abort();

@@ -265,6 +265,62 @@ describe("plugins through the gateway", () => {
   });
 });
 
+describe("a plugin agent through the gateway while its plugin restarts", () => {
+  it("takes new sessions and routed messages for it, which run once the plugin is back (not AGENT_NOT_FOUND)", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        bindings: [{ agentId: "words", match: { channel: "chat" } }],
+        plugins: {
+          entries: {
+            words: { path: resolve("examples/plugins/word-agent"), config: { agentId: "words", delayMs: 1 } },
+          },
+        },
+      }),
+    );
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const http = api(gw.url);
+    const { pid } = (await http.get("/v1/plugins/words")).json as { pid: number };
+    process.kill(pid, "SIGKILL");
+    await waitFor(
+      async () => ((await http.get("/v1/plugins/words")).json.state === "restarting" ? true : undefined),
+      10_000,
+      "the plugin restarting",
+    );
+    // The first restart waits out a 0.5 s backoff: these land while no process serves the agent.
+    const created = await http.post("/v1/sessions", { kind: "agent", agent: "words" });
+    const routed = await http.post("/v1/messages", {
+      channel: "chat",
+      peer: { kind: "direct", id: "u1" },
+      text: "routed words",
+    });
+    expect((await http.get("/v1/agents")).json.agents).toContainEqual(
+      expect.objectContaining({ id: "words", source: "plugin" }),
+    );
+    expect(created.status).toBe(201);
+    expect(routed.status).toBe(202);
+    const prompted = await http.post(`/v1/sessions/${created.json.id}/prompt`, { text: "created words" });
+    expect(prompted.status).toBe(202);
+    const finalOf = (sessionId: string) =>
+      waitFor(
+        async () => {
+          const events = (await http.get(`/v1/sessions/${sessionId}/events`)).json.events as Array<{
+            type: string;
+            text?: string;
+          }>;
+          return events.find((e) => e.type === "chat.final" || e.type === "chat.error");
+        },
+        20_000,
+        "the run's end",
+      );
+    expect(await finalOf(created.json.id)).toMatchObject({ type: "chat.final", text: "created words" });
+    expect(await finalOf(routed.json.sessionId)).toMatchObject({ type: "chat.final", text: "routed words" });
+    expect((await http.get("/v1/plugins/words")).json).toMatchObject({ state: "running", restarts: 1 });
+  });
+});
+
 describe("a channel plugin through the gateway", () => {
   it("routes a webhook post through the bindings to an agent another plugin provides and answers with its final text", async () => {
     const dir = tempDir();

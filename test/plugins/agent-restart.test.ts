@@ -1,7 +1,7 @@
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { PluginHost } from "../../src/plugins/host.js";
 import type { AgentRunOutcome, AgentRunSink } from "../../src/plugins/types.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
@@ -117,5 +117,65 @@ describe("a run for a plugin agent while its plugin restarts", () => {
     expect(outcome).toBe("error");
     expect(got.errors).toEqual(['AGENT_NOT_FOUND: no plugin agent "nobody" is registered']);
     expect(performance.now() - started).toBeLessThan(RESTART_MS / 2);
+  });
+});
+
+describe("the gateway's registry of a plugin's agents across a restart", () => {
+  it("keeps the agent while its plugin restarts (no unregister), and forgets it once the plugin has failed", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    expect(t.agentChanges).toEqual(["+flood/flood"]);
+    await crash(t);
+    expect(t.agentChanges).toEqual(["+flood/flood"]);
+    await t.waitForState("flood", "running");
+    // Registered again by the new process, never forgotten in between.
+    expect(t.agentChanges).toEqual(["+flood/flood", "+flood/flood"]);
+    await crash(t);
+    t.cleanup();
+    await t.waitForState("flood", "failed");
+    expect(t.agentChanges).toEqual(["+flood/flood", "+flood/flood", "-flood/flood"]);
+  });
+
+  it("a restart that fails before the plugin registers anything leaves the agent known: a prompt then waits", async ({
+    onTestFinished,
+  }) => {
+    const t = await floodPlugin();
+    onTestFinished(t.cleanup);
+    const index = join(t.dir, "index.mjs");
+    const original = readFileSync(index, "utf8");
+    await crash(t);
+    // The next start dies while loading the plugin, before `activate` registers anything.
+    writeFileSync(index, 'throw new Error("broken on purpose");\n');
+    await vi.waitFor(
+      () => {
+        const status = t.host.get("flood");
+        if (status.restarts < 1 || status.state !== "restarting") throw new Error(`still ${status.state}`);
+      },
+      { timeout: 10_000, interval: 10 },
+    );
+    const run = prompt(t, "flood", JSON.stringify({ say: "after two restarts" }));
+    writeFileSync(index, original);
+    const { got, outcome } = await run;
+    expect(got.errors).toEqual([]);
+    expect(outcome).toBe("final");
+    expect(got.final).toBe("after two restarts");
+    expect(t.agentChanges.filter((c) => c.startsWith("-"))).toEqual([]);
+  });
+
+  it("forgets the agents of a plugin removed from the config, and of one disabled", async () => {
+    const t = setup();
+    await t.host.load({ entries: { flood: entry(join(FIXTURES, "flood")) } });
+    await t.waitForState("flood", "running");
+    await t.host.load({ entries: { flood: entry(join(FIXTURES, "flood"), { enabled: false }) } });
+    expect(t.agentChanges).toEqual(["+flood/flood", "-flood/flood"]);
+    await t.host.load({ entries: { flood: entry(join(FIXTURES, "flood")) } });
+    await t.waitForState("flood", "running");
+    await t.host.load({ entries: {} });
+    expect(t.agentChanges).toEqual(["+flood/flood", "-flood/flood", "+flood/flood", "-flood/flood"]);
+    const { got, outcome } = await prompt(t, "flood", '{"say":"x"}');
+    expect(outcome).toBe("error");
+    expect(got.errors).toEqual(['AGENT_NOT_FOUND: no plugin agent "flood" is registered']);
   });
 });
