@@ -5,8 +5,12 @@ import { SwitchboardError } from "../protocol/index.js";
  * `permissions` object from it and the policy below names only members of it, so the policy
  * can never require a permission that the config cannot grant (OpenClaw PR #9006 had exactly
  * that mismatch). Everything not granted is denied: plugins are restricted by default.
+ *
+ * `runCommandWithTimeout` and `writeConfigFile` gate the runtime methods of those names;
+ * `readAllSessions` widens what `sessions.list`/`get` and `events.subscribe` see from the
+ * sessions the plugin owns (those its inbound messages created) to every session.
  */
-export const PLUGIN_PERMISSIONS = ["runCommandWithTimeout", "writeConfigFile"] as const;
+export const PLUGIN_PERMISSIONS = ["runCommandWithTimeout", "writeConfigFile", "readAllSessions"] as const;
 export type PluginPermission = (typeof PLUGIN_PERMISSIONS)[number];
 
 export type PluginPermissions = { [P in PluginPermission]?: boolean | undefined };

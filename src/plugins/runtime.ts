@@ -50,7 +50,7 @@ export class PluginRuntime {
   private readonly caller: PluginCaller;
 
   constructor(private readonly ctx: RuntimeContext) {
-    this.caller = { pluginId: ctx.pluginId };
+    this.caller = { pluginId: ctx.pluginId, readAllSessions: ctx.permissions?.readAllSessions === true };
   }
 
   /** Performs one runtime call. Throws `SwitchboardError`s that travel back to the plugin. */

@@ -18,6 +18,11 @@ export interface PluginLogger {
 /** Who is asking: passed to every dependency call so the gateway can audit and authorize. */
 export interface PluginCaller {
   pluginId: string;
+  /**
+   * Granted `readAllSessions`: it may see every session and its events. Otherwise only the
+   * sessions it owns (owner `plugin:<id>`: those its inbound messages created).
+   */
+  readAllSessions: boolean;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
-import type { PluginHostDeps } from "../plugins/index.js";
+import type { PluginCaller, PluginHostDeps } from "../plugins/index.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
@@ -24,25 +24,36 @@ export type PluginAgents = Map<string, string>;
 
 /**
  * Builds the plugin host with the gateway behind its runtime API. Plugins are configured by
- * an admin; they see every session's metadata and events they subscribe to, deliver inbound
- * messages as `plugin:<id>`, and reach dangerous APIs only with their config permissions
- * (checked by the host).
+ * an admin; they deliver inbound messages as `plugin:<id>`, see the sessions those created (and
+ * their events) — every session only with the `readAllSessions` permission — and reach
+ * dangerous APIs only with their config permissions (checked by the host).
  */
 export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents: PluginAgents): PluginHost {
   const actor = (pluginId: string): Actor => ({ name: `plugin:${pluginId}`, role: "plugin" });
+  /** Whether `caller` may see the session `sessionId` (one that does not exist: no). */
+  const sees = (caller: PluginCaller, sessionId: string): boolean => {
+    if (caller.readAllSessions) return true;
+    return core.sessions.get(sessionId)?.record.owner === actor(caller.pluginId).name;
+  };
   const deps: PluginHostDeps = {
     dataDir: wiring.dataDir,
     logger: core.logger.child({ component: "plugins" }),
     clock: core.clock,
     sessions: {
-      list: () => core.sessions.list().map((s) => s.info()),
-      get: (id) => core.sessions.get(id)?.info() ?? null,
+      list: (caller) =>
+        core.sessions
+          .list()
+          .filter((s) => sees(caller, s.id))
+          .map((s) => s.info()),
+      // A session it may not see is null, as one that does not exist: its existence does not leak.
+      get: (id, caller) => (sees(caller, id) ? (core.sessions.get(id)?.info() ?? null) : null),
     },
     events: {
-      subscribe: (filter, handler) => {
+      subscribe: (filter, handler, caller) => {
         const types = filter.types ? new Set<EventType>(filter.types) : undefined;
         return core.events.tap((sessionId, event) => {
-          if (filter.sessionId === undefined || filter.sessionId === sessionId) handler(sessionId, event);
+          if (filter.sessionId !== undefined && filter.sessionId !== sessionId) return;
+          if (sees(caller, sessionId)) handler(sessionId, event);
         }, types);
       },
     },

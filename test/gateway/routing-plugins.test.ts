@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -353,6 +353,59 @@ describe("a channel plugin through the gateway", () => {
     expect(sessions).toEqual([expect.objectContaining({ agent: "words", owner: "plugin:hook" })]);
     const missing = await http.post("/v1/plugins/hook/http/", { nope: 1 });
     expect(missing.status).toBe(400);
+  });
+});
+
+describe("what a plugin sees of the gateway's sessions", () => {
+  it("only the sessions its messages created and their events, unless granted readAllSessions", async () => {
+    const basic = resolve("test/plugins/fixtures/basic");
+    const gw = await testGateway({
+      config: {
+        bindings: [{ agentId: "echo", match: { channel: "chat" } }],
+        plugins: { entries: { own: { path: basic }, all: { path: basic, permissions: { readAllSessions: true } } } },
+      },
+    });
+    const http = api(gw.url);
+    const finalIn = (sessionId: string) =>
+      waitFor(
+        async () => {
+          const events = (await http.get(`/v1/sessions/${sessionId}/events`)).json.events as Array<{ type: string }>;
+          return events.find((e) => e.type === "chat.final");
+        },
+        20_000,
+        "the run's final",
+      );
+    // The admin's session, and one an inbound message of plugin "own" created.
+    const { json: adminSession } = await http.post("/v1/sessions", { kind: "agent", agent: "echo" });
+    await http.post(`/v1/sessions/${adminSession.id}/prompt`, { text: "the admin's secret" });
+    const { json: routed } = await http.post("/v1/plugins/own/http/x", {
+      op: "inbound",
+      args: { channel: "chat", peer: { kind: "direct", id: "u1" }, text: "hello" },
+    });
+    await finalIn(adminSession.id);
+    await finalIn(routed.sessionId);
+    expect((await http.get(`/v1/sessions/${routed.sessionId}`)).json.owner).toBe("plugin:own");
+    const ask = async (plugin: string, op: string, args: object = {}) =>
+      (await http.post(`/v1/plugins/${plugin}/http/x`, { op, args })).json;
+
+    const own = await ask("own", "sessions", { id: adminSession.id });
+    expect(own.list.map((s: { id: string }) => s.id)).toEqual([routed.sessionId]);
+    // Null, as for a session that does not exist.
+    expect(own.one).toBeNull();
+    expect((await ask("own", "sessions", { id: routed.sessionId })).one).toMatchObject({ id: routed.sessionId });
+    const ownSeen = (await vi.waitFor(async () => {
+      const seen = await ask("own", "seen");
+      if (seen.length === 0) throw new Error("no final seen yet");
+      return seen;
+    })) as Array<{ sessionId: string }>;
+    expect(ownSeen.map((e) => e.sessionId)).toEqual([routed.sessionId]);
+
+    const all = await ask("all", "sessions", { id: adminSession.id });
+    expect(all.list.map((s: { id: string }) => s.id).sort()).toEqual([adminSession.id, routed.sessionId].sort());
+    expect(all.one).toMatchObject({ id: adminSession.id, owner: "admin" });
+    const allSeen = (await ask("all", "seen")) as Array<{ sessionId: string; text: string }>;
+    expect(allSeen.map((e) => e.sessionId).sort()).toEqual([adminSession.id, routed.sessionId].sort());
+    expect(allSeen.find((e) => e.sessionId === adminSession.id)?.text).toContain("the admin's secret");
   });
 });
 

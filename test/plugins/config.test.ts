@@ -61,7 +61,7 @@ describe("plugins config", () => {
     const error = configError({ entries: { "my-plugin": { path: "./p", permissions: { runCommand: true } } } });
     expect(error.code).toBe("CONFIG_INVALID");
     expect(error.message).toBe(
-      'plugins.entries.my-plugin.permissions: unknown permission "runCommand"; valid permissions are: runCommandWithTimeout, writeConfigFile',
+      'plugins.entries.my-plugin.permissions: unknown permission "runCommand"; valid permissions are: runCommandWithTimeout, writeConfigFile, readAllSessions',
     );
   });
 
