@@ -3,16 +3,35 @@
  * the alternate screen, mouse reporting, a hidden cursor; the scroll region, character sets,
  * key encodings), so that `attach` can put exactly those back when it leaves — detaching from
  * vim must not leave the user's own terminal on the alternate screen with mouse reporting on,
- * nor with vim's scroll region (`seq 1 45` then scrolled 20 of 30 rows). Resetting what was
- * never changed is avoided on purpose: `CSI ? 1049 l` outside the alternate screen restores a
- * stale cursor, and `CSI r` moves the cursor.
+ * nor with vim's scroll region (`seq 1 45` then scrolled 20 of 30 rows). Colours a program set
+ * through OSC (palette entries, the default foreground, background and cursor colours: a theme
+ * switcher, or vim with `termguicolors` themes) are put back to the terminal's own as well.
+ * Resetting what was never changed is avoided on purpose: `CSI ? 1049 l` outside the alternate
+ * screen restores a stale cursor, `CSI r` moves the cursor, and an OSC 104 of the whole palette
+ * would undo a palette the user's shell set (base16-shell does).
  */
 
 const ESC = 0x1b;
+const BEL = 0x07;
 const SO = 0x0e;
 const SI = 0x0f;
 /** Longest parameter list kept while a sequence is split across chunks. */
 export const MAX_SEQUENCE_PARAM_BYTES = 64;
+/**
+ * Most bytes of an OSC string kept to read what it changes (a palette entry is ~20 bytes: `4;1;rgb:ff/00/00`).
+ * A longer one is still followed to its end; if it was a palette change, the whole palette is reset.
+ */
+export const MAX_OSC_BYTES = 1024;
+/** OSC 4: palette entries; OSC 104 resets them (all, or those listed). */
+const OSC_PALETTE = 4;
+/**
+ * OSC 10–19 set the terminal's dynamic colours (10 foreground, 11 background, 12 cursor, 13/14
+ * pointer, 17/19 highlight); OSC 110–119 put each back. Those xterm does not reset (15, 16, 18:
+ * Tektronix) are not tracked.
+ */
+const OSC_DYNAMIC = new Set([10, 11, 12, 13, 14, 17, 19]);
+/** String terminator (ST) for the OSC sequences written on reset. */
+const ST = "\x1b\\";
 
 /**
  * DEC private modes whose non-default state is "set" (`h`), with how to turn each off.
@@ -57,7 +76,7 @@ const ANSI_MODES = new Set([4, 20]);
  */
 export const RESET_SCROLL_REGION = "\x1b7\x1b[r\x1b8";
 
-type State = "text" | "esc" | "charset" | "csi";
+type State = "text" | "esc" | "charset" | "csi" | "osc";
 
 export class TerminalModes {
   private state: State = "text";
@@ -82,6 +101,14 @@ export class TerminalModes {
   /** Kitty keyboard protocol flags pushed (`CSI > 1 u`) and not popped. */
   private kittyPushes = 0;
   private cursorShape = false;
+  /** The OSC string being read, as long as it is at most MAX_OSC_BYTES, and whether it was longer. */
+  private osc = "";
+  private oscOverflow = false;
+  /** Palette entries a program set (OSC 4), or all of them (a change too long to read). */
+  private palette = new Set<number>();
+  private paletteAll = false;
+  /** Dynamic colours (OSC 10–19) a program set. */
+  private dynamicColors = new Set<number>();
 
   /** Whether the program set a scroll region (DECSTBM) that is still in force. */
   get scrollRegion(): boolean {
@@ -109,6 +136,10 @@ export class TerminalModes {
             this.prefix = "";
             this.params = "";
             this.intermediates = "";
+          } else if (b === 0x5d /* ] */) {
+            this.state = "osc";
+            this.osc = "";
+            this.oscOverflow = false;
           } else if (b >= 0x28 && b <= 0x2b /* ( ) * + */) {
             this.state = "charset";
             this.designating = b;
@@ -135,6 +166,14 @@ export class TerminalModes {
             this.state = b === ESC ? "esc" : "text";
           }
           break;
+        case "osc":
+          // Ended by BEL or ST (ESC \: the ESC ends it, the backslash is then an escape that means nothing).
+          if (b === BEL || b === ESC) {
+            this.oscString();
+            this.state = b === ESC ? "esc" : "text";
+          } else if (this.osc.length >= MAX_OSC_BYTES) this.oscOverflow = true;
+          else this.osc += String.fromCharCode(b);
+          break;
       }
     }
   }
@@ -153,6 +192,9 @@ export class TerminalModes {
     for (const resource of this.keyModifiers) out += `\x1b[>${resource}m`;
     if (this.kittyPushes > 0) out += `\x1b[<${this.kittyPushes}u`;
     if (this.cursorShape) out += "\x1b[0 q";
+    if (this.paletteAll) out += `\x1b]104${ST}`;
+    else if (this.palette.size > 0) out += `\x1b]104;${[...this.palette].join(";")}${ST}`;
+    for (const color of this.dynamicColors) out += `\x1b]${color + 100}${ST}`;
     if (this.keypadApplication) out += "\x1b>";
     if (this.cursorHidden) out += "\x1b[?25h";
     return out;
@@ -181,6 +223,31 @@ export class TerminalModes {
     else if (prefix === "<" && final === "u") this.kittyPushes = Math.max(0, this.kittyPushes - Number(params[0] || 1));
   }
 
+  /** An OSC string ended: the colours it set, or put back. Queries (`?`) change nothing. */
+  private oscString(): void {
+    const parts = this.osc.split(";");
+    const command = parts[0] === "" ? NaN : Number(parts[0]);
+    if (command === OSC_PALETTE) {
+      if (this.oscOverflow) this.paletteAll = true;
+      // Pairs of an index and a colour spec.
+      for (let i = 1; i + 1 < parts.length; i += 2) {
+        const index = Number(parts[i]);
+        if (parts[i + 1] !== "?" && Number.isInteger(index) && index >= 0 && index <= 255) this.palette.add(index);
+      }
+    } else if (command === OSC_PALETTE + 100) {
+      const listed = parts.slice(1).filter((p) => p !== "");
+      if (listed.length === 0 && !this.oscOverflow) {
+        this.palette.clear();
+        this.paletteAll = false;
+      } else for (const index of listed) this.palette.delete(Number(index));
+    } else if (OSC_DYNAMIC.has(command)) {
+      // `OSC 10 ; fg ; bg` sets 10, then 11: each further value is the next colour.
+      parts.slice(1).forEach((spec, i) => {
+        if (spec !== "?" && OSC_DYNAMIC.has(command + i)) this.dynamicColors.add(command + i);
+      });
+    } else if (OSC_DYNAMIC.has(command - 100)) this.dynamicColors.delete(command - 100);
+  }
+
   private privateModes(params: string[], on: boolean): void {
     for (const part of params) {
       if (part === "") continue;
@@ -205,5 +272,8 @@ export class TerminalModes {
     this.cursorHidden = this.keypadApplication = this.origin = this.autowrapOff = this.region = false;
     this.g0Changed = this.shifted = this.cursorShape = false;
     this.kittyPushes = 0;
+    this.palette.clear();
+    this.paletteAll = false;
+    this.dynamicColors.clear();
   }
 }

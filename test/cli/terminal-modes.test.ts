@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { TerminalModes } from "../../src/cli/terminal-modes.js";
+import { MAX_OSC_BYTES, TerminalModes } from "../../src/cli/terminal-modes.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
@@ -69,5 +69,45 @@ describe("TerminalModes", () => {
     modes.feed(bytes("\x1b[?1049h\x1b[5;9r\x1b[?7l\x1bc"));
     expect(modes.resetSequence()).toBe("");
     expect(modes.scrollRegion).toBe(false);
+  });
+
+  // Carried from exploratory testing: a theme set through OSC (palette entries, the default
+  // background) stayed in the user's terminal after a detach.
+  it("puts back the palette entries and dynamic colours a program set through OSC, and only those", () => {
+    const text =
+      "\x1b]4;1;rgb:ff/00/00\x07a\x1b]4;9;#ff0000;12;?\x1b\\b\x1b]11;#000000\x07\x1b]10;?\x07\x1b]12;red\x1b\\c";
+    const expected = "\x1b]104;1;9\x1b\\\x1b]111\x1b\\\x1b]112\x1b\\";
+    fc.assert(
+      fc.property(fc.array(fc.nat(text.length), { maxLength: 6 }), (cuts) => {
+        return fedInPieces(text, cuts).resetSequence() === expected;
+      }),
+    );
+    // `OSC 10 ; fg ; bg` sets both.
+    const both = new TerminalModes();
+    both.feed(bytes("\x1b]10;white;black\x07"));
+    expect(both.resetSequence()).toBe("\x1b]110\x1b\\\x1b]111\x1b\\");
+  });
+
+  it("has no colour to put back after queries, titles, or the program's own resets", () => {
+    const modes = new TerminalModes();
+    modes.feed(bytes("\x1b]11;?\x07\x1b]4;1;?\x1b\\\x1b]0;my title\x07\x1b]8;;https://x.example\x07link\x1b]8;;\x07"));
+    expect(modes.resetSequence()).toBe("");
+    modes.feed(bytes("\x1b]4;1;red;2;blue\x07\x1b]104;1\x07\x1b]104;2\x07\x1b]11;#000\x07\x1b]111\x07"));
+    expect(modes.resetSequence()).toBe("");
+    modes.feed(bytes("\x1b]4;3;red;200;blue\x07\x1b]104\x07"));
+    expect(modes.resetSequence()).toBe("");
+    modes.feed(bytes("\x1b]4;3;red\x07\x1b]12;red\x07\x1bc"));
+    expect(modes.resetSequence()).toBe("");
+  });
+
+  it("reads the sequences after an OSC string, and resets the whole palette after one too long to read", () => {
+    const modes = new TerminalModes();
+    modes.feed(bytes("\x1b]2;title\x1b\\\x1b[?1049h\x1b]0;x\x07\x1b[?25l"));
+    expect(modes.resetSequence()).toBe("\x1b[?1049l\x1b[?25h");
+    const long = new TerminalModes();
+    let palette = "\x1b]4";
+    for (let i = 0; palette.length <= MAX_OSC_BYTES + 10; i++) palette += `;${i};rgb:10/20/30`;
+    long.feed(bytes(`${palette}\x07\x1b[?2004h`));
+    expect(long.resetSequence()).toBe("\x1b[?2004l\x1b]104\x1b\\");
   });
 });
