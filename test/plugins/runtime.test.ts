@@ -167,6 +167,35 @@ describe("the plugin runtime API", () => {
     expect(totals.received).toBeGreaterThan(0);
   });
 
+  // Carried from review: a subscriber that takes a few milliseconds per event was killed as hung,
+  // because the heartbeat's ping waited behind every event queued for it.
+  it("keeps a slow synchronous subscriber running: it gets what it can, is told of the rest, and is not killed as hung", async () => {
+    const t = setup({
+      limits: { outboundQueueBytes: 256 * 1024, heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000 },
+    });
+    await t.host.load({ entries: { slow: entry(join(FIXTURES, "slow-subscriber"), { config: { eventMs: 8 } }) } });
+    await t.waitForState("slow", "running");
+    const pid = t.host.get("slow").pid;
+    const total = 1000;
+    const data = "x".repeat(1000);
+    // ~1 MB at once: what the pipe and the 256 KiB queue take is handled in ~3.5 s (8 ms an
+    // event), well past the heartbeat's 2 s; the rest is dropped and counted.
+    for (let seq = 1; seq <= total; seq++)
+      t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
+    const totals = await vi.waitFor(
+      async () => {
+        const body = (await t.host.handleHttp("slow", request(null))).body as { received: number; dropped: number };
+        expect(body.received + body.dropped).toBe(total);
+        return body;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(totals.received).toBeGreaterThan(200);
+    expect(totals.dropped).toBeGreaterThan(0);
+    expect(t.host.get("slow")).toMatchObject({ state: "running", pid, restarts: 0 });
+    expect(t.logs.filter((l) => /hung/.test(JSON.stringify(l.fields)))).toEqual([]);
+  });
+
   it("feeds inbound messages to the gateway's routing", async () => {
     const t = setup();
     await t.host.load({ entries: { basic: entry(join(FIXTURES, "basic")) } });

@@ -333,31 +333,73 @@ harden();
 process.on("uncaughtException", fatal);
 process.on("unhandledRejection", fatal);
 
+/**
+ * Frames read and not handled yet. Past QUEUE_PAUSE_BYTES of them the channel is not read
+ * (the gateway then drops events past its own queue for this plugin and says how many, see
+ * `onDropped`) until half of that is handled.
+ */
+const QUEUE_PAUSE_BYTES = 256 * 1024;
+/** Longest the runner handles frames in a row before it lets its event loop run (timers, reads, pings). */
+const SLICE_MS = 10;
 let buffered = "";
+const queue = [];
+let head = 0;
+let queuedBytes = 0;
+let readPaused = false;
 let draining = false;
 channel.setEncoding("utf8");
 channel.on("data", (chunk) => {
   buffered += chunk;
+  for (let nl = buffered.indexOf("\n"); nl !== -1; nl = buffered.indexOf("\n")) {
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    const frame = JSON.parse(line);
+    // Answered as it is read, not behind the frames before it: a subscriber that takes a while
+    // per event is slow, not hung. Its event loop runs, or this would not be reading.
+    if (frame.t === "ping") {
+      send({ t: "pong", n: frame.n });
+      continue;
+    }
+    queue.push({ frame, bytes: line.length });
+    queuedBytes += line.length;
+  }
+  if (!readPaused && queuedBytes > QUEUE_PAUSE_BYTES) {
+    readPaused = true;
+    channel.pause();
+  }
   if (!draining) drain().catch(fatal);
 });
 
 /**
- * Handles the frames received, in order. After an answer, the code that awaited it runs before
- * the next frame: the host sends the answer of `messages.inbound` before the events of the run
- * it started, and a handler of those events must find what that code kept of the answer (its
- * run id) — in one chunk, the events were handled before the awaiting code resumed.
+ * Handles the frames read, in order, letting the event loop run every SLICE_MS (so timers fire,
+ * calls are answered and the gateway's heartbeat is read while a slow subscriber works through a
+ * backlog). After an answer, the code that awaited it runs before the next frame: the host sends
+ * the answer of `messages.inbound` before the events of the run it started, and a handler of
+ * those events must find what that code kept of the answer (its run id) — in one chunk, the
+ * events were handled before the awaiting code resumed.
  */
 async function drain() {
   draining = true;
   try {
-    for (;;) {
-      const nl = buffered.indexOf("\n");
-      if (nl === -1) break;
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      const frame = JSON.parse(line);
+    let sliceStart = performance.now();
+    while (head < queue.length) {
+      const { frame, bytes } = queue[head];
+      queue[head++] = undefined;
+      queuedBytes -= bytes;
+      // Handled entries leave the array once it is empty, or once they are half of it.
+      if (head === queue.length || (head >= 1024 && head * 2 >= queue.length)) {
+        queue.splice(0, head);
+        head = 0;
+      }
       onFrame(frame);
-      if (frame.t === "res") await new Promise((resolve) => setImmediate(resolve));
+      if (readPaused && queuedBytes <= QUEUE_PAUSE_BYTES / 2) {
+        readPaused = false;
+        channel.resume();
+      }
+      if (frame.t === "res" || performance.now() - sliceStart > SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
     }
   } finally {
     draining = false;
