@@ -12,7 +12,8 @@ import { loadAddon } from "../system/native-addon.js";
  * frames, sockets) is a moment the producer is blocked on a full terminal, so the gateway's
  * work is added to the producer's time instead of overlapping it (docs/benchmarks.md, "PTY
  * read throughput"). So once a master has given FLOOD_BYTES with no pause longer than
- * FLOOD_GAP_MS, it is handed to the reader thread (native/pty_reader.c: one thread, epoll over
+ * FLOOD_GAP_MS (a gap followed by a full read was the gateway's, not the program's: see
+ * FULL_READ_BYTES), it is handed to the reader thread (native/pty_reader.c: one thread, epoll over
  * the flooding masters, a queue of up to THREAD_QUEUE_BYTES each), and the event loop takes the
  * bytes from there in batches. When it has been quiet for QUIET_MS it comes back, and while
  * anyone types into a terminal floods stay on the event loop (`noteInput`), paced: after each
@@ -67,6 +68,17 @@ export const PTY_DRAIN_POLL_MS = 10;
 /** A master that gives this much output without a pause longer than FLOOD_GAP_MS moves to the reader thread. */
 export const FLOOD_BYTES = 256 * 1024;
 export const FLOOD_GAP_MS = 5;
+/**
+ * A read that returns this much found the terminal's buffer (nearly) full — a read of a PTY
+ * master gives at most 4095 bytes, the line discipline's buffer — so its program was blocked on
+ * us, and a gap before it of up to FLOOD_STALL_MS was the gateway's (its event loop busy
+ * elsewhere, or waiting for a core), not a pause of the flood's. Without this, a flood on a busy
+ * machine was not recognised: with the event loop held 8 ms in every 12 (test/sessions/pty-master.test.ts),
+ * every gap was longer than FLOOD_GAP_MS and started the count again, and a 2 MB flood beside
+ * someone typing was never paced (reads of 4095 bytes, some of 3.3–3.5 KiB at line ends).
+ */
+export const FULL_READ_BYTES = 3072;
+export const FLOOD_STALL_MS = 50;
 /** A master on the reader thread that gives no output for this long comes back to the event loop. */
 export const QUIET_MS = 100;
 /**
@@ -305,7 +317,8 @@ class PtyMasterReader implements MasterReader {
    */
   private countBurst(n: number): void {
     const now = performance.now();
-    if (now - this.lastReadAt > FLOOD_GAP_MS) this.burstBytes = 0;
+    const gap = now - this.lastReadAt;
+    if (gap > FLOOD_GAP_MS && (n < FULL_READ_BYTES || gap > FLOOD_STALL_MS)) this.burstBytes = 0;
     this.lastReadAt = now;
     this.burstBytes += n;
     if (this.burstBytes < FLOOD_BYTES || this.paused || this.closed || !this.fdOpen) return;

@@ -130,6 +130,29 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       });
     });
 
+    // Found by a full CI run: with the other test worker keeping the cores busy, a flood was never
+    // paced, because the gateway's own stalls looked like pauses of the flood.
+    it("a flood is still paced when the event loop itself stalls between reads (a busy machine)", async () => {
+      setFloodReader(mode);
+      const moves = { ...masterMoves };
+      // The event loop is held 8 ms in every 12: every gap between reads is longer than FLOOD_GAP_MS.
+      const stall = setInterval(() => {
+        const until = performance.now() + 8;
+        while (performance.now() < until);
+      }, 4);
+      try {
+        await whileTyping(async () => {
+          const w = watch({ command: ["seq", "1", "300000"], pty: true });
+          expect(await w.exit).toEqual({ exitCode: 0, signal: null });
+          expect(w.text() === seqText(1, 300_000)).toBe(true);
+          expect(masterMoves.paced - moves.paced).toBeGreaterThan(10);
+          expect(masterMoves.toThread - moves.toThread).toBe(0);
+        });
+      } finally {
+        clearInterval(stall);
+      }
+    });
+
     it("output paused while a flood rests stays paused when the rest ends; resumed, every byte arrives", async () => {
       setFloodReader(mode);
       const moves = { ...masterMoves };
