@@ -103,6 +103,9 @@ export async function run(): Promise<BenchSection> {
         subscriber = handler;
         return () => (subscriber = undefined);
       },
+      follow() {
+        throw new Error("the plugin benchmark does not follow sessions");
+      },
     },
     messages: { inbound: async () => ({}) },
     config: { writePatch: async () => {} },

@@ -93,9 +93,14 @@ export interface PluginApi {
     get(id: string): Promise<SessionInfo | null>;
   };
   readonly events: {
-    /** Resolves with the unsubscribe function. `onDropped` hears of events dropped because the plugin was too slow. */
+    /**
+     * Resolves with the unsubscribe function. `onDropped` hears of events dropped because the
+     * plugin was too slow. With `sessionId` and `since` (a seq: 0 for the start) it follows that
+     * session: every event after `since` from its log, then live, none dropped however slow the
+     * plugin; `onDropped` then hears only of events retention removed before it got them.
+     */
     subscribe(
-      filter: { sessionId?: string; types?: EventType[] },
+      filter: { sessionId?: string; since?: number; types?: EventType[] },
       handler: (event: SessionEvent, sessionId: string) => void | Promise<void>,
       options?: { onDropped?: (count: number) => void },
     ): Promise<() => Promise<void>>;

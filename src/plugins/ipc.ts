@@ -43,6 +43,8 @@ const AgentId = z
 
 export const EventFilter = z.strictObject({
   sessionId: z.string().min(1).max(200).optional(),
+  /** With `sessionId`: every event after this seq first (from the log), then live, none lost (see `follow`). */
+  since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   types: z
     .array(z.enum(EVENT_TYPES as unknown as [EventType, ...EventType[]]))
     .min(1)

@@ -10,7 +10,7 @@ import { RateWindow } from "./rate-window.js";
 import { PluginRuntime } from "./runtime.js";
 import type { StateStore } from "./state-store.js";
 import type { Timer } from "../core/clock.js";
-import type { PluginHostDeps } from "./types.js";
+import type { PluginHostDeps, SubscriptionOutlet } from "./types.js";
 
 type StreamFrame = Extract<ChildFrame, { t: "agent.delta" | "agent.tool" }>;
 
@@ -60,6 +60,10 @@ export class PluginInstance {
   /** `messages.inbound` calls not answered yet; while there are any, events are held (see {@link onRequest}). */
   private inboundCalls = 0;
   private readonly heldEvents: Array<{ sub: number; sessionId: string; event: SessionEvent }> = [];
+  /** About the bytes of the events held for following subscriptions (they count towards their budget). */
+  private heldBytes = 0;
+  /** Following subscriptions waiting for the plugin to read (see {@link outlet}). */
+  private readonly drainListeners = new Set<() => void>();
 
   constructor(options: PluginInstanceOptions) {
     const { pluginId, entry, stateDir, deps, limits } = options;
@@ -74,6 +78,7 @@ export class PluginInstance {
       deps,
       limits,
       deliver: (sub, sessionId, event) => this.deliver(sub, sessionId, event),
+      outlet: (sub) => this.outlet(sub),
       agentOwner: (agentId) => options.agentOwner(agentId),
       writingOwnConfig: (writing) => options.writingOwnConfig(writing),
     });
@@ -101,6 +106,7 @@ export class PluginInstance {
       onStream: (frame) => this.onStream(frame),
       onDrain: () => {
         for (const { sub, count } of this.runtime.takeDropped()) this.process.send({ t: "dropped", sub, count });
+        this.drained();
       },
       onExit: (info) => {
         if (info.spawnError?.code === "RESOURCE_EXHAUSTED") deps.reportFdExhausted();
@@ -125,6 +131,38 @@ export class PluginInstance {
     if (this.process.queuedBytes > this.options.limits.outboundQueueBytes) return false;
     this.process.send({ t: "event", sub, sessionId, event });
     return true;
+  }
+
+  /**
+   * Where a subscription that follows a session's log delivers: straight to the pipe (or held
+   * behind an inbound call's answer, like any event), never dropped — the subscription sends
+   * only while less than `outboundQueueBytes` is queued, and reads on from the log once the
+   * plugin has read (the pipe's drain, or the release of held events).
+   */
+  private outlet(sub: number): SubscriptionOutlet {
+    const queued = (): number => this.process.queuedBytes + this.heldBytes;
+    return {
+      get queuedBytes() {
+        return queued();
+      },
+      budgetBytes: this.options.limits.outboundQueueBytes,
+      deliver: (sessionId, event) => {
+        if (this.inboundCalls > 0) {
+          this.heldEvents.push({ sub, sessionId, event });
+          this.heldBytes += JSON.stringify(event).length;
+        } else this.process.send({ t: "event", sub, sessionId, event });
+      },
+      trimmed: (count) => this.process.send({ t: "dropped", sub, count }),
+      onDrain: (listener) => {
+        this.drainListeners.add(listener);
+        return () => this.drainListeners.delete(listener);
+      },
+    };
+  }
+
+  /** The plugin read what was queued (or held events went out): following subscriptions read on. */
+  private drained(): void {
+    for (const listener of [...this.drainListeners]) listener();
   }
 
   private onStream(frame: StreamFrame): void {
@@ -209,6 +247,8 @@ export class PluginInstance {
     for (const { sub, sessionId, event } of this.heldEvents.splice(0)) {
       this.process.send({ t: "event", sub, sessionId, event });
     }
+    this.heldBytes = 0;
+    this.drained();
   }
 
   private pluginLog(level: LogLevel, msg: string, fields: Record<string, unknown> | undefined): void {

@@ -6,7 +6,7 @@ import type { PluginLimits } from "./limits.js";
 import { requirePermission, type PluginPermission, type PluginPermissions } from "./permissions.js";
 import { runCommandWithTimeout } from "./run-command.js";
 import type { StateStore } from "./state-store.js";
-import type { PluginCaller, PluginHostDeps } from "./types.js";
+import type { PluginCaller, PluginHostDeps, SubscriptionOutlet } from "./types.js";
 
 /**
  * The policy: which runtime method needs which permission. Typed by `PluginPermission`, so it
@@ -26,6 +26,8 @@ export interface RuntimeContext {
   limits: PluginLimits;
   /** Sends an event (or a drop notice) to the plugin; returns false when its queue is full. */
   deliver(sub: number, sessionId: string, event: SessionEvent): boolean;
+  /** Where subscription `sub` delivers when it follows a session's log (`since`): nothing is dropped. */
+  outlet(sub: number): SubscriptionOutlet;
   /** Agents owned by other plugins (ids are global). */
   agentOwner(agentId: string): string | undefined;
   /**
@@ -144,6 +146,23 @@ export class PluginRuntime {
     // asking, so events that follow the answer immediately are not lost.
     const sub = requestId;
     const entry = { unsubscribe: () => {}, dropped: 0 };
+    const { filter } = params;
+    if (filter.since !== undefined) {
+      if (filter.sessionId === undefined)
+        throw new SwitchboardError(
+          "VALIDATION_FAILED",
+          "events.subscribe: filter.since needs filter.sessionId (positions are a session's seqs)",
+        );
+      entry.unsubscribe = this.ctx.deps.events.follow(
+        filter.sessionId,
+        filter.since,
+        filter.types,
+        this.ctx.outlet(sub),
+        this.caller,
+      );
+      this.subscriptions.set(sub, entry);
+      return null;
+    }
     this.subscriptions.set(sub, entry);
     entry.unsubscribe = this.ctx.deps.events.subscribe(
       params.filter,

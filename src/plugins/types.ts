@@ -1,6 +1,6 @@
 import type { Registry } from "prom-client";
 import type { Clock } from "../core/clock.js";
-import type { ErrorCode, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type { ErrorCode, EventType, SessionEvent, SessionInfo } from "../protocol/index.js";
 import type { EventFilter, PluginToolEvent } from "./ipc.js";
 import type { PluginLimits } from "./limits.js";
 import type { PluginPermission } from "./permissions.js";
@@ -13,6 +13,23 @@ export interface PluginLogger {
   error(fields: object, msg?: string): void;
   /** Whether lines at `level` are written (pino's); a logger without it writes every level. */
   isLevelEnabled?(level: string): boolean;
+}
+
+/**
+ * Where a following subscription (see `PluginHostDeps.events.follow`) delivers: the plugin's
+ * pipe, which it reads at its own pace.
+ */
+export interface SubscriptionOutlet {
+  /** Bytes sent to the plugin and not read by it yet (events held for it included). */
+  readonly queuedBytes: number;
+  /** Past this many queued bytes, the subscription stops delivering and reads from the log once the plugin has read. */
+  readonly budgetBytes: number;
+  /** Sends an event, whatever is queued: the subscription sends only what fits. */
+  deliver(sessionId: string, event: SessionEvent): void;
+  /** Retention dropped `count` positions (events of any type) the subscription had not delivered yet. */
+  trimmed(count: number): void;
+  /** Calls `listener` whenever the plugin has read what was queued. Returns the function that stops it. */
+  onDrain(listener: () => void): () => void;
 }
 
 /** Who is asking: passed to every dependency call so the gateway can audit and authorize. */
@@ -48,6 +65,22 @@ export interface PluginHostDeps {
     subscribe(
       filter: EventFilter,
       handler: (sessionId: string, event: SessionEvent) => void,
+      caller: PluginCaller,
+    ): () => void;
+    /**
+     * Every event of session `sessionId` after `since` (its seq), from the log, then live, joined
+     * without a gap or a repeat; only `types`, if given. Nothing is dropped for a slow plugin:
+     * past `outlet.budgetBytes` the subscription waits and reads on from the log once the plugin
+     * has read (`outlet.onDrain`); what retention dropped first is reported through
+     * `outlet.trimmed`. Throws `SESSION_NOT_FOUND` for a session the plugin may not see (as for
+     * one that does not exist), `BAD_REQUEST` for `since` past the session's last event. Returns
+     * the function that ends it.
+     */
+    follow(
+      sessionId: string,
+      since: number,
+      types: readonly EventType[] | undefined,
+      outlet: SubscriptionOutlet,
       caller: PluginCaller,
     ): () => void;
   };

@@ -15,8 +15,11 @@ export interface FeedSink {
   readonly budgetBytes: number;
   /** Delivers entries in seq order; `live` is false for replay/catch-up batches. */
   deliver(entries: readonly LogEntry[], live: boolean): void;
-  /** Retention dropped entries this feed still needed; it continues from `first`. */
-  reset(first: number, head: number): void;
+  /**
+   * Retention dropped entries this feed still needed (those after `from`, its cursor then, when
+   * the feed says); it continues from `first`.
+   */
+  reset(first: number, head: number, from?: number): void;
 }
 
 export type FeedMode = "catchup" | "live" | "closed";
@@ -81,9 +84,10 @@ export class SessionFeed {
         } catch (error) {
           if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
           // Retention overtook this consumer: say so explicitly, then go on from what is kept.
+          const from = this._cursor;
           this._cursor = this.log.first - 1;
           this.hooks.onReset?.();
-          this.sink.reset(this.log.first, this.log.head);
+          this.sink.reset(this.log.first, this.log.head, from);
           continue;
         }
         if (read.entries.length > 0) this.sink.deliver(read.entries, false);

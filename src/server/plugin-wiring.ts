@@ -2,6 +2,9 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
 import type { PluginCaller, PluginHostDeps } from "../plugins/index.js";
+import { eventOf } from "../log/output-entry.js";
+import { SessionFeed, type FeedSink } from "./feed.js";
+import { truncateId } from "./access.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
@@ -55,6 +58,40 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
           if (filter.sessionId !== undefined && filter.sessionId !== sessionId) return;
           if (sees(caller, sessionId)) handler(sessionId, event);
         }, types);
+      },
+      follow: (sessionId, since, types, outlet, caller) => {
+        const log = sees(caller, sessionId) ? core.events.get(sessionId) : undefined;
+        if (log === undefined) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${truncateId(sessionId)}`);
+        const sink: FeedSink = {
+          get queuedBytes() {
+            return outlet.queuedBytes;
+          },
+          budgetBytes: outlet.budgetBytes,
+          deliver: (entries) => {
+            for (const entry of entries) outlet.deliver(sessionId, eventOf(entry));
+          },
+          reset: (first, _head, from) => {
+            if (from !== undefined && first - 1 > from) outlet.trimmed(first - 1 - from);
+          },
+        };
+        const typeSet = types ? new Set<string>(types) : undefined;
+        let feed: SessionFeed;
+        try {
+          feed = new SessionFeed(log, since, sink, typeSet);
+        } catch (error) {
+          if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+          // Retention dropped some of what it asked for: said, then from the oldest event kept.
+          outlet.trimmed(log.first - 1 - since);
+          feed = new SessionFeed(log, log.first - 1, sink, typeSet);
+        }
+        const stopDrain = outlet.onDrain(() => {
+          if (!log.closed) feed.pump();
+        });
+        feed.pump();
+        return () => {
+          stopDrain();
+          feed.close();
+        };
       },
     },
     messages: {

@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { onTestFinished, vi } from "vitest";
 import { systemClock, type Clock } from "../../src/core/clock.js";
-import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import { SwitchboardError, type SessionEvent, type SessionInfo } from "../../src/protocol/index.js";
 import { PluginHost } from "../../src/plugins/host.js";
 import type { EventFilter } from "../../src/plugins/ipc.js";
 import type { PluginLimits } from "../../src/plugins/limits.js";
@@ -69,6 +69,10 @@ export function setup(
         const entry = { filter, handler };
         subscribers.add(entry);
         return () => subscribers.delete(entry);
+      },
+      // Following a session's log needs one: tested through the gateway (test/gateway/plugin-follow.test.ts).
+      follow() {
+        throw new SwitchboardError("SESSION_NOT_FOUND", "these tests have no session logs to follow");
       },
     },
     messages: {
