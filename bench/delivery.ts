@@ -546,15 +546,19 @@ async function ptyThroughput(clients: Clients): Promise<PtyResult> {
 
 /* ---- keystroke echo ---- */
 
-/** The baseline: a keystroke written straight to a node-pty `cat` until its echo is read. */
-async function rawEcho(samples: number): Promise<number[]> {
-  const term = spawnRawPty("cat", [], {
+/** `cat` in a node-pty terminal of its own, as the echo baselines type into it. */
+const rawCat = () =>
+  spawnRawPty("cat", [], {
     name: "xterm-256color",
     cols: 80,
     rows: 24,
     cwd: process.cwd(),
     env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
   });
+
+/** The baseline: a keystroke written straight to a node-pty `cat` until its echo is read. */
+async function rawEcho(samples: number): Promise<number[]> {
+  const term = rawCat();
   try {
     const rtts: number[] = [];
     for (let i = 0; i < samples + ECHO_WARMUP; i++) {
@@ -585,13 +589,7 @@ async function bareEchoServer(): Promise<{ url: string; close: () => Promise<voi
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, perMessageDeflate: false });
   await new Promise<void>((resolve) => wss.once("listening", resolve));
   wss.on("connection", (ws) => {
-    const term = spawnRawPty("cat", [], {
-      name: "xterm-256color",
-      cols: 80,
-      rows: 24,
-      cwd: process.cwd(),
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin" },
-    });
+    const term = rawCat();
     let offset = 0;
     term.onData((data) => {
       ws.send(JSON.stringify({ type: "stdout", offset, data }));
