@@ -16,7 +16,7 @@ export const EXIT = {
   UNREACHABLE: 3,
   /** No token, a wrong token, or a token that may not do this (UNAUTHORIZED, FORBIDDEN). */
   AUTH: 4,
-  /** No such session (or not visible to this token). */
+  /** No such session (or not visible to this token), or no such plugin. */
   NOT_FOUND: 5,
   /** Someone else holds the session's control lease (CONTROL_HELD, CONTROL_LOST). */
   CONTROL_HELD: 6,
@@ -50,6 +50,7 @@ export function exitCodeFor(error: unknown): number {
       case "FORBIDDEN":
         return EXIT.AUTH;
       case "SESSION_NOT_FOUND":
+      case "PLUGIN_NOT_FOUND":
         return EXIT.NOT_FOUND;
       case "CONTROL_HELD":
       case "CONTROL_LOST":

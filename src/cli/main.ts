@@ -23,12 +23,13 @@ Usage:
   switchboard prompt ID [-w] TEXT...
   switchboard abort ID [--all]
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
+  switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file
 (SWITCHBOARD_TOKEN_FILE), --data-dir (SWITCHBOARD_DATA_DIR, for its token file) and --json,
 before or after the command. Exit codes: 0 ok, 1 refused,
-2 usage, 3 unreachable, 4 bad token, 5 no such session, 6 control held, 7 session ended;
+2 usage, 3 unreachable, 4 bad token, 5 no such session (or plugin), 6 control held, 7 session ended;
 attach exits with the session's exit code.
 Run "switchboard <command> --help" (or "switchboard help <command>") for a command's options;
 "switchboard --version" prints the version.`;

@@ -41,6 +41,21 @@ export interface AgentListing {
   plugin?: string;
 }
 
+/** A configured plugin and its state (`GET /v1/plugins`; docs/plugins.md, "Lifecycle, status and metrics"). */
+export interface PluginListing {
+  id: string;
+  state: "starting" | "running" | "restarting" | "failed" | "stopped";
+  /** Restarts since the plugin was (re)configured or restarted by hand. */
+  restarts: number;
+  /** Why it last crashed or failed, or null. */
+  lastError: string | null;
+  /** The permissions its config grants. */
+  permissions: string[];
+  /** The agents it registered (while running). */
+  agents: string[];
+  pid: number | null;
+}
+
 /** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */
 export interface AbortResult {
   /** The run that was aborted; null when `all` only cleared the queue (no run was active). */
@@ -188,6 +203,25 @@ export class HttpClient {
   async listAgents(options: AbortOptions = {}): Promise<AgentListing[]> {
     const { agents } = await this.json<{ agents: AgentListing[] }>("GET", "/v1/agents", options.signal);
     return agents;
+  }
+
+  /** The configured plugins, by id, with their states. */
+  async listPlugins(options: AbortOptions = {}): Promise<PluginListing[]> {
+    const { plugins } = await this.json<{ plugins: PluginListing[] }>("GET", "/v1/plugins", options.signal);
+    return plugins;
+  }
+
+  /** One plugin's state; `PLUGIN_NOT_FOUND` when the config has no such plugin. */
+  getPlugin(id: string, options: AbortOptions = {}): Promise<PluginListing> {
+    return this.json("GET", `/v1/plugins/${encodeURIComponent(id)}`, options.signal);
+  }
+
+  /**
+   * Stops a plugin and starts it afresh, its restart count reset (a `failed` one too); resolves
+   * with its state once it runs or failed to start. Admins only (`FORBIDDEN`).
+   */
+  restartPlugin(id: string, options: AbortOptions = {}): Promise<PluginListing> {
+    return this.json("POST", `/v1/plugins/${encodeURIComponent(id)}/restart`, options.signal);
   }
 
   getSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {

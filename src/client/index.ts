@@ -27,6 +27,7 @@ export type {
   EventsQuery,
   HttpClientOptions,
   OutputChunk,
+  PluginListing,
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,

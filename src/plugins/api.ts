@@ -20,6 +20,20 @@ import type { HttpHookRequest } from "./types.js";
 import type { HttpHookResponse } from "./ipc.js";
 import type { PluginPermission } from "./permissions.js";
 
+/** Where `api.messages.inbound` put a message: the answer of `POST /v1/messages` (docs/routing.md). */
+export interface InboundDelivery {
+  agentId: string;
+  /** The tier of the binding that matched (`"peer"`, `"channel"`, ...), or `"default"` (the default agent). */
+  matchedBy: string;
+  /** The matching binding's index in the config's `bindings`; null for the default agent. */
+  bindingIndex: number | null;
+  /** The session key: the agent session's name (one session per key, owned by the plugin). */
+  sessionKey: string;
+  sessionId: string;
+  /** The queued run; its `chat.final` (or `chat.error`, `chat.aborted`) carries this id. */
+  runId: string;
+}
+
 export interface PluginError extends Error {
   code: ErrorCode;
 }
@@ -107,7 +121,7 @@ export interface PluginApi {
   };
   readonly messages: {
     /** Routes an inbound channel message through the bindings and queues the run (as `POST /v1/messages`). */
-    inbound(message: Record<string, unknown>): Promise<unknown>;
+    inbound(message: Record<string, unknown>): Promise<InboundDelivery>;
   };
   readonly agents: {
     register(agentId: string, handler: PluginAgentHandler): Promise<void>;
