@@ -24,6 +24,8 @@ export interface Slot {
   store: StateStore;
   /** The agents its last process had registered when it exited: runs for them wait while it comes back. */
   agents: ReadonlySet<string>;
+  /** Its entry file and folder as its last start resolved them (where a SyntaxError is looked for). */
+  source?: { entryFile: string; dir: string };
   /** Called once it is no longer starting or restarting (see {@link settled}). */
   settledWaiters: Array<() => void>;
 }
