@@ -7,7 +7,7 @@ import { SessionFeed, type FeedSink } from "./feed.js";
 import { truncateId } from "./access.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
-import { writePrivateFile } from "../system/private-file.js";
+import { rewriteConfigFile } from "./config-write.js";
 import type { GatewayCore } from "./context.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { deliverMessage } from "./routes/messages.js";
@@ -108,7 +108,7 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
         const current = JSON.parse(readFileSync(wiring.configFile, "utf8")) as unknown;
         const next = mergePatch(current, patch);
         buildSettings(next as Record<string, unknown>); // validates; throws CONFIG_INVALID and nothing is written
-        writePrivateFile(wiring.configFile, `${JSON.stringify(next, null, 2)}\n`);
+        rewriteConfigFile(wiring.configFile, next);
         // Applies the rest of the config before the plugin hears back (it may route to an agent it
         // just added), while the plugins' part is only started: it restarts the plugin whose own
         // config changed, and this answer must not wait behind that plugin's stop. The plugin

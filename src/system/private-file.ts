@@ -6,11 +6,16 @@ import { chmodSync, renameSync, rmSync, writeFileSync } from "node:fs";
  * that fails (a full disk) leaves the old file, or none, and no temporary behind.
  */
 export function writePrivateFile(file: string, text: string): void {
+  writeFileWhole(file, text, 0o600);
+}
+
+/** Writes `text` to `file` with permissions `mode`, whole or not at all (see {@link writePrivateFile}). */
+export function writeFileWhole(file: string, text: string, mode: number): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    writeFileSync(tmp, text, { mode: 0o600 });
-    // `mode` applies only to a file the write creates.
-    chmodSync(tmp, 0o600);
+    writeFileSync(tmp, text, { mode });
+    // `mode` applies only to a file the write creates, and through the umask.
+    chmodSync(tmp, mode);
     renameSync(tmp, file);
   } catch (error) {
     rmSync(tmp, { force: true });

@@ -1,4 +1,13 @@
-import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
@@ -206,6 +215,40 @@ describe("routing through the gateway", () => {
       5000,
       "reload",
     );
+  });
+});
+
+describe("a plugin writing the gateway's config (writeConfigFile)", () => {
+  // Carried from review: every write re-indented the file with 2 spaces, made it 0600 and
+  // replaced a config kept behind a symbolic link with a copy.
+  it("keeps the file's indentation, permissions and final newline, and writes where a link leads", async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, "dotfiles"));
+    const real = join(dir, "dotfiles", "switchboard.json");
+    const config = {
+      bindings: [{ agentId: "echo", match: { channel: "chat" } }],
+      plugins: {
+        entries: { basic: { path: resolve("test/plugins/fixtures/basic"), permissions: { writeConfigFile: true } } },
+      },
+    };
+    writeFileSync(real, `${JSON.stringify(config, null, "\t")}\n`);
+    chmodSync(real, 0o640);
+    const link = join(dir, "config.json");
+    symlinkSync(real, link);
+    const gw = await testGateway({ config: link, watchConfig: false });
+    const http = api(gw.url);
+    expect((await http.post("/v1/route", { channel: "irc", text: "hi" })).json.error.code).toBe("NO_ROUTE");
+
+    const wrote = await http.post("/v1/plugins/basic/http/x", { op: "write-config", args: { defaultAgent: "echo" } });
+    expect(wrote.json).toBe("ok");
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(statSync(real).mode & 0o777).toBe(0o640);
+    expect(readFileSync(real, "utf8")).toBe(`${JSON.stringify({ ...config, defaultAgent: "echo" }, null, "\t")}\n`);
+    // Applied at once: the default agent takes what no binding matches.
+    expect((await http.post("/v1/route", { channel: "irc", text: "hi" })).json).toMatchObject({
+      agentId: "echo",
+      matchedBy: "default",
+    });
   });
 });
 
