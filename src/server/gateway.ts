@@ -27,7 +27,7 @@ import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { GatewayMetrics } from "./metrics.js";
-import { RoutingTable, buildSettings } from "./settings.js";
+import { RoutingTable, buildSettings, configWarnings } from "./settings.js";
 import { createPluginHost } from "./plugin-wiring.js";
 import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
@@ -116,7 +116,9 @@ async function openGateway(
   const logger = options.logger ?? createLogger();
   let settings = buildSettings(options.config);
   const config = settings.config;
-  for (const w of settings.warnings) logger.warn({ warning: w }, "config");
+  // With plugins, once they started (see configWarnings).
+  const hasPlugins = Object.keys(config.plugins ?? {}).length > 0;
+  if (!hasPlugins) for (const w of settings.warnings) logger.warn({ warning: w }, "config");
   const routing = new RoutingTable(settings.router);
   const { token, generated } = resolveToken(dataDir, options.token);
   const host = options.host ?? DEFAULT_HOST;
@@ -259,7 +261,7 @@ async function openGateway(
     if (typeof options.config !== "string")
       return { ok: false, error: "no config file to reload (the config was given inline)" };
     try {
-      const next = buildSettings(options.config);
+      const next = buildSettings(options.config, core.pluginAgents.keys());
       const previous = tokens;
       const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile, tokens);
       settings = next;
@@ -310,6 +312,8 @@ async function openGateway(
   undo.push(() => pluginHost.close());
   undo.push(() => watcher?.close());
   await pluginHost.load(config.plugins ?? {});
+  if (hasPlugins)
+    for (const w of configWarnings(config, core.pluginAgents.keys())) logger.warn({ warning: w }, "config");
 
   let closing: Promise<void> | undefined;
   return {

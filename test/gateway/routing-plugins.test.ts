@@ -11,6 +11,7 @@ import {
 import { join, resolve } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -283,6 +284,32 @@ describe("plugins through the gateway", () => {
     expect(final).toMatchObject({ runId: run.runId, text: "one two three" });
     expect(evs.filter((e) => e.type === "tool").length).toBeGreaterThanOrEqual(2);
     expect((await http.get("/v1/plugins/nope")).json.error.code).toBe("PLUGIN_NOT_FOUND");
+  });
+
+  // Carried from review: a binding naming an agent a plugin provides was warned about ("a plugin
+  // must provide it") at every start and every reload, while the plugin did provide it.
+  it("warns of a binding's agent only when no plugin registered it, at start and on reload", async () => {
+    const dir = tempDir();
+    const file = join(dir, "config.json");
+    const plugins = {
+      entries: { words: { path: resolve("examples/plugins/word-agent"), config: { agentId: "words", delayMs: 1 } } },
+    };
+    const bindings = [
+      { agentId: "words", match: { channel: "chat" } },
+      { agentId: "nobody", match: { channel: "irc" } },
+    ];
+    writeFileSync(file, JSON.stringify({ plugins, bindings }));
+    const lines: Array<{ msg?: string; warning?: string; warnings?: string[] }> = [];
+    const logger = createLogger({
+      level: "info",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line)) },
+    });
+    const gw = await testGateway({ config: file, watchConfig: false, logger });
+    const atStart = lines.filter((l) => l.msg === "config").map((l) => l.warning);
+    expect(atStart).toEqual([expect.stringMatching(/^bindings\[1\]\.agentId: agent "nobody" is not configured/)]);
+    const reloaded = gw.reload();
+    expect(reloaded).toMatchObject({ ok: true });
+    expect(reloaded.ok && reloaded.warnings).toEqual([expect.stringMatching(/agent "nobody" is not configured/)]);
   });
 
   it("lists an agent once when the config later defines one with a running plugin's agent id: the configured one", async () => {
