@@ -21,14 +21,19 @@ export function formatSessionTable(sessions: readonly SessionInfo[], now: number
     age(now - s.createdAt),
     commandText(s),
   ]);
+  return formatTable(COLUMNS, rows);
+}
+
+/** `rows` under `columns`, aligned, two spaces apart; the last column is not padded. */
+export function formatTable(columns: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   // In columns on the screen, not characters: 日本語 takes six, é written as e + U+0301 one.
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => textWidth(r[i]!))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => textWidth(r[i]!))));
   const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) => (i === cells.length - 1 ? cell : padToWidth(cell, widths[i]!)))
       .join("  ")
       .trimEnd();
-  return `${[line(COLUMNS), ...rows.map(line)].join("\n")}\n`;
+  return `${[line(columns), ...rows.map(line)].join("\n")}\n`;
 }
 
 /**

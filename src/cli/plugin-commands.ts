@@ -4,7 +4,8 @@ import type { Command } from "./commands.js";
 import { positional, runCommand, writeJson } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { printable } from "./printable.js";
-import { padToWidth, textWidth, truncateToWidth } from "./text-width.js";
+import { formatTable } from "./format.js";
+import { truncateToWidth } from "./text-width.js";
 
 export const PLUGINS_USAGE = `Usage: switchboard plugins [ID] [--json]
        switchboard plugins restart ID
@@ -57,13 +58,7 @@ export function formatPluginTable(list: readonly PluginListing[]): string {
     p.permissions.length > 0 ? p.permissions.join(",") : "-",
     p.lastError !== null ? truncateToWidth(printable(firstLine(p.lastError)), PLUGINS_ERROR_CHARS) : "-",
   ]);
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => textWidth(r[i]!))));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : padToWidth(cell, widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return `${[line(COLUMNS), ...rows.map(line)].join("\n")}\n`;
+  return formatTable(COLUMNS, rows);
 }
 
 /** One plugin, a field a line, its whole last error included. */
