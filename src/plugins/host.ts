@@ -13,7 +13,7 @@ import { PluginInstance } from "./plugin-instance.js";
 import type { ExitInfo } from "./plugin-process.js";
 import { resolvePlugin, RUNNER_ENTRY, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
-import { locateSyntaxError } from "./syntax-check.js";
+import { explainSyntaxError } from "./syntax-check.js";
 import { restartDelay, settled, wakeSettled, type Slot } from "./slot.js";
 import { answerHeaders } from "./answer-headers.js";
 import type {
@@ -463,23 +463,6 @@ export class PluginHost {
     }, this.limits.stableAfterMs);
   }
 
-  /**
-   * Node says what a plugin's SyntaxError is but not where: the file and line are looked up
-   * (`node --check`, see syntax-check.ts) and put in its `lastError`, unless that changed meanwhile.
-   */
-  private locateSyntaxError(slot: Slot, error: string): void {
-    const source = slot.source;
-    if (source === undefined || !error.startsWith("SyntaxError: ")) return;
-    void locateSyntaxError(source.entryFile, source.dir).then(
-      (where) => {
-        if (where === undefined || slot.lastError !== error) return;
-        slot.lastError = where;
-        this.deps.logger.error({ plugin: slot.id, err: where }, "plugin has a syntax error");
-      },
-      () => undefined,
-    );
-  }
-
   /** An instance's process exited (its runtime is disposed): a crash schedules a restart after a backoff. */
   private onExit(slot: Slot, instance: PluginInstance, info: ExitInfo): void {
     if (slot.instance !== instance) return;
@@ -496,7 +479,7 @@ export class PluginHost {
     slot.lastError =
       info.reason ??
       `exited with ${info.signal === null ? `code ${String(info.code)}` : `signal ${info.signal}`}${info.stderrHint === null ? "" : `: ${info.stderrHint}`}`;
-    this.locateSyntaxError(slot, slot.lastError);
+    explainSyntaxError(slot, this.deps.logger);
     slot.consecutiveCrashes++;
     if (this.closing) {
       this.forgetAgents(slot);

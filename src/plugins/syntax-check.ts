@@ -1,6 +1,25 @@
 import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join, relative } from "node:path";
+import type { Slot } from "./slot.js";
+import type { PluginLogger } from "./types.js";
+
+/**
+ * When `slot` failed with a SyntaxError, puts where it is into its `lastError` once found (see
+ * {@link locateSyntaxError}), unless the error changed meanwhile, and logs it.
+ */
+export function explainSyntaxError(slot: Slot, logger: PluginLogger): void {
+  const { source, lastError: error } = slot;
+  if (source === undefined || error === null || !error.startsWith("SyntaxError: ")) return;
+  void locateSyntaxError(source.entryFile, source.dir).then(
+    (where) => {
+      if (where === undefined || slot.lastError !== error) return;
+      slot.lastError = where;
+      logger.error({ plugin: slot.id, err: where }, "plugin has a syntax error");
+    },
+    () => undefined,
+  );
+}
 
 /** Most files of a plugin's folder checked for the error, the entry first. */
 export const SYNTAX_CHECK_MAX_FILES = 200;

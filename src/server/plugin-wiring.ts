@@ -32,12 +32,11 @@ export type PluginAgents = Map<string, string>;
  * dangerous APIs only with their config permissions (checked by the host).
  */
 export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents: PluginAgents): PluginHost {
-  const actor = (pluginId: string): Actor => ({ name: `plugin:${pluginId}`, role: "plugin" });
-  /** Whether `caller` may see the session `sessionId` (one that does not exist: no). */
-  const sees = (caller: PluginCaller, sessionId: string): boolean => {
-    if (caller.readAllSessions) return true;
-    return core.sessions.get(sessionId)?.record.owner === actor(caller.pluginId).name;
-  };
+  const ownerName = (pluginId: string): string => `plugin:${pluginId}`;
+  const actor = (pluginId: string): Actor => ({ name: ownerName(pluginId), role: "plugin" });
+  /** Whether `caller` (whose sessions' owner is `owner`) may see the session `sessionId` (one that does not exist: no). */
+  const sees = (caller: PluginCaller, sessionId: string, owner = ownerName(caller.pluginId)): boolean =>
+    caller.readAllSessions || core.sessions.get(sessionId)?.record.owner === owner;
   const deps: PluginHostDeps = {
     dataDir: wiring.dataDir,
     logger: core.logger.child({ component: "plugins" }),
@@ -54,9 +53,10 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
     events: {
       subscribe: (filter, handler, caller) => {
         const types = filter.types ? new Set<EventType>(filter.types) : undefined;
+        const owner = ownerName(caller.pluginId);
         return core.events.tap((sessionId, event) => {
           if (filter.sessionId !== undefined && filter.sessionId !== sessionId) return;
-          if (sees(caller, sessionId)) handler(sessionId, event);
+          if (sees(caller, sessionId, owner)) handler(sessionId, event);
         }, types);
       },
       follow: (sessionId, since, types, outlet, caller) => {

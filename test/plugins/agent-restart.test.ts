@@ -35,14 +35,15 @@ async function prompt(t: { host: PluginHost }, agentId: string, text: string, si
 /** A restart window long enough to prompt inside it (the backoff), short enough for a test. */
 const RESTART_MS = 400;
 
-/** A host running the flood fixture (agent "flood"), from a copy that the test may remove. */
-async function floodPlugin() {
+/** A host running the flood fixture (agent "flood"), from a copy that the test may remove (and that is removed after it). */
+async function floodPlugin(onTestFinished: (fn: () => void) => void) {
   const dir = mkdtempSync(join(tmpdir(), "switchboard-flood-copy-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(FIXTURES, "flood"), dir, { recursive: true });
   const t = setup({ limits: { restartBackoffBaseMs: RESTART_MS, restartBackoffMaxMs: RESTART_MS } });
   await t.host.load({ entries: { flood: entry(dir) } });
   await t.waitForState("flood", "running");
-  return { ...t, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return { ...t, dir, removeCopy: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Kills the plugin's process as the kernel would (no goodbye), and waits until the host is restarting it. */
@@ -53,13 +54,18 @@ async function crash(t: Awaited<ReturnType<typeof floodPlugin>>): Promise<void> 
   await t.waitForState("flood", "restarting");
 }
 
+/** {@link floodPlugin}, killed: its host is restarting it. */
+async function crashedPlugin(onTestFinished: (fn: () => void) => void) {
+  const t = await floodPlugin(onTestFinished);
+  await crash(t);
+  return t;
+}
+
 describe("a run for a plugin agent while its plugin restarts", () => {
   it("waits for the plugin to come back and runs there, instead of failing with AGENT_NOT_FOUND", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
-    await crash(t);
+    const t = await crashedPlugin(onTestFinished);
     const started = performance.now();
     const { got, outcome } = await prompt(t, "flood", JSON.stringify({ say: "back again" }));
     expect(got.errors).toEqual([]);
@@ -72,9 +78,7 @@ describe("a run for a plugin agent while its plugin restarts", () => {
   });
 
   it("is aborted while it waits: nothing reaches the sink", async ({ onTestFinished }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
-    await crash(t);
+    const t = await crashedPlugin(onTestFinished);
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 50);
     const { got, outcome } = await prompt(t, "flood", '{"say":"x"}', abort.signal);
@@ -83,11 +87,9 @@ describe("a run for a plugin agent while its plugin restarts", () => {
   });
 
   it("fails with PLUGIN_UNAVAILABLE when the plugin does not come back, and names it", async ({ onTestFinished }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
-    await crash(t);
+    const t = await crashedPlugin(onTestFinished);
     // Its folder is gone before the restart: that start fails for good.
-    t.cleanup();
+    t.removeCopy();
     const { got, outcome } = await prompt(t, "flood", '{"say":"x"}');
     expect(outcome).toBe("error");
     expect(got.errors).toHaveLength(1);
@@ -98,9 +100,7 @@ describe("a run for a plugin agent while its plugin restarts", () => {
   it("a run whose signal was aborted before it asked ends at once, without waiting for the restart", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
-    await crash(t);
+    const t = await crashedPlugin(onTestFinished);
     const started = performance.now();
     const { got, outcome } = await prompt(t, "flood", '{"say":"x"}', AbortSignal.abort());
     expect(outcome).toBe("aborted");
@@ -109,9 +109,7 @@ describe("a run for a plugin agent while its plugin restarts", () => {
   });
 
   it("an agent no plugin ever registered is AGENT_NOT_FOUND at once", async ({ onTestFinished }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
-    await crash(t);
+    const t = await crashedPlugin(onTestFinished);
     const started = performance.now();
     const { got, outcome } = await prompt(t, "nobody", "hi");
     expect(outcome).toBe("error");
@@ -124,8 +122,7 @@ describe("the gateway's registry of a plugin's agents across a restart", () => {
   it("keeps the agent while its plugin restarts (no unregister), and forgets it once the plugin has failed", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
+    const t = await floodPlugin(onTestFinished);
     expect(t.agentChanges).toEqual(["+flood/flood"]);
     await crash(t);
     expect(t.agentChanges).toEqual(["+flood/flood"]);
@@ -133,7 +130,7 @@ describe("the gateway's registry of a plugin's agents across a restart", () => {
     // Registered again by the new process, never forgotten in between.
     expect(t.agentChanges).toEqual(["+flood/flood", "+flood/flood"]);
     await crash(t);
-    t.cleanup();
+    t.removeCopy();
     await t.waitForState("flood", "failed");
     expect(t.agentChanges).toEqual(["+flood/flood", "+flood/flood", "-flood/flood"]);
   });
@@ -141,8 +138,7 @@ describe("the gateway's registry of a plugin's agents across a restart", () => {
   it("a restart that fails before the plugin registers anything leaves the agent known: a prompt then waits", async ({
     onTestFinished,
   }) => {
-    const t = await floodPlugin();
-    onTestFinished(t.cleanup);
+    const t = await floodPlugin(onTestFinished);
     const index = join(t.dir, "index.mjs");
     const original = readFileSync(index, "utf8");
     await crash(t);
