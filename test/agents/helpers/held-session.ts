@@ -61,7 +61,9 @@ export async function until<T>(fn: () => T, what: string, timeoutMs = 20_000): P
 
 /**
  * Waits until the store's backlog is past the pause bound and has stopped growing (unchanged for
- * half a second); returns it. (Unbounded, it stops growing only once the agent is done.)
+ * half a second); returns it. (Unbounded, it stops growing only once the agent is done.) Filling
+ * the log's pause bound takes seconds, and on a loaded machine (a full CI run) once took over 20:
+ * the callers' tests allow 60.
  */
 export async function heldBack(store: HeldStore): Promise<number> {
   let last = -1;
@@ -73,7 +75,7 @@ export async function heldBack(store: HeldStore): Promise<number> {
       return 0;
     }
     return store.waitingBytes > LOG_BACKLOG_PAUSE_BYTES && Date.now() - since >= 500 ? store.waitingBytes : 0;
-  }, "the backlog to stop growing");
+  }, "the backlog to stop growing", 40_000);
 }
 
 /** The run's terminal event, once published. */
