@@ -17,7 +17,7 @@ import type { AbortOptions } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { inputError } from "./input-size.js";
 import type { Delivery, InboundMessage, RouteResult } from "./messages.js";
-import { endpointUrl } from "./transport.js";
+import { COOKIE_KEY_HEADER, endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
 
 /** An HTTP request that has not answered after this long fails with TIMEOUT. */
@@ -460,6 +460,8 @@ export class HttpClient {
     const headers: Record<string, string> = {};
     if (this.target.token !== undefined && this.target.token !== "")
       headers["Authorization"] = `Bearer ${this.target.token}`;
+    else if (this.target.cookieKey !== undefined && this.target.cookieKey !== "")
+      headers[COOKIE_KEY_HEADER] = this.target.cookieKey;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const url = endpointUrl(this.target.url, path, "http");
     try {

@@ -52,7 +52,13 @@ export {
   isSwitchboardError,
 } from "./errors.js";
 export type { ClientError, ConnectionErrorCode } from "./errors.js";
-export { BEARER_SUBPROTOCOL_PREFIX, CLOSE_HANDSHAKE_TIMEOUT_MS, SWITCHBOARD_SUBPROTOCOL } from "./transport.js";
+export {
+  BEARER_SUBPROTOCOL_PREFIX,
+  CLOSE_HANDSHAKE_TIMEOUT_MS,
+  COOKIE_KEY_HEADER,
+  COOKIE_KEY_SUBPROTOCOL_PREFIX,
+  SWITCHBOARD_SUBPROTOCOL,
+} from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
 export type { ErrorCode, EventOf, EventType, SessionEvent, SessionInfo, SessionState } from "../protocol/index.js";

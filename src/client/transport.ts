@@ -28,13 +28,19 @@ export type WebSocketConstructor = new (
  * How the SDK proves who it is on WebSocket upgrades:
  * - `header`: `Authorization: Bearer <token>` (Node with the `ws` package; browsers cannot set it);
  * - `subprotocol`: `Sec-WebSocket-Protocol: switchboard.bearer.<token>` (works everywhere);
- * - `cookie`: no token; the browser sends the session cookie from `POST /v1/login` (same origin).
- * HTTP requests always use the `Authorization` header when there is a token.
+ * - `cookie`: no token; the browser sends the session cookie from `POST /v1/login` (same origin),
+ *   and the SDK the `cookieKey` that came with it (subprotocol `switchboard.cookie-key.<key>`).
+ * HTTP requests always use the `Authorization` header when there is a token, else the
+ * `X-Switchboard-Cookie-Key` header when there is a `cookieKey`.
  */
 export type AuthMode = "header" | "subprotocol" | "cookie";
 
 /** The subprotocol prefix the gateway accepts a bearer token in (src/server/auth.ts). */
 export const BEARER_SUBPROTOCOL_PREFIX = "switchboard.bearer.";
+/** The subprotocol prefix the gateway accepts a browser sign-in's cookie key in. */
+export const COOKIE_KEY_SUBPROTOCOL_PREFIX = "switchboard.cookie-key.";
+/** The header the gateway accepts a browser sign-in's cookie key in. */
+export const COOKIE_KEY_HEADER = "X-Switchboard-Cookie-Key";
 /** The subprotocol the server selects; offered next to the bearer one. */
 export const SWITCHBOARD_SUBPROTOCOL = "switchboard.v1";
 
@@ -72,6 +78,12 @@ export interface GatewayTarget {
   url: string;
   /** The bearer token. Leave it out in a browser that logged in with `POST /v1/login` (cookie). */
   token?: string | undefined;
+  /**
+   * In a browser signed in with `POST /v1/login`, without a token: the `cookieKey` its answer
+   * gave. The gateway takes the cookie only with it (another server on the same host name is
+   * sent the cookie too, never the key).
+   */
+  cookieKey?: string | undefined;
   /** Default: `subprotocol` with a token, `cookie` without (the Node entry defaults to `header`). */
   auth?: AuthMode | undefined;
   /** The WebSocket class; default the global one (browsers, Node ≥ 22). */
@@ -143,6 +155,8 @@ export class SocketHandle {
     // The server selects `switchboard.v1`, so the token is never echoed back in the handshake.
     else if (auth === "subprotocol")
       this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}${target.token}`]);
+    else if (target.cookieKey !== undefined && target.cookieKey !== "")
+      this.ws = new WS(url, [SWITCHBOARD_SUBPROTOCOL, `${COOKIE_KEY_SUBPROTOCOL_PREFIX}${target.cookieKey}`]);
     else this.ws = new WS(url);
     this.ws.binaryType = "arraybuffer";
     const nodeSocket = this.ws as {

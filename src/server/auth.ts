@@ -22,6 +22,17 @@ interface TokenRecord {
 
 /** Name of the cookie the web UI gets in exchange for its token. */
 export const SESSION_COOKIE = "sb_session";
+/**
+ * The other half of a browser sign-in: `POST /v1/login` answers it beside the cookie, and the
+ * page keeps it in its origin's storage and sends it with every request, as this header, as the
+ * WebSocket subprotocol `switchboard.cookie-key.<key>`, or as the `cookieKey` query parameter
+ * (an `EventSource`, which can do neither). Browsers send a host's cookies to all of its ports;
+ * its storage stays with the origin, port included. So another server on the gateway's host
+ * name receives the cookie, and the cookie alone signs nobody in.
+ */
+export const COOKIE_KEY_HEADER = "x-switchboard-cookie-key";
+export const COOKIE_KEY_PROTOCOL_PREFIX = "switchboard.cookie-key.";
+export const COOKIE_KEY_QUERY = "cookieKey";
 /** Lifetime of a browser session cookie. */
 export const COOKIE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** WebSocket subprotocol prefix carrying a bearer token for clients that cannot set headers. */
@@ -61,10 +72,17 @@ export function generateToken(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** A browser session: which token it was issued for (its hash) and until when. */
+/** A browser session: which token it was issued for (its hash), its key's hash and until when. */
 interface CookieEntry {
   token: Buffer;
+  key: Buffer;
   expires: number;
+}
+
+/** What `POST /v1/login` hands a browser: the cookie's value, and the key that must come with it. */
+export interface BrowserSignIn {
+  cookie: string;
+  key: string;
 }
 
 /**
@@ -72,10 +90,11 @@ interface CookieEntry {
  * with `timingSafeEqual`, so neither the comparison nor the lookup depends on how much of a
  * guess was right.
  *
- * Browser sessions (cookies) are kept by the SHA-256 of their value, with the hash of the token
- * they were issued for — in `cookieFile` too, when given, so a gateway restart does not sign
- * every open tab out. A cookie counts only while its token is still configured: rotating or
- * removing a token ends its browser sessions. The file holds no secret a browser could present.
+ * Browser sessions (cookies) are kept by the SHA-256 of their value, with the hashes of their
+ * key ({@link COOKIE_KEY_HEADER}) and of the token they were issued for — in `cookieFile` too,
+ * when given, so a gateway restart does not sign every open tab out. A cookie counts only with
+ * its key, and only while its token is still configured: rotating or removing a token ends its
+ * browser sessions. The file holds no secret a browser could present.
  */
 export class TokenRegistry {
   private readonly records: TokenRecord[];
@@ -172,8 +191,8 @@ export class TokenRegistry {
     return found;
   }
 
-  /** Exchanges an identity `verify` returned for a browser session id (the cookie value). */
-  issueCookie(identity: Identity, now: number): string {
+  /** Exchanges an identity `verify` returned for a browser session: a cookie value and its key. */
+  issueCookie(identity: Identity, now: number): BrowserSignIn {
     const record = this.records.find((r) => r.identity === identity);
     if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
     const own: string[] = [];
@@ -186,14 +205,16 @@ export class TokenRegistry {
     // Still full (many identities with many sign-ins each): drop the oldest of all.
     const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
     if (oldest !== undefined) this.cookies.delete(oldest);
-    const value = randomBytes(32).toString("base64url");
-    this.cookies.set(cookieKey(value), { token: record.hash, expires: now + COOKIE_TTL_MS });
+    const cookie = generateToken();
+    const key = generateToken();
+    this.cookies.set(cookieKey(cookie), { token: record.hash, key: sha256(key), expires: now + COOKIE_TTL_MS });
     this.saveCookies();
-    return value;
+    return { cookie, key };
   }
 
-  verifyCookie(value: string, now: number): Identity | undefined {
-    const entry = this.cookies.get(cookieKey(value));
+  /** The identity of a browser session, when `key` is the one issued with the cookie `value`. */
+  verifyCookie(value: string, key: string, now: number): Identity | undefined {
+    const entry = this.cookieEntry(value, key);
     if (!entry) return undefined;
     if (entry.expires <= now) {
       this.cookies.delete(cookieKey(value));
@@ -202,8 +223,14 @@ export class TokenRegistry {
     return this.records.find((r) => r.hash.equals(entry.token))?.identity;
   }
 
-  revokeCookie(value: string): void {
-    if (this.cookies.delete(cookieKey(value))) this.saveCookies();
+  /** Ends a browser session; only with its key, so that holding the cookie alone cannot sign anybody out. */
+  revokeCookie(value: string, key: string): void {
+    if (this.cookieEntry(value, key) && this.cookies.delete(cookieKey(value))) this.saveCookies();
+  }
+
+  private cookieEntry(value: string, key: string): CookieEntry | undefined {
+    const entry = this.cookies.get(cookieKey(value));
+    return entry && timingSafeEqual(sha256(key), entry.key) ? entry : undefined;
   }
 
   /** Reads the sessions a previous run kept. A missing or unreadable file is no sessions (users sign in again). */
@@ -216,11 +243,17 @@ export class TokenRegistry {
       return;
     }
     if (!Array.isArray(saved)) return;
-    for (const e of saved.slice(-MAX_COOKIES) as Array<{ cookie?: unknown; token?: unknown; expires?: unknown }>) {
-      if (typeof e.cookie !== "string" || typeof e.token !== "string" || typeof e.expires !== "number") continue;
+    type Saved = { cookie?: unknown; token?: unknown; key?: unknown; expires?: unknown };
+    for (const e of saved.slice(-MAX_COOKIES) as Saved[]) {
+      // Entries without a key were written before cookies had one: their browsers sign in again.
+      if (typeof e.cookie !== "string" || typeof e.token !== "string" || typeof e.key !== "string") continue;
+      if (typeof e.expires !== "number") continue;
       const token = Buffer.from(e.token, "hex");
+      const key = Buffer.from(e.key, "hex");
+      if (key.length !== 32) continue;
       // Sessions of tokens no longer configured are dropped here, and so from the file at the next save.
-      if (this.records.some((r) => r.hash.equals(token))) this.cookies.set(e.cookie, { token, expires: e.expires });
+      if (this.records.some((r) => r.hash.equals(token)))
+        this.cookies.set(e.cookie, { token, key, expires: e.expires });
     }
   }
 
@@ -230,6 +263,7 @@ export class TokenRegistry {
     const saved = [...this.cookies].map(([cookie, e]) => ({
       cookie,
       token: e.token.toString("hex"),
+      key: e.key.toString("hex"),
       expires: e.expires,
     }));
     writePrivateFile(this.cookieFile, JSON.stringify(saved));
@@ -250,8 +284,16 @@ function cookieKey(value: string): string {
   return sha256(value).toString("hex");
 }
 
+/** Credentials found on a request: a token, or a browser session's cookie with its key. */
+export interface Credentials {
+  token?: string;
+  cookie?: string;
+  /** Found only beside a cookie: it is no credential alone. */
+  cookieKey?: string;
+}
+
 /** Credentials found on a request, in order of preference. */
-export function credentialsOf(req: IncomingMessage): { token?: string; cookie?: string } {
+export function credentialsOf(req: IncomingMessage): Credentials {
   const header = req.headers.authorization;
   // Only the Bearer scheme is ours. Another (Basic, Digest) belongs to a proxy in front, which
   // passes it on (nginx's auth_basic does): it used to hide the UI's cookie, so every request
@@ -261,15 +303,28 @@ export function credentialsOf(req: IncomingMessage): { token?: string; cookie?: 
     return { token: match ? match[1]! : "" };
   }
   const protocols = req.headers["sec-websocket-protocol"];
+  let protocolKey: string | undefined;
   if (typeof protocols === "string") {
     for (const p of protocols.split(",")) {
       const trimmed = p.trim();
       if (trimmed.startsWith(BEARER_PROTOCOL_PREFIX)) return { token: trimmed.slice(BEARER_PROTOCOL_PREFIX.length) };
+      if (trimmed.startsWith(COOKIE_KEY_PROTOCOL_PREFIX))
+        protocolKey ??= trimmed.slice(COOKIE_KEY_PROTOCOL_PREFIX.length);
     }
   }
   const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-  if (cookie !== undefined) return { cookie };
-  return {};
+  if (cookie === undefined) return {};
+  const cookieKey = cookieKeyOf(req) ?? protocolKey;
+  return cookieKey === undefined ? { cookie } : { cookie, cookieKey };
+}
+
+/** The key sent beside a cookie as the header, else as the query parameter (the first of either). */
+function cookieKeyOf(req: IncomingMessage): string | undefined {
+  const header = req.headers[COOKIE_KEY_HEADER];
+  if (typeof header === "string") return header.trim();
+  const query = req.url?.indexOf("?") ?? -1;
+  if (query < 0) return undefined;
+  return new URLSearchParams(req.url!.slice(query + 1)).get(COOKIE_KEY_QUERY) ?? undefined;
 }
 
 /**

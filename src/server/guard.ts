@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
-import { credentialsOf } from "./auth.js";
+import { COOKIE_KEY_HEADER, credentialsOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore } from "./context.js";
@@ -75,15 +75,26 @@ export class RequestGuard {
     const creds = credentialsOf(req);
     let identity: Identity | undefined;
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
-    else if (creds.cookie !== undefined) identity = this.core.tokens.verifyCookie(creds.cookie, this.core.clock.now());
+    else if (creds.cookie !== undefined && creds.cookieKey !== undefined)
+      identity = this.core.tokens.verifyCookie(creds.cookie, creds.cookieKey, this.core.clock.now());
     if (identity) {
       this.anonymous.authenticated(req.socket);
       return identity;
     }
     // No credentials is no guess (a browser's first visit, a CLI without a token): never counted, never slowed.
-    if (creds.token === undefined && creds.cookie === undefined)
-      throw new SwitchboardError("UNAUTHORIZED", "send Authorization: Bearer <token>");
-    throw this.refuse(req, "the token is not valid");
+    // Nor is a cookie without its key: every server on the gateway's host name is sent the cookie.
+    if (creds.token === undefined && creds.cookieKey === undefined) {
+      throw new SwitchboardError(
+        "UNAUTHORIZED",
+        creds.cookie === undefined
+          ? "send Authorization: Bearer <token>"
+          : `the sign-in cookie counts only with its key (the ${COOKIE_KEY_HEADER} header): sign in again`,
+      );
+    }
+    throw this.refuse(
+      req,
+      creds.token !== undefined ? "the token is not valid" : "the sign-in has expired: sign in again",
+    );
   }
 }
 

@@ -34,6 +34,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
           "*.authorization",
           "headers.authorization",
           "headers.cookie",
+          'headers["x-switchboard-cookie-key"]',
           "cookie",
           "*.cookie",
         ],

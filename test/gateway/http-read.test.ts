@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LIMITS } from "../../src/protocol/index.js";
-import { api, testGateway } from "../helpers/gateway.js";
+import { api, browserSignIn, testGateway } from "../helpers/gateway.js";
 
 describe("GET /v1/sessions/:id/output after retention dropped every output event", () => {
   it("says the bytes are gone (410, where to go on) and reads from the end with since=0, instead of an empty page that never moves", async () => {
@@ -115,28 +115,27 @@ describe("a types filter that names no type", () => {
 });
 
 describe("SSE: how a browser authenticates, headers, and many streams", () => {
-  it("EventSource (no headers) gets in with the login cookie from its own origin, never with a token in the URL", async () => {
+  it("EventSource (no headers) gets in with the login cookie and its key in the URL from its own origin, never with a token in the URL", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     await http.post(`/v1/sessions/${s.id}/events`, [{ type: "exit", data: {} }]);
-    const login = await fetch(`${gw.url}/v1/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ token: gw.token }),
-    });
-    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    const { cookie, key } = await browserSignIn(gw.url, gw.token);
     const stream = (headers: Record<string, string>, query = "") =>
       fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, { headers });
     const own = new URL(gw.url).origin;
-    const ok = await stream({ cookie, origin: own });
+    // The cookie alone is what every other server on the host name is sent: it is refused.
+    const alone = await stream({ cookie, origin: own });
+    expect(alone.status).toBe(401);
+    expect(await alone.text()).toContain("sign in again");
+    const ok = await stream({ cookie, origin: own }, `?cookieKey=${key}`);
     expect(ok.status).toBe(200);
     expect(ok.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     expect(ok.headers.get("cache-control")).toBe("no-store");
     expect(ok.headers.get("x-accel-buffering")).toBe("no");
     expect(ok.headers.get("x-content-type-options")).toBe("nosniff");
     expect(await ok.text()).toMatch(/^retry: 2000\n\nid: 1\ndata: /);
-    const foreign = await stream({ cookie, origin: "http://evil.example" });
+    const foreign = await stream({ cookie, origin: "http://evil.example" }, `?cookieKey=${key}`);
     expect(foreign.status).toBe(403);
     expect(((await foreign.json()) as { error: { code: string } }).error.code).toBe("ORIGIN_NOT_ALLOWED");
     for (const query of [`?token=${gw.token}`, `?access_token=${gw.token}`]) {

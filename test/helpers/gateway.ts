@@ -51,6 +51,31 @@ export function api(base: string, token: string = TEST_TOKEN) {
   };
 }
 
+/** A browser's sign-in (`POST /v1/login`): the `Cookie` header it sends, and the key that opens it. */
+export interface BrowserSignIn {
+  /** `sb_session=…`, as a browser sends it (to every port of the host). */
+  cookie: string;
+  /** The `cookieKey` the login answered. */
+  key: string;
+  /** Both, as the UI sends them over HTTP. */
+  headers: Record<string, string>;
+}
+
+/** Signs in as a browser does (`POST /v1/login`); fails the test unless the gateway answers 200. */
+export async function browserSignIn(base: string, token: string = TEST_TOKEN): Promise<BrowserSignIn> {
+  const res = await fetch(`${base}/v1/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ token }),
+  });
+  const body = (await res.json()) as { cookieKey?: unknown };
+  if (res.status !== 200 || typeof body.cookieKey !== "string") {
+    throw new Error(`POST /v1/login answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0]!;
+  return { cookie, key: body.cookieKey, headers: { cookie, "x-switchboard-cookie-key": body.cookieKey } };
+}
+
 /** Polls until `fn` returns a truthy value or the timeout passes. */
 export async function waitFor<T>(
   fn: () => T | Promise<T>,

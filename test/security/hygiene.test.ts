@@ -12,7 +12,7 @@ import { LIMITS } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { TEST_TOKEN } from "../helpers/gateway.js";
+import { TEST_TOKEN, browserSignIn } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import {
   Mux,
@@ -69,9 +69,9 @@ describe("ids", () => {
     const b = await Mux.open(gw, "admin");
     expect(a.connId).not.toBe(b.connId);
     for (const id of [a.connId, b.connId]) expect(bitsOf(id).length * 8).toBeGreaterThanOrEqual(128);
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
-    const cookie = /sb_session=([^;]+)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
-    expect(bitsOf(cookie).length * 8).toBeGreaterThanOrEqual(256);
+    const login = await browserSignIn(gw.url, TOKENS.alice);
+    expect(bitsOf(login.cookie.slice("sb_session=".length)).length * 8).toBeGreaterThanOrEqual(256);
+    expect(bitsOf(login.key).length * 8).toBeGreaterThanOrEqual(256);
   });
 });
 
@@ -257,21 +257,22 @@ describe("HTTP edges", () => {
   // cookies for localhost come from every local app — threw a URIError and answered 500.
   it("tolerates other apps' malformed cookies and refuses a malformed session cookie with 401", async () => {
     const gw = await secGateway();
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const { cookie, key } = await browserSignIn(gw.url, TOKENS.alice);
+    const keyed = { "x-switchboard-cookie-key": key };
     const mixed = await http(gw, null).get("/v1/whoami", {
       cookie: `other-app=%E0%A4%A; ${cookie}; toString=1; __proto__=x`,
+      ...keyed,
     });
     expect(mixed.json).toEqual({ name: "alice", role: "operator" });
-    expect(errorOf(await http(gw, null).get("/v1/whoami", { cookie: "sb_session=%E0%A4%A" }))).toMatchObject({
+    expect(errorOf(await http(gw, null).get("/v1/whoami", { cookie: "sb_session=%E0%A4%A", ...keyed }))).toMatchObject({
       status: 401,
       code: "UNAUTHORIZED",
     });
-    await expect(WsClient.open(gw, "/v1/ws", null, { headers: { cookie: "sb_session=%zz" } })).rejects.toMatchObject({
-      status: 401,
-    });
-    expect((await http(gw, null).post("/v1/logout", {}, { cookie: `junk=%; ${cookie}` })).status).toBe(200);
-    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
+    await expect(
+      WsClient.open(gw, "/v1/ws", null, { headers: { cookie: "sb_session=%zz", ...keyed } }),
+    ).rejects.toMatchObject({ status: 401 });
+    expect((await http(gw, null).post("/v1/logout", {}, { cookie: `junk=%; ${cookie}`, ...keyed })).status).toBe(200);
+    expect((await http(gw, null).get("/v1/whoami", { cookie, ...keyed })).status).toBe(401);
   });
 
   it("checks Host (421) and Origin (403) on HTTP and WebSocket upgrades; allowedHosts and allowedOrigins extend them", async () => {
@@ -300,9 +301,9 @@ describe("HTTP edges", () => {
     await expect(
       WsClient.open(gw, "/v1/ws", "admin", { headers: { host: "rebind.attacker.example" } }),
     ).rejects.toMatchObject({ status: 421 });
-    // A cross-site form post cannot use the cookie: wrong content type, and Origin is checked first.
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.admin });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    // A cross-site form post cannot use the cookie: wrong content type, and Origin is checked first
+    // (and a form cannot send the cookie's key: that is checked below, in "cookie key").
+    const { cookie, key } = await browserSignIn(gw.url, TOKENS.admin);
     const form = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", {
       cookie,
       "content-type": "application/x-www-form-urlencoded",
@@ -311,6 +312,7 @@ describe("HTTP edges", () => {
     expect(errorOf(form).code).toBe("ORIGIN_NOT_ALLOWED");
     const sameSiteForm = await http(gw, null).call("POST", "/v1/sessions", "kind=stream", {
       cookie,
+      "x-switchboard-cookie-key": key,
       "content-type": "text/plain",
     });
     expect(errorOf(sameSiteForm).code).toBe("UNSUPPORTED_MEDIA_TYPE");
@@ -383,11 +385,14 @@ describe("secrets", () => {
     term.send({ type: "stdin", data: "x" });
     term.send({ type: "bogus" });
     await term.waitFor((f) => f["type"] === "error" && f["code"] === "UNKNOWN_OP", "terminal errors");
-    const login = keep(await http(gw, null).post("/v1/login", { token: TOKENS.vera }));
-    const cookieValue = /sb_session=([^;]+)/.exec(login.headers.get("set-cookie") ?? "")?.[1] ?? "";
-    keep(await http(gw, null).get("/v1/sessions", { cookie: `sb_session=${cookieValue}` }));
+    const login = await browserSignIn(gw.url, TOKENS.vera);
+    const cookieValue = login.cookie.slice("sb_session=".length);
+    keep(await http(gw, null).get("/v1/sessions", login.headers));
+    keep(await http(gw, null).get("/v1/sessions", { cookie: login.cookie }));
+    keep(await http(gw, null).get("/v1/sessions", { cookie: login.cookie, "x-switchboard-cookie-key": bad[0]! }));
     const viaCookie = await WsClient.open(gw, "/v1/ws", null, {
-      headers: { cookie: `sb_session=${cookieValue}`, origin: gw.url },
+      headers: { cookie: login.cookie, origin: gw.url },
+      protocols: ["switchboard.v1", `switchboard.cookie-key.${login.key}`],
     });
     await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
     const frames = JSON.stringify([viaProtocol.frames, term.frames, viaCookie.frames]);
@@ -458,7 +463,13 @@ describe("secrets", () => {
     }
     expect(leaks(excerpt, [TOKENS.alice]), "V8 quotes the planted secret").toEqual([TOKENS.alice]);
 
-    const secrets = [...Object.values(TOKENS), ...bad, `x-${cookieValue}`, `x-${sha256Hex(TOKENS.carol)}`];
+    const secrets = [
+      ...Object.values(TOKENS),
+      ...bad,
+      `x-${cookieValue}`,
+      `x-${login.key}`,
+      `x-${sha256Hex(TOKENS.carol)}`,
+    ];
     expect(leaks(logText, secrets), "logs").toEqual([]);
     expect(leaks(metrics, secrets), "metrics").toEqual([]);
     expect(leaks(bodies.join("\n"), secrets), "error bodies").toEqual([]);

@@ -37,6 +37,7 @@ import {
   writeSecConfig,
 } from "./helpers.js";
 import type { Who } from "./helpers.js";
+import { browserSignIn } from "../helpers/gateway.js";
 
 /** Every HTTP route that names a session, with a body that would be valid for it. */
 const SESSION_ROUTES: ReadonlyArray<[method: string, suffix: string, body: unknown, kind: "read" | "steer"]> = [
@@ -268,28 +269,31 @@ describe("identity and roles", () => {
       protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`],
     });
     await term.waitFor((f) => f["type"] === "connected", "connected");
-    // Cookie from /v1/login.
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
-    expect(login.status).toBe(200);
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
-    expect(login.headers.get("set-cookie")).toMatch(/HttpOnly; SameSite=Strict/);
-    expect((await http(gw, null).get("/v1/sessions", { cookie })).json.sessions).toHaveLength(1);
-    const viaCookie = await WsClient.open(gw, "/v1/ws", null, { headers: { cookie, origin: gw.url } });
+    // Cookie from /v1/login, with the key its answer gave (header, or subprotocol on WebSockets).
+    const login = await browserSignIn(gw.url, TOKENS.vera);
+    const { cookie } = login;
+    const keyed = login.headers;
+    expect((await http(gw, null).get("/v1/sessions", keyed)).json.sessions).toHaveLength(1);
+    const viaCookie = await WsClient.open(gw, "/v1/ws", null, {
+      headers: { cookie, origin: gw.url },
+      protocols: ["switchboard.v1", `switchboard.cookie-key.${login.key}`],
+    });
     await viaCookie.waitFor((f) => f["op"] === "hello", "hello");
+    expect(viaCookie.ws.protocol).toBe("switchboard.v1");
     // Another scheme's Authorization is a proxy's in front (nginx auth_basic passes the browser's
     // on): the cookie counts. A Bearer without a token is still a bad one.
-    const basic = { cookie, authorization: `Basic ${Buffer.from("ops:secret").toString("base64")}` };
+    const basic = { ...keyed, authorization: `Basic ${Buffer.from("ops:secret").toString("base64")}` };
     expect((await http(gw, null).get("/v1/sessions", basic)).json.sessions).toHaveLength(1);
     const behindBasic = await WsClient.open(gw, "/v1/ws", null, { headers: { ...basic, origin: gw.url } });
     await behindBasic.waitFor((f) => f["op"] === "hello", "hello");
-    expect((await http(gw, null).get("/v1/sessions", { cookie, authorization: "Bearer" })).status).toBe(401);
+    expect((await http(gw, null).get("/v1/sessions", { ...keyed, authorization: "Bearer" })).status).toBe(401);
     // A cookie does not make a viewer an operator.
-    expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, { cookie })).code).toBe(
+    expect(errorOf(await http(gw, null).post(`/v1/sessions/${s.id}/events`, { type: "x" }, keyed)).code).toBe(
       "FORBIDDEN",
     );
     // Logout revokes it.
-    await http(gw, null).post("/v1/logout", {}, { cookie });
-    expect((await http(gw, null).get("/v1/sessions", { cookie })).status).toBe(401);
+    await http(gw, null).post("/v1/logout", {}, keyed);
+    expect((await http(gw, null).get("/v1/sessions", keyed)).status).toBe(401);
     // No credentials on WebSocket endpoints: 401 before the upgrade.
     await expect(WsClient.open(gw, "/v1/ws", null)).rejects.toMatchObject({ status: 401 });
     await expect(WsClient.open(gw, `/ws/session/${s.id}`, null)).rejects.toMatchObject({ status: 401 });
@@ -301,14 +305,13 @@ describe("identity and roles", () => {
   it("expires login cookies after their lifetime", async () => {
     const clock = new ManualClock();
     const gw = await secGateway({ clock });
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.alice });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
-    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(200);
+    const { headers } = await browserSignIn(gw.url, TOKENS.alice);
+    expect((await http(gw, null).get("/v1/whoami", headers)).status).toBe(200);
     // A jump, not advance(): a week of periodic timers run one by one (the fd monitor's, before it
     // ran on real time) held the event loop for seconds, on a loaded machine past the server's 5 s
     // keep-alive timeout, which then closed the connection the next request went out on (ECONNRESET).
     clock.jump(7 * 24 * 60 * 60 * 1000);
-    expect((await http(gw, null).get("/v1/whoami", { cookie })).status).toBe(401);
+    expect((await http(gw, null).get("/v1/whoami", headers)).status).toBe(401);
   });
 
   // Regression (adversarial review): sign-ins are bounded (MAX_COOKIES) by dropping the oldest, of
@@ -317,23 +320,26 @@ describe("identity and roles", () => {
   // rewrites the sign-in file), so the file of a previous run holds the viewer's first 9,999.
   it("lets an identity that logs in in a loop end only its own oldest sign-ins, never another's", async () => {
     const adminCookie = "admin-browser-cookie-value-0123456789abcdefghij";
+    const adminKey = "admin-browser-cookie-key-0123456789abcdefghijk";
     const expires = Date.now() + 24 * 60 * 60 * 1000;
     let file = "";
     const gw = await secGateway({
       beforeStart: (dataDir) => {
         file = join(dataDir, UI_SESSIONS_FILE);
-        const saved = [{ cookie: sha256Hex(adminCookie), token: sha256Hex(TOKENS.admin), expires }];
-        for (let i = 1; i < MAX_COOKIES; i++)
-          saved.push({ cookie: sha256Hex(`vera-cookie-${i}`), token: sha256Hex(TOKENS.vera), expires });
+        const saved = [
+          { cookie: sha256Hex(adminCookie), token: sha256Hex(TOKENS.admin), key: sha256Hex(adminKey), expires },
+        ];
+        for (let i = 1; i < MAX_COOKIES; i++) {
+          const key = sha256Hex(`vera-key-${i}`);
+          saved.push({ cookie: sha256Hex(`vera-cookie-${i}`), token: sha256Hex(TOKENS.vera), key, expires });
+        }
         writeFileSync(file, JSON.stringify(saved), { mode: 0o600 });
       },
     });
-    const asAdmin = { cookie: `sb_session=${adminCookie}` };
+    const asAdmin = { cookie: `sb_session=${adminCookie}`, "x-switchboard-cookie-key": adminKey };
     expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
-    expect(login.status).toBe(200);
-    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
-    expect((await http(gw, null).get("/v1/whoami", { cookie: veraCookie })).json).toMatchObject({ name: "vera" });
+    const vera = await browserSignIn(gw.url, TOKENS.vera);
+    expect((await http(gw, null).get("/v1/whoami", vera.headers)).json).toMatchObject({ name: "vera" });
     expect((await http(gw, null).get("/v1/whoami", asAdmin)).json).toMatchObject({ name: "admin" });
     // Vera is down to her own maximum; the admin's sign-in is untouched.
     const saved = JSON.parse(readFileSync(file, "utf8")) as Array<{ token: string }>;
@@ -415,12 +421,13 @@ describe("identity on agent and plugin routes", () => {
     const r = await http(gw, "alice").post(
       "/v1/plugins/echo/http/hook",
       { x: 1 },
-      { cookie: "sb_session=cookie-secret-value" },
+      { cookie: "sb_session=cookie-secret-value", "x-switchboard-cookie-key": "cookie-key-secret-value" },
     );
     expect(r.status).toBe(200);
     expect(r.json.headers["content-type"]).toBe("application/json");
     expect(JSON.stringify(r.json)).not.toContain(TOKENS.alice);
     expect(JSON.stringify(r.json)).not.toContain("cookie-secret-value");
+    expect(JSON.stringify(r.json)).not.toContain("cookie-key-secret-value");
   });
 
   // Regression: the gateway takes a token from Sec-WebSocket-Protocol (switchboard.bearer.<token>)
@@ -562,9 +569,8 @@ describe("revocation", () => {
     const malloryMux = await Mux.open(gw, "mallory");
     const aliceMux = await Mux.open(gw, "alice");
     // A browser signed in with a cookie, for an unchanged token.
-    const login = await http(gw, null).post("/v1/login", { token: TOKENS.vera });
-    const veraCookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
-    const veraMux = await Mux.open(gw, null, { headers: { cookie: veraCookie } });
+    const vera = await browserSignIn(gw.url, TOKENS.vera);
+    const veraMux = await Mux.open(gw, null, { headers: vera.headers });
 
     // bob's token is removed, mallory becomes a viewer; alice (and the rest) are unchanged.
     writeSecConfig(

@@ -811,7 +811,10 @@ describe("browser login", () => {
       const cookie = login.headers.get("set-cookie")!;
       expect(cookie).toMatch(/^sb_session=[A-Za-z0-9_-]{43}; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+/);
       expect(cookie.includes("; Secure")).toBe(secureCookies);
-      const who = await fetch(`${gw.url}/v1/whoami`, { headers: { cookie: cookie.split(";")[0]! } });
+      const { cookieKey } = (await login.json()) as { cookieKey: string };
+      expect(cookieKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const whoami = (headers: Record<string, string>) => fetch(`${gw.url}/v1/whoami`, { headers });
+      const who = await whoami({ cookie: cookie.split(";")[0]!, "x-switchboard-cookie-key": cookieKey });
       expect(await who.json()).toEqual({ name: "admin", role: "admin" });
       const wrong = await fetch(`${gw.url}/v1/login`, {
         method: "POST",

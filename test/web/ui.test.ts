@@ -271,6 +271,35 @@ describe("web UI", () => {
     expect(await page.locator("[data-test=whoami]").count()).toBe(0);
   });
 
+  it("keeps the cookie's key in its origin's storage: the cookie alone, which every port of the host name is sent, signs nobody in; a sign-out in another tab signs this one out", async () => {
+    const s = await stack();
+    const page = await s.page();
+    const cookie = (await page.context().cookies()).find((c) => c.name === "sb_session")!;
+    const key = await page.evaluate(() => localStorage.getItem("switchboard.cookieKey"));
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const whoami = (headers: Record<string, string>) => fetch(`${s.gateway.url}/v1/whoami`, { headers });
+    // What a server on another port of the same host name is sent: refused.
+    const alone = await whoami({ cookie: `sb_session=${cookie.value}` });
+    expect(alone.status).toBe(401);
+    expect(await alone.text()).toContain("sign in again");
+    expect((await whoami({ cookie: `sb_session=${cookie.value}`, "x-switchboard-cookie-key": key! })).status).toBe(200);
+    // The page's terminal connection (a WebSocket: the key goes as a subprotocol) works.
+    const id = await createShell(s.http, "keyed");
+    await page.goto(`${s.proxy.url}/#/s/${id}`);
+    await page.waitForSelector(`.terminal-view[data-session="${id}"][data-control=mine][data-restored=true]`);
+    await page.click(".term-host");
+    await page.keyboard.type("echo keyed-$((6*7))\n");
+    await waitForTerminal(page, (t) => /^keyed-42$/m.test(t), 10_000, "the echo output");
+
+    const other = await page.context().newPage();
+    await other.goto(`${s.proxy.url}/`);
+    await other.click("button[aria-label='Sign out']");
+    await other.waitForSelector(".login-card");
+    await page.waitForSelector(".login-card", { timeout: 10_000 });
+    expect(await page.evaluate(() => localStorage.getItem("switchboard.cookieKey"))).toBeNull();
+    expect((await whoami({ cookie: `sb_session=${cookie.value}`, "x-switchboard-cookie-key": key! })).status).toBe(401);
+  });
+
   it("signs in with the whole printed URL pasted into the token box (exploratory test: 'invalid token' for the line serve printed)", async () => {
     const s = await stack();
     const page = await s.blank("/");

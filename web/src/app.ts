@@ -7,7 +7,7 @@ import type { AppContext, Me, View } from "./context.js";
 import { CreateDialog } from "./create-dialog.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
-import { logout } from "./login.js";
+import { gatewayTarget, logout } from "./login.js";
 import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
@@ -42,7 +42,7 @@ export class App {
     me: Me,
     private readonly onSignedOut: (reason?: string) => void,
   ) {
-    const target = { url: location.origin };
+    const target = gatewayTarget();
     const http = new HttpClient(target);
     this.client = new SwitchboardClient(target);
     this.store = new SessionStore(http, () => this.signedOut("Your sign-in expired. Sign in again."));

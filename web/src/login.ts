@@ -1,4 +1,5 @@
-import type { HttpClient } from "../../src/client/index.js";
+import { COOKIE_KEY_HEADER, HttpClient } from "../../src/client/index.js";
+import type { GatewayTarget } from "../../src/client/index.js";
 import type { Me, Role } from "./context.js";
 import { h, icon } from "./dom.js";
 import { errorText } from "./format.js";
@@ -34,7 +35,43 @@ export function tokenFromInput(text: string): string {
   return new URLSearchParams(`token=${m[1]}`).get("token") ?? "";
 }
 
-/** `POST /v1/login {token}`: the gateway answers with an HttpOnly, SameSite=Strict session cookie. */
+/** Where the page keeps its sign-in's cookie key: the origin's own storage (its port included). */
+const COOKIE_KEY_STORAGE = "switchboard.cookieKey";
+/** The key when the browser refuses storage (some private modes): kept for this page only. */
+let keptKey: string | undefined;
+
+function storeCookieKey(key: string | undefined): void {
+  keptKey = key;
+  try {
+    if (key === undefined) localStorage.removeItem(COOKIE_KEY_STORAGE);
+    else localStorage.setItem(COOKIE_KEY_STORAGE, key);
+  } catch {
+    // No storage: the next load of the page signs in again.
+  }
+}
+
+function cookieKey(): string | undefined {
+  try {
+    return localStorage.getItem(COOKIE_KEY_STORAGE) ?? keptKey;
+  } catch {
+    return keptKey;
+  }
+}
+
+/** Where the key is kept: a `storage` event for it is a sign-in or sign-out in another tab. */
+export const isCookieKeyStorage = (key: string | null): boolean => key === COOKIE_KEY_STORAGE || key === null;
+
+/** How this page reaches its gateway: the same origin, with the sign-in cookie and its key. */
+export function gatewayTarget(): GatewayTarget {
+  return { url: location.origin, cookieKey: cookieKey() };
+}
+
+/**
+ * `POST /v1/login {token}`: the gateway answers with an HttpOnly, SameSite=Strict session cookie
+ * and the key that must come with it, which the page keeps in its origin's storage. Browsers
+ * send a host's cookies to all its ports, never its storage: another server on the same host
+ * name is sent the cookie, and cannot use it.
+ */
 export async function login(token: string): Promise<Me> {
   const res = await fetch("/v1/login", {
     method: "POST",
@@ -45,22 +82,31 @@ export async function login(token: string): Promise<Me> {
   const body = (await res.json().catch(() => null)) as {
     name?: string;
     role?: Role;
+    cookieKey?: string;
     error?: { message?: string };
   } | null;
-  if (!res.ok || !body || typeof body.name !== "string" || !body.role) {
+  if (!res.ok || !body || typeof body.name !== "string" || !body.role || typeof body.cookieKey !== "string") {
     throw new Error(body?.error?.message ?? `sign-in failed (HTTP ${res.status})`);
   }
+  storeCookieKey(body.cookieKey);
   return { name: body.name, role: body.role };
 }
 
 export async function logout(): Promise<void> {
-  await fetch("/v1/logout", { method: "POST", credentials: "same-origin" });
+  const key = cookieKey();
+  storeCookieKey(undefined);
+  await fetch("/v1/logout", {
+    method: "POST",
+    headers: key !== undefined ? { [COOKIE_KEY_HEADER]: key } : {},
+    credentials: "same-origin",
+  });
 }
 
-/** Who the cookie says we are, or null when it is missing or expired. */
-export async function whoami(http: HttpClient): Promise<Me | null> {
+/** Who the cookie and its key say we are, or null when either is missing or the sign-in expired. */
+export async function whoami(): Promise<Me | null> {
+  if (cookieKey() === undefined) return null;
   try {
-    const me = await http.whoami();
+    const me = await new HttpClient(gatewayTarget()).whoami();
     return { name: me.name, role: me.role as Role };
   } catch (error) {
     if ((error as { code?: unknown }).code === "UNAUTHORIZED") return null;

@@ -5,11 +5,10 @@
  */
 import "@xterm/xterm/css/xterm.css";
 import "./styles.css";
-import { HttpClient } from "../../src/client/index.js";
 import { App } from "./app.js";
 import { fill, h } from "./dom.js";
 import { errorText } from "./format.js";
-import { fragmentHasToken, login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
+import { fragmentHasToken, isCookieKeyStorage, login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
 
 const root = document.getElementById("app") ?? document.body;
 let app: App | null = null;
@@ -24,7 +23,7 @@ async function boot(): Promise<void> {
       loginError = `That link's token was refused: ${errorText(error)}`;
     }
   }
-  const me = await whoami(new HttpClient({ url: location.origin }));
+  const me = await whoami();
   if (me === null) {
     showLogin(loginError);
     return;
@@ -76,6 +75,18 @@ function start(): void {
  */
 window.addEventListener("hashchange", () => {
   if (!fragmentHasToken()) return;
+  app?.close();
+  app = null;
+  start();
+});
+
+/**
+ * Another tab signed in (the browser now sends its cookie, which only its key opens) or out:
+ * start over as a fresh load would, as whoever is signed in now, rather than fail at the next
+ * request. (`key` is null when the storage was cleared.)
+ */
+window.addEventListener("storage", (event) => {
+  if (!isCookieKeyStorage(event.key)) return;
   app?.close();
   app = null;
   start();

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { COOKIE_TTL_MS, SESSION_COOKIE, parseCookies } from "../auth.js";
+import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf } from "../auth.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
 import type { RequestGuard } from "../guard.js";
@@ -50,17 +50,18 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("POST", "/v1/logout", (ctx) => {
-    const cookie = parseCookies(ctx.req.headers.cookie)[SESSION_COOKIE];
-    if (cookie !== undefined) core.tokens.revokeCookie(cookie);
+    const { cookie, cookieKey } = credentialsOf(ctx.req);
+    if (cookie !== undefined && cookieKey !== undefined) core.tokens.revokeCookie(cookie, cookieKey);
     ctx.res.setHeader("Set-Cookie", sessionCookie(core, "", 0));
     sendJson(ctx.res, 200, { ok: true });
   });
 }
 
 /**
- * `POST /v1/login {token}`: exchanges a token for an HttpOnly, SameSite=Strict session cookie,
- * so the browser UI does not keep the token in its address bar or storage. Unauthenticated by
- * nature; failures count toward the per-address limit like any other.
+ * `POST /v1/login {token}`: exchanges a token for an HttpOnly, SameSite=Strict session cookie
+ * and the key that must come with it (`cookieKey`, see COOKIE_KEY_HEADER), so the browser UI
+ * does not keep the token in its address bar or storage. Unauthenticated by nature; failures
+ * count toward the per-address limit like any other.
  */
 export async function login(
   core: GatewayCore,
@@ -72,9 +73,9 @@ export async function login(
   const identity = core.tokens.verify(token);
   if (!identity) throw guard.refuse(req, "the token is not valid");
   guard.signedIn(req);
-  const cookie = core.tokens.issueCookie(identity, core.clock.now());
+  const { cookie, key } = core.tokens.issueCookie(identity, core.clock.now());
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
-  sendJson(res, 200, { name: identity.name, role: identity.role });
+  sendJson(res, 200, { name: identity.name, role: identity.role, cookieKey: key });
 }
 
 /**

@@ -1,0 +1,120 @@
+/**
+ * A browser sign-in is a cookie and a key. Browsers send a host name's cookies to all of its
+ * ports, so every other web server on the gateway's host name is sent `sb_session`; the key
+ * lives in the UI origin's storage and is sent to the gateway only. These tests hold what such a
+ * server can do with the cookie it was sent: nothing.
+ */
+import WebSocket from "ws";
+import { describe, expect, it } from "vitest";
+import { HttpClient, connect } from "../../src/client/node.js";
+import { ManualClock } from "../../src/core/clock.js";
+import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
+import { browserSignIn } from "../helpers/gateway.js";
+import { TOKENS, WsClient, createSession, errorOf, http, secGateway, until } from "./helpers.js";
+
+const KEY_HEADER = "x-switchboard-cookie-key";
+
+describe("cookie key", () => {
+  it("signs nobody in with the cookie alone, over HTTP, /v1/ws, /ws/session and SSE, and does not count it as a guess", async () => {
+    const gw = await secGateway({ clock: new ManualClock() });
+    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-cookie" });
+    const { cookie, key, headers } = await browserSignIn(gw.url, TOKENS.vera);
+
+    // More cookie-alone requests than the allowance of wrong credentials: none counts.
+    for (let i = 0; i < AUTH_FAILURES_ALLOWED + 5; i++) {
+      const alone = errorOf(await http(gw, null).get("/v1/sessions", { cookie }));
+      expect(alone).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+      expect(alone.message).toContain("sign in again");
+    }
+    for (const path of ["/v1/ws", `/ws/session/${s.id}`]) {
+      await expect(WsClient.open(gw, path, null, { headers: { cookie } }), path).rejects.toMatchObject({ status: 401 });
+      // A key protocol with nothing in it is no key.
+      await expect(
+        WsClient.open(gw, path, null, {
+          headers: { cookie },
+          protocols: ["switchboard.v1", "switchboard.cookie-key."],
+        }),
+        path,
+      ).rejects.toMatchObject({ status: 401 });
+    }
+    const sse = (query: string) => fetch(`${gw.url}/v1/sessions/${s.id}/stream${query}`, { headers: { cookie } });
+    expect((await sse("")).status).toBe(401);
+    // Logging out takes the key too: the cookie alone cannot sign the browser out.
+    expect((await http(gw, null).post("/v1/logout", {}, { cookie })).status).toBe(401);
+
+    // Not slowed down: the real sign-in works on every transport.
+    expect((await http(gw, null).get("/v1/whoami", headers)).json).toEqual({ name: "vera", role: "viewer" });
+    const mux = await WsClient.open(gw, "/v1/ws", null, {
+      headers: { cookie },
+      protocols: ["switchboard.v1", `switchboard.cookie-key.${key}`],
+    });
+    await mux.waitFor((f) => f["op"] === "hello", "hello");
+    expect(mux.ws.protocol).toBe("switchboard.v1");
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, null, {
+      headers: { cookie },
+      protocols: ["switchboard.v1", `switchboard.cookie-key.${key}`],
+    });
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    expect(term.ws.protocol).toBe("switchboard.v1");
+    const stream = await sse(`?cookieKey=${key}`);
+    expect(stream.status).toBe(200);
+    await stream.body?.cancel();
+  });
+
+  it("takes a key only with its own cookie, and counts a wrong one as a guess", async () => {
+    const gw = await secGateway({ clock: new ManualClock() });
+    const vera = await browserSignIn(gw.url, TOKENS.vera);
+    const alice = await browserSignIn(gw.url, TOKENS.alice);
+    // Each key opens its own cookie only.
+    expect(
+      errorOf(await http(gw, null).get("/v1/whoami", { cookie: alice.cookie, [KEY_HEADER]: vera.key })),
+    ).toMatchObject({
+      status: 401,
+      message: expect.stringContaining("sign in again"),
+    });
+    for (let i = 1; i < AUTH_FAILURES_ALLOWED; i++)
+      expect((await http(gw, null).get("/v1/whoami", { cookie: vera.cookie, [KEY_HEADER]: `wrong-${i}` })).status).toBe(
+        401,
+      );
+    // The allowance is spent: wrong keys are slowed down, the right ones still pass.
+    expect(
+      errorOf(await http(gw, null).get("/v1/whoami", { cookie: vera.cookie, [KEY_HEADER]: "wrong" })),
+    ).toMatchObject({
+      status: 429,
+      code: "RATE_LIMITED",
+    });
+    expect((await http(gw, null).get("/v1/whoami", alice.headers)).json).toMatchObject({ name: "alice" });
+    // Logging out with the key ends that sign-in only.
+    expect((await http(gw, null).post("/v1/logout", {}, vera.headers)).status).toBe(200);
+    expect((await http(gw, null).get("/v1/whoami", vera.headers)).status).toBe(429);
+    expect((await http(gw, null).get("/v1/whoami", alice.headers)).status).toBe(200);
+  });
+
+  it("is what the SDK sends without a token: the X-Switchboard-Cookie-Key header over HTTP, a subprotocol on WebSockets", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-sdk" });
+    const { cookie, key } = await browserSignIn(gw.url, TOKENS.vera);
+    // What a browser adds by itself: the cookie, on every request and upgrade.
+    const withCookie: typeof fetch = (input, init) =>
+      fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), cookie } });
+    class CookieWebSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { cookie } });
+      }
+    }
+    const target = { url: gw.url, fetch: withCookie, WebSocket: CookieWebSocket, auth: "cookie" as const };
+    expect(await new HttpClient({ ...target, cookieKey: key }).whoami()).toMatchObject({ name: "vera" });
+    await expect(new HttpClient(target).whoami()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    const client = await connect({ ...target, cookieKey: key });
+    try {
+      const seen: string[] = [];
+      client.subscribe(s.id, { since: 0 }, (event) => seen.push(event.type));
+      expect((await http(gw, "alice").post(`/v1/sessions/${s.id}/events`, [{ type: "exit", data: {} }])).status).toBe(
+        200,
+      );
+      await until(() => seen.includes("exit"), "the session's exit");
+    } finally {
+      client.close();
+    }
+  });
+});
