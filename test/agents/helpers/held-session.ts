@@ -68,14 +68,18 @@ export async function until<T>(fn: () => T, what: string, timeoutMs = 20_000): P
 export async function heldBack(store: HeldStore): Promise<number> {
   let last = -1;
   let since = Date.now();
-  return until(() => {
-    if (store.waitingBytes !== last) {
-      last = store.waitingBytes;
-      since = Date.now();
-      return 0;
-    }
-    return store.waitingBytes > LOG_BACKLOG_PAUSE_BYTES && Date.now() - since >= 500 ? store.waitingBytes : 0;
-  }, "the backlog to stop growing", 40_000);
+  return until(
+    () => {
+      if (store.waitingBytes !== last) {
+        last = store.waitingBytes;
+        since = Date.now();
+        return 0;
+      }
+      return store.waitingBytes > LOG_BACKLOG_PAUSE_BYTES && Date.now() - since >= 500 ? store.waitingBytes : 0;
+    },
+    "the backlog to stop growing",
+    40_000,
+  );
 }
 
 /** The run's terminal event, once published. */
