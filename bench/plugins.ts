@@ -8,6 +8,7 @@ import type { SessionEvent } from "../src/protocol/index.js";
 import { PluginHost } from "../src/plugins/host.js";
 import type { PluginHostDeps } from "../src/plugins/types.js";
 import { sessionInfo } from "../test/helpers/session-info.js";
+import { hookCall } from "../test/helpers/hook-call.js";
 import type { BenchSection } from "./types.js";
 
 /** Events pushed to the subscribing plugin. */
@@ -137,16 +138,14 @@ export async function run(): Promise<BenchSection> {
     const eventsPerSecond = delivery.received / deliverySeconds;
 
     // 2. Runtime call round trip, timed in the plugin.
-    const http = { method: "POST", path: "/", query: {}, headers: {} };
-    const runtime = (await host.handleHttp("bench", { ...http, body: { op: "rtt", calls: RUNTIME_CALLS } }))
-      .body as number[];
+    const runtime = (await host.handleHttp("bench", hookCall({ op: "rtt", calls: RUNTIME_CALLS }))).body as number[];
     runtime.sort((a, b) => a - b);
 
     // 3. Host → plugin call round trip.
     const hostCalls: number[] = [];
     for (let i = 0; i < HOST_CALLS; i++) {
       const t0 = performance.now();
-      await host.handleHttp("bench", { ...http, body: null });
+      await host.handleHttp("bench", hookCall(null));
       hostCalls.push(performance.now() - t0);
     }
     hostCalls.sort((a, b) => a - b);

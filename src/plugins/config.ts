@@ -46,6 +46,12 @@ export const PluginEntrySchema = z.strictObject({
     .optional(),
   /** Dangerous runtime APIs this plugin may call. Everything is denied unless granted here. */
   permissions: PluginPermissionsSchema.optional(),
+  /**
+   * Default false. Opens `/hooks/<id>/…` to callers without a token (a chat platform's or a
+   * forge's webhooks): the plugin's HTTP hook gets them with `public: true`, and must check them
+   * itself (a signature over `rawBody`, a shared secret).
+   */
+  publicHooks: z.boolean().optional(),
 });
 export type PluginEntry = z.infer<typeof PluginEntrySchema>;
 

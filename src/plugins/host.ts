@@ -20,7 +20,7 @@ import type {
   AgentRunOutcome,
   AgentRunRequest,
   AgentRunSink,
-  HttpHookRequest,
+  HttpHookCall,
   PluginHostDeps,
   PluginHostOptions,
   PluginState,
@@ -33,6 +33,14 @@ import type {
  * (`switchboard.bearer.<token>`, for clients that cannot set headers) on any request, a plain
  * POST to a hook included, and it was passed on to the plugin as it was.
  */
+/**
+ * Most requests to one plugin's public hooks in progress at once. Anonymous callers are bounded
+ * by the gateway's connection limits; this keeps them from queueing calls into the plugin's pipe
+ * without end while it is slow (each waits up to `callTimeoutMs`).
+ */
+export const PUBLIC_HOOK_CONCURRENCY = 16;
+/** What a hook's frame keeps for all but its body: headers (Node allows 16 KiB), query, path. */
+const HOOK_FRAME_ROOM_BYTES = 64 * 1024;
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|sec-websocket-protocol|x-switchboard-.*)$/i;
 /**
  * Runs the configured plugins, each in its own sandboxed Node process (a
@@ -196,9 +204,47 @@ export class PluginHost {
    * returns its answer. Credential headers are stripped first. Throws `PLUGIN_NOT_FOUND`
    * (no such plugin), `PLUGIN_UNAVAILABLE` (configured, not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`, `PLUGIN_FAILED`
    * (an answer the gateway cannot send: invalid, or a header value HTTP cannot carry).
+   *
+   * A public request (`/hooks/<id>/…`, nobody authenticated) gets `NOT_FOUND` alike for a plugin
+   * that does not exist and one whose `publicHooks` is off, so that anonymous callers cannot
+   * tell which plugins are configured, and `RATE_LIMITED` past {@link PUBLIC_HOOK_CONCURRENCY}
+   * of them in progress for the plugin.
    */
-  async handleHttp(pluginId: string, request: HttpHookRequest): Promise<HttpHookResponse> {
-    const slot = this.slot(pluginId);
+  async handleHttp(pluginId: string, request: HttpHookCall): Promise<HttpHookResponse> {
+    const slot = request.public ? this.publicSlot(pluginId) : this.slot(pluginId);
+    if (!request.public) return this.callHook(slot, request);
+    if (slot.publicCalls >= PUBLIC_HOOK_CONCURRENCY) {
+      throw new SwitchboardError(
+        "RATE_LIMITED",
+        `${PUBLIC_HOOK_CONCURRENCY} requests to this hook are in progress; retry in a moment`,
+        { retryAfterSeconds: 1 },
+      );
+    }
+    slot.publicCalls++;
+    try {
+      return await this.callHook(slot, request);
+    } finally {
+      slot.publicCalls--;
+    }
+  }
+
+  /**
+   * The largest body a hook takes: it travels in one frame to the plugin, as base64 (4 bytes for
+   * every 3), with room left for the headers, the query and the rest of the request.
+   */
+  get hookBodyBytes(): number {
+    return Math.floor(((this.limits.frameBytes - HOOK_FRAME_ROOM_BYTES) * 3) / 4);
+  }
+
+  private publicSlot(pluginId: string): Slot {
+    const slot = this.slots.get(pluginId);
+    if (slot === undefined || slot.entry.publicHooks !== true)
+      throw new SwitchboardError("NOT_FOUND", `no public hook at /hooks/${pluginId}`);
+    return slot;
+  }
+
+  private async callHook(slot: Slot, request: HttpHookCall): Promise<HttpHookResponse> {
+    const pluginId = slot.id;
     const instance = slot.instance;
     // Not 404: a webhook sender takes that as "gone for good", and this plugin is only restarting.
     if (instance === undefined || slot.state !== "running") {
@@ -214,8 +260,9 @@ export class PluginHost {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers))
       if (!CREDENTIAL_HEADERS.test(name)) headers[name.toLowerCase()] = value;
-    const answer = await instance.process.call("http.request", { ...request, headers }, this.limits.callTimeoutMs)
-      .result;
+    // The body travels once, raw (base64); the runner parses it as `bodyKind` says.
+    const wire = { ...request, headers, rawBody: request.rawBody.toString("base64") };
+    const answer = await instance.process.call("http.request", wire, this.limits.callTimeoutMs).result;
     const parsed = HttpHookResponse.safeParse(answer);
     if (!parsed.success)
       throw new SwitchboardError(
@@ -350,6 +397,7 @@ export class PluginHost {
       generation: 0,
       agents: new Set(),
       settledWaiters: [],
+      publicCalls: 0,
       store: new StateStore(join(this.deps.dataDir, "plugin-state", `${id}.json`), this.limits),
     };
     this.slots.set(id, slot);

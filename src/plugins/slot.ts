@@ -28,6 +28,8 @@ export interface Slot {
   source?: { entryFile: string; dir: string };
   /** Called once it is no longer starting or restarting (see {@link settled}). */
   settledWaiters: Array<() => void>;
+  /** Requests to its public hooks in progress (bounded by `PUBLIC_HOOK_CONCURRENCY`). */
+  publicCalls: number;
 }
 
 /**

@@ -173,5 +173,27 @@ export interface HttpHookRequest {
   path: string;
   query: Record<string, string>;
   headers: Record<string, string>;
+  /**
+   * The parsed body: a JSON value (`application/json`), the fields of a form
+   * (`application/x-www-form-urlencoded`, the last of a repeated name), else null.
+   */
   body: unknown;
+  /** The body's bytes as they were sent: what a webhook's signature (an HMAC) is computed over. */
+  rawBody: Uint8Array;
+  /**
+   * True for a request to `/hooks/<id>/…` (the plugin's `publicHooks`): nobody authenticated
+   * it, and the plugin must (a signature, a shared secret). False for `/v1/plugins/<id>/http/…`,
+   * which only a token that may steer reaches.
+   */
+  public: boolean;
+}
+
+/** How the gateway reads a hook's body: the runner parses it as said here (bodies are sent once, raw). */
+export type HookBodyKind = "json" | "form" | "none";
+
+/** A request to a plugin's HTTP hook as the gateway hands it to the host: the body unparsed. */
+export interface HttpHookCall extends Omit<HttpHookRequest, "body" | "rawBody"> {
+  rawBody: Buffer;
+  /** `json` only for a body the gateway checked is JSON. */
+  bodyKind: HookBodyKind;
 }

@@ -10,6 +10,7 @@ import type { RequestGuard } from "./guard.js";
 import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
+import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
 
@@ -128,6 +129,11 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
       }
       await login(core, req, res, guard);
+      return;
+    }
+    if (isPublicHookPath(url.pathname)) {
+      // Webhooks cannot send a token: the plugin checks them itself (its config opted in).
+      await publicHook(core, req, res, url);
       return;
     }
     if (

@@ -137,6 +137,16 @@ export async function readJson(req: IncomingMessage, limit: number, limitName = 
       "send the body as Content-Type: application/json (UTF-8, the charset of JSON)",
     );
   }
+  const body = await readBody(req, limit, limitName);
+  if (body.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  return parseJsonBody(body);
+}
+
+/**
+ * Reads a body of at most `limit` bytes, whatever its type: 413 past the limit (checked on
+ * Content-Length first, then while reading).
+ */
+export async function readBody(req: IncomingMessage, limit: number, limitName = "limits.bodyBytes"): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -155,8 +165,11 @@ export async function readJson(req: IncomingMessage, limit: number, limitName = 
     }
     chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks);
-  if (body.length === 0) throw new SwitchboardError("INVALID_JSON", "the body is empty; send a JSON value");
+  return Buffer.concat(chunks);
+}
+
+/** A JSON body's value: 400 INVALID_JSON unless it is UTF-8 JSON, 400 VALIDATION_FAILED past `LIMITS.JSON_DEPTH`. */
+export function parseJsonBody(body: Buffer): unknown {
   // Decoded leniently, bytes that are not UTF-8 would become U+FFFD: input typed into a session
   // changed without a word, where /v1/ws and /ws/session close such a frame (1007).
   if (!isUtf8(body))

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
-import { FIXTURES, entry, setup } from "./helpers.js";
+import { FIXTURES, entry, hookCall, setup } from "./helpers.js";
 
-const http = (body: unknown) => ({ method: "POST", path: "/", query: {}, headers: {}, body });
+const http = hookCall;
 const DROPPED = "plugin log lines dropped (rate limit)";
 
 describe("what the gateway log and GET /v1/plugins say about a misbehaving plugin", () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { AgentRunSink } from "../../src/plugins/types.js";
-import { EXAMPLES, entry, setup } from "./helpers.js";
+import { EXAMPLES, entry, hookCall, setup } from "./helpers.js";
 
 function recordingSink() {
   const calls: Array<[string, ...unknown[]]> = [];
@@ -123,13 +123,7 @@ describe("example agent plugin (examples/plugins/word-agent)", () => {
 });
 
 describe("example channel plugin (examples/plugins/webhook-channel)", () => {
-  const post = (body: unknown, headers: Record<string, string> = {}) => ({
-    method: "POST",
-    path: "/",
-    query: {},
-    headers,
-    body,
-  });
+  const post = hookCall;
   const final = (runId: string, text: string): SessionEvent => ({
     seq: 5,
     ts: 1,

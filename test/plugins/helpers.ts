@@ -147,3 +147,5 @@ export function setup(
 export function entry(path: string, extra: Record<string, unknown> = {}) {
   return { path, ...extra };
 }
+
+export { hookCall } from "../helpers/hook-call.js";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { restartDelay } from "../../src/plugins/slot.js";
-import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
+import { FAST_LIMITS, FIXTURES, entry, hookCall, setup } from "./helpers.js";
 
 function alive(pid: number): boolean {
   try {
@@ -13,7 +13,7 @@ function alive(pid: number): boolean {
   }
 }
 
-const http = { method: "POST", path: "/", query: {}, headers: {}, body: null };
+const http = hookCall(null);
 
 describe("plugin lifecycle", () => {
   it("backs off exponentially between restarts, up to a cap", () => {
@@ -42,7 +42,7 @@ describe("plugin lifecycle", () => {
     expect(failed).toMatchObject({ restarts: FAST_LIMITS.maxRestarts, pid: null });
     expect(failed.lastError).toContain("boom from crasher");
     expect(t.host.get("basic")).toMatchObject({ state: "running", restarts: 0, pid: basicPid });
-    expect(await t.host.handleHttp("basic", { ...http, body: { op: "config" } })).toEqual({ status: 200, body: {} });
+    expect(await t.host.handleHttp("basic", hookCall({ op: "config" }))).toEqual({ status: 200, body: {} });
 
     const metrics = await t.registry.metrics();
     expect(metrics).toContain(`switchboard_plugin_restarts_total{plugin="crasher"} ${FAST_LIMITS.maxRestarts}`);
@@ -83,9 +83,7 @@ describe("plugin lifecycle", () => {
     expect(t.host.get("looper").state).toBe("failed");
     expect(t.logs.filter((l) => l.msg === "self-looper started")).toHaveLength(FAST_LIMITS.maxRestarts! + 1);
     // Its HTTP route says it is configured but down (503), not that it does not exist (404).
-    await expect(
-      t.host.handleHttp("looper", { method: "POST", path: "/", query: {}, headers: {}, body: {} }),
-    ).rejects.toMatchObject({
+    await expect(t.host.handleHttp("looper", hookCall({}))).rejects.toMatchObject({
       code: "PLUGIN_UNAVAILABLE",
       message: 'plugin "looper" is not running (failed): GET /v1/plugins/looper says why',
     });
@@ -164,7 +162,7 @@ describe("plugin lifecycle", () => {
     expect(status["e"]).toMatchObject({ state: "stopped", pid: null });
     expect(alive(pids["b"]!)).toBe(false);
     expect(alive(pids["c"]!)).toBe(false);
-    expect(await t.host.handleHttp("b", { ...http, body: { op: "config" } })).toEqual({ status: 200, body: { v: 2 } });
+    expect(await t.host.handleHttp("b", hookCall({ op: "config" }))).toEqual({ status: 200, body: { v: 2 } });
     expect(() => t.host.get("c")).toThrow(expect.objectContaining({ code: "PLUGIN_NOT_FOUND" }));
   });
 

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
-import { FIXTURES, entry, setup } from "./helpers.js";
+import { FIXTURES, entry, hookCall, setup } from "./helpers.js";
 
 /** Whether process `pid` runs (a zombie, killed and not yet reaped by whoever adopted it, does not). */
 function running(pid: number): boolean {
@@ -15,13 +15,7 @@ function running(pid: number): boolean {
   }
 }
 
-const request = (body: unknown, headers: Record<string, string> = {}) => ({
-  method: "POST",
-  path: "/",
-  query: {},
-  headers,
-  body,
-});
+const request = hookCall;
 
 function finalEvent(seq: number, runId: string, text: string): SessionEvent {
   return { seq, ts: 1, type: "chat.final", runId, text, stopReason: "end_turn" };

@@ -3,15 +3,9 @@ import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
-import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
+import { FAST_LIMITS, FIXTURES, entry, hookCall, setup } from "./helpers.js";
 
-const slow = (ms: number) => ({
-  method: "POST",
-  path: "/",
-  query: {},
-  headers: {},
-  body: { op: "slow", args: { ms } },
-});
+const slow = (ms: number) => hookCall({ op: "slow", args: { ms } });
 
 describe("in-flight requests at a stop", () => {
   it("answers the HTTP hook that writes the plugin's own config, then restarts it with the new config (exploratory test: 502 plugin exited)", async () => {

@@ -11,6 +11,7 @@
 // Nothing here is a security boundary: plugin code shares this process and can forge any
 // frame. The host checks every request against the plugin's permissions; the runner only
 // gives plugins a convenient, typed-by-docs API (see src/plugins/api.ts and docs/plugins.md).
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import { pathToFileURL } from "node:url";
 import { frameLine, pieceEnd, setFrameLimits } from "./frame.mjs";
@@ -237,10 +238,30 @@ async function runAgent(callId, params) {
   else send({ t: "res", id: callId, ok: false, error: outcome.error });
 }
 
+/**
+ * The request a hook handler gets: the body comes raw (base64) and once; it is parsed here as the
+ * gateway said it is (JSON it already checked, or a form), and kept as bytes for signatures.
+ */
+function hookRequest(params) {
+  const rawBody = Buffer.from(params.rawBody ?? "", "base64");
+  let body = null;
+  if (params.bodyKind === "json") body = JSON.parse(rawBody.toString("utf8"));
+  else if (params.bodyKind === "form") body = Object.fromEntries(new URLSearchParams(rawBody.toString("utf8")));
+  return {
+    method: params.method,
+    path: params.path,
+    query: params.query,
+    headers: params.headers,
+    body,
+    rawBody,
+    public: params.public === true,
+  };
+}
+
 async function answerHttp(callId, params) {
   try {
     if (httpHandler === undefined) throw new PluginError("NOT_FOUND", "this plugin has no HTTP hook");
-    reply(callId, await httpHandler(params));
+    reply(callId, await httpHandler(hookRequest(params)));
   } catch (error) {
     send({ t: "res", id: callId, ok: false, error: errorToWire(error) });
   }

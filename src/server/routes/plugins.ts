@@ -1,6 +1,10 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { PluginHost } from "../../plugins/host.js";
+import type { HttpHookResponse } from "../../plugins/ipc.js";
+import type { HookBodyKind, HttpHookCall } from "../../plugins/types.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { readJson, sendJson } from "../http.js";
+import { isJsonContentType, parseJsonBody, readBody, sendJson } from "../http.js";
 import type { Router } from "../router.js";
 
 /** `GET /v1/plugins[/:id]`, `POST /v1/plugins/:id/restart` (admins), and the plugins' HTTP hooks. */
@@ -26,18 +30,82 @@ export function pluginRoutes(router: Router, core: GatewayCore): void {
 
   const hook = async (ctx: RequestContext) => {
     if (ctx.identity.role === "viewer") throw new SwitchboardError("FORBIDDEN", "viewers cannot post to plugins");
-    const body = ctx.req.headers["content-length"] === "0" ? null : await readJson(ctx.req, core.limits.bodyBytes);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(ctx.req.headers)) if (typeof v === "string") headers[k] = v;
-    const result = await host().handleHttp(ctx.params["id"]!, {
-      method: ctx.req.method ?? "POST",
-      path: ctx.params["*"] ?? "/",
-      query: Object.fromEntries(ctx.url.searchParams),
-      headers,
-      body,
-    });
-    // The host let through only the headers a plugin may set (x-*, cache-control, retry-after).
-    sendJson(ctx.res, result.status, result.body ?? null, result.headers ?? {});
+    const plugins = host();
+    const call = await hookCall(ctx.req, ctx.url, ctx.params["*"] ?? "/", plugins, false);
+    answerHook(ctx.res, await plugins.handleHttp(ctx.params["id"]!, call));
   };
   router.add("POST", "/v1/plugins/:id/http/*", hook);
+}
+
+/** Where public hooks live: `/hooks/<plugin id>/<path below the plugin's mount point>`. */
+const PUBLIC_HOOK_PATH = /^\/hooks\/([^/]+)(\/.*)?$/;
+
+export const isPublicHookPath = (pathname: string): boolean => pathname.startsWith("/hooks/");
+
+/**
+ * `GET` or `POST /hooks/<id>/…` without credentials, for a plugin whose `publicHooks` is on (a
+ * chat platform's or a forge's webhooks, which cannot send a token): the plugin checks them
+ * itself. Any other plugin, and none at all, is `404 NOT_FOUND` alike. Host and Origin were
+ * checked before (a browser page of another origin cannot post here).
+ */
+export async function publicHook(
+  core: GatewayCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<void> {
+  const match = PUBLIC_HOOK_PATH.exec(url.pathname);
+  if (match === null || core.plugins === undefined)
+    throw new SwitchboardError("NOT_FOUND", `no public hook at ${url.pathname.slice(0, 200)}`);
+  if (req.method !== "POST" && req.method !== "GET") {
+    res.setHeader("Allow", "GET, POST");
+    throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST or GET`);
+  }
+  const id = decodeURIComponentOr(match[1]!);
+  const call = await hookCall(req, url, match[2] ?? "/", core.plugins, true);
+  answerHook(res, await core.plugins.handleHttp(id, call));
+}
+
+/**
+ * A hook request as the plugin host takes it. Any content type is forwarded raw (bounded by
+ * {@link PluginHost.hookBodyBytes}); a JSON one must parse (400 INVALID_JSON here, not in the plugin).
+ */
+async function hookCall(
+  req: IncomingMessage,
+  url: URL,
+  path: string,
+  plugins: PluginHost,
+  isPublic: boolean,
+): Promise<HttpHookCall> {
+  const rawBody = await readBody(req, plugins.hookBodyBytes, "a hook's body");
+  const type = req.headers["content-type"];
+  let bodyKind: HookBodyKind = "none";
+  if (rawBody.length > 0 && isJsonContentType(type)) {
+    parseJsonBody(rawBody);
+    bodyKind = "json";
+  } else if (rawBody.length > 0 && /^application\/x-www-form-urlencoded\s*(;|$)/i.test(type ?? "")) bodyKind = "form";
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
+  return {
+    method: req.method ?? "POST",
+    path,
+    query: Object.fromEntries(url.searchParams),
+    headers,
+    rawBody,
+    bodyKind,
+    public: isPublic,
+  };
+}
+
+/** The host let through only the headers a plugin may set (x-*, cache-control, retry-after). */
+function answerHook(res: ServerResponse, result: HttpHookResponse): void {
+  sendJson(res, result.status, result.body ?? null, result.headers ?? {});
+}
+
+function decodeURIComponentOr(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
