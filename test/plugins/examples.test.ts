@@ -146,7 +146,9 @@ describe("example channel plugin (examples/plugins/webhook-channel)", () => {
       },
     });
     ref.emit = t.emit;
-    return { t, load: () => t.host.load({ entries: { hook: entry(join(EXAMPLES, "webhook-channel"), { config }) } }) };
+    const load = () =>
+      t.host.load({ entries: { hook: entry(join(EXAMPLES, "webhook-channel"), { config, publicHooks: true }) } });
+    return { t, load };
   }
 
   it("routes a posted message through the bindings and answers with the run's final text", async () => {
@@ -172,7 +174,20 @@ describe("example channel plugin (examples/plugins/webhook-channel)", () => {
     expect((await t.host.handleHttp("hook", post({ text: "hi" }, { "x-webhook-secret": "wrong!" }))).status).toBe(401);
     expect((await t.host.handleHttp("hook", post({}, { "x-webhook-secret": "s3cret" }))).status).toBe(400);
     expect((await t.host.handleHttp("hook", post({ text: "hi" }, { "x-webhook-secret": "s3cret" }))).status).toBe(200);
-    expect(t.inbound).toHaveLength(1);
+    // At /hooks/hook (publicHooks): the secret is what admits a caller.
+    const open = (headers: Record<string, string>) => ({ ...post({ text: "hi" }, headers), public: true });
+    expect((await t.host.handleHttp("hook", open({}))).status).toBe(401);
+    expect((await t.host.handleHttp("hook", open({ "x-webhook-secret": "s3cret" }))).status).toBe(200);
+    expect(t.inbound).toHaveLength(2);
+  });
+
+  it("takes no public hook without a secret", async () => {
+    const { t, load } = gateway(0);
+    await load();
+    const open = { ...post({ text: "hi" }), public: true };
+    expect(await t.host.handleHttp("hook", open)).toMatchObject({ status: 401, body: { error: /set a secret/ } });
+    expect(t.inbound).toEqual([]);
+    expect((await t.host.handleHttp("hook", post({ text: "hi" }))).status).toBe(200);
   });
 
   it("answers 202 when the run takes longer, then posts the answer to the configured callback", async () => {

@@ -238,7 +238,7 @@ describe("the plugin runtime API", () => {
         },
       ),
     );
-    expect(answer.body).toEqual({ "x-webhook-secret": "ok" });
+    expect(answer.body).toEqual({ "content-type": "application/json", "x-webhook-secret": "ok" });
   });
 
   it("passes on only harmless response headers from a plugin's HTTP hook", async () => {

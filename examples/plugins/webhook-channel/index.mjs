@@ -72,6 +72,9 @@ export default async function activate(api) {
 
   await api.http.onRequest(async (request) => {
     if (request.method !== "POST") return { status: 405, body: { error: "POST only" } };
+    // At /hooks/<id> (publicHooks) nobody else checked the caller: without a secret, take nothing.
+    if (request.public && config.secret === undefined)
+      return { status: 401, body: { error: "set a secret in this plugin's config to take public hooks" } };
     if (config.secret !== undefined && !sameSecret(request.headers["x-webhook-secret"], config.secret))
       return { status: 401, body: { error: "bad or missing x-webhook-secret" } };
     const body = request.body ?? {};
