@@ -70,9 +70,10 @@ export function formatPlugin(p: PluginListing): string {
     ["pid", p.pid !== null ? String(p.pid) : "-"],
     ["agents", p.agents.length > 0 ? printable(p.agents.join(", ")) : "-"],
     ["permissions", p.permissions.length > 0 ? p.permissions.join(", ") : "-"],
+    ["public hooks", p.publicHooks ? `yes (/hooks/${printable(p.id)}/…, no token)` : "no"],
     ["last error", p.lastError !== null ? printable(p.lastError) : "-"],
   ];
-  return fields.map(([name, value]) => `${`${name}:`.padEnd(13)}${value}\n`).join("");
+  return fields.map(([name, value]) => `${`${name}:`.padEnd(14)}${value}\n`).join("");
 }
 
 function firstLine(text: string): string {

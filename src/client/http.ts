@@ -54,6 +54,8 @@ export interface PluginListing {
   /** The agents it registered (while running). */
   agents: string[];
   pid: number | null;
+  /** Whether `/hooks/<id>/…` takes requests without a token (its config's `publicHooks`). */
+  publicHooks: boolean;
 }
 
 /** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */

@@ -313,6 +313,7 @@ export class PluginHost {
       permissions: grantedPermissions(slot.entry.permissions),
       agents: [...(slot.instance?.runtime.agents ?? [])],
       pid: slot.instance?.process.pid ?? null,
+      publicHooks: slot.entry.publicHooks === true,
     };
   }
 

@@ -140,6 +140,8 @@ export interface PluginStatus {
   /** Agents it registered (while running). */
   agents: string[];
   pid: number | null;
+  /** Whether `/hooks/<id>/…` takes requests without a token (its entry's `publicHooks`). */
+  publicHooks: boolean;
 }
 
 export interface AgentRunRequest {

@@ -300,6 +300,51 @@ describe("web UI", () => {
     expect((await whoami({ cookie: `sb_session=${cookie.value}`, "x-switchboard-cookie-key": key! })).status).toBe(401);
   });
 
+  it("lists the plugins with their state and why one failed; an admin restarts one, a viewer only looks", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+      plugins: {
+        entries: {
+          words: {
+            path: join(process.cwd(), "examples/plugins/word-agent"),
+            config: { agentId: "words", delayMs: 1 },
+            publicHooks: true,
+          },
+          // Its folder does not exist: it fails at start, with the reason in lastError.
+          broken: { path: join(process.cwd(), "test/plugins/fixtures/no-such-plugin") },
+        },
+      },
+    });
+    await waitFor(async () => (await s.http.get("/v1/plugins/words")).json.state === "running", 15_000);
+    const page = await s.page();
+    await page.click("[data-test=nav-plugins]");
+    expect(new URL(page.url()).hash).toBe("#/plugins");
+    const words = '[data-plugin="words"]';
+    await page.waitForSelector(`${words} .badge:has-text("Running")`);
+    expect(await page.textContent(`${words} .row-sub`)).toMatch(/^pid \d+ · 0 restarts · agents: words$/);
+    expect(await page.isVisible(`${words} .badge:has-text("Public hooks")`)).toBe(true);
+    expect(await page.textContent('[data-plugin="broken"] .badge')).toBe("Failed");
+    expect(await page.textContent('[data-plugin="broken"] [data-test=last-error]')).toContain(
+      "plugin path does not exist",
+    );
+    expect(await page.textContent(".plugins-view .list-summary")).toBe("2 configured · 1 running · 1 failed");
+
+    const before = (await s.http.get("/v1/plugins/words")).json.pid as number;
+    await page.click(`${words} [data-test=restart-plugin]`);
+    await page.waitForSelector(".toast:has-text('words restarted')");
+    const after = (await s.http.get("/v1/plugins/words")).json.pid as number;
+    expect(after).not.toBe(before);
+    await expect.poll(() => page.textContent(`${words} .row-sub`)).toContain(`pid ${after} `);
+    // A restart that fails says why.
+    await page.click('[data-plugin="broken"] [data-test=restart-plugin]');
+    await page.waitForSelector(".toast:has-text('broken did not come back: plugin path does not exist')");
+
+    const viewer = await s.page({ token: VIEWER_TOKEN });
+    await viewer.click("[data-test=nav-plugins]");
+    await viewer.waitForSelector(`${words} .badge:has-text("Running")`);
+    expect(await viewer.locator("[data-test=restart-plugin]").count()).toBe(0);
+  });
+
   it("signs in with the whole printed URL pasted into the token box (exploratory test: 'invalid token' for the line serve printed)", async () => {
     const s = await stack();
     const page = await s.blank("/");

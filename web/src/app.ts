@@ -8,6 +8,7 @@ import { CreateDialog } from "./create-dialog.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 import { gatewayTarget, logout } from "./login.js";
+import { PluginsView } from "./plugins-view.js";
 import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
@@ -89,6 +90,17 @@ export class App {
         this.pill.element,
         h("div", { class: "spacer" }),
         h(
+          "a",
+          {
+            class: "btn btn-ghost btn-small nav-plugins",
+            href: "#/plugins",
+            title: "Plugins",
+            "data-test": "nav-plugins",
+          },
+          icon("tool"),
+          h("span", { class: "nav-label" }, "Plugins"),
+        ),
+        h(
           "span",
           { class: "who", title: `Signed in as ${me.name} (${me.role})`, "data-test": "whoami" },
           h("span", { class: "avatar-small" }, me.name.slice(0, 1).toUpperCase()),
@@ -151,6 +163,16 @@ export class App {
     const token = ++this.routeToken;
     this.view?.dispose();
     this.view = null;
+    if (route.name === "plugins") {
+      this.leaveHome();
+      this.element.classList.replace("route-session", "route-home");
+      this.sideList.select(null);
+      const view = new PluginsView(this.ctx);
+      this.view = view;
+      fill(this.main, view.element);
+      document.title = "Plugins · Switchboard";
+      return;
+    }
     if (route.name === "home") {
       this.element.classList.replace("route-session", "route-home");
       // The filter last chosen, on this page or in the sidebar: one choice for both lists.
@@ -160,12 +182,7 @@ export class App {
       document.title = "Switchboard";
       return;
     }
-    if (this.homeList) {
-      // Working through "Needs input" goes on in the sidebar (exploratory test: it showed All).
-      this.sideList.filter = this.homeList.filter;
-      this.homeList.dispose();
-      this.homeList = null;
-    }
+    this.leaveHome();
     this.element.classList.replace("route-home", "route-session");
     this.sideList.select(route.id);
     fill(this.main, h("div", { class: "placeholder muted" }, h("span", { class: "spinner" }), "Opening session…"));
@@ -199,6 +216,14 @@ export class App {
     fill(this.main, view.element);
     view.mounted?.();
     document.title = `${session.name ?? (session.command && joinCommand(session.command)) ?? session.agent ?? "session"} · Switchboard`;
+  }
+
+  private leaveHome(): void {
+    if (!this.homeList) return;
+    // Working through "Needs input" goes on in the sidebar (exploratory test: it showed All).
+    this.sideList.filter = this.homeList.filter;
+    this.homeList.dispose();
+    this.homeList = null;
   }
 
   private async logout(): Promise<void> {

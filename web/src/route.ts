@@ -1,7 +1,8 @@
-/** What the address says to show: the session list, or one session's page (`#/s/<id>`). */
-export type Route = { name: "home" } | { name: "session"; id: string };
+/** What the address says to show: the session list, one session's page (`#/s/<id>`), or the plugins (`#/plugins`). */
+export type Route = { name: "home" } | { name: "session"; id: string } | { name: "plugins" };
 
 export function parseRoute(hash: string): Route {
+  if (/^#\/plugins\/?$/.test(hash)) return { name: "plugins" };
   const m = /^#\/s\/([^/?#]+)/.exec(hash);
   if (!m?.[1]) return { name: "home" };
   try {
