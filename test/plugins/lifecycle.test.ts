@@ -182,6 +182,7 @@ describe("plugin lifecycle", () => {
       permissions: ["writeConfigFile"],
       agents: [],
       pid: expect.any(Number),
+      publicHooks: false,
     });
     await Promise.all([t.host.close(), t.host.close()]);
     await t.host.close();
