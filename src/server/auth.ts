@@ -314,8 +314,9 @@ export function credentialsOf(req: IncomingMessage): Credentials {
   }
   const cookie = parseCookies(req.headers.cookie)[SESSION_COOKIE];
   if (cookie === undefined) return {};
-  const cookieKey = cookieKeyOf(req) ?? protocolKey;
-  return cookieKey === undefined ? { cookie } : { cookie, cookieKey };
+  const cookieKey = cookieKeyOf(req) || protocolKey;
+  // An empty key is none: a cookie alone, not a wrong guess.
+  return cookieKey ? { cookie, cookieKey } : { cookie };
 }
 
 /** The key sent beside a cookie as the header, else as the query parameter (the first of either). */
