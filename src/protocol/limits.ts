@@ -1,3 +1,4 @@
+import { SwitchboardError } from "./errors.js";
 /**
  * Protocol-level bounds. Each is a named constant so the server, the SDK, the UI and the
  * docs agree; the gateway's config can lower or raise the ones marked configurable.
@@ -50,3 +51,16 @@ export const LIMITS = {
    */
   SESSIONS_PAGE_BYTES: 4 * 1024 * 1024,
 } as const;
+
+/**
+ * Input of `bytes` in one message, if over {@link LIMITS.INPUT_BYTES}: the refusal the gateway and
+ * the SDK give. Here, not beside the input schemas in sessions.ts: the SDK's HTTP client needs it,
+ * and a bundle that took it from there took all of zod along (sessions.ts builds schemas when loaded).
+ */
+export function inputTooLarge(bytes: number): SwitchboardError | undefined {
+  if (bytes <= LIMITS.INPUT_BYTES) return undefined;
+  return new SwitchboardError(
+    "PAYLOAD_TOO_LARGE",
+    `input is ${bytes} bytes; at most ${LIMITS.INPUT_BYTES} per message`,
+  );
+}

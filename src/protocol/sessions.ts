@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { displayTextProblem } from "./display-text.js";
-import { SwitchboardError } from "./errors.js";
 import { LIMITS } from "./limits.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
@@ -155,15 +154,6 @@ export function base64Data<S extends z.ZodType<{ data: string; enc?: "base64" | 
  * 128 Ki characters VALIDATION_FAILED instead.)
  */
 export const InputData = z.string();
-/** Input of `bytes` in one message, if over {@link LIMITS.INPUT_BYTES}: the refusal the gateway and the SDK give. */
-export function inputTooLarge(bytes: number): SwitchboardError | undefined {
-  if (bytes <= LIMITS.INPUT_BYTES) return undefined;
-  return new SwitchboardError(
-    "PAYLOAD_TOO_LARGE",
-    `input is ${bytes} bytes; at most ${LIMITS.INPUT_BYTES} per message`,
-  );
-}
-
 /** After `data`, end the process's input: a pipe's stdin is closed (a filter like `sort` finishes); a PTY gets ^D. */
 export const InputEof = z.literal(true).optional();
 

@@ -272,6 +272,29 @@ describe("the switchboard-client package", () => {
     expect(bytes).toBeLessThan(32 * 1024);
   });
 
+  // A program that only calls the HTTP API (a script, a serverless function) bundled all of zod
+  // (475 KB): HttpClient took inputTooLarge from protocol/sessions.ts, which builds schemas when loaded.
+  it("lets a bundler drop zod from a program that uses only the HTTP client", async () => {
+    const entry = join(consumer, "only-http.mjs");
+    writeFileSync(
+      entry,
+      'import { HttpClient } from "switchboard-client";\nconsole.log(await new HttpClient({ url: location.origin }).whoami());\n',
+    );
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "browser",
+      minify: true,
+      metafile: true,
+    });
+    const inputs = Object.keys(Object.values(result.metafile.outputs)[0]!.inputs);
+    expect(inputs.filter((file) => file.includes("node_modules/zod/"))).toEqual([]);
+    expect(inputs.some((file) => file.endsWith("client/http.js"))).toBe(true);
+    expect(result.outputFiles[0]!.contents.length).toBeLessThan(32 * 1024);
+  });
+
   it("runs a program that uses switchboard-client/node: creates a session on a gateway and reads its output", async () => {
     writeFileSync(
       join(consumer, "follow.mjs"),
