@@ -212,7 +212,18 @@ export class PluginHost {
    */
   async handleHttp(pluginId: string, request: HttpHookCall): Promise<HttpHookResponse> {
     const slot = request.public ? this.publicSlot(pluginId) : this.slot(pluginId);
-    if (!request.public) return this.callHook(slot, request);
+    const access = request.public ? "public" : "token";
+    try {
+      const answer = await (request.public ? this.publicCall(slot, request) : this.callHook(slot, request));
+      this.metrics.hookRequest(slot.id, access, answer.status);
+      return answer;
+    } catch (error) {
+      this.metrics.hookRequest(slot.id, access, error instanceof SwitchboardError ? error.status : 500);
+      throw error;
+    }
+  }
+
+  private async publicCall(slot: Slot, request: HttpHookCall): Promise<HttpHookResponse> {
     if (slot.publicCalls >= PUBLIC_HOOK_CONCURRENCY) {
       throw new SwitchboardError(
         "RATE_LIMITED",

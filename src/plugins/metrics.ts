@@ -10,6 +10,7 @@ export class PluginMetrics {
   private readonly calls: Counter<"plugin" | "method" | "outcome">;
   private readonly restarts: Counter<"plugin">;
   private readonly logDropped: Counter<"plugin">;
+  private readonly hookRequests: Counter<"plugin" | "access" | "status">;
 
   constructor(private readonly registry: Registry | undefined) {
     const registers = registry ? [registry] : [];
@@ -37,6 +38,12 @@ export class PluginMetrics {
       labelNames: ["plugin"],
       registers,
     });
+    this.hookRequests = new Counter({
+      name: "switchboard_plugin_hook_requests_total",
+      help: "Requests to plugins' HTTP hooks, by access (public: /hooks/<id>/…, token: /v1/plugins/<id>/http/…) and answer status class",
+      labelNames: ["plugin", "access", "status"],
+      registers,
+    });
   }
 
   setState(plugin: string, state: PluginState): void {
@@ -60,6 +67,11 @@ export class PluginMetrics {
     this.logDropped.inc({ plugin }, count);
   }
 
+  /** A hook request answered with `status` (counted by class, `2xx` to `5xx`: a plugin picks any status). */
+  hookRequest(plugin: string, access: "public" | "token", status: number): void {
+    this.hookRequests.inc({ plugin, access, status: `${Math.floor(status / 100)}xx` });
+  }
+
   dispose(): void {
     if (!this.registry) return;
     for (const name of [
@@ -67,6 +79,7 @@ export class PluginMetrics {
       "switchboard_plugin_calls_total",
       "switchboard_plugin_restarts_total",
       "switchboard_plugin_log_lines_dropped_total",
+      "switchboard_plugin_hook_requests_total",
     ])
       this.registry.removeSingleMetric(name);
   }

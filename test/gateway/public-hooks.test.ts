@@ -108,6 +108,19 @@ describe("public hooks (/hooks/<plugin>/…)", () => {
       expect(answer.json.error).toEqual({ code: "NOT_FOUND", message: `no public hook at /hooks/${id}` });
     }
     expect((await post(`${gw.url}/hooks/`, json, signedHeaders)).status).toBe(404);
+
+    // Counted by plugin, access and status class; the 404s name no plugin and are not.
+    const metrics = await (
+      await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } })
+    ).text();
+    const counted = [...metrics.matchAll(/^switchboard_plugin_hook_requests_total\{(.*)\} (\d+)$/gm)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+    expect(counted.sort()).toEqual([
+      'plugin="github",access="public",status="2xx" 4',
+      'plugin="github",access="public",status="4xx" 1',
+      'plugin="github",access="token",status="2xx" 1',
+    ]);
   });
 
   it("refuses what the gateway can tell is wrong before the plugin sees it: method, JSON, size, another origin", async () => {
