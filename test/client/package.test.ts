@@ -252,34 +252,10 @@ describe("the switchboard-client package", () => {
     });
   });
 
-  // Found by an SDK user: importing only isSwitchboardError bundled all of zod (471 KB), since
-  // a bundler must keep modules that may have side effects ("sideEffects": false says none has).
-  it("lets a bundler drop what a program does not use: an error helper alone bundles without zod", async () => {
-    const entry = join(consumer, "only-errors.mjs");
-    writeFileSync(
-      entry,
-      'import { isSwitchboardError } from "switchboard-client";\nconsole.log(isSwitchboardError(1));\n',
-    );
-    const result = await build({
-      entryPoints: [entry],
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "browser",
-      minify: true,
-    });
-    const bytes = result.outputFiles[0]!.contents.length;
-    expect(bytes).toBeLessThan(32 * 1024);
-  });
-
-  // A program that only calls the HTTP API (a script, a serverless function) bundled all of zod
-  // (475 KB): HttpClient took inputTooLarge from protocol/sessions.ts, which builds schemas when loaded.
-  it("lets a bundler drop zod from a program that uses only the HTTP client", async () => {
-    const entry = join(consumer, "only-http.mjs");
-    writeFileSync(
-      entry,
-      'import { HttpClient } from "switchboard-client";\nconsole.log(await new HttpClient({ url: location.origin }).whoami());\n',
-    );
+  /** `program` (in the consumer project) bundled for a browser and minified: its size and the files in it. */
+  async function bundle(name: string, program: string): Promise<{ bytes: number; inputs: string[] }> {
+    const entry = join(consumer, name);
+    writeFileSync(entry, program);
     const result = await build({
       entryPoints: [entry],
       bundle: true,
@@ -290,9 +266,31 @@ describe("the switchboard-client package", () => {
       metafile: true,
     });
     const inputs = Object.keys(Object.values(result.metafile.outputs)[0]!.inputs);
-    expect(inputs.filter((file) => file.includes("node_modules/zod/"))).toEqual([]);
+    return { bytes: result.outputFiles[0]!.contents.length, inputs };
+  }
+  const zodFiles = (inputs: string[]) => inputs.filter((file) => file.includes("node_modules/zod/"));
+
+  // Found by an SDK user: importing only isSwitchboardError bundled all of zod (471 KB), since
+  // a bundler must keep modules that may have side effects ("sideEffects": false says none has).
+  it("lets a bundler drop what a program does not use: an error helper alone bundles without zod", async () => {
+    const { bytes, inputs } = await bundle(
+      "only-errors.mjs",
+      'import { isSwitchboardError } from "switchboard-client";\nconsole.log(isSwitchboardError(1));\n',
+    );
+    expect(zodFiles(inputs)).toEqual([]);
+    expect(bytes).toBeLessThan(32 * 1024);
+  });
+
+  // A program that only calls the HTTP API (a script, a serverless function) bundled all of zod
+  // (475 KB): HttpClient took inputTooLarge from protocol/sessions.ts, which builds schemas when loaded.
+  it("lets a bundler drop zod from a program that uses only the HTTP client", async () => {
+    const { bytes, inputs } = await bundle(
+      "only-http.mjs",
+      'import { HttpClient } from "switchboard-client";\nconsole.log(await new HttpClient({ url: location.origin }).whoami());\n',
+    );
+    expect(zodFiles(inputs)).toEqual([]);
     expect(inputs.some((file) => file.endsWith("client/http.js"))).toBe(true);
-    expect(result.outputFiles[0]!.contents.length).toBeLessThan(32 * 1024);
+    expect(bytes).toBeLessThan(32 * 1024);
   });
 
   it("runs a program that uses switchboard-client/node: creates a session on a gateway and reads its output", async () => {
