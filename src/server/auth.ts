@@ -191,8 +191,11 @@ export class TokenRegistry {
     return found;
   }
 
-  /** Exchanges an identity `verify` returned for a browser session: a cookie value and its key. */
-  issueCookie(identity: Identity, now: number): BrowserSignIn {
+  /**
+   * Exchanges an identity `verify` returned for a browser session: a new cookie value, with `key`
+   * when the browser brings the one it keeps (its other tabs hold it too), else a new key.
+   */
+  issueCookie(identity: Identity, now: number, key: string = generateToken()): BrowserSignIn {
     const record = this.records.find((r) => r.identity === identity);
     if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
     const own: string[] = [];
@@ -206,7 +209,6 @@ export class TokenRegistry {
     const oldest = this.cookies.size >= MAX_COOKIES ? this.cookies.keys().next().value : undefined;
     if (oldest !== undefined) this.cookies.delete(oldest);
     const cookie = generateToken();
-    const key = generateToken();
     this.cookies.set(cookieKey(cookie), { token: record.hash, key: sha256(key), expires: now + COOKIE_TTL_MS });
     this.saveCookies();
     return { cookie, key };
@@ -223,9 +225,16 @@ export class TokenRegistry {
     return this.records.find((r) => r.hash.equals(entry.token))?.identity;
   }
 
-  /** Ends a browser session; only with its key, so that holding the cookie alone cannot sign anybody out. */
+  /**
+   * Ends a browser's sign-in: the cookie, and the earlier cookies that took the same key (signed
+   * in again, that browser kept it). Only with the key, so that holding a cookie alone cannot
+   * sign anybody out.
+   */
   revokeCookie(value: string, key: string): void {
-    if (this.cookieEntry(value, key) && this.cookies.delete(cookieKey(value))) this.saveCookies();
+    const entry = this.cookieEntry(value, key);
+    if (!entry) return;
+    for (const [k, e] of this.cookies) if (e.key.equals(entry.key)) this.cookies.delete(k);
+    this.saveCookies();
   }
 
   private cookieEntry(value: string, key: string): CookieEntry | undefined {

@@ -93,6 +93,36 @@ describe("cookie key", () => {
     expect((await http(gw, null).get("/v1/whoami", alice.headers)).status).toBe(200);
   });
 
+  it("keeps the key a browser brings to its next sign-in, so its other tabs go on; logout ends every cookie of that key", async () => {
+    const gw = await secGateway();
+    const first = await browserSignIn(gw.url, TOKENS.vera);
+    const login = (body: object) =>
+      fetch(`${gw.url}/v1/login`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const again = await login({ token: TOKENS.vera, cookieKey: first.key });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { cookieKey: string }).cookieKey).toBe(first.key);
+    const second = (again.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect(second).not.toBe(first.cookie);
+    const whoami = (cookie: string) => http(gw, null).get("/v1/whoami", { cookie, [KEY_HEADER]: first.key });
+    expect((await whoami(second)).json).toMatchObject({ name: "vera" });
+    expect((await whoami(first.cookie)).status).toBe(200);
+    // Only a key the gateway could have made is taken back.
+    expect(errorOf(await http(gw, null).post("/v1/login", { token: TOKENS.vera, cookieKey: "short" }))).toMatchObject({
+      status: 400,
+      code: "VALIDATION_FAILED",
+    });
+    // Signing out ends both cookies of that key, and no other sign-in.
+    const other = await browserSignIn(gw.url, TOKENS.vera);
+    expect((await http(gw, null).post("/v1/logout", {}, { cookie: second, [KEY_HEADER]: first.key })).status).toBe(200);
+    expect((await whoami(second)).status).toBe(401);
+    expect((await whoami(first.cookie)).status).toBe(401);
+    expect((await http(gw, null).get("/v1/whoami", other.headers)).status).toBe(200);
+  });
+
   it("is what the SDK sends without a token: the X-Switchboard-Cookie-Key header over HTTP, a subprotocol on WebSockets", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "alice", { kind: "stream", name: "shared-sdk" });

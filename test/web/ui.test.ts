@@ -291,6 +291,20 @@ describe("web UI", () => {
     await page.keyboard.type("echo keyed-$((6*7))\n");
     await waitForTerminal(page, (t) => /^keyed-42$/m.test(t), 10_000, "the echo output");
 
+    // The printed URL opened again in another tab, as the same identity: the new cookie takes this
+    // browser's key, and this tab goes on as it was (its page is not built anew).
+    await page.evaluate(() => document.querySelector(".app")!.setAttribute("data-mark", "kept"));
+    const again = await page.context().newPage();
+    await again.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+    await again.waitForSelector("[data-test=whoami]");
+    const second = (await page.context().cookies()).find((c) => c.name === "sb_session")!;
+    expect(second.value).not.toBe(cookie.value);
+    expect(await again.evaluate(() => localStorage.getItem("switchboard.cookieKey"))).toBe(key);
+    const late = await createShell(s.http, "after-second-sign-in");
+    await page.waitForSelector(`[data-session="${late}"]`, { timeout: 10_000 });
+    expect(await page.getAttribute(".app", "data-mark")).toBe("kept");
+    await again.close();
+
     const other = await page.context().newPage();
     await other.goto(`${s.proxy.url}/`);
     await other.click("button[aria-label='Sign out']");

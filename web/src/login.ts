@@ -37,14 +37,20 @@ export function tokenFromInput(text: string): string {
 
 /** Where the page keeps its sign-in's cookie key: the origin's own storage (its port included). */
 const COOKIE_KEY_STORAGE = "switchboard.cookieKey";
+/** Who that sign-in is (`name:role`): another tab that signs in as someone else changes it. */
+const IDENTITY_STORAGE = "switchboard.signedInAs";
+/** What the gateway answers as a key, and takes back at the next sign-in. */
+const COOKIE_KEY_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 /** The key when the browser refuses storage (some private modes): kept for this page only. */
 let keptKey: string | undefined;
 
-function storeCookieKey(key: string | undefined): void {
+function storeSignIn(key: string | undefined, me?: Me): void {
   keptKey = key;
   try {
     if (key === undefined) localStorage.removeItem(COOKIE_KEY_STORAGE);
     else localStorage.setItem(COOKIE_KEY_STORAGE, key);
+    if (me === undefined) localStorage.removeItem(IDENTITY_STORAGE);
+    else localStorage.setItem(IDENTITY_STORAGE, `${me.name}:${me.role}`);
   } catch {
     // No storage: the next load of the page signs in again.
   }
@@ -58,8 +64,12 @@ function cookieKey(): string | undefined {
   }
 }
 
-/** Where the key is kept: a `storage` event for it is a sign-in or sign-out in another tab. */
-export const isCookieKeyStorage = (key: string | null): boolean => key === COOKIE_KEY_STORAGE || key === null;
+/**
+ * Whether a `storage` event is a sign-out in another tab, or a sign-in there as someone else.
+ * (A sign-in as the same identity keeps the key and changes neither: this tab goes on.)
+ */
+export const isCookieKeyStorage = (key: string | null): boolean =>
+  key === COOKIE_KEY_STORAGE || key === IDENTITY_STORAGE || key === null;
 
 /** How this page reaches its gateway: the same origin, with the sign-in cookie and its key. */
 export function gatewayTarget(): GatewayTarget {
@@ -73,10 +83,13 @@ export function gatewayTarget(): GatewayTarget {
  * name is sent the cookie, and cannot use it.
  */
 export async function login(token: string): Promise<Me> {
+  const kept = cookieKey();
   const res = await fetch("/v1/login", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ token }),
+    // The key this browser keeps, if any, goes along: the new cookie takes it, and the other tabs,
+    // which hold it too, go on with the new cookie instead of having to start over.
+    body: JSON.stringify({ token, ...(kept !== undefined && COOKIE_KEY_FORMAT.test(kept) ? { cookieKey: kept } : {}) }),
     credentials: "same-origin",
   });
   const body = (await res.json().catch(() => null)) as {
@@ -88,13 +101,14 @@ export async function login(token: string): Promise<Me> {
   if (!res.ok || !body || typeof body.name !== "string" || !body.role || typeof body.cookieKey !== "string") {
     throw new Error(body?.error?.message ?? `sign-in failed (HTTP ${res.status})`);
   }
-  storeCookieKey(body.cookieKey);
-  return { name: body.name, role: body.role };
+  const me = { name: body.name, role: body.role };
+  storeSignIn(body.cookieKey, me);
+  return me;
 }
 
 export async function logout(): Promise<void> {
   const key = cookieKey();
-  storeCookieKey(undefined);
+  storeSignIn(undefined);
   await fetch("/v1/logout", {
     method: "POST",
     headers: key !== undefined ? { [COOKIE_KEY_HEADER]: key } : {},

@@ -27,7 +27,17 @@ const UI_CSP =
 
 /** A login body holds a token (at most 512 characters): it needs no more than this. */
 const LOGIN_BODY_BYTES = 4096;
-const LoginBody = z.strictObject({ token: z.string().min(1).max(512) });
+const LoginBody = z.strictObject({
+  token: z.string().min(1).max(512),
+  /**
+   * The key this browser already keeps (from an earlier sign-in): the new cookie takes the same,
+   * so that the browser's other tabs, which hold it too, go on with the new cookie.
+   */
+  cookieKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/, "a cookieKey is the 43 characters an earlier POST /v1/login answered")
+    .optional(),
+});
 
 /** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`. */
 export function miscRoutes(router: Router, core: GatewayCore): void {
@@ -69,11 +79,11 @@ export async function login(
   res: Parameters<typeof sendJson>[0],
   guard: Pick<RequestGuard, "refuse" | "signedIn">,
 ): Promise<void> {
-  const { token } = validate(LoginBody, await readJson(req, LOGIN_BODY_BYTES, "a login body"));
+  const { token, cookieKey } = validate(LoginBody, await readJson(req, LOGIN_BODY_BYTES, "a login body"));
   const identity = core.tokens.verify(token);
   if (!identity) throw guard.refuse(req, "the token is not valid");
   guard.signedIn(req);
-  const { cookie, key } = core.tokens.issueCookie(identity, core.clock.now());
+  const { cookie, key } = core.tokens.issueCookie(identity, core.clock.now(), cookieKey);
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
   sendJson(res, 200, { name: identity.name, role: identity.role, cookieKey: key });
 }
