@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { SwitchboardError } from "../protocol/index.js";
 import { parsePluginsConfig, type PluginEntry, type PluginsConfig } from "./config.js";
 import { runPluginAgent } from "./agent-run.js";
-import { HttpHookResponse } from "./ipc.js";
+import { callHook, callPublicHook, hookBodyBytes } from "./http-hooks.js";
+import type { HttpHookResponse } from "./ipc.js";
 import { DEFAULT_PLUGIN_LIMITS, type PluginLimits } from "./limits.js";
 import { PluginMetrics } from "./metrics.js";
 import { grantedPermissions } from "./permissions.js";
@@ -15,7 +16,6 @@ import { resolvePlugin, RUNNER_ENTRY, sandboxArgs } from "./sandbox.js";
 import { StateStore } from "./state-store.js";
 import { explainSyntaxError } from "./syntax-check.js";
 import { restartDelay, settled, wakeSettled, type Slot } from "./slot.js";
-import { answerHeaders } from "./answer-headers.js";
 import type {
   AgentRunOutcome,
   AgentRunRequest,
@@ -27,21 +27,6 @@ import type {
   PluginStatus,
 } from "./types.js";
 
-/**
- * Headers never forwarded to a plugin's HTTP hook: they may carry the gateway's credentials.
- * `sec-websocket-protocol` among them: the gateway takes a token from it
- * (`switchboard.bearer.<token>`, for clients that cannot set headers) on any request, a plain
- * POST to a hook included, and it was passed on to the plugin as it was.
- */
-/**
- * Most requests to one plugin's public hooks in progress at once. Anonymous callers are bounded
- * by the gateway's connection limits; this keeps them from queueing calls into the plugin's pipe
- * without end while it is slow (each waits up to `callTimeoutMs`).
- */
-export const PUBLIC_HOOK_CONCURRENCY = 16;
-/** What a hook's frame keeps for all but its body: headers (Node allows 16 KiB), query, path. */
-const HOOK_FRAME_ROOM_BYTES = 64 * 1024;
-const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|cookie|sec-websocket-protocol|x-switchboard-.*)$/i;
 /**
  * Runs the configured plugins, each in its own sandboxed Node process (a
  * {@link PluginInstance}, which serves its runtime API), and restarts the ones that crash,
@@ -207,14 +192,15 @@ export class PluginHost {
    *
    * A public request (`/hooks/<id>/…`, nobody authenticated) gets `NOT_FOUND` alike for a plugin
    * that does not exist and one whose `publicHooks` is off, so that anonymous callers cannot
-   * tell which plugins are configured, and `RATE_LIMITED` past {@link PUBLIC_HOOK_CONCURRENCY}
+   * tell which plugins are configured, and `RATE_LIMITED` past `PUBLIC_HOOK_CONCURRENCY` (http-hooks.ts)
    * of them in progress for the plugin.
    */
   async handleHttp(pluginId: string, request: HttpHookCall): Promise<HttpHookResponse> {
     const slot = request.public ? this.publicSlot(pluginId) : this.slot(pluginId);
     const access = request.public ? "public" : "token";
     try {
-      const answer = await (request.public ? this.publicCall(slot, request) : this.callHook(slot, request));
+      const call = request.public ? callPublicHook : callHook;
+      const answer = await call(slot, request, this.limits);
       this.metrics.hookRequest(slot.id, access, answer.status);
       return answer;
     } catch (error) {
@@ -223,28 +209,9 @@ export class PluginHost {
     }
   }
 
-  private async publicCall(slot: Slot, request: HttpHookCall): Promise<HttpHookResponse> {
-    if (slot.publicCalls >= PUBLIC_HOOK_CONCURRENCY) {
-      throw new SwitchboardError(
-        "RATE_LIMITED",
-        `${PUBLIC_HOOK_CONCURRENCY} requests to this hook are in progress; retry in a moment`,
-        { retryAfterSeconds: 1 },
-      );
-    }
-    slot.publicCalls++;
-    try {
-      return await this.callHook(slot, request);
-    } finally {
-      slot.publicCalls--;
-    }
-  }
-
-  /**
-   * The largest body a hook takes: it travels in one frame to the plugin, as base64 (4 bytes for
-   * every 3), with room left for the headers, the query and the rest of the request.
-   */
+  /** The largest body a hook takes (see {@link hookBodyBytes}). */
   get hookBodyBytes(): number {
-    return Math.floor(((this.limits.frameBytes - HOOK_FRAME_ROOM_BYTES) * 3) / 4);
+    return hookBodyBytes(this.limits);
   }
 
   private publicSlot(pluginId: string): Slot {
@@ -252,38 +219,6 @@ export class PluginHost {
     if (slot === undefined || slot.entry.publicHooks !== true)
       throw new SwitchboardError("NOT_FOUND", `no public hook at /hooks/${pluginId}`);
     return slot;
-  }
-
-  private async callHook(slot: Slot, request: HttpHookCall): Promise<HttpHookResponse> {
-    const pluginId = slot.id;
-    const instance = slot.instance;
-    // Not 404: a webhook sender takes that as "gone for good", and this plugin is only restarting.
-    if (instance === undefined || slot.state !== "running") {
-      const soon = slot.state === "starting" || slot.state === "restarting";
-      throw new SwitchboardError(
-        "PLUGIN_UNAVAILABLE",
-        `plugin "${pluginId}" is not running (${slot.state})${soon ? "; retry in a moment" : `: GET /v1/plugins/${pluginId} says why`}`,
-        soon ? { retryAfterSeconds: 1 } : undefined,
-      );
-    }
-    if (!instance.runtime.httpListening)
-      throw new SwitchboardError("NOT_FOUND", `plugin "${pluginId}" has no HTTP hook`);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(request.headers))
-      if (!CREDENTIAL_HEADERS.test(name)) headers[name.toLowerCase()] = value;
-    // The body travels once, raw (base64); the runner parses it as `bodyKind` says.
-    const wire = { ...request, headers, rawBody: request.rawBody.toString("base64") };
-    const answer = await instance.process.call("http.request", wire, this.limits.callTimeoutMs).result;
-    const parsed = HttpHookResponse.safeParse(answer);
-    if (!parsed.success)
-      throw new SwitchboardError(
-        "PLUGIN_FAILED",
-        `plugin "${pluginId}" answered the HTTP hook with an invalid response (want {status: 200-599, headers?, body?})`,
-      );
-    const safeHeaders = answerHeaders(pluginId, parsed.data.headers ?? {});
-    return Object.keys(safeHeaders).length > 0
-      ? { ...parsed.data, headers: safeHeaders }
-      : { status: parsed.data.status, body: parsed.data.body };
   }
 
   /**
