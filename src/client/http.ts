@@ -1,15 +1,4 @@
-import type { z } from "zod";
-import type {
-  CreateAgentSession,
-  CreateStreamSession,
-  CreateTerminalSession,
-  EventType,
-  ExternalEvent,
-  SessionEvent,
-  SessionInfo,
-  SessionState,
-  SignalName,
-} from "../protocol/index.js";
+import type { SessionEvent, SessionInfo, SignalName } from "../protocol/index.js";
 import { LIMITS, SwitchboardError } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
@@ -19,107 +8,38 @@ import { inputError } from "./input-size.js";
 import type { Delivery, InboundMessage, RouteResult } from "./messages.js";
 import { COOKIE_KEY_HEADER, endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
+import type {
+  CreateSessionRequest,
+  AppendEventInput,
+  AgentListing,
+  PluginListing,
+  AbortResult,
+  EventsQuery,
+  EventsPage,
+  AppendedEvents,
+  SessionsQuery,
+  SessionsPageQuery,
+  SessionsPage,
+  OutputChunk,
+} from "./http-types.js";
+
+export type {
+  CreateSessionRequest,
+  AppendEventInput,
+  AgentListing,
+  PluginListing,
+  AbortResult,
+  EventsQuery,
+  EventsPage,
+  AppendedEvents,
+  SessionsQuery,
+  SessionsPageQuery,
+  SessionsPage,
+  OutputChunk,
+} from "./http-types.js";
 
 /** An HTTP request that has not answered after this long fails with TIMEOUT. */
 export const HTTP_TIMEOUT_MS = 30_000;
-
-/** `POST /v1/sessions` bodies; `kind` defaults to `"terminal"`. */
-export type CreateSessionRequest =
-  | (Omit<CreateTerminalSession, "kind"> & { kind?: "terminal" })
-  | CreateAgentSession
-  | z.input<typeof CreateStreamSession>;
-
-/** One event for `POST /v1/sessions/:id/events`. */
-export type AppendEventInput = z.input<typeof ExternalEvent>;
-
-/** One agent a session can be created with (`GET /v1/agents`). */
-export interface AgentListing {
-  id: string;
-  adapter: string;
-  source: "built-in" | "config" | "plugin";
-  /** The plugin that registered it (`source: "plugin"`). */
-  plugin?: string;
-}
-
-/** A configured plugin and its state (`GET /v1/plugins`; docs/plugins.md, "Lifecycle, status and metrics"). */
-export interface PluginListing {
-  id: string;
-  state: "starting" | "running" | "restarting" | "failed" | "stopped";
-  /** Restarts since the plugin was (re)configured or restarted by hand. */
-  restarts: number;
-  /** Why it last crashed or failed, or null. */
-  lastError: string | null;
-  /** The permissions its config grants. */
-  permissions: string[];
-  /** The agents it registered (while running). */
-  agents: string[];
-  pid: number | null;
-  /** Whether `/hooks/<id>/…` takes requests without a token (its config's `publicHooks`). */
-  publicHooks: boolean;
-}
-
-/** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */
-export interface AbortResult {
-  /** The run that was aborted; null when `all` only cleared the queue (no run was active). */
-  runId: string | null;
-  /** Queued runs removed by `all` (each ended with `chat.aborted`); 0 without it. */
-  cleared: number;
-}
-
-export interface EventsQuery {
-  /** The last seq you have; events after it are returned. Default 0. */
-  since?: number;
-  /** Page size (the gateway caps it). */
-  limit?: number;
-  types?: readonly EventType[];
-}
-
-export interface EventsPage {
-  events: SessionEvent[];
-  /** Newest seq in the log. */
-  head: number;
-  /** Oldest retained seq. */
-  first: number;
-  /** Pass as `since` for the next page. */
-  next: number;
-}
-
-/** What `appendEvents` appended: seqs `first`..`last` (one batch is never interleaved with other appends). */
-export interface AppendedEvents {
-  appended: number;
-  first: number;
-  last: number;
-  /** The log's head when answered: later than `last` when other producers appended meanwhile. */
-  head: number;
-}
-
-export interface SessionsQuery {
-  /** Only sessions in these states (e.g. `["running"]`). Default: all. */
-  state?: SessionState | readonly SessionState[];
-}
-
-export interface SessionsPageQuery extends SessionsQuery {
-  /** Page size, 1 to `LIMITS.SESSIONS_PAGE_MAX` (1000, also the default). */
-  limit?: number;
-  /** The `next` of the previous page; absent for the first page. */
-  after?: string;
-}
-
-export interface SessionsPage {
-  /** In creation order (`createdAt`, then `id`). */
-  sessions: SessionInfo[];
-  /** Pass as `after` for the next page; absent on the last page. */
-  next?: string;
-}
-
-export interface OutputChunk {
-  /** Raw output bytes from `since`. */
-  bytes: Uint8Array;
-  /** The byte offset after these bytes (pass it as `since` next time). */
-  next: number;
-  /** All output bytes the session has produced so far. */
-  total: number;
-}
 
 export interface HttpClientOptions extends GatewayTarget {
   /** Default {@link HTTP_TIMEOUT_MS}. */
