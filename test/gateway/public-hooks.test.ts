@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { PUBLIC_HOOK_CONCURRENCY } from "../../src/plugins/host.js";
+import { PUBLIC_HOOK_CONCURRENCY } from "../../src/plugins/http-hooks.js";
 import { TEST_TOKEN, testGateway, waitFor } from "../helpers/gateway.js";
 
 const SIGNED_HOOK = fileURLToPath(new URL("../plugins/fixtures/signed-hook", import.meta.url));
@@ -127,7 +127,7 @@ describe("public hooks (/hooks/<plugin>/…)", () => {
     const gw = await hookGateway();
     const put = await fetch(`${gw.url}/hooks/github/x`, { method: "PUT", body: "{}" });
     expect(put.status).toBe(405);
-    expect(put.headers.get("allow")).toBe("GET, POST");
+    expect(put.headers.get("allow")).toBe("GET, HEAD, POST");
     const broken = '{"action": ';
     const invalid = await post(`${gw.url}/hooks/github/x`, broken, {
       "content-type": "application/json",

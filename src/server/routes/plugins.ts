@@ -5,7 +5,7 @@ import type { HookBodyKind, HttpHookCall } from "../../plugins/types.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { isJsonContentType, parseJsonBody, readBody, sendJson } from "../http.js";
-import type { Router } from "../router.js";
+import { Router } from "../router.js";
 
 /** `GET /v1/plugins[/:id]`, `POST /v1/plugins/:id/restart` (admins), and the plugins' HTTP hooks. */
 export function pluginRoutes(router: Router, core: GatewayCore): void {
@@ -37,8 +37,12 @@ export function pluginRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/plugins/:id/http/*", hook);
 }
 
-/** Where public hooks live: `/hooks/<plugin id>/<path below the plugin's mount point>`. */
-const PUBLIC_HOOK_PATH = /^\/hooks\/([^/]+)(\/.*)?$/;
+/**
+ * Where public hooks live: `/hooks/<plugin id>/<path below the plugin's mount point>`, answered
+ * before authentication (see {@link publicHook}). Matched as every route is; the handlers are
+ * never called.
+ */
+export const PUBLIC_HOOK_ROUTES = new Router().add("GET", "/hooks/:id/*", unused).add("POST", "/hooks/:id/*", unused);
 
 export const isPublicHookPath = (pathname: string): boolean => pathname.startsWith("/hooks/");
 
@@ -54,16 +58,19 @@ export async function publicHook(
   res: ServerResponse,
   url: URL,
 ): Promise<void> {
-  const match = PUBLIC_HOOK_PATH.exec(url.pathname);
-  if (match === null || core.plugins === undefined)
+  const match = PUBLIC_HOOK_ROUTES.match(req.method ?? "GET", url.pathname);
+  if (match.kind === "not-found" || core.plugins === undefined)
     throw new SwitchboardError("NOT_FOUND", `no public hook at ${url.pathname.slice(0, 200)}`);
-  if (req.method !== "POST" && req.method !== "GET") {
-    res.setHeader("Allow", "GET, POST");
+  if (match.kind === "method-not-allowed") {
+    res.setHeader("Allow", match.allow.join(", "));
     throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST or GET`);
   }
-  const id = decodeURIComponentOr(match[1]!);
-  const call = await hookCall(req, url, match[2] ?? "/", core.plugins, true);
-  answerHook(res, await core.plugins.handleHttp(id, call));
+  const call = await hookCall(req, url, match.params["*"]!, core.plugins, true);
+  answerHook(res, await core.plugins.handleHttp(match.params["id"]!, call));
+}
+
+function unused(): never {
+  throw new Error("public hooks are answered by publicHook(), not through the router");
 }
 
 /**
@@ -100,12 +107,4 @@ async function hookCall(
 /** The host let through only the headers a plugin may set (x-*, cache-control, retry-after). */
 function answerHook(res: ServerResponse, result: HttpHookResponse): void {
   sendJson(res, result.status, result.body ?? null, result.headers ?? {});
-}
-
-function decodeURIComponentOr(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
