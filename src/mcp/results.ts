@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { SESSION_KINDS, SESSION_STATES } from "../protocol/index.js";
+import { SESSION_KINDS, SESSION_STATES, SessionInfo } from "../protocol/index.js";
 
 /**
  * What each tool answers as `structuredContent`, as zod schemas: published as the tools'
@@ -24,13 +24,7 @@ export const SessionSummary = z.object({
   output_bytes: offset,
   agent: z.string().nullable(),
   /** Agent sessions: the active run, how many prompts wait, what the agent is doing. */
-  run: z
-    .object({
-      active: z.string().nullable(),
-      queued: z.number().int(),
-      activity: z.enum(["idle", "working", "waiting"]),
-    })
-    .nullable(),
+  run: SessionInfo.shape.run,
   created_at: z.string(),
   ended_at: z.string().nullable(),
 });

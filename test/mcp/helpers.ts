@@ -97,3 +97,13 @@ export function mcpStack(): McpStack {
   });
   return stack;
 }
+
+/** `start(command, extra)`: starts a session through start_session on the stack's MCP server and returns its id. */
+export function sessionStarter(
+  stack: McpStack,
+): (command: string[], extra?: Record<string, unknown>) => Promise<string> {
+  return async (command, extra = {}) => {
+    const { data } = await stack.mcp.ok("start_session", { command, ...extra });
+    return data.session.id as string;
+  };
+}

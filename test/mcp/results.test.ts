@@ -3,7 +3,7 @@ import type { JsonSchemaType } from "@modelcontextprotocol/sdk/validation";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_OUTPUT_BYTES } from "../../src/mcp/output-tools.js";
-import { mcpStack } from "./helpers.js";
+import { mcpStack, sessionStarter } from "./helpers.js";
 
 /** Tests that wait on processes through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
@@ -33,10 +33,7 @@ function checked(name: string, result: CallToolResult): { header: string; body: 
   return { header: texts[0]!, body: texts[1], data: result.structuredContent };
 }
 
-async function start(command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const { data } = await s.mcp.ok("start_session", { command, ...extra });
-  return data.session.id as string;
-}
+const start = sessionStarter(s);
 
 describe("MCP results an agent can afford (issue 35, items 5 and 6)", () => {
   it("declares a valid outputSchema for every tool", () => {

@@ -3,7 +3,7 @@ import { countingCommand, countingText } from "../client/helpers.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
-import { mcpStack } from "./helpers.js";
+import { mcpStack, sessionStarter } from "./helpers.js";
 import { connect } from "../../src/client/node.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
@@ -11,11 +11,7 @@ const TEST_MS = 60_000;
 
 const s = mcpStack();
 
-/** Starts a pipe session through the tool and returns its id. */
-async function start(command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const { data } = await s.mcp.ok("start_session", { command, ...extra });
-  return data.session.id as string;
-}
+const start = sessionStarter(s);
 
 describe("switchboard mcp", () => {
   it("lists every tool with a description and an input schema", async () => {
