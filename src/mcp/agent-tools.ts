@@ -6,6 +6,7 @@ import type { GatewayAccess } from "./gateway.js";
 import { followRun } from "./run-follower.js";
 import type { PendingPermission, RunResult } from "./run-follower.js";
 import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
+import { AgentList, OneSession, PermissionAnswered, RunAborted, RunAnswer } from "./results.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool, ToolOutput } from "./tool.js";
 
@@ -35,6 +36,7 @@ const listAgents = defineTool({
   description:
     "Lists the agents this gateway can start with create_agent_session: their ids, adapters (acp, command, echo, plugin) and where they come from (built-in, the gateway's config, a plugin).",
   input: z.strictObject({}),
+  output: AgentList,
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (_args, { gateway }) => {
     const agents = await gateway.http.listAgents();
@@ -55,6 +57,7 @@ const createAgentSession = defineTool({
     name: z.string().min(1).max(LIMITS.NAME_CHARS).optional().describe("A name to recognise the session by."),
     cwd: Cwd,
   }),
+  output: OneSession,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway }) => {
     const session = await gateway.http.createSession({
@@ -81,6 +84,7 @@ const promptAgent = defineTool({
     wait: z.boolean().default(true).describe("Wait for the answer (default true); false returns the run id at once."),
     timeout_ms: TimeoutMs,
   }),
+  output: RunAnswer,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway, signal, progress }) => {
     const session = await gateway.http.getSession(args.id);
@@ -88,7 +92,7 @@ const promptAgent = defineTool({
     if (!args.wait) {
       return {
         text: `Queued run ${runId} on ${args.id}. wait_for_run {"id": "${args.id}", "run_id": "${runId}"} returns its answer.`,
-        data: { id: args.id, run_id: runId, status: "queued" },
+        data: { id: args.id, run_id: runId, status: "queued" as const },
       };
     }
     const result = await followRun({
@@ -114,6 +118,7 @@ const waitForRun = defineTool({
     run_id: z.string().min(1).max(200).describe("The run id prompt_agent returned."),
     timeout_ms: TimeoutMs,
   }),
+  output: RunAnswer,
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway, signal, progress }) => {
     const { session, queuedAt } = await findRun(gateway, args.id, args.run_id);
@@ -140,6 +145,7 @@ const answerPermission = defineTool({
     request_id: z.string().min(1).max(200).describe("The request_id from pending_permission."),
     option_id: z.string().min(1).max(200).describe('One of the request\'s option ids, e.g. "allow" or "reject".'),
   }),
+  output: PermissionAnswered,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway }) => {
     await gateway.http.permission(args.id, args.request_id, args.option_id);
@@ -159,6 +165,7 @@ const abortRun = defineTool({
     id: SessionId,
     all: z.boolean().default(false).describe("Also drop the queued prompts (default false)."),
   }),
+  output: RunAborted,
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
     const { runId, cleared } = await gateway.http.abort(args.id, { all: args.all });
@@ -205,18 +212,19 @@ async function followFrom(gateway: GatewayAccess, session: SessionInfo, since: n
 }
 
 /** A followed run as a tool answer: how it stands first, then the answer, then the notes. */
-function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput {
+function runOutput(id: string, result: RunResult, timeoutMs: number): ToolOutput<z.input<typeof RunAnswer>> {
   const status = describeRun(id, result, timeoutMs);
   const omitted = result.omitted > 0 ? `[… the first ${result.omitted} characters are left out]\n` : "";
-  const answer = result.answer !== "" ? `\n${omitted}${result.answer}` : "";
   const notes = result.notes.length > 0 ? `\n${result.notes.join("\n")}` : "";
   return {
-    text: `[run ${result.runId} of ${id}: ${status}]${answer}${notes}`,
+    // The answer is a block of its own, after the status and notes, and only there (not in data).
+    text: `[run ${result.runId} of ${id}: ${status}]${notes}`,
+    ...(result.answer !== "" ? { body: `${omitted}${result.answer}` } : {}),
     data: {
       id,
       run_id: result.runId,
       status: result.status,
-      answer: result.answer,
+      answer_chars: result.answer.length,
       ...(result.omitted > 0 ? { omitted_chars: result.omitted } : {}),
       ...(result.stopReason !== undefined ? { stop_reason: result.stopReason } : {}),
       ...(result.error !== undefined ? { error: result.error } : {}),

@@ -1,24 +1,5 @@
 import type { SessionInfo } from "../client/node.js";
-
-/** What the tools say about a session: the facts an agent acts on, in snake_case like the tools' arguments. */
-export interface SessionSummary {
-  id: string;
-  name: string | null;
-  kind: SessionInfo["kind"];
-  state: SessionInfo["state"];
-  pty: boolean;
-  command: string[] | null;
-  cwd: string | null;
-  pid: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  output_bytes: number;
-  agent: string | null;
-  /** Agent sessions: the active run, how many prompts wait, what the agent is doing. */
-  run: { active: string | null; queued: number; activity: string } | null;
-  created_at: string;
-  ended_at: string | null;
-}
+import type { SessionSummary } from "./results.js";
 
 export function summarize(session: SessionInfo): SessionSummary {
   return {

@@ -9,6 +9,16 @@ export interface GatewayAccessOptions {
   tokenSource?: string | undefined;
 }
 
+/** The last input send_input typed into a session: where its output was, and the line whose echo after_input skips. */
+export interface SentInput {
+  offset: number;
+  /** The last line typed (what a PTY echoes last before the line break Enter echoes). */
+  echo: string;
+}
+
+/** Sessions whose last input is remembered for after_input (the oldest is forgotten first). */
+export const MAX_SENT_INPUTS = 1000;
+
 /**
  * The MCP server's way to the gateway: the SDK's HTTP client, and one WebSocket client shared
  * by every call that follows a session (opened on first use, opened afresh after a drop).
@@ -20,6 +30,7 @@ export class GatewayAccess {
   readonly tokenSource: string;
   private socket: Promise<SwitchboardClient> | undefined;
   private closed = false;
+  private readonly inputs = new Map<string, SentInput>();
 
   constructor(options: GatewayAccessOptions) {
     this.target = options.target;
@@ -69,6 +80,18 @@ export class GatewayAccess {
       if (opening === this.socket) this.socket = undefined;
       throw error;
     });
+  }
+
+  /** Remembers send_input's input to `id` (one that pressed Enter; undefined: one that did not, forgotten). */
+  recordInput(id: string, input: SentInput | undefined): void {
+    this.inputs.delete(id);
+    if (input === undefined) return;
+    this.inputs.set(id, input);
+    if (this.inputs.size > MAX_SENT_INPUTS) this.inputs.delete(this.inputs.keys().next().value!);
+  }
+
+  lastInput(id: string): SentInput | undefined {
+    return this.inputs.get(id);
   }
 
   /** Closes the shared client. Idempotent. */

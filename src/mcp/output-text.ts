@@ -1,14 +1,19 @@
 /**
- * Output bytes as text a language model can read: decoded as UTF-8 (bytes that are not UTF-8
- * become U+FFFD), pages cut where a character or a terminal escape sequence is complete, and
+ * Output bytes as text a language model can read: decoded as UTF-8 (each byte that is not part
+ * of a UTF-8 character shown as `\xNN`, and counted, so that the tools can say the output is
+ * binary), pages cut where a character or a terminal escape sequence is complete, and
  * (unless raw) terminal escape sequences, carriage-return overwrites and other control
  * characters removed.
  */
 
-/** A page of output decoded: `text`, and how many of the page's bytes it used (the rest come next time). */
+/**
+ * A page of output decoded: `text`, how many of the page's bytes it used (the rest come next
+ * time), and how many of those are not UTF-8 (shown as `\xNN`).
+ */
 export interface DecodedPage {
   text: string;
   used: number;
+  invalid: number;
 }
 
 /**
@@ -32,9 +37,14 @@ const INCOMPLETE_ESCAPE = /^\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*|\][^\x07]*|[P_^X][
 const STRING_TO_END = /^\x1b(?:\][^\x07\x1b]*(?:\x07|\x1b\\|(?=\x1b[^\\]))|[P_^X][^\x1b]*(?:\x1b\\|(?=\x1b[^\\])))/;
 
 const utf8 = new TextDecoder("utf-8");
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 export interface DecodeOptions {
-  /** The page's size: `bytes` may hold more after it (a look-ahead, to find where a sequence cut by the page ends). Default: all of `bytes`. */
+  /**
+   * The page's size: `bytes` may hold more after it (a look-ahead, to find where a sequence cut
+   * by the page ends). Default: all of `bytes`. A page whose `\xNN` would make its text longer
+   * than this many characters ends earlier: a page never shows more characters than it may read bytes.
+   */
   max?: number;
   /**
    * A page that starts with a string sequence longer than `max` takes all of it (up to
@@ -61,7 +71,87 @@ export function decodePage(bytes: Uint8Array, complete: boolean, options: Decode
     if (open > 0 || (open === 0 && atEnd)) used = open;
     else if (open === 0 && options.wholeEscapes === true) used = Math.max(used, stringSequenceEnd(bytes));
   }
-  return { text: utf8.decode(bytes.subarray(0, used)), used };
+  return decodeMarked(bytes.subarray(0, used), { maxChars: options.max ?? Infinity });
+}
+
+export interface MarkOptions {
+  /** At most this many characters of text: fewer bytes are taken when `\xNN` would exceed it. */
+  maxChars: number;
+  /** Take the last bytes that fit instead of the first (`used` then counts from the end). */
+  fromEnd?: boolean;
+}
+
+/**
+ * Bytes as UTF-8 text, each byte that is not part of a well-formed UTF-8 character shown as
+ * `\xNN` (not U+FFFD, which tells a reader nothing) and counted in `invalid`. UTF-8 text is
+ * never longer in characters than in bytes; `\xNN` is four characters a byte, so text with them
+ * is cut to `maxChars` characters, at a character's boundary.
+ *
+ * @example
+ * decodeMarked(Uint8Array.of(0x6f, 0x6b, 0xff), { maxChars: 64 }) // { text: "ok\\xff", used: 3, invalid: 1 }
+ */
+export function decodeMarked(bytes: Uint8Array, options: MarkOptions): DecodedPage {
+  try {
+    return { text: strictUtf8.decode(bytes), used: bytes.length, invalid: 0 };
+  } catch {
+    // Not UTF-8 throughout (the fatal decoder says no more): walked character by character below.
+  }
+  const starts: number[] = [];
+  const lengths: number[] = [];
+  for (let i = 0; i < bytes.length;) {
+    const length = utf8SequenceLength(bytes, i);
+    starts.push(i);
+    lengths.push(length);
+    i += Math.max(length, 1);
+  }
+  // What each character or byte costs in UTF-16 characters: 2 for 4-byte characters, 4 for \xNN.
+  const cost = (k: number) => (lengths[k] === 0 ? 4 : lengths[k] === 4 ? 2 : 1);
+  let first = 0;
+  let end = starts.length;
+  let chars = 0;
+  if (options.fromEnd === true) {
+    for (first = starts.length; first > 0 && chars + cost(first - 1) <= options.maxChars; first--)
+      chars += cost(first - 1);
+  } else {
+    for (end = 0; end < starts.length && chars + cost(end) <= options.maxChars; end++) chars += cost(end);
+  }
+  let text = "";
+  let invalid = 0;
+  let run = first;
+  const flush = (until: number) => {
+    if (until > run) text += utf8.decode(bytes.subarray(starts[run], starts[until] ?? bytes.length));
+  };
+  for (let k = first; k < end; k++) {
+    if (lengths[k] !== 0) continue;
+    flush(k);
+    text += `\\x${bytes[starts[k]!]!.toString(16).padStart(2, "0")}`;
+    invalid++;
+    run = k + 1;
+  }
+  flush(end);
+  const from = starts[first] ?? bytes.length;
+  const to = starts[end] ?? bytes.length;
+  return { text, used: to - from, invalid };
+}
+
+/** The length of the well-formed UTF-8 character at `i` (the Unicode standard's table 3-7), or 0 when it is not one. */
+function utf8SequenceLength(bytes: Uint8Array, i: number): number {
+  const b0 = bytes[i]!;
+  if (b0 < 0x80) return 1;
+  const inRange = (k: number, low: number, high: number) => {
+    const b = bytes[i + k];
+    return b !== undefined && b >= low && b <= high;
+  };
+  if (b0 >= 0xc2 && b0 <= 0xdf) return inRange(1, 0x80, 0xbf) ? 2 : 0;
+  if (b0 >= 0xe0 && b0 <= 0xef) {
+    const [low, high] = b0 === 0xe0 ? [0xa0, 0xbf] : b0 === 0xed ? [0x80, 0x9f] : [0x80, 0xbf];
+    return inRange(1, low, high) && inRange(2, 0x80, 0xbf) ? 3 : 0;
+  }
+  if (b0 >= 0xf0 && b0 <= 0xf4) {
+    const [low, high] = b0 === 0xf0 ? [0x90, 0xbf] : b0 === 0xf4 ? [0x80, 0x8f] : [0x80, 0xbf];
+    return inRange(1, low, high) && inRange(2, 0x80, 0xbf) && inRange(3, 0x80, 0xbf) ? 4 : 0;
+  }
+  return 0;
 }
 
 /**
@@ -74,6 +164,8 @@ function utf8Boundary(bytes: Uint8Array, end: number, atStartToo: boolean): numb
     const b = bytes[i]!;
     if (b < 0x80) return end;
     if (b >= 0xc0) {
+      // 0xc0, 0xc1 and 0xf5-0xff start no character: nothing that follows completes them.
+      if (b < 0xc2 || b > 0xf4) return end;
       const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
       return end - i < length && (i > 0 || atStartToo) ? i : end;
     }
@@ -125,12 +217,7 @@ const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/g;
  * plainText("\x1b[32mok\x1b[0m\r\n 10%\r 90%\r\n") // "ok\n 90%\n"
  */
 export function plainText(text: string): string {
-  const stripped = text
-    .replace(OSC, "")
-    .replace(STRING_SEQUENCE, "")
-    .replace(CSI, "")
-    .replace(OTHER_ESCAPE, "")
-    .replace(/\r+\n/g, "\n");
+  const stripped = withoutEscapes(text).replace(/\r+\n/g, "\n");
   if (!stripped.includes("\r")) return stripped.replace(CONTROL, "");
   return stripped
     .split("\n")
@@ -141,6 +228,11 @@ export function plainText(text: string): string {
     })
     .join("\n")
     .replace(CONTROL, "");
+}
+
+/** `text` without its terminal escape sequences (colours, cursor moves, titles), as {@link plainText} removes them. */
+export function withoutEscapes(text: string): string {
+  return text.replace(OSC, "").replace(STRING_SEQUENCE, "").replace(CSI, "").replace(OTHER_ESCAPE, "");
 }
 
 /** A whole escape sequence at `lastIndex`, as {@link plainText} removes it (one char a byte). */

@@ -1,17 +1,22 @@
 import { z } from "zod";
 import type { SessionInfo } from "../client/node.js";
 import { describeState } from "./format.js";
-import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, escapeEnd, plainText } from "./output-text.js";
+import { MAX_ESCAPE_BYTES, continuationBytes, decodeMarked, decodePage, escapeEnd, plainText } from "./output-text.js";
 import { REPLAY_GRACE_MS, waitForOutput } from "./output-wait.js";
 import { PatternTooSlow } from "./pattern-match.js";
 import type { WaitResult } from "./output-wait.js";
+import { OutputPage, OutputWait } from "./results.js";
 import { SessionId } from "./session-tools.js";
 import { ToolError, defineTool } from "./tool.js";
-import type { GatewayAccess } from "./gateway.js";
+import type { GatewayAccess, SentInput } from "./gateway.js";
 import type { Tool } from "./tool.js";
 
-/** Output bytes a call returns unless it asks for fewer or more… */
-export const DEFAULT_OUTPUT_BYTES = 64 * 1024;
+/**
+ * Output bytes a call returns unless it asks for fewer or more: a page shows at most this many
+ * characters, under 25,000 tokens (Claude Code's default limit for a tool result) even for
+ * output of a token a character (docs/mcp.md "Page sizes"; 64 KiB pages were 65,696 characters)…
+ */
+export const DEFAULT_OUTPUT_BYTES = 16 * 1024;
 /** …and at most, whatever it asks: a page must fit in a model's context. */
 export const MAX_OUTPUT_BYTES = 256 * 1024;
 /** The smallest page: it holds whole characters (4 bytes at most) and most escape sequences. */
@@ -43,7 +48,7 @@ const readOutput = defineTool({
   name: "read_output",
   title: "Read a session's output",
   description:
-    "Reads a terminal session's output (stdout and stderr as they interleaved, or the PTY screen stream) from byte offset since, one bounded page at a time. The answer says the session's state and gives next: pass it as since to read on (more: true says output is waiting beyond this page) or to wait_for_output to wait for what comes after. Bytes that are not UTF-8 show as U+FFFD. Works on running and ended sessions.",
+    "Reads a terminal session's output (stdout and stderr as they interleaved, or the PTY screen stream) from byte offset since, one bounded page at a time. The answer is a status line, then the output as a text block of its own; the status says the session's state and gives next: pass it as since to read on (more: true says output is waiting beyond this page) or to wait_for_output to wait for what comes after. Bytes that are not UTF-8 show as \\xNN and the status says the output is binary. Works on running and ended sessions.",
   input: z.strictObject({
     id: SessionId,
     since: z
@@ -55,6 +60,7 @@ const readOutput = defineTool({
     max_bytes: MaxBytes,
     raw: Raw,
   }),
+  output: OutputPage,
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway }) => {
     const session = await terminalSession(gateway, args.id);
@@ -69,7 +75,7 @@ const readOutput = defineTool({
     const cut = args.raw ? undefined : rewrittenLineCut(chunk.bytes, decoded.used);
     if (cut !== undefined) {
       const shown = decodePage(chunk.bytes, complete, { max: cut.shown, wholeEscapes: true });
-      if (shown.used === cut.shown) decoded = { text: shown.text, used: cut.end };
+      if (shown.used === cut.shown) decoded = { ...shown, used: cut.end };
     }
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
@@ -79,9 +85,10 @@ const readOutput = defineTool({
       : session.state === "running"
         ? `that is all so far: wait_for_output since=${next} waits for more`
         : "the end";
-    const header = `[${session.id} ${describeState(session)} | bytes ${from}-${next} of ${chunk.total}${from > args.since ? ` (bytes before ${from} were dropped by retention)` : ""} | ${where}]`;
+    const header = `[${session.id} ${describeState(session)} | bytes ${from}-${next} of ${chunk.total}${from > args.since ? ` (bytes before ${from} were dropped by retention)` : ""}${binaryNote(decoded.invalid)} | ${where}]`;
     return {
-      text: `${header}\n${output}`,
+      text: header,
+      body: output,
       data: {
         id: session.id,
         state: session.state,
@@ -91,7 +98,7 @@ const readOutput = defineTool({
         next,
         total: chunk.total,
         more,
-        output,
+        ...binaryFields(decoded.invalid),
       },
     };
   },
@@ -101,7 +108,7 @@ const waitForOutputTool = defineTool({
   name: "wait_for_output",
   title: "Wait for a session's output",
   description:
-    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout / disconnected: the gateway connection was lost), the output that arrived (the latest max_bytes of it; with a match, up to the end of the line the match ends on: what came after it comes from next) and next to pass as since next time; with a match, match_line_offset is where its line starts. timeout_ms: 0 looks at the output that is there now. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt".',
+    'Waits, without polling, until a terminal session prints output after byte offset since that matches pattern (a JavaScript regular expression, multiline: ^ and $ match at line ends), or any new output when there is no pattern, or until the session exits or timeout_ms passes. Returns why it returned (matched / output / exited / timeout / disconnected: the gateway connection was lost), the output that arrived (the latest max_bytes of it; with a match, up to the end of the line the match ends on: what came after it comes from next) and next to pass as since next time; with a match, match_line_offset is where its line starts. timeout_ms: 0 looks at the output that is there now. Leave since out to wait only for output from now on; pass the next of your last read (or the output_offset of send_input) so that nothing printed in between is missed. Use it for "wait until the server says listening", "wait for the tests to finish", "wait for the prompt". A PTY echoes what send_input typed, so a pattern can match the command line itself: after_input: true waits from your last send_input and matches only what comes after the echo of its line.',
   input: z.strictObject({
     id: SessionId,
     pattern: z
@@ -118,6 +125,12 @@ const waitForOutputTool = defineTool({
       .min(0)
       .optional()
       .describe("The output bytes you already have (a next offset). Default: the end of the output now."),
+    after_input: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Wait for the response to your last send_input to this session: from the output offset it returned, and in a PTY only after the echo of the typed line (so that a pattern does not match the command itself). Not with since.",
+      ),
     timeout_ms: z
       .number()
       .int()
@@ -128,6 +141,7 @@ const waitForOutputTool = defineTool({
     max_bytes: MaxBytes,
     raw: Raw,
   }),
+  output: OutputWait,
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway, signal, progress }) => {
     let pattern: RegExp | undefined;
@@ -136,6 +150,7 @@ const waitForOutputTool = defineTool({
     } catch (error) {
       throw new ToolError("VALIDATION_FAILED", `pattern: ${(error as Error).message}`);
     }
+    const input = args.after_input ? sentInput(gateway, args.id, args.since) : undefined;
     const session = await terminalSession(gateway, args.id);
     let result: WaitResult;
     try {
@@ -143,7 +158,9 @@ const waitForOutputTool = defineTool({
         target: gateway.target,
         id: args.id,
         // No since: from the end of the output as it is now (also if the wait ends before it connects).
-        since: args.since ?? session.outputBytes,
+        since: input?.offset ?? args.since ?? session.outputBytes,
+        // A pipe does not echo: its output after the input is all response.
+        ...(input !== undefined && session.pty ? { afterEcho: input.echo } : {}),
         pattern,
         timeoutMs: args.timeout_ms,
         maxBytes: args.max_bytes + MAX_ESCAPE_BYTES,
@@ -163,8 +180,17 @@ const waitForOutputTool = defineTool({
       cut = escapeEnd(result.bytes, cut);
       cut += continuationBytes(result.bytes.subarray(cut));
     }
+    let decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
+    if (decoded.text.length > args.max_bytes) {
+      // Bytes that are not UTF-8 show as \xNN, four characters each: the latest that fit are shown.
+      const latest = decodeMarked(result.bytes.subarray(cut, cut + decoded.used), {
+        maxChars: args.max_bytes,
+        fromEnd: true,
+      });
+      cut += decoded.used - latest.used;
+      decoded = latest;
+    }
     const from = result.from + cut;
-    const decoded = decodePage(result.bytes.subarray(cut), result.reason === "exited");
     const output = args.raw ? decoded.text : plainText(decoded.text);
     const next = from + decoded.used;
     const now = await stateAfter(gateway, session, result);
@@ -173,23 +199,26 @@ const waitForOutputTool = defineTool({
       from > result.start ? ` (bytes ${result.start}-${from} are not shown: read_output since=${result.start})` : "";
     const dropped =
       result.dropped > 0 ? ` (${result.dropped} bytes were dropped by retention before they were read)` : "";
-    const header = `[${why(result, { pattern: args.pattern, timeoutMs: args.timeout_ms, from, next })} | ${session.id} ${state} | bytes ${from}-${next}${skipped}${dropped} | next: since=${next}]`;
+    const echo = result.echoSeen === false ? ` (the echo of the input's line was not seen: ${NO_ECHO})` : "";
+    const header = `[${why(result, { pattern: args.pattern, timeoutMs: args.timeout_ms, from, next })}${echo} | ${session.id} ${state} | bytes ${from}-${next}${skipped}${dropped}${binaryNote(decoded.invalid)} | next: since=${next}]`;
     return {
-      text: `${header}\n${output}`,
+      text: header,
+      body: output,
       data: {
         id: session.id,
         reason: result.reason,
         ...(result.match !== undefined
           ? { match: result.match.match, match_line_offset: result.match.lineOffset }
           : {}),
-        state: now?.state ?? "unknown",
+        state: now?.state ?? ("unknown" as const),
         exit_code: now?.exitCode ?? null,
         signal: now?.signal ?? null,
         start: result.start,
+        ...(result.echoSeen !== undefined ? { echo_seen: result.echoSeen } : {}),
         ...(result.dropped > 0 ? { dropped_bytes: result.dropped } : {}),
         from,
         next,
-        output,
+        ...binaryFields(decoded.invalid),
       },
     };
   },
@@ -273,6 +302,39 @@ function why(
     case "disconnected":
       return `the connection to the gateway was lost during the wait (it stopped or restarted): once it is up again, wait_for_output with since=${at.next} goes on, and list_sessions shows whether the session survived`;
   }
+}
+
+/** What a program that does not echo its input (a password prompt, `stty -echo`) needs instead of after_input. */
+const NO_ECHO = "a program with echo off shows none; wait with since: output_offset instead";
+
+/**
+ * The last send_input to `id` through this server, for after_input: refused with `since`
+ * (after_input says where to start) or when there was none.
+ */
+function sentInput(gateway: GatewayAccess, id: string, since: number | undefined): SentInput {
+  if (since !== undefined) {
+    throw new ToolError(
+      "VALIDATION_FAILED",
+      "after_input: give after_input or since, not both (after_input starts at the output offset of your last send_input)",
+    );
+  }
+  const input = gateway.lastInput(id);
+  if (input === undefined) {
+    throw new ToolError(
+      "VALIDATION_FAILED",
+      `after_input: no send_input to ${id} through this MCP server yet (or not one that pressed Enter); send_input first, or wait with since`,
+    );
+  }
+  return input;
+}
+
+/** The header's word on bytes that are not UTF-8. */
+function binaryNote(invalid: number): string {
+  return invalid > 0 ? ` | binary: ${invalid} bytes are not UTF-8, shown as \\xNN` : "";
+}
+
+function binaryFields(invalid: number): { binary?: true; invalid_bytes?: number } {
+  return invalid > 0 ? { binary: true, invalid_bytes: invalid } : {};
 }
 
 /** The session, refused when it has no output stream to read (agent sessions answer through prompt_agent). */

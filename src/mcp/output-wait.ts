@@ -1,5 +1,6 @@
 import { TerminalClient } from "../client/node.js";
 import type { GatewayTarget, TerminalExit } from "../client/node.js";
+import { EchoSkip } from "./input-echo.js";
 import { Scanner } from "./output-scanner.js";
 import { decodePage } from "./output-text.js";
 import type { ScanMatch } from "./output-scanner.js";
@@ -28,6 +29,8 @@ export interface WaitOptions {
   id: string;
   /** The output bytes already seen; undefined: from the end of the output now. */
   since: number | undefined;
+  /** A line typed into a PTY: output up to the line break after its echo is skipped (after_input). */
+  afterEcho?: string;
   /** Return when the new output matches; undefined: on any new output. */
   pattern: RegExp | undefined;
   timeoutMs: number;
@@ -57,6 +60,8 @@ export interface WaitResult {
   dropped: number;
   /** Whether the gateway had replayed all the output that existed after `start` (false: it returned before that). */
   replayed: boolean;
+  /** With `afterEcho`: whether the echo was seen (`start` is then after it). */
+  echoSeen?: boolean;
 }
 
 /**
@@ -77,6 +82,8 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
   let dropped = 0;
   let arrived = 0;
   let replayed = false;
+  const echo = options.afterEcho !== undefined ? new EchoSkip(options.afterEcho) : undefined;
+  let echoSeen = false;
   const stopReporting = reportWhileWaiting(options.progress, options.timeoutMs, () => {
     const what = arrived === 0 ? "no new output yet" : `${arrived} bytes of new output`;
     return options.pattern !== undefined ? `${what}, no match for /${options.pattern.source}/ yet` : what;
@@ -99,6 +106,7 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
         end: tail.end ?? begin,
         dropped,
         replayed,
+        ...(echo !== undefined ? { echoSeen } : {}),
         ...extra,
       });
     };
@@ -132,7 +140,18 @@ export function waitForOutput(options: WaitOptions): Promise<WaitResult> {
       if (showable()) finish("output");
       else settling = false;
     };
-    term.on("data", ({ bytes, offset }) => {
+    term.on("data", (frame) => {
+      let { bytes, offset } = frame;
+      if (echo !== undefined && !echoSeen) {
+        const after = echo.push(offset, bytes);
+        if (after === undefined) return;
+        // The response starts here: what the wait shows and matches, and where it says it started.
+        echoSeen = true;
+        start = after;
+        bytes = bytes.subarray(after - offset);
+        offset = after;
+        if (bytes.length === 0) return;
+      }
       start ??= offset;
       arrived += bytes.length;
       if (options.pattern !== undefined) {

@@ -4,6 +4,7 @@ import { LIMITS, SESSION_STATES, SIGNALS, SessionName, SwitchboardError } from "
 import type { SessionState } from "../protocol/index.js";
 import { describeState, sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
+import { InputSent, OneSession, Removed, SessionList, SignalSent } from "./results.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool } from "./tool.js";
 
@@ -59,6 +60,7 @@ const listSessions = defineTool({
         "Skip this many (running first, then the newest): the offset the previous answer gave, for the next ones.",
       ),
   }),
+  output: SessionList,
   annotations: { readOnlyHint: true, openWorldHint: false },
   run: async (args, { gateway }) => {
     const states: readonly SessionState[] | undefined =
@@ -128,6 +130,7 @@ const startSession = defineTool({
     cols: z.number().int().min(1).max(LIMITS.MAX_COLS).optional().describe("PTY width (default 80)."),
     rows: z.number().int().min(1).max(LIMITS.MAX_ROWS).optional().describe("PTY height (default 24)."),
   }),
+  output: OneSession,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway }) => {
     const session = await gateway.http.createSession({
@@ -148,13 +151,14 @@ const sendInput = defineTool({
   name: "send_input",
   title: "Type into a session",
   description:
-    'Types text into a running terminal session, followed by Enter unless enter is false (Enter is CR in a PTY, LF in a pipe). eof: true then ends the input: a pipe session\'s stdin is closed (so cat, sort or wc finish), a PTY gets Ctrl-D. Control keys can be sent as characters in PTY sessions ("\\u0003" is Ctrl-C; send_signal is the sure way to interrupt). Returns the output offset before the input: pass it as since to wait_for_output to see the response.',
+    'Types text into a running terminal session, followed by Enter unless enter is false (Enter is CR in a PTY, LF in a pipe). eof: true then ends the input: a pipe session\'s stdin is closed (so cat, sort or wc finish), a PTY gets Ctrl-D. Control keys can be sent as characters in PTY sessions ("\\u0003" is Ctrl-C; send_signal is the sure way to interrupt). Returns the output offset before the input: pass it as since to wait_for_output to see the response, or wait_for_output with after_input: true (which in a PTY also skips the echo of the typed line).',
   input: z.strictObject({
     id: SessionId,
     text: z.string().max(LIMITS.INPUT_BYTES).default("").describe("The text to type (may be empty with eof or enter)."),
     enter: z.boolean().default(true).describe("Press Enter after the text (default true)."),
     eof: z.boolean().default(false).describe("End the input after the text (default false)."),
   }),
+  output: InputSent,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway }) => {
     const session = await gateway.http.getSession(args.id);
@@ -163,6 +167,11 @@ const sendInput = defineTool({
       throw new ToolError("VALIDATION_FAILED", "nothing to send: give text, enter: true or eof: true");
     }
     const result = await gateway.http.input(args.id, data, { eof: args.eof });
+    const lines = args.text.split(/\r\n|\r|\n/);
+    gateway.recordInput(
+      args.id,
+      args.enter ? { offset: session.outputBytes, echo: lines[lines.length - 1]! } : undefined,
+    );
     const ended = args.eof ? (session.pty ? " and Ctrl-D" : " and closed its input") : "";
     return {
       text: `Sent ${result.bytes} bytes${ended} to ${args.id}. Its output was at byte ${session.outputBytes}: wait_for_output with since: ${session.outputBytes} shows the response.`,
@@ -183,6 +192,7 @@ const sendSignal = defineTool({
       .max(16)
       .describe(`The signal: ${SIGNALS.join(", ")}.`),
   }),
+  output: SignalSent,
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
     const result = await gateway.http.signal(args.id, args.signal);
@@ -199,6 +209,7 @@ const stopSession = defineTool({
   description:
     "Terminates a session and waits for it to end: SIGTERM (a PTY is hung up first), then SIGKILL after a grace period. Its output and log stay readable (read_output); remove_session deletes them.",
   input: z.strictObject({ id: SessionId }),
+  output: OneSession,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
     const session = await gateway.http.deleteSession(args.id);
@@ -218,6 +229,7 @@ const removeSession = defineTool({
     id: SessionId,
     force: z.boolean().default(false).describe("Terminate a running session first (default false)."),
   }),
+  output: Removed,
   annotations: { readOnlyHint: false, destructiveHint: true, openWorldHint: true },
   run: async (args, { gateway }) => {
     let removed: Awaited<ReturnType<typeof gateway.http.removeSession>>;

@@ -4,10 +4,15 @@ import { ConnectionError, SwitchboardError } from "../client/node.js";
 import { controlHeldText } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
 
-/** What a tool answers: compact text for the model, and the same facts as structured content. */
-export interface ToolOutput {
+/**
+ * What a tool answers: compact text for the model, and its facts as structured content. A
+ * session's output or an agent's answer is `body`: a text block of its own after `text`, and
+ * not repeated in `data` (it would reach the model twice; docs/mcp.md "Tools").
+ */
+export interface ToolOutput<D extends Record<string, unknown> = Record<string, unknown>> {
   text: string;
-  data: Record<string, unknown>;
+  body?: string;
+  data: D;
 }
 
 /** What a tool call gets besides its arguments. */
@@ -68,37 +73,51 @@ export interface Tool {
 }
 
 /**
- * Defines a tool from a zod schema: the schema is published as the tool's JSON Schema and
- * checked on every call, a mistake answered as a VALIDATION_FAILED tool error naming the field.
+ * Defines a tool from zod schemas: the input schema is published as the tool's JSON Schema and
+ * checked on every call, a mistake answered as a VALIDATION_FAILED tool error naming the field;
+ * the output schema is published as its `outputSchema`, which MCP clients check every
+ * `structuredContent` against (the SDK's client does), and types what `run` returns.
  */
-export function defineTool<S extends z.ZodType<Record<string, unknown>>>(spec: {
+export function defineTool<
+  S extends z.ZodType<Record<string, unknown>>,
+  O extends z.ZodType<Record<string, unknown>, Record<string, unknown>>,
+>(spec: {
   name: string;
   title: string;
   description: string;
   input: S;
+  output: O;
   annotations: ToolAnnotations;
-  run: (args: z.output<S>, call: ToolCall) => Promise<ToolOutput>;
+  run: (args: z.output<S>, call: ToolCall) => Promise<ToolOutput<z.input<O>>>;
 }): Tool {
-  const { $schema: _dialect, ...inputSchema } = z.toJSONSchema(spec.input, { io: "input" }) as Record<string, unknown>;
   return {
     listing: {
       name: spec.name,
       title: spec.title,
       description: spec.description,
-      inputSchema: inputSchema as ToolListing["inputSchema"],
+      inputSchema: jsonSchema(spec.input, "input") as ToolListing["inputSchema"],
+      outputSchema: jsonSchema(spec.output, "output") as ToolListing["outputSchema"],
       annotations: { title: spec.title, ...spec.annotations },
     },
     async call(args, call) {
       try {
         const parsed = spec.input.safeParse(args ?? {});
         if (!parsed.success) throw new ToolError("VALIDATION_FAILED", describeIssues(parsed.error));
-        const { text, data } = await spec.run(parsed.data, call);
-        return { content: [{ type: "text", text }], structuredContent: data };
+        const { text, body, data } = await spec.run(parsed.data, call);
+        const content: CallToolResult["content"] = [{ type: "text", text }];
+        if (body !== undefined) content.push({ type: "text", text: body });
+        return { content, structuredContent: data };
       } catch (error) {
         return failure(error, call.gateway);
       }
     },
   };
+}
+
+/** A zod schema as the JSON Schema a tool listing carries (without `$schema`: the listing's dialect is MCP's). */
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Record<string, unknown> {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io }) as Record<string, unknown>;
+  return rest;
 }
 
 /** A zod error as one sentence: `since: must be ...; timeout_ms: ...`. */
@@ -108,7 +127,11 @@ function describeIssues(error: z.ZodError): string {
     .join("; ");
 }
 
-/** Any error as an MCP tool error: `CODE: message`, with a hint where one helps. */
+/**
+ * Any error as an MCP tool error: `CODE: message`, with a hint where one helps. It has no
+ * structured content: clients check that against the tool's `outputSchema`, which describes
+ * results (the SDK's own McpServer answers errors so too).
+ */
 export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "tokenSource">): CallToolResult {
   const code =
     error instanceof SwitchboardError || error instanceof ConnectionError || error instanceof ToolError
@@ -117,9 +140,22 @@ export function failure(error: unknown, gateway: Pick<GatewayAccess, "url" | "to
   // CONTROL_HELD said from who holds control: the gateway's own advice ("acquire control with
   // force") names something no tool here does.
   const held = error instanceof SwitchboardError ? controlHeldText(error) : undefined;
-  const message = held ?? (error instanceof Error ? error.message : String(error));
+  const message = toolWords(held ?? (error instanceof Error ? error.message : String(error)));
   const text = `${code}: ${message}${hint(code, gateway)}`;
-  return { content: [{ type: "text", text }], structuredContent: { error: { code, message } }, isError: true };
+  return { content: [{ type: "text", text }], isError: true };
+}
+
+/**
+ * The gateway's advice names its HTTP routes and CLI commands; an agent here has tools for the
+ * same things (tools.test.ts "names tools, not HTTP routes, in errors").
+ */
+const ROUTE_ADVICE: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\(POST \.\.\.\/prompt, switchboard prompt\)/, "(prompt_agent)"],
+  [/\(DELETE \/v1\/sessions\/:id, switchboard kill\)/, "(stop_session)"],
+];
+
+function toolWords(message: string): string {
+  return ROUTE_ADVICE.reduce((text, [route, tool]) => text.replace(route, tool), message);
 }
 
 function hint(code: string, gateway: Pick<GatewayAccess, "url" | "tokenSource">): string {

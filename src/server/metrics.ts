@@ -2,10 +2,20 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { FD_EXHAUSTION_OPERATIONS } from "./fd-monitor.js";
 
 /** prom-client's default gauge, replaced (see the constructor). */
-const OPEN_FDS = "switchboard_process_open_fds";
+const OPEN_FDS = "process_open_fds";
+/**
+ * prom-client's gauges that break Prometheus's naming rules (`promtool check metrics`: a gauge
+ * must not end in `_total`), removed: each is the sum of its unsuffixed gauge by `type`
+ * (`sum(nodejs_active_handles)`), which stays.
+ */
+export const REMOVED_DEFAULT_GAUGES = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+] as const;
 
 /**
- * How often prom-client samples the event loop's delay (`switchboard_nodejs_eventloop_lag_*`): a
+ * How often prom-client samples the event loop's delay (`nodejs_eventloop_lag_*`): a
  * timer that wakes the gateway every time, busy or idle. prom-client's default, 10 ms, woke an idle
  * gateway 100 times a second, about half a second of CPU a minute with nothing to do. A stall of
  * the loop longer than this is always seen; a shorter one when a sample falls in it.
@@ -155,11 +165,10 @@ export class GatewayMetrics {
     for (const reason of ["purge", "retention"]) this.sessionsRemoved.inc({ reason }, 0);
     this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
     this.messages.inc({ result: "delivered" }, 0);
-    collectDefaultMetrics({
-      register: this.registry,
-      prefix: "switchboard_",
-      eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS,
-    });
+    // Unprefixed, as prom-client and every exporter name them (`process_cpu_seconds_total`,
+    // `nodejs_heap_size_used_bytes`), so that off-the-shelf dashboards and alerts work.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    for (const name of REMOVED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
     // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
     // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's
     // count does not (FdMonitor.usage).

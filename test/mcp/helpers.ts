@@ -7,11 +7,16 @@ import { CLI, REPO } from "../cli/helpers.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 
-/** What a tool call answered: its text, its structured content, and whether it is an error. */
+/**
+ * What a tool call answered: its text (the blocks joined by line breaks), the output or answer
+ * block (the second), its structured content, and whether it is an error (with its code).
+ */
 export interface ToolAnswer {
   text: string;
+  output: string | undefined;
   data: any;
   isError: boolean;
+  code: string | undefined;
 }
 
 /** `switchboard mcp` run from the sources, driven by the MCP SDK's own client over stdio. */
@@ -34,6 +39,8 @@ export class McpProcess {
   static async start(env: Record<string, string>, args: string[] = []): Promise<McpProcess> {
     const mcp = new McpProcess(env, args);
     await mcp.client.connect(mcp.transport);
+    // Listing the tools makes the SDK's client check every result against its tool's outputSchema.
+    await mcp.client.listTools();
     return mcp;
   }
 
@@ -46,8 +53,11 @@ export class McpProcess {
     const result = (await this.client.callTool({ name, arguments: args }, undefined, {
       timeout: 120_000,
     })) as CallToolResult;
-    const text = result.content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`)).join("\n");
-    return { text, data: result.structuredContent, isError: result.isError === true };
+    const blocks = result.content.map((c) => (c.type === "text" ? c.text : `[${c.type}]`));
+    const text = blocks.join("\n");
+    const isError = result.isError === true;
+    const code = isError ? /^([A-Z_]+):/.exec(text)?.[1] : undefined;
+    return { text, output: blocks[1], data: result.structuredContent, isError, code };
   }
 
   /** Like {@link call}, failing the test with the tool's message when the tool refused. */
@@ -86,4 +96,14 @@ export function mcpStack(): McpStack {
     await stack.gw?.close();
   });
   return stack;
+}
+
+/** `start(command, extra)`: starts a session through start_session on the stack's MCP server and returns its id. */
+export function sessionStarter(
+  stack: McpStack,
+): (command: string[], extra?: Record<string, unknown>) => Promise<string> {
+  return async (command, extra = {}) => {
+    const { data } = await stack.mcp.ok("start_session", { command, ...extra });
+    return data.session.id as string;
+  };
 }

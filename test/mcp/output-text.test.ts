@@ -1,5 +1,13 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MAX_ESCAPE_BYTES, continuationBytes, decodePage, escapeEnd, plainText } from "../../src/mcp/output-text.js";
+import {
+  MAX_ESCAPE_BYTES,
+  continuationBytes,
+  decodeMarked,
+  decodePage,
+  escapeEnd,
+  plainText,
+} from "../../src/mcp/output-text.js";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
@@ -8,32 +16,80 @@ describe("decodePage", () => {
   it("leaves a character cut at the end of a page for the next page", () => {
     const euro = bytes("€"); // 3 bytes
     const page = concat(bytes("price: "), euro.subarray(0, 2));
-    expect(decodePage(page, false)).toEqual({ text: "price: ", used: 7 });
+    expect(decodePage(page, false)).toEqual({ text: "price: ", used: 7, invalid: 0 });
     // At the true end of the output nothing follows: the bytes are shown as they are.
-    expect(decodePage(page, true)).toEqual({ text: "price: \ufffd", used: 9 });
-    expect(decodePage(concat(bytes("price: "), euro), false)).toEqual({ text: "price: €", used: 10 });
+    expect(decodePage(page, true)).toEqual({ text: "price: \\xe2\\x82", used: 9, invalid: 2 });
+    expect(decodePage(concat(bytes("price: "), euro), false)).toEqual({ text: "price: €", used: 10, invalid: 0 });
   });
 
-  it("shows bytes that are not UTF-8 as U+FFFD", () => {
-    expect(decodePage(Uint8Array.from([0x61, 0xff, 0x62]), false)).toEqual({ text: "a\ufffdb", used: 3 });
+  // Regression (issue: binary output came back as U+FFFD replacement characters).
+  it("shows bytes that are not UTF-8 as \\xNN and counts them", () => {
+    expect(decodePage(Uint8Array.from([0x61, 0xff, 0x62]), false)).toEqual({ text: "a\\xffb", used: 3, invalid: 1 });
+    // Overlong, surrogate, past U+10FFFF, a lone continuation: none is a character.
+    for (const bad of [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80]]) {
+      const page = decodePage(Uint8Array.from([...bad, 0x21]), true);
+      expect(page.invalid, bad.join(",")).toBe(bad.length);
+      expect(page.text).toBe(bad.map((b) => `\\x${b.toString(16)}`).join("") + "!");
+    }
+    // A byte that starts no character is not held back for a next page that cannot complete it.
+    expect(decodePage(Uint8Array.of(0x61, 0xff), false)).toEqual({ text: "a\\xff", used: 2, invalid: 1 });
+    // A character that is well formed stays one, also U+FFFD itself.
+    expect(decodePage(bytes("\ufffd 𝄞"), true)).toEqual({ text: "\ufffd 𝄞", used: 8, invalid: 0 });
+  });
+
+  it("cuts a page whose \\xNN would make it longer than its size, from the start or from the end", () => {
+    const binary = Uint8Array.from({ length: 100 }, (_, i) => 0x80 + i);
+    const first = decodePage(binary, true, { max: 64 });
+    expect(first).toMatchObject({ used: 16, invalid: 16 });
+    expect(first.text).toHaveLength(64);
+    const last = decodeMarked(binary, { maxChars: 64, fromEnd: true });
+    expect(last).toMatchObject({ used: 16, invalid: 16 });
+    expect(last.text.startsWith("\\xd4")).toBe(true);
+  });
+
+  it("pages any bytes into text no longer than the page, that joins to the text of one read (property)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.integer({ min: 4, max: 64 }), (input, size) => {
+        const whole = decodeMarked(input, { maxChars: Infinity });
+        let at = 0;
+        let joined = "";
+        while (at < input.length) {
+          const page = decodeMarked(input.subarray(at), { maxChars: size });
+          expect(page.text.length).toBeLessThanOrEqual(size);
+          expect(page.used).toBeGreaterThan(0);
+          joined += page.text;
+          at += page.used;
+        }
+        expect(joined).toBe(whole.text);
+        // Without backslashes of its own, the text gives back the bytes exactly.
+        if (!input.includes(0x5c)) {
+          const parts = whole.text.split(/(\\x[0-9a-f]{2})/);
+          const back = parts.flatMap((part, i) =>
+            i % 2 === 1 ? [parseInt(part.slice(2), 16)] : [...new TextEncoder().encode(part)],
+          );
+          expect(Uint8Array.from(back)).toEqual(input);
+          expect(whole.invalid).toBe((parts.length - 1) / 2);
+        }
+      }),
+    );
   });
 
   // Regression (exploratory test): a wait whose whole new output was "\x1b[3" took it as text
   // (next after it), and the next one showed "1mRED".
   it("leaves an unfinished character or escape sequence that is all the output so far for later", () => {
-    expect(decodePage(bytes("\x1b[3"), false)).toEqual({ text: "", used: 0 });
-    expect(decodePage(bytes("\x1b]0;title"), false)).toEqual({ text: "", used: 0 });
-    expect(decodePage(bytes("€").subarray(0, 2), false)).toEqual({ text: "", used: 0 });
+    expect(decodePage(bytes("\x1b[3"), false)).toEqual({ text: "", used: 0, invalid: 0 });
+    expect(decodePage(bytes("\x1b]0;title"), false)).toEqual({ text: "", used: 0, invalid: 0 });
+    expect(decodePage(bytes("€").subarray(0, 2), false)).toEqual({ text: "", used: 0, invalid: 0 });
     // The session ended: nothing will follow, the bytes are shown as they are.
-    expect(decodePage(bytes("\x1b[3"), true)).toEqual({ text: "\x1b[3", used: 3 });
+    expect(decodePage(bytes("\x1b[3"), true)).toEqual({ text: "\x1b[3", used: 3, invalid: 0 });
     // More follows the page (a look-ahead): a page makes progress.
     expect(decodePage(bytes("\x1b[3".padEnd(80, ";") + "m"), false, { max: 64 }).used).toBe(64);
   });
 
   it("leaves an escape sequence cut at the end of a page for the next page", () => {
-    expect(decodePage(bytes("ok\x1b[3"), false)).toEqual({ text: "ok", used: 2 });
-    expect(decodePage(bytes("ok\x1b]0;title"), false)).toEqual({ text: "ok", used: 2 });
-    expect(decodePage(bytes("ok\x1b[31m"), false)).toEqual({ text: "ok\x1b[31m", used: 7 });
+    expect(decodePage(bytes("ok\x1b[3"), false)).toEqual({ text: "ok", used: 2, invalid: 0 });
+    expect(decodePage(bytes("ok\x1b]0;title"), false)).toEqual({ text: "ok", used: 2, invalid: 0 });
+    expect(decodePage(bytes("ok\x1b[31m"), false)).toEqual({ text: "ok\x1b[31m", used: 7, invalid: 0 });
     expect(decodePage(bytes("ok\x1b]0;t\x07"), false).used).toBe(8);
   });
 

@@ -22,7 +22,7 @@ async function readPages(id: string, max_bytes: number): Promise<string> {
   let text = "";
   for (let more = true; more;) {
     const page = await s.mcp.ok("read_output", { id, since, max_bytes });
-    text += page.data.output as string;
+    text += page.output as string;
     expect(page.data.next).toBeGreaterThan(since);
     since = page.data.next as number;
     more = page.data.more as boolean;
@@ -51,7 +51,7 @@ describe("wait_for_output on output that is already there", () => {
       const found = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "listening on", timeout_ms: 10_000 });
       expect(found.data).toMatchObject({ reason: "matched", match: "listening on", match_line_offset: 0, from: 0 });
       // The output up to the end of the match's line, not the rest of the burst: that is next time's.
-      expect(found.data).toMatchObject({ output: head, next: head.length });
+      expect({ ...found.data, output: found.output }).toMatchObject({ output: head, next: head.length });
       expect(found.text).toMatch(/^\[matched "listening on" \| /);
 
       // A line in the middle of the burst: where it starts, exactly.
@@ -69,12 +69,12 @@ describe("wait_for_output on output that is already there", () => {
       });
       expect(small.data).toMatchObject({ reason: "matched", match_line_offset: 0, next: 99 });
       expect(small.data.from).toBeGreaterThan(0);
-      expect(small.data.output).not.toContain("listening");
+      expect(small.output).not.toContain("listening");
       expect(small.text).toContain(
         `matched ${JSON.stringify(small.data.match)} on the line from byte 0 (not shown below: read_output since=0)`,
       );
       const there = await s.mcp.ok("read_output", { id, since: small.data.match_line_offset, max_bytes: 64 });
-      expect(there.data.output.startsWith("listening on 3000\n")).toBe(true);
+      expect(there.output!.startsWith("listening on 3000\n")).toBe(true);
       await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
@@ -88,15 +88,20 @@ describe("wait_for_output on output that is already there", () => {
       const id = await start(["sh", "-c", "echo READY; sleep 60"]);
       await printed(id, 6);
       const ready = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "READY", timeout_ms: 0 });
-      expect(ready.data).toMatchObject({ reason: "matched", match: "READY", output: "READY\n", next: 6 });
+      expect({ ...ready.data, output: ready.output }).toMatchObject({
+        reason: "matched",
+        match: "READY",
+        output: "READY\n",
+        next: 6,
+      });
 
       // Without a pattern, output that came is the answer, also when the time is up: not "without new output".
       const any = await s.mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 0 });
-      expect(any.data).toMatchObject({ reason: "output", output: "READY\n", next: 6 });
+      expect({ ...any.data, output: any.output }).toMatchObject({ reason: "output", output: "READY\n", next: 6 });
       expect(any.text).toMatch(/^\[new output \| /);
 
       const none = await s.mcp.ok("wait_for_output", { id, since: 6, pattern: "READY", timeout_ms: 0 });
-      expect(none.data).toMatchObject({ reason: "timeout", output: "", next: 6 });
+      expect({ ...none.data, output: none.output }).toMatchObject({ reason: "timeout", output: "", next: 6 });
       expect(none.text).toMatch(/^\[timed out after 0 ms without a match \| /);
       await s.mcp.ok("stop_session", { id });
     },
@@ -118,7 +123,7 @@ describe("wait_for_output, output after the match and split escape sequences", (
 
       const built = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "BUILD OK", timeout_ms: 10_000 });
       const upTo = burst.slice(0, burst.indexOf("\ntests") + 1);
-      expect(built.data).toMatchObject({
+      expect({ ...built.data, output: built.output }).toMatchObject({
         reason: "matched",
         output: "building ✓\nBUILD OK 😀\n",
         from: 0,
@@ -130,14 +135,18 @@ describe("wait_for_output, output after the match and split escape sequences", (
         pattern: "^tests: .*\n",
         timeout_ms: 10_000,
       });
-      expect(tests.data).toMatchObject({ reason: "matched", output: "tests: 3 passed\n" });
+      expect({ ...tests.data, output: tests.output }).toMatchObject({ reason: "matched", output: "tests: 3 passed\n" });
       const prompt = await s.mcp.ok("wait_for_output", {
         id,
         since: tests.data.next,
         pattern: "\\$ $",
         timeout_ms: 10_000,
       });
-      expect(prompt.data).toMatchObject({ reason: "matched", output: "$ ", next: Buffer.byteLength(burst) });
+      expect({ ...prompt.data, output: prompt.output }).toMatchObject({
+        reason: "matched",
+        output: "$ ",
+        next: Buffer.byteLength(burst),
+      });
       await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
@@ -151,12 +160,12 @@ describe("wait_for_output, output after the match and split escape sequences", (
       const id = await start(["sh", "-c", "printf ' \\033[3'; read x; printf '1mRED\\033[0m\\n'; sleep 60"]);
       await printed(id, 4);
       const first = await s.mcp.ok("wait_for_output", { id, since: 0, timeout_ms: 0 });
-      expect(first.data).toMatchObject({ reason: "output", output: " ", next: 1 });
+      expect({ ...first.data, output: first.output }).toMatchObject({ reason: "output", output: " ", next: 1 });
       const second = await s.mcp.ok("wait_for_output", { id, since: 1, timeout_ms: 500 });
-      expect(second.data).toMatchObject({ reason: "timeout", output: "", next: 1 });
+      expect({ ...second.data, output: second.output }).toMatchObject({ reason: "timeout", output: "", next: 1 });
       await s.mcp.ok("send_input", { id, text: "go" });
       const third = await s.mcp.ok("wait_for_output", { id, since: 1, pattern: "RED", timeout_ms: 10_000 });
-      expect(third.data).toMatchObject({ reason: "matched", output: "RED\n", next: 14 });
+      expect({ ...third.data, output: third.output }).toMatchObject({ reason: "matched", output: "RED\n", next: 14 });
       await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
@@ -173,7 +182,7 @@ describe("wait_for_output, output after the match and split escape sequences", (
       await printed(id, 201 + tail.length);
       for (const pattern of [undefined, "c\n"]) {
         const cut = await s.mcp.ok("wait_for_output", { id, since: 0, pattern, max_bytes: 64, timeout_ms: 10_000 });
-        expect(cut.data, `pattern ${pattern}`).toMatchObject({
+        expect({ ...cut.data, output: cut.output }, `pattern ${pattern}`).toMatchObject({
           output: `${"c".repeat(59)}\n`,
           from: 205,
           next: 265,
@@ -197,9 +206,9 @@ describe("read_output pages", () => {
       const id = await start(["sh", "-c", script]);
       await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
       const whole = await s.mcp.ok("read_output", { id });
-      expect(whole.data.output).toBe("line 1\nline 2\nline 3\nline 4\nline 5\nprogress 100%\ndone\n");
+      expect(whole.output).toBe("line 1\nline 2\nline 3\nline 4\nline 5\nprogress 100%\ndone\n");
       for (let max_bytes = 64; max_bytes <= 100; max_bytes++) {
-        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.data.output);
+        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.output);
       }
     },
     TEST_MS,
@@ -216,9 +225,9 @@ describe("read_output pages", () => {
       await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
 
       const whole = await s.mcp.ok("read_output", { id, max_bytes: 262_144 });
-      expect(whole.data.output).toBe(`${"f".repeat(65_000)}link rest\n`);
+      expect(whole.output).toBe(`${"f".repeat(65_000)}link rest\n`);
       for (const max_bytes of [65_536, 4096]) {
-        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.data.output);
+        expect(await readPages(id, max_bytes), `pages of ${max_bytes}`).toBe(whole.output);
       }
     },
     TEST_MS,

@@ -70,10 +70,10 @@ describe("switchboard mcp, the process", () => {
     const mcp = await McpProcess.start({ SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: "x".repeat(20) });
     try {
       const first = await mcp.call("list_sessions");
-      expect(first).toMatchObject({ isError: true, data: { error: { code: "UNREACHABLE" } } });
+      expect(first).toMatchObject({ isError: true, code: "UNREACHABLE" });
       expect(first.text).toContain(`looks for it at ${url}`);
       const again = await mcp.call("wait_for_output", { id: "abc" });
-      expect(again.data.error.code).toBe("UNREACHABLE");
+      expect(again.code).toBe("UNREACHABLE");
       await expect.poll(() => mcp.stderr).toMatch(/switchboard mcp: warning: cannot reach the gateway/);
     } finally {
       await mcp.close();
@@ -84,7 +84,7 @@ describe("switchboard mcp, the process", () => {
     const mcp = await McpProcess.start({ SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: "wrong-token-0123456789" });
     try {
       const answer = await mcp.call("list_sessions");
-      expect(answer.data.error.code).toBe("UNAUTHORIZED");
+      expect(answer.code).toBe("UNAUTHORIZED");
       expect(answer.text).toContain("refused the token from SWITCHBOARD_TOKEN");
     } finally {
       await mcp.close();
@@ -101,7 +101,7 @@ describe("switchboard mcp, the process", () => {
         pattern: "\\n",
         timeout_ms: 10_000,
       });
-      expect(out.data.output).toBe("/tmp\n");
+      expect(out.output).toBe("/tmp\n");
       const sub = await mcp.ok("start_session", { command: ["pwd"], cwd: "." });
       expect(sub.data.session.cwd).toBe("/tmp");
     } finally {

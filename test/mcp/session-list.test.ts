@@ -61,7 +61,7 @@ describe("list_sessions and remove_session", () => {
   it("refuses to remove a running session and names the tools that do it", async () => {
     const id = (await s.mcp.ok("start_session", { command: ["sleep", "60"] })).data.session.id as string;
     const refused = await s.mcp.call("remove_session", { id });
-    expect(refused).toMatchObject({ isError: true, data: { error: { code: "SESSION_RUNNING" } } });
+    expect(refused).toMatchObject({ isError: true, code: "SESSION_RUNNING" });
     expect(refused.text).toContain(`session ${id} is running: stop_session stops it`);
     expect(refused.text).toContain("force: true");
     expect(refused.text).not.toMatch(/switchboard|DELETE/);

@@ -3,7 +3,7 @@ import { countingCommand, countingText } from "../client/helpers.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
-import { mcpStack } from "./helpers.js";
+import { mcpStack, sessionStarter } from "./helpers.js";
 import { connect } from "../../src/client/node.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
@@ -11,11 +11,7 @@ const TEST_MS = 60_000;
 
 const s = mcpStack();
 
-/** Starts a pipe session through the tool and returns its id. */
-async function start(command: string[], extra: Record<string, unknown> = {}): Promise<string> {
-  const { data } = await s.mcp.ok("start_session", { command, ...extra });
-  return data.session.id as string;
-}
+const start = sessionStarter(s);
 
 describe("switchboard mcp", () => {
   it("lists every tool with a description and an input schema", async () => {
@@ -65,8 +61,8 @@ describe("switchboard mcp", () => {
         const page = await s.mcp.ok("read_output", { id, since, max_bytes: 1000 });
         expect(page.data.from).toBe(since);
         expect(page.data.next - since).toBeLessThanOrEqual(1000);
-        expect(page.text).toBe(`${page.text.split("\n")[0]}\n${page.data.output}`);
-        rebuilt += page.data.output;
+        expect(page.text).toBe(`${page.text.split("\n")[0]}\n${page.output}`);
+        rebuilt += page.output;
         since = page.data.next;
         pages++;
         if (!page.data.more) {
@@ -95,7 +91,7 @@ describe("switchboard mcp", () => {
   );
 
   it(
-    "pages never split a character, and bytes that are not UTF-8 show as U+FFFD",
+    "pages never split a character, and bytes that are not UTF-8 show as \\xNN on a page marked binary",
     async () => {
       const id = await start([
         "sh",
@@ -105,13 +101,21 @@ describe("switchboard mcp", () => {
       await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "never", timeout_ms: 10_000 });
       let since = 0;
       let rebuilt = "";
+      const binary: boolean[] = [];
       for (let more = true; more;) {
         const page = await s.mcp.ok("read_output", { id, since, max_bytes: 64 });
-        rebuilt += page.data.output;
+        rebuilt += page.output;
+        binary.push(page.data.binary === true);
+        if (since === 0) {
+          expect(page.data).toMatchObject({ binary: true, invalid_bytes: 1 });
+          expect(page.text).toContain("| binary: 1 bytes are not UTF-8, shown as \\xNN |");
+        }
         since = page.data.next;
         more = page.data.more;
       }
-      expect(rebuilt).toBe(`bad \ufffd byte\n${"é€𝄞".repeat(40)}`);
+      expect(rebuilt).toBe(`bad \\xff byte\n${"é€𝄞".repeat(40)}`);
+      // Only the page with the byte says binary.
+      expect(binary.filter(Boolean)).toHaveLength(1);
     },
     TEST_MS,
   );
@@ -126,7 +130,7 @@ describe("switchboard mcp", () => {
       const ready = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "ready on port (\\d+)" });
       expect(performance.now() - started).toBeGreaterThanOrEqual(600);
       expect(ready.data).toMatchObject({ reason: "matched", match: "ready on port 1234", state: "running", from: 0 });
-      expect(ready.data.output).toBe("starting\nready on port 1234\n");
+      expect(ready.output).toBe("starting\nready on port 1234\n");
       expect(ready.text).toContain("starting\nready on port 1234\n");
 
       const quiet = await s.mcp.ok("wait_for_output", {
@@ -135,7 +139,12 @@ describe("switchboard mcp", () => {
         pattern: "never",
         timeout_ms: 300,
       });
-      expect(quiet.data).toMatchObject({ reason: "timeout", output: "", from: ready.data.next, next: ready.data.next });
+      expect({ ...quiet.data, output: quiet.output }).toMatchObject({
+        reason: "timeout",
+        output: "",
+        from: ready.data.next,
+        next: ready.data.next,
+      });
       expect(quiet.text).toMatch(/^\[timed out after 300 ms without a match \| /);
 
       const stopped = await s.mcp.ok("stop_session", { id });
@@ -186,7 +195,8 @@ describe("switchboard mcp", () => {
         undefined,
         { onprogress: (note) => runNotes.push(note), timeout: 60_000 },
       )) as CallToolResult;
-      expect(answer.structuredContent).toMatchObject({ status: "chat.final", answer: "a".repeat(1300) });
+      expect(answer.structuredContent).toEqual(expect.objectContaining({ status: "chat.final", answer_chars: 1300 }));
+      expect(answer.content[1]).toEqual({ type: "text", text: "a".repeat(1300) });
       expect(runNotes.length).toBeGreaterThanOrEqual(1);
       const said = /^(\d+) characters of answer so far$/.exec(runNotes[0]!.message ?? "");
       expect(said, runNotes[0]!.message).not.toBeNull();
@@ -217,7 +227,7 @@ describe("switchboard mcp", () => {
       const id = await start(["sh", "-c", "yes | head -c 200000; sleep 0.3; echo all done"]);
       const done = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^all done$", max_bytes: 100 });
       expect(done.data).toMatchObject({ reason: "matched", start: 0, from: 200_009 - 100, next: 200_009 });
-      expect(done.data.output).toBe(`\n${"y\n".repeat(45)}all done\n`);
+      expect(done.output).toBe(`\n${"y\n".repeat(45)}all done\n`);
       expect(done.text).toContain(`(bytes 0-${200_009 - 100} are not shown: read_output since=0)`);
     },
     TEST_MS,
@@ -234,7 +244,11 @@ describe("switchboard mcp", () => {
       await expect.poll(async () => (await s.http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
       await s.http.input(id, "go\n");
       const burst = await waiting;
-      expect(burst.data).toMatchObject({ reason: "output", output: "one\ntwo\n", start: 0 });
+      expect({ ...burst.data, output: burst.output }).toMatchObject({
+        reason: "output",
+        output: "one\ntwo\n",
+        start: 0,
+      });
       await s.mcp.ok("stop_session", { id });
     },
     TEST_MS,
@@ -270,7 +284,7 @@ describe("switchboard mcp", () => {
       const last = await s.mcp.ok("send_input", { id, text: "fig", eof: true });
       expect(last.text).toMatch(/^Sent 4 bytes and closed its input to /);
       const sorted = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "pear", timeout_ms: 10_000 });
-      expect(sorted.data.output).toBe("apple\nfig\npear\n");
+      expect(sorted.output).toBe("apple\nfig\npear\n");
       const ended = await s.mcp.ok("wait_for_output", { id, since: sorted.data.next, timeout_ms: 10_000 });
       expect(ended.data).toMatchObject({ reason: "exited", exit_code: 0 });
 
@@ -278,7 +292,7 @@ describe("switchboard mcp", () => {
       await s.mcp.ok("send_input", { id: cat, text: "no newline", enter: false });
       await s.mcp.ok("send_input", { id: cat, text: "", enter: false, eof: true });
       const echoed = await s.mcp.ok("wait_for_output", { id: cat, since: 0, pattern: "line", timeout_ms: 10_000 });
-      expect(echoed.data.output).toBe("no newline");
+      expect(echoed.output).toBe("no newline");
     },
     TEST_MS,
   );
@@ -291,7 +305,7 @@ describe("switchboard mcp", () => {
       // loaded machine), the terminal echoes the line before the prompt is printed and the output
       // follows the prompt on its line ("$ red-42"), so "^red-42$" never matched and the wait timed out.
       const prompt = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^\\$ $", timeout_ms: 10_000 });
-      expect(prompt.data).toMatchObject({ reason: "matched", output: "$ " });
+      expect({ ...prompt.data, output: prompt.output }).toMatchObject({ reason: "matched", output: "$ " });
       const sent = await s.mcp.ok("send_input", { id, text: "printf '\\033[31m%s\\033[0m\\n' red-$((40+2))" });
       const red = await s.mcp.ok("wait_for_output", {
         id,
@@ -300,10 +314,10 @@ describe("switchboard mcp", () => {
         timeout_ms: 10_000,
       });
       expect(red.data.reason).toBe("matched");
-      expect(red.data.output).not.toContain("\x1b");
-      expect(red.data.output).not.toContain("\r");
+      expect(red.output).not.toContain("\x1b");
+      expect(red.output).not.toContain("\r");
       const raw = await s.mcp.ok("read_output", { id, since: sent.data.output_offset, raw: true });
-      expect(raw.data.output).toContain("\x1b[31mred-42\x1b[0m\r\n");
+      expect(raw.output).toContain("\x1b[31mred-42\x1b[0m\r\n");
 
       await s.mcp.ok("send_input", { id, text: "exit 7" });
       const gone = await s.mcp.ok("wait_for_output", {
@@ -344,7 +358,8 @@ describe("switchboard mcp", () => {
       expect(asking.data.status).toBe("permission");
       for (let round = 0; round < 3; round++) {
         const done = await s.mcp.ok("wait_for_run", { id, run_id: finished.data.run_id, timeout_ms: 0 });
-        expect(done.data, `round ${round}`).toMatchObject({ status: "chat.final", answer: "hello there" });
+        expect(done.data, `round ${round}`).toMatchObject({ status: "chat.final" });
+        expect(done.output, `round ${round}`).toBe("hello there");
         const waiting = await s.mcp.ok("wait_for_run", { id, run_id: asking.data.run_id, timeout_ms: 0 });
         expect(waiting.data.status, `round ${round}`).toBe("permission");
       }
@@ -386,7 +401,8 @@ describe("switchboard mcp", () => {
       expect(answered.text).toContain("Answered");
       // Following from the start of the run, the answered request does not stop it again.
       const done = await s.mcp.ok("wait_for_run", { id, run_id: asked.data.run_id });
-      expect(done.data).toMatchObject({ status: "chat.final", answer: "Allowed. go" });
+      expect(done.data).toMatchObject({ status: "chat.final" });
+      expect(done.output).toBe("Allowed. go");
       const again = await s.mcp.call("answer_permission", { id, request_id: pending.request_id, option_id: "allow" });
       expect(again.isError).toBe(true);
       expect(again.text).toMatch(/^PERMISSION_REQUEST_NOT_FOUND: /);
@@ -416,7 +432,8 @@ describe("switchboard mcp", () => {
       expect(again.data.status).toBe("blocked");
       await s.mcp.ok("answer_permission", { id, request_id: blockedBy.permission.request_id, option_id: "allow" });
       const done = await s.mcp.ok("wait_for_run", { id, run_id: second.data.run_id, timeout_ms: 60_000 });
-      expect(done.data).toMatchObject({ status: "chat.final", answer: "next one" });
+      expect(done.data).toMatchObject({ status: "chat.final" });
+      expect(done.output).toBe("next one");
     },
     TEST_MS,
   );
@@ -432,25 +449,21 @@ describe("switchboard mcp", () => {
       expect(created.data.session).toMatchObject({ kind: "agent", agent: "echo", name: "helper" });
 
       const answer = await s.mcp.ok("prompt_agent", { id, text: "hello from the test" });
-      expect(answer.data).toMatchObject({
-        status: "chat.final",
-        answer: "hello from the test",
-        stop_reason: "end_turn",
-      });
+      expect(answer.data).toMatchObject({ status: "chat.final", answer_chars: 19, stop_reason: "end_turn" });
+      expect(answer.data).not.toHaveProperty("answer");
+      expect(answer.output).toBe("hello from the test");
       expect(answer.text).toMatch(/^\[run \S+ of \S+: chat\.final \(finished, end_turn\)\]\nhello from the test$/);
 
       const failed = await s.mcp.ok("prompt_agent", { id, text: "/fail half an answer" });
-      expect(failed.data).toMatchObject({
-        status: "chat.error",
-        answer: "half an answer",
-        error: { code: "AGENT_FAILED" },
-      });
+      expect(failed.data).toMatchObject({ status: "chat.error", error: { code: "AGENT_FAILED" } });
+      expect(failed.output).toBe("half an answer");
       expect(failed.text).toContain("chat.error AGENT_FAILED: the echo agent failed on purpose");
 
       const tool = await s.mcp.ok("prompt_agent", { id, text: "/tool count me", wait: false });
       expect(tool.data).toMatchObject({ status: "queued" });
       const later = await s.mcp.ok("wait_for_run", { id, run_id: tool.data.run_id, timeout_ms: 20_000 });
-      expect(later.data).toMatchObject({ status: "chat.final", answer: "count me" });
+      expect(later.data).toMatchObject({ status: "chat.final" });
+      expect(later.output).toBe("count me");
       expect(later.data.notes).toEqual([
         "[tool] Count characters (in_progress)",
         "[tool] Count characters (completed)",
@@ -468,11 +481,11 @@ describe("switchboard mcp", () => {
       expect(end.data.status).toBe("chat.aborted");
 
       const wrong = await s.mcp.call("wait_for_output", { id });
-      expect(wrong).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
+      expect(wrong).toMatchObject({ isError: true, code: "WRONG_SESSION_KIND" });
       // And the other way round (exploratory test: "session … has no run x" for a terminal).
       const terminal = await start(["sh", "-c", "echo hi"]);
       const noRuns = await s.mcp.call("wait_for_run", { id: terminal, run_id: "x" });
-      expect(noRuns).toMatchObject({ isError: true, data: { error: { code: "WRONG_SESSION_KIND" } } });
+      expect(noRuns).toMatchObject({ isError: true, code: "WRONG_SESSION_KIND" });
       expect(noRuns.text).toMatch(/only agent sessions have runs/);
     },
     TEST_MS,
@@ -481,11 +494,11 @@ describe("switchboard mcp", () => {
   it("answers bad ids and arguments with coded tool errors and keeps serving", async () => {
     const missing = await s.mcp.call("read_output", { id: "no-such-session" });
     expect(missing.isError).toBe(true);
-    expect(missing.data.error.code).toBe("SESSION_NOT_FOUND");
+    expect(missing.code).toBe("SESSION_NOT_FOUND");
     expect(missing.text).toMatch(/^SESSION_NOT_FOUND: .*list_sessions/);
 
     const negative = await s.mcp.call("read_output", { id: "x", since: -1 });
-    expect(negative).toMatchObject({ isError: true, data: { error: { code: "VALIDATION_FAILED" } } });
+    expect(negative).toMatchObject({ isError: true, code: "VALIDATION_FAILED" });
     expect(negative.text).toMatch(/^VALIDATION_FAILED: since: /);
 
     const empty = await s.mcp.call("start_session", { command: [] });
@@ -496,11 +509,11 @@ describe("switchboard mcp", () => {
     expect(regex.text).toMatch(/^VALIDATION_FAILED: pattern: /);
     const relative = await s.mcp.call("start_session", { command: ["true"], cwd: "/no/such/dir/here" });
     expect(relative.isError).toBe(true);
-    expect(relative.data.error.code).toMatch(/SPAWN_FAILED|VALIDATION_FAILED/);
+    expect(relative.code).toMatch(/SPAWN_FAILED|VALIDATION_FAILED/);
     const signal = await s.mcp.call("send_signal", { id: "x", signal: "NOPE" });
-    expect(signal.data.error.code).toMatch(/VALIDATION_FAILED|SESSION_NOT_FOUND/);
+    expect(signal.code).toMatch(/VALIDATION_FAILED|SESSION_NOT_FOUND/);
     const agent = await s.mcp.call("create_agent_session", { agent: "no-such-agent" });
-    expect(agent.data.error.code).toBe("AGENT_NOT_FOUND");
+    expect(agent.code).toBe("AGENT_NOT_FOUND");
 
     // The code once, not "MCP error -32602: MCP error -32602: unknown tool".
     await expect(s.mcp.client.callTool({ name: "no_such_tool", arguments: {} })).rejects.toThrow(

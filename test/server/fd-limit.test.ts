@@ -122,8 +122,7 @@ async function takeEveryDescriptor(
   return {
     async release() {
       close();
-      const open = async () =>
-        Number(/^switchboard_process_open_fds (\d+)$/m.exec((await http("GET", "/metrics")).text)?.[1]);
+      const open = async () => Number(/^process_open_fds (\d+)$/m.exec((await http("GET", "/metrics")).text)?.[1]);
       await waitFor(async () => (await open()) < FD_LIMIT - 2 * SPAWN_FDS, 5_000, "the gateway's descriptors free");
     },
   };
@@ -206,8 +205,8 @@ describe("a gateway at its file descriptor limit", () => {
     const metrics = (await http("GET", "/metrics")).text;
     expect(metrics).toMatch(/^switchboard_fds_near_limit 1$/m);
     expect(metrics).toMatch(/^switchboard_fd_exhaustion_total\{operation="session"\} 2$/m);
-    expect(metrics).toMatch(new RegExp(`^switchboard_process_max_fds ${FD_LIMIT}$`, "m"));
-    const open = Number(/^switchboard_process_open_fds (\d+)$/m.exec(metrics)?.[1]);
+    expect(metrics).toMatch(new RegExp(`^process_max_fds ${FD_LIMIT}$`, "m"));
+    const open = Number(/^process_open_fds (\d+)$/m.exec(metrics)?.[1]);
     expect(open).toBeGreaterThanOrEqual(FD_LIMIT - 1);
 
     const nearLimit = (l: LogLine) => l.level === 40 && /file descriptor limit/.test(l.msg);

@@ -107,7 +107,7 @@ describe("the file descriptor monitor", () => {
     const m = monitored();
     for (let i = 0; i < 20; i++) {
       m.monitor.usage();
-      await m.metric("switchboard_process_open_fds");
+      await m.metric("process_open_fds");
     }
     expect(m.state.reads).toBe(1);
     m.clock.advance(FD_COUNT_MAX_AGE_MS);
