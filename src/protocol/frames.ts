@@ -9,7 +9,11 @@ import { LIMITS } from "./limits.js";
 export const PROTOCOL_VERSION = 1;
 
 const SessionId = z.string().min(1).max(128);
-const Ref = z.union([z.string().max(128), z.number()]);
+/** A number ref must come back as sent: finite and within ±(2^53 − 1) (`1e999` parsed as Infinity, echoed as `null`). */
+export const Ref = z.union([
+  z.string().max(128),
+  z.number().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+]);
 const Since = z.number().int().nonnegative();
 /** A `types` filter (subscribe on /v1/ws, `types=` on HTTP and SSE): known event types, at most 64. */
 export const EventTypes = z
