@@ -82,6 +82,7 @@ describe("a plugin signalling the gateway", () => {
     expect(results).toEqual({
       reniceGatewayAsOwnPid: denied("os.setPriority of another process"),
       reniceGatewayImported: denied("os.setPriority of another process"),
+      reniceGatewayBuiltinModule: denied("os.setPriority of another process"),
       stopGatewayAsOwnPid: denied("process.kill of another process"),
       stopGatewayRawKill: denied("process.kill of another process"),
       signalProcessGroup: denied("process.kill of another process"),
