@@ -7,8 +7,8 @@ import type { LeaseChange } from "../core/control-lease.js";
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, Ref, SwitchboardError } from "../protocol/index.js";
-import type { ServerFrame, SessionEvent } from "../protocol/index.js";
+import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, isRef } from "../protocol/index.js";
+import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf } from "./auth.js";
@@ -388,8 +388,8 @@ function lastEnd(log: SessionLog): LogEntry | undefined {
 
 function refOf(raw: unknown): Ref | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
-  const ref = Ref.safeParse((raw as { ref?: unknown }).ref);
-  return ref.success ? ref.data : undefined;
+  const ref = (raw as { ref?: unknown }).ref;
+  return isRef(ref) ? ref : undefined;
 }
 
 /**
