@@ -112,9 +112,18 @@ export class ConfinedFs {
   }
 
   /** Reads a UTF-8 file; `line` (1-based) and `limit` select lines as in ACP. */
-  async readTextFile(
+  readTextFile(
     requested: string,
     options: { line?: number | null | undefined; limit?: number | null | undefined } = {},
+  ): Promise<string> {
+    return this.read(requested, options).catch((err: unknown) => {
+      throw this.refusal(err, requested);
+    });
+  }
+
+  private async read(
+    requested: string,
+    options: { line?: number | null | undefined; limit?: number | null | undefined },
   ): Promise<string> {
     const root = await this.rootReal();
     const real = await this.resolveExisting(requested);
@@ -122,11 +131,7 @@ export class ConfinedFs {
     const dir = await this.openDir(root, path.dirname(real), requested);
     let handle: FileHandle;
     try {
-      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested).catch(
-        (err: unknown) => {
-          throw this.openRefusal(err, requested);
-        },
-      );
+      handle = await this.openFile(root, dir, path.basename(real), constants.O_RDONLY, requested);
     } finally {
       await dir.close();
     }
@@ -155,7 +160,13 @@ export class ConfinedFs {
    * root. A file with more than one hard link is refused: another of its names may be outside the
    * root, and no path check can see it.
    */
-  async writeTextFile(requested: string, content: string): Promise<void> {
+  writeTextFile(requested: string, content: string): Promise<void> {
+    return this.write(requested, content).catch((err: unknown) => {
+      throw this.refusal(err, requested);
+    });
+  }
+
+  private async write(requested: string, content: string): Promise<void> {
     const root = await this.rootReal();
     const handle = await this.openForWrite(root, this.lexical(requested), requested, false);
     try {
@@ -212,7 +223,7 @@ export class ConfinedFs {
       const flags = constants.O_WRONLY | constants.O_CREAT;
       handle = await this.openFile(root, dir, path.basename(target), flags, requested).catch((err: unknown) => {
         if (errno(err) === "ELOOP" && !followedLink) return undefined;
-        throw this.openRefusal(err, requested);
+        throw err;
       });
     } finally {
       await dir.close();
@@ -256,7 +267,7 @@ export class ConfinedFs {
 
   /**
    * Opens `name` in `dir` without following a symlink there, and checks what was opened. Errors of
-   * the open itself come as they are (see openRefusal); the caller may want to handle ELOOP.
+   * the open itself come as they are (see `refusal`); the caller may want to handle ELOOP.
    */
   private async openFile(
     root: string,
@@ -270,18 +281,28 @@ export class ConfinedFs {
     return handle;
   }
 
-  /** What an error of `open` on a file means to the agent. */
-  private openRefusal(err: unknown, requested: string): unknown {
-    switch (errno(err)) {
+  /**
+   * What an error of the file system means to the agent: a documented refusal naming only the path
+   * it sent. A Node error's message names the real path or `/proc/self/fd/N/…`, internal to the
+   * gateway; one with no documented reason (EACCES, ENOSPC…) keeps only its code.
+   */
+  private refusal(err: unknown, requested: string): unknown {
+    if (err instanceof FsAccessError) return err;
+    const code = errno(err);
+    switch (code) {
       case "ELOOP": // a symlink where the path check saw none
         return this.outside(requested);
-      case "ENOENT":
+      case "ENOENT": // the file, or the session's directory itself, is gone
         return new FsAccessError("not-found", `${requested} does not exist`);
+      case "ENOTDIR":
+        return new FsAccessError("not-found", `${requested} does not exist (a part of its path is a file)`);
       case "EISDIR": // a directory opened for writing
       case "ENXIO": // a FIFO without a reader, or a socket
         return this.notAFile(requested);
-      default:
+      case undefined:
         return err;
+      default:
+        return Object.assign(new Error(`${requested}: ${code}`), { code });
     }
   }
 
@@ -322,15 +343,8 @@ export class ConfinedFs {
   private async resolveExisting(requested: string): Promise<string> {
     const root = await this.rootReal();
     const target = this.lexical(requested);
-    let real: string;
-    try {
-      real = await realpath(target);
-    } catch (err) {
-      if (errno(err) === "ENOENT" || errno(err) === "ENOTDIR") {
-        throw new FsAccessError("not-found", `${requested} does not exist`);
-      }
-      throw err;
-    }
+    // ENOENT and ENOTDIR are answered not-found by `refusal`.
+    const real = await realpath(target);
     if (!isInside(root, real)) throw this.outside(requested);
     return real;
   }

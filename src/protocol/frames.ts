@@ -9,7 +9,19 @@ import { LIMITS } from "./limits.js";
 export const PROTOCOL_VERSION = 1;
 
 const SessionId = z.string().min(1).max(128);
-const Ref = z.union([z.string().max(128), z.number()]);
+/** A number ref must come back as sent: finite and within ±(2^53 − 1) (`1e999` parsed as Infinity, echoed as `null`). */
+const Ref = z.union([z.string().max(128), z.number().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER)]);
+
+/**
+ * Whether `value` is a ref `Ref` takes, without building zod's issues: a refused frame's error
+ * echoes its ref only then, and refused frames may come in floods.
+ */
+export function isRef(value: unknown): value is Ref {
+  return (
+    (typeof value === "string" && value.length <= 128) ||
+    (typeof value === "number" && Math.abs(value) <= Number.MAX_SAFE_INTEGER)
+  );
+}
 const Since = z.number().int().nonnegative();
 /** A `types` filter (subscribe on /v1/ws, `types=` on HTTP and SSE): known event types, at most 64. */
 export const EventTypes = z

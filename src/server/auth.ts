@@ -26,13 +26,16 @@ export const SESSION_COOKIE = "sb_session";
  * The other half of a browser sign-in: `POST /v1/login` answers it beside the cookie, and the
  * page keeps it in its origin's storage and sends it with every request, as this header, as the
  * WebSocket subprotocol `switchboard.cookie-key.<key>`, or as the `cookieKey` query parameter
- * (an `EventSource`, which can do neither). Browsers send a host's cookies to all of its ports;
+ * of the SSE stream only (`EVENT_SOURCE_PATH`: an `EventSource` can do neither; elsewhere a key
+ * in the URL would only reach proxy logs and browser history). Browsers send a host's cookies to all of its ports;
  * its storage stays with the origin, port included. So another server on the gateway's host
  * name receives the cookie, and the cookie alone signs nobody in.
  */
 export const COOKIE_KEY_HEADER = "x-switchboard-cookie-key";
 export const COOKIE_KEY_PROTOCOL_PREFIX = "switchboard.cookie-key.";
 export const COOKIE_KEY_QUERY = "cookieKey";
+/** The one route whose `cookieKey` query parameter counts: `GET /v1/sessions/:id/stream` (routes/stream.ts). */
+const EVENT_SOURCE_PATH = /^\/v1\/sessions\/[^/?]+\/stream$/;
 /** Lifetime of a browser session cookie. */
 export const COOKIE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** WebSocket subprotocol prefix carrying a bearer token for clients that cannot set headers. */
@@ -328,13 +331,14 @@ export function credentialsOf(req: IncomingMessage): Credentials {
   return cookieKey ? { cookie, cookieKey } : { cookie };
 }
 
-/** The key sent beside a cookie as the header, else as the query parameter (the first of either). */
+/** The key sent beside a cookie as the header, else (on the SSE stream only) as the query parameter. */
 function cookieKeyOf(req: IncomingMessage): string | undefined {
   const header = req.headers[COOKIE_KEY_HEADER];
   if (typeof header === "string") return header.trim();
-  const query = req.url?.indexOf("?") ?? -1;
-  if (query < 0) return undefined;
-  return new URLSearchParams(req.url!.slice(query + 1)).get(COOKIE_KEY_QUERY) ?? undefined;
+  const url = req.url ?? "";
+  const query = url.indexOf("?");
+  if (query < 0 || req.method !== "GET" || !EVENT_SOURCE_PATH.test(url.slice(0, query))) return undefined;
+  return new URLSearchParams(url.slice(query + 1)).get(COOKIE_KEY_QUERY) ?? undefined;
 }
 
 /**

@@ -42,6 +42,11 @@ export class RequestGuard {
     );
   }
 
+  /** `POST /v1/login` verified its token itself: the connection no longer counts as anonymous. */
+  signedIn(req: IncomingMessage): void {
+    this.anonymous.authenticated(req.socket);
+  }
+
   /**
    * What to answer a credential that did not verify (every place that checks one — requests,
    * upgrades, `POST /v1/login` — goes through here): RATE_LIMITED while the address is slowed
@@ -49,14 +54,10 @@ export class RequestGuard {
    *
    * A valid credential is never refused for its address: every local user reaches the gateway
    * from 127.0.0.1, so a slowdown that refused everyone would let anyone lock out the UI and the
-   * CLI with a few bad tokens. Guessing is bounded by the tokens themselves (256 generated bits,
-   * configured ones at least 16 characters); the slowdown spares the gateway the work of a flood.
+   * CLI with a few bad tokens. So this does not slow guessing (the right token still passes):
+   * the tokens bound it (256 generated bits), and the slowdown spares the gateway the work of a
+   * flood. docs/security.md, Token guessing.
    */
-  /** `POST /v1/login` verified its token itself: the connection no longer counts as anonymous. */
-  signedIn(req: IncomingMessage): void {
-    this.anonymous.authenticated(req.socket);
-  }
-
   refuse(req: IncomingMessage, message: string): SwitchboardError {
     const address = addressOf(req);
     const blockedMs = this.failures.blockedFor(address);

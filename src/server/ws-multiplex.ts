@@ -7,7 +7,7 @@ import type { LeaseChange } from "../core/control-lease.js";
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
+import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, isRef } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
@@ -389,7 +389,7 @@ function lastEnd(log: SessionLog): LogEntry | undefined {
 function refOf(raw: unknown): Ref | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
   const ref = (raw as { ref?: unknown }).ref;
-  return (typeof ref === "string" && ref.length <= 128) || typeof ref === "number" ? ref : undefined;
+  return isRef(ref) ? ref : undefined;
 }
 
 /**

@@ -121,6 +121,36 @@ describe.each(modes)("ConfinedFs %s", (_mode, options) => {
     expect(await refusal(fs().writeTextFile("sub", "x"))).toBe("not-a-file");
   });
 
+  // Issue: a file where a directory should be, or a session directory removed under the agent,
+  // answered the raw ENOTDIR/ENOENT with the gateway's absolute paths (`/proc/self/fd/N/…`).
+  it("answers a file in place of a directory, or a removed root, with a documented reason naming only the agent's path", async () => {
+    const dir = await fresh(root);
+    await writeFile(path.join(dir, "plain.txt"), "a file");
+    const through = path.join(dir, "plain.txt", "x.txt");
+    const below = path.join(dir, "plain.txt", "deeper", "x.txt");
+    const gone = await fresh(root);
+    const goneFs = new ConfinedFs(gone, options);
+    await rm(gone, { recursive: true });
+    const refusals: Array<[string, () => Promise<unknown>, string]> = [
+      ["read through a file", () => fs().readTextFile(through), through],
+      ["write through a file", () => fs().writeTextFile(through, "x"), through],
+      ["write below a file", () => fs().writeTextFile(below, "x"), below],
+      ["read in a removed root", () => goneFs.readTextFile("x.txt"), "x.txt"],
+      ["write in a removed root", () => goneFs.writeTextFile("x.txt", "x"), "x.txt"],
+    ];
+    for (const [what, attempt, requested] of refusals) {
+      const err = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, what).toBeInstanceOf(FsAccessError);
+      expect((err as FsAccessError).reason, what).toBe("not-found");
+      // The path the agent sent and why, never a real path, a descriptor's path or an errno code.
+      expect((err as Error).message, what).toMatch(new RegExp(`^${requested.replaceAll(".", "\\.")} does not exist`));
+      expect((err as Error).message, what).not.toMatch(/\/proc\/|ENOTDIR|ENOENT|realpath/);
+    }
+  });
+
   it("refuses to write a file hard-linked from outside the root, leaving it as it was", async () => {
     const secret = path.join(await fresh(outside), "secret.txt");
     await writeFile(secret, "outside content");

@@ -93,6 +93,32 @@ describe("cookie key", () => {
     expect((await http(gw, null).get("/v1/whoami", alice.headers)).status).toBe(200);
   });
 
+  // Issue: the key was taken from the query string of every route, where it lands in proxy logs
+  // and browser history; only an EventSource, which can send neither header nor subprotocol, needs it.
+  it("takes the key as a query parameter only on the SSE stream, not on other routes or upgrades", async () => {
+    const gw = await secGateway({ clock: new ManualClock() });
+    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-query-key" });
+    const { cookie, key } = await browserSignIn(gw.url, TOKENS.vera);
+    const withQuery = `cookieKey=${key}`;
+    for (const path of ["/v1/whoami", "/v1/sessions", `/v1/sessions/${s.id}`, `/v1/sessions/${s.id}/events`]) {
+      const refused = errorOf(await http(gw, null).get(`${path}?${withQuery}`, { cookie }));
+      expect(refused, path).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
+      expect(refused.message, path).toContain("sign in again");
+    }
+    expect((await http(gw, null).post(`/v1/logout?${withQuery}`, {}, { cookie })).status).toBe(401);
+    for (const path of [`/v1/ws?${withQuery}`, `/ws/session/${s.id}?${withQuery}`])
+      await expect(WsClient.open(gw, path, null, { headers: { cookie } }), path).rejects.toMatchObject({ status: 401 });
+    const stream = await fetch(`${gw.url}/v1/sessions/${s.id}/stream?${withQuery}`, { headers: { cookie } });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toContain("text/event-stream");
+    await stream.body?.cancel();
+    // Still signed in: the refusals above were no logout.
+    expect((await http(gw, null).get("/v1/whoami", { cookie, [KEY_HEADER]: key })).json).toEqual({
+      name: "vera",
+      role: "viewer",
+    });
+  });
+
   it("keeps the key a browser brings to its next sign-in, so its other tabs go on; logout ends every cookie of that key", async () => {
     const gw = await secGateway();
     const first = await browserSignIn(gw.url, TOKENS.vera);

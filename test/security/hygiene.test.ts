@@ -488,6 +488,31 @@ describe("secrets", () => {
     }
   });
 
+  // Issue: `ref: 1e999` parsed as Infinity and came back as `"ref": null`; a ref past 2^53 comes
+  // back as another number. Neither can be matched to its frame.
+  it("refuses a ref it could not echo as sent (1e999, past 2^53) with VALIDATION_FAILED and leaves it out of the error", async () => {
+    const gw = await secGateway();
+    const mux = await Mux.open(gw, "alice");
+    const from = mux.client.frames.length;
+    for (const ref of ["1e999", "-1e999", "9007199254740993", "1e300"]) mux.client.send(`{"op":"ping","ref":${ref}}`);
+    mux.client.send(`{"op":"ping","ref":9007199254740991}`);
+    mux.client.send(`{"op":"ping","ref":-2.5}`);
+    await mux.client.until(() => mux.client.frames.length >= from + 6, "six answers");
+    const answers = mux.client.frames.slice(from);
+    for (const refused of answers.slice(0, 4)) {
+      expect(refused).toMatchObject({
+        op: "error",
+        code: "VALIDATION_FAILED",
+        message: expect.stringContaining("ref"),
+      });
+      expect(Object.keys(refused)).not.toContain("ref");
+    }
+    expect(answers.slice(4)).toEqual([
+      expect.objectContaining({ op: "pong", ref: 9007199254740991 }),
+      expect.objectContaining({ op: "pong", ref: -2.5 }),
+    ]);
+  });
+
   it("does not echo a malformed WebSocket frame's content in its INVALID_JSON error", async () => {
     const gw = await secGateway();
     const s = await createSession(gw, "alice", { kind: "stream" });
