@@ -1,5 +1,5 @@
 /**
- * SDK and CLI benchmarks (issue 5):
+ * SDK and CLI benchmarks:
  * - SDK resume: a client following a stream session loses its connection, 100,000 events are
  *   appended meanwhile (POST /v1/sessions/:id/events, batches of 1000), the connection comes
  *   back; measured from the reconnect's `hello` to the last missed event handed to the

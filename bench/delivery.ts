@@ -1,5 +1,5 @@
 /**
- * Real-time delivery benchmarks (issue 3): PTY throughput to WebSocket viewers, keystroke echo
+ * Real-time delivery benchmarks: PTY throughput to WebSocket viewers, keystroke echo
  * round trip, fan-out against a bare `ws` broadcast loop, a slow client among 100, and memory
  * per idle connection and per idle PTY session. Every figure and its baseline are measured in
  * one run. The gateway (and the baselines) run in this process; the WebSocket clients run in a
@@ -39,7 +39,7 @@ const CHILD_ENV = "SWITCHBOARD_DELIVERY_BENCH_CHILD";
 const TOKEN = "delivery-bench-token-0123456789abcdef";
 
 /**
- * PTY throughput: rounds per side (medians), and the goals of issue 3. Nine: on this shared
+ * PTY throughput: rounds per side (medians), and their goals. Nine: on this shared
  * 2-core machine single runs of the same code range from 0.5 to 1.0 of raw, and medians of
  * five moved by ±0.08 between full runs.
  */
@@ -60,7 +60,7 @@ const ECHO_GAP_MS = 10;
 const GOAL_ECHO_P50_MS = 1;
 const GOAL_ECHO_P99_MS = 5;
 const GOAL_ECHO_FLOOD_P99_MS = 10;
-/** Fan-out: 1 KB events at 10k/s to 500 clients (issue 3). */
+/** Fan-out: 1 KB events at 10k/s to 500 clients. */
 const FANOUT_CLIENTS = 500;
 const FANOUT_RATE = 10_000;
 const FANOUT_EVENT_BYTES = 1024;

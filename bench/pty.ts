@@ -12,7 +12,7 @@ import { fmt, median, met, sideBySide } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
 /**
- * PTY read throughput (issue 2 acceptance): a 50 MB output read through TerminalProcess +
+ * PTY read throughput: a 50 MB output read through TerminalProcess +
  * OutputCoalescer + Utf8Chunker, as a ratio of node-pty reading the same command raw
  * (`onData` with `encoding: null`, nothing done with the bytes), alternating in one process.
  */
@@ -23,7 +23,7 @@ export const PTY_BENCH_BYTES = 50 * 1024 * 1024;
 export const PTY_BENCH_COMMAND: readonly string[] = ["sh", "-c", `head -c ${PTY_BENCH_BYTES} /dev/zero | tr '\\0' a`];
 /** Rounds per side; the figures are medians (9: the machine is shared, single runs are noisy). */
 export const PTY_BENCH_ROUNDS = 9;
-/** Issue 2: PTY-to-log throughput ≥ 0.9 × raw node-pty. */
+/** Goal: PTY-to-log throughput ≥ 0.9 × raw node-pty. */
 export const PTY_BENCH_GOAL_RATIO = 0.9;
 /** One run that takes longer than this is broken, not slow. */
 const RUN_TIMEOUT_MS = 60_000;

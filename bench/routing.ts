@@ -1,5 +1,5 @@
 /**
- * Routing benchmark (issue 7): resolve time of the hash index against the linear reference
+ * Routing benchmark: resolve time of the hash index against the linear reference
  * (test/routing/linear-reference.ts, the same implementation the property test trusts) at 10,
  * 1,000 and 10,000 bindings, in one run, on one config and one message mix per size.
  *

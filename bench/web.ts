@@ -11,7 +11,7 @@ import { fmt, median, met, percentile } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
 /**
- * The web UI in Debian's Chromium (issue 9): how long from page load until a 10,000-line
+ * The web UI in Debian's Chromium: how long from page load until a 10,000-line
  * terminal is restored on screen, and the page's frame rate while a session it shows floods
  * output, against the same page's frame rate while that session is idle.
  */

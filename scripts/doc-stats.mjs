@@ -80,7 +80,7 @@ for (const r of rows) console.log(`| ${r.doc} | ${r.paragraphs} | ${r.median} | 
 console.log(`| all | ${all.length} | ${median(all)} | ${Math.max(...all)} | ${all.filter((c) => c > 150).length} |`);
 
 /**
- * Comment blocks: consecutive lines that are all comment (`//`, `/*`, ` *`, `*​/`). A block that
+ * Comment blocks: consecutive lines that are all comment (`//`, a block comment's lines). A block that
  * starts the file (before any code) is the module header and is reported apart.
  */
 function commentBlocks(source) {
