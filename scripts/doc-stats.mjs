@@ -10,6 +10,9 @@ import { join, relative } from "node:path";
 const root = new URL("..", import.meta.url).pathname;
 const topArg = process.argv.indexOf("--top");
 const TOP = topArg > 0 ? Number(process.argv[topArg + 1]) : 15;
+const longArg = process.argv.indexOf("--long");
+/** With `--long N`, every paragraph over N words is listed (doc, line, words). */
+const LONG = longArg > 0 ? Number(process.argv[longArg + 1]) : undefined;
 
 function walk(dir, keep) {
   const out = [];
@@ -22,18 +25,19 @@ function walk(dir, keep) {
 }
 
 /**
- * The prose paragraphs of a Markdown file: runs of non-blank lines, each list item its own
- * paragraph; headings, tables and fenced code are not prose and are left out.
+ * The prose paragraphs of a Markdown file ({text, line}): runs of non-blank lines, each list
+ * item its own paragraph; headings, tables and fenced code are not prose and are left out.
  */
 export function paragraphs(markdown) {
   const out = [];
   let current = [];
+  let start = 0;
   let fenced = false;
   const flush = () => {
-    if (current.length > 0) out.push(current.join(" "));
+    if (current.length > 0) out.push({ text: current.join(" "), line: start });
     current = [];
   };
-  for (const line of markdown.split("\n")) {
+  for (const [i, line] of markdown.split("\n").entries()) {
     if (/^\s*(```|~~~)/.test(line)) {
       flush();
       fenced = !fenced;
@@ -45,6 +49,7 @@ export function paragraphs(markdown) {
       continue;
     }
     if (/^\s*([-*+]|\d+[.)])\s/.test(line)) flush();
+    if (current.length === 0) start = i + 1;
     current.push(line.trim());
   }
   flush();
@@ -52,6 +57,14 @@ export function paragraphs(markdown) {
 }
 
 const words = (text) => text.split(/\s+/).filter(Boolean).length;
+
+/** The cells of a Markdown file's table rows (separator rows apart), in words. */
+function tableCellWords(markdown) {
+  return markdown
+    .split("\n")
+    .filter((line) => /^\s*\|/.test(line) && !/^\s*\|[\s|:-]+\|\s*$/.test(line))
+    .flatMap((line) => line.split(/(?<!\\)\|/).map(words));
+}
 
 function median(values) {
   if (values.length === 0) return 0;
@@ -62,22 +75,37 @@ function median(values) {
 
 const docs = [join(root, "README.md"), ...walk(join(root, "docs"), (n) => n.endsWith(".md")).sort()];
 const rows = docs.map((path) => {
-  const counts = paragraphs(readFileSync(path, "utf8")).map(words);
+  const counts = paragraphs(readFileSync(path, "utf8")).map((p) => words(p.text));
   return {
     doc: relative(root, path),
     paragraphs: counts.length,
     median: median(counts),
     longest: Math.max(0, ...counts),
     over150: counts.filter((c) => c > 150).length,
+    cell: Math.max(0, ...tableCellWords(readFileSync(path, "utf8"))),
   };
 });
-const all = docs.flatMap((path) => paragraphs(readFileSync(path, "utf8")).map(words));
+const all = docs.flatMap((path) => paragraphs(readFileSync(path, "utf8")).map((p) => words(p.text)));
 
 console.log("## Paragraph length (words)\n");
-console.log("| doc | paragraphs | median | longest | over 150 |");
-console.log("|---|--:|--:|--:|--:|");
-for (const r of rows) console.log(`| ${r.doc} | ${r.paragraphs} | ${r.median} | ${r.longest} | ${r.over150} |`);
-console.log(`| all | ${all.length} | ${median(all)} | ${Math.max(...all)} | ${all.filter((c) => c > 150).length} |`);
+console.log("| doc | paragraphs | median | longest | over 150 | longest table cell |");
+console.log("|---|--:|--:|--:|--:|--:|");
+for (const r of rows) {
+  console.log(`| ${r.doc} | ${r.paragraphs} | ${r.median} | ${r.longest} | ${r.over150} | ${r.cell} |`);
+}
+const cells = Math.max(...rows.map((r) => r.cell));
+console.log(
+  `| all | ${all.length} | ${median(all)} | ${Math.max(...all)} | ${all.filter((c) => c > 150).length} | ${cells} |`,
+);
+if (LONG !== undefined) {
+  console.log(`\nParagraphs over ${LONG} words:\n`);
+  for (const path of docs) {
+    for (const p of paragraphs(readFileSync(path, "utf8"))) {
+      const n = words(p.text);
+      if (n > LONG) console.log(`${relative(root, path)}:${p.line} ${n} words`);
+    }
+  }
+}
 
 /**
  * Comment blocks: consecutive lines that are all comment (`//`, a block comment's lines). A block that
