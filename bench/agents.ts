@@ -4,7 +4,8 @@ import { AgentSession, DEFAULT_DELTA_THROTTLE_MS, MemoryLog } from "../src/agent
 import type { AdapterRun, AgentAdapter, RunSink } from "../src/agents/index.js";
 import { EchoAdapter } from "../src/agents/echo-adapter.js";
 import type { Actor } from "../src/protocol/index.js";
-import type { BenchSection } from "./types.js";
+import { renderStandalone } from "./report.js";
+import type { BenchRow, BenchSection } from "./types.js";
 
 /** Concurrent agent sessions, one echo run each. */
 const RUNS = 100;
@@ -119,32 +120,33 @@ export async function run(): Promise<BenchSection> {
     latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   const eventsPerSecond = events / (elapsedMs / 1000);
   const p99 = pct(99);
-  const row = (name: string, value: number, goal: number, higherIsBetter: boolean, unit: string): string => {
+  const row = (name: string, value: number, goal: number, higherIsBetter: boolean, unit: string): BenchRow => {
     const ratio = higherIsBetter ? value / goal : goal / value;
-    const met = higherIsBetter ? value >= goal : value <= goal;
-    return `| ${name} | ${value.toFixed(1)} ${unit} | ${higherIsBetter ? "≥" : "≤"} ${goal} ${unit} | ${ratio.toFixed(2)} | ${met ? "met" : "not met"} |`;
+    return {
+      measure: name,
+      ours: `${value.toFixed(1)} ${unit}`,
+      ratio: `${ratio.toFixed(2)} of the goal`,
+      goal: `${higherIsBetter ? "≥" : "≤"} ${goal} ${unit}`,
+      met: higherIsBetter ? value >= goal : value <= goal,
+    };
   };
-  const markdown = [
-    `${RUNS} agent sessions each run one prompt of ${PROMPT_CHARS} characters on the built-in echo agent at the same time`,
-    `(it streams 6-character pieces every 30 ms), with the default \`deltaThrottleMs\` of ${DEFAULT_DELTA_THROTTLE_MS} ms and an`,
-    "in-memory log. Events/s counts every event appended (run.queued, run.started, chat.delta, chat.final) over the wall time",
-    "from the first prompt to the last chat.final. Delta latency is the time from the adapter producing a piece of text to",
-    "the `chat.delta` that carries it being appended; the throttle holds text for up to one window by design.",
-    "The echo agent's own pacing bounds events/s here (each run lasts ~1.2 s by construction), so it measures that the",
-    "gateway keeps up with 100 streams at once, not the log's peak append rate.",
-    "",
-    "| metric | measured | goal | ratio | status |",
-    "|---|---|---|---|---|",
-    row("events/s", eventsPerSecond, GOAL_EVENTS_PER_SECOND, true, "events/s"),
-    row("p99 delta latency", p99, GOAL_P99_DELTA_LATENCY_MS, false, "ms"),
-    "",
-    `Runs completed: ${finals}/${RUNS} (${wrong} with a wrong ending or text); events: ${events}; wall time: ${(elapsedMs / 1000).toFixed(2)} s;`,
-    `delta latency p50 ${pct(50).toFixed(1)} ms, p90 ${pct(90).toFixed(1)} ms, max ${(latencies.at(-1) ?? NaN).toFixed(1)} ms over ${latencies.length} pieces.`,
-  ].join("\n");
-  return { title: "Agents: 100 concurrent echo runs", markdown };
+  return {
+    title: "Agents: 100 concurrent echo runs",
+    rows: [
+      row("events/s", eventsPerSecond, GOAL_EVENTS_PER_SECOND, true, "events/s"),
+      row("p99 delta latency", p99, GOAL_P99_DELTA_LATENCY_MS, false, "ms"),
+    ],
+    method: [
+      `${RUNS} agent sessions each run one prompt of ${PROMPT_CHARS} characters on the built-in echo agent at once (6-character pieces every 30 ms), default \`deltaThrottleMs\` ${DEFAULT_DELTA_THROTTLE_MS} ms, an in-memory log.`,
+      "Events/s counts every event appended (run.queued, run.started, chat.delta, chat.final) from the first prompt to the last chat.final. Delta latency: from the adapter producing a piece of text to the `chat.delta` carrying it being appended; the throttle holds text up to one window by design.",
+      "The echo agent's pacing bounds events/s (each run lasts ~1.2 s), so this checks that the gateway keeps up with 100 streams, not the log's peak append rate. No baseline: the ratio is of the goal.",
+    ],
+    notes: [
+      `Runs completed: ${finals}/${RUNS} (${wrong} with a wrong ending or text); events: ${events}; wall time: ${(elapsedMs / 1000).toFixed(2)} s; delta latency p50 ${pct(50).toFixed(1)} ms, p90 ${pct(90).toFixed(1)} ms, max ${(latencies.at(-1) ?? NaN).toFixed(1)} ms over ${latencies.length} pieces.`,
+    ],
+  };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const section = await run();
-  console.log(`## ${section.title}\n\n${section.markdown}`);
+  process.stdout.write(renderStandalone(await run()));
 }

@@ -1,5 +1,5 @@
 /**
- * Real-time delivery benchmarks (issue 3): PTY throughput to WebSocket viewers, keystroke echo
+ * Real-time delivery benchmarks: PTY throughput to WebSocket viewers, keystroke echo
  * round trip, fan-out against a bare `ws` broadcast loop, a slow client among 100, and memory
  * per idle connection and per idle PTY session. Every figure and its baseline are measured in
  * one run. The gateway (and the baselines) run in this process; the WebSocket clients run in a
@@ -32,14 +32,15 @@ import { FLOOD_PACE_MS, INTERACTIVE_MS, setFloodReader } from "../src/sessions/p
 import { appendExternalEvent } from "../src/sessions/stream-session.js";
 import { Outbox } from "../src/server/ws-common.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
-import { fmt, median, met, percentile } from "./stats.js";
-import type { BenchSection } from "./types.js";
+import { renderStandalone } from "./report.js";
+import { fmt, median, percentile } from "./stats.js";
+import type { BenchRow, BenchSection } from "./types.js";
 
 const CHILD_ENV = "SWITCHBOARD_DELIVERY_BENCH_CHILD";
 const TOKEN = "delivery-bench-token-0123456789abcdef";
 
 /**
- * PTY throughput: rounds per side (medians), and the goals of issue 3. Nine: on this shared
+ * PTY throughput: rounds per side (medians), and their goals. Nine: on this shared
  * 2-core machine single runs of the same code range from 0.5 to 1.0 of raw, and medians of
  * five moved by ±0.08 between full runs.
  */
@@ -60,7 +61,7 @@ const ECHO_GAP_MS = 10;
 const GOAL_ECHO_P50_MS = 1;
 const GOAL_ECHO_P99_MS = 5;
 const GOAL_ECHO_FLOOD_P99_MS = 10;
-/** Fan-out: 1 KB events at 10k/s to 500 clients (issue 3). */
+/** Fan-out: 1 KB events at 10k/s to 500 clients. */
 const FANOUT_CLIENTS = 500;
 const FANOUT_RATE = 10_000;
 const FANOUT_EVENT_BYTES = 1024;
@@ -1190,63 +1191,182 @@ function report(r: {
     typedMBps: median(r.echo.map((round) => round.floodTypedMBps)),
     untypedMBps: median(r.echo.map((round) => round.floodUntypedMBps)),
   };
-  const fanRatio = r.ours.perSecond / r.bare.perSecond;
-  const fanRatioSustained = r.oursSustained.perSecond / r.bareSustained.perSecond;
   const p99With = median(r.slow.p99With);
   const p99Without = median(r.slow.p99Without);
   const slowP99Ratio = p99With / p99Without;
   const rssGrowth = median(r.slow.rssWith);
-  const rows = [
-    `| PTY 50 MiB → 1 viewer (/ws/session) | ${fmt(one.ours)} MB/s | raw node-pty ${fmt(one.raw)} MB/s | ${one.ratio.toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(one.ratio >= GOAL_PTY_ONE)} |`,
-    `| (for reference) PTY 50 MiB → the log, no viewer | ${fmt(alone.ours)} MB/s | raw node-pty ${fmt(alone.raw)} MB/s | ${alone.ratio.toFixed(2)} | | |`,
-    `| (for reference) PTY 50 MiB → 1 viewer, every PTY read on the event loop (\`SWITCHBOARD_PTY_READER=loop\`) | ${fmt(oneLoop.ours)} MB/s | raw node-pty ${fmt(oneLoop.raw)} MB/s | ${oneLoop.ratio.toFixed(2)} | | |`,
-    `| PTY 50 MiB → 4 viewers, slowest each | ${fmt(four.ours)} MB/s | raw node-pty ${fmt(four.raw)} MB/s | ${four.ratio.toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(four.ratio >= GOAL_PTY_FOUR)} |`,
-    `| PTY 50 MiB → 1 viewer, binary output (\`?output=binary\`) | ${fmt(oneBinary.ours)} MB/s | raw node-pty ${fmt(oneBinary.raw)} MB/s | ${oneBinary.ratio.toFixed(2)} | ≥ ${GOAL_PTY_ONE} | ${met(oneBinary.ratio >= GOAL_PTY_ONE)} |`,
-    `| PTY 50 MiB → 4 viewers, binary output, slowest each | ${fmt(fourBinary.ours)} MB/s | raw node-pty ${fmt(fourBinary.raw)} MB/s | ${fourBinary.ratio.toFixed(2)} | ≥ ${GOAL_PTY_FOUR} | ${met(fourBinary.ratio >= GOAL_PTY_FOUR)} |`,
-    `| (for reference) full GCs in the gateway's process per 50 MiB run (medians): no viewer / 1 viewer JSON / binary / 4 viewers JSON / binary | ${(["alone", "one.json", "one.binary", "four.json", "four.binary"] as const).map((k) => fmt(median(r.pty.majorGcs[k]))).join(" / ")} | | | | |`,
-    ...r.frames.map(
-      (f) =>
-        `| (for reference) a JSON \`stdout\` frame of 64 KiB: ${f.output} | ${fmt(f.native, 1)} µs | in JS (latin1, \`JSON.stringify\`) ${fmt(f.js, 1)} µs | ${(f.native / f.js).toFixed(2)} | | |`,
+  /** Deliveries/s and p99 latency of one fan-out rate, against the bare loop. */
+  const fanoutRows = (what: string, rate: number, ours: FanoutRun, bare: FanoutRun): BenchRow[] => [
+    {
+      measure: `fan-out ${what}, deliveries/s`,
+      ours: fmt(ours.perSecond),
+      baseline: `bare ws loop ${fmt(bare.perSecond)}`,
+      ratio: (ours.perSecond / bare.perSecond).toFixed(2),
+      goal: `≥ ${GOAL_FANOUT_RATIO}`,
+      met: ours.perSecond / bare.perSecond >= GOAL_FANOUT_RATIO,
+    },
+    {
+      measure: `fan-out at ${fmt(rate)}/s, p99 delivery latency`,
+      ours: ms(ours.p99),
+      baseline: `bare ws loop ${ms(bare.p99)}`,
+      goal: `≤ ${GOAL_FANOUT_P99_MS} ms`,
+      met: ours.p99 <= GOAL_FANOUT_P99_MS,
+    },
+  ];
+  const rows: BenchRow[] = [
+    {
+      measure: `PTY 50 MiB → 1 viewer (/ws/session)`,
+      ours: `${fmt(one.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(one.raw)} MB/s`,
+      ratio: one.ratio.toFixed(2),
+      goal: `≥ ${GOAL_PTY_ONE}`,
+      met: one.ratio >= GOAL_PTY_ONE,
+    },
+    {
+      measure: `(for reference) PTY 50 MiB → the log, no viewer`,
+      ours: `${fmt(alone.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(alone.raw)} MB/s`,
+      ratio: alone.ratio.toFixed(2),
+    },
+    {
+      measure: `(for reference) PTY 50 MiB → 1 viewer, every PTY read on the event loop (\`SWITCHBOARD_PTY_READER=loop\`)`,
+      ours: `${fmt(oneLoop.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(oneLoop.raw)} MB/s`,
+      ratio: oneLoop.ratio.toFixed(2),
+    },
+    {
+      measure: `PTY 50 MiB → 4 viewers, slowest each`,
+      ours: `${fmt(four.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(four.raw)} MB/s`,
+      ratio: four.ratio.toFixed(2),
+      goal: `≥ ${GOAL_PTY_FOUR}`,
+      met: four.ratio >= GOAL_PTY_FOUR,
+    },
+    {
+      measure: `PTY 50 MiB → 1 viewer, binary output (\`?output=binary\`)`,
+      ours: `${fmt(oneBinary.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(oneBinary.raw)} MB/s`,
+      ratio: oneBinary.ratio.toFixed(2),
+      goal: `≥ ${GOAL_PTY_ONE}`,
+      met: oneBinary.ratio >= GOAL_PTY_ONE,
+    },
+    {
+      measure: `PTY 50 MiB → 4 viewers, binary output, slowest each`,
+      ours: `${fmt(fourBinary.ours)} MB/s`,
+      baseline: `raw node-pty ${fmt(fourBinary.raw)} MB/s`,
+      ratio: fourBinary.ratio.toFixed(2),
+      goal: `≥ ${GOAL_PTY_FOUR}`,
+      met: fourBinary.ratio >= GOAL_PTY_FOUR,
+    },
+    {
+      measure: `(for reference) full GCs in the gateway's process per 50 MiB run (medians): no viewer / 1 viewer JSON / binary / 4 viewers JSON / binary`,
+      ours: `${(["alone", "one.json", "one.binary", "four.json", "four.binary"] as const).map((k) => fmt(median(r.pty.majorGcs[k]))).join(" / ")}`,
+    },
+    ...r.frames.map((f): BenchRow => ({
+      measure: `(for reference) a JSON \`stdout\` frame of 64 KiB: ${f.output}`,
+      ours: `${fmt(f.native, 1)} µs`,
+      baseline: `in JS (latin1, \`JSON.stringify\`) ${fmt(f.js, 1)} µs`,
+      ratio: (f.native / f.js).toFixed(2),
+    })),
+    {
+      measure: `keystroke echo, idle, p50 (median of ${ECHO_ROUNDS} rounds)`,
+      ours: `${ms(echoAt("idle", 50))}`,
+      baseline: `bare \`ws\` + node-pty server ${ms(echoAt("bare", 50))}; raw node-pty ${ms(echoAt("raw", 50))}`,
+      ratio: (echoAt("idle", 50) / echoAt("bare", 50)).toFixed(2),
+      goal: `≤ ${GOAL_ECHO_P50_MS} ms`,
+      met: echoAt("idle", 50) <= GOAL_ECHO_P50_MS,
+    },
+    {
+      measure: `keystroke echo, idle, p99`,
+      ours: `${ms(echoAt("idle", 99))}`,
+      baseline: `bare \`ws\` + node-pty server ${ms(echoAt("bare", 99))}; raw node-pty ${ms(echoAt("raw", 99))}`,
+      ratio: (echoAt("idle", 99) / echoAt("bare", 99)).toFixed(2),
+      goal: `≤ ${GOAL_ECHO_P99_MS} ms`,
+      met: echoAt("idle", 99) <= GOAL_ECHO_P99_MS,
+    },
+    {
+      measure: `keystroke echo, other session flooding, p99`,
+      ours: `${ms(echoAt("flood", 99))} (p50 ${ms(echoAt("flood", 50))})`,
+      baseline: `raw node-pty in the client process, same flood: ${ms(echoAt("rawFlood", 99))} (p50 ${ms(echoAt("rawFlood", 50))})`,
+      goal: `≤ ${GOAL_ECHO_FLOOD_P99_MS} ms`,
+      met: echoAt("flood", 99) <= GOAL_ECHO_FLOOD_P99_MS,
+    },
+    {
+      measure: `(for reference) the flooding session's output rate while the keystrokes are typed (paced, \`FLOOD_PACE_MS\`)`,
+      ours: `${fmt(e.typedMBps, 1)} MB/s`,
+      baseline: `while nobody types into the gateway ${fmt(e.untypedMBps, 1)} MB/s`,
+      ratio: (e.typedMBps / e.untypedMBps).toFixed(2),
+    },
+    {
+      measure: `(for reference) full GCs in the gateway's process during each round's flooded echo run (\`yes\` read on the event loop, 1 JSON viewer)`,
+      ours: `${e.floodMajorGcs.map((n) => fmt(n)).join(", ")} in ${fmt(e.floodSeconds, 1)} s each`,
+    },
+    ...fanoutRows(`${FANOUT_CLIENTS} clients, 1 KB at ${fmt(FANOUT_RATE)}/s`, FANOUT_RATE, r.ours, r.bare),
+    ...fanoutRows(
+      `${FANOUT_CLIENTS} clients at ${fmt(FANOUT_SUSTAINED_RATE)}/s`,
+      FANOUT_SUSTAINED_RATE,
+      r.oursSustained,
+      r.bareSustained,
     ),
-    `| keystroke echo, idle, p50 (median of ${ECHO_ROUNDS} rounds) | ${ms(echoAt("idle", 50))} | bare \`ws\` + node-pty server ${ms(echoAt("bare", 50))}; raw node-pty ${ms(echoAt("raw", 50))} | ${(echoAt("idle", 50) / echoAt("bare", 50)).toFixed(2)} | ≤ ${GOAL_ECHO_P50_MS} ms | ${met(echoAt("idle", 50) <= GOAL_ECHO_P50_MS)} |`,
-    `| keystroke echo, idle, p99 | ${ms(echoAt("idle", 99))} | bare \`ws\` + node-pty server ${ms(echoAt("bare", 99))}; raw node-pty ${ms(echoAt("raw", 99))} | ${(echoAt("idle", 99) / echoAt("bare", 99)).toFixed(2)} | ≤ ${GOAL_ECHO_P99_MS} ms | ${met(echoAt("idle", 99) <= GOAL_ECHO_P99_MS)} |`,
-    `| keystroke echo, other session flooding, p99 | ${ms(echoAt("flood", 99))} (p50 ${ms(echoAt("flood", 50))}) | raw node-pty in the client process, same flood: ${ms(echoAt("rawFlood", 99))} (p50 ${ms(echoAt("rawFlood", 50))}) | | ≤ ${GOAL_ECHO_FLOOD_P99_MS} ms | ${met(echoAt("flood", 99) <= GOAL_ECHO_FLOOD_P99_MS)} |`,
-    `| (for reference) the flooding session's output rate while the keystrokes are typed (paced, \`FLOOD_PACE_MS\`) | ${fmt(e.typedMBps, 1)} MB/s | while nobody types into the gateway ${fmt(e.untypedMBps, 1)} MB/s | ${(e.typedMBps / e.untypedMBps).toFixed(2)} | | |`,
-    `| (for reference) full GCs in the gateway's process during each round's flooded echo run (\`yes\` read on the event loop, 1 JSON viewer) | ${e.floodMajorGcs.map((n) => fmt(n)).join(", ")} in ${fmt(e.floodSeconds, 1)} s each | | | | |`,
-    `| fan-out ${FANOUT_CLIENTS} clients, 1 KB at ${fmt(FANOUT_RATE)}/s, deliveries/s | ${fmt(r.ours.perSecond)} | bare ws loop ${fmt(r.bare.perSecond)} | ${fanRatio.toFixed(2)} | ≥ ${GOAL_FANOUT_RATIO} | ${met(fanRatio >= GOAL_FANOUT_RATIO)} |`,
-    `| fan-out at ${fmt(FANOUT_RATE)}/s, p99 delivery latency | ${ms(r.ours.p99)} | bare ws loop ${ms(r.bare.p99)} | | ≤ ${GOAL_FANOUT_P99_MS} ms | ${met(r.ours.p99 <= GOAL_FANOUT_P99_MS)} |`,
-    `| fan-out ${FANOUT_CLIENTS} clients at ${fmt(FANOUT_SUSTAINED_RATE)}/s, deliveries/s | ${fmt(r.oursSustained.perSecond)} | bare ws loop ${fmt(r.bareSustained.perSecond)} | ${fanRatioSustained.toFixed(2)} | ≥ ${GOAL_FANOUT_RATIO} | ${met(fanRatioSustained >= GOAL_FANOUT_RATIO)} |`,
-    `| fan-out at ${fmt(FANOUT_SUSTAINED_RATE)}/s, p99 delivery latency | ${ms(r.oursSustained.p99)} | bare ws loop ${ms(r.bareSustained.p99)} | | ≤ ${GOAL_FANOUT_P99_MS} ms | ${met(r.oursSustained.p99 <= GOAL_FANOUT_P99_MS)} |`,
-    `| slow client among ${SLOW_CLIENTS}: fast clients' p99 | ${ms(p99With)} | without it ${ms(p99Without)} | ${slowP99Ratio.toFixed(2)} | ≤ ${1 + GOAL_SLOW_P99_SLACK} | ${met(slowP99Ratio <= 1 + GOAL_SLOW_P99_SLACK)} |`,
-    `| slow client among ${SLOW_CLIENTS}: gateway RSS growth | ${fmt(rssGrowth, 1)} MiB | without it ${fmt(median(r.slow.rssWithout), 1)} MiB | | ≤ ${GOAL_SLOW_RSS_MB} MiB | ${met(rssGrowth <= GOAL_SLOW_RSS_MB)} |`,
-    `| slow client among ${SLOW_CLIENTS}: most queued for one connection | ${fmt(r.slow.queuedOne / 2 ** 20, 2)} MiB | budget ${fmt(DEFAULT_LIMITS.queueBytes / 2 ** 20)} MiB | | ≤ budget + one catch-up batch | ${met(r.slow.queuedOne <= DEFAULT_LIMITS.queueBytes + CATCHUP_BATCH_BYTES + SLOW_EVENT_BYTES)} |`,
-    `| slow client among ${SLOW_CLIENTS}: most queued for all connections together | ${fmt(r.slow.queuedTotal / 2 ** 20, 2)} MiB | without it ${fmt(r.slow.queuedTotalWithout / 2 ** 20, 2)} MiB | | | |`,
-    `| memory per idle connection (subscribed) | heap+external ${kib(r.idle.perConnection.heap)}, RSS ${rssKib(r.idle.perConnection.rss)} | | | | |`,
-    `| memory per idle PTY session (\`cat\`) | gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${rssKib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS | | | | |`,
+    {
+      measure: `slow client among ${SLOW_CLIENTS}: fast clients' p99`,
+      ours: `${ms(p99With)}`,
+      baseline: `without it ${ms(p99Without)}`,
+      ratio: slowP99Ratio.toFixed(2),
+      goal: `≤ ${1 + GOAL_SLOW_P99_SLACK}`,
+      met: slowP99Ratio <= 1 + GOAL_SLOW_P99_SLACK,
+    },
+    {
+      measure: `slow client among ${SLOW_CLIENTS}: gateway RSS growth`,
+      ours: `${fmt(rssGrowth, 1)} MiB`,
+      baseline: `without it ${fmt(median(r.slow.rssWithout), 1)} MiB`,
+      goal: `≤ ${GOAL_SLOW_RSS_MB} MiB`,
+      met: rssGrowth <= GOAL_SLOW_RSS_MB,
+    },
+    {
+      measure: `slow client among ${SLOW_CLIENTS}: most queued for one connection`,
+      ours: `${fmt(r.slow.queuedOne / 2 ** 20, 2)} MiB`,
+      baseline: `budget ${fmt(DEFAULT_LIMITS.queueBytes / 2 ** 20)} MiB`,
+      goal: `≤ budget + one catch-up batch`,
+      met: r.slow.queuedOne <= DEFAULT_LIMITS.queueBytes + CATCHUP_BATCH_BYTES + SLOW_EVENT_BYTES,
+    },
+    {
+      measure: `slow client among ${SLOW_CLIENTS}: most queued for all connections together`,
+      ours: `${fmt(r.slow.queuedTotal / 2 ** 20, 2)} MiB`,
+      baseline: `without it ${fmt(r.slow.queuedTotalWithout / 2 ** 20, 2)} MiB`,
+    },
+    {
+      measure: `memory per idle connection (subscribed)`,
+      ours: `heap+external ${kib(r.idle.perConnection.heap)}, RSS ${rssKib(r.idle.perConnection.rss)}`,
+    },
+    {
+      measure: `memory per idle PTY session (\`cat\`)`,
+      ours: `gateway heap+external ${kib(r.idle.perPty.heap)}, gateway RSS ${rssKib(r.idle.perPty.rss)}; the process itself ${kib(r.idle.perPty.childRss)} RSS`,
+    },
   ];
   const pairs = (v: Paired[]) => v.map((p) => `${fmt(p.mbps)}/${fmt(p.raw)}`).join(", ");
+  const allDelivered = [r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete);
   return {
     title: "Real-time delivery",
-    markdown: [
-      "The gateway runs in the benchmark process with a fresh data dir (SQLite log, default limits except connections per token);",
-      "the WebSocket clients run in a child process (they parse every frame, as real clients do); all on 127.0.0.1.",
-      `The machine was shared: its 1-minute load average was ${r.load[0].toFixed(1)} when this section started and ${r.load[1].toFixed(1)} when it ended, on ${cpus().length} cores, so absolute figures (and single runs) vary a lot from run to run.`,
-      "",
-      "| measure | Switchboard | baseline | ratio | goal | |",
-      "|---|---|---|---|---|---|",
-      ...rows,
-      "",
-      `- **PTY throughput**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) in a PTY session, from spawn until each viewer has the \`exit\` frame (it connects with \`?since=0\`, so nothing is missed), against node-pty reading the same command raw in this process (bench/pty.ts). ${PTY_ROUNDS} rounds. Each run is paired with a raw node-pty read of the same command just before or just after it (the order alternates by round), and a row's ratio is the median of its pairs' ratios: this machine's speed drifts by ±20% within minutes (other tenants of its host: raw alone gave 72–100 MB/s in 10 reads in a row), so each run is compared with its neighbour rather than with a baseline read up to a minute apart (until this run, one raw read per round stood for the round's six runs, and a ratio was the ratio of medians). The MB/s columns are the medians of the runs and of their raw pairs. Runs, as Switchboard/raw MB/s: no viewer ${pairs(r.pty.alone)}; 1 viewer ${pairs(r.pty.one.json)}; 4 viewers (slowest) ${pairs(r.pty.fourEach.json)}; with binary output 1 viewer ${pairs(r.pty.one.binary)}, 4 viewers (slowest) ${pairs(r.pty.fourEach.binary)}; 1 viewer with every PTY read on the event loop ${pairs(r.pty.oneLoop)} (JSON and binary take turns going first). Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}. Switchboard's path also writes the 50 MiB to the log (its output files, rows in SQLite), so it is bounded by the PTY → log figure of the section above; on top of it, each viewer costs the event loop a JSON-escaped frame and a socket write per event, and its client process (parsing 50 MiB of JSON) runs on the same 2 cores as the producer — the PTY section's sensitivity table shows what that does to a PTY producer. Binary output (\`?output=binary\`, what the SDK's TerminalClient and \`switchboard attach\` use) takes JSON out of the path. Output pieces, and the frames viewers get of them, reuse their memory (src/core/buffer-pool.ts): a binary frame of a 64 KiB piece is the piece itself with its header written in the room left in front of it, a JSON frame of one is written in a reused buffer, and a piece's buffer goes back once the log and every viewer are done with it. Before, every piece and every frame was a fresh 64 KiB buffer, and V8 starts full GCs by how much such memory is allocated: 5–12 per run (the GC row shows what is left); measured before that change, 5 alternating pairs of processes of one round each (\`.bench-tmp/knob.ts\`, ratios to one raw read per process, so some above 1): 1 viewer binary 1.08 → 1.25, JSON 0.89 → 1.13, 4 viewers binary 0.78 → 0.91 (medians). With JSON, the gateway builds each frame from the bytes (once for all the viewers that get the same event; a viewer that lags gets its own, with several events in it) in native code, native/json_text.c (src/log/json-text.ts; the "JSON frame" rows give its cost against the fastest route in JS on Node 20, which it replaced: 1 viewer 0.70 → 0.73 of raw in 16 alternating rounds, 11 of them better; 4 viewers 0.47 → 0.55 in 8, 6 of them better, once a lagging viewer's batch was escaped piece by piece instead of copied into one buffer first — before that the event loop's CPU per run fell 840 → 470 ms but V8's GC helper threads rose 340 → 660 ms), and each viewer parses it (decoding and \`JSON.parse\` of a 64 KiB frame, as the clients here do, cost 45 µs for the flood's output and 100 µs for \`ls --color\` lines); the binary rows show what is left without it — the log, the socket writes and the viewers' processes on the same 2 cores. A master that floods (256 KiB without a 5 ms pause) is read on a native reader thread (native/pty_reader.c, src/sessions/pty-master.ts) instead of the event loop, so the producer no longer waits while the event loop works on the previous output; it queues up to 1 MiB per master, enough to ride out the event loop's GC pauses (with 256 KiB, ~4 ms of a flood, PTY → log was 0.72–0.83 of raw against 0.88–0.99 in alternating rounds); it wakes the event loop once a master has a full piece (64 KiB) queued, or 1 ms after the first bytes it has not told it of, not at every read of ~4 KiB: the event loop's thread slept and woke 650–740 times per 50 MiB to one viewer instead of 4,100–4,600, but throughput did not change beyond the noise (8 alternating pairs of processes: 1 viewer binary 0.87 → 0.86 of raw, JSON 1.00 → 0.97, medians; the gateway's CPU per run 825 → 810 and 770 → 730 ms). What bounds a PTY flood here is latency, not CPU: a PTY passes at most ~4 KiB per read, so every ~4 KiB the producer waits for the reader to wake, and on this virtual machine with both cores busy a wake-up waits for a core: the reader thread spent ~350 ms per 50 MiB run waiting in the run queue, ~25 µs per wake-up (\`/proc/self/task/TID/schedstat\`), while the gateway's threads together used ~800 ms of CPU in a run of ~800 ms on 2 cores (giving the reader thread nice −15 halved its wait, but the other threads then waited longer, and spinning 40 µs for the next read before sleeping caught almost none); the reference row reads every master on the event loop, as before that thread (in 6 alternating rounds with the data dir on tmpfs: 1 viewer 0.51 → 0.74, binary 0.57 → 0.73, 4 viewers binary 0.54 → 0.62). A flood goes back to the event loop after 100 ms of quiet, and at once while anyone types into a PTY: a flood on the thread takes more of the 2 cores, and the keystroke echo below under a flood went from 15 to 25 ms at p99 (p50 3.3 → 1.7 ms) until that rule; with it, 14.5 ms either way. The GC row after the echo rows counts the gateway's full GCs during the flooded echo run: \`yes\`, read on the event loop while someone types, gives pieces well under 64 KiB (~25 KiB, ~6 MB/s with one JSON viewer); before pieces and frames of every size reused memory (buffer-pool.ts, \`BufferPools\`), each such piece was a fresh buffer the log's hot ring kept past V8's young generation, and it was 4–6 full GCs in ~4.8 s (measured the same way, before that change). The 10,000/s fan-out row is throughput at saturation (5,000,000 deliveries/s offered); its latency is queueing, and the bare loop queues longer.`,
-      `- **Keystroke echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until the \`stdout\` frame with the echo arrives, ${ECHO_SAMPLES} keystrokes, each ${ECHO_GAP_MS} ms after the previous echo; the flood is \`yes\` in another PTY session with a viewer in another process. Baselines: a bare \`ws\` server in this process that writes each \`stdin\` frame to a node-pty \`cat\` and sends each read back as a \`stdout\` frame, measured by the same client just before or after the gateway (the order alternates by round) — the floor of any gateway over a WebSocket on this machine, without checks, log or fan-out, whose ratio is the idle rows' ratio column; node-pty write → onData in this process (idle); and the same from the client process while the flood goes on (no gateway in the path: what this machine gives any echo under that load). ${ECHO_ROUNDS} rounds, each of all five; a row gives the median of the rounds' percentiles. Rounds (ms): idle p50 ${roundsMs("idle", 50)}, p99 ${roundsMs("idle", 99)}; bare server p50 ${roundsMs("bare", 50)}; flooded p50 ${roundsMs("flood", 50)}, p99 ${roundsMs("flood", 99)}; raw flooded p99 ${roundsMs("rawFlood", 99)}. Where the flood's time goes (measured while investigating, timestamps taken in the client and in the gateway): each of the path's three hops — client → gateway, gateway → \`cat\` → gateway, gateway → client — has a p99 of 4–8 ms under an unpaced flood, and so has the gateway's commit of the echo (it found the log's write lock taken by the flood's batch 4 times in 300: it is the gateway's thread waiting for a core, mid-commit, not the lock), while the gateway's own work per keystroke is about 0.15 ms at p50; \`yes\`, the kernel's PTY work (kworker threads), the gateway and the flood's viewer, which parses every frame, together keep the 2 cores busy, so every process wakeup may wait for a core, and the gateway's path has three wakeups where the baseline has one. So while anyone types into a PTY, a flooding session is paced: after each read of its master (~4 KiB) the gateway reads it again only ${FLOOD_PACE_MS} ms later (src/sessions/pty-master.ts, \`FLOOD_PACE_MS\`), which slows the flood itself (its rate row above: the program blocks on its full terminal) and with it all the work it caused; measured in 3 alternating rounds each way, flooded echo p99 13.0, 10.1, 14.4 ms unpaced against 8.4, 6.4, 5.7 ms paced, p50 3.2, 2.8, 2.4 against 1.6, 1.5, 1.5 ms; a rest of 2 ms gave no better echo (p99 9.3, 7.7, 8.1 ms) for a flood of 1.8 MB/s against 3.0. A flood nobody types beside runs unpaced, and on the reader thread. Since the echo is delivered only once it is committed to the log (a crash cannot then lose or renumber what a viewer saw; docs/protocol.md), its path includes that commit: made on the event loop for small writes (about 0.05 ms; the keystroke's \`input\` event waits up to 2 ms to share it), and under the flood whenever the writer thread is not holding the write lock — otherwise after the flood's batch in commit. Measured against the code before that change, alternating runs on this machine: idle p50 +0.16–0.27 ms, flood p99 18–23 ms against 12–14 ms. Idle, the whole path runs with cold caches: this machine is a virtual machine whose idle vCPU halts at once, and work after a 10 ms pause is many times slower than warm (measured: \`JSON.parse\` of the 30-byte frame 24 µs instead of 0.6, the first syscall 25–35 µs instead of 2, the echo's two-row commit — 8 syscalls, 6 of them locks on the WAL index — 117–145 µs instead of 15–21); per stage (p50, timestamps in client and gateway): client → gateway 280–370 µs, frame check 37 (a hand check of keystroke frames; the zod union took 87), PTY round trip 150–220, commit 117–145, frame and socket write ~140, gateway → client 150–170. Measured again on 2026-11-23 (timestamps added to a build for the purpose, not kept): a bare \`ws\` server that answers each stdin frame with a stdout frame, with the same client and pauses, takes 0.45–0.48 ms at p50 — the two network hops and the JSON at both ends, before any PTY or log; the gateway's own steps on the idle path each take 10–130 µs cold (p50s, timestamps in the gateway: frame check 25, steering checks 40, the PTY write 45, reading the echo into an event 63, queueing it 38, the commit 126, publishing 37, the frame 72, the socket write 64), about 0.5 ms in all, with no one step to remove; the PTY round trip is ~0.19 ms. Tried and not kept: a fast path for small frames (\`JSON.stringify\` instead of the native writer into a pooled buffer: no difference beyond the noise) and committing the keystroke's \`input\` event at once to warm the commit path (not faster: idle p50 0.98–1.59 ms in 4 rounds, alternating with the input waiting for the echo's commit as it does, whose last two rounds gave 0.96 and 1.12). So the idle p50 sits at the goal: 0.77–1.65 ms across the day's runs of the same code (with the host's other tenants), the median of this run's rounds above it.`,
-      `- **Fan-out**: a stream session gets 1 KB \`custom\` events appended in this process at the given rate; every client is subscribed over /v1/ws. Baseline: a bare \`ws\` server in this process whose loop sends each event's frame (same JSON) to every client. Deliveries/s = events received by all clients ÷ time from the first append to the last receipt; latency = receipt − the time the event was due at the offered rate (so a producer slowed by its own sending does not hide queueing). At ${fmt(FANOUT_RATE)}/s the producer runs ${FANOUT_MS} ms (${fmt((FANOUT_RATE * FANOUT_MS) / 1000)} events, ${fmt((FANOUT_RATE * FANOUT_MS * FANOUT_CLIENTS) / 1000)} deliveries): neither side can carry ${fmt(FANOUT_RATE * FANOUT_CLIENTS)} deliveries/s on this machine, so this is throughput at saturation and its latency is queueing. At ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s (${fmt(FANOUT_SUSTAINED_RATE * FANOUT_CLIENTS)} deliveries/s offered) the load is closer to what this machine carries; the best possible figure there is the offered rate; ${FANOUT_SUSTAINED_PAIRS} runs per side, alternating (who goes first too), medians; p99 runs (ms): Switchboard ${r.oursSustained.p99s.map((v) => fmt(v)).join(", ")}, bare loop ${r.bareSustained.p99s.map((v) => fmt(v)).join(", ")}. These sustained runs come first, before the saturated ones, so their latency is not that of processes still collecting the garbage a saturation left, and after a forced GC once the echo runs are done (without it, right after the echo runs' flood, one full run gave p99 medians of 70 ms against the bare loop's 22: runs 70, 313, 57, 45, 86 against 25, 38, 15, 19, 22; with it, in the next run, 38 against 16). Where their latency goes (measured while investigating, timestamps in the gateway; \`.bench-tmp/fanout-trace.ts\`): the commit of an event takes ~0.2 ms (p50), its fan-out to the 500 sockets ~6 ms (the bare loop's: ~6 ms), of which one write per delivery (~12 µs, the kernel's loopback TCP) is most. Until 2026-11-22 it was 7–8 ms: each delivery went through \`ws.send\`, which frames the message again for every connection (a header buffer, a corked pair of writes, one \`writev\`); a small event's frame is now encoded as a whole WebSocket message once and written to each socket as one buffer (src/server/wire-frame.ts), which in 9 alternating runs each way took the fan-out of an event 7.2 → 6.0 ms (median) and the p99 33.6 → 16.9 ms (medians). The p99 comes from a cascade on the 2 busy cores (the clients' process parses 50,000 frames/s beside the gateway): a late timer tick appends 2–5 events at once, their fan-outs follow one another (30–50 ms), and the next events are late in turn. Tried and not kept: delivering each tick's live events together at its end, one frame per connection for several events (p50 6 → 9–14 ms, the gateway's GC time per run 20 → 90–130 ms), and holding live events while a connection's previous write is in flight (p99 24–37 ms against 17–82 ms before, within the noise). Both runs of each side start with ${WARMUP_MS} ms of the same load, not counted. All deliveries arrived: ${[r.ours, r.bare, r.oursSustained, r.bareSustained].every((x) => x.complete) ? "yes" : "**no**"}.`,
-      `- **Slow client**: ${SLOW_CLIENTS} clients on /v1/ws, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s (${fmt((SLOW_EVENT_BYTES * SLOW_RATE * SLOW_MS) / 1000 / 2 ** 20)} MiB per client), after a warm-up run; ${SLOW_PAIRS} runs without and ${SLOW_PAIRS} with one client that stops reading (its socket paused) from the start and is resumed after the run — it then received every event — alternating; medians. p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}. RSS growth = the gateway process's peak RSS during a run minus its RSS at the start (after GC), sampled every 20 ms; it mostly shows V8's heap high-water mark, so the outboxes' own count of queued bytes is given too.`,
-      `- **Idle memory**: ${IDLE_CONNECTIONS} /v1/ws connections each subscribed to an idle stream session, and ${IDLE_PTYS} PTY sessions running \`cat\`, each of which has echoed one line (as a shell prints its prompt), counted after ${IDLE_PTY_WARMUP} such sessions (kept running) so that code compiled once is not counted; the difference in the gateway process's heap+external and RSS after GC, divided by the count (RSS moves in pages and with the allocator's caches, so heap+external is the steadier figure). A session that has printed keeps a 4 KiB output buffer (it grows to 64 KiB while a burst lasts and is given back after; a session that never printed holds none); the rest is the session's objects, its process's handles and a copy of its environment; RSS counts only the pages output has touched.`,
-    ].join("\n"),
+    rows,
+    method: [
+      `Gateway in the benchmark process (fresh data dir, default limits but connections per token); WebSocket clients in a child process that parses every frame; all on 127.0.0.1. Load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the end, on ${cpus().length} cores.`,
+      `**PTY**: \`${PTY_BENCH_COMMAND.join(" ")}\` (${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB) from spawn until each viewer (\`?since=0\`) has \`exit\`; ${PTY_ROUNDS} rounds, each run paired with a raw node-pty read just before or after it; a ratio is the median of the pairs' ratios.`,
+      `**Echo**: \`{"type":"stdin","data":"x"}\` over /ws/session to \`cat\` in a PTY until its echo frame, ${ECHO_SAMPLES} keys ${ECHO_GAP_MS} ms apart, ${ECHO_ROUNDS} rounds (medians of the rounds' percentiles); the flood is \`yes\` in another session with a viewer. Floor: a bare \`ws\` + node-pty server, same client. While anyone types, a flooding session is read every ${FLOOD_PACE_MS} ms (\`FLOOD_PACE_MS\`).`,
+      `**Fan-out**: 1 KB \`custom\` events appended to a stream session, ${FANOUT_CLIENTS} /v1/ws subscribers; baseline a bare \`ws\` loop sending the same frames. Latency = receipt − the time the event was due. ${fmt(FANOUT_RATE)}/s is saturation (throughput; its latency is queueing); ${fmt(FANOUT_SUSTAINED_RATE)}/s for ${FANOUT_SUSTAINED_MS / 1000} s is sustained, ${FANOUT_SUSTAINED_PAIRS} alternating runs per side.`,
+      `**Slow client**: ${SLOW_CLIENTS} clients, ${fmt(SLOW_EVENT_BYTES / 1024)} KiB events at ${SLOW_RATE}/s for ${SLOW_MS / 1000} s; ${SLOW_PAIRS} runs without and with one client whose socket is paused, alternating. RSS growth: peak minus start (after GC).`,
+      `**Idle memory**: ${IDLE_CONNECTIONS} subscribed /v1/ws connections and ${IDLE_PTYS} PTY \`cat\` sessions (after ${IDLE_PTY_WARMUP} warm-up ones), heap+external and RSS after GC, per item.`,
+    ],
+    notes: [
+      `PTY runs, Switchboard/raw MB/s: no viewer ${pairs(r.pty.alone)}; 1 viewer ${pairs(r.pty.one.json)}; 4 viewers (slowest) ${pairs(r.pty.fourEach.json)}; binary 1 viewer ${pairs(r.pty.one.binary)}; binary 4 viewers (slowest) ${pairs(r.pty.fourEach.binary)}; every read on the event loop ${pairs(r.pty.oneLoop)}. Every byte arrived: ${r.pty.complete ? "yes" : "**no**"}.`,
+      `Echo rounds (ms): idle p50 ${roundsMs("idle", 50)}, p99 ${roundsMs("idle", 99)}; bare server p50 ${roundsMs("bare", 50)}; flooded p50 ${roundsMs("flood", 50)}, p99 ${roundsMs("flood", 99)}; raw flooded p99 ${roundsMs("rawFlood", 99)}.`,
+      `Fan-out at ${fmt(FANOUT_SUSTAINED_RATE)}/s, p99 runs (ms): Switchboard ${r.oursSustained.p99s.map((v) => fmt(v)).join(", ")}; bare loop ${r.bareSustained.p99s.map((v) => fmt(v)).join(", ")}. All deliveries arrived: ${allDelivered ? "yes" : "**no**"}.`,
+      `Slow client, fast clients' p99 runs (ms): without ${r.slow.p99Without.map((v) => fmt(v)).join(", ")}; with ${r.slow.p99With.map((v) => fmt(v)).join(", ")}.`,
+    ],
   };
 }
 
 if (process.env[CHILD_ENV] === "1") runChild();
 else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const section = await run();
-  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+  process.stdout.write(renderStandalone(await run()));
 }

@@ -9,7 +9,8 @@ import { PluginHost } from "../src/plugins/host.js";
 import type { PluginHostDeps } from "../src/plugins/types.js";
 import { sessionInfo } from "../test/helpers/session-info.js";
 import { hookCall } from "../test/helpers/hook-call.js";
-import type { BenchSection } from "./types.js";
+import { renderStandalone } from "./report.js";
+import type { BenchRow, BenchSection } from "./types.js";
 
 /** Events pushed to the subscribing plugin. */
 const EVENTS = 100_000;
@@ -66,10 +67,16 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-function row(name: string, value: number, goal: number, unit: string, higherIsBetter: boolean): string {
+function row(name: string, value: number, goal: number, unit: string, higherIsBetter: boolean): BenchRow {
   const ratio = higherIsBetter ? value / goal : goal / value;
   const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(3));
-  return `| ${name} | ${fmt(value)} ${unit} | ${higherIsBetter ? "≥" : "≤"} ${fmt(goal)} ${unit} | ${ratio.toFixed(2)}× | ${ratio >= 1 ? "met" : "not met"} |`;
+  return {
+    measure: name,
+    ours: `${fmt(value)} ${unit}`,
+    ratio: `${ratio.toFixed(2)}× the goal`,
+    goal: `${higherIsBetter ? "≥" : "≤"} ${fmt(goal)} ${unit}`,
+    met: ratio >= 1,
+  };
 }
 
 export async function run(): Promise<BenchSection> {
@@ -150,22 +157,22 @@ export async function run(): Promise<BenchSection> {
     }
     hostCalls.sort((a, b) => a - b);
 
-    const markdown = [
-      `One plugin process (Node ${process.version}, permission model on) with fake gateway deps; numbers from one run on this machine.`,
-      "",
-      `- **Event delivery**: ${EVENTS.toLocaleString("en-US")} \`chat.delta\` events (~110 bytes of JSON each) emitted to the plugin's subscription in bursts of ${EVENT_BATCH} with at most ${(2 * WINDOW).toLocaleString("en-US")} unacknowledged, counted by the plugin; time from the first emit until the plugin has seen them all. Dropped for backpressure: ${delivery.dropped}.`,
-      `- **Runtime call**: ${RUNTIME_CALLS.toLocaleString("en-US")} sequential \`api.sessions.get()\` calls timed inside the plugin (plugin → pipe → host validation and dispatch → pipe → plugin).`,
-      `- **Host call**: ${HOST_CALLS.toLocaleString("en-US")} sequential \`host.handleHttp()\` calls to a hook that answers at once (host → plugin → host).`,
-      "",
-      "| measure | measured | goal | ratio | |",
-      "|---|---|---|---|---|",
-      row("event delivery to a plugin subscriber", eventsPerSecond, GOALS.eventsPerSecond, "events/s", true),
-      row("runtime API call round trip, p50", percentile(runtime, 50), GOALS.runtimeCallP50Ms, "ms", false),
-      row("runtime API call round trip, p99", percentile(runtime, 99), GOALS.runtimeCallP99Ms, "ms", false),
-      row("host → plugin call round trip, p50", percentile(hostCalls, 50), GOALS.hostCallP50Ms, "ms", false),
-      row("host → plugin call round trip, p99", percentile(hostCalls, 99), GOALS.hostCallP99Ms, "ms", false),
-    ].join("\n");
-    return { title: "Plugins", markdown };
+    return {
+      title: "Plugins",
+      rows: [
+        row("event delivery to a plugin subscriber", eventsPerSecond, GOALS.eventsPerSecond, "events/s", true),
+        row("runtime API call round trip, p50", percentile(runtime, 50), GOALS.runtimeCallP50Ms, "ms", false),
+        row("runtime API call round trip, p99", percentile(runtime, 99), GOALS.runtimeCallP99Ms, "ms", false),
+        row("host → plugin call round trip, p50", percentile(hostCalls, 50), GOALS.hostCallP50Ms, "ms", false),
+        row("host → plugin call round trip, p99", percentile(hostCalls, 99), GOALS.hostCallP99Ms, "ms", false),
+      ],
+      method: [
+        `One plugin process (Node ${process.version}, permission model on) with fake gateway deps; one run. No baseline: the ratio is of the goal.`,
+        `**Event delivery**: ${EVENTS.toLocaleString("en-US")} \`chat.delta\` events (~110 bytes of JSON) emitted to the plugin's subscription in bursts of ${EVENT_BATCH}, at most ${(2 * WINDOW).toLocaleString("en-US")} unacknowledged, counted by the plugin; from the first emit until it has seen them all.`,
+        `**Runtime call**: ${RUNTIME_CALLS.toLocaleString("en-US")} sequential \`api.sessions.get()\` calls timed in the plugin (pipe, host validation and dispatch, pipe). **Host call**: ${HOST_CALLS.toLocaleString("en-US")} sequential \`host.handleHttp()\` calls to a hook that answers at once.`,
+      ],
+      notes: [`Events dropped for backpressure: ${delivery.dropped}.`],
+    };
   } finally {
     await host.close();
     rmSync(dataDir, { recursive: true, force: true });
@@ -174,4 +181,4 @@ export async function run(): Promise<BenchSection> {
 }
 
 // `node --import tsx bench/plugins.ts` prints just this section.
-if (import.meta.url === `file://${process.argv[1]}`) console.log((await run()).markdown);
+if (import.meta.url === `file://${process.argv[1]}`) process.stdout.write(renderStandalone(await run()));

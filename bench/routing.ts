@@ -1,5 +1,5 @@
 /**
- * Routing benchmark (issue 7): resolve time of the hash index against the linear reference
+ * Routing benchmark: resolve time of the hash index against the linear reference
  * (test/routing/linear-reference.ts, the same implementation the property test trusts) at 10,
  * 1,000 and 10,000 bindings, in one run, on one config and one message mix per size.
  *
@@ -11,7 +11,8 @@ import { pathToFileURL } from "node:url";
 import { compileRouting, formatConfigIssue } from "../src/routing/index.js";
 import type { Binding, RoutableMessage, Router, RoutingConfig } from "../src/routing/index.js";
 import { linearResolve } from "../test/routing/linear-reference.js";
-import { fmt, met } from "./stats.js";
+import { renderStandalone } from "./report.js";
+import { fmt } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
 const SIZES = [10, 1_000, 10_000] as const;
@@ -189,42 +190,47 @@ export async function run(): Promise<BenchSection> {
   const largest = results[results.length - 1]!;
   const speedup = largest.linear.medianNs / largest.index.medianNs;
 
-  const lines = [
-    "Resolve time of `router.resolve` (hash index, session key included) against the linear reference",
-    "(`test/routing/linear-reference.ts`, one pass over all bindings) on the same config and messages,",
-    `in one run. Each size uses a seeded config (60% exact peers, wildcards, guilds with and without roles,`,
-    `teams, accounts, channel catch-alls; 20% of bindings on named accounts or "*") and ${fmt(MESSAGE_COUNT)} messages`,
-    "(bound peers, threads of bound channels, guild members with and without the bound role, strangers),",
-    "checked to get the same answer from both before timing. Every call is timed on its own with",
-    `\`process.hrtime.bigint()\`; the numbers include the timer's own cost (median ${us(overhead.medianNs)}).`,
-    "The reference is written to be obviously right, not fast (it lower-cases both channel names for",
-    "every binding it looks at), so the speed-up is against a plain scan, not a tuned one.",
-    "",
-    "| bindings | index median | index p99 | linear median | linear p99 | speed-up (median) | compile |",
-    "|---:|---:|---:|---:|---:|---:|---:|",
-    ...results.map(
-      (r) =>
-        `| ${fmt(r.size)} | ${us(r.index.medianNs)} | ${us(r.index.p99Ns)} | ${us(r.linear.medianNs)} | ${us(r.linear.p99Ns)} | ` +
-        `${fmt(Math.round(r.linear.medianNs / r.index.medianNs))}x | ${r.compileMs.toFixed(1)} ms |`,
-    ),
-    "",
-    "| goal (10,000 bindings) | measured | target | ratio | status |",
-    "|---|---:|---:|---:|---|",
-    `| median resolve | ${us(largest.index.medianNs)} | ≤ ${us(GOAL_MEDIAN_NS)} | ${(largest.index.medianNs / GOAL_MEDIAN_NS).toFixed(2)} of the budget | ${met(largest.index.medianNs <= GOAL_MEDIAN_NS)} |`,
-    `| speed-up over linear (median) | ${fmt(Math.round(speedup))}x | ≥ ${GOAL_SPEEDUP}x | ${(speedup / GOAL_SPEEDUP).toFixed(1)}x the target | ${met(speedup >= GOAL_SPEEDUP)} |`,
-    "",
-    `Samples: index ${fmt(largest.index.samples)} per size; linear ${results.map((r) => fmt(r.linear.samples)).join(" / ")} ` +
-      `(time-boxed). "compile" is \`compileRouting\`: validation, index build and the unreachable-binding check.`,
-    "",
-    `Machine: ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, ` +
-      `load average ${load.toFixed(1)} at the start (p99s suffer first on a shared machine).`,
-    "",
-    "Reproduce: `npm run bench -- routing` (or `node --expose-gc --import tsx bench/routing.ts`); `npm run bench` runs every section.",
-  ];
-  return { title: "Routing", markdown: lines.join("\n") };
+  return {
+    title: "Routing",
+    rows: [
+      {
+        measure: `median resolve, ${fmt(largest.size)} bindings`,
+        ours: us(largest.index.medianNs),
+        baseline: `linear reference: ${us(largest.linear.medianNs)}`,
+        ratio: (largest.index.medianNs / largest.linear.medianNs).toFixed(4),
+        goal: `≤ ${us(GOAL_MEDIAN_NS)}`,
+        met: largest.index.medianNs <= GOAL_MEDIAN_NS,
+      },
+      {
+        measure: `speed-up over linear (median), ${fmt(largest.size)} bindings`,
+        ours: `${fmt(Math.round(speedup))}x`,
+        goal: `≥ ${GOAL_SPEEDUP}x`,
+        met: speedup >= GOAL_SPEEDUP,
+      },
+    ],
+    tables: [
+      [
+        "| bindings | index median | index p99 | linear median | linear p99 | speed-up (median) | compile |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        ...results.map(
+          (r) =>
+            `| ${fmt(r.size)} | ${us(r.index.medianNs)} | ${us(r.index.p99Ns)} | ${us(r.linear.medianNs)} | ${us(r.linear.p99Ns)} | ` +
+            `${fmt(Math.round(r.linear.medianNs / r.index.medianNs))}x | ${r.compileMs.toFixed(1)} ms |`,
+        ),
+      ].join("\n"),
+    ],
+    method: [
+      "`router.resolve` (hash index, session key included) against the linear reference (`test/routing/linear-reference.ts`, one plain pass over all bindings, written to be obviously right, not fast) on the same config and messages, in one run.",
+      `Seeded configs (60% exact peers, wildcards, guilds with and without roles, teams, accounts, channel catch-alls; 20% on named accounts or "*"), ${fmt(MESSAGE_COUNT)} messages checked to get the same answer from both before timing.`,
+      `Each call timed on its own with \`process.hrtime.bigint()\` (the timer's own cost, included: median ${us(overhead.medianNs)}). "compile" is \`compileRouting\`: validation, index build and the unreachable-binding check.`,
+      `${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores, Node ${process.version}, load average ${load.toFixed(1)} at the start. Reproduce: \`npm run bench -- routing\`.`,
+    ],
+    notes: [
+      `Samples: index ${fmt(largest.index.samples)} per size; linear ${results.map((r) => fmt(r.linear.samples)).join(" / ")} (time-boxed).`,
+    ],
+  };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const section = await run();
-  console.log(`## ${section.title}\n\n${section.markdown}`);
+  process.stdout.write(renderStandalone(await run()));
 }

@@ -4,6 +4,7 @@
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { renderNotes, renderSection } from "./report.js";
 import type { BenchModule, BenchSection } from "./types.js";
 
 const MODULES = ["log", "pty", "delivery", "client", "agents", "routing", "plugins", "web", "ui-stream"];
@@ -33,9 +34,11 @@ const header = [
   "",
   `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GiB.`,
   "Every figure is measured side by side with its baseline in the same process and run; ratios are Switchboard ÷ baseline.",
-  "Goals come from the issues; a goal not met is marked **not met** and discussed in the section.",
+  "Each section is a results table and a short method note; each run's figures are in [Notes](#notes) at the end,",
+  "and the investigations behind the design (dated) in bench/README.md. A goal not met is marked **not met**.",
   "",
 ].join("\n");
-const body = sections.map((s) => `## ${s.title}\n\n${s.markdown}\n`).join("\n");
+const notes = renderNotes(sections);
+const body = sections.map((s) => `## ${s.title}\n\n${renderSection(s)}\n`).join("\n") + (notes ? `\n${notes}` : "");
 if (only.length === 0) writeFileSync(new URL("../docs/benchmarks.md", import.meta.url), `${header}\n${body}`);
 else process.stdout.write(`${header}\n${body}`);

@@ -6,8 +6,9 @@ import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
 import { buildWeb, launchBrowser } from "../test/web/harness.js";
+import { renderStandalone } from "./report.js";
 import { fmt, percentile } from "./stats.js";
-import type { BenchSection } from "./types.js";
+import type { BenchRow, BenchSection } from "./types.js";
 
 /**
  * The agent page while a long answer streams in (Markdown with headings, lists, code blocks and
@@ -187,24 +188,33 @@ export async function run(): Promise<BenchSection> {
     const sorted = [...m.frames].sort((a, b) => a - b);
     const total = m.frames.reduce((sum, ms) => sum + ms, 0);
     const kib = fmt(longAnswer(ANSWER_BYTES).length / 1024);
-    const rows = [
-      "| measure | value |",
-      "|---|---|",
-      `| re-render per frame while a ${kib} KiB answer streams (${CPU_SLOWDOWN}× CPU slowdown), ${fmt(m.frames.length)} frames | median ${fmt(percentile(sorted, 50), 1)} ms, p95 ${fmt(percentile(sorted, 95), 1)} ms, max ${fmt(sorted.at(-1) ?? NaN, 1)} ms |`,
-      `| the end-of-run frame (the one that shows the run ended) | ${m.endFrame === null ? "none" : `${fmt(m.endFrame, 1)} ms`} |`,
-      `| idle callbacks in the ${fmt(IDLE_AFTER_MS / 1000)} s after (checking the answer against its whole rendering) | ${fmt(m.idle.length)}, longest ${fmt(Math.max(0, ...m.idle), 1)} ms, ${fmt(m.idle.reduce((sum, ms) => sum + ms, 0))} ms in all |`,
-      `| time spent re-rendering, of the ${fmt(m.seconds, 1)} s the answer took | ${fmt(total)} ms (${fmt((100 * total) / (m.seconds * 1000))}%) |`,
-      `| long animation frames (> ${LONG_FRAME_MS} ms with style and layout) | ${fmt(m.longFrames)} |`,
+    const rows: BenchRow[] = [
+      {
+        measure: `re-render per frame while a ${kib} KiB answer streams (${CPU_SLOWDOWN}× CPU slowdown), ${fmt(m.frames.length)} frames`,
+        ours: `median ${fmt(percentile(sorted, 50), 1)} ms, p95 ${fmt(percentile(sorted, 95), 1)} ms, max ${fmt(sorted.at(-1) ?? NaN, 1)} ms`,
+      },
+      {
+        measure: "the end-of-run frame (the one that shows the run ended)",
+        ours: m.endFrame === null ? "none" : `${fmt(m.endFrame, 1)} ms`,
+      },
+      {
+        measure: `idle callbacks in the ${fmt(IDLE_AFTER_MS / 1000)} s after (checking the answer against its whole rendering)`,
+        ours: `${fmt(m.idle.length)}, longest ${fmt(Math.max(0, ...m.idle), 1)} ms, ${fmt(m.idle.reduce((sum, ms) => sum + ms, 0))} ms in all`,
+      },
+      {
+        measure: `time spent re-rendering, of the ${fmt(m.seconds, 1)} s the answer took`,
+        ours: `${fmt(total)} ms (${fmt((100 * total) / (m.seconds * 1000))}%)`,
+      },
+      { measure: `long animation frames (> ${LONG_FRAME_MS} ms with style and layout)`, ours: fmt(m.longFrames) },
     ];
     return {
       title: "Web UI: a streaming answer",
-      markdown: [
-        `Debian's Chromium (headless) on the agent page, its CPU slowed ${CPU_SLOWDOWN}× (\`Emulation.setCPUThrottlingRate\`), while a command agent streams a ${kib} KiB Markdown answer (headings, paragraphs, nested lists, code blocks, a table every fourth section) in ${STREAM_CHUNK_BYTES}-byte pieces every ${STREAM_PAUSE_MS} ms. Each frame's re-render is the page's \`requestAnimationFrame\` callback, timed in the page (it ends by reading the scroll height, so it includes the layout that forces); the end-of-run frame is the one that shows the run ended, and the idle callbacks after it are where the page checks the finished answer against rendering it whole (in slices the browser's idle periods allow).`,
-        "",
-        ...rows,
-        "",
-        `The page showed ${fmt(m.answerChars)} characters of text at the end.`,
-      ].join("\n"),
+      rows,
+      method: [
+        `Debian's Chromium (headless) on the agent page, CPU slowed ${CPU_SLOWDOWN}× (\`Emulation.setCPUThrottlingRate\`), while a command agent streams a ${kib} KiB Markdown answer (headings, lists, code blocks, tables) in ${STREAM_CHUNK_BYTES}-byte pieces every ${STREAM_PAUSE_MS} ms.`,
+        "A frame's re-render is the page's `requestAnimationFrame` callback, timed in the page (it ends by reading the scroll height, so it includes the forced layout). The idle callbacks after the end are where the page checks the finished answer against rendering it whole. No baseline or goal: these figures watch for regressions.",
+      ],
+      notes: [`The page showed ${fmt(m.answerChars)} characters of text at the end.`],
     };
   } finally {
     await browser?.close();
@@ -214,6 +224,5 @@ export async function run(): Promise<BenchSection> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const section = await run();
-  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+  process.stdout.write(renderStandalone(await run()));
 }

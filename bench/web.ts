@@ -7,11 +7,12 @@ import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
 import { buildWeb, launchBrowser } from "../test/web/harness.js";
-import { fmt, median, met, percentile } from "./stats.js";
-import type { BenchSection } from "./types.js";
+import { renderStandalone } from "./report.js";
+import { fmt, median, percentile } from "./stats.js";
+import type { BenchRow, BenchSection } from "./types.js";
 
 /**
- * The web UI in Debian's Chromium (issue 9): how long from page load until a 10,000-line
+ * The web UI in Debian's Chromium: how long from page load until a 10,000-line
  * terminal is restored on screen, and the page's frame rate while a session it shows floods
  * output, against the same page's frame rate while that session is idle.
  */
@@ -193,27 +194,40 @@ export async function run(): Promise<BenchSection> {
       90,
     );
     const shellMedian = median(shellMs);
-    const rows = [
-      "| measure | value | baseline | ratio | goal | met |",
-      "|---|---|---|---|---|---|",
-      `| page load → restored ${fmt(RESTORE_LINES)}-line terminal (${fmt(info.outputBytes / 1024)} KiB, ${fmt(info.head)} events), median of ${RESTORE_ROUNDS} | ${fmt(restoreMedian)} ms (p90 ${fmt(restoreP90)} ms) | page load → session list ${fmt(shellMedian)} ms | ${(restoreMedian / shellMedian).toFixed(2)} | ≤ ${fmt(GOAL_RESTORE_MS)} ms | ${met(restoreMedian <= GOAL_RESTORE_MS)} |`,
-      `| frame rate while the shown session floods (${fmt(floodTotal.outputBytes / 1e6, 1)} MB in ${fmt(floodSeconds, 1)} s) | ${fmt(floodFps, 1)} fps | same page, session idle ${fmt(idleFps, 1)} fps | ${(floodFps / idleFps).toFixed(2)} | ≥ ${GOAL_FLOOD_FPS} fps | ${met(floodFps >= GOAL_FLOOD_FPS)} |`,
-      `| flood ended → the page shows the exit (it kept up) | ${fmt(lagMs)} ms | | | | |`,
-      `| bundle: web/dist/app-*.js | ${fmt(bundle.gzip)} KiB gzip (${fmt(bundle.raw)} KiB raw) | | | ≤ ${GOAL_BUNDLE_GZIP_KIB} KiB gzip | ${met(bundle.gzip <= GOAL_BUNDLE_GZIP_KIB)} |`,
+    const rows: BenchRow[] = [
+      {
+        measure: `page load → restored ${fmt(RESTORE_LINES)}-line terminal (${fmt(info.outputBytes / 1024)} KiB, ${fmt(info.head)} events), median of ${RESTORE_ROUNDS}`,
+        ours: `${fmt(restoreMedian)} ms (p90 ${fmt(restoreP90)} ms)`,
+        baseline: `page load → session list ${fmt(shellMedian)} ms`,
+        ratio: (restoreMedian / shellMedian).toFixed(2),
+        goal: `≤ ${fmt(GOAL_RESTORE_MS)} ms`,
+        met: restoreMedian <= GOAL_RESTORE_MS,
+      },
+      {
+        measure: `frame rate while the shown session floods (${fmt(floodTotal.outputBytes / 1e6, 1)} MB in ${fmt(floodSeconds, 1)} s)`,
+        ours: `${fmt(floodFps, 1)} fps`,
+        baseline: `same page, session idle ${fmt(idleFps, 1)} fps`,
+        ratio: (floodFps / idleFps).toFixed(2),
+        goal: `≥ ${GOAL_FLOOD_FPS} fps`,
+        met: floodFps >= GOAL_FLOOD_FPS,
+      },
+      { measure: `flood ended → the page shows the exit (it kept up)`, ours: `${fmt(lagMs)} ms` },
+      {
+        measure: `bundle: web/dist/app-*.js`,
+        ours: `${fmt(bundle.gzip)} KiB gzip (${fmt(bundle.raw)} KiB raw)`,
+        goal: `≤ ${GOAL_BUNDLE_GZIP_KIB} KiB gzip`,
+        met: bundle.gzip <= GOAL_BUNDLE_GZIP_KIB,
+      },
     ];
     return {
       title: "Web UI",
-      markdown: [
-        `Debian's Chromium (headless, driven by playwright-core) against a gateway on 127.0.0.1, 1280×800 viewport.`,
-        "",
-        `**Restore**: a finished PTY session that printed ${fmt(RESTORE_LINES)} lines (\`seq -f\`, 120×40); each round loads the page fresh on \`#/s/<id>\` (cookie already set) and stops the clock when the terminal view marks itself restored — every event up to the head at subscription time written into xterm.js (its write callback fired). The time is the page's \`performance.now()\`, i.e. from navigation start. The baseline is the same page load showing only the session list.`,
-        "",
-        `**Frame rate**: \`requestAnimationFrame\` callbacks per second over ${FPS_WINDOW_MS / 1000} s, first with the shown PTY session idle, then while it prints \`seq 1 ${fmt(FLOOD_BATCH)}\` every ${FLOOD_PAUSE_S * 1000} ms. The page watches as a viewer (the benchmark holds control to start the flood). The exit row is measured from when the benchmark saw the session end (polling every 50 ms) until the page displayed it: whether the page kept up with the stream.`,
-        "",
-        ...rows,
-        "",
-        `Restore rounds (ms): ${restoreMs.map((m) => fmt(m)).join(", ")}.`,
-      ].join("\n"),
+      rows,
+      method: [
+        "Debian's Chromium (headless, playwright-core) against a gateway on 127.0.0.1, 1280×800 viewport.",
+        `**Restore**: a finished PTY session that printed ${fmt(RESTORE_LINES)} lines (\`seq -f\`, 120×40); each round loads the page fresh on \`#/s/<id>\` (cookie set) until the terminal view marks itself restored (every event up to the head written into xterm.js), by the page's \`performance.now()\`. Baseline: the same page load showing only the session list.`,
+        `**Frame rate**: \`requestAnimationFrame\` callbacks per second over ${FPS_WINDOW_MS / 1000} s, the shown PTY session idle, then printing \`seq 1 ${fmt(FLOOD_BATCH)}\` every ${FLOOD_PAUSE_S * 1000} ms; the page is a viewer. The exit row runs from when the benchmark saw the session end (polling every 50 ms) until the page showed it.`,
+      ],
+      notes: [`Restore rounds (ms): ${restoreMs.map((m) => fmt(m)).join(", ")}.`],
     };
   } finally {
     await browser?.close();
@@ -223,6 +237,5 @@ export async function run(): Promise<BenchSection> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const section = await run();
-  process.stdout.write(`## ${section.title}\n\n${section.markdown}\n`);
+  process.stdout.write(renderStandalone(await run()));
 }

@@ -7,7 +7,7 @@ import type { AnyMessage, AnyResponse, JsonRpcId, Stream } from "@agentclientpro
  * for one handler before starting the next, and it settles a request's promise as soon as the
  * response arrives — so the response to `session/prompt` can overtake the last
  * `agent_message_chunk` before it, and a permission request can overtake the `tool_call` it is
- * about (DESIGN.md §5: "do not depend on the SDK's handler order"). So this sits between the
+ * about (docs/architecture.md, "A prompt to an agent and back": "do not depend on the SDK's handler order"). So this sits between the
  * agent's stdout and the SDK and numbers every message as it arrives:
  *
  * - `session/update` notifications are taken off the stream and applied here, in order;

@@ -87,7 +87,7 @@ interface Lane {
 /**
  * One agent session: its run lane (one active run, the rest queued in order), its agent
  * adapter and its permission requests. Runs belong to the session, never to the connection
- * that prompted them (DESIGN.md guarantee 6). Every event goes through the session's log.
+ * that prompted them (docs/architecture.md, guarantee 6). Every event goes through the session's log.
  *
  * @example
  * const agent = createAgentSession({ sessionId, log, spec: { adapter: "echo" } });

@@ -47,7 +47,7 @@ export interface HttpClientOptions extends GatewayTarget {
 }
 
 /**
- * The gateway's HTTP API (DESIGN §4), typed. Every method rejects with a
+ * The gateway's HTTP API (docs/protocol.md, "HTTP routes"), typed. Every method rejects with a
  * {@link SwitchboardError} carrying the gateway's code, or a {@link ConnectionError}
  * (`UNREACHABLE`, `TIMEOUT`, `BAD_RESPONSE`) when there is no answer to read. Every method
  * takes `{signal}` in its options (in `events`, `allEvents` and `output`: next to the query),

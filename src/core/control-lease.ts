@@ -2,7 +2,7 @@ import { SwitchboardError, controlHolder } from "../protocol/errors.js";
 import type { Actor } from "../protocol/events.js";
 import type { Clock, Timer } from "./clock.js";
 
-/** Default holder silence after which a lease is released (DESIGN guarantee 7). */
+/** Default holder silence after which a lease is released (docs/architecture.md, guarantee 7). */
 export const DEFAULT_AUTO_RELEASE_AFTER_MS = 5 * 60 * 1000;
 
 export interface LeaseHolder {

@@ -2,7 +2,7 @@ import type { Clock, Timer } from "./clock.js";
 
 /**
  * Default pacing of agent text: at most one `chat.delta` per this many milliseconds per run
- * (DESIGN.md guarantee 5; configurable as `deltaThrottleMs`).
+ * (docs/architecture.md, guarantee 5; configurable as `deltaThrottleMs`).
  */
 export const DEFAULT_DELTA_THROTTLE_MS = 50;
 
@@ -23,7 +23,7 @@ export interface DeltaPacerOptions {
  * Leading edge: text that arrives when the window is open leaves at once (a sparse stream
  * sees no added latency); text that arrives inside the window waits for the window's end and
  * leaves as one piece. `flush()` bypasses the throttle — OpenClaw lost the tail of answers
- * because its flush before `final` was itself throttled (issue 6) — and callers flush before
+ * because its flush before `final` was itself throttled — and callers flush before
  * any tool event and before the run's terminal event, so no text is ever held back.
  *
  * @example

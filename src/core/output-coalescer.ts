@@ -5,7 +5,7 @@ import type { OutputStream } from "../protocol/events.js";
 import type { BufferPool, BufferPools } from "./buffer-pool.js";
 
 /**
- * Batches raw process output into `output` events (issue 2 point 4): one event per few
+ * Batches raw process output into `output` events: one event per few
  * milliseconds or per 64 KiB, cut so that no event splits a character. Pieces stay bytes:
  * decoding (and JSON) is left to whoever reads them as text.
  *

@@ -1,5 +1,5 @@
 /**
- * Streaming UTF-8 splitter for process output (DESIGN §4 "Output text is decoded with a
+ * Streaming UTF-8 splitter for process output (docs/protocol.md, "Event types": "Output text is decoded with a
  * streaming UTF-8 decoder so a chunk never splits a character; bytes that are not UTF-8
  * travel as base64").
  *

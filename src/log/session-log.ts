@@ -57,9 +57,9 @@ export const RING_IDLE_MS = 30_000;
  * `head`, `outputBytes`, `read`, `readOutput` and `checkPosition` moved past it — only once the
  * store has acknowledged it durable ({@link markDurable}). So nothing a consumer ever received
  * can be lost by a crash of the gateway, and a restarted log never reuses a position a client
- * holds (guarantee 1). Publication notifies listeners and moves the readable position in one
+ * holds (docs/architecture.md, guarantee 1). Publication notifies listeners and moves the readable position in one
  * synchronous step, so a reader that reads history and subscribes in the same tick can neither
- * miss nor repeat an event (guarantee 2).
+ * miss nor repeat an event (docs/architecture.md, guarantee 2).
  */
 export class SessionLog implements AppendableLog {
   readonly sessionId: string;

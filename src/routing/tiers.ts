@@ -1,6 +1,6 @@
 /**
  * The routing tiers and the small matching helpers shared by the index and the config checks.
- * DESIGN.md §6 and issue 7 define the rule; docs/routing.md explains it with examples.
+ * docs/routing.md defines the rule and explains it with examples.
  */
 
 /**

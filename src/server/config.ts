@@ -230,7 +230,7 @@ export function loadConfigFile(file: string): Config {
  * What a failed `JSON.parse` found wrong, without the excerpt of the input V8 puts in its
  * message (`Unexpected token 'o', ..."{"token":tok-SECRET"... is not valid JSON`): a malformed
  * login body or frame would otherwise echo part of a token (or typed password) into the error,
- * and from there into proxies' and clients' logs (issue 4: tokens never in error messages).
+ * and from there into proxies' and clients' logs (docs/security.md: tokens never in error messages).
  */
 export function describeJsonError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);

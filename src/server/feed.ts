@@ -37,9 +37,9 @@ export interface FeedHooks {
 
 /**
  * One consumer's position in one session's log. It replays from `since`, joins live delivery
- * at exactly the head in the same synchronous step as the last read (guarantee 2), and when
+ * at exactly the head in the same synchronous step as the last read (docs/architecture.md, guarantee 2), and when
  * its connection falls behind it leaves live delivery and catches up from the log as the
- * connection drains (guarantee 4). The cursor only moves forward, so nothing is delivered twice.
+ * connection drains (docs/architecture.md, guarantee 4). The cursor only moves forward, so nothing is delivered twice.
  */
 export class SessionFeed {
   private _cursor: number;

@@ -185,9 +185,9 @@ class TerminalConnection {
 
   /**
    * Replays output from the log while the outbox has room — so a long history never piles up in
-   * memory (guarantee 4) — and, in the same synchronous step as the last read, sends `connected`
+   * memory (docs/architecture.md, guarantee 4) — and, in the same synchronous step as the last read, sends `connected`
    * and joins live delivery at the end of the output: no byte in the gap, none twice
-   * (guarantee 2). Called again whenever the outbox drains.
+   * (docs/architecture.md, guarantee 2). Called again whenever the outbox drains.
    */
   private pump(): void {
     if (this.disposed) return;

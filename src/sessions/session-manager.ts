@@ -11,7 +11,7 @@ import { StreamSession } from "./stream-session.js";
 export const TERMINATE_GRACE_MS = 3000;
 
 /**
- * 128 random bits, url-safe (DESIGN guarantee 8). Ids never start with `-`, so command-line
+ * 128 random bits, url-safe (docs/architecture.md, guarantee 8). Ids never start with `-`, so command-line
  * tools cannot mistake one for an option.
  */
 export function newSessionId(): string {

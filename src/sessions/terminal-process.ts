@@ -21,7 +21,7 @@ export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
 /**
  * A process run for a terminal session, in a PTY or with plain pipes: raw output in,
  * input/signals/resize out, and exactly one `exit` that comes only after the last byte of
- * output (DESIGN §3.3, issue 2 point 5).
+ * output (docs/architecture.md, guarantee 3).
  *
  * This module is the lifecycle shared by both modes; `pty-process.ts` and
  * `pipe-process.ts` are the two transports (how bytes are read and written), behind the
@@ -78,7 +78,7 @@ export interface TerminalProcessOptions {
   drainTimeoutMs?: number;
   /**
    * Every chunk as it is read. The process is read as fast as it writes, whatever viewers do
-   * (DESIGN §3.4); only {@link TerminalProcess.pauseOutput} holds it back. `chunk` is valid only during the call
+   * (docs/architecture.md, guarantee 4); only {@link TerminalProcess.pauseOutput} holds it back. `chunk` is valid only during the call
    * (PTY reads reuse one buffer): copy what you keep.
    */
   onOutput: (stream: OutputStream, chunk: Uint8Array) => void;

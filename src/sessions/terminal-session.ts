@@ -14,7 +14,7 @@ import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-pro
 import type { TerminalProcess } from "./terminal-process.js";
 
 /**
- * A process in a pipe or PTY, its output coalesced into `output` events (guarantee 3: `exit`
+ * A process in a pipe or PTY, its output coalesced into `output` events (docs/architecture.md, guarantee 3: `exit`
  * is appended only after the output was read to EOF and flushed).
  */
 export class TerminalSession extends Session {
@@ -78,7 +78,7 @@ export class TerminalSession extends Session {
   /**
    * While the log has no room (`SessionLog.room`: its store is `LOG_BACKLOG_PAUSE_BYTES`
    * behind), holds the process back: its output is not read until the store caught up. Viewers
-   * never hold a process back (guarantee 4); the durable record does, as a slow disk would.
+   * never hold a process back (docs/architecture.md, guarantee 4); the durable record does, as a slow disk would.
    */
   private waitForLog(): void {
     const room = this.log.room();

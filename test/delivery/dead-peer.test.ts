@@ -1,5 +1,5 @@
 /**
- * Issue 3, scope 6: the server pings every connection; one that misses two pings is
+ * Dead peers: the server pings every connection; one that misses two pings is
  * terminated — not closed, since a peer that does not read cannot take a close frame. The
  * gateway's clock drives the pings, so a ManualClock makes 45 s of silence take milliseconds.
  */

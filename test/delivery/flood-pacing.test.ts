@@ -1,5 +1,5 @@
 /**
- * Issue 3, scope 7: a `yes` flood must not become a million tiny frames. Output is coalesced
+ * Flood pacing: a `yes` flood must not become a million tiny frames. Output is coalesced
  * into events of up to 64 KiB, and while a connection's socket is busy its events are held
  * and sent together, so the number of frames stays far below the number of lines (or events).
  */

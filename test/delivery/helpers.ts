@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the delivery tests (issue 3): a real gateway on 127.0.0.1:0, HTTP calls,
+ * Shared pieces of the delivery tests: a real gateway on 127.0.0.1:0, HTTP calls,
  * and WebSocket clients (the `ws` package) that check positions as they read.
  */
 import { mkdtempSync, rmSync } from "node:fs";

@@ -1,5 +1,5 @@
 /**
- * Issue 3, scope 2, 3 and 5: events reach only their subscribers (no global broadcast),
+ * Events reach only their subscribers (no global broadcast),
  * authentication and Origin are checked before the upgrade, and bad frames get an `error`
  * with a stable code while the connection stays up; frames over the limit close with 1009.
  */

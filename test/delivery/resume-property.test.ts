@@ -1,5 +1,5 @@
 /**
- * Issue 3, acceptance 1 (guarantees 1 and 2): a producer writes numbered lines in bursts;
+ * docs/architecture.md, guarantees 1 and 2: a producer writes numbered lines in bursts;
  * 100 concurrent clients connect at random moments, disconnect at random points (after a
  * number of frames, or after a delay — so often in the middle of a burst or of a replay),
  * and resume: over /v1/ws by `since` seq, over /ws/session by byte offset (JSON or binary

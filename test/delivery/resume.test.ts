@@ -1,5 +1,5 @@
 /**
- * Issue 3, acceptance 1 (the named cases): reconnect during replay, resume after a gateway
+ * docs/architecture.md, guarantee 1 (the named cases): reconnect during replay, resume after a gateway
  * restart on the same data dir, SSE resume with Last-Event-ID, and a byte-offset resume
  * into output that retention already dropped.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 3, acceptance 2 (guarantee 4): a client that stops reading costs only itself. The
+ * docs/architecture.md, guarantee 4: a client that stops reading costs only itself. The
  * others get everything in time, the gateway's queue for it stays within the per-connection
  * budget (it is fed from the log instead), and when it reads again it gets everything after
  * its position — or an explicit `reset` when retention dropped what it needed.

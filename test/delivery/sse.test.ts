@@ -1,5 +1,5 @@
 /**
- * Server-Sent Events as a client author meets them (DESIGN §3, guarantees 1, 2 and 4): an
+ * Server-Sent Events as a client author meets them (docs/architecture.md, guarantees 1, 2 and 4): an
  * EventSource that is cut off at any point (in a producer's burst, in a replay) resumes with
  * Last-Event-ID and gets every event exactly once; a filtered stream of an ended session lets
  * it stop instead of reconnecting forever; a reader that stops reading costs only itself and

@@ -1,5 +1,5 @@
 /**
- * The routing rule of DESIGN.md §6 / issue 7, written as plainly as possible: look at every
+ * The routing rule of docs/routing.md, written as plainly as possible: look at every
  * binding, work out whether and in which tier it matches, keep the best. It shares no matching
  * code with src/routing (only types and the tier names), so the property test comparing the two
  * compares two independent readings of the rule. bench/routing.ts times it against the index.

@@ -6,7 +6,7 @@ import { configOf, messageOf, probesOf, PROPERTY_AGENTS, rawConfig, rawMessage }
 import type { RawConfig } from "./arbitraries.js";
 import { linearResolve } from "./linear-reference.js";
 
-/** At least 10,000 in CI (issue 7); raise locally with ROUTING_PROPERTY_RUNS. */
+/** At least 10,000 in CI; raise locally with ROUTING_PROPERTY_RUNS. */
 const RUNS = Math.max(10_000, Number(process.env["ROUTING_PROPERTY_RUNS"] ?? 0));
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Issue 4, scope 1: the single-writer control lease over every transport. The gateway runs on
+ * docs/architecture.md, guarantee 7: the single-writer control lease over every transport. The gateway runs on
  * a ManualClock, so the 5-minute auto-release takes milliseconds to test.
  */
 import { writeFileSync } from "node:fs";

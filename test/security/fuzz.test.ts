@@ -1,5 +1,5 @@
 /**
- * Issue 4, scope 5: fast-check drives one live gateway with malformed HTTP bodies on every
+ * Fuzzing: fast-check drives one live gateway with malformed HTTP bodies on every
  * route and malformed WebSocket frames on /v1/ws and /ws/session, as two callers with no right
  * to steer what they aim at: `mallory` (an operator who sees only her own stream session and
  * sends it only invalid writes) and `vera` (a viewer of bob's `shared-*` sessions). Assertions:

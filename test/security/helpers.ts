@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the security tests (issue 4): a real gateway on 127.0.0.1:0 with several
+ * Shared pieces of the security tests (docs/security.md): a real gateway on 127.0.0.1:0 with several
  * configured identities, HTTP calls per identity, and `/v1/ws` and `/ws/session` clients (the
  * `ws` package) that keep every frame and the close code. Every resource registers its cleanup
  * with `onTestFinished` (or the `defer` given) on the line after it is created.

@@ -1,5 +1,5 @@
 /**
- * Issue 4, scope 4: ids with at least 128 random bits, cwd and env validation, HTTP security
+ * Hygiene: ids with at least 128 random bits, cwd and env validation, HTTP security
  * headers, Host and Origin checks, and tokens never in logs, metrics or error messages.
  */
 import { request } from "node:http";

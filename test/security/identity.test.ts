@@ -1,5 +1,5 @@
 /**
- * Issue 4, scope 2: identities from `auth.tokens`, roles and `sessions` globs, enforced on every
+ * Identities from `auth.tokens`, roles and `sessions` globs, enforced on every
  * HTTP route, the SSE stream, every /v1/ws frame, the /ws/session upgrade and frames, and the list.
  * A session the caller may not see answers 404 exactly like one that does not exist.
  */

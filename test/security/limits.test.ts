@@ -1,5 +1,5 @@
 /**
- * Issue 4, scope 3: every limit is a named config value (`limits.<name>`) and answers with a
+ * Limits: every limit is a named config value (`limits.<name>`) and answers with a
  * clear, stable error when hit — and a refused request changes nothing.
  */
 import { request } from "node:http";

@@ -12,7 +12,7 @@ function expected(): Buffer {
   return Buffer.from(s.slice(0, BYTES));
 }
 
-describe("output tail before exit (guarantee 3)", () => {
+describe("output tail before exit (docs/architecture.md, guarantee 3)", () => {
   it("keeps every byte of 20 PTY and 20 pipe sessions that write 200 KB and exit at once", async () => {
     const gw = await testGateway();
     const http = api(gw.url);

@@ -13,7 +13,7 @@ import type { TerminalExit } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV } from "./process-helpers.js";
 
 /**
- * Regression test for issue 2 point 5 (DESIGN §3.3): exit only after the output tail.
+ * Regression test for docs/architecture.md, guarantee 3: exit only after the output tail.
  * Trusting node-pty's onExit, only 1–11 of 20 concurrent 200 KB PTY outputs arrived whole.
  */
 const TAIL_PROCESSES_PER_MODE = 20;

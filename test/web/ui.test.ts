@@ -1,5 +1,5 @@
 /**
- * The web UI in a real browser (issue 9 acceptance): Debian's Chromium driven by
+ * The web UI in a real browser (docs/ui.md): Debian's Chromium driven by
  * playwright-core against a real gateway on 127.0.0.1, through a TCP proxy that can cut
  * the connections. The UI is built from web/src first, exactly as `npm run build` does.
  */

@@ -14,7 +14,7 @@ export interface AppContext {
   readonly http: HttpClient;
   readonly store: SessionStore;
   readonly me: Me;
-  /** Viewers never steer (issue 9): no typing, no prompts, no control, no new sessions. */
+  /** Viewers never steer (docs/ui.md): no typing, no prompts, no control, no new sessions. */
   readonly canSteer: boolean;
   toast(message: string, kind?: "error" | "info"): void;
   navigate(hash: string): void;

@@ -14,7 +14,7 @@ export function shown(text: string): string {
 
 /**
  * What the list and the headers say a session is doing. `waiting` is an agent blocked on a
- * permission answer (issue 9: "waiting for input"); `working`/`idle` split a running agent.
+ * permission answer (docs/ui.md: "waiting for input"); `working`/`idle` split a running agent.
  */
 export type DisplayState = "waiting" | "working" | "idle" | "running" | "exited" | "failed" | "lost";
 

@@ -1,5 +1,5 @@
 /**
- * The Switchboard web UI (issue 9). Bundled by scripts/build-web.mjs into web/dist, served by
+ * The Switchboard web UI (docs/ui.md). Bundled by scripts/build-web.mjs into web/dist, served by
  * the gateway at `/`. Vanilla TypeScript and the DOM; xterm.js for terminals; the SDK
  * (src/client) for the WebSocket, reconnects and HTTP.
  */

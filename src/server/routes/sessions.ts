@@ -35,7 +35,7 @@ import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 
-/** The session routes of DESIGN §4: create, list, read (events, output), steer, append, delete. */
+/** The session routes (docs/protocol.md, "HTTP routes"): create, list, read (events, output), steer, append, delete. */
 export function sessionRoutes(router: Router, core: GatewayCore): void {
   const body = async (ctx: RequestContext) => readJson(ctx.req, core.limits.bodyBytes);
   // Big answers held in memory until read, per identity (pages of output, events and sessions).
