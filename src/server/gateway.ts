@@ -20,6 +20,7 @@ import { DEFAULT_AUTO_RELEASE_MS, DEFAULT_LIMITS, MIN_TOKEN_CHARS, resolveLimits
 import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate } from "./anonymous-gate.js";
+import { CatchUpPacing } from "./catch-up.js";
 import { RequestGuard } from "./guard.js";
 import { FdMonitor, reportAcceptErrors } from "./fd-monitor.js";
 import { HTTP_HOLDER_PREFIX, createHttpServer, listen } from "./http-server.js";
@@ -182,6 +183,7 @@ async function openGateway(
     plugins: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
+    catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
     limits,
     clock,
     logger,
