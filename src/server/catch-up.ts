@@ -7,9 +7,9 @@
  */
 
 /** Bytes of log all catch-ups together read in one turn of the event loop, before it goes on to other work. */
-export const CATCHUP_TICK_BYTES = 4 * 1024 * 1024;
+export const CATCHUP_TICK_BYTES = 1024 * 1024;
 /** ...or milliseconds, whichever comes first (slow disks, type-filtered scans). */
-export const CATCHUP_TICK_MS = 8;
+export const CATCHUP_TICK_MS = 2;
 /**
  * Bytes of catch-up frames one token's connections may have queued and not yet written, all
  * together (each connection also stays within its own `limits.queueBytes`): what a token
