@@ -52,6 +52,8 @@ const RSS_GROWTH_BOUND_MIB = 256;
 interface ProbeResult {
   healthz: number[];
   echo: number[];
+  /** `/healthz` requests that failed (connection reset or refused). */
+  failed: number;
 }
 
 /* ---- child processes ---- */
@@ -77,7 +79,7 @@ function send(message: ChildMessage): void {
 function runProbe(): void {
   const url = process.env["URL"]!;
   const session = process.env["SESSION"]!;
-  const result: ProbeResult = { healthz: [], echo: [] };
+  const result: ProbeResult = { healthz: [], echo: [], failed: 0 };
   let running = true;
   const ws = new WebSocket(`${url.replace(/^http/, "ws")}/ws/session/${session}`, {
     headers: { authorization: `Bearer ${ADMIN}` },
@@ -91,7 +93,10 @@ function runProbe(): void {
   const healthz = async () => {
     while (running) {
       const t = performance.now();
-      await fetch(`${url}/healthz`).then((r) => r.text());
+      // An unanswered request counts with the time until it failed.
+      await fetch(`${url}/healthz`)
+        .then((r) => r.text())
+        .catch(() => result.failed++);
       result.healthz.push(performance.now() - t);
       await sleep(PROBE_GAP_MS);
     }
@@ -99,8 +104,10 @@ function runProbe(): void {
   const echo = async () => {
     while (running) {
       const t = performance.now();
+      // An echo that does not come counts with the time waited for it (a frozen gateway).
       await new Promise<void>((resolve) => {
         waiting = resolve;
+        setTimeout(resolve, STEP_TIMEOUT_MS / 4).unref();
         ws.send(JSON.stringify({ type: "stdin", data: "x" }));
       });
       result.echo.push(performance.now() - t);
@@ -144,6 +151,10 @@ function runAttack(): void {
     ws.on("message", onMessage);
     sockets.push(ws);
   }
+  // A gateway that cannot keep up (the code before the fix) is attacked with what subscribed by then.
+  setTimeout(() => {
+    if (subscribed < ATTACK_CONNECTIONS) send({ op: "stalled", subscribed });
+  }, STEP_TIMEOUT_MS / 2).unref();
   process.on("message", (m: { op: string }) => {
     if (m.op !== "close") return;
     let closed = 0;
@@ -284,19 +295,21 @@ async function phase(gw: Served, attack: boolean): Promise<Phase> {
   probe.send({ op: "start" });
   let subscribed = 0;
   let closed = 0;
-  if (attack) {
-    const attacker = child("attack", { URL: gw.url, SESSION: gw.big });
-    subscribed = (await next(attacker, "stalled")).subscribed;
-    await new Promise((r) => setTimeout(r, STALL_MS));
-    attacker.send({ op: "close" });
-    closed = (await next(attacker, "closed")).closed;
-  } else {
-    await new Promise((r) => setTimeout(r, STALL_MS + 1000));
+  try {
+    if (attack) {
+      const attacker = child("attack", { URL: gw.url, SESSION: gw.big });
+      subscribed = (await next(attacker, "stalled")).subscribed;
+      await new Promise((r) => setTimeout(r, STALL_MS));
+      attacker.send({ op: "close" });
+      closed = (await next(attacker, "closed")).closed;
+    } else {
+      await new Promise((r) => setTimeout(r, STALL_MS + 1000));
+    }
+    await new Promise((r) => setTimeout(r, AFTER_CLOSE_MS));
+  } finally {
+    probe.send({ op: "stop" });
   }
-  await new Promise((r) => setTimeout(r, AFTER_CLOSE_MS));
-  probe.send({ op: "stop" });
-  const { result } = await next(probe, "probe");
-  clearInterval(sampler);
+  const { result } = await next(probe, "probe").finally(() => clearInterval(sampler));
   gw.process.send({ op: "lag" });
   const lag = await next(gw.process, "lag");
   return { probe: result, rssBefore, rssPeak, rssAfter: rssOf(gw.pid), subscribed, closed, lag };
@@ -363,7 +376,7 @@ function section(baseline: Phase, attacked: Phase): BenchSection {
     row("gateway event-loop delay worst", attacked.lag.max, baseline.lag.max, "–", undefined),
     "",
     `Method: a viewer token opens ${attacked.subscribed} of its ${ATTACK_CONNECTIONS} \`/v1/ws\` connections' limit, each subscribes with \`since: 0\` to a stream session holding ${LOG_BYTES / MiB} MiB of output and stops reading; ${STALL_MS / 1000} s later it closes all of them (${attacked.closed} closed) and reads again, so the gateway's writes complete while its sockets are closing.`,
-    `Meanwhile another process sends \`GET /healthz\` and a keystroke to \`cat\` in a PTY over \`/ws/session\`, each ${PROBE_GAP_MS} ms after its previous answer, until ${AFTER_CLOSE_MS / 1000} s after the close (${attacked.probe.healthz.length} and ${attacked.probe.echo.length} samples; baseline ${baseline.probe.healthz.length} and ${baseline.probe.echo.length}).`,
+    `Meanwhile another process sends \`GET /healthz\` and a keystroke to \`cat\` in a PTY over \`/ws/session\`, each ${PROBE_GAP_MS} ms after its previous answer, until ${AFTER_CLOSE_MS / 1000} s after the close (${attacked.probe.healthz.length} and ${attacked.probe.echo.length} samples, ${attacked.probe.failed} \`/healthz\` failed; baseline ${baseline.probe.healthz.length} and ${baseline.probe.echo.length}, ${baseline.probe.failed} failed).`,
     "The baseline is the same probe for the same time without the attack, in the same run and gateway.",
     "The gateway runs in a process of its own, started on the filled data directory after the filling; its RSS is read from /proc every 50 ms, from before the phase to its peak, and at the end.",
   ].join("\n");
