@@ -168,7 +168,7 @@ function runAttack(): void {
       });
       // A close frame, then reading again: the gateway's writes complete while its socket is closing.
       ws.close();
-      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      (ws as unknown as { _socket: { resume(): void } | null })._socket?.resume();
     }
     setTimeout(done, STEP_TIMEOUT_MS).unref();
   });
@@ -306,6 +306,9 @@ async function phase(gw: Served, attack: boolean): Promise<Phase> {
       await new Promise((r) => setTimeout(r, STALL_MS + 1000));
     }
     await new Promise((r) => setTimeout(r, AFTER_CLOSE_MS));
+  } catch (error) {
+    clearInterval(sampler);
+    throw error;
   } finally {
     probe.send({ op: "stop" });
   }
