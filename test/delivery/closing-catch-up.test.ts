@@ -5,11 +5,15 @@
  * viewer's 256 connections, stalled then closed, made the gateway read and frame the rest of a
  * 256 MiB log for each of them, and `/healthz` went unanswered for ~20 s.
  */
+import { get } from "node:http";
+import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { Session } from "../../src/sessions/session.js";
 import { CATCHUP_BATCH_BYTES } from "../../src/server/feed.js";
+import { CATCHUP_TICK_BYTES } from "../../src/server/catch-up.js";
+import { DEFAULT_LIMITS } from "../../src/server/config.js";
 import { authHeaders, closed, createSession, opened, rawSocket, sleep, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 
@@ -21,17 +25,32 @@ const PIECES = 512;
 const BUDGET = 256 * 1024;
 
 /** A gateway with a stream session of PIECES pieces on disk, and a count of the bytes read from its log. */
-async function bigSession(): Promise<{ gw: Gateway; id: string; readBytes: () => number }> {
-  const gw = await startTestGateway(defer, { config: { limits: { queueBytes: BUDGET } } });
+async function bigSession(
+  budget = BUDGET,
+): Promise<{ gw: Gateway; id: string; readBytes: () => number; perTurn: () => number }> {
+  const gw = await startTestGateway(defer, { config: { limits: { queueBytes: budget } } });
   const { id } = await createSession(gw, { kind: "stream" });
   const log = (gw.core.sessions.get(id) as Session).log;
   for (let i = 0; i < PIECES; i++) log.appendOutput("stdout", PIECE);
   gw.core.events.flush();
   let bytes = 0;
+  // Bytes read in each turn of the event loop (a setImmediate chain counts the turns).
+  let turn = 0;
+  const inTurn = new Map<number, number>();
+  let spinning = true;
+  const next = () => {
+    turn++;
+    if (spinning) setImmediate(next);
+  };
+  next();
+  defer(() => {
+    spinning = false;
+  });
   const read = log.read.bind(log);
   log.read = (since, options) => {
     const page = read(since, options);
     for (const e of page.entries) bytes += e.size;
+    for (const e of page.entries) inTurn.set(turn, (inTurn.get(turn) ?? 0) + e.size);
     return page;
   };
   // `/ws/session` replays output by byte offset.
@@ -41,7 +60,7 @@ async function bigSession(): Promise<{ gw: Gateway; id: string; readBytes: () =>
     for (const s of slices) bytes += s.bytes.length;
     return slices;
   };
-  return { gw, id, readBytes: () => bytes };
+  return { gw, id, readBytes: () => bytes, perTurn: () => Math.max(0, ...inTurn.values()) };
 }
 
 /** Waits until the count stops growing (the stalled connection's budget and kernel buffers are full). */
@@ -91,5 +110,17 @@ describe("catch-up of a connection that closes", () => {
     const { before, after } = await stallThenClose(gw, ws, readBytes);
     expect(before).toBeLessThan((PIECES * PIECE.length) / 2);
     expect(after).toBeLessThanOrEqual(2 * CATCHUP_BATCH_BYTES);
+  }, 60_000);
+
+  it("SSE: a stream from 0 reads at most a tick of the log per turn of the event loop (regression: its whole budget in one)", async () => {
+    const { gw, id, readBytes, perTurn } = await bigSession(DEFAULT_LIMITS.queueBytes);
+    const res = await new Promise<IncomingMessage>((resolve) =>
+      get(`${gw.url}/v1/sessions/${id}/stream?since=0`, { headers: authHeaders(gw) }, resolve),
+    );
+    defer(() => res.destroy());
+    res.pause();
+    await settled(readBytes);
+    expect(readBytes()).toBeGreaterThanOrEqual(DEFAULT_LIMITS.queueBytes);
+    expect(perTurn()).toBeLessThanOrEqual(CATCHUP_TICK_BYTES + CATCHUP_BATCH_BYTES);
   }, 60_000);
 });
