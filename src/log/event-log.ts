@@ -124,6 +124,11 @@ export class EventLog {
     );
   }
 
+  /** Whether commits succeed now (false while the disk refuses them: full, read-only, failing). */
+  get writable(): boolean {
+    return this.options.store.writeFailure === undefined;
+  }
+
   /** Throws LOG_UNAVAILABLE while the store cannot write (see {@link SessionLog.assertWritable}). */
   assertWritable(): void {
     const failure = this.options.store.writeFailure;

@@ -12,25 +12,42 @@ import { rawHttpError } from "./http.js";
  * nothing, or only bad tokens.
  *
  * A connection stops counting once a request or upgrade on it authenticates. IPv6 peers are
- * counted by /64 (one host usually holds a whole /64). Loopback is not counted: every local user
- * and a reverse proxy on the same host come from it (docs/security.md).
+ * counted by /64 (one host usually holds a whole /64). Loopback is not counted per address: every
+ * local user and a reverse proxy on the same host come from it (docs/security.md).
+ *
+ * All addresses together, loopback included, such connections hold at most `total` descriptors
+ * ({@link anonymousBudget}): past it the oldest is closed to make room, so a flood of connections
+ * that never authenticate cannot take the descriptors the log and authenticated clients need,
+ * while a new client that sends its credential at once still gets in.
  */
 export class AnonymousConnectionGate {
   private readonly perAddress = new Map<string, number>();
   /** Counted connections, with the key they count under. */
   private readonly counted = new WeakMap<Socket, string>();
   private readonly refusedSockets = new WeakSet<Socket>();
+  /** Every connection not authenticated (refused ones too), oldest first, with when it came. */
+  private readonly anonymous = new Map<Socket, number>();
 
   constructor(
     private readonly limit: number,
-    private readonly options: { countLoopback?: boolean; onRefused?: () => void } = {},
+    private readonly options: {
+      countLoopback?: boolean;
+      onRefused?: () => void;
+      /** At most this many connections without a credential, all addresses together (default: no bound). */
+      total?: number;
+      /** The oldest of them was closed to make room for a new one. */
+      onEvicted?: () => void;
+    } = {},
   ) {}
 
   /** A new TCP connection: false when its address already holds the maximum (close it). */
   admit(socket: Socket): boolean {
     const address = socket.remoteAddress;
     if (address === undefined) return true; // already closed: nothing to count
-    if (!this.options.countLoopback && isLoopback(address)) return true;
+    if (!this.options.countLoopback && isLoopback(address)) {
+      this.track(socket);
+      return true;
+    }
     const key = addressKey(address);
     const n = this.perAddress.get(key) ?? 0;
     if (n >= this.limit) {
@@ -39,8 +56,33 @@ export class AnonymousConnectionGate {
     }
     this.perAddress.set(key, n + 1);
     this.counted.set(socket, key);
-    socket.once("close", () => this.release(socket));
+    this.track(socket);
     return true;
+  }
+
+  /** Connections without a credential now, all addresses together (for tests and metrics). */
+  get total(): number {
+    return this.anonymous.size;
+  }
+
+  /**
+   * Counts `socket` in the total, or closes it at once when the total is reached and none of
+   * the others is {@link ANONYMOUS_EVICT_AGE_MS} old (then the oldest is closed for it): a client
+   * that sends its credential at once gets in past connections that hold a half-sent request,
+   * and a flood of reconnects cannot close a new client's connection before it was read.
+   */
+  private track(socket: Socket): void {
+    const total = this.options.total ?? Infinity;
+    if (this.anonymous.size >= total) {
+      const [oldest, since] = this.anonymous.entries().next().value!;
+      this.options.onEvicted?.();
+      const victim = performance.now() - since >= ANONYMOUS_EVICT_AGE_MS ? oldest : socket;
+      this.release(victim);
+      victim.destroy();
+      if (victim === socket) return;
+    }
+    this.anonymous.set(socket, performance.now());
+    socket.once("close", () => this.release(socket));
   }
 
   /**
@@ -52,6 +94,8 @@ export class AnonymousConnectionGate {
    */
   refuse(socket: Socket): void {
     this.refusedSockets.add(socket);
+    // It holds a descriptor until it closes: in the total, so a flood of refusals is bounded too.
+    this.track(socket);
     socket.on("error", () => undefined);
     socket.end(REFUSAL);
     socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
@@ -73,6 +117,7 @@ export class AnonymousConnectionGate {
   }
 
   private release(socket: Socket): void {
+    this.anonymous.delete(socket);
     const key = this.counted.get(socket);
     if (key === undefined) return;
     this.counted.delete(socket);
@@ -80,6 +125,32 @@ export class AnonymousConnectionGate {
     if (left <= 0) this.perAddress.delete(key);
     else this.perAddress.set(key, left);
   }
+}
+
+/**
+ * Descriptors the anonymous budget leaves out before its share is taken: the log's (SQLite's
+ * database, WAL and shared memory, output files, the lock), the listening socket, plugins' and
+ * sessions' first pipes and terminals, with room to spare.
+ */
+export const FD_RESERVED_FOR_GATEWAY = 256;
+/**
+ * The share of the other descriptors that connections without a valid credential may hold, all
+ * addresses together, loopback included; the rest is for authenticated clients and sessions.
+ */
+export const ANONYMOUS_FD_SHARE = 0.25;
+/** Past the anonymous budget, the oldest such connection is closed for a new one only once it is this old (see `track`). */
+export const ANONYMOUS_EVICT_AGE_MS = 1000;
+/** The anonymous budget however low the descriptor limit, and where it is unknown (no /proc). */
+export const ANONYMOUS_CONNECTIONS_MIN = 16;
+export const ANONYMOUS_CONNECTIONS_UNKNOWN_LIMIT = 1024;
+
+/**
+ * How many connections without a credential the gateway keeps open at once, from its descriptor
+ * limit: 4,936 at 20,000 descriptors, 192 at 1,024.
+ */
+export function anonymousBudget(fdLimit: number | null): number {
+  if (fdLimit === null) return ANONYMOUS_CONNECTIONS_UNKNOWN_LIMIT;
+  return Math.max(ANONYMOUS_CONNECTIONS_MIN, Math.floor((fdLimit - FD_RESERVED_FOR_GATEWAY) * ANONYMOUS_FD_SHARE));
 }
 
 /** How long a refused connection is kept for the client to read its answer and close. */

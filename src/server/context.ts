@@ -7,6 +7,7 @@ import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Identity, TokenRegistry } from "./auth.js";
+import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
@@ -37,6 +38,8 @@ export interface GatewayCore {
   readonly pluginAgents: Map<string, string>;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */
   readonly connections: ConnectionCounter;
+  /** Catch-up reads of every connection, paced together and per token (src/server/catch-up.ts). */
+  readonly catchUp: CatchUpPacing;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;
   /** Extra browser origins accepted besides the gateway's own. */

@@ -19,7 +19,8 @@ import type { Identity } from "./auth.js";
 import { DEFAULT_AUTO_RELEASE_MS, DEFAULT_LIMITS, MIN_TOKEN_CHARS, resolveLimits, resolveRetention } from "./config.js";
 import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
-import { AnonymousConnectionGate } from "./anonymous-gate.js";
+import { AnonymousConnectionGate, anonymousBudget } from "./anonymous-gate.js";
+import { CatchUpPacing } from "./catch-up.js";
 import { RequestGuard } from "./guard.js";
 import { FdMonitor, reportAcceptErrors } from "./fd-monitor.js";
 import { HTTP_HOLDER_PREFIX, createHttpServer, listen } from "./http-server.js";
@@ -182,6 +183,7 @@ async function openGateway(
     plugins: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
+    catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
     limits,
     clock,
     logger,
@@ -228,6 +230,8 @@ async function openGateway(
   const anonymous = new AnonymousConnectionGate(limits.anonymousConnectionsPerAddress, {
     countLoopback: options.countLoopbackConnections ?? false,
     onRefused: () => metrics.connectionsRefused.inc({ reason: "anonymous_per_address" }),
+    total: anonymousBudget(fds.usage()?.limit ?? null),
+    onEvicted: () => metrics.connectionsRefused.inc({ reason: "anonymous_total" }),
   });
   const guard = new RequestGuard(core, failures, anonymous);
   const router = new Router();

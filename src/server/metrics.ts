@@ -124,7 +124,7 @@ export class GatewayMetrics {
   });
   readonly connectionsRefused = new Counter({
     name: "switchboard_connections_refused_total",
-    help: "TCP connections closed on arrival, by why (anonymous_per_address: limits.anonymousConnectionsPerAddress)",
+    help: "TCP connections closed on arrival, by why (anonymous_per_address: limits.anonymousConnectionsPerAddress; anonymous_total: the oldest connection without a credential, closed for a new one past the gateway's anonymous budget)",
     labelNames: ["reason"] as const,
     registers: [this.registry],
   });
@@ -164,6 +164,7 @@ export class GatewayMetrics {
     for (const endpoint of ["multiplex", "terminal"]) this.wsReadsPaused.inc({ endpoint }, 0);
     for (const reason of ["purge", "retention"]) this.sessionsRemoved.inc({ reason }, 0);
     this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
+    this.connectionsRefused.inc({ reason: "anonymous_total" }, 0);
     this.messages.inc({ result: "delivered" }, 0);
     // Unprefixed, as prom-client and every exporter name them (`process_cpu_seconds_total`,
     // `nodejs_heap_size_used_bytes`), so that off-the-shelf dashboards and alerts work.

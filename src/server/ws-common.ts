@@ -11,6 +11,7 @@ import type { GatewayCore } from "./context.js";
 import type { z } from "zod";
 import { formatIssues } from "./config.js";
 import { describeJsonError } from "./config.js";
+import type { TokenCatchUp } from "./catch-up.js";
 import { BinaryFrame, memoryOf, releaseFrames } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 import { WireFrame, socketOf } from "./wire-frame.js";
@@ -112,11 +113,18 @@ export class Outbox {
     private readonly onDrain: () => void,
     private readonly format: Format,
     private readonly onReadsPaused: () => void = () => {},
+    /** The token's catch-up share: it counts this connection's bytes in flight too (see TokenCatchUp). */
+    private readonly share?: TokenCatchUp,
   ) {}
 
   /** Bytes queued toward the client: held events plus bytes not yet written to the socket. */
   get queuedBytes(): number {
     return this.inflight + this.pendingBytes;
+  }
+
+  /** False once the socket is closing or closed: what is sent then is dropped, so feeds must stop reading. */
+  get open(): boolean {
+    return !this.disposed && this.ws.readyState === this.ws.OPEN;
   }
 
   /** Sends a frame that is not a live event (hello, ack, error, pong, replay), after anything held. */
@@ -173,6 +181,7 @@ export class Outbox {
     const size = frame instanceof WireFrame || frame instanceof BinaryFrame ? frame.bytes.length : frame.length;
     this.inflight += size;
     this.inflightFrames++;
+    this.share?.add(size);
     if (
       !this.readsPaused &&
       (this.inflightFrames > READ_PAUSE_FRAMES || this.queuedBytes > this.budgetBytes * READ_PAUSE_BUDGETS)
@@ -202,6 +211,7 @@ export class Outbox {
   private written(size: number, error: Error | null | undefined): void {
     this.inflight -= size;
     this.inflightFrames--;
+    this.share?.remove(size);
     // A failed write means the socket is going away: nothing more to send or to pump.
     if (this.disposed || error) return;
     if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {

@@ -15,7 +15,7 @@ import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
-import type { FeedSink } from "./feed.js";
+import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
@@ -73,6 +73,9 @@ class MultiplexConnection {
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
+  /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
+  private readonly pacing: FeedPacing;
+  private readonly releaseShare: () => void;
   private disposed = false;
 
   constructor(
@@ -81,6 +84,9 @@ class MultiplexConnection {
     private readonly identity: Identity,
     lastFrame: LastFrame<Frame>,
   ) {
+    const { share, release } = core.catchUp.hold(identity.name);
+    this.pacing = { scheduler: core.catchUp.scheduler, share };
+    this.releaseShare = release;
     this.outbox = new Outbox(
       ws,
       core.limits.queueBytes,
@@ -90,6 +96,7 @@ class MultiplexConnection {
           ? lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
           : batchFrames(session, entries),
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
+      share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
@@ -117,6 +124,7 @@ class MultiplexConnection {
     }
     this.controlled.clear();
     this.outbox.dispose();
+    this.releaseShare();
   }
 
   /** Its token was revoked: say so and close (see {@link REVOKED}). */
@@ -270,6 +278,9 @@ class MultiplexConnection {
         return outbox.queuedBytes;
       },
       budgetBytes: this.core.limits.queueBytes,
+      get open() {
+        return outbox.open;
+      },
       deliver: (entries, live) => this.outbox.deliver(session.id, entries as LogEntry[], live),
       reset: (first, head) => {
         this.core.metrics.resets.inc();
@@ -280,16 +291,15 @@ class MultiplexConnection {
     // A filter never hides the session's end (`exit`/`lost`): without it a client that left
     // them out would wait forever on an ended session (SSE ends its stream instead).
     const typeSet = types && types.length > 0 ? new Set([...types, ...END_TYPES]) : undefined;
+    const hooks = { onCatchUp: () => this.core.metrics.catchUps.inc() };
     let feed: SessionFeed;
     let trimmed = false;
     try {
-      feed = new SessionFeed(session.log, since, sink, typeSet, { onCatchUp: () => this.core.metrics.catchUps.inc() });
+      feed = new SessionFeed(session.log, since, sink, typeSet, hooks, this.pacing);
     } catch (error) {
       if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
       trimmed = true;
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, {
-        onCatchUp: () => this.core.metrics.catchUps.inc(),
-      });
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, hooks, this.pacing);
     }
     const unwatch = session.onRemoved(() => {
       this.drop(session.id);

@@ -22,6 +22,8 @@ import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
+import type { FeedPacing } from "./feed.js";
+import type { CatchUpStep } from "./catch-up.js";
 import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
@@ -127,6 +129,11 @@ class TerminalConnection {
   private readonly inputBucket: TokenBucket;
   private readonly stopLeaseWatch: () => void;
   private readonly stopRemoveWatch: () => void;
+  /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
+  private readonly pacing: FeedPacing;
+  private readonly releaseShare: () => void;
+  /** One replay frame, as a step of the gateway's catch-up scheduler (src/server/catch-up.ts). */
+  private readonly replay: CatchUpStep = { step: () => this.replayStep() };
   private disposed = false;
 
   constructor(
@@ -139,12 +146,16 @@ class TerminalConnection {
     private readonly output: TerminalOutputMode,
     private readonly lastFrame: LastFrame<Frame[]>,
   ) {
+    const { share, release } = core.catchUp.hold(identity.name);
+    this.pacing = { scheduler: core.catchUp.scheduler, share };
+    this.releaseShare = release;
     this.outbox = new Outbox(
       ws,
       core.limits.queueBytes,
       () => this.pump(),
       (_s, entries) => this.format(entries),
       () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
+      share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     session.viewers++;
@@ -169,7 +180,10 @@ class TerminalConnection {
     this.stopRemoveWatch();
     this.session.viewers--;
     this.session.lease.release(this.connId, "disconnected");
+    this.pacing.scheduler.cancel(this.replay);
+    this.pacing.share.forget(this.replay);
     this.outbox.dispose();
+    this.releaseShare();
   }
 
   /** Its token was revoked: say so and close (see {@link REVOKED}). */
@@ -185,9 +199,10 @@ class TerminalConnection {
 
   /**
    * Replays output from the log while the outbox has room — so a long history never piles up in
-   * memory (docs/architecture.md, guarantee 4) — and, in the same synchronous step as the last read, sends `connected`
-   * and joins live delivery at the end of the output: no byte in the gap, none twice
-   * (docs/architecture.md, guarantee 2). Called again whenever the outbox drains.
+   * memory (docs/architecture.md, guarantee 4) — one frame per step of the catch-up scheduler, and,
+   * in the same synchronous step as the last read, sends `connected` and joins live delivery at the
+   * end of the output: no byte in the gap, none twice (docs/architecture.md, guarantee 2). Called
+   * again whenever the outbox drains.
    */
   private pump(): void {
     if (this.disposed) return;
@@ -195,13 +210,27 @@ class TerminalConnection {
       this.feed?.pump();
       return;
     }
-    while (this.outbox.queuedBytes < this.core.limits.queueBytes) {
-      if (this.replayFrom >= this.session.log.outputBytes) {
-        this.join();
-        return;
-      }
-      this.replayFrame(this.replayFrom);
+    // Nothing to replay (no `since`, or at the end): joins now, before any other frame.
+    if (this.replayFrom >= this.session.log.outputBytes) this.join();
+    else this.pacing.scheduler.request(this.replay);
+  }
+
+  private replayStep(): number {
+    const from = this.replayFrom;
+    // Closing: what is sent is dropped, not queued, so the budget would never stop the replay.
+    if (this.disposed || from === undefined || !this.outbox.open) return 0;
+    if (this.outbox.queuedBytes >= this.core.limits.queueBytes) return 0; // the drain pumps again
+    if (this.pacing.share.full) {
+      this.pacing.share.wait(this.replay);
+      return 0;
     }
+    if (from >= this.session.log.outputBytes) {
+      this.join();
+      return 1;
+    }
+    this.replayFrame(from);
+    this.pacing.scheduler.request(this.replay);
+    return (this.replayFrom ?? from) - from + 1;
   }
 
   /** Sends one replay frame starting at byte `from`, or says which bytes retention dropped. */
@@ -293,11 +322,15 @@ class TerminalConnection {
           return outbox.queuedBytes;
         },
         budgetBytes: this.core.limits.queueBytes,
+        get open() {
+          return outbox.open;
+        },
         deliver: (entries, live) => outbox.deliver(session.id, entries as LogEntry[], live),
         reset: () => this.resetToLive(),
       },
       TERMINAL_TYPES,
       { onCatchUp: () => this.core.metrics.catchUps.inc() },
+      this.pacing,
     );
     this.feed.pump();
   }

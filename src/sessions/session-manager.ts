@@ -9,6 +9,11 @@ import { StreamSession } from "./stream-session.js";
 
 /** Grace between TERM and KILL when a session is deleted or the gateway shuts down. */
 export const TERMINATE_GRACE_MS = 3000;
+/**
+ * How long past {@link TERMINATE_GRACE_MS} a stop waits for the sessions' last events to reach
+ * a disk that refuses writes (full, read-only) before it goes on without them.
+ */
+export const STOP_UNWRITTEN_WAIT_MS = 1000;
 
 /**
  * 128 random bits, url-safe (docs/architecture.md, guarantee 8). Ids never start with `-`, so command-line
@@ -253,13 +258,35 @@ export class SessionManager {
     if (this.closing) return;
     this.closing = true;
     const system: Actor = { name: "gateway", role: "system" };
-    await Promise.all(this.list().map((s) => s.shutdown(system)));
+    await this.endedOrUnwritable(Promise.all(this.list().map((s) => s.shutdown(system))));
     for (const s of this.sessions.values()) {
       s.endLease();
       // A session that stays running (a stream) notes where its log is, so the next start
       // need not read its events to find out (EventLog.load).
       if (s.running) s.persist();
       s.dispose();
+    }
+  }
+
+  /**
+   * `ended`, or sooner on a disk that refuses writes: a session's end is awaited until its last
+   * event is on disk, which on a full disk waits for space without end (a stop hung 45–70 s).
+   * Past the processes' grace and {@link STOP_UNWRITTEN_WAIT_MS}, a stop goes on while the log
+   * cannot write; closing the log then says how many events it could not write.
+   */
+  private async endedOrUnwritable(ended: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const unwritable = new Promise<void>((resolve) => {
+      const check = () => {
+        if (!this.options.events.writable) resolve();
+        else timer = setTimeout(check, STOP_UNWRITTEN_WAIT_MS);
+      };
+      timer = setTimeout(check, TERMINATE_GRACE_MS + STOP_UNWRITTEN_WAIT_MS);
+    });
+    try {
+      await Promise.race([ended, unwritable]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -4,6 +4,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import { eventOf } from "../../src/log/output-entry.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
+import { STOP_UNWRITTEN_WAIT_MS, TERMINATE_GRACE_MS } from "../../src/sessions/session-manager.js";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
@@ -257,4 +258,38 @@ describe("steering on a full disk", () => {
     expect((await http.get(`/v1/sessions/${cat}`)).json).toMatchObject({ state: "exited", signal: "SIGUSR2" });
     expect((await http.del(`/v1/sessions/${brief}`)).json).toMatchObject({ state: "exited", exitCode: 0 });
   });
+});
+
+describe("stopping on a full disk", () => {
+  // Regression: a session's end was awaited until its last event was on disk, and a stop hung
+  // 45–70 s and more, the data directory locked, until space returned.
+  it("stops within the bound and says in one error line how much was not written", async () => {
+    const disk = smallDisk("64m");
+    mkdirSync(`${disk}/data`);
+    const { lines, logger } = logLines();
+    const gateway = await startGateway({
+      host: "127.0.0.1",
+      port: 0,
+      token: TEST_TOKEN,
+      dataDir: `${disk}/data`,
+      logger,
+    });
+    onTestFinished(() => gateway.close()); // idempotent: the test closes it first
+    fillDisk(`${disk}/filler`, 64 * 1024);
+    const { json: session } = await api(gateway.url).post("/v1/sessions", { command: ["seq", "1", String(LINES)] });
+    const log = gateway.core.events.get(session.id as string)!;
+    await waitFor(() => log.backlogBytes > LOG_BACKLOG_PAUSE_BYTES, 20_000, "the backlog to fill");
+
+    const started = performance.now();
+    await gateway.close();
+    // The processes' grace, the wait for the disk, and room for a loaded machine.
+    expect(performance.now() - started).toBeLessThan(TERMINATE_GRACE_MS + STOP_UNWRITTEN_WAIT_MS + 2000);
+    const lost = lines.filter((l) => l["msg"] === "event log failed");
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!["level"]).toBe(50);
+    expect((lost[0]!["err"] as { message: string }).message).toMatch(
+      /^[1-9]\d* events and records were not written before the log closed, and are lost: .*disk is full/,
+    );
+    expect(lines.at(-1)?.["msg"]).toBe("gateway stopped");
+  }, 60_000);
 });

@@ -73,6 +73,8 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
     const releaseConnection = core.connections.open(ctx.identity, () => end());
+    const { share, release: releaseShare } = core.catchUp.hold(ctx.identity.name);
+    const pacing = { scheduler: core.catchUp.scheduler, share };
 
     res.writeHead(200, streamHeaders);
     res.flushHeaders();
@@ -101,8 +103,10 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       if (ending || res.writableEnded || res.destroyed) return;
       const bytes = Buffer.byteLength(text);
       queued += bytes;
+      share.add(bytes);
       res.write(text, (error) => {
         queued -= bytes;
+        share.remove(bytes);
         taken += bytes;
         // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
         if (error || ending || res.destroyed) return;
@@ -114,6 +118,9 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         return queued;
       },
       budgetBytes: core.limits.queueBytes,
+      get open() {
+        return !ending && !res.destroyed && !res.writableEnded;
+      },
       deliver(entries: readonly LogEntry[]) {
         let text = "";
         for (const e of entries) text += `id: ${e.seq}\ndata: ${e.json}\n\n`;
@@ -152,11 +159,11 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     write(`retry: ${SSE_RETRY_MS}\n\n`);
     let feed: SessionFeed | undefined;
     try {
-      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, hooks);
+      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, hooks, pacing);
     } catch (error) {
       if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
       sink.reset(session.log.first, session.log.head);
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, types, hooks);
+      feed = new SessionFeed(session.log, session.log.first - 1, sink, types, hooks, pacing);
     }
     let stalled = 0;
     let takenAtLastBeat = taken;
@@ -177,6 +184,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     );
     res.on("close", () => {
       releaseConnection();
+      releaseShare();
       stopRemoveWatch();
       heartbeat.cancel();
       feed?.close();
