@@ -2,17 +2,10 @@ import type { PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import { isRecord } from "./acp-wire.js";
 
 /**
- * ACP `session/update` → the run's events (docs/agents.md has the table). Updates arrive as raw
- * JSON from the wire (see acp-wire.ts), so each field is checked here; an update that does not
- * fit is skipped, never trusted.
- *
- * | sessionUpdate                      | event                                  |
- * |------------------------------------|----------------------------------------|
- * | agent_message_chunk (text)         | chat.delta (paced)                     |
- * | agent_thought_chunk (text)         | chat.thought (paced)                   |
- * | tool_call, tool_call_update        | tool (after a flush)                   |
- * | plan                               | plan                                   |
- * | anything else                      | — (mode, commands, usage, user echo)   |
+ * ACP `session/update` → the run's events (table in docs/agents.md): message and thought chunks
+ * → `chat.delta`/`chat.thought` (paced), `tool_call(_update)` → `tool` after a flush, `plan` →
+ * `plan`, the rest ignored. Updates are raw JSON from the wire (acp-wire.ts), so every field is
+ * checked here; an update that does not fit is skipped, never trusted.
  */
 export type UpdateResult = "applied" | "ignored" | "malformed";
 

@@ -1,25 +1,12 @@
 import type { AnyMessage, AnyResponse, JsonRpcId, Stream } from "@agentclientprotocol/sdk";
 
 /**
- * Puts the effects of an ACP agent's messages in the order they came off the wire.
- *
- * The SDK parses and dispatches each message through an async handler chain and does not wait
- * for one handler before starting the next, and it settles a request's promise as soon as the
- * response arrives — so the response to `session/prompt` can overtake the last
- * `agent_message_chunk` before it, and a permission request can overtake the `tool_call` it is
- * about (docs/architecture.md, "A prompt to an agent and back": "do not depend on the SDK's handler order"). So this sits between the
- * agent's stdout and the SDK and numbers every message as it arrives:
- *
- * - `session/update` notifications are taken off the stream and applied here, in order;
- * - responses to watched methods (`session/prompt`) are applied here, in order, and still
- *   passed on so the SDK settles its request;
- * - every incoming request becomes a barrier: messages after it wait until the request's
- *   handler has entered (`enter()`), done its ordered part and released — or until a response
- *   to it goes out without a handler (the SDK refused it);
- * - the end of the agent's output is applied last.
- *
- * Applying is synchronous, so an event appended by an apply function lands in the log before
- * the effects of any later message.
+ * Applies an ACP agent's messages in wire order. The SDK runs handlers without waiting for the
+ * previous one, so a `session/prompt` response can overtake the last chunk and a permission
+ * request its `tool_call` (docs/architecture.md, "A prompt to an agent and back"). Between stdout
+ * and the SDK: updates and watched responses (still passed on) are applied here in order, each
+ * request is a barrier until its handler `enter()`ed and released (or it was refused), end of
+ * output comes last. Applying is synchronous, so a message's events are logged before the next's.
  */
 export interface AcpWireHandlers {
   /** A `session/update` notification's params. */

@@ -87,19 +87,12 @@ async function readAtMost(handle: FileHandle, limit: number, expected: number): 
 }
 
 /**
- * File access for an agent, confined to one directory (the session's cwd). A path with a `..`
- * segment is refused outright and every path is resolved with realpath, so a symlink that points
- * outside the root is refused. That check alone would race: a component swapped for a symlink
- * between it and the open would move the open outside. So on Linux the check is only a first
- * answer: the parent directory is opened (O_NOFOLLOW) and its descriptor's real path, read from
- * /proc/self/fd, must be inside the root; the file is opened relative to that descriptor
- * (`/proc/self/fd/N/name`, Node's openat) with O_NOFOLLOW, its descriptor's real path checked
- * again, fstat decides what it is, and all reading and writing goes through the descriptor.
- * Missing parent directories are made the same way, one component at a time.
- *
- * Without /proc/self/fd (macOS, BSDs, a Linux without /proc mounted) Node has no way to open
- * relative to a descriptor or to ask it for its path (no openat, no F_GETPATH), so the same steps
- * run by path and the realpath check before the open is all there is: a swap in between wins.
+ * File access for an agent, confined to the session's cwd: `..` is refused and paths go through
+ * realpath. That alone races a symlink swap, so on Linux the parent is opened O_NOFOLLOW, its
+ * real path (/proc/self/fd) must be inside the root, the file is opened relative to it
+ * (`/proc/self/fd/N/name`) O_NOFOLLOW and checked again, and all I/O uses the descriptor;
+ * missing parents are made the same way. Without /proc/self/fd (macOS, BSDs) Node has no openat
+ * or F_GETPATH, so only the realpath check runs and a swap in between wins.
  */
 export class ConfinedFs {
   private readonly root: string;

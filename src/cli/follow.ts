@@ -32,13 +32,10 @@ export async function keepPace(out: NodeJS.WritableStream): Promise<void> {
 }
 
 /**
- * `logs -f`: prints the session's output from byte `since` as it comes, across reconnects
- * (no byte lost or repeated), until the session ends (exit 0; 1 when it was lost, with a
- * notice) or Ctrl-C (exit 130; SIGTERM: 143). What the
- * output cannot say goes to stderr: a lost connection (once per outage) and its return, and
- * output that retention dropped before it could be read. While stdout's reader lags
- * ({@link FOLLOW_BUFFER_BYTES}), it stops following and starts again from the next byte once
- * stdout has drained.
+ * `logs -f`: the session's output from byte `since`, across reconnects without loss or repeat,
+ * until it ends (exit 0; 1 if lost) or Ctrl-C (130; SIGTERM 143). Outages and output retention
+ * dropped go to stderr. While stdout lags ({@link FOLLOW_BUFFER_BYTES}) it stops following and
+ * resumes from the next byte once drained.
  */
 export async function follow(ctx: CliContext, id: string, since: number, queries?: QueryFilter): Promise<number> {
   const notices = new FollowNotices(ctx.err);

@@ -1,11 +1,9 @@
 import { LIMITS } from "../protocol/index.js";
 
 /**
- * `text` cut into pieces of at most `maxBytes` bytes of UTF-8 each, never inside a character,
- * in order. The gateway takes at most {@link LIMITS.INPUT_BYTES} of input per message, so what
- * a user types, pastes or pipes in (`send ID "$(cat notes.txt)"`, `... | attach ID`) goes as
- * several messages instead of being refused whole. An empty text is one empty piece.
- *
+ * `text` in pieces of at most `maxBytes` of UTF-8, never inside a character, so input past
+ * {@link LIMITS.INPUT_BYTES} (`send ID "$(cat notes.txt)"`) goes as several messages instead of
+ * being refused. An empty text is one empty piece.
  * @example
  * inputPieces("a".repeat(100_000)).length; // 2
  */

@@ -12,10 +12,8 @@ import { replaceHiddenChars } from "../protocol/index.js";
 const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\u001b": "\\e" };
 
 /**
- * `text` with every control character (C0, DEL, C1) written as an escape: `\n`, `\r`, `\t`,
- * `\e`, else `\xHH`; and every bidirectional control or invisible character (the ones session
- * names may not have, see `hiddenChars`) as `\u{HHHH}`. One line, shown as it is.
- *
+ * `text` on one line with control characters (C0, DEL, C1) escaped (`\n`, `\r`, `\t`, `\e`, else
+ * `\xHH`) and bidi or invisible ones (`hiddenChars`) as `\u{HHHH}`.
  * @example
  * printable("evil\u001b]0;pwned\u0007"); // "evil\\e]0;pwned\\x07"
  * printable("invoice\u202Efdp.exe"); // "invoice\\u{202e}fdp.exe"

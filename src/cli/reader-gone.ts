@@ -5,14 +5,10 @@ import { loadAddon } from "../system/native-addon.js";
 export const READER_CHECK_MS = 1_000;
 
 /**
- * Calls `onGone` once the reader of `fd` (stdout) is gone — every reader of a pipe closed it, or
- * a socket's peer hung up — asking every {@link READER_CHECK_MS} without writing a byte.
- *
- * A process learns that otherwise only when it next writes (EPIPE): `switchboard logs -f ID |
- * grep -m1 ready` on a session that prints `ready` and goes quiet would outlive `grep` until the
- * session's next output, perhaps for good. Returns the function that stops watching. Watches
- * nothing when `fd` is a file or a terminal (a terminal that goes away sends SIGHUP), or where
- * native/fd_hangup.c is not built.
+ * Calls `onGone` once the reader of pipe or socket `fd` is gone, checking every
+ * {@link READER_CHECK_MS} without writing: else `logs -f ID | grep -m1 ready` outlives `grep`
+ * until the next output (EPIPE). Returns the stop function. Watches nothing for a file or a
+ * terminal (SIGHUP tells), or without native/fd_hangup.c.
  */
 export function watchReader(onGone: () => void, fd = 1, everyMs = READER_CHECK_MS): () => void {
   if (addon === null || !pipeOrSocket(fd)) return () => undefined;

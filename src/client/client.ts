@@ -70,30 +70,12 @@ export interface ConnectOptions extends ClientOptions {
 }
 
 /**
- * A client of the gateway's multiplexed WebSocket (`/v1/ws`) and HTTP API, for browsers and
- * Node. It follows any number of sessions and never loses its place: after a dropped
- * connection it reconnects with jittered exponential backoff and resumes every live
- * subscription from the last seq it saw, dropping replayed duplicates. It stops reconnecting
- * once everything it follows has ended.
- *
- * Requests made while disconnected wait (bounded by `requestTimeoutMs` and
- * {@link MAX_QUEUED_REQUESTS}) and are sent, in order, once the connection is back. A request
- * already sent when the connection drops rejects with `ConnectionError` `DISCONNECTED`: it may
- * or may not have been applied, and input is never re-sent behind the caller's back.
- *
- * Every call that waits takes `{signal}` in its options (an `AbortSignal`, as `fetch` does):
- * aborting rejects it with the signal's reason, and a request still waiting for the
- * connection is then never sent. One the gateway already received is not undone.
- *
+ * A client of `/v1/ws` and the HTTP API, for browsers and Node: it reconnects with jittered backoff
+ * and resumes every subscription from its last seq, without duplicates, until all it follows has
+ * ended. Requests queue while disconnected ({@link RequestTracker}); calls take `{signal}`.
  * @example
  * const client = await connect({ url: "http://127.0.0.1:7317", token, WebSocket });
- * const session = await client.createSession({ command: ["bash"], pty: true });
- * const view = new OutputView();
- * const sub = client.subscribe(session.id, { types: ["output"] }, (e) => view.push(e));
- * await client.input(session.id, "echo hi; exit\r");
- * await sub.done; // the exit event
- * console.log(view.text());
- * client.close();
+ * const sub = client.subscribe(id, { types: ["output"] }, (e) => view.push(e)); await sub.done;
  */
 export class SwitchboardClient {
   readonly http: HttpClient;
@@ -184,7 +166,6 @@ export class SwitchboardClient {
    * Follows a session's events from `since` (the last seq you have). `onEvent` gets every
    * event exactly once, in seq order, across reconnects. The subscription's `done` resolves
    * with the session's last event (`exit`/`lost`).
-   *
    * @example
    * const sub = client.subscribe(id, { since: 0, types: ["output", "exit"] }, (event) => render(event));
    * await sub.ready; // confirmed by the gateway (rejects with SESSION_NOT_FOUND, ...)
@@ -421,15 +402,10 @@ function toVoid(): void {
 
 /**
  * Opens a client and waits for the gateway's `hello`. Rejects with `SwitchboardError`
- * `UNAUTHORIZED` for a bad token, or `ConnectionError` `UNREACHABLE` when nothing answers, or
- * with the reason of `signal` when it aborts first (the client is closed then).
- *
+ * `UNAUTHORIZED` for a bad token, `ConnectionError` `UNREACHABLE` when nothing answers, or
+ * `signal`'s reason when it aborts first (the client is closed then).
  * @example
- * const client = await connect({
- *   url: "http://127.0.0.1:7317",
- *   token: process.env.SWITCHBOARD_TOKEN,
- *   signal: AbortSignal.timeout(5_000), // give up connecting after 5 s
- * });
+ * const client = await connect({ url, token, signal: AbortSignal.timeout(5_000) });
  */
 export async function connect(options: ConnectOptions): Promise<SwitchboardClient> {
   const { signal, ...clientOptions } = options;

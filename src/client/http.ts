@@ -47,17 +47,12 @@ export interface HttpClientOptions extends GatewayTarget {
 }
 
 /**
- * The gateway's HTTP API (docs/protocol.md, "HTTP routes"), typed. Every method rejects with a
- * {@link SwitchboardError} carrying the gateway's code, or a {@link ConnectionError}
- * (`UNREACHABLE`, `TIMEOUT`, `BAD_RESPONSE`) when there is no answer to read. Every method
- * takes `{signal}` in its options (in `events`, `allEvents` and `output`: next to the query),
- * as `fetch` does: aborting rejects with the signal's reason. Aborting a request the gateway
- * already received does not undo it.
- *
+ * The gateway's HTTP API (docs/protocol.md, "HTTP routes"), typed. Methods reject with a
+ * {@link SwitchboardError} with the gateway's code, or a {@link ConnectionError} (`UNREACHABLE`,
+ * `TIMEOUT`, `BAD_RESPONSE`); each takes `{signal}` as `fetch` does (aborting does not undo).
  * @example
  * const http = new HttpClient({ url: "http://127.0.0.1:7317", token });
  * const session = await http.createSession({ command: ["bash", "-l"], pty: true });
- * const { bytes } = await http.output(session.id);
  */
 export class HttpClient {
   private readonly target: GatewayTarget;

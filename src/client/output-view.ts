@@ -6,9 +6,7 @@ export const OUTPUT_VIEW_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * The raw bytes one `output` event stands for. Output that is not UTF-8 travels as base64
- * (`enc: "base64"`), so `event.data` is only the text when `enc` is absent: write these bytes
- * instead when you print output as it arrives.
- *
+ * (`enc: "base64"`), so `event.data` is the text only when `enc` is absent: print these bytes.
  * @example
  * client.subscribe(id, { types: ["output"] }, (event) => {
  *   if (event.type === "output") process.stdout.write(outputBytes(event));
@@ -35,14 +33,11 @@ export interface OutputViewOptions {
 }
 
 /**
- * A session's output kept as the chunks it arrived in — never one ever-growing string —
- * and rendered on demand. Duplicates (a chunk at an offset already held) are ignored, so it
- * can be fed from replays and live delivery alike. Bounded: past `maxBytes` the oldest chunks go.
- *
+ * A session's output kept as its chunks (never one growing string), rendered on demand. A chunk
+ * at an offset already held is ignored, so replays and live delivery can both feed it. Bounded:
+ * past `maxBytes` the oldest chunks go.
  * @example
- * const view = new OutputView();
  * client.subscribe(id, { types: ["output"] }, (event) => view.push(event));
- * // later
  * terminal.write(view.text());
  */
 export class OutputView {

@@ -46,13 +46,10 @@ interface PendingRequest {
 }
 
 /**
- * The client's requests on `/v1/ws` and their answers, matched by ref. Every frame's ref comes
- * from here. A request waits for its `ack` (resolves with the result) or `error` (rejects),
- * for at most the request timeout. Requests made while disconnected wait (at most
- * {@link MAX_QUEUED_REQUESTS}) and go out in order once the connection is back; a request
- * already sent when the connection drops rejects with DISCONNECTED, since it may or may not
- * have been applied. An aborted request rejects with the signal's reason: one still queued is
- * never sent; one already sent is forgotten, and its answer dropped when it comes.
+ * Requests on `/v1/ws` matched to their `ack` or `error` by ref, each within the request timeout.
+ * Made while disconnected they queue (at most {@link MAX_QUEUED_REQUESTS}) and go out in order on
+ * reconnect; one already sent when the link drops rejects with DISCONNECTED (it may have been
+ * applied). Aborted: a queued one is never sent, a sent one's answer is dropped.
  */
 export class RequestTracker {
   private nextRef = 1;

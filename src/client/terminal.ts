@@ -86,17 +86,12 @@ export interface TerminalEvents {
 }
 
 /**
- * A client of `/ws/session/:id` — one terminal, positions in bytes. It delivers the
- * session's output exactly once in order: replayed bytes, then live bytes, and after a
- * dropped connection it reconnects with `since` = the next byte it needs, trimming any
- * overlap. It pings the gateway while connected and replaces a connection that went silent
- * (see `pongTimeoutMs`). It stops at the session's `exit`. When another client takes control over, the
- * gateway closes with 4001; the client then resumes as a viewer and does not fight back.
- *
+ * A client of `/ws/session/:id`, positions in bytes: output exactly once in order across reconnects
+ * (`since` = the next byte needed), a silent link replaced (`pongTimeoutMs`), done at `exit`. Closed
+ * with 4001 when another client takes control, it resumes as a viewer and does not fight back.
  * @example
  * const term = new TerminalClient({ url, token, session: id, since: 0, WebSocket });
- * term.on("data", ({ bytes }) => process.stdout.write(bytes));
- * const { exitCode } = await term.done;
+ * term.on("data", ({ bytes }) => process.stdout.write(bytes)); // then: await term.done
  */
 export class TerminalClient {
   readonly session: string;

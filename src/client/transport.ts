@@ -25,13 +25,10 @@ export type WebSocketConstructor = new (
 ) => WebSocketLike;
 
 /**
- * How the SDK proves who it is on WebSocket upgrades:
- * - `header`: `Authorization: Bearer <token>` (Node with the `ws` package; browsers cannot set it);
- * - `subprotocol`: `Sec-WebSocket-Protocol: switchboard.bearer.<token>` (works everywhere);
- * - `cookie`: no token; the browser sends the session cookie from `POST /v1/login` (same origin),
- *   and the SDK the `cookieKey` that came with it (subprotocol `switchboard.cookie-key.<key>`).
- * HTTP requests always use the `Authorization` header when there is a token, else the
- * `X-Switchboard-Cookie-Key` header when there is a `cookieKey`.
+ * How the SDK proves who it is on WebSocket upgrades: `header` (`Authorization: Bearer`, Node
+ * only), `subprotocol` (`switchboard.bearer.<token>`, everywhere), or `cookie` (the browser's
+ * cookie from `POST /v1/login`, plus subprotocol `switchboard.cookie-key.<key>`). HTTP uses
+ * `Authorization` when there is a token, else `X-Switchboard-Cookie-Key`.
  */
 export type AuthMode = "header" | "subprotocol" | "cookie";
 

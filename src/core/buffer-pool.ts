@@ -129,16 +129,10 @@ export class BufferPools {
 export const PIECE_POOL_MIN_BYTES = 4 * 1024;
 
 /**
- * The pools terminal sessions' coalescers take pieces from and their logs give them back to:
- * full-size pieces ({@link PIECE_BYTES}, a flood that fills one per interval) and the smaller
- * pieces of output that comes slower than that. Both are common: a `yes` in a PTY, a build, a
- * log being followed give one piece of 8–40 KiB every few milliseconds, and with only the
- * full size pooled every such piece was a fresh buffer, kept by the log's hot ring long enough
- * to outlive the young generation: V8 then ran a full GC about every 0.8 s of such output
- * (`yes` at ~7 MB/s), each one a stall of the event loop (a keystroke's echo in another
- * session waited behind it). At most 64 free full-size buffers and 32 of each smaller size
- * are kept: about 6 MiB. A piece's buffer is under twice its size, so the memory a log's hot
- * ring holds (bounded by the pieces' bytes) is too.
+ * The pools coalescers take pieces from and logs give back to: full-size ({@link PIECE_BYTES}) and
+ * the 8–40 KiB pieces of steady output (`yes`, a build), which unpooled caused full GCs
+ * (bench/README.md, "Memory reuse"). At most 64 full and 32 of each smaller size are kept (~6 MiB);
+ * a piece's buffer is under twice its size, so the hot ring's memory stays bounded by its bytes.
  */
 export const piecePools = new BufferPools(
   [8 * 1024, 16 * 1024, 32 * 1024]

@@ -18,18 +18,12 @@ export interface DeltaPacerOptions {
 }
 
 /**
- * Coalesces a run's streamed text so that at most one delta leaves per throttle window.
- *
- * Leading edge: text that arrives when the window is open leaves at once (a sparse stream
- * sees no added latency); text that arrives inside the window waits for the window's end and
- * leaves as one piece. `flush()` bypasses the throttle — OpenClaw lost the tail of answers
- * because its flush before `final` was itself throttled — and callers flush before
- * any tool event and before the run's terminal event, so no text is ever held back.
- *
+ * At most one delta of a run's text per throttle window, leading edge: text leaves at once when
+ * the window is open, else as one piece at its end. `flush()` bypasses the throttle (a throttled
+ * flush loses answers' tails) and runs before tools and the end (docs/architecture.md, guarantee 5).
  * @example
  * const pacer = new DeltaPacer({ clock, emit: (text) => log.append({ type: "chat.delta", runId, text }) });
- * pacer.push("Hel"); pacer.push("lo"); // "Hel" now, "lo" at most 50 ms later
- * pacer.flush();                        // before a tool event or the final: "lo" now
+ * pacer.push("Hel"); pacer.push("lo"); // "Hel" now, "lo" within 50 ms, or at once on pacer.flush()
  */
 export class DeltaPacer {
   private readonly clock: Clock;

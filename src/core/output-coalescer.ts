@@ -62,21 +62,12 @@ export interface OutputCoalescerOptions<S extends string = OutputStream> {
 }
 
 /**
- * Collects raw chunks and emits them as byte pieces, each whole UTF-8 text or `binary`.
- *
- * - After a quiet interval a chunk goes out at once (an echoed keystroke waits for nothing);
- *   while output keeps coming, at most one piece per {@link OUTPUT_COALESCE_MS}, and at
- *   once when {@link OUTPUT_COALESCE_MAX_BYTES} are buffered.
- * - Order across streams is arrival order: when the stream changes, everything buffered
- *   for the previous stream is emitted first, including an unfinished character (as
- *   a binary piece), so the offsets describe the bytes exactly as they were read.
- * - Within a stream an unfinished character (≤ 3 bytes) waits for its next chunk.
- *
+ * Collects raw chunks into byte pieces, each whole UTF-8 text or `binary`. After quiet a chunk goes
+ * out at once; else one piece per {@link OUTPUT_COALESCE_MS}, or at {@link OUTPUT_COALESCE_MAX_BYTES}.
+ * A stream change first emits the other stream's bytes (an unfinished character as binary), so
+ * offsets match the bytes read; within a stream an unfinished character waits for the next chunk.
  * @example
- * const coalescer = new OutputCoalescer({ clock: systemClock, emit: (p) => log.append({ type: "output", ...p }) });
- * proc.onOutput = (stream, chunk) => coalescer.push(stream, chunk);
- * // before appending `exit`:
- * coalescer.flush();
+ * proc.onOutput = (stream, chunk) => coalescer.push(stream, chunk); // coalescer.flush() before `exit`
  */
 export class OutputCoalescer<S extends string = OutputStream> {
   private readonly clock: Clock;

@@ -33,13 +33,11 @@ export const UTF8_MIN_TEXT_RUN_BYTES = 32;
 
 /**
  * Splits a byte stream into {@link OutputPiece}s without ever cutting a character in two.
- *
  * @example
  * const chunker = new Utf8Chunker();
  * chunker.push(new Uint8Array([0x68, 0xe2, 0x82])); // [{data: "h", byteLength: 1}] — "€" is incomplete, held
  * chunker.push(new Uint8Array([0xac]));             // [{data: "€", byteLength: 3}]
  * chunker.push(new Uint8Array([0xff]));             // [{data: "/w==", enc: "base64", byteLength: 1}]
- * chunker.end();                                    // [] — nothing held
  */
 export class Utf8Chunker {
   /** `fatal` so invalid input throws; `ignoreBOM` so a BOM is kept, not eaten. */

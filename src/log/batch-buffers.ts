@@ -1,15 +1,9 @@
 import type { CommitOp } from "./sqlite-commit.mjs";
 
 /**
- * A batch's bytes (output, for SQLite or output files) cross to the writer thread packed in one
- * buffer of at least this size, which the writer hands back once the batch is committed: at most
- * {@link LOG_BATCH_BUFFERS} are kept for reuse (those up to {@link LOG_BATCH_BUFFER_MAX}).
- *
- * Posting each entry's bytes (a structured clone) allocated new memory for every piece of output
- * on the event loop: in a CPU profile of four 50 MiB PTY floods postMessage was the event loop's
- * biggest item, 238 ms; with the bytes packed into reused buffers, 112 ms. Memory is not shared
- * with the writer (SharedArrayBuffers were tried: V8 does not count shared memory towards
- * starting a GC, and a flood piled up 297 MiB of them).
+ * A batch's bytes cross to the writer thread packed in one buffer of at least this size, handed
+ * back once committed; at most {@link LOG_BATCH_BUFFERS} (up to {@link LOG_BATCH_BUFFER_MAX}) are
+ * reused. Not shared memory: V8 does not count it towards a GC (bench/README.md, "Log writes").
  */
 export const LOG_BATCH_BUFFER_BYTES = 512 * 1024;
 export const LOG_BATCH_BUFFER_MAX = 1024 * 1024;

@@ -20,16 +20,8 @@ export const LOG_BATCH_MAX_BYTES = 256 * 1024;
 export const LOG_INPUT_LINGER_MS = 2;
 /**
  * With less than this queued for the writer thread, a batch waits up to {@link LOG_WRITER_LINGER_MS}
- * for more. Every commit rewrites at least one page of the database whatever it carries (big
- * output's bytes go to output files), so a flood committed piece by piece paid that per 64 KiB
- * piece: measured on a PTY flood of 50 MiB, ~700 commits and ~140 ms of the writer thread's CPU;
- * with this, ~400 commits and ~110 ms (`.bench-tmp/commits.ts`). Small writes of quiet sessions
- * (a keystroke's echo) are committed on the event loop and never wait for it. Bigger batches
- * were tried (512 KiB or 6 ms, up to 1 MiB each, for fewer wake-ups of the writer and the event
- * loop): a flood to the log alone got faster (PTY → log 0.79 → 0.86 of raw, medians of 7
- * alternating runs), but to viewers slower (1 binary viewer 0.93–1.16 → 0.71–0.92 of raw in 3
- * alternating pairs of processes), with a full GC or two per 50 MiB again (6 with 4 JSON
- * viewers): each batch published up to 16 pieces at once, which the log and viewers then held.
+ * for more, since every commit rewrites at least a page; a keystroke's echo is committed on the
+ * event loop and never waits. Bigger batches slowed viewers (bench/README.md, "Log writes").
  */
 export const LOG_WRITER_MIN_BYTES = 128 * 1024;
 export const LOG_WRITER_LINGER_MS = 2;

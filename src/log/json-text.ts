@@ -1,16 +1,10 @@
 import { loadAddon } from "../system/native-addon.js";
 
 /**
- * `head`, the JSON string literal of `text`, then `tail`, as UTF-8: the bytes of
- * `${head}${JSON.stringify(new TextDecoder().decode(text))}${tail}`, built from the bytes.
- * `text` (one piece, or pieces that follow each other) must be valid UTF-8 as a whole (output
- * the log has checked); other bytes pass through unescaped.
- *
- * This is how every JSON frame of terminal output is made (`stdout` on /ws/session, `event` on
- * /v1/ws), so it is on the event loop for every 64 KiB of a flood that a JSON viewer watches:
- * native/json_text.c does it in 0.2–0.45 of the time of the fastest route in JS on Node 20,
- * {@link jsonTextFrameJs} (docs/benchmarks.md, "Real-time delivery": 25–75 µs against 115–165
- * per 64 KiB), and makes no strings. Where the addon is not built, that route is used.
+ * The bytes of `${head}${JSON.stringify(decode(text))}${tail}`, built from the bytes; `text` (one
+ * piece or consecutive pieces) must be valid UTF-8 as a whole. Every JSON frame of terminal output
+ * is made here: native/json_text.c takes ~0.3 of {@link jsonTextFrameJs}'s time, the fallback when
+ * the addon is not built (docs/benchmarks.md, "Real-time delivery").
  */
 export function jsonTextFrame(head: string, text: Uint8Array | readonly Uint8Array[], tail: string): Buffer {
   return jsonFrame([head, { text }, tail]);

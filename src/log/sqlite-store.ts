@@ -20,19 +20,9 @@ import type { LogEntry } from "./types.js";
 import { jsonSize } from "./types.js";
 
 /**
- * SQLite page size for new log files. Every commit writes at least one page to the WAL (and a
- * checkpoint writes it again), so it sets the disk cost of a keystroke's echo; rows are small now
- * that big output is in output files (at most OUTPUT_FILE_MIN_ENTRY of output, ~100 B - a few KiB
- * of JSON). Measured (`bench/log.ts`, and one-row commits on a 20,000-row table):
- *
- * | page   | 1 KB appends | catch-up read | one-row commit | WAL per commit |
- * |--------|--------------|---------------|----------------|----------------|
- * | 4 KiB  | 69k/s        | 127k/s        | 26 µs          | 6 KiB          |
- * | 16 KiB | 138-152k/s   | 367-387k/s    | 26 µs          | 19 KiB         |
- * | 64 KiB | 145-149k/s   | 398-449k/s    | 46 µs          | 68 KiB         |
- *
- * 16 KiB keeps appends and reads well past their goals and writes a quarter of the bytes per
- * commit. Logs made with another page size keep theirs.
+ * SQLite page size for new log files. Every commit writes at least a page to the WAL, so this is
+ * the disk cost of a keystroke's echo; 16 KiB keeps appends and reads well past their goals at a
+ * quarter of 64 KiB's bytes per commit (bench/README.md, "Log writes"). Old logs keep theirs.
  */
 export const SQLITE_PAGE_SIZE = 16384;
 
@@ -63,16 +53,10 @@ const ROW_SIZE = `(CASE WHEN data IS NULL THEN length(body) ELSE out_end - out_s
 const OUTPUT_SCAN_MAX_ROWS = 10_000;
 
 /**
- * An output row is marked (its byte offset noted in `output_marks`) when this many events or
- * bytes of output came since the session's last mark: a read from a byte offset starts at the
- * mark before it and scans forward in seq order, so it visits at most about this many rows or
- * bytes before the first one it needs.
- *
- * The marks replace an index on every output row's end offset, which every commit had to
- * rewrite beside the table: a small commit costs about a page write per b-tree
- * it touches, and the index doubled a keystroke's commit (measured: 95 → 50 µs per commit of one
- * small output row, `.bench-tmp/idxcost.mjs`). A mark touches the second b-tree once per
- * 256 rows or 1 MiB instead of once per commit.
+ * An output row is marked (offset noted in `output_marks`) after this many events or bytes since
+ * the last mark; a read from a byte offset scans forward from the mark before it, so at most about
+ * this much. Marks replace an index on every row's offset, which doubled a keystroke's commit
+ * (bench/README.md, "Log writes").
  */
 export const OUTPUT_MARK_EVENTS = 256;
 export const OUTPUT_MARK_BYTES = 1024 * 1024;

@@ -133,22 +133,12 @@ function vacuum() {
 }
 
 /**
- * Copies the WAL into the database, so that the next commit writes the WAL from its start again.
- *
- * SQLite starts a WAL over only when a commit finds every frame of it copied. PASSIVE copies
- * what was committed when it started, while the main thread goes on committing beside it; under
- * sustained mixed load (short sessions and streams beside floods) the main thread always committed
- * a few frames during the 10-80 ms a checkpoint took, so no commit ever found the WAL all copied:
- * each checkpoint copied all it saw, and the WAL grew by every frame written (measured: 113 MiB
- * after 78 s, 60-110 MiB in 30-40 s, `.bench-tmp/wal-growth.mjs`) until one happened to run alone.
- *
- * So the bulk is copied PASSIVE (twice: the second pass copies what the main thread committed
- * during the first, a few ms), then RESTART copies the rest: it holds the write lock while it
- * copies the last frames and until no reader is left in the WAL (the main thread's reads are
- * short), so the next commit starts the WAL over. The main thread's commits that find the lock
- * taken meanwhile come here, behind it (its busy timeout is 0): measured median 0.1 ms, at most
- * ~17 ms, once per checkpoint. It waits at most {@link RESTART_WAIT_MS} for the lock or for
- * readers; then it reports busy and a later checkpoint starts the WAL over.
+ * Copies the WAL into the database so the next commit starts the WAL over, which SQLite does only
+ * when a commit finds every frame copied. PASSIVE alone never got there under steady load (the
+ * main thread commits during it; bench/README.md, "Log writes"), so: PASSIVE twice for the bulk,
+ * then RESTART, which holds the write lock until no reader is left in the WAL. Main-thread commits
+ * that find the lock taken (busy timeout 0) come here behind it. It waits at most
+ * {@link RESTART_WAIT_MS}, then reports busy and a later checkpoint starts the WAL over.
  */
 function checkpoint() {
   const started = performance.now();

@@ -82,11 +82,9 @@ export interface MarkOptions {
 }
 
 /**
- * Bytes as UTF-8 text, each byte that is not part of a well-formed UTF-8 character shown as
- * `\xNN` (not U+FFFD, which tells a reader nothing) and counted in `invalid`. UTF-8 text is
- * never longer in characters than in bytes; `\xNN` is four characters a byte, so text with them
- * is cut to `maxChars` characters, at a character's boundary.
- *
+ * Bytes as UTF-8 text, each byte outside a well-formed character shown as `\xNN` (U+FFFD tells a
+ * reader nothing) and counted in `invalid`; cut to `maxChars` at a character's boundary, since
+ * `\xNN` is four characters a byte.
  * @example
  * decodeMarked(Uint8Array.of(0x6f, 0x6b, 0xff), { maxChars: 64 }) // { text: "ok\\xff", used: 3, invalid: 1 }
  */

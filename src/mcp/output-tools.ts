@@ -225,13 +225,10 @@ const waitForOutputTool = defineTool({
 });
 
 /**
- * In plain text a line rewritten with carriage returns (a progress bar) shows what it showed
- * last: a page that cut it would show its own last part of it, and the next page another. So a
- * page that would cut such a line (as far as `bytes` go, which hold more after the page) ends
- * before it when it starts in the page; when the page has nothing else, it ends after its last
- * carriage return and shows none of the line, if what follows in the line overwrites it.
- * Returns where the page ends (`end`) and where what it shows ends (`shown`); undefined when
- * the page does not cut such a line, or cannot avoid it (a part without a CR longer than a page).
+ * A line rewritten with CRs (a progress bar) shows its last state, so a page must not cut it: the
+ * page ends before it, or, when that leaves nothing, after its last CR, showing none of it if what
+ * follows overwrites it. Returns the page's `end` and where what it shows ends (`shown`); undefined
+ * when no such line is cut or it cannot be avoided (a CR-less part longer than a page).
  */
 function rewrittenLineCut(bytes: Uint8Array, used: number): { end: number; shown: number } | undefined {
   if (used === 0 || used >= bytes.length || bytes[used - 1] === 0x0a) return undefined;

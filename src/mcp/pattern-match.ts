@@ -27,14 +27,10 @@ function processCpuMs(): number {
 }
 
 /**
- * A caller's regular expression, run with a bound on the CPU time one match may use.
- *
- * vm's `timeout` counts wall time: on a loaded machine a process that is not scheduled for
- * 100 ms saw `^3000$` "run over 100 ms" on 14 KB of output, and a wait that should have matched
- * failed with VALIDATION_FAILED (test/mcp/tools.test.ts, 1 run in 10 with the CPUs busy). So a
- * run that times out having used less CPU than the limit is run again, with what is left of it,
- * until the pattern has had {@link MATCH_TIME_LIMIT_MS} of CPU in all (or
- * {@link MATCH_WALL_LIMIT_MS} have passed).
+ * A caller's regular expression with a bound on its CPU time. vm's `timeout` counts wall time, so
+ * on a loaded machine an easy match "timed out" (test/mcp/tools.test.ts failed 1 run in 10); a run
+ * that timed out on less CPU is retried with what is left, up to {@link MATCH_TIME_LIMIT_MS} of CPU
+ * (or {@link MATCH_WALL_LIMIT_MS} of wall time).
  */
 export class BoundedPattern {
   private readonly context: { pattern: RegExp; text: string };

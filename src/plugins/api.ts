@@ -46,35 +46,21 @@ export interface PluginAgentRun {
   /** Aborted when the run is aborted or timed out: stop working. */
   signal: AbortSignal;
   /**
-   * Streams text (the gateway paces it into `chat.delta` events). Resolves at once while the
-   * run's text is flowing; while the session's log cannot keep up (a slow or full disk), the
-   * gateway stops acknowledging the run's text and, once the run has 1 MiB
-   * (`limits.agentDeltaWindowChars`) unacknowledged, resolves only when the log has room again.
-   * Await it to be paced; text sent without awaiting waits, in order, in the plugin's own
-   * process (within its heap limit). Never rejects; resolves at once after an abort (the text
-   * is then dropped).
-   *
+   * Streams text (paced into `chat.delta` events). Resolves at once while the log keeps up; past
+   * 1 MiB unacknowledged (`limits.agentDeltaWindowChars`) only once the log has room. Text sent
+   * without awaiting waits in order in the plugin's process. Never rejects; after an abort it
+   * resolves at once and the text is dropped.
    * @example
-   * for await (const chunk of model.stream(run.text)) {
-   *   if (run.signal.aborted) break;
-   *   await run.delta(chunk);
-   * }
+   * for await (const chunk of model.stream(run.text)) await run.delta(chunk);
    */
   delta(text: string): Promise<void>;
   /**
-   * Reports a tool call (`tool` event): `{toolCallId, status, title?, kind?, ...}`, in order after
-   * the text streamed before it. Paced like {@link delta} (counted by the length of its JSON) and
-   * resolves as it does. Rejects (never throws) with `VALIDATION_FAILED` for an event that is not
-   * a JSON object or nests deeper than a frame may (`frameDepth`, 64 levels, the frame included)
-   * and with `PAYLOAD_TOO_LARGE` for one that does not fit in a frame (1 MiB); the event is not
-   * sent and the run goes on.
-   *
+   * Reports a tool call (`tool` event: `{toolCallId, status, title?, kind?, ...}`) after the text
+   * before it, paced like {@link delta} by its JSON length. Rejects (never throws) with
+   * `VALIDATION_FAILED` for a non-object or one nested past `frameDepth` (64), `PAYLOAD_TOO_LARGE`
+   * past a frame (1 MiB); the event is then not sent and the run goes on.
    * @example
-   * try {
-   *   await run.tool({ toolCallId: "t1", status: "completed", rawOutput: result });
-   * } catch (error) {
-   *   await run.delta(`(tool output not reported: ${(error as Error).message})`);
-   * }
+   * await run.tool({ toolCallId: "t1", status: "completed", rawOutput: result });
    */
   tool(event: Record<string, unknown>): Promise<void>;
 }

@@ -28,17 +28,12 @@ import type {
 } from "./types.js";
 
 /**
- * Runs the configured plugins, each in its own sandboxed Node process (a
- * {@link PluginInstance}, which serves its runtime API), and restarts the ones that crash,
- * after a backoff, up to a limit. The gateway owns one host: `load` it at start and on every
- * config reload, list `status()` on `GET /v1/plugins`, route runs of plugin agents to
- * `runAgent`, forward webhook posts to `handleHttp`, and `close` it on shutdown.
- *
+ * Runs the configured plugins, each in its own sandboxed process ({@link PluginInstance}), and
+ * restarts crashed ones after a backoff, up to a limit. The gateway owns one: `load` at start and
+ * on reload, `status()` for `GET /v1/plugins`, `runAgent`, `handleHttp` for webhooks, `close`.
  * @example
  * const host = new PluginHost(deps, { registry, baseDir: dirname(configFile) });
- * await host.load(config.plugins);
- * // ...
- * await host.close();
+ * await host.load(config.plugins); // ... await host.close();
  */
 export class PluginHost {
   private readonly slots = new Map<string, Slot>();
@@ -126,19 +121,12 @@ export class PluginHost {
   }
 
   /**
-   * Runs one turn of a plugin agent. Streams into `sink` and ends with exactly one of
-   * `sink.final` or `sink.error` — unless `signal` aborts first: then the plugin is told to
-   * stop, nothing more reaches `sink`, and the outcome is `"aborted"` (the caller logs
-   * `chat.aborted`). While `sink.room()` says the log has no room, the plugin is held back (its
-   * deltas are not acknowledged). Fails with `PLUGIN_TIMEOUT` when the plugin is silent for
-   * `agentIdleTimeoutMs` (time held back not counted), with `AGENT_EXITED` when it dies during
-   * the run.
-   *
-   * A run for an agent whose plugin is restarting (or starting again) waits for it, up to the
-   * longest restart backoff and start: a prompt sent while a plugin restarts failed with
-   * AGENT_NOT_FOUND, and a chat bridge took that as "no such agent". Fails with
-   * `PLUGIN_UNAVAILABLE` when the plugin is not back by then (or failed), with
-   * `AGENT_NOT_FOUND` when it came back without that agent or none ever registered it.
+   * Runs one turn: streams into `sink`, ends with exactly one `sink.final` or `sink.error`, or is
+   * `"aborted"` when `signal` aborts first (nothing more reaches `sink`). Held back while
+   * `sink.room()` is false. Fails with `PLUGIN_TIMEOUT` after `agentIdleTimeoutMs` of silence (not
+   * counting time held back), `AGENT_EXITED` if it dies. While the plugin restarts it waits (else a
+   * chat bridge reads AGENT_NOT_FOUND as "no such agent"), then `PLUGIN_UNAVAILABLE`, or
+   * `AGENT_NOT_FOUND` when it came back without that agent.
    */
   async runAgent(
     agentId: string,
@@ -185,15 +173,11 @@ export class PluginHost {
   }
 
   /**
-   * Forwards an HTTP request (e.g. `POST /v1/plugins/:id/http/...`) to the plugin's hook and
-   * returns its answer. Credential headers are stripped first. Throws `PLUGIN_NOT_FOUND`
-   * (no such plugin), `PLUGIN_UNAVAILABLE` (configured, not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`, `PLUGIN_FAILED`
-   * (an answer the gateway cannot send: invalid, or a header value HTTP cannot carry).
-   *
-   * A public request (`/hooks/<id>/…`, nobody authenticated) gets `NOT_FOUND` alike for a plugin
-   * that does not exist and one whose `publicHooks` is off, so that anonymous callers cannot
-   * tell which plugins are configured, and `RATE_LIMITED` past `PUBLIC_HOOK_CONCURRENCY` (http-hooks.ts)
-   * of them in progress for the plugin.
+   * Forwards an HTTP request to the plugin's hook, credential headers stripped. Throws
+   * `PLUGIN_NOT_FOUND`, `PLUGIN_UNAVAILABLE` (not running), `NOT_FOUND` (no hook), `PLUGIN_TIMEOUT`,
+   * `PLUGIN_FAILED` (an answer HTTP cannot carry). A public request (`/hooks/<id>/…`) gets `NOT_FOUND`
+   * alike for a missing plugin and one without `publicHooks`, so anonymous callers cannot tell which
+   * exist, and `RATE_LIMITED` past `PUBLIC_HOOK_CONCURRENCY` (http-hooks.ts) in progress.
    */
   async handleHttp(pluginId: string, request: HttpHookCall): Promise<HttpHookResponse> {
     const slot = request.public ? this.publicSlot(pluginId) : this.slot(pluginId);

@@ -35,17 +35,10 @@ export const DEFAULT_PLUGIN_LIMITS = {
    */
   frameDepth: 64,
   /**
-   * Delta text (UTF-16 code units, the unit of `frameBytes` and of the log's entry sizes) and
-   * tool events (the length of their JSON) one agent run of a plugin may have sent and not had
-   * acknowledged. The gateway acknowledges a
-   * run's deltas once its session's log has room for more (`SessionLog.room`), so while the
-   * log's store is behind, a run streams at most this much past the log's pause bound, and its
-   * `run.delta()` promises wait. 1 MiB: one frame's worth, so a delta of any size the pipe takes
-   * fits in one window; ~25 ms of streaming at the ~40 MB/s a plugin's deltas reach the log
-   * (measured: a 50 MiB flood takes 1.0-1.9 s with this window and without any), far longer
-   * than an ack takes to come back (one per read of the pipe), so a run is not slowed while the
-   * log keeps up; and a sixteenth of the log's 16 MiB pause bound, which a held-back session may
-   * exceed by at most this plus one frame.
+   * Delta text (UTF-16 code units) and tool events (JSON length) a plugin run may have unacknowledged;
+   * acks come once the log has room (`SessionLog.room`). 1 MiB: one frame, so any delta fits; ~25 ms
+   * of streaming, far longer than an ack takes, so a keeping-up log never slows a run (a 50 MiB flood
+   * took 1.0–1.9 s with and without it); a sixteenth of the log's 16 MiB pause bound.
    */
   agentDeltaWindowChars: 1024 * 1024,
   /** Bytes queued towards a plugin before event deliveries to it are dropped (and counted). */

@@ -1,14 +1,10 @@
 import { SwitchboardError } from "../protocol/index.js";
 
 /**
- * The permissions a plugin can be granted: THE list. The config schema builds its strict
- * `permissions` object from it and the policy below names only members of it, so the policy
- * can never require a permission that the config cannot grant (OpenClaw PR #9006 had exactly
- * that mismatch). Everything not granted is denied: plugins are restricted by default.
- *
- * `runCommandWithTimeout` and `writeConfigFile` gate the runtime methods of those names;
- * `readAllSessions` widens what `sessions.list`/`get` and `events.subscribe` see from the
- * sessions the plugin owns (those its inbound messages created) to every session.
+ * The permissions a plugin can be granted: the one list the config schema and the policy below
+ * both use, so the policy can never require one the config cannot grant. Not granted is denied.
+ * `runCommandWithTimeout` and `writeConfigFile` gate those runtime methods; `readAllSessions`
+ * widens `sessions.list`/`get` and `events.subscribe` from the plugin's own sessions to all.
  */
 export const PLUGIN_PERMISSIONS = ["runCommandWithTimeout", "writeConfigFile", "readAllSessions"] as const;
 export type PluginPermission = (typeof PLUGIN_PERMISSIONS)[number];

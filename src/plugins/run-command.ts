@@ -41,13 +41,10 @@ function commandEnv(): Record<string, string> {
 export const RUN_COMMAND_DRAIN_MS = 200;
 
 /**
- * Runs `argv` (no shell) in its own process group and kills the whole group with SIGKILL when
- * `timeoutMs` passes or `signal` aborts, or {@link RUN_COMMAND_DRAIN_MS} after the command exited
- * when something it left behind still holds its output, and when the call returns: nothing a
- * plugin's command started outlives the call (a background process that let go of the output,
- * `sleep 600 >/dev/null &`, ran on after it; one that left the group with `setsid` still can).
- * Resolves with the outcome; rejects only when the program could not be started:
- * RESOURCE_EXHAUSTED when file descriptors ran out, else SPAWN_FAILED.
+ * Runs `argv` (no shell) in its own process group, SIGKILLed on `timeoutMs`, abort,
+ * {@link RUN_COMMAND_DRAIN_MS} after exit if a leftover holds the output, and on return: nothing
+ * it started outlives the call (even `sleep 600 >/dev/null &`; `setsid` still escapes). Rejects
+ * only when it cannot start: RESOURCE_EXHAUSTED when out of file descriptors, else SPAWN_FAILED.
  */
 export function runCommandWithTimeout(options: RunCommandOptions): Promise<CommandResult> {
   const [program, ...args] = options.argv;

@@ -17,17 +17,11 @@ export interface RunCreditOptions {
 }
 
 /**
- * The host's side of one plugin agent run's flow control, the counterpart of the runner's
- * window (`limits.agentDeltaWindowChars`). The runner sends delta text while the run's
- * unacknowledged characters are under the window and queues it in the plugin's process
- * beyond; this acks what the host took — at the end of the current read of the pipe, in one
- * ack — as soon as the run's log has room, and not before. So while the log's store is behind,
- * the run is held back in the plugin without stalling the pipe, which carries heartbeats and
- * the plugin's other runs (HTTP/2 does the same per stream with WINDOW_UPDATE, RFC 9113 §6.9).
- *
- * Nothing from the plugin is trusted: a plugin that bypasses the runner and sends more than its
- * window (plus one frame, the runner's largest overshoot) without acks is reported by
- * {@link take}, and its owner kills it as a protocol violation.
+ * The host's side of a plugin run's flow control against the runner's window
+ * (`limits.agentDeltaWindowChars`): acks what it took, once per pipe read, only when the log has
+ * room, so a slow log holds the run back in the plugin without stalling the pipe (heartbeats, other
+ * runs), as HTTP/2's WINDOW_UPDATE does per stream. A plugin that sends past its window plus one
+ * frame is reported by {@link take} and killed as a protocol violation.
  */
 export class RunCredit {
   /** Characters received and not yet acknowledged. */

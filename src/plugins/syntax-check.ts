@@ -29,14 +29,10 @@ const CHECK_TIMEOUT_MS = 5_000;
 const SKIPPED = new Set(["node_modules"]);
 
 /**
- * Where a plugin's SyntaxError is. Node's error from `import()` says what is wrong ("Unexpected
- * token ';'") but not where: its stack is Node's module loader, and the file, line and caret it
- * prints for an uncaught one are not on the error object. `node --check` parses a file without
- * running any of it and prints them, so the entry file and then the plugin's other JavaScript
- * files (at most SYNTAX_CHECK_MAX_FILES, outside `node_modules`) are checked one by one, outside
- * the sandbox (nothing of the plugin runs) with an empty environment (no NODE_OPTIONS preloads).
- * Resolves with `"<message> at <file>:<line>"` and the source line with its caret, or undefined
- * when no file has the error (it is in a dependency, or was fixed meanwhile).
+ * Where a plugin's SyntaxError is: `import()`'s error says what but not where, so `node --check`
+ * (parses, runs nothing) checks the entry file, then up to SYNTAX_CHECK_MAX_FILES others outside
+ * `node_modules`, with an empty environment (no NODE_OPTIONS preloads). Resolves with
+ * `"<message> at <file>:<line>"` plus the line and caret, or undefined if no file has it.
  */
 export async function locateSyntaxError(entryFile: string, pluginDir: string): Promise<string | undefined> {
   const files = [entryFile, ...(await javascriptFiles(pluginDir)).filter((f) => f !== entryFile)];

@@ -68,13 +68,10 @@ export interface PluginHostDeps {
       caller: PluginCaller,
     ): () => void;
     /**
-     * Every event of session `sessionId` after `since` (its seq), from the log, then live, joined
-     * without a gap or a repeat; only `types`, if given. Nothing is dropped for a slow plugin:
-     * past `outlet.budgetBytes` the subscription waits and reads on from the log once the plugin
-     * has read (`outlet.onDrain`); what retention dropped first is reported through
-     * `outlet.trimmed`. Throws `SESSION_NOT_FOUND` for a session the plugin may not see (as for
-     * one that does not exist), `BAD_REQUEST` for `since` past the session's last event. Returns
-     * the function that ends it.
+     * Events of `sessionId` after seq `since` (only `types`, if given), log then live, no gap or
+     * repeat. Past `outlet.budgetBytes` it waits for `outlet.onDrain` and reads on from the log;
+     * retention's losses go to `outlet.trimmed`. Throws `SESSION_NOT_FOUND` (also for one it may not
+     * see), `BAD_REQUEST` for `since` past the end. Returns the function that ends it.
      */
     follow(
       sessionId: string,

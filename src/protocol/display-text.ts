@@ -170,10 +170,8 @@ export function displayTextProblem(text: string): string | undefined {
 }
 
 /**
- * `text` with every character {@link hiddenChars} finds replaced by `replace(char)` (default
- * `?`), for showing text that was not checked on the way in (a command, a tool title, a name
- * stored before names were checked).
- *
+ * `text` with every character {@link hiddenChars} finds replaced by `replace(char)` (default `?`),
+ * for showing text not checked on the way in (a command, a tool title, an old name).
  * @example
  * replaceHiddenChars("a\u202Eb"); // "a?b"
  * replaceHiddenChars("a\u202Eb", (c) => `<${codePointName(c.codePoint)}>`); // "a<U+202E RIGHT-TO-LEFT OVERRIDE>b"

@@ -45,34 +45,12 @@ interface ChannelIndex {
 }
 
 /**
- * The hash index behind `Router.resolve`: a few Map lookups per tier whatever the number of
- * bindings, never a scan of them all. Immutable once built; a config reload builds a new one.
- *
- * Why it answers exactly what the linear rule answers (test/routing/linear-reference.ts, and
- * the property test that compares the two):
- *
- * 1. Placement. Each binding goes into the buckets of its channel (lower-cased), of its account
- *    scope (its accountId, "default" when it has none, or the "*" scope) and of its tier key:
- *    exact peer (kind, id); wildcard peer kind; (guildId, role) once per role; guildId; teamId;
- *    the account list (explicit accountId other than "*", nothing more specific); or the
- *    channel list (nothing more specific). The key is the binding's most specific field, so a
- *    binding sits in buckets of exactly one tier class.
- * 2. Lookup. For tier T the index reads the buckets for the message's channel, for its account
- *    and for "*", under the message's key for T (its peer for `peer`, its parentPeer for
- *    `parent-peer`, its peer kind for `peer-wildcard`, each of its roles for `guild-roles`, ...).
- *    A binding is in one of those buckets iff its channel, its account scope and its
- *    tier-determining field match the message in tier T: bucket keys are exact values, and a
- *    binding without accountId is in the "default" scope, which is read only for messages on
- *    "default".
- * 3. Verification. Every other field a binding specifies (guildId, teamId, roles) is checked
- *    against the message. So a candidate passes iff the binding matches the message in tier T.
- * 4. Order. Buckets hold candidates in config order, so the first that passes is the first
- *    matching binding of that bucket; the smallest index over the buckets read for T is the
- *    first matching binding of T; tiers are tried most specific first.
- *
- * Buckets stay short in practice: two bindings share a bucket only when they agree on channel,
- * account scope and tier key, and such a pair differs only in guildId, teamId or roles (or it
- * is a duplicate, which `compileRouting` warns about).
+ * The hash index behind `Router.resolve`: a few Map lookups per tier, never a scan; immutable. It
+ * answers what the linear rule does (test/routing/linear-reference.ts, property test): each binding sits in the buckets of its channel, account scope ("default" when it has
+ * none, or "*") and most specific field, so in one tier only; a lookup for tier T reads the
+ * message's channel, account and "*" buckets under its key for T, checks the binding's other
+ * fields (guildId, teamId, roles), and takes the smallest config index; tiers go most specific
+ * first. Two bindings share a bucket only if they differ just in guildId, teamId or roles.
  */
 export class BindingIndex {
   private constructor(

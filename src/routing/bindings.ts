@@ -55,17 +55,12 @@ export const BindingSchema = z.strictObject({
 export type Binding = z.output<typeof BindingSchema>;
 
 /**
- * The routing part of the config file (`--config`). Other top-level keys (e.g. `agents`) are
- * ignored here, so the whole parsed file can be given to it.
- *
+ * The routing part of the config file (`--config`); other top-level keys are ignored, so the
+ * whole parsed file can be given to it.
  * @example
- * {
- *   "defaultAgent": "echo",
- *   "bindings": [
- *     { "agentId": "coder", "match": { "channel": "slack", "teamId": "T1" } },
- *     { "agentId": "support", "match": { "channel": "telegram", "accountId": "*" }, "session": "per-peer" }
- *   ]
- * }
+ * { "defaultAgent": "echo", "bindings": [
+ *   { "agentId": "coder", "match": { "channel": "slack", "teamId": "T1" } },
+ *   { "agentId": "support", "match": { "channel": "telegram", "accountId": "*" }, "session": "per-peer" } ] }
  */
 export const RoutingConfigSchema = z.object({
   /** In order: within a tier, the first matching binding wins. */

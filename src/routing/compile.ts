@@ -45,21 +45,12 @@ export type CompileResult =
   { ok: true; router: Router; warnings: ConfigIssue[] } | { ok: false; errors: ConfigIssue[] };
 
 /**
- * Validates the routing part of a config and builds its Router. `config` is the parsed config
- * file (or just its `bindings` and `defaultAgent`); other keys are ignored.
- *
- * Errors: schema errors (a missing or ill-typed field, an unknown field, roles without
- * guildId, a `"*"` guildId/teamId/role), a binding's agentId or the defaultAgent naming an
- * agent that is not configured. Warnings: a binding that can never win because earlier or
- * more specific bindings take every message it matches.
- *
+ * Validates the routing part of a parsed config and builds its Router. Errors: schema errors (roles
+ * without guildId, a `"*"` guildId/teamId/role, ...), unknown agent ids; warnings: bindings that never win.
  * @example
- * const result = compileRouting(
- *   { defaultAgent: "echo", bindings: [{ agentId: "coder", match: { channel: "slack", teamId: "T1" } }] },
- *   { knownAgents: ["coder"] },
- * );
- * if (!result.ok) throw configInvalidError(result.errors);
- * result.router.resolve({ channel: "Slack", teamId: "T1" }); // => coder, matchedBy "team", bindingIndex 0
+ * const bindings = [{ agentId: "coder", match: { channel: "slack", teamId: "T1" } }];
+ * const result = compileRouting({ defaultAgent: "echo", bindings }, { knownAgents: ["coder"] });
+ * if (result.ok) result.router.resolve({ channel: "Slack", teamId: "T1" }); // => coder, matchedBy "team"
  */
 export function compileRouting(config: unknown, options: CompileOptions): CompileResult {
   const parsed = RoutingConfigSchema.safeParse(config);

@@ -40,18 +40,10 @@ export const RolesSchema = z
 
 /**
  * An inbound channel message, the body of `POST /v1/route` and `POST /v1/messages`.
- *
  * @example
- * InboundMessageSchema.parse({
- *   channel: "discord",
- *   accountId: "work-bot",
- *   peer: { kind: "channel", id: "thread-42" },
- *   parentPeer: { kind: "channel", id: "dev-chat" },
- *   guildId: "g-1",
- *   roles: ["maintainer"],
- *   text: "why does CI fail?",
- *   sender: { id: "u-7", name: "Ada" },
- * });
+ * InboundMessageSchema.parse({ channel: "discord", accountId: "work-bot",
+ *   peer: { kind: "channel", id: "thread-42" }, parentPeer: { kind: "channel", id: "dev-chat" },
+ *   guildId: "g-1", roles: ["maintainer"], text: "why does CI fail?", sender: { id: "u-7", name: "Ada" } });
  */
 export const InboundMessageSchema = z
   .strictObject({

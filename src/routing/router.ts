@@ -26,10 +26,8 @@ export interface Router {
   readonly bindings: readonly Binding[];
   readonly defaultAgent: string | undefined;
   /**
-   * Routes a message: the first binding of the most specific matching tier, else
-   * `defaultAgent`, else null (the server answers NO_ROUTE). Expected O(1) in the number of
-   * bindings (O(roles) for a message with roles in a guild that has role bindings).
-   *
+   * Routes a message: the first binding of the most specific matching tier, else `defaultAgent`,
+   * else null (NO_ROUTE). O(1) in the number of bindings (O(roles) with role bindings).
    * @example
    * router.resolve({ channel: "discord", peer: { kind: "direct", id: "u-1" } });
    * // => { agentId: "coder", matchedBy: "peer", bindingIndex: 0, sessionKey: "agent:coder:peer:discord:default:direct:u-1" }
@@ -83,9 +81,8 @@ export class IndexedRouter implements Router {
 }
 
 /**
- * The gateway's current Router, swapped whole on reload. A resolve uses one Router from start
- * to end, so it sees the old config or the new one, never a mix.
- *
+ * The gateway's current Router, swapped whole on reload: a resolve sees the old config or the
+ * new one, never a mix.
  * @example
  * const table = new RoutingTable(initial.router);
  * const next = compileRouting(newConfig, { knownAgents });

@@ -30,12 +30,9 @@ export type SessionScope =
 const enc = encodeURIComponent;
 
 /**
- * The session key of a routed message. Formats (every `<part>` percent-encoded):
- * - `main`: `agent:<agentId>:main`
- * - `per-channel`: `agent:<agentId>:channel:<channel>:<accountId>`
- * - `per-peer`: `agent:<agentId>:peer:<channel>:<accountId>:<peerKind>:<peerId>`; a message
- *   without `peer` gets the `per-channel` key.
- *
+ * The session key of a routed message (every `<part>` percent-encoded): `main` gives
+ * `agent:<agentId>:main`; `per-channel` `agent:<agentId>:channel:<channel>:<accountId>`;
+ * `per-peer` `agent:<agentId>:peer:<channel>:<accountId>:<peerKind>:<peerId>` (per-channel without a peer).
  * @example
  * sessionKey({ agentId: "coder", mode: "per-peer", message: { channel: "Discord", peer: { kind: "direct", id: "u:1" } } });
  * // => "agent:coder:peer:discord:default:direct:u%3A1"

@@ -17,20 +17,11 @@ export interface UnreachableBinding {
 const UNNAMED_ID = "\u0000".repeat(ROUTING_LIMITS.ID_CHARS + 1);
 
 /**
- * Finds the bindings that can never win. The check is exact, not a heuristic: a binding B is
- * reachable iff it wins on one of its probe messages (below), and every binding listed as
- * shadowing it beats it on every message it matches.
- *
- * B's probes carry exactly B's fields: its channel; its account (none when B has none, an
- * unnamed one for "*"); its peer (an unnamed id of the same kind for a wildcard); its guildId
- * and teamId; and one of its roles (one probe per role). Any binding W that matches a probe
- * constrains only fields B also constrains, to values at least as wide (an unnamed id matches
- * only wildcards), so W matches every message B matches. If W beats B on the probe it beats
- * it everywhere: tiers are fixed by the binding except exact peers, and an exact peer W that
- * beats an exact peer B names the same peer, so both move together between `peer` and
- * `parent-peer`. With roles, each message B matches shares some role r with B, and the
- * winner of the probe for r matches it. Conversely, if B wins a probe, renaming the unnamed
- * ids to unused valid ids gives a real message it wins.
+ * Finds the bindings that can never win, exactly: B is reachable iff it wins one of its probes,
+ * messages with exactly B's fields (unnamed ids for "*" and wildcards, one probe per role). A W
+ * matching a probe constrains only B's fields, at least as widely, so matches all B matches;
+ * tiers move together (an exact-peer W beating B names the same peer), so W beating B on the
+ * probe beats it everywhere. A won probe with unnamed ids renamed is a real message B wins.
  */
 export function findUnreachable(index: BindingIndex, matches: readonly BindingMatch[]): UnreachableBinding[] {
   const unreachable: UnreachableBinding[] = [];

@@ -95,14 +95,10 @@ export interface DataDirLock {
 }
 
 /**
- * Claims the data directory for this gateway, or throws when another one holds it. Two
- * gateways on one directory would corrupt each other: the second restores the first's running
- * sessions as `lost` and appends events with seqs the first also uses.
- *
- * The lock is SQLite's (an exclusive transaction on a small file of its own, in exclusive
- * locking mode): POSIX file locks, which the kernel drops when the process dies however it
- * dies, so a crash leaves no stale lock behind, and which SQLite also enforces between two
- * connections in one process.
+ * Claims the data directory, or throws when another gateway holds it (the second would mark the
+ * first's sessions `lost` and reuse its seqs). The lock is SQLite's exclusive locking mode on a
+ * file of its own: POSIX locks, dropped by the kernel however the process dies (no stale lock),
+ * and enforced by SQLite between two connections of one process too.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
   const file = join(dataDir, DATA_DIR_LOCK_FILE);

@@ -29,13 +29,11 @@ export const FD_EXHAUSTION_OPERATIONS = ["session", "agent", "plugin", "accept"]
 export type FdExhaustion = (typeof FD_EXHAUSTION_OPERATIONS)[number];
 
 /**
- * Watches the gateway's file descriptors against its limit. At the limit new sessions fail
- * (RESOURCE_EXHAUSTED) and libuv closes new connections unanswered without telling Node (its
- * EMFILE trick, libuv issue #315), so only counting shows it: every {@link FD_CHECK_INTERVAL_MS},
- * one warning line when {@link FD_WARN_RATIO} of the limit is open or something failed for lack
- * of descriptors (a different one when that happened far below the limit: the system's table was
- * full), one info line once fewer than {@link FD_CLEAR_RATIO} are open and nothing failed since the
- * last check. The state is `switchboard_fds_near_limit`.
+ * Watches the gateway's file descriptors against its limit: there libuv closes new connections
+ * unanswered without telling Node (its EMFILE trick), so only counting shows it. Every
+ * {@link FD_CHECK_INTERVAL_MS}: one warning at {@link FD_WARN_RATIO} or on a failure (another if far
+ * below: the system's table is full), one info line under {@link FD_CLEAR_RATIO} with no failure.
+ * The state is `switchboard_fds_near_limit`.
  */
 export class FdMonitor {
   private readonly clock: Clock;

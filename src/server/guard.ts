@@ -48,15 +48,10 @@ export class RequestGuard {
   }
 
   /**
-   * What to answer a credential that did not verify (every place that checks one — requests,
-   * upgrades, `POST /v1/login` — goes through here): RATE_LIMITED while the address is slowed
-   * down after repeated failures, else the failure is counted and UNAUTHORIZED.
-   *
-   * A valid credential is never refused for its address: every local user reaches the gateway
-   * from 127.0.0.1, so a slowdown that refused everyone would let anyone lock out the UI and the
-   * CLI with a few bad tokens. So this does not slow guessing (the right token still passes):
-   * the tokens bound it (256 generated bits), and the slowdown spares the gateway the work of a
-   * flood. docs/security.md, Token guessing.
+   * The answer to a credential that did not verify (requests, upgrades, `POST /v1/login`):
+   * RATE_LIMITED while the address is slowed down, else counted and UNAUTHORIZED. A valid one is
+   * never refused for its address: all local users share 127.0.0.1, so that would let anyone lock
+   * out the UI; 256-bit tokens bound guessing (docs/security.md, "Token guessing").
    */
   refuse(req: IncomingMessage, message: string): SwitchboardError {
     const address = addressOf(req);

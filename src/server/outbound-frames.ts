@@ -58,14 +58,9 @@ function holdFrames(frames: Frame | Frame[]): void {
 }
 
 /**
- * JSON frames from this size up to {@link FRAME_POOL_MAX_BYTES} are built in reused buffers
- * (src/core/buffer-pool.ts), each in the smallest of a few sizes it fits: what a flood sends
- * every viewer for every piece of output. A piece is up to 64 KiB and its frame up to about
- * twice that with escapes, but most floods are slower than one full piece per interval
- * (a `yes` in a PTY gives ~25 KiB pieces): with only frames of 48–96 KiB reused, such a flood
- * sent each JSON viewer ~4 MB/s of fresh buffers (measured during the flooded echo run of
- * bench/delivery.ts).
- * Smaller frames come from Node's shared slab (under 4 KiB) or are not worth a reused buffer;
+ * JSON frames from this size up to {@link FRAME_POOL_MAX_BYTES} are built in reused buffers of a
+ * few sizes (src/core/buffer-pool.ts): a flood sends one per piece to every viewer, and pieces are
+ * often ~25 KiB, not 64 (bench/README.md, "Memory reuse"). Smaller frames come from Node's slab;
  * larger ones are allocated.
  */
 export const FRAME_POOL_MIN_BYTES = 4 * 1024;

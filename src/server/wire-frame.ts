@@ -2,14 +2,9 @@ import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 
 /**
- * A whole WebSocket message as it goes on the wire (RFC 6455 §5.2: one final frame, unmasked,
- * as a server sends it), encoded once for every connection that gets it. Fan-out sends the same
- * live event to each subscriber: through `ws.send`, every one of those sends framed it again
- * (a header buffer, options, a corked pair of writes, one `writev` of two pieces); a message
- * encoded once is a single write of one buffer per connection. Measured with 500 connections
- * subscribed to one session at 100 events/s of 1 KB, 9 runs each way in alternating processes
- * (`.bench-tmp/fanout-trace.ts`): an event's fan-out took 7.2 → 6.0 ms (median), and the
- * delivery latency's p99 went 33.6 → 16.9 ms (medians of the runs).
+ * A whole WebSocket message as it goes on the wire (RFC 6455 §5.2: one final unmasked frame),
+ * encoded once for every connection it fans out to: one write of one buffer each, where `ws.send`
+ * frames it again per connection (bench/README.md, "Fan-out": p99 33.6 → 16.9 ms at 500 sockets).
  */
 export class WireFrame {
   constructor(

@@ -11,42 +11,12 @@ const EOF_KEY = Uint8Array.of(0x04);
 const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
 
 /**
- * PTY transport: node-pty's native `fork` (forkpty + exec), with our own reading of the
- * master so that the output tail is never lost.
- *
- * Why not node-pty's `spawn()`/`onData`/`onExit` (node-pty 1.1.0, lib/unixTerminal.js; its
- * issue #72 "data events can be fired after exit is fired", open since 2017):
- *
- * 1. It reads the master through a `tty.ReadStream`, i.e. a libuv stream. When the last
- *    slave fd closes, the master polls POLLHUP. libuv's `uv__stream_io` then declares EOF
- *    ("Short-circuit iff POLLHUP is set ... and uv__read() reported a partial read")
- *    without reading further. On a pipe a partial read means the buffer is empty; on a
- *    PTY it does not, because a PTY read returns at most ~4 KiB (the n_tty buffer) while
- *    libuv offers 64 KiB: every read is "partial". So up to the whole kernel buffer of the
- *    tail is still unread when the stream ends. Measured here: a single `seq 1 34000`
- *    loses ~7–14 KB; 0 of 20 concurrent 200 KB outputs arrive whole.
- * 2. Its exit handler waits for the socket's close for only `DESTROY_SOCKET_TIMEOUT_MS`
- *    (200 ms) and then destroys the socket, dropping unread data; and when a grandchild
- *    keeps the slave open, output after those 200 ms is cut off.
- * `handleFlowControl` exists (XON/XOFF written by the client pause/resume the socket) but
- * only throttles reading, the opposite of what we need; it is not used.
- *
- * What we do: own the master, and hold the terminal open ourselves until the child has
- * exited.
- *
- * - Right after the fork we open the slave too (`O_NOCTTY`). While we hold it the master
- *   can neither poll POLLHUP nor read EIO, so libuv never ends the stream early and Node
- *   never closes the master under us. That also matters for exit codes: a program that
- *   closes its terminal fds before it exits (coreutils `head` does) would otherwise see
- *   the master closed while it is still alive, and the hangup kills it with SIGHUP.
- * - When the child's exit arrives (node-pty's waitpid thread), we close our slave fd. If
- *   no grandchild has the slave open, the master now polls POLLHUP, and its reader
- *   (pty-master.ts: a libuv stream on the event loop, or the reader thread while the output
- *   floods) reads until EIO: with no slave left, Linux returns all buffered data first
- *   (it flushes pending input before reporting EIO).
- * - Then the output has ended; the lifecycle (terminal-process.ts) reports the exit. If a
- *   grandchild keeps the slave open, the lifecycle's drain timeout calls `abandonOutput`:
- *   read what is buffered, close the master (the grandchild gets a hangup).
+ * PTY transport: node-pty's native `fork`, reading the master ourselves so the output tail is
+ * never lost (docs/architecture.md, guarantee 3; why not `onData`: bench/README.md, "PTY read
+ * path"). We hold the slave open (`O_NOCTTY`) until the child exits, so the master never polls
+ * POLLHUP early and a program that closes its fds first (`head`) is not killed by SIGHUP; then
+ * we close it and the reader reads to EIO, which Linux reports only after all buffered data. A
+ * grandchild holding the slave is cut off by the lifecycle's drain timeout (`abandonOutput`).
  */
 
 /** Columns of a PTY when the caller gives none. */

@@ -19,13 +19,10 @@ import { assertSpawnable } from "./spawn-preflight.js";
 export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
 
 /**
- * A process run for a terminal session, in a PTY or with plain pipes: raw output in,
- * input/signals/resize out, and exactly one `exit` that comes only after the last byte of
- * output (docs/architecture.md, guarantee 3).
- *
- * This module is the lifecycle shared by both modes; `pty-process.ts` and
- * `pipe-process.ts` are the two transports (how bytes are read and written), behind the
- * contract in `process-transport.ts`. `spawn-preflight.ts` checks the command before either starts.
+ * A process run for a terminal session, in a PTY or with plain pipes: raw output in, input,
+ * signals and resize out, and exactly one `exit` after the last byte of output
+ * (docs/architecture.md, guarantee 3). This is the lifecycle both share; `pty-process.ts` and
+ * `pipe-process.ts` are the transports (`process-transport.ts`); `spawn-preflight.ts` checks first.
  */
 
 /**
@@ -40,14 +37,10 @@ export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** `terminate()` without an argument: time between the first signals and KILL. */
 export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
 /**
- * PTY `terminate()`: when the hangup is sent once more if the child is still running.
- * readline (bash 5.2/5.3, lib/readline/input.c `rl_getc`) misses a hangup that lands while it
- * draws its prompt: it handles the signal before it waits for input, passes it to bash, and
- * then waits anyway — bash only acts on it when a later signal interrupts the wait. A real
- * terminal's hangup also ends the terminal's input, which wakes the wait; we keep the master
- * open to the end so that nothing the process writes while it shuts down is lost, so the
- * second hangup is what wakes it. Seen under load (the test suite, CPU hogs beside it): 4 of
- * 480 shells hung up right after their prompt lived on until KILL.
+ * PTY `terminate()`: when the hangup is sent once more if the child is still running. readline
+ * (bash 5.2/5.3, `rl_getc`) misses a hangup that lands while it draws its prompt and waits for
+ * input anyway; a real terminal's hangup also ends input, but we keep the master open so no
+ * output is lost, so the second hangup wakes it (under load 4 of 480 shells lived on to KILL).
  */
 export const HANGUP_REPEAT_MS = 250;
 
@@ -88,13 +81,9 @@ export interface TerminalProcessOptions {
 
 /**
  * A running process and its process group.
- *
  * @example
- * const proc = spawnTerminalProcess({
- *   command: ["bash", "-l"], cwd: "/tmp", env: { PATH: process.env.PATH ?? "" }, pty: true,
- *   onOutput: (stream, chunk) => coalescer.push(stream, chunk),
- *   onExit: (exit) => { coalescer.flush(); log.append({ type: "exit", ...exit }); },
- * });
+ * const proc = spawnTerminalProcess({ command: ["bash", "-l"], cwd: "/tmp", env, pty: true,
+ *   onOutput: (stream, chunk) => coalescer.push(stream, chunk), onExit: (exit) => log.append(exit) });
  * proc.write("echo hi\r");
  * await proc.terminate(2_000); // hangup and TERM, then KILL after 2 s
  */
@@ -135,13 +124,11 @@ export interface TerminalProcess {
   pauseOutput(): void;
   resumeOutput(): void;
   /**
-   * Pipes: TERM to every process of its session (its group, and jobs in groups of their own). PTY: what closing a terminal does — HUP (and CONT) to the
-   * foreground group and the child's group, so that a shell passes the hangup on to its jobs —
-   * and TERM to the child's group; the hangup once more after {@link HANGUP_REPEAT_MS}. Pipes
-   * also get CONT, so that a stopped process acts on the TERM. After `graceMs`, KILL to every
-   * process of its session that is still there, also after the child's exit: a job that ignores
-   * TERM and HUP does not outlive its session. While such processes hold the output open the exit
-   * waits for that KILL (the drain timeout does not cut them off). Resolves with the exit.
+   * Pipes: TERM and CONT to every process of its session. PTY: as closing a terminal, HUP and
+   * CONT to the foreground and child's groups (a shell passes it on to its jobs), TERM to the
+   * child's group, the hangup again after {@link HANGUP_REPEAT_MS}. After `graceMs`, KILL to
+   * every process of the session still there, also after the child's exit, so no job outlives
+   * it; the exit waits for that KILL while they hold the output open. Resolves with the exit.
    */
   terminate(graceMs?: number): Promise<TerminalExit>;
   /**

@@ -9,18 +9,12 @@ import type { FdUsage } from "./fd-usage.js";
  */
 
 /**
- * The error for a process that could not be started for lack of file descriptors:
- * RESOURCE_EXHAUSTED, saying whose limit it is and what to do. Null when that is not why.
- *
- * `cause` is what the spawn failed with. Its errno decides where it has one (child_process):
- * EMFILE is the gateway's own limit, ENFILE the system's open-file table (`fs.file-max`), any
- * other errno something else. Without one (node-pty says only "forkpty(3) failed.", and a pipe
- * spawn's errno comes only after the call returned) the count decides: a spawn failed while fewer
- * than {@link SPAWN_FDS} descriptors were free. What the spawn said adds nothing then.
- *
+ * RESOURCE_EXHAUSTED for a spawn that failed for lack of file descriptors, saying whose limit and
+ * what to do; null when that is not why. `cause`'s errno decides when it has one (EMFILE ours,
+ * ENFILE the system's `fs.file-max`); without one (node-pty says only "forkpty(3) failed.") it is
+ * the count: fewer than {@link SPAWN_FDS} descriptors were free.
  * @example
- * fdExhaustedError("sleep", Object.assign(new Error("spawn sleep EMFILE"), { code: "EMFILE" }), { open: 128, limit: 128 });
- * // RESOURCE_EXHAUSTED "cannot start sleep: the gateway is out of file descriptors (limit 128, 128 open): end sessions …"
+ * fdExhaustedError("sleep", err, { open: 128, limit: 128 }); // "cannot start sleep: the gateway is out of file descriptors …"
  */
 export function fdExhaustedError(program: string, cause: unknown, usage: FdUsage | null): SwitchboardError | null {
   const errno = errnoOf(cause);

@@ -6,21 +6,12 @@ import { lexMarkdown, renderBlock } from "./markdown.js";
 export type WhenIdle = (step: (deadline: IdleDeadline) => void) => void;
 
 /**
- * An answer's Markdown while it streams in, rendered at a cost that follows what changed rather
- * than the answer's length: the blocks that can no longer change keep their DOM (not even
- * compared again), and each update lexes and renders only the text after them. The page shows
- * exactly what {@link renderMarkdown} would, also once the answer is final: its end is rendered
- * like any update, and then, when the page is idle, the whole text is rendered and compared with
- * what the page shows, a block at a time, and put in only where it differs (it should not:
- * test/web/markdown-stream.test.ts). Rendering it whole at once took 130–400 ms at a phone's
- * speed for a 60 KB answer, a stutter at the end of every long answer. When the text is not the
- * earlier text grown, it is rendered whole at once.
- *
+ * A streaming answer's Markdown at a cost that follows what changed: settled blocks keep their DOM
+ * and each update renders only the text after them; text that is not the old text grown is
+ * rendered whole. It shows what {@link renderMarkdown} would (test/web/markdown-stream.test.ts): when
+ * final and idle, the whole text is rendered and patched in where a block differs (bench/README.md, "Web UI").
  * @example
- * const stream = new MarkdownStream();
- * body.appendChild(stream.show(h("div", { class: "answer md" }), text, { final: false, caret: true }));
- * // a frame later, with more text: morph(live, fresh) updates only the tail
- * morph(body.firstElementChild!, stream.show(h("div", { class: "answer md" }), longer, { final: false, caret: true }));
+ * morph(live, stream.show(h("div", { class: "answer md" }), text, { final: false, caret: true }));
  */
 export class MarkdownStream {
   private blocks = new SettledBlocks();
@@ -151,13 +142,10 @@ function isShown(live: Node | undefined, node: Node, caret: Element): boolean {
 }
 
 /**
- * Which top-level blocks of a growing text can no longer change, whatever text follows. Marked
- * reads a block to where it ends, so most blocks are final once text follows them; but text
- * still to come can make a paragraph a heading (`text\n---`), add rows to a table or items to a
- * list, close a fence, and a link reference definition (`[x]: url`) anywhere changes `[x]` links
- * before it. A block is taken as final once a blank line and the start of another block follow
- * it, unless that block could still continue (a list's next item or indented line, indented
- * code); a definition not seen before makes everything be lexed again.
+ * Which top-level blocks of a growing text can no longer change. Later text can make a paragraph
+ * a heading (`text\n---`), extend a table or list, close a fence, or define `[x]: url` for links
+ * before it; so a block is final once a blank line and another block follow it, unless it could
+ * continue (list, indented code), and a new definition makes everything be lexed again.
  */
 export class SettledBlocks {
   private text = "";

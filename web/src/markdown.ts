@@ -2,13 +2,10 @@ import { Lexer, type Links, type MarkedOptions, type Token, type Tokens } from "
 import { h, icon } from "./dom.js";
 
 /**
- * Renders agent answers: GitHub-flavoured Markdown (tables, task lists, nested lists,
- * strikethrough, bare URLs), parsed by marked's lexer. The DOM is built here from its tokens,
- * never from HTML strings, so agent output cannot inject markup: raw HTML is shown as the text
- * it is, links open only for http(s) and mailto, and images are links to them (the page loads
- * nothing an agent names). Half-written input while a run streams is fine: an unclosed fence is
- * code until the end. Paragraphs, headings, list items and table cells take their direction
- * from their own text (`dir="auto"`, as GitHub does), so Arabic or Hebrew reads right to left.
+ * Renders agent answers as GitHub-flavoured Markdown via marked's lexer, building the DOM from its
+ * tokens, never from HTML strings, so output cannot inject markup: raw HTML shows as text, links
+ * open only for http(s) and mailto, images become links (the page loads nothing an agent names).
+ * An unclosed fence is code to the end; blocks get `dir="auto"` so RTL text reads right.
  */
 export function renderMarkdown(text: string): DocumentFragment {
   const out = document.createDocumentFragment();

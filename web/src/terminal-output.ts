@@ -44,13 +44,10 @@ export class TerminalOutput {
   }
 
   /**
-   * The replayed history is not all on the screen yet: xterm may still be writing it. The
-   * history holds the queries its programs sent (vim asks for the cursor position, the
-   * terminal's identity, its colours), and xterm answers them as it writes them, through
-   * onData, as if typed: the page must not send those answers (see TerminalView). Until the
-   * screen is restored, not only until the held replay is written: the replay's last event is
-   * written as it comes (see {@link accept}), and so may a live one that comes with it, whose
-   * query then goes unanswered — a program asking in the instant a page opens.
+   * True until the screen is restored: xterm answers the replay's queries (cursor position,
+   * identity, colours) through onData as if typed, and the page must not send them (TerminalView).
+   * The replay's last event and a live one beside it are written as they come ({@link accept}), so
+   * a query in the instant a page opens goes unanswered.
    */
   get replaying(): boolean {
     return !this._restored;
