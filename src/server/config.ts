@@ -4,6 +4,7 @@ import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
 import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
+import { KEY_PREFIX_PATTERN, MAX_REDIS_SEEDS, nodeIdProblem, redisUrlProblem } from "../cluster/cluster-settings.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
@@ -114,6 +115,11 @@ function originOf(text: string): string | undefined {
   return origin === "null" ? undefined : origin;
 }
 
+const RedisUrl = z.string().superRefine((url, ctx) => {
+  const problem = redisUrlProblem(url);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+});
+
 export const ConfigSchema = z.strictObject({
   auth: z
     .strictObject({
@@ -177,6 +183,24 @@ export const ConfigSchema = z.strictObject({
   bindings: z.array(z.unknown()).default([]),
   defaultAgent: z.string().optional(),
   plugins: PluginsConfigSchema.optional(),
+  /** Cluster mode (docs/cluster.md): the log is shared in Redis. `--redis` and `--node-id` take precedence. */
+  cluster: z
+    .strictObject({
+      /** A Redis URL, or the seed URLs of a Redis Cluster. */
+      redis: z.union([RedisUrl, z.array(RedisUrl).min(1).max(MAX_REDIS_SEEDS)]),
+      nodeId: z
+        .string()
+        .superRefine((id, ctx) => {
+          const problem = nodeIdProblem(id);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+        })
+        .optional(),
+      keyPrefix: z
+        .string()
+        .regex(KEY_PREFIX_PATTERN, "a key prefix is at most 64 letters, digits and _ . : -")
+        .optional(),
+    })
+    .optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 /** A config as written in a file: every section optional. */

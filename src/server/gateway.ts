@@ -38,6 +38,8 @@ import type { DataDirLock } from "./data-dir-lock.js";
 import { watchDataDir } from "./data-dir-watch.js";
 import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
+import { joinCluster, resolveClusterSettings } from "./cluster-mode.js";
+import type { ClusterOptions } from "./cluster-mode.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -62,6 +64,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
   pruneIntervalMs?: number;
+  /** Cluster mode (docs/cluster.md), ahead of the config's `cluster` section. */
+  cluster?: ClusterOptions;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
 }
@@ -124,6 +128,9 @@ async function openGateway(
   const host = options.host ?? DEFAULT_HOST;
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
+  const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
+  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger));
+  if (cluster) undo.push(() => cluster.close());
   const store = new SqliteEventStore(join(dataDir, "switchboard.db"), {
     onError: (error) => logger.error({ err: error }, "event log failed"),
     ...logWriteReporting(logger, metrics, dataDir),
@@ -340,6 +347,7 @@ async function openGateway(
         terminal.close();
         server.closeAllConnections();
         events.close();
+        await cluster?.close();
         // Last: the directory is free for another gateway only once the log is closed.
         lock.release();
         logger.info("gateway stopped");
@@ -401,6 +409,7 @@ function startOnlyChanges(running: Config, next: Config): string[] {
     ["retention.maxEvents", running.retention.maxEvents, next.retention.maxEvents],
     ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
     ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
+    ["cluster", running.cluster, next.cluster],
   ];
   return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);
 }
