@@ -38,7 +38,8 @@ import type { DataDirLock } from "./data-dir-lock.js";
 import { watchDataDir } from "./data-dir-watch.js";
 import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
-import { joinCluster, resolveClusterSettings } from "./cluster-mode.js";
+import { joinCluster, resolveClusterSettings, stopFencedSession } from "./cluster-mode.js";
+import type { FencedError } from "../cluster/redis-log.js";
 import type { ClusterOptions } from "./cluster-mode.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
@@ -131,12 +132,15 @@ async function openGateway(
   const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
   const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger));
   if (cluster) undo.push(() => cluster.close());
-  const store = new SqliteEventStore(join(dataDir, "switchboard.db"), {
+  const local = new SqliteEventStore(join(dataDir, "switchboard.db"), {
     onError: (error) => logger.error({ err: error }, "event log failed"),
     ...logWriteReporting(logger, metrics, dataDir),
   });
+  // In cluster mode the data directory holds the node's replica of the shared log (docs/cluster.md).
+  let onFenced: (sessionId: string, error: FencedError) => void = () => undefined;
+  const store = cluster ? cluster.store(local, (id, error) => onFenced(id, error)) : local;
   metrics.observeLog(store);
-  const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => store.refuseWrites(failure) });
+  const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => local.refuseWrites(failure) });
   undo.push(() => dirWatch.close());
   // Real time, whatever clock the gateway was given: it samples a real resource, and a test that
   // moves a ManualClock a week ahead would otherwise read /proc 120,000 times on the way.
@@ -166,6 +170,7 @@ async function openGateway(
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
+  onFenced = (sessionId, error) => stopFencedSession(sessions, sessionId, error, logger);
   sessions.restore((record, log, ctx) => {
     switch (record.kind) {
       case "stream":
