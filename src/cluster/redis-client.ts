@@ -65,3 +65,8 @@ export async function connectRedis(seeds: readonly string[]): Promise<RedisClien
   }
   return client;
 }
+
+/** A second connection like `client` (a subscriber needs its own: it takes no other commands). */
+export function duplicateClient(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+}

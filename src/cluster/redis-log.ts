@@ -175,7 +175,9 @@ export class RedisLog {
     for (const entry of batch.entries) args.push(...entryArgs(entry));
     try {
       const head = Number(await this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args));
-      if (record) await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId);
+      // A session new to the list is announced, so that the other nodes show it at once.
+      if (record && (await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId)) === 1)
+        await this.redis.publish(this.sessionsKey, sessionId);
       return head;
     } catch (error) {
       const fenced = /^FENCED (\S+) ?(.*)$/.exec((error as Error).message);

@@ -59,8 +59,8 @@ export interface RedisEventStoreOptions {
  */
 export class RedisEventStore implements EventStore {
   private readonly outboxes = new Map<string, Outbox>();
-  /** Sessions whose entries come from Redis (another node owns them): written to the replica only. */
-  private readonly mirrored = new Set<string>();
+  /** Sessions whose entries come from Redis, by the node that owns them: written to the replica only. */
+  private readonly mirrored = new Map<string, string>();
   private failure: LogWriteFailure | undefined;
   private closed = false;
 
@@ -70,9 +70,14 @@ export class RedisEventStore implements EventStore {
     return this.options.local;
   }
 
-  /** Entries of this session come from Redis (another node owns it). */
-  mirror(sessionId: string): void {
-    this.mirrored.add(sessionId);
+  /** Entries of this session come from Redis: `owner` appends them. */
+  mirror(sessionId: string, owner: string): void {
+    this.mirrored.set(sessionId, owner);
+  }
+
+  /** The node that owns a session this node only copies; undefined for its own. */
+  ownerOf(sessionId: string): string | undefined {
+    return this.mirrored.get(sessionId);
   }
 
   /** Redis writes that failed and wait to be retried, or the replica's failure. */

@@ -40,6 +40,7 @@ export function resolveClusterSettings(
 export interface ClusterLink {
   readonly settings: ClusterSettings;
   readonly redis: RedisClient;
+  readonly log: RedisLog;
   /**
    * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
    * session another node took over (see {@link stopFencedSession}).
@@ -92,13 +93,15 @@ export async function joinCluster(settings: ClusterSettings, clock: Clock, logge
   }
   logger.info({ nodeId: settings.nodeId, redis: settings.seeds.length }, "joined the cluster");
   let closing: Promise<void> | undefined;
+  const log = new RedisLog(redis, settings.keyPrefix);
   return {
     settings,
     redis,
+    log,
     store(local, onFenced) {
       return new RedisEventStore({
         local,
-        redis: new RedisLog(redis, settings.keyPrefix),
+        redis: log,
         nodeId: settings.nodeId,
         clock,
         onFenced,

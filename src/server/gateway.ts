@@ -40,6 +40,8 @@ import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
 import { joinCluster, resolveClusterSettings, stopFencedSession } from "./cluster-mode.js";
 import type { FencedError } from "../cluster/redis-log.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import { ClusterMirror } from "./cluster-mirror.js";
 import type { ClusterOptions } from "./cluster-mode.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
@@ -138,7 +140,8 @@ async function openGateway(
   });
   // In cluster mode the data directory holds the node's replica of the shared log (docs/cluster.md).
   let onFenced: (sessionId: string, error: FencedError) => void = () => undefined;
-  const store = cluster ? cluster.store(local, (id, error) => onFenced(id, error)) : local;
+  const shared = cluster?.store(local, (id, error) => onFenced(id, error));
+  const store = shared ?? local;
   metrics.observeLog(store);
   const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => local.refuseWrites(failure) });
   undo.push(() => dirWatch.close());
@@ -171,7 +174,24 @@ async function openGateway(
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
   onFenced = (sessionId, error) => stopFencedSession(sessions, sessionId, error, logger);
+  const mirror =
+    cluster && shared
+      ? new ClusterMirror({
+          redis: cluster.redis,
+          log: cluster.log,
+          store: shared,
+          events,
+          sessions,
+          nodeId: cluster.settings.nodeId,
+          keyPrefix: cluster.settings.keyPrefix,
+          clock,
+          logger,
+        })
+      : undefined;
+  await mirror?.prepare();
   sessions.restore((record, log, ctx) => {
+    const owner = shared?.ownerOf(record.id);
+    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, log, ctx, owner));
     switch (record.kind) {
       case "stream":
         return new StreamSession(record, log, ctx);
@@ -183,6 +203,10 @@ async function openGateway(
   });
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
   events.flush();
+  if (mirror) {
+    undo.push(() => mirror.close());
+    await mirror.start();
+  }
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
@@ -351,6 +375,7 @@ async function openGateway(
         multiplex.close();
         terminal.close();
         server.closeAllConnections();
+        mirror?.close();
         events.close();
         await cluster?.close();
         // Last: the directory is free for another gateway only once the log is closed.
