@@ -142,6 +142,8 @@ export class RedisLog {
   constructor(
     private readonly redis: RedisClient,
     private readonly prefix: string,
+    /** Told each append's round trip (seconds), for metrics. */
+    private readonly onAppended?: (seconds: number) => void,
   ) {}
 
   /** The key of the sorted set every node lists sessions from. */
@@ -174,7 +176,9 @@ export class RedisLog {
     ];
     for (const entry of batch.entries) args.push(...entryArgs(entry));
     try {
+      const started = performance.now();
       const head = Number(await this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args));
+      this.onAppended?.((performance.now() - started) / 1000);
       // A session new to the list is announced, so that the other nodes show it at once.
       if (record && (await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId)) === 1)
         await this.redis.publish(this.sessionsKey, sessionId);

@@ -12,6 +12,7 @@ import type { Actor } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
 
 /** Cluster mode as `serve` was told it (`--redis`, `--node-id` or their variables): ahead of the config's. */
 export interface ClusterOptions {
@@ -76,7 +77,12 @@ export function stopFencedSession(
 }
 
 /** Connects to Redis and claims the node id (refused while another live node holds it). */
-export async function joinCluster(settings: ClusterSettings, clock: Clock, logger: Logger): Promise<ClusterLink> {
+export async function joinCluster(
+  settings: ClusterSettings,
+  clock: Clock,
+  logger: Logger,
+  metrics: GatewayMetrics,
+): Promise<ClusterLink> {
   const redis = await connectRedis(settings.seeds);
   let lease: NodeLease;
   try {
@@ -93,13 +99,13 @@ export async function joinCluster(settings: ClusterSettings, clock: Clock, logge
   }
   logger.info({ nodeId: settings.nodeId, redis: settings.seeds.length }, "joined the cluster");
   let closing: Promise<void> | undefined;
-  const log = new RedisLog(redis, settings.keyPrefix);
+  const log = new RedisLog(redis, settings.keyPrefix, (seconds) => metrics.redisCommandSeconds.observe(seconds));
   return {
     settings,
     redis,
     log,
     store(local, onFenced) {
-      return new RedisEventStore({
+      const store = new RedisEventStore({
         local,
         redis: log,
         nodeId: settings.nodeId,
@@ -118,6 +124,12 @@ export async function joinCluster(settings: ClusterSettings, clock: Clock, logge
             "Redis takes appends again: everything held in memory was written",
           ),
       });
+      metrics.observeCluster({
+        nodeId: settings.nodeId,
+        connected: () => redis.status === "ready",
+        waitingBytes: () => store.bytesWaiting,
+      });
+      return store;
     },
     close() {
       closing ??= lease

@@ -132,7 +132,7 @@ async function openGateway(
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
   const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
-  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger));
+  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger, metrics));
   if (cluster) undo.push(() => cluster.close());
   const local = new SqliteEventStore(join(dataDir, "switchboard.db"), {
     onError: (error) => logger.error({ err: error }, "event log failed"),

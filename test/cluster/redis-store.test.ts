@@ -82,3 +82,33 @@ describe("a gateway in cluster mode", () => {
     expect((await http.get(`/v1/sessions/${id}/events?since=0`)).json.events).toHaveLength(before.length);
   });
 });
+
+describe("a gateway in cluster mode with Redis unreachable", () => {
+  it("keeps what its sessions append in memory, says degraded on /healthz and in metrics, and writes it in order once Redis is back", async () => {
+    const server = await startRedis({ appendfsync: "always" });
+    const { gateway, http } = await clusterGateway(server.url, "gw-a");
+    const id = (await http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+    expect((await http.post(`/v1/sessions/${id}/events`, { type: "note", data: 0 })).status).toBe(200);
+    expect((await http.get("/healthz")).json).toEqual({ ok: true });
+    await server.kill9();
+    const waiting = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 1 });
+    await expect
+      .poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 })
+      .toEqual({ ok: true, degraded: "REDIS_UNAVAILABLE", reason: expect.stringContaining("cannot write") });
+    const metrics = (await http.get("/metrics")).text;
+    expect(metrics).toMatch(/^switchboard_redis_connected\{node="gw-a"\} 0$/m);
+    expect(metrics).toMatch(/^switchboard_redis_waiting_bytes\{node="gw-a"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^switchboard_redis_append_seconds_count\{node="gw-a"\} [1-9]\d*$/m);
+    await server.restart();
+    expect((await waiting).status).toBe(200);
+    await expect.poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 }).toEqual({ ok: true });
+    const redis = await connectRedis([server.url]);
+    afterTest(() => redis.disconnect());
+    const stored = await new RedisLog(redis, "sb:").read(id, 1, "+", 100);
+    expect(stored.map((e) => e.seq)).toEqual(stored.map((_, i) => i + 1));
+    expect(stored.filter((e) => e.type === "custom").map((e) => (JSON.parse(e.json) as { data: number }).data)).toEqual(
+      [0, 1],
+    );
+    void gateway;
+  });
+});
