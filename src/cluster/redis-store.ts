@@ -127,23 +127,16 @@ export class RedisEventStore implements EventStore {
     this.options.local.onFlushed(listener);
   }
 
-  readAfter(
-    sessionId: string,
-    since: number,
-    limit: number,
-    types?: ReadonlySet<string>,
-    upTo?: number,
-    maxBytes?: number,
-  ): LogEntry[] {
-    return this.options.local.readAfter(sessionId, since, limit, types, upTo, maxBytes);
+  readAfter(...args: Parameters<EventStore["readAfter"]>): LogEntry[] {
+    return this.options.local.readAfter(...args);
   }
 
-  readOutputFrom(sessionId: string, byteOffset: number, maxBytes: number): StoredEntry[] {
-    return this.options.local.readOutputFrom(sessionId, byteOffset, maxBytes);
+  readOutputFrom(...args: Parameters<EventStore["readOutputFrom"]>): StoredEntry[] {
+    return this.options.local.readOutputFrom(...args);
   }
 
-  oldestSizes(sessionId: string, fromSeq: number, limit: number): Array<{ seq: number; bytes: number }> {
-    return this.options.local.oldestSizes(sessionId, fromSeq, limit);
+  oldestSizes(...args: Parameters<EventStore["oldestSizes"]>): Array<{ seq: number; bytes: number }> {
+    return this.options.local.oldestSizes(...args);
   }
 
   loadSessions(): PersistedSession[] {

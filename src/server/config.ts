@@ -12,6 +12,14 @@ export type Role = (typeof ROLES)[number];
 /** The shortest token the gateway takes: configured, given to `serve`, or kept in DATA_DIR/token. */
 export const MIN_TOKEN_CHARS = 16;
 
+/** A refinement from a function that names a value's problem (undefined: it has none). */
+function named(problemOf: (value: string) => string | undefined) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const problem = problemOf(value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  };
+}
+
 const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
@@ -20,10 +28,7 @@ const TokenEntry = z
       .string()
       .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)
       .max(512)
-      .superRefine((token, ctx) => {
-        const problem = tokenCharsProblem(token);
-        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-      })
+      .superRefine(named(tokenCharsProblem))
       .optional(),
     tokenSha256: z
       .string()
@@ -115,10 +120,7 @@ function originOf(text: string): string | undefined {
   return origin === "null" ? undefined : origin;
 }
 
-const RedisUrl = z.string().superRefine((url, ctx) => {
-  const problem = redisUrlProblem(url);
-  if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-});
+const RedisUrl = z.string().superRefine(named(redisUrlProblem));
 
 export const ConfigSchema = z.strictObject({
   auth: z
@@ -188,13 +190,7 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** A Redis URL, or the seed URLs of a Redis Cluster. */
       redis: z.union([RedisUrl, z.array(RedisUrl).min(1).max(MAX_REDIS_SEEDS)]),
-      nodeId: z
-        .string()
-        .superRefine((id, ctx) => {
-          const problem = nodeIdProblem(id);
-          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-        })
-        .optional(),
+      nodeId: z.string().superRefine(named(nodeIdProblem)).optional(),
       keyPrefix: z
         .string()
         .regex(KEY_PREFIX_PATTERN, "a key prefix is at most 64 letters, digits and _ . : -")
