@@ -7,7 +7,19 @@ import { cpus, totalmem } from "node:os";
 import { renderNotes, renderSection } from "./report.js";
 import type { BenchModule, BenchSection } from "./types.js";
 
-const MODULES = ["log", "pty", "delivery", "client", "agents", "routing", "plugins", "web", "ui-stream", "isolation"];
+const MODULES = [
+  "log",
+  "pty",
+  "delivery",
+  "client",
+  "agents",
+  "routing",
+  "plugins",
+  "web",
+  "ui-stream",
+  "isolation",
+  "cluster",
+];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];
 

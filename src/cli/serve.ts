@@ -5,11 +5,15 @@ import { tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
+import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
+                        [--redis URL[,URL...]] [--node-id NAME]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
-SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG and SWITCHBOARD_TOKEN. --port 0 picks a free port.
+SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
+SWITCHBOARD_NODE_ID. --port 0 picks a free port. --redis joins a cluster sharing its log in
+Redis (several URLs: the seeds of a Redis Cluster); the node id defaults to HOST:PORT.
 A token needs at least 16 characters; without one, one is generated on first start and
 kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
 stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
@@ -38,6 +42,8 @@ export async function serve(argv: string[]): Promise<number> {
         "data-dir": { type: "string" },
         config: { type: "string" },
         token: { type: "string" },
+        redis: { type: "string" },
+        "node-id": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -53,7 +59,7 @@ export async function serve(argv: string[]): Promise<number> {
   }
   // An empty value is a mistake on the command line (`--host "$HOST"` with HOST unset): an empty
   // host listened on every address, and an empty data dir was the current directory.
-  for (const name of ["host", "data-dir", "config"] as const) {
+  for (const name of ["host", "data-dir", "config", "redis", "node-id"] as const) {
     if (values[name] === "") {
       console.error(`switchboard: --${name} is empty: give it a value, or leave it out`);
       return EXIT.USAGE;
@@ -97,6 +103,25 @@ export async function serve(argv: string[]): Promise<number> {
     console.error(`switchboard: ${tokenSource} cannot be a token: ${tokenProblem}`);
     return EXIT.USAGE;
   }
+  const redisText = values.redis ?? env("SWITCHBOARD_REDIS_URL");
+  const nodeId = values["node-id"] ?? env("SWITCHBOARD_NODE_ID");
+  let redis: string[] | undefined;
+  try {
+    redis = redisText === undefined ? undefined : parseRedisSeeds(redisText);
+    const problem = nodeId === undefined ? undefined : nodeIdProblem(nodeId);
+    if (problem !== undefined) throw new Error(problem);
+  } catch (error) {
+    const from =
+      redis === undefined
+        ? values.redis !== undefined
+          ? "--redis"
+          : "SWITCHBOARD_REDIS_URL"
+        : values["node-id"] !== undefined
+          ? "--node-id"
+          : "SWITCHBOARD_NODE_ID";
+    console.error(`switchboard: ${from}: ${(error as Error).message}`);
+    return EXIT.USAGE;
+  }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   const gateway = await startGateway({
     host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
@@ -104,6 +129,9 @@ export async function serve(argv: string[]): Promise<number> {
     dataDir,
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
+    ...(redis !== undefined || nodeId !== undefined
+      ? { cluster: { ...(redis ? { redis } : {}), ...(nodeId !== undefined ? { nodeId } : {}) } }
+      : {}),
   });
   // SIGHUP reloads the config file (agents, bindings, plugins); an invalid one is refused. The
   // gateway's log says what came of it, once: a second, plain line on the same stderr said it twice.

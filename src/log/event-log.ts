@@ -69,10 +69,13 @@ export class EventLog {
     return this.options.store;
   }
 
-  /** The log of a new session. */
-  create(sessionId: string): SessionLog {
+  /**
+   * The log of a new session; `initial`: of a session whose log another node began (cluster
+   * mode: it starts where the shared log's retained part does).
+   */
+  create(sessionId: string, initial?: StoredLogState): SessionLog {
     if (this.logs.has(sessionId)) throw new Error(`log ${sessionId} already exists`);
-    const log = this.make(sessionId, undefined);
+    const log = this.make(sessionId, initial);
     this.logs.set(sessionId, log);
     return log;
   }

@@ -98,6 +98,8 @@ export class SessionLog implements AppendableLog {
   private ended = false;
   private headAtLastIdleCheck = -1;
   private _closed = false;
+  /** Set by {@link markCopy}. */
+  private copyRefusal: (() => SwitchboardError) | undefined;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -274,7 +276,16 @@ export class SessionLog implements AppendableLog {
     return () => this.durableListeners.delete(listener);
   }
 
+  /**
+   * This log is a copy of one another node appends to (see {@link appendCopy}): appends here are
+   * refused with `refusal`, or the copy would diverge from the shared log.
+   */
+  markCopy(refusal: () => SwitchboardError): void {
+    this.copyRefusal = refusal;
+  }
+
   append(event: NewEvent): SessionEvent {
+    if (this.copyRefusal) throw this.copyRefusal();
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
       throw new Error("use appendOutput for output events");
@@ -304,10 +315,34 @@ export class SessionLog implements AppendableLog {
    * the entry, see OutputEntry.hold).
    */
   appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: BufferPool): OutputEntry {
+    if (this.copyRefusal) throw this.copyRefusal();
     const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary, pool);
     this._outputBytes += bytes.length;
     this.commit(entry);
     return entry;
+  }
+
+  /**
+   * Appends an entry another node's log made, as it is (cluster mode: this node's replica of a
+   * session it does not own, see docs/cluster.md). Entries must come in seq order, each output
+   * at the offset this log is at.
+   */
+  appendCopy(entry: StoredEntry): void {
+    if (entry.seq !== this._head + 1)
+      throw new Error(`log ${this.sessionId} is at seq ${this._head}: a copy of seq ${entry.seq} does not follow it`);
+    if (entry.outStart !== undefined && entry.outEnd !== undefined) {
+      if (entry.outStart !== this._outputBytes)
+        throw new Error(
+          `log ${this.sessionId} has ${this._outputBytes} output bytes: a copy from ${entry.outStart} does not follow them`,
+        );
+      this._outputBytes = entry.outEnd;
+    }
+    this.commit(entry);
+  }
+
+  /** Drops the entries before `first` as the session's owner did (see {@link appendCopy}). */
+  trimCopy(first: number): void {
+    if (first > this._first) this.trimTo(Math.min(first, this.durableSeq), undefined);
   }
 
   private commit(entry: StoredEntry): void {

@@ -4,12 +4,21 @@ import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
 import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
+import { KEY_PREFIX_PATTERN, MAX_REDIS_SEEDS, nodeIdProblem, redisUrlProblem } from "../cluster/cluster-settings.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
 
 /** The shortest token the gateway takes: configured, given to `serve`, or kept in DATA_DIR/token. */
 export const MIN_TOKEN_CHARS = 16;
+
+/** A refinement from a function that names a value's problem (undefined: it has none). */
+function named(problemOf: (value: string) => string | undefined) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const problem = problemOf(value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  };
+}
 
 const TokenEntry = z
   .strictObject({
@@ -19,10 +28,7 @@ const TokenEntry = z
       .string()
       .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)
       .max(512)
-      .superRefine((token, ctx) => {
-        const problem = tokenCharsProblem(token);
-        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
-      })
+      .superRefine(named(tokenCharsProblem))
       .optional(),
     tokenSha256: z
       .string()
@@ -114,6 +120,8 @@ function originOf(text: string): string | undefined {
   return origin === "null" ? undefined : origin;
 }
 
+const RedisUrl = z.string().superRefine(named(redisUrlProblem));
+
 export const ConfigSchema = z.strictObject({
   auth: z
     .strictObject({
@@ -177,6 +185,18 @@ export const ConfigSchema = z.strictObject({
   bindings: z.array(z.unknown()).default([]),
   defaultAgent: z.string().optional(),
   plugins: PluginsConfigSchema.optional(),
+  /** Cluster mode (docs/cluster.md): the log is shared in Redis. `--redis` and `--node-id` take precedence. */
+  cluster: z
+    .strictObject({
+      /** A Redis URL, or the seed URLs of a Redis Cluster. */
+      redis: z.union([RedisUrl, z.array(RedisUrl).min(1).max(MAX_REDIS_SEEDS)]),
+      nodeId: z.string().superRefine(named(nodeIdProblem)).optional(),
+      keyPrefix: z
+        .string()
+        .regex(KEY_PREFIX_PATTERN, "a key prefix is at most 64 letters, digits and _ . : -")
+        .optional(),
+    })
+    .optional(),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 /** A config as written in a file: every section optional. */

@@ -39,6 +39,11 @@ import type { DataDirLock } from "./data-dir-lock.js";
 import { watchDataDir } from "./data-dir-watch.js";
 import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
+import { joinCluster, resolveClusterSettings, stopFencedSession } from "./cluster-mode.js";
+import type { FencedError } from "../cluster/redis-log.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import { ClusterMirror } from "./cluster-mirror.js";
+import type { ClusterOptions } from "./cluster-mode.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -63,6 +68,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
   pruneIntervalMs?: number;
+  /** Cluster mode (docs/cluster.md), ahead of the config's `cluster` section. */
+  cluster?: ClusterOptions;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
 }
@@ -125,12 +132,19 @@ async function openGateway(
   const host = options.host ?? DEFAULT_HOST;
   const limits = resolveLimits(config);
   const metrics = new GatewayMetrics();
-  const store = new SqliteEventStore(join(dataDir, "switchboard.db"), {
+  const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
+  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger, metrics));
+  if (cluster) undo.push(() => cluster.close());
+  const local = new SqliteEventStore(join(dataDir, "switchboard.db"), {
     onError: (error) => logger.error({ err: error }, "event log failed"),
     ...logWriteReporting(logger, metrics, dataDir),
   });
+  // In cluster mode the data directory holds the node's replica of the shared log (docs/cluster.md).
+  let onFenced: (sessionId: string, error: FencedError) => void = () => undefined;
+  const shared = cluster?.store(local, (id, error) => onFenced(id, error));
+  const store = shared ?? local;
   metrics.observeLog(store);
-  const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => store.refuseWrites(failure) });
+  const dirWatch = watchDataDir({ dataDir, lock, logger, refuse: (failure) => local.refuseWrites(failure) });
   undo.push(() => dirWatch.close());
   // Real time, whatever clock the gateway was given: it samples a real resource, and a test that
   // moves a ManualClock a week ahead would otherwise read /proc 120,000 times on the way.
@@ -160,7 +174,25 @@ async function openGateway(
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
+  onFenced = (sessionId, error) => stopFencedSession(sessions, sessionId, error, logger);
+  const mirror =
+    cluster && shared
+      ? new ClusterMirror({
+          redis: cluster.redis,
+          log: cluster.log,
+          store: shared,
+          events,
+          sessions,
+          nodeId: cluster.settings.nodeId,
+          keyPrefix: cluster.settings.keyPrefix,
+          clock,
+          logger,
+        })
+      : undefined;
+  await mirror?.prepare();
   sessions.restore((record, log, ctx) => {
+    const owner = shared?.ownerOf(record.id);
+    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, log, ctx, owner));
     switch (record.kind) {
       case "stream":
         return new StreamSession(record, log, ctx);
@@ -172,6 +204,10 @@ async function openGateway(
   });
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
   events.flush();
+  if (mirror) {
+    undo.push(() => mirror.close());
+    await mirror.start();
+  }
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
@@ -343,7 +379,9 @@ async function openGateway(
         multiplex.close();
         terminal.close();
         server.closeAllConnections();
+        mirror?.close();
         events.close();
+        await cluster?.close();
         // Last: the directory is free for another gateway only once the log is closed.
         lock.release();
         logger.info("gateway stopped");
@@ -405,6 +443,7 @@ function startOnlyChanges(running: Config, next: Config): string[] {
     ["retention.maxEvents", running.retention.maxEvents, next.retention.maxEvents],
     ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
     ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
+    ["cluster", running.cluster, next.cluster],
   ];
   return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);
 }

@@ -117,7 +117,20 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         res.setHeader("Allow", "GET, HEAD");
         throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use GET`);
       }
-      sendJson(res, 200, { ok: true });
+      // Degraded while the log cannot write (a full disk, Redis unreachable): reads are served, new
+      // work is refused. The code only: the storage's message may name internal addresses.
+      const failure = core.events.store.writeFailure;
+      sendJson(
+        res,
+        200,
+        failure
+          ? {
+              ok: true,
+              degraded: failure.code ?? "LOG_WRITE_FAILED",
+              reason: "the event log cannot write; new work is refused until it can (see the gateway log)",
+            }
+          : { ok: true },
+      );
       return;
     }
     guard.checkHost(req);

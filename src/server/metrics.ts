@@ -196,6 +196,38 @@ export class GatewayMetrics {
     this.fdSource = monitor;
   }
 
+  /**
+   * Cluster mode: every series names the node, and Redis's state is measured (the connection, the
+   * bytes waiting for it, each append's round trip through {@link redisCommandSeconds}).
+   */
+  observeCluster(cluster: { nodeId: string; connected: () => boolean; waitingBytes: () => number }): void {
+    this.registry.setDefaultLabels({ node: cluster.nodeId });
+    this.registry.registerMetric(this.redisCommandSeconds);
+    new Gauge({
+      name: "switchboard_redis_connected",
+      help: "1 while the connection to Redis is ready, 0 while it is down (appends wait in memory)",
+      registers: [this.registry],
+      collect() {
+        this.set(cluster.connected() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "switchboard_redis_waiting_bytes",
+      help: "Bytes of events appended and not yet acknowledged by Redis (grows while Redis is unreachable)",
+      registers: [this.registry],
+      collect() {
+        this.set(cluster.waitingBytes());
+      },
+    });
+  }
+
+  readonly redisCommandSeconds = new Histogram({
+    name: "switchboard_redis_append_seconds",
+    help: "Round trip of one append script call to Redis (cluster mode)",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+    registers: [],
+  });
+
   observeLog(store: { readonly writeFailure?: unknown; readonly unwrittenOps: number }): void {
     this.logSource = store;
   }

@@ -5,6 +5,7 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, SessionKind } from "../protocol/index.js";
 import type { Session, SessionContext, SessionRecord } from "./session.js";
+import { RemoteSession } from "./remote-session.js";
 import { StreamSession } from "./stream-session.js";
 
 /** Grace between TERM and KILL when a session is deleted or the gateway shuts down. */
@@ -77,7 +78,8 @@ export class SessionManager {
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
       this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
-      if (record.state === "running" && record.kind !== "stream") {
+      // A session another node runs (cluster mode) did not stop with this gateway.
+      if (record.state === "running" && record.kind !== "stream" && !(session instanceof RemoteSession)) {
         session.markLost("the gateway stopped while this session was running");
       }
       session.endEarlierGatewayLease();
@@ -150,6 +152,25 @@ export class SessionManager {
   private nextCreatedAt(): number {
     this.lastCreatedAt = Math.max(this.options.clock.now(), this.lastCreatedAt + 1);
     return this.lastCreatedAt;
+  }
+
+  /** Shows a session another node runs (cluster mode), its log filled from the shared one. */
+  addRemote(record: SessionRecord, log: SessionLog, nodeId: string): RemoteSession {
+    const session = new RemoteSession(record, log, this.ctx, nodeId);
+    this.sessions.set(record.id, session);
+    this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
+    this.emitChange(session);
+    return session;
+  }
+
+  /** Forgets a session another node runs that was removed there (its log is gone from the shared one). */
+  async dropRemote(id: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!(session instanceof RemoteSession)) return;
+    this.sessions.delete(id);
+    session.markRemoved();
+    this.emitChange(session);
+    await this.options.events.remove(id);
   }
 
   createStream(owner: string, name: string | undefined): StreamSession {

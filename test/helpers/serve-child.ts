@@ -22,6 +22,8 @@ export async function serveInChild(options: {
   port?: number;
   wrapper?: string[];
   config?: string;
+  /** More `serve` arguments (e.g. `["--redis", url]`). */
+  args?: string[];
 }): Promise<ChildGateway> {
   const [program, ...args] = [
     ...(options.wrapper ?? []),
@@ -39,6 +41,7 @@ export async function serveInChild(options: {
     "--data-dir",
     options.dataDir,
     ...(options.config !== undefined ? ["--config", options.config] : []),
+    ...(options.args ?? []),
   ];
   const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });
   onTestFinished(() => {

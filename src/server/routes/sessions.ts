@@ -14,6 +14,7 @@ import {
 import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
+import { RemoteSession } from "../../sessions/remote-session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
@@ -99,8 +100,9 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
   });
 
-  router.add("GET", "/v1/sessions/:id/events", (ctx) => {
+  router.add("GET", "/v1/sessions/:id/events", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+    if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
     // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
     const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
     const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);

@@ -1,3 +1,4 @@
+import { RemoteSession } from "../../sessions/remote-session.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
@@ -27,7 +28,7 @@ export const SSE_RETRY_MS = 2_000;
  * session is removed; a session that has ended with nothing after `since` is answered 204.
  */
 export function streamRoutes(router: Router, core: GatewayCore): void {
-  router.add("GET", "/v1/sessions/:id/stream", (ctx) => {
+  router.add("GET", "/v1/sessions/:id/stream", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     const lastEventId = ctx.req.headers["last-event-id"];
     let since: number;
@@ -38,6 +39,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       since = intParam(ctx.url, "since", 0);
     }
     const types = typesParam(ctx.url);
+    if (session instanceof RemoteSession) await session.reach(since);
     if (since > session.log.head) {
       try {
         session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts

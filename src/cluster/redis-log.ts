@@ -1,0 +1,237 @@
+import type { EventType, OutputStream } from "../protocol/index.js";
+import { OutputEntry } from "../log/output-entry.js";
+import type { PersistedSession, StoredEntry } from "../log/store.js";
+import { jsonSize } from "../log/types.js";
+import type { RedisClient } from "./redis-client.js";
+
+/** Arguments per entry of the append script (see APPEND). */
+const ENTRY_ARGS = 7;
+/** Arguments of the append script before its entries. */
+const HEAD_ARGS = 7;
+
+/**
+ * Appends a session's entries under its fencing epoch, in one step (see docs/cluster.md):
+ * KEYS log, meta, live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
+ * retainedBytes, record JSON ('' for none), createdAt, then per entry seq, type, json, stream,
+ * ts, offset, bytes. Entries at or below the stored head are skipped (a retry of an append Redis
+ * applied but whose answer was lost); a gap is refused. Redis runs a script whole, so nobody
+ * sees part of a batch.
+ */
+const APPEND = `
+local epoch = redis.call('HGET', KEYS[2], 'epoch')
+if epoch ~= ARGV[1] then
+  return redis.error_reply('FENCED ' .. tostring(epoch or 'none') .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'owner') or ''))
+end
+local head = tonumber(redis.call('HGET', KEYS[2], 'head') or '0')
+for i = ${HEAD_ARGS + 1}, #ARGV, ${ENTRY_ARGS} do
+  local seq = tonumber(ARGV[i])
+  if seq > head then
+    if seq ~= head + 1 then return redis.error_reply('GAP ' .. head .. ' ' .. seq) end
+    if ARGV[i + 1] == 'output' then
+      redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 't', 'output', 's', ARGV[i + 3], 'ts', ARGV[i + 4], 'o', ARGV[i + 5], 'b', ARGV[i + 6], 'x', ARGV[i + 2])
+    else
+      redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 't', ARGV[i + 1], 'j', ARGV[i + 2])
+    end
+    head = seq
+  end
+end
+if head ~= tonumber(ARGV[2]) then return redis.error_reply('GAP ' .. head .. ' ' .. ARGV[2]) end
+if ARGV[3] ~= '0' then
+  redis.call('XTRIM', KEYS[1], 'MINID', ARGV[3] .. '-0')
+  redis.call('HSET', KEYS[2], 'first', ARGV[3])
+end
+redis.call('HSET', KEYS[2], 'head', head, 'outputBytes', ARGV[4], 'retainedBytes', ARGV[5])
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'record', ARGV[6], 'createdAt', ARGV[7]) end
+redis.call('SPUBLISH', KEYS[3], head .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'first') or '1'))
+return head
+`;
+
+/** Makes this node a session's owner under epoch 1 when the session is new to Redis; its epoch otherwise. */
+const CLAIM = `
+if redis.call('HSETNX', KEYS[1], 'epoch', '1') == 1 then
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'head', '0', 'first', '1')
+end
+return tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+`;
+
+/** Raises the epoch and names the new owner in one step. */
+const BUMP = `local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+return epoch`;
+
+/** Why an append was refused: another epoch is in force (the session was taken over). */
+export class FencedError extends Error {
+  constructor(
+    readonly sessionId: string,
+    readonly heldEpoch: number,
+    readonly foundEpoch: string,
+    readonly owner: string,
+  ) {
+    super(
+      `session ${sessionId} is fenced: this node appended under epoch ${heldEpoch}, Redis has epoch ${foundEpoch}${owner ? ` owned by ${owner}` : ""}`,
+    );
+  }
+}
+
+/** A session's log position as Redis holds it with each append. */
+export interface RedisLogPosition {
+  head: number;
+  first: number;
+  outputBytes: number;
+  retainedBytes: number;
+}
+
+/** One append: the entries (contiguous, in seq order), the position after them, the record if it changed. */
+export interface RedisAppend {
+  entries: readonly StoredEntry[];
+  position: RedisLogPosition;
+  /** Set when the log was trimmed: the new first seq. */
+  trimmedTo?: number;
+  record?: PersistedSession;
+}
+
+/**
+ * A session's keys: all under the hash tag of its id, so a Redis Cluster keeps them on one shard
+ * (and one script may touch them all).
+ */
+export function sessionKeys(prefix: string, sessionId: string) {
+  const tag = `${prefix}{${sessionId}}`;
+  return { log: `${tag}:log`, meta: `${tag}:meta`, live: `${tag}:live` };
+}
+
+function entryArgs(entry: StoredEntry): Array<string | Buffer> {
+  if (entry instanceof OutputEntry) {
+    const bytes = entry.bytes;
+    return [
+      String(entry.seq),
+      "output",
+      entry.binary ? "1" : "0",
+      entry.stream,
+      String(entry.ts),
+      String(entry.outStart),
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    ];
+  }
+  return [String(entry.seq), entry.type, entry.json, "", "", "", ""];
+}
+
+/** A stream entry read back as the log's entry. */
+export function decodeEntry(id: Buffer, fields: Buffer[]): StoredEntry {
+  const seq = Number(id.toString("latin1").split("-")[0]);
+  const get = (name: string): Buffer | undefined => {
+    for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toString("latin1") === name) return fields[i + 1];
+    return undefined;
+  };
+  const type = get("t")?.toString() as EventType | undefined;
+  if (type === "output") {
+    return new OutputEntry(
+      seq,
+      Number(get("ts")?.toString()),
+      get("s")?.toString() as OutputStream,
+      Number(get("o")?.toString()),
+      get("b") ?? Buffer.alloc(0),
+      get("x")?.toString() === "1",
+    );
+  }
+  const json = get("j")?.toString() ?? "null";
+  return { seq, type: type ?? "custom", json, size: jsonSize(json) };
+}
+
+/** The Redis side of the shared log: appends under the fence, reads, session records. */
+export class RedisLog {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+    /** Told each append's round trip (seconds), for metrics. */
+    private readonly onAppended?: (seconds: number) => void,
+  ) {}
+
+  /** The key of the sorted set every node lists sessions from. */
+  get sessionsKey(): string {
+    return `${this.prefix}sessions`;
+  }
+
+  /** Makes `nodeId` the owner of a session new to Redis (epoch 1); returns the session's epoch. */
+  async claim(sessionId: string, nodeId: string): Promise<number> {
+    const { meta } = sessionKeys(this.prefix, sessionId);
+    return Number(await this.redis.eval(CLAIM, 1, meta, nodeId));
+  }
+
+  /**
+   * Appends under `epoch`; resolves with the head Redis holds after it. Rejects with
+   * {@link FencedError} when the session's epoch is another.
+   */
+  async append(sessionId: string, epoch: number, batch: RedisAppend): Promise<number> {
+    const keys = sessionKeys(this.prefix, sessionId);
+    const p = batch.position;
+    const record = batch.record;
+    const args: Array<string | Buffer> = [
+      String(epoch),
+      String(p.head),
+      String(batch.trimmedTo ?? 0),
+      String(p.outputBytes),
+      String(p.retainedBytes),
+      record ? JSON.stringify(record) : "",
+      record ? String(record.createdAt) : "",
+    ];
+    for (const entry of batch.entries) args.push(...entryArgs(entry));
+    try {
+      const started = performance.now();
+      const head = Number(await this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args));
+      this.onAppended?.((performance.now() - started) / 1000);
+      // A session new to the list is announced, so that the other nodes show it at once.
+      if (record && (await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId)) === 1)
+        await this.redis.publish(this.sessionsKey, sessionId);
+      return head;
+    } catch (error) {
+      const fenced = /^FENCED (\S+) ?(.*)$/.exec((error as Error).message);
+      if (fenced) throw new FencedError(sessionId, epoch, fenced[1]!, fenced[2] ?? "");
+      throw error;
+    }
+  }
+
+  /** Entries with seq `from` to `to` (inclusive), at most `count`. */
+  async read(sessionId: string, from: number, to: number | "+", count: number): Promise<StoredEntry[]> {
+    const { log } = sessionKeys(this.prefix, sessionId);
+    const rows = await this.redis.xrangeBuffer(log, `${from}-0`, to === "+" ? "+" : `${to}-0`, "COUNT", count);
+    return rows.map(([id, fields]) => decodeEntry(id, fields));
+  }
+
+  /** The session's record and log position as Redis holds them (undefined: not in Redis). */
+  async session(
+    sessionId: string,
+  ): Promise<{ record: PersistedSession; epoch: number; owner: string; position: RedisLogPosition } | undefined> {
+    const { meta } = sessionKeys(this.prefix, sessionId);
+    const hash = await this.redis.hgetall(meta);
+    if (hash["record"] === undefined) return undefined;
+    return {
+      record: JSON.parse(hash["record"]) as PersistedSession,
+      epoch: Number(hash["epoch"]),
+      owner: hash["owner"] ?? "",
+      position: {
+        head: Number(hash["head"] ?? 0),
+        first: Number(hash["first"] ?? 1),
+        outputBytes: Number(hash["outputBytes"] ?? 0),
+        retainedBytes: Number(hash["retainedBytes"] ?? 0),
+      },
+    };
+  }
+
+  /** Every session id, oldest first. */
+  async sessionIds(): Promise<string[]> {
+    return this.redis.zrange(this.sessionsKey, "0", "-1");
+  }
+
+  /** Removes a session's log and record. */
+  async delete(sessionId: string): Promise<void> {
+    const keys = sessionKeys(this.prefix, sessionId);
+    await this.redis.zrem(this.sessionsKey, sessionId);
+    await this.redis.del(keys.log, keys.meta);
+  }
+
+  /** Raises a session's epoch (taking it over, or fencing its owner); returns the new one. */
+  async bumpEpoch(sessionId: string, newOwner: string): Promise<number> {
+    const { meta } = sessionKeys(this.prefix, sessionId);
+    return Number(await this.redis.eval(BUMP, 1, meta, newOwner));
+  }
+}

@@ -1,0 +1,269 @@
+import type { Clock } from "../core/clock.js";
+import { OutputEntry } from "../log/output-entry.js";
+import type { SqliteEventStore } from "../log/sqlite-store.js";
+import type {
+  EventStore,
+  FlushListener,
+  LogWriteFailure,
+  PersistedSession,
+  StoredEntry,
+  StoredLogState,
+} from "../log/store.js";
+import type { LogEntry } from "../log/types.js";
+import { FencedError } from "./redis-log.js";
+import type { RedisLog } from "./redis-log.js";
+
+/** How soon an append that failed for want of Redis is tried again. */
+export const REDIS_RETRY_MS = 250;
+/** Most entries, and about most bytes, one append script call carries. */
+export const REDIS_APPEND_MAX_ENTRIES = 1000;
+export const REDIS_APPEND_MAX_BYTES = 1024 * 1024;
+
+type Op =
+  | { kind: "entry"; entry: StoredEntry }
+  | { kind: "trim"; first: number }
+  | { kind: "record"; session: PersistedSession };
+
+/** An owned session's writes on their way to Redis. */
+interface Outbox {
+  readonly sessionId: string;
+  epoch: number | undefined;
+  ops: Op[];
+  sending: boolean;
+  fenced: FencedError | undefined;
+  /** The log's position as the ops sent so far leave it in Redis. */
+  head: number;
+  first: number;
+  outputBytes: number;
+  retainedBytes: number;
+}
+
+export interface RedisEventStoreOptions {
+  /** The node's replica of the log (see docs/cluster.md): what every read is served from. */
+  local: SqliteEventStore;
+  redis: RedisLog;
+  nodeId: string;
+  clock: Clock;
+  /** A session's append was refused under a newer epoch: the node stops it (nothing more of it is written). */
+  onFenced: (sessionId: string, error: FencedError) => void;
+  onWriteFailed?: (failure: LogWriteFailure) => void;
+  onWriteRecovered?: (failure: LogWriteFailure) => void;
+}
+
+/**
+ * The event store of a node in cluster mode. Sessions this node owns are appended to Redis
+ * first (the log of record, under the session's fencing epoch) and only once Redis acknowledged
+ * them to the node's replica, whose commit publishes them: so nothing is delivered that Redis
+ * does not hold. Other owners' entries come from Redis and go to the replica directly. Reads are
+ * the replica's.
+ */
+export class RedisEventStore implements EventStore {
+  private readonly outboxes = new Map<string, Outbox>();
+  /** Sessions whose entries come from Redis, by the node that owns them: written to the replica only. */
+  private readonly mirrored = new Map<string, string>();
+  private failure: LogWriteFailure | undefined;
+  private closed = false;
+
+  constructor(private readonly options: RedisEventStoreOptions) {}
+
+  get local(): SqliteEventStore {
+    return this.options.local;
+  }
+
+  /** Entries of this session come from Redis: `owner` appends them. */
+  mirror(sessionId: string, owner: string): void {
+    this.mirrored.set(sessionId, owner);
+  }
+
+  /** The node that owns a session this node only copies; undefined for its own. */
+  ownerOf(sessionId: string): string | undefined {
+    return this.mirrored.get(sessionId);
+  }
+
+  /** Redis writes that failed and wait to be retried, or the replica's failure. */
+  get writeFailure(): LogWriteFailure | undefined {
+    return this.failure ?? this.options.local.writeFailure;
+  }
+
+  /** Entries and records queued for Redis or the replica and not written yet (for metrics). */
+  get unwrittenOps(): number {
+    let ops = this.options.local.unwrittenOps;
+    for (const box of this.outboxes.values()) ops += box.ops.length;
+    return ops;
+  }
+
+  /** Bytes of entries waiting for Redis. */
+  get bytesWaiting(): number {
+    let bytes = 0;
+    for (const box of this.outboxes.values()) for (const op of box.ops) if (op.kind === "entry") bytes += op.entry.size;
+    return bytes;
+  }
+
+  enqueue(sessionId: string, entry: StoredEntry): void {
+    const box = this.outbox(sessionId);
+    if (box === undefined) this.options.local.enqueue(sessionId, entry);
+    else this.push(box, { kind: "entry", entry });
+  }
+
+  enqueueTrim(sessionId: string, first: number): void {
+    const box = this.outbox(sessionId);
+    if (box === undefined) this.options.local.enqueueTrim(sessionId, first);
+    else this.push(box, { kind: "trim", first });
+  }
+
+  enqueueSession(session: PersistedSession): void {
+    const box = this.outbox(session.id);
+    if (box === undefined) this.options.local.enqueueSession(session);
+    else this.push(box, { kind: "record", session });
+  }
+
+  /** Sends what is queued for Redis now; commits what Redis acknowledged to the replica. */
+  flush(): number {
+    for (const box of this.outboxes.values()) void this.send(box);
+    return this.options.local.flush();
+  }
+
+  onFlushed(listener: FlushListener): void {
+    this.options.local.onFlushed(listener);
+  }
+
+  readAfter(...args: Parameters<EventStore["readAfter"]>): LogEntry[] {
+    return this.options.local.readAfter(...args);
+  }
+
+  readOutputFrom(...args: Parameters<EventStore["readOutputFrom"]>): StoredEntry[] {
+    return this.options.local.readOutputFrom(...args);
+  }
+
+  oldestSizes(...args: Parameters<EventStore["oldestSizes"]>): Array<{ seq: number; bytes: number }> {
+    return this.options.local.oldestSizes(...args);
+  }
+
+  loadSessions(): PersistedSession[] {
+    return this.options.local.loadSessions();
+  }
+
+  loadLogState(sessionId: string, saved?: StoredLogState): StoredLogState {
+    const state = this.options.local.loadLogState(sessionId, saved);
+    const box = this.outbox(sessionId);
+    if (box) Object.assign(box, { head: state.head, first: state.first, outputBytes: state.outputBytes });
+    return state;
+  }
+
+  async deleteSession(sessionId: string): Promise<void> {
+    this.outboxes.delete(sessionId);
+    this.mirrored.delete(sessionId);
+    await this.options.redis.delete(sessionId);
+    await this.options.local.deleteSession(sessionId);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.options.local.close();
+  }
+
+  /** The outbox of a session this node owns (made on its first write), undefined for a mirrored one. */
+  private outbox(sessionId: string): Outbox | undefined {
+    if (this.mirrored.has(sessionId)) return undefined;
+    let box = this.outboxes.get(sessionId);
+    if (box === undefined) {
+      box = {
+        sessionId,
+        epoch: undefined,
+        ops: [],
+        sending: false,
+        fenced: undefined,
+        head: 0,
+        first: 1,
+        outputBytes: 0,
+        retainedBytes: 0,
+      };
+      this.outboxes.set(sessionId, box);
+    }
+    return box;
+  }
+
+  private push(box: Outbox, op: Op): void {
+    // Fenced: another node owns the session now; nothing this one writes may reach a viewer.
+    if (box.fenced) return;
+    box.ops.push(op);
+    if (box.ops.length === 1) queueMicrotask(() => void this.send(box));
+  }
+
+  /** Sends the box's oldest ops to Redis in one script call, then hands them to the replica. */
+  private async send(box: Outbox): Promise<void> {
+    if (box.sending || box.ops.length === 0 || box.fenced || this.closed) return;
+    box.sending = true;
+    let count = 0;
+    let bytes = 0;
+    while (count < box.ops.length && count < REDIS_APPEND_MAX_ENTRIES && bytes < REDIS_APPEND_MAX_BYTES) {
+      const op = box.ops[count++]!;
+      if (op.kind === "entry") bytes += op.entry.size;
+    }
+    const ops = box.ops.slice(0, count);
+    const position = {
+      head: box.head,
+      first: box.first,
+      outputBytes: box.outputBytes,
+      retainedBytes: box.retainedBytes,
+    };
+    const entries: StoredEntry[] = [];
+    let record: PersistedSession | undefined;
+    let trimmedTo: number | undefined;
+    for (const op of ops) {
+      if (op.kind === "entry") {
+        entries.push(op.entry);
+        position.head = op.entry.seq;
+        if (op.entry instanceof OutputEntry) position.outputBytes = op.entry.outEnd;
+      } else if (op.kind === "trim") {
+        trimmedTo = position.first = op.first;
+      } else {
+        record = op.session;
+        const state = op.session.meta["logState"] as Partial<StoredLogState> | undefined;
+        if (typeof state?.retainedBytes === "number") position.retainedBytes = state.retainedBytes;
+      }
+    }
+    // (Output bytes stay readable meanwhile: the session log's hot ring keeps every entry until it is durable in the replica.)
+    try {
+      box.epoch ??= await this.options.redis.claim(box.sessionId, this.options.nodeId);
+      await this.options.redis.append(box.sessionId, box.epoch, {
+        entries,
+        position,
+        ...(trimmedTo !== undefined ? { trimmedTo } : {}),
+        ...(record ? { record } : {}),
+      });
+      Object.assign(box, position);
+      box.ops.splice(0, count);
+      for (const op of ops) {
+        if (op.kind === "entry") this.options.local.enqueue(box.sessionId, op.entry);
+        else if (op.kind === "trim") this.options.local.enqueueTrim(box.sessionId, op.first);
+        else this.options.local.enqueueSession(op.session);
+      }
+      if (this.failure) {
+        const ended = this.failure;
+        this.failure = undefined;
+        this.options.onWriteRecovered?.(ended);
+      }
+    } catch (error) {
+      if (error instanceof FencedError) {
+        box.fenced = error;
+        box.ops = [];
+        this.options.onFenced(box.sessionId, error);
+      } else {
+        const message = (error as Error).message;
+        this.failure = {
+          message,
+          code: "REDIS_UNAVAILABLE",
+          since: this.failure?.since ?? this.options.clock.now(),
+          attempts: (this.failure?.attempts ?? 0) + 1,
+        };
+        this.options.onWriteFailed?.(this.failure);
+        this.options.clock.setTimeout(() => void this.send(box), REDIS_RETRY_MS);
+      }
+    } finally {
+      box.sending = false;
+    }
+    if (box.ops.length > 0 && !this.failure) void this.send(box);
+  }
+}

@@ -1,0 +1,167 @@
+import type { Clock, Timer } from "../core/clock.js";
+import { duplicateClient } from "../cluster/redis-client.js";
+import type { RedisClient } from "../cluster/redis-client.js";
+import { sessionKeys } from "../cluster/redis-log.js";
+import type { RedisLog } from "../cluster/redis-log.js";
+import type { RedisEventStore } from "../cluster/redis-store.js";
+import { OutputEntry } from "../log/output-entry.js";
+import type { EventLog } from "../log/event-log.js";
+import type { PersistedSession } from "../log/store.js";
+import type { SessionRecord } from "../sessions/session.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * How often every session's position in Redis is compared with this node's copy: finds what a
+ * lost notification did not announce (pub/sub delivers at most once, see docs/cluster.md).
+ */
+export const MIRROR_SWEEP_MS = 1000;
+/** Entries read from a session's stream per XRANGE. */
+export const MIRROR_READ_ENTRIES = 1000;
+
+export interface ClusterMirrorOptions {
+  redis: RedisClient;
+  log: RedisLog;
+  store: RedisEventStore;
+  events: EventLog;
+  sessions: SessionManager;
+  nodeId: string;
+  keyPrefix: string;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** A record as Redis holds it, as the session manager keeps it (without the log state saved beside it). */
+function recordOf(stored: PersistedSession): SessionRecord {
+  const { logState: _logState, ...meta } = stored.meta;
+  return {
+    ...(meta as Omit<SessionRecord, "id" | "kind" | "state" | "createdAt">),
+    id: stored.id,
+    kind: stored.kind,
+    state: stored.state,
+    createdAt: stored.createdAt,
+  } as SessionRecord;
+}
+
+/**
+ * Keeps this node's copy of the sessions other nodes own: shows each (a RemoteSession) and
+ * appends to its log, in seq order, what its owner appended to Redis — on each notification,
+ * and every {@link MIRROR_SWEEP_MS} for what a lost notification did not say.
+ */
+export class ClusterMirror {
+  private subscriber: RedisClient | undefined;
+  /** Per session: a fill runs; `again`: another was asked for meanwhile. */
+  private readonly filling = new Map<string, { again: boolean }>();
+  private sweepTimer: Timer | undefined;
+  private closed = false;
+
+  constructor(private readonly o: ClusterMirrorOptions) {}
+
+  /**
+   * Before the log loads (at start): the sessions other nodes own are marked as copies in the
+   * store, so that what this node's replica holds of them is not taken for its own.
+   */
+  async prepare(): Promise<void> {
+    for (const id of await this.o.log.sessionIds()) {
+      const owner = await this.o.redis.hget(sessionKeys(this.o.keyPrefix, id).meta, "owner");
+      if (owner !== null && owner !== this.o.nodeId) this.o.store.mirror(id, owner);
+    }
+  }
+
+  /** A session restored at start from this node's replica: filled on demand too. */
+  restored(session: RemoteSession): RemoteSession {
+    session.fillNow = () => void this.fill(session.id);
+    return session;
+  }
+
+  /** Subscribes to the notifications and fills every copy once; then keeps them filled. */
+  async start(): Promise<void> {
+    const subscriber = duplicateClient(this.o.redis);
+    this.subscriber = subscriber;
+    subscriber.on("error", () => undefined);
+    subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
+    subscriber.on("smessage", (channel: string) => {
+      const id = /\{([^}]*)\}:live$/.exec(channel)?.[1];
+      if (id !== undefined) void this.fill(id);
+    });
+    // After a reconnection the subscriptions are made again (ioredis) and the sweep fills the gaps.
+    await subscriber.subscribe(this.o.log.sessionsKey);
+    await this.sweep();
+  }
+
+  private async sweep(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const ids = await this.o.log.sessionIds();
+      const listed = new Set(ids);
+      for (const id of ids) await this.fill(id);
+      for (const session of this.o.sessions.list())
+        if (session instanceof RemoteSession && !listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
+    } catch (error) {
+      this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
+    }
+    if (!this.closed) this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), MIRROR_SWEEP_MS);
+  }
+
+  /** Brings this node's copy of a session up to what Redis holds; one at a time per session. */
+  private async fill(id: string): Promise<void> {
+    const running = this.filling.get(id);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: true };
+    this.filling.set(id, state);
+    try {
+      while (state.again && !this.closed) {
+        state.again = false;
+        await this.fillOnce(id);
+      }
+    } catch (error) {
+      this.o.logger.warn(
+        { err: error, sessionId: id },
+        "cluster: copying a session from the shared log failed; the next sweep tries again",
+      );
+    } finally {
+      this.filling.delete(id);
+    }
+  }
+
+  private async fillOnce(id: string): Promise<void> {
+    const local = this.o.sessions.get(id);
+    if (local !== undefined && !(local instanceof RemoteSession)) return;
+    const shared = await this.o.log.session(id);
+    if (shared === undefined || shared.owner === this.o.nodeId) return;
+    let session = local;
+    if (session === undefined) {
+      this.o.store.mirror(id, shared.owner);
+      const first = await this.o.log.read(id, shared.position.first, "+", 1);
+      const start = first[0]?.seq ?? shared.position.head + 1;
+      const firstOutput = first[0] instanceof OutputEntry ? first[0].outStart : shared.position.outputBytes;
+      const log = this.o.events.create(id, {
+        head: start - 1,
+        first: start,
+        outputBytes: firstOutput,
+        retainedBytes: 0,
+      });
+      session = this.o.sessions.addRemote(recordOf(shared.record), log, shared.owner);
+      (session as RemoteSession).fillNow = () => void this.fill(id);
+      await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
+    }
+    const log = session.log;
+    if (shared.position.first > log.first) log.trimCopy(shared.position.first);
+    while (log.appendedHead < shared.position.head) {
+      const entries = await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
+      if (entries.length === 0) break;
+      for (const entry of entries) log.appendCopy(entry);
+    }
+    if (session instanceof RemoteSession) session.update(recordOf(shared.record));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.sweepTimer?.cancel();
+    this.subscriber?.disconnect();
+  }
+}

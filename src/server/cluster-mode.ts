@@ -1,0 +1,142 @@
+import type { Clock } from "../core/clock.js";
+import { DEFAULT_KEY_PREFIX, defaultNodeId, nodeIdProblem } from "../cluster/cluster-settings.js";
+import type { ClusterSettings } from "../cluster/cluster-settings.js";
+import { NodeLease } from "../cluster/node-lease.js";
+import { connectRedis } from "../cluster/redis-client.js";
+import type { RedisClient } from "../cluster/redis-client.js";
+import { RedisLog } from "../cluster/redis-log.js";
+import type { FencedError } from "../cluster/redis-log.js";
+import { RedisEventStore } from "../cluster/redis-store.js";
+import type { SqliteEventStore } from "../log/sqlite-store.js";
+import type { Actor } from "../protocol/index.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+import type { GatewayMetrics } from "./metrics.js";
+
+/** Cluster mode as `serve` was told it (`--redis`, `--node-id` or their variables): ahead of the config's. */
+export interface ClusterOptions {
+  redis?: string[];
+  nodeId?: string;
+}
+
+/**
+ * The cluster settings to run with, or undefined for a single node: the options given to
+ * `serve` over the config's `cluster` section; the node id defaults to the host name and port.
+ */
+export function resolveClusterSettings(
+  given: ClusterOptions | undefined,
+  config: Config["cluster"],
+  port: number,
+): ClusterSettings | undefined {
+  const seeds = given?.redis ?? (config === undefined ? undefined : [config.redis].flat());
+  if (seeds === undefined) return undefined;
+  const nodeId = given?.nodeId ?? config?.nodeId ?? defaultNodeId(port);
+  const problem = nodeIdProblem(nodeId);
+  if (problem !== undefined) throw new Error(problem);
+  return { seeds, nodeId, keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX };
+}
+
+/** A gateway's link to the cluster: its Redis connection and its node's lease. */
+export interface ClusterLink {
+  readonly settings: ClusterSettings;
+  readonly redis: RedisClient;
+  readonly log: RedisLog;
+  /**
+   * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
+   * session another node took over (see {@link stopFencedSession}).
+   */
+  store(local: SqliteEventStore, onFenced: (sessionId: string, error: FencedError) => void): RedisEventStore;
+  close(): Promise<void>;
+}
+
+/** While Redis refuses writes, its error line is repeated every this many failed attempts. */
+const REDIS_FAILURE_REMINDER_ATTEMPTS = 40;
+
+/**
+ * A session this node owned was taken over (its epoch raised behind its back): nothing it
+ * writes reaches a viewer any more, so its process is stopped here and the log says why.
+ */
+export function stopFencedSession(
+  sessions: SessionManager,
+  sessionId: string,
+  error: FencedError,
+  logger: Logger,
+): void {
+  logger.error(
+    { sessionId, reason: error.message },
+    "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
+  );
+  const session = sessions.get(sessionId);
+  const system: Actor = { name: "gateway", role: "system" };
+  // Its end cannot be logged (the append would be refused too): only the process is stopped.
+  if (session?.running)
+    void session
+      .shutdown(system)
+      .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
+}
+
+/** Connects to Redis and claims the node id (refused while another live node holds it). */
+export async function joinCluster(
+  settings: ClusterSettings,
+  clock: Clock,
+  logger: Logger,
+  metrics: GatewayMetrics,
+): Promise<ClusterLink> {
+  const redis = await connectRedis(settings.seeds);
+  let lease: NodeLease;
+  try {
+    lease = await NodeLease.claim({
+      redis,
+      keyPrefix: settings.keyPrefix,
+      nodeId: settings.nodeId,
+      clock,
+      onLost: (reason) => logger.error({ nodeId: settings.nodeId, reason }, "node lease not renewed"),
+    });
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  logger.info({ nodeId: settings.nodeId, redis: settings.seeds.length }, "joined the cluster");
+  let closing: Promise<void> | undefined;
+  const log = new RedisLog(redis, settings.keyPrefix, (seconds) => metrics.redisCommandSeconds.observe(seconds));
+  return {
+    settings,
+    redis,
+    log,
+    store(local, onFenced) {
+      const store = new RedisEventStore({
+        local,
+        redis: log,
+        nodeId: settings.nodeId,
+        clock,
+        onFenced,
+        onWriteFailed: (failure) => {
+          if (failure.attempts !== 1 && failure.attempts % REDIS_FAILURE_REMINDER_ATTEMPTS !== 0) return;
+          logger.error(
+            { code: failure.code, reason: failure.message, attempts: failure.attempts },
+            "Redis does not take the log's appends: new sessions, prompts and appended events are refused (LOG_UNAVAILABLE), running processes are held back once their backlog is full, and what they wrote waits in memory and is written in order once Redis answers again",
+          );
+        },
+        onWriteRecovered: (failure) =>
+          logger.info(
+            { attempts: failure.attempts, failedForMs: clock.now() - failure.since },
+            "Redis takes appends again: everything held in memory was written",
+          ),
+      });
+      metrics.observeCluster({
+        nodeId: settings.nodeId,
+        connected: () => redis.status === "ready",
+        waitingBytes: () => store.bytesWaiting,
+      });
+      return store;
+    },
+    close() {
+      closing ??= lease
+        .release()
+        .catch((error: unknown) => logger.warn({ err: error }, "node lease not released: it expires by itself"))
+        .finally(() => redis.disconnect());
+      return closing;
+    },
+  };
+}

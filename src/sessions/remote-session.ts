@@ -1,0 +1,79 @@
+import type { Timer } from "../core/clock.js";
+import type { SessionLog } from "../log/session-log.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Actor } from "../protocol/index.js";
+import { Session } from "./session.js";
+import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
+
+/**
+ * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
+ * serves its history and live stream from its copy of the shared log, and steers nothing of it.
+ */
+/**
+ * How long a request naming a position past this node's copy of a remote session waits for the
+ * copy to get there (a viewer that read up to it on the owner and resumes here) before it is
+ * answered as a position past the head.
+ */
+export const REMOTE_CATCH_UP_MS = 2_000;
+
+export class RemoteSession extends Session {
+  /** Asks for the copy to be brought up to Redis now (set by the cluster mirror). */
+  fillNow: (() => void) | undefined;
+
+  constructor(
+    record: SessionRecord,
+    log: SessionLog,
+    ctx: SessionContext,
+    /** The node that runs it (owns its log). */
+    readonly nodeId: string,
+  ) {
+    super(record, log, ctx);
+    log.markCopy(() => this.elsewhere("be appended to"));
+  }
+
+  private elsewhere(what: string): SwitchboardError {
+    return new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      `session ${this.id} runs on node ${this.nodeId}: this node shows it but cannot ${what} yet; send that to node ${this.nodeId}`,
+    );
+  }
+
+  override refusal(op: SteerOp): SwitchboardError | undefined {
+    return this.elsewhere(`take ${op}`);
+  }
+
+  async terminate(_by: Actor): Promise<void> {
+    throw this.elsewhere("end it");
+  }
+
+  /** Nothing of it runs here. */
+  override async shutdown(_by: Actor): Promise<void> {}
+
+  /** Its owner writes its record. */
+  override persist(): void {}
+
+  override endEarlierGatewayLease(): void {}
+
+  /**
+   * Resolves once this node's copy holds `seq`, or after {@link REMOTE_CATCH_UP_MS}: a viewer
+   * that saw `seq` on another node gets the same answer here.
+   */
+  async reach(seq: number): Promise<void> {
+    if (seq <= this.log.head) return;
+    this.fillNow?.();
+    let timer: Timer | undefined;
+    await Promise.race([
+      this.log.whenPublished(seq),
+      new Promise<void>((resolve) => (timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS))),
+    ]);
+    timer?.cancel();
+  }
+
+  /** Takes the record as its owner last wrote it (its state, exit status, name). */
+  update(record: SessionRecord): void {
+    if (JSON.stringify(record) === JSON.stringify(this.record)) return;
+    Object.assign(this.record, record);
+    if (!this.running) this.log.markEnded();
+    this.ctx.changed(this);
+  }
+}

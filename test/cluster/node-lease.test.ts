@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { ManualClock } from "../../src/core/clock.js";
+import { NodeLease } from "../../src/cluster/node-lease.js";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { startRedis } from "../helpers/redis.js";
+
+async function client(url: string): Promise<Redis> {
+  const redis = (await connectRedis([url])) as Redis;
+  afterTest(() => redis.disconnect());
+  return redis;
+}
+
+describe("NodeLease", () => {
+  it("refuses a second live node with the same id, and takes the id once the first released it", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const clock = new ManualClock();
+    const first = await NodeLease.claim({ redis, keyPrefix: "t:", nodeId: "gw-a", clock });
+    await expect(NodeLease.claim({ redis, keyPrefix: "t:", nodeId: "gw-a", clock })).rejects.toThrow(
+      /another node is live with the id gw-a \(its lease t:node:gw-a in Redis expires in \d+ ms unless renewed\): stop it, or give this one another --node-id/,
+    );
+    // Another id is free.
+    const other = await NodeLease.claim({ redis, keyPrefix: "t:", nodeId: "gw-b", clock });
+    await first.release();
+    expect(await redis.exists("t:node:gw-a")).toBe(0);
+    const again = await NodeLease.claim({ redis, keyPrefix: "t:", nodeId: "gw-a", clock });
+    await again.release();
+    await other.release();
+  });
+
+  it("renews its key before the TTL and says so when someone else holds it", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const clock = new ManualClock();
+    const lost: string[] = [];
+    const lease = await NodeLease.claim({
+      redis,
+      keyPrefix: "t:",
+      nodeId: "gw-a",
+      clock,
+      ttlMs: 3000,
+      onLost: (reason) => lost.push(reason),
+    });
+    await redis.pexpire("t:node:gw-a", 10);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Expired meanwhile (Redis was away for longer than the TTL) and nobody took it: taken again.
+    clock.advance(1000);
+    await expect.poll(() => redis.pttl("t:node:gw-a")).toBeGreaterThan(2000);
+    expect(lost).toEqual([]);
+    await redis.set("t:node:gw-a", "someone else");
+    clock.advance(1000);
+    await expect.poll(() => lost).toEqual(["the lease t:node:gw-a is no longer this node's"]);
+    // Released, it leaves the other holder's key alone.
+    await lease.release();
+    expect(await redis.get("t:node:gw-a")).toBe("someone else");
+  });
+});

@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { OutputEntry } from "../../src/log/output-entry.js";
+import type { StoredEntry } from "../../src/log/store.js";
+import { FencedError, RedisLog, sessionKeys } from "../../src/cluster/redis-log.js";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import type { RedisClient } from "../../src/cluster/redis-client.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { startRedis } from "../helpers/redis.js";
+
+async function client(url: string): Promise<RedisClient> {
+  const redis = await connectRedis([url]);
+  afterTest(() => redis.disconnect());
+  return redis;
+}
+
+function event(seq: number, text: string): StoredEntry {
+  const json = JSON.stringify({ seq, ts: 1, type: "custom", name: "n", data: text });
+  return { seq, type: "custom", json, size: json.length };
+}
+
+const RECORD = { id: "s1", kind: "stream" as const, state: "running" as const, createdAt: 5, meta: { name: "x" } };
+
+function position(head: number, outputBytes = 0) {
+  return { head, first: 1, outputBytes, retainedBytes: 0 };
+}
+
+describe("RedisLog", () => {
+  it("stores output bytes as they are (binary, not base64) and reads every entry back exactly", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const log = new RedisLog(redis, "t:");
+    expect(await log.claim("s1", "gw-a")).toBe(1);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string()), { minLength: 1, maxLength: 20 }),
+        async (pieces) => {
+          await redis.del(sessionKeys("t:", "s1").log);
+          await redis.hset(sessionKeys("t:", "s1").meta, "head", "0");
+          let offset = 0;
+          const entries = pieces.map((p, i) => {
+            if (typeof p === "string") return event(i + 1, p);
+            const e = new OutputEntry(i + 1, 7, "stdout", offset, p, true);
+            offset += p.length;
+            return e;
+          });
+          expect(
+            await log.append("s1", 1, { entries, position: position(entries.length, offset), record: RECORD }),
+          ).toBe(entries.length);
+          const back = await log.read("s1", 1, "+", 1000);
+          expect(back.map((e) => e.seq)).toEqual(entries.map((e) => e.seq));
+          back.forEach((e, i) => {
+            const want = entries[i]!;
+            if (want instanceof OutputEntry) {
+              expect(e).toBeInstanceOf(OutputEntry);
+              const got = e as OutputEntry;
+              expect(Buffer.from(got.bytes).equals(Buffer.from(want.bytes))).toBe(true);
+              expect([got.outStart, got.stream, got.ts, got.binary]).toEqual([want.outStart, "stdout", 7, true]);
+            } else expect(e.json).toBe(want.json);
+          });
+        },
+      ),
+      { numRuns: 30 },
+    );
+    // No base64 inside Redis: the stored field is the bytes.
+    await redis.del(sessionKeys("t:", "s1").log);
+    await redis.hset(sessionKeys("t:", "s1").meta, "head", "0");
+    await log.append("s1", 1, {
+      entries: [new OutputEntry(1, 1, "stdout", 0, Buffer.from([0xff, 0x00, 0x80]), true)],
+      position: position(1, 3),
+    });
+    const [[, fields]] = (await redis.xrangeBuffer(sessionKeys("t:", "s1").log, "-", "+")) as [[Buffer, Buffer[]]];
+    expect(fields[fields.indexOf(fields.find((f) => f.toString() === "b")!) + 1]).toEqual(
+      Buffer.from([0xff, 0x00, 0x80]),
+    );
+  });
+
+  it("refuses an append under a stale epoch and changes nothing, skips a retried one, refuses a gap", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const log = new RedisLog(redis, "t:");
+    await log.claim("s1", "gw-a");
+    await log.append("s1", 1, { entries: [event(1, "a"), event(2, "b")], position: position(2), record: RECORD });
+    // The same batch again (its answer was lost): nothing is written twice.
+    expect(await log.append("s1", 1, { entries: [event(2, "b"), event(3, "c")], position: position(3) })).toBe(3);
+    await expect(log.append("s1", 1, { entries: [event(5, "e")], position: position(5) })).rejects.toThrow(/GAP 3 5/);
+    expect(await log.bumpEpoch("s1", "gw-b")).toBe(2);
+    const refused = log.append("s1", 1, { entries: [event(4, "d")], position: position(4) });
+    await expect(refused).rejects.toBeInstanceOf(FencedError);
+    await expect(refused).rejects.toThrow(
+      "session s1 is fenced: this node appended under epoch 1, Redis has epoch 2 owned by gw-b",
+    );
+    expect((await log.read("s1", 1, "+", 100)).map((e) => e.json)).toEqual([
+      event(1, "a").json,
+      event(2, "b").json,
+      event(3, "c").json,
+    ]);
+    expect(await log.session("s1")).toMatchObject({
+      epoch: 2,
+      owner: "gw-b",
+      record: RECORD,
+      position: { head: 3, first: 1 },
+    });
+    expect(await log.sessionIds()).toEqual(["s1"]);
+  });
+
+  it("trims with XTRIM MINID and notifies the head and first on the session's channel", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const sub = await client(server.url);
+    const heard: string[] = [];
+    sub.on("smessage", (_channel: string, message: string) => heard.push(message));
+    await (sub as unknown as { ssubscribe(c: string): Promise<unknown> }).ssubscribe(sessionKeys("t:", "s1").live);
+    const log = new RedisLog(redis, "t:");
+    await log.claim("s1", "gw-a");
+    await log.append("s1", 1, { entries: [1, 2, 3, 4].map((s) => event(s, "x")), position: position(4) });
+    await log.append("s1", 1, { entries: [event(5, "y")], position: position(5), trimmedTo: 4 });
+    expect((await log.read("s1", 1, "+", 100)).map((e) => e.seq)).toEqual([4, 5]);
+    await expect.poll(() => heard).toEqual(["4 1", "5 4"]);
+  });
+});

@@ -1,0 +1,210 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { api } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import type { ChildGateway } from "../helpers/serve-child.js";
+import { startRedis } from "../helpers/redis.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const CLUSTER_TEST_MS = 150_000;
+
+interface SeenEvent {
+  seq: number;
+  type: string;
+  bytes?: Buffer;
+}
+
+function seen(event: { seq: number; type: string; data?: unknown; enc?: string }): SeenEvent {
+  if (event.type !== "output") return { seq: event.seq, type: event.type };
+  const data = event.data as string;
+  return { seq: event.seq, type: "output", bytes: Buffer.from(data, event.enc === "base64" ? "base64" : "utf8") };
+}
+
+/** Reads `/stream` SSE from `since` until `cut` events came (or the stream ended); the events read. */
+async function readSse(base: string, id: string, since: number, cut: number): Promise<SeenEvent[]> {
+  const abort = new AbortController();
+  const res = await fetch(`${base}/v1/sessions/${id}/stream?since=${since}`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    signal: abort.signal,
+  });
+  if (res.status === 204) return [];
+  expect(res.status).toBe(200);
+  const out: SeenEvent[] = [];
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      let end;
+      while ((end = text.indexOf("\n\n")) >= 0) {
+        const message = text.slice(0, end);
+        text = text.slice(end + 2);
+        const data = message
+          .split("\n")
+          .filter((l) => l.startsWith("data: "))
+          .map((l) => l.slice(6))
+          .join("\n");
+        if (data === "" || message.includes("event: ")) continue;
+        out.push(seen(JSON.parse(data) as { seq: number; type: string }));
+        if (out.length >= cut) {
+          abort.abort();
+          return out;
+        }
+      }
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  }
+  return out;
+}
+
+/** Pages `/events` from `since`, at most `cut` events. */
+async function readPages(base: string, id: string, since: number, cut: number): Promise<SeenEvent[]> {
+  const res = await api(base).get(`/v1/sessions/${id}/events?since=${since}&limit=${Math.max(1, Math.min(cut, 1000))}`);
+  expect(res.status).toBe(200);
+  return (res.json.events as Array<{ seq: number; type: string }>).map(seen);
+}
+
+async function threeNodes() {
+  const redis = await startRedis({ appendfsync: "always" });
+  const nodes: ChildGateway[] = await Promise.all(
+    ["gw-a", "gw-b", "gw-c"].map((name) =>
+      serveInChild({ dataDir: tempDir(), args: ["--redis", redis.url, "--node-id", name] }),
+    ),
+  );
+  return { redis, nodes };
+}
+
+/** The session list as every node should give it (what moves with viewers left out). */
+async function listOn(node: ChildGateway) {
+  const res = await api(node.url).get("/v1/sessions");
+  expect(res.status).toBe(200);
+  return (res.json.sessions as Array<Record<string, unknown>>).map(({ viewers: _v, lastActivityAt: _l, ...s }) => s);
+}
+
+describe("three gateway processes on one Redis", () => {
+  it(
+    "list the same sessions, created on different nodes, and serve every session's events and bytes on every node",
+    async () => {
+      const { nodes } = await threeNodes();
+      const [a, b, c] = nodes as [ChildGateway, ChildGateway, ChildGateway];
+      const onA = (await api(a.url).post("/v1/sessions", { kind: "stream", name: "on-a" })).json.id as string;
+      const onB = (await api(b.url).post("/v1/sessions", { kind: "stream", name: "on-b" })).json.id as string;
+      const term = await api(c.url).post("/v1/sessions", {
+        kind: "terminal",
+        command: ["sh", "-c", "printf 'one\\ntwo\\n'"],
+      });
+      expect(term.status).toBe(201);
+      const onC = term.json.id as string;
+      await api(a.url).post(`/v1/sessions/${onA}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "from a" },
+      });
+      await api(b.url).post(`/v1/sessions/${onB}/events`, [
+        {
+          type: "output",
+          data: { stream: "stdout", data: Buffer.from([0, 255, 1]).toString("base64"), enc: "base64" },
+        },
+        { type: "exit", data: { exitCode: 3, signal: null } },
+      ]);
+      await expect
+        .poll(async () => (await Promise.all(nodes.map(listOn))).map((l) => JSON.stringify(l)), { timeout: 15_000 })
+        .toEqual(Array(3).fill(JSON.stringify(await listOn(c))));
+      const list = await listOn(a);
+      expect(list.map((s) => s["id"]).sort()).toEqual([onA, onB, onC].sort());
+      expect(list.find((s) => s["id"] === onB)).toMatchObject({ state: "exited", exitCode: 3, name: "on-b" });
+      await expect
+        .poll(async () => (await listOn(b)).find((s) => s["id"] === onC)?.["state"], { timeout: 15_000 })
+        .toBe("exited");
+      for (const node of nodes) {
+        const raw = async (id: string) =>
+          Buffer.from(
+            await (
+              await fetch(`${node.url}/v1/sessions/${id}/output`, {
+                headers: { authorization: `Bearer ${TEST_TOKEN}` },
+              })
+            ).arrayBuffer(),
+          );
+        expect((await raw(onA)).toString()).toBe("from a");
+        expect(await raw(onB)).toEqual(Buffer.from([0, 255, 1]));
+        expect((await raw(onC)).toString()).toBe("one\ntwo\n");
+        // The same errors on every node.
+        const missing = await api(node.url).get("/v1/sessions/nope/events");
+        expect([missing.status, missing.json.error.code]).toEqual([404, "SESSION_NOT_FOUND"]);
+      }
+    },
+    CLUSTER_TEST_MS,
+  );
+
+  it(
+    "clients that drop and resume with since on a random node rebuild each session's bytes exactly: no duplicate, no gap",
+    async () => {
+      const { nodes } = await threeNodes();
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 0, max: 2 }),
+          fc.array(fc.uint8Array({ minLength: 1, maxLength: 200 }), { minLength: 20, maxLength: 60 }),
+          fc.array(
+            fc.array(
+              fc.record({
+                node: fc.integer({ min: 0, max: 2 }),
+                sse: fc.boolean(),
+                cut: fc.integer({ min: 1, max: 25 }),
+              }),
+              {
+                minLength: 1,
+                maxLength: 8,
+              },
+            ),
+            { minLength: 10, maxLength: 10 },
+          ),
+          async (owner, pieces, clients) => {
+            const producer = api(nodes[owner]!.url);
+            const id = (await producer.post("/v1/sessions", { kind: "stream" })).json.id as string;
+            const produce = (async () => {
+              for (const piece of pieces) {
+                const res = await producer.post(`/v1/sessions/${id}/events`, {
+                  type: "output",
+                  data: { stream: "stdout", data: Buffer.from(piece).toString("base64"), enc: "base64" },
+                });
+                expect(res.status).toBe(200);
+              }
+              await producer.post(`/v1/sessions/${id}/events`, { type: "exit", data: { exitCode: 0, signal: null } });
+            })();
+            const expected = Buffer.concat(pieces.map((p) => Buffer.from(p)));
+            const results = await Promise.all(
+              clients.map(async (steps) => {
+                const got: SeenEvent[] = [];
+                let since = 0;
+                for (let i = 0; got.at(-1)?.type !== "exit"; i++) {
+                  const step = steps[i % steps.length]!;
+                  const node = nodes[step.node]!.url;
+                  // A node that has not copied the session yet answers 404: the client tries again.
+                  const listed = await api(node).get(`/v1/sessions/${id}`);
+                  if (listed.status === 404) {
+                    await new Promise((resolve) => setTimeout(resolve, 20));
+                    continue;
+                  }
+                  const batch = step.sse
+                    ? await readSse(node, id, since, step.cut)
+                    : await readPages(node, id, since, step.cut);
+                  got.push(...batch);
+                  since = got.at(-1)?.seq ?? since;
+                }
+                return got;
+              }),
+            );
+            await produce;
+            for (const got of results) {
+              expect(got.map((e) => e.seq)).toEqual(got.map((_, i) => i + 1));
+              expect(Buffer.concat(got.flatMap((e) => (e.bytes ? [e.bytes] : [])))).toEqual(expected);
+            }
+          },
+        ),
+        { numRuns: 3 },
+      );
+    },
+    CLUSTER_TEST_MS,
+  );
+});
