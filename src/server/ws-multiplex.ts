@@ -21,7 +21,16 @@ import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
+import {
+  ClientFrameCheck,
+  ConnectionTracker,
+  FRAME_FAILED,
+  Outbox,
+  REVOKED,
+  controlLost,
+  endpointServer,
+  handleFrames,
+} from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");
@@ -92,7 +101,15 @@ class MultiplexConnection {
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    handleFrames({
+      ws,
+      core,
+      endpoint: "multiplex",
+      connId: this.connId,
+      handle: (data, isBinary) => this.onMessage(data, isBinary),
+      tell: () => this.send({ op: "error", ...FRAME_FAILED }),
+      dispose: () => this.dispose(),
+    });
     this.send({
       op: "hello",
       protocol: PROTOCOL_VERSION,

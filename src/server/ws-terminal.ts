@@ -27,7 +27,16 @@ import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
+import {
+  ClientFrameCheck,
+  ConnectionTracker,
+  FRAME_FAILED,
+  Outbox,
+  REVOKED,
+  controlLost,
+  endpointServer,
+  handleFrames,
+} from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
@@ -154,7 +163,15 @@ class TerminalConnection {
       this.dispose();
       this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
     });
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    handleFrames({
+      ws,
+      core,
+      endpoint: "terminal",
+      connId: this.connId,
+      handle: (data, isBinary) => this.onMessage(data, isBinary),
+      tell: () => this.send({ type: "error", ...FRAME_FAILED }),
+      dispose: () => this.dispose(),
+    });
 
     // Without `since` the viewer joins at the end of the output at once.
     this.replayFrom = since ?? session.log.outputBytes;
