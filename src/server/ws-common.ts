@@ -8,6 +8,7 @@ import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import type { Opener, Revocation } from "./connection-counter.js";
 import type { z } from "zod";
 import { formatIssues } from "./config.js";
 import { describeJsonError } from "./config.js";
@@ -24,11 +25,17 @@ const BINARY = { binary: true } as const;
  * rights (`TokenRegistry.has`): an UNAUTHORIZED error, then the WebSocket closes with 1008 (an SSE
  * stream just ends). A client that reconnects gets its new rights, or 401.
  */
-export const REVOKED = {
+export const REVOKED: Revocation = {
   code: "UNAUTHORIZED",
   message:
     "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
-} as const;
+};
+
+/** What the connections of a browser sign-in are told when it signs out (`POST /v1/logout`), before they end as {@link REVOKED} ones do. */
+export const SIGNED_OUT: Revocation = {
+  code: "UNAUTHORIZED",
+  message: "this connection's browser sign-in was ended (POST /v1/logout); sign in again",
+};
 
 /**
  * The error both WebSocket endpoints send a connection whose control lease was taken over or
@@ -234,9 +241,9 @@ export class ConnectionTracker {
     this.core.connections.check(identity);
   }
 
-  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token is revoked (see {@link REVOKED}). */
-  add(identity: Identity, ws: WebSocket, dispose: () => void, revoke: () => void): void {
-    const release = this.core.connections.open(identity, revoke);
+  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token or sign-in is revoked (see {@link REVOKED}). */
+  add(opener: Opener, ws: WebSocket, dispose: () => void, revoke: (why: Revocation) => void): void {
+    const release = this.core.connections.open(opener, revoke);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);

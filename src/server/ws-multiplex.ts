@@ -11,8 +11,9 @@ import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } 
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedSink } from "./feed.js";
@@ -26,7 +27,6 @@ import {
   ConnectionTracker,
   FRAME_FAILED,
   Outbox,
-  REVOKED,
   controlLost,
   endpointServer,
   handleFrames,
@@ -55,10 +55,10 @@ export class MultiplexEndpoint {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
       this.tracker.add(
-        identity,
+        { identity, signIn: signInOf(req) },
         ws,
         () => conn.dispose(),
-        () => conn.revoke(),
+        (why) => conn.revoke(why),
       );
     });
   }
@@ -136,9 +136,9 @@ class MultiplexConnection {
     this.outbox.dispose();
   }
 
-  /** Its token was revoked: say so and close (see {@link REVOKED}). */
-  revoke(): void {
-    this.send({ op: "error", ...REVOKED });
+  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
+  revoke(why: Revocation): void {
+    this.send({ op: "error", ...why });
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }

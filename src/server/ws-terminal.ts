@@ -18,8 +18,9 @@ import {
 import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
@@ -32,7 +33,6 @@ import {
   ConnectionTracker,
   FRAME_FAILED,
   Outbox,
-  REVOKED,
   controlLost,
   endpointServer,
   handleFrames,
@@ -113,10 +113,10 @@ export class TerminalEndpoint {
         this.lastFrames[output],
       );
       this.tracker.add(
-        identity,
+        { identity, signIn: signInOf(req) },
         ws,
         () => conn.dispose(),
-        () => conn.revoke(),
+        (why) => conn.revoke(why),
       );
     });
   }
@@ -189,9 +189,9 @@ class TerminalConnection {
     this.outbox.dispose();
   }
 
-  /** Its token was revoked: say so and close (see {@link REVOKED}). */
-  revoke(): void {
-    this.send({ type: "error", ...REVOKED });
+  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
+  revoke(why: Revocation): void {
+    this.send({ type: "error", ...why });
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }

@@ -1,6 +1,7 @@
 import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
+import { signInOf } from "../auth.js";
 import type { GatewayCore } from "../context.js";
 import { SessionFeed } from "../feed.js";
 import type { FeedHooks, FeedSink } from "../feed.js";
@@ -72,7 +73,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     }
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
-    const releaseConnection = core.connections.open(ctx.identity, () => end());
+    const releaseConnection = core.connections.open({ identity: ctx.identity, signIn: signInOf(ctx.req) }, () => end());
     /**
      * Runs one of the stream's callbacks (a write's completion, a live event, the heartbeat, the
      * session's removal) so that nothing it throws reaches the process: the stream is cut and
