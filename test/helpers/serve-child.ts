@@ -22,6 +22,10 @@ export async function serveInChild(options: {
   port?: number;
   wrapper?: string[];
   config?: string;
+  /** The admin token (default TEST_TOKEN). */
+  token?: string;
+  /** Registers the kill (default: when the running test finishes; give one from a beforeAll). */
+  defer?: (fn: () => void) => void;
 }): Promise<ChildGateway> {
   const [program, ...args] = [
     ...(options.wrapper ?? []),
@@ -31,7 +35,7 @@ export async function serveInChild(options: {
     "src/cli/main.ts",
     "serve",
     "--token",
-    TEST_TOKEN,
+    options.token ?? TEST_TOKEN,
     "--host",
     "127.0.0.1",
     "--port",
@@ -41,7 +45,7 @@ export async function serveInChild(options: {
     ...(options.config !== undefined ? ["--config", options.config] : []),
   ];
   const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });
-  onTestFinished(() => {
+  (options.defer ?? onTestFinished)(() => {
     child.kill("SIGKILL");
   });
   const log: Array<Record<string, unknown>> = [];
