@@ -108,13 +108,16 @@ function walk(schema: z.ZodType, w: Walk): fc.Arbitrary<unknown> {
         .record({
           record: fc.record(plausible, { requiredKeys: required }),
           // Which field turns hostile: each in turn gets its share (a tag too, though rarely).
-          hostile: fc.option(
-            fc.tuple(
-              fc.constantFrom(...keys, ...keys.filter((k) => defOf(shape[k]!).type !== "literal")),
-              hostileValue,
-            ),
-            { freq: w.hostileOneIn },
-          ),
+          hostile:
+            keys.length === 0
+              ? fc.constant(null)
+              : fc.option(
+                  fc.tuple(
+                    fc.constantFrom(...keys, ...keys.filter((k) => defOf(shape[k]!).type !== "literal")),
+                    hostileValue,
+                  ),
+                  { freq: w.hostileOneIn },
+                ),
           // Now and then a key no schema has, a prototype key among them.
           extra: fc.oneof(
             { weight: 7, arbitrary: fc.constant(null) },

@@ -12,8 +12,8 @@
  * fuzz` runs longer: FUZZ_RUNS (cases per transport), FUZZ_SECONDS (time limit per transport)
  * and FUZZ_SEED (default random) tune it.
  */
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -37,6 +37,7 @@ import {
   isErrorCode,
   textNestsDeeperThan,
 } from "../../src/protocol/index.js";
+import { ChildFrame, RUNTIME_METHODS, RUNTIME_PARAMS } from "../../src/plugins/ipc.js";
 import { InboundMessageSchema } from "../../src/routing/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
@@ -49,7 +50,7 @@ import { encodeFuzzValue, fuzzValue, hostileValue } from "./schema-arbitrary.js"
 const LONG = process.env["FUZZ_RUNS"] !== undefined || process.env["FUZZ_SECONDS"] !== undefined;
 /** Cases per transport, and the time limit of each, in CI: the file stays well under a minute. */
 const RUNS = Number(process.env["FUZZ_RUNS"] ?? 250);
-const TIME_LIMIT_MS = Number(process.env["FUZZ_SECONDS"] ?? 7) * 1000;
+const TIME_LIMIT_MS = Number(process.env["FUZZ_SECONDS"] ?? 6) * 1000;
 const SEED = process.env["FUZZ_SEED"] !== undefined ? Number(process.env["FUZZ_SEED"]) : LONG ? Date.now() : 34;
 const TEST_TIMEOUT_MS = TIME_LIMIT_MS + 30_000;
 /** Close codes a malformed frame may cause (docs/protocol.md "Close codes"): invalid UTF-8, too big. */
@@ -58,7 +59,7 @@ const FUZZERS = ["mallory", "vera"] as const satisfies readonly Who[];
 type Fuzzer = (typeof FUZZERS)[number];
 
 const stats = {
-  cases: { mux: 0, terminal: 0, body: 0, query: 0 },
+  cases: { mux: 0, terminal: 0, body: 0, query: 0, ipc: 0 },
   codes: new Map<string, number>(),
   closes: new Map<number, number>(),
   problems: [] as string[],
@@ -110,7 +111,17 @@ function alive(where: string): void {
 beforeAll(async () => {
   const dataDir = tempDir();
   const config = join(dataDir, "config.json");
-  writeFileSync(config, JSON.stringify({ auth: { tokens: authTokens() } }));
+  // Each fuzzing plugin is a copy of the fixture beside its own frames (a plugin's config is too small for them).
+  const plugins = Object.fromEntries(
+    pluginFrames().map((frames, i) => {
+      const dir = join(dataDir, `ipc-fuzz-${i}`);
+      mkdirSync(dir);
+      copyFileSync(join(IPC_FUZZ_PLUGIN, "index.mjs"), join(dir, "index.mjs"));
+      writeFileSync(join(dir, "frames.mjs"), `export const frames = ${JSON.stringify(frames)};\n`);
+      return [`ipc-fuzz-${i}`, { path: dir }];
+    }),
+  );
+  writeFileSync(config, JSON.stringify({ auth: { tokens: authTokens() }, plugins: { entries: plugins } }));
   child = await serveInChild({ dataDir, config, token: TOKENS.admin, defer });
   child.child.once("exit", (code, signal) => (exit = `exited with ${signal ?? code}`));
   gw = { url: child.url } as Gateway;
@@ -393,6 +404,48 @@ async function runQuery(c: {
   alive(where);
 }
 
+/* ---------- plugin IPC frames ---------- */
+
+const IPC_FUZZ_PLUGIN = resolve("test/security/fixtures/ipc-fuzz");
+/** Plugins started with frames of their own, and frames each: in the plugins' config, so generated before the gateway starts. */
+const IPC_PLUGINS = LONG ? 16 : 4;
+const IPC_FRAMES = LONG ? 400 : 60;
+/** Frames up to the plugin frame limit (1 MiB, `limits.frameBytes` of plugins) and a little past it. */
+const IPC_FRAME_CHARS = 1_200_000;
+
+/** A frame a plugin may write: a request of any runtime method with params shaped by its schema, or any other frame. */
+const ipcFrame = fc.oneof(
+  fc.constantFrom(...RUNTIME_METHODS).chain((method) =>
+    fc.record({
+      t: fc.constant("req"),
+      id: fc.nat(),
+      method: fc.constant(method),
+      params: fuzzValue(RUNTIME_PARAMS[method]),
+    }),
+  ),
+  fuzzValue(ChildFrame),
+);
+
+/**
+ * Each plugin's frames: those of a valid shape first (each is handled and the plugin goes on),
+ * then one the host refuses, which ends the plugin as a protocol violation (and again after each
+ * restart, until it is left failed).
+ */
+function pluginFrames(): string[][] {
+  const texts = fc
+    .sample(ipcFrame, { numRuns: IPC_PLUGINS * IPC_FRAMES, seed: SEED })
+    .map(encodeFuzzValue)
+    .filter((text) => text.length <= IPC_FRAME_CHARS);
+  // A `fatal` frame is the plugin's own word that it failed (kept as its lastError): no input to judge.
+  const valid = texts.filter((t) => accepts(ChildFrame, t) && (JSON.parse(t) as { t: unknown }).t !== "fatal");
+  const refused = texts.filter((t) => !accepts(ChildFrame, t));
+  stats.cases.ipc = valid.length + Math.min(refused.length, IPC_PLUGINS);
+  return Array.from({ length: IPC_PLUGINS }, (_, i) => [
+    ...valid.filter((_, j) => j % IPC_PLUGINS === i),
+    ...(refused[i] !== undefined ? [refused[i]] : []),
+  ]);
+}
+
 /* ---------- the suite ---------- */
 
 describe("structure-aware fuzzing of a gateway in a child process", () => {
@@ -430,6 +483,38 @@ describe("structure-aware fuzzing of a gateway in a child process", () => {
       expect(stats.cases.query).toBeGreaterThan(50);
     },
     TEST_TIMEOUT_MS,
+  );
+
+  it(
+    "ends a plugin whose IPC frames it refuses as a protocol violation, handles the rest, and lives",
+    async () => {
+      const admin = http(gw, "admin");
+      const settled = await until(
+        async () => {
+          alive("plugin IPC");
+          const list = (await admin.get("/v1/plugins")).json.plugins as Array<{
+            id: string;
+            state: string;
+            lastError: string | null;
+          }>;
+          const done = (id: string) => child.log.some((l) => l["plugin"] === id && l["msg"] === "ipc-fuzz done");
+          const ended = list.filter((p) => p.id.startsWith("ipc-fuzz-") && (p.lastError !== null || done(p.id)));
+          return ended.length === IPC_PLUGINS ? ended : undefined;
+        },
+        "every fuzzing plugin to finish or be ended",
+        60_000,
+      );
+      for (const plugin of settled) {
+        if (plugin.lastError === null) continue;
+        // A refusal names what was wrong; a plugin's runner may also give up on answers to
+        // requests it never made (it exits). A host that tripped over a frame it had accepted is a bug.
+        const outcome = /^(protocol violation|exited with)/.exec(plugin.lastError)?.[1];
+        if (outcome === undefined) fail(`plugin ${plugin.id}: ended with ${plugin.lastError.slice(0, 200)}`);
+        count(stats.codes, `plugin: ${outcome}`);
+      }
+      expect(stats.cases.ipc).toBeGreaterThan(IPC_PLUGINS);
+    },
+    TEST_TIMEOUT_MS + 60_000,
   );
 
   it("never exited, and changed no session's list entry, controller, log or output", async () => {
