@@ -20,7 +20,6 @@ import { z } from "zod";
 import {
   AbortBody,
   AppendEventsBody,
-  CLOSE_CODES,
   ClientFrame,
   ControlBody,
   CreateSession,
@@ -43,8 +42,10 @@ import type { Gateway } from "../../src/server/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
-import { TOKENS, WsClient, authTokens, createSession, http, sleep, until } from "./helpers.js";
-import type { Defer, Frame, Who } from "./helpers.js";
+import { TOKENS, authTokens, http, until } from "./helpers.js";
+import type { Defer, Who } from "./helpers.js";
+import { FuzzConnections, checkFrames, createTargets, errorBody, settledState, stateOf } from "./fuzz-kit.js";
+import type { FrameJudge } from "./fuzz-kit.js";
 import { encodeFuzzValue, fuzzValue, hostileValue } from "./schema-arbitrary.js";
 
 const LONG = process.env["FUZZ_RUNS"] !== undefined || process.env["FUZZ_SECONDS"] !== undefined;
@@ -53,8 +54,6 @@ const RUNS = Number(process.env["FUZZ_RUNS"] ?? 250);
 const TIME_LIMIT_MS = Number(process.env["FUZZ_SECONDS"] ?? 6) * 1000;
 const SEED = process.env["FUZZ_SEED"] !== undefined ? Number(process.env["FUZZ_SEED"]) : LONG ? Date.now() : 34;
 const TEST_TIMEOUT_MS = TIME_LIMIT_MS + 30_000;
-/** Close codes a malformed frame may cause (docs/protocol.md "Close codes"): invalid UTF-8, too big. */
-const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([1007, CLOSE_CODES.TOO_BIG]);
 const FUZZERS = ["mallory", "vera"] as const satisfies readonly Who[];
 type Fuzzer = (typeof FUZZERS)[number];
 
@@ -90,20 +89,6 @@ let before = "";
 const cleanups: Array<() => unknown> = [];
 const defer: Defer = (fn) => void cleanups.push(fn);
 
-/** Everything a refused input must leave as it was: the session list (with controllers), each log and output. */
-async function snapshot(): Promise<string> {
-  const admin = http(gw, "admin");
-  const list = ((await admin.get("/v1/sessions")).json.sessions as Array<{ id: string; viewers?: number }>)
-    .map(({ viewers: _viewers, ...rest }) => rest)
-    .sort((a, b) => a.id.localeCompare(b.id));
-  const logs: string[] = [];
-  for (const s of list) {
-    logs.push((await admin.get(`/v1/sessions/${s.id}/events?limit=10000`)).text);
-    logs.push((await admin.get(`/v1/sessions/${s.id}/output`)).text);
-  }
-  return JSON.stringify({ list, logs });
-}
-
 function alive(where: string): void {
   if (exit !== undefined) fail(`${where}: the gateway process ${exit}`);
 }
@@ -125,26 +110,11 @@ beforeAll(async () => {
   child = await serveInChild({ dataDir, config, token: TOKENS.admin, defer });
   child.child.once("exit", (code, signal) => (exit = `exited with ${signal ?? code}`));
   gw = { url: child.url } as Gateway;
-  ids.adminTerm = (await createSession(gw, "admin", { command: ["cat"], pty: true, name: "admin-term" })).id;
-  ids.bobTerm = (await createSession(gw, "bob", { command: ["cat"], pty: true, name: "shared-bob-term" })).id;
-  ids.bobStream = (await createSession(gw, "bob", { kind: "stream", name: "shared-bob-stream" })).id;
-  ids.mallory = (await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" })).id;
+  Object.assign(ids, await createTargets(gw));
   await http(gw, "bob").post(`/v1/sessions/${ids.bobTerm}/control`, { action: "acquire" });
   await http(gw, "bob").post(`/v1/sessions/${ids.bobTerm}/input`, { data: "bob\n" });
   await http(gw, "bob").post(`/v1/sessions/${ids.bobStream}/events`, [{ type: "note", data: { n: 1 } }]);
-  let last = "";
-  await until(
-    async () => {
-      const now = await snapshot();
-      const quiet = now === last && now.includes("bob\\r\\nbob");
-      last = now;
-      if (!quiet) await sleep(100);
-      return quiet;
-    },
-    "quiet logs",
-    15_000,
-  );
-  before = last;
+  before = await settledState(gw, ["bob\\r\\nbob"]);
 }, 60_000);
 
 afterAll(async () => {
@@ -187,33 +157,12 @@ const params = (numRuns: number) => ({
 
 /* ---------- WebSocket ---------- */
 
-const connections = new Map<string, WsClient>();
-async function connection(key: string, path: string, who: Who, ready: (f: Frame) => boolean): Promise<WsClient> {
-  const open = connections.get(key);
-  if (open && open.closeCode === undefined) return open;
-  const client = await WsClient.open(gw, path, who, { defer });
-  await client.waitFor(ready, `${key} ready`);
-  connections.set(key, client);
-  return client;
-}
-
-function checkFrames(
-  frames: Frame[],
-  closeCode: number | undefined,
-  allowed: ReadonlySet<string>,
-  tag: "op" | "type",
-  where: string,
-): void {
-  for (const f of frames) {
-    const kind = String(f[tag]);
-    if (kind === "error") checkRefusal(f["code"], undefined, where, f["message"]);
-    else if (!allowed.has(kind)) fail(`${where}: answered ${JSON.stringify(f).slice(0, 200)}`);
-  }
-  if (closeCode !== undefined) {
-    count(stats.closes, closeCode);
-    if (!DOCUMENTED_CLOSES.has(closeCode)) fail(`${where}: closed with ${closeCode}`);
-  }
-}
+const connections = new FuzzConnections(() => gw, defer);
+const judge: FrameJudge = {
+  refusal: (code, message, where) => checkRefusal(code, undefined, where, message),
+  closed: (code) => count(stats.closes, code),
+  fail,
+};
 
 const muxCase = fc.record({
   who: fc.constantFrom<Fuzzer>(...FUZZERS),
@@ -228,7 +177,7 @@ async function runMux(c: { who: Fuzzer; text: string }): Promise<void> {
     if (c.who === "mallory" && "session" in frame && frame.session === ids.mallory)
       fc.pre(["subscribe", "unsubscribe", "ping"].includes(frame.op));
   }
-  const client = await connection(`mux-${c.who}`, "/v1/ws", c.who, (f) => f["op"] === "hello");
+  const client = await connections.mux(c.who);
   stats.cases.mux++;
   const from = client.frames.length;
   client.ws.send(c.text);
@@ -243,7 +192,14 @@ async function runMux(c: { who: Fuzzer; text: string }): Promise<void> {
   alive(`/v1/ws ${c.who}`);
   const valid = accepts(ClientFrame, c.text);
   const allowed = new Set(["pong", "subscribed", "event", "events", "reset", ...(valid ? ["ack"] : [])]);
-  checkFrames(client.frames.slice(from), client.closeCode, allowed, "op", `/v1/ws ${c.who} ${c.text.slice(0, 80)}`);
+  checkFrames(
+    client.frames.slice(from),
+    client.closeCode,
+    allowed,
+    "op",
+    `/v1/ws ${c.who} ${c.text.slice(0, 80)}`,
+    judge,
+  );
 }
 
 const terminalCase = fc.record({
@@ -254,7 +210,7 @@ const terminalCase = fc.record({
 async function runTerminal(c: { who: Fuzzer; text: string }): Promise<void> {
   // mallory writes to her own stream session (which takes no input); vera to bob's terminal (she may only watch).
   const session = c.who === "mallory" ? ids.mallory : ids.bobTerm;
-  const client = await connection(`term-${c.who}`, `/ws/session/${session}`, c.who, (f) => f["type"] === "connected");
+  const client = await connections.terminal(c.who, session);
   stats.cases.terminal++;
   const from = client.frames.length;
   const pongs = () => client.frames.filter((f) => f["type"] === "pong").length;
@@ -268,7 +224,7 @@ async function runTerminal(c: { who: Fuzzer; text: string }): Promise<void> {
       if (client.closeCode === undefined) fail(`/ws/session ${c.who}: no answer (${(error as Error).message})`);
     });
   alive(`/ws/session ${c.who}`);
-  checkFrames(client.frames.slice(from), client.closeCode, new Set(["pong"]), "type", `/ws/session ${c.who}`);
+  checkFrames(client.frames.slice(from), client.closeCode, new Set(["pong"]), "type", `/ws/session ${c.who}`, judge);
 }
 
 /* ---------- HTTP bodies ---------- */
@@ -326,14 +282,8 @@ async function request(where: string, url: string, init: RequestInit, sse = fals
     count(stats.codes, "431 (request head too large)");
     return;
   }
-  let parsed: { error?: { code?: unknown; message?: unknown } };
-  try {
-    parsed = JSON.parse(text) as typeof parsed;
-  } catch {
-    fail(`${where}: ${res.status} with a body that is not JSON: ${text.slice(0, 100)}`);
-  }
-  if (typeof parsed.error?.message !== "string") fail(`${where}: error without a message`);
-  checkRefusal(parsed.error.code, res.status, where, parsed.error.message);
+  const error = errorBody(text, res.status, where, fail);
+  checkRefusal(error.code, res.status, where, error.message);
 }
 
 async function runBody(c: { who: Fuzzer; route: BodyRoute; id: string; body: string }): Promise<void> {
@@ -518,10 +468,10 @@ describe("structure-aware fuzzing of a gateway in a child process", () => {
   );
 
   it("never exited, and changed no session's list entry, controller, log or output", async () => {
-    for (const c of connections.values()) await c.close();
+    await connections.closeAll();
     expect(exit).toBeUndefined();
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
-    const after = await snapshot();
+    const after = await stateOf(gw);
     console.log(
       [
         `schema fuzz (seed ${SEED}): ${JSON.stringify(stats.cases)}`,
