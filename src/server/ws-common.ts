@@ -327,6 +327,25 @@ export function handleFrames(options: {
   });
 }
 
+/**
+ * Runs the start of an upgraded connection (its greeting, its first replay) so that nothing it
+ * throws reaches the process: the error is logged and the WebSocket closed with 1011, as
+ * {@link handleFrames} does for its frames.
+ */
+export function startConnection(
+  core: GatewayCore,
+  endpoint: "multiplex" | "terminal",
+  ws: WebSocket,
+  start: () => void,
+): void {
+  try {
+    start();
+  } catch (error) {
+    core.logger.error({ err: error, endpoint }, "starting a connection failed; it is closed (1011)");
+    ws.close(CLOSE_CODES.INTERNAL, "internal error; the gateway log has details");
+  }
+}
+
 /** The error frame's fields a connection ended by {@link handleFrames} is sent before its 1011. */
 export const FRAME_FAILED = {
   code: "INTERNAL",

@@ -30,6 +30,7 @@ import {
   controlLost,
   endpointServer,
   handleFrames,
+  startConnection,
 } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -52,15 +53,17 @@ export class MultiplexEndpoint {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
-      this.tracker.add(
-        { identity, signIn: signInOf(req) },
-        ws,
-        () => conn.dispose(),
-        (why) => conn.revoke(why),
-      );
-    });
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      startConnection(this.core, "multiplex", ws, () => {
+        const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
+        this.tracker.add(
+          { identity, signIn: signInOf(req) },
+          ws,
+          () => conn.dispose(),
+          (why) => conn.revoke(why),
+        );
+      }),
+    );
   }
 
   close(): void {

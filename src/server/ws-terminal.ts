@@ -36,6 +36,7 @@ import {
   controlLost,
   endpointServer,
   handleFrames,
+  startConnection,
 } from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -101,24 +102,26 @@ export class TerminalEndpoint {
     }
     const output = outputParam as TerminalOutputMode;
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new TerminalConnection(
-        this.core,
-        ws,
-        identity,
-        session,
-        since,
-        controlParam,
-        output,
-        this.lastFrames[output],
-      );
-      this.tracker.add(
-        { identity, signIn: signInOf(req) },
-        ws,
-        () => conn.dispose(),
-        (why) => conn.revoke(why),
-      );
-    });
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      startConnection(this.core, "terminal", ws, () => {
+        const conn = new TerminalConnection(
+          this.core,
+          ws,
+          identity,
+          session,
+          since,
+          controlParam,
+          output,
+          this.lastFrames[output],
+        );
+        this.tracker.add(
+          { identity, signIn: signInOf(req) },
+          ws,
+          () => conn.dispose(),
+          (why) => conn.revoke(why),
+        );
+      }),
+    );
   }
 
   close(): void {

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { SessionFeed } from "../../src/server/feed.js";
 import { createLogger } from "../../src/server/logger.js";
-import { ClientFrameCheck } from "../../src/server/ws-common.js";
+import { ClientFrameCheck, Outbox } from "../../src/server/ws-common.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -120,6 +120,27 @@ describe("a frame handler that throws", () => {
     });
     bystander.send({ type: "ping" });
     await bystander.waitFor((f) => f["type"] === "pong", "pong");
+  });
+});
+
+describe("a connection whose start throws (its greeting)", () => {
+  it("is closed with 1011 and logged, on /v1/ws and /ws/session; the next connection is greeted", async () => {
+    const { gw, lines } = await loggedGateway();
+    const { id } = await catPty(gw, "alice");
+    for (const [path, endpoint, greeting] of [
+      ["/v1/ws", "multiplex", "hello"],
+      [`/ws/session/${id}`, "terminal", "connected"],
+    ] as const) {
+      const fault = vi.spyOn(Outbox.prototype, "sendControl").mockImplementationOnce(() => {
+        throw new TypeError(`injected fault in ${endpoint}`);
+      });
+      const victim = await WsClient.open(gw, path, "alice");
+      expect((await victim.closed).code).toBe(1011);
+      fault.mockRestore();
+      expect(lines.find((l) => l["err"]?.message === `injected fault in ${endpoint}`)).toMatchObject({ endpoint });
+      const next = await WsClient.open(gw, path, "alice");
+      await next.waitFor((f) => f["op"] === greeting || f["type"] === greeting, greeting);
+    }
   });
 });
 
