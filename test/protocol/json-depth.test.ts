@@ -54,5 +54,8 @@ describe("textNestsDeeperThan", () => {
     const text = `{"op":"subscribe","session":"x","types":${"[".repeat(5000)}${"]".repeat(5000)}}`;
     expect(textNestsDeeperThan(text, 64)).toBe(true);
     expect(textNestsDeeperThan(`{"types":"${"[".repeat(5000)}"}`, 64)).toBe(false);
+    // A string that ends in an escaped backslash ends at the quote after it; one with an escaped quote does not.
+    expect(textNestsDeeperThan(String.raw`["a\\", [[]]]`, 2)).toBe(true);
+    expect(textNestsDeeperThan(String.raw`["a\", [[]]"]`, 2)).toBe(false);
   });
 });
