@@ -23,12 +23,22 @@ export function isRef(value: unknown): value is Ref {
   );
 }
 const Since = z.number().int().nonnegative();
+/**
+ * A client's value named in an error message, bounded whatever it is: a string quoted (its first
+ * 80 characters), anything else by its kind. Stringifying it whole could overflow the stack on a
+ * deeply nested value (a frame that crashed the gateway) or echo megabytes.
+ */
+function describeInput(input: unknown): string {
+  if (typeof input === "string") return JSON.stringify(input.slice(0, 80));
+  if (input === null || typeof input === "number" || typeof input === "boolean") return String(input);
+  return Array.isArray(input) ? "an array" : typeof input === "object" ? "an object" : typeof input;
+}
+
 /** A `types` filter (subscribe on /v1/ws, `types=` on HTTP and SSE): known event types, at most 64. */
 export const EventTypes = z
   .array(
     z.enum(EVENT_TYPES as [string, ...string[]], {
-      error: (issue) =>
-        `unknown event type ${JSON.stringify(issue.input)?.slice(0, 80)}; the types are ${EVENT_TYPES.join(", ")}`,
+      error: (issue) => `unknown event type ${describeInput(issue.input)}; the types are ${EVENT_TYPES.join(", ")}`,
     }),
   )
   .max(64);

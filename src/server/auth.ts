@@ -231,13 +231,14 @@ export class TokenRegistry {
   /**
    * Ends a browser's sign-in: the cookie, and the earlier cookies that took the same key (signed
    * in again, that browser kept it). Only with the key, so that holding a cookie alone cannot
-   * sign anybody out.
+   * sign anybody out. True when it was a live sign-in.
    */
-  revokeCookie(value: string, key: string): void {
+  revokeCookie(value: string, key: string): boolean {
     const entry = this.cookieEntry(value, key);
-    if (!entry) return;
+    if (!entry) return false;
     for (const [k, e] of this.cookies) if (e.key.equals(entry.key)) this.cookies.delete(k);
     this.saveCookies();
+    return true;
   }
 
   private cookieEntry(value: string, key: string): CookieEntry | undefined {
@@ -329,6 +330,21 @@ export function credentialsOf(req: IncomingMessage): Credentials {
   const cookieKey = cookieKeyOf(req) || protocolKey;
   // An empty key is none: a cookie alone, not a wrong guess.
   return cookieKey ? { cookie, cookieKey } : { cookie };
+}
+
+/**
+ * Which browser sign-in a request came with, when it authenticates with a cookie and its key:
+ * the key's SHA-256 (hex), which every cookie of that sign-in shares (`revokeCookie` ends them
+ * together). Its connections are ended with it on logout. Undefined for a bearer token.
+ */
+export function signInOf(req: IncomingMessage): string | undefined {
+  const creds = credentialsOf(req);
+  return creds.cookie !== undefined && creds.cookieKey !== undefined ? signInKey(creds.cookieKey) : undefined;
+}
+
+/** The sign-in a cookie key names (see {@link signInOf}). */
+export function signInKey(cookieKey: string): string {
+  return sha256(cookieKey).toString("hex");
 }
 
 /** The key sent beside a cookie as the header, else (on the SSE stream only) as the query parameter. */

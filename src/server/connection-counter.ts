@@ -1,6 +1,18 @@
 import { SwitchboardError } from "../protocol/index.js";
 import type { Identity } from "./auth.js";
 
+/** Why a connection is ended from outside (see {@link ConnectionCounter.open}): what it is told. */
+export interface Revocation {
+  code: "UNAUTHORIZED";
+  message: string;
+}
+
+/** Who opened a connection: its identity, and the browser sign-in it came with (see `signInOf`), if any. */
+export interface Opener {
+  identity: Identity;
+  signIn?: string | undefined;
+}
+
 /**
  * Open streaming connections per token, across `/v1/ws`, `/ws/session` and SSE together,
  * against `limits.connectionsPerToken`; and the way to end them when their token is revoked.
@@ -8,7 +20,11 @@ import type { Identity } from "./auth.js";
 export class ConnectionCounter {
   private readonly perToken = new Map<string, number>();
   /** Each open connection's identity and how to end it. */
-  private readonly live = new Set<{ identity: Identity; revoke: () => void }>();
+  private readonly live = new Set<{
+    identity: Identity;
+    signIn: string | undefined;
+    revoke: (why: Revocation) => void;
+  }>();
 
   constructor(private readonly limit: number) {}
 
@@ -24,12 +40,14 @@ export class ConnectionCounter {
   }
 
   /**
-   * Counts a new connection (after `check`). `revoke` ends it (see {@link revokeUnless}); it is
-   * called at most once. Returns the connection's release function, which is idempotent.
+   * Counts a new connection (after `check`). `revoke` ends it, telling it why (see
+   * {@link revokeUnless}, {@link revokeSignIn}); it is called at most once. Returns the
+   * connection's release function, which is idempotent.
    */
-  open(identity: Identity, revoke: () => void): () => void {
+  open(opener: Opener, revoke: (why: Revocation) => void): () => void {
+    const { identity } = opener;
     this.perToken.set(identity.name, (this.perToken.get(identity.name) ?? 0) + 1);
-    const entry = { identity, revoke };
+    const entry = { identity, signIn: opener.signIn, revoke };
     this.live.add(entry);
     let released = false;
     return () => {
@@ -43,13 +61,25 @@ export class ConnectionCounter {
   }
 
   /** Ends every open connection whose identity `valid` refuses (after a reload); returns how many. */
-  revokeUnless(valid: (identity: Identity) => boolean): number {
-    const doomed = [...this.live].filter((c) => !valid(c.identity));
-    for (const c of doomed) {
+  revokeUnless(valid: (identity: Identity) => boolean, why: Revocation): number {
+    return this.revokeWhere((c) => !valid(c.identity), why);
+  }
+
+  /** Ends every open connection opened with the browser sign-in `signIn` (a logout); returns how many. */
+  revokeSignIn(signIn: string, why: Revocation): number {
+    return this.revokeWhere((c) => c.signIn === signIn, why);
+  }
+
+  private revokeWhere(
+    doomed: (c: { identity: Identity; signIn: string | undefined }) => boolean,
+    why: Revocation,
+  ): number {
+    const ended = [...this.live].filter(doomed);
+    for (const c of ended) {
       // Once: a connection that is closing may still be counted until its close completes.
       this.live.delete(c);
-      c.revoke();
+      c.revoke(why);
     }
-    return doomed.length;
+    return ended.length;
   }
 }

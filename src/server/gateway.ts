@@ -16,6 +16,7 @@ import { writePrivateFile } from "../system/private-file.js";
 import { createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
 import type { Identity } from "./auth.js";
+import { REVOKED } from "./ws-common.js";
 import { DEFAULT_AUTO_RELEASE_MS, DEFAULT_LIMITS, MIN_TOKEN_CHARS, resolveLimits, resolveRetention } from "./config.js";
 import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
@@ -308,7 +309,7 @@ async function openGateway(
       tokens = nextTokens;
       // Open connections hold the identity they were opened with: those the new tokens no longer
       // grant (removed, or a role or globs changed) are ended, or a revoked token would go on.
-      const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity));
+      const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity), REVOKED);
       if (revoked > 0) logger.info({ connections: revoked }, "closed the connections of revoked or changed tokens");
       // Their control leases went with their connections; HTTP callers hold theirs by token name,
       // and a lease of a revoked token would keep everyone else from steering until it expired.

@@ -49,7 +49,7 @@ export function createHttpServer(door: FrontDoor): Server {
   const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     // A refused connection has had its answer; its requests are left unanswered until it closes.
     if (anonymous.refused(req.socket)) return;
-    void handleRequest(door, req, res);
+    handleRequest(door, req, res).catch((error: unknown) => requestFailed(core, req, res, error));
   });
   // Before Node's own listener: a connection over the cap is answered at once, before its request.
   server.prependListener("connection", (socket: Socket) => {
@@ -204,7 +204,9 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
     }
     const e = toSwitchboardError(error);
     if (e.code === "INTERNAL") core.logger.error({ err: error, path: url.pathname }, "request failed");
-    sendError(res, e);
+    // An answer already under way (a stream) cannot become an error: it is cut.
+    if (res.headersSent) res.destroy();
+    else sendError(res, e);
   } finally {
     core.metrics.httpRequests.inc({ status: `${Math.floor(res.statusCode / 100)}xx` });
     core.logger.debug(
@@ -218,6 +220,35 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       "request",
     );
   }
+}
+
+/**
+ * What escaped a request's own error handling (an answer that failed after its headers were
+ * sent, a failing log line): the request ends — 500 INTERNAL when nothing was sent yet, else its
+ * connection is cut — and the error is logged with the request's socket; it never reaches the
+ * process, where an unhandled rejection ends the gateway.
+ */
+function requestFailed(core: GatewayCore, req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  const where = {
+    method: req.method,
+    // The path only: a query may carry a cookie key.
+    path: req.url?.split("?", 1)[0]?.slice(0, 200),
+    peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+  };
+  try {
+    core.logger.error({ err: error, ...where }, "a request failed outside its error handling; it was ended");
+  } catch {
+    // The logger itself failed (the error cannot be serialized): the request is still ended below.
+  }
+  if (!res.headersSent && !res.destroyed) {
+    try {
+      sendError(res, new SwitchboardError("INTERNAL", "internal error; the gateway log has details"));
+      return;
+    } catch {
+      // Answering failed as well: cut the connection instead.
+    }
+  }
+  res.destroy();
 }
 
 /** Answers a refused upgrade with a plain HTTP response carrying the JSON error. */

@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, nestsDeeperThan } from "../protocol/index.js";
+import { ERROR_CODES, EventTypes, LIMITS, SwitchboardError, textNestsDeeperThan } from "../protocol/index.js";
 import { describeJsonError, formatIssues } from "./config.js";
 
 /**
@@ -178,21 +178,19 @@ export function parseJsonBody(body: Buffer): unknown {
       'the body is not valid UTF-8, as JSON must be (input bytes that are not text go as base64, with "enc": "base64")',
     );
   const text = body.toString("utf8");
-  let value: unknown;
-  try {
-    value = JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${describeJsonError(error)}`);
-  }
   // A deeper value parses, but serializing it again (an appended event, a frame to a plugin)
-  // overflows the stack: refused here, before anything is done with it.
-  if (nestsDeeperThan(value, LIMITS.JSON_DEPTH)) {
+  // overflows the stack: refused on the text, before parsing builds it.
+  if (textNestsDeeperThan(text, LIMITS.JSON_DEPTH)) {
     throw new SwitchboardError(
       "VALIDATION_FAILED",
       `the body nests arrays and objects deeper than ${LIMITS.JSON_DEPTH} levels; flatten it`,
     );
   }
-  return value;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new SwitchboardError("INVALID_JSON", `the body is not valid JSON: ${describeJsonError(error)}`);
+  }
 }
 
 /**

@@ -2,12 +2,13 @@ import { WebSocketServer } from "ws";
 import type { RawData, WebSocket } from "ws";
 import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES } from "../protocol/index.js";
+import { CLOSE_CODES, LIMITS, textNestsDeeperThan } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import type { Opener, Revocation } from "./connection-counter.js";
 import type { z } from "zod";
 import { formatIssues } from "./config.js";
 import { describeJsonError } from "./config.js";
@@ -25,11 +26,17 @@ const BINARY = { binary: true } as const;
  * rights (`TokenRegistry.has`): an UNAUTHORIZED error, then the WebSocket closes with 1008 (an SSE
  * stream just ends). A client that reconnects gets its new rights, or 401.
  */
-export const REVOKED = {
+export const REVOKED: Revocation = {
   code: "UNAUTHORIZED",
   message:
     "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
-} as const;
+};
+
+/** What the connections of a browser sign-in are told when it signs out (`POST /v1/logout`), before they end as {@link REVOKED} ones do. */
+export const SIGNED_OUT: Revocation = {
+  code: "UNAUTHORIZED",
+  message: "this connection's browser sign-in was ended (POST /v1/logout); sign in again",
+};
 
 /**
  * The error both WebSocket endpoints send a connection whose control lease was taken over or
@@ -244,9 +251,9 @@ export class ConnectionTracker {
     this.core.connections.check(identity);
   }
 
-  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token is revoked (see {@link REVOKED}). */
-  add(identity: Identity, ws: WebSocket, dispose: () => void, revoke: () => void): void {
-    const release = this.core.connections.open(identity, revoke);
+  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token or sign-in is revoked (see {@link REVOKED}). */
+  add(opener: Opener, ws: WebSocket, dispose: () => void, revoke: (why: Revocation) => void): void {
+    const release = this.core.connections.open(opener, revoke);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);
@@ -297,18 +304,87 @@ export class ConnectionTracker {
 }
 
 /**
- * The JSON value of a client's text frame, or the INVALID_JSON message to answer with (binary
- * frames, malformed JSON — never echoing the frame's content).
+ * Hands a connection's frames to `handle` so that nothing it throws reaches the process (where
+ * an uncaught exception ends the gateway and every session with it): the error is logged with
+ * the connection's id, the client is told what it can (`tell`: an INTERNAL error frame), the
+ * connection is disposed of and its WebSocket closed with 1011. Other connections go on.
+ */
+export function handleFrames(options: {
+  ws: WebSocket;
+  core: GatewayCore;
+  endpoint: "multiplex" | "terminal";
+  connId: string;
+  handle: (data: RawData, isBinary: boolean) => void;
+  tell: () => void;
+  dispose: () => void;
+}): void {
+  const { ws, core, endpoint, connId, handle } = options;
+  ws.on("message", (data, isBinary) => {
+    try {
+      handle(data, isBinary);
+    } catch (error) {
+      core.logger.error({ err: error, endpoint, connId }, "handling a frame failed; the connection is closed (1011)");
+      for (const step of [options.tell, options.dispose]) {
+        try {
+          step();
+        } catch (stepError) {
+          // The state the first error left may fail these too: the close below still ends the connection.
+          core.logger.error({ err: stepError, endpoint, connId }, "ending a failed connection failed");
+        }
+      }
+      ws.close(CLOSE_CODES.INTERNAL, "internal error; the gateway log has details");
+    }
+  });
+}
+
+/**
+ * Runs the start of an upgraded connection (its greeting, its first replay) so that nothing it
+ * throws reaches the process: the error is logged and the WebSocket closed with 1011, as
+ * {@link handleFrames} does for its frames.
+ */
+export function startConnection(
+  core: GatewayCore,
+  endpoint: "multiplex" | "terminal",
+  ws: WebSocket,
+  start: () => void,
+): void {
+  try {
+    start();
+  } catch (error) {
+    core.logger.error({ err: error, endpoint }, "starting a connection failed; it is closed (1011)");
+    ws.close(CLOSE_CODES.INTERNAL, "internal error; the gateway log has details");
+  }
+}
+
+/** The error frame's fields a connection ended by {@link handleFrames} is sent before its 1011. */
+export const FRAME_FAILED = {
+  code: "INTERNAL",
+  message: "the gateway failed handling a frame of this connection and closed it; the gateway log has details",
+} as const;
+
+/**
+ * The JSON value of a client's text frame, or the error to answer with: INVALID_JSON (binary
+ * frames, malformed JSON — never echoing the frame's content), VALIDATION_FAILED past `LIMITS.JSON_DEPTH`.
  */
 function parseTextFrame(
   data: RawData,
   isBinary: boolean,
-): { ok: true; value: unknown } | { ok: false; message: string } {
-  if (isBinary) return { ok: false, message: "send JSON text frames; binary frames are not accepted" };
+): { ok: true; value: unknown } | { ok: false; code: "INVALID_JSON" | "VALIDATION_FAILED"; message: string } {
+  if (isBinary)
+    return { ok: false, code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" };
+  const text = data.toString();
+  // Refused before parsing, as HTTP bodies are: a deep value overflows the stack wherever it is
+  // serialized or described later (one such frame used to end the gateway).
+  if (textNestsDeeperThan(text, LIMITS.JSON_DEPTH))
+    return {
+      ok: false,
+      code: "VALIDATION_FAILED",
+      message: `the frame nests arrays and objects deeper than ${LIMITS.JSON_DEPTH} levels; flatten it`,
+    };
   try {
-    return { ok: true, value: JSON.parse(data.toString()) as unknown };
+    return { ok: true, value: JSON.parse(text) as unknown };
   } catch (error) {
-    return { ok: false, message: `the frame is not valid JSON: ${describeJsonError(error)}` };
+    return { ok: false, code: "INVALID_JSON", message: `the frame is not valid JSON: ${describeJsonError(error)}` };
   }
 }
 
@@ -339,7 +415,7 @@ export class ClientFrameCheck<T> {
 
   check(data: RawData, isBinary: boolean): CheckedFrame<T> {
     const text = parseTextFrame(data, isBinary);
-    if (!text.ok) return { ok: false, raw: undefined, code: "INVALID_JSON", message: text.message };
+    if (!text.ok) return { ok: false, raw: undefined, code: text.code, message: text.message };
     const raw = text.value;
     const quick = this.fast(raw);
     if (quick !== undefined) return { ok: true, frame: quick };

@@ -11,8 +11,9 @@ import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, i
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
@@ -21,7 +22,16 @@ import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
+import {
+  ClientFrameCheck,
+  ConnectionTracker,
+  FRAME_FAILED,
+  Outbox,
+  controlLost,
+  endpointServer,
+  handleFrames,
+  startConnection,
+} from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");
@@ -43,15 +53,17 @@ export class MultiplexEndpoint {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
-      this.tracker.add(
-        identity,
-        ws,
-        () => conn.dispose(),
-        () => conn.revoke(),
-      );
-    });
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      startConnection(this.core, "multiplex", ws, () => {
+        const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
+        this.tracker.add(
+          { identity, signIn: signInOf(req) },
+          ws,
+          () => conn.dispose(),
+          (why) => conn.revoke(why),
+        );
+      }),
+    );
   }
 
   close(): void {
@@ -99,7 +111,15 @@ class MultiplexConnection {
       share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    handleFrames({
+      ws,
+      core,
+      endpoint: "multiplex",
+      connId: this.connId,
+      handle: (data, isBinary) => this.onMessage(data, isBinary),
+      tell: () => this.send({ op: "error", ...FRAME_FAILED }),
+      dispose: () => this.dispose(),
+    });
     this.send({
       op: "hello",
       protocol: PROTOCOL_VERSION,
@@ -127,9 +147,9 @@ class MultiplexConnection {
     this.releaseShare();
   }
 
-  /** Its token was revoked: say so and close (see {@link REVOKED}). */
-  revoke(): void {
-    this.send({ op: "error", ...REVOKED });
+  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
+  revoke(why: Revocation): void {
+    this.send({ op: "error", ...why });
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }

@@ -18,8 +18,9 @@ import {
 import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf } from "./auth.js";
+import { actorOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing } from "./feed.js";
@@ -29,7 +30,16 @@ import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
-import { ClientFrameCheck, ConnectionTracker, Outbox, REVOKED, controlLost, endpointServer } from "./ws-common.js";
+import {
+  ClientFrameCheck,
+  ConnectionTracker,
+  FRAME_FAILED,
+  Outbox,
+  controlLost,
+  endpointServer,
+  handleFrames,
+  startConnection,
+} from "./ws-common.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
@@ -94,24 +104,26 @@ export class TerminalEndpoint {
     }
     const output = outputParam as TerminalOutputMode;
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new TerminalConnection(
-        this.core,
-        ws,
-        identity,
-        session,
-        since,
-        controlParam,
-        output,
-        this.lastFrames[output],
-      );
-      this.tracker.add(
-        identity,
-        ws,
-        () => conn.dispose(),
-        () => conn.revoke(),
-      );
-    });
+    this.wss.handleUpgrade(req, socket, head, (ws) =>
+      startConnection(this.core, "terminal", ws, () => {
+        const conn = new TerminalConnection(
+          this.core,
+          ws,
+          identity,
+          session,
+          since,
+          controlParam,
+          output,
+          this.lastFrames[output],
+        );
+        this.tracker.add(
+          { identity, signIn: signInOf(req) },
+          ws,
+          () => conn.dispose(),
+          (why) => conn.revoke(why),
+        );
+      }),
+    );
   }
 
   close(): void {
@@ -165,7 +177,15 @@ class TerminalConnection {
       this.dispose();
       this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
     });
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    handleFrames({
+      ws,
+      core,
+      endpoint: "terminal",
+      connId: this.connId,
+      handle: (data, isBinary) => this.onMessage(data, isBinary),
+      tell: () => this.send({ type: "error", ...FRAME_FAILED }),
+      dispose: () => this.dispose(),
+    });
 
     // Without `since` the viewer joins at the end of the output at once.
     this.replayFrom = since ?? session.log.outputBytes;
@@ -186,9 +206,9 @@ class TerminalConnection {
     this.releaseShare();
   }
 
-  /** Its token was revoked: say so and close (see {@link REVOKED}). */
-  revoke(): void {
-    this.send({ type: "error", ...REVOKED });
+  /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
+  revoke(why: Revocation): void {
+    this.send({ type: "error", ...why });
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }

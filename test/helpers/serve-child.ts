@@ -24,6 +24,10 @@ export async function serveInChild(options: {
   config?: string;
   /** More `serve` arguments (e.g. `["--redis", url]`). */
   args?: string[];
+  /** The admin token (default TEST_TOKEN). */
+  token?: string;
+  /** Registers the kill (default: when the running test finishes; give one from a beforeAll). */
+  defer?: (fn: () => void) => void;
 }): Promise<ChildGateway> {
   const [program, ...args] = [
     ...(options.wrapper ?? []),
@@ -33,7 +37,7 @@ export async function serveInChild(options: {
     "src/cli/main.ts",
     "serve",
     "--token",
-    TEST_TOKEN,
+    options.token ?? TEST_TOKEN,
     "--host",
     "127.0.0.1",
     "--port",
@@ -44,7 +48,7 @@ export async function serveInChild(options: {
     ...(options.args ?? []),
   ];
   const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });
-  onTestFinished(() => {
+  (options.defer ?? onTestFinished)(() => {
     child.kill("SIGKILL");
   });
   const log: Array<Record<string, unknown>> = [];

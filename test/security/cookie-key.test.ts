@@ -176,4 +176,53 @@ describe("cookie key", () => {
       client.close();
     }
   });
+
+  it("ends the sign-in's open /v1/ws, /ws/session and SSE connections on logout, and no other sign-in's (regression: they kept working)", async () => {
+    const gw = await secGateway();
+    const { id } = await createSession(gw, "alice", {
+      command: ["cat"],
+      pty: true,
+      name: "shared-logout",
+    });
+    const signIn = await browserSignIn(gw.url, TOKENS.carol);
+    const other = await browserSignIn(gw.url, TOKENS.carol);
+    const open = (who: typeof signIn, path: string) =>
+      WsClient.open(gw, path, null, {
+        headers: { cookie: who.cookie },
+        protocols: ["switchboard.v1", `switchboard.cookie-key.${who.key}`],
+      });
+    const mux = await open(signIn, "/v1/ws");
+    await mux.waitFor((f) => f["op"] === "hello", "hello");
+    const term = await open(signIn, `/ws/session/${id}`);
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    const otherTerm = await open(other, `/ws/session/${id}`);
+    await otherTerm.waitFor((f) => f["type"] === "connected", "connected");
+    // EventSource sends the key as a query parameter.
+    const sse = await fetch(`${gw.url}/v1/sessions/${id}/stream?cookieKey=${signIn.key}`, {
+      headers: { cookie: signIn.cookie },
+    });
+    expect(sse.status).toBe(200);
+    const sseText = sse.text();
+
+    expect((await http(gw, null).post("/v1/logout", {}, signIn.headers)).status).toBe(200);
+    expect(await mux.closed).toMatchObject({ code: 1008 });
+    expect(mux.frames.at(-1)).toMatchObject({ op: "error", code: "UNAUTHORIZED" });
+    expect(String(mux.frames.at(-1)?.["message"])).toContain("POST /v1/logout");
+    expect(await term.closed).toMatchObject({ code: 1008 });
+    expect(term.frames.at(-1)).toMatchObject({ type: "error", code: "UNAUTHORIZED" });
+    // The stream ends (EventSource reconnects and is answered 401).
+    await sseText;
+    expect(
+      (
+        await fetch(`${gw.url}/v1/sessions/${id}/stream?cookieKey=${signIn.key}`, {
+          headers: { cookie: signIn.cookie },
+        })
+      ).status,
+    ).toBe(401);
+
+    // The other sign-in still steers.
+    otherTerm.send({ type: "stdin", data: "still here\n" });
+    await otherTerm.waitFor((f) => f["type"] === "stdout" && String(f["data"]).includes("still here"), "its echo");
+    expect(otherTerm.closeCode).toBeUndefined();
+  });
 });

@@ -29,14 +29,14 @@ import {
 } from "../../src/protocol/index.js";
 import { InboundMessageSchema } from "../../src/routing/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { TOKENS, WsClient, createSession, http, secGateway, sleep, until } from "./helpers.js";
-import type { Defer, Frame, Who } from "./helpers.js";
+import { TOKENS, WsClient, http, secGateway, until } from "./helpers.js";
+import type { Defer, Who } from "./helpers.js";
+import { FuzzConnections, checkFrames, createTargets, errorBody, settledState, stateOf } from "./fuzz-kit.js";
+import type { FrameJudge } from "./fuzz-kit.js";
 
 /** Runs per property; with the time limits below the whole file stays well under a minute. */
 const RUNS = { http: 1500, mux: 1500, terminal: 1000, upgrade: 300 } as const;
 const TIME_LIMIT_MS = 12_000;
-/** Close codes a malformed frame may legitimately cause (docs/protocol.md "Close codes"). */
-const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([1007, CLOSE_CODES.TOO_BIG]);
 const FUZZERS = ["mallory", "vera"] as const satisfies readonly Who[];
 
 const stats = {
@@ -74,19 +74,6 @@ let before = "";
 const cleanups: Array<() => unknown> = [];
 const defer: Defer = (fn) => void cleanups.push(fn);
 
-async function snapshot(): Promise<string> {
-  const admin = http(gw, "admin");
-  const list = ((await admin.get("/v1/sessions")).json.sessions as Array<{ id: string }>).sort((a, b) =>
-    a.id.localeCompare(b.id),
-  );
-  const logs: string[] = [];
-  for (const s of list) {
-    logs.push((await admin.get(`/v1/sessions/${s.id}/events?limit=10000`)).text);
-    logs.push((await admin.get(`/v1/sessions/${s.id}/output`)).text);
-  }
-  return JSON.stringify({ list, logs });
-}
-
 /** Sessions whose info or log differ between two snapshots (plus any session added or removed). */
 function changedSessions(a: string, b: string): number {
   const pa = JSON.parse(a) as { list: Array<{ id: string }>; logs: string[] };
@@ -107,10 +94,7 @@ function changedSessions(a: string, b: string): number {
 
 beforeAll(async () => {
   gw = await secGateway({ defer });
-  ids.adminTerm = (await createSession(gw, "admin", { command: ["cat"], pty: true, name: "admin-term" })).id;
-  ids.bobTerm = (await createSession(gw, "bob", { command: ["cat"], pty: true, name: "shared-bob-term" })).id;
-  ids.bobStream = (await createSession(gw, "bob", { kind: "stream", name: "shared-bob-stream" })).id;
-  ids.mallory = (await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" })).id;
+  Object.assign(ids, await createTargets(gw));
   // Give every log something to lose.
   await http(gw, "admin").post(`/v1/sessions/${ids.adminTerm}/input`, { data: "admin\n" });
   await http(gw, "bob").post(`/v1/sessions/${ids.bobTerm}/input`, { data: "bob\n" });
@@ -122,20 +106,7 @@ beforeAll(async () => {
     type: "output",
     data: { data: "mallory's stream\n" },
   });
-  // PTY echo and cat's answer arrive asynchronously: wait until the logs are quiet.
-  let last = "";
-  await until(
-    async () => {
-      const now = await snapshot();
-      const quiet = now === last && now.includes("bob\\r\\nbob") && now.includes("admin\\r\\nadmin");
-      last = now;
-      if (!quiet) await sleep(100);
-      return quiet;
-    },
-    "quiet logs",
-    10_000,
-  );
-  before = last;
+  before = await settledState(gw, ["bob\\r\\nbob", "admin\\r\\nadmin"]);
 }, 30_000);
 
 afterAll(async () => {
@@ -476,15 +447,9 @@ async function runHttp(c: typeof httpCase extends fc.Arbitrary<infer T> ? T : ne
     return;
   }
   const text = await res.text();
-  let parsed: { error?: { code?: unknown; message?: unknown } };
-  try {
-    parsed = JSON.parse(text) as typeof parsed;
-  } catch {
-    fail(`${where}: ${res.status} with a body that is not JSON: ${text.slice(0, 100)}`);
-  }
-  if (typeof parsed.error?.message !== "string") fail(`${where}: error without a message`);
-  const problem = checkError(parsed.error.code, res.status, where);
-  if (problem) fail(`${problem} (${String(parsed.error.message).slice(0, 200)})`);
+  const error = errorBody(text, res.status, where, fail);
+  const problem = checkError(error.code, res.status, where);
+  if (problem) fail(`${problem} (${error.message.slice(0, 200)})`);
 }
 
 /* ---------- WebSocket ---------- */
@@ -593,41 +558,18 @@ function parsedFrame(frame: WsFrame): unknown {
 }
 
 /** One open connection per fuzzing identity and endpoint, reopened after a documented close. */
-const connections = new Map<string, WsClient>();
-async function connection(key: string, path: string, who: Who, ready: (f: Frame) => boolean): Promise<WsClient> {
-  const open = connections.get(key);
-  if (open && open.closeCode === undefined) return open;
-  const client = await WsClient.open(gw, path, who, { defer });
-  await client.waitFor(ready, `${key} ready`);
-  connections.set(key, client);
-  return client;
-}
-
-/** Checks what came back after a frame: documented errors and reads only; a close must be documented. */
-function checkFrames(
-  frames: Frame[],
-  closeCode: number | undefined,
-  allowed: ReadonlySet<string>,
-  tag: "op" | "type",
-  where: string,
-): void {
-  for (const f of frames) {
-    const kind = String(f[tag]);
-    if (kind === "error") {
-      const problem = checkError(f["code"], undefined, where);
-      if (problem) fail(`${problem} (${String(f["message"]).slice(0, 200)})`);
-    } else if (!allowed.has(kind)) {
-      fail(`${where}: answered ${JSON.stringify(f).slice(0, 200)}`);
-    }
-  }
-  if (closeCode !== undefined) {
-    count(stats.closes, closeCode);
-    if (!DOCUMENTED_CLOSES.has(closeCode)) {
-      if (closeCode === CLOSE_CODES.INTERNAL || closeCode === 1006) stats.crashes++;
-      fail(`${where}: closed with ${closeCode}`);
-    }
-  }
-}
+const connections = new FuzzConnections(() => gw, defer);
+const judge: FrameJudge = {
+  refusal(code, message, where) {
+    const problem = checkError(code, undefined, where);
+    if (problem) fail(`${problem} (${String(message).slice(0, 200)})`);
+  },
+  closed(code) {
+    count(stats.closes, code);
+    if (code === CLOSE_CODES.INTERNAL || code === 1006) stats.crashes++;
+  },
+  fail,
+};
 
 let pingT = 1e12;
 async function runMux(c: { who: (typeof FUZZERS)[number]; frame: WsFrame }): Promise<void> {
@@ -637,7 +579,7 @@ async function runMux(c: { who: (typeof FUZZERS)[number]; frame: WsFrame }): Pro
   if (valid.success && c.who === "mallory" && "session" in valid.data && valid.data.session === ids.mallory) {
     fc.pre(["subscribe", "unsubscribe", "ping"].includes(valid.data.op));
   }
-  const client = await connection(`mux-${c.who}`, "/v1/ws", c.who, (f) => f["op"] === "hello");
+  const client = await connections.mux(c.who);
   stats.cases.mux++;
   const from = client.frames.length;
   sendFrame(client, c.frame);
@@ -660,13 +602,13 @@ async function runMux(c: { who: (typeof FUZZERS)[number]; frame: WsFrame }): Pro
     "reset",
     ...(valid.success && valid.data.op === "unsubscribe" ? ["ack"] : []),
   ]);
-  checkFrames(client.frames.slice(from), client.closeCode, allowed, "op", `/v1/ws ${c.who} ${c.frame.kind}`);
+  checkFrames(client.frames.slice(from), client.closeCode, allowed, "op", `/v1/ws ${c.who} ${c.frame.kind}`, judge);
 }
 
 async function runTerminal(c: { who: (typeof FUZZERS)[number]; frame: WsFrame }): Promise<void> {
   // mallory types into her own stream session (which takes no input); vera into bob's terminal (which she may only watch).
   const session = c.who === "mallory" ? ids.mallory : ids.bobTerm;
-  const client = await connection(`term-${c.who}`, `/ws/session/${session}`, c.who, (f) => f["type"] === "connected");
+  const client = await connections.terminal(c.who, session);
   stats.cases.terminal++;
   const from = client.frames.length;
   const pongsBefore = client.frames.filter((f) => f["type"] === "pong").length;
@@ -689,6 +631,7 @@ async function runTerminal(c: { who: (typeof FUZZERS)[number]; frame: WsFrame })
     new Set(["pong"]),
     "type",
     `/ws/session ${c.who} ${c.frame.kind}`,
+    judge,
   );
 }
 
@@ -761,7 +704,7 @@ describe("fuzzing a live gateway", () => {
   }, 60_000);
 
   it("stays up and changes no session's state or log", async () => {
-    for (const c of connections.values()) await c.close();
+    await connections.closeAll();
     // SSE readers and subscriptions end asynchronously: wait for the viewer counts to settle.
     await until(
       async () =>
@@ -771,7 +714,7 @@ describe("fuzzing a live gateway", () => {
       "viewers gone",
     );
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
-    const after = await snapshot();
+    const after = await stateOf(gw);
     stats.stateChanges = changedSessions(before, after);
     const total = stats.cases.http + stats.cases.mux + stats.cases.terminal + stats.cases.upgrade;
     console.log(

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf } from "../auth.js";
+import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf, signInKey } from "../auth.js";
+import { SIGNED_OUT } from "../ws-common.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
 import type { RequestGuard } from "../guard.js";
@@ -61,7 +62,9 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
 
   router.add("POST", "/v1/logout", (ctx) => {
     const { cookie, cookieKey } = credentialsOf(ctx.req);
-    if (cookie !== undefined && cookieKey !== undefined) core.tokens.revokeCookie(cookie, cookieKey);
+    // The sign-in's open connections (WebSockets, event streams) end with it, as a revoked token's do.
+    if (cookie !== undefined && cookieKey !== undefined && core.tokens.revokeCookie(cookie, cookieKey))
+      core.connections.revokeSignIn(signInKey(cookieKey), SIGNED_OUT);
     ctx.res.setHeader("Set-Cookie", sessionCookie(core, "", 0));
     sendJson(ctx.res, 200, { ok: true });
   });

@@ -2,6 +2,7 @@ import { RemoteSession } from "../../sessions/remote-session.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
+import { signInOf } from "../auth.js";
 import type { GatewayCore } from "../context.js";
 import { SessionFeed } from "../feed.js";
 import type { FeedHooks, FeedSink } from "../feed.js";
@@ -74,9 +75,27 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     }
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
-    const releaseConnection = core.connections.open(ctx.identity, () => end());
+    const releaseConnection = core.connections.open({ identity: ctx.identity, signIn: signInOf(ctx.req) }, () => end());
     const { share, release: releaseShare } = core.catchUp.hold(ctx.identity.name);
     const pacing = { scheduler: core.catchUp.scheduler, share };
+    /**
+     * Runs one of the stream's callbacks (a write's completion, a live event, the heartbeat, the
+     * session's removal) so that nothing it throws reaches the process: the stream is cut and
+     * the error logged with its peer; other streams and connections go on.
+     */
+    const guarded =
+      <A extends unknown[]>(callback: (...args: A) => void) =>
+      (...args: A): void => {
+        try {
+          callback(...args);
+        } catch (error) {
+          const peer = `${ctx.req.socket.remoteAddress}:${ctx.req.socket.remotePort}`;
+          core.logger.error({ err: error, session: session.id, peer }, "an event stream failed; it was cut");
+          ending = true;
+          feed?.close();
+          res.destroy();
+        }
+      };
 
     res.writeHead(200, streamHeaders);
     res.flushHeaders();
@@ -106,14 +125,17 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       const bytes = Buffer.byteLength(text);
       queued += bytes;
       share.add(bytes);
-      res.write(text, (error) => {
-        queued -= bytes;
-        share.remove(bytes);
-        taken += bytes;
-        // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
-        if (error || ending || res.destroyed) return;
-        if (queued < sink.budgetBytes / 2) feed?.pump();
-      });
+      res.write(
+        text,
+        guarded((error: Error | null | undefined) => {
+          queued -= bytes;
+          share.remove(bytes);
+          taken += bytes;
+          // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
+          if (error || ending || res.destroyed) return;
+          if (queued < sink.budgetBytes / 2) feed?.pump();
+        }),
+      );
     };
     const sink: FeedSink = {
       get queuedBytes() {
@@ -123,17 +145,17 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       get open() {
         return !ending && !res.destroyed && !res.writableEnded;
       },
-      deliver(entries: readonly LogEntry[]) {
+      deliver: guarded((entries: readonly LogEntry[]) => {
         let text = "";
         for (const e of entries) text += `id: ${e.seq}\ndata: ${e.json}\n\n`;
         if (entries.length > 0) lastId = entries[entries.length - 1]!.seq;
         write(text);
         endIfPast();
-      },
-      reset(first, head) {
+      }),
+      reset: guarded((first: number, head: number) => {
         core.metrics.resets.inc();
         write(`event: reset\ndata: ${JSON.stringify({ reason: "trimmed", first, head })}\n\n`);
-      },
+      }),
     };
 
     /**
@@ -169,7 +191,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     }
     let stalled = 0;
     let takenAtLastBeat = taken;
-    let heartbeat = core.clock.setTimeout(function beat() {
+    const beat = guarded(() => {
       stalled = queued > 0 && taken === takenAtLastBeat ? stalled + 1 : 0;
       takenAtLastBeat = taken;
       if (stalled >= SSE_STALLED_HEARTBEATS) {
@@ -178,10 +200,13 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       }
       write(`${skippedId()}: ping\n\n`);
       heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
-    }, SSE_HEARTBEAT_MS);
-    const stopRemoveWatch = session.onRemoved(() =>
-      end(
-        `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
+    });
+    let heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
+    const stopRemoveWatch = session.onRemoved(
+      guarded(() =>
+        end(
+          `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
+        ),
       ),
     );
     res.on("close", () => {
