@@ -222,6 +222,21 @@ describe("ACP agents through the gateway", () => {
   // sent without the checks of POST /v1/sessions — no bounds on args or env, env names with "=",
   // NUL bytes — and named it after the command as it was, control characters included, though
   // session names never carry any (a name is shown in terminals and lists).
+  // Exploratory test: agent sessions showed `pid: null` while their agent ran.
+  it("shows the agent process's pid in the session while it runs, and null once the session ended", async () => {
+    const { http, agent, run } = await scriptedAgentSession();
+    expect(agent.pid).toBeNull();
+    const { runId, events } = await run({ op: "pid" });
+    const answered = Number(String(events.find((e) => e.runId === runId && e.type === "chat.final")?.text).slice(4));
+    const info = (await http.get(`/v1/sessions/${agent.id}`)).json;
+    expect(info).toMatchObject({ state: "running", pid: answered });
+    const listed = (await http.get("/v1/sessions")).json.sessions.find((x: { id: string }) => x.id === agent.id);
+    expect(listed.pid).toBe(answered);
+    const ended = await http.del(`/v1/sessions/${agent.id}`);
+    expect(ended.json).toMatchObject({ state: "exited", pid: null });
+    expect(() => process.kill(answered, 0)).toThrow();
+  });
+
   it("holds a malicious agent's terminal/create to the rules of POST /v1/sessions", async () => {
     const { http, agent, run } = await scriptedAgentSession();
     const ask = async (script: Record<string, unknown>): Promise<string> => {
