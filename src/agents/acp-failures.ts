@@ -91,7 +91,7 @@ export function authRequiredMessage(error: RpcError, methods: AuthMethodInfo[], 
     const what = `"${m.name}"${m.description !== undefined && m.description !== m.name ? ` (${m.description})` : ""}`;
     return m.terminalArgs !== undefined
       ? `${what}: run \`${shellQuote([...command, ...m.terminalArgs])}\` in a terminal as the user the gateway runs as`
-      : `${what}: set the agent's "authMethod" to "${m.id}" in the gateway config and the gateway authenticates with it`;
+      : `${what}: set the agent's "authMethod" to "${m.id}" in the gateway config (with what that method needs, e.g. a key in the agent's env) and the gateway authenticates with it`;
   });
   return `${head}. To log in: ${ways.join("; or ")}. Then prompt again`;
 }

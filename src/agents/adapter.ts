@@ -4,7 +4,7 @@ import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 
 /**
- * How to run an agent: config `agents: {id: {adapter, command?, cwd?, env?}}` or the inline
+ * How to run an agent: config `agents: {id: {adapter, command?, cwd?, env?, authMethod?}}` or the inline
  * `agent` of `POST /v1/sessions`. `command` is required for `acp` and `command`.
  */
 export type AgentSpec = InlineAgent;

@@ -111,7 +111,8 @@ export type InlineAgent = z.infer<typeof InlineAgent>;
 
 /** What `agent` of a new agent session must be, said in full when it is neither (zod says "Invalid input"). */
 function agentProblem(input: unknown): string {
-  const what = "the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}";
+  const what =
+    "the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}";
   if (input === undefined) return `required: ${what}`;
   if (typeof input === "object" && input !== null && !Array.isArray(input)) {
     const inline = InlineAgent.safeParse(input);

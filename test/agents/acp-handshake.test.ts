@@ -85,7 +85,7 @@ describe("ACP handshake failures say what the agent said", () => {
     expect(end.message).toBe(
       "the agent needs a login before it can work (it answered error -32000: Authentication required). To log in: " +
         `"Log in with Raw" (Run \`raw /login\` in the terminal): run \`${s.command.join(" ")} --login\` in a terminal as the user the gateway runs as; ` +
-        `or "Raw key" (Use the key in RAW_KEY): set the agent's "authMethod" to "raw-key" in the gateway config and the gateway authenticates with it. ` +
+        `or "Raw key" (Use the key in RAW_KEY): set the agent's "authMethod" to "raw-key" in the gateway config (with what that method needs, e.g. a key in the agent's env) and the gateway authenticates with it. ` +
         "Then prompt again",
     );
   });

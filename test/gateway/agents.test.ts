@@ -104,26 +104,35 @@ describe("agent sessions through the gateway", () => {
     // Exploratory test: a missing agent was "agent: Invalid input", and an echo agent's command
     // was taken, shown with the session and never run.
     const refusals = await Promise.all(
-      [undefined, 5, { adapter: "nope" }, { adapter: "echo", command: ["claude"] }, { adapter: "acp" }].map(
-        async (agent) => (await http.post("/v1/sessions", { kind: "agent", agent })).json.error,
-      ),
+      [
+        undefined,
+        5,
+        { adapter: "nope" },
+        { adapter: "echo", command: ["claude"] },
+        { adapter: "acp" },
+        { adapter: "command", command: ["claude"], authMethod: "x" },
+      ].map(async (agent) => (await http.post("/v1/sessions", { kind: "agent", agent })).json.error),
     );
     expect(refusals).toEqual([
       {
         code: "VALIDATION_FAILED",
         message:
-          "agent: required: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}",
+          "agent: required: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}",
       },
       {
         code: "VALIDATION_FAILED",
         message:
-          "agent: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}, not number",
+          "agent: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}, not number",
       },
       { code: "VALIDATION_FAILED", message: 'agent: adapter: Invalid option: expected one of "acp"|"command"|"echo"' },
       { code: "VALIDATION_FAILED", message: "agent.command: the echo adapter runs no command: leave it out" },
       {
         code: "VALIDATION_FAILED",
         message: "agent.command: the acp adapter needs the agent's command (an argv array)",
+      },
+      {
+        code: "VALIDATION_FAILED",
+        message: "agent.authMethod: authMethod is an ACP login method: only the acp adapter takes it",
       },
     ]);
     expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
