@@ -91,7 +91,6 @@ export class AcpAdapter implements AgentAdapter {
   private inputError: unknown;
   /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
   private authMethods: ReturnType<typeof readAuthMethods> = [];
-  private noise: AcpStdoutNoise | undefined;
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -216,7 +215,6 @@ export class AcpAdapter implements AgentAdapter {
     this.context.processChanged();
     void proc.closed.then((end) => this.onProcessEnd(end));
     const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
-    this.noise = noise;
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
       (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>)
@@ -264,21 +262,20 @@ export class AcpAdapter implements AgentAdapter {
       await Promise.race([this.handshake(conn), timeout]);
     } catch (err) {
       if (err instanceof AcpStartError) throw err;
-      const answered = err instanceof HandshakeStepError ? err.error : undefined;
-      if (answered === undefined) {
+      if (!(err instanceof HandshakeStepError)) {
         const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
         if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
         throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
       }
       await this.endedWithin(proc, STDERR_SETTLE_MS);
-      if (answered.code === ACP_AUTH_REQUIRED) {
-        throw new AcpStartError("AGENT_AUTH_REQUIRED", this.authRequired(answered));
+      if (err.error.code === ACP_AUTH_REQUIRED) {
+        throw new AcpStartError("AGENT_AUTH_REQUIRED", this.authRequired(err.error));
       }
       // The agent's answer, with what it said on stderr: the reason is often only there.
       throw new AcpStartError(
         "AGENT_FAILED",
-        `ACP handshake failed: the agent answered ${(err as HandshakeStepError).step} with ` +
-          `${describeRpcError(answered)}${stderrNote(proc.stderrTail())}`,
+        `ACP handshake failed: the agent answered ${err.step} with ` +
+          `${describeRpcError(err.error)}${stderrNote(proc.stderrTail())}`,
       );
     } finally {
       timer?.cancel();
