@@ -101,8 +101,8 @@ export class AgentProcess {
    * SIGTERM to the group, SIGKILL after {@link KILL_GRACE_MS}; resolves when the process and the
    * rest of its group are gone (or, for members that outlast SIGKILL, such as zombies nobody
    * reaps, {@link KILL_GRACE_MS} after it). What the agent started shares its group and may
-   * outlive it: Claude Code under claude-agent-acp ran on for 7 s after its adapter had exited
-   * (test/agents/real-agents.test.ts). Idempotent.
+   * outlive it: Claude Code under claude-agent-acp runs on for seconds after its adapter has
+   * exited (test/agents/real-agents.test.ts). Idempotent.
    */
   kill(): Promise<ProcessEnd> {
     if (this.killing) return this.killing;
