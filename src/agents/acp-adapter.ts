@@ -6,9 +6,19 @@ import type { ErrorCode } from "../protocol/index.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
 import type { ProcessEnd } from "./agent-process.js";
+import {
+  ACP_AUTH_REQUIRED,
+  asRpcError,
+  authRequiredMessage,
+  describeRpcError,
+  readAuthMethods,
+  stderrNote,
+} from "./acp-failures.js";
+import type { RpcError } from "./acp-failures.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
+import { AcpStdoutNoise } from "./acp-stdout-noise.js";
 import { applySessionUpdate } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { describeError } from "./logger.js";
@@ -23,6 +33,12 @@ export const ACP_START_TIMEOUT_MS = 30_000;
 export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
 /** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
 const EXIT_CLASSIFY_MS = 1000;
+/**
+ * When the agent answers a handshake request with an error, how long to wait for the rest of its
+ * stderr: it comes through its own pipe, so what the agent wrote there before answering can be
+ * read after the answer.
+ */
+const STDERR_SETTLE_MS = 200;
 
 const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
@@ -30,6 +46,8 @@ export interface AcpAdapterOptions {
   /** argv of the agent, e.g. `["gemini", "--acp"]`. */
   command: string[];
   env: Record<string, string> | undefined;
+  /** An `authMethods` id the agent offers: the gateway calls ACP `authenticate` with it before `session/new`. */
+  authMethod?: string | undefined;
 }
 
 class AcpStartError extends Error {
@@ -71,6 +89,8 @@ export class AcpAdapter implements AgentAdapter {
   private disposing: Promise<void> | undefined;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
+  /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
+  private authMethods: ReturnType<typeof readAuthMethods> = [];
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -86,6 +106,10 @@ export class AcpAdapter implements AgentAdapter {
 
   get dead(): boolean {
     return this.isDead;
+  }
+
+  get pid(): number | null {
+    return this.proc?.running === true ? (this.proc.child.pid ?? null) : null;
   }
 
   async run(run: AdapterRun): Promise<RunOutcome> {
@@ -139,8 +163,8 @@ export class AcpAdapter implements AgentAdapter {
       (err: unknown): RunOutcome => {
         this.isDead = true;
         void this.proc?.kill();
-        if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message };
-        return { kind: "error", code: "AGENT_FAILED", message: describeError(err) };
+        if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message, start: true };
+        return { kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true };
       },
     );
     return this.starting;
@@ -188,10 +212,14 @@ export class AcpAdapter implements AgentAdapter {
       throw new AcpStartError(error.code, error.message);
     }
     this.proc = proc;
+    this.context.processChanged();
     void proc.closed.then((end) => this.onProcessEnd(end));
+    const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
-      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>).pipeThrough(this.hold.stream()),
+      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>)
+        .pipeThrough(this.hold.stream())
+        .pipeThrough(noise.stream()),
       { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
     const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
@@ -219,27 +247,43 @@ export class AcpAdapter implements AgentAdapter {
 
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = this.context.clock.setTimeout(
-        () =>
-          reject(
-            new AcpStartError(
-              "AGENT_FAILED",
-              `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms`,
-            ),
+      timer = this.context.clock.setTimeout(() => {
+        const printed = noise.describe();
+        reject(
+          new AcpStartError(
+            "AGENT_FAILED",
+            `the agent did not answer initialize/session/new within ${ACP_START_TIMEOUT_MS} ms` +
+              `${printed === undefined ? "" : `; ${printed}`}${stderrNote(proc.stderrTail())}`,
           ),
-        ACP_START_TIMEOUT_MS,
-      );
+        );
+      }, ACP_START_TIMEOUT_MS);
     });
     try {
       await Promise.race([this.handshake(conn), timeout]);
     } catch (err) {
       if (err instanceof AcpStartError) throw err;
-      const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
-      if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
-      throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
+      if (!(err instanceof HandshakeStepError)) {
+        const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
+        if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
+        throw new AcpStartError("AGENT_FAILED", `ACP handshake failed: ${describeError(err)}`);
+      }
+      await this.endedWithin(proc, STDERR_SETTLE_MS);
+      if (err.error.code === ACP_AUTH_REQUIRED) {
+        throw new AcpStartError("AGENT_AUTH_REQUIRED", this.authRequired(err.error));
+      }
+      // The agent's answer, with what it said on stderr: the reason is often only there.
+      throw new AcpStartError(
+        "AGENT_FAILED",
+        `ACP handshake failed: the agent answered ${err.step} with ` +
+          `${describeRpcError(err.error)}${stderrNote(proc.stderrTail())}`,
+      );
     } finally {
       timer?.cancel();
     }
+  }
+
+  private authRequired(error: RpcError): string {
+    return authRequiredMessage(error, this.authMethods, this.options.command);
   }
 
   private async handshake(conn: ClientConnection): Promise<void> {
@@ -248,17 +292,35 @@ export class AcpAdapter implements AgentAdapter {
       clientCapabilities: {
         fs: { readTextFile: true, writeTextFile: true },
         terminal: this.terminals.supported,
+        // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
+        // without this an agent may advertise none and the user is not told how to log in.
+        auth: { terminal: true },
       },
       clientInfo: { ...CLIENT_INFO },
     };
-    const init = await conn.agent.request("initialize", request);
+    const init = await step("initialize", conn.agent.request("initialize", request));
+    this.authMethods = readAuthMethods(init.authMethods);
     if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
       throw new AcpStartError(
         "AGENT_FAILED",
         `the agent speaks ACP version ${init.protocolVersion}; the gateway speaks ${acp.PROTOCOL_VERSION}`,
       );
     }
-    const session = await conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] });
+    const methodId = this.options.authMethod;
+    if (methodId !== undefined) {
+      if (!this.authMethods.some((m) => m.id === methodId)) {
+        const offered = this.authMethods.map((m) => `"${m.id}"`).join(", ") || "none";
+        throw new AcpStartError(
+          "CONFIG_INVALID",
+          `the agent's authMethod "${methodId}" is not one the agent offers (it offers ${offered}): fix the agent's authMethod in the gateway config`,
+        );
+      }
+      await step("authenticate", conn.agent.request("authenticate", { methodId }));
+    }
+    const session = await step(
+      "session/new",
+      conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] }),
+    );
     this.acpSessionId = session.sessionId;
     this.context.logger.debug(
       { sessionId: this.context.sessionId, acpSessionId: session.sessionId, agent: init.agentInfo?.name },
@@ -279,6 +341,7 @@ export class AcpAdapter implements AgentAdapter {
   private onProcessEnd(end: ProcessEnd): void {
     this.isDead = true;
     this.context.logger.info({ sessionId: this.context.sessionId, ...end }, "ACP agent ended");
+    this.context.processChanged();
   }
 
   /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */
@@ -303,19 +366,30 @@ export class AcpAdapter implements AgentAdapter {
    */
   private watchInput(readable: ReadableStream<AnyMessage>): ReadableStream<AnyMessage> {
     const reader = readable.getReader();
+    // Set when the SDK cancels this stream (the connection closes, e.g. at dispose): the read in
+    // flight then ends as done, and the stream is closed already — closing it again threw
+    // "Controller is already closed", logged at every agent's end.
+    let cancelled = false;
     return new ReadableStream<AnyMessage>({
       pull: async (controller) => {
+        let next: ReadableStreamReadResult<AnyMessage>;
         try {
-          const { value, done } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          next = await reader.read();
         } catch (err) {
+          if (cancelled) return;
           this.inputError ??= err;
           this.context.logger.warn({ sessionId: this.context.sessionId, err: describeError(err) }, "ACP input failed");
           controller.error(err);
+          return;
         }
+        if (cancelled) return;
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => {
+        cancelled = true;
+        return reader.cancel(reason);
+      },
     });
   }
 
@@ -344,15 +418,13 @@ export class AcpAdapter implements AgentAdapter {
     const turn = this.turn;
     if (!turn) return;
     if ("error" in message) {
-      const { code, message: text, data } = message.error as { code: number; message: string; data?: unknown };
-      // The reason is often only in `data` (the ACP SDK puts a thrown error's message in
-      // `data.details` under a bare "Internal error"): what a user with a bad key needs to read.
-      const why = errorData(data);
-      this.finishTurn(turn, {
-        kind: "error",
-        code: "AGENT_FAILED",
-        message: `the agent answered error ${code}: ${text}${why === undefined || why === text ? "" : `: ${why}`}`,
-      });
+      const error = message.error as RpcError;
+      this.finishTurn(
+        turn,
+        error.code === ACP_AUTH_REQUIRED
+          ? { kind: "error", code: "AGENT_AUTH_REQUIRED", message: this.authRequired(error) }
+          : { kind: "error", code: "AGENT_FAILED", message: `the agent answered ${describeRpcError(error)}` },
+      );
       return;
     }
     const result = message.result;
@@ -384,19 +456,23 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 
   });
 }
 
-/** Most characters of an error's `data` quoted in a run's error. */
-const ERROR_DATA_CHARS = 1_000;
+/** A handshake request the agent answered with an error: which one, and the error. */
+class HandshakeStepError extends Error {
+  readonly step: string;
+  readonly error: RpcError;
+  constructor(step: string, error: RpcError) {
+    super(`${step}: ${error.message}`);
+    this.step = step;
+    this.error = error;
+  }
+}
 
-/** What a JSON-RPC error's `data` says, as text: its `details` or `message`, a string, or its JSON. */
-function errorData(data: unknown): string | undefined {
-  if (data === undefined || data === null) return undefined;
-  let text: string | undefined;
-  if (typeof data === "string") text = data;
-  else if (isRecord(data) && typeof data["details"] === "string") text = data["details"];
-  else if (isRecord(data) && typeof data["message"] === "string") text = data["message"];
-  else if (isRecord(data) && Object.keys(data).length === 0) return undefined;
-  else text = JSON.stringify(data);
-  text = text.trim();
-  if (text === "") return undefined;
-  return text.length > ERROR_DATA_CHARS ? `${text.slice(0, ERROR_DATA_CHARS)}…` : text;
+/** `request`'s result; an error the agent answered becomes a {@link HandshakeStepError} naming `name`. */
+async function step<T>(name: string, request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    const answered = asRpcError(err);
+    throw answered === undefined ? err : new HandshakeStepError(name, answered);
+  }
 }

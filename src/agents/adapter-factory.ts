@@ -19,7 +19,7 @@ export function adapterFactoryFor(spec: AgentSpec): (context: AdapterContext) =>
     }
     case "acp": {
       const command = requireCommand(spec);
-      return (context) => new AcpAdapter(context, { command, env: spec.env });
+      return (context) => new AcpAdapter(context, { command, env: spec.env, authMethod: spec.authMethod });
     }
   }
 }

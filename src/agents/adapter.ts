@@ -4,7 +4,7 @@ import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 
 /**
- * How to run an agent: config `agents: {id: {adapter, command?, cwd?, env?}}` or the inline
+ * How to run an agent: config `agents: {id: {adapter, command?, cwd?, env?, authMethod?}}` or the inline
  * `agent` of `POST /v1/sessions`. `command` is required for `acp` and `command`.
  */
 export type AgentSpec = InlineAgent;
@@ -66,7 +66,10 @@ export interface RunSink {
 }
 
 /** How an adapter's run ended, when the session did not end it first (abort). */
-export type RunOutcome = { kind: "final"; stopReason: string } | { kind: "error"; code: ErrorCode; message: string };
+export type RunOutcome =
+  | { kind: "final"; stopReason: string }
+  /** `start`: the agent failed to start (spawn or handshake), not during the run. */
+  | { kind: "error"; code: ErrorCode; message: string; start?: boolean };
 
 export interface AdapterRun {
   runId: string;
@@ -87,6 +90,8 @@ export interface AgentAdapter {
    * The session replaces a dead adapter before the next run, within its restart bound.
    */
   readonly dead: boolean;
+  /** The agent process's id while it runs, else null (also for adapters without a lasting process). */
+  readonly pid?: number | null;
   /** Kills the agent process and anything it started. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -114,6 +119,8 @@ export interface AdapterContext {
   children: ChildTerminalFactory | undefined;
   /** Whether the session's log has room for more output (see {@link LogRoom}). */
   room: LogRoom;
+  /** Called when the adapter started an agent process (its `pid` changed). */
+  processChanged: () => void;
 }
 
 export type AgentAdapterFactory = () => AgentAdapter;

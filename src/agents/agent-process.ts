@@ -9,6 +9,8 @@ import { describeError } from "./logger.js";
 
 /** After SIGTERM an agent process group gets this long to exit before SIGKILL. */
 export const KILL_GRACE_MS = 2000;
+/** While the agent's process group outlives the agent, how often {@link AgentProcess.kill} looks whether it is gone. */
+export const GROUP_POLL_MS = 50;
 /** Bytes of an agent's stderr kept for error messages. */
 export const STDERR_TAIL_BYTES = 4096;
 
@@ -95,17 +97,42 @@ export class AgentProcess {
     return this.tail.toString("utf8").trim();
   }
 
-  /** SIGTERM to the group, SIGKILL after {@link KILL_GRACE_MS}; resolves when the process is gone. Idempotent. */
+  /**
+   * SIGTERM to the group, SIGKILL after {@link KILL_GRACE_MS}; resolves when the process and the
+   * rest of its group are gone (or, for members that outlast SIGKILL, such as zombies nobody
+   * reaps, {@link KILL_GRACE_MS} after it). What the agent started shares its group and may
+   * outlive it: Claude Code under claude-agent-acp runs on for seconds after its adapter has
+   * exited (test/agents/real-agents.test.ts). Idempotent.
+   */
   kill(): Promise<ProcessEnd> {
-    if (this.ended) return Promise.resolve(this.ended);
-    this.killing ??= (async () => {
+    if (this.killing) return this.killing;
+    if (this.ended && !this.groupAlive()) return Promise.resolve(this.ended);
+    this.killing = (async () => {
+      const { clock } = this.opts;
       this.signalGroup("SIGTERM");
-      const timer = this.opts.clock.setTimeout(() => this.signalGroup("SIGKILL"), KILL_GRACE_MS);
+      const killAt = clock.monotonic() + KILL_GRACE_MS;
+      const timer = clock.setTimeout(() => this.signalGroup("SIGKILL"), KILL_GRACE_MS);
       const end = await this.closed;
+      while (this.groupAlive() && clock.monotonic() < killAt + KILL_GRACE_MS) {
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, GROUP_POLL_MS));
+      }
       timer.cancel();
       return end;
     })();
     return this.killing;
+  }
+
+  /** Whether a process of the agent's group (the agent or what it started) still exists. */
+  private groupAlive(): boolean {
+    const pid = this.child.pid;
+    if (pid === undefined) return false;
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      // ESRCH: no process is left in the group (EPERM cannot happen: we started them all).
+      return false;
+    }
   }
 
   /**
@@ -126,9 +153,10 @@ export class AgentProcess {
     return `${this.opts.command} ${how}${lastLines ? `: ${lastLines}` : ""}`;
   }
 
+  /** Signals the agent's group; also after the agent has ended, for what it started. */
   private signalGroup(signal: NodeJS.Signals): void {
     const pid = this.child.pid;
-    if (pid === undefined || this.ended) return;
+    if (pid === undefined || !this.groupAlive()) return;
     try {
       this.signalsSent.add(signal);
       process.kill(-pid, signal);

@@ -114,7 +114,7 @@ export class AgentSession {
   private adapter: AgentAdapter | undefined;
   private crashed = false;
   /** How the last run on an agent that then turned out dead ended: the restart refusal quotes it. */
-  private lastFailure: { code: ErrorCode; message: string } | undefined;
+  private lastFailure: { code: ErrorCode; message: string; start: boolean } | undefined;
   private lastState: AgentSessionState = "idle";
   private disposing: Promise<void> | undefined;
 
@@ -133,6 +133,7 @@ export class AgentSession {
       logger: this.logger,
       children: options.children,
       room: options.room ?? alwaysRoom,
+      processChanged: () => this.notifyListeners(),
     };
     this.permissions = new PermissionBroker({
       log: this.log,
@@ -253,13 +254,18 @@ export class AgentSession {
     return { active: this.active?.runId ?? null, queued: this.queue.length };
   }
 
+  /** The agent process's id while one runs (ACP agents keep one between runs), else null. */
+  pid(): number | null {
+    return this.adapter?.pid ?? null;
+  }
+
   state(): AgentSessionState {
     if (this.permissions.open > 0) return "waiting";
     if (this.active || this.queue.length > 0) return "working";
     return "idle";
   }
 
-  /** Calls `listener` whenever {@link state} changes. Returns the unsubscribe function. */
+  /** Calls `listener` whenever {@link state} or {@link pid} changes. Returns the unsubscribe function. */
   onStateChange(listener: (state: AgentSessionState) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -333,7 +339,10 @@ export class AgentSession {
     if (lane.adapter.dead && this.adapter === lane.adapter) {
       // Free what the dead agent left (child terminals) now; the next prompt restarts it.
       this.logger.warn({ sessionId: this.sessionId, runId: lane.run.runId }, "agent process is gone");
-      this.lastFailure = outcome.kind === "error" ? { code: outcome.code, message: outcome.message } : undefined;
+      this.lastFailure =
+        outcome.kind === "error"
+          ? { code: outcome.code, message: outcome.message, start: outcome.start === true }
+          : undefined;
       this.retire(lane.adapter);
       this.adapter = undefined;
       this.crashed = true;
@@ -392,10 +401,14 @@ export class AgentSession {
     const retryInS = Math.max(1, Math.ceil((this.restartTimes[0]! + AGENT_RESTART_WINDOW_MS - now) / 1000));
     const last = this.lastFailure;
     const neverStarted = last?.code === "SPAWN_FAILED" || last?.code === "RESOURCE_EXHAUSTED";
+    // It started but failed its handshake (AGENT_FAILED, AGENT_AUTH_REQUIRED): it did not exit,
+    // and its code says more than AGENT_EXITED would.
+    const handshake = !neverStarted && last?.start === true;
+    const what = neverStarted ? "failed to start" : handshake ? "failed its handshake" : "exited";
     return {
-      code: neverStarted ? last.code : "AGENT_EXITED",
+      code: neverStarted || handshake ? last.code : "AGENT_EXITED",
       message:
-        `the agent ${neverStarted ? "failed to start" : "exited"} ${MAX_AGENT_RESTARTS + 1} times within ` +
+        `the agent ${what} ${MAX_AGENT_RESTARTS + 1} times within ` +
         `${AGENT_RESTART_WINDOW_MS / 1000} s${last !== undefined ? ` (last: ${last.code}: ${last.message})` : ""}; ` +
         `not restarting it yet: a prompt in ${retryInS} s starts it again`,
     };
@@ -413,6 +426,11 @@ export class AgentSession {
     const state = this.state();
     if (state === this.lastState) return;
     this.lastState = state;
+    this.notifyListeners();
+  }
+
+  private notifyListeners(): void {
+    const state = this.lastState;
     for (const listener of [...this.listeners]) {
       try {
         listener(state);

@@ -98,7 +98,12 @@ export class Transcript {
         this.endLine();
         return { type: "chat.final" };
       case "chat.error":
-        this.note(`[error] ${event.code}: ${event.message}`);
+        // Not a crash: the agent waits for a login, and the message says how (AGENT_AUTH_REQUIRED).
+        this.note(
+          event.code === "AGENT_AUTH_REQUIRED"
+            ? `[login needed] ${event.message}`
+            : `[error] ${event.code}: ${event.message}`,
+        );
         return { type: "chat.error", code: event.code, message: event.message };
       case "chat.aborted":
         this.note(`[aborted${event.by ? ` by ${event.by.name}` : ""}]`);

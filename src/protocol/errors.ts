@@ -58,6 +58,11 @@ export const ERROR_CODES = {
   AGENT_NOT_FOUND: { status: 404, summary: "No agent with that id is configured." },
   AGENT_EXITED: { status: 502, summary: "The agent process exited during a run." },
   AGENT_FAILED: { status: 502, summary: "The agent answered with an error." },
+  AGENT_AUTH_REQUIRED: {
+    status: 502,
+    summary:
+      "The agent needs its user to log in (ACP `auth_required`) before it can work; the message says how, from the login methods the agent offers. Log in, then prompt again.",
+  },
   RUN_NOT_ACTIVE: { status: 409, summary: "There is no active run to abort." },
   PERMISSION_REQUEST_NOT_FOUND: {
     status: 404,

@@ -87,6 +87,8 @@ export const InlineAgent = z
       .optional(),
     cwd: Cwd.optional(),
     env: Env.optional(),
+    /** ACP only: the agent's login method (an `authMethods` id) the gateway calls `authenticate` with. */
+    authMethod: boundedString().min(1).max(200).optional(),
   })
   .superRefine((agent, ctx) => {
     // An echo agent's command would be shown with the session and never run; the others cannot start without one.
@@ -98,12 +100,19 @@ export const InlineAgent = z
         path: ["command"],
         message: `the ${agent.adapter} adapter needs the agent's command (an argv array)`,
       });
+    if (agent.adapter !== "acp" && agent.authMethod !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["authMethod"],
+        message: "authMethod is an ACP login method: only the acp adapter takes it",
+      });
   });
 export type InlineAgent = z.infer<typeof InlineAgent>;
 
 /** What `agent` of a new agent session must be, said in full when it is neither (zod says "Invalid input"). */
 function agentProblem(input: unknown): string {
-  const what = "the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}";
+  const what =
+    "the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}";
   if (input === undefined) return `required: ${what}`;
   if (typeof input === "object" && input !== null && !Array.isArray(input)) {
     const inline = InlineAgent.safeParse(input);

@@ -75,6 +75,12 @@ export class AgentGatewaySession extends Session {
     });
   }
 
+  /** The agent process's pid while it runs (the record keeps null: the process changes across restarts). */
+  override info(): SessionInfo {
+    const info = super.info();
+    return info.state === "running" ? { ...info, pid: this.agent?.pid() ?? null } : info;
+  }
+
   protected override runInfo(): SessionInfo["run"] {
     if (!this.agent) return null;
     return { ...this.agent.info(), activity: this.agent.state() };

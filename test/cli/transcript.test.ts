@@ -33,6 +33,16 @@ describe("Transcript (logs and prompt --wait of agent sessions)", () => {
     ]);
   });
 
+  it("shows AGENT_AUTH_REQUIRED as a login to do, not as an error", () => {
+    let out = "";
+    const t = new Transcript({ text: (c) => (out += c), note: (l) => (out += `${l}\n`) });
+    const message = "the agent needs a login before it can work (…). To log in: run `claude /login`. Then prompt again";
+    t.push(ev({ type: "run.queued", runId: "r", text: "hi", by, position: 0 }));
+    const end = t.push(ev({ type: "chat.error", runId: "r", code: "AGENT_AUTH_REQUIRED", message }));
+    expect(out).toBe(`> hi\n[login needed] ${message}\n`);
+    expect(end).toEqual({ type: "chat.error", code: "AGENT_AUTH_REQUIRED", message });
+  });
+
   it("shows a prompt queued behind a running one when its run starts, so each prompt is followed by its own answer (regression)", () => {
     let out = "";
     const t = new Transcript({ text: (c) => (out += c), note: (l) => (out += `${l}\n`) });

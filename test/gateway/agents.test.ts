@@ -104,26 +104,35 @@ describe("agent sessions through the gateway", () => {
     // Exploratory test: a missing agent was "agent: Invalid input", and an echo agent's command
     // was taken, shown with the session and never run.
     const refusals = await Promise.all(
-      [undefined, 5, { adapter: "nope" }, { adapter: "echo", command: ["claude"] }, { adapter: "acp" }].map(
-        async (agent) => (await http.post("/v1/sessions", { kind: "agent", agent })).json.error,
-      ),
+      [
+        undefined,
+        5,
+        { adapter: "nope" },
+        { adapter: "echo", command: ["claude"] },
+        { adapter: "acp" },
+        { adapter: "command", command: ["claude"], authMethod: "x" },
+      ].map(async (agent) => (await http.post("/v1/sessions", { kind: "agent", agent })).json.error),
     );
     expect(refusals).toEqual([
       {
         code: "VALIDATION_FAILED",
         message:
-          "agent: required: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}",
+          "agent: required: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}",
       },
       {
         code: "VALIDATION_FAILED",
         message:
-          "agent: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?}, not number",
+          "agent: the id of an agent (GET /v1/agents lists them) or an inline agent {adapter, command?, cwd?, env?, authMethod?}, not number",
       },
       { code: "VALIDATION_FAILED", message: 'agent: adapter: Invalid option: expected one of "acp"|"command"|"echo"' },
       { code: "VALIDATION_FAILED", message: "agent.command: the echo adapter runs no command: leave it out" },
       {
         code: "VALIDATION_FAILED",
         message: "agent.command: the acp adapter needs the agent's command (an argv array)",
+      },
+      {
+        code: "VALIDATION_FAILED",
+        message: "agent.authMethod: authMethod is an ACP login method: only the acp adapter takes it",
       },
     ]);
     expect((await http.get("/v1/sessions")).json.sessions).toEqual([]);
@@ -222,6 +231,21 @@ describe("ACP agents through the gateway", () => {
   // sent without the checks of POST /v1/sessions — no bounds on args or env, env names with "=",
   // NUL bytes — and named it after the command as it was, control characters included, though
   // session names never carry any (a name is shown in terminals and lists).
+  // Exploratory test: agent sessions showed `pid: null` while their agent ran.
+  it("shows the agent process's pid in the session while it runs, and null once the session ended", async () => {
+    const { http, agent, run } = await scriptedAgentSession();
+    expect(agent.pid).toBeNull();
+    const { runId, events } = await run({ op: "pid" });
+    const answered = Number(String(events.find((e) => e.runId === runId && e.type === "chat.final")?.text).slice(4));
+    const info = (await http.get(`/v1/sessions/${agent.id}`)).json;
+    expect(info).toMatchObject({ state: "running", pid: answered });
+    const listed = (await http.get("/v1/sessions")).json.sessions.find((x: { id: string }) => x.id === agent.id);
+    expect(listed.pid).toBe(answered);
+    const ended = await http.del(`/v1/sessions/${agent.id}`);
+    expect(ended.json).toMatchObject({ state: "exited", pid: null });
+    expect(() => process.kill(answered, 0)).toThrow();
+  });
+
   it("holds a malicious agent's terminal/create to the rules of POST /v1/sessions", async () => {
     const { http, agent, run } = await scriptedAgentSession();
     const ask = async (script: Record<string, unknown>): Promise<string> => {

@@ -2002,6 +2002,21 @@ describe("web UI", () => {
     expect(end?.built).toBeLessThan(30);
   });
 
+  it("shows an agent's AGENT_AUTH_REQUIRED as a login to do, with the command to run as code, not as a failure", async () => {
+    const raw = new URL("../agents/fixtures/raw-agent.mjs", import.meta.url).pathname;
+    const command = [process.execPath, raw, "--handshake=auth"];
+    const s = await stack({ agents: { needs_login: { adapter: "acp", command } } });
+    const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "needs_login" });
+    const page = await s.page({ hash: `#/s/${res.json.id as string}` });
+    await s.http.post(`/v1/sessions/${res.json.id as string}/prompt`, { text: "hello" });
+    const foot = page.locator("[data-test=run-login]");
+    await foot.waitFor({ timeout: 20_000 });
+    expect(await foot.getAttribute("role")).toBe("status");
+    expect(await foot.locator("strong").textContent()).toBe("Log in to the agent:");
+    expect(await foot.locator("code").allTextContents()).toEqual(["raw /login", `${command.join(" ")} --login`]);
+    expect(await page.locator(".run-foot.run-error").count()).toBe(0);
+  });
+
   it("shows snake_case names as written and keeps a numbered list's numbers across a code block (exploratory test: get<em>user</em>name, and every step numbered 1)", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "markdown");

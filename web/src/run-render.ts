@@ -19,6 +19,11 @@ export interface RunPage extends PermissionPage {
   readonly sections: ReadonlyMap<string, boolean>;
 }
 
+/** `text` with its `backquoted` parts (commands to run) as code. */
+function withCode(text: string): Child[] {
+  return text.split("`").map((part, i) => (i % 2 === 1 ? h("code", null, part) : part));
+}
+
 /**
  * One run of an agent's conversation: the prompt (with its place in the queue while queued),
  * then what the agent did in order — answer text, thoughts, tool calls, permission requests,
@@ -113,6 +118,16 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
         `Done${stopNote(run.stopReason)}${took}`,
       );
     case "error":
+      // Not a crash: the agent waits for its user to log in, and the message says how.
+      if (run.error?.code === "AGENT_AUTH_REQUIRED") {
+        return h(
+          "div",
+          { class: "run-foot run-action", role: "status", "data-test": "run-login" },
+          icon("lock"),
+          h("strong", null, "Log in to the agent:"),
+          h("span", null, ...withCode(run.error.message)),
+        );
+      }
       return h(
         "div",
         { class: "run-foot run-error", role: "alert" },
