@@ -4,37 +4,20 @@ import { SqliteEventStore } from "../../src/log/index.js";
 import type { StoredEntry } from "../../src/log/index.js";
 import type { GroupCommit } from "../../src/log/group-commit.js";
 import { tempDir } from "../helpers/tmp.js";
+import { restartingStore, until, writerOf } from "./helpers.js";
 
 const event = (seq: number): StoredEntry => {
   const json = JSON.stringify({ seq, type: "custom", ts: 0 });
   return { seq, type: "custom", json, size: json.length };
 };
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** The store's group commit, and its writer thread's test handle. */
+/** The store's group commit. */
 const commitOf = (store: SqliteEventStore) => (store as unknown as { writes: GroupCommit }).writes;
-const writerOf = (store: SqliteEventStore) =>
-  (commitOf(store) as unknown as { writer: { kill(): Promise<number> } }).writer;
 
 describe("GroupCommit's state", () => {
   it("goes starting → writer → down (the thread died) → writer (it runs again) → closed, committing in each", async () => {
     const file = join(tempDir(), "log.db");
-    const errors: Error[] = [];
-    let restarted = 0;
-    const store = new SqliteEventStore(file, {
-      writerRestartMs: 200,
-      onError: (error) => errors.push(error),
-      onWriterRestarted: () => restarted++,
-    });
+    const { store, said } = restartingStore(file, 200);
     const writes = commitOf(store);
     const seen: string[] = [];
     const note = () => {
@@ -62,8 +45,8 @@ describe("GroupCommit's state", () => {
     note();
     expect(seen).toEqual(["starting", "writer", "down", "writer", "closed"]);
     // Said once when it stopped, once when it ran again.
-    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(["LOG_WRITER_STOPPED"]);
-    expect(restarted).toBe(1);
+    expect(said.errors.map((e) => (e as { code?: string }).code)).toEqual(["LOG_WRITER_STOPPED"]);
+    expect(said.restarted).toBe(1);
     const reopened = new SqliteEventStore(file);
     try {
       expect(reopened.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1, 2, 3]);
@@ -73,12 +56,7 @@ describe("GroupCommit's state", () => {
   });
 
   it("closed is final: it takes no write, a flush commits nothing, and a late report from the writer thread moves nothing", async () => {
-    const errors: Error[] = [];
-    let restarted = 0;
-    const store = new SqliteEventStore(join(tempDir(), "log.db"), {
-      onError: (error) => errors.push(error),
-      onWriterRestarted: () => restarted++,
-    });
+    const { store, said } = restartingStore(join(tempDir(), "log.db"), 200);
     const writes = commitOf(store);
     await until(() => writes.state === "writer", "the writer thread to run");
     store.close();
@@ -89,8 +67,8 @@ describe("GroupCommit's state", () => {
     late.onWriterStopped("it exited", 1000);
     late.onWriterReady();
     expect(writes.state).toBe("closed");
-    expect(errors).toEqual([]);
-    expect(restarted).toBe(0);
+    expect(said.errors).toEqual([]);
+    expect(said.restarted).toBe(0);
     // Whoever waits for a purge is not left waiting.
     await writes.whenCommitted({ kind: "delete", sessionId: "s" } as const);
   });
