@@ -1,4 +1,5 @@
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
+import type { ErrorCode } from "../protocol/index.js";
 
 /**
  * Why the SDK could not get an answer from the gateway at all. The gateway's own refusals
@@ -49,8 +50,11 @@ export function errorFromWire(
   return new SwitchboardError("INTERNAL", text, { ...rest, wireCode: code });
 }
 
-/** Narrows `error` to a gateway error, optionally with one of `codes`. */
-export function isSwitchboardError(error: unknown, ...codes: SwitchboardError["code"][]): error is SwitchboardError {
+/**
+ * Narrows `error` to a gateway error, optionally with one of `codes` (a misspelt code does not
+ * compile): `if (isSwitchboardError(e, "SESSION_NOT_FOUND")) ...`.
+ */
+export function isSwitchboardError(error: unknown, ...codes: ErrorCode[]): error is SwitchboardError {
   return error instanceof SwitchboardError && (codes.length === 0 || codes.includes(error.code));
 }
 

@@ -16,9 +16,21 @@ import {
   LOG_FLUSH_WAIT_MS,
   LOG_WRITE_RETRY_MS,
 } from "./commit-limits.js";
+import { TimerSet } from "../system/timer-set.js";
 import { WriterThread } from "./writer-thread.js";
 import type { WriterMessage } from "./writer-thread.js";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
+
+/**
+ * Where batches are committed:
+ * - `starting`: the writer thread has not run yet (the gateway's first writes): on this thread;
+ * - `writer`: it runs: small writes here, the rest posted to it (`checkpointing`: a checkpoint it
+ *   was asked for has not answered);
+ * - `down`: it stopped (said once per outage): on this thread until it runs again;
+ * - `closed`: close() was called; nothing more is taken.
+ */
+export type CommitState =
+  { at: "starting" } | { at: "writer"; checkpointing: boolean } | { at: "down" } | { at: "closed" };
 
 /** A batch posted to the writer thread and not acknowledged yet. */
 type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys" | "deletes"> & { writes: number };
@@ -78,10 +90,8 @@ export class GroupCommit {
   private readonly directDb: Database.Database;
   private readonly commitHere: ReturnType<typeof prepareWriter>;
   private readonly writer: WriterThread;
-  /** A checkpoint was asked for and has not answered. */
-  private checkpointing = false;
-  /** Asks for a checkpoint of what is left once writes have stopped for a while. */
-  private trailingCheckpoint: ReturnType<typeof setTimeout> | undefined;
+  private _state: CommitState = { at: "starting" };
+  private readonly timers: TimerSet<"linger" | "writerLinger" | "trailingCheckpoint" | "retryHere" | "followUp">;
   /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
   private walBytes = 0;
   /** What waits for a commit, per session. */
@@ -95,24 +105,13 @@ export class GroupCommit {
   private scheduled = false;
   /** Where a batch's bytes cross to the writer thread. */
   private readonly buffers = new BatchBuffers();
-  /** A batch for the writer thread waits for company until this fires (see {@link LOG_WRITER_MIN_BYTES}). */
-  private writerLinger: ReturnType<typeof setTimeout> | undefined;
-  /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
-  private linger: ReturnType<typeof setTimeout> | undefined;
   private readonly flushedListeners: FlushListener[] = [];
   /** Who waits for a purge to be committed (see {@link whenCommitted}). */
   private readonly deleteWaiters = new Map<CommitOp, () => void>();
   private readonly onError: (error: Error) => void;
   private _writeFailure: LogWriteFailure | undefined;
-  /** The writer thread stopped (or could not start) and has not run since: said once per outage. */
-  private writerOutage = false;
   /** With the writer thread not running: batches whose commit here failed, oldest first (retried in order). */
   private readonly heldHere: Taken[] = [];
-  /** While the writer thread is not running: the commit of what a batch committed here left queued. */
-  private followUp: ReturnType<typeof setImmediate> | undefined;
-  /** While the writer thread is not running and a commit here failed: the next try. */
-  private retryHere: ReturnType<typeof setTimeout> | undefined;
-  private closed = false;
 
   /**
    * Writes the log in `file`, whose schema exists already; `pageSize` is its page size (a commit
@@ -130,6 +129,36 @@ export class GroupCommit {
           throw error;
         }));
     this.queues = new CommitQueues(options.rateClock);
+    this.timers = new TimerSet({
+      /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
+      linger: { after: LOG_INPUT_LINGER_MS, fire: () => this.writeNow() },
+      /** A batch for the writer thread waits for company until this fires (see {@link LOG_WRITER_MIN_BYTES}). */
+      writerLinger: {
+        after: LOG_WRITER_LINGER_MS,
+        fire: () => {
+          if (this._state.at === "closed" || this.inflight.size > 0 || this.queues.ops === 0) return;
+          this.send(this.fairShare(), undefined);
+        },
+      },
+      /** Asks for a checkpoint of what is left once writes have stopped for a while. */
+      trailingCheckpoint: {
+        after: LOG_CHECKPOINT_IDLE_MS,
+        fire: () => {
+          this.walBytes = Math.max(this.walBytes, LOG_CHECKPOINT_BYTES);
+          this.checkpointSoon();
+        },
+      },
+      /** While the writer thread is not running and a commit here failed: the next try. */
+      retryHere: {
+        after: options.retryMs ?? LOG_WRITE_RETRY_MS,
+        fire: () => {
+          this.commitOrRetry();
+          this.writeNow();
+        },
+      },
+      /** While the writer thread is not running: the commit of what a batch committed here left queued. */
+      followUp: { after: "immediate", fire: () => this.writeNow(), ref: true },
+    });
     const outputDir = outputDirOf(file);
     this.directDb = new Database(file);
     this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
@@ -148,7 +177,12 @@ export class GroupCommit {
    * (the gateway's first writes), and while it is down.
    */
   private get onWriter(): boolean {
-    return this.writer.ready && this.heldHere.length === 0;
+    return this._state.at === "writer" && this.heldHere.length === 0;
+  }
+
+  /** Where batches are committed now (tests). */
+  get state(): CommitState["at"] {
+    return this._state.at;
   }
 
   /**
@@ -159,46 +193,42 @@ export class GroupCommit {
    * still loaded its modules, and refusing everything then was worse than slower commits.
    */
   private onWriterStopped(reason: string, restartInMs: number): void {
-    if (this.closed) return;
+    const was = this._state.at;
+    if (was === "closed") return;
     let lost = 0;
     for (const batch of this.inflight.values()) lost += batch.writes;
     // The batches it held are gone: their sessions' later ops need not wait for them.
     this.inflight.clear();
     this.inflightKeys.clear();
-    // A checkpoint it was asked for will not answer.
-    this.checkpointing = false;
-    if (!this.writerOutage || lost > 0) {
+    // (A checkpoint it was asked for will not answer: `down` has none.)
+    this._state = { at: "down" };
+    if (was !== "down" || lost > 0) {
       const message = `the event log's writer thread stopped (${reason}): it is started again in ${restartInMs / 1000} s (later while that fails), and the log commits on the gateway's main thread meanwhile, slower under floods${lost > 0 ? `; ${lost} events and records it had not committed are lost` : ""}`;
       this.onError(Object.assign(new Error(message), { code: "LOG_WRITER_STOPPED" }));
     }
-    this.writerOutage = true;
     // What waited for the thread is committed here.
     this.writeNow();
   }
 
   /** The writer thread runs (at start, or again after it stopped): batches go to it from now on. */
   private onWriterReady(): void {
-    if (this.closed) return;
-    if (this.writerOutage) {
-      this.writerOutage = false;
-      this.options.onWriterRestarted?.();
-    }
+    const was = this._state.at;
+    if (was === "closed") return;
+    this._state = { at: "writer", checkpointing: false };
+    if (was === "down") this.options.onWriterRestarted?.();
     this.checkpointSoon();
   }
 
   /** Queues `op` for the next group commit; `key` is its session, `size` about its bytes. */
   push(key: string, size: number, op: CommitOp): void {
-    if (this.closed) throw new Error("event store is closed");
+    if (this._state.at === "closed") throw new Error("event store is closed");
     this.queues.push(key, size, op);
     if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
       if (this.inflight.size === 0) this.write();
       else this.send(this.fairShare(), undefined);
     } else if (op.kind === "entry" && op.type === "input") {
       // Goes with the next commit, or alone after a short while.
-      this.linger ??= setTimeout(() => {
-        this.linger = undefined;
-        this.writeNow();
-      }, LOG_INPUT_LINGER_MS).unref();
+      this.timers.startIfIdle("linger");
     } else if (!this.scheduled) {
       // Commit once this tick's appends are queued (one batch for all of them).
       this.scheduled = true;
@@ -210,7 +240,7 @@ export class GroupCommit {
   }
 
   private writeNow(): void {
-    if (this.closed) return;
+    if (this._state.at === "closed") return;
     if (this.inflight.size === 0) this.write();
     else this.writeBeside();
   }
@@ -252,15 +282,10 @@ export class GroupCommit {
     }
     if (this.queues.ops === 0) return;
     if (this.queues.bytes() < LOG_WRITER_MIN_BYTES && this._writeFailure === undefined) {
-      this.writerLinger ??= setTimeout(() => {
-        this.writerLinger = undefined;
-        if (this.closed || this.inflight.size > 0 || this.queues.ops === 0) return;
-        this.send(this.fairShare(), undefined);
-      }, LOG_WRITER_LINGER_MS).unref();
+      this.timers.startIfIdle("writerLinger");
       return;
     }
-    clearTimeout(this.writerLinger);
-    this.writerLinger = undefined;
+    this.timers.stop("writerLinger");
     this.send(this.fairShare(), undefined);
   }
 
@@ -303,11 +328,7 @@ export class GroupCommit {
           attempts: (failure?.attempts ?? 0) + 1,
         };
         this.options.onWriteFailed?.(this._writeFailure);
-        this.retryHere ??= setTimeout(() => {
-          this.retryHere = undefined;
-          this.commitOrRetry();
-          this.writeNow();
-        }, this.options.retryMs ?? LOG_WRITE_RETRY_MS).unref();
+        this.timers.startIfIdle("retryHere");
         return;
       }
       this.heldHere.shift();
@@ -333,11 +354,7 @@ export class GroupCommit {
       this.commitOrRetry(taken);
       // What the fair share left goes next (the writer thread's answer would have sent it): a
       // big append waited forever for its last events while the thread was starting (CI).
-      if (this.heldHere.length === 0 && this.queues.ops > 0 && this.followUp === undefined)
-        this.followUp = setImmediate(() => {
-          this.followUp = undefined;
-          this.writeNow();
-        });
+      if (this.heldHere.length === 0 && this.queues.ops > 0) this.timers.startIfIdle("followUp");
       return batch;
     }
     // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
@@ -378,24 +395,21 @@ export class GroupCommit {
    * reset by the next commit and cut back to its size limit).
    */
   private checkpointSoon(): void {
-    if (this.closed || this.checkpointing || this.walBytes === 0 || !this.writer.ready) return;
-    clearTimeout(this.trailingCheckpoint);
-    this.trailingCheckpoint = undefined;
+    const state = this._state;
+    if (state.at !== "writer" || state.checkpointing || this.walBytes === 0) return;
     if (this.walBytes >= LOG_CHECKPOINT_BYTES) {
-      this.checkpointing = true;
+      this.timers.stop("trailingCheckpoint");
+      state.checkpointing = true;
       this.walBytes = 0;
       this.writer.post({ checkpoint: true });
     } else {
-      this.trailingCheckpoint = setTimeout(() => {
-        this.trailingCheckpoint = undefined;
-        this.walBytes = Math.max(this.walBytes, LOG_CHECKPOINT_BYTES);
-        this.checkpointSoon();
-      }, LOG_CHECKPOINT_IDLE_MS).unref();
+      // Armed again from now: it fires once no commit came for LOG_CHECKPOINT_IDLE_MS.
+      this.timers.start("trailingCheckpoint");
     }
   }
 
   private onCheckpointed(result: { log?: number; done?: number; busy?: boolean; ms?: number; error?: string }): void {
-    this.checkpointing = false;
+    if (this._state.at === "writer") this._state.checkpointing = false;
     if (result.error !== undefined)
       this.options.onWarning?.(`a WAL checkpoint failed (a later one tries again): ${result.error}`);
     // What was committed while it ran is due next (or once writes stop).
@@ -443,7 +457,7 @@ export class GroupCommit {
     // (Not in flight: acknowledged already by a synchronous flush.)
     if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);
     // What accumulated while the writer was busy goes as the next batch.
-    if (!this.closed && this.inflight.size === 0) this.write();
+    if (this._state.at !== "closed" && this.inflight.size === 0) this.write();
   }
 
   private recovered(): void {
@@ -473,7 +487,7 @@ export class GroupCommit {
    * (they stay queued and the writer goes on retrying them).
    */
   flush(): number {
-    if (this.closed) return 0;
+    if (this._state.at === "closed") return 0;
     const writes = this.queues.ops;
     if (writes === 0 && this.inflight.size === 0 && this.heldHere.length === 0) return 0;
     if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
@@ -515,7 +529,7 @@ export class GroupCommit {
    * takes it again (or when the log closes without it: then it is lost, and `onError` says so).
    */
   whenCommitted(op: CommitOp & { kind: "delete" }): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this._state.at === "closed") return Promise.resolve();
     return new Promise((resolve) => this.deleteWaiters.set(op, resolve));
   }
 
@@ -525,7 +539,7 @@ export class GroupCommit {
    * cannot write must still be able to stop and free its data directory).
    */
   close(): void {
-    if (this.closed) return;
+    if (this._state.at === "closed") return;
     try {
       this.flush();
     } catch (error) {
@@ -536,14 +550,10 @@ export class GroupCommit {
         ),
       );
     }
-    this.closed = true;
+    this._state = { at: "closed" };
     for (const resolve of this.deleteWaiters.values()) resolve();
     this.deleteWaiters.clear();
-    clearTimeout(this.linger);
-    clearTimeout(this.writerLinger);
-    clearTimeout(this.trailingCheckpoint);
-    clearTimeout(this.retryHere);
-    clearImmediate(this.followUp);
+    this.timers.stopAll();
     this.writer.close();
     this.commitHere.close();
     this.directDb.close();

@@ -1,17 +1,11 @@
 import { SwitchboardError } from "./errors.js";
 /**
  * Protocol-level bounds. Each is a named constant so the server, the SDK, the UI and the
- * docs agree; the gateway's config can lower or raise the ones marked configurable.
+ * docs agree. The configurable bounds (body, frame, events per append) live in server/config.ts.
  */
 export const LIMITS = {
-  /** Largest HTTP JSON body (configurable: `limits.bodyBytes`). */
-  BODY_BYTES: 1024 * 1024,
-  /** Largest WebSocket frame; larger frames close the socket with 1009 (configurable: `limits.frameBytes`). */
-  FRAME_BYTES: 1024 * 1024,
   /** Largest single `input` payload in bytes. */
   INPUT_BYTES: 64 * 1024,
-  /** Events accepted by one `POST /v1/sessions/:id/events` call (configurable: `limits.eventsPerAppend`). */
-  EVENTS_PER_APPEND: 1000,
   /** Arguments in a command line. */
   COMMAND_ARGS: 1024,
   /** Bytes in one argument, env value or prompt text. */

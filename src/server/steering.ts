@@ -1,6 +1,9 @@
 import { SwitchboardError, inputTooLarge } from "../protocol/index.js";
 import type { Actor, SignalName } from "../protocol/index.js";
-import type { Session, SteerOp } from "../sessions/session.js";
+import type { AgentOp, Session, SteerOp, TerminalOp } from "../sessions/session.js";
+import { steerTarget } from "../sessions/steer-target.js";
+import type { AgentGatewaySession } from "../sessions/agent-gateway-session.js";
+import type { TerminalSession } from "../sessions/terminal-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
@@ -22,7 +25,7 @@ export function steer(
   sessionId: string,
   action: SteerAction,
   by: Actor,
-): Session {
+): TerminalSession {
   const session = steerable(sessions, identity, holderKey, sessionId, action.op);
   switch (action.op) {
     case "input":
@@ -48,10 +51,23 @@ export function steerable(
   identity: Identity,
   holderKey: string,
   sessionId: string,
+  op: TerminalOp,
+): TerminalSession;
+export function steerable(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
+  op: AgentOp,
+): AgentGatewaySession;
+export function steerable(
+  sessions: SessionManager,
+  identity: Identity,
+  holderKey: string,
+  sessionId: string,
   op: SteerOp,
-): Session {
-  const session = sessionFor(sessions, identity, sessionId, "steer");
-  session.assertTakes(op);
+): TerminalSession | AgentGatewaySession {
+  const session = steerTarget(sessionFor(sessions, identity, sessionId, "steer"), op);
   session.assertRunning();
   session.lease.checkWriter(holderKey, identity.name);
   return session;

@@ -14,7 +14,7 @@ import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
+import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { createTerminalSession } from "./terminal-session.js";
 import type { TerminalSession } from "./terminal-session.js";
@@ -86,11 +86,8 @@ export class AgentGatewaySession extends Session {
     return { ...this.agent.info(), activity: this.agent.state() };
   }
 
-  override refusal(op: SteerOp): SwitchboardError | undefined {
-    return op === "prompt" || op === "abort" || op === "permission" ? undefined : super.refusal(op);
-  }
-
-  override prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
+  /** Queues a prompt; `from` names who sent a routed message. */
+  prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
     this.assertRunning();
     this.log.assertWritable();
     const result = this.agent!.prompt(text, by, from);
@@ -98,13 +95,15 @@ export class AgentGatewaySession extends Session {
     return result;
   }
 
-  override abort(all: boolean, by: Actor): { runId: string } {
+  /** Aborts the active run; `all` also clears the queue. */
+  abort(all: boolean, by: Actor): { runId: string } {
     this.assertRunning();
     const result = this.agent!.abort({ all }, by);
     return result as { runId: string };
   }
 
-  override answerPermission(requestId: string, optionId: string, by: Actor): void {
+  /** Answers a pending permission request. */
+  answerPermission(requestId: string, optionId: string, by: Actor): void {
     this.assertRunning();
     this.agent!.answerPermission(requestId, optionId, by);
   }

@@ -2,6 +2,7 @@ import { readSync } from "node:fs";
 import type { OnReadOpts, SocketConstructorOpts } from "node:net";
 import { ReadStream } from "node:tty";
 import { loadAddon } from "../system/native-addon.js";
+import { TimerSet } from "../system/timer-set.js";
 
 /**
  * Reading a PTY master: on the event loop while its output is interactive, on a reader thread
@@ -202,6 +203,41 @@ function readerThread(): ReaderThread | null {
 // ---- one master ----
 
 /**
+ * Where a master is read, and what is left of it (see {@link READER_MOVES} for the moves):
+ * - `loop`: the stream reads it on the event loop;
+ * - `resting`: a flood rests FLOOD_PACE_MS after a read while someone types (the stream paused);
+ * - `thread`: the reader thread reads it (`id` there; `takeScheduled`: a take waits for the check phase);
+ * - `draining`: the stream ended; the tail is read synchronously, again every PTY_DRAIN_POLL_MS
+ *   while the slave is open elsewhere;
+ * - `ended`: the sink was told `ended()`; the fd stays open until close();
+ * - `closed`: close() was called; the sink hears nothing more.
+ */
+export type ReaderState =
+  | { at: "loop" }
+  | { at: "resting" }
+  | { at: "thread"; id: number; takeScheduled: boolean }
+  | { at: "draining" }
+  | { at: "ended" }
+  | { at: "closed" };
+export type ReaderAt = ReaderState["at"];
+
+/** The moves a master reader makes; any other is a bug, and {@link PtyMasterReader} throws on it. */
+export const READER_MOVES: Readonly<Record<ReaderAt, readonly ReaderAt[]>> = {
+  loop: ["resting", "thread", "draining", "ended", "closed"],
+  resting: ["resting", "loop", "draining", "ended", "closed"],
+  thread: ["loop", "closed"],
+  draining: ["draining", "ended", "closed"],
+  ended: ["closed"],
+  closed: [],
+};
+
+const LOOP = { at: "loop" } as const;
+const RESTING = { at: "resting" } as const;
+const DRAINING = { at: "draining" } as const;
+const ENDED = { at: "ended" } as const;
+const CLOSED = { at: "closed" } as const;
+
+/**
  * The stream (a libuv stream over the master, on the event loop) is always there: it owns the
  * fd and reads whenever the master is not on the thread.
  *
@@ -210,29 +246,30 @@ function readerThread(): ReaderThread | null {
  * ends: on `end` the master is read synchronously until EIO. The stream is made with
  * `allowHalfOpen` so Node does not close the fd behind us on `end`. If libuv itself reads EIO
  * (the buffer was already empty), Node closes the fd.
+ *
+ * `paused` (the sink's flow control) and `fdOpen` (the stream still holds the fd) are apart
+ * from the state: a master is paused in any state, and Node may close the fd in any.
  */
-class PtyMasterReader implements MasterReader {
-  fdOpen = true;
+export class PtyMasterReader implements MasterReader {
+  private _fdOpen = true;
+  private _state: ReaderState = LOOP;
   private readonly fd: number;
   private readonly sink: MasterSink;
   private readonly stream: ReadStream;
   /** Null: this master is always read on the event loop. */
   private thread: ReaderThread | null;
-  /** The master's id on the reader thread while it is read there. */
-  private threadId: number | null = null;
   private paused = false;
-  private ended = false;
-  private closed = false;
-  private pollTimer: NodeJS.Timeout | null = null;
   /** Output of the current burst on the event loop, and when its last read was. */
   private burstBytes = 0;
   private lastReadAt = 0;
-  private takeScheduled = false;
-  /** While on the thread: fires once the master has been quiet for QUIET_MS. */
-  private quietTimer: NodeJS.Timeout | null = null;
-  /** Ends a flood's rest (FLOOD_PACE_MS) while someone types; made once, refreshed for every rest. */
-  private paceTimer: NodeJS.Timeout | null = null;
-  private resting = false;
+  private readonly timers = new TimerSet({
+    /** Ends a flood's rest (`resting`). */
+    pace: { after: FLOOD_PACE_MS, fire: () => this.endRest() },
+    /** While on the thread: back to the event loop once the master has been quiet for QUIET_MS. */
+    quiet: { after: QUIET_MS, fire: () => this.checkQuiet() },
+    /** While draining: reads the tail again (not unref()ed: the output has not ended yet). */
+    poll: { after: PTY_DRAIN_POLL_MS, fire: () => this.drainAfterEnd(), ref: true },
+  });
 
   constructor(fd: number, sink: MasterSink, thread: ReaderThread | null) {
     this.fd = fd;
@@ -257,56 +294,84 @@ class PtyMasterReader implements MasterReader {
     this.stream.on("error", () => {
       // Node destroyed the stream, so the fd is closed. EIO is the normal end (the slave
       // side is closed and everything was read); any other read error ends the output too.
-      this.fdOpen = false;
+      this._fdOpen = false;
       this.end();
     });
     this.stream.on("close", () => {
-      this.fdOpen = false;
+      this._fdOpen = false;
       this.end();
     });
+  }
+
+  get fdOpen(): boolean {
+    return this._fdOpen;
+  }
+
+  /** Where the master is read (tests). */
+  get state(): ReaderAt {
+    return this._state.at;
   }
 
   pause(): void {
     this.paused = true;
-    if (this.threadId !== null) {
-      this.thread!.native.pause(this.threadId);
-      return;
+    const state = this._state;
+    switch (state.at) {
+      case "thread":
+        this.thread!.native.pause(state.id);
+        return;
+      case "loop":
+      case "resting":
+        this.pauseStream();
+        return;
+      case "draining":
+      case "ended":
+      case "closed":
+        return;
     }
-    this.pauseStream();
   }
 
   resume(): void {
     this.paused = false;
-    if (this.threadId !== null) {
-      this.thread!.native.resume(this.threadId);
-      // What the thread queued before the pause is not announced again.
-      this.scheduleTake();
-      return;
+    const state = this._state;
+    switch (state.at) {
+      case "thread":
+        this.thread!.native.resume(state.id);
+        // What the thread queued before the pause is not announced again.
+        this.scheduleTake(state);
+        return;
+      case "loop":
+        if (this._fdOpen) this.stream.resume();
+        return;
+      case "resting": // resumed when the rest ends
+      case "draining":
+      case "ended":
+      case "closed":
+        return;
     }
-    // A flood resting (FLOOD_PACE_MS) is resumed when its rest ends.
-    if (this.fdOpen && !this.resting) this.stream.resume();
   }
 
   abandon(): void {
-    if (this.threadId !== null) {
-      this.thread!.native.stop(this.threadId);
-      while (this.takeOnce(PTY_READ_BYTES) > 0);
-      this.leaveThread();
-    }
-    if (this.fdOpen) readAvailable(this.fd, (chunk) => this.sink.output(chunk));
+    if (this._state.at === "thread") this.leaveThread();
+    // (The sink may have closed us while the thread's queue was taken.)
+    if (this._state.at === "closed") return;
+    if (this._fdOpen) readAvailable(this.fd, (chunk) => this.sink.output(chunk));
     this.closeStream();
     this.end();
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-    this.pollTimer = null;
-    if (this.paceTimer !== null) clearTimeout(this.paceTimer);
-    this.paceTimer = null;
-    this.leaveThread();
+    const state = this._state;
+    if (state.at === "closed") return;
+    this.timers.stopAll();
+    if (state.at === "thread") this.releaseThread(state.id);
+    this.moveTo(CLOSED);
     this.closeStream();
+  }
+
+  private moveTo(next: ReaderState): void {
+    if (!READER_MOVES[this._state.at].includes(next.at))
+      throw new Error(`PTY master reader: no move from ${this._state.at} to ${next.at}`);
+    this._state = next;
   }
 
   // ---- between the event loop and the thread ----
@@ -321,9 +386,11 @@ class PtyMasterReader implements MasterReader {
     if (gap > FLOOD_GAP_MS && (n < FULL_READ_BYTES || gap > FLOOD_STALL_MS)) this.burstBytes = 0;
     this.lastReadAt = now;
     this.burstBytes += n;
-    if (this.burstBytes < FLOOD_BYTES || this.paused || this.closed || !this.fdOpen) return;
+    if (this.burstBytes < FLOOD_BYTES || this.paused || !this._fdOpen) return;
+    const at = this._state.at;
+    if (at !== "loop" && at !== "resting") return;
     if (typing(now)) this.rest();
-    else if (this.thread !== null) this.enterThread();
+    else if (this.thread !== null && at === "loop") this.enterThread(this.thread);
   }
 
   /**
@@ -332,24 +399,20 @@ class PtyMasterReader implements MasterReader {
    * busy machine fires the timer later than FLOOD_GAP_MS.
    */
   private rest(): void {
-    this.resting = true;
+    this.moveTo(RESTING);
     masterMoves.paced++;
     this.pauseStream();
-    if (this.paceTimer !== null) {
-      this.paceTimer.refresh();
-      return;
-    }
-    this.paceTimer = setTimeout(() => {
-      this.resting = false;
-      this.lastReadAt = performance.now();
-      if (!this.paused && this.threadId === null && this.fdOpen && !this.closed) this.stream.resume();
-    }, FLOOD_PACE_MS);
-    // A rest never keeps the process alive on its own: the stream's handle does while it reads.
-    this.paceTimer.unref();
+    this.timers.start("pace");
   }
 
-  private enterThread(): void {
-    const thread = this.thread!;
+  private endRest(): void {
+    this.lastReadAt = performance.now();
+    if (this._state.at !== "resting") return;
+    this.moveTo(LOOP);
+    if (!this.paused && this._fdOpen) this.stream.resume();
+  }
+
+  private enterThread(thread: ReaderThread): void {
     let id: number;
     try {
       id = thread.native.open(this.fd, THREAD_QUEUE_BYTES);
@@ -361,62 +424,75 @@ class PtyMasterReader implements MasterReader {
     // Reading stops at once (with `onread` nothing is buffered in Node), so the thread's first
     // read continues exactly where the stream's last one ended. (The thread may already be
     // reading: the stream does not read again before this callback has returned.)
+    this.moveTo({ at: "thread", id, takeScheduled: false });
     this.pauseStream();
-    this.threadId = id;
     masterMoves.toThread++;
     thread.ready.set(id, () => this.takeQueued());
-    this.quietTimer = setTimeout(() => this.checkQuiet(), QUIET_MS);
-    this.quietTimer.unref();
+    this.timers.start("quiet");
   }
 
   /** Every QUIET_MS on the thread: back to the event loop once quiet, or when someone types (`noteInput`). */
   private checkQuiet(): void {
-    if (this.threadId === null) return;
+    if (this._state.at !== "thread") return;
     const now = performance.now();
     if (this.paused || (now - this.lastReadAt < QUIET_MS && !typing(now))) {
-      this.quietTimer!.refresh();
+      this.timers.start("quiet");
       return;
     }
-    const native = this.thread!.native;
-    native.stop(this.threadId);
-    // Whatever the thread read before it stopped comes first.
-    while (this.takeOnce(PTY_READ_BYTES) > 0);
-    this.leaveThread();
+    if (!this.leaveThread()) return;
     masterMoves.toLoop++;
     this.burstBytes = 0;
-    if (this.fdOpen && !this.paused) this.stream.resume();
+    if (this._fdOpen && !this.paused) this.stream.resume();
+  }
+
+  /**
+   * Stops the thread reading the master, hands the sink what it had queued (it is the older
+   * output) and moves back to the loop, unless the sink closed or abandoned us meanwhile
+   * (then false).
+   */
+  private leaveThread(): boolean {
+    const state = this._state;
+    if (state.at !== "thread") return false;
+    this.thread!.native.stop(state.id);
+    while (this.takeOnce(PTY_READ_BYTES) > 0);
+    if (this._state !== state) return false;
+    this.releaseThread(state.id);
+    this.moveTo(LOOP);
+    return true;
   }
 
   /** Releases the master from the thread (dropping nothing: callers take what is queued first). */
-  private leaveThread(): void {
-    if (this.quietTimer !== null) clearTimeout(this.quietTimer);
-    this.quietTimer = null;
-    if (this.threadId === null) return;
-    this.thread!.ready.delete(this.threadId);
-    this.thread!.native.release(this.threadId);
-    this.threadId = null;
+  private releaseThread(id: number): void {
+    this.timers.stop("quiet");
+    this.thread!.ready.delete(id);
+    this.thread!.native.release(id);
   }
 
   /** Hands what the thread queued to the sink, at most one buffer per turn of the event loop per master. */
   private takeQueued(): void {
-    this.takeScheduled = false;
-    if (this.threadId === null || this.paused) return;
+    const state = this._state;
+    if (state.at !== "thread") return;
+    state.takeScheduled = false;
+    if (this.paused) return;
     const n = this.takeOnce(PTY_READ_BYTES);
     if (n < 0) {
-      this.leaveThread();
+      if (this._state !== state) return;
+      this.releaseThread(state.id);
+      this.moveTo(LOOP);
       this.end();
       return;
     }
     // A full buffer: probably more behind it; the thread does not announce what it already had.
-    if (n === PTY_READ_BYTES) this.scheduleTake();
+    if (n === PTY_READ_BYTES && this._state === state) this.scheduleTake(state);
   }
 
   /** One take into the shared buffer, passed to the sink: bytes (> 0), 0 if none now, -1 at the end. */
   private takeOnce(max: number): number {
     // The sink may have closed us during the previous chunk.
-    if (this.threadId === null) return -1;
+    const state = this._state;
+    if (state.at !== "thread") return -1;
     const buffer = max < readBuffer.length ? readBuffer.subarray(0, max) : readBuffer;
-    const n = this.thread!.native.take(this.threadId, buffer);
+    const n = this.thread!.native.take(state.id, buffer);
     if (n > 0) {
       this.lastReadAt = performance.now();
       this.sink.output(buffer.subarray(0, n));
@@ -424,9 +500,13 @@ class PtyMasterReader implements MasterReader {
     return n;
   }
 
-  private scheduleTake(): void {
-    if (this.takeScheduled) return;
-    this.takeScheduled = true;
+  /**
+   * Takes again at the next check phase. (Not a {@link TimerSet} timer: the thread's wake-up also
+   * takes, and each may start another take; a take outside the `thread` state does nothing.)
+   */
+  private scheduleTake(state: ReaderState & { at: "thread" }): void {
+    if (state.takeScheduled) return;
+    state.takeScheduled = true;
     setImmediate(() => this.takeQueued());
   }
 
@@ -434,43 +514,48 @@ class PtyMasterReader implements MasterReader {
 
   private pauseStream(): void {
     // With `onread`, pausing stops the handle reading at once (nothing is buffered in Node).
-    if (this.fdOpen) this.stream.pause();
+    if (this._fdOpen) this.stream.pause();
     // A resume() still pending from the stream's start would read again on the next tick.
     process.nextTick(() => {
-      if ((this.paused || this.resting || this.threadId !== null) && this.fdOpen) this.stream.pause();
+      const at = this._state.at;
+      if ((this.paused || at === "resting" || at === "thread") && this._fdOpen) this.stream.pause();
     });
   }
 
   /** The stream ended, but the kernel may still hold the tail. */
   private drainAfterEnd(): void {
-    this.pollTimer = null;
-    if (this.closed) return;
+    const at = this._state.at;
+    // On the thread, the thread reads to the end (a take then says -1).
+    if (at === "thread" || at === "ended" || at === "closed") return;
+    this.moveTo(DRAINING);
     // The master stays open until close(): the child may still be alive (see pty-process.ts).
     const sink = (chunk: Uint8Array): void => {
-      if (!this.closed) this.sink.output(chunk);
+      if (this._state.at !== "closed") this.sink.output(chunk);
     };
-    if (!this.fdOpen || readAvailable(this.fd, sink) === "eof") {
+    if (!this._fdOpen || readAvailable(this.fd, sink) === "eof") {
       this.end();
       return;
     }
     // EAGAIN: someone opened the slave again after it was closed. Keep reading until EOF;
     // the lifecycle's drain timeout ends this if the child has exited.
-    this.pollTimer = setTimeout(() => this.drainAfterEnd(), PTY_DRAIN_POLL_MS);
+    if (this._state.at === "draining") this.timers.start("poll");
   }
 
   private closeStream(): void {
-    if (!this.fdOpen) return;
-    this.fdOpen = false;
+    if (!this._fdOpen) return;
+    this._fdOpen = false;
     // Closes the fd. Any grandchild still on the slave gets a hangup.
     this.stream.destroy();
   }
 
+  /** The output ended: tells the sink once (from the thread, what it queued comes first). */
   private end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.pollTimer !== null) clearTimeout(this.pollTimer);
-    this.pollTimer = null;
-    if (!this.closed) this.sink.ended();
+    if (this._state.at === "thread") this.leaveThread();
+    const at = this._state.at;
+    if (at === "ended" || at === "closed") return;
+    this.timers.stop("poll");
+    this.moveTo(ENDED);
+    this.sink.ended();
   }
 }
 

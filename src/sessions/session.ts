@@ -4,10 +4,46 @@ import type { LeaseChange } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, SessionEvent, SessionInfo, SessionKind, SessionState, SignalName } from "../protocol/index.js";
+import type { Actor, SessionEvent, SessionInfo, SessionKind, SessionState } from "../protocol/index.js";
 
-/** What a caller may ask of a running session; each kind takes some of them (see Session.refusal). */
-export type SteerOp = "input" | "signal" | "resize" | "prompt" | "abort" | "permission";
+/** What a caller may ask of a running terminal session (TerminalSession; `resize`: PTYs only). */
+export type TerminalOp = "input" | "signal" | "resize";
+/** What a caller may ask of a running agent session (AgentGatewaySession). */
+export type AgentOp = "prompt" | "abort" | "permission";
+/** What a caller may ask of a running session; `steerTarget` narrows a session to the kind that takes it. */
+export type SteerOp = TerminalOp | AgentOp;
+
+/** Why a session (its record's `kind` and `pty`) takes no `op` at all: WRONG_SESSION_KIND. */
+export function wrongKind(record: Pick<SessionRecord, "kind" | "pty">, op: SteerOp): SwitchboardError {
+  const kind = record.kind;
+  switch (op) {
+    case "input":
+      return new SwitchboardError(
+        "WRONG_SESSION_KIND",
+        kind === "agent"
+          ? "agent sessions take no input: send the agent a prompt (POST .../prompt, switchboard prompt)"
+          : `${kind} sessions take no input`,
+      );
+    case "signal":
+      return new SwitchboardError("WRONG_SESSION_KIND", `${kind} sessions take no signals`);
+    case "resize":
+      return new SwitchboardError(
+        "WRONG_SESSION_KIND",
+        kind === "terminal" && !record.pty
+          ? "only PTY sessions can be resized; this one uses pipes"
+          : "only PTY sessions can be resized",
+      );
+    case "prompt":
+      return new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions take prompts; this is a ${kind} session`);
+    case "abort":
+      return new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions have runs; this is a ${kind} session`);
+    case "permission":
+      return new SwitchboardError(
+        "WRONG_SESSION_KIND",
+        `only agent sessions ask for permission; this is a ${kind} session`,
+      );
+  }
+}
 
 /** What is persisted about a session besides its log. */
 export interface SessionRecord {
@@ -146,80 +182,6 @@ export abstract class Session {
 
   protected runInfo(): SessionInfo["run"] {
     return null;
-  }
-
-  /**
-   * Why this session takes no `op` at all (WRONG_SESSION_KIND), or undefined when it does.
-   * Checked before the control lease: a caller is not told to take control of a session that
-   * would refuse what it sends anyway. Subclasses name the operations they take.
-   */
-  refusal(op: SteerOp): SwitchboardError | undefined {
-    const kind = this.record.kind;
-    switch (op) {
-      case "input":
-        return new SwitchboardError(
-          "WRONG_SESSION_KIND",
-          kind === "agent"
-            ? "agent sessions take no input: send the agent a prompt (POST .../prompt, switchboard prompt)"
-            : `${kind} sessions take no input`,
-        );
-      case "signal":
-        return new SwitchboardError("WRONG_SESSION_KIND", `${kind} sessions take no signals`);
-      case "resize":
-        return new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized");
-      case "prompt":
-        return new SwitchboardError(
-          "WRONG_SESSION_KIND",
-          `only agent sessions take prompts; this is a ${kind} session`,
-        );
-      case "abort":
-        return new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions have runs; this is a ${kind} session`);
-      case "permission":
-        return new SwitchboardError(
-          "WRONG_SESSION_KIND",
-          `only agent sessions ask for permission; this is a ${kind} session`,
-        );
-    }
-  }
-
-  /** Throws {@link refusal}'s error, if any. */
-  assertTakes(op: SteerOp): void {
-    const refused = this.refusal(op);
-    if (refused) throw refused;
-  }
-
-  /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
-  write(_data: Uint8Array, _by: Actor, _eof?: boolean): void {
-    this.assertTakes("input");
-    throw new Error("unreachable: a session that takes input overrides write()");
-  }
-
-  signal(_signal: SignalName, _by: Actor): void {
-    this.assertTakes("signal");
-    throw new Error("unreachable: a session that takes signal overrides signal()");
-  }
-
-  resize(_cols: number, _rows: number, _by: Actor): void {
-    this.assertTakes("resize");
-    throw new Error("unreachable: a session that takes resize overrides resize()");
-  }
-
-  /** Queues a prompt (agent sessions). */
-  prompt(_text: string, _by: Actor): { runId: string } {
-    this.assertTakes("prompt");
-    throw new Error("unreachable: a session that takes prompts overrides prompt()");
-  }
-
-  /** Aborts the active run (agent sessions); `all` also clears the queue. */
-  abort(_all: boolean, _by: Actor): { runId: string } {
-    this.assertTakes("abort");
-    throw new Error("unreachable: a session that has runs overrides abort()");
-  }
-
-  /** Answers a pending permission request (agent sessions). */
-  answerPermission(_requestId: string, _optionId: string, _by: Actor): void {
-    this.assertTakes("permission");
-    throw new Error("unreachable: a session that takes permission overrides answerPermission()");
   }
 
   /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */

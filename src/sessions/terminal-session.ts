@@ -4,8 +4,8 @@ import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
-import { Session } from "./session.js";
-import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
+import { Session, wrongKind } from "./session.js";
+import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { terminateLeftovers } from "./processes.js";
@@ -92,14 +92,8 @@ export class TerminalSession extends Session {
     });
   }
 
-  override refusal(op: SteerOp): SwitchboardError | undefined {
-    if (op === "input" || op === "signal") return undefined;
-    if (op === "resize" && !this.record.pty)
-      return new SwitchboardError("WRONG_SESSION_KIND", "only PTY sessions can be resized; this one uses pipes");
-    return op === "resize" ? undefined : super.refusal(op);
-  }
-
-  override write(data: Uint8Array, by: Actor, eof = false): void {
+  /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
+  write(data: Uint8Array, by: Actor, eof = false): void {
     this.assertRunning();
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
@@ -114,16 +108,16 @@ export class TerminalSession extends Session {
     this.touch();
   }
 
-  override signal(signal: SignalName, by: Actor): void {
+  signal(signal: SignalName, by: Actor): void {
     this.assertRunning();
     this.proc!.signal(signal);
     this.log.append({ type: "signal", by, signal });
     this.touch();
   }
 
-  override resize(cols: number, rows: number, by: Actor): void {
+  resize(cols: number, rows: number, by: Actor): void {
     this.assertRunning();
-    this.assertTakes("resize");
+    if (!this.record.pty) throw wrongKind(this.record, "resize");
     this.proc!.resize(cols, rows);
     this.record.cols = cols;
     this.record.rows = rows;

@@ -4,6 +4,33 @@ import { EventLog, SqliteEventStore } from "../../src/log/index.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { afterTest } from "../helpers/cleanup.js";
 
+export async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The store's writer thread (it commits on its own thread until that one has started). */
+export const writerOf = (store: SqliteEventStore) =>
+  (store as unknown as { writes: { writer: { ready: boolean; kill(): Promise<number> } } }).writes.writer;
+
+/**
+ * A store on `file` whose writer thread is started again `restartMs` after it stops, with what
+ * it said: its errors, and how often the thread ran again.
+ */
+export function restartingStore(file: string, restartMs: number) {
+  const errors: Error[] = [];
+  const said = { errors, restarted: 0 };
+  const store = new SqliteEventStore(file, {
+    writerRestartMs: restartMs,
+    onError: (error) => errors.push(error),
+    onWriterRestarted: () => said.restarted++,
+  });
+  return { store, said };
+}
+
 /** A log on a SQLite file in `dir`, closed when the test ends (before `dir` is removed). */
 export function openLog(dir: string, retention?: RetentionPolicy, ring?: { entries: number; bytes: number }): EventLog {
   const store = new SqliteEventStore(join(dir, "log.db"));

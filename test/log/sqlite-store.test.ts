@@ -17,6 +17,7 @@ import { OUTPUT_FILE_MIN_ENTRY } from "../../src/log/output-files.mjs";
 import type { StoredEntry } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { tempDir } from "../helpers/tmp.js";
+import { restartingStore, until, writerOf } from "./helpers.js";
 
 /** The store's commits as its listeners hear them. */
 function listen(store: SqliteEventStore) {
@@ -35,18 +36,6 @@ const output = (seq: number, offset: number, bytes: number): OutputEntry =>
 /** Lets the microtasks queued so far run (the store commits small writes in one). */
 const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** The store's writer thread (it commits on its own thread until that one has started). */
-const writerOf = (store: SqliteEventStore) =>
-  (store as unknown as { writes: { writer: { ready: boolean; kill(): Promise<number> } } }).writes.writer;
 
 describe("SQLite event store: where and when commits happen", () => {
   it("commits a small write at the end of the tick it was queued in, on this thread: readable and published before any timer or I/O", async () => {
@@ -217,13 +206,8 @@ describe("SQLite event store: where and when commits happen", () => {
 
   it("starts its writer thread again once it stopped, and a flood's batches go to it again: said once when it stops, once when it runs", async () => {
     const file = join(tempDir(), "log.db");
-    const errors: Error[] = [];
-    let restarted = 0;
-    const store = new SqliteEventStore(file, {
-      writerRestartMs: 200,
-      onError: (error) => errors.push(error),
-      onWriterRestarted: () => restarted++,
-    });
+    const { store, said } = restartingStore(file, 200);
+    const errors = said.errors;
     const commits = listen(store);
     const piece = 64 * 1024;
     let seq = 0;
@@ -237,7 +221,7 @@ describe("SQLite event store: where and when commits happen", () => {
       for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));
       await until(() => commits.length === 1, "the flood's commit here");
 
-      await until(() => restarted === 1, "the writer thread to run again", 5_000);
+      await until(() => said.restarted === 1, "the writer thread to run again", 5_000);
       expect(writerOf(store).ready).toBe(true);
       // Back on the writer thread: this thread's commits answer synchronously; the thread's after a message.
       for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));

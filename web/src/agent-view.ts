@@ -1,3 +1,4 @@
+import { isSwitchboardError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
@@ -331,7 +332,7 @@ export class AgentView implements View {
     try {
       await this.ctx.client.abort(this.session.id, all ? { all: true } : {});
     } catch (error) {
-      if ((error as { code?: unknown }).code === "RUN_NOT_ACTIVE") return; // it ended meanwhile
+      if (isSwitchboardError(error, "RUN_NOT_ACTIVE")) return; // it ended meanwhile
       this.ctx.toast(`Abort failed: ${errorText(error)}`, "error");
     }
   }

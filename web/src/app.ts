@@ -1,5 +1,5 @@
 import { joinCommand } from "../../src/core/shell-words.js";
-import { HttpClient, SwitchboardClient } from "../../src/client/index.js";
+import { HttpClient, SwitchboardClient, isSwitchboardError } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
 import { ConnectionPill } from "./connection-pill.js";
@@ -69,8 +69,8 @@ export class App {
       if (this.store.health.ok && this.client.state === "reconnecting") this.client.reconnectNow();
     });
     this.client.on("state", (change) => {
-      const code = (change.error as { code?: unknown } | undefined)?.code;
-      if (change.state === "closed" && code === "UNAUTHORIZED") this.signedOut("Your sign-in expired. Sign in again.");
+      if (change.state === "closed" && isSwitchboardError(change.error, "UNAUTHORIZED"))
+        this.signedOut("Your sign-in expired. Sign in again.");
     });
     this.sideList = new SessionList(this.ctx, "compact");
     this.sidebar = h("aside", { class: "sidebar" }, this.sideList.element);
@@ -191,7 +191,7 @@ export class App {
       session = await this.ctx.http.getSession(route.id);
     } catch (error) {
       if (token !== this.routeToken) return;
-      const notFound = (error as { code?: unknown }).code === "SESSION_NOT_FOUND";
+      const notFound = isSwitchboardError(error, "SESSION_NOT_FOUND");
       fill(
         this.main,
         h(

@@ -1,4 +1,4 @@
-import { REQUEST_TIMEOUT_MS, isConnectionError } from "../../src/client/index.js";
+import { REQUEST_TIMEOUT_MS, isConnectionError, isSwitchboardError } from "../../src/client/index.js";
 import { joinCommand } from "../../src/core/shell-words.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
@@ -138,7 +138,7 @@ export function duration(ms: number): string {
 /** An error's message for a toast, with the gateway's code when it has one. */
 /** Why a session page stopped following its session (removed, or no longer visible: same answer). */
 export function followErrorText(error: unknown): string {
-  if ((error as { code?: unknown }).code === "SESSION_NOT_FOUND") return "This session was removed.";
+  if (isSwitchboardError(error, "SESSION_NOT_FOUND")) return "This session was removed.";
   return `Cannot follow this session: ${errorText(error)}`;
 }
 
@@ -159,10 +159,8 @@ export function unconfirmedText(what: string, error: unknown): string | null {
 }
 
 export function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === "string" ? `${error.message} (${code})` : error.message;
-  }
+  if (isSwitchboardError(error) || isConnectionError(error)) return `${error.message} (${error.code})`;
+  if (error instanceof Error) return error.message;
   return String(error);
 }
 

@@ -1,4 +1,4 @@
-import { COOKIE_KEY_HEADER, HttpClient } from "../../src/client/index.js";
+import { COOKIE_KEY_HEADER, HttpClient, isSwitchboardError } from "../../src/client/index.js";
 import type { GatewayTarget } from "../../src/client/index.js";
 import type { Me, Role } from "./context.js";
 import { h, icon } from "./dom.js";
@@ -123,7 +123,7 @@ export async function whoami(): Promise<Me | null> {
     const me = await new HttpClient(gatewayTarget()).whoami();
     return { name: me.name, role: me.role as Role };
   } catch (error) {
-    if ((error as { code?: unknown }).code === "UNAUTHORIZED") return null;
+    if (isSwitchboardError(error, "UNAUTHORIZED")) return null;
     throw error;
   }
 }

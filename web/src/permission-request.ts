@@ -1,3 +1,4 @@
+import { isSwitchboardError } from "../../src/client/index.js";
 import type { PermissionView, RunView } from "./agent-model.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
@@ -92,10 +93,9 @@ async function answer(
   try {
     await ctx.client.permission(sessionId, request.requestId, optionId);
   } catch (error) {
-    const code = (error as { code?: unknown }).code;
     // First answer wins: another page answered, or the run was aborted, first; which one is on
     // its way as an event (exploratory test: an abort was called "someone else answered").
-    if (code === "PERMISSION_REQUEST_NOT_FOUND")
+    if (isSwitchboardError(error, "PERMISSION_REQUEST_NOT_FOUND"))
       ctx.toast("Too late: the request was answered or cancelled first (see it below)", "info");
     else {
       const unconfirmed = unconfirmedText("Answer", error);

@@ -1,4 +1,5 @@
 import { joinCommand } from "../../src/core/shell-words.js";
+import { isSwitchboardError } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
@@ -171,7 +172,7 @@ export class SessionHeader {
     try {
       await this.ctx.http.getSession(this.session.id);
     } catch (error) {
-      if ((error as { code?: unknown }).code === "SESSION_NOT_FOUND" && !this.gone) {
+      if (isSwitchboardError(error, "SESSION_NOT_FOUND") && !this.gone) {
         this.showGone();
         this.ctx.toast(`${sessionTitle(this.session)} was removed`, "info");
       }

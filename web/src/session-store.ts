@@ -1,3 +1,4 @@
+import { isSwitchboardError } from "../../src/client/index.js";
 import type { HttpClient } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 
@@ -172,7 +173,7 @@ export class SessionStore {
       this._health = { ok: true };
       this._loaded = true;
     } catch (error) {
-      if ((error as { code?: unknown }).code === "UNAUTHORIZED") {
+      if (isSwitchboardError(error, "UNAUTHORIZED")) {
         this.onUnauthorized();
         return;
       }

@@ -156,8 +156,8 @@ export class TerminalControl {
       for (const data of this.typedAhead.splice(0)) this.send(data);
     } catch (error) {
       const dropped = this.typedAhead.splice(0).length > 0;
-      const holder = (error as { details?: { holder?: unknown } }).details?.holder;
-      if ((error as { code?: unknown }).code === "CONTROL_HELD") {
+      if (isSwitchboardError(error, "CONTROL_HELD")) {
+        const holder = error.details?.["holder"];
         this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
         if (dropped) this.bar.nudge();
       } else if (by === "automatic" && !dropped && isConnectionError(error)) {
@@ -189,7 +189,7 @@ export class TerminalControl {
 
   private send(data: Keys): void {
     const failed = (error: unknown): void => {
-      if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return; // the exit event says it
+      if (isSwitchboardError(error, "SESSION_NOT_RUNNING")) return; // the exit event says it
       // A stalled link: the keys may still reach the program; typing them again may run them twice.
       const unconfirmed = unconfirmedText("Input", error);
       this.ctx.toast(

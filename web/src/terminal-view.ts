@@ -1,6 +1,6 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
-import { isConnectionError } from "../../src/client/index.js";
+import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { isTerminalReport } from "../../src/core/terminal-reports.js";
 import type { AppContext, View } from "./context.js";
@@ -321,7 +321,7 @@ export class TerminalView implements View {
       const before = { cols: this.session.cols, rows: this.session.rows };
       this.session = { ...this.session, cols, rows };
       this.ctx.client.resize(this.session.id, { cols, rows }).catch((error: unknown) => {
-        if ((error as { code?: unknown }).code === "SESSION_NOT_RUNNING") return;
+        if (isSwitchboardError(error, "SESSION_NOT_RUNNING")) return;
         // Not applied, or not known to be: the size is sent again by the next fit (once this page
         // is in control again after a dropped connection), not taken as the PTY's.
         if (this.session.cols === cols && this.session.rows === rows) this.session = { ...this.session, ...before };

@@ -1,6 +1,6 @@
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
-import type { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
+import { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
 import { actorOf, canCreate } from "../auth.js";
@@ -80,9 +80,14 @@ export function sessionForKey(
 ): AgentGatewaySession {
   for (const s of core.sessions.list()) {
     const r = s.record;
-    if (s.running && r.kind === "agent" && r.name === sessionKey && r.agent === agentId && r.owner === owner) {
-      return s as AgentGatewaySession;
-    }
+    if (
+      s instanceof AgentGatewaySession &&
+      s.running &&
+      r.name === sessionKey &&
+      r.agent === agentId &&
+      r.owner === owner
+    )
+      return s;
   }
   try {
     return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);

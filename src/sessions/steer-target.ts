@@ -1,0 +1,29 @@
+import { AgentGatewaySession } from "./agent-gateway-session.js";
+import { wrongKind } from "./session.js";
+import type { AgentOp, Session, SteerOp, TerminalOp } from "./session.js";
+import { TerminalSession } from "./terminal-session.js";
+
+/**
+ * `session` as the kind that takes `op` (a terminal for input, signals and, PTYs only, resize; an
+ * agent for prompts, aborts and permission answers), or WRONG_SESSION_KIND saying which kind does.
+ */
+export function steerTarget(session: Session, op: TerminalOp): TerminalSession;
+export function steerTarget(session: Session, op: AgentOp): AgentGatewaySession;
+export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession;
+export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession {
+  switch (op) {
+    case "input":
+    case "signal":
+      if (session instanceof TerminalSession) return session;
+      break;
+    case "resize":
+      if (session instanceof TerminalSession && session.record.pty) return session;
+      break;
+    case "prompt":
+    case "abort":
+    case "permission":
+      if (session instanceof AgentGatewaySession) return session;
+      break;
+  }
+  throw wrongKind(session.record, op);
+}
