@@ -38,7 +38,8 @@ export class RemoteSession extends Session {
     );
   }
 
-  override refusal(op: SteerOp): SwitchboardError | undefined {
+  /** Why this node cannot steer it (see `steerTarget`): its owner runs it. */
+  refusal(op: SteerOp): SwitchboardError {
     return this.elsewhere(`take ${op}`);
   }
 
