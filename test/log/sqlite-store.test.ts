@@ -17,6 +17,7 @@ import { OUTPUT_FILE_MIN_ENTRY } from "../../src/log/output-files.mjs";
 import type { StoredEntry } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { tempDir } from "../helpers/tmp.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** The store's commits as its listeners hear them. */
 function listen(store: SqliteEventStore) {
@@ -34,7 +35,6 @@ const output = (seq: number, offset: number, bytes: number): OutputEntry =>
 
 /** Lets the microtasks queued so far run (the store commits small writes in one). */
 const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -9,15 +9,15 @@ import { describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
-import { browserSignIn } from "../helpers/gateway.js";
-import { TOKENS, WsClient, createSession, errorOf, http, secGateway, until } from "./helpers.js";
+import { browserSignIn, createSession } from "../helpers/gateway.js";
+import { TOKENS, WsClient, errorOf, http, secGateway, until } from "./helpers.js";
 
 const KEY_HEADER = "x-switchboard-cookie-key";
 
 describe("cookie key", () => {
   it("signs nobody in with the cookie alone, over HTTP, /v1/ws, /ws/session and SSE, and does not count it as a guess", async () => {
     const gw = await secGateway({ clock: new ManualClock() });
-    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-cookie" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-cookie" }, TOKENS.alice);
     const { cookie, key, headers } = await browserSignIn(gw.url, TOKENS.vera);
 
     // More cookie-alone requests than the allowance of wrong credentials, with no key and with an
@@ -125,7 +125,7 @@ describe("cookie key", () => {
 
   it("is what the SDK sends without a token: the X-Switchboard-Cookie-Key header over HTTP, a subprotocol on WebSockets", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-sdk" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-sdk" }, TOKENS.alice);
     const { cookie, key } = await browserSignIn(gw.url, TOKENS.vera);
     // What a browser adds by itself: the cookie, on every request and upgrade.
     const withCookie: typeof fetch = (input, init) =>

@@ -29,8 +29,10 @@ import {
 } from "../../src/protocol/index.js";
 import { InboundMessageSchema } from "../../src/routing/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { TOKENS, WsClient, createSession, http, secGateway, sleep, until } from "./helpers.js";
+import { TOKENS, WsClient, http, secGateway, until } from "./helpers.js";
 import type { Defer, Frame, Who } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** Runs per property; with the time limits below the whole file stays well under a minute. */
 const RUNS = { http: 1500, mux: 1500, terminal: 1000, upgrade: 300 } as const;
@@ -107,10 +109,10 @@ function changedSessions(a: string, b: string): number {
 
 beforeAll(async () => {
   gw = await secGateway({ defer });
-  ids.adminTerm = (await createSession(gw, "admin", { command: ["cat"], pty: true, name: "admin-term" })).id;
-  ids.bobTerm = (await createSession(gw, "bob", { command: ["cat"], pty: true, name: "shared-bob-term" })).id;
-  ids.bobStream = (await createSession(gw, "bob", { kind: "stream", name: "shared-bob-stream" })).id;
-  ids.mallory = (await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" })).id;
+  ids.adminTerm = (await createSession(gw, { command: ["cat"], pty: true, name: "admin-term" }, TOKENS.admin)).id;
+  ids.bobTerm = (await createSession(gw, { command: ["cat"], pty: true, name: "shared-bob-term" }, TOKENS.bob)).id;
+  ids.bobStream = (await createSession(gw, { kind: "stream", name: "shared-bob-stream" }, TOKENS.bob)).id;
+  ids.mallory = (await createSession(gw, { kind: "stream", name: "mallory-own" }, TOKENS.mallory)).id;
   // Give every log something to lose.
   await http(gw, "admin").post(`/v1/sessions/${ids.adminTerm}/input`, { data: "admin\n" });
   await http(gw, "bob").post(`/v1/sessions/${ids.bobTerm}/input`, { data: "bob\n" });

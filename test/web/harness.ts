@@ -6,11 +6,11 @@
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
 import { TEST_RUN_DIR } from "../helpers/run-dir.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** Debian's Chromium (apt), not a Playwright download. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
