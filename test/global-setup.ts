@@ -1,14 +1,42 @@
 import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { TEST_RUN_DIR } from "./helpers/run-dir.js";
 
 /**
- * Builds the SDK package (packages/client, `switchboard-client`) from src/ before any test file
- * runs, once per test run: test/client/sdk-docs.test.ts runs docs/sdk.md's examples against it
- * and test/client/package.test.ts packs it, and neither may see a dist/ older than the sources
- * (nor build it in two workers at once). `tsc -b` only compares timestamps when nothing changed.
+ * Once per test run, before any test file: builds the SDK package (packages/client,
+ * `switchboard-client`), which test/client/sdk-docs.test.ts and package.test.ts load and which
+ * two workers must not build at once (`tsc -b` only compares timestamps when nothing changed).
  */
-export default function buildClientPackage(): void {
+function buildClientPackage(): void {
   const repo = fileURLToPath(new URL("..", import.meta.url));
   const tsc = fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url));
   execFileSync(process.execPath, [tsc, "-b", "packages/client/tsconfig.json"], { cwd: repo, stdio: "inherit" });
+}
+
+/**
+ * Gives the run its own directory and its own TMPDIR inside it (the workers and the processes
+ * they spawn inherit it), so what the run's tests leave in the temp dir is told apart from what
+ * other runs on the machine leave: the teardown names it, then removes the whole directory.
+ */
+export default function setup(): () => void {
+  buildClientPackage();
+  const runDir = mkdtempSync(join(tmpdir(), "sb-run-"));
+  const tmp = join(runDir, "tmp");
+  mkdirSync(tmp);
+  process.env[TEST_RUN_DIR] = runDir;
+  process.env["TMPDIR"] = tmp;
+  return () => {
+    // tsx keeps its compile cache for the CLI children in tsx-<uid>: a tool's cache, not a leak.
+    const left = readdirSync(tmp).filter((name) => !name.startsWith("tsx-"));
+    if (left.length > 0) {
+      console.warn(
+        `tests left ${left.length} entries in the temp dir (now removed): ${left.slice(0, 20).join(", ")}; ` +
+          "create them with tempDir() (test/helpers/tmp.ts) so they are removed after the test",
+      );
+    }
+    rmSync(runDir, { recursive: true, force: true });
+  };
 }

@@ -1,5 +1,6 @@
 import { TerminalClient } from "../client/node.js";
 import { controlHeldText } from "../protocol/index.js";
+import type { SwitchboardError } from "../protocol/index.js";
 import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, sessionExitCode } from "./exit-codes.js";
@@ -73,13 +74,11 @@ export async function attach(options: AttachOptions): Promise<number> {
   const info = options.info ?? (await options.http.getSession(options.session));
   const running = info.state === "running";
   const detachKey = options.detachKey ?? DEFAULT_DETACH_KEY;
-  const detachName = detachKey.name;
   // Only terminal sessions take keys; agent and stream sessions are watched.
   const steer = running && !options.readOnly && info.kind === "terminal";
   const local = new LocalTerminal(stdin, stdout);
   const notices = new Notices(stderr, local);
-  const disposers: Array<() => void> = [];
-  let term: TerminalClient | undefined;
+  let run: AttachRun | undefined;
   let outcome: Outcome;
   try {
     local.enterRaw();
@@ -87,7 +86,7 @@ export async function attach(options: AttachOptions): Promise<number> {
     // until the session ends (exploratory testing), so say where its conversation is.
     if (info.kind === "agent" && running)
       notices.show(
-        `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${detachName} detaches)`,
+        `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${detachKey.name} detaches)`,
       );
     // The replay redraws the screen from the start of the output: start from a clean one.
     if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
@@ -97,221 +96,32 @@ export async function attach(options: AttachOptions): Promise<number> {
       since: options.since,
       ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
-    term = client;
-    // Replayed output goes to the local terminal without its queries: answered again, the
-    // answers came back as keys and were sent to the session (see terminal-queries.ts). Output
-    // that is not shown on a terminal is left exactly as the session wrote it.
-    const queries = local.isTTY ? new QueryFilter() : undefined;
-    outcome = await new Promise<Outcome>((resolve, reject) => {
-      const sendSize = () => {
-        const size = local.size();
-        if (size && info.pty && steer) client.resize(size.cols, size.rows);
-      };
-      // Someone else held control since the size was last sent (and may have resized the PTY,
-      // as the web page does to fit its window): the size goes again with the next keys. Those
-      // go through once control is free or ours again, and so does the size; refused, it is
-      // owed again (docs/cli.md: the size is sent whenever attach has control back).
-      let sizeOwed = false;
-      // Whether this attach steers the session: it holds control (as far as it knows), or typed
-      // lately while control was free. Only then does it pass on what its terminal answers by
-      // itself (isTerminalReport): a watching attach's terminal answers the live queries too, and
-      // those answers typed into the session a second time, resending its size with them.
-      let holding = false;
-      let typedAt = Number.NEGATIVE_INFINITY;
-      const steering = () => holding || Date.now() - typedAt < STEERING_AFTER_KEYS_MS;
-      let firstConnection = true;
-      // Watching a PTY at another size than its own: said once (the screen is laid out for the
-      // size of whoever steers it, and a full-screen program looks garbled in a smaller or larger one).
-      let sizeNoticed = false;
-      const noticeSize = () => {
-        const size = local.size();
-        if (sizeNoticed || !info.pty || !running || size === undefined) return;
-        sizeNoticed = true;
-        void options.http.getSession(info.id).then(
-          (now) => {
-            if (now.cols === null || now.rows === null || (now.cols === size.cols && now.rows === size.rows)) return;
-            notices.show(
-              `the session's terminal is ${now.cols}×${now.rows} and this one ${size.cols}×${size.rows}: while you watch, the size is that of whoever steers it, and a full-screen program may look wrong here`,
-            );
-          },
-          () => undefined,
-        );
-      };
-      let outage = false;
-      // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
-      let takenOver = false;
-      // One wording per connection for "someone else has control", whichever refusal said it first
-      // (the start-up's acquire and a refused key word it differently).
-      let heldNotice: string | undefined;
-      // Keys that come before the first connection is up (typed or pasted at once, or piped in:
-      // `printf 'make\n' | switchboard attach ID`) wait for it instead of being dropped. Keys
-      // typed while a dropped connection comes back are dropped (and said so): by then the
-      // screen the user typed at is stale.
-      // (At most PENDING_INPUT_CHARS of them: a gateway that never answers must not make a
-      // piped-in file pile up in memory.)
-      let pending: Steering[] | undefined = [];
-      let pendingChars = 0;
-      const steerSession = (action: Steering) => {
-        if (pending !== undefined) {
-          pendingChars += action.kind === "keys" ? action.text.length : 1;
-          if (pendingChars <= PENDING_INPUT_CHARS) pending.push(action);
-          else notices.show("not connected yet: keys dropped");
-        } else if (!apply(action) && client.state !== "open")
-          notices.show(
-            `${action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped"} (${detachName} detaches)`,
-          );
-      };
-      /** False when not sent (not connected; or over the input limit, which the `error` event says). */
-      const apply = (action: Steering): boolean => {
-        switch (action.kind) {
-          case "interrupt":
-            return client.signal("INT");
-          case "eof":
-            return client.endInput();
-          case "keys":
-            if (sizeOwed) {
-              sizeOwed = false;
-              sendSize();
-            }
-            // The gateway takes at most 64 KiB per message: a big paste or pipe goes in pieces.
-            return inputPieces(action.text).every((piece) => client.write(piece));
-        }
-      };
-      disposers.push(
-        client.on("data", ({ kind, bytes }) => local.write(queries ? queries.filter(bytes, kind === "replay") : bytes)),
-        client.on("connected", () => {
-          if (outage) notices.show("reconnected");
-          outage = false;
-          heldNotice = undefined;
-          notices.newConnection();
-          // A connection after a take-over asks for no control.
-          holding = steer && !takenOver;
-          if (!steer) noticeSize();
-          const size = local.size();
-          // Attaching at another size than the PTY's: the program is told of the new size and
-          // draws for it anew, but a scroll region the replay set for the old size (vim's
-          // `CSI 1;20r`) stays in force on this terminal, under its new drawing. At the same
-          // size the region is the program's own and still right (apt keeps its progress line so).
-          if (firstConnection && steer && info.pty && size && (size.cols !== info.cols || size.rows !== info.rows))
-            local.resetScrollRegion();
-          firstConnection = false;
-          // Back as a viewer after a take-over: the size would be refused; it goes with the next keys.
-          if (takenOver) sizeOwed = true;
-          else sendSize();
-          takenOver = false;
-          const waiting = pending;
-          pending = undefined;
-          for (const action of waiting ?? []) steerSession(action);
-        }),
-        client.on("control-lost", () => {
-          takenOver = true;
-          holding = false;
-        }),
-        client.on("state", ({ state }) => {
-          if (state === "reconnecting" && !outage && !takenOver) {
-            outage = true;
-            // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
-            notices.show(`connection lost; reconnecting (keys typed meanwhile are dropped; ${detachName} detaches)`);
-          }
-        }),
-        client.on("error", (error) => {
-          if (error.code === "CONTROL_HELD") {
-            // Said from who holds it, not from the gateway's message: its advice ("use force",
-            // "acquire control with force") is attach --force here.
-            const holder = controlHeldText(error) ?? error.message;
-            heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${detachName} detaches)`;
-            sizeOwed = true;
-            holding = false;
-            typedAt = Number.NEGATIVE_INFINITY;
-            noticeSize();
-            // Keys were dropped: said again when more are (at most every NOTICE_INTERVAL_MS), also
-            // after control was free for a while, which attach does not hear of.
-            notices.show(heldNotice);
-          } else if (error.code === "CONTROL_LOST") {
-            // Expiry (this connection was silent past the lease's auto-release) leaves control
-            // free and the connection open, so keys still go through; a take-over closes it (4001).
-            const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
-            sizeOwed = true;
-            holding = false;
-            notices.control(
-              expired ? "expired" : "taken-over",
-              expired
-                ? `${error.message}: nobody holds control now, keys still go through until someone takes it`
-                : `${error.message}: watching read-only now`,
-            );
-          } else if (error.code === "SESSION_NOT_RUNNING") return;
-          else notices.show(`${error.message} (${error.code})`);
-        }),
-      );
-      client.done.then((exit) => resolve({ kind: "exit", exit }), reject);
-
-      const decoder = new TextDecoder();
-      const onData = (chunk: Buffer) => {
-        const at = chunk.indexOf(detachKey.byte);
-        const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
-        if (keys.length > 0) {
-          // What the terminal answered by itself (to a query in the output), not typed.
-          const report = isTerminalReport(keys.toString("latin1"));
-          if (!steer) {
-            if (running && !report) {
-              const why = info.kind === "terminal" ? "read-only" : `a ${info.kind} session takes no keys`;
-              notices.show(`${why}: keys are not sent (${detachName} detaches)`);
-            }
-          } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
-            steerSession({ kind: "interrupt" });
-          } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_D) {
-            // As a terminal would: Ctrl-D ends the input (the pipe is closed; cat, sort, wc finish).
-            steerSession({ kind: "eof" });
-          } else {
-            // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
-            const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
-            const text = decoder.decode(bytes, { stream: true });
-            if (report) {
-              if (steering()) steerSession({ kind: "keys", text });
-            } else {
-              typedAt = Date.now();
-              steerSession({ kind: "keys", text });
-            }
-          }
-        }
-        if (at >= 0) resolve({ kind: "detach" });
-      };
-      // Input piped into a pipe session ends its input where the pipe ends, as a shell's
-      // pipe would (`printf 'b\na\n' | switchboard attach ID` with ID running `sort`). A PTY
-      // session is left as it is: Ctrl-D there would end a shell.
-      const onEnd = () => {
-        if (steer && !info.pty) steerSession({ kind: "eof" });
-      };
-      stdin.on("data", onData);
-      stdin.once("end", onEnd);
-      stdin.resume();
-      disposers.push(
-        () => stdin.off("data", onData),
-        () => stdin.off("end", onEnd),
-      );
-      const onResize = () => sendSize();
-      stdout.on("resize", onResize);
-      disposers.push(() => stdout.off("resize", onResize));
-      for (const signal of ATTACH_EXIT_SIGNALS) {
-        const onSignal = () => resolve({ kind: "signal", signal });
-        process.on(signal, onSignal);
-        disposers.push(() => process.off(signal, onSignal));
-      }
-    });
+    run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
+    outcome = await run.outcome();
   } finally {
-    for (const dispose of disposers.splice(0)) dispose();
-    term?.close();
+    run?.dispose();
     stdin.pause();
     local.restore();
   }
-  // After the restore: no raw mode any more; start on a fresh line when on a terminal.
+  return report(outcome, info, options.http, local, stderr);
+}
+
+/** Says how attach ended (after the terminal is restored) and returns its exit code. */
+async function report(
+  outcome: Outcome,
+  info: SessionInfo,
+  http: HttpClient,
+  local: LocalTerminal,
+  stderr: NodeJS.WritableStream,
+): Promise<number> {
+  // No raw mode any more; start on a fresh line when on a terminal.
   const lead = local.isTTY ? "\n" : "";
   switch (outcome.kind) {
     case "detach":
       stderr.write(`${lead}[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\n`);
       return EXIT.OK;
     case "exit": {
-      const ended = { ...outcome.exit, state: await endState(options.http, info, outcome.exit) };
+      const ended = { ...outcome.exit, state: await endState(http, info, outcome.exit) };
       stderr.write(`${lead}[session ${printable(info.id)} ${printable(endText(ended))}]\n`);
       return sessionExitCode(ended);
     }
@@ -321,6 +131,286 @@ export async function attach(options: AttachOptions): Promise<number> {
         `${lead}[switchboard attach: ${outcome.signal}; session ${info.id} keeps running: "switchboard attach ${info.id}" to come back]\n`,
       );
       return 128 + SIGNAL_NUMBERS[outcome.signal];
+  }
+}
+
+interface AttachRunOptions {
+  client: TerminalClient;
+  info: SessionInfo;
+  http: HttpClient;
+  local: LocalTerminal;
+  notices: Notices;
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  detachKey: DetachKey;
+  /** This attach sends keys and its size (a running terminal session, not read-only). */
+  steer: boolean;
+}
+
+/**
+ * One attach while it runs: the connection's events, the local keys and resizes, and what it
+ * knows of control, size and keys waiting for the first connection. `outcome()` resolves on the
+ * session's end, the detach key or a signal; `dispose()` removes every listener and closes.
+ */
+class AttachRun {
+  private readonly client: TerminalClient;
+  private readonly info: SessionInfo;
+  private readonly notices: Notices;
+  private readonly steer: boolean;
+  private readonly running: boolean;
+  private readonly disposers: Array<() => void> = [];
+  // Replayed output goes to the local terminal without its queries: answered again, the
+  // answers came back as keys and were sent to the session (see terminal-queries.ts). Output
+  // that is not shown on a terminal is left exactly as the session wrote it.
+  private readonly queries: QueryFilter | undefined;
+  private readonly decoder = new TextDecoder();
+  private finish: (outcome: Outcome) => void = () => undefined;
+  private fail: (error: unknown) => void = () => undefined;
+  // Someone else held control since the size was last sent (and may have resized the PTY,
+  // as the web page does to fit its window): the size goes again with the next keys. Those
+  // go through once control is free or ours again, and so does the size; refused, it is
+  // owed again (docs/cli.md: the size is sent whenever attach has control back).
+  private sizeOwed = false;
+  // Whether this attach steers the session: it holds control (as far as it knows), or typed
+  // lately while control was free. Only then does it pass on what its terminal answers by
+  // itself (isTerminalReport): a watching attach's terminal answers the live queries too, and
+  // those answers typed into the session a second time, resending its size with them.
+  private holding = false;
+  private typedAt = Number.NEGATIVE_INFINITY;
+  private firstConnection = true;
+  // Watching a PTY at another size than its own: said once (the screen is laid out for the
+  // size of whoever steers it, and a full-screen program looks garbled in a smaller or larger one).
+  private sizeNoticed = false;
+  private outage = false;
+  // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
+  private takenOver = false;
+  // One wording per connection for "someone else has control", whichever refusal said it first
+  // (the start-up's acquire and a refused key word it differently).
+  private heldNotice: string | undefined;
+  // Keys that come before the first connection is up (typed or pasted at once, or piped in:
+  // `printf 'make\n' | switchboard attach ID`) wait for it instead of being dropped. Keys
+  // typed while a dropped connection comes back are dropped (and said so): by then the
+  // screen the user typed at is stale.
+  // (At most PENDING_INPUT_CHARS of them: a gateway that never answers must not make a
+  // piped-in file pile up in memory.)
+  private pending: Steering[] | undefined = [];
+  private pendingChars = 0;
+
+  constructor(private readonly options: AttachRunOptions) {
+    this.client = options.client;
+    this.info = options.info;
+    this.notices = options.notices;
+    this.steer = options.steer;
+    this.running = options.info.state === "running";
+    this.queries = options.local.isTTY ? new QueryFilter() : undefined;
+  }
+
+  /** Starts listening; resolves with how the attach ended. */
+  outcome(): Promise<Outcome> {
+    return new Promise<Outcome>((resolve, reject) => {
+      this.finish = resolve;
+      this.fail = reject;
+      this.listenToClient();
+      this.listenToTerminal();
+    });
+  }
+
+  dispose(): void {
+    for (const dispose of this.disposers.splice(0)) dispose();
+    this.client.close();
+  }
+
+  private listenToClient(): void {
+    const { client, local } = this.options;
+    this.disposers.push(
+      client.on("data", ({ kind, bytes }) =>
+        local.write(this.queries ? this.queries.filter(bytes, kind === "replay") : bytes),
+      ),
+      client.on("connected", () => this.onConnected()),
+      client.on("control-lost", () => {
+        this.takenOver = true;
+        this.holding = false;
+      }),
+      client.on("state", ({ state }) => {
+        if (state === "reconnecting" && !this.outage && !this.takenOver) {
+          this.outage = true;
+          // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
+          this.notices.show(
+            `connection lost; reconnecting (keys typed meanwhile are dropped; ${this.options.detachKey.name} detaches)`,
+          );
+        }
+      }),
+      client.on("error", (error) => this.onError(error)),
+    );
+    client.done.then((exit) => this.finish({ kind: "exit", exit }), this.fail);
+  }
+
+  private listenToTerminal(): void {
+    const { stdin, stdout } = this.options;
+    const onData = (chunk: Buffer) => this.onKeys(chunk);
+    // Input piped into a pipe session ends its input where the pipe ends, as a shell's
+    // pipe would (`printf 'b\na\n' | switchboard attach ID` with ID running `sort`). A PTY
+    // session is left as it is: Ctrl-D there would end a shell.
+    const onEnd = () => {
+      if (this.steer && !this.info.pty) this.steerSession({ kind: "eof" });
+    };
+    stdin.on("data", onData);
+    stdin.once("end", onEnd);
+    stdin.resume();
+    this.disposers.push(
+      () => stdin.off("data", onData),
+      () => stdin.off("end", onEnd),
+    );
+    const onResize = () => this.sendSize();
+    stdout.on("resize", onResize);
+    this.disposers.push(() => stdout.off("resize", onResize));
+    for (const signal of ATTACH_EXIT_SIGNALS) {
+      const onSignal = () => this.finish({ kind: "signal", signal });
+      process.on(signal, onSignal);
+      this.disposers.push(() => process.off(signal, onSignal));
+    }
+  }
+
+  private onConnected(): void {
+    const { info, local } = this.options;
+    if (this.outage) this.notices.show("reconnected");
+    this.outage = false;
+    this.heldNotice = undefined;
+    this.notices.newConnection();
+    // A connection after a take-over asks for no control.
+    this.holding = this.steer && !this.takenOver;
+    if (!this.steer) this.noticeSize();
+    const size = local.size();
+    // Attaching at another size than the PTY's: the program is told of the new size and
+    // draws for it anew, but a scroll region the replay set for the old size (vim's
+    // `CSI 1;20r`) stays in force on this terminal, under its new drawing. At the same
+    // size the region is the program's own and still right (apt keeps its progress line so).
+    if (this.firstConnection && this.steer && info.pty && size && (size.cols !== info.cols || size.rows !== info.rows))
+      local.resetScrollRegion();
+    this.firstConnection = false;
+    // Back as a viewer after a take-over: the size would be refused; it goes with the next keys.
+    if (this.takenOver) this.sizeOwed = true;
+    else this.sendSize();
+    this.takenOver = false;
+    const waiting = this.pending;
+    this.pending = undefined;
+    for (const action of waiting ?? []) this.steerSession(action);
+  }
+
+  private onError(error: SwitchboardError): void {
+    const detachName = this.options.detachKey.name;
+    if (error.code === "CONTROL_HELD") {
+      // Said from who holds it, not from the gateway's message: its advice ("use force",
+      // "acquire control with force") is attach --force here.
+      const holder = controlHeldText(error) ?? error.message;
+      this.heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${detachName} detaches)`;
+      this.sizeOwed = true;
+      this.holding = false;
+      this.typedAt = Number.NEGATIVE_INFINITY;
+      this.noticeSize();
+      // Keys were dropped: said again when more are (at most every NOTICE_INTERVAL_MS), also
+      // after control was free for a while, which attach does not hear of.
+      this.notices.show(this.heldNotice);
+    } else if (error.code === "CONTROL_LOST") {
+      // Expiry (this connection was silent past the lease's auto-release) leaves control
+      // free and the connection open, so keys still go through; a take-over closes it (4001).
+      const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
+      this.sizeOwed = true;
+      this.holding = false;
+      this.notices.control(
+        expired ? "expired" : "taken-over",
+        expired
+          ? `${error.message}: nobody holds control now, keys still go through until someone takes it`
+          : `${error.message}: watching read-only now`,
+      );
+    } else if (error.code === "SESSION_NOT_RUNNING") return;
+    else this.notices.show(`${error.message} (${error.code})`);
+  }
+
+  /** Local input: keys go to the session (or are refused with a notice) up to the detach key. */
+  private onKeys(chunk: Buffer): void {
+    const { info, detachKey } = this.options;
+    const at = chunk.indexOf(detachKey.byte);
+    const keys = at >= 0 ? chunk.subarray(0, at) : chunk;
+    if (keys.length > 0) {
+      // What the terminal answered by itself (to a query in the output), not typed.
+      const report = isTerminalReport(keys.toString("latin1"));
+      if (!this.steer) {
+        if (this.running && !report) {
+          const why = info.kind === "terminal" ? "read-only" : `a ${info.kind} session takes no keys`;
+          this.notices.show(`${why}: keys are not sent (${detachKey.name} detaches)`);
+        }
+      } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_C) {
+        this.steerSession({ kind: "interrupt" });
+      } else if (!info.pty && keys.length === 1 && keys[0] === CTRL_D) {
+        // As a terminal would: Ctrl-D ends the input (the pipe is closed; cat, sort, wc finish).
+        this.steerSession({ kind: "eof" });
+      } else {
+        // A pipe has no terminal to turn Enter (CR) into a newline: do it here.
+        const bytes = info.pty ? keys : Buffer.from(keys.map((b) => (b === CR ? 0x0a : b)));
+        const text = this.decoder.decode(bytes, { stream: true });
+        if (report) {
+          if (this.steering()) this.steerSession({ kind: "keys", text });
+        } else {
+          this.typedAt = Date.now();
+          this.steerSession({ kind: "keys", text });
+        }
+      }
+    }
+    if (at >= 0) this.finish({ kind: "detach" });
+  }
+
+  private steering(): boolean {
+    return this.holding || Date.now() - this.typedAt < STEERING_AFTER_KEYS_MS;
+  }
+
+  private sendSize(): void {
+    const size = this.options.local.size();
+    if (size && this.info.pty && this.steer) this.client.resize(size.cols, size.rows);
+  }
+
+  private noticeSize(): void {
+    const { info, local, http } = this.options;
+    const size = local.size();
+    if (this.sizeNoticed || !info.pty || !this.running || size === undefined) return;
+    this.sizeNoticed = true;
+    void http.getSession(info.id).then(
+      (now) => {
+        if (now.cols === null || now.rows === null || (now.cols === size.cols && now.rows === size.rows)) return;
+        this.notices.show(
+          `the session's terminal is ${now.cols}×${now.rows} and this one ${size.cols}×${size.rows}: while you watch, the size is that of whoever steers it, and a full-screen program may look wrong here`,
+        );
+      },
+      () => undefined,
+    );
+  }
+
+  private steerSession(action: Steering): void {
+    if (this.pending !== undefined) {
+      this.pendingChars += action.kind === "keys" ? action.text.length : 1;
+      if (this.pendingChars <= PENDING_INPUT_CHARS) this.pending.push(action);
+      else this.notices.show("not connected yet: keys dropped");
+    } else if (!this.apply(action) && this.client.state !== "open")
+      this.notices.show(
+        `${action.kind === "eof" ? "not connected: Ctrl-D dropped" : "not connected: keys dropped"} (${this.options.detachKey.name} detaches)`,
+      );
+  }
+
+  /** False when not sent (not connected; or over the input limit, which the `error` event says). */
+  private apply(action: Steering): boolean {
+    switch (action.kind) {
+      case "interrupt":
+        return this.client.signal("INT");
+      case "eof":
+        return this.client.endInput();
+      case "keys":
+        if (this.sizeOwed) {
+          this.sizeOwed = false;
+          this.sendSize();
+        }
+        // The gateway takes at most 64 KiB per message: a big paste or pipe goes in pieces.
+        return inputPieces(action.text).every((piece) => this.client.write(piece));
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import type { AnyMessage, Stream } from "@agentclientprotocol/sdk";
 import { describe, expect, it } from "vitest";
 import { AcpWire } from "../../src/agents/acp-wire.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** A raw stream pair the test plays the agent on: `push` is the agent's stdout, `sent` what we wrote. */
 function rawPair(): { raw: Stream; push: (m: object) => void; end: () => void; sent: AnyMessage[] } {
@@ -17,7 +18,6 @@ function rawPair(): { raw: Stream; push: (m: object) => void; end: () => void; s
 }
 
 const update = (n: number): object => ({ jsonrpc: "2.0", method: "session/update", params: { n } });
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Plays the SDK: reads the wire's output continuously, as the SDK's receive loop does (the

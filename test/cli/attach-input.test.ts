@@ -1,10 +1,11 @@
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
-import { FaultProxy, TEST_ENV, sleep, startTestGateway } from "../client/helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { spawnCli } from "./helpers.js";
 import type { RunningCli } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 let gw: TestGateway;
 let http: HttpClient;

@@ -1,10 +1,11 @@
 import { execFileSync, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
-import { TEST_ENV, sleep, startTestGateway, waitUntil } from "../client/helpers.js";
+import { TEST_ENV, startTestGateway, waitUntil } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { NOTICE_INTERVAL_MS } from "../../src/cli/attach.js";
 import { CLI, REPO, Tmux, shellQuote } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 let gw: TestGateway;
 let http: HttpClient;

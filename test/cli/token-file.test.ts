@@ -1,17 +1,17 @@
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { describeError, resolveTarget } from "../../src/cli/context.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { EXIT, UsageError } from "../../src/cli/exit-codes.js";
 import { hoistGlobalOptions } from "../../src/cli/global-options.js";
+import { tempDir } from "../helpers/tmp.js";
 import { cli } from "./helpers.js";
 
 const GATEWAY = "http://127.0.0.1:7317";
 
 function tokenFile(content: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), "switchboard-token-file-")), "token");
+  const file = join(tempDir("switchboard-token-file-"), "token");
   writeFileSync(file, content, { mode: 0o600 });
   return file;
 }
@@ -31,7 +31,7 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
   it("come in order: --token, --token-file, SWITCHBOARD_TOKEN, SWITCHBOARD_TOKEN_FILE, the data dir's file", () => {
     const flagFile = tokenFile("flag-file-token-0123456789");
     const envFile = tokenFile("env-file-token-0123456789");
-    const dataDir = mkdtempSync(join(tmpdir(), "switchboard-token-dir-"));
+    const dataDir = tempDir("switchboard-token-dir-");
     writeFileSync(join(dataDir, "token"), "data-dir-token-0123456789");
     const env = { SWITCHBOARD_TOKEN: "env-token-0123456789", SWITCHBOARD_TOKEN_FILE: envFile };
     const token = (values: Record<string, unknown>, e: NodeJS.ProcessEnv) =>
@@ -65,7 +65,7 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
   });
 
   it("refuse a file that is missing, unreadable or empty, and --token given as well, as command-line mistakes", () => {
-    const missing = join(mkdtempSync(join(tmpdir(), "switchboard-token-none-")), "nope");
+    const missing = join(tempDir("switchboard-token-none-"), "nope");
     const refusal = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): string => {
       try {
         resolveTarget({ url: GATEWAY, ...values }, env);
@@ -95,7 +95,7 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
       "--token-file",
       "/run/secrets/t",
     ]);
-    const missing = join(mkdtempSync(join(tmpdir(), "switchboard-token-none-")), "nope");
+    const missing = join(tempDir("switchboard-token-none-"), "nope");
     const r = await cli(["--token-file", missing, "ls", "--json"], { SWITCHBOARD_TOKEN: "" });
     expect(r.code).toBe(EXIT.USAGE);
     expect(JSON.parse(r.stdout)).toEqual({

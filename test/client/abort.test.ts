@@ -10,8 +10,9 @@ import { getEventListeners } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
 /** An aborted call must have settled within this long (the SDK's own timeouts are 10 s and more). */

@@ -13,8 +13,9 @@ import type { ConnectionState, RouteResult, SessionEvent } from "../../src/clien
 import type { MatchedBy } from "../../src/routing/index.js";
 import { connect as pureConnect } from "../../src/client/index.js";
 import { LIMITS } from "../../src/protocol/index.js";
-import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
 /** How long "nothing happens" is watched for. */

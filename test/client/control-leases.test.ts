@@ -3,7 +3,8 @@ import { ControlLeases, RECLAIM_RETRY_MS, RECLAIM_WINDOW_MS } from "../../src/cl
 import type { ControlLost } from "../../src/client/control-leases.js";
 import { connect } from "../../src/client/node.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
-import { FaultProxy, TEST_ENV, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** A request tracker whose `control` requests are answered by `answer` (an error, or undefined: granted). */
 function gateway(answer: () => Error | undefined) {

@@ -13,8 +13,9 @@ import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OutputView, SwitchboardClient, TerminalClient, connect } from "../../src/client/node.js";
 import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
+import { sleep } from "../helpers/sleep.js";
 import { tempDir } from "../helpers/tmp.js";
-import { FaultProxy, countingCommand, countingText, sleep, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, countingCommand, countingText, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 /** A short heartbeat, so that a silent connection is noticed within about a second. */

@@ -60,10 +60,6 @@ export async function waitUntil(check: () => boolean, ms = 5_000, what = "condit
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** A process that prints `1\n2\n...N\n` in bursts over roughly `ms` milliseconds. */
 export function countingCommand(lines: number, ms: number): string[] {
   const ticks = Math.max(1, Math.round(ms / 10));

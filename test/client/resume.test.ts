@@ -2,8 +2,9 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, OutputView, TerminalClient } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { FaultProxy, countingCommand, countingText, sleep, startTestGateway } from "./helpers.js";
+import { FaultProxy, countingCommand, countingText, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** Lines the producer prints, and over how long: cuts land while output flows. */
 const LINES = 2_000;

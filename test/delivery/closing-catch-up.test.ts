@@ -14,7 +14,9 @@ import type { Session } from "../../src/sessions/session.js";
 import { CATCHUP_BATCH_BYTES } from "../../src/server/feed.js";
 import { CATCHUP_TICK_BYTES } from "../../src/server/catch-up.js";
 import { DEFAULT_LIMITS } from "../../src/server/config.js";
-import { authHeaders, closed, createSession, opened, rawSocket, sleep, startTestGateway, wsUrl } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
+import { authHeaders, closed, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));

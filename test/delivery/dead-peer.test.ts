@@ -15,15 +15,15 @@ import {
   appendOutput,
   authHeaders,
   closed,
-  createSession,
   eventually,
   opened,
   rawSocket,
-  sleep,
   startTestGateway,
   wsUrl,
 } from "./helpers.js";
 import type { Defer } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

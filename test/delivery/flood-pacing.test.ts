@@ -10,7 +10,6 @@ import {
   MuxClient,
   appendOutput,
   authHeaders,
-  createSession,
   decodeData,
   endStream,
   eventually,
@@ -20,6 +19,7 @@ import {
   wsUrl,
 } from "./helpers.js";
 import type { Defer } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

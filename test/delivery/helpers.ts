@@ -14,6 +14,7 @@ import { startGateway } from "../../src/server/gateway.js";
 import { Outbox } from "../../src/server/ws-common.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
+import { sleep } from "../helpers/sleep.js";
 
 export const TEST_TOKEN = "delivery-test-token-0123456789abcdef";
 
@@ -68,18 +69,6 @@ export async function api<T>(gw: Gateway, method: string, path: string, body?: u
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text}`);
   return JSON.parse(text) as T;
-}
-
-export interface SessionInfoLite {
-  id: string;
-  pid: number;
-  head: number;
-  outputBytes: number;
-  state: string;
-}
-
-export function createSession(gw: Gateway, body: Record<string, unknown>): Promise<SessionInfoLite> {
-  return api<SessionInfoLite>(gw, "POST", "/v1/sessions", body);
 }
 
 /** Appends stream output: one event per string in `chunks`. */
@@ -165,10 +154,6 @@ export function closed(ws: WebSocket): Promise<number> {
 /** The client's TCP socket (ws keeps it in `_socket`), to pause reading like a stalled peer. */
 export function rawSocket(ws: WebSocket): Socket {
   return (ws as unknown as { _socket: Socket })._socket;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Polls until `predicate` holds; rejects after `ms`. */

@@ -11,17 +11,9 @@ import { piecePool, piecePools } from "../../src/core/buffer-pool.js";
 import { HOT_RING_MAX_BYTES } from "../../src/log/hot-ring.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import {
-  authHeaders,
-  createSession,
-  decodeData,
-  eventually,
-  opened,
-  rawSocket,
-  startTestGateway,
-  wsUrl,
-} from "./helpers.js";
+import { authHeaders, decodeData, eventually, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

@@ -16,7 +16,6 @@ import {
   authHeaders,
   closed,
   decodeData,
-  createSession,
   endStream,
   eventually,
   openWs,
@@ -25,6 +24,7 @@ import {
   wsUrl,
 } from "./helpers.js";
 import type { Defer, MuxFrame } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

@@ -17,14 +17,14 @@ import {
   api,
   appendOutput,
   authHeaders,
-  createSession,
   decodeData,
   endStream,
   outputBytes,
-  sleep,
   startTestGateway,
   wsUrl,
 } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 const CLIENTS = 100;
 /** Scenarios per session kind; each is a full producer run with 100 clients. */

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { FILTERED_SCAN_EVENTS } from "../../src/log/log-reader.js";
-import { api, authHeaders, createSession, startTestGateway } from "./helpers.js";
+import { api, authHeaders, startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

@@ -12,20 +12,12 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { SSE_HEARTBEAT_MS } from "../../src/server/routes/stream.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import {
-  allEvents,
-  api,
-  appendOutput,
-  authHeaders,
-  createSession,
-  endStream,
-  eventually,
-  sleep,
-  startTestGateway,
-} from "./helpers.js";
+import { allEvents, api, appendOutput, authHeaders, endStream, eventually, startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { SseParser, followSse } from "./sse-client.js";
 import type { SseMessage } from "./sse-client.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

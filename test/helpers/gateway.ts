@@ -51,6 +51,27 @@ export function api(base: string, token: string = TEST_TOKEN) {
   };
 }
 
+/** A session as `POST /v1/sessions` answers it. */
+export interface CreatedSession {
+  id: string;
+  pid: number;
+  head: number;
+  outputBytes: number;
+  state: string;
+  [key: string]: unknown;
+}
+
+/** Creates a session through `POST /v1/sessions` with `token` (the gateway's admin token by default); throws unless 201. */
+export async function createSession(
+  gw: Gateway,
+  body: Record<string, unknown>,
+  token: string = gw.token,
+): Promise<CreatedSession> {
+  const r = await api(gw.url, token).post("/v1/sessions", body);
+  if (r.status !== 201) throw new Error(`POST /v1/sessions -> ${r.status} ${r.text}`);
+  return r.json as CreatedSession;
+}
+
 /** A browser's sign-in (`POST /v1/login`): the `Cookie` header it sends, and the key that opens it. */
 export interface BrowserSignIn {
   /** `sb_session=…`, as a browser sends it (to every port of the host). */

@@ -18,6 +18,7 @@ import type { StoredEntry } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { tempDir } from "../helpers/tmp.js";
 import { restartingStore, until, writerOf } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** The store's commits as its listeners hear them. */
 function listen(store: SqliteEventStore) {
@@ -35,7 +36,6 @@ const output = (seq: number, offset: number, bytes: number): OutputEntry =>
 
 /** Lets the microtasks queued so far run (the store commits small writes in one). */
 const endOfTick = () => new Promise<void>((resolve) => queueMicrotask(resolve));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("SQLite event store: where and when commits happen", () => {
   it("commits a small write at the end of the tick it was queued in, on this thread: readable and published before any timer or I/O", async () => {

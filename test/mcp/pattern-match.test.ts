@@ -3,11 +3,11 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { BoundedPattern, MATCH_TIME_LIMIT_MS, PatternTooSlow } from "../../src/mcp/pattern-match.js";
 import { REPO } from "../cli/helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 const MATCH_LOOP = fileURLToPath(new URL("./fixtures/match-loop.ts", import.meta.url));
 /** Matches that a stop must catch in the middle. */
 const STOPPED_MATCHES = 5;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("BoundedPattern", () => {
   it("returns the first match, or undefined", () => {

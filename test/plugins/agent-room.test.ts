@@ -17,6 +17,7 @@ import {
 import type { HeldStore } from "../agents/helpers/held-store.js";
 import { bigText } from "./fixtures/flood/index.mjs";
 import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 const actor: Actor = { name: "alice", role: "operator" };
 
@@ -70,8 +71,6 @@ const floodEnded = (t: Plugin, runId: string): { sent: number; aborted: boolean 
   const record = t.logs.find((l) => l.msg === "flood ended" && (l.fields["data"] as { runId: string }).runId === runId);
   return record?.fields["data"] as { sent: number; aborted: boolean } | undefined;
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a plugin agent whose deltas the log cannot take as fast as they come", () => {
   for (const wait of [true, false]) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { DEFAULT_AUTO_RELEASE_AFTER_MS } from "../../src/core/control-lease.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { api, createSession, TEST_TOKEN, testGateway } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 import {
@@ -18,15 +18,14 @@ import {
   advanceLive,
   authTokens,
   catPty,
-  createSession,
   errorOf,
   eventsOf,
   http,
   secGateway,
-  sleep,
   until,
 } from "./helpers.js";
 import type { Frame } from "./helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 const TTL = DEFAULT_AUTO_RELEASE_AFTER_MS;
 const MINUTE = 60_000;
@@ -149,8 +148,8 @@ describe("control lease: two operators fighting", () => {
   // taking control the caller learnt that a stream session takes no input at all.
   it("answers WRONG_SESSION_KIND, not CONTROL_HELD, for what a held session's kind never takes", async () => {
     const gw = await secGateway();
-    const stream = await createSession(gw, "alice", { kind: "stream", name: "shared-stream" });
-    const pipe = await createSession(gw, "alice", { command: ["cat"], name: "shared-pipe" });
+    const stream = await createSession(gw, { kind: "stream", name: "shared-stream" }, TOKENS.alice);
+    const pipe = await createSession(gw, { command: ["cat"], name: "shared-pipe" }, TOKENS.alice);
     const alice = await Mux.open(gw, "alice");
     for (const s of [stream, pipe])
       expect(await alice.request({ op: "control", session: s.id, action: "acquire" })).toMatchObject({ op: "ack" });
@@ -189,7 +188,7 @@ describe("control lease: two operators fighting", () => {
 describe("control lease: agent runs", () => {
   it("applies control to prompt and abort on every transport, and audits who prompted", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-agent" });
+    const s = await createSession(gw, { kind: "agent", agent: "echo", name: "shared-agent" }, TOKENS.alice);
     const alice = await Mux.open(gw, "alice");
     await alice.request({ op: "control", session: s.id, action: "acquire" });
     for (const [route, body] of [
@@ -218,7 +217,7 @@ describe("control lease: agent runs", () => {
 
   it("applies control to answers to permission requests (approving a tool call steers the agent)", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-asks-first" });
+    const s = await createSession(gw, { kind: "agent", agent: "echo", name: "shared-asks-first" }, TOKENS.alice);
     const alice = await Mux.open(gw, "alice");
     await alice.request({ op: "control", session: s.id, action: "acquire" });
     await alice.request({ op: "prompt", session: s.id, text: "/permission may I?" });

@@ -9,15 +9,15 @@ import { describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
-import { browserSignIn } from "../helpers/gateway.js";
-import { TOKENS, WsClient, createSession, errorOf, http, secGateway, until } from "./helpers.js";
+import { browserSignIn, createSession } from "../helpers/gateway.js";
+import { TOKENS, WsClient, errorOf, http, secGateway, until } from "./helpers.js";
 
 const KEY_HEADER = "x-switchboard-cookie-key";
 
 describe("cookie key", () => {
   it("signs nobody in with the cookie alone, over HTTP, /v1/ws, /ws/session and SSE, and does not count it as a guess", async () => {
     const gw = await secGateway({ clock: new ManualClock() });
-    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-cookie" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-cookie" }, TOKENS.alice);
     const { cookie, key, headers } = await browserSignIn(gw.url, TOKENS.vera);
 
     // More cookie-alone requests than the allowance of wrong credentials, with no key and with an
@@ -97,7 +97,7 @@ describe("cookie key", () => {
   // and browser history; only an EventSource, which can send neither header nor subprotocol, needs it.
   it("takes the key as a query parameter only on the SSE stream, not on other routes or upgrades", async () => {
     const gw = await secGateway({ clock: new ManualClock() });
-    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-query-key" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-query-key" }, TOKENS.alice);
     const { cookie, key } = await browserSignIn(gw.url, TOKENS.vera);
     const withQuery = `cookieKey=${key}`;
     for (const path of ["/v1/whoami", "/v1/sessions", `/v1/sessions/${s.id}`, `/v1/sessions/${s.id}/events`]) {
@@ -151,7 +151,7 @@ describe("cookie key", () => {
 
   it("is what the SDK sends without a token: the X-Switchboard-Cookie-Key header over HTTP, a subprotocol on WebSockets", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "stream", name: "shared-sdk" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-sdk" }, TOKENS.alice);
     const { cookie, key } = await browserSignIn(gw.url, TOKENS.vera);
     // What a browser adds by itself: the cookie, on every request and upgrade.
     const withCookie: typeof fetch = (input, init) =>
@@ -179,11 +179,15 @@ describe("cookie key", () => {
 
   it("ends the sign-in's open /v1/ws, /ws/session and SSE connections on logout, and no other sign-in's (regression: they kept working)", async () => {
     const gw = await secGateway();
-    const { id } = await createSession(gw, "alice", {
-      command: ["cat"],
-      pty: true,
-      name: "shared-logout",
-    });
+    const { id } = await createSession(
+      gw,
+      {
+        command: ["cat"],
+        pty: true,
+        name: "shared-logout",
+      },
+      TOKENS.alice,
+    );
     const signIn = await browserSignIn(gw.url, TOKENS.carol);
     const other = await browserSignIn(gw.url, TOKENS.carol);
     const open = (who: typeof signIn, path: string) =>

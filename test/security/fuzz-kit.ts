@@ -4,7 +4,9 @@
  */
 import { CLOSE_CODES } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { WsClient, createSession, http, sleep, until } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
+import { TOKENS, WsClient, http, until } from "./helpers.js";
 import type { Defer, Frame, Who } from "./helpers.js";
 
 /** Close codes a malformed frame may legitimately cause (docs/protocol.md "Close codes"): invalid UTF-8, too big. */
@@ -79,10 +81,10 @@ export interface FuzzTargets {
 
 export async function createTargets(gw: Gateway): Promise<FuzzTargets> {
   return {
-    adminTerm: (await createSession(gw, "admin", { command: ["cat"], pty: true, name: "admin-term" })).id,
-    bobTerm: (await createSession(gw, "bob", { command: ["cat"], pty: true, name: "shared-bob-term" })).id,
-    bobStream: (await createSession(gw, "bob", { kind: "stream", name: "shared-bob-stream" })).id,
-    mallory: (await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" })).id,
+    adminTerm: (await createSession(gw, { command: ["cat"], pty: true, name: "admin-term" }, TOKENS.admin)).id,
+    bobTerm: (await createSession(gw, { command: ["cat"], pty: true, name: "shared-bob-term" }, TOKENS.bob)).id,
+    bobStream: (await createSession(gw, { kind: "stream", name: "shared-bob-stream" }, TOKENS.bob)).id,
+    mallory: (await createSession(gw, { kind: "stream", name: "mallory-own" }, TOKENS.mallory)).id,
   };
 }
 

@@ -14,7 +14,8 @@ import type { Clock, ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { ConfigInput } from "../../src/server/config.js";
 import { startGateway } from "../../src/server/gateway.js";
-import { api } from "../helpers/gateway.js";
+import { api, createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import type { Logger } from "../../src/server/logger.js";
@@ -120,20 +121,9 @@ export function http(gw: Gateway, who: Who | null): ReturnType<typeof api> {
   return api(gw.url, who ? TOKENS[who] : "");
 }
 
-/** Creates a session as `who`; throws unless 201. */
-export async function createSession(
-  gw: Gateway,
-  who: Who,
-  body: Record<string, unknown>,
-): Promise<{ id: string; [k: string]: unknown }> {
-  const r = await http(gw, who).post("/v1/sessions", body);
-  if (r.status !== 201) throw new Error(`create as ${who} -> ${r.status} ${r.text}`);
-  return r.json as { id: string };
-}
-
 /** A PTY running `cat`: it takes input, signals and resize. */
 export function catPty(gw: Gateway, who: Who, name?: string) {
-  return createSession(gw, who, { command: ["cat"], pty: true, cols: 80, rows: 24, ...(name ? { name } : {}) });
+  return createSession(gw, { command: ["cat"], pty: true, cols: 80, rows: 24, ...(name ? { name } : {}) }, TOKENS[who]);
 }
 
 /** Every event of a session as the admin sees it. */
@@ -312,10 +302,6 @@ export class Mux {
 export function errorOf(r: HttpAnswer): { status: number; code: string; message: string } {
   const error = (r.json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   return { status: r.status, code: String(error?.code), message: String(error?.message) };
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Polls until `fn` returns a truthy value. */

@@ -12,20 +12,9 @@ import { LIMITS } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { TEST_TOKEN, browserSignIn } from "../helpers/gateway.js";
+import { browserSignIn, createSession, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
-import {
-  Mux,
-  TOKENS,
-  WsClient,
-  createSession,
-  errorOf,
-  eventsOf,
-  http,
-  secGateway,
-  sha256Hex,
-  until,
-} from "./helpers.js";
+import { Mux, TOKENS, WsClient, errorOf, eventsOf, http, secGateway, sha256Hex, until } from "./helpers.js";
 import type { Frame, HttpAnswer } from "./helpers.js";
 
 /** Raw HTTP with full control over headers (fetch will not send a foreign Host). */
@@ -56,7 +45,7 @@ describe("ids", () => {
   it("gives sessions, connections and cookies at least 128 random bits", async () => {
     const gw = await secGateway({ config: { limits: { sessionsPerToken: 100 } } });
     const ids: string[] = [];
-    for (let i = 0; i < 40; i++) ids.push((await createSession(gw, "admin", { kind: "stream" })).id);
+    for (let i = 0; i < 40; i++) ids.push((await createSession(gw, { kind: "stream" }, TOKENS.admin)).id);
     expect(new Set(ids).size).toBe(ids.length);
     const buffers = ids.map(bitsOf);
     for (const b of buffers) expect(b.length * 8).toBeGreaterThanOrEqual(128);
@@ -100,7 +89,7 @@ describe("input validation", () => {
       );
     }
     expect((await http(gw, "admin").get("/v1/sessions")).json.sessions).toEqual([]);
-    const ok = await createSession(gw, "alice", { command: ["true"], cwd: tmpdir() });
+    const ok = await createSession(gw, { command: ["true"], cwd: tmpdir() }, TOKENS.alice);
     expect(ok["cwd"]).toBe(tmpdir());
   });
 
@@ -128,10 +117,14 @@ describe("input validation", () => {
 
     process.env["SWITCHBOARD_SECURITY_TEST_SECRET"] = "gateway-only-secret";
     onTestFinished(() => void delete process.env["SWITCHBOARD_SECURITY_TEST_SECRET"]);
-    const s = await createSession(gw, "alice", {
-      command: ["sh", "-c", 'echo "mine=$MINE secret=${SWITCHBOARD_SECURITY_TEST_SECRET:-none}"'],
-      env: { MINE: "ok" },
-    });
+    const s = await createSession(
+      gw,
+      {
+        command: ["sh", "-c", 'echo "mine=$MINE secret=${SWITCHBOARD_SECURITY_TEST_SECRET:-none}"'],
+        env: { MINE: "ok" },
+      },
+      TOKENS.alice,
+    );
     const out = await until(async () => {
       const evs = await eventsOf(gw, s.id);
       return evs.some((e) => e.type === "exit") ? evs : undefined;
@@ -144,13 +137,17 @@ describe("input validation", () => {
     ).toBe("mine=ok secret=none\n");
 
     // Agents too: an agent may print what it sees, and its answer is in the log for every viewer.
-    const agent = await createSession(gw, "alice", {
-      kind: "agent",
-      agent: {
-        adapter: "command",
-        command: ["sh", "-c", 'echo "agent secret=${SWITCHBOARD_SECURITY_TEST_SECRET:-none}"'],
+    const agent = await createSession(
+      gw,
+      {
+        kind: "agent",
+        agent: {
+          adapter: "command",
+          command: ["sh", "-c", 'echo "agent secret=${SWITCHBOARD_SECURITY_TEST_SECRET:-none}"'],
+        },
       },
-    });
+      TOKENS.alice,
+    );
     await http(gw, "alice").post(`/v1/sessions/${agent.id}/prompt`, { text: "hi" });
     const final = await until(
       async () => (await eventsOf(gw, agent.id)).find((e) => e.type === "chat.final"),
@@ -178,7 +175,7 @@ describe("input validation", () => {
   // after the batch's first events were already appended.
   it("refuses a body nested deeper than 64 levels with VALIDATION_FAILED, and appends none of its batch", async () => {
     const gw = await secGateway();
-    const { id } = await createSession(gw, "mallory", { kind: "stream" });
+    const { id } = await createSession(gw, { kind: "stream" }, TOKENS.mallory);
     const nested = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
     const batch = (data: string) => `[{"type":"first","data":1},{"type":"second","data":${data}}]`;
     for (const depth of [63, 100_000]) {
@@ -207,7 +204,7 @@ describe("HTTP edges", () => {
 
   it("sends security headers on answers, errors, metrics and SSE", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const admin = http(gw, "admin");
     const answers: Array<[string, HttpAnswer]> = [
       ["list", await admin.get("/v1/sessions")],
@@ -237,7 +234,7 @@ describe("HTTP edges", () => {
 
   it("sends the full security headers on raw output too", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const output = await fetch(`${gw.url}/v1/sessions/${s.id}/output`, {
       headers: { authorization: `Bearer ${TOKENS.admin}` },
     });
@@ -365,7 +362,7 @@ describe("secrets", () => {
     };
 
     // Good tokens on every transport.
-    const s = await createSession(gw, "alice", { command: ["cat"], name: "shared-secrets" });
+    const s = await createSession(gw, { command: ["cat"], name: "shared-secrets" }, TOKENS.alice);
     for (const who of ["admin", "alice", "bob", "carol", "vera", "mallory"] as const) {
       keep(await http(gw, who).get("/v1/sessions"));
       keep(await http(gw, who).post(`/v1/sessions/${s.id}/input`, { data: "typed\n" }));
@@ -479,7 +476,7 @@ describe("secrets", () => {
 
   it("never selects the bearer subprotocol when the client offers another one", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.alice);
     for (const path of ["/v1/ws", `/ws/session/${s.id}`]) {
       const client = await WsClient.open(gw, path, null, {
         protocols: [`switchboard.bearer.${TOKENS.alice}`, "switchboard.v1"],
@@ -515,7 +512,7 @@ describe("secrets", () => {
 
   it("does not echo a malformed WebSocket frame's content in its INVALID_JSON error", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "alice", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.alice);
     const mux = await Mux.open(gw, "alice");
     mux.client.send(`{"op":"input","session":"${s.id}","data":${planted(TOKENS.alice)}}`);
     const term = await WsClient.open(gw, `/ws/session/${s.id}`, "alice");

@@ -25,19 +25,18 @@ import {
   WsClient,
   authTokens,
   catPty,
-  createSession,
   errorOf,
   changesOf,
   eventsOf,
   http,
   secGateway,
   sha256Hex,
-  sleep,
   until,
   writeSecConfig,
 } from "./helpers.js";
 import type { Who } from "./helpers.js";
-import { browserSignIn } from "../helpers/gateway.js";
+import { browserSignIn, createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** Every HTTP route that names a session, with a body that would be valid for it. */
 const SESSION_ROUTES: ReadonlyArray<[method: string, suffix: string, body: unknown, kind: "read" | "steer"]> = [
@@ -189,11 +188,11 @@ describe("identity and roles", () => {
 
   it("lists only the sessions each identity may see; the admin sees all", async () => {
     const gw = await secGateway();
-    const a = await createSession(gw, "alice", { kind: "stream", name: "alice-notes" });
-    const b = await createSession(gw, "bob", { kind: "stream", name: "shared-ci" });
-    const m = await createSession(gw, "mallory", { kind: "stream", name: "mallory-own" });
-    const x = await createSession(gw, "admin", { kind: "stream", name: "shared-admin" });
-    const y = await createSession(gw, "admin", { kind: "stream" });
+    const a = await createSession(gw, { kind: "stream", name: "alice-notes" }, TOKENS.alice);
+    const b = await createSession(gw, { kind: "stream", name: "shared-ci" }, TOKENS.bob);
+    const m = await createSession(gw, { kind: "stream", name: "mallory-own" }, TOKENS.mallory);
+    const x = await createSession(gw, { kind: "stream", name: "shared-admin" }, TOKENS.admin);
+    const y = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const visible = async (who: Who) =>
       ((await http(gw, who).get("/v1/sessions")).json.sessions as Array<{ id: string; owner: string }>)
         .map((s) => s.id)
@@ -259,7 +258,7 @@ describe("identity and roles", () => {
 
   it("authenticates every transport: bearer header, WebSocket subprotocol, login cookie", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "bob", { kind: "stream", name: "shared-auth" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-auth" }, TOKENS.bob);
     // Subprotocol (non-browser clients that cannot set headers).
     const viaProtocol = await WsClient.open(gw, "/v1/ws", null, {
       protocols: ["switchboard.v1", `switchboard.bearer.${TOKENS.vera}`],
@@ -349,8 +348,8 @@ describe("identity and roles", () => {
 
   it("keeps a viewer's subscription from leaking sessions it cannot see", async () => {
     const gw = await secGateway();
-    const hidden = await createSession(gw, "alice", { kind: "stream", name: "alice-secret" });
-    const shared = await createSession(gw, "bob", { kind: "stream", name: "shared-feed" });
+    const hidden = await createSession(gw, { kind: "stream", name: "alice-secret" }, TOKENS.alice);
+    const shared = await createSession(gw, { kind: "stream", name: "shared-feed" }, TOKENS.bob);
     const vera = await Mux.open(gw, "vera");
     await vera.request({ op: "subscribe", session: shared.id });
     await http(gw, "alice").post(`/v1/sessions/${hidden.id}/events`, {
@@ -372,8 +371,8 @@ describe("identity and roles", () => {
 describe("identity on agent and plugin routes", () => {
   it("keeps viewers and other operators off agent sessions and inbound messages", async () => {
     const gw = await secGateway();
-    const mine = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "alice-agent" });
-    const shared = await createSession(gw, "alice", { kind: "agent", agent: "echo", name: "shared-agent" });
+    const mine = await createSession(gw, { kind: "agent", agent: "echo", name: "alice-agent" }, TOKENS.alice);
+    const shared = await createSession(gw, { kind: "agent", agent: "echo", name: "shared-agent" }, TOKENS.alice);
     for (const [route, body] of [
       ["prompt", { text: "hi" }],
       ["abort", {}],

@@ -12,20 +12,9 @@ import { MAX_QUEUED_PROMPT_CHARS } from "../../src/agents/agent-session.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import {
-  Mux,
-  TOKENS,
-  WsClient,
-  catPty,
-  changesOf,
-  createSession,
-  errorOf,
-  eventsOf,
-  http,
-  secGateway,
-  sleep,
-  until,
-} from "./helpers.js";
+import { Mux, TOKENS, WsClient, catPty, changesOf, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+import { createSession } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** A raw HTTP/1.1 connection: requests written by hand, the socket kept open between them. */
 class RawConnection {
@@ -258,8 +247,8 @@ describe("limits", () => {
 
   it("limits running sessions per gateway (limits.sessions) and per token (limits.sessionsPerToken)", async () => {
     const gw = await secGateway({ config: { limits: { sessions: 3, sessionsPerToken: 2 } } });
-    const a1 = await createSession(gw, "alice", { kind: "stream" });
-    await createSession(gw, "alice", { kind: "stream" });
+    const a1 = await createSession(gw, { kind: "stream" }, TOKENS.alice);
+    await createSession(gw, { kind: "stream" }, TOKENS.alice);
     const perToken = await http(gw, "alice").post("/v1/sessions", { kind: "stream" });
     expect(errorOf(perToken)).toMatchObject({
       status: 429,
@@ -267,7 +256,7 @@ describe("limits", () => {
       message:
         "alice runs at most 2 sessions at once (limits.sessionsPerToken): stop one that is no longer needed (DELETE /v1/sessions/:id, switchboard kill), or raise the limit in the config",
     });
-    await createSession(gw, "bob", { kind: "stream" });
+    await createSession(gw, { kind: "stream" }, TOKENS.bob);
     const perGateway = await http(gw, "bob").post("/v1/sessions", { command: ["cat"] });
     expect(errorOf(perGateway)).toMatchObject({
       status: 429,
@@ -282,7 +271,9 @@ describe("limits", () => {
 
   it("limits subscriptions per connection (limits.subscriptionsPerConnection)", async () => {
     const gw = await secGateway({ config: { limits: { subscriptionsPerConnection: 2 } } });
-    const ids = await Promise.all([1, 2, 3].map(async () => (await createSession(gw, "admin", { kind: "stream" })).id));
+    const ids = await Promise.all(
+      [1, 2, 3].map(async () => (await createSession(gw, { kind: "stream" }, TOKENS.admin)).id),
+    );
     const mux = await Mux.open(gw, "admin");
     expect(await mux.request({ op: "subscribe", session: ids[0] })).toMatchObject({ op: "subscribed" });
     expect(await mux.request({ op: "subscribe", session: ids[1] })).toMatchObject({ op: "subscribed" });
@@ -300,7 +291,7 @@ describe("limits", () => {
 
   it("limits WebSocket connections per token (limits.connectionsPerToken) with 429 before the upgrade", async () => {
     const gw = await secGateway({ config: { limits: { connectionsPerToken: 2 } } });
-    const s = await createSession(gw, "alice", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.alice);
     const first = await Mux.open(gw, "alice");
     await Mux.open(gw, "alice");
     const refused = await WsClient.open(gw, "/v1/ws", "alice").catch((e: unknown) => e);
@@ -322,7 +313,7 @@ describe("limits", () => {
 
   it("counts /v1/ws, /ws/session and SSE together toward limits.connectionsPerToken", async () => {
     const gw = await secGateway({ config: { limits: { connectionsPerToken: 2 } } });
-    const s = await createSession(gw, "alice", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.alice);
     await Mux.open(gw, "alice");
     const sse = new AbortController();
     const stream = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, {
@@ -339,7 +330,7 @@ describe("limits", () => {
 
   it("limits events per append call (limits.eventsPerAppend), appending none of a refused batch", async () => {
     const gw = await secGateway({ config: { limits: { eventsPerAppend: 5 } } });
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const batch = (n: number) => Array.from({ length: n }, (_, i) => ({ type: "note", data: i }));
     const refused = await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, batch(6));
     expect(errorOf(refused)).toMatchObject({
@@ -359,7 +350,7 @@ describe("limits", () => {
   // string, and a viewer could make it do that in as many requests at once as it liked.
   it("bounds a page of GET /events by bytes (LIMITS.EVENTS_PAGE_BYTES); next pages through the rest", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-big" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-big" }, TOKENS.admin);
     const big = "x".repeat(1_000_000);
     for (let i = 0; i < 12; i++)
       expect((await http(gw, "admin").post(`/v1/sessions/${s.id}/events`, { type: "blob", data: big })).status).toBe(
@@ -389,7 +380,7 @@ describe("limits", () => {
     const data = "x".repeat(900_000);
     const ended: string[] = [];
     for (let n = 0; n < 3; n++) {
-      const s = await createSession(gw, "mallory", { kind: "stream" });
+      const s = await createSession(gw, { kind: "stream" }, TOKENS.mallory);
       for (let i = 0; i < 3; i++) {
         const batch = [
           { type: "output", data: { data: "y".repeat(100_000) } },
@@ -422,7 +413,7 @@ describe("limits", () => {
   it("stops reading a WebSocket that leaves its answers unread, and reads on once it drains", async () => {
     const queueBytes = 256 * 1024;
     const gw = await secGateway({ config: { limits: { queueBytes } } });
-    const s = await createSession(gw, "admin", { kind: "stream", name: "shared-flood" });
+    const s = await createSession(gw, { kind: "stream", name: "shared-flood" }, TOKENS.admin);
     const paused = async (endpoint: string) =>
       Number(
         new RegExp(`switchboard_ws_reads_paused_total\\{endpoint="${endpoint}"\\} (\\d+)`).exec(
@@ -457,10 +448,14 @@ describe("limits", () => {
   // sessions behind an agent that takes its time.
   it("limits the text of the prompts queued in one agent session (MAX_QUEUED_PROMPT_CHARS)", async () => {
     const gw = await secGateway();
-    const agent = await createSession(gw, "mallory", {
-      kind: "agent",
-      agent: { adapter: "command", command: ["sleep", "600"] },
-    });
+    const agent = await createSession(
+      gw,
+      {
+        kind: "agent",
+        agent: { adapter: "command", command: ["sleep", "600"] },
+      },
+      TOKENS.mallory,
+    );
     const text = "p".repeat(250_000);
     const answers: string[] = [];
     for (let i = 0; i < 30; i++) {

@@ -6,8 +6,9 @@
  */
 import WebSocket from "ws";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { authHeaders, createSession, opened, startTestGateway, wsUrl } from "../delivery/helpers.js";
+import { authHeaders, opened, startTestGateway, wsUrl } from "../delivery/helpers.js";
 import type { Defer } from "../delivery/helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 

@@ -7,7 +7,8 @@
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
-import { TOKENS, UpgradeRefused, WsClient, createSession, errorOf, http, secGateway } from "../security/helpers.js";
+import { TOKENS, UpgradeRefused, WsClient, errorOf, http, secGateway } from "../security/helpers.js";
+import { createSession } from "../helpers/gateway.js";
 
 /** Writes `requests` on one keep-alive connection and collects what comes back for `ms`. */
 function rawExchange(gw: Gateway, requests: string[], ms = 1000): Promise<string> {
@@ -31,7 +32,7 @@ const request = (method: string, path: string) =>
 describe("HTTP conformance", () => {
   it("answers HEAD on an SSE stream with its headers and ends it, so the connection goes on", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     // Before: HEAD opened a live stream that never ended (a HEAD answer has no body), holding a
     // viewer and the keep-alive connection: the request after it was never answered.
     const text = await rawExchange(gw, [request("HEAD", `/v1/sessions/${s.id}/stream`), request("GET", "/v1/whoami")]);
@@ -62,7 +63,7 @@ describe("HTTP conformance", () => {
 
   it("takes application/json only, and no charset but UTF-8", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const append = (type: string) =>
       http(gw, "admin").call("POST", `/v1/sessions/${s.id}/events`, '{"type":"note","data":1}', {
         "content-type": type,
@@ -82,7 +83,7 @@ describe("HTTP conformance", () => {
   // 415, and with the JSON type but no body 400 "the body is empty".
   it("takes a POST without a body as {} where every field is optional (abort), and only there", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "agent", agent: "echo" });
+    const s = await createSession(gw, { kind: "agent", agent: "echo" }, TOKENS.admin);
     const bare = (path: string, headers = "") =>
       `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKENS.admin}\r\n${headers}\r\n`;
     const text = await rawExchange(gw, [
@@ -125,7 +126,7 @@ describe("HTTP conformance", () => {
       code: "VALIDATION_FAILED",
       message: 'unknown fields "bogus", "other"',
     });
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     expect(
       errorOf(await admin.post(`/v1/sessions/${s.id}/events`, { type: "exit", data: { exitCode: 0, extra: 1 } })),
     ).toMatchObject({
@@ -138,7 +139,7 @@ describe("HTTP conformance", () => {
 
   it("refuses a query parameter given twice with BAD_REQUEST naming it, on every route and upgrade", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const admin = http(gw, "admin");
     await admin.post(`/v1/sessions/${s.id}/events`, [
       { type: "output", data: { data: "hi" } },
@@ -174,7 +175,7 @@ describe("HTTP conformance", () => {
 
   it("takes an empty query parameter on /ws/session as absent, as HTTP routes do", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     // Before: `since=` answered 400 "since must be a byte offset", `control=` 400.
     const ws = await WsClient.open(gw, `/ws/session/${s.id}?since=&control=&output=`, "admin");
     const connected = await ws.waitFor((f) => f["type"] === "connected", "connected");
@@ -184,7 +185,7 @@ describe("HTTP conformance", () => {
 
   it("routes a request target that starts with // as a path", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     // Before: `//v1/...` was parsed as a scheme-relative URL with host `v1`: 404 "no route GET //sessions/…".
     const text = await rawExchange(gw, [request("GET", `//v1/sessions/${s.id}`)], 500);
     expect(text).toMatch(/^HTTP\/1\.1 200 /);
@@ -193,7 +194,7 @@ describe("HTTP conformance", () => {
 
   it("names Last-Event-ID, not since, when it is past the head", async () => {
     const gw = await secGateway();
-    const s = await createSession(gw, "admin", { kind: "stream" });
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
     const r = await http(gw, "admin").get(`/v1/sessions/${s.id}/stream`, { "last-event-id": "5" });
     expect(errorOf(r)).toMatchObject({ status: 400, code: "BAD_REQUEST" });
     expect(errorOf(r).message).toBe("Last-Event-ID 5 is past the head (0) of this session");

@@ -14,6 +14,7 @@ import {
 import type { MasterReaderMode } from "../../src/sessions/pty-master.js";
 import { alive, eventually, watch } from "./process-helpers.js";
 import type { Watched } from "./process-helpers.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** What `seq from to` prints through a PTY (the terminal turns \n into \r\n). */
 function seqText(from: number, to: number): string {
@@ -23,8 +24,6 @@ function seqText(from: number, to: number): string {
 }
 
 afterEach(() => setFloodReader("thread"));
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs `fn` while someone types into a PTY (what pty-process.ts notes on every write), then

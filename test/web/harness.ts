@@ -4,9 +4,13 @@
  * cut every connection to simulate a network drop.
  */
 import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
+import { TEST_RUN_DIR } from "../helpers/run-dir.js";
+import { sleep } from "../helpers/sleep.js";
 
 /** Debian's Chromium (apt), not a Playwright download. */
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -22,9 +26,53 @@ export const CHROMIUM_ARGS = [
 
 const run = promisify(execFile);
 
-/** Bundles web/src into web/dist (what the gateway serves at `/`). */
+/** How long a file waits for the UI build another file started. */
+const BUILD_WAIT_MS = 120_000;
+
+/**
+ * Bundles web/src into web/dist (what the gateway serves at `/`), once per test run, by the
+ * first file that asks: the build empties web/dist, so a second one would pull the bundle from
+ * under the pages of a file running beside it. Outside a vitest run it simply builds.
+ */
 export async function buildWeb(): Promise<void> {
+  const runDir = process.env[TEST_RUN_DIR];
+  if (runDir === undefined) return build();
+  const marker = join(runDir, "web-build");
+  try {
+    mkdirSync(marker);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return awaitBuild(join(marker, "result"));
+  }
+  try {
+    await build();
+    writeFileSync(join(marker, "result"), "ok");
+  } catch (error) {
+    writeFileSync(join(marker, "result"), String(error));
+    throw error;
+  }
+}
+
+async function build(): Promise<void> {
   await run(process.execPath, ["scripts/build-web.mjs"], { cwd: new URL("../..", import.meta.url).pathname });
+}
+
+/** Waits for the result another file's build writes: "ok", or its error. */
+async function awaitBuild(resultFile: string): Promise<void> {
+  const deadline = Date.now() + BUILD_WAIT_MS;
+  for (;;) {
+    let result: string | undefined;
+    try {
+      result = readFileSync(resultFile, "utf8");
+    } catch (error) {
+      // Not written yet: the build is still running.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    if (result === "ok") return;
+    if (result !== undefined) throw new Error(`the web UI build in another test file failed: ${result}`);
+    if (Date.now() > deadline) throw new Error(`the web UI build did not finish in ${BUILD_WAIT_MS} ms`);
+    await sleep(200);
+  }
 }
 
 export function launchBrowser(): Promise<Browser> {

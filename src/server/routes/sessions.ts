@@ -36,27 +36,50 @@ import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 
+/** Reads a request's JSON body within the gateway's body limit. */
+type BodyReader = (ctx: RequestContext) => Promise<unknown>;
+
 /** The session routes (docs/protocol.md, "HTTP routes"): create, list, read (events, output), steer, append, delete. */
 export function sessionRoutes(router: Router, core: GatewayCore): void {
-  const body = async (ctx: RequestContext) => readJson(ctx.req, core.limits.bodyBytes);
+  const body: BodyReader = async (ctx) => readJson(ctx.req, core.limits.bodyBytes);
   // Big answers held in memory until read, per identity (pages of output, events and sessions).
   const answers = new AnswerBudget();
+  const list = new SessionList(core, answers);
 
   router.add("POST", "/v1/sessions", async (ctx) => {
     const spec = validate(CreateSession, await body(ctx));
     const session = await core.createSession(spec, ctx.identity);
     sendJson(ctx.res, 201, session.info());
   });
+  router.add("GET", "/v1/sessions", (ctx) => list.answer(ctx));
+  router.add("GET", "/v1/sessions/:id", (ctx) => {
+    sendJson(ctx.res, 200, sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see").info());
+  });
+  router.add("DELETE", "/v1/sessions/:id", (ctx) => deleteSession(core, ctx));
+  router.add("GET", "/v1/sessions/:id/events", (ctx) => readEvents(core, answers, ctx));
+  router.add("GET", "/v1/sessions/:id/output", (ctx) => readOutput(core, answers, ctx));
+  steeringRoutes(router, core, body);
+  router.add("POST", "/v1/sessions/:id/events", (ctx) => appendEvents(core, ctx, body));
+}
 
+/** `GET /v1/sessions`: the sessions the caller may see, a page at a time. */
+class SessionList {
   // Once per gateway: an answer without `limit` that had to stop at a page.
-  let warnedUnpaged = false;
-  router.add("GET", "/v1/sessions", (ctx) => {
+  private warnedUnpaged = false;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly answers: AnswerBudget,
+  ) {}
+
+  answer(ctx: RequestContext): void {
+    const { core, answers } = this;
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
     answers.check(ctx.identity.name);
     const page = pageOf(visible, query, (s) => JSON.stringify(s.info()));
-    if (query.limit === undefined && query.after === undefined && page.next !== undefined && !warnedUnpaged) {
-      warnedUnpaged = true;
+    if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
+      this.warnedUnpaged = true;
       core.logger.warn(
         { listed: page.sessions.length, visible: page.matched },
         "GET /v1/sessions without limit listed one page; a client that does not follow next misses the newest sessions (set retention.endedSessions, or update the client)",
@@ -66,89 +89,90 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     const text = `{"sessions":[${page.json!.join(",")}]${next}}`;
     answers.admit(ctx.identity.name, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
-  });
+  }
+}
 
-  router.add("GET", "/v1/sessions/:id", (ctx) => {
-    sendJson(ctx.res, 200, sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see").info());
-  });
-
-  router.add("DELETE", "/v1/sessions/:id", async (ctx) => {
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    if (!boolParam(ctx.url, "purge")) {
-      // The answer says how it ended, once that is in the log (also when the process had ended
-      // already and its exit was still on its way to the disk: it said "running").
-      const stopping = session.terminate(actorOf(ctx.identity)).then(() => session.ended());
-      const failure = await core.events.unlessFailing(stopping);
-      if (failure !== undefined) {
-        stopping.catch(() => undefined);
-        throw new SwitchboardError(
-          "LOG_UNAVAILABLE",
-          `the session is stopped or stopping, but the event log cannot record how it ended yet (${failure.message}); it does once the data directory can be written again, and GET /v1/sessions/${session.id} then says it`,
-        );
-      }
-      await stopping;
-      sendJson(ctx.res, 200, session.info());
-      return;
+/** `DELETE /v1/sessions/:id`: stops the session, or with `purge` forgets it. */
+async function deleteSession(core: GatewayCore, ctx: RequestContext): Promise<void> {
+  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+  if (!boolParam(ctx.url, "purge")) {
+    // The answer says how it ended, once that is in the log (also when the process had ended
+    // already and its exit was still on its way to the disk: it said "running").
+    const stopping = session.terminate(actorOf(ctx.identity)).then(() => session.ended());
+    const failure = await core.events.unlessFailing(stopping);
+    if (failure !== undefined) {
+      stopping.catch(() => undefined);
+      throw new SwitchboardError(
+        "LOG_UNAVAILABLE",
+        `the session is stopped or stopping, but the event log cannot record how it ended yet (${failure.message}); it does once the data directory can be written again, and GET /v1/sessions/${session.id} then says it`,
+      );
     }
-    // Forgets it: record, log and child sessions (terminated first with force=true).
-    const removed = await core.sessions.remove(session.id, actorOf(ctx.identity), {
-      force: boolParam(ctx.url, "force"),
-    });
-    // A concurrent remove took it while this one waited for the process to end.
-    if (removed.length === 0) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${session.id}`);
-    core.metrics.sessionsRemoved.inc({ reason: "purge" }, removed.length);
-    sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
+    await stopping;
+    sendJson(ctx.res, 200, session.info());
+    return;
+  }
+  // Forgets it: record, log and child sessions (terminated first with force=true).
+  const removed = await core.sessions.remove(session.id, actorOf(ctx.identity), {
+    force: boolParam(ctx.url, "force"),
   });
+  // A concurrent remove took it while this one waited for the process to end.
+  if (removed.length === 0) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${session.id}`);
+  core.metrics.sessionsRemoved.inc({ reason: "purge" }, removed.length);
+  sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
+}
 
-  router.add("GET", "/v1/sessions/:id/events", async (ctx) => {
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-    if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
-    // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
-    const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
-    const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
-    const types = typesParam(ctx.url);
-    answers.check(ctx.identity.name);
-    const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
-    // Events are stored serialized: the page is assembled without parsing them.
-    const text = `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`;
-    answers.admit(ctx.identity.name, ctx.res, text.length);
-    sendJsonText(ctx.res, 200, text);
+/** `GET /v1/sessions/:id/events`: a page of the session's events. */
+async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
+  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+  if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
+  // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
+  const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
+  const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
+  const types = typesParam(ctx.url);
+  answers.check(ctx.identity.name);
+  const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
+  // Events are stored serialized: the page is assembled without parsing them.
+  const text = `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`;
+  answers.admit(ctx.identity.name, ctx.res, text.length);
+  sendJsonText(ctx.res, 200, text);
+}
+
+/** `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`. */
+function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): void {
+  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+  let since = intParam(ctx.url, "since", 0);
+  // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
+  const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
+  answers.check(ctx.identity.name);
+  let slices: OutputSlice[];
+  try {
+    slices = session.log.readOutput(since, max);
+  } catch (error) {
+    // 0 (or none) is "from the start of what is retained": the first byte retention kept.
+    const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+    if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number") throw error;
+    since = first;
+    slices = session.log.readOutput(since, max);
+  }
+  const all = Buffer.concat(slices.map((s) => s.bytes));
+  const bytes = all.length > max ? all.subarray(0, max) : all;
+  const next = since + bytes.length;
+  answers.admit(ctx.identity.name, ctx.res, bytes.length);
+  ctx.res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "application/octet-stream",
+    "Content-Length": bytes.length,
+    "Cache-Control": "no-store",
+    // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
+    "X-Switchboard-Output-Start": String(since),
+    "X-Switchboard-Next-Offset": String(next),
+    "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
   });
+  ctx.res.end(bytes);
+}
 
-  router.add("GET", "/v1/sessions/:id/output", (ctx) => {
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-    let since = intParam(ctx.url, "since", 0);
-    // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
-    const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
-    answers.check(ctx.identity.name);
-    let slices: OutputSlice[];
-    try {
-      slices = session.log.readOutput(since, max);
-    } catch (error) {
-      // 0 (or none) is "from the start of what is retained": the first byte retention kept.
-      const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
-      if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number")
-        throw error;
-      since = first;
-      slices = session.log.readOutput(since, max);
-    }
-    const all = Buffer.concat(slices.map((s) => s.bytes));
-    const bytes = all.length > max ? all.subarray(0, max) : all;
-    const next = since + bytes.length;
-    answers.admit(ctx.identity.name, ctx.res, bytes.length);
-    ctx.res.writeHead(200, {
-      ...SECURITY_HEADERS,
-      "Content-Type": "application/octet-stream",
-      "Content-Length": bytes.length,
-      "Cache-Control": "no-store",
-      // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
-      "X-Switchboard-Output-Start": String(since),
-      "X-Switchboard-Next-Offset": String(next),
-      "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
-    });
-    ctx.res.end(bytes);
-  });
-
+/** Input, signal, resize, control, prompt, abort and permission: each checks control first. */
+function steeringRoutes(router: Router, core: GatewayCore, body: BodyReader): void {
   router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
     const { data, enc, eof } = validate(InputBody, await body(ctx));
     const bytes = inputBytes(data, enc);
@@ -222,46 +246,46 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
     session.answerPermission(requestId, optionId, actorOf(ctx.identity));
     sendJson(ctx.res, 200, { ok: true });
   });
+}
 
-  router.add("POST", "/v1/sessions/:id/events", async (ctx) => {
-    const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-    const input = await body(ctx);
-    const items: unknown[] = Array.isArray(input) ? input : [input];
-    if (items.length === 0)
-      throw new SwitchboardError("VALIDATION_FAILED", "(root): send an event, or an array of them");
-    if (items.length > core.limits.eventsPerAppend) {
-      throw new SwitchboardError(
-        "PAYLOAD_TOO_LARGE",
-        `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`,
-      );
-    }
-    // Each checked against the kind of event its type names, so that a mistake names its field.
-    const events: ExternalEvent[] = items.map((item, i) =>
-      validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
+/** `POST /v1/sessions/:id/events`: a producer appends events (a stream session's output and exit too). */
+async function appendEvents(core: GatewayCore, ctx: RequestContext, body: BodyReader): Promise<void> {
+  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
+  const input = await body(ctx);
+  const items: unknown[] = Array.isArray(input) ? input : [input];
+  if (items.length === 0) throw new SwitchboardError("VALIDATION_FAILED", "(root): send an event, or an array of them");
+  if (items.length > core.limits.eventsPerAppend) {
+    throw new SwitchboardError(
+      "PAYLOAD_TOO_LARGE",
+      `at most ${core.limits.eventsPerAppend} events per call (limits.eventsPerAppend)`,
     );
-    session.assertRunning();
-    session.log.assertWritable();
-    // Validate the whole batch against the session kind before appending any of it.
-    if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
-      throw new SwitchboardError(
-        "WRONG_SESSION_KIND",
-        "only stream sessions accept output and exit events from producers",
-      );
-    }
-    const exitAt = events.findIndex((e) => e.type === "exit");
-    if (exitAt >= 0 && exitAt !== events.length - 1) {
-      throw new SwitchboardError("VALIDATION_FAILED", `${exitAt}: exit must be the last event of a batch`);
-    }
-    const stored =
-      session instanceof StreamSession
-        ? session.appendExternal(events)
-        : events.map((e) => appendExternalEvent(session, e));
-    // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
-    await session.log.caughtUp();
-    const first = stored[0]!.seq;
-    const last = stored[stored.length - 1]!.seq;
-    // The answer's head includes this batch: wait until it is published (durable).
-    await session.log.whenPublished(last);
-    sendJson(ctx.res, 200, { appended: stored.length, first, last, head: session.log.head });
-  });
+  }
+  // Each checked against the kind of event its type names, so that a mistake names its field.
+  const events: ExternalEvent[] = items.map((item, i) =>
+    validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
+  );
+  session.assertRunning();
+  session.log.assertWritable();
+  // Validate the whole batch against the session kind before appending any of it.
+  if (!(session instanceof StreamSession) && events.some((e) => e.type === "output" || e.type === "exit")) {
+    throw new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      "only stream sessions accept output and exit events from producers",
+    );
+  }
+  const exitAt = events.findIndex((e) => e.type === "exit");
+  if (exitAt >= 0 && exitAt !== events.length - 1) {
+    throw new SwitchboardError("VALIDATION_FAILED", `${exitAt}: exit must be the last event of a batch`);
+  }
+  const stored =
+    session instanceof StreamSession
+      ? session.appendExternal(events)
+      : events.map((e) => appendExternalEvent(session, e));
+  // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
+  await session.log.caughtUp();
+  const first = stored[0]!.seq;
+  const last = stored[stored.length - 1]!.seq;
+  // The answer's head includes this batch: wait until it is published (durable).
+  await session.log.whenPublished(last);
+  sendJson(ctx.res, 200, { appended: stored.length, first, last, head: session.log.head });
 }

@@ -1,0 +1,171 @@
+/**
+ * Shared set-up of the web UI's browser tests (test/web/ui-*.test.ts): the browser, a gateway
+ * behind a fault proxy per test, tokens, viewports and the shell and agent sessions they open.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
+import { startGateway } from "../../src/server/gateway.js";
+import type { Gateway } from "../../src/server/gateway.js";
+import type { ConfigInput } from "../../src/server/config.js";
+import { createLogger } from "../../src/server/logger.js";
+import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
+import { buildWeb, debugView, launchBrowser } from "./harness.js";
+
+/** The README's screenshots are rewritten only when asked (`UPDATE_SCREENSHOTS=1 npm test`); a plain run keeps the tree clean. */
+export const SCREENSHOTS = process.env["UPDATE_SCREENSHOTS"]
+  ? new URL("../../docs/screenshots/", import.meta.url).pathname
+  : `${mkdtempSync(join(tmpdir(), "switchboard-screenshots-"))}/`;
+export const VIEWER_TOKEN = "viewer-token-vera-0123456789abcdef";
+export const OPERATOR_TOKEN = "operator-token-otto-0123456789abcdef";
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+export const PHONE_LANDSCAPE = { width: 844, height: 390 };
+/** A bash without rc files and with a fixed, recognisable prompt. */
+export const SHELL = ["bash", "--noprofile", "--norc", "-i"];
+export const SHELL_ENV = {
+  PS1: "\\[\\e[32m\\]dev@switchboard\\[\\e[0m\\]:\\[\\e[34m\\]~/app\\[\\e[0m\\]$ ",
+  TERM: "xterm-256color",
+};
+
+export let browser: Browser;
+
+/** Launches the browser (and builds the UI) before the file's tests and closes it after; call it at the top of each file. */
+export function useBrowser(): void {
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await buildWeb();
+    browser = await launchBrowser();
+  }, 120_000);
+
+  afterAll(() => {
+    if (!process.env["UPDATE_SCREENSHOTS"]) rmSync(SCREENSHOTS, { recursive: true, force: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+}
+
+export interface Stack {
+  gateway: Gateway;
+  proxy: FaultProxy;
+  http: ReturnType<typeof api>;
+  /** A signed-in page (a fresh browser context: its own cookie jar); `touch` makes it a phone's (taps, no hover). */
+  page(options?: {
+    token?: string;
+    viewport?: { width: number; height: number };
+    touch?: boolean;
+    hash?: string;
+  }): Promise<Page>;
+  /** A page at `path` in a fresh context, not signed in. */
+  blank(path: string): Promise<Page>;
+}
+
+/** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
+export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> {
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir,
+    token: TEST_TOKEN,
+    logger: createLogger({ level: "silent" }),
+    ...(config ? { config } : {}),
+  });
+  const proxy = await FaultProxy.start(gateway.url);
+  const contexts: BrowserContext[] = [];
+  onTestFinished(async () => {
+    for (const context of contexts) await context.close();
+    await proxy.close();
+    await gateway.close();
+  });
+  const blank = async (path: string, viewport = DESKTOP, touch = false): Promise<Page> => {
+    const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on("pageerror", (error) => console.error("page error:", error));
+    await page.goto(`${proxy.url}${path}`);
+    return page;
+  };
+  return {
+    gateway,
+    proxy,
+    http: api(gateway.url),
+    blank,
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "" } = {}) {
+      const page = await blank(`/#token=${token}`, viewport, touch);
+      await page.waitForSelector("[data-test=whoami]");
+      if (hash) await open(page, hash);
+      return page;
+    },
+  };
+}
+
+/**
+ * Drops the page's /v1/ws connection as its first `control` acquire goes out (the request never
+ * reaches the gateway); the connections after it open only once `reconnectAfter` settles.
+ * `cuts` counts the drops.
+ */
+export async function dropFirstControlRequest(
+  context: BrowserContext,
+  reconnectAfter: Promise<void> = Promise.resolve(),
+): Promise<{ readonly cuts: number }> {
+  const state = { cuts: 0 };
+  await context.routeWebSocket(/\/v1\/ws/, async (ws) => {
+    if (state.cuts > 0) await reconnectAfter;
+    const server = ws.connectToServer();
+    ws.onMessage((message) => {
+      if (state.cuts === 0 && typeof message === "string" && /"op":"control".*"acquire"/.test(message)) {
+        state.cuts++;
+        void ws.close({ code: 1006 });
+        void server.close();
+        return;
+      }
+      server.send(message);
+    });
+    server.onMessage((message) => ws.send(message));
+  });
+  return state;
+}
+
+export async function open(page: Page, hash: string): Promise<void> {
+  await page.evaluate((h) => (location.hash = h), hash);
+  await page.waitForSelector(`.view[data-restored=true]`);
+}
+
+export async function createShell(
+  http: Stack["http"],
+  name: string,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const res = await http.post("/v1/sessions", {
+    command: SHELL,
+    env: SHELL_ENV,
+    pty: true,
+    name,
+    cols: 100,
+    rows: 28,
+    ...extra,
+  });
+  expect(res.status).toBe(201);
+  return res.json.id as string;
+}
+
+/** Waits for the shell's prompt, so input is not typed ahead (and echoed twice). */
+export async function waitForPrompt(http: Stack["http"], id: string): Promise<void> {
+  await waitFor(async () => (await http.get(`/v1/sessions/${id}/output`)).text.includes("/app"), 10_000, "the prompt");
+}
+
+export async function createAgent(http: Stack["http"], name: string): Promise<string> {
+  const res = await http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
+  expect(res.status).toBe(201);
+  return res.json.id as string;
+}
+
+export async function runStatus(page: Page, index: number): Promise<{ status: string; text: string } | undefined> {
+  return (await debugView(page))?.runs?.[index];
+}

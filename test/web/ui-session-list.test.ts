@@ -1,0 +1,265 @@
+/**
+ * The web UI in a real browser (Chromium driven by playwright-core; set-up in ./ui-helpers.ts).
+ * The session list (filters, focus across polls, Stop and Remove, badges) and the Plugins page.
+ */
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { connect } from "../../src/client/node.js";
+import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { waitForTerminal } from "./harness.js";
+import {
+  VIEWER_TOKEN,
+  createAgent,
+  createShell,
+  open,
+  runStatus,
+  stack,
+  useBrowser,
+  waitForPrompt,
+} from "./ui-helpers.js";
+
+useBrowser();
+
+describe("web UI", () => {
+  it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "focused");
+    const page = await s.page();
+    const row = `.main .row[data-session="${id}"]`;
+    await page.waitForSelector(row);
+    const focused = (): Promise<string> =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        if (!(el instanceof HTMLElement) || el === document.body) return "(nothing)";
+        return el.dataset["session"] ?? el.textContent ?? "";
+      });
+    const poll = (): Promise<unknown> => page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+
+    await page.focus(".main .chip:has-text('Active')");
+    await poll();
+    await page.waitForTimeout(100);
+    expect(await focused()).toBe("Active1");
+
+    await page.focus(row);
+    // The row's time goes from "just now" to "5s ago", "7s ago"… with the polls.
+    await page.waitForFunction(
+      (sel) => /^\d+s ago$/.test(document.querySelector(`${sel} .activity`)!.textContent!),
+      row,
+    );
+    await poll();
+    await page.waitForTimeout(100);
+    expect(await focused()).toBe(id);
+    // A row whose content changed is drawn anew, and keeps the focus.
+    const watcher = await connect({ url: s.gateway.url, token: TEST_TOKEN });
+    onTestFinished(() => watcher.close());
+    watcher.subscribe(id, () => undefined);
+    await page.waitForSelector(`${row} .viewers:has-text('1')`);
+    expect(await focused()).toBe(id);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(`.terminal-view[data-session="${id}"]`);
+  });
+
+  it("lists the plugins with their state and why one failed; an admin restarts one, a viewer only looks", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+      plugins: {
+        entries: {
+          words: {
+            path: join(process.cwd(), "examples/plugins/word-agent"),
+            config: { agentId: "words", delayMs: 1 },
+            publicHooks: true,
+          },
+          // Its folder does not exist: it fails at start, with the reason in lastError.
+          broken: { path: join(process.cwd(), "test/plugins/fixtures/no-such-plugin") },
+        },
+      },
+    });
+    await waitFor(async () => (await s.http.get("/v1/plugins/words")).json.state === "running", 15_000);
+    const page = await s.page();
+    await page.click("[data-test=nav-plugins]");
+    expect(new URL(page.url()).hash).toBe("#/plugins");
+    const words = '[data-plugin="words"]';
+    await page.waitForSelector(`${words} .badge:has-text("Running")`);
+    expect(await page.textContent(`${words} .row-sub`)).toMatch(/^pid \d+ · 0 restarts · agents: words$/);
+    expect(await page.isVisible(`${words} .badge:has-text("Public hooks")`)).toBe(true);
+    expect(await page.textContent('[data-plugin="broken"] .badge')).toBe("Failed");
+    expect(await page.textContent('[data-plugin="broken"] [data-test=last-error]')).toContain(
+      "plugin path does not exist",
+    );
+    expect(await page.textContent(".plugins-view .list-summary")).toBe("2 configured · 1 running · 1 failed");
+
+    const before = (await s.http.get("/v1/plugins/words")).json.pid as number;
+    await page.click(`${words} [data-test=restart-plugin]`);
+    await page.waitForSelector(".toast:has-text('words restarted')");
+    const after = (await s.http.get("/v1/plugins/words")).json.pid as number;
+    expect(after).not.toBe(before);
+    await expect.poll(() => page.textContent(`${words} .row-sub`)).toContain(`pid ${after} `);
+    // A restart that fails says why.
+    await page.click('[data-plugin="broken"] [data-test=restart-plugin]');
+    await page.waitForSelector(".toast:has-text('broken did not come back: plugin path does not exist')");
+
+    const viewer = await s.page({ token: VIEWER_TOKEN });
+    await viewer.click("[data-test=nav-plugins]");
+    await viewer.waitForSelector(`${words} .badge:has-text("Running")`);
+    expect(await viewer.locator("[data-test=restart-plugin]").count()).toBe(0);
+  });
+
+  it("stops a session and removes it with two clicks each; another page watching it is told", async () => {
+    const s = await stack();
+    const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    const watcher = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    expect(await page.isHidden("[data-test=remove]")).toBe(true);
+
+    // One click only arms the button.
+    await page.click("[data-test=stop]");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    await page.click("[data-test=stop]");
+    await page.waitForSelector("[data-test=exit-summary]");
+    await page.waitForSelector("[data-test=remove]", { state: "visible" });
+    expect(await page.isHidden("[data-test=stop]")).toBe(true);
+
+    await page.click("[data-test=remove]");
+    expect(await page.textContent("[data-test=remove]")).toContain("Remove for good?");
+    await page.click("[data-test=remove]");
+    await page.waitForFunction(() => location.hash === "#/");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).status === 404, 5_000, "the session to be gone");
+    expect(await page.locator(`.row[data-session="${id}"]`).count()).toBe(0);
+    // The watcher's page had the session's exit already; it learns of the removal from the list.
+    await watcher.waitForSelector(".view-head [data-state=removed]");
+    expect(await watcher.isHidden("[data-test=remove]")).toBe(true);
+  });
+
+  it("takes an armed Stop back with Escape, and leaves the focus on Remove after a keyboard Stop (exploratory test: it stayed armed, and the focus fell to the page)", async () => {
+    const s = await stack();
+    const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
+    const id = res.json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    await page.focus("[data-test=stop]");
+    await page.keyboard.press("Enter");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    await page.keyboard.press("Escape");
+    expect(await page.textContent("[data-test=stop]")).toBe("Stop");
+    expect(await page.getAttribute("[data-test=stop]", "class")).not.toContain("confirm");
+    // Disarmed, the next Enter only arms it again.
+    await page.keyboard.press("Enter");
+    expect(await page.textContent("[data-test=stop]")).toContain("Really stop?");
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("[data-test=remove]", { state: "visible" });
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute("data-test") ?? null))
+      .toBe("remove");
+  });
+
+  it("pulses nothing for a user who asked for reduced motion (exploratory test: badges pulsed and spinners spun regardless)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "calm-bot");
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
+    const page = await s.page({ hash: `#/s/${id}` });
+    const dot = ".view-head .badge[data-state=waiting] .dot";
+    await page.waitForSelector(dot);
+    const animation = () => page.$eval(dot, (el) => getComputedStyle(el).animationName);
+    expect(await animation()).toBe("pulse");
+    await page.emulateMedia({ reducedMotion: "reduce" });
+    expect(await animation()).toBe("none");
+    expect(
+      await page.$$eval("*", (els) => els.filter((el) => getComputedStyle(el).animationName !== "none").length),
+    ).toBe(0);
+  });
+
+  it("keeps the list's filter when a session is opened and Back pressed (exploratory test: it went back to All)", async () => {
+    const s = await stack();
+    const ended = (await s.http.post("/v1/sessions", { command: ["true"], name: "finished" })).json.id as string;
+    await createShell(s.http, "still-running");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${ended}`)).json.state === "exited", 5_000, "the exit");
+    const page = await s.page();
+    const rows = ".main .row";
+    await expect.poll(() => page.locator(rows).count(), { timeout: 5_000 }).toBe(2);
+    await page.click(".main .chip:has-text('Ended')");
+    expect(await page.locator(rows).count()).toBe(1);
+
+    await page.click(`${rows}[data-session="${ended}"]`);
+    await page.waitForSelector(".view[data-restored=true]");
+    // The sidebar goes on with the same filter (exploratory test: it showed All).
+    expect(await page.textContent(".sidebar .chip[aria-pressed=true]")).toBe("Ended1");
+    // The chips are toggle buttons in a named group (they were tabs without panels).
+    const shown = page.locator(".sidebar").getByRole("group", { name: "Show sessions" });
+    expect(await shown.getByRole("button", { pressed: true }).textContent()).toBe("Ended1");
+    expect(await shown.getByRole("button", { pressed: false }).count()).toBe(3);
+    expect(await page.locator(".sidebar .row").count()).toBe(1);
+    await page.goBack();
+    await page.waitForSelector(`${rows}[data-session="${ended}"]`);
+    expect(await page.textContent(".main .chip[aria-pressed=true]")).toBe("Ended1");
+    expect(await page.locator(rows).count()).toBe(1);
+  });
+
+  it("shows a session the user stopped as stopped, not failed (exploratory test: a red Exited badge)", async () => {
+    const s = await stack();
+    const agent = await createAgent(s.http, "stoppable");
+    const sleeper = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"] })).json
+      .id as string;
+    const page = await s.page({ hash: `#/s/${agent}` });
+    const stop = async (): Promise<void> => {
+      await page.click("[data-test=stop]");
+      await page.click("[data-test=stop]");
+    };
+    await stop();
+    await page.waitForSelector(".view-head .badge:not([data-state=idle])");
+    expect(await page.getAttribute(".view-head .badge", "data-state")).toBe("exited");
+    expect(await page.textContent(".view-head .badge")).toBe("Stopped");
+    await page.waitForSelector(`.sidebar .row[data-session="${agent}"] [data-state=exited]`);
+
+    await open(page, `#/s/${sleeper}`);
+    await waitForTerminal(page, (t) => t.includes("working"), 10_000, "the output");
+    await stop();
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("Killed by SIGTERM");
+    expect(await page.getAttribute(".end-banner", "class")).toContain("end-stopped");
+    await page.waitForSelector(".view-head [data-state=exited]");
+
+    // A shell in a PTY ignores SIGTERM: Stop ends it by hanging up its terminal (SIGHUP), which
+    // is as much a stop (exploratory test: a red "Killed (SIGHUP)" for every stopped shell).
+    const shell = await createShell(s.http, "stoppable-shell");
+    await waitForPrompt(s.http, shell);
+    await open(page, `#/s/${shell}`);
+    await page.waitForSelector(".terminal-view");
+    await stop();
+    await page.waitForSelector("[data-test=exit-summary]");
+    expect(await page.textContent("[data-test=exit-summary]")).toContain("SIGHUP");
+    expect(await page.getAttribute(".end-banner", "class")).toContain("end-stopped");
+    await page.waitForSelector(".view-head [data-state=exited]");
+    await page.waitForSelector(`.sidebar .row[data-session="${shell}"] [data-state=exited]`);
+  });
+
+  it("does not redraw the session list and header for every chunk of a streaming answer (exploratory test: with 300 sessions listed, that took as long as the answer)", async () => {
+    const s = await stack();
+    const id = await createAgent(s.http, "streamer");
+    const page = await s.page({ hash: `#/s/${id}` });
+    // Every redraw of the sidebar rewrites its chips' counts; every redraw of the header its badge.
+    await page.evaluate(() => {
+      const counts = { list: 0, header: 0 };
+      (window as unknown as { redraws: typeof counts }).redraws = counts;
+      new MutationObserver(() => counts.list++).observe(document.querySelector(".sidebar .chip-count")!, {
+        childList: true,
+      });
+      new MutationObserver(() => counts.header++).observe(document.querySelector(".view-head .badge")!, {
+        childList: true,
+      });
+    });
+    // 50 chunks, one every 30 ms.
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "word ".repeat(60) });
+    await page.waitForSelector("[data-test=run-done]", { timeout: 20_000 });
+    const { list, header } = await page.evaluate(
+      () => (window as unknown as { redraws: { list: number; header: number } }).redraws,
+    );
+    // The run starting and ending, and the list's polls (every 2 s), but not each chunk.
+    expect(list).toBeLessThan(10);
+    expect(header).toBeLessThan(10);
+    expect((await runStatus(page, 0))?.text).toBe("word ".repeat(60));
+  });
+});
