@@ -27,12 +27,22 @@ export function windowOf(
 export function rowAnsi(line: IBufferLine, cell: IBufferCell, left: number, width: number): string {
   let out = "";
   let sgr = "0";
+  // Unstyled empty cells are skipped over (CUF), not written as spaces: they stay empty.
+  let skipped = 0;
   const end = Math.min(left + width, line.length);
   for (let x = left; x < end; x++) {
     line.getCell(x, cell);
     const w = cell.getWidth();
     if (w === 0) continue;
     const next = sgrOf(cell);
+    if (cell.getChars() === "" && next === "0") {
+      skipped++;
+      continue;
+    }
+    if (skipped > 0) {
+      out += `\x1b[${skipped}C`;
+      skipped = 0;
+    }
     if (next !== sgr) {
       out += `\x1b[${next}m`;
       sgr = next;
