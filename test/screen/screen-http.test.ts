@@ -1,5 +1,8 @@
 import headless from "@xterm/headless";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { SCREEN_CHECKPOINT_BYTES } from "../../src/screen/screen-service.js";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 
 const { Terminal } = headless;
@@ -99,5 +102,29 @@ describe("GET /v1/sessions/:id/screen", () => {
     const after = await api(again.url).get(`/v1/sessions/${id}/screen`);
     expect(after.status).toBe(200);
     expect(after.json).toEqual(before);
+  });
+
+  it("saves a checkpoint every 4 MiB of output parsed, and a restart goes on from it to the same screen", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const script = "yes 'the quick brown fox' | head -c 6000000; printf '\\033[?1049h\\033[2;2Hdone'; sleep 30";
+    const { json } = await http.post("/v1/sessions", { command: ["sh", "-c", script], pty: true, cols: 80, rows: 24 });
+    await waitFor(
+      async () => (await http.get(`/v1/sessions/${json.id}/screen`)).json.screen.includes("done"),
+      60_000,
+      "done",
+    );
+    const before = (await http.get(`/v1/sessions/${json.id}/screen`)).json;
+    const db = new Database(join(gw.dataDir, "screens.db"), { readonly: true });
+    const saved = db
+      .prepare("SELECT seq, output_offset AS offset FROM screen_checkpoints WHERE session_id = ?")
+      .get(json.id) as { offset: number };
+    db.close();
+    // The PTY turns each \n into \r\n: about 6.25 MB of output, past one checkpoint's worth.
+    expect(saved.offset).toBeGreaterThanOrEqual(SCREEN_CHECKPOINT_BYTES);
+    expect(saved.offset).toBeLessThanOrEqual(before.offset);
+    await gw.close();
+    const again = await testGateway({ dataDir: gw.dataDir });
+    expect((await api(again.url).get(`/v1/sessions/${json.id}/screen`)).json).toEqual(before);
   });
 });
