@@ -6,7 +6,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import type { BenchModule, BenchSection } from "./types.js";
 
-const MODULES = ["log", "pty", "delivery", "client", "agents", "routing", "plugins", "web", "ui-stream"];
+const MODULES = ["log", "pty", "delivery", "client", "agents", "routing", "plugins", "web", "ui-stream", "screen"];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];
 

@@ -16,10 +16,16 @@ export const SCREEN_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 export const SCREEN_QUIET_MS = 2_000;
 /** How often sessions are looked over for checkpoints due (either reason above). */
 export const SCREEN_SWEEP_MS = 5_000;
+/**
+ * Parsing one sweep may do per session, on the event loop: a flood longer than a sweep would
+ * otherwise be parsed whole on the thread that carries it (parsing runs at a few MB/s to tens
+ * of MB/s, see docs/benchmarks.md). A session that prints faster falls behind until it is quiet.
+ */
+export const SCREEN_SWEEP_BUDGET_MS = 50;
 /** An emulator no request or sweep used for this long is dropped; the next one starts from the checkpoint. */
 export const SCREEN_IDLE_MS = 60_000;
-/** Events one catch-up read takes from the log at a time (output and resizes). */
-const CATCH_UP_PAGE_BYTES = 1024 * 1024;
+/** Events one catch-up read takes from the log at a time (output and resizes); parsed between yields. */
+const CATCH_UP_PAGE_BYTES = 256 * 1024;
 const SCREEN_EVENTS: ReadonlySet<string> = new Set(["output", "resize"]);
 
 /** A session's screen as a viewer sees it, and the output byte it reflects. */
@@ -96,7 +102,12 @@ export class ScreenService {
       if (behind <= 0) continue;
       const quiet = session.record.state !== "running" || this.quietSince(session) <= now - SCREEN_QUIET_MS;
       if (behind >= SCREEN_CHECKPOINT_BYTES || quiet) {
-        await this.serialized(session.id, async () => this.checkpoint(session.id, await this.caughtUp(session)));
+        await this.serialized(session.id, async () =>
+          this.checkpoint(
+            session.id,
+            await this.caughtUp(session, this.options.clock.monotonic() + SCREEN_SWEEP_BUDGET_MS),
+          ),
+        );
       }
     }
     for (const [id, t] of this.tracked) {
@@ -155,8 +166,8 @@ export class ScreenService {
     return next;
   }
 
-  /** The session's emulator, having parsed everything its log has published. */
-  private async caughtUp(session: Session): Promise<Tracked> {
+  /** The session's emulator, having parsed everything its log has published (or up to the `deadline`, monotonic). */
+  private async caughtUp(session: Session, deadline = Infinity): Promise<Tracked> {
     let t = this.tracked.get(session.id);
     if (t === undefined) {
       t = await this.start(session);
@@ -191,6 +202,7 @@ export class ScreenService {
       // Yields between pages, so a long catch-up does not hold the event loop.
       await t.emulator.settled();
       if (t.offset - t.saved >= SCREEN_CHECKPOINT_BYTES) this.checkpoint(session.id, t);
+      if (this.options.clock.monotonic() >= deadline) break;
     }
     await t.emulator.settled();
     return t;
