@@ -1,6 +1,6 @@
-import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
+import { ownerOnly } from "../log/sqlite-store.js";
 
 /** A session's screen as it stood after its log's event `seq`, `offset` bytes into its output. */
 export interface ScreenCheckpoint {
@@ -29,10 +29,7 @@ export class CheckpointStore {
   };
 
   constructor(file: string) {
-    if (file !== ":memory:") {
-      closeSync(openSync(file, "a", 0o600));
-      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
-    }
+    ownerOnly(file);
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
