@@ -9,7 +9,8 @@ import { CheckpointStore } from "../src/screen/checkpoint-store.js";
 import { ScreenEmulator } from "../src/screen/screen-emulator.js";
 import { SCREEN_CHECKPOINT_BYTES, ScreenService } from "../src/screen/screen-service.js";
 import type { Session } from "../src/sessions/session.js";
-import { fmt, met, percentile } from "./stats.js";
+import { PTY_BENCH_BYTES, PTY_BENCH_COMMAND, measurePtyPipeline } from "./pty.js";
+import { fmt, met, percentile, sideBySide } from "./stats.js";
 import type { BenchSection } from "./types.js";
 
 /**
@@ -94,6 +95,7 @@ async function measure(size: number, replayRounds: number) {
     const session = {
       id: "s",
       removed: false,
+      onRemoved: () => () => undefined,
       log,
       record: { kind: "terminal", pty: true, cols: COLS, rows: ROWS, state: "exited", endedAt: Date.now() },
     } as unknown as Session;
@@ -152,6 +154,56 @@ function idleMemory(): number {
   return per;
 }
 
+/** Issue 39: PTY → log with the screen state on, at least 0.95× the throughput with it off. */
+const FLOOD_GOAL_RATIO = 0.95;
+const FLOOD_ROUNDS = 5;
+
+/**
+ * PTY 50 MiB → log, MB/s, with no screen service (off) and with one sweeping the session as
+ * the gateway's does (on: checkpoints due every SCREEN_SWEEP_MS, parsing within its budget).
+ */
+async function flood(): Promise<{ off: number; on: number; ratio: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "sb-bench-screen-flood-"));
+  try {
+    const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
+    let n = 0;
+    const once = async (screen: boolean): Promise<number> => {
+      const log = events.create(`s${n++}`);
+      const session = {
+        id: log.sessionId,
+        removed: false,
+        onRemoved: () => () => undefined,
+        log,
+        record: { kind: "terminal", pty: true, cols: COLS, rows: ROWS, state: "running", endedAt: null },
+      } as unknown as Session;
+      const service = screen
+        ? new ScreenService({
+            checkpoints: new CheckpointStore(join(dir, "screens.db")),
+            clock: systemClock,
+            sessions: () => [session],
+          })
+        : undefined;
+      const t0 = performance.now();
+      await measurePtyPipeline(PTY_BENCH_COMMAND, (piece) =>
+        log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool),
+      );
+      events.flush();
+      const mbs = PTY_BENCH_BYTES / 1e6 / ((performance.now() - t0) / 1000);
+      service?.close();
+      return mbs;
+    };
+    const r = await sideBySide(
+      FLOOD_ROUNDS,
+      () => once(false),
+      () => once(true),
+    );
+    events.close();
+    return { off: r.baseline, on: r.subject, ratio: r.ratio };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function run(): Promise<BenchSection> {
   const rows: string[] = [];
   for (const [size, replayRounds] of [
@@ -165,6 +217,7 @@ export async function run(): Promise<BenchSection> {
     );
   }
   const memory = idleMemory();
+  const f = await flood();
   const markdown = [
     "Time from a new viewer's request to the correct screen of a 120×40 PTY session that printed",
     "coloured lines and then drew a full-screen frame. Screen: `ScreenService.screen` cold (its",
@@ -177,6 +230,12 @@ export async function run(): Promise<BenchSection> {
     ...rows,
     "",
     `Heap per idle emulator holding a shell prompt (200 emulators, 120×40): ${fmt(memory / 1024)} KiB.`,
+    "",
+    `PTY ${fmt(PTY_BENCH_BYTES / 2 ** 20)} MiB → log, screen state off / on (a ScreenService sweeping the session), medians of ${FLOOD_ROUNDS} alternating rounds:`,
+    "",
+    "| off | on | on ÷ off | goal |",
+    "| --- | -- | -------- | ---- |",
+    `| ${fmt(f.off)} MB/s | ${fmt(f.on)} MB/s | ${fmt(f.ratio, 2)}× | ≥ ${FLOOD_GOAL_RATIO}×: ${met(f.ratio >= FLOOD_GOAL_RATIO)} |`,
   ].join("\n");
   return { title: "Screen state (issue 39)", markdown };
 }

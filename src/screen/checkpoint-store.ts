@@ -33,6 +33,8 @@ export class CheckpointStore {
     this.db = new Database(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
+    // A removed session's screen must not stay readable in free pages (as in the log).
+    this.db.pragma("secure_delete = ON");
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS screen_checkpoints (
         session_id TEXT PRIMARY KEY,
@@ -61,8 +63,9 @@ export class CheckpointStore {
     this.stmt.put.run(sessionId, c.seq, c.offset, c.cols, c.rows, c.state, c.savedAt);
   }
 
+  /** Deletes a session's checkpoint, also from the WAL. */
   remove(sessionId: string): void {
-    this.stmt.remove.run(sessionId);
+    if (this.stmt.remove.run(sessionId).changes > 0) this.db.pragma("wal_checkpoint(TRUNCATE)");
   }
 
   /** The sessions that have a checkpoint. */

@@ -58,6 +58,8 @@ export interface ScreenServiceOptions {
 export class ScreenService {
   private readonly tracked = new Map<string, Tracked>();
   private readonly queues = new Map<string, Promise<void>>();
+  /** Sessions whose removal this service listens for. */
+  private readonly watched = new Set<string>();
   /** Per session, its output size when a sweep last saw it grow, and when. */
   private readonly lastOutput = new Map<string, { bytes: number; at: number }>();
   private timer: Timer | undefined;
@@ -120,6 +122,8 @@ export class ScreenService {
 
   /** Forgets a removed session's emulator and checkpoint. */
   forget(sessionId: string): void {
+    if (this.closed) return;
+    this.watched.delete(sessionId);
     this.drop(sessionId);
     this.options.checkpoints.remove(sessionId);
   }
@@ -168,6 +172,11 @@ export class ScreenService {
 
   /** The session's emulator, having parsed everything its log has published (or up to the `deadline`, monotonic). */
   private async caughtUp(session: Session, deadline = Infinity): Promise<Tracked> {
+    if (!this.watched.has(session.id)) {
+      // A purge removes the screen at once, with the rest of what the session printed.
+      this.watched.add(session.id);
+      session.onRemoved(() => this.forget(session.id));
+    }
     let t = this.tracked.get(session.id);
     if (t === undefined) {
       t = await this.start(session);

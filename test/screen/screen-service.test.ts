@@ -18,7 +18,16 @@ import { tempDir } from "../helpers/tmp.js";
 function ptySession(events: EventLog, id: string, state: "running" | "exited" = "running") {
   const log = events.create(id);
   const record = { id, kind: "terminal", pty: true, cols: 40, rows: 10, state, endedAt: null as number | null };
-  return { id, log, record, removed: false } as unknown as Session & { log: SessionLog };
+  const removeListeners: Array<() => void> = [];
+  const onRemoved = (listener: () => void) => {
+    removeListeners.push(listener);
+    return () => undefined;
+  };
+  const remove = () => removeListeners.forEach((l) => l());
+  return { id, log, record, removed: false, onRemoved, remove } as unknown as Session & {
+    log: SessionLog;
+    remove(): void;
+  };
 }
 
 function setup() {
@@ -79,5 +88,15 @@ describe("ScreenService checkpoints", () => {
     clock.advance(SCREEN_IDLE_MS);
     await service.sweep([]);
     expect(checkpoints.get("c")).toBeUndefined();
+  });
+
+  it("forgets a session's checkpoint as soon as the session is removed", async () => {
+    const { events, checkpoints, service } = setup();
+    const s = ptySession(events, "d", "exited");
+    await print(events, s.log, "secret on screen\r\n");
+    await service.sweep([s]);
+    expect(checkpoints.get("d")?.state).toContain("secret on screen");
+    s.remove();
+    expect(checkpoints.get("d")).toBeUndefined();
   });
 });
