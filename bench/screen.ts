@@ -162,7 +162,7 @@ const FLOOD_ROUNDS = 5;
  * PTY 50 MiB → log, MB/s, with no screen service (off) and with one sweeping the session as
  * the gateway's does (on: checkpoints due every SCREEN_SWEEP_MS, parsing within its budget).
  */
-async function flood(): Promise<{ off: number; on: number; ratio: number }> {
+export async function flood(): Promise<{ off: number; on: number; ratio: number }> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-screen-flood-"));
   try {
     const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock: systemClock });
