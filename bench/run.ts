@@ -17,6 +17,7 @@ const MODULES = [
   "plugins",
   "web",
   "ui-stream",
+  "screen",
   "isolation",
   "cluster",
 ];

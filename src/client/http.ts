@@ -1,4 +1,4 @@
-import type { SessionEvent, SessionInfo, SignalName } from "../protocol/index.js";
+import type { ScreenAnswer, SessionEvent, SessionInfo, SignalName } from "../protocol/index.js";
 import { LIMITS, SwitchboardError } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, onAbort } from "./abort.js";
@@ -207,6 +207,23 @@ export class HttpClient {
       const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
       return { bytes, next, total };
     });
+  }
+
+  /**
+   * The screen of a PTY session now (docs/protocol.md, "The screen"): text (or ANSI) at the PTY's
+   * size or `cols`×`rows`, the cursor, whether a full-screen program shows, and the output
+   * `offset` it reflects.
+   */
+  screen(
+    id: string,
+    query: { format?: "text" | "ansi"; cols?: number; rows?: number } & AbortOptions = {},
+  ): Promise<ScreenAnswer> {
+    const params = new URLSearchParams();
+    if (query.format !== undefined) params.set("format", query.format);
+    if (query.cols !== undefined) params.set("cols", String(query.cols));
+    if (query.rows !== undefined) params.set("rows", String(query.rows));
+    const qs = params.toString();
+    return this.json("GET", `${sessionPath(id)}/screen${qs ? `?${qs}` : ""}`, query.signal);
   }
 
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */

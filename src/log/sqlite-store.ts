@@ -417,7 +417,7 @@ function toEntry(row: Row, files: OutputFileReader): LogEntry {
  * database is created that way (SQLite gives its -wal and -shm files the database's mode), and
  * files an older version left with a wider mode are narrowed.
  */
-function ownerOnly(file: string): void {
+export function ownerOnly(file: string): void {
   if (file === ":memory:" || file === "") return;
   closeSync(openSync(file, "a", 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);

@@ -12,11 +12,12 @@ import { AGENT_TOOLS } from "./agent-tools.js";
 import { GatewayAccess } from "./gateway.js";
 import type { GatewayAccessOptions } from "./gateway.js";
 import { OUTPUT_TOOLS } from "./output-tools.js";
+import { SCREEN_TOOLS } from "./screen-tool.js";
 import { SESSION_TOOLS } from "./session-tools.js";
 import type { ProgressSink, Tool } from "./tool.js";
 
 /** Every tool, in the order they are listed: processes first, then agents. */
-export const TOOLS: readonly Tool[] = [...SESSION_TOOLS, ...OUTPUT_TOOLS, ...AGENT_TOOLS];
+export const TOOLS: readonly Tool[] = [...SESSION_TOOLS, ...OUTPUT_TOOLS, ...SCREEN_TOOLS, ...AGENT_TOOLS];
 
 const INSTRUCTIONS = `Switchboard runs processes and AI agents as sessions that outlive this conversation's tool calls, and records everything they print.
 - Long-running commands (dev servers, builds, test watchers, REPLs): start_session, then wait_for_output with a pattern (e.g. "listening|error") instead of sleeping, and read_output to page through what they printed (pass next as since). send_input types into them, send_signal INT interrupts, stop_session ends them.

@@ -4,5 +4,6 @@ export * from "./events.js";
 export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";
+export * from "./screen.js";
 export * from "./sessions.js";
 export * from "./token-chars.js";

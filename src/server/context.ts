@@ -6,6 +6,7 @@ import type { EventLog } from "../log/event-log.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
+import type { ScreenService } from "../screen/screen-service.js";
 import type { Identity, TokenRegistry } from "./auth.js";
 import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
@@ -28,6 +29,8 @@ export interface GatewayCore {
   readonly tokens: TokenRegistry;
   readonly events: EventLog;
   readonly sessions: SessionManager;
+  /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */
+  readonly screens: ScreenService;
   /** Creates a session of any kind for `identity` (the kinds are wired by the gateway). */
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
   /** Counts `error` when it is RESOURCE_EXHAUSTED (out of file descriptors): in the metrics, and the gateway warns. */

@@ -4,6 +4,8 @@ import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
+import { CheckpointStore } from "../screen/checkpoint-store.js";
+import { ScreenService } from "../screen/screen-service.js";
 import type { LogWriteFailure } from "../log/store.js";
 import { SwitchboardError, tokenCharsProblem } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
@@ -212,6 +214,12 @@ async function openGateway(
 
   const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
   let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
+  const screens = new ScreenService({
+    checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
+    clock,
+    sessions: () => sessions.list(),
+  });
+  undo.push(() => screens.close());
   const core: GatewayCore = {
     get config() {
       return settings.config;
@@ -230,6 +238,7 @@ async function openGateway(
     },
     events,
     sessions,
+    screens,
     allowedHosts: new Set(
       ["localhost", "127.0.0.1", "[::1]", host.includes(":") ? `[${host}]` : host, ...config.allowedHosts].map((h) =>
         h.toLowerCase(),

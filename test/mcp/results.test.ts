@@ -35,9 +35,9 @@ function checked(name: string, result: CallToolResult): { header: string; body: 
 
 const start = sessionStarter(s);
 
-describe("MCP results an agent can afford (issue 35, items 5 and 6)", () => {
+describe("MCP results an agent can afford", () => {
   it("declares a valid outputSchema for every tool", () => {
-    expect(tools.size).toBe(14);
+    expect(tools.size).toBe(15);
     for (const tool of tools.values()) {
       expect(tool.outputSchema, tool.name).toMatchObject({ type: "object" });
       // Compiles (throws on a schema that is not valid JSON Schema).
@@ -120,6 +120,22 @@ describe("MCP results an agent can afford (issue 35, items 5 and 6)", () => {
       expect(plain.data).not.toHaveProperty("binary");
       expect(plain.body).toBe("héllo €\n");
       await s.mcp.ok("stop_session", { id });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "read_screen shows a full-screen program's screen, cursor and title as text",
+    async () => {
+      const frame = "printf '\\033]2;tui\\007\\033[?1049h\\033[2J\\033[3;5Hhello screen\\033[1;1H'; sleep 30";
+      const id = await start(["sh", "-c", `seq 1 500; ${frame}`], { pty: true, cols: 40, rows: 10 });
+      await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "hello screen", timeout_ms: 20_000 });
+      const read = checked("read_screen", await raw("read_screen", { id }));
+      expect(read.body).toBe("\n\n    hello screen");
+      expect(read.data).toMatchObject({ alternate: true, title: "tui", cols: 40, rows: 10, cursor: { x: 0, y: 0 } });
+      expect(read.header).toContain("a full-screen program is showing");
+      const narrow = checked("read_screen", await raw("read_screen", { id, cols: 10, rows: 4 }));
+      expect(narrow.body).toBe("\n\n    hello");
     },
     TEST_MS,
   );

@@ -25,6 +25,7 @@ describe("switchboard mcp", () => {
         "list_sessions",
         "prompt_agent",
         "read_output",
+        "read_screen",
         "remove_session",
         "send_input",
         "send_signal",

@@ -150,7 +150,7 @@ function promtool(text: string): { status: number | null; output: string } | und
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
 }
 
-describe("/metrics follows Prometheus's conventions (issue 35, item 7)", () => {
+describe("/metrics follows Prometheus's conventions", () => {
   let gw: TestGateway;
   let text: string;
   let families: Map<string, Family>;

@@ -44,7 +44,7 @@ describe("a stream session across a restart, with retention", () => {
     expect((await http.post(`/v1/sessions/${id}/events`, events)).json).toMatchObject({ last: 50 });
     await gw.close();
 
-    const file = readdirSync(dataDir).find((f) => f.endsWith(".db"))!;
+    const file = readdirSync(dataDir).find((f) => f === "switchboard.db")!;
     const db = new Database(join(dataDir, file), { readonly: true });
     const meta = JSON.parse(
       (db.prepare("SELECT meta FROM sessions WHERE id = ?").get(id) as { meta: string }).meta,

@@ -3,12 +3,14 @@ import type { Router } from "../router.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
+import { screenRoutes } from "./screen.js";
 import { sessionRoutes } from "./sessions.js";
 import { streamRoutes } from "./stream.js";
 
 /** Registers every authenticated HTTP route. */
 export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
+  screenRoutes(router, core);
   streamRoutes(router, core);
   messageRoutes(router, core);
   pluginRoutes(router, core);

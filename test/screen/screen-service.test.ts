@@ -1,0 +1,102 @@
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/core/clock.js";
+import { EventLog, SqliteEventStore } from "../../src/log/index.js";
+import type { SessionLog } from "../../src/log/session-log.js";
+import { CheckpointStore } from "../../src/screen/checkpoint-store.js";
+import {
+  SCREEN_CHECKPOINT_BYTES,
+  SCREEN_IDLE_MS,
+  SCREEN_QUIET_MS,
+  ScreenService,
+} from "../../src/screen/screen-service.js";
+import type { Session } from "../../src/sessions/session.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { tempDir } from "../helpers/tmp.js";
+
+/** A PTY session as the service sees it: its record and a real log on SQLite. */
+function ptySession(events: EventLog, id: string, state: "running" | "exited" = "running") {
+  const log = events.create(id);
+  const record = { id, kind: "terminal", pty: true, cols: 40, rows: 10, state, endedAt: null as number | null };
+  const removeListeners: Array<() => void> = [];
+  const onRemoved = (listener: () => void) => {
+    removeListeners.push(listener);
+    return () => undefined;
+  };
+  const remove = () => removeListeners.forEach((l) => l());
+  return { id, log, record, removed: false, onRemoved, remove } as unknown as Session & {
+    log: SessionLog;
+    remove(): void;
+  };
+}
+
+function setup() {
+  const dir = tempDir();
+  const clock = new ManualClock();
+  const events = new EventLog({ store: new SqliteEventStore(join(dir, "log.db")), clock });
+  const checkpoints = new CheckpointStore(join(dir, "screens.db"));
+  const service = new ScreenService({ checkpoints: new CheckpointStore(join(dir, "screens.db")), clock });
+  afterTest(() => {
+    service.close();
+    checkpoints.close();
+    events.close();
+  });
+  return { clock, events, checkpoints, service };
+}
+
+async function print(events: EventLog, log: SessionLog, text: string): Promise<void> {
+  log.appendOutput("stdout", text);
+  events.flush();
+  await log.caughtUp();
+}
+
+describe("ScreenService checkpoints", () => {
+  it("saves a checkpoint once a running session's output has been quiet for SCREEN_QUIET_MS, not before", async () => {
+    const { clock, events, checkpoints, service } = setup();
+    const s = ptySession(events, "a");
+    await print(events, s.log, "\x1b[2J\x1b[3;3Hprompt$ ");
+    await service.sweep([s]);
+    expect(checkpoints.get("a")).toBeUndefined();
+    clock.advance(SCREEN_QUIET_MS - 1);
+    await service.sweep([s]);
+    expect(checkpoints.get("a")).toBeUndefined();
+    clock.advance(1);
+    await service.sweep([s]);
+    expect(checkpoints.get("a")).toMatchObject({ offset: s.log.outputBytes, cols: 40, rows: 10 });
+    // The screen it reflects.
+    const screen = await service.screen(s, { format: "text" });
+    expect(screen.screen).toBe("\n\n  prompt$");
+    expect(screen.cursor).toMatchObject({ x: 10, y: 2 });
+  });
+
+  it("saves one every SCREEN_CHECKPOINT_BYTES of output, however busy the session is", async () => {
+    const { events, checkpoints, service } = setup();
+    const s = ptySession(events, "b");
+    const line = "x".repeat(63) + "\n";
+    for (let i = 0; i < (SCREEN_CHECKPOINT_BYTES + 4096) / 65536; i++) await print(events, s.log, line.repeat(1024));
+    // Never quiet: the sweep runs right after the output, on a clock that did not move.
+    for (let i = 0; i < 40 && checkpoints.get("b") === undefined; i++) await service.sweep([s]);
+    expect(checkpoints.get("b")!.offset).toBeGreaterThanOrEqual(SCREEN_CHECKPOINT_BYTES);
+  });
+
+  it("forgets the checkpoint of a session no longer listed, and drops idle emulators", async () => {
+    const { clock, events, checkpoints, service } = setup();
+    const s = ptySession(events, "c", "exited");
+    await print(events, s.log, "bye\r\n");
+    await service.sweep([s]);
+    expect(checkpoints.get("c")).toBeDefined();
+    clock.advance(SCREEN_IDLE_MS);
+    await service.sweep([]);
+    expect(checkpoints.get("c")).toBeUndefined();
+  });
+
+  it("forgets a session's checkpoint as soon as the session is removed", async () => {
+    const { events, checkpoints, service } = setup();
+    const s = ptySession(events, "d", "exited");
+    await print(events, s.log, "secret on screen\r\n");
+    await service.sweep([s]);
+    expect(checkpoints.get("d")?.state).toContain("secret on screen");
+    s.remove();
+    expect(checkpoints.get("d")).toBeUndefined();
+  });
+});
