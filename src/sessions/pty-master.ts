@@ -10,8 +10,7 @@ import { TimerSet } from "../system/timer-set.js";
  * instead of adding to it (a PTY buffers only ~4 KiB). A flood moves after FLOOD_BYTES, comes
  * back after QUIET_MS of quiet or at once while anyone types (`noteInput`, paced by FLOOD_PACE_MS).
  * Read until EIO (pty-process.ts holds the slave until the child exits) or `abandon()`; without
- * the addon every master stays on the loop. Evidence: docs/benchmarks.md "PTY read throughput",
- * bench/README.md "PTY read path".
+ * the addon all stay on the loop. docs/benchmarks.md "PTY read throughput"; bench/README.md.
  */
 export interface MasterReader {
   /** The master fd is still open: input may be written to it and it may be resized. */
