@@ -17,9 +17,11 @@ export interface LiveSettings {
 export type ReloadResult = { ok: true; warnings: string[] } | { ok: false; error: string };
 
 /**
- * The gateway's `reload()`: re-reads the config file and swaps settings, tokens and routing at once,
- * or changes nothing and says why. Connections and HTTP leases of revoked or changed tokens end;
- * start-only settings changed give a warning ({@link startOnlyChanges}). Evidence: docs/operations.md.
+ * The gateway's `reload()`: re-reads the config file and swaps settings, tokens, routing and
+ * plugins at once, or changes nothing and says why. Connections and HTTP leases of revoked or
+ * changed tokens end. Settings read at start only (limits, retention, `control`, hosts, origins)
+ * give a warning ({@link startOnlyChanges}); `retention.endedSessions` applies from the next
+ * pruner pass. docs/cli.md (`serve`), docs/protocol.md close code 1008.
  */
 export function configReloader(input: {
   configFile: string | undefined;

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -7,18 +7,18 @@ import type { Clock } from "../core/clock.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
 import type { LogWriteFailure } from "../log/store.js";
-import { SwitchboardError, tokenCharsProblem } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
-import { writePrivateFile } from "../system/private-file.js";
 import { createAgentGatewaySession } from "./agents.js";
-import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
+import { TokenRegistry, actorOf, canCreate } from "./auth.js";
+import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
-import { DEFAULT_AUTO_RELEASE_MS, MIN_TOKEN_CHARS, resolveLimits, resolveRetention } from "./config.js";
+import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate, anonymousBudget } from "./anonymous-gate.js";
@@ -127,7 +127,7 @@ async function openGateway(
   undo: Array<() => unknown>,
 ): Promise<Gateway> {
   const base = baseOf(options, dataDir, lock, undo);
-  const { token, generated } = resolveToken(dataDir, options.token);
+  const { token, generated } = resolveAdminToken(dataDir, options.token);
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
   const { core, live, routing } = buildCore(base, log, sessions.manager, token);
@@ -170,12 +170,13 @@ interface Base {
   hasPlugins: boolean;
 }
 
+/** Reads the options and the config (said at once without plugins, else once they started). */
 function baseOf(options: GatewayOptions, dataDir: string, lock: DataDirLock, undo: Array<() => unknown>): Base {
   const logger = options.logger ?? createLogger();
   const settings = buildSettings(options.config);
   const config = settings.config;
   const hasPlugins = Object.keys(config.plugins ?? {}).length > 0;
-  // With plugins, once they started (see configWarnings).
+  // With plugins, the warnings wait for them (see configWarnings).
   if (!hasPlugins) for (const w of settings.warnings) logger.warn({ warning: w }, "config");
   return {
     options,
@@ -505,51 +506,4 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
     onOutputLost: (message: string) =>
       logger.warn({ dataDir, reason: message }, "event log lost its last writes in a system crash"),
   };
-}
-
-/**
- * The token to run with: the given one, else DATA_DIR/token, else a new one written there with
- * mode 0600. A stored token is held to the rule of `--token` (at least {@link MIN_TOKEN_CHARS}
- * characters) and its file narrowed to 0600 if someone left it wider, as the log's files are.
- */
-function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
-  if (given !== undefined && given !== "") return { token: given, generated: false };
-  const file = join(dataDir, "token");
-  if (existsSync(file)) {
-    let stored: string;
-    try {
-      stored = readFileSync(file, "utf8").trim();
-    } catch (error) {
-      throw new Error(
-        `cannot read the token file ${file}: ${(error as Error).message}; make it a readable file, or remove it to have a token generated`,
-        { cause: error },
-      );
-    }
-    if (stored) {
-      if (stored.length < MIN_TOKEN_CHARS)
-        throw new Error(
-          `the token in ${file} has ${stored.length} characters: a token needs at least ${MIN_TOKEN_CHARS}; put a longer one there, or remove the file to have one generated`,
-        );
-      const problem = tokenCharsProblem(stored);
-      if (problem !== undefined)
-        throw new Error(
-          `the token in ${file} cannot be a token: ${problem}; put another there, or remove the file to have one generated`,
-        );
-      if ((statSync(file).mode & 0o077) !== 0) {
-        try {
-          chmodSync(file, 0o600);
-        } catch (error) {
-          throw new Error(
-            `the token file ${file} can be read by others and could not be narrowed (${(error as Error).message}): chmod 600 it`,
-            { cause: error },
-          );
-        }
-      }
-      return { token: stored, generated: true };
-    }
-  }
-  const token = generateToken();
-  // Written whole or not at all: a full disk left an empty token file behind.
-  writePrivateFile(file, `${token}\n`);
-  return { token, generated: true };
 }
