@@ -97,13 +97,10 @@ export interface AgentAdapter {
 }
 
 /**
- * Whether the session's log has room for more of the agent's output: undefined when it has (the
- * common case: nothing is allocated), else a promise that resolves once it has again. The log
- * runs out of room when its store falls behind (a slow disk) or cannot write (a full disk): see
- * `LOG_BACKLOG_PAUSE_BYTES`. An adapter stops reading its agent's output until the promise
- * resolves, so the agent blocks on its own writes instead of piling up events in memory; it may
- * stop waiting early when nothing it reads can reach the log any more (the run ended, the adapter
- * is disposed).
+ * Whether the session's log has room for more agent output (`LOG_BACKLOG_PAUSE_BYTES`: a slow or
+ * full disk): undefined when it has (nothing allocated), else a promise resolved once it has.
+ * Until then an adapter stops reading its agent, so the agent blocks on its writes instead of
+ * piling events up in memory; it may stop waiting once nothing it reads can reach the log.
  */
 export type LogRoom = () => Promise<void> | undefined;
 

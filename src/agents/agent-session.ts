@@ -85,15 +85,12 @@ interface Lane {
 }
 
 /**
- * One agent session: its run lane (one active run, the rest queued in order), its agent
- * adapter and its permission requests. Runs belong to the session, never to the connection
- * that prompted them (docs/architecture.md, guarantee 6). Every event goes through the session's log.
- *
+ * One agent session: its run lane (one active run, the rest queued), its adapter and permission
+ * requests. Runs belong to the session, never to a connection (docs/architecture.md, guarantee 6).
  * @example
  * const agent = createAgentSession({ sessionId, log, spec: { adapter: "echo" } });
- * const { runId } = agent.prompt("hello", actor); // run.queued, run.started, chat.delta…, chat.final
- * agent.abort({}, actor);                          // chat.aborted for the active run; the queue goes on
- * await agent.dispose();
+ * agent.prompt("hello", actor); // run.queued, run.started, chat.delta…, chat.final
+ * agent.abort({}, actor); // chat.aborted for the active run; the queue goes on
  */
 export class AgentSession {
   readonly sessionId: string;

@@ -433,15 +433,10 @@ async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit)
 }
 
 /**
- * One-line notices on stderr between the session's output. A notice about keys (dropped, or
- * refused because someone else holds control) is not repeated more often than
- * {@link NOTICE_INTERVAL_MS} while the user types; one about losing control is said once per
- * change (see {@link control}).
- *
- * On the alternate screen (a full-screen program: vim, less, top) a notice printed at the
- * cursor lands inside the program's screen and scrolls it; there it is drawn over the last line
- * instead, the cursor and its attributes saved and restored around it, until the program next
- * draws that line.
+ * One-line notices on stderr between the session's output. A notice about keys is not repeated
+ * more often than {@link NOTICE_INTERVAL_MS}; one about losing control once per change. On the
+ * alternate screen (vim, less) a notice is drawn over the last line, the cursor saved and
+ * restored around it, instead of scrolling the program's screen.
  */
 class Notices {
   private readonly last = new Map<string, number>();

@@ -17,11 +17,9 @@ export type RunEnd =
   { type: "chat.final" } | { type: "chat.error"; code: string; message: string } | { type: "chat.aborted" };
 
 /**
- * Renders an agent session's events as a conversation for a terminal: each prompt as
- * `> text` when its run starts (a prompt queued behind a running one waits for its turn, so
- * each prompt is followed by its own answer), the answer as it streams (the deltas; the final text when there were none), tool
- * calls and permission requests as bracketed lines. With `runId`, only that run's events.
- *
+ * Renders an agent session's events as a conversation for a terminal: each prompt as `> text`
+ * when its run starts (so each prompt is followed by its own answer), the answer as it streams,
+ * tool calls and permission requests as bracketed lines. With `runId`, only that run's events.
  * @example
  * const t = new Transcript({ text: (s) => process.stdout.write(s), note: (l) => process.stdout.write(`${l}\n`) });
  * for await (const e of http.allEvents(id)) t.push(e);

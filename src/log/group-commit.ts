@@ -61,29 +61,11 @@ export interface GroupCommitOptions {
 }
 
 /**
- * When and where the embedded log's writes are committed (group commit). A session log publishes
- * an event only once it is committed, so how soon a commit follows an append is how soon viewers
- * see it.
- *
- * The group commit is adaptive: what a tick queued is committed at its end (only `input` events
- * wait a little for company, see {@link LOG_INPUT_LINGER_MS}). Where it is committed depends on
- * its size: small writes of sessions that are not streaming (a keystroke's echo, a chat event, a
- * state change) are committed on this thread, about 0.05 ms; the rest (a flood's output, purges, new output files)
- * is posted to a writer thread (`sqlite-writer.mjs`), so big commits never block the event loop
- * that reads processes and feeds viewers. While the writer has a batch in flight, appends for it
- * accumulate and go as the next batch when it is acknowledged (or at once past
- * `LOG_FLUSH_MAX_BATCH` writes); an idle writer gets a batch once `LOG_WRITER_MIN_BYTES` are
- * queued or `LOG_WRITER_LINGER_MS` after the first; small writes of other sessions are still committed here
- * whenever the writer is not holding the write lock at that moment (it cannot wait for it: the
- * connection's busy timeout is 0, so this thread never blocks on the writer). A batch for the
- * writer takes a fair share of `LOG_BATCH_MAX_BYTES` from each session's queue, so one session's
- * backlog does not delay another's events. WAL checkpoints run on the writer thread between its
- * batches, mostly in PASSIVE mode, which holds no commit here up (a checkpoint inside a commit held a
- * keystroke's echo for up to ~50 ms during a flood); only the last frames, committed here while it
- * ran, are copied with the write lock held (RESTART), so that the WAL is started over.
- *
- * Ops are keyed by session: a session's ops are committed in the order they were pushed; ops of
- * different sessions may be committed in any order. {@link CommitQueues} decides which ops a batch takes.
+ * When and where the embedded log's writes are committed (group commit): what a tick queued,
+ * at its end; small writes on this thread (~0.05 ms), big ones on the writer thread
+ * (`sqlite-writer.mjs`), so a big commit never blocks the event loop. A session log publishes
+ * only what is committed. A session's ops commit in push order; sessions in any order.
+ * Batching, fairness, lock and checkpoints: docs/architecture.md "Group commit".
  */
 export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */

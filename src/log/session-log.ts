@@ -52,14 +52,12 @@ export interface SessionLogOptions {
 export const RING_IDLE_MS = 30_000;
 
 /**
- * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the
- * hot ring and queues it for the store; the entry is *published* — listeners notified, and
- * `head`, `outputBytes`, `read`, `readOutput` and `checkPosition` moved past it — only once the
- * store has acknowledged it durable ({@link markDurable}). So nothing a consumer ever received
- * can be lost by a crash of the gateway, and a restarted log never reuses a position a client
- * holds (docs/architecture.md, guarantee 1). Publication notifies listeners and moves the readable position in one
- * synchronous step, so a reader that reads history and subscribes in the same tick can neither
- * miss nor repeat an event (docs/architecture.md, guarantee 2).
+ * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the hot
+ * ring and queues it for the store; the entry is *published* (listeners notified, `head`, `read`
+ * and the other read positions moved past it) only once the store made it durable ({@link markDurable}),
+ * so nothing a consumer received is lost in a crash (docs/architecture.md, guarantee 1). Publishing
+ * is one synchronous step, so a reader that reads history and subscribes in one tick neither
+ * misses nor repeats an event (guarantee 2).
  */
 export class SessionLog implements AppendableLog {
   readonly sessionId: string;

@@ -188,14 +188,10 @@ export type TerminalServerFrame =
   | { type: "pong" };
 
 /*
- * `/ws/session/:id?output=binary`: output travels as binary WebSocket messages, the bytes as
- * the process wrote them (no JSON, no UTF-8 decoding, no base64), behind a 9-byte header:
- *
- *   byte 0      kind: 1 stdout (also a PTY's output), 2 stderr, 3 replay
- *   bytes 1..8  offset of the first byte, unsigned 64-bit big-endian
- *   bytes 9..   the output
- *
- * Everything else (`connected`, `exit`, `error`, `pong`) stays a JSON text frame.
+ * `/ws/session/:id?output=binary`: output travels as binary WebSocket messages, the bytes as the
+ * process wrote them, behind a 9-byte header: byte 0 the kind (1 stdout or a PTY's output,
+ * 2 stderr, 3 replay), bytes 1..8 the offset of the first byte (u64 big-endian), then the output.
+ * Everything else stays a JSON text frame (docs/protocol.md, "Binary output").
  */
 
 /** The `output` query parameter of `/ws/session/:id`: how output frames travel. */

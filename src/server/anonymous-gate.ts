@@ -4,21 +4,12 @@ import { SwitchboardError } from "../protocol/index.js";
 import { rawHttpError } from "./http.js";
 
 /**
- * Caps the TCP connections one address may hold open before any request on them has presented
- * a valid credential (`limits.anonymousConnectionsPerAddress`). Timeouts bound how long each such
- * connection lives (a request's headers within 30 s, an idle keep-alive 5 s); this bounds how
- * many there are at once, so that one host without a token cannot use up the gateway's file
- * descriptors — and with them every process it would spawn — by opening sockets and sending
- * nothing, or only bad tokens.
- *
- * A connection stops counting once a request or upgrade on it authenticates. IPv6 peers are
- * counted by /64 (one host usually holds a whole /64). Loopback is not counted per address: every
- * local user and a reverse proxy on the same host come from it (docs/security.md).
- *
- * All addresses together, loopback included, such connections hold at most `total` descriptors
- * ({@link anonymousBudget}): past it the oldest is closed to make room, so a flood of connections
- * that never authenticate cannot take the descriptors the log and authenticated clients need,
- * while a new client that sends its credential at once still gets in.
+ * Caps the connections one address holds open before a request on them authenticates
+ * (`limits.anonymousConnectionsPerAddress`), so a host without a token cannot use up the file
+ * descriptors by opening sockets and sending nothing or bad tokens. IPv6 counts by /64; loopback
+ * not per address (local users, a reverse proxy). All addresses together hold at most `total`
+ * ({@link anonymousBudget}): past it the oldest is closed, so a client that authenticates at once
+ * still gets in. docs/security.md.
  */
 export class AnonymousConnectionGate {
   private readonly perAddress = new Map<string, number>();

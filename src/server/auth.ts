@@ -23,13 +23,11 @@ interface TokenRecord {
 /** Name of the cookie the web UI gets in exchange for its token. */
 export const SESSION_COOKIE = "sb_session";
 /**
- * The other half of a browser sign-in: `POST /v1/login` answers it beside the cookie, and the
- * page keeps it in its origin's storage and sends it with every request, as this header, as the
- * WebSocket subprotocol `switchboard.cookie-key.<key>`, or as the `cookieKey` query parameter
- * of the SSE stream only (`EVENT_SOURCE_PATH`: an `EventSource` can do neither; elsewhere a key
- * in the URL would only reach proxy logs and browser history). Browsers send a host's cookies to all of its ports;
- * its storage stays with the origin, port included. So another server on the gateway's host
- * name receives the cookie, and the cookie alone signs nobody in.
+ * The other half of a browser sign-in: the page keeps it in its origin's storage and sends it as
+ * this header, the WebSocket subprotocol `switchboard.cookie-key.<key>`, or (SSE only,
+ * `EVENT_SOURCE_PATH`) the `cookieKey` query parameter. Cookies go to every port of a host,
+ * storage stays with the origin: another server on the host gets the cookie, which alone signs
+ * nobody in (docs/security.md "Browser sign-in: the cookie and its key").
  */
 export const COOKIE_KEY_HEADER = "x-switchboard-cookie-key";
 export const COOKIE_KEY_PROTOCOL_PREFIX = "switchboard.cookie-key.";
@@ -89,15 +87,11 @@ export interface BrowserSignIn {
 }
 
 /**
- * The configured tokens. Presented tokens are hashed and compared against every stored hash
- * with `timingSafeEqual`, so neither the comparison nor the lookup depends on how much of a
- * guess was right.
- *
- * Browser sessions (cookies) are kept by the SHA-256 of their value, with the hashes of their
- * key ({@link COOKIE_KEY_HEADER}) and of the token they were issued for — in `cookieFile` too,
- * when given, so a gateway restart does not sign every open tab out. A cookie counts only with
- * its key, and only while its token is still configured: rotating or removing a token ends its
- * browser sessions. The file holds no secret a browser could present.
+ * The configured tokens. A presented token is hashed and compared with every stored hash by
+ * `timingSafeEqual`, so no timing depends on how much of a guess was right. Browser sign-ins are
+ * kept by cookie hash with the hashes of their key and token (in `cookieFile` too, across
+ * restarts; it holds no secret a browser could present); a cookie counts only with its key and
+ * while its token is configured. docs/security.md "Browser sign-in: the cookie and its key".
  */
 export class TokenRegistry {
   private readonly records: TokenRecord[];

@@ -1,4 +1,6 @@
-import { chmodSync, existsSync, readFileSync, rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
@@ -7,31 +9,33 @@ import { SqliteEventStore } from "../log/sqlite-store.js";
 import { CheckpointStore } from "../screen/checkpoint-store.js";
 import { ScreenService } from "../screen/screen-service.js";
 import type { LogWriteFailure } from "../log/store.js";
-import { SwitchboardError, tokenCharsProblem } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
-import { writePrivateFile } from "../system/private-file.js";
 import { createAgentGatewaySession } from "./agents.js";
-import { TokenRegistry, actorOf, canCreate, generateToken } from "./auth.js";
+import { TokenRegistry, actorOf, canCreate } from "./auth.js";
+import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
-import { REVOKED } from "./ws-common.js";
-import { DEFAULT_AUTO_RELEASE_MS, DEFAULT_LIMITS, MIN_TOKEN_CHARS, resolveLimits, resolveRetention } from "./config.js";
+import { DEFAULT_AUTO_RELEASE_MS, resolveLimits, resolveRetention } from "./config.js";
 import type { Config, ConfigInput, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
 import { AnonymousConnectionGate, anonymousBudget } from "./anonymous-gate.js";
 import { CatchUpPacing } from "./catch-up.js";
 import { RequestGuard } from "./guard.js";
 import { FdMonitor, reportAcceptErrors } from "./fd-monitor.js";
-import { HTTP_HOLDER_PREFIX, createHttpServer, listen } from "./http-server.js";
+import { createHttpServer, listen } from "./http-server.js";
 import { createLogger } from "./logger.js";
 import type { Logger } from "./logger.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { GatewayMetrics } from "./metrics.js";
 import { RoutingTable, buildSettings, configWarnings } from "./settings.js";
+import type { Settings } from "./settings.js";
+import { configReloader } from "./gateway-reload.js";
+import type { LiveSettings, ReloadResult } from "./gateway-reload.js";
 import { createPluginHost } from "./plugin-wiring.js";
 import { AuthFailureLimiter } from "./rate-limit.js";
 import { Router } from "./router.js";
@@ -46,7 +50,8 @@ import { joinCluster, resolveClusterSettings, stopFencedSession } from "./cluste
 import type { FencedError } from "../cluster/redis-log.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
-import type { ClusterOptions } from "./cluster-mode.js";
+import type { ClusterLink, ClusterOptions } from "./cluster-mode.js";
+import type { RedisEventStore } from "../cluster/redis-store.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -87,7 +92,7 @@ export interface Gateway {
   readonly tokenGenerated: boolean;
   readonly core: GatewayCore;
   /** Re-reads the config file (also on SIGHUP and when the file changes). */
-  reload(): { ok: true; warnings: string[] } | { ok: false; error: string };
+  reload(): ReloadResult;
   close(): Promise<void>;
 }
 
@@ -116,25 +121,95 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }
 }
 
-/** {@link startGateway} once the data directory is ours; pushes onto `undo` what it starts. */
+/** {@link startGateway} once the data directory is ours: each step pushes onto `undo` what it starts. */
 async function openGateway(
   options: GatewayOptions,
   dataDir: string,
   lock: DataDirLock,
   undo: Array<() => unknown>,
 ): Promise<Gateway> {
-  const clock = options.clock ?? systemClock;
+  const base = baseOf(options, dataDir, lock, undo);
+  const { token, generated } = resolveAdminToken(dataDir, options.token);
+  const log = await openLog(base);
+  const sessions = await restoreSessions(base, log);
+  const { core, live, routing } = buildCore(base, log, sessions.manager, token);
+  const pruner = await startPruner(base, core);
+  const front = await startListening(base, core, log.fds);
+  const reload = configReloader({
+    configFile: typeof options.config === "string" ? options.config : undefined,
+    core,
+    live,
+    routing,
+    adminToken: token,
+    uiSessionsFile: join(dataDir, UI_SESSIONS_FILE),
+  });
+  const watcher = await wirePlugins(base, core, log.fds, reload);
+  return {
+    url: front.url,
+    host: front.address.address,
+    port: front.address.port,
+    token,
+    tokenGenerated: generated,
+    core,
+    reload,
+    close: closer({ base, log, sessions, core, pruner, front, watcher }),
+  };
+}
+
+/** What every step reads: the options, the start config and the shared services. */
+interface Base {
+  options: GatewayOptions;
+  dataDir: string;
+  lock: DataDirLock;
+  undo: Array<() => unknown>;
+  clock: Clock;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  settings: Settings;
+  config: Config;
+  limits: Limits;
+  host: string;
+  hasPlugins: boolean;
+}
+
+/** Reads the options and the config (said at once without plugins, else once they started). */
+function baseOf(options: GatewayOptions, dataDir: string, lock: DataDirLock, undo: Array<() => unknown>): Base {
   const logger = options.logger ?? createLogger();
-  let settings = buildSettings(options.config);
+  const settings = buildSettings(options.config);
   const config = settings.config;
-  // With plugins, once they started (see configWarnings).
   const hasPlugins = Object.keys(config.plugins ?? {}).length > 0;
+  // With plugins, the warnings wait for them (see configWarnings).
   if (!hasPlugins) for (const w of settings.warnings) logger.warn({ warning: w }, "config");
-  const routing = new RoutingTable(settings.router);
-  const { token, generated } = resolveToken(dataDir, options.token);
-  const host = options.host ?? DEFAULT_HOST;
-  const limits = resolveLimits(config);
-  const metrics = new GatewayMetrics();
+  return {
+    options,
+    dataDir,
+    lock,
+    undo,
+    clock: options.clock ?? systemClock,
+    logger,
+    metrics: new GatewayMetrics(),
+    settings,
+    config,
+    limits: resolveLimits(config),
+    host: options.host ?? DEFAULT_HOST,
+    hasPlugins,
+  };
+}
+
+interface OpenLog {
+  cluster: ClusterLink | undefined;
+  /** The shared store over Redis in cluster mode, with the local one as the node's replica. */
+  shared: RedisEventStore | undefined;
+  events: EventLog;
+  fds: FdMonitor;
+  dirWatch: { close(): void };
+  /** Set once the sessions exist: stops a session another node took over. */
+  setOnFenced(handler: (sessionId: string, error: FencedError) => void): void;
+}
+
+/** Joins the cluster (if configured), opens the SQLite log, and starts watching the data dir and descriptors. */
+async function openLog(base: Base): Promise<OpenLog> {
+  const { options, dataDir, lock, undo, clock, logger, metrics, config } = base;
   const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
   const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger, metrics));
   if (cluster) undo.push(() => cluster.close());
@@ -170,6 +245,22 @@ async function openGateway(
     },
     new Set(["chat.error"]),
   );
+  const setOnFenced = (handler: typeof onFenced) => {
+    onFenced = handler;
+  };
+  return { cluster: cluster || undefined, shared, events, fds, dirWatch, setOnFenced };
+}
+
+interface RestoredSessions {
+  manager: SessionManager;
+  /** Cluster mode: follows the sessions other nodes own. */
+  mirror: ClusterMirror | undefined;
+}
+
+/** Builds the session manager and restores the logged sessions (other nodes' as remote ones). */
+async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessions> {
+  const { undo, clock, logger, metrics, config, limits } = base;
+  const { cluster, shared, events } = log;
   const sessions = new SessionManager({
     events,
     clock,
@@ -177,7 +268,7 @@ async function openGateway(
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
-  onFenced = (sessionId, error) => stopFencedSession(sessions, sessionId, error, logger);
+  log.setOnFenced((sessionId, error) => stopFencedSession(sessions, sessionId, error, logger));
   const mirror =
     cluster && shared
       ? new ClusterMirror({
@@ -193,16 +284,16 @@ async function openGateway(
         })
       : undefined;
   await mirror?.prepare();
-  sessions.restore((record, log, ctx) => {
+  sessions.restore((record, sessionLog, ctx) => {
     const owner = shared?.ownerOf(record.id);
-    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, log, ctx, owner));
+    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, sessionLog, ctx, owner));
     switch (record.kind) {
       case "stream":
-        return new StreamSession(record, log, ctx);
+        return new StreamSession(record, sessionLog, ctx);
       case "agent":
-        return restoreAgentSession(record, log, ctx);
+        return restoreAgentSession(record, sessionLog, ctx);
       case "terminal":
-        return restoreTerminalSession(record, log, ctx);
+        return restoreTerminalSession(record, sessionLog, ctx);
     }
   });
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
@@ -211,9 +302,25 @@ async function openGateway(
     undo.push(() => mirror.close());
     await mirror.start();
   }
+  undo.push(() => sessions.close());
+  metrics.observeSessions(() => sessions.list().map((s) => s.record));
+  return { manager: sessions, mirror };
+}
 
-  const uiSessionsFile = join(dataDir, UI_SESSIONS_FILE);
-  let tokens = new TokenRegistry(config.auth.tokens, token, uiSessionsFile);
+/** The {@link GatewayCore} every route and endpoint reads; config and tokens through `live`, which a reload swaps. */
+function buildCore(
+  base: Base,
+  log: OpenLog,
+  sessions: SessionManager,
+  adminToken: string,
+): { core: GatewayCore; live: LiveSettings; routing: RoutingTable } {
+  const { dataDir, clock, logger, metrics, settings, config, limits, host, undo } = base;
+  const { events, fds } = log;
+  const routing = new RoutingTable(settings.router);
+  const live: LiveSettings = {
+    settings,
+    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE)),
+  };
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,
@@ -222,7 +329,7 @@ async function openGateway(
   undo.push(() => screens.close());
   const core: GatewayCore = {
     get config() {
-      return settings.config;
+      return live.settings.config;
     },
     routing,
     plugins: undefined,
@@ -234,7 +341,7 @@ async function openGateway(
     logger,
     metrics,
     get tokens() {
-      return tokens;
+      return live.tokens;
     },
     events,
     sessions,
@@ -266,12 +373,28 @@ async function openGateway(
       if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
-  undo.push(() => sessions.close());
-  metrics.observeSessions(() => sessions.list().map((s) => s.record));
-  const pruner = new SessionPruner(core, options.pruneIntervalMs);
-  undo.push(() => pruner.close());
-  await pruner.run();
+  return { core, live, routing };
+}
 
+/** Prunes ended sessions past `retention.endedSessions` once now, then on a timer. */
+async function startPruner(base: Base, core: GatewayCore): Promise<SessionPruner> {
+  const pruner = new SessionPruner(core, base.options.pruneIntervalMs);
+  base.undo.push(() => pruner.close());
+  await pruner.run();
+  return pruner;
+}
+
+interface FrontDoorParts {
+  server: Server;
+  multiplex: MultiplexEndpoint;
+  terminal: TerminalEndpoint;
+  address: AddressInfo;
+  url: string;
+}
+
+/** Builds the guard, routes and WebSocket endpoints, and listens on `host`:`port`. */
+async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Promise<FrontDoorParts> {
+  const { options, dataDir, undo, clock, logger, metrics, limits, host } = base;
   const failures = new AuthFailureLimiter(clock);
   const anonymous = new AnonymousConnectionGate(limits.anonymousConnectionsPerAddress, {
     countLoopback: options.countLoopbackConnections ?? false,
@@ -297,107 +420,66 @@ async function openGateway(
   const url = `http://${urlHost}:${address.port}`;
   // The limit that counts: Node raises the soft limit to the hard one when it starts.
   logger.info({ url, dataDir, fdLimit: fds.usage()?.limit }, "gateway listening");
+  return { server, multiplex, terminal, address, url };
+}
 
-  /**
-   * Re-reads the config file and swaps in what it compiles to (tokens, agents, bindings)
-   * atomically. An invalid new config changes nothing: the old one stays and the error says
-   * why. New tokens apply at once: a removed or rotated token's sign-ins end, and the WebSocket
-   * and SSE connections of a token that was removed or whose role or globs changed are closed
-   * (the others go on). Limits, event retention, `control` and the allowed hosts and origins
-   * are read at start only, and a reload that changes them says so in a warning
-   * ({@link startOnlyChanges}; `retention.endedSessions` applies from the next pass of the pruner).
-   */
-  const reload = (): { ok: true; warnings: string[] } | { ok: false; error: string } => {
-    if (typeof options.config !== "string")
-      return { ok: false, error: "no config file to reload (the config was given inline)" };
-    try {
-      const next = buildSettings(options.config, core.pluginAgents.keys());
-      const previous = tokens;
-      const nextTokens = new TokenRegistry(next.config.auth.tokens, token, uiSessionsFile, tokens);
-      settings = next;
-      tokens = nextTokens;
-      // Open connections hold the identity they were opened with: those the new tokens no longer
-      // grant (removed, or a role or globs changed) are ended, or a revoked token would go on.
-      const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity), REVOKED);
-      if (revoked > 0) logger.info({ connections: revoked }, "closed the connections of revoked or changed tokens");
-      // Their control leases went with their connections; HTTP callers hold theirs by token name,
-      // and a lease of a revoked token would keep everyone else from steering until it expired.
-      const released = releaseRevokedLeases(core.sessions.list(), (name) => {
-        const before = previous.named(name);
-        return before !== undefined && nextTokens.has(before);
-      });
-      if (released > 0) logger.info({ sessions: released }, "released the control leases of revoked or changed tokens");
-      routing.replace(next.router);
-      void core.plugins
-        ?.load(next.config.plugins ?? {})
-        .catch((error: unknown) => logger.error({ err: error }, "plugin reload failed"));
-      const warnings = [...next.warnings];
-      const restartOnly = startOnlyChanges(config, next.config);
-      if (restartOnly.length > 0)
-        warnings.push(
-          restartOnly.length === 1
-            ? `${restartOnly[0]} changed: it is read at start only and applies after a restart`
-            : `${restartOnly.join(", ")} changed: they are read at start only and apply after a restart`,
-        );
-      // At warn when it comes with warnings: a reload that ignores a setting is not routine.
-      logger[warnings.length > 0 ? "warn" : "info"]({ warnings }, "config reloaded");
-      return { ok: true, warnings };
-    } catch (error) {
-      const message = (error as Error).message;
-      // With a code to alert on, as every other refusal has.
-      logger.error({ code: "CONFIG_INVALID", err: message }, "config reload refused; keeping the previous config");
-      return { ok: false, error: message };
-    }
-  };
+/** Watches the config file and starts the configured plugins; returns the watcher, if any. */
+async function wirePlugins(
+  base: Base,
+  core: GatewayCore,
+  fds: FdMonitor,
+  reload: () => ReloadResult,
+): Promise<{ close(): void } | undefined> {
+  const { options, dataDir, undo, logger, config, hasPlugins } = base;
+  const configFile = typeof options.config === "string" ? options.config : undefined;
   const watcher =
-    typeof options.config === "string" && options.watchConfig !== false
-      ? watchConfig(options.config, reload, logger)
-      : undefined;
-  const pluginHost = createPluginHost(
-    core,
-    { dataDir, configFile: typeof options.config === "string" ? options.config : undefined, reload, fds },
-    core.pluginAgents,
-  );
+    configFile !== undefined && options.watchConfig !== false ? watchConfig(configFile, reload, logger) : undefined;
+  const pluginHost = createPluginHost(core, { dataDir, configFile, reload, fds }, core.pluginAgents);
   core.plugins = pluginHost;
   undo.push(() => pluginHost.close());
   undo.push(() => watcher?.close());
   await pluginHost.load(config.plugins ?? {});
   if (hasPlugins)
     for (const w of configWarnings(config, core.pluginAgents.keys())) logger.warn({ warning: w }, "config");
+  return watcher;
+}
 
+/** The gateway's idempotent `close()` (docs/operations.md, "SIGTERM / SIGINT"): the reverse of the start, sessions before connections. */
+function closer(parts: {
+  base: Base;
+  log: OpenLog;
+  sessions: RestoredSessions;
+  core: GatewayCore;
+  pruner: SessionPruner;
+  front: FrontDoorParts;
+  watcher: { close(): void } | undefined;
+}): () => Promise<void> {
+  const { base, log, sessions, core, pruner, front, watcher } = parts;
   let closing: Promise<void> | undefined;
-  return {
-    url,
-    host: address.address,
-    port: address.port,
-    token,
-    tokenGenerated: generated,
-    core,
-    reload,
-    close() {
-      closing ??= (async () => {
-        watcher?.close();
-        fds.close();
-        dirWatch.close();
-        await pruner.close();
-        server.close();
-        await core.plugins?.close();
-        // Sessions end while their viewers are still connected, so that each gets the output up
-        // to the end and the exit (a follower told only "going away" could not know the session
-        // ended); then the connections are closed.
-        await sessions.close();
-        multiplex.close();
-        terminal.close();
-        server.closeAllConnections();
-        mirror?.close();
-        events.close();
-        await cluster?.close();
-        // Last: the directory is free for another gateway only once the log is closed.
-        lock.release();
-        logger.info("gateway stopped");
-      })();
-      return closing;
-    },
+  return () => {
+    closing ??= (async () => {
+      watcher?.close();
+      log.fds.close();
+      log.dirWatch.close();
+      await pruner.close();
+      front.server.close();
+      await core.plugins?.close();
+      // Sessions end while their viewers are still connected, so that each gets the output up
+      // to the end and the exit (a follower told only "going away" could not know the session
+      // ended); then the connections are closed.
+      await sessions.manager.close();
+      front.multiplex.close();
+      front.terminal.close();
+      front.server.closeAllConnections();
+      sessions.mirror?.close();
+      core.screens.close();
+      log.events.close();
+      await log.cluster?.close();
+      // Last: the directory is free for another gateway only once the log is closed.
+      base.lock.release();
+      base.logger.info("gateway stopped");
+    })();
+    return closing;
   };
 }
 
@@ -434,89 +516,4 @@ function logWriteReporting(logger: Logger, metrics: GatewayMetrics, dataDir: str
     onOutputLost: (message: string) =>
       logger.warn({ dataDir, reason: message }, "event log lost its last writes in a system crash"),
   };
-}
-
-/**
- * The settings a reload leaves as they were at start (the gateway's listeners, log and sessions
- * were built with them) that `next` changes, by path: a reload says so rather than appear to apply
- * them.
- */
-function startOnlyChanges(running: Config, next: Config): string[] {
-  const pairs: Array<[string, unknown, unknown]> = [
-    ["allowedHosts", running.allowedHosts, next.allowedHosts],
-    ["allowedOrigins", running.allowedOrigins, next.allowedOrigins],
-    ...Object.keys(DEFAULT_LIMITS).map((k): [string, unknown, unknown] => [
-      `limits.${k}`,
-      running.limits[k as keyof Limits],
-      next.limits[k as keyof Limits],
-    ]),
-    ["retention.maxEvents", running.retention.maxEvents, next.retention.maxEvents],
-    ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
-    ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
-    ["cluster", running.cluster, next.cluster],
-  ];
-  return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);
-}
-
-/**
- * The token to run with: the given one, else DATA_DIR/token, else a new one written there with
- * mode 0600. A stored token is held to the rule of `--token` (at least {@link MIN_TOKEN_CHARS}
- * characters) and its file narrowed to 0600 if someone left it wider, as the log's files are.
- */
-function resolveToken(dataDir: string, given: string | undefined): { token: string; generated: boolean } {
-  if (given !== undefined && given !== "") return { token: given, generated: false };
-  const file = join(dataDir, "token");
-  if (existsSync(file)) {
-    let stored: string;
-    try {
-      stored = readFileSync(file, "utf8").trim();
-    } catch (error) {
-      throw new Error(
-        `cannot read the token file ${file}: ${(error as Error).message}; make it a readable file, or remove it to have a token generated`,
-        { cause: error },
-      );
-    }
-    if (stored) {
-      if (stored.length < MIN_TOKEN_CHARS)
-        throw new Error(
-          `the token in ${file} has ${stored.length} characters: a token needs at least ${MIN_TOKEN_CHARS}; put a longer one there, or remove the file to have one generated`,
-        );
-      const problem = tokenCharsProblem(stored);
-      if (problem !== undefined)
-        throw new Error(
-          `the token in ${file} cannot be a token: ${problem}; put another there, or remove the file to have one generated`,
-        );
-      if ((statSync(file).mode & 0o077) !== 0) {
-        try {
-          chmodSync(file, 0o600);
-        } catch (error) {
-          throw new Error(
-            `the token file ${file} can be read by others and could not be narrowed (${(error as Error).message}): chmod 600 it`,
-            { cause: error },
-          );
-        }
-      }
-      return { token: stored, generated: true };
-    }
-  }
-  const token = generateToken();
-  // Written whole or not at all: a full disk left an empty token file behind.
-  writePrivateFile(file, `${token}\n`);
-  return { token, generated: true };
-}
-
-/**
- * Releases the control leases HTTP callers hold (`http:<token name>`) under a token `granted`
- * says the config no longer grants as it did; returns how many. The session's log records it as
- * `control` `disconnected`, as when a WebSocket holder goes away.
- */
-function releaseRevokedLeases(sessions: readonly Session[], granted: (tokenName: string) => boolean): number {
-  let released = 0;
-  for (const session of sessions) {
-    const key = session.lease.holder?.key;
-    if (key === undefined || !key.startsWith(HTTP_HOLDER_PREFIX)) continue;
-    if (granted(key.slice(HTTP_HOLDER_PREFIX.length))) continue;
-    if (session.lease.release(key, "disconnected")) released++;
-  }
-  return released;
 }

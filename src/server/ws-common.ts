@@ -87,14 +87,10 @@ export function endpointServer(core: GatewayCore): WebSocketServer {
 type Format = (session: string, entries: readonly LogEntry[]) => Frame | Frame[];
 
 /**
- * When the gateway stops reading a connection's frames: past this many frames, or this many
- * budgets (`limits.queueBytes`) of bytes, queued toward it and not yet written; it reads on once
- * both are down to half (frames) and half a budget (bytes). Events alone stay below both: feeds
- * switch to catch-up at one budget (overshooting by one batch or one event), and while the socket
- * is busy live events are sent together, one frame per session. Only answers to the client's own
- * frames (pong, ack, error), which are never dropped, pile up further: a client that sends small
- * frames and never reads made the gateway queue answers without end — about 20 bytes of answer
- * per byte sent, and some 300 bytes of heap per queued frame.
+ * The gateway stops reading a connection past this many frames, or budgets (`limits.queueBytes`)
+ * of bytes, queued toward it and unwritten; it reads on at half of each. Events stay below both
+ * (feeds switch to catch-up at one budget); only answers to the client's own frames (pong, ack,
+ * error, never dropped) pile up further, without end before this bound (docs/security.md, Limits).
  */
 export const READ_PAUSE_FRAMES = 4096;
 export const READ_PAUSE_BUDGETS = 2;

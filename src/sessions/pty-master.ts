@@ -6,28 +6,11 @@ import { TimerSet } from "../system/timer-set.js";
 
 /**
  * Reading a PTY master: on the event loop while its output is interactive, on a reader thread
- * while it floods.
- *
- * A PTY's kernel buffer holds ~4 KiB (the n_tty buffer): well under a millisecond of a flood.
- * Read on the event loop, every moment the loop spends on the previous output (the log,
- * frames, sockets) is a moment the producer is blocked on a full terminal, so the gateway's
- * work is added to the producer's time instead of overlapping it (docs/benchmarks.md, "PTY
- * read throughput"). So once a master has given FLOOD_BYTES with no pause longer than
- * FLOOD_GAP_MS (a gap followed by a full read was the gateway's, not the program's: see
- * FULL_READ_BYTES), it is handed to the reader thread (native/pty_reader.c: one thread, epoll over
- * the flooding masters, a queue of up to THREAD_QUEUE_BYTES each), and the event loop takes the
- * bytes from there in batches. When it has been quiet for QUIET_MS it comes back, and while
- * anyone types into a terminal floods stay on the event loop (`noteInput`), paced: after each
- * read a flooding master rests FLOOD_PACE_MS, so the keystrokes' round trips get the cores.
- *
- * Interactive output stays on the event loop because the thread is one more hop: measured
- * with a `yes` flood in another session, a keystroke's echo read through the thread took
- * 1.3 ms at p50 against 0.4–0.7 ms on the loop.
- *
- * The master is read until it reports EIO (no slave left: Linux returns everything buffered
- * first) or until `abandon()`; pty-process.ts holds the slave open until the child has
- * exited, so that end is not seen early. Where the addon is not built (not Linux, no compiler
- * at install) every master stays on the event loop.
+ * (native/pty_reader.c, epoll) while it floods, so the gateway's work overlaps the producer's
+ * instead of adding to it (a PTY buffers only ~4 KiB). A flood moves after FLOOD_BYTES, comes
+ * back after QUIET_MS of quiet or at once while anyone types (`noteInput`, paced by FLOOD_PACE_MS).
+ * Read until EIO (pty-process.ts holds the slave until the child exits) or `abandon()`; without
+ * the addon all stay on the loop. docs/benchmarks.md "PTY read throughput"; bench/README.md.
  */
 export interface MasterReader {
   /** The master fd is still open: input may be written to it and it may be resized. */
@@ -51,15 +34,9 @@ export interface MasterSink {
 /** Size of the buffer every read of a master goes into (a PTY read returns at most ~4 KiB anyway). */
 export const PTY_READ_BYTES = 64 * 1024;
 /**
- * The one buffer all PTY output passes through on the event loop: the stream's reads, the
- * synchronous drains and the batches taken from the reader thread. Reads run on the event
- * loop one at a time, and the sink copies a chunk before it returns, so the buffer is free
- * again after each call. Reads into it start only from the event loop (the stream, the `end`
- * handler, timers, the thread's wake-ups), never from inside the sink, so no chunk is
- * overwritten while a consumer still reads it. Without it, Node allocates a fresh 64 KiB
- * buffer for every stream read — one per ~4 KiB of output — and under a flood that churn
- * cost ~30% more CPU per byte and set off frequent full GCs (measured: PTY pipeline 0.82 →
- * ~1.0 of raw node-pty, reader CPU per 50 MiB 426 → 301 ms).
+ * The one buffer all PTY output on the event loop is read into (stream reads, drains, thread
+ * batches). Safe because reads start only from the event loop, never inside the sink, and the
+ * sink copies what it keeps. A fresh 64 KiB per read cost ~30% more CPU (bench/README.md).
  */
 const readBuffer = Buffer.allocUnsafe(PTY_READ_BYTES);
 /** Most bytes one synchronous drain reads, so a writer that never stops cannot hold the event loop. */
@@ -70,13 +47,9 @@ export const PTY_DRAIN_POLL_MS = 10;
 export const FLOOD_BYTES = 256 * 1024;
 export const FLOOD_GAP_MS = 5;
 /**
- * A read that returns this much found the terminal's buffer (nearly) full — a read of a PTY
- * master gives at most 4095 bytes, the line discipline's buffer — so its program was blocked on
- * us, and a gap before it of up to FLOOD_STALL_MS was the gateway's (its event loop busy
- * elsewhere, or waiting for a core), not a pause of the flood's. Without this, a flood on a busy
- * machine was not recognised: with the event loop held 8 ms in every 12 (test/sessions/pty-master.test.ts),
- * every gap was longer than FLOOD_GAP_MS and started the count again, and a 2 MB flood beside
- * someone typing was never paced (reads of 4095 bytes, some of 3.3–3.5 KiB at line ends).
+ * A read this big found the terminal's buffer (nearly) full (a read gives at most 4095 bytes), so
+ * a gap before it of up to FLOOD_STALL_MS was the gateway's, not the flood's: on a busy machine
+ * floods were otherwise never recognised (test/sessions/pty-master.test.ts, the held event loop).
  */
 export const FULL_READ_BYTES = 3072;
 export const FLOOD_STALL_MS = 50;
@@ -88,27 +61,15 @@ export const QUIET_MS = 100;
  */
 export const INTERACTIVE_MS = 1000;
 /**
- * While anyone types (see `noteInput`), a flooding master is not read again for this long after
- * each read: a PTY read gives about 4 KiB, so a flood then runs at up to ~4 MB/s instead of as
- * fast as the gateway can take it (~8 MB/s to one JSON viewer on 2 cores). The flood's program,
- * the gateway's work on its output and every viewer parsing it were what kept the 2 cores busy
- * while the keystrokes' three process hops waited for them. Measured with `yes` flooding one
- * session while keys are echoed in another (the delivery benchmark's echo; 3 alternating rounds
- * each way): echo p99 13.0, 10.1, 14.4 ms unpaced against 8.4, 6.4, 5.7 ms paced (p50 3.2, 2.8,
- * 2.4 against 1.6, 1.5, 1.5 ms), the flood 7.4–8.1 MB/s against 2.9–3.1; later, on a busier
- * machine, 4 rounds each way: p99 median 17.8 against 7.4 ms (p50 2.4 against 1.5). A rest of
- * 2 ms gave no better echo (p99 7.7–9.3 ms) for a flood of 1.8 MB/s. Nobody typing, a flood is
- * not paced.
+ * While anyone types (`noteInput`), a flooding master rests this long after each read: the flood
+ * runs at ~3 MB/s instead of ~8 and the keystrokes' hops get the cores (echo p99 about halved;
+ * bench/README.md "Keystroke echo"). Nobody typing, a flood is not paced.
  */
 export const FLOOD_PACE_MS = 1;
 /**
  * Most bytes the reader thread queues for one master before it stops reading it (the producer
- * then blocks). It has to cover the event loop's pauses: a flood to a viewer allocates ~100 MB
- * of buffers per 50 MiB, V8 runs a full GC about every 100 ms with incremental steps of up to
- * 14 ms (`--trace-gc`), and 256 KiB is only ~4 ms of a flood. Measured, 3 runs of 4–6
- * alternating rounds (ratio to raw node-pty): PTY → log 0.72–0.83 with 256 KiB, 0.88–0.99 with
- * 1 MiB, 0.92–1.06 with 4 MiB; → 1 binary viewer 0.62–0.85, 0.71–0.85, 0.76–0.87. 1 MiB: most
- * of the gain for a quarter of the memory held per flooding session.
+ * then blocks): enough to ride out the event loop's GC pauses; 256 KiB lost up to a fifth of the
+ * throughput, 4 MiB gained little more (bench/README.md "PTY read path").
  */
 export const THREAD_QUEUE_BYTES = 1024 * 1024;
 
@@ -203,14 +164,11 @@ function readerThread(): ReaderThread | null {
 // ---- one master ----
 
 /**
- * Where a master is read, and what is left of it (see {@link READER_MOVES} for the moves):
- * - `loop`: the stream reads it on the event loop;
- * - `resting`: a flood rests FLOOD_PACE_MS after a read while someone types (the stream paused);
- * - `thread`: the reader thread reads it (`id` there; `takeScheduled`: a take waits for the check phase);
- * - `draining`: the stream ended; the tail is read synchronously, again every PTY_DRAIN_POLL_MS
- *   while the slave is open elsewhere;
- * - `ended`: the sink was told `ended()`; the fd stays open until close();
- * - `closed`: close() was called; the sink hears nothing more.
+ * Where a master is read ({@link READER_MOVES} lists the moves): `loop` (the stream reads it),
+ * `resting` (a paced flood, the stream paused for FLOOD_PACE_MS), `thread` (reader thread `id`;
+ * `takeScheduled`: a take waits for the check phase), `draining` (stream ended; the tail is read
+ * synchronously, again every PTY_DRAIN_POLL_MS while the slave is open elsewhere), `ended` (sink
+ * told; fd open until close()), `closed` (the sink hears nothing more).
  */
 export type ReaderState =
   | { at: "loop" }
@@ -238,17 +196,11 @@ const ENDED = { at: "ended" } as const;
 const CLOSED = { at: "closed" } as const;
 
 /**
- * The stream (a libuv stream over the master, on the event loop) is always there: it owns the
- * fd and reads whenever the master is not on the thread.
- *
- * libuv ends a stream at POLLHUP after a "partial" read, and on a PTY every read is partial
- * (at most ~4 KiB of the 64 KiB offered), so the tail may still be buffered when the stream
- * ends: on `end` the master is read synchronously until EIO. The stream is made with
- * `allowHalfOpen` so Node does not close the fd behind us on `end`. If libuv itself reads EIO
- * (the buffer was already empty), Node closes the fd.
- *
- * `paused` (the sink's flow control) and `fdOpen` (the stream still holds the fd) are apart
- * from the state: a master is paused in any state, and Node may close the fd in any.
+ * The stream (libuv, on the event loop) owns the fd and reads whenever the master is not on the
+ * thread. libuv ends it at POLLHUP after a partial read, and every PTY read is partial, so on `end`
+ * the tail is read synchronously until EIO (`allowHalfOpen` keeps the fd open for that).
+ * `paused` (the sink's flow control) and `fdOpen` (Node may close the fd if libuv read EIO itself)
+ * are apart from the state: either can hold in any state.
  */
 export class PtyMasterReader implements MasterReader {
   private _fdOpen = true;

@@ -6,16 +6,16 @@ import { Session } from "./session.js";
 import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 
 /**
- * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
- * serves its history and live stream from its copy of the shared log, and steers nothing of it.
- */
-/**
  * How long a request naming a position past this node's copy of a remote session waits for the
  * copy to get there (a viewer that read up to it on the owner and resumes here) before it is
  * answered as a position past the head.
  */
 export const REMOTE_CATCH_UP_MS = 2_000;
 
+/**
+ * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
+ * serves its history and live stream from its copy of the shared log, and steers nothing of it.
+ */
 export class RemoteSession extends Session {
   /** Asks for the copy to be brought up to Redis now (set by the cluster mirror). */
   fillNow: (() => void) | undefined;

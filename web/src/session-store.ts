@@ -15,13 +15,10 @@ interface Patch {
 }
 
 /**
- * The sessions the user may see: `GET /v1/sessions` every {@link POLL_INTERVAL_MS}, plus
- * instant updates derived from the events of sessions a view follows. The list does not
- * subscribe to every session itself: each subscription counts as a viewer on the gateway,
- * and "3 viewers" should mean people watching, not dashboards open.
- *
- * A poll that started before a live update does not undo it: patches newer than the
- * request are laid over its answer.
+ * The sessions the user may see: `GET /v1/sessions` every {@link POLL_INTERVAL_MS}, plus instant
+ * updates from the events of sessions a view follows. It subscribes to no session itself: each
+ * subscription counts as a viewer, and "3 viewers" should mean people watching. A poll that
+ * started before a live update does not undo it: newer patches are laid over its answer.
  */
 export class SessionStore {
   private readonly http: HttpClient;

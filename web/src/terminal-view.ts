@@ -26,13 +26,11 @@ export const DROPPED_NOTICE_MS = 5_000;
 export const MIN_ROWS = 5;
 
 /**
- * One terminal (or stream) session in xterm.js, fed by the multiplexed WebSocket from seq 0:
- * the replay restores the screen (resize events included, so it reflows as it did live),
- * then output streams on (see TerminalOutput). The SDK resumes after a drop from the last seq
- * it delivered, so nothing is lost or written twice.
- *
- * Typing needs the control lease (see TerminalControl). In control, the PTY follows this
- * window's size; otherwise xterm follows the PTY's.
+ * One terminal (or stream) session in xterm.js, fed by the multiplexed WebSocket from seq 0: the
+ * replay restores the screen (resize events included), then output streams on (TerminalOutput);
+ * the SDK resumes after a drop from the last seq delivered, so nothing is lost or doubled.
+ * Typing needs the control lease (TerminalControl); in control the PTY follows this window's
+ * size, otherwise xterm follows the PTY's.
  */
 export class TerminalView implements View {
   readonly element: HTMLElement;
