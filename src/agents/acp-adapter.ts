@@ -1,4 +1,4 @@
-import { Readable, Writable } from "node:stream";
+import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import type { Timer } from "../core/clock.js";
@@ -21,6 +21,7 @@ import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
 import { applySessionUpdate } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
+import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
 
 /** `initialize` + `session/new` must answer within this long (agents started through npx can be slow). */
@@ -217,9 +218,7 @@ export class AcpAdapter implements AgentAdapter {
     const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
-      (Readable.toWeb(proc.child.stdout) as ReadableStream<Uint8Array>)
-        .pipeThrough(this.hold.stream())
-        .pipeThrough(noise.stream()),
+      webReadable(proc.child.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream()),
       { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
     );
     const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };

@@ -112,8 +112,17 @@ describe("descriptors kept from connections without a credential", () => {
     // Older than the age past which one is closed for a newcomer.
     await new Promise((r) => setTimeout(r, ANONYMOUS_EVICT_AGE_MS + 1000));
     const statuses = [];
-    // The first may wait while the kernel's accept backlog of half-sent connections drains (seconds on a loaded 2-core CI machine).
-    for (let i = 0; i < 5; i++) statuses.push(await authenticated(url, 15_000));
+    // While a loaded machine still accepts the flood's backlog, the budget turns over and a
+    // newcomer can be closed as the youngest (docs/operations.md, "Connections without a
+    // credential"): a client tries again, as HTTP clients do after a reset, at most 3 times.
+    for (let i = 0; i < 5; i++) {
+      let status: number | "no answer" = "no answer";
+      for (let attempt = 0; attempt < 3 && status === "no answer"; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 500));
+        status = await authenticated(url, 5000);
+      }
+      statuses.push(status);
+    }
     const open = openFds();
     attack.stop();
     expect(statuses).toEqual([200, 200, 200, 200, 200]);
