@@ -1,4 +1,5 @@
 import { joinCommand } from "../../src/core/shell-words.js";
+import type { ErrorCode } from "../../src/protocol/index.js";
 import type { RunItem, RunView } from "./agent-model.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
@@ -119,7 +120,7 @@ function runFooter(run: RunView, page: RunPage): HTMLElement {
       );
     case "error":
       // Not a crash: the agent waits for its user to log in, and the message says how.
-      if (run.error?.code === "AGENT_AUTH_REQUIRED") {
+      if (run.error !== null && hasCode(run.error, "AGENT_AUTH_REQUIRED")) {
         return h(
           "div",
           { class: "run-foot run-action", role: "status", "data-test": "run-login" },
@@ -228,4 +229,9 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
         icon("link"),
       );
   }
+}
+
+/** Whether a run's error has one of `codes` (typed: a misspelt code does not compile). */
+function hasCode(error: { code: string }, ...codes: ErrorCode[]): boolean {
+  return (codes as readonly string[]).includes(error.code);
 }
