@@ -1,11 +1,10 @@
 import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
-import serialize from "@xterm/addon-serialize";
+import { linesAnsi, modesAnsi } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 
-// Both packages are CommonJS: their classes come from the default export under Node's ESM.
+// The package is CommonJS: its classes come from the default export under Node's ESM.
 const { Terminal } = headless;
-const { SerializeAddon } = serialize;
 
 /**
  * Scrollback lines an emulator keeps, and a checkpoint carries: what a late viewer can scroll
@@ -14,8 +13,13 @@ const { SerializeAddon } = serialize;
  */
 export const SCREEN_SCROLLBACK_LINES = 1000;
 
-/** What the serializer writes where the alternate buffer's content starts. */
-const ALT_START = "\x1b[?1049h\x1b[H";
+/**
+ * A private OSC that ends a checkpoint taken right after a printed character: a combining mark
+ * that comes next must join it, and any escape sequence (the cursor placement too) makes xterm
+ * forget it. Terminals ignore the OSC; `restore` reads it and sets the parser's join state back.
+ */
+const JOIN_OSC = 5379;
+const JOIN_MARK = new RegExp(`\x1b\\]${JOIN_OSC};(\\d+)\x07$`);
 
 /** What a viewer is shown: the active screen as text or ANSI, at the PTY's size or its own. */
 export interface ScreenView {
@@ -47,21 +51,21 @@ export interface ViewOptions {
  */
 export class ScreenEmulator {
   private readonly term: HeadlessTerminal;
-  private readonly serializer = new SerializeAddon();
   private _title = "";
   private pending: Promise<void> = Promise.resolve();
 
   constructor(cols: number, rows: number, scrollback = SCREEN_SCROLLBACK_LINES) {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
-    this.term.loadAddon(this.serializer as unknown as Parameters<HeadlessTerminal["loadAddon"]>[0]);
     this.term.onTitleChange((title) => (this._title = title));
   }
 
   /** An emulator in the state `state` (from {@link checkpoint}) describes. */
   static async restore(state: string, cols: number, rows: number, scrollback?: number): Promise<ScreenEmulator> {
     const emulator = new ScreenEmulator(cols, rows, scrollback);
-    emulator.write(state);
+    const join = JOIN_MARK.exec(state);
+    emulator.write(join === null ? state : state.slice(0, join.index));
     await emulator.settled();
+    if (join !== null) emulator.core()._inputHandler._parser.precedingJoinState = Number(join[1]);
     return emulator;
   }
 
@@ -93,28 +97,52 @@ export class ScreenEmulator {
 
   /**
    * ANSI that, written into a fresh terminal of this size, rebuilds this one: both buffers,
-   * scrollback up to the bound, cursor, modes and title. What a checkpoint stores.
+   * scrollback up to the bound, cursor, the cursors DECSC and `?1049h` saved, scroll region,
+   * modes, pen, title and character sets (a saved cursor's character set is not carried). What a
+   * checkpoint stores; test/screen/screen-emulator.test.ts compares every cell after a replay.
    */
   checkpoint(scrollback = SCREEN_SCROLLBACK_LINES): string {
     const core = this.core();
-    // What the serializer (0.14.0) leaves out or gets wrong, each found by the property tests in
-    // test/screen/screen-emulator.test.ts: it carries the normal buffer's pen into the alternate
-    // buffer's cells; writes cursor moves by 0, which a terminal takes as 1; leaves out the
-    // saved cursors (DECSC, and the one ?1049h saves), the scroll region and the title; and
-    // places the cursor relative to its text, a column short when that filled its line.
-    // Cells hold no ESC, so the alternate buffer's marker is unique.
-    // eslint-disable-next-line no-control-regex -- escape sequences are made of control characters
-    let state = this.serializer.serialize({ scrollback }).replace(/\x1b\[0[ABCD]/g, "");
-    if (this.term.buffer.active.type === "alternate") {
-      state = state.replace(ALT_START, `${this.savedCursor(core.buffers.normal)}${ALT_START}\x1b[0m`);
+    const { normal, alternate, active } = this.term.buffer;
+    const rows = this.term.rows;
+    let state = linesAnsi(normal, Math.max(0, normal.length - rows - scrollback), this.term.cols);
+    if (active.type === "alternate") {
+      // Each buffer has its own scroll region. ?1049h saves the normal buffer's cursor and fills
+      // the alternate one with the pen's background.
+      const normalRegion = regionOf(core.buffers.normal, rows);
+      state += `${normalRegion}${this.savedCursor(core.buffers.normal)}\x1b[?1049h\x1b[0m\x1b[2J\x1b[H`;
+      state += linesAnsi(alternate, 0, this.term.cols);
     }
-    const { scrollTop, scrollBottom } = core.buffer;
-    const region =
-      scrollTop === 0 && scrollBottom === this.term.rows - 1 ? "" : `\x1b[${scrollTop + 1};${scrollBottom + 1}r`;
+    const region = regionOf(core.buffer, rows);
+    // Origin mode homes the cursor and makes its moves relative to the region: set before placing it.
+    const origin = this.term.modes.originMode ? "\x1b[?6h" : "";
+    const hidden = this.cursorHidden() ? "\x1b[?25l" : "";
+    const modes = modesAnsi(this.term.modes, core.coreMouseService.activeEncoding);
     const title = this._title === "" ? "" : `\x1b]2;${stripControls(this._title)}\x07`;
     const pen = `\x1b[${sgrOf(core._inputHandler._curAttrData)}m`;
-    // DECSTBM homes the cursor: the region goes before the cursor is placed.
-    return `${state}${this.savedCursor(core.buffer)}\x1b7${region}${this.cursorPlacement()}${pen}${title}`;
+    const joinState = core._inputHandler._parser.precedingJoinState;
+    const join = joinState === 0 ? "" : `\x1b]${JOIN_OSC};${joinState}\x07`;
+    // DECSTBM homes the cursor: the region goes before the cursor is placed. The character sets
+    // go after the cursor placement, which may print a cell again (as stored, already mapped).
+    const placed = `${this.savedCursor(core.buffer)}\x1b7${region}${origin}${this.cursorPlacement(core.buffer.scrollTop)}`;
+    return `${state}${placed}${pen}${title}${hidden}${modes}${this.charsets()}${join}`;
+  }
+
+  /** ANSI that designates G0–G3 as they are (ASCII ones are left out) and shifts to the one in use. */
+  private charsets(): string {
+    const service = this.core()._charsetService;
+    const finals = charsetFinals();
+    let out = "";
+    service._charsets.forEach((charset, g) => {
+      const final = finals.get(charset);
+      if (final !== undefined && final !== "B") out += `\x1b${"()*+"[g]}${final}`;
+    });
+    out += ["", "\x0e", "\x1bn", "\x1bo"][service.glevel] ?? "";
+    // DECRC can leave a set in use that is not the one shifted in; no designation can, so the
+    // shifted-in one is designated as the set in use (what the next characters print with).
+    const inUse = finals.get(service.charset) ?? "B";
+    if (service.charset !== service._charsets[service.glevel]) out += `\x1b${"()*+"[service.glevel]}${inUse}`;
+    return out;
   }
 
   /** ANSI that moves the cursor and pen to where `buffer`'s DECSC saved them (then ESC 7 saves them again). */
@@ -132,10 +160,6 @@ export class ScreenEmulator {
     const alternate = buffer.type === "alternate";
     const visible = !this.cursorHidden();
     const base = { alternate, title: this._title, cols, rows };
-    if (options.format === "ansi" && cols === this.term.cols && rows === this.term.rows) {
-      const screen = this.serializer.serialize({ scrollback: 0 });
-      return { screen, cursor: { x: buffer.cursorX, y: buffer.cursorY, visible }, ...base };
-    }
     const win = windowOf(
       { cols: this.term.cols, rows: this.term.rows, cursorX: buffer.cursorX, cursorY: buffer.cursorY },
       { cols, rows },
@@ -155,6 +179,11 @@ export class ScreenEmulator {
       screen += `\x1b[${y + 1};1H` + rowAnsi(line, cell, win.left, cols);
     }
     screen += `\x1b[0m\x1b[${cursor.y + 1};${cursor.x + 1}H${visible ? "\x1b[?25h" : "\x1b[?25l"}`;
+    // At the PTY's size the viewer stands in for its terminal: it sends keys, pastes and mouse
+    // reports as the program asked for them.
+    if (cols === this.term.cols && rows === this.term.rows) {
+      screen += modesAnsi({ ...this.term.modes, insertMode: false, wraparoundMode: true }, this.mouseEncoding());
+    }
     return { screen, cursor, ...base };
   }
 
@@ -194,9 +223,9 @@ export class ScreenEmulator {
    * character goes on the next line) no move can put it: the last cell is printed again, in its
    * own style (the caller sets the pen after).
    */
-  private cursorPlacement(): string {
+  private cursorPlacement(scrollTop: number): string {
     const buffer = this.term.buffer.active;
-    const y = buffer.cursorY + 1;
+    const y = buffer.cursorY + 1 - (this.term.modes.originMode ? scrollTop : 0);
     if (buffer.cursorX < this.term.cols) return `\x1b[${y};${buffer.cursorX + 1}H`;
     const cell = buffer.getNullCell();
     const line = buffer.getLine(buffer.viewportY + buffer.cursorY);
@@ -204,6 +233,10 @@ export class ScreenEmulator {
     line?.getCell(x, cell);
     if (cell.getWidth() === 0) line?.getCell(--x, cell);
     return `\x1b[${y};${x + 1}H\x1b[${sgrOf(cell)}m${cell.getChars() || " "}`;
+  }
+
+  private mouseEncoding(): string {
+    return this.core().coreMouseService.activeEncoding;
   }
 
   private cursorHidden(): boolean {
@@ -230,12 +263,40 @@ interface XtermCore {
   buffer: XtermBuffer;
   buffers: { normal: XtermBuffer; alt: XtermBuffer };
   coreService: { isCursorHidden: boolean };
+  /** "DEFAULT", "SGR" or "SGR_PIXELS": how mouse reports are encoded. */
+  coreMouseService: { activeEncoding: string };
+  /** G0–G3 (`undefined`: ASCII) and which of them is shifted in. */
+  _charsetService: { _charsets: unknown[]; glevel: number; charset: unknown };
   _inputHandler: {
-    _parser: { currentState: number };
+    _parser: { currentState: number; precedingJoinState: number };
     _utf8Decoder: { interim: Uint8Array };
     /** The pen: the style of the next character printed (has the attribute methods of a cell). */
     _curAttrData: IBufferCell;
   };
+}
+
+/** DECSTBM for `buffer`'s scroll region ("" when it is the whole screen). It homes the cursor. */
+function regionOf(buffer: XtermBuffer, rows: number): string {
+  const { scrollTop, scrollBottom } = buffer;
+  return scrollTop === 0 && scrollBottom === rows - 1 ? "" : `\x1b[${scrollTop + 1};${scrollBottom + 1}r`;
+}
+
+let finalsOf: Map<unknown, string> | undefined;
+
+/** xterm's character set tables, by the final byte that designates each (found by designating each once). */
+function charsetFinals(): Map<unknown, string> {
+  if (finalsOf !== undefined) return finalsOf;
+  finalsOf = new Map();
+  const probe = new Terminal({ cols: 2, rows: 1, allowProposedApi: true, logLevel: "off" });
+  const core = (probe as unknown as { _core: XtermCore })._core;
+  for (const final of "B0AR4C5QKYE6Z7H=`") {
+    // Designation is parsed synchronously by the core's own write path; no render loop is involved.
+    (probe as unknown as { _core: { writeSync(data: string): void } })._core.writeSync(`\x1b(${final}`);
+    const table = core._charsetService._charsets[0];
+    if (!finalsOf.has(table)) finalsOf.set(table, final);
+  }
+  probe.dispose();
+  return finalsOf;
 }
 
 /** A title goes back into OSC 2: no control character may end the sequence early. */
