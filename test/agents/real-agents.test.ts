@@ -65,7 +65,7 @@ function describeProcess(pid: number): string {
   }
 }
 
-/** Runs one prompt on `command` with an empty HOME; the run's end, and the agent's process tree while it ran. */
+/** Runs one prompt on `command` with an empty HOME (and TMPDIR: Claude Code leaves sockets there); the run's end and the agent's process tree while it ran. */
 async function firstRun(
   onTestFinished: (fn: () => Promise<void>) => void,
   command: string[],
@@ -78,7 +78,7 @@ async function firstRun(
     sessionId: "real",
     log,
     cwd: home,
-    spec: { adapter: "acp", command, env: { HOME: home, ...env } },
+    spec: { adapter: "acp", command, env: { HOME: home, TMPDIR: home, ...env } },
   });
   onTestFinished(() => agent.dispose());
   const { runId } = agent.prompt("hello", actor);
