@@ -89,7 +89,7 @@ export class NodeRpc {
     reader.on("error", () => undefined);
     this.reader = reader;
     // Requests written before this node started were meant for a node that is gone.
-    this.reading = this.readLoop(`${this.o.clock.now() + this.clockOffset}-0`);
+    this.reading = this.readLoop(`${Math.floor(this.o.clock.now() + this.clockOffset)}-0`);
   }
 
   /**
