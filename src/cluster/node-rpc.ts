@@ -189,9 +189,10 @@ export class NodeRpc {
 
   /** Starts answering one request; requests are started in stream order, each answered when done. */
   private take(entryId: string, fields: string[]): void {
+    // Names at even positions only: a value may equal a name (a node called "b").
     const field = (name: string) => {
-      const at = fields.indexOf(name);
-      return at >= 0 && at % 2 === 0 ? fields[at + 1] : undefined;
+      for (let at = 0; at + 1 < fields.length; at += 2) if (fields[at] === name) return fields[at + 1];
+      return undefined;
     };
     const from = field("f");
     const id = field("i");

@@ -383,7 +383,7 @@ function buildCore(
 
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
 async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCore): Promise<NodeRpc> {
-  const handle = forwardedCallHandler((call) => runSessionAction(core, call), base.logger);
+  const handle = forwardedCallHandler((call) => runSessionAction(core, call), core);
   const rpc = await startNodeRpc(cluster, { ...base, bodyBytes: base.limits.bodyBytes, handle });
   base.undo.push(() => rpc.close());
   core.forwarder = sessionForwarder(rpc);

@@ -32,7 +32,7 @@ async function both(
   here: ChildGateway,
   there: ChildGateway,
   request: (client: ReturnType<typeof api>) => Promise<{ status: number; json: unknown }>,
-) {
+): Promise<[[number, unknown], [number, unknown]]> {
   const [a, b] = [await request(api(here.url)), await request(api(there.url))];
   return [
     [a.status, a.json],
@@ -65,6 +65,8 @@ describe("a session's changes sent to any node are carried to the node that runs
           const res = await api(node.url).post(`/v1/sessions/${id}/events`, batch);
           expect(res.status).toBe(200);
           answers.push(res.json as { appended: number; first: number; last: number; head: number });
+          // Read-your-writes on the node posted to, as on the owner.
+          expect((await api(node.url).get(`/v1/sessions/${id}`)).json.head).toBeGreaterThanOrEqual(res.json.last);
         }
         return answers;
       };

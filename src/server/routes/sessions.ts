@@ -19,6 +19,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
+import { LOG_PENDING_HEADER } from "../http-server.js";
 import {
   SECURITY_HEADERS,
   boolParam,
@@ -203,11 +204,21 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
         query: ctx.url.search.slice(1),
       };
       const owner = ownerElsewhere(core, call);
-      const answer =
-        owner !== undefined && core.forwarder !== undefined
-          ? await core.forwarder.forward(owner, call)
-          : await runSessionAction(core, call);
-      sendJson(ctx.res, answer.status, answer.body);
+      if (owner === undefined || core.forwarder === undefined) {
+        const answer = await runSessionAction(core, call);
+        sendJson(ctx.res, answer.status, answer.body);
+        return;
+      }
+      const answer = await core.forwarder.forward(owner, call);
+      // Read-your-writes, as on the owner: this node's copies hold what the call appended.
+      await Promise.all(
+        Object.entries(answer.published).map(async ([id, seq]) => {
+          const copy = core.sessions.get(id);
+          if (copy instanceof RemoteSession) await copy.reach(seq);
+        }),
+      );
+      const pending = answer.pending !== undefined ? { [LOG_PENDING_HEADER]: answer.pending } : undefined;
+      sendJson(ctx.res, answer.status, answer.body, pending);
     });
   }
 }
