@@ -128,7 +128,7 @@ export async function run(): Promise<BenchSection> {
         row(50),
         row(99),
         "",
-        `Method: one redis-server (AOF off) and two gateways in this process; a PTY session running \`cat\` on node a.`,
+        `Method: one redis-server (AOF off) and two gateways in this process; a pipe session running \`cat\` on node a.`,
         `${fmt(REQUESTS)} \`POST /v1/sessions/:id/input\` of 2 bytes each to node b (forwarded: XADD to a's request`,
         "stream, a's XREAD, the write, PUBLISH of the answer) interleaved one by one (order alternating) with the same request to node a,",
         `after ${WARMUP} of each as warm-up; time from sending the request to its 200 answer, keep-alive connections;`,
