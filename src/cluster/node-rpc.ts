@@ -88,8 +88,10 @@ export class NodeRpc {
     const reader = duplicateClient(this.o.redis);
     reader.on("error", () => undefined);
     this.reader = reader;
-    // Requests written before this node started were meant for a node that is gone.
-    this.reading = this.readLoop(`${Math.floor(this.o.clock.now() + this.clockOffset)}-0`);
+    // From the newest entry now: what comes after is read; older entries are dropped by age anyway.
+    const key = requestStreamKey(this.o.keyPrefix, this.o.nodeId);
+    const newest = (await this.o.redis.xrevrange(key, "+", "-", "COUNT", 1))[0];
+    this.reading = this.readLoop(newest?.[0] ?? "0-0");
   }
 
   /**
