@@ -3,16 +3,13 @@
  * to the owner through Redis, see docs/cluster.md "Requests to the owner") beside the same
  * request sent to the owner, interleaved in one run.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
+import { redisServer } from "./cluster.js";
 import type { BenchSection } from "./types.js";
 import { fmt, percentile } from "./stats.js";
 
@@ -21,27 +18,6 @@ const REQUESTS = 2_000;
 const WARMUP = 100;
 /** What each request types; `cat` on a pipe writes it back as is, so the log grows by its length. */
 const INPUT = "x\n";
-
-async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("Ready to accept connections")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`redis-server exited (${code})`)));
-  });
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
 
 function node(dir: string, url: string, name: string): Promise<Gateway> {
   return startGateway({

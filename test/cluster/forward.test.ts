@@ -27,17 +27,18 @@ async function listedEverywhere(nodes: ChildGateway[], id: string): Promise<void
     .toEqual(nodes.map(() => 200));
 }
 
-/** The status and body of the same request on two nodes. */
-async function both(
-  here: ChildGateway,
-  there: ChildGateway,
+/** The status and body of the same request sent to each node in turn, once all agree. */
+async function sameOn(
+  nodes: ChildGateway[],
   request: (client: ReturnType<typeof api>) => Promise<{ status: number; json: unknown }>,
-): Promise<[[number, unknown], [number, unknown]]> {
-  const [a, b] = [await request(api(here.url)), await request(api(there.url))];
-  return [
-    [a.status, a.json],
-    [b.status, b.json],
-  ];
+): Promise<[number, unknown]> {
+  const answers: Array<[number, unknown]> = [];
+  for (const node of nodes) {
+    const res = await request(api(node.url));
+    answers.push([res.status, res.json]);
+  }
+  for (const answer of answers) expect(answer).toEqual(answers[0]);
+  return answers[0]!;
 }
 
 async function outputOf(node: ChildGateway, id: string): Promise<string> {
@@ -128,20 +129,17 @@ describe("a session's changes sent to any node are carried to the node that runs
         "{not json",
       ];
       for (const body of refusals) {
-        const [onA, onB] = await both(a, b, (client) => client.post(path, body));
-        expect(onA[0]).toBeGreaterThanOrEqual(400);
-        expect(onB).toEqual(onA);
+        expect((await sameOn([a, b], (client) => client.post(path, body)))[0]).toBeGreaterThanOrEqual(400);
       }
-      const [missingA, missingB] = await both(a, b, (client) => client.post(`/v1/sessions/nope/events`, { type: "x" }));
-      expect(missingB).toEqual(missingA);
-      expect(missingA[0]).toBe(404);
+      expect((await sameOn([a, b], (client) => client.post(`/v1/sessions/nope/events`, { type: "x" })))[0]).toBe(404);
       // Ended from B: A records the exit, and both refuse more the same way.
       const exit = await api(b.url).post(path, { type: "exit", data: { exitCode: 4, signal: null } });
       expect(exit.status).toBe(200);
       await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${id}`)).json.state).toBe("exited");
-      const [endedA, endedB] = await both(a, b, (client) => client.post(path, { type: "late" }));
-      expect(endedA).toEqual([409, { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) }]);
-      expect(endedB).toEqual(endedA);
+      expect(await sameOn([a, b], (client) => client.post(path, { type: "late" }))).toEqual([
+        409,
+        { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) },
+      ]);
     },
     CLUSTER_TEST_MS,
   );
@@ -160,22 +158,17 @@ describe("a session's changes sent to any node are carried to the node that runs
       await expect.poll(() => outputOf(b, id), { timeout: 15_000 }).toContain("hello from b");
       expect(await outputOf(a, id)).toContain("hello from b");
 
-      const [resizeA, resizeB] = await both(a, b, (client) =>
-        client.post(`/v1/sessions/${id}/resize`, { cols: 100, rows: 30 }),
-      );
-      expect(resizeA).toEqual([200, { ok: true, cols: 100, rows: 30 }]);
-      expect(resizeB).toEqual(resizeA);
-      const [badA, badB] = await both(a, b, (client) => client.post(`/v1/sessions/${id}/input`, { data: 7 }));
-      expect(badA[0]).toBe(400);
-      expect(badB).toEqual(badA);
-      // Control taken through B is held on A, where it counts.
+      expect(
+        await sameOn([a, b], (client) => client.post(`/v1/sessions/${id}/resize`, { cols: 100, rows: 30 })),
+      ).toEqual([200, { ok: true, cols: 100, rows: 30 }]);
+      expect((await sameOn([a, b], (client) => client.post(`/v1/sessions/${id}/input`, { data: 7 })))[0]).toBe(400);
+      // Control taken through B is held on A, where it counts, and every node shows it.
       const taken = await api(b.url).post(`/v1/sessions/${id}/control`, { action: "acquire" });
       expect(taken.json).toEqual({ ok: true, controller: expect.any(String) });
-      const [releasedB, releasedA] = await both(b, a, (client) =>
-        client.post(`/v1/sessions/${id}/control`, { action: "release" }),
-      );
-      expect(releasedB).toEqual([200, { ok: true, controller: null }]);
-      expect(releasedA).toEqual(releasedB);
+      expect((await api(a.url).get(`/v1/sessions/${id}`)).json.controller).toBe(taken.json.controller);
+      expect(
+        await sameOn([b, a], (client) => client.post(`/v1/sessions/${id}/control`, { action: "release" })),
+      ).toEqual([200, { ok: true, controller: null }]);
 
       const signalled = await api(c.url).post(`/v1/sessions/${id}/signal`, { signal: "SIGTERM" });
       expect(signalled).toMatchObject({ status: 200, json: { ok: true, signal: "TERM" } });
@@ -183,9 +176,10 @@ describe("a session's changes sent to any node are carried to the node that runs
         await expect
           .poll(async () => (await api(node.url).get(`/v1/sessions/${id}`)).json.state, { timeout: 15_000 })
           .not.toBe("running");
-      const [lateA, lateB] = await both(a, b, (client) => client.post(`/v1/sessions/${id}/input`, { data: "x" }));
-      expect(lateA).toEqual([409, { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) }]);
-      expect(lateB).toEqual(lateA);
+      expect(await sameOn([a, b], (client) => client.post(`/v1/sessions/${id}/input`, { data: "x" }))).toEqual([
+        409,
+        { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) },
+      ]);
     },
     CLUSTER_TEST_MS,
   );
@@ -201,8 +195,7 @@ describe("a session's changes sent to any node are carried to the node that runs
       const deleted = await api(b.url).del(`/v1/sessions/${id}`);
       expect(deleted.status).toBe(200);
       expect(deleted.json).toMatchObject({ id, state: expect.not.stringMatching(/^running$/) });
-      const [againA, againB] = await both(a, b, (client) => client.call("DELETE", `/v1/sessions/${id}`));
-      expect(againB).toEqual(againA);
+      expect((await sameOn([a, b], (client) => client.del(`/v1/sessions/${id}`)))[0]).toBe(200);
       const purged = await api(b.url).del(`/v1/sessions/${id}?purge=1`);
       expect(purged).toMatchObject({ status: 200, json: { removed: [expect.objectContaining({ id })] } });
       expect((await api(a.url).get(`/v1/sessions/${id}`)).status).toBe(404);
