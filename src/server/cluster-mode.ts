@@ -7,6 +7,8 @@ import type { RedisClient } from "../cluster/redis-client.js";
 import { RedisLog } from "../cluster/redis-log.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import { RedisEventStore } from "../cluster/redis-store.js";
+import { NODE_REQUEST_OVERHEAD_BYTES, NodeRpc } from "../cluster/node-rpc.js";
+import type { NodeRequestHandler } from "../cluster/node-rpc.js";
 import type { SqliteEventStore } from "../log/sqlite-store.js";
 import type { Actor } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
@@ -139,4 +141,25 @@ export async function joinCluster(
       return closing;
     },
   };
+}
+
+/**
+ * Starts this node's requests to other nodes and its answers to theirs (docs/cluster.md,
+ * "Requests to the owner"); a request is at most a body (`bodyBytes`) and what goes with it.
+ */
+export async function startNodeRpc(
+  link: ClusterLink,
+  o: { clock: Clock; logger: Logger; bodyBytes: number; handle: NodeRequestHandler },
+): Promise<NodeRpc> {
+  const rpc = new NodeRpc({
+    redis: link.redis,
+    keyPrefix: link.settings.keyPrefix,
+    nodeId: link.settings.nodeId,
+    clock: o.clock,
+    handle: o.handle,
+    maxRequestBytes: o.bodyBytes + NODE_REQUEST_OVERHEAD_BYTES,
+    onProblem: (what, detail) => o.logger.warn(detail, what),
+  });
+  await rpc.start();
+  return rpc;
 }

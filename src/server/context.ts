@@ -13,6 +13,7 @@ import type { ConnectionCounter } from "./connection-counter.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
 import type { Logger } from "./logger.js";
+import type { SessionForwarder } from "./session-forwarding.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** What every route and endpoint of the gateway can reach. */
@@ -35,6 +36,8 @@ export interface GatewayCore {
   createSession(body: CreateSession, identity: Identity): Promise<Session>;
   /** Counts `error` when it is RESOURCE_EXHAUSTED (out of file descriptors): in the metrics, and the gateway warns. */
   countFdExhaustion(error: unknown, what: FdExhaustion): void;
+  /** Cluster mode: sends a session's changes to the node that runs it (absent on a single node). */
+  forwarder: SessionForwarder | undefined;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */

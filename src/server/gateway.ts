@@ -46,12 +46,15 @@ import type { DataDirLock } from "./data-dir-lock.js";
 import { watchDataDir } from "./data-dir-watch.js";
 import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
-import { joinCluster, resolveClusterSettings, stopFencedSession } from "./cluster-mode.js";
+import { joinCluster, resolveClusterSettings, startNodeRpc, stopFencedSession } from "./cluster-mode.js";
+import { forwardedCallHandler, sessionForwarder } from "./session-forwarding.js";
+import { runSessionAction } from "./routes/sessions.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
 import type { ClusterLink, ClusterOptions } from "./cluster-mode.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
+import type { NodeRpc } from "../cluster/node-rpc.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -133,6 +136,7 @@ async function openGateway(
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
   const { core, live, routing } = buildCore(base, log, sessions.manager, token);
+  const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   const pruner = await startPruner(base, core);
   const front = await startListening(base, core, log.fds);
   const reload = configReloader({
@@ -152,7 +156,7 @@ async function openGateway(
     tokenGenerated: generated,
     core,
     reload,
-    close: closer({ base, log, sessions, core, pruner, front, watcher }),
+    close: closer({ base, log, sessions, core, pruner, front, watcher, rpc: rpc || undefined }),
   };
 }
 
@@ -333,6 +337,7 @@ function buildCore(
     },
     routing,
     plugins: undefined,
+    forwarder: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
     catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
@@ -374,6 +379,15 @@ function buildCore(
     },
   };
   return { core, live, routing };
+}
+
+/** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
+async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCore): Promise<NodeRpc> {
+  const handle = forwardedCallHandler((call) => runSessionAction(core, call), core);
+  const rpc = await startNodeRpc(cluster, { ...base, bodyBytes: base.limits.bodyBytes, handle });
+  base.undo.push(() => rpc.close());
+  core.forwarder = sessionForwarder(rpc);
+  return rpc;
 }
 
 /** Prunes ended sessions past `retention.endedSessions` once now, then on a timer. */
@@ -453,8 +467,9 @@ function closer(parts: {
   pruner: SessionPruner;
   front: FrontDoorParts;
   watcher: { close(): void } | undefined;
+  rpc: NodeRpc | undefined;
 }): () => Promise<void> {
-  const { base, log, sessions, core, pruner, front, watcher } = parts;
+  const { base, log, sessions, core, pruner, front, watcher, rpc } = parts;
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
@@ -463,6 +478,8 @@ function closer(parts: {
       log.dirWatch.close();
       await pruner.close();
       front.server.close();
+      // No more requests from other nodes either; theirs that wait answer NODE_UNAVAILABLE.
+      await rpc?.close();
       await core.plugins?.close();
       // Sessions end while their viewers are still connected, so that each gets the output up
       // to the end and the exit (a follower told only "going away" could not know the session

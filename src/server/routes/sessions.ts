@@ -19,6 +19,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
+import { LOG_PENDING_HEADER } from "../http-server.js";
 import {
   SECURITY_HEADERS,
   boolParam,
@@ -32,6 +33,7 @@ import {
   validateQuery,
 } from "../http.js";
 import type { Router } from "../router.js";
+import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
 import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
@@ -55,11 +57,9 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id", (ctx) => {
     sendJson(ctx.res, 200, sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see").info());
   });
-  router.add("DELETE", "/v1/sessions/:id", (ctx) => deleteSession(core, ctx));
   router.add("GET", "/v1/sessions/:id/events", (ctx) => readEvents(core, answers, ctx));
   router.add("GET", "/v1/sessions/:id/output", (ctx) => readOutput(core, answers, ctx));
-  steeringRoutes(router, core, body);
-  router.add("POST", "/v1/sessions/:id/events", (ctx) => appendEvents(core, ctx, body));
+  changingRoutes(router, core, body);
 }
 
 /** `GET /v1/sessions`: the sessions the caller may see, a page at a time. */
@@ -93,12 +93,13 @@ class SessionList {
 }
 
 /** `DELETE /v1/sessions/:id`: stops the session, or with `purge` forgets it. */
-async function deleteSession(core: GatewayCore, ctx: RequestContext): Promise<void> {
-  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-  if (!boolParam(ctx.url, "purge")) {
+async function deleteSession(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
+  const url = new URL(`?${call.query}`, "http://localhost/");
+  if (!boolParam(url, "purge")) {
     // The answer says how it ended, once that is in the log (also when the process had ended
     // already and its exit was still on its way to the disk: it said "running").
-    const stopping = session.terminate(actorOf(ctx.identity)).then(() => session.ended());
+    const stopping = session.terminate(actorOf(call.identity)).then(() => session.ended());
     const failure = await core.events.unlessFailing(stopping);
     if (failure !== undefined) {
       stopping.catch(() => undefined);
@@ -108,17 +109,16 @@ async function deleteSession(core: GatewayCore, ctx: RequestContext): Promise<vo
       );
     }
     await stopping;
-    sendJson(ctx.res, 200, session.info());
-    return;
+    return { status: 200, body: session.info() };
   }
   // Forgets it: record, log and child sessions (terminated first with force=true).
-  const removed = await core.sessions.remove(session.id, actorOf(ctx.identity), {
-    force: boolParam(ctx.url, "force"),
+  const removed = await core.sessions.remove(session.id, actorOf(call.identity), {
+    force: boolParam(url, "force"),
   });
   // A concurrent remove took it while this one waited for the process to end.
   if (removed.length === 0) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${session.id}`);
   core.metrics.sessionsRemoved.inc({ reason: "purge" }, removed.length);
-  sendJson(ctx.res, 200, { removed: removed.map((s) => s.info()) });
+  return { status: 200, body: { removed: removed.map((s) => s.info()) } };
 }
 
 /** `GET /v1/sessions/:id/events`: a page of the session's events. */
@@ -171,87 +171,121 @@ function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContex
   ctx.res.end(bytes);
 }
 
-/** Input, signal, resize, control, prompt, abort and permission: each checks control first. */
-function steeringRoutes(router: Router, core: GatewayCore, body: BodyReader): void {
-  router.add("POST", "/v1/sessions/:id/input", async (ctx) => {
-    const { data, enc, eof } = validate(InputBody, await body(ctx));
-    const bytes = inputBytes(data, enc);
-    steer(
-      core.sessions,
-      ctx.identity,
-      ctx.holderKey,
-      ctx.params["id"]!,
-      { op: "input", data: bytes, eof: eof === true },
-      actorOf(ctx.identity),
-    );
-    sendJson(ctx.res, 200, { ok: true, bytes: bytes.length, ...(eof ? { eof } : {}) });
-  });
+/**
+ * The routes that change a session: input, signal, resize, control, prompt, abort and permission
+ * (each checks control first), appending events and `DELETE`. In cluster mode each is run by the
+ * session's owner: a node forwards it there after reading its body (docs/cluster.md, "Requests to the owner").
+ */
+function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): void {
+  const optional: BodyReader = async (ctx) => readOptionalJson(ctx.req, core.limits.bodyBytes);
+  const none: BodyReader = async () => undefined;
+  const routes: Array<[method: string, path: string, SessionAction, BodyReader]> = [
+    ["POST", "/v1/sessions/:id/input", "input", body],
+    ["POST", "/v1/sessions/:id/signal", "signal", body],
+    ["POST", "/v1/sessions/:id/resize", "resize", body],
+    ["POST", "/v1/sessions/:id/control", "control", body],
+    ["POST", "/v1/sessions/:id/prompt", "prompt", body],
+    ["POST", "/v1/sessions/:id/abort", "abort", optional],
+    ["POST", "/v1/sessions/:id/permission", "permission", body],
+    ["POST", "/v1/sessions/:id/events", "events", body],
+    ["DELETE", "/v1/sessions/:id", "delete", none],
+  ];
+  for (const [method, path, action, read] of routes) {
+    router.add(method, path, async (ctx) => {
+      const sessionId = ctx.params["id"]!;
+      // As on one node: who may append is checked before the body is read.
+      if (action === "events") sessionFor(core.sessions, ctx.identity, sessionId, "steer");
+      const call: SessionCall = {
+        action,
+        sessionId,
+        identity: ctx.identity,
+        holderKey: ctx.holderKey,
+        body: await read(ctx),
+        query: ctx.url.search.slice(1),
+      };
+      const owner = ownerElsewhere(core, call);
+      if (owner === undefined || core.forwarder === undefined) {
+        const answer = await runSessionAction(core, call);
+        sendJson(ctx.res, answer.status, answer.body);
+        return;
+      }
+      const answer = await core.forwarder.forward(owner, call);
+      // Read-your-writes, as on the owner: this node's copies hold what the call appended.
+      await Promise.all(
+        Object.entries(answer.published).map(async ([id, seq]) => {
+          const copy = core.sessions.get(id);
+          if (copy instanceof RemoteSession) await copy.reach(seq);
+        }),
+      );
+      const pending = answer.pending !== undefined ? { [LOG_PENDING_HEADER]: answer.pending } : undefined;
+      sendJson(ctx.res, answer.status, answer.body, pending);
+    });
+  }
+}
 
-  router.add("POST", "/v1/sessions/:id/signal", async (ctx) => {
-    const { signal } = validate(SignalBody, await body(ctx));
-    steer(
-      core.sessions,
-      ctx.identity,
-      ctx.holderKey,
-      ctx.params["id"]!,
-      { op: "signal", signal },
-      actorOf(ctx.identity),
-    );
-    sendJson(ctx.res, 200, { ok: true, signal });
-  });
+/**
+ * The node that runs the session, when another node does and the caller may see it (the owner
+ * refuses the rest as this node would, so a session the caller may not see is never forwarded).
+ */
+function ownerElsewhere(core: GatewayCore, call: SessionCall): string | undefined {
+  const session = core.sessions.get(call.sessionId);
+  return session instanceof RemoteSession && canSee(call.identity, session.record) ? session.nodeId : undefined;
+}
 
-  router.add("POST", "/v1/sessions/:id/resize", async (ctx) => {
-    const { cols, rows } = validate(ResizeBody, await body(ctx));
-    steer(
-      core.sessions,
-      ctx.identity,
-      ctx.holderKey,
-      ctx.params["id"]!,
-      { op: "resize", cols, rows },
-      actorOf(ctx.identity),
-    );
-    sendJson(ctx.res, 200, { ok: true, cols, rows });
-  });
-
-  router.add("POST", "/v1/sessions/:id/control", async (ctx) => {
-    const { action, force } = validate(ControlBody, await body(ctx));
-    const session = control(
-      core.sessions,
-      ctx.identity,
-      ctx.holderKey,
-      ctx.params["id"]!,
-      action,
-      force ?? false,
-      actorOf(ctx.identity),
-    );
-    sendJson(ctx.res, 200, { ok: true, controller: session.lease.holder?.actor.name ?? null });
-  });
-
-  router.add("POST", "/v1/sessions/:id/prompt", async (ctx) => {
-    const { text } = validate(PromptBody, await body(ctx));
-    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "prompt");
-    sendJson(ctx.res, 202, session.prompt(text, actorOf(ctx.identity)));
-  });
-
-  router.add("POST", "/v1/sessions/:id/abort", async (ctx) => {
-    const { all } = validate(AbortBody, await readOptionalJson(ctx.req, core.limits.bodyBytes));
-    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "abort");
-    sendJson(ctx.res, 200, session.abort(all ?? false, actorOf(ctx.identity)));
-  });
-
-  router.add("POST", "/v1/sessions/:id/permission", async (ctx) => {
-    const { requestId, optionId } = validate(PermissionBody, await body(ctx));
-    // Approving a tool call steers the agent as much as a prompt does.
-    const session = steerable(core.sessions, ctx.identity, ctx.holderKey, ctx.params["id"]!, "permission");
-    session.answerPermission(requestId, optionId, actorOf(ctx.identity));
-    sendJson(ctx.res, 200, { ok: true });
-  });
+/** Runs a changing route's action on this node: a client's, or one another node forwarded here. */
+export async function runSessionAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  const { identity, holderKey, sessionId, body } = call;
+  const by = actorOf(identity);
+  switch (call.action) {
+    case "input": {
+      const { data, enc, eof } = validate(InputBody, body);
+      const bytes = inputBytes(data, enc);
+      steer(core.sessions, identity, holderKey, sessionId, { op: "input", data: bytes, eof: eof === true }, by);
+      return { status: 200, body: { ok: true, bytes: bytes.length, ...(eof ? { eof } : {}) } };
+    }
+    case "signal": {
+      const { signal } = validate(SignalBody, body);
+      steer(core.sessions, identity, holderKey, sessionId, { op: "signal", signal }, by);
+      return { status: 200, body: { ok: true, signal } };
+    }
+    case "resize": {
+      const { cols, rows } = validate(ResizeBody, body);
+      steer(core.sessions, identity, holderKey, sessionId, { op: "resize", cols, rows }, by);
+      return { status: 200, body: { ok: true, cols, rows } };
+    }
+    case "control": {
+      const { action, force } = validate(ControlBody, body);
+      const session = control(core.sessions, identity, holderKey, sessionId, action, force ?? false, by);
+      return { status: 200, body: { ok: true, controller: session.lease.holder?.actor.name ?? null } };
+    }
+    case "prompt": {
+      const { text } = validate(PromptBody, body);
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "prompt");
+      return { status: 202, body: session.prompt(text, by) };
+    }
+    case "abort": {
+      const { all } = validate(AbortBody, body);
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "abort");
+      return { status: 200, body: session.abort(all ?? false, by) };
+    }
+    case "permission": {
+      const { requestId, optionId } = validate(PermissionBody, body);
+      // Approving a tool call steers the agent as much as a prompt does.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "permission");
+      session.answerPermission(requestId, optionId, by);
+      return { status: 200, body: { ok: true } };
+    }
+    case "events":
+      return appendEvents(core, call);
+    case "delete":
+      return deleteSession(core, call);
+  }
 }
 
 /** `POST /v1/sessions/:id/events`: a producer appends events (a stream session's output and exit too). */
-async function appendEvents(core: GatewayCore, ctx: RequestContext, body: BodyReader): Promise<void> {
-  const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "steer");
-  const input = await body(ctx);
+async function appendEvents(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
+  const input = call.body;
   const items: unknown[] = Array.isArray(input) ? input : [input];
   if (items.length === 0) throw new SwitchboardError("VALIDATION_FAILED", "(root): send an event, or an array of them");
   if (items.length > core.limits.eventsPerAppend) {
@@ -287,5 +321,5 @@ async function appendEvents(core: GatewayCore, ctx: RequestContext, body: BodyRe
   const last = stored[stored.length - 1]!.seq;
   // The answer's head includes this batch: wait until it is published (durable).
   await session.log.whenPublished(last);
-  sendJson(ctx.res, 200, { appended: stored.length, first, last, head: session.log.head });
+  return { status: 200, body: { appended: stored.length, first, last, head: session.log.head } };
 }

@@ -1,0 +1,131 @@
+import { z } from "zod";
+import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
+import { SwitchboardError } from "../protocol/index.js";
+import type { Identity } from "./auth.js";
+import { ROLES } from "./config.js";
+import type { EventLog } from "../log/event-log.js";
+import type { SessionLog } from "../log/session-log.js";
+import type { Logger } from "./logger.js";
+
+/** The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the owner"). */
+export const FORWARDED_ACTIONS = [
+  "events",
+  "input",
+  "signal",
+  "resize",
+  "control",
+  "prompt",
+  "abort",
+  "permission",
+  "delete",
+] as const;
+export type SessionAction = (typeof FORWARDED_ACTIONS)[number];
+
+/**
+ * A request to one session as a route handles it, whether its client reached this node or it
+ * was forwarded from another: the caller as its node authenticated it, and the body as read there.
+ */
+export interface SessionCall {
+  action: SessionAction;
+  sessionId: string;
+  identity: Identity;
+  /** Control lease key of the caller (HTTP: one per token name). */
+  holderKey: string;
+  /** The JSON body (undefined for a route without one). */
+  body: unknown;
+  /** The query string, without `?`. */
+  query: string;
+}
+
+/** A route's answer: the HTTP status and the JSON body. */
+export interface SessionAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * A forwarded call's answer: the route's, the newest seq it appended per session (the node that
+ * forwarded it answers once its copies hold them: read-your-writes, as on one node) and, when
+ * the owner's log could not write them yet, the failure's code (the `switchboard-log-pending` header).
+ */
+export interface ForwardedAnswer extends SessionAnswer {
+  published: Record<string, number>;
+  pending?: string;
+}
+
+/** Checked on the owner: what came through Redis came from a node, but is parsed like any input. */
+const ForwardedCall = z
+  .object({
+    action: z.enum(FORWARDED_ACTIONS),
+    sessionId: z.string().max(256),
+    identity: z.object({ name: z.string().max(256), role: z.enum(ROLES), sessions: z.array(z.string()).max(1_000) }),
+    holderKey: z.string().max(512),
+    // Absent for a route without a body (JSON drops an undefined field).
+    body: z.unknown().optional(),
+    query: z.string().max(8_192),
+  })
+  .strict();
+
+const ForwardedAnswerSchema = z
+  .object({
+    status: z.number().int().min(200).max(299),
+    body: z.unknown(),
+    published: z.record(z.string(), z.number().int().nonnegative()),
+    pending: z.string().max(64).optional(),
+  })
+  .strict();
+
+/** Sends session calls to the node that owns the session. */
+export interface SessionForwarder {
+  forward(nodeId: string, call: SessionCall): Promise<ForwardedAnswer>;
+}
+
+export function sessionForwarder(rpc: NodeRpc): SessionForwarder {
+  return {
+    async forward(nodeId, call) {
+      const answer = ForwardedAnswerSchema.safeParse(await rpc.request(nodeId, call));
+      if (!answer.success) throw new SwitchboardError("INTERNAL", `node ${nodeId} answered with a malformed answer`);
+      const { pending, ...rest } = answer.data;
+      return { ...rest, ...(pending !== undefined ? { pending } : {}) };
+    },
+  };
+}
+
+/**
+ * The owner's side: parses a forwarded call and runs it as the route would (errors are the
+ * route's), then waits, as an HTTP answer does, until what it appended is published.
+ */
+export function forwardedCallHandler(
+  run: (call: SessionCall) => Promise<SessionAnswer>,
+  o: { events: EventLog; logger: Logger },
+): NodeRequestHandler {
+  return async (request): Promise<ForwardedAnswer> => {
+    const call = ForwardedCall.safeParse(request);
+    if (!call.success) {
+      o.logger.warn(
+        { fields: call.error.issues.map((i) => i.path.join(".")) },
+        "a malformed request from another node was refused",
+      );
+      throw new SwitchboardError("BAD_REQUEST", "the forwarded request is malformed (are all nodes one version?)");
+    }
+    const { identity, ...rest } = call.data;
+    const appended = new Map<SessionLog, number>();
+    let answer: SessionAnswer;
+    try {
+      answer = await o.events.tracking(appended, () =>
+        run({
+          ...rest,
+          body: rest.body,
+          identity: { name: identity.name, role: identity.role, sessions: identity.sessions },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof SwitchboardError))
+        o.logger.error({ err: error, sessionId: call.data.sessionId }, "a forwarded request failed");
+      throw error;
+    }
+    const failure = await o.events.publishedOrFailing(appended);
+    const published = Object.fromEntries([...appended].map(([log, seq]) => [log.sessionId, seq]));
+    return { ...answer, published, ...(failure ? { pending: failure.code ?? "write-failed" } : {}) };
+  };
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import { NodeRpc } from "../../src/cluster/node-rpc.js";
+import type { NodeRequestHandler } from "../../src/cluster/node-rpc.js";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import { systemClock } from "../../src/core/clock.js";
+import type { Clock } from "../../src/core/clock.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { startRedis } from "../helpers/redis.js";
+
+const TIMEOUT_MS = 400;
+
+/** Two nodes on one real redis-server; `b` answers with `handle`, its clock `skew` ms ahead once set. */
+async function twoNodes(handle: NodeRequestHandler) {
+  const server = await startRedis();
+  const problems: string[] = [];
+  const skew = { ms: 0 };
+  const node = async (nodeId: string, clock: Clock, answer: NodeRequestHandler) => {
+    const redis = await connectRedis([server.url]);
+    afterTest(() => redis.disconnect());
+    const rpc = new NodeRpc({
+      redis,
+      keyPrefix: "t:",
+      nodeId,
+      clock,
+      handle: answer,
+      maxRequestBytes: 10_000,
+      timeoutMs: TIMEOUT_MS,
+      onProblem: (what) => problems.push(what),
+    });
+    await rpc.start();
+    afterTest(() => rpc.close());
+    return rpc;
+  };
+  const skewed: Clock = { ...systemClock, now: () => systemClock.now() + skew.ms };
+  const a = await node("a", systemClock, async () => undefined);
+  const b = await node("b", skewed, handle);
+  return { a, b, skew, problems };
+}
+
+describe("requests between nodes over Redis", () => {
+  it("answers a request with the target's value, and its SwitchboardError with code, message and details", async () => {
+    const { a } = await twoNodes(async (request) => {
+      const { n } = request as { n: number };
+      if (n < 0) throw new SwitchboardError("HISTORY_TRIMMED", `no ${n}`, { first: 7 });
+      return { doubled: n * 2 };
+    });
+    expect(await a.request("b", { n: 21 })).toEqual({ doubled: 42 });
+    const refused = await a.request("b", { n: -1 }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SwitchboardError);
+    expect((refused as SwitchboardError).toJSON()).toEqual({ code: "HISTORY_TRIMMED", message: "no -1", first: 7 });
+  });
+
+  it("answers concurrent requests each with its own answer", async () => {
+    const { a } = await twoNodes(async (request) => request);
+    const asked = Array.from({ length: 50 }, (_, i) => ({ i, pad: "x".repeat(i) }));
+    expect(await Promise.all(asked.map((r) => a.request("b", r)))).toEqual(asked);
+  });
+
+  it("refuses a request over the size limit before sending it", async () => {
+    let called = 0;
+    const { a } = await twoNodes(async () => (called += 1));
+    const error = await a.request("b", { big: "x".repeat(10_000) }).catch((e: unknown) => e);
+    expect((error as SwitchboardError).code).toBe("PAYLOAD_TOO_LARGE");
+    expect(called).toBe(0);
+  });
+
+  it("answers NODE_UNAVAILABLE naming a node that does not answer, after the timeout", async () => {
+    const { a } = await twoNodes(async () => undefined);
+    const started = performance.now();
+    const error = (await a.request("gone", {}).catch((e: unknown) => e)) as SwitchboardError;
+    expect(error.code).toBe("NODE_UNAVAILABLE");
+    expect(error.details).toEqual({ node: "gone" });
+    expect(error.message).toContain("node gone");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(TIMEOUT_MS - 5);
+  });
+
+  it("drops a request the target reads after its sender stopped waiting, without running it", async () => {
+    let called = 0;
+    const { a, skew, problems } = await twoNodes(async () => (called += 1));
+    await a.request("b", {});
+    expect(called).toBe(1);
+    // As if b had been stopped for longer than the timeout between the write and its read.
+    skew.ms = TIMEOUT_MS + 100;
+    const error = (await a.request("b", {}).catch((e: unknown) => e)) as SwitchboardError;
+    expect(error.code).toBe("NODE_UNAVAILABLE");
+    expect(called).toBe(1);
+    expect(problems).toContain("a request read after its sender stopped waiting was dropped");
+  });
+
+  it("fails what waits with SHUTTING_DOWN on close, and sends nothing after", async () => {
+    const { a } = await twoNodes(() => new Promise(() => undefined));
+    const waiting = a.request("b", {}).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await a.close();
+    expect(((await waiting) as SwitchboardError).code).toBe("SHUTTING_DOWN");
+    expect(((await a.request("b", {}).catch((e: unknown) => e)) as SwitchboardError).code).toBe("SHUTTING_DOWN");
+  });
+});
