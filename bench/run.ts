@@ -20,6 +20,7 @@ const MODULES = [
   "screen",
   "isolation",
   "cluster",
+  "cluster-rpc",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];
