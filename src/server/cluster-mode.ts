@@ -34,7 +34,12 @@ export function resolveClusterSettings(
   const nodeId = given?.nodeId ?? config?.nodeId ?? defaultNodeId(port);
   const problem = nodeIdProblem(nodeId);
   if (problem !== undefined) throw new Error(problem);
-  return { seeds, nodeId, keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX };
+  return {
+    seeds,
+    nodeId,
+    keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX,
+    ...(config?.nodeTtlMs !== undefined ? { nodeTtlMs: config.nodeTtlMs } : {}),
+  };
 }
 
 /** A gateway's link to the cluster: its Redis connection and its node's lease. */
@@ -42,6 +47,8 @@ export interface ClusterLink {
   readonly settings: ClusterSettings;
   readonly redis: RedisClient;
   readonly log: RedisLog;
+  /** The node lease's TTL (see Membership). */
+  readonly ttlMs: number;
   /**
    * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
    * session another node took over (see {@link stopFencedSession}).
@@ -85,13 +92,26 @@ export async function joinCluster(
 ): Promise<ClusterLink> {
   const redis = await connectRedis(settings.seeds);
   let lease: NodeLease;
+  let shared: RedisEventStore | undefined;
   try {
     lease = await NodeLease.claim({
       redis,
       keyPrefix: settings.keyPrefix,
       nodeId: settings.nodeId,
       clock,
+      ...(settings.nodeTtlMs !== undefined ? { ttlMs: settings.nodeTtlMs } : {}),
       onLost: (reason) => logger.error({ nodeId: settings.nodeId, reason }, "node lease not renewed"),
+      // Back from a pause or a partition past the TTL: another node may have taken its sessions over.
+      onRenewed: (lapsed) => {
+        if (!lapsed) return;
+        logger.warn(
+          { nodeId: settings.nodeId },
+          "node lease had expired: checking which sessions are still this node's",
+        );
+        shared
+          ?.checkEpochs()
+          .catch((error: unknown) => logger.warn({ err: error }, "checking the sessions' epochs failed"));
+      },
     });
   } catch (error) {
     redis.disconnect();
@@ -104,8 +124,9 @@ export async function joinCluster(
     settings,
     redis,
     log,
+    ttlMs: lease.ttlMs,
     store(local, onFenced) {
-      const store = new RedisEventStore({
+      const store = (shared = new RedisEventStore({
         local,
         redis: log,
         nodeId: settings.nodeId,
@@ -123,7 +144,7 @@ export async function joinCluster(
             { attempts: failure.attempts, failedForMs: clock.now() - failure.since },
             "Redis takes appends again: everything held in memory was written",
           ),
-      });
+      }));
       metrics.observeCluster({
         nodeId: settings.nodeId,
         connected: () => redis.status === "ready",

@@ -1,3 +1,4 @@
+import type { NodeStatus } from "../cluster/membership.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.js";
 import type { RoutingTable } from "../routing/index.js";
@@ -37,6 +38,8 @@ export interface GatewayCore {
   countFdExhaustion(error: unknown, what: FdExhaustion): void;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
+  /** Cluster mode: the nodes as `GET /v1/nodes` lists them (undefined on a single node). */
+  nodes: (() => Promise<NodeStatus[]>) | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */
