@@ -91,17 +91,21 @@ export class NodeLease {
 
   private async renew(): Promise<void> {
     if (this.closed) return;
+    let renewed: unknown;
     try {
-      const renewed = await this.options.redis.eval(RENEW, 1, this.key, this.holder, this.ttlMs);
-      if (renewed === 0) this.options.onLost?.(`the lease ${this.key} is no longer this node's`);
-      else {
-        await this.recordHeartbeat();
-        this.options.onRenewed?.(renewed === 2);
-      }
+      renewed = await this.options.redis.eval(RENEW, 1, this.key, this.holder, this.ttlMs);
     } catch (error) {
       this.options.onLost?.(`renewing the lease ${this.key} failed: ${(error as Error).message}`);
     }
     if (!this.closed) this.renewSoon();
+    if (renewed === 0) this.options.onLost?.(`the lease ${this.key} is no longer this node's`);
+    if (renewed !== 1 && renewed !== 2) return;
+    try {
+      await this.recordHeartbeat();
+    } catch (error) {
+      this.options.onLost?.(`recording the heartbeat of ${this.key} failed: ${(error as Error).message}`);
+    }
+    this.options.onRenewed?.(renewed === 2);
   }
 
   /** Writes this node's entry in the members hash: what `GET /v1/nodes` lists. */
