@@ -8,6 +8,7 @@ import { RedisLog } from "../cluster/redis-log.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import { RedisEventStore } from "../cluster/redis-store.js";
 import type { SqliteEventStore } from "../log/sqlite-store.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Config } from "./config.js";
@@ -75,12 +76,22 @@ export function stopFencedSession(
     "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
   );
   const session = sessions.get(sessionId);
+  if (session === undefined) return;
   const system: Actor = { name: "gateway", role: "system" };
-  // Its end cannot be logged (the append would be refused too): only the process is stopped.
-  if (session?.running)
-    void session
-      .shutdown(system)
-      .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
+  const owner = error.owner || "another node";
+  // Its end cannot be logged (the append would be refused too): only the process is stopped;
+  // then what is sent to it here is refused, not taken and dropped.
+  void (session.running ? session.shutdown(system) : Promise.resolve())
+    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"))
+    .then(() =>
+      session.log.markCopy(
+        () =>
+          new SwitchboardError(
+            "WRONG_SESSION_KIND",
+            `session ${sessionId} was taken over by node ${owner} while this node was cut off from the cluster: send that to node ${owner}`,
+          ),
+      ),
+    );
 }
 
 /** Connects to Redis and claims the node id (refused while another live node holds it). */

@@ -69,7 +69,11 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
       `session ${sessionId}: its copy stopped at ${log.appendedHead}, Redis holds ${shared.position.head}`,
     );
   o.store.adopt(sessionId, taken.epoch, shared.position);
-  const session = o.sessions.adopt(sessionId, o.build);
+  const session = o.sessions.adopt(sessionId, (record, sessionLog, ctx) => {
+    // Its pid is one on the dead node's host: this node terminates nothing by it (see TerminalSession.markLost).
+    record.pidStart = null;
+    return o.build(record, sessionLog, ctx);
+  });
   if (session === undefined) return;
   const reason = `node ${deadNode} stopped renewing its lease (dead, or cut off from Redis for over ${o.cluster.ttlMs} ms); node ${o.cluster.settings.nodeId} took its sessions over`;
   if (session.running && session.record.kind !== "stream") session.markLost(reason);

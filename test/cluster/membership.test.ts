@@ -232,6 +232,13 @@ describe("cluster membership", () => {
       const pid = term.json.pid as number;
       reap(pid);
       await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${termId}`)).status).toBe(200);
+      const streamId = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
+      const posted = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "one\n" },
+      });
+      expect(posted.status).toBe(200);
+      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("one\n");
       const viewer = follow(b.url, termId);
       await expect.poll(() => viewer.events.length > 20, { timeout: 10_000 }).toBe(true);
 
@@ -257,6 +264,22 @@ describe("cluster membership", () => {
           { timeout: 5_000 },
         )
         .toMatchObject({ sessionId: termId, reason: expect.stringContaining("owned by gw-b") });
+      // Its quiet stream session is found fenced too (its epoch checked after the lease lapsed): a post there is refused.
+      await expect
+        .poll(() => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId))
+        .toBe(true);
+      const refused = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "lost\n" },
+      });
+      expect([refused.status, refused.json.error.code]).toEqual([409, "WRONG_SESSION_KIND"]);
+      expect(refused.json.error.message).toContain("send that to node gw-b");
+      const taken = await api(b.url).post(`/v1/sessions/${streamId}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "two\n" },
+      });
+      expect(taken.status).toBe(200);
+      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("one\ntwo\n");
       // Nothing it wrote after the fence reached Redis or a viewer: the log ends at the one `lost`.
       await new Promise((resolve) => setTimeout(resolve, 500));
       const direct = new Redis(redis.port, "127.0.0.1");
