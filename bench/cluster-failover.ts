@@ -7,11 +7,10 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { redisServer } from "./cluster.js";
 import { renderStandalone } from "./report.js";
 import { fmt, median } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -23,29 +22,6 @@ const ROUNDS = 5;
 const SLACK_MS = 2000;
 const TOKEN = "bench-token-0123456789abcdef";
 const REPO = fileURLToPath(new URL("..", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const args = ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"];
-  const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes("Ready to accept connections")) resolve();
-    });
-    child.on("exit", (code) => reject(new Error(`redis-server exited (${code})`)));
-  });
-  return { url: `redis://127.0.0.1:${port}`, child };
-}
 
 /** `switchboard serve` in a child process, from the sources; resolves with its URL once it listens. */
 async function serve(dir: string, redisUrl: string, nodeId: string): Promise<{ child: ChildProcess; url: string }> {

@@ -26,7 +26,7 @@ const RESUME_EVENTS = 100_000;
 const PAYLOAD = "x".repeat(1024 - 80); // ~1 KB serialized events
 const ROUNDS = 3;
 
-async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
+export async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
   const { port } = probe.address() as AddressInfo;

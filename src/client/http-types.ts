@@ -46,21 +46,7 @@ export interface PluginListing {
   publicHooks: boolean;
 }
 
-/** A gateway node of a cluster (`GET /v1/nodes`, admins only; docs/cluster.md, "Membership"). */
-export interface NodeListing {
-  id: string;
-  /** Its lease (heartbeat) lives; a dead node is listed until another has taken its sessions over. */
-  alive: boolean;
-  /** The node that answered. */
-  self: boolean;
-  startedAt: number;
-  /** When it last renewed its lease, by its own clock (ms since 1970). */
-  heartbeatAt: number;
-  /** Its lease's TTL: it counts as dead this long after its last heartbeat. */
-  ttlMs: number;
-  /** The sessions it owns (runs and appends to), oldest first. */
-  sessions: string[];
-}
+export type { NodeListing } from "../protocol/index.js";
 
 /** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */
 export interface AbortResult {

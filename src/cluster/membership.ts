@@ -1,4 +1,5 @@
 import type { Clock, Timer } from "../core/clock.js";
+import type { NodeListing } from "../protocol/index.js";
 import { membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
 import type { RedisClient } from "./redis-client.js";
@@ -12,21 +13,6 @@ export const MEMBERSHIP_CHECK_MS = 1000;
  * died during the takeover) another node takes over what is still the dead node's.
  */
 export const TAKEOVER_CLAIM_TTLS = 5;
-
-/** A node as `GET /v1/nodes` lists it. */
-export interface NodeStatus {
-  id: string;
-  /** Its lease (heartbeat key) lives. */
-  alive: boolean;
-  /** The node answering. */
-  self: boolean;
-  startedAt: number;
-  /** When it last renewed its lease (its own clock, ms since the epoch). */
-  heartbeatAt: number;
-  ttlMs: number;
-  /** The sessions it owns (appends to), oldest first. */
-  sessions: string[];
-}
 
 /** A session of a dead node, fenced and now owned by this one under `epoch`. */
 export interface TakenSession {
@@ -78,7 +64,7 @@ export class Membership {
   }
 
   /** The members, each with its liveness and the sessions it owns. */
-  async list(): Promise<NodeStatus[]> {
+  async list(): Promise<NodeListing[]> {
     const members = await this.members();
     const owners = await this.owners();
     const live = await Promise.all(members.map(([id, m]) => this.isLive(id, m)));

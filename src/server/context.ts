@@ -1,10 +1,9 @@
-import type { NodeStatus } from "../cluster/membership.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Clock } from "../core/clock.js";
 import type { RoutingTable } from "../routing/index.js";
 import type { PluginHost } from "../plugins/index.js";
 import type { EventLog } from "../log/event-log.js";
-import type { CreateSession } from "../protocol/index.js";
+import type { CreateSession, NodeListing } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { ScreenService } from "../screen/screen-service.js";
@@ -39,7 +38,7 @@ export interface GatewayCore {
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
   /** Cluster mode: the nodes as `GET /v1/nodes` lists them (undefined on a single node). */
-  nodes: (() => Promise<NodeStatus[]>) | undefined;
+  nodes: (() => Promise<NodeListing[]>) | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */

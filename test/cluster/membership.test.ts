@@ -6,6 +6,7 @@ import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
+import { sseData } from "../helpers/sse.js";
 import type { TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -73,23 +74,7 @@ function follow(base: string, id: string, since = 0) {
       signal: abort.signal,
     });
     expect(res.status).toBe(200);
-    const decoder = new TextDecoder();
-    let text = "";
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      text += decoder.decode(chunk, { stream: true });
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const message = text.slice(0, end);
-        text = text.slice(end + 2);
-        const data = message
-          .split("\n")
-          .filter((l) => l.startsWith("data: "))
-          .map((l) => l.slice(6))
-          .join("\n");
-        if (data === "" || message.includes("event: ")) continue;
-        events.push({ ...(JSON.parse(data) as Seen), at: performance.now() });
-      }
-    }
+    for await (const data of sseData(res)) events.push({ ...(JSON.parse(data) as Seen), at: performance.now() });
   })().catch((error: unknown) => {
     if (!abort.signal.aborted) throw error;
   });
@@ -116,12 +101,17 @@ describe("cluster membership", () => {
       const [a, b] = nodes as [ChildGateway, ChildGateway];
       const onA = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       const onB = (await api(b.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
+      // A new session reaches Redis with its first append, just after POST /v1/sessions answered.
+      const listing = async () => {
+        const res = await api(b.url).get("/v1/nodes");
+        expect(res.status).toBe(200);
+        return (res.json.nodes as Array<Record<string, unknown>>).sort((x, y) =>
+          String(x["id"]).localeCompare(String(y["id"])),
+        );
+      };
+      await expect.poll(async () => (await listing()).map((n) => n["sessions"])).toEqual([[onA], [onB]]);
       const before = Date.now();
-      const res = await api(b.url).get("/v1/nodes");
-      expect(res.status).toBe(200);
-      const listed = (res.json.nodes as Array<Record<string, unknown>>).sort((x, y) =>
-        String(x["id"]).localeCompare(String(y["id"])),
-      );
+      const listed = await listing();
       expect(listed).toMatchObject([
         { id: "gw-a", alive: true, self: false, ttlMs: TTL_MS, sessions: [onA] },
         { id: "gw-b", alive: true, self: true, ttlMs: TTL_MS, sessions: [onB] },
