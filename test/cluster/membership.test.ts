@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { HttpClient } from "../../src/client/http.js";
 import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
@@ -119,6 +120,15 @@ describe("cluster membership", () => {
       for (const node of listed) expect(before - (node["heartbeatAt"] as number)).toBeLessThan(TTL_MS);
       const refused = await api(a.url, VIEWER_TOKEN).get("/v1/nodes");
       expect([refused.status, refused.json.error.code]).toEqual([403, "FORBIDDEN"]);
+      // The SDK's listNodes answers the same; a viewer's call is refused with the same code.
+      const sdk = await new HttpClient({ url: b.url, token: TEST_TOKEN }).listNodes();
+      expect(sdk.map((n) => [n.id, n.alive, n.sessions]).sort()).toEqual([
+        ["gw-a", true, [onA]],
+        ["gw-b", true, [onB]],
+      ]);
+      await expect(new HttpClient({ url: a.url, token: VIEWER_TOKEN }).listNodes()).rejects.toMatchObject({
+        code: "FORBIDDEN",
+      });
     },
     TEST_MS,
   );
