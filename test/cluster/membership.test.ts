@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { HttpClient } from "../../src/client/http.js";
-import { api, TEST_TOKEN } from "../helpers/gateway.js";
+import { api, testGateway, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
@@ -132,6 +132,12 @@ describe("cluster membership", () => {
     },
     TEST_MS,
   );
+
+  it("answers an empty list on a gateway outside cluster mode", async () => {
+    const gw = await testGateway();
+    const res = await api(gw.url).get("/v1/nodes");
+    expect([res.status, res.json]).toEqual([200, { nodes: [] }]);
+  });
 
   it(
     "kill -9 of a node mid-flood: exactly one survivor ends its terminal lost within TTL + 2 s, keeps what viewers saw, and adopts its stream",
