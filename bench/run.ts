@@ -21,6 +21,7 @@ const MODULES = [
   "isolation",
   "cluster",
   "cluster-rpc",
+  "cluster-failover",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];

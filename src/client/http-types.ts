@@ -46,6 +46,8 @@ export interface PluginListing {
   publicHooks: boolean;
 }
 
+export type { NodeListing } from "../protocol/index.js";
+
 /** What aborting answers (`POST /v1/sessions/:id/abort`, the `abort` frame's ack). */
 export interface AbortResult {
   /** The run that was aborted; null when `all` only cleared the queue (no run was active). */

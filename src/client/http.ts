@@ -13,6 +13,7 @@ import type {
   AppendEventInput,
   AgentListing,
   PluginListing,
+  NodeListing,
   AbortResult,
   EventsQuery,
   EventsPage,
@@ -28,6 +29,7 @@ export type {
   AppendEventInput,
   AgentListing,
   PluginListing,
+  NodeListing,
   AbortResult,
   EventsQuery,
   EventsPage,
@@ -139,6 +141,15 @@ export class HttpClient {
    */
   restartPlugin(id: string, options: AbortOptions = {}): Promise<PluginListing> {
     return this.json("POST", `/v1/plugins/${encodeURIComponent(id)}/restart`, options.signal);
+  }
+
+  /**
+   * The cluster's nodes, each with its sessions and last heartbeat; empty on a gateway that is
+   * not in cluster mode. Admins only (`FORBIDDEN`).
+   */
+  async listNodes(options: AbortOptions = {}): Promise<NodeListing[]> {
+    const { nodes } = await this.json<{ nodes: NodeListing[] }>("GET", "/v1/nodes", options.signal);
+    return nodes;
   }
 
   getSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {

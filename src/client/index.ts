@@ -28,6 +28,7 @@ export type {
   HttpClientOptions,
   OutputChunk,
   PluginListing,
+  NodeListing,
   SessionsPage,
   SessionsPageQuery,
   SessionsQuery,

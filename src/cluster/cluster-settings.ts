@@ -8,6 +8,8 @@ export interface ClusterSettings {
   nodeId: string;
   /** Put in front of every key this gateway uses, so that several clusters can share one Redis. */
   keyPrefix: string;
+  /** How long this node's lease (heartbeat) lives unrenewed before others take its sessions over. */
+  nodeTtlMs?: number;
 }
 
 export const DEFAULT_KEY_PREFIX = "sb:";

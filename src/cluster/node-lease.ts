@@ -2,8 +2,28 @@ import { randomBytes } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import type { RedisClient } from "./redis-client.js";
 
-/** How long a node's lease lives without renewal; it is renewed every third of that. */
+/**
+ * How long a node's lease (its heartbeat) lives without renewal; it is renewed every third of
+ * that. Once it expires the node counts as dead and another takes its sessions over (Membership).
+ */
 export const NODE_LEASE_TTL_MS = 10_000;
+/** Shortest and longest TTL `cluster.nodeTtlMs` may set (tests shorten it to fail over fast). */
+export const NODE_LEASE_MIN_TTL_MS = 500;
+export const NODE_LEASE_MAX_TTL_MS = 600_000;
+
+/** A node as the members hash (`<prefix>nodes`) records it at each heartbeat. */
+export interface MemberRecord {
+  /** The lease's holder: one per start of the node, so a restart under the same id is another member. */
+  holder: string;
+  startedAt: number;
+  heartbeatAt: number;
+  ttlMs: number;
+}
+
+/** The hash naming every node that joined and was not taken over yet, by node id. */
+export function membersKey(keyPrefix: string): string {
+  return `${keyPrefix}nodes`;
+}
 
 /**
  * Extends the lease while it is still this holder's, takes it again when it expired meanwhile
@@ -24,6 +44,11 @@ export interface NodeLeaseOptions {
   ttlMs?: number;
   /** Told when a renewal found the lease taken by someone else, or failed (Redis unreachable). */
   onLost?: (reason: string) => void;
+  /**
+   * Told after each renewal; `lapsed`: the lease had expired and was taken again (the node was
+   * paused or cut off past its TTL, so others may have taken its sessions over meanwhile).
+   */
+  onRenewed?: (lapsed: boolean) => void;
 }
 
 /**
@@ -33,14 +58,16 @@ export interface NodeLeaseOptions {
  */
 export class NodeLease {
   readonly key: string;
-  private readonly holder = randomBytes(16).toString("hex");
-  private readonly ttlMs: number;
+  readonly holder = randomBytes(16).toString("hex");
+  readonly ttlMs: number;
+  private readonly startedAt: number;
   private timer: Timer | undefined;
   private closed = false;
 
   private constructor(private readonly options: NodeLeaseOptions) {
     this.key = `${options.keyPrefix}node:${options.nodeId}`;
     this.ttlMs = options.ttlMs ?? NODE_LEASE_TTL_MS;
+    this.startedAt = options.clock.now();
   }
 
   /** Takes the node id's lease, or throws an Error saying another node is live with it. */
@@ -53,6 +80,7 @@ export class NodeLease {
         `another node is live with the id ${options.nodeId} (its lease ${lease.key} in Redis expires in ${Math.max(left, 0)} ms unless renewed): stop it, or give this one another --node-id`,
       );
     }
+    await lease.recordHeartbeat();
     lease.renewSoon();
     return lease;
   }
@@ -63,13 +91,32 @@ export class NodeLease {
 
   private async renew(): Promise<void> {
     if (this.closed) return;
+    let renewed: unknown;
     try {
-      const renewed = await this.options.redis.eval(RENEW, 1, this.key, this.holder, this.ttlMs);
-      if (renewed === 0) this.options.onLost?.(`the lease ${this.key} is no longer this node's`);
+      renewed = await this.options.redis.eval(RENEW, 1, this.key, this.holder, this.ttlMs);
     } catch (error) {
       this.options.onLost?.(`renewing the lease ${this.key} failed: ${(error as Error).message}`);
     }
     if (!this.closed) this.renewSoon();
+    if (renewed === 0) this.options.onLost?.(`the lease ${this.key} is no longer this node's`);
+    if (renewed !== 1 && renewed !== 2) return;
+    try {
+      await this.recordHeartbeat();
+    } catch (error) {
+      this.options.onLost?.(`recording the heartbeat of ${this.key} failed: ${(error as Error).message}`);
+    }
+    this.options.onRenewed?.(renewed === 2);
+  }
+
+  /** Writes this node's entry in the members hash: what `GET /v1/nodes` lists. */
+  private async recordHeartbeat(): Promise<void> {
+    const record: MemberRecord = {
+      holder: this.holder,
+      startedAt: this.startedAt,
+      heartbeatAt: this.options.clock.now(),
+      ttlMs: this.ttlMs,
+    };
+    await this.options.redis.hset(membersKey(this.options.keyPrefix), this.options.nodeId, JSON.stringify(record));
   }
 
   /** Stops renewing and gives the id back, so that a restart under the same id need not wait for the TTL. */
@@ -77,6 +124,8 @@ export class NodeLease {
     if (this.closed) return;
     this.closed = true;
     this.timer?.cancel();
-    await this.options.redis.eval(RELEASE, 1, this.key, this.holder);
+    // A node that stops cleanly leaves the members (its sessions are not taken over: they ended with it).
+    if ((await this.options.redis.eval(RELEASE, 1, this.key, this.holder)) === 1)
+      await this.options.redis.hdel(membersKey(this.options.keyPrefix), this.options.nodeId);
   }
 }

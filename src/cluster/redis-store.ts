@@ -11,7 +11,7 @@ import type {
 } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
 import { FencedError } from "./redis-log.js";
-import type { RedisLog } from "./redis-log.js";
+import type { RedisLog, RedisLogPosition } from "./redis-log.js";
 
 /** How soon an append that failed for want of Redis is tried again. */
 export const REDIS_RETRY_MS = 250;
@@ -73,6 +73,35 @@ export class RedisEventStore implements EventStore {
   /** Entries of this session come from Redis: `owner` appends them. */
   mirror(sessionId: string, owner: string): void {
     this.mirrored.set(sessionId, owner);
+  }
+
+  /**
+   * This node owns a session it copied until now (it took it over under `epoch`, see
+   * Membership): its entries from now on are appended to Redis from `position`.
+   */
+  adopt(sessionId: string, epoch: number, position: RedisLogPosition): void {
+    this.mirrored.delete(sessionId);
+    this.outboxes.set(sessionId, { sessionId, epoch, ops: [], sending: false, fenced: undefined, ...position });
+  }
+
+  /**
+   * Compares the epoch of each session this node appends to with Redis's, and fences those
+   * another node took over (told as a refused append is): for a node back from a pause or a
+   * partition past its lease, whose quiet sessions would not learn it by appending.
+   */
+  async checkEpochs(): Promise<void> {
+    for (const box of [...this.outboxes.values()]) {
+      if (box.epoch === undefined || box.fenced) continue;
+      const shared = await this.options.redis.session(box.sessionId);
+      if (shared === undefined || shared.epoch === box.epoch || box.fenced) continue;
+      this.fence(box, new FencedError(box.sessionId, box.epoch, String(shared.epoch), shared.owner));
+    }
+  }
+
+  private fence(box: Outbox, error: FencedError): void {
+    box.fenced = error;
+    box.ops = [];
+    this.options.onFenced(box.sessionId, error);
   }
 
   /** The node that owns a session this node only copies; undefined for its own. */
@@ -246,11 +275,8 @@ export class RedisEventStore implements EventStore {
         this.options.onWriteRecovered?.(ended);
       }
     } catch (error) {
-      if (error instanceof FencedError) {
-        box.fenced = error;
-        box.ops = [];
-        this.options.onFenced(box.sessionId, error);
-      } else {
+      if (error instanceof FencedError) this.fence(box, error);
+      else {
         const message = (error as Error).message;
         this.failure = {
           message,

@@ -282,6 +282,11 @@ export class SessionLog implements AppendableLog {
     this.copyRefusal = refusal;
   }
 
+  /** This node took the session over (cluster mode): it appends here again, after the copied entries. */
+  markOwned(): void {
+    this.copyRefusal = undefined;
+  }
+
   append(event: NewEvent): SessionEvent {
     if (this.copyRefusal) throw this.copyRefusal();
     if (event.type === "output") {

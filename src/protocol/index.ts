@@ -4,6 +4,7 @@ export * from "./events.js";
 export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";
+export * from "./nodes.js";
 export * from "./screen.js";
 export * from "./sessions.js";
 export * from "./token-chars.js";

@@ -10,6 +10,7 @@ import { RedisEventStore } from "../cluster/redis-store.js";
 import { NODE_REQUEST_OVERHEAD_BYTES, NodeRpc } from "../cluster/node-rpc.js";
 import type { NodeRequestHandler } from "../cluster/node-rpc.js";
 import type { SqliteEventStore } from "../log/sqlite-store.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { Config } from "./config.js";
@@ -36,7 +37,12 @@ export function resolveClusterSettings(
   const nodeId = given?.nodeId ?? config?.nodeId ?? defaultNodeId(port);
   const problem = nodeIdProblem(nodeId);
   if (problem !== undefined) throw new Error(problem);
-  return { seeds, nodeId, keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX };
+  return {
+    seeds,
+    nodeId,
+    keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX,
+    ...(config?.nodeTtlMs !== undefined ? { nodeTtlMs: config.nodeTtlMs } : {}),
+  };
 }
 
 /** A gateway's link to the cluster: its Redis connection and its node's lease. */
@@ -44,6 +50,8 @@ export interface ClusterLink {
   readonly settings: ClusterSettings;
   readonly redis: RedisClient;
   readonly log: RedisLog;
+  /** The node lease's TTL (see Membership). */
+  readonly ttlMs: number;
   /**
    * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
    * session another node took over (see {@link stopFencedSession}).
@@ -70,12 +78,22 @@ export function stopFencedSession(
     "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
   );
   const session = sessions.get(sessionId);
+  if (session === undefined) return;
   const system: Actor = { name: "gateway", role: "system" };
-  // Its end cannot be logged (the append would be refused too): only the process is stopped.
-  if (session?.running)
-    void session
-      .shutdown(system)
-      .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
+  const owner = error.owner || "another node";
+  // Its end cannot be logged (the append would be refused too): only the process is stopped;
+  // then what is sent to it here is refused, not taken and dropped.
+  void (session.running ? session.shutdown(system) : Promise.resolve())
+    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"))
+    .then(() =>
+      session.log.markCopy(
+        () =>
+          new SwitchboardError(
+            "WRONG_SESSION_KIND",
+            `session ${sessionId} was taken over by node ${owner} while this node was cut off from the cluster: send that to node ${owner}`,
+          ),
+      ),
+    );
 }
 
 /** Connects to Redis and claims the node id (refused while another live node holds it). */
@@ -87,13 +105,26 @@ export async function joinCluster(
 ): Promise<ClusterLink> {
   const redis = await connectRedis(settings.seeds);
   let lease: NodeLease;
+  let shared: RedisEventStore | undefined;
   try {
     lease = await NodeLease.claim({
       redis,
       keyPrefix: settings.keyPrefix,
       nodeId: settings.nodeId,
       clock,
+      ...(settings.nodeTtlMs !== undefined ? { ttlMs: settings.nodeTtlMs } : {}),
       onLost: (reason) => logger.error({ nodeId: settings.nodeId, reason }, "node lease not renewed"),
+      // Back from a pause or a partition past the TTL: another node may have taken its sessions over.
+      onRenewed: (lapsed) => {
+        if (!lapsed) return;
+        logger.warn(
+          { nodeId: settings.nodeId },
+          "node lease had expired: checking which sessions are still this node's",
+        );
+        shared
+          ?.checkEpochs()
+          .catch((error: unknown) => logger.warn({ err: error }, "checking the sessions' epochs failed"));
+      },
     });
   } catch (error) {
     redis.disconnect();
@@ -106,8 +137,9 @@ export async function joinCluster(
     settings,
     redis,
     log,
+    ttlMs: lease.ttlMs,
     store(local, onFenced) {
-      const store = new RedisEventStore({
+      const store = (shared = new RedisEventStore({
         local,
         redis: log,
         nodeId: settings.nodeId,
@@ -125,7 +157,7 @@ export async function joinCluster(
             { attempts: failure.attempts, failedForMs: clock.now() - failure.since },
             "Redis takes appends again: everything held in memory was written",
           ),
-      });
+      }));
       metrics.observeCluster({
         nodeId: settings.nodeId,
         connected: () => redis.status === "ready",

@@ -5,6 +5,7 @@ import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from ".
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
 import { KEY_PREFIX_PATTERN, MAX_REDIS_SEEDS, nodeIdProblem, redisUrlProblem } from "../cluster/cluster-settings.js";
+import { NODE_LEASE_MAX_TTL_MS, NODE_LEASE_MIN_TTL_MS } from "../cluster/node-lease.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
 export type Role = (typeof ROLES)[number];
@@ -195,6 +196,8 @@ export const ConfigSchema = z.strictObject({
         .string()
         .regex(KEY_PREFIX_PATTERN, "a key prefix is at most 64 letters, digits and _ . : -")
         .optional(),
+      /** The node lease's TTL: how long a dead node's sessions wait before another takes them over. */
+      nodeTtlMs: z.number().int().min(NODE_LEASE_MIN_TTL_MS).max(NODE_LEASE_MAX_TTL_MS).optional(),
     })
     .optional(),
 });

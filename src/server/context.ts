@@ -3,7 +3,7 @@ import type { Clock } from "../core/clock.js";
 import type { RoutingTable } from "../routing/index.js";
 import type { PluginHost } from "../plugins/index.js";
 import type { EventLog } from "../log/event-log.js";
-import type { CreateSession } from "../protocol/index.js";
+import type { CreateSession, NodeListing } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import type { ScreenService } from "../screen/screen-service.js";
@@ -40,6 +40,8 @@ export interface GatewayCore {
   forwarder: SessionForwarder | undefined;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
+  /** Cluster mode: the nodes as `GET /v1/nodes` lists them (undefined on a single node). */
+  nodes: (() => Promise<NodeListing[]>) | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */

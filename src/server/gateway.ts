@@ -11,7 +11,8 @@ import { ScreenService } from "../screen/screen-service.js";
 import type { LogWriteFailure } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
-import type { Session } from "../sessions/session.js";
+import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
+import type { SessionLog } from "../log/session-log.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { createTerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
@@ -52,6 +53,8 @@ import { runSessionAction } from "./routes/sessions.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
+import { watchMembers } from "./cluster-takeover.js";
+import type { Membership } from "../cluster/membership.js";
 import type { ClusterLink, ClusterOptions } from "./cluster-mode.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
 import type { NodeRpc } from "../cluster/node-rpc.js";
@@ -137,6 +140,8 @@ async function openGateway(
   const sessions = await restoreSessions(base, log);
   const { core, live, routing } = buildCore(base, log, sessions.manager, token);
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
+  const membership = sessions.membership;
+  if (membership) core.nodes = () => membership.list();
   const pruner = await startPruner(base, core);
   const front = await startListening(base, core, log.fds);
   const reload = configReloader({
@@ -259,6 +264,8 @@ interface RestoredSessions {
   manager: SessionManager;
   /** Cluster mode: follows the sessions other nodes own. */
   mirror: ClusterMirror | undefined;
+  /** Cluster mode: the nodes, and the takeover of a dead one's sessions. */
+  membership: Membership | undefined;
 }
 
 /** Builds the session manager and restores the logged sessions (other nodes' as remote ones). */
@@ -288,9 +295,7 @@ async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessio
         })
       : undefined;
   await mirror?.prepare();
-  sessions.restore((record, sessionLog, ctx) => {
-    const owner = shared?.ownerOf(record.id);
-    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, sessionLog, ctx, owner));
+  const build = (record: SessionRecord, sessionLog: SessionLog, ctx: SessionContext): Session => {
     switch (record.kind) {
       case "stream":
         return new StreamSession(record, sessionLog, ctx);
@@ -299,16 +304,24 @@ async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessio
       case "terminal":
         return restoreTerminalSession(record, sessionLog, ctx);
     }
+  };
+  sessions.restore((record, sessionLog, ctx) => {
+    const owner = shared?.ownerOf(record.id);
+    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, sessionLog, ctx, owner));
+    return build(record, sessionLog, ctx);
   });
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
   events.flush();
+  let membership: Membership | undefined;
   if (mirror) {
     undo.push(() => mirror.close());
     await mirror.start();
+    membership = watchMembers({ cluster: cluster!, store: shared!, sessions, clock, logger, build });
+    undo.push(() => membership?.close());
   }
   undo.push(() => sessions.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
-  return { manager: sessions, mirror };
+  return { manager: sessions, mirror, membership };
 }
 
 /** The {@link GatewayCore} every route and endpoint reads; config and tokens through `live`, which a reload swaps. */
@@ -338,6 +351,7 @@ function buildCore(
     routing,
     plugins: undefined,
     forwarder: undefined,
+    nodes: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
     catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
@@ -477,6 +491,8 @@ function closer(parts: {
       log.fds.close();
       log.dirWatch.close();
       await pruner.close();
+      // Before the sessions end: a node that stops takes nothing over on its way out.
+      await sessions.membership?.close();
       front.server.close();
       // No more requests from other nodes either; theirs that wait answer NODE_UNAVAILABLE.
       await rpc?.close();

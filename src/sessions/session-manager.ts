@@ -163,6 +163,23 @@ export class SessionManager {
     return session;
   }
 
+  /**
+   * Runs here from now on a session another node ran (cluster mode: that node died and this one
+   * took the session over): `build` makes it from its record and log, as at a restore.
+   */
+  adopt(
+    id: string,
+    build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session,
+  ): Session | undefined {
+    const remote = this.sessions.get(id);
+    if (!(remote instanceof RemoteSession)) return undefined;
+    remote.log.markOwned();
+    const session = build({ ...remote.record }, remote.log, this.ctx);
+    this.sessions.set(id, session);
+    this.emitChange(session);
+    return session;
+  }
+
   /** Forgets a session another node runs that was removed there (its log is gone from the shared one). */
   async dropRemote(id: string): Promise<void> {
     const session = this.sessions.get(id);

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { COOKIE_TTL_MS, SESSION_COOKIE, credentialsOf, signInKey } from "../auth.js";
 import { SIGNED_OUT } from "../ws-common.js";
+import { SwitchboardError } from "../../protocol/index.js";
 import { listAgents } from "../agents.js";
 import type { GatewayCore } from "../context.js";
 import type { RequestGuard } from "../guard.js";
@@ -40,7 +41,7 @@ const LoginBody = z.strictObject({
     .optional(),
 });
 
-/** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`. */
+/** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`, `GET /v1/nodes`. */
 export function miscRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/metrics", async (ctx) => {
     const text = await core.metrics.registry.metrics();
@@ -54,6 +55,12 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
 
   router.add("GET", "/v1/agents", (ctx) => {
     sendJson(ctx.res, 200, { agents: listAgents(core) });
+  });
+
+  // Cluster mode's members and the sessions each owns (docs/cluster.md, "Membership"); none on a single node.
+  router.add("GET", "/v1/nodes", async (ctx) => {
+    if (ctx.identity.role !== "admin") throw new SwitchboardError("FORBIDDEN", "only admins list the cluster's nodes");
+    sendJson(ctx.res, 200, { nodes: core.nodes ? await core.nodes() : [] });
   });
 
   router.add("GET", "/v1/whoami", (ctx) => {

@@ -1,0 +1,142 @@
+import type { Clock, Timer } from "../core/clock.js";
+import type { NodeListing } from "../protocol/index.js";
+import { membersKey } from "./node-lease.js";
+import type { MemberRecord } from "./node-lease.js";
+import type { RedisClient } from "./redis-client.js";
+import { sessionKeys } from "./redis-log.js";
+import type { RedisLog } from "./redis-log.js";
+
+/** Longest pause between two looks for dead nodes (shorter with a short TTL: a quarter of it). */
+export const MEMBERSHIP_CHECK_MS = 1000;
+/**
+ * How long a node's claim on taking over a dead node lives, in lease TTLs: past it (the taker
+ * died during the takeover) another node takes over what is still the dead node's.
+ */
+export const TAKEOVER_CLAIM_TTLS = 5;
+
+/** A session of a dead node, fenced and now owned by this one under `epoch`. */
+export interface TakenSession {
+  sessionId: string;
+  epoch: number;
+  deadNode: string;
+}
+
+export interface MembershipOptions {
+  redis: RedisClient;
+  log: RedisLog;
+  keyPrefix: string;
+  nodeId: string;
+  /** This node's lease TTL: how often to look is derived from it. */
+  ttlMs: number;
+  clock: Clock;
+  /** Whether this node holds a copy of each session (a session it has not copied yet cannot be taken over here). */
+  knows: (sessionIds: readonly string[]) => boolean;
+  /** Makes this node the owner of a dead node's session, whose epoch it raised. */
+  adopt: (taken: TakenSession) => Promise<void>;
+  onError: (error: unknown, what: string) => void;
+}
+
+/**
+ * The cluster's members: every node writes its entry in `<prefix>nodes` with each lease renewal
+ * (NodeLease). A member whose lease expired is dead: one surviving node, the one whose
+ * `SET NX` on `<prefix>takeover:<node>:<holder>` succeeds, raises the epoch of each of its
+ * sessions (so the dead node's appends are refused from then on) and adopts them.
+ */
+export class Membership {
+  private timer: Timer | undefined;
+  private closed = false;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly o: MembershipOptions) {}
+
+  start(): void {
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const every = Math.min(MEMBERSHIP_CHECK_MS, Math.floor(this.o.ttlMs / 4));
+    this.timer = this.o.clock.setTimeout(() => {
+      this.running = this.check()
+        .catch((error: unknown) => this.o.onError(error, "looking for dead nodes"))
+        .finally(() => this.schedule());
+    }, every);
+  }
+
+  /** The members, each with its liveness and the sessions it owns. */
+  async list(): Promise<NodeListing[]> {
+    const members = await this.members();
+    const owners = await this.owners();
+    const live = await Promise.all(members.map(([id, m]) => this.isLive(id, m)));
+    return members.map(([id, m], i) => ({
+      id,
+      alive: live[i]!,
+      self: id === this.o.nodeId,
+      startedAt: m.startedAt,
+      heartbeatAt: m.heartbeatAt,
+      ttlMs: m.ttlMs,
+      sessions: owners.get(id) ?? [],
+    }));
+  }
+
+  /** Looks for members whose lease expired and takes over those no other node claimed. */
+  async check(): Promise<void> {
+    for (const [id, member] of await this.members()) {
+      if (this.closed) return;
+      if (id === this.o.nodeId || (await this.isLive(id, member))) continue;
+      await this.takeOver(id, member);
+    }
+  }
+
+  private async takeOver(deadNode: string, member: MemberRecord & { raw: string }): Promise<void> {
+    const sessions = (await this.owners()).get(deadNode) ?? [];
+    // Its sessions are adopted through this node's copies: wait for the mirror to have them all.
+    if (!this.o.knows(sessions)) return;
+    const claim = `${this.o.keyPrefix}takeover:${deadNode}:${member.holder}`;
+    const won = await this.o.redis.set(claim, this.o.nodeId, "PX", this.o.ttlMs * TAKEOVER_CLAIM_TTLS, "NX");
+    if (won !== "OK") return;
+    for (const sessionId of sessions) {
+      const epoch = await this.o.log.bumpEpoch(sessionId, this.o.nodeId);
+      await this.o.adopt({ sessionId, epoch, deadNode });
+    }
+    // Taken over: it leaves the members, unless it came back meanwhile (a new heartbeat, still its holder).
+    await this.o.redis.eval(FORGET, 1, membersKey(this.o.keyPrefix), deadNode, member.raw);
+  }
+
+  private async isLive(id: string, member: MemberRecord): Promise<boolean> {
+    return (await this.o.redis.get(`${this.o.keyPrefix}node:${id}`)) === member.holder;
+  }
+
+  /** The members hash's entries, each with the JSON it holds (`raw`). */
+  private async members(): Promise<Array<[string, MemberRecord & { raw: string }]>> {
+    const hash = await this.o.redis.hgetall(membersKey(this.o.keyPrefix));
+    return Object.entries(hash).map(([id, raw]) => [id, { ...(JSON.parse(raw) as MemberRecord), raw }]);
+  }
+
+  /** Session ids by owning node, oldest first. */
+  private async owners(): Promise<Map<string, string[]>> {
+    const ids = await this.o.log.sessionIds();
+    const owners = await Promise.all(
+      ids.map((id) => this.o.redis.hget(sessionKeys(this.o.keyPrefix, id).meta, "owner")),
+    );
+    const byNode = new Map<string, string[]>();
+    ids.forEach((id, i) => {
+      const owner = owners[i];
+      if (owner === null || owner === undefined) return;
+      const list = byNode.get(owner) ?? [];
+      list.push(id);
+      byNode.set(owner, list);
+    });
+    return byNode;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.timer?.cancel();
+    await this.running;
+  }
+}
+
+/** Removes a member's entry if it is still the one the takeover saw (same holder, no later heartbeat). */
+const FORGET = `if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0`;

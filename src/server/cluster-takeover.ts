@@ -1,0 +1,85 @@
+import { Membership } from "../cluster/membership.js";
+import type { TakenSession } from "../cluster/membership.js";
+import type { RedisEventStore } from "../cluster/redis-store.js";
+import type { SessionLog } from "../log/session-log.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import { MIRROR_READ_ENTRIES } from "./cluster-mirror.js";
+import type { ClusterLink } from "./cluster-mode.js";
+import type { Logger } from "./logger.js";
+import type { Clock } from "../core/clock.js";
+
+export interface TakeoverOptions {
+  cluster: ClusterLink;
+  store: RedisEventStore;
+  sessions: SessionManager;
+  clock: Clock;
+  logger: Logger;
+  /** Makes an owned session from a record and its log, as a restore does. */
+  build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session;
+}
+
+/**
+ * Watches the cluster's members and, when this node wins the takeover of a dead one, adopts its
+ * sessions: terminals and agents end `lost` (their processes died with it), streams run on here.
+ */
+export function watchMembers(o: TakeoverOptions): Membership {
+  const { settings } = o.cluster;
+  const membership = new Membership({
+    redis: o.cluster.redis,
+    log: o.cluster.log,
+    keyPrefix: settings.keyPrefix,
+    nodeId: settings.nodeId,
+    ttlMs: o.cluster.ttlMs,
+    clock: o.clock,
+    knows: (ids) => ids.every((id) => o.sessions.get(id) instanceof RemoteSession),
+    adopt: (taken) => adoptSession(o, taken),
+    onError: (error, what) => o.logger.warn({ err: error }, `cluster: ${what} failed; trying again`),
+  });
+  membership.start();
+  return membership;
+}
+
+/**
+ * Makes this node the owner of a session a dead node owned, whose epoch it raised (so nothing
+ * more of the dead node's reaches Redis): its copy is brought up to Redis's head, which no one
+ * moves any more, and its next entries are this node's.
+ */
+async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<void> {
+  const { sessionId, deadNode } = taken;
+  const copy = o.sessions.get(sessionId);
+  const shared = await o.cluster.log.session(sessionId);
+  if (!(copy instanceof RemoteSession) || shared === undefined) return;
+  const log = copy.log;
+  if (shared.position.first > log.first) log.trimCopy(shared.position.first);
+  while (log.appendedHead < shared.position.head) {
+    const entries = await o.cluster.log.read(
+      sessionId,
+      log.appendedHead + 1,
+      shared.position.head,
+      MIRROR_READ_ENTRIES,
+    );
+    if (entries.length === 0) break;
+    // The mirror may have copied some of them meanwhile (a fill it started before the takeover).
+    for (const entry of entries) if (entry.seq === log.appendedHead + 1) log.appendCopy(entry);
+  }
+  if (log.appendedHead !== shared.position.head)
+    throw new Error(
+      `session ${sessionId}: its copy stopped at ${log.appendedHead}, Redis holds ${shared.position.head}`,
+    );
+  o.store.adopt(sessionId, taken.epoch, shared.position);
+  const session = o.sessions.adopt(sessionId, (record, sessionLog, ctx) => {
+    // Its pid is one on the dead node's host: this node terminates nothing by it (see TerminalSession.markLost).
+    record.pidStart = null;
+    return o.build(record, sessionLog, ctx);
+  });
+  if (session === undefined) return;
+  const reason = `node ${deadNode} stopped renewing its lease (dead, or cut off from Redis for over ${o.cluster.ttlMs} ms); node ${o.cluster.settings.nodeId} took its sessions over`;
+  if (session.running && session.record.kind !== "stream") session.markLost(reason);
+  session.endEarlierGatewayLease();
+  o.logger.warn(
+    { sessionId, deadNode, epoch: taken.epoch, kind: session.record.kind, state: session.record.state },
+    "cluster: took over a dead node's session",
+  );
+}
