@@ -226,6 +226,24 @@ export class HttpClient {
     return this.json("GET", `${sessionPath(id)}/screen${qs ? `?${qs}` : ""}`, query.signal);
   }
 
+  /**
+   * An asciicast v2 recording of a PTY session, up to its output now (docs/protocol.md,
+   * "Recordings and transcripts"): `asciinema play` plays it. A Blob, so that a browser keeps a
+   * long one out of its heap.
+   *
+   * @example
+   * writeFileSync("session.cast", await (await http.cast(id)).text());
+   */
+  cast(id: string, options: AbortOptions = {}): Promise<Blob> {
+    return this.call("GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
+  }
+
+  /** All of a session's retained output: the raw bytes, or (`format: "text"`) the text without escape sequences. */
+  transcript(id: string, query: { format?: "raw" | "text" } & AbortOptions = {}): Promise<Blob> {
+    const qs = query.format !== undefined ? `?format=${query.format}` : "";
+    return this.call("GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) => res.blob());
+  }
+
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
   appendEvents(
     id: string,
