@@ -46,6 +46,13 @@ export interface HttpClientOptions extends GatewayTarget {
   timeoutMs?: number;
 }
 
+/** `GET /v1/admin/disk` (docs/operations.md, "Disk"). */
+export interface DiskUsageAnswer {
+  dataDir: { bytes: number; files: number; partial: boolean; measuredAt: number };
+  endedSessions: { count: number; bytes: number };
+  retention: { maxAgeMs: number | null; maxCount: number | null; maxTotalBytes: number | null };
+}
+
 /**
  * The gateway's HTTP API (docs/protocol.md, "HTTP routes"), typed. Methods reject with a
  * {@link SwitchboardError} with the gateway's code, or a {@link ConnectionError} (`UNREACHABLE`,
@@ -340,6 +347,14 @@ export class HttpClient {
   }
 
   /** Who the token (or cookie) is. Cheap; also a credentials check. */
+  /**
+   * Admins only (others: FORBIDDEN): what the data directory takes on disk, what ended
+   * sessions' logs take, and the `retention.endedSessions` rule in force (null: no limit).
+   */
+  diskUsage(options: AbortOptions = {}): Promise<DiskUsageAnswer> {
+    return this.json("GET", "/v1/admin/disk", options.signal);
+  }
+
   whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }
