@@ -253,15 +253,22 @@ export class SessionManager {
     // Nothing can be removed while the log cannot write (see remove): the next pass tries again.
     if (this.options.events.store.writeFailure !== undefined) return [];
     const now = this.options.clock.now();
-    // Children go with their parent, so only top-level sessions are counted and aged (and the
-    // bytes of a tree are counted with its top).
+    // Children go with their parent, so only top-level sessions are counted and aged, and the
+    // bytes of a tree are counted with its top (one walk up per session: a pass runs every
+    // minute and after every end, over every session).
+    const treeBytes = new Map<Session, number>();
+    for (const s of this.sessions.values()) {
+      let top = s;
+      for (let depth = 0; depth < this.sessions.size; depth++) {
+        const up = top.record.parent === null ? undefined : this.sessions.get(top.record.parent);
+        if (up === undefined) break;
+        top = up;
+      }
+      treeBytes.set(top, (treeBytes.get(top) ?? 0) + s.log.storedState.retainedBytes);
+    }
     const ended = this.list()
       .filter((s) => !s.running && (s.record.parent === null || !this.sessions.has(s.record.parent)))
-      .map((s) => ({
-        item: s,
-        endedAt: s.record.endedAt ?? now,
-        bytes: this.tree(s).reduce((sum, t) => sum + t.log.storedState.retainedBytes, 0),
-      }))
+      .map((s) => ({ item: s, endedAt: s.record.endedAt ?? now, bytes: treeBytes.get(s) ?? 0 }))
       .sort((a, b) => a.endedAt - b.endedAt);
     const doomed = endedToRemove(ended, rule, now);
     const removed: Session[] = [];

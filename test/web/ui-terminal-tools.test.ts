@@ -1,13 +1,14 @@
 /**
  * The terminal header's "Tools" menu in a real browser (set-up in ./ui-helpers.ts): downloads
- * of the output and the recording, find, and fit to width on a phone.
+ * of the output and the recording, find, and fit to width on a phone; and the admin's line
+ * with the data directory's size under the session list.
  */
 import { readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { debugView, waitForTerminal } from "./harness.js";
-import { PHONE, stack, useBrowser } from "./ui-helpers.js";
+import { PHONE, VIEWER_TOKEN, stack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
@@ -110,5 +111,29 @@ describe("terminal tools", () => {
     expect(fitted.pageWidth).toBeLessThanOrEqual(PHONE.width);
     expect((await debugView(page))?.cols).toBe(134);
     expect(await page.getAttribute("[data-test=tool-fit]", "aria-pressed")).toBe("true");
+  });
+});
+
+describe("data directory size", () => {
+  it("shows admins what the data directory takes and the ended-session rule; viewers see nothing", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+      retention: { endedSessions: { maxAgeMs: 7 * 86_400_000, maxTotalBytes: null } },
+    });
+    await endedSession(s, "seq 1 1000");
+    const page = await s.page();
+    const line = await page.waitForSelector("[data-test=disk-usage][data-bytes]");
+    const disk = (await s.http.get("/v1/admin/disk")).json;
+    expect(Number(await line.getAttribute("data-bytes"))).toBeGreaterThan(0);
+    expect(await line.textContent()).toMatch(
+      new RegExp(
+        `^Data directory: [\\d.]+ (B|KiB|MiB) · ended sessions: 1 \\([\\d.]+ KiB\\), kept 7 days, with no size cap$`,
+      ),
+    );
+    expect(disk.endedSessions.count).toBe(1);
+    const viewer = await s.page({ token: VIEWER_TOKEN });
+    // The line is made with the list (and filled later): once the list shows rows, it would be there.
+    await viewer.waitForSelector(".list-full .rows a");
+    expect(await viewer.$("[data-test=disk-usage]")).toBeNull();
   });
 });
