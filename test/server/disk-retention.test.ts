@@ -7,22 +7,9 @@ import { parseByteSize, parseDuration } from "../../src/core/units.js";
 import { DEFAULT_ENDED_RETENTION, endedToRemove, resolveEndedRetention } from "../../src/log/ended-retention.js";
 import type { EndedRetention } from "../../src/log/ended-retention.js";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { endedPipe, listedIds } from "../helpers/ended-sessions.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
-
-type Http = ReturnType<typeof api>;
-
-async function endedPipe(http: Http, script: string): Promise<string> {
-  const created = await http.post("/v1/sessions", { command: ["sh", "-c", script] });
-  expect(created.status).toBe(201);
-  const id = created.json.id as string;
-  await waitFor(async () => (await http.get(`/v1/sessions/${id}`)).json.state === "exited", 10_000, `${id} to end`);
-  return id;
-}
-
-async function listedIds(http: Http): Promise<string[]> {
-  return ((await http.get("/v1/sessions")).json.sessions as Array<{ id: string }>).map((s) => s.id);
-}
 
 /** The bytes of every file under `dir`, as `du --apparent-size -b` counts them. */
 function treeBytes(dir: string): number {
