@@ -193,4 +193,7 @@ async function writeTranscript(session: Session, format: TranscriptFormat, res: 
     const chunk = decoder ? stripper.push(decoder.decode(bytes, { stream: true })) : bytes;
     if (chunk.length > 0 && !(await send(res, chunk))) return;
   }
+  // Output that ends inside a character: U+FFFD for it, as for any byte that is not UTF-8.
+  const rest = decoder ? stripper.push(decoder.decode()) : "";
+  if (rest !== "") await send(res, rest);
 }
