@@ -6,14 +6,21 @@ import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
+import { parseByteSize, parseDuration } from "../core/units.js";
+import type { EndedRetentionSetting } from "../log/ended-retention.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
+                        [--ended-max-age 30d] [--ended-max-bytes 4GiB]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
 SWITCHBOARD_NODE_ID. --port 0 picks a free port. --redis joins a cluster sharing its log in
 Redis (several URLs: the seeds of a Redis Cluster); the node id defaults to HOST:PORT.
+Ended sessions and their logs are removed 30 days after they ended, and oldest first while
+they take more than 4 GiB: --ended-max-age (SWITCHBOARD_ENDED_MAX_AGE; 12h, 7d, ...) and
+--ended-max-bytes (SWITCHBOARD_ENDED_MAX_BYTES; 500MiB, 10GB, ...) change that, ahead of the
+config's retention.endedSessions; "off" keeps them by that measure.
 A token needs at least 16 characters; without one, one is generated on first start and
 kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
 stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
@@ -44,6 +51,8 @@ export async function serve(argv: string[]): Promise<number> {
         token: { type: "string" },
         redis: { type: "string" },
         "node-id": { type: "string" },
+        "ended-max-age": { type: "string" },
+        "ended-max-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -122,8 +131,14 @@ export async function serve(argv: string[]): Promise<number> {
     console.error(`switchboard: ${from}: ${(error as Error).message}`);
     return EXIT.USAGE;
   }
+  const endedSessions = endedRetentionArgs(values, env);
+  if (typeof endedSessions === "string") {
+    console.error(`switchboard: ${endedSessions}`);
+    return EXIT.USAGE;
+  }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   const gateway = await startGateway({
+    endedSessions,
     host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
     port: Number(portText),
     dataDir,
@@ -184,6 +199,31 @@ export async function serve(argv: string[]): Promise<number> {
   process.off("SIGUSR1", onUsr1);
   await gateway.close();
   return EXIT.OK;
+}
+
+/** `--ended-max-age` and `--ended-max-bytes` (or their variables) as a rule, or what is wrong with them. */
+function endedRetentionArgs(
+  values: { "ended-max-age"?: string | undefined; "ended-max-bytes"?: string | undefined },
+  env: (name: string) => string | undefined,
+): EndedRetentionSetting | string {
+  const setting: EndedRetentionSetting = {};
+  const age = values["ended-max-age"] ?? env("SWITCHBOARD_ENDED_MAX_AGE");
+  if (age !== undefined) {
+    const ms = parseDuration(age);
+    const from = values["ended-max-age"] !== undefined ? "--ended-max-age" : "SWITCHBOARD_ENDED_MAX_AGE";
+    if (ms === undefined)
+      return `${from} must be a duration such as 30d, 12h or 90m, or off; not ${JSON.stringify(age)}`;
+    setting.maxAgeMs = ms;
+  }
+  const size = values["ended-max-bytes"] ?? env("SWITCHBOARD_ENDED_MAX_BYTES");
+  if (size !== undefined) {
+    const bytes = parseByteSize(size);
+    const from = values["ended-max-bytes"] !== undefined ? "--ended-max-bytes" : "SWITCHBOARD_ENDED_MAX_BYTES";
+    if (bytes === undefined)
+      return `${from} must be a size such as 4GiB, 500MB or 1048576, or off; not ${JSON.stringify(size)}`;
+    setting.maxTotalBytes = bytes;
+  }
+  return setting;
 }
 
 /**

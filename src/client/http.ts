@@ -48,6 +48,13 @@ export interface HttpClientOptions extends GatewayTarget {
   timeoutMs?: number;
 }
 
+/** `GET /v1/admin/disk` (docs/operations.md, "Disk"). */
+export interface DiskUsageAnswer {
+  dataDir: { bytes: number; files: number; partial: boolean; measuredAt: number };
+  endedSessions: { count: number; bytes: number };
+  retention: { maxAgeMs: number | null; maxCount: number | null; maxTotalBytes: number | null };
+}
+
 /**
  * The gateway's HTTP API (docs/protocol.md, "HTTP routes"), typed. Methods reject with a
  * {@link SwitchboardError} with the gateway's code, or a {@link ConnectionError} (`UNREACHABLE`,
@@ -237,6 +244,24 @@ export class HttpClient {
     return this.json("GET", `${sessionPath(id)}/screen${qs ? `?${qs}` : ""}`, query.signal);
   }
 
+  /**
+   * An asciicast v2 recording of a PTY session, up to its output now (docs/protocol.md,
+   * "Recordings and transcripts"): `asciinema play` plays it. A Blob, so that a browser keeps a
+   * long one out of its heap.
+   *
+   * @example
+   * writeFileSync("session.cast", await (await http.cast(id)).text());
+   */
+  cast(id: string, options: AbortOptions = {}): Promise<Blob> {
+    return this.call("GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
+  }
+
+  /** All of a session's retained output: the raw bytes, or (`format: "text"`) the text without escape sequences. */
+  transcript(id: string, query: { format?: "raw" | "text" } & AbortOptions = {}): Promise<Blob> {
+    const qs = query.format !== undefined ? `?format=${query.format}` : "";
+    return this.call("GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) => res.blob());
+  }
+
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
   appendEvents(
     id: string,
@@ -333,6 +358,14 @@ export class HttpClient {
   }
 
   /** Who the token (or cookie) is. Cheap; also a credentials check. */
+  /**
+   * Admins only (others: FORBIDDEN): what the data directory takes on disk, what ended
+   * sessions' logs take, and the `retention.endedSessions` rule in force (null: no limit).
+   */
+  diskUsage(options: AbortOptions = {}): Promise<DiskUsageAnswer> {
+    return this.json("GET", "/v1/admin/disk", options.signal);
+  }
+
   whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }

@@ -23,6 +23,7 @@ export type {
   AppendEventInput,
   AppendedEvents,
   CreateSessionRequest,
+  DiskUsageAnswer,
   EventsPage,
   EventsQuery,
   HttpClientOptions,

@@ -164,10 +164,16 @@ export const ConfigSchema = z.strictObject({
       maxBytes: positive.optional(),
       /**
        * Ended sessions are removed (record and log) once they ended more than `maxAgeMs` ago,
-       * and beyond the newest `maxCount` ended ones. Unset: kept until deleted with `?purge`.
+       * beyond the newest `maxCount` ended ones, and oldest first while the logs of all ended
+       * ones take more than `maxTotalBytes`. Unset: the defaults (DEFAULT_ENDED_RETENTION: 30
+       * days, 4 GiB); null: no limit of that kind.
        */
       endedSessions: z
-        .strictObject({ maxAgeMs: positive.optional(), maxCount: z.number().int().min(0).optional() })
+        .strictObject({
+          maxAgeMs: positive.nullable().optional(),
+          maxCount: z.number().int().min(0).nullable().optional(),
+          maxTotalBytes: positive.nullable().optional(),
+        })
         .default({}),
     })
     .default({ endedSessions: {} }),

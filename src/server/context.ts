@@ -12,6 +12,7 @@ import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
+import type { EndedRetention } from "../log/ended-retention.js";
 import type { Logger } from "./logger.js";
 import type { SessionForwarder } from "./session-forwarding.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -20,6 +21,10 @@ import type { GatewayMetrics } from "./metrics.js";
 export interface GatewayCore {
   /** The current config (replaced whole on reload). */
   readonly config: Config;
+  /** The data directory (absolute). */
+  readonly dataDir: string;
+  /** `retention.endedSessions` now: the command line's, else the config's, else the defaults. */
+  endedRetention(): EndedRetention;
   /** Bindings, compiled; swapped atomically on reload. */
   readonly routing: RoutingTable;
   readonly limits: Limits;

@@ -47,6 +47,8 @@ import type { DataDirLock } from "./data-dir-lock.js";
 import { watchDataDir } from "./data-dir-watch.js";
 import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
+import { resolveEndedRetention } from "../log/ended-retention.js";
+import type { EndedRetentionSetting } from "../log/ended-retention.js";
 import { joinCluster, resolveClusterSettings, startNodeRpc, stopFencedSession } from "./cluster-mode.js";
 import { forwardedCallHandler, sessionForwarder } from "./session-forwarding.js";
 import { runSessionAction } from "./routes/sessions.js";
@@ -82,6 +84,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
   pruneIntervalMs?: number;
+  /** `retention.endedSessions` as `serve --ended-max-age/--ended-max-bytes` (or their variables) set it, ahead of the config. */
+  endedSessions?: EndedRetentionSetting;
   /** Cluster mode (docs/cluster.md), ahead of the config's `cluster` section. */
   cluster?: ClusterOptions;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
@@ -348,6 +352,9 @@ function buildCore(
     get config() {
       return live.settings.config;
     },
+    dataDir: base.dataDir,
+    endedRetention: () =>
+      resolveEndedRetention(base.options.endedSessions, live.settings.config.retention.endedSessions),
     routing,
     plugins: undefined,
     forwarder: undefined,

@@ -13,9 +13,10 @@ const SESSION_PRUNE_MIN_INTERVAL_MS = 1_000;
 const RETENTION: Actor = { name: "retention", role: "system" };
 
 /**
- * Applies `retention.endedSessions`: removes ended sessions older than `maxAgeMs` and beyond
- * the newest `maxCount`, at start, every {@link SESSION_PRUNE_INTERVAL_MS} and shortly after a
- * session ends. Reads the rule from the current config on every pass, so a reload applies.
+ * Applies `retention.endedSessions` (core.endedRetention: by age, count and total bytes) at
+ * start, every {@link SESSION_PRUNE_INTERVAL_MS} and shortly after a session ends. Reads the
+ * rule on every pass, so a reload applies. A pass removes one session tree at a time, each
+ * awaited (the purge is committed by the log's writer thread), so it never holds the event loop.
  */
 export class SessionPruner {
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -60,7 +61,7 @@ export class SessionPruner {
   /** The next pass, by the rule as it is now (a reload may change `maxAgeMs`). */
   private schedule(): void {
     if (this.closed) return;
-    const maxAge = this.core.config.retention.endedSessions.maxAgeMs;
+    const maxAge = this.core.endedRetention().maxAgeMs;
     const delay =
       maxAge === undefined
         ? this.intervalMs
@@ -72,8 +73,8 @@ export class SessionPruner {
   }
 
   private async pass(): Promise<void> {
-    const rule = this.core.config.retention.endedSessions;
-    if (rule.maxAgeMs === undefined && rule.maxCount === undefined) return;
+    const rule = this.core.endedRetention();
+    if (rule.maxAgeMs === undefined && rule.maxCount === undefined && rule.maxTotalBytes === undefined) return;
     try {
       const removed = await this.core.sessions.prune(rule, RETENTION);
       if (removed.length === 0) return;

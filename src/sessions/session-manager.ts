@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../core/clock.js";
+import { endedToRemove } from "../log/ended-retention.js";
+import type { EndedRetention } from "../log/ended-retention.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
@@ -260,22 +262,32 @@ export class SessionManager {
   }
 
   /**
-   * Removes ended sessions (with their children) older than `maxAgeMs` since they ended, and
-   * the oldest beyond `maxCount` ended ones: the `retention.endedSessions` config. One with a
-   * child still running is kept for now. Returns what was removed.
+   * Removes ended sessions (with their children) as `rule` says (`retention.endedSessions`:
+   * by age, count and the bytes of their logs). One with a child still running is kept for now.
+   * Returns what was removed.
    */
-  async prune(rule: { maxAgeMs?: number | undefined; maxCount?: number | undefined }, by: Actor): Promise<Session[]> {
+  async prune(rule: EndedRetention, by: Actor): Promise<Session[]> {
     // Nothing can be removed while the log cannot write (see remove): the next pass tries again.
     if (this.options.events.store.writeFailure !== undefined) return [];
-    // Children go with their parent, so only top-level sessions are counted and aged.
+    const now = this.options.clock.now();
+    // Children go with their parent, so only top-level sessions are counted and aged, and the
+    // bytes of a tree are counted with its top (one walk up per session: a pass runs every
+    // minute and after every end, over every session).
+    const treeBytes = new Map<Session, number>();
+    for (const s of this.sessions.values()) {
+      let top = s;
+      for (let depth = 0; depth < this.sessions.size; depth++) {
+        const up = top.record.parent === null ? undefined : this.sessions.get(top.record.parent);
+        if (up === undefined) break;
+        top = up;
+      }
+      treeBytes.set(top, (treeBytes.get(top) ?? 0) + s.log.storedState.retainedBytes);
+    }
     const ended = this.list()
       .filter((s) => !s.running && (s.record.parent === null || !this.sessions.has(s.record.parent)))
-      .sort((a, b) => (a.record.endedAt ?? 0) - (b.record.endedAt ?? 0));
-    const now = this.options.clock.now();
-    const excess = rule.maxCount === undefined ? 0 : Math.max(0, ended.length - rule.maxCount);
-    const doomed = ended.filter(
-      (s, i) => i < excess || (rule.maxAgeMs !== undefined && now - (s.record.endedAt ?? now) >= rule.maxAgeMs),
-    );
+      .map((s) => ({ item: s, endedAt: s.record.endedAt ?? now, bytes: treeBytes.get(s) ?? 0 }))
+      .sort((a, b) => a.endedAt - b.endedAt);
+    const doomed = endedToRemove(ended, rule, now);
     const removed: Session[] = [];
     for (const s of doomed) {
       // Retention never stops a process: a session with a child still running waits for it.

@@ -7,21 +7,8 @@ import { ManualClock } from "../../src/core/clock.js";
 import { sessionDirName } from "../../src/log/output-files.mjs";
 import { createTerminalSession } from "../../src/sessions/terminal-session.js";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { endedPipe, listedIds } from "../helpers/ended-sessions.js";
 import { alive } from "../sessions/process-helpers.js";
-
-type Http = ReturnType<typeof api>;
-
-async function endedPipe(http: Http, script: string, name?: string): Promise<string> {
-  const created = await http.post("/v1/sessions", { command: ["sh", "-c", script], ...(name ? { name } : {}) });
-  expect(created.status).toBe(201);
-  const id = created.json.id as string;
-  await waitFor(async () => (await http.get(`/v1/sessions/${id}`)).json.state === "exited", 10_000, `${id} to end`);
-  return id;
-}
-
-async function listedIds(http: Http): Promise<string[]> {
-  return ((await http.get("/v1/sessions")).json.sessions as Array<{ id: string }>).map((s) => s.id);
-}
 
 /** Rows the SQLite log still holds for `id` (read after the gateway closed it). */
 function storedRows(dataDir: string, id: string): { sessions: number; events: number } {

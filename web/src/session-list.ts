@@ -1,4 +1,5 @@
 import type { SessionInfo } from "../../src/protocol/index.js";
+import { DiskUsageLine } from "./disk-usage.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
@@ -60,6 +61,8 @@ export class SessionList {
   private selected: string | null = null;
   private readonly offStore: () => void;
   private readonly ticker: ReturnType<typeof setInterval>;
+  /** Admins only, on the full list: the data directory's size. */
+  private readonly disk: DiskUsageLine | null;
 
   /** `filter`: the chip chosen at first (the home page keeps the last one while the tab is open). */
   constructor(ctx: AppContext, mode: "full" | "compact", filter: Filter = "all") {
@@ -103,6 +106,7 @@ export class SessionList {
           h("span", null, mode === "full" ? "New session" : "New"),
         )
       : null;
+    this.disk = mode === "full" && ctx.me.role === "admin" ? new DiskUsageLine(ctx) : null;
     this.element = h(
       "section",
       { class: `session-list list-${mode}`, "aria-label": "Sessions" },
@@ -114,6 +118,7 @@ export class SessionList {
         this.chipsEl,
       ),
       this.rowsEl,
+      this.disk?.element ?? null,
     );
     this.offStore = ctx.store.onChange(() => this.render());
     this.ticker = setInterval(() => this.render(), LIST_TICK_MS);
@@ -140,6 +145,7 @@ export class SessionList {
   dispose(): void {
     this.offStore();
     clearInterval(this.ticker);
+    this.disk?.dispose();
   }
 
   private render(): void {

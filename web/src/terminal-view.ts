@@ -14,6 +14,7 @@ import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } f
 import type { Keys } from "./terminal-input.js";
 import { TERMINAL_SCROLLBACK_LINES } from "./replay-buffer.js";
 import { TerminalOutput } from "./terminal-output.js";
+import { TerminalTools } from "./terminal-tools.js";
 import { renderTextButton } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
 
@@ -39,6 +40,7 @@ export class TerminalView implements View {
   private readonly term: Terminal;
   private readonly fitAddon = new FitAddon();
   private readonly header: SessionHeader;
+  private readonly tools: TerminalTools;
   private readonly feed: SessionFeed;
   private readonly output: TerminalOutput;
   private readonly host: HTMLElement;
@@ -73,10 +75,16 @@ export class TerminalView implements View {
     });
     this.term.loadAddon(this.fitAddon);
     this.interruptButton = ctx.canSteer && session.kind !== "stream" ? this.renderInterrupt() : null;
+    this.tools = new TerminalTools(ctx, {
+      term: this.term,
+      session: () => this.session,
+      frame: () => this.host.parentElement ?? this.host,
+    });
     this.header = new SessionHeader(ctx, session, {
       actions: [
         renderScreenReaderToggle(this.term),
         renderTextButton(() => sessionTitle(this.session), this.term),
+        this.tools.element,
         ...(this.interruptButton ? [this.interruptButton] : []),
       ],
       onUpdate: (fresh) => {
@@ -175,6 +183,8 @@ export class TerminalView implements View {
     const observer = new ResizeObserver(() => this.scheduleFit());
     observer.observe(this.host);
     this.disposers.push(() => observer.disconnect());
+    this.tools.mounted();
+    this.disposers.push(() => this.tools.dispose());
     this.applySize();
   }
 

@@ -1,5 +1,7 @@
 import type { GatewayCore } from "../context.js";
 import type { Router } from "../router.js";
+import { castRoutes } from "./cast.js";
+import { diskRoutes } from "./disk.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
@@ -12,6 +14,8 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
   screenRoutes(router, core);
   streamRoutes(router, core);
+  castRoutes(router, core);
+  diskRoutes(router, core);
   messageRoutes(router, core);
   pluginRoutes(router, core);
   miscRoutes(router, core);
