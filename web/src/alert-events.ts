@@ -62,7 +62,8 @@ function change(s: SessionInfo, before: Seen, now: Seen): SessionAlert | null {
       body: "The agent asks for permission and waits until someone answers.",
     };
   }
-  if (now.activity === "idle" && before.activity === "working") {
+  // Working, or waiting on an answer, then idle (a poll may miss the working between them).
+  if (now.activity === "idle" && (before.activity === "working" || before.activity === "waiting")) {
     return {
       sessionId: s.id,
       reason: "finished",

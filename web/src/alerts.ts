@@ -46,6 +46,8 @@ export class Alerts {
   private readonly iconLink: HTMLLinkElement | null;
   private readonly plainIcon: string | null;
   private audio: AudioContext | null = null;
+  /** Counts the clicks on "Browser notifications": only the latest one's answer counts. */
+  private asked = 0;
   private readonly offStore: () => void;
 
   constructor(options: AlertsOptions) {
@@ -134,12 +136,18 @@ export class Alerts {
   }
 
   private async setNotify(on: boolean): Promise<void> {
+    const asked = ++this.asked;
     if (on && typeof Notification === "undefined") {
       this.options.toast("This browser cannot show notifications.", "error");
       on = false;
     } else if (on && Notification.permission !== "granted") {
-      // Asked from this click only: a browser refuses (and users resent) a prompt on load.
+      // Asked from this click only: a browser refuses (and users resent) a prompt on load. The
+      // box is ticked once the browser says yes.
+      this.notifyBox.checked = false;
+      this.statusEl.textContent = "Allow notifications in the browser's prompt.";
       const answer = await Notification.requestPermission();
+      // A later click decided already (a prompt can stay open while the user clicks again).
+      if (asked !== this.asked) return;
       if (answer !== "granted") {
         this.options.toast(
           "Notifications are blocked for this site: allow them in the browser's site settings.",
