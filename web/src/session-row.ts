@@ -133,11 +133,12 @@ export function renderRow(s: SessionInfo, options: RowOptions): Row {
     : [
         h(
           "span",
-          { class: "row-meta viewers", title: `${s.viewers} connection(s) watching`, "data-test": "watchers" },
+          { class: "row-meta viewers", title: `${s.viewers} connection(s) watching` },
           icon("eye"),
-          watchingText(s, options.me),
+          h("span", { "data-test": "watchers" }, watchingText(s, options.me)),
+          // The lock icon says "control" to the eye only.
+          h("span", { class: "sr-only" }, ", control:"),
         ),
-        h("span", { class: "sr-only" }, ", control: "),
         h(
           "span",
           { class: `row-meta control${s.controller ? " held" : ""}`, title: holder.title },
