@@ -416,6 +416,7 @@ describe("web UI", () => {
     await page.fill(".main [data-test=search]", "job-1");
     await expect.poll(() => page.locator(".main .row").count()).toBe(10);
     await page.fill(".main [data-test=search]", "");
+    await page.locator(".main [data-test=search]").blur();
     await page.screenshot({ path: `${SCREENSHOTS}sessions-list.png` });
   });
 });
