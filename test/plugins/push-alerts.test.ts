@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
+import type { ConfigInput } from "../../src/server/config.js";
 import { startGateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
@@ -35,6 +36,22 @@ async function webhook(): Promise<{ url: string; received: Received[] }> {
 
 const PLUGIN = join(process.cwd(), "examples/plugins/push-alerts");
 
+/** A gateway running `entries` as its plugins (closed after the test), and its HTTP API. */
+async function gatewayWith(
+  entries: NonNullable<NonNullable<ConfigInput["plugins"]>["entries"]>,
+): Promise<ReturnType<typeof api>> {
+  const gateway = await startGateway({
+    host: "127.0.0.1",
+    port: 0,
+    dataDir: tempDir(),
+    token: TEST_TOKEN,
+    logger: createLogger({ level: "silent" }),
+    config: { plugins: { entries } },
+  });
+  onTestFinished(() => gateway.close());
+  return api(gateway.url);
+}
+
 describe("push alerts plugin (examples/plugins/push-alerts)", () => {
   it("posts a permission request, a finished run and an exit in ntfy, Slack and JSON formats", async () => {
     const hook = await webhook();
@@ -43,16 +60,7 @@ describe("push alerts plugin (examples/plugins/push-alerts)", () => {
       permissions: { readAllSessions: true },
       config: { url: `${hook.url}/${format}`, format, uiUrl: "http://gw.example:7317/" },
     });
-    const gateway = await startGateway({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: tempDir(),
-      token: TEST_TOKEN,
-      logger: createLogger({ level: "silent" }),
-      config: { plugins: { entries: { ntfy: entry("ntfy"), slack: entry("slack"), json: entry("json") } } },
-    });
-    onTestFinished(() => gateway.close());
-    const http = api(gateway.url);
+    const http = await gatewayWith({ ntfy: entry("ntfy"), slack: entry("slack"), json: entry("json") });
     for (const id of ["ntfy", "slack", "json"])
       await waitFor(
         async () => (await http.get(`/v1/plugins/${id}`)).json.state === "running",
@@ -139,16 +147,7 @@ describe("push alerts plugin (examples/plugins/push-alerts)", () => {
   });
 
   it("refuses to start without a webhook url, saying what to set", async () => {
-    const gateway = await startGateway({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir: tempDir(),
-      token: TEST_TOKEN,
-      logger: createLogger({ level: "silent" }),
-      config: { plugins: { entries: { push: { path: PLUGIN, config: { format: "ntfy" } } } } },
-    });
-    onTestFinished(() => gateway.close());
-    const http = api(gateway.url);
+    const http = await gatewayWith({ push: { path: PLUGIN, config: { format: "ntfy" } } });
     // A plugin whose activation throws is restarted after a backoff, and says why meanwhile.
     await waitFor(async () => (await http.get("/v1/plugins/push")).json.lastError !== null, 15_000, "the failure");
     const status = (await http.get("/v1/plugins/push")).json;

@@ -335,16 +335,16 @@ describe("web UI", () => {
   it("starts an ended terminal again with the same command, cwd, size and name (Run again)", async () => {
     const s = await stack();
     const cwd = tempDir();
-    const first = (
-      await s.http.post("/v1/sessions", {
-        command: ["sh", "-c", "echo ran in $(pwd) at $(stty size)"],
-        cwd,
-        pty: true,
-        cols: 91,
-        rows: 23,
-        name: "sizer",
-      })
-    ).json.id as string;
+    const spec = {
+      command: ["sh", "-c", "echo ran in $(pwd) at $(stty size)"],
+      cwd,
+      pty: true,
+      cols: 91,
+      rows: 23,
+      name: "sizer",
+    };
+    const first = (await s.http.post("/v1/sessions", spec)).json.id as string;
+    await createShell(s.http, "still-running");
     await waitFor(async () => (await s.http.get(`/v1/sessions/${first}`)).json.state === "exited", 5_000, "the exit");
     const page = await s.page();
     const again = `.main .row-item[data-item="${first}"] [data-test=run-again]`;
@@ -354,15 +354,7 @@ describe("web UI", () => {
     await page.click(again);
     await page.waitForFunction((old) => /^#\/s\//.test(location.hash) && !location.hash.includes(old), first);
     const second = decodeURIComponent(new URL(page.url()).hash.slice("#/s/".length));
-    const info = (await s.http.get(`/v1/sessions/${second}`)).json;
-    expect(info).toMatchObject({
-      command: ["sh", "-c", "echo ran in $(pwd) at $(stty size)"],
-      cwd,
-      pty: true,
-      cols: 91,
-      rows: 23,
-      name: "sizer",
-    });
+    expect((await s.http.get(`/v1/sessions/${second}`)).json).toMatchObject(spec);
     await waitFor(
       async () => (await s.http.get(`/v1/sessions/${second}/output`)).text.includes(`ran in ${cwd} at 23 91`),
       10_000,
@@ -418,5 +410,17 @@ describe("web UI", () => {
     await page.fill(".main [data-test=search]", "");
     await page.locator(".main [data-test=search]").blur();
     await page.screenshot({ path: `${SCREENSHOTS}sessions-list.png` });
+  });
+  it("tells an operator with no sessions who can watch the one it starts, not that everyone can (exploratory test: it promised everyone)", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: [] }] },
+    });
+    const page = await s.page({ token: OPERATOR_TOKEN });
+    await page.waitForSelector(".main .empty h3");
+    const text = await page.textContent(".main .empty p");
+    expect(text).toBe(
+      "Start a shell or an agent. It is yours: admins, and tokens whose session patterns match its name, can watch it too.",
+    );
+    expect(text).not.toMatch(/everyone/);
   });
 });
