@@ -3,6 +3,7 @@ import path from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
+import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
@@ -107,6 +108,8 @@ export class AgentSession {
   private readonly restartTimes: number[] = [];
   private queue: Run[] = [];
   private active: Run | undefined;
+  /** The run started last, active or ended: its answer is what the sessions list shows. */
+  private latest: Run | undefined;
   private lane: Lane | undefined;
   private adapter: AgentAdapter | undefined;
   private crashed = false;
@@ -297,6 +300,11 @@ export class AgentSession {
     await Promise.all([...this.retiring]);
   }
 
+  /** The tail of the latest run's answer (bounded: the list shows one line of it). */
+  latestAnswer(): string {
+    return this.latest?.answerText.slice(-LAST_LINE_TAIL_BYTES) ?? "";
+  }
+
   private startNext(): void {
     while (!this.disposing && !this.active && !this.lane && this.queue.length > 0) {
       const run = this.queue.shift()!;
@@ -307,6 +315,7 @@ export class AgentSession {
         continue;
       }
       this.active = run;
+      this.latest = run;
       const lane: Lane = { run, adapter, controller: new AbortController(), settleTimer: undefined };
       this.lane = lane;
       this.logger.debug({ sessionId: this.sessionId, runId: run.runId }, "run started");

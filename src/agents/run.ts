@@ -96,6 +96,11 @@ export class Run implements RunSink {
     });
   }
 
+  /** The answer streamed so far (all of it once the run ended with `chat.final`). */
+  get answerText(): string {
+    return this.answer;
+  }
+
   get phase(): RunPhase {
     return this.phaseValue;
   }

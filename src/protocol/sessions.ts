@@ -263,6 +263,14 @@ export const SessionInfo = z.object({
   first: z.number().int().nonnegative(),
   outputBytes: z.number().int().nonnegative(),
   viewers: z.number().int().nonnegative(),
+  /** The token names of who watches, sorted, at most 20 (`viewers` counts every connection). */
+  watchers: z.array(z.string()),
+  /**
+   * The last line with visible text a terminal wrote (escapes removed, at most 200 characters)
+   * or an agent's latest answer; null before any, and for a session ended before the gateway
+   * started.
+   */
+  lastLine: z.string().nullable(),
   controller: z.string().nullable(),
   parent: z.string().nullable(),
   agent: z.string().nullable(),

@@ -154,7 +154,10 @@ export class ClusterMirror {
     while (log.appendedHead < shared.position.head) {
       const entries = await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
       if (entries.length === 0) break;
-      for (const entry of entries) log.appendCopy(entry);
+      for (const entry of entries) {
+        log.appendCopy(entry);
+        if (session instanceof RemoteSession) session.copied(entry);
+      }
     }
     if (session instanceof RemoteSession) session.update(recordOf(shared.record));
   }

@@ -77,6 +77,8 @@ interface Subscription {
   session: Session;
   /** Stops watching the session's removal. */
   unwatch: () => void;
+  /** Stops counting this connection's token as watching. */
+  unview: () => void;
 }
 
 class MultiplexConnection {
@@ -331,8 +333,7 @@ class MultiplexConnection {
         first: session.log.first,
       });
     });
-    this.subs.set(sessionId, { feed, session, unwatch });
-    session.viewers++;
+    this.subs.set(sessionId, { feed, session, unwatch, unview: session.watch(this.identity.name) });
     const end = endBefore(session, feed.cursor);
     this.send({
       op: "subscribed",
@@ -352,7 +353,7 @@ class MultiplexConnection {
     if (!sub) return false;
     sub.feed.close();
     sub.unwatch();
-    sub.session.viewers--;
+    sub.unview();
     this.subs.delete(sessionId);
     return true;
   }

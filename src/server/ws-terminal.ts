@@ -141,6 +141,8 @@ class TerminalConnection {
   private readonly inputBucket: TokenBucket;
   private readonly stopLeaseWatch: () => void;
   private readonly stopRemoveWatch: () => void;
+  /** Stops counting this socket's token as watching. */
+  private readonly unwatch: () => void;
   /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
   private readonly pacing: FeedPacing;
   private readonly releaseShare: () => void;
@@ -170,7 +172,7 @@ class TerminalConnection {
       share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
-    session.viewers++;
+    this.unwatch = session.watch(identity.name);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
     this.stopRemoveWatch = session.onRemoved(() => {
       // Nothing more to read or steer: stop at once, and tell the viewer not to come back.
@@ -198,7 +200,7 @@ class TerminalConnection {
     this.feed?.close();
     this.stopLeaseWatch();
     this.stopRemoveWatch();
-    this.session.viewers--;
+    this.unwatch();
     this.session.lease.release(this.connId, "disconnected");
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);

@@ -9,6 +9,7 @@ import type {
   ChildTerminalFactory,
   ChildTerminalSpec,
 } from "../agents/index.js";
+import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
@@ -79,6 +80,10 @@ export class AgentGatewaySession extends Session {
   override info(): SessionInfo {
     const info = super.info();
     return info.state === "running" ? { ...info, pid: this.agent?.pid() ?? null } : info;
+  }
+
+  protected override lastLine(): string | null {
+    return this.agent ? lastLine(this.agent.latestAnswer()) : null;
   }
 
   protected override runInfo(): SessionInfo["run"] {

@@ -1,5 +1,8 @@
 import type { Timer } from "../core/clock.js";
+import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
+import { OutputEntry } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
+import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import { Session } from "./session.js";
@@ -36,6 +39,19 @@ export class RemoteSession extends Session {
       "WRONG_SESSION_KIND",
       `session ${this.id} runs on node ${this.nodeId}: this node shows it but cannot ${what} yet; send that to node ${this.nodeId}`,
     );
+  }
+
+  /**
+   * An entry copied from the owner's log: output and final answers feed the list's last line,
+   * as the owner's own session does (the owner shows an agent's answer while it streams too).
+   */
+  copied(entry: StoredEntry): void {
+    if (entry instanceof OutputEntry) {
+      if (!entry.binary) this.outputTail.push(entry.bytes);
+    } else if (entry.type === "chat.final") {
+      const text = (JSON.parse(entry.json) as { text?: unknown }).text;
+      if (typeof text === "string") this.outputTail.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
+    }
   }
 
   /** Why this node cannot steer it (see `steerTarget`): its owner runs it. */

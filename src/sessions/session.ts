@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import { ControlLease } from "../core/control-lease.js";
+import { LastLine } from "../core/last-line.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
@@ -83,6 +84,9 @@ export interface SessionContext {
   changed(session: Session): void;
 }
 
+/** The most watcher names a session summary lists (`viewers` still counts them all). */
+export const WATCHER_NAMES_MAX = 20;
+
 /**
  * A session: an id, a kind, an append-only log and, for terminals and agents, something
  * running. Access rules and the control lease are checked by the server before these
@@ -92,8 +96,11 @@ export abstract class Session {
   readonly log: SessionLog;
   readonly record: SessionRecord;
   readonly lease: ControlLease;
-  viewers = 0;
   lastActivityAt: number;
+  /** The newest output, for the list's last line (terminal sessions feed it; agents show their answer). */
+  protected readonly outputTail = new LastLine();
+  /** Who watches (subscriptions, terminal sockets, SSE streams), by token name, with how many each. */
+  private readonly watchers = new Map<string, number>();
   protected readonly ctx: SessionContext;
   private readonly endWaiters: Array<() => void> = [];
   private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
@@ -116,6 +123,26 @@ export abstract class Session {
 
   get running(): boolean {
     return this.record.state === "running";
+  }
+
+  /** How many subscriptions, terminal sockets and SSE streams watch the session. */
+  get viewers(): number {
+    let n = 0;
+    for (const count of this.watchers.values()) n += count;
+    return n;
+  }
+
+  /** Counts `name` as watching until the returned function is called (once; later calls do nothing). */
+  watch(name: string): () => void {
+    this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.watchers.get(name) ?? 1) - 1;
+      if (left > 0) this.watchers.set(name, left);
+      else this.watchers.delete(name);
+    };
   }
 
   /** The session was removed (its log deleted): it is no longer listed and nothing may read it. */
@@ -172,12 +199,18 @@ export abstract class Session {
       first: this.log.first,
       outputBytes: this.log.outputBytes,
       viewers: this.viewers,
+      watchers: [...this.watchers.keys()].sort().slice(0, WATCHER_NAMES_MAX),
+      lastLine: this.lastLine(),
       controller: this.lease.holder?.actor.name ?? null,
       parent: r.parent,
       agent: r.agent,
       run: this.runInfo(),
       lastActivityAt: this.lastActivityAt,
     };
+  }
+
+  protected lastLine(): string | null {
+    return this.outputTail.value();
   }
 
   protected runInfo(): SessionInfo["run"] {

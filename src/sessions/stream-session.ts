@@ -21,6 +21,13 @@ export class StreamSession extends Session {
     return out;
   }
 
+  /** Appends a producer's output, which feeds the list's last line as a terminal's does. */
+  appendOutput(stream: "stdout" | "stderr", data: string, enc?: "base64"): SessionEvent {
+    const event = this.log.appendOutput(stream, data, enc);
+    this.outputTail.push(enc === "base64" ? Buffer.from(data, "base64") : data);
+    return event;
+  }
+
   /** Marks the stream ended (used for `exit` from a producer and for DELETE). */
   end(exitCode: number | null, signal: string | null): SessionEvent {
     const event = this.finish("exited", exitCode, signal);
@@ -46,7 +53,7 @@ export function appendExternalEvent(session: Session, e: ExternalEvent): Session
     case "output": {
       if (!(session instanceof StreamSession)) break;
       const d = e.data as { stream: "stdout" | "stderr"; data: string; enc?: "base64" };
-      return session.log.appendOutput(d.stream, d.data, d.enc);
+      return session.appendOutput(d.stream, d.data, d.enc);
     }
     case "exit": {
       if (!(session instanceof StreamSession)) break;

@@ -36,6 +36,8 @@ export class TerminalSession extends Session {
       clock: this.ctx.clock,
       pools: piecePools,
       emit: (piece) => {
+        // Copied before the log may hand a pooled piece back to its pool.
+        if (!piece.binary) this.outputTail.push(piece.bytes);
         this.log.appendOutputBytes(piece.stream, piece.bytes, piece.binary, piece.pool);
         this.touch();
         this.waitForLog();

@@ -63,11 +63,13 @@ async function threeNodes() {
   return { redis, nodes };
 }
 
-/** The session list as every node should give it (what moves with viewers left out). */
+/** The session list as every node should give it (what moves with viewers, who watch on each node, left out). */
 async function listOn(node: ChildGateway) {
   const res = await api(node.url).get("/v1/sessions");
   expect(res.status).toBe(200);
-  return (res.json.sessions as Array<Record<string, unknown>>).map(({ viewers: _v, lastActivityAt: _l, ...s }) => s);
+  return (res.json.sessions as Array<Record<string, unknown>>).map(
+    ({ viewers: _v, watchers: _w, lastActivityAt: _l, ...s }) => s,
+  );
 }
 
 describe("three gateway processes on one Redis", () => {

@@ -22,6 +22,8 @@ export function sessionInfo(id: string, overrides: Partial<SessionInfo> = {}): S
     first: 1,
     outputBytes: 0,
     viewers: 0,
+    watchers: [],
+    lastLine: null,
     controller: null,
     parent: null,
     agent: null,

@@ -5,9 +5,12 @@
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
 import { waitForTerminal } from "./harness.js";
 import {
+  OPERATOR_TOKEN,
+  SCREENSHOTS,
   VIEWER_TOKEN,
   createAgent,
   createShell,
@@ -53,7 +56,7 @@ describe("web UI", () => {
     const watcher = await connect({ url: s.gateway.url, token: TEST_TOKEN });
     onTestFinished(() => watcher.close());
     watcher.subscribe(id, () => undefined);
-    await page.waitForSelector(`${row} .viewers:has-text('1')`);
+    await page.waitForSelector(`${row} [data-test=watchers]:has-text('you watching')`);
     expect(await focused()).toBe(id);
     await page.keyboard.press("Enter");
     await page.waitForSelector(`.terminal-view[data-session="${id}"]`);
@@ -261,5 +264,163 @@ describe("web UI", () => {
     expect(list).toBeLessThan(10);
     expect(header).toBeLessThan(10);
     expect((await runStatus(page, 0))?.text).toBe("word ".repeat(60));
+  });
+  it("filters by name, command, owner and state in the search box; rows show the last line and who watches, ended rows neither", async () => {
+    const s = await stack({
+      auth: {
+        tokens: [
+          { name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: [] },
+          { name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] },
+        ],
+      },
+    });
+    const server = (
+      await s.http.post("/v1/sessions", {
+        command: ["sh", "-c", "printf 'booting\\n\\033[32mlistening on :8080\\033[0m\\n'; sleep 300"],
+        name: "web-server",
+      })
+    ).json.id as string;
+    const lint = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo 3 warnings; exit 1"], name: "lint" }))
+      .json.id as string;
+    const ottos = (await api(s.gateway.url, OPERATOR_TOKEN).post("/v1/sessions", { command: ["sleep", "300"] })).json
+      .id as string;
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${lint}`)).json.state === "exited", 5_000, "lint's exit");
+    const vera = await connect({ url: s.gateway.url, token: VIEWER_TOKEN });
+    onTestFinished(() => vera.close());
+    vera.subscribe(server, () => undefined);
+
+    const page = await s.page();
+    const rows = ".main .row";
+    const shown = async (): Promise<string[]> =>
+      (await page.locator(rows).evaluateAll((els) => els.map((el) => el.getAttribute("data-session")!))).sort();
+    await expect.poll(() => page.locator(rows).count(), { timeout: 5_000 }).toBe(3);
+    // The last line without its colour escapes; the watcher by name; nothing of the kind on an ended row.
+    await expect
+      .poll(() => page.textContent(`.row[data-session="${server}"] [data-test=last-line]`))
+      .toBe("listening on :8080");
+    await expect
+      .poll(() => page.textContent(`.row[data-session="${server}"] [data-test=watchers]`))
+      .toBe("vera watching");
+    expect(await page.textContent(`.row[data-session="${ottos}"] [data-test=watchers]`)).toBe("nobody watching");
+    expect(await page.textContent(`.row[data-session="${lint}"] [data-test=last-line]`)).toBe("3 warnings");
+    const ended = (await page.textContent(`.row[data-session="${lint}"]`))!;
+    expect(ended).not.toMatch(/watching|free/);
+    expect(
+      await page.locator(`.row[data-session="${lint}"] .viewers, .row[data-session="${lint}"] .control`).count(),
+    ).toBe(0);
+
+    const search = async (query: string): Promise<string[]> => {
+      await page.fill(".main [data-test=search]", query);
+      return shown();
+    };
+    expect(await search("web")).toEqual([server]); // name
+    expect(await search("sleep")).toEqual([ottos, server].sort()); // command
+    expect(await search("otto")).toEqual([ottos]); // owner
+    expect(await search("exited 1")).toEqual([lint]); // state as shown
+    expect(await search("running admin")).toEqual([server]); // every word
+    expect(await search("no-such-thing")).toEqual([]);
+    expect(await page.textContent(".main .empty")).toBe("No sessions match “no-such-thing” here.");
+    // The search holds across polls, and goes on in the sidebar next to a session opened from it.
+    await search("web");
+    await page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+    expect(await shown()).toEqual([server]);
+    await page.click(`${rows}[data-session="${server}"]`);
+    await page.waitForSelector(".view[data-restored=true]");
+    expect(await page.inputValue(".sidebar [data-test=search]")).toBe("web");
+    expect(await page.locator(".sidebar .row").count()).toBe(1);
+    await page.fill(".sidebar [data-test=search]", "");
+    expect(await page.locator(".sidebar .row").count()).toBe(3);
+  });
+
+  it("starts an ended terminal again with the same command, cwd, size and name (Run again)", async () => {
+    const s = await stack();
+    const cwd = tempDir();
+    const spec = {
+      command: ["sh", "-c", "echo ran in $(pwd) at $(stty size)"],
+      cwd,
+      pty: true,
+      cols: 91,
+      rows: 23,
+      name: "sizer",
+    };
+    const first = (await s.http.post("/v1/sessions", spec)).json.id as string;
+    await createShell(s.http, "still-running");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${first}`)).json.state === "exited", 5_000, "the exit");
+    const page = await s.page();
+    const again = `.main .row-item[data-item="${first}"] [data-test=run-again]`;
+    await page.waitForSelector(again);
+    // A running session has no Run again.
+    expect(await page.locator(".main [data-test=run-again]").count()).toBe(1);
+    await page.click(again);
+    await page.waitForFunction((old) => /^#\/s\//.test(location.hash) && !location.hash.includes(old), first);
+    const second = decodeURIComponent(new URL(page.url()).hash.slice("#/s/".length));
+    expect((await s.http.get(`/v1/sessions/${second}`)).json).toMatchObject(spec);
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${second}/output`)).text.includes(`ran in ${cwd} at 23 91`),
+      10_000,
+      "the new session's output",
+    );
+    await waitForTerminal(page, (t) => t.includes(`ran in ${cwd} at 23 91`), 10_000, "the output on the page");
+  });
+
+  it("removes every ended session with Remove ended after a confirming click, and only those", async () => {
+    const s = await stack();
+    const done = [] as string[];
+    for (const name of ["one", "two"])
+      done.push((await s.http.post("/v1/sessions", { command: ["true"], name })).json.id as string);
+    const running = await createShell(s.http, "keep-me");
+    for (const id of done)
+      await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state === "exited", 5_000, "the exit");
+    const page = await s.page();
+    await expect.poll(() => page.locator(".main .row").count(), { timeout: 5_000 }).toBe(3);
+    await page.click("[data-test=remove-ended]");
+    expect(await page.textContent("[data-test=remove-ended]")).toBe("Remove 2 ended for good?");
+    // Escape takes it back; nothing was removed.
+    await page.keyboard.press("Escape");
+    expect(await page.textContent("[data-test=remove-ended]")).toBe("Remove ended");
+    expect((await s.http.get(`/v1/sessions/${done[0]}`)).status).toBe(200);
+    await page.click("[data-test=remove-ended]");
+    await page.click("[data-test=remove-ended]");
+    await page.waitForSelector(".toast:has-text('Removed 2 ended sessions.')");
+    for (const id of done) expect((await s.http.get(`/v1/sessions/${id}`)).status).toBe(404);
+    expect((await s.http.get(`/v1/sessions/${running}`)).json.state).toBe("running");
+    expect(await page.locator(".main .row").count()).toBe(1);
+    // Nothing ended is left: the button goes.
+    expect(await page.isHidden("[data-test=remove-ended]")).toBe(true);
+  });
+
+  it("lists 50 sessions with their last lines from one poll (screenshot: sessions-list.png)", async () => {
+    const s = await stack();
+    const requests: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const command =
+        i % 5 === 4 ? ["sh", "-c", `echo job ${i} failed; exit 2`] : ["sh", "-c", `echo step ${i} of 50; sleep 300`];
+      await s.http.post("/v1/sessions", { command, name: `job-${String(i).padStart(2, "0")}` });
+    }
+    const page = await s.page();
+    page.on("request", (r) => requests.push(new URL(r.url()).pathname));
+    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(50);
+    await expect.poll(() => page.locator(".main [data-test=last-line]").count(), { timeout: 10_000 }).toBe(50);
+    expect(await page.textContent(`.main .row:has-text("job-07") [data-test=last-line]`)).toBe("step 7 of 50");
+    await page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+    // The list's own poll is all it asks: no request per row.
+    expect(requests.filter((p) => p.startsWith("/v1/sessions/"))).toEqual([]);
+    await page.fill(".main [data-test=search]", "job-1");
+    await expect.poll(() => page.locator(".main .row").count()).toBe(10);
+    await page.fill(".main [data-test=search]", "");
+    await page.locator(".main [data-test=search]").blur();
+    await page.screenshot({ path: `${SCREENSHOTS}sessions-list.png` });
+  });
+  it("tells an operator with no sessions who can watch the one it starts, not that everyone can (exploratory test: it promised everyone)", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: [] }] },
+    });
+    const page = await s.page({ token: OPERATOR_TOKEN });
+    await page.waitForSelector(".main .empty h3");
+    const text = await page.textContent(".main .empty p");
+    expect(text).toBe(
+      "Start a shell or an agent. It is yours: admins, and tokens whose session patterns match its name, can watch it too.",
+    );
+    expect(text).not.toMatch(/everyone/);
   });
 });

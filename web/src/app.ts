@@ -2,6 +2,7 @@ import { joinCommand } from "../../src/core/shell-words.js";
 import { HttpClient, SwitchboardClient, isSwitchboardError } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
+import { Alerts } from "./alerts.js";
 import { ConnectionPill } from "./connection-pill.js";
 import type { AppContext, Me, View } from "./context.js";
 import { CreateDialog } from "./create-dialog.js";
@@ -29,6 +30,7 @@ export class App {
   private readonly store: SessionStore;
   private readonly pill: ConnectionPill;
   private readonly toasts = new Toasts();
+  private readonly alerts: Alerts;
   private readonly dialog: CreateDialog;
   private readonly sidebar: HTMLElement;
   private readonly main: HTMLElement;
@@ -72,6 +74,16 @@ export class App {
       if (change.state === "closed" && isSwitchboardError(change.error, "UNAUTHORIZED"))
         this.signedOut("Your sign-in expired. Sign in again.");
     });
+    this.alerts = new Alerts({
+      store: this.store,
+      me: me.name,
+      openSession: () => {
+        const route = parseRoute(location.hash);
+        return route.name === "session" ? route.id : null;
+      },
+      navigate: (hash) => this.navigate(hash),
+      toast: (message, kind) => this.toasts.show(message, kind),
+    });
     this.sideList = new SessionList(this.ctx, "compact");
     this.sidebar = h("aside", { class: "sidebar" }, this.sideList.element);
     this.main = h("main", { class: "main" });
@@ -89,6 +101,7 @@ export class App {
         ),
         this.pill.element,
         h("div", { class: "spacer" }),
+        this.alerts.element,
         h(
           "a",
           {
@@ -140,6 +153,7 @@ export class App {
     this.view = null;
     this.homeList?.dispose();
     this.sideList.dispose();
+    this.alerts.dispose();
     this.pill.dispose();
     this.store.stop();
     this.client.close();
@@ -170,16 +184,16 @@ export class App {
       const view = new PluginsView(this.ctx);
       this.view = view;
       fill(this.main, view.element);
-      document.title = "Plugins · Switchboard";
+      this.alerts.title = "Plugins · Switchboard";
       return;
     }
     if (route.name === "home") {
       this.element.classList.replace("route-session", "route-home");
       // The filter last chosen, on this page or in the sidebar: one choice for both lists.
-      this.homeList ??= new SessionList(this.ctx, "full", this.sideList.filter);
+      this.homeList ??= new SessionList(this.ctx, "full", this.sideList.filter, this.sideList.query);
       fill(this.main, this.homeList.element);
       this.sideList.select(null);
-      document.title = "Switchboard";
+      this.alerts.title = "Switchboard";
       return;
     }
     this.leaveHome();
@@ -215,13 +229,14 @@ export class App {
     this.view = view;
     fill(this.main, view.element);
     view.mounted?.();
-    document.title = `${session.name ?? (session.command && joinCommand(session.command)) ?? session.agent ?? "session"} · Switchboard`;
+    this.alerts.title = `${session.name ?? (session.command && joinCommand(session.command)) ?? session.agent ?? "session"} · Switchboard`;
   }
 
   private leaveHome(): void {
     if (!this.homeList) return;
     // Working through "Needs input" goes on in the sidebar (exploratory test: it showed All).
     this.sideList.filter = this.homeList.filter;
+    this.sideList.search(this.homeList.query);
     this.homeList.dispose();
     this.homeList = null;
   }

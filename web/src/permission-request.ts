@@ -22,10 +22,14 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
       resolved.outcome === "cancelled"
         ? `Cancelled${resolved.by ? ` by ${resolved.by}` : ` (${cancelReason(run)})`}`
         : `${resolved.optionName ?? resolved.optionId ?? "Answered"}${resolved.by ? ` — answered by ${resolved.by}` : ""}`;
+    // A refusal is not a success: only an allowing answer is green (ACP option kinds reject_once, reject_always).
+    const kind = request.options.find((o) => o.optionId === resolved.optionId)?.kind ?? "";
+    const outcome = resolved.outcome === "selected" && kind.startsWith("reject") ? "rejected" : resolved.outcome;
     return h(
       "div",
       {
-        class: `permission resolved outcome-${resolved.outcome}`,
+        class: `permission resolved outcome-${outcome}`,
+        "data-outcome": outcome,
         "data-request": request.requestId,
         "data-resolved": "true",
       },

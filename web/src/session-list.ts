@@ -2,8 +2,9 @@ import type { SessionInfo } from "../../src/protocol/index.js";
 import { DiskUsageLine } from "./disk-usage.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
-import type { IconName } from "./dom.js";
-import { controlHolder, displayState, relativeTime, sessionSubtitle, sessionTitle, stateRank } from "./format.js";
+import { displayState, errorText, relativeTime, sessionTitle, stateRank } from "./format.js";
+import { matchesQuery, renderRow, rowKey, runAgainRequest } from "./session-row.js";
+import type { Row } from "./session-row.js";
 
 /** Relative times ("12s ago") are redrawn this often. */
 export const LIST_TICK_MS = 5_000;
@@ -16,7 +17,8 @@ const FILTERS: { id: Filter; label: string }[] = [
   { id: "ended", label: "Ended" },
 ];
 
-const KIND_ICONS: Record<SessionInfo["kind"], IconName> = { terminal: "terminal", agent: "agent", stream: "stream" };
+/** "Remove ended" waits this long for its confirming second click. */
+export const REMOVE_ENDED_ARM_MS = 5_000;
 
 function matches(filter: Filter, s: SessionInfo): boolean {
   const state = displayState(s).state;
@@ -54,21 +56,56 @@ export class SessionList {
   private readonly summaryEl: HTMLElement;
   private readonly chipsEl: HTMLElement;
   private readonly chips: { filter: Filter; el: HTMLButtonElement; count: HTMLElement }[];
-  private readonly rows = new Map<string, { el: HTMLElement; key: string; activity: HTMLElement }>();
+  private readonly rows = new Map<string, Row & { key: string }>();
+  private readonly searchEl: HTMLInputElement;
+  private readonly removeEndedEl: HTMLButtonElement | null;
+  private removeArmed: ReturnType<typeof setTimeout> | undefined;
+  private removing = false;
   /** What the rows area shows when no row does ("Loading sessions…", …), to redraw it only when that changes. */
   private emptyShown: HTMLElement | null = null;
   private _filter: Filter;
+  private _query = "";
   private selected: string | null = null;
   private readonly offStore: () => void;
   private readonly ticker: ReturnType<typeof setInterval>;
   /** Admins only, on the full list: the data directory's size. */
   private readonly disk: DiskUsageLine | null;
 
-  /** `filter`: the chip chosen at first (the home page keeps the last one while the tab is open). */
-  constructor(ctx: AppContext, mode: "full" | "compact", filter: Filter = "all") {
+  /**
+   * `filter` and `query`: the chip chosen and the search typed at first (the home page and the
+   * sidebar hand them on while the tab is open).
+   */
+  constructor(ctx: AppContext, mode: "full" | "compact", filter: Filter = "all", query = "") {
     this.ctx = ctx;
     this.mode = mode;
     this._filter = filter;
+    this._query = query;
+    this.searchEl = h("input", {
+      class: "list-search",
+      type: "search",
+      placeholder: mode === "full" ? "Search name, command, owner, state" : "Search",
+      "aria-label": "Search sessions by name, command, owner or state",
+      "data-test": "search",
+      value: query,
+      oninput: () => this.search(this.searchEl.value),
+    });
+    this.removeEndedEl =
+      mode === "full" && ctx.canSteer
+        ? h(
+            "button",
+            {
+              class: "btn btn-small btn-ghost remove-ended",
+              type: "button",
+              "data-test": "remove-ended",
+              onclick: () => void this.removeEnded(),
+              onkeydown: (e: Event) => {
+                if ((e as KeyboardEvent).key === "Escape") this.disarmRemove();
+              },
+            },
+            icon("trash"),
+            h("span", null, "Remove ended"),
+          )
+        : null;
     this.summaryEl = h("p", { class: "list-summary" });
     this.chips = FILTERS.map((f) => {
       const count = h("span", { class: "chip-count" });
@@ -116,6 +153,7 @@ export class SessionList {
         h("div", { class: "list-title" }, h(mode === "full" ? "h1" : "h2", null, "Sessions"), newButton),
         mode === "full" ? this.summaryEl : null,
         this.chipsEl,
+        h("div", { class: "list-tools" }, this.searchEl, this.removeEndedEl),
       ),
       this.rowsEl,
       this.disk?.element ?? null,
@@ -137,22 +175,89 @@ export class SessionList {
     this.render();
   }
 
+  get query(): string {
+    return this._query;
+  }
+
+  /** Shows only the sessions whose name, command, owner or state has every word of `query`. */
+  search(query: string): void {
+    if (this.searchEl.value !== query) this.searchEl.value = query;
+    if (query === this._query) return;
+    this._query = query;
+    this.render();
+  }
+
   select(id: string | null): void {
     this.selected = id;
-    for (const [rowId, row] of this.rows) markSelected(row.el, rowId === id);
+    for (const [rowId, row] of this.rows) markSelected(row.link, rowId === id);
   }
 
   dispose(): void {
     this.offStore();
     clearInterval(this.ticker);
     this.disk?.dispose();
+    this.disarmRemove();
+  }
+
+  /** Starts an ended terminal session again with the same command, cwd, size and name, and opens it. */
+  private async runAgain(s: SessionInfo): Promise<void> {
+    try {
+      const started = await this.ctx.http.createSession(runAgainRequest(s));
+      this.ctx.store.upsert(started);
+      this.ctx.navigate(`#/s/${encodeURIComponent(started.id)}`);
+    } catch (error) {
+      this.ctx.toast(`Cannot start it again: ${errorText(error)}`, "error");
+    }
+  }
+
+  /** First click arms ("Remove 3 ended?"), the second removes every ended session listed, logs and all. */
+  private async removeEnded(): Promise<void> {
+    const button = this.removeEndedEl;
+    if (!button || this.removing) return;
+    const ended = this.ctx.store.list().filter((s) => s.state !== "running");
+    if (this.removeArmed === undefined) {
+      if (ended.length === 0) return;
+      fill(button, icon("trash"), h("span", null, `Remove ${ended.length} ended for good?`));
+      button.classList.add("confirm");
+      this.removeArmed = setTimeout(() => this.disarmRemove(), REMOVE_ENDED_ARM_MS);
+      return;
+    }
+    this.disarmRemove();
+    this.removing = true;
+    button.disabled = true;
+    const failed: string[] = [];
+    for (const s of ended) {
+      try {
+        await this.ctx.http.removeSession(s.id);
+        this.ctx.store.remove(s.id);
+      } catch (error) {
+        // Another operator's session the user may see but not remove, or one gone meanwhile.
+        failed.push(`${sessionTitle(s)}: ${errorText(error)}`);
+      }
+    }
+    this.removing = false;
+    button.disabled = false;
+    const removed = ended.length - failed.length;
+    this.ctx.toast(`Removed ${removed} ended session${removed === 1 ? "" : "s"}.`);
+    if (failed.length > 0) this.ctx.toast(`Not removed: ${failed.slice(0, 3).join("; ")}`, "error");
+  }
+
+  private disarmRemove(): void {
+    if (this.removeArmed === undefined) return;
+    clearTimeout(this.removeArmed);
+    this.removeArmed = undefined;
+    if (this.removeEndedEl) {
+      fill(this.removeEndedEl, icon("trash"), h("span", null, "Remove ended"));
+      this.removeEndedEl.classList.remove("confirm");
+    }
   }
 
   private render(): void {
     const all = this.ctx.store.list();
     const now = Date.now();
     this.renderChips(all);
-    const visible = sortSessions(all.filter((s) => matches(this._filter, s)));
+    const visible = sortSessions(all.filter((s) => matches(this._filter, s) && matchesQuery(s, this._query)));
+    if (this.removeEndedEl) this.removeEndedEl.hidden = !all.some((s) => s.state !== "running");
     if (this.mode === "full") fill(this.summaryEl, summary(all));
     if (visible.length === 0) {
       this.rows.clear();
@@ -175,7 +280,7 @@ export class SessionList {
         row = { ...this.row(s), key };
         this.rows.set(s.id, row);
       }
-      markSelected(row.el, s.id === this.selected);
+      markSelected(row.link, s.id === this.selected);
       setActivity(row.activity, s, now);
       ordered.push(row.el);
     }
@@ -186,8 +291,8 @@ export class SessionList {
     if (current.length !== ordered.length || ordered.some((el, i) => current[i] !== el)) {
       const focused = current.find((el) => el.contains(document.activeElement)) as HTMLElement | undefined;
       fill(this.rowsEl, ordered);
-      const again = focused && this.rows.get(focused.dataset["session"] ?? "")?.el;
-      if (again && !again.contains(document.activeElement)) again.focus({ preventScroll: true });
+      const again = focused && this.rows.get(focused.dataset["item"] ?? "");
+      if (again && !again.el.contains(document.activeElement)) again.link.focus({ preventScroll: true });
     }
   }
 
@@ -208,68 +313,23 @@ export class SessionList {
     return parent ? sessionTitle(parent) : "an agent";
   }
 
-  /** A row, and its relative time (updated in place by {@link setActivity}). */
-  private row(s: SessionInfo): { el: HTMLElement; activity: HTMLElement } {
-    const badge = displayState(s);
-    const parent = this.parentTitle(s);
-    const sub = h(
-      "span",
-      { class: "row-sub" },
-      sessionSubtitle(s),
-      parent ? h("span", { class: "row-parent" }, ` · ↳ ${parent}`) : null,
-    );
-    // A name in a right-to-left script reads (and is cut off with "…") from its own start.
-    const title = h("span", { class: "row-title", dir: "auto" }, sessionTitle(s));
-    const stateBadge = h(
-      "span",
-      { class: `badge state-${badge.state}`, "data-state": badge.state },
-      h("span", { class: "dot" }),
-      badge.label,
-    );
-    const activity = h("span", { class: "row-meta activity" });
-    const common = {
-      class: `row state-${badge.state}`,
-      href: `#/s/${encodeURIComponent(s.id)}`,
-      "data-session": s.id,
-      "data-kind": s.kind,
-    };
-    if (this.mode === "compact") {
-      const el = h(
-        "a",
-        common,
-        h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
-        h("span", { class: "row-main" }, title, h("span", { class: "row-line" }, stateBadge, activity)),
-      );
-      return { el, activity };
-    }
-    const holder = controlHolder(s.controller, this.ctx.me.name);
-    const el = h(
-      "a",
-      common,
-      h("span", { class: `kind-icon kind-${s.kind}` }, icon(KIND_ICONS[s.kind])),
-      h("span", { class: "row-main" }, title, sub),
-      stateBadge,
-      h(
-        "span",
-        { class: "row-meta-group" },
-        activity,
-        h("span", { class: "row-meta viewers", title: `${s.viewers} watching` }, icon("eye"), String(s.viewers)),
-        // The icons say "watching" and "control" to the eye only: a screen reader read "0 free".
-        h("span", { class: "sr-only" }, " watching, control: "),
-        h(
-          "span",
-          { class: `row-meta control${s.controller ? " held" : ""}`, title: holder.title },
-          icon(s.controller ? "lock" : "unlock"),
-          holder.label,
-        ),
-      ),
-    );
-    return { el, activity };
+  private row(s: SessionInfo): Row {
+    return renderRow(s, {
+      mode: this.mode,
+      me: this.ctx.me.name,
+      parent: this.parentTitle(s),
+      runAgain: this.ctx.canSteer ? (session) => void this.runAgain(session) : null,
+    });
   }
 
   private empty(none: boolean): HTMLElement {
     if (!this.ctx.store.loaded) return h("div", { class: "empty muted" }, "Loading sessions…");
-    if (!none) return h("div", { class: "empty muted" }, "No sessions match this filter.");
+    if (!none)
+      return h(
+        "div",
+        { class: "empty muted" },
+        this._query.trim() ? `No sessions match “${this._query.trim()}” here.` : "No sessions match this filter.",
+      );
     const canSteer = this.ctx.canSteer;
     return h(
       "div",
@@ -280,7 +340,9 @@ export class SessionList {
         "p",
         { class: "muted" },
         canSteer
-          ? "Start a shell or an agent; everyone you share the gateway with can watch it live."
+          ? this.ctx.me.role === "admin"
+            ? "Start a shell or an agent; everyone whose token may see it can watch it live."
+            : "Start a shell or an agent. It is yours: admins, and tokens whose session patterns match its name, can watch it too."
           : "As a viewer you cannot start one: the sessions you may watch show up here as soon as someone starts them.",
       ),
       canSteer
@@ -303,22 +365,6 @@ export class SessionList {
         : null,
     );
   }
-}
-
-/** What a row shows, but its relative time. */
-function rowKey(s: SessionInfo, parent: string | null): string {
-  return JSON.stringify([
-    s.name,
-    s.state,
-    s.exitCode,
-    s.signal,
-    s.run,
-    s.viewers,
-    s.controller,
-    s.cols,
-    s.rows,
-    parent,
-  ]);
 }
 
 /** The row of the open session, also for a screen reader (`aria-current`). */

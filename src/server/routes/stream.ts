@@ -100,7 +100,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     res.writeHead(200, streamHeaders);
     res.flushHeaders();
     core.metrics.sseClients.inc();
-    session.viewers++;
+    const unwatch = session.watch(ctx.identity.name);
 
     let queued = 0;
     /** The last `id:` written: the client's Last-Event-ID once it has read that far. */
@@ -216,7 +216,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       heartbeat.cancel();
       feed?.close();
       core.metrics.sseClients.dec();
-      session.viewers--;
+      unwatch();
     });
     // A stream of an ended session whose last event was already delivered ends right away.
     feed.pump();
