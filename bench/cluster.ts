@@ -11,7 +11,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { connectRedis } from "../src/cluster/redis-client.js";
@@ -368,6 +368,7 @@ async function redisBytesPerMb(redis: RedisClient, owner: string): Promise<numbe
 
 export async function run(): Promise<BenchSection> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-cluster-"));
+  const loadAtStart = loadavg()[0]!;
   const server = await redisServer(dir);
   const redis = await connectRedis([server.url]);
   const children: ChildNode[] = [];
@@ -504,7 +505,9 @@ export async function run(): Promise<BenchSection> {
         `arrival at each /v1/ws client (clients in this process). Medians of ${ROUNDS} rounds (ratios: of per-round ratios).`,
       ].join("\n"),
       notes: [
+        `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores (the machine is shared: every process here competes with them).`,
         `Append runs (events/s), Switchboard: ${append.subjectRuns.map((x) => fmt(x)).join(", ")}; bare XADD: ${append.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
+        `Append floors (events/s): the script alone ${script.subjectRuns.map((x) => fmt(x)).join(", ")}; a single node's log ${sqlite.subjectRuns.map((x) => fmt(x)).join(", ")}. Resume runs: another node ${resumed.subjectRuns.map((x) => fmt(x)).join(", ")}; the owner ${resumed.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
         `PTY runs (MB/s): another node ${pty.other.map((x) => fmt(x)).join(", ")}; single node ${pty.single.map((x) => fmt(x)).join(", ")}; owner ${pty.owner.map((x) => fmt(x)).join(", ")}; raw ${pty.raw.map((x) => fmt(x)).join(", ")}. Every byte arrived: ${ptyComplete ? "yes" : "no"}.${errors.length > 0 ? ` Error frames: ${errors.join("; ")}.` : ""}`,
         `Fan-out runs, p50/p99 (ms): three nodes ${fan.three.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}; single node ${fan.one.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}. Deliveries: ${fan.three.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (three nodes); ${fan.one.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (single).`,
       ],
