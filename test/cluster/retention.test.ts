@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import { sessionKeys } from "../../src/cluster/redis-log.js";
-import { api, TEST_TOKEN } from "../helpers/gateway.js";
+import { api } from "../helpers/gateway.js";
+import { readSseMessages } from "../helpers/sse.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
@@ -20,36 +21,13 @@ async function trimmedAnswer(node: ChildGateway, id: string) {
   return { status: res.status, code: error?.code, first: error?.first, head: error?.head };
 }
 
-/** The SSE messages of `/stream?since=1` up to the event with seq `head`: `event: reset` first, then the events. */
+/** The SSE messages with data of `/stream?since=1` up to the event with seq `head`: `event: reset` first, then the events. */
 async function sseFrom1(node: ChildGateway, id: string, head: number): Promise<string[]> {
-  const abort = new AbortController();
-  const res = await fetch(`${node.url}/v1/sessions/${id}/stream?since=1`, {
-    headers: { authorization: `Bearer ${TEST_TOKEN}` },
-    signal: abort.signal,
-  });
-  expect(res.status).toBe(200);
-  const messages: string[] = [];
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      text += decoder.decode(chunk, { stream: true });
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const message = text.slice(0, end);
-        text = text.slice(end + 2);
-        if (!message.includes("data: ")) continue;
-        messages.push(message);
-        if (message.includes(`"seq":${head},`)) {
-          abort.abort();
-          return messages;
-        }
-      }
-    }
-  } catch (error) {
-    if (!abort.signal.aborted) throw error;
-  }
-  return messages;
+  const { status, messages } = await readSseMessages(`${node.url}/v1/sessions/${id}/stream?since=1`, (m) =>
+    m.at(-1)!.includes(`"seq":${head},`),
+  );
+  expect(status).toBe(200);
+  return messages.filter((m) => m.includes("data: "));
 }
 
 describe("retention in cluster mode", () => {
