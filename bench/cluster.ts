@@ -1,42 +1,68 @@
 /**
- * Cluster mode on Redis (docs/cluster.md): appends through the shared log beside bare pipelined
- * XADDs on the same Redis, and a resume of missed events on a node that copies the session beside
- * the same resume on its owner. Redis is a redis-server this module starts (AOF off: the figures
- * are the gateway's cost, not the disk's).
+ * Cluster mode on Redis (docs/cluster.md), each figure beside its baseline in the same run:
+ * appends through the shared log beside bare pipelined XADDs on the same Redis; a resume of missed
+ * events on a node that copies the session beside the same resume on its owner; a PTY flood to a
+ * viewer on another node beside a viewer of a single node (and raw node-pty); fan-out from three
+ * nodes beside one node; Redis memory per MB of retained output. Redis is a redis-server this
+ * module starts (AOF off: the figures are the gateway's cost, not the disk's).
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { WebSocket } from "ws";
 import { connectRedis } from "../src/cluster/redis-client.js";
+import { RedisLog } from "../src/cluster/redis-log.js";
+import type { StoredEntry } from "../src/log/store.js";
 import type { RedisClient } from "../src/cluster/redis-client.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
+import { parseConfig } from "../src/server/config.js";
 import { createLogger } from "../src/server/logger.js";
 import { SessionFeed } from "../src/server/feed.js";
 import type { SessionLog } from "../src/log/session-log.js";
+import { readBinaryOutput } from "../src/protocol/index.js";
 import type { BenchSection } from "./types.js";
-import { fmt, met, sideBySide } from "./stats.js";
+import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
+import { fmt, median, met, percentile, sideBySide } from "./stats.js";
 
 const APPEND_EVENTS = 20_000;
 const RESUME_EVENTS = 100_000;
 const PAYLOAD = "x".repeat(1024 - 80); // ~1 KB serialized events
 const ROUNDS = 3;
+const PTY_ROUNDS = 3;
+/** Fan-out: clients per node, events per second, how long (after a warm-up of the same load). */
+const FANOUT_CLIENTS_PER_NODE = 150;
+const FANOUT_RATE = 100;
+const FANOUT_MS = 5000;
+const FANOUT_WARMUP_MS = 1000;
+const FANOUT_ROUNDS = 3;
+const TOKEN = "bench-token-0123456789abcdef";
+const CONFIG = { limits: { connectionsPerToken: 5000, sessionsPerToken: 200, sessions: 500 } };
+/** One step (a flood, a fan-out run, a node catching up) that takes longer than this is broken, not slow. */
+const STEP_TIMEOUT_MS = 120_000;
 
-export async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
+const now = (): number => performance.timeOrigin + performance.now();
+const mbps = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
   const probe = createServer();
   await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
   const { port } = probe.address() as AddressInfo;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export async function redisServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
   const child = spawn(
     "redis-server",
     ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
+    { stdio: ["ignore", "pipe", "inherit"] },
   );
   await new Promise<void>((resolve, reject) => {
     let out = "";
@@ -49,21 +75,75 @@ export async function redisServer(dir: string): Promise<{ url: string; child: Ch
   return { url: `redis://127.0.0.1:${port}`, child };
 }
 
-async function node(dir: string, url: string, name: string): Promise<Gateway> {
+/** A gateway in this process (the append and resume rows read its log directly). */
+async function node(dir: string, url: string | undefined, name: string): Promise<Gateway> {
   return startGateway({
     host: "127.0.0.1",
     port: 0,
     dataDir: join(dir, name),
-    token: "bench-token-0123456789abcdef",
+    token: TOKEN,
     logger: createLogger({ level: "silent" }),
     watchConfig: false,
-    cluster: { redis: [url], nodeId: name },
+    config: parseConfig(CONFIG),
+    ...(url !== undefined ? { cluster: { redis: [url], nodeId: name } } : {}),
   });
+}
+
+/** `switchboard serve` in a child process, as a node is run; `redis` undefined: a single node. */
+interface ChildNode {
+  url: string;
+  child: ChildProcess;
+}
+
+async function childNode(dir: string, name: string, redis: string | undefined): Promise<ChildNode> {
+  const config = join(dir, `${name}.json`);
+  writeFileSync(config, JSON.stringify(CONFIG));
+  const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TOKEN, "--host", "127.0.0.1"];
+  args.push("--port", "0", "--data-dir", join(dir, name), "--config", config);
+  if (redis) args.push("--redis", redis, "--node-id", name);
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`serve ${name} exited (${code}): ${stderr}`)));
+  });
+  return { url, child };
+}
+
+async function http(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+}
+
+/** Waits until `base` lists session `id` (a node copies a session shortly after its owner creates it). */
+async function known(base: string, id: string): Promise<void> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  for (;;) {
+    const res = await fetch(`${base}/v1/sessions/${id}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    await res.arrayBuffer();
+    if (res.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${base} never listed session ${id}`);
+    await sleep(5);
+  }
 }
 
 function logOf(gw: Gateway, id: string): SessionLog {
   return gw.core.sessions.get(id)!.log;
 }
+
+/* ---- append ---- */
 
 /** Events/s appended to a stream session's log on its owner, until Redis and the replica have them all (published). */
 async function appendThroughGateway(gw: Gateway): Promise<number> {
@@ -101,6 +181,27 @@ async function bareXadd(redis: RedisClient, round: number): Promise<number> {
   return rate;
 }
 
+/** Floor: the append script alone, the same events 1,000 to a call, as the store sends them. */
+async function scriptAlone(log: RedisLog, round: number): Promise<number> {
+  const id = `script-${round}`;
+  const epoch = await log.claim(id, "bench");
+  const t0 = performance.now();
+  for (let i = 0; i < APPEND_EVENTS; i += 1000) {
+    const entries: StoredEntry[] = [];
+    for (let seq = i + 1; seq <= Math.min(APPEND_EVENTS, i + 1000); seq++) {
+      const json = JSON.stringify({ seq, ts: 0, type: "custom", name: "bench", data: PAYLOAD });
+      entries.push({ seq, type: "custom", json, size: json.length });
+    }
+    const head = entries.at(-1)!.seq;
+    await log.append(id, epoch, { entries, position: { head, first: 1, outputBytes: 0, retainedBytes: 0 } });
+  }
+  const rate = (APPEND_EVENTS / (performance.now() - t0)) * 1000;
+  await log.delete(id);
+  return rate;
+}
+
+/* ---- resume ---- */
+
 /** Events/s replayed from seq 0 through a feed (as a resuming viewer's) of `log`. */
 function resume(log: SessionLog): number {
   let delivered = 0;
@@ -117,19 +218,194 @@ function resume(log: SessionLog): number {
   return (delivered / (performance.now() - t0)) * 1000;
 }
 
+/* ---- PTY flood to a viewer ---- */
+
+/**
+ * 50 MiB through a PTY session created on `owner`, to one binary /ws/session viewer on `viewer`
+ * (connected once that node lists the session; it replays from 0): MB/s from the create request
+ * to the viewer's `exit` frame, and whether every byte arrived.
+ */
+/** Error frames PTY viewers were sent (none expected), for the notes. */
+const errors: string[] = [];
+
+async function ptyFlood(owner: string, viewer: string): Promise<{ mbps: number; complete: boolean }> {
+  const started = now();
+  const { id } = (await http(owner, "POST", "/v1/sessions", { command: PTY_BENCH_COMMAND, pty: true })) as {
+    id: string;
+  };
+  if (viewer !== owner) await known(viewer, id);
+  const ws = new WebSocket(`${viewer.replace(/^http/, "ws")}/ws/session/${id}?since=0&output=binary`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+    perMessageDeflate: false,
+  });
+  let bytes = 0;
+  const doneAt = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`PTY flood: ${bytes} bytes after ${STEP_TIMEOUT_MS} ms`)),
+      STEP_TIMEOUT_MS,
+    );
+    ws.on("error", reject);
+    ws.on("message", (raw: Buffer, isBinary) => {
+      if (isBinary) {
+        bytes += readBinaryOutput(raw)!.bytes.length;
+        return;
+      }
+      const f = JSON.parse(raw.toString()) as { type: string; message?: string };
+      if (f.type === "exit") {
+        clearTimeout(timer);
+        resolve(now());
+      } else if (f.type === "error") errors.push(`${viewer === owner ? "owner" : "other node"}: ${f.message}`);
+    });
+  });
+  ws.terminate();
+  await http(owner, "DELETE", `/v1/sessions/${id}?purge=1`).catch(() => undefined);
+  return { mbps: mbps(bytes, doneAt - started), complete: bytes === PTY_BENCH_BYTES };
+}
+
+/* ---- fan-out ---- */
+
+interface FanoutRun {
+  p50: number;
+  p99: number;
+  delivered: number;
+  expected: number;
+}
+
+/**
+ * A stream session created on `urls[0]`; FANOUT_CLIENTS_PER_NODE /v1/ws clients subscribed on each
+ * node of `urls`; FANOUT_RATE events/s posted to the owner, each carrying when it was due. Latency:
+ * due time to arrival at each client. Every delivery is counted.
+ */
+async function fanout(urls: readonly string[]): Promise<FanoutRun> {
+  const owner = urls[0]!;
+  const { id } = (await http(owner, "POST", "/v1/sessions", { kind: "stream" })) as { id: string };
+  for (const url of urls) await known(url, id);
+  const latencies: number[] = [];
+  let delivered = 0;
+  let measuring = false;
+  const sockets: WebSocket[] = [];
+  let subscribed = 0;
+  const clients = urls.length * FANOUT_CLIENTS_PER_NODE;
+  const ready = new Promise<void>((resolve, reject) => {
+    for (const url of urls)
+      for (let i = 0; i < FANOUT_CLIENTS_PER_NODE; i++) {
+        const ws = new WebSocket(`${url.replace(/^http/, "ws")}/v1/ws`, {
+          headers: { Authorization: `Bearer ${TOKEN}` },
+          perMessageDeflate: false,
+        });
+        sockets.push(ws);
+        ws.on("error", reject);
+        const onEvent = (e: { data?: { t?: number } }) => {
+          const t = e.data?.t;
+          if (!measuring || t === undefined || t === 0) return;
+          latencies.push(now() - t);
+          delivered++;
+        };
+        ws.on("message", (raw) => {
+          const f = JSON.parse(raw.toString()) as {
+            op: string;
+            event?: { data?: { t?: number } };
+            events?: Array<{ data?: { t?: number } }>;
+          };
+          if (f.op === "event") onEvent(f.event!);
+          else if (f.op === "events") for (const e of f.events!) onEvent(e);
+          else if (f.op === "hello") ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0 }));
+          else if (f.op === "subscribed" && ++subscribed === clients) resolve();
+        });
+      }
+  });
+  try {
+    await ready;
+    const post = (t: number) => http(owner, "POST", `/v1/sessions/${id}/events`, { type: "tick", data: { t } });
+    const paced = async (ms: number, emit: (dueAt: number) => Promise<unknown>): Promise<void> => {
+      const started = now();
+      const total = Math.round((FANOUT_RATE * ms) / 1000);
+      const pending: Array<Promise<unknown>> = [];
+      for (let sent = 0; sent < total;) {
+        const due = Math.min(total, Math.floor(((now() - started) / 1000) * FANOUT_RATE) + 1);
+        for (; sent < due; sent++) pending.push(emit(started + (sent / FANOUT_RATE) * 1000).catch((e: Error) => e));
+        await sleep(1);
+      }
+      const failed = (await Promise.all(pending)).find((r) => r instanceof Error);
+      if (failed) throw failed;
+    };
+    await paced(FANOUT_WARMUP_MS, () => post(0));
+    await sleep(200);
+    measuring = true;
+    await paced(FANOUT_MS, post);
+    const expected = Math.round((FANOUT_RATE * FANOUT_MS) / 1000) * clients;
+    const deadline = Date.now() + 10_000;
+    while (delivered < expected && Date.now() < deadline) await sleep(20);
+    latencies.sort((a, b) => a - b);
+    return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), delivered, expected };
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    await http(owner, "DELETE", `/v1/sessions/${id}?purge=1`).catch(() => undefined);
+  }
+}
+
+/* ---- Redis memory ---- */
+
+async function usedMemory(redis: RedisClient): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redis.info("memory"))![1]);
+}
+
+/** Redis bytes per MB of PTY output retained: INFO memory before and after a 50 MiB flood on `owner`. */
+async function redisBytesPerMb(redis: RedisClient, owner: string): Promise<number> {
+  const before = await usedMemory(redis);
+  const { id } = (await http(owner, "POST", "/v1/sessions", { command: PTY_BENCH_COMMAND, pty: true })) as {
+    id: string;
+  };
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  while (((await http(owner, "GET", `/v1/sessions/${id}`)) as { state: string }).state === "running") {
+    if (Date.now() > deadline) throw new Error("the PTY flood did not end");
+    await sleep(100);
+  }
+  const after = await usedMemory(redis);
+  await http(owner, "DELETE", `/v1/sessions/${id}?purge=1`);
+  return (after - before) / (PTY_BENCH_BYTES / 2 ** 20);
+}
+
 export async function run(): Promise<BenchSection> {
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-cluster-"));
+  const loadAtStart = loadavg()[0]!;
   const server = await redisServer(dir);
   const redis = await connectRedis([server.url]);
-  const [a, b] = [await node(dir, server.url, "a"), await node(dir, server.url, "b")];
+  const children: ChildNode[] = [];
+  const inProcess: Gateway[] = [];
   try {
+    // Three nodes as processes, and a single node (no Redis) for the single-node figures.
+    for (const name of ["c1", "c2", "c3"]) children.push(await childNode(dir, name, server.url));
+    const single = await childNode(dir, "single", undefined);
+    children.push(single);
+    const [c1, c2, c3] = children.map((c) => c.url) as [string, string, string];
+
+    // Append: the owner in this process (its log is read directly); the child nodes copy the session.
+    const a = await node(dir, server.url, "a");
+    inProcess.push(a);
     let round = 0;
     const append = await sideBySide(
       ROUNDS,
       () => bareXadd(redis, round++),
       () => appendThroughGateway(a),
     );
+    // The floors: each half of the owner's work alone, beside the same baseline.
+    const script = await sideBySide(
+      ROUNDS,
+      () => bareXadd(redis, round++),
+      () => scriptAlone(new RedisLog(redis, "bench-floor:"), round),
+    );
+    const solo = await node(dir, undefined, "solo");
+    inProcess.push(solo);
+    const sqlite = await sideBySide(
+      ROUNDS,
+      () => bareXadd(redis, round++),
+      () => appendThroughGateway(solo),
+    );
 
+    // Resume: another node in this process too, to replay both replicas the same way.
+    const b = await node(dir, server.url, "b");
+    inProcess.push(b);
     const session = a.core.sessions.createStream("bench", undefined);
     for (let i = 0; i < RESUME_EVENTS; i++) {
       session.log.append({ type: "custom", name: "bench", data: PAYLOAD });
@@ -138,35 +414,107 @@ export async function run(): Promise<BenchSection> {
     }
     await session.log.whenPublished();
     const head = session.log.head;
-    while (b.core.sessions.get(session.id)?.log.head !== head) await new Promise((r) => setTimeout(r, 100));
+    while (b.core.sessions.get(session.id)?.log.head !== head) await sleep(100);
     const resumed = await sideBySide(
       ROUNDS,
       () => resume(logOf(a, session.id)),
       () => resume(logOf(b, session.id)),
     );
+    for (const gw of inProcess.splice(0)) await gw.close();
+
+    // PTY floods: raw node-pty, a single node's viewer, the owner's viewer, another node's viewer.
+    await measureRawPty(PTY_BENCH_COMMAND); // warm-up
+    const pty = { raw: [] as number[], single: [] as number[], owner: [] as number[], other: [] as number[] };
+    let ptyComplete = true;
+    for (let r = 0; r < PTY_ROUNDS; r++) {
+      const runs: Array<[number[], () => Promise<number>]> = [
+        [
+          pty.raw,
+          async () => {
+            const m = await measureRawPty(PTY_BENCH_COMMAND);
+            return mbps(m.bytes, m.ms);
+          },
+        ],
+        ...(
+          [
+            [pty.single, single.url, single.url],
+            [pty.owner, c1, c1],
+            [pty.other, c1, c2],
+          ] as const
+        ).map(
+          ([into, owner, viewer]) =>
+            [
+              into,
+              async () => {
+                const f = await ptyFlood(owner, viewer);
+                ptyComplete &&= f.complete;
+                return f.mbps;
+              },
+            ] as [number[], () => Promise<number>],
+        ),
+      ];
+      // The order turns each round, so drift and warm-up do not favour one side.
+      for (let i = 0; i < runs.length; i++) {
+        const [into, fn] = runs[(i + r) % runs.length]!;
+        into.push(await fn());
+      }
+    }
+    const ptyRatio = median(pty.other.map((x, i) => x / pty.single[i]!));
+
+    // Fan-out: three nodes beside one node with all the clients.
+    const fan = { three: [] as FanoutRun[], one: [] as FanoutRun[] };
+    for (let r = 0; r < FANOUT_ROUNDS; r++) {
+      if (r % 2 === 0) {
+        fan.three.push(await fanout([c1, c2, c3]));
+        fan.one.push(await fanout([single.url, single.url, single.url]));
+      } else {
+        fan.one.push(await fanout([single.url, single.url, single.url]));
+        fan.three.push(await fanout([c1, c2, c3]));
+      }
+    }
+    const fanP99 = median(fan.three.map((f) => f.p99));
+    const fanOneP99 = median(fan.one.map((f) => f.p99));
+    const fanComplete = fan.three.every((f) => f.delivered === f.expected);
+
+    const memory = await redisBytesPerMb(redis, c1);
 
     const rows = [
       `| append of 1 KB events through the shared log (owner: Lua append + replica) vs bare pipelined XADD | ${fmt(append.subject)}/s | ${fmt(append.baseline)}/s | ${fmt(append.ratio, 2)}× | ≥ 0.8× | ${met(append.ratio >= 0.8)} |`,
+      `| (floor) the append script alone, 1,000 events a call, vs bare pipelined XADD | ${fmt(script.subject)}/s | ${fmt(script.baseline)}/s | ${fmt(script.ratio, 2)}× | | |`,
+      `| (floor) the same events to a single node's log (SQLite, no Redis) vs bare pipelined XADD | ${fmt(sqlite.subject)}/s | ${fmt(sqlite.baseline)}/s | ${fmt(sqlite.ratio, 2)}× | | |`,
       `| resume of ${fmt(RESUME_EVENTS)} missed events on another node vs on the owner | ${fmt(resumed.subject)}/s | ${fmt(resumed.baseline)}/s | ${fmt(resumed.ratio, 2)}× | ≥ 0.8× | ${met(resumed.ratio >= 0.8)} |`,
+      `| PTY 50 MiB to a viewer on another node vs a single node's viewer | ${fmt(median(pty.other))} MB/s | ${fmt(median(pty.single))} MB/s | ${fmt(ptyRatio, 2)}× | ≥ 0.7× | ${met(ptyRatio >= 0.7 && ptyComplete)} |`,
+      `| (reference) the same flood to a viewer on the owner node; raw node-pty | ${fmt(median(pty.owner))} MB/s | ${fmt(median(pty.raw))} MB/s | | | |`,
+      `| fan-out 3 nodes × ${FANOUT_CLIENTS_PER_NODE} clients on one session at ${FANOUT_RATE} events/s, p99 (baseline: ${3 * FANOUT_CLIENTS_PER_NODE} clients on a single node) | ${fmt(fanP99, 1)} ms | ${fmt(fanOneP99, 1)} ms | | ≤ 50 ms, every delivery | ${met(fanP99 <= 50 && fanComplete)} |`,
+      `| Redis memory per MB of retained PTY output | ${fmt(memory / 2 ** 20, 2)} MB | | | | |`,
     ];
     return {
       title: "Cluster",
       markdown: [
-        "| measure | Switchboard | baseline | ratio | goal | |",
+        "| measure | Switchboard | baseline | ratio | goal | met |",
         "| --- | --- | --- | --- | --- | --- |",
         ...rows,
         "",
-        `Method: one redis-server (AOF off) and two gateways in this process. Append: ${fmt(APPEND_EVENTS)} events of ~1 KB`,
-        "appended to a stream session's log on its owner until all are published (acknowledged by Redis through the append",
-        "script, then committed to the node's replica), beside the same events as bare XADDs pipelined 1,000 at a time.",
-        `Resume: ${fmt(RESUME_EVENTS)} events replayed through a SessionFeed from seq 0 on the node that copies the session`,
-        `beside the owner; both read their node's replica. Median of the per-round ratios, ${ROUNDS} rounds.`,
-        "Not measured yet: PTY 50 MiB to a viewer on another node, and fan-out 3 nodes × 150 clients.",
+        `Method (\`npm run bench -- cluster\`): one redis-server (AOF off); three nodes and a single node (no Redis) as`,
+        `\`switchboard serve\` child processes. Append: ${fmt(APPEND_EVENTS)} ~1 KB events on a stream session whose owner runs`,
+        "in this process, until all are published (acknowledged by the append script, committed to the replica), beside",
+        "the same events as bare XADDs pipelined 1,000 at a time. Resume: 100,000 events replayed through a SessionFeed",
+        `from seq 0 on a copying node beside the owner (both in this process, both read their replica). PTY: ${PTY_BENCH_BYTES / 2 ** 20} MiB`,
+        "(`head -c … /dev/zero | tr`) from the create request to a binary `/ws/session` viewer's `exit`, in turn with raw",
+        `node-pty. Fan-out: ${FANOUT_RATE} events/s for ${FANOUT_MS / 1000} s posted to the owner, latency from each event's due time to`,
+        `arrival at each /v1/ws client (clients in this process). Medians of ${ROUNDS} rounds (ratios: of per-round ratios).`,
       ].join("\n"),
+      notes: [
+        `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores (the machine is shared: every process here competes with them).`,
+        `Append runs (events/s), Switchboard: ${append.subjectRuns.map((x) => fmt(x)).join(", ")}; bare XADD: ${append.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
+        `Append floors (events/s): the script alone ${script.subjectRuns.map((x) => fmt(x)).join(", ")}; a single node's log ${sqlite.subjectRuns.map((x) => fmt(x)).join(", ")}. Resume runs: another node ${resumed.subjectRuns.map((x) => fmt(x)).join(", ")}; the owner ${resumed.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
+        `PTY runs (MB/s): another node ${pty.other.map((x) => fmt(x)).join(", ")}; single node ${pty.single.map((x) => fmt(x)).join(", ")}; owner ${pty.owner.map((x) => fmt(x)).join(", ")}; raw ${pty.raw.map((x) => fmt(x)).join(", ")}. Every byte arrived: ${ptyComplete ? "yes" : "no"}.${errors.length > 0 ? ` Error frames: ${errors.join("; ")}.` : ""}`,
+        `Fan-out runs, p50/p99 (ms): three nodes ${fan.three.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}; single node ${fan.one.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}. Deliveries: ${fan.three.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (three nodes); ${fan.one.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (single).`,
+      ],
     };
   } finally {
-    await a.close();
-    await b.close();
+    for (const gw of inProcess) await gw.close();
+    for (const c of children) c.child.kill("SIGKILL");
     redis.disconnect();
     server.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });

@@ -18,24 +18,48 @@ export const REDIS_RETRY_MS = 250;
 /** Most entries, and about most bytes, one append script call carries. */
 export const REDIS_APPEND_MAX_ENTRIES = 1000;
 export const REDIS_APPEND_MAX_BYTES = 1024 * 1024;
+/**
+ * Most append script calls of one session in flight at once. One connection keeps them in
+ * order, so Redis applies them in order; while one is on the wire the next batch is built
+ * (bench/cluster.ts, append: one in flight left Redis idle between calls).
+ */
+export const REDIS_APPENDS_IN_FLIGHT = 4;
 
 type Op =
   | { kind: "entry"; entry: StoredEntry }
   | { kind: "trim"; first: number }
   | { kind: "record"; session: PersistedSession };
 
-/** An owned session's writes on their way to Redis. */
-interface Outbox {
-  readonly sessionId: string;
-  epoch: number | undefined;
-  ops: Op[];
-  sending: boolean;
-  fenced: FencedError | undefined;
-  /** The log's position as the ops sent so far leave it in Redis. */
+interface Position {
   head: number;
   first: number;
   outputBytes: number;
   retainedBytes: number;
+}
+
+/** One append script call: the next `count` ops not yet acknowledged, and the position after them. */
+interface Call {
+  readonly count: number;
+  readonly position: Position;
+  acknowledged: boolean;
+}
+
+/** An owned session's writes on their way to Redis. */
+interface Outbox extends Position {
+  readonly sessionId: string;
+  epoch: number | undefined;
+  claiming: boolean;
+  /** Ops not yet acknowledged by Redis, oldest first; the first `sent` of them are in `calls`. */
+  ops: Op[];
+  sent: number;
+  /** Calls in flight, in the order Redis applies them. */
+  calls: Call[];
+  /** A call failed: the calls after it are not trusted, and the ops are sent again once all settled. */
+  broken: boolean;
+  /** A retry is scheduled. */
+  retrying: boolean;
+  fenced: FencedError | undefined;
+  // The Position fields: the log as the acknowledged ops leave it in Redis.
 }
 
 export interface RedisEventStoreOptions {
@@ -81,7 +105,18 @@ export class RedisEventStore implements EventStore {
    */
   adopt(sessionId: string, epoch: number, position: RedisLogPosition): void {
     this.mirrored.delete(sessionId);
-    this.outboxes.set(sessionId, { sessionId, epoch, ops: [], sending: false, fenced: undefined, ...position });
+    this.outboxes.set(sessionId, {
+      sessionId,
+      epoch,
+      claiming: false,
+      ops: [],
+      sent: 0,
+      calls: [],
+      broken: false,
+      retrying: false,
+      fenced: undefined,
+      ...position,
+    });
   }
 
   /**
@@ -101,6 +136,8 @@ export class RedisEventStore implements EventStore {
   private fence(box: Outbox, error: FencedError): void {
     box.fenced = error;
     box.ops = [];
+    box.calls = [];
+    box.sent = 0;
     this.options.onFenced(box.sessionId, error);
   }
 
@@ -148,7 +185,7 @@ export class RedisEventStore implements EventStore {
 
   /** Sends what is queued for Redis now; commits what Redis acknowledged to the replica. */
   flush(): number {
-    for (const box of this.outboxes.values()) void this.send(box);
+    for (const box of this.outboxes.values()) this.send(box);
     return this.options.local.flush();
   }
 
@@ -200,8 +237,12 @@ export class RedisEventStore implements EventStore {
       box = {
         sessionId,
         epoch: undefined,
+        claiming: false,
         ops: [],
-        sending: false,
+        sent: 0,
+        calls: [],
+        broken: false,
+        retrying: false,
         fenced: undefined,
         head: 0,
         first: 1,
@@ -217,30 +258,58 @@ export class RedisEventStore implements EventStore {
     // Fenced: another node owns the session now; nothing this one writes may reach a viewer.
     if (box.fenced) return;
     box.ops.push(op);
-    if (box.ops.length === 1) queueMicrotask(() => void this.send(box));
+    // The first op not in flight: send it, with whatever else this tick queues, at the tick's end.
+    if (box.ops.length - box.sent === 1) queueMicrotask(() => this.send(box));
   }
 
-  /** Sends the box's oldest ops to Redis in one script call, then hands them to the replica. */
-  private async send(box: Outbox): Promise<void> {
-    if (box.sending || box.ops.length === 0 || box.fenced || this.closed) return;
-    box.sending = true;
+  /**
+   * Sends the box's ops not yet in flight to Redis, one script call per batch, up to
+   * {@link REDIS_APPENDS_IN_FLIGHT} calls at once. Each call names the position its batch ends at, so
+   * the script refuses a batch that does not follow the one before it (GAP); see {@link settle}.
+   */
+  private send(box: Outbox): void {
+    if (box.fenced || box.broken || box.retrying || box.claiming || this.closed) return;
+    if (box.epoch === undefined) {
+      if (box.ops.length > 0) void this.claim(box);
+      return;
+    }
+    while (box.calls.length < REDIS_APPENDS_IN_FLIGHT && box.sent < box.ops.length) this.call(box, box.epoch);
+  }
+
+  private async claim(box: Outbox): Promise<void> {
+    box.claiming = true;
+    try {
+      box.epoch = await this.options.redis.claim(box.sessionId, this.options.nodeId);
+    } catch (error) {
+      this.failed(box, error as Error);
+      return;
+    } finally {
+      box.claiming = false;
+    }
+    this.send(box);
+  }
+
+  /** Starts one script call with the next batch of ops after those in flight. */
+  private call(box: Outbox, epoch: number): void {
     let count = 0;
     let bytes = 0;
-    while (count < box.ops.length && count < REDIS_APPEND_MAX_ENTRIES && bytes < REDIS_APPEND_MAX_BYTES) {
-      const op = box.ops[count++]!;
+    const start = box.sent;
+    while (start + count < box.ops.length && count < REDIS_APPEND_MAX_ENTRIES && bytes < REDIS_APPEND_MAX_BYTES) {
+      const op = box.ops[start + count++]!;
       if (op.kind === "entry") bytes += op.entry.size;
     }
-    const ops = box.ops.slice(0, count);
-    const position = {
-      head: box.head,
-      first: box.first,
-      outputBytes: box.outputBytes,
-      retainedBytes: box.retainedBytes,
+    const before = box.calls.at(-1)?.position ?? box;
+    const position: Position = {
+      head: before.head,
+      first: before.first,
+      outputBytes: before.outputBytes,
+      retainedBytes: before.retainedBytes,
     };
     const entries: StoredEntry[] = [];
     let record: PersistedSession | undefined;
     let trimmedTo: number | undefined;
-    for (const op of ops) {
+    for (let i = start; i < start + count; i++) {
+      const op = box.ops[i]!;
       if (op.kind === "entry") {
         entries.push(op.entry);
         position.head = op.entry.seq;
@@ -253,43 +322,87 @@ export class RedisEventStore implements EventStore {
         if (typeof state?.retainedBytes === "number") position.retainedBytes = state.retainedBytes;
       }
     }
+    const call: Call = { count, position, acknowledged: false };
+    box.calls.push(call);
+    box.sent += count;
     // (Output bytes stay readable meanwhile: the session log's hot ring keeps every entry until it is durable in the replica.)
-    try {
-      box.epoch ??= await this.options.redis.claim(box.sessionId, this.options.nodeId);
-      await this.options.redis.append(box.sessionId, box.epoch, {
+    this.options.redis
+      .append(box.sessionId, epoch, {
         entries,
         position,
         ...(trimmedTo !== undefined ? { trimmedTo } : {}),
         ...(record ? { record } : {}),
-      });
-      Object.assign(box, position);
-      box.ops.splice(0, count);
+      })
+      .then(
+        () => this.settle(box, call, undefined),
+        (error: Error) => this.settle(box, call, error),
+      );
+  }
+
+  /**
+   * A call's answer. Acknowledged calls hand their ops to the replica strictly in order, from the
+   * oldest in flight. After a failure nothing later is handed over (Redis may hold it or not); once
+   * every call has settled the unacknowledged ops are sent again, and the script skips what Redis
+   * already holds.
+   */
+  private settle(box: Outbox, call: Call, error: Error | undefined): void {
+    // Deleted, fenced or closed meanwhile: nothing more of this box reaches the replica.
+    if (this.outboxes.get(box.sessionId) !== box || box.fenced || this.closed) return;
+    if (error instanceof FencedError) {
+      this.fence(box, error);
+      return;
+    }
+    if (error) {
+      box.broken = true;
+      this.failed(box, error);
+    } else call.acknowledged = true;
+    if (box.broken) {
+      box.calls = box.calls.filter((c) => c !== call);
+      return;
+    }
+    while (box.calls[0]?.acknowledged) {
+      const done = box.calls.shift()!;
+      const ops = box.ops.splice(0, done.count);
+      box.sent -= done.count;
+      Object.assign(box, done.position);
       for (const op of ops) {
         if (op.kind === "entry") this.options.local.enqueue(box.sessionId, op.entry);
         else if (op.kind === "trim") this.options.local.enqueueTrim(box.sessionId, op.first);
         else this.options.local.enqueueSession(op.session);
       }
-      if (this.failure) {
-        const ended = this.failure;
-        this.failure = undefined;
-        this.options.onWriteRecovered?.(ended);
-      }
-    } catch (error) {
-      if (error instanceof FencedError) this.fence(box, error);
-      else {
-        const message = (error as Error).message;
-        this.failure = {
-          message,
-          code: "REDIS_UNAVAILABLE",
-          since: this.failure?.since ?? this.options.clock.now(),
-          attempts: (this.failure?.attempts ?? 0) + 1,
-        };
-        this.options.onWriteFailed?.(this.failure);
-        this.options.clock.setTimeout(() => void this.send(box), REDIS_RETRY_MS);
-      }
-    } finally {
-      box.sending = false;
     }
-    if (box.ops.length > 0 && !this.failure) void this.send(box);
+    if (this.failure) {
+      const ended = this.failure;
+      this.failure = undefined;
+      this.options.onWriteRecovered?.(ended);
+    }
+    this.send(box);
+  }
+
+  /** Redis did not answer (or refused a batch that did not follow): the box is sent again later. */
+  private failed(box: Outbox, error: Error): void {
+    this.failure = {
+      message: error.message,
+      code: "REDIS_UNAVAILABLE",
+      since: this.failure?.since ?? this.options.clock.now(),
+      attempts: (this.failure?.attempts ?? 0) + 1,
+    };
+    this.options.onWriteFailed?.(this.failure);
+    if (!box.retrying) {
+      box.retrying = true;
+      this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
+    }
+  }
+
+  /** Once no call is in flight, sends every unacknowledged op again from the oldest. */
+  private retry(box: Outbox): void {
+    if (box.calls.length > 0) {
+      this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
+      return;
+    }
+    box.retrying = false;
+    box.broken = false;
+    box.sent = 0;
+    this.send(box);
   }
 }

@@ -138,7 +138,7 @@ export class ClusterMirror {
       this.o.store.mirror(id, shared.owner);
       const first = await this.o.log.read(id, shared.position.first, "+", 1);
       const start = first[0]?.seq ?? shared.position.head + 1;
-      const firstOutput = first[0] instanceof OutputEntry ? first[0].outStart : shared.position.outputBytes;
+      const firstOutput = await this.outputOffsetAt(id, start, shared.position.head, shared.position.outputBytes);
       const log = this.o.events.create(id, {
         head: start - 1,
         first: start,
@@ -160,6 +160,22 @@ export class ClusterMirror {
       }
     }
     if (session instanceof RemoteSession) session.update(recordOf(shared.record));
+  }
+
+  /**
+   * The output byte offset at seq `start`: the offset of the first output entry from `start` to
+   * `head`, or `outputBytes` (the total at `head`) when there is none. Not the total alone: the
+   * owner may have appended output after a first non-output entry (test/cluster/mirror-start.test.ts).
+   */
+  private async outputOffsetAt(id: string, start: number, head: number, outputBytes: number): Promise<number> {
+    for (let from = start; from <= head;) {
+      const entries = await this.o.log.read(id, from, head, MIRROR_READ_ENTRIES);
+      const output = entries.find((e) => e instanceof OutputEntry);
+      if (output instanceof OutputEntry) return output.outStart;
+      if (entries.length === 0) break;
+      from = entries.at(-1)!.seq + 1;
+    }
+    return outputBytes;
   }
 
   close(): void {

@@ -3,9 +3,9 @@ import fc from "fast-check";
 import { api } from "../helpers/gateway.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
+import { readSseMessages } from "../helpers/sse.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
-import { sseData } from "../helpers/sse.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const CLUSTER_TEST_MS = 150_000;
@@ -22,28 +22,26 @@ function seen(event: { seq: number; type: string; data?: unknown; enc?: string }
   return { seq: event.seq, type: "output", bytes: Buffer.from(data, event.enc === "base64" ? "base64" : "utf8") };
 }
 
+/** The event of an SSE message; undefined for a comment or a named event (`reset`, `end`). */
+function sseEvent(message: string): SeenEvent | undefined {
+  const data = message
+    .split("\n")
+    .filter((l) => l.startsWith("data: "))
+    .map((l) => l.slice(6))
+    .join("\n");
+  if (data === "" || message.includes("event: ")) return undefined;
+  return seen(JSON.parse(data) as { seq: number; type: string });
+}
+
 /** Reads `/stream` SSE from `since` until `cut` events came (or the stream ended); the events read. */
 async function readSse(base: string, id: string, since: number, cut: number): Promise<SeenEvent[]> {
-  const abort = new AbortController();
-  const res = await fetch(`${base}/v1/sessions/${id}/stream?since=${since}`, {
-    headers: { authorization: `Bearer ${TEST_TOKEN}` },
-    signal: abort.signal,
-  });
-  if (res.status === 204) return [];
-  expect(res.status).toBe(200);
-  const out: SeenEvent[] = [];
-  try {
-    for await (const data of sseData(res)) {
-      out.push(seen(JSON.parse(data) as { seq: number; type: string }));
-      if (out.length >= cut) {
-        abort.abort();
-        return out;
-      }
-    }
-  } catch (error) {
-    if (!abort.signal.aborted) throw error;
-  }
-  return out;
+  const { status, messages } = await readSseMessages(
+    `${base}/v1/sessions/${id}/stream?since=${since}`,
+    (m) => m.filter((message) => sseEvent(message) !== undefined).length >= cut,
+  );
+  if (status === 204) return [];
+  expect(status).toBe(200);
+  return messages.flatMap((message) => sseEvent(message) ?? []);
 }
 
 /** Pages `/events` from `since`, at most `cut` events. */
