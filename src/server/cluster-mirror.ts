@@ -1,4 +1,5 @@
 import type { Clock, Timer } from "../core/clock.js";
+import { Cluster } from "ioredis";
 import { duplicateClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { sessionKeys } from "../cluster/redis-log.js";
@@ -77,7 +78,14 @@ export class ClusterMirror {
 
   /** Subscribes to the notifications and fills every copy once; then keeps them filled. */
   async start(): Promise<void> {
-    const subscriber = duplicateClient(this.o.redis);
+    // In a Redis Cluster a session's channel (SPUBLISH) is heard only on the shard that holds its
+    // slot: one subscriber per shard (ioredis's sharded subscribers). With the one subscriber of
+    // a plain duplicate, SSUBSCRIBE of another shard's channel failed (MOVED, "Too many Cluster
+    // redirections") and that session's copy was filled by the sweep alone, if at all.
+    const subscriber =
+      this.o.redis instanceof Cluster
+        ? this.o.redis.duplicate([], { shardedSubscribers: true })
+        : duplicateClient(this.o.redis);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
     subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
