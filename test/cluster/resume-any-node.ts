@@ -5,6 +5,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 import { clientsArb, runClient, wholeSession } from "./resume-clients.js";
+import type { Rebuilt } from "./resume-clients.js";
 
 /** Three gateway processes on one shared log (`--redis` as given: one URL or a cluster's seeds). */
 export async function threeGateways(redis: string): Promise<ChildGateway[]> {
@@ -14,6 +15,9 @@ export async function threeGateways(redis: string): Promise<ChildGateway[]> {
     ),
   );
 }
+
+/** One run's bound: past it every client stops and the run fails (self-stopping). */
+const RUN_MS = 30_000;
 
 /** A PTY printing numbered lines for about two seconds. */
 const PTY_LINES = ["sh", "-c", 'for i in $(seq 1 120); do echo "line $i of a terminal"; sleep 0.015; done'];
@@ -43,6 +47,12 @@ export async function resumeAnywhereProperty(nodes: readonly ChildGateway[], num
           await create(owners[1], { kind: "stream" }),
           await create(owners[2], { kind: "terminal", command: PTY_RANDOM }),
         ];
+        // The first failure stops every client (and so the run), and is the one reported.
+        let failure: unknown;
+        const fail = (error: unknown): never => {
+          failure ??= error;
+          throw error;
+        };
         const feed = (async () => {
           const producer = api(owners[1].url);
           for (const piece of pieces) {
@@ -53,12 +63,38 @@ export async function resumeAnywhereProperty(nodes: readonly ChildGateway[], num
             expect(res.status).toBe(200);
             await new Promise((resolve) => setTimeout(resolve, 10));
           }
-          await producer.post(`/v1/sessions/${ids[1]}/events`, { type: "exit", data: { exitCode: 0, signal: null } });
-        })();
-        const t0 = Date.now();
-        const rebuilt = await Promise.all(clients.map((c) => runClient(nodes, ids[c.session]!, c)));
+          const exit = await producer.post(`/v1/sessions/${ids[1]}/events`, {
+            type: "exit",
+            data: { exitCode: 0, signal: null },
+          });
+          expect(exit.status).toBe(200);
+        })().catch((error: unknown) => {
+          failure ??= error;
+        });
+        let watchdog: NodeJS.Timeout | undefined;
+        const overdue = new Promise<never>((_resolve, reject) => {
+          watchdog = setTimeout(() => {
+            failure ??= new Error(`the run did not end in ${RUN_MS} ms`);
+            reject(failure);
+          }, RUN_MS);
+        });
+        const settled = await Promise.race([
+          Promise.allSettled(
+            clients.map((c) => runClient(nodes, ids[c.session]!, c, () => failure !== undefined).catch(fail)),
+          ),
+          overdue,
+        ]).catch(() => []);
+        clearTimeout(watchdog);
+        if (failure !== undefined) {
+          // What the gateways warned of (a Redis error, a failed copy) is the likeliest cause.
+          const warnings = nodes.flatMap((n) => n.log.filter((l) => (l["level"] as number) >= 40));
+          throw new Error(`${String(failure)}; the gateways warned: ${JSON.stringify(warnings).slice(0, 4000)}`, {
+            cause: failure,
+          });
+        }
+        const rebuilt = settled.map((r) => (r as PromiseFulfilledResult<Rebuilt>).value);
         await feed;
-        console.log("run", Date.now() - t0, rebuilt.map((r) => r.connections).join(","));
+        if (failure !== undefined) throw failure;
         const whole = await Promise.all(ids.map((id, i) => wholeSession(owners[i]!.url, id)));
         expect(whole[1]!.bytes).toEqual(Buffer.concat(pieces.map((p) => Buffer.from(p))));
         clients.forEach((client, i) => {

@@ -98,6 +98,36 @@ function cutter(step: Step, where: string, cut: () => void) {
   };
 }
 
+/**
+ * The data of an SSE response's events, as they come (named events such as `reset` left out),
+ * until the stream ends or `signal` aborts (the body is cancelled then: an abort alone did not
+ * always end a pending read of it).
+ */
+export async function* sseEvents(res: Response, signal?: AbortSignal): AsyncGenerator<string> {
+  const reader = res.body!.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener("abort", cancel, { once: true });
+  const decoder = new TextDecoder();
+  let text = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = text.indexOf("\n\n")) >= 0) {
+      const message = text.slice(0, end);
+      text = text.slice(end + 2);
+      const data = message
+        .split("\n")
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => l.slice(6))
+        .join("\n");
+      if (data !== "" && !message.includes("event: ")) yield data;
+    }
+  }
+  signal?.removeEventListener("abort", cancel);
+}
+
 /** SSE from `since` until cut or the stream's end; `ended` once the stream ended on its own. */
 async function readSse(base: string, id: string, since: number, step: Step) {
   const abort = new AbortController();
@@ -110,25 +140,11 @@ async function readSse(base: string, id: string, since: number, step: Step) {
     });
     if (res.status === 204) return { events: out, ended: true };
     expect(res.status, await errorOf(res)).toBe(200);
-    const decoder = new TextDecoder();
-    let text = "";
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      text += decoder.decode(chunk, { stream: true });
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const message = text.slice(0, end);
-        text = text.slice(end + 2);
-        const data = message
-          .split("\n")
-          .filter((l) => l.startsWith("data: "))
-          .map((l) => l.slice(6))
-          .join("\n");
-        if (data === "" || message.includes("event: ")) continue;
-        // Nothing after the cut counts: the client dropped the connection there.
-        if (abort.signal.aborted) return { events: out, ended: false };
-        out.push(seen(JSON.parse(data) as { seq: number; type: string }));
-        cut.counted();
-      }
+    for await (const data of sseEvents(res, abort.signal)) {
+      // Nothing after the cut counts: the client dropped the connection there.
+      if (abort.signal.aborted) return { events: out, ended: false };
+      out.push(seen(JSON.parse(data) as { seq: number; type: string }));
+      cut.counted();
     }
     return { events: out, ended: !abort.signal.aborted };
   } catch (error) {
@@ -172,121 +188,123 @@ function socketRun(
   });
 }
 
-/** `/v1/ws` subscribe from `since` until cut or the session's end. */
-async function readWs(base: string, id: string, since: number, step: Step) {
-  const ws = new WebSocket(`${base.replace("http", "ws")}/v1/ws`, {
-    headers: { authorization: `Bearer ${TEST_TOKEN}` },
-  });
-  const out: SeenEvent[] = [];
-  let ended = false;
+/** A WebSocket for one step, cut as the step says; `run` resolves once it closed (see socketRun). */
+function stepSocket(url: string, step: Step, where: string) {
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
   let cutDone = false;
-  const cut = cutter(step, `/v1/ws ${base} ${id} since=${since}`, () => {
+  const cut = cutter(step, where, () => {
     cutDone = true;
     ws.terminate();
   });
-  try {
-    await socketRun(
-      ws,
-      (data) => {
-        if (cutDone) return;
-        const frame = JSON.parse(data.toString()) as Record<string, unknown>;
-        switch (frame["op"]) {
-          case "hello":
-            ws.send(JSON.stringify({ op: "subscribe", session: id, since, ref: 1 }));
-            return;
-          case "subscribed":
-            expect(frame["from"]).toBe(since + 1);
-            if (frame["end"] !== undefined) {
-              ended = true;
-              ws.terminate();
-            }
-            return;
-          case "event":
-          case "events": {
-            const events = (frame["op"] === "event" ? [frame["event"]] : frame["events"]) as Array<{
-              seq: number;
-              type: string;
-            }>;
-            out.push(...events.map(seen));
-            if (events.some((e) => e.type === "exit")) {
-              ended = true;
-              ws.terminate();
-            }
-            cut.counted();
-            return;
-          }
-          default:
-            throw new Error(`unexpected frame ${data.toString()}`);
+  return {
+    ws,
+    cut,
+    async run(onMessage: (data: Buffer, binary: boolean) => void): Promise<void> {
+      try {
+        // Nothing after the cut counts: the client dropped the connection there.
+        await socketRun(
+          ws,
+          (data, binary) => cutDone || onMessage(data, binary),
+          () => cutDone,
+        );
+      } finally {
+        cut.stop();
+      }
+    },
+  };
+}
+
+/** `/v1/ws` subscribe from `since` until cut or the session's end. */
+async function readWs(base: string, id: string, since: number, step: Step) {
+  const { ws, cut, run } = stepSocket(
+    `${base.replace("http", "ws")}/v1/ws`,
+    step,
+    `/v1/ws ${base} ${id} since=${since}`,
+  );
+  const out: SeenEvent[] = [];
+  let ended = false;
+  await run((data) => {
+    const frame = JSON.parse(data.toString()) as Record<string, unknown>;
+    switch (frame["op"]) {
+      case "hello":
+        ws.send(JSON.stringify({ op: "subscribe", session: id, since, ref: 1 }));
+        return;
+      case "subscribed":
+        expect(frame["from"]).toBe(since + 1);
+        if (frame["end"] !== undefined) {
+          ended = true;
+          ws.terminate();
         }
-      },
-      () => cutDone,
-    );
-  } finally {
-    cut.stop();
-  }
+        return;
+      case "event":
+      case "events": {
+        const events = (frame["op"] === "event" ? [frame["event"]] : frame["events"]) as Array<{
+          seq: number;
+          type: string;
+        }>;
+        out.push(...events.map(seen));
+        if (events.some((e) => e.type === "exit")) {
+          ended = true;
+          ws.terminate();
+        }
+        cut.counted();
+        return;
+      }
+      default:
+        throw new Error(`unexpected frame ${data.toString()}`);
+    }
+  });
   return { events: out, ended };
 }
 
 /** `/ws/session/:id?since=` from byte `since` until cut or the session's exit: the bytes, checked against their offsets. */
 async function readTerminal(base: string, id: string, since: number, step: Step) {
   const output = step.transport === "binary" ? "&output=binary" : "";
-  const ws = new WebSocket(`${base.replace("http", "ws")}/ws/session/${id}?since=${since}${output}`, {
-    headers: { authorization: `Bearer ${TEST_TOKEN}` },
-  });
+  const { ws, cut, run } = stepSocket(
+    `${base.replace("http", "ws")}/ws/session/${id}?since=${since}${output}`,
+    step,
+    `/ws/session ${base} ${id} since=${since}`,
+  );
   const chunks: Buffer[] = [];
   let at = since;
   let ended = false;
-  let cutDone = false;
-  const cut = cutter(step, `/ws/session ${base} ${id} since=${since}`, () => {
-    cutDone = true;
-    ws.terminate();
-  });
   const take = (bytes: Buffer, offset: number) => {
     expect(offset, `output frame at ${offset}, the client is at ${at}`).toBe(at);
     chunks.push(bytes);
     at += bytes.length;
     cut.counted();
   };
-  try {
-    await socketRun(
-      ws,
-      (data, binary) => {
-        if (cutDone) return;
-        if (binary) {
-          const view = new DataView(data.buffer, data.byteOffset, BINARY_OUTPUT_HEADER_BYTES);
-          const offset = view.getUint32(1) * 2 ** 32 + view.getUint32(5);
-          take(Buffer.from(data.subarray(BINARY_OUTPUT_HEADER_BYTES)), offset);
-          return;
-        }
-        const frame = JSON.parse(data.toString()) as { type: string; data?: string; enc?: string; offset?: number };
-        const bytes = () => Buffer.from(frame.data!, frame.enc === "base64" ? "base64" : "utf8");
-        switch (frame.type) {
-          case "replay": {
-            // A JSON replay frame's offset is the byte after its data.
-            const b = bytes();
-            take(b, frame.offset! - b.length);
-            return;
-          }
-          case "stdout":
-          case "stderr":
-            take(bytes(), frame.offset!);
-            return;
-          case "connected":
-            expect(frame.offset).toBe(at);
-            return;
-          case "exit":
-            ended = true;
-            ws.terminate();
-            return;
-          default:
-            throw new Error(`unexpected frame ${data.toString()}`);
-        }
-      },
-      () => cutDone,
-    );
-  } finally {
-    cut.stop();
-  }
+  await run((data, binary) => {
+    if (binary) {
+      const view = new DataView(data.buffer, data.byteOffset, BINARY_OUTPUT_HEADER_BYTES);
+      const offset = view.getUint32(1) * 2 ** 32 + view.getUint32(5);
+      take(Buffer.from(data.subarray(BINARY_OUTPUT_HEADER_BYTES)), offset);
+      return;
+    }
+    const frame = JSON.parse(data.toString()) as { type: string; data?: string; enc?: string; offset?: number };
+    const bytes = () => Buffer.from(frame.data!, frame.enc === "base64" ? "base64" : "utf8");
+    switch (frame.type) {
+      case "replay": {
+        // A JSON replay frame's offset is the byte after its data.
+        const b = bytes();
+        take(b, frame.offset! - b.length);
+        return;
+      }
+      case "stdout":
+      case "stderr":
+        take(bytes(), frame.offset!);
+        return;
+      case "connected":
+        expect(frame.offset).toBe(at);
+        return;
+      case "exit":
+        ended = true;
+        ws.terminate();
+        return;
+      default:
+        throw new Error(`unexpected frame ${data.toString()}`);
+    }
+  });
   return { bytes: Buffer.concat(chunks), ended };
 }
 
@@ -297,30 +315,31 @@ export interface Rebuilt {
   connections: number;
 }
 
-const DEBUG_STATE = new Map<Client, string>();
-if (process.env["DEBUG_RESUME"])
-  setInterval(() => console.error(Date.now(), [...DEBUG_STATE.values()].join("\n")), 10_000).unref();
-
 /** Runs one client to its session's end, each step a connection to a node cut at its moment. */
-export async function runClient(nodes: readonly ChildGateway[], id: string, client: Client): Promise<Rebuilt> {
+export async function runClient(
+  nodes: readonly ChildGateway[],
+  id: string,
+  client: Client,
+  /** Set once another client of the run failed: this one stops too. */
+  abandoned: () => boolean,
+): Promise<Rebuilt> {
   const deadline = Date.now() + CLIENT_DEADLINE_MS;
   const events: SeenEvent[] = [];
   const chunks: Buffer[] = [];
   let offset = 0;
   let connections = 0;
   for (let i = 0; ; i++) {
+    if (abandoned()) throw new Error("another client failed");
     if (Date.now() > deadline)
       throw new Error(`client of ${id} not at the end after ${CLIENT_DEADLINE_MS} ms (${connections} connections)`);
     const step = client.steps[i % client.steps.length]!;
     const base = nodes[step.node]!.url;
-    DEBUG_STATE.set(client, `${id} listing on ${step.node} at ${Date.now()}`);
     const listed = await api(base).get(`/v1/sessions/${id}`);
     if (listed.status === 404) {
       await new Promise((resolve) => setTimeout(resolve, NOT_YET_MS));
       continue;
     }
     connections++;
-    DEBUG_STATE.set(client, `${id} ${JSON.stringify(step)} ${offset} ${events.at(-1)?.seq} at ${Date.now()}`);
     if (client.bytes) {
       const got = await readTerminal(base, id, offset, step);
       chunks.push(got.bytes);

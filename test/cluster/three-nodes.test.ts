@@ -6,6 +6,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { sseEvents } from "./resume-clients.js";
 
 const CLUSTER_TEST_MS = 150_000;
 
@@ -31,26 +32,12 @@ async function readSse(base: string, id: string, since: number, cut: number): Pr
   if (res.status === 204) return [];
   expect(res.status).toBe(200);
   const out: SeenEvent[] = [];
-  const decoder = new TextDecoder();
-  let text = "";
   try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      text += decoder.decode(chunk, { stream: true });
-      let end;
-      while ((end = text.indexOf("\n\n")) >= 0) {
-        const message = text.slice(0, end);
-        text = text.slice(end + 2);
-        const data = message
-          .split("\n")
-          .filter((l) => l.startsWith("data: "))
-          .map((l) => l.slice(6))
-          .join("\n");
-        if (data === "" || message.includes("event: ")) continue;
-        out.push(seen(JSON.parse(data) as { seq: number; type: string }));
-        if (out.length >= cut) {
-          abort.abort();
-          return out;
-        }
+    for await (const data of sseEvents(res)) {
+      out.push(seen(JSON.parse(data) as { seq: number; type: string }));
+      if (out.length >= cut) {
+        abort.abort();
+        return out;
       }
     }
   } catch (error) {
