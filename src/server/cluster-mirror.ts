@@ -101,11 +101,14 @@ export class ClusterMirror {
   private async sweep(): Promise<void> {
     if (this.closed) return;
     try {
+      // Only copies this node had before the list was read can be gone from it: one a
+      // notification added meanwhile is new, not deleted (dropping it deleted the owner's keys in
+      // Redis, and the owner was fenced: "Redis has epoch none").
+      const known = this.o.sessions.list().filter((s) => s instanceof RemoteSession);
       const ids = await this.o.log.sessionIds();
       const listed = new Set(ids);
       for (const id of ids) await this.fill(id);
-      for (const session of this.o.sessions.list())
-        if (session instanceof RemoteSession && !listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
+      for (const session of known) if (!listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
     } catch (error) {
       this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
     }
