@@ -1,4 +1,5 @@
 import type { Clock, Timer } from "../core/clock.js";
+import { Cluster } from "ioredis";
 import { duplicateClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { sessionKeys } from "../cluster/redis-log.js";
@@ -77,7 +78,14 @@ export class ClusterMirror {
 
   /** Subscribes to the notifications and fills every copy once; then keeps them filled. */
   async start(): Promise<void> {
-    const subscriber = duplicateClient(this.o.redis);
+    // In a Redis Cluster a session's channel (SPUBLISH) is heard only on the shard that holds its
+    // slot: one subscriber per shard (ioredis's sharded subscribers). With the one subscriber of
+    // a plain duplicate, SSUBSCRIBE of another shard's channel failed (MOVED, "Too many Cluster
+    // redirections") and that session's copy was filled by the sweep alone, if at all.
+    const subscriber =
+      this.o.redis instanceof Cluster
+        ? this.o.redis.duplicate([], { shardedSubscribers: true })
+        : duplicateClient(this.o.redis);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
     subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
@@ -93,11 +101,14 @@ export class ClusterMirror {
   private async sweep(): Promise<void> {
     if (this.closed) return;
     try {
+      // Only copies this node had before the list was read can be gone from it: one a
+      // notification added meanwhile is new, not deleted (dropping it deleted the owner's keys in
+      // Redis, and the owner was fenced: "Redis has epoch none").
+      const known = this.o.sessions.list().filter((s) => s instanceof RemoteSession);
       const ids = await this.o.log.sessionIds();
       const listed = new Set(ids);
       for (const id of ids) await this.fill(id);
-      for (const session of this.o.sessions.list())
-        if (session instanceof RemoteSession && !listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
+      for (const session of known) if (!listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
     } catch (error) {
       this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
     }

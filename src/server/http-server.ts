@@ -57,6 +57,12 @@ export function createHttpServer(door: FrontDoor): Server {
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (anonymous.refused(req.socket)) return;
+    const refuse = (error: unknown) => {
+      const refusal = toSwitchboardError(error);
+      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
+      core.metrics.wsRefused.inc({ code: refusal.code });
+      rejectUpgrade(socket, refusal);
+    };
     try {
       guard.checkHost(req);
       guard.checkOrigin(req);
@@ -65,15 +71,13 @@ export function createHttpServer(door: FrontDoor): Server {
         const identity = guard.authenticate(req);
         door.multiplex.handleUpgrade(req, socket, head, identity);
       } else if (path.startsWith("/ws/session/")) {
-        door.terminal.handleUpgrade(req, socket, head, () => guard.authenticate(req));
+        // A resume on a remote session's copy may wait for the copy first (see TerminalEndpoint).
+        door.terminal.handleUpgrade(req, socket, head, () => guard.authenticate(req))?.catch(refuse);
       } else {
         throw new SwitchboardError("NOT_FOUND", "no WebSocket endpoint here; use /v1/ws or /ws/session/:id");
       }
     } catch (error) {
-      const refusal = toSwitchboardError(error);
-      // Counted, not logged: a client retrying against a limit would flood the log (HTTP refusals are counted the same way).
-      core.metrics.wsRefused.inc({ code: refusal.code });
-      rejectUpgrade(socket, refusal);
+      refuse(error);
     }
   });
   // A request (headers and body) must arrive within these; a client trickling bytes would

@@ -9,6 +9,7 @@ import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, isRef } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
+import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, signInOf } from "./auth.js";
@@ -84,6 +85,12 @@ interface Subscription {
 class MultiplexConnection {
   private readonly connId = randomBytes(16).toString("base64url");
   private readonly subs = new Map<string, Subscription>();
+  /**
+   * Subscribes waiting for this node's copy of a remote session to reach their `since` (see
+   * RemoteSession.reach), by session: the newest frame's token, so a later subscribe or an
+   * unsubscribe meanwhile wins.
+   */
+  private readonly waiting = new Map<string, object>();
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
@@ -140,6 +147,7 @@ class MultiplexConnection {
     if (this.disposed) return;
     this.disposed = true;
     for (const id of [...this.subs.keys()]) this.drop(id);
+    this.waiting.clear();
     for (const [id, stop] of this.controlled) {
       stop();
       this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
@@ -195,22 +203,26 @@ class MultiplexConnection {
         else this.send(ack);
       }
     } catch (error) {
-      const e = toSwitchboardError(error);
-      if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: frame.op }, "ws frame failed");
-      this.send({
-        ...e.toJSON(),
-        op: "error",
-        ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
-        ...("session" in frame ? { session: frame.session } : {}),
-      });
+      this.refuse(frame, error);
     }
+  }
+
+  private refuse(frame: ClientFrame, error: unknown): void {
+    const e = toSwitchboardError(error);
+    if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: frame.op }, "ws frame failed");
+    this.send({
+      ...e.toJSON(),
+      op: "error",
+      ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
+      ...("session" in frame ? { session: frame.session } : {}),
+    });
   }
 
   private handle(frame: ClientFrame): unknown {
     const by = actorOf(this.identity, this.connId);
     switch (frame.op) {
       case "subscribe":
-        this.subscribe(frame.session, frame.since ?? 0, frame.types, frame.ref);
+        this.subscribeWhenCopied(frame);
         return undefined;
       case "unsubscribe": {
         if (!this.drop(frame.session))
@@ -282,6 +294,48 @@ class MultiplexConnection {
     }
   }
 
+  /**
+   * A `since` past this node's copy of a remote session waits for the copy (bounded, as GET and
+   * SSE do) instead of being refused: a viewer resuming here saw that position on another node.
+   * Other frames go on meanwhile; the old subscription, if any, stays until the answer.
+   */
+  private subscribeWhenCopied(frame: Extract<ClientFrame, { op: "subscribe" }>): void {
+    const since = frame.since ?? 0;
+    const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
+    this.waiting.delete(frame.session);
+    if (!(session instanceof RemoteSession) || since <= session.log.head) {
+      this.subscribe(frame.session, since, frame.types, frame.ref);
+      return;
+    }
+    if (!this.subs.has(frame.session) && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
+      throw this.tooManySubscriptions();
+    const token = {};
+    this.waiting.set(frame.session, token);
+    void session.reach(since).then(() => {
+      if (this.disposed || this.waiting.get(frame.session) !== token) return;
+      this.waiting.delete(frame.session);
+      try {
+        this.subscribe(frame.session, since, frame.types, frame.ref);
+      } catch (error) {
+        this.refuse(frame, error);
+      }
+    });
+  }
+
+  /** Sessions subscribed to or waiting to be. */
+  private subscriptionCount(): number {
+    let count = this.subs.size;
+    for (const id of this.waiting.keys()) if (!this.subs.has(id)) count++;
+    return count;
+  }
+
+  private tooManySubscriptions(): SwitchboardError {
+    return new SwitchboardError(
+      "LIMIT_EXCEEDED",
+      `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`,
+    );
+  }
+
   private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
     // A refused subscribe changes nothing: a position past the head is refused before an old
@@ -289,12 +343,8 @@ class MultiplexConnection {
     if (since > session.log.head) session.log.checkPosition(since);
     // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
     const resubscribing = this.drop(sessionId);
-    if (!resubscribing && this.subs.size >= this.core.limits.subscriptionsPerConnection) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`,
-      );
-    }
+    if (!resubscribing && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
+      throw this.tooManySubscriptions();
     const sink: FeedSink = {
       get queuedBytes() {
         return outbox.queuedBytes;
@@ -347,10 +397,11 @@ class MultiplexConnection {
     feed.pump();
   }
 
-  /** Ends the subscription to `sessionId`, if there is one. */
+  /** Ends the subscription to `sessionId` (or its wait), if there is one. */
   private drop(sessionId: string): boolean {
+    const waited = this.waiting.delete(sessionId);
     const sub = this.subs.get(sessionId);
-    if (!sub) return false;
+    if (!sub) return waited;
     sub.feed.close();
     sub.unwatch();
     sub.unview();

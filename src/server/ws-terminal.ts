@@ -16,6 +16,7 @@ import {
   keystrokeFrame,
 } from "../protocol/index.js";
 import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
+import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, signInOf } from "./auth.js";
@@ -68,8 +69,17 @@ export class TerminalEndpoint {
     this.tracker = new ConnectionTracker(core, "terminal");
   }
 
-  /** Authenticates (401), finds the session (404) and checks `since` before upgrading. */
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, authenticate: () => Identity): void {
+  /**
+   * Authenticates (401), finds the session (404) and checks `since` before upgrading. A `since`
+   * past this node's copy of a remote session first waits for the copy (RemoteSession.reachOutput):
+   * then it returns a promise, rejected with the refusal.
+   */
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    authenticate: () => Identity,
+  ): Promise<void> | undefined {
     const identity = authenticate();
     const url = requestUrl(req.url);
     let id: string;
@@ -86,12 +96,37 @@ export class TerminalEndpoint {
     if (sinceRaw !== null) {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
-      if (since > session.log.outputBytes) {
-        throw new SwitchboardError(
-          "BAD_REQUEST",
-          `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`,
-        );
-      }
+    }
+    if (since !== undefined && since > session.log.outputBytes && session instanceof RemoteSession) {
+      const offset = since;
+      return session.reachOutput(offset).then(() => {
+        // The client gave up meanwhile: nothing to answer.
+        if (socket.destroyed) return;
+        // Looked up again: the session may have been removed meanwhile.
+        const current = sessionFor(this.core.sessions, identity, id, "see");
+        this.upgrade({ req, socket, head, identity, session: current, since: offset, url });
+      });
+    }
+    this.upgrade({ req, socket, head, identity, session, since, url });
+    return undefined;
+  }
+
+  private upgrade(o: {
+    req: IncomingMessage;
+    socket: Duplex;
+    head: Buffer;
+    identity: Identity;
+    session: Session;
+    since: number | undefined;
+    url: URL;
+  }): void {
+    const { req, socket, head, identity, session, since, url } = o;
+    const id = session.id;
+    if (since !== undefined && since > session.log.outputBytes) {
+      throw new SwitchboardError(
+        "BAD_REQUEST",
+        `since=${since} is past the end of the output (${session.log.outputBytes} bytes)`,
+      );
     }
     const controlParam = queryParam(url, "control");
     if (controlParam !== null && controlParam !== "acquire" && controlParam !== "force") {

@@ -75,15 +75,29 @@ export class RemoteSession extends Session {
    * Resolves once this node's copy holds `seq`, or after {@link REMOTE_CATCH_UP_MS}: a viewer
    * that saw `seq` on another node gets the same answer here.
    */
-  async reach(seq: number): Promise<void> {
-    if (seq <= this.log.head) return;
+  reach(seq: number): Promise<void> {
+    return this.waitFor(() => seq <= this.log.head);
+  }
+
+  /** As {@link reach}, for a byte offset of the output (`/ws/session/:id?since=`). */
+  reachOutput(offset: number): Promise<void> {
+    return this.waitFor(() => offset <= this.log.outputBytes);
+  }
+
+  private async waitFor(reached: () => boolean): Promise<void> {
+    if (reached() || this.log.closed) return;
     this.fillNow?.();
     let timer: Timer | undefined;
-    await Promise.race([
-      this.log.whenPublished(seq),
-      new Promise<void>((resolve) => (timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS))),
-    ]);
+    let unsubscribe: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS);
+      // Every copied entry is published to the log's listeners once the replica holds it.
+      unsubscribe = this.log.subscribe(() => {
+        if (reached()) resolve();
+      });
+    });
     timer?.cancel();
+    unsubscribe?.();
   }
 
   /** Takes the record as its owner last wrote it (its state, exit status, name). */

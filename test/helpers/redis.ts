@@ -101,3 +101,57 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
   afterTest(() => redis.stop());
   return redis;
 }
+
+export const REDIS_CLI = "/usr/bin/redis-cli";
+
+/** A Redis Cluster of masters this test started (each a {@link TestRedis} with `--cluster-enabled yes`). */
+export interface TestRedisCluster {
+  readonly nodes: readonly TestRedis[];
+  /** The seed list a gateway is given: `redis://127.0.0.1:P1,redis://127.0.0.1:P2,…`. */
+  readonly url: string;
+}
+
+function run(program: string, args: string[]): Promise<string> {
+  const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.on("error", (error) => reject(new Error(`cannot run ${program}: ${error.message}`)));
+    child.on("exit", (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${program} ${args.join(" ")} exited (${code}): ${out.slice(-2000)}`)),
+    );
+  });
+}
+
+/**
+ * Starts `masters` redis-servers with `--cluster-enabled yes` (each its own temp dir and free
+ * port), joins them with `redis-cli --cluster create … --cluster-replicas 0`, and resolves once
+ * every node reports `cluster_state:ok`; all are killed when the test ends.
+ */
+export async function startRedisCluster(masters = 3, options: RedisOptions = {}): Promise<TestRedisCluster> {
+  const nodes: TestRedis[] = [];
+  for (let i = 0; i < masters; i++) {
+    // Each keeps its nodes.conf in its own dir.
+    nodes.push(
+      await startRedis({
+        ...options,
+        args: ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", ...(options.args ?? [])],
+      }),
+    );
+  }
+  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
+  await run(REDIS_CLI, ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"]);
+  // `create` returns once the slots are assigned; the nodes agree a moment later (gossip).
+  for (const node of nodes) {
+    for (let i = 0; ; i++) {
+      const info = await run(REDIS_CLI, ["-p", String(node.port), "cluster", "info"]);
+      if (info.includes("cluster_state:ok")) break;
+      if (i >= 200) throw new Error(`Redis Cluster node ${node.port} is not ok after 10 s: ${info}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return { nodes, url: nodes.map((n) => n.url).join(",") };
+}
