@@ -1,0 +1,73 @@
+import { parentPort } from "node:worker_threads";
+import { ScreenEmulator } from "./screen-emulator.js";
+import type { ViewOptions } from "./screen-emulator.js";
+import type { ThreadReply, ThreadRequest } from "./screen-thread.js";
+
+/**
+ * The screen thread's side (see screen-thread.ts): one emulator per session, fed in the order
+ * messages arrive; each reply goes out once everything sent before it is parsed.
+ */
+const port = parentPort!;
+const emulators = new Map<string, ScreenEmulator>();
+let chain: Promise<void> = Promise.resolve();
+
+port.on("message", (message: ThreadRequest) => {
+  chain = chain.then(
+    () => handle(message),
+    () => handle(message),
+  );
+});
+
+async function handle(m: ThreadRequest): Promise<void> {
+  switch (m.t) {
+    case "open": {
+      emulators.get(m.id)?.dispose();
+      const emulator =
+        m.state === undefined ? new ScreenEmulator(m.cols, m.rows) : await ScreenEmulator.restore(m.state, m.cols, m.rows);
+      emulators.set(m.id, emulator);
+      return;
+    }
+    case "feed": {
+      const emulator = emulators.get(m.id);
+      if (emulator === undefined) return;
+      let at = 0;
+      for (const piece of m.pieces) {
+        if (typeof piece === "number") {
+          emulator.write(m.bytes.subarray(at, at + piece));
+          at += piece;
+        } else {
+          // Output before a resize is parsed at the old size, as the PTY drew it.
+          await emulator.settled();
+          emulator.resize(piece.cols, piece.rows);
+        }
+      }
+      await emulator.settled();
+      reply({ t: "fed", id: m.id, bytes: m.bytes.length });
+      return;
+    }
+    case "view": {
+      const emulator = emulators.get(m.id);
+      if (emulator === undefined) return reply({ t: "view", req: m.req, error: `no screen for ${m.id}` });
+      await emulator.settled();
+      return reply({ t: "view", req: m.req, view: emulator.view(m.view as ViewOptions) });
+    }
+    case "checkpoint": {
+      const emulator = emulators.get(m.id);
+      if (emulator === undefined) return reply({ t: "checkpoint", req: m.req, error: `no screen for ${m.id}` });
+      await emulator.settled();
+      // Taken only where the parser is between sequences; else the caller tries at a later one.
+      const state = emulator.atBoundary ? emulator.checkpoint() : undefined;
+      return reply({ t: "checkpoint", req: m.req, state, cols: emulator.cols, rows: emulator.rows });
+    }
+    case "drop":
+      emulators.get(m.id)?.dispose();
+      emulators.delete(m.id);
+      return;
+    case "memory":
+      return reply({ t: "memory", req: m.req, heapUsed: process.memoryUsage().heapUsed, emulators: emulators.size });
+  }
+}
+
+function reply(r: ThreadReply): void {
+  port.postMessage(r);
+}
