@@ -84,6 +84,8 @@ export class ScreenService {
   private readonly watched = new Set<string>();
   /** Per session, its output size when a sweep last saw it grow, and when. */
   private readonly lastOutput = new Map<string, { bytes: number; at: number }>();
+  /** Per session without an emulator, the output its checkpoint covers: the feed opens one only past it. */
+  private readonly retired = new Map<string, number>();
   private readonly thread: ScreenThread;
   private opened = 0;
   private sweepTimer: Timer | undefined;
@@ -102,6 +104,7 @@ export class ScreenService {
       },
     });
     if (options.sessions !== undefined) {
+      this.thread.start().catch(() => undefined); // a thread that fails to start is reported by the request that needs it
       this.armSweep();
       this.armFeed();
     }
@@ -121,6 +124,11 @@ export class ScreenService {
     // Posted after the feed: the thread answers once it has parsed up to `offset`.
     const offset = t.offset;
     return { ...(await this.thread.view(t.key, view)), offset };
+  }
+
+  /** Resolves once the screen thread is up (a gateway starts it at once; benches wait for it). */
+  ready(): Promise<void> {
+    return this.thread.start();
   }
 
   /** The screen thread's heap and live emulators (benches; docs/benchmarks.md). */
@@ -152,7 +160,7 @@ export class ScreenService {
       if (behind >= SCREEN_CHECKPOINT_BYTES || quiet) {
         const opened = this.opening(session);
         this.feed(session, opened, Infinity);
-        due.push(this.checkpoint(opened));
+        due.push(this.checkpointOf(opened));
       }
     }
     await Promise.all(due);
@@ -200,15 +208,26 @@ export class ScreenService {
       for (const session of this.options.sessions!()) {
         if (session.removed || !session.record.pty) continue;
         const t = this.tracked.get(session.id);
-        if (t === undefined && session.record.state !== "running") continue;
+        if (t === undefined && !this.printedSinceRetired(session)) continue;
         if (t !== undefined && t.seq >= session.log.head) continue;
         const opened = t ?? this.opening(session);
         opened.usedAt = this.options.clock.monotonic();
         this.feed(session, opened, SCREEN_FEED_MAX_BYTES - opened.inFlight);
-        if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpoint(opened);
+        if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpointOf(opened);
       }
       this.armFeed();
     }, SCREEN_FEED_MS);
+  }
+
+  /** Whether a running session without an emulator printed past what its checkpoint holds. */
+  private printedSinceRetired(session: Session): boolean {
+    if (session.record.state !== "running") return false;
+    let covered = this.retired.get(session.id);
+    if (covered === undefined) {
+      covered = this.options.checkpoints.get(session.id)?.offset ?? 0;
+      this.retired.set(session.id, covered);
+    }
+    return session.log.outputBytes > covered;
   }
 
   /** When the session's output last grew, as far as the sweeps saw (monotonic clock). */
@@ -249,6 +268,7 @@ export class ScreenService {
     }
     this.tracked.set(session.id, t);
     this.byKey.set(key, t);
+    this.retired.delete(session.id);
     return t;
   }
 
@@ -324,6 +344,7 @@ export class ScreenService {
   /** Checkpoints an emulator not used for a while, then drops it. */
   private async retire(t: Tracked): Promise<void> {
     this.untrack(t.sessionId);
+    this.retired.set(t.sessionId, t.offset);
     const saving = this.checkpointOf(t);
     this.thread.post({ t: "drop", id: t.key });
     await saving;
@@ -345,5 +366,6 @@ export class ScreenService {
     this.untrack(sessionId);
     if (t !== undefined && !this.closed) this.thread.post({ t: "drop", id: t.key });
     this.lastOutput.delete(sessionId);
+    this.retired.delete(sessionId);
   }
 }

@@ -3,6 +3,12 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 
+/**
+ * The screen thread's nice value (Linux): under CPU contention it gets about a tenth of what the
+ * threads carrying output get, so a flood is not slowed by parsing it; it catches up when they idle.
+ */
+export const SCREEN_THREAD_NICE = 10;
+
 /** A resize within a feed: output before it is parsed at the old size. */
 export interface FeedResize {
   cols: number;
@@ -52,6 +58,11 @@ export class ScreenThread {
   private closed = false;
 
   constructor(private readonly options: ScreenThreadOptions) {}
+
+  /** Starts the thread now (a gateway does at start), so the first request does not wait for it. */
+  async start(): Promise<void> {
+    await this.memory();
+  }
 
   post(request: Exclude<ThreadRequest, { req: number }>): void {
     const worker = this.started();
