@@ -110,7 +110,12 @@ export class ScreenService {
     }
   }
 
-  /** The screen of `session` now, at the viewer's size. WRONG_SESSION_KIND for sessions without a PTY. */
+  /**
+   * The screen of `session` now, at the viewer's size, and the output `offset` it reflects:
+   * output from `offset` on continues it exactly (test/screen/screen-thread.test.ts shows it for
+   * a PTY flooding `seq`). A viewer that fell far behind can be sent this and go on live from
+   * `offset`, skipping `offset - sent` bytes. WRONG_SESSION_KIND for sessions without a PTY.
+   */
   async screen(session: Session, view: ViewOptions): Promise<SessionScreen> {
     if (!session.record.pty) {
       throw new SwitchboardError(
@@ -300,13 +305,10 @@ export class ScreenService {
       }
       t.seq = Math.min(page.next, head);
       if (pieces.length === 0) continue;
-      // One copy into a buffer of its own, transferred to the thread.
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      for (const part of parts) {
-        bytes.set(part, at);
-        at += part.length;
-      }
+      // One copy, transferred to the thread. A small one shares Buffer's pool, which must not be
+      // transferred: it is copied into a buffer of its own.
+      const joined = Buffer.concat(parts, size);
+      const bytes = joined.byteOffset === 0 && joined.buffer.byteLength === size ? joined : new Uint8Array(joined);
       this.thread.post({ t: "feed", id: t.key, bytes, pieces });
       t.inFlight += size;
       budget -= size;
