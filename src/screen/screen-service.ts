@@ -38,6 +38,13 @@ export const SCREEN_FEED_MS = 20;
  * (its output stays in the log) and is fed from the log as the thread catches up.
  */
 export const SCREEN_FEED_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Output handed to the thread per SCREEN_FEED_MS while a session's output is still growing (about
+ * 6 MB/s): a flood is parsed mostly once it stops, so parsing does not take the CPU that carries
+ * it (PTY → viewer fell to 0.66× of no screen with the whole flood fed; docs/benchmarks.md).
+ * Interactive output is far below it; a request is fed to the head at once whatever this says.
+ */
+export const SCREEN_FEED_FLOOD_BYTES = 128 * 1024;
 /** Events one feed takes from the log at a time (output and resizes). */
 const FEED_PAGE_BYTES = 1024 * 1024;
 const SCREEN_EVENTS: ReadonlySet<string> = new Set(["output", "resize"]);
@@ -60,6 +67,8 @@ interface Tracked {
   saved: number;
   checkpointing: boolean;
   usedAt: number;
+  /** The session's output size at the last feed tick: it grew since, the session is still printing. */
+  seenBytes: number;
 }
 
 export interface ScreenServiceOptions {
@@ -217,7 +226,10 @@ export class ScreenService {
         if (t !== undefined && t.seq >= session.log.head) continue;
         const opened = t ?? this.opening(session);
         opened.usedAt = this.options.clock.monotonic();
-        this.feed(session, opened, SCREEN_FEED_MAX_BYTES - opened.inFlight);
+        const growing = session.log.outputBytes !== opened.seenBytes;
+        opened.seenBytes = session.log.outputBytes;
+        const room = SCREEN_FEED_MAX_BYTES - opened.inFlight;
+        this.feed(session, opened, growing ? Math.min(room, SCREEN_FEED_FLOOD_BYTES) : room);
         if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpointOf(opened);
       }
       this.armFeed();
@@ -260,7 +272,8 @@ export class ScreenService {
     }
     const key = `${session.id}#${++this.opened}`;
     const usedAt = this.options.clock.monotonic();
-    const base = { sessionId: session.id, key, inFlight: 0, checkpointing: false, usedAt };
+    const seenBytes = session.log.outputBytes;
+    const base = { sessionId: session.id, key, inFlight: 0, checkpointing: false, usedAt, seenBytes };
     const c = this.options.checkpoints.get(session.id);
     let t: Tracked;
     if (c !== undefined && c.seq <= session.log.head) {
