@@ -4,7 +4,8 @@ import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { CheckpointStore } from "./checkpoint-store.js";
-import { ScreenEmulator } from "./screen-emulator.js";
+import { ScreenThread } from "./screen-thread.js";
+import type { FeedResize } from "./screen-thread.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 
 /**
@@ -22,10 +23,30 @@ export const SCREEN_SWEEP_MS = 5_000;
  * of MB/s, see docs/benchmarks.md). A session that prints faster falls behind until it is quiet.
  */
 export const SCREEN_SWEEP_BUDGET_MS = 50;
-/** An emulator no request or sweep used for this long is dropped; the next one starts from the checkpoint. */
+/** An emulator no request, sweep or output used for this long is checkpointed and dropped; the next one starts from the checkpoint. */
 export const SCREEN_IDLE_MS = 60_000;
-/** Events one catch-up read takes from the log at a time (output and resizes); parsed between yields. */
-const CATCH_UP_PAGE_BYTES = 256 * 1024;
+/**
+ * Live emulators at most (each holds its screen and up to SCREEN_SCROLLBACK_LINES; an idle one
+ * with a prompt costs a few hundred KiB, docs/benchmarks.md): past it the least recently used is
+ * checkpointed and dropped.
+ */
+export const SCREEN_MAX_EMULATORS = 256;
+/** How often new output is handed to the screen thread, in one transfer per session. */
+export const SCREEN_FEED_MS = 20;
+/**
+ * Output handed to the screen thread and not yet parsed, per session: past it the session waits
+ * (its output stays in the log) and is fed from the log as the thread catches up.
+ */
+export const SCREEN_FEED_MAX_BYTES = 8 * 1024 * 1024;
+/**
+ * Output handed to the thread per SCREEN_FEED_MS while a session's output is still growing (about
+ * 6 MB/s): a flood is parsed mostly once it stops, so parsing does not take the CPU that carries
+ * it (PTY → viewer fell to 0.66× of no screen with the whole flood fed; docs/benchmarks.md).
+ * Interactive output is far below it; a request is fed to the head at once whatever this says.
+ */
+export const SCREEN_FEED_FLOOD_BYTES = 128 * 1024;
+/** Events one feed takes from the log at a time (output and resizes). */
+const FEED_PAGE_BYTES = 1024 * 1024;
 const SCREEN_EVENTS: ReadonlySet<string> = new Set(["output", "resize"]);
 
 /** A session's screen as a viewer sees it, and the output byte it reflects. */
@@ -33,43 +54,77 @@ export interface SessionScreen extends ScreenView {
   offset: number;
 }
 
-/** One session's live emulator: the log position it has parsed up to. */
+/** One session's emulator in the screen thread: the log position fed to it up to. */
 interface Tracked {
-  emulator: ScreenEmulator;
+  sessionId: string;
+  /** The emulator's name in the thread: the session's, made unique per opening. */
+  key: string;
   seq: number;
   offset: number;
+  /** Bytes fed and not yet parsed. */
+  inFlight: number;
   /** Offset of the last checkpoint saved (or restored). */
   saved: number;
+  checkpointing: boolean;
   usedAt: number;
+  /** The session's output size at the last feed tick: it grew since, the session is still printing. */
+  seenBytes: number;
 }
 
 export interface ScreenServiceOptions {
   checkpoints: CheckpointStore;
   clock: Clock;
-  /** The sessions to look over for checkpoints due; none when absent (tests drive {@link sweep}). */
+  /** The sessions to keep screens of and look over for checkpoints due; none when absent (tests drive {@link sweep}). */
   sessions?: () => Iterable<Session>;
 }
 
 /**
- * The screens of PTY sessions, parsed from their logs when someone asks (and by the checkpoint
- * sweep), never on the output path: a session's emulator starts from its last checkpoint and
- * reads the log from there. See docs/protocol.md, "Screen".
+ * The screens of PTY sessions, kept current in a worker thread (ScreenThread) that is handed
+ * each running session's new output every SCREEN_FEED_MS, read from its log: the output path
+ * never waits on parsing, and a thread that falls behind is fed from the log as it catches up.
+ * A request is answered once the thread has parsed what the log held when it came. Idle
+ * emulators are checkpointed and dropped; the next starts from the checkpoint. See
+ * docs/protocol.md, "Screen".
  */
 export class ScreenService {
   private readonly tracked = new Map<string, Tracked>();
-  private readonly queues = new Map<string, Promise<void>>();
+  private readonly byKey = new Map<string, Tracked>();
   /** Sessions whose removal this service listens for. */
   private readonly watched = new Set<string>();
   /** Per session, its output size when a sweep last saw it grow, and when. */
   private readonly lastOutput = new Map<string, { bytes: number; at: number }>();
-  private timer: Timer | undefined;
+  /** Per session without an emulator, the output its checkpoint covers: the feed opens one only past it. */
+  private readonly retired = new Map<string, number>();
+  private readonly thread: ScreenThread;
+  private opened = 0;
+  private sweepTimer: Timer | undefined;
+  private feedTimer: Timer | undefined;
   private closed = false;
 
   constructor(private readonly options: ScreenServiceOptions) {
-    if (options.sessions !== undefined) this.arm();
+    this.thread = new ScreenThread({
+      onFed: (key, bytes) => {
+        const t = this.byKey.get(key);
+        if (t !== undefined) t.inFlight -= bytes;
+      },
+      // Every emulator went with the thread: the next feed or request opens them again from checkpoints.
+      onLost: () => {
+        for (const id of [...this.tracked.keys()]) this.untrack(id);
+      },
+    });
+    if (options.sessions !== undefined) {
+      this.thread.start().catch(() => undefined); // a thread that fails to start is reported by the request that needs it
+      this.armSweep();
+      this.armFeed();
+    }
   }
 
-  /** The screen of `session` now, at the viewer's size. WRONG_SESSION_KIND for sessions without a PTY. */
+  /**
+   * The screen of `session` now, at the viewer's size, and the output `offset` it reflects:
+   * output from `offset` on continues it exactly (test/screen/screen-thread.test.ts shows it for
+   * a PTY flooding `seq`). A viewer that fell far behind can be sent this and go on live from
+   * `offset`, skipping `offset - sent` bytes. WRONG_SESSION_KIND for sessions without a PTY.
+   */
   async screen(session: Session, view: ViewOptions): Promise<SessionScreen> {
     if (!session.record.pty) {
       throw new SwitchboardError(
@@ -77,20 +132,33 @@ export class ScreenService {
         `session ${session.id} has no terminal (${session.record.kind}${session.record.kind === "terminal" ? " without a PTY" : ""}); read its output with GET /v1/sessions/${session.id}/output`,
       );
     }
-    return this.serialized(session.id, async () => {
-      const t = await this.caughtUp(session);
-      return { ...t.emulator.view(view), offset: t.offset };
-    });
+    const t = this.opening(session);
+    t.usedAt = this.options.clock.monotonic();
+    this.feed(session, t, Infinity);
+    // Posted after the feed: the thread answers once it has parsed up to `offset`.
+    const offset = t.offset;
+    return { ...(await this.thread.view(t.key, view)), offset };
+  }
+
+  /** Resolves once the screen thread is up (a gateway starts it at once; benches wait for it). */
+  ready(): Promise<void> {
+    return this.thread.start();
+  }
+
+  /** The screen thread's heap and live emulators (benches; docs/benchmarks.md). */
+  memory(): Promise<{ heapUsed: number; emulators: number }> {
+    return this.thread.memory();
   }
 
   /**
    * Saves checkpoints that are due: for each session, once it printed SCREEN_CHECKPOINT_BYTES
-   * since its last, or printed anything and then was quiet for SCREEN_QUIET_MS. Drops idle
-   * emulators, and the checkpoints of sessions not in `sessions` (removed).
+   * since its last, or printed anything and then was quiet for SCREEN_QUIET_MS. Checkpoints and
+   * drops idle emulators, and drops the checkpoints of sessions not in `sessions` (removed).
    */
   async sweep(sessions: Iterable<Session>): Promise<void> {
     const now = this.options.clock.monotonic();
     const listedIds: string[] = [];
+    const due: Promise<void>[] = [];
     for (const session of sessions) {
       if (session.removed) continue;
       listedIds.push(session.id);
@@ -104,16 +172,14 @@ export class ScreenService {
       if (behind <= 0) continue;
       const quiet = session.record.state !== "running" || this.quietSince(session) <= now - SCREEN_QUIET_MS;
       if (behind >= SCREEN_CHECKPOINT_BYTES || quiet) {
-        await this.serialized(session.id, async () =>
-          this.checkpoint(
-            session.id,
-            await this.caughtUp(session, this.options.clock.monotonic() + SCREEN_SWEEP_BUDGET_MS),
-          ),
-        );
+        const opened = this.opening(session);
+        this.feed(session, opened, Infinity);
+        due.push(this.checkpointOf(opened));
       }
     }
-    for (const [id, t] of this.tracked) {
-      if (t.usedAt <= now - SCREEN_IDLE_MS) this.drop(id);
+    await Promise.all(due);
+    for (const t of [...this.tracked.values()]) {
+      if (t.usedAt <= now - SCREEN_IDLE_MS) await this.retire(t);
     }
     // A removed session's checkpoint goes with it.
     const listed = new Set(listedIds);
@@ -131,19 +197,54 @@ export class ScreenService {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.timer?.cancel();
-    for (const id of [...this.tracked.keys()]) this.drop(id);
+    this.sweepTimer?.cancel();
+    this.feedTimer?.cancel();
+    this.thread.close();
+    this.tracked.clear();
+    this.byKey.clear();
     this.options.checkpoints.close();
   }
 
-  private arm(): void {
-    this.timer = this.options.clock.setTimeout(() => {
+  private armSweep(): void {
+    this.sweepTimer = this.options.clock.setTimeout(() => {
       void this.sweep(this.options.sessions!())
         .catch(() => undefined) // a session removed mid-sweep: the next sweep goes on without it
         .finally(() => {
-          if (!this.closed) this.arm();
+          if (!this.closed) this.armSweep();
         });
     }, SCREEN_SWEEP_MS);
+  }
+
+  /** Hands each running PTY session's new output to the thread, within SCREEN_FEED_MAX_BYTES unparsed. */
+  private armFeed(): void {
+    this.feedTimer = this.options.clock.setTimeout(() => {
+      if (this.closed) return;
+      for (const session of this.options.sessions!()) {
+        if (session.removed || !session.record.pty) continue;
+        const t = this.tracked.get(session.id);
+        if (t === undefined && !this.printedSinceRetired(session)) continue;
+        if (t !== undefined && t.seq >= session.log.head) continue;
+        const opened = t ?? this.opening(session);
+        opened.usedAt = this.options.clock.monotonic();
+        const growing = session.log.outputBytes !== opened.seenBytes;
+        opened.seenBytes = session.log.outputBytes;
+        const room = SCREEN_FEED_MAX_BYTES - opened.inFlight;
+        this.feed(session, opened, growing ? Math.min(room, SCREEN_FEED_FLOOD_BYTES) : room);
+        if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpointOf(opened);
+      }
+      this.armFeed();
+    }, SCREEN_FEED_MS);
+  }
+
+  /** Whether a running session without an emulator printed past what its checkpoint holds. */
+  private printedSinceRetired(session: Session): boolean {
+    if (session.record.state !== "running") return false;
+    let covered = this.retired.get(session.id);
+    if (covered === undefined) {
+      covered = this.options.checkpoints.get(session.id)?.offset ?? 0;
+      this.retired.set(session.id, covered);
+    }
+    return session.log.outputBytes > covered;
   }
 
   /** When the session's output last grew, as far as the sweeps saw (monotonic clock). */
@@ -156,97 +257,130 @@ export class ScreenService {
     return now;
   }
 
-  /** Runs `run` after whatever runs for the session already: one catch-up at a time per emulator. */
-  private serialized<T>(sessionId: string, run: () => Promise<T>): Promise<T> {
-    const next = (this.queues.get(sessionId) ?? Promise.resolve()).then(run);
-    const settled = next.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(sessionId, settled);
-    void settled.then(() => {
-      if (this.queues.get(sessionId) === settled) this.queues.delete(sessionId);
-    });
-    return next;
-  }
-
-  /** The session's emulator, having parsed everything its log has published (or up to the `deadline`, monotonic). */
-  private async caughtUp(session: Session, deadline = Infinity): Promise<Tracked> {
+  /** The session's emulator, opened in the thread at its last checkpoint (or the log's start) if it has none. */
+  private opening(session: Session): Tracked {
+    const existing = this.tracked.get(session.id);
+    if (existing !== undefined) return existing;
     if (!this.watched.has(session.id)) {
       // A purge removes the screen at once, with the rest of what the session printed.
       this.watched.add(session.id);
       session.onRemoved(() => this.forget(session.id));
     }
-    let t = this.tracked.get(session.id);
-    if (t === undefined) {
-      t = await this.start(session);
-      this.tracked.set(session.id, t);
+    if (this.tracked.size >= SCREEN_MAX_EMULATORS) {
+      const lru = [...this.tracked.values()].reduce((a, b) => (b.usedAt < a.usedAt ? b : a));
+      void this.retire(lru);
     }
-    t.usedAt = this.options.clock.monotonic();
+    const key = `${session.id}#${++this.opened}`;
+    const usedAt = this.options.clock.monotonic();
+    const seenBytes = session.log.outputBytes;
+    const base = { sessionId: session.id, key, inFlight: 0, checkpointing: false, usedAt, seenBytes };
+    const c = this.options.checkpoints.get(session.id);
+    let t: Tracked;
+    if (c !== undefined && c.seq <= session.log.head) {
+      this.thread.post({ t: "open", id: key, cols: c.cols, rows: c.rows, state: c.state });
+      t = { ...base, seq: c.seq, offset: c.offset, saved: c.offset };
+    } else {
+      // The log's first event of a PTY session is its size (a resize event); the record's is a fallback.
+      this.thread.post({ t: "open", id: key, cols: session.record.cols ?? 80, rows: session.record.rows ?? 24 });
+      t = { ...base, seq: 0, offset: 0, saved: 0 };
+    }
+    this.tracked.set(session.id, t);
+    this.byKey.set(key, t);
+    this.retired.delete(session.id);
+    return t;
+  }
+
+  /** Posts the session's log past `t.seq` to the thread, up to its head or about `budget` bytes. */
+  private feed(session: Session, t: Tracked, budget: number): void {
     const log = session.log;
     const head = log.head;
-    let since = t.seq;
-    if (since + 1 < log.first) {
-      // Retention dropped events the checkpoint does not cover: go on from the oldest kept.
-      since = log.first - 1;
-    }
-    while (since < head) {
-      const page = log.read(since, { types: SCREEN_EVENTS, maxBytes: CATCH_UP_PAGE_BYTES });
+    // Retention dropped events the checkpoint does not cover: go on from the oldest kept.
+    if (t.seq + 1 < log.first) t.seq = log.first - 1;
+    while (t.seq < head && budget > 0) {
+      const page = log.read(t.seq, { types: SCREEN_EVENTS, maxBytes: Math.min(FEED_PAGE_BYTES, budget) });
+      const parts: Uint8Array[] = [];
+      const pieces: Array<number | FeedResize> = [];
+      let size = 0;
       for (const entry of page.entries) {
         if (entry.seq > head) break;
         if (entry.type === "resize") {
           const { cols, rows } = JSON.parse(entry.json) as { cols: number; rows: number };
-          // Output before a resize is parsed at the old size, as the PTY drew it.
-          await t.emulator.settled();
-          t.emulator.resize(cols, rows);
+          pieces.push({ cols, rows });
         } else {
           const out = outputOf(entry as StoredEntry);
           if (out.offset + out.bytes.length <= t.offset) continue;
-          t.emulator.write(out.offset < t.offset ? out.bytes.subarray(t.offset - out.offset) : out.bytes);
+          const bytes = out.offset < t.offset ? out.bytes.subarray(t.offset - out.offset) : out.bytes;
+          parts.push(bytes);
+          pieces.push(bytes.length);
+          size += bytes.length;
           t.offset = out.offset + out.bytes.length;
         }
       }
-      since = Math.min(page.next, head);
-      t.seq = since;
-      // Yields between pages, so a long catch-up does not hold the event loop.
-      await t.emulator.settled();
-      if (t.offset - t.saved >= SCREEN_CHECKPOINT_BYTES) this.checkpoint(session.id, t);
-      if (this.options.clock.monotonic() >= deadline) break;
+      t.seq = Math.min(page.next, head);
+      if (pieces.length === 0) continue;
+      // One copy, transferred to the thread. A small one shares Buffer's pool, which must not be
+      // transferred: it is copied into a buffer of its own.
+      const joined = Buffer.concat(parts, size);
+      const bytes = joined.byteOffset === 0 && joined.buffer.byteLength === size ? joined : new Uint8Array(joined);
+      this.thread.post({ t: "feed", id: t.key, bytes, pieces });
+      t.inFlight += size;
+      budget -= size;
     }
-    await t.emulator.settled();
-    return t;
   }
 
-  /** An emulator at the session's last checkpoint, or at the start of its log. */
-  private async start(session: Session): Promise<Tracked> {
-    const usedAt = this.options.clock.monotonic();
-    const c = this.options.checkpoints.get(session.id);
-    if (c !== undefined && c.seq <= session.log.head) {
-      const emulator = await ScreenEmulator.restore(c.state, c.cols, c.rows);
-      return { emulator, seq: c.seq, offset: c.offset, saved: c.offset, usedAt };
+  /** Saves the emulator's state as fed so far (if the parser is between sequences there; else at a later one). */
+  private async checkpoint(t: Tracked): Promise<void> {
+    if (t.checkpointing || t.offset === t.saved) return;
+    t.checkpointing = true;
+    const { seq, offset } = t;
+    try {
+      const c = await this.thread.checkpoint(t.key);
+      if (c.state === undefined || this.closed) return;
+      // An emulator retired meanwhile and opened again may have saved a later one.
+      if ((this.options.checkpoints.get(t.sessionId)?.offset ?? -1) > offset) return;
+      // Not for a session forgotten meanwhile, nor over the one a newer opening keeps.
+      const current = this.byKey.get(t.key) === t || !this.tracked.has(t.sessionId);
+      if (this.watched.has(t.sessionId) && current) {
+        this.options.checkpoints.put(t.sessionId, {
+          seq,
+          offset,
+          cols: c.cols,
+          rows: c.rows,
+          state: c.state,
+          savedAt: this.options.clock.now(),
+        });
+      }
+      t.saved = Math.max(t.saved, offset);
+    } finally {
+      t.checkpointing = false;
     }
-    // The log's first event of a PTY session is its size (a resize event); the record's is a fallback.
-    const emulator = new ScreenEmulator(session.record.cols ?? 80, session.record.rows ?? 24);
-    return { emulator, seq: 0, offset: 0, saved: 0, usedAt };
   }
 
-  /** Saves the emulator's state, where the parser is between sequences (else at a later catch-up). */
-  private checkpoint(sessionId: string, t: Tracked): void {
-    if (!t.emulator.atBoundary || t.offset === t.saved) return;
-    this.options.checkpoints.put(sessionId, {
-      seq: t.seq,
-      offset: t.offset,
-      cols: t.emulator.cols,
-      rows: t.emulator.rows,
-      state: t.emulator.checkpoint(),
-      savedAt: this.options.clock.now(),
-    });
-    t.saved = t.offset;
+  /** Checkpoints an emulator not used for a while, then drops it. */
+  private async retire(t: Tracked): Promise<void> {
+    this.untrack(t.sessionId);
+    this.retired.set(t.sessionId, t.offset);
+    const saving = this.checkpointOf(t);
+    this.thread.post({ t: "drop", id: t.key });
+    await saving;
+  }
+
+  private checkpointOf(t: Tracked): Promise<void> {
+    return this.checkpoint(t).catch(() => undefined); // the thread stopped: the older checkpoint stands
+  }
+
+  private untrack(sessionId: string): void {
+    const t = this.tracked.get(sessionId);
+    if (t === undefined) return;
+    this.tracked.delete(sessionId);
+    this.byKey.delete(t.key);
   }
 
   private drop(sessionId: string): void {
-    this.tracked.get(sessionId)?.emulator.dispose();
-    this.tracked.delete(sessionId);
+    const t = this.tracked.get(sessionId);
+    this.untrack(sessionId);
+    if (t !== undefined && !this.closed) this.thread.post({ t: "drop", id: t.key });
     this.lastOutput.delete(sessionId);
+    this.retired.delete(sessionId);
   }
 }

@@ -1,0 +1,144 @@
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { ScreenView, ViewOptions } from "./screen-emulator.js";
+
+/**
+ * The screen thread's nice value (Linux): under CPU contention it gets about a tenth of what the
+ * threads carrying output get, so a flood is not slowed by parsing it; it catches up when they idle.
+ */
+export const SCREEN_THREAD_NICE = 10;
+
+/** A resize within a feed: output before it is parsed at the old size. */
+export interface FeedResize {
+  cols: number;
+  rows: number;
+}
+
+/** What the gateway asks of the screen thread; `id` names one emulator (a session's, per opening). */
+export type ThreadRequest =
+  | { t: "open"; id: string; cols: number; rows: number; state?: string | undefined }
+  /** `bytes` cut by `pieces`: a number is that many bytes of output, in order, among resizes. */
+  | { t: "feed"; id: string; bytes: Uint8Array; pieces: Array<number | FeedResize> }
+  | { t: "view"; req: number; id: string; view: ViewOptions }
+  | { t: "checkpoint"; req: number; id: string }
+  | { t: "drop"; id: string }
+  | { t: "memory"; req: number };
+
+export type ThreadReply =
+  | { t: "fed"; id: string; bytes: number }
+  | { t: "view"; req: number; view?: ScreenView; error?: string }
+  | { t: "checkpoint"; req: number; state?: string | undefined; cols?: number; rows?: number; error?: string }
+  | { t: "memory"; req: number; heapUsed: number; emulators: number };
+
+export interface ThreadCheckpoint {
+  /** Absent when the parser stood inside an escape sequence: try again later. */
+  state: string | undefined;
+  cols: number;
+  rows: number;
+}
+
+export interface ScreenThreadOptions {
+  /** The emulator `id` has parsed `bytes` more of what was fed to it. */
+  onFed: (id: string, bytes: number) => void;
+  /** The thread stopped (crashed): every emulator in it is gone; the next use starts a new one. */
+  onLost: (reason: string) => void;
+}
+
+/**
+ * The worker thread that keeps the screens (xterm parsing costs ~20–50 ns a byte, too much for
+ * the thread that carries output): requests are posted in order and answered in order, output
+ * transferred, never copied twice. Loads the built worker, or the TypeScript one through tsx when
+ * this module itself runs from source (tests, benches).
+ */
+export class ScreenThread {
+  private worker: Worker | undefined;
+  private nextReq = 1;
+  private readonly pending = new Map<number, { resolve: (r: ThreadReply) => void; reject: (e: Error) => void }>();
+  private closed = false;
+
+  constructor(private readonly options: ScreenThreadOptions) {}
+
+  /** Starts the thread now (a gateway does at start), so the first request does not wait for it. */
+  async start(): Promise<void> {
+    await this.memory();
+  }
+
+  post(request: Exclude<ThreadRequest, { req: number }>): void {
+    const worker = this.started();
+    if (request.t === "feed") worker.postMessage(request, [request.bytes.buffer as ArrayBuffer]);
+    else worker.postMessage(request);
+  }
+
+  async view(id: string, view: ViewOptions): Promise<ScreenView> {
+    const r = await this.ask<{ t: "view" }>((req) => ({ t: "view", req, id, view }));
+    if (r.view === undefined) throw new Error(r.error ?? "the screen thread returned no view");
+    return r.view;
+  }
+
+  async checkpoint(id: string): Promise<ThreadCheckpoint> {
+    const r = await this.ask<{ t: "checkpoint" }>((req) => ({ t: "checkpoint", req, id }));
+    if (r.cols === undefined || r.rows === undefined) throw new Error(r.error ?? "no checkpoint");
+    return { state: r.state, cols: r.cols, rows: r.rows };
+  }
+
+  /** The thread's heap and emulator count (for the memory figures in docs/benchmarks.md). */
+  async memory(): Promise<{ heapUsed: number; emulators: number }> {
+    const r = await this.ask<{ t: "memory" }>((req) => ({ t: "memory", req }));
+    return { heapUsed: r.heapUsed, emulators: r.emulators };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.worker?.terminate();
+    this.worker = undefined;
+    this.failPending("the screen service closed");
+  }
+
+  private ask<T extends { t: string }>(build: (req: number) => ThreadRequest): Promise<Extract<ThreadReply, T>> {
+    const worker = this.started();
+    const req = this.nextReq++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(req, { resolve: resolve as (r: ThreadReply) => void, reject });
+      worker.postMessage(build(req));
+    });
+  }
+
+  private started(): Worker {
+    if (this.closed) throw new Error("the screen service is closed");
+    if (this.worker !== undefined) return this.worker;
+    const worker = spawn();
+    worker.unref();
+    worker.on("message", (r: ThreadReply) => {
+      if (r.t === "fed") return this.options.onFed(r.id, r.bytes);
+      const p = this.pending.get(r.req);
+      this.pending.delete(r.req);
+      p?.resolve(r);
+    });
+    const lost = (reason: string) => {
+      if (this.worker !== worker) return;
+      this.worker = undefined;
+      this.failPending(`the screen thread stopped (${reason}); ask again`);
+      if (!this.closed) this.options.onLost(reason);
+    };
+    worker.on("error", (error) => lost(error.message));
+    worker.on("exit", (code) => lost(`exit code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+
+  private failPending(message: string): void {
+    for (const p of this.pending.values()) p.reject(new Error(message));
+    this.pending.clear();
+  }
+}
+
+function spawn(): Worker {
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./screen-worker.js", import.meta.url));
+  // From source: a worker does not inherit vitest's or tsx's loader, so it registers tsx first.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
+  const entry = new URL("./screen-worker.ts", import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+  return new Worker(boot, { eval: true });
+}
