@@ -178,7 +178,25 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
   return { type: "stdin", data };
 }
 
+/**
+ * `/ws/session/:id?since=screen`, the first frame: ANSI that redraws the session's screen at the
+ * viewer's `cols`×`rows` (at the PTY's `pty_cols`×`pty_rows`: the whole terminal, scrollback
+ * included), and `offset`, the byte the replay that follows starts from.
+ */
+export interface TerminalScreenFrame {
+  type: "screen";
+  data: string;
+  offset: number;
+  cols: number;
+  rows: number;
+  pty_cols: number;
+  pty_rows: number;
+  /** A full-screen program is showing. */
+  alternate: boolean;
+}
+
 export type TerminalServerFrame =
+  | TerminalScreenFrame
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
   | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }

@@ -4,18 +4,20 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
+import { incompleteTail } from "../core/sequence-tail.js";
 import { OutputEntry, outputOf } from "../log/output-entry.js";
 import { binaryOutputFrame, inPlaceBinaryFrame, outputFrame } from "./terminal-frames.js";
 import type { OutputSlice } from "../log/log-reader.js";
 import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
+  LIMITS,
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
   keystrokeFrame,
 } from "../protocol/index.js";
-import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
+import type { EventOf, TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf, signInOf } from "./auth.js";
@@ -25,7 +27,8 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing } from "./feed.js";
 import type { CatchUpStep } from "./catch-up.js";
-import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
+import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
+import { rejectUpgrade } from "./http-server.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
@@ -49,7 +52,7 @@ export const REPLAY_FRAME_BYTES = 256 * 1024;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
 /**
- * `/ws/session/:id[?since=BYTE][&control=acquire|force][&output=binary]`: one terminal, the steering
+ * `/ws/session/:id[?since=BYTE|screen][&control=acquire|force][&output=binary]`: one terminal, the steering
  * protocol proposed for OpenSandbox's execd (PR #455) — but any number of viewers may be
  * connected at once. Positions are byte offsets in the session's output. With `output=binary`
  * output travels as binary messages, the bytes as written (see `BINARY_OUTPUT_KINDS`).
@@ -83,7 +86,7 @@ export class TerminalEndpoint {
     // Empty is absent and a parameter given twice is BAD_REQUEST, as on every HTTP route.
     const sinceRaw = queryParam(url, "since");
     let since: number | undefined;
-    if (sinceRaw !== null) {
+    if (sinceRaw !== null && sinceRaw !== "screen") {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
       if (since > session.log.outputBytes) {
@@ -103,33 +106,89 @@ export class TerminalEndpoint {
       throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
     }
     const output = outputParam as TerminalOutputMode;
+    // The viewer's size for `since=screen` (the PTY's when absent), as on GET .../screen.
+    const cols = intParam(url, "cols", 0, LIMITS.MAX_COLS, 1);
+    const rows = intParam(url, "rows", 0, LIMITS.MAX_ROWS, 1);
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      startConnection(this.core, "terminal", ws, () => {
-        const conn = new TerminalConnection(
-          this.core,
-          ws,
-          identity,
-          session,
-          since,
-          controlParam,
-          output,
-          this.lastFrames[output],
-        );
-        this.tracker.add(
-          { identity, signIn: signInOf(req) },
-          ws,
-          () => conn.dispose(),
-          (why) => conn.revoke(why),
-        );
-      }),
-    );
+    const upgrade = (screen: TerminalScreenFrame | undefined) =>
+      this.wss.handleUpgrade(req, socket, head, (ws) =>
+        startConnection(this.core, "terminal", ws, () => {
+          const conn = new TerminalConnection(
+            this.core,
+            ws,
+            identity,
+            session,
+            screen?.offset ?? since,
+            screen,
+            controlParam,
+            output,
+            this.lastFrames[output],
+          );
+          this.tracker.add(
+            { identity, signIn: signInOf(req) },
+            ws,
+            () => conn.dispose(),
+            (why) => conn.revoke(why),
+          );
+        }),
+      );
+    if (sinceRaw !== "screen") return upgrade(undefined);
+    // The screen is parsed before the upgrade: a session without a PTY is refused as GET .../screen refuses it.
+    screenFrame(this.core, session, cols, rows)
+      .then(upgrade, (error: unknown) => {
+        const refusal = toSwitchboardError(error);
+        this.core.metrics.wsRefused.inc({ code: refusal.code });
+        rejectUpgrade(socket, refusal);
+      })
+      .catch((error: unknown) => this.core.logger.error({ err: error }, "terminal upgrade failed"));
   }
 
   close(): void {
     this.tracker.closeAll();
     this.wss.close();
   }
+}
+
+/** Output bytes read back from a screen's offset to find a sequence it cuts (see {@link incompleteTail}). */
+const SCREEN_TAIL_BYTES = 4096;
+
+/**
+ * The `screen` frame of `?since=screen`: the screen at the viewer's size (the PTY's: the whole
+ * terminal, scrollback included) and the byte the replay goes on from. That is the screen's
+ * offset, or where an escape sequence or character it cuts begins: the parser holds such a
+ * part unshown, so the viewer gets it whole from the replay (docs/protocol.md, "/ws/session").
+ */
+async function screenFrame(
+  core: GatewayCore,
+  session: Session,
+  cols: number,
+  rows: number,
+): Promise<TerminalScreenFrame> {
+  const view = await core.screens.screen(session, {
+    format: "ansi",
+    cols: cols === 0 ? undefined : cols,
+    rows: rows === 0 ? undefined : rows,
+    whole: true,
+  });
+  let offset = view.offset;
+  try {
+    const from = Math.max(0, offset - SCREEN_TAIL_BYTES);
+    const tail = Buffer.concat(session.log.readOutput(from, offset - from).map((slice) => slice.bytes));
+    offset -= incompleteTail(tail.subarray(0, offset - from));
+  } catch (error) {
+    // Retention dropped the bytes before the screen's offset: nothing to look back at.
+    if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
+  }
+  return {
+    type: "screen",
+    data: view.screen,
+    offset,
+    cols: view.cols,
+    rows: view.rows,
+    pty_cols: session.record.cols ?? view.cols,
+    pty_rows: session.record.rows ?? view.rows,
+    alternate: view.alternate,
+  };
 }
 
 class TerminalConnection {
@@ -154,6 +213,7 @@ class TerminalConnection {
     private readonly identity: Identity,
     private readonly session: Session,
     since: number | undefined,
+    screen: TerminalScreenFrame | undefined,
     private readonly control: "acquire" | "force" | null,
     private readonly output: TerminalOutputMode,
     private readonly lastFrame: LastFrame<Frame[]>,
@@ -187,6 +247,8 @@ class TerminalConnection {
       dispose: () => this.dispose(),
     });
 
+    // The screen first; the replay goes on from the byte it reflects.
+    if (screen !== undefined) this.send(screen);
     // Without `since` the viewer joins at the end of the output at once.
     this.replayFrom = since ?? session.log.outputBytes;
     this.pump();
