@@ -63,6 +63,21 @@ function bufferText(term: HeadlessTerminal): string {
   return `${buffer.type} cursor ${buffer.cursorX},${buffer.cursorY}\n${lines.join("\n")}`;
 }
 
+/** The rows on screen, trailing blanks and empty rows trimmed (GET .../screen's `text`). */
+function visibleText(term: HeadlessTerminal): string {
+  const buffer = term.buffer.active;
+  const lines: string[] = [];
+  for (let y = 0; y < term.rows; y++)
+    lines.push(
+      buffer
+        .getLine(buffer.viewportY + y)!
+        .translateToString(true)
+        .trimEnd(),
+    );
+  while (lines.at(-1) === "") lines.pop();
+  return lines.join("\n");
+}
+
 async function fed(cols: number, rows: number, ...parts: Array<string | Uint8Array>): Promise<HeadlessTerminal> {
   const term = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
   for (const part of parts) await new Promise<void>((resolve) => term.write(part, resolve));
@@ -173,6 +188,43 @@ describe("/ws/session/:id?since=screen", () => {
     const text = (await http.get(`/v1/sessions/${json.id}/screen?cols=80&rows=24`)).json.screen as string;
     expect(bufferText(await fed(80, 24, v.screen!.data))).toBe(`normal cursor 9,23\n${text}`);
   });
+
+  it("shows vim, opened after megabytes of output, as GET .../screen and a terminal fed everything do", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const file = join(tempDir(), "notes.txt");
+    writeFileSync(file, Array.from({ length: 40 }, (_, i) => `line ${i + 1} of the notes`).join("\n"));
+    const { json } = await http.post("/v1/sessions", {
+      // About 4 MB of earlier output, then vim on a file, scrolled so that the cursor is mid-screen.
+      command: ["sh", "-c", `head -c 3000000 /dev/zero | base64; exec vim -u NONE -N -n +20 ${file}`],
+      env: { TERM: "xterm-256color" },
+      pty: true,
+      cols: 80,
+      rows: 24,
+    });
+    const id = json.id as string;
+    await waitFor(
+      async () =>
+        ((await http.get(`/v1/sessions/${id}/screen`)).json.screen as string).includes("line 20 of the notes"),
+      20_000,
+      "vim",
+    );
+    const text = (await http.get(`/v1/sessions/${id}/screen`)).json as {
+      screen: string;
+      offset: number;
+      alternate: boolean;
+    };
+    expect(text.alternate).toBe(true);
+    expect(text.offset).toBeGreaterThan(4_000_000);
+    const v = await view(gw.url, id, "since=screen", (seen) => seen.screen !== undefined);
+    const viewer = await fed(80, 24, v.screen!.data, v.output);
+    const reference = await fed(80, 24, await wholeOutput(gw.url, id));
+    expect(visibleText(viewer)).toBe(text.screen);
+    expect(visibleText(reference)).toBe(text.screen);
+    expect(bufferText(viewer)).toBe(bufferText(reference));
+    viewer.dispose();
+    reference.dispose();
+  }, 60_000);
 
   it("refuses a session without a PTY as GET .../screen does, and a bad size", async () => {
     const gw = await testGateway();
