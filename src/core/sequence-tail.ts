@@ -9,8 +9,21 @@ const BEL = 0x07;
  */
 export function incompleteTail(bytes: Uint8Array): number {
   const esc = bytes.lastIndexOf(ESC);
-  if (esc !== -1 && !escapeComplete(bytes, esc)) return bytes.length - esc;
+  if (esc === -1) return utf8Cut(bytes, 0);
+  // A lone ESC at the end may be the first half of the ST that ends a string begun before it.
+  const string = esc === bytes.length - 1 ? openString(bytes, esc) : -1;
+  if (string !== -1) return bytes.length - string;
+  if (!escapeComplete(bytes, esc)) return bytes.length - esc;
   return utf8Cut(bytes, esc + 1);
+}
+
+/** Where a string (OSC, DCS, SOS, PM, APC) that is still open at `end` starts, or -1. */
+function openString(bytes: Uint8Array, end: number): number {
+  const start = bytes.lastIndexOf(ESC, end - 1);
+  if (start === -1) return -1;
+  const kind = bytes[start + 1];
+  if (kind === 0x5d) return bytes.subarray(start, end).includes(BEL) ? -1 : start;
+  return kind === 0x50 || kind === 0x58 || kind === 0x5e || kind === 0x5f ? start : -1;
 }
 
 /** Whether the escape sequence at `at` (the last ESC in `bytes`) ends within `bytes`. */
