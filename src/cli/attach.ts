@@ -96,14 +96,15 @@ export async function attach(options: AttachOptions): Promise<number> {
     // The replay redraws the screen from the start of the output: start from a clean one (a
     // screen clears it itself).
     if (info.pty && local.isTTY && since === 0) stdout.write("\x1b[H\x1b[2J");
-    // Steering, attach sets the PTY to its size at once: the whole terminal at the PTY's size
-    // comes first (the program redraws for the new size). Watching, the screen is cut to this one.
+    // The screen at this terminal's size: at the PTY's, the whole terminal (scrollback, modes);
+    // at another, the part of it that fits, laid out for the PTY (a steering attach then
+    // resizes the PTY and the program draws anew).
     const size = local.size();
     const client = new TerminalClient({
       ...options.target,
       session: info.id,
       since,
-      ...(since === "screen" && !steer && size !== undefined ? { screenSize: size } : {}),
+      ...(since === "screen" && size !== undefined ? { screenSize: size } : {}),
       ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
     run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
