@@ -18,6 +18,7 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
+import { viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
@@ -82,6 +83,8 @@ interface Subscription {
 class MultiplexConnection {
   private readonly connId = randomBytes(16).toString("base64url");
   private readonly subs = new Map<string, Subscription>();
+  /** Subscribes with `screen` waiting for their screen, by session; a later subscribe or unsubscribe cancels one. */
+  private readonly screenWaits = new Map<string, symbol>();
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
@@ -208,7 +211,9 @@ class MultiplexConnection {
     const by = actorOf(this.identity, this.connId);
     switch (frame.op) {
       case "subscribe":
-        this.subscribe(frame.session, frame.since ?? 0, frame.types, frame.ref);
+        this.screenWaits.delete(frame.session);
+        if (frame.screen === true) this.subscribeScreen(frame);
+        else this.subscribe(frame.session, frame.since ?? 0, frame.types, frame.ref);
         return undefined;
       case "unsubscribe": {
         if (!this.drop(frame.session))
@@ -346,10 +351,36 @@ class MultiplexConnection {
     feed.pump();
   }
 
-  /** Ends the subscription to `sessionId`, if there is one. */
+  /**
+   * Subscribe with `screen`: the screen of the session (refused as GET .../screen refuses it),
+   * then a subscription from the last event it shows whole (see viewerScreen).
+   */
+  private subscribeScreen(frame: Extract<ClientFrame, { op: "subscribe" }>): void {
+    const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
+    const wait = Symbol(session.id);
+    this.screenWaits.set(session.id, wait);
+    const ref = frame.ref !== undefined ? { ref: frame.ref } : {};
+    viewerScreen(this.core, session, { cols: frame.cols, rows: frame.rows })
+      .then(({ frame: screen, seq }) => {
+        if (this.disposed || this.screenWaits.get(session.id) !== wait) return;
+        this.screenWaits.delete(session.id);
+        const { type: _type, ...fields } = screen;
+        this.send({ op: "screen", session: session.id, ...fields, ...ref });
+        this.subscribe(session.id, seq, frame.types, frame.ref);
+      })
+      .catch((error: unknown) => {
+        if (this.disposed) return;
+        const e = toSwitchboardError(error);
+        if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: "subscribe" }, "ws frame failed");
+        this.send({ ...e.toJSON(), op: "error", ...ref, session: session.id });
+      });
+  }
+
+  /** Ends the subscription to `sessionId` (or its wait for a screen), if there is one. */
   private drop(sessionId: string): boolean {
+    const waited = this.screenWaits.delete(sessionId);
     const sub = this.subs.get(sessionId);
-    if (!sub) return false;
+    if (!sub) return waited;
     sub.feed.close();
     sub.unwatch();
     sub.session.viewers--;

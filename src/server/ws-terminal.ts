@@ -4,7 +4,6 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { incompleteTail } from "../core/sequence-tail.js";
 import { OutputEntry, outputOf } from "../log/output-entry.js";
 import { binaryOutputFrame, inPlaceBinaryFrame, outputFrame } from "./terminal-frames.js";
 import type { OutputSlice } from "../log/log-reader.js";
@@ -29,6 +28,7 @@ import type { FeedPacing } from "./feed.js";
 import type { CatchUpStep } from "./catch-up.js";
 import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { rejectUpgrade } from "./http-server.js";
+import { viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
@@ -134,12 +134,15 @@ export class TerminalEndpoint {
       );
     if (sinceRaw !== "screen") return upgrade(undefined);
     // The screen is parsed before the upgrade: a session without a PTY is refused as GET .../screen refuses it.
-    screenFrame(this.core, session, cols, rows)
-      .then(upgrade, (error: unknown) => {
-        const refusal = toSwitchboardError(error);
-        this.core.metrics.wsRefused.inc({ code: refusal.code });
-        rejectUpgrade(socket, refusal);
-      })
+    viewerScreen(this.core, session, { cols: cols === 0 ? undefined : cols, rows: rows === 0 ? undefined : rows })
+      .then(
+        (screen) => upgrade(screen.frame),
+        (error: unknown) => {
+          const refusal = toSwitchboardError(error);
+          this.core.metrics.wsRefused.inc({ code: refusal.code });
+          rejectUpgrade(socket, refusal);
+        },
+      )
       .catch((error: unknown) => this.core.logger.error({ err: error }, "terminal upgrade failed"));
   }
 
@@ -147,48 +150,6 @@ export class TerminalEndpoint {
     this.tracker.closeAll();
     this.wss.close();
   }
-}
-
-/** Output bytes read back from a screen's offset to find a sequence it cuts (see {@link incompleteTail}). */
-const SCREEN_TAIL_BYTES = 4096;
-
-/**
- * The `screen` frame of `?since=screen`: the screen at the viewer's size (the PTY's: the whole
- * terminal, scrollback included) and the byte the replay goes on from. That is the screen's
- * offset, or where an escape sequence or character it cuts begins: the parser holds such a
- * part unshown, so the viewer gets it whole from the replay (docs/protocol.md, "/ws/session").
- */
-async function screenFrame(
-  core: GatewayCore,
-  session: Session,
-  cols: number,
-  rows: number,
-): Promise<TerminalScreenFrame> {
-  const view = await core.screens.screen(session, {
-    format: "ansi",
-    cols: cols === 0 ? undefined : cols,
-    rows: rows === 0 ? undefined : rows,
-    whole: true,
-  });
-  let offset = view.offset;
-  try {
-    const from = Math.max(0, offset - SCREEN_TAIL_BYTES);
-    const tail = Buffer.concat(session.log.readOutput(from, offset - from).map((slice) => slice.bytes));
-    offset -= incompleteTail(tail.subarray(0, offset - from));
-  } catch (error) {
-    // Retention dropped the bytes before the screen's offset: nothing to look back at.
-    if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-  }
-  return {
-    type: "screen",
-    data: view.screen,
-    offset,
-    cols: view.cols,
-    rows: view.rows,
-    pty_cols: session.record.cols ?? view.cols,
-    pty_rows: session.record.rows ?? view.rows,
-    alternate: view.alternate,
-  };
 }
 
 class TerminalConnection {

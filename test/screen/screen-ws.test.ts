@@ -12,7 +12,7 @@ type HeadlessTerminal = InstanceType<typeof Terminal>;
 
 interface Viewed {
   /** The `screen` frame, when one came first. */
-  screen?: { data: string; offset: number; cols: number; rows: number; pty_cols: number; pty_rows: number };
+  screen?: { data: string; offset: number; cols: number; rows: number; pty_cols: number; pty_rows: number } | undefined;
   /** Output after the screen, as it came: replay then live, bytes in order. */
   output: Buffer;
   /** Offset of output[0]. */
@@ -49,6 +49,45 @@ function view(url: string, id: string, query: string, done: (v: Viewed) => boole
       if (done(v)) ws.close();
     });
     ws.on("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.on("error", reject);
+    ws.on("close", () => resolve(v));
+  });
+}
+
+/**
+ * The same over `/v1/ws`: subscribe with `screen`, then output events until the session's end,
+ * each cut to the bytes from the screen's offset on (the first may begin before it).
+ */
+function viewMux(url: string, id: string): Promise<Viewed> {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  const v: Viewed = { output: Buffer.alloc(0), start: -1, exited: false };
+  return new Promise((resolve, reject) => {
+    ws.on("open", () => ws.send(JSON.stringify({ op: "subscribe", session: id, screen: true, ref: 1 })));
+    ws.on("message", (raw: Buffer) => {
+      const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+      const events =
+        frame["op"] === "event" ? [frame["event"]] : frame["op"] === "events" ? (frame["events"] as unknown[]) : [];
+      if (frame["op"] === "screen") {
+        v.screen = { ...(frame as unknown as NonNullable<Viewed["screen"]>) };
+        v.start = frame["offset"] as number;
+      } else if (frame["op"] === "subscribed") {
+        if (v.screen === undefined) reject(new Error("subscribed before screen"));
+        // Ended before what the screen shows: its end comes in `subscribed`.
+        if (frame["end"] !== undefined) v.exited = true;
+      } else if (frame["op"] === "error" || frame["op"] === "reset") reject(new Error(JSON.stringify(frame)));
+      for (const e of events as Array<Record<string, unknown>>) {
+        if (e["type"] === "exit") v.exited = true;
+        if (e["type"] !== "output") continue;
+        const bytes = Buffer.from(e["data"] as string, e["enc"] === "base64" ? "base64" : "utf8");
+        const at = e["offset"] as number;
+        const end = v.start + v.output.length;
+        if (at > end || at + bytes.length <= end) reject(new Error(`output at ${at}+${bytes.length}, expected ${end}`));
+        v.output = Buffer.concat([v.output, bytes.subarray(end - at)]);
+      }
+      if (v.exited) ws.close();
+    });
     ws.on("error", reject);
     ws.on("close", () => resolve(v));
   });
@@ -123,7 +162,7 @@ const next = () => { if (i === chunks.length) return; process.stdout.write(Buffe
 next();`;
 
 describe("/ws/session/:id?since=screen", () => {
-  it("property: the screen frame and the output after it leave a terminal as the whole output does", async () => {
+  it("property: the screen and the output after it (both endpoints) leave a terminal as the whole output does", async () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const dir = tempDir();
@@ -155,17 +194,22 @@ describe("/ws/session/:id?since=screen", () => {
             10_000,
             "output",
           );
-          const v = await view(gw.url, id, "since=screen", (seen) => seen.exited);
+          const [v, mux] = await Promise.all([
+            view(gw.url, id, "since=screen", (seen) => seen.exited),
+            viewMux(gw.url, id),
+          ]);
           const all = await wholeOutput(gw.url, id);
-          expect(v.screen).toBeDefined();
-          expect(v.screen!.pty_cols).toBe(80);
-          // The output after the screen starts at its offset and runs to the end.
-          if (v.start !== -1) expect(v.start).toBe(v.screen!.offset);
-          expect(v.screen!.offset + v.output.length).toBe(all.length);
-          const viewer = await fed(80, 24, v.screen!.data, v.output);
           const reference = await fed(80, 24, all);
-          expect(bufferText(viewer)).toBe(bufferText(reference));
-          viewer.dispose();
+          for (const seen of [v, mux]) {
+            expect(seen.screen).toBeDefined();
+            expect(seen.screen!.pty_cols).toBe(80);
+            // The output after the screen starts at its offset and runs to the end.
+            if (seen.start !== -1) expect(seen.start).toBe(seen.screen!.offset);
+            expect(seen.screen!.offset + seen.output.length).toBe(all.length);
+            const viewer = await fed(80, 24, seen.screen!.data, seen.output);
+            expect(bufferText(viewer)).toBe(bufferText(reference));
+            viewer.dispose();
+          }
           reference.dispose();
         },
       ),
@@ -253,5 +297,34 @@ describe("/ws/session/:id?since=screen", () => {
       expect(body.error.code).toBe(code);
       if (code === "WRONG_SESSION_KIND") expect(body).toEqual(screen.json);
     }
+  });
+
+  it("/v1/ws subscribe with screen: refuses it with since, a size without it, and a session without a PTY", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const { json } = await http.post("/v1/sessions", { command: ["sh", "-c", "echo hi; sleep 30"] });
+    const screen = await http.get(`/v1/sessions/${json.id}/screen`);
+    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    const errors: Array<Record<string, unknown>> = [];
+    ws.on("message", (raw: Buffer) => {
+      const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+      if (frame["op"] === "error") errors.push(frame);
+    });
+    await new Promise((resolve) => ws.once("open", resolve));
+    ws.send(JSON.stringify({ op: "subscribe", session: json.id, screen: true, since: 0, ref: 1 }));
+    ws.send(JSON.stringify({ op: "subscribe", session: json.id, cols: 80, ref: 2 }));
+    ws.send(JSON.stringify({ op: "subscribe", session: json.id, screen: true, ref: 3 }));
+    await waitFor(() => errors.length === 3, 5_000, "three errors");
+    ws.close();
+    expect(errors.map((e) => [e["ref"], e["code"]])).toEqual([
+      [1, "VALIDATION_FAILED"],
+      [2, "VALIDATION_FAILED"],
+      [3, "WRONG_SESSION_KIND"],
+    ]);
+    expect(errors[0]!["message"]).toMatch(/screen: is a position of its own/);
+    expect(errors[1]!["message"]).toMatch(/cols: is the size of a screen/);
+    expect(errors[2]!["message"]).toBe(screen.json.error.message);
   });
 });
