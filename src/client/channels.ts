@@ -77,7 +77,26 @@ export class Channels {
     this.subscribeRefs.set(ref, session);
     // The new position is at or before every subscription's last seq: each waits for it.
     for (const sub of subs) sub.awaitConfirmation(ref);
-    this.link.send(JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }));
+    // A screen for a subscription alone on its session (another would need the events it skips).
+    const screen = subs.length === 1 ? subs[0]!.wantsScreen : undefined;
+    const position = screen === undefined ? { since } : { screen: true, ...(screen === true ? {} : screen) };
+    this.link.send(
+      JSON.stringify({ op: "subscribe", session, ...position, ...(types ? { types: [...types] } : {}), ref }),
+    );
+  }
+
+  /** The gateway's `screen`, before its `subscribed`. */
+  screen(frame: Extract<ServerFrame, { op: "screen" }>): void {
+    for (const sub of this.channels.get(frame.session) ?? [])
+      sub.screen(frame.ref, {
+        data: frame.data,
+        offset: frame.offset,
+        cols: frame.cols,
+        rows: frame.rows,
+        ptyCols: frame.pty_cols,
+        ptyRows: frame.pty_rows,
+        alternate: frame.alternate,
+      });
   }
 
   /** The gateway's `subscribed`. */
