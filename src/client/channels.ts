@@ -1,6 +1,7 @@
 import { EVENT_TYPES, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { ConnectionLink, RequestTracker } from "./requests.js";
+import { screenOf } from "./screen.js";
 import { Subscription } from "./subscription.js";
 import type { SubscribeOptions } from "./subscription.js";
 
@@ -87,16 +88,7 @@ export class Channels {
 
   /** The gateway's `screen`, before its `subscribed`. */
   screen(frame: Extract<ServerFrame, { op: "screen" }>): void {
-    for (const sub of this.channels.get(frame.session) ?? [])
-      sub.screen(frame.ref, {
-        data: frame.data,
-        offset: frame.offset,
-        cols: frame.cols,
-        rows: frame.rows,
-        ptyCols: frame.pty_cols,
-        ptyRows: frame.pty_rows,
-        alternate: frame.alternate,
-      });
+    for (const sub of this.channels.get(frame.session) ?? []) sub.screen(frame.ref, screenOf(frame));
   }
 
   /** The gateway's `subscribed`. */

@@ -3,6 +3,7 @@ import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/inde
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
 import { ConnectionError } from "./errors.js";
+import type { SessionScreen } from "./screen.js";
 
 export interface SubscribeOptions {
   /** The last seq you already have: delivery starts at `since + 1`. Default 0 (from the start of what is retained). */
@@ -40,18 +41,8 @@ export interface SubscribeOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface SubscriptionScreen {
-  /** ANSI that draws the screen (docs/protocol.md, "The screen"). */
-  data: string;
-  /** The output byte output continues from. */
-  offset: number;
-  /** The size it is drawn for, and the PTY's. */
-  cols: number;
-  rows: number;
-  ptyCols: number;
-  ptyRows: number;
-  alternate: boolean;
-}
+/** The screen subscribe's `screen` asked for. */
+export type SubscriptionScreen = SessionScreen;
 
 export interface ResetInfo {
   reason: ResetReason;

@@ -5,6 +5,8 @@ import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
+import { screenOf } from "./screen.js";
+import type { SessionScreen } from "./screen.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
@@ -77,17 +79,7 @@ export interface TerminalExit {
 }
 
 /** The screen `since: "screen"` asked for: ANSI that redraws it, then output goes on from `offset`. */
-export interface TerminalScreen {
-  data: string;
-  offset: number;
-  /** The size it is drawn for (the viewer's). */
-  cols: number;
-  rows: number;
-  /** The PTY's size. */
-  ptyCols: number;
-  ptyRows: number;
-  alternate: boolean;
-}
+export type TerminalScreen = SessionScreen;
 
 export interface TerminalEvents {
   state: StateChange;
@@ -300,15 +292,7 @@ export class TerminalClient {
         if (!this.wantsScreen) return;
         this.wantsScreen = false;
         this._offset = frame.offset;
-        this.emitter.emit("screen", {
-          data: frame.data,
-          offset: frame.offset,
-          cols: frame.cols,
-          rows: frame.rows,
-          ptyCols: frame.pty_cols,
-          ptyRows: frame.pty_rows,
-          alternate: frame.alternate,
-        });
+        this.emitter.emit("screen", screenOf(frame));
         return;
       case "replay": {
         const bytes = decodeOutputData(frame.data, frame.enc);
