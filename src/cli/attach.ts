@@ -42,8 +42,12 @@ export interface AttachOptions {
   readOnly: boolean;
   /** Take control over when someone else holds it (`?control=force`); they go on watching. */
   force?: boolean;
-  /** Output byte offset to replay from (0: the whole retained output, so the screen comes back). */
-  since: number;
+  /**
+   * Output byte offset to replay from (0: the whole retained output, so the screen comes back),
+   * or `screen`: a PTY session's screen as the gateway keeps it, then output from there (a
+   * session without a PTY replays from 0).
+   */
+  since: number | "screen";
   /** The key that detaches; default {@link DEFAULT_DETACH_KEY}, Ctrl-]. */
   detachKey?: DetachKey;
   /** The session, when the caller already has it (run --attach). */
@@ -88,12 +92,19 @@ export async function attach(options: AttachOptions): Promise<number> {
       notices.show(
         `${info.id} is an agent session: it prints nothing here; "switchboard logs -f ${info.id}" follows its conversation, "switchboard prompt ${info.id} TEXT" prompts it (${detachKey.name} detaches)`,
       );
-    // The replay redraws the screen from the start of the output: start from a clean one.
-    if (info.pty && local.isTTY && options.since === 0) stdout.write("\x1b[H\x1b[2J");
+    const since = options.since === "screen" && !info.pty ? 0 : options.since;
+    // The replay redraws the screen from the start of the output: start from a clean one (a
+    // screen clears it itself).
+    if (info.pty && local.isTTY && since === 0) stdout.write("\x1b[H\x1b[2J");
+    // The screen at this terminal's size: at the PTY's, the whole terminal (scrollback, modes);
+    // at another, the part of it that fits, laid out for the PTY (a steering attach then
+    // resizes the PTY and the program draws anew).
+    const size = local.size();
     const client = new TerminalClient({
       ...options.target,
       session: info.id,
-      since: options.since,
+      since,
+      ...(since === "screen" && size !== undefined ? { screenSize: size } : {}),
       ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
     run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
@@ -164,6 +175,7 @@ class AttachRun {
   // that is not shown on a terminal is left exactly as the session wrote it.
   private readonly queries: QueryFilter | undefined;
   private readonly decoder = new TextDecoder();
+  private readonly encoder = new TextEncoder();
   private finish: (outcome: Outcome) => void = () => undefined;
   private fail: (error: unknown) => void = () => undefined;
   // Someone else held control since the size was last sent (and may have resized the PTY,
@@ -226,6 +238,7 @@ class AttachRun {
       client.on("data", ({ kind, bytes }) =>
         local.write(this.queries ? this.queries.filter(bytes, kind === "replay") : bytes),
       ),
+      client.on("screen", ({ data }) => local.write(this.encoder.encode(data))),
       client.on("connected", () => this.onConnected()),
       client.on("control-lost", () => {
         this.takenOver = true;

@@ -34,8 +34,8 @@ built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
 
 export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]
 
-Shows the session's terminal here: the output is replayed from byte 0 (or --since), so the
-screen comes back, then follows live. Keys are sent to the session, which takes its control
+Shows the session's terminal here: a terminal session's screen as the gateway keeps it (other
+sessions' output replayed from byte 0; --since BYTE replays from there), then follows live. Keys are sent to the session, which takes its control
 lease when nobody holds it (when someone does, attach says so and watches read-only; --force
 takes control over, and the one who had it goes on watching). The local size is sent on start and on every resize. ${DEFAULT_DETACH_KEY.name} detaches; the session keeps running
 (--detach-key ctrl-q, or $SWITCHBOARD_DETACH_KEY, picks another: ctrl-a to ctrl-z, ctrl-\\ ] ^ _).
@@ -190,7 +190,7 @@ const attachCommand: Command = (argv) =>
     },
     async (ctx, parsed) => {
       const session = positional(parsed, 0, "the session id");
-      const since = intOption(parsed.values.since, "--since") ?? 0;
+      const since = intOption(parsed.values.since, "--since") ?? "screen";
       const readOnly = parsed.values["read-only"] === true;
       const force = parsed.values.force === true;
       if (readOnly && force) throw new UsageError("--read-only and --force exclude each other");

@@ -1,6 +1,7 @@
 import { EVENT_TYPES, SwitchboardError } from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import type { ConnectionLink, RequestTracker } from "./requests.js";
+import { screenOf } from "./screen.js";
 import { Subscription } from "./subscription.js";
 import type { SubscribeOptions } from "./subscription.js";
 
@@ -77,7 +78,17 @@ export class Channels {
     this.subscribeRefs.set(ref, session);
     // The new position is at or before every subscription's last seq: each waits for it.
     for (const sub of subs) sub.awaitConfirmation(ref);
-    this.link.send(JSON.stringify({ op: "subscribe", session, since, ...(types ? { types: [...types] } : {}), ref }));
+    // A screen for a subscription alone on its session (another would need the events it skips).
+    const screen = subs.length === 1 ? subs[0]!.wantsScreen : undefined;
+    const position = screen === undefined ? { since } : { screen: true, ...(screen === true ? {} : screen) };
+    this.link.send(
+      JSON.stringify({ op: "subscribe", session, ...position, ...(types ? { types: [...types] } : {}), ref }),
+    );
+  }
+
+  /** The gateway's `screen`, before its `subscribed`. */
+  screen(frame: Extract<ServerFrame, { op: "screen" }>): void {
+    for (const sub of this.channels.get(frame.session) ?? []) sub.screen(frame.ref, screenOf(frame));
   }
 
   /** The gateway's `subscribed`. */

@@ -354,6 +354,9 @@ export class SwitchboardClient {
 
   private onFrame(frame: ForwardedFrame): void {
     switch (frame.op) {
+      case "screen":
+        this.channels.screen(frame);
+        return;
       case "subscribed":
         this.channels.confirmed(frame);
         if (frame.end !== undefined) this.leases.ended(frame.session);

@@ -13,9 +13,9 @@ export { MAX_QUEUED_REQUESTS, REQUEST_TIMEOUT_MS } from "./requests.js";
 export type { RequestFrame } from "./requests.js";
 export { PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 export { Subscription } from "./subscription.js";
-export type { ResetInfo, SubscribeOptions, SubscribedInfo } from "./subscription.js";
+export type { ResetInfo, SubscribeOptions, SubscribedInfo, SubscriptionScreen } from "./subscription.js";
 export { TerminalClient } from "./terminal.js";
-export type { TerminalClientOptions, TerminalData, TerminalEvents, TerminalExit } from "./terminal.js";
+export type { TerminalClientOptions, TerminalData, TerminalEvents, TerminalExit, TerminalScreen } from "./terminal.js";
 export { HttpClient, HTTP_TIMEOUT_MS } from "./http.js";
 export type {
   AbortResult,

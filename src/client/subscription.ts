@@ -3,6 +3,7 @@ import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/inde
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
 import { ConnectionError } from "./errors.js";
+import type { SessionScreen } from "./screen.js";
 
 export interface SubscribeOptions {
   /** The last seq you already have: delivery starts at `since + 1`. Default 0 (from the start of what is retained). */
@@ -21,12 +22,27 @@ export interface SubscribeOptions {
    */
   onSubscribed?: (info: SubscribedInfo) => void;
   /**
+   * A PTY session's screen first ({@link onScreen}), then the events after it, instead of its
+   * whole history: `true` (at the PTY's size: the whole terminal, scrollback included), or the
+   * viewer's size. Asked for while the subscription has seen nothing (no `since`); a reconnect
+   * resumes by seq. A session without a PTY fails the subscription (WRONG_SESSION_KIND).
+   */
+  screen?: true | { cols: number; rows: number };
+  /**
+   * The screen `screen` asked for: write `data`, then the output events that follow, skipping
+   * bytes before `offset` (the first may begin before it).
+   */
+  onScreen?: (screen: SubscriptionScreen) => void;
+  /**
    * Stops the subscription as `unsubscribe()` does (nothing more is delivered; the gateway is
    * told), except that `ready` and `done`, if still waiting, reject with the signal's reason.
    * `onError` does not hear of it: the caller aborted. An already-aborted signal subscribes nothing.
    */
   signal?: AbortSignal | undefined;
 }
+
+/** The screen subscribe's `screen` asked for. */
+export type SubscriptionScreen = SessionScreen;
 
 export interface ResetInfo {
   reason: ResetReason;
@@ -76,6 +92,8 @@ export class Subscription {
    * later, from an earlier seq) and are not for this subscription.
    */
   private gate: Ref | undefined;
+  /** The screen came, and the subscription's `from` has not yet: its position is set by it. */
+  private screenCame = false;
 
   /** @internal Use {@link SwitchboardClient.subscribe}. */
   constructor(
@@ -101,6 +119,18 @@ export class Subscription {
     this.offAbort = onAbort(signal, (reason) => {
       if (this.abandon(reason)) this.detach(this);
     });
+  }
+
+  /** The screen to ask the gateway for: `screen` was asked and nothing was seen yet. */
+  get wantsScreen(): true | { cols: number; rows: number } | undefined {
+    return this._lastSeq === 0 && !this.screenCame && this._state === "live" ? this.options.screen : undefined;
+  }
+
+  /** The gateway's `screen`, answering the subscribe request `ref`. */
+  screen(ref: Ref | undefined, screen: SubscriptionScreen): void {
+    if (this.gate === undefined || ref !== this.gate || this.options.screen === undefined) return;
+    this.screenCame = true;
+    this.options.onScreen?.(screen);
   }
 
   /** The last seq this subscription has seen: resume from here. */
@@ -173,6 +203,8 @@ export class Subscription {
   confirm(ref: Ref | undefined, info: SubscribedInfo, end?: SessionEvent): boolean {
     if (this.gate === undefined || ref !== this.gate) return false;
     this.gate = undefined;
+    // After a screen, the events it shows are seen.
+    if (this.screenCame && this._lastSeq === 0) this._lastSeq = info.from - 1;
     if (this._lastSeq > info.head) {
       // The gateway checked the position of the session's earliest subscriber on this
       // connection, not this one's: refuse it as the gateway refuses such a `since` on its own,

@@ -5,6 +5,8 @@ import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
 import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
+import { screenOf } from "./screen.js";
+import type { SessionScreen } from "./screen.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
@@ -20,8 +22,12 @@ export interface TerminalClientOptions extends GatewayTarget {
   /**
    * The output bytes you already have: the gateway replays from this byte offset, then
    * streams live. Leave it out to see only new output (0 replays everything retained).
+   * `"screen"` (PTY sessions): a `screen` event first, the session's screen as ANSI, then the
+   * output from the byte it reflects on; a reconnect resumes from the next byte, as with a number.
    */
-  since?: number;
+  since?: number | "screen";
+  /** With `since: "screen"`: the viewer's size, which the screen is drawn for (the PTY's when absent). */
+  screenSize?: { cols: number; rows: number };
   /**
    * Ask for the session's control lease with the connection (`?control=`): `acquire` takes it
    * when free (else an `error` event CONTROL_HELD, and the client stays a viewer); `force`
@@ -72,8 +78,13 @@ export interface TerminalExit {
   state?: "exited" | "lost";
 }
 
+/** The screen `since: "screen"` asked for: ANSI that redraws it, then output goes on from `offset`. */
+export type TerminalScreen = SessionScreen;
+
 export interface TerminalEvents {
   state: StateChange;
+  /** The screen asked for with `since: "screen"`: comes before any `data`. */
+  screen: TerminalScreen;
   connected: { mode: "pipe" | "pty"; sessionId: string; offset: number };
   data: TerminalData;
   exit: TerminalExit;
@@ -105,6 +116,8 @@ export class TerminalClient {
   private readonly heartbeat: Heartbeat;
   private socket: SocketHandle | undefined;
   private _offset: number | undefined;
+  /** `since: "screen"` until the screen came. */
+  private wantsScreen: boolean;
   private _mode: "pipe" | "pty" | undefined;
   private exited = false;
   private frameSeen = false;
@@ -118,7 +131,8 @@ export class TerminalClient {
   constructor(options: TerminalClientOptions) {
     this.options = options;
     this.session = options.session;
-    this._offset = options.since;
+    this.wantsScreen = options.since === "screen";
+    this._offset = options.since === "screen" ? undefined : options.since;
     this.control = options.control;
     this.http = httpClientFor(options);
     this.loop = new ReconnectLoop(options.reconnect, (change) => this.emitter.emit("state", change));
@@ -200,6 +214,14 @@ export class TerminalClient {
   private open(): void {
     const query = new URLSearchParams();
     if (this._offset !== undefined) query.set("since", String(this._offset));
+    else if (this.wantsScreen) {
+      query.set("since", "screen");
+      const size = this.options.screenSize;
+      if (size !== undefined) {
+        query.set("cols", String(size.cols));
+        query.set("rows", String(size.rows));
+      }
+    }
     if (this.control !== undefined) query.set("control", this.control);
     const output = this.options.output ?? "binary";
     if (output !== "json") query.set("output", output);
@@ -266,6 +288,12 @@ export class TerminalClient {
       return;
     }
     switch (frame.type) {
+      case "screen":
+        if (!this.wantsScreen) return;
+        this.wantsScreen = false;
+        this._offset = frame.offset;
+        this.emitter.emit("screen", screenOf(frame));
+        return;
       case "replay": {
         const bytes = decodeOutputData(frame.data, frame.enc);
         // A replay frame's offset is where it ends (the next byte).

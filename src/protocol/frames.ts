@@ -45,13 +45,26 @@ export const EventTypes = z
 
 /** Frames a client sends on `/v1/ws`. Every frame may carry a `ref` echoed in its `ack`/`error`. */
 export const ClientFrame = z.discriminatedUnion("op", [
-  z.strictObject({
-    op: z.literal("subscribe"),
-    session: SessionId,
-    since: Since.optional(),
-    types: EventTypes.optional(),
-    ref: Ref.optional(),
-  }),
+  z
+    .strictObject({
+      op: z.literal("subscribe"),
+      session: SessionId,
+      since: Since.optional(),
+      /** A PTY session's screen first (a `screen` frame), then the events after it; `cols`/`rows`: the viewer's size. */
+      screen: z.literal(true).optional(),
+      cols: Cols.optional(),
+      rows: Rows.optional(),
+      types: EventTypes.optional(),
+      ref: Ref.optional(),
+    })
+    .refine((f) => f.screen === undefined || f.since === undefined, {
+      message: "is a position of its own: give since or screen, not both",
+      path: ["screen"],
+    })
+    .refine((f) => f.screen === true || (f.cols === undefined && f.rows === undefined), {
+      message: "is the size of a screen: give it with screen: true",
+      path: ["cols"],
+    }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
   inputChecks(
     z.strictObject({
@@ -129,6 +142,12 @@ export type ServerFrame =
    * subscriber's `since`: nothing will be delivered, the subscription is complete.
    */
   | { op: "subscribed"; session: string; from: number; head: number; end?: SessionEvent; ref?: Ref }
+  /**
+   * Subscribe with `screen`, before `subscribed`: the screen as `/ws/session?since=screen` sends
+   * it. The output events that follow carry the bytes from `offset` on; the first may begin
+   * before it (skip its bytes before `offset`).
+   */
+  | ({ op: "screen"; session: string; ref?: Ref } & Omit<TerminalScreenFrame, "type">)
   | { op: "event"; session: string; event: SessionEvent }
   /** Several consecutive events of one session in one frame: sent during catch-up and while the socket is busy. */
   | { op: "events"; session: string; events: SessionEvent[] }
@@ -178,7 +197,25 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
   return { type: "stdin", data };
 }
 
+/**
+ * `/ws/session/:id?since=screen`, the first frame: ANSI that redraws the session's screen at the
+ * viewer's `cols`×`rows` (at the PTY's `pty_cols`×`pty_rows`: the whole terminal, scrollback
+ * included), and `offset`, the byte the replay that follows starts from.
+ */
+export interface TerminalScreenFrame {
+  type: "screen";
+  data: string;
+  offset: number;
+  cols: number;
+  rows: number;
+  pty_cols: number;
+  pty_rows: number;
+  /** A full-screen program is showing. */
+  alternate: boolean;
+}
+
 export type TerminalServerFrame =
+  | TerminalScreenFrame
   | { type: "replay"; data: string; offset: number; enc?: "base64" }
   | { type: "connected"; mode: "pipe" | "pty"; session_id: string; offset: number }
   | { type: "stdout" | "stderr"; data: string; offset: number; enc?: "base64" }

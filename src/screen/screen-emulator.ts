@@ -41,6 +41,12 @@ export interface ViewOptions {
   /** The viewer's size; the PTY's when absent. */
   cols?: number | undefined;
   rows?: number | undefined;
+  /**
+   * ANSI at the PTY's size: the whole terminal as {@link ScreenEmulator.checkpoint} rebuilds it
+   * (scrollback, both buffers, pen, scroll region, modes), after a clear, so that output from the
+   * view's offset on continues it exactly. `/ws/session?since=screen` sends it.
+   */
+  whole?: boolean | undefined;
 }
 
 /**
@@ -170,6 +176,10 @@ export class ScreenEmulator {
       for (let y = 0; y < rows; y++) lines.push(this.rowText(buffer, win.top + y, win.left, cols));
       while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
       return { screen: lines.join("\n"), cursor, ...base };
+    }
+    if (options.whole === true && cols === this.term.cols && rows === this.term.rows) {
+      // Without the private join mark (it only restores this parser's state) and on a cleared terminal.
+      return { screen: `\x1b[0m\x1b[H\x1b[2J${this.checkpoint().replace(JOIN_MARK, "")}`, cursor, ...base };
     }
     const cell = buffer.getNullCell();
     let screen = "\x1b[0m\x1b[H\x1b[2J";

@@ -19,6 +19,7 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
+import { viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
@@ -91,6 +92,8 @@ class MultiplexConnection {
    * unsubscribe meanwhile wins.
    */
   private readonly waiting = new Map<string, object>();
+  /** Subscribes with `screen` waiting for their screen, by session; a later subscribe or unsubscribe cancels one. */
+  private readonly screenWaits = new Map<string, symbol>();
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
@@ -222,7 +225,11 @@ class MultiplexConnection {
     const by = actorOf(this.identity, this.connId);
     switch (frame.op) {
       case "subscribe":
-        this.subscribeWhenCopied(frame);
+        this.screenWaits.delete(frame.session);
+        if (frame.screen === true) {
+          this.waiting.delete(frame.session);
+          this.subscribeScreen(frame);
+        } else this.subscribeWhenCopied(frame);
         return undefined;
       case "unsubscribe": {
         if (!this.drop(frame.session))
@@ -397,9 +404,35 @@ class MultiplexConnection {
     feed.pump();
   }
 
-  /** Ends the subscription to `sessionId` (or its wait), if there is one. */
+  /**
+   * Subscribe with `screen`: the screen of the session (refused as GET .../screen refuses it),
+   * then a subscription from the last event it shows whole (see viewerScreen).
+   */
+  private subscribeScreen(frame: Extract<ClientFrame, { op: "subscribe" }>): void {
+    const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
+    const wait = Symbol(session.id);
+    this.screenWaits.set(session.id, wait);
+    const ref = frame.ref !== undefined ? { ref: frame.ref } : {};
+    viewerScreen(this.core, session, { cols: frame.cols, rows: frame.rows })
+      .then(({ frame: screen, seq }) => {
+        if (this.disposed || this.screenWaits.get(session.id) !== wait) return;
+        this.screenWaits.delete(session.id);
+        const { type: _type, ...fields } = screen;
+        this.send({ op: "screen", session: session.id, ...fields, ...ref });
+        this.subscribe(session.id, seq, frame.types, frame.ref);
+      })
+      .catch((error: unknown) => {
+        if (this.disposed) return;
+        const e = toSwitchboardError(error);
+        if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: "subscribe" }, "ws frame failed");
+        this.send({ ...e.toJSON(), op: "error", ...ref, session: session.id });
+      });
+  }
+
+  /** Ends the subscription to `sessionId` (or its wait for a screen or a copy), if there is one. */
   private drop(sessionId: string): boolean {
-    const waited = this.waiting.delete(sessionId);
+    const screenWaited = this.screenWaits.delete(sessionId);
+    const waited = this.waiting.delete(sessionId) || screenWaited;
     const sub = this.subs.get(sessionId);
     if (!sub) return waited;
     sub.feed.close();

@@ -10,12 +10,13 @@ import type { OutputSlice } from "../log/log-reader.js";
 import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
+  LIMITS,
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
   keystrokeFrame,
 } from "../protocol/index.js";
-import type { EventOf, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
+import type { EventOf, TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
@@ -26,7 +27,9 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing } from "./feed.js";
 import type { CatchUpStep } from "./catch-up.js";
-import { queryParam, requestUrl, toSwitchboardError } from "./http.js";
+import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
+import { rejectUpgrade } from "./http-server.js";
+import { viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
@@ -50,7 +53,7 @@ export const REPLAY_FRAME_BYTES = 256 * 1024;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
 /**
- * `/ws/session/:id[?since=BYTE][&control=acquire|force][&output=binary]`: one terminal, the steering
+ * `/ws/session/:id[?since=BYTE|screen][&control=acquire|force][&output=binary]`: one terminal, the steering
  * protocol proposed for OpenSandbox's execd (PR #455) — but any number of viewers may be
  * connected at once. Positions are byte offsets in the session's output. With `output=binary`
  * output travels as binary messages, the bytes as written (see `BINARY_OUTPUT_KINDS`).
@@ -93,7 +96,7 @@ export class TerminalEndpoint {
     // Empty is absent and a parameter given twice is BAD_REQUEST, as on every HTTP route.
     const sinceRaw = queryParam(url, "since");
     let since: number | undefined;
-    if (sinceRaw !== null) {
+    if (sinceRaw !== null && sinceRaw !== "screen") {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
     }
@@ -104,10 +107,10 @@ export class TerminalEndpoint {
         if (socket.destroyed) return;
         // Looked up again: the session may have been removed meanwhile.
         const current = sessionFor(this.core.sessions, identity, id, "see");
-        this.upgrade({ req, socket, head, identity, session: current, since: offset, url });
+        this.upgrade({ req, socket, head, identity, session: current, since: offset, url, screen: false });
       });
     }
-    this.upgrade({ req, socket, head, identity, session, since, url });
+    this.upgrade({ req, socket, head, identity, session, since, url, screen: sinceRaw === "screen" });
     return undefined;
   }
 
@@ -119,6 +122,8 @@ export class TerminalEndpoint {
     session: Session;
     since: number | undefined;
     url: URL;
+    /** `since=screen`: a screen frame first, then output from its offset. */
+    screen: boolean;
   }): void {
     const { req, socket, head, identity, session, since, url } = o;
     const id = session.id;
@@ -138,27 +143,44 @@ export class TerminalEndpoint {
       throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
     }
     const output = outputParam as TerminalOutputMode;
+    // The viewer's size for `since=screen` (the PTY's when absent), as on GET .../screen.
+    const cols = intParam(url, "cols", 0, LIMITS.MAX_COLS, 1);
+    const rows = intParam(url, "rows", 0, LIMITS.MAX_ROWS, 1);
     this.tracker.checkLimit(identity);
-    this.wss.handleUpgrade(req, socket, head, (ws) =>
-      startConnection(this.core, "terminal", ws, () => {
-        const conn = new TerminalConnection(
-          this.core,
-          ws,
-          identity,
-          session,
-          since,
-          controlParam,
-          output,
-          this.lastFrames[output],
-        );
-        this.tracker.add(
-          { identity, signIn: signInOf(req) },
-          ws,
-          () => conn.dispose(),
-          (why) => conn.revoke(why),
-        );
-      }),
-    );
+    const upgrade = (screen: TerminalScreenFrame | undefined) =>
+      this.wss.handleUpgrade(req, socket, head, (ws) =>
+        startConnection(this.core, "terminal", ws, () => {
+          const conn = new TerminalConnection(
+            this.core,
+            ws,
+            identity,
+            session,
+            screen?.offset ?? since,
+            screen,
+            controlParam,
+            output,
+            this.lastFrames[output],
+          );
+          this.tracker.add(
+            { identity, signIn: signInOf(req) },
+            ws,
+            () => conn.dispose(),
+            (why) => conn.revoke(why),
+          );
+        }),
+      );
+    if (!o.screen) return upgrade(undefined);
+    // The screen is parsed before the upgrade: a session without a PTY is refused as GET .../screen refuses it.
+    viewerScreen(this.core, session, { cols: cols === 0 ? undefined : cols, rows: rows === 0 ? undefined : rows })
+      .then(
+        (screen) => upgrade(screen.frame),
+        (error: unknown) => {
+          const refusal = toSwitchboardError(error);
+          this.core.metrics.wsRefused.inc({ code: refusal.code });
+          rejectUpgrade(socket, refusal);
+        },
+      )
+      .catch((error: unknown) => this.core.logger.error({ err: error }, "terminal upgrade failed"));
   }
 
   close(): void {
@@ -191,6 +213,7 @@ class TerminalConnection {
     private readonly identity: Identity,
     private readonly session: Session,
     since: number | undefined,
+    screen: TerminalScreenFrame | undefined,
     private readonly control: "acquire" | "force" | null,
     private readonly output: TerminalOutputMode,
     private readonly lastFrame: LastFrame<Frame[]>,
@@ -224,6 +247,8 @@ class TerminalConnection {
       dispose: () => this.dispose(),
     });
 
+    // The screen first; the replay goes on from the byte it reflects.
+    if (screen !== undefined) this.send(screen);
     // Without `since` the viewer joins at the end of the output at once.
     this.replayFrom = since ?? session.log.outputBytes;
     this.pump();

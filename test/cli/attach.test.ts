@@ -1,3 +1,4 @@
+import headless from "@xterm/headless";
 import { execFileSync, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
@@ -6,6 +7,8 @@ import type { TestGateway } from "../client/helpers.js";
 import { NOTICE_INTERVAL_MS } from "../../src/cli/attach.js";
 import { CLI, REPO, Tmux, shellQuote } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+
+const { Terminal } = headless;
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -351,6 +354,38 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       await http.deleteSession(id);
     }
   }, 30_000);
+
+  it("shows a session that printed megabytes as its screen at once, not by replaying them", async () => {
+    const session = await http.createSession({
+      command: ["sh", "-c", "seq 1 300000; printf 'the end$ '; sleep 60"],
+      pty: true,
+      cols: 80,
+      rows: 24,
+      env: TEST_ENV,
+    });
+    await expect
+      .poll(async () => (await http.getSession(session.id)).outputBytes, { timeout: 20_000 })
+      .toBeGreaterThan(2_000_000);
+    await expect.poll(async () => (await http.screen(session.id)).screen, { timeout: 20_000 }).toMatch(/the end\$$/);
+    const screen = await http.screen(session.id);
+    const attached = pipedAttach(["--read-only", session.id]);
+    await waitUntil(() => attached.stdout().includes("the end$"), 20_000, "the screen");
+    await sleep(300);
+    // The screen and its 1,000 lines of scrollback: a tenth of the 2 MB a replay sends.
+    expect(attached.stdout().length).toBeLessThan(200_000);
+    const term = new Terminal({ cols: 80, rows: 24, allowProposedApi: true });
+    await new Promise<void>((resolve) => term.write(attached.stdout(), resolve));
+    const rows = Array.from({ length: 24 }, (_, y) =>
+      term.buffer.active
+        .getLine(term.buffer.active.viewportY + y)!
+        .translateToString(true)
+        .trimEnd(),
+    );
+    expect(rows.join("\n")).toBe(screen.screen);
+    expect(rows.at(-2)).toBe("300000");
+    term.dispose();
+    await http.deleteSession(session.id);
+  }, 60_000);
 
   it("run --attach on a pipe session: Enter sends a line, Ctrl-C interrupts, the exit code comes back", async () => {
     const t = startTmux();

@@ -4,8 +4,9 @@
  */
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { waitFor } from "../helpers/gateway.js";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { connect } from "../../src/client/node.js";
+import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { debugView, terminalText, waitForTerminal } from "./harness.js";
@@ -158,7 +159,7 @@ describe("web UI", () => {
     await expect.poll(() => page.locator(".xterm-accessibility-tree").textContent()).toContain("spoken-42");
   });
 
-  it("comes back fast after a long flood: the tail of the output, and a full-screen program on its screen", async () => {
+  it("comes back after a long flood: a pipe's output to its end, and a PTY's full-screen program from the gateway's screen", async () => {
     const s = await stack();
     // 16 MB of short lines (xterm takes about a second per million lines), then a program that
     // switched to the alternate screen long before its last 8 MB.
@@ -190,7 +191,6 @@ describe("web UI", () => {
 
     const page = await s.page({ hash: `#/s/${flood}` });
     const view = await debugView(page);
-    expect(view?.text).toMatch(/of earlier output not shown; "switchboard logs" prints all of it/);
     expect(view?.text).toMatch(/line\n(line\n)*the-end/);
     expect(view?.screen).toBe("normal");
 
@@ -200,6 +200,35 @@ describe("web UI", () => {
     expect(tuiView?.text).toContain("drawn");
     expect(tuiView?.text).not.toContain("not shown");
     await s.http.del(`/v1/sessions/${tui}`);
+  });
+
+  it("says when it shows a PTY at another size than its window, and fits the PTY to the window on Fit", async () => {
+    const s = await stack();
+    const id = (
+      await s.http.post("/v1/sessions", {
+        command: ["sh", "-c", "printf 'ready\\n'; sleep 300"],
+        pty: true,
+        cols: 200,
+        rows: 60,
+        name: "wide",
+      })
+    ).json.id as string;
+    const other = await connect({ url: s.gateway.url, token: TEST_TOKEN });
+    onTestFinished(() => other.close());
+    await other.control(id, "acquire");
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector(".terminal-view[data-control=other]");
+    const note = page.locator(".size-note");
+    await note.waitFor({ state: "visible" });
+    expect(await note.textContent()).toMatch(/^showing 200x60 at \d+x\d+$/);
+    const [, cols, rows] = /at (\d+)x(\d+)/.exec((await note.textContent())!)!;
+    await other.control(id, "release");
+    // Free control: Fit (or the page taking control, which fits too) gives the PTY the window's size.
+    if (await page.locator("button:text-is('Fit')").isVisible()) await page.click("button:text-is('Fit')");
+    await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.cols === Number(cols), 10_000, "fitted");
+    expect((await s.http.get(`/v1/sessions/${id}`)).json.rows).toBe(Number(rows));
+    await note.waitFor({ state: "hidden" });
+    await s.http.del(`/v1/sessions/${id}`);
   });
 
   it("sends lines to a pipe session and ends its input with EOF, so a filter finishes", async () => {

@@ -1,4 +1,4 @@
-import type { ResetInfo, Subscription } from "../../src/client/index.js";
+import type { ResetInfo, Subscription, SubscriptionScreen } from "../../src/client/index.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 
@@ -10,6 +10,8 @@ export interface SessionFeedHandlers {
   onError(error: Error): void;
   /** The gateway confirmed the subscription: from now on `replayed` can become true. */
   onReady(): void;
+  /** A PTY session's screen, before the events after it (see {@link SessionFeed}'s `screen`). */
+  onScreen?(screen: SubscriptionScreen): void;
 }
 
 /**
@@ -26,11 +28,14 @@ export class SessionFeed {
   private confirmedHead = 0;
   private _lastSeq = 0;
 
-  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers) {
+  /** `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them. */
+  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false) {
     this.sub = ctx.client.subscribe(
       sessionId,
       {
-        since: 0,
+        ...(screen
+          ? { screen: true as const, onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s) }
+          : { since: 0 }),
         onReset: (info) => handlers.onReset(info),
         onError: (error) => handlers.onError(error),
         onSubscribed: (info) => (this.confirmedHead = info.head),
@@ -44,6 +49,8 @@ export class SessionFeed {
     this.sub.ready.then(
       (info) => {
         this.subscribedHead = info.head;
+        // After a screen, the events before `from` are on it.
+        this._lastSeq = Math.max(this._lastSeq, info.from - 1);
         // The list's viewer count now includes this page.
         void ctx.store.refresh();
         handlers.onReady();

@@ -1,7 +1,7 @@
 import type { Terminal } from "@xterm/xterm";
+import type { SubscriptionScreen } from "../../src/client/index.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
-import { ReplayBuffer } from "./replay-buffer.js";
 
 export interface TerminalOutputHandlers {
   /** Every event up to the head at subscription time has been delivered (the feed's `replayed`). */
@@ -15,16 +15,17 @@ export interface TerminalOutputHandlers {
 }
 
 /**
- * A terminal page's output, written into xterm.js in log order: the replay's output and resizes
- * are held until it is through and then written at once (see ReplayBuffer), so the screen
- * comes back as it was; live output follows, the text of one frame's events in one write.
+ * A terminal page's output, written into xterm.js in log order: a PTY's screen as the gateway
+ * keeps it ({@link screen}) and the output after it, or a pipe's replayed output; live output
+ * follows, the text of one frame's events in one write.
  */
 export class TerminalOutput {
   private readonly term: Terminal;
   private readonly handlers: TerminalOutputHandlers;
   private pendingText = "";
-  /** Output and resizes of the replay, written once it is through (see ReplayBuffer); null after. */
-  private replay: ReplayBuffer | null = new ReplayBuffer();
+  /** Output before this byte is on the screen already (the gateway's screen showed it). */
+  private shownUpTo = 0;
+  private readonly encoder = new TextEncoder();
   private flushQueued = false;
   private writesInFlight = 0;
   private _restored = false;
@@ -68,14 +69,18 @@ export class TerminalOutput {
    * {@link checkRestored} (the replay's last event may be of any type).
    */
   accept(event: SessionEvent): boolean {
-    if (this.replay !== null) {
-      if (!this.handlers.replayed() && this.holdForReplay(event)) return true;
-      // The replay's last event, or one after it: what was held goes first.
-      if (this.handlers.replayed()) this.playReplay();
-    }
     switch (event.type) {
       case "output":
-        if (event.enc === "base64") {
+        if (event.offset < this.shownUpTo) {
+          // The first event after the screen may begin inside it: only the bytes after it are new.
+          const bytes =
+            event.enc === "base64" ? decodeOutputData(event.data, "base64") : this.encoder.encode(event.data);
+          const fresh = bytes.subarray(Math.min(bytes.length, this.shownUpTo - event.offset));
+          if (fresh.length > 0) {
+            this.flush();
+            this.write(fresh, this.handlers.isHistory(event.seq));
+          }
+        } else if (event.enc === "base64") {
           this.flush();
           this.write(decodeOutputData(event.data, "base64"), this.handlers.isHistory(event.seq));
         } else {
@@ -99,10 +104,18 @@ export class TerminalOutput {
     return true;
   }
 
-  /** The subscription is confirmed: a replay already through (an empty one too) is written now. */
+  /** The subscription is confirmed: an empty replay is through now. */
   ready(): void {
-    if (this.handlers.replayed()) this.playReplay();
     this.checkRestored();
+  }
+
+  /** The PTY's screen, before the output after it: drawn at its size, on a terminal cleared of what it showed. */
+  screen(screen: SubscriptionScreen): void {
+    this.flush();
+    this.handlers.resize(screen.ptyCols, screen.ptyRows);
+    this.term.reset();
+    this.shownUpTo = screen.offset;
+    this.write(screen.data);
   }
 
   /** Retention dropped `count` events the page had not seen: a dim line says so, in their place. */
@@ -128,43 +141,6 @@ export class TerminalOutput {
     this._restored = true;
     this.handlers.restored();
     this.term.scrollToBottom();
-  }
-
-  /** Keeps replayed output and resizes for {@link playReplay}; false for events handled at once. */
-  private holdForReplay(event: SessionEvent): boolean {
-    const replay = this.replay!;
-    if (event.type === "output") {
-      replay.push(
-        event.enc === "base64"
-          ? { kind: "bytes", bytes: decodeOutputData(event.data, "base64") }
-          : { kind: "text", text: event.data },
-      );
-      return true;
-    }
-    if (event.type === "resize") {
-      replay.push({ kind: "resize", cols: event.cols, rows: event.rows });
-      return true;
-    }
-    return false;
-  }
-
-  /** Writes the held replay (whole, or its tail after a long history), then follows live. */
-  private playReplay(): void {
-    const replay = this.replay;
-    if (replay === null) return;
-    this.replay = null;
-    for (const item of replay.drain()) {
-      if (item.kind === "text") {
-        this.pendingText += item.text;
-      } else if (item.kind === "bytes") {
-        this.flush();
-        this.write(item.bytes);
-      } else {
-        this.flush();
-        this.handlers.resize(item.cols, item.rows);
-      }
-    }
-    this.flush();
   }
 
   private write(data: string | Uint8Array, history = false): void {

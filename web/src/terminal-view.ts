@@ -12,7 +12,6 @@ import { SessionHeader } from "./session-header.js";
 import { TerminalControl } from "./terminal-control.js";
 import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
-import { TERMINAL_SCROLLBACK_LINES } from "./replay-buffer.js";
 import { TerminalOutput } from "./terminal-output.js";
 import { TerminalTools } from "./terminal-tools.js";
 import { renderTextButton } from "./text-sheet.js";
@@ -20,6 +19,8 @@ import { TERMINAL_THEME } from "./theme.js";
 
 /** A window resize is fitted (and sent to the PTY) after it has been quiet this long. */
 export const FIT_DEBOUNCE_MS = 80;
+/** Lines of scrollback a terminal page keeps (a PTY's screen from the gateway brings up to 1,000). */
+export const TERMINAL_SCROLLBACK_LINES = 10_000;
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
 /** Keys typed while the screen is restored are dropped; the page says so at most this often. */
@@ -50,6 +51,10 @@ export class TerminalView implements View {
   /** "^C" in the header; none for a stream session, which has no process to interrupt. */
   private readonly interruptButton: HTMLButtonElement | null;
   private readonly disposers: (() => void)[] = [];
+  /** "showing 120x40 at 80x24" in the header: the PTY's size is not this window's. */
+  private readonly sizeNote = h("span", { class: "size-note", hidden: true });
+  /** Resizes the PTY to this window (a page that may steer, while the sizes differ). */
+  private readonly fitButton: HTMLButtonElement;
   private ended: Extract<SessionEvent, { type: "exit" | "lost" }> | null = null;
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
@@ -80,8 +85,21 @@ export class TerminalView implements View {
       session: () => this.session,
       frame: () => this.host.parentElement ?? this.host,
     });
+    this.fitButton = h(
+      "button",
+      {
+        class: "btn btn-small",
+        type: "button",
+        hidden: true,
+        title: "Resize the terminal to fit this window",
+        onclick: () => this.fitPty(),
+      },
+      "Fit",
+    );
     this.header = new SessionHeader(ctx, session, {
       actions: [
+        this.sizeNote,
+        this.fitButton,
         renderScreenReaderToggle(this.term),
         renderTextButton(() => sessionTitle(this.session), this.term),
         this.tools.element,
@@ -165,15 +183,21 @@ export class TerminalView implements View {
         this.element.dataset["restored"] = "true";
       },
     });
-    this.feed = new SessionFeed(ctx, session.id, {
-      onEvent: (event) => this.onEvent(event),
-      onReset: (info) => this.output.retentionDropped(info.first - info.lastSeq - 1),
-      onError: (error) => this.endBanner.showError(followErrorText(error)),
-      onReady: () => {
-        this.output.ready();
-        this.control.maybeAutoAcquire();
+    this.feed = new SessionFeed(
+      ctx,
+      session.id,
+      {
+        onEvent: (event) => this.onEvent(event),
+        onReset: (info) => this.output.retentionDropped(info.first - info.lastSeq - 1),
+        onError: (error) => this.endBanner.showError(followErrorText(error)),
+        onReady: () => {
+          this.output.ready();
+          this.control.maybeAutoAcquire();
+        },
+        onScreen: (screen) => this.output.screen(screen),
       },
-    });
+      session.pty,
+    );
     this.renderControl();
   }
 
@@ -248,6 +272,7 @@ export class TerminalView implements View {
   private resized(cols: number, rows: number): void {
     this.session = { ...this.session, cols, rows };
     if (this.session.pty) this.term.resize(cols, rows);
+    this.noteSize();
   }
 
   /* ------------------------------------------------------------------ control */
@@ -264,6 +289,7 @@ export class TerminalView implements View {
   private renderControl(): void {
     const state = this.control.render();
     this.element.dataset["control"] = state;
+    if (this.term.element) this.noteSize();
     if (this.lineInput) this.lineInput.hidden = state !== "mine" && state !== "free";
     this.showInterrupt();
   }
@@ -305,6 +331,43 @@ export class TerminalView implements View {
     }, FIT_DEBOUNCE_MS);
   }
 
+  /** The size that fits this window, if it can be measured. */
+  private windowSize(): { cols: number; rows: number } | undefined {
+    // Measured as fitted: watching, the terminal is laid out at the PTY's size instead.
+    const fitted = this.element.classList.contains("fitted");
+    this.element.classList.add("fitted");
+    const proposed = this.fitAddon.proposeDimensions();
+    if (!fitted) this.element.classList.remove("fitted");
+    if (!proposed || !Number.isFinite(proposed.cols) || !Number.isFinite(proposed.rows)) return undefined;
+    return { cols: Math.max(MIN_COLS, proposed.cols), rows: Math.max(MIN_ROWS, proposed.rows) };
+  }
+
+  /** Says in the header when a watched PTY's size is not this window's, and offers to fit it. */
+  private noteSize(): void {
+    const { cols, rows, pty } = this.session;
+    const fits = this.windowSize();
+    const differs =
+      pty &&
+      this.running &&
+      this.control.kind !== "mine" &&
+      fits !== undefined &&
+      cols !== null &&
+      rows !== null &&
+      (fits.cols !== cols || fits.rows !== rows);
+    this.sizeNote.hidden = !differs;
+    this.fitButton.hidden = !differs || !this.ctx.canSteer;
+    if (differs) this.sizeNote.textContent = `showing ${cols}x${rows} at ${fits.cols}x${fits.rows}`;
+  }
+
+  /** The Fit button: the PTY takes this window's size (refused, as any resize, while someone else holds control). */
+  private fitPty(): void {
+    const fits = this.windowSize();
+    if (fits === undefined) return;
+    this.ctx.client.resize(this.session.id, fits).catch((error: unknown) => {
+      this.ctx.toast(`Resize not sent: ${errorText(error)}`, "error");
+    });
+  }
+
   /**
    * In control of a PTY (or for pipes, which have no size): fit xterm to the window and tell
    * the PTY. Watching a PTY: show it at its own size; the frame scrolls if the window is smaller.
@@ -317,8 +380,10 @@ export class TerminalView implements View {
       if (cols !== null && rows !== null && (cols !== this.term.cols || rows !== this.term.rows))
         this.term.resize(cols, rows);
       this.element.classList.remove("fitted");
+      this.noteSize();
       return;
     }
+    this.noteSize();
     this.element.classList.add("fitted");
     const proposed = this.fitAddon.proposeDimensions();
     if (!proposed || !Number.isFinite(proposed.cols) || !Number.isFinite(proposed.rows)) return;
