@@ -217,9 +217,11 @@ export class RedisEventStore implements EventStore {
   }
 
   async deleteSession(sessionId: string): Promise<void> {
+    const copy = this.mirrored.has(sessionId);
     this.outboxes.delete(sessionId);
     this.mirrored.delete(sessionId);
-    await this.options.redis.delete(sessionId);
+    // A copy's keys are its owner's: dropping this node's copy leaves them (the owner removes them).
+    if (!copy) await this.options.redis.delete(sessionId);
     await this.options.local.deleteSession(sessionId);
   }
 
