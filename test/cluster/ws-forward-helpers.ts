@@ -6,21 +6,14 @@ import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- frames are checked by the assertions that read them
 export type Frame = Record<string, any>;
 
 /** Three gateway processes, gw-a, gw-b and gw-c, on one real redis-server. */
-export async function threeNodes(
-  defer?: (fn: () => void) => void,
-): Promise<[ChildGateway, ChildGateway, ChildGateway]> {
+export async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGateway]> {
   const redis = await startRedis();
   const nodes = await Promise.all(
     ["gw-a", "gw-b", "gw-c"].map((name) =>
-      serveInChild({
-        dataDir: tempDir(),
-        args: ["--redis", redis.url, "--node-id", name],
-        ...(defer ? { defer } : {}),
-      }),
+      serveInChild({ dataDir: tempDir(), args: ["--redis", redis.url, "--node-id", name] }),
     ),
   );
   return nodes as [ChildGateway, ChildGateway, ChildGateway];
@@ -52,7 +45,11 @@ export class WsClient {
   }
 
   /** Opens `path` on `node` with the admin token; closed when the test ends. */
-  static async open(node: ChildGateway, path: string, defer = onTestFinished): Promise<WsClient> {
+  static async open(
+    node: ChildGateway,
+    path: string,
+    defer: (fn: () => void) => void = (fn) => onTestFinished(fn),
+  ): Promise<WsClient> {
     const ws = new WebSocket(`${node.url.replace(/^http/, "ws")}${path}`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` },
     });
