@@ -3,15 +3,15 @@ import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import type { TokenBucket } from "./rate-limit.js";
-import { forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
+import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
 import type { ForwardedAnswer, SessionAction } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
 
-/** The WebSocket steering frames a node carries to a session's owner. */
-export type ForwardedFrameAction = Extract<
-  SessionAction,
-  "input" | "signal" | "resize" | "control" | "prompt" | "abort" | "permission"
->;
+/** The WebSocket steering frames a node carries to a session's owner: every forwarded route but append and delete. */
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete">;
+export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete"),
+);
 
 /**
  * One WebSocket connection's steering frames for sessions another node runs, carried to the

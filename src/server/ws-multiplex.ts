@@ -32,7 +32,7 @@ import {
   handleFrames,
   startConnection,
 } from "./ws-common.js";
-import { WsForwarding } from "./ws-forwarding.js";
+import { FORWARDED_FRAME_ACTIONS, WsForwarding } from "./ws-forwarding.js";
 import type { ForwardedFrameAction } from "./ws-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
@@ -420,18 +420,9 @@ class MultiplexConnection {
 const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
 
 type SteeringFrame = Extract<ClientFrame, { op: ForwardedFrameAction }>;
-const STEERING_OPS: ReadonlySet<string> = new Set<ForwardedFrameAction>([
-  "input",
-  "signal",
-  "resize",
-  "control",
-  "prompt",
-  "abort",
-  "permission",
-]);
 
 function isSteering(frame: ClientFrame): frame is SteeringFrame {
-  return STEERING_OPS.has(frame.op);
+  return FORWARDED_FRAME_ACTIONS.has(frame.op);
 }
 
 /** A forwarded frame's `ack.result` from the owner's HTTP answer: what {@link MultiplexConnection} acks on one node. */
