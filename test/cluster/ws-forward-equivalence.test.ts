@@ -122,7 +122,7 @@ describe("steering frames sent to any node give the log the same frames sent to 
           }
         },
       ),
-      { numRuns: 15, interruptAfterTimeLimit: 40_000 },
+      { numRuns: 15, interruptAfterTimeLimit: 35_000 },
     );
     expect(performance.now() - started).toBeLessThan(60_000);
   }, 120_000);
