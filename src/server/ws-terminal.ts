@@ -316,6 +316,7 @@ class TerminalConnection {
     });
     const owner = this.forwarding.owner(session.id);
     if (this.control !== null && session.running && owner !== undefined) {
+      // Another node runs it: the lease is taken there, and released there when this connection closes.
       const acquire = { action: "acquire", force: this.control === "force" };
       this.forwarding.run(owner, "control", session.id, acquire).catch((error: unknown) => this.refuse(error));
     } else if (this.control !== null && session.running) {
