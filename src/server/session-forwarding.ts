@@ -1,7 +1,10 @@
 import { z } from "zod";
 import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
 import { SwitchboardError } from "../protocol/index.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import { canSee } from "./auth.js";
 import type { Identity } from "./auth.js";
+import type { GatewayCore } from "./context.js";
 import { ROLES } from "./config.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -35,6 +38,8 @@ export interface SessionCall {
   body: unknown;
   /** The query string, without `?`. */
   query: string;
+  /** The WebSocket connection that sent it, named in the events' `by` as on one node (none over HTTP). */
+  connId?: string | undefined;
 }
 
 /** A route's answer: the HTTP status and the JSON body. */
@@ -63,6 +68,7 @@ const ForwardedCall = z
     // Absent for a route without a body (JSON drops an undefined field).
     body: z.unknown().optional(),
     query: z.string().max(8_192),
+    connId: z.string().max(64).optional(),
   })
   .strict();
 
@@ -89,6 +95,32 @@ export function sessionForwarder(rpc: NodeRpc): SessionForwarder {
       return { ...rest, ...(pending !== undefined ? { pending } : {}) };
     },
   };
+}
+
+/**
+ * The node that runs the session, when another node does and the caller may see it (the owner
+ * refuses the rest as this node would, so a session the caller may not see is never forwarded).
+ */
+export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: Identity): string | undefined {
+  if (core.forwarder === undefined) return undefined;
+  const session = core.sessions.get(sessionId);
+  return session instanceof RemoteSession && canSee(identity, session.record) ? session.nodeId : undefined;
+}
+
+/**
+ * Runs `call` on `owner` and resolves once this node's copies hold what it appended:
+ * read-your-writes on the node the client reached, as on the owner.
+ */
+export async function forwardToOwner(core: GatewayCore, owner: string, call: SessionCall): Promise<ForwardedAnswer> {
+  if (core.forwarder === undefined) throw new SwitchboardError("INTERNAL", "no forwarder outside cluster mode");
+  const answer = await core.forwarder.forward(owner, call);
+  await Promise.all(
+    Object.entries(answer.published).map(async ([id, seq]) => {
+      const copy = core.sessions.get(id);
+      if (copy instanceof RemoteSession) await copy.reach(seq);
+    }),
+  );
+  return answer;
 }
 
 /**

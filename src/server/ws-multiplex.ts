@@ -34,6 +34,8 @@ import {
   handleFrames,
   startConnection,
 } from "./ws-common.js";
+import { FORWARDED_FRAME_ACTIONS, WsForwarding } from "./ws-forwarding.js";
+import type { ForwardedFrameAction } from "./ws-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");
@@ -97,6 +99,8 @@ class MultiplexConnection {
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
+  /** Steering frames for sessions another node runs (cluster mode). */
+  private readonly forwarding: WsForwarding;
   /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
   private readonly pacing: FeedPacing;
   private readonly releaseShare: () => void;
@@ -123,6 +127,7 @@ class MultiplexConnection {
       share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     handleFrames({
       ws,
       core,
@@ -156,6 +161,7 @@ class MultiplexConnection {
       this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
     }
     this.controlled.clear();
+    this.forwarding.dispose();
     this.outbox.dispose();
     this.releaseShare();
   }
@@ -191,6 +197,10 @@ class MultiplexConnection {
       return;
     }
     const frame = checked.frame;
+    if (isSteering(frame)) {
+      const owner = this.forwarding.owner(frame.session);
+      if (owner !== undefined) return this.forward(owner, frame);
+    }
     try {
       const appended = new Map<SessionLog, number>();
       const result = this.core.events.tracking(appended, () => this.handle(frame));
@@ -219,6 +229,29 @@ class MultiplexConnection {
       ...(frame.ref !== undefined ? { ref: frame.ref } : {}),
       ...("session" in frame ? { session: frame.session } : {}),
     });
+  }
+
+  /**
+   * A steering frame for a session another node runs: carried there (see {@link WsForwarding}) and
+   * answered as on one node, `ack` once what it appended is published here, or the owner's error.
+   */
+  private forward(owner: string, frame: SteeringFrame): void {
+    const { op, session, ref, ...body } = frame;
+    let answer: ReturnType<WsForwarding["run"]>;
+    try {
+      answer = this.forwarding.run(owner, op, session, body);
+    } catch (error) {
+      this.refuse(frame, error);
+      return;
+    }
+    answer.then(
+      ({ body: result }) => {
+        if (this.disposed || ref === undefined) return;
+        const acked = frameResult(op, result);
+        this.send(acked === undefined ? { op: "ack", ref } : { op: "ack", ref, result: acked });
+      },
+      (error: unknown) => !this.disposed && this.refuse(frame, error),
+    );
   }
 
   private handle(frame: ClientFrame): unknown {
@@ -466,6 +499,28 @@ class MultiplexConnection {
 }
 
 const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
+
+type SteeringFrame = Extract<ClientFrame, { op: ForwardedFrameAction }>;
+
+function isSteering(frame: ClientFrame): frame is SteeringFrame {
+  return FORWARDED_FRAME_ACTIONS.has(frame.op);
+}
+
+/** A forwarded frame's `ack.result` from the owner's HTTP answer: what {@link MultiplexConnection} acks on one node. */
+function frameResult(op: ForwardedFrameAction, body: unknown): unknown {
+  switch (op) {
+    case "control":
+      return { controller: (body as { controller: string | null }).controller };
+    case "prompt":
+    case "abort":
+      return body;
+    case "input":
+    case "signal":
+    case "resize":
+    case "permission":
+      return undefined;
+  }
+}
 
 /**
  * The session's last event (`exit`/`lost`) when the session has ended and a subscriber at

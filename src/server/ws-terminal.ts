@@ -44,6 +44,7 @@ import {
   handleFrames,
   startConnection,
 } from "./ws-common.js";
+import { WsForwarding } from "./ws-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
@@ -196,6 +197,8 @@ class TerminalConnection {
   /** While replaying, the next byte to send; undefined once joined to live delivery. */
   private replayFrom: number | undefined;
   private readonly inputBucket: TokenBucket;
+  /** Steering frames when another node runs the session (cluster mode). */
+  private readonly forwarding: WsForwarding;
   private readonly stopLeaseWatch: () => void;
   private readonly stopRemoveWatch: () => void;
   /** Stops counting this socket's token as watching. */
@@ -230,6 +233,7 @@ class TerminalConnection {
       share,
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.unwatch = session.watch(identity.name);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
     this.stopRemoveWatch = session.onRemoved(() => {
@@ -262,6 +266,7 @@ class TerminalConnection {
     this.stopRemoveWatch();
     this.unwatch();
     this.session.lease.release(this.connId, "disconnected");
+    this.forwarding.dispose();
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);
     this.outbox.dispose();
@@ -371,7 +376,12 @@ class TerminalConnection {
       session_id: session.id,
       offset: session.log.outputBytes,
     });
-    if (this.control !== null && session.running) {
+    const owner = this.forwarding.owner(session.id);
+    if (this.control !== null && session.running && owner !== undefined) {
+      // Another node runs it: the lease is taken there, and released there when this connection closes.
+      const acquire = { action: "acquire", force: this.control === "force" };
+      this.forwarding.run(owner, "control", session.id, acquire).catch((error: unknown) => this.refuse(error));
+    } else if (this.control !== null && session.running) {
       // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
       // read-only); `?control=force` takes it over. Released when this connection closes.
       try {
@@ -510,6 +520,17 @@ class TerminalConnection {
       return;
     }
     const frame = checked.frame;
+    const owner = frame.type === "ping" ? undefined : this.forwarding.owner(this.session.id);
+    if (owner !== undefined && frame.type !== "ping") {
+      const { type, ...body } = frame;
+      try {
+        const answer = this.forwarding.run(owner, type === "stdin" ? "input" : type, this.session.id, body);
+        answer.catch((error: unknown) => this.refuse(error));
+      } catch (error) {
+        this.refuse(error);
+      }
+      return;
+    }
     const by = actorOf(this.identity, this.connId);
     try {
       switch (frame.type) {
@@ -543,10 +564,15 @@ class TerminalConnection {
           break;
       }
     } catch (error) {
-      const e = toSwitchboardError(error);
-      if (e.code === "INTERNAL") this.core.logger.error({ err: error }, "terminal frame failed");
-      this.send({ ...e.toJSON(), type: "error" });
+      this.refuse(error);
     }
+  }
+
+  private refuse(error: unknown): void {
+    if (this.disposed) return;
+    const e = toSwitchboardError(error);
+    if (e.code === "INTERNAL") this.core.logger.error({ err: error }, "terminal frame failed");
+    this.send({ ...e.toJSON(), type: "error" });
   }
 
   private onLeaseChange(change: LeaseChange): void {

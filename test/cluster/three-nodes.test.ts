@@ -95,9 +95,17 @@ describe("three gateway processes on one Redis", () => {
         },
         { type: "exit", data: { exitCode: 3, signal: null } },
       ]);
-      await expect
-        .poll(async () => (await Promise.all(nodes.map(listOn))).map((l) => JSON.stringify(l)), { timeout: 15_000 })
-        .toEqual(Array(3).fill(JSON.stringify(await listOn(c))));
+      // Polled until every node gives one list with both ended sessions ended (their last change), and
+      // fails if they never agree: an expected list taken once could be one the others had passed.
+      const agreed = async () => {
+        const lists = await Promise.all(nodes.map(listOn));
+        const ended = lists.every((l) =>
+          [onB, onC].every((id) => l.find((s) => s["id"] === id)?.["state"] === "exited"),
+        );
+        const texts = lists.map((l) => JSON.stringify(l));
+        return ended && texts.every((t) => t === texts[0]);
+      };
+      await expect.poll(agreed, { timeout: 15_000 }).toBe(true);
       const list = await listOn(a);
       expect(list.map((s) => s["id"]).sort()).toEqual([onA, onB, onC].sort());
       expect(list.find((s) => s["id"] === onB)).toMatchObject({ state: "exited", exitCode: 3, name: "on-b" });

@@ -33,6 +33,7 @@ import {
   validateQuery,
 } from "../http.js";
 import type { Router } from "../router.js";
+import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
 import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
 import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
@@ -203,39 +204,23 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
         body: await read(ctx),
         query: ctx.url.search.slice(1),
       };
-      const owner = ownerElsewhere(core, call);
-      if (owner === undefined || core.forwarder === undefined) {
+      const owner = ownerElsewhere(core, sessionId, ctx.identity);
+      if (owner === undefined) {
         const answer = await runSessionAction(core, call);
         sendJson(ctx.res, answer.status, answer.body);
         return;
       }
-      const answer = await core.forwarder.forward(owner, call);
-      // Read-your-writes, as on the owner: this node's copies hold what the call appended.
-      await Promise.all(
-        Object.entries(answer.published).map(async ([id, seq]) => {
-          const copy = core.sessions.get(id);
-          if (copy instanceof RemoteSession) await copy.reach(seq);
-        }),
-      );
+      const answer = await forwardToOwner(core, owner, call);
       const pending = answer.pending !== undefined ? { [LOG_PENDING_HEADER]: answer.pending } : undefined;
       sendJson(ctx.res, answer.status, answer.body, pending);
     });
   }
 }
 
-/**
- * The node that runs the session, when another node does and the caller may see it (the owner
- * refuses the rest as this node would, so a session the caller may not see is never forwarded).
- */
-function ownerElsewhere(core: GatewayCore, call: SessionCall): string | undefined {
-  const session = core.sessions.get(call.sessionId);
-  return session instanceof RemoteSession && canSee(call.identity, session.record) ? session.nodeId : undefined;
-}
-
 /** Runs a changing route's action on this node: a client's, or one another node forwarded here. */
 export async function runSessionAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
   const { identity, holderKey, sessionId, body } = call;
-  const by = actorOf(identity);
+  const by = actorOf(identity, call.connId);
   switch (call.action) {
     case "input": {
       const { data, enc, eof } = validate(InputBody, body);

@@ -1,0 +1,110 @@
+import { SwitchboardError } from "../protocol/index.js";
+import { actorOf } from "./auth.js";
+import type { Identity } from "./auth.js";
+import type { GatewayCore } from "./context.js";
+import type { TokenBucket } from "./rate-limit.js";
+import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
+import type { ForwardedAnswer, SessionAction } from "./session-forwarding.js";
+import { inputBytes } from "./steering.js";
+
+/** The WebSocket steering frames a node carries to a session's owner: every forwarded route but append and delete. */
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete">;
+export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete"),
+);
+
+/**
+ * One WebSocket connection's steering frames for sessions another node runs, carried to the
+ * owner through the same forwarding as the HTTP routes (docs/cluster.md, "Requests to the
+ * owner"): one after another, in the order the connection sent them, with the connection's id as
+ * the control-lease key; a lease taken that way is released on the owner when the connection closes.
+ */
+export class WsForwarding {
+  /** The connection's forwarded frames run in order: each waits for the one before. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Sessions whose control this connection took through the owner, by id: their owner. */
+  private readonly controlled = new Map<string, string>();
+  private disposed = false;
+
+  constructor(
+    private readonly core: GatewayCore,
+    private readonly identity: Identity,
+    private readonly connId: string,
+    /** The connection's input budget (`limits.inputBytesPerSecond`), charged here as on one node. */
+    private readonly inputBudget: TokenBucket,
+  ) {}
+
+  /** The node that runs `sessionId` when it is not this one (and the caller may see it). */
+  owner(sessionId: string): string | undefined {
+    return ownerElsewhere(this.core, sessionId, this.identity);
+  }
+
+  /**
+   * Runs `action` on `owner` once the connection's earlier forwarded frames are answered; resolves
+   * with the owner's answer once this node's copy holds what it appended. Input is charged to the
+   * connection's budget first (RATE_LIMITED, thrown at once) and given back if the owner refuses it.
+   */
+  run(owner: string, action: ForwardedFrameAction, sessionId: string, body: unknown): Promise<ForwardedAnswer> {
+    let charged = 0;
+    if (action === "input") {
+      const { data, enc } = body as { data: string; enc?: "base64" | undefined };
+      charged = inputBytes(data, enc).length;
+      if (!this.inputBudget.take(charged)) {
+        throw new SwitchboardError(
+          "RATE_LIMITED",
+          `input is limited to ${this.inputBudget.ratePerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
+          { retryAfterSeconds: 1 },
+        );
+      }
+    }
+    const call = { action, sessionId, identity: this.identity, holderKey: this.connId, body, query: "" };
+    const answer = this.queue.then(() => forwardToOwner(this.core, owner, { ...call, connId: this.connId }));
+    this.queue = answer.catch(() => undefined);
+    return answer.then(
+      (result) => {
+        if (action === "control") {
+          const acquired = (body as { action: string }).action === "acquire";
+          if (acquired && !this.disposed) this.controlled.set(sessionId, owner);
+          else this.controlled.delete(sessionId);
+          // Closed while it was on its way: the lease it took goes with the connection.
+          if (acquired && this.disposed) this.release(sessionId, owner);
+        }
+        return result;
+      },
+      (error: unknown) => {
+        this.inputBudget.giveBack(charged);
+        throw error;
+      },
+    );
+  }
+
+  /** The connection closed: the leases it took through owners are released there, after its frames in flight. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const [sessionId, owner] of this.controlled) this.release(sessionId, owner);
+    this.controlled.clear();
+  }
+
+  private release(sessionId: string, owner: string): void {
+    const call = {
+      action: "control" as const,
+      sessionId,
+      identity: this.identity,
+      holderKey: this.connId,
+      body: { action: "release" },
+      query: "",
+      connId: this.connId,
+    };
+    this.queue = this.queue
+      .then(() => forwardToOwner(this.core, owner, call))
+      .catch((error: unknown) => {
+        // Not held by this connection any more (taken over, expired) or the owner is gone: its
+        // lease ends there by itself (auto-release, takeover), so only a note is left.
+        this.core.logger.warn(
+          { sessionId, node: owner, by: actorOf(this.identity, this.connId), err: error },
+          "control taken through another node was not released there when its WebSocket closed",
+        );
+      });
+  }
+}
