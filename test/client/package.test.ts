@@ -248,6 +248,7 @@ describe("the switchboard-client package", () => {
       "client/node.js": ["ws"],
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
+      "protocol/nodes.js": ["zod"],
       "protocol/screen.js": ["zod"],
       "protocol/sessions.js": ["zod"],
     });
