@@ -7,7 +7,7 @@ import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../s
 import { EXIT } from "./exit-codes.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
-import type { EndedRetentionSetting } from "../log/ended-retention.js";
+import type { EndedRetentionSetting } from "../server/gateway.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]

@@ -49,6 +49,8 @@ import { watchConfig } from "./config-watch.js";
 import { SessionPruner } from "./session-pruner.js";
 import { resolveEndedRetention } from "../log/ended-retention.js";
 import type { EndedRetentionSetting } from "../log/ended-retention.js";
+// The CLI names the setting for its flags; it reaches the log layer through the server.
+export type { EndedRetentionSetting };
 import { joinCluster, resolveClusterSettings, startNodeRpc, stopFencedSession } from "./cluster-mode.js";
 import { forwardedCallHandler, sessionForwarder } from "./session-forwarding.js";
 import { runSessionAction } from "./routes/sessions.js";
