@@ -69,6 +69,16 @@ describe("terminal tools", () => {
     await page.click("[data-test=tool-find]");
     await page.fill("[data-test=find-input]", "needle");
     await page.waitForSelector("[data-test=find-bar][data-found=true]");
+    // xterm draws the selection on its next frame, which a loaded machine can delay past the status.
+    await page.waitForFunction(
+      () =>
+        [...document.querySelectorAll(".xterm-selection div")].some((d) => {
+          const r = d.getBoundingClientRect();
+          return r.width > 0 && r.height > 0;
+        }),
+      null,
+      { timeout: 5000 },
+    );
     // The selection xterm draws covers the word's cells: row 4, columns 14-19.
     const box = await page.evaluate(() => {
       const screen = document.querySelector(".xterm-screen")!.getBoundingClientRect();
