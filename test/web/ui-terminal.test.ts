@@ -253,6 +253,23 @@ describe("web UI", () => {
     expect(inputs.map((e) => e.eof ?? false)).toEqual([false, false, true]);
   });
 
+  it("shows a pipe session's stderr in red, apart from its stdout", async () => {
+    const s = await stack();
+    const command = ["sh", "-c", "echo plain-out; echo loud-err >&2; echo plain-after"];
+    const id = (await s.http.post("/v1/sessions", { command, name: "two-streams" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await waitForTerminal(page, (t) => t.includes("plain-after"), 10_000, "all three lines");
+    // The DOM renderer gives each run of cells a span; a red foreground is the class xterm-fg-1.
+    const classes = await page.evaluate(() => {
+      const spans = [...document.querySelectorAll(".xterm-rows span")];
+      const of = (text: string) => spans.find((e) => e.textContent?.includes(text))?.className ?? "";
+      return { out: of("plain-out"), err: of("loud-err"), after: of("plain-after") };
+    });
+    expect(classes.err).toContain("xterm-fg-1");
+    expect(classes.out).not.toContain("xterm-fg-1");
+    expect(classes.after).not.toContain("xterm-fg-1");
+  });
+
   it("stops offering to type or prompt once a running session is removed while its page is open (its end comes first)", async () => {
     const s = await stack();
     const agent = await createAgent(s.http, "to-be-removed");

@@ -19,6 +19,10 @@ export interface TerminalOutputHandlers {
  * keeps it ({@link screen}) and the output after it, or a pipe's replayed output; live output
  * follows, the text of one frame's events in one write.
  */
+/** SGR around a pipe session's stderr: red, then the default colour again. */
+const STDERR_START = "\x1b[31m";
+const STDERR_END = "\x1b[39m";
+
 export class TerminalOutput {
   private readonly term: Terminal;
   private readonly handlers: TerminalOutputHandlers;
@@ -71,7 +75,15 @@ export class TerminalOutput {
   accept(event: SessionEvent): boolean {
     switch (event.type) {
       case "output":
-        if (event.offset < this.shownUpTo) {
+        if (event.stream === "stderr") {
+          // A pipe session's stderr in red, apart from its stdout (the pen is set back after).
+          const bytes =
+            event.enc === "base64" ? decodeOutputData(event.data, "base64") : this.encoder.encode(event.data);
+          this.flush();
+          this.write(STDERR_START, this.handlers.isHistory(event.seq));
+          this.write(bytes, this.handlers.isHistory(event.seq));
+          this.write(STDERR_END, this.handlers.isHistory(event.seq));
+        } else if (event.offset < this.shownUpTo) {
           // The first event after the screen may begin inside it: only the bytes after it are new.
           const bytes =
             event.enc === "base64" ? decodeOutputData(event.data, "base64") : this.encoder.encode(event.data);
