@@ -363,10 +363,10 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       rows: 24,
       env: TEST_ENV,
     });
-    await expect
-      .poll(async () => (await http.getSession(session.id)).outputBytes, { timeout: 20_000 })
-      .toBeGreaterThan(2_000_000);
-    await expect.poll(async () => (await http.screen(session.id)).screen, { timeout: 20_000 }).toMatch(/the end\$$/);
+    // Plain loops, not expect.poll: under CI's load vitest lost this test's context across the
+    // long first wait ("expect.poll() must be called inside a test").
+    await until(async () => (await http.getSession(session.id)).outputBytes > 2_000_000, "2 MB of output");
+    await until(async () => /the end\$$/.test((await http.screen(session.id)).screen), "the final screen");
     const screen = await http.screen(session.id);
     const attached = pipedAttach(["--read-only", session.id]);
     await waitUntil(() => attached.stdout().includes("the end$"), 20_000, "the screen");
@@ -539,3 +539,18 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     }
   }, 45_000);
 });
+
+/** Polls `check` every 50 ms until it holds (a throw counts as not yet); fails after 20 s naming `what`. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after 20 s waiting for ${what}`, { cause: last });
+    await sleep(50);
+  }
+}
