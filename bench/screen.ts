@@ -27,7 +27,7 @@ import type { BenchSection } from "./types.js";
 const COLS = 120;
 const ROWS = 40;
 const CHUNK = 64 * 1024;
-/** Issue 39: the first correct screen within 100 ms at p99, whatever the session printed. */
+/** The goal: the first correct screen within 100 ms at p99, whatever the session printed. */
 const GOAL_MS = 100;
 const SCREEN_ROUNDS = 9;
 const { Terminal } = headless;
@@ -218,7 +218,7 @@ async function idleMemory(): Promise<number> {
   }
 }
 
-/** Issue 39: PTY → log → one viewer with the screen thread on, at least 0.95× the throughput with it off. */
+/** The goal: PTY → log → one viewer with the screen thread on, at least 0.95× the throughput with it off. */
 const FLOOD_GOAL_RATIO = 0.95;
 const FLOOD_ROUNDS = 7;
 const TOKEN = "screen-bench-token-0123456789abcdef";
