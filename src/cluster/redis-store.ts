@@ -30,12 +30,7 @@ type Op =
   | { kind: "trim"; first: number }
   | { kind: "record"; session: PersistedSession };
 
-interface Position {
-  head: number;
-  first: number;
-  outputBytes: number;
-  retainedBytes: number;
-}
+type Position = RedisLogPosition;
 
 /** One append script call: the next `count` ops not yet acknowledged, and the position after them. */
 interface Call {
@@ -105,18 +100,7 @@ export class RedisEventStore implements EventStore {
    */
   adopt(sessionId: string, epoch: number, position: RedisLogPosition): void {
     this.mirrored.delete(sessionId);
-    this.outboxes.set(sessionId, {
-      sessionId,
-      epoch,
-      claiming: false,
-      ops: [],
-      sent: 0,
-      calls: [],
-      broken: false,
-      retrying: false,
-      fenced: undefined,
-      ...position,
-    });
+    this.outboxes.set(sessionId, emptyOutbox(sessionId, epoch, position));
   }
 
   /**
@@ -236,21 +220,7 @@ export class RedisEventStore implements EventStore {
     if (this.mirrored.has(sessionId)) return undefined;
     let box = this.outboxes.get(sessionId);
     if (box === undefined) {
-      box = {
-        sessionId,
-        epoch: undefined,
-        claiming: false,
-        ops: [],
-        sent: 0,
-        calls: [],
-        broken: false,
-        retrying: false,
-        fenced: undefined,
-        head: 0,
-        first: 1,
-        outputBytes: 0,
-        retainedBytes: 0,
-      };
+      box = emptyOutbox(sessionId, undefined, { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 });
       this.outboxes.set(sessionId, box);
     }
     return box;
@@ -407,4 +377,10 @@ export class RedisEventStore implements EventStore {
     box.sent = 0;
     this.send(box);
   }
+}
+
+/** An outbox with nothing to send, for a log that `position` describes in Redis (epoch undefined: not claimed yet). */
+function emptyOutbox(sessionId: string, epoch: number | undefined, position: Position): Outbox {
+  const idle = { claiming: false, ops: [], sent: 0, calls: [], broken: false, retrying: false, fenced: undefined };
+  return { sessionId, epoch, ...idle, ...position };
 }
