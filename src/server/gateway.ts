@@ -145,6 +145,10 @@ async function openGateway(
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
   const { core, live, routing } = buildCore(base, log, sessions.manager, token);
+  // The screen thread is up before the first request: its descriptors are taken at start, not at
+  // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
+  // told by the first screen request, which tries again.
+  await core.screens.ready().catch(() => undefined);
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   const membership = sessions.membership;
   if (membership) core.nodes = () => membership.list();
