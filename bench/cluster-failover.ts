@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { redisServer } from "./cluster.js";
+import { listeningUrl, redisServer } from "./cluster.js";
 import { renderStandalone } from "./report.js";
 import { fmt, median } from "./stats.js";
 import type { BenchSection } from "./types.js";
@@ -49,15 +49,7 @@ async function serve(dir: string, redisUrl: string, nodeId: string): Promise<{ c
     ],
     { cwd: REPO, stdio: ["ignore", "pipe", "ignore"] },
   );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve ${nodeId} exited (${code})`)));
-  });
+  const url = await listeningUrl(child, nodeId);
   return { child, url };
 }
 

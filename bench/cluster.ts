@@ -104,15 +104,7 @@ async function childNode(dir: string, name: string, redis: string | undefined): 
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on("exit", (code) => reject(new Error(`serve ${name} exited (${code}): ${stderr}`)));
-  });
+  const url = await listeningUrl(child, name, () => stderr);
   return { url, child };
 }
 
@@ -519,4 +511,17 @@ export async function run(): Promise<BenchSection> {
     server.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The URL a `switchboard serve` child prints once it listens; rejects if it exits first (with its stderr). */
+export function listeningUrl(child: ChildProcess, name: string, stderr: () => string = () => ""): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on("exit", (code) => reject(new Error(`serve ${name} exited (${code}): ${stderr()}`)));
+  });
 }
