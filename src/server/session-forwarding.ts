@@ -21,6 +21,8 @@ export const FORWARDED_ACTIONS = [
   "abort",
   "permission",
   "delete",
+  // Not a route: a WebSocket `ping` renewing a lease its connection took through the owner.
+  "renew",
 ] as const;
 export type SessionAction = (typeof FORWARDED_ACTIONS)[number];
 

@@ -246,6 +246,7 @@ class MultiplexConnection {
     }
     answer.then(
       ({ body: result }) => {
+        if (frame.op === "control" && !this.disposed) this.controlledThroughOwner(session, frame.action);
         if (this.disposed || ref === undefined) return;
         const acked = frameResult(op, result);
         this.send(acked === undefined ? { op: "ack", ref } : { op: "ack", ref, result: acked });
@@ -267,7 +268,7 @@ class MultiplexConnection {
       case "unsubscribe": {
         if (!this.drop(frame.session))
           throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
-        this.core.sessions.get(frame.session)?.lease.touch(this.connId);
+        this.renewControl(frame.session);
         return undefined;
       }
       case "input": {
@@ -322,7 +323,7 @@ class MultiplexConnection {
         return undefined;
       }
       case "ping":
-        for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.touch(this.connId);
+        for (const id of this.controlled.keys()) this.renewControl(id);
         // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
         this.send({
           op: "pong",
@@ -475,11 +476,22 @@ class MultiplexConnection {
     return true;
   }
 
+  /**
+   * A `control` frame the owner of `sessionId` answered: its copy here tells this connection when
+   * the owner's lease leaves it (from the `control` events it copies), as a local session does.
+   */
+  private controlledThroughOwner(sessionId: string, action: "acquire" | "release"): void {
+    const copy = this.core.sessions.get(sessionId);
+    if (action === "acquire" && copy !== undefined) this.watchControl(copy);
+    else this.unwatchControl(sessionId);
+  }
+
   private watchControl(session: Session): void {
     if (this.controlled.has(session.id)) return;
     const stopLease = session.onLeaseChange((change: LeaseChange) => {
       if (change.previous?.key !== this.connId || change.holder?.key === this.connId) return;
       this.unwatchControl(session.id);
+      this.forwarding.lost(session.id);
       if (change.action === "taken-over" || change.action === "expired")
         this.send({ op: "error", session: session.id, ...controlLost(change) });
     });
@@ -490,6 +502,12 @@ class MultiplexConnection {
       stopLease();
       stopRemoved();
     });
+  }
+
+  /** Renews this connection's lease of `sessionId` if it holds it: here, or through the session's owner. */
+  private renewControl(sessionId: string): void {
+    if (this.forwarding.owner(sessionId) !== undefined) this.forwarding.renew(sessionId);
+    else this.core.sessions.get(sessionId)?.lease.touch(this.connId);
   }
 
   private unwatchControl(sessionId: string): void {

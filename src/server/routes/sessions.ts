@@ -260,6 +260,10 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       session.answerPermission(requestId, optionId, by);
       return { status: 200, body: { ok: true } };
     }
+    case "renew":
+      // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.
+      sessionFor(core.sessions, identity, sessionId, "steer").lease.touch(holderKey);
+      return { status: 200, body: { ok: true } };
     case "events":
       return appendEvents(core, call);
     case "delete":
