@@ -274,18 +274,21 @@ describe("cluster membership", () => {
       await expect
         .poll(() => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId))
         .toBe(true);
-      const refused = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
-        type: "output",
-        data: { stream: "stdout", data: "lost\n" },
-      });
-      expect([refused.status, refused.json.error.code]).toEqual([409, "WRONG_SESSION_KIND"]);
-      expect(refused.json.error.message).toContain("send that to node gw-b");
-      const taken = await api(b.url).post(`/v1/sessions/${streamId}/events`, {
+      // It shows the stream as a copy of gw-b's now: a post there is carried to gw-b, as from any node.
+      const forwarded = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
         type: "output",
         data: { stream: "stdout", data: "two\n" },
       });
+      expect(forwarded.status).toBe(200);
+      const taken = await api(b.url).post(`/v1/sessions/${streamId}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "three\n" },
+      });
       expect(taken.status).toBe(200);
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("one\ntwo\n");
+      for (const node of [a, b])
+        await expect
+          .poll(async () => (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text)
+          .toBe("one\ntwo\nthree\n");
       // Nothing it wrote after the fence reached Redis or a viewer: the log ends at the one `lost`.
       await new Promise((resolve) => setTimeout(resolve, 500));
       const direct = new Redis(redis.port, "127.0.0.1");
