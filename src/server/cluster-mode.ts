@@ -83,7 +83,9 @@ export function stopFencedSession(
   if (session === undefined) return;
   const system: Actor = { name: "gateway", role: "system" };
   // Its end is not awaited: it cannot be published (the append is refused too).
-  void session.shutdown(system).catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
+  void session
+    .shutdown(system)
+    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
   // A stream has no process: it follows at once.
   void (session.record.kind === "stream" ? Promise.resolve() : session.stopped())
     .then(() => {
