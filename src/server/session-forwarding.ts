@@ -21,8 +21,10 @@ export const FORWARDED_ACTIONS = [
   "abort",
   "permission",
   "delete",
-  // Not a route: a WebSocket `ping` renewing a lease its connection took through the owner.
+  // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
+  // and its close ending it there (`control` `disconnected`, as for a local connection).
   "renew",
+  "disconnect",
 ] as const;
 export type SessionAction = (typeof FORWARDED_ACTIONS)[number];
 

@@ -9,11 +9,11 @@ import { inputBytes } from "./steering.js";
 
 /**
  * The WebSocket steering frames a node carries to a session's owner: every forwarded route but
- * append and delete (`renew` is no frame of its own: a `ping` sends it, see {@link WsForwarding.renew}).
+ * append and delete (`renew` and `disconnect` are no frames: a `ping` and the close send them).
  */
-export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "renew">;
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "renew" | "disconnect">;
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
-  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "renew"),
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "renew" && a !== "disconnect"),
 );
 
 /**
@@ -112,12 +112,12 @@ export class WsForwarding {
   }
 
   private release(sessionId: string, owner: string): void {
-    const call = this.call("control", sessionId, { action: "release" });
+    const call = this.call("disconnect", sessionId, {});
     this.queue = this.queue
       .then(() => forwardToOwner(this.core, owner, call))
       .catch((error: unknown) => {
-        // Not held by this connection any more (taken over, expired) or the owner is gone: its
-        // lease ends there by itself (auto-release, takeover), so only a note is left.
+        // The owner is gone or unreachable: its lease ends there by itself (auto-release,
+        // takeover), so only a note is left.
         this.core.logger.warn(
           { sessionId, node: owner, by: actorOf(this.identity, this.connId), err: error },
           "control taken through another node was not released there when its WebSocket closed",

@@ -173,7 +173,11 @@ describe("the control lease across nodes behaves as on one node", () => {
       }
       expect(terminal.frames.filter((f) => f["type"] === "error")).toEqual([]);
       expect((await controlEvents(a, id)).at(-1)).toMatchObject({ action: "acquired" });
+      // Its close ends the lease on A as a local connection's does.
       await terminal.close();
+      await expect
+        .poll(async () => (await controlEvents(a, id)).at(-1), { timeout: 10_000 })
+        .toMatchObject({ action: "disconnected", holder: null });
     },
     TEST_MS,
   );
