@@ -1,13 +1,8 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
 import { api } from "../helpers/gateway.js";
-import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { startRedis } from "../helpers/redis.js";
-import { tempDir } from "../helpers/tmp.js";
-import { WsClient, listedEverywhere } from "./ws-forward-helpers.js";
+import { WsClient, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
 
 /** The control lease's auto-release these tests run with (the default is 5 minutes). */
@@ -18,21 +13,11 @@ const TEST_MS = 90_000;
 
 /** Gateway processes on one real redis-server, with short control and node leases. */
 async function cluster(names: string[]): Promise<ChildGateway[]> {
-  const redis = await startRedis({ appendfsync: "always" });
-  return Promise.all(
-    names.map((name) => {
-      const dir = tempDir();
-      const config = join(dir, "config.json");
-      writeFileSync(
-        config,
-        JSON.stringify({
-          cluster: { redis: redis.url, nodeTtlMs: TTL_MS },
-          control: { autoReleaseAfterMs: AUTO_RELEASE_MS },
-        }),
-      );
-      return serveInChild({ dataDir: join(dir, "data"), config, args: ["--node-id", name] });
-    }),
-  );
+  const { nodes } = await configuredNodes(names, {
+    cluster: { nodeTtlMs: TTL_MS },
+    control: { autoReleaseAfterMs: AUTO_RELEASE_MS },
+  });
+  return nodes;
 }
 
 async function ptyOn(node: ChildGateway, nodes: ChildGateway[], command = ["cat"]): Promise<string> {

@@ -1,9 +1,12 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { WebSocket } from "ws";
 import { expect, onTestFinished } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
+import type { TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 
 export type Frame = Record<string, any>;
@@ -17,6 +20,26 @@ export async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGa
     ),
   );
   return nodes as [ChildGateway, ChildGateway, ChildGateway];
+}
+
+/**
+ * Gateway processes named `names` on one real redis-server (AOF `always`), each with its own data
+ * directory and a config file holding `config` with `cluster.redis` set to that server.
+ */
+export async function configuredNodes(
+  names: string[],
+  config: { cluster?: Record<string, unknown>; [section: string]: unknown },
+): Promise<{ redis: TestRedis; nodes: ChildGateway[] }> {
+  const redis = await startRedis({ appendfsync: "always" });
+  const nodes = await Promise.all(
+    names.map((name) => {
+      const dir = tempDir();
+      const file = join(dir, "config.json");
+      writeFileSync(file, JSON.stringify({ ...config, cluster: { ...config.cluster, redis: redis.url } }));
+      return serveInChild({ dataDir: join(dir, "data"), config: file, args: ["--node-id", name] });
+    }),
+  );
+  return { redis, nodes };
 }
 
 /** Resolves once every node lists session `id` (a node forwards only what it knows). */
