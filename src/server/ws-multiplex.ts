@@ -237,21 +237,27 @@ class MultiplexConnection {
    */
   private forward(owner: string, frame: SteeringFrame): void {
     const { op, session, ref, ...body } = frame;
+    // Watched from before the owner takes it: a change the copy gets before the answer is not missed.
+    const watching = frame.op === "control" && frame.action === "acquire" && this.watchControlCopy(session);
     let answer: ReturnType<WsForwarding["run"]>;
     try {
       answer = this.forwarding.run(owner, op, session, body);
     } catch (error) {
+      if (watching) this.unwatchControl(session);
       this.refuse(frame, error);
       return;
     }
     answer.then(
       ({ body: result }) => {
-        if (frame.op === "control" && !this.disposed) this.controlledThroughOwner(session, frame.action);
+        if (frame.op === "control" && frame.action === "release") this.unwatchControl(session);
         if (this.disposed || ref === undefined) return;
         const acked = frameResult(op, result);
         this.send(acked === undefined ? { op: "ack", ref } : { op: "ack", ref, result: acked });
       },
-      (error: unknown) => !this.disposed && this.refuse(frame, error),
+      (error: unknown) => {
+        if (watching) this.unwatchControl(session);
+        if (!this.disposed) this.refuse(frame, error);
+      },
     );
   }
 
@@ -477,13 +483,15 @@ class MultiplexConnection {
   }
 
   /**
-   * A `control` frame the owner of `sessionId` answered: its copy here tells this connection when
-   * the owner's lease leaves it (from the `control` events it copies), as a local session does.
+   * Watches this node's copy of a session whose control this connection asks its owner for: the
+   * copy tells it when the owner's lease leaves it (from the `control` events it copies), as a
+   * local session does. Returns whether it started watching (it did not already).
    */
-  private controlledThroughOwner(sessionId: string, action: "acquire" | "release"): void {
+  private watchControlCopy(sessionId: string): boolean {
     const copy = this.core.sessions.get(sessionId);
-    if (action === "acquire" && copy !== undefined) this.watchControl(copy);
-    else this.unwatchControl(sessionId);
+    if (copy === undefined || this.controlled.has(sessionId)) return false;
+    this.watchControl(copy);
+    return true;
   }
 
   private watchControl(session: Session): void {
