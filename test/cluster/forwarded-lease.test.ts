@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
 import { api } from "../helpers/gateway.js";
@@ -10,6 +11,7 @@ const AUTO_RELEASE_MS = 1500;
 /** The node lease's TTL (the default is 10 s). */
 const TTL_MS = 1500;
 const TEST_MS = 90_000;
+const OPAL_TOKEN = "opal-token-0123456789abcdef0123456789";
 
 /** Gateway processes on one real redis-server, with short control and node leases. */
 async function cluster(names: string[]): Promise<ChildGateway[]> {
@@ -120,6 +122,33 @@ describe("the control lease across nodes behaves as on one node", () => {
         await expect
           .poll(async () => (await controlEvents(node, id)).at(-1), { timeout: 10_000 })
           .toMatchObject({ action: "expired", previous: { connId: hello["connId"] } });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a controller on B whose token a reload removes is closed as on one node, and its lease on A ends `disconnected`",
+    async () => {
+      const base = { cluster: { nodeTtlMs: TTL_MS } };
+      const opal = { name: "opal", token: OPAL_TOKEN, role: "operator", sessions: ["*"] };
+      const { nodes, configs } = await configuredNodes(["gw-a", "gw-b"], { ...base, auth: { tokens: [opal] } });
+      const [a, b] = nodes as [ChildGateway, ChildGateway];
+      const id = await ptyOn(a, nodes);
+      const holder = await WsClient.open(b, "/v1/ws", undefined, OPAL_TOKEN);
+      const hello = await holder.next((f) => f["op"] === "hello");
+      expect(await ask(holder, { op: "control", session: id, action: "acquire" })).toMatchObject({ op: "ack" });
+
+      // opal's token leaves every node's config.
+      for (const [i, file] of configs.entries()) {
+        const { auth: _auth, ...rest } = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+        writeFileSync(file, JSON.stringify(rest));
+        nodes[i]!.child.kill("SIGHUP");
+      }
+      expect(await holder.closed).toBe(1008);
+      expect(holder.frames.at(-1)).toMatchObject({ op: "error", code: "UNAUTHORIZED" });
+      await expect
+        .poll(async () => (await controlEvents(a, id)).at(-1), { timeout: 10_000 })
+        .toMatchObject({ action: "disconnected", holder: null, previous: { name: "opal", connId: hello["connId"] } });
     },
     TEST_MS,
   );

@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { WebSocket } from "ws";
 import { expect, onTestFinished } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
@@ -29,17 +29,17 @@ export async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGa
 export async function configuredNodes(
   names: string[],
   config: { cluster?: Record<string, unknown>; [section: string]: unknown },
-): Promise<{ redis: TestRedis; nodes: ChildGateway[] }> {
+): Promise<{ redis: TestRedis; nodes: ChildGateway[]; configs: string[] }> {
   const redis = await startRedis({ appendfsync: "always" });
+  const configs = names.map(() => join(tempDir(), "config.json"));
   const nodes = await Promise.all(
-    names.map((name) => {
-      const dir = tempDir();
-      const file = join(dir, "config.json");
+    names.map((name, i) => {
+      const file = configs[i]!;
       writeFileSync(file, JSON.stringify({ ...config, cluster: { ...config.cluster, redis: redis.url } }));
-      return serveInChild({ dataDir: join(dir, "data"), config: file, args: ["--node-id", name] });
+      return serveInChild({ dataDir: join(dirname(file), "data"), config: file, args: ["--node-id", name] });
     }),
   );
-  return { redis, nodes };
+  return { redis, nodes, configs };
 }
 
 /** Resolves once every node lists session `id` (a node forwards only what it knows). */
@@ -67,14 +67,15 @@ export class WsClient {
     this.closed = new Promise((resolve) => ws.once("close", (code) => resolve(code)));
   }
 
-  /** Opens `path` on `node` with the admin token; closed when the test ends. */
+  /** Opens `path` on `node` with `token` (the admin's by default); closed when the test ends. */
   static async open(
     node: ChildGateway,
     path: string,
     defer: (fn: () => void) => void = (fn) => onTestFinished(fn),
+    token = TEST_TOKEN,
   ): Promise<WsClient> {
     const ws = new WebSocket(`${node.url.replace(/^http/, "ws")}${path}`, {
-      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      headers: { authorization: `Bearer ${token}` },
     });
     defer(() => ws.terminate());
     // Listening before it opens: the first frames come with the upgrade.
