@@ -97,6 +97,9 @@ export class Membership {
     if (won !== "OK") return;
     for (const sessionId of sessions) {
       const epoch = await this.o.log.bumpEpoch(sessionId, this.o.nodeId);
+      // The other nodes' copies learn the new owner now, not at their next sweep: what they
+      // forward goes here from then on (a stream appends nothing to say so).
+      await this.o.redis.publish(this.o.log.sessionsKey, sessionId);
       await this.o.adopt({ sessionId, epoch, deadNode });
     }
     // Taken over: it leaves the members, unless it came back meanwhile (a new heartbeat, still its holder).

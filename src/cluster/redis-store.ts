@@ -104,6 +104,15 @@ export class RedisEventStore implements EventStore {
   }
 
   /**
+   * A session this node owned until it was fenced: its entries come from Redis now, appended by
+   * `owner`; nothing is left to send of what this node wrote (the fence dropped it).
+   */
+  follow(sessionId: string, owner: string): void {
+    this.outboxes.delete(sessionId);
+    this.mirrored.set(sessionId, owner);
+  }
+
+  /**
    * Compares the epoch of each session this node appends to with Redis's, and fences those
    * another node took over (told as a refused append is): for a node back from a pause or a
    * partition past its lease, whose quiet sessions would not learn it by appending.

@@ -115,6 +115,15 @@ export class HotRing {
     return this.entries[this.start + (seq - first)];
   }
 
+  /** Drops the entries after `seq`, newest first (they were never written anywhere else). */
+  dropAfter(seq: number): void {
+    while (this.entries.length > this.start && this.entries[this.entries.length - 1]!.seq > seq) {
+      const newest = this.entries.pop()!;
+      this.bytes -= newest.size;
+      this.onDrop(newest);
+    }
+  }
+
   clear(): void {
     for (let i = this.start; i < this.entries.length; i++) this.onDrop(this.entries[i]!);
     this.entries = [];

@@ -287,6 +287,29 @@ export class SessionLog implements AppendableLog {
     this.copyRefusal = undefined;
   }
 
+  /**
+   * Drops the entries appended after the durable position, which no store will ever hold
+   * (cluster mode: the shared log fenced this node's writes). The log goes on from what its
+   * readers saw, as a copy of the new owner's (see SessionManager.follow). Returns how many.
+   */
+  dropUnwritten(): number {
+    const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > this.durableSeq);
+    if (unwritten.length === 0) return 0;
+    this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= this.durableSeq);
+    this.pendingStart = 0;
+    this.ring.dropAfter(this.durableSeq);
+    for (const entry of unwritten) this.retainedBytes -= entry.size;
+    // The backlog is the sizes of the entries after durableSeq: these.
+    this.backlog = [];
+    this.backlogStart = 0;
+    this._backlogBytes = 0;
+    this._head = this.durableSeq;
+    const firstOutput = unwritten.find((e) => e.outStart !== undefined);
+    if (firstOutput !== undefined) this._outputBytes = firstOutput.outStart!;
+    this.ended = false;
+    return unwritten.length;
+  }
+
   append(event: NewEvent): SessionEvent {
     if (this.copyRefusal) throw this.copyRefusal();
     if (event.type === "output") {

@@ -170,7 +170,32 @@ export class ClusterMirror {
         if (session instanceof RemoteSession) session.copied(entry);
       }
     }
-    if (session instanceof RemoteSession) session.update(recordOf(shared.record));
+    if (session instanceof RemoteSession) {
+      // Taken over by a third node: what this node forwards, and the owner its errors name, go there.
+      if (shared.owner !== session.nodeId) {
+        this.o.store.mirror(id, shared.owner);
+        session.movedTo(shared.owner);
+      }
+      session.update(recordOf(shared.record));
+    }
+  }
+
+  /**
+   * A session this node ran until another node took it over (this node was fenced, `owner` owns it
+   * now): from here on this node shows it as a copy like any other node's, filled from the shared
+   * log from the last entry Redis took from this node, so its viewers here see the new owner's
+   * entries (a `lost`, a stream's next output).
+   */
+  async follow(id: string, owner: string): Promise<void> {
+    // What Redis acknowledged and the replica has not committed yet is published first: the copy
+    // goes on after it, and the entries Redis refused are dropped (SessionManager.follow).
+    this.o.events.flush();
+    this.o.store.follow(id, owner);
+    const copy = this.o.sessions.follow(id, owner);
+    if (copy === undefined) return;
+    copy.fillNow = () => void this.fill(id);
+    await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
+    await this.fill(id);
   }
 
   /**

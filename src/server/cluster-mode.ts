@@ -65,14 +65,16 @@ const REDIS_FAILURE_REMINDER_ATTEMPTS = 40;
 
 /**
  * A session this node owned was taken over (its epoch raised behind its back): nothing it
- * writes reaches a viewer any more, so its process is stopped here and the log says why.
+ * writes reaches a viewer any more, so its process is stopped here, the log says why, and once
+ * it is stopped `follow` shows the session as a copy of the new owner's (its viewers here see the
+ * new owner's `lost`, a stream's next output; steering goes there).
  */
 export function stopFencedSession(
-  sessions: SessionManager,
+  o: { sessions: SessionManager; logger: Logger; follow: (sessionId: string, owner: string) => Promise<void> },
   sessionId: string,
   error: FencedError,
-  logger: Logger,
 ): void {
+  const { sessions, logger } = o;
   logger.error(
     { sessionId, reason: error.message },
     "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
@@ -80,20 +82,27 @@ export function stopFencedSession(
   const session = sessions.get(sessionId);
   if (session === undefined) return;
   const system: Actor = { name: "gateway", role: "system" };
-  const owner = error.owner || "another node";
-  // Its end cannot be logged (the append would be refused too): only the process is stopped;
-  // then what is sent to it here is refused, not taken and dropped.
-  void (session.running ? session.shutdown(system) : Promise.resolve())
-    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"))
-    .then(() =>
-      session.log.markCopy(
-        () =>
-          new SwitchboardError(
-            "WRONG_SESSION_KIND",
-            `session ${sessionId} was taken over by node ${owner} while this node was cut off from the cluster: send that to node ${owner}`,
-          ),
-      ),
-    );
+  // Its end is not awaited: it cannot be published (the append is refused too).
+  void session
+    .shutdown(system)
+    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
+  // A stream has no process: it follows at once.
+  void (session.record.kind === "stream" ? Promise.resolve() : session.stopped())
+    .then(() => {
+      // Removed from Redis (no owner): nothing to follow; what is sent to it here is refused.
+      if (error.owner === "") {
+        session.log.markCopy(
+          () =>
+            new SwitchboardError(
+              "WRONG_SESSION_KIND",
+              `session ${sessionId} was removed from the cluster while this node was cut off from it`,
+            ),
+        );
+        return undefined;
+      }
+      return o.follow(sessionId, error.owner);
+    })
+    .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session could not follow its new owner"));
 }
 
 /** Connects to Redis and claims the node id (refused while another live node holds it). */

@@ -289,7 +289,6 @@ async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessio
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });
-  log.setOnFenced((sessionId, error) => stopFencedSession(sessions, sessionId, error, logger));
   const mirror =
     cluster && shared
       ? new ClusterMirror({
@@ -304,6 +303,9 @@ async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessio
           logger,
         })
       : undefined;
+  log.setOnFenced((sessionId, error) =>
+    stopFencedSession({ sessions, logger, follow: (id, owner) => mirror!.follow(id, owner) }, sessionId, error),
+  );
   await mirror?.prepare();
   const build = (record: SessionRecord, sessionLog: SessionLog, ctx: SessionContext): Session => {
     switch (record.kind) {

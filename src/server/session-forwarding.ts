@@ -21,6 +21,10 @@ export const FORWARDED_ACTIONS = [
   "abort",
   "permission",
   "delete",
+  // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
+  // and its close ending it there (`control` `disconnected`, as for a local connection).
+  "renew",
+  "disconnect",
 ] as const;
 export type SessionAction = (typeof FORWARDED_ACTIONS)[number];
 

@@ -4,13 +4,16 @@ import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import type { TokenBucket } from "./rate-limit.js";
 import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
-import type { ForwardedAnswer, SessionAction } from "./session-forwarding.js";
+import type { ForwardedAnswer, SessionAction, SessionCall } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
 
-/** The WebSocket steering frames a node carries to a session's owner: every forwarded route but append and delete. */
-export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete">;
+/**
+ * The WebSocket steering frames a node carries to a session's owner: every forwarded route but
+ * append and delete (`renew` and `disconnect` are no frames: a `ping` and the close send them).
+ */
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "renew" | "disconnect">;
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
-  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete"),
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "renew" && a !== "disconnect"),
 );
 
 /**
@@ -57,8 +60,8 @@ export class WsForwarding {
         );
       }
     }
-    const call = { action, sessionId, identity: this.identity, holderKey: this.connId, body, query: "" };
-    const answer = this.queue.then(() => forwardToOwner(this.core, owner, { ...call, connId: this.connId }));
+    const call = this.call(action, sessionId, body);
+    const answer = this.queue.then(() => forwardToOwner(this.core, owner, call));
     this.queue = answer.catch(() => undefined);
     return answer.then(
       (result) => {
@@ -78,6 +81,28 @@ export class WsForwarding {
     );
   }
 
+  /**
+   * Renews the lease this connection took through the owner of `sessionId`, if it did, as a
+   * `ping` renews a local one: after its frames in flight, without an answer to wait for.
+   */
+  renew(sessionId: string): void {
+    const owner = this.controlled.get(sessionId);
+    if (owner === undefined || this.disposed) return;
+    const call = this.call("renew", sessionId, {});
+    this.queue = this.queue
+      .then(() => forwardToOwner(this.core, owner, call))
+      .catch((error: unknown) => {
+        // A ping is not answered with an error on one node either; the owner unreachable or the
+        // lease gone is told otherwise (NODE_UNAVAILABLE to the next frame, CONTROL_LOST).
+        this.core.logger.debug({ sessionId, node: owner, err: error }, "renewing control through another node failed");
+      });
+  }
+
+  /** The owner says this connection lost the lease of `sessionId` (taken over, expired): nothing to release there. */
+  lost(sessionId: string): void {
+    this.controlled.delete(sessionId);
+  }
+
   /** The connection closed: the leases it took through owners are released there, after its frames in flight. */
   dispose(): void {
     if (this.disposed) return;
@@ -87,24 +112,21 @@ export class WsForwarding {
   }
 
   private release(sessionId: string, owner: string): void {
-    const call = {
-      action: "control" as const,
-      sessionId,
-      identity: this.identity,
-      holderKey: this.connId,
-      body: { action: "release" },
-      query: "",
-      connId: this.connId,
-    };
+    const call = this.call("disconnect", sessionId, {});
     this.queue = this.queue
       .then(() => forwardToOwner(this.core, owner, call))
       .catch((error: unknown) => {
-        // Not held by this connection any more (taken over, expired) or the owner is gone: its
-        // lease ends there by itself (auto-release, takeover), so only a note is left.
+        // The owner is gone or unreachable: its lease ends there by itself (auto-release,
+        // takeover), so only a note is left.
         this.core.logger.warn(
           { sessionId, node: owner, by: actorOf(this.identity, this.connId), err: error },
           "control taken through another node was not released there when its WebSocket closed",
         );
       });
+  }
+
+  /** A frame's call as the owner runs it: the connection's id is its lease key and in its events' `by`. */
+  private call(action: SessionAction, sessionId: string, body: unknown): SessionCall {
+    return { action, sessionId, identity: this.identity, holderKey: this.connId, body, query: "", connId: this.connId };
   }
 }

@@ -237,20 +237,27 @@ class MultiplexConnection {
    */
   private forward(owner: string, frame: SteeringFrame): void {
     const { op, session, ref, ...body } = frame;
+    // Watched from before the owner takes it: a change the copy gets before the answer is not missed.
+    const watching = frame.op === "control" && frame.action === "acquire" && this.watchControlCopy(session);
     let answer: ReturnType<WsForwarding["run"]>;
     try {
       answer = this.forwarding.run(owner, op, session, body);
     } catch (error) {
+      if (watching) this.unwatchControl(session);
       this.refuse(frame, error);
       return;
     }
     answer.then(
       ({ body: result }) => {
+        if (frame.op === "control" && frame.action === "release") this.unwatchControl(session);
         if (this.disposed || ref === undefined) return;
         const acked = frameResult(op, result);
         this.send(acked === undefined ? { op: "ack", ref } : { op: "ack", ref, result: acked });
       },
-      (error: unknown) => !this.disposed && this.refuse(frame, error),
+      (error: unknown) => {
+        if (watching) this.unwatchControl(session);
+        if (!this.disposed) this.refuse(frame, error);
+      },
     );
   }
 
@@ -267,7 +274,7 @@ class MultiplexConnection {
       case "unsubscribe": {
         if (!this.drop(frame.session))
           throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
-        this.core.sessions.get(frame.session)?.lease.touch(this.connId);
+        this.renewControl(frame.session);
         return undefined;
       }
       case "input": {
@@ -322,7 +329,7 @@ class MultiplexConnection {
         return undefined;
       }
       case "ping":
-        for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.touch(this.connId);
+        for (const id of this.controlled.keys()) this.renewControl(id);
         // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
         this.send({
           op: "pong",
@@ -475,11 +482,24 @@ class MultiplexConnection {
     return true;
   }
 
+  /**
+   * Watches this node's copy of a session whose control this connection asks its owner for: the
+   * copy tells it when the owner's lease leaves it (from the `control` events it copies), as a
+   * local session does. Returns whether it started watching (it did not already).
+   */
+  private watchControlCopy(sessionId: string): boolean {
+    const copy = this.core.sessions.get(sessionId);
+    if (copy === undefined || this.controlled.has(sessionId)) return false;
+    this.watchControl(copy);
+    return true;
+  }
+
   private watchControl(session: Session): void {
     if (this.controlled.has(session.id)) return;
     const stopLease = session.onLeaseChange((change: LeaseChange) => {
       if (change.previous?.key !== this.connId || change.holder?.key === this.connId) return;
       this.unwatchControl(session.id);
+      this.forwarding.lost(session.id);
       if (change.action === "taken-over" || change.action === "expired")
         this.send({ op: "error", session: session.id, ...controlLost(change) });
     });
@@ -490,6 +510,12 @@ class MultiplexConnection {
       stopLease();
       stopRemoved();
     });
+  }
+
+  /** Renews this connection's lease of `sessionId` if it holds it: here, or through the session's owner. */
+  private renewControl(sessionId: string): void {
+    if (this.forwarding.owner(sessionId) !== undefined) this.forwarding.renew(sessionId);
+    else this.core.sessions.get(sessionId)?.lease.touch(this.connId);
   }
 
   private unwatchControl(sessionId: string): void {

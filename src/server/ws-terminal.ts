@@ -559,7 +559,8 @@ class TerminalConnection {
           );
           break;
         case "ping":
-          this.session.lease.touch(this.connId);
+          if (this.forwarding.owner(this.session.id) !== undefined) this.forwarding.renew(this.session.id);
+          else this.session.lease.touch(this.connId);
           this.send({ type: "pong" });
           break;
       }
@@ -577,6 +578,7 @@ class TerminalConnection {
 
   private onLeaseChange(change: LeaseChange): void {
     if (change.previous?.key !== this.connId) return;
+    this.forwarding.lost(this.session.id);
     if (change.action === "expired") {
       // The connection stays a viewer; it may acquire control again by reconnecting with ?control=.
       this.send({ type: "error", ...controlLost(change) });

@@ -1,10 +1,11 @@
 import type { Timer } from "../core/clock.js";
+import type { LeaseChange, LeaseHolder } from "../core/control-lease.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor } from "../protocol/index.js";
+import type { Actor, EventOf } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 
@@ -23,15 +24,22 @@ export class RemoteSession extends Session {
   /** Asks for the copy to be brought up to Redis now (set by the cluster mirror). */
   fillNow: (() => void) | undefined;
 
-  constructor(
-    record: SessionRecord,
-    log: SessionLog,
-    ctx: SessionContext,
-    /** The node that runs it (owns its log). */
-    readonly nodeId: string,
-  ) {
+  /** The node that runs it (owns its log); another one once that node was taken over. */
+  private owner: string;
+
+  constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext, nodeId: string) {
     super(record, log, ctx);
+    this.owner = nodeId;
     log.markCopy(() => this.elsewhere("be appended to"));
+  }
+
+  get nodeId(): string {
+    return this.owner;
+  }
+
+  /** Redis names another owner (it took the session over): steering goes there from now on. */
+  movedTo(nodeId: string): void {
+    this.owner = nodeId;
   }
 
   private elsewhere(what: string): SwitchboardError {
@@ -51,6 +59,11 @@ export class RemoteSession extends Session {
     } else if (entry.type === "chat.final") {
       const text = (JSON.parse(entry.json) as { text?: unknown }).text;
       if (typeof text === "string") this.outputTail.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
+    } else if (entry.type === "control") {
+      // The owner's lease changed: a connection here that held it through the owner (a forwarded
+      // `control`) is told it lost it, CONTROL_LOST or close 4001, as the owner's own are.
+      const change = leaseChangeOf(JSON.parse(entry.json) as EventOf<"control">);
+      if (change !== undefined) this.tellLeaseListeners(change);
     }
   }
 
@@ -107,4 +120,21 @@ export class RemoteSession extends Session {
     if (!this.running) this.log.markEnded();
     this.ctx.changed(this);
   }
+}
+
+/**
+ * A logged `control` event as the lease change it records. Holders are keyed as the owner keyed
+ * them: by connection id, or `http:<token name>` for an HTTP caller.
+ */
+function leaseChangeOf(event: EventOf<"control">): LeaseChange | undefined {
+  const holderOf = (actor: Actor): LeaseHolder => ({ key: actor.connId ?? `http:${actor.name}`, actor });
+  const holder = event.holder === null ? null : holderOf(event.holder);
+  const previous = event.previous === null ? null : holderOf(event.previous);
+  if (event.action === "acquired" && holder !== null) return { action: "acquired", holder, previous: null };
+  if (event.action === "taken-over" && holder !== null && previous !== null)
+    return { action: "taken-over", holder, previous };
+  if (event.action !== "acquired" && event.action !== "taken-over" && previous !== null)
+    return { action: event.action, holder: null, previous };
+  // The owner logs none other: a change without the holders it needs tells no connection anything.
+  return undefined;
 }

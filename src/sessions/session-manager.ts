@@ -182,6 +182,22 @@ export class SessionManager {
     return session;
   }
 
+  /**
+   * Shows as a copy (a RemoteSession over the same log, so its viewers stay) a session this node
+   * ran until `nodeId` took it over (cluster mode: this node was fenced, its process is stopped):
+   * the entries the shared log refused are dropped, and the copy goes on from what viewers saw.
+   */
+  follow(id: string, nodeId: string): RemoteSession | undefined {
+    const owned = this.sessions.get(id);
+    if (owned === undefined || owned instanceof RemoteSession) return undefined;
+    owned.dispose();
+    owned.log.dropUnwritten();
+    const copy = new RemoteSession({ ...owned.record }, owned.log, this.ctx, nodeId);
+    this.sessions.set(id, copy);
+    this.emitChange(copy);
+    return copy;
+  }
+
   /** Forgets a session another node runs that was removed there (its log is gone from the shared one). */
   async dropRemote(id: string): Promise<void> {
     const session = this.sessions.get(id);

@@ -103,6 +103,7 @@ export abstract class Session {
   private readonly watchers = new Map<string, number>();
   protected readonly ctx: SessionContext;
   private readonly endWaiters: Array<() => void> = [];
+  private readonly stopWaiters: Array<() => void> = [];
   private readonly leaseListeners = new Set<(change: LeaseChange) => void>();
   private readonly removeListeners = new Set<() => void>();
   private _removed = false;
@@ -173,6 +174,15 @@ export abstract class Session {
   ended(): Promise<void> {
     if (!this.running && !this.endPending) return Promise.resolve();
     return new Promise((resolve) => this.endWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves once the session has ended and its final event is appended, published or not (a
+   * fenced node's never is): nothing of it runs any more.
+   */
+  stopped(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.stopWaiters.push(resolve));
   }
 
   info(): SessionInfo {
@@ -297,6 +307,7 @@ export abstract class Session {
     this.record.leaseHolder = null;
     this.touch();
     this.persist();
+    for (const wake of this.stopWaiters.splice(0)) wake();
     this.endPending = true;
     void this.log.whenPublished(last.seq).then(() => {
       this.endPending = false;
@@ -318,6 +329,11 @@ export abstract class Session {
     this.record.leaseHolder = change.holder?.actor ?? null;
     this.persist();
     this.ctx.changed(this);
+    this.tellLeaseListeners(change);
+  }
+
+  /** Tells the observers of {@link onLeaseChange} of a change (a copy, of one its owner logged). */
+  protected tellLeaseListeners(change: LeaseChange): void {
     this.leaseListeners.forEach((l) => l(change));
   }
 

@@ -1,15 +1,11 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { HttpClient } from "../../src/client/http.js";
 import { api, testGateway, TEST_TOKEN } from "../helpers/gateway.js";
-import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { startRedis } from "../helpers/redis.js";
 import { sseData } from "../helpers/sse.js";
+import { configuredNodes } from "./ws-forward-helpers.js";
 import type { TestRedis } from "../helpers/redis.js";
-import { tempDir } from "../helpers/tmp.js";
 
 /** The shortened lease TTL these tests run with (the default is 10 s). */
 const TTL_MS = 1500;
@@ -17,23 +13,11 @@ const TEST_MS = 60_000;
 const VIEWER_TOKEN = "viewer-token-0123456789abcdef";
 
 /** Gateway processes on one Redis, each with the lease TTL shortened to TTL_MS. */
-async function cluster(names: string[]): Promise<{ redis: TestRedis; nodes: ChildGateway[] }> {
-  const redis = await startRedis({ appendfsync: "always" });
-  const nodes = await Promise.all(
-    names.map((name) => {
-      const dir = tempDir();
-      const config = join(dir, "config.json");
-      writeFileSync(
-        config,
-        JSON.stringify({
-          cluster: { redis: redis.url, nodeTtlMs: TTL_MS },
-          auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
-        }),
-      );
-      return serveInChild({ dataDir: join(dir, "data"), config, args: ["--node-id", name] });
-    }),
-  );
-  return { redis, nodes };
+function cluster(names: string[]): Promise<{ redis: TestRedis; nodes: ChildGateway[] }> {
+  return configuredNodes(names, {
+    cluster: { nodeTtlMs: TTL_MS },
+    auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+  });
 }
 
 /** A process a killed gateway left behind (its PTY's child) is killed when the test ends. */
@@ -274,18 +258,21 @@ describe("cluster membership", () => {
       await expect
         .poll(() => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId))
         .toBe(true);
-      const refused = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
-        type: "output",
-        data: { stream: "stdout", data: "lost\n" },
-      });
-      expect([refused.status, refused.json.error.code]).toEqual([409, "WRONG_SESSION_KIND"]);
-      expect(refused.json.error.message).toContain("send that to node gw-b");
-      const taken = await api(b.url).post(`/v1/sessions/${streamId}/events`, {
+      // It shows the stream as a copy of gw-b's now: a post there is carried to gw-b, as from any node.
+      const forwarded = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
         type: "output",
         data: { stream: "stdout", data: "two\n" },
       });
+      expect(forwarded.status).toBe(200);
+      const taken = await api(b.url).post(`/v1/sessions/${streamId}/events`, {
+        type: "output",
+        data: { stream: "stdout", data: "three\n" },
+      });
       expect(taken.status).toBe(200);
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("one\ntwo\n");
+      for (const node of [a, b])
+        await expect
+          .poll(async () => (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text)
+          .toBe("one\ntwo\nthree\n");
       // Nothing it wrote after the fence reached Redis or a viewer: the log ends at the one `lost`.
       await new Promise((resolve) => setTimeout(resolve, 500));
       const direct = new Redis(redis.port, "127.0.0.1");

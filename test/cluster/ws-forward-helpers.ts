@@ -1,9 +1,12 @@
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { WebSocket } from "ws";
 import { expect, onTestFinished } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
+import type { TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 
 export type Frame = Record<string, any>;
@@ -17,6 +20,26 @@ export async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGa
     ),
   );
   return nodes as [ChildGateway, ChildGateway, ChildGateway];
+}
+
+/**
+ * Gateway processes named `names` on one real redis-server (AOF `always`), each with its own data
+ * directory and a config file holding `config` with `cluster.redis` set to that server.
+ */
+export async function configuredNodes(
+  names: string[],
+  config: { cluster?: Record<string, unknown>; [section: string]: unknown },
+): Promise<{ redis: TestRedis; nodes: ChildGateway[]; configs: string[] }> {
+  const redis = await startRedis({ appendfsync: "always" });
+  const configs = names.map(() => join(tempDir(), "config.json"));
+  const nodes = await Promise.all(
+    names.map((name, i) => {
+      const file = configs[i]!;
+      writeFileSync(file, JSON.stringify({ ...config, cluster: { ...config.cluster, redis: redis.url } }));
+      return serveInChild({ dataDir: join(dirname(file), "data"), config: file, args: ["--node-id", name] });
+    }),
+  );
+  return { redis, nodes, configs };
 }
 
 /** Resolves once every node lists session `id` (a node forwards only what it knows). */
@@ -44,14 +67,15 @@ export class WsClient {
     this.closed = new Promise((resolve) => ws.once("close", (code) => resolve(code)));
   }
 
-  /** Opens `path` on `node` with the admin token; closed when the test ends. */
+  /** Opens `path` on `node` with `token` (the admin's by default); closed when the test ends. */
   static async open(
     node: ChildGateway,
     path: string,
     defer: (fn: () => void) => void = (fn) => onTestFinished(fn),
+    token = TEST_TOKEN,
   ): Promise<WsClient> {
     const ws = new WebSocket(`${node.url.replace(/^http/, "ws")}${path}`, {
-      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+      headers: { authorization: `Bearer ${token}` },
     });
     defer(() => ws.terminate());
     // Listening before it opens: the first frames come with the upgrade.

@@ -260,6 +260,14 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       session.answerPermission(requestId, optionId, by);
       return { status: 200, body: { ok: true } };
     }
+    case "renew":
+      // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.
+      sessionFor(core.sessions, identity, sessionId, "steer").lease.touch(holderKey);
+      return { status: 200, body: { ok: true } };
+    case "disconnect":
+      // As a local connection's close: its lease ends, if it still holds it; nothing to refuse.
+      sessionFor(core.sessions, identity, sessionId, "steer").lease.release(holderKey, "disconnected");
+      return { status: 200, body: { ok: true } };
     case "events":
       return appendEvents(core, call);
     case "delete":
