@@ -1,23 +1,34 @@
 /**
- * Cluster mode: an HTTP `input` to a terminal session sent to a node that does not run it (forwarded
- * to the owner through Redis, see docs/cluster.md "Requests to the owner") beside the same
- * request sent to the owner, interleaved in one run.
+ * Cluster mode: steering a session from a node that does not run it (forwarded to the owner
+ * through Redis, see docs/cluster.md "Requests to the owner") beside the same steering on the
+ * owner, interleaved in one run: a keystroke's echo over `/ws/session`, an HTTP `input`, and an
+ * agent prompt's time to `run.started` over `/v1/ws`. The floor beside them: two bare Redis hops
+ * between two processes (XADD, XREAD BLOCK, XADD back, XREAD BLOCK), the least a forwarded
+ * keystroke and its echo's copy cost.
  */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { WebSocket } from "ws";
+import { connectRedis } from "../src/cluster/redis-client.js";
 import { startGateway } from "../src/server/gateway.js";
 import type { Gateway } from "../src/server/gateway.js";
 import { createLogger } from "../src/server/logger.js";
 import { redisServer } from "./cluster.js";
-import type { BenchSection } from "./types.js";
+import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, percentile } from "./stats.js";
 
 const TOKEN = "bench-token-0123456789abcdef";
-const REQUESTS = 2_000;
-const WARMUP = 100;
-/** What each request types; `cat` on a pipe writes it back as is, so the log grows by its length. */
+const REQUESTS = 1_000;
+const KEYSTROKES = 1_000;
+const PROMPTS = 200;
+const WARMUP = 50;
+/** What each HTTP request types; `cat` on a pipe writes it back as is, so the log grows by its length. */
 const INPUT = "x\n";
+/** A PTY that echoes each byte as it comes (no line discipline), as a shell's line editor does. */
+const ECHO_COMMAND = ["sh", "-c", "stty raw -echo; exec cat"];
+const STEP_TIMEOUT_MS = 30_000;
 
 function node(dir: string, url: string, name: string): Promise<Gateway> {
   return startGateway({
@@ -40,78 +51,273 @@ async function post(base: string, path: string, body: unknown): Promise<{ status
   return { status: res.status, json: await res.json() };
 }
 
-/** Milliseconds of one `POST …/input` answered 200. */
-async function input(base: string, id: string): Promise<number> {
-  const t0 = performance.now();
-  const res = await post(base, `/v1/sessions/${id}/input`, { data: INPUT });
-  const took = performance.now() - t0;
-  if (res.status !== 200) throw new Error(`input answered ${res.status}: ${JSON.stringify(res.json)}`);
-  return took;
+/** Resolves once `done()` holds, checked every millisecond (not timed); fails past STEP_TIMEOUT_MS. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = performance.now() + STEP_TIMEOUT_MS;
+  while (!done()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
 }
 
+/** A WebSocket client that keeps what it was sent: terminal text, or /v1/ws event types by session. */
+class Client {
+  text = "";
+  readonly events: string[] = [];
+  private wake: (() => void) | undefined;
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (raw, isBinary) => {
+      if (isBinary) return;
+      const f = JSON.parse(String(raw)) as {
+        type?: string;
+        data?: string;
+        op?: string;
+        event?: { type: string };
+        events?: Array<{ type: string }>;
+      };
+      if (f.type === "stdout") this.text += f.data ?? "";
+      else if (f.op === "event" && f.event) this.events.push(f.event.type);
+      else if (f.op === "events") for (const e of f.events ?? []) this.events.push(e.type);
+      this.wake?.();
+    });
+  }
+
+  /** Resolves as soon as a frame makes `done()` hold (timed: no polling); fails past STEP_TIMEOUT_MS. */
+  async until(done: () => boolean, what: string): Promise<void> {
+    const deadline = performance.now() + STEP_TIMEOUT_MS;
+    while (!done()) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
+
+  static async open(base: string, path: string): Promise<Client> {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}${path}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const client = new Client(ws);
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    return client;
+  }
+
+  count(type: string): number {
+    return this.events.filter((t) => t === type).length;
+  }
+}
+
+/**
+ * Two bare Redis hops between this process and a child: XADD to the child's stream, which its
+ * XREAD BLOCK takes and XADDs back to ours, read by our XREAD BLOCK. The child is a plain ioredis
+ * loop, nothing of the gateway.
+ */
+async function bareHops(url: string): Promise<{ once: () => Promise<number>; close: () => Promise<void> }> {
+  const code = `
+    import Redis from "ioredis";
+    const [reader, writer] = [new Redis(${JSON.stringify(url)}), new Redis(${JSON.stringify(url)})];
+    let last = "0-0";
+    process.stdout.write("ready\\n");
+    for (;;) {
+      const got = await reader.xread("BLOCK", 0, "STREAMS", "bare:to-child", last);
+      for (const [, entries] of got ?? []) for (const [id] of entries) { last = id; await writer.xadd("bare:to-parent", "*", "v", "1"); }
+    }`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once("data", () => resolve());
+    child.once("exit", (c) => reject(new Error(`the bare Redis child exited (${c})`)));
+  });
+  const [writer, reader] = [await connectRedis([url]), await connectRedis([url])];
+  let last = "0-0";
+  return {
+    async once() {
+      const t0 = performance.now();
+      await writer.xadd("bare:to-child", "*", "v", "1");
+      const got = (await reader.xread("BLOCK", STEP_TIMEOUT_MS, "STREAMS", "bare:to-parent", last)) as Array<
+        [string, Array<[string, string[]]>]
+      > | null;
+      const entries = got?.[0]?.[1] ?? [];
+      if (entries.length !== 1) throw new Error(`the bare round trip read ${entries.length} entries`);
+      last = entries[0]![0];
+      return performance.now() - t0;
+    },
+    async close() {
+      child.kill("SIGKILL");
+      writer.disconnect();
+      reader.disconnect();
+    },
+  };
+}
+
+/** Runs `measure` for each side `n` times, interleaved one by one, the order alternating. */
+async function interleaved(
+  n: number,
+  sides: Array<(i: number) => Promise<number>>,
+  warmup = WARMUP,
+): Promise<number[][]> {
+  const out = sides.map(() => [] as number[]);
+  for (let i = 0; i < warmup + n; i++) {
+    const order = sides.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    for (const k of order) {
+      const took = await sides[k]!(i);
+      if (i >= warmup) out[k]!.push(took);
+    }
+  }
+  for (const xs of out) xs.sort((x, y) => x - y);
+  return out;
+}
+
+const ms = (x: number): string => `${fmt(x, 2)} ms`;
+
 export async function run(): Promise<BenchSection> {
+  const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-cluster-rpc-"));
   const server = await redisServer(dir);
   const [a, b] = [await node(dir, server.url, "a"), await node(dir, server.url, "b")];
+  const bare = await bareHops(server.url);
+  const clients: Client[] = [];
   try {
-    const created = await post(a.url, "/v1/sessions", { kind: "terminal", command: ["cat"], pty: false });
-    const id = (created.json as { id: string }).id;
-    while (b.core.sessions.get(id) === undefined) await new Promise((r) => setTimeout(r, 20));
-    const owned = a.core.sessions.get(id)!.log;
-    const copy = b.core.sessions.get(id)!.log;
+    // Keystroke echo: one PTY on a, a viewer on each node; each keystroke alone, both viewers see it first.
+    const pty = await post(a.url, "/v1/sessions", { kind: "terminal", command: ECHO_COMMAND, pty: true });
+    const ptyId = (pty.json as { id: string }).id;
+    await until(() => b.core.sessions.get(ptyId) !== undefined, "b's copy of the PTY session");
+    const [onA, onB] = [
+      await Client.open(a.url, `/ws/session/${ptyId}`),
+      await Client.open(b.url, `/ws/session/${ptyId}`),
+    ];
+    clients.push(onA, onB);
+    let typed = 0;
+    const keystroke = (from: Client) => async (): Promise<number> => {
+      const t0 = performance.now();
+      from.ws.send(JSON.stringify({ type: "stdin", data: String.fromCharCode(97 + (typed++ % 26)) }));
+      await from.until(() => from.text.length >= typed, "a keystroke's echo");
+      const took = performance.now() - t0;
+      await until(() => onA.text.length >= typed && onB.text.length >= typed, "the echo on both nodes");
+      return took;
+    };
+    const [echoSame, echoCross, echoBare] = await interleaved(KEYSTROKES, [keystroke(onA), keystroke(onB), bare.once]);
+    if (onA.text !== onB.text) throw new Error("the viewers on a and b saw different echoes");
+
+    // HTTP input: a pipe session running `cat` on a; each request alone (its echo published and copied first).
+    const pipe = await post(a.url, "/v1/sessions", { kind: "terminal", command: ["cat"], pty: false });
+    const pipeId = (pipe.json as { id: string }).id;
+    await until(() => b.core.sessions.get(pipeId) !== undefined, "b's copy of the pipe session");
+    const owned = a.core.sessions.get(pipeId)!.log;
+    const copy = b.core.sessions.get(pipeId)!.log;
     let sent = 0;
-    // Each request alone: the echo of the one before is written, published and copied to b first.
-    const settled = async () => {
+    const input = (base: string) => async (): Promise<number> => {
+      const t0 = performance.now();
+      const res = await post(base, `/v1/sessions/${pipeId}/input`, { data: INPUT });
+      const took = performance.now() - t0;
+      if (res.status !== 200) throw new Error(`input answered ${res.status}: ${JSON.stringify(res.json)}`);
       sent += 1;
-      while (owned.outputBytes < sent * INPUT.length) await new Promise((r) => setTimeout(r, 1));
+      await until(() => owned.outputBytes >= sent * INPUT.length, "the input's echo");
       await owned.whenPublished();
-      while (copy.head < owned.head) await new Promise((r) => setTimeout(r, 1));
+      await until(() => copy.head >= owned.head, "b's copy of the echo");
+      return took;
     };
-    for (let i = 0; i < WARMUP; i++) {
-      await input(a.url, id);
-      await settled();
-      await input(b.url, id);
-      await settled();
-    }
-    const local: number[] = [];
-    const forwarded: number[] = [];
-    // Interleaved, the order alternating: both see the same machine load.
-    for (let i = 0; i < REQUESTS; i++) {
-      for (const [url, into] of i % 2 === 0
-        ? ([
-            [a.url, local],
-            [b.url, forwarded],
-          ] as const)
-        : ([
-            [b.url, forwarded],
-            [a.url, local],
-          ] as const)) {
-        into.push(await input(url, id));
-        await settled();
-      }
-    }
-    local.sort((x, y) => x - y);
-    forwarded.sort((x, y) => x - y);
-    const row = (p: number) => {
-      const [ours, base] = [percentile(forwarded, p), percentile(local, p)];
-      return `| HTTP input round trip, p${p}: sent to another node (forwarded) vs to the owner | ${fmt(ours, 2)} ms | ${fmt(base, 2)} ms | ${fmt(ours / base, 2)}× | for reference | |`;
+    const [httpLocal, httpForwarded] = await interleaved(REQUESTS, [input(a.url), input(b.url)]);
+
+    // Prompt → run.started: an echo agent on a, a /v1/ws client on each node subscribed to it.
+    const agent = await post(a.url, "/v1/sessions", { kind: "agent", agent: "echo" });
+    const agentId = (agent.json as { id: string }).id;
+    await until(() => b.core.sessions.get(agentId) !== undefined, "b's copy of the agent session");
+    const [muxA, muxB] = [await Client.open(a.url, "/v1/ws"), await Client.open(b.url, "/v1/ws")];
+    clients.push(muxA, muxB);
+    for (const mux of [muxA, muxB]) mux.ws.send(JSON.stringify({ op: "subscribe", session: agentId }));
+    let prompts = 0;
+    const prompt = (from: Client) => async (): Promise<number> => {
+      prompts += 1;
+      const t0 = performance.now();
+      from.ws.send(JSON.stringify({ op: "prompt", session: agentId, text: "hi", ref: prompts }));
+      await from.until(() => from.count("run.started") >= prompts, "run.started");
+      const took = performance.now() - t0;
+      await until(() => muxA.count("chat.final") >= prompts && muxB.count("chat.final") >= prompts, "the run's end");
+      return took;
     };
+    const [promptLocal, promptForwarded] = await interleaved(PROMPTS, [prompt(muxA), prompt(muxB)], 10);
+
+    const p = (xs: number[], q: number) => percentile(xs, q);
+    const rows: BenchRow[] = [
+      {
+        measure: "keystroke echo over /ws/session, p50: viewer on node b (PTY on a) vs a viewer on a",
+        ours: ms(p(echoCross!, 50)),
+        baseline: ms(p(echoSame!, 50)),
+        ratio: fmt(p(echoCross!, 50) / p(echoSame!, 50), 2),
+        goal: "≤ same node + 1 ms",
+        met: p(echoCross!, 50) <= p(echoSame!, 50) + 1,
+      },
+      {
+        measure: "keystroke echo over /ws/session, p99: viewer on node b (PTY on a) vs a viewer on a",
+        ours: ms(p(echoCross!, 99)),
+        baseline: ms(p(echoSame!, 99)),
+        ratio: fmt(p(echoCross!, 99) / p(echoSame!, 99), 2),
+        goal: "≤ 10 ms",
+        met: p(echoCross!, 99) <= 10,
+      },
+      {
+        measure: "(floor) two bare Redis hops between two processes (XADD, XREAD BLOCK, back), p50 / p99",
+        ours: `${ms(p(echoBare!, 50))} / ${ms(p(echoBare!, 99))}`,
+      },
+      {
+        measure: "prompt → `run.started` over /v1/ws, p50: sent on b (echo agent on a) vs on a",
+        ours: ms(p(promptForwarded!, 50)),
+        baseline: ms(p(promptLocal!, 50)),
+        ratio: fmt(p(promptForwarded!, 50) / p(promptLocal!, 50), 2),
+        goal: "for reference",
+      },
+      {
+        measure: "prompt → `run.started` over /v1/ws, p99: sent on b vs on a",
+        ours: ms(p(promptForwarded!, 99)),
+        baseline: ms(p(promptLocal!, 99)),
+        ratio: fmt(p(promptForwarded!, 99) / p(promptLocal!, 99), 2),
+        goal: "for reference",
+      },
+      {
+        measure: "HTTP input round trip, p50: sent to node b (forwarded) vs to the owner",
+        ours: ms(p(httpForwarded!, 50)),
+        baseline: ms(p(httpLocal!, 50)),
+        ratio: fmt(p(httpForwarded!, 50) / p(httpLocal!, 50), 2),
+        goal: "for reference",
+      },
+      {
+        measure: "HTTP input round trip, p99: sent to node b (forwarded) vs to the owner",
+        ours: ms(p(httpForwarded!, 99)),
+        baseline: ms(p(httpLocal!, 99)),
+        ratio: fmt(p(httpForwarded!, 99) / p(httpLocal!, 99), 2),
+        goal: "for reference",
+      },
+    ];
+    const spread = (xs: number[]) => [50, 90, 99, 100].map((q) => fmt(p(xs, q), 2)).join(" / ");
     return {
       title: "Cluster: requests forwarded to the owner",
-      markdown: [
-        "| measure | Switchboard | baseline | ratio | goal | |",
-        "| --- | --- | --- | --- | --- | --- |",
-        row(50),
-        row(99),
-        "",
-        `Method: one redis-server (AOF off) and two gateways in this process; a pipe session running \`cat\` on node a.`,
-        `${fmt(REQUESTS)} \`POST /v1/sessions/:id/input\` of 2 bytes each to node b (forwarded: XADD to a's request`,
-        "stream, a's XREAD, the write, PUBLISH of the answer) interleaved one by one (order alternating) with the same request to node a,",
-        `after ${WARMUP} of each as warm-up; time from sending the request to its 200 answer, keep-alive connections;`,
-        "before the next request, the echo of the last is published and copied to b, so each one runs alone.",
-      ].join("\n"),
+      rows,
+      method: [
+        "`npm run bench -- cluster-rpc`: one redis-server (AOF off) and two gateways, a and b, in this process; every session runs on a.",
+        `Echo: a PTY running \`${ECHO_COMMAND.join(" ")}\` (each byte echoed as it comes), a \`/ws/session\` viewer on each node; ${fmt(KEYSTROKES)} one-byte \`stdin\` frames from each, interleaved one by one (order alternating) with the bare hops, after ${WARMUP} of each; time from sending the frame to its echo at the sender; each keystroke alone (both viewers have its echo before the next).`,
+        "Forwarded: b XADDs the frame to a's request stream, a's XREAD takes it and writes the PTY; the echo is appended to Redis by a's Lua script, whose notification b copies (XRANGE) and sends to its viewer.",
+        `Prompt: the built-in echo agent, a \`/v1/ws\` client on each node subscribed to the session; ${PROMPTS} \`prompt\` frames ("hi") from each, interleaved, after 10; time to the \`run.started\` event at the sender; the run ends (\`chat.final\` on both) before the next.`,
+        `HTTP input: ${fmt(REQUESTS)} \`POST …/input\` of 2 bytes to a pipe session running \`cat\`, to b and to a, interleaved; both answer once the input's event is published (read-your-writes), on b once b's copy holds it.`,
+      ],
+      notes: [
+        `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores.`,
+        `Echo p50 / p90 / p99 / max (ms): node b ${spread(echoCross!)}; node a ${spread(echoSame!)}; bare hops ${spread(echoBare!)}.`,
+        `Prompt → run.started p50 / p90 / p99 / max (ms): b ${spread(promptForwarded!)}; a ${spread(promptLocal!)}.`,
+        `HTTP input p50 / p90 / p99 / max (ms): b ${spread(httpForwarded!)}; a ${spread(httpLocal!)}.`,
+      ],
     };
   } finally {
+    for (const c of clients) c.ws.terminate();
+    await bare.close();
     await a.close();
     await b.close();
     server.child.kill("SIGKILL");
