@@ -12,13 +12,12 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
 import { connectRedis } from "../src/cluster/redis-client.js";
-import { startGateway } from "../src/server/gateway.js";
-import type { Gateway } from "../src/server/gateway.js";
-import { createLogger } from "../src/server/logger.js";
-import { redisServer } from "./cluster.js";
+import { childNode, redisServer } from "./cluster.js";
+import type { ChildNode } from "./cluster.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, percentile } from "./stats.js";
 
+/** The token bench/cluster.ts's `childNode` starts its nodes with. */
 const TOKEN = "bench-token-0123456789abcdef";
 const REQUESTS = 1_000;
 const KEYSTROKES = 1_000;
@@ -30,16 +29,15 @@ const INPUT = "x\n";
 const ECHO_COMMAND = ["sh", "-c", "stty raw -echo; exec cat"];
 const STEP_TIMEOUT_MS = 30_000;
 
-function node(dir: string, url: string, name: string): Promise<Gateway> {
-  return startGateway({
-    host: "127.0.0.1",
-    port: 0,
-    dataDir: join(dir, name),
-    token: TOKEN,
-    logger: createLogger({ level: (process.env["BENCH_LOG"] ?? "silent") as "silent" }),
-    watchConfig: false,
-    cluster: { redis: [url], nodeId: name },
-  });
+/** Waits until `base` lists session `id` (a node copies a session shortly after its owner creates it). */
+async function listed(base: string, id: string): Promise<void> {
+  const ok = async () =>
+    (await fetch(`${base}/v1/sessions/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200;
+  const deadline = performance.now() + STEP_TIMEOUT_MS;
+  while (!(await ok())) {
+    if (performance.now() > deadline) throw new Error(`${base} did not list session ${id}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 async function post(base: string, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
@@ -49,15 +47,6 @@ async function post(base: string, path: string, body: unknown): Promise<{ status
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json() };
-}
-
-/** Resolves once `done()` holds, checked every millisecond (not timed); fails past STEP_TIMEOUT_MS. */
-async function until(done: () => boolean, what: string): Promise<void> {
-  const deadline = performance.now() + STEP_TIMEOUT_MS;
-  while (!done()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1));
-  }
 }
 
 /** A WebSocket client that keeps what it was sent: terminal text, or /v1/ws event types by session. */
@@ -182,14 +171,15 @@ export async function run(): Promise<BenchSection> {
   const loadAtStart = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), "sb-bench-cluster-rpc-"));
   const server = await redisServer(dir);
-  const [a, b] = [await node(dir, server.url, "a"), await node(dir, server.url, "b")];
+  const nodes = [await childNode(dir, "a", server.url), await childNode(dir, "b", server.url)];
+  const [a, b] = nodes as [ChildNode, ChildNode];
   const bare = await bareHops(server.url);
   const clients: Client[] = [];
   try {
     // Keystroke echo: one PTY on a, a viewer on each node; each keystroke alone, both viewers see it first.
     const pty = await post(a.url, "/v1/sessions", { kind: "terminal", command: ECHO_COMMAND, pty: true });
     const ptyId = (pty.json as { id: string }).id;
-    await until(() => b.core.sessions.get(ptyId) !== undefined, "b's copy of the PTY session");
+    await listed(b.url, ptyId);
     const [onA, onB] = [
       await Client.open(a.url, `/ws/session/${ptyId}`),
       await Client.open(b.url, `/ws/session/${ptyId}`),
@@ -201,7 +191,8 @@ export async function run(): Promise<BenchSection> {
       from.ws.send(JSON.stringify({ type: "stdin", data: String.fromCharCode(97 + (typed++ % 26)) }));
       await from.until(() => from.text.length >= typed, "a keystroke's echo");
       const took = performance.now() - t0;
-      await until(() => onA.text.length >= typed && onB.text.length >= typed, "the echo on both nodes");
+      await onA.until(() => onA.text.length >= typed, "the echo on a");
+      await onB.until(() => onB.text.length >= typed, "the echo on b");
       return took;
     };
     const [echoSame, echoCross, echoBare] = await interleaved(KEYSTROKES, [keystroke(onA), keystroke(onB), bare.once]);
@@ -210,19 +201,21 @@ export async function run(): Promise<BenchSection> {
     // HTTP input: a pipe session running `cat` on a; each request alone (its echo published and copied first).
     const pipe = await post(a.url, "/v1/sessions", { kind: "terminal", command: ["cat"], pty: false });
     const pipeId = (pipe.json as { id: string }).id;
-    await until(() => b.core.sessions.get(pipeId) !== undefined, "b's copy of the pipe session");
-    const owned = a.core.sessions.get(pipeId)!.log;
-    const copy = b.core.sessions.get(pipeId)!.log;
-    let sent = 0;
+    await listed(b.url, pipeId);
+    const [pipeA, pipeB] = [
+      await Client.open(a.url, `/ws/session/${pipeId}`),
+      await Client.open(b.url, `/ws/session/${pipeId}`),
+    ];
+    clients.push(pipeA, pipeB);
+    let echoed = 0;
     const input = (base: string) => async (): Promise<number> => {
       const t0 = performance.now();
       const res = await post(base, `/v1/sessions/${pipeId}/input`, { data: INPUT });
       const took = performance.now() - t0;
       if (res.status !== 200) throw new Error(`input answered ${res.status}: ${JSON.stringify(res.json)}`);
-      sent += 1;
-      await until(() => owned.outputBytes >= sent * INPUT.length, "the input's echo");
-      await owned.whenPublished();
-      await until(() => copy.head >= owned.head, "b's copy of the echo");
+      echoed += INPUT.length;
+      await pipeA.until(() => pipeA.text.length >= echoed, "the input's echo on a");
+      await pipeB.until(() => pipeB.text.length >= echoed, "the input's echo on b");
       return took;
     };
     const [httpLocal, httpForwarded] = await interleaved(REQUESTS, [input(a.url), input(b.url)]);
@@ -230,7 +223,7 @@ export async function run(): Promise<BenchSection> {
     // Prompt → run.started: an echo agent on a, a /v1/ws client on each node subscribed to it.
     const agent = await post(a.url, "/v1/sessions", { kind: "agent", agent: "echo" });
     const agentId = (agent.json as { id: string }).id;
-    await until(() => b.core.sessions.get(agentId) !== undefined, "b's copy of the agent session");
+    await listed(b.url, agentId);
     const [muxA, muxB] = [await Client.open(a.url, "/v1/ws"), await Client.open(b.url, "/v1/ws")];
     clients.push(muxA, muxB);
     for (const mux of [muxA, muxB]) mux.ws.send(JSON.stringify({ op: "subscribe", session: agentId }));
@@ -241,7 +234,8 @@ export async function run(): Promise<BenchSection> {
       from.ws.send(JSON.stringify({ op: "prompt", session: agentId, text: "hi", ref: prompts }));
       await from.until(() => from.count("run.started") >= prompts, "run.started");
       const took = performance.now() - t0;
-      await until(() => muxA.count("chat.final") >= prompts && muxB.count("chat.final") >= prompts, "the run's end");
+      await muxA.until(() => muxA.count("chat.final") >= prompts, "the run's end on a");
+      await muxB.until(() => muxB.count("chat.final") >= prompts, "the run's end on b");
       return took;
     };
     const [promptLocal, promptForwarded] = await interleaved(PROMPTS, [prompt(muxA), prompt(muxB)], 10);
@@ -302,11 +296,11 @@ export async function run(): Promise<BenchSection> {
       title: "Cluster: requests forwarded to the owner",
       rows,
       method: [
-        "`npm run bench -- cluster-rpc`: one redis-server (AOF off) and two gateways, a and b, in this process; every session runs on a.",
+        "`npm run bench -- cluster-rpc`: one redis-server (AOF off) and two `switchboard serve` processes, a and b; every session runs on a; the clients are in the bench process.",
         `Echo: a PTY running \`${ECHO_COMMAND.join(" ")}\` (each byte echoed as it comes), a \`/ws/session\` viewer on each node; ${fmt(KEYSTROKES)} one-byte \`stdin\` frames from each, interleaved one by one (order alternating) with the bare hops, after ${WARMUP} of each; time from sending the frame to its echo at the sender; each keystroke alone (both viewers have its echo before the next).`,
         "Forwarded: b XADDs the frame to a's request stream, a's XREAD takes it and writes the PTY; the echo is appended to Redis by a's Lua script, whose notification b copies (XRANGE) and sends to its viewer.",
         `Prompt: the built-in echo agent, a \`/v1/ws\` client on each node subscribed to the session; ${PROMPTS} \`prompt\` frames ("hi") from each, interleaved, after 10; time to the \`run.started\` event at the sender; the run ends (\`chat.final\` on both) before the next.`,
-        `HTTP input: ${fmt(REQUESTS)} \`POST …/input\` of 2 bytes to a pipe session running \`cat\`, to b and to a, interleaved; both answer once the input's event is published (read-your-writes), on b once b's copy holds it.`,
+        `HTTP input: ${fmt(REQUESTS)} \`POST …/input\` of 2 bytes to a pipe session running \`cat\`, to b and to a, interleaved; both answer once the input's event is published (read-your-writes), on b once b's copy holds it; the echo reaches a viewer on each node before the next.`,
       ],
       notes: [
         `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores.`,
@@ -318,8 +312,7 @@ export async function run(): Promise<BenchSection> {
   } finally {
     for (const c of clients) c.ws.terminate();
     await bare.close();
-    await a.close();
-    await b.close();
+    for (const n of nodes) n.child.kill("SIGKILL");
     server.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   }
