@@ -22,6 +22,9 @@ const TOKEN = "bench-token-0123456789abcdef";
 const REQUESTS = 1_000;
 const KEYSTROKES = 1_000;
 const PROMPTS = 200;
+/** Keystrokes sent at once (a paste, key repeat), and how many such bursts from each node. */
+const BURST_KEYS = 10;
+const BURSTS = 200;
 const WARMUP = 50;
 /** What each HTTP request types; `cat` on a pipe writes it back as is, so the log grows by its length. */
 const INPUT = "x\n";
@@ -190,16 +193,25 @@ export async function run(): Promise<BenchSection> {
       (id) => `/ws/session/${id}`,
     );
     let typed = 0;
-    const keystroke = (from: Client) => async (): Promise<number> => {
+    const keystrokes = (from: Client, keys: number) => async (): Promise<number> => {
       const t0 = performance.now();
-      from.ws.send(JSON.stringify({ type: "stdin", data: String.fromCharCode(97 + (typed++ % 26)) }));
+      for (let k = 0; k < keys; k++)
+        from.ws.send(JSON.stringify({ type: "stdin", data: String.fromCharCode(97 + (typed++ % 26)) }));
       await from.until(() => from.text.length >= typed, "a keystroke's echo");
       const took = performance.now() - t0;
       await onA.until(() => onA.text.length >= typed, "the echo on a");
       await onB.until(() => onB.text.length >= typed, "the echo on b");
       return took;
     };
-    const [echoSame, echoCross, echoBare] = await interleaved(KEYSTROKES, [keystroke(onA), keystroke(onB), bare.once]);
+    const [echoSame, echoCross, echoBare] = await interleaved(KEYSTROKES, [
+      keystrokes(onA, 1),
+      keystrokes(onB, 1),
+      bare.once,
+    ]);
+    const [burstSame, burstCross] = await interleaved(BURSTS, [
+      keystrokes(onA, BURST_KEYS),
+      keystrokes(onB, BURST_KEYS),
+    ]);
     if (onA.text !== onB.text) throw new Error("the viewers on a and b saw different echoes");
 
     // HTTP input: a pipe session running `cat` on a; each request alone (its echo published and copied first).
@@ -270,6 +282,20 @@ export async function run(): Promise<BenchSection> {
         "≤ 10 ms",
         p(echoCross!, 99) <= 10,
       ),
+      vs(
+        `a burst of ${BURST_KEYS} keystrokes → its last echo, p50: sent on b vs on a`,
+        burstCross!,
+        burstSame!,
+        50,
+        "for reference",
+      ),
+      vs(
+        `a burst of ${BURST_KEYS} keystrokes → its last echo, p99: sent on b vs on a`,
+        burstCross!,
+        burstSame!,
+        99,
+        "for reference",
+      ),
       {
         measure: "(floor) two bare Redis hops between two processes (XADD, XREAD BLOCK, back), p50 / p99",
         ours: `${ms(p(echoBare!, 50))} / ${ms(p(echoBare!, 99))}`,
@@ -310,6 +336,7 @@ export async function run(): Promise<BenchSection> {
       method: [
         "`npm run bench -- cluster-rpc`: one redis-server (AOF off) and two `switchboard serve` processes, a and b; every session runs on a; the clients are in the bench process.",
         `Echo: a PTY running \`${ECHO_COMMAND.join(" ")}\` (each byte echoed as it comes), a \`/ws/session\` viewer on each node; ${fmt(KEYSTROKES)} one-byte \`stdin\` frames from each, interleaved one by one (order alternating) with the bare hops, after ${WARMUP} of each; time from sending the frame to its echo at the sender; each keystroke alone (both viewers have its echo before the next).`,
+        `Burst: ${BURST_KEYS} one-byte \`stdin\` frames sent at once, ${BURSTS} times from each node, interleaved; time to the last echo at the sender.`,
         "Forwarded: b XADDs the frame to a's request stream, a's XREAD takes it and writes the PTY; the echo is appended to Redis by a's Lua script, whose notification b copies (XRANGE) and sends to its viewer.",
         `Prompt: the built-in echo agent, a \`/v1/ws\` client on each node subscribed to the session; ${PROMPTS} \`prompt\` frames ("hi") from each, interleaved, after 10; time to the \`run.started\` event at the sender; the run ends (\`chat.final\` on both) before the next.`,
         `HTTP input: ${fmt(REQUESTS)} \`POST …/input\` of 2 bytes to a pipe session running \`cat\`, to b and to a, interleaved; both answer once the input's event is published (read-your-writes), on b once b's copy holds it; the echo reaches a viewer on each node before the next.`,
@@ -317,6 +344,7 @@ export async function run(): Promise<BenchSection> {
       notes: [
         `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores.`,
         `Echo p50 / p90 / p99 / max (ms): node b ${spread(echoCross!)}; node a ${spread(echoSame!)}; bare hops ${spread(echoBare!)}.`,
+        `Burst of ${BURST_KEYS} p50 / p90 / p99 / max (ms): b ${spread(burstCross!)}; a ${spread(burstSame!)}.`,
         `Prompt → run.started p50 / p90 / p99 / max (ms): b ${spread(promptForwarded!)}; a ${spread(promptLocal!)}.`,
         `HTTP input p50 / p90 / p99 / max (ms): b ${spread(httpForwarded!)}; a ${spread(httpLocal!)}.`,
       ],
