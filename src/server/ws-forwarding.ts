@@ -61,6 +61,7 @@ export class WsForwarding {
     // Sent at once, answered in order: the owner starts its requests in the order they were sent
     // (NodeRpc), so a burst of keystrokes does not wait one round trip and commit per frame.
     const sent = forwardToOwner(this.core, owner, { ...call, connId: this.connId });
+    // Its failure is answered in turn below; until then it must not count as unhandled.
     sent.catch(() => undefined);
     const answer = this.queue.then(() => sent);
     this.queue = answer.catch(() => undefined);
