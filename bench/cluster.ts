@@ -90,12 +90,12 @@ async function node(dir: string, url: string | undefined, name: string): Promise
 }
 
 /** `switchboard serve` in a child process, as a node is run; `redis` undefined: a single node. */
-interface ChildNode {
+export interface ChildNode {
   url: string;
   child: ChildProcess;
 }
 
-async function childNode(dir: string, name: string, redis: string | undefined): Promise<ChildNode> {
+export async function childNode(dir: string, name: string, redis: string | undefined): Promise<ChildNode> {
   const config = join(dir, `${name}.json`);
   writeFileSync(config, JSON.stringify(CONFIG));
   const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TOKEN, "--host", "127.0.0.1"];

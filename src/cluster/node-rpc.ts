@@ -60,6 +60,8 @@ interface Pending {
  * request is an entry in the target's request stream (`XADD`), which the target reads on a
  * connection of its own (`XREAD BLOCK`); the answer comes back on the requester's reply channel
  * (`PUBLISH`), matched by request id. A request unanswered within the timeout is NODE_UNAVAILABLE.
+ * Order: `request` XADDs before it first awaits, on one connection per target stream, and the target
+ * starts each request in stream order, so requests to one node start in the order they were made.
  * The target trusts whatever arrives in its stream: callers authenticate before they send.
  */
 export class NodeRpc {

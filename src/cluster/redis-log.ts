@@ -198,22 +198,28 @@ export class RedisLog {
   }
 
   /** The session's record and log position as Redis holds them (undefined: not in Redis). */
-  async session(
-    sessionId: string,
-  ): Promise<{ record: PersistedSession; epoch: number; owner: string; position: RedisLogPosition } | undefined> {
+  async session(sessionId: string): Promise<SharedSession | undefined> {
     const { meta } = sessionKeys(this.prefix, sessionId);
-    const hash = await this.redis.hgetall(meta);
-    if (hash["record"] === undefined) return undefined;
+    return sharedSession(await this.redis.hgetall(meta));
+  }
+
+  /**
+   * {@link session} and the entries from seq `from` (at most `count`) in one round trip (`MULTI`,
+   * so the entries end at the position read): what a copy needs on each notification.
+   */
+  async sessionFrom(
+    sessionId: string,
+    from: number,
+    count: number,
+  ): Promise<{ session: SharedSession | undefined; entries: StoredEntry[] }> {
+    const { meta, log } = sessionKeys(this.prefix, sessionId);
+    const results = await this.redis.multi().hgetall(meta).xrangeBuffer(log, `${from}-0`, "+", "COUNT", count).exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (results === null || failed) throw failed ?? new Error(`reading session ${sessionId} was aborted`);
+    const rows = results[1]![1] as Array<[Buffer, Buffer[]]>;
     return {
-      record: JSON.parse(hash["record"]) as PersistedSession,
-      epoch: Number(hash["epoch"]),
-      owner: hash["owner"] ?? "",
-      position: {
-        head: Number(hash["head"] ?? 0),
-        first: Number(hash["first"] ?? 1),
-        outputBytes: Number(hash["outputBytes"] ?? 0),
-        retainedBytes: Number(hash["retainedBytes"] ?? 0),
-      },
+      session: sharedSession(results[0]![1] as Record<string, string>),
+      entries: rows.map(([id, fields]) => decodeEntry(id, fields)),
     };
   }
 
@@ -234,4 +240,27 @@ export class RedisLog {
     const { meta } = sessionKeys(this.prefix, sessionId);
     return Number(await this.redis.eval(BUMP, 1, meta, newOwner));
   }
+}
+
+/** A session as Redis holds it: its record, fencing epoch, owner and log position. */
+export interface SharedSession {
+  record: PersistedSession;
+  epoch: number;
+  owner: string;
+  position: RedisLogPosition;
+}
+
+function sharedSession(hash: Record<string, string>): SharedSession | undefined {
+  if (hash["record"] === undefined) return undefined;
+  return {
+    record: JSON.parse(hash["record"]) as PersistedSession,
+    epoch: Number(hash["epoch"]),
+    owner: hash["owner"] ?? "",
+    position: {
+      head: Number(hash["head"] ?? 0),
+      first: Number(hash["first"] ?? 1),
+      outputBytes: Number(hash["outputBytes"] ?? 0),
+      retainedBytes: Number(hash["retainedBytes"] ?? 0),
+    },
+  };
 }

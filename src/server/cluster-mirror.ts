@@ -142,7 +142,12 @@ export class ClusterMirror {
   private async fillOnce(id: string): Promise<void> {
     const local = this.o.sessions.get(id);
     if (local !== undefined && !(local instanceof RemoteSession)) return;
-    const shared = await this.o.log.session(id);
+    // A copy it has: the position and the entries after its head in one round trip (a keystroke's echo waits for it).
+    const ahead =
+      local === undefined
+        ? undefined
+        : await this.o.log.sessionFrom(id, local.log.appendedHead + 1, MIRROR_READ_ENTRIES);
+    const shared = ahead ? ahead.session : await this.o.log.session(id);
     if (shared === undefined || shared.owner === this.o.nodeId) return;
     let session = local;
     if (session === undefined) {
@@ -162,8 +167,13 @@ export class ClusterMirror {
     }
     const log = session.log;
     if (shared.position.first > log.first) log.trimCopy(shared.position.first);
+    let read = ahead?.entries.filter((e) => e.seq > log.appendedHead) ?? [];
     while (log.appendedHead < shared.position.head) {
-      const entries = await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
+      const entries =
+        read.length > 0
+          ? read
+          : await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
+      read = [];
       if (entries.length === 0) break;
       for (const entry of entries) {
         log.appendCopy(entry);

@@ -23,7 +23,7 @@ export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
  * the control-lease key; a lease taken that way is released on the owner when the connection closes.
  */
 export class WsForwarding {
-  /** The connection's forwarded frames run in order: each waits for the one before. */
+  /** The connection's forwarded frames are answered in order: each answer waits for the one before. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Sessions whose control this connection took through the owner, by id: their owner. */
   private readonly controlled = new Map<string, string>();
@@ -43,8 +43,8 @@ export class WsForwarding {
   }
 
   /**
-   * Runs `action` on `owner` once the connection's earlier forwarded frames are answered; resolves
-   * with the owner's answer once this node's copy holds what it appended. Input is charged to the
+   * Sends `action` to `owner` now, after the connection's earlier frames; resolves with the owner's
+   * answer once this node's copy holds what it appended and the earlier frames are answered. Input is charged to the
    * connection's budget first (RATE_LIMITED, thrown at once) and given back if the owner refuses it.
    */
   run(owner: string, action: ForwardedFrameAction, sessionId: string, body: unknown): Promise<ForwardedAnswer> {
@@ -60,8 +60,12 @@ export class WsForwarding {
         );
       }
     }
-    const call = this.call(action, sessionId, body);
-    const answer = this.queue.then(() => forwardToOwner(this.core, owner, call));
+    // Sent at once, answered in order: the owner starts its requests in the order they were sent
+    // (NodeRpc), so a burst of keystrokes does not wait one round trip and commit per frame.
+    const sent = forwardToOwner(this.core, owner, this.call(action, sessionId, body));
+    // Its failure is answered in turn below; until then it must not count as unhandled.
+    sent.catch(() => undefined);
+    const answer = this.queue.then(() => sent);
     this.queue = answer.catch(() => undefined);
     return answer.then(
       (result) => {

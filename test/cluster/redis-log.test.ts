@@ -118,4 +118,36 @@ describe("RedisLog", () => {
     expect((await log.read("s1", 1, "+", 100)).map((e) => e.seq)).toEqual([4, 5]);
     await expect.poll(() => heard).toEqual(["4 1", "5 4"]);
   });
+
+  it("reads a session's position with the entries after a seq in one step: never an entry past the head it read", async () => {
+    const server = await startRedis();
+    const [writer, reader] = [await client(server.url), await client(server.url)];
+    const [log, copy] = [new RedisLog(writer, "t:"), new RedisLog(reader, "t:")];
+    await log.claim("s1", "gw-a");
+    await log.append("s1", 1, { entries: [event(1, "a")], position: position(1), record: RECORD });
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 5 }), async (batches, size) => {
+        const start = (await log.session("s1"))!.position.head;
+        // Appends race the reads on another connection; each read must see a state one script left.
+        const appends = (async () => {
+          for (let b = 0, seq = start; b < batches; b++) {
+            const entries = Array.from({ length: size }, () => event(++seq, "x"));
+            await log.append("s1", 1, { entries, position: position(seq) });
+          }
+        })();
+        const reads: Array<Awaited<ReturnType<RedisLog["sessionFrom"]>>> = [];
+        for (let r = 0; r < 6; r++) reads.push(await copy.sessionFrom("s1", start, 1000));
+        await appends;
+        reads.push(await copy.sessionFrom("s1", start, 1000));
+        for (const { session, entries } of reads) {
+          const head = session!.position.head;
+          expect(session).toMatchObject({ owner: "gw-a", epoch: 1, record: RECORD });
+          expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: head - start + 1 }, (_, i) => start + i));
+        }
+        expect(reads.at(-1)!.session!.position.head).toBe(start + batches * size);
+      }),
+      { numRuns: 20 },
+    );
+    expect(await copy.sessionFrom("gone", 1, 10)).toEqual({ session: undefined, entries: [] });
+  });
 });
