@@ -20,6 +20,7 @@ export const FORWARDED_ACTIONS = [
   "prompt",
   "abort",
   "permission",
+  "resume",
   "delete",
 ] as const;
 export type SessionAction = (typeof FORWARDED_ACTIONS)[number];

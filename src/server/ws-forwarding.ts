@@ -8,9 +8,9 @@ import type { ForwardedAnswer, SessionAction } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
 
 /** The WebSocket steering frames a node carries to a session's owner: every forwarded route but append and delete. */
-export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete">;
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "resume">;
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
-  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete"),
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "resume"),
 );
 
 /**

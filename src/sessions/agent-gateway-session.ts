@@ -43,6 +43,7 @@ export class AgentGatewaySession extends Session {
   /** Permission requests not resolved: request id → run id. */
   private readonly openRequests: Map<string, string>;
   private readonly stopTracking: () => void;
+  private resuming: Promise<void> | undefined;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     super(record, log, ctx);
@@ -69,11 +70,66 @@ export class AgentGatewaySession extends Session {
       ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
+      agentSessionId: (this.record as SessionRecord & KeptConversation).agentSessionId,
+      onAgentSession: (id) => this.keepConversation(id),
     });
     this.agent.onStateChange(() => {
       this.touch();
       this.ctx.changed(this);
     });
+  }
+
+  /**
+   * Runs a lost session again, in the same log (docs/agents.md, "Resuming a lost session"): the
+   * agent starts at once and reloads the conversation it had (ACP `session/load`), then a
+   * `resumed` event follows the `lost` one and prompts are taken as before.
+   * @throws SwitchboardError AGENT_CANNOT_RESUME (not lost; the agent cannot load its
+   * conversation), or why the agent did not start; the session then stays lost.
+   */
+  resume(options: AgentStartOptions, by: Actor): Promise<void> {
+    if (this.record.state !== "lost") {
+      return Promise.reject(
+        new SwitchboardError(
+          "AGENT_CANNOT_RESUME",
+          this.running
+            ? `session ${this.id} is running: there is nothing to resume`
+            : `session ${this.id} was stopped, not lost: only a lost session can be resumed; start a new one`,
+        ),
+      );
+    }
+    this.resuming ??= this.startAgain(options, by).finally(() => (this.resuming = undefined));
+    return this.resuming;
+  }
+
+  private async startAgain(options: AgentStartOptions, by: Actor): Promise<void> {
+    this.start(options);
+    const agent = this.agent!;
+    let loaded: boolean;
+    try {
+      loaded = await agent.resume();
+    } catch (error) {
+      this.agent = undefined;
+      await agent.dispose();
+      throw error;
+    }
+    const record = this.record;
+    record.state = "running";
+    record.exitCode = null;
+    record.signal = null;
+    record.endedAt = null;
+    this.log.markResumed();
+    this.log.append({ type: "resumed", by, loaded });
+    this.touch();
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  /** Keeps the agent's conversation id in the record, for a resume after the gateway died. */
+  private keepConversation(agentSessionId: string): void {
+    const record = this.record as SessionRecord & KeptConversation;
+    if (record.agentSessionId === agentSessionId) return;
+    record.agentSessionId = agentSessionId;
+    this.persist();
   }
 
   /** The agent process's pid while it runs (the record keeps null: the process changes across restarts). */
@@ -202,6 +258,11 @@ export class AgentGatewaySession extends Session {
 interface RunBookkeeping {
   openRuns?: string[];
   openRequests?: Array<[requestId: string, runId: string]>;
+}
+
+/** What an agent session's record keeps of its agent: the ACP session id its conversation has. */
+interface KeptConversation {
+  agentSessionId?: string;
 }
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
