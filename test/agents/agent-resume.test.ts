@@ -54,38 +54,53 @@ async function kill(gateway: ChildGateway): Promise<void> {
   await new Promise((resolve) => gateway.child.once("exit", resolve));
 }
 
+/**
+ * An agent session of `agent` that answered one `{op: "session"}`, lost when its gateway was
+ * killed: the gateway started again on the same data directory, the session and that answer.
+ */
+async function lostAfterOneAnswer(
+  agent: "loads" | "fresh",
+  before?: (http: Api, id: string) => Promise<void>,
+): Promise<{ gateway: ChildGateway; http: Api; id: string; opened: string }> {
+  const dataDir = tempDir();
+  const config = gatewayConfig();
+  const first = await serveInChild({ dataDir, config });
+  const http1 = api(first.url);
+  const id = (await http1.post("/v1/sessions", { kind: "agent", agent })).json.id as string;
+  const opened = await ask(http1, id, { op: "session" });
+  await before?.(http1, id);
+  await kill(first);
+  const gateway = await serveInChild({ dataDir, config });
+  return { gateway, http: api(gateway.url), id, opened };
+}
+
 describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
   it("reloads the agent's conversation with ACP session/load and goes on in the same log", async () => {
-    const dataDir = tempDir();
-    const config = gatewayConfig();
-    const first = await serveInChild({ dataDir, config });
-    const http1 = api(first.url);
-    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "loads" })).json.id as string;
-    const opened = await ask(http1, id, { op: "session" });
-    const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(opened)?.[1];
-    expect(agentSession, opened).toBeDefined();
-    // An agent that crashed comes back with the same conversation too.
-    await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "crash" }) });
-    expect(await ask(http1, id, { op: "session" })).toBe(`session=${agentSession} loaded=${agentSession}`);
-
-    await kill(first);
-    const second = await serveInChild({ dataDir, config });
-    const http2 = api(second.url);
-    expect((await http2.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
-    const before = await events(http2, id);
+    let crashed = "";
+    const lost = await lostAfterOneAnswer("loads", async (http1, id) => {
+      // An agent that crashed comes back with the same conversation too.
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "crash" }) });
+      crashed = await ask(http1, id, { op: "session" });
+    });
+    const { http, id } = lost;
+    const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(lost.opened)?.[1];
+    expect(agentSession, lost.opened).toBeDefined();
+    expect(crashed).toBe(`session=${agentSession} loaded=${agentSession}`);
+    expect((await http.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
+    const before = await events(http, id);
 
     // Who may not steer it may not resume it.
-    const refused = await api(second.url, VIEWER).post(`/v1/sessions/${id}/resume`, {});
+    const refused = await api(lost.gateway.url, VIEWER).post(`/v1/sessions/${id}/resume`, {});
     expect(refused.status).toBe(403);
-    const badBody = await http2.post(`/v1/sessions/${id}/resume`, { force: true });
+    const badBody = await http.post(`/v1/sessions/${id}/resume`, { force: true });
     expect([badBody.status, badBody.json.error.code]).toEqual([400, "VALIDATION_FAILED"]);
 
-    const resumed = await http2.post(`/v1/sessions/${id}/resume`);
+    const resumed = await http.post(`/v1/sessions/${id}/resume`);
     expect(resumed.status, JSON.stringify(resumed.json)).toBe(200);
     expect(resumed.json).toMatchObject({ id, state: "running", endedAt: null });
     // The agent runs already (it loaded the conversation): its pid shows.
     expect(resumed.json.pid).toEqual(expect.any(Number));
-    const after = await events(http2, id);
+    const after = await events(http, id);
     expect(after.slice(0, before.length)).toEqual(before);
     // What the agent replayed while loading is not logged again: the log has it.
     expect(after.slice(before.length)).toEqual([
@@ -94,39 +109,33 @@ describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
     expect(after[before.length]!.seq).toBe(before[before.length - 1]!.seq + 1);
     expect(after.some((e) => String(e.text ?? "").includes("replayed"))).toBe(false);
 
-    expect(await ask(http2, id, { op: "session" })).toBe(`session=${agentSession} loaded=${agentSession}`);
-    const pid = await ask(http2, id, { op: "pid" });
-    expect(pid).toBe(`pid=${resumed.json.pid}`);
-    const again = await http2.post(`/v1/sessions/${id}/resume`);
+    expect(await ask(http, id, { op: "session" })).toBe(`session=${agentSession} loaded=${agentSession}`);
+    expect(await ask(http, id, { op: "pid" })).toBe(`pid=${resumed.json.pid}`);
+    const again = await http.post(`/v1/sessions/${id}/resume`);
     expect([again.status, again.json.error.code]).toEqual([409, "AGENT_CANNOT_RESUME"]);
     expect(again.json.error.message).toContain("is running");
   }, 90_000);
 
   it("refuses with AGENT_CANNOT_RESUME when the agent does not offer session/load, and the session stays lost", async () => {
-    const dataDir = tempDir();
-    const config = gatewayConfig();
-    const first = await serveInChild({ dataDir, config });
-    const http1 = api(first.url);
-    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "fresh" })).json.id as string;
-    expect(await ask(http1, id, { op: "session" })).toMatch(/^session=scripted-\d+ loaded=none$/);
-    // A session whose agent never started has no conversation to lose: it resumes without loading.
-    const idle = (await http1.post("/v1/sessions", { kind: "agent", agent: "fresh" })).json.id as string;
-
-    await kill(first);
-    const second = await serveInChild({ dataDir, config });
-    const http2 = api(second.url);
-    const before = await events(http2, id);
-    const refused = await http2.post(`/v1/sessions/${id}/resume`);
+    let idle = "";
+    const lost = await lostAfterOneAnswer("fresh", async (http1) => {
+      // A session whose agent never started has no conversation to lose: it resumes without loading.
+      idle = (await http1.post("/v1/sessions", { kind: "agent", agent: "fresh" })).json.id as string;
+    });
+    const { http, id } = lost;
+    expect(lost.opened).toMatch(/^session=scripted-\d+ loaded=none$/);
+    const before = await events(http, id);
+    const refused = await http.post(`/v1/sessions/${id}/resume`);
     expect([refused.status, refused.json.error.code]).toEqual([409, "AGENT_CANNOT_RESUME"]);
     expect(refused.json.error.message).toMatch(
       /scripted-agent cannot reload its conversation: .*loadSession.*start a new session/,
     );
-    expect((await http2.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
-    expect(await events(http2, id)).toEqual(before);
+    expect((await http.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
+    expect(await events(http, id)).toEqual(before);
 
-    const reopened = await http2.post(`/v1/sessions/${idle}/resume`, {});
+    const reopened = await http.post(`/v1/sessions/${idle}/resume`, {});
     expect([reopened.status, reopened.json.state, reopened.json.pid]).toEqual([200, "running", null]);
-    expect((await events(http2, idle)).at(-1)).toMatchObject({ type: "resumed", loaded: false });
-    expect(await ask(http2, idle, { op: "session" })).toMatch(/^session=scripted-\d+ loaded=none$/);
+    expect((await events(http, idle)).at(-1)).toMatchObject({ type: "resumed", loaded: false });
+    expect(await ask(http, idle, { op: "session" })).toMatch(/^session=scripted-\d+ loaded=none$/);
   }, 90_000);
 });
