@@ -205,6 +205,9 @@ describe("web UI", () => {
 
     const s = await stack({ agents }, dataDir);
     const page = await s.page({ hash: `#/s/${ids["loads"]}` });
+    // Someone else watches on a phone: their page follows the session on once it runs again.
+    const phone = await s.page({ hash: `#/s/${ids["loads"]}`, viewport: PHONE, touch: true });
+    await phone.waitForSelector("[data-test=resume]");
     await page.waitForSelector(".agent-view[data-restored=true]");
     expect(await page.textContent(".view-detail")).not.toContain("pid");
     expect(await page.textContent("[data-test=resume-bar]")).toContain("The gateway stopped while this session ran.");
@@ -221,6 +224,8 @@ describe("web UI", () => {
     // The agent went on with the conversation it had: the same ACP session, loaded.
     const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(before)?.[1];
     expect(after).toBe(`session=${agentSession} loaded=${agentSession}`);
+    await waitFor(async () => (await runStatus(phone, 1))?.text === after, 10_000, "the answer on the phone");
+    expect(await phone.isHidden("[data-test=resume-bar]")).toBe(true);
 
     await open(page, `#/s/${ids["fresh"]}`);
     await page.waitForSelector(`.agent-view[data-session="${ids["fresh"]}"][data-restored=true]`);
