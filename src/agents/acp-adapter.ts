@@ -324,7 +324,15 @@ export class AcpAdapter implements AgentAdapter {
       }
       await step("authenticate", conn.agent.request("authenticate", { methodId }));
     }
-    const load = this.conversationToLoad(init);
+    const cannotReload =
+      init.agentCapabilities?.loadSession === true
+        ? undefined
+        : `${init.agentInfo?.name ?? `the agent (${this.options.command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
+    if (this.resumeId !== undefined && cannotReload !== undefined) {
+      throw new AcpStartError("AGENT_CANNOT_RESUME", cannotReload);
+    }
+    // A resume's conversation, else the one an agent that crashed had, when the agent can load it.
+    const load = cannotReload === undefined ? (this.resumeId ?? this.context.keptAgentSession()) : undefined;
     if (load === undefined || !(await this.load(conn, load))) {
       const session = await step(
         "session/new",
@@ -332,28 +340,11 @@ export class AcpAdapter implements AgentAdapter {
       );
       this.acpSessionId = session.sessionId;
     }
-    this.context.agentSessionOpened(this.acpSessionId!);
+    this.context.agentSessionOpened(this.acpSessionId!, cannotReload);
     this.context.logger.debug(
       { sessionId: this.context.sessionId, acpSessionId: this.acpSessionId, agent: init.agentInfo?.name, load },
       "ACP session ready",
     );
-  }
-
-  /**
-   * The conversation to load instead of opening a new one: the one {@link resume} names, which
-   * the agent must be able to load (AGENT_CANNOT_RESUME), else the one the session kept from an
-   * agent that crashed, when the agent can load it (otherwise the next prompt starts afresh).
-   */
-  private conversationToLoad(init: acp.InitializeResponse): string | undefined {
-    const canLoad = init.agentCapabilities?.loadSession === true;
-    if (this.resumeId !== undefined && !canLoad) {
-      const name = init.agentInfo?.name ?? `the agent (${this.options.command[0] ?? "?"})`;
-      throw new AcpStartError(
-        "AGENT_CANNOT_RESUME",
-        `${name} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`,
-      );
-    }
-    return canLoad ? (this.resumeId ?? this.context.keptAgentSession()) : undefined;
   }
 
   /**

@@ -127,8 +127,11 @@ export interface AdapterContext {
   processChanged: () => void;
   /** The agent's conversation (its ACP session id) the session keeps, to load after a restart. */
   keptAgentSession: () => string | undefined;
-  /** Called once the agent opened or loaded its conversation (ACP `session/new` or `session/load`). */
-  agentSessionOpened: (agentSessionId: string) => void;
+  /**
+   * Called once the agent opened or loaded its conversation (ACP `session/new` or `session/load`),
+   * with why it could not load it again when it does not offer `session/load`.
+   */
+  agentSessionOpened: (agentSessionId: string, cannotReload: string | undefined) => void;
 }
 
 export type AgentAdapterFactory = () => AgentAdapter;

@@ -78,8 +78,8 @@ export interface AgentSessionOptions {
   adapter?: (context: AdapterContext) => AgentAdapter;
   /** The agent's conversation (ACP session id) an earlier run of this session opened: restarts load it. */
   agentSessionId?: string | undefined;
-  /** Told the agent's conversation id whenever the agent opens one, so that it can be kept. */
-  onAgentSession?: (agentSessionId: string) => void;
+  /** Told the agent's conversation id whenever the agent opens one, so that it can be kept (see AdapterContext). */
+  onAgentSession?: (agentSessionId: string, cannotReload: string | undefined) => void;
 }
 
 interface Lane {
@@ -140,9 +140,9 @@ export class AgentSession {
       room: options.room ?? alwaysRoom,
       processChanged: () => this.notifyListeners(),
       keptAgentSession: () => this.agentSessionId,
-      agentSessionOpened: (id) => {
+      agentSessionOpened: (id, cannotReload) => {
         this.agentSessionId = id;
-        options.onAgentSession?.(id);
+        options.onAgentSession?.(id, cannotReload);
       },
     };
     this.agentSessionId = options.agentSessionId;

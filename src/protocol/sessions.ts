@@ -288,5 +288,7 @@ export const SessionInfo = z.object({
     })
     .nullable(),
   lastActivityAt: z.number(),
+  /** A lost agent session whose agent cannot reload its conversation (no ACP `session/load`): why it cannot be resumed. */
+  cannotResume: z.string().optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

@@ -71,7 +71,7 @@ export class AgentGatewaySession extends Session {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
       agentSessionId: (this.record as SessionRecord & KeptConversation).agentSessionId,
-      onAgentSession: (id) => this.keepConversation(id),
+      onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
     });
     this.agent.onStateChange(() => {
       this.touch();
@@ -124,18 +124,25 @@ export class AgentGatewaySession extends Session {
     this.ctx.changed(this);
   }
 
-  /** Keeps the agent's conversation id in the record, for a resume after the gateway died. */
-  private keepConversation(agentSessionId: string): void {
+  /** Keeps the agent's conversation id in the record, for a resume after the gateway died, and why it cannot. */
+  private keepConversation(agentSessionId: string, cannotReload: string | undefined): void {
     const record = this.record as SessionRecord & KeptConversation;
-    if (record.agentSessionId === agentSessionId) return;
+    if (record.agentSessionId === agentSessionId && record.cannotReload === cannotReload) return;
     record.agentSessionId = agentSessionId;
+    if (cannotReload === undefined) delete record.cannotReload;
+    else record.cannotReload = cannotReload;
     this.persist();
   }
 
-  /** The agent process's pid while it runs (the record keeps null: the process changes across restarts). */
+  /**
+   * The agent process's pid while it runs (the record keeps null: the process changes across
+   * restarts); once lost, why it cannot be resumed, if its agent said so when it last ran.
+   */
   override info(): SessionInfo {
     const info = super.info();
-    return info.state === "running" ? { ...info, pid: this.agent?.pid() ?? null } : info;
+    if (info.state === "running") return { ...info, pid: this.agent?.pid() ?? null };
+    const cannotReload = (this.record as SessionRecord & KeptConversation).cannotReload;
+    return info.state === "lost" && cannotReload !== undefined ? { ...info, cannotResume: cannotReload } : info;
   }
 
   protected override lastLine(): string | null {
@@ -260,9 +267,13 @@ interface RunBookkeeping {
   openRequests?: Array<[requestId: string, runId: string]>;
 }
 
-/** What an agent session's record keeps of its agent: the ACP session id its conversation has. */
+/**
+ * What an agent session's record keeps of its agent: the ACP session id its conversation has,
+ * and, for an agent without ACP `session/load`, why it cannot reload it (`cannotResume`).
+ */
 interface KeptConversation {
   agentSessionId?: string;
+  cannotReload?: string;
 }
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */

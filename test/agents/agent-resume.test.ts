@@ -86,7 +86,9 @@ describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
     const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(lost.opened)?.[1];
     expect(agentSession, lost.opened).toBeDefined();
     expect(crashed).toBe(`session=${agentSession} loaded=${agentSession}`);
-    expect((await http.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
+    const lostInfo = (await http.get(`/v1/sessions/${id}`)).json;
+    expect(lostInfo).toMatchObject({ state: "lost", pid: null });
+    expect(lostInfo).not.toHaveProperty("cannotResume");
     const before = await events(http, id);
 
     // Who may not steer it may not resume it.
@@ -124,12 +126,13 @@ describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
     });
     const { http, id } = lost;
     expect(lost.opened).toMatch(/^session=scripted-\d+ loaded=none$/);
+    // The session says so before anyone tries: the agent's initialize answer had no loadSession.
+    const reason = /^scripted-agent cannot reload its conversation: .*loadSession.*start a new session/;
+    expect((await http.get(`/v1/sessions/${id}`)).json.cannotResume).toMatch(reason);
     const before = await events(http, id);
     const refused = await http.post(`/v1/sessions/${id}/resume`);
     expect([refused.status, refused.json.error.code]).toEqual([409, "AGENT_CANNOT_RESUME"]);
-    expect(refused.json.error.message).toMatch(
-      /scripted-agent cannot reload its conversation: .*loadSession.*start a new session/,
-    );
+    expect(refused.json.error.message).toMatch(reason);
     expect((await http.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
     expect(await events(http, id)).toEqual(before);
 

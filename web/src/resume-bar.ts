@@ -6,8 +6,8 @@ import { errorText } from "./format.js";
 
 /**
  * Under an agent session the gateway lost: a Resume button (`POST .../resume`: the agent starts
- * again and reloads its conversation), or, once the gateway said it cannot
- * (AGENT_CANNOT_RESUME: the agent does not offer ACP `session/load`), why not in its place.
+ * again and reloads its conversation), or why it cannot in its place (the agent does not offer
+ * ACP `session/load`): from the session's `cannotResume`, or once a resume answered AGENT_CANNOT_RESUME.
  */
 export class ResumeBar {
   readonly element: HTMLElement;
@@ -42,9 +42,13 @@ export class ResumeBar {
     this.render();
   }
 
-  /** Shown while `session` is lost, to those who may steer it. */
+  /** Shown while `session` is lost, to those who may steer it; the gateway may know it cannot resume. */
   update(session: SessionInfo): void {
     this.element.hidden = session.state !== "lost" || !this.ctx.canSteer;
+    if (session.cannotResume !== undefined && this.refused === null) {
+      this.refused = session.cannotResume;
+      this.render();
+    }
   }
 
   private render(): void {
