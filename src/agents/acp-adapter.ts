@@ -68,7 +68,8 @@ interface Turn {
 
 /**
  * Speaks ACP to one agent process, as the client: `initialize` (advertising fs and, when a
- * child terminal factory is wired, terminal), `session/new` with the session's cwd, one
+ * child terminal factory is wired, terminal), `session/new` with the session's cwd (or
+ * `session/load` of the conversation the session kept, when the agent offers it), one
  * `session/prompt` per run, `session/cancel` on abort. Everything the agent sends is applied in
  * wire order (acp-wire.ts); its requests are answered by acpClient (acp-requests.ts), and its
  * output is held back while the log has no room (acp-output-hold.ts). The process starts with the
@@ -83,6 +84,8 @@ export class AcpAdapter implements AgentAdapter {
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
   private acpSessionId: string | undefined;
+  /** The conversation {@link resume} asked to load. */
+  private resumeId: string | undefined;
   /** The agent's start, shared by the runs that wait for it: undefined once started, else why it failed. */
   private starting: Promise<RunOutcome | undefined> | undefined;
   private turn: Turn | undefined;
@@ -155,6 +158,11 @@ export class AcpAdapter implements AgentAdapter {
           });
         });
     });
+  }
+
+  resume(agentSessionId: string): Promise<RunOutcome | undefined> {
+    this.resumeId = agentSessionId;
+    return this.startOnce();
   }
 
   /** Starts the agent process on the first call; never rejects (a failure is the outcome, and the adapter is dead). */
@@ -316,15 +324,49 @@ export class AcpAdapter implements AgentAdapter {
       }
       await step("authenticate", conn.agent.request("authenticate", { methodId }));
     }
-    const session = await step(
-      "session/new",
-      conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] }),
-    );
-    this.acpSessionId = session.sessionId;
+    const cannotReload =
+      init.agentCapabilities?.loadSession === true
+        ? undefined
+        : `${init.agentInfo?.name ?? `the agent (${this.options.command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
+    if (this.resumeId !== undefined && cannotReload !== undefined) {
+      throw new AcpStartError("AGENT_CANNOT_RESUME", cannotReload);
+    }
+    // A resume's conversation, else the one an agent that crashed had, when the agent can load it.
+    const load = cannotReload === undefined ? (this.resumeId ?? this.context.keptAgentSession()) : undefined;
+    if (load === undefined || !(await this.load(conn, load))) {
+      const session = await step(
+        "session/new",
+        conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] }),
+      );
+      this.acpSessionId = session.sessionId;
+    }
+    this.context.agentSessionOpened(this.acpSessionId!, cannotReload);
     this.context.logger.debug(
-      { sessionId: this.context.sessionId, acpSessionId: session.sessionId, agent: init.agentInfo?.name },
+      { sessionId: this.context.sessionId, acpSessionId: this.acpSessionId, agent: init.agentInfo?.name, load },
       "ACP session ready",
     );
+  }
+
+  /**
+   * ACP `session/load`: the agent replays the conversation as updates, which no turn takes (the
+   * log has it already). True once loaded; a kept conversation the agent refuses to load after a
+   * crash is given up for a new one (false), while a resume fails with the agent's answer.
+   */
+  private async load(conn: ClientConnection, sessionId: string): Promise<boolean> {
+    this.acpSessionId = sessionId;
+    const request: acp.LoadSessionRequest = { sessionId, cwd: this.context.cwd, mcpServers: [] };
+    try {
+      await step("session/load", conn.agent.request("session/load", request));
+      return true;
+    } catch (err) {
+      if (this.resumeId !== undefined || !(err instanceof HandshakeStepError)) throw err;
+      this.context.logger.warn(
+        { sessionId: this.context.sessionId, acpSessionId: sessionId, err: describeRpcError(err.error) },
+        "the agent did not load its earlier conversation; starting a new one",
+      );
+      this.acpSessionId = undefined;
+      return false;
+    }
   }
 
   private endedWithin(proc: AgentProcess, ms: number): Promise<ProcessEnd | undefined> {

@@ -92,6 +92,13 @@ export interface AgentAdapter {
   readonly dead: boolean;
   /** The agent process's id while it runs, else null (also for adapters without a lasting process). */
   readonly pid?: number | null;
+  /**
+   * Starts the agent at once and reloads the conversation `agentSessionId` names (ACP
+   * `session/load`), for a lost session resumed; resolves with why it cannot (AGENT_CANNOT_RESUME
+   * when the agent does not offer `session/load`), else undefined. Adapters that keep no
+   * conversation between prompts (echo, command) have none: they resume as they are.
+   */
+  resume?(agentSessionId: string): Promise<RunOutcome | undefined>;
   /** Kills the agent process and anything it started. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -118,6 +125,13 @@ export interface AdapterContext {
   room: LogRoom;
   /** Called when the adapter started an agent process (its `pid` changed). */
   processChanged: () => void;
+  /** The agent's conversation (its ACP session id) the session keeps, to load after a restart. */
+  keptAgentSession: () => string | undefined;
+  /**
+   * Called once the agent opened or loaded its conversation (ACP `session/new` or `session/load`),
+   * with why it could not load it again when it does not offer `session/load`.
+   */
+  agentSessionOpened: (agentSessionId: string, cannotReload: string | undefined) => void;
 }
 
 export type AgentAdapterFactory = () => AgentAdapter;

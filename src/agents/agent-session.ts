@@ -76,6 +76,10 @@ export interface AgentSessionOptions {
   logger?: AgentLogger;
   /** Replaces the adapter `spec` chooses (tests, benchmarks, embedding). Called again after a crash. */
   adapter?: (context: AdapterContext) => AgentAdapter;
+  /** The agent's conversation (ACP session id) an earlier run of this session opened: restarts load it. */
+  agentSessionId?: string | undefined;
+  /** Told the agent's conversation id whenever the agent opens one, so that it can be kept (see AdapterContext). */
+  onAgentSession?: (agentSessionId: string, cannotReload: string | undefined) => void;
 }
 
 interface Lane {
@@ -117,6 +121,7 @@ export class AgentSession {
   private lastFailure: { code: ErrorCode; message: string; start: boolean } | undefined;
   private lastState: AgentSessionState = "idle";
   private disposing: Promise<void> | undefined;
+  private agentSessionId: string | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.sessionId = options.sessionId;
@@ -134,7 +139,13 @@ export class AgentSession {
       children: options.children,
       room: options.room ?? alwaysRoom,
       processChanged: () => this.notifyListeners(),
+      keptAgentSession: () => this.agentSessionId,
+      agentSessionOpened: (id, cannotReload) => {
+        this.agentSessionId = id;
+        options.onAgentSession?.(id, cannotReload);
+      },
     };
+    this.agentSessionId = options.agentSessionId;
     this.permissions = new PermissionBroker({
       log: this.log,
       clock: this.clock,
@@ -248,6 +259,28 @@ export class AgentSession {
    */
   answerPermission(requestId: string, optionId: string, by: Actor): void {
     this.permissions.answer(requestId, optionId, by);
+  }
+
+  /**
+   * For a session resumed after it was lost: starts the agent now and has it reload the
+   * conversation an earlier run opened (ACP `session/load`). Resolves with whether it did (false:
+   * the agent never started, or its adapter keeps no conversation; the first prompt starts it).
+   * @throws SwitchboardError AGENT_CANNOT_RESUME when the agent cannot load it, or why it did not start.
+   */
+  async resume(): Promise<boolean> {
+    const kept = this.agentSessionId;
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    if (kept === undefined || this.adapter !== undefined) return false;
+    const adapter = this.makeAdapter(this.context);
+    const failure = adapter.resume ? await adapter.resume(kept) : undefined;
+    if (this.disposing || failure?.kind === "error") {
+      this.retire(adapter);
+      if (failure?.kind === "error") throw new SwitchboardError(failure.code, failure.message);
+      throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    }
+    this.adapter = adapter;
+    this.notifyListeners();
+    return adapter.resume !== undefined;
   }
 
   info(): RunInfo {

@@ -335,6 +335,14 @@ export class HttpClient {
     );
   }
 
+  /**
+   * Runs a lost agent session again (its agent reloads its conversation, ACP `session/load`);
+   * the session, running. Rejects with AGENT_CANNOT_RESUME, whose message says why, when it cannot.
+   */
+  resume(id: string, options: AbortOptions = {}): Promise<SessionInfo> {
+    return this.json("POST", `${sessionPath(id)}/resume`, options.signal, {});
+  }
+
   /** Answers an agent's permission request; the first valid answer wins. */
   permission(id: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<{ ok: true }> {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });

@@ -241,6 +241,11 @@ export class SessionLog implements AppendableLog {
     this.ring.evict(this.durableSeq, this._first, true);
   }
 
+  /** A lost agent session runs again (resumed): its hot ring serves readers again. */
+  markResumed(): void {
+    this.ended = false;
+  }
+
   /**
    * Called every {@link RING_IDLE_MS} by the EventLog: a log that appended nothing since the
    * previous call gives its hot ring back, as an ended one does (readers go to the store). A

@@ -63,6 +63,11 @@ export const ERROR_CODES = {
     summary:
       "The agent needs its user to log in (ACP `auth_required`) before it can work; the message says how, from the login methods the agent offers. Log in, then prompt again.",
   },
+  AGENT_CANNOT_RESUME: {
+    status: 409,
+    summary:
+      "The lost agent session cannot be resumed; the message says why (the agent does not offer ACP `session/load`, or the session was not lost). Start a new session.",
+  },
   RUN_NOT_ACTIVE: { status: 409, summary: "There is no active run to abort." },
   PERMISSION_REQUEST_NOT_FOUND: {
     status: 404,

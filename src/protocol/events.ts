@@ -43,6 +43,14 @@ export const LostEvent = z.object({
   reason: z.string(),
 });
 
+/** A lost agent session runs again (`POST /v1/sessions/:id/resume`); `loaded`: its agent reloaded its conversation (ACP `session/load`). */
+export const ResumedEvent = z.object({
+  ...base,
+  type: z.literal("resumed"),
+  by: Actor,
+  loaded: z.boolean(),
+});
+
 export const InputEvent = z.object({
   ...base,
   type: z.literal("input"),
@@ -172,6 +180,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   OutputEvent,
   ExitEvent,
   LostEvent,
+  ResumedEvent,
   InputEvent,
   SignalEvent,
   ResizeEvent,
@@ -204,7 +213,7 @@ export type NewEvent = Distribute<SessionEvent>;
 /** The terminal events of a run: exactly one of these ends every run. */
 export const RUN_TERMINAL_TYPES = ["chat.final", "chat.error", "chat.aborted"] as const satisfies readonly EventType[];
 
-/** Events that end a session's log (nothing follows them). */
+/** Events that end a session's log (nothing follows them, unless a lost agent session is `resumed`). */
 export const SESSION_END_TYPES = ["exit", "lost"] as const satisfies readonly EventType[];
 export function isSessionEnd(event: { type: string }): boolean {
   return event.type === "exit" || event.type === "lost";

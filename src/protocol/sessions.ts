@@ -192,6 +192,8 @@ export const ResizeBody = z.strictObject({ cols: Cols, rows: Rows });
 export const ControlBody = z.strictObject({ action: z.enum(["acquire", "release"]), force: z.boolean().optional() });
 export const PromptBody = z.strictObject({ text: z.string().min(1).max(LIMITS.STRING_BYTES) });
 export const AbortBody = z.strictObject({ all: z.boolean().optional() });
+/** `POST /v1/sessions/:id/resume` takes no options (an empty or no body). */
+export const ResumeBody = z.strictObject({});
 export const PermissionBody = z.strictObject({
   requestId: z.string().min(1).max(200),
   optionId: z.string().min(1).max(200),
@@ -286,5 +288,7 @@ export const SessionInfo = z.object({
     })
     .nullable(),
   lastActivityAt: z.number(),
+  /** A lost agent session whose agent cannot reload its conversation (no ACP `session/load`): why it cannot be resumed. */
+  cannotResume: z.string().optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

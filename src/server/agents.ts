@@ -1,10 +1,16 @@
 import { statSync } from "node:fs";
 import type { AgentSpec, ChildTerminalFactory } from "../agents/index.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { ResumeBody, SwitchboardError } from "../protocol/index.js";
 import type { CreateAgentSession } from "../protocol/index.js";
 import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
+import type { AgentStartOptions } from "../sessions/agent-gateway-session.js";
+import type { SessionRecord } from "../sessions/session.js";
+import { sessionFor } from "./access.js";
+import { actorOf } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { validate } from "./http.js";
 import { pluginAgentAdapter } from "./plugin-agent-adapter.js";
+import type { SessionAnswer, SessionCall } from "./session-forwarding.js";
 
 /** Plugin agents need no process of their own: the adapter is replaced by the plugin bridge. */
 const PLUGIN_AGENT_SPEC: AgentSpec = { adapter: "echo" };
@@ -52,20 +58,53 @@ export function createAgentGatewaySession(
     { kind: "agent", owner, name: body.name, agent: agentId, cwd, command: spec.command ?? null },
     (record, log, ctx) => {
       const session = new AgentGatewaySession(record, log, ctx);
-      const plugins = core.plugins;
-      const viaPlugin = typeof body.agent === "string" && spec === PLUGIN_AGENT_SPEC && plugins !== undefined;
-      session.start({
-        spec,
-        adapter: viaPlugin ? pluginAgentAdapter(plugins, body.agent as string) : undefined,
-        cwd,
-        deltaThrottleMs: core.config.deltaThrottleMs,
-        maxRunTextBytes: core.limits.runTextBytes,
-        children: countingExhaustion(childTerminalFactory(core.sessions, owner), core),
-        logger: core.logger.child({ session: record.id }),
-      });
+      session.start(startOptions(core, record, spec, cwd));
       return session;
     },
   );
+}
+
+/** How the agent of session `record` runs, with `spec` (a plugin's agent: through its plugin). */
+function startOptions(core: GatewayCore, record: SessionRecord, spec: AgentSpec, cwd: string): AgentStartOptions {
+  const plugins = core.plugins;
+  const viaPlugin = record.agent !== null && spec === PLUGIN_AGENT_SPEC && plugins !== undefined;
+  return {
+    spec,
+    adapter: viaPlugin ? pluginAgentAdapter(plugins, record.agent!) : undefined,
+    cwd,
+    deltaThrottleMs: core.config.deltaThrottleMs,
+    maxRunTextBytes: core.limits.runTextBytes,
+    children: countingExhaustion(childTerminalFactory(core.sessions, record.owner), core),
+    logger: core.logger.child({ session: record.id }),
+  };
+}
+
+/**
+ * `POST /v1/sessions/:id/resume`: runs a lost agent session again (docs/agents.md, "Resuming a
+ * lost session"), checked as steering is (who may steer it) and counted as a new running session.
+ * A configured agent runs as the config says now; an inline one with the command and cwd its
+ * session kept (not its `env` or `authMethod`, which the record does not keep: they may hold keys).
+ */
+export async function resumeAgentSession(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  validate(ResumeBody, call.body ?? {});
+  const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
+  if (!(session instanceof AgentGatewaySession)) {
+    throw new SwitchboardError(
+      "WRONG_SESSION_KIND",
+      `only agent sessions can be resumed; this is a ${session.record.kind} session`,
+    );
+  }
+  const record = session.record;
+  if (record.state === "lost") core.sessions.assertRoomFor(record.owner);
+  const agent = record.agent ?? "";
+  const inline = /^inline:(acp|command|echo)$/.exec(agent)?.[1] as AgentSpec["adapter"] | undefined;
+  const spec: AgentSpec =
+    inline !== undefined
+      ? { adapter: inline, ...(record.command ? { command: record.command } : {}) }
+      : agentSpec(core, agent);
+  const cwd = record.cwd ?? spec.cwd ?? process.cwd();
+  await session.resume(startOptions(core, record, spec, cwd), actorOf(call.identity, call.connId));
+  return { status: 200, body: session.info() };
 }
 
 /** `factory`, with the child terminals that cannot start for lack of file descriptors counted like sessions. */

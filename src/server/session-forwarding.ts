@@ -20,6 +20,7 @@ export const FORWARDED_ACTIONS = [
   "prompt",
   "abort",
   "permission",
+  "resume",
   "delete",
   // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
   // and its close ending it there (`control` `disconnected`, as for a local connection).

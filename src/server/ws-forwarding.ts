@@ -9,11 +9,13 @@ import { inputBytes } from "./steering.js";
 
 /**
  * The WebSocket steering frames a node carries to a session's owner: every forwarded route but
- * append and delete (`renew` and `disconnect` are no frames: a `ping` and the close send them).
+ * append, delete and resume (`renew` and `disconnect` are no frames: a `ping` and the close send them).
  */
-export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "renew" | "disconnect">;
+type NotAFrame = "events" | "delete" | "resume" | "renew" | "disconnect";
+export type ForwardedFrameAction = Exclude<SessionAction, NotAFrame>;
+const NOT_FRAMES: ReadonlySet<string> = new Set<NotAFrame>(["events", "delete", "resume", "renew", "disconnect"]);
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
-  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "renew" && a !== "disconnect"),
+  FORWARDED_ACTIONS.filter((a) => !NOT_FRAMES.has(a)),
 );
 
 /**

@@ -43,6 +43,7 @@ export class AgentGatewaySession extends Session {
   /** Permission requests not resolved: request id → run id. */
   private readonly openRequests: Map<string, string>;
   private readonly stopTracking: () => void;
+  private resuming: Promise<void> | undefined;
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     super(record, log, ctx);
@@ -69,6 +70,8 @@ export class AgentGatewaySession extends Session {
       ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
+      agentSessionId: (this.record as SessionRecord & KeptConversation).agentSessionId,
+      onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
     });
     this.agent.onStateChange(() => {
       this.touch();
@@ -76,10 +79,70 @@ export class AgentGatewaySession extends Session {
     });
   }
 
-  /** The agent process's pid while it runs (the record keeps null: the process changes across restarts). */
+  /**
+   * Runs a lost session again, in the same log (docs/agents.md, "Resuming a lost session"): the
+   * agent starts at once and reloads the conversation it had (ACP `session/load`), then a
+   * `resumed` event follows the `lost` one and prompts are taken as before.
+   * @throws SwitchboardError AGENT_CANNOT_RESUME (not lost; the agent cannot load its
+   * conversation), or why the agent did not start; the session then stays lost.
+   */
+  resume(options: AgentStartOptions, by: Actor): Promise<void> {
+    if (this.record.state !== "lost") {
+      return Promise.reject(
+        new SwitchboardError(
+          "AGENT_CANNOT_RESUME",
+          this.running
+            ? `session ${this.id} is running: there is nothing to resume`
+            : `session ${this.id} was stopped, not lost: only a lost session can be resumed; start a new one`,
+        ),
+      );
+    }
+    this.resuming ??= this.startAgain(options, by).finally(() => (this.resuming = undefined));
+    return this.resuming;
+  }
+
+  private async startAgain(options: AgentStartOptions, by: Actor): Promise<void> {
+    this.start(options);
+    const agent = this.agent!;
+    let loaded: boolean;
+    try {
+      loaded = await agent.resume();
+    } catch (error) {
+      this.agent = undefined;
+      await agent.dispose();
+      throw error;
+    }
+    const record = this.record;
+    record.state = "running";
+    record.exitCode = null;
+    record.signal = null;
+    record.endedAt = null;
+    this.log.markResumed();
+    this.log.append({ type: "resumed", by, loaded });
+    this.touch();
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  /** Keeps the agent's conversation id in the record, for a resume after the gateway died, and why it cannot. */
+  private keepConversation(agentSessionId: string, cannotReload: string | undefined): void {
+    const record = this.record as SessionRecord & KeptConversation;
+    if (record.agentSessionId === agentSessionId && record.cannotReload === cannotReload) return;
+    record.agentSessionId = agentSessionId;
+    if (cannotReload === undefined) delete record.cannotReload;
+    else record.cannotReload = cannotReload;
+    this.persist();
+  }
+
+  /**
+   * The agent process's pid while it runs (the record keeps null: the process changes across
+   * restarts); once lost, why it cannot be resumed, if its agent said so when it last ran.
+   */
   override info(): SessionInfo {
     const info = super.info();
-    return info.state === "running" ? { ...info, pid: this.agent?.pid() ?? null } : info;
+    if (info.state === "running") return { ...info, pid: this.agent?.pid() ?? null };
+    const cannotReload = (this.record as SessionRecord & KeptConversation).cannotReload;
+    return info.state === "lost" && cannotReload !== undefined ? { ...info, cannotResume: cannotReload } : info;
   }
 
   protected override lastLine(): string | null {
@@ -202,6 +265,15 @@ export class AgentGatewaySession extends Session {
 interface RunBookkeeping {
   openRuns?: string[];
   openRequests?: Array<[requestId: string, runId: string]>;
+}
+
+/**
+ * What an agent session's record keeps of its agent: the ACP session id its conversation has,
+ * and, for an agent without ACP `session/load`, why it cannot reload it (`cannotResume`).
+ */
+interface KeptConversation {
+  agentSessionId?: string;
+  cannotReload?: string;
 }
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */

@@ -107,9 +107,7 @@ export class SessionManager {
     },
     factory: SessionFactory<S>,
   ): S {
-    if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
-    this.options.events.assertWritable();
-    this.checkLimits(init.owner);
+    this.assertRoomFor(init.owner);
     const record: SessionRecord = {
       id: newSessionId(),
       kind: init.kind,
@@ -354,6 +352,16 @@ export class SessionManager {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Throws why `owner` may not have one more running session now (SHUTTING_DOWN, LOG_UNAVAILABLE,
+   * LIMIT_EXCEEDED): checked when one is created, and when a lost one is resumed.
+   */
+  assertRoomFor(owner: string): void {
+    if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
+    this.options.events.assertWritable();
+    this.checkLimits(owner);
   }
 
   private checkLimits(owner: string): void {

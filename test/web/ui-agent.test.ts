@@ -2,13 +2,18 @@
  * The web UI in a real browser (Chromium driven by playwright-core; set-up in ./ui-helpers.ts).
  * Agent sessions: streamed answers, prompts, permission requests, Markdown and scrolling.
  */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { debugView } from "./harness.js";
 import type { DebugView } from "./harness.js";
-import { DESKTOP, PHONE, SCREENSHOTS, createAgent, runStatus, stack, useBrowser } from "./ui-helpers.js";
+import { DESKTOP, PHONE, SCREENSHOTS, createAgent, open, runStatus, stack, useBrowser } from "./ui-helpers.js";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
 
 useBrowser();
 
@@ -166,6 +171,72 @@ describe("web UI", () => {
       }
     }
   });
+
+  it("resumes a lost ACP agent session with Resume, shows the agent's pid, and says why an agent without session/load cannot", async () => {
+    const dataDir = tempDir();
+    const agents = {
+      loads: { adapter: "acp" as const, command: [process.execPath, SCRIPTED_AGENT, "--load-session"] },
+      fresh: { adapter: "acp" as const, command: [process.execPath, SCRIPTED_AGENT] },
+    };
+    const configFile = join(tempDir(), "config.json");
+    writeFileSync(configFile, JSON.stringify({ agents }));
+    const first = await serveInChild({ dataDir, config: configFile });
+    const firstHttp = api(first.url);
+    const ids: Record<string, string> = {};
+    for (const agent of ["loads", "fresh"] as const) {
+      const created = await firstHttp.post("/v1/sessions", { kind: "agent", agent, name: `${agent}-bot` });
+      ids[agent] = created.json.id as string;
+      await firstHttp.post(`/v1/sessions/${ids[agent]}/prompt`, { text: JSON.stringify({ op: "session" }) });
+    }
+    await waitFor(
+      async () =>
+        (
+          await Promise.all(
+            Object.values(ids).map(
+              async (id) => (await firstHttp.get(`/v1/sessions/${id}/events?types=chat.final`)).json.events.length,
+            ),
+          )
+        ).every((n) => n === 1),
+      15_000,
+      "both first answers",
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((r) => first.child.once("exit", r));
+
+    const s = await stack({ agents }, dataDir);
+    const page = await s.page({ hash: `#/s/${ids["loads"]}` });
+    // Someone else watches on a phone: their page follows the session on once it runs again.
+    const phone = await s.page({ hash: `#/s/${ids["loads"]}`, viewport: PHONE, touch: true });
+    await phone.waitForSelector("[data-test=resume]");
+    await page.waitForSelector(".agent-view[data-restored=true]");
+    expect(await page.textContent(".view-detail")).not.toContain("pid");
+    expect(await page.textContent("[data-test=resume-bar]")).toContain("The gateway stopped while this session ran.");
+    await page.click("[data-test=resume]");
+    await page.waitForSelector("[data-test=resume-bar]", { state: "hidden" });
+    const { pid } = (await s.http.get(`/v1/sessions/${ids["loads"]}`)).json as { pid: number };
+    expect(pid).toEqual(expect.any(Number));
+    // The header shows the agent's pid while it runs.
+    await waitFor(async () => (await page.textContent(".view-detail"))?.includes(`pid ${pid}`), 5_000, "the pid");
+    await page.fill(".prompt-input", JSON.stringify({ op: "session" }));
+    await page.keyboard.press("Enter");
+    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 15_000, "the prompt after the resume");
+    const [before, after] = [(await runStatus(page, 0))!.text, (await runStatus(page, 1))!.text];
+    // The agent went on with the conversation it had: the same ACP session, loaded.
+    const agentSession = /^session=(scripted-\d+) loaded=none$/.exec(before)?.[1];
+    expect(after).toBe(`session=${agentSession} loaded=${agentSession}`);
+    await waitFor(async () => (await runStatus(phone, 1))?.text === after, 10_000, "the answer on the phone");
+    expect(await phone.isHidden("[data-test=resume-bar]")).toBe(true);
+
+    await open(page, `#/s/${ids["fresh"]}`);
+    await page.waitForSelector(`.agent-view[data-session="${ids["fresh"]}"][data-restored=true]`);
+    // The reason shows in place of the button at once: the session knows its agent cannot.
+    await page.waitForSelector("[data-test=resume-refused]");
+    expect(await page.textContent("[data-test=resume-refused]")).toMatch(
+      /^Cannot resume: scripted-agent cannot reload its conversation: .*loadSession/,
+    );
+    expect(await page.locator("[data-test=resume]").count()).toBe(0);
+    expect((await s.http.get(`/v1/sessions/${ids["fresh"]}`)).json.state).toBe("lost");
+  }, 90_000);
 
   it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
     const s = await stack();

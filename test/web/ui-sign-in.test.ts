@@ -8,6 +8,7 @@ import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { terminalText, waitForTerminal } from "./harness.js";
 import {
   OPERATOR_TOKEN,
+  PHONE,
   SCREENSHOTS,
   VIEWER_TOKEN,
   createAgent,
@@ -61,6 +62,11 @@ describe("web UI", () => {
     await page.waitForSelector(`.main .row[data-session="${late}"]`, { timeout: 6_000 });
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${SCREENSHOTS}sessions.png` });
+    const phone = await s.page({ viewport: PHONE, touch: true });
+    await expect.poll(() => phone.locator(".main .row").count(), { timeout: 10_000 }).toBe(5);
+    await phone.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
+    await phone.waitForTimeout(300);
+    await phone.screenshot({ path: `${SCREENSHOTS}sessions-phone.png` });
 
     // The cookie carries the session across a reload; the token is not needed again.
     await page.reload();

@@ -121,6 +121,21 @@ describe("terminal tools", () => {
     expect(fitted.pageWidth).toBeLessThanOrEqual(PHONE.width);
     expect((await debugView(page))?.cols).toBe(134);
     expect(await page.getAttribute("[data-test=tool-fit]", "aria-pressed")).toBe("true");
+
+    // Upright, 134 columns leave a 4.5 px font: the page says what a phone user can do about it.
+    const fitFont = async () => Number(await page.getAttribute("[data-fit-width=true]", "data-fit-font"));
+    await waitFor(async () => (await fitFont()) > 0, 5_000, "the fitted font");
+    expect(await fitFont()).toBe(4.5);
+    expect(await page.textContent(".toast")).toBe(
+      "The text is 4.5 px to fit 134 columns: turn the phone sideways to read it larger, or zoom in with two fingers",
+    );
+    // Zooming in with two fingers is not turned off for the page.
+    expect(await page.getAttribute("meta[name=viewport]", "content")).not.toMatch(/user-scalable=no|maximum-scale=1\b/);
+    // Sideways, the same 134 columns fit at a readable size.
+    await page.setViewportSize({ width: PHONE.height, height: PHONE.width });
+    await waitFor(async () => (await fitFont()) >= 6, 5_000, "a readable font sideways");
+    expect(await fitFont()).toBeGreaterThanOrEqual(9);
+    expect(await screenWidth()).toBeLessThanOrEqual(PHONE.height);
   });
 });
 

@@ -5,9 +5,11 @@ import type { AppContext, View } from "./context.js";
 import { h, icon, morph } from "./dom.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { PromptComposer } from "./prompt-composer.js";
+import { ResumeBar } from "./resume-bar.js";
 import { renderRun } from "./run-render.js";
 import type { RunPage } from "./run-render.js";
 import { SessionFeed } from "./session-feed.js";
+import type { SessionFeedHandlers } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
 
 /** The conversation sticks to the bottom while the reader is within this many pixels of it. */
@@ -31,7 +33,11 @@ export class AgentView implements View {
   private session: SessionInfo;
   private readonly model = new AgentModel();
   private readonly header: SessionHeader;
-  private readonly feed: SessionFeed;
+  /** Replaced when a lost session is resumed: the old one ended with the session's `lost`. */
+  private feed: SessionFeed;
+  /** The seq of the last event applied: a new feed starts after it. */
+  private lastSeq = 0;
+  private readonly resumeBar: ResumeBar;
   private readonly page: RunPage;
   private readonly scroller: HTMLElement;
   /** "New messages ↓", shown while the reader is scrolled up and more comes in below. */
@@ -89,8 +95,13 @@ export class AgentView implements View {
       actions: ctx.canSteer ? [this.abortAllButton, this.abortButton] : [],
       onUpdate: (fresh) => {
         this.session = fresh;
+        this.resumeBar.update(fresh);
+        // Resumed (here or by someone else): follow what comes after the `lost` event.
+        if (this.ended && fresh.state === "running") this.followAgain();
       },
     });
+    this.resumeBar = new ResumeBar(ctx, session.id);
+    this.resumeBar.update(session);
     // A log (a polite live region): a screen reader reads out what comes in, each answer once it
     // is complete (a run is aria-busy while it streams), not every chunk of it.
     this.runsEl = h("div", { class: "runs", role: "log", "aria-label": "Conversation" });
@@ -159,6 +170,7 @@ export class AgentView implements View {
       { class: "view agent-view", "data-session": session.id },
       this.header.element,
       h("div", { class: "conversation-frame" }, this.scroller, this.newMessages),
+      this.resumeBar.element,
       this.composer.element,
     );
     // A control that loses the focus by being disabled or hidden (an answered permission's
@@ -196,13 +208,31 @@ export class AgentView implements View {
       offStore();
     };
 
-    this.feed = new SessionFeed(ctx, session.id, {
-      onEvent: (event) => this.onEvent(event),
+    this.feed = this.follow();
+    this.renderChrome();
+  }
+
+  /** A subscription from the last event the page has (a subscription ends at `lost`: a resumed session needs a new one). */
+  private follow(): SessionFeed {
+    const ctx = this.ctx;
+    const handlers: SessionFeedHandlers = {
+      onEvent: (event) => {
+        this.lastSeq = event.seq;
+        this.onEvent(event);
+      },
       onReset: (info) =>
         ctx.toast(`Retention dropped ${info.first - info.lastSeq - 1} old events of this conversation`, "info"),
       onError: (error) => ctx.toast(followErrorText(error), "error"),
       onReady: () => this.checkRestored(),
-    });
+    };
+    return new SessionFeed(ctx, this.session.id, handlers, false, this.lastSeq);
+  }
+
+  /** The session runs again after its `lost` event (resumed): a new subscription, past what the page has. */
+  private followAgain(): void {
+    this.ended = false;
+    this.feed.dispose();
+    this.feed = this.follow();
     this.renderChrome();
   }
 
@@ -235,7 +265,9 @@ export class AgentView implements View {
     if (event.type === "exit" || event.type === "lost") {
       this.ended = true;
       this.session = { ...this.session, state: event.type === "exit" ? "exited" : "lost" };
+      this.resumeBar.update(this.session);
     }
+    if (event.type === "resumed") this.session = { ...this.session, state: "running", endedAt: null };
     if (event.type === "run.queued") this.composer.arrived(event.text, event.by.name);
     for (const run of this.model.apply(event)) this.dirty.add(run.runId);
     // A run leaving the queue moves everyone behind it up one place.

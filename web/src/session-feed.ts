@@ -28,14 +28,17 @@ export class SessionFeed {
   private confirmedHead = 0;
   private _lastSeq = 0;
 
-  /** `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them. */
-  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false) {
+  /**
+   * `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them.
+   * `since`: the events after that seq only (a resumed session, followed again past its `lost`).
+   */
+  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false, since = 0) {
     this.sub = ctx.client.subscribe(
       sessionId,
       {
         ...(screen
           ? { screen: true as const, onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s) }
-          : { since: 0 }),
+          : { since }),
         onReset: (info) => handlers.onReset(info),
         onError: (error) => handlers.onError(error),
         onSubscribed: (info) => (this.confirmedHead = info.head),

@@ -114,6 +114,9 @@ export class SessionStore {
       case "lost":
         Object.assign(fields, { state: "lost", endedAt: event.ts });
         break;
+      case "resumed":
+        Object.assign(fields, { state: "running", endedAt: null });
+        break;
       case "control":
         fields.controller = event.holder?.name ?? null;
         break;

@@ -7,6 +7,11 @@ import { errorText } from "./format.js";
 
 /** The smallest font "fit to width" goes down to: 134 columns fit 390 px at about 4.9 px. */
 export const FIT_MIN_FONT_PX = 4;
+/**
+ * Below this font "fit to width" on a phone held upright says how to read it larger: turned
+ * sideways (134 columns fit 844 px at about 10 px), or zoomed with two fingers, which the page allows.
+ */
+export const FIT_READABLE_FONT_PX = 6;
 /** Font sizes "fit to width" sets are multiples of this, so a size settles instead of creeping. */
 const FIT_FONT_STEP_PX = 0.25;
 /** Measure-and-set rounds per fit: a font's cell width is not quite proportional to its size. */
@@ -45,6 +50,8 @@ export class TerminalTools {
   private readonly baseFont: number;
   private fitting = false;
   private fitFrame = 0;
+  /** The small-font hint was shown since fit to width was turned on. */
+  private fitHinted = false;
   private readonly disposers: (() => void)[] = [];
 
   constructor(
@@ -210,6 +217,7 @@ export class TerminalTools {
     this.fitting = on;
     this.fitButton?.setAttribute("aria-pressed", String(on));
     this.options.frame().dataset["fitWidth"] = String(on);
+    this.fitHinted = false;
     if (on) this.scheduleFit();
     else this.options.term.options.fontSize = this.baseFont;
   }
@@ -219,7 +227,20 @@ export class TerminalTools {
     cancelAnimationFrame(this.fitFrame);
     this.fitFrame = requestAnimationFrame(() => {
       if (this.fitStep() && rounds > 1) this.scheduleFit(rounds - 1);
+      else this.fitSettled();
     });
+  }
+
+  /** The font fit to width settled on (`data-fit-font`); too small to read upright, it says what helps. */
+  private fitSettled(): void {
+    const font = this.options.term.options.fontSize ?? this.baseFont;
+    this.options.frame().dataset["fitFont"] = String(font);
+    if (font >= FIT_READABLE_FONT_PX || this.fitHinted || window.innerHeight <= window.innerWidth) return;
+    this.fitHinted = true;
+    this.ctx.toast(
+      `The text is ${font} px to fit ${this.options.term.cols} columns: turn the phone sideways to read it larger, or zoom in with two fingers`,
+      "info",
+    );
   }
 
   /**

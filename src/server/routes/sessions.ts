@@ -38,6 +38,7 @@ import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwa
 import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
+import { resumeAgentSession } from "../agents.js";
 
 /** Reads a request's JSON body within the gateway's body limit. */
 type BodyReader = (ctx: RequestContext) => Promise<unknown>;
@@ -174,7 +175,7 @@ function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContex
 
 /**
  * The routes that change a session: input, signal, resize, control, prompt, abort and permission
- * (each checks control first), appending events and `DELETE`. In cluster mode each is run by the
+ * (each checks control first), resuming a lost agent session, appending events and `DELETE`. In cluster mode each is run by the
  * session's owner: a node forwards it there after reading its body (docs/cluster.md, "Requests to the owner").
  */
 function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): void {
@@ -188,6 +189,7 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/prompt", "prompt", body],
     ["POST", "/v1/sessions/:id/abort", "abort", optional],
     ["POST", "/v1/sessions/:id/permission", "permission", body],
+    ["POST", "/v1/sessions/:id/resume", "resume", optional],
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
   ];
@@ -268,6 +270,8 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       // As a local connection's close: its lease ends, if it still holds it; nothing to refuse.
       sessionFor(core.sessions, identity, sessionId, "steer").lease.release(holderKey, "disconnected");
       return { status: 200, body: { ok: true } };
+    case "resume":
+      return resumeAgentSession(core, call);
     case "events":
       return appendEvents(core, call);
     case "delete":
