@@ -78,6 +78,8 @@ export interface SessionRecord {
 export interface SessionContext {
   clock: Clock;
   autoReleaseAfterMs: number;
+  /** See ControlLease (default DEFAULT_RECONNECT_GRACE_MS). */
+  reconnectGraceMs?: number;
   /** Persists the record (queued with the log's group commit). */
   save(session: PersistedSession): void;
   /** Told whenever something shown in the session list changed. */
@@ -114,7 +116,12 @@ export abstract class Session {
     this.log = log;
     this.ctx = ctx;
     this.lastActivityAt = record.endedAt ?? record.createdAt;
-    this.lease = new ControlLease(ctx.clock, ctx.autoReleaseAfterMs, (change) => this.handleLeaseChange(change));
+    this.lease = new ControlLease(
+      ctx.clock,
+      ctx.autoReleaseAfterMs,
+      (change) => this.handleLeaseChange(change),
+      ctx.reconnectGraceMs,
+    );
   }
 
   get id(): string {

@@ -44,4 +44,83 @@ describe("control lease", () => {
     expect(other.message).toBe(`control of this session is held by alice${then}`);
     expect(() => lease.checkWriter("conn-1", "alice")).not.toThrow();
   });
+
+  describe("across a reconnect (reconnectGraceMs)", () => {
+    const tab = { key: "conn-1", actor: alice, reclaimKey: "tab-1" };
+
+    it("keeps the lease for the holder's next connection with its reclaimKey, which takes it without force", () => {
+      const clock = new ManualClock();
+      const changes: string[] = [];
+      const lease = new ControlLease(clock, 60_000, (c) => changes.push(c.action), 10_000);
+      lease.acquire(tab);
+      lease.disconnect("conn-1");
+      clock.advance(9_999);
+      expect(lease.holder?.key).toBe("conn-1");
+      expect(lease.awaitingReconnect).toBe(true);
+      // Held all along: nobody else steers meanwhile.
+      expect(refusal(() => lease.checkWriter("conn-3", "bob")).code).toBe("CONTROL_HELD");
+      expect(refusal(() => lease.acquire({ key: "conn-3", actor: bob })).code).toBe("CONTROL_HELD");
+      lease.acquire({ key: "conn-2", actor: alice, reclaimKey: "tab-1" });
+      expect(lease.holder?.key).toBe("conn-2");
+      expect(lease.awaitingReconnect).toBe(false);
+      clock.advance(60_000 - 1);
+      expect(lease.holder?.key).toBe("conn-2");
+      expect(changes).toEqual(["acquired", "acquired"]);
+    });
+
+    it("refuses another reclaimKey, and a reclaim while the holder is still connected", () => {
+      const lease = new ControlLease(new ManualClock(), 60_000, () => {}, 10_000);
+      lease.acquire(tab);
+      expect(refusal(() => lease.acquire({ key: "conn-2", actor: alice, reclaimKey: "tab-1" })).code).toBe(
+        "CONTROL_HELD",
+      );
+      lease.disconnect("conn-1");
+      expect(refusal(() => lease.acquire({ key: "conn-2", actor: alice, reclaimKey: "tab-2" })).code).toBe(
+        "CONTROL_HELD",
+      );
+      expect(refusal(() => lease.acquire({ key: "conn-2", actor: alice })).code).toBe("CONTROL_HELD");
+    });
+
+    it("ends the lease (disconnected) once the grace period passes without the holder", () => {
+      const clock = new ManualClock();
+      const changes: string[] = [];
+      const lease = new ControlLease(clock, 60_000, (c) => changes.push(c.action), 10_000);
+      lease.acquire(tab);
+      lease.disconnect("conn-1");
+      clock.advance(10_000);
+      expect(lease.holder).toBeNull();
+      expect(changes).toEqual(["acquired", "disconnected"]);
+      // Too late for the old key: it is an ordinary acquire now.
+      lease.acquire({ key: "conn-2", actor: alice, reclaimKey: "tab-1" });
+      expect(changes).toEqual(["acquired", "disconnected", "acquired"]);
+    });
+
+    it("ends at once a lease without a reclaimKey, or with a grace period of 0", () => {
+      const changes: string[] = [];
+      const lease = new ControlLease(new ManualClock(), 60_000, (c) => changes.push(c.action), 10_000);
+      lease.acquire({ key: "conn-1", actor: alice });
+      lease.disconnect("conn-1");
+      expect(lease.holder).toBeNull();
+      const none = new ControlLease(new ManualClock(), 60_000, (c) => changes.push(c.action), 0);
+      none.acquire(tab);
+      none.disconnect("conn-1");
+      expect(none.holder).toBeNull();
+      expect(changes).toEqual(["acquired", "disconnected", "acquired", "disconnected"]);
+    });
+
+    it("lets someone else take over with force meanwhile; the old holder's grace then ends nothing", () => {
+      const clock = new ManualClock();
+      const changes: string[] = [];
+      const lease = new ControlLease(clock, 60_000, (c) => changes.push(c.action), 10_000);
+      lease.acquire(tab);
+      lease.disconnect("conn-1");
+      lease.acquire({ key: "conn-3", actor: bob }, true);
+      clock.advance(10_000);
+      expect(lease.holder?.key).toBe("conn-3");
+      expect(refusal(() => lease.acquire({ key: "conn-2", actor: alice, reclaimKey: "tab-1" })).code).toBe(
+        "CONTROL_HELD",
+      );
+      expect(changes).toEqual(["acquired", "taken-over"]);
+    });
+  });
 });

@@ -81,6 +81,42 @@ describe("web UI", () => {
     await page.waitForSelector(".toast:has-text('Could not take control')", { timeout: 10_000 });
   });
 
+  it("keeps control with the page that reloads, and the other page stays read-only throughout (issue: page A took control back from a reloading page B)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "reloaded");
+    await waitForPrompt(s.http, id);
+    const alice = await s.page({ hash: `#/s/${id}` });
+    await alice.waitForSelector(".terminal-view[data-control=mine]");
+    const bob = await s.page({ hash: `#/s/${id}` });
+    await bob.waitForSelector(".terminal-view[data-control=other]");
+    await bob.click("[data-test=take-control]");
+    await bob.waitForSelector(".terminal-view[data-control=mine]");
+    await alice.waitForSelector(".terminal-view[data-control=other]");
+    // Every control state Alice's page shows from now on.
+    await alice.evaluate(() => {
+      const view = document.querySelector(".terminal-view")!;
+      const seen: string[] = [];
+      (window as unknown as { seenControl: string[] }).seenControl = seen;
+      new MutationObserver(() => seen.push(view.getAttribute("data-control") ?? "")).observe(view, {
+        attributeFilter: ["data-control"],
+      });
+    });
+    await bob.reload();
+    await bob.waitForSelector(".terminal-view[data-restored=true]");
+    await bob.waitForSelector(".terminal-view[data-control=mine]", { timeout: 10_000 });
+    await bob.click(".term-host");
+    await bob.keyboard.type("echo back-$((40+2))\n");
+    await waitForTerminal(alice, (t) => /^back-42$/m.test(t), 10_000, "Bob's typing after his reload");
+    const seen = await alice.evaluate(() => (window as unknown as { seenControl: string[] }).seenControl);
+    expect(seen.filter((state) => state !== "other")).toEqual([]);
+    expect(await alice.getAttribute(".terminal-view", "data-control")).toBe("other");
+    // The log says the reloaded page acquired it, with no moment nobody held it.
+    const events = (await s.http.get(`/v1/sessions/${id}/events?types=control`)).json.events as {
+      action: string;
+    }[];
+    expect(events.map((e) => e.action).slice(-2)).toEqual(["taken-over", "acquired"]);
+  });
+
   it("hands control over to another page that takes it", async () => {
     const s = await stack();
     const id = await createShell(s.http, "pairing");

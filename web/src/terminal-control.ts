@@ -4,6 +4,7 @@ import type { AppContext } from "./context.js";
 import { ControlBar } from "./control-bar.js";
 import type { Control, ControlBarState } from "./control-bar.js";
 import { errorText, unconfirmedText } from "./format.js";
+import { heldBefore, noteHeld } from "./tab-memory.js";
 import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
 
@@ -110,15 +111,17 @@ export class TerminalControl {
     this.control = { kind: "free" };
   }
 
-  /** Takes control by itself if nobody holds it (a stream session has nothing to type into). */
+  /**
+   * Takes control by itself if nobody holds it (a stream session has nothing to type into), or
+   * takes back what this tab held before a reload: the gateway keeps it for this tab's client key
+   * (`control.reconnectGraceMs`) and refuses it to anyone else. Held by someone else, it stays
+   * theirs: another page takes it only on "Take control".
+   */
   maybeAutoAcquire(): void {
-    if (
-      this.ctx.canSteer &&
-      this.page.running() &&
-      this.control.kind === "free" &&
-      this.page.session().kind === "terminal"
-    )
-      void this.acquire(false, "automatic");
+    if (!this.ctx.canSteer || !this.page.running() || this.page.session().kind !== "terminal") return;
+    const reclaim =
+      this.control.kind === "other" && this.control.name === this.ctx.me.name && heldBefore(this.sessionId);
+    if (this.control.kind === "free" || reclaim) void this.acquire(false, "automatic");
   }
 
   /** Keys for the session: sent in control, else they wait for control if nobody holds it. */
@@ -184,6 +187,7 @@ export class TerminalControl {
   private setControl(control: Control): void {
     const was = this.control.kind;
     this.control = control;
+    if (!this.sessionEnded) noteHeld(this.sessionId, control.kind === "mine");
     this.page.changed(was);
   }
 
