@@ -310,7 +310,7 @@ class MultiplexConnection {
           frame.session,
           frame.action,
           frame.force ?? false,
-          by,
+          { ...by, via: this.signIn !== undefined ? "page" : "sdk" },
           frame.clientKey !== undefined ? reclaimKeyOf(this.identity, this.signIn, frame.clientKey) : undefined,
         );
         if (frame.action === "acquire") this.watchControl(session);

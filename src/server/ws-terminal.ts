@@ -386,7 +386,7 @@ class TerminalConnection {
       // read-only); `?control=force` takes it over. Released when this connection closes.
       try {
         session.lease.acquire(
-          { key: this.connId, actor: actorOf(this.identity, this.connId) },
+          { key: this.connId, actor: { ...actorOf(this.identity, this.connId), via: "attach" } },
           this.control === "force",
         );
       } catch (error) {

@@ -209,6 +209,7 @@ export abstract class Session {
       watchers: [...this.watchers.keys()].sort().slice(0, WATCHER_NAMES_MAX),
       lastLine: this.lastLine(),
       controller: this.lease.holder?.actor.name ?? null,
+      ...(this.lease.holder?.actor.via !== undefined ? { controllerVia: this.lease.holder.actor.via } : {}),
       parent: r.parent,
       agent: r.agent,
       run: this.runInfo(),

@@ -3,6 +3,7 @@
  * The control lease: taking, losing and handing over control, and keys typed around it.
  */
 import { describe, expect, it, onTestFinished } from "vitest";
+import { WebSocket } from "ws";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { terminalText, waitForTerminal } from "./harness.js";
@@ -153,10 +154,10 @@ describe("web UI", () => {
     expect(await second.textContent(".control-bar span")).toBe(elsewhere);
     // The header names the holder "you" too, as does the full list's row.
     const headerHolder = (page: typeof first) => page.locator(".view-meta .meta.held").textContent();
-    await expect.poll(() => headerHolder(second)).toBe("you");
+    await expect.poll(() => headerHolder(second)).toBe("you · another tab");
     const list = await first.context().newPage();
     await list.goto(`${s.proxy.url}/#/`);
-    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you");
+    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you · web");
     await list.close();
     await second.click("[data-test=take-control]");
     await second.waitForSelector(".terminal-view[data-control=mine]");
@@ -171,10 +172,58 @@ describe("web UI", () => {
     onTestFinished(() => otto.close());
     await otto.control(id, "acquire", { force: true });
     for (const page of [first, second]) {
-      await expect.poll(() => page.textContent(".control-bar span")).toBe("Read-only · otto is in control");
-      await expect.poll(() => headerHolder(page)).toBe("otto");
+      await expect
+        .poll(() => page.textContent(".control-bar span"))
+        .toBe("Read-only · otto is in control through the SDK");
+      await expect.poll(() => headerHolder(page)).toBe("otto · SDK");
     }
     await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
+  });
+
+  it("names who holds control and where — a page, switchboard attach, the SDK — alike in the bar and the header of both pages", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
+    });
+    const id = await createShell(s.http, "who-holds");
+    await waitForPrompt(s.http, id);
+    const admin = await s.page({ hash: `#/s/${id}` });
+    await admin.waitForSelector(".terminal-view[data-control=mine]");
+    const otto = await s.page({ token: OPERATOR_TOKEN, hash: `#/s/${id}` });
+    // What each page says: its bar, then its header.
+    const says = async (page: typeof admin) => [
+      await page.textContent(".control-bar span"),
+      await page.textContent("[data-test=control-holder]"),
+    ];
+    const expectBoth = async (forAdmin: string[], forOtto: string[]) => {
+      await expect.poll(() => says(admin)).toEqual(forAdmin);
+      await expect.poll(() => says(otto)).toEqual(forOtto);
+    };
+    await expectBoth(
+      ["You're in control · what you type goes to the session", "you · this page"],
+      ["Read-only · admin is in control in the web UI", "admin · web"],
+    );
+    // Otto's script takes it over through the SDK.
+    const sdk = await connect({ url: s.gateway.url, token: OPERATOR_TOKEN });
+    onTestFinished(() => sdk.close());
+    await sdk.control(id, "acquire", { force: true });
+    await expectBoth(
+      ["Read-only · otto is in control through the SDK", "otto · SDK"],
+      ["Read-only · you are in control through the SDK", "you · SDK"],
+    );
+    // Admin takes it over in a terminal (as switchboard attach does).
+    const attach = new WebSocket(`${s.gateway.url.replace(/^http/, "ws")}/ws/session/${id}?control=force`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    onTestFinished(() => attach.close());
+    await expectBoth(
+      ["Read-only · you are in control in switchboard attach", "you · attach"],
+      ["Read-only · admin is in control in switchboard attach", "admin · attach"],
+    );
+    // And the list says it the same way.
+    await otto.evaluate(() => (location.hash = "#/"));
+    await expect
+      .poll(() => otto.locator(`[data-session="${id}"] .row-meta.control`).textContent())
+      .toBe("admin · attach");
   });
 
   // Found by a re-check: a page that had released control took it back by itself when a program

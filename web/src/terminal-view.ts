@@ -110,6 +110,8 @@ export class TerminalView implements View {
         this.session = { ...fresh };
         this.showInterrupt();
       },
+      // Undefined until the control exists (the header draws first); an ended session has none.
+      control: () => (this.running ? (this.control as TerminalControl | undefined)?.holder : undefined),
     });
     this.host = h("div", { class: "term-host" });
     this.restoring = new RestoreStatus(session.outputBytes);
@@ -118,6 +120,7 @@ export class TerminalView implements View {
       running: () => this.running,
       changed: (was) => {
         this.renderControl();
+        this.header.refresh();
         if (was !== this.control.kind) this.applySize();
       },
       acquired: () => this.focusInput(),
@@ -211,6 +214,7 @@ export class TerminalView implements View {
       session.pty,
     );
     this.renderControl();
+    this.header.refresh();
   }
 
   /** Called once the element is in the document: xterm measures its cells on open. */
