@@ -424,6 +424,34 @@ describe("control lease: disconnect and takeover", () => {
     ]);
   });
 
+  it("keeps a /ws/session holder's lease over a reconnect with the same ?clientKey=, and refuses a malformed one", async () => {
+    const gw = await secGateway({ config: { control: { reconnectGraceMs: 60_000 } } });
+    const s = await catPty(gw, "alice", "shared-grace-attach");
+    const path = `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`;
+    const first = await WsClient.open(gw, path, "alice");
+    await first.waitFor(connected, "connected");
+    await until(async () => (await controllerOf(gw, s.id)) === "alice", "the first holder");
+    await first.close();
+    await until(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, "the grace period");
+    const carol = await WsClient.open(
+      gw,
+      `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`,
+      "carol",
+    );
+    await carol.waitFor(isTermError("CONTROL_HELD"), "CONTROL_HELD to carol");
+    const back = await WsClient.open(gw, path, "alice");
+    await back.waitFor(connected, "connected");
+    await until(async () => (await controlEvents(gw, s.id)).length === 2, "the second acquire");
+    expect((await controlEvents(gw, s.id)).map((e) => [e.action, e.holder?.via])).toEqual([
+      ["acquired", "attach"],
+      ["acquired", "attach"],
+    ]);
+    expect(back.frames.filter(isTermError("CONTROL_HELD"))).toEqual([]);
+    await expect(
+      WsClient.open(gw, `/ws/session/${s.id}?control=acquire&clientKey=short`, "alice"),
+    ).rejects.toMatchObject({ status: 400 });
+  });
+
   it("force takeover on /v1/ws notifies the previous holder with CONTROL_LOST", async () => {
     const gw = await secGateway();
     const s = await catPty(gw, "alice", "shared-takeover");
