@@ -121,7 +121,9 @@ export class TerminalView implements View {
       changed: (was) => {
         this.renderControl();
         this.header.refresh();
-        if (was !== this.control.kind) this.applySize();
+        // Also when control comes back to this page after a reconnect without ever having left
+        // it (the lease's grace period): a resize the drop cut off is sent again now.
+        if (was !== this.control.kind || this.control.kind === "mine") this.applySize();
       },
       acquired: () => this.focusInput(),
     });
