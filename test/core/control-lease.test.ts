@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { ControlLease } from "../../src/core/control-lease.js";
@@ -106,6 +107,70 @@ describe("control lease", () => {
       none.disconnect("conn-1");
       expect(none.holder).toBeNull();
       expect(changes).toEqual(["acquired", "disconnected", "acquired", "disconnected"]);
+    });
+
+    it("matches a reference model on random acquires, disconnects and waits: only the holder's key takes it back, only in time", () => {
+      const GRACE = 1_000;
+      type Op =
+        | { op: "acquire"; conn: number; key: number | null; force: boolean }
+        | { op: "disconnect"; conn: number }
+        | { op: "advance"; ms: number };
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        fc.record({
+          op: fc.constant("acquire" as const),
+          conn: fc.integer({ min: 0, max: 5 }),
+          key: fc.option(fc.integer({ min: 0, max: 2 })),
+          force: fc.boolean(),
+        }),
+        fc.record({ op: fc.constant("disconnect" as const), conn: fc.integer({ min: 0, max: 5 }) }),
+        fc.record({ op: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 1_500 }) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+          const clock = new ManualClock();
+          // An auto-release far beyond the run: the model is the grace period alone.
+          const lease = new ControlLease(clock, 1e12, () => {}, GRACE);
+          let holder = null as { conn: number; key: number | null } | null;
+          let graceEnds: number | undefined;
+          let now = 0;
+          for (const o of ops) {
+            if (o.op === "acquire") {
+              const attempt = () =>
+                lease.acquire(
+                  { key: `c${o.conn}`, actor: alice, ...(o.key !== null ? { reclaimKey: `k${o.key}` } : {}) },
+                  o.force,
+                );
+              if (holder?.conn === o.conn) attempt();
+              else {
+                const reclaims = holder !== null && graceEnds !== undefined && o.key !== null && o.key === holder.key;
+                if (holder !== null && !reclaims && !o.force) {
+                  expect(refusal(attempt).code).toBe("CONTROL_HELD");
+                } else {
+                  attempt();
+                  holder = { conn: o.conn, key: o.key };
+                  graceEnds = undefined;
+                }
+              }
+            } else if (o.op === "disconnect") {
+              lease.disconnect(`c${o.conn}`);
+              if (holder?.conn === o.conn) {
+                if (holder.key === null) holder = null;
+                else graceEnds = now + GRACE;
+              }
+            } else {
+              clock.advance(o.ms);
+              now += o.ms;
+              if (graceEnds !== undefined && now >= graceEnds) {
+                holder = null;
+                graceEnds = undefined;
+              }
+            }
+            expect(lease.holder?.key ?? null).toBe(holder === null ? null : `c${holder.conn}`);
+            expect(lease.awaitingReconnect).toBe(graceEnds !== undefined);
+          }
+        }),
+        { numRuns: 300 },
+      );
     });
 
     it("lets someone else take over with force meanwhile; the old holder's grace then ends nothing", () => {
