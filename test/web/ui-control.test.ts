@@ -3,6 +3,7 @@
  * The control lease: taking, losing and handing over control, and keys typed around it.
  */
 import { describe, expect, it, onTestFinished } from "vitest";
+import type { Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
@@ -18,6 +19,7 @@ import {
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
+import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
 
@@ -86,13 +88,7 @@ describe("web UI", () => {
     const s = await stack();
     const id = await createShell(s.http, "reloaded");
     await waitForPrompt(s.http, id);
-    const alice = await s.page({ hash: `#/s/${id}` });
-    await alice.waitForSelector(".terminal-view[data-control=mine]");
-    const bob = await s.page({ hash: `#/s/${id}` });
-    await bob.waitForSelector(".terminal-view[data-control=other]");
-    await bob.click("[data-test=take-control]");
-    await bob.waitForSelector(".terminal-view[data-control=mine]");
-    await alice.waitForSelector(".terminal-view[data-control=other]");
+    const { alice, bob } = await bobTakesOver(s, id);
     // Every control state Alice's page shows from now on.
     await alice.evaluate(() => {
       const view = document.querySelector(".terminal-view")!;
@@ -121,13 +117,7 @@ describe("web UI", () => {
   it("hands control over to another page that takes it", async () => {
     const s = await stack();
     const id = await createShell(s.http, "pairing");
-    const alice = await s.page({ hash: `#/s/${id}` });
-    await alice.waitForSelector(".terminal-view[data-control=mine]");
-    const bob = await s.page({ hash: `#/s/${id}` });
-    await bob.waitForSelector(".terminal-view[data-control=other]");
-    await bob.click("[data-test=take-control]");
-    await bob.waitForSelector(".terminal-view[data-control=mine]");
-    await alice.waitForSelector(".terminal-view[data-control=other]");
+    const { alice, bob } = await bobTakesOver(s, id);
     await bob.click(".term-host");
     await bob.keyboard.type("echo from-$((40+2))-bob\n");
     // Alice watches Bob's typing live.
@@ -302,3 +292,15 @@ describe("web UI", () => {
     await waitForTerminal(page, (t) => /^lapsed-42$/m.test(t), 5_000, "the echoed line");
   });
 });
+
+/** Alice's page opens the session and takes control; Bob's page opens it and takes it over. */
+async function bobTakesOver(s: Stack, id: string): Promise<{ alice: Page; bob: Page }> {
+  const alice = await s.page({ hash: `#/s/${id}` });
+  await alice.waitForSelector(".terminal-view[data-control=mine]");
+  const bob = await s.page({ hash: `#/s/${id}` });
+  await bob.waitForSelector(".terminal-view[data-control=other]");
+  await bob.click("[data-test=take-control]");
+  await bob.waitForSelector(".terminal-view[data-control=mine]");
+  await alice.waitForSelector(".terminal-view[data-control=other]");
+  return { alice, bob };
+}
