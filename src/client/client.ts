@@ -58,6 +58,13 @@ export interface ClientOptions extends GatewayTarget {
   pongTimeoutMs?: number;
   /** Timeout of the HTTP helpers. */
   httpTimeoutMs?: number;
+  /**
+   * A key this client keeps across reconnects and restarts (16–128 of A-Z a-z 0-9 _ -), sent with
+   * every control acquire: control this client held when its connection closed is kept for it
+   * for `control.reconnectGraceMs`, and its next connection (with the same token or sign-in)
+   * takes it back without force. Without one, control ends with the connection.
+   */
+  clientKey?: string;
 }
 
 export interface ConnectOptions extends ClientOptions {
@@ -84,10 +91,13 @@ export class SwitchboardClient {
   private readonly requests: RequestTracker;
   private readonly channels: Channels;
   private readonly leases: ControlLeases;
+  /** See {@link ClientOptions.clientKey}. */
+  private readonly clientKey: string | undefined;
   private readonly firstOpen = handledDeferred<void>();
 
   /** Prefer {@link connect}, which resolves once the connection is open. */
   constructor(options: ClientOptions) {
+    this.clientKey = options.clientKey;
     this.http = httpClientFor(options);
     this.connection = new MultiplexConnection(
       {
@@ -122,7 +132,11 @@ export class SwitchboardClient {
     );
     this.requests = new RequestTracker(this.connection, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS);
     this.channels = new Channels(this.connection, this.requests);
-    this.leases = new ControlLeases(this.requests, (lost) => this.emitter.emit("control-lost", lost));
+    this.leases = new ControlLeases(
+      this.requests,
+      (lost) => this.emitter.emit("control-lost", lost),
+      options.clientKey,
+    );
     this.connection.start();
   }
 
@@ -233,6 +247,7 @@ export class SwitchboardClient {
       session,
       action,
       ...(options.force !== undefined ? { force: options.force } : {}),
+      ...(action === "acquire" && this.clientKey !== undefined ? { clientKey: this.clientKey } : {}),
     };
     const result = (await this.request(frame, {
       signal: options.signal,

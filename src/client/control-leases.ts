@@ -39,6 +39,8 @@ export class ControlLeases {
   constructor(
     private readonly requests: Pick<RequestTracker, "sendDetached">,
     private readonly onLost: (lost: ControlLost) => void,
+    /** Sent with each acquire again (see ClientOptions.clientKey). */
+    private readonly clientKey?: string,
   ) {}
 
   /** Whether any lease is held (and so the connection is needed). */
@@ -82,7 +84,12 @@ export class ControlLeases {
 
   private reacquire(session: string, since: number, connId: string): void {
     this.requests.sendDetached(
-      { op: "control", session, action: "acquire" },
+      {
+        op: "control",
+        session,
+        action: "acquire",
+        ...(this.clientKey !== undefined ? { clientKey: this.clientKey } : {}),
+      },
       (error) => {
         // Dropped again: the next reconnect retries, against the connection it was granted to.
         if (!isSwitchboardError(error)) return;

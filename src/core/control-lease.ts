@@ -4,11 +4,22 @@ import type { Clock, Timer } from "./clock.js";
 
 /** Default holder silence after which a lease is released (docs/architecture.md, guarantee 7). */
 export const DEFAULT_AUTO_RELEASE_AFTER_MS = 5 * 60 * 1000;
+/**
+ * Default time a lease outlives its holder's connection for a new connection of the same holder
+ * (`control.reconnectGraceMs`): a page reload or a network blip takes a few seconds.
+ */
+export const DEFAULT_RECONNECT_GRACE_MS = 10_000;
 
 export interface LeaseHolder {
   /** Identifies the holder: a connection id, or `http:<token name>` for HTTP callers. */
   key: string;
   actor: Actor;
+  /**
+   * Who may take the lease back after this holder's connection closed, within the grace period:
+   * a digest of the holder's sign-in and the key its client keeps across reconnects
+   * (`clientKey`). Absent: the lease ends with the connection.
+   */
+  reclaimKey?: string;
 }
 
 export type LeaseChange =
@@ -19,40 +30,83 @@ export type LeaseChange =
 /**
  * The single-writer control lease of one session. Whoever holds it may steer; it is renewed
  * by the holder's activity and released after `autoReleaseAfterMs` of silence, on release,
- * on disconnect, or taken over with force. Nobody can hold it forever.
+ * on disconnect (after `reconnectGraceMs` for a holder with a `reclaimKey`, unless it comes
+ * back), or taken over with force. Nobody can hold it forever.
  */
 export class ControlLease {
   private current: LeaseHolder | null = null;
   private lastActivity = 0;
   private timer: Timer | undefined;
+  /** Set while the holder's connection is gone and the lease waits for it to come back. */
+  private graceTimer: Timer | undefined;
 
   constructor(
     private readonly clock: Clock,
     private readonly autoReleaseAfterMs: number,
     private readonly onChange: (change: LeaseChange) => void,
+    private readonly reconnectGraceMs = DEFAULT_RECONNECT_GRACE_MS,
   ) {}
 
   get holder(): LeaseHolder | null {
     return this.current;
   }
 
-  /** Takes the lease. Throws CONTROL_HELD when someone else holds it and `force` is not set. */
+  /** The holder's connection is gone: the lease waits `reconnectGraceMs` for {@link reclaims}. */
+  get awaitingReconnect(): boolean {
+    return this.graceTimer !== undefined;
+  }
+
+  /**
+   * Takes the lease. Throws CONTROL_HELD when someone else holds it and `force` is not set. A
+   * holder whose connection closed within the grace period is no one else to a new connection
+   * with its `reclaimKey`: that one takes the lease without force.
+   */
   acquire(holder: LeaseHolder, force = false): void {
-    const previous = this.current;
-    if (previous && previous.key === holder.key) {
+    const held = this.current;
+    if (held && held.key === holder.key) {
       this.touch(holder.key);
       return;
     }
+    const reclaimed = held !== null && this.reclaims(holder);
+    if (reclaimed) this.clear();
+    const previous = this.current;
     if (previous && !force)
       throw this.heldError(
         holder.actor.name,
         (by) => `control of this session is held by ${by}; use force to take it over`,
       );
+    this.graceTimer?.cancel();
+    this.graceTimer = undefined;
     this.current = holder;
     this.lastActivity = this.clock.monotonic();
     this.schedule(this.autoReleaseAfterMs);
     this.onChange(
       previous ? { action: "taken-over", holder, previous } : { action: "acquired", holder, previous: null },
+    );
+  }
+
+  /**
+   * The connection `key` closed. Its lease ends now (`disconnected`), or, for a holder with a
+   * `reclaimKey`, after `reconnectGraceMs` unless a connection with that key takes it back.
+   */
+  disconnect(key: string): void {
+    const holder = this.current;
+    if (holder?.key !== key) return;
+    if (holder.reclaimKey === undefined || this.reconnectGraceMs <= 0) {
+      this.release(key, "disconnected");
+      return;
+    }
+    this.graceTimer?.cancel();
+    this.graceTimer = this.clock.setTimeout(() => {
+      this.graceTimer = undefined;
+      this.release(key, "disconnected");
+    }, this.reconnectGraceMs);
+  }
+
+  /** Whether `holder` may take back the lease of a holder whose connection closed (see {@link disconnect}). */
+  private reclaims(holder: LeaseHolder): boolean {
+    return (
+      this.graceTimer !== undefined && holder.reclaimKey !== undefined && holder.reclaimKey === this.current?.reclaimKey
     );
   }
 
@@ -108,14 +162,14 @@ export class ControlLease {
   }
 
   dispose(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
-    this.current = null;
+    this.clear();
   }
 
   private clear(): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.graceTimer?.cancel();
+    this.graceTimer = undefined;
     this.current = null;
   }
 
@@ -128,7 +182,7 @@ export class ControlLease {
       if (!holder) return;
       const idle = this.clock.monotonic() - this.lastActivity;
       if (idle >= this.autoReleaseAfterMs) {
-        this.current = null;
+        this.clear();
         this.onChange({ action: "expired", holder: null, previous: holder });
       } else {
         this.schedule(this.autoReleaseAfterMs - idle);

@@ -10,10 +10,20 @@ export const OutputStream = z.enum(OUTPUT_STREAMS);
 export type OutputStream = z.infer<typeof OutputStream>;
 
 /** Who did something: the token's name (never the token) and the connection, when there is one. */
+/**
+ * How a control holder is connected, as the gateway sees it: a web UI page (a browser sign-in on
+ * `/v1/ws`), a terminal socket (`/ws/session`, as `switchboard attach` uses), another `/v1/ws`
+ * client (the SDK, the MCP server), or HTTP calls.
+ */
+export const CONTROL_VIA = ["page", "attach", "sdk", "http"] as const;
+export type ControlVia = (typeof CONTROL_VIA)[number];
+
 export const Actor = z.object({
   name: z.string(),
   role: z.enum(["admin", "operator", "viewer", "plugin", "system"]),
   connId: z.string().optional(),
+  /** A control holder's connection (control events' `holder` and `previous`). */
+  via: z.enum(CONTROL_VIA).optional(),
 });
 export type Actor = z.infer<typeof Actor>;
 

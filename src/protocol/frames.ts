@@ -24,6 +24,12 @@ export function isRef(value: unknown): value is Ref {
 }
 const Since = z.number().int().nonnegative();
 /**
+ * A key a client keeps across its reconnects (a browser tab keeps one in sessionStorage): with it,
+ * control held when a connection closed is taken back by the next one within
+ * `control.reconnectGraceMs`. Bound by the gateway to the caller's sign-in, never trusted alone.
+ */
+export const ClientKey = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/, "clientKey is 16 to 128 of A-Z a-z 0-9 _ -");
+/**
  * A client's value named in an error message, bounded whatever it is: a string quoted (its first
  * 80 characters), anything else by its kind. Stringifying it whole could overflow the stack on a
  * deeply nested value (a frame that crashed the gateway) or echo megabytes.
@@ -83,6 +89,7 @@ export const ClientFrame = z.discriminatedUnion("op", [
     session: SessionId,
     action: z.enum(["acquire", "release"]),
     force: z.boolean().optional(),
+    clientKey: ClientKey.optional(),
     ref: Ref.optional(),
   }),
   z.strictObject({

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { displayTextProblem } from "./display-text.js";
 import { LIMITS } from "./limits.js";
+import { CONTROL_VIA } from "./events.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
@@ -274,6 +275,8 @@ export const SessionInfo = z.object({
    */
   lastLine: z.string().nullable(),
   controller: z.string().nullable(),
+  /** How the controller is connected (see CONTROL_VIA); absent when nobody is, or not known. */
+  controllerVia: z.enum(CONTROL_VIA).nullable().optional(),
   parent: z.string().nullable(),
   agent: z.string().nullable(),
   /**

@@ -381,6 +381,15 @@ function decodeCookieValue(raw: string): string {
 }
 
 /** The audit form of an identity. */
+/**
+ * The key a control lease is taken back with after its holder's connection closed
+ * (ControlLease.reclaimKey): the caller's name and sign-in with its client's `clientKey`, so a
+ * key copied into another sign-in, or used with another token, takes nothing back.
+ */
+export function reclaimKeyOf(identity: Identity, signIn: string | undefined, clientKey: string): string {
+  return sha256(`${identity.name}\0${signIn ?? ""}\0${clientKey}`).toString("hex");
+}
+
 export function actorOf(identity: Identity, connId?: string): Actor {
   return connId === undefined
     ? { name: identity.name, role: identity.role }

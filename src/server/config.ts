@@ -181,6 +181,16 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       /** Holder silence after which a control lease is released (ms). */
       autoReleaseAfterMs: positive.optional(),
+      /**
+       * How long a lease outlives its holder's closed connection for the holder's next connection
+       * with the same `clientKey` and sign-in (ms; 0: none). At most 10 minutes.
+       */
+      reconnectGraceMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(10 * 60_000)
+        .optional(),
     })
     .default({}),
   /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */

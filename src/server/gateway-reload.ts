@@ -94,6 +94,7 @@ function startOnlyChanges(running: Config, next: Config): string[] {
     ["retention.maxEvents", running.retention.maxEvents, next.retention.maxEvents],
     ["retention.maxBytes", running.retention.maxBytes, next.retention.maxBytes],
     ["control.autoReleaseAfterMs", running.control.autoReleaseAfterMs, next.control.autoReleaseAfterMs],
+    ["control.reconnectGraceMs", running.control.reconnectGraceMs, next.control.reconnectGraceMs],
     ["cluster", running.cluster, next.cluster],
   ];
   return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);

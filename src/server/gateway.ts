@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
+import { DEFAULT_RECONNECT_GRACE_MS } from "../core/control-lease.js";
 import { EventLog } from "../log/event-log.js";
 import { SqliteEventStore } from "../log/sqlite-store.js";
 import { CheckpointStore } from "../screen/checkpoint-store.js";
@@ -286,6 +287,7 @@ async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessio
     events,
     clock,
     autoReleaseAfterMs: config.control.autoReleaseAfterMs ?? DEFAULT_AUTO_RELEASE_MS,
+    reconnectGraceMs: config.control.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS,
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
   });

@@ -73,7 +73,10 @@ export function steerable(
   return session;
 }
 
-/** Acquires or releases control of a session for `holderKey`. */
+/**
+ * Acquires or releases control of a session for `holderKey`; `reclaimKey` (see reclaimKeyOf) lets
+ * the caller's next connection take it back within the grace period if this one closes.
+ */
 export function control(
   sessions: SessionManager,
   identity: Identity,
@@ -82,11 +85,12 @@ export function control(
   action: "acquire" | "release",
   force: boolean,
   by: Actor,
+  reclaimKey?: string,
 ): Session {
   const session = sessionFor(sessions, identity, sessionId, "steer");
   if (action === "acquire") {
     session.assertRunning();
-    session.lease.acquire({ key: holderKey, actor: by }, force);
+    session.lease.acquire({ key: holderKey, actor: by, ...(reclaimKey !== undefined ? { reclaimKey } : {}) }, force);
   } else if (!session.lease.release(holderKey) && session.lease.holder) {
     throw session.lease.heldError(identity.name, (by) => `control is held by ${by}, not by this caller`);
   }

@@ -12,7 +12,7 @@ import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf, signInOf } from "./auth.js";
+import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
@@ -59,9 +59,10 @@ export class MultiplexEndpoint {
     this.tracker.checkLimit(identity);
     this.wss.handleUpgrade(req, socket, head, (ws) =>
       startConnection(this.core, "multiplex", ws, () => {
-        const conn = new MultiplexConnection(this.core, ws, identity, this.lastFrame);
+        const signIn = signInOf(req);
+        const conn = new MultiplexConnection(this.core, ws, identity, signIn, this.lastFrame);
         this.tracker.add(
-          { identity, signIn: signInOf(req) },
+          { identity, signIn },
           ws,
           () => conn.dispose(),
           (why) => conn.revoke(why),
@@ -110,6 +111,8 @@ class MultiplexConnection {
     private readonly core: GatewayCore,
     private readonly ws: WebSocket,
     private readonly identity: Identity,
+    /** The browser sign-in it came with (signInOf), which binds a `clientKey`. */
+    private readonly signIn: string | undefined,
     lastFrame: LastFrame<Frame>,
   ) {
     const { share, release } = core.catchUp.hold(identity.name);
@@ -158,7 +161,7 @@ class MultiplexConnection {
     this.waiting.clear();
     for (const [id, stop] of this.controlled) {
       stop();
-      this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
+      this.core.sessions.get(id)?.lease.disconnect(this.connId);
     }
     this.controlled.clear();
     this.forwarding.dispose();
@@ -169,6 +172,8 @@ class MultiplexConnection {
   /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
   revoke(why: Revocation): void {
     this.send({ op: "error", ...why });
+    // No grace: the revoked sign-in cannot come back for its leases.
+    for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
@@ -236,7 +241,10 @@ class MultiplexConnection {
    * answered as on one node, `ack` once what it appended is published here, or the owner's error.
    */
   private forward(owner: string, frame: SteeringFrame): void {
+    // The owner's control takes no clientKey: a lease held on another node ends with the
+    // connection, without a grace period.
     const { op, session, ref, ...body } = frame;
+    if ("clientKey" in body) delete body.clientKey;
     // Watched from before the owner takes it: a change the copy gets before the answer is not missed.
     const watching = frame.op === "control" && frame.action === "acquire" && this.watchControlCopy(session);
     let answer: ReturnType<WsForwarding["run"]>;
@@ -309,7 +317,8 @@ class MultiplexConnection {
           frame.session,
           frame.action,
           frame.force ?? false,
-          by,
+          { ...by, via: this.signIn !== undefined ? "page" : "sdk" },
+          frame.clientKey !== undefined ? reclaimKeyOf(this.identity, this.signIn, frame.clientKey) : undefined,
         );
         if (frame.action === "acquire") this.watchControl(session);
         else this.unwatchControl(session.id);

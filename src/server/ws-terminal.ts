@@ -11,6 +11,7 @@ import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
   LIMITS,
+  ClientKey,
   SwitchboardError,
   TERMINAL_OUTPUT_MODES,
   TerminalClientFrame,
@@ -20,7 +21,7 @@ import type { EventOf, TerminalOutputMode, TerminalScreenFrame, TerminalServerFr
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
-import { actorOf, signInOf } from "./auth.js";
+import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
@@ -139,6 +140,10 @@ export class TerminalEndpoint {
       throw new SwitchboardError("BAD_REQUEST", "control must be acquire or force");
     }
     if (controlParam !== null) sessionFor(this.core.sessions, identity, id, "steer");
+    const clientKeyParam = queryParam(url, "clientKey");
+    if (clientKeyParam !== null && !ClientKey.safeParse(clientKeyParam).success)
+      throw new SwitchboardError("BAD_REQUEST", "clientKey must be 16 to 128 of A-Z a-z 0-9 _ -");
+    const reclaimKey = clientKeyParam === null ? undefined : reclaimKeyOf(identity, signInOf(req), clientKeyParam);
     const outputParam = queryParam(url, "output") ?? "json";
     if (!(TERMINAL_OUTPUT_MODES as readonly string[]).includes(outputParam)) {
       throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
@@ -158,7 +163,7 @@ export class TerminalEndpoint {
             session,
             screen?.offset ?? since,
             screen,
-            controlParam,
+            { mode: controlParam, reclaimKey },
             output,
             this.lastFrames[output],
           );
@@ -217,7 +222,8 @@ class TerminalConnection {
     private readonly session: Session,
     since: number | undefined,
     screen: TerminalScreenFrame | undefined,
-    private readonly control: "acquire" | "force" | null,
+    /** `?control=`, and the key its next connection takes the lease back with (`?clientKey=`). */
+    private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined },
     private readonly output: TerminalOutputMode,
     private readonly lastFrame: LastFrame<Frame[]>,
   ) {
@@ -265,7 +271,7 @@ class TerminalConnection {
     this.stopLeaseWatch();
     this.stopRemoveWatch();
     this.unwatch();
-    this.session.lease.release(this.connId, "disconnected");
+    this.session.lease.disconnect(this.connId);
     this.forwarding.dispose();
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);
@@ -276,6 +282,8 @@ class TerminalConnection {
   /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
   revoke(why: Revocation): void {
     this.send({ type: "error", ...why });
+    // No grace: the revoked sign-in cannot come back for its lease.
+    this.session.lease.release(this.connId, "disconnected");
     this.dispose();
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
@@ -377,17 +385,20 @@ class TerminalConnection {
       offset: session.log.outputBytes,
     });
     const owner = this.forwarding.owner(session.id);
-    if (this.control !== null && session.running && owner !== undefined) {
+    const { mode, reclaimKey } = this.control;
+    if (mode !== null && session.running && owner !== undefined) {
       // Another node runs it: the lease is taken there, and released there when this connection closes.
-      const acquire = { action: "acquire", force: this.control === "force" };
+      const acquire = { action: "acquire", force: mode === "force" };
       this.forwarding.run(owner, "control", session.id, acquire).catch((error: unknown) => this.refuse(error));
-    } else if (this.control !== null && session.running) {
+    } else if (mode !== null && session.running) {
       // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
-      // read-only); `?control=force` takes it over. Released when this connection closes.
+      // read-only); `?control=force` takes it over. Released when this connection closes (after
+      // the grace period with `?clientKey=`, see ControlLease.disconnect).
       try {
+        const actor = { ...actorOf(this.identity, this.connId), via: "attach" as const };
         session.lease.acquire(
-          { key: this.connId, actor: actorOf(this.identity, this.connId) },
-          this.control === "force",
+          { key: this.connId, actor, ...(reclaimKey !== undefined ? { reclaimKey } : {}) },
+          mode === "force",
         );
       } catch (error) {
         this.send({ ...toSwitchboardError(error).toJSON(), type: "error" });

@@ -33,6 +33,8 @@ export interface SessionManagerOptions {
   events: EventLog;
   clock: Clock;
   autoReleaseAfterMs: number;
+  /** See ControlLease: how long a lease waits for its holder to reconnect (default DEFAULT_RECONNECT_GRACE_MS). */
+  reconnectGraceMs?: number;
   /** Most running sessions in the gateway and per owner. */
   maxSessions: number;
   maxSessionsPerOwner: number;
@@ -62,6 +64,7 @@ export class SessionManager {
     this.ctx = {
       clock: options.clock,
       autoReleaseAfterMs: options.autoReleaseAfterMs,
+      ...(options.reconnectGraceMs !== undefined ? { reconnectGraceMs: options.reconnectGraceMs } : {}),
       save: (s) => options.events.saveSession(s),
       changed: (s) => this.emitChange(s),
     };

@@ -78,6 +78,8 @@ export interface SessionRecord {
 export interface SessionContext {
   clock: Clock;
   autoReleaseAfterMs: number;
+  /** See ControlLease (default DEFAULT_RECONNECT_GRACE_MS). */
+  reconnectGraceMs?: number;
   /** Persists the record (queued with the log's group commit). */
   save(session: PersistedSession): void;
   /** Told whenever something shown in the session list changed. */
@@ -115,7 +117,12 @@ export abstract class Session {
     this.log = log;
     this.ctx = ctx;
     this.lastActivityAt = record.endedAt ?? record.createdAt;
-    this.lease = new ControlLease(ctx.clock, ctx.autoReleaseAfterMs, (change) => this.handleLeaseChange(change));
+    this.lease = new ControlLease(
+      ctx.clock,
+      ctx.autoReleaseAfterMs,
+      (change) => this.handleLeaseChange(change),
+      ctx.reconnectGraceMs,
+    );
   }
 
   get id(): string {
@@ -212,6 +219,7 @@ export abstract class Session {
       watchers: [...this.watchers.keys()].sort().slice(0, WATCHER_NAMES_MAX),
       lastLine: this.lastLine(),
       controller: this.lease.holder?.actor.name ?? null,
+      ...(this.lease.holder?.actor.via !== undefined ? { controllerVia: this.lease.holder.actor.via } : {}),
       parent: r.parent,
       agent: r.agent,
       run: this.runInfo(),

@@ -390,6 +390,68 @@ describe("control lease: disconnect and takeover", () => {
     }
   });
 
+  it("keeps a /v1/ws holder's lease over a reconnect for its clientKey and token only, without force", async () => {
+    const gw = await secGateway({ config: { control: { reconnectGraceMs: 60_000 } } });
+    const s = await catPty(gw, "alice", "shared-grace");
+    const key = "tab-key-0123456789abcdef";
+    const first = await Mux.open(gw, "alice");
+    await first.request({ op: "control", session: s.id, action: "acquire", clientKey: key });
+    await first.client.close();
+    await until(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, "the grace period");
+    // Held all along: carol (who may steer it) cannot type, nor take it with alice's key.
+    expect((await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "x" })).status).toBe(409);
+    const carol = await Mux.open(gw, "carol");
+    const acquire = { op: "control", session: s.id, action: "acquire" };
+    expect(await carol.request({ ...acquire, clientKey: key })).toMatchObject({ code: "CONTROL_HELD" });
+    // Alice's own other connections without the key, or with another, do not either.
+    const other = await Mux.open(gw, "alice");
+    expect(await other.request(acquire)).toMatchObject({ code: "CONTROL_HELD" });
+    expect(await other.request({ ...acquire, clientKey: "another-tab-0123456789" })).toMatchObject({
+      code: "CONTROL_HELD",
+    });
+    expect(await other.request({ ...acquire, clientKey: "short" })).toMatchObject({ code: "VALIDATION_FAILED" });
+    const back = await Mux.open(gw, "alice");
+    expect(await back.request({ ...acquire, clientKey: key })).toMatchObject({
+      op: "ack",
+      result: { controller: "alice" },
+    });
+    expect(await back.request({ op: "input", session: s.id, data: "x" })).toMatchObject({ op: "ack" });
+    // The log: acquired twice, never free in between.
+    const events = await controlEvents(gw, s.id);
+    expect(events.map((e) => [e.action, e.holder?.connId ?? null])).toEqual([
+      ["acquired", first.connId],
+      ["acquired", back.connId],
+    ]);
+  });
+
+  it("keeps a /ws/session holder's lease over a reconnect with the same ?clientKey=, and refuses a malformed one", async () => {
+    const gw = await secGateway({ config: { control: { reconnectGraceMs: 60_000 } } });
+    const s = await catPty(gw, "alice", "shared-grace-attach");
+    const path = `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`;
+    const first = await WsClient.open(gw, path, "alice");
+    await first.waitFor(connected, "connected");
+    await until(async () => (await controllerOf(gw, s.id)) === "alice", "the first holder");
+    await first.close();
+    await until(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, "the grace period");
+    const carol = await WsClient.open(
+      gw,
+      `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`,
+      "carol",
+    );
+    await carol.waitFor(isTermError("CONTROL_HELD"), "CONTROL_HELD to carol");
+    const back = await WsClient.open(gw, path, "alice");
+    await back.waitFor(connected, "connected");
+    await until(async () => (await controlEvents(gw, s.id)).length === 2, "the second acquire");
+    expect((await controlEvents(gw, s.id)).map((e) => [e.action, e.holder?.via])).toEqual([
+      ["acquired", "attach"],
+      ["acquired", "attach"],
+    ]);
+    expect(back.frames.filter(isTermError("CONTROL_HELD"))).toEqual([]);
+    await expect(
+      WsClient.open(gw, `/ws/session/${s.id}?control=acquire&clientKey=short`, "alice"),
+    ).rejects.toMatchObject({ status: 400 });
+  });
+
   it("force takeover on /v1/ws notifies the previous holder with CONTROL_LOST", async () => {
     const gw = await secGateway();
     const s = await catPty(gw, "alice", "shared-takeover");

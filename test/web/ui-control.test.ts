@@ -3,6 +3,8 @@
  * The control lease: taking, losing and handing over control, and keys typed around it.
  */
 import { describe, expect, it, onTestFinished } from "vitest";
+import type { Page } from "playwright-core";
+import { WebSocket } from "ws";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { terminalText, waitForTerminal } from "./harness.js";
@@ -17,6 +19,7 @@ import {
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
+import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
 
@@ -81,16 +84,40 @@ describe("web UI", () => {
     await page.waitForSelector(".toast:has-text('Could not take control')", { timeout: 10_000 });
   });
 
+  it("keeps control with the page that reloads, and the other page stays read-only throughout (issue: page A took control back from a reloading page B)", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "reloaded");
+    await waitForPrompt(s.http, id);
+    const { alice, bob } = await bobTakesOver(s, id);
+    // Every control state Alice's page shows from now on.
+    await alice.evaluate(() => {
+      const view = document.querySelector(".terminal-view")!;
+      const seen: string[] = [];
+      (window as unknown as { seenControl: string[] }).seenControl = seen;
+      new MutationObserver(() => seen.push(view.getAttribute("data-control") ?? "")).observe(view, {
+        attributeFilter: ["data-control"],
+      });
+    });
+    await bob.reload();
+    await bob.waitForSelector(".terminal-view[data-restored=true]");
+    await bob.waitForSelector(".terminal-view[data-control=mine]", { timeout: 10_000 });
+    await bob.click(".term-host");
+    await bob.keyboard.type("echo back-$((40+2))\n");
+    await waitForTerminal(alice, (t) => /^back-42$/m.test(t), 10_000, "Bob's typing after his reload");
+    const seen = await alice.evaluate(() => (window as unknown as { seenControl: string[] }).seenControl);
+    expect(seen.filter((state) => state !== "other")).toEqual([]);
+    expect(await alice.getAttribute(".terminal-view", "data-control")).toBe("other");
+    // The log says the reloaded page acquired it, with no moment nobody held it.
+    const events = (await s.http.get(`/v1/sessions/${id}/events?types=control`)).json.events as {
+      action: string;
+    }[];
+    expect(events.map((e) => e.action).slice(-2)).toEqual(["taken-over", "acquired"]);
+  });
+
   it("hands control over to another page that takes it", async () => {
     const s = await stack();
     const id = await createShell(s.http, "pairing");
-    const alice = await s.page({ hash: `#/s/${id}` });
-    await alice.waitForSelector(".terminal-view[data-control=mine]");
-    const bob = await s.page({ hash: `#/s/${id}` });
-    await bob.waitForSelector(".terminal-view[data-control=other]");
-    await bob.click("[data-test=take-control]");
-    await bob.waitForSelector(".terminal-view[data-control=mine]");
-    await alice.waitForSelector(".terminal-view[data-control=other]");
+    const { alice, bob } = await bobTakesOver(s, id);
     await bob.click(".term-host");
     await bob.keyboard.type("echo from-$((40+2))-bob\n");
     // Alice watches Bob's typing live.
@@ -117,10 +144,10 @@ describe("web UI", () => {
     expect(await second.textContent(".control-bar span")).toBe(elsewhere);
     // The header names the holder "you" too, as does the full list's row.
     const headerHolder = (page: typeof first) => page.locator(".view-meta .meta.held").textContent();
-    await expect.poll(() => headerHolder(second)).toBe("you");
+    await expect.poll(() => headerHolder(second)).toBe("you · another tab");
     const list = await first.context().newPage();
     await list.goto(`${s.proxy.url}/#/`);
-    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you");
+    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you · web");
     await list.close();
     await second.click("[data-test=take-control]");
     await second.waitForSelector(".terminal-view[data-control=mine]");
@@ -135,10 +162,58 @@ describe("web UI", () => {
     onTestFinished(() => otto.close());
     await otto.control(id, "acquire", { force: true });
     for (const page of [first, second]) {
-      await expect.poll(() => page.textContent(".control-bar span")).toBe("Read-only · otto is in control");
-      await expect.poll(() => headerHolder(page)).toBe("otto");
+      await expect
+        .poll(() => page.textContent(".control-bar span"))
+        .toBe("Read-only · otto is in control through the SDK");
+      await expect.poll(() => headerHolder(page)).toBe("otto · SDK");
     }
     await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
+  });
+
+  it("names who holds control and where — a page, switchboard attach, the SDK — alike in the bar and the header of both pages", async () => {
+    const s = await stack({
+      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
+    });
+    const id = await createShell(s.http, "who-holds");
+    await waitForPrompt(s.http, id);
+    const admin = await s.page({ hash: `#/s/${id}` });
+    await admin.waitForSelector(".terminal-view[data-control=mine]");
+    const otto = await s.page({ token: OPERATOR_TOKEN, hash: `#/s/${id}` });
+    // What each page says: its bar, then its header.
+    const says = async (page: typeof admin) => [
+      await page.textContent(".control-bar span"),
+      await page.textContent("[data-test=control-holder]"),
+    ];
+    const expectBoth = async (forAdmin: string[], forOtto: string[]) => {
+      await expect.poll(() => says(admin)).toEqual(forAdmin);
+      await expect.poll(() => says(otto)).toEqual(forOtto);
+    };
+    await expectBoth(
+      ["You're in control · what you type goes to the session", "you · this page"],
+      ["Read-only · admin is in control in the web UI", "admin · web"],
+    );
+    // Otto's script takes it over through the SDK.
+    const sdk = await connect({ url: s.gateway.url, token: OPERATOR_TOKEN });
+    onTestFinished(() => sdk.close());
+    await sdk.control(id, "acquire", { force: true });
+    await expectBoth(
+      ["Read-only · otto is in control through the SDK", "otto · SDK"],
+      ["Read-only · you are in control through the SDK", "you · SDK"],
+    );
+    // Admin takes it over in a terminal (as switchboard attach does).
+    const attach = new WebSocket(`${s.gateway.url.replace(/^http/, "ws")}/ws/session/${id}?control=force`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    onTestFinished(() => attach.close());
+    await expectBoth(
+      ["Read-only · you are in control in switchboard attach", "you · attach"],
+      ["Read-only · admin is in control in switchboard attach", "admin · attach"],
+    );
+    // And the list says it the same way.
+    await otto.evaluate(() => (location.hash = "#/"));
+    await expect
+      .poll(() => otto.locator(`[data-session="${id}"] .row-meta.control`).textContent())
+      .toBe("admin · attach");
   });
 
   // Found by a re-check: a page that had released control took it back by itself when a program
@@ -217,3 +292,15 @@ describe("web UI", () => {
     await waitForTerminal(page, (t) => /^lapsed-42$/m.test(t), 5_000, "the echoed line");
   });
 });
+
+/** Alice's page opens the session and takes control; Bob's page opens it and takes it over. */
+async function bobTakesOver(s: Stack, id: string): Promise<{ alice: Page; bob: Page }> {
+  const alice = await s.page({ hash: `#/s/${id}` });
+  await alice.waitForSelector(".terminal-view[data-control=mine]");
+  const bob = await s.page({ hash: `#/s/${id}` });
+  await bob.waitForSelector(".terminal-view[data-control=other]");
+  await bob.click("[data-test=take-control]");
+  await bob.waitForSelector(".terminal-view[data-control=mine]");
+  await alice.waitForSelector(".terminal-view[data-control=other]");
+  return { alice, bob };
+}

@@ -2,7 +2,7 @@
  * The web UI in a real browser (Chromium driven by playwright-core; set-up in ./ui-helpers.ts).
  * A dropped or restarted gateway: resume without loss, the unreachable pill, what is kept and resent.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
@@ -271,4 +271,67 @@ describe("web UI", () => {
     await page.waitForTimeout(500);
     expect(await page.locator(".toast").allTextContents()).toEqual([]);
   });
+
+  it("shows Restoring… with progress while a 50 MB session restores, and sends the keys typed meanwhile once restored, all and in order (issue: a big history dropped the keys typed while it restored)", async () => {
+    const s = await stack();
+    const typedFile = join(tempDir(), "typed");
+    const BYTES = 50_000_000;
+    // 50 MB of output, then a raw terminal whose program writes every byte it is sent to a file.
+    const id = (
+      await s.http.post("/v1/sessions", {
+        command: [
+          "sh",
+          "-c",
+          `yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c ${BYTES}; stty raw -echo; printf 'ready\\n'; exec cat > ${typedFile}`,
+        ],
+        pty: true,
+        cols: 100,
+        rows: 28,
+        name: "big",
+      })
+    ).json.id as string;
+    await waitFor(
+      async () => (await s.http.get(`/v1/sessions/${id}/output?since=${BYTES}`)).text.includes("ready"),
+      120_000,
+      "50 MB of output",
+    );
+    // The page's frames from the gateway wait (after its hello) until the keys are typed: the
+    // restore is under way for as long as the test needs, however fast the gateway is.
+    const context = await browser.newContext({ viewport: DESKTOP });
+    onTestFinished(() => context.close());
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await context.routeWebSocket(/\/v1\/ws/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => server.send(message));
+      server.onMessage((message) => {
+        if (typeof message === "string" && message.includes('"op":"hello"')) ws.send(message);
+        else void released.then(() => ws.send(message));
+      });
+    });
+    const page = await context.newPage();
+    await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
+    await page.waitForSelector("[data-test=whoami]");
+    await page.evaluate((hash) => (location.hash = hash), `#/s/${id}`);
+    const status = page.locator("[data-test=restoring]");
+    // The PTY wrote \r\n for each \n: a little over 50 MB.
+    const total = (await s.http.get(`/v1/sessions/${id}`)).json.outputBytes as number;
+    expect(total).toBeGreaterThan(BYTES);
+    await expect.poll(() => status.textContent()).toBe(`Restoring… 0 B of ${(total / 1024 / 1024).toFixed(1)} MiB`);
+    await page.click(".term-host");
+    const keys = `first line\nsecond ${"x".repeat(300)}\nthird\n`;
+    await page.keyboard.type(keys);
+    expect(await page.getAttribute(".terminal-view", "data-restored")).toBeNull();
+    release();
+    await page.waitForSelector(".terminal-view[data-restored=true]", { timeout: 30_000 });
+    expect(await status.isHidden()).toBe(true);
+    // Enter is a carriage return in a raw terminal.
+    const expected = keys.replace(/\n/g, "\r");
+    await waitFor(
+      async () => existsSync(typedFile) && readFileSync(typedFile, "utf8") === expected,
+      15_000,
+      "every key typed during the restore, in order",
+    );
+    expect(await page.locator(".toast").allTextContents()).toEqual([]);
+  }, 240_000);
 });

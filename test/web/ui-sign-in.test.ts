@@ -51,10 +51,11 @@ describe("web UI", () => {
     await page.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
     expect(await page.textContent(`.main .row[data-session="${agent}"] .badge`)).toBe("Waiting for input");
     await page.waitForSelector(`.main .row:has-text("test-suite") [data-state=failed]`);
-    expect(await page.textContent(`.main .row[data-session="${server}"] .control`)).toBe("otto");
+    // Otto holds it through the SDK (a script), and the row says where.
+    expect(await page.textContent(`.main .row[data-session="${server}"] .control`)).toBe("otto · SDK");
     expect(await page.textContent(`.main .row[data-session="${server}"] [data-test=watchers]`)).toBe("otto watching");
     // A screen reader hears what the icons show (exploratory test: "1 otto").
-    await page.getByRole("link", { name: /otto watching ?, control: otto$/ }).waitFor({ timeout: 10_000 });
+    await page.getByRole("link", { name: /otto watching ?, control: otto · SDK$/ }).waitFor({ timeout: 10_000 });
     expect(await page.textContent(`.main .row:has-text("test-suite") .badge`)).toBe("Exited 1");
 
     // Live: a session created elsewhere shows up without a reload (the ~2 s poll).

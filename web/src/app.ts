@@ -15,6 +15,7 @@ import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
 import { TerminalView } from "./terminal-view.js";
 import { Toasts } from "./toasts.js";
+import { tabClientKey } from "./tab-memory.js";
 
 type RoutedView = View & { mounted?(): void };
 
@@ -47,7 +48,8 @@ export class App {
   ) {
     const target = gatewayTarget();
     const http = new HttpClient(target);
-    this.client = new SwitchboardClient(target);
+    // The tab's key keeps its control over a reload (tab-memory.ts).
+    this.client = new SwitchboardClient({ ...target, clientKey: tabClientKey() });
     this.store = new SessionStore(http, () => this.signedOut("Your sign-in expired. Sign in again."));
     this.dialog = new CreateDialog({ http, store: this.store, navigate: (hash) => this.navigate(hash) });
     this.ctx = {

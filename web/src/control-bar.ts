@@ -1,8 +1,9 @@
-import type { SessionInfo } from "../../src/protocol/index.js";
+import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import { fill, h, icon } from "./dom.js";
+import { VIA_TEXT } from "./format.js";
 
-/** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`). */
-export type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string };
+/** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`, connected `via`, when known). */
+export type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string; via?: ControlVia };
 
 /** What the bar shows: a viewer's page, an ended session, a stream, or whose the control is. */
 export type ControlBarState = "viewer" | "ended" | "stream" | Control["kind"];
@@ -83,7 +84,7 @@ export class ControlBar {
       fill(
         bar,
         icon("lock"),
-        h("span", null, h("strong", null, "Read-only"), ` · ${this.holderText(control.name)}`),
+        h("span", null, h("strong", null, "Read-only"), ` · ${this.holderText(control.name, control.via)}`),
         h(
           "button",
           {
@@ -101,9 +102,16 @@ export class ControlBar {
     return state;
   }
 
-  /** Who holds control, as the signed-in user reads it ("admin is in control" is not news to admin). */
-  private holderText(name: string): string {
-    return name === this.me ? "you are in control in another tab or window" : `${name} is in control`;
+  /**
+   * Who holds control and where, as the signed-in user reads it ("admin is in control" is not
+   * news to admin): the same words as the header's (controlHolder).
+   */
+  private holderText(name: string, via: ControlVia | undefined): string {
+    if (name === this.me)
+      return via === undefined || via === "page"
+        ? "you are in control in another tab or window"
+        : `you are in control ${VIA_TEXT[via]}`;
+    return via === undefined ? `${name} is in control` : `${name} is in control ${VIA_TEXT[via]}`;
   }
 
   /** Shakes the bar: someone typed while another holds control. */

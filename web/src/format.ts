@@ -1,6 +1,6 @@
 import { REQUEST_TIMEOUT_MS, isConnectionError, isSwitchboardError } from "../../src/client/index.js";
 import { joinCommand } from "../../src/core/shell-words.js";
-import type { SessionInfo } from "../../src/protocol/index.js";
+import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
 
 /**
@@ -164,12 +164,37 @@ export function errorText(error: unknown): string {
   return String(error);
 }
 
+/** Where a control holder types, after its name in a header or a list row. */
+const VIA_SHORT: Record<ControlVia, string> = { page: "web", attach: "attach", sdk: "SDK", http: "HTTP" };
+/** Where a control holder types, in a sentence ("otto is in control in switchboard attach"). */
+export const VIA_TEXT: Record<ControlVia, string> = {
+  page: "in the web UI",
+  attach: "in switchboard attach",
+  sdk: "through the SDK",
+  http: "through the HTTP API",
+};
+
 /**
- * Who holds a session's control, for its header and its row in the list: "you" for the
- * signed-in user (on this page or another: the lease is per connection, names per token).
+ * Who holds a session's control, for its header and its row in the list: the holder's name
+ * ("you" for the signed-in user) and how it is connected (`via`: "otto · attach"); `here`: this
+ * page holds it ("you · this page"), and a page of the user's that does not says "another tab".
  */
-export function controlHolder(controller: string | null, me: string): { label: string; title: string } {
+export function controlHolder(
+  controller: string | null,
+  me: string,
+  via?: ControlVia | null,
+  here?: boolean,
+): { label: string; title: string } {
   if (controller === null) return { label: "free", title: "Nobody is in control" };
-  if (controller === me) return { label: "you", title: "You are in control (on this page or another)" };
-  return { label: controller, title: `${controller} is in control` };
+  if (here === true) return { label: "you · this page", title: "You are in control on this page" };
+  const mine = controller === me;
+  const name = mine ? "you" : controller;
+  if (via === undefined || via === null)
+    return {
+      label: name,
+      title: mine ? "You are in control (on this page or another)" : `${controller} is in control`,
+    };
+  const where = mine && via === "page" && here === false ? "another tab" : VIA_SHORT[via];
+  const text = mine && via === "page" && here === false ? "in another tab or window" : VIA_TEXT[via];
+  return { label: `${name} · ${where}`, title: `${mine ? "You are" : `${controller} is`} in control ${text}` };
 }

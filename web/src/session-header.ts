@@ -1,6 +1,6 @@
 import { joinCommand } from "../../src/core/shell-words.js";
 import { isSwitchboardError } from "../../src/client/index.js";
-import type { SessionInfo } from "../../src/protocol/index.js";
+import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
@@ -16,6 +16,11 @@ export interface SessionHeaderOptions {
   actions: HTMLElement[];
   /** The store has a fresher copy of the session; called before the header shows it. */
   onUpdate(session: SessionInfo): void;
+  /**
+   * Who holds control as the page knows it (a terminal page's control bar), so that the header
+   * never says otherwise; without it (or before it knows), the store's copy says.
+   */
+  control?(): { controller: string | null; via: ControlVia | null; here: boolean } | undefined;
 }
 
 /**
@@ -40,10 +45,12 @@ export class SessionHeader {
   /** Set once the session is known to be removed (here, or by someone else). */
   private gone = false;
   private checkingGone = false;
+  private readonly control: SessionHeaderOptions["control"];
 
   constructor(ctx: AppContext, session: SessionInfo, options: SessionHeaderOptions) {
     this.ctx = ctx;
     this.session = session;
+    this.control = options.control;
     this.titleEl = h("h1", { class: "view-title", dir: "auto" }); // see the list's row title
     this.detailEl = h("p", { class: "view-detail" });
     this.badgeEl = h("span", { class: "badge" });
@@ -103,6 +110,11 @@ export class SessionHeader {
     });
   }
 
+  /** Draws the header again (the page's control changed). */
+  refresh(): void {
+    this.update(this.session);
+  }
+
   private update(session: SessionInfo): void {
     if (this.gone) return;
     this.session = session;
@@ -137,14 +149,20 @@ export class SessionHeader {
           )
         : null,
     );
-    const holder = controlHolder(session.controller, this.ctx.me.name);
+    const shown = this.control?.() ?? { controller: session.controller, via: session.controllerVia ?? null };
+    const holder = controlHolder(
+      shown.controller,
+      this.ctx.me.name,
+      shown.via,
+      "here" in shown ? shown.here : undefined,
+    );
     fill(
       this.metaEl,
       h("span", { class: "meta", title: `${session.viewers} watching` }, icon("eye"), String(session.viewers)),
       h(
         "span",
-        { class: `meta${session.controller ? " held" : ""}`, title: holder.title },
-        icon(session.controller ? "lock" : "unlock"),
+        { class: `meta${shown.controller ? " held" : ""}`, title: holder.title, "data-test": "control-holder" },
+        icon(shown.controller ? "lock" : "unlock"),
         holder.label,
       ),
     );

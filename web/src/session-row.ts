@@ -35,6 +35,7 @@ export function rowKey(s: SessionInfo, parent: string | null): string {
     s.watchers,
     s.lastLine,
     s.controller,
+    s.controllerVia,
     s.cols,
     s.rows,
     parent,
@@ -126,7 +127,7 @@ export function renderRow(s: SessionInfo, options: RowOptions): Row {
         last.text,
       )
     : null;
-  const holder = controlHolder(s.controller, options.me);
+  const holder = controlHolder(s.controller, options.me, s.controllerVia);
   // An ended session has nobody to watch and no control to hold: it shows only when it ended.
   const live = ended
     ? []

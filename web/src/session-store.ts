@@ -119,6 +119,7 @@ export class SessionStore {
         break;
       case "control":
         fields.controller = event.holder?.name ?? null;
+        fields.controllerVia = event.holder?.via ?? null;
         break;
       case "resize":
         Object.assign(fields, { cols: event.cols, rows: event.rows });

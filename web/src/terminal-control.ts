@@ -1,9 +1,10 @@
 import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
-import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import type { ControlVia, SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { ControlBar } from "./control-bar.js";
 import type { Control, ControlBarState } from "./control-bar.js";
 import { errorText, unconfirmedText } from "./format.js";
+import { heldBefore, noteHeld } from "./tab-memory.js";
 import { END_OF_INPUT, INPUT_CHUNK_CHARS, inputChunks } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
 
@@ -51,9 +52,9 @@ export class TerminalControl {
   constructor(ctx: AppContext, page: TerminalControlPage) {
     this.ctx = ctx;
     this.page = page;
-    const { id, controller } = page.session();
+    const { id, controller, controllerVia } = page.session();
     this.sessionId = id;
-    this.control = controller === null ? { kind: "free" } : { kind: "other", name: controller };
+    this.control = controller === null ? { kind: "free" } : other(controller, controllerVia);
     this.bar = new ControlBar(ctx.me.name, {
       acquire: (force) => void this.acquire(force),
       release: () => void this.release(),
@@ -72,7 +73,7 @@ export class TerminalControl {
         if (lost.session !== this.sessionId) return;
         // The log's control event names the new holder; this only covers its absence.
         if (this.control.kind === "mine")
-          this.setControl({ kind: "other", name: lost.holder ?? this.page.session().controller ?? "someone else" });
+          this.setControl(this.otherNamed(lost.holder ?? this.page.session().controller ?? "someone else"));
         // Taken over from another of this user's pages: that page is where they type now.
         if (lost.holder === ctx.me.name) ctx.toast("You took control in another tab or window", "info");
         // Someone else took it (CONTROL_LOST, CONTROL_HELD): the gateway's message names them.
@@ -83,6 +84,14 @@ export class TerminalControl {
 
   get kind(): Control["kind"] {
     return this.control.kind;
+  }
+
+  /** Who holds control as the bar shows it, for the header to say the same (controlHolder). */
+  get holder(): { controller: string | null; via: ControlVia | null; here: boolean } {
+    const c = this.control;
+    if (c.kind === "free") return { controller: null, via: null, here: false };
+    if (c.kind === "mine") return { controller: this.ctx.me.name, via: "page", here: true };
+    return { controller: c.name, via: c.via ?? null, here: false };
   }
 
   /** Draws the bar for the page's state; returns the state it shows. */
@@ -100,7 +109,7 @@ export class TerminalControl {
     if (event.holder === null) this.setControl({ kind: "free" });
     else if (event.holder.connId !== undefined && event.holder.connId === this.ctx.client.hello?.connId)
       this.setControl({ kind: "mine" });
-    else this.setControl({ kind: "other", name: event.holder.name });
+    else this.setControl(other(event.holder.name, event.holder.via));
   }
 
   /** The session ended (its exit or lost event); the page draws the bar again. */
@@ -110,15 +119,17 @@ export class TerminalControl {
     this.control = { kind: "free" };
   }
 
-  /** Takes control by itself if nobody holds it (a stream session has nothing to type into). */
+  /**
+   * Takes control by itself if nobody holds it (a stream session has nothing to type into), or
+   * takes back what this tab held before a reload: the gateway keeps it for this tab's client key
+   * (`control.reconnectGraceMs`) and refuses it to anyone else. Held by someone else, it stays
+   * theirs: another page takes it only on "Take control".
+   */
   maybeAutoAcquire(): void {
-    if (
-      this.ctx.canSteer &&
-      this.page.running() &&
-      this.control.kind === "free" &&
-      this.page.session().kind === "terminal"
-    )
-      void this.acquire(false, "automatic");
+    if (!this.ctx.canSteer || !this.page.running() || this.page.session().kind !== "terminal") return;
+    const reclaim =
+      this.control.kind === "other" && this.control.name === this.ctx.me.name && heldBefore(this.sessionId);
+    if (this.control.kind === "free" || reclaim) void this.acquire(false, "automatic");
   }
 
   /** Keys for the session: sent in control, else they wait for control if nobody holds it. */
@@ -158,7 +169,7 @@ export class TerminalControl {
       const dropped = this.typedAhead.splice(0).length > 0;
       if (isSwitchboardError(error, "CONTROL_HELD")) {
         const holder = error.details?.["holder"];
-        this.setControl({ kind: "other", name: typeof holder === "string" ? holder : "someone else" });
+        this.setControl(this.otherNamed(typeof holder === "string" ? holder : "someone else"));
         if (dropped) this.bar.nudge();
       } else if (by === "automatic" && !dropped && isConnectionError(error)) {
         // The connection dropped under the request, or was down until it timed out: the
@@ -184,7 +195,14 @@ export class TerminalControl {
   private setControl(control: Control): void {
     const was = this.control.kind;
     this.control = control;
+    if (!this.sessionEnded) noteHeld(this.sessionId, control.kind === "mine");
     this.page.changed(was);
+  }
+
+  /** Someone else named `name` holds it: connected as the session's controller is, if that is them. */
+  private otherNamed(name: string): Control {
+    const session = this.page.session();
+    return other(name, session.controller === name ? session.controllerVia : undefined);
   }
 
   private send(data: Keys): void {
@@ -206,4 +224,8 @@ export class TerminalControl {
     for (const piece of inputChunks(data, INPUT_CHUNK_CHARS))
       this.ctx.client.input(this.sessionId, piece).catch(failed);
   }
+}
+
+function other(name: string, via: ControlVia | null | undefined): Control {
+  return via === undefined || via === null ? { kind: "other", name } : { kind: "other", name, via };
 }

@@ -14,6 +14,7 @@ import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } f
 import type { Keys } from "./terminal-input.js";
 import { TerminalOutput } from "./terminal-output.js";
 import { TerminalTools } from "./terminal-tools.js";
+import { RESTORE_TYPEAHEAD_CHARS, RestoreStatus } from "./restore-status.js";
 import { renderTextButton } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
 
@@ -23,8 +24,6 @@ export const FIT_DEBOUNCE_MS = 80;
 export const TERMINAL_SCROLLBACK_LINES = 10_000;
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
-/** Keys typed while the screen is restored are dropped; the page says so at most this often. */
-export const DROPPED_NOTICE_MS = 5_000;
 export const MIN_ROWS = 5;
 
 /**
@@ -47,6 +46,8 @@ export class TerminalView implements View {
   private readonly host: HTMLElement;
   private readonly control: TerminalControl;
   private readonly endBanner = new EndBanner();
+  /** "Restoring…" until the screen is back, and the keys typed meanwhile. */
+  private readonly restoring: RestoreStatus;
   private readonly lineInput: HTMLFormElement | null;
   /** "^C" in the header; none for a stream session, which has no process to interrupt. */
   private readonly interruptButton: HTMLButtonElement | null;
@@ -109,14 +110,20 @@ export class TerminalView implements View {
         this.session = { ...fresh };
         this.showInterrupt();
       },
+      // Undefined until the control exists (the header draws first); an ended session has none.
+      control: () => (this.running ? (this.control as TerminalControl | undefined)?.holder : undefined),
     });
     this.host = h("div", { class: "term-host" });
+    this.restoring = new RestoreStatus(session.outputBytes);
     this.control = new TerminalControl(ctx, {
       session: () => this.session,
       running: () => this.running,
       changed: (was) => {
         this.renderControl();
-        if (was !== this.control.kind) this.applySize();
+        this.header.refresh();
+        // Also when control comes back to this page after a reconnect without ever having left
+        // it (the lease's grace period): a resize the drop cut off is sent again now.
+        if (was !== this.control.kind || this.control.kind === "mine") this.applySize();
       },
       acquired: () => this.focusInput(),
     });
@@ -127,7 +134,7 @@ export class TerminalView implements View {
       { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
       this.header.element,
       this.control.element,
-      h("div", { class: "term-wrap" }, this.host),
+      h("div", { class: "term-wrap" }, this.host, this.restoring.element),
       this.endBanner.element,
       pty && ctx.canSteer
         ? renderKeyBar({
@@ -153,20 +160,22 @@ export class TerminalView implements View {
     });
     // What xterm produces while it writes the replayed history is its answers to the queries in
     // it (a shell showed `R$ 2RR84;0;0c` and ran it on Enter): nobody typed it, and nobody
-    // asked now. Keys pressed meanwhile go too: the screen they were typed at is not there yet.
+    // asked now. Keys pressed meanwhile wait for the screen (RestoreStatus), then go in order.
     // Live output's queries are answered as ever (a program running now waits for the answer).
     //
     // Answers to live queries go only from a page in control: from a watching page (or one that
     // released control) they answered the program a second time, and took the lease back as if
     // typed (isTerminalReport).
-    let droppedNoticeAt = 0;
     const typed = (data: string): void => {
       const report = isTerminalReport(data);
       if (this.output.replaying) {
-        if (!report && Date.now() - droppedNoticeAt > DROPPED_NOTICE_MS) {
-          droppedNoticeAt = Date.now();
-          ctx.toast("Keys typed while the screen is being restored are not sent: type again once it shows", "info");
-        }
+        if (report) return;
+        const overflowed = this.restoring.overflowed;
+        if (!this.restoring.hold(data) && !overflowed)
+          ctx.toast(
+            `The screen is still being restored: keys typed past the first ${RESTORE_TYPEAHEAD_CHARS} characters are not sent`,
+            "info",
+          );
         return;
       }
       if (report && (this.control.kind !== "mine" || this.output.catchingUp)) return;
@@ -181,24 +190,33 @@ export class TerminalView implements View {
       resize: (cols, rows) => this.resized(cols, rows),
       restored: () => {
         this.element.dataset["restored"] = "true";
+        for (const keys of this.restoring.finish()) type(keys);
       },
     });
     this.feed = new SessionFeed(
       ctx,
       session.id,
       {
-        onEvent: (event) => this.onEvent(event),
+        onEvent: (event) => {
+          if (event.type === "output" && !this.restoring.done) this.restoring.reach(event.offset + event.data.length);
+          this.onEvent(event);
+        },
         onReset: (info) => this.output.retentionDropped(info.first - info.lastSeq - 1),
         onError: (error) => this.endBanner.showError(followErrorText(error)),
         onReady: () => {
-          this.output.ready();
+          // Control first: keys typed while restoring wait for it, not for "read-only".
           this.control.maybeAutoAcquire();
+          this.output.ready();
         },
-        onScreen: (screen) => this.output.screen(screen),
+        onScreen: (screen) => {
+          this.restoring.reach(screen.offset);
+          this.output.screen(screen);
+        },
       },
       session.pty,
     );
     this.renderControl();
+    this.header.refresh();
   }
 
   /** Called once the element is in the document: xterm measures its cells on open. */

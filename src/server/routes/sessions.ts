@@ -19,7 +19,7 @@ import { StreamSession, appendExternalEvent } from "../../sessions/stream-sessio
 import { sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
-import { LOG_PENDING_HEADER } from "../http-server.js";
+import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-server.js";
 import {
   SECURITY_HEADERS,
   boolParam,
@@ -242,7 +242,9 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
     }
     case "control": {
       const { action, force } = validate(ControlBody, body);
-      const session = control(core.sessions, identity, holderKey, sessionId, action, force ?? false, by);
+      // A call forwarded from another node's connection holds it as that connection (`via` unknown here).
+      const holder = holderKey.startsWith(HTTP_HOLDER_PREFIX) ? { ...by, via: "http" as const } : by;
+      const session = control(core.sessions, identity, holderKey, sessionId, action, force ?? false, holder);
       return { status: 200, body: { ok: true, controller: session.lease.holder?.actor.name ?? null } };
     }
     case "prompt": {
