@@ -1,0 +1,137 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { RedisLog } from "../../src/cluster/redis-log.js";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { api } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import { startReplicatedRedis, startSentinel } from "../helpers/redis.js";
+import { tempDir } from "../helpers/tmp.js";
+import { follow } from "./sse-follow.js";
+
+const FAILOVER_TEST_MS = 60_000;
+
+describe("Redis primary killed under Sentinel", () => {
+  it(
+    "with waitReplicas 1, every event a viewer saw before the kill is in the promoted replica's log with its seq and content, seqs stay contiguous, and the flood goes on without a gateway restart",
+    async () => {
+      // Two replicas: after the kill the promoted one still has a replica to confirm WAIT 1.
+      const redis = await startSentinel({ replicas: 2, sentinels: 3 });
+      const config = join(tempDir(), "config.json");
+      writeFileSync(config, JSON.stringify({ cluster: { redis: redis.url, waitReplicas: 1, waitTimeoutMs: 500 } }));
+      const [a, b] = await Promise.all(
+        ["gw-a", "gw-b"].map((name) =>
+          serveInChild({ dataDir: tempDir(), config, args: ["--redis", redis.url, "--node-id", name] }),
+        ),
+      );
+      const producer = api(a!.url);
+      const id = (await producer.post("/v1/sessions", { kind: "stream" })).json.id as string;
+      await expect
+        .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
+        .toBe(200);
+      // Viewers on the owner: its events are delivered there only after WAIT confirmed them.
+      const viewers = [follow(a!.url, id), follow(a!.url, id)];
+      let acknowledged = 0;
+      let stopFlood = false;
+      const flood = (async () => {
+        for (let n = 0; !stopFlood;) {
+          // Refused while no primary answers (503 LOG_UNAVAILABLE): not appended, so sent again.
+          const res = await producer
+            .post(`/v1/sessions/${id}/events`, { type: "note", data: { n, pad: "x".repeat(200) } })
+            .catch(() => undefined);
+          if (res?.status === 200) {
+            acknowledged++;
+            n++;
+          } else await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })();
+      await expect.poll(() => acknowledged, { timeout: 15_000 }).toBeGreaterThan(200);
+      const seenBeforeKill = viewers.map((v) => new Map(v.seen));
+      await redis.primary.kill9();
+      const atKill = acknowledged;
+      await expect.poll(() => redis.masterPort(), { timeout: 15_000 }).not.toBe(redis.primary.port);
+      await expect.poll(() => acknowledged, { timeout: 20_000 }).toBeGreaterThan(atKill + 200);
+      stopFlood = true;
+      await flood;
+      for (const viewer of viewers)
+        await expect.poll(() => viewer.seen.size, { timeout: 10_000 }).toBeGreaterThanOrEqual(acknowledged);
+      await Promise.all(viewers.map((v) => v.stop()));
+
+      const promoted = await redis.masterPort();
+      expect(redis.replicas.map((r) => r.port)).toContain(promoted);
+      const client = await connectRedis([`redis://127.0.0.1:${promoted}`]);
+      afterTest(() => client.disconnect());
+      const stored = await new RedisLog(client, "sb:").read(id, 1, "+", 1_000_000);
+      expect(stored.map((e) => e.seq)).toEqual(stored.map((_, i) => i + 1));
+      const byId = new Map(stored.map((e) => [e.seq, e.json]));
+      expect(seenBeforeKill[0]!.size).toBeGreaterThan(100);
+      for (const seen of seenBeforeKill) for (const [seq, json] of seen) expect(byId.get(seq)).toBe(json);
+      for (const viewer of viewers) for (const [seq, json] of viewer.seen) expect(byId.get(seq)).toBe(json);
+      const notes = stored
+        .filter((e) => e.type === "custom")
+        .map((e) => (JSON.parse(e.json) as { data: { n: number } }).data.n);
+      expect(notes).toEqual(notes.map((_, i) => i));
+      expect(notes.length).toBeGreaterThanOrEqual(acknowledged);
+      // The other gateway followed the new primary too: its copy serves the whole log.
+      await expect
+        .poll(
+          async () =>
+            ((await api(b!.url).get(`/v1/sessions/${id}/events?since=0&limit=1`)).json as { head?: number }).head,
+          {
+            timeout: 10_000,
+          },
+        )
+        .toBe(stored.at(-1)!.seq);
+    },
+    FAILOVER_TEST_MS,
+  );
+});
+
+describe("cluster.waitReplicas", () => {
+  it(
+    "holds an event back from viewers while no replica confirms it, reports Redis degraded, and delivers it once the replica answers",
+    async () => {
+      const { primary, replicas } = await startReplicatedRedis(1);
+      const replica = replicas[0]!;
+      const config = join(tempDir(), "config.json");
+      writeFileSync(config, JSON.stringify({ cluster: { redis: primary.url, waitReplicas: 1, waitTimeoutMs: 200 } }));
+      const gateway = await serveInChild({ dataDir: tempDir(), config, args: ["--node-id", "gw-a"] });
+      const client = api(gateway.url);
+      const id = (await client.post("/v1/sessions", { kind: "stream" })).json.id as string;
+      const viewer = follow(gateway.url, id);
+      afterTest(() => viewer.stop());
+      expect((await client.post(`/v1/sessions/${id}/events`, { type: "note", data: { n: 0 } })).status).toBe(200);
+      await expect.poll(() => [...viewer.seen.values()].some((json) => json.includes('"n":0'))).toBe(true);
+      const seenBefore = viewer.seen.size;
+
+      replica.child.kill("SIGSTOP");
+      afterTest(() => replica.child.kill("SIGCONT"));
+      const held = client.post(`/v1/sessions/${id}/events`, { type: "note", data: { n: 1 } });
+      // Redis ran the append (the primary holds it), but no replica confirmed it: not delivered.
+      const redis = await connectRedis([primary.url]);
+      afterTest(() => redis.disconnect());
+      const log = new RedisLog(redis, "sb:");
+      await expect
+        .poll(async () => (await log.read(id, 1, "+", 100)).some((e) => e.json.includes('"n":1')), { timeout: 5_000 })
+        .toBe(true);
+      await expect
+        .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded, { timeout: 5_000 })
+        .toBe("REDIS_UNAVAILABLE");
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(viewer.seen.size).toBe(seenBefore);
+
+      replica.child.kill("SIGCONT");
+      await expect
+        .poll(() => [...viewer.seen.values()].some((json) => json.includes('"n":1')), { timeout: 10_000 })
+        .toBe(true);
+      expect((await held).status).toBe(200);
+      await expect
+        .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded)
+        .toBe(undefined);
+      const stored = await log.read(id, 1, "+", 100);
+      for (const [seq, json] of viewer.seen) expect(stored.find((e) => e.seq === seq)?.json).toBe(json);
+    },
+    FAILOVER_TEST_MS,
+  );
+});
