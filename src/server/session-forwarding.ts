@@ -10,7 +10,10 @@ import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Logger } from "./logger.js";
 
-/** The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the owner"). */
+/**
+ * The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the
+ * owner"); `message` is a `/v1/messages` delivery to the agent session its key names.
+ */
 export const FORWARDED_ACTIONS = [
   "events",
   "input",
@@ -21,6 +24,7 @@ export const FORWARDED_ACTIONS = [
   "abort",
   "permission",
   "delete",
+  "message",
 ] as const;
 export type SessionAction = (typeof FORWARDED_ACTIONS)[number];
 

@@ -7,10 +7,13 @@ import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-for
 import type { ForwardedAnswer, SessionAction } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
 
-/** The WebSocket steering frames a node carries to a session's owner: every forwarded route but append and delete. */
-export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete">;
+/**
+ * The WebSocket steering frames a node carries to a session's owner: every forwarded route but
+ * append, delete and a `/v1/messages` delivery.
+ */
+export type ForwardedFrameAction = Exclude<SessionAction, "events" | "delete" | "message">;
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
-  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete"),
+  FORWARDED_ACTIONS.filter((a) => a !== "events" && a !== "delete" && a !== "message"),
 );
 
 /**
