@@ -50,18 +50,23 @@ async function finals(base: string, sessionId: string, count: number): Promise<s
   return texts;
 }
 
+/** Three gateway processes on one Redis, with `config`. */
+async function threeNodes(): Promise<ChildGateway[]> {
+  const redis = await startRedis();
+  const file = join(tempDir(), "config.json");
+  writeFileSync(file, JSON.stringify(config));
+  return Promise.all(
+    ["gw-a", "gw-b", "gw-c"].map((name) =>
+      serveInChild({ dataDir: tempDir(), config: file, args: ["--redis", redis.url, "--node-id", name] }),
+    ),
+  );
+}
+
 describe("/v1/messages on any node", () => {
   it(
     "messages for one key posted to random nodes land in one session, with the answers one node gives",
     async () => {
-      const redis = await startRedis();
-      const file = join(tempDir(), "config.json");
-      writeFileSync(file, JSON.stringify(config));
-      const nodes: ChildGateway[] = await Promise.all(
-        ["gw-a", "gw-b", "gw-c"].map((name) =>
-          serveInChild({ dataDir: tempDir(), config: file, args: ["--redis", redis.url, "--node-id", name] }),
-        ),
-      );
+      const nodes = await threeNodes();
       const single = await testGateway({ config });
       let peer = 0;
       await fc.assert(
@@ -101,14 +106,7 @@ describe("/v1/messages on any node", () => {
   it(
     "first messages for a new key sent to every node at once create one session, and a message after it ended creates the next one",
     async () => {
-      const redis = await startRedis();
-      const file = join(tempDir(), "config.json");
-      writeFileSync(file, JSON.stringify(config));
-      const nodes: ChildGateway[] = await Promise.all(
-        ["gw-a", "gw-b", "gw-c"].map((name) =>
-          serveInChild({ dataDir: tempDir(), config: file, args: ["--redis", redis.url, "--node-id", name] }),
-        ),
-      );
+      const nodes = await threeNodes();
       const race = await Promise.all(
         nodes.flatMap((node, n) =>
           [0, 1].map((i) => api(node.url).post("/v1/messages", message("racer", `r${n}.${i}`))),
