@@ -198,9 +198,17 @@ export class RedisLog {
   }
 
   /** The session's record and log position as Redis holds them (undefined: not in Redis). */
-  async session(
-    sessionId: string,
-  ): Promise<{ record: PersistedSession; epoch: number; owner: string; position: RedisLogPosition } | undefined> {
+  async session(sessionId: string): Promise<
+    | {
+        record: PersistedSession;
+        epoch: number;
+        owner: string;
+        position: RedisLogPosition;
+        /** The newest seq `waitReplicas` replicas confirmed (see replica-wait.ts); absent when no owner waits. */
+        confirmed?: number;
+      }
+    | undefined
+  > {
     const { meta } = sessionKeys(this.prefix, sessionId);
     const hash = await this.redis.hgetall(meta);
     if (hash["record"] === undefined) return undefined;
@@ -208,6 +216,7 @@ export class RedisLog {
       record: JSON.parse(hash["record"]) as PersistedSession,
       epoch: Number(hash["epoch"]),
       owner: hash["owner"] ?? "",
+      ...(hash["confirmed"] !== undefined ? { confirmed: Number(hash["confirmed"]) } : {}),
       position: {
         head: Number(hash["head"] ?? 0),
         first: Number(hash["first"] ?? 1),

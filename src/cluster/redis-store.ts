@@ -69,7 +69,7 @@ export interface RedisEventStoreOptions {
    * Run after each append script call Redis acknowledged, before its entries are delivered
    * (`cluster.waitReplicas`, see replicaConfirmation); a rejection counts as a failed call.
    */
-  confirmReplicas?: () => Promise<void>;
+  confirmReplicas?: (sessionId: string, head: number) => Promise<void>;
   onWriteFailed?: (failure: LogWriteFailure) => void;
   onWriteRecovered?: (failure: LogWriteFailure) => void;
 }
@@ -310,7 +310,7 @@ export class RedisEventStore implements EventStore {
         ...(trimmedTo !== undefined ? { trimmedTo } : {}),
         ...(record ? { record } : {}),
       })
-      .then(() => this.options.confirmReplicas?.())
+      .then(() => this.options.confirmReplicas?.(box.sessionId, position.head))
       .then(
         () => this.settle(box, call, undefined),
         (error: Error) => this.settle(box, call, error),

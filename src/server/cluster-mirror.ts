@@ -162,8 +162,10 @@ export class ClusterMirror {
     }
     const log = session.log;
     if (shared.position.first > log.first) log.trimCopy(shared.position.first);
-    while (log.appendedHead < shared.position.head) {
-      const entries = await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
+    // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
+    const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
+    while (log.appendedHead < head) {
+      const entries = await this.o.log.read(id, log.appendedHead + 1, head, MIRROR_READ_ENTRIES);
       if (entries.length === 0) break;
       for (const entry of entries) {
         log.appendCopy(entry);

@@ -149,6 +149,7 @@ export async function joinCluster(
       ? replicaConfirmation(redis, {
           replicas: waitReplicas,
           timeoutMs: settings.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
+          keyPrefix: settings.keyPrefix,
         })
       : undefined;
   let closing: Promise<void> | undefined;

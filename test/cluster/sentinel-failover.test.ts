@@ -30,8 +30,8 @@ describe("Redis primary killed under Sentinel", () => {
       await expect
         .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
         .toBe(200);
-      // Viewers on the owner: its events are delivered there only after WAIT confirmed them.
-      const viewers = [follow(a!.url, id), follow(a!.url, id)];
+      // Viewers on the owner and on the node that copies the session: both get only what WAIT confirmed.
+      const viewers = [follow(a!.url, id), follow(b!.url, id)];
       const notes = flood(producer, id, 200);
       await expect.poll(() => notes.acknowledged, { timeout: 15_000 }).toBeGreaterThan(200);
       await redis.whenWatching();
@@ -69,20 +69,26 @@ describe("Redis primary killed under Sentinel", () => {
 
 describe("cluster.waitReplicas", () => {
   it(
-    "holds an event back from viewers while no replica confirms it, reports Redis degraded, and delivers it once the replica answers",
+    "holds an event back from viewers on every node while no replica confirms it, reports Redis degraded, and delivers it once the replica answers",
     async () => {
       const { primary, replicas } = await startReplicatedRedis(1);
       const replica = replicas[0]!;
       const config = join(tempDir(), "config.json");
       writeFileSync(config, JSON.stringify({ cluster: { redis: primary.url, waitReplicas: 1, waitTimeoutMs: 200 } }));
-      const gateway = await serveInChild({ dataDir: tempDir(), config, args: ["--node-id", "gw-a"] });
-      const client = api(gateway.url);
+      const [a, b] = await Promise.all(
+        ["gw-a", "gw-b"].map((name) => serveInChild({ dataDir: tempDir(), config, args: ["--node-id", name] })),
+      );
+      const client = api(a!.url);
       const id = (await client.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      const viewer = follow(gateway.url, id);
-      afterTest(() => viewer.stop());
+      await expect
+        .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
+        .toBe(200);
+      // One viewer on the owner, one on the node that copies the session from Redis.
+      const viewers = [follow(a!.url, id), follow(b!.url, id)];
+      afterTest(() => Promise.all(viewers.map((v) => v.stop())));
+      const saw = (n: number) => viewers.map((v) => [...v.seen.values()].some((json) => json.includes(`"n":${n}`)));
       expect((await client.post(`/v1/sessions/${id}/events`, { type: "note", data: { n: 0 } })).status).toBe(200);
-      await expect.poll(() => [...viewer.seen.values()].some((json) => json.includes('"n":0'))).toBe(true);
-      const seenBefore = viewer.seen.size;
+      await expect.poll(() => saw(0), { timeout: 10_000 }).toEqual([true, true]);
 
       replica.child.kill("SIGSTOP");
       afterTest(() => replica.child.kill("SIGCONT"));
@@ -97,19 +103,19 @@ describe("cluster.waitReplicas", () => {
       await expect
         .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded, { timeout: 5_000 })
         .toBe("REDIS_UNAVAILABLE");
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(viewer.seen.size).toBe(seenBefore);
+      // Longer than the copies' sweep (1 s): the node that copies has read Redis meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(saw(1)).toEqual([false, false]);
 
       replica.child.kill("SIGCONT");
-      await expect
-        .poll(() => [...viewer.seen.values()].some((json) => json.includes('"n":1')), { timeout: 10_000 })
-        .toBe(true);
+      await expect.poll(() => saw(1), { timeout: 10_000 }).toEqual([true, true]);
       expect((await held).status).toBe(200);
       await expect
         .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded)
         .toBe(undefined);
       const stored = await log.read(id, 1, "+", 100);
-      for (const [seq, json] of viewer.seen) expect(stored.find((e) => e.seq === seq)?.json).toBe(json);
+      for (const viewer of viewers)
+        for (const [seq, json] of viewer.seen) expect(stored.find((e) => e.seq === seq)?.json).toBe(json);
     },
     FAILOVER_TEST_MS,
   );
