@@ -28,9 +28,9 @@ function connectionOptions(url: URL) {
 const reconnectDelay = (attempt: number) => Math.min(attempt * 50, REDIS_RECONNECT_MAX_MS);
 
 /**
- * A connection to the master that Sentinels name. ioredis asks them for it at each (re)connect
- * and watches their `+switch-master` (failoverDetector), so after a failover the gateway follows
- * the promoted replica without a restart.
+ * The master that Sentinels name, asked at each (re)connect: a failover drops the connection and
+ * a READONLY reply (a demoted master) reconnects. Not ioredis's `failoverDetector`: its disconnect
+ * during a reconnect left the client ended for good (every command "Connection is closed.").
  */
 function sentinelClient(text: string): Redis {
   const target = parseSentinelUrl(text);
@@ -44,7 +44,7 @@ function sentinelClient(text: string): Redis {
     ...(target.tls ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    failoverDetector: true,
+    reconnectOnError: (error: Error) => (error.message.startsWith("READONLY") ? 2 : false),
     retryStrategy: reconnectDelay,
     sentinelRetryStrategy: reconnectDelay,
     lazyConnect: true,
