@@ -12,26 +12,35 @@ import { expectFloodKept, flood, follow } from "./flood-and-follow.js";
 
 const FAILOVER_TEST_MS = 60_000;
 
+/**
+ * Two gateway processes (gw-a, gw-b) with `cluster` and waitReplicas 1 in their config, and a
+ * stream session on gw-a that gw-b shows.
+ */
+async function twoGatewaysWithSession(cluster: { redis: string; waitTimeoutMs: number }, args: string[]) {
+  const config = join(tempDir(), "config.json");
+  writeFileSync(config, JSON.stringify({ cluster: { ...cluster, waitReplicas: 1 } }));
+  const [a, b] = await Promise.all(
+    ["gw-a", "gw-b"].map((name) => serveInChild({ dataDir: tempDir(), config, args: [...args, "--node-id", name] })),
+  );
+  const id = (await api(a!.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
+  await expect.poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 }).toBe(200);
+  return { a: a!, b: b!, id };
+}
+
 describe("Redis primary killed under Sentinel", () => {
   it(
     "with waitReplicas 1, every event a viewer saw before the kill is in the promoted replica's log with its seq and content, seqs stay contiguous, and the flood goes on without a gateway restart",
     async () => {
       // Two replicas: after the kill the promoted one still has a replica to confirm WAIT 1.
       const redis = await startSentinel({ replicas: 2, sentinels: 3 });
-      const config = join(tempDir(), "config.json");
-      writeFileSync(config, JSON.stringify({ cluster: { redis: redis.url, waitReplicas: 1, waitTimeoutMs: 500 } }));
-      const [a, b] = await Promise.all(
-        ["gw-a", "gw-b"].map((name) =>
-          serveInChild({ dataDir: tempDir(), config, args: ["--redis", redis.url, "--node-id", name] }),
-        ),
-      );
-      const producer = api(a!.url);
-      const id = (await producer.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      await expect
-        .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
-        .toBe(200);
+      // The Sentinel URL given as --redis too: the command line takes it as the config does.
+      const { a, b, id } = await twoGatewaysWithSession({ redis: redis.url, waitTimeoutMs: 500 }, [
+        "--redis",
+        redis.url,
+      ]);
+      const producer = api(a.url);
       // Viewers on the owner and on the node that copies the session: both get only what WAIT confirmed.
-      const viewers = [follow(a!.url, id), follow(b!.url, id)];
+      const viewers = [follow(a.url, id), follow(b.url, id)];
       const notes = flood(producer, id, 200);
       await expect.poll(() => notes.acknowledged, { timeout: 15_000 }).toBeGreaterThan(200);
       await redis.whenWatching();
@@ -56,7 +65,7 @@ describe("Redis primary killed under Sentinel", () => {
       await expect
         .poll(
           async () =>
-            ((await api(b!.url).get(`/v1/sessions/${id}/events?since=0&limit=1`)).json as { head?: number }).head,
+            ((await api(b.url).get(`/v1/sessions/${id}/events?since=0&limit=1`)).json as { head?: number }).head,
           {
             timeout: 10_000,
           },
@@ -73,18 +82,10 @@ describe("cluster.waitReplicas", () => {
     async () => {
       const { primary, replicas } = await startReplicatedRedis(1);
       const replica = replicas[0]!;
-      const config = join(tempDir(), "config.json");
-      writeFileSync(config, JSON.stringify({ cluster: { redis: primary.url, waitReplicas: 1, waitTimeoutMs: 200 } }));
-      const [a, b] = await Promise.all(
-        ["gw-a", "gw-b"].map((name) => serveInChild({ dataDir: tempDir(), config, args: ["--node-id", name] })),
-      );
-      const client = api(a!.url);
-      const id = (await client.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      await expect
-        .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
-        .toBe(200);
+      const { a, b, id } = await twoGatewaysWithSession({ redis: primary.url, waitTimeoutMs: 200 }, []);
+      const client = api(a.url);
       // One viewer on the owner, one on the node that copies the session from Redis.
-      const viewers = [follow(a!.url, id), follow(b!.url, id)];
+      const viewers = [follow(a.url, id), follow(b.url, id)];
       afterTest(() => Promise.all(viewers.map((v) => v.stop())));
       const saw = (n: number) => viewers.map((v) => [...v.seen.values()].some((json) => json.includes(`"n":${n}`)));
       expect((await client.post(`/v1/sessions/${id}/events`, { type: "note", data: { n: 0 } })).status).toBe(200);
