@@ -16,7 +16,8 @@ export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
 SWITCHBOARD_NODE_ID. --port 0 picks a free port. --redis joins a cluster sharing its log in
-Redis (several URLs: the seeds of a Redis Cluster); the node id defaults to HOST:PORT.
+Redis (several URLs: the seeds of a Redis Cluster; redis+sentinel://H1:26379,H2:26379/MASTER:
+the master those Sentinels name, followed across failovers); the node id defaults to HOST:PORT.
 Ended sessions and their logs are removed 30 days after they ended, and oldest first while
 they take more than 4 GiB: --ended-max-age (SWITCHBOARD_ENDED_MAX_AGE; 12h, 7d, ...) and
 --ended-max-bytes (SWITCHBOARD_ENDED_MAX_BYTES; 500MiB, 10GB, ...) change that, ahead of the

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from "ioredis";
 import type { ClusterNode } from "ioredis";
+import { isSentinelUrl, parseSentinelUrl } from "./cluster-settings.js";
 
 /** A connection to the cluster's Redis: one server, or a Redis Cluster named by several seeds. */
 export type RedisClient = Redis | Cluster;
@@ -27,11 +28,50 @@ function connectionOptions(url: URL) {
 const reconnectDelay = (attempt: number) => Math.min(attempt * 50, REDIS_RECONNECT_MAX_MS);
 
 /**
+ * The master that Sentinels name, asked at each (re)connect: a failover drops the connection and
+ * a READONLY reply (a demoted master) reconnects. Not ioredis's `failoverDetector`: its disconnect
+ * during a reconnect left the client ended for good (every command "Connection is closed.").
+ */
+function sentinelClient(text: string): Redis {
+  const target = parseSentinelUrl(text);
+  return new Redis({
+    sentinels: target.sentinels,
+    name: target.name,
+    role: "master",
+    db: target.db,
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.tls ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    reconnectOnError: (error: Error) => (error.message.startsWith("READONLY") ? 2 : false),
+    retryStrategy: reconnectDelay,
+    sentinelRetryStrategy: reconnectDelay,
+    lazyConnect: true,
+  });
+}
+
+/** Where the seeds point, for an error message: hosts only, never credentials. */
+function describeSeeds(seeds: readonly string[]): string {
+  const first = seeds[0] ?? "";
+  if (isSentinelUrl(first)) {
+    const target = parseSentinelUrl(first);
+    return `the master ${target.name} of the Sentinels ${target.sentinels.map((s) => `${s.host}:${s.port}`).join(",")}`;
+  }
+  return seeds
+    .map((s) => new URL(s))
+    .map((u) => `${u.protocol}//${u.host}`)
+    .join(",");
+}
+
+/**
  * Connects to the seeds (see parseRedisSeeds): one URL is one server (its path selects the
- * database), several are the seeds of a Redis Cluster. Resolves once connected; rejects with
- * what went wrong (the URLs' passwords are not in it).
+ * database), a `redis+sentinel://` URL is the master its Sentinels name, several are the seeds
+ * of a Redis Cluster. Resolves once connected; rejects with what went wrong (the URLs'
+ * passwords are not in it).
  */
 export async function connectRedis(seeds: readonly string[]): Promise<RedisClient> {
+  if (seeds[0] !== undefined && isSentinelUrl(seeds[0])) return connected(sentinelClient(seeds[0]), seeds);
   const urls = seeds.map((s) => new URL(s));
   const first = urls[0];
   if (first === undefined) throw new Error("no Redis URL given");
@@ -54,14 +94,19 @@ export async function connectRedis(seeds: readonly string[]): Promise<RedisClien
       lazyConnect: true,
     });
   }
+  return connected(client, seeds);
+}
+
+async function connected(client: RedisClient, seeds: readonly string[]): Promise<RedisClient> {
   // Reported through the connection state (see RedisLink); without a listener ioredis prints each one.
   client.on("error", () => undefined);
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    const where = urls.map((u) => `${u.protocol}//${u.host}`).join(",");
-    throw new Error(`cannot connect to Redis at ${where}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`cannot connect to Redis at ${describeSeeds(seeds)}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return client;
 }

@@ -248,6 +248,8 @@ export interface SharedSession {
   epoch: number;
   owner: string;
   position: RedisLogPosition;
+  /** The newest seq `waitReplicas` replicas confirmed (see replica-wait.ts); absent when no owner waits. */
+  confirmed?: number;
 }
 
 function sharedSession(hash: Record<string, string>): SharedSession | undefined {
@@ -256,6 +258,7 @@ function sharedSession(hash: Record<string, string>): SharedSession | undefined 
     record: JSON.parse(hash["record"]) as PersistedSession,
     epoch: Number(hash["epoch"]),
     owner: hash["owner"] ?? "",
+    ...(hash["confirmed"] !== undefined ? { confirmed: Number(hash["confirmed"]) } : {}),
     position: {
       head: Number(hash["head"] ?? 0),
       first: Number(hash["first"] ?? 1),

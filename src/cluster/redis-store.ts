@@ -65,6 +65,11 @@ export interface RedisEventStoreOptions {
   clock: Clock;
   /** A session's append was refused under a newer epoch: the node stops it (nothing more of it is written). */
   onFenced: (sessionId: string, error: FencedError) => void;
+  /**
+   * Run after each append script call Redis acknowledged, before its entries are delivered
+   * (`cluster.waitReplicas`, see replicaConfirmation); a rejection counts as a failed call.
+   */
+  confirmReplicas?: (sessionId: string, head: number) => Promise<void>;
   onWriteFailed?: (failure: LogWriteFailure) => void;
   onWriteRecovered?: (failure: LogWriteFailure) => void;
 }
@@ -314,6 +319,7 @@ export class RedisEventStore implements EventStore {
         ...(trimmedTo !== undefined ? { trimmedTo } : {}),
         ...(record ? { record } : {}),
       })
+      .then(() => this.options.confirmReplicas?.(box.sessionId, position.head))
       .then(
         () => this.settle(box, call, undefined),
         (error: Error) => this.settle(box, call, error),

@@ -167,12 +167,12 @@ export class ClusterMirror {
     }
     const log = session.log;
     if (shared.position.first > log.first) log.trimCopy(shared.position.first);
-    let read = ahead?.entries.filter((e) => e.seq > log.appendedHead) ?? [];
-    while (log.appendedHead < shared.position.head) {
+    // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
+    const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
+    let read = ahead?.entries.filter((e) => e.seq > log.appendedHead && e.seq <= head) ?? [];
+    while (log.appendedHead < head) {
       const entries =
-        read.length > 0
-          ? read
-          : await this.o.log.read(id, log.appendedHead + 1, shared.position.head, MIRROR_READ_ENTRIES);
+        read.length > 0 ? read : await this.o.log.read(id, log.appendedHead + 1, head, MIRROR_READ_ENTRIES);
       read = [];
       if (entries.length === 0) break;
       for (const entry of entries) {

@@ -1,10 +1,17 @@
 import type { Clock } from "../core/clock.js";
-import { DEFAULT_KEY_PREFIX, defaultNodeId, nodeIdProblem } from "../cluster/cluster-settings.js";
+import {
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_WAIT_TIMEOUT_MS,
+  defaultNodeId,
+  nodeIdProblem,
+  redisSeedsProblem,
+} from "../cluster/cluster-settings.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
 import { NodeLease } from "../cluster/node-lease.js";
 import { connectRedis } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { RedisLog } from "../cluster/redis-log.js";
+import { replicaConfirmation } from "../cluster/replica-wait.js";
 import type { FencedError } from "../cluster/redis-log.js";
 import { RedisEventStore } from "../cluster/redis-store.js";
 import { NODE_REQUEST_OVERHEAD_BYTES, NodeRpc } from "../cluster/node-rpc.js";
@@ -35,13 +42,15 @@ export function resolveClusterSettings(
   const seeds = given?.redis ?? (config === undefined ? undefined : [config.redis].flat());
   if (seeds === undefined) return undefined;
   const nodeId = given?.nodeId ?? config?.nodeId ?? defaultNodeId(port);
-  const problem = nodeIdProblem(nodeId);
+  const problem = nodeIdProblem(nodeId) ?? redisSeedsProblem(seeds, config?.waitReplicas);
   if (problem !== undefined) throw new Error(problem);
   return {
     seeds,
     nodeId,
     keyPrefix: config?.keyPrefix ?? DEFAULT_KEY_PREFIX,
     ...(config?.nodeTtlMs !== undefined ? { nodeTtlMs: config.nodeTtlMs } : {}),
+    ...(config?.waitReplicas ? { waitReplicas: config.waitReplicas } : {}),
+    ...(config?.waitTimeoutMs !== undefined ? { waitTimeoutMs: config.waitTimeoutMs } : {}),
   };
 }
 
@@ -139,7 +148,19 @@ export async function joinCluster(
     redis.disconnect();
     throw error;
   }
-  logger.info({ nodeId: settings.nodeId, redis: settings.seeds.length }, "joined the cluster");
+  logger.info(
+    { nodeId: settings.nodeId, redis: settings.seeds.length, waitReplicas: settings.waitReplicas ?? 0 },
+    "joined the cluster",
+  );
+  const waitReplicas = settings.waitReplicas ?? 0;
+  const confirmReplicas =
+    waitReplicas > 0
+      ? replicaConfirmation(redis, {
+          replicas: waitReplicas,
+          timeoutMs: settings.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS,
+          keyPrefix: settings.keyPrefix,
+        })
+      : undefined;
   let closing: Promise<void> | undefined;
   const log = new RedisLog(redis, settings.keyPrefix, (seconds) => metrics.redisCommandSeconds.observe(seconds));
   return {
@@ -154,6 +175,7 @@ export async function joinCluster(
         nodeId: settings.nodeId,
         clock,
         onFenced,
+        ...(confirmReplicas ? { confirmReplicas } : {}),
         onWriteFailed: (failure) => {
           if (failure.attempts !== 1 && failure.attempts % REDIS_FAILURE_REMINDER_ATTEMPTS !== 0) return;
           logger.error(

@@ -4,7 +4,16 @@ import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
 import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
-import { KEY_PREFIX_PATTERN, MAX_REDIS_SEEDS, nodeIdProblem, redisUrlProblem } from "../cluster/cluster-settings.js";
+import {
+  KEY_PREFIX_PATTERN,
+  MAX_REDIS_SEEDS,
+  MAX_WAIT_REPLICAS,
+  MAX_WAIT_TIMEOUT_MS,
+  MIN_WAIT_TIMEOUT_MS,
+  nodeIdProblem,
+  redisSeedsProblem,
+  redisUrlProblem,
+} from "../cluster/cluster-settings.js";
 import { NODE_LEASE_MAX_TTL_MS, NODE_LEASE_MIN_TTL_MS } from "../cluster/node-lease.js";
 
 export const ROLES = ["admin", "operator", "viewer"] as const;
@@ -205,7 +214,7 @@ export const ConfigSchema = z.strictObject({
   /** Cluster mode (docs/cluster.md): the log is shared in Redis. `--redis` and `--node-id` take precedence. */
   cluster: z
     .strictObject({
-      /** A Redis URL, or the seed URLs of a Redis Cluster. */
+      /** A Redis URL, a `redis+sentinel://` URL, or the seed URLs of a Redis Cluster. */
       redis: z.union([RedisUrl, z.array(RedisUrl).min(1).max(MAX_REDIS_SEEDS)]),
       nodeId: z.string().superRefine(named(nodeIdProblem)).optional(),
       keyPrefix: z
@@ -214,6 +223,14 @@ export const ConfigSchema = z.strictObject({
         .optional(),
       /** The node lease's TTL: how long a dead node's sessions wait before another takes them over. */
       nodeTtlMs: z.number().int().min(NODE_LEASE_MIN_TTL_MS).max(NODE_LEASE_MAX_TTL_MS).optional(),
+      /** Replicas that confirm each append (`WAIT`) before its events are delivered; default 0. */
+      waitReplicas: z.number().int().min(0).max(MAX_WAIT_REPLICAS).optional(),
+      /** How long one `WAIT` may take; default 1,000 ms. */
+      waitTimeoutMs: z.number().int().min(MIN_WAIT_TIMEOUT_MS).max(MAX_WAIT_TIMEOUT_MS).optional(),
+    })
+    .superRefine((cluster, ctx) => {
+      const problem = redisSeedsProblem([cluster.redis].flat(), cluster.waitReplicas);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, path: ["redis"] });
     })
     .optional(),
 });

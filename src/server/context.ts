@@ -15,6 +15,7 @@ import type { Config, Limits } from "./config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
 import type { Logger } from "./logger.js";
 import type { SessionForwarder } from "./session-forwarding.js";
+import type { MessageSessionIndex } from "../cluster/message-index.js";
 import type { GatewayMetrics } from "./metrics.js";
 
 /** What every route and endpoint of the gateway can reach. */
@@ -43,6 +44,8 @@ export interface GatewayCore {
   countFdExhaustion(error: unknown, what: FdExhaustion): void;
   /** Cluster mode: sends a session's changes to the node that runs it (absent on a single node). */
   forwarder: SessionForwarder | undefined;
+  /** Cluster mode: which session each `/v1/messages` key names, shared by every node (absent on a single node). */
+  messageIndex: MessageSessionIndex | undefined;
   /** The sandboxed plugins (absent until the host has started). */
   plugins: PluginHost | undefined;
   /** Cluster mode: the nodes as `GET /v1/nodes` lists them (undefined on a single node). */

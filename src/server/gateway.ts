@@ -63,6 +63,7 @@ import type { Membership } from "../cluster/membership.js";
 import type { ClusterLink, ClusterOptions } from "./cluster-mode.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
 import type { NodeRpc } from "../cluster/node-rpc.js";
+import { MessageSessionIndex } from "../cluster/message-index.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 
 export const DEFAULT_HOST = "127.0.0.1";
@@ -368,6 +369,7 @@ function buildCore(
     routing,
     plugins: undefined,
     forwarder: undefined,
+    messageIndex: undefined,
     nodes: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
@@ -418,6 +420,7 @@ async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCo
   const rpc = await startNodeRpc(cluster, { ...base, bodyBytes: base.limits.bodyBytes, handle });
   base.undo.push(() => rpc.close());
   core.forwarder = sessionForwarder(rpc);
+  core.messageIndex = new MessageSessionIndex(cluster.redis, cluster.settings.keyPrefix);
   return rpc;
 }
 

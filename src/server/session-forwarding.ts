@@ -10,7 +10,10 @@ import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Logger } from "./logger.js";
 
-/** The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the owner"). */
+/**
+ * The session routes a node forwards to the session's owner (docs/cluster.md, "Requests to the
+ * owner"); `message` is a `/v1/messages` delivery to the agent session its key names.
+ */
 export const FORWARDED_ACTIONS = [
   "events",
   "input",
@@ -22,6 +25,7 @@ export const FORWARDED_ACTIONS = [
   "permission",
   "resume",
   "delete",
+  "message",
   // Not routes: a WebSocket connection's `ping` renewing the lease it took through the owner,
   // and its close ending it there (`control` `disconnected`, as for a local connection).
   "renew",

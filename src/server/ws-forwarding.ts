@@ -9,11 +9,19 @@ import { inputBytes } from "./steering.js";
 
 /**
  * The WebSocket steering frames a node carries to a session's owner: every forwarded route but
- * append, delete and resume (`renew` and `disconnect` are no frames: a `ping` and the close send them).
+ * append, delete, resume and a `/v1/messages` delivery (`renew` and `disconnect` are no frames: a
+ * `ping` and the close send them).
  */
-type NotAFrame = "events" | "delete" | "resume" | "renew" | "disconnect";
+type NotAFrame = "events" | "delete" | "resume" | "message" | "renew" | "disconnect";
 export type ForwardedFrameAction = Exclude<SessionAction, NotAFrame>;
-const NOT_FRAMES: ReadonlySet<string> = new Set<NotAFrame>(["events", "delete", "resume", "renew", "disconnect"]);
+const NOT_FRAMES: ReadonlySet<string> = new Set<NotAFrame>([
+  "events",
+  "delete",
+  "resume",
+  "message",
+  "renew",
+  "disconnect",
+]);
 export const FORWARDED_FRAME_ACTIONS: ReadonlySet<string> = new Set(
   FORWARDED_ACTIONS.filter((a) => !NOT_FRAMES.has(a)),
 );

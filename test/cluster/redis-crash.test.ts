@@ -1,56 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { RedisLog } from "../../src/cluster/redis-log.js";
-import { connectRedis } from "../../src/cluster/redis-client.js";
-import { afterTest } from "../helpers/cleanup.js";
-import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { expectFloodKept, flood, follow } from "./flood-and-follow.js";
 
 const CRASH_TEST_MS = 150_000;
-
-/** Follows a session's SSE stream on `base`, keeping each event's JSON by seq, until `stop` is called. */
-function follow(base: string, id: string) {
-  const seen = new Map<number, string>();
-  const abort = new AbortController();
-  const done = (async () => {
-    let since = 0;
-    while (!abort.signal.aborted) {
-      try {
-        const res = await fetch(`${base}/v1/sessions/${id}/stream?since=${since}`, {
-          headers: { authorization: `Bearer ${TEST_TOKEN}` },
-          signal: abort.signal,
-        });
-        const decoder = new TextDecoder();
-        let text = "";
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          text += decoder.decode(chunk, { stream: true });
-          let end;
-          while ((end = text.indexOf("\n\n")) >= 0) {
-            const data = /^data: (.*)$/m.exec(text.slice(0, end))?.[1];
-            text = text.slice(end + 2);
-            if (data === undefined) continue;
-            const seq = (JSON.parse(data) as { seq: number }).seq;
-            expect(seen.has(seq)).toBe(false);
-            seen.set(seq, data);
-            since = seq;
-          }
-        }
-      } catch (error) {
-        // Aborted by stop(); anything else is a dropped stream, resumed from `since`.
-        if (abort.signal.aborted) return;
-        void error;
-      }
-    }
-  })();
-  return {
-    seen,
-    stop: async () => {
-      abort.abort();
-      await done;
-    },
-  };
-}
 
 describe("Redis killed mid-flood", () => {
   it(
@@ -68,43 +23,18 @@ describe("Redis killed mid-flood", () => {
         .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
         .toBe(200);
       const viewer = follow(b!.url, id);
-      let acknowledged = 0;
-      let stopFlood = false;
-      const flood = (async () => {
-        for (let n = 0; !stopFlood;) {
-          // Refused while Redis is away (503 LOG_UNAVAILABLE): not appended, so sent again.
-          const res = await producer
-            .post(`/v1/sessions/${id}/events`, { type: "note", data: { n, pad: "x".repeat(500) } })
-            .catch(() => undefined);
-          if (res?.status === 200) {
-            acknowledged++;
-            n++;
-          } else await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      })();
-      await expect.poll(() => acknowledged, { timeout: 20_000 }).toBeGreaterThan(200);
+      const notes = flood(producer, id, 500);
+      await expect.poll(() => notes.acknowledged, { timeout: 20_000 }).toBeGreaterThan(200);
       await redis.kill9();
-      const atKill = acknowledged;
+      const atKill = notes.acknowledged;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await redis.restart();
-      await expect.poll(() => acknowledged, { timeout: 30_000 }).toBeGreaterThan(atKill + 200);
-      stopFlood = true;
-      await flood;
-      await expect.poll(() => viewer.seen.size, { timeout: 20_000 }).toBeGreaterThanOrEqual(acknowledged);
+      await expect.poll(() => notes.acknowledged, { timeout: 30_000 }).toBeGreaterThan(atKill + 200);
+      await notes.stop();
+      await expect.poll(() => viewer.seen.size, { timeout: 20_000 }).toBeGreaterThanOrEqual(notes.acknowledged);
       await viewer.stop();
 
-      const client = await connectRedis([redis.url]);
-      afterTest(() => client.disconnect());
-      const stored = await new RedisLog(client, "sb:").read(id, 1, "+", 1_000_000);
-      expect(stored.map((e) => e.seq)).toEqual(stored.map((_, i) => i + 1));
-      const byId = new Map(stored.map((e) => [e.seq, e.json]));
-      for (const [seq, json] of viewer.seen) expect(byId.get(seq)).toBe(json);
-      // Every acknowledged event is there (notes 0 .. acknowledged-1, once each).
-      const notes = stored
-        .filter((e) => e.type === "custom")
-        .map((e) => (JSON.parse(e.json) as { data: { n: number } }).data.n);
-      expect(notes).toEqual(notes.map((_, i) => i));
-      expect(notes.length).toBeGreaterThanOrEqual(acknowledged);
+      await expectFloodKept(redis.url, id, { seen: [viewer.seen], acknowledged: notes.acknowledged });
     },
     CRASH_TEST_MS,
   );

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { tempDir } from "./tmp.js";
 import { afterTest } from "./cleanup.js";
 
@@ -50,15 +52,20 @@ function launch(port: number, dir: string, options: RedisOptions): Promise<Child
     ...(options.appendfsync ? ["--appendonly", "yes", "--appendfsync", options.appendfsync] : ["--appendonly", "no"]),
     ...(options.args ?? []),
   ];
-  const child = spawn(REDIS_SERVER, args, { stdio: ["ignore", "pipe", "pipe"] });
+  return spawnUntil(REDIS_SERVER, args, "Ready to accept connections", "redis-server");
+}
+
+/** Runs `program` and resolves once its output shows `ready`; rejects, naming it `what`, if it exits first. */
+function spawnUntil(program: string, args: string[], ready: string, what: string): Promise<ChildProcess> {
+  const child = spawn(program, args, { stdio: ["ignore", "pipe", "pipe"] });
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      if (out.includes("Ready to accept connections")) resolve(child);
+      if (out.includes(ready)) resolve(child);
     });
-    child.on("error", (error) => reject(new Error(`cannot run ${REDIS_SERVER}: ${error.message}`)));
-    child.on("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.slice(-2000)}`)));
+    child.on("error", (error) => reject(new Error(`cannot run ${program}: ${error.message}`)));
+    child.on("exit", (code) => reject(new Error(`${what} exited (${code}): ${out.slice(-2000)}`)));
   });
 }
 
@@ -154,4 +161,141 @@ export async function startRedisCluster(masters = 3, options: RedisOptions = {})
     }
   }
   return { nodes, url: nodes.map((n) => n.url).join(",") };
+}
+
+export const REDIS_SENTINEL = "/usr/bin/redis-sentinel";
+
+/** A primary, its replicas and the Sentinels that watch them, all started by this test. */
+export interface TestSentinels {
+  /** The master's name the Sentinels monitor. */
+  readonly name: string;
+  readonly primary: TestRedis;
+  readonly replicas: readonly TestRedis[];
+  readonly sentinelPorts: readonly number[];
+  /** What a gateway is given: `redis+sentinel://127.0.0.1:S1,…/<name>`. */
+  readonly url: string;
+  /** Resolves once every Sentinel sees the replicas and the other Sentinels: a failover can start at once. */
+  whenWatching(): Promise<void>;
+  /** The port of the server the Sentinels name as master now (asks the first that answers). */
+  masterPort(): Promise<number>;
+}
+
+/** Starts one redis-sentinel watching the master on `masterPort`, on a free port; resolves with its port. */
+async function startSentinelProcess(name: string, masterPort: number, quorum: number): Promise<number> {
+  const dir = tempDir("switchboard-sentinel-");
+  const conf = join(dir, "sentinel.conf");
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        "bind 127.0.0.1",
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} ${quorum}`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 10000`,
+        "",
+      ].join("\n"),
+    );
+    try {
+      const child = await spawnUntil(
+        REDIS_SENTINEL,
+        [conf, "--logfile", ""],
+        "+monitor master",
+        `redis-sentinel on ${port}`,
+      );
+      afterTest(async () => {
+        child.kill("SIGKILL");
+        await exited(child);
+      });
+      return port;
+    } catch (error) {
+      // Another process took the free port first: try another.
+      if (attempt >= 4) throw error;
+    }
+  }
+}
+
+async function pollUntil(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A primary and its replicas, all started by this test. */
+export interface TestReplicatedRedis {
+  readonly primary: TestRedis;
+  readonly replicas: readonly TestRedis[];
+}
+
+/**
+ * Starts a primary (with `options`, e.g. AOF) and `replicas` servers replicating it; resolves
+ * once every replica is in sync. All are killed when the test ends.
+ */
+export async function startReplicatedRedis(
+  replicaCount: number,
+  options: RedisOptions = {},
+): Promise<TestReplicatedRedis> {
+  const primary = await startRedis(options);
+  const extra = ["--replicaof", "127.0.0.1", String(primary.port), ...(options.args ?? [])];
+  const replicas = await Promise.all(
+    Array.from({ length: replicaCount }, () => startRedis({ ...options, args: extra })),
+  );
+  await pollUntil("replicas in sync", 10_000, async () => {
+    const info = await run(REDIS_CLI, ["-p", String(primary.port), "info", "replication"]);
+    return (info.match(/state=online/g) ?? []).length === replicas.length;
+  });
+  return { primary, replicas };
+}
+
+/**
+ * Starts a primary and `replicas` replicas (see {@link startReplicatedRedis}) and `sentinels`
+ * redis-sentinel processes (quorum a majority, `down-after-milliseconds` 1,000, each on a free
+ * port with its config in a temp dir); resolves once they run (see `whenWatching`). All are
+ * killed when the test ends.
+ */
+export async function startSentinel(
+  o: { replicas?: number; sentinels?: number; options?: RedisOptions } = {},
+): Promise<TestSentinels> {
+  const name = "sbmaster";
+  const { primary, replicas } = await startReplicatedRedis(o.replicas ?? 1, o.options);
+  const count = o.sentinels ?? 3;
+  const quorum = Math.floor(count / 2) + 1;
+  const sentinelPorts = await Promise.all(
+    Array.from({ length: count }, () => startSentinelProcess(name, primary.port, quorum)),
+  );
+  const watching = Promise.all(
+    sentinelPorts.map((port) =>
+      pollUntil(`Sentinel ${port} sees the replicas and the other Sentinels`, 20_000, async () => {
+        const info = await run(REDIS_CLI, ["-p", String(port), "sentinel", "master", name]);
+        const field = (key: string) => Number(new RegExp(`^${key}\\n(\\d+)$`, "m").exec(info)?.[1] ?? -1);
+        return field("num-slaves") === replicas.length && field("num-other-sentinels") === count - 1;
+      }),
+    ),
+  );
+  // Awaited by whenWatching(); a test that never asks is not failed by it.
+  watching.catch(() => undefined);
+  return {
+    name,
+    primary,
+    replicas,
+    sentinelPorts,
+    url: `redis+sentinel://${sentinelPorts.map((p) => `127.0.0.1:${p}`).join(",")}/${name}`,
+    async whenWatching() {
+      await watching;
+    },
+    async masterPort() {
+      for (const port of sentinelPorts) {
+        const answer = await run(REDIS_CLI, ["-p", String(port), "sentinel", "get-master-addr-by-name", name]).catch(
+          () => undefined,
+        );
+        const master = answer?.trim().split("\n")[1];
+        if (master !== undefined) return Number(master);
+      }
+      throw new Error("no Sentinel answers");
+    },
+  };
 }

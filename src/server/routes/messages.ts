@@ -1,6 +1,11 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { MessageKey } from "../../cluster/message-index.js";
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
 import { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
+import { REMOTE_CATCH_UP_MS, RemoteSession } from "../../sessions/remote-session.js";
+import type { Session } from "../../sessions/session.js";
 import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
 import { actorOf, canCreate } from "../auth.js";
@@ -9,6 +14,8 @@ import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { Actor } from "../../protocol/index.js";
+import { forwardToOwner } from "../session-forwarding.js";
+import type { Identity } from "../auth.js";
 
 /**
  * `POST /v1/route` answers where a message would go and why (a dry run); `POST /v1/messages`
@@ -25,7 +32,7 @@ export function messageRoutes(router: Router, core: GatewayCore): void {
     if (!canCreate(ctx.identity))
       throw new SwitchboardError("FORBIDDEN", `${ctx.identity.name} is a viewer and cannot deliver messages`);
     const raw = await readJson(ctx.req, core.limits.bodyBytes);
-    sendJson(ctx.res, 202, deliverMessage(core, raw, actorOf(ctx.identity)));
+    sendJson(ctx.res, 202, await deliverMessage(core, raw, actorOf(ctx.identity)));
   });
 }
 
@@ -36,12 +43,27 @@ export interface Delivery extends Route {
 }
 
 /**
- * Routes an inbound message (validated here) by the bindings and queues it as a run on its
- * session, which `by` owns when it creates it: the one path of both HTTP and plugins.
+ * How long a message waits for another node that claimed its key (to create the key's session)
+ * to record the session, before it is refused with NODE_UNAVAILABLE.
  */
-export function deliverMessage(core: GatewayCore, raw: unknown, by: Actor): Delivery {
+export const MESSAGE_CLAIM_WAIT_MS = 5_000;
+/** How often a waiting message looks again whether the claim was recorded. */
+const MESSAGE_CLAIM_POLL_MS = 25;
+
+/**
+ * Routes an inbound message (validated here) by the bindings and queues it as a run on its
+ * session, which `by` owns when it creates it: the one path of both HTTP and plugins. In
+ * cluster mode the session may run on another node, which then queues it (`forwarded`: this
+ * node is that node, and forwards nothing further).
+ */
+export async function deliverMessage(
+  core: GatewayCore,
+  raw: unknown,
+  by: Actor,
+  o: { forwarded?: boolean } = {},
+): Promise<Delivery> {
   try {
-    const delivery = deliver(core, raw, by);
+    const delivery = await deliver(core, raw, by, o.forwarded ?? false);
     core.metrics.messages.inc({ result: "delivered" });
     return delivery;
   } catch (error) {
@@ -50,20 +72,98 @@ export function deliverMessage(core: GatewayCore, raw: unknown, by: Actor): Deli
   }
 }
 
-function deliver(core: GatewayCore, raw: unknown, by: Actor): Delivery {
+async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: boolean): Promise<Delivery> {
   const message = validate(InboundMessageSchema, raw);
   const route = core.routing.resolveOrThrow(message);
-  const session = sessionForKey(core, route.agentId, route.sessionKey, by.name);
   const from = message.sender && { channel: message.channel.toLowerCase(), ...message.sender };
-  const { runId } = session.prompt(message.text, by, from);
-  return {
-    agentId: route.agentId,
-    sessionKey: route.sessionKey,
-    sessionId: session.id,
-    runId,
-    matchedBy: route.matchedBy,
-    bindingIndex: route.bindingIndex,
+  const queue = (session: AgentGatewaySession): Delivery => {
+    const { runId } = session.prompt(message.text, by, from);
+    return {
+      agentId: route.agentId,
+      sessionKey: route.sessionKey,
+      sessionId: session.id,
+      runId,
+      matchedBy: route.matchedBy,
+      bindingIndex: route.bindingIndex,
+    };
   };
+  const index = core.messageIndex;
+  if (index === undefined) return queue(sessionForKey(core, route.agentId, route.sessionKey, by.name));
+  const key: MessageKey = { agentId: route.agentId, sessionKey: route.sessionKey, owner: by.name };
+  const deadline = core.clock.now() + MESSAGE_CLAIM_WAIT_MS;
+  for (;;) {
+    const named = await index.get(key);
+    const session = named === undefined ? undefined : await copyOf(core, named);
+    if (session?.running && session instanceof AgentGatewaySession) return queue(session);
+    if (session?.running && session instanceof RemoteSession && !forwarded)
+      return forwardMessage(core, session.nodeId, session.id, raw, by);
+    // None yet, or it ended (or this node does not know it): one node claims the key and creates
+    // its session; the others wait for it to be recorded and deliver there.
+    const holder = randomUUID();
+    if (await index.claim(key, named, holder)) {
+      let created: AgentGatewaySession;
+      try {
+        created = createKeySession(core, route.agentId, route.sessionKey, by.name);
+      } catch (error) {
+        await index.release(key, holder);
+        throw error;
+      }
+      await index.record(key, holder, created.id);
+      return queue(created);
+    }
+    if (core.clock.now() >= deadline)
+      throw new SwitchboardError(
+        "NODE_UNAVAILABLE",
+        `another node claimed this conversation's session (${route.sessionKey.slice(0, 200)}) to create it and did not record it within ${MESSAGE_CLAIM_WAIT_MS} ms; retry later`,
+      );
+    await new Promise((resolve) => core.clock.setTimeout(() => resolve(undefined), MESSAGE_CLAIM_POLL_MS));
+  }
+}
+
+/**
+ * The session `id` as this node knows it: a node's copy of a session another node just
+ * created may lag its entry in the index, so an unknown one is waited for (at most
+ * REMOTE_CATCH_UP_MS, as a read is); undefined when it is still unknown (deleted).
+ */
+async function copyOf(core: GatewayCore, id: string): Promise<Session | undefined> {
+  const deadline = core.clock.now() + REMOTE_CATCH_UP_MS;
+  for (;;) {
+    const session = core.sessions.get(id);
+    if (session !== undefined || core.clock.now() >= deadline) return session;
+    await new Promise((resolve) => core.clock.setTimeout(() => resolve(undefined), MESSAGE_CLAIM_POLL_MS));
+  }
+}
+
+/** The body of a forwarded `message` call: the message as the client sent it and who delivers it. */
+export const ForwardedMessage = z
+  .object({
+    message: z.unknown(),
+    by: z.object({ name: z.string().max(256), role: z.enum(["admin", "operator", "plugin"]) }).strict(),
+  })
+  .strict();
+
+/**
+ * Has the node that runs the key's session queue the message there (the `message` action of
+ * "Requests to the owner"); answers as that node does.
+ */
+async function forwardMessage(
+  core: GatewayCore,
+  owner: string,
+  sessionId: string,
+  raw: unknown,
+  by: Actor,
+): Promise<Delivery> {
+  // The owner delivers as `by` (a token's name, or a plugin's); the identity only carries the call.
+  const identity: Identity = { name: by.name, role: by.role === "admin" ? "admin" : "operator", sessions: [] };
+  const answer = await forwardToOwner(core, owner, {
+    action: "message",
+    sessionId,
+    identity,
+    holderKey: by.name,
+    body: { message: raw, by },
+    query: "",
+  });
+  return answer.body as Delivery;
 }
 
 /**
@@ -89,6 +189,11 @@ export function sessionForKey(
     )
       return s;
   }
+  return createKeySession(core, agentId, sessionKey, owner);
+}
+
+/** A new agent session for a message's key; a session limit it hits says what to do about routed sessions. */
+function createKeySession(core: GatewayCore, agentId: string, sessionKey: string, owner: string): AgentGatewaySession {
   try {
     return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);
   } catch (error) {

@@ -34,6 +34,7 @@ import {
 } from "../http.js";
 import type { Router } from "../router.js";
 import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
+import { ForwardedMessage, deliverMessage } from "./messages.js";
 import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
 import { AnswerBudget } from "../answer-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
@@ -278,6 +279,10 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       return appendEvents(core, call);
     case "delete":
       return deleteSession(core, call);
+    case "message": {
+      const forwarded = validate(ForwardedMessage, body);
+      return { status: 202, body: await deliverMessage(core, forwarded.message, forwarded.by, { forwarded: true }) };
+    }
   }
 }
 

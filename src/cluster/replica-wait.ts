@@ -1,0 +1,47 @@
+import type { RedisClient } from "./redis-client.js";
+import { sessionKeys } from "./redis-log.js";
+
+/**
+ * Raises a session's `confirmed` seq (never lowers it) and notifies the other nodes, whose copies
+ * follow it rather than `head` when it is there: KEYS meta, live channel; ARGV the seq.
+ */
+const CONFIRM = `
+local confirmed = tonumber(redis.call('HGET', KEYS[1], 'confirmed') or '0')
+if tonumber(ARGV[1]) > confirmed then redis.call('HSET', KEYS[1], 'confirmed', ARGV[1]) end
+redis.call('SPUBLISH', KEYS[2], ARGV[1])
+return 0
+`;
+
+/** Why an append is not acknowledged although Redis ran it: too few replicas confirmed it in time. */
+export class ReplicasNotConfirmedError extends Error {
+  constructor(
+    readonly wanted: number,
+    readonly confirmed: number,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `WAIT ${wanted} ${timeoutMs}: ${confirmed} of ${wanted} replicas confirmed the append in time; it is sent again until enough replicas are up (cluster.waitReplicas)`,
+    );
+  }
+}
+
+/**
+ * The step between an append script's acknowledgement and delivery when `cluster.waitReplicas`
+ * is set: one `WAIT replicas timeoutMs` on the connection that ran the script (WAIT counts the
+ * replicas holding that connection's writes so far, so it covers every call before it), then
+ * the session's `confirmed` seq is raised to the batch's `head`, so the other nodes copy only
+ * what enough replicas hold. Resolves once done; rejects with {@link ReplicasNotConfirmedError}
+ * when too few replicas answered in time, and the store treats the append as one Redis did not
+ * answer (docs/cluster.md, "Replicas and failover").
+ */
+export function replicaConfirmation(
+  redis: RedisClient,
+  o: { replicas: number; timeoutMs: number; keyPrefix: string },
+): (sessionId: string, head: number) => Promise<void> {
+  return async (sessionId, head) => {
+    const confirmed = Number(await redis.wait(o.replicas, o.timeoutMs));
+    if (confirmed < o.replicas) throw new ReplicasNotConfirmedError(o.replicas, confirmed, o.timeoutMs);
+    const keys = sessionKeys(o.keyPrefix, sessionId);
+    await redis.eval(CONFIRM, 2, keys.meta, keys.live, String(head));
+  };
+}
