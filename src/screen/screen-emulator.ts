@@ -1,6 +1,6 @@
 import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
-import { linesAnsi, modesAnsi } from "./screen-ansi.js";
+import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 
 // The package is CommonJS: its classes come from the default export under Node's ESM.
@@ -12,14 +12,6 @@ const { Terminal } = headless;
  * so this bounds an emulator's buffer to a few MiB (docs/protocol.md, "Screen").
  */
 export const SCREEN_SCROLLBACK_LINES = 1000;
-
-/**
- * A private OSC that ends a checkpoint taken right after a printed character: a combining mark
- * that comes next must join it, and any escape sequence (the cursor placement too) makes xterm
- * forget it. Terminals ignore the OSC; `restore` reads it and sets the parser's join state back.
- */
-const JOIN_OSC = 5379;
-const JOIN_MARK = new RegExp(`\x1b\\]${JOIN_OSC};(\\d+)\x07$`);
 
 /** What a viewer is shown: the active screen as text or ANSI, at the PTY's size or its own. */
 export interface ScreenView {
@@ -178,8 +170,7 @@ export class ScreenEmulator {
       return { screen: lines.join("\n"), cursor, ...base };
     }
     if (options.whole === true && cols === this.term.cols && rows === this.term.rows) {
-      // Without the private join mark (it only restores this parser's state) and on a cleared terminal.
-      return { screen: `\x1b[0m\x1b[H\x1b[2J${this.checkpoint().replace(JOIN_MARK, "")}`, cursor, ...base };
+      return { screen: wholeScreenOf(this.checkpoint()), cursor, ...base };
     }
     const cell = buffer.getNullCell();
     let screen = "\x1b[0m\x1b[H\x1b[2J";
