@@ -173,7 +173,10 @@ export class ScreenEmulator {
       return { screen: wholeScreenOf(this.checkpoint()), cursor, ...base };
     }
     const cell = buffer.getNullCell();
-    let screen = "\x1b[0m\x1b[H\x1b[2J";
+    // A full-screen program's view is drawn on the viewer's alternate screen too: when the
+    // program leaves it, the viewer's own screen comes back, and the viewer (attach) knows to
+    // draw its notices over the last row instead of scrolling the program's screen.
+    let screen = `${alternate ? "\x1b[?1049h" : ""}\x1b[0m\x1b[H\x1b[2J`;
     for (let y = 0; y < rows; y++) {
       const line = buffer.getLine(buffer.viewportY + win.top + y);
       if (line === undefined || win.top + y >= this.term.rows) continue;
