@@ -102,7 +102,7 @@ async function reference(p: Program, cols: number, rows: number): Promise<string
   const term = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
   // Page by page (GET .../output answers at most 8 MiB at a time), each parsed before the next.
   let since = 0;
-  let total = 0;
+  let total: number;
   do {
     const res = await fetch(`${p.url}/v1/sessions/${p.id}/output?since=${since}`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` },
