@@ -10,9 +10,12 @@ import { VIEWER_TOKEN, stack, useBrowser } from "./ui-helpers.js";
 
 useBrowser();
 
-/** The page's rows on screen: the whole buffer's last lines on the normal screen (scrollback above). */
+/**
+ * The page's rows on screen, trailing blanks trimmed as GET .../screen's text has them (the page
+ * keeps the spaces a program printed): the whole buffer's last lines on the normal screen.
+ */
 function shownRows(view: DebugView | null, expected: string): string {
-  const lines = (view?.text ?? "").split("\n");
+  const lines = (view?.text ?? "").split("\n").map((line) => line.trimEnd());
   return view?.screen === "alternate" ? lines.join("\n") : lines.slice(-expected.split("\n").length).join("\n");
 }
 
