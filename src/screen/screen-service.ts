@@ -267,10 +267,9 @@ export class ScreenService {
    */
   private storedView(session: Session, view: ViewOptions): SessionScreen | undefined {
     const c = this.options.checkpoints.get(session.id);
-    if (c?.views === undefined || c.seq > session.log.head) return undefined;
+    if (c?.views === undefined || c.seq > session.log.head || c.offset !== session.log.outputBytes) return undefined;
     if ((view.cols ?? c.cols) !== c.cols || (view.rows ?? c.rows) !== c.rows) return undefined;
-    const after = session.log.read(c.seq, { types: SCREEN_EVENTS, limit: 1 }).entries[0];
-    if (after !== undefined && after.seq <= session.log.head) return undefined;
+    if (screenChangedSince(session, c.seq)) return undefined;
     if (view.format === "text") return { ...c.views.text, offset: c.offset };
     const screen = view.whole === true ? wholeScreenOf(c.state) : c.views.ansi.screen;
     return { ...c.views.ansi, screen, offset: c.offset };
@@ -403,4 +402,17 @@ export class ScreenService {
     this.lastOutput.delete(sessionId);
     this.retired.delete(sessionId);
   }
+}
+
+/** Whether the session's log holds an output or resize event after `seq`. */
+function screenChangedSince(session: Session, seq: number): boolean {
+  const log = session.log;
+  // From the oldest event retention kept; a filtered read may stop short of the head (a page of scanned events).
+  for (let since = Math.max(seq, log.first - 1); since < log.head;) {
+    const page = log.read(since, { types: SCREEN_EVENTS, limit: 1 });
+    if (page.entries.length > 0) return true;
+    if (page.next <= since) return false;
+    since = page.next;
+  }
+  return false;
 }

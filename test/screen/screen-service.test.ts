@@ -117,6 +117,25 @@ describe("ScreenService checkpoints", () => {
     expect((await third.screen(s, { format: "text" })).screen).toBe("\n  more\n\n\n       frame");
   });
 
+  it("parses, not reads, once a resize was logged since the checkpoint (behind other events)", async () => {
+    const { events, service, file } = setup();
+    const s = ptySession(events, "f", "exited");
+    await print(events, s.log, "\x1b[?1049h\x1b[3;1Ha row long enough to be cut when the screen narrows");
+    expect((await service.screen(s, { format: "text" })).cols).toBe(40);
+    await service.sweep([s]);
+    // Keys typed since, then the resize.
+    const by = { name: "admin", role: "admin" } as const;
+    for (let i = 0; i < 2_000; i++) s.log.append({ type: "input", by, data: "k" } as never);
+    s.log.append({ type: "resize", by, cols: 20, rows: 10 } as never);
+    events.flush();
+    await s.log.caughtUp();
+    const again = new ScreenService({ checkpoints: new CheckpointStore(file), clock: new ManualClock() });
+    afterTest(() => again.close());
+    const screen = await again.screen(s, { format: "text" });
+    expect(screen.cols).toBe(20);
+    expect((await again.memory()).emulators).toBe(1);
+  });
+
   it("forgets a session's checkpoint as soon as the session is removed", async () => {
     const { events, checkpoints, service } = setup();
     const s = ptySession(events, "d", "exited");
