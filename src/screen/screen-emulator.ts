@@ -103,7 +103,12 @@ export class ScreenEmulator {
     const core = this.core();
     const { normal, alternate, active } = this.term.buffer;
     const rows = this.term.rows;
-    let state = linesAnsi(normal, Math.max(0, normal.length - rows - scrollback), this.term.cols);
+    // The alternate buffer keeps the cursor its DECSC saved while the normal one shows: the next
+    // ?1049h and DECRC restore it. ?1049h saves the normal cursor and ?1049l restores it: both
+    // still at the fresh terminal's origin here, and set again below.
+    const altSaved =
+      active.type === "normal" ? `\x1b[?1049h${this.savedCursor(core.buffers.alt)}\x1b7\x1b[0m\x1b[?1049l` : "";
+    let state = altSaved + linesAnsi(normal, Math.max(0, normal.length - rows - scrollback), this.term.cols);
     if (active.type === "alternate") {
       // Each buffer has its own scroll region. ?1049h saves the normal buffer's cursor and fills
       // the alternate one with the pen's background.
