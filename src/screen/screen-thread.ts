@@ -4,6 +4,12 @@ import { Worker } from "node:worker_threads";
 import type { CheckpointViews } from "./checkpoint-store.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 
+/**
+ * The screen thread's nice value (Linux): under CPU contention it gets about a tenth of what the
+ * threads carrying output get, so a flood is not slowed by parsing it; it catches up when they idle.
+ */
+export const SCREEN_THREAD_NICE = 10;
+
 /** A resize within a feed: output before it is parsed at the old size. */
 export interface FeedResize {
   cols: number;

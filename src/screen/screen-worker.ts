@@ -1,6 +1,9 @@
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
 import { ScreenEmulator } from "./screen-emulator.js";
 import type { ViewOptions } from "./screen-emulator.js";
+import { SCREEN_THREAD_NICE } from "./screen-thread.js";
 import type { ThreadReply, ThreadRequest } from "./screen-thread.js";
 
 /**
@@ -8,6 +11,7 @@ import type { ThreadReply, ThreadRequest } from "./screen-thread.js";
  * messages arrive; each reply goes out once everything sent before it is parsed.
  */
 const port = parentPort!;
+lowerPriority();
 const emulators = new Map<string, ScreenEmulator>();
 let chain: Promise<void> = Promise.resolve();
 
@@ -71,6 +75,19 @@ async function handle(m: ThreadRequest): Promise<void> {
       // Exposed by --expose-gc (the benches): the figure is then what stays live.
       (globalThis as { gc?: () => void }).gc?.();
       return reply({ t: "memory", req: m.req, heapUsed: process.memoryUsage().heapUsed, emulators: emulators.size });
+  }
+}
+
+/**
+ * Parsing takes only CPU the output path leaves (SCREEN_THREAD_NICE): on Linux a thread has its
+ * own nice value, set through its thread id. Elsewhere the thread runs at the process's priority.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid)) setPriority(tid, SCREEN_THREAD_NICE);
+  } catch {
+    // Not Linux, or not permitted: the screen then competes with the output path at equal weight.
   }
 }
 
