@@ -1,6 +1,17 @@
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import { ownerOnly } from "../log/sqlite-store.js";
+import type { ScreenView } from "./screen-emulator.js";
+
+/**
+ * The screen at the PTY's size as a checkpoint left it, as text and as ANSI: a request for a
+ * session that printed nothing since is answered from these, without parsing (docs/protocol.md,
+ * "The screen").
+ */
+export interface CheckpointViews {
+  text: ScreenView;
+  ansi: ScreenView;
+}
 
 /** A session's screen as it stood after its log's event `seq`, `offset` bytes into its output. */
 export interface ScreenCheckpoint {
@@ -10,6 +21,8 @@ export interface ScreenCheckpoint {
   rows: number;
   /** ANSI that rebuilds the screen in a fresh terminal of `cols`×`rows` (ScreenEmulator.checkpoint). */
   state: string;
+  /** Absent in a checkpoint saved before views were kept: a request then restores `state`. */
+  views?: CheckpointViews | undefined;
   savedAt: number;
 }
 
@@ -23,7 +36,7 @@ export class CheckpointStore {
   private readonly db: Database.Database;
   private readonly stmt: {
     get: Statement<[string]>;
-    put: Statement<[string, number, number, number, number, string, number]>;
+    put: Statement<[string, number, number, number, number, string, string | null, number]>;
     remove: Statement<[string]>;
     ids: Statement<[]>;
   };
@@ -45,22 +58,32 @@ export class CheckpointStore {
         state TEXT NOT NULL,
         saved_at INTEGER NOT NULL
       )`);
+    // A file from before views were kept gains the column; its rows have none (NULL).
+    const columns = this.db.prepare("SELECT name FROM pragma_table_info('screen_checkpoints')").pluck().all();
+    if (!columns.includes("views")) this.db.exec("ALTER TABLE screen_checkpoints ADD COLUMN views TEXT");
     this.stmt = {
       get: this.db.prepare(
-        "SELECT seq, output_offset AS offset, cols, rows, state, saved_at AS savedAt FROM screen_checkpoints WHERE session_id = ?",
+        "SELECT seq, output_offset AS offset, cols, rows, state, views, saved_at AS savedAt FROM screen_checkpoints WHERE session_id = ?",
       ),
-      put: this.db.prepare("INSERT OR REPLACE INTO screen_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)"),
+      put: this.db.prepare(
+        "INSERT OR REPLACE INTO screen_checkpoints (session_id, seq, output_offset, cols, rows, state, views, saved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ),
       remove: this.db.prepare("DELETE FROM screen_checkpoints WHERE session_id = ?"),
       ids: this.db.prepare("SELECT session_id FROM screen_checkpoints").pluck(),
     };
   }
 
   get(sessionId: string): ScreenCheckpoint | undefined {
-    return this.stmt.get.get(sessionId) as ScreenCheckpoint | undefined;
+    const row = this.stmt.get.get(sessionId) as
+      (Omit<ScreenCheckpoint, "views"> & { views: string | null }) | undefined;
+    if (row === undefined) return undefined;
+    const { views, ...rest } = row;
+    return views === null ? rest : { ...rest, views: JSON.parse(views) as CheckpointViews };
   }
 
   put(sessionId: string, c: ScreenCheckpoint): void {
-    this.stmt.put.run(sessionId, c.seq, c.offset, c.cols, c.rows, c.state, c.savedAt);
+    const views = c.views === undefined ? null : JSON.stringify(c.views);
+    this.stmt.put.run(sessionId, c.seq, c.offset, c.cols, c.rows, c.state, views, c.savedAt);
   }
 
   /** Deletes a session's checkpoint, also from the WAL. */

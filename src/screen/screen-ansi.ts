@@ -20,6 +20,22 @@ export function linesAnsi(buffer: IBuffer, from: number, cols: number): string {
   return writer.out;
 }
 
+/**
+ * A private OSC that ends a checkpoint taken right after a printed character: a combining mark
+ * that comes next must join it, and any escape sequence (the cursor placement too) makes xterm
+ * forget it. Terminals ignore the OSC; `restore` reads it and sets the parser's join state back.
+ */
+export const JOIN_OSC = 5379;
+export const JOIN_MARK = new RegExp(`\x1b\\]${JOIN_OSC};(\\d+)\x07$`);
+
+/**
+ * The `whole` ANSI view of a checkpoint: on a cleared terminal, without the private join mark
+ * (it only restores this parser's state). Pure, so that a stored checkpoint is served as is.
+ */
+export function wholeScreenOf(checkpoint: string): string {
+  return `\x1b[0m\x1b[H\x1b[2J${checkpoint.replace(JOIN_MARK, "")}`;
+}
+
 /** Where the writer's cursor is when a printed cell filled the line (the next character wraps). */
 const PENDING = -1;
 

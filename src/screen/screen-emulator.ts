@@ -1,6 +1,6 @@
 import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
-import { linesAnsi, modesAnsi } from "./screen-ansi.js";
+import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 
 // The package is CommonJS: its classes come from the default export under Node's ESM.
@@ -12,14 +12,6 @@ const { Terminal } = headless;
  * so this bounds an emulator's buffer to a few MiB (docs/protocol.md, "Screen").
  */
 export const SCREEN_SCROLLBACK_LINES = 1000;
-
-/**
- * A private OSC that ends a checkpoint taken right after a printed character: a combining mark
- * that comes next must join it, and any escape sequence (the cursor placement too) makes xterm
- * forget it. Terminals ignore the OSC; `restore` reads it and sets the parser's join state back.
- */
-const JOIN_OSC = 5379;
-const JOIN_MARK = new RegExp(`\x1b\\]${JOIN_OSC};(\\d+)\x07$`);
 
 /** What a viewer is shown: the active screen as text or ANSI, at the PTY's size or its own. */
 export interface ScreenView {
@@ -111,7 +103,12 @@ export class ScreenEmulator {
     const core = this.core();
     const { normal, alternate, active } = this.term.buffer;
     const rows = this.term.rows;
-    let state = linesAnsi(normal, Math.max(0, normal.length - rows - scrollback), this.term.cols);
+    // The alternate buffer keeps the cursor its DECSC saved while the normal one shows: the next
+    // ?1049h and DECRC restore it. ?1049h saves the normal cursor and ?1049l restores it: both
+    // still at the fresh terminal's origin here, and set again below.
+    const altSaved =
+      active.type === "normal" ? `\x1b[?1049h${this.savedCursor(core.buffers.alt)}\x1b7\x1b[0m\x1b[?1049l` : "";
+    let state = altSaved + linesAnsi(normal, Math.max(0, normal.length - rows - scrollback), this.term.cols);
     if (active.type === "alternate") {
       // Each buffer has its own scroll region. ?1049h saves the normal buffer's cursor and fills
       // the alternate one with the pen's background.
@@ -178,11 +175,13 @@ export class ScreenEmulator {
       return { screen: lines.join("\n"), cursor, ...base };
     }
     if (options.whole === true && cols === this.term.cols && rows === this.term.rows) {
-      // Without the private join mark (it only restores this parser's state) and on a cleared terminal.
-      return { screen: `\x1b[0m\x1b[H\x1b[2J${this.checkpoint().replace(JOIN_MARK, "")}`, cursor, ...base };
+      return { screen: wholeScreenOf(this.checkpoint()), cursor, ...base };
     }
     const cell = buffer.getNullCell();
-    let screen = "\x1b[0m\x1b[H\x1b[2J";
+    // A full-screen program's view is drawn on the viewer's alternate screen too: when the
+    // program leaves it, the viewer's own screen comes back, and the viewer (attach) knows to
+    // draw its notices over the last row instead of scrolling the program's screen.
+    let screen = `${alternate ? "\x1b[?1049h" : ""}\x1b[0m\x1b[H\x1b[2J`;
     for (let y = 0; y < rows; y++) {
       const line = buffer.getLine(buffer.viewportY + win.top + y);
       if (line === undefined || win.top + y >= this.term.rows) continue;

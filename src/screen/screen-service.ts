@@ -4,6 +4,7 @@ import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { CheckpointStore } from "./checkpoint-store.js";
+import { wholeScreenOf } from "./screen-ansi.js";
 import { ScreenThread } from "./screen-thread.js";
 import type { FeedResize } from "./screen-thread.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
@@ -132,6 +133,8 @@ export class ScreenService {
         `session ${session.id} has no terminal (${session.record.kind}${session.record.kind === "terminal" ? " without a PTY" : ""}); read its output with GET /v1/sessions/${session.id}/output`,
       );
     }
+    const stored = this.tracked.has(session.id) ? undefined : this.storedView(session, view);
+    if (stored !== undefined) return stored;
     const t = this.opening(session);
     t.usedAt = this.options.clock.monotonic();
     this.feed(session, t, Infinity);
@@ -257,6 +260,21 @@ export class ScreenService {
     return now;
   }
 
+  /**
+   * The view asked for, read from the session's checkpoint when it is at the PTY's size and
+   * the log holds no output or resize after it (a session ended, or quiet since): no emulator
+   * is opened and nothing is parsed. Undefined when the thread must be asked.
+   */
+  private storedView(session: Session, view: ViewOptions): SessionScreen | undefined {
+    const c = this.options.checkpoints.get(session.id);
+    if (c?.views === undefined || c.seq > session.log.head || c.offset !== session.log.outputBytes) return undefined;
+    if ((view.cols ?? c.cols) !== c.cols || (view.rows ?? c.rows) !== c.rows) return undefined;
+    if (screenChangedSince(session, c.seq)) return undefined;
+    if (view.format === "text") return { ...c.views.text, offset: c.offset };
+    const screen = view.whole === true ? wholeScreenOf(c.state) : c.views.ansi.screen;
+    return { ...c.views.ansi, screen, offset: c.offset };
+  }
+
   /** The session's emulator, opened in the thread at its last checkpoint (or the log's start) if it has none. */
   private opening(session: Session): Tracked {
     const existing = this.tracked.get(session.id);
@@ -347,6 +365,7 @@ export class ScreenService {
           cols: c.cols,
           rows: c.rows,
           state: c.state,
+          views: c.views,
           savedAt: this.options.clock.now(),
         });
       }
@@ -383,4 +402,17 @@ export class ScreenService {
     this.lastOutput.delete(sessionId);
     this.retired.delete(sessionId);
   }
+}
+
+/** Whether the session's log holds an output or resize event after `seq`. */
+function screenChangedSince(session: Session, seq: number): boolean {
+  const log = session.log;
+  // From the oldest event retention kept; a filtered read may stop short of the head (a page of scanned events).
+  for (let since = Math.max(seq, log.first - 1); since < log.head;) {
+    const page = log.read(since, { types: SCREEN_EVENTS, limit: 1 });
+    if (page.entries.length > 0) return true;
+    if (page.next <= since) return false;
+    since = page.next;
+  }
+  return false;
 }

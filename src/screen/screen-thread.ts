@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { CheckpointViews } from "./checkpoint-store.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 
 /**
@@ -28,12 +29,22 @@ export type ThreadRequest =
 export type ThreadReply =
   | { t: "fed"; id: string; bytes: number }
   | { t: "view"; req: number; view?: ScreenView; error?: string }
-  | { t: "checkpoint"; req: number; state?: string | undefined; cols?: number; rows?: number; error?: string }
+  | {
+      t: "checkpoint";
+      req: number;
+      state?: string | undefined;
+      views?: CheckpointViews | undefined;
+      cols?: number;
+      rows?: number;
+      error?: string;
+    }
   | { t: "memory"; req: number; heapUsed: number; emulators: number };
 
 export interface ThreadCheckpoint {
   /** Absent when the parser stood inside an escape sequence: try again later. */
   state: string | undefined;
+  /** The screen at the PTY's size when it was taken, with `state`. */
+  views: CheckpointViews | undefined;
   cols: number;
   rows: number;
 }
@@ -79,7 +90,7 @@ export class ScreenThread {
   async checkpoint(id: string): Promise<ThreadCheckpoint> {
     const r = await this.ask<{ t: "checkpoint" }>((req) => ({ t: "checkpoint", req, id }));
     if (r.cols === undefined || r.rows === undefined) throw new Error(r.error ?? "no checkpoint");
-    return { state: r.state, cols: r.cols, rows: r.rows };
+    return { state: r.state, views: r.views, cols: r.cols, rows: r.rows };
   }
 
   /** The thread's heap and emulator count (for the memory figures in docs/benchmarks.md). */

@@ -62,8 +62,10 @@ async function handle(m: ThreadRequest): Promise<void> {
       if (emulator === undefined) return reply({ t: "checkpoint", req: m.req, error: `no screen for ${m.id}` });
       await emulator.settled();
       // Taken only where the parser is between sequences; else the caller tries at a later one.
-      const state = emulator.atBoundary ? emulator.checkpoint() : undefined;
-      return reply({ t: "checkpoint", req: m.req, state, cols: emulator.cols, rows: emulator.rows });
+      if (!emulator.atBoundary) return reply({ t: "checkpoint", req: m.req, cols: emulator.cols, rows: emulator.rows });
+      const state = emulator.checkpoint();
+      const views = { text: emulator.view({ format: "text" }), ansi: emulator.view({ format: "ansi" }) };
+      return reply({ t: "checkpoint", req: m.req, state, views, cols: emulator.cols, rows: emulator.rows });
     }
     case "drop":
       emulators.get(m.id)?.dispose();

@@ -201,8 +201,16 @@ describe("ScreenEmulator", () => {
         restored.dispose();
         expect(state).toEqual(whole);
       }),
-      // The example: a wrap pending on an empty cell, carried into the alternate buffer by ?1049h.
-      { numRuns: 150, examples: [[[Buffer.from("\x1b[1;30H \x1b[?1049h")], 0]] },
+      // The examples: a wrap pending on an empty cell, carried into the alternate buffer by
+      // ?1049h; a cursor the alternate buffer saved (DECSC) and restores (DECRC) on its next
+      // use, checkpointed on the normal one (test/screen/screen-ws.test.ts's property found it).
+      {
+        numRuns: 150,
+        examples: [
+          [[Buffer.from("\x1b[1;30H \x1b[?1049h")], 0],
+          [[Buffer.from("\x1b[?1049h\x1b[3;5H\x1b[31m\x1b7\x1b[?1049l"), Buffer.from("\x1b[?1049h\x1b8x")], 1],
+        ],
+      },
     );
   });
 });

@@ -41,7 +41,7 @@ function setup() {
     checkpoints.close();
     events.close();
   });
-  return { clock, events, checkpoints, service };
+  return { clock, events, checkpoints, service, file: join(dir, "screens.db") };
 }
 
 async function print(events: EventLog, log: SessionLog, text: string): Promise<void> {
@@ -88,6 +88,52 @@ describe("ScreenService checkpoints", () => {
     clock.advance(SCREEN_IDLE_MS);
     await service.sweep([]);
     expect(checkpoints.get("c")).toBeUndefined();
+  });
+
+  it("answers from an ended session's checkpoint in a new service, parsing nothing, until it prints again", async () => {
+    const { events, service, file } = setup();
+    const s = ptySession(events, "e", "exited");
+    await print(events, s.log, "\x1b]2;vim\x07\x1b[31mred\x1b[0m\r\n\x1b[?1049h\x1b[5;8H\x1b[1mframe\x1b[0m\x1b[2;3H");
+    const views = [
+      { format: "text" },
+      { format: "ansi" },
+      { format: "ansi", whole: true },
+      { format: "text", cols: 20, rows: 5 },
+    ] as const;
+    const warm = await Promise.all(views.map((v) => service.screen(s, v)));
+    await service.sweep([s]);
+    // A restarted gateway's service on the same checkpoints.
+    const again = new ScreenService({ checkpoints: new CheckpointStore(file), clock: new ManualClock() });
+    afterTest(() => again.close());
+    for (const [i, v] of views.slice(0, 3).entries()) expect(await again.screen(s, v)).toEqual(warm[i]);
+    expect((await again.memory()).emulators).toBe(0);
+    // Another size than the PTY's is drawn by an emulator restored from the checkpoint.
+    expect(await again.screen(s, views[3])).toEqual(warm[3]);
+    expect((await again.memory()).emulators).toBe(1);
+    // Output after the checkpoint is parsed, not hidden behind it.
+    await print(events, s.log, "more");
+    const third = new ScreenService({ checkpoints: new CheckpointStore(file), clock: new ManualClock() });
+    afterTest(() => third.close());
+    expect((await third.screen(s, { format: "text" })).screen).toBe("\n  more\n\n\n       frame");
+  });
+
+  it("parses, not reads, once a resize was logged since the checkpoint (behind other events)", async () => {
+    const { events, service, file } = setup();
+    const s = ptySession(events, "f", "exited");
+    await print(events, s.log, "\x1b[?1049h\x1b[3;1Ha row long enough to be cut when the screen narrows");
+    expect((await service.screen(s, { format: "text" })).cols).toBe(40);
+    await service.sweep([s]);
+    // Keys typed since, then the resize.
+    const by = { name: "admin", role: "admin" } as const;
+    for (let i = 0; i < 2_000; i++) s.log.append({ type: "input", by, data: "k" } as never);
+    s.log.append({ type: "resize", by, cols: 20, rows: 10 } as never);
+    events.flush();
+    await s.log.caughtUp();
+    const again = new ScreenService({ checkpoints: new CheckpointStore(file), clock: new ManualClock() });
+    afterTest(() => again.close());
+    const screen = await again.screen(s, { format: "text" });
+    expect(screen.cols).toBe(20);
+    expect((await again.memory()).emulators).toBe(1);
   });
 
   it("forgets a session's checkpoint as soon as the session is removed", async () => {
