@@ -14,7 +14,8 @@ const HEAD_ARGS = 7;
  * KEYS log, meta, live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
  * retainedBytes, record JSON ('' for none), createdAt, then per entry seq, type, json, stream,
  * ts, offset, bytes. Entries at or below the stored head are skipped (a retry of an append Redis
- * applied but whose answer was lost); a gap is refused. Redis runs a script whole, so nobody
+ * applied but whose answer was lost), and a batch that ends below it is answered with the head; a
+ * gap is refused. Redis runs a script whole, so nobody
  * sees part of a batch.
  */
 const APPEND = `
@@ -23,6 +24,9 @@ if epoch ~= ARGV[1] then
   return redis.error_reply('FENCED ' .. tostring(epoch or 'none') .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'owner') or ''))
 end
 local head = tonumber(redis.call('HGET', KEYS[2], 'head') or '0')
+-- A batch that ends below the head was applied before (a retry after a later call in flight was
+-- applied too): Redis holds it all, nothing is written again.
+if tonumber(ARGV[2]) < head then return head end
 for i = ${HEAD_ARGS + 1}, #ARGV, ${ENTRY_ARGS} do
   local seq = tonumber(ARGV[i])
   if seq > head then
