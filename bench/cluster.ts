@@ -8,7 +8,8 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -105,6 +106,10 @@ export async function childNode(dir: string, name: string, redis: string | undef
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const url = await listeningUrl(child, name, () => stderr);
+  // A node that dies during the run says why (the bench kills them with SIGKILL at the end).
+  child.on("exit", (code, signal) => {
+    if (signal !== "SIGKILL") process.stderr.write(`bench: node ${name} exited (${code ?? signal}): ${stderr}\n`);
+  });
   return { url, child };
 }
 
@@ -113,6 +118,8 @@ async function http(base: string, method: string, path: string, body?: unknown):
     method,
     headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  }).catch((error: Error) => {
+    throw new Error(`${method} ${base}${path}: ${error.message} (${String(error.cause)})`);
   });
   const text = await res.text();
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
@@ -137,9 +144,15 @@ function logOf(gw: Gateway, id: string): SessionLog {
 
 /* ---- append ---- */
 
-/** Events/s appended to a stream session's log on its owner, until Redis and the replica have them all (published). */
+/**
+ * Events/s appended to a stream session's log on its owner, until Redis and the replica have them
+ * all (published). The session's first event is published before the clock starts: a session is
+ * claimed in Redis once, when it is new, not per event (a terminal's output comes after it started).
+ */
 async function appendThroughGateway(gw: Gateway): Promise<number> {
   const session = gw.core.sessions.createStream("bench", undefined);
+  session.log.append({ type: "custom", name: "bench", data: "first" });
+  await session.log.whenPublished();
   const t0 = performance.now();
   for (let i = 0; i < APPEND_EVENTS; i++) {
     session.log.append({ type: "custom", name: "bench", data: PAYLOAD });
@@ -171,6 +184,71 @@ async function bareXadd(redis: RedisClient, round: number): Promise<number> {
   const rate = (APPEND_EVENTS / (performance.now() - t0)) * 1000;
   await redis.del(key);
   return rate;
+}
+
+/**
+ * Floor: the bare pipelined XADDs with the same events committed to a SQLite file beside them in
+ * this process, each pipeline's rows while Redis applies it: what the owner does at the least.
+ */
+async function bareXaddAndSqlite(redis: RedisClient, db: Database.Database, round: number): Promise<number> {
+  const key = `bench:{rawsql${round}}:log`;
+  const insert = db.prepare("INSERT INTO events (session, seq, type, json) VALUES (?, ?, ?, ?)");
+  const commit = db.transaction((rows: string[], from: number) => {
+    for (let k = 0; k < rows.length; k++) insert.run(key, from + k, "custom", rows[k]);
+  });
+  const t0 = performance.now();
+  for (let i = 0; i < APPEND_EVENTS; i += 1000) {
+    const pipeline = redis.pipeline();
+    const rows: string[] = [];
+    for (let j = i; j < Math.min(APPEND_EVENTS, i + 1000); j++) {
+      const json = JSON.stringify({ seq: j + 1, ts: 0, type: "custom", name: "bench", data: PAYLOAD });
+      rows.push(json);
+      pipeline.xadd(key, `${j + 1}-0`, "t", "custom", "j", json);
+    }
+    const applied = pipeline.exec();
+    commit(rows, i + 1);
+    await applied;
+  }
+  const rate = (APPEND_EVENTS / (performance.now() - t0)) * 1000;
+  await redis.del(key);
+  db.prepare("DELETE FROM events WHERE session = ?").run(key);
+  return rate;
+}
+
+/** After each append run, the bench waits this long (untimed) so the copying nodes finish before the next run. */
+const APPEND_SETTLE_MS = 1000;
+
+/** CPU ms used by this process (the owner), Redis and the copying nodes. */
+interface CpuSplit {
+  self: number;
+  redis: number;
+  copies: number;
+}
+
+function cpuSplit(redisPid: number, copierPids: readonly number[]): CpuSplit {
+  const usage = process.cpuUsage();
+  return {
+    self: (usage.user + usage.system) / 1000,
+    redis: cpuMs(redisPid) ?? Number.NaN,
+    copies: copierPids.reduce((sum, pid) => sum + (cpuMs(pid) ?? Number.NaN), 0),
+  };
+}
+
+/** Medians of CPU splits, per 1,000 appended events. */
+function cpuNote(runs: readonly CpuSplit[]): string {
+  const per = (pick: (c: CpuSplit) => number) => fmt(median(runs.map(pick)) / (APPEND_EVENTS / 1000), 1);
+  return `${per((c) => c.self)} / ${per((c) => c.redis)} / ${per((c) => c.copies)}`;
+}
+
+/** CPU milliseconds (user + system, every thread) a process has used so far; undefined where /proc is not. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    // Not Linux: the CPU note is left out.
+    return undefined;
+  }
 }
 
 /** Floor: the append script alone, the same events 1,000 to a call, as the store sends them. */
@@ -376,11 +454,37 @@ export async function run(): Promise<BenchSection> {
     const a = await node(dir, server.url, "a");
     inProcess.push(a);
     let round = 0;
+    // CPU of each side's runs, counted until a settle after each (the copies finish meanwhile).
+    const copiers = children.slice(0, 3).map((c) => c.child.pid!);
+    const cpu = { bare: [] as CpuSplit[], gateway: [] as CpuSplit[] };
+    const counted = async (into: CpuSplit[], fn: () => Promise<number>): Promise<number> => {
+      const before = cpuSplit(server.child.pid!, copiers);
+      const rate = await fn();
+      await sleep(APPEND_SETTLE_MS);
+      const after = cpuSplit(server.child.pid!, copiers);
+      into.push({
+        self: after.self - before.self,
+        redis: after.redis - before.redis,
+        copies: after.copies - before.copies,
+      });
+      return rate;
+    };
     const append = await sideBySide(
       ROUNDS,
-      () => bareXadd(redis, round++),
+      () => counted(cpu.bare, () => bareXadd(redis, round++)),
+      () => counted(cpu.gateway, () => appendThroughGateway(a)),
+    );
+    // The floor of the owner's work as a whole, beside the same gateway runs.
+    const db = new Database(join(dir, "floor.db"));
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec("CREATE TABLE events (session TEXT, seq INTEGER, type TEXT, json TEXT, PRIMARY KEY (session, seq))");
+    const floor = await sideBySide(
+      ROUNDS,
+      () => bareXaddAndSqlite(redis, db, round++),
       () => appendThroughGateway(a),
     );
+    db.close();
     // The floors: each half of the owner's work alone, beside the same baseline.
     const script = await sideBySide(
       ROUNDS,
@@ -395,6 +499,9 @@ export async function run(): Promise<BenchSection> {
       () => appendThroughGateway(solo),
     );
 
+    process.stderr.write(
+      `bench: cluster append ${append.ratio.toFixed(2)}x (floor ${floor.ratio.toFixed(2)}x), runs ${append.subjectRuns.map((x) => fmt(x)).join(", ")} / ${append.baselineRuns.map((x) => fmt(x)).join(", ")}; cpu ${cpuNote(cpu.gateway)} against ${cpuNote(cpu.bare)}\n`,
+    );
     // Resume: another node in this process too, to replay both replicas the same way.
     const b = await node(dir, server.url, "b");
     inProcess.push(b);
@@ -455,14 +562,20 @@ export async function run(): Promise<BenchSection> {
 
     // Fan-out: three nodes beside one node with all the clients.
     const fan = { three: [] as FanoutRun[], one: [] as FanoutRun[] };
-    for (let r = 0; r < FANOUT_ROUNDS; r++) {
-      if (r % 2 === 0) {
-        fan.three.push(await fanout([c1, c2, c3]));
-        fan.one.push(await fanout([single.url, single.url, single.url]));
-      } else {
-        fan.one.push(await fanout([single.url, single.url, single.url]));
-        fan.three.push(await fanout([c1, c2, c3]));
+    // A run that fails (a post refused under load) is reported in its row; the other rows stand.
+    let fanFailed: string | undefined;
+    try {
+      for (let r = 0; r < FANOUT_ROUNDS; r++) {
+        if (r % 2 === 0) {
+          fan.three.push(await fanout([c1, c2, c3]));
+          fan.one.push(await fanout([single.url, single.url, single.url]));
+        } else {
+          fan.one.push(await fanout([single.url, single.url, single.url]));
+          fan.three.push(await fanout([c1, c2, c3]));
+        }
       }
+    } catch (error) {
+      fanFailed = (error as Error).message;
     }
     const fanP99 = median(fan.three.map((f) => f.p99));
     const fanOneP99 = median(fan.one.map((f) => f.p99));
@@ -472,12 +585,13 @@ export async function run(): Promise<BenchSection> {
 
     const rows = [
       `| append of 1 KB events through the shared log (owner: Lua append + replica) vs bare pipelined XADD | ${fmt(append.subject)}/s | ${fmt(append.baseline)}/s | ${fmt(append.ratio, 2)}× | ≥ 0.8× | ${met(append.ratio >= 0.8)} |`,
+      `| (floor) the same events through the shared log vs bare pipelined XADD with a SQLite commit of the same events beside it, one process | ${fmt(floor.subject)}/s | ${fmt(floor.baseline)}/s | ${fmt(floor.ratio, 2)}× | | |`,
       `| (floor) the append script alone, 1,000 events a call, vs bare pipelined XADD | ${fmt(script.subject)}/s | ${fmt(script.baseline)}/s | ${fmt(script.ratio, 2)}× | | |`,
       `| (floor) the same events to a single node's log (SQLite, no Redis) vs bare pipelined XADD | ${fmt(sqlite.subject)}/s | ${fmt(sqlite.baseline)}/s | ${fmt(sqlite.ratio, 2)}× | | |`,
       `| resume of ${fmt(RESUME_EVENTS)} missed events on another node vs on the owner | ${fmt(resumed.subject)}/s | ${fmt(resumed.baseline)}/s | ${fmt(resumed.ratio, 2)}× | ≥ 0.8× | ${met(resumed.ratio >= 0.8)} |`,
       `| PTY 50 MiB to a viewer on another node vs a single node's viewer | ${fmt(median(pty.other))} MB/s | ${fmt(median(pty.single))} MB/s | ${fmt(ptyRatio, 2)}× | ≥ 0.7× | ${met(ptyRatio >= 0.7 && ptyComplete)} |`,
       `| (reference) the same flood to a viewer on the owner node; raw node-pty | ${fmt(median(pty.owner))} MB/s | ${fmt(median(pty.raw))} MB/s | | | |`,
-      `| fan-out 3 nodes × ${FANOUT_CLIENTS_PER_NODE} clients on one session at ${FANOUT_RATE} events/s, p99 (baseline: ${3 * FANOUT_CLIENTS_PER_NODE} clients on a single node) | ${fmt(fanP99, 1)} ms | ${fmt(fanOneP99, 1)} ms | | ≤ 50 ms, every delivery | ${met(fanP99 <= 50 && fanComplete)} |`,
+      `| fan-out 3 nodes × ${FANOUT_CLIENTS_PER_NODE} clients on one session at ${FANOUT_RATE} events/s, p99 (baseline: ${3 * FANOUT_CLIENTS_PER_NODE} clients on a single node) | ${fanFailed === undefined ? `${fmt(fanP99, 1)} ms` : `failed: ${fanFailed}`} | ${fmt(fanOneP99, 1)} ms | | ≤ 50 ms, every delivery | ${met(fanFailed === undefined && fanP99 <= 50 && fanComplete)} |`,
       `| Redis memory per MB of retained PTY output | ${fmt(memory / 2 ** 20, 2)} MB | | | | |`,
     ];
     return {
@@ -489,8 +603,11 @@ export async function run(): Promise<BenchSection> {
         "",
         `Method (\`npm run bench -- cluster\`): one redis-server (AOF off); three nodes and a single node (no Redis) as`,
         `\`switchboard serve\` child processes. Append: ${fmt(APPEND_EVENTS)} ~1 KB events on a stream session whose owner runs`,
-        "in this process, until all are published (acknowledged by the append script, committed to the replica), beside",
-        "the same events as bare XADDs pipelined 1,000 at a time. Resume: 100,000 events replayed through a SessionFeed",
+        "in this process (its first event published before the clock starts), until all are published (acknowledged by the",
+        "append script, committed to the replica), beside the same events as bare XADDs pipelined 1,000 at a time; the copying",
+        `nodes copy each run's events, and each run is followed by ${APPEND_SETTLE_MS / 1000} s (untimed) in which they finish. The floor runs`,
+        "commit each pipeline's 1,000 events to a SQLite file (WAL, synchronous NORMAL) while Redis applies it. Resume:",
+        "100,000 events replayed through a SessionFeed",
         `from seq 0 on a copying node beside the owner (both in this process, both read their replica). PTY: ${PTY_BENCH_BYTES / 2 ** 20} MiB`,
         "(`head -c … /dev/zero | tr`) from the create request to a binary `/ws/session` viewer's `exit`, in turn with raw",
         `node-pty. Fan-out: ${FANOUT_RATE} events/s for ${FANOUT_MS / 1000} s posted to the owner, latency from each event's due time to`,
@@ -499,6 +616,8 @@ export async function run(): Promise<BenchSection> {
       notes: [
         `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores (the machine is shared: every process here competes with them).`,
         `Append runs (events/s), Switchboard: ${append.subjectRuns.map((x) => fmt(x)).join(", ")}; bare XADD: ${append.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
+        `Append floor runs (events/s): through the shared log ${floor.subjectRuns.map((x) => fmt(x)).join(", ")}; bare XADD with SQLite beside it ${floor.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
+        `Append CPU per 1,000 events, median ms (owner process / redis-server / the three copying nodes): through the shared log ${cpuNote(cpu.gateway)}; bare XADD ${cpuNote(cpu.bare)}.`,
         `Append floors (events/s): the script alone ${script.subjectRuns.map((x) => fmt(x)).join(", ")}; a single node's log ${sqlite.subjectRuns.map((x) => fmt(x)).join(", ")}. Resume runs: another node ${resumed.subjectRuns.map((x) => fmt(x)).join(", ")}; the owner ${resumed.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
         `PTY runs (MB/s): another node ${pty.other.map((x) => fmt(x)).join(", ")}; single node ${pty.single.map((x) => fmt(x)).join(", ")}; owner ${pty.owner.map((x) => fmt(x)).join(", ")}; raw ${pty.raw.map((x) => fmt(x)).join(", ")}. Every byte arrived: ${ptyComplete ? "yes" : "no"}.${errors.length > 0 ? ` Error frames: ${errors.join("; ")}.` : ""}`,
         `Fan-out runs, p50/p99 (ms): three nodes ${fan.three.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}; single node ${fan.one.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}. Deliveries: ${fan.three.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (three nodes); ${fan.one.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (single).`,

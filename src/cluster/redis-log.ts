@@ -14,7 +14,8 @@ const HEAD_ARGS = 7;
  * KEYS log, meta, live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
  * retainedBytes, record JSON ('' for none), createdAt, then per entry seq, type, json, stream,
  * ts, offset, bytes. Entries at or below the stored head are skipped (a retry of an append Redis
- * applied but whose answer was lost); a gap is refused. Redis runs a script whole, so nobody
+ * applied but whose answer was lost), and a batch that ends below it is answered with the head; a
+ * gap is refused. Redis runs a script whole, so nobody
  * sees part of a batch.
  */
 const APPEND = `
@@ -23,6 +24,9 @@ if epoch ~= ARGV[1] then
   return redis.error_reply('FENCED ' .. tostring(epoch or 'none') .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'owner') or ''))
 end
 local head = tonumber(redis.call('HGET', KEYS[2], 'head') or '0')
+-- A batch that ends below the head was applied before (a retry after a later call in flight was
+-- applied too): Redis holds it all, nothing is written again.
+if tonumber(ARGV[2]) < head then return head end
 for i = ${HEAD_ARGS + 1}, #ARGV, ${ENTRY_ARGS} do
   local seq = tonumber(ARGV[i])
   if seq > head then
@@ -115,26 +119,76 @@ function entryArgs(entry: StoredEntry): Array<string | Buffer> {
   return [String(entry.seq), entry.type, entry.json, "", "", "", ""];
 }
 
-/** A stream entry read back as the log's entry. */
+/** The first byte of each stream field's name (see APPEND): `t`, `j`, `s`, `ts`, `o`, `b`, `x`. */
+const FIELD_T = 0x74;
+const FIELD_J = 0x6a;
+const FIELD_S = 0x73;
+const FIELD_O = 0x6f;
+const FIELD_B = 0x62;
+const FIELD_X = 0x78;
+
+/** The seq of a stream id `<seq>-0`, read from its digits. */
+function seqOfId(id: Buffer): number {
+  let seq = 0;
+  for (let i = 0; i < id.length && id[i] !== 0x2d; i++) seq = seq * 10 + (id[i]! - 0x30);
+  return seq;
+}
+
+/**
+ * A stream entry read back as the log's entry. One pass over the fields, names compared as
+ * bytes: a copying node decodes every entry its owners append (bench/README.md, Cluster).
+ */
 export function decodeEntry(id: Buffer, fields: Buffer[]): StoredEntry {
-  const seq = Number(id.toString("latin1").split("-")[0]);
-  const get = (name: string): Buffer | undefined => {
-    for (let i = 0; i < fields.length; i += 2) if (fields[i]!.toString("latin1") === name) return fields[i + 1];
-    return undefined;
-  };
-  const type = get("t")?.toString() as EventType | undefined;
-  if (type === "output") {
+  let type: Buffer | undefined;
+  let json: Buffer | undefined;
+  let stream: Buffer | undefined;
+  let ts: Buffer | undefined;
+  let offset: Buffer | undefined;
+  let bytes: Buffer | undefined;
+  let binary: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!;
+    const value = fields[i + 1]!;
+    if (name.length === 2) {
+      if (name[0] === FIELD_T && name[1] === FIELD_S) ts = value;
+      continue;
+    }
+    if (name.length !== 1) continue;
+    switch (name[0]) {
+      case FIELD_T:
+        type = value;
+        break;
+      case FIELD_J:
+        json = value;
+        break;
+      case FIELD_S:
+        stream = value;
+        break;
+      case FIELD_O:
+        offset = value;
+        break;
+      case FIELD_B:
+        bytes = value;
+        break;
+      case FIELD_X:
+        binary = value;
+        break;
+    }
+  }
+  const seq = seqOfId(id);
+  const typeName = type?.toString() as EventType | undefined;
+  if (typeName === "output") {
     return new OutputEntry(
       seq,
-      Number(get("ts")?.toString()),
-      get("s")?.toString() as OutputStream,
-      Number(get("o")?.toString()),
-      get("b") ?? Buffer.alloc(0),
-      get("x")?.toString() === "1",
+      Number(ts?.toString("latin1")),
+      stream?.toString("latin1") as OutputStream,
+      Number(offset?.toString("latin1")),
+      bytes ?? Buffer.alloc(0),
+      binary?.length === 1 && binary[0] === 0x31,
     );
   }
-  const json = get("j")?.toString() ?? "null";
-  return { seq, type: type ?? "custom", json, size: jsonSize(json) };
+  const text = json?.toString() ?? "null";
+  return { seq, type: typeName ?? "custom", json: text, size: jsonSize(text) };
 }
 
 /** The Redis side of the shared log: appends under the fence, reads, session records. */

@@ -47,6 +47,8 @@ interface Outbox extends Position {
   /** Ops not yet acknowledged by Redis, oldest first; the first `sent` of them are in `calls`. */
   ops: Op[];
   sent: number;
+  /** Bytes of the entries among the ops not in flight. */
+  unsentBytes: number;
   /** Calls in flight, in the order Redis applies them. */
   calls: Call[];
   /** A call failed: the calls after it are not trusted, and the ops are sent again once all settled. */
@@ -136,6 +138,7 @@ export class RedisEventStore implements EventStore {
     box.ops = [];
     box.calls = [];
     box.sent = 0;
+    box.unsentBytes = 0;
     this.options.onFenced(box.sessionId, error);
   }
 
@@ -244,8 +247,13 @@ export class RedisEventStore implements EventStore {
     // Fenced: another node owns the session now; nothing this one writes may reach a viewer.
     if (box.fenced) return;
     box.ops.push(op);
+    if (op.kind === "entry") box.unsentBytes += op.entry.size;
+    const unsent = box.ops.length - box.sent;
     // The first op not in flight: send it, with whatever else this tick queues, at the tick's end.
-    if (box.ops.length - box.sent === 1) queueMicrotask(() => this.send(box));
+    if (unsent === 1) queueMicrotask(() => this.send(box));
+    // A full batch goes now: Redis applies it while this tick goes on appending (a producer
+    // with room appends up to the log's backlog limit, 16 MiB, in one tick).
+    else if (unsent >= REDIS_APPEND_MAX_ENTRIES || box.unsentBytes >= REDIS_APPEND_MAX_BYTES) this.send(box);
   }
 
   /**
@@ -284,6 +292,7 @@ export class RedisEventStore implements EventStore {
       const op = box.ops[start + count++]!;
       if (op.kind === "entry") bytes += op.entry.size;
     }
+    box.unsentBytes -= bytes;
     const before = box.calls.at(-1)?.position ?? box;
     const position: Position = {
       head: before.head,
@@ -390,12 +399,23 @@ export class RedisEventStore implements EventStore {
     box.retrying = false;
     box.broken = false;
     box.sent = 0;
+    box.unsentBytes = 0;
+    for (const op of box.ops) if (op.kind === "entry") box.unsentBytes += op.entry.size;
     this.send(box);
   }
 }
 
 /** An outbox with nothing to send, for a log that `position` describes in Redis (epoch undefined: not claimed yet). */
 function emptyOutbox(sessionId: string, epoch: number | undefined, position: Position): Outbox {
-  const idle = { claiming: false, ops: [], sent: 0, calls: [], broken: false, retrying: false, fenced: undefined };
+  const idle = {
+    claiming: false,
+    ops: [],
+    sent: 0,
+    unsentBytes: 0,
+    calls: [],
+    broken: false,
+    retrying: false,
+    fenced: undefined,
+  };
   return { sessionId, epoch, ...idle, ...position };
 }
