@@ -115,11 +115,19 @@ describe("GET /v1/sessions/:id/screen", () => {
       "done",
     );
     const before = (await http.get(`/v1/sessions/${json.id}/screen`)).json;
-    const db = new Database(join(gw.dataDir, "screens.db"), { readonly: true });
-    const saved = db
-      .prepare("SELECT seq, output_offset AS offset FROM screen_checkpoints WHERE session_id = ?")
-      .get(json.id) as { offset: number };
-    db.close();
+    // Checkpoints are saved by the screen thread after it parsed the output, so wait for the row.
+    const checkpointOf = (): { offset: number } | undefined => {
+      const db = new Database(join(gw.dataDir, "screens.db"), { readonly: true });
+      try {
+        return db
+          .prepare("SELECT seq, output_offset AS offset FROM screen_checkpoints WHERE session_id = ?")
+          .get(json.id) as { offset: number } | undefined;
+      } finally {
+        db.close();
+      }
+    };
+    await waitFor(async () => (checkpointOf()?.offset ?? 0) >= SCREEN_CHECKPOINT_BYTES, 30_000, "a checkpoint");
+    const saved = checkpointOf()!;
     // The PTY turns each \n into \r\n: about 6.25 MB of output, past one checkpoint's worth.
     expect(saved.offset).toBeGreaterThanOrEqual(SCREEN_CHECKPOINT_BYTES);
     expect(saved.offset).toBeLessThanOrEqual(before.offset);
