@@ -28,13 +28,20 @@ export class SessionFeed {
   private confirmedHead = 0;
   private _lastSeq = 0;
 
-  /** `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them. */
+  /**
+   * `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them;
+   * and a new screen instead of the output whenever the page trails it past LAG_SCREEN_BYTES (`skipped`).
+   */
   constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false) {
     this.sub = ctx.client.subscribe(
       sessionId,
       {
         ...(screen
-          ? { screen: true as const, onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s) }
+          ? {
+              screen: true as const,
+              lag: "screen" as const,
+              onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s),
+            }
           : { since: 0 }),
         onReset: (info) => handlers.onReset(info),
         onError: (error) => handlers.onError(error),

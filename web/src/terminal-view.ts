@@ -1,10 +1,11 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
+import { skippedText } from "../../src/protocol/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { isTerminalReport } from "../../src/core/terminal-reports.js";
 import type { AppContext, View } from "./context.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
@@ -42,7 +43,7 @@ export class TerminalView implements View {
   private readonly fitAddon = new FitAddon();
   private readonly header: SessionHeader;
   private readonly tools: TerminalTools;
-  private readonly feed: SessionFeed;
+  private feed: SessionFeed;
   private readonly output: TerminalOutput;
   private readonly host: HTMLElement;
   private readonly control: TerminalControl;
@@ -55,6 +56,10 @@ export class TerminalView implements View {
   private readonly sizeNote = h("span", { class: "size-note", hidden: true });
   /** Resizes the PTY to this window (a page that may steer, while the sizes differ). */
   private readonly fitButton: HTMLButtonElement;
+  /** "skipped 12.3 MB — full output kept in the log": the page fell behind a flood and was sent the screen. */
+  private readonly skipMark = h("div", { class: "skip-mark", role: "status", hidden: true, "data-test": "skip-mark" });
+  /** Output bytes the gateway's screens skipped since this page opened. */
+  private skippedBytes = 0;
   private ended: Extract<SessionEvent, { type: "exit" | "lost" }> | null = null;
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
@@ -127,6 +132,7 @@ export class TerminalView implements View {
       { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
       this.header.element,
       this.control.element,
+      this.skipMark,
       h("div", { class: "term-wrap" }, this.host),
       this.endBanner.element,
       pty && ctx.canSteer
@@ -182,10 +188,27 @@ export class TerminalView implements View {
       restored: () => {
         this.element.dataset["restored"] = "true";
       },
+      behind: () => this.catchUp(),
     });
-    this.feed = new SessionFeed(
+    this.feed = this.follow(session.pty);
+    this.renderControl();
+  }
+
+  /**
+   * The page fell PAGE_LAG_BYTES behind what it received (TerminalOutput): follows again from
+   * the gateway's screen, as on opening, instead of writing the rest into xterm.
+   */
+  private catchUp(): void {
+    if (this.disposed || this.ended !== null) return;
+    this.feed.dispose();
+    this.feed = this.follow(true);
+  }
+
+  private follow(screen: boolean): SessionFeed {
+    const ctx = this.ctx;
+    return new SessionFeed(
       ctx,
-      session.id,
+      this.session.id,
       {
         onEvent: (event) => this.onEvent(event),
         onReset: (info) => this.output.retentionDropped(info.first - info.lastSeq - 1),
@@ -194,11 +217,27 @@ export class TerminalView implements View {
           this.output.ready();
           this.control.maybeAutoAcquire();
         },
-        onScreen: (screen) => this.output.screen(screen),
+        onScreen: (screen) => {
+          const skipped = this.output.screen(screen);
+          if (skipped > 0) this.showSkipped(skipped);
+        },
       },
-      session.pty,
+      screen,
     );
-    this.renderControl();
+  }
+
+  private showSkipped(bytes: number): void {
+    this.skippedBytes += bytes;
+    this.skipMark.hidden = false;
+    fill(
+      this.skipMark,
+      h("span", {}, skippedText(this.skippedBytes)),
+      h(
+        "button",
+        { class: "btn btn-small", type: "button", onclick: () => void this.tools.download("raw") },
+        "Download output",
+      ),
+    );
   }
 
   /** Called once the element is in the document: xterm measures its cells on open. */
