@@ -32,14 +32,14 @@ export class SessionFeed {
    * `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them;
    * and a new screen instead of the output whenever the page trails it past LAG_SCREEN_BYTES (`skipped`).
    */
-  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false) {
+  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false, lag = screen) {
     this.sub = ctx.client.subscribe(
       sessionId,
       {
         ...(screen
           ? {
               screen: true as const,
-              lag: "screen" as const,
+              ...(lag ? { lag: "screen" as const } : {}),
               onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s),
             }
           : { since: 0 }),

@@ -22,6 +22,11 @@ export interface TerminalOutputHandlers {
  * uses watermarks of this order.
  */
 export const XTERM_INFLIGHT_BYTES = 256 * 1024;
+/**
+ * `localStorage` key: "1" makes terminal pages show every byte of a flood, however late, instead
+ * of skipping to the screen (`lag: "screen"`, docs/protocol.md); bench/screen-lag.ts compares both.
+ */
+export const EVERY_BYTE_KEY = "switchboard:terminal-every-byte";
 /** Output waiting in the page's queue past which a PTY page asks for the screen instead (handlers.behind). */
 export const PAGE_LAG_BYTES = 1024 * 1024;
 

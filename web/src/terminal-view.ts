@@ -13,7 +13,7 @@ import { SessionHeader } from "./session-header.js";
 import { TerminalControl } from "./terminal-control.js";
 import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
-import { TerminalOutput } from "./terminal-output.js";
+import { EVERY_BYTE_KEY, TerminalOutput } from "./terminal-output.js";
 import { TerminalTools } from "./terminal-tools.js";
 import { renderTextButton } from "./text-sheet.js";
 import { TERMINAL_THEME } from "./theme.js";
@@ -22,6 +22,10 @@ import { TERMINAL_THEME } from "./theme.js";
 export const FIT_DEBOUNCE_MS = 80;
 /** Lines of scrollback a terminal page keeps (a PTY's screen from the gateway brings up to 1,000). */
 export const TERMINAL_SCROLLBACK_LINES = 10_000;
+function everyByte(): boolean {
+  return localStorage.getItem(EVERY_BYTE_KEY) === "1";
+}
+
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
 /** Keys typed while the screen is restored are dropped; the page says so at most this often. */
@@ -188,7 +192,7 @@ export class TerminalView implements View {
       restored: () => {
         this.element.dataset["restored"] = "true";
       },
-      behind: () => this.catchUp(),
+      ...(everyByte() ? {} : { behind: () => this.catchUp() }),
     });
     this.feed = this.follow(session.pty);
     this.renderControl();
@@ -223,6 +227,7 @@ export class TerminalView implements View {
         },
       },
       screen,
+      !everyByte(),
     );
   }
 
