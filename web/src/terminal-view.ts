@@ -192,7 +192,8 @@ export class TerminalView implements View {
       restored: () => {
         this.element.dataset["restored"] = "true";
       },
-      ...(everyByte() ? {} : { behind: () => this.catchUp() }),
+      // A pipe has no screen to skip to: its page shows every byte.
+      ...(everyByte() || !session.pty ? {} : { behind: () => this.catchUp() }),
     });
     this.feed = this.follow(session.pty);
     this.renderControl();
