@@ -1,14 +1,11 @@
-import headless from "@xterm/headless";
 import fc from "fast-check";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { fed, visibleText } from "../helpers/headless-terminal.js";
 import { tempDir } from "../helpers/tmp.js";
-
-const { Terminal } = headless;
-type HeadlessTerminal = InstanceType<typeof Terminal>;
 
 interface ScreenFrame {
   data: string;
@@ -68,27 +65,6 @@ function slowViewer(url: string, id: string, query: string, resume: Promise<unkn
   });
 }
 
-/** The rows on screen, trailing blanks and empty rows trimmed (GET .../screen's `text`). */
-function visibleText(term: HeadlessTerminal): string {
-  const buffer = term.buffer.active;
-  const lines: string[] = [];
-  for (let y = 0; y < term.rows; y++)
-    lines.push(
-      buffer
-        .getLine(buffer.viewportY + y)!
-        .translateToString(true)
-        .trimEnd(),
-    );
-  while (lines.at(-1) === "") lines.pop();
-  return lines.join("\n");
-}
-
-async function fed(cols: number, rows: number, ...parts: Array<string | Uint8Array>): Promise<HeadlessTerminal> {
-  const term = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
-  for (const part of parts) await new Promise<void>((resolve) => term.write(part, resolve));
-  return term;
-}
-
 /** Pieces a program prints: text, wide characters, line ends, colours, moves, erases, a scroll region, the title. */
 const PIECES = [
   "line of text ",
@@ -115,6 +91,25 @@ more();`;
 /** Past what the kernel's socket buffers hold on loopback (they count as sent), so the gateway sees the lag. */
 const FLOOD_BYTES = 10 * 1024 * 1024;
 
+/**
+ * An 80×24 PTY session printing `text` until FLOOD_BYTES; `resume` resolves once it printed well
+ * past the bound (and past what the kernel's socket buffers hold).
+ */
+async function flood(gw: Awaited<ReturnType<typeof testGateway>>, file: string, text: string) {
+  writeFileSync(file, text);
+  const times = Math.ceil(FLOOD_BYTES / Buffer.byteLength(text));
+  const { json } = await api(gw.url).post("/v1/sessions", {
+    command: ["node", "-e", FLOODER, file, String(times)],
+    pty: true,
+    cols: 80,
+    rows: 24,
+  });
+  const id = json.id as string;
+  const session = gw.core.sessions.get(id)!;
+  const resume = waitFor(async () => session.log.outputBytes > 0.8 * FLOOD_BYTES, 60_000, "a flood");
+  return { id, session, resume };
+}
+
 describe("/ws/session/:id?lag=screen", () => {
   it("property: a viewer that falls behind a flood is sent screens and ends on the screen GET .../screen shows", async () => {
     const gw = await testGateway();
@@ -126,20 +121,7 @@ describe("/ws/session/:id?lag=screen", () => {
         fc.array(fc.constantFrom(...PIECES), { minLength: 4, maxLength: 40 }),
         fc.constantFrom("", "&output=binary", "&since=0", "&since=screen"),
         async (pieces, extra) => {
-          const file = join(dir, `text-${run++}`);
-          const text = Buffer.from(`${pieces.join("")}\r\n`);
-          writeFileSync(file, text);
-          const times = Math.ceil(FLOOD_BYTES / text.length);
-          const { json } = await http.post("/v1/sessions", {
-            command: ["node", "-e", FLOODER, file, String(times)],
-            pty: true,
-            cols: 80,
-            rows: 24,
-          });
-          const id = json.id as string;
-          const session = gw.core.sessions.get(id)!;
-          // Reads nothing until the session printed well past the bound.
-          const resume = waitFor(async () => session.log.outputBytes > 0.8 * FLOOD_BYTES, 60_000, "a flood");
+          const { id, session, resume } = await flood(gw, join(dir, `text-${run++}`), `${pieces.join("")}\r\n`);
           const w = await slowViewer(gw.url, id, `lag=screen${extra}`, resume);
           expect(w.screens.length).toBeGreaterThan(0);
           const jumps = extra === "&since=screen" ? w.screens.slice(1) : w.screens;
@@ -161,18 +143,7 @@ describe("/ws/session/:id?lag=screen", () => {
 
   it("without lag=screen, a viewer that falls behind the same flood gets every byte", async () => {
     const gw = await testGateway();
-    const http = api(gw.url);
-    const file = join(tempDir(), "text");
-    writeFileSync(file, "line of text \x1b[31mred\x1b[0m\r\n");
-    const { json } = await http.post("/v1/sessions", {
-      command: ["node", "-e", FLOODER, file, String(Math.ceil(FLOOD_BYTES / 30))],
-      pty: true,
-      cols: 80,
-      rows: 24,
-    });
-    const id = json.id as string;
-    const session = gw.core.sessions.get(id)!;
-    const resume = waitFor(async () => session.log.outputBytes > 0.8 * FLOOD_BYTES, 60_000, "a flood");
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
     const w = await slowViewer(gw.url, id, "since=0", resume);
     expect(w.screens).toEqual([]);
     expect(w.output.length).toBe(session.log.outputBytes);
