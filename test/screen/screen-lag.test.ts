@@ -65,6 +65,51 @@ function slowViewer(url: string, id: string, query: string, resume: Promise<unkn
   });
 }
 
+/**
+ * The same on `/v1/ws`: subscribe with `lag: "screen"` (from the start), read nothing until
+ * `resume`, then follow to the exit: screens, and output events cut to the bytes after the last.
+ */
+function slowMuxViewer(url: string, id: string, resume: Promise<unknown>): Promise<Watched> {
+  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  const w: Watched = { screens: [], output: Buffer.alloc(0), start: 0, received: 0 };
+  return new Promise((resolve, reject) => {
+    ws.on("open", () => {
+      ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0, lag: "screen", ref: 1 }));
+      ws.pause();
+      void resume.then(() => ws.resume());
+    });
+    ws.on("message", (raw: Buffer) => {
+      const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+      const position = w.start + w.output.length;
+      if (frame["op"] === "screen") {
+        const screen = frame as unknown as ScreenFrame;
+        if (screen.skipped !== screen.offset - position)
+          reject(new Error(`skipped ${screen.skipped} from ${position} to ${screen.offset}`));
+        w.screens.push(screen);
+        w.start = screen.offset;
+        w.output = Buffer.alloc(0);
+      } else if (frame["op"] === "error" || frame["op"] === "reset") reject(new Error(JSON.stringify(frame)));
+      const events =
+        frame["op"] === "event" ? [frame["event"]] : frame["op"] === "events" ? (frame["events"] as unknown[]) : [];
+      for (const e of events as Array<Record<string, unknown>>) {
+        if (e["type"] === "exit") ws.close();
+        if (e["type"] !== "output") continue;
+        const bytes = Buffer.from(e["data"] as string, e["enc"] === "base64" ? "base64" : "utf8");
+        const at = e["offset"] as number;
+        const end = w.start + w.output.length;
+        // After a screen the first event may begin before its offset: only the bytes after it are new.
+        if (at > end || at + bytes.length <= end) reject(new Error(`output at ${at}+${bytes.length}, expected ${end}`));
+        w.output = Buffer.concat([w.output, bytes.subarray(end - at)]);
+        w.received += bytes.length - (end - at);
+      }
+    });
+    ws.on("error", reject);
+    ws.on("close", () => resolve(w));
+  });
+}
+
 /** Pieces a program prints: text, wide characters, line ends, colours, moves, erases, a scroll region, the title. */
 const PIECES = [
   "line of text ",
@@ -149,6 +194,20 @@ describe("/ws/session/:id?lag=screen", () => {
     expect(w.output.length).toBe(session.log.outputBytes);
     const whole = Buffer.concat(session.log.readOutput(0, session.log.outputBytes).map((slice) => slice.bytes));
     expect(w.output.equals(whole)).toBe(true);
+    await gw.close();
+  }, 200_000);
+
+  it("on /v1/ws, subscribe lag: screen sends a subscription that falls behind the screen, and it ends on GET .../screen's", async () => {
+    const gw = await testGateway();
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const w = await slowMuxViewer(gw.url, id, resume);
+    expect(w.screens.length).toBeGreaterThan(0);
+    expect(w.screens.every((s) => (s.skipped ?? 0) > 0)).toBe(true);
+    expect(w.received).toBeLessThan(session.log.outputBytes);
+    const term = await fed(80, 24, w.screens.at(-1)!.data, w.output);
+    const res = await api(gw.url).get(`/v1/sessions/${id}/screen?format=text`);
+    expect(visibleText(term)).toBe((res.json as { screen: string }).screen);
+    term.dispose();
     await gw.close();
   }, 200_000);
 
