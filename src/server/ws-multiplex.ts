@@ -106,6 +106,16 @@ interface ViewerLag {
 
 type SubscribeFrame = Extract<ClientFrame, { op: "subscribe" }>;
 
+/** Both releases as one (the second may be absent). */
+function combine(first: () => void, second: (() => void) | undefined): () => void {
+  return second === undefined
+    ? first
+    : () => {
+        first();
+        second();
+      };
+}
+
 /** The size a `lag: "screen"` subscription's screens are drawn at, or undefined without `lag` (or a PTY). */
 function lagOf(frame: SubscribeFrame, session: Session): ViewerLag["size"] | undefined {
   return frame.lag === "screen" && session.record.pty ? { cols: frame.cols, rows: frame.rows } : undefined;
@@ -534,7 +544,7 @@ class MultiplexConnection {
       feed,
       session,
       unwatch,
-      unview: session.watch(this.identity.name),
+      unview: combine(session.watch(this.identity.name), lag && this.core.screens.keepCurrent(session.id)),
       ...(lag !== undefined ? { lag } : {}),
     });
     const end = endBefore(session, feed.cursor);

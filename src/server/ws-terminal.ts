@@ -242,6 +242,8 @@ class TerminalConnection {
   private readonly output: TerminalOutputMode;
   private readonly lastFrame: LastFrame<Frame[]>;
   private lag: TerminalConnectionOptions["lag"];
+  /** Lets the screen thread hold this session's feed back again (ScreenService.keepCurrent). */
+  private readonly releaseCurrent: () => void;
   /** Queued bytes past which output waits in the log (smaller for `lag=screen`: see LAG_SCREEN_QUEUE_BYTES). */
   private readonly budgetBytes: number;
   /** Output before this byte was sent or queued (or skipped by a screen). */
@@ -263,6 +265,7 @@ class TerminalConnection {
     this.output = options.output;
     this.lastFrame = options.lastFrame;
     this.lag = options.lag;
+    this.releaseCurrent = this.lag === undefined ? () => undefined : core.screens.keepCurrent(session.id);
     this.budgetBytes =
       this.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
     const { share, release } = core.catchUp.hold(identity.name);
@@ -316,6 +319,7 @@ class TerminalConnection {
     this.pacing.share.forget(this.replay);
     this.outbox.dispose();
     this.releaseShare();
+    this.releaseCurrent();
   }
 
   /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
