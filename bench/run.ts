@@ -18,7 +18,6 @@ const MODULES = [
   "web",
   "ui-stream",
   "screen",
-  "screen-lag",
   "isolation",
   "cluster",
   "cluster-rpc",
