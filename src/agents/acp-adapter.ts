@@ -67,13 +67,12 @@ interface Turn {
 }
 
 /**
- * Speaks ACP to one agent process, as the client: `initialize` (advertising fs and, when a
- * child terminal factory is wired, terminal), `session/new` with the session's cwd (or
- * `session/load` of the conversation the session kept, when the agent offers it), one
- * `session/prompt` per run, `session/cancel` on abort. Everything the agent sends is applied in
- * wire order (acp-wire.ts); its requests are answered by acpClient (acp-requests.ts), and its
- * output is held back while the log has no room (acp-output-hold.ts). The process starts with the
- * first run; once it is gone the adapter is `dead` and the session replaces it.
+ * Speaks ACP to one agent process, as the client: `initialize` (fs, and terminal when wired),
+ * `session/new` with the session's cwd (or `session/load` of the kept conversation, when the agent
+ * offers it), one `session/prompt` per run, `session/cancel` on abort. What the agent sends is
+ * applied in wire order (acp-wire.ts), its requests answered by acp-requests.ts, its output held
+ * while the log has no room (acp-output-hold.ts). The process starts with the first run; once it
+ * is gone the adapter is `dead` and the session replaces it.
  */
 export class AcpAdapter implements AgentAdapter {
   private readonly context: AdapterContext;

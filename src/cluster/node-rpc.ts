@@ -56,12 +56,11 @@ interface Pending {
 }
 
 /**
- * Requests from one node to another over Redis (docs/cluster.md, "Requests to the owner"): a
- * request is an entry in the target's request stream (`XADD`), which the target reads on a
- * connection of its own (`XREAD BLOCK`); the answer comes back on the requester's reply channel
- * (`PUBLISH`), matched by request id. A request unanswered within the timeout is NODE_UNAVAILABLE.
- * Order: `request` XADDs before it first awaits, on one connection per target stream, and the target
- * starts each request in stream order, so requests to one node start in the order they were made.
+ * Requests from one node to another over Redis (docs/cluster.md, "Requests to the owner"): an
+ * entry in the target's request stream (`XADD`), read there on a connection of its own (`XREAD
+ * BLOCK`); the answer comes back on the requester's reply channel (`PUBLISH`) by request id.
+ * Unanswered within the timeout: NODE_UNAVAILABLE. Requests to one node start in the order they
+ * were made (`request` XADDs before it first awaits; the target starts them in stream order).
  * The target trusts whatever arrives in its stream: callers authenticate before they send.
  */
 export class NodeRpc {

@@ -15,8 +15,7 @@ const HEAD_ARGS = 7;
  * retainedBytes, record JSON ('' for none), createdAt, then per entry seq, type, json, stream,
  * ts, offset, bytes. Entries at or below the stored head are skipped (a retry of an append Redis
  * applied but whose answer was lost), and a batch that ends below it is answered with the head; a
- * gap is refused. Redis runs a script whole, so nobody
- * sees part of a batch.
+ * gap is refused. Redis runs a script whole, so nobody sees part of a batch.
  */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')

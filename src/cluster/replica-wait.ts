@@ -26,13 +26,11 @@ export class ReplicasNotConfirmedError extends Error {
 }
 
 /**
- * The step between an append script's acknowledgement and delivery when `cluster.waitReplicas`
- * is set: one `WAIT replicas timeoutMs` on the connection that ran the script (WAIT counts the
- * replicas holding that connection's writes so far, so it covers every call before it), then
- * the session's `confirmed` seq is raised to the batch's `head`, so the other nodes copy only
- * what enough replicas hold. Resolves once done; rejects with {@link ReplicasNotConfirmedError}
- * when too few replicas answered in time, and the store treats the append as one Redis did not
- * answer (docs/cluster.md, "Replicas and failover").
+ * The step between an append's acknowledgement and delivery with `cluster.waitReplicas`: one
+ * `WAIT replicas timeoutMs` on the script's connection (it covers every write before it), then
+ * the session's `confirmed` seq is raised to the batch's `head`, so other nodes copy only what
+ * enough replicas hold. Rejects with {@link ReplicasNotConfirmedError} when too few answered in
+ * time; the store then treats the append as unanswered (docs/cluster.md, "Replicas and failover").
  */
 export function replicaConfirmation(
   redis: RedisClient,
