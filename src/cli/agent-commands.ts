@@ -1,4 +1,7 @@
-/** The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort` and `permission`. */
+/**
+ * The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort`,
+ * `permission`, and `resume` for a session lost with its gateway or agent.
+ */
 import { connect } from "../client/node.js";
 import type { SessionEvent } from "../client/node.js";
 import { positional, runCommand, writeJson } from "./context.js";
@@ -27,6 +30,13 @@ Answers an agent's permission request: REQUEST is its id and OPTION the id of on
 options it offered (both are in the request's line of prompt -w and logs -f, and in its
 permission.request event). The first valid answer wins; a request already answered, cancelled
 or timed out is refused (PERMISSION_REQUEST_NOT_FOUND).`;
+
+export const RESUME_USAGE = `Usage: switchboard resume ID
+
+Starts the agent of a lost agent session again (its gateway or its agent died) and prints
+whether it reloaded the conversation: an agent that offers ACP session/load goes on where it
+was; one that does not is refused (AGENT_CANNOT_RESUME, exit code 1) unless it never
+answered, and the session stays lost. A running or stopped session is refused the same way.`;
 
 export const prompt: Command = (argv) =>
   runCommand(
@@ -70,6 +80,20 @@ export const permission: Command = (argv) =>
     const optionId = positional(parsed, 2, "the option id");
     const result = await ctx.http.permission(id, requestId, optionId);
     if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
+
+export const resume: Command = (argv) =>
+  runCommand(argv, { usage: RESUME_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const info = await ctx.http.resume(id);
+    if (ctx.json) writeJson(ctx, info);
+    else {
+      // The resumed event says whether the agent reloaded the conversation.
+      const resumed = (await ctx.http.events(id, { types: ["resumed"] })).events.at(-1);
+      const loaded = resumed !== undefined && "loaded" in resumed && resumed.loaded === true;
+      ctx.out.write(`${id} is running again${loaded ? ", its conversation reloaded" : ", with a new conversation"}\n`);
+    }
     return EXIT.OK;
   });
 

@@ -15,7 +15,7 @@ import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
-import { abort, permission, prompt } from "./agent-commands.js";
+import { abort, permission, prompt, resume } from "./agent-commands.js";
 import { plugins } from "./plugin-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
@@ -471,6 +471,7 @@ export const COMMANDS: Record<string, Command> = {
   prompt,
   abort,
   permission,
+  resume,
   plugins,
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),

@@ -23,6 +23,7 @@ Usage:
   switchboard prompt ID [-w] TEXT...
   switchboard abort ID [--all]
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
+  switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
 

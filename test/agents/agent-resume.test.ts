@@ -2,7 +2,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { api, waitFor } from "../helpers/gateway.js";
+import { EXIT } from "../../src/cli/exit-codes.js";
+import { cli } from "../cli/helpers.js";
+import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -136,8 +138,16 @@ describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
     expect((await http.get(`/v1/sessions/${id}`)).json).toMatchObject({ state: "lost", pid: null });
     expect(await events(http, id)).toEqual(before);
 
-    const reopened = await http.post(`/v1/sessions/${idle}/resume`, {});
-    expect([reopened.status, reopened.json.state, reopened.json.pid]).toEqual([200, "running", null]);
+    // The same through the CLI: the refusal's code and what to do, then a resume that loads nothing.
+    const env = { SWITCHBOARD_URL: lost.gateway.url, SWITCHBOARD_TOKEN: TEST_TOKEN };
+    const cliRefused = await cli(["resume", id], env);
+    expect(cliRefused.code).toBe(EXIT.FAILURE);
+    expect(cliRefused.stderr).toMatch(
+      /^switchboard: scripted-agent cannot reload .*; start a new session .*\(AGENT_CANNOT_RESUME\)\n$/,
+    );
+    const reopened = await cli(["resume", idle], env);
+    expect(reopened).toEqual({ code: 0, stdout: `${idle} is running again, with a new conversation\n`, stderr: "" });
+    expect((await http.get(`/v1/sessions/${idle}`)).json).toMatchObject({ state: "running", pid: null });
     expect((await events(http, idle)).at(-1)).toMatchObject({ type: "resumed", loaded: false });
     expect(await ask(http, idle, { op: "session" })).toMatch(/^session=scripted-\d+ loaded=none$/);
   }, 90_000);
