@@ -32,11 +32,21 @@ export default function setup(): () => void {
     // tsx keeps its compile cache for the CLI children in tsx-<uid>: a tool's cache, not a leak.
     const left = readdirSync(tmp).filter((name) => !name.startsWith("tsx-"));
     if (left.length > 0) {
+      // What a directory holds (a gateway's data dir, a socket) names the test that left it.
+      const named = left.slice(0, 20).map((name) => `${name} [${inside(join(tmp, name))}]`);
       console.warn(
-        `tests left ${left.length} entries in the temp dir (now removed): ${left.slice(0, 20).join(", ")}; ` +
+        `tests left ${left.length} entries in the temp dir (now removed): ${named.join(", ")}; ` +
           "create them with tempDir() (test/helpers/tmp.ts) so they are removed after the test",
       );
     }
     rmSync(runDir, { recursive: true, force: true });
   };
+}
+
+function inside(path: string): string {
+  try {
+    return readdirSync(path, { recursive: true }).slice(0, 8).join(" ");
+  } catch {
+    return "not a directory";
+  }
 }
