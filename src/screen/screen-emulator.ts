@@ -1,5 +1,6 @@
 import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
+import { floodPlan } from "./flood-skip.js";
 import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 
@@ -52,7 +53,10 @@ export class ScreenEmulator {
   private _title = "";
   private pending: Promise<void> = Promise.resolve();
 
+  private readonly scrollback: number;
+
   constructor(cols: number, rows: number, scrollback = SCREEN_SCROLLBACK_LINES) {
+    this.scrollback = scrollback;
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
     this.term.onTitleChange((title) => (this._title = title));
   }
@@ -81,6 +85,34 @@ export class ScreenEmulator {
 
   write(data: Uint8Array | string): void {
     this.pending = new Promise((resolve) => this.term.write(data, resolve));
+  }
+
+  /**
+   * Writes a long run of output, parsing only what can still show: lines a flood scrolls past the
+   * scrollback are skipped (src/screen/flood-skip.ts): a `seq` flood is taken at 110–170 MiB/s
+   * where parsing it all runs at 15–35 (bench/README.md, "The screen off the event loop").
+   */
+  async writeFlood(bytes: Uint8Array): Promise<void> {
+    // Enough lines after a cut to bring the cursor to the bottom, then push every older row out.
+    const keepLines = 2 * this.term.rows + this.scrollback + 1;
+    let rest = bytes;
+    for (let plan = floodPlan(rest, keepLines); plan !== undefined; plan = floodPlan(rest, keepLines)) {
+      if (plan.parse > 0) this.write(rest.subarray(0, plan.parse));
+      await this.settled();
+      // A sequence cut at the run's start reads on: parse to the next line, then plan again.
+      if (!this.atBoundary) {
+        const line = rest.indexOf(0x0a, plan.parse) + 1;
+        this.write(rest.subarray(plan.parse, line));
+        rest = rest.subarray(line);
+        continue;
+      }
+      // A scroll region keeps the rows outside it.
+      const { scrollTop, scrollBottom } = this.core().buffer;
+      const wholeScreen = scrollTop === 0 && scrollBottom === this.term.rows - 1;
+      this.write(wholeScreen ? `${plan.pen}\r` : rest.subarray(plan.parse, plan.cut));
+      rest = rest.subarray(plan.cut);
+    }
+    if (rest.length > 0) this.write(rest);
   }
 
   /** Output written before a resize is parsed at the old size, as the PTY drew it. */

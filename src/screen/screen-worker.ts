@@ -11,6 +11,8 @@ import type { ThreadReply, ThreadRequest } from "./screen-thread.js";
  * messages arrive; each reply goes out once everything sent before it is parsed.
  */
 const port = parentPort!;
+/** A run of output shorter than this is written as it is: it holds few lines to skip. */
+const FLOOD_MIN_BYTES = 64 * 1024;
 lowerPriority();
 const emulators = new Map<string, ScreenEmulator>();
 let chain: Promise<void> = Promise.resolve();
@@ -36,12 +38,21 @@ async function handle(m: ThreadRequest): Promise<void> {
     case "feed": {
       const emulator = emulators.get(m.id);
       if (emulator === undefined) return;
+      // Output entries between two resizes are one run of bytes: a flood's run is written past
+      // what cannot show (ScreenEmulator.writeFlood).
       let at = 0;
-      for (const piece of m.pieces) {
+      let run = 0;
+      for (const piece of [...m.pieces, undefined]) {
         if (typeof piece === "number") {
-          emulator.write(m.bytes.subarray(at, at + piece));
-          at += piece;
-        } else {
+          run += piece;
+          continue;
+        }
+        const bytes = m.bytes.subarray(at, at + run);
+        if (run >= FLOOD_MIN_BYTES) await emulator.writeFlood(bytes);
+        else if (run > 0) emulator.write(bytes);
+        at += run;
+        run = 0;
+        if (piece !== undefined) {
           // Output before a resize is parsed at the old size, as the PTY drew it.
           await emulator.settled();
           emulator.resize(piece.cols, piece.rows);
