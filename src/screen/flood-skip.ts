@@ -21,12 +21,11 @@ const ESC = 0x1b;
 
 /**
  * Plans to skip part of `bytes`: a stretch of inert output (text, CR, LF, tab, bell and SGR
- * colour sequences, which leave no state behind but the pen and the cursor) that ends at a
- * CR LF and is followed by at least `keepLines` more line feeds of inert output. Those lines
- * bring the cursor to the bottom row (with no scroll region) and then scroll every row written
- * before out of the screen and the scrollback, so what was skipped cannot show. The cursor is
- * at column 0 at the cut; the caller writes the pen and a CR in place of the skipped bytes.
- * Undefined when nothing can be skipped.
+ * colour sequences: they leave no state but the pen and the cursor) ending at a CR LF, with at
+ * least `keepLines` more line feeds of inert output after it. Those bring the cursor to the
+ * bottom row (no scroll region) and scroll every older row out of the screen and scrollback, so
+ * the skipped part cannot show. The cursor is at column 0 at the cut: the caller writes the pen
+ * and a CR in place of the skipped bytes. Undefined when nothing can be skipped.
  */
 export function floodPlan(bytes: Uint8Array, keepLines: number): FloodPlan | undefined {
   let start = 0;
