@@ -212,12 +212,19 @@ export class HttpClient {
     if (query.since !== undefined) params.set("since", String(query.since));
     if (query.max !== undefined) params.set("max", String(query.max));
     const qs = params.toString();
-    return this.call("GET", `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`, query.signal, undefined, async (res) => {
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
-      const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
-      return { bytes, next, total };
-    });
+    return request(
+      this.endpoint,
+      "GET",
+      `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`,
+      query.signal,
+      undefined,
+      async (res) => {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
+        const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
+        return { bytes, next, total };
+      },
+    );
   }
 
   /**
@@ -246,13 +253,15 @@ export class HttpClient {
    * writeFileSync("session.cast", await (await http.cast(id)).text());
    */
   cast(id: string, options: AbortOptions = {}): Promise<Blob> {
-    return this.call("GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
+    return request(this.endpoint, "GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
   }
 
   /** All of a session's retained output: the raw bytes, or (`format: "text"`) the text without escape sequences. */
   transcript(id: string, query: { format?: "raw" | "text" } & AbortOptions = {}): Promise<Blob> {
     const qs = query.format !== undefined ? `?format=${query.format}` : "";
-    return this.call("GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) => res.blob());
+    return request(this.endpoint, "GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) =>
+      res.blob(),
+    );
   }
 
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
@@ -373,23 +382,13 @@ export class HttpClient {
 
   /** `GET /healthz` (no credentials needed): resolves when the gateway answers. */
   health(options: AbortOptions = {}): Promise<void> {
-    return this.call("GET", "/healthz", options.signal, undefined, async (res) => {
+    return request(this.endpoint, "GET", "/healthz", options.signal, undefined, async (res) => {
       await res.arrayBuffer();
     });
   }
 
   private json<T>(method: string, path: string, signal: AbortSignal | undefined, body?: unknown): Promise<T> {
     return requestJson(this.endpoint, method, path, signal, body);
-  }
-
-  private call<T>(
-    method: string,
-    path: string,
-    signal: AbortSignal | undefined,
-    body: unknown,
-    read: (res: Response) => Promise<T>,
-  ): Promise<T> {
-    return request(this.endpoint, method, path, signal, body, read);
   }
 }
 
