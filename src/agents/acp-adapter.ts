@@ -2,19 +2,13 @@ import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import type { Timer } from "../core/clock.js";
-import type { ErrorCode } from "../protocol/index.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
 import type { ProcessEnd } from "./agent-process.js";
-import {
-  ACP_AUTH_REQUIRED,
-  asRpcError,
-  authRequiredMessage,
-  describeRpcError,
-  readAuthMethods,
-  stderrNote,
-} from "./acp-failures.js";
+import { ACP_AUTH_REQUIRED, authRequiredMessage, describeRpcError, stderrNote } from "./acp-failures.js";
 import type { RpcError } from "./acp-failures.js";
+import { AcpStartError, CLIENT_INFO, HandshakeStepError, handshake } from "./acp-handshake.js";
+import type { HandshakeState } from "./acp-handshake.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
@@ -41,22 +35,12 @@ const EXIT_CLASSIFY_MS = 1000;
  */
 const STDERR_SETTLE_MS = 200;
 
-const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
-
 export interface AcpAdapterOptions {
   /** argv of the agent, e.g. `["gemini", "--acp"]`. */
   command: string[];
   env: Record<string, string> | undefined;
   /** An `authMethods` id the agent offers: the gateway calls ACP `authenticate` with it before `session/new`. */
   authMethod?: string | undefined;
-}
-
-class AcpStartError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 interface Turn {
@@ -82,7 +66,8 @@ export class AcpAdapter implements AgentAdapter {
   private proc: AgentProcess | undefined;
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
-  private acpSessionId: string | undefined;
+  /** The ACP session and the agent's auth methods, as the handshake learned them. */
+  private readonly state: HandshakeState = { acpSessionId: undefined, authMethods: [] };
   /** The conversation {@link resume} asked to load. */
   private resumeId: string | undefined;
   /** The agent's start, shared by the runs that wait for it: undefined once started, else why it failed. */
@@ -92,8 +77,6 @@ export class AcpAdapter implements AgentAdapter {
   private disposing: Promise<void> | undefined;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
-  /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
-  private authMethods: ReturnType<typeof readAuthMethods> = [];
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -127,7 +110,7 @@ export class AcpAdapter implements AgentAdapter {
     if (failure === ABORTED) return { kind: "final", stopReason: "cancelled" };
     if (failure !== undefined) return failure;
     const conn = this.conn!;
-    const sessionId = this.acpSessionId!;
+    const sessionId = this.state.acpSessionId!;
     if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
     return new Promise<RunOutcome>((resolve) => {
       const onAbort = (): void => {
@@ -245,7 +228,7 @@ export class AcpAdapter implements AgentAdapter {
       cwd: this.context.cwd,
       wire,
       terminals: this.terminals,
-      sessionId: () => this.acpSessionId,
+      sessionId: () => this.state.acpSessionId,
       sink: () => this.turn?.run.sink,
     }).connect(wire.stream);
     this.conn = conn;
@@ -265,7 +248,17 @@ export class AcpAdapter implements AgentAdapter {
       }, ACP_START_TIMEOUT_MS);
     });
     try {
-      await Promise.race([this.handshake(conn), timeout]);
+      await Promise.race([
+        handshake(conn, {
+          context: this.context,
+          command: this.options.command,
+          authMethod: this.options.authMethod,
+          terminal: this.terminals.supported,
+          resumeId: () => this.resumeId,
+          state: this.state,
+        }),
+        timeout,
+      ]);
     } catch (err) {
       if (err instanceof AcpStartError) throw err;
       if (!(err instanceof HandshakeStepError)) {
@@ -289,83 +282,7 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   private authRequired(error: RpcError): string {
-    return authRequiredMessage(error, this.authMethods, this.options.command);
-  }
-
-  private async handshake(conn: ClientConnection): Promise<void> {
-    const request: acp.InitializeRequest = {
-      protocolVersion: acp.PROTOCOL_VERSION,
-      clientCapabilities: {
-        fs: { readTextFile: true, writeTextFile: true },
-        terminal: this.terminals.supported,
-        // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
-        // without this an agent may advertise none and the user is not told how to log in.
-        auth: { terminal: true },
-      },
-      clientInfo: { ...CLIENT_INFO },
-    };
-    const init = await step("initialize", conn.agent.request("initialize", request));
-    this.authMethods = readAuthMethods(init.authMethods);
-    if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
-      throw new AcpStartError(
-        "AGENT_FAILED",
-        `the agent speaks ACP version ${init.protocolVersion}; the gateway speaks ${acp.PROTOCOL_VERSION}`,
-      );
-    }
-    const methodId = this.options.authMethod;
-    if (methodId !== undefined) {
-      if (!this.authMethods.some((m) => m.id === methodId)) {
-        const offered = this.authMethods.map((m) => `"${m.id}"`).join(", ") || "none";
-        throw new AcpStartError(
-          "CONFIG_INVALID",
-          `the agent's authMethod "${methodId}" is not one the agent offers (it offers ${offered}): fix the agent's authMethod in the gateway config`,
-        );
-      }
-      await step("authenticate", conn.agent.request("authenticate", { methodId }));
-    }
-    const cannotReload =
-      init.agentCapabilities?.loadSession === true
-        ? undefined
-        : `${init.agentInfo?.name ?? `the agent (${this.options.command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
-    if (this.resumeId !== undefined && cannotReload !== undefined) {
-      throw new AcpStartError("AGENT_CANNOT_RESUME", cannotReload);
-    }
-    // A resume's conversation, else the one an agent that crashed had, when the agent can load it.
-    const load = cannotReload === undefined ? (this.resumeId ?? this.context.keptAgentSession()) : undefined;
-    if (load === undefined || !(await this.load(conn, load))) {
-      const session = await step(
-        "session/new",
-        conn.agent.request("session/new", { cwd: this.context.cwd, mcpServers: [] }),
-      );
-      this.acpSessionId = session.sessionId;
-    }
-    this.context.agentSessionOpened(this.acpSessionId!, cannotReload);
-    this.context.logger.debug(
-      { sessionId: this.context.sessionId, acpSessionId: this.acpSessionId, agent: init.agentInfo?.name, load },
-      "ACP session ready",
-    );
-  }
-
-  /**
-   * ACP `session/load`: the agent replays the conversation as updates, which no turn takes (the
-   * log has it already). True once loaded; a kept conversation the agent refuses to load after a
-   * crash is given up for a new one (false), while a resume fails with the agent's answer.
-   */
-  private async load(conn: ClientConnection, sessionId: string): Promise<boolean> {
-    this.acpSessionId = sessionId;
-    const request: acp.LoadSessionRequest = { sessionId, cwd: this.context.cwd, mcpServers: [] };
-    try {
-      await step("session/load", conn.agent.request("session/load", request));
-      return true;
-    } catch (err) {
-      if (this.resumeId !== undefined || !(err instanceof HandshakeStepError)) throw err;
-      this.context.logger.warn(
-        { sessionId: this.context.sessionId, acpSessionId: sessionId, err: describeRpcError(err.error) },
-        "the agent did not load its earlier conversation; starting a new one",
-      );
-      this.acpSessionId = undefined;
-      return false;
-    }
+    return authRequiredMessage(error, this.state.authMethods, this.options.command);
   }
 
   private endedWithin(proc: AgentProcess, ms: number): Promise<ProcessEnd | undefined> {
@@ -434,7 +351,7 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   private onUpdate(params: unknown): void {
-    if (!isRecord(params) || params.sessionId !== this.acpSessionId) {
+    if (!isRecord(params) || params.sessionId !== this.state.acpSessionId) {
       this.context.logger.debug(
         { sessionId: this.context.sessionId },
         "session/update for another ACP session ignored",
@@ -494,25 +411,4 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | 
       resolve(value);
     });
   });
-}
-
-/** A handshake request the agent answered with an error: which one, and the error. */
-class HandshakeStepError extends Error {
-  readonly step: string;
-  readonly error: RpcError;
-  constructor(step: string, error: RpcError) {
-    super(`${step}: ${error.message}`);
-    this.step = step;
-    this.error = error;
-  }
-}
-
-/** `request`'s result; an error the agent answered becomes a {@link HandshakeStepError} naming `name`. */
-async function step<T>(name: string, request: Promise<T>): Promise<T> {
-  try {
-    return await request;
-  } catch (err) {
-    const answered = asRpcError(err);
-    throw answered === undefined ? err : new HandshakeStepError(name, answered);
-  }
 }

@@ -7,80 +7,32 @@ import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
-import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom, RunOutcome } from "./adapter.js";
+import type { AdapterContext, AgentAdapter, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
-import type { ChildTerminalFactory } from "./child-terminal.js";
 import { describeError, silentLogger } from "./logger.js";
 import type { AgentLogger } from "./logger.js";
 import { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS, PermissionBroker } from "./permissions.js";
 import { Run } from "./run.js";
+import { checkQueueRoom, takeRestart } from "./agent-session-limits.js";
+import type { AgentFailure } from "./agent-session-limits.js";
+import type { AbortResult, AgentSessionOptions, AgentSessionState, RunInfo } from "./agent-session-types.js";
 import type { RunEnd } from "./run.js";
 
-/** Most prompts that may wait behind the active run; more are refused with LIMIT_EXCEEDED. */
-export const MAX_QUEUED_RUNS = 100;
-/**
- * Most text (UTF-16 code units) the prompts waiting behind the active run may hold together; a
- * prompt that would go past it is refused with LIMIT_EXCEEDED. Queued prompts stay in memory
- * until they run: {@link MAX_QUEUED_RUNS} prompts of up to 256 KiB were 25 MiB per session, and
- * 1.6 GiB for one token's 64 sessions behind a slow agent.
- */
-export const MAX_QUEUED_PROMPT_CHARS = 4 * 1024 * 1024;
-/** Most agent restarts after crashes within {@link AGENT_RESTART_WINDOW_MS}; past it runs fail with AGENT_EXITED. */
-export const MAX_AGENT_RESTARTS = 3;
-export const AGENT_RESTART_WINDOW_MS = 60_000;
+// Part of the session's API, defined with the limits and shapes they belong to.
+export {
+  AGENT_RESTART_WINDOW_MS,
+  MAX_AGENT_RESTARTS,
+  MAX_QUEUED_PROMPT_CHARS,
+  MAX_QUEUED_RUNS,
+} from "./agent-session-limits.js";
+export type { AbortResult, AgentSessionOptions, AgentSessionState, RunInfo } from "./agent-session-types.js";
+
 /**
  * After an abort the next run waits for the agent to finish the cancelled turn (so late
  * updates of the old turn cannot leak into the new run) — at most this long; then the agent
  * process is killed and replaced.
  */
 export const ABORT_SETTLE_TIMEOUT_MS = 10_000;
-
-/** What the session list shows: a run streams, a permission request waits for an answer, or nothing. */
-export type AgentSessionState = "idle" | "working" | "waiting";
-
-/** `SessionInfo.run`: the active run and how many prompts wait behind it. */
-export interface RunInfo {
-  active: string | null;
-  queued: number;
-}
-
-export interface AbortResult {
-  /** The run that was aborted, or null when only the queue was cleared. */
-  runId: string | null;
-  /** Queued runs removed by `{all: true}` (each ended with `chat.aborted`). */
-  cleared: number;
-}
-
-export interface AgentSessionOptions {
-  /** The agent session's id (the parent of its child terminal sessions). */
-  sessionId: string;
-  /** Where every event of the session is appended. */
-  log: AppendableLog;
-  /**
-   * Whether `log` has room for more of the agent's output; the adapter holds its agent back while
-   * it has not. The gateway passes its SessionLog's `room()`; default: always room (a log in memory).
-   */
-  room?: LogRoom;
-  spec: AgentSpec;
-  /** Working directory of the agent and root of its file access; default `spec.cwd`, else the gateway's cwd. */
-  cwd?: string;
-  clock?: Clock;
-  /** Default {@link DEFAULT_DELTA_THROTTLE_MS}. */
-  deltaThrottleMs?: number;
-  /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
-  permissionTimeoutMs?: number;
-  /** Text one run may stream before it is stopped with `chat.error` LIMIT_EXCEEDED; default {@link DEFAULT_RUN_TEXT_BYTES}. */
-  maxRunTextBytes?: number;
-  /** Serves ACP `terminal/*` with child sessions; without it agents are told there is no terminal. */
-  children?: ChildTerminalFactory;
-  logger?: AgentLogger;
-  /** Replaces the adapter `spec` chooses (tests, benchmarks, embedding). Called again after a crash. */
-  adapter?: (context: AdapterContext) => AgentAdapter;
-  /** The agent's conversation (ACP session id) an earlier run of this session opened: restarts load it. */
-  agentSessionId?: string | undefined;
-  /** Told the agent's conversation id whenever the agent opens one, so that it can be kept (see AdapterContext). */
-  onAgentSession?: (agentSessionId: string, cannotReload: string | undefined) => void;
-}
 
 interface Lane {
   run: Run;
@@ -118,7 +70,7 @@ export class AgentSession {
   private adapter: AgentAdapter | undefined;
   private crashed = false;
   /** How the last run on an agent that then turned out dead ended: the restart refusal quotes it. */
-  private lastFailure: { code: ErrorCode; message: string; start: boolean } | undefined;
+  private lastFailure: AgentFailure | undefined;
   private lastState: AgentSessionState = "idle";
   private disposing: Promise<void> | undefined;
   private agentSessionId: string | undefined;
@@ -167,19 +119,7 @@ export class AgentSession {
    */
   prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
-    if (this.queue.length >= MAX_QUEUED_RUNS) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `${MAX_QUEUED_RUNS} prompts are already queued (MAX_QUEUED_RUNS): wait for them to run, or abort them`,
-      );
-    }
-    const queuedChars = this.queue.reduce((n, r) => n + r.prompt.length, 0);
-    if (queuedChars + text.length > MAX_QUEUED_PROMPT_CHARS) {
-      throw new SwitchboardError(
-        "LIMIT_EXCEEDED",
-        `the prompts already queued hold ${queuedChars} characters; with this one they would pass ${MAX_QUEUED_PROMPT_CHARS} (MAX_QUEUED_PROMPT_CHARS): wait for them to run, or abort them`,
-      );
-    }
+    checkQueueRoom(this.queue, text);
     const run = new Run({
       runId: randomBytes(16).toString("base64url"),
       text,
@@ -414,12 +354,8 @@ export class AgentSession {
     }
     if (this.adapter) return this.adapter;
     if (this.crashed) {
-      const now = this.clock.monotonic();
-      while (this.restartTimes.length > 0 && this.restartTimes[0]! <= now - AGENT_RESTART_WINDOW_MS) {
-        this.restartTimes.shift();
-      }
-      if (this.restartTimes.length >= MAX_AGENT_RESTARTS) return this.restartRefusal(now);
-      this.restartTimes.push(now);
+      const refused = takeRestart(this.restartTimes, this.clock.monotonic(), this.lastFailure);
+      if (refused) return refused;
       this.crashed = false;
     }
     try {
@@ -428,29 +364,6 @@ export class AgentSession {
       return { code: err instanceof SwitchboardError ? err.code : "SPAWN_FAILED", message: describeError(err) };
     }
     return this.adapter;
-  }
-
-  /**
-   * Why a run fails without starting the agent: it failed too often lately. The message quotes
-   * the last failure (an agent that cannot start at all said only "exited 4 times", hiding the
-   * ENOENT that explains it) and says when a prompt will try again. An agent that never started
-   * keeps its SPAWN_FAILED or RESOURCE_EXHAUSTED code: it did not exit.
-   */
-  private restartRefusal(now: number): { code: ErrorCode; message: string } {
-    const retryInS = Math.max(1, Math.ceil((this.restartTimes[0]! + AGENT_RESTART_WINDOW_MS - now) / 1000));
-    const last = this.lastFailure;
-    const neverStarted = last?.code === "SPAWN_FAILED" || last?.code === "RESOURCE_EXHAUSTED";
-    // It started but failed its handshake (AGENT_FAILED, AGENT_AUTH_REQUIRED): it did not exit,
-    // and its code says more than AGENT_EXITED would.
-    const handshake = !neverStarted && last?.start === true;
-    const what = neverStarted ? "failed to start" : handshake ? "failed its handshake" : "exited";
-    return {
-      code: neverStarted || handshake ? last.code : "AGENT_EXITED",
-      message:
-        `the agent ${what} ${MAX_AGENT_RESTARTS + 1} times within ` +
-        `${AGENT_RESTART_WINDOW_MS / 1000} s${last !== undefined ? ` (last: ${last.code}: ${last.message})` : ""}; ` +
-        `not restarting it yet: a prompt in ${retryInS} s starts it again`,
-    };
   }
 
   private retire(adapter: AgentAdapter): void {

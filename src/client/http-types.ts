@@ -110,3 +110,10 @@ export interface OutputChunk {
   /** All output bytes the session has produced so far. */
   total: number;
 }
+
+/** `GET /v1/admin/disk` (docs/operations.md, "Disk"). */
+export interface DiskUsageAnswer {
+  dataDir: { bytes: number; files: number; partial: boolean; measuredAt: number };
+  endedSessions: { count: number; bytes: number };
+  retention: { maxAgeMs: number | null; maxCount: number | null; maxTotalBytes: number | null };
+}

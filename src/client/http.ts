@@ -1,13 +1,13 @@
 import type { ScreenAnswer, SessionEvent, SessionInfo, SignalName } from "../protocol/index.js";
-import { LIMITS, SwitchboardError } from "../protocol/index.js";
+import { LIMITS } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
-import { abortReason, onAbort } from "./abort.js";
 import type { AbortOptions } from "./abort.js";
-import { ConnectionError, errorFromWire } from "./errors.js";
+import { ConnectionError } from "./errors.js";
 import { inputError } from "./input-size.js";
 import type { Delivery, InboundMessage, RouteResult } from "./messages.js";
-import { COOKIE_KEY_HEADER, endpointUrl } from "./transport.js";
 import type { GatewayTarget } from "./transport.js";
+import { request, requestJson } from "./http-request.js";
+import type { HttpEndpoint } from "./http-request.js";
 import type {
   CreateSessionRequest,
   AppendEventInput,
@@ -22,6 +22,7 @@ import type {
   SessionsPageQuery,
   SessionsPage,
   OutputChunk,
+  DiskUsageAnswer,
 } from "./http-types.js";
 
 export type {
@@ -38,6 +39,7 @@ export type {
   SessionsPageQuery,
   SessionsPage,
   OutputChunk,
+  DiskUsageAnswer,
 } from "./http-types.js";
 
 /** An HTTP request that has not answered after this long fails with TIMEOUT. */
@@ -46,13 +48,6 @@ export const HTTP_TIMEOUT_MS = 30_000;
 export interface HttpClientOptions extends GatewayTarget {
   /** Default {@link HTTP_TIMEOUT_MS}. */
   timeoutMs?: number;
-}
-
-/** `GET /v1/admin/disk` (docs/operations.md, "Disk"). */
-export interface DiskUsageAnswer {
-  dataDir: { bytes: number; files: number; partial: boolean; measuredAt: number };
-  endedSessions: { count: number; bytes: number };
-  retention: { maxAgeMs: number | null; maxCount: number | null; maxTotalBytes: number | null };
 }
 
 /**
@@ -64,12 +59,10 @@ export interface DiskUsageAnswer {
  * const session = await http.createSession({ command: ["bash", "-l"], pty: true });
  */
 export class HttpClient {
-  private readonly target: GatewayTarget;
-  private readonly timeoutMs: number;
+  private readonly endpoint: HttpEndpoint;
 
   constructor(options: HttpClientOptions) {
-    this.target = options;
-    this.timeoutMs = options.timeoutMs ?? HTTP_TIMEOUT_MS;
+    this.endpoint = { target: options, timeoutMs: options.timeoutMs ?? HTTP_TIMEOUT_MS };
   }
 
   createSession(body: CreateSessionRequest, options: AbortOptions = {}): Promise<SessionInfo> {
@@ -219,12 +212,19 @@ export class HttpClient {
     if (query.since !== undefined) params.set("since", String(query.since));
     if (query.max !== undefined) params.set("max", String(query.max));
     const qs = params.toString();
-    return this.call("GET", `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`, query.signal, undefined, async (res) => {
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
-      const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
-      return { bytes, next, total };
-    });
+    return request(
+      this.endpoint,
+      "GET",
+      `${sessionPath(id)}/output${qs ? `?${qs}` : ""}`,
+      query.signal,
+      undefined,
+      async (res) => {
+        const bytes = new Uint8Array(await res.arrayBuffer());
+        const next = Number(res.headers.get("X-Switchboard-Next-Offset") ?? (query.since ?? 0) + bytes.length);
+        const total = Number(res.headers.get("X-Switchboard-Output-Bytes") ?? next);
+        return { bytes, next, total };
+      },
+    );
   }
 
   /**
@@ -253,13 +253,15 @@ export class HttpClient {
    * writeFileSync("session.cast", await (await http.cast(id)).text());
    */
   cast(id: string, options: AbortOptions = {}): Promise<Blob> {
-    return this.call("GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
+    return request(this.endpoint, "GET", `${sessionPath(id)}/cast`, options.signal, undefined, (res) => res.blob());
   }
 
   /** All of a session's retained output: the raw bytes, or (`format: "text"`) the text without escape sequences. */
   transcript(id: string, query: { format?: "raw" | "text" } & AbortOptions = {}): Promise<Blob> {
     const qs = query.format !== undefined ? `?format=${query.format}` : "";
-    return this.call("GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) => res.blob());
+    return request(this.endpoint, "GET", `${sessionPath(id)}/transcript${qs}`, query.signal, undefined, (res) =>
+      res.blob(),
+    );
   }
 
   /** Appends producer events (at most `limits.eventsPerAppend` per call, 1000 by default). */
@@ -365,7 +367,6 @@ export class HttpClient {
     return this.json("POST", "/v1/messages", options.signal, message);
   }
 
-  /** Who the token (or cookie) is. Cheap; also a credentials check. */
   /**
    * Admins only (others: FORBIDDEN): what the data directory takes on disk, what ended
    * sessions' logs take, and the `retention.endedSessions` rule in force (null: no limit).
@@ -374,142 +375,25 @@ export class HttpClient {
     return this.json("GET", "/v1/admin/disk", options.signal);
   }
 
+  /** Who the token (or cookie) is. Cheap; also a credentials check. */
   whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }
 
   /** `GET /healthz` (no credentials needed): resolves when the gateway answers. */
   health(options: AbortOptions = {}): Promise<void> {
-    return this.call("GET", "/healthz", options.signal, undefined, async (res) => {
+    return request(this.endpoint, "GET", "/healthz", options.signal, undefined, async (res) => {
       await res.arrayBuffer();
     });
   }
 
   private json<T>(method: string, path: string, signal: AbortSignal | undefined, body?: unknown): Promise<T> {
-    return this.call(method, path, signal, body, async (res) => {
-      try {
-        return (await res.json()) as T;
-      } catch (error) {
-        throw new ConnectionError("BAD_RESPONSE", `${method} ${path}: the answer is not JSON`, { cause: error });
-      }
-    });
-  }
-
-  /**
-   * One request: sends it, and `read`s a 2xx answer (any other is the gateway's error). The
-   * timeout and the caller's `signal` cover the whole exchange, the answer's body included;
-   * the timer and the listener on `signal` are removed however it ends.
-   */
-  private async call<T>(
-    method: string,
-    path: string,
-    signal: AbortSignal | undefined,
-    body: unknown,
-    read: (res: Response) => Promise<T>,
-  ): Promise<T> {
-    if (signal?.aborted) throw abortReason(signal);
-    // A session id "." or ".." is a dot segment to the URL parser, which would send the request to
-    // another route (GET /v1/sessions/. lists sessions). No session has such an id.
-    const dots = DOT_SEGMENT.exec(path);
-    if (dots) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${dots[1]}`);
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.timeoutMs);
-    const offAbort = onAbort(signal, (reason) => controller.abort(reason));
-    try {
-      const res = await this.fetch(method, path, body, controller.signal);
-      if (!res.ok) throw await this.failure(res);
-      return await read(res);
-    } catch (error) {
-      // Whatever the failure looks like (fetch's AbortError, a body cut short), an abort or
-      // the timeout is why.
-      if (signal?.aborted) throw abortReason(signal);
-      if (timedOut) {
-        throw new ConnectionError(
-          "TIMEOUT",
-          `${method} ${path}: no answer from ${this.target.url} within ${this.timeoutMs} ms`,
-          { cause: error },
-        );
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      offAbort();
-    }
-  }
-
-  private async fetch(method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
-    const fetchImpl = this.target.fetch ?? globalThis.fetch;
-    const headers: Record<string, string> = {};
-    if (this.target.token !== undefined && this.target.token !== "")
-      headers["Authorization"] = `Bearer ${this.target.token}`;
-    else if (this.target.cookieKey !== undefined && this.target.cookieKey !== "")
-      headers[COOKIE_KEY_HEADER] = this.target.cookieKey;
-    if (body !== undefined) headers["Content-Type"] = "application/json";
-    const url = endpointUrl(this.target.url, path, "http");
-    try {
-      return await fetchImpl(url, {
-        method,
-        headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        credentials: "same-origin",
-        signal,
-      });
-    } catch (error) {
-      // Aborted (by the caller or the timeout): the caller tells which.
-      if (signal.aborted) throw error;
-      const reason = error instanceof Error ? describeCause(error) : String(error);
-      // A connection that was made and then dropped is not "nothing answers": callers retry it.
-      if (droppedAfterConnect(error)) {
-        throw new ConnectionError(
-          "DISCONNECTED",
-          `${method} ${path}: the connection to ${this.target.url} dropped: ${reason}`,
-          {
-            cause: error,
-          },
-        );
-      }
-      throw new ConnectionError("UNREACHABLE", `cannot reach the gateway at ${this.target.url}: ${reason}`, {
-        cause: error,
-      });
-    }
-  }
-
-  private async failure(res: Response): Promise<Error> {
-    let body: unknown;
-    try {
-      body = await res.json();
-    } catch (error) {
-      return new ConnectionError(
-        "BAD_RESPONSE",
-        `HTTP ${res.status} ${res.statusText} without a Switchboard error body`,
-        { cause: error },
-      );
-    }
-    const error = (body as { error?: unknown } | null)?.error;
-    if (error !== null && typeof error === "object") return errorFromWire(error as Record<string, unknown>);
-    return new ConnectionError("BAD_RESPONSE", `HTTP ${res.status} ${res.statusText} without a Switchboard error body`);
+    return requestJson(this.endpoint, method, path, signal, body);
   }
 }
-
-/** A path segment that is "." or "..": only a session id can be one here. */
-const DOT_SEGMENT = /\/(\.\.?)(?=[/?]|$)/;
 
 function sessionPath(id: string): string {
   return `/v1/sessions/${encodeURIComponent(id)}`;
-}
-
-/** Node's fetch hides the reason (ECONNREFUSED, ENOTFOUND) in `cause`. */
-function describeCause(error: Error): string {
-  const cause = (error as { cause?: unknown }).cause;
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === "string" ? `${code} (${cause.message})` : cause.message;
-  }
-  return error.message;
 }
 
 /**
@@ -521,15 +405,4 @@ export function httpClientFor(options: GatewayTarget & { httpTimeoutMs?: number 
     ...options,
     ...(options.httpTimeoutMs !== undefined ? { timeoutMs: options.httpTimeoutMs } : {}),
   });
-}
-
-/** Socket errors (Node's fetch, undici) that mean the gateway accepted the connection and then it dropped. */
-const DROPPED_CODES: ReadonlySet<string> = new Set(["UND_ERR_SOCKET", "UND_ERR_CLOSED", "ECONNRESET", "EPIPE"]);
-
-function droppedAfterConnect(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && DROPPED_CODES.has(code)) return true;
-  }
-  return false;
 }

@@ -1,8 +1,41 @@
 import { readSync } from "node:fs";
 import type { OnReadOpts, SocketConstructorOpts } from "node:net";
 import { ReadStream } from "node:tty";
-import { loadAddon } from "../system/native-addon.js";
 import { TimerSet } from "../system/timer-set.js";
+import {
+  FLOOD_BYTES,
+  FLOOD_GAP_MS,
+  FLOOD_PACE_MS,
+  FLOOD_STALL_MS,
+  FULL_READ_BYTES,
+  QUIET_MS,
+  floodReaderMode,
+  masterMoves,
+  typing,
+} from "./pty-flood.js";
+import { THREAD_QUEUE_BYTES, readerThread } from "./pty-reader-thread.js";
+import type { ReaderThread } from "./pty-reader-thread.js";
+import { CLOSED, DRAINING, ENDED, LOOP, READER_MOVES, RESTING } from "./pty-reader-state.js";
+import type { ReaderAt, ReaderState } from "./pty-reader-state.js";
+
+// Part of the reader's API, defined with the flood policy and the thread they belong to.
+export {
+  FLOOD_BYTES,
+  FLOOD_GAP_MS,
+  FLOOD_PACE_MS,
+  FLOOD_STALL_MS,
+  FULL_READ_BYTES,
+  INTERACTIVE_MS,
+  QUIET_MS,
+  floodReaderMode,
+  masterMoves,
+  noteInput,
+  setFloodReader,
+} from "./pty-flood.js";
+export type { MasterReaderMode } from "./pty-flood.js";
+export { THREAD_QUEUE_BYTES } from "./pty-reader-thread.js";
+export { READER_MOVES } from "./pty-reader-state.js";
+export type { ReaderAt, ReaderState } from "./pty-reader-state.js";
 
 /**
  * Reading a PTY master: on the event loop while its output is interactive, on a reader thread
@@ -43,157 +76,13 @@ const readBuffer = Buffer.allocUnsafe(PTY_READ_BYTES);
 export const PTY_DRAIN_MAX_BYTES = 4 * 1024 * 1024;
 /** When the master reports EOF but still has a slave open elsewhere: how often to read it again. */
 export const PTY_DRAIN_POLL_MS = 10;
-/** A master that gives this much output without a pause longer than FLOOD_GAP_MS moves to the reader thread. */
-export const FLOOD_BYTES = 256 * 1024;
-export const FLOOD_GAP_MS = 5;
-/**
- * A read this big found the terminal's buffer (nearly) full (a read gives at most 4095 bytes), so
- * a gap before it of up to FLOOD_STALL_MS was the gateway's, not the flood's: on a busy machine
- * floods were otherwise never recognised (test/sessions/pty-master.test.ts, the held event loop).
- */
-export const FULL_READ_BYTES = 3072;
-export const FLOOD_STALL_MS = 50;
-/** A master on the reader thread that gives no output for this long comes back to the event loop. */
-export const QUIET_MS = 100;
-/**
- * For this long after input was written to any PTY, floods are read on the event loop (masters on the thread
- * come back within QUIET_MS): see `noteInput`.
- */
-export const INTERACTIVE_MS = 1000;
-/**
- * While anyone types (`noteInput`), a flooding master rests this long after each read: the flood
- * runs at ~3 MB/s instead of ~8 and the keystrokes' hops get the cores (echo p99 about halved;
- * bench/README.md "Keystroke echo"). Nobody typing, a flood is not paced.
- */
-export const FLOOD_PACE_MS = 1;
-/**
- * Most bytes the reader thread queues for one master before it stops reading it (the producer
- * then blocks): enough to ride out the event loop's GC pauses; 256 KiB lost up to a fifth of the
- * throughput, 4 MiB gained little more (bench/README.md "PTY read path").
- */
-export const THREAD_QUEUE_BYTES = 1024 * 1024;
-
-export type MasterReaderMode = "loop" | "thread";
-
-/**
- * Where flooding masters are read: "thread" (the default, where the addon is built) or
- * "loop" (always the event loop: `SWITCHBOARD_PTY_READER=loop`, or this function, for the
- * benchmarks and tests that compare the two). Applies to masters opened afterwards.
- */
-let floodReader: MasterReaderMode = process.env.SWITCHBOARD_PTY_READER === "loop" ? "loop" : "thread";
-
-export function setFloodReader(mode: MasterReaderMode): void {
-  floodReader = mode;
-}
-
-/** Where a master opened now would be read once it floods ("thread" only where the addon is built). */
-export function floodReaderMode(): MasterReaderMode {
-  return floodReader === "thread" && readerThread() !== null ? "thread" : "loop";
-}
-
-/** When input was last written to a PTY (performance.now()); -Infinity before any. */
-let lastInputAt = -Infinity;
-
-/**
- * Someone typed (or an agent wrote) into a terminal. While that goes on, floods are read on
- * the event loop, not the thread: their pace then stays tied to the gateway's own, which
- * leaves the 2 cores' time for the keystroke's round trip. Measured with `yes` flooding one
- * session while keys are echoed in another, a flood on the thread took more of the machine
- * and the echo's p99 went from 15 to 25 ms (p50 3.3 → 1.7 ms); interactive work comes first.
- */
-export function noteInput(): void {
-  lastInputAt = performance.now();
-}
-
-const typing = (now: number): boolean => now - lastInputAt < INTERACTIVE_MS;
-
-/**
- * How often masters moved to the reader thread and back, and how often a flooding master rested
- * for FLOOD_PACE_MS while someone typed, since the process started (tests and benchmarks).
- */
-export const masterMoves = { toThread: 0, toLoop: 0, paced: 0 };
 
 /** Reads `fd`, a non-blocking PTY master, into `sink`. */
 export function readMaster(fd: number, sink: MasterSink): MasterReader {
-  return new PtyMasterReader(fd, sink, floodReader === "thread" ? readerThread() : null);
-}
-
-// ---- the reader thread (native/pty_reader.c) ----
-
-/** The addon's functions; see native/pty_reader.c. */
-interface NativeReader {
-  init(onReady: (ids: number[]) => void): void;
-  open(fd: number, queueBytes: number): number;
-  /** Bytes copied into `buffer` (> 0), 0 if nothing is queued now, -1 at the end. */
-  take(id: number, buffer: Buffer): number;
-  pause(id: number): void;
-  resume(id: number): void;
-  /** The thread will not read the fd again once this returns; what it queued can still be taken. */
-  stop(id: number): void;
-  release(id: number): void;
-  /** Every call of `init`'s callback is answered with this, from a later phase of the event loop. */
-  rearm(): void;
-}
-
-interface ReaderThread {
-  readonly native: NativeReader;
-  /** What each master on the thread does when the thread has news for it. */
-  readonly ready: Map<number, () => void>;
-}
-
-let thread: ReaderThread | null | undefined;
-
-/** The reader thread of this process (or worker), started on first use; null where the addon is not built. */
-function readerThread(): ReaderThread | null {
-  if (thread !== undefined) return thread;
-  thread = null;
-  const native = loadAddon<NativeReader>("pty_reader");
-  if (native === null) return thread;
-  const ready = new Map<number, () => void>();
-  // Re-armed from setImmediate, after Node's loop over the thread's queued calls: one wake-up
-  // per turn of the event loop, so a flood cannot keep the loop from polling its sockets.
-  const rearm = (): void => native.rearm();
-  native.init((ids) => {
-    setImmediate(rearm);
-    for (const id of ids) ready.get(id)?.();
-  });
-  thread = { native, ready };
-  return thread;
+  return new PtyMasterReader(fd, sink, floodReaderMode() === "thread" ? readerThread() : null);
 }
 
 // ---- one master ----
-
-/**
- * Where a master is read ({@link READER_MOVES} lists the moves): `loop` (the stream reads it),
- * `resting` (a paced flood, the stream paused for FLOOD_PACE_MS), `thread` (reader thread `id`;
- * `takeScheduled`: a take waits for the check phase), `draining` (stream ended; the tail is read
- * synchronously, again every PTY_DRAIN_POLL_MS while the slave is open elsewhere), `ended` (sink
- * told; fd open until close()), `closed` (the sink hears nothing more).
- */
-export type ReaderState =
-  | { at: "loop" }
-  | { at: "resting" }
-  | { at: "thread"; id: number; takeScheduled: boolean }
-  | { at: "draining" }
-  | { at: "ended" }
-  | { at: "closed" };
-export type ReaderAt = ReaderState["at"];
-
-/** The moves a master reader makes; any other is a bug, and {@link PtyMasterReader} throws on it. */
-export const READER_MOVES: Readonly<Record<ReaderAt, readonly ReaderAt[]>> = {
-  loop: ["resting", "thread", "draining", "ended", "closed"],
-  resting: ["resting", "loop", "draining", "ended", "closed"],
-  thread: ["loop", "closed"],
-  draining: ["draining", "ended", "closed"],
-  ended: ["closed"],
-  closed: [],
-};
-
-const LOOP = { at: "loop" } as const;
-const RESTING = { at: "resting" } as const;
-const DRAINING = { at: "draining" } as const;
-const ENDED = { at: "ended" } as const;
-const CLOSED = { at: "closed" } as const;
 
 /**
  * The stream (libuv, on the event loop) owns the fd and reads whenever the master is not on the

@@ -1,0 +1,134 @@
+// The ACP handshake that starts an agent: `initialize`, `authenticate` when configured, then
+// `session/load` of a kept conversation or `session/new`; and the errors a failed start is told
+// by. Apart from acp-adapter.ts, which runs the prompts once the handshake is done.
+import * as acp from "@agentclientprotocol/sdk";
+import type { ClientConnection } from "@agentclientprotocol/sdk";
+import type { ErrorCode } from "../protocol/index.js";
+import type { AdapterContext } from "./adapter.js";
+import { asRpcError, describeRpcError, readAuthMethods } from "./acp-failures.js";
+import type { RpcError } from "./acp-failures.js";
+
+export const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
+
+export class AcpStartError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/** What the handshake learns, kept by the adapter: updates and an auth error read it while it runs. */
+export interface HandshakeState {
+  acpSessionId: string | undefined;
+  /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
+  authMethods: ReturnType<typeof readAuthMethods>;
+}
+
+export interface HandshakeOptions {
+  context: AdapterContext;
+  /** argv of the agent (its name, in messages). */
+  command: string[];
+  authMethod: string | undefined;
+  /** Whether the client offers ACP terminals. */
+  terminal: boolean;
+  /** The conversation a resume asked to load, read at each step (a resume may come during the start). */
+  resumeId: () => string | undefined;
+  state: HandshakeState;
+}
+
+export async function handshake(conn: ClientConnection, options: HandshakeOptions): Promise<void> {
+  const { context, command, state } = options;
+  const request: acp.InitializeRequest = {
+    protocolVersion: acp.PROTOCOL_VERSION,
+    clientCapabilities: {
+      fs: { readTextFile: true, writeTextFile: true },
+      terminal: options.terminal,
+      // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
+      // without this an agent may advertise none and the user is not told how to log in.
+      auth: { terminal: true },
+    },
+    clientInfo: { ...CLIENT_INFO },
+  };
+  const init = await step("initialize", conn.agent.request("initialize", request));
+  state.authMethods = readAuthMethods(init.authMethods);
+  if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
+    throw new AcpStartError(
+      "AGENT_FAILED",
+      `the agent speaks ACP version ${init.protocolVersion}; the gateway speaks ${acp.PROTOCOL_VERSION}`,
+    );
+  }
+  const methodId = options.authMethod;
+  if (methodId !== undefined) {
+    if (!state.authMethods.some((m) => m.id === methodId)) {
+      const offered = state.authMethods.map((m) => `"${m.id}"`).join(", ") || "none";
+      throw new AcpStartError(
+        "CONFIG_INVALID",
+        `the agent's authMethod "${methodId}" is not one the agent offers (it offers ${offered}): fix the agent's authMethod in the gateway config`,
+      );
+    }
+    await step("authenticate", conn.agent.request("authenticate", { methodId }));
+  }
+  const cannotReload =
+    init.agentCapabilities?.loadSession === true
+      ? undefined
+      : `${init.agentInfo?.name ?? `the agent (${command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
+  if (options.resumeId() !== undefined && cannotReload !== undefined) {
+    throw new AcpStartError("AGENT_CANNOT_RESUME", cannotReload);
+  }
+  // A resume's conversation, else the one an agent that crashed had, when the agent can load it.
+  const load = cannotReload === undefined ? (options.resumeId() ?? context.keptAgentSession()) : undefined;
+  if (load === undefined || !(await loadSession(conn, options, load))) {
+    const session = await step("session/new", conn.agent.request("session/new", { cwd: context.cwd, mcpServers: [] }));
+    state.acpSessionId = session.sessionId;
+  }
+  context.agentSessionOpened(state.acpSessionId!, cannotReload);
+  context.logger.debug(
+    { sessionId: context.sessionId, acpSessionId: state.acpSessionId, agent: init.agentInfo?.name, load },
+    "ACP session ready",
+  );
+}
+
+/**
+ * ACP `session/load`: the agent replays the conversation as updates, which no turn takes (the
+ * log has it already). True once loaded; a kept conversation the agent refuses to load after a
+ * crash is given up for a new one (false), while a resume fails with the agent's answer.
+ */
+async function loadSession(conn: ClientConnection, options: HandshakeOptions, sessionId: string): Promise<boolean> {
+  const { context, state } = options;
+  state.acpSessionId = sessionId;
+  const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
+  try {
+    await step("session/load", conn.agent.request("session/load", request));
+    return true;
+  } catch (err) {
+    if (options.resumeId() !== undefined || !(err instanceof HandshakeStepError)) throw err;
+    context.logger.warn(
+      { sessionId: context.sessionId, acpSessionId: sessionId, err: describeRpcError(err.error) },
+      "the agent did not load its earlier conversation; starting a new one",
+    );
+    state.acpSessionId = undefined;
+    return false;
+  }
+}
+
+/** A handshake request the agent answered with an error: which one, and the error. */
+export class HandshakeStepError extends Error {
+  readonly step: string;
+  readonly error: RpcError;
+  constructor(step: string, error: RpcError) {
+    super(`${step}: ${error.message}`);
+    this.step = step;
+    this.error = error;
+  }
+}
+
+/** `request`'s result; an error the agent answered becomes a {@link HandshakeStepError} naming `name`. */
+async function step<T>(name: string, request: Promise<T>): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    const answered = asRpcError(err);
+    throw answered === undefined ? err : new HandshakeStepError(name, answered);
+  }
+}

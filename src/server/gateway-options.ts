@@ -1,0 +1,78 @@
+// The gateway's options and what every start step reads from them (the config, the shared
+// services); apart from gateway.ts so that the steps in other modules can read them too.
+import { systemClock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
+import type { EndedRetentionSetting } from "../log/ended-retention.js";
+import type { ClusterOptions } from "./cluster-mode.js";
+import { resolveLimits } from "./config.js";
+import type { Config, ConfigInput, Limits } from "./config.js";
+import type { DataDirLock } from "./data-dir-lock.js";
+import { createLogger } from "./logger.js";
+import type { Logger } from "./logger.js";
+import { GatewayMetrics } from "./metrics.js";
+import { buildSettings } from "./settings.js";
+import type { Settings } from "./settings.js";
+
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PORT = 7317;
+export interface GatewayOptions {
+  host?: string;
+  port?: number;
+  dataDir: string;
+  /** Admin token. Without one, one is generated into DATA_DIR/token on first start (and read from there after), configured tokens or not. */
+  token?: string;
+  /** A config file path or a config object (validated like a file). */
+  config?: string | ConfigInput;
+  /** Reload when the config file changes (default true). */
+  watchConfig?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  /** How often ended sessions are checked against `retention.endedSessions` (default 60 s). */
+  pruneIntervalMs?: number;
+  /** `retention.endedSessions` as `serve --ended-max-age/--ended-max-bytes` (or their variables) set it, ahead of the config. */
+  endedSessions?: EndedRetentionSetting;
+  /** Cluster mode (docs/cluster.md), ahead of the config's `cluster` section. */
+  cluster?: ClusterOptions;
+  /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
+  countLoopbackConnections?: boolean;
+}
+
+/** What every step reads: the options, the start config and the shared services. */
+export interface Base {
+  options: GatewayOptions;
+  dataDir: string;
+  lock: DataDirLock;
+  undo: Array<() => unknown>;
+  clock: Clock;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  settings: Settings;
+  config: Config;
+  limits: Limits;
+  host: string;
+  hasPlugins: boolean;
+}
+
+/** Reads the options and the config (said at once without plugins, else once they started). */
+export function baseOf(options: GatewayOptions, dataDir: string, lock: DataDirLock, undo: Array<() => unknown>): Base {
+  const logger = options.logger ?? createLogger();
+  const settings = buildSettings(options.config);
+  const config = settings.config;
+  const hasPlugins = Object.keys(config.plugins ?? {}).length > 0;
+  // With plugins, the warnings wait for them (see configWarnings).
+  if (!hasPlugins) for (const w of settings.warnings) logger.warn({ warning: w }, "config");
+  return {
+    options,
+    dataDir,
+    lock,
+    undo,
+    clock: options.clock ?? systemClock,
+    logger,
+    metrics: new GatewayMetrics(),
+    settings,
+    config,
+    limits: resolveLimits(config),
+    host: options.host ?? DEFAULT_HOST,
+    hasPlugins,
+  };
+}

@@ -1,0 +1,84 @@
+// The start step that rebuilds the sessions from the log (and, in cluster mode, follows other
+// nodes' sessions and takes over a dead one's): apart from the wiring in gateway.ts.
+import { DEFAULT_RECONNECT_GRACE_MS } from "../core/control-lease.js";
+import type { SessionLog } from "../log/session-log.js";
+import type { Membership } from "../cluster/membership.js";
+import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
+import { SessionManager } from "../sessions/session-manager.js";
+import { StreamSession } from "../sessions/stream-session.js";
+import { restoreTerminalSession } from "../sessions/terminal-session.js";
+import { ClusterMirror } from "./cluster-mirror.js";
+import { stopFencedSession } from "./cluster-mode.js";
+import { watchMembers } from "./cluster-takeover.js";
+import { DEFAULT_AUTO_RELEASE_MS } from "./config.js";
+import type { OpenLog } from "./gateway-log.js";
+import type { Base } from "./gateway-options.js";
+
+export interface RestoredSessions {
+  manager: SessionManager;
+  /** Cluster mode: follows the sessions other nodes own. */
+  mirror: ClusterMirror | undefined;
+  /** Cluster mode: the nodes, and the takeover of a dead one's sessions. */
+  membership: Membership | undefined;
+}
+
+/** Builds the session manager and restores the logged sessions (other nodes' as remote ones). */
+export async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessions> {
+  const { undo, clock, logger, metrics, config, limits } = base;
+  const { cluster, shared, events } = log;
+  const sessions = new SessionManager({
+    events,
+    clock,
+    autoReleaseAfterMs: config.control.autoReleaseAfterMs ?? DEFAULT_AUTO_RELEASE_MS,
+    reconnectGraceMs: config.control.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS,
+    maxSessions: limits.sessions,
+    maxSessionsPerOwner: limits.sessionsPerToken,
+  });
+  const mirror =
+    cluster && shared
+      ? new ClusterMirror({
+          redis: cluster.redis,
+          log: cluster.log,
+          store: shared,
+          events,
+          sessions,
+          nodeId: cluster.settings.nodeId,
+          keyPrefix: cluster.settings.keyPrefix,
+          clock,
+          logger,
+        })
+      : undefined;
+  log.setOnFenced((sessionId, error) =>
+    stopFencedSession({ sessions, logger, follow: (id, owner) => mirror!.follow(id, owner) }, sessionId, error),
+  );
+  await mirror?.prepare();
+  const build = (record: SessionRecord, sessionLog: SessionLog, ctx: SessionContext): Session => {
+    switch (record.kind) {
+      case "stream":
+        return new StreamSession(record, sessionLog, ctx);
+      case "agent":
+        return restoreAgentSession(record, sessionLog, ctx);
+      case "terminal":
+        return restoreTerminalSession(record, sessionLog, ctx);
+    }
+  };
+  sessions.restore((record, sessionLog, ctx) => {
+    const owner = shared?.ownerOf(record.id);
+    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, sessionLog, ctx, owner));
+    return build(record, sessionLog, ctx);
+  });
+  // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
+  events.flush();
+  let membership: Membership | undefined;
+  if (mirror) {
+    undo.push(() => mirror.close());
+    await mirror.start();
+    membership = watchMembers({ cluster: cluster!, store: shared!, sessions, clock, logger, build });
+    undo.push(() => membership?.close());
+  }
+  undo.push(() => sessions.close());
+  metrics.observeSessions(() => sessions.list().map((s) => s.record));
+  return { manager: sessions, mirror, membership };
+}
