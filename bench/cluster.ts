@@ -25,6 +25,7 @@ import { parseConfig } from "../src/server/config.js";
 import { createLogger } from "../src/server/logger.js";
 import { SessionFeed } from "../src/server/feed.js";
 import type { SessionLog } from "../src/log/session-log.js";
+import { RemoteSession } from "../src/sessions/remote-session.js";
 import { readBinaryOutput } from "../src/protocol/index.js";
 import type { BenchSection } from "./types.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
@@ -513,7 +514,12 @@ export async function run(): Promise<BenchSection> {
     }
     await session.log.whenPublished();
     const head = session.log.head;
-    while (b.core.sessions.get(session.id)?.log.head !== head) await sleep(100);
+    // b copies the session once asked for it (a request, as a resuming viewer's would be).
+    while (b.core.sessions.get(session.id)?.log.head !== head) {
+      const copy = b.core.sessions.get(session.id);
+      if (copy instanceof RemoteSession) await copy.reach(head);
+      else await sleep(100);
+    }
     const resumed = await sideBySide(
       ROUNDS,
       () => resume(logOf(a, session.id)),

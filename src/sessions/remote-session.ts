@@ -17,12 +17,25 @@ import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 export const REMOTE_CATCH_UP_MS = 2_000;
 
 /**
+ * How long a node keeps copying a remote session after a request for it (a read, a lookup), on top
+ * of while a viewer follows it: a copy nobody here wants is not kept up (docs/cluster.md, "Copies
+ * on demand").
+ */
+export const COPY_INTEREST_MS = 30_000;
+
+/**
  * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
  * serves its history and live stream from its copy of the shared log, and steers nothing of it.
  */
 export class RemoteSession extends Session {
-  /** Asks for the copy to be brought up to Redis now (set by the cluster mirror). */
-  fillNow: (() => void) | undefined;
+  /** Brings the copy up to what Redis holds now; resolves once done (set by the cluster mirror). */
+  fillNow: (() => Promise<void>) | undefined;
+  /**
+   * The mirror keeps the copy up with each notification (it holds what Redis announced, within a
+   * round trip); false while nobody wanted it and the mirror kept only its record.
+   */
+  kept = false;
+  private wantedUntil = -Infinity;
 
   /** The node that runs it (owns its log); another one once that node was taken over. */
   private owner: string;
@@ -84,22 +97,50 @@ export class RemoteSession extends Session {
 
   override endEarlierGatewayLease(): void {}
 
+  /** The mirror copies its entries: someone here follows it or asked for it lately. */
+  get copying(): boolean {
+    return this.log.watched || this.ctx.clock.now() < this.wantedUntil;
+  }
+
+  /** A request names it: the copy is kept up for {@link COPY_INTEREST_MS}, and brought up now if it was not. */
+  want(): void {
+    this.wantedUntil = this.ctx.clock.now() + COPY_INTEREST_MS;
+    if (!this.kept) void this.fillNow?.();
+  }
+
   /**
-   * Resolves once this node's copy holds `seq`, or after {@link REMOTE_CATCH_UP_MS}: a viewer
-   * that saw `seq` on another node gets the same answer here.
+   * Resolves once the copy holds what Redis held when called (at most {@link REMOTE_CATCH_UP_MS}):
+   * at once for a copy the mirror keeps up, after a catch-up for one it did not.
    */
-  reach(seq: number): Promise<void> {
-    return this.waitFor(() => seq <= this.log.head);
+  async current(): Promise<void> {
+    this.want();
+    if (this.kept || this.fillNow === undefined || this.log.closed) return;
+    let timer: Timer | undefined;
+    await Promise.race([
+      this.fillNow(),
+      new Promise<void>((resolve) => (timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS))),
+    ]);
+    timer?.cancel();
+  }
+
+  /**
+   * Resolves once this node's copy holds `seq` and what Redis held when called, or after
+   * {@link REMOTE_CATCH_UP_MS}: a viewer that saw `seq` on another node gets the same answer here.
+   */
+  async reach(seq: number): Promise<void> {
+    await this.current();
+    await this.waitFor(() => seq <= this.log.head);
   }
 
   /** As {@link reach}, for a byte offset of the output (`/ws/session/:id?since=`). */
-  reachOutput(offset: number): Promise<void> {
-    return this.waitFor(() => offset <= this.log.outputBytes);
+  async reachOutput(offset: number): Promise<void> {
+    await this.current();
+    await this.waitFor(() => offset <= this.log.outputBytes);
   }
 
   private async waitFor(reached: () => boolean): Promise<void> {
     if (reached() || this.log.closed) return;
-    this.fillNow?.();
+    void this.fillNow?.();
     let timer: Timer | undefined;
     let unsubscribe: (() => void) | undefined;
     await new Promise<void>((resolve) => {
