@@ -276,6 +276,25 @@ export class RedisLog {
     };
   }
 
+  /**
+   * {@link session} and its newest `count` entries, oldest first, in one round trip: what a node
+   * that does not copy the session shows of it (its position and last line).
+   */
+  async sessionTail(
+    sessionId: string,
+    count: number,
+  ): Promise<{ session: SharedSession | undefined; entries: StoredEntry[] }> {
+    const { meta, log } = sessionKeys(this.prefix, sessionId);
+    const results = await this.redis.multi().hgetall(meta).xrevrangeBuffer(log, "+", "-", "COUNT", count).exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (results === null || failed) throw failed ?? new Error(`reading session ${sessionId} was aborted`);
+    const rows = results[1]![1] as Array<[Buffer, Buffer[]]>;
+    return {
+      session: sharedSession(results[0]![1] as Record<string, string>),
+      entries: rows.reverse().map(([id, fields]) => decodeEntry(id, fields)),
+    };
+  }
+
   /** Every session id, oldest first. */
   async sessionIds(): Promise<string[]> {
     return this.redis.zrange(this.sessionsKey, "0", "-1");

@@ -21,6 +21,8 @@ import type { Logger } from "./logger.js";
 export const MIRROR_SWEEP_MS = 1000;
 /** Entries read from a session's stream per XRANGE. */
 export const MIRROR_READ_ENTRIES = 1000;
+/** Newest entries read for the last line of a session this node does not copy (see RemoteSession.showShared). */
+export const MIRROR_TAIL_ENTRIES = 16;
 
 export interface ClusterMirrorOptions {
   redis: RedisClient;
@@ -153,8 +155,11 @@ export class ClusterMirror {
     if (local !== undefined && !local.copying) {
       // Nobody here wants it: only its record is kept; its entries are copied once asked for.
       local.kept = false;
-      const shared = await this.o.log.session(id);
-      if (shared !== undefined && shared.owner !== this.o.nodeId) this.updated(local, shared);
+      const { session: shared, entries } = await this.o.log.sessionTail(id, MIRROR_TAIL_ENTRIES);
+      if (shared === undefined || shared.owner === this.o.nodeId) return;
+      const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
+      local.showShared({ ...shared.position, head }, entries);
+      this.updated(local, shared);
       return;
     }
     // A copy it has: the position and the entries after its head in one round trip (a keystroke's echo waits for it).

@@ -1,11 +1,11 @@
 import type { Timer } from "../core/clock.js";
 import type { LeaseChange, LeaseHolder } from "../core/control-lease.js";
-import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
+import { LAST_LINE_TAIL_BYTES, LastLine } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, EventOf } from "../protocol/index.js";
+import type { Actor, EventOf, SessionInfo } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 
@@ -67,12 +67,8 @@ export class RemoteSession extends Session {
    * as the owner's own session does (the owner shows an agent's answer while it streams too).
    */
   copied(entry: StoredEntry): void {
-    if (entry instanceof OutputEntry) {
-      if (!entry.binary) this.outputTail.push(entry.bytes);
-    } else if (entry.type === "chat.final") {
-      const text = (JSON.parse(entry.json) as { text?: unknown }).text;
-      if (typeof text === "string") this.outputTail.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
-    } else if (entry.type === "control") {
+    if (lastLineOf(entry, this.outputTail)) return;
+    if (entry.type === "control") {
       // The owner's lease changed: a connection here that held it through the owner (a forwarded
       // `control`) is told it lost it, CONTROL_LOST or close 4001, as the owner's own are.
       const change = leaseChangeOf(JSON.parse(entry.json) as EventOf<"control">);
@@ -96,6 +92,26 @@ export class RemoteSession extends Session {
   override persist(): void {}
 
   override endEarlierGatewayLease(): void {}
+
+  /**
+   * While the copy is not kept: where the owner's log is and its last line, as the mirror last
+   * read them from Redis (shown in the session's info instead of the copy's own).
+   */
+  shown: { head: number; first: number; outputBytes: number; tail: LastLine } | undefined;
+
+  override info(): SessionInfo {
+    const info = super.info();
+    const at = this.shown;
+    if (this.kept || at === undefined) return info;
+    return { ...info, head: at.head, first: at.first, outputBytes: at.outputBytes, lastLine: at.tail.value() };
+  }
+
+  /** Shows the owner's position and the last line of its newest entries `tail` without copying them. */
+  showShared(at: { head: number; first: number; outputBytes: number }, tail: readonly StoredEntry[]): void {
+    const lastLine = new LastLine();
+    for (const entry of tail) lastLineOf(entry, lastLine);
+    this.shown = { ...at, tail: lastLine };
+  }
 
   /** The mirror copies its entries: someone here follows it or asked for it lately. */
   get copying(): boolean {
@@ -161,6 +177,18 @@ export class RemoteSession extends Session {
     if (!this.running) this.log.markEnded();
     this.ctx.changed(this);
   }
+}
+
+/** Adds what an entry shows in the list's last line (output, an agent's final answer); false for other entries. */
+function lastLineOf(entry: StoredEntry, into: LastLine): boolean {
+  if (entry instanceof OutputEntry) {
+    if (!entry.binary) into.push(entry.bytes);
+    return true;
+  }
+  if (entry.type !== "chat.final") return false;
+  const text = (JSON.parse(entry.json) as { text?: unknown }).text;
+  if (typeof text === "string") into.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
+  return true;
 }
 
 /**
