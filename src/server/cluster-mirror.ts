@@ -190,10 +190,23 @@ export class ClusterMirror {
       // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
       const copy = session;
-      await copyShared(this.o.log, id, copy.log, { ...shared.position, head }, ahead?.entries, (e) => copy.copied(e));
-      copy.kept = true;
-    }
-    this.updated(session, shared);
+      // The record is taken in the same tick as the last entry, before the replica publishes it: a
+      // viewer that gets the final event finds the session ended (an SSE stream ends there).
+      await copyShared(
+        this.o.log,
+        id,
+        copy.log,
+        { ...shared.position, head },
+        {
+          ...(ahead ? { ahead: ahead.entries } : {}),
+          onEntry: (e) => copy.copied(e),
+          done: () => {
+            copy.kept = true;
+            this.updated(copy, shared);
+          },
+        },
+      );
+    } else this.updated(session, shared);
   }
 
   /** Takes the owner and the record Redis names for a copy. */
@@ -233,7 +246,7 @@ export class ClusterMirror {
 
 /**
  * Copies a session's entries from the shared log into `copy`, in seq order, up to `to.head`
- * (`ahead`: entries already read). A copy not kept up whose next entries the owner trimmed
+ * (`o.ahead`: entries already read). A copy not kept up whose next entries the owner trimmed
  * meanwhile goes on from `to.first` (SessionLog.skipCopyTo).
  */
 export async function copyShared(
@@ -241,14 +254,18 @@ export async function copyShared(
   id: string,
   copy: SessionLog,
   to: RedisLogPosition,
-  ahead: readonly StoredEntry[] = [],
-  onEntry: (entry: StoredEntry) => void = () => undefined,
+  o: {
+    ahead?: readonly StoredEntry[];
+    onEntry?: (entry: StoredEntry) => void;
+    /** Run in the tick of the last entry copied (see ClusterMirror.fillOnce). */
+    done?: () => void;
+  } = {},
 ): Promise<void> {
   if (to.first > copy.appendedHead + 1) {
     await copy.whenPublished();
     copy.skipCopyTo(to.first, await outputOffsetAt(log, id, to.first, to));
   } else if (to.first > copy.first) copy.trimCopy(to.first);
-  let read = ahead.filter((e) => e.seq > copy.appendedHead && e.seq <= to.head);
+  let read = (o.ahead ?? []).filter((e) => e.seq > copy.appendedHead && e.seq <= to.head);
   while (copy.appendedHead < to.head) {
     const entries = read.length > 0 ? read : await log.read(id, copy.appendedHead + 1, to.head, MIRROR_READ_ENTRIES);
     read = [];
@@ -257,9 +274,10 @@ export async function copyShared(
       // Copied meanwhile by another catch-up of the same log (a takeover beside the mirror).
       if (entry.seq <= copy.appendedHead) continue;
       copy.appendCopy(entry);
-      onEntry(entry);
+      o.onEntry?.(entry);
     }
   }
+  o.done?.();
 }
 
 /**
