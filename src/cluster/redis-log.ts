@@ -276,23 +276,11 @@ export class RedisLog {
     };
   }
 
-  /**
-   * {@link session} and its newest `count` entries, oldest first, in one round trip: what a node
-   * that does not copy the session shows of it (its position and last line).
-   */
-  async sessionTail(
-    sessionId: string,
-    count: number,
-  ): Promise<{ session: SharedSession | undefined; entries: StoredEntry[] }> {
-    const { meta, log } = sessionKeys(this.prefix, sessionId);
-    const results = await this.redis.multi().hgetall(meta).xrevrangeBuffer(log, "+", "-", "COUNT", count).exec();
-    const failed = results?.find(([error]) => error !== null)?.[0];
-    if (results === null || failed) throw failed ?? new Error(`reading session ${sessionId} was aborted`);
-    const rows = results[1]![1] as Array<[Buffer, Buffer[]]>;
-    return {
-      session: sharedSession(results[0]![1] as Record<string, string>),
-      entries: rows.reverse().map(([id, fields]) => decodeEntry(id, fields)),
-    };
+  /** The newest `count` entries of a session's log (up to seq `to`), oldest first. */
+  async tail(sessionId: string, to: number, count: number): Promise<StoredEntry[]> {
+    const { log } = sessionKeys(this.prefix, sessionId);
+    const rows = await this.redis.xrevrangeBuffer(log, `${to}-0`, "-", "COUNT", count);
+    return rows.reverse().map(([id, fields]) => decodeEntry(id, fields));
   }
 
   /** Every session id, oldest first. */

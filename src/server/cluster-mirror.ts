@@ -5,6 +5,7 @@ import type { RedisClient } from "../cluster/redis-client.js";
 import { sessionKeys } from "../cluster/redis-log.js";
 import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
+import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
@@ -155,10 +156,10 @@ export class ClusterMirror {
     if (local !== undefined && !local.copying) {
       // Nobody here wants it: only its record is kept; its entries are copied once asked for.
       local.kept = false;
-      const { session: shared, entries } = await this.o.log.sessionTail(id, MIRROR_TAIL_ENTRIES);
+      const shared = await this.o.log.session(id);
       if (shared === undefined || shared.owner === this.o.nodeId) return;
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
-      local.showShared({ ...shared.position, head }, entries);
+      local.showShared({ ...shared.position, head }, await this.tailFor(local, head));
       this.updated(local, shared);
       return;
     }
@@ -207,6 +208,21 @@ export class ClusterMirror {
         },
       );
     } else this.updated(session, shared);
+  }
+
+  /**
+   * The newest entries of a session this node does not copy, for its last line: read when its head
+   * moved, at most every {@link MIRROR_SWEEP_MS} (a flood's notifications do not each read up to
+   * a MiB of output); undefined keeps the last line shown. The sweep reads the final one.
+   */
+  private async tailFor(session: RemoteSession, head: number): Promise<StoredEntry[] | undefined> {
+    const shown = session.shown;
+    if (shown !== undefined && (shown.tailHead === head || this.o.clock.now() - shown.tailAt < MIRROR_SWEEP_MS))
+      return undefined;
+    // One entry usually holds the last line; a few more when the newest are short.
+    const newest = await this.o.log.tail(session.id, head, 1);
+    const bytes = newest.reduce((n, e) => n + (e instanceof OutputEntry ? e.bytes.length : 0), 0);
+    return bytes >= LAST_LINE_TAIL_BYTES ? newest : this.o.log.tail(session.id, head, MIRROR_TAIL_ENTRIES);
   }
 
   /** Takes the owner and the record Redis names for a copy. */

@@ -97,7 +97,8 @@ export class RemoteSession extends Session {
    * While the copy is not kept: where the owner's log is and its last line, as the mirror last
    * read them from Redis (shown in the session's info instead of the copy's own).
    */
-  shown: { head: number; first: number; outputBytes: number; tail: LastLine } | undefined;
+  shown:
+    { head: number; first: number; outputBytes: number; tail: LastLine; tailHead: number; tailAt: number } | undefined;
 
   override info(): SessionInfo {
     const info = super.info();
@@ -106,11 +107,19 @@ export class RemoteSession extends Session {
     return { ...info, head: at.head, first: at.first, outputBytes: at.outputBytes, lastLine: at.tail.value() };
   }
 
-  /** Shows the owner's position and the last line of its newest entries `tail` without copying them. */
-  showShared(at: { head: number; first: number; outputBytes: number }, tail: readonly StoredEntry[]): void {
+  /**
+   * Shows the owner's position without copying its entries, and the last line of `tail`, its
+   * newest entries up to `at.head` (undefined: the last line read before is kept).
+   */
+  showShared(at: { head: number; first: number; outputBytes: number }, tail?: readonly StoredEntry[]): void {
+    const shown = this.shown;
+    if (tail === undefined && shown !== undefined) {
+      this.shown = { ...shown, ...at };
+      return;
+    }
     const lastLine = new LastLine();
-    for (const entry of tail) lastLineOf(entry, lastLine);
-    this.shown = { ...at, tail: lastLine };
+    for (const entry of tail ?? []) lastLineOf(entry, lastLine);
+    this.shown = { ...at, tail: lastLine, tailHead: at.head, tailAt: this.ctx.clock.now() };
   }
 
   /** The mirror copies its entries: someone here follows it or asked for it lately. */
