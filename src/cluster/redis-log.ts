@@ -276,6 +276,13 @@ export class RedisLog {
     };
   }
 
+  /** The newest `count` entries of a session's log (up to seq `to`), oldest first. */
+  async tail(sessionId: string, to: number, count: number): Promise<StoredEntry[]> {
+    const { log } = sessionKeys(this.prefix, sessionId);
+    const rows = await this.redis.xrevrangeBuffer(log, `${to}-0`, "-", "COUNT", count);
+    return rows.reverse().map(([id, fields]) => decodeEntry(id, fields));
+  }
+
   /** Every session id, oldest first. */
   async sessionIds(): Promise<string[]> {
     return this.redis.zrange(this.sessionsKey, "0", "-1");

@@ -242,13 +242,16 @@ export class EventLog {
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
       onAppend: (seq) => this.scope.getStore()?.set(log, seq),
     });
-    log.subscribe((entry) => {
-      if (this.taps.size === 0) return;
-      let event: SessionEvent | undefined;
-      for (const [tap, types] of this.taps) {
-        if (types === undefined || types.has(entry.type)) tap(sessionId, (event ??= eventOf(entry)));
-      }
-    });
+    log.subscribe(
+      (entry) => {
+        if (this.taps.size === 0) return;
+        let event: SessionEvent | undefined;
+        for (const [tap, types] of this.taps) {
+          if (types === undefined || types.has(entry.type)) tap(sessionId, (event ??= eventOf(entry)));
+        }
+      },
+      { background: true },
+    );
     return log;
   }
 }

@@ -67,6 +67,8 @@ export class SessionLog implements AppendableLog {
   private readonly ring: HotRing;
   private readonly reader: LogReader;
   private readonly listeners = new Set<LogListener>();
+  /** Listeners that are not `background` (see {@link watched}). */
+  private watchers = 0;
   private readonly onListenerError: (error: unknown) => void;
   private readonly onAppend: ((seq: number) => void) | undefined;
   /** Seq of the newest appended event, published or not. */
@@ -376,6 +378,21 @@ export class SessionLog implements AppendableLog {
     if (first > this._first) this.trimTo(Math.min(first, this.durableSeq), undefined);
   }
 
+  /**
+   * A copy not kept up meanwhile (cluster mode: nobody on this node watched it) whose owner trimmed
+   * past its head: it goes on at seq `first` and output offset `outputBytes`, what it held dropped
+   * as retention drops it (a reader before `first` gets HISTORY_TRIMMED). Only when settled.
+   */
+  skipCopyTo(first: number, outputBytes: number): void {
+    if (first <= this._head + 1) return;
+    if (!this.settled)
+      throw new Error(`log ${this.sessionId}: a copy skips ahead only once what it holds is published`);
+    this.trimTo(first, this.retainedBytes);
+    this._head = this.durableSeq = this.publishedHead = first - 1;
+    this._outputBytes = this.publishedBytes = outputBytes;
+    this.retainedBytes = 0;
+  }
+
   private commit(entry: StoredEntry): void {
     if (this.retired) throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
     this._head = entry.seq;
@@ -432,9 +449,21 @@ export class SessionLog implements AppendableLog {
   }
 
   /** Registers a live listener: it is given each entry as it is published. Returns the function that removes it. */
-  subscribe(listener: LogListener): () => void {
+  subscribe(listener: LogListener, options: { background?: boolean } = {}): () => void {
     this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    if (options.background) return () => this.listeners.delete(listener);
+    this.watchers++;
+    let subscribed = true;
+    return () => {
+      if (subscribed) this.watchers--;
+      subscribed = false;
+      this.listeners.delete(listener);
+    };
+  }
+
+  /** Someone follows the log live (a viewer's feed, a request waiting for a seq): not only background listeners. */
+  get watched(): boolean {
+    return this.watchers > 0;
   }
 
   /**
@@ -466,6 +495,7 @@ export class SessionLog implements AppendableLog {
     if (this.retired) return;
     this.retired = true;
     this.listeners.clear();
+    this.watchers = 0;
     this.pending = [];
     this.pendingStart = 0;
     for (const w of this.publishWaiters.splice(0)) w.resolve();

@@ -1,4 +1,5 @@
 import { SwitchboardError } from "../protocol/index.js";
+import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
@@ -22,7 +23,14 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
       `${identity.name} (${identity.role}) may watch session ${session.id} but not steer it`,
     );
   }
+  // A copy of another node's session is kept up while someone here asks for it (docs/cluster.md).
+  if (session instanceof RemoteSession) session.want();
   return session;
+}
+
+/** Brings a copy of another node's session up to what Redis holds before a read of its history. */
+export async function currentCopy(session: Session): Promise<void> {
+  if (session instanceof RemoteSession) await session.current();
 }
 
 /** Ids come from clients: never echo more than a bounded prefix. */

@@ -3,11 +3,13 @@ import { Cluster } from "ioredis";
 import { duplicateClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { sessionKeys } from "../cluster/redis-log.js";
-import type { RedisLog } from "../cluster/redis-log.js";
+import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
+import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { EventLog } from "../log/event-log.js";
-import type { PersistedSession } from "../log/store.js";
+import type { SessionLog } from "../log/session-log.js";
+import type { PersistedSession, StoredEntry } from "../log/store.js";
 import type { SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { RemoteSession } from "../sessions/remote-session.js";
@@ -20,6 +22,8 @@ import type { Logger } from "./logger.js";
 export const MIRROR_SWEEP_MS = 1000;
 /** Entries read from a session's stream per XRANGE. */
 export const MIRROR_READ_ENTRIES = 1000;
+/** Newest entries read for the last line of a session this node does not copy (see RemoteSession.showShared). */
+export const MIRROR_TAIL_ENTRIES = 16;
 
 export interface ClusterMirrorOptions {
   redis: RedisClient;
@@ -52,8 +56,8 @@ function recordOf(stored: PersistedSession): SessionRecord {
  */
 export class ClusterMirror {
   private subscriber: RedisClient | undefined;
-  /** Per session: a fill runs; `again`: another was asked for meanwhile. */
-  private readonly filling = new Map<string, { again: boolean }>();
+  /** Per session: a fill runs (`done` once it ends); `again`: another was asked for meanwhile. */
+  private readonly filling = new Map<string, { again: boolean; done: Promise<void> }>();
   private sweepTimer: Timer | undefined;
   private closed = false;
 
@@ -72,7 +76,7 @@ export class ClusterMirror {
 
   /** A session restored at start from this node's replica: filled on demand too. */
   restored(session: RemoteSession): RemoteSession {
-    session.fillNow = () => void this.fill(session.id);
+    session.fillNow = () => this.fill(session.id);
     return session;
   }
 
@@ -116,14 +120,21 @@ export class ClusterMirror {
   }
 
   /** Brings this node's copy of a session up to what Redis holds; one at a time per session. */
-  private async fill(id: string): Promise<void> {
+  private fill(id: string): Promise<void> {
     const running = this.filling.get(id);
     if (running) {
       running.again = true;
-      return;
+      return running.done;
     }
-    const state = { again: true };
+    const state = { again: true, done: Promise.resolve() };
+    state.done = this.fillLoop(id, state);
     this.filling.set(id, state);
+    return state.done;
+  }
+
+  private async fillLoop(id: string, state: { again: boolean }): Promise<void> {
+    // Starts after fill() registered it: a fill asked for from here on runs another round.
+    await Promise.resolve();
     try {
       while (state.again && !this.closed) {
         state.again = false;
@@ -142,6 +153,16 @@ export class ClusterMirror {
   private async fillOnce(id: string): Promise<void> {
     const local = this.o.sessions.get(id);
     if (local !== undefined && !(local instanceof RemoteSession)) return;
+    if (local !== undefined && !local.copying) {
+      // Nobody here wants it: only its record is kept; its entries are copied once asked for.
+      local.kept = false;
+      const shared = await this.o.log.session(id);
+      if (shared === undefined || shared.owner === this.o.nodeId) return;
+      const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
+      local.showShared({ ...shared.position, head }, await this.tailFor(local, head));
+      this.updated(local, shared);
+      return;
+    }
     // A copy it has: the position and the entries after its head in one round trip (a keystroke's echo waits for it).
     const ahead =
       local === undefined
@@ -154,7 +175,7 @@ export class ClusterMirror {
       this.o.store.mirror(id, shared.owner);
       const first = await this.o.log.read(id, shared.position.first, "+", 1);
       const start = first[0]?.seq ?? shared.position.head + 1;
-      const firstOutput = await this.outputOffsetAt(id, start, shared.position.head, shared.position.outputBytes);
+      const firstOutput = await outputOffsetAt(this.o.log, id, start, shared.position);
       const log = this.o.events.create(id, {
         head: start - 1,
         first: start,
@@ -162,32 +183,56 @@ export class ClusterMirror {
         retainedBytes: 0,
       });
       session = this.o.sessions.addRemote(recordOf(shared.record), log, shared.owner);
-      (session as RemoteSession).fillNow = () => void this.fill(id);
+      (session as RemoteSession).fillNow = () => this.fill(id);
       await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
     }
-    const log = session.log;
-    if (shared.position.first > log.first) log.trimCopy(shared.position.first);
-    // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
-    const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
-    let read = ahead?.entries.filter((e) => e.seq > log.appendedHead && e.seq <= head) ?? [];
-    while (log.appendedHead < head) {
-      const entries =
-        read.length > 0 ? read : await this.o.log.read(id, log.appendedHead + 1, head, MIRROR_READ_ENTRIES);
-      read = [];
-      if (entries.length === 0) break;
-      for (const entry of entries) {
-        log.appendCopy(entry);
-        if (session instanceof RemoteSession) session.copied(entry);
-      }
+    if (!(session instanceof RemoteSession)) return;
+    if (session.copying) {
+      // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
+      const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
+      const copy = session;
+      // The record is taken in the same tick as the last entry, before the replica publishes it: a
+      // viewer that gets the final event finds the session ended (an SSE stream ends there).
+      await copyShared(
+        this.o.log,
+        id,
+        copy.log,
+        { ...shared.position, head },
+        {
+          ...(ahead ? { ahead: ahead.entries } : {}),
+          onEntry: (e) => copy.copied(e),
+          done: () => {
+            copy.kept = true;
+            this.updated(copy, shared);
+          },
+        },
+      );
+    } else this.updated(session, shared);
+  }
+
+  /**
+   * The newest entries of a session this node does not copy, for its last line: read when its head
+   * moved, at most every {@link MIRROR_SWEEP_MS} (a flood's notifications do not each read up to
+   * a MiB of output); undefined keeps the last line shown. The sweep reads the final one.
+   */
+  private async tailFor(session: RemoteSession, head: number): Promise<StoredEntry[] | undefined> {
+    const shown = session.shown;
+    if (shown !== undefined && (shown.tailHead === head || this.o.clock.now() - shown.tailAt < MIRROR_SWEEP_MS))
+      return undefined;
+    // One entry usually holds the last line; a few more when the newest are short.
+    const newest = await this.o.log.tail(session.id, head, 1);
+    const bytes = newest.reduce((n, e) => n + (e instanceof OutputEntry ? e.bytes.length : 0), 0);
+    return bytes >= LAST_LINE_TAIL_BYTES ? newest : this.o.log.tail(session.id, head, MIRROR_TAIL_ENTRIES);
+  }
+
+  /** Takes the owner and the record Redis names for a copy. */
+  private updated(session: RemoteSession, shared: SharedSession): void {
+    // Taken over by a third node: what this node forwards, and the owner its errors name, go there.
+    if (shared.owner !== session.nodeId) {
+      this.o.store.mirror(session.id, shared.owner);
+      session.movedTo(shared.owner);
     }
-    if (session instanceof RemoteSession) {
-      // Taken over by a third node: what this node forwards, and the owner its errors name, go there.
-      if (shared.owner !== session.nodeId) {
-        this.o.store.mirror(id, shared.owner);
-        session.movedTo(shared.owner);
-      }
-      session.update(recordOf(shared.record));
-    }
+    session.update(recordOf(shared.record));
   }
 
   /**
@@ -203,25 +248,9 @@ export class ClusterMirror {
     this.o.store.follow(id, owner);
     const copy = this.o.sessions.follow(id, owner);
     if (copy === undefined) return;
-    copy.fillNow = () => void this.fill(id);
+    copy.fillNow = () => this.fill(id);
     await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
     await this.fill(id);
-  }
-
-  /**
-   * The output byte offset at seq `start`: the offset of the first output entry from `start` to
-   * `head`, or `outputBytes` (the total at `head`) when there is none. Not the total alone: the
-   * owner may have appended output after a first non-output entry (test/cluster/mirror-start.test.ts).
-   */
-  private async outputOffsetAt(id: string, start: number, head: number, outputBytes: number): Promise<number> {
-    for (let from = start; from <= head;) {
-      const entries = await this.o.log.read(id, from, head, MIRROR_READ_ENTRIES);
-      const output = entries.find((e) => e instanceof OutputEntry);
-      if (output instanceof OutputEntry) return output.outStart;
-      if (entries.length === 0) break;
-      from = entries.at(-1)!.seq + 1;
-    }
-    return outputBytes;
   }
 
   close(): void {
@@ -229,4 +258,56 @@ export class ClusterMirror {
     this.sweepTimer?.cancel();
     this.subscriber?.disconnect();
   }
+}
+
+/**
+ * Copies a session's entries from the shared log into `copy`, in seq order, up to `to.head`
+ * (`o.ahead`: entries already read). A copy not kept up whose next entries the owner trimmed
+ * meanwhile goes on from `to.first` (SessionLog.skipCopyTo).
+ */
+export async function copyShared(
+  log: RedisLog,
+  id: string,
+  copy: SessionLog,
+  to: RedisLogPosition,
+  o: {
+    ahead?: readonly StoredEntry[];
+    onEntry?: (entry: StoredEntry) => void;
+    /** Run in the tick of the last entry copied (see ClusterMirror.fillOnce). */
+    done?: () => void;
+  } = {},
+): Promise<void> {
+  if (to.first > copy.appendedHead + 1) {
+    await copy.whenPublished();
+    copy.skipCopyTo(to.first, await outputOffsetAt(log, id, to.first, to));
+  } else if (to.first > copy.first) copy.trimCopy(to.first);
+  let read = (o.ahead ?? []).filter((e) => e.seq > copy.appendedHead && e.seq <= to.head);
+  while (copy.appendedHead < to.head) {
+    const entries = read.length > 0 ? read : await log.read(id, copy.appendedHead + 1, to.head, MIRROR_READ_ENTRIES);
+    read = [];
+    if (entries.length === 0) break;
+    for (const entry of entries) {
+      // Copied meanwhile by another catch-up of the same log (a takeover beside the mirror).
+      if (entry.seq <= copy.appendedHead) continue;
+      copy.appendCopy(entry);
+      o.onEntry?.(entry);
+    }
+  }
+  o.done?.();
+}
+
+/**
+ * The output byte offset at seq `start`: the offset of the first output entry from `start` to
+ * the head, or `outputBytes` (the total at the head) when there is none. Not the total alone: the
+ * owner may have appended output after a first non-output entry (test/cluster/mirror-start.test.ts).
+ */
+async function outputOffsetAt(log: RedisLog, id: string, start: number, at: RedisLogPosition): Promise<number> {
+  for (let from = start; from <= at.head;) {
+    const entries = await log.read(id, from, at.head, MIRROR_READ_ENTRIES);
+    const output = entries.find((e) => e instanceof OutputEntry);
+    if (output instanceof OutputEntry) return output.outStart;
+    if (entries.length === 0) break;
+    from = entries.at(-1)!.seq + 1;
+  }
+  return at.outputBytes;
 }

@@ -5,7 +5,7 @@ import type { SessionLog } from "../log/session-log.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
-import { MIRROR_READ_ENTRIES } from "./cluster-mirror.js";
+import { copyShared } from "./cluster-mirror.js";
 import type { ClusterLink } from "./cluster-mode.js";
 import type { Logger } from "./logger.js";
 import type { Clock } from "../core/clock.js";
@@ -52,18 +52,8 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
   const shared = await o.cluster.log.session(sessionId);
   if (!(copy instanceof RemoteSession) || shared === undefined) return;
   const log = copy.log;
-  if (shared.position.first > log.first) log.trimCopy(shared.position.first);
-  while (log.appendedHead < shared.position.head) {
-    const entries = await o.cluster.log.read(
-      sessionId,
-      log.appendedHead + 1,
-      shared.position.head,
-      MIRROR_READ_ENTRIES,
-    );
-    if (entries.length === 0) break;
-    // The mirror may have copied some of them meanwhile (a fill it started before the takeover).
-    for (const entry of entries) if (entry.seq === log.appendedHead + 1) log.appendCopy(entry);
-  }
+  // Its copy may not have been kept up (nobody here watched it): brought up from where it is.
+  await copyShared(o.cluster.log, sessionId, log, shared.position);
   if (log.appendedHead !== shared.position.head)
     throw new Error(
       `session ${sessionId}: its copy stopped at ${log.appendedHead}, Redis holds ${shared.position.head}`,

@@ -1,11 +1,11 @@
 import type { Timer } from "../core/clock.js";
 import type { LeaseChange, LeaseHolder } from "../core/control-lease.js";
-import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
+import { LAST_LINE_TAIL_BYTES, LastLine } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, EventOf } from "../protocol/index.js";
+import type { Actor, EventOf, SessionInfo } from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 
@@ -17,12 +17,25 @@ import type { SessionContext, SessionRecord, SteerOp } from "./session.js";
 export const REMOTE_CATCH_UP_MS = 2_000;
 
 /**
+ * How long a node keeps copying a remote session after a request for it (a read, a lookup), on top
+ * of while a viewer follows it: a copy nobody here wants is not kept up (docs/cluster.md, "Copies
+ * on demand").
+ */
+export const COPY_INTEREST_MS = 30_000;
+
+/**
  * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
  * serves its history and live stream from its copy of the shared log, and steers nothing of it.
  */
 export class RemoteSession extends Session {
-  /** Asks for the copy to be brought up to Redis now (set by the cluster mirror). */
-  fillNow: (() => void) | undefined;
+  /** Brings the copy up to what Redis holds now; resolves once done (set by the cluster mirror). */
+  fillNow: (() => Promise<void>) | undefined;
+  /**
+   * The mirror keeps the copy up with each notification (it holds what Redis announced, within a
+   * round trip); false while nobody wanted it and the mirror kept only its record.
+   */
+  kept = false;
+  private wantedUntil = -Infinity;
 
   /** The node that runs it (owns its log); another one once that node was taken over. */
   private owner: string;
@@ -54,12 +67,8 @@ export class RemoteSession extends Session {
    * as the owner's own session does (the owner shows an agent's answer while it streams too).
    */
   copied(entry: StoredEntry): void {
-    if (entry instanceof OutputEntry) {
-      if (!entry.binary) this.outputTail.push(entry.bytes);
-    } else if (entry.type === "chat.final") {
-      const text = (JSON.parse(entry.json) as { text?: unknown }).text;
-      if (typeof text === "string") this.outputTail.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
-    } else if (entry.type === "control") {
+    if (lastLineOf(entry, this.outputTail)) return;
+    if (entry.type === "control") {
       // The owner's lease changed: a connection here that held it through the owner (a forwarded
       // `control`) is told it lost it, CONTROL_LOST or close 4001, as the owner's own are.
       const change = leaseChangeOf(JSON.parse(entry.json) as EventOf<"control">);
@@ -85,21 +94,78 @@ export class RemoteSession extends Session {
   override endEarlierGatewayLease(): void {}
 
   /**
-   * Resolves once this node's copy holds `seq`, or after {@link REMOTE_CATCH_UP_MS}: a viewer
-   * that saw `seq` on another node gets the same answer here.
+   * While the copy is not kept: where the owner's log is and its last line, as the mirror last
+   * read them from Redis (shown in the session's info instead of the copy's own).
    */
-  reach(seq: number): Promise<void> {
-    return this.waitFor(() => seq <= this.log.head);
+  shown:
+    { head: number; first: number; outputBytes: number; tail: LastLine; tailHead: number; tailAt: number } | undefined;
+
+  override info(): SessionInfo {
+    const info = super.info();
+    const at = this.shown;
+    if (this.kept || at === undefined) return info;
+    return { ...info, head: at.head, first: at.first, outputBytes: at.outputBytes, lastLine: at.tail.value() };
+  }
+
+  /**
+   * Shows the owner's position without copying its entries, and the last line of `tail`, its
+   * newest entries up to `at.head` (undefined: the last line read before is kept).
+   */
+  showShared(at: { head: number; first: number; outputBytes: number }, tail?: readonly StoredEntry[]): void {
+    const shown = this.shown;
+    if (tail === undefined && shown !== undefined) {
+      this.shown = { ...shown, ...at };
+      return;
+    }
+    const lastLine = new LastLine();
+    for (const entry of tail ?? []) lastLineOf(entry, lastLine);
+    this.shown = { ...at, tail: lastLine, tailHead: at.head, tailAt: this.ctx.clock.now() };
+  }
+
+  /** The mirror copies its entries: someone here follows it or asked for it lately. */
+  get copying(): boolean {
+    return this.log.watched || this.ctx.clock.now() < this.wantedUntil;
+  }
+
+  /** A request names it: the copy is kept up for {@link COPY_INTEREST_MS}, and brought up now if it was not. */
+  want(): void {
+    this.wantedUntil = this.ctx.clock.now() + COPY_INTEREST_MS;
+    if (!this.kept) void this.fillNow?.();
+  }
+
+  /**
+   * Resolves once the copy holds what Redis held when called (at most {@link REMOTE_CATCH_UP_MS}):
+   * at once for a copy the mirror keeps up, after a catch-up for one it did not.
+   */
+  async current(): Promise<void> {
+    this.want();
+    if (this.kept || this.fillNow === undefined || this.log.closed) return;
+    let timer: Timer | undefined;
+    await Promise.race([
+      this.fillNow(),
+      new Promise<void>((resolve) => (timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS))),
+    ]);
+    timer?.cancel();
+  }
+
+  /**
+   * Resolves once this node's copy holds `seq` and what Redis held when called, or after
+   * {@link REMOTE_CATCH_UP_MS}: a viewer that saw `seq` on another node gets the same answer here.
+   */
+  async reach(seq: number): Promise<void> {
+    await this.current();
+    await this.waitFor(() => seq <= this.log.head);
   }
 
   /** As {@link reach}, for a byte offset of the output (`/ws/session/:id?since=`). */
-  reachOutput(offset: number): Promise<void> {
-    return this.waitFor(() => offset <= this.log.outputBytes);
+  async reachOutput(offset: number): Promise<void> {
+    await this.current();
+    await this.waitFor(() => offset <= this.log.outputBytes);
   }
 
   private async waitFor(reached: () => boolean): Promise<void> {
     if (reached() || this.log.closed) return;
-    this.fillNow?.();
+    void this.fillNow?.();
     let timer: Timer | undefined;
     let unsubscribe: (() => void) | undefined;
     await new Promise<void>((resolve) => {
@@ -120,6 +186,18 @@ export class RemoteSession extends Session {
     if (!this.running) this.log.markEnded();
     this.ctx.changed(this);
   }
+}
+
+/** Adds what an entry shows in the list's last line (output, an agent's final answer); false for other entries. */
+function lastLineOf(entry: StoredEntry, into: LastLine): boolean {
+  if (entry instanceof OutputEntry) {
+    if (!entry.binary) into.push(entry.bytes);
+    return true;
+  }
+  if (entry.type !== "chat.final") return false;
+  const text = (JSON.parse(entry.json) as { text?: unknown }).text;
+  if (typeof text === "string") into.push(`\n${text.slice(-LAST_LINE_TAIL_BYTES)}`);
+  return true;
 }
 
 /**

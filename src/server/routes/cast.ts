@@ -2,7 +2,7 @@ import type { ServerResponse } from "node:http";
 import { AnsiStripper } from "../../core/ansi-strip.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
-import { sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { SECURITY_HEADERS, queryParam } from "../http.js";
 import type { Router } from "../router.js";
@@ -35,6 +35,7 @@ export function castRoutes(router: Router, core: GatewayCore): void {
         `session ${session.id} has no terminal to record (${session.record.kind}${session.record.kind === "terminal" ? " without a PTY" : ""}); read its output with GET /v1/sessions/${session.id}/transcript`,
       );
     }
+    await currentCopy(session);
     await streamAnswer(core, ctx, {
       type: "application/x-asciicast",
       file: `${session.id}.cast`,
@@ -46,6 +47,7 @@ export function castRoutes(router: Router, core: GatewayCore): void {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     const format = (queryParam(ctx.url, "format") ?? "raw") as TranscriptFormat;
     if (!TRANSCRIPT_FORMATS.includes(format)) throw new SwitchboardError("BAD_REQUEST", "format must be raw or text");
+    await currentCopy(session);
     await streamAnswer(core, ctx, {
       type: format === "raw" ? "application/octet-stream" : "text/plain; charset=utf-8",
       file: `${session.id}${format === "raw" ? ".out" : ".txt"}`,

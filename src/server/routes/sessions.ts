@@ -16,7 +16,7 @@ import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import { RemoteSession } from "../../sessions/remote-session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
-import { sessionFor } from "../access.js";
+import { currentCopy, sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { HTTP_HOLDER_PREFIX, LOG_PENDING_HEADER } from "../http-server.js";
@@ -141,8 +141,9 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
 }
 
 /** `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`. */
-function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): void {
+async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
+  await currentCopy(session);
   let since = intParam(ctx.url, "since", 0);
   // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
   const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
