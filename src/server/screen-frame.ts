@@ -1,6 +1,7 @@
 import { incompleteTail } from "../core/sequence-tail.js";
 import { outputOf } from "../log/output-entry.js";
 import type { StoredEntry } from "../log/store.js";
+import type { LogEntry } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { TerminalScreenFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -80,4 +81,23 @@ function lastWholeOutput(session: Session, offset: number, hint: number | undefi
     since = page.next;
   }
   return last;
+}
+
+/** The output byte after `entries`' last output (`end` when they hold none). */
+export function outputEnd(entries: readonly LogEntry[], end: number): number {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!;
+    if (entry.type !== "output") continue;
+    const out = outputOf(entry as StoredEntry);
+    return out.offset + out.bytes.length;
+  }
+  return end;
+}
+
+/** The output byte the first output event after seq `cursor` starts at (the end of the output when none follows). */
+export function outputAfter(session: Session, cursor: number): number {
+  const log = session.log;
+  if (cursor >= log.head) return log.outputBytes;
+  const next = log.read(Math.max(cursor, log.first - 1), { types: OUTPUT, limit: 1 }).entries[0];
+  return next === undefined ? log.outputBytes : outputOf(next as StoredEntry).offset;
 }

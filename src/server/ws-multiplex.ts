@@ -7,7 +7,16 @@ import type { LeaseChange } from "../core/control-lease.js";
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, isRef } from "../protocol/index.js";
+import {
+  CLOSE_CODES,
+  ClientFrame,
+  LAG_SCREEN_BYTES,
+  LAG_SCREEN_QUEUE_BYTES,
+  LIMITS,
+  PROTOCOL_VERSION,
+  SwitchboardError,
+  isRef,
+} from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
@@ -19,7 +28,7 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { viewerScreen } from "./screen-frame.js";
+import { outputAfter, outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
@@ -80,10 +89,36 @@ export class MultiplexEndpoint {
 interface Subscription {
   feed: SessionFeed;
   session: Session;
+  /** `lag: "screen"`: the viewer's size, output sent or queued up to, and a new feed from a seq (after a screen). */
+  lag?: ViewerLag | undefined;
   /** Stops watching the session's removal. */
   unwatch: () => void;
   /** Stops counting this connection's token as watching. */
   unview: () => void;
+}
+
+interface ViewerLag {
+  size: { cols: number | undefined; rows: number | undefined };
+  sentUpTo: number;
+  jumping: boolean;
+  restart(seq: number): SessionFeed;
+}
+
+type SubscribeFrame = Extract<ClientFrame, { op: "subscribe" }>;
+
+/** Both releases as one (the second may be absent). */
+function combine(first: () => void, second: (() => void) | undefined): () => void {
+  return second === undefined
+    ? first
+    : () => {
+        first();
+        second();
+      };
+}
+
+/** The size a `lag: "screen"` subscription's screens are drawn at, or undefined without `lag` (or a PTY). */
+function lagOf(frame: SubscribeFrame, session: Session): ViewerLag["size"] | undefined {
+  return frame.lag === "screen" && session.record.pty ? { cols: frame.cols, rows: frame.rows } : undefined;
 }
 
 class MultiplexConnection {
@@ -183,7 +218,52 @@ class MultiplexConnection {
   }
 
   private pumpAll(): void {
-    for (const sub of this.subs.values()) sub.feed.pump();
+    for (const sub of this.subs.values()) {
+      if (
+        sub.lag !== undefined &&
+        !sub.lag.jumping &&
+        sub.session.log.outputBytes - sub.lag.sentUpTo > LAG_SCREEN_BYTES
+      )
+        this.jump(sub, sub.lag);
+      else if (sub.lag?.jumping !== true) sub.feed.pump();
+    }
+  }
+
+  /**
+   * `lag: "screen"`: the subscription trails the log by more than LAG_SCREEN_BYTES. Stops its
+   * feed, sends the screen now (with the bytes it skips), then follows from the last event the
+   * screen shows whole, as subscribe `screen` does.
+   */
+  private jump(sub: Subscription, lag: ViewerLag): void {
+    lag.jumping = true;
+    sub.feed.close();
+    const session = sub.session;
+    viewerScreen(this.core, session, lag.size)
+      .then(
+        ({ frame, seq }) => {
+          if (this.disposed || this.subs.get(session.id) !== sub) return;
+          const { type: _type, ...fields } = frame;
+          this.send({
+            op: "screen",
+            session: session.id,
+            ...fields,
+            skipped: Math.max(0, frame.offset - lag.sentUpTo),
+          });
+          lag.sentUpTo = frame.offset;
+          sub.feed = lag.restart(seq);
+        },
+        (error: unknown) => {
+          // No screen (the screen thread failed): this subscription gets every event from now on.
+          this.core.logger.warn({ err: error }, "lag=screen: no screen, sending every event");
+          sub.lag = undefined;
+          sub.feed = lag.restart(sub.feed.cursor);
+        },
+      )
+      .finally(() => {
+        lag.jumping = false;
+        if (this.subs.get(session.id) === sub) sub.feed.pump();
+      })
+      .catch((error: unknown) => this.core.logger.error({ err: error }, "ws jump failed"));
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -360,7 +440,7 @@ class MultiplexConnection {
     const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
     this.waiting.delete(frame.session);
     if (!(session instanceof RemoteSession) || since <= session.log.head) {
-      this.subscribe(frame.session, since, frame.types, frame.ref);
+      this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       return;
     }
     if (!this.subs.has(frame.session) && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
@@ -371,7 +451,7 @@ class MultiplexConnection {
       if (this.disposed || this.waiting.get(frame.session) !== token) return;
       this.waiting.delete(frame.session);
       try {
-        this.subscribe(frame.session, since, frame.types, frame.ref);
+        this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       } catch (error) {
         this.refuse(frame, error);
       }
@@ -392,7 +472,13 @@ class MultiplexConnection {
     );
   }
 
-  private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
+  private subscribe(
+    sessionId: string,
+    since: number,
+    types: string[] | undefined,
+    ref: Ref | undefined,
+    lagSize?: ViewerLag["size"],
+  ): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
     // A refused subscribe changes nothing: a position past the head is refused before an old
     // subscription is dropped (one retention dropped is served from the oldest kept, below).
@@ -405,11 +491,17 @@ class MultiplexConnection {
       get queuedBytes() {
         return outbox.queuedBytes;
       },
-      budgetBytes: this.core.limits.queueBytes,
+      budgetBytes:
+        lagSize === undefined
+          ? this.core.limits.queueBytes
+          : Math.min(this.core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES),
       get open() {
         return outbox.open;
       },
-      deliver: (entries, live) => this.outbox.deliver(session.id, entries as LogEntry[], live),
+      deliver: (entries, live) => {
+        if (lag !== undefined) lag.sentUpTo = outputEnd(entries, lag.sentUpTo);
+        this.outbox.deliver(session.id, entries as LogEntry[], live);
+      },
       reset: (first, head) => {
         this.core.metrics.resets.inc();
         this.send({ op: "reset", session: session.id, reason: "trimmed", head, first });
@@ -439,7 +531,22 @@ class MultiplexConnection {
         first: session.log.first,
       });
     });
-    this.subs.set(sessionId, { feed, session, unwatch, unview: session.watch(this.identity.name) });
+    const lag: ViewerLag | undefined =
+      lagSize === undefined
+        ? undefined
+        : {
+            size: lagSize,
+            sentUpTo: outputAfter(session, feed.cursor),
+            jumping: false,
+            restart: (seq) => new SessionFeed(session.log, seq, sink, typeSet, hooks, this.pacing),
+          };
+    this.subs.set(sessionId, {
+      feed,
+      session,
+      unwatch,
+      unview: combine(session.watch(this.identity.name), lag && this.core.screens.keepCurrent(session.id)),
+      ...(lag !== undefined ? { lag } : {}),
+    });
     const end = endBefore(session, feed.cursor);
     this.send({
       op: "subscribed",
@@ -468,7 +575,7 @@ class MultiplexConnection {
         this.screenWaits.delete(session.id);
         const { type: _type, ...fields } = screen;
         this.send({ op: "screen", session: session.id, ...fields, ...ref });
-        this.subscribe(session.id, seq, frame.types, frame.ref);
+        this.subscribe(session.id, seq, frame.types, frame.ref, lagOf(frame, session));
       })
       .catch((error: unknown) => {
         if (this.disposed) return;
