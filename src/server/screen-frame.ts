@@ -53,7 +53,28 @@ export async function viewerScreen(
     pty_rows: session.record.rows ?? view.rows,
     alternate: view.alternate,
   };
-  return { frame, seq: lastWholeOutput(session, offset, offset >= before.bytes ? before.seq : undefined) };
+  const hint = offset >= before.bytes ? lastOutputUpTo(session, before.seq) : undefined;
+  return { frame, seq: lastWholeOutput(session, offset, hint) };
+}
+
+/**
+ * The seq of the last output event at or before `seq` (undefined when there is none). Not `seq`
+ * itself: events after the screen's output, an `exit` above all, must still reach the viewer
+ * (a `/v1/ws` subscription that jumped to the screen of an ended session never got its exit).
+ */
+function lastOutputUpTo(session: Session, seq: number): number | undefined {
+  const log = session.log;
+  for (let back = 16; ; back *= 8) {
+    const from = Math.max(log.first - 1, seq - back);
+    let last: number | undefined;
+    for (let since = from; since < seq;) {
+      const page = log.read(since, { types: OUTPUT, maxBytes: 256 * 1024 });
+      for (const entry of page.entries) if (entry.seq <= seq) last = entry.seq;
+      if (page.next <= since || page.next >= seq) break;
+      since = page.next;
+    }
+    if (last !== undefined || from === log.first - 1) return last;
+  }
 }
 
 /**

@@ -10,7 +10,6 @@ import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
   ClientFrame,
-  LAG_SCREEN_BYTES,
   LAG_SCREEN_QUEUE_BYTES,
   LIMITS,
   PROTOCOL_VERSION,
@@ -28,6 +27,7 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
+import { LagJump } from "./lag-jump.js";
 import { outputAfter, outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
@@ -89,35 +89,20 @@ export class MultiplexEndpoint {
 interface Subscription {
   feed: SessionFeed;
   session: Session;
-  /** `lag: "screen"`: the viewer's size, output sent or queued up to, and a new feed from a seq (after a screen). */
-  lag?: ViewerLag | undefined;
+  /** `lag: "screen"`: its jumps to the screen (src/server/lag-jump.ts). */
+  lag?: LagJump | undefined;
   /** Stops watching the session's removal. */
   unwatch: () => void;
   /** Stops counting this connection's token as watching. */
   unview: () => void;
 }
 
-interface ViewerLag {
-  size: { cols: number | undefined; rows: number | undefined };
-  sentUpTo: number;
-  jumping: boolean;
-  restart(seq: number): SessionFeed;
-}
+type LagSize = { cols: number | undefined; rows: number | undefined };
 
 type SubscribeFrame = Extract<ClientFrame, { op: "subscribe" }>;
 
-/** Both releases as one (the second may be absent). */
-function combine(first: () => void, second: (() => void) | undefined): () => void {
-  return second === undefined
-    ? first
-    : () => {
-        first();
-        second();
-      };
-}
-
 /** The size a `lag: "screen"` subscription's screens are drawn at, or undefined without `lag` (or a PTY). */
-function lagOf(frame: SubscribeFrame, session: Session): ViewerLag["size"] | undefined {
+function lagOf(frame: SubscribeFrame, session: Session): LagSize | undefined {
   return frame.lag === "screen" && session.record.pty ? { cols: frame.cols, rows: frame.rows } : undefined;
 }
 
@@ -219,51 +204,10 @@ class MultiplexConnection {
 
   private pumpAll(): void {
     for (const sub of this.subs.values()) {
-      if (
-        sub.lag !== undefined &&
-        !sub.lag.jumping &&
-        sub.session.log.outputBytes - sub.lag.sentUpTo > LAG_SCREEN_BYTES
-      )
-        this.jump(sub, sub.lag);
-      else if (sub.lag?.jumping !== true) sub.feed.pump();
+      // A `lag: "screen"` subscription that fell behind is held while its screen is made.
+      if (sub.lag?.holding === true || sub.lag?.check() === true) continue;
+      sub.feed.pump();
     }
-  }
-
-  /**
-   * `lag: "screen"`: the subscription trails the log by more than LAG_SCREEN_BYTES. Stops its
-   * feed, sends the screen now (with the bytes it skips), then follows from the last event the
-   * screen shows whole, as subscribe `screen` does.
-   */
-  private jump(sub: Subscription, lag: ViewerLag): void {
-    lag.jumping = true;
-    sub.feed.close();
-    const session = sub.session;
-    viewerScreen(this.core, session, lag.size)
-      .then(
-        ({ frame, seq }) => {
-          if (this.disposed || this.subs.get(session.id) !== sub) return;
-          const { type: _type, ...fields } = frame;
-          this.send({
-            op: "screen",
-            session: session.id,
-            ...fields,
-            skipped: Math.max(0, frame.offset - lag.sentUpTo),
-          });
-          lag.sentUpTo = frame.offset;
-          sub.feed = lag.restart(seq);
-        },
-        (error: unknown) => {
-          // No screen (the screen thread failed): this subscription gets every event from now on.
-          this.core.logger.warn({ err: error }, "lag=screen: no screen, sending every event");
-          sub.lag = undefined;
-          sub.feed = lag.restart(sub.feed.cursor);
-        },
-      )
-      .finally(() => {
-        lag.jumping = false;
-        if (this.subs.get(session.id) === sub) sub.feed.pump();
-      })
-      .catch((error: unknown) => this.core.logger.error({ err: error }, "ws jump failed"));
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -477,7 +421,7 @@ class MultiplexConnection {
     since: number,
     types: string[] | undefined,
     ref: Ref | undefined,
-    lagSize?: ViewerLag["size"],
+    lagSize?: LagSize,
   ): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
     // A refused subscribe changes nothing: a position past the head is refused before an old
@@ -531,22 +475,44 @@ class MultiplexConnection {
         first: session.log.first,
       });
     });
-    const lag: ViewerLag | undefined =
+    const sub: Subscription = { feed, session, unwatch, unview: session.watch(this.identity.name) };
+    /** A feed from `seq` on: after a screen, or again from where a held one stopped. */
+    const restart = (seq: number) => {
+      // Retention dropped what it would read: say so (as the feed does) and go on from the oldest kept.
+      const from = Math.max(seq, session.log.first - 1);
+      if (from > seq) sink.reset(session.log.first, session.log.head, seq);
+      sub.feed = new SessionFeed(session.log, from, sink, typeSet, hooks, this.pacing);
+      sub.feed.pump();
+    };
+    const lag =
       lagSize === undefined
         ? undefined
-        : {
-            size: lagSize,
-            sentUpTo: outputAfter(session, feed.cursor),
-            jumping: false,
-            restart: (seq) => new SessionFeed(session.log, seq, sink, typeSet, hooks, this.pacing),
-          };
-    this.subs.set(sessionId, {
-      feed,
-      session,
-      unwatch,
-      unview: combine(session.watch(this.identity.name), lag && this.core.screens.keepCurrent(session.id)),
-      ...(lag !== undefined ? { lag } : {}),
-    });
+        : new LagJump(
+            this.core,
+            session,
+            lagSize,
+            {
+              hold: () => sub.feed.close(),
+              apply: ({ frame, seq }, skipped) => {
+                const { type: _type, ...fields } = frame;
+                this.send({ op: "screen", session: session.id, ...fields, skipped });
+                restart(seq);
+              },
+              resume: () => restart(sub.feed.cursor),
+            },
+            outputAfter(session, feed.cursor),
+          );
+    if (lag !== undefined) {
+      sub.lag = lag;
+      const unview = sub.unview;
+      const release = this.core.screens.keepCurrent(session.id);
+      sub.unview = () => {
+        lag.close();
+        release();
+        unview();
+      };
+    }
+    this.subs.set(sessionId, sub);
     const end = endBefore(session, feed.cursor);
     this.send({
       op: "subscribed",

@@ -11,7 +11,6 @@ import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
   LAG_MODES,
-  LAG_SCREEN_BYTES,
   LAG_SCREEN_QUEUE_BYTES,
   LIMITS,
   ClientKey,
@@ -39,6 +38,7 @@ import type { FeedPacing } from "./feed.js";
 import type { CatchUpStep } from "./catch-up.js";
 import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { rejectUpgrade } from "./http-server.js";
+import { LagJump } from "./lag-jump.js";
 import { outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
@@ -241,15 +241,12 @@ class TerminalConnection {
   private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
   private readonly output: TerminalOutputMode;
   private readonly lastFrame: LastFrame<Frame[]>;
-  private lag: TerminalConnectionOptions["lag"];
+  /** `lag=screen`: its jumps to the screen (src/server/lag-jump.ts). */
+  private readonly lag: LagJump | undefined;
   /** Lets the screen thread hold this session's feed back again (ScreenService.keepCurrent). */
   private readonly releaseCurrent: () => void;
   /** Queued bytes past which output waits in the log (smaller for `lag=screen`: see LAG_SCREEN_QUEUE_BYTES). */
   private readonly budgetBytes: number;
-  /** Output before this byte was sent or queued (or skipped by a screen). */
-  private sentUpTo: number;
-  /** A `lag=screen` screen is being made: nothing is fed until it is sent. */
-  private jumping = false;
   /** `connected` was sent: after a `lag=screen` screen the replay joins live output without it. */
   private joinedOnce = false;
 
@@ -264,10 +261,32 @@ class TerminalConnection {
     this.control = options.control;
     this.output = options.output;
     this.lastFrame = options.lastFrame;
-    this.lag = options.lag;
-    this.releaseCurrent = this.lag === undefined ? () => undefined : core.screens.keepCurrent(session.id);
+    this.releaseCurrent = options.lag === undefined ? () => undefined : core.screens.keepCurrent(session.id);
     this.budgetBytes =
-      this.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
+      options.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
+    // Without `since` the viewer joins at the end of the output at once.
+    const from = since ?? session.log.outputBytes;
+    if (options.lag !== undefined) {
+      const lag: LagJump = new LagJump(
+        core,
+        session,
+        options.lag,
+        {
+          hold: () => this.hold(),
+          apply: ({ frame }, skipped) => {
+            this.send({ ...frame, skipped });
+            this.replayFrom = frame.offset;
+            this.pump();
+          },
+          resume: () => {
+            this.replayFrom = lag.sentUpTo;
+            this.pump();
+          },
+        },
+        from,
+      );
+      this.lag = lag;
+    }
     const { share, release } = core.catchUp.hold(identity.name);
     this.pacing = { scheduler: core.catchUp.scheduler, share };
     this.releaseShare = release;
@@ -300,9 +319,7 @@ class TerminalConnection {
 
     // The screen first; the replay goes on from the byte it reflects.
     if (screen !== undefined) this.send(screen);
-    // Without `since` the viewer joins at the end of the output at once.
-    this.replayFrom = since ?? session.log.outputBytes;
-    this.sentUpTo = this.replayFrom;
+    this.replayFrom = from;
     this.pump();
   }
 
@@ -319,6 +336,7 @@ class TerminalConnection {
     this.pacing.share.forget(this.replay);
     this.outbox.dispose();
     this.releaseShare();
+    this.lag?.close();
     this.releaseCurrent();
   }
 
@@ -343,11 +361,8 @@ class TerminalConnection {
    * again whenever the outbox drains.
    */
   private pump(): void {
-    if (this.disposed || this.jumping) return;
-    if (this.lag !== undefined && this.session.log.outputBytes - this.sentUpTo > LAG_SCREEN_BYTES) {
-      this.jump(this.lag);
-      return;
-    }
+    // A `lag=screen` viewer that fell behind is held while its screen is made.
+    if (this.disposed || this.lag?.holding === true || this.lag?.check() === true) return;
     if (this.replayFrom === undefined) {
       this.feed?.pump();
       return;
@@ -399,7 +414,7 @@ class TerminalConnection {
       }
     }
     this.replayFrom = from + size;
-    this.sentUpTo = this.replayFrom;
+    if (this.lag !== undefined) this.lag.sentUpTo = this.replayFrom;
     if (this.output === "binary") {
       this.outbox.sendControl(binaryOutputFrame("replay", from, batch, size));
       return;
@@ -420,40 +435,16 @@ class TerminalConnection {
       to,
     });
     this.replayFrom = to;
-    this.sentUpTo = to;
+    if (this.lag !== undefined) this.lag.sentUpTo = to;
   }
 
-  /**
-   * `lag=screen`: the viewer trails the log by more than LAG_SCREEN_BYTES. Stops feeding it,
-   * sends the screen now (with the bytes it skips), then replays from the screen's offset and
-   * joins live output again: no byte in between is sent, none twice.
-   */
-  private jump(size: { cols: number | undefined; rows: number | undefined }): void {
-    this.jumping = true;
+  /** `lag=screen`: a screen is being made; nothing is sent until it is (or LagJump resumes). */
+  private hold(): void {
     this.feed?.close();
     this.feed = undefined;
     this.replayFrom = undefined;
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);
-    viewerScreen(this.core, this.session, size)
-      .then(
-        ({ frame }) => {
-          if (this.disposed) return;
-          this.send({ ...frame, skipped: Math.max(0, frame.offset - this.sentUpTo) });
-          this.sentUpTo = frame.offset;
-        },
-        (error: unknown) => {
-          // No screen (the screen thread failed): this viewer gets every byte from now on.
-          this.lag = undefined;
-          if (!this.disposed) this.core.logger.warn({ err: error }, "lag=screen: no screen, sending every byte");
-        },
-      )
-      .finally(() => {
-        this.jumping = false;
-        this.replayFrom = this.sentUpTo;
-        this.pump();
-      })
-      .catch((error: unknown) => this.core.logger.error({ err: error }, "terminal jump failed"));
   }
 
   /** The replay reached the end of the output: `connected`, then live delivery (or the exit of an ended session). */
@@ -517,7 +508,7 @@ class TerminalConnection {
           return outbox.open;
         },
         deliver: (entries, live) => {
-          if (this.lag !== undefined) this.sentUpTo = outputEnd(entries, this.sentUpTo);
+          if (this.lag !== undefined) this.lag.sentUpTo = outputEnd(entries, this.lag.sentUpTo);
           outbox.deliver(session.id, entries as LogEntry[], live);
         },
         reset: () => this.resetToLive(),

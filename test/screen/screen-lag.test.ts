@@ -3,6 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { LAG_SCREEN_WAIT_MS } from "../../src/server/lag-jump.js";
+import { readBinaryOutput } from "../../src/protocol/index.js";
+import type { Session } from "../../src/sessions/session.js";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { fed, visibleText } from "../helpers/headless-terminal.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -20,11 +23,30 @@ interface Watched {
   start: number;
   /** Output bytes received in all (every screen's skip aside). */
   received: number;
+  /** The session's exit came. */
+  exited?: boolean;
+}
+
+/**
+ * Bytes a second a slow viewer reads once it resumes, as a busy browser tab does: it stays behind
+ * while bytes come, so a screen that is late (a loaded machine) still finds it behind.
+ */
+const SLOW_READ_BYTES_PER_S = 4 * 1024 * 1024;
+
+/** Reads from now on at about SLOW_READ_BYTES_PER_S: pauses after each message for as long as its size takes. */
+function readSlowly(ws: WebSocket): void {
+  let until = Date.now();
+  ws.on("message", (raw: Buffer) => {
+    until = Math.max(until, Date.now()) + (raw.length * 1000) / SLOW_READ_BYTES_PER_S;
+    ws.pause();
+    setTimeout(() => ws.resume(), until - Date.now());
+  });
+  ws.resume();
 }
 
 /**
  * A viewer of `/ws/session/:id?QUERY` that reads nothing until `resume` resolves (its socket
- * paused, as a busy browser tab's is), then follows to the exit.
+ * paused, as a busy browser tab's is), then follows slowly to the exit.
  */
 function slowViewer(url: string, id: string, query: string, resume: Promise<unknown>): Promise<Watched> {
   const ws = new WebSocket(`${url.replace("http", "ws")}/ws/session/${id}?${query}`, {
@@ -34,9 +56,30 @@ function slowViewer(url: string, id: string, query: string, resume: Promise<unkn
   return new Promise((resolve, reject) => {
     ws.on("open", () => {
       ws.pause();
-      void resume.then(() => ws.resume());
+      resume.then(() => readSlowly(ws), reject);
     });
-    ws.on("message", (raw: Buffer) => {
+    const take = (at: number, bytes: Buffer) => {
+      const position = w.start + w.output.length;
+      if (at !== position) throw new Error(`output at ${at}, expected ${position}`);
+      w.output = Buffer.concat([w.output, bytes]);
+      w.received += bytes.length;
+    };
+    ws.on("message", (raw: Buffer, isBinary: boolean) => {
+      // A throw here would be lost in ws's emitter, and the viewer would wait forever: reject instead.
+      try {
+        onFrame(raw, isBinary);
+      } catch (error) {
+        reject(error as Error);
+        ws.terminate();
+      }
+    });
+    function onFrame(raw: Buffer, isBinary: boolean): void {
+      if (isBinary) {
+        const out = readBinaryOutput(raw);
+        if (out === null) throw new Error(`not a binary output frame: ${raw.subarray(0, 9).toString("hex")}`);
+        take(out.offset, Buffer.from(out.bytes));
+        return;
+      }
       const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
       const position = w.start + w.output.length;
       if (frame["type"] === "screen") {
@@ -45,20 +88,21 @@ function slowViewer(url: string, id: string, query: string, resume: Promise<unkn
         // The screen `since=screen` asks for comes first, without `skipped`.
         const first = screen.skipped === undefined && w.screens.length === 0 && position === 0;
         if (!first && screen.skipped !== screen.offset - position)
-          reject(new Error(`skipped ${screen.skipped} from ${position} to ${screen.offset}`));
+          throw new Error(`skipped ${screen.skipped} from ${position} to ${screen.offset}`);
         w.screens.push(screen);
         w.start = screen.offset;
         w.output = Buffer.alloc(0);
       } else if (frame["type"] === "replay" || frame["type"] === "stdout") {
         const bytes = Buffer.from(frame["data"] as string, frame["enc"] === "base64" ? "base64" : "utf8");
-        const at =
-          frame["type"] === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number);
-        if (at !== position) reject(new Error(`output at ${at}, expected ${position}`));
-        w.output = Buffer.concat([w.output, bytes]);
-        w.received += bytes.length;
-      } else if (frame["type"] === "exit") ws.close();
-      else if (frame["type"] === "error") reject(new Error(JSON.stringify(frame)));
-    });
+        take(
+          frame["type"] === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number),
+          bytes,
+        );
+      } else if (frame["type"] === "exit") {
+        w.exited = true;
+        ws.close();
+      } else if (frame["type"] === "error") throw new Error(JSON.stringify(frame));
+    }
     ws.on("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
     ws.on("error", reject);
     ws.on("close", () => resolve(w));
@@ -78,33 +122,44 @@ function slowMuxViewer(url: string, id: string, resume: Promise<unknown>): Promi
     ws.on("open", () => {
       ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0, lag: "screen", ref: 1 }));
       ws.pause();
-      void resume.then(() => ws.resume());
+      resume.then(() => readSlowly(ws), reject);
     });
     ws.on("message", (raw: Buffer) => {
+      try {
+        onFrame(raw);
+      } catch (error) {
+        reject(error as Error);
+        ws.terminate();
+      }
+    });
+    function onFrame(raw: Buffer): void {
       const frame = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
       const position = w.start + w.output.length;
       if (frame["op"] === "screen") {
         const screen = frame as unknown as ScreenFrame;
         if (screen.skipped !== screen.offset - position)
-          reject(new Error(`skipped ${screen.skipped} from ${position} to ${screen.offset}`));
+          throw new Error(`skipped ${screen.skipped} from ${position} to ${screen.offset}`);
         w.screens.push(screen);
         w.start = screen.offset;
         w.output = Buffer.alloc(0);
-      } else if (frame["op"] === "error" || frame["op"] === "reset") reject(new Error(JSON.stringify(frame)));
+      } else if (frame["op"] === "error" || frame["op"] === "reset") throw new Error(JSON.stringify(frame));
       const events =
         frame["op"] === "event" ? [frame["event"]] : frame["op"] === "events" ? (frame["events"] as unknown[]) : [];
       for (const e of events as Array<Record<string, unknown>>) {
-        if (e["type"] === "exit") ws.close();
+        if (e["type"] === "exit") {
+          w.exited = true;
+          ws.close();
+        }
         if (e["type"] !== "output") continue;
         const bytes = Buffer.from(e["data"] as string, e["enc"] === "base64" ? "base64" : "utf8");
         const at = e["offset"] as number;
         const end = w.start + w.output.length;
         // After a screen the first event may begin before its offset: only the bytes after it are new.
-        if (at > end || at + bytes.length <= end) reject(new Error(`output at ${at}+${bytes.length}, expected ${end}`));
+        if (at > end || at + bytes.length <= end) throw new Error(`output at ${at}+${bytes.length}, expected ${end}`);
         w.output = Buffer.concat([w.output, bytes.subarray(end - at)]);
         w.received += bytes.length - (end - at);
       }
-    });
+    }
     ws.on("error", reject);
     ws.on("close", () => resolve(w));
   });
@@ -155,6 +210,24 @@ async function flood(gw: Awaited<ReturnType<typeof testGateway>>, file: string, 
   return { id, session, resume };
 }
 
+/**
+ * The gateway's screen thread held up, as a starved one (it runs at nice 10) is on a loaded
+ * machine: no screen ever comes. Returns how many were asked for.
+ */
+function holdScreens(gw: Awaited<ReturnType<typeof testGateway>>): { asked: number } {
+  const count = { asked: 0 };
+  gw.core.screens.screen = () => {
+    count.asked++;
+    return new Promise(() => undefined);
+  };
+  return count;
+}
+
+/** The whole output of a session, as the log keeps it. */
+function wholeOutput(session: Session): Buffer {
+  return Buffer.concat(session.log.readOutput(0, session.log.outputBytes).map((slice) => slice.bytes));
+}
+
 describe("/ws/session/:id?lag=screen", () => {
   it("property: a viewer that falls behind a flood is sent screens and ends on the screen GET .../screen shows", async () => {
     const gw = await testGateway();
@@ -186,14 +259,25 @@ describe("/ws/session/:id?lag=screen", () => {
     await gw.close();
   }, 400_000);
 
+  it(`a viewer whose screen does not come gets every byte again after ${LAG_SCREEN_WAIT_MS} ms, never nothing (regression: viewers hung under load)`, async () => {
+    const gw = await testGateway();
+    const held = holdScreens(gw);
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const w = await slowViewer(gw.url, id, "lag=screen&output=binary", resume);
+    // One screen asked for, and none sent: the viewer went on with bytes from where it stopped.
+    expect(held.asked).toBe(1);
+    expect(w.screens).toEqual([]);
+    expect(w.output.equals(wholeOutput(session))).toBe(true);
+    await gw.close();
+  }, 60_000);
+
   it("without lag=screen, a viewer that falls behind the same flood gets every byte", async () => {
     const gw = await testGateway();
     const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
     const w = await slowViewer(gw.url, id, "since=0", resume);
     expect(w.screens).toEqual([]);
     expect(w.output.length).toBe(session.log.outputBytes);
-    const whole = Buffer.concat(session.log.readOutput(0, session.log.outputBytes).map((slice) => slice.bytes));
-    expect(w.output.equals(whole)).toBe(true);
+    expect(w.output.equals(wholeOutput(session))).toBe(true);
     await gw.close();
   }, 200_000);
 
@@ -210,6 +294,28 @@ describe("/ws/session/:id?lag=screen", () => {
     term.dispose();
     await gw.close();
   }, 200_000);
+
+  it("on /v1/ws, a subscription whose screen does not come gets every event again, to the exit (regression: it never got its exit)", async () => {
+    const gw = await testGateway();
+    const held = holdScreens(gw);
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const w = await slowMuxViewer(gw.url, id, resume);
+    expect(held.asked).toBe(1);
+    expect(w.screens).toEqual([]);
+    expect(w.output.equals(wholeOutput(session))).toBe(true);
+    await gw.close();
+  }, 60_000);
+
+  it("on /v1/ws, a subscription that jumps to the screen once the session ended still gets its exit (regression)", async () => {
+    const gw = await testGateway();
+    const { id, session } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    // The exit is the log's last event when the screen is asked for: the jump must not pass it.
+    const ended = waitFor(async () => !session.running && session.log.settled, 60_000, "the exit");
+    const w = await slowMuxViewer(gw.url, id, ended);
+    expect(w.screens.length).toBeGreaterThan(0);
+    expect(w.exited).toBe(true);
+    await gw.close();
+  }, 60_000);
 
   it("refuses a lag other than screen before the upgrade", async () => {
     const gw = await testGateway();
