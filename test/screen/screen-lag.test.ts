@@ -188,6 +188,9 @@ let left = Number(process.argv[2]);
 const more = () => { while (left > 0) { left--; if (!process.stdout.write(text)) return process.stdout.once("drain", more); } process.stdout.write("\\r\\nthe end\\r\\n"); };
 more();`;
 
+/** What most floods here print: a line with colour. */
+const RED_LINES = "line of text \x1b[31mred\x1b[0m\r\n";
+
 /** Past what the kernel's socket buffers hold on loopback (they count as sent), so the gateway sees the lag. */
 const FLOOD_BYTES = 10 * 1024 * 1024;
 
@@ -259,21 +262,31 @@ describe("/ws/session/:id?lag=screen", () => {
     await gw.close();
   }, 400_000);
 
-  it(`a viewer whose screen does not come gets every byte again after ${LAG_SCREEN_WAIT_MS} ms, never nothing (regression: viewers hung under load)`, async () => {
-    const gw = await testGateway();
-    const held = holdScreens(gw);
-    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
-    const w = await slowViewer(gw.url, id, "lag=screen&output=binary", resume);
-    // One screen asked for, and none sent: the viewer went on with bytes from where it stopped.
-    expect(held.asked).toBe(1);
-    expect(w.screens).toEqual([]);
-    expect(w.output.equals(wholeOutput(session))).toBe(true);
-    await gw.close();
-  }, 60_000);
+  it.each([
+    [
+      "/ws/session",
+      (url: string, id: string, resume: Promise<unknown>) => slowViewer(url, id, "lag=screen&output=binary", resume),
+    ],
+    ["/v1/ws", slowMuxViewer],
+  ])(
+    `on %s, a viewer whose screen does not come gets every byte again after ${LAG_SCREEN_WAIT_MS} ms, to the exit (regression: viewers hung under load)`,
+    async (_endpoint, watch) => {
+      const gw = await testGateway();
+      const held = holdScreens(gw);
+      const { id, session, resume } = await flood(gw, join(tempDir(), "text"), RED_LINES);
+      const w = await watch(gw.url, id, resume);
+      // One screen asked for, and none sent: the viewer went on with bytes from where it stopped.
+      expect(held.asked).toBe(1);
+      expect(w.screens).toEqual([]);
+      expect(w.output.equals(wholeOutput(session))).toBe(true);
+      await gw.close();
+    },
+    60_000,
+  );
 
   it("without lag=screen, a viewer that falls behind the same flood gets every byte", async () => {
     const gw = await testGateway();
-    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), RED_LINES);
     const w = await slowViewer(gw.url, id, "since=0", resume);
     expect(w.screens).toEqual([]);
     expect(w.output.length).toBe(session.log.outputBytes);
@@ -283,7 +296,7 @@ describe("/ws/session/:id?lag=screen", () => {
 
   it("on /v1/ws, subscribe lag: screen sends a subscription that falls behind the screen, and it ends on GET .../screen's", async () => {
     const gw = await testGateway();
-    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), RED_LINES);
     const w = await slowMuxViewer(gw.url, id, resume);
     expect(w.screens.length).toBeGreaterThan(0);
     expect(w.screens.every((s) => (s.skipped ?? 0) > 0)).toBe(true);
@@ -295,20 +308,9 @@ describe("/ws/session/:id?lag=screen", () => {
     await gw.close();
   }, 200_000);
 
-  it("on /v1/ws, a subscription whose screen does not come gets every event again, to the exit (regression: it never got its exit)", async () => {
-    const gw = await testGateway();
-    const held = holdScreens(gw);
-    const { id, session, resume } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
-    const w = await slowMuxViewer(gw.url, id, resume);
-    expect(held.asked).toBe(1);
-    expect(w.screens).toEqual([]);
-    expect(w.output.equals(wholeOutput(session))).toBe(true);
-    await gw.close();
-  }, 60_000);
-
   it("on /v1/ws, a subscription that jumps to the screen once the session ended still gets its exit (regression)", async () => {
     const gw = await testGateway();
-    const { id, session } = await flood(gw, join(tempDir(), "text"), "line of text \x1b[31mred\x1b[0m\r\n");
+    const { id, session } = await flood(gw, join(tempDir(), "text"), RED_LINES);
     // The exit is the log's last event when the screen is asked for: the jump must not pass it.
     const ended = waitFor(async () => !session.running && session.log.settled, 60_000, "the exit");
     const w = await slowMuxViewer(gw.url, id, ended);
