@@ -18,6 +18,7 @@ const MODULES = [
   "web",
   "ui-stream",
   "screen",
+  "screen-lag",
   "isolation",
   "cluster",
   "cluster-rpc",

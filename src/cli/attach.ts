@@ -1,5 +1,5 @@
 import { TerminalClient } from "../client/node.js";
-import { controlHeldText } from "../protocol/index.js";
+import { controlHeldText, skippedText } from "../protocol/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
 import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
 import type { GatewayTarget } from "../client/node.js";
@@ -100,11 +100,14 @@ export async function attach(options: AttachOptions): Promise<number> {
     // at another, the part of it that fits, laid out for the PTY (a steering attach then
     // resizes the PTY and the program draws anew).
     const size = local.size();
+    // A person watching on a terminal never trails a flood: past the bound, the screen instead of the bytes.
+    const lag = info.pty && local.isTTY;
     const client = new TerminalClient({
       ...options.target,
       session: info.id,
       since,
-      ...(since === "screen" && size !== undefined ? { screenSize: size } : {}),
+      ...((since === "screen" || lag) && size !== undefined ? { screenSize: size } : {}),
+      ...(lag ? { lag: "screen" as const } : {}),
       ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
     });
     run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
@@ -238,7 +241,11 @@ class AttachRun {
       client.on("data", ({ kind, bytes }) =>
         local.write(this.queries ? this.queries.filter(bytes, kind === "replay") : bytes),
       ),
-      client.on("screen", ({ data }) => local.write(this.encoder.encode(data))),
+      client.on("screen", ({ data, skipped }) => {
+        local.write(this.encoder.encode(data));
+        if (skipped !== undefined)
+          this.notices.show(`${skippedText(skipped)} (switchboard logs ${this.options.info.id})`);
+      }),
       client.on("connected", () => this.onConnected()),
       client.on("control-lost", () => {
         this.takenOver = true;

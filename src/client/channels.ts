@@ -81,8 +81,16 @@ export class Channels {
     // A screen for a subscription alone on its session (another would need the events it skips).
     const screen = subs.length === 1 ? subs[0]!.wantsScreen : undefined;
     const position = screen === undefined ? { since } : { screen: true, ...(screen === true ? {} : screen) };
+    const lag = subs.length === 1 ? subs[0]!.wantsLag : undefined;
     this.link.send(
-      JSON.stringify({ op: "subscribe", session, ...position, ...(types ? { types: [...types] } : {}), ref }),
+      JSON.stringify({
+        op: "subscribe",
+        session,
+        ...position,
+        ...(lag !== undefined ? { lag } : {}),
+        ...(types ? { types: [...types] } : {}),
+        ref,
+      }),
     );
   }
 

@@ -16,6 +16,8 @@ export interface SessionScreen {
   ptyCols: number;
   ptyRows: number;
   alternate: boolean;
+  /** A screen sent mid-stream to a `lag: "screen"` viewer: the output bytes it skipped (kept in the log). */
+  skipped?: number;
 }
 
 /** The screen a `screen` frame (of either endpoint) carries. */
@@ -28,5 +30,6 @@ export function screenOf(frame: Omit<TerminalScreenFrame, "type">): SessionScree
     ptyCols: frame.pty_cols,
     ptyRows: frame.pty_rows,
     alternate: frame.alternate,
+    ...(frame.skipped !== undefined ? { skipped: frame.skipped } : {}),
   };
 }

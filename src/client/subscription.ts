@@ -34,6 +34,13 @@ export interface SubscribeOptions {
    */
   onScreen?: (screen: SubscriptionScreen) => void;
   /**
+   * `"screen"`, for a human watching a PTY session: once the subscription trails the output by
+   * more than LAG_SCREEN_BYTES, {@link onScreen} gets the screen with `skipped` (the bytes it
+   * skips, kept in the log) instead of those events. Only for a subscription alone on its
+   * session; without it every event comes.
+   */
+  lag?: "screen";
+  /**
    * Stops the subscription as `unsubscribe()` does (nothing more is delivered; the gateway is
    * told), except that `ready` and `done`, if still waiting, reject with the signal's reason.
    * `onError` does not hear of it: the caller aborted. An already-aborted signal subscribes nothing.
@@ -126,8 +133,18 @@ export class Subscription {
     return this._lastSeq === 0 && !this.screenCame && this._state === "live" ? this.options.screen : undefined;
   }
 
-  /** The gateway's `screen`, answering the subscribe request `ref`. */
+  /** The `lag` to ask the gateway for. */
+  get wantsLag(): "screen" | undefined {
+    return this.options.lag;
+  }
+
+  /** The gateway's `screen`, answering the subscribe request `ref` (or, with `lag`, skipping output). */
   screen(ref: Ref | undefined, screen: SubscriptionScreen): void {
+    if (screen.skipped !== undefined) {
+      if (this.gate === undefined && this._state === "live" && this.options.lag !== undefined)
+        this.options.onScreen?.(screen);
+      return;
+    }
     if (this.gate === undefined || ref !== this.gate || this.options.screen === undefined) return;
     this.screenCame = true;
     this.options.onScreen?.(screen);

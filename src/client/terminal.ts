@@ -1,5 +1,11 @@
 import { CLOSE_CODES, SwitchboardError, readBinaryOutput } from "../protocol/index.js";
-import type { SignalName, TerminalClientFrame, TerminalOutputMode, TerminalServerFrame } from "../protocol/index.js";
+import type {
+  LagMode,
+  SignalName,
+  TerminalClientFrame,
+  TerminalOutputMode,
+  TerminalServerFrame,
+} from "../protocol/index.js";
 import { decodeOutputData } from "../core/utf8-chunker.js";
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
@@ -26,8 +32,14 @@ export interface TerminalClientOptions extends GatewayTarget {
    * output from the byte it reflects on; a reconnect resumes from the next byte, as with a number.
    */
   since?: number | "screen";
-  /** With `since: "screen"`: the viewer's size, which the screen is drawn for (the PTY's when absent). */
+  /** With `since: "screen"` or `lag`: the viewer's size, which screens are drawn for (the PTY's when absent). */
   screenSize?: { cols: number; rows: number };
+  /**
+   * `"screen"` (`?lag=screen`), for a human watching: once the viewer trails the output by more
+   * than LAG_SCREEN_BYTES, a `screen` event with `skipped` (the bytes it skips, kept in the log)
+   * instead of those bytes, then output from its offset. Without it every byte comes.
+   */
+  lag?: LagMode;
   /**
    * Ask for the session's control lease with the connection (`?control=`): `acquire` takes it
    * when free (else an `error` event CONTROL_HELD, and the client stays a viewer); `force`
@@ -83,7 +95,7 @@ export type TerminalScreen = SessionScreen;
 
 export interface TerminalEvents {
   state: StateChange;
-  /** The screen asked for with `since: "screen"`: comes before any `data`. */
+  /** The screen asked for with `since: "screen"` (before any `data`), or with `lag` one that skips output (`skipped`). */
   screen: TerminalScreen;
   connected: { mode: "pipe" | "pty"; sessionId: string; offset: number };
   data: TerminalData;
@@ -222,6 +234,14 @@ export class TerminalClient {
         query.set("rows", String(size.rows));
       }
     }
+    if (this.options.lag !== undefined) {
+      query.set("lag", this.options.lag);
+      const size = this.options.screenSize;
+      if (size !== undefined && !query.has("cols")) {
+        query.set("cols", String(size.cols));
+        query.set("rows", String(size.rows));
+      }
+    }
     if (this.control !== undefined) query.set("control", this.control);
     const output = this.options.output ?? "binary";
     if (output !== "json") query.set("output", output);
@@ -289,6 +309,12 @@ export class TerminalClient {
     }
     switch (frame.type) {
       case "screen":
+        if (frame.skipped !== undefined) {
+          // `lag=screen`: the viewer fell behind; output goes on from the screen's offset.
+          this._offset = frame.offset;
+          this.emitter.emit("screen", screenOf(frame));
+          return;
+        }
         if (!this.wantsScreen) return;
         this.wantsScreen = false;
         this._offset = frame.offset;

@@ -49,6 +49,28 @@ export const EventTypes = z
   )
   .max(64);
 
+/**
+ * `lag=screen` (`/ws/session/:id`, `/v1/ws` subscribe `lag`): a viewer for a human. Once more than
+ * LAG_SCREEN_BYTES of output are neither sent nor queued to it, it gets the current screen
+ * (with `skipped`) and live output from the screen's offset; without it, every byte comes.
+ */
+export const LAG_MODES = ["screen"] as const;
+export type LagMode = (typeof LAG_MODES)[number];
+/** How far (output bytes) a `lag=screen` viewer may trail the log before it is sent the screen instead. */
+export const LAG_SCREEN_BYTES = 1024 * 1024;
+/**
+ * Bytes a `lag=screen` viewer may have queued (gateway queue and socket) before its output is
+ * held back and counted as lag: a queue of the default 4 MiB would keep a slow human viewer
+ * seconds behind however small LAG_SCREEN_BYTES is.
+ */
+export const LAG_SCREEN_QUEUE_BYTES = 256 * 1024;
+
+/** The mark a viewer shows where a `lag=screen` screen skipped output: "skipped 12.3 MB — full output kept in the log". */
+export function skippedText(bytes: number): string {
+  const size = bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1e3))} kB`;
+  return `skipped ${size} — full output kept in the log`;
+}
+
 /** Frames a client sends on `/v1/ws`. Every frame may carry a `ref` echoed in its `ack`/`error`. */
 export const ClientFrame = z.discriminatedUnion("op", [
   z
@@ -60,6 +82,8 @@ export const ClientFrame = z.discriminatedUnion("op", [
       screen: z.literal(true).optional(),
       cols: Cols.optional(),
       rows: Rows.optional(),
+      /** A human viewer: past LAG_SCREEN_BYTES behind, the current screen instead of the bytes (see LAG_MODES). */
+      lag: z.enum(LAG_MODES).optional(),
       types: EventTypes.optional(),
       ref: Ref.optional(),
     })
@@ -67,8 +91,8 @@ export const ClientFrame = z.discriminatedUnion("op", [
       message: "is a position of its own: give since or screen, not both",
       path: ["screen"],
     })
-    .refine((f) => f.screen === true || (f.cols === undefined && f.rows === undefined), {
-      message: "is the size of a screen: give it with screen: true",
+    .refine((f) => f.screen === true || f.lag !== undefined || (f.cols === undefined && f.rows === undefined), {
+      message: "is the size of a screen: give it with screen: true or lag",
       path: ["cols"],
     }),
   z.strictObject({ op: z.literal("unsubscribe"), session: SessionId, ref: Ref.optional() }),
@@ -219,6 +243,8 @@ export interface TerminalScreenFrame {
   pty_rows: number;
   /** A full-screen program is showing. */
   alternate: boolean;
+  /** With `lag=screen`, a screen sent mid-stream: the output bytes it skipped (they stay in the log). */
+  skipped?: number;
 }
 
 export type TerminalServerFrame =

@@ -96,6 +96,8 @@ export class ScreenService {
   private readonly lastOutput = new Map<string, { bytes: number; at: number }>();
   /** Per session without an emulator, the output its checkpoint covers: the feed opens one only past it. */
   private readonly retired = new Map<string, number>();
+  /** Per session, how many `lag=screen` viewers want its screen kept current (see keepCurrent). */
+  private readonly current = new Map<string, number>();
   private readonly thread: ScreenThread;
   private opened = 0;
   private sweepTimer: Timer | undefined;
@@ -141,6 +143,23 @@ export class ScreenService {
     // Posted after the feed: the thread answers once it has parsed up to `offset`.
     const offset = t.offset;
     return { ...(await this.thread.view(t.key, view)), offset };
+  }
+
+  /**
+   * A `lag=screen` viewer's session: its output is fed to the thread at full speed, not held to
+   * SCREEN_FEED_FLOOD_BYTES while it grows, so a viewer's jump to the screen does not wait for a
+   * flood's backlog to be parsed (test/web/ui-terminal-flood.test.ts). Returns the release.
+   */
+  keepCurrent(sessionId: string): () => void {
+    this.current.set(sessionId, (this.current.get(sessionId) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.current.get(sessionId) ?? 1) - 1;
+      if (left > 0) this.current.set(sessionId, left);
+      else this.current.delete(sessionId);
+    };
   }
 
   /** Resolves once the screen thread is up (a gateway starts it at once; benches wait for it). */
@@ -229,7 +248,7 @@ export class ScreenService {
         if (t !== undefined && t.seq >= session.log.head) continue;
         const opened = t ?? this.opening(session);
         opened.usedAt = this.options.clock.monotonic();
-        const growing = session.log.outputBytes !== opened.seenBytes;
+        const growing = session.log.outputBytes !== opened.seenBytes && !this.current.has(session.id);
         opened.seenBytes = session.log.outputBytes;
         const room = SCREEN_FEED_MAX_BYTES - opened.inFlight;
         this.feed(session, opened, growing ? Math.min(room, SCREEN_FEED_FLOOD_BYTES) : room);

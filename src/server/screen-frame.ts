@@ -1,6 +1,7 @@
 import { incompleteTail } from "../core/sequence-tail.js";
 import { outputOf } from "../log/output-entry.js";
 import type { StoredEntry } from "../log/store.js";
+import type { LogEntry } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { TerminalScreenFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -52,7 +53,28 @@ export async function viewerScreen(
     pty_rows: session.record.rows ?? view.rows,
     alternate: view.alternate,
   };
-  return { frame, seq: lastWholeOutput(session, offset, offset >= before.bytes ? before.seq : undefined) };
+  const hint = offset >= before.bytes ? lastOutputUpTo(session, before.seq) : undefined;
+  return { frame, seq: lastWholeOutput(session, offset, hint) };
+}
+
+/**
+ * The seq of the last output event at or before `seq` (undefined when there is none). Not `seq`
+ * itself: events after the screen's output, an `exit` above all, must still reach the viewer
+ * (a `/v1/ws` subscription that jumped to the screen of an ended session never got its exit).
+ */
+function lastOutputUpTo(session: Session, seq: number): number | undefined {
+  const log = session.log;
+  for (let back = 16; ; back *= 8) {
+    const from = Math.max(log.first - 1, seq - back);
+    let last: number | undefined;
+    for (let since = from; since < seq;) {
+      const page = log.read(since, { types: OUTPUT, maxBytes: 256 * 1024 });
+      for (const entry of page.entries) if (entry.seq <= seq) last = entry.seq;
+      if (page.next <= since || page.next >= seq) break;
+      since = page.next;
+    }
+    if (last !== undefined || from === log.first - 1) return last;
+  }
 }
 
 /**
@@ -80,4 +102,23 @@ function lastWholeOutput(session: Session, offset: number, hint: number | undefi
     since = page.next;
   }
   return last;
+}
+
+/** The output byte after `entries`' last output (`end` when they hold none). */
+export function outputEnd(entries: readonly LogEntry[], end: number): number {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]!;
+    if (entry.type !== "output") continue;
+    const out = outputOf(entry as StoredEntry);
+    return out.offset + out.bytes.length;
+  }
+  return end;
+}
+
+/** The output byte the first output event after seq `cursor` starts at (the end of the output when none follows). */
+export function outputAfter(session: Session, cursor: number): number {
+  const log = session.log;
+  if (cursor >= log.head) return log.outputBytes;
+  const next = log.read(Math.max(cursor, log.first - 1), { types: OUTPUT, limit: 1 }).entries[0];
+  return next === undefined ? log.outputBytes : outputOf(next as StoredEntry).offset;
 }

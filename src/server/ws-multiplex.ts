@@ -7,7 +7,15 @@ import type { LeaseChange } from "../core/control-lease.js";
 import type { FramePiece } from "../log/json-text.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
-import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError, isRef } from "../protocol/index.js";
+import {
+  CLOSE_CODES,
+  ClientFrame,
+  LAG_SCREEN_QUEUE_BYTES,
+  LIMITS,
+  PROTOCOL_VERSION,
+  SwitchboardError,
+  isRef,
+} from "../protocol/index.js";
 import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
@@ -19,7 +27,8 @@ import type { GatewayCore } from "./context.js";
 import { SessionFeed } from "./feed.js";
 import type { FeedPacing, FeedSink } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { viewerScreen } from "./screen-frame.js";
+import { LagJump } from "./lag-jump.js";
+import { outputAfter, outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
@@ -80,10 +89,21 @@ export class MultiplexEndpoint {
 interface Subscription {
   feed: SessionFeed;
   session: Session;
+  /** `lag: "screen"`: its jumps to the screen (src/server/lag-jump.ts). */
+  lag?: LagJump | undefined;
   /** Stops watching the session's removal. */
   unwatch: () => void;
   /** Stops counting this connection's token as watching. */
   unview: () => void;
+}
+
+type LagSize = { cols: number | undefined; rows: number | undefined };
+
+type SubscribeFrame = Extract<ClientFrame, { op: "subscribe" }>;
+
+/** The size a `lag: "screen"` subscription's screens are drawn at, or undefined without `lag` (or a PTY). */
+function lagOf(frame: SubscribeFrame, session: Session): LagSize | undefined {
+  return frame.lag === "screen" && session.record.pty ? { cols: frame.cols, rows: frame.rows } : undefined;
 }
 
 class MultiplexConnection {
@@ -183,7 +203,11 @@ class MultiplexConnection {
   }
 
   private pumpAll(): void {
-    for (const sub of this.subs.values()) sub.feed.pump();
+    for (const sub of this.subs.values()) {
+      // A `lag: "screen"` subscription that fell behind is held while its screen is made.
+      if (sub.lag?.holding === true || sub.lag?.check() === true) continue;
+      sub.feed.pump();
+    }
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -360,7 +384,7 @@ class MultiplexConnection {
     const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
     this.waiting.delete(frame.session);
     if (!(session instanceof RemoteSession) || since <= session.log.head) {
-      this.subscribe(frame.session, since, frame.types, frame.ref);
+      this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       return;
     }
     if (!this.subs.has(frame.session) && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
@@ -371,7 +395,7 @@ class MultiplexConnection {
       if (this.disposed || this.waiting.get(frame.session) !== token) return;
       this.waiting.delete(frame.session);
       try {
-        this.subscribe(frame.session, since, frame.types, frame.ref);
+        this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       } catch (error) {
         this.refuse(frame, error);
       }
@@ -392,7 +416,13 @@ class MultiplexConnection {
     );
   }
 
-  private subscribe(sessionId: string, since: number, types: string[] | undefined, ref: Ref | undefined): void {
+  private subscribe(
+    sessionId: string,
+    since: number,
+    types: string[] | undefined,
+    ref: Ref | undefined,
+    lagSize?: LagSize,
+  ): void {
     const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
     // A refused subscribe changes nothing: a position past the head is refused before an old
     // subscription is dropped (one retention dropped is served from the oldest kept, below).
@@ -405,11 +435,17 @@ class MultiplexConnection {
       get queuedBytes() {
         return outbox.queuedBytes;
       },
-      budgetBytes: this.core.limits.queueBytes,
+      budgetBytes:
+        lagSize === undefined
+          ? this.core.limits.queueBytes
+          : Math.min(this.core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES),
       get open() {
         return outbox.open;
       },
-      deliver: (entries, live) => this.outbox.deliver(session.id, entries as LogEntry[], live),
+      deliver: (entries, live) => {
+        if (lag !== undefined) lag.sentUpTo = outputEnd(entries, lag.sentUpTo);
+        this.outbox.deliver(session.id, entries as LogEntry[], live);
+      },
       reset: (first, head) => {
         this.core.metrics.resets.inc();
         this.send({ op: "reset", session: session.id, reason: "trimmed", head, first });
@@ -439,7 +475,44 @@ class MultiplexConnection {
         first: session.log.first,
       });
     });
-    this.subs.set(sessionId, { feed, session, unwatch, unview: session.watch(this.identity.name) });
+    const sub: Subscription = { feed, session, unwatch, unview: session.watch(this.identity.name) };
+    /** A feed from `seq` on: after a screen, or again from where a held one stopped. */
+    const restart = (seq: number) => {
+      // Retention dropped what it would read: say so (as the feed does) and go on from the oldest kept.
+      const from = Math.max(seq, session.log.first - 1);
+      if (from > seq) sink.reset(session.log.first, session.log.head, seq);
+      sub.feed = new SessionFeed(session.log, from, sink, typeSet, hooks, this.pacing);
+      sub.feed.pump();
+    };
+    const lag =
+      lagSize === undefined
+        ? undefined
+        : new LagJump(
+            this.core,
+            session,
+            lagSize,
+            {
+              hold: () => sub.feed.close(),
+              apply: ({ frame, seq }, skipped) => {
+                const { type: _type, ...fields } = frame;
+                this.send({ op: "screen", session: session.id, ...fields, skipped });
+                restart(seq);
+              },
+              resume: () => restart(sub.feed.cursor),
+            },
+            outputAfter(session, feed.cursor),
+          );
+    if (lag !== undefined) {
+      sub.lag = lag;
+      const unview = sub.unview;
+      const release = this.core.screens.keepCurrent(session.id);
+      sub.unview = () => {
+        lag.close();
+        release();
+        unview();
+      };
+    }
+    this.subs.set(sessionId, sub);
     const end = endBefore(session, feed.cursor);
     this.send({
       op: "subscribed",
@@ -468,7 +541,7 @@ class MultiplexConnection {
         this.screenWaits.delete(session.id);
         const { type: _type, ...fields } = screen;
         this.send({ op: "screen", session: session.id, ...fields, ...ref });
-        this.subscribe(session.id, seq, frame.types, frame.ref);
+        this.subscribe(session.id, seq, frame.types, frame.ref, lagOf(frame, session));
       })
       .catch((error: unknown) => {
         if (this.disposed) return;

@@ -10,6 +10,8 @@ import type { OutputSlice } from "../log/log-reader.js";
 import type { LogEntry } from "../log/types.js";
 import {
   CLOSE_CODES,
+  LAG_MODES,
+  LAG_SCREEN_QUEUE_BYTES,
   LIMITS,
   ClientKey,
   SwitchboardError,
@@ -17,7 +19,13 @@ import {
   TerminalClientFrame,
   keystrokeFrame,
 } from "../protocol/index.js";
-import type { EventOf, TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
+import type {
+  EventOf,
+  LagMode,
+  TerminalOutputMode,
+  TerminalScreenFrame,
+  TerminalServerFrame,
+} from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
@@ -30,7 +38,8 @@ import type { FeedPacing } from "./feed.js";
 import type { CatchUpStep } from "./catch-up.js";
 import { intParam, queryParam, requestUrl, toSwitchboardError } from "./http.js";
 import { rejectUpgrade } from "./http-server.js";
-import { viewerScreen } from "./screen-frame.js";
+import { LagJump } from "./lag-jump.js";
+import { outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { steer, steerInput } from "./steering.js";
 import { LastFrame, OWN_FRAME_BYTES } from "./outbound-frames.js";
@@ -55,7 +64,7 @@ export const REPLAY_FRAME_BYTES = 256 * 1024;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
 /**
- * `/ws/session/:id[?since=BYTE|screen][&control=acquire|force][&output=binary]`: one terminal, the steering
+ * `/ws/session/:id[?since=BYTE|screen][&control=acquire|force][&output=binary][&lag=screen]`: one terminal, the steering
  * protocol proposed for OpenSandbox's execd (PR #455) — but any number of viewers may be
  * connected at once. Positions are byte offsets in the session's output. With `output=binary`
  * output travels as binary messages, the bytes as written (see `BINARY_OUTPUT_KINDS`).
@@ -149,24 +158,28 @@ export class TerminalEndpoint {
       throw new SwitchboardError("BAD_REQUEST", `output must be ${TERMINAL_OUTPUT_MODES.join(" or ")}`);
     }
     const output = outputParam as TerminalOutputMode;
+    const lagParam = queryParam(url, "lag");
+    if (lagParam !== null && !(LAG_MODES as readonly string[]).includes(lagParam)) {
+      throw new SwitchboardError("BAD_REQUEST", `lag must be ${LAG_MODES.join(" or ")}`);
+    }
+    // A session without a PTY has no screen to skip to: its viewers get every byte.
+    const lag = session.record.pty ? (lagParam as LagMode | null) : null;
     // The viewer's size for `since=screen` (the PTY's when absent), as on GET .../screen.
     const cols = intParam(url, "cols", 0, LIMITS.MAX_COLS, 1);
     const rows = intParam(url, "rows", 0, LIMITS.MAX_ROWS, 1);
+    const size = { cols: cols === 0 ? undefined : cols, rows: rows === 0 ? undefined : rows };
     this.tracker.checkLimit(identity);
     const upgrade = (screen: TerminalScreenFrame | undefined) =>
       this.wss.handleUpgrade(req, socket, head, (ws) =>
         startConnection(this.core, "terminal", ws, () => {
-          const conn = new TerminalConnection(
-            this.core,
-            ws,
-            identity,
-            session,
-            screen?.offset ?? since,
+          const conn = new TerminalConnection(this.core, ws, identity, session, {
+            since: screen?.offset ?? since,
             screen,
-            { mode: controlParam, reclaimKey },
+            control: { mode: controlParam, reclaimKey },
             output,
-            this.lastFrames[output],
-          );
+            lastFrame: this.lastFrames[output],
+            lag: lag === "screen" ? size : undefined,
+          });
           this.tracker.add(
             { identity, signIn: signInOf(req) },
             ws,
@@ -177,7 +190,7 @@ export class TerminalEndpoint {
       );
     if (!o.screen) return upgrade(undefined);
     // The screen is parsed before the upgrade: a session without a PTY is refused as GET .../screen refuses it.
-    viewerScreen(this.core, session, { cols: cols === 0 ? undefined : cols, rows: rows === 0 ? undefined : rows })
+    viewerScreen(this.core, session, size)
       .then(
         (screen) => upgrade(screen.frame),
         (error: unknown) => {
@@ -193,6 +206,17 @@ export class TerminalEndpoint {
     this.tracker.closeAll();
     this.wss.close();
   }
+}
+
+interface TerminalConnectionOptions {
+  since: number | undefined;
+  screen: TerminalScreenFrame | undefined;
+  /** `?control=`, and the key its next connection takes the lease back with (`?clientKey=`). */
+  control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
+  output: TerminalOutputMode;
+  lastFrame: LastFrame<Frame[]>;
+  /** `lag=screen`: the size its screens are drawn at (the PTY's when absent). */
+  lag: { cols: number | undefined; rows: number | undefined } | undefined;
 }
 
 class TerminalConnection {
@@ -214,19 +238,55 @@ class TerminalConnection {
   /** One replay frame, as a step of the gateway's catch-up scheduler (src/server/catch-up.ts). */
   private readonly replay: CatchUpStep = { step: () => this.replayStep() };
   private disposed = false;
+  private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
+  private readonly output: TerminalOutputMode;
+  private readonly lastFrame: LastFrame<Frame[]>;
+  /** `lag=screen`: its jumps to the screen (src/server/lag-jump.ts). */
+  private readonly lag: LagJump | undefined;
+  /** Lets the screen thread hold this session's feed back again (ScreenService.keepCurrent). */
+  private readonly releaseCurrent: () => void;
+  /** Queued bytes past which output waits in the log (smaller for `lag=screen`: see LAG_SCREEN_QUEUE_BYTES). */
+  private readonly budgetBytes: number;
+  /** `connected` was sent: after a `lag=screen` screen the replay joins live output without it. */
+  private joinedOnce = false;
 
   constructor(
     private readonly core: GatewayCore,
     private readonly ws: WebSocket,
     private readonly identity: Identity,
     private readonly session: Session,
-    since: number | undefined,
-    screen: TerminalScreenFrame | undefined,
-    /** `?control=`, and the key its next connection takes the lease back with (`?clientKey=`). */
-    private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined },
-    private readonly output: TerminalOutputMode,
-    private readonly lastFrame: LastFrame<Frame[]>,
+    options: TerminalConnectionOptions,
   ) {
+    const { since, screen } = options;
+    this.control = options.control;
+    this.output = options.output;
+    this.lastFrame = options.lastFrame;
+    this.releaseCurrent = options.lag === undefined ? () => undefined : core.screens.keepCurrent(session.id);
+    this.budgetBytes =
+      options.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
+    // Without `since` the viewer joins at the end of the output at once.
+    const from = since ?? session.log.outputBytes;
+    if (options.lag !== undefined) {
+      const lag: LagJump = new LagJump(
+        core,
+        session,
+        options.lag,
+        {
+          hold: () => this.hold(),
+          apply: ({ frame }, skipped) => {
+            this.send({ ...frame, skipped });
+            this.replayFrom = frame.offset;
+            this.pump();
+          },
+          resume: () => {
+            this.replayFrom = lag.sentUpTo;
+            this.pump();
+          },
+        },
+        from,
+      );
+      this.lag = lag;
+    }
     const { share, release } = core.catchUp.hold(identity.name);
     this.pacing = { scheduler: core.catchUp.scheduler, share };
     this.releaseShare = release;
@@ -259,8 +319,7 @@ class TerminalConnection {
 
     // The screen first; the replay goes on from the byte it reflects.
     if (screen !== undefined) this.send(screen);
-    // Without `since` the viewer joins at the end of the output at once.
-    this.replayFrom = since ?? session.log.outputBytes;
+    this.replayFrom = from;
     this.pump();
   }
 
@@ -277,6 +336,8 @@ class TerminalConnection {
     this.pacing.share.forget(this.replay);
     this.outbox.dispose();
     this.releaseShare();
+    this.lag?.close();
+    this.releaseCurrent();
   }
 
   /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
@@ -300,7 +361,8 @@ class TerminalConnection {
    * again whenever the outbox drains.
    */
   private pump(): void {
-    if (this.disposed) return;
+    // A `lag=screen` viewer that fell behind is held while its screen is made.
+    if (this.disposed || this.lag?.holding === true || this.lag?.check() === true) return;
     if (this.replayFrom === undefined) {
       this.feed?.pump();
       return;
@@ -314,7 +376,7 @@ class TerminalConnection {
     const from = this.replayFrom;
     // Closing: what is sent is dropped, not queued, so the budget would never stop the replay.
     if (this.disposed || from === undefined || !this.outbox.open) return 0;
-    if (this.outbox.queuedBytes >= this.core.limits.queueBytes) return 0; // the drain pumps again
+    if (this.outbox.queuedBytes >= this.budgetBytes) return 0; // the drain pumps again
     if (this.pacing.share.full) {
       this.pacing.share.wait(this.replay);
       return 0;
@@ -352,6 +414,7 @@ class TerminalConnection {
       }
     }
     this.replayFrom = from + size;
+    if (this.lag !== undefined) this.lag.sentUpTo = this.replayFrom;
     if (this.output === "binary") {
       this.outbox.sendControl(binaryOutputFrame("replay", from, batch, size));
       return;
@@ -372,21 +435,37 @@ class TerminalConnection {
       to,
     });
     this.replayFrom = to;
+    if (this.lag !== undefined) this.lag.sentUpTo = to;
+  }
+
+  /** `lag=screen`: a screen is being made; nothing is sent until it is (or LagJump resumes). */
+  private hold(): void {
+    this.feed?.close();
+    this.feed = undefined;
+    this.replayFrom = undefined;
+    this.pacing.scheduler.cancel(this.replay);
+    this.pacing.share.forget(this.replay);
   }
 
   /** The replay reached the end of the output: `connected`, then live delivery (or the exit of an ended session). */
   private join(): void {
     const session = this.session;
     this.replayFrom = undefined;
-    this.send({
-      type: "connected",
-      mode: session.record.pty ? "pty" : "pipe",
-      session_id: session.id,
-      offset: session.log.outputBytes,
-    });
+    const first = !this.joinedOnce;
+    this.joinedOnce = true;
+    if (first) {
+      this.send({
+        type: "connected",
+        mode: session.record.pty ? "pty" : "pipe",
+        session_id: session.id,
+        offset: session.log.outputBytes,
+      });
+    }
     const owner = this.forwarding.owner(session.id);
     const { mode, reclaimKey } = this.control;
-    if (mode !== null && session.running && owner !== undefined) {
+    if (!first) {
+      // Back from a `lag=screen` screen: control was settled at the first join.
+    } else if (mode !== null && session.running && owner !== undefined) {
       // Another node runs it: the lease is taken there, and released there when this connection closes.
       const acquire = { action: "acquire", force: mode === "force" };
       this.forwarding.run(owner, "control", session.id, acquire).catch((error: unknown) => this.refuse(error));
@@ -424,11 +503,14 @@ class TerminalConnection {
         get queuedBytes() {
           return outbox.queuedBytes;
         },
-        budgetBytes: this.core.limits.queueBytes,
+        budgetBytes: this.budgetBytes,
         get open() {
           return outbox.open;
         },
-        deliver: (entries, live) => outbox.deliver(session.id, entries as LogEntry[], live),
+        deliver: (entries, live) => {
+          if (this.lag !== undefined) this.lag.sentUpTo = outputEnd(entries, this.lag.sentUpTo);
+          outbox.deliver(session.id, entries as LogEntry[], live);
+        },
         reset: () => this.resetToLive(),
       },
       TERMINAL_TYPES,

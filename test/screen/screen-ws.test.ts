@@ -1,14 +1,12 @@
-import headless from "@xterm/headless";
 import fc from "fast-check";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { fed, visibleText } from "../helpers/headless-terminal.js";
+import type { HeadlessTerminal } from "../helpers/headless-terminal.js";
 import { tempDir } from "../helpers/tmp.js";
-
-const { Terminal } = headless;
-type HeadlessTerminal = InstanceType<typeof Terminal>;
 
 interface Viewed {
   /** The `screen` frame, when one came first. */
@@ -100,27 +98,6 @@ function bufferText(term: HeadlessTerminal): string {
   for (let y = 0; y < buffer.length; y++) lines.push(buffer.getLine(y)!.translateToString(true).trimEnd());
   while (lines.at(-1) === "") lines.pop();
   return `${buffer.type} cursor ${buffer.cursorX},${buffer.cursorY}\n${lines.join("\n")}`;
-}
-
-/** The rows on screen, trailing blanks and empty rows trimmed (GET .../screen's `text`). */
-function visibleText(term: HeadlessTerminal): string {
-  const buffer = term.buffer.active;
-  const lines: string[] = [];
-  for (let y = 0; y < term.rows; y++)
-    lines.push(
-      buffer
-        .getLine(buffer.viewportY + y)!
-        .translateToString(true)
-        .trimEnd(),
-    );
-  while (lines.at(-1) === "") lines.pop();
-  return lines.join("\n");
-}
-
-async function fed(cols: number, rows: number, ...parts: Array<string | Uint8Array>): Promise<HeadlessTerminal> {
-  const term = new Terminal({ cols, rows, scrollback: 1000, allowProposedApi: true });
-  for (const part of parts) await new Promise<void>((resolve) => term.write(part, resolve));
-  return term;
 }
 
 async function wholeOutput(url: string, id: string): Promise<Buffer> {

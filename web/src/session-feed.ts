@@ -29,15 +29,27 @@ export class SessionFeed {
   private _lastSeq = 0;
 
   /**
-   * `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them.
+   * `screen`: a PTY session's screen first (handlers.onScreen), then the events after it, instead of all of them;
+   * and a new screen instead of the output whenever the page trails it past LAG_SCREEN_BYTES (`skipped`).
    * `since`: the events after that seq only (a resumed session, followed again past its `lost`).
    */
-  constructor(ctx: AppContext, sessionId: string, handlers: SessionFeedHandlers, screen = false, since = 0) {
+  constructor(
+    ctx: AppContext,
+    sessionId: string,
+    handlers: SessionFeedHandlers,
+    screen = false,
+    since = 0,
+    lag = screen,
+  ) {
     this.sub = ctx.client.subscribe(
       sessionId,
       {
         ...(screen
-          ? { screen: true as const, onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s) }
+          ? {
+              screen: true as const,
+              ...(lag ? { lag: "screen" as const } : {}),
+              onScreen: (s: SubscriptionScreen) => handlers.onScreen?.(s),
+            }
           : { since }),
         onReset: (info) => handlers.onReset(info),
         onError: (error) => handlers.onError(error),

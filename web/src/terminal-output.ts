@@ -12,7 +12,23 @@ export interface TerminalOutputHandlers {
   restored(): void;
   /** Whether event `seq` is history: missed while the connection was down (see SessionFeed.isHistory). */
   isHistory(seq: number): boolean;
+  /** More than PAGE_LAG_BYTES of output wait for xterm: the page should follow from a new screen. */
+  behind?(): void;
 }
+
+/**
+ * Bytes handed to xterm and not yet parsed: past it output waits in the page's own queue, which a
+ * new screen can drop (xterm's write buffer cannot be emptied). xterm.js's flow-control guide
+ * uses watermarks of this order.
+ */
+export const XTERM_INFLIGHT_BYTES = 256 * 1024;
+/**
+ * `localStorage` key: "1" makes terminal pages show every byte of a flood, however late, instead
+ * of skipping to the screen (`lag: "screen"`, docs/protocol.md); bench/screen-lag.ts compares both.
+ */
+export const EVERY_BYTE_KEY = "switchboard:terminal-every-byte";
+/** Output waiting in the page's queue past which a PTY page asks for the screen instead (handlers.behind). */
+export const PAGE_LAG_BYTES = 1024 * 1024;
 
 /**
  * A terminal page's output, written into xterm.js in log order: a PTY's screen as the gateway
@@ -37,6 +53,15 @@ export class TerminalOutput {
   private pendingHistory = false;
   /** Writes of history not yet parsed by xterm. */
   private historyWrites = 0;
+  /** Bytes (string length for text) handed to xterm and not yet parsed. */
+  private inXterm = 0;
+  /** Output waiting for xterm to take less than XTERM_INFLIGHT_BYTES, in order. */
+  private queue: Array<{ data: string | Uint8Array; history: boolean }> = [];
+  private queuedBytes = 0;
+  /** The output byte after the last output event taken (where a new screen's skip starts). */
+  private takenUpTo = 0;
+  /** handlers.behind was called; the next screen clears it. */
+  private askedForScreen = false;
 
   constructor(term: Terminal, handlers: TerminalOutputHandlers) {
     this.term = term;
@@ -75,6 +100,7 @@ export class TerminalOutput {
   accept(event: SessionEvent): boolean {
     switch (event.type) {
       case "output":
+        if (event.stream !== "stderr") this.takenUpTo = Math.max(this.takenUpTo, event.offset + outputLength(event));
         if (event.stream === "stderr") {
           // A pipe session's stderr in red, apart from its stdout (the pen is set back after).
           const bytes =
@@ -121,13 +147,28 @@ export class TerminalOutput {
     this.checkRestored();
   }
 
-  /** The PTY's screen, before the output after it: drawn at its size, on a terminal cleared of what it showed. */
-  screen(screen: SubscriptionScreen): void {
-    this.flush();
+  /**
+   * The PTY's screen, before the output after it: drawn at its size, on a terminal cleared of what
+   * it showed. Output still queued is dropped. Returns the bytes the screen skipped after the
+   * output this page took (0 for the first screen).
+   */
+  screen(screen: SubscriptionScreen): number {
+    const skipped = this.takenUpTo > 0 ? Math.max(0, screen.offset - this.takenUpTo) : 0;
+    this.pendingText = "";
+    this.pendingHistory = false;
+    for (const dropped of this.queue) {
+      this.writesInFlight--;
+      if (dropped.history) this.historyWrites--;
+    }
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.askedForScreen = false;
     this.handlers.resize(screen.ptyCols, screen.ptyRows);
     this.term.reset();
     this.shownUpTo = screen.offset;
+    this.takenUpTo = screen.offset;
     this.write(screen.data);
+    return skipped;
   }
 
   /** Retention dropped `count` events the page had not seen: a dim line says so, in their place. */
@@ -156,12 +197,51 @@ export class TerminalOutput {
   }
 
   private write(data: string | Uint8Array, history = false): void {
+    if (this.inXterm >= XTERM_INFLIGHT_BYTES || this.queue.length > 0) {
+      this.queue.push({ data, history });
+      this.queuedBytes += data.length;
+      this.writesInFlight++;
+      if (history) this.historyWrites++;
+      if (this.queuedBytes > PAGE_LAG_BYTES && !this.askedForScreen && this.handlers.behind !== undefined) {
+        this.askedForScreen = true;
+        this.handlers.behind();
+      }
+      return;
+    }
     this.writesInFlight++;
     if (history) this.historyWrites++;
+    this.toXterm(data, history);
+  }
+
+  /** Hands `data` to xterm (counted in writesInFlight already), then the queue as xterm takes it. */
+  private toXterm(data: string | Uint8Array, history: boolean): void {
+    this.inXterm += data.length;
     this.term.write(data, () => {
+      this.inXterm -= data.length;
       this.writesInFlight--;
       if (history) this.historyWrites--;
+      while (this.inXterm < XTERM_INFLIGHT_BYTES && this.queue.length > 0) {
+        const next = this.queue.shift()!;
+        this.queuedBytes -= next.data.length;
+        this.toXterm(next.data, next.history);
+      }
       this.checkRestored();
     });
   }
+}
+
+/** An output event's size in bytes (text is counted as UTF-8). */
+function outputLength(event: Extract<SessionEvent, { type: "output" }>): number {
+  if (event.enc === "base64")
+    return Math.floor((event.data.length * 3) / 4) - (event.data.match(/=+$/)?.[0].length ?? 0);
+  return utf8Length(event.data);
+}
+
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c < 0xdc00 ? (i++, 4) : 3;
+  }
+  return n;
 }

@@ -198,7 +198,8 @@ export class TerminalTools {
   /* ------------------------------------------------------------------ downloads */
 
   /** Fetches the export (the gateway streams it; the browser keeps it as a Blob) and saves it. */
-  private async download(kind: Export): Promise<void> {
+  /** Downloads the session's whole output (`raw`: the bytes; `text`: without escape sequences). */
+  async download(kind: Export): Promise<void> {
     const { id } = this.options.session();
     try {
       const blob =

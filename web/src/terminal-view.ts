@@ -1,10 +1,11 @@
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
 import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
+import { skippedText } from "../../src/protocol/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { isTerminalReport } from "../../src/core/terminal-reports.js";
 import type { AppContext, View } from "./context.js";
-import { h } from "./dom.js";
+import { fill, h } from "./dom.js";
 import { EndBanner } from "./end-banner.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { SessionFeed } from "./session-feed.js";
@@ -12,7 +13,7 @@ import { SessionHeader } from "./session-header.js";
 import { TerminalControl } from "./terminal-control.js";
 import { KEEP_FOCUS, escapeThenTab, isCopyKey, renderKeyBar, renderLineInput } from "./terminal-input.js";
 import type { Keys } from "./terminal-input.js";
-import { TerminalOutput } from "./terminal-output.js";
+import { EVERY_BYTE_KEY, TerminalOutput } from "./terminal-output.js";
 import { TerminalTools } from "./terminal-tools.js";
 import { RESTORE_TYPEAHEAD_CHARS, RestoreStatus } from "./restore-status.js";
 import { renderTextButton } from "./text-sheet.js";
@@ -22,6 +23,10 @@ import { TERMINAL_THEME } from "./theme.js";
 export const FIT_DEBOUNCE_MS = 80;
 /** Lines of scrollback a terminal page keeps (a PTY's screen from the gateway brings up to 1,000). */
 export const TERMINAL_SCROLLBACK_LINES = 10_000;
+function everyByte(): boolean {
+  return localStorage.getItem(EVERY_BYTE_KEY) === "1";
+}
+
 /** The smallest size sent to a PTY: below this, programs draw nonsense. */
 export const MIN_COLS = 20;
 export const MIN_ROWS = 5;
@@ -41,7 +46,7 @@ export class TerminalView implements View {
   private readonly fitAddon = new FitAddon();
   private readonly header: SessionHeader;
   private readonly tools: TerminalTools;
-  private readonly feed: SessionFeed;
+  private feed: SessionFeed;
   private readonly output: TerminalOutput;
   private readonly host: HTMLElement;
   private readonly control: TerminalControl;
@@ -56,6 +61,10 @@ export class TerminalView implements View {
   private readonly sizeNote = h("span", { class: "size-note", hidden: true });
   /** Resizes the PTY to this window (a page that may steer, while the sizes differ). */
   private readonly fitButton: HTMLButtonElement;
+  /** "skipped 12.3 MB — full output kept in the log": the page fell behind a flood and was sent the screen. */
+  private readonly skipMark = h("div", { class: "skip-mark", role: "status", hidden: true, "data-test": "skip-mark" });
+  /** Output bytes the gateway's screens skipped since this page opened. */
+  private skippedBytes = 0;
   private ended: Extract<SessionEvent, { type: "exit" | "lost" }> | null = null;
   private fitTimer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
@@ -134,6 +143,7 @@ export class TerminalView implements View {
       { class: `view terminal-view${pty ? " pty" : " pipe"}`, "data-session": session.id },
       this.header.element,
       this.control.element,
+      this.skipMark,
       h("div", { class: "term-wrap" }, this.host, this.restoring.element),
       this.endBanner.element,
       pty && ctx.canSteer
@@ -192,10 +202,29 @@ export class TerminalView implements View {
         this.element.dataset["restored"] = "true";
         for (const keys of this.restoring.finish()) type(keys);
       },
+      // A pipe has no screen to skip to: its page shows every byte.
+      ...(everyByte() || !session.pty ? {} : { behind: () => this.catchUp() }),
     });
-    this.feed = new SessionFeed(
+    this.feed = this.follow(session.pty);
+    this.renderControl();
+    this.header.refresh();
+  }
+
+  /**
+   * The page fell PAGE_LAG_BYTES behind what it received (TerminalOutput): follows again from
+   * the gateway's screen, as on opening, instead of writing the rest into xterm.
+   */
+  private catchUp(): void {
+    if (this.disposed || this.ended !== null) return;
+    this.feed.dispose();
+    this.feed = this.follow(true);
+  }
+
+  private follow(screen: boolean): SessionFeed {
+    const ctx = this.ctx;
+    return new SessionFeed(
       ctx,
-      session.id,
+      this.session.id,
       {
         onEvent: (event) => {
           if (event.type === "output" && !this.restoring.done) this.restoring.reach(event.offset + event.data.length);
@@ -210,13 +239,28 @@ export class TerminalView implements View {
         },
         onScreen: (screen) => {
           this.restoring.reach(screen.offset);
-          this.output.screen(screen);
+          const skipped = this.output.screen(screen);
+          if (skipped > 0) this.showSkipped(skipped);
         },
       },
-      session.pty,
+      screen,
+      0,
+      !everyByte(),
     );
-    this.renderControl();
-    this.header.refresh();
+  }
+
+  private showSkipped(bytes: number): void {
+    this.skippedBytes += bytes;
+    this.skipMark.hidden = false;
+    fill(
+      this.skipMark,
+      h("span", {}, skippedText(this.skippedBytes)),
+      h(
+        "button",
+        { class: "btn btn-small", type: "button", onclick: () => void this.tools.download("raw") },
+        "Download output",
+      ),
+    );
   }
 
   /** Called once the element is in the document: xterm measures its cells on open. */
