@@ -1,8 +1,14 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Tests that assert a latency a person would notice (Ctrl-C during a flood shows the prompt
+ * within 1 s; a lagging viewer gets its screen within LAG_SCREEN_WAIT_MS): they run after the
+ * rest of the suite, one at a time, so that two other test files on 2 cores do not decide them.
+ */
+const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     // Builds the SDK package (switchboard-client) that the SDK's own tests load.
     globalSetup: ["test/global-setup.ts"],
     // Real processes, sockets and SQLite files: give slow CI machines room, but keep every
@@ -10,7 +16,19 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    // Two cores: more workers than that only adds contention to timing-sensitive tests.
-    maxWorkers: 2,
+    projects: [
+      {
+        extends: true,
+        // Two cores: more workers than that only adds contention to timing-sensitive tests.
+        test: {
+          name: "suite",
+          include: ["test/**/*.test.ts"],
+          exclude: ALONE,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: "alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

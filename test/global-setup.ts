@@ -22,6 +22,8 @@ function buildClientPackage(): void {
  * other runs on the machine leave: the teardown names it, then removes the whole directory.
  */
 export default function setup(): () => void {
+  // Each test project (vitest.config.ts) runs this; the run's first does the work for all.
+  if (process.env[TEST_RUN_DIR] !== undefined) return () => undefined;
   buildClientPackage();
   const runDir = mkdtempSync(join(tmpdir(), "sb-run-"));
   const tmp = join(runDir, "tmp");
