@@ -333,6 +333,96 @@ async function ptyFlood(owner: string, viewer: string): Promise<{ mbps: number; 
   return { mbps: mbps(bytes, doneAt - started), complete: bytes === PTY_BENCH_BYTES };
 }
 
+/** The PTY floor's two processes (bench/cluster-floor-pty.ts): A runs the command into Redis, B reads it out to `ws`. */
+interface FloorPty {
+  writer: ChildProcess;
+  reader: ChildProcess;
+  ws: WebSocket;
+}
+
+/** Spawns a bench/cluster-floor-pty.ts process and resolves with the first stdout line matching `ready`. */
+async function floorChild(
+  args: readonly string[],
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/cluster-floor-pty.ts", ...args], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let out = "";
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        child.stdout!.off("data", onData);
+        resolve(m);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`cluster-floor-pty ${args[0]} exited (${code})`)));
+  });
+  return { child, match };
+}
+
+/** Resolves when `child` next prints a "done" line. */
+function saysDone(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    let out = "";
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (!out.includes("done\n")) return;
+      child.stdout!.off("data", onData);
+      resolve();
+    };
+    child.stdout!.on("data", onData);
+  });
+}
+
+async function startFloorPty(redisUrl: string): Promise<FloorPty> {
+  const { child: writer } = await floorChild(["write", redisUrl, JSON.stringify(PTY_BENCH_COMMAND)], /ready\n/);
+  const { child: reader, match } = await floorChild(["read", redisUrl], /listening (\d+)\n/);
+  const ws = new WebSocket(`ws://127.0.0.1:${match[1]}`, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+  return { writer, reader, ws };
+}
+
+/**
+ * The same flood through bare Redis between two processes: MB/s from asking A to run the command
+ * (B already waiting on the stream) to the last byte at the client, and whether every byte arrived.
+ */
+async function floorFlood(floor: FloorPty, key: string, redis: RedisClient): Promise<{ mbps: number; bytes: number }> {
+  let bytes = 0;
+  let lastAt: number;
+  // A says "done" once every chunk and the end entry are in Redis; B sends "end" after the last chunk.
+  let ended: () => void = () => undefined;
+  const finished = Promise.all([saysDone(floor.writer), new Promise<void>((resolve) => (ended = resolve))]);
+  const onMessage = (raw: Buffer, isBinary: boolean) => {
+    if (!isBinary) return ended();
+    bytes += raw.length;
+    lastAt = now();
+  };
+  floor.ws.on("message", onMessage);
+  floor.reader.stdin!.write(`${key}\n`);
+  const started = now();
+  lastAt = started;
+  floor.writer.stdin!.write(`${key}\n`);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`PTY floor: ${bytes} bytes after ${STEP_TIMEOUT_MS} ms`)),
+      STEP_TIMEOUT_MS,
+    );
+  });
+  try {
+    await Promise.race([finished, timeout]);
+  } finally {
+    clearTimeout(timer);
+    floor.ws.off("message", onMessage);
+  }
+  await redis.del(key);
+  return { mbps: mbps(bytes, lastAt - started), bytes };
+}
+
 /* ---- fan-out ---- */
 
 interface FanoutRun {
@@ -444,6 +534,7 @@ export async function run(): Promise<BenchSection> {
   const redis = await connectRedis([server.url]);
   const children: ChildNode[] = [];
   const inProcess: Gateway[] = [];
+  let floorPty: FloorPty | undefined;
   try {
     // Three nodes as processes, and a single node (no Redis) for the single-node figures.
     for (const name of ["c1", "c2", "c3"]) children.push(await childNode(dir, name, server.url));
@@ -529,7 +620,18 @@ export async function run(): Promise<BenchSection> {
 
     // PTY floods: raw node-pty, a single node's viewer, the owner's viewer, another node's viewer.
     await measureRawPty(PTY_BENCH_COMMAND); // warm-up
-    const pty = { raw: [] as number[], single: [] as number[], owner: [] as number[], other: [] as number[] };
+    // The floor: the same flood through bare Redis between two processes, in turn with the others.
+    floorPty = await startFloorPty(server.url);
+    const floorOf = floorPty;
+    let floorRound = 0;
+    const pty = {
+      raw: [] as number[],
+      single: [] as number[],
+      owner: [] as number[],
+      other: [] as number[],
+      floor: [] as number[],
+    };
+    const floorBytes: number[] = [];
     let ptyComplete = true;
     for (let r = 0; r < PTY_ROUNDS; r++) {
       const runs: Array<[number[], () => Promise<number>]> = [
@@ -538,6 +640,14 @@ export async function run(): Promise<BenchSection> {
           async () => {
             const m = await measureRawPty(PTY_BENCH_COMMAND);
             return mbps(m.bytes, m.ms);
+          },
+        ],
+        [
+          pty.floor,
+          async () => {
+            const f = await floorFlood(floorOf, `bench:{floor-pty-${floorRound++}}:out`, redis);
+            floorBytes.push(f.bytes);
+            return f.mbps;
           },
         ],
         ...(
@@ -565,6 +675,8 @@ export async function run(): Promise<BenchSection> {
       }
     }
     const ptyRatio = median(pty.other.map((x, i) => x / pty.single[i]!));
+    const floorRatio = median(pty.floor.map((x, i) => x / pty.single[i]!));
+    const otherToFloor = median(pty.other.map((x, i) => x / pty.floor[i]!));
 
     // Fan-out: three nodes beside one node with all the clients.
     const fan = { three: [] as FanoutRun[], one: [] as FanoutRun[] };
@@ -596,6 +708,8 @@ export async function run(): Promise<BenchSection> {
       `| (floor) the same events to a single node's log (SQLite, no Redis) vs bare pipelined XADD | ${fmt(sqlite.subject)}/s | ${fmt(sqlite.baseline)}/s | ${fmt(sqlite.ratio, 2)}× | | |`,
       `| resume of ${fmt(RESUME_EVENTS)} missed events on another node vs on the owner | ${fmt(resumed.subject)}/s | ${fmt(resumed.baseline)}/s | ${fmt(resumed.ratio, 2)}× | ≥ 0.8× | ${met(resumed.ratio >= 0.8)} |`,
       `| PTY 50 MiB to a viewer on another node vs a single node's viewer | ${fmt(median(pty.other))} MB/s | ${fmt(median(pty.single))} MB/s | ${fmt(ptyRatio, 2)}× | ≥ 0.7× | ${met(ptyRatio >= 0.7 && ptyComplete)} |`,
+      `| (floor) the same flood through bare Redis between two processes (node-pty → pipelined XADD; XREAD BLOCK → WebSocket) vs a single node's viewer | ${fmt(median(pty.floor))} MB/s | ${fmt(median(pty.single))} MB/s | ${fmt(floorRatio, 2)}× | | |`,
+      `| (floor) the flood to a viewer on another node vs the same flood through bare Redis | ${fmt(median(pty.other))} MB/s | ${fmt(median(pty.floor))} MB/s | ${fmt(otherToFloor, 2)}× | | |`,
       `| (reference) the same flood to a viewer on the owner node; raw node-pty | ${fmt(median(pty.owner))} MB/s | ${fmt(median(pty.raw))} MB/s | | | |`,
       `| fan-out 3 nodes × ${FANOUT_CLIENTS_PER_NODE} clients on one session at ${FANOUT_RATE} events/s, p99 (baseline: ${3 * FANOUT_CLIENTS_PER_NODE} clients on a single node) | ${fanFailed === undefined ? `${fmt(fanP99, 1)} ms` : `failed: ${fanFailed}`} | ${fmt(fanOneP99, 1)} ms | | ≤ 50 ms, every delivery | ${met(fanFailed === undefined && fanP99 <= 50 && fanComplete)} |`,
       `| Redis memory per MB of retained PTY output | ${fmt(memory / 2 ** 20, 2)} MB | | | | |`,
@@ -618,7 +732,10 @@ export async function run(): Promise<BenchSection> {
         `from seq 0 on another node (which copied the session once asked for it) beside the owner (both in this process, both`,
         `read their replica). PTY: ${PTY_BENCH_BYTES / 2 ** 20} MiB`,
         "(`head -c … /dev/zero | tr`) from the create request to a binary `/ws/session` viewer's `exit`, in turn with raw",
-        `node-pty. Fan-out: ${FANOUT_RATE} events/s for ${FANOUT_MS / 1000} s posted to the owner, latency from each event's due time to`,
+        "node-pty. The PTY floor: one process runs the same command in raw node-pty and appends each chunk read to a Redis",
+        "stream (`XADD key * o <chunk>`, binary, pipelined, up to 4 calls in flight), another reads it (`XREAD BLOCK`) and",
+        "sends each chunk to a WebSocket client in this process; MB/s from asking for the run to the last byte at the client.",
+        `Fan-out: ${FANOUT_RATE} events/s for ${FANOUT_MS / 1000} s posted to the owner, latency from each event's due time to`,
         `arrival at each /v1/ws client (clients in this process). Medians of ${ROUNDS} rounds (ratios: of per-round ratios).`,
       ].join("\n"),
       notes: [
@@ -628,12 +745,17 @@ export async function run(): Promise<BenchSection> {
         `Append CPU per 1,000 events, median ms (owner process / redis-server / the three copying nodes): through the shared log ${cpuNote(cpu.gateway)}; bare XADD ${cpuNote(cpu.bare)}.`,
         `Append floors (events/s): the script alone ${script.subjectRuns.map((x) => fmt(x)).join(", ")}; a single node's log ${sqlite.subjectRuns.map((x) => fmt(x)).join(", ")}. Resume runs: another node ${resumed.subjectRuns.map((x) => fmt(x)).join(", ")}; the owner ${resumed.baselineRuns.map((x) => fmt(x)).join(", ")}.`,
         `PTY runs (MB/s): another node ${pty.other.map((x) => fmt(x)).join(", ")}; single node ${pty.single.map((x) => fmt(x)).join(", ")}; owner ${pty.owner.map((x) => fmt(x)).join(", ")}; raw ${pty.raw.map((x) => fmt(x)).join(", ")}. Every byte arrived: ${ptyComplete ? "yes" : "no"}.${errors.length > 0 ? ` Error frames: ${errors.join("; ")}.` : ""}`,
+        `PTY floor runs (MB/s), through bare Redis between two processes: ${pty.floor.map((x) => fmt(x)).join(", ")}; ratio to the single node per round ${pty.floor.map((x, i) => fmt(x / pty.single[i]!, 2)).join(", ")}; another node ÷ floor per round ${pty.other.map((x, i) => fmt(x / pty.floor[i]!, 2)).join(", ")}. Bytes that arrived of ${fmt(PTY_BENCH_BYTES)}: ${floorBytes.map((x) => fmt(x)).join(", ")} (raw node-pty may lose the tail after its exit).`,
         `Fan-out runs, p50/p99 (ms): three nodes ${fan.three.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}; single node ${fan.one.map((f) => `${fmt(f.p50, 1)}/${fmt(f.p99, 1)}`).join(", ")}. Deliveries: ${fan.three.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (three nodes); ${fan.one.map((f) => `${fmt(f.delivered)} of ${fmt(f.expected)}`).join(", ")} (single).`,
       ],
     };
   } finally {
     for (const gw of inProcess) await gw.close();
     for (const c of children) c.child.kill("SIGKILL");
+    if (floorPty) {
+      floorPty.ws.terminate();
+      for (const c of [floorPty.writer, floorPty.reader]) c.kill("SIGKILL");
+    }
     redis.disconnect();
     server.child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
