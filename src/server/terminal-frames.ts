@@ -1,7 +1,9 @@
-import type { OutputEntry } from "../log/output-entry.js";
+import { OutputEntry, outputOf } from "../log/output-entry.js";
+import type { LogEntry } from "../log/types.js";
+import type { EventOf } from "../protocol/index.js";
 import { BINARY_OUTPUT_HEADER_BYTES, writeBinaryOutputHeader } from "../protocol/index.js";
 import type { BinaryOutputKind } from "../protocol/index.js";
-import { BinaryFrame, framedIn, jsonFramePooled } from "./outbound-frames.js";
+import { BinaryFrame, OWN_FRAME_BYTES, framedIn, jsonFramePooled } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
 
 /** The output frames of `/ws/session` (docs/protocol.md): JSON, base64 JSON and binary. */
@@ -51,4 +53,71 @@ export function binaryOutputFrame(
     at += part.length;
   }
   return new BinaryFrame(frame);
+}
+
+/**
+ * Frames for a run of log entries: consecutive output of one stream shares a frame (in JSON
+ * only while it is text), except that an event of {@link OWN_FRAME_BYTES} or more gets a frame
+ * of its own: a flood's 64 KiB pieces are large frames already, and framed one by one they
+ * need no new memory (a binary frame is the piece itself, a JSON one a reused buffer — see
+ * FrameMemory) where one frame of several would be allocated for every lagging viewer. Output
+ * is read as bytes (see OutputEntry) and encoded once, however many viewers get it.
+ */
+export function terminalFrames(entries: readonly LogEntry[], binaryMode: boolean, ended: () => void): Frame[] {
+  const frames: Frame[] = [];
+  /** Output that shares a frame; `alone`: one event of {@link OWN_FRAME_BYTES} or more, which shares none. */
+  let run:
+    | {
+        stream: "stdout" | "stderr";
+        offset: number;
+        parts: Uint8Array[];
+        size: number;
+        first: LogEntry;
+        alone: boolean;
+      }
+    | undefined;
+  const flushRun = () => {
+    if (run === undefined) return;
+    const inPlace =
+      binaryMode && run.parts.length === 1 && run.first instanceof OutputEntry
+        ? inPlaceBinaryFrame(run.first, run.stream)
+        : undefined;
+    frames.push(
+      inPlace ??
+        (binaryMode
+          ? binaryOutputFrame(run.stream, run.offset, run.parts, run.size)
+          : outputFrame(run.stream, run.offset, run.parts, false)),
+    );
+    run = undefined;
+  };
+  for (const entry of entries) {
+    if (entry.type === "output") {
+      const out = outputOf(entry);
+      const stream = out.stream === "stderr" ? "stderr" : "stdout";
+      const text = binaryMode || !out.binary;
+      const alone = out.bytes.length >= OWN_FRAME_BYTES;
+      if (text && !alone && run && !run.alone && run.stream === stream) {
+        run.parts.push(out.bytes);
+        run.size += out.bytes.length;
+        continue;
+      }
+      flushRun();
+      if (text) run = { stream, offset: out.offset, parts: [out.bytes], size: out.bytes.length, first: entry, alone };
+      else frames.push(outputFrame(stream, out.offset, out.bytes, true));
+    } else if (entry.type === "exit" || entry.type === "lost") {
+      flushRun();
+      const e = JSON.parse(entry.json) as EventOf<"exit"> | EventOf<"lost">;
+      frames.push(
+        JSON.stringify(
+          e.type === "exit"
+            ? { type: "exit", exit_code: e.exitCode, signal: e.signal, state: "exited" }
+            : { type: "exit", exit_code: null, signal: null, state: "lost" },
+        ),
+      );
+      // `ended` closes the connection normally once the exit frame is on its way.
+      setImmediate(ended);
+    }
+  }
+  flushRun();
+  return frames;
 }

@@ -4,35 +4,21 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import type { FramePiece } from "../log/json-text.js";
-import { OutputEntry } from "../log/output-entry.js";
-import type { LogEntry } from "../log/types.js";
-import {
-  CLOSE_CODES,
-  ClientFrame,
-  LAG_SCREEN_QUEUE_BYTES,
-  LIMITS,
-  PROTOCOL_VERSION,
-  SwitchboardError,
-  isRef,
-} from "../protocol/index.js";
-import type { Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
-import { RemoteSession } from "../sessions/remote-session.js";
+import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
+import type { ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
-import { sessionFor } from "./access.js";
 import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
-import { SessionFeed } from "./feed.js";
-import type { FeedPacing, FeedSink } from "./feed.js";
+import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { LagJump } from "./lag-jump.js";
-import { outputAfter, outputEnd, viewerScreen } from "./screen-frame.js";
 import { TokenBucket } from "./rate-limit.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
-import { LastFrame, OWN_FRAME_BYTES, jsonFramePooled, textFrame } from "./outbound-frames.js";
+import { LastFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
+import { batchFrames, eventFrame, refOf, sessionOf } from "./multiplex-frames.js";
+import { MultiplexSubscriptions } from "./multiplex-subscriptions.js";
 import {
   ClientFrameCheck,
   ConnectionTracker,
@@ -86,37 +72,9 @@ export class MultiplexEndpoint {
   }
 }
 
-interface Subscription {
-  feed: SessionFeed;
-  session: Session;
-  /** `lag: "screen"`: its jumps to the screen (src/server/lag-jump.ts). */
-  lag?: LagJump | undefined;
-  /** Stops watching the session's removal. */
-  unwatch: () => void;
-  /** Stops counting this connection's token as watching. */
-  unview: () => void;
-}
-
-type LagSize = { cols: number | undefined; rows: number | undefined };
-
-type SubscribeFrame = Extract<ClientFrame, { op: "subscribe" }>;
-
-/** The size a `lag: "screen"` subscription's screens are drawn at, or undefined without `lag` (or a PTY). */
-function lagOf(frame: SubscribeFrame, session: Session): LagSize | undefined {
-  return frame.lag === "screen" && session.record.pty ? { cols: frame.cols, rows: frame.rows } : undefined;
-}
-
 class MultiplexConnection {
   private readonly connId = randomBytes(16).toString("base64url");
-  private readonly subs = new Map<string, Subscription>();
-  /**
-   * Subscribes waiting for this node's copy of a remote session to reach their `since` (see
-   * RemoteSession.reach), by session: the newest frame's token, so a later subscribe or an
-   * unsubscribe meanwhile wins.
-   */
-  private readonly waiting = new Map<string, object>();
-  /** Subscribes with `screen` waiting for their screen, by session; a later subscribe or unsubscribe cancels one. */
-  private readonly screenWaits = new Map<string, symbol>();
+  private readonly subscriptions: MultiplexSubscriptions;
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
   private readonly inputBucket: TokenBucket;
@@ -141,7 +99,7 @@ class MultiplexConnection {
     this.outbox = new Outbox(
       ws,
       core.limits.queueBytes,
-      () => this.pumpAll(),
+      () => this.subscriptions.pumpAll(),
       (session, entries) =>
         entries.length === 1
           ? lastFrame.get(entries[0]!, (e) => eventFrame(session, e))
@@ -151,6 +109,14 @@ class MultiplexConnection {
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
+    this.subscriptions = new MultiplexSubscriptions({
+      core,
+      identity,
+      outbox: this.outbox,
+      pacing: this.pacing,
+      send: (frame) => this.send(frame),
+      refuse: (frame, error) => this.refuse(frame, error),
+    });
     handleFrames({
       ws,
       core,
@@ -177,8 +143,7 @@ class MultiplexConnection {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const id of [...this.subs.keys()]) this.drop(id);
-    this.waiting.clear();
+    this.subscriptions.dispose();
     for (const [id, stop] of this.controlled) {
       stop();
       this.core.sessions.get(id)?.lease.disconnect(this.connId);
@@ -200,14 +165,6 @@ class MultiplexConnection {
 
   private send(frame: ServerFrame): void {
     this.outbox.sendControl(JSON.stringify(frame));
-  }
-
-  private pumpAll(): void {
-    for (const sub of this.subs.values()) {
-      // A `lag: "screen"` subscription that fell behind is held while its screen is made.
-      if (sub.lag?.holding === true || sub.lag?.check() === true) continue;
-      sub.feed.pump();
-    }
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
@@ -297,14 +254,10 @@ class MultiplexConnection {
     const by = actorOf(this.identity, this.connId);
     switch (frame.op) {
       case "subscribe":
-        this.screenWaits.delete(frame.session);
-        if (frame.screen === true) {
-          this.waiting.delete(frame.session);
-          this.subscribeScreen(frame);
-        } else this.subscribeWhenCopied(frame);
+        this.subscriptions.subscribeFrame(frame);
         return undefined;
       case "unsubscribe": {
-        if (!this.drop(frame.session))
+        if (!this.subscriptions.drop(frame.session))
           throw new SwitchboardError("NOT_SUBSCRIBED", `not subscribed to ${frame.session}`);
         this.renewControl(frame.session);
         return undefined;
@@ -375,196 +328,6 @@ class MultiplexConnection {
   }
 
   /**
-   * A `since` past this node's copy of a remote session waits for the copy (bounded, as GET and
-   * SSE do) instead of being refused: a viewer resuming here saw that position on another node.
-   * Other frames go on meanwhile; the old subscription, if any, stays until the answer.
-   */
-  private subscribeWhenCopied(frame: Extract<ClientFrame, { op: "subscribe" }>): void {
-    const since = frame.since ?? 0;
-    const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
-    this.waiting.delete(frame.session);
-    if (!(session instanceof RemoteSession) || since <= session.log.head) {
-      this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
-      return;
-    }
-    if (!this.subs.has(frame.session) && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
-      throw this.tooManySubscriptions();
-    const token = {};
-    this.waiting.set(frame.session, token);
-    void session.reach(since).then(() => {
-      if (this.disposed || this.waiting.get(frame.session) !== token) return;
-      this.waiting.delete(frame.session);
-      try {
-        this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
-      } catch (error) {
-        this.refuse(frame, error);
-      }
-    });
-  }
-
-  /** Sessions subscribed to or waiting to be. */
-  private subscriptionCount(): number {
-    let count = this.subs.size;
-    for (const id of this.waiting.keys()) if (!this.subs.has(id)) count++;
-    return count;
-  }
-
-  private tooManySubscriptions(): SwitchboardError {
-    return new SwitchboardError(
-      "LIMIT_EXCEEDED",
-      `at most ${this.core.limits.subscriptionsPerConnection} subscriptions per connection (limits.subscriptionsPerConnection)`,
-    );
-  }
-
-  private subscribe(
-    sessionId: string,
-    since: number,
-    types: string[] | undefined,
-    ref: Ref | undefined,
-    lagSize?: LagSize,
-  ): void {
-    const session = sessionFor(this.core.sessions, this.identity, sessionId, "see");
-    // A refused subscribe changes nothing: a position past the head is refused before an old
-    // subscription is dropped (one retention dropped is served from the oldest kept, below).
-    if (since > session.log.head) session.log.checkPosition(since);
-    // Re-subscribing moves the position: drop the old feed first so nothing is sent twice.
-    const resubscribing = this.drop(sessionId);
-    if (!resubscribing && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
-      throw this.tooManySubscriptions();
-    const sink: FeedSink = {
-      get queuedBytes() {
-        return outbox.queuedBytes;
-      },
-      budgetBytes:
-        lagSize === undefined
-          ? this.core.limits.queueBytes
-          : Math.min(this.core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES),
-      get open() {
-        return outbox.open;
-      },
-      deliver: (entries, live) => {
-        if (lag !== undefined) lag.sentUpTo = outputEnd(entries, lag.sentUpTo);
-        this.outbox.deliver(session.id, entries as LogEntry[], live);
-      },
-      reset: (first, head) => {
-        this.core.metrics.resets.inc();
-        this.send({ op: "reset", session: session.id, reason: "trimmed", head, first });
-      },
-    };
-    const outbox = this.outbox;
-    // A filter never hides the session's end (`exit`/`lost`): without it a client that left
-    // them out would wait forever on an ended session (SSE ends its stream instead).
-    const typeSet = types && types.length > 0 ? new Set([...types, ...END_TYPES]) : undefined;
-    const hooks = { onCatchUp: () => this.core.metrics.catchUps.inc() };
-    let feed: SessionFeed;
-    let trimmed = false;
-    try {
-      feed = new SessionFeed(session.log, since, sink, typeSet, hooks, this.pacing);
-    } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-      trimmed = true;
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, hooks, this.pacing);
-    }
-    const unwatch = session.onRemoved(() => {
-      this.drop(session.id);
-      this.send({
-        op: "reset",
-        session: session.id,
-        reason: "deleted",
-        head: session.log.head,
-        first: session.log.first,
-      });
-    });
-    const sub: Subscription = { feed, session, unwatch, unview: session.watch(this.identity.name) };
-    /** A feed from `seq` on: after a screen, or again from where a held one stopped. */
-    const restart = (seq: number) => {
-      // Retention dropped what it would read: say so (as the feed does) and go on from the oldest kept.
-      const from = Math.max(seq, session.log.first - 1);
-      if (from > seq) sink.reset(session.log.first, session.log.head, seq);
-      sub.feed = new SessionFeed(session.log, from, sink, typeSet, hooks, this.pacing);
-      sub.feed.pump();
-    };
-    const lag =
-      lagSize === undefined
-        ? undefined
-        : new LagJump(
-            this.core,
-            session,
-            lagSize,
-            {
-              hold: () => sub.feed.close(),
-              apply: ({ frame, seq }, skipped) => {
-                const { type: _type, ...fields } = frame;
-                this.send({ op: "screen", session: session.id, ...fields, skipped });
-                restart(seq);
-              },
-              resume: () => restart(sub.feed.cursor),
-            },
-            outputAfter(session, feed.cursor),
-          );
-    if (lag !== undefined) {
-      sub.lag = lag;
-      const unview = sub.unview;
-      const release = this.core.screens.keepCurrent(session.id);
-      sub.unview = () => {
-        lag.close();
-        release();
-        unview();
-      };
-    }
-    this.subs.set(sessionId, sub);
-    const end = endBefore(session, feed.cursor);
-    this.send({
-      op: "subscribed",
-      session: session.id,
-      from: feed.cursor + 1,
-      head: session.log.head,
-      ...(end !== undefined ? { end } : {}),
-      ...(ref !== undefined ? { ref } : {}),
-    });
-    if (trimmed) sink.reset(session.log.first, session.log.head);
-    feed.pump();
-  }
-
-  /**
-   * Subscribe with `screen`: the screen of the session (refused as GET .../screen refuses it),
-   * then a subscription from the last event it shows whole (see viewerScreen).
-   */
-  private subscribeScreen(frame: Extract<ClientFrame, { op: "subscribe" }>): void {
-    const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
-    const wait = Symbol(session.id);
-    this.screenWaits.set(session.id, wait);
-    const ref = frame.ref !== undefined ? { ref: frame.ref } : {};
-    viewerScreen(this.core, session, { cols: frame.cols, rows: frame.rows })
-      .then(({ frame: screen, seq }) => {
-        if (this.disposed || this.screenWaits.get(session.id) !== wait) return;
-        this.screenWaits.delete(session.id);
-        const { type: _type, ...fields } = screen;
-        this.send({ op: "screen", session: session.id, ...fields, ...ref });
-        this.subscribe(session.id, seq, frame.types, frame.ref, lagOf(frame, session));
-      })
-      .catch((error: unknown) => {
-        if (this.disposed) return;
-        const e = toSwitchboardError(error);
-        if (e.code === "INTERNAL") this.core.logger.error({ err: error, op: "subscribe" }, "ws frame failed");
-        this.send({ ...e.toJSON(), op: "error", ...ref, session: session.id });
-      });
-  }
-
-  /** Ends the subscription to `sessionId` (or its wait for a screen or a copy), if there is one. */
-  private drop(sessionId: string): boolean {
-    const screenWaited = this.screenWaits.delete(sessionId);
-    const waited = this.waiting.delete(sessionId) || screenWaited;
-    const sub = this.subs.get(sessionId);
-    if (!sub) return waited;
-    sub.feed.close();
-    sub.unwatch();
-    sub.unview();
-    this.subs.delete(sessionId);
-    return true;
-  }
-
-  /**
    * Watches this node's copy of a session whose control this connection asks its owner for: the
    * copy tells it when the owner's lease leaves it (from the `control` events it copies), as a
    * local session does. Returns whether it started watching (it did not already).
@@ -606,8 +369,6 @@ class MultiplexConnection {
   }
 }
 
-const END_TYPES: ReadonlySet<string> = new Set(["exit", "lost"]);
-
 type SteeringFrame = Extract<ClientFrame, { op: ForwardedFrameAction }>;
 
 function isSteering(frame: ClientFrame): frame is SteeringFrame {
@@ -628,98 +389,4 @@ function frameResult(op: ForwardedFrameAction, body: unknown): unknown {
     case "permission":
       return undefined;
   }
-}
-
-/**
- * The session's last event (`exit`/`lost`) when the session has ended and a subscriber at
- * `cursor` already has it: nothing more will be delivered, and without it in `subscribed` a
- * client resuming from a saved position at the end would wait for an end that never comes.
- * (An ended session's log does not grow, so the end is at or before the head.)
- */
-function endBefore(session: Session, cursor: number): SessionEvent | undefined {
-  if (session.running || cursor < session.log.head) return undefined;
-  const entry = lastEnd(session.log);
-  return entry !== undefined && entry.seq <= cursor ? (JSON.parse(entry.json) as SessionEvent) : undefined;
-}
-
-/** How many of an ended session's last events are searched for its end first: little, if anything, follows it. */
-const END_TAIL_EVENTS = 64;
-
-/**
- * An ended session's `exit`/`lost`. Looked for among its last events first: read from the
- * start, a type-filtered read pages through the whole log (a million events for a long
- * session's late subscriber, each time it resubscribes).
- */
-function lastEnd(log: SessionLog): LogEntry | undefined {
-  const tailFrom = Math.max(log.first - 1, log.head - END_TAIL_EVENTS);
-  const tail = log.read(tailFrom, { types: END_TYPES, limit: END_TAIL_EVENTS }).entries;
-  if (tail.length > 0 || tailFrom === log.first - 1) return tail.at(-1);
-  // Not expected (nothing but a run's bookkeeping follows an end), but then from the start, by pages.
-  for (let since = log.first - 1; since < tailFrom;) {
-    const page = log.read(since, { types: END_TYPES, limit: 1 });
-    if (page.entries.length > 0) return page.entries[0];
-    if (page.next <= since) break;
-    since = page.next;
-  }
-  return undefined;
-}
-
-function refOf(raw: unknown): Ref | undefined {
-  if (raw === null || typeof raw !== "object") return undefined;
-  const ref = (raw as { ref?: unknown }).ref;
-  return isRef(ref) ? ref : undefined;
-}
-
-/**
- * The session a refused frame names, if it names one a session id could be: its error says which
- * session, as the errors of frames that passed the schema do — without it a client that sends
- * keystrokes to several sessions without `ref` could not tell whose input was refused.
- */
-function sessionOf(raw: unknown): string | undefined {
-  if (raw === null || typeof raw !== "object") return undefined;
-  const session = (raw as { session?: unknown }).session;
-  return typeof session === "string" && session.length > 0 && session.length <= 128 ? session : undefined;
-}
-
-/** An `event` frame, encoded once for every connection that gets it (output from its bytes: {@link OutputEntry.jsonUtf8}). */
-function eventFrame(session: string, entry: LogEntry): Buffer {
-  const before = `{"op":"event","session":${JSON.stringify(session)},"event":`;
-  return entry instanceof OutputEntry
-    ? jsonFramePooled(entry.jsonPieces(before, "}"))
-    : textFrame(`${before}${entry.json}}`);
-}
-
-/**
- * Frames of a run of one session's events (a catch-up batch, or live events held while the
- * socket was busy): consecutive events share an `events` frame, except that output of
- * {@link OWN_FRAME_BYTES} or more gets an `event` frame of its own — a flood's 64 KiB pieces
- * are then each written in a reused buffer (see FrameMemory) instead of a new buffer of
- * several per lagging connection.
- */
-function batchFrames(session: string, entries: readonly LogEntry[]): Frame[] {
-  const frames: Frame[] = [];
-  let from = 0;
-  entries.forEach((e, i) => {
-    if (!(e instanceof OutputEntry) || e.bytes.length < OWN_FRAME_BYTES) return;
-    if (i > from) frames.push(eventsFrame(session, entries.slice(from, i)));
-    frames.push(eventFrame(session, e));
-    from = i + 1;
-  });
-  if (from < entries.length) frames.push(eventsFrame(session, from === 0 ? entries : entries.slice(from)));
-  return frames;
-}
-
-/** An `events` frame of consecutive events. */
-function eventsFrame(session: string, entries: readonly LogEntry[]): Frame {
-  const before = `{"op":"events","session":${JSON.stringify(session)},"events":[`;
-  if (!entries.some((e) => e instanceof OutputEntry)) return `${before}${entries.map((e) => e.json).join(",")}]}`;
-  // Written once into one buffer, output from its bytes (see OutputEntry.jsonPieces).
-  const pieces: FramePiece[] = [before];
-  entries.forEach((e, i) => {
-    const comma = i === 0 ? "" : ",";
-    if (e instanceof OutputEntry) pieces.push(...e.jsonPieces(comma, ""));
-    else pieces.push(`${comma}${e.json}`);
-  });
-  pieces.push("]}");
-  return jsonFramePooled(pieces);
 }
