@@ -64,7 +64,8 @@ async function round(gateway: Gateway, page: Page, everyByte: boolean, n: number
     (prompt) => {
       const text = (window as unknown as { __switchboard: { view(): { text: string } } }).__switchboard.view().text;
       const lines = text.trimEnd().split("\n");
-      return lines.at(-1)?.trimEnd() === prompt.trimEnd() && /\^C$/.test(lines.at(-2) ?? "");
+      // The terminal echoes ^C where the cursor is: after a CR it covers the start of seq's last line.
+      return lines.at(-1)?.trimEnd() === prompt.trimEnd() && /\^C/.test(lines.at(-2) ?? "");
     },
     PROMPT,
     { polling: "raf", timeout: ROUND_TIMEOUT_MS },
