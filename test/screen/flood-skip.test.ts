@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { floodPlan } from "../../src/screen/flood-skip.js";
 import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
+import { chunked } from "../helpers/chunks.js";
 
 const COLS = 20;
 const ROWS = 6;
@@ -33,18 +34,6 @@ const flood = fc
 const before = fc
   .array(fc.oneof(inert, opaque, fc.constantFrom("\r\n", "\n")), { maxLength: 40 })
   .map((p) => p.join(""));
-
-/** The bytes cut at arbitrary points (inside UTF-8 characters and escape sequences too). */
-function chunked(bytes: Buffer, cuts: number[]): Buffer[] {
-  const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const c of [...at, bytes.length]) {
-    chunks.push(bytes.subarray(from, c));
-    from = c;
-  }
-  return chunks;
-}
 
 async function stateAfter(chunks: Buffer[], flooding: boolean): Promise<string[]> {
   const emulator = new ScreenEmulator(COLS, ROWS, SCROLLBACK);

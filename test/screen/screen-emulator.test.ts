@@ -4,6 +4,7 @@ import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/
 import { describe, expect, it } from "vitest";
 import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
 import { sgrOf } from "../../src/screen/screen-view.js";
+import { chunked } from "../helpers/chunks.js";
 
 const { Terminal } = headless;
 const COLS = 30;
@@ -60,17 +61,7 @@ const piece = fc.oneof(
 /** The output as bytes, cut at arbitrary points (inside UTF-8 characters and escape sequences too). */
 const output = fc
   .tuple(fc.array(piece, { maxLength: 120 }), fc.array(fc.nat(), { maxLength: 8 }))
-  .map(([pieces, cuts]) => {
-    const bytes = Buffer.from(pieces.join(""));
-    const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-    const chunks: Buffer[] = [];
-    let from = 0;
-    for (const c of [...at, bytes.length]) {
-      chunks.push(bytes.subarray(from, c));
-      from = c;
-    }
-    return chunks;
-  });
+  .map(([pieces, cuts]) => chunked(Buffer.from(pieces.join("")), cuts));
 
 function write(term: HeadlessTerminal, data: Uint8Array | string): Promise<void> {
   return new Promise((resolve) => term.write(data, resolve));
