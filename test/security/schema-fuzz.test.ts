@@ -93,8 +93,11 @@ function alive(where: string): void {
   if (exit !== undefined) fail(`${where}: the gateway process ${exit}`);
 }
 
+// Made here, not in beforeAll: its removal then runs after the afterAll below has stopped the
+// gateway, which otherwise could still write into it (a full run left it behind).
+const dataDir = tempDir();
+
 beforeAll(async () => {
-  const dataDir = tempDir();
   const config = join(dataDir, "config.json");
   // Each fuzzing plugin is a copy of the fixture beside its own frames (a plugin's config is too small for them).
   const plugins = Object.fromEntries(
