@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { TerminalClient } from "../client/node.js";
 import { controlHeldText, skippedText } from "../protocol/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
@@ -108,7 +109,11 @@ export async function attach(options: AttachOptions): Promise<number> {
       since,
       ...((since === "screen" || lag) && size !== undefined ? { screenSize: size } : {}),
       ...(lag ? { lag: "screen" as const } : {}),
-      ...(steer ? { control: options.force === true ? ("force" as const) : ("acquire" as const) } : {}),
+      // A key of this attach's own: a dropped connection's control waits for its reconnect
+      // (control.reconnectGraceMs) instead of going to whoever asks first.
+      ...(steer
+        ? { control: options.force === true ? ("force" as const) : ("acquire" as const), clientKey: newClientKey() }
+        : {}),
     });
     run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
     outcome = await run.outcome();
@@ -500,4 +505,8 @@ class Notices {
     // Raw mode: the terminal does not turn \n into \r\n.
     else this.stderr.write(`\r\n${text}\r\n`);
   }
+}
+
+function newClientKey(): string {
+  return randomBytes(18).toString("base64url");
 }

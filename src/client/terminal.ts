@@ -48,6 +48,12 @@ export interface TerminalClientOptions extends GatewayTarget {
    */
   control?: "acquire" | "force";
   /**
+   * Sent with `control` (`?clientKey=`, 16–128 of A-Z a-z 0-9 _ -): control held when a
+   * connection drops is kept for this key for `control.reconnectGraceMs`, and the reconnect
+   * takes it back; without one, control ends with the connection (as ClientOptions.clientKey).
+   */
+  clientKey?: string;
+  /**
    * How output travels (`?output=`): `binary` (default) as binary messages with the bytes as
    * the process wrote them; `json` as JSON text frames (UTF-8 text, base64 otherwise), for
    * gateways older than binary output.
@@ -242,7 +248,10 @@ export class TerminalClient {
         query.set("rows", String(size.rows));
       }
     }
-    if (this.control !== undefined) query.set("control", this.control);
+    if (this.control !== undefined) {
+      query.set("control", this.control);
+      if (this.options.clientKey !== undefined) query.set("clientKey", this.options.clientKey);
+    }
     const output = this.options.output ?? "binary";
     if (output !== "json") query.set("output", output);
     const qs = query.toString();

@@ -168,6 +168,34 @@ describe("switchboard attach with another detach key", () => {
   }, 60_000);
 });
 
+describe("switchboard attach over a dropped connection", () => {
+  // Regression: attach asked for control without a clientKey, so a dropped connection's lease
+  // went at once to whoever asked next, and attach came back read-only.
+  it("keeps control for its reconnect: nobody else takes it meanwhile, and its keys go on", async () => {
+    const sh = await http.createSession({ command: ["sh"], env: TEST_ENV });
+    const proxy = await FaultProxy.start(gw.url);
+    const other = await connect({ url: gw.url, token: gw.token });
+    try {
+      const attached = spawnCli(["attach", sh.id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
+      children.push(attached.child);
+      await expect.poll(async () => (await http.getSession(sh.id)).controller, { timeout: 20_000 }).not.toBeNull();
+      proxy.down = true;
+      proxy.cut();
+      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("connection lost; reconnecting");
+      await expect(other.control(sh.id, "acquire")).rejects.toMatchObject({ code: "CONTROL_HELD" });
+      proxy.down = false;
+      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("reconnected");
+      attached.child.stdin!.write("echo back-$((40+2))\n");
+      await expect.poll(() => attached.stdout(), { timeout: 20_000 }).toContain("back-42");
+      expect(attached.stderr()).not.toMatch(/read-only|held by/);
+    } finally {
+      await other.close();
+      await proxy.close();
+      await http.deleteSession(sh.id);
+    }
+  }, 60_000);
+});
+
 describe("switchboard attach while the gateway is gone", () => {
   // Regression (exploratory testing): with the gateway killed, attach said only that keys were
   // dropped; Ctrl-C is a key in raw mode (dropped too), and nothing said how to get out.
