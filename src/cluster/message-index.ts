@@ -29,6 +29,12 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 0
 `;
 
+/** Removes the key's entry if it still names ARGV[1] (that session ended). */
+const FORGET = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
 /** What a message's session is found by, as on one node: the agent, the session key and the caller who owns it. */
 export interface MessageKey {
   agentId: string;
@@ -80,6 +86,15 @@ export class MessageSessionIndex {
   /** Names `sessionId` for the key and ends `holder`'s claim; false when the claim had expired. */
   async record(key: MessageKey, holder: string, sessionId: string): Promise<boolean> {
     return Number(await this.redis.eval(RECORD, 2, ...this.keys(key), holder, sessionId)) === 1;
+  }
+
+  /**
+   * Removes the key's entry while it still names `sessionId`, whose session ended: the next
+   * message makes a new session either way, and so each conversation ever held does not keep
+   * a key in Redis for good.
+   */
+  async forget(key: MessageKey, sessionId: string): Promise<void> {
+    await this.redis.eval(FORGET, 1, this.keys(key)[0], sessionId);
   }
 
   /** Ends `holder`'s claim with nothing recorded. */

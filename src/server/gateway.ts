@@ -43,6 +43,7 @@ import { runSessionAction } from "./routes/sessions.js";
 import type { ClusterLink } from "./cluster-mode.js";
 import type { NodeRpc } from "../cluster/node-rpc.js";
 import { MessageSessionIndex } from "../cluster/message-index.js";
+import { forgetEndedKeySessions } from "./routes/messages.js";
 import { TerminalEndpoint } from "./ws-terminal.js";
 import { DEFAULT_HOST, DEFAULT_PORT, baseOf } from "./gateway-options.js";
 import type { Base, GatewayOptions } from "./gateway-options.js";
@@ -222,6 +223,7 @@ async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCo
   base.undo.push(() => rpc.close());
   core.forwarder = sessionForwarder(rpc);
   core.messageIndex = new MessageSessionIndex(cluster.redis, cluster.settings.keyPrefix);
+  base.undo.push(forgetEndedKeySessions(core, core.messageIndex));
   return rpc;
 }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { MessageKey } from "../../cluster/message-index.js";
+import type { MessageKey, MessageSessionIndex } from "../../cluster/message-index.js";
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
 import { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
@@ -132,6 +132,27 @@ async function copyOf(core: GatewayCore, id: string): Promise<Session | undefine
     if (session !== undefined || core.clock.now() >= deadline) return session;
     await new Promise((resolve) => core.clock.setTimeout(() => resolve(undefined), MESSAGE_CLAIM_POLL_MS));
   }
+}
+
+/**
+ * Cluster mode: when an agent session this node runs ends, its key's entry in the index goes
+ * (if it still names it). Returns the unsubscribe. A session whose node died leaves its entry
+ * to the key's next message, which replaces it (docs/cluster.md, "Messages on any node").
+ */
+export function forgetEndedKeySessions(core: GatewayCore, index: MessageSessionIndex): () => void {
+  const forgotten = new WeakSet<Session>();
+  return core.sessions.onChange((session) => {
+    if (session.running || !(session instanceof AgentGatewaySession) || forgotten.has(session)) return;
+    forgotten.add(session);
+    const r = session.record;
+    if (r.name === null || r.agent === null) return;
+    index.forget({ agentId: r.agent, sessionKey: r.name, owner: r.owner }, session.id).catch((error: unknown) => {
+      core.logger.warn(
+        { err: error, session: session.id },
+        "could not remove an ended session's message key from Redis",
+      );
+    });
+  });
 }
 
 /** The body of a forwarded `message` call: the message as the client sent it and who delivers it. */
