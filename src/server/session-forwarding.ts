@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
+import type { ControlVia } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import { canSee } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -49,6 +50,16 @@ export interface SessionCall {
   query: string;
   /** The WebSocket connection that sent it, named in the events' `by` as on one node (none over HTTP). */
   connId?: string | undefined;
+  /**
+   * A `control` call from another node's WebSocket: how that connection holds the lease it takes
+   * (`controllerVia`) and its `reclaimKey` (reclaimKeyOf), so the owner keeps it over a reconnect.
+   */
+  lease?: ForwardedLease | undefined;
+}
+
+export interface ForwardedLease {
+  via: ControlVia;
+  reclaimKey?: string | undefined;
 }
 
 /** A route's answer: the HTTP status and the JSON body. */
@@ -78,6 +89,16 @@ const ForwardedCall = z
     body: z.unknown().optional(),
     query: z.string().max(8_192),
     connId: z.string().max(64).optional(),
+    lease: z
+      .object({
+        via: z.enum(CONTROL_VIA),
+        reclaimKey: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

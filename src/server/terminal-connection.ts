@@ -298,7 +298,8 @@ export class TerminalConnection {
     } else if (mode !== null && session.running && owner !== undefined) {
       // Another node runs it: the lease is taken there, and released there when this connection closes.
       const acquire = { action: "acquire", force: mode === "force" };
-      this.forwarding.run(owner, "control", session.id, acquire).catch((error: unknown) => this.refuse(error));
+      const lease = { via: "attach" as const, ...(reclaimKey !== undefined ? { reclaimKey } : {}) };
+      this.forwarding.run(owner, "control", session.id, acquire, lease).catch((error: unknown) => this.refuse(error));
     } else if (mode !== null && session.running) {
       // `?control=acquire` takes the lease if free (else an error frame, and the viewer stays
       // read-only); `?control=force` takes it over. Released when this connection closes (after

@@ -4,7 +4,7 @@ import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import type { TokenBucket } from "./rate-limit.js";
 import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
-import type { ForwardedAnswer, SessionAction, SessionCall } from "./session-forwarding.js";
+import type { ForwardedAnswer, ForwardedLease, SessionAction, SessionCall } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
 
 /**
@@ -57,7 +57,13 @@ export class WsForwarding {
    * answer once this node's copy holds what it appended and the earlier frames are answered. Input is charged to the
    * connection's budget first (RATE_LIMITED, thrown at once) and given back if the owner refuses it.
    */
-  run(owner: string, action: ForwardedFrameAction, sessionId: string, body: unknown): Promise<ForwardedAnswer> {
+  run(
+    owner: string,
+    action: ForwardedFrameAction,
+    sessionId: string,
+    body: unknown,
+    lease?: ForwardedLease,
+  ): Promise<ForwardedAnswer> {
     let charged = 0;
     if (action === "input") {
       const { data, enc } = body as { data: string; enc?: "base64" | undefined };
@@ -72,7 +78,7 @@ export class WsForwarding {
     }
     // Sent at once, answered in order: the owner starts its requests in the order they were sent
     // (NodeRpc), so a burst of keystrokes does not wait one round trip and commit per frame.
-    const sent = forwardToOwner(this.core, owner, this.call(action, sessionId, body));
+    const sent = forwardToOwner(this.core, owner, this.call(action, sessionId, body, lease));
     // Its failure is answered in turn below; until then it must not count as unhandled.
     sent.catch(() => undefined);
     const answer = this.queue.then(() => sent);
@@ -140,7 +146,8 @@ export class WsForwarding {
   }
 
   /** A frame's call as the owner runs it: the connection's id is its lease key and in its events' `by`. */
-  private call(action: SessionAction, sessionId: string, body: unknown): SessionCall {
-    return { action, sessionId, identity: this.identity, holderKey: this.connId, body, query: "", connId: this.connId };
+  private call(action: SessionAction, sessionId: string, body: unknown, lease?: ForwardedLease): SessionCall {
+    const { identity, connId } = this;
+    return { action, sessionId, identity, holderKey: connId, body, query: "", connId, ...(lease ? { lease } : {}) };
   }
 }

@@ -31,6 +31,7 @@ import {
 } from "./ws-common.js";
 import { FORWARDED_FRAME_ACTIONS, WsForwarding } from "./ws-forwarding.js";
 import type { ForwardedFrameAction } from "./ws-forwarding.js";
+import type { ForwardedLease } from "./session-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");
@@ -222,15 +223,23 @@ class MultiplexConnection {
    * answered as on one node, `ack` once what it appended is published here, or the owner's error.
    */
   private forward(owner: string, frame: SteeringFrame): void {
-    // The owner's control takes no clientKey: a lease held on another node ends with the
-    // connection, without a grace period.
+    // The owner takes the lease as this connection's, as a local acquire would: how it is
+    // connected, and the key its reconnect (on any node) takes it back with.
     const { op, session, ref, ...body } = frame;
-    if ("clientKey" in body) delete body.clientKey;
+    let lease: ForwardedLease | undefined;
+    if (frame.op === "control") {
+      const clientKey = frame.clientKey;
+      delete (body as { clientKey?: string }).clientKey;
+      lease = {
+        via: this.signIn !== undefined ? "page" : "sdk",
+        ...(clientKey !== undefined ? { reclaimKey: reclaimKeyOf(this.identity, this.signIn, clientKey) } : {}),
+      };
+    }
     // Watched from before the owner takes it: a change the copy gets before the answer is not missed.
     const watching = frame.op === "control" && frame.action === "acquire" && this.watchControlCopy(session);
     let answer: ReturnType<WsForwarding["run"]>;
     try {
-      answer = this.forwarding.run(owner, op, session, body);
+      answer = this.forwarding.run(owner, op, session, body, lease);
     } catch (error) {
       if (watching) this.unwatchControl(session);
       this.refuse(frame, error);

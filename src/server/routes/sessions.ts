@@ -244,9 +244,20 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
     }
     case "control": {
       const { action, force } = validate(ControlBody, body);
-      // A call forwarded from another node's connection holds it as that connection (`via` unknown here).
-      const holder = holderKey.startsWith(HTTP_HOLDER_PREFIX) ? { ...by, via: "http" as const } : by;
-      const session = control(core.sessions, identity, holderKey, sessionId, action, force ?? false, holder);
+      // A call forwarded from another node's WebSocket holds it as that connection says.
+      const via = call.lease?.via ?? (holderKey.startsWith(HTTP_HOLDER_PREFIX) ? "http" : undefined);
+      const holder = via !== undefined ? { ...by, via } : by;
+      const reclaimKey = call.lease?.reclaimKey;
+      const session = control(
+        core.sessions,
+        identity,
+        holderKey,
+        sessionId,
+        action,
+        force ?? false,
+        holder,
+        reclaimKey,
+      );
       return { status: 200, body: { ok: true, controller: session.lease.holder?.actor.name ?? null } };
     }
     case "prompt": {
@@ -271,8 +282,9 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       sessionFor(core.sessions, identity, sessionId, "steer").lease.touch(holderKey);
       return { status: 200, body: { ok: true } };
     case "disconnect":
-      // As a local connection's close: its lease ends, if it still holds it; nothing to refuse.
-      sessionFor(core.sessions, identity, sessionId, "steer").lease.release(holderKey, "disconnected");
+      // As a local connection's close: its lease ends if it still holds it (after the grace
+      // period when it was taken with a reclaimKey); nothing to refuse.
+      sessionFor(core.sessions, identity, sessionId, "steer").lease.disconnect(holderKey);
       return { status: 200, body: { ok: true } };
     case "resume":
       return resumeAgentSession(core, call);
