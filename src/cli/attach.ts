@@ -8,15 +8,14 @@ import { EXIT, sessionExitCode } from "./exit-codes.js";
 import { endText } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { LocalTerminal } from "./local-terminal.js";
-import { printable } from "./printable.js";
 import { DEFAULT_DETACH_KEY } from "./detach-key.js";
 import type { DetachKey } from "./detach-key.js";
 import { isTerminalReport } from "../core/terminal-reports.js";
 import { QueryFilter } from "./terminal-queries.js";
-import { truncateToWidth } from "./text-width.js";
+import { Notices } from "./attach-notices.js";
+import { printable } from "./printable.js";
 
-/** The same notice (e.g. "control is held by ...") is shown at most this often while the user types. */
-export const NOTICE_INTERVAL_MS = 3_000;
+export { NOTICE_INTERVAL_MS } from "./attach-notices.js";
 /** Signals that end `attach` (after restoring the terminal) with 128 + their number. */
 export const ATTACH_EXIT_SIGNALS = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT"] as const;
 const SIGNAL_NUMBERS: Record<(typeof ATTACH_EXIT_SIGNALS)[number], number> = {
@@ -454,56 +453,6 @@ async function endState(http: HttpClient, info: SessionInfo, exit: TerminalExit)
     // The gateway cannot say any more (gone, or the session removed): an end without a word is lost.
     if (!(error instanceof Error)) throw error;
     return "lost";
-  }
-}
-
-/**
- * One-line notices on stderr between the session's output. A notice about keys is not repeated
- * more often than {@link NOTICE_INTERVAL_MS}; one about losing control once per change. On the
- * alternate screen (vim, less) a notice is drawn over the last line, the cursor saved and
- * restored around it, instead of scrolling the program's screen.
- */
-class Notices {
-  private readonly last = new Map<string, number>();
-  private controlState: string | undefined;
-
-  constructor(
-    private readonly stderr: NodeJS.WritableStream,
-    private readonly local: LocalTerminal,
-  ) {}
-
-  show(text: string): void {
-    const now = performance.now();
-    const shown = this.last.get(text);
-    if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
-    this.last.set(text, now);
-    this.write(text);
-  }
-
-  /**
-   * A notice that control was lost (`state`): said when it happens, not again for every later
-   * error frame of the same kind. A new connection may find control anywhere: it says it again.
-   */
-  control(state: "taken-over" | "expired", text: string): void {
-    if (this.controlState === state) return;
-    this.controlState = state;
-    this.write(text);
-  }
-
-  newConnection(): void {
-    this.controlState = undefined;
-  }
-
-  private write(text: string): void {
-    // Notices quote the gateway (holder names, error messages).
-    text = `[switchboard] ${printable(text)}`;
-    const size = this.local.size();
-    if (!this.local.isTTY) this.stderr.write(`${text}\n`);
-    else if (size && this.local.alternateScreen)
-      // Cut to the width: a character in the last column of the last line would scroll the screen.
-      this.stderr.write(`\x1b7\x1b[${size.rows};1H\x1b[2K\x1b[7m${truncateToWidth(text, size.cols - 1)}\x1b[0m\x1b8`);
-    // Raw mode: the terminal does not turn \n into \r\n.
-    else this.stderr.write(`\r\n${text}\r\n`);
   }
 }
 

@@ -153,15 +153,20 @@ export class TerminalConnection {
     this.pump();
   }
 
-  dispose(): void {
+  /**
+   * The connection closed. Its lease waits `control.reconnectGraceMs` for a reconnect with its
+   * clientKey, unless `endLease`: the client closed it normally (1000, attach detaching) or was revoked.
+   */
+  dispose(endLease = false): void {
     if (this.disposed) return;
     this.disposed = true;
     this.feed?.close();
     this.stopLeaseWatch();
     this.stopRemoveWatch();
     this.unwatch();
-    this.session.lease.disconnect(this.connId);
-    this.forwarding.dispose();
+    if (endLease) this.session.lease.release(this.connId, "disconnected");
+    else this.session.lease.disconnect(this.connId);
+    this.forwarding.dispose(endLease);
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);
     this.outbox.dispose();
@@ -174,8 +179,7 @@ export class TerminalConnection {
   revoke(why: Revocation): void {
     this.send({ type: "error", ...why });
     // No grace: the revoked sign-in cannot come back for its lease.
-    this.session.lease.release(this.connId, "disconnected");
-    this.dispose();
+    this.dispose(true);
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
 

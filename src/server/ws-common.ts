@@ -232,7 +232,7 @@ export class Outbox {
  * cannot read a close frame.
  */
 export class ConnectionTracker {
-  private readonly live = new Map<WebSocket, { missed: number; dispose: () => void }>();
+  private readonly live = new Map<WebSocket, { missed: number; dispose: (closedByClient: boolean) => void }>();
   private timer: Timer | undefined;
 
   constructor(
@@ -247,8 +247,16 @@ export class ConnectionTracker {
     this.core.connections.check(identity);
   }
 
-  /** Tracks an open connection: `dispose` when it closes, `revoke` when its token or sign-in is revoked (see {@link REVOKED}). */
-  add(opener: Opener, ws: WebSocket, dispose: () => void, revoke: (why: Revocation) => void): void {
+  /**
+   * Tracks an open connection: `dispose` when it closes (`closedByClient`: with close code 1000,
+   * so its leases end at once), `revoke` when its token or sign-in is revoked (see {@link REVOKED}).
+   */
+  add(
+    opener: Opener,
+    ws: WebSocket,
+    dispose: (closedByClient: boolean) => void,
+    revoke: (why: Revocation) => void,
+  ): void {
     const release = this.core.connections.open(opener, revoke);
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
@@ -257,11 +265,11 @@ export class ConnectionTracker {
       state.missed = 0;
     });
     ws.on("error", (error) => this.core.logger.debug({ err: error, endpoint: this.endpoint }, "websocket error"));
-    ws.once("close", () => {
+    ws.once("close", (code) => {
       this.live.delete(ws);
       release();
       this.core.metrics.wsConnections.dec({ endpoint: this.endpoint });
-      dispose();
+      dispose(code === CLOSE_CODES.NORMAL);
     });
   }
 
@@ -271,7 +279,7 @@ export class ConnectionTracker {
     for (const [ws, state] of this.live) {
       // Stop feeding first: a write callback after this point must not read a log that is
       // about to be closed (an uncaught "database connection is not open" at shutdown).
-      state.dispose();
+      state.dispose(false);
       ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
     }
     // Connections that cannot take a close frame are cut.

@@ -123,16 +123,19 @@ export class WsForwarding {
     this.controlled.delete(sessionId);
   }
 
-  /** The connection closed: the leases it took through owners are released there, after its frames in flight. */
-  dispose(): void {
+  /**
+   * The connection closed: the leases it took through owners end there, after its frames in
+   * flight (at once with `endLeases`, else after the grace period a clientKey asks for).
+   */
+  dispose(endLeases = false): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const [sessionId, owner] of this.controlled) this.release(sessionId, owner);
+    for (const [sessionId, owner] of this.controlled) this.release(sessionId, owner, endLeases);
     this.controlled.clear();
   }
 
-  private release(sessionId: string, owner: string): void {
-    const call = this.call("disconnect", sessionId, {});
+  private release(sessionId: string, owner: string, now = true): void {
+    const call = this.call("disconnect", sessionId, now ? { now } : {});
     this.queue = this.queue
       .then(() => forwardToOwner(this.core, owner, call))
       .catch((error: unknown) => {

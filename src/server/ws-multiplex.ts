@@ -60,7 +60,7 @@ export class MultiplexEndpoint {
         this.tracker.add(
           { identity, signIn },
           ws,
-          () => conn.dispose(),
+          (closedByClient) => conn.dispose(closedByClient),
           (why) => conn.revoke(why),
         );
       }),
@@ -141,16 +141,22 @@ class MultiplexConnection {
     });
   }
 
-  dispose(): void {
+  /**
+   * The connection closed. Its leases wait `control.reconnectGraceMs` for a reconnect with their
+   * clientKey, unless `endLeases`: the client closed it normally (1000) or was revoked.
+   */
+  dispose(endLeases = false): void {
     if (this.disposed) return;
     this.disposed = true;
     this.subscriptions.dispose();
     for (const [id, stop] of this.controlled) {
       stop();
-      this.core.sessions.get(id)?.lease.disconnect(this.connId);
+      const lease = this.core.sessions.get(id)?.lease;
+      if (endLeases) lease?.release(this.connId, "disconnected");
+      else lease?.disconnect(this.connId);
     }
     this.controlled.clear();
-    this.forwarding.dispose();
+    this.forwarding.dispose(endLeases);
     this.outbox.dispose();
     this.releaseShare();
   }
@@ -159,8 +165,7 @@ class MultiplexConnection {
   revoke(why: Revocation): void {
     this.send({ op: "error", ...why });
     // No grace: the revoked sign-in cannot come back for its leases.
-    for (const id of this.controlled.keys()) this.core.sessions.get(id)?.lease.release(this.connId, "disconnected");
-    this.dispose();
+    this.dispose(true);
     this.ws.close(CLOSE_CODES.POLICY, "credentials revoked");
   }
 

@@ -139,7 +139,7 @@ export class TerminalEndpoint {
           this.tracker.add(
             { identity, signIn: signInOf(req) },
             ws,
-            () => conn.dispose(),
+            (closedByClient) => conn.dispose(closedByClient),
             (why) => conn.revoke(why),
           );
         }),

@@ -49,8 +49,9 @@ describe("control taken through another node, over a reconnect", () => {
       op: "ack",
     });
     expect(await ask(back, { op: "input", session: id, data: "still-mine\n" })).toMatchObject({ op: "ack" });
-    expect(await ask(back, { op: "control", session: id, action: "release" })).toMatchObject({ op: "ack" });
-    expect(await controller(a, id)).toEqual({ controller: null, controllerVia: null });
+    // Closed on purpose (1000, as the SDK's close()): no grace, the lease ends on A at once.
+    back.ws.close(1000, "client closed");
+    await expect.poll(() => controller(a, id), { timeout: 5_000 }).toEqual({ controller: null, controllerVia: null });
 
     // /ws/session on B, as attach connects: held as attach's, kept for its ?clientKey=.
     const path = `/ws/session/${id}?control=acquire&clientKey=attach-key-0123456789`;

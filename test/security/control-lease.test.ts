@@ -452,6 +452,32 @@ describe("control lease: disconnect and takeover", () => {
     ).rejects.toMatchObject({ status: 400 });
   });
 
+  it("ends a holder's lease at once when it closes normally (1000), clientKey or not, on /v1/ws and /ws/session", async () => {
+    const gw = await secGateway({ config: { control: { reconnectGraceMs: 60_000 } } });
+    const s = await catPty(gw, "alice", "closed-on-purpose");
+    const mux = await Mux.open(gw, "alice");
+    await mux.request({ op: "control", session: s.id, action: "acquire", clientKey: "sdk-key-0123456789abcdef" });
+    mux.client.ws.close(1000, "client closed");
+    await until(async () => (await controllerOf(gw, s.id)) === null, "the lease to end");
+    expect(gw.core.sessions.get(s.id)?.lease.awaitingReconnect).toBe(false);
+
+    const attach = await WsClient.open(
+      gw,
+      `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`,
+      "alice",
+    );
+    await attach.waitFor(connected, "connected");
+    await until(async () => (await controllerOf(gw, s.id)) === "alice", "attach's lease");
+    attach.ws.close(1000, "detached");
+    await until(async () => (await controllerOf(gw, s.id)) === null, "the lease to end");
+    expect((await controlEvents(gw, s.id)).map((e) => e.action)).toEqual([
+      "acquired",
+      "disconnected",
+      "acquired",
+      "disconnected",
+    ]);
+  });
+
   it("force takeover on /v1/ws notifies the previous holder with CONTROL_LOST", async () => {
     const gw = await secGateway();
     const s = await catPty(gw, "alice", "shared-takeover");

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import {
   AbortBody,
   externalEventSchema,
@@ -221,6 +222,9 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
   }
 }
 
+/** A forwarded `disconnect`: `now` when the connection closed normally or was revoked (no grace). */
+const DisconnectBody = z.strictObject({ now: z.boolean().optional() });
+
 /** Runs a changing route's action on this node: a client's, or one another node forwarded here. */
 export async function runSessionAction(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
   const { identity, holderKey, sessionId, body } = call;
@@ -281,11 +285,15 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.
       sessionFor(core.sessions, identity, sessionId, "steer").lease.touch(holderKey);
       return { status: 200, body: { ok: true } };
-    case "disconnect":
-      // As a local connection's close: its lease ends if it still holds it (after the grace
-      // period when it was taken with a reclaimKey); nothing to refuse.
-      sessionFor(core.sessions, identity, sessionId, "steer").lease.disconnect(holderKey);
+    case "disconnect": {
+      // As a local connection's close: its lease ends if it still holds it (unless `now`, after
+      // the grace period when it was taken with a reclaimKey); nothing to refuse.
+      const { now } = validate(DisconnectBody, body ?? {});
+      const lease = sessionFor(core.sessions, identity, sessionId, "steer").lease;
+      if (now === true) lease.release(holderKey, "disconnected");
+      else lease.disconnect(holderKey);
       return { status: 200, body: { ok: true } };
+    }
     case "resume":
       return resumeAgentSession(core, call);
     case "events":
