@@ -239,8 +239,11 @@ export async function startReplicatedRedis(
   replicaCount: number,
   options: RedisOptions = {},
 ): Promise<TestReplicatedRedis> {
-  const primary = await startRedis(options);
-  const extra = ["--replicaof", "127.0.0.1", String(primary.port), ...(options.args ?? [])];
+  // Redis 7 waits 5 s (`repl-diskless-sync-delay`) before a full sync, for more replicas to join
+  // it; each server here, the primary and a replica Sentinel promotes, syncs at once instead.
+  const args = ["--repl-diskless-sync-delay", "0", ...(options.args ?? [])];
+  const primary = await startRedis({ ...options, args });
+  const extra = ["--replicaof", "127.0.0.1", String(primary.port), ...args];
   const replicas = await Promise.all(
     Array.from({ length: replicaCount }, () => startRedis({ ...options, args: extra })),
   );
