@@ -14,6 +14,8 @@ export interface ClusterSettings {
   waitReplicas?: number;
   /** How long one `WAIT` may take before the append counts as not acknowledged. */
   waitTimeoutMs?: number;
+  /** How long a request forwarded to another node waits for its answer before NODE_UNAVAILABLE. */
+  requestTimeoutMs?: number;
 }
 
 export const DEFAULT_KEY_PREFIX = "sb:";
@@ -32,6 +34,12 @@ export const MAX_WAIT_REPLICAS = 16;
 export const DEFAULT_WAIT_TIMEOUT_MS = 1_000;
 export const MIN_WAIT_TIMEOUT_MS = 10;
 export const MAX_WAIT_TIMEOUT_MS = 4_000;
+/**
+ * Shortest and longest `requestTimeoutMs` (its default is NODE_REQUEST_TIMEOUT_MS, 5 s); tests
+ * shorten it to see NODE_UNAVAILABLE without waiting 5 s.
+ */
+export const MIN_REQUEST_TIMEOUT_MS = 500;
+export const MAX_REQUEST_TIMEOUT_MS = 60_000;
 /** The port of a Sentinel a `redis+sentinel://` URL names without one. */
 export const DEFAULT_SENTINEL_PORT = 26379;
 /** A master's name as Sentinel knows it (`sentinel monitor <name> …`). */

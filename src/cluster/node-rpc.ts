@@ -34,6 +34,7 @@ export interface NodeRpcOptions {
   handle: NodeRequestHandler;
   /** Largest request (its JSON) this node sends or takes: PAYLOAD_TOO_LARGE past it. */
   maxRequestBytes: number;
+  /** Default {@link NODE_REQUEST_TIMEOUT_MS}; `cluster.requestTimeoutMs` sets it. */
   timeoutMs?: number;
   /** Told of a request dropped or a read that failed (logged by the gateway). */
   onProblem: (what: string, detail: Record<string, unknown>) => void;

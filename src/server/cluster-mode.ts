@@ -51,6 +51,7 @@ export function resolveClusterSettings(
     ...(config?.nodeTtlMs !== undefined ? { nodeTtlMs: config.nodeTtlMs } : {}),
     ...(config?.waitReplicas ? { waitReplicas: config.waitReplicas } : {}),
     ...(config?.waitTimeoutMs !== undefined ? { waitTimeoutMs: config.waitTimeoutMs } : {}),
+    ...(config?.requestTimeoutMs !== undefined ? { requestTimeoutMs: config.requestTimeoutMs } : {}),
   };
 }
 
@@ -221,6 +222,7 @@ export async function startNodeRpc(
     clock: o.clock,
     handle: o.handle,
     maxRequestBytes: o.bodyBytes + NODE_REQUEST_OVERHEAD_BYTES,
+    ...(link.settings.requestTimeoutMs !== undefined ? { timeoutMs: link.settings.requestTimeoutMs } : {}),
     onProblem: (what, detail) => o.logger.warn(detail, what),
   });
   await rpc.start();

@@ -7,8 +7,10 @@ import { PluginsConfigSchema } from "../plugins/config.js";
 import {
   KEY_PREFIX_PATTERN,
   MAX_REDIS_SEEDS,
+  MAX_REQUEST_TIMEOUT_MS,
   MAX_WAIT_REPLICAS,
   MAX_WAIT_TIMEOUT_MS,
+  MIN_REQUEST_TIMEOUT_MS,
   MIN_WAIT_TIMEOUT_MS,
   nodeIdProblem,
   redisSeedsProblem,
@@ -227,6 +229,8 @@ export const ConfigSchema = z.strictObject({
       waitReplicas: z.number().int().min(0).max(MAX_WAIT_REPLICAS).optional(),
       /** How long one `WAIT` may take; default 1,000 ms. */
       waitTimeoutMs: z.number().int().min(MIN_WAIT_TIMEOUT_MS).max(MAX_WAIT_TIMEOUT_MS).optional(),
+      /** How long a request forwarded to a session's owner waits for its answer; default 5,000 ms. */
+      requestTimeoutMs: z.number().int().min(MIN_REQUEST_TIMEOUT_MS).max(MAX_REQUEST_TIMEOUT_MS).optional(),
     })
     .superRefine((cluster, ctx) => {
       const problem = redisSeedsProblem([cluster.redis].flat(), cluster.waitReplicas);

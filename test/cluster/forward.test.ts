@@ -1,31 +1,11 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
-import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { startRedis } from "../helpers/redis.js";
-import { tempDir } from "../helpers/tmp.js";
-import { NODE_REQUEST_TIMEOUT_MS } from "../../src/cluster/node-rpc.js";
+import { afterFile, configuredNodes, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
 
 const CLUSTER_TEST_MS = 150_000;
-
-async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGateway]> {
-  const redis = await startRedis();
-  const nodes = await Promise.all(
-    ["gw-a", "gw-b", "gw-c"].map((name) =>
-      serveInChild({ dataDir: tempDir(), args: ["--redis", redis.url, "--node-id", name] }),
-    ),
-  );
-  return nodes as [ChildGateway, ChildGateway, ChildGateway];
-}
-
-/** Resolves once every node lists session `id` (a node forwards only what it knows). */
-async function listedEverywhere(nodes: ChildGateway[], id: string): Promise<void> {
-  await expect
-    .poll(async () => Promise.all(nodes.map(async (n) => (await api(n.url).get(`/v1/sessions/${id}`)).status)), {
-      timeout: 15_000,
-    })
-    .toEqual(nodes.map(() => 200));
-}
+/** The forward timeout the NODE_UNAVAILABLE test runs with (`cluster.requestTimeoutMs`; the default is 5 s). */
+const REQUEST_TIMEOUT_MS = 1_500;
 
 /** The status and body of the same request sent to each node in turn, once all agree. */
 async function sameOn(
@@ -46,10 +26,15 @@ async function outputOf(node: ChildGateway, id: string): Promise<string> {
 }
 
 describe("a session's changes sent to any node are carried to the node that runs it", () => {
+  // One cluster for the tests that neither stop nor kill a node: each works on a session of its own.
+  let nodes: [ChildGateway, ChildGateway, ChildGateway];
+  beforeAll(async () => {
+    nodes = await threeNodes(afterFile);
+  });
+
   it(
     "appends events posted on B and C to a stream session A owns, in order per poster, seq contiguous, the same on every node",
     async () => {
-      const nodes = await threeNodes();
       const [a, b, c] = nodes;
       const id = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       await listedEverywhere(nodes, id);
@@ -115,7 +100,6 @@ describe("a session's changes sent to any node are carried to the node that runs
   it(
     "answers a forwarded append with the owner's codes and bodies: validation, limits, an ended session",
     async () => {
-      const nodes = await threeNodes();
       const [a, b] = nodes;
       const id = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       await listedEverywhere(nodes, id);
@@ -147,7 +131,6 @@ describe("a session's changes sent to any node are carried to the node that runs
   it(
     "types into a PTY on A from B and sees the echo through B; resize, control and a bad body answer as on A; a signal from C ends it",
     async () => {
-      const nodes = await threeNodes();
       const [a, b, c] = nodes;
       const created = await api(a.url).post("/v1/sessions", { kind: "terminal", command: ["cat"], pty: true });
       expect(created.status).toBe(201);
@@ -187,7 +170,6 @@ describe("a session's changes sent to any node are carried to the node that runs
   it(
     "ends a session A runs on DELETE from B, answering the session as A does",
     async () => {
-      const nodes = await threeNodes();
       const [a, b] = nodes;
       const id = (await api(a.url).post("/v1/sessions", { kind: "terminal", command: ["sleep", "1000"] })).json
         .id as string;
@@ -206,11 +188,16 @@ describe("a session's changes sent to any node are carried to the node that runs
   it(
     "answers NODE_UNAVAILABLE naming the owner within the timeout while the owner is stopped, and the owner does not act on it later",
     async () => {
-      const nodes = await threeNodes();
-      const [a, b] = nodes;
+      // Its own two nodes: the owner is stopped, and the forward timeout is short.
+      const { nodes: pair } = await configuredNodes(
+        ["gw-a", "gw-b"],
+        { cluster: { requestTimeoutMs: REQUEST_TIMEOUT_MS } },
+        { redis: {} },
+      );
+      const [a, b] = pair as [ChildGateway, ChildGateway];
       const id = (await api(a.url).post("/v1/sessions", { kind: "terminal", command: ["cat"], pty: true })).json
         .id as string;
-      await listedEverywhere(nodes, id);
+      await listedEverywhere(pair, id);
       a.child.kill("SIGSTOP");
       try {
         const started = performance.now();
@@ -219,8 +206,8 @@ describe("a session's changes sent to any node are carried to the node that runs
         expect(res.status).toBe(503);
         expect(res.json.error).toMatchObject({ code: "NODE_UNAVAILABLE", node: "gw-a" });
         expect(res.json.error.message).toContain("gw-a");
-        expect(took).toBeGreaterThanOrEqual(NODE_REQUEST_TIMEOUT_MS - 50);
-        expect(took).toBeLessThan(NODE_REQUEST_TIMEOUT_MS + 3_000);
+        expect(took).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+        expect(took).toBeLessThan(REQUEST_TIMEOUT_MS + 3_000);
         // Past the timeout, so that the owner reads it too late.
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       } finally {

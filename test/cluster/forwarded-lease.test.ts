@@ -1,9 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
 import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { WsClient, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";
+import { WsClient, afterFile, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
 
 /** The control lease's auto-release these tests run with (the default is 5 minutes). */
@@ -13,12 +13,16 @@ const TTL_MS = 1500;
 const TEST_MS = 90_000;
 const OPAL_TOKEN = "opal-token-0123456789abcdef0123456789";
 
-/** Gateway processes on one real redis-server, with short control and node leases. */
-async function cluster(names: string[]): Promise<ChildGateway[]> {
-  const { nodes } = await configuredNodes(names, {
-    cluster: { nodeTtlMs: TTL_MS },
-    control: { autoReleaseAfterMs: AUTO_RELEASE_MS },
-  });
+/**
+ * Gateway processes on one real redis-server, with short control and node leases; `defer` as for
+ * `configuredNodes`.
+ */
+async function cluster(names: string[], defer?: (fn: () => void) => void): Promise<ChildGateway[]> {
+  const { nodes } = await configuredNodes(
+    names,
+    { cluster: { nodeTtlMs: TTL_MS }, control: { autoReleaseAfterMs: AUTO_RELEASE_MS } },
+    defer ? { defer } : {},
+  );
   return nodes;
 }
 
@@ -66,10 +70,16 @@ async function controlEvents(node: ChildGateway, id: string): Promise<Frame[]> {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the control lease across nodes behaves as on one node", () => {
+  // One cluster for the tests that neither stop, kill nor reconfigure a node: each takes the lease of a session of its own.
+  let shared: ChildGateway[];
+  beforeAll(async () => {
+    shared = await cluster(["gw-a", "gw-b", "gw-c"], afterFile);
+  });
+
   it(
     "a controller on B of a session on A is told CONTROL_LOST (close 4001 on /ws/session) when taken over from A or C, or expired, with the frames a local controller gets",
     async () => {
-      const nodes = await cluster(["gw-a", "gw-b", "gw-c"]);
+      const nodes = shared;
       const [a, b, c] = nodes as [ChildGateway, ChildGateway, ChildGateway];
       const id = await ptyOn(a, nodes);
 
@@ -156,42 +166,42 @@ describe("the control lease across nodes behaves as on one node", () => {
   it(
     "a ping on B renews the lease its connection took on A, over /v1/ws and /ws/session",
     async () => {
-      const nodes = await cluster(["gw-a", "gw-b"]);
-      const [a, b] = nodes as [ChildGateway, ChildGateway];
+      const [a, b] = shared as [ChildGateway, ChildGateway];
+      const nodes = [a, b];
+      // One session per transport, so that both are pinged over the same three auto-release times.
       const id = await ptyOn(a, nodes);
+      const termId = await ptyOn(a, nodes);
 
       const holder = await mux(b);
       expect(await ask(holder, { op: "control", session: id, action: "acquire" })).toMatchObject({ op: "ack" });
-      // Three auto-release times of pings alone, then input still goes through.
-      for (let waited = 0; waited < 3 * AUTO_RELEASE_MS; waited += 300) {
-        holder.send({ op: "ping" });
-        await sleep(300);
-      }
-      expect(await ask(holder, { op: "input", session: id, data: "still mine\n" })).toEqual({
-        op: "ack",
-        ref: refs,
-      });
-      expect(holder.frames.filter((f) => f["code"] === "CONTROL_LOST")).toEqual([]);
-      expect((await controlEvents(a, id)).map((e) => e["action"])).toEqual(["acquired"]);
-      // Silent from here: it expires on A and B says so.
-      expect(await controlLost(holder)).toMatchObject({ reason: "expired" });
-
-      const terminal = await WsClient.open(b, `/ws/session/${id}?control=acquire`);
+      const terminal = await WsClient.open(b, `/ws/session/${termId}?control=acquire`);
       await terminal.next((f) => f["type"] === "connected");
       await expect
-        .poll(async () => (await controlEvents(a, id)).at(-1)?.["action"], { timeout: 10_000 })
+        .poll(async () => (await controlEvents(a, termId)).at(-1)?.["action"], { timeout: 10_000 })
         .toBe("acquired");
+      // Three auto-release times of pings alone on both, then input still goes through.
       for (let waited = 0; waited < 3 * AUTO_RELEASE_MS; waited += 300) {
+        holder.send({ op: "ping" });
         terminal.send({ type: "ping" });
         await sleep(300);
       }
+      const [input, muxControl, terminalControl] = await Promise.all([
+        ask(holder, { op: "input", session: id, data: "still mine\n" }),
+        controlEvents(a, id),
+        controlEvents(a, termId),
+      ]);
+      expect(input).toEqual({ op: "ack", ref: refs });
+      expect(holder.frames.filter((f) => f["code"] === "CONTROL_LOST")).toEqual([]);
+      expect(muxControl.map((e) => e["action"])).toEqual(["acquired"]);
       expect(terminal.frames.filter((f) => f["type"] === "error")).toEqual([]);
-      expect((await controlEvents(a, id)).at(-1)).toMatchObject({ action: "acquired" });
+      expect(terminalControl.at(-1)).toMatchObject({ action: "acquired" });
       // Its close ends the lease on A as a local connection's does.
       await terminal.close();
       await expect
-        .poll(async () => (await controlEvents(a, id)).at(-1), { timeout: 10_000 })
+        .poll(async () => (await controlEvents(a, termId)).at(-1), { timeout: 10_000 })
         .toMatchObject({ action: "disconnected", holder: null });
+      // Silent from its input on: it expires on A and B says so.
+      expect(await controlLost(holder)).toMatchObject({ reason: "expired" });
     },
     TEST_MS,
   );

@@ -1,13 +1,14 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { afterFile } from "./ws-forward-helpers.js";
 
 const MESSAGES_TEST_MS = 90_000;
 
@@ -50,23 +51,33 @@ async function finals(base: string, sessionId: string, count: number): Promise<s
   return texts;
 }
 
-/** Three gateway processes on one Redis, with `config`. */
+/** Three gateway processes on one Redis, with `config`; stopped when the file's tests end. */
 async function threeNodes(): Promise<ChildGateway[]> {
   const redis = await startRedis();
   const file = join(tempDir(), "config.json");
   writeFileSync(file, JSON.stringify(config));
   return Promise.all(
     ["gw-a", "gw-b", "gw-c"].map((name) =>
-      serveInChild({ dataDir: tempDir(), config: file, args: ["--redis", redis.url, "--node-id", name] }),
+      serveInChild({
+        dataDir: tempDir(),
+        config: file,
+        args: ["--redis", redis.url, "--node-id", name],
+        defer: afterFile,
+      }),
     ),
   );
 }
 
 describe("/v1/messages on any node", () => {
+  // One cluster for both tests: each sends to keys (peers) of its own, so each finds its own sessions.
+  let nodes: ChildGateway[];
+  beforeAll(async () => {
+    nodes = await threeNodes();
+  });
+
   it(
     "messages for one key posted to random nodes land in one session, with the answers one node gives",
     async () => {
-      const nodes = await threeNodes();
       const single = await testGateway({ config });
       let peer = 0;
       await fc.assert(
@@ -106,7 +117,6 @@ describe("/v1/messages on any node", () => {
   it(
     "first messages for a new key sent to every node at once create one session, and a message after it ended creates the next one",
     async () => {
-      const nodes = await threeNodes();
       const race = await Promise.all(
         nodes.flatMap((node, n) =>
           [0, 1].map((i) => api(node.url).post("/v1/messages", message("racer", `r${n}.${i}`))),

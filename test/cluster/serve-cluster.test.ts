@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { defaultNodeId, parseRedisSeeds } from "../../src/cluster/cluster-settings.js";
 import { parseConfig } from "../../src/server/config.js";
+import { resolveClusterSettings } from "../../src/server/cluster-mode.js";
 import { cli } from "../cli/helpers.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
@@ -30,6 +31,17 @@ describe("cluster mode settings", () => {
     expect(() => parseConfig({ cluster: { redis: "tcp://a:1" } })).toThrow(
       /cluster\.redis: tcp:\/\/ is not a Redis URL/,
     );
+  });
+
+  it("takes the forward timeout from cluster.requestTimeoutMs, 500 ms to 60 s, and the default when unset", () => {
+    const config = parseConfig({ cluster: { redis: "redis://a:1", requestTimeoutMs: 1_500 } });
+    expect(resolveClusterSettings(undefined, config.cluster, 7317)).toMatchObject({ requestTimeoutMs: 1_500 });
+    const unset = resolveClusterSettings(undefined, parseConfig({ cluster: { redis: "redis://a:1" } }).cluster, 7317);
+    expect(unset).not.toHaveProperty("requestTimeoutMs");
+    for (const requestTimeoutMs of [499, 60_001, 1.5])
+      expect(() => parseConfig({ cluster: { redis: "redis://a:1", requestTimeoutMs } })).toThrow(
+        /cluster\.requestTimeoutMs/,
+      );
   });
 });
 

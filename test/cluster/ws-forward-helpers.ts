@@ -1,42 +1,61 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { WebSocket } from "ws";
-import { expect, onTestFinished } from "vitest";
+import { afterAll, expect, onTestFinished } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
-import type { TestRedis } from "../helpers/redis.js";
+import type { RedisOptions, TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 
 export type Frame = Record<string, any>;
 
-/** Three gateway processes, gw-a, gw-b and gw-c, on one real redis-server. */
-export async function threeNodes(): Promise<[ChildGateway, ChildGateway, ChildGateway]> {
+/** Stops a gateway when the file's tests end: for a cluster a `beforeAll` starts and several tests share. */
+export const afterFile = (fn: () => void): void => afterAll(fn);
+
+/**
+ * Three gateway processes, gw-a, gw-b and gw-c, on one real redis-server; `defer` registers their
+ * kill (default: when the running test finishes; {@link afterFile} from a `beforeAll`).
+ */
+export async function threeNodes(
+  defer?: (fn: () => void) => void,
+): Promise<[ChildGateway, ChildGateway, ChildGateway]> {
   const redis = await startRedis();
   const nodes = await Promise.all(
     ["gw-a", "gw-b", "gw-c"].map((name) =>
-      serveInChild({ dataDir: tempDir(), args: ["--redis", redis.url, "--node-id", name] }),
+      serveInChild({
+        dataDir: tempDir(),
+        args: ["--redis", redis.url, "--node-id", name],
+        ...(defer ? { defer } : {}),
+      }),
     ),
   );
   return nodes as [ChildGateway, ChildGateway, ChildGateway];
 }
 
 /**
- * Gateway processes named `names` on one real redis-server (AOF `always`), each with its own data
- * directory and a config file holding `config` with `cluster.redis` set to that server.
+ * Gateway processes named `names` on one real redis-server (AOF `always` unless `o.redis` says
+ * otherwise), each with its own data directory and a config file holding `config` with
+ * `cluster.redis` set to that server; `o.defer` as for {@link threeNodes}.
  */
 export async function configuredNodes(
   names: string[],
   config: { cluster?: Record<string, unknown>; [section: string]: unknown },
+  o: { redis?: RedisOptions; defer?: (fn: () => void) => void } = {},
 ): Promise<{ redis: TestRedis; nodes: ChildGateway[]; configs: string[] }> {
-  const redis = await startRedis({ appendfsync: "always" });
+  const redis = await startRedis(o.redis ?? { appendfsync: "always" });
   const configs = names.map(() => join(tempDir(), "config.json"));
   const nodes = await Promise.all(
     names.map((name, i) => {
       const file = configs[i]!;
       writeFileSync(file, JSON.stringify({ ...config, cluster: { ...config.cluster, redis: redis.url } }));
-      return serveInChild({ dataDir: join(dirname(file), "data"), config: file, args: ["--node-id", name] });
+      return serveInChild({
+        dataDir: join(dirname(file), "data"),
+        config: file,
+        args: ["--node-id", name],
+        ...(o.defer ? { defer: o.defer } : {}),
+      });
     }),
   );
   return { redis, nodes, configs };

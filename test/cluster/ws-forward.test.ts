@@ -1,11 +1,12 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { NODE_REQUEST_TIMEOUT_MS } from "../../src/cluster/node-rpc.js";
-import { WsClient, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
+import { WsClient, afterFile, configuredNodes, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
 
 const CLUSTER_TEST_MS = 150_000;
+/** The forward timeout the NODE_UNAVAILABLE test runs with (`cluster.requestTimeoutMs`; the default is 5 s). */
+const REQUEST_TIMEOUT_MS = 1_500;
 
 async function ptyOn(node: ChildGateway, nodes: ChildGateway[]): Promise<string> {
   const created = await api(node.url).post("/v1/sessions", { kind: "terminal", command: ["cat"], pty: true });
@@ -40,10 +41,15 @@ async function eventsOn(node: ChildGateway, id: string, type: string): Promise<F
 }
 
 describe("WebSocket steering frames sent to any node are carried to the node that runs the session", () => {
+  // One cluster for the tests that neither stop nor kill a node: each steers a session of its own.
+  let nodes: [ChildGateway, ChildGateway, ChildGateway];
+  beforeAll(async () => {
+    nodes = await threeNodes(afterFile);
+  });
+
   it(
     "types into a PTY on A from B over /ws/session and /v1/ws and sees the echo; resize and signal from C",
     async () => {
-      const nodes = await threeNodes();
       const [a, b, c] = nodes;
       const id = await ptyOn(a, nodes);
 
@@ -95,7 +101,6 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
   it(
     "control taken over WS on B refuses input on C and A (CONTROL_HELD) and is freed when that socket closes",
     async () => {
-      const nodes = await threeNodes();
       const [a, b, c] = nodes;
       const id = await ptyOn(a, nodes);
       const holder = await WsClient.open(b, "/v1/ws");
@@ -152,17 +157,22 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
   it(
     "answers NODE_UNAVAILABLE naming the owner while it is stopped, and goes on with the next frame after",
     async () => {
-      const nodes = await threeNodes();
-      const [a, b] = nodes;
-      const id = await ptyOn(a, nodes);
+      // Its own two nodes: the owner is stopped, and the forward timeout is short.
+      const { nodes: pair } = await configuredNodes(
+        ["gw-a", "gw-b"],
+        { cluster: { requestTimeoutMs: REQUEST_TIMEOUT_MS } },
+        { redis: {} },
+      );
+      const [a, b] = pair as [ChildGateway, ChildGateway];
+      const id = await ptyOn(a, pair);
       const mux = await WsClient.open(b, "/v1/ws");
       a.child.kill("SIGSTOP");
       try {
         const started = performance.now();
         mux.send({ op: "input", session: id, data: "while stopped\n", ref: 1 });
-        const refused = await mux.answer(1, NODE_REQUEST_TIMEOUT_MS + 5_000);
+        const refused = await mux.answer(1, REQUEST_TIMEOUT_MS + 5_000);
         expect(refused).toMatchObject({ op: "error", ref: 1, session: id, code: "NODE_UNAVAILABLE", node: "gw-a" });
-        expect(performance.now() - started).toBeGreaterThanOrEqual(NODE_REQUEST_TIMEOUT_MS - 50);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
         await new Promise((resolve) => setTimeout(resolve, 1_000));
       } finally {
         a.child.kill("SIGCONT");

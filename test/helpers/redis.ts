@@ -133,29 +133,39 @@ function run(program: string, args: string[]): Promise<string> {
   });
 }
 
+/** Hash slots of a Redis Cluster (0 to 16383). */
+const CLUSTER_SLOTS = 16_384;
+
 /**
  * Starts `masters` redis-servers with `--cluster-enabled yes` (each its own temp dir and free
- * port), joins them with `redis-cli --cluster create … --cluster-replicas 0`, and resolves once
- * every node reports `cluster_state:ok`; all are killed when the test ends.
+ * port), joins them as `redis-cli --cluster create … --cluster-replicas 0` does (slots split
+ * evenly, a config epoch each, `CLUSTER MEET`) but without its one-second waits, and resolves
+ * once every node reports `cluster_state:ok` and knows the others; all are killed when the test ends.
  */
 export async function startRedisCluster(masters = 3, options: RedisOptions = {}): Promise<TestRedisCluster> {
-  const nodes: TestRedis[] = [];
-  for (let i = 0; i < masters; i++) {
-    // Each keeps its nodes.conf in its own dir.
-    nodes.push(
-      await startRedis({
+  // Each keeps its nodes.conf in its own dir.
+  const nodes = await Promise.all(
+    Array.from({ length: masters }, () =>
+      startRedis({
         ...options,
         args: ["--cluster-enabled", "yes", "--cluster-node-timeout", "5000", ...(options.args ?? [])],
       }),
-    );
+    ),
+  );
+  const cli = (node: TestRedis, ...args: string[]) => run(REDIS_CLI, ["-p", String(node.port), ...args]);
+  const per = Math.ceil(CLUSTER_SLOTS / masters);
+  for (const [i, node] of nodes.entries()) {
+    const last = Math.min(CLUSTER_SLOTS, (i + 1) * per) - 1;
+    await cli(node, "cluster", "addslotsrange", String(i * per), String(last));
+    await cli(node, "cluster", "set-config-epoch", String(i + 1));
   }
-  const addresses = nodes.map((n) => `127.0.0.1:${n.port}`);
-  await run(REDIS_CLI, ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"]);
-  // `create` returns once the slots are assigned; the nodes agree a moment later (gossip).
+  for (const node of nodes.slice(1)) await cli(nodes[0]!, "cluster", "meet", "127.0.0.1", String(node.port));
+  // The nodes agree a moment later (gossip).
+  const knowsAll = new RegExp(`^cluster_known_nodes:${masters}\\r?$`, "m");
   for (const node of nodes) {
     for (let i = 0; ; i++) {
-      const info = await run(REDIS_CLI, ["-p", String(node.port), "cluster", "info"]);
-      if (info.includes("cluster_state:ok")) break;
+      const info = await cli(node, "cluster", "info");
+      if (info.includes("cluster_state:ok") && knowsAll.test(info)) break;
       if (i >= 200) throw new Error(`Redis Cluster node ${node.port} is not ok after 10 s: ${info}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -239,8 +249,11 @@ export async function startReplicatedRedis(
   replicaCount: number,
   options: RedisOptions = {},
 ): Promise<TestReplicatedRedis> {
-  const primary = await startRedis(options);
-  const extra = ["--replicaof", "127.0.0.1", String(primary.port), ...(options.args ?? [])];
+  // Redis 7 waits 5 s (`repl-diskless-sync-delay`) before a full sync, for more replicas to join
+  // it; each server here, the primary and a replica Sentinel promotes, syncs at once instead.
+  const args = ["--repl-diskless-sync-delay", "0", ...(options.args ?? [])];
+  const primary = await startRedis({ ...options, args });
+  const extra = ["--replicaof", "127.0.0.1", String(primary.port), ...args];
   const replicas = await Promise.all(
     Array.from({ length: replicaCount }, () => startRedis({ ...options, args: extra })),
   );
