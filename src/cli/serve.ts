@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MIN_TOKEN_CHARS } from "../server/config.js";
 import { tokenCharsProblem } from "../protocol/index.js";
-import { DEFAULT_HOST, DEFAULT_PORT, startGateway } from "../server/gateway.js";
+import { DEFAULT_HOST, DEFAULT_PORT } from "../server/listen-defaults.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
@@ -138,6 +138,9 @@ export async function serve(argv: string[]): Promise<number> {
     return EXIT.USAGE;
   }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
+  // Loaded once the command line is known to be good: --help and a mistake are answered without
+  // loading the whole gateway (about 1 s of CPU from the sources).
+  const { startGateway } = await import("../server/gateway.js");
   const gateway = await startGateway({
     endedSessions,
     host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,

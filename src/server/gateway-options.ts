@@ -12,9 +12,10 @@ import type { Logger } from "./logger.js";
 import { GatewayMetrics } from "./metrics.js";
 import { buildSettings } from "./settings.js";
 import type { Settings } from "./settings.js";
+import { DEFAULT_HOST } from "./listen-defaults.js";
 
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_PORT = 7317;
+export { DEFAULT_HOST, DEFAULT_PORT } from "./listen-defaults.js";
+
 export interface GatewayOptions {
   host?: string;
   port?: number;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import type { SessionInfo } from "../../src/client/node.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { TEST_ENV, countingCommand, countingText, startTestGateway } from "../client/helpers.js";
+import { TEST_ENV, countingText, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { cli, sessionEnded, spawnCli, startCliGateway } from "./helpers.js";
 import type { CliGateway } from "./helpers.js";
@@ -98,10 +98,24 @@ describe("switchboard client commands", () => {
   it(
     "logs -f follows the output until the session ends, with no byte lost or repeated",
     async () => {
-      const session = await http.createSession({ command: countingCommand(3000, 1_500) });
-      const result = await cli(["logs", "-f", session.id], env);
-      expect(result.code).toBe(0);
-      expect(result.stdout).toBe(countingText(3000));
+      // Half the lines before logs -f follows live, the rest in bursts after: the test releases
+      // them once it is following, so the switch from history to live always falls mid-stream.
+      const script =
+        `const lines=(a,b)=>{let s="";for(let i=a;i<=b;i++)s+=i+"\\n";return s};` +
+        `process.stdout.write(lines(1,1500));` +
+        `process.stdin.once("data",()=>{let i=1500;const t=setInterval(()=>{` +
+        `process.stdout.write(lines(i+1,i+30));i+=30;if(i>=3000){clearInterval(t);process.stdin.destroy()}},2)})`;
+      const session = await http.createSession({ command: [process.execPath, "-e", script], env: TEST_ENV });
+      const run = spawnCli(["logs", "-f", session.id], env);
+      try {
+        await expect.poll(() => run.stdout().endsWith("\n1500\n"), { timeout: 15_000 }).toBe(true);
+        await expect.poll(async () => (await http.getSession(session.id)).viewers, { timeout: 15_000 }).toBe(1);
+        await http.input(session.id, "go\n");
+        expect(await run.exit).toBe(0);
+      } finally {
+        run.child.kill();
+      }
+      expect(run.stdout()).toBe(countingText(3000));
     },
     HEAVY_TEST_MS,
   );
@@ -125,7 +139,8 @@ describe("switchboard client commands", () => {
   it(
     "logs -f says a session was lost and exits 1, raw and in JSON (regression: exit 0 without a word)",
     async () => {
-      for (const json of [false, true]) {
+      // Raw and JSON side by side: two independent followers of two sessions.
+      const followLost = async (json: boolean) => {
         const s = await http.createSession({ kind: "stream" });
         await http.appendEvents(s.id, { type: "output", data: { data: "partial\n" } });
         const run = spawnCli(["logs", "-f", ...(json ? ["--json"] : []), s.id], env);
@@ -141,7 +156,8 @@ describe("switchboard client commands", () => {
         const [stdout, stderr] = [run.stdout(), run.stderr()];
         if (json) expect(stdout.trim().split("\n").at(-1)).toContain('"type":"lost"');
         else expect(stderr).toContain(`session ${s.id} was lost`);
-      }
+      };
+      await Promise.all([followLost(false), followLost(true)]);
     },
     HEAVY_TEST_MS,
   );
@@ -151,18 +167,16 @@ describe("switchboard client commands", () => {
     async () => {
       const session = await http.createSession({ command: ["seq", "1", "200000"] });
       await ended(session.id);
-      for (const args of [
-        ["logs", session.id],
-        ["logs", "--json", session.id],
-      ]) {
+      const readFirstChunk = async (args: string[]) => {
         const run = spawnCli(args, env);
         // Read the first chunk, then go away, as `head -1` does.
         run.child.stdout.once("data", () => run.child.stdout.destroy());
         const result = { code: await run.exit, stdout: run.stdout().split("\n")[0]!, stderr: run.stderr() };
         expect(result.stderr, args.join(" ")).toBe("");
-        expect(result.code).toBe(EXIT.BROKEN_PIPE);
-        expect(result.stdout.length).toBeGreaterThan(0);
-      }
+        expect(result.code, args.join(" ")).toBe(EXIT.BROKEN_PIPE);
+        expect(result.stdout.length, args.join(" ")).toBeGreaterThan(0);
+      };
+      await Promise.all([readFirstChunk(["logs", session.id]), readFirstChunk(["logs", "--json", session.id])]);
     },
     HEAVY_TEST_MS,
   );
@@ -406,18 +420,25 @@ describe("switchboard client commands", () => {
   it(
     "send --eof ends a pipe session's input, with or without text",
     async () => {
+      // Two sessions side by side: text then --eof with text, and text then --eof alone.
       const sort = await http.createSession({ command: ["sort"], env: TEST_ENV });
-      expect((await cli(["send", sort.id, "pear"], env)).code).toBe(0);
-      const last = await cli(["send", "--json", "--eof", sort.id, "apple"], env);
-      expect(JSON.parse(last.stdout)).toEqual({ ok: true, bytes: 6, eof: true });
-      expect(await ended(sort.id)).toMatchObject({ state: "exited", exitCode: 0 });
-      expect(new TextDecoder().decode((await http.output(sort.id)).bytes)).toBe("apple\npear\n");
       const wc = await http.createSession({ command: ["wc", "-c"], env: TEST_ENV });
-      expect((await cli(["send", "-n", wc.id, "abc"], env)).code).toBe(0);
-      expect((await cli(["send", "--eof", wc.id], env)).code).toBe(0);
-      await ended(wc.id);
-      expect(new TextDecoder().decode((await http.output(wc.id)).bytes).trim()).toBe("3");
-      expect((await cli(["send", wc.id], env)).code).toBe(EXIT.USAGE);
+      const sortDone = (async () => {
+        expect((await cli(["send", sort.id, "pear"], env)).code).toBe(0);
+        const last = await cli(["send", "--json", "--eof", sort.id, "apple"], env);
+        expect(JSON.parse(last.stdout)).toEqual({ ok: true, bytes: 6, eof: true });
+        expect(await ended(sort.id)).toMatchObject({ state: "exited", exitCode: 0 });
+        expect(new TextDecoder().decode((await http.output(sort.id)).bytes)).toBe("apple\npear\n");
+      })();
+      const wcDone = (async () => {
+        expect((await cli(["send", "-n", wc.id, "abc"], env)).code).toBe(0);
+        expect((await cli(["send", "--eof", wc.id], env)).code).toBe(0);
+        await ended(wc.id);
+        expect(new TextDecoder().decode((await http.output(wc.id)).bytes).trim()).toBe("3");
+      })();
+      // Neither text nor --eof: a mistake, refused before anything is sent.
+      const [nothing] = await Promise.all([cli(["send", wc.id], env), sortDone, wcDone]);
+      expect(nothing).toMatchObject({ code: EXIT.USAGE, stderr: expect.stringContaining("missing TEXT (or --eof)") });
     },
     HEAVY_TEST_MS,
   );
@@ -447,29 +468,30 @@ describe("switchboard client commands", () => {
         expect(one.stderr).toContain(`session ${sleeper.id} is running`);
         expect(one.stderr).toContain("SESSION_RUNNING");
         expect((await ownHttp.getSession(sleeper.id)).state).toBe("running");
+
+        // Runs that remove nothing, side by side.
+        const [refusedJson, missing, usage, badAge, none, watcher] = await Promise.all([
+          cli(["rm", "--json", sleeper.id], ownEnv),
+          cli(["rm", endedOne.id], ownEnv),
+          cli(["rm", "--older-than", "1d", endedTwo.id], ownEnv),
+          cli(["rm", "--ended", "--older-than", "soon"], ownEnv),
+          // Nothing ended a day ago.
+          cli(["rm", "--ended", "--older-than", "1d"], ownEnv),
+          cli(["rm", "--ended"], { ...ownEnv, SWITCHBOARD_TOKEN: VIEWER }),
+        ]);
         // With --json, each refusal names its session, with its code and exit code as other --json errors do.
-        const refusedJson = await cli(["rm", "--json", sleeper.id], ownEnv);
         expect(refusedJson.code).toBe(EXIT.FAILURE);
         expect(JSON.parse(refusedJson.stdout)).toEqual({
           removed: [],
           skipped: 0,
           errors: [{ id: sleeper.id, code: "SESSION_RUNNING", message: expect.any(String), exitCode: EXIT.FAILURE }],
         });
-
-        const missing = await cli(["rm", endedOne.id], ownEnv);
         expect(missing.code).toBe(EXIT.NOT_FOUND);
-
-        const usage = await cli(["rm", "--older-than", "1d", endedTwo.id], ownEnv);
         expect(usage.code).toBe(EXIT.USAGE);
-        const badAge = await cli(["rm", "--ended", "--older-than", "soon"], ownEnv);
         expect(badAge.code).toBe(EXIT.USAGE);
         expect(badAge.stderr).toContain("like 90s, 30m, 12h or 7d");
-        // Nothing ended a day ago.
-        const none = await cli(["rm", "--ended", "--older-than", "1d"], ownEnv);
         expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no ended sessions to remove\n" });
-
         // A viewer sees the ended sessions but may remove none: they are left, and that is no error.
-        const watcher = await cli(["rm", "--ended"], { ...ownEnv, SWITCHBOARD_TOKEN: VIEWER });
         expect(watcher).toMatchObject({
           code: 0,
           stdout: "",

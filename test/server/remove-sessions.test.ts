@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { sessionDirName } from "../../src/log/output-files.mjs";
 import { createTerminalSession } from "../../src/sessions/terminal-session.js";
@@ -23,6 +23,15 @@ function storedRows(dataDir: string, id: string): { sessions: number; events: nu
     db.close();
   }
 }
+
+/**
+ * One gateway for the tests that remove only sessions of their own and read no gateway-wide state
+ * (the session list, metrics, a restart): a start and a stop cost about 0.3-0.5 s of CPU each.
+ */
+let shared: Awaited<ReturnType<typeof testGateway>>;
+beforeAll(async () => {
+  shared = await testGateway();
+});
 
 describe("removing sessions (DELETE ?purge)", () => {
   it("forgets an ended session: record, events and output are gone, also after a restart", async () => {
@@ -69,7 +78,7 @@ describe("removing sessions (DELETE ?purge)", () => {
   });
 
   it("refuses a running session unless force=true, which terminates it first", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const created = await http.post("/v1/sessions", { command: ["sleep", "300"] });
     const id = created.json.id as string;
@@ -126,7 +135,7 @@ describe("removing sessions (DELETE ?purge)", () => {
   });
 
   it("two removes at once: one removes, the other finds nothing", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     // TERM is ignored: the first remove waits out the grace before KILL, and the second comes meanwhile.
     const { json: s } = await http.post("/v1/sessions", { command: ["sh", "-c", "trap '' TERM; echo up; sleep 30"] });
@@ -154,7 +163,7 @@ describe("removing sessions (DELETE ?purge)", () => {
   });
 
   it("tells every consumer: /v1/ws gets reset 'deleted', /ws/session closes 4004, SSE ends with a reset", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const other = (await http.post("/v1/sessions", { kind: "stream", name: "other" })).json.id as string;
     // 20 MB of history: more than a consumer's queue budget (4 MiB), so consumers that do not
@@ -213,7 +222,7 @@ describe("removing sessions (DELETE ?purge)", () => {
   });
 
   it("a /v1/ws connection stops watching the control of a removed session it never subscribed to (regression: the watch held the session and its log until the connection closed)", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const ws = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, {
       headers: { authorization: `Bearer ${TEST_TOKEN}` },

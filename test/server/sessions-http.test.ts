@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { alive, foregroundJob } from "../sessions/process-helpers.js";
@@ -34,9 +34,19 @@ function outputOf(evs: Ev[], stream?: string): string {
     .join("");
 }
 
+/**
+ * One gateway for the tests that use only sessions of their own and read no gateway-wide state
+ * (the session list, metrics, limits, the slowdown after failed tokens): a start and a stop cost
+ * about 0.3-0.5 s of CPU each. Tests that do read such state start a gateway of their own.
+ */
+let shared: Awaited<ReturnType<typeof testGateway>>;
+beforeAll(async () => {
+  shared = await testGateway();
+});
+
 describe("terminal sessions over HTTP", () => {
   it("runs a pipe command with stdout and stderr kept apart and ends with exit", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const created = await http.post("/v1/sessions", {
       command: ["bash", "-c", "echo out1; echo err1 >&2; echo out2; exit 3"],
@@ -61,7 +71,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("assigns contiguous byte offsets and serves raw output from a byte offset", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json } = await http.post("/v1/sessions", {
       command: ["bash", "-c", "printf 'héllo wörld'; printf '\\377\\376'"],
@@ -88,7 +98,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("runs a PTY whose size follows resize, as stty size sees it", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json } = await http.post("/v1/sessions", {
       command: ["bash", "--norc", "--noprofile", "-i"],
@@ -112,7 +122,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("delivers each signal to the process group", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const script = `for s in HUP USR1 USR2 QUIT INT; do trap "echo got-$s" $s; done; echo ready; while true; do sleep 0.05; done`;
     const { json } = await http.post("/v1/sessions", { command: ["bash", "-c", script] });
@@ -137,7 +147,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("terminates on DELETE with TERM then KILL, and keeps the log", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json } = await http.post("/v1/sessions", {
       command: ["bash", "-c", "trap '' TERM; echo started; sleep 60"],
@@ -162,7 +172,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("steers a shell in a PTY as a terminal would: INT reaches its foreground job, DELETE hangs up its jobs", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json } = await http.post("/v1/sessions", {
       command: ["bash", "--norc", "--noprofile", "-i"],
@@ -207,7 +217,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("refuses a JSON body that is not UTF-8 with INVALID_JSON instead of typing U+FFFD (exploratory test: input was rewritten)", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { command: ["cat"] });
     const send = (bytes: Buffer) =>
@@ -321,7 +331,7 @@ describe("terminal sessions over HTTP", () => {
   });
 
   it("refuses a foreign Host header (DNS rebinding)", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const { request } = await import("node:http");
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(
@@ -365,7 +375,7 @@ describe("terminal sessions over HTTP", () => {
 
 describe("stream sessions and external producers", () => {
   it("appends one event or an array, validated and ordered, and ends on exit", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream", name: "tool-output" });
     expect(s).toMatchObject({ kind: "stream", state: "running", name: "tool-output", command: null });
@@ -403,7 +413,7 @@ describe("stream sessions and external producers", () => {
   });
 
   it("names the field of a mistake in an output's or exit's data, and keeps exit codes to 0-255 (regression: every such mistake blamed `type`)", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     const refused = async (body: unknown) => {
@@ -431,7 +441,7 @@ describe("stream sessions and external producers", () => {
 
 describe("reading", () => {
   it("pages events with since, limit and types", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     await http.post(
@@ -446,7 +456,7 @@ describe("reading", () => {
   });
 
   it("streams Server-Sent Events and resumes from Last-Event-ID with exactly the missing events", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     await http.post(
@@ -476,7 +486,7 @@ describe("reading", () => {
   });
 
   it("ends a process's input with eof: a pipe's stdin is closed, a PTY gets ^D", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: sort } = await http.post("/v1/sessions", { command: ["sort"] });
     await http.post(`/v1/sessions/${sort.id}/input`, { data: "pear\napple\n" });
@@ -556,7 +566,7 @@ describe("reading", () => {
   });
 
   it("refuses input and output that say base64 but are not, and empty input, changing nothing", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: cat } = await http.post("/v1/sessions", { command: ["cat"] });
     const { json: stream } = await http.post("/v1/sessions", { kind: "stream" });
@@ -612,7 +622,7 @@ describe("reading", () => {
   });
 
   it("ends an SSE stream filtered by type once the session has ended, delivered or not", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     const open = (query: string) =>
@@ -645,7 +655,7 @@ describe("reading", () => {
   });
 
   it("delivers live SSE events as they are appended", async () => {
-    const gw = await testGateway();
+    const gw = shared;
     const http = api(gw.url);
     const { json: s } = await http.post("/v1/sessions", { kind: "stream" });
     const res = await fetch(`${gw.url}/v1/sessions/${s.id}/stream`, {
