@@ -32,6 +32,12 @@ export const SHELL_ENV = {
   TERM: "xterm-256color",
 };
 
+/**
+ * The page's request timeout (web/src/request-timeout.ts) at 2 s instead of 10 s, for a test that
+ * waits for a request the gateway does not answer to be "not confirmed".
+ */
+export const SHORT_REQUEST_TIMEOUT = { "switchboard:request-timeout-ms": "2000" };
+
 export let browser: Browser;
 
 /** Launches the browser (and builds the UI) before the file's tests and closes it after; call it at the top of each file. */
@@ -61,6 +67,8 @@ export interface Stack {
     viewport?: { width: number; height: number };
     touch?: boolean;
     hash?: string;
+    /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
+    storage?: Record<string, string>;
   }): Promise<Page>;
   /** A page at `path` in a fresh context, not signed in. */
   blank(path: string): Promise<Page>;
@@ -83,9 +91,18 @@ export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<
     await proxy.close();
     await gateway.close();
   });
-  const blank = async (path: string, viewport = DESKTOP, touch = false): Promise<Page> => {
+  const blank = async (
+    path: string,
+    viewport = DESKTOP,
+    touch = false,
+    storage: Record<string, string> = {},
+  ): Promise<Page> => {
     const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
     contexts.push(context);
+    if (Object.keys(storage).length > 0)
+      await context.addInitScript((items: Record<string, string>) => {
+        for (const [key, value] of Object.entries(items)) localStorage.setItem(key, value);
+      }, storage);
     const page = await context.newPage();
     page.on("pageerror", (error) => console.error("page error:", error));
     await page.goto(`${proxy.url}${path}`);
@@ -96,8 +113,8 @@ export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<
     proxy,
     http: api(gateway.url),
     blank,
-    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "" } = {}) {
-      const page = await blank(`/#token=${token}`, viewport, touch);
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "", storage = {} } = {}) {
+      const page = await blank(`/#token=${token}`, viewport, touch, storage);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash);
       return page;
