@@ -55,18 +55,22 @@ describe("web UI", () => {
       10_000,
       "ASKED",
     );
-    const inputs = async () => (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events.length as number;
-    const before = await inputs();
+    const inputs = async () =>
+      (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as { bytes: number }[];
+    const before = (await inputs()).length;
     const page = await s.page({ hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]");
     await waitForTerminal(page, (t) => /^ASKED$/m.test(t), 10_000, "the replayed output");
-    // Room for answers to be sent, as they were.
-    await page.waitForTimeout(1_000);
-    expect(await inputs()).toBe(before);
     // A program asking now gets its answer: the cursor's position.
     await page.click(".term-host");
-    await page.keyboard.type("printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"\n");
-    await waitForTerminal(page, (t) => /^at:\d+;\d+$/m.test(t), 10_000, "the answered position");
+    const command = "printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"";
+    await page.keyboard.type(`${command}\n`);
+    const text = await waitForTerminal(page, (t) => /^at:\d+;\d+$/m.test(t), 10_000, "the answered position");
+    // The page sent the line typed (Enter is \r) and the answer, ESC [ row ; col R, and nothing
+    // else: an answer to the replay would have gone out before the typing.
+    const position = /^at:(\d+;\d+)$/m.exec(text)![1]!;
+    const sent = (await inputs()).slice(before).reduce((sum, e) => sum + e.bytes, 0);
+    expect(sent).toBe(command.length + 1 + `\x1b[${position}R`.length);
   });
 
   it("shows a terminal with colours and its exit code at the end", async () => {
