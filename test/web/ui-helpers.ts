@@ -76,6 +76,35 @@ export interface Stack {
 
 /** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
 export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> {
+  const { gateway, proxy } = await startStack(config, dataDir);
+  onTestFinished(async () => {
+    await proxy.close();
+    await gateway.close();
+  });
+  return stackOn(gateway, proxy);
+}
+
+/**
+ * One gateway and proxy for the tests of a file (started before the first, closed after the
+ * last): call the result in a test for its stack, whose pages close after that test. Only for
+ * tests that open sessions of their own and leave the proxy and the gateway as they are.
+ */
+export function sharedStack(config?: ConfigInput): () => Stack {
+  let shared: { gateway: Gateway; proxy: FaultProxy } | undefined;
+  beforeAll(async () => {
+    shared = await startStack(config, tempDir());
+  });
+  afterAll(async () => {
+    await shared?.proxy.close();
+    await shared?.gateway.close();
+  });
+  return () => {
+    if (!shared) throw new Error("the shared gateway did not start (see the file's beforeAll)");
+    return stackOn(shared.gateway, shared.proxy);
+  };
+}
+
+async function startStack(config: ConfigInput | undefined, dataDir: string) {
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
@@ -85,11 +114,14 @@ export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<
     ...(config ? { config } : {}),
   });
   const proxy = await FaultProxy.start(gateway.url);
+  return { gateway, proxy };
+}
+
+/** The stack of one test on `gateway` and `proxy`: the pages it opens are closed after the test. */
+function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
   const contexts: BrowserContext[] = [];
   onTestFinished(async () => {
     for (const context of contexts) await context.close();
-    await proxy.close();
-    await gateway.close();
   });
   const blank = async (
     path: string,
