@@ -15,6 +15,7 @@ import {
   createShell,
   dropFirstControlRequest,
   open,
+  sharedStack,
   stack,
   useBrowser,
   waitForPrompt,
@@ -23,9 +24,15 @@ import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
 
+// One gateway for the tests that open sessions of their own and leave the proxy alone (the
+// operator's token is for the two that name who holds control); the others start their own.
+const shared = sharedStack({
+  auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
+});
+
 describe("web UI", () => {
   it("takes control once the connection is back when the connection dropped as the page took it, without a notice (exploratory test: 'Could not take control' during reconnects)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "flaky");
     await waitForPrompt(s.http, id);
     const context = await browser.newContext({ viewport: DESKTOP });
@@ -44,7 +51,7 @@ describe("web UI", () => {
   });
 
   it("says nothing when control it takes again after a drop is of a session that ended meanwhile", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "ends-away");
     await waitForPrompt(s.http, id);
     const context = await browser.newContext({ viewport: DESKTOP });
@@ -85,7 +92,7 @@ describe("web UI", () => {
   });
 
   it("keeps control with the page that reloads, and the other page stays read-only throughout (issue: page A took control back from a reloading page B)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "reloaded");
     await waitForPrompt(s.http, id);
     const { alice, bob } = await bobTakesOver(s, id);
@@ -115,7 +122,7 @@ describe("web UI", () => {
   });
 
   it("hands control over to another page that takes it", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "pairing");
     const { alice, bob } = await bobTakesOver(s, id);
     await bob.click(".term-host");
@@ -130,9 +137,7 @@ describe("web UI", () => {
   });
 
   it("tells the signed-in user that they hold control in another tab, not that admin does (exploratory test: 'admin is in control' to admin)", async () => {
-    const s = await stack({
-      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
-    });
+    const s = shared();
     const id = await createShell(s.http, "two-tabs");
     const first = await s.page({ hash: `#/s/${id}` });
     await first.waitForSelector(".terminal-view[data-control=mine]");
@@ -171,9 +176,7 @@ describe("web UI", () => {
   });
 
   it("names who holds control and where — a page, switchboard attach, the SDK — alike in the bar and the header of both pages", async () => {
-    const s = await stack({
-      auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
-    });
+    const s = shared();
     const id = await createShell(s.http, "who-holds");
     await waitForPrompt(s.http, id);
     const admin = await s.page({ hash: `#/s/${id}` });
@@ -219,7 +222,7 @@ describe("web UI", () => {
   // Found by a re-check: a page that had released control took it back by itself when a program
   // queried the terminal (xterm's answer went out as if typed), and resized the PTY to its window.
   it("leaves control free after Release when a program queries the terminal: its answer is not typed", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "query-after-release");
     await waitForPrompt(s.http, id);
     const page = await s.page({ hash: `#/s/${id}` });
@@ -271,7 +274,7 @@ describe("web UI", () => {
   });
 
   it("sends a line typed fast while nobody holds control whole and in order (audit: keys lost after Release)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "free-typing");
     await waitForPrompt(s.http, id);
     const page = await s.page({ hash: `#/s/${id}` });
