@@ -32,6 +32,12 @@ export const SHELL_ENV = {
   TERM: "xterm-256color",
 };
 
+/**
+ * The page's request timeout (web/src/request-timeout.ts) at 2 s instead of 10 s, for a test that
+ * waits for a request the gateway does not answer to be "not confirmed".
+ */
+export const SHORT_REQUEST_TIMEOUT = { "switchboard:request-timeout-ms": "2000" };
+
 export let browser: Browser;
 
 /** Launches the browser (and builds the UI) before the file's tests and closes it after; call it at the top of each file. */
@@ -61,6 +67,8 @@ export interface Stack {
     viewport?: { width: number; height: number };
     touch?: boolean;
     hash?: string;
+    /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
+    storage?: Record<string, string>;
   }): Promise<Page>;
   /** A page at `path` in a fresh context, not signed in. */
   blank(path: string): Promise<Page>;
@@ -68,6 +76,35 @@ export interface Stack {
 
 /** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
 export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> {
+  const { gateway, proxy } = await startStack(config, dataDir);
+  onTestFinished(async () => {
+    await proxy.close();
+    await gateway.close();
+  });
+  return stackOn(gateway, proxy);
+}
+
+/**
+ * One gateway and proxy for the tests of a file (started before the first, closed after the
+ * last): call the result in a test for its stack, whose pages close after that test. Only for
+ * tests that open sessions of their own and leave the proxy and the gateway as they are.
+ */
+export function sharedStack(config?: ConfigInput): () => Stack {
+  let shared: { gateway: Gateway; proxy: FaultProxy } | undefined;
+  beforeAll(async () => {
+    shared = await startStack(config, tempDir());
+  });
+  afterAll(async () => {
+    await shared?.proxy.close();
+    await shared?.gateway.close();
+  });
+  return () => {
+    if (!shared) throw new Error("the shared gateway did not start (see the file's beforeAll)");
+    return stackOn(shared.gateway, shared.proxy);
+  };
+}
+
+async function startStack(config: ConfigInput | undefined, dataDir: string) {
   const gateway = await startGateway({
     host: "127.0.0.1",
     port: 0,
@@ -77,15 +114,27 @@ export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<
     ...(config ? { config } : {}),
   });
   const proxy = await FaultProxy.start(gateway.url);
+  return { gateway, proxy };
+}
+
+/** The stack of one test on `gateway` and `proxy`: the pages it opens are closed after the test. */
+function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
   const contexts: BrowserContext[] = [];
   onTestFinished(async () => {
     for (const context of contexts) await context.close();
-    await proxy.close();
-    await gateway.close();
   });
-  const blank = async (path: string, viewport = DESKTOP, touch = false): Promise<Page> => {
+  const blank = async (
+    path: string,
+    viewport = DESKTOP,
+    touch = false,
+    storage: Record<string, string> = {},
+  ): Promise<Page> => {
     const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
     contexts.push(context);
+    if (Object.keys(storage).length > 0)
+      await context.addInitScript((items: Record<string, string>) => {
+        for (const [key, value] of Object.entries(items)) localStorage.setItem(key, value);
+      }, storage);
     const page = await context.newPage();
     page.on("pageerror", (error) => console.error("page error:", error));
     await page.goto(`${proxy.url}${path}`);
@@ -96,8 +145,8 @@ export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<
     proxy,
     http: api(gateway.url),
     blank,
-    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "" } = {}) {
-      const page = await blank(`/#token=${token}`, viewport, touch);
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "", storage = {} } = {}) {
+      const page = await blank(`/#token=${token}`, viewport, touch, storage);
       await page.waitForSelector("[data-test=whoami]");
       if (hash) await open(page, hash);
       return page;

@@ -12,6 +12,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import { debugView, terminalText, waitForTerminal } from "./harness.js";
 import {
   DESKTOP,
+  SHORT_REQUEST_TIMEOUT,
   browser,
   createAgent,
   createShell,
@@ -186,13 +187,14 @@ describe("web UI", () => {
   it("says a prompt the gateway did not answer may still arrive, and empties the box when it does", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "stalled-bot");
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
     await page.waitForSelector(".agent-view[data-restored=true]");
     s.proxy.blackhole("up");
     await page.fill(".prompt-input", "sent into a stall");
     await page.keyboard.press("Enter");
     const toast = page.locator(".toast:has-text('Prompt not confirmed')");
     await toast.waitFor({ timeout: 25_000 });
+    expect(await toast.textContent()).toContain("did not answer in 2 s");
     expect(await toast.textContent()).toContain("check the conversation before sending again");
     expect(await page.locator(".toast:has-text('not sent')").count()).toBe(0);
     expect(await page.inputValue(".prompt-input")).toBe("sent into a stall");
@@ -232,12 +234,14 @@ describe("web UI", () => {
     const s = await stack();
     const id = await createShell(s.http, "stalled-shell");
     await waitForPrompt(s.http, id);
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await s.page({ hash: `#/s/${id}`, storage: SHORT_REQUEST_TIMEOUT });
     await page.waitForSelector(".terminal-view[data-control=mine]");
     await page.click(".term-host");
     s.proxy.blackhole("up");
     await page.keyboard.type("echo late-$((40+2))\n");
-    await page.waitForSelector(".toast:has-text('Input not confirmed')", { timeout: 25_000 });
+    const toast = page.locator(".toast:has-text('Input not confirmed')").first();
+    await toast.waitFor({ timeout: 25_000 });
+    expect(await toast.textContent()).toContain("did not answer in 2 s");
     expect(await page.locator(".toast:has-text('not sent')").count()).toBe(0);
     s.proxy.heal();
     await waitForTerminal(page, (t) => /^late-42$/m.test(t), 20_000, "the keys typed into the stall");

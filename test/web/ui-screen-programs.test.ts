@@ -6,9 +6,15 @@ import { describe, expect, it } from "vitest";
 import { CASE_MS, PROGRAMS, openProgram } from "../screen/programs.js";
 import { debugView } from "./harness.js";
 import type { DebugView } from "./harness.js";
-import { VIEWER_TOKEN, stack, useBrowser } from "./ui-helpers.js";
+import { VIEWER_TOKEN, sharedStack, useBrowser } from "./ui-helpers.js";
 
 useBrowser();
+
+// One gateway for the programs, each in a session of its own. The page is a viewer's: it does
+// not steer, so it shows the PTY at its size and never resizes it.
+const shared = sharedStack({
+  auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+});
 
 /**
  * The page's rows on screen, trailing blanks trimmed as GET .../screen's text has them (the page
@@ -24,10 +30,7 @@ describe("web UI: full-screen programs opened after 50 MB of output", () => {
     it(
       `shows ${c.name} as a terminal that saw everything`,
       async () => {
-        // A viewer: it does not steer, so the page shows the PTY at its size and never resizes it.
-        const s = await stack({
-          auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
-        });
+        const s = shared();
         const { p, expected } = await openProgram(s.gateway.url, c);
         const page = await s.page({ token: VIEWER_TOKEN, hash: `#/s/${p.id}` });
         await page.waitForSelector(".terminal-view[data-restored=true]");

@@ -8,10 +8,14 @@ import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { debugView, waitForTerminal } from "./harness.js";
-import { PHONE, VIEWER_TOKEN, stack, useBrowser } from "./ui-helpers.js";
+import { PHONE, VIEWER_TOKEN, sharedStack, stack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
 
 useBrowser();
+
+// One gateway for the terminal tools, whose tests each open a session of their own; the data
+// directory's test counts the ended sessions, so it has a gateway to itself.
+const shared = sharedStack();
 
 /** A PTY session that runs `script` and has ended (so no page takes control and resizes it). */
 async function endedSession(s: Stack, script: string, size = { cols: 100, rows: 28 }): Promise<string> {
@@ -37,7 +41,7 @@ async function bytesOf(s: Stack, path: string): Promise<Buffer> {
 
 describe("terminal tools", () => {
   it("downloads the output as GET /output has it, as text without escapes, and as an asciicast", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await endedSession(s, "printf '\\033[1;31mred\\033[0m caf\\303\\251\\r\\n'; seq 1 2000");
     const page = await s.page({ hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("2000"), 10_000, "the output");
@@ -61,7 +65,7 @@ describe("terminal tools", () => {
   });
 
   it("finds a word and selects it where it shows; says when there is none", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await endedSession(s, "printf '\\033[2J\\033[5;11Hthe needle is here\\r\\n'");
     const page = await s.page({ hash: `#/s/${id}` });
     await waitForTerminal(page, (t) => t.includes("needle"), 10_000, "the output");
@@ -100,7 +104,7 @@ describe("terminal tools", () => {
   });
 
   it("fits a 134-column session into a 390 px wide phone screen", async () => {
-    const s = await stack();
+    const s = shared();
     const line = "x".repeat(133) + "|";
     const id = await endedSession(s, `for i in 1 2 3; do printf '%s\\r\\n' '${line}'; done`, { cols: 134, rows: 40 });
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });

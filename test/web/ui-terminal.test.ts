@@ -10,13 +10,17 @@ import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { debugView, terminalText, waitForTerminal } from "./harness.js";
-import { SCREENSHOTS, createAgent, createShell, open, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";
+import { SCREENSHOTS, createAgent, createShell, open, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 
 useBrowser();
 
+// One gateway for the file: each test opens sessions of its own and leaves the proxy alone.
+const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
+const shared = sharedStack({ agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } });
+
 describe("web UI", () => {
   it("creates a PTY session, shows its output, echoes typing and restores the same screen on reload", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.page();
     await page.click(".main [data-test=new-session]");
     await page.fill("input[name=command]", "bash --noprofile --norc -i");
@@ -44,7 +48,7 @@ describe("web UI", () => {
   // sent (cursor position, device attributes, colours); xterm answered them again and the page
   // sent the answers to the shell as keys.
   it("sends nothing when it replays the history's terminal queries, and answers a program asking now", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "queries");
     await waitForPrompt(s.http, id);
     await s.http.post(`/v1/sessions/${id}/input`, {
@@ -55,22 +59,26 @@ describe("web UI", () => {
       10_000,
       "ASKED",
     );
-    const inputs = async () => (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events.length as number;
-    const before = await inputs();
+    const inputs = async () =>
+      (await s.http.get(`/v1/sessions/${id}/events?types=input`)).json.events as { bytes: number }[];
+    const before = (await inputs()).length;
     const page = await s.page({ hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]");
     await waitForTerminal(page, (t) => /^ASKED$/m.test(t), 10_000, "the replayed output");
-    // Room for answers to be sent, as they were.
-    await page.waitForTimeout(1_000);
-    expect(await inputs()).toBe(before);
     // A program asking now gets its answer: the cursor's position.
     await page.click(".term-host");
-    await page.keyboard.type("printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"\n");
-    await waitForTerminal(page, (t) => /^at:\d+;\d+$/m.test(t), 10_000, "the answered position");
+    const command = "printf '\\033[6n'; IFS= read -rsdR pos; echo \"at:${pos#*[}\"";
+    await page.keyboard.type(`${command}\n`);
+    const text = await waitForTerminal(page, (t) => /^at:\d+;\d+$/m.test(t), 10_000, "the answered position");
+    // The page sent the line typed (Enter is \r) and the answer, ESC [ row ; col R, and nothing
+    // else: an answer to the replay would have gone out before the typing.
+    const position = /^at:(\d+;\d+)$/m.exec(text)![1]!;
+    const sent = (await inputs()).slice(before).reduce((sum, e) => sum + e.bytes, 0);
+    expect(sent).toBe(command.length + 1 + `\x1b[${position}R`.length);
   });
 
   it("shows a terminal with colours and its exit code at the end", async () => {
-    const s = await stack();
+    const s = shared();
     const cwd = tempDir();
     const script = join(cwd, "build.sh");
     writeFileSync(
@@ -102,7 +110,7 @@ describe("web UI", () => {
   });
 
   it("offers ^C only while a terminal runs, never for a stream (audit: ^C gave WRONG_SESSION_KIND and ran nothing)", async () => {
-    const s = await stack();
+    const s = shared();
     const interrupt = "button[title='Interrupt (Ctrl-C)']";
     const stream = (await s.http.post("/v1/sessions", { kind: "stream", name: "ci-log" })).json.id as string;
     const done = (await s.http.post("/v1/sessions", { command: ["true"], name: "done" })).json.id as string;
@@ -135,7 +143,7 @@ describe("web UI", () => {
   });
 
   it("lets a screen reader read the terminal once its mode is turned on, and keeps it on (exploratory test: the output was a canvas, silent)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "read-aloud");
     await waitForPrompt(s.http, id);
     await s.http.post(`/v1/sessions/${id}/input`, { data: "echo spoken-$((40+2))\r" });
@@ -160,7 +168,7 @@ describe("web UI", () => {
   });
 
   it("comes back after a long flood: a pipe's output to its end, and a PTY's full-screen program from the gateway's screen", async () => {
-    const s = await stack();
+    const s = shared();
     // 16 MB of short lines (xterm takes about a second per million lines), then a program that
     // switched to the alternate screen long before its last 8 MB.
     const flood = (
@@ -203,7 +211,7 @@ describe("web UI", () => {
   });
 
   it("says when it shows a PTY at another size than its window, and fits the PTY to the window on Fit", async () => {
-    const s = await stack();
+    const s = shared();
     const id = (
       await s.http.post("/v1/sessions", {
         command: ["sh", "-c", "printf 'ready\\n'; sleep 300"],
@@ -232,7 +240,7 @@ describe("web UI", () => {
   });
 
   it("sends lines to a pipe session and ends its input with EOF, so a filter finishes", async () => {
-    const s = await stack();
+    const s = shared();
     const id = (await s.http.post("/v1/sessions", { command: ["sort"], name: "sorter" })).json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
     for (const fruit of ["pear", "apple"]) {
@@ -254,7 +262,7 @@ describe("web UI", () => {
   });
 
   it("shows a pipe session's stderr in red, apart from its stdout", async () => {
-    const s = await stack();
+    const s = shared();
     const command = ["sh", "-c", "echo plain-out; echo loud-err >&2; echo plain-after"];
     const id = (await s.http.post("/v1/sessions", { command, name: "two-streams" })).json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -271,7 +279,7 @@ describe("web UI", () => {
   });
 
   it("stops offering to type or prompt once a running session is removed while its page is open (its end comes first)", async () => {
-    const s = await stack();
+    const s = shared();
     const agent = await createAgent(s.http, "to-be-removed");
     const page = await s.page({ hash: `#/s/${agent}` });
     await page.waitForSelector(".agent-view[data-restored=true]");
@@ -290,7 +298,7 @@ describe("web UI", () => {
   });
 
   it("puts the focus in a pipe session's line box, so typing reaches stdin (exploratory test: it went to the terminal, which takes no keys)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = (await s.http.post("/v1/sessions", { command: ["cat"], name: "echoer" })).json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
@@ -300,8 +308,7 @@ describe("web UI", () => {
   });
 
   it("links an agent's tool call to its child terminal, and the terminal back to its agent", async () => {
-    const fixture = new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url).pathname;
-    const s = await stack({ agents: { scripted: { adapter: "acp", command: [process.execPath, fixture] } } });
+    const s = shared();
     const created = await s.http.post("/v1/sessions", { kind: "agent", agent: "scripted", name: "ci-agent" });
     const id = created.json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -321,7 +328,7 @@ describe("web UI", () => {
   });
 
   it("lets a keyboard user leave the terminal with Escape then Tab, while Tab alone still completes (exploratory test: the terminal was a keyboard trap)", async () => {
-    const s = await stack();
+    const s = shared();
     const cwd = tempDir();
     writeFileSync(join(cwd, "tab-completed-42.txt"), "");
     const id = await createShell(s.http, "keyboard-only", { cwd });
@@ -355,7 +362,7 @@ describe("web UI", () => {
   });
 
   it("copies the selected text on Ctrl+C instead of interrupting the program (exploratory test: copying an error killed the build)", async () => {
-    const s = await stack();
+    const s = shared();
     // A program that says when it is interrupted, and otherwise runs on.
     const res = await s.http.post("/v1/sessions", {
       command: [

@@ -10,6 +10,7 @@ import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 import { gatewayTarget, logout } from "./login.js";
 import { PluginsView } from "./plugins-view.js";
+import { pageRequestTimeoutMs } from "./request-timeout.js";
 import { parseRoute } from "./route.js";
 import { SessionList } from "./session-list.js";
 import { SessionStore } from "./session-store.js";
@@ -49,7 +50,11 @@ export class App {
     const target = gatewayTarget();
     const http = new HttpClient(target);
     // The tab's key keeps its control over a reload (tab-memory.ts).
-    this.client = new SwitchboardClient({ ...target, clientKey: tabClientKey() });
+    this.client = new SwitchboardClient({
+      ...target,
+      clientKey: tabClientKey(),
+      requestTimeoutMs: pageRequestTimeoutMs(),
+    });
     this.store = new SessionStore(http, () => this.signedOut("Your sign-in expired. Sign in again."));
     this.dialog = new CreateDialog({ http, store: this.store, navigate: (hash) => this.navigate(hash) });
     this.ctx = {

@@ -1,7 +1,8 @@
-import { REQUEST_TIMEOUT_MS, isConnectionError, isSwitchboardError } from "../../src/client/index.js";
+import { isConnectionError, isSwitchboardError } from "../../src/client/index.js";
 import { joinCommand } from "../../src/core/shell-words.js";
 import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
+import { pageRequestTimeoutMs } from "./request-timeout.js";
 
 /**
  * Names and commands as shown: a bidirectional control or an invisible character (which the
@@ -152,7 +153,7 @@ export function followErrorText(error: unknown): string {
  */
 export function unconfirmedText(what: string, error: unknown): string | null {
   if (isConnectionError(error, "TIMEOUT"))
-    return `${what} not confirmed: the gateway did not answer in ${REQUEST_TIMEOUT_MS / 1000} s; it may still arrive`;
+    return `${what} not confirmed: the gateway did not answer in ${pageRequestTimeoutMs() / 1000} s; it may still arrive`;
   if (isConnectionError(error, "DISCONNECTED"))
     return `${what} not confirmed: the connection dropped before the gateway answered; it may have arrived`;
   return null;
