@@ -1,9 +1,13 @@
 import { resolve } from "node:path";
-import { describeError, runCommand } from "./context.js";
-import { EXIT } from "./exit-codes.js";
+import { describeError, intOption, runCommand } from "./context.js";
+import { EXIT, UsageError } from "./exit-codes.js";
 import { isLocal } from "./commands.js";
+import { PROGRESS_INTERVAL_MS } from "../mcp/tool.js";
 
-export const MCP_USAGE = `Usage: switchboard mcp [--cwd D]
+/** Progress more often than this would only load the client. */
+export const MIN_PROGRESS_MS = 100;
+
+export const MCP_USAGE = `Usage: switchboard mcp [--cwd D] [--progress-ms MS]
 
 Serves the Model Context Protocol on stdin and stdout, for coding agents (Claude Code, Codex,
 Gemini CLI) to start and watch processes and prompt agents through this gateway: tools
@@ -11,11 +15,17 @@ list_sessions, start_session, read_output, wait_for_output, read_screen, send_in
 stop_session, remove_session, list_agents, create_agent_session, prompt_agent, wait_for_run,
 answer_permission, abort_run (docs/mcp.md). MCP clients start it themselves; it ends when its stdin closes.
 --cwd is where sessions started without a cwd run (default: the current directory when the
-gateway is on this machine). Warnings go to stderr; stdout carries only MCP messages.`;
+gateway is on this machine). --progress-ms is how often a waiting call sends progress to a
+client that asked for it (default ${PROGRESS_INTERVAL_MS}, at least ${MIN_PROGRESS_MS}). Warnings go to stderr; stdout
+carries only MCP messages.`;
 
 /** `switchboard mcp`: the MCP server of src/mcp, with the CLI's gateway and token. */
 export function mcp(argv: string[]): Promise<number> {
-  return runCommand(argv, { usage: MCP_USAGE, options: { cwd: { type: "string" } } }, async (ctx, parsed) => {
+  const options = { cwd: { type: "string" }, "progress-ms": { type: "string" } } as const;
+  return runCommand(argv, { usage: MCP_USAGE, options }, async (ctx, parsed) => {
+    const progressIntervalMs = intOption(parsed.values["progress-ms"], "--progress-ms");
+    if (progressIntervalMs !== undefined && progressIntervalMs < MIN_PROGRESS_MS)
+      throw new UsageError(`--progress-ms must be at least ${MIN_PROGRESS_MS}`);
     const local = isLocal(ctx.target.url);
     const cwd = parsed.values.cwd;
     const defaultCwd = cwd !== undefined ? (local ? resolve(cwd) : cwd) : local ? process.cwd() : undefined;
@@ -26,7 +36,7 @@ export function mcp(argv: string[]): Promise<number> {
     });
     // Loaded here: other commands should not pay for loading the MCP SDK.
     const { serveStdio } = await import("../mcp/index.js");
-    await serveStdio({ target: ctx.target, defaultCwd, tokenSource: ctx.tokenSource });
+    await serveStdio({ target: ctx.target, defaultCwd, tokenSource: ctx.tokenSource, progressIntervalMs });
     return EXIT.OK;
   });
 }

@@ -14,6 +14,7 @@ import type { GatewayAccessOptions } from "./gateway.js";
 import { OUTPUT_TOOLS } from "./output-tools.js";
 import { SCREEN_TOOLS } from "./screen-tool.js";
 import { SESSION_TOOLS } from "./session-tools.js";
+import { PROGRESS_INTERVAL_MS } from "./tool.js";
 import type { ProgressSink, Tool } from "./tool.js";
 
 /** Every tool, in the order they are listed: processes first, then agents. */
@@ -23,6 +24,11 @@ const INSTRUCTIONS = `Switchboard runs processes and AI agents as sessions that 
 - Long-running commands (dev servers, builds, test watchers, REPLs): start_session, then wait_for_output with a pattern (e.g. "listening|error") instead of sleeping, and read_output to page through what they printed (pass next as since). send_input types into them, send_signal INT interrupts, stop_session ends them.
 - Agents: create_agent_session, then prompt_agent returns the agent's answer.
 - Errors come back as CODE: message (SESSION_NOT_FOUND, VALIDATION_FAILED, CONTROL_HELD, ...).`;
+
+export interface McpServerOptions extends GatewayAccessOptions {
+  /** How often waiting calls send progress to a client that asked for it (default {@link PROGRESS_INTERVAL_MS}). */
+  progressIntervalMs?: number | undefined;
+}
 
 /**
  * The Switchboard MCP server: the tools of docs/mcp.md over any MCP transport, reaching the
@@ -41,8 +47,9 @@ export class SwitchboardMcpServer {
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
-  constructor(options: GatewayAccessOptions) {
+  constructor(options: McpServerOptions) {
     this.gateway = new GatewayAccess(options);
+    const intervalMs = options.progressIntervalMs ?? PROGRESS_INTERVAL_MS;
     this.server = new Server(
       { name: "switchboard", title: "Switchboard", version: packageVersion() },
       { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
@@ -62,12 +69,15 @@ export class SwitchboardMcpServer {
       const progress: ProgressSink | undefined =
         token === undefined
           ? undefined
-          : (update) => {
-              // A client that went away cannot be told; the call ends by its own signal.
-              extra
-                .sendNotification({ method: "notifications/progress", params: { progressToken: token, ...update } })
-                .catch(() => undefined);
-            };
+          : Object.assign(
+              (update: Parameters<ProgressSink>[0]) => {
+                // A client that went away cannot be told; the call ends by its own signal.
+                extra
+                  .sendNotification({ method: "notifications/progress", params: { progressToken: token, ...update } })
+                  .catch(() => undefined);
+              },
+              { intervalMs },
+            );
       const call = tool.call(request.params.arguments, {
         gateway: this.gateway,
         signal: AbortSignal.any([extra.signal, this.shutdown.signal]),
@@ -153,7 +163,7 @@ const STDIN_END_GRACE_MS = 1_500;
  * start the server as a child process and close its stdin to stop it.
  */
 export async function serveStdio(
-  options: GatewayAccessOptions,
+  options: McpServerOptions,
   io: { stdin: Readable; stdout: Writable } = {
     stdin: process.stdin,
     stdout: process.stdout,

@@ -24,22 +24,25 @@ export interface ToolCall {
   progress?: ProgressSink;
 }
 
-/** One MCP progress notification's content (`progress` must grow from one to the next). */
-export type ProgressSink = (update: { progress: number; total?: number; message: string }) => void;
+/** Sends one MCP progress notification (`progress` must grow from one to the next). */
+export interface ProgressSink {
+  (update: { progress: number; total?: number; message: string }): void;
+  /** How often a waiting call sends one: the server's `progressIntervalMs`. */
+  readonly intervalMs: number;
+}
 
 /** A long wait tells the client how it goes this often (MCP clients may reset their call timeout on each). */
 export const PROGRESS_INTERVAL_MS = 5000;
 
 /**
- * While a call waits (up to `totalMs`), tells the client every {@link PROGRESS_INTERVAL_MS} how
- * long it has waited and what `describe` says, when the client asked for progress. Returns the
+ * While a call waits (up to `totalMs`), tells the client every `progress.intervalMs` how long
+ * it has waited and what `describe` says, when the client asked for progress. Returns the
  * function that stops it.
  */
 export function reportWhileWaiting(
   progress: ProgressSink | undefined,
   totalMs: number,
   describe: () => string,
-  intervalMs = PROGRESS_INTERVAL_MS,
 ): () => void {
   if (progress === undefined) return () => undefined;
   const started = performance.now();
@@ -48,7 +51,7 @@ export function reportWhileWaiting(
     // Strictly growing, as the spec asks, even if the clock stalls.
     last = Math.max(last + 1, Math.round(performance.now() - started));
     progress({ progress: last, total: totalMs, message: describe() });
-  }, intervalMs);
+  }, progress.intervalMs);
   return () => clearInterval(timer);
 }
 

@@ -59,6 +59,11 @@ export function noteInput(): void {
   lastInputAt = performance.now();
 }
 
+/** Forgets the last input, as if nobody had typed for INTERACTIVE_MS (for tests, like setFloodReader). */
+export function forgetInput(): void {
+  lastInputAt = -Infinity;
+}
+
 /** Whether input was written to a PTY within INTERACTIVE_MS of `now`. */
 export const typing = (now: number): boolean => now - lastInputAt < INTERACTIVE_MS;
 

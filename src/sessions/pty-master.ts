@@ -28,6 +28,7 @@ export {
   INTERACTIVE_MS,
   QUIET_MS,
   floodReaderMode,
+  forgetInput,
   masterMoves,
   noteInput,
   setFloodReader,

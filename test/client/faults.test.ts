@@ -11,18 +11,24 @@ import type { AddressInfo, Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { OutputView, SwitchboardClient, TerminalClient, connect } from "../../src/client/node.js";
+import { HttpClient, OutputView, SwitchboardClient, TerminalClient, connect } from "../../src/client/node.js";
 import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
 import { sleep } from "../helpers/sleep.js";
 import { tempDir } from "../helpers/tmp.js";
-import { FaultProxy, countingCommand, countingText, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, countingText, startTestGateway, waitUntil } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 /** A short heartbeat, so that a silent connection is noticed within about a second. */
 const HEARTBEAT = { pingIntervalMs: 250, pongTimeoutMs: 250 };
 const FAST_RECONNECT = { initialDelayMs: 20, maxDelayMs: 200 };
 const LINES = 3_000;
-const PRODUCE_MS = 3_000;
+
+/**
+ * Counts to LINES in three parts, the second and the third each once the test types a line
+ * (`next`): the second comes while the connection is black-holed, the third after it healed,
+ * however loaded the machine.
+ */
+const STEPPED = ["sh", "-c", `seq 1 1000; read a; seq 1001 2000; read b; seq 2001 ${LINES}`];
 
 let gw: TestGateway;
 const cleanups: Array<() => unknown> = [];
@@ -42,6 +48,11 @@ async function proxy(): Promise<FaultProxy> {
   return p;
 }
 
+/** Lets a STEPPED session print its next part (typed straight to the gateway, not through the proxy). */
+async function next(session: string): Promise<void> {
+  await new HttpClient({ url: gw.url, token: gw.token }).input(session, "next\n");
+}
+
 async function outputOf(session: string): Promise<string> {
   const res = await fetch(`${gw.url}/v1/sessions/${session}/output?since=0`, {
     headers: { Authorization: `Bearer ${gw.token}` },
@@ -57,7 +68,7 @@ describe("a black-holed connection", () => {
       const created = await fetch(`${gw.url}/v1/sessions`, {
         method: "POST",
         headers: { Authorization: `Bearer ${gw.token}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ command: countingCommand(LINES, PRODUCE_MS) }),
+        body: JSON.stringify({ command: STEPPED }),
       });
       const { id } = (await created.json()) as { id: string };
       const term = new TerminalClient({
@@ -74,15 +85,17 @@ describe("a black-holed connection", () => {
       const states: ConnectionState[] = [];
       term.on("data", ({ bytes }) => chunks.push(Buffer.from(bytes)));
       term.on("state", ({ state }) => states.push(state));
-      await waitUntil(() => chunks.length > 0, 10_000, "first output");
+      await waitUntil(() => Buffer.concat(chunks).toString("utf8").endsWith("\n1000\n"), 10_000, "the first part");
 
       p.blackhole();
       const holeAt = Date.now();
+      await next(id);
       await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
       const noticedAfter = Date.now() - holeAt;
       // Silence for the interval plus the timeout, checked once per interval.
       expect(noticedAfter).toBeLessThan(2 * HEARTBEAT.pingIntervalMs + HEARTBEAT.pongTimeoutMs + 1_000);
       p.heal();
+      await next(id);
 
       await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null, state: "exited" });
       const got = Buffer.concat(chunks).toString("utf8");
@@ -103,18 +116,20 @@ describe("a black-holed connection", () => {
     cleanups.push(() => client.close());
     const states: ConnectionState[] = [];
     client.on("state", ({ state }) => states.push(state));
-    const session = await client.createSession({ command: countingCommand(LINES, PRODUCE_MS) });
+    const session = await client.createSession({ command: STEPPED });
     const events: SessionEvent[] = [];
     const view = new OutputView();
     const sub = client.subscribe(session.id, { since: 0 }, (e) => {
       events.push(e);
       view.push(e);
     });
-    await waitUntil(() => events.some((e) => e.type === "output"), 10_000, "first output");
+    await waitUntil(() => view.text().endsWith("\n1000\n"), 10_000, "the first part");
 
     p.blackhole();
+    await next(session.id);
     await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
     p.heal();
+    await next(session.id);
 
     const end = await sub.done;
     expect(end?.type).toBe("exit");

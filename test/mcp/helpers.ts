@@ -81,15 +81,16 @@ export interface McpStack {
 }
 
 /**
- * Starts a gateway of the test file's own and an MCP server process on it before the file's
- * tests, and closes both after them (closing the gateway ends the sessions the tests left).
+ * Starts a gateway of the test file's own and an MCP server process on it (`switchboard mcp`
+ * with `args`) before the file's tests, and closes both after them (closing the gateway ends
+ * the sessions the tests left).
  */
-export function mcpStack(): McpStack {
+export function mcpStack(args: string[] = []): McpStack {
   const stack = {} as McpStack;
   beforeAll(async () => {
     stack.gw = await startTestGateway();
     stack.http = new HttpClient({ url: stack.gw.url, token: stack.gw.token });
-    stack.mcp = await McpProcess.start({ SWITCHBOARD_URL: stack.gw.url, SWITCHBOARD_TOKEN: stack.gw.token });
+    stack.mcp = await McpProcess.start({ SWITCHBOARD_URL: stack.gw.url, SWITCHBOARD_TOKEN: stack.gw.token }, args);
   });
   afterAll(async () => {
     await stack.mcp?.close();

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, REPO } from "../cli/helpers.js";
+import { CLI, REPO, cli } from "../cli/helpers.js";
+import { EXIT } from "../../src/cli/exit-codes.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { McpProcess } from "./helpers.js";
@@ -107,6 +108,20 @@ describe("switchboard mcp, the process", () => {
     } finally {
       await mcp.close();
     }
+  });
+});
+
+describe("switchboard mcp --progress-ms", () => {
+  it("refuses an interval that is not a whole number of at least 100 ms, before it serves", async () => {
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: gw.token };
+    const [tooShort, notANumber] = await Promise.all([
+      cli(["mcp", "--progress-ms", "99"], env),
+      cli(["mcp", "--progress-ms", "1.5"], env),
+    ]);
+    expect(tooShort).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+    expect(tooShort.stderr).toMatch(/^switchboard: --progress-ms must be at least 100\n/);
+    expect(notANumber).toMatchObject({ code: EXIT.USAGE, stdout: "" });
+    expect(notANumber.stderr).toMatch(/^switchboard: --progress-ms must be a non-negative integer\n/);
   });
 });
 

@@ -2,14 +2,16 @@ import { describe, expect, it } from "vitest";
 import { countingCommand, countingText } from "../client/helpers.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
-import { PROGRESS_INTERVAL_MS } from "../../src/mcp/tool.js";
 import { mcpStack, sessionStarter } from "./helpers.js";
 import { connect } from "../../src/client/node.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
 
-const s = mcpStack();
+/** The MCP server's progress interval here (`--progress-ms`): a wait for progress takes 2 s, not 5. */
+const PROGRESS_MS = 2000;
+
+const s = mcpStack(["--progress-ms", String(PROGRESS_MS)]);
 
 const start = sessionStarter(s);
 
@@ -170,11 +172,11 @@ describe("switchboard mcp", () => {
       const waiting = s.mcp.client.callTool(
         {
           name: "wait_for_output",
-          arguments: { id, since: 0, pattern: "NEVER", timeout_ms: PROGRESS_INTERVAL_MS + 4000 },
+          arguments: { id, since: 0, pattern: "NEVER", timeout_ms: PROGRESS_MS + 1500 },
         },
         undefined,
         // Shorter than the wait: only progress notifications keep the call alive (the SDK client resets its timeout on each).
-        { onprogress: (note) => notes.push(note), timeout: PROGRESS_INTERVAL_MS + 2500, resetTimeoutOnProgress: true },
+        { onprogress: (note) => notes.push(note), timeout: PROGRESS_MS + 1000, resetTimeoutOnProgress: true },
       );
       await s.http.input(id, "hello\n");
       const result = (await waiting) as CallToolResult;
@@ -182,27 +184,27 @@ describe("switchboard mcp", () => {
       expect(result.structuredContent).toMatchObject({ reason: "timeout" });
       expect(notes).toHaveLength(1);
       expect(notes[0]).toMatchObject({
-        total: PROGRESS_INTERVAL_MS + 4000,
+        total: PROGRESS_MS + 1500,
         message: "6 bytes of new output, no match for /NEVER/ yet",
       });
-      expect(notes[0]!.progress).toBeGreaterThanOrEqual(PROGRESS_INTERVAL_MS);
+      expect(notes[0]!.progress).toBeGreaterThanOrEqual(PROGRESS_MS);
       await s.mcp.ok("stop_session", { id });
 
-      // An agent's run: the echo agent streams 1,300 characters in about 6.5 s.
+      // An agent's run: the echo agent streams 900 characters in about 4.5 s.
       const agent = (await s.mcp.ok("create_agent_session", { agent: "echo" })).data.session.id as string;
       const runNotes: Progress[] = [];
       const answer = (await s.mcp.client.callTool(
-        { name: "prompt_agent", arguments: { id: agent, text: "a".repeat(1300) } },
+        { name: "prompt_agent", arguments: { id: agent, text: "a".repeat(900) } },
         undefined,
         { onprogress: (note) => runNotes.push(note), timeout: 60_000 },
       )) as CallToolResult;
-      expect(answer.structuredContent).toEqual(expect.objectContaining({ status: "chat.final", answer_chars: 1300 }));
-      expect(answer.content[1]).toEqual({ type: "text", text: "a".repeat(1300) });
+      expect(answer.structuredContent).toEqual(expect.objectContaining({ status: "chat.final", answer_chars: 900 }));
+      expect(answer.content[1]).toEqual({ type: "text", text: "a".repeat(900) });
       expect(runNotes.length).toBeGreaterThanOrEqual(1);
       const said = /^(\d+) characters of answer so far$/.exec(runNotes[0]!.message ?? "");
       expect(said, runNotes[0]!.message).not.toBeNull();
       expect(Number(said![1])).toBeGreaterThan(0);
-      expect(Number(said![1])).toBeLessThan(1300);
+      expect(Number(said![1])).toBeLessThan(900);
     },
     TEST_MS,
   );

@@ -1,12 +1,14 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   FLOOD_BYTES,
   FLOOD_PACE_MS,
-  INTERACTIVE_MS,
   PTY_READ_BYTES,
   QUIET_MS,
   THREAD_QUEUE_BYTES,
   floodReaderMode,
+  forgetInput,
   masterMoves,
   noteInput,
   setFloodReader,
@@ -15,6 +17,7 @@ import type { MasterReaderMode } from "../../src/sessions/pty-master.js";
 import { alive, eventually, watch } from "./process-helpers.js";
 import type { Watched } from "./process-helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { tempDir } from "../helpers/tmp.js";
 
 /** What `seq from to` prints through a PTY (the terminal turns \n into \r\n). */
 function seqText(from: number, to: number): string {
@@ -27,7 +30,7 @@ afterEach(() => setFloodReader("thread"));
 
 /**
  * Runs `fn` while someone types into a PTY (what pty-process.ts notes on every write), then
- * waits INTERACTIVE_MS so that the next test's flood is not taken for one during typing.
+ * forgets the typing so that the next test's flood is not taken for one during typing.
  */
 async function whileTyping(fn: () => Promise<void>): Promise<void> {
   noteInput();
@@ -36,8 +39,18 @@ async function whileTyping(fn: () => Promise<void>): Promise<void> {
     await fn();
   } finally {
     clearInterval(typing);
-    await sleep(INTERACTIVE_MS);
+    forgetInput();
   }
+}
+
+/**
+ * `seq 1 N` for an N it does not know yet: it counts on, and ends at the next multiple of
+ * 10,000 once the file `stop` exists (looked for without a pause in the output).
+ */
+function countUntil(stop: string): string[] {
+  const script =
+    "BEGIN { for (i = 1; ; i++) { print i; if (i % 10000 == 0) { if ((getline x < f) >= 0) exit; close(f) } } }";
+  return ["awk", "-v", `f=${stop}`, script];
 }
 
 /**
@@ -141,9 +154,16 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       }, 4);
       try {
         await whileTyping(async () => {
-          const w = watch({ command: ["seq", "1", "300000"], pty: true });
+          // It floods until it has been paced, however long the held loop takes to see a flood
+          // (a fixed 2.3 MB took seconds longer, and on a busier machine could still end unpaced).
+          const stop = join(tempDir(), "stop");
+          const w = watch({ command: countUntil(stop), pty: true });
+          await eventually(() => masterMoves.paced - moves.paced > 10, 20_000, "a flood resting");
+          writeFileSync(stop, "");
           expect(await w.exit).toEqual({ exitCode: 0, signal: null });
-          expect(w.text() === seqText(1, 300_000)).toBe(true);
+          const last = Number(/(\d+)\r\n$/.exec(w.text())?.[1]);
+          expect(last % 10_000).toBe(0);
+          expect(w.text() === seqText(1, last)).toBe(true);
           expect(masterMoves.paced - moves.paced).toBeGreaterThan(10);
           expect(masterMoves.toThread - moves.toThread).toBe(0);
         });
@@ -194,9 +214,8 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       setFloodReader(mode);
       const moves = { ...masterMoves };
       const w = watch({ command: ["yes"], pty: true });
-      // In thread mode, disposed while the reader thread has it. (Waited for, not assumed: input
-      // an earlier test typed keeps floods on the event loop for INTERACTIVE_MS, and a loaded
-      // machine may pause the flood past FLOOD_GAP_MS.)
+      // In thread mode, disposed while the reader thread has it. (Waited for, not assumed: a
+      // loaded machine may pause the flood past FLOOD_GAP_MS.)
       const onThread = () => mode === "loop" || masterMoves.toThread > moves.toThread;
       await eventually(
         () => w.bytes().length > FLOOD_BYTES + THREAD_QUEUE_BYTES && onThread(),

@@ -1,17 +1,20 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { api, testGateway, waitFor } from "../helpers/gateway.js";
-import { afterTest } from "../helpers/cleanup.js";
 import { alive } from "./process-helpers.js";
 
 /*
  * Terminating terminal sessions through a gateway, as a client does (DELETE, a graceful stop):
  * "TERM (a PTY is hung up first), and after a 3 s grace KILL to every process of its session"
- * (docs/protocol.md, docs/operations.md).
+ * (docs/protocol.md, docs/operations.md). The DELETEs run concurrently on one gateway, each on
+ * sessions of its own: most of their time is the grace, waited for once instead of once each.
  */
 
 type Ev = { seq: number; type: string; [k: string]: unknown };
+type Http = ReturnType<typeof api>;
+/** The test context's onTestFinished: concurrent tests must register their cleanup with their own. */
+type OnFinished = (fn: () => void) => void;
 
 const MODES = [
   { name: "pipe", pty: false },
@@ -43,23 +46,23 @@ function endedBy(exit: { signal: string | null; exitCode: number | null }): stri
 }
 
 /** KILLs `pid` after the test if it is still there, so a failing test leaves nothing behind. */
-function reap(pid: number): void {
-  afterTest(() => {
+function reap(pid: number, onFinished: OnFinished): void {
+  onFinished(() => {
     if (alive(pid)) process.kill(pid, "SIGKILL");
   });
 }
 
-async function outputOf(http: ReturnType<typeof api>, id: string): Promise<string> {
+async function outputOf(http: Http, id: string): Promise<string> {
   return (await http.get(`/v1/sessions/${id}/output`)).text;
 }
 
 /** Starts a session whose script prints `job:PID`; resolves with the session and that pid. */
-async function startWithJob(http: ReturnType<typeof api>, body: Record<string, unknown>) {
+async function startWithJob(http: Http, body: Record<string, unknown>, onFinished: OnFinished) {
   const created = await http.post("/v1/sessions", body);
   expect(created.status, created.text).toBe(201);
   const id = created.json.id as string;
   const job = Number(await waitFor(async () => /job:(\d+)/.exec(await outputOf(http, id))?.[1], 10_000, "job pid"));
-  reap(job);
+  reap(job, onFinished);
   return { id, pid: created.json.pid as number, job };
 }
 
@@ -73,14 +76,18 @@ const JOB_SCRIPTS = {
   "in the main process's group": "(trap '' HUP TERM; echo job:$BASHPID; exec sleep 303) & sleep 304",
 };
 
-describe.each(MODES)("DELETE of a $name session", ({ pty }) => {
-  it("ends a stopped process with TERM at once, not with KILL after the grace", async () => {
-    const gw = await testGateway();
-    const http = api(gw.url);
+/** The gateway of the DELETE tests (closed after the file's tests). */
+let http: Http;
+beforeAll(async () => {
+  http = api((await testGateway()).url);
+});
+
+describe.concurrent.each(MODES)("DELETE of a $name session", ({ pty }) => {
+  it("ends a stopped process with TERM at once, not with KILL after the grace", async ({ onTestFinished }) => {
     const created = await http.post("/v1/sessions", { command: ["sleep", "300"], pty });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
-    reap(created.json.pid);
+    reap(created.json.pid, onTestFinished);
     expect((await http.post(`/v1/sessions/${id}/signal`, { signal: "STOP" })).status).toBe(200);
     await waitFor(() => state(created.json.pid) === "T", 5_000, "process stopped");
     const started = Date.now();
@@ -94,12 +101,11 @@ describe.each(MODES)("DELETE of a $name session", ({ pty }) => {
     expect(took).toBeLessThan(2_000);
   });
 
-  it.each(Object.entries(JOB_SCRIPTS))(
+  it.for(Object.entries(JOB_SCRIPTS))(
     "KILLs after the grace a job %s that ignores TERM and HUP and holds the output after the main process died",
-    async (_, script) => {
-      const gw = await testGateway();
-      const http = api(gw.url);
-      const { id, job } = await startWithJob(http, { command: ["bash", "-c", script], pty });
+    { timeout: 20_000 },
+    async ([, script], { onTestFinished }) => {
+      const { id, job } = await startWithJob(http, { command: ["bash", "-c", script], pty }, onTestFinished);
       const started = Date.now();
       const del = await http.del(`/v1/sessions/${id}`);
       expect(del.status).toBe(200);
@@ -112,17 +118,16 @@ describe.each(MODES)("DELETE of a $name session", ({ pty }) => {
       const evs = (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
       expect(evs.filter((e) => e.type === "exit")).toHaveLength(1);
     },
-    20_000,
   );
 });
 
-describe("DELETE of a pipe session whose job has a process group of its own", () => {
-  it("gives the job the TERM too, so it can clean up before the KILL (it got only the KILL, after the grace)", async () => {
-    const gw = await testGateway();
-    const http = api(gw.url);
+describe.concurrent("DELETE of a pipe session whose job has a process group of its own", () => {
+  it("gives the job the TERM too, so it can clean up before the KILL (it got only the KILL, after the grace)", async ({
+    onTestFinished,
+  }) => {
     const script =
       "set -m; (trap 'echo job-cleaned-up; exit 0' TERM; echo job:$BASHPID; while :; do sleep 0.05; done) & sleep 305";
-    const { id, job } = await startWithJob(http, { command: ["bash", "-c", script], pty: false });
+    const { id, job } = await startWithJob(http, { command: ["bash", "-c", script], pty: false }, onTestFinished);
     const started = Date.now();
     const del = await http.del(`/v1/sessions/${id}`);
     expect(del.status).toBe(200);
@@ -134,13 +139,15 @@ describe("DELETE of a pipe session whose job has a process group of its own", ()
 });
 
 describe("a graceful stop of the gateway", () => {
-  it("KILLs the jobs of every terminal session that ignore TERM and HUP, after the grace", async () => {
+  it("KILLs the jobs of every terminal session that ignore TERM and HUP, after the grace", async ({
+    onTestFinished,
+  }) => {
     const gw = await testGateway();
-    const http = api(gw.url);
+    const own = api(gw.url);
     const sessions = [];
     for (const { pty } of MODES) {
       for (const script of Object.values(JOB_SCRIPTS))
-        sessions.push(await startWithJob(http, { command: ["bash", "-c", script], pty }));
+        sessions.push(await startWithJob(own, { command: ["bash", "-c", script], pty }, onTestFinished));
     }
     await gw.close();
     for (const { job } of sessions) await waitFor(() => dead(job), 5_000, `job ${job} killed (state ${state(job)})`);
