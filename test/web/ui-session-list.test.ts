@@ -7,6 +7,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
+import { LIST_TICK_MS } from "../../web/src/session-list.js";
+import { POLL_INTERVAL_MS } from "../../web/src/session-store.js";
 import { waitForTerminal } from "./harness.js";
 import {
   OPERATOR_TOKEN,
@@ -28,6 +30,10 @@ describe("web UI", () => {
     const s = await stack();
     const id = await createShell(s.http, "focused");
     const page = await s.page();
+    // The page's clock is the test's: a poll, or the list's redraw of its times, comes when the
+    // test moves the clock on rather than seconds later.
+    await page.context().clock.install();
+    await page.reload();
     const row = `.main .row[data-session="${id}"]`;
     await page.waitForSelector(row);
     const focused = (): Promise<string> =>
@@ -36,26 +42,32 @@ describe("web UI", () => {
         if (!(el instanceof HTMLElement) || el === document.body) return "(nothing)";
         return el.dataset["session"] ?? el.textContent ?? "";
       });
-    const poll = (): Promise<unknown> => page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+    /** The list's next poll, brought on and answered; the page has drawn it. */
+    const poll = async (): Promise<void> => {
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+      await page.clock.fastForward(POLL_INTERVAL_MS);
+      await answered;
+      await page.waitForTimeout(100);
+    };
 
     await page.focus(".main .chip:has-text('Active')");
     await poll();
-    await page.waitForTimeout(100);
     expect(await focused()).toBe("Active1");
 
     await page.focus(row);
     // The row's time goes from "just now" to "5s ago", "7s ago"… with the polls.
+    await page.clock.fastForward(LIST_TICK_MS);
     await page.waitForFunction(
       (sel) => /^\d+s ago$/.test(document.querySelector(`${sel} .activity`)!.textContent!),
       row,
     );
     await poll();
-    await page.waitForTimeout(100);
     expect(await focused()).toBe(id);
     // A row whose content changed is drawn anew, and keeps the focus.
     const watcher = await connect({ url: s.gateway.url, token: TEST_TOKEN });
     onTestFinished(() => watcher.close());
-    watcher.subscribe(id, () => undefined);
+    await watcher.subscribe(id, () => undefined).ready;
+    await poll();
     await page.waitForSelector(`${row} [data-test=watchers]:has-text('you watching')`);
     expect(await focused()).toBe(id);
     await page.keyboard.press("Enter");
