@@ -12,13 +12,26 @@ import { debugView } from "./harness.js";
 import type { DebugView } from "./harness.js";
 import { HELD_AGENT, SCRIPTED_AGENT, createHeldAgent, openGate } from "./held-agent.js";
 import type { Gate, Step } from "./held-agent.js";
-import { DESKTOP, PHONE, SCREENSHOTS, createAgent, open, runStatus, stack, useBrowser } from "./ui-helpers.js";
+import {
+  DESKTOP,
+  PHONE,
+  SCREENSHOTS,
+  createAgent,
+  open,
+  runStatus,
+  sharedStack,
+  stack,
+  useBrowser,
+} from "./ui-helpers.js";
 
 useBrowser();
+// Most tests open their own sessions on one gateway; those that restart a gateway, need another
+// agent or take the README's screenshots have one of their own.
+const shared = sharedStack({ agents: { held: HELD_AGENT } });
 
 describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
-    const s = await stack();
+    const s = await shared();
     const page = await s.page();
     await page.click(".main [data-test=new-session]");
     await page.click(".segmented button:has-text('Agent')");
@@ -74,7 +87,7 @@ describe("web UI", () => {
   });
 
   it("sends a prompt once when Send is double-clicked (exploratory test: it was sent twice)", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "once");
     const page = await s.page({ hash: `#/s/${id}` });
     await page.fill(".prompt-input", "only once");
@@ -89,7 +102,7 @@ describe("web UI", () => {
   });
 
   it("keeps a tool call's Details and a Thinking block open, with the focus, while the answer streams (exploratory test: they snapped shut)", async () => {
-    const s = await stack({ agents: { held: HELD_AGENT } });
+    const s = await shared();
     const id = await createHeldAgent(s.http, "reader");
     const page = await s.page({ hash: `#/s/${id}` });
     // Each answer comes in parts the test lets go one at a time: the blocks are opened mid-answer
@@ -294,7 +307,7 @@ describe("web UI", () => {
   // Exploratory test (UI, keyboard only): answering a permission request with Enter, pressing
   // Abort, or choosing the kind in the New session dialog dropped the focus to the page's body.
   it("hands the focus on when the control that had it goes away: an answered request, Abort, the dialog's kind", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "keyboard-bot");
     const page = await s.page({ hash: `#/s/${id}` });
     const focused = () => page.evaluate(() => document.activeElement?.className ?? "");
@@ -346,7 +359,7 @@ describe("web UI", () => {
   });
 
   it("keeps an unsent prompt with its session while another session is open (exploratory test: it was lost)", async () => {
-    const s = await stack();
+    const s = await shared();
     const first = await createAgent(s.http, "draft-one");
     const second = await createAgent(s.http, "draft-two");
     const page = await s.page({ hash: `#/s/${first}` });
@@ -367,7 +380,7 @@ describe("web UI", () => {
   });
 
   it("lets a wide Markdown table scroll with its words whole, and long permission options and plan entries wrap", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "markdown-bot");
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
     const header = Array.from({ length: 8 }, (_, i) => `Column${i}Heading`);
@@ -401,7 +414,7 @@ describe("web UI", () => {
   });
 
   it("shows an agent idle at once after Abort and Abort all (exploratory test: Working until the next poll)", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "aborted-bot");
     // Long answers: the second prompt is still streaming when "Abort all" clears the third.
     const long = "a long answer ".repeat(60);
@@ -422,7 +435,7 @@ describe("web UI", () => {
   });
 
   it("brings the user's prompt into view when sent from higher up a long conversation (exploratory test: it stayed out of sight)", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "chatty");
     const tall = Array.from({ length: 12 }, (_, i) => `line ${i}`).join("\n");
     for (let i = 0; i < 5; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: tall });
@@ -449,7 +462,7 @@ describe("web UI", () => {
 
   it("offers New messages ↓ to a reader scrolled up while the conversation grows, on a desktop and a phone", async () => {
     // The held agent answers a plain prompt at once, and a long one in parts the test lets go.
-    const s = await stack({ agents: { held: HELD_AGENT } });
+    const s = await shared();
     const id = await createHeldAgent(s.http, "chatty");
     const lines = (from: number, to: number): string =>
       Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join("\n");
@@ -535,7 +548,7 @@ describe("web UI", () => {
   });
 
   it("keeps the streaming caret at the end of the answer's last line, after a paragraph and in a list (exploratory test: it sat on a line of its own)", async () => {
-    const s = await stack({ agents: { held: HELD_AGENT } });
+    const s = await shared();
     const id = await createHeldAgent(s.http, "writer");
     const page = await s.page({ hash: `#/s/${id}` });
     // Short lines, which never wrap: the caret has room after each.
@@ -584,7 +597,7 @@ describe("web UI", () => {
   });
 
   it("builds only the end of a streaming answer in each frame and when it ends, and a selection in a finished paragraph stays (a 60 KB answer took 83 ms a frame at a phone's speed, and its end 130–400 ms)", async () => {
-    const s = await stack({ agents: { held: HELD_AGENT } });
+    const s = await shared();
     const id = await createHeldAgent(s.http, "long");
     const page = await s.page({ hash: `#/s/${id}` });
     // Elements built in each animation frame, with the answer's length in blocks then and whether its run went on.
@@ -655,7 +668,7 @@ describe("web UI", () => {
   });
 
   it("shows snake_case names as written and keeps a numbered list's numbers across a code block (exploratory test: get<em>user</em>name, and every step numbered 1)", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "markdown");
     const page = await s.page({ hash: `#/s/${id}` });
     const answer = [
@@ -688,7 +701,7 @@ describe("web UI", () => {
   });
 
   it("renders an answer's tables, task lists, nested lists and fences with info strings, and shows raw HTML and unsafe links as text", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "gfm");
     const page = await s.page({ hash: `#/s/${id}` });
     const answer = [
@@ -778,7 +791,7 @@ describe("web UI", () => {
   });
 
   it("reads a right-to-left name, prompt and answer from their start, and gives a screen reader links, the open row and a conversation log (exploratory test: an Arabic name was cut off at its start, and rows were not links)", async () => {
-    const s = await stack();
+    const s = await shared();
     const name = "مشروع البيانات الكبير للتحليل 2024 (الإصدار الثالث) #7";
     const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
     const id = res.json.id as string;
