@@ -18,12 +18,16 @@ import {
   createShell,
   open,
   runStatus,
+  sharedStack,
   stack,
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
 
 useBrowser();
+// For the tests that look at their own sessions only; those that count the list's rows, chips or
+// redraws, or need other config, have a gateway of their own.
+const shared = sharedStack();
 
 describe("web UI", () => {
   it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
@@ -120,7 +124,7 @@ describe("web UI", () => {
   });
 
   it("stops a session and removes it with two clicks each; another page watching it is told", async () => {
-    const s = await stack();
+    const s = await shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -149,7 +153,7 @@ describe("web UI", () => {
   });
 
   it("takes an armed Stop back with Escape, and leaves the focus on Remove after a keyboard Stop (exploratory test: it stayed armed, and the focus fell to the page)", async () => {
-    const s = await stack();
+    const s = await shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
     const id = res.json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -172,7 +176,7 @@ describe("web UI", () => {
   });
 
   it("pulses nothing for a user who asked for reduced motion (exploratory test: badges pulsed and spinners spun regardless)", async () => {
-    const s = await stack();
+    const s = await shared();
     const id = await createAgent(s.http, "calm-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
     const page = await s.page({ hash: `#/s/${id}` });
@@ -214,7 +218,7 @@ describe("web UI", () => {
   });
 
   it("shows a session the user stopped as stopped, not failed (exploratory test: a red Exited badge)", async () => {
-    const s = await stack();
+    const s = await shared();
     const agent = await createAgent(s.http, "stoppable");
     const sleeper = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"] })).json
       .id as string;
