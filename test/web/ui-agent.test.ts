@@ -4,22 +4,34 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { debugView } from "./harness.js";
 import type { DebugView } from "./harness.js";
-import { DESKTOP, PHONE, SCREENSHOTS, createAgent, open, runStatus, stack, useBrowser } from "./ui-helpers.js";
-
-const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+import { HELD_AGENT, SCRIPTED_AGENT, createHeldAgent, openGate } from "./held-agent.js";
+import type { Gate, Step } from "./held-agent.js";
+import {
+  DESKTOP,
+  PHONE,
+  SCREENSHOTS,
+  createAgent,
+  open,
+  runStatus,
+  sharedStack,
+  stack,
+  useBrowser,
+} from "./ui-helpers.js";
 
 useBrowser();
+// Most tests open their own sessions on one gateway; those that restart a gateway, need another
+// agent or take the README's screenshots have one of their own.
+const shared = sharedStack({ agents: { held: HELD_AGENT } });
 
 describe("web UI", () => {
   it("streams an echo-agent answer, queues a prompt behind it and aborts a run", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.page();
     await page.click(".main [data-test=new-session]");
     await page.click(".segmented button:has-text('Agent')");
@@ -75,7 +87,7 @@ describe("web UI", () => {
   });
 
   it("sends a prompt once when Send is double-clicked (exploratory test: it was sent twice)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "once");
     const page = await s.page({ hash: `#/s/${id}` });
     await page.fill(".prompt-input", "only once");
@@ -90,49 +102,66 @@ describe("web UI", () => {
   });
 
   it("keeps a tool call's Details and a Thinking block open, with the focus, while the answer streams (exploratory test: they snapped shut)", async () => {
-    const s = await stack();
-    const id = await createAgent(s.http, "reader");
+    const s = shared();
+    const id = await createHeldAgent(s.http, "reader");
     const page = await s.page({ hash: `#/s/${id}` });
-    // Long enough (about 7 s of streaming per answer) that a loaded machine still opens the blocks mid-answer.
-    const words = Array.from({ length: 200 }, (_, i) => `word${i}`).join(" ");
-    /** Waits for two more pieces of run `index`'s answer: the page re-rendered it meanwhile. */
-    const rerendered = async (index: number): Promise<void> => {
-      const before = (await runStatus(page, index))?.text.length ?? 0;
-      expect(before).toBeLessThan(words.length);
-      await waitFor(
-        async () => ((await runStatus(page, index))?.text.length ?? 0) >= before + 12,
-        15_000,
-        `run ${index}'s answer to go on streaming`,
+    // Each answer comes in parts the test lets go one at a time: the blocks are opened mid-answer
+    // and looked at between two parts, however slow the machine.
+    const parts = ["The first part of the answer,", " then the second,", " and its end."];
+    const answer = (first: Step): Step[] => [
+      first,
+      "wait",
+      { say: parts[0]! },
+      "wait",
+      { say: parts[1]! },
+      "wait",
+      { say: parts[2]! },
+    ];
+    /** Lets run `index`'s answer go on by part `part`, and waits for the page to show it: it re-rendered the run. */
+    const rerendered = async (gate: Gate, index: number, part: number): Promise<void> => {
+      gate.release();
+      await page.waitForFunction(
+        ([nth, text]) => document.querySelector(`.run:nth-child(${nth}) .answer`)?.textContent?.includes(text) ?? false,
+        [index + 1, parts[part]!.trim()] as const,
+        { timeout: 10_000 },
       );
+      expect((await runStatus(page, index))?.status).toBe("running");
     };
+    const isOpen = (selector: string): Promise<boolean> =>
+      page.$eval(selector, (el) => (el as HTMLDetailsElement).open);
 
-    await page.fill(".prompt-input", `/tool ${words}`);
+    const tool = await openGate();
+    await page.fill(".prompt-input", tool.prompt(answer({ tool: "Count characters" })));
     await page.keyboard.press("Enter");
     const details = ".tool-detail";
     await page.waitForSelector(details);
     await page.focus(`${details} summary`);
     await page.keyboard.press("Enter");
-    await waitFor(async () => ((await runStatus(page, 0))?.text.length ?? 0) > 12, 10_000, "the answer to stream");
-    await rerendered(0);
-    expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
-    expect(await page.evaluate(() => document.activeElement?.matches(".tool-detail summary"))).toBe(true);
-    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 20_000, "the first run to finish");
+    for (const part of [0, 1]) {
+      await rerendered(tool, 0, part);
+      expect(await isOpen(details)).toBe(true);
+      expect(await page.evaluate(() => document.activeElement?.matches(".tool-detail summary"))).toBe(true);
+    }
+    tool.release();
+    await waitFor(async () => (await runStatus(page, 0))?.status === "done", 10_000, "the first run to finish");
 
-    await page.fill(".prompt-input", `/think ${words}`);
+    const think = await openGate();
+    await page.fill(".prompt-input", think.prompt(answer({ think: "Which of the words to read first…" })));
     await page.keyboard.press("Enter");
     // The thought is open while the agent thinks, and closes once the answer starts.
     const thought = ".run:nth-child(2) .thought";
-    // Waits for the page, not the model: the page renders the model's changes at the next frame.
-    await page.waitForSelector(".run:nth-child(2) .answer", { timeout: 20_000 });
-    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(false);
+    await page.waitForSelector(`${thought}[open]`);
+    await rerendered(think, 1, 0);
+    expect(await isOpen(thought)).toBe(false);
     await page.click(`${thought} summary`);
-    await rerendered(1);
-    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
+    await rerendered(think, 1, 1);
+    expect(await isOpen(thought)).toBe(true);
     expect(await page.evaluate(() => document.activeElement?.matches(".thought summary"))).toBe(true);
-    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 20_000, "the run to finish");
-    expect(await page.$eval(thought, (el) => (el as HTMLDetailsElement).open)).toBe(true);
-    expect(await page.$eval(details, (el) => (el as HTMLDetailsElement).open)).toBe(true);
-  }, 90_000);
+    think.release();
+    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 10_000, "the run to finish");
+    expect(await isOpen(thought)).toBe(true);
+    expect(await isOpen(details)).toBe(true);
+  });
 
   it("ends the open runs and the permission request of an agent session the gateway lost, also after a reload (exploratory test: they stayed live)", async () => {
     const dataDir = tempDir();
@@ -278,7 +307,7 @@ describe("web UI", () => {
   // Exploratory test (UI, keyboard only): answering a permission request with Enter, pressing
   // Abort, or choosing the kind in the New session dialog dropped the focus to the page's body.
   it("hands the focus on when the control that had it goes away: an answered request, Abort, the dialog's kind", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "keyboard-bot");
     const page = await s.page({ hash: `#/s/${id}` });
     const focused = () => page.evaluate(() => document.activeElement?.className ?? "");
@@ -330,7 +359,7 @@ describe("web UI", () => {
   });
 
   it("keeps an unsent prompt with its session while another session is open (exploratory test: it was lost)", async () => {
-    const s = await stack();
+    const s = shared();
     const first = await createAgent(s.http, "draft-one");
     const second = await createAgent(s.http, "draft-two");
     const page = await s.page({ hash: `#/s/${first}` });
@@ -351,7 +380,7 @@ describe("web UI", () => {
   });
 
   it("lets a wide Markdown table scroll with its words whole, and long permission options and plan entries wrap", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "markdown-bot");
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
     const header = Array.from({ length: 8 }, (_, i) => `Column${i}Heading`);
@@ -385,7 +414,7 @@ describe("web UI", () => {
   });
 
   it("shows an agent idle at once after Abort and Abort all (exploratory test: Working until the next poll)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "aborted-bot");
     // Long answers: the second prompt is still streaming when "Abort all" clears the third.
     const long = "a long answer ".repeat(60);
@@ -406,7 +435,7 @@ describe("web UI", () => {
   });
 
   it("brings the user's prompt into view when sent from higher up a long conversation (exploratory test: it stayed out of sight)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "chatty");
     const tall = Array.from({ length: 12 }, (_, i) => `line ${i}`).join("\n");
     for (let i = 0; i < 5; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: tall });
@@ -432,10 +461,12 @@ describe("web UI", () => {
   });
 
   it("offers New messages ↓ to a reader scrolled up while the conversation grows, on a desktop and a phone", async () => {
-    const s = await stack();
-    const id = await createAgent(s.http, "chatty");
-    const lines = (count: number): string => Array.from({ length: count }, (_, i) => `line ${i}`).join("\n");
-    for (let i = 0; i < 4; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: lines(12) });
+    // The held agent answers a plain prompt at once, and a long one in parts the test lets go.
+    const s = shared();
+    const id = await createHeldAgent(s.http, "chatty");
+    const lines = (from: number, to: number): string =>
+      Array.from({ length: to - from }, (_, i) => `line ${from + i}`).join("\n");
+    for (let i = 0; i < 4; i++) await s.http.post(`/v1/sessions/${id}/prompt`, { text: lines(0, 12) });
     let runs = 4;
     const button = "[data-test=new-messages]";
     for (const [viewport, touch] of [
@@ -462,9 +493,19 @@ describe("web UI", () => {
       expect(await page.isHidden(button)).toBe(true);
 
       // The answer streams on below a reader who scrolled up.
-      await prompt(lines(100));
+      const gate = await openGate();
+      await prompt(
+        gate.prompt([
+          { say: `${lines(0, 10)}\n` },
+          "wait",
+          { say: `${lines(10, 60)}\n` },
+          "wait",
+          { say: lines(60, 100) },
+        ]),
+      );
       await waitFor(async () => ((await runStatus(page, runs - 1))?.text.length ?? 0) > 0, 10_000, "the stream");
       await scrollTo("top");
+      gate.release();
       await page.waitForSelector(button, { state: "visible", timeout: 5_000 });
       const placed = await page.$eval(button, (el) => {
         const box = el.getBoundingClientRect();
@@ -479,6 +520,8 @@ describe("web UI", () => {
       else await page.click(button);
       expect(await page.isHidden(button)).toBe(true);
       // At the bottom again, the conversation follows the rest of the answer without the button.
+      expect((await runStatus(page, runs - 1))?.status).toBe("running");
+      gate.release();
       await done();
       expect(await fromBottom()).toBeLessThan(2);
       expect(await page.isHidden(button)).toBe(true);
@@ -505,13 +548,17 @@ describe("web UI", () => {
   });
 
   it("keeps the streaming caret at the end of the answer's last line, after a paragraph and in a list (exploratory test: it sat on a line of its own)", async () => {
-    const s = await stack();
-    const id = await createAgent(s.http, "writer");
+    const s = shared();
+    const id = await createHeldAgent(s.http, "writer");
     const page = await s.page({ hash: `#/s/${id}` });
     // Short lines, which never wrap: the caret has room after each.
     const paragraph = Array.from({ length: 30 }, (_, i) => `line ${i}`).join("\n");
     const list = Array.from({ length: 30 }, (_, i) => `- item ${i}`).join("\n");
-    await s.http.post(`/v1/sessions/${id}/prompt`, { text: `${paragraph}\n\n${list}` });
+    // The answer holds after the paragraph and after the list, still streaming, until the test measured.
+    const gate = await openGate();
+    await s.http.post(`/v1/sessions/${id}/prompt`, {
+      text: gate.prompt([{ say: paragraph }, "wait", { say: `\n\n${list}` }, "wait"]),
+    });
     // Where the caret and the last line of text are, once the answer streamed so far that it ends
     // in a word of a `block` (not in a new line or a bullet yet without text).
     const measure = async (block: "P" | "LI") =>
@@ -545,12 +592,13 @@ describe("web UI", () => {
       expect(middle, block).toBeLessThan(line.bottom);
       expect(caret.left, block).toBeGreaterThanOrEqual(line.right - 0.5);
       expect(caret.left, block).toBeLessThan(line.right + 8);
+      gate.release();
     }
   });
 
   it("builds only the end of a streaming answer in each frame and when it ends, and a selection in a finished paragraph stays (a 60 KB answer took 83 ms a frame at a phone's speed, and its end 130–400 ms)", async () => {
-    const s = await stack();
-    const id = await createAgent(s.http, "long");
+    const s = shared();
+    const id = await createHeldAgent(s.http, "long");
     const page = await s.page({ hash: `#/s/${id}` });
     // Elements built in each animation frame, with the answer's length in blocks then and whether its run went on.
     await page.evaluate(`(() => {
@@ -567,19 +615,26 @@ describe("web UI", () => {
         if (answer) window.frames.push({ blocks: answer.children.length, built, running: run.dataset.status === "running" });
       });
     })()`);
-    // 100 paragraphs: the 60 streamed after the 40th last about 3 s, many frames even on a loaded
-    // machine (60 paragraphs gave CI only 4 frames past the 40th).
-    const paragraphs = Array.from({ length: 100 }, (_, i) => `para ${i}`);
-    await s.http.post(`/v1/sessions/${id}/prompt`, { text: paragraphs.join("\n\n") });
-    await page.waitForFunction(() => document.querySelectorAll(".answer p").length >= 5, undefined, {
-      timeout: 10_000,
-    });
+    // 39 paragraphs at once, then the rest one at a time, each let go once the page drew the one
+    // before: every paragraph past the 40th comes in a frame of its own, however loaded the machine.
+    const paragraphs = Array.from({ length: 60 }, (_, i) => `para ${i}`);
+    const gate = await openGate();
+    const steps: Step[] = [{ say: paragraphs.slice(0, 39).join("\n\n") }];
+    for (const p of paragraphs.slice(39)) steps.push("wait", { say: `\n\n${p}` });
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: gate.prompt(steps) });
+    const drawn = (count: number): Promise<unknown> =>
+      page.waitForFunction((n) => document.querySelectorAll(".answer p").length >= n, count, { timeout: 10_000 });
+    await drawn(39);
     await page.evaluate(() => {
       const first = document.querySelector(".answer p")!;
       (window as unknown as { first: Element }).first = first;
       getSelection()!.selectAllChildren(first);
     });
-    await page.waitForSelector("[data-test=run-done]", { timeout: 30_000 });
+    for (let count = 40; count <= paragraphs.length; count++) {
+      gate.release();
+      await drawn(count);
+    }
+    await page.waitForSelector("[data-test=run-done]", { timeout: 10_000 });
     expect(
       await page.evaluate(() => {
         const first = (window as unknown as { first: Element }).first;
@@ -593,7 +648,7 @@ describe("web UI", () => {
     expect(Math.max(...long.map((f) => f.built))).toBeLessThan(30);
     // …also in the frame that shows the run ended (the whole answer is checked later, when idle).
     const end = frames.find((f) => !f.running);
-    expect(end?.blocks).toBe(100);
+    expect(end?.blocks).toBe(paragraphs.length);
     expect(end?.built).toBeLessThan(30);
   });
 
@@ -613,7 +668,7 @@ describe("web UI", () => {
   });
 
   it("shows snake_case names as written and keeps a numbered list's numbers across a code block (exploratory test: get<em>user</em>name, and every step numbered 1)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "markdown");
     const page = await s.page({ hash: `#/s/${id}` });
     const answer = [
@@ -646,7 +701,7 @@ describe("web UI", () => {
   });
 
   it("renders an answer's tables, task lists, nested lists and fences with info strings, and shows raw HTML and unsafe links as text", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "gfm");
     const page = await s.page({ hash: `#/s/${id}` });
     const answer = [
@@ -736,7 +791,7 @@ describe("web UI", () => {
   });
 
   it("reads a right-to-left name, prompt and answer from their start, and gives a screen reader links, the open row and a conversation log (exploratory test: an Arabic name was cut off at its start, and rows were not links)", async () => {
-    const s = await stack();
+    const s = shared();
     const name = "مشروع البيانات الكبير للتحليل 2024 (الإصدار الثالث) #7";
     const res = await s.http.post("/v1/sessions", { kind: "agent", agent: "echo", name });
     const id = res.json.id as string;

@@ -14,16 +14,19 @@ import {
   createAgent,
   createShell,
   runStatus,
+  sharedStack,
   stack,
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
 
 useBrowser();
+// Each test opens its own sessions; only the one with a short control lease has a gateway of its own.
+const shared = sharedStack();
 
 describe("web UI", () => {
   it("says what the second tap of Stop and Remove does on a phone, and gives Stop its own icon (exploratory test: only the icon turned red)", async () => {
-    const s = await stack();
+    const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
@@ -46,7 +49,7 @@ describe("web UI", () => {
   });
 
   it("keeps a phone's session title readable next to Abort all (exploratory test: it shrank to 3 px)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "refactor-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission Apply the patch" });
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "queued behind it" });
@@ -57,7 +60,7 @@ describe("web UI", () => {
   });
 
   it("shows a terminal's text in a sheet on a touch screen, to select and copy (exploratory test: a phone could not select terminal output)", async () => {
-    const s = await stack();
+    const s = shared();
     const long = "x".repeat(150);
     const res = await s.http.post("/v1/sessions", {
       command: ["sh", "-c", `for i in 1 2 3; do echo "line $i"; done; echo 'a  b'; echo ${long}; sleep 300`],
@@ -90,7 +93,7 @@ describe("web UI", () => {
   });
 
   it("keeps the focus in the terminal when a phone key-bar key is tapped (audit: typing after Tab went nowhere)", async () => {
-    const s = await stack();
+    const s = shared();
     const cwd = tempDir();
     writeFileSync(join(cwd, "tab-completed-42.txt"), "");
     const id = await createShell(s.http, "phone-keys", { cwd });
@@ -107,7 +110,7 @@ describe("web UI", () => {
   });
 
   it("sends the phone key bar's arrows as ESC O A in application cursor mode, as xterm's own keys (exploratory test: ESC [ A, which htop and vim ignore there)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "phone-arrows");
     await waitForPrompt(s.http, id);
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
@@ -147,7 +150,7 @@ describe("web UI", () => {
   });
 
   it("fits every key of the phone key bar on a 390 px screen (exploratory test: the last one was cut off)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "phone-fit");
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
     await page.waitForSelector(".terminal-view[data-control=mine]");
@@ -182,7 +185,7 @@ describe("web UI", () => {
   });
 
   it("gives a phone in landscape the one-column layout (exploratory test: next to the sidebar its terminal showed two lines)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createShell(s.http, "landscape");
     const phone = await s.page({ hash: `#/s/${id}`, viewport: PHONE_LANDSCAPE, touch: true });
     await phone.waitForSelector(".terminal-view[data-control=mine]");
@@ -197,7 +200,7 @@ describe("web UI", () => {
   });
 
   it("on a touch screen, Enter starts a new line and Send sends, and the prompt box waits for a tap (exploratory test: a phone could not write two lines, and its keyboard popped up over the answer)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "pocket");
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
     await page.waitForSelector(".prompt-input");

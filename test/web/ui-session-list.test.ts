@@ -7,6 +7,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
+import { LIST_TICK_MS } from "../../web/src/session-list.js";
+import { POLL_INTERVAL_MS } from "../../web/src/session-store.js";
 import { waitForTerminal } from "./harness.js";
 import {
   OPERATOR_TOKEN,
@@ -16,18 +18,26 @@ import {
   createShell,
   open,
   runStatus,
+  sharedStack,
   stack,
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
 
 useBrowser();
+// For the tests that look at their own sessions only; those that count the list's rows, chips or
+// redraws, or need other config, have a gateway of their own.
+const shared = sharedStack();
 
 describe("web UI", () => {
   it("keeps keyboard focus on a filter chip and on a session row across list polls (exploratory test: focus was lost every few seconds)", async () => {
     const s = await stack();
     const id = await createShell(s.http, "focused");
     const page = await s.page();
+    // The page's clock is the test's: a poll, or the list's redraw of its times, comes when the
+    // test moves the clock on rather than seconds later.
+    await page.context().clock.install();
+    await page.reload();
     const row = `.main .row[data-session="${id}"]`;
     await page.waitForSelector(row);
     const focused = (): Promise<string> =>
@@ -36,26 +46,32 @@ describe("web UI", () => {
         if (!(el instanceof HTMLElement) || el === document.body) return "(nothing)";
         return el.dataset["session"] ?? el.textContent ?? "";
       });
-    const poll = (): Promise<unknown> => page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+    /** The list's next poll, brought on and answered; the page has drawn it. */
+    const poll = async (): Promise<void> => {
+      const answered = page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
+      await page.clock.fastForward(POLL_INTERVAL_MS);
+      await answered;
+      await page.waitForTimeout(100);
+    };
 
     await page.focus(".main .chip:has-text('Active')");
     await poll();
-    await page.waitForTimeout(100);
     expect(await focused()).toBe("Active1");
 
     await page.focus(row);
     // The row's time goes from "just now" to "5s ago", "7s ago"… with the polls.
+    await page.clock.fastForward(LIST_TICK_MS);
     await page.waitForFunction(
       (sel) => /^\d+s ago$/.test(document.querySelector(`${sel} .activity`)!.textContent!),
       row,
     );
     await poll();
-    await page.waitForTimeout(100);
     expect(await focused()).toBe(id);
     // A row whose content changed is drawn anew, and keeps the focus.
     const watcher = await connect({ url: s.gateway.url, token: TEST_TOKEN });
     onTestFinished(() => watcher.close());
-    watcher.subscribe(id, () => undefined);
+    await watcher.subscribe(id, () => undefined).ready;
+    await poll();
     await page.waitForSelector(`${row} [data-test=watchers]:has-text('you watching')`);
     expect(await focused()).toBe(id);
     await page.keyboard.press("Enter");
@@ -108,7 +124,7 @@ describe("web UI", () => {
   });
 
   it("stops a session and removes it with two clicks each; another page watching it is told", async () => {
-    const s = await stack();
+    const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "doomed" });
     const id = res.json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -137,7 +153,7 @@ describe("web UI", () => {
   });
 
   it("takes an armed Stop back with Escape, and leaves the focus on Remove after a keyboard Stop (exploratory test: it stayed armed, and the focus fell to the page)", async () => {
-    const s = await stack();
+    const s = shared();
     const res = await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"], name: "keyed" });
     const id = res.json.id as string;
     const page = await s.page({ hash: `#/s/${id}` });
@@ -160,7 +176,7 @@ describe("web UI", () => {
   });
 
   it("pulses nothing for a user who asked for reduced motion (exploratory test: badges pulsed and spinners spun regardless)", async () => {
-    const s = await stack();
+    const s = shared();
     const id = await createAgent(s.http, "calm-bot");
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
     const page = await s.page({ hash: `#/s/${id}` });
@@ -202,7 +218,7 @@ describe("web UI", () => {
   });
 
   it("shows a session the user stopped as stopped, not failed (exploratory test: a red Exited badge)", async () => {
-    const s = await stack();
+    const s = shared();
     const agent = await createAgent(s.http, "stoppable");
     const sleeper = (await s.http.post("/v1/sessions", { command: ["sh", "-c", "echo working; sleep 300"] })).json
       .id as string;

@@ -14,12 +14,17 @@ import {
   createAgent,
   createShell,
   open,
+  sharedStack,
   stack,
   useBrowser,
   waitForPrompt,
 } from "./ui-helpers.js";
 
 useBrowser();
+// The tests that look at the whole session list (what a user sees first) have a gateway of their own.
+const shared = sharedStack({
+  auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
+});
 
 describe("web UI", () => {
   it("logs in from the printed URL, drops the token from the address bar and lists sessions live", async () => {
@@ -77,7 +82,7 @@ describe("web UI", () => {
   });
 
   it("refuses a bad token from the URL, signs in with a pasted one and signs out", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.blank("/#token=not-the-right-token-0123456789");
     await page.waitForSelector(".login-card");
     expect(await page.textContent(".form-error")).toContain("refused");
@@ -93,7 +98,7 @@ describe("web UI", () => {
   });
 
   it("keeps the cookie's key in its origin's storage: the cookie alone, which every port of the host name is sent, signs nobody in; a sign-out in another tab signs this one out", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.page();
     const cookie = (await page.context().cookies()).find((c) => c.name === "sb_session")!;
     const key = await page.evaluate(() => localStorage.getItem("switchboard.cookieKey"));
@@ -136,7 +141,7 @@ describe("web UI", () => {
   });
 
   it("signs in with the whole printed URL pasted into the token box (exploratory test: 'invalid token' for the line serve printed)", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.blank("/");
     await page.waitForSelector(".login-card");
     await page.fill("input[name=token]", `  ${s.gateway.url}/#token=${TEST_TOKEN}\n`);
@@ -145,7 +150,7 @@ describe("web UI", () => {
   });
 
   it("signs in from the printed URL opened in a tab already on the sign-in page (audit: nothing happened)", async () => {
-    const s = await stack();
+    const s = shared();
     const page = await s.blank("/");
     await page.waitForSelector(".login-card");
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
@@ -154,9 +159,7 @@ describe("web UI", () => {
   });
 
   it("switches to the identity of a printed URL opened in a signed-in tab, and says when its token is refused", async () => {
-    const s = await stack({
-      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
-    });
+    const s = shared();
     const id = await createShell(s.http, "watched");
     const page = await s.page({ hash: `#/s/${id}` });
     await page.waitForSelector(".terminal-view[data-control=mine]");
@@ -175,9 +178,7 @@ describe("web UI", () => {
   });
 
   it("gives a viewer token a read-only UI that cannot type, prompt or create", async () => {
-    const s = await stack({
-      auth: { tokens: [{ name: "vera", token: VIEWER_TOKEN, role: "viewer", sessions: ["*"] }] },
-    });
+    const s = shared();
     const shell = await createShell(s.http, "prod-shell");
     await waitForPrompt(s.http, shell);
     await s.http.post(`/v1/sessions/${shell}/input`, { data: "echo watched\r" });
