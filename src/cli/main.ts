@@ -25,7 +25,7 @@ Usage:
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
-  switchboard mcp [--cwd D]                  (an MCP server on stdio, for coding agents)
+  switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file
 (SWITCHBOARD_TOKEN_FILE), --data-dir (SWITCHBOARD_DATA_DIR, for its token file) and --json,
