@@ -18,7 +18,9 @@
 //                                            | {kind: "delete", sessionId}]
 //               {checkpoint: true}
 //               {close: true, signal}  (signal: set once the connection is closed)
-// workerData: {file, outputDir, retryMs}
+// workerData: {file, outputDir, retryMs, started}  (started: an Int32Array over a SharedArrayBuffer,
+//               set to 1 and notified once the start is over, opened or failed, for a close that
+//               came while the thread was starting)
 // Messages out: {ready: true} once the file is open (the main thread posts nothing before it);
 //               {batch, ms, buffer?} after a commit (the batch's buffer handed back); {batch, error, code, attempt} when a commit failed;
 //               {checkpointed: {log, done, busy, ms} | {error}} (WAL frames, of which copied into the database; busy: not all, or not started over).
@@ -40,12 +42,20 @@ const BUSY_TIMEOUT_MS = 5000;
 /** How long the RESTART part of a checkpoint waits for the write lock and for readers to leave the WAL. */
 const RESTART_WAIT_MS = 100;
 
-const db = new Database(workerData.file);
-const commit = prepareWriter(db, {
-  busyTimeoutMs: BUSY_TIMEOUT_MS,
-  outputDir: workerData.outputDir,
-  keepFilesOpen: true,
-});
+let db;
+let commit;
+try {
+  db = new Database(workerData.file);
+  commit = prepareWriter(db, {
+    busyTimeoutMs: BUSY_TIMEOUT_MS,
+    outputDir: workerData.outputDir,
+    keepFilesOpen: true,
+  });
+} catch (error) {
+  // Nothing is open: a close waiting for this start may go on (the error ends the thread).
+  wake(workerData.started, 1);
+  throw error;
+}
 
 parentPort.postMessage({ ready: true });
 

@@ -4,6 +4,11 @@ import { LOG_FLUSH_WAIT_MS } from "./commit-limits.js";
 /** How long after the writer thread stopped it is started again; doubled after each start that fails, up to the max. */
 export const LOG_WRITER_RESTART_MS = 1000;
 export const LOG_WRITER_RESTART_MAX_MS = 60_000;
+/**
+ * How long closing waits for a thread still starting to open its file and close it again (it
+ * takes tens of ms; one that cannot load its modules never says, and is left to end with the process).
+ */
+export const LOG_WRITER_START_CLOSE_MS = 5_000;
 
 /** What the writer thread posts back (see sqlite-writer.mjs), but `ready`, which this class takes. */
 export type WriterMessage =
@@ -38,6 +43,8 @@ export class WriterThread {
   private restartMs: number;
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** Set by the thread when its start is over (see sqlite-writer.mjs); one per thread started. */
+  private started = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(private readonly options: WriterThreadOptions) {
     this.restartMs = options.restartMs ?? LOG_WRITER_RESTART_MS;
@@ -61,8 +68,9 @@ export class WriterThread {
   }
 
   /**
-   * Closes the thread's connection and waits for it (up to {@link LOG_FLUSH_WAIT_MS}). A
-   * thread still starting is terminated instead: it holds nothing, and might never answer.
+   * Closes the thread's connection and waits for it (up to {@link LOG_FLUSH_WAIT_MS}; a thread
+   * still starting, up to {@link LOG_WRITER_START_CLOSE_MS}). Never `terminate()`: a SQLite error
+   * thrown in a thread being terminated aborts the whole process (writer-thread-close.test.ts).
    */
   close(): void {
     if (this.closed) return;
@@ -71,7 +79,10 @@ export class WriterThread {
     const worker = this.worker;
     if (worker === undefined) return;
     if (!this._ready) {
-      void worker.terminate();
+      // Queued until the thread listens, right after it has opened the file; a start that fails
+      // wakes `started` instead.
+      worker.postMessage({ close: true, signal: this.started });
+      Atomics.wait(this.started, 0, 0, LOG_WRITER_START_CLOSE_MS);
       return;
     }
     this._ready = false;
@@ -83,7 +94,9 @@ export class WriterThread {
   private start(): void {
     let worker: Worker;
     try {
-      worker = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), { workerData: this.options.workerData });
+      this.started = new Int32Array(new SharedArrayBuffer(4));
+      const workerData = { ...this.options.workerData, started: this.started };
+      worker = new Worker(new URL("./sqlite-writer.mjs", import.meta.url), { workerData });
     } catch (error) {
       this.stopped(`it could not be started: ${(error as Error).message}`);
       return;

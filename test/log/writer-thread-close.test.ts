@@ -1,0 +1,30 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { WriterThread } from "../../src/log/writer-thread.js";
+
+describe("the log's writer thread, closed while it starts", () => {
+  // Regression: close() terminated a thread still starting; when its SQLite call then failed
+  // (here: the data dir removed under it, as a test's clean-up does), better-sqlite3 threw into
+  // a terminating isolate and the whole process aborted ("FATAL ERROR: v8::ToLocalChecked").
+  it("never takes the process down: 300 threads closed at every moment of their start, their dirs removed", async () => {
+    const stopped: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const dir = mkdtempSync(join(tmpdir(), "switchboard-writer-"));
+      const thread = new WriterThread({
+        workerData: { file: join(dir, "log.db"), outputDir: join(dir, "output"), retryMs: 100 },
+        onMessage: () => undefined,
+        onReady: () => undefined,
+        onStopped: (reason) => stopped.push(reason),
+      });
+      await new Promise((resolve) => setTimeout(resolve, i % 40));
+      thread.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The threads told to close finish their start (or fail it) after this.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Closed threads are never reported as stopped, nor started again.
+    expect(stopped).toEqual([]);
+  }, 60_000);
+});
