@@ -1,18 +1,19 @@
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { WebSocket } from "ws";
-import { afterAll, expect, onTestFinished } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import type { RedisOptions, TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { afterFile } from "../helpers/cleanup.js";
 
 export type Frame = Record<string, any>;
 
 /** Stops a gateway when the file's tests end: for a cluster a `beforeAll` starts and several tests share. */
-export const afterFile = (fn: () => void): void => afterAll(fn);
+export { afterFile };
 
 /**
  * Three gateway processes, gw-a, gw-b and gw-c, on one real redis-server; `defer` registers their

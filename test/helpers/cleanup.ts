@@ -1,5 +1,14 @@
 import { afterAll, onTestFinished } from "vitest";
 
+/** Clean-ups registered outside a test, run after the file's own `afterAll` hooks, newest first. */
+const fileCleanups: Array<() => unknown> = [];
+
+// Registered when a test file's collection first imports this module: an `afterAll` registered
+// later, from inside a `beforeAll`, never runs (vitest 4), and its processes and dirs were left.
+afterAll(async () => {
+  for (const fn of fileCleanups.splice(0).reverse()) await fn();
+});
+
 /**
  * Runs `fn` when the current test ends, or when the file's tests end if called outside a test
  * (at the top of a file, in `beforeAll`). Not `afterEach`: registered from inside a test, an
@@ -14,8 +23,11 @@ export function afterTest(fn: () => unknown): void {
     });
   } catch {
     // Not inside a test.
-    afterAll(async () => {
-      await fn();
-    });
+    afterFile(fn);
   }
+}
+
+/** Runs `fn` when the file's tests end, also when called from a `beforeAll` (newest first). */
+export function afterFile(fn: () => unknown): void {
+  fileCleanups.push(fn);
 }
