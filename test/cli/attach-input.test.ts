@@ -168,6 +168,16 @@ describe("switchboard attach with another detach key", () => {
   }, 60_000);
 });
 
+/** `switchboard attach ID` through `proxy`, once it holds control; then the proxy cuts it and refuses new connections. */
+async function attachedThenCut(id: string, proxy: FaultProxy): Promise<RunningCli> {
+  const attached = spawnCli(["attach", id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
+  children.push(attached.child);
+  await expect.poll(async () => (await http.getSession(id)).controller, { timeout: 20_000 }).not.toBeNull();
+  proxy.down = true;
+  proxy.cut();
+  return attached;
+}
+
 describe("switchboard attach over a dropped connection", () => {
   // Regression: attach asked for control without a clientKey, so a dropped connection's lease
   // went at once to whoever asked next, and attach came back read-only.
@@ -176,11 +186,7 @@ describe("switchboard attach over a dropped connection", () => {
     const proxy = await FaultProxy.start(gw.url);
     const other = await connect({ url: gw.url, token: gw.token });
     try {
-      const attached = spawnCli(["attach", sh.id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
-      children.push(attached.child);
-      await expect.poll(async () => (await http.getSession(sh.id)).controller, { timeout: 20_000 }).not.toBeNull();
-      proxy.down = true;
-      proxy.cut();
+      const attached = await attachedThenCut(sh.id, proxy);
       await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("connection lost; reconnecting");
       await expect(other.control(sh.id, "acquire")).rejects.toMatchObject({ code: "CONTROL_HELD" });
       proxy.down = false;
@@ -203,11 +209,7 @@ describe("switchboard attach while the gateway is gone", () => {
     const sh = await http.createSession({ command: ["sh"], env: TEST_ENV });
     const proxy = await FaultProxy.start(gw.url);
     try {
-      const attached = spawnCli(["attach", sh.id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
-      children.push(attached.child);
-      await expect.poll(async () => (await http.getSession(sh.id)).controller, { timeout: 20_000 }).not.toBeNull();
-      proxy.down = true;
-      proxy.cut();
+      const attached = await attachedThenCut(sh.id, proxy);
       await expect
         .poll(() => attached.stderr(), { timeout: 20_000 })
         .toContain("connection lost; reconnecting (keys typed meanwhile are dropped; Ctrl-] detaches)");
