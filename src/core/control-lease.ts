@@ -88,11 +88,12 @@ export class ControlLease {
   /**
    * The connection `key` closed. Its lease ends now (`disconnected`), or, for a holder with a
    * `reclaimKey`, after `reconnectGraceMs` unless a connection with that key takes it back.
+   * `now`: no grace (the client closed it with 1000, or its credentials were revoked).
    */
-  disconnect(key: string): void {
+  disconnect(key: string, now = false): void {
     const holder = this.current;
     if (holder?.key !== key) return;
-    if (holder.reclaimKey === undefined || this.reconnectGraceMs <= 0) {
+    if (now || holder.reclaimKey === undefined || this.reconnectGraceMs <= 0) {
       this.release(key, "disconnected");
       return;
     }

@@ -164,8 +164,7 @@ export class TerminalConnection {
     this.stopLeaseWatch();
     this.stopRemoveWatch();
     this.unwatch();
-    if (endLease) this.session.lease.release(this.connId, "disconnected");
-    else this.session.lease.disconnect(this.connId);
+    this.session.lease.disconnect(this.connId, endLease);
     this.forwarding.dispose(endLease);
     this.pacing.scheduler.cancel(this.replay);
     this.pacing.share.forget(this.replay);

@@ -151,9 +151,7 @@ class MultiplexConnection {
     this.subscriptions.dispose();
     for (const [id, stop] of this.controlled) {
       stop();
-      const lease = this.core.sessions.get(id)?.lease;
-      if (endLeases) lease?.release(this.connId, "disconnected");
-      else lease?.disconnect(this.connId);
+      this.core.sessions.get(id)?.lease.disconnect(this.connId, endLeases);
     }
     this.controlled.clear();
     this.forwarding.dispose(endLeases);

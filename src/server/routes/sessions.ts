@@ -289,9 +289,7 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       // As a local connection's close: its lease ends if it still holds it (unless `now`, after
       // the grace period when it was taken with a reclaimKey); nothing to refuse.
       const { now } = validate(DisconnectBody, body ?? {});
-      const lease = sessionFor(core.sessions, identity, sessionId, "steer").lease;
-      if (now === true) lease.release(holderKey, "disconnected");
-      else lease.disconnect(holderKey);
+      sessionFor(core.sessions, identity, sessionId, "steer").lease.disconnect(holderKey, now === true);
       return { status: 200, body: { ok: true } };
     }
     case "resume":
