@@ -153,7 +153,7 @@ export class PluginProcess {
     const reader = new FrameReader(
       options.limits.frameBytes,
       (line) => this.onLine(line),
-      () => this.kill(`sent a frame larger than ${options.limits.frameBytes} bytes`),
+      () => this.kill(`protocol violation: a frame is larger than ${options.limits.frameBytes} bytes`),
     );
     this.channel.on("data", (chunk: Buffer) => reader.push(chunk));
     this.channel.on("drain", () => {

@@ -135,7 +135,9 @@ describe("plugin lifecycle", () => {
         garbage: entry(join(FIXTURES, "abuser"), { config: { mode: "garbage" } }),
       },
     });
-    expect((await t.waitForState("flood", "failed")).lastError).toBe("sent a frame larger than 1048576 bytes");
+    expect((await t.waitForState("flood", "failed")).lastError).toBe(
+      "protocol violation: a frame is larger than 1048576 bytes",
+    );
     expect((await t.waitForState("garbage", "failed")).lastError).toMatch(/^protocol violation/);
   });
 
