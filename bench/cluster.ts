@@ -157,8 +157,8 @@ async function appendThroughGateway(gw: Gateway): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < APPEND_EVENTS; i++) {
     session.log.append({ type: "custom", name: "bench", data: PAYLOAD });
-    // As a producer held back by the backlog would (see SessionLog.room).
-    const room = session.log.room();
+    // As a producer held back by the backlog would (see StoreBacklog.room).
+    const room = session.log.backlog.room();
     if (room) await room;
   }
   await session.log.whenPublished();
@@ -600,7 +600,7 @@ export async function run(): Promise<BenchSection> {
     const session = a.core.sessions.createStream("bench", undefined);
     for (let i = 0; i < RESUME_EVENTS; i++) {
       session.log.append({ type: "custom", name: "bench", data: PAYLOAD });
-      const room = session.log.room();
+      const room = session.log.backlog.room();
       if (room) await room;
     }
     await session.log.whenPublished();

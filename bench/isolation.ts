@@ -262,9 +262,9 @@ async function fill(gw: Gateway, id: string): Promise<void> {
   const piece = "0123456789abcdef".repeat(PIECE_BYTES / 16);
   for (let n = 0; n < LOG_BYTES / PIECE_BYTES; n++) {
     log.appendOutput("stdout", piece);
-    while (log.backlogBytes > 8 * PIECE_BYTES * 16) await new Promise((r) => setTimeout(r, 5));
+    while (log.backlog.bytes > 8 * PIECE_BYTES * 16) await new Promise((r) => setTimeout(r, 5));
   }
-  while (log.backlogBytes > 0) await new Promise((r) => setTimeout(r, 10));
+  while (log.backlog.bytes > 0) await new Promise((r) => setTimeout(r, 10));
 }
 
 interface Phase {

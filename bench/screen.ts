@@ -51,14 +51,14 @@ function* outputOf(size: number): Generator<Buffer> {
 async function append(events: EventLog, log: SessionLog, chunks: Iterable<Buffer>): Promise<void> {
   for (const chunk of chunks) {
     log.appendOutputBytes("stdout", chunk, false);
-    const room = log.room();
+    const room = log.backlog.room();
     if (room !== undefined) {
       events.flush();
       await room;
     }
   }
   events.flush();
-  await log.caughtUp();
+  await log.backlog.caughtUp();
 }
 
 function textOf(term: InstanceType<typeof Terminal>): string {
@@ -218,7 +218,7 @@ async function idleMemory(): Promise<number> {
       const log = events.create(`p${i}`);
       log.appendOutputBytes("stdout", Buffer.from("\x1b[1;32muser@host\x1b[0m:\x1b[1;34m~/project\x1b[0m$ "), false);
       events.flush();
-      await log.caughtUp();
+      await log.backlog.caughtUp();
       await service.screen(sessionOf(log, true), { format: "text" });
     }
     const after = await service.memory();

@@ -4,7 +4,8 @@ import type { EventType, SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
-import { RING_IDLE_MS, SessionLog, logUnavailable } from "./session-log.js";
+import { RING_IDLE_MS, SessionLog } from "./session-log.js";
+import { logUnavailable } from "./store.js";
 import type { EventStore, LogWriteFailure, PersistedSession, StoredLogState } from "./store.js";
 
 /** The key of a session record's meta under which its log's state is saved (see {@link EventLog.saveSession}). */

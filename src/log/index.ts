@@ -8,4 +8,5 @@ export * from "./retention.js";
 export * from "./session-log.js";
 export * from "./sqlite-store.js";
 export * from "./store.js";
+export * from "./store-backlog.js";
 export * from "./types.js";

@@ -8,30 +8,11 @@ import type { OutputSlice } from "./log-reader.js";
 import { OutputEntry } from "./output-entry.js";
 import { firstKeptByBytes } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
-import type { EventStore, LogWriteFailure, StoredEntry, StoredLogState } from "./store.js";
+import { logUnavailable } from "./store.js";
+import type { EventStore, StoredEntry, StoredLogState } from "./store.js";
 import type { AppendableLog, LogEntry, LogListener, ReadOptions, ReadResult } from "./types.js";
 import { jsonSize } from "./types.js";
-
-/**
- * Bytes appended and not yet written by the store, above which producers are held back until
- * the store is down to {@link LOG_BACKLOG_RESUME_BYTES}: a process is not read (a terminal's, or
- * an agent's during a run: see `SessionLog.room`), an HTTP producer's answer waits. A pipe writes
- * several times faster than SQLite commits; without this the difference piled up in memory
- * (measured: 500 MiB through a pipe session grew the gateway by 574 MiB).
- */
-export const LOG_BACKLOG_PAUSE_BYTES = 16 * 1024 * 1024;
-export const LOG_BACKLOG_RESUME_BYTES = 8 * 1024 * 1024;
-
-/** The error new work gets while the log cannot write. */
-export function logUnavailable(failure: LogWriteFailure): SwitchboardError {
-  // Not a failing disk, which recovers: the directory is gone (watchDataDir), until a restart.
-  if (failure.code === "DATA_DIR_GONE")
-    return new SwitchboardError("LOG_UNAVAILABLE", `${failure.message}; nothing new is accepted until then`);
-  return new SwitchboardError(
-    "LOG_UNAVAILABLE",
-    `the event log cannot write to the data directory since ${new Date(failure.since).toISOString()} (${failure.message}), so nothing new is accepted; free space there (or make it writable again): the gateway retries by itself and accepts work again once a write succeeds`,
-  );
-}
+import { StoreBacklog } from "./store-backlog.js";
 
 export interface SessionLogOptions {
   sessionId: string;
@@ -86,13 +67,12 @@ export class SessionLog implements AppendableLog {
   private publishWaiters: Array<{ seq: number; resolve: () => void }> = [];
   private retainedBytes: number;
   private durableSeq: number;
-  /** Sizes of the entries appended after `durableSeq`, oldest first (seq, size pairs from `backlogStart`). */
-  private backlog: number[] = [];
-  private backlogStart = 0;
-  private _backlogBytes = 0;
-  private readonly durableListeners = new Set<() => void>();
-  /** The wait {@link room} hands out while there is no room (one for everyone who asks). */
-  private roomWait: Promise<void> | undefined;
+  /**
+   * What the store has not written yet (the entries after `durableSeq`), and the producers
+   * waiting for it: a producer that outruns the store (a pipe writes faster than SQLite commits)
+   * is held back by this, so that gateway memory stays bounded (see TerminalSession).
+   */
+  readonly backlog: StoreBacklog;
   private retired = false;
   /** The session ended: what is durable is read from the store, not kept in the ring ({@link markEnded}). */
   private ended = false;
@@ -121,6 +101,7 @@ export class SessionLog implements AppendableLog {
     this._outputBytes = initial.outputBytes;
     this.retainedBytes = initial.retainedBytes;
     this.durableSeq = initial.head;
+    this.backlog = new StoreBacklog(this.onListenerError);
     this.publishedHead = initial.head;
     this.publishedBytes = initial.outputBytes;
   }
@@ -183,45 +164,6 @@ export class SessionLog implements AppendableLog {
   }
 
   /**
-   * Bytes appended and not yet durable: what the store still has to write. A producer that
-   * outruns the store (a pipe can write faster than SQLite commits) is held back by this, so
-   * that gateway memory stays bounded (see TerminalSession).
-   */
-  get backlogBytes(): number {
-    return this._backlogBytes;
-  }
-
-  /**
-   * Resolves once the backlog is down to {@link LOG_BACKLOG_RESUME_BYTES}, at once when it is
-   * not over {@link LOG_BACKLOG_PAUSE_BYTES}: for producers that can wait (an HTTP append).
-   */
-  caughtUp(): Promise<void> {
-    if (this._backlogBytes <= LOG_BACKLOG_PAUSE_BYTES) return Promise.resolve();
-    return new Promise((resolve) => {
-      const stop = this.onDurable(() => {
-        if (this._backlogBytes > LOG_BACKLOG_RESUME_BYTES) return;
-        stop();
-        resolve();
-      });
-    });
-  }
-
-  /**
-   * Undefined while the store keeps up (the backlog is not over {@link LOG_BACKLOG_PAUSE_BYTES}),
-   * else a promise that resolves once it caught up ({@link caughtUp}), shared by everyone who
-   * asks. For producers that stop reading their source meanwhile (a terminal's process, an
-   * agent's output): asked after every append, it allocates nothing while there is room.
-   */
-  room(): Promise<void> | undefined {
-    if (this.roomWait) return this.roomWait;
-    if (this._backlogBytes <= LOG_BACKLOG_PAUSE_BYTES) return undefined;
-    this.roomWait = this.caughtUp().then(() => {
-      this.roomWait = undefined;
-    });
-    return this.roomWait;
-  }
-
-  /**
    * Throws LOG_UNAVAILABLE while the store cannot write: for new work (a session, a run, an
    * external producer's events) that would only pile up in memory. What already runs goes on
    * (processes are held back by the backlog, as by a slow disk).
@@ -275,12 +217,6 @@ export class SessionLog implements AppendableLog {
     this._closed = true;
   }
 
-  /** Observes the durable position moving forward (after a group commit). */
-  onDurable(listener: () => void): () => void {
-    this.durableListeners.add(listener);
-    return () => this.durableListeners.delete(listener);
-  }
-
   /**
    * This log is a copy of one another node appends to (see {@link appendCopy}): appends here are
    * refused with `refusal`, or the copy would diverge from the shared log.
@@ -307,9 +243,7 @@ export class SessionLog implements AppendableLog {
     this.ring.dropAfter(this.durableSeq);
     for (const entry of unwritten) this.retainedBytes -= entry.size;
     // The backlog is the sizes of the entries after durableSeq: these.
-    this.backlog = [];
-    this.backlogStart = 0;
-    this._backlogBytes = 0;
+    this.backlog.clear();
     this._head = this.durableSeq;
     const firstOutput = unwritten.find((e) => e.outStart !== undefined);
     if (firstOutput !== undefined) this._outputBytes = firstOutput.outStart!;
@@ -397,8 +331,7 @@ export class SessionLog implements AppendableLog {
     if (this.retired) throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
     this._head = entry.seq;
     this.retainedBytes += entry.size;
-    this.backlog.push(entry.seq, entry.size);
-    this._backlogBytes += entry.size;
+    this.backlog.add(entry.seq, entry.size);
     this.ring.push(entry);
     this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry);
@@ -489,7 +422,7 @@ export class SessionLog implements AppendableLog {
 
   /**
    * The session was removed and its entries are being deleted from the store: appends are
-   * refused from now on, and producers waiting for the store ({@link caughtUp}) are released.
+   * refused from now on, and producers waiting for the store ({@link StoreBacklog.caughtUp}) are released.
    */
   retire(): void {
     if (this.retired) return;
@@ -499,39 +432,17 @@ export class SessionLog implements AppendableLog {
     this.pending = [];
     this.pendingStart = 0;
     for (const w of this.publishWaiters.splice(0)) w.resolve();
-    this.backlog = [];
-    this.backlogStart = 0;
-    this._backlogBytes = 0;
-    const waiting = [...this.durableListeners];
-    this.durableListeners.clear();
-    for (const listener of waiting) listener();
+    this.backlog.release();
   }
 
   /** Called by the log manager after a group commit made entries up to `seq` durable: publishes them. */
   markDurable(seq: number): void {
     if (seq > this.durableSeq) this.durableSeq = seq;
-    const backlog = this.backlog;
-    let i = this.backlogStart;
-    while (i < backlog.length && backlog[i]! <= this.durableSeq) {
-      this._backlogBytes -= backlog[i + 1]!;
-      i += 2;
-    }
-    this.backlogStart = i;
-    // Compact once the written prefix dominates, so the array does not grow without bound.
-    if (i > 2048 && i * 2 > backlog.length) {
-      this.backlog = backlog.slice(i);
-      this.backlogStart = 0;
-    }
+    this.backlog.written(this.durableSeq);
     this.publish();
     this.enforceByteRetention();
     this.ring.evict(this.durableSeq, this._first, this.ended);
-    for (const listener of this.durableListeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.onListenerError(error);
-      }
-    }
+    this.backlog.notify();
   }
 
   /**

@@ -1,3 +1,4 @@
+import { SwitchboardError } from "../protocol/index.js";
 import type { LogEntry } from "./types.js";
 
 /** A session's durable record: what `GET /v1/sessions/:id` shows, minus the live counters. */
@@ -34,6 +35,17 @@ export interface LogWriteFailure {
   since: number;
   /** Failed commit attempts so far. */
   attempts: number;
+}
+
+/** The error new work gets while the log cannot write. */
+export function logUnavailable(failure: LogWriteFailure): SwitchboardError {
+  // Not a failing disk, which recovers: the directory is gone (watchDataDir), until a restart.
+  if (failure.code === "DATA_DIR_GONE")
+    return new SwitchboardError("LOG_UNAVAILABLE", `${failure.message}; nothing new is accepted until then`);
+  return new SwitchboardError(
+    "LOG_UNAVAILABLE",
+    `the event log cannot write to the data directory since ${new Date(failure.since).toISOString()} (${failure.message}), so nothing new is accepted; free space there (or make it writable again): the gateway retries by itself and accepts work again once a write succeeds`,
+  );
 }
 
 /** Observes a group commit: the durable seq per session, and the batch's size and duration. */

@@ -36,7 +36,7 @@ export const DEFAULT_PLUGIN_LIMITS = {
   frameDepth: 64,
   /**
    * Delta text (UTF-16 code units) and tool events (JSON length) a plugin run may have unacknowledged;
-   * acks come once the log has room (`SessionLog.room`). 1 MiB: one frame, so any delta fits; ~25 ms
+   * acks come once the log has room (`StoreBacklog.room`). 1 MiB: one frame, so any delta fits; ~25 ms
    * of streaming, far longer than an ack takes, so a keeping-up log never slows a run (a 50 MiB flood
    * took 1.0–1.9 s with and without it); a sixteenth of the log's 16 MiB pause bound.
    */

@@ -1,6 +1,6 @@
 /**
  * Whether the run's log has room for more text: undefined when it has, else a promise that
- * resolves once it has again (the agent layer's `LogRoom`, e.g. `SessionLog.room`).
+ * resolves once it has again (the agent layer's `LogRoom`, e.g. `StoreBacklog.room`).
  */
 export type RunRoom = () => Promise<void> | undefined;
 

@@ -61,7 +61,7 @@ export class AgentGatewaySession extends Session {
       sessionId: this.id,
       log: this.log,
       // The agent is held back while the log's store is behind, as a terminal's process is.
-      room: () => this.log.room(),
+      room: () => this.log.backlog.room(),
       spec: options.spec,
       cwd: options.cwd,
       clock: this.ctx.clock,

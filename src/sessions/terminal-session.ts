@@ -78,12 +78,12 @@ export class TerminalSession extends Session {
   }
 
   /**
-   * While the log has no room (`SessionLog.room`: its store is `LOG_BACKLOG_PAUSE_BYTES`
+   * While the log has no room (`StoreBacklog.room`: its store is `LOG_BACKLOG_PAUSE_BYTES`
    * behind), holds the process back: its output is not read until the store caught up. Viewers
    * never hold a process back (docs/architecture.md, guarantee 4); the durable record does, as a slow disk would.
    */
   private waitForLog(): void {
-    const room = this.log.room();
+    const room = this.log.backlog.room();
     if (room === undefined || this.waitingForLog || !this.proc) return;
     const proc = this.proc;
     this.waitingForLog = true;

@@ -123,39 +123,39 @@ describe("session log", () => {
     const events = openLog(tempDir());
     const log = events.create("s1");
     let told = 0;
-    const stop = log.onDurable(() => told++);
+    const stop = log.backlog.onDurable(() => told++);
     const sizes: number[] = [];
     for (let i = 0; i < 3000; i++) sizes.push(log.appendOutputBytes("pty", new Uint8Array(100 + (i % 7)), false).size);
     log.append(custom(1));
     const expected = sizes.reduce((a, b) => a + b, 0);
-    expect(log.backlogBytes).toBeGreaterThan(expected);
+    expect(log.backlog.bytes).toBeGreaterThan(expected);
     events.flush();
-    expect(log.backlogBytes).toBe(0);
+    expect(log.backlog.bytes).toBe(0);
     expect(told).toBeGreaterThan(0);
     // Count retention trims entries before they are durable: the count still drains to 0.
     const small = openLog(tempDir(), { maxEvents: 10, maxBytes: 1 << 30 });
     const trimmed = small.create("s2");
     for (let i = 0; i < 100; i++) trimmed.append(custom(i));
-    expect(trimmed.backlogBytes).toBeGreaterThan(0);
+    expect(trimmed.backlog.bytes).toBeGreaterThan(0);
     small.flush();
-    expect(trimmed.backlogBytes).toBe(0);
+    expect(trimmed.backlog.bytes).toBe(0);
     stop();
   });
 
   it("caughtUp() waits while the backlog is over the bound, until the store is down to the resume mark", async () => {
     const events = openLog(tempDir());
     const log = events.create("s1");
-    await log.caughtUp(); // nothing behind: at once
+    await log.backlog.caughtUp(); // nothing behind: at once
     const piece = new Uint8Array(1024 * 1024).fill(0x61);
     for (let i = 0; i < 17; i++) log.appendOutputBytes("stdout", piece, false);
-    expect(log.backlogBytes).toBeGreaterThan(LOG_BACKLOG_PAUSE_BYTES);
+    expect(log.backlog.bytes).toBeGreaterThan(LOG_BACKLOG_PAUSE_BYTES);
     let done = false;
-    const waiting = log.caughtUp().then(() => (done = true));
+    const waiting = log.backlog.caughtUp().then(() => (done = true));
     await new Promise((r) => setImmediate(r));
     expect(done).toBe(false);
     events.flush();
     await waiting;
-    expect(log.backlogBytes).toBeLessThanOrEqual(LOG_BACKLOG_RESUME_BYTES);
+    expect(log.backlog.bytes).toBeLessThanOrEqual(LOG_BACKLOG_RESUME_BYTES);
   });
 
   it("a removed log refuses appends, releases producers waiting for the store and is deleted with the next commit", async () => {
@@ -165,7 +165,7 @@ describe("session log", () => {
     events.create("kept").append(custom(1));
     const piece = new Uint8Array(1024 * 1024).fill(0x61);
     for (let i = 0; i < 17; i++) log.appendOutputBytes("stdout", piece, false);
-    const waiting = log.caughtUp();
+    const waiting = log.backlog.caughtUp();
     events.remove("gone");
     await waiting; // without the release it would wait for a durable mark that never comes
     expect(() => log.append(custom(2))).toThrow(SwitchboardError);

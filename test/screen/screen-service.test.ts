@@ -47,7 +47,7 @@ function setup() {
 async function print(events: EventLog, log: SessionLog, text: string): Promise<void> {
   log.appendOutput("stdout", text);
   events.flush();
-  await log.caughtUp();
+  await log.backlog.caughtUp();
 }
 
 describe("ScreenService checkpoints", () => {
@@ -128,7 +128,7 @@ describe("ScreenService checkpoints", () => {
     for (let i = 0; i < 2_000; i++) s.log.append({ type: "input", by, data: "k" } as never);
     s.log.append({ type: "resize", by, cols: 20, rows: 10 } as never);
     events.flush();
-    await s.log.caughtUp();
+    await s.log.backlog.caughtUp();
     const again = new ScreenService({ checkpoints: new CheckpointStore(file), clock: new ManualClock() });
     afterTest(() => again.close());
     const screen = await again.screen(s, { format: "text" });

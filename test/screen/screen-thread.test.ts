@@ -49,7 +49,7 @@ function setup() {
 async function print(events: EventLog, log: SessionLog, text: string): Promise<void> {
   log.appendOutput("stdout", text);
   events.flush();
-  await log.caughtUp();
+  await log.backlog.caughtUp();
 }
 
 /** Moves the clock a feed period at a time, giving the thread's replies a turn between. */

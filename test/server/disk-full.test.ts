@@ -73,7 +73,7 @@ describe("a full disk", () => {
     const held = await waitFor(
       async () => {
         const info = (await http.get(`/v1/sessions/${session.id}`)).json;
-        const stopped = info.outputBytes === seen && log.backlogBytes > LOG_BACKLOG_PAUSE_BYTES;
+        const stopped = info.outputBytes === seen && log.backlog.bytes > LOG_BACKLOG_PAUSE_BYTES;
         seen = info.outputBytes;
         await new Promise((r) => setTimeout(r, 250));
         return stopped ? info : undefined;
@@ -160,7 +160,7 @@ describe("a full disk under an agent", () => {
     await waitFor(() => session.log.head >= 2, 10_000, "run.started to be written");
     fillDisk(`${disk}/filler`, 64 * 1024);
     let peak = 0;
-    const sample = setInterval(() => (peak = Math.max(peak, session.log.backlogBytes)), 2);
+    const sample = setInterval(() => (peak = Math.max(peak, session.log.backlog.bytes)), 2);
     onTestFinished(() => clearInterval(sample));
     writeFileSync(marker, "");
 
@@ -168,7 +168,7 @@ describe("a full disk under an agent", () => {
     let last = -1;
     await waitFor(
       async () => {
-        const backlog = session.log.backlogBytes;
+        const backlog = session.log.backlog.bytes;
         const stopped = backlog === last && backlog > LOG_BACKLOG_PAUSE_BYTES;
         last = backlog;
         await new Promise((r) => setTimeout(r, 500));
@@ -278,7 +278,7 @@ describe("stopping on a full disk", () => {
     fillDisk(`${disk}/filler`, 64 * 1024);
     const { json: session } = await api(gateway.url).post("/v1/sessions", { command: ["seq", "1", String(LINES)] });
     const log = gateway.core.events.get(session.id as string)!;
-    await waitFor(() => log.backlogBytes > LOG_BACKLOG_PAUSE_BYTES, 20_000, "the backlog to fill");
+    await waitFor(() => log.backlog.bytes > LOG_BACKLOG_PAUSE_BYTES, 20_000, "the backlog to fill");
 
     const started = performance.now();
     await gateway.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/session-log.js";
+import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/store-backlog.js";
 import { api, testGateway } from "../helpers/gateway.js";
 
 const FLOOD_BYTES = 300 * 1024 * 1024;
@@ -24,7 +24,7 @@ describe("a process that writes faster than the log's store", () => {
     let maxBacklog = 0;
     let maxArrayBuffers = 0;
     const sample = setInterval(() => {
-      maxBacklog = Math.max(maxBacklog, session.log.backlogBytes);
+      maxBacklog = Math.max(maxBacklog, session.log.backlog.bytes);
       maxArrayBuffers = Math.max(maxArrayBuffers, process.memoryUsage().arrayBuffers - before);
     }, 5);
     try {

@@ -339,7 +339,7 @@ async function appendEvents(core: GatewayCore, call: SessionCall): Promise<Sessi
       ? session.appendExternal(events)
       : events.map((e) => appendExternalEvent(session, e));
   // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
-  await session.log.caughtUp();
+  await session.log.backlog.caughtUp();
   const first = stored[0]!.seq;
   const last = stored[stored.length - 1]!.seq;
   // The answer's head includes this batch: wait until it is published (durable).

@@ -24,7 +24,7 @@ export interface HeldSessionOptions {
 
 /**
  * An agent session over a log whose store the test holds back, wired as the gateway wires it
- * (`room: () => log.room()`); disposed after the test, with the store let go first.
+ * (`room: () => log.backlog.room()`); disposed after the test, with the store let go first.
  */
 export function heldSession(onTestFinished: (fn: () => Promise<void>) => void, options: HeldSessionOptions): Held {
   const store = new HeldStore();
@@ -35,7 +35,7 @@ export function heldSession(onTestFinished: (fn: () => Promise<void>) => void, o
   const agent = createAgentSession({
     sessionId,
     log,
-    room: () => log.room(),
+    room: () => log.backlog.room(),
     spec: options.spec,
     cwd: options.cwd,
     // Far above the floods: this is about the log's bound, not the run's.
