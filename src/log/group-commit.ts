@@ -17,6 +17,7 @@ import {
   LOG_WRITE_RETRY_MS,
 } from "./commit-limits.js";
 import { TimerSet } from "../system/timer-set.js";
+import { InflightBatches } from "./inflight-batches.js";
 import { WriterThread } from "./writer-thread.js";
 import type { WriterMessage } from "./writer-thread.js";
 import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
@@ -31,9 +32,6 @@ import type { CommitOp, CommitResult } from "./sqlite-commit.mjs";
  */
 export type CommitState =
   { at: "starting" } | { at: "writer"; checkpointing: boolean } | { at: "down" } | { at: "closed" };
-
-/** A batch posted to the writer thread and not acknowledged yet. */
-type InFlight = Pick<Taken, "durable" | "bytes" | "fileBytes" | "keys" | "deletes"> & { writes: number };
 
 export interface GroupCommitOptions {
   /** Told when the writer thread itself failed (not a failed commit: those are retried, see below). */
@@ -80,9 +78,7 @@ export class GroupCommit {
   private readonly queues: CommitQueues;
   private nextBatch = 1;
   /** Batches posted and not yet acknowledged, with what each makes durable. */
-  private readonly inflight = new Map<number, InFlight>();
-  /** Sessions with ops in a batch in flight, and in how many. */
-  private readonly inflightKeys = new Map<string, number>();
+  private readonly inflight = new InflightBatches();
   /** A commit is scheduled for the end of this tick. */
   private scheduled = false;
   /** Where a batch's bytes cross to the writer thread. */
@@ -177,11 +173,8 @@ export class GroupCommit {
   private onWriterStopped(reason: string, restartInMs: number): void {
     const was = this._state.at;
     if (was === "closed") return;
-    let lost = 0;
-    for (const batch of this.inflight.values()) lost += batch.writes;
     // The batches it held are gone: their sessions' later ops need not wait for them.
-    this.inflight.clear();
-    this.inflightKeys.clear();
+    const lost = this.inflight.dropAll();
     // (A checkpoint it was asked for will not answer: `down` has none.)
     this._state = { at: "down" };
     if (was !== "down" || lost > 0) {
@@ -236,7 +229,7 @@ export class GroupCommit {
    */
   private writeBeside(): void {
     if (this._writeFailure !== undefined) return;
-    const small = this.queues.takeSmall(this.inflightKeys);
+    const small = this.queues.takeSmall(this.inflight.sessions);
     if (small.ops.length === 0) return;
     const started = performance.now();
     let result: CommitResult;
@@ -259,7 +252,7 @@ export class GroupCommit {
     if (this.queues.ops === 0) return;
     // While commits fail, everything goes through the writer thread, which retries in order.
     if (this._writeFailure === undefined) {
-      const small = this.queues.takeSmall(this.inflightKeys);
+      const small = this.queues.takeSmall(this.inflight.sessions);
       if (small.ops.length > 0) this.commitOrSend(small);
     }
     if (this.queues.ops === 0) return;
@@ -339,16 +332,8 @@ export class GroupCommit {
       if (this.heldHere.length === 0 && this.queues.ops > 0) this.timers.startIfIdle("followUp");
       return batch;
     }
-    // (Not the ops: the writer has its copy, and output bytes need not stay alive here until it answers.)
-    this.inflight.set(batch, {
-      durable: taken.durable,
-      bytes: taken.bytes,
-      fileBytes: taken.fileBytes,
-      keys: taken.keys,
-      deletes: taken.deletes,
-      writes: taken.ops.length,
-    });
-    for (const key of taken.keys) this.inflightKeys.set(key, (this.inflightKeys.get(key) ?? 0) + 1);
+    // (Output bytes need not stay alive here until it answers.)
+    this.inflight.add(batch, taken);
     const { ops, buffer } = this.buffers.pack(taken.ops);
     this.writer.post({ batch, ops, buffer, ...(signal ? { signal } : {}) }, buffer ? [buffer] : []);
     return batch;
@@ -408,8 +393,7 @@ export class GroupCommit {
 
   /** Events and records appended and not committed yet (queued here or posted to the writer). */
   get unwrittenOps(): number {
-    let n = this.queues.ops;
-    for (const batch of this.inflight.values()) n += batch.writes;
+    let n = this.queues.ops + this.inflight.writes;
     for (const batch of this.heldHere) n += batch.ops.length;
     return n;
   }
@@ -451,16 +435,7 @@ export class GroupCommit {
 
   /** Marks `batch` and every earlier one durable (the writer commits in order). */
   private complete(batch: number, ms: number): void {
-    for (const [id, done] of this.inflight) {
-      if (id > batch) break;
-      this.inflight.delete(id);
-      for (const key of done.keys) {
-        const n = this.inflightKeys.get(key)! - 1;
-        if (n === 0) this.inflightKeys.delete(key);
-        else this.inflightKeys.set(key, n);
-      }
-      this.committed(done, done.writes, ms);
-    }
+    for (const done of this.inflight.completeUpTo(batch)) this.committed(done, done.writes, ms);
   }
 
   /**
