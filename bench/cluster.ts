@@ -255,7 +255,7 @@ function cpuMs(pid: number): number | undefined {
 /** Floor: the append script alone, the same events 1,000 to a call, as the store sends them. */
 async function scriptAlone(log: RedisLog, round: number): Promise<number> {
   const id = `script-${round}`;
-  const epoch = await log.claim(id, "bench");
+  const { epoch } = await log.claim(id, "bench");
   const t0 = performance.now();
   for (let i = 0; i < APPEND_EVENTS; i += 1000) {
     const entries: StoredEntry[] = [];

@@ -179,6 +179,11 @@ export async function serve(argv: string[]): Promise<number> {
   // its user: its sessions, a plugin) could then run code in the gateway through it. With a
   // handler of its own, Node does not; debugging needs --inspect at start instead.
   process.on("SIGUSR1", onUsr1);
+  // A rejection nobody handles is a bug: logged as one (the tests fail on that line) while the
+  // gateway goes on, so one missed handler does not end every session it runs.
+  process.on("unhandledRejection", (reason) =>
+    gateway.core.logger.error({ err: reason, bug: "unhandled-rejection" }, "bug: a promise was rejected with no handler"),
+  );
   const stopped = new Promise<NodeJS.Signals>((done) => {
     const stop = (signal: NodeJS.Signals) => done(signal);
     process.once("SIGINT", stop);

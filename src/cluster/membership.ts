@@ -96,7 +96,9 @@ export class Membership {
     const won = await this.o.redis.set(claim, this.o.nodeId, "PX", this.o.ttlMs * TAKEOVER_CLAIM_TTLS, "NX");
     if (won !== "OK") return;
     for (const sessionId of sessions) {
-      const epoch = await this.o.log.bumpEpoch(sessionId, this.o.nodeId);
+      const epoch = await this.o.log.bumpEpoch(sessionId, this.o.nodeId, deadNode);
+      // Its owner came back for it meanwhile (restarted under its id): it is not dead's to give.
+      if (epoch === undefined) continue;
       // The other nodes' copies learn the new owner now, not at their next sweep: what they
       // forward goes here from then on (a stream appends nothing to say so).
       await this.o.redis.publish(this.o.log.sessionsKey, sessionId);

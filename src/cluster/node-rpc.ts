@@ -117,6 +117,9 @@ export class NodeRpc {
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
+    // The answer (or the timeout) may come while the XADD below is still awaited: handled here so
+    // an early refusal is not an unhandled rejection; the caller gets it from `return answer`.
+    answer.catch(() => undefined);
     try {
       await this.o.redis.xadd(
         requestStreamKey(this.o.keyPrefix, nodeId),

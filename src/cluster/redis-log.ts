@@ -49,16 +49,23 @@ redis.call('SPUBLISH', KEYS[3], head .. ' ' .. tostring(redis.call('HGET', KEYS[
 return head
 `;
 
-/** Makes this node a session's owner under epoch 1 when the session is new to Redis; its epoch otherwise. */
+/**
+ * Makes this node a session's owner under epoch 1 when the session is new to Redis; answers the
+ * epoch and owner Redis holds either way (the caller owns it only if that owner is itself).
+ */
 const CLAIM = `
 if redis.call('HSETNX', KEYS[1], 'epoch', '1') == 1 then
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'head', '0', 'first', '1')
 end
-return tonumber(redis.call('HGET', KEYS[1], 'epoch'))
+return {tonumber(redis.call('HGET', KEYS[1], 'epoch')), redis.call('HGET', KEYS[1], 'owner') or ''}
 `;
 
-/** Raises the epoch and names the new owner in one step. */
-const BUMP = `local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+/**
+ * Raises the epoch and names the new owner in one step, only while `ARGV[2]` still owns it (a
+ * takeover of a dead node never takes a session its owner came back for meanwhile); 0 otherwise.
+ */
+const BUMP = `if (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[2] then return 0 end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return epoch`;
 
@@ -190,6 +197,21 @@ export function decodeEntry(id: Buffer, fields: Buffer[]): StoredEntry {
   return { seq, type: typeName ?? "custom", json: text, size: jsonSize(text) };
 }
 
+/** Whether `a` and `b` are the same event at the same seq (an entry read back from Redis and the one appended). */
+export function sameEntry(a: StoredEntry, b: StoredEntry): boolean {
+  if (a.seq !== b.seq || a.type !== b.type) return false;
+  if (a instanceof OutputEntry || b instanceof OutputEntry) {
+    return (
+      a instanceof OutputEntry &&
+      b instanceof OutputEntry &&
+      a.outStart === b.outStart &&
+      a.stream === b.stream &&
+      Buffer.compare(Buffer.from(a.bytes), Buffer.from(b.bytes)) === 0
+    );
+  }
+  return a.json === b.json;
+}
+
 /** The Redis side of the shared log: appends under the fence, reads, session records. */
 export class RedisLog {
   constructor(
@@ -204,10 +226,11 @@ export class RedisLog {
     return `${this.prefix}sessions`;
   }
 
-  /** Makes `nodeId` the owner of a session new to Redis (epoch 1); returns the session's epoch. */
-  async claim(sessionId: string, nodeId: string): Promise<number> {
+  /** Makes `nodeId` the owner of a session new to Redis (epoch 1); returns the session's epoch and owner. */
+  async claim(sessionId: string, nodeId: string): Promise<{ epoch: number; owner: string }> {
     const { meta } = sessionKeys(this.prefix, sessionId);
-    return Number(await this.redis.eval(CLAIM, 1, meta, nodeId));
+    const [epoch, owner] = (await this.redis.eval(CLAIM, 1, meta, nodeId)) as [number, string];
+    return { epoch: Number(epoch), owner: String(owner) };
   }
 
   /**
@@ -295,10 +318,15 @@ export class RedisLog {
     await this.redis.del(keys.log, keys.meta);
   }
 
-  /** Raises a session's epoch (taking it over, or fencing its owner); returns the new one. */
-  async bumpEpoch(sessionId: string, newOwner: string): Promise<number> {
+  /**
+   * Raises a session's epoch and names `newOwner`, if `from` still owns it (taking a dead node's
+   * session over, or a restarted node its own); returns the new epoch, undefined when `from` no
+   * longer owns it.
+   */
+  async bumpEpoch(sessionId: string, newOwner: string, from: string): Promise<number | undefined> {
     const { meta } = sessionKeys(this.prefix, sessionId);
-    return Number(await this.redis.eval(BUMP, 1, meta, newOwner));
+    const epoch = Number(await this.redis.eval(BUMP, 1, meta, newOwner, from));
+    return epoch === 0 ? undefined : epoch;
   }
 }
 

@@ -10,7 +10,9 @@ import type {
   StoredLogState,
 } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
-import { FencedError } from "./redis-log.js";
+import { Ownerships } from "./ownership.js";
+import type { Ownership } from "./ownership.js";
+import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
 
 /** How soon an append that failed for want of Redis is tried again. */
@@ -44,6 +46,8 @@ interface Outbox extends Position {
   readonly sessionId: string;
   epoch: number | undefined;
   claiming: boolean;
+  /** The newest seq any call carried: past the acknowledged ones, Redis may hold entries up to it. */
+  sentHead: number;
   /** Ops not yet acknowledged by Redis, oldest first; the first `sent` of them are in `calls`. */
   ops: Op[];
   sent: number;
@@ -55,7 +59,8 @@ interface Outbox extends Position {
   broken: boolean;
   /** A retry is scheduled. */
   retrying: boolean;
-  fenced: FencedError | undefined;
+  /** Redis refused it under a newer epoch: nothing more of it is sent (see RedisEventStore.fence). */
+  fenced: boolean;
   // The Position fields: the log as the acknowledged ops leave it in Redis.
 }
 
@@ -85,29 +90,55 @@ export interface RedisEventStoreOptions {
  */
 export class RedisEventStore implements EventStore {
   private readonly outboxes = new Map<string, Outbox>();
-  /** Sessions whose entries come from Redis, by the node that owns them: written to the replica only. */
-  private readonly mirrored = new Map<string, string>();
+  /** Whose each session is (see ownership.ts): moved only by this store's methods. */
+  private readonly ownerships = new Ownerships();
   private failure: LogWriteFailure | undefined;
-  private closed = false;
+  private _closed = false;
 
   constructor(private readonly options: RedisEventStoreOptions) {}
+
+  /** The gateway closed it: nothing more is written. */
+  get closed(): boolean {
+    return this._closed;
+  }
 
   get local(): SqliteEventStore {
     return this.options.local;
   }
 
-  /** Entries of this session come from Redis: `owner` appends them. */
+  /** The session's ownership on this node (undefined: never seen here). */
+  ownership(sessionId: string): Ownership | undefined {
+    return this.ownerships.get(sessionId);
+  }
+
+  /** Entries of this session come from Redis: `owner` appends them (a copy, or a copy whose owner changed). */
   mirror(sessionId: string, owner: string): void {
-    this.mirrored.set(sessionId, owner);
+    const now = this.ownerships.get(sessionId);
+    if (now === undefined) this.ownerships.begin(sessionId, { at: "copy", owner });
+    else if (now.at === "copy") this.ownerships.move(sessionId, { at: "copy", owner });
+    // Adopting or owned: Redis named another owner since this node raised the epoch; its next
+    // append is refused (FENCED) and it follows then, through the one fence path.
   }
 
   /**
-   * This node owns a session it copied until now (it took it over under `epoch`, see
-   * Membership): its entries from now on are appended to Redis from `position`.
+   * This node raised the session's epoch to `epoch` (a takeover, or its own session after a
+   * restart): it brings its replica up to Redis's head before it appends (see {@link adopt}).
    */
-  adopt(sessionId: string, epoch: number, position: RedisLogPosition): void {
-    this.mirrored.delete(sessionId);
-    this.outboxes.set(sessionId, emptyOutbox(sessionId, epoch, position));
+  adopting(sessionId: string, epoch: number, from: string): void {
+    const state: Ownership = { at: "adopting", epoch, from };
+    if (this.ownerships.get(sessionId) === undefined) this.ownerships.begin(sessionId, state);
+    else this.ownerships.move(sessionId, state);
+  }
+
+  /**
+   * The replica of a session being adopted holds Redis's head: its entries from now on are
+   * appended to Redis under the epoch it was adopted with, from `position`.
+   */
+  adopt(sessionId: string, position: RedisLogPosition): void {
+    const state = this.ownerships.get(sessionId);
+    if (state?.at !== "adopting") throw new Error(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
+    this.ownerships.move(sessionId, { at: "owned", epoch: state.epoch });
+    this.outboxes.set(sessionId, emptyOutbox(sessionId, state.epoch, position));
   }
 
   /**
@@ -116,7 +147,7 @@ export class RedisEventStore implements EventStore {
    */
   follow(sessionId: string, owner: string): void {
     this.outboxes.delete(sessionId);
-    this.mirrored.set(sessionId, owner);
+    this.ownerships.move(sessionId, { at: "copy", owner });
   }
 
   /**
@@ -133,18 +164,60 @@ export class RedisEventStore implements EventStore {
     }
   }
 
+  /**
+   * Redis refused the box's session under a newer epoch. Nothing more is sent; the calls that got
+   * no answer may have been applied before the epoch moved, so what Redis holds of them is read
+   * back and, where it is this node's entries, handed to the replica as acknowledged (their
+   * writers are told the truth: written). Then the node is told (`onFenced`): the rest is
+   * dropped unwritten and refused to whoever waits for it.
+   */
   private fence(box: Outbox, error: FencedError): void {
-    box.fenced = error;
-    box.ops = [];
+    if (box.fenced) return;
+    box.fenced = true;
     box.calls = [];
-    box.sent = 0;
-    box.unsentBytes = 0;
-    this.options.onFenced(box.sessionId, error);
+    this.ownerships.move(box.sessionId, { at: "fenced", owner: error.owner, error });
+    void this.settleUnanswered(box).then(() => {
+      box.ops = [];
+      box.sent = 0;
+      box.unsentBytes = 0;
+      this.options.onFenced(box.sessionId, error);
+    });
+  }
+
+  /** See {@link fence}: reads back the entries up to `sentHead` and hands over those Redis holds; retried until Redis answers. */
+  private async settleUnanswered(box: Outbox): Promise<void> {
+    for (;;) {
+      const maybe = box.ops.filter((op) => op.kind === "entry" && op.entry.seq <= box.sentHead);
+      if (maybe.length === 0 || this.closed) return;
+      const from = (maybe[0] as { entry: StoredEntry }).entry.seq;
+      try {
+        const held = await this.options.redis.read(box.sessionId, from, box.sentHead, maybe.length);
+        let taken = 0;
+        for (const [i, op] of box.ops.entries()) {
+          if (op.kind !== "entry") continue;
+          const stored = held[op.entry.seq - from];
+          if (stored === undefined || !sameEntry(stored, op.entry)) break;
+          taken = i + 1;
+        }
+        for (const op of box.ops.splice(0, taken)) this.handOver(box.sessionId, op);
+        return;
+      } catch (error) {
+        this.failed(box, error as Error, false);
+        await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, REDIS_RETRY_MS));
+      }
+    }
+  }
+
+  /** An op Redis holds goes to the replica, whose commit publishes it. */
+  private handOver(sessionId: string, op: Op): void {
+    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry);
+    else if (op.kind === "trim") this.options.local.enqueueTrim(sessionId, op.first);
+    else this.options.local.enqueueSession(op.session);
   }
 
   /** The node that owns a session this node only copies; undefined for its own. */
   ownerOf(sessionId: string): string | undefined {
-    return this.mirrored.get(sessionId);
+    return this.ownerships.ownerOf(sessionId);
   }
 
   /** Redis writes that failed and wait to be retried, or the replica's failure. */
@@ -167,21 +240,36 @@ export class RedisEventStore implements EventStore {
   }
 
   enqueue(sessionId: string, entry: StoredEntry): void {
-    const box = this.outbox(sessionId);
-    if (box === undefined) this.options.local.enqueue(sessionId, entry);
-    else this.push(box, { kind: "entry", entry });
+    this.route(sessionId, { kind: "entry", entry });
   }
 
   enqueueTrim(sessionId: string, first: number): void {
-    const box = this.outbox(sessionId);
-    if (box === undefined) this.options.local.enqueueTrim(sessionId, first);
-    else this.push(box, { kind: "trim", first });
+    this.route(sessionId, { kind: "trim", first });
   }
 
   enqueueSession(session: PersistedSession): void {
-    const box = this.outbox(session.id);
-    if (box === undefined) this.options.local.enqueueSession(session);
-    else this.push(box, { kind: "record", session });
+    this.route(session.id, { kind: "record", session });
+  }
+
+  /**
+   * Where a write goes by the session's ownership: an owned session's to Redis first; a copy's
+   * (or one being adopted) to the replica; a fenced one's nowhere (nothing it writes after the
+   * fence may reach a viewer).
+   */
+  private route(sessionId: string, op: Op): void {
+    const state = this.ownerships.get(sessionId);
+    if (state === undefined) this.ownerships.begin(sessionId, { at: "owned", epoch: undefined });
+    switch (state?.at ?? "owned") {
+      case "owned":
+        this.push(this.outbox(sessionId), op);
+        return;
+      case "copy":
+      case "adopting":
+        this.handOver(sessionId, op);
+        return;
+      case "fenced":
+        return;
+    }
   }
 
   /** Sends what is queued for Redis now; commits what Redis acknowledged to the replica. */
@@ -211,30 +299,26 @@ export class RedisEventStore implements EventStore {
   }
 
   loadLogState(sessionId: string, saved?: StoredLogState): StoredLogState {
-    const state = this.options.local.loadLogState(sessionId, saved);
-    const box = this.outbox(sessionId);
-    if (box) Object.assign(box, { head: state.head, first: state.first, outputBytes: state.outputBytes });
-    return state;
+    return this.options.local.loadLogState(sessionId, saved);
   }
 
   async deleteSession(sessionId: string): Promise<void> {
-    const copy = this.mirrored.has(sessionId);
+    const copy = this.ownerships.ownerOf(sessionId) !== undefined;
     this.outboxes.delete(sessionId);
-    this.mirrored.delete(sessionId);
+    this.ownerships.forget(sessionId);
     // A copy's keys are its owner's: dropping this node's copy leaves them (the owner removes them).
     if (!copy) await this.options.redis.delete(sessionId);
     await this.options.local.deleteSession(sessionId);
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this._closed) return;
+    this._closed = true;
     this.options.local.close();
   }
 
-  /** The outbox of a session this node owns (made on its first write), undefined for a mirrored one. */
-  private outbox(sessionId: string): Outbox | undefined {
-    if (this.mirrored.has(sessionId)) return undefined;
+  /** The outbox of a session this node owns, made on its first write. */
+  private outbox(sessionId: string): Outbox {
     let box = this.outboxes.get(sessionId);
     if (box === undefined) {
       box = emptyOutbox(sessionId, undefined, { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 });
@@ -244,8 +328,6 @@ export class RedisEventStore implements EventStore {
   }
 
   private push(box: Outbox, op: Op): void {
-    // Fenced: another node owns the session now; nothing this one writes may reach a viewer.
-    if (box.fenced) return;
     box.ops.push(op);
     if (op.kind === "entry") box.unsentBytes += op.entry.size;
     const unsent = box.ops.length - box.sent;
@@ -270,16 +352,29 @@ export class RedisEventStore implements EventStore {
     while (box.calls.length < REDIS_APPENDS_IN_FLIGHT && box.sent < box.ops.length) this.call(box, box.epoch);
   }
 
+  /**
+   * Makes a session created here this node's in Redis (epoch 1). One Redis already holds under
+   * another owner was taken over (this node's first claim was applied, its answer lost, and the
+   * node was cut off past its lease meanwhile): fenced, as a refused append is.
+   */
   private async claim(box: Outbox): Promise<void> {
     box.claiming = true;
+    let claimed: { epoch: number; owner: string };
     try {
-      box.epoch = await this.options.redis.claim(box.sessionId, this.options.nodeId);
+      claimed = await this.options.redis.claim(box.sessionId, this.options.nodeId);
     } catch (error) {
       this.failed(box, error as Error);
       return;
     } finally {
       box.claiming = false;
     }
+    if (box.fenced || this.outboxes.get(box.sessionId) !== box) return;
+    if (claimed.owner !== this.options.nodeId) {
+      this.fence(box, new FencedError(box.sessionId, 1, String(claimed.epoch), claimed.owner));
+      return;
+    }
+    box.epoch = claimed.epoch;
+    this.ownerships.move(box.sessionId, { at: "owned", epoch: claimed.epoch });
     this.send(box);
   }
 
@@ -320,6 +415,7 @@ export class RedisEventStore implements EventStore {
     const call: Call = { count, position, acknowledged: false };
     box.calls.push(call);
     box.sent += count;
+    box.sentHead = Math.max(box.sentHead, position.head);
     // (Output bytes stay readable meanwhile: the session log's hot ring keeps every entry until it is durable in the replica.)
     this.options.redis
       .append(box.sessionId, epoch, {
@@ -361,11 +457,7 @@ export class RedisEventStore implements EventStore {
       const ops = box.ops.splice(0, done.count);
       box.sent -= done.count;
       Object.assign(box, done.position);
-      for (const op of ops) {
-        if (op.kind === "entry") this.options.local.enqueue(box.sessionId, op.entry);
-        else if (op.kind === "trim") this.options.local.enqueueTrim(box.sessionId, op.first);
-        else this.options.local.enqueueSession(op.session);
-      }
+      for (const op of ops) this.handOver(box.sessionId, op);
     }
     if (this.failure) {
       const ended = this.failure;
@@ -375,8 +467,8 @@ export class RedisEventStore implements EventStore {
     this.send(box);
   }
 
-  /** Redis did not answer (or refused a batch that did not follow): the box is sent again later. */
-  private failed(box: Outbox, error: Error): void {
+  /** Redis did not answer (or refused a batch that did not follow): the box is sent again later (unless `retry` is false). */
+  private failed(box: Outbox, error: Error, retry = true): void {
     this.failure = {
       message: error.message,
       code: "REDIS_UNAVAILABLE",
@@ -384,7 +476,7 @@ export class RedisEventStore implements EventStore {
       attempts: (this.failure?.attempts ?? 0) + 1,
     };
     this.options.onWriteFailed?.(this.failure);
-    if (!box.retrying) {
+    if (retry && !box.retrying) {
       box.retrying = true;
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
     }
@@ -392,6 +484,7 @@ export class RedisEventStore implements EventStore {
 
   /** Once no call is in flight, sends every unacknowledged op again from the oldest. */
   private retry(box: Outbox): void {
+    if (box.fenced) return;
     if (box.calls.length > 0) {
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
       return;
@@ -415,7 +508,8 @@ function emptyOutbox(sessionId: string, epoch: number | undefined, position: Pos
     calls: [],
     broken: false,
     retrying: false,
-    fenced: undefined,
+    fenced: false,
+    sentHead: position.head,
   };
   return { sessionId, epoch, ...idle, ...position };
 }

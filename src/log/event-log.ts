@@ -5,11 +5,12 @@ import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
 import { eventOf } from "./output-entry.js";
 import { RING_IDLE_MS, SessionLog } from "./session-log.js";
+import type { AppendMark } from "./session-log.js";
 import { logUnavailable } from "./store.js";
 import type { EventStore, LogWriteFailure, PersistedSession, StoredLogState } from "./store.js";
 
 /** The key of a session record's meta under which its log's state is saved (see {@link EventLog.saveSession}). */
-const LOG_STATE_KEY = "logState";
+export const LOG_STATE_KEY = "logState";
 /** How often an answer waiting for its events to be durable looks whether the store can write. */
 const WRITE_FAILURE_CHECK_MS = 100;
 
@@ -53,7 +54,7 @@ export class EventLog {
   >();
   private readonly options: EventLogOptions;
   /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
-  private readonly scope = new AsyncLocalStorage<Map<SessionLog, number>>();
+  private readonly scope = new AsyncLocalStorage<Map<SessionLog, AppendMark>>();
   private closed = false;
   private idleCheck: Timer | undefined;
 
@@ -143,7 +144,7 @@ export class EventLog {
    * Runs `fn` noting in `appended` what it (and what it awaits) appends to any log, so that its
    * answer can wait for exactly that ({@link published}).
    */
-  tracking<T>(appended: Map<SessionLog, number>, fn: () => T): T {
+  tracking<T>(appended: Map<SessionLog, AppendMark>, fn: () => T): T {
     return this.scope.run(appended, fn);
   }
 
@@ -153,11 +154,11 @@ export class EventLog {
    * this (read-your-writes: what a client POSTed is then in what it GETs) — and only for its
    * own appends, not for another session's backlog.
    */
-  published(appended: ReadonlyMap<SessionLog, number>): Promise<void> | undefined {
+  published(appended: ReadonlyMap<SessionLog, AppendMark>): Promise<void> | undefined {
     let waits: Array<Promise<void>> | undefined;
-    for (const [log, seq] of appended) {
-      if (seq <= log.head) continue;
-      (waits ??= []).push(log.whenPublished(seq));
+    for (const [log, { seq, drops }] of appended) {
+      if (seq <= log.head && drops === log.drops) continue;
+      (waits ??= []).push(log.whenPublished(seq, drops));
     }
     return waits ? Promise.all(waits).then(() => undefined) : undefined;
   }
@@ -168,14 +169,17 @@ export class EventLog {
    * kept and written when the disk recovers; an answer that waited for it would otherwise hang
    * until then, and a client would take the timeout for a request that was not applied.
    */
-  publishedOrFailing(appended: ReadonlyMap<SessionLog, number>): Promise<LogWriteFailure | undefined> | undefined {
+  publishedOrFailing(appended: ReadonlyMap<SessionLog, AppendMark>): Promise<LogWriteFailure | undefined> | undefined {
     const published = this.published(appended);
     return published === undefined ? undefined : this.unlessFailing(published);
   }
 
-  /** Resolves with `work`'s end (undefined), or with the store's write failure if one comes first. */
+  /**
+   * Resolves with `work`'s end (undefined), or with the store's write failure if one comes first;
+   * rejects as `work` does (its entries were dropped unwritten, see SessionLog.whenPublished).
+   */
   unlessFailing(work: Promise<unknown>): Promise<LogWriteFailure | undefined> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let timer: Timer | undefined;
       const check = () => {
         const failure = this.options.store.writeFailure;
@@ -187,9 +191,9 @@ export class EventLog {
           timer?.cancel();
           resolve(undefined);
         },
-        () => {
+        (error: unknown) => {
           timer?.cancel();
-          resolve(undefined);
+          reject(error);
         },
       );
       check();
@@ -241,7 +245,7 @@ export class EventLog {
       ...(o.ringMaxEntries !== undefined ? { ringMaxEntries: o.ringMaxEntries } : {}),
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
-      onAppend: (seq) => this.scope.getStore()?.set(log, seq),
+      onAppend: (mark) => this.scope.getStore()?.set(log, mark),
     });
     log.subscribe(
       (entry) => {

@@ -25,8 +25,25 @@ export interface SessionLogOptions {
   ringMaxBytes?: number;
   /** Called when a listener throws; the append itself always completes. */
   onListenerError?: (error: unknown) => void;
-  /** Told the seq of each append (the log manager notes a request's appends with it). */
-  onAppend?: (seq: number) => void;
+  /** Told the position of each append (the log manager notes a request's appends with it). */
+  onAppend?: (mark: AppendMark) => void;
+}
+
+/**
+ * Where an append left a log: its seq, and how many drops the log had made by then
+ * ({@link SessionLog.drops}), so that a wait for it after a drop is refused, not answered by
+ * whatever entry comes to that seq later.
+ */
+export interface AppendMark {
+  seq: number;
+  drops: number;
+}
+
+/** Someone waiting for entries up to `seq` to be published (see SessionLog.whenPublished). */
+interface PublishWaiter {
+  seq: number;
+  resolve: () => void;
+  reject: (error: SwitchboardError) => void;
 }
 
 /** How often the EventLog checks for logs that appended nothing meanwhile (see {@link SessionLog.releaseRingIfIdle}). */
@@ -51,7 +68,10 @@ export class SessionLog implements AppendableLog {
   /** Listeners that are not `background` (see {@link watched}). */
   private watchers = 0;
   private readonly onListenerError: (error: unknown) => void;
-  private readonly onAppend: ((seq: number) => void) | undefined;
+  private readonly onAppend: ((mark: AppendMark) => void) | undefined;
+  private _drops = 0;
+  /** Why the last {@link dropUnwritten} dropped what it did. */
+  private dropRefusal: () => SwitchboardError = () => new SwitchboardError("INTERNAL", "no entry was dropped");
   /** Seq of the newest appended event, published or not. */
   private _head: number;
   private _first: number;
@@ -64,7 +84,7 @@ export class SessionLog implements AppendableLog {
   private pending: StoredEntry[] = [];
   private pendingStart = 0;
   private publishing = false;
-  private publishWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  private publishWaiters: PublishWaiter[] = [];
   private retainedBytes: number;
   private durableSeq: number;
   /**
@@ -111,6 +131,14 @@ export class SessionLog implements AppendableLog {
     return this.publishedHead;
   }
 
+  /**
+   * How many times this log dropped what it had appended and not written ({@link dropUnwritten}):
+   * part of an {@link AppendMark}.
+   */
+  get drops(): number {
+    return this._drops;
+  }
+
   /** Seq of the newest appended event, which may not be durable (and so not published) yet. */
   get appendedHead(): number {
     return this._head;
@@ -151,12 +179,23 @@ export class SessionLog implements AppendableLog {
   }
 
   /**
-   * Resolves once the events up to `seq` (default: everything appended so far) are published,
-   * or the log was retired. For answers that must show what they appended (read-your-writes).
+   * Resolves once the events up to `seq` (default: everything appended so far) are published:
+   * for answers that must show what they appended (read-your-writes), so it never resolves for an
+   * entry no store will hold. Rejects when that entry is dropped unwritten ({@link dropUnwritten}:
+   * the shared log fenced this node) or its log was removed before the store wrote it.
    */
-  whenPublished(seq = this._head): Promise<void> {
-    if (seq <= this.publishedHead || this.retired) return Promise.resolve();
-    return new Promise((resolve) => this.publishWaiters.push({ seq, resolve }));
+  whenPublished(seq = this._head, drops = this._drops): Promise<void> {
+    if (drops !== this._drops) return Promise.reject(this.dropRefusal());
+    if (seq <= this.publishedHead) return Promise.resolve();
+    if (this.retired) return Promise.reject(this.removedBeforeWritten());
+    return new Promise((resolve, reject) => this.publishWaiters.push({ seq, resolve, reject }));
+  }
+
+  private removedBeforeWritten(): SwitchboardError {
+    return new SwitchboardError(
+      "SESSION_NOT_FOUND",
+      `session ${this.sessionId} was removed before these events were written; they were not kept`,
+    );
   }
 
   get listenerCount(): number {
@@ -233,9 +272,15 @@ export class SessionLog implements AppendableLog {
   /**
    * Drops the entries appended after the durable position, which no store will ever hold
    * (cluster mode: the shared log fenced this node's writes). The log goes on from what its
-   * readers saw, as a copy of the new owner's (see SessionManager.follow). Returns how many.
+   * readers saw, as a copy of the new owner's (see SessionManager.follow); whoever waits for a
+   * dropped entry ({@link whenPublished}) is refused with `refusal`. Returns how many.
    */
-  dropUnwritten(): number {
+  dropUnwritten(refusal: () => SwitchboardError): number {
+    this._drops++;
+    this.dropRefusal = refusal;
+    const refused = this.publishWaiters.filter((w) => w.seq > this.durableSeq);
+    this.publishWaiters = this.publishWaiters.filter((w) => w.seq <= this.durableSeq);
+    for (const w of refused) w.reject(refusal());
     const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > this.durableSeq);
     if (unwritten.length === 0) return 0;
     this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= this.durableSeq);
@@ -335,7 +380,7 @@ export class SessionLog implements AppendableLog {
     this.ring.push(entry);
     this.pending.push(entry);
     this.store.enqueue(this.sessionId, entry);
-    this.onAppend?.(entry.seq);
+    this.onAppend?.({ seq: entry.seq, drops: this._drops });
   }
 
   /**
@@ -431,7 +476,8 @@ export class SessionLog implements AppendableLog {
     this.watchers = 0;
     this.pending = [];
     this.pendingStart = 0;
-    for (const w of this.publishWaiters.splice(0)) w.resolve();
+    // What the store wrote was published to them; nothing more will be.
+    for (const w of this.publishWaiters.splice(0)) w.reject(this.removedBeforeWritten());
     this.backlog.release();
   }
 

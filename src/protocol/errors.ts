@@ -102,6 +102,11 @@ export const ERROR_CODES = {
     summary:
       "Cluster mode: the node that runs the session did not answer a request forwarded to it in time (`node` names it). It was not acted on if that node never read it; retry later.",
   },
+  FENCED: {
+    status: 503,
+    summary:
+      "Cluster mode: the node that took the request no longer runs the session (another node took it over, `node` names it). Nothing of the request was applied; send it again.",
+  },
   // Not SPAWN_FAILED (422): the request is fine and will work once descriptors are free; a 5xx
   // is what operators alert on. Named for the kind of failure, so other limits can share it.
   RESOURCE_EXHAUSTED: {

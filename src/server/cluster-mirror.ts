@@ -10,6 +10,7 @@ import { OutputEntry } from "../log/output-entry.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
+import { repairReplica } from "../cluster/replica-repair.js";
 import type { SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { RemoteSession } from "../sessions/remote-session.js";
@@ -22,6 +23,8 @@ import type { Logger } from "./logger.js";
 export const MIRROR_SWEEP_MS = 1000;
 /** Entries read from a session's stream per XRANGE. */
 export const MIRROR_READ_ENTRIES = 1000;
+/** What a session id can be (newSessionId: 22 url-safe characters; older ids may differ in length). */
+const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 /** Newest entries read for the last line of a session this node does not copy (see RemoteSession.showShared). */
 export const MIRROR_TAIL_ENTRIES = 16;
 
@@ -64,20 +67,67 @@ export class ClusterMirror {
   constructor(private readonly o: ClusterMirrorOptions) {}
 
   /**
-   * Before the log loads (at start): the sessions other nodes own are marked as copies in the
-   * store, so that what this node's replica holds of them is not taken for its own.
+   * Before the log loads (at start): makes the replica consistent with Redis (replica-repair.ts)
+   * and gives each session its ownership. Sessions Redis names this node the owner of (it ran them
+   * before a crash or a stop) are adopted: their epoch raised, so that nothing of an earlier run of
+   * this node id (one paused, not dead) is written any more, and their replica brought up to
+   * Redis's head; the others are copies. Sessions Redis no longer has are dropped.
    */
   async prepare(): Promise<void> {
-    for (const id of await this.o.log.sessionIds()) {
-      const owner = await this.o.redis.hget(sessionKeys(this.o.keyPrefix, id).meta, "owner");
-      if (owner !== null && owner !== this.o.nodeId) this.o.store.mirror(id, owner);
+    const local = this.o.store.local;
+    const stored = new Map(local.loadSessions().map((s) => [s.id, s]));
+    const ids = await this.o.log.sessionIds();
+    const listed = new Set(ids);
+    for (const id of stored.keys()) if (!listed.has(id)) await this.repair(id, undefined, stored, false);
+    for (const id of ids) {
+      let shared = await this.o.log.session(id);
+      if (shared === undefined) continue;
+      const epoch =
+        shared.owner === this.o.nodeId ? await this.o.log.bumpEpoch(id, this.o.nodeId, this.o.nodeId) : undefined;
+      if (epoch === undefined) {
+        this.o.store.mirror(id, shared.owner);
+        await this.repair(id, shared, stored, false);
+        continue;
+      }
+      this.o.store.adopting(id, epoch, this.o.nodeId);
+      // Read again under the new epoch: nobody moves its head from here on but this node.
+      shared = (await this.o.log.session(id)) ?? shared;
+      await this.repair(id, shared, stored, true);
+      this.o.store.adopt(id, shared.position);
     }
+  }
+
+  private async repair(
+    id: string,
+    shared: SharedSession | undefined,
+    stored: ReadonlyMap<string, PersistedSession>,
+    owned: boolean,
+  ): Promise<void> {
+    const local = this.o.store.local;
+    const done = await repairReplica({ log: this.o.log, local, id, shared, stored: stored.get(id), owned });
+    if (done !== "kept" && (stored.has(id) || owned))
+      this.o.logger.warn(
+        { sessionId: id, repair: done, head: shared?.position.head },
+        done === "dropped"
+          ? "cluster: this node's replica of a session did not match Redis (or Redis no longer has it): dropped, copied again on demand"
+          : "cluster: this node's replica of its own session did not match Redis: rebuilt from Redis",
+      );
   }
 
   /** A session restored at start from this node's replica: filled on demand too. */
   restored(session: RemoteSession): RemoteSession {
     session.fillNow = () => this.fill(session.id);
     return session;
+  }
+
+  /**
+   * Lists a session this node has not heard of yet if Redis has it (another node created it a
+   * moment ago and its notification is on its way): the request that names it is then answered
+   * as on its owner, never SESSION_NOT_FOUND. Ids that cannot be session ids cost no round trip.
+   */
+  async discover(id: string): Promise<void> {
+    if (this.closed || !SESSION_ID.test(id) || this.o.sessions.get(id) !== undefined) return;
+    await this.fill(id);
   }
 
   /** Subscribes to the notifications and fills every copy once; then keeps them filled. */

@@ -1,5 +1,6 @@
 import { Membership } from "../cluster/membership.js";
 import type { TakenSession } from "../cluster/membership.js";
+import { REDIS_RETRY_MS } from "../cluster/redis-store.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
 import type { SessionLog } from "../log/session-log.js";
 import { RemoteSession } from "../sessions/remote-session.js";
@@ -49,16 +50,28 @@ export function watchMembers(o: TakeoverOptions): Membership {
 async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<void> {
   const { sessionId, deadNode } = taken;
   const copy = o.sessions.get(sessionId);
-  const shared = await o.cluster.log.session(sessionId);
-  if (!(copy instanceof RemoteSession) || shared === undefined) return;
-  const log = copy.log;
-  // Its copy may not have been kept up (nobody here watched it): brought up from where it is.
-  await copyShared(o.cluster.log, sessionId, log, shared.position);
-  if (log.appendedHead !== shared.position.head)
-    throw new Error(
-      `session ${sessionId}: its copy stopped at ${log.appendedHead}, Redis holds ${shared.position.head}`,
-    );
-  o.store.adopt(sessionId, taken.epoch, shared.position);
+  if (!(copy instanceof RemoteSession)) return;
+  o.store.adopting(sessionId, taken.epoch, deadNode);
+  // This node holds the epoch now: nobody else can finish the adoption, so it is tried until it
+  // is done (Redis may be unreachable for a while) or the session or the node goes away.
+  for (let attempt = 1; ; attempt++) {
+    if (o.store.closed || o.sessions.get(sessionId) !== copy) return;
+    try {
+      const shared = await o.cluster.log.session(sessionId);
+      if (shared === undefined) return;
+      // Its copy may not have been kept up (nobody here watched it): brought up from where it is.
+      await copyShared(o.cluster.log, sessionId, copy.log, shared.position);
+      if (copy.log.appendedHead !== shared.position.head)
+        throw new Error(
+          `session ${sessionId}: its copy stopped at ${copy.log.appendedHead}, Redis holds ${shared.position.head}`,
+        );
+      o.store.adopt(sessionId, shared.position);
+      break;
+    } catch (error) {
+      o.logger.warn({ err: error, sessionId, attempt }, "cluster: adopting a dead node's session failed; trying again");
+      await new Promise<void>((resolve) => o.clock.setTimeout(resolve, REDIS_RETRY_MS));
+    }
+  }
   const session = o.sessions.adopt(sessionId, (record, sessionLog, ctx) => {
     // Its pid is one on the dead node's host: this node terminates nothing by it (see TerminalSession.markLost).
     record.pidStart = null;

@@ -50,6 +50,11 @@ export interface GatewayCore {
   plugins: PluginHost | undefined;
   /** Cluster mode: the nodes as `GET /v1/nodes` lists them (undefined on a single node). */
   nodes: (() => Promise<NodeListing[]>) | undefined;
+  /**
+   * Cluster mode: brings a session another node created into this node's list when a request
+   * names it before the notification came (read-your-writes across nodes); undefined on a single node.
+   */
+  discover: ((sessionId: string) => Promise<void>) | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */

@@ -118,6 +118,8 @@ async function openGateway(
   const rpc = log.cluster && (await forwardToOwners(base, log.cluster, core));
   const membership = sessions.membership;
   if (membership) core.nodes = () => membership.list();
+  const mirror = sessions.mirror;
+  if (mirror) core.discover = (id) => mirror.discover(id);
   const pruner = await startPruner(base, core);
   const front = await startListening(base, core, log.fds);
   const reload = configReloader({
@@ -173,6 +175,7 @@ function buildCore(
     forwarder: undefined,
     messageIndex: undefined,
     nodes: undefined,
+    discover: undefined,
     pluginAgents: new Map(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
     catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),

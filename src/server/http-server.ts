@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { SessionLog } from "../log/session-log.js";
+import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
 import type { GatewayCore, RequestContext } from "./context.js";
@@ -171,6 +171,9 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
     const identity = guard.authenticate(req);
     identityName = identity.name;
+    const named = match.kind === "found" && url.pathname.startsWith("/v1/sessions/") ? match.params["id"] : undefined;
+    if (named !== undefined && core.discover !== undefined && core.sessions.get(named) === undefined)
+      await core.discover(named);
     if (match.kind === "method-not-allowed") {
       res.setHeader("Allow", match.allow.join(", "));
       throw new SwitchboardError(
@@ -189,7 +192,7 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
     // Read-your-writes: a request that may append answers once its events are published (durable).
     // While the disk refuses writes, only new work is refused (LOG_UNAVAILABLE); steering is
     // applied and its events wait in memory, so its answer says that instead of waiting for it.
-    const appended = new Map<SessionLog, number>();
+    const appended = new Map<SessionLog, AppendMark>();
     if (req.method !== "GET" && req.method !== "HEAD")
       holdAnswers(res, () =>
         core.events

@@ -42,9 +42,11 @@ export function sendJsonText(
   if (hold) {
     answerHolds.delete(res);
     res.statusCode = status;
+    // Refused: what the request appended will never be written (fenced, removed), so the
+    // request did not take effect and its answer is that error, never the success.
     void hold.then(
       (more) => sendJsonText(res, status, text, { ...headers, ...more }),
-      () => sendJsonText(res, status, text, headers),
+      (error: unknown) => sendError(res, error),
     );
     return;
   }

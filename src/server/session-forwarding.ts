@@ -8,7 +8,7 @@ import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
 import { ROLES } from "./config.js";
 import type { EventLog } from "../log/event-log.js";
-import type { SessionLog } from "../log/session-log.js";
+import type { AppendMark, SessionLog } from "../log/session-log.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -142,8 +142,14 @@ export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: I
  * read-your-writes on the node the client reached, as on the owner.
  */
 export async function forwardToOwner(core: GatewayCore, owner: string, call: SessionCall): Promise<ForwardedAnswer> {
-  if (core.forwarder === undefined) throw new SwitchboardError("INTERNAL", "no forwarder outside cluster mode");
-  const answer = await core.forwarder.forward(owner, call);
+  const forwarder = core.forwarder;
+  if (forwarder === undefined) throw new SwitchboardError("INTERNAL", "no forwarder outside cluster mode");
+  const answer = await forwarder.forward(owner, call).catch((error: unknown) => {
+    // The node asked was fenced: nothing was applied there, so the call goes once to the owner it names.
+    const next = movedTo(error);
+    if (next === undefined || next === owner) throw error;
+    return forwarder.forward(next, call);
+  });
   await Promise.all(
     Object.entries(answer.published).map(async ([id, seq]) => {
       const copy = core.sessions.get(id);
@@ -153,13 +159,22 @@ export async function forwardToOwner(core: GatewayCore, owner: string, call: Ses
   return answer;
 }
 
+/** The new owner a FENCED refusal names (undefined for any other error). */
+function movedTo(error: unknown): string | undefined {
+  if (!(error instanceof SwitchboardError) || error.code !== "FENCED") return undefined;
+  const node = error.details?.["node"];
+  return typeof node === "string" && node !== "" ? node : undefined;
+}
+
 /**
  * The owner's side: parses a forwarded call and runs it as the route would (errors are the
- * route's), then waits, as an HTTP answer does, until what it appended is published.
+ * route's), then waits, as an HTTP answer does, until what it appended is published. A call
+ * for a session this node no longer runs (it was fenced since the caller looked) is refused
+ * FENCED, naming the owner it follows now: nothing of it was applied.
  */
 export function forwardedCallHandler(
   run: (call: SessionCall) => Promise<SessionAnswer>,
-  o: { events: EventLog; logger: Logger },
+  o: { events: EventLog; logger: Logger; sessions: { get(id: string): unknown } },
 ): NodeRequestHandler {
   return async (request): Promise<ForwardedAnswer> => {
     const call = ForwardedCall.safeParse(request);
@@ -171,7 +186,14 @@ export function forwardedCallHandler(
       throw new SwitchboardError("BAD_REQUEST", "the forwarded request is malformed (are all nodes one version?)");
     }
     const { identity, ...rest } = call.data;
-    const appended = new Map<SessionLog, number>();
+    const here = o.sessions.get(rest.sessionId);
+    if (here instanceof RemoteSession && rest.action !== "message")
+      throw new SwitchboardError(
+        "FENCED",
+        `node ${here.nodeId} runs session ${rest.sessionId} now, not the node this request was sent to; nothing was applied`,
+        { node: here.nodeId },
+      );
+    const appended = new Map<SessionLog, AppendMark>();
     let answer: SessionAnswer;
     try {
       answer = await o.events.tracking(appended, () =>
@@ -187,7 +209,7 @@ export function forwardedCallHandler(
       throw error;
     }
     const failure = await o.events.publishedOrFailing(appended);
-    const published = Object.fromEntries([...appended].map(([log, seq]) => [log.sessionId, seq]));
+    const published = Object.fromEntries([...appended].map(([log, { seq }]) => [log.sessionId, seq]));
     return { ...answer, published, ...(failure ? { pending: failure.code ?? "write-failed" } : {}) };
   };
 }

@@ -1,4 +1,4 @@
-import type { SessionLog } from "../log/session-log.js";
+import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -85,6 +85,8 @@ class MultiplexConnection {
   private readonly pacing: FeedPacing;
   private readonly releaseShare: () => void;
   private disposed = false;
+  /** Sessions being looked up in Redis (cluster mode), each with the frames waiting behind it. */
+  private readonly discovering = new Map<string, Promise<void>>();
 
   constructor(
     private readonly core: GatewayCore,
@@ -187,12 +189,36 @@ class MultiplexConnection {
       return;
     }
     const frame = checked.frame;
+    // Cluster mode: a session this node has not listed yet is looked up in Redis first; the
+    // frames naming it wait behind that, in order (see ClusterMirror.discover).
+    const named = "session" in frame ? frame.session : undefined;
+    const discover = this.core.discover;
+    if (named !== undefined && discover !== undefined) {
+      const before = this.discovering.get(named);
+      if (before !== undefined || this.core.sessions.get(named) === undefined) {
+        const after = (before ?? discover(named))
+          .catch((error: unknown) =>
+            this.core.logger.warn({ err: error, sessionId: named }, "looking a session up failed"),
+          )
+          .then(() => {
+            if (this.discovering.get(named) === after) this.discovering.delete(named);
+            if (!this.disposed) this.take(frame);
+          });
+        this.discovering.set(named, after);
+        return;
+      }
+    }
+    this.take(frame);
+  }
+
+  /** Handles a frame that passed its checks (its session listed here, if it names one). */
+  private take(frame: ClientFrame): void {
     if (isSteering(frame)) {
       const owner = this.forwarding.owner(frame.session);
       if (owner !== undefined) return this.forward(owner, frame);
     }
     try {
-      const appended = new Map<SessionLog, number>();
+      const appended = new Map<SessionLog, AppendMark>();
       const result = this.core.events.tracking(appended, () => this.handle(frame));
       if (frame.ref !== undefined && frame.op !== "subscribe" && frame.op !== "ping") {
         const ack =
@@ -202,7 +228,12 @@ class MultiplexConnection {
         // Acknowledged once what the frame appended is published (read-your-writes, as over HTTP),
         // or at once while the disk refuses writes: the frame was applied, its events wait.
         const published = this.core.events.publishedOrFailing(appended);
-        if (published) void published.then(() => !this.disposed && this.send(ack));
+        if (published)
+          void published.then(
+            () => !this.disposed && this.send(ack),
+            // Dropped unwritten (fenced): the frame did not take effect, and its answer says so.
+            (error: unknown) => !this.disposed && this.refuse(frame, error),
+          );
         else this.send(ack);
       }
     } catch (error) {

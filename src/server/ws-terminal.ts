@@ -59,6 +59,24 @@ export class TerminalEndpoint {
       // A malformed escape cannot name a session.
       throw new SwitchboardError("SESSION_NOT_FOUND", "no such session");
     }
+    const discover = this.core.discover;
+    if (discover !== undefined && this.core.sessions.get(id) === undefined)
+      return discover(id).then(() => {
+        if (socket.destroyed) return undefined;
+        return this.upgradeTo(req, socket, head, identity, url, id);
+      });
+    return this.upgradeTo(req, socket, head, identity, url, id);
+  }
+
+  /** {@link handleUpgrade} once the session is listed here (or known not to exist). */
+  private upgradeTo(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    identity: Identity,
+    url: URL,
+    id: string,
+  ): Promise<void> | undefined {
     const session = sessionFor(this.core.sessions, identity, id, "see");
     // Empty is absent and a parameter given twice is BAD_REQUEST, as on every HTTP route.
     const sinceRaw = queryParam(url, "since");

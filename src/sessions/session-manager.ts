@@ -192,7 +192,14 @@ export class SessionManager {
     const owned = this.sessions.get(id);
     if (owned === undefined || owned instanceof RemoteSession) return undefined;
     owned.dispose();
-    owned.log.dropUnwritten();
+    owned.log.dropUnwritten(
+      () =>
+        new SwitchboardError(
+          "FENCED",
+          `session ${id} is run by node ${nodeId} now: this node was cut off from Redis past its lease and ${nodeId} took the session over, so these events were not written; send them again`,
+          { node: nodeId },
+        ),
+    );
     const copy = new RemoteSession({ ...owned.record }, owned.log, this.ctx, nodeId);
     this.sessions.set(id, copy);
     this.emitChange(copy);

@@ -317,11 +317,13 @@ export abstract class Session {
     this.persist();
     for (const wake of this.stopWaiters.splice(0)) wake();
     this.endPending = true;
-    void this.log.whenPublished(last.seq).then(() => {
+    const settled = () => {
       this.endPending = false;
       if (!this._removed) this.ctx.changed(this);
       for (const wake of this.endWaiters.splice(0)) wake();
-    });
+    };
+    // Refused when the end is never written (removed, or fenced in cluster mode): nobody waits on.
+    this.log.whenPublished(last.seq).then(settled, settled);
     return last;
   }
 

@@ -30,7 +30,7 @@ describe("RedisLog", () => {
     const server = await startRedis();
     const redis = await client(server.url);
     const log = new RedisLog(redis, "t:");
-    expect(await log.claim("s1", "gw-a")).toBe(1);
+    expect(await log.claim("s1", "gw-a")).toEqual({ epoch: 1, owner: "gw-a" });
     await fc.assert(
       fc.asyncProperty(
         fc.array(
@@ -99,7 +99,9 @@ describe("RedisLog", () => {
     // came back): held already, answered with the head, not refused as a gap (regression: the
     // owner sent it again every 250 ms forever and its session stopped, bench/README.md).
     expect(await log.append("s1", 1, { entries: [event(1, "a"), event(2, "b")], position: position(2) })).toBe(3);
-    expect(await log.bumpEpoch("s1", "gw-b")).toBe(2);
+    // Only from the owner named: a takeover never takes a session its owner came back for.
+    expect(await log.bumpEpoch("s1", "gw-c", "gw-x")).toBeUndefined();
+    expect(await log.bumpEpoch("s1", "gw-b", "gw-a")).toBe(2);
     const refused = log.append("s1", 1, { entries: [event(4, "d")], position: position(4) });
     await expect(refused).rejects.toBeInstanceOf(FencedError);
     await expect(refused).rejects.toThrow(

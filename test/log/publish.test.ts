@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog } from "../../src/log/index.js";
-import type { LogEntry, SessionLog, StoredEntry } from "../../src/log/index.js";
+import type { LogEntry, AppendMark, SessionLog, StoredEntry } from "../../src/log/index.js";
 import { StoreStub } from "../helpers/store-stub.js";
 
 /** A store in memory whose commits the test acknowledges by hand, one queued entry at a time. */
@@ -103,12 +103,12 @@ describe("publication", () => {
     const store = new ManualStore();
     const events = new EventLog({ store, clock: new ManualClock() });
     const log = events.create("s");
-    const appended = new Map<SessionLog, number>();
+    const appended = new Map<SessionLog, AppendMark>();
     expect(events.published(appended)).toBeUndefined();
     events.tracking(appended, () => log.append({ type: "custom", name: "n", data: 1 }));
     // Another log's backlog is not waited for.
     events.create("other").append({ type: "custom", name: "n", data: 2 });
-    expect(appended.get(log)).toBe(1);
+    expect(appended.get(log)).toEqual({ seq: 1, drops: 0 });
     expect(appended.size).toBe(1);
     let done = false;
     const wait = events.published(appended)!.then(() => (done = true));

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { EventLog } from "../../src/log/index.js";
+import { SwitchboardError } from "../../src/protocol/index.js";
 import type { LogEntry, SessionLog, StoredEntry } from "../../src/log/index.js";
 import { StoreStub } from "../helpers/store-stub.js";
 
@@ -64,7 +65,8 @@ function readAll(log: SessionLog): string[] {
 }
 
 describe("a fenced session's log follows the new owner's", () => {
-  it("drops what the shared log refused and goes on with the new owner's entries: readers and listeners see the shared log, each entry once (property)", () => {
+  it("drops what the shared log refused and goes on with the new owner's entries: readers and listeners see the shared log, each entry once (property)", async () => {
+    const refusals: Array<Promise<string[]>> = [];
     fc.assert(
       fc.property(
         fc.array(entry, { maxLength: 20 }),
@@ -82,7 +84,12 @@ describe("a fenced session's log follows the new owner's", () => {
             for (const e of written) append(log, e);
             events.flush();
             store.fence("s");
-            for (const e of refused) append(log, e);
+            const waits: Array<Promise<string>> = [];
+            for (const e of refused) {
+              append(log, e);
+              // Whoever waits for a refused entry is refused, never told it was published.
+              waits.push(log.whenPublished(log.appendedHead).then(() => "published", (err: Error) => err.message));
+            }
             events.flush();
 
             // The shared log: the same first entries, then the new owner's.
@@ -91,12 +98,13 @@ describe("a fenced session's log follows the new owner's", () => {
             for (const e of theirs) append(owner, e);
             events.flush();
 
-            expect(log.dropUnwritten()).toBe(refused.length);
+            expect(log.dropUnwritten(() => new SwitchboardError("FENCED", "fenced"))).toBe(refused.length);
             expect([log.head, log.appendedHead, log.outputBytes]).toEqual([
               written.length,
               written.length,
               (store.committed.get("s") ?? []).reduce((n, e) => n + ((e.outEnd ?? 0) - (e.outStart ?? 0)), 0),
             ]);
+            refusals.push(Promise.all(waits));
             store.follow();
             for (const e of owner.read(written.length, { limit: 1000 }).entries) log.appendCopy(e as StoredEntry);
             events.flush();
@@ -111,5 +119,7 @@ describe("a fenced session's log follows the new owner's", () => {
       ),
       { numRuns: 200 },
     );
+    for (const answers of await Promise.all(refusals)) expect(answers.every((a) => a === "fenced")).toBe(true);
+    expect((await Promise.all(refusals)).flat().length).toBeGreaterThan(0);
   });
 });

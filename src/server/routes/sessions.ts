@@ -338,11 +338,12 @@ async function appendEvents(core: GatewayCore, call: SessionCall): Promise<Sessi
     session instanceof StreamSession
       ? session.appendExternal(events)
       : events.map((e) => appendExternalEvent(session, e));
+  const drops = session.log.drops;
   // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
   await session.log.backlog.caughtUp();
   const first = stored[0]!.seq;
   const last = stored[stored.length - 1]!.seq;
   // The answer's head includes this batch: wait until it is published (durable).
-  await session.log.whenPublished(last);
+  await session.log.whenPublished(last, drops);
   return { status: 200, body: { appended: stored.length, first, last, head: session.log.head } };
 }

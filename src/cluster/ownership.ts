@@ -1,0 +1,69 @@
+// Whose a session is, as this node sees it (cluster mode), as a closed union, and the moves
+// between those states: what RedisEventStore (redis-store.ts) keeps per session and checks every
+// move against, so that the order of calls elsewhere cannot leave two owners or none.
+
+import type { FencedError } from "./redis-log.js";
+
+/**
+ * A session's ownership on this node ({@link OWNERSHIP_MOVES} lists the moves):
+ * - `owned`: this node appends it to Redis under `epoch` (undefined: a new session not yet claimed);
+ * - `copy`: `owner` appends it; this node copies what Redis holds into its replica;
+ * - `adopting`: this node raised the epoch to `epoch` (a takeover, or its own sessions after a
+ *   restart) and brings its replica up to Redis's head; nothing is appended until it is `owned`;
+ * - `fenced`: Redis refused this node's append under an older epoch: what it appends is dropped,
+ *   its process is being stopped, and it becomes a copy of `owner` (or is removed, `owner` "").
+ */
+export type Ownership =
+  | { at: "owned"; epoch: number | undefined }
+  | { at: "copy"; owner: string }
+  | { at: "adopting"; epoch: number; from: string }
+  | { at: "fenced"; owner: string; error: FencedError };
+export type OwnershipAt = Ownership["at"];
+
+/** The moves a session's ownership makes; any other is a bug, and {@link Ownerships.move} throws on it. */
+export const OWNERSHIP_MOVES: Readonly<Record<OwnershipAt, readonly OwnershipAt[]>> = {
+  // Fenced by a refused append or an epoch check; claimed (epoch set) on its first append.
+  owned: ["owned", "fenced"],
+  // Won a takeover; taken over by a third node (another owner named).
+  copy: ["adopting", "copy"],
+  // Adopted; raised again by someone else meanwhile.
+  adopting: ["owned", "fenced"],
+  // Its process stopped: it follows the new owner.
+  fenced: ["copy"],
+};
+
+/** Every session's {@link Ownership} on this node; sessions it has not seen have none. */
+export class Ownerships {
+  private readonly states = new Map<string, Ownership>();
+
+  get(sessionId: string): Ownership | undefined {
+    return this.states.get(sessionId);
+  }
+
+  /** Records a session this node sees for the first time (created here, or found in Redis). */
+  begin(sessionId: string, state: Ownership): void {
+    const now = this.states.get(sessionId);
+    if (now !== undefined)
+      throw new Error(`session ${sessionId} is ${now.at} on this node already: it cannot begin as ${state.at}`);
+    this.states.set(sessionId, state);
+  }
+
+  /** Moves a session to `state`; throws on a move {@link OWNERSHIP_MOVES} does not list. */
+  move(sessionId: string, state: Ownership): void {
+    const now = this.states.get(sessionId);
+    if (now === undefined || !OWNERSHIP_MOVES[now.at].includes(state.at))
+      throw new Error(`session ${sessionId}: ownership cannot move from ${now?.at ?? "none"} to ${state.at}`);
+    this.states.set(sessionId, state);
+  }
+
+  /** The session is gone (deleted, or dropped by Redis): this node forgets it in any state. */
+  forget(sessionId: string): void {
+    this.states.delete(sessionId);
+  }
+
+  /** The node that appends a session this node does not (copy, fenced: the new owner; adopting: none yet). */
+  ownerOf(sessionId: string): string | undefined {
+    const state = this.states.get(sessionId);
+    return state?.at === "copy" || state?.at === "fenced" ? state.owner : undefined;
+  }
+}
