@@ -182,7 +182,10 @@ export async function serve(argv: string[]): Promise<number> {
   // A rejection nobody handles is a bug: logged as one (the tests fail on that line) while the
   // gateway goes on, so one missed handler does not end every session it runs.
   process.on("unhandledRejection", (reason) =>
-    gateway.core.logger.error({ err: reason, bug: "unhandled-rejection" }, "bug: a promise was rejected with no handler"),
+    gateway.core.logger.error(
+      { err: reason, bug: "unhandled-rejection" },
+      "bug: a promise was rejected with no handler",
+    ),
   );
   const stopped = new Promise<NodeJS.Signals>((done) => {
     const stop = (signal: NodeJS.Signals) => done(signal);

@@ -88,7 +88,12 @@ describe("a fenced session's log follows the new owner's", () => {
             for (const e of refused) {
               append(log, e);
               // Whoever waits for a refused entry is refused, never told it was published.
-              waits.push(log.whenPublished(log.appendedHead).then(() => "published", (err: Error) => err.message));
+              waits.push(
+                log.whenPublished(log.appendedHead).then(
+                  () => "published",
+                  (err: Error) => err.message,
+                ),
+              );
             }
             events.flush();
 
