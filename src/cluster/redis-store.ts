@@ -1,4 +1,5 @@
 import type { Clock } from "../core/clock.js";
+import { SwitchboardError } from "../protocol/index.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { SqliteEventStore } from "../log/sqlite-store.js";
 import type {
@@ -61,6 +62,9 @@ interface Outbox extends Position {
   retrying: boolean;
   /** Redis refused it under a newer epoch: nothing more of it is sent (see RedisEventStore.fence). */
   fenced: boolean;
+  /** Ops handed to the replica since the box was made (Redis holds them), and who waits for a count of them. */
+  handedOver: number;
+  sharedWaiters: Array<{ count: number; resolve: () => void; reject: (error: Error) => void }>;
   // The Position fields: the log as the acknowledged ops leave it in Redis.
 }
 
@@ -92,6 +96,8 @@ export class RedisEventStore implements EventStore {
   private readonly outboxes = new Map<string, Outbox>();
   /** Whose each session is (see ownership.ts): moved only by this store's methods. */
   private readonly ownerships = new Ownerships();
+  /** The sessions whose writes Redis is failing now, and since when (one failure for all of them). */
+  private readonly failing = new Set<string>();
   private failure: LogWriteFailure | undefined;
   private _closed = false;
 
@@ -147,6 +153,7 @@ export class RedisEventStore implements EventStore {
    */
   follow(sessionId: string, owner: string): void {
     this.outboxes.delete(sessionId);
+    this.recovered(sessionId);
     this.ownerships.move(sessionId, { at: "copy", owner });
   }
 
@@ -180,6 +187,15 @@ export class RedisEventStore implements EventStore {
       box.ops = [];
       box.sent = 0;
       box.unsentBytes = 0;
+      for (const waiter of box.sharedWaiters.splice(0))
+        waiter.reject(
+          new SwitchboardError(
+            "FENCED",
+            `session ${box.sessionId} is run by node ${error.owner} now: this node was cut off from Redis past its lease; send the request again`,
+            { node: error.owner },
+          ),
+        );
+      this.recovered(box.sessionId);
       this.options.onFenced(box.sessionId, error);
     });
   }
@@ -200,12 +216,28 @@ export class RedisEventStore implements EventStore {
           taken = i + 1;
         }
         for (const op of box.ops.splice(0, taken)) this.handOver(box.sessionId, op);
+        this.handedOverCount(box, taken);
         return;
       } catch (error) {
         this.failed(box, error as Error, false);
         await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, REDIS_RETRY_MS));
       }
     }
+  }
+
+  whenShared(sessionId: string): Promise<void> {
+    const box = this.outboxes.get(sessionId);
+    if (box === undefined || box.ops.length === 0) return Promise.resolve();
+    const count = box.handedOver + box.ops.length;
+    return new Promise((resolve, reject) => box.sharedWaiters.push({ count, resolve, reject }));
+  }
+
+  private handedOverCount(box: Outbox, ops: number): void {
+    box.handedOver += ops;
+    if (box.sharedWaiters.length === 0) return;
+    const ready = box.sharedWaiters.filter((w) => w.count <= box.handedOver);
+    box.sharedWaiters = box.sharedWaiters.filter((w) => w.count > box.handedOver);
+    for (const waiter of ready) waiter.resolve();
   }
 
   /** An op Redis holds goes to the replica, whose commit publishes it. */
@@ -222,7 +254,7 @@ export class RedisEventStore implements EventStore {
 
   /** Redis writes that failed and wait to be retried, or the replica's failure. */
   get writeFailure(): LogWriteFailure | undefined {
-    return this.failure ?? this.options.local.writeFailure;
+    return (this.failing.size > 0 ? this.failure : undefined) ?? this.options.local.writeFailure;
   }
 
   /** Entries and records queued for Redis or the replica and not written yet (for metrics). */
@@ -305,6 +337,7 @@ export class RedisEventStore implements EventStore {
   async deleteSession(sessionId: string): Promise<void> {
     const copy = this.ownerships.ownerOf(sessionId) !== undefined;
     this.outboxes.delete(sessionId);
+    this.recovered(sessionId);
     this.ownerships.forget(sessionId);
     // A copy's keys are its owner's: dropping this node's copy leaves them (the owner removes them).
     if (!copy) await this.options.redis.delete(sessionId);
@@ -458,17 +491,26 @@ export class RedisEventStore implements EventStore {
       box.sent -= done.count;
       Object.assign(box, done.position);
       for (const op of ops) this.handOver(box.sessionId, op);
+      this.handedOverCount(box, ops.length);
     }
-    if (this.failure) {
-      const ended = this.failure;
-      this.failure = undefined;
-      this.options.onWriteRecovered?.(ended);
-    }
+    this.recovered(box.sessionId);
     this.send(box);
+  }
+
+  /**
+   * The session's writes no longer fail (acknowledged, fenced or gone): once no session's do,
+   * new work is taken again. A failure is never left behind by a session that stopped writing.
+   */
+  private recovered(sessionId: string): void {
+    if (!this.failing.delete(sessionId) || this.failing.size > 0 || this.failure === undefined) return;
+    const ended = this.failure;
+    this.failure = undefined;
+    this.options.onWriteRecovered?.(ended);
   }
 
   /** Redis did not answer (or refused a batch that did not follow): the box is sent again later (unless `retry` is false). */
   private failed(box: Outbox, error: Error, retry = true): void {
+    this.failing.add(box.sessionId);
     this.failure = {
       message: error.message,
       code: "REDIS_UNAVAILABLE",
@@ -510,6 +552,8 @@ function emptyOutbox(sessionId: string, epoch: number | undefined, position: Pos
     retrying: false,
     fenced: false,
     sentHead: position.head,
+    handedOver: 0,
+    sharedWaiters: [],
   };
   return { sessionId, epoch, ...idle, ...position };
 }

@@ -18,7 +18,7 @@ export type Repair = "kept" | "rebuilt" | "dropped";
  * past Redis's head, not trimmed there) with the same entry. Reads one entry from each.
  */
 async function isPrefix(log: RedisLog, local: SqliteEventStore, id: string, shared: SharedSession): Promise<boolean> {
-  const { head } = local.loadLogState(id);
+  const head = local.headOf(id);
   if (head === 0) return true;
   if (head > shared.position.head || head < shared.position.first) return false;
   const mine = local.readAfter(id, head - 1, 1)[0];
@@ -42,15 +42,18 @@ export async function repairReplica(o: {
   owned: boolean;
 }): Promise<Repair> {
   const { log, local, id, shared, stored } = o;
+  // A copy's rows have no record beside them (its owner writes the record): without one, what
+  // the replica holds cannot be restored as a log, and a new copy would write the same seqs again.
+  const held = stored !== undefined || local.headOf(id) > 0;
   if (shared === undefined) {
-    if (stored !== undefined) await local.deleteSession(id);
+    if (held) await local.deleteSession(id);
     return "dropped";
   }
   const kept = stored !== undefined && (await isPrefix(log, local, id, shared));
-  if (!kept && stored !== undefined) await local.deleteSession(id);
+  if (!kept && held) await local.deleteSession(id);
   if (!o.owned) return kept ? "kept" : "dropped";
   const at = shared.position;
-  let next = kept ? local.loadLogState(id).head + 1 : at.first;
+  let next = kept ? local.headOf(id) + 1 : at.first;
   while (next <= at.head) {
     const entries = await log.read(id, next, at.head, REPAIR_READ_ENTRIES);
     if (entries.length === 0) break;

@@ -200,6 +200,15 @@ export class EventLog {
     });
   }
 
+  /**
+   * Resolves once what was queued for the session is where every node reads it (cluster mode;
+   * at once on a single node): a session's creation is answered then, so that the client's next
+   * request finds it on any node.
+   */
+  shared(sessionId: string): Promise<void> {
+    return this.options.store.whenShared?.(sessionId) ?? Promise.resolve();
+  }
+
   /** Commits everything queued now. */
   flush(): void {
     this.options.store.flush();

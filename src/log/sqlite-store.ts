@@ -351,6 +351,11 @@ export class SqliteEventStore implements EventStore {
     }));
   }
 
+  /** The newest seq the store holds of a session (0: none), from the key alone. */
+  headOf(sessionId: string): number {
+    return (this.stmt.head.get(sessionId) as number | null) ?? 0;
+  }
+
   loadLogState(sessionId: string, saved?: StoredLogState): StoredLogState {
     // Output bytes survive trimming: the offset counter is never reset. Where the output of trimmed
     // rows ended is noted by the trim (the gateway also looks at the session record, written only

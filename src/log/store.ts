@@ -96,6 +96,12 @@ export interface EventStore {
    */
   deleteSession(sessionId: string): void | Promise<void>;
   /**
+   * Resolves once every write queued so far for the session is in the store every node reads
+   * (cluster mode: Redis), so that a request on any node finds it; absent where the store is
+   * this node's alone.
+   */
+  whenShared?(sessionId: string): Promise<void>;
+  /**
    * Why commits fail, while they do (undefined when they succeed): what was appended meanwhile
    * waits in memory and is written, in order, once the storage takes it again.
    */

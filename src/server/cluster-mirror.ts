@@ -105,7 +105,7 @@ export class ClusterMirror {
   ): Promise<void> {
     const local = this.o.store.local;
     const done = await repairReplica({ log: this.o.log, local, id, shared, stored: stored.get(id), owned });
-    if (done !== "kept" && (stored.has(id) || owned))
+    if (done === "rebuilt" || (done === "dropped" && stored.has(id)))
       this.o.logger.warn(
         { sessionId: id, repair: done, head: shared?.position.head },
         done === "dropped"

@@ -55,7 +55,9 @@ export function sessionRoutes(router: Router, core: GatewayCore): void {
   router.add("POST", "/v1/sessions", async (ctx) => {
     const spec = validate(CreateSession, await body(ctx));
     const session = await core.createSession(spec, ctx.identity);
-    sendJson(ctx.res, 201, session.info());
+    // Cluster mode: answered once Redis lists it, so the client's next request finds it on any node.
+    const failure = await core.events.unlessFailing(core.events.shared(session.id));
+    sendJson(ctx.res, 201, session.info(), failure ? { [LOG_PENDING_HEADER]: failure.code ?? "write-failed" } : {});
   });
   router.add("GET", "/v1/sessions", (ctx) => list.answer(ctx));
   router.add("GET", "/v1/sessions/:id", (ctx) => {

@@ -1,0 +1,30 @@
+// `npm run nemesis -- --seed N --minutes M`: the cluster nemesis (test/cluster/nemesis/run.ts)
+// for as long as asked, one run per seed (consecutive seeds from N), with the checker's table.
+import { parseArgs } from "node:util";
+import { reportTable, runNemesis } from "../test/cluster/nemesis/run.js";
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string" },
+    minutes: { type: "string", default: "5" },
+    "run-minutes": { type: "string", default: "2" },
+  },
+});
+const first = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
+const until = Date.now() + Number(values.minutes) * 60_000;
+const runMs = Number(values["run-minutes"]) * 60_000;
+let anomalies = 0;
+for (let seed = first; Date.now() < until; seed++) {
+  console.log(`nemesis: seed ${seed}, faults for ${runMs / 1000} s`);
+  const report = await runNemesis({
+    seed,
+    faultMs: Math.min(runMs, until - Date.now()),
+    log: (l) => console.log(`  ${l}`),
+  });
+  console.log(reportTable(report));
+  for (const a of report.anomalies.slice(0, 50)) console.log(`  ANOMALY ${a.kind}: ${a.detail}`);
+  if (report.anomalies.length > 0) for (const w of report.warnings.slice(-60)) console.log(`  LOG ${w}`);
+  anomalies += report.anomalies.length;
+}
+console.log(anomalies === 0 ? "nemesis: 0 anomalies" : `nemesis: ${anomalies} anomalies`);
+process.exit(anomalies === 0 ? 0 : 1);
