@@ -13,6 +13,14 @@ export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
 /** Longest pause between two reconnection attempts. */
 export const REDIS_RECONNECT_MAX_MS = 1_000;
 
+/**
+ * A command whose connection dropped before its answer fails; the driver never sends it again on
+ * reconnect (ioredis's default does): sent twice, a forwarded request's XADD runs the request
+ * twice, an append written twice. Callers retry what is safe to retry (the append script skips
+ * the seqs Redis holds).
+ */
+const AT_MOST_ONCE = { autoResendUnfulfilledCommands: false } as const;
+
 /** Credentials and TLS as the URL gives them, and the command settings every connection shares. */
 function connectionOptions(url: URL) {
   return {
@@ -21,6 +29,7 @@ function connectionOptions(url: URL) {
     ...(url.protocol === "rediss:" ? { tls: { servername: url.hostname } } : {}),
     maxRetriesPerRequest: null,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    ...AT_MOST_ONCE,
   };
 }
 
@@ -44,6 +53,7 @@ function sentinelClient(text: string): Redis {
     ...(target.tls ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    ...AT_MOST_ONCE,
     reconnectOnError: (error: Error) => (error.message.startsWith("READONLY") ? 2 : false),
     retryStrategy: reconnectDelay,
     sentinelRetryStrategy: reconnectDelay,

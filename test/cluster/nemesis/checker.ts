@@ -99,9 +99,13 @@ export function check(o: {
       where.set(value, list);
     }
   }
-  const made = new Set(o.ops.map((op) => op.value));
+  const made = new Map(o.ops.map((op) => [op.value, op]));
   for (const [value, places] of where) {
-    if (places.length > 1) add("duplicate", `${value} at ${places.map((p) => `${p.session}#${p.seq}`).join(", ")}`);
+    if (places.length > 1)
+      add(
+        "duplicate",
+        `${value} at ${places.map((p) => `${p.session}#${p.seq}`).join(", ")}; sent to ${made.get(value)?.node}, answered ${JSON.stringify(made.get(value)?.outcome)}`,
+      );
     if (!made.has(value)) add("phantom", `${value} is in the log, no producer sent it`);
   }
   for (const op of o.ops) {
