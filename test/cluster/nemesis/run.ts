@@ -31,6 +31,8 @@ export interface NemesisReport {
   viewers: { connections: number; events: number; bytes: number };
   /** Longest time any stream session went without a successful append while faults ran. */
   longestUnavailableMs: number;
+  /** Per fault kind: the longest such time that overlapped a fault of that kind. */
+  unavailableByFault: Record<FaultKind, number>;
   /** After healing: how long until every session took a write through every node. */
   livenessMs: number;
   anomalies: Anomaly[];
@@ -89,7 +91,8 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
   }));
   const viewing = viewers.map((v, i) => runViewer(v, nodes, new Rng(o.seed + 100 + i), () => stopped));
 
-  const faults = await injectFaults(cluster, o, rng, say);
+  const windows: FaultWindow[] = [];
+  const faults = await injectFaults(cluster, o, rng, say, windows);
   for (const op of ops) if (op.outcome.kind === "ok") times.push({ session: op.session, at: op.at });
   say("healing: every process running, Redis and every link back");
   const healed = Date.now();
@@ -118,6 +121,7 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
       bytes: viewers.reduce((n, v) => n + v.output.reduce((m, p) => m + p.bytes.length, 0), 0),
     },
     longestUnavailableMs: longestGap(times, streams),
+    unavailableByFault: gapsByFault(times, streams, windows),
     livenessMs,
     anomalies,
     warnings: nodes.flatMap((n) => n.report.warnings),
@@ -137,6 +141,33 @@ function longestGap(times: ReadonlyArray<{ session: string; at: number }>, strea
   return longest;
 }
 
+/** When a fault of one kind was in force. */
+interface FaultWindow {
+  kind: FaultKind;
+  start: number;
+  end: number;
+}
+
+/** Per fault kind, the longest gap between two successful appends of one session that overlapped it. */
+function gapsByFault(
+  times: ReadonlyArray<{ session: string; at: number }>,
+  streams: readonly string[],
+  windows: readonly FaultWindow[],
+): Record<FaultKind, number> {
+  const out = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  for (const id of streams) {
+    const at = times
+      .filter((t) => t.session === id)
+      .map((t) => t.at)
+      .sort((a, b) => a - b);
+    for (let i = 1; i < at.length; i++) {
+      const [from, to] = [at[i - 1]!, at[i]!];
+      for (const w of windows) if (w.start < to && w.end > from) out[w.kind] = Math.max(out[w.kind], to - from);
+    }
+  }
+  return out;
+}
+
 /**
  * Starts a fault every `gapMs`, each healed after its own time, so that faults overlap: a node
  * killed and restarted under its id, paused past its TTL, cut off from Redis; Redis killed or
@@ -147,6 +178,7 @@ async function injectFaults(
   o: NemesisOptions,
   rng: Rng,
   say: (line: string) => void,
+  windows: FaultWindow[],
 ): Promise<Record<FaultKind, number>> {
   const { nodes, redis } = cluster;
   const counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
@@ -154,11 +186,17 @@ async function injectFaults(
   let redisBusy = false;
   const heals: Array<{ timer: NodeJS.Timeout; heal: () => Promise<void> }> = [];
   const restarts: Array<Promise<void>> = [];
-  const schedule = (ms: number, heal: () => Promise<void>) => {
-    const entry = { timer: setTimeout(() => void run(), ms), heal };
+  const schedule = (kind: FaultKind, ms: number, heal: () => Promise<void>) => {
+    const window = { kind, start: Date.now(), end: Infinity };
+    windows.push(window);
+    const healed = async () => {
+      await heal();
+      window.end = Date.now();
+    };
+    const entry = { timer: setTimeout(() => void run(), ms), heal: healed };
     const run = async () => {
       heals.splice(heals.indexOf(entry), 1);
-      const done = heal();
+      const done = healed();
       restarts.push(done);
       await done;
     };
@@ -180,7 +218,7 @@ async function injectFaults(
       say(`${kind} for ${ms} ms`);
       if (kind === "redis-kill") await redis.kill9();
       else redis.pause();
-      schedule(ms, async () => {
+      schedule(kind, ms, async () => {
         if (kind === "redis-kill") await redis.restart();
         else redis.resume();
         redisBusy = false;
@@ -193,7 +231,7 @@ async function injectFaults(
     if (kind === "kill") node.kill9();
     else if (kind === "pause") node.pause();
     else node.proxy.blackhole("both");
-    schedule(past, async () => {
+    schedule(kind, past, async () => {
       if (kind === "kill") await node.start();
       else if (kind === "pause") node.resume();
       else node.proxy.heal();
@@ -313,7 +351,9 @@ export function reportTable(r: NemesisReport): string {
   const faults = FAULT_KINDS.map((k) => `${k} ${r.faults[k]}`).join(", ");
   const kinds = new Map<string, number>();
   for (const a of r.anomalies) kinds.set(a.kind, (kinds.get(a.kind) ?? 0) + 1);
+  const byFault = FAULT_KINDS.map((k) => `${k} ${r.unavailableByFault[k]}`).join(", ");
   return [
+    `longest without an append, by fault (ms): ${byFault}`,
     `| seed | appends ok / refused / unknown | faults | events | viewer connections | longest without an append | liveness after healing | anomalies |`,
     `| ${r.seed} | ${r.ops.ok} / ${r.ops.fail} / ${r.ops.info} | ${faults} | ${r.events} | ${r.viewers.connections} | ${r.longestUnavailableMs} ms | ${r.livenessMs} ms | ${r.anomalies.length === 0 ? 0 : [...kinds].map(([k, n]) => `${k} ${n}`).join(", ")} |`,
   ].join("\n");
