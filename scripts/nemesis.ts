@@ -2,12 +2,15 @@
 // for as long as asked, one run per seed (consecutive seeds from N), with the checker's table.
 import { parseArgs } from "node:util";
 import { reportTable, runNemesis } from "../test/cluster/nemesis/run.js";
+import { runSingleNodeNemesis } from "../test/cluster/nemesis/single-node.js";
 
 const { values } = parseArgs({
   options: {
     seed: { type: "string" },
     minutes: { type: "string", default: "5" },
     "run-minutes": { type: "string", default: "2" },
+    // One gateway (kill -9, a full disk) instead of three nodes on Redis.
+    single: { type: "boolean", default: false },
   },
 });
 const first = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -16,6 +19,19 @@ const runMs = Number(values["run-minutes"]) * 60_000;
 let anomalies = 0;
 for (let seed = first; Date.now() < until; seed++) {
   console.log(`nemesis: seed ${seed}, faults for ${runMs / 1000} s`);
+  if (values.single) {
+    const one = await runSingleNodeNemesis({
+      seed,
+      faultMs: Math.min(runMs, until - Date.now()),
+      log: (l) => console.log(`  ${l}`),
+    });
+    console.log(
+      `seed ${seed}: ${JSON.stringify({ ops: one.ops, faults: one.faults, events: one.events, anomalies: one.anomalies.length })}`,
+    );
+    for (const a of one.anomalies.slice(0, 50)) console.log(`  ANOMALY ${a.kind}: ${a.detail}`);
+    anomalies += one.anomalies.length;
+    continue;
+  }
   const report = await runNemesis({
     seed,
     faultMs: Math.min(runMs, until - Date.now()),

@@ -5,7 +5,7 @@ import type { AppendOp, ViewerRecord } from "./workload.js";
 /** A session's final log as one reader saw it: every event by seq, as JSON objects. */
 export interface FinalLog {
   session: string;
-  /** Where it was read: "redis" or a node id. */
+  /** Where it was read: "record" (the log of record: Redis, or a single node's own log) or a node id. */
   from: string;
   events: Array<Record<string, unknown>>;
 }
@@ -51,7 +51,7 @@ function valuesOf(log: FinalLog): Array<{ value: string; seq: number }> {
 
 /**
  * Checks a run: `ops` what producers were told, `viewers` what viewers were given, `logs` each
- * session's final log from Redis (`from: "redis"`, the log of record) and from every node.
+ * session's final log of record (`from: "record"`: Redis, or a single node's own log) and from every node.
  * `streams` are the sessions producers appended to (their output lines are producers' values).
  */
 export function check(o: {
@@ -62,7 +62,7 @@ export function check(o: {
 }): Anomaly[] {
   const anomalies: Anomaly[] = [];
   const add = (kind: Anomaly["kind"], detail: string) => anomalies.push({ kind, detail });
-  const record = new Map(o.logs.filter((l) => l.from === "redis").map((l) => [l.session, l]));
+  const record = new Map(o.logs.filter((l) => l.from === "record").map((l) => [l.session, l]));
 
   // Seqs contiguous from the first retained one; every node's copy equal to Redis's.
   for (const log of record.values()) {
@@ -72,7 +72,7 @@ export function check(o: {
     });
   }
   for (const log of o.logs) {
-    if (log.from === "redis") continue;
+    if (log.from === "record") continue;
     const truth = record.get(log.session);
     if (truth === undefined) {
       add("node-differs", `${log.from} has ${log.session}, Redis does not`);

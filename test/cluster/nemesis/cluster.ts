@@ -47,8 +47,10 @@ export class NemesisNode {
   constructor(
     readonly id: string,
     readonly dataDir: string,
-    readonly proxy: FaultProxy,
-    private readonly config: string,
+    /** More `serve` arguments (its config, cluster mode). */
+    private readonly args: readonly string[],
+    /** Cluster mode: the proxy between it and Redis (a partition black-holes it). */
+    readonly proxy?: FaultProxy,
   ) {}
 
   get alive(): boolean {
@@ -57,7 +59,8 @@ export class NemesisNode {
 
   /**
    * Starts it, as a supervisor would (systemd's Restart=): again while its previous run's lease
-   * still lives (a restart within the TTL) or Redis cannot be reached (both exit 1 at start).
+   * still lives (a restart within the TTL), Redis cannot be reached or the disk is full (each
+   * exits 1 at start).
    */
   async start(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -65,7 +68,11 @@ export class NemesisNode {
         await this.startOnce();
         return;
       } catch (error) {
-        if (!/another node is live|cannot connect to Redis/.test(String(error)) || attempt > 40) throw error;
+        if (
+          !/another node is live|cannot connect to Redis|ENOSPC|no space|is full/i.test(String(error)) ||
+          attempt > 40
+        )
+          throw error;
         await new Promise((resolve) => setTimeout(resolve, NEMESIS_TTL_MS / 2));
       }
     }
@@ -86,12 +93,7 @@ export class NemesisNode {
       String(this.port),
       "--data-dir",
       this.dataDir,
-      "--config",
-      this.config,
-      "--redis",
-      `redis://127.0.0.1:${this.proxy.port}`,
-      "--node-id",
-      this.id,
+      ...this.args,
     ];
     const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
@@ -258,7 +260,9 @@ export async function startNemesisCluster(nodeCount: number): Promise<NemesisClu
       const proxy = await FaultProxy.start(redis.port);
       proxies.push(proxy);
       const dataDir = join(root, `node-${i}`);
-      nodes.push(new NemesisNode(`gw-${String.fromCharCode(97 + i)}`, dataDir, proxy, config));
+      const id = `gw-${String.fromCharCode(97 + i)}`;
+      const args = ["--config", config, "--redis", `redis://127.0.0.1:${proxy.port}`, "--node-id", id];
+      nodes.push(new NemesisNode(id, dataDir, args, proxy));
     }
     await Promise.all(nodes.map((n) => n.start()));
   } catch (error) {

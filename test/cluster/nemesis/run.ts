@@ -46,7 +46,7 @@ const VIEWERS = 6;
 /** A PTY that prints a numbered line every 100 ms for as long as its node lives. */
 const PTY_TICKER = ["sh", "-c", 'i=0; while [ $i -lt 100000 ]; do echo "tick $i"; i=$((i+1)); sleep 0.1; done'];
 /** After healing, every session must take a write through every node within this (2 TTLs). */
-const LIVENESS_MS = 2 * NEMESIS_TTL_MS;
+export const LIVENESS_MS = 2 * NEMESIS_TTL_MS;
 /** How long healing may take: nodes restarted, Redis back, every node healthy. */
 const HEAL_MS = 60_000;
 
@@ -114,7 +114,7 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
     seed: o.seed,
     ops: { ok: count("ok"), fail: count("fail"), info: count("info") },
     faults,
-    events: logs.filter((l) => l.from === "redis").reduce((n, l) => n + l.events.length, 0),
+    events: logs.filter((l) => l.from === "record").reduce((n, l) => n + l.events.length, 0),
     viewers: {
       connections: viewers.reduce((n, v) => n + v.connections, 0),
       events: viewers.reduce((n, v) => n + v.events.length, 0),
@@ -230,11 +230,11 @@ async function injectFaults(
     say(`${kind} ${node.id} for ${past} ms`);
     if (kind === "kill") node.kill9();
     else if (kind === "pause") node.pause();
-    else node.proxy.blackhole("both");
+    else node.proxy!.blackhole("both");
     schedule(kind, past, async () => {
       if (kind === "kill") await node.start();
       else if (kind === "pause") node.resume();
-      else node.proxy.heal();
+      else node.proxy!.heal();
       busy.delete(node);
     });
   }
@@ -249,7 +249,7 @@ async function injectFaults(
 }
 
 /** Until every node answers /healthz with no degradation. */
-async function waitHealthy(nodes: readonly NemesisNode[], ms: number, anomalies: Anomaly[]): Promise<void> {
+export async function waitHealthy(nodes: readonly NemesisNode[], ms: number, anomalies: Anomaly[]): Promise<void> {
   const deadline = Date.now() + ms;
   for (const node of nodes) {
     for (;;) {
@@ -268,11 +268,12 @@ async function waitHealthy(nodes: readonly NemesisNode[], ms: number, anomalies:
 }
 
 /** After healing: every stream session takes a write through every node, and every node lists every session. */
-async function liveness(
+export async function liveness(
   nodes: readonly NemesisNode[],
   streams: readonly string[],
   ops: AppendOp[],
   anomalies: Anomaly[],
+  within = LIVENESS_MS,
 ): Promise<number> {
   const started = Date.now();
   await Promise.all(
@@ -284,10 +285,10 @@ async function liveness(
           const outcome = await append(node, id, value);
           ops.push({ value, session: id, node: node.id, outcome, at });
           if (outcome.kind === "ok") return;
-          if (Date.now() - started > LIVENESS_MS) {
+          if (Date.now() - started > within) {
             anomalies.push({
               kind: "liveness",
-              detail: `${id} refused writes through ${node.id} ${LIVENESS_MS} ms after healing: ${JSON.stringify(outcome)}`,
+              detail: `${id} refused writes through ${node.id} ${within} ms after healing: ${JSON.stringify(outcome)}`,
             });
             return;
           }
@@ -311,7 +312,7 @@ async function finalLogs(cluster: NemesisCluster, ids: readonly string[], anomal
     for (const id of ids) {
       const entries = await log.read(id, 1, "+", 1_000_000);
       const events = entries.map((e) => JSON.parse(JSON.stringify(eventOf(e))) as Record<string, unknown>);
-      logs.push({ session: id, from: "redis", events });
+      logs.push({ session: id, from: "record", events });
       const head = (events.at(-1)?.["seq"] as number | undefined) ?? 0;
       for (const node of cluster.nodes) {
         const deadline = Date.now() + 15_000;
@@ -334,7 +335,7 @@ async function finalLogs(cluster: NemesisCluster, ids: readonly string[], anomal
   }
 }
 
-async function readAll(node: NemesisNode, id: string): Promise<Array<Record<string, unknown>>> {
+export async function readAll(node: NemesisNode, id: string): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   for (let since = 0; ;) {
     const res = await request(node.url, "GET", `/v1/sessions/${id}/events?since=${since}&limit=1000`);

@@ -66,7 +66,7 @@ export async function request(
   path: string,
   body?: unknown,
   timeoutMs = APPEND_TIMEOUT_MS,
-): Promise<{ status: number; json: Record<string, unknown> }> {
+): Promise<{ status: number; json: Record<string, unknown>; pending: string | null }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: {
@@ -77,7 +77,11 @@ export async function request(
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await res.text();
-  return { status: res.status, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>) };
+  return {
+    status: res.status,
+    json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>),
+    pending: res.headers.get("switchboard-log-pending"),
+  };
 }
 
 /** Appends one value as an output line and says what the answer promises. */
@@ -88,6 +92,8 @@ export async function append(node: NemesisNode, session: string, value: string):
       type: "output",
       data: { stream: "stdout", data: `${value}\n` },
     });
+    // Applied but not yet written (a full disk): the answer promises nothing about durability.
+    if (res.status === 200 && res.pending !== null) return { kind: "info", why: `pending ${res.pending}` };
     if (res.status === 200) return { kind: "ok", seq: res.json["first"] as number };
     const code = String((res.json["error"] as { code?: string } | undefined)?.code ?? res.status);
     return DEFINITE.has(code) ? { kind: "fail", code } : { kind: "info", why: code };
