@@ -11,6 +11,7 @@ const MODULES = [
   "log",
   "pty",
   "delivery",
+  "echo-hops",
   "client",
   "agents",
   "routing",

@@ -16,6 +16,7 @@ import { inputError } from "./input-size.js";
 import type {
   AbortResult,
   AppendEventInput,
+  AppendedEvents,
   CreateSessionRequest,
   EventsPage,
   EventsQuery,
@@ -275,6 +276,23 @@ export class SwitchboardClient {
       },
       options,
     )) as AbortResult;
+  }
+
+  /**
+   * Appends events to a session as a producer (`POST /v1/sessions/:id/events` over the
+   * connection): resolves with their seqs once they are durable. Calls may be pipelined: they are
+   * appended and resolved in the order made. One sent when the link drops rejects with
+   * DISCONNECTED: it may have been appended (read the log to know).
+   *
+   * @example
+   * const { first, last } = await client.append(id, [{ type: "output", data: { data: "built\n" } }]);
+   */
+  async append(
+    session: string,
+    events: readonly AppendEventInput[],
+    options: AbortOptions = {},
+  ): Promise<AppendedEvents> {
+    return (await this.request({ op: "append", session, events: [...events] }, options)) as AppendedEvents;
   }
 
   /** Answers an agent's permission request. */

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Clock, Timer } from "../core/clock.js";
+import { WorkTimer } from "../core/work-timer.js";
 import type { EventType, SessionEvent } from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "./retention.js";
 import type { RetentionPolicy } from "./retention.js";
@@ -56,11 +57,19 @@ export class EventLog {
   /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
   private readonly scope = new AsyncLocalStorage<Map<SessionLog, AppendMark>>();
   private closed = false;
-  private idleCheck: Timer | undefined;
+  /** Gives idle logs' hot rings back; runs while logs append (a ring fills only by appends). */
+  private readonly idleCheck: WorkTimer;
 
   constructor(options: EventLogOptions) {
     this.options = options;
-    this.checkIdleSoon();
+    this.idleCheck = new WorkTimer({
+      clock: options.clock,
+      everyMs: RING_IDLE_MS,
+      run: () => {
+        for (const log of this.logs.values()) log.releaseRingIfIdle();
+      },
+    });
+    this.idleCheck.wake();
     options.store.onFlushed((durable, stats) => {
       for (const [sessionId, seq] of durable) this.logs.get(sessionId)?.markDurable(seq);
       options.onCommit?.(stats.writes, stats.ms);
@@ -228,19 +237,10 @@ export class EventLog {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.idleCheck?.cancel();
+    this.idleCheck.close();
     // Before the store: a reader's deferred step (a filtered feed's, see SessionFeed) may still come.
     for (const log of this.logs.values()) log.markClosed();
     this.options.store.close();
-  }
-
-  /** Every {@link RING_IDLE_MS}: the logs that appended nothing meanwhile give back their hot rings. */
-  private checkIdleSoon(): void {
-    this.idleCheck = this.options.clock.setTimeout(() => {
-      if (this.closed) return;
-      for (const log of this.logs.values()) log.releaseRingIfIdle();
-      this.checkIdleSoon();
-    }, RING_IDLE_MS);
   }
 
   private make(sessionId: string, initial: ConstructorParameters<typeof SessionLog>[0]["initial"]): SessionLog {
@@ -254,7 +254,10 @@ export class EventLog {
       ...(o.ringMaxEntries !== undefined ? { ringMaxEntries: o.ringMaxEntries } : {}),
       ...(o.ringMaxBytes !== undefined ? { ringMaxBytes: o.ringMaxBytes } : {}),
       ...(o.onListenerError ? { onListenerError: o.onListenerError } : {}),
-      onAppend: (mark) => this.scope.getStore()?.set(log, mark),
+      onAppend: (mark) => {
+        this.scope.getStore()?.set(log, mark);
+        this.idleCheck.wake();
+      },
     });
     log.subscribe(
       (entry) => {

@@ -131,6 +131,16 @@ export const ClientFrame = z.discriminatedUnion("op", [
     ref: Ref.optional(),
   }),
   z.strictObject({ op: z.literal("ping"), t: z.number().optional(), ref: Ref.optional() }),
+  /**
+   * A producer's events for a session, as `POST /v1/sessions/:id/events` takes them (each checked
+   * there, at most `limits.eventsPerAppend`); acknowledged with their seqs once durable.
+   */
+  z.strictObject({
+    op: z.literal("append"),
+    session: SessionId,
+    events: z.array(z.unknown()).min(1, "send at least one event"),
+    ref: Ref.optional(),
+  }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type ClientOp = ClientFrame["op"];

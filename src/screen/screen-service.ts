@@ -1,4 +1,5 @@
-import type { Clock, Timer } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
+import { WorkTimer } from "../core/work-timer.js";
 import { outputOf } from "../log/output-entry.js";
 import type { StoredEntry } from "../log/store.js";
 import { SwitchboardError } from "../protocol/index.js";
@@ -16,7 +17,7 @@ import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 export const SCREEN_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 /** A session whose output has been quiet this long gets a checkpoint of what it printed since the last. */
 export const SCREEN_QUIET_MS = 2_000;
-/** How often sessions are looked over for checkpoints due (either reason above). */
+/** How often sessions are looked over for checkpoints due (either reason above), while a PTY session runs or an emulator is open. */
 export const SCREEN_SWEEP_MS = 5_000;
 /**
  * Parsing one sweep may do per session, on the event loop: a flood longer than a sweep would
@@ -32,7 +33,7 @@ export const SCREEN_IDLE_MS = 60_000;
  * checkpointed and dropped.
  */
 export const SCREEN_MAX_EMULATORS = 256;
-/** How often new output is handed to the screen thread, in one transfer per session. */
+/** How often new output is handed to the screen thread, in one transfer per session, while a PTY session runs or an emulator is open. */
 export const SCREEN_FEED_MS = 20;
 /**
  * Output handed to the screen thread and not yet parsed, per session: past it the session waits
@@ -77,6 +78,8 @@ export interface ScreenServiceOptions {
   clock: Clock;
   /** The sessions to keep screens of and look over for checkpoints due; none when absent (tests drive {@link sweep}). */
   sessions?: () => Iterable<Session>;
+  /** Tells of sessions created or changed (the timers sleep while no PTY session runs); returns the unsubscribe. */
+  changes?: (listener: () => void) => () => void;
 }
 
 /**
@@ -100,8 +103,9 @@ export class ScreenService {
   private readonly current = new Map<string, number>();
   private readonly thread: ScreenThread;
   private opened = 0;
-  private sweepTimer: Timer | undefined;
-  private feedTimer: Timer | undefined;
+  private readonly sweepTimer: WorkTimer;
+  private readonly feedTimer: WorkTimer;
+  private readonly stopWatching: () => void;
   private closed = false;
 
   constructor(private readonly options: ScreenServiceOptions) {
@@ -115,10 +119,24 @@ export class ScreenService {
         for (const id of [...this.tracked.keys()]) this.untrack(id);
       },
     });
-    if (options.sessions !== undefined) {
+    const sessions = options.sessions;
+    const busy = () => this.hasWork();
+    this.sweepTimer = new WorkTimer({
+      clock: options.clock,
+      everyMs: SCREEN_SWEEP_MS,
+      busy,
+      run: () => this.sweep(sessions!()).catch(() => undefined), // a session removed mid-sweep: the next sweep goes on without it
+    });
+    this.feedTimer = new WorkTimer({ clock: options.clock, everyMs: SCREEN_FEED_MS, busy, run: () => this.feedAll() });
+    this.stopWatching = () => undefined;
+    if (sessions !== undefined) {
       this.thread.start().catch(() => undefined); // a thread that fails to start is reported by the request that needs it
-      this.armSweep();
-      this.armFeed();
+      const wake = () => {
+        this.sweepTimer.wake();
+        this.feedTimer.wake();
+      };
+      this.stopWatching = options.changes?.(wake) ?? (() => undefined);
+      wake();
     }
   }
 
@@ -219,43 +237,40 @@ export class ScreenService {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.sweepTimer?.cancel();
-    this.feedTimer?.cancel();
+    this.stopWatching();
+    this.sweepTimer.close();
+    this.feedTimer.close();
     this.thread.close();
     this.tracked.clear();
     this.byKey.clear();
     this.options.checkpoints.close();
   }
 
-  private armSweep(): void {
-    this.sweepTimer = this.options.clock.setTimeout(() => {
-      void this.sweep(this.options.sessions!())
-        .catch(() => undefined) // a session removed mid-sweep: the next sweep goes on without it
-        .finally(() => {
-          if (!this.closed) this.armSweep();
-        });
-    }, SCREEN_SWEEP_MS);
+  /** Whether the timers have work: an emulator open, or a PTY session running (one that ended is woken for). */
+  private hasWork(): boolean {
+    if (this.tracked.size > 0) return true;
+    for (const session of this.options.sessions?.() ?? []) {
+      if (session.record.pty && !session.removed && session.record.state === "running") return true;
+    }
+    return false;
   }
 
   /** Hands each running PTY session's new output to the thread, within SCREEN_FEED_MAX_BYTES unparsed. */
-  private armFeed(): void {
-    this.feedTimer = this.options.clock.setTimeout(() => {
-      if (this.closed) return;
-      for (const session of this.options.sessions!()) {
-        if (session.removed || !session.record.pty) continue;
-        const t = this.tracked.get(session.id);
-        if (t === undefined && !this.printedSinceRetired(session)) continue;
-        if (t !== undefined && t.seq >= session.log.head) continue;
-        const opened = t ?? this.opening(session);
-        opened.usedAt = this.options.clock.monotonic();
-        const growing = session.log.outputBytes !== opened.seenBytes && !this.current.has(session.id);
-        opened.seenBytes = session.log.outputBytes;
-        const room = SCREEN_FEED_MAX_BYTES - opened.inFlight;
-        this.feed(session, opened, growing ? Math.min(room, SCREEN_FEED_FLOOD_BYTES) : room);
-        if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpointOf(opened);
-      }
-      this.armFeed();
-    }, SCREEN_FEED_MS);
+  private feedAll(): void {
+    if (this.closed) return;
+    for (const session of this.options.sessions!()) {
+      if (session.removed || !session.record.pty) continue;
+      const t = this.tracked.get(session.id);
+      if (t === undefined && !this.printedSinceRetired(session)) continue;
+      if (t !== undefined && t.seq >= session.log.head) continue;
+      const opened = t ?? this.opening(session);
+      opened.usedAt = this.options.clock.monotonic();
+      const growing = session.log.outputBytes !== opened.seenBytes && !this.current.has(session.id);
+      opened.seenBytes = session.log.outputBytes;
+      const room = SCREEN_FEED_MAX_BYTES - opened.inFlight;
+      this.feed(session, opened, growing ? Math.min(room, SCREEN_FEED_FLOOD_BYTES) : room);
+      if (opened.offset - opened.saved >= SCREEN_CHECKPOINT_BYTES) void this.checkpointOf(opened);
+    }
   }
 
   /** Whether a running session without an emulator printed past what its checkpoint holds. */

@@ -1,11 +1,12 @@
 import type { Server } from "node:net";
-import type { Clock, Timer } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
+import { WorkTimer } from "../core/work-timer.js";
 import { readFdUsage } from "../system/fd-usage.js";
 import type { FdUsage } from "../system/fd-usage.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
 
-/** How often the open descriptors are counted against the limit. */
+/** How often the open descriptors are counted against the limit, after something opened some (see FdMonitor.wake). */
 export const FD_CHECK_INTERVAL_MS = 5_000;
 /** A count younger than this is reused (scrapes, reports of failures): counting is never per request. */
 export const FD_COUNT_MAX_AGE_MS = 1_000;
@@ -30,10 +31,11 @@ export type FdExhaustion = (typeof FD_EXHAUSTION_OPERATIONS)[number];
 
 /**
  * Watches the gateway's file descriptors against its limit: there libuv closes new connections
- * unanswered without telling Node (its EMFILE trick), so only counting shows it. Every
- * {@link FD_CHECK_INTERVAL_MS}: one warning at {@link FD_WARN_RATIO} or on a failure (another if far
- * below: the system's table is full), one info line under {@link FD_CLEAR_RATIO} with no failure.
- * The state is `switchboard_fds_near_limit`.
+ * unanswered without telling Node (its EMFILE trick), so only counting shows it. Counted
+ * {@link FD_CHECK_INTERVAL_MS} after each {@link wake} (a session, a connection: what opens
+ * descriptors), and every period while near the limit: one warning at {@link FD_WARN_RATIO} or on
+ * a failure (another if far below: the system's table is full), one info line under
+ * {@link FD_CLEAR_RATIO} with no failure. The state is `switchboard_fds_near_limit`.
  */
 export class FdMonitor {
   private readonly clock: Clock;
@@ -43,8 +45,7 @@ export class FdMonitor {
   private last: { at: number; usage: FdUsage | null } | undefined;
   private failedSinceCheck: FdExhaustion | null = null;
   private near = false;
-  private timer: Timer | undefined;
-  private closed = false;
+  private readonly timer: WorkTimer;
 
   constructor(options: {
     clock: Clock;
@@ -57,7 +58,18 @@ export class FdMonitor {
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.read = options.read ?? readFdUsage;
-    this.schedule();
+    this.timer = new WorkTimer({
+      clock: this.clock,
+      everyMs: FD_CHECK_INTERVAL_MS,
+      run: () => this.check(),
+      busy: () => this.near,
+    });
+    this.timer.wake();
+  }
+
+  /** Something that takes descriptors happened (a session, a connection): counted again within {@link FD_CHECK_INTERVAL_MS}. */
+  wake(): void {
+    this.timer.wake();
   }
 
   /** True from the warning line to the line that says it is over. */
@@ -87,8 +99,7 @@ export class FdMonitor {
 
   /** Stops the checks. Idempotent. */
   close(): void {
-    this.closed = true;
-    this.timer?.cancel();
+    this.timer.close();
   }
 
   /** Counts (rate-limited) and logs a change of state. */
@@ -112,14 +123,6 @@ export class FdMonitor {
         `file descriptors back under ${FD_CLEAR_RATIO * 100}% of the limit`,
       );
     }
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    this.timer = this.clock.setTimeout(() => {
-      this.check();
-      this.schedule();
-    }, FD_CHECK_INTERVAL_MS);
   }
 }
 

@@ -161,8 +161,12 @@ function buildCore(
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,
     sessions: () => sessions.list(),
+    changes: (listener) => sessions.onChange(listener),
   });
   undo.push(() => screens.close());
+  // A session takes descriptors (its PTY or pipes): the monitor counts again soon after.
+  const stopCounting = sessions.onChange(() => fds.wake());
+  undo.push(() => void stopCounting());
   const core: GatewayCore = {
     get config() {
       return live.settings.config;
@@ -270,6 +274,8 @@ async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Pr
   });
   const address = await listen(server, host, options.port ?? DEFAULT_PORT);
   reportAcceptErrors(server, fds, logger);
+  // A connection takes a descriptor: the monitor counts again soon after.
+  server.on("connection", () => fds.wake());
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${urlHost}:${address.port}`;
   // The limit that counts: Node raises the soft limit to the hard one when it starts.
@@ -316,6 +322,7 @@ function closer(parts: {
       watcher?.close();
       log.fds.close();
       log.dirWatch.close();
+      base.metrics.close();
       await pruner.close();
       // Before the sessions end: a node that stops takes nothing over on its way out.
       await sessions.membership?.close();

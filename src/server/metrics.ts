@@ -1,4 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { systemClock } from "../core/clock.js";
+import { registerDefaultMetrics } from "./event-loop-delay.js";
 import { FD_EXHAUSTION_OPERATIONS } from "./fd-monitor.js";
 
 /** prom-client's default gauge, replaced (see the constructor). */
@@ -14,14 +16,6 @@ export const REMOVED_DEFAULT_GAUGES = [
   "nodejs_active_resources_total",
 ] as const;
 
-/**
- * How often prom-client samples the event loop's delay (`nodejs_eventloop_lag_*`): a
- * timer that wakes the gateway every time, busy or idle. prom-client's default, 10 ms, woke an idle
- * gateway 100 times a second, about half a second of CPU a minute with nothing to do. A stall of
- * the loop longer than this is always seen; a shorter one when a sample falls in it.
- */
-export const EVENT_LOOP_SAMPLE_MS = 1_000;
-
 /** What the file descriptor gauges read at scrape time (`FdMonitor`). */
 export interface FdSource {
   usage(): { open: number; limit: number } | null;
@@ -31,6 +25,8 @@ export interface FdSource {
 /** The gateway's Prometheus metrics, on a registry of its own (several gateways can share a process in tests). */
 export class GatewayMetrics {
   readonly registry = new Registry();
+  /** prom-client's default metrics; their event loop sampler runs while scrapes come. */
+  private readonly defaults: { close(): void };
   /** Read at scrape time from the session source, so session changes cost nothing. */
   private sessionSource: () => Iterable<{ kind: string; state: string }> = () => [];
   readonly sessions = new Gauge({
@@ -168,7 +164,7 @@ export class GatewayMetrics {
     this.messages.inc({ result: "delivered" }, 0);
     // Unprefixed, as prom-client and every exporter name them (`process_cpu_seconds_total`,
     // `nodejs_heap_size_used_bytes`), so that off-the-shelf dashboards and alerts work.
-    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+    this.defaults = registerDefaultMetrics(this.registry, systemClock);
     for (const name of REMOVED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
     // prom-client counts open descriptors (on Linux only) by listing /proc/self/fd, which takes
     // a descriptor: at the limit that fails and the gauge keeps its last value. The monitor's
@@ -230,6 +226,11 @@ export class GatewayMetrics {
 
   observeLog(store: { readonly writeFailure?: unknown; readonly unwrittenOps: number }): void {
     this.logSource = store;
+  }
+
+  /** Stops the event loop's sampler. Idempotent. */
+  close(): void {
+    this.defaults.close();
   }
 
   recordCommit(writes: number, ms: number): void {

@@ -1,3 +1,5 @@
+import { systemClock } from "../core/clock.js";
+import { WorkTimer } from "../core/work-timer.js";
 import type { Actor } from "../protocol/index.js";
 import type { GatewayCore } from "./context.js";
 
@@ -14,12 +16,13 @@ const RETENTION: Actor = { name: "retention", role: "system" };
 
 /**
  * Applies `retention.endedSessions` (core.endedRetention: by age, count and total bytes) at
- * start, every {@link SESSION_PRUNE_INTERVAL_MS} and shortly after a session ends. Reads the
+ * start, shortly after a session ends and every {@link SESSION_PRUNE_INTERVAL_MS} while ended
+ * sessions are kept (none, nothing to prune: the timer sleeps). Reads the
  * rule on every pass, so a reload applies. A pass removes one session tree at a time, each
  * awaited (the purge is committed by the log's writer thread), so it never holds the event loop.
  */
 export class SessionPruner {
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timer: WorkTimer;
   private soon: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
@@ -29,9 +32,17 @@ export class SessionPruner {
     private readonly core: GatewayCore,
     private readonly intervalMs = SESSION_PRUNE_INTERVAL_MS,
   ) {
-    this.schedule();
+    // Real time: an age is measured by core.clock (a test's), the passes are paced by the real one.
+    this.timer = new WorkTimer({
+      clock: systemClock,
+      everyMs: () => this.delay(),
+      run: () => this.run(),
+      busy: () => core.sessions.list().some((session) => !session.running && !session.removed),
+    });
+    this.timer.wake();
     // An ended session can put the count over `maxCount`: check once the burst of changes settles.
     this.stopWatching = core.sessions.onChange((session) => {
+      if (!session.running && !session.removed && !this.closed) this.timer.wake();
       if (!session.running && !session.removed && this.soon === undefined && !this.closed) {
         this.soon = setTimeout(() => {
           this.soon = undefined;
@@ -52,24 +63,18 @@ export class SessionPruner {
   /** Stops the timers; resolves once a pass under way has finished. */
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.timer.close();
     if (this.soon !== undefined) clearTimeout(this.soon);
     this.stopWatching();
     await this.running;
   }
 
-  /** The next pass, by the rule as it is now (a reload may change `maxAgeMs`). */
-  private schedule(): void {
-    if (this.closed) return;
+  /** The period, by the rule as it is now (a reload may change `maxAgeMs`). */
+  private delay(): number {
     const maxAge = this.core.endedRetention().maxAgeMs;
-    const delay =
-      maxAge === undefined
-        ? this.intervalMs
-        : Math.min(this.intervalMs, Math.max(SESSION_PRUNE_MIN_INTERVAL_MS, Math.floor(maxAge / 10)));
-    this.timer = setTimeout(() => {
-      void this.run().finally(() => this.schedule());
-    }, delay);
-    this.timer.unref();
+    return maxAge === undefined
+      ? this.intervalMs
+      : Math.min(this.intervalMs, Math.max(SESSION_PRUNE_MIN_INTERVAL_MS, Math.floor(maxAge / 10)));
   }
 
   private async pass(): Promise<void> {

@@ -3,7 +3,7 @@ import type { RawData, WebSocket } from "ws";
 import { holdEntry, releaseEntry } from "../log/output-entry.js";
 import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, LIMITS, textNestsDeeperThan } from "../protocol/index.js";
-import type { Timer } from "../core/clock.js";
+import { WorkTimer } from "../core/work-timer.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import { selectProtocol } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -109,6 +109,8 @@ export class Outbox {
   private pendingBytes = 0;
   private disposed = false;
   private readsPaused = false;
+  /** Holds on reading besides the outbox's own (appends waiting for the store, see holdReads). */
+  private readHolds = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -153,6 +155,17 @@ export class Outbox {
     this.writeAll(this.format(session, entries));
   }
 
+  /** Stops reading the client's frames until the returned release (and the outbox's own pause) ends. */
+  holdReads(): () => void {
+    if (this.readHolds++ === 0 && !this.readsPaused) this.ws.pause();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--this.readHolds === 0 && !this.readsPaused && !this.disposed) this.ws.resume();
+    };
+  }
+
   dispose(): void {
     this.disposed = true;
     const held = this.pending;
@@ -190,7 +203,7 @@ export class Outbox {
       (this.inflightFrames > READ_PAUSE_FRAMES || this.queuedBytes > this.budgetBytes * READ_PAUSE_BUDGETS)
     ) {
       this.readsPaused = true;
-      this.ws.pause();
+      if (this.readHolds === 0) this.ws.pause();
       this.onReadsPaused();
     }
     if (frame instanceof WireFrame) {
@@ -219,7 +232,7 @@ export class Outbox {
     if (this.disposed || error) return;
     if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {
       this.readsPaused = false;
-      this.ws.resume();
+      if (this.readHolds === 0) this.ws.resume();
     }
     if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
     if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();
@@ -233,13 +246,19 @@ export class Outbox {
  */
 export class ConnectionTracker {
   private readonly live = new Map<WebSocket, { missed: number; dispose: (closedByClient: boolean) => void }>();
-  private timer: Timer | undefined;
+  /** The pings run while a connection is open. */
+  private readonly timer: WorkTimer;
 
   constructor(
     private readonly core: GatewayCore,
     private readonly endpoint: "multiplex" | "terminal",
   ) {
-    this.scheduleSweep();
+    this.timer = new WorkTimer({
+      clock: core.clock,
+      everyMs: WS_PING_INTERVAL_MS,
+      run: () => this.sweep(),
+      busy: () => this.live.size > 0,
+    });
   }
 
   /** Throws LIMIT_EXCEEDED when the token already has its maximum of connections. */
@@ -261,6 +280,7 @@ export class ConnectionTracker {
     this.core.metrics.wsConnections.inc({ endpoint: this.endpoint });
     const state = { missed: 0, dispose };
     this.live.set(ws, state);
+    this.timer.wake();
     ws.on("pong", () => {
       state.missed = 0;
     });
@@ -274,8 +294,7 @@ export class ConnectionTracker {
   }
 
   closeAll(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.timer.close();
     for (const [ws, state] of this.live) {
       // Stop feeding first: a write callback after this point must not read a log that is
       // about to be closed (an uncaught "database connection is not open" at shutdown).
@@ -286,13 +305,6 @@ export class ConnectionTracker {
     setTimeout(() => {
       for (const ws of this.live.keys()) ws.terminate();
     }, 1000).unref();
-  }
-
-  private scheduleSweep(): void {
-    this.timer = this.core.clock.setTimeout(() => {
-      this.sweep();
-      this.scheduleSweep();
-    }, WS_PING_INTERVAL_MS);
   }
 
   private sweep(): void {

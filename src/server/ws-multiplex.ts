@@ -29,6 +29,7 @@ import {
   handleFrames,
   startConnection,
 } from "./ws-common.js";
+import { MultiplexAppends } from "./multiplex-appends.js";
 import { FORWARDED_FRAME_ACTIONS, WsForwarding } from "./ws-forwarding.js";
 import type { ForwardedFrameAction } from "./ws-forwarding.js";
 import type { ForwardedLease } from "./session-forwarding.js";
@@ -81,6 +82,7 @@ class MultiplexConnection {
   private readonly inputBucket: TokenBucket;
   /** Steering frames for sessions another node runs (cluster mode). */
   private readonly forwarding: WsForwarding;
+  private readonly appends: MultiplexAppends;
   /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
   private readonly pacing: FeedPacing;
   private readonly releaseShare: () => void;
@@ -112,6 +114,15 @@ class MultiplexConnection {
     );
     this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
+    this.appends = new MultiplexAppends({
+      core,
+      identity,
+      connId: this.connId,
+      holdReads: () => this.outbox.holdReads(),
+      ack: (ref, result) => this.send({ op: "ack", ref, result }),
+      refuse: (frame, error) => this.refuse(frame, error),
+      disposed: () => this.disposed,
+    });
     this.subscriptions = new MultiplexSubscriptions({
       core,
       identity,
@@ -157,6 +168,7 @@ class MultiplexConnection {
     }
     this.controlled.clear();
     this.forwarding.dispose(endLeases);
+    this.appends.dispose();
     this.outbox.dispose();
     this.releaseShare();
   }
@@ -213,6 +225,7 @@ class MultiplexConnection {
 
   /** Handles a frame that passed its checks (its session listed here, if it names one). */
   private take(frame: ClientFrame): void {
+    if (frame.op === "append") return this.appends.append(frame);
     if (isSteering(frame)) {
       const owner = this.forwarding.owner(frame.session);
       if (owner !== undefined) return this.forward(owner, frame);
