@@ -185,9 +185,7 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
       const created = await api(made.url).post("/v1/sessions", { kind: "stream" });
       const next = created.json.id as string;
       ws.send(JSON.stringify({ op: "subscribe", session: next, since: 0, ref: i }));
-      await expect
-        .poll(() => frames.find((f) => f["ref"] === i))
-        .toMatchObject({ op: "subscribed", session: next });
+      await expect.poll(() => frames.find((f) => f["ref"] === i)).toMatchObject({ op: "subscribed", session: next });
       const term = new WebSocket(`${nodes[1]!.url.replace("http", "ws")}/ws/session/${next}`, {
         headers: { authorization: `Bearer ${TEST_TOKEN}` },
       });
