@@ -76,7 +76,18 @@ function toToolUpdate(u: Record<string, unknown>, knownTerminal: (id: string) =>
   }
   if (u.rawInput !== undefined) tool.rawInput = u.rawInput;
   if (u.rawOutput !== undefined) tool.rawOutput = u.rawOutput;
+  const locations = toLocations(u.locations);
+  if (locations !== undefined) tool.locations = locations;
   return tool;
+}
+
+/** ACP tool call `locations` (`[{path, line?}]`); entries that do not fit are dropped. */
+export function toLocations(v: unknown): ToolUpdate["locations"] {
+  if (!Array.isArray(v)) return undefined;
+  return v.flatMap((l) => {
+    if (!isRecord(l) || typeof l.path !== "string") return [];
+    return [{ path: l.path, ...(typeof l.line === "number" && Number.isInteger(l.line) ? { line: l.line } : {}) }];
+  });
 }
 
 function toPlanEntries(v: unknown): PlanEntry[] | undefined {

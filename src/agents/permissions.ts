@@ -74,6 +74,7 @@ export class PermissionBroker {
         requestId,
         title: ask.title,
         ...(ask.toolCallId !== undefined ? { toolCallId: ask.toolCallId } : {}),
+        ...(ask.toolCall !== undefined ? { toolCall: ask.toolCall } : {}),
         options: ask.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
         expiresAt,
       });

@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
+import type { Actor, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
 import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
@@ -47,7 +47,11 @@ interface ToolState {
   title: string | undefined;
   kind: string | undefined;
   terminals: Set<string>;
+  /** What the call would do, for a permission request about it: kept while the call is open. */
+  asked: PermissionToolCall;
 }
+
+const isFinished = (status: string): boolean => status === "completed" || status === "failed";
 
 /**
  * One run of an agent session, and the sink its adapter writes to. Owns the run's pacing:
@@ -140,7 +144,7 @@ export class Run implements RunSink {
     this.flush();
     this.deltas.dispose();
     this.thoughts.dispose();
-    this.tools.clear();
+    this.failOpenTools();
     const runId = this.runId;
     switch (end.type) {
       case "chat.final":
@@ -154,6 +158,26 @@ export class Run implements RunSink {
         break;
     }
     return true;
+  }
+
+  /**
+   * A call the agent never finished ends with its run: one last `tool` event, `failed`, so no
+   * viewer shows it running forever (Claude Code leaves a call `pending` when its turn is cancelled).
+   */
+  private failOpenTools(): void {
+    for (const [toolCallId, state] of this.tools) {
+      if (isFinished(state.status)) continue;
+      this.log.append({
+        type: "tool",
+        runId: this.runId,
+        toolCallId,
+        status: "failed",
+        ...(state.title !== undefined ? { title: state.title } : {}),
+        ...(state.kind !== undefined ? { kind: state.kind } : {}),
+        ...(state.terminals.size > 0 ? { terminalSessionIds: [...state.terminals] } : {}),
+      });
+    }
+    this.tools.clear();
   }
 
   // Answer text and thoughts are paced apart, but reach the log in the order they came: a switch
@@ -183,11 +207,13 @@ export class Run implements RunSink {
     if (!this.open) return;
     this.flush();
     const prev = this.tools.get(update.toolCallId);
+    const status = update.status ?? prev?.status ?? "pending";
     const state: ToolState = {
-      status: update.status ?? prev?.status ?? "pending",
+      status,
       title: update.title ?? prev?.title,
       kind: update.kind ?? prev?.kind,
       terminals: new Set([...(prev?.terminals ?? []), ...(update.terminalSessionIds ?? [])]),
+      asked: isFinished(status) ? {} : mergeAsked(prev?.asked, update),
     };
     this.remember(update.toolCallId, state);
     this.log.append({
@@ -216,7 +242,7 @@ export class Run implements RunSink {
       let forget: string | undefined;
       for (const [id, known] of this.tools) {
         forget ??= id;
-        if (known.status === "completed" || known.status === "failed") {
+        if (isFinished(known.status)) {
           forget = id;
           break;
         }
@@ -241,13 +267,39 @@ export class Run implements RunSink {
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
     if (!this.open) return Promise.resolve({ outcome: "cancelled" });
     this.flush();
-    const toolTitle = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId)?.title;
-    const title = ask.title !== "" ? ask.title : (toolTitle ?? "Permission requested");
-    return this.permissions.request(this.runId, { ...ask, title }, signal);
+    const known = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId);
+    const title = ask.title !== "" ? ask.title : (known?.title ?? "Permission requested");
+    // The request's own description wins; what earlier updates said of the call fills the rest
+    // (Claude Code sends the command and diff in tool_call, Gemini only in the request).
+    const toolCall = mergeAsked(
+      known ? { ...known.asked, ...(known.kind !== undefined ? { kind: known.kind } : {}) } : undefined,
+      ask.toolCall ?? {},
+    );
+    const withCall = Object.keys(toolCall).length > 0 ? { ...ask, title, toolCall } : { ...ask, title };
+    return this.permissions.request(this.runId, withCall, signal);
   }
 
   private flush(): void {
     this.thoughts.flush();
     this.deltas.flush();
   }
+}
+
+/** `prev` with what `update` says of the call's kind, input, content and locations laid over it. */
+function mergeAsked(prev: PermissionToolCall | undefined, update: PermissionToolCall): PermissionToolCall {
+  const kind = update.kind ?? prev?.kind;
+  const rawInput = update.rawInput !== undefined && !isEmptyRecord(update.rawInput) ? update.rawInput : prev?.rawInput;
+  // An update with empty content (a pending tool_call before its input streamed) says nothing new.
+  const content = Array.isArray(update.content) && update.content.length > 0 ? update.content : prev?.content;
+  const locations = update.locations !== undefined && update.locations.length > 0 ? update.locations : prev?.locations;
+  return {
+    ...(kind !== undefined ? { kind } : {}),
+    ...(rawInput !== undefined ? { rawInput } : {}),
+    ...(content !== undefined ? { content } : {}),
+    ...(locations !== undefined ? { locations } : {}),
+  };
+}
+
+function isEmptyRecord(v: unknown): boolean {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 }
