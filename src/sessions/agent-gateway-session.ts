@@ -17,6 +17,8 @@ import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
+import { processStartTime, terminateLeftovers } from "./processes.js";
+import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { createTerminalSession } from "./terminal-session.js";
 import type { TerminalSession } from "./terminal-session.js";
 
@@ -74,9 +76,26 @@ export class AgentGatewaySession extends Session {
       onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
     });
     this.agent.onStateChange(() => {
+      this.keepAgentProcess();
       this.touch();
       this.ctx.changed(this);
     });
+  }
+
+  /**
+   * Keeps the agent process's pid and start time in the record, so that the next start after a
+   * crash ends what is left of it (an agent that ignores the end of its stdin, as codex-acp
+   * does, outlives the gateway), and never signals a process that merely got the same pid.
+   */
+  private keepAgentProcess(): void {
+    const pid = this.agent?.pid() ?? null;
+    const record = this.record as SessionRecord & KeptProcess;
+    if (pid === null || record.agentPid === pid) return;
+    const start = processStartTime(pid);
+    if (start === null) return;
+    record.agentPid = pid;
+    record.agentPidStart = start;
+    this.persist();
   }
 
   /**
@@ -183,6 +202,18 @@ export class AgentGatewaySession extends Session {
     await this.ended();
   }
 
+  /**
+   * The gateway stops: the agent is stopped (its runs end with `chat.aborted`, its process group
+   * gets SIGTERM, then SIGKILL) but its conversation is not over, as it is not after a crash:
+   * the session ends `lost`, its record says SIGTERM, and it can be resumed after the next start.
+   */
+  override async shutdown(_by: Actor): Promise<void> {
+    if (!this.running) return;
+    await this.agent?.dispose();
+    this.finish("lost", null, "SIGTERM", GATEWAY_STOPPED);
+    await this.ended();
+  }
+
   override dispose(): void {
     super.dispose();
     this.stopTracking();
@@ -227,8 +258,16 @@ export class AgentGatewaySession extends Session {
    * still has exactly one terminal event and the session's end stays its last event.
    */
   override markLost(reason: string): void {
-    if (this.running) this.closeOpenRuns();
-    super.markLost(reason);
+    if (!this.running) return;
+    this.closeOpenRuns();
+    const { agentPid, agentPidStart } = this.record as SessionRecord & KeptProcess;
+    const left =
+      typeof agentPid === "number" && typeof agentPidStart === "number"
+        ? terminateLeftovers(agentPid, agentPidStart, TERMINATE_GRACE_MS)
+        : 0;
+    super.markLost(
+      left > 0 ? `${reason}; ${left} process(es) of its agent were still running and were terminated` : reason,
+    );
   }
 
   private closeOpenRuns(): void {
@@ -275,6 +314,17 @@ interface KeptConversation {
   agentSessionId?: string;
   cannotReload?: string;
 }
+
+/** The agent process last started, as {@link AgentGatewaySession.markLost} needs it after a crash. */
+interface KeptProcess {
+  agentPid?: number;
+  /** Its start time (`processStartTime`): with the pid, it names that process for good. */
+  agentPidStart?: number;
+}
+
+/** The `lost` reason of an agent session the gateway stopped (SIGTERM, SIGINT, `close()`). */
+export const GATEWAY_STOPPED =
+  "the gateway was stopped while the agent session ran; resume it to go on with its conversation";
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
 const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([
