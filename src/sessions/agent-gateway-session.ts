@@ -59,6 +59,7 @@ export class AgentGatewaySession extends Session {
   }
 
   start(options: AgentStartOptions): void {
+    this.keepWhatIsNotKept(options.spec);
     this.agent = createAgentSession({
       sessionId: this.id,
       log: this.log,
@@ -80,6 +81,31 @@ export class AgentGatewaySession extends Session {
       this.touch();
       this.ctx.changed(this);
     });
+  }
+
+  /**
+   * An inline agent's `env` and `authMethod` are not kept in the record (they may hold keys), so
+   * it cannot start again as it was after a restart: the record names what is missing, and a
+   * resume says so instead of failing later as the agent's own error (a missing key reads as
+   * AGENT_AUTH_REQUIRED).
+   */
+  private keepWhatIsNotKept(spec: AgentSpec): void {
+    if (!this.record.agent?.startsWith("inline:")) return;
+    const missing = [
+      ...(spec.env !== undefined && Object.keys(spec.env).length > 0 ? ["env"] : []),
+      ...(spec.authMethod !== undefined ? ["authMethod"] : []),
+    ];
+    const record = this.record as SessionRecord & KeptConversation;
+    if (missing.length === 0 || record.notKept !== undefined) return;
+    record.notKept = missing;
+    this.persist();
+  }
+
+  /** Why this session cannot be resumed whatever its agent offers, or undefined. */
+  private cannotResumeHere(): string | undefined {
+    const notKept = (this.record as SessionRecord & KeptConversation).notKept;
+    if (notKept === undefined) return undefined;
+    return `session ${this.id} was given its agent inline with ${notKept.join(" and ")}, which the gateway does not keep (it may hold keys): it cannot start the agent as it was; configure the agent in the config file (agents) to resume such sessions, and start a new session`;
   }
 
   /**
@@ -116,6 +142,8 @@ export class AgentGatewaySession extends Session {
         ),
       );
     }
+    const notHere = this.cannotResumeHere();
+    if (notHere !== undefined) return Promise.reject(new SwitchboardError("AGENT_CANNOT_RESUME", notHere));
     this.resuming ??= this.startAgain(options, by).finally(() => (this.resuming = undefined));
     return this.resuming;
   }
@@ -160,7 +188,7 @@ export class AgentGatewaySession extends Session {
   override info(): SessionInfo {
     const info = super.info();
     if (info.state === "running") return { ...info, pid: this.agent?.pid() ?? null };
-    const cannotReload = (this.record as SessionRecord & KeptConversation).cannotReload;
+    const cannotReload = this.cannotResumeHere() ?? (this.record as SessionRecord & KeptConversation).cannotReload;
     return info.state === "lost" && cannotReload !== undefined ? { ...info, cannotResume: cannotReload } : info;
   }
 
@@ -313,6 +341,8 @@ interface RunBookkeeping {
 interface KeptConversation {
   agentSessionId?: string;
   cannotReload?: string;
+  /** What an inline agent was given that the record does not keep (`env`, `authMethod`). */
+  notKept?: string[];
 }
 
 /** The agent process last started, as {@link AgentGatewaySession.markLost} needs it after a crash. */
