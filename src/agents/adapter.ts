@@ -60,6 +60,8 @@ export interface RunSink {
   thought(chunk: string): void;
   tool(update: ToolUpdate): void;
   plan(entries: PlanEntry[]): void;
+  /** A status notice of the agent (`run.notice`): a retry, a rate limit. */
+  notice(level: "info" | "warning" | "error", text: string): void;
   /** A child terminal session the agent started (ACP `terminal/create`). */
   child(info: { sessionId: string; command: string[] }): void;
   /**

@@ -1,4 +1,4 @@
-import type { Clock } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
 import type { Actor, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
@@ -17,6 +17,13 @@ export const DEFAULT_RUN_TEXT_BYTES = 16 * 1024 * 1024;
  * the one longest without an update is forgotten, a finished one first.
  */
 export const MAX_TRACKED_TOOL_CALLS = 1000;
+
+/**
+ * How long an active run may go without a word from its agent before the gateway says so
+ * (`run.notice`, warning): an agent retrying a dead model API is otherwise silent for minutes
+ * (Claude Code retried 151 s, Codex 21.6 s). Not while a permission request waits for an answer.
+ */
+export const DEFAULT_RUN_STALL_NOTICE_MS = 30_000;
 
 /** How a run ends: exactly one of these is appended per run. */
 export type RunEnd =
@@ -40,6 +47,8 @@ export interface RunOptions {
   maxTextBytes?: number;
   /** The run streamed more than `maxTextBytes`: the owner ends it (the text past the limit is dropped). */
   onTextLimit?: (run: Run, maxTextBytes: number) => void;
+  /** Default {@link DEFAULT_RUN_STALL_NOTICE_MS}; 0: never. */
+  stallNoticeMs?: number;
 }
 
 interface ToolState {
@@ -74,10 +83,15 @@ export class Run implements RunSink {
   private textBytes = 0;
   private readonly maxTextBytes: number;
   private readonly onTextLimit: ((run: Run, maxTextBytes: number) => void) | undefined;
+  private readonly clock: Clock;
+  private readonly stallNoticeMs: number;
+  private stallTimer: Timer | undefined;
 
   constructor(options: RunOptions) {
     this.maxTextBytes = options.maxTextBytes ?? DEFAULT_RUN_TEXT_BYTES;
     this.onTextLimit = options.onTextLimit;
+    this.clock = options.clock;
+    this.stallNoticeMs = options.stallNoticeMs ?? DEFAULT_RUN_STALL_NOTICE_MS;
     this.runId = options.runId;
     this.prompt = options.text;
     this.by = options.by;
@@ -130,6 +144,27 @@ export class Run implements RunSink {
     if (this.phaseValue !== "queued") return;
     this.phaseValue = "active";
     this.log.append({ type: "run.started", runId: this.runId });
+    this.heard();
+  }
+
+  /** The agent said something: the stall notice waits `stallNoticeMs` from now. */
+  private heard(): void {
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
+    if (this.stallNoticeMs <= 0 || !this.open) return;
+    const armedAt = this.clock.monotonic();
+    this.stallTimer = this.clock.setTimeout(() => {
+      // Waiting for a person is not the agent's silence.
+      if (this.permissions.openFor(this.runId)) return this.heard();
+      const seconds = Math.round((this.clock.monotonic() - armedAt) / 1000);
+      this.log.append({
+        type: "run.notice",
+        runId: this.runId,
+        level: "warning",
+        text: `no update from the agent for ${seconds} s: it may be retrying its model API or stuck (abort to stop it)`,
+      });
+      this.stallTimer = undefined;
+    }, this.stallNoticeMs);
   }
 
   /**
@@ -140,6 +175,8 @@ export class Run implements RunSink {
   end(end: RunEnd): boolean {
     if (this.phaseValue === "ended") return false;
     this.phaseValue = "ended";
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
     this.permissions.cancelRun(this.runId, end.type === "chat.aborted" ? (end.by ?? null) : null);
     this.flush();
     this.deltas.dispose();
@@ -185,12 +222,14 @@ export class Run implements RunSink {
   // piece was logged after the answer had begun, and the page showed two "Thinking" blocks).
   text(chunk: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
+    this.heard();
     if (this.thoughts.pending) this.thoughts.flush();
     this.deltas.push(chunk);
   }
 
   thought(chunk: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
+    this.heard();
     if (this.deltas.pending) this.deltas.flush();
     this.thoughts.push(chunk);
   }
@@ -205,6 +244,7 @@ export class Run implements RunSink {
 
   tool(update: ToolUpdate): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     const prev = this.tools.get(update.toolCallId);
     const status = update.status ?? prev?.status ?? "pending";
@@ -254,18 +294,28 @@ export class Run implements RunSink {
 
   plan(entries: PlanEntry[]): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     this.log.append({ type: "plan", runId: this.runId, entries });
   }
 
+  notice(level: "info" | "warning" | "error", text: string): void {
+    if (!this.open) return;
+    this.heard();
+    this.flush();
+    this.log.append({ type: "run.notice", runId: this.runId, level, text });
+  }
+
   child(info: { sessionId: string; command: string[] }): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     this.log.append({ type: "child", sessionId: info.sessionId, runId: this.runId, command: info.command });
   }
 
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
     if (!this.open) return Promise.resolve({ outcome: "cancelled" });
+    this.heard();
     this.flush();
     const known = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId);
     const title = ask.title !== "" ? ask.title : (known?.title ?? "Permission requested");

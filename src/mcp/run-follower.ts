@@ -18,6 +18,7 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
   "chat.error",
   "chat.aborted",
   "tool",
+  "run.notice",
   "permission.request",
   "permission.resolved",
 ];
@@ -212,6 +213,9 @@ class RunRecorder {
         this.note(`[tool] ${event.title ?? event.kind ?? event.toolCallId} (${event.status})`);
         return undefined;
       }
+      case "run.notice":
+        this.note(`[${event.level}] ${event.text}`);
+        return undefined;
       case "permission.request":
         this.pending.set(event.requestId, pendingOf(event));
         this.note(`[permission] ${event.title}: waiting for an answer`);

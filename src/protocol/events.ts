@@ -200,6 +200,18 @@ export const ChildEvent = z.object({
   runId: z.string().optional(),
   command: z.array(z.string()),
 });
+/**
+ * Something about a run that is neither answer nor tool: the agent's own status notices (a retry
+ * after an API error, a rate limit) and the gateway's note that the agent has said nothing for a
+ * while, so a run that waits is never just silence.
+ */
+export const RunNoticeEvent = z.object({
+  ...base,
+  type: z.literal("run.notice"),
+  runId: z.string(),
+  level: z.enum(["info", "warning", "error"]),
+  text: z.string(),
+});
 export const CustomEvent = z.object({ ...base, type: z.literal("custom"), name: z.string(), data: z.unknown() });
 
 export const SessionEvent = z.discriminatedUnion("type", [
@@ -223,6 +235,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   PermissionRequestEvent,
   PermissionResolvedEvent,
   ChildEvent,
+  RunNoticeEvent,
   CustomEvent,
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;

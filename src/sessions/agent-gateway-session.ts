@@ -28,6 +28,7 @@ export interface AgentStartOptions {
   adapter?: ((ctx: AdapterContext) => AgentAdapter) | undefined;
   cwd: string;
   deltaThrottleMs?: number | undefined;
+  stallNoticeMs?: number | undefined;
   maxRunTextBytes?: number | undefined;
   children: ChildTerminalFactory;
   logger?: AgentLogger;
@@ -70,6 +71,7 @@ export class AgentGatewaySession extends Session {
       clock: this.ctx.clock,
       children: options.children,
       ...(options.deltaThrottleMs !== undefined ? { deltaThrottleMs: options.deltaThrottleMs } : {}),
+      ...(options.stallNoticeMs !== undefined ? { stallNoticeMs: options.stallNoticeMs } : {}),
       ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),

@@ -292,6 +292,20 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(events.at(-2)).toMatchObject({ toolCallId: "perm-1", title: "Delete everything", kind: "delete" });
   });
 
+  // Regression: Claude Code retried a dead model API for 151 s with nothing to show; its retry
+  // notices come as session_info_update with an AIR sessionFailure in _meta.
+  it("an agent's retry notice becomes a run.notice of its run", async ({ onTestFinished }) => {
+    const s = scriptedSession(onTestFinished);
+    const failure = { id: "f1", severity: "warning", title: "Retrying Claude, attempt 1 of 10.", actions: ["retry"] };
+    const meta = { jetbrains: { air: { version: 1, sessionFailure: failure } } };
+    const { runId, text } = await s.ask({ op: "notice", meta });
+    expect(text).toBe("noticed");
+    const notices = runEvents(s.log, runId).filter((e) => e.type === "run.notice");
+    expect(notices).toMatchObject([{ level: "warning", text: "Retrying Claude, attempt 1 of 10." }]);
+    const caps = JSON.parse((await s.ask({ op: "caps" })).text) as Record<string, unknown>;
+    expect(caps._meta).toEqual({ jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } });
+  });
+
   // Exploratory test (UI): the page showed "the agent answered error -32603: Internal error";
   // the reason (a bad API key, say) was in the error's data, dropped.
   it("an agent's error answer is AGENT_FAILED with the reason its data carries", async ({ onTestFinished }) => {

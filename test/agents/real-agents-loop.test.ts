@@ -298,7 +298,7 @@ async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
     const runId = await d.prompt("say exactly while the API is down");
     const end = await d.end(runId, 90_000);
     server.up();
-    expect(end.type).toBe("chat.error");
+    expect(end.type, JSON.stringify(await d.run(runId))).toBe("chat.error");
   });
   return points as Record<Point, true | string>;
 }

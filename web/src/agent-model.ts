@@ -56,6 +56,7 @@ export type RunItem =
   | { kind: "tool"; toolCallId: string }
   | { kind: "permission"; requestId: string }
   | { kind: "plan" }
+  | { kind: "notice"; level: "info" | "warning" | "error"; text: string }
   | { kind: "child"; sessionId: string; command: string[] };
 
 export interface RunView {
@@ -131,6 +132,11 @@ export class AgentModel {
       }
       case "tool":
         return this.tool(event);
+      case "run.notice": {
+        const run = this.started(event);
+        run.items.push({ kind: "notice", level: event.level, text: event.text });
+        return run;
+      }
       case "plan": {
         const run = this.started(event);
         if (run.plan === null) run.items.push({ kind: "plan" });
