@@ -57,6 +57,7 @@ function instrumentedEcho(
           tool: (u) => inner.tool(u),
           plan: (e) => inner.plan(e),
           child: (c) => inner.child(c),
+          notice: (level, text) => inner.notice(level, text),
           requestPermission: (a, s) => inner.requestPermission(a, s),
           appended(total) {
             const now = performance.now();

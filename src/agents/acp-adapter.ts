@@ -13,7 +13,7 @@ import { AcpOutputHold } from "./acp-output-hold.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
-import { applySessionUpdate } from "./acp-updates.js";
+import { applySessionUpdate, statusNotice } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
@@ -392,6 +392,13 @@ export class AcpAdapter implements AgentAdapter {
         code: "AGENT_FAILED",
         message: "session/prompt answered without a stopReason",
       });
+      return;
+    }
+    // claude-agent-acp, told the client shows its failures, ends a turn its model API failed
+    // with `end_turn` and the failure in `_meta`: that run failed, and says why.
+    const failure = statusNotice(isRecord(result) ? result._meta : undefined);
+    if (failure?.level === "error") {
+      this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: `the agent failed: ${failure.text}` });
       return;
     }
     this.finishTurn(turn, { kind: "final", stopReason });

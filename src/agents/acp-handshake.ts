@@ -47,6 +47,9 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
       // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
       // without this an agent may advertise none and the user is not told how to log in.
       auth: { terminal: true },
+      // claude-agent-acp sends its retry and rate-limit notices (a dead model API is otherwise
+      // minutes of silence) only to a client that declares this extension: they become `run.notice`.
+      _meta: { jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } },
     },
     clientInfo: { ...CLIENT_INFO },
   };

@@ -1,6 +1,8 @@
 import * as acp from "@agentclientprotocol/sdk";
 import type { JsonRpcId } from "@agentclientprotocol/sdk";
+import type { PermissionToolCall } from "../protocol/index.js";
 import type { PermissionOutcome, RunSink } from "./adapter.js";
+import { toLocations } from "./acp-updates.js";
 import type { AcpTerminals } from "./acp-terminals.js";
 import type { AcpWire } from "./acp-wire.js";
 import { ConfinedFs, FsAccessError } from "./confined-fs.js";
@@ -44,6 +46,7 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
           {
             title: params.toolCall.title ?? "",
             toolCallId: params.toolCall.toolCallId,
+            toolCall: askedToolCall(params.toolCall),
             options: params.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
           },
           signal,
@@ -120,6 +123,17 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
       await terminals.release(params.terminalId);
       return {};
     });
+}
+
+/** What a `session/request_permission` says of its tool call besides its id and title (Gemini says it only there). */
+function askedToolCall(call: acp.ToolCallUpdate): PermissionToolCall {
+  const locations = toLocations(call.locations);
+  return {
+    ...(typeof call.kind === "string" ? { kind: call.kind } : {}),
+    ...(call.rawInput !== undefined ? { rawInput: call.rawInput } : {}),
+    ...(Array.isArray(call.content) ? { content: call.content } : {}),
+    ...(locations !== undefined ? { locations } : {}),
+  };
 }
 
 /**

@@ -51,6 +51,12 @@ export function applySessionUpdate(
       sink.plan(entries);
       return "applied";
     }
+    case "session_info_update": {
+      const notice = statusNotice(update._meta);
+      if (notice === undefined) return "ignored";
+      sink.notice(notice.level, notice.text);
+      return "applied";
+    }
     default:
       return typeof update.sessionUpdate === "string" ? "ignored" : "malformed";
   }
@@ -76,7 +82,34 @@ function toToolUpdate(u: Record<string, unknown>, knownTerminal: (id: string) =>
   }
   if (u.rawInput !== undefined) tool.rawInput = u.rawInput;
   if (u.rawOutput !== undefined) tool.rawOutput = u.rawOutput;
+  const locations = toLocations(u.locations);
+  if (locations !== undefined) tool.locations = locations;
   return tool;
+}
+
+/**
+ * A status notice in a `session_info_update`'s `_meta`: claude-agent-acp reports retries and rate
+ * limits there (`jetbrains.air.sessionFailure {severity, title, details?}`) to a client that
+ * declares the capability, as the gateway does in `initialize` (acp-handshake.ts).
+ */
+export function statusNotice(meta: unknown): { level: "info" | "warning" | "error"; text: string } | undefined {
+  const air = isRecord(meta) && isRecord(meta.jetbrains) && isRecord(meta.jetbrains.air) ? meta.jetbrains.air : {};
+  const failure = air.sessionFailure;
+  if (!isRecord(failure)) return undefined;
+  const title = str(failure.title);
+  if (title === undefined || title === "") return undefined;
+  const details = str(failure.details);
+  const level = failure.severity === "warning" || failure.severity === "info" ? failure.severity : "error";
+  return { level, text: details !== undefined && details !== "" ? `${title} ${details}` : title };
+}
+
+/** ACP tool call `locations` (`[{path, line?}]`); entries that do not fit are dropped. */
+export function toLocations(v: unknown): ToolUpdate["locations"] {
+  if (!Array.isArray(v)) return undefined;
+  return v.flatMap((l) => {
+    if (!isRecord(l) || typeof l.path !== "string") return [];
+    return [{ path: l.path, ...(typeof l.line === "number" && Number.isInteger(l.line) ? { line: l.line } : {}) }];
+  });
 }
 
 function toPlanEntries(v: unknown): PlanEntry[] | undefined {

@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.js";
-import type { ErrorCode, InlineAgent } from "../protocol/index.js";
+import type { ErrorCode, InlineAgent, PermissionToolCall } from "../protocol/index.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 
@@ -20,6 +20,8 @@ export interface ToolUpdate {
   content?: unknown;
   rawInput?: unknown;
   rawOutput?: unknown;
+  /** Files the call touches (ACP `locations`). */
+  locations?: PermissionToolCall["locations"];
 }
 
 export interface PlanEntry {
@@ -38,6 +40,8 @@ export interface PermissionOption {
 export interface PermissionAsk {
   title: string;
   toolCallId?: string;
+  /** What would be approved, as the request describes it (the run adds what earlier updates said). */
+  toolCall?: PermissionToolCall;
   options: PermissionOption[];
 }
 
@@ -56,6 +60,8 @@ export interface RunSink {
   thought(chunk: string): void;
   tool(update: ToolUpdate): void;
   plan(entries: PlanEntry[]): void;
+  /** A status notice of the agent (`run.notice`): a retry, a rate limit. */
+  notice(level: "info" | "warning" | "error", text: string): void;
   /** A child terminal session the agent started (ACP `terminal/create`). */
   child(info: { sessionId: string; command: string[] }): void;
   /**

@@ -38,6 +38,8 @@ export interface AgentSessionOptions {
   clock?: Clock;
   /** Default {@link DEFAULT_DELTA_THROTTLE_MS}. */
   deltaThrottleMs?: number;
+  /** A run whose agent says nothing this long gets a `run.notice`; default {@link DEFAULT_RUN_STALL_NOTICE_MS}, 0: never. */
+  stallNoticeMs?: number;
   /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
   permissionTimeoutMs?: number;
   /** Text one run may stream before it is stopped with `chat.error` LIMIT_EXCEEDED; default {@link DEFAULT_RUN_TEXT_BYTES}. */

@@ -56,6 +56,7 @@ export class AgentSession {
   private readonly logger: AgentLogger;
   private readonly throttleMs: number;
   private readonly maxRunTextBytes: number | undefined;
+  private readonly stallNoticeMs: number | undefined;
   private readonly context: AdapterContext;
   private readonly makeAdapter: (context: AdapterContext) => AgentAdapter;
   private readonly permissions: PermissionBroker;
@@ -82,6 +83,7 @@ export class AgentSession {
     this.logger = options.logger ?? silentLogger;
     this.throttleMs = options.deltaThrottleMs ?? DEFAULT_DELTA_THROTTLE_MS;
     this.maxRunTextBytes = options.maxRunTextBytes;
+    this.stallNoticeMs = options.stallNoticeMs;
     this.makeAdapter = options.adapter ?? adapterFactoryFor(options.spec);
     this.context = {
       sessionId: options.sessionId,
@@ -130,6 +132,7 @@ export class AgentSession {
       throttleMs: this.throttleMs,
       permissions: this.permissions,
       ...(this.maxRunTextBytes !== undefined ? { maxTextBytes: this.maxRunTextBytes } : {}),
+      ...(this.stallNoticeMs !== undefined ? { stallNoticeMs: this.stallNoticeMs } : {}),
       onTextLimit: (r, max) =>
         this.stop(r, {
           type: "chat.error",

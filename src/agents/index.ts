@@ -13,5 +13,5 @@ export type { EchoCommand } from "./echo-adapter.js";
 export type { AgentLogger } from "./logger.js";
 export { MemoryLog } from "./memory-log.js";
 export { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS } from "./permissions.js";
-export { MAX_TRACKED_TOOL_CALLS } from "./run.js";
+export { DEFAULT_RUN_STALL_NOTICE_MS, MAX_TRACKED_TOOL_CALLS } from "./run.js";
 export { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";

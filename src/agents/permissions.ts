@@ -74,6 +74,7 @@ export class PermissionBroker {
         requestId,
         title: ask.title,
         ...(ask.toolCallId !== undefined ? { toolCallId: ask.toolCallId } : {}),
+        ...(ask.toolCall !== undefined ? { toolCall: ask.toolCall } : {}),
         options: ask.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
         expiresAt,
       });
@@ -106,6 +107,12 @@ export class PermissionBroker {
   }
 
   /** Cancels every open request of a run (abort, run end). */
+  /** Whether a request of run `runId` waits for an answer. */
+  openFor(runId: string): boolean {
+    for (const p of this.pending.values()) if (p.runId === runId) return true;
+    return false;
+  }
+
   cancelRun(runId: string, by: Actor | null = null): void {
     for (const p of [...this.pending.values()]) {
       if (p.runId === runId) this.settle(p.requestId, null, by);

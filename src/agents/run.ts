@@ -1,7 +1,7 @@
-import type { Clock } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
+import type { Actor, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
 import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
@@ -17,6 +17,13 @@ export const DEFAULT_RUN_TEXT_BYTES = 16 * 1024 * 1024;
  * the one longest without an update is forgotten, a finished one first.
  */
 export const MAX_TRACKED_TOOL_CALLS = 1000;
+
+/**
+ * How long an active run may go without a word from its agent before the gateway says so
+ * (`run.notice`, warning): an agent retrying a dead model API is otherwise silent for minutes
+ * (Claude Code retried 151 s, Codex 21.6 s). Not while a permission request waits for an answer.
+ */
+export const DEFAULT_RUN_STALL_NOTICE_MS = 30_000;
 
 /** How a run ends: exactly one of these is appended per run. */
 export type RunEnd =
@@ -40,6 +47,8 @@ export interface RunOptions {
   maxTextBytes?: number;
   /** The run streamed more than `maxTextBytes`: the owner ends it (the text past the limit is dropped). */
   onTextLimit?: (run: Run, maxTextBytes: number) => void;
+  /** Default {@link DEFAULT_RUN_STALL_NOTICE_MS}; 0: never. */
+  stallNoticeMs?: number;
 }
 
 interface ToolState {
@@ -47,7 +56,11 @@ interface ToolState {
   title: string | undefined;
   kind: string | undefined;
   terminals: Set<string>;
+  /** What the call would do, for a permission request about it: kept while the call is open. */
+  asked: PermissionToolCall;
 }
+
+const isFinished = (status: string): boolean => status === "completed" || status === "failed";
 
 /**
  * One run of an agent session, and the sink its adapter writes to. Owns the run's pacing:
@@ -70,10 +83,15 @@ export class Run implements RunSink {
   private textBytes = 0;
   private readonly maxTextBytes: number;
   private readonly onTextLimit: ((run: Run, maxTextBytes: number) => void) | undefined;
+  private readonly clock: Clock;
+  private readonly stallNoticeMs: number;
+  private stallTimer: Timer | undefined;
 
   constructor(options: RunOptions) {
     this.maxTextBytes = options.maxTextBytes ?? DEFAULT_RUN_TEXT_BYTES;
     this.onTextLimit = options.onTextLimit;
+    this.clock = options.clock;
+    this.stallNoticeMs = options.stallNoticeMs ?? DEFAULT_RUN_STALL_NOTICE_MS;
     this.runId = options.runId;
     this.prompt = options.text;
     this.by = options.by;
@@ -126,6 +144,27 @@ export class Run implements RunSink {
     if (this.phaseValue !== "queued") return;
     this.phaseValue = "active";
     this.log.append({ type: "run.started", runId: this.runId });
+    this.heard();
+  }
+
+  /** The agent said something: the stall notice waits `stallNoticeMs` from now. */
+  private heard(): void {
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
+    if (this.stallNoticeMs <= 0 || !this.open) return;
+    const armedAt = this.clock.monotonic();
+    this.stallTimer = this.clock.setTimeout(() => {
+      // Waiting for a person is not the agent's silence.
+      if (this.permissions.openFor(this.runId)) return this.heard();
+      const seconds = Math.round((this.clock.monotonic() - armedAt) / 1000);
+      this.log.append({
+        type: "run.notice",
+        runId: this.runId,
+        level: "warning",
+        text: `no update from the agent for ${seconds} s: it may be retrying its model API or stuck (abort to stop it)`,
+      });
+      this.stallTimer = undefined;
+    }, this.stallNoticeMs);
   }
 
   /**
@@ -136,11 +175,13 @@ export class Run implements RunSink {
   end(end: RunEnd): boolean {
     if (this.phaseValue === "ended") return false;
     this.phaseValue = "ended";
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
     this.permissions.cancelRun(this.runId, end.type === "chat.aborted" ? (end.by ?? null) : null);
     this.flush();
     this.deltas.dispose();
     this.thoughts.dispose();
-    this.tools.clear();
+    this.failOpenTools();
     const runId = this.runId;
     switch (end.type) {
       case "chat.final":
@@ -156,17 +197,39 @@ export class Run implements RunSink {
     return true;
   }
 
+  /**
+   * A call the agent never finished ends with its run: one last `tool` event, `failed`, so no
+   * viewer shows it running forever (Claude Code leaves a call `pending` when its turn is cancelled).
+   */
+  private failOpenTools(): void {
+    for (const [toolCallId, state] of this.tools) {
+      if (isFinished(state.status)) continue;
+      this.log.append({
+        type: "tool",
+        runId: this.runId,
+        toolCallId,
+        status: "failed",
+        ...(state.title !== undefined ? { title: state.title } : {}),
+        ...(state.kind !== undefined ? { kind: state.kind } : {}),
+        ...(state.terminals.size > 0 ? { terminalSessionIds: [...state.terminals] } : {}),
+      });
+    }
+    this.tools.clear();
+  }
+
   // Answer text and thoughts are paced apart, but reach the log in the order they came: a switch
   // from one to the other first flushes what the other holds (exploratory test: a thought's last
   // piece was logged after the answer had begun, and the page showed two "Thinking" blocks).
   text(chunk: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
+    this.heard();
     if (this.thoughts.pending) this.thoughts.flush();
     this.deltas.push(chunk);
   }
 
   thought(chunk: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
+    this.heard();
     if (this.deltas.pending) this.deltas.flush();
     this.thoughts.push(chunk);
   }
@@ -181,13 +244,16 @@ export class Run implements RunSink {
 
   tool(update: ToolUpdate): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     const prev = this.tools.get(update.toolCallId);
+    const status = update.status ?? prev?.status ?? "pending";
     const state: ToolState = {
-      status: update.status ?? prev?.status ?? "pending",
+      status,
       title: update.title ?? prev?.title,
       kind: update.kind ?? prev?.kind,
       terminals: new Set([...(prev?.terminals ?? []), ...(update.terminalSessionIds ?? [])]),
+      asked: isFinished(status) ? {} : mergeAsked(prev?.asked, update),
     };
     this.remember(update.toolCallId, state);
     this.log.append({
@@ -216,7 +282,7 @@ export class Run implements RunSink {
       let forget: string | undefined;
       for (const [id, known] of this.tools) {
         forget ??= id;
-        if (known.status === "completed" || known.status === "failed") {
+        if (isFinished(known.status)) {
           forget = id;
           break;
         }
@@ -228,26 +294,62 @@ export class Run implements RunSink {
 
   plan(entries: PlanEntry[]): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     this.log.append({ type: "plan", runId: this.runId, entries });
   }
 
+  notice(level: "info" | "warning" | "error", text: string): void {
+    if (!this.open) return;
+    this.heard();
+    this.flush();
+    this.log.append({ type: "run.notice", runId: this.runId, level, text });
+  }
+
   child(info: { sessionId: string; command: string[] }): void {
     if (!this.open) return;
+    this.heard();
     this.flush();
     this.log.append({ type: "child", sessionId: info.sessionId, runId: this.runId, command: info.command });
   }
 
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {
     if (!this.open) return Promise.resolve({ outcome: "cancelled" });
+    this.heard();
     this.flush();
-    const toolTitle = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId)?.title;
-    const title = ask.title !== "" ? ask.title : (toolTitle ?? "Permission requested");
-    return this.permissions.request(this.runId, { ...ask, title }, signal);
+    const known = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId);
+    const title = ask.title !== "" ? ask.title : (known?.title ?? "Permission requested");
+    // The request's own description wins; what earlier updates said of the call fills the rest
+    // (Claude Code sends the command and diff in tool_call, Gemini only in the request).
+    const toolCall = mergeAsked(
+      known ? { ...known.asked, ...(known.kind !== undefined ? { kind: known.kind } : {}) } : undefined,
+      ask.toolCall ?? {},
+    );
+    const withCall = Object.keys(toolCall).length > 0 ? { ...ask, title, toolCall } : { ...ask, title };
+    return this.permissions.request(this.runId, withCall, signal);
   }
 
   private flush(): void {
     this.thoughts.flush();
     this.deltas.flush();
   }
+}
+
+/** `prev` with what `update` says of the call's kind, input, content and locations laid over it. */
+function mergeAsked(prev: PermissionToolCall | undefined, update: PermissionToolCall): PermissionToolCall {
+  const kind = update.kind ?? prev?.kind;
+  const rawInput = update.rawInput !== undefined && !isEmptyRecord(update.rawInput) ? update.rawInput : prev?.rawInput;
+  // An update with empty content (a pending tool_call before its input streamed) says nothing new.
+  const content = Array.isArray(update.content) && update.content.length > 0 ? update.content : prev?.content;
+  const locations = update.locations !== undefined && update.locations.length > 0 ? update.locations : prev?.locations;
+  return {
+    ...(kind !== undefined ? { kind } : {}),
+    ...(rawInput !== undefined ? { rawInput } : {}),
+    ...(content !== undefined ? { content } : {}),
+    ...(locations !== undefined ? { locations } : {}),
+  };
+}
+
+function isEmptyRecord(v: unknown): boolean {
+  return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
 }

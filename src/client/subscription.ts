@@ -89,6 +89,8 @@ export class Subscription {
   private readonly settleDone = handledDeferred<SessionEvent | undefined>();
   private readonly detach: (sub: Subscription) => void;
   private _lastSeq: number;
+  /** The log's head when the gateway last confirmed: a `lost` below it has a resume after it. */
+  private confirmedHead = 0;
   private _state: "live" | "ended" | "closed" = "live";
   private confirmed = false;
   private offAbort: () => void = noAbortListener;
@@ -233,6 +235,7 @@ export class Subscription {
       );
       return true;
     }
+    this.confirmedHead = info.head;
     this.markReady(info);
     this.options.onSubscribed?.(info);
     if (end === undefined || this._state !== "live" || end.seq > this._lastSeq) return false;
@@ -254,7 +257,8 @@ export class Subscription {
   deliver(event: SessionEvent): boolean {
     if (this._state !== "live" || this.gate !== undefined || event.seq <= this._lastSeq) return false;
     this._lastSeq = event.seq;
-    const last = isSessionEnd(event);
+    // A lost agent session may be resumed: a `lost` the log already went on past is no end.
+    const last = isSessionEnd(event) && !(event.type === "lost" && event.seq < this.confirmedHead);
     if (last) {
       // Complete before onEvent sees the end: a callback that unsubscribes or closes the client
       // on the exit finds nothing left to stop, and `done` still gives the exit, not undefined.

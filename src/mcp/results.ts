@@ -102,6 +102,12 @@ export const AgentList = z.object({
 const Permission = z.object({
   request_id: z.string(),
   title: z.string(),
+  tool_call: z
+    .object({ kind: z.string().optional(), command: z.string().optional(), paths: z.array(z.string()).optional() })
+    .optional()
+    .describe(
+      "What would be approved: the call's kind, its shell command and the files it touches, when the agent said.",
+    ),
   options: z.array(z.object({ option_id: z.string(), name: z.string(), kind: z.string() })),
 });
 

@@ -1,4 +1,5 @@
 import type { EventType, SessionEvent } from "../protocol/index.js";
+import { toolCallCommand, toolCallPaths } from "../protocol/index.js";
 import type { GatewayAccess } from "./gateway.js";
 import { reportWhileWaiting } from "./tool.js";
 import type { ProgressSink } from "./tool.js";
@@ -17,6 +18,7 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
   "chat.error",
   "chat.aborted",
   "tool",
+  "run.notice",
   "permission.request",
   "permission.resolved",
 ];
@@ -48,6 +50,8 @@ export const PERMISSION_SETTLE_MS = 300;
 export interface PendingPermission {
   request_id: string;
   title: string;
+  /** What would be approved: the call's kind, shell command and the files it touches, when the agent said. */
+  tool_call?: { kind?: string; command?: string; paths?: string[] };
   options: Array<{ option_id: string; name: string; kind: string }>;
 }
 
@@ -209,6 +213,9 @@ class RunRecorder {
         this.note(`[tool] ${event.title ?? event.kind ?? event.toolCallId} (${event.status})`);
         return undefined;
       }
+      case "run.notice":
+        this.note(`[${event.level}] ${event.text}`);
+        return undefined;
       case "permission.request":
         this.pending.set(event.requestId, pendingOf(event));
         this.note(`[permission] ${event.title}: waiting for an answer`);
@@ -297,9 +304,18 @@ class RunRecorder {
 
 /** A permission request as the tools answer it. */
 function pendingOf(event: Extract<SessionEvent, { type: "permission.request" }>): PendingPermission {
+  const command = toolCallCommand(event.toolCall);
+  const paths = toolCallPaths(event.toolCall);
+  const kind = event.toolCall?.kind;
+  const toolCall = {
+    ...(kind !== undefined ? { kind } : {}),
+    ...(command !== undefined ? { command } : {}),
+    ...(paths.length > 0 ? { paths } : {}),
+  };
   return {
     request_id: event.requestId,
     title: event.title,
+    ...(Object.keys(toolCall).length > 0 ? { tool_call: toolCall } : {}),
     options: event.options.map((o) => ({ option_id: o.optionId, name: o.name, kind: o.kind })),
   };
 }

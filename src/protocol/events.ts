@@ -157,6 +157,20 @@ export const PlanEvent = z.object({
   entries: z.array(z.object({ content: z.string(), priority: z.string(), status: z.string() })),
 });
 export const PermissionOption = z.object({ optionId: z.string(), name: z.string(), kind: z.string() });
+/**
+ * What a permission request would approve: the tool call as the agent described it (ACP
+ * `toolCall` of `session/request_permission`, over what earlier `tool` events said of it).
+ */
+export const PermissionToolCall = z.object({
+  /** ACP tool kind: `execute`, `edit`, `delete`, `move`, `read`, `fetch`, … */
+  kind: z.string().optional(),
+  /** The tool's input as the agent sent it (a shell command's `command`, an edit's path and text). */
+  rawInput: z.unknown().optional(),
+  /** ACP tool call content: `{type: "diff", path, oldText, newText}`, `{type: "content", content}`, terminals. */
+  content: z.unknown().optional(),
+  /** Files the call touches. */
+  locations: z.array(z.object({ path: z.string(), line: z.number().int().nullable().optional() })).optional(),
+});
 export const PermissionRequestEvent = z.object({
   ...base,
   type: z.literal("permission.request"),
@@ -164,6 +178,8 @@ export const PermissionRequestEvent = z.object({
   requestId: z.string(),
   title: z.string(),
   toolCallId: z.string().optional(),
+  /** What would be approved; absent when the agent said nothing of the call but its title. */
+  toolCall: PermissionToolCall.optional(),
   options: z.array(PermissionOption),
   /** Epoch ms after which the request counts as cancelled. */
   expiresAt: z.number(),
@@ -183,6 +199,18 @@ export const ChildEvent = z.object({
   sessionId: z.string(),
   runId: z.string().optional(),
   command: z.array(z.string()),
+});
+/**
+ * Something about a run that is neither answer nor tool: the agent's own status notices (a retry
+ * after an API error, a rate limit) and the gateway's note that the agent has said nothing for a
+ * while, so a run that waits is never just silence.
+ */
+export const RunNoticeEvent = z.object({
+  ...base,
+  type: z.literal("run.notice"),
+  runId: z.string(),
+  level: z.enum(["info", "warning", "error"]),
+  text: z.string(),
 });
 export const CustomEvent = z.object({ ...base, type: z.literal("custom"), name: z.string(), data: z.unknown() });
 
@@ -207,9 +235,11 @@ export const SessionEvent = z.discriminatedUnion("type", [
   PermissionRequestEvent,
   PermissionResolvedEvent,
   ChildEvent,
+  RunNoticeEvent,
   CustomEvent,
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;
+export type PermissionToolCall = z.infer<typeof PermissionToolCall>;
 export type EventType = SessionEvent["type"];
 export const EVENT_TYPES = SessionEvent.options.map((o) => o.shape.type.value) as readonly EventType[];
 

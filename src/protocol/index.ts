@@ -8,3 +8,4 @@ export * from "./nodes.js";
 export * from "./screen.js";
 export * from "./sessions.js";
 export * from "./token-chars.js";
+export * from "./tool-call-view.js";

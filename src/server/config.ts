@@ -210,6 +210,8 @@ export const ConfigSchema = z.strictObject({
     .default({}),
   /** Agent text deltas are coalesced to at most one event per this many ms. */
   deltaThrottleMs: z.number().int().min(0).max(10_000).optional(),
+  /** A run whose agent said nothing this long gets a `run.notice` (0: never); default 30 s. */
+  runStallNoticeMs: z.number().int().min(0).max(3_600_000).optional(),
   bindings: z.array(z.unknown()).default([]),
   defaultAgent: z.string().optional(),
   plugins: PluginsConfigSchema.optional(),

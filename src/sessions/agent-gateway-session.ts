@@ -17,6 +17,8 @@ import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.
 import { Session } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
+import { processStartTime, terminateLeftovers } from "./processes.js";
+import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { createTerminalSession } from "./terminal-session.js";
 import type { TerminalSession } from "./terminal-session.js";
 
@@ -26,6 +28,7 @@ export interface AgentStartOptions {
   adapter?: ((ctx: AdapterContext) => AgentAdapter) | undefined;
   cwd: string;
   deltaThrottleMs?: number | undefined;
+  stallNoticeMs?: number | undefined;
   maxRunTextBytes?: number | undefined;
   children: ChildTerminalFactory;
   logger?: AgentLogger;
@@ -57,6 +60,7 @@ export class AgentGatewaySession extends Session {
   }
 
   start(options: AgentStartOptions): void {
+    this.keepWhatIsNotKept(options.spec);
     this.agent = createAgentSession({
       sessionId: this.id,
       log: this.log,
@@ -67,6 +71,7 @@ export class AgentGatewaySession extends Session {
       clock: this.ctx.clock,
       children: options.children,
       ...(options.deltaThrottleMs !== undefined ? { deltaThrottleMs: options.deltaThrottleMs } : {}),
+      ...(options.stallNoticeMs !== undefined ? { stallNoticeMs: options.stallNoticeMs } : {}),
       ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
@@ -74,9 +79,51 @@ export class AgentGatewaySession extends Session {
       onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
     });
     this.agent.onStateChange(() => {
+      this.keepAgentProcess();
       this.touch();
       this.ctx.changed(this);
     });
+  }
+
+  /**
+   * An inline agent's `env` and `authMethod` are not kept in the record (they may hold keys), so
+   * it cannot start again as it was after a restart: the record names what is missing, and a
+   * resume says so instead of failing later as the agent's own error (a missing key reads as
+   * AGENT_AUTH_REQUIRED).
+   */
+  private keepWhatIsNotKept(spec: AgentSpec): void {
+    if (!this.record.agent?.startsWith("inline:")) return;
+    const missing = [
+      ...(spec.env !== undefined && Object.keys(spec.env).length > 0 ? ["env"] : []),
+      ...(spec.authMethod !== undefined ? ["authMethod"] : []),
+    ];
+    const record = this.record as SessionRecord & KeptConversation;
+    if (missing.length === 0 || record.notKept !== undefined) return;
+    record.notKept = missing;
+    this.persist();
+  }
+
+  /** Why this session cannot be resumed whatever its agent offers, or undefined. */
+  private cannotResumeHere(): string | undefined {
+    const notKept = (this.record as SessionRecord & KeptConversation).notKept;
+    if (notKept === undefined) return undefined;
+    return `session ${this.id} was given its agent inline with ${notKept.join(" and ")}, which the gateway does not keep (it may hold keys): it cannot start the agent as it was; configure the agent in the config file (agents) to resume such sessions, and start a new session`;
+  }
+
+  /**
+   * Keeps the agent process's pid and start time in the record, so that the next start after a
+   * crash ends what is left of it (an agent that ignores the end of its stdin, as codex-acp
+   * does, outlives the gateway), and never signals a process that merely got the same pid.
+   */
+  private keepAgentProcess(): void {
+    const pid = this.agent?.pid() ?? null;
+    const record = this.record as SessionRecord & KeptProcess;
+    if (pid === null || record.agentPid === pid) return;
+    const start = processStartTime(pid);
+    if (start === null) return;
+    record.agentPid = pid;
+    record.agentPidStart = start;
+    this.persist();
   }
 
   /**
@@ -97,6 +144,8 @@ export class AgentGatewaySession extends Session {
         ),
       );
     }
+    const notHere = this.cannotResumeHere();
+    if (notHere !== undefined) return Promise.reject(new SwitchboardError("AGENT_CANNOT_RESUME", notHere));
     this.resuming ??= this.startAgain(options, by).finally(() => (this.resuming = undefined));
     return this.resuming;
   }
@@ -141,7 +190,7 @@ export class AgentGatewaySession extends Session {
   override info(): SessionInfo {
     const info = super.info();
     if (info.state === "running") return { ...info, pid: this.agent?.pid() ?? null };
-    const cannotReload = (this.record as SessionRecord & KeptConversation).cannotReload;
+    const cannotReload = this.cannotResumeHere() ?? (this.record as SessionRecord & KeptConversation).cannotReload;
     return info.state === "lost" && cannotReload !== undefined ? { ...info, cannotResume: cannotReload } : info;
   }
 
@@ -180,6 +229,18 @@ export class AgentGatewaySession extends Session {
     if (!this.running) return;
     await this.agent?.dispose();
     this.finish("exited", null, null);
+    await this.ended();
+  }
+
+  /**
+   * The gateway stops: the agent is stopped (its runs end with `chat.aborted`, its process group
+   * gets SIGTERM, then SIGKILL) but its conversation is not over, as it is not after a crash:
+   * the session ends `lost`, its record says SIGTERM, and it can be resumed after the next start.
+   */
+  override async shutdown(_by: Actor): Promise<void> {
+    if (!this.running) return;
+    await this.agent?.dispose();
+    this.finish("lost", null, "SIGTERM", GATEWAY_STOPPED);
     await this.ended();
   }
 
@@ -227,8 +288,16 @@ export class AgentGatewaySession extends Session {
    * still has exactly one terminal event and the session's end stays its last event.
    */
   override markLost(reason: string): void {
-    if (this.running) this.closeOpenRuns();
-    super.markLost(reason);
+    if (!this.running) return;
+    this.closeOpenRuns();
+    const { agentPid, agentPidStart } = this.record as SessionRecord & KeptProcess;
+    const left =
+      typeof agentPid === "number" && typeof agentPidStart === "number"
+        ? terminateLeftovers(agentPid, agentPidStart, TERMINATE_GRACE_MS)
+        : 0;
+    super.markLost(
+      left > 0 ? `${reason}; ${left} process(es) of its agent were still running and were terminated` : reason,
+    );
   }
 
   private closeOpenRuns(): void {
@@ -274,7 +343,20 @@ interface RunBookkeeping {
 interface KeptConversation {
   agentSessionId?: string;
   cannotReload?: string;
+  /** What an inline agent was given that the record does not keep (`env`, `authMethod`). */
+  notKept?: string[];
 }
+
+/** The agent process last started, as {@link AgentGatewaySession.markLost} needs it after a crash. */
+interface KeptProcess {
+  agentPid?: number;
+  /** Its start time (`processStartTime`): with the pid, it names that process for good. */
+  agentPidStart?: number;
+}
+
+/** The `lost` reason of an agent session the gateway stopped (SIGTERM, SIGINT, `close()`). */
+export const GATEWAY_STOPPED =
+  "the gateway was stopped while the agent session ran; resume it to go on with its conversation";
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
 const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([

@@ -236,6 +236,76 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(deltaText(s.log, runId)).toBe("chose no");
   });
 
+  // Regression: the request's toolCall (kind, rawInput, content, locations) was dropped, so a
+  // file edit Gemini asked about showed "Writing to diff.txt — Allow / Reject" and no diff.
+  it("a permission request carries the diff and paths the agent's request describes", async ({ onTestFinished }) => {
+    const s = scriptedSession(onTestFinished);
+    const diff = { type: "diff", path: "/w/diff.txt", oldText: "old line\n", newText: "new line\n" };
+    const script = {
+      op: "permission",
+      update: { title: "Writing to diff.txt", kind: "edit" },
+      toolCall: { content: [diff], locations: [{ path: "/w/diff.txt" }], rawInput: { file_path: "/w/diff.txt" } },
+    };
+    const { runId } = s.agent.prompt(JSON.stringify(script), actor);
+    const request = await waitForEvent(s.log, "permission.request", (e) => e.runId === runId);
+    expect(request).toMatchObject({ title: "Writing to diff.txt", toolCallId: "perm-1" });
+    expect(request.toolCall).toEqual({
+      kind: "edit",
+      rawInput: { file_path: "/w/diff.txt" },
+      content: [diff],
+      locations: [{ path: "/w/diff.txt" }],
+    });
+    s.agent.answerPermission(request.requestId, "yes", actor);
+    await waitForRunEnd(s.log, runId);
+  });
+
+  // Regression: Claude Code sends a shell command in its tool_call and only the call's id in the
+  // request: the request showed the title alone.
+  it("a permission request carries the command an earlier tool_call of the same call gave", async ({
+    onTestFinished,
+  }) => {
+    const s = scriptedSession(onTestFinished);
+    const update = { title: "rm -rf build", kind: "execute", rawInput: { command: "rm -rf build" } };
+    const { runId } = s.agent.prompt(JSON.stringify({ op: "permission", update }), actor);
+    const request = await waitForEvent(s.log, "permission.request", (e) => e.runId === runId);
+    expect(request.toolCall).toEqual({ kind: "execute", rawInput: { command: "rm -rf build" } });
+    s.agent.answerPermission(request.requestId, "no", actor);
+    await waitForRunEnd(s.log, runId);
+  });
+
+  // Regression: a call the agent left pending (it asked, was refused, and ended its turn) stayed
+  // "pending" in every viewer after the run ended.
+  it("a tool call still open when its run ends gets a last tool event, failed, before the run's end", async ({
+    onTestFinished,
+  }) => {
+    const s = scriptedSession(onTestFinished);
+    const { runId } = s.agent.prompt(JSON.stringify({ op: "permission" }), actor);
+    const request = await waitForEvent(s.log, "permission.request", (e) => e.runId === runId);
+    s.agent.answerPermission(request.requestId, "no", actor);
+    await waitForRunEnd(s.log, runId);
+    const events = runEvents(s.log, runId);
+    expect(events.filter((e) => e.type === "tool").map((e) => (e.type === "tool" ? e.status : ""))).toEqual([
+      "pending",
+      "failed",
+    ]);
+    expect(events.slice(-2).map((e) => e.type)).toEqual(["tool", "chat.final"]);
+    expect(events.at(-2)).toMatchObject({ toolCallId: "perm-1", title: "Delete everything", kind: "delete" });
+  });
+
+  // Regression: Claude Code retried a dead model API for 151 s with nothing to show; its retry
+  // notices come as session_info_update with an AIR sessionFailure in _meta.
+  it("an agent's retry notice becomes a run.notice of its run", async ({ onTestFinished }) => {
+    const s = scriptedSession(onTestFinished);
+    const failure = { id: "f1", severity: "warning", title: "Retrying Claude, attempt 1 of 10.", actions: ["retry"] };
+    const meta = { jetbrains: { air: { version: 1, sessionFailure: failure } } };
+    const { runId, text } = await s.ask({ op: "notice", meta });
+    expect(text).toBe("noticed");
+    const notices = runEvents(s.log, runId).filter((e) => e.type === "run.notice");
+    expect(notices).toMatchObject([{ level: "warning", text: "Retrying Claude, attempt 1 of 10." }]);
+    const caps = JSON.parse((await s.ask({ op: "caps" })).text) as Record<string, unknown>;
+    expect(caps._meta).toEqual({ jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } });
+  });
+
   // Exploratory test (UI): the page showed "the agent answered error -32603: Internal error";
   // the reason (a bad API key, say) was in the error's data, dropped.
   it("an agent's error answer is AGENT_FAILED with the reason its data carries", async ({ onTestFinished }) => {

@@ -151,4 +151,28 @@ describe("resuming a lost agent session (POST /v1/sessions/:id/resume)", () => {
     expect((await events(http, idle)).at(-1)).toMatchObject({ type: "resumed", loaded: false });
     expect(await ask(http, idle, { op: "session" })).toMatch(/^session=scripted-\d+ loaded=none$/);
   }, 90_000);
+
+  // Regression: the resumed agent started without the env it was given (the record does not keep
+  // it) and the run failed as a misleading AGENT_AUTH_REQUIRED.
+  it("an inline agent given env says plainly that it cannot be resumed, and why", async () => {
+    const dataDir = tempDir();
+    const first = await serveInChild({ dataDir });
+    const agent = {
+      adapter: "acp",
+      command: [process.execPath, SCRIPTED_AGENT, "--load-session"],
+      env: { SCRIPTED_KEY: "sk-secret" },
+    };
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent })).json.id as string;
+    await ask(http1, id, { op: "session" });
+    await kill(first);
+    const second = await serveInChild({ dataDir });
+    const http = api(second.url);
+    const reason = `session ${id} was given its agent inline with env, which the gateway does not keep`;
+    expect((await http.get(`/v1/sessions/${id}`)).json.cannotResume).toContain(reason);
+    const refused = await http.post(`/v1/sessions/${id}/resume`);
+    expect([refused.status, refused.json.error.code]).toEqual([409, "AGENT_CANNOT_RESUME"]);
+    expect(refused.json.error.message).toContain(reason);
+    expect(JSON.stringify((await http.get(`/v1/sessions/${id}`)).json)).not.toContain("sk-secret");
+  }, 60_000);
 });

@@ -101,6 +101,8 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
       "tool",
       "permission.request",
       "permission.resolved",
+      // The agent never finished the call: it ends, failed, with the run.
+      "tool",
       "chat.final",
     ]);
     const toolAt = s.published.findIndex((e) => e.type === "tool");

@@ -70,3 +70,55 @@ describe("a run's tool calls", () => {
     ]);
   });
 });
+
+/** An adapter whose run never answers until aborted; it may ask one permission first. */
+class SilentAdapter implements AgentAdapter {
+  readonly dead = false;
+  constructor(private readonly ask: boolean) {}
+
+  run(run: AdapterRun): Promise<RunOutcome> {
+    if (this.ask)
+      void run.sink.requestPermission({ title: "Go?", options: [{ optionId: "y", name: "Yes", kind: "allow_once" }] });
+    return new Promise((resolve) =>
+      run.signal.addEventListener("abort", () => resolve({ kind: "final", stopReason: "cancelled" })),
+    );
+  }
+
+  dispose(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe("a run whose agent says nothing", () => {
+  async function silence(ask: boolean, ms: number): Promise<readonly SessionEvent[]> {
+    const clock = new ManualClock(0);
+    const log = new MemoryLog("s", { clock });
+    const session = new AgentSession({
+      sessionId: "s",
+      log,
+      spec: { adapter: "echo" },
+      clock,
+      stallNoticeMs: 30_000,
+      adapter: () => new SilentAdapter(ask),
+    });
+    session.prompt("go", { name: "tester", role: "operator" });
+    await nextTick();
+    clock.advance(ms);
+    await nextTick();
+    await session.dispose();
+    return log.events;
+  }
+
+  // Regression: a dead model API was minutes of "working" and nothing else (Claude Code retried 151 s).
+  it("gets one run.notice saying so once stallNoticeMs passed without a word", async () => {
+    expect((await silence(false, 29_000)).filter((e) => e.type === "run.notice")).toEqual([]);
+    const notices = (await silence(false, 31_000)).filter((e) => e.type === "run.notice");
+    expect(notices).toMatchObject([
+      { level: "warning", text: expect.stringMatching(/^no update from the agent for 30 s/) },
+    ]);
+  });
+
+  it("gets none while it waits for a permission answer", async () => {
+    expect((await silence(true, 120_000)).filter((e) => e.type === "run.notice")).toEqual([]);
+  });
+});

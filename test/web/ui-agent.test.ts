@@ -267,6 +267,42 @@ describe("web UI", () => {
     expect((await s.http.get(`/v1/sessions/${ids["fresh"]}`)).json.state).toBe("lost");
   }, 90_000);
 
+  // Regression: Gemini's "Writing to diff.txt — Allow / Reject" card showed no diff, a shell
+  // command's only its title: people approved blind.
+  it("shows the diff and the command a permission request would approve", async () => {
+    const s = shared();
+    const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };
+    const id = (await s.http.post("/v1/sessions", { kind: "agent", agent, name: "diff-bot" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    const diff = {
+      type: "diff",
+      path: "/srv/app/src/parser.ts",
+      oldText: 'export function parseList(s) {\n  return s.split(",");\n}\n',
+      newText: 'export function parseList(s) {\n  return s.split(",").filter((x) => x !== "");\n}\n',
+    };
+    const script = {
+      op: "permission",
+      update: { title: "Writing to src/parser.ts", kind: "edit" },
+      toolCall: { content: [diff], locations: [{ path: diff.path }] },
+    };
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify(script) });
+    await page.waitForSelector(".permission[data-resolved=false] [data-test=permission-diff]");
+    const shown = await page.textContent("[data-test=permission-diff]");
+    expect(shown).toContain("/srv/app/src/parser.ts");
+    expect(shown).toContain('-   return s.split(",");');
+    expect(shown).toContain('+   return s.split(",").filter((x) => x !== "");');
+    expect(shown).not.toContain("export function parseList");
+    await page.locator(".permission").screenshot({ path: `${SCREENSHOTS}permission-diff.png` });
+
+    const command = { title: "rm -rf build", kind: "execute", rawInput: { command: "rm -rf build && npm run build" } };
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "permission", update: command }) });
+    await page.click(".permission[data-resolved=false] [data-option=no]");
+    await page.waitForSelector(".run:nth-child(2) [data-test=permission-command]");
+    expect(await page.textContent(".run:nth-child(2) [data-test=permission-command]")).toBe(
+      "rm -rf build && npm run build",
+    );
+  });
+
   it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "refactor-bot");

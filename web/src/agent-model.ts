@@ -1,4 +1,4 @@
-import type { EventOf, SessionEvent } from "../../src/protocol/index.js";
+import type { EventOf, PermissionToolCall, SessionEvent } from "../../src/protocol/index.js";
 
 /**
  * The conversation of an agent session, rebuilt from its event log (docs/agents.md). Pure:
@@ -31,6 +31,8 @@ export interface PermissionView {
   requestId: string;
   title: string;
   toolCallId: string | null;
+  /** What would be approved (command, diff), as the agent described it. */
+  toolCall: PermissionToolCall | null;
   options: PermissionOptionView[];
   expiresAt: number;
   resolved: {
@@ -54,6 +56,7 @@ export type RunItem =
   | { kind: "tool"; toolCallId: string }
   | { kind: "permission"; requestId: string }
   | { kind: "plan" }
+  | { kind: "notice"; level: "info" | "warning" | "error"; text: string }
   | { kind: "child"; sessionId: string; command: string[] };
 
 export interface RunView {
@@ -129,6 +132,11 @@ export class AgentModel {
       }
       case "tool":
         return this.tool(event);
+      case "run.notice": {
+        const run = this.started(event);
+        run.items.push({ kind: "notice", level: event.level, text: event.text });
+        return run;
+      }
       case "plan": {
         const run = this.started(event);
         if (run.plan === null) run.items.push({ kind: "plan" });
@@ -142,6 +150,7 @@ export class AgentModel {
           requestId: event.requestId,
           title: event.title,
           toolCallId: event.toolCallId ?? null,
+          toolCall: event.toolCall ?? null,
           options: event.options.map((o) => ({ optionId: o.optionId, name: o.name, kind: o.kind })),
           expiresAt: event.expiresAt,
           resolved: null,

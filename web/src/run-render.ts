@@ -219,6 +219,13 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
           ),
         ),
       );
+    case "notice":
+      return h(
+        "div",
+        { class: `run-notice notice-${item.level}`, "data-test": "run-notice", role: "status" },
+        icon("clock"),
+        h("span", null, item.text),
+      );
     case "child":
       return h(
         "a",

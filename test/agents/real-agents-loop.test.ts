@@ -1,0 +1,343 @@
+// Claude Code, Gemini CLI and Codex, each the published ACP adapter (devDependencies), doing the
+// whole loop through the gateway's HTTP API with its model API pointed at a scripted server on
+// loopback: no key, no internet. What each does is compared with LOOP_POINTS, the table
+// docs/agents.md shows ("Real agents, whole loops").
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { api, testGateway } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { startAnthropicServer } from "./model-servers/anthropic.js";
+import { startGeminiServer } from "./model-servers/gemini.js";
+import { startOpenAiResponsesServer } from "./model-servers/openai-responses.js";
+import type { Script, ScriptedModelServer } from "./model-servers/scripted-model.js";
+
+const require = createRequire(import.meta.url);
+const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
+const GEMINI = path.join(path.dirname(require.resolve("@google/gemini-cli/package.json")), "bundle", "gemini.js");
+const CODEX_ACP = require.resolve("@zed-industries/codex-acp/bin/codex-acp.js");
+/** Starting an agent takes seconds (gemini about 11 s on a loaded machine); a whole loop a minute. */
+const TIMEOUT_MS = 170_000;
+const RUN_END_MS = 60_000;
+
+type AgentName = "claude" | "gemini" | "codex";
+type Point = "text" | "shell-allow" | "shell-reject" | "new-file-diff" | "abort-then-prompt" | "context" | "api-down";
+
+/** What each agent does at each point of the loop; docs/agents.md has the same table. */
+export const LOOP_POINTS: Record<AgentName, Record<Point, boolean>> = {
+  claude: {
+    text: true,
+    "shell-allow": true,
+    "shell-reject": true,
+    "new-file-diff": true,
+    "abort-then-prompt": true,
+    context: true,
+    "api-down": true,
+  },
+  gemini: {
+    text: true,
+    "shell-allow": true,
+    "shell-reject": true,
+    // Gemini CLI 0.61 reads the file first through fs/read_text_file; the gateway answers a missing
+    // file with ACP's -32002 (resource not found), which Gemini does not recognize as ENOENT.
+    "new-file-diff": false,
+    "abort-then-prompt": true,
+    context: true,
+    "api-down": true,
+  },
+  codex: {
+    text: true,
+    "shell-allow": true,
+    "shell-reject": true,
+    "new-file-diff": true,
+    "abort-then-prompt": true,
+    context: true,
+    "api-down": true,
+  },
+};
+
+interface Setup {
+  server: ScriptedModelServer;
+  spec: { adapter: "acp"; command: string[]; env: Record<string, string>; authMethod?: string };
+}
+
+/** The exact set-up docs/agents.md gives for each agent, with a temporary HOME. */
+async function setUp(agent: AgentName, home: string): Promise<Setup> {
+  switch (agent) {
+    case "claude": {
+      const server = await startAnthropicServer();
+      mkdirSync(path.join(home, ".claude"));
+      // "default" makes Claude Code ask before it edits or runs a command that changes things.
+      writeFileSync(path.join(home, ".claude/settings.json"), '{"permissions":{"defaultMode":"default"}}');
+      const env = {
+        HOME: home,
+        TMPDIR: home,
+        ANTHROPIC_BASE_URL: server.url,
+        ANTHROPIC_API_KEY: "dummy",
+        IS_SANDBOX: "1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        CLAUDE_CODE_MAX_RETRIES: "0",
+      };
+      return { server, spec: { adapter: "acp", command: [process.execPath, CLAUDE_ACP], env } };
+    }
+    case "gemini": {
+      const server = await startGeminiServer();
+      mkdirSync(path.join(home, ".gemini"));
+      const settings = {
+        general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 2, retryFetchErrors: false },
+        privacy: { usageStatisticsEnabled: false },
+        telemetry: { enabled: false },
+      };
+      writeFileSync(path.join(home, ".gemini/settings.json"), JSON.stringify(settings));
+      const env = { HOME: home, TMPDIR: home, GOOGLE_GEMINI_BASE_URL: server.url, GEMINI_API_KEY: "dummy" };
+      return {
+        server,
+        spec: { adapter: "acp", command: [process.execPath, GEMINI, "--acp"], env, authMethod: "gemini-api-key" },
+      };
+    }
+    case "codex": {
+      const server = await startOpenAiResponsesServer();
+      const codexHome = path.join(home, ".codex");
+      mkdirSync(codexHome);
+      writeFileSync(
+        path.join(codexHome, "config.toml"),
+        [
+          'model = "gpt-5.3-codex"',
+          'model_provider = "scripted"',
+          'approval_policy = "untrusted"',
+          "[model_providers.scripted]",
+          'name = "scripted"',
+          `base_url = "${server.url}/v1"`,
+          'wire_api = "responses"',
+          'env_key = "SCRIPTED_API_KEY"',
+          "request_max_retries = 0",
+          "stream_max_retries = 0",
+          "",
+        ].join("\n"),
+      );
+      const env = { HOME: home, TMPDIR: home, CODEX_HOME: codexHome, SCRIPTED_API_KEY: "dummy" };
+      return { server, spec: { adapter: "acp", command: [process.execPath, CODEX_ACP], env } };
+    }
+  }
+}
+
+type Ev = { seq: number; type: string; runId?: string; [k: string]: unknown };
+
+/** One agent session driven through the gateway's HTTP API. */
+class Driver {
+  private readonly http: ReturnType<typeof api>;
+  constructor(
+    url: string,
+    private readonly id: string,
+  ) {
+    this.http = api(url);
+  }
+
+  async events(): Promise<Ev[]> {
+    return (await this.http.get(`/v1/sessions/${this.id}/events?limit=10000`)).json.events as Ev[];
+  }
+
+  async prompt(text: string): Promise<string> {
+    const sent = await this.http.post(`/v1/sessions/${this.id}/prompt`, { text });
+    if (sent.status !== 202) throw new Error(`prompt -> ${sent.status} ${sent.text}`);
+    return sent.json.runId as string;
+  }
+
+  /** The first event of `runId` that matches, waiting for it. */
+  async waitFor(runId: string, match: (e: Ev) => boolean, what: string, ms = RUN_END_MS): Promise<Ev> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = (await this.events()).find((e) => e.runId === runId && match(e));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no ${what} in run ${runId} within ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  end(runId: string, ms?: number): Promise<Ev> {
+    return this.waitFor(runId, (e) => ["chat.final", "chat.error", "chat.aborted"].includes(e.type), "end", ms);
+  }
+
+  async run(runId: string): Promise<Ev[]> {
+    return (await this.events()).filter((e) => e.runId === runId);
+  }
+
+  answer(requestId: string, optionId: string): Promise<unknown> {
+    return this.http.post(`/v1/sessions/${this.id}/permission`, { requestId, optionId });
+  }
+
+  abort(): Promise<unknown> {
+    return this.http.post(`/v1/sessions/${this.id}/abort`, {});
+  }
+}
+
+const ANSWER = "Hello from the scripted model: 42 lines, one emoji 🚀, and the end.";
+const LONG = "word ".repeat(400);
+
+/** The model's side of the loop: what it answers to each prompt of the test. */
+function script(work: string): Script {
+  return (turn) => {
+    const p = turn.prompt;
+    if (turn.toolResult !== undefined)
+      return { text: `Tool said: ${turn.toolResult.includes("shell-ok") ? "shell-ok" : "other"}` };
+    if (p.includes("say exactly")) return { text: ANSWER, pieceChars: 5 };
+    if (p.includes("run allowed"))
+      return { text: "Running it.", tool: { tool: "shell", command: "touch allowed.txt && echo shell-ok" } };
+    if (p.includes("run refused"))
+      return { text: "Running it.", tool: { tool: "shell", command: "touch refused.txt && echo shell-ok" } };
+    if (p.includes("write new"))
+      return {
+        text: "Writing.",
+        tool: { tool: "write", path: path.join(work, "new.txt"), content: "first line\nsecond line\n" },
+      };
+    if (p.includes("talk long")) return { text: LONG, pieceChars: 10, pieceDelayMs: 100 };
+    if (p.includes("remember")) return { text: "Noted." };
+    if (p.includes("which word"))
+      return { text: turn.transcript.includes("zebra-42") ? "You said zebra-42." : "I do not know." };
+    return { text: "ok" };
+  };
+}
+
+const allow = (e: Ev): string =>
+  (e.options as Array<{ optionId: string; kind: string }>).find((o) => o.kind === "allow_once")!.optionId;
+const reject = (e: Ev): string =>
+  (e.options as Array<{ optionId: string; kind: string }>).find((o) => o.kind.startsWith("reject"))!.optionId;
+const command = (e: Ev): unknown => {
+  const input = (e.toolCall as { rawInput?: { command?: unknown; cmd?: unknown } } | undefined)?.rawInput;
+  return JSON.stringify(input?.command ?? input?.cmd ?? e.title);
+};
+
+/** The loop, point by point; each point's outcome (a failure message, or true). */
+async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
+  const home = tempDir(`sb-loop-${agent}-`);
+  const work = path.join(home, "work");
+  mkdirSync(work);
+  const { server, spec } = await setUp(agent, home);
+  afterTest(() => server.close());
+  server.setScript(script(work));
+  const gw = await testGateway({ config: { agents: { [agent]: { ...spec, cwd: work } } } });
+  const created = await api(gw.url).post("/v1/sessions", { kind: "agent", agent });
+  expect(created.status, created.text).toBe(201);
+  const d = new Driver(gw.url, created.json.id as string);
+
+  const points: Partial<Record<Point, true | string>> = {};
+  const step = async (point: Point, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+      points[point] = true;
+    } catch (err) {
+      points[point] = String(err instanceof Error ? err.message : err).slice(0, 300);
+    }
+  };
+
+  await step("text", async () => {
+    const runId = await d.prompt("say exactly the greeting");
+    const end = await d.end(runId, 90_000);
+    const deltas = (await d.run(runId)).filter((e) => e.type === "chat.delta").map((e) => e.text as string);
+    expect(end).toMatchObject({ type: "chat.final", text: ANSWER });
+    expect(deltas.join("")).toBe(ANSWER);
+  });
+
+  await step("shell-allow", async () => {
+    const runId = await d.prompt("run allowed command");
+    const request = await d.waitFor(runId, (e) => e.type === "permission.request", "permission.request");
+    expect(command(request)).toContain("touch allowed.txt");
+    await d.answer(request.requestId as string, allow(request));
+    const end = await d.end(runId);
+    expect(end).toMatchObject({ type: "chat.final" });
+    expect(end.text).toContain("Tool said: shell-ok");
+    expect(existsSync(path.join(work, "allowed.txt"))).toBe(true);
+  });
+
+  await step("shell-reject", async () => {
+    const runId = await d.prompt("run refused command");
+    const request = await d.waitFor(runId, (e) => e.type === "permission.request", "permission.request");
+    expect(command(request)).toContain("touch refused.txt");
+    await d.answer(request.requestId as string, reject(request));
+    await d.end(runId);
+    expect(existsSync(path.join(work, "refused.txt"))).toBe(false);
+    const tools = (await d.run(runId)).filter((e) => e.type === "tool");
+    expect(tools.at(-1)?.status).not.toBe("completed");
+  });
+
+  await step("new-file-diff", async () => {
+    const runId = await d.prompt("write new file");
+    const request = await d.waitFor(
+      runId,
+      (e) => e.type === "permission.request" || e.type === "chat.final",
+      "permission.request",
+    );
+    expect(request.type).toBe("permission.request");
+    const content = JSON.stringify((request.toolCall as { content?: unknown } | undefined)?.content ?? null);
+    expect(content).toContain('"type":"diff"');
+    expect(content).toContain("second line");
+    await d.answer(request.requestId as string, allow(request));
+    await d.end(runId);
+    expect(readFileSync(path.join(work, "new.txt"), "utf8")).toBe("first line\nsecond line\n");
+  });
+
+  await step("abort-then-prompt", async () => {
+    const runId = await d.prompt("talk long");
+    await d.waitFor(runId, (e) => e.type === "chat.delta", "chat.delta");
+    await d.abort();
+    expect(await d.end(runId)).toMatchObject({ type: "chat.aborted" });
+    const next = await d.prompt("say exactly the greeting again");
+    expect(await d.end(next)).toMatchObject({ type: "chat.final", text: ANSWER });
+  });
+
+  await step("context", async () => {
+    await d.end(await d.prompt("remember the word zebra-42"));
+    const end = await d.end(await d.prompt("which word did I give you?"));
+    expect(end).toMatchObject({ type: "chat.final", text: "You said zebra-42." });
+  });
+
+  await step("api-down", async () => {
+    server.down();
+    const runId = await d.prompt("say exactly while the API is down");
+    const end = await d.end(runId, 90_000);
+    server.up();
+    expect(end.type, JSON.stringify(await d.run(runId))).toBe("chat.error");
+  });
+  return points as Record<Point, true | string>;
+}
+
+describe("real agents, whole loops, against scripted model servers", () => {
+  it("docs/agents.md's table of loop points says what LOOP_POINTS says", () => {
+    const doc = readFileSync(new URL("../../docs/agents.md", import.meta.url), "utf8");
+    const rows = doc.split("\n").filter((line) => /^\| `[a-z-]+`: /.test(line));
+    const table = Object.fromEntries(
+      rows.map((row) => {
+        const [point, claude, gemini, codex] = row
+          .split("|")
+          .slice(1, 5)
+          .map((cell) => cell.trim());
+        return [/^`([a-z-]+)`/.exec(point!)![1], { claude, gemini, codex }];
+      }),
+    );
+    const expected = Object.fromEntries(
+      Object.keys(LOOP_POINTS.claude).map((point) => [
+        point,
+        Object.fromEntries(
+          (["claude", "gemini", "codex"] as const).map((a) => [a, LOOP_POINTS[a][point as Point] ? "yes" : "no"]),
+        ),
+      ]),
+    );
+    expect(table).toEqual(expected);
+  });
+
+  for (const agent of ["claude", "gemini", "codex"] as const) {
+    it(
+      `${agent}: text, shell allowed and refused, a new file's diff, abort, context, API down`,
+      async () => {
+        const points = await loop(agent);
+        const expected = Object.fromEntries(
+          Object.entries(LOOP_POINTS[agent]).map(([p, ok]) => [p, ok ? true : expect.any(String)]),
+        );
+        expect(points).toEqual(expected);
+      },
+      TIMEOUT_MS,
+    );
+  }
+});
