@@ -179,10 +179,27 @@ export async function serve(argv: string[]): Promise<number> {
   // its user: its sessions, a plugin) could then run code in the gateway through it. With a
   // handler of its own, Node does not; debugging needs --inspect at start instead.
   process.on("SIGUSR1", onUsr1);
+  // The handlers stay for the whole stop and after it: Ctrl-C on `npm start` sends SIGINT twice
+  // (the terminal's and the one npm forwards), and a second signal without a handler ended the
+  // process before the sessions' output was committed. A repeat is said once, then ignored.
+  let stopSignal: NodeJS.Signals | undefined;
+  let repeated = 0;
   const stopped = new Promise<NodeJS.Signals>((done) => {
-    const stop = (signal: NodeJS.Signals) => done(signal);
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopSignal === undefined) {
+        stopSignal = signal;
+        done(signal);
+        return;
+      }
+      repeated += 1;
+      if (repeated === 1)
+        gateway.core.logger.warn(
+          { signal },
+          "already stopping: the signal is ignored until what was read is committed (kill -9 ends the gateway at once; committed output is kept)",
+        );
+    };
+    process.on("SIGINT", onStop);
+    process.on("SIGTERM", onStop);
   });
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {

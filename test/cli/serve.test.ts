@@ -91,12 +91,12 @@ describe("switchboard serve", () => {
    * `serve --port 0` on a fresh data dir with `args` (and `nodeArgs` for node), logging at info,
    * until it listens; killed after the test.
    */
-  async function serveListening(args: string[], nodeArgs: string[] = []) {
+  async function serveListening(args: string[], nodeArgs: string[] = [], dataDir = tempDataDir()) {
     const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
     delete env["SWITCHBOARD_CONFIG"];
     const child = spawn(
       CLI[0]!,
-      [...nodeArgs, ...CLI.slice(1), "serve", "--port", "0", "--data-dir", tempDataDir(), ...args],
+      [...nodeArgs, ...CLI.slice(1), "serve", "--port", "0", "--data-dir", dataDir, ...args],
       { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
     );
     onTestFinished(() => void child.kill("SIGKILL"));
@@ -127,6 +127,55 @@ describe("switchboard serve", () => {
       });
     return { code, reloadLines };
   }
+
+  // Regression (new user): Ctrl-C on `npm start` sends SIGINT twice (the terminal's and npm's);
+  // the second ended the gateway mid-stop, with no "gateway stopped" line, and its sessions came
+  // back `lost` with their last output uncommitted.
+  it(
+    "finishes the stop when SIGINT and SIGTERM repeat during it, committing the output, and says so once",
+    async () => {
+      const dataDir = tempDataDir();
+      const token = "test-token-0123456789abcdef";
+      const { child, out, exited } = await serveListening(["--token", token], [], dataDir);
+      const url = /switchboard listening on (\S+)/.exec(out.stdout)![1]!;
+      const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      // A program that ignores TERM holds the stop for the termination grace: the repeats land in it.
+      const script = 'trap "" TERM HUP; echo marker-before-stop; while :; do sleep 0.1; done';
+      const created = await fetch(`${url}/v1/sessions`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ command: ["sh", "-c", script] }),
+      });
+      const { id } = (await created.json()) as { id: string };
+      const outputOf = async (base: string) => {
+        const res = await fetch(`${base}/v1/sessions/${id}/events`, { headers: auth });
+        return JSON.stringify(await res.json());
+      };
+      await expect.poll(() => outputOf(url), { timeout: 10_000 }).toContain("marker-before-stop");
+      child.kill("SIGINT");
+      await waitUntil(() => out.stderr.includes("stopping"), 10_000, "the stop's first line");
+      child.kill("SIGINT");
+      child.kill("SIGTERM");
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+      const msgs = out.stderr
+        .split("\n")
+        .filter((line) => line.startsWith("{"))
+        .map((line) => (JSON.parse(line) as { msg: string }).msg);
+      expect(msgs.filter((m) => m.startsWith("already stopping"))).toHaveLength(1);
+      expect(msgs.at(-1)).toBe("gateway stopped");
+      const again = await serveListening(["--token", token], [], dataDir);
+      const url2 = /switchboard listening on (\S+)/.exec(again.out.stdout)![1]!;
+      const session = (await (await fetch(`${url2}/v1/sessions/${id}`, { headers: auth })).json()) as {
+        state: string;
+      };
+      expect(session.state).toBe("exited");
+      expect(await outputOf(url2)).toContain("marker-before-stop");
+      again.child.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    },
+    SERVE_TEST_MS,
+  );
 
   // Regressions: without any config, SIGHUP said "the config was given inline" (CLI audit); and
   // every SIGHUP was reported twice on stderr, once in the log and once as a plain line.
