@@ -51,6 +51,10 @@
 /* Changes of stream (stdout/stderr) held at once; past it, reading waits as for a full hold. */
 #define SEGMENTS_MAX 4096
 #define SPEC_MAX_BYTES (4 * 1024 * 1024)
+/* Without a gateway: how often the holder checks that its socket is still there. */
+#define ORPHAN_CHECK_MS 2000
+/* An orphan's program gets TERM and HUP, then KILL after this grace. */
+#define ORPHAN_GRACE_MS 3000
 
 enum {
   H_HELLO = 1, H_OUTPUT = 2, H_CHILD_EXIT = 3, H_END = 4, H_INPUT_TAKEN = 5, H_INPUT_CLOSED = 6, H_ERROR = 7,
@@ -87,6 +91,9 @@ static struct {
   unsigned char *obuf, *ibuf;
   size_t oo, ol, il;
   char path[4096];
+  /* The socket was removed (its data directory deleted): no gateway can ever adopt this session. */
+  int orphaned;
+  struct timespec orphan_kill_at;
 } h = {.out_fd = {-1, -1}, .in_fd = -1, .slave_fd = -1, .cfd = -1};
 
 static int sigchld_pipe[2] = {-1, -1};
@@ -492,8 +499,42 @@ static int spawn_child(const struct spec *s) {
   return 0;
 }
 
+static struct timespec after_ms(long ms) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (ms % 1000) * 1000000;
+  if (t.tv_nsec >= 1000000000) { t.tv_sec++; t.tv_nsec -= 1000000000; }
+  return t;
+}
+
+/*
+ * Without a gateway, a holder whose socket is gone (its data directory was removed) ends its
+ * program, as closing a terminal would: nobody could ever adopt or steer it again.
+ */
+static void check_orphan(void) {
+  if (h.cfd >= 0) return;
+  static struct timespec next_check;
+  if (!h.orphaned) {
+    if (ms_until(next_check) > 0) return;
+    next_check = after_ms(ORPHAN_CHECK_MS);
+    struct stat st;
+    if (stat(h.path, &st) == 0 || errno != ENOENT) return;
+    h.orphaned = 1;
+    h.orphan_kill_at = after_ms(ORPHAN_GRACE_MS);
+    if (!h.child_exited) {
+      kill(-h.child, SIGHUP);
+      kill(-h.child, SIGTERM);
+      kill(-h.child, SIGCONT);
+    }
+  }
+  if (h.child_exited) exit(0);
+  if (ms_until(h.orphan_kill_at) == 0) kill(-h.child, SIGKILL);
+}
+
 static int run(int lfd) {
   struct pollfd p[6];
+  h.orphan_kill_at = after_ms(0);
   for (;;) {
     if (h.child_exited && !h.output_ended && ms_until(h.drain_deadline) == 0) abandon_output();
     fill_output();
@@ -506,6 +547,7 @@ static int run(int lfd) {
       if (h.out_fd[s] >= 0 && may_read()) { p[n] = (struct pollfd){.fd = h.out_fd[s], .events = POLLIN}; io[s] = n++; }
     if (h.in_fd >= 0 && h.inq_len > 0) { p[n] = (struct pollfd){.fd = h.in_fd, .events = POLLOUT}; ip = n++; }
     int timeout = h.child_exited && !h.output_ended ? (int)ms_until(h.drain_deadline) : -1;
+    if (h.cfd < 0 && (timeout < 0 || timeout > ORPHAN_CHECK_MS)) timeout = h.orphaned ? 100 : ORPHAN_CHECK_MS;
     if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR) return 1;
     if (p[is].revents) reap();
     for (int s = 0; s < 2; s++)
@@ -518,6 +560,7 @@ static int run(int lfd) {
     if (ic >= 0 && h.cfd >= 0 && (p[ic].revents & (POLLIN | POLLHUP | POLLERR))) read_connection();
     if (h.input_end_requested || h.inq_len > 0) write_input();
     if (p[il].revents & POLLIN) accept_connection(lfd);
+    check_orphan();
   }
 }
 

@@ -146,6 +146,7 @@ export async function serve(argv: string[]): Promise<number> {
     host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
     port: Number(portText),
     dataDir,
+    holdersByDefault: true,
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(redis !== undefined || nodeId !== undefined
@@ -215,7 +216,16 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const signal = await stopped;
   // Said before the wait for the sessions' processes, which may take SHUTDOWN_GRACE_MS.
-  gateway.core.logger.info({ signal }, "stopping: ending sessions");
+  const kept =
+    gateway.core.config.sessions.onStop === "end"
+      ? 0
+      : gateway.core.sessions.list().filter((s) => s.running && s.record.holder != null).length;
+  if (kept === 0) gateway.core.logger.info({ signal }, "stopping: ending sessions");
+  else
+    gateway.core.logger.info(
+      { signal, kept },
+      `stopping: ${kept} terminal session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, or all at stops with sessions.onStop "end" in the config)`,
+    );
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);
   await gateway.close();

@@ -36,6 +36,11 @@ export interface GatewayOptions {
   cluster?: ClusterOptions;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
+  /**
+   * Run terminal sessions under holders when the config's `sessions.holders` does not say
+   * (`serve`: true; embedded and test gateways: false).
+   */
+  holdersByDefault?: boolean;
 }
 
 /** What every step reads: the options, the start config and the shared services. */

@@ -26,6 +26,8 @@ export interface HolderTransportOptions {
   pty: boolean;
   /** The holder offset the gateway has on record: the holder resends from there. */
   resumeFrom: number;
+  /** The holder said HELLO in a version this gateway speaks. */
+  onGreeted?: () => void;
 }
 
 /**
@@ -169,6 +171,7 @@ export class HolderTransport implements ProcessTransport {
           return;
         }
         this.greeted = true;
+        this.options.onGreeted?.();
         return;
       case "output": {
         // Resent bytes the log already has are skipped; a gap would be a lost byte.

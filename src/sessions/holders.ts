@@ -58,11 +58,23 @@ export class Holders {
   /** An fd of `dir`, for socket paths too long for `sun_path`. */
   private dirFd: number | null = null;
 
-  /** Makes DATA_DIR/holders (0700); throws when it is not a directory of this uid's. */
-  constructor(options: { dataDir: string; binary: string; onStop: OnStop }) {
+  private readonly onAdopted:
+    ((session: { id: string; pid: number | null; holder?: HolderRef | null }) => void) | undefined;
+
+  /**
+   * Makes DATA_DIR/holders (0700); throws when it is not a directory of this uid's. `onAdopted`
+   * hears of each session a holder of an earlier gateway gave to this one.
+   */
+  constructor(options: {
+    dataDir: string;
+    binary: string;
+    onStop: OnStop;
+    onAdopted?: (session: { id: string; pid: number | null; holder?: HolderRef | null }) => void;
+  }) {
     this.dir = join(options.dataDir, "holders");
     this.binary = options.binary;
     this.onStop = options.onStop;
+    this.onAdopted = options.onAdopted;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const stat = lstatSync(this.dir);
     if (!stat.isDirectory() || stat.uid !== process.getuid?.())
@@ -109,6 +121,11 @@ export class Holders {
       throw error;
     }
     throw new Error(`the session holder did not start: ${(line || result.stderr.trim() || "no answer").slice(0, 200)}`);
+  }
+
+  /** A session's holder answered this gateway: said in the log and the metrics. */
+  adopted(session: { id: string; pid: number | null; holder?: HolderRef | null }): void {
+    this.onAdopted?.(session);
   }
 
   /** Whether the holder `ref` names still runs (the same process: pid and start time). */

@@ -105,6 +105,8 @@ export interface AdoptOptions {
   onOutput: TerminalProcessOptions["onOutput"];
   onExit: TerminalProcessOptions["onExit"];
   onLost: (reason: string) => void;
+  /** The holder answered: the process is this gateway's now. */
+  onAdopted?: () => void;
 }
 
 /**
@@ -239,6 +241,7 @@ export function adoptTerminalProcess(options: AdoptOptions): TerminalProcess {
         childPid: options.pid,
         pty: options.pty,
         resumeFrom: options.resumeFrom,
+        ...(options.onAdopted !== undefined ? { onGreeted: options.onAdopted } : {}),
       },
       sink,
     ),
