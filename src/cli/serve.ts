@@ -11,7 +11,7 @@ import type { EndedRetentionSetting } from "../server/gateway.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
-                        [--ended-max-age 30d] [--ended-max-bytes 4GiB]
+                        [--ended-max-age 30d] [--ended-max-bytes 4GiB] [--holders on|off]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
@@ -22,6 +22,9 @@ Ended sessions and their logs are removed 30 days after they ended, and oldest f
 they take more than 4 GiB: --ended-max-age (SWITCHBOARD_ENDED_MAX_AGE; 12h, 7d, ...) and
 --ended-max-bytes (SWITCHBOARD_ENDED_MAX_BYTES; 500MiB, 10GB, ...) change that, ahead of the
 config's retention.endedSessions; "off" keeps them by that measure.
+Terminal sessions run under holders, so they outlive a stop or crash of the gateway and the next
+serve on the same data directory adopts them: --holders off (SWITCHBOARD_HOLDERS) runs them in
+the gateway, ending with it, ahead of the config's sessions.holders.
 A token needs at least 16 characters; without one, one is generated on first start and
 kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
 stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
@@ -54,6 +57,7 @@ export async function serve(argv: string[]): Promise<number> {
         "node-id": { type: "string" },
         "ended-max-age": { type: "string" },
         "ended-max-bytes": { type: "string" },
+        holders: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -137,6 +141,12 @@ export async function serve(argv: string[]): Promise<number> {
     console.error(`switchboard: ${endedSessions}`);
     return EXIT.USAGE;
   }
+  const holdersText = values.holders ?? env("SWITCHBOARD_HOLDERS");
+  if (holdersText !== undefined && holdersText !== "on" && holdersText !== "off") {
+    const from = values.holders !== undefined ? "--holders" : "SWITCHBOARD_HOLDERS";
+    console.error(`switchboard: ${from} must be on or off, not ${JSON.stringify(holdersText)}`);
+    return EXIT.USAGE;
+  }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   // Loaded once the command line is known to be good: --help and a mistake are answered without
   // loading the whole gateway (about 1 s of CPU from the sources).
@@ -147,6 +157,7 @@ export async function serve(argv: string[]): Promise<number> {
     port: Number(portText),
     dataDir,
     holdersByDefault: true,
+    ...(holdersText !== undefined ? { holders: holdersText === "on" } : {}),
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(redis !== undefined || nodeId !== undefined

@@ -26,13 +26,13 @@ export interface RestoredSessions {
 }
 
 /**
- * The holders of terminal sessions (holders.ts), when on: `sessions.holders`, else the gateway's
- * default (`serve`: on). Without the built holder they are off, with a warning. Not in cluster mode
+ * The holders of terminal sessions (holders.ts), when on: `serve --holders`, else `sessions.holders`,
+ * else the gateway's default (`serve`: on). Without the built holder they are off, with a warning. Not in cluster mode
  * (a held session's ownership across nodes is not designed yet).
  */
 function openHolders(base: Base): Holders | undefined {
   const { config, options, logger, metrics, dataDir } = base;
-  const wanted = config.sessions.holders ?? options.holdersByDefault ?? false;
+  const wanted = options.holders ?? config.sessions.holders ?? options.holdersByDefault ?? false;
   if (!wanted || options.cluster !== undefined || config.cluster !== undefined) return undefined;
   const binary = holderBinary();
   if (binary === null) {
