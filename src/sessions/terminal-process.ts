@@ -429,8 +429,11 @@ class ManagedProcess implements TerminalProcess {
     // A terminate() whose KILL is still due: what is left of the session is killed now, not never.
     const killDue = this.killTimer !== null;
     this.clearTimers();
-    if (!this.reported) this.kill();
-    else if (killDue) this.killLeftovers();
+    if (!this.reported) {
+      this.kill();
+      // Its holder would wait for a gateway to take an exit nobody records.
+      if (this.holderPid !== null) signalProcess(this.holderPid, "SIGTERM");
+    } else if (killDue) this.killLeftovers();
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();

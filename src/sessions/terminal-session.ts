@@ -261,8 +261,14 @@ export class TerminalSession extends Session {
   }
 }
 
-/** A terminal session restored after a restart: its process is gone, its log remains. */
+/**
+ * A terminal session restored after a restart: its log, and its process if a holder still runs it
+ * (adopted by {@link TerminalSession.adoptHeld}). The holder of one that ended, still waiting to
+ * be told its exit is on record (a stop or crash came first), is ended.
+ */
 export function restoreTerminalSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): TerminalSession {
+  const ref = record.holder;
+  if (record.state !== "running" && ref != null && Holders.alive(ref)) signalProcess(ref.pid, "SIGTERM");
   return new TerminalSession(record, log, ctx);
 }
 
