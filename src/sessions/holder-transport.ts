@@ -52,7 +52,7 @@ export class HolderTransport implements ProcessTransport {
   /** Closed by us (close, detach, done): its end is no loss. */
   private letGo = false;
   private closed = false;
-  private greeted = false;
+  private connected = false;
   /** Why the connection failed, when it said (an errno code). */
   constructor(options: HolderTransportOptions, sink: TransportSink) {
     this.options = options;
@@ -62,6 +62,7 @@ export class HolderTransport implements ProcessTransport {
     this.reader = new HolderFrameReader((f) => this.onFrame(f));
     this.socket = createConnection(options.socketPath);
     this.socket.write(helloFrame(options.resumeFrom));
+    this.socket.once("connect", () => (this.connected = true));
     this.socket.on("data", (chunk: Buffer) => {
       try {
         this.reader.push(chunk);
@@ -77,7 +78,7 @@ export class HolderTransport implements ProcessTransport {
       if (this.letGo || this.ended) return;
       const how = this.failure === undefined ? "" : ` (${this.failure})`;
       this.fail(
-        this.greeted
+        this.connected
           ? `its holder (pid ${options.holderPid}) ended without the program's exit${how}: it was killed (kill -9?) or crashed`
           : `its holder (pid ${options.holderPid}) could not be reached${how}: it was killed or crashed`,
       );
@@ -170,7 +171,6 @@ export class HolderTransport implements ProcessTransport {
           this.fail(`its holder runs pid ${f.hello.childPid}, not ${this.pid}`);
           return;
         }
-        this.greeted = true;
         this.options.onGreeted?.();
         return;
       case "output": {
