@@ -1,5 +1,5 @@
 import { createConnection } from "node:net";
-import type { Socket } from "node:net";
+import type { NetConnectOpts, OnReadOpts, Socket } from "node:net";
 import { constants as osConstants } from "node:os";
 import { SwitchboardError } from "../protocol/errors.js";
 import {
@@ -18,6 +18,9 @@ import type { ProcessTransport, TransportSink } from "./process-transport.js";
 /** ^D, what a terminal sends to end its input (as pty-process.ts). */
 const EOF_KEY = Uint8Array.of(0x04);
 const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
+
+/** What every holder connection reads into: reads run on the event loop one at a time, and the sink copies what it keeps. */
+const readBuffer = Buffer.allocUnsafe(256 * 1024);
 
 export interface HolderTransportOptions {
   socketPath: string;
@@ -60,16 +63,21 @@ export class HolderTransport implements ProcessTransport {
     this.sink = sink;
     this.next = options.resumeFrom;
     this.reader = new HolderFrameReader((f) => this.onFrame(f));
-    this.socket = createConnection(options.socketPath);
+    // `onread` into one shared buffer (as pty-master.ts): no new Buffer per read under a flood.
+    const connectOptions: NetConnectOpts & { onread: OnReadOpts } = {
+      path: options.socketPath,
+      onread: {
+        buffer: readBuffer,
+        callback: (n, buffer) => {
+          this.received(buffer.subarray(0, n));
+          return true;
+        },
+      },
+    };
+    this.socket = createConnection(connectOptions);
     this.socket.write(helloFrame(options.resumeFrom));
     this.socket.once("connect", () => (this.connected = true));
-    this.socket.on("data", (chunk: Buffer) => {
-      try {
-        this.reader.push(chunk);
-      } catch (error) {
-        this.fail(`its holder broke the protocol: ${(error as Error).message}`);
-      }
-    });
+
     this.socket.on("error", (error: NodeJS.ErrnoException) => {
       // 'close' follows; the reason is the first that is known.
       this.failure ??= error.code ?? error.message;
@@ -148,6 +156,15 @@ export class HolderTransport implements ProcessTransport {
     if (!this.ended) {
       this.letGo = true;
       this.socket.destroy();
+    }
+  }
+
+  /** Bytes read from the holder, valid only during the call (the shared read buffer). */
+  private received(chunk: Uint8Array): void {
+    try {
+      this.reader.push(chunk);
+    } catch (error) {
+      this.fail(`its holder broke the protocol: ${(error as Error).message}`);
     }
   }
 
