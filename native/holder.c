@@ -33,7 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef PROTO_MAJOR
 #define PROTO_MAJOR 1
+#endif
 #ifndef PROTO_MINOR
 #define PROTO_MINOR 0
 #endif

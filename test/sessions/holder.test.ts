@@ -2,7 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { Holders, holderBinary } from "../../src/sessions/holders.js";
 import { procStat } from "../../src/sessions/processes.js";
@@ -10,6 +11,8 @@ import { adoptTerminalProcess, spawnTerminalProcess } from "../../src/sessions/t
 import type { TerminalExit, TerminalProcess } from "../../src/sessions/terminal-process.js";
 import { waitUntil } from "../client/helpers.js";
 import { TEST_ENV } from "./process-helpers.js";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 const BINARY = holderBinary();
 const TEST_MS = 30_000;
@@ -130,6 +133,56 @@ describe("session holders", () => {
       await waitUntil(() => !alive(victim.proc.pid), 10_000, "the program gone");
       bystander.proc.write("x\r");
       await waitUntil(() => text(bystander.out.pty).includes("still-here"), 10_000, "the other session unharmed");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "adopts a holder of a newer minor protocol version, and leaves one of another major running, saying so",
+    async () => {
+      const build = (name: string, flags: string[]) => {
+        const out = join(dataDir, name);
+        execFileSync("cc", ["-O2", ...flags, "-o", out, join(REPO, "native", "holder.c")]);
+        return out;
+      };
+      const adoptWith = (binary: string, sessionId: string) => {
+        const older = new Holders({ dataDir, binary, onStop: "keep" });
+        onTestFinished(() => older.close());
+        const first = spawnTerminalProcess({
+          command: ["sh", "-c", "echo before; read x; echo after-$x"],
+          cwd: dataDir,
+          env: TEST_ENV,
+          pty: false,
+          held: { holders: older, sessionId },
+          onOutput: () => undefined,
+          onExit: () => undefined,
+        });
+        first.detach();
+        const out: Buffer[] = [];
+        return new Promise<{ exit?: TerminalExit; lost?: string; out: string; proc: TerminalProcess }>((resolve) => {
+          const proc = adoptTerminalProcess({
+            socketPath: holders.socketPath(sessionId),
+            holderPid: first.holderPid!,
+            pid: first.pid,
+            startTime: first.startTime,
+            pty: false,
+            resumeFrom: 0,
+            onOutput: (_s, chunk) => out.push(Buffer.from(chunk)),
+            onExit: (exit) => resolve({ exit, out: text(out), proc }),
+            onLost: (lost) => resolve({ lost, out: text(out), proc }),
+            onAdopted: () => proc.write("x\n"),
+          });
+          started.push(proc);
+        });
+      };
+      const newer = await adoptWith(build("holder-1.7", ["-DPROTO_MINOR=7"]), "minor");
+      expect(newer).toMatchObject({ exit: { exitCode: 0, signal: null }, out: "before\nafter-x\n" });
+      const other = await adoptWith(build("holder-2.0", ["-DPROTO_MAJOR=2"]), "major");
+      expect(other.lost).toMatch(
+        /speaks protocol 2\.0 and this gateway 1\.x: the program \(pid \d+\) was left running; .*kill \d+/,
+      );
+      expect(alive(other.proc.pid)).toBe(true);
+      process.kill(-other.proc.pid, "SIGKILL");
     },
     TEST_MS,
   );
