@@ -79,7 +79,9 @@ export class TerminalSession extends Session {
     if (holders === undefined) {
       // Nobody here can steer it: the holder is ended, its program with it (markLost).
       signalProcess(ref.pid, "SIGTERM");
-      this.markLost("the gateway runs without holders (sessions.holders is false): its holder was ended");
+      this.markLost(
+        "the gateway stopped while this session was running, and this one runs without holders (sessions.holders false), so its holder was ended",
+      );
       return true;
     }
     const coalescer = this.outputCoalescer();
