@@ -195,6 +195,53 @@ describe("switchboard serve", () => {
     SERVE_TEST_MS,
   );
 
+  /** `npm start` in a process group of its own (as a terminal runs it), until it listens. */
+  async function npmStart(dataDir: string) {
+    const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
+    for (const name of Object.keys(env))
+      if (name.startsWith("SWITCHBOARD_") && name !== "SWITCHBOARD_LOG_LEVEL") delete env[name];
+    const npm = spawn(
+      "npm",
+      ["start", "--silent", "--", "--port", "0", "--data-dir", dataDir, "--token", SESSION_TOKEN],
+      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    onTestFinished(() => {
+      if (npm.exitCode === null) process.kill(-npm.pid!, "SIGKILL");
+    });
+    const out = { stdout: "", stderr: "" };
+    npm.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+    npm.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.once("exit", resolve));
+    await waitUntil(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
+    return { npm, out, exited };
+  }
+
+  it(
+    "npm start, Ctrl-C, npm start again: the shell session left is still running, with its screen",
+    async () => {
+      const dataDir = tempDataDir();
+      const first = await npmStart(dataDir);
+      const url = urlOf(first.out.stdout);
+      const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
+      await typeInto(url, id, "echo left-$((20+1))\r");
+      await expect.poll(() => outputOf(url, id), { timeout: 10_000 }).toContain("left-21");
+      // Ctrl-C: SIGINT to the terminal's foreground process group, npm and the gateway alike.
+      process.kill(-first.npm.pid!, "SIGINT");
+      await first.exited;
+      await waitUntil(() => first.out.stderr.includes("gateway stopped"), 10_000, "the gateway's stop");
+      const again = await npmStart(dataDir);
+      const url2 = urlOf(again.out.stdout);
+      expect(await stateOf(url2, id)).toBe("running");
+      const screen = async () =>
+        JSON.stringify(await (await fetch(`${url2}/v1/sessions/${id}/screen`, { headers: auth })).json());
+      await expect.poll(screen, { timeout: 10_000 }).toContain("left-21");
+      await fetch(`${url2}/v1/sessions/${id}`, { method: "DELETE", headers: auth });
+      process.kill(-again.npm.pid!, "SIGINT");
+      await again.exited;
+    },
+    SERVE_TEST_MS,
+  );
+
   it(
     "leaves the sessions running when the gateway's whole process group is sent SIGTERM (kill -TERM -PGID)",
     async () => {
