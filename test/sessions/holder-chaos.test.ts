@@ -13,10 +13,11 @@ import { tempDir } from "../helpers/tmp.js";
  * idle while their gateway is killed (SIGKILL) and stopped (SIGTERM) at seeded random moments and
  * started again. Each program tees its output to a file; the log must equal the file byte for
  * byte, seqs stay contiguous, no session is lost, and a viewer that reconnects by itself gets
- * every event once. CHAOS_SEED replays a run; CHAOS_KILLS and CHAOS_STOPS scale it.
+ * every event once. CHAOS_SEED replays a run; CHAOS_KILLS and CHAOS_STOPS scale it (the issue's
+ * acceptance: CHAOS_KILLS=20 CHAOS_STOPS=5, a few minutes; the default keeps CI near a minute).
  */
 const SEED = Number(process.env["CHAOS_SEED"] ?? Math.floor(Math.random() * 2 ** 31));
-const KILLS = Number(process.env["CHAOS_KILLS"] ?? 6);
+const KILLS = Number(process.env["CHAOS_KILLS"] ?? 4);
 const STOPS = Number(process.env["CHAOS_STOPS"] ?? 2);
 const CHAOS_TEST_MS = 110_000;
 
@@ -42,7 +43,10 @@ describe("session holders under a gateway that is killed and restarted", () => {
   it(
     `loses no byte, process or event of PTY and pipe sessions across ${KILLS} kill -9 and ${STOPS} SIGTERM restarts`,
     async () => {
-      onTestFailed(() => console.error(`holder chaos: replay with CHAOS_SEED=${SEED}`));
+      let phase = "start";
+      const started = Date.now();
+      const at = (what: string) => (phase = `${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      onTestFailed(() => console.error(`holder chaos: replay with CHAOS_SEED=${SEED} (last step: ${phase})`));
       const random = prng(SEED);
       const dir = tempDir("switchboard-chaos-");
       const dataDir = join(dir, "data");
@@ -100,7 +104,9 @@ describe("session holders under a gateway that is killed and restarted", () => {
         }
       })();
 
-      const plan = [...Array<"kill">(KILLS).fill("kill"), ...Array<"stop">(STOPS).fill("stop")].sort(() => random() - 0.5);
+      const plan = [...Array<"kill">(KILLS).fill("kill"), ...Array<"stop">(STOPS).fill("stop")].sort(
+        () => random() - 0.5,
+      );
       for (const how of plan) {
         await new Promise((r) => setTimeout(r, 200 + Math.floor(random() * 1200)));
         const exited = new Promise((r) => gateway.child.once("exit", r));
@@ -108,11 +114,14 @@ describe("session holders under a gateway that is killed and restarted", () => {
         await exited;
         // Down for a while: the holders keep (or hold back) what the programs write meanwhile.
         await new Promise((r) => setTimeout(r, Math.floor(random() * 500)));
+        at(`${how} done, starting again`);
         gateway = await serveInChild({ dataDir, port, holders: true });
+        at(`restarted after a ${how}`);
       }
       typing = false;
       await typer;
       writeFileSync(stop, "");
+      at("floods told to stop");
 
       // The floods end by themselves; the typed shell and the idle one still run.
       const stateOf = async (id: string) => (await http().get(`/v1/sessions/${id}`)).json as Record<string, unknown>;
@@ -122,11 +131,15 @@ describe("session holders under a gateway that is killed and restarted", () => {
       }
       for (const id of [typed, idle]) expect((await stateOf(id))["state"]).toBe("running");
       await expect
-        .poll(() => existsSync(file("typed")) && readFileSync(file("typed"), "utf8").includes(`got:${confirmed.at(-1)}\n`), {
-          timeout: 10_000,
-        })
+        .poll(
+          () => existsSync(file("typed")) && readFileSync(file("typed"), "utf8").includes(`got:${confirmed.at(-1)}\n`),
+          {
+            timeout: 10_000,
+          },
+        )
         .toBe(true);
 
+      at("comparing logs and files");
       const output = async (id: string) => {
         let bytes = Buffer.alloc(0);
         for (;;) {
@@ -158,6 +171,7 @@ describe("session holders under a gateway that is killed and restarted", () => {
       expect(got.filter((l) => confirmed.includes(l))).toEqual(confirmed);
       for (const l of got) expect(attempted).toContain(l);
 
+      at("checking viewers");
       // Each viewer got every event once, in order, up to the end of the log.
       for (const id of ids) {
         const head = (await stateOf(id))["head"] as number;
