@@ -13,6 +13,14 @@
       "cflags": ["-O3", "-Wall", "-Wextra"]
     },
     {
+      "target_name": "holder",
+      "type": "executable",
+      "conditions": [
+        ["OS=='linux'", { "sources": ["native/holder.c"], "cflags": ["-O2", "-Wall", "-Wextra"] }],
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
       "target_name": "fd_hangup",
       "sources": ["native/fd_hangup.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]

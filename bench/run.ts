@@ -10,6 +10,7 @@ import type { BenchModule, BenchSection } from "./types.js";
 const MODULES = [
   "log",
   "pty",
+  "holders",
   "delivery",
   "echo-hops",
   "client",

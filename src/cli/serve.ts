@@ -11,7 +11,7 @@ import type { EndedRetentionSetting } from "../server/gateway.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
-                        [--ended-max-age 30d] [--ended-max-bytes 4GiB]
+                        [--ended-max-age 30d] [--ended-max-bytes 4GiB] [--holders on|off]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
@@ -22,6 +22,9 @@ Ended sessions and their logs are removed 30 days after they ended, and oldest f
 they take more than 4 GiB: --ended-max-age (SWITCHBOARD_ENDED_MAX_AGE; 12h, 7d, ...) and
 --ended-max-bytes (SWITCHBOARD_ENDED_MAX_BYTES; 500MiB, 10GB, ...) change that, ahead of the
 config's retention.endedSessions; "off" keeps them by that measure.
+Terminal sessions run under holders, so they outlive a stop or crash of the gateway and the next
+serve on the same data directory adopts them: --holders off (SWITCHBOARD_HOLDERS) runs them in
+the gateway, ending with it, ahead of the config's sessions.holders.
 A token needs at least 16 characters; without one, one is generated on first start and
 kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
 stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
@@ -54,6 +57,7 @@ export async function serve(argv: string[]): Promise<number> {
         "node-id": { type: "string" },
         "ended-max-age": { type: "string" },
         "ended-max-bytes": { type: "string" },
+        holders: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -137,6 +141,12 @@ export async function serve(argv: string[]): Promise<number> {
     console.error(`switchboard: ${endedSessions}`);
     return EXIT.USAGE;
   }
+  const holdersText = values.holders ?? env("SWITCHBOARD_HOLDERS");
+  if (holdersText !== undefined && holdersText !== "on" && holdersText !== "off") {
+    const from = values.holders !== undefined ? "--holders" : "SWITCHBOARD_HOLDERS";
+    console.error(`switchboard: ${from} must be on or off, not ${JSON.stringify(holdersText)}`);
+    return EXIT.USAGE;
+  }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   // Loaded once the command line is known to be good: --help and a mistake are answered without
   // loading the whole gateway (about 1 s of CPU from the sources).
@@ -146,6 +156,8 @@ export async function serve(argv: string[]): Promise<number> {
     host: values.host ?? env("SWITCHBOARD_HOST") ?? DEFAULT_HOST,
     port: Number(portText),
     dataDir,
+    holdersByDefault: true,
+    ...(holdersText !== undefined ? { holders: holdersText === "on" } : {}),
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(redis !== undefined || nodeId !== undefined
@@ -187,10 +199,27 @@ export async function serve(argv: string[]): Promise<number> {
       "bug: a promise was rejected with no handler",
     ),
   );
+  // The handlers stay for the whole stop and after it: Ctrl-C on `npm start` sends SIGINT twice
+  // (the terminal's and the one npm forwards), and a second signal without a handler ended the
+  // process before the sessions' output was committed. A repeat is said once, then ignored.
+  let stopSignal: NodeJS.Signals | undefined;
+  let repeated = 0;
   const stopped = new Promise<NodeJS.Signals>((done) => {
-    const stop = (signal: NodeJS.Signals) => done(signal);
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopSignal === undefined) {
+        stopSignal = signal;
+        done(signal);
+        return;
+      }
+      repeated += 1;
+      if (repeated === 1)
+        gateway.core.logger.warn(
+          { signal },
+          "already stopping: the signal is ignored until what was read is committed (kill -9 ends the gateway at once; committed output is kept)",
+        );
+    };
+    process.on("SIGINT", onStop);
+    process.on("SIGTERM", onStop);
   });
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
@@ -206,7 +235,16 @@ export async function serve(argv: string[]): Promise<number> {
   }
   const signal = await stopped;
   // Said before the wait for the sessions' processes, which may take SHUTDOWN_GRACE_MS.
-  gateway.core.logger.info({ signal }, "stopping: ending sessions");
+  const kept =
+    gateway.core.config.sessions.onStop === "end"
+      ? 0
+      : gateway.core.sessions.list().filter((s) => s.running && s.record.holder != null).length;
+  if (kept === 0) gateway.core.logger.info({ signal }, "stopping: ending sessions");
+  else
+    gateway.core.logger.info(
+      { signal, kept },
+      `stopping: ${kept} terminal session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, or all at stops with sessions.onStop "end" in the config)`,
+    );
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);
   await gateway.close();

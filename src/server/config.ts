@@ -204,6 +204,15 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .default({}),
+  /** Terminal sessions and the gateway's restarts (docs/operations.md, "Sessions across restarts"). */
+  sessions: z
+    .strictObject({
+      /** Run terminal processes under holders, so they outlive the gateway (default: on with `serve`). */
+      holders: z.boolean().optional(),
+      /** On SIGTERM/SIGINT: "keep" held sessions running for the next gateway (default), or "end" them. */
+      onStop: z.enum(["keep", "end"]).optional(),
+    })
+    .default({}),
   /** Agents by id: `{adapter: "acp" | "command" | "echo", command?, cwd?, env?}`. `echo` is built in. */
   agents: z
     .record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "agent ids are letters, digits, _ . -"), InlineAgent)

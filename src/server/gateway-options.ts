@@ -36,6 +36,13 @@ export interface GatewayOptions {
   cluster?: ClusterOptions;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
+  /** Run terminal sessions under holders: `serve --holders`, ahead of the config's `sessions.holders`. */
+  holders?: boolean;
+  /**
+   * Run terminal sessions under holders when neither `holders` nor the config's `sessions.holders`
+   * says (`serve`: true; embedded and test gateways: false).
+   */
+  holdersByDefault?: boolean;
 }
 
 /** What every step reads: the options, the start config and the shared services. */

@@ -6,6 +6,7 @@ import type { Membership } from "../cluster/membership.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
+import { Holders, holderBinary } from "../sessions/holders.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { restoreTerminalSession } from "../sessions/terminal-session.js";
@@ -24,10 +25,41 @@ export interface RestoredSessions {
   membership: Membership | undefined;
 }
 
+/**
+ * The holders of terminal sessions (holders.ts), when on: `serve --holders`, else `sessions.holders`,
+ * else the gateway's default (`serve`: on). Without the built holder they are off, with a warning. Not in cluster mode
+ * (a held session's ownership across nodes is not designed yet).
+ */
+function openHolders(base: Base): Holders | undefined {
+  const { config, options, logger, metrics, dataDir } = base;
+  const wanted = options.holders ?? config.sessions.holders ?? options.holdersByDefault ?? false;
+  if (!wanted || options.cluster !== undefined || config.cluster !== undefined) return undefined;
+  const binary = holderBinary();
+  if (binary === null) {
+    logger.warn(
+      "sessions run without holders: build/Release/holder is missing (npm run build needs a C compiler); they end with the gateway",
+    );
+    return undefined;
+  }
+  return new Holders({
+    dataDir,
+    binary,
+    onStop: config.sessions.onStop ?? "keep",
+    onAdopted: (session) => {
+      metrics.sessionsAdopted.inc();
+      logger.info(
+        { session: session.id, pid: session.pid, holderPid: session.holder?.pid },
+        "session adopted from its holder",
+      );
+    },
+  });
+}
+
 /** Builds the session manager and restores the logged sessions (other nodes' as remote ones). */
 export async function restoreSessions(base: Base, log: OpenLog): Promise<RestoredSessions> {
   const { undo, clock, logger, metrics, config, limits } = base;
   const { cluster, shared, events } = log;
+  const holders = openHolders(base);
   const sessions = new SessionManager({
     events,
     clock,
@@ -35,6 +67,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     reconnectGraceMs: config.control.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS,
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
+    ...(holders !== undefined ? { holders } : {}),
   });
   const mirror =
     cluster && shared
@@ -79,6 +112,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     undo.push(() => membership?.close());
   }
   undo.push(() => sessions.close());
+  if (holders !== undefined) undo.push(() => holders.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
   return { manager: sessions, mirror, membership };
 }

@@ -83,6 +83,11 @@ export class GatewayMetrics {
     help: "Resets sent because retention dropped what a client needed",
     registers: [this.registry],
   });
+  readonly sessionsAdopted = new Counter({
+    name: "switchboard_sessions_adopted_total",
+    help: "Running sessions this gateway took over from the holders an earlier gateway left them under",
+    registers: [this.registry],
+  });
   readonly sessionsRemoved = new Counter({
     name: "switchboard_sessions_removed_total",
     help: "Sessions removed with their logs, by why (purge: a DELETE with ?purge; retention: retention.endedSessions)",

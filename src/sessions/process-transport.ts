@@ -14,6 +14,11 @@ export interface TransportSink {
   childExited(exit: TerminalExit): void;
   /** All output has been read (EOF), or was abandoned after `abandonOutput()`. */
   outputEnded(): void;
+  /**
+   * Held processes (holder-transport.ts): the holder is gone or refused this gateway, so the exit
+   * will never be known. `leaveRunning`: the program may still run and must not be killed.
+   */
+  lost?(reason: string, leaveRunning: boolean): void;
 }
 
 /** The I/O of one mode (`pty-process.ts`, `pipe-process.ts`). */

@@ -6,6 +6,7 @@ import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, SessionKind } from "../protocol/index.js";
+import type { Holders } from "./holders.js";
 import type { Session, SessionContext, SessionRecord } from "./session.js";
 import { RemoteSession } from "./remote-session.js";
 import { StreamSession } from "./stream-session.js";
@@ -38,6 +39,8 @@ export interface SessionManagerOptions {
   /** Most running sessions in the gateway and per owner. */
   maxSessions: number;
   maxSessionsPerOwner: number;
+  /** Run terminal processes under holders (holders.ts), so they outlive the gateway. */
+  holders?: Holders;
 }
 
 /** Builds a session of one kind around a prepared record and log. */
@@ -67,6 +70,7 @@ export class SessionManager {
       ...(options.reconnectGraceMs !== undefined ? { reconnectGraceMs: options.reconnectGraceMs } : {}),
       save: (s) => options.events.saveSession(s),
       changed: (s) => this.emitChange(s),
+      ...(options.holders !== undefined ? { holders: options.holders } : {}),
     };
   }
 
@@ -83,9 +87,10 @@ export class SessionManager {
       const session = build(record, log, this.ctx);
       this.sessions.set(record.id, session);
       this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
-      // A session another node runs (cluster mode) did not stop with this gateway.
+      // A session another node runs (cluster mode) did not stop with this gateway; one under a
+      // holder (holders.ts) runs on and is adopted.
       if (record.state === "running" && record.kind !== "stream" && !(session instanceof RemoteSession)) {
-        session.markLost("the gateway stopped while this session was running");
+        if (!session.adoptHeld()) session.markLost("the gateway stopped while this session was running");
       }
       session.endEarlierGatewayLease();
     }

@@ -4,6 +4,7 @@ import { LastLine } from "../core/last-line.js";
 import type { LeaseChange } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
+import type { HolderRef, Holders } from "./holders.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, SessionEvent, SessionInfo, SessionKind, SessionState } from "../protocol/index.js";
 
@@ -73,6 +74,8 @@ export interface SessionRecord {
    * in its log at the next start ({@link Session.endEarlierGatewayLease}).
    */
   leaseHolder?: Actor | null;
+  /** A terminal session whose process runs under a holder (holders.ts): which one. */
+  holder?: HolderRef | null;
 }
 
 export interface SessionContext {
@@ -84,6 +87,8 @@ export interface SessionContext {
   save(session: PersistedSession): void;
   /** Told whenever something shown in the session list changed. */
   changed(session: Session): void;
+  /** Where terminal processes run under holders, so they outlive the gateway; absent: in the gateway. */
+  holders?: Holders;
 }
 
 /** The most watcher names a session summary lists (`viewers` still counts them all). */
@@ -286,6 +291,14 @@ export abstract class Session {
     if (this._removed) return;
     const { id, kind, state, createdAt, ...meta } = this.record;
     this.ctx.save({ id, kind, state, createdAt, meta: { ...meta, outputBytes: this.log.appendedOutputBytes } });
+  }
+
+  /**
+   * At start, for a session restored running: takes over its process from the holder an earlier
+   * gateway left it under (terminal sessions). False: there is none, and the session is lost.
+   */
+  adoptHeld(): boolean {
+    return false;
   }
 
   /** Marks a session whose process is gone without an exit status (e.g. the gateway died under it). */

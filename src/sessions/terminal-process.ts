@@ -13,7 +13,9 @@ import {
   signalGroup,
   signalProcess,
 } from "./processes.js";
-import { openPtyTransport } from "./pty-process.js";
+import { HolderTransport } from "./holder-transport.js";
+import type { Holders } from "./holders.js";
+import { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM, openPtyTransport } from "./pty-process.js";
 import { assertSpawnable } from "./spawn-preflight.js";
 
 export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
@@ -77,6 +79,34 @@ export interface TerminalProcessOptions {
   onOutput: (stream: OutputStream, chunk: Uint8Array) => void;
   /** Called exactly once, after the last `onOutput`. Not called after `dispose()`. */
   onExit: (exit: TerminalExit) => void;
+  /**
+   * Run under a holder of `holders` (native/holder.c) named for `sessionId`, so the process
+   * outlives the gateway (docs/architecture.md, "Session holders").
+   */
+  held?: { holders: Holders; sessionId: string };
+  /**
+   * Held processes: the holder is gone (or refused this gateway) and the exit will never be
+   * known; called instead of `onExit`. What is left of the process was killed, unless the
+   * reason says it was left running (a holder of another protocol version).
+   */
+  onLost?: (reason: string) => void;
+}
+
+/** A held process a gateway takes over from an earlier one (see {@link adoptTerminalProcess}). */
+export interface AdoptOptions {
+  socketPath: string;
+  holderPid: number;
+  pid: number;
+  startTime: number | null;
+  pty: boolean;
+  /** The holder offset of the output the log has: the holder resends from there. */
+  resumeFrom: number;
+  drainTimeoutMs?: number;
+  onOutput: TerminalProcessOptions["onOutput"];
+  onExit: TerminalProcessOptions["onExit"];
+  onLost: (reason: string) => void;
+  /** The holder answered: the process is this gateway's now. */
+  onAdopted?: () => void;
 }
 
 /**
@@ -136,6 +166,17 @@ export interface TerminalProcess {
    * due), closes every fd and timer; no callbacks afterwards. Idempotent.
    */
   dispose(): void;
+  /** The holder's pid, for a held process; null for one of the gateway's own. */
+  readonly holderPid: number | null;
+  /** Held: the output up to holder offset `offset` is committed, so the holder may forget it. */
+  acknowledge(offset: number): void;
+  /** Held: the exit is committed, so the holder may end. */
+  exitRecorded(): void;
+  /**
+   * Held: lets go of the process without stopping it (the gateway stops and the next one adopts
+   * it); no callbacks afterwards. For a process of the gateway's own this is {@link dispose}.
+   */
+  detach(): void;
 }
 
 /**
@@ -145,7 +186,75 @@ export interface TerminalProcess {
  */
 export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalProcess {
   assertSpawnable(options.command, options.cwd, options.env);
-  return new ManagedProcess(options);
+  const held = options.held;
+  if (held === undefined)
+    return new ManagedProcess(options, (sink) => {
+      const transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
+      return { transport, startTime: processStartTime(transport.pid), holderPid: null };
+    });
+  return new ManagedProcess(options, (sink) => {
+    // As pty-process.ts: the shell learns its directory from PWD, and TERM is the caller's or ours.
+    const env = options.pty ? { ...options.env, TERM: options.env["TERM"] ?? PTY_TERM, PWD: options.cwd } : options.env;
+    const started = held.holders.launch(held.sessionId, {
+      command: options.command,
+      cwd: options.cwd,
+      env,
+      pty: options.pty,
+      cols: options.cols ?? DEFAULT_COLS,
+      rows: options.rows ?? DEFAULT_ROWS,
+      drainTimeoutMs: options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS,
+    });
+    const transport = new HolderTransport(
+      {
+        socketPath: held.holders.socketPath(held.sessionId),
+        holderPid: started.holderPid,
+        childPid: started.childPid,
+        pty: options.pty,
+        resumeFrom: 0,
+      },
+      sink,
+    );
+    return { transport, startTime: processStartTime(started.childPid), holderPid: started.holderPid };
+  });
+}
+
+/**
+ * Takes over a held process an earlier gateway started: connects to its holder, which resends
+ * the output from `resumeFrom` on. A holder that cannot be reached ends in `onLost`.
+ */
+export function adoptTerminalProcess(options: AdoptOptions): TerminalProcess {
+  const processOptions: TerminalProcessOptions = {
+    command: [],
+    cwd: "/",
+    env: {},
+    pty: options.pty,
+    ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}),
+    onOutput: options.onOutput,
+    onExit: options.onExit,
+    onLost: options.onLost,
+  };
+  return new ManagedProcess(processOptions, (sink) => ({
+    transport: new HolderTransport(
+      {
+        socketPath: options.socketPath,
+        holderPid: options.holderPid,
+        childPid: options.pid,
+        pty: options.pty,
+        resumeFrom: options.resumeFrom,
+        ...(options.onAdopted !== undefined ? { onGreeted: options.onAdopted } : {}),
+      },
+      sink,
+    ),
+    startTime: options.startTime,
+    holderPid: options.holderPid,
+  }));
+}
+
+/** A transport as a process's lifecycle gets it. */
+interface Opened {
+  transport: ProcessTransport;
+  startTime: number | null;
+  holderPid: number | null;
 }
 
 const ENCODER = new TextEncoder();
@@ -165,8 +274,9 @@ class ManagedProcess implements TerminalProcess {
   private killTimer: NodeJS.Timeout | null = null;
   private hangupTimer: NodeJS.Timeout | null = null;
   readonly startTime: number | null;
+  readonly holderPid: number | null;
 
-  constructor(options: TerminalProcessOptions) {
+  constructor(options: TerminalProcessOptions, open: (sink: TransportSink) => Opened) {
     this.options = options;
     this.pty = options.pty;
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
@@ -179,14 +289,49 @@ class ManagedProcess implements TerminalProcess {
         this.outputEnded = true;
         this.maybeReport();
       },
+      lost: (reason, leaveRunning) => this.handleLost(reason, leaveRunning),
     };
+    let opened: Opened;
     try {
-      this.transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
+      opened = open(sink);
     } catch (error) {
       // The command was checked (assertSpawnable); what fails now is mostly the system's limits.
       throw spawnError(options.command[0] ?? "", error);
     }
-    this.startTime = processStartTime(this.transport.pid);
+    this.transport = opened.transport;
+    this.startTime = opened.startTime;
+    this.holderPid = opened.holderPid;
+  }
+
+  acknowledge(offset: number): void {
+    if (this.transport instanceof HolderTransport && !this.disposed) this.transport.acknowledge(offset);
+  }
+
+  exitRecorded(): void {
+    if (this.transport instanceof HolderTransport) this.transport.done();
+  }
+
+  detach(): void {
+    if (!(this.transport instanceof HolderTransport) || this.reported) {
+      this.dispose();
+      return;
+    }
+    if (this.disposed) return;
+    this.disposed = true;
+    this.clearTimers();
+    this.transport.detach();
+  }
+
+  /** The holder is gone: the exit will never be known. What is left of the process is killed (it cannot be steered). */
+  private handleLost(reason: string, leaveRunning: boolean): void {
+    if (this.reported || this.disposed) return;
+    this.reported = true;
+    this.clearTimers();
+    if (!leaveRunning) this.kill();
+    this.transport.close();
+    const what = leaveRunning ? "" : "; what was left of its processes was killed";
+    this.resolveExited({ exitCode: null, signal: null });
+    this.options.onLost?.(`${reason}${what}`);
   }
 
   get pid(): number {
@@ -284,8 +429,11 @@ class ManagedProcess implements TerminalProcess {
     // A terminate() whose KILL is still due: what is left of the session is killed now, not never.
     const killDue = this.killTimer !== null;
     this.clearTimers();
-    if (!this.reported) this.kill();
-    else if (killDue) this.killLeftovers();
+    if (!this.reported) {
+      this.kill();
+      // Its holder would wait for a gateway to take an exit nobody records.
+      if (this.holderPid !== null) signalProcess(this.holderPid, "SIGTERM");
+    } else if (killDue) this.killLeftovers();
     this.transport.close();
     this.outputEnded = true;
     this.maybeReport();

@@ -8,10 +8,11 @@ import { Session, wrongKind } from "./session.js";
 import type { SessionContext, SessionRecord } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
-import { terminateLeftovers } from "./processes.js";
+import { Holders } from "./holders.js";
+import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
 import { checkCwd } from "./spawn-preflight.js";
-import { DEFAULT_COLS, DEFAULT_ROWS, spawnTerminalProcess } from "./terminal-process.js";
-import type { TerminalProcess } from "./terminal-process.js";
+import { DEFAULT_COLS, DEFAULT_ROWS, adoptTerminalProcess, spawnTerminalProcess } from "./terminal-process.js";
+import type { TerminalExit, TerminalProcess } from "./terminal-process.js";
 
 /**
  * A process in a pipe or PTY, its output coalesced into `output` events (docs/architecture.md, guarantee 3: `exit`
@@ -24,15 +25,86 @@ export class TerminalSession extends Session {
   private waitingForLog = false;
   /** A pipe session's stdin was closed (`eof`). */
   private inputEnded = false;
+  /** Held: stops acknowledging commits to the holder; `ackNow` acknowledges at once. */
+  private stopAcks: (() => void) | undefined;
+  private ackNow: (() => void) | undefined;
 
   /**
    * Starts the process; throws SPAWN_FAILED or RESOURCE_EXHAUSTED (nothing is recorded then).
    * A PTY's first size is logged as a `resize` by `creator`, so a replay renders early output
-   * at the size it was written for.
+   * at the size it was written for. With holders (`ctx.holders`) it runs under one.
    */
   start(env: Record<string, string>, creator: Actor): void {
     const r = this.record;
-    const coalescer = new OutputCoalescer({
+    const holders = this.ctx.holders;
+    const outputBase = this.log.appendedOutputBytes;
+    const coalescer = this.outputCoalescer();
+    this.proc = spawnTerminalProcess({
+      command: r.command!,
+      cwd: r.cwd!,
+      env,
+      pty: r.pty,
+      cols: r.cols ?? DEFAULT_COLS,
+      rows: r.rows ?? DEFAULT_ROWS,
+      ...(holders !== undefined ? { held: { holders, sessionId: r.id } } : {}),
+      onOutput: (stream, chunk) => coalescer.push(stream, chunk),
+      onExit: (exit) => this.processExited(exit),
+      onLost: (reason) => this.processLost(reason),
+    });
+    this.coalescer = coalescer;
+    r.pid = this.proc.pid;
+    r.pidStart = this.proc.startTime;
+    const holderPid = this.proc.holderPid;
+    if (holderPid !== null) {
+      r.holder = { pid: holderPid, start: processStartTime(holderPid), outputBase };
+      this.acknowledgeCommits();
+    }
+    if (r.pty)
+      this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
+  }
+
+  /**
+   * Takes the process over from the holder an earlier gateway left it under: the holder resends
+   * the output after what the log has, so the log goes on at its next seq and byte offset.
+   */
+  override adoptHeld(): boolean {
+    const r = this.record;
+    const ref = r.holder;
+    if (ref === undefined || ref === null || r.pid === null) return false;
+    if (!Holders.alive(ref)) {
+      this.markLost(`its holder (pid ${ref.pid}) was gone when the gateway started: it was killed or crashed`);
+      return true;
+    }
+    const holders = this.ctx.holders;
+    if (holders === undefined) {
+      // Nobody here can steer it: the holder is ended, its program with it (markLost).
+      signalProcess(ref.pid, "SIGTERM");
+      this.markLost(
+        "the gateway stopped while this session was running, and this one runs without holders (sessions.holders false), so its holder was ended",
+      );
+      return true;
+    }
+    const coalescer = this.outputCoalescer();
+    this.coalescer = coalescer;
+    this.proc = adoptTerminalProcess({
+      socketPath: holders.socketPath(r.id),
+      holderPid: ref.pid,
+      pid: r.pid,
+      startTime: r.pidStart ?? null,
+      pty: r.pty,
+      resumeFrom: this.log.appendedOutputBytes - ref.outputBase,
+      onOutput: (stream, chunk) => coalescer.push(stream, chunk),
+      onExit: (exit) => this.processExited(exit),
+      onLost: (reason) => this.processLost(reason),
+      onAdopted: () => holders.adopted(this.record),
+    });
+    this.acknowledgeCommits();
+    return true;
+  }
+
+  /** Output in pieces into the log (docs/architecture.md, "A byte from a PTY to a browser"). */
+  private outputCoalescer(): OutputCoalescer {
+    return new OutputCoalescer({
       clock: this.ctx.clock,
       pools: piecePools,
       emit: (piece) => {
@@ -43,25 +115,70 @@ export class TerminalSession extends Session {
         this.waitForLog();
       },
     });
-    this.proc = spawnTerminalProcess({
-      command: r.command!,
-      cwd: r.cwd!,
-      env,
-      pty: r.pty,
-      cols: r.cols ?? DEFAULT_COLS,
-      rows: r.rows ?? DEFAULT_ROWS,
-      onOutput: (stream, chunk) => coalescer.push(stream, chunk),
-      onExit: (exit) => {
-        coalescer.flush();
-        coalescer.dispose();
-        this.finish("exited", exit.exitCode, exit.signal);
+  }
+
+  private processExited(exit: TerminalExit): void {
+    this.coalescer?.flush();
+    this.coalescer?.dispose();
+    const proc = this.proc;
+    const last = this.finish("exited", exit.exitCode, exit.signal);
+    this.stopAcks?.();
+    // The holder ends once the exit is on record: until then a crash leaves it to the next gateway.
+    if (last !== undefined && proc?.holderPid != null)
+      void this.log.whenPublished(last.seq).then(() => proc.exitRecorded());
+  }
+
+  /** The holder went away (or refused this gateway): the exit will never be known. */
+  private processLost(reason: string): void {
+    this.coalescer?.flush();
+    this.coalescer?.dispose();
+    this.stopAcks?.();
+    this.finish("lost", null, null, reason);
+  }
+
+  /** Tells the holder, at most once a turn of the event loop, how far its output is committed. */
+  private acknowledgeCommits(): void {
+    let queued = false;
+    let acked = 0;
+    const ack = () => {
+      queued = false;
+      const base = this.record.holder?.outputBase;
+      const offset = base === undefined ? 0 : this.log.outputBytes - base;
+      if (offset <= acked || !this.proc) return;
+      acked = offset;
+      this.proc.acknowledge(offset);
+    };
+    this.stopAcks?.();
+    const unsubscribe = this.log.subscribe(
+      () => {
+        if (queued) return;
+        queued = true;
+        setImmediate(ack);
       },
-    });
-    this.coalescer = coalescer;
-    r.pid = this.proc.pid;
-    r.pidStart = this.proc.startTime;
-    if (r.pty)
-      this.log.append({ type: "resize", by: creator, cols: r.cols ?? DEFAULT_COLS, rows: r.rows ?? DEFAULT_ROWS });
+      { background: true },
+    );
+    this.stopAcks = () => {
+      unsubscribe();
+      this.stopAcks = undefined;
+    };
+    this.ackNow = ack;
+  }
+
+  /**
+   * Gateway shutdown: a held process keeps running under its holder (`sessions.onStop` "keep")
+   * once everything read from it is committed; the next gateway adopts it. Otherwise as ever.
+   */
+  override async shutdown(by: Actor): Promise<void> {
+    const proc = this.proc;
+    if (!this.running || proc === undefined || proc.holderPid === null || this.ctx.holders?.onStop !== "keep")
+      return super.shutdown(by);
+    proc.pauseOutput();
+    this.coalescer?.flush();
+    await this.log.whenPublished();
+    if (!this.running) return;
+    this.ackNow?.();
+    this.stopAcks?.();
+    proc.detach();
   }
 
   /**
@@ -140,13 +257,20 @@ export class TerminalSession extends Session {
 
   override dispose(): void {
     super.dispose();
+    this.stopAcks?.();
     this.coalescer?.dispose();
     this.proc?.dispose();
   }
 }
 
-/** A terminal session restored after a restart: its process is gone, its log remains. */
+/**
+ * A terminal session restored after a restart: its log, and its process if a holder still runs it
+ * (adopted by {@link TerminalSession.adoptHeld}). The holder of one that ended, still waiting to
+ * be told its exit is on record (a stop or crash came first), is ended.
+ */
 export function restoreTerminalSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): TerminalSession {
+  const ref = record.holder;
+  if (record.state !== "running" && ref != null && Holders.alive(ref)) signalProcess(ref.pid, "SIGTERM");
   return new TerminalSession(record, log, ctx);
 }
 

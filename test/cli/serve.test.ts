@@ -91,13 +91,18 @@ describe("switchboard serve", () => {
    * `serve --port 0` on a fresh data dir with `args` (and `nodeArgs` for node), logging at info,
    * until it listens; killed after the test.
    */
-  async function serveListening(args: string[], nodeArgs: string[] = []) {
+  async function serveListening(
+    args: string[],
+    nodeArgs: string[] = [],
+    dataDir = tempDataDir(),
+    options: { detached?: boolean } = {},
+  ) {
     const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
     delete env["SWITCHBOARD_CONFIG"];
     const child = spawn(
       CLI[0]!,
-      [...nodeArgs, ...CLI.slice(1), "serve", "--port", "0", "--data-dir", tempDataDir(), ...args],
-      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"] },
+      [...nodeArgs, ...CLI.slice(1), "serve", "--port", "0", "--data-dir", dataDir, ...args],
+      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"], detached: options.detached === true },
     );
     onTestFinished(() => void child.kill("SIGKILL"));
     const out = { stdout: "", stderr: "" };
@@ -127,6 +132,137 @@ describe("switchboard serve", () => {
       });
     return { code, reloadLines };
   }
+
+  /** `POST /v1/sessions` on a gateway `serveListening` started with {@link SESSION_TOKEN}: the session's id. */
+  const SESSION_TOKEN = "test-token-0123456789abcdef";
+  const auth = { authorization: `Bearer ${SESSION_TOKEN}`, "content-type": "application/json" };
+  async function createSession(url: string, body: Record<string, unknown>): Promise<string> {
+    const res = await fetch(`${url}/v1/sessions`, { method: "POST", headers: auth, body: JSON.stringify(body) });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { id: string }).id;
+  }
+  async function outputOf(url: string, id: string): Promise<string> {
+    return (await fetch(`${url}/v1/sessions/${id}/output`, { headers: auth })).text();
+  }
+  async function stateOf(url: string, id: string): Promise<string> {
+    return ((await (await fetch(`${url}/v1/sessions/${id}`, { headers: auth })).json()) as { state: string }).state;
+  }
+  function typeInto(url: string, id: string, data: string): Promise<Response> {
+    return fetch(`${url}/v1/sessions/${id}/input`, { method: "POST", headers: auth, body: JSON.stringify({ data }) });
+  }
+  const urlOf = (stdout: string) => /switchboard listening on (\S+)/.exec(stdout)![1]!;
+  const logLines = (stderr: string) =>
+    stderr
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { msg: string; kept?: number; session?: string });
+
+  // Regression (new user): Ctrl-C on `npm start` sends SIGINT twice (the terminal's and npm's);
+  // the second ended the gateway mid-stop, with no "gateway stopped" line, and its sessions came
+  // back `lost`. Now the stop finishes, and the shell runs on under its holder for the next serve.
+  it(
+    "keeps a shell session running across Ctrl-C (signals repeated during the stop) and the next serve, with its output",
+    async () => {
+      const dataDir = tempDataDir();
+      const first = await serveListening(["--token", SESSION_TOKEN], [], dataDir);
+      const url = urlOf(first.out.stdout);
+      const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
+      await typeInto(url, id, "echo marker-$((6*7))\r");
+      await expect.poll(() => outputOf(url, id), { timeout: 10_000 }).toContain("marker-42");
+      first.child.kill("SIGINT");
+      await waitUntil(() => first.out.stderr.includes("stopping"), 10_000, "the stop's first line");
+      first.child.kill("SIGINT");
+      first.child.kill("SIGTERM");
+      first.child.kill("SIGINT");
+      expect(await first.exited).toBe(0);
+      const lines = logLines(first.out.stderr);
+      expect(lines.filter((l) => l.msg.startsWith("already stopping"))).toHaveLength(1);
+      expect(lines.find((l) => l.msg.startsWith("stopping"))).toMatchObject({ kept: 1 });
+      expect(lines.filter((l) => l.msg === "gateway stopped")).toHaveLength(1);
+      const again = await serveListening(["--token", SESSION_TOKEN], [], dataDir);
+      const url2 = urlOf(again.out.stdout);
+      expect(await stateOf(url2, id)).toBe("running");
+      expect(await outputOf(url2, id)).toContain("marker-42");
+      await typeInto(url2, id, "echo after-$((2*3))\r");
+      await expect.poll(() => outputOf(url2, id), { timeout: 10_000 }).toContain("after-6");
+      expect(logLines(again.out.stderr)).toContainEqual(
+        expect.objectContaining({ msg: "session adopted from its holder", session: id }),
+      );
+      await fetch(`${url2}/v1/sessions/${id}`, { method: "DELETE", headers: auth });
+      again.child.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    },
+    SERVE_TEST_MS,
+  );
+
+  /** `npm start` in a process group of its own (as a terminal runs it), until it listens. */
+  async function npmStart(dataDir: string) {
+    const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: "info" };
+    for (const name of Object.keys(env))
+      if (name.startsWith("SWITCHBOARD_") && name !== "SWITCHBOARD_LOG_LEVEL") delete env[name];
+    const npm = spawn(
+      "npm",
+      ["start", "--silent", "--", "--port", "0", "--data-dir", dataDir, "--token", SESSION_TOKEN],
+      { cwd: REPO, env, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    onTestFinished(() => {
+      if (npm.exitCode === null) process.kill(-npm.pid!, "SIGKILL");
+    });
+    const out = { stdout: "", stderr: "" };
+    npm.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
+    npm.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.once("exit", resolve));
+    await waitUntil(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
+    return { npm, out, exited };
+  }
+
+  it(
+    "npm start, Ctrl-C, npm start again: the shell session left is still running, with its screen",
+    async () => {
+      const dataDir = tempDataDir();
+      const first = await npmStart(dataDir);
+      const url = urlOf(first.out.stdout);
+      const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
+      await typeInto(url, id, "echo left-$((20+1))\r");
+      await expect.poll(() => outputOf(url, id), { timeout: 10_000 }).toContain("left-21");
+      // Ctrl-C: SIGINT to the terminal's foreground process group, npm and the gateway alike.
+      process.kill(-first.npm.pid!, "SIGINT");
+      await first.exited;
+      await waitUntil(() => first.out.stderr.includes("gateway stopped"), 10_000, "the gateway's stop");
+      const again = await npmStart(dataDir);
+      const url2 = urlOf(again.out.stdout);
+      expect(await stateOf(url2, id)).toBe("running");
+      const screen = async () =>
+        JSON.stringify(await (await fetch(`${url2}/v1/sessions/${id}/screen`, { headers: auth })).json());
+      await expect.poll(screen, { timeout: 10_000 }).toContain("left-21");
+      await fetch(`${url2}/v1/sessions/${id}`, { method: "DELETE", headers: auth });
+      process.kill(-again.npm.pid!, "SIGINT");
+      await again.exited;
+    },
+    SERVE_TEST_MS,
+  );
+
+  it(
+    "leaves the sessions running when the gateway's whole process group is sent SIGTERM (kill -TERM -PGID)",
+    async () => {
+      const dataDir = tempDataDir();
+      const first = await serveListening(["--token", SESSION_TOKEN], [], dataDir, { detached: true });
+      const url = urlOf(first.out.stdout);
+      const pipe = await createSession(url, { command: ["sh", "-c", "echo started; exec sleep 60"] });
+      const pty = await createSession(url, { command: ["sh", "-c", "echo started; exec sleep 60"], pty: true });
+      await expect.poll(() => outputOf(url, pipe), { timeout: 10_000 }).toContain("started");
+      process.kill(-first.child.pid!, "SIGTERM");
+      expect(await first.exited).toBe(0);
+      const again = await serveListening(["--token", SESSION_TOKEN], [], dataDir);
+      const url2 = urlOf(again.out.stdout);
+      expect([await stateOf(url2, pipe), await stateOf(url2, pty)]).toEqual(["running", "running"]);
+      for (const id of [pipe, pty]) await fetch(`${url2}/v1/sessions/${id}`, { method: "DELETE", headers: auth });
+      expect([await stateOf(url2, pipe), await stateOf(url2, pty)]).toEqual(["exited", "exited"]);
+      again.child.kill("SIGTERM");
+      expect(await again.exited).toBe(0);
+    },
+    SERVE_TEST_MS,
+  );
 
   // Regressions: without any config, SIGHUP said "the config was given inline" (CLI audit); and
   // every SIGHUP was reported twice on stderr, once in the log and once as a plain line.

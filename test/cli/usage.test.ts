@@ -103,7 +103,7 @@ describe("usage and docs", () => {
     const docs = readFileSync(join(REPO, "docs", "cli.md"), "utf8");
     expect(docs).toContain("`switchboard send ID -- ls -la`");
     expect(docs).toMatch(
-      /graceful stop \(SIGTERM, Ctrl-C\) terminates the running sessions[^|]*only a crash leaves them `lost`/,
+      /a\s+stop \(SIGTERM, Ctrl-C\) or a crash leaves them running, and the next `serve` on the same data\s+directory adopts them/,
     );
   });
 });

@@ -26,6 +26,11 @@ export async function serveInChild(options: {
   args?: string[];
   /** The admin token (default TEST_TOKEN). */
   token?: string;
+  /**
+   * Terminal sessions under holders, outliving the gateway (serve's default); off unless asked, so
+   * a killed gateway's sessions come back `lost` as these tests expect.
+   */
+  holders?: boolean;
   /** Registers the kill (default: when the running test finishes; give one from a beforeAll). */
   defer?: (fn: () => void) => void;
 }): Promise<ChildGateway> {
@@ -45,6 +50,8 @@ export async function serveInChild(options: {
     "--data-dir",
     options.dataDir,
     ...(options.config !== undefined ? ["--config", options.config] : []),
+    "--holders",
+    options.holders === true ? "on" : "off",
     ...(options.args ?? []),
   ];
   const child = spawn(program!, args, { stdio: ["ignore", "pipe", "pipe"] });

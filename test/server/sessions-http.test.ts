@@ -716,7 +716,21 @@ describe("durability", () => {
     const dataDir = tempDir();
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0", "--data-dir", dataDir, "--token", TEST_TOKEN],
+      // Without holders, as the gateway below: with them (serve's default) the session would run on.
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        dataDir,
+        "--token",
+        TEST_TOKEN,
+        "--holders",
+        "off",
+      ],
       {
         stdio: ["ignore", "pipe", "ignore"],
       },

@@ -1,0 +1,211 @@
+import type { OutputStream } from "../protocol/events.js";
+
+/*
+ * The wire between the gateway and a session's holder (native/holder.c): frames of
+ * [type u8][payload length u32 LE][payload] over the holder's Unix socket, numbers little-endian.
+ * The holder speaks first (HELLO), the gateway answers HELLO with the output offset it has on
+ * record; frames of a newer minor version are ignored by an older peer, a different major is
+ * refused. docs/architecture.md, "Session holders".
+ */
+
+/** A holder of another major version is not adopted (its session is listed, its process left running). */
+export const HOLDER_PROTOCOL_MAJOR = 1;
+export const HOLDER_PROTOCOL_MINOR = 0;
+
+/** From the holder. */
+export const H = {
+  HELLO: 1,
+  OUTPUT: 2,
+  CHILD_EXIT: 3,
+  END: 4,
+  INPUT_TAKEN: 5,
+  INPUT_CLOSED: 6,
+  ERROR: 7,
+} as const;
+
+/** From the gateway. */
+export const G = {
+  HELLO: 0x41,
+  ACK: 0x42,
+  INPUT: 0x43,
+  INPUT_END: 0x44,
+  RESIZE: 0x45,
+  ABANDON: 0x46,
+  DONE: 0x47,
+} as const;
+
+const HEADER_BYTES = 5;
+/** OUTPUT's payload starts with the stream (u8) and the offset of its first byte (u64). */
+const OUTPUT_PREFIX_BYTES = 9;
+/** Largest frame but OUTPUT the gateway accepts from a holder (an ERROR's text is ≤ 1 KiB). */
+export const HOLDER_FRAME_MAX_BYTES = 64 * 1024;
+/** Largest INPUT frame the gateway sends (the holder accepts 1 MiB + 16). */
+export const HOLDER_INPUT_FRAME_MAX_BYTES = 1024 * 1024;
+
+/** What the holder says when a gateway connects. */
+export interface HolderHello {
+  major: number;
+  minor: number;
+  holderPid: number;
+  childPid: number;
+  pty: boolean;
+  childExited: boolean;
+  outputEnded: boolean;
+  /** The oldest output byte it still keeps, and the offset after the newest. */
+  keptFrom: number;
+  end: number;
+}
+
+/** A frame from the holder, decoded; OUTPUT comes as pieces (see {@link HolderFrameReader}). */
+export type HolderFrame =
+  | { type: "hello"; hello: HolderHello }
+  | { type: "output"; stream: OutputStream; offset: number; bytes: Uint8Array }
+  | { type: "childExit"; exitCode: number | null; signal: number | null }
+  | { type: "end" }
+  | { type: "inputTaken"; bytes: number }
+  | { type: "inputClosed" }
+  | { type: "error"; message: string }
+  /** A frame of a newer minor version: ignored. */
+  | { type: "unknown"; frameType: number };
+
+export function frame(type: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  out[0] = type;
+  out.writeUInt32LE(payload.length, 1);
+  out.set(payload, HEADER_BYTES);
+  return out;
+}
+
+export function helloFrame(resumeFrom: number): Buffer {
+  const p = Buffer.alloc(12);
+  p.writeUInt16LE(HOLDER_PROTOCOL_MAJOR, 0);
+  p.writeUInt16LE(HOLDER_PROTOCOL_MINOR, 2);
+  p.writeBigUInt64LE(BigInt(resumeFrom), 4);
+  return frame(G.HELLO, p);
+}
+
+export function ackFrame(offset: number): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeBigUInt64LE(BigInt(offset));
+  return frame(G.ACK, p);
+}
+
+export function resizeFrame(cols: number, rows: number): Buffer {
+  const p = Buffer.alloc(4);
+  p.writeUInt16LE(cols, 0);
+  p.writeUInt16LE(rows, 2);
+  return frame(G.RESIZE, p);
+}
+
+/**
+ * Decodes the holder's byte stream. OUTPUT payloads are handed on in the pieces they arrive
+ * in (no copy, valid only during the call); other frames are gathered whole, at most
+ * {@link HOLDER_FRAME_MAX_BYTES}. Throws on a frame it cannot take (the connection is then broken).
+ */
+export class HolderFrameReader {
+  private readonly onFrame: (frame: HolderFrame) => void;
+  private header = Buffer.alloc(HEADER_BYTES + OUTPUT_PREFIX_BYTES);
+  private headerFill = 0;
+  /** Inside an OUTPUT frame: its stream, the offset of its next byte and the bytes left. */
+  private output: { stream: OutputStream; offset: number; left: number } | null = null;
+  private small: { type: number; buf: Buffer; fill: number } | null = null;
+
+  constructor(onFrame: (frame: HolderFrame) => void) {
+    this.onFrame = onFrame;
+  }
+
+  push(chunk: Uint8Array): void {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.output !== null) {
+        const n = Math.min(this.output.left, chunk.length - at);
+        const o = this.output;
+        this.onFrame({ type: "output", stream: o.stream, offset: o.offset, bytes: chunk.subarray(at, at + n) });
+        o.offset += n;
+        o.left -= n;
+        at += n;
+        if (o.left === 0) this.output = null;
+        continue;
+      }
+      if (this.small !== null) {
+        const s = this.small;
+        const n = Math.min(s.buf.length - s.fill, chunk.length - at);
+        s.buf.set(chunk.subarray(at, at + n), s.fill);
+        s.fill += n;
+        at += n;
+        if (s.fill === s.buf.length) {
+          this.small = null;
+          this.onFrame(decodeSmall(s.type, s.buf));
+        }
+        continue;
+      }
+      // A header: 5 bytes, or 14 for OUTPUT (its stream and offset with it).
+      const want =
+        this.headerFill >= 1 && this.header[0] === H.OUTPUT ? HEADER_BYTES + OUTPUT_PREFIX_BYTES : HEADER_BYTES;
+      const n = Math.min(want - this.headerFill, chunk.length - at);
+      this.header.set(chunk.subarray(at, at + n), this.headerFill);
+      this.headerFill += n;
+      at += n;
+      if (this.headerFill < want) continue;
+      if (this.header[0] === H.OUTPUT && want === HEADER_BYTES) continue;
+      this.headerFill = 0;
+      this.startFrame();
+    }
+  }
+
+  private startFrame(): void {
+    const type = this.header[0]!;
+    const length = this.header.readUInt32LE(1);
+    if (type === H.OUTPUT) {
+      if (length < OUTPUT_PREFIX_BYTES) throw new Error("holder: short OUTPUT frame");
+      const stream: OutputStream = this.header[5] === 1 ? "stderr" : "stdout";
+      const offset = Number(this.header.readBigUInt64LE(6));
+      const left = length - OUTPUT_PREFIX_BYTES;
+      if (left > 0) this.output = { stream, offset, left };
+      return;
+    }
+    if (length > HOLDER_FRAME_MAX_BYTES) throw new Error(`holder: frame of ${length} bytes (type ${type})`);
+    if (length === 0) this.onFrame(decodeSmall(type, Buffer.alloc(0)));
+    else this.small = { type, buf: Buffer.allocUnsafe(length), fill: 0 };
+  }
+}
+
+function decodeSmall(type: number, p: Buffer): HolderFrame {
+  switch (type) {
+    case H.HELLO:
+      if (p.length < 32) throw new Error("holder: short HELLO");
+      return {
+        type: "hello",
+        hello: {
+          major: p.readUInt16LE(0),
+          minor: p.readUInt16LE(2),
+          holderPid: p.readUInt32LE(4),
+          childPid: p.readUInt32LE(8),
+          pty: p[12] === 1,
+          childExited: p[13] === 1,
+          outputEnded: p[14] === 1,
+          keptFrom: Number(p.readBigUInt64LE(16)),
+          end: Number(p.readBigUInt64LE(24)),
+        },
+      };
+    case H.CHILD_EXIT: {
+      if (p.length < 8) throw new Error("holder: short CHILD_EXIT");
+      const code = p.readInt32LE(0);
+      const signal = p.readInt32LE(4);
+      return signal !== 0
+        ? { type: "childExit", exitCode: null, signal }
+        : { type: "childExit", exitCode: code, signal: null };
+    }
+    case H.END:
+      return { type: "end" };
+    case H.INPUT_TAKEN:
+      if (p.length < 8) throw new Error("holder: short INPUT_TAKEN");
+      return { type: "inputTaken", bytes: Number(p.readBigUInt64LE(0)) };
+    case H.INPUT_CLOSED:
+      return { type: "inputClosed" };
+    case H.ERROR:
+      return { type: "error", message: p.toString("utf8") };
+    default:
+      return { type: "unknown", frameType: type };
+  }
+}

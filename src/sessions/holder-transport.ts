@@ -1,0 +1,249 @@
+import { createConnection } from "node:net";
+import type { NetConnectOpts, OnReadOpts, Socket } from "node:net";
+import { constants as osConstants } from "node:os";
+import { SwitchboardError } from "../protocol/errors.js";
+import {
+  G,
+  HOLDER_INPUT_FRAME_MAX_BYTES,
+  HOLDER_PROTOCOL_MAJOR,
+  HolderFrameReader,
+  ackFrame,
+  frame,
+  helloFrame,
+  resizeFrame,
+} from "./holder-protocol.js";
+import type { HolderFrame } from "./holder-protocol.js";
+import type { ProcessTransport, TransportSink } from "./process-transport.js";
+
+/** ^D, what a terminal sends to end its input (as pty-process.ts). */
+const EOF_KEY = Uint8Array.of(0x04);
+const DOUBLE_EOF_KEY = Uint8Array.of(0x04, 0x04);
+
+/** What every holder connection reads into: reads run on the event loop one at a time, and the sink copies what it keeps. */
+const readBuffer = Buffer.allocUnsafe(256 * 1024);
+
+export interface HolderTransportOptions {
+  socketPath: string;
+  holderPid: number;
+  childPid: number;
+  pty: boolean;
+  /** The holder offset the gateway has on record: the holder resends from there. */
+  resumeFrom: number;
+  /** The holder said HELLO in a version this gateway speaks. */
+  onGreeted?: () => void;
+}
+
+/**
+ * A terminal process's I/O through its holder (native/holder.c): output arrives as OUTPUT
+ * frames with their offset, input, resizes and the end of input go as frames; signals go to
+ * the process directly (terminal-process.ts), as for a process of the gateway's own.
+ * A connection that ends without the holder's END is a holder gone: `sink.lost`.
+ */
+export class HolderTransport implements ProcessTransport {
+  readonly pid: number;
+  private readonly options: HolderTransportOptions;
+  private readonly sink: TransportSink;
+  private readonly socket: Socket;
+  private readonly reader: HolderFrameReader;
+  /** The holder offset of the next output byte expected. */
+  private next: number;
+  private sentInput = 0;
+  private takenInput = 0;
+  private inputClosed = false;
+  private lineStart = true;
+  private ended = false;
+  /** Closed by us (close, detach, done): its end is no loss. */
+  private letGo = false;
+  private closed = false;
+  private connected = false;
+  /** Why the connection failed, when it said (an errno code). */
+  constructor(options: HolderTransportOptions, sink: TransportSink) {
+    this.options = options;
+    this.pid = options.childPid;
+    this.sink = sink;
+    this.next = options.resumeFrom;
+    this.reader = new HolderFrameReader((f) => this.onFrame(f));
+    // `onread` into one shared buffer (as pty-master.ts): no new Buffer per read under a flood.
+    const connectOptions: NetConnectOpts & { onread: OnReadOpts } = {
+      path: options.socketPath,
+      onread: {
+        buffer: readBuffer,
+        callback: (n, buffer) => {
+          this.received(buffer.subarray(0, n));
+          return true;
+        },
+      },
+    };
+    this.socket = createConnection(connectOptions);
+    this.socket.write(helloFrame(options.resumeFrom));
+    this.socket.once("connect", () => (this.connected = true));
+
+    this.socket.on("error", (error: NodeJS.ErrnoException) => {
+      // 'close' follows; the reason is the first that is known.
+      this.failure ??= error.code ?? error.message;
+    });
+    this.socket.on("close", () => {
+      if (this.letGo || this.ended) return;
+      const how = this.failure === undefined ? "" : ` (${this.failure})`;
+      this.fail(
+        this.connected
+          ? `its holder (pid ${options.holderPid}) ended without the program's exit${how}: it was killed (kill -9?) or crashed`
+          : `its holder (pid ${options.holderPid}) could not be reached${how}: it was killed or crashed`,
+      );
+    });
+  }
+
+  private failure: string | undefined;
+
+  get pendingInputBytes(): number {
+    return this.sentInput - this.takenInput;
+  }
+
+  write(data: Uint8Array): void {
+    if (data.length === 0) return;
+    if (this.inputClosed) throw this.inputClosedError();
+    for (let at = 0; at < data.length; at += HOLDER_INPUT_FRAME_MAX_BYTES)
+      this.send(frame(G.INPUT, data.subarray(at, at + HOLDER_INPUT_FRAME_MAX_BYTES)));
+    this.sentInput += data.length;
+    this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
+  }
+
+  endInput(): void {
+    // A PTY: the terminal's EOF character, as pty-process.ts; pipes: the holder closes stdin.
+    if (this.options.pty) this.write(this.lineStart ? EOF_KEY : DOUBLE_EOF_KEY);
+    else this.send(frame(G.INPUT_END));
+  }
+
+  resize(cols: number, rows: number): void {
+    this.send(resizeFrame(cols, rows));
+  }
+
+  abandonOutput(): void {
+    this.send(frame(G.ABANDON));
+  }
+
+  pauseOutput(): void {
+    this.socket.pause();
+  }
+
+  resumeOutput(): void {
+    this.socket.resume();
+  }
+
+  /** The output up to holder offset `offset` is committed: the holder may forget it. */
+  acknowledge(offset: number): void {
+    this.send(ackFrame(offset));
+  }
+
+  /** The exit is on record: the holder may end. */
+  done(): void {
+    this.send(frame(G.DONE));
+    this.letGo = true;
+    this.socket.end();
+  }
+
+  /** Lets go of the holder without ending it (the gateway stops; the next one adopts it). */
+  detach(): void {
+    this.letGo = true;
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  close(): void {
+    // After the exit: the connection stays for done() (the exit must be committed first).
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ended) {
+      this.letGo = true;
+      this.socket.destroy();
+    }
+  }
+
+  /** Bytes read from the holder, valid only during the call (the shared read buffer). */
+  private received(chunk: Uint8Array): void {
+    try {
+      this.reader.push(chunk);
+    } catch (error) {
+      this.fail(`its holder broke the protocol: ${(error as Error).message}`);
+    }
+  }
+
+  private send(bytes: Buffer): void {
+    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+  }
+
+  private onFrame(f: HolderFrame): void {
+    if (this.closed && f.type !== "end") return;
+    switch (f.type) {
+      case "hello":
+        if (f.hello.major !== HOLDER_PROTOCOL_MAJOR) {
+          this.fail(
+            `its holder (pid ${f.hello.holderPid}) speaks protocol ${f.hello.major}.${f.hello.minor} and this gateway ${HOLDER_PROTOCOL_MAJOR}.x: ` +
+              `the program (pid ${f.hello.childPid}) was left running; run a gateway of the holder's version to adopt it, or end it with kill ${f.hello.childPid}`,
+            { leaveRunning: true },
+          );
+          return;
+        }
+        if (f.hello.childPid !== this.pid) {
+          this.fail(`its holder runs pid ${f.hello.childPid}, not ${this.pid}`);
+          return;
+        }
+        this.options.onGreeted?.();
+        return;
+      case "output": {
+        // Resent bytes the log already has are skipped; a gap would be a lost byte.
+        let bytes = f.bytes;
+        if (f.offset < this.next) {
+          const skip = this.next - f.offset;
+          if (skip >= bytes.length) return;
+          bytes = bytes.subarray(skip);
+        } else if (f.offset > this.next) {
+          this.fail(`its holder sent output from byte ${f.offset}, after a gap from ${this.next}`);
+          return;
+        }
+        this.next += bytes.length;
+        this.sink.output(this.options.pty ? "pty" : f.stream, bytes);
+        return;
+      }
+      case "childExit":
+        this.sink.childExited({
+          exitCode: f.exitCode,
+          signal: f.signal === null ? null : (signalName(f.signal) ?? `SIG${f.signal}`),
+        });
+        return;
+      case "end":
+        this.ended = true;
+        this.sink.outputEnded();
+        return;
+      case "inputTaken":
+        this.takenInput += f.bytes;
+        return;
+      case "inputClosed":
+        this.inputClosed = true;
+        return;
+      case "error":
+        this.fail(`its holder refused the gateway: ${f.message}`);
+        return;
+      case "unknown":
+        return;
+    }
+  }
+
+  private fail(reason: string, options: { leaveRunning?: boolean } = {}): void {
+    if (this.letGo || this.ended) return;
+    this.letGo = true;
+    this.socket.destroy();
+    this.sink.lost?.(reason, options.leaveRunning === true);
+  }
+
+  private inputClosedError(): SwitchboardError {
+    return new SwitchboardError(
+      "INPUT_CLOSED",
+      `process ${this.pid} closed its input (stdin) and reads no more; it still runs and takes signals`,
+    );
+  }
+}
+
+function signalName(signal: number): string | undefined {
+  return Object.entries(osConstants.signals).find(([, n]) => n === signal)?.[0];
+}

@@ -1,0 +1,163 @@
+import { spawnSync } from "node:child_process";
+import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync } from "node:fs";
+import { constants as osConstants } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { processStartTime } from "./processes.js";
+
+/*
+ * Where a gateway's session holders live (native/holder.c): one Unix socket per held session
+ * in DATA_DIR/holders (0700, this uid's), and how one is started. docs/architecture.md,
+ * "Session holders"; docs/security.md, "Session holders".
+ */
+
+/** How long the start of a holder may take (it forks and execs the program, then answers). */
+export const HOLDER_START_TIMEOUT_MS = 10_000;
+/** `sun_path` holds 108 bytes with its NUL; a longer path is reached through `/proc/self/fd`. */
+const SOCKET_PATH_MAX = 107;
+
+/** What the gateway does with held sessions when it stops (config `sessions.onStop`). */
+export type OnStop = "keep" | "end";
+
+/** A held session's holder, as its record keeps it. */
+export interface HolderRef {
+  pid: number;
+  /** `processStartTime` of the holder: tells it from a later process with its pid. */
+  start: number | null;
+  /** The session's output offset when the holder started: holder offsets are counted from it. */
+  outputBase: number;
+}
+
+/** What a holder starts (see TerminalProcessOptions). */
+export interface HolderSpec {
+  command: readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+  pty: boolean;
+  cols: number;
+  rows: number;
+  drainTimeoutMs: number;
+}
+
+/** The holder binary `npm run build` makes (build/Release, two levels above src/<part> and dist/<part>). */
+export function holderBinary(): string | null {
+  const path = fileURLToPath(new URL("../../build/Release/holder", import.meta.url));
+  try {
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    return null;
+  }
+}
+
+/** The holders of one data directory. */
+export class Holders {
+  readonly dir: string;
+  readonly binary: string;
+  readonly onStop: OnStop;
+  /** An fd of `dir`, for socket paths too long for `sun_path`. */
+  private dirFd: number | null = null;
+
+  private readonly onAdopted:
+    ((session: { id: string; pid: number | null; holder?: HolderRef | null }) => void) | undefined;
+
+  /**
+   * Makes DATA_DIR/holders (0700); throws when it is not a directory of this uid's. `onAdopted`
+   * hears of each session a holder of an earlier gateway gave to this one.
+   */
+  constructor(options: {
+    dataDir: string;
+    binary: string;
+    onStop: OnStop;
+    onAdopted?: (session: { id: string; pid: number | null; holder?: HolderRef | null }) => void;
+  }) {
+    this.dir = join(options.dataDir, "holders");
+    this.binary = options.binary;
+    this.onStop = options.onStop;
+    this.onAdopted = options.onAdopted;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const stat = lstatSync(this.dir);
+    if (!stat.isDirectory() || stat.uid !== process.getuid?.())
+      throw new Error(`${this.dir} is not a directory of this user's: remove it`);
+    chmodSync(this.dir, 0o700);
+  }
+
+  /** The socket a session's holder listens on, as the gateway connects to it. */
+  socketPath(sessionId: string): string {
+    const direct = join(this.dir, socketName(sessionId));
+    if (Buffer.byteLength(direct) <= SOCKET_PATH_MAX) return direct;
+    this.dirFd ??= openSync(this.dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    return `/proc/self/fd/${this.dirFd}/${socketName(sessionId)}`;
+  }
+
+  /**
+   * Starts a holder for session `sessionId` that starts the program: returns once it runs. Throws
+   * an Error naming the reason (errno) when the program or the holder could not be started.
+   */
+  launch(sessionId: string, spec: HolderSpec): { holderPid: number; childPid: number; holderStart: number | null } {
+    const result = spawnSync(this.binary, [socketName(sessionId)], {
+      cwd: this.dir,
+      input: encodeSpec(spec),
+      env: {},
+      encoding: "utf8",
+      timeout: HOLDER_START_TIMEOUT_MS,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    if (result.error) throw result.error;
+    const line = result.stdout.trim();
+    const ok = /^ok (\d+) (\d+)$/.exec(line);
+    if (ok) {
+      const holderPid = Number(ok[1]);
+      return { holderPid, childPid: Number(ok[2]), holderStart: processStartTime(holderPid) };
+    }
+    const failed = /^err (\d+) (\w+)$/.exec(line);
+    if (failed) {
+      const errno = Number(failed[1]);
+      const name = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+      const error = new Error(
+        `${name} (${failed[2] === "exec" ? "exec" : `holder: ${failed[2]}`})`,
+      ) as NodeJS.ErrnoException;
+      error.code = name;
+      throw error;
+    }
+    throw new Error(`the session holder did not start: ${(line || result.stderr.trim() || "no answer").slice(0, 200)}`);
+  }
+
+  /** A session's holder answered this gateway: said in the log and the metrics. */
+  adopted(session: { id: string; pid: number | null; holder?: HolderRef | null }): void {
+    this.onAdopted?.(session);
+  }
+
+  /** Whether the holder `ref` names still runs (the same process: pid and start time). */
+  static alive(ref: HolderRef): boolean {
+    const start = processStartTime(ref.pid);
+    return start !== null && (ref.start === null || start === ref.start);
+  }
+
+  close(): void {
+    if (this.dirFd !== null) closeSync(this.dirFd);
+    this.dirFd = null;
+  }
+}
+
+function socketName(sessionId: string): string {
+  return `${sessionId}.sock`;
+}
+
+/** The holder's spec: NUL-separated fields (native/holder.c, `parse_spec`). */
+function encodeSpec(spec: HolderSpec): Buffer {
+  const env = Object.entries(spec.env).map(([k, v]) => `${k}=${v}`);
+  const fields = [
+    "SBH1",
+    spec.pty ? "1" : "0",
+    String(spec.cols),
+    String(spec.rows),
+    String(spec.drainTimeoutMs),
+    spec.cwd,
+    String(spec.command.length),
+    ...spec.command,
+    String(env.length),
+    ...env,
+  ];
+  return Buffer.from(fields.map((f) => `${f}\0`).join(""));
+}

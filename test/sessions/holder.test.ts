@@ -1,0 +1,255 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { Holders, holderBinary } from "../../src/sessions/holders.js";
+import { procStat } from "../../src/sessions/processes.js";
+import { adoptTerminalProcess, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import type { TerminalExit, TerminalProcess } from "../../src/sessions/terminal-process.js";
+import { waitUntil } from "../client/helpers.js";
+import { TEST_ENV } from "./process-helpers.js";
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+const BINARY = holderBinary();
+const TEST_MS = 30_000;
+
+let dataDir = "";
+let holders: Holders;
+const started: TerminalProcess[] = [];
+
+beforeEach(() => {
+  if (BINARY === null) throw new Error("build/Release/holder is missing: run npm run build");
+  dataDir = mkdtempSync(join(tmpdir(), "switchboard-holder-"));
+  holders = new Holders({ dataDir, binary: BINARY, onStop: "keep" });
+});
+
+afterEach(() => {
+  for (const p of started.splice(0)) p.dispose();
+  holders.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+interface Run {
+  proc: TerminalProcess;
+  out: { stdout: Buffer[]; stderr: Buffer[]; pty: Buffer[] };
+  exit: Promise<TerminalExit>;
+  lost: Promise<string>;
+}
+
+function held(command: string[], pty: boolean, sessionId: string): Run {
+  const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], pty: [] as Buffer[] };
+  let onExit!: (e: TerminalExit) => void;
+  let onLost!: (r: string) => void;
+  const exit = new Promise<TerminalExit>((r) => (onExit = r));
+  const lost = new Promise<string>((r) => (onLost = r));
+  const proc = spawnTerminalProcess({
+    command,
+    cwd: dataDir,
+    env: TEST_ENV,
+    pty,
+    held: { holders, sessionId },
+    onOutput: (stream, chunk) => out[stream].push(Buffer.from(chunk)),
+    onExit,
+    onLost,
+  });
+  started.push(proc);
+  return { proc, out, exit, lost };
+}
+
+const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString();
+
+describe("session holders", () => {
+  it(
+    "runs a PTY and a pipe process under a holder: output, input, exit code, stderr apart",
+    async () => {
+      const pty = held(["sh", "-c", "read line; echo got:$line; exit 3"], true, "pty1");
+      const pipe = held(["sh", "-c", "cat; echo oops >&2; exit 4"], false, "pipe1");
+      expect(pty.proc.holderPid).toBeGreaterThan(0);
+      pty.proc.write("hello\r");
+      pipe.proc.write("piped\n");
+      pipe.proc.endInput();
+      expect(await pty.exit).toEqual({ exitCode: 3, signal: null });
+      expect(await pipe.exit).toEqual({ exitCode: 4, signal: null });
+      expect(text(pty.out.pty)).toContain("got:hello");
+      expect(text(pipe.out.stdout)).toBe("piped\n");
+      expect(text(pipe.out.stderr)).toBe("oops\n");
+      // The holders end once told the exit is on record, and take their sockets with them.
+      pty.proc.exitRecorded();
+      pipe.proc.exitRecorded();
+      await waitUntil(
+        () => !statSafe(join(holders.dir, "pty1.sock")) && !statSafe(join(holders.dir, "pipe1.sock")),
+        10_000,
+        "the holders' sockets removed",
+      );
+    },
+    TEST_MS,
+  );
+
+  it(
+    "keeps output while no gateway is connected and resends everything after the offset the next one names",
+    async () => {
+      const script = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 0.3; echo done";
+      const first = held(["sh", "-c", script], false, "adopt1");
+      await waitUntil(() => text(first.out.stdout).includes("line-10\n"), 10_000, "some output");
+      first.proc.detach();
+      const before = Buffer.concat(first.out.stdout);
+      // The program runs on while nobody reads; then a second gateway adopts it from where the first stopped.
+      await new Promise((r) => setTimeout(r, 500));
+      const again: Buffer[] = [];
+      const exit = await new Promise<TerminalExit>((resolve, reject) => {
+        const proc = adoptTerminalProcess({
+          socketPath: holders.socketPath("adopt1"),
+          holderPid: first.proc.holderPid!,
+          pid: first.proc.pid,
+          startTime: first.proc.startTime,
+          pty: false,
+          resumeFrom: before.length,
+          onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+          onExit: resolve,
+          onLost: (reason) => reject(new Error(reason)),
+        });
+        started.push(proc);
+      });
+      expect(exit).toEqual({ exitCode: 0, signal: null });
+      let expected = "";
+      for (let i = 0; i < 3000; i++) expected += `line-${i}\n`;
+      expect(Buffer.concat([before, ...again]).toString()).toBe(`${expected}done\n`);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "ends only its session, lost with a reason, when its holder is killed (kill -9)",
+    async () => {
+      const victim = held(["sh", "-c", "while :; do sleep 1; done"], true, "victim");
+      const bystander = held(["sh", "-c", "read x; echo still-here"], true, "bystander");
+      process.kill(victim.proc.holderPid!, "SIGKILL");
+      expect(await victim.lost).toMatch(/its holder \(pid \d+\) ended without the program's exit.*killed/);
+      // Its program does not linger, nobody can steer it.
+      await waitUntil(() => !alive(victim.proc.pid), 10_000, "the program gone");
+      bystander.proc.write("x\r");
+      await waitUntil(() => text(bystander.out.pty).includes("still-here"), 10_000, "the other session unharmed");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "adopts a holder of a newer minor protocol version, and leaves one of another major running, saying so",
+    async () => {
+      const build = (name: string, flags: string[]) => {
+        const out = join(dataDir, name);
+        execFileSync("cc", ["-O2", ...flags, "-o", out, join(REPO, "native", "holder.c")]);
+        return out;
+      };
+      const adoptWith = (binary: string, sessionId: string) => {
+        const older = new Holders({ dataDir, binary, onStop: "keep" });
+        onTestFinished(() => older.close());
+        const first = spawnTerminalProcess({
+          command: ["sh", "-c", "echo before; read x; echo after-$x"],
+          cwd: dataDir,
+          env: TEST_ENV,
+          pty: false,
+          held: { holders: older, sessionId },
+          onOutput: () => undefined,
+          onExit: () => undefined,
+        });
+        first.detach();
+        const out: Buffer[] = [];
+        return new Promise<{ exit?: TerminalExit; lost?: string; out: string; proc: TerminalProcess }>((resolve) => {
+          const proc = adoptTerminalProcess({
+            socketPath: holders.socketPath(sessionId),
+            holderPid: first.holderPid!,
+            pid: first.pid,
+            startTime: first.startTime,
+            pty: false,
+            resumeFrom: 0,
+            onOutput: (_s, chunk) => out.push(Buffer.from(chunk)),
+            onExit: (exit) => resolve({ exit, out: text(out), proc }),
+            onLost: (lost) => resolve({ lost, out: text(out), proc }),
+            onAdopted: () => proc.write("x\n"),
+          });
+          started.push(proc);
+        });
+      };
+      const newer = await adoptWith(build("holder-1.7", ["-DPROTO_MINOR=7"]), "minor");
+      expect(newer).toMatchObject({ exit: { exitCode: 0, signal: null }, out: "before\nafter-x\n" });
+      const other = await adoptWith(build("holder-2.0", ["-DPROTO_MAJOR=2"]), "major");
+      expect(other.lost).toMatch(
+        /speaks protocol 2\.0 and this gateway 1\.x: the program \(pid \d+\) was left running; .*kill \d+/,
+      );
+      expect(alive(other.proc.pid)).toBe(true);
+      process.kill(-other.proc.pid, "SIGKILL");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "keeps its socket to the owner (0700 directory, 0600 socket) and hangs up on another uid (SO_PEERCRED)",
+    async () => {
+      // Outside the test run's private TMPDIR, so that another uid can be let in below.
+      const open = mkdtempSync("/tmp/switchboard-holder-peer-");
+      onTestFinished(() => rmSync(open, { recursive: true, force: true }));
+      const own = new Holders({ dataDir: open, binary: BINARY!, onStop: "keep" });
+      onTestFinished(() => own.close());
+      const proc = spawnTerminalProcess({
+        command: ["sleep", "30"],
+        cwd: open,
+        env: TEST_ENV,
+        pty: false,
+        held: { holders: own, sessionId: "private" },
+        onOutput: () => undefined,
+        onExit: () => undefined,
+        onLost: () => undefined,
+      });
+      started.push(proc);
+      const socket = join(own.dir, "private.sock");
+      expect(statSync(own.dir).mode & 0o777).toBe(0o700);
+      expect(statSync(socket).mode & 0o777).toBe(0o600);
+      if (process.getuid?.() !== 0) return;
+      // Opened up on purpose: the uid check alone must refuse the stranger.
+      execFileSync("chmod", ["0755", open, own.dir]);
+      execFileSync("chmod", ["0666", socket]);
+      const probe =
+        "const s=require('net').createConnection(process.argv[1]);let n=0;" +
+        "s.on('data',d=>n+=d.length);s.on('close',()=>{console.log('bytes:'+n)});s.on('error',e=>console.log('error:'+e.code))";
+      const answer = execFileSync(
+        "setpriv",
+        ["--reuid=65534", "--regid=65534", "--clear-groups", "node", "-e", probe, socket],
+        {
+          encoding: "utf8",
+          timeout: 10_000,
+        },
+      );
+      expect(answer.trim()).toBe("bytes:0");
+      // The owner still gets the holder's HELLO.
+      const hello = await new Promise<number>((resolve) => {
+        const s = createConnection(socket);
+        s.once("data", (d: Buffer) => {
+          resolve(d[0]!);
+          s.destroy();
+        });
+      });
+      expect(hello).toBe(1);
+    },
+    TEST_MS,
+  );
+});
+
+function statSafe(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Running (a zombie nobody reaped yet counts as gone). */
+function alive(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== null && stat[0] !== "Z";
+}
