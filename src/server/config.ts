@@ -1,7 +1,13 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
-import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
+import {
+  DEVICE_IDENTITY_PREFIX,
+  InlineAgent,
+  SwitchboardError,
+  displayName,
+  tokenCharsProblem,
+} from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
 import {
@@ -35,7 +41,10 @@ function named(problemOf: (value: string) => string | undefined) {
 const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
-    name: displayName(100),
+    name: displayName(100).refine(
+      (name) => !name.startsWith(DEVICE_IDENTITY_PREFIX),
+      `names starting with ${DEVICE_IDENTITY_PREFIX} are the paired devices'; give the token another name`,
+    ),
     token: z
       .string()
       .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)

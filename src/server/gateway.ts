@@ -21,6 +21,8 @@ import { reportAcceptErrors } from "./fd-monitor.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
+import { DEVICES_FILE, DeviceStore } from "./devices.js";
+import { PairingCodes } from "./pairing-codes.js";
 import { RoutingTable, configWarnings } from "./settings.js";
 import { configReloader } from "./gateway-reload.js";
 import type { LiveSettings, ReloadResult } from "./gateway-reload.js";
@@ -151,9 +153,10 @@ function buildCore(
   const { dataDir, clock, logger, metrics, settings, config, limits, host, undo } = base;
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
+  const devices = new DeviceStore(join(dataDir, DEVICES_FILE));
   const live: LiveSettings = {
     settings,
-    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE)),
+    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, devices),
   };
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
@@ -183,6 +186,8 @@ function buildCore(
     get tokens() {
       return live.tokens;
     },
+    devices,
+    pairings: new PairingCodes(),
     events,
     sessions,
     screens,

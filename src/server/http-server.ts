@@ -10,6 +10,7 @@ import type { RequestGuard } from "./guard.js";
 import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
+import { pair } from "./routes/devices.js";
 import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
@@ -146,6 +147,15 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
       }
       await login(core, req, res, guard);
+      return;
+    }
+    if (url.pathname === "/v1/pair") {
+      // Outside the router too: the pairing code is the credential.
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
+      }
+      await pair(core, req, res, guard);
       return;
     }
     if (isPublicHookPath(url.pathname)) {

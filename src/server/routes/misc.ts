@@ -128,7 +128,7 @@ export function serveStatic(
 }
 
 /** The `Set-Cookie` value of the UI's session cookie (HttpOnly, SameSite=Strict; Secure when configured). */
-function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
+export function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
   const secure = core.config.secureCookies ? "; Secure" : "";
   return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
