@@ -25,6 +25,8 @@ Usage:
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
+  switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
+  switchboard devices  |  switchboard devices revoke ID
   switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file
