@@ -70,8 +70,8 @@ export interface Stack {
     /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
     storage?: Record<string, string>;
   }): Promise<Page>;
-  /** A page at `path` in a fresh context, not signed in. */
-  blank(path: string): Promise<Page>;
+  /** A page at `path` in a fresh context, not signed in; `touch` makes it a phone's. */
+  blank(path: string, viewport?: { width: number; height: number }, touch?: boolean): Promise<Page>;
 }
 
 /** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
