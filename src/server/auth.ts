@@ -4,8 +4,9 @@ import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
-import type { Role, TokenEntry } from "./config.js";
+import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
 import type { DeviceStore } from "./devices.js";
+import { TrustedProxy } from "./trusted-proxy.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
 export interface Identity {
@@ -99,6 +100,7 @@ export class TokenRegistry {
   private readonly cookies = new Map<string, CookieEntry>();
   private readonly cookieFile: string | undefined;
   private readonly devices: DeviceStore | undefined;
+  private readonly proxy: TrustedProxy | undefined;
 
   /**
    * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
@@ -111,11 +113,23 @@ export class TokenRegistry {
     cookieFile?: string,
     /** The registry this one replaces (a reload): see {@link has}. */
     previous?: TokenRegistry,
-    /** The paired devices: their tokens count as the configured ones do, for as long as they are paired. */
-    devices?: DeviceStore,
+    more: {
+      /** The paired devices: their tokens count as the configured ones do, for as long as they are paired. */
+      devices?: DeviceStore | undefined;
+      /** `auth.trustedProxy`: its users are identities too (see {@link proxied}). */
+      trustedProxy?: TrustedProxyConfig | undefined;
+    } = {},
   ) {
     this.cookieFile = cookieFile;
-    this.devices = devices;
+    this.devices = more.devices;
+    const proxy = more.trustedProxy;
+    // The same setting keeps the same users' identities, so a reload does not end their connections.
+    this.proxy =
+      proxy === undefined
+        ? undefined
+        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
+          ? previous.proxy
+          : new TrustedProxy(proxy);
     this.records = entries.map((e) => {
       const record = {
         hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
@@ -169,12 +183,20 @@ export class TokenRegistry {
    * is carried over from the previous registry as the same object, and its connections go on.
    */
   has(identity: Identity): boolean {
-    return this.all().some((r) => r.identity === identity);
+    return this.all().some((r) => r.identity === identity) || this.proxy?.has(identity) === true;
+  }
+
+  /**
+   * The user a trusted proxy names on this request (`auth.trustedProxy`), or undefined when it
+   * is not from the proxy or names nobody. Throws UNAUTHORIZED for a user without a role.
+   */
+  proxied(req: IncomingMessage): Identity | undefined {
+    return this.proxy?.identityOf(req);
   }
 
   /** The identity of the token named `name` (names are unique), if this registry has one. */
   named(name: string): Identity | undefined {
-    return this.all().find((r) => r.identity.name === name)?.identity;
+    return this.all().find((r) => r.identity.name === name)?.identity ?? this.proxy?.named(name);
   }
 
   /** The configured tokens, then the paired devices'. */

@@ -39,7 +39,10 @@ export function configReloader(input: {
     try {
       const next = buildSettings(configFile, core.pluginAgents.keys());
       const previous = live.tokens;
-      const nextTokens = new TokenRegistry(next.config.auth.tokens, adminToken, uiSessionsFile, previous, core.devices);
+      const nextTokens = new TokenRegistry(next.config.auth.tokens, adminToken, uiSessionsFile, previous, {
+        devices: core.devices,
+        trustedProxy: next.config.auth.trustedProxy,
+      });
       live.settings = next;
       live.tokens = nextTokens;
       // Open connections hold the identity they were opened with: those the new tokens no longer

@@ -156,7 +156,10 @@ function buildCore(
   const devices = new DeviceStore(join(dataDir, DEVICES_FILE));
   const live: LiveSettings = {
     settings,
-    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, devices),
+    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, {
+      devices,
+      trustedProxy: config.auth.trustedProxy,
+    }),
   };
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),

@@ -81,6 +81,8 @@ export class RequestGuard {
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
     else if (creds.cookie !== undefined && creds.cookieKey !== undefined)
       identity = this.core.tokens.verifyCookie(creds.cookie, creds.cookieKey, this.core.clock.now());
+    // Without credentials of its own, a request from a trusted proxy is the user it names.
+    else identity = this.core.tokens.proxied(req);
     if (identity) {
       this.anonymous.authenticated(req.socket);
       return identity;
