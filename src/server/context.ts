@@ -64,6 +64,8 @@ export interface GatewayCore {
   readonly catchUp: CatchUpPacing;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;
+  /** Whether the gateway serves HTTPS itself (`tls`): its cookie is then always `Secure`. */
+  readonly tls: boolean;
   /** Extra browser origins accepted besides the gateway's own. */
   readonly allowedOrigins: ReadonlySet<string>;
 }

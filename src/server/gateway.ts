@@ -200,6 +200,7 @@ function buildCore(
       ),
     ),
     allowedOrigins: new Set(config.allowedOrigins),
+    tls: base.options.tls !== undefined,
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
       if (!canCreate(identity))
         throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
@@ -267,7 +268,7 @@ async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Pr
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 
-  const server = createHttpServer({ core, guard, router, anonymous, multiplex, terminal });
+  const server = createHttpServer({ core, guard, router, anonymous, multiplex, terminal }, options.tls);
   undo.push(() => {
     multiplex.close();
     terminal.close();
@@ -276,7 +277,7 @@ async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Pr
   const address = await listen(server, host, options.port ?? DEFAULT_PORT);
   reportAcceptErrors(server, fds, logger);
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost}:${address.port}`;
+  const url = `${options.tls ? "https" : "http"}://${urlHost}:${address.port}`;
   // The limit that counts: Node raises the soft limit to the hard one when it starts.
   logger.info({ url, dataDir, fdLimit: fds.usage()?.limit }, "gateway listening");
   return { server, multiplex, terminal, address, url };

@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { SessionLog } from "../log/session-log.js";
@@ -45,15 +46,21 @@ export interface FrontDoor {
  * The gateway's HTTP server: connections past the anonymous cap are refused on arrival, requests
  * go through the guard to the routes (or the UI's files), upgrades to `/v1/ws` or `/ws/session`.
  */
-export function createHttpServer(door: FrontDoor): Server {
+export function createHttpServer(door: FrontDoor, tls?: { cert: string | Buffer; key: string | Buffer }): Server {
   const { core, guard, anonymous } = door;
-  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // A refused connection has had its answer; its requests are left unanswered until it closes.
     if (anonymous.refused(req.socket)) return;
     handleRequest(door, req, res).catch((error: unknown) => requestFailed(core, req, res, error));
-  });
+  };
+  const options = { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS };
+  // HTTPS: Node's own TLS, HTTP/1.1 (WebSockets upgrade as over HTTP).
+  const server: Server = tls
+    ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest)
+    : createServer(options, onRequest);
   // Before Node's own listener: a connection over the cap is answered at once, before its request.
-  server.prependListener("connection", (socket: Socket) => {
+  // Over TLS, the socket requests carry is the TLS one, so it is admitted once its handshake is done.
+  server.prependListener(tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (!anonymous.admit(socket)) anonymous.refuse(socket);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -129,6 +129,6 @@ export function serveStatic(
 
 /** The `Set-Cookie` value of the UI's session cookie (HttpOnly, SameSite=Strict; Secure when configured). */
 export function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
-  const secure = core.config.secureCookies ? "; Secure" : "";
+  const secure = core.config.secureCookies || core.tls ? "; Secure" : "";
   return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
