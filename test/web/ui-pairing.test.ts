@@ -5,7 +5,7 @@
  */
 import QRCode from "qrcode";
 import { describe, expect, it } from "vitest";
-import { PHONE, stack, useBrowser } from "./ui-helpers.js";
+import { PHONE, createShell, open, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 
 useBrowser();
 
@@ -53,5 +53,19 @@ describe("web UI: pairing a device", () => {
     const phone = await s.blank(`/#pair=${code}`, PHONE, true);
     await phone.waitForSelector(".login-card");
     expect(await phone.textContent(".login-card")).toContain("That pairing link did not work");
+  });
+
+  it("names the phone in the desktop's control bar when the phone is in control", async () => {
+    const s = await stack();
+    const id = await createShell(s.http, "both-screens");
+    await waitForPrompt(s.http, id);
+    const code = (await s.http.post("/v1/devices/pairings", { name: "phone" })).json.code as string;
+    const phone = await s.blank(`/#pair=${code}`, PHONE, true);
+    await phone.waitForSelector("[data-test=whoami]");
+    await open(phone, `#/s/${id}`);
+    await phone.waitForSelector(".terminal-view[data-control=mine]");
+    const desktop = await s.page({ hash: `#/s/${id}`, take: false });
+    await desktop.waitForSelector(".terminal-view[data-control=other]");
+    expect(await desktop.textContent(".control-bar")).toContain("your phone is in control in the web UI");
   });
 });
