@@ -5,7 +5,7 @@
  */
 import QRCode from "qrcode";
 import { describe, expect, it } from "vitest";
-import { PHONE, createShell, open, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";
+import { PHONE, SCREENSHOTS, createShell, open, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 
 useBrowser();
 
@@ -25,6 +25,7 @@ describe("web UI: pairing a device", () => {
     expect(svg).toBe(await QRCode.toString(url, { type: "svg", errorCorrectionLevel: "M", margin: 2 }));
     const shown = await desktop.$eval("[data-test=pair-qr]", (img) => (img as HTMLImageElement).naturalWidth);
     expect(shown).toBeGreaterThan(0);
+    await desktop.screenshot({ path: `${SCREENSHOTS}pair-device.png` });
 
     const phone = await blank(new URL(url).pathname + new URL(url).hash, PHONE, true);
     await phone.waitForSelector("[data-test=whoami]");

@@ -95,7 +95,10 @@ export class TerminalView implements View {
       term: this.term,
       session: () => this.session,
       frame: () => this.host.parentElement ?? this.host,
-      fitToggled: () => this.applySize(),
+      // In control, the PTY stops (or starts again) following the window.
+      fitToggled: () => {
+        if (this.control.kind === "mine") this.applySize();
+      },
     });
     this.fitButton = h(
       "button",
