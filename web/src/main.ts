@@ -110,3 +110,11 @@ window.addEventListener("storage", (event) => {
 });
 
 start();
+
+// The installable app's service worker (web/src/sw.js): the app shell offline, never session
+// data. Browsers allow it on https and on localhost only; elsewhere the UI works as before.
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("/sw.js").catch((error: unknown) => {
+    console.warn("service worker not registered:", error);
+  });
+}
