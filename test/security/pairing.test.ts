@@ -4,7 +4,7 @@
  * codes are single use, expire, are rate-limited and never logged; unpairing ends the device's
  * connections at once.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -16,6 +16,8 @@ import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
 import { createLogger } from "../../src/server/logger.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { TEST_TOKEN, api, createSession, testGateway } from "../helpers/gateway.js";
+import { sleep } from "../helpers/sleep.js";
+import { tempDir } from "../helpers/tmp.js";
 import { Mux, WsClient } from "./helpers.js";
 
 async function makeCode(gw: Gateway, body: Record<string, unknown> = {}): Promise<{ code: string; [k: string]: any }> {
@@ -179,5 +181,26 @@ describe("device credentials", () => {
     await expect(WsClient.open(gw, "/v1/ws", null, { headers: { authorization: `Bearer ${token}` } })).rejects.toThrow(
       /401/,
     );
+  });
+
+  it("keeps a device's and a proxy user's connections across a reload that leaves them as they were", async () => {
+    const file = join(tempDir(), "config.json");
+    const proxy = { addresses: ["127.0.0.2"], userHeader: "X-Remote-User", roleMap: { alice: "operator" } };
+    writeFileSync(file, JSON.stringify({ auth: { tokens: [], trustedProxy: proxy } }));
+    const gw = await testGateway({ config: file, watchConfig: false });
+    const token = await pairedToken(gw, { name: "phone" });
+    const device = await Mux.open(gw, null, { headers: { authorization: `Bearer ${token}` } });
+    const alice = await Mux.open(gw, null, { headers: { "x-remote-user": "alice" }, localAddress: "127.0.0.2" });
+    const tokens = [{ name: "otto", token: "otto-token-0123456789abcdef", role: "operator" }];
+    writeFileSync(file, JSON.stringify({ auth: { tokens, trustedProxy: proxy } }));
+    expect(gw.reload()).toMatchObject({ ok: true });
+    await sleep(500);
+    expect([device.client.closeCode, alice.client.closeCode]).toEqual([undefined, undefined]);
+    // The proxy setting gone: its users' connections end; the device's go on.
+    writeFileSync(file, JSON.stringify({ auth: { tokens } }));
+    expect(gw.reload()).toMatchObject({ ok: true });
+    expect((await alice.client.closed).code).toBe(1008);
+    await sleep(300);
+    expect(device.client.closeCode).toBeUndefined();
   });
 });
