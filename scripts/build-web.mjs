@@ -1,6 +1,7 @@
 // Bundles the web UI (web/src) into web/dist with esbuild: app-<hash>.js (the UI, the SDK and
 // xterm.js), app-<hash>.css (xterm's stylesheet and ours, imported by web/src/main.ts),
-// index.html pointing at them, and the favicon. The hash in the names means a browser never
+// index.html pointing at them, the favicon, and the installable app's manifest, icons and
+// service worker (sw.js, with the shell's file names filled in). The hash in the names means a browser never
 // runs an old bundle from its cache after an upgrade (the gateway lets it cache assets for
 // 5 minutes; index.html is never cached). Runs as part of `npm run build`; the test set-up and
 // bench/web.ts run it too.
@@ -68,6 +69,15 @@ if (!linked.includes(js) || !linked.includes(css))
   throw new Error("build-web: index.html must load app.js and app.css");
 await writeFile(`${OUT}/index.html`, linked);
 await copyFile(`${SRC}/favicon.svg`, `${OUT}/favicon.svg`);
+// The installable app: its manifest, icons, and the service worker that keeps the shell offline.
+const APP_FILES = ["manifest.webmanifest", "icon-192.png", "icon-512.png"];
+for (const file of APP_FILES) await copyFile(`${SRC}/${file}`, `${OUT}/${file}`);
+const shell = ["/", `/${js}`, `/${css}`, "/favicon.svg", ...APP_FILES.map((f) => `/${f}`)];
+const worker = (await readFile(`${SRC}/sw.js`, "utf8"))
+  .replace('const SHELL_FILES = ["/"];', `const SHELL_FILES = ${JSON.stringify(shell)};`)
+  .replace('"switchboard-shell-BUILD"', JSON.stringify(`switchboard-shell-${basename(js, ".js").slice(4)}`));
+if (!worker.includes(js)) throw new Error("build-web: sw.js must declare SHELL_FILES");
+await writeFile(`${OUT}/sw.js`, worker);
 // Precompressed copies: the gateway serves the .br or .gz file when the browser accepts it.
 for (const file of [js, css, "index.html"]) {
   const body = await readFile(`${OUT}/${file}`);

@@ -17,6 +17,7 @@ import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
 import { abort, permission, prompt, resume } from "./agent-commands.js";
 import { plugins } from "./plugin-commands.js";
+import { devices, pair } from "./device-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -473,6 +474,8 @@ export const COMMANDS: Record<string, Command> = {
   permission,
   resume,
   plugins,
+  pair,
+  devices,
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };

@@ -10,7 +10,7 @@ import { packageVersion } from "../system/package-version.js";
 const USAGE = `switchboard — a gateway for AI coding agents and the terminals they work in
 
 Usage:
-  switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T]
+  switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T] [--tls-cert F --tls-key F]
   switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
@@ -25,6 +25,8 @@ Usage:
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
+  switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
+  switchboard devices  |  switchboard devices revoke ID
   switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { MIN_TOKEN_CHARS } from "../server/config.js";
@@ -12,6 +13,7 @@ import type { EndedRetentionSetting } from "../server/gateway.js";
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
                         [--ended-max-age 30d] [--ended-max-bytes 4GiB] [--holders on|off]
+                        [--tls-cert FILE --tls-key FILE]
 
 Starts the gateway. Options fall back to SWITCHBOARD_HOST, SWITCHBOARD_PORT,
 SWITCHBOARD_DATA_DIR, SWITCHBOARD_CONFIG, SWITCHBOARD_TOKEN, SWITCHBOARD_REDIS_URL and
@@ -28,6 +30,9 @@ the gateway, ending with it, ahead of the config's sessions.holders.
 A token needs at least 16 characters; without one, one is generated on first start and
 kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
 stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
+--tls-cert and --tls-key (SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY; PEM files, both or
+neither) serve HTTPS and WSS instead of HTTP, so a phone can reach the gateway beyond
+loopback without a proxy in front; the UI's cookie is then Secure.
 Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
 
 /**
@@ -58,6 +63,8 @@ export async function serve(argv: string[]): Promise<number> {
         "ended-max-age": { type: "string" },
         "ended-max-bytes": { type: "string" },
         holders: { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -73,7 +80,7 @@ export async function serve(argv: string[]): Promise<number> {
   }
   // An empty value is a mistake on the command line (`--host "$HOST"` with HOST unset): an empty
   // host listened on every address, and an empty data dir was the current directory.
-  for (const name of ["host", "data-dir", "config", "redis", "node-id"] as const) {
+  for (const name of ["host", "data-dir", "config", "redis", "node-id", "tls-cert", "tls-key"] as const) {
     if (values[name] === "") {
       console.error(`switchboard: --${name} is empty: give it a value, or leave it out`);
       return EXIT.USAGE;
@@ -147,6 +154,14 @@ export async function serve(argv: string[]): Promise<number> {
     console.error(`switchboard: ${from} must be on or off, not ${JSON.stringify(holdersText)}`);
     return EXIT.USAGE;
   }
+  const tls = tlsFiles(
+    values["tls-cert"] ?? env("SWITCHBOARD_TLS_CERT"),
+    values["tls-key"] ?? env("SWITCHBOARD_TLS_KEY"),
+  );
+  if (typeof tls === "string") {
+    console.error(`switchboard: ${tls}`);
+    return EXIT.USAGE;
+  }
   const dataDir = values["data-dir"] ?? env("SWITCHBOARD_DATA_DIR") ?? ".switchboard";
   // Loaded once the command line is known to be good: --help and a mistake are answered without
   // loading the whole gateway (about 1 s of CPU from the sources).
@@ -160,6 +175,7 @@ export async function serve(argv: string[]): Promise<number> {
     ...(holdersText !== undefined ? { holders: holdersText === "on" } : {}),
     ...(config !== undefined ? { config } : {}),
     ...(token !== undefined ? { token } : {}),
+    ...(tls !== undefined ? { tls } : {}),
     ...(redis !== undefined || nodeId !== undefined
       ? { cluster: { ...(redis ? { redis } : {}), ...(nodeId !== undefined ? { nodeId } : {}) } }
       : {}),
@@ -251,6 +267,32 @@ export async function serve(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+/** The certificate and key `--tls-cert`/`--tls-key` name, read; none without either; what is wrong otherwise. */
+function tlsFiles(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): { cert: Buffer; key: Buffer } | string | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined)
+    return `--tls-cert and --tls-key go together: give both (the certificate and its private key, PEM), or neither`;
+  const read = (file: string, what: string): Buffer | string => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      return `cannot read the TLS ${what} ${file}: ${(error as Error).message}`;
+    }
+  };
+  const cert = read(certFile, "certificate");
+  if (typeof cert === "string") return cert;
+  const key = read(keyFile, "key");
+  if (typeof key === "string") return key;
+  if (!cert.includes("-----BEGIN CERTIFICATE-----"))
+    return `${certFile} is not a PEM certificate (-----BEGIN CERTIFICATE-----)`;
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key.toString("latin1")))
+    return `${keyFile} is not a PEM private key (-----BEGIN ... PRIVATE KEY-----)`;
+  return { cert, key };
+}
+
 /** `--ended-max-age` and `--ended-max-bytes` (or their variables) as a rule, or what is wrong with them. */
 function endedRetentionArgs(
   values: { "ended-max-age"?: string | undefined; "ended-max-bytes"?: string | undefined },
@@ -281,7 +323,8 @@ function endedRetentionArgs(
  * gateway's own URL names no reachable host (and browsers block 0.0.0.0), so loopback.
  */
 export function uiBase(host: string, port: number, url: string): string {
-  if (host === "0.0.0.0") return `http://127.0.0.1:${port}`;
-  if (host === "::") return `http://[::1]:${port}`;
+  const scheme = url.startsWith("https:") ? "https" : "http";
+  if (host === "0.0.0.0") return `${scheme}://127.0.0.1:${port}`;
+  if (host === "::") return `${scheme}://[::1]:${port}`;
   return url;
 }

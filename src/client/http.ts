@@ -1,4 +1,12 @@
-import type { ScreenAnswer, SessionEvent, SessionInfo, SignalName } from "../protocol/index.js";
+import type {
+  DeviceListing,
+  Pairing,
+  PairingRequest,
+  ScreenAnswer,
+  SessionEvent,
+  SessionInfo,
+  SignalName,
+} from "../protocol/index.js";
 import { LIMITS } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { AbortOptions } from "./abort.js";
@@ -150,6 +158,25 @@ export class HttpClient {
   async listNodes(options: AbortOptions = {}): Promise<NodeListing[]> {
     const { nodes } = await this.json<{ nodes: NodeListing[] }>("GET", "/v1/nodes", options.signal);
     return nodes;
+  }
+
+  /**
+   * A one-time pairing code for a new device (admins only): open `path` (or `url`, given `base`)
+   * on the device before `expiresAt`. `switchboard pair` shows it as a QR code.
+   */
+  createPairing(body: PairingRequest = {}, options: AbortOptions = {}): Promise<Pairing> {
+    return this.json("POST", "/v1/devices/pairings", options.signal, body);
+  }
+
+  /** The paired devices (admins only). */
+  async listDevices(options: AbortOptions = {}): Promise<DeviceListing[]> {
+    const { devices } = await this.json<{ devices: DeviceListing[] }>("GET", "/v1/devices", options.signal);
+    return devices;
+  }
+
+  /** Unpairs a device: its credential stops working and its connections close (admins only). */
+  revokeDevice(id: string, options: AbortOptions = {}): Promise<DeviceListing> {
+    return this.json("DELETE", `/v1/devices/${encodeURIComponent(id)}`, options.signal);
   }
 
   getSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {

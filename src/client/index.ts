@@ -63,4 +63,14 @@ export {
 } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
-export type { ErrorCode, EventOf, EventType, SessionEvent, SessionInfo, SessionState } from "../protocol/index.js";
+export type {
+  DeviceListing,
+  ErrorCode,
+  EventOf,
+  EventType,
+  Pairing,
+  PairingRequest,
+  SessionEvent,
+  SessionInfo,
+  SessionState,
+} from "../protocol/index.js";

@@ -24,6 +24,16 @@ export const ERROR_CODES = {
     summary: "The Host header is not one of the allowed hosts (DNS rebinding protection).",
   },
   NOT_FOUND: { status: 404, summary: "No such route." },
+  PAIRING_CODE_INVALID: {
+    status: 401,
+    summary:
+      "The pairing code is unknown, already used or expired: make a new one (`switchboard pair`, or Pair a device in the UI).",
+  },
+  DEVICE_NOT_FOUND: { status: 404, summary: "No paired device with that id (`switchboard devices` lists them)." },
+  DEVICE_NAME_TAKEN: {
+    status: 409,
+    summary: "A paired device already has that name: choose another, or revoke that one first.",
+  },
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },

@@ -4,7 +4,9 @@ import type { IncomingMessage } from "node:http";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
-import type { Role, TokenEntry } from "./config.js";
+import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
+import type { DeviceStore } from "./devices.js";
+import { TrustedProxy } from "./trusted-proxy.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
 export interface Identity {
@@ -97,6 +99,8 @@ export class TokenRegistry {
   private readonly records: TokenRecord[];
   private readonly cookies = new Map<string, CookieEntry>();
   private readonly cookieFile: string | undefined;
+  private readonly devices: DeviceStore | undefined;
+  private readonly proxy: TrustedProxy | undefined;
 
   /**
    * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
@@ -109,8 +113,23 @@ export class TokenRegistry {
     cookieFile?: string,
     /** The registry this one replaces (a reload): see {@link has}. */
     previous?: TokenRegistry,
+    more: {
+      /** The paired devices: their tokens count as the configured ones do, for as long as they are paired. */
+      devices?: DeviceStore | undefined;
+      /** `auth.trustedProxy`: its users are identities too (see {@link proxied}). */
+      trustedProxy?: TrustedProxyConfig | undefined;
+    } = {},
   ) {
     this.cookieFile = cookieFile;
+    this.devices = more.devices;
+    const proxy = more.trustedProxy;
+    // The same setting keeps the same users' identities, so a reload does not end their connections.
+    this.proxy =
+      proxy === undefined
+        ? undefined
+        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
+          ? previous.proxy
+          : new TrustedProxy(proxy);
     this.records = entries.map((e) => {
       const record = {
         hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
@@ -164,12 +183,25 @@ export class TokenRegistry {
    * is carried over from the previous registry as the same object, and its connections go on.
    */
   has(identity: Identity): boolean {
-    return this.records.some((r) => r.identity === identity);
+    return this.all().some((r) => r.identity === identity) || this.proxy?.has(identity) === true;
+  }
+
+  /**
+   * The user a trusted proxy names on this request (`auth.trustedProxy`), or undefined when it
+   * is not from the proxy or names nobody. Throws UNAUTHORIZED for a user without a role.
+   */
+  proxied(req: IncomingMessage): Identity | undefined {
+    return this.proxy?.identityOf(req);
   }
 
   /** The identity of the token named `name` (names are unique), if this registry has one. */
   named(name: string): Identity | undefined {
-    return this.records.find((r) => r.identity.name === name)?.identity;
+    return this.all().find((r) => r.identity.name === name)?.identity ?? this.proxy?.named(name);
+  }
+
+  /** The configured tokens, then the paired devices'. */
+  private all(): readonly TokenRecord[] {
+    return this.devices ? [...this.records, ...this.devices.credentials()] : this.records;
   }
 
   /** `record` with this registry's identity object, when this registry has the same token with the same rights. */
@@ -181,7 +213,7 @@ export class TokenRegistry {
   verify(token: string): Identity | undefined {
     const presented = sha256(token);
     let found: Identity | undefined;
-    for (const record of this.records) {
+    for (const record of this.all()) {
       // No early exit: every record is compared.
       if (timingSafeEqual(presented, record.hash) && found === undefined) found = record.identity;
     }
@@ -193,7 +225,7 @@ export class TokenRegistry {
    * when the browser brings the one it keeps (its other tabs hold it too), else a new key.
    */
   issueCookie(identity: Identity, now: number, key: string = generateToken()): BrowserSignIn {
-    const record = this.records.find((r) => r.identity === identity);
+    const record = this.all().find((r) => r.identity === identity);
     if (!record) throw new Error(`no token for ${identity.name}: pass an identity verify() returned`);
     const own: string[] = [];
     for (const [key, entry] of this.cookies) {
@@ -219,7 +251,7 @@ export class TokenRegistry {
       this.cookies.delete(cookieKey(value));
       return undefined;
     }
-    return this.records.find((r) => r.hash.equals(entry.token))?.identity;
+    return this.all().find((r) => r.hash.equals(entry.token))?.identity;
   }
 
   /**
@@ -259,8 +291,7 @@ export class TokenRegistry {
       const key = Buffer.from(e.key, "hex");
       if (key.length !== 32) continue;
       // Sessions of tokens no longer configured are dropped here, and so from the file at the next save.
-      if (this.records.some((r) => r.hash.equals(token)))
-        this.cookies.set(e.cookie, { token, key, expires: e.expires });
+      if (this.all().some((r) => r.hash.equals(token))) this.cookies.set(e.cookie, { token, key, expires: e.expires });
     }
   }
 

@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { DEFAULT_RUN_TEXT_BYTES } from "../agents/run.js";
-import { InlineAgent, SwitchboardError, displayName, tokenCharsProblem } from "../protocol/index.js";
+import {
+  DEVICE_IDENTITY_PREFIX,
+  InlineAgent,
+  SwitchboardError,
+  displayName,
+  tokenCharsProblem,
+} from "../protocol/index.js";
 import { DEFAULT_RETENTION } from "../log/retention.js";
 import { PluginsConfigSchema } from "../plugins/config.js";
 import {
@@ -35,7 +42,10 @@ function named(problemOf: (value: string) => string | undefined) {
 const TokenEntry = z
   .strictObject({
     /** Shown as a session's `owner` and `controller`: the rules of a session name. */
-    name: displayName(100),
+    name: displayName(100).refine(
+      (name) => !name.startsWith(DEVICE_IDENTITY_PREFIX),
+      `names starting with ${DEVICE_IDENTITY_PREFIX} are the paired devices'; give the token another name`,
+    ),
     token: z
       .string()
       .min(MIN_TOKEN_CHARS, `tokens need at least ${MIN_TOKEN_CHARS} characters`)
@@ -58,6 +68,42 @@ const TokenEntry = z
     "sessions globs do not narrow an admin, who sees every session: use role operator (or viewer) for a scoped token",
   );
 export type TokenEntry = z.infer<typeof TokenEntry>;
+
+/**
+ * `auth.trustedProxy`: sign-in by a reverse proxy's user header (oauth2-proxy's
+ * `X-Forwarded-User`, Tailscale Serve's `Tailscale-User-Login`, Authelia's `Remote-User`), only
+ * from the proxy's own addresses. `roleMap` gives each user (or `*`, anyone the proxy lets in) a
+ * role, or a role and session globs. docs/security.md, "Trusted proxy".
+ */
+const TrustedProxy = z.strictObject({
+  /** The proxy's IP addresses as the gateway sees them (the TCP peer), exactly. */
+  addresses: z
+    .array(
+      z
+        .string()
+        .max(64)
+        .refine((a) => isIP(a) !== 0, "an IP address (127.0.0.1, ::1), as the proxy connects from; no ranges or names"),
+    )
+    .min(1)
+    .max(32),
+  /** The header carrying the user's name; matched without regard to case. */
+  userHeader: z
+    .string()
+    .regex(/^[A-Za-z0-9-]{1,100}$/, "a header name (letters, digits and -), e.g. X-Forwarded-User")
+    .refine((name) => name.toLowerCase() !== "authorization", "Authorization carries tokens, not a user name")
+    .transform((name) => name.toLowerCase()),
+  roleMap: z
+    .record(
+      z.string().min(1).max(200),
+      z.union([
+        z.enum(ROLES),
+        z.strictObject({ role: z.enum(ROLES), sessions: z.array(z.string().min(1).max(200)).max(100).optional() }),
+      ]),
+    )
+    .refine((map) => Object.keys(map).length > 0, "name at least one user (or * for anyone the proxy lets in)")
+    .refine((map) => Object.keys(map).length <= 1000, "at most 1000 users"),
+});
+export type TrustedProxyConfig = z.infer<typeof TrustedProxy>;
 
 /** Default limits. Every one is a config value (`limits.<name>`). */
 export const DEFAULT_LIMITS = {
@@ -154,6 +200,7 @@ export const ConfigSchema = z.strictObject({
           });
         })
         .default([]),
+      trustedProxy: TrustedProxy.optional(),
     })
     .default({ tokens: [] }),
   /** Host header values accepted in addition to the listen address, localhost and 127.0.0.1. */

@@ -10,6 +10,8 @@ import type { ScreenService } from "../screen/screen-service.js";
 import type { Identity, TokenRegistry } from "./auth.js";
 import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
+import type { DeviceStore } from "./devices.js";
+import type { PairingCodes } from "./pairing-codes.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
@@ -34,6 +36,10 @@ export interface GatewayCore {
   readonly metrics: GatewayMetrics;
   /** The tokens; replaced whole on reload. */
   readonly tokens: TokenRegistry;
+  /** The paired devices (DATA_DIR/devices.json); the token registry verifies their tokens. */
+  readonly devices: DeviceStore;
+  /** Pairing codes waiting to be redeemed (memory only). */
+  readonly pairings: PairingCodes;
   readonly events: EventLog;
   readonly sessions: SessionManager;
   /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */
@@ -63,6 +69,8 @@ export interface GatewayCore {
   readonly catchUp: CatchUpPacing;
   /** Host header names accepted (lower case, with brackets for IPv6). */
   readonly allowedHosts: ReadonlySet<string>;
+  /** Whether the gateway serves HTTPS itself (`tls`): its cookie is then always `Secure`. */
+  readonly tls: boolean;
   /** Extra browser origins accepted besides the gateway's own. */
   readonly allowedOrigins: ReadonlySet<string>;
 }

@@ -34,6 +34,11 @@ export interface GatewayOptions {
   endedSessions?: EndedRetentionSetting;
   /** Cluster mode (docs/cluster.md), ahead of the config's `cluster` section. */
   cluster?: ClusterOptions;
+  /**
+   * Serve HTTPS (and WSS) with this certificate and key, PEM (`serve --tls-cert/--tls-key`):
+   * Node's own TLS, HTTP/1.1. The session cookie is then always `Secure`.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
   /** Run terminal sessions under holders: `serve --holders`, ahead of the config's `sessions.holders`. */

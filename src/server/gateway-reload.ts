@@ -39,7 +39,10 @@ export function configReloader(input: {
     try {
       const next = buildSettings(configFile, core.pluginAgents.keys());
       const previous = live.tokens;
-      const nextTokens = new TokenRegistry(next.config.auth.tokens, adminToken, uiSessionsFile, previous);
+      const nextTokens = new TokenRegistry(next.config.auth.tokens, adminToken, uiSessionsFile, previous, {
+        devices: core.devices,
+        trustedProxy: next.config.auth.trustedProxy,
+      });
       live.settings = next;
       live.tokens = nextTokens;
       // Open connections hold the identity they were opened with: those the new tokens no longer
@@ -104,7 +107,7 @@ function startOnlyChanges(running: Config, next: Config): string[] {
  * says the config no longer grants as it did; returns how many. The session's log records it as
  * `control` `disconnected`, as when a WebSocket holder goes away.
  */
-function releaseRevokedLeases(sessions: readonly Session[], granted: (tokenName: string) => boolean): number {
+export function releaseRevokedLeases(sessions: readonly Session[], granted: (tokenName: string) => boolean): number {
   let released = 0;
   for (const session of sessions) {
     const key = session.lease.holder?.key;

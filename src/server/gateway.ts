@@ -21,6 +21,8 @@ import { reportAcceptErrors } from "./fd-monitor.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
+import { DEVICES_FILE, DeviceStore } from "./devices.js";
+import { PairingCodes } from "./pairing-codes.js";
 import { RoutingTable, configWarnings } from "./settings.js";
 import { configReloader } from "./gateway-reload.js";
 import type { LiveSettings, ReloadResult } from "./gateway-reload.js";
@@ -153,9 +155,13 @@ function buildCore(
   const { dataDir, clock, logger, metrics, settings, config, limits, host, undo } = base;
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
+  const devices = new DeviceStore(join(dataDir, DEVICES_FILE));
   const live: LiveSettings = {
     settings,
-    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE)),
+    tokens: new TokenRegistry(config.auth.tokens, adminToken, join(dataDir, UI_SESSIONS_FILE), undefined, {
+      devices,
+      trustedProxy: config.auth.trustedProxy,
+    }),
   };
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
@@ -190,6 +196,8 @@ function buildCore(
     get tokens() {
       return live.tokens;
     },
+    devices,
+    pairings: new PairingCodes(),
     events,
     sessions,
     screens,
@@ -199,6 +207,7 @@ function buildCore(
       ),
     ),
     allowedOrigins: new Set(config.allowedOrigins),
+    tls: base.options.tls !== undefined,
     async createSession(body: CreateSession, identity: Identity): Promise<Session> {
       if (!canCreate(identity))
         throw new SwitchboardError("FORBIDDEN", `${identity.name} is a viewer and cannot create sessions`);
@@ -266,7 +275,7 @@ async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Pr
   const multiplex = new MultiplexEndpoint(core);
   const terminal = new TerminalEndpoint(core);
 
-  const server = createHttpServer({ core, guard, router, anonymous, multiplex, terminal });
+  const server = createHttpServer({ core, guard, router, anonymous, multiplex, terminal }, options.tls);
   undo.push(() => {
     multiplex.close();
     terminal.close();
@@ -277,7 +286,7 @@ async function startListening(base: Base, core: GatewayCore, fds: FdMonitor): Pr
   // A connection takes a descriptor: the monitor counts again soon after.
   server.on("connection", () => fds.wake());
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${urlHost}:${address.port}`;
+  const url = `${options.tls ? "https" : "http"}://${urlHost}:${address.port}`;
   // The limit that counts: Node raises the soft limit to the hard one when it starts.
   logger.info({ url, dataDir, fdLimit: fds.usage()?.limit }, "gateway listening");
   return { server, multiplex, terminal, address, url };

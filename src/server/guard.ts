@@ -53,17 +53,25 @@ export class RequestGuard {
    * never refused for its address: all local users share 127.0.0.1, so that would let anyone lock
    * out the UI; 256-bit tokens bound guessing (docs/security.md, "Token guessing").
    */
-  refuse(req: IncomingMessage, message: string): SwitchboardError {
-    const address = addressOf(req);
-    const blockedMs = this.failures.blockedFor(address);
-    if (blockedMs > 0) {
-      return new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute", {
-        retryAfterSeconds: Math.ceil(blockedMs / 1000),
-      });
-    }
-    this.failures.recordFailure(address);
+  refuse(
+    req: IncomingMessage,
+    message: string,
+    code: "UNAUTHORIZED" | "PAIRING_CODE_INVALID" = "UNAUTHORIZED",
+  ): SwitchboardError {
+    const blocked = this.blocked(req);
+    if (blocked) return blocked;
+    this.failures.recordFailure(addressOf(req));
     this.core.metrics.authFailures.inc();
-    return new SwitchboardError("UNAUTHORIZED", message);
+    return new SwitchboardError(code, message);
+  }
+
+  /** RATE_LIMITED while the request's address is slowed down after failed authentications, else undefined. */
+  blocked(req: IncomingMessage): SwitchboardError | undefined {
+    const blockedMs = this.failures.blockedFor(addressOf(req));
+    if (blockedMs <= 0) return undefined;
+    return new SwitchboardError("RATE_LIMITED", "too many failed authentications from this address; wait a minute", {
+      retryAfterSeconds: Math.ceil(blockedMs / 1000),
+    });
   }
 
   /** The caller's identity, or UNAUTHORIZED (RATE_LIMITED after repeated failures from its address). */
@@ -73,6 +81,8 @@ export class RequestGuard {
     if (creds.token !== undefined) identity = this.core.tokens.verify(creds.token);
     else if (creds.cookie !== undefined && creds.cookieKey !== undefined)
       identity = this.core.tokens.verifyCookie(creds.cookie, creds.cookieKey, this.core.clock.now());
+    // Without credentials of its own, a request from a trusted proxy is the user it names.
+    else identity = this.core.tokens.proxied(req);
     if (identity) {
       this.anonymous.authenticated(req.socket);
       return identity;

@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
@@ -10,6 +11,7 @@ import type { RequestGuard } from "./guard.js";
 import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
+import { pair } from "./routes/devices.js";
 import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
@@ -44,15 +46,21 @@ export interface FrontDoor {
  * The gateway's HTTP server: connections past the anonymous cap are refused on arrival, requests
  * go through the guard to the routes (or the UI's files), upgrades to `/v1/ws` or `/ws/session`.
  */
-export function createHttpServer(door: FrontDoor): Server {
+export function createHttpServer(door: FrontDoor, tls?: { cert: string | Buffer; key: string | Buffer }): Server {
   const { core, guard, anonymous } = door;
-  const server = createServer({ connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     // A refused connection has had its answer; its requests are left unanswered until it closes.
     if (anonymous.refused(req.socket)) return;
     handleRequest(door, req, res).catch((error: unknown) => requestFailed(core, req, res, error));
-  });
+  };
+  const options = { connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS };
+  // HTTPS: Node's own TLS, HTTP/1.1 (WebSockets upgrade as over HTTP).
+  const server: Server = tls
+    ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, onRequest)
+    : createServer(options, onRequest);
   // Before Node's own listener: a connection over the cap is answered at once, before its request.
-  server.prependListener("connection", (socket: Socket) => {
+  // Over TLS, the socket requests carry is the TLS one, so it is admitted once its handshake is done.
+  server.prependListener(tls ? "secureConnection" : "connection", (socket: Socket) => {
     if (!anonymous.admit(socket)) anonymous.refuse(socket);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -146,6 +154,15 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
       }
       await login(core, req, res, guard);
+      return;
+    }
+    if (url.pathname === "/v1/pair") {
+      // Outside the router too: the pairing code is the credential.
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
+      }
+      await pair(core, req, res, guard);
       return;
     }
     if (isPublicHookPath(url.pathname)) {

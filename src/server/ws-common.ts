@@ -32,6 +32,12 @@ export const REVOKED: Revocation = {
     "the token of this connection was removed from the gateway's config, or its role or sessions changed; reconnect with a valid token",
 };
 
+/** What the connections of a paired device are told when it is unpaired (`DELETE /v1/devices/:id`). */
+export const DEVICE_REVOKED: Revocation = {
+  code: "UNAUTHORIZED",
+  message: "this device was unpaired (its credential revoked); pair it again to reconnect",
+};
+
 /** What the connections of a browser sign-in are told when it signs out (`POST /v1/logout`), before they end as {@link REVOKED} ones do. */
 export const SIGNED_OUT: Revocation = {
   code: "UNAUTHORIZED",

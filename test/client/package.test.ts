@@ -246,6 +246,7 @@ describe("the switchboard-client package", () => {
     }
     expect(Object.fromEntries(imports)).toEqual({
       "client/node.js": ["ws"],
+      "protocol/devices.js": ["zod"],
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
       "protocol/nodes.js": ["zod"],

@@ -71,7 +71,7 @@ export async function serveInChild(options: {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      const m = /switchboard listening on (http:\/\/\S+)/.exec(out);
+      const m = /switchboard listening on (https?:\/\/\S+)/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.on("error", (error) => reject(new Error(`cannot run ${program}: ${error.message}`)));

@@ -31,6 +31,7 @@ describe("docs/protocol.md matches the code", () => {
     const special = [
       "GET /healthz",
       "POST /v1/login",
+      "POST /v1/pair",
       ...PUBLIC_HOOK_ROUTES.list().map((r) => `${r.method} ${r.path}`),
     ];
     const documented = [

@@ -30,6 +30,14 @@ const shared = sharedStack({
   auth: { tokens: [{ name: "otto", token: OPERATOR_TOKEN, role: "operator", sessions: ["*"] }] },
 });
 
+/**
+ * Makes the page's tab one that held control of `id` before a reload (web/src/tab-memory.ts): its
+ * page then takes control back by itself, which is what a dropped connection must not spoil.
+ */
+async function heldBeforeReload(page: Page, id: string): Promise<void> {
+  await page.evaluate((session) => sessionStorage.setItem(`switchboard.control:${session}`, "1"), id);
+}
+
 describe("web UI", () => {
   it("takes control once the connection is back when the connection dropped as the page took it, without a notice (exploratory test: 'Could not take control' during reconnects)", async () => {
     const s = shared();
@@ -42,7 +50,8 @@ describe("web UI", () => {
     const page = await context.newPage();
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
     await page.waitForSelector("[data-test=whoami]");
-    await open(page, `#/s/${id}`);
+    await heldBeforeReload(page, id);
+    await open(page, `#/s/${id}`, { take: false });
     await page.waitForSelector(".terminal-view[data-control=mine]", { timeout: 15_000 });
     expect(drop.cuts).toBe(1);
     expect((await s.http.get(`/v1/sessions/${id}`)).json.controller).toBe("admin");
@@ -63,7 +72,8 @@ describe("web UI", () => {
     const page = await context.newPage();
     await page.goto(`${s.proxy.url}/#token=${TEST_TOKEN}`);
     await page.waitForSelector("[data-test=whoami]");
-    await open(page, `#/s/${id}`);
+    await heldBeforeReload(page, id);
+    await open(page, `#/s/${id}`, { take: false });
     await waitFor(async () => drop.cuts === 1, 10_000, "the connection to drop");
     await s.http.post(`/v1/sessions/${id}/signal`, { signal: "KILL" });
     await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state !== "running", 10_000, "the end");

@@ -67,11 +67,13 @@ export interface Stack {
     viewport?: { width: number; height: number };
     touch?: boolean;
     hash?: string;
+    /** Take control of the session at `hash` once it opens, as a user who types would (default true; see {@link open}). */
+    take?: boolean;
     /** `localStorage` items the page finds set when it loads (e.g. {@link SHORT_REQUEST_TIMEOUT}). */
     storage?: Record<string, string>;
   }): Promise<Page>;
-  /** A page at `path` in a fresh context, not signed in. */
-  blank(path: string): Promise<Page>;
+  /** A page at `path` in a fresh context, not signed in; `touch` makes it a phone's. */
+  blank(path: string, viewport?: { width: number; height: number }, touch?: boolean): Promise<Page>;
 }
 
 /** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
@@ -145,10 +147,10 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     proxy,
     http: api(gateway.url),
     blank,
-    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "", storage = {} } = {}) {
+    async page({ token = TEST_TOKEN, viewport = DESKTOP, touch = false, hash = "", take = true, storage = {} } = {}) {
       const page = await blank(`/#token=${token}`, viewport, touch, storage);
       await page.waitForSelector("[data-test=whoami]");
-      if (hash) await open(page, hash);
+      if (hash) await open(page, hash, { take });
       return page;
     },
   };
@@ -181,9 +183,16 @@ export async function dropFirstControlRequest(
   return state;
 }
 
-export async function open(page: Page, hash: string): Promise<void> {
+/**
+ * Opens the page at `hash` and waits for its view. Opening only looks; a test that means to type
+ * takes control as a user would, with "Take control" when nobody holds it (`take`, the default;
+ * `take: false` leaves it as opening alone does).
+ */
+export async function open(page: Page, hash: string, { take = true }: { take?: boolean } = {}): Promise<void> {
   await page.evaluate((h) => (location.hash = h), hash);
   await page.waitForSelector(`.view[data-restored=true]`);
+  if (take && (await page.$(".terminal-view[data-control=free] [data-test=take-control]")))
+    await page.click(".terminal-view[data-control=free] [data-test=take-control]");
 }
 
 export async function createShell(

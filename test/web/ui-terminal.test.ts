@@ -289,7 +289,7 @@ describe("web UI", () => {
     expect(await page.isEnabled(".prompt-input")).toBe(false);
 
     const cat = (await s.http.post("/v1/sessions", { command: ["cat"], name: "also-removed" })).json.id as string;
-    await page.goto(`${s.proxy.url}/#/s/${cat}`);
+    await open(page, `#/s/${cat}`);
     await page.waitForSelector(".terminal-view[data-control=mine]");
     expect(await page.isVisible(".line-field")).toBe(true);
     expect((await s.http.del(`/v1/sessions/${cat}?purge=true&force=true`)).status).toBe(200);

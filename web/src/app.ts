@@ -9,6 +9,7 @@ import { CreateDialog } from "./create-dialog.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
 import { gatewayTarget, logout } from "./login.js";
+import { PairDialog } from "./pair-dialog.js";
 import { PluginsView } from "./plugins-view.js";
 import { pageRequestTimeoutMs } from "./request-timeout.js";
 import { parseRoute } from "./route.js";
@@ -34,6 +35,8 @@ export class App {
   private readonly toasts = new Toasts();
   private readonly alerts: Alerts;
   private readonly dialog: CreateDialog;
+  /** Admins only: pairing codes and the device list are theirs. */
+  private readonly pairDialog: PairDialog | null;
   private readonly sidebar: HTMLElement;
   private readonly main: HTMLElement;
   private readonly sideList: SessionList;
@@ -91,6 +94,7 @@ export class App {
       navigate: (hash) => this.navigate(hash),
       toast: (message, kind) => this.toasts.show(message, kind),
     });
+    this.pairDialog = me.role === "admin" ? new PairDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
     this.sideList = new SessionList(this.ctx, "compact");
     this.sidebar = h("aside", { class: "sidebar" }, this.sideList.element);
     this.main = h("main", { class: "main" });
@@ -120,6 +124,19 @@ export class App {
           icon("tool"),
           h("span", { class: "nav-label" }, "Plugins"),
         ),
+        this.pairDialog &&
+          h(
+            "button",
+            {
+              class: "btn btn-ghost btn-small nav-pair",
+              type: "button",
+              title: "Pair a device",
+              "data-test": "nav-pair",
+              onclick: () => this.pairDialog?.open(),
+            },
+            icon("link"),
+            h("span", { class: "nav-label" }, "Pair a device"),
+          ),
         h(
           "span",
           { class: "who", title: `Signed in as ${me.name} (${me.role})`, "data-test": "whoami" },
@@ -141,6 +158,7 @@ export class App {
       ),
       h("div", { class: "layout" }, this.sidebar, this.main),
       this.dialog.element,
+      this.pairDialog?.element,
       this.toasts.element,
     );
   }

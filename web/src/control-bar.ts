@@ -1,6 +1,6 @@
 import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import { fill, h, icon } from "./dom.js";
-import { VIA_TEXT } from "./format.js";
+import { VIA_TEXT, holderName } from "./format.js";
 
 /** Who may type: this page (`mine`), nobody yet (`free`), someone else (`other`, connected `via`, when known). */
 export type Control = { kind: "mine" } | { kind: "free" } | { kind: "other"; name: string; via?: ControlVia };
@@ -111,7 +111,8 @@ export class ControlBar {
       return via === undefined || via === "page"
         ? "you are in control in another tab or window"
         : `you are in control ${VIA_TEXT[via]}`;
-    return via === undefined ? `${name} is in control` : `${name} is in control ${VIA_TEXT[via]}`;
+    const who = holderName(name);
+    return via === undefined ? `${who} is in control` : `${who} is in control ${VIA_TEXT[via]}`;
   }
 
   /** Shakes the bar: someone typed while another holds control. */

@@ -3,6 +3,7 @@ import type { SessionInfo } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText } from "./format.js";
+import { noteHeld } from "./tab-memory.js";
 import { splitCommand } from "./shell-words.js";
 
 /** What a new terminal runs unless the user types something else. */
@@ -201,6 +202,8 @@ export class CreateDialog {
       this.ctx.store.upsert(session);
       this.close();
       this.inputs.name.value = "";
+      // Whoever starts a session means to use it: its page takes control (see maybeAutoAcquire).
+      noteHeld(session.id, true);
       this.ctx.navigate(`#/s/${encodeURIComponent(session.id)}`);
     } catch (error) {
       fill(this.error, errorText(error));

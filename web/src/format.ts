@@ -2,6 +2,7 @@ import { isConnectionError, isSwitchboardError } from "../../src/client/index.js
 import { joinCommand } from "../../src/core/shell-words.js";
 import type { ControlVia, SessionInfo } from "../../src/protocol/index.js";
 import { replaceHiddenChars } from "../../src/protocol/display-text.js";
+import { DEVICE_IDENTITY_PREFIX } from "../../src/protocol/devices.js";
 import { pageRequestTimeoutMs } from "./request-timeout.js";
 
 /**
@@ -176,6 +177,14 @@ export const VIA_TEXT: Record<ControlVia, string> = {
 };
 
 /**
+ * A holder's name as people read it: a paired device (`device:phone`) is "your phone", from the
+ * name it was paired with, rather than a second "you" in "another tab".
+ */
+export function holderName(name: string): string {
+  return name.startsWith(DEVICE_IDENTITY_PREFIX) ? `your ${name.slice(DEVICE_IDENTITY_PREFIX.length)}` : name;
+}
+
+/**
  * Who holds a session's control, for its header and its row in the list: the holder's name
  * ("you" for the signed-in user) and how it is connected (`via`: "otto · attach"); `here`: this
  * page holds it ("you · this page"), and a page of the user's that does not says "another tab".
@@ -189,13 +198,13 @@ export function controlHolder(
   if (controller === null) return { label: "free", title: "Nobody is in control" };
   if (here === true) return { label: "you · this page", title: "You are in control on this page" };
   const mine = controller === me;
-  const name = mine ? "you" : controller;
+  const name = mine ? "you" : holderName(controller);
   if (via === undefined || via === null)
     return {
       label: name,
-      title: mine ? "You are in control (on this page or another)" : `${controller} is in control`,
+      title: mine ? "You are in control (on this page or another)" : `${name} is in control`,
     };
   const where = mine && via === "page" && here === false ? "another tab" : VIA_SHORT[via];
   const text = mine && via === "page" && here === false ? "in another tab or window" : VIA_TEXT[via];
-  return { label: `${name} · ${where}`, title: `${mine ? "You are" : `${controller} is`} in control ${text}` };
+  return { label: `${name} · ${where}`, title: `${mine ? "You are" : `${name} is`} in control ${text}` };
 }

@@ -24,6 +24,19 @@ export function takeTokenFromFragment(): string | null {
   return token !== null && token !== "" ? token : null;
 }
 
+/** The pairing code of a pairing URL (`/#pair=CODE`), taken out of the address bar as the token is. */
+export function takePairCodeFromFragment(): string | null {
+  const m = /^#pair=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+  if (!m) return null;
+  history.replaceState(history.state, "", `${location.pathname}${location.search}`);
+  return m[1]!;
+}
+
+/** Whether the URL's fragment is a pairing URL's. */
+export function fragmentHasPairCode(): boolean {
+  return location.hash.startsWith("#pair=");
+}
+
 /**
  * The token in what was pasted into the sign-in box: the token itself, or the whole URL
  * `switchboard serve` printed (`http://…/#token=…`), which is what a user copies from the terminal.
@@ -83,13 +96,28 @@ export function gatewayTarget(): GatewayTarget {
  * name is sent the cookie, and cannot use it.
  */
 export async function login(token: string): Promise<Me> {
+  return signIn("/v1/login", { token });
+}
+
+/**
+ * `POST /v1/pair {code, signIn: true}`: this browser becomes the paired device, signed in as
+ * `/v1/login` signs in; the device's token never reaches the page.
+ */
+export async function pairDevice(code: string): Promise<Me> {
+  return signIn("/v1/pair", { code, signIn: true });
+}
+
+async function signIn(path: "/v1/login" | "/v1/pair", credential: Record<string, unknown>): Promise<Me> {
   const kept = cookieKey();
-  const res = await fetch("/v1/login", {
+  const res = await fetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     // The key this browser keeps, if any, goes along: the new cookie takes it, and the other tabs,
     // which hold it too, go on with the new cookie instead of having to start over.
-    body: JSON.stringify({ token, ...(kept !== undefined && COOKIE_KEY_FORMAT.test(kept) ? { cookieKey: kept } : {}) }),
+    body: JSON.stringify({
+      ...credential,
+      ...(kept !== undefined && COOKIE_KEY_FORMAT.test(kept) ? { cookieKey: kept } : {}),
+    }),
     credentials: "same-origin",
   });
   const body = (await res.json().catch(() => null)) as {

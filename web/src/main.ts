@@ -8,19 +8,36 @@ import "./styles.css";
 import { App } from "./app.js";
 import { fill, h } from "./dom.js";
 import { errorText } from "./format.js";
-import { fragmentHasToken, isCookieKeyStorage, login, loginScreen, takeTokenFromFragment, whoami } from "./login.js";
+import {
+  fragmentHasPairCode,
+  fragmentHasToken,
+  isCookieKeyStorage,
+  login,
+  loginScreen,
+  pairDevice,
+  takePairCodeFromFragment,
+  takeTokenFromFragment,
+  whoami,
+} from "./login.js";
 
 const root = document.getElementById("app") ?? document.body;
 let app: App | null = null;
 
 async function boot(): Promise<void> {
   const token = takeTokenFromFragment();
+  const pairCode = takePairCodeFromFragment();
   let loginError: string | undefined;
   if (token !== null) {
     try {
       await login(token);
     } catch (error) {
       loginError = `That link's token was refused: ${errorText(error)}`;
+    }
+  } else if (pairCode !== null) {
+    try {
+      await pairDevice(pairCode);
+    } catch (error) {
+      loginError = `That pairing link did not work: ${errorText(error)}`;
     }
   }
   const me = await whoami();
@@ -74,7 +91,7 @@ function start(): void {
  * own hashchange listener, which this closes before it sees the fragment.
  */
 window.addEventListener("hashchange", () => {
-  if (!fragmentHasToken()) return;
+  if (!fragmentHasToken() && !fragmentHasPairCode()) return;
   app?.close();
   app = null;
   start();
@@ -93,3 +110,11 @@ window.addEventListener("storage", (event) => {
 });
 
 start();
+
+// The installable app's service worker (web/src/sw.js): the app shell offline, never session
+// data. Browsers allow it on https and on localhost only; elsewhere the UI works as before.
+if ("serviceWorker" in navigator && window.isSecureContext) {
+  navigator.serviceWorker.register("/sw.js").catch((error: unknown) => {
+    console.warn("service worker not registered:", error);
+  });
+}

@@ -5,6 +5,7 @@ import { fill, h, icon } from "./dom.js";
 import { displayState, errorText, relativeTime, sessionTitle, stateRank } from "./format.js";
 import { matchesQuery, renderRow, rowKey, runAgainRequest } from "./session-row.js";
 import type { Row } from "./session-row.js";
+import { noteHeld } from "./tab-memory.js";
 
 /** Relative times ("12s ago") are redrawn this often. */
 export const LIST_TICK_MS = 5_000;
@@ -204,6 +205,8 @@ export class SessionList {
     try {
       const started = await this.ctx.http.createSession(runAgainRequest(s));
       this.ctx.store.upsert(started);
+      // Started here to be used here: its page takes control (see maybeAutoAcquire).
+      noteHeld(started.id, true);
       this.ctx.navigate(`#/s/${encodeURIComponent(started.id)}`);
     } catch (error) {
       this.ctx.toast(`Cannot start it again: ${errorText(error)}`, "error");

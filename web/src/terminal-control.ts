@@ -120,16 +120,17 @@ export class TerminalControl {
   }
 
   /**
-   * Takes control by itself if nobody holds it (a stream session has nothing to type into), or
-   * takes back what this tab held before a reload: the gateway keeps it for this tab's client key
-   * (`control.reconnectGraceMs`) and refuses it to anyone else. Held by someone else, it stays
-   * theirs: another page takes it only on "Take control".
+   * Takes back what this tab held before a reload (the gateway keeps it for this tab's client key,
+   * `control.reconnectGraceMs`, and refuses it to anyone else), or takes a session this tab just
+   * started, if nobody holds it. Nothing else: opening a session only looks (control, and with it
+   * the PTY's size, follows this window once the user types or takes control), so a phone that
+   * opens a session reflows nobody's screen.
    */
   maybeAutoAcquire(): void {
     if (!this.ctx.canSteer || !this.page.running() || this.page.session().kind !== "terminal") return;
-    const reclaim =
-      this.control.kind === "other" && this.control.name === this.ctx.me.name && heldBefore(this.sessionId);
-    if (this.control.kind === "free" || reclaim) void this.acquire(false, "automatic");
+    if (!heldBefore(this.sessionId)) return;
+    const mine = this.control.kind === "other" && this.control.name === this.ctx.me.name;
+    if (this.control.kind === "free" || mine) void this.acquire(false, "automatic");
   }
 
   /** Keys for the session: sent in control, else they wait for control if nobody holds it. */

@@ -31,6 +31,8 @@ export interface TerminalToolsOptions {
   session: () => SessionInfo;
   /** The terminal's frame: "fit to width" scales the font until the screen fits its width. */
   frame: () => HTMLElement;
+  /** "Fit to width" was turned on or off: the terminal keeps the PTY's size while it is on. */
+  fitToggled?: () => void;
 }
 
 /**
@@ -221,6 +223,12 @@ export class TerminalTools {
     this.fitHinted = false;
     if (on) this.scheduleFit();
     else this.options.term.options.fontSize = this.baseFont;
+    this.options.fitToggled?.();
+  }
+
+  /** Whether "fit to width" is on: the font follows the window, and the PTY keeps its size. */
+  get fittingWidth(): boolean {
+    return this.fitting;
   }
 
   private scheduleFit(rounds = FIT_ROUNDS): void {

@@ -95,6 +95,10 @@ export class TerminalView implements View {
       term: this.term,
       session: () => this.session,
       frame: () => this.host.parentElement ?? this.host,
+      // In control, the PTY stops (or starts again) following the window.
+      fitToggled: () => {
+        if (this.control.kind === "mine") this.applySize();
+      },
     });
     this.fitButton = h(
       "button",
@@ -433,12 +437,13 @@ export class TerminalView implements View {
 
   /**
    * In control of a PTY (or for pipes, which have no size): fit xterm to the window and tell
-   * the PTY. Watching a PTY: show it at its own size; the frame scrolls if the window is smaller.
+   * the PTY. Watching a PTY, or with "fit to width" on (which changes the font, never the PTY):
+   * show it at its own size; the frame scrolls if the window is smaller.
    */
   private applySize(): void {
     if (this.disposed || !this.term.element) return;
     const pty = this.session.pty;
-    if (pty && (this.control.kind !== "mine" || !this.running)) {
+    if (pty && (this.control.kind !== "mine" || !this.running || this.tools.fittingWidth)) {
       const { cols, rows } = this.session;
       if (cols !== null && rows !== null && (cols !== this.term.cols || rows !== this.term.rows))
         this.term.resize(cols, rows);

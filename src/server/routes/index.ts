@@ -1,6 +1,7 @@
 import type { GatewayCore } from "../context.js";
 import type { Router } from "../router.js";
 import { castRoutes } from "./cast.js";
+import { deviceRoutes } from "./devices.js";
 import { diskRoutes } from "./disk.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
@@ -19,4 +20,5 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   messageRoutes(router, core);
   pluginRoutes(router, core);
   miscRoutes(router, core);
+  deviceRoutes(router, core);
 }

@@ -20,6 +20,7 @@ const CONTENT_TYPES: Record<string, string> = {
   ".css": "text/css; charset=utf-8",
   ".map": "application/json",
   ".png": "image/png",
+  ".webmanifest": "application/manifest+json",
   ".svg": "image/svg+xml",
 };
 
@@ -121,14 +122,15 @@ export function serveStatic(
     Vary: "Accept-Encoding",
     ...(encoding ? { "Content-Encoding": encoding } : {}),
     "Content-Security-Policy": UI_CSP,
-    "Cache-Control": rel === "index.html" ? "no-cache" : "public, max-age=300",
+    // The page and its service worker are checked on every load, so a new build takes over at once.
+    "Cache-Control": rel === "index.html" || rel === "sw.js" ? "no-cache" : "public, max-age=300",
   });
   res.end(body);
   return true;
 }
 
 /** The `Set-Cookie` value of the UI's session cookie (HttpOnly, SameSite=Strict; Secure when configured). */
-function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
-  const secure = core.config.secureCookies ? "; Secure" : "";
+export function sessionCookie(core: GatewayCore, value: string, maxAgeSeconds: number): string {
+  const secure = core.config.secureCookies || core.tls ? "; Secure" : "";
   return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }

@@ -1,0 +1,72 @@
+import { z } from "zod";
+import { displayName } from "./sessions.js";
+
+/** Shortest and longest life of a pairing code; the default is `PAIRING_TTL_DEFAULT_MS`. */
+export const PAIRING_TTL_MIN_MS = 30_000;
+export const PAIRING_TTL_MAX_MS = 60 * 60_000;
+export const PAIRING_TTL_DEFAULT_MS = 10 * 60_000;
+/** Where a pairing code travels in a pairing URL: its fragment, which browsers never send (so no log has it). */
+export const PAIR_FRAGMENT_PREFIX = "#pair=";
+/** A pairing code: 128 random bits, url-safe (22 characters). */
+export const PAIRING_CODE_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+export const DEVICE_ROLES = ["operator", "viewer"] as const;
+
+/** `POST /v1/devices/pairings`: what the device will be once paired. */
+export const PairingRequest = z.strictObject({
+  /** Shown in the device list and as the holder of what it controls; unique among devices. */
+  name: displayName(64).default("phone"),
+  role: z.enum(DEVICE_ROLES).default("operator"),
+  /** Glob patterns over session names (or whole ids) the device may see; default every session. */
+  sessions: z.array(z.string().min(1).max(200)).min(1).max(100).default(["*"]),
+  ttlMs: z.number().int().min(PAIRING_TTL_MIN_MS).max(PAIRING_TTL_MAX_MS).default(PAIRING_TTL_DEFAULT_MS),
+  /** The address the device will open (`https://host:port`): the answer then has `url` and its QR code as SVG. */
+  base: z
+    .string()
+    .max(300)
+    .regex(/^https?:\/\/[^\s/?#]+$/, "base is a scheme and host as the device reaches the gateway (https://host:port)")
+    .optional(),
+});
+export type PairingRequest = z.input<typeof PairingRequest>;
+
+/** The answer to `POST /v1/devices/pairings`: the code once, never stored in the clear. */
+export const Pairing = z.strictObject({
+  code: z.string(),
+  /** The path to open on the device, the code in its fragment (`/#pair=CODE`). */
+  path: z.string(),
+  name: z.string(),
+  role: z.enum(DEVICE_ROLES),
+  sessions: z.array(z.string()),
+  expiresAt: z.number(),
+  /** With `base`: the whole pairing URL, and its QR code as an SVG document. */
+  url: z.string().optional(),
+  qrSvg: z.string().optional(),
+});
+export type Pairing = z.infer<typeof Pairing>;
+
+/** `POST /v1/pair`: a code exchanged for a device credential, or (`signIn`) for a browser sign-in. */
+export const PairExchange = z.strictObject({
+  code: z.string().max(64),
+  /** The browser that opened the pairing URL: answer a sign-in cookie, never the token itself. */
+  signIn: z.boolean().optional(),
+  /** As in `POST /v1/login`: the key this browser keeps from an earlier sign-in. */
+  cookieKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/)
+    .optional(),
+});
+
+/** A paired device as `GET /v1/devices` lists it (admins only). */
+export const DeviceListing = z.strictObject({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(DEVICE_ROLES),
+  sessions: z.array(z.string()),
+  pairedAt: z.number(),
+  /** Its identity's name: what session owners and control holders show (`device:NAME`). */
+  identity: z.string(),
+});
+export type DeviceListing = z.infer<typeof DeviceListing>;
+
+/** Prefix of a device's identity name, so that no configured token's name can be a device's. */
+export const DEVICE_IDENTITY_PREFIX = "device:";

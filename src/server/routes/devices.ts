@@ -1,0 +1,88 @@
+import QRCode from "qrcode";
+import { COOKIE_TTL_MS } from "../auth.js";
+import { PAIR_FRAGMENT_PREFIX, PairExchange, PairingRequest, SwitchboardError } from "../../protocol/index.js";
+import type { Pairing } from "../../protocol/index.js";
+import type { GatewayCore, RequestContext } from "../context.js";
+import { releaseRevokedLeases } from "../gateway-reload.js";
+import type { RequestGuard } from "../guard.js";
+import { readJson, readOptionalJson, sendJson, validate } from "../http.js";
+import type { Router } from "../router.js";
+import { DEVICE_REVOKED } from "../ws-common.js";
+import { sessionCookie } from "./misc.js";
+
+/** A pairing exchange body holds a code and maybe a cookie key: it needs no more than this. */
+const PAIR_BODY_BYTES = 1024;
+
+/** `POST /v1/devices/pairings`, `GET /v1/devices`, `DELETE /v1/devices/:id`: admins only. */
+export function deviceRoutes(router: Router, core: GatewayCore): void {
+  router.add("POST", "/v1/devices/pairings", async (ctx) => {
+    adminOnly(ctx, "pair devices");
+    const body = validate(PairingRequest, (await readOptionalJson(ctx.req, core.limits.bodyBytes)) ?? {});
+    const grant = { name: body.name, role: body.role, sessions: body.sessions };
+    core.devices.checkNameFree(grant.name);
+    const { code, expiresAt } = core.pairings.create(grant, body.ttlMs, core.clock.now());
+    const path = `/${PAIR_FRAGMENT_PREFIX}${code}`;
+    const pairing: Pairing = { code, path, ...grant, sessions: [...grant.sessions], expiresAt };
+    if (body.base !== undefined) {
+      pairing.url = `${body.base}${path}`;
+      pairing.qrSvg = await QRCode.toString(pairing.url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
+    }
+    // Audit without the code: who may pair what, until when.
+    core.logger.info({ by: ctx.identity.name, device: grant.name, role: grant.role, expiresAt }, "pairing code made");
+    sendJson(ctx.res, 201, pairing);
+  });
+
+  router.add("GET", "/v1/devices", (ctx) => {
+    adminOnly(ctx, "list devices");
+    sendJson(ctx.res, 200, { devices: core.devices.list() });
+  });
+
+  router.add("DELETE", "/v1/devices/:id", (ctx) => {
+    adminOnly(ctx, "unpair devices");
+    const { device, identity } = core.devices.remove(ctx.params["id"]!);
+    // At once: its WebSockets and event streams end, and the control leases it held over HTTP.
+    const connections = core.connections.revokeUnless((i) => i !== identity, DEVICE_REVOKED);
+    releaseRevokedLeases(core.sessions.list(), (name) => name !== identity.name);
+    core.logger.info({ by: ctx.identity.name, device: device.name, connections }, "device unpaired");
+    sendJson(ctx.res, 200, device);
+  });
+}
+
+function adminOnly(ctx: RequestContext, what: string): void {
+  if (ctx.identity.role !== "admin") throw new SwitchboardError("FORBIDDEN", `only admins ${what}`);
+}
+
+/**
+ * `POST /v1/pair {code}`: redeems a pairing code for a device credential: the token itself, or
+ * (`signIn`, a browser) a sign-in cookie and its key, so the page never holds the token.
+ * Unauthenticated by nature; a code that does not redeem counts toward the address's slowdown as
+ * a bad token does, and an address being slowed down is refused before its code is looked at.
+ */
+export async function pair(
+  core: GatewayCore,
+  req: Parameters<typeof readJson>[0],
+  res: Parameters<typeof sendJson>[0],
+  guard: Pick<RequestGuard, "refuse" | "signedIn" | "blocked">,
+): Promise<void> {
+  const body = validate(PairExchange, await readJson(req, PAIR_BODY_BYTES, "a pairing body"));
+  const blocked = guard.blocked(req);
+  if (blocked) throw blocked;
+  const now = core.clock.now();
+  const grant = core.pairings.redeem(body.code, now);
+  if (!grant)
+    throw guard.refuse(
+      req,
+      "the pairing code is unknown, already used or expired: make a new one",
+      "PAIRING_CODE_INVALID",
+    );
+  guard.signedIn(req);
+  const { device, token, identity } = core.devices.add(grant, now);
+  core.logger.info({ device: device.name, role: device.role }, "device paired");
+  if (!body.signIn) {
+    sendJson(res, 200, { device, token });
+    return;
+  }
+  const { cookie, key } = core.tokens.issueCookie(identity, now, body.cookieKey);
+  res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
+  sendJson(res, 200, { device, name: identity.name, role: identity.role, cookieKey: key });
+}

@@ -1,0 +1,167 @@
+import type { DeviceListing, HttpClient, Pairing } from "../../src/client/index.js";
+import { fill, h, icon } from "./dom.js";
+import { errorText } from "./format.js";
+
+/**
+ * "Pair a device" (admins): makes a one-time pairing code for a device name, role and sessions,
+ * shows its URL as a QR code to scan with the phone, and lists the paired devices with Revoke.
+ * The code is in the URL's fragment, which the phone's browser never sends (docs/security.md,
+ * "Pairing codes").
+ */
+export class PairDialog {
+  readonly element: HTMLDialogElement;
+  private readonly error = h("p", { class: "form-error", role: "alert" });
+  private readonly result = h("div", { class: "pair-result", "data-test": "pair-result" });
+  private readonly list = h("ul", { class: "device-list", "data-test": "device-list" });
+  private readonly inputs = {
+    name: h("input", { name: "name", value: "phone", autocomplete: "off", maxlength: 64, required: true }),
+    role: h(
+      "select",
+      { name: "role" },
+      h("option", { value: "operator" }, "operator: watch and steer"),
+      h("option", { value: "viewer" }, "viewer: watch only"),
+    ),
+    sessions: h("input", { name: "sessions", placeholder: "every session", autocomplete: "off", spellcheck: "false" }),
+  };
+
+  constructor(
+    private readonly http: HttpClient,
+    private readonly toast: (message: string, kind?: "error" | "info") => void,
+  ) {
+    const field = (label: string, input: HTMLElement, hint?: string) =>
+      h(
+        "label",
+        { class: "field" },
+        h("span", { class: "field-label" }, label),
+        input,
+        hint ? h("small", { class: "muted" }, hint) : null,
+      );
+    const form = h(
+      "form",
+      { class: "create-form", method: "dialog" },
+      h(
+        "header",
+        { class: "dialog-head" },
+        h("h2", null, "Pair a device"),
+        h(
+          "button",
+          { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Close", onclick: () => this.close() },
+          icon("x"),
+        ),
+      ),
+      h(
+        "div",
+        { class: "fields" },
+        field("Device name", this.inputs.name),
+        field("Role", this.inputs.role),
+        field("Sessions", this.inputs.sessions, "Names (* and ? match) or whole ids, separated by spaces"),
+      ),
+      this.error,
+      this.result,
+      h(
+        "footer",
+        { class: "dialog-foot" },
+        h("button", { class: "btn", type: "button", onclick: () => this.close() }, "Close"),
+        h("button", { class: "btn btn-primary", type: "submit", "data-test": "pair-create" }, "Show QR code"),
+      ),
+      h("h3", { class: "device-list-head" }, "Paired devices"),
+      this.list,
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.create();
+    });
+    this.element = h("dialog", { class: "dialog", "aria-label": "Pair a device" }, form);
+    this.element.addEventListener("click", (event) => {
+      if (event.target === this.element) this.close();
+    });
+  }
+
+  open(): void {
+    fill(this.error);
+    fill(this.result);
+    if (!this.element.open) this.element.showModal();
+    void this.refresh();
+  }
+
+  close(): void {
+    if (this.element.open) this.element.close();
+    // The code is single use and short-lived; it is not left on screen.
+    fill(this.result);
+  }
+
+  private async create(): Promise<void> {
+    fill(this.error);
+    const sessions = this.inputs.sessions.value.split(/\s+/).filter((s) => s !== "");
+    let pairing: Pairing;
+    try {
+      pairing = await this.http.createPairing({
+        name: this.inputs.name.value.trim(),
+        role: this.inputs.role.value === "viewer" ? "viewer" : "operator",
+        ...(sessions.length > 0 ? { sessions } : {}),
+        base: location.origin,
+      });
+    } catch (error) {
+      fill(this.error, errorText(error));
+      return;
+    }
+    const url = pairing.url ?? `${location.origin}${pairing.path}`;
+    const until = new Date(pairing.expiresAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    fill(
+      this.result,
+      pairing.qrSvg
+        ? h("img", {
+            class: "pair-qr",
+            alt: "QR code of the pairing link",
+            src: `data:image/svg+xml;charset=utf-8,${encodeURIComponent(pairing.qrSvg)}`,
+            "data-test": "pair-qr",
+          })
+        : null,
+      h("p", { class: "muted" }, `Scan it with the device, or open this link there. It works once, until ${until}.`),
+      h("code", { class: "pair-url", "data-test": "pair-url" }, url),
+    );
+  }
+
+  private async refresh(): Promise<void> {
+    let devices: DeviceListing[];
+    try {
+      devices = await this.http.listDevices();
+    } catch (error) {
+      fill(this.list, h("li", { class: "muted" }, errorText(error)));
+      return;
+    }
+    fill(
+      this.list,
+      devices.length === 0 ? h("li", { class: "muted" }, "None yet.") : null,
+      ...devices.map((d) =>
+        h(
+          "li",
+          { class: "device", "data-device": d.id },
+          h("span", { class: "device-name" }, d.name),
+          h("span", { class: `role role-${d.role}` }, d.role),
+          h("span", { class: "muted device-sessions" }, d.sessions.join(" ")),
+          h(
+            "button",
+            {
+              class: "btn btn-small",
+              type: "button",
+              "data-test": "device-revoke",
+              onclick: () => void this.revoke(d),
+            },
+            "Revoke",
+          ),
+        ),
+      ),
+    );
+  }
+
+  private async revoke(device: DeviceListing): Promise<void> {
+    try {
+      await this.http.revokeDevice(device.id);
+      this.toast(`Unpaired ${device.name}: its connections were closed.`, "info");
+    } catch (error) {
+      this.toast(`Could not unpair ${device.name}: ${errorText(error)}`, "error");
+    }
+    await this.refresh();
+  }
+}
