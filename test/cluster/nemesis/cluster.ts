@@ -15,6 +15,8 @@ export const NEMESIS_TOKEN = "nemesis-admin-token-0123456789abcdef";
 export const NEMESIS_TTL_MS = 2_000;
 /** How long a forwarded request waits for its owner (cluster.requestTimeoutMs). */
 const NEMESIS_REQUEST_TIMEOUT_MS = 2_000;
+/** Starts of a node tried in a row before the run gives up on it (one every TTL / 2). */
+const START_ATTEMPTS = 40;
 /** How long a node may take to say it listens (tsx compiles the sources at each start). */
 const START_TIMEOUT_MS = 60_000;
 
@@ -58,9 +60,9 @@ export class NemesisNode {
   }
 
   /**
-   * Starts it, as a supervisor would (systemd's Restart=): again while its previous run's lease
-   * still lives (a restart within the TTL), Redis cannot be reached or the disk is full (each
-   * exits 1 at start).
+   * Starts it, as a supervisor would (systemd's Restart=on-failure): again after a failed start
+   * (its previous run's lease still lives, Redis is down or paused, the disk is full: each exits 1
+   * at start), at most {@link START_ATTEMPTS} times.
    */
   async start(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
@@ -68,11 +70,7 @@ export class NemesisNode {
         await this.startOnce();
         return;
       } catch (error) {
-        if (
-          !/another node is live|cannot connect to Redis|ENOSPC|no space|is full/i.test(String(error)) ||
-          attempt > 40
-        )
-          throw error;
+        if (attempt >= START_ATTEMPTS) throw error;
         await new Promise((resolve) => setTimeout(resolve, NEMESIS_TTL_MS / 2));
       }
     }

@@ -92,7 +92,7 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
   const viewing = viewers.map((v, i) => runViewer(v, nodes, new Rng(o.seed + 100 + i), () => stopped));
 
   const windows: FaultWindow[] = [];
-  const faults = await injectFaults(cluster, o, rng, say, windows);
+  const faults = await injectFaults(cluster, o, rng, say, windows, anomalies);
   for (const op of ops) if (op.outcome.kind === "ok") times.push({ session: op.session, at: op.at });
   say("healing: every process running, Redis and every link back");
   const healed = Date.now();
@@ -179,6 +179,7 @@ async function injectFaults(
   rng: Rng,
   say: (line: string) => void,
   windows: FaultWindow[],
+  failures: Anomaly[],
 ): Promise<Record<FaultKind, number>> {
   const { nodes, redis } = cluster;
   const counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
@@ -189,8 +190,11 @@ async function injectFaults(
   const schedule = (kind: FaultKind, ms: number, heal: () => Promise<void>) => {
     const window = { kind, start: Date.now(), end: Infinity };
     windows.push(window);
+    // A heal that fails (a node that will not start again) is the run's finding, not its crash.
     const healed = async () => {
-      await heal();
+      await heal().catch((error: unknown) =>
+        failures.push({ kind: "liveness", detail: `healing ${kind}: ${String(error)}` }),
+      );
       window.end = Date.now();
     };
     const entry = { timer: setTimeout(() => void run(), ms), heal: healed };
