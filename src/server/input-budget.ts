@@ -19,6 +19,8 @@ export class InputBudget {
     limits: Pick<Limits, "inputBytesPerSecond" | "inputFramesPerSecond">,
     clock: Clock,
     private readonly per: "connection" | "token" = "connection",
+    /** Told of each refusal (a connection stops reading for a while). */
+    private readonly onRefused: () => void = () => {},
   ) {
     this.bytes = new TokenBucket(limits.inputBytesPerSecond, clock);
     this.frames = new TokenBucket(limits.inputFramesPerSecond, clock);
@@ -27,6 +29,7 @@ export class InputBudget {
   /** Charges one message of `bytes`; throws RATE_LIMITED (naming the limit) and charges nothing when either budget is spent. */
   take(bytes: number): void {
     if (!this.frames.take(1)) {
+      this.onRefused();
       throw new SwitchboardError(
         "RATE_LIMITED",
         `input is limited to ${this.frames.ratePerSecond} messages per second per ${this.per} (limits.inputFramesPerSecond): send keystrokes together in one message`,
@@ -35,6 +38,7 @@ export class InputBudget {
     }
     if (!this.bytes.take(bytes)) {
       this.frames.giveBack(1);
+      this.onRefused();
       throw new SwitchboardError(
         "RATE_LIMITED",
         `input is limited to ${this.bytes.ratePerSecond} bytes per second per ${this.per} (limits.inputBytesPerSecond)`,

@@ -128,7 +128,7 @@ export class TerminalConnection {
       () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
       share,
     );
-    this.inputBucket = new InputBudget(core.limits, core.clock);
+    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () => this.outbox.holdReads());
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.unwatch = session.watch(identity.name);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));

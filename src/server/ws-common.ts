@@ -80,6 +80,10 @@ export function endpointServer(core: GatewayCore): WebSocketServer {
     perMessageDeflate: false,
     handleProtocols: selectProtocol,
     clientTracking: false,
+    // One message per turn of the event loop: a flood of small frames in one read shares the
+    // loop with other connections instead of being handled all at once (100,000 one-byte stdin
+    // frames held it 2.7 s; test/security/loop-isolation.test.ts).
+    allowSynchronousEvents: false,
   });
 }
 
@@ -94,6 +98,13 @@ type Format = (session: string, entries: readonly LogEntry[]) => Frame | Frame[]
  */
 export const READ_PAUSE_FRAMES = 4096;
 export const READ_PAUSE_BUDGETS = 2;
+/**
+ * How long a connection is not read after its input was refused for its rate
+ * (`limits.inputFramesPerSecond`, `limits.inputBytesPerSecond`): a second refills both budgets,
+ * and a flood of frames waits in the client's socket meanwhile instead of being read and
+ * refused one by one.
+ */
+export const INPUT_REFUSED_HOLD_MS = 1000;
 
 /**
  * The outbound side of one WebSocket: counts the bytes handed to `ws.send` until their write
@@ -109,6 +120,8 @@ export class Outbox {
   private pendingBytes = 0;
   private disposed = false;
   private readsPaused = false;
+  /** Reads held back after refused input ({@link holdReads}), whatever the queue. */
+  private readsHeld: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -153,8 +166,21 @@ export class Outbox {
     this.writeAll(this.format(session, entries));
   }
 
+  /** Stops reading the socket for {@link INPUT_REFUSED_HOLD_MS} (the client sent more input than its rate allows). */
+  holdReads(): void {
+    if (this.disposed || this.readsHeld !== undefined) return;
+    this.ws.pause();
+    this.readsHeld = setTimeout(() => {
+      this.readsHeld = undefined;
+      if (!this.disposed && !this.readsPaused) this.ws.resume();
+    }, INPUT_REFUSED_HOLD_MS);
+    this.readsHeld.unref();
+  }
+
   dispose(): void {
     this.disposed = true;
+    clearTimeout(this.readsHeld);
+    this.readsHeld = undefined;
     const held = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
@@ -219,7 +245,7 @@ export class Outbox {
     if (this.disposed || error) return;
     if (this.readsPaused && this.inflightFrames < READ_PAUSE_FRAMES / 2 && this.queuedBytes < this.budgetBytes / 2) {
       this.readsPaused = false;
-      this.ws.resume();
+      if (this.readsHeld === undefined) this.ws.resume();
     }
     if (this.pending.length > 0 && this.inflight < WS_BUSY_BYTES) this.flushPending();
     if (this.queuedBytes < this.budgetBytes / 2) this.onDrain();

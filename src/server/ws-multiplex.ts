@@ -108,7 +108,7 @@ class MultiplexConnection {
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
       share,
     );
-    this.inputBucket = new InputBudget(core.limits, core.clock);
+    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () => this.outbox.holdReads());
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.subscriptions = new MultiplexSubscriptions({
       core,

@@ -479,15 +479,16 @@ describe("limits", () => {
         client.send(i % 2 === 0 ? ping : "x");
         if (i % 5000 === 0) await sleep(1);
       }
-      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`);
-      // The gateway reads on once the client does, and answers every frame.
+      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`, 30_000);
+      // The gateway reads on once the client does, and answers every frame (one per turn of its
+      // event loop: about 10,000 a second on a shared machine).
       const before = client.frames.length;
       socket.resume();
-      await client.until(() => client.frames.length - before >= frames, "every answer", 20_000);
+      await client.until(() => client.frames.length - before >= frames, "every answer", 60_000);
       expect(client.closeCode).toBeUndefined();
       client.ws.terminate();
     }
-  });
+  }, 150_000);
 
   // Regression (adversarial review): an agent session queued up to 100 prompts of up to 256 KiB
   // each, kept in memory until they run: 25 MiB per session, 1.6 GiB for one operator's 64

@@ -1,12 +1,12 @@
 /**
- * Exports share the event loop: while one token downloads a 100 MB transcript or recording as
- * fast as a local reader takes it, another token's `/healthz` and keystroke echo stay prompt
- * (docs/architecture.md, guarantee 4; docs/security.md, threat table). The downloader is `curl`
- * in a process of its own, so the gateway's socket always has room and only the gateway's own
- * pacing can make it yield.
+ * One token's downloads and input share the event loop: while it downloads a 100 MB transcript
+ * as fast as a local reader takes it, or floods its own PTY with tiny stdin frames, another
+ * token's `/healthz` and keystroke echo stay prompt (docs/architecture.md, guarantee 4;
+ * docs/security.md, threat table). The attacker runs in a process of its own (`curl`, `node`),
+ * so only the gateway's own pacing can make it yield.
  */
 import { spawn } from "node:child_process";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { Session } from "../../src/sessions/session.js";
 import { createSession } from "../helpers/gateway.js";
@@ -23,6 +23,10 @@ const PIECES = Math.ceil((100 * 1024 * 1024) / PIECE.length);
  * machine); before the exports yielded, the loop was held for the whole download (seconds).
  */
 const WORST_MS = 750;
+/** The stdin flood: one-byte frames, as many as the report that found it. */
+const FLOOD_FRAMES = 100_000;
+/** How long the probe runs during the flood (the gateway took 3.5 s to go through it unpaced). */
+const FLOOD_WINDOW_MS = 6_000;
 /** The probe's pause between an answer and its next request. */
 const GAP_MS = 10;
 
@@ -96,7 +100,36 @@ async function probe(
   return { healthz, echo };
 }
 
-describe("exports share the event loop with other tokens", () => {
+/**
+ * Sends FLOOD_FRAMES one-byte stdin frames to `/ws/session/ID` as mallory, from a process of its
+ * own, as fast as its socket takes them; `window` resolves FLOOD_WINDOW_MS after the flood began
+ * (the child is killed then: a gateway that paces it has not read it all by then).
+ */
+function stdinFlood(gw: Gateway, id: string): { window: Promise<void> } {
+  const program = `
+    const WebSocket = require("ws");
+    const ws = new WebSocket(process.argv[1], { headers: { authorization: "Bearer " + process.argv[2] } });
+    ws.on("error", () => process.exit(1));
+    ws.on("open", async () => {
+      for (let i = 0; i < ${FLOOD_FRAMES}; i++) {
+        ws.send('{"type":"stdin","data":"x"}');
+        if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+      }
+    });
+  `;
+  const url = `${gw.url.replace(/^http/, "ws")}/ws/session/${id}`;
+  const child = spawn(process.execPath, ["-e", program, url, TOKENS.mallory], { stdio: "inherit" });
+  onTestFinished(() => void child.kill("SIGKILL"));
+  const window = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve();
+    }, FLOOD_WINDOW_MS),
+  );
+  return { window };
+}
+
+describe("one token's downloads and input share the event loop with other tokens", () => {
   it("keeps /healthz and another token's keystroke echo prompt during a 100 MB transcript?format=text", async () => {
     const gw = await secGateway();
     const id = await bigSession(gw);
@@ -114,5 +147,17 @@ describe("exports share the event loop with other tokens", () => {
     // Sampled all along, not once before and once after.
     expect(healthz.length).toBeGreaterThan(5);
     expect(echo.length).toBeGreaterThan(5);
+  }, 60_000);
+
+  it("keeps /healthz and another token's keystroke echo prompt while a token floods its own PTY with 100,000 one-byte stdin frames", async () => {
+    const gw = await secGateway();
+    const target = await catPty(gw, "mallory");
+    const term = await echoTerminal(gw);
+    const { window } = stdinFlood(gw, target.id);
+    const { healthz, echo } = await probe(gw, term, window);
+    const worst = { healthz: Math.max(...healthz), echo: Math.max(...echo) };
+    expect(worst.healthz, `worst /healthz ${worst.healthz} ms`).toBeLessThan(WORST_MS);
+    expect(worst.echo, `worst echo ${worst.echo} ms`).toBeLessThan(WORST_MS);
+    expect(healthz.length).toBeGreaterThan(5);
   }, 60_000);
 });
