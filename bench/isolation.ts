@@ -51,7 +51,7 @@ const units = {
   "titles": [30, () => "\x1b]2;" + t + "\x07"],
   "osc-27mb": [29, (i) => (i === 0 ? "\x1b]0;" : i === 28 ? "\x07" : t)],
   "sixel-4mb": [1, () => "\x1bPq" + "#0;2;0;0;0#0!100~-".repeat((4 * MB) / 18) + "\x1b\\"],
-  "rep-ich": [30, () => "x\x1b[65535b\x1b[999@".repeat(MB / 18)],
+  "rep-ich": [30, () => "x\x1b[80b\x1b[999@".repeat(MB / 12)],
   "window-ops": [30, () => "\x1b[8;1000;1000t\x1b[4;10000;10000t\x1b[14t".repeat(MB / 38)],
   "decrqm": [30, () => "\x1b[?1$p\x1b[?2026$p\x1b[20$p".repeat(MB / 26)],
 };
@@ -259,13 +259,14 @@ async function attackEscapes(): Promise<void> {
     HOSTILE_KINDS.map((kind) => createAs(ATTACKER, { command: ["node", "-e", HOSTILE_PROGRAM, kind], pty: true })),
   );
   send({ op: "stalled", subscribed: ids.length });
-  let running = true;
+  const stop = new AbortController();
   let screens = 0;
   const loop = (async () => {
-    while (running) {
+    while (!stop.signal.aborted) {
       for (const id of ids) {
         const res = await fetch(`${process.env["URL"]!}/v1/sessions/${id}/screen`, {
           headers: { authorization: `Bearer ${ATTACKER}` },
+          signal: stop.signal,
         });
         await res.text();
         screens++;
@@ -273,7 +274,8 @@ async function attackEscapes(): Promise<void> {
     }
   })();
   onClose(async () => {
-    running = false;
+    // A screen still being parsed is not waited for.
+    stop.abort();
     await loop.catch(() => undefined);
     return screens;
   });
