@@ -1,9 +1,12 @@
 /**
- * Isolation under attack: while one viewer token opens its whole connection limit on `/v1/ws`,
- * subscribes each connection from `since: 0` to a session holding 256 MiB, stops reading, then
- * closes them all, another client's `/healthz` latency and keystroke echo (a PTY `cat` over
- * `/ws/session`) are sampled, and the gateway's RSS is watched. The baseline is the same probe
- * over the same time with no attack, in the same run and gateway. The gateway, the probe and the
+ * Isolation under attack: while one token attacks, another client's `/healthz` latency and
+ * keystroke echo (a PTY `cat` over `/ws/session`) are sampled and the gateway's RSS is watched.
+ * The attacks ({@link ATTACKS}): a viewer opens its whole connection limit on `/v1/ws`,
+ * subscribes each from `since: 0` to a session holding 256 MiB, stops reading, then closes them
+ * all; a viewer downloads that session's `transcript?format=text` again and again as fast as it
+ * reads; an operator floods its own PTY with 100,000 one-byte stdin frames; an operator runs six
+ * PTY sessions printing hostile escape sequences. The baseline is the same probe over the same
+ * time with no attack, in the same run and gateway. The gateway, the probe and the
  * attacker each run in a child process (this file, forked), so none shares another's event loop
  * and the gateway's RSS is its own. Everything listens on 127.0.0.1 only.
  *
@@ -28,6 +31,38 @@ import type { BenchSection } from "./types.js";
 const CHILD_ENV = "SWITCHBOARD_ISOLATION_BENCH_CHILD";
 const ADMIN = "isolation-bench-admin-0123456789abcdef";
 const VIEWER = "isolation-bench-viewer-0123456789abcdef";
+const ATTACKER = "isolation-bench-attacker-0123456789abcdef";
+
+/** The attacks, each in a phase of its own, in this order (the escape sequences' sessions stay to the end). */
+const ATTACKS = ["catch-up", "export", "stdin", "escapes"] as const;
+type Attack = (typeof ATTACKS)[number];
+/** The stdin flood: one-byte frames, sent as fast as the socket takes them. */
+const STDIN_FRAMES = 100_000;
+/**
+ * The hostile PTY sessions: each prints its escape sequences (about 30 MiB, or what the name
+ * says), then sleeps. Run as `node -e HOSTILE_PROGRAM kind`.
+ */
+const HOSTILE_KINDS = ["titles", "osc-27mb", "sixel-4mb", "rep-ich", "window-ops", "decrqm"] as const;
+const HOSTILE_PROGRAM = String.raw`
+const kind = process.argv[1];
+const MB = 1 << 20;
+const t = "t".repeat(MB);
+const units = {
+  "titles": [30, () => "\x1b]2;" + t + "\x07"],
+  "osc-27mb": [29, (i) => (i === 0 ? "\x1b]0;" : i === 28 ? "\x07" : t)],
+  "sixel-4mb": [1, () => "\x1bPq" + "#0;2;0;0;0#0!100~-".repeat((4 * MB) / 18) + "\x1b\\"],
+  "rep-ich": [30, () => "x\x1b[80b\x1b[999@".repeat(MB / 12)],
+  "window-ops": [30, () => "\x1b[8;1000;1000t\x1b[4;10000;10000t\x1b[14t".repeat(MB / 38)],
+  "decrqm": [30, () => "\x1b[?1$p\x1b[?2026$p\x1b[20$p".repeat(MB / 26)],
+};
+const [count, unit] = units[kind];
+let i = 0;
+const next = () => {
+  while (i < count) if (!process.stdout.write(unit(i++))) return void process.stdout.once("drain", next);
+  setInterval(() => undefined, 1 << 30);
+};
+next();
+`;
 
 /** The attacked session's log: 256 MiB of output in 64 KiB pieces (the size the issue reported). */
 const LOG_BYTES = 256 * 1024 * 1024;
@@ -63,11 +98,13 @@ type ChildMessage =
   | { op: "gateway"; url: string; big: string; echo: string }
   | { op: "lag"; p99: number; max: number }
   | { op: "probe"; result: ProbeResult }
+  /** The attack is under way; `subscribed`: how much of it (connections, sessions, frames). */
   | { op: "stalled"; subscribed: number }
+  /** The attack stopped; `closed`: what it counted (connections closed, MiB downloaded, frames refused). */
   | { op: "closed"; closed: number };
 
 if (process.env[CHILD_ENV] === "probe") runProbe();
-if (process.env[CHILD_ENV] === "attack") runAttack();
+if (process.env[CHILD_ENV] === "attack") runAttack(process.env["ATTACK"] as Attack);
 if (process.env[CHILD_ENV] === "fill") void runGateway(true);
 if (process.env[CHILD_ENV] === "gateway") void runGateway(false);
 
@@ -129,8 +166,123 @@ function runProbe(): void {
   });
 }
 
+function runAttack(attack: Attack): void {
+  switch (attack) {
+    case "catch-up":
+      return attackCatchUp();
+    case "export":
+      return attackExport();
+    case "stdin":
+      return void attackStdin();
+    case "escapes":
+      return void attackEscapes();
+  }
+}
+
+/** Runs on "close" from the parent: what the attack counted goes back in its "closed". */
+function onClose(stop: () => number | Promise<number>): void {
+  process.on("message", (m: { op: string }) => {
+    if (m.op !== "close") return;
+    void Promise.resolve(stop()).then((closed) => {
+      send({ op: "closed", closed });
+      process.exit(0);
+    });
+  });
+}
+
+async function createAs(token: string, body: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${process.env["URL"]!}/v1/sessions`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`create session: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** Downloads the big session's transcript as text, again and again, reading as fast as it comes. */
+function attackExport(): void {
+  const url = `${process.env["URL"]!}/v1/sessions/${process.env["SESSION"]!}/transcript?format=text`;
+  let running = true;
+  let bytes = 0;
+  const loop = (async () => {
+    while (running) {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${VIEWER}` } });
+      const reader = res.body!.getReader();
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        bytes += read.value.byteLength;
+        if (!running) {
+          await reader.cancel();
+          break;
+        }
+      }
+    }
+  })();
+  send({ op: "stalled", subscribed: 1 });
+  onClose(async () => {
+    running = false;
+    await loop.catch(() => undefined);
+    return Math.round(bytes / 2 ** 20);
+  });
+}
+
+/** Sends STDIN_FRAMES one-byte frames to a PTY `cat` of its own; counts the frames refused. */
+async function attackStdin(): Promise<void> {
+  const id = await createAs(ATTACKER, { command: ["cat"], pty: true });
+  const ws = new WebSocket(`${process.env["URL"]!.replace(/^http/, "ws")}/ws/session/${id}`, {
+    headers: { authorization: `Bearer ${ATTACKER}` },
+  });
+  let refused = 0;
+  ws.on("message", (data) => {
+    if ((JSON.parse(String(data)) as { code?: string }).code === "RATE_LIMITED") refused++;
+  });
+  await new Promise((resolve) => ws.once("open", resolve));
+  send({ op: "stalled", subscribed: STDIN_FRAMES });
+  for (let i = 0; i < STDIN_FRAMES; i++) {
+    ws.send('{"type":"stdin","data":"x"}');
+    // Handed to the socket in batches, so the frames go out as fast as it takes them.
+    if (i % 1000 === 999) await new Promise((r) => setImmediate(r));
+  }
+  onClose(() => {
+    ws.close();
+    return refused;
+  });
+}
+
+/**
+ * Starts the hostile PTY sessions (HOSTILE_KINDS); they print, then sleep until the gateway
+ * ends. It asks for each one's screen in turn meanwhile, so the screen thread parses all of it
+ * within the phase (a screen is answered once what the log held is parsed).
+ */
+async function attackEscapes(): Promise<void> {
+  const ids = await Promise.all(
+    HOSTILE_KINDS.map((kind) => createAs(ATTACKER, { command: ["node", "-e", HOSTILE_PROGRAM, kind], pty: true })),
+  );
+  send({ op: "stalled", subscribed: ids.length });
+  const stop = new AbortController();
+  let screens = 0;
+  const loop = (async () => {
+    while (!stop.signal.aborted) {
+      for (const id of ids) {
+        const res = await fetch(`${process.env["URL"]!}/v1/sessions/${id}/screen`, {
+          headers: { authorization: `Bearer ${ATTACKER}` },
+          signal: stop.signal,
+        });
+        await res.text();
+        screens++;
+      }
+    }
+  })();
+  onClose(async () => {
+    // A screen still being parsed is not waited for.
+    stop.abort();
+    await loop.catch(() => undefined);
+    return screens;
+  });
+}
+
 /** Opens the viewer's connections, subscribes each from 0, stops reading; on "close", closes them. */
-function runAttack(): void {
+function attackCatchUp(): void {
   const url = process.env["URL"]!.replace(/^http/, "ws");
   const session = process.env["SESSION"]!;
   const sockets: WebSocket[] = [];
@@ -190,6 +342,7 @@ async function runGateway(fillIt: boolean): Promise<void> {
         tokens: [
           { name: "admin", token: ADMIN, role: "admin" },
           { name: "viewer", token: VIEWER, role: "viewer", sessions: ["*"] },
+          { name: "attacker", token: ATTACKER, role: "operator" },
         ],
       },
     }),
@@ -282,8 +435,8 @@ function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** One probe over the attack's time, with the attack (`attack`) or without it (baseline). */
-async function phase(gw: Served, attack: boolean): Promise<Phase> {
+/** One probe over the attack's time, with `attack` or without any (baseline). */
+async function phase(gw: Served, attack: Attack | undefined): Promise<Phase> {
   const probe = child("probe", { URL: gw.url, SESSION: gw.echo });
   await next(probe, "ready");
   const rssBefore = rssOf(gw.pid);
@@ -296,8 +449,8 @@ async function phase(gw: Served, attack: boolean): Promise<Phase> {
   let subscribed = 0;
   let closed = 0;
   try {
-    if (attack) {
-      const attacker = child("attack", { URL: gw.url, SESSION: gw.big });
+    if (attack !== undefined) {
+      const attacker = child("attack", { URL: gw.url, SESSION: gw.big, ATTACK: attack });
       subscribed = (await next(attacker, "stalled")).subscribed;
       await new Promise((r) => setTimeout(r, STALL_MS));
       attacker.send({ op: "close" });
@@ -335,8 +488,9 @@ export async function run(): Promise<BenchSection> {
     await new Promise((r) => filler.once("exit", r));
     gateway = child("gateway", { DATA_DIR: dir });
     const served = { ...(await next(gateway, "gateway")), pid: gateway.pid!, process: gateway };
-    const baseline = await phase(served, false);
-    const attacked = await phase(served, true);
+    const baseline = await phase(served, undefined);
+    const attacked: Array<[Attack, Phase]> = [];
+    for (const attack of only()) attacked.push([attack, await phase(served, attack)]);
     return section(baseline, attacked);
   } finally {
     gateway?.kill("SIGKILL");
@@ -344,9 +498,29 @@ export async function run(): Promise<BenchSection> {
   }
 }
 
+/** `ISOLATION_ATTACKS=export,stdin` runs only those attacks (all by default). */
+function only(): Attack[] {
+  const named = process.env["ISOLATION_ATTACKS"]?.split(",");
+  return ATTACKS.filter((a) => named === undefined || named.includes(a));
+}
+
 const MiB = 1024 * 1024;
 
-function section(baseline: Phase, attacked: Phase): BenchSection {
+/** What each attack is, for its table's note. */
+function method(attack: Attack, p: Phase): string {
+  switch (attack) {
+    case "catch-up":
+      return `a viewer token opens ${p.subscribed} of its ${ATTACK_CONNECTIONS} \`/v1/ws\` connections' limit, each subscribes with \`since: 0\` to a stream session holding ${LOG_BYTES / MiB} MiB of output and stops reading; ${STALL_MS / 1000} s later it closes all of them (${p.closed} closed) and reads again, so the gateway's writes complete while its sockets are closing.`;
+    case "export":
+      return `a viewer token downloads \`GET /v1/sessions/:id/transcript?format=text\` of that ${LOG_BYTES / MiB} MiB session again and again for ${STALL_MS / 1000} s, reading as fast as it comes (${p.closed} MiB read).`;
+    case "stdin":
+      return `an operator token sends ${STDIN_FRAMES.toLocaleString("en-US")} one-byte \`stdin\` frames to a PTY \`cat\` of its own over \`/ws/session\` as fast as its socket takes them (${p.closed.toLocaleString("en-US")} refused with \`RATE_LIMITED\`).`;
+    case "escapes":
+      return `an operator token starts ${p.subscribed} PTY sessions that print hostile escape sequences: ${HOSTILE_KINDS.join(", ")} (about 30 MiB each unless named), and asks for their screens in turn meanwhile (${p.closed} screens answered).`;
+  }
+}
+
+function section(baseline: Phase, attacked: Array<[Attack, Phase]>): BenchSection {
   const p99 = (xs: number[]) =>
     percentile(
       [...xs].sort((a, b) => a - b),
@@ -357,30 +531,37 @@ function section(baseline: Phase, attacked: Phase): BenchSection {
     `| ${measure} | ${fmt(ours, 1)} ${unit} | ${fmt(base, 1)} ${unit} | ${base > 0 ? (ours / base).toFixed(2) : "–"} | ${goal} | ${ok === undefined ? "–" : met(ok)} |`;
   const growth = (p: Phase) => (p.rssPeak - p.rssBefore) / MiB;
   const kept = (p: Phase) => (p.rssAfter - p.rssBefore) / MiB;
-  const hz = p99(attacked.probe.healthz);
-  const ec = p99(attacked.probe.echo);
+  const table = (attack: Attack, p: Phase) => {
+    const hz = p99(p.probe.healthz);
+    const ec = p99(p.probe.echo);
+    return [
+      `Attack: ${method(attack, p)}`,
+      "",
+      "| measure | Switchboard (attacked) | baseline (no attack) | ratio | goal | met |",
+      "| --- | --- | --- | --- | --- | --- |",
+      row("`/healthz` p99", hz, p99(baseline.probe.healthz), `≤ ${GOAL_P99_MS} ms`, hz <= GOAL_P99_MS),
+      row("`/healthz` worst", max(p.probe.healthz), max(baseline.probe.healthz), "–", undefined),
+      row("keystroke echo p99", ec, p99(baseline.probe.echo), `≤ ${GOAL_P99_MS} ms`, ec <= GOAL_P99_MS),
+      row("keystroke echo worst", max(p.probe.echo), max(baseline.probe.echo), "–", undefined),
+      row(
+        "gateway RSS growth (peak)",
+        growth(p),
+        growth(baseline),
+        `≤ ${RSS_GROWTH_BOUND_MIB} MiB`,
+        growth(p) <= RSS_GROWTH_BOUND_MIB,
+        "MiB",
+      ),
+      row("gateway RSS kept after the attack", kept(p), kept(baseline), "–", undefined, "MiB"),
+      row("gateway event-loop delay p99", p.lag.p99, baseline.lag.p99, "–", undefined),
+      row("gateway event-loop delay worst", p.lag.max, baseline.lag.max, "–", undefined),
+      "",
+      `Samples: ${p.probe.healthz.length} \`/healthz\` and ${p.probe.echo.length} echoes, ${p.probe.failed} \`/healthz\` failed (baseline ${baseline.probe.healthz.length} and ${baseline.probe.echo.length}, ${baseline.probe.failed} failed).`,
+    ].join("\n");
+  };
   const markdown = [
-    "| measure | Switchboard (attacked) | baseline (no attack) | ratio | goal | met |",
-    "| --- | --- | --- | --- | --- | --- |",
-    row("`/healthz` p99", hz, p99(baseline.probe.healthz), `≤ ${GOAL_P99_MS} ms`, hz <= GOAL_P99_MS),
-    row("`/healthz` worst", max(attacked.probe.healthz), max(baseline.probe.healthz), "–", undefined),
-    row("keystroke echo p99", ec, p99(baseline.probe.echo), `≤ ${GOAL_P99_MS} ms`, ec <= GOAL_P99_MS),
-    row("keystroke echo worst", max(attacked.probe.echo), max(baseline.probe.echo), "–", undefined),
-    row(
-      "gateway RSS growth (peak)",
-      growth(attacked),
-      growth(baseline),
-      `≤ ${RSS_GROWTH_BOUND_MIB} MiB`,
-      growth(attacked) <= RSS_GROWTH_BOUND_MIB,
-      "MiB",
-    ),
-    row("gateway RSS kept after the close", kept(attacked), kept(baseline), "–", undefined, "MiB"),
-    row("gateway event-loop delay p99", attacked.lag.p99, baseline.lag.p99, "–", undefined),
-    row("gateway event-loop delay worst", attacked.lag.max, baseline.lag.max, "–", undefined),
-    "",
-    `Method: a viewer token opens ${attacked.subscribed} of its ${ATTACK_CONNECTIONS} \`/v1/ws\` connections' limit, each subscribes with \`since: 0\` to a stream session holding ${LOG_BYTES / MiB} MiB of output and stops reading; ${STALL_MS / 1000} s later it closes all of them (${attacked.closed} closed) and reads again, so the gateway's writes complete while its sockets are closing.`,
-    `Meanwhile another process sends \`GET /healthz\` and a keystroke to \`cat\` in a PTY over \`/ws/session\`, each ${PROBE_GAP_MS} ms after its previous answer, until ${AFTER_CLOSE_MS / 1000} s after the close (${attacked.probe.healthz.length} and ${attacked.probe.echo.length} samples, ${attacked.probe.failed} \`/healthz\` failed; baseline ${baseline.probe.healthz.length} and ${baseline.probe.echo.length}, ${baseline.probe.failed} failed).`,
-    "The baseline is the same probe for the same time without the attack, in the same run and gateway.",
+    ...attacked.map(([attack, p]) => `### ${attack}\n\n${table(attack, p)}\n`),
+    `Method: in each phase another process sends \`GET /healthz\` and a keystroke to \`cat\` in a PTY over \`/ws/session\` (the admin token), each ${PROBE_GAP_MS} ms after its previous answer, while the attack runs and until ${AFTER_CLOSE_MS / 1000} s after it stopped; the attack runs ${STALL_MS / 1000} s.`,
+    "The baseline is the same probe for the same time without an attack, in the same run and gateway; the phases run one after the other in the order above.",
     "The gateway runs in a process of its own, started on the filled data directory after the filling; its RSS is read from /proc every 50 ms, from before the phase to its peak, and at the end.",
   ].join("\n");
   return { title: "Isolation under attack", markdown };

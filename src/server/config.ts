@@ -113,6 +113,8 @@ export const DEFAULT_LIMITS = {
   frameBytes: 1024 * 1024,
   /** Input bytes per second per connection (token bucket, burst = one second's worth). */
   inputBytesPerSecond: 1024 * 1024,
+  /** Input messages per second per connection, and per token over HTTP (token bucket, burst = one second's worth). */
+  inputFramesPerSecond: 500,
   /** Live sessions (running) per gateway. */
   sessions: 256,
   /** Live sessions per token. */

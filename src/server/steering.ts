@@ -1,4 +1,4 @@
-import { SwitchboardError, inputTooLarge } from "../protocol/index.js";
+import { inputTooLarge } from "../protocol/index.js";
 import type { Actor, SignalName } from "../protocol/index.js";
 import type { AgentOp, Session, SteerOp, TerminalOp } from "../sessions/session.js";
 import { steerTarget } from "../sessions/steer-target.js";
@@ -7,7 +7,7 @@ import type { TerminalSession } from "../sessions/terminal-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
-import type { TokenBucket } from "./rate-limit.js";
+import type { InputBudget } from "./input-budget.js";
 
 export type SteerAction =
   | { op: "input"; data: Uint8Array; eof?: boolean }
@@ -107,7 +107,7 @@ export function inputBytes(data: string, enc: "base64" | undefined): Uint8Array 
 
 /**
  * Input from a WebSocket connection: decoded, charged to the connection's `budget`
- * (`limits.inputBytesPerSecond`: RATE_LIMITED), then steered. Input refused after that
+ * (`limits.inputBytesPerSecond` and `limits.inputFramesPerSecond`: RATE_LIMITED), then steered. Input refused after that
  * (CONTROL_HELD, SESSION_NOT_RUNNING, ...) wrote nothing, so its charge is given back: a client
  * retrying while someone else held control was rate limited as soon as it had control.
  */
@@ -117,17 +117,11 @@ export function steerInput(
   holderKey: string,
   sessionId: string,
   input: { data: string; enc?: "base64" | undefined; eof?: true | undefined },
-  budget: TokenBucket,
+  budget: InputBudget,
   by: Actor,
 ): void {
   const data = inputBytes(input.data, input.enc);
-  if (!budget.take(data.length)) {
-    throw new SwitchboardError(
-      "RATE_LIMITED",
-      `input is limited to ${budget.ratePerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
-      { retryAfterSeconds: 1 },
-    );
-  }
+  budget.take(data.length);
   try {
     steer(sessions, identity, holderKey, sessionId, { op: "input", data, eof: input.eof === true }, by);
   } catch (error) {

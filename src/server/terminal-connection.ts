@@ -25,7 +25,7 @@ import type { CatchUpStep } from "./catch-up.js";
 import { toSwitchboardError } from "./http.js";
 import { LagJump } from "./lag-jump.js";
 import { outputEnd } from "./screen-frame.js";
-import { TokenBucket } from "./rate-limit.js";
+import { InputBudget } from "./input-budget.js";
 import { steer, steerInput } from "./steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
 import { ClientFrameCheck, FRAME_FAILED, Outbox, controlLost, handleFrames } from "./ws-common.js";
@@ -55,7 +55,7 @@ export class TerminalConnection {
   private feed: SessionFeed | undefined;
   /** While replaying, the next byte to send; undefined once joined to live delivery. */
   private replayFrom: number | undefined;
-  private readonly inputBucket: TokenBucket;
+  private readonly inputBucket: InputBudget;
   /** Steering frames when another node runs the session (cluster mode). */
   private readonly forwarding: WsForwarding;
   private readonly stopLeaseWatch: () => void;
@@ -128,7 +128,9 @@ export class TerminalConnection {
       () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
       share,
     );
-    this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () =>
+      this.outbox.holdReadsAfterRefusal(),
+    );
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.unwatch = session.watch(identity.name);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));

@@ -86,6 +86,10 @@ export function endpointServer(core: GatewayCore): WebSocketServer {
     perMessageDeflate: false,
     handleProtocols: selectProtocol,
     clientTracking: false,
+    // One message per turn of the event loop: a flood of small frames in one read shares the
+    // loop with other connections instead of being handled all at once (100,000 one-byte stdin
+    // frames held it 2.7 s; test/security/loop-isolation.test.ts).
+    allowSynchronousEvents: false,
   });
 }
 
@@ -100,6 +104,13 @@ type Format = (session: string, entries: readonly LogEntry[]) => Frame | Frame[]
  */
 export const READ_PAUSE_FRAMES = 4096;
 export const READ_PAUSE_BUDGETS = 2;
+/**
+ * How long a connection is not read after its input was refused for its rate
+ * (`limits.inputFramesPerSecond`, `limits.inputBytesPerSecond`): a second refills both budgets,
+ * and a flood of frames waits in the client's socket meanwhile instead of being read and
+ * refused one by one.
+ */
+export const INPUT_REFUSED_HOLD_MS = 1000;
 
 /**
  * The outbound side of one WebSocket: counts the bytes handed to `ws.send` until their write
@@ -115,8 +126,10 @@ export class Outbox {
   private pendingBytes = 0;
   private disposed = false;
   private readsPaused = false;
-  /** Holds on reading besides the outbox's own (appends waiting for the store, see holdReads). */
+  /** Holds on reading besides the outbox's own (appends waiting for the store, refused input: see holdReads). */
   private readHolds = 0;
+  /** The hold after refused input ({@link holdReadsAfterRefusal}), while it lasts. */
+  private refusalHold: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -172,8 +185,21 @@ export class Outbox {
     };
   }
 
+  /** Stops reading the socket for {@link INPUT_REFUSED_HOLD_MS} (the client sent more input than its rate allows). */
+  holdReadsAfterRefusal(): void {
+    if (this.disposed || this.refusalHold !== undefined) return;
+    const release = this.holdReads();
+    this.refusalHold = setTimeout(() => {
+      this.refusalHold = undefined;
+      release();
+    }, INPUT_REFUSED_HOLD_MS);
+    this.refusalHold.unref();
+  }
+
   dispose(): void {
     this.disposed = true;
+    clearTimeout(this.refusalHold);
+    this.refusalHold = undefined;
     const held = this.pending;
     this.pending = [];
     this.pendingBytes = 0;

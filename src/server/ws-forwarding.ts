@@ -1,8 +1,7 @@
-import { SwitchboardError } from "../protocol/index.js";
 import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
-import type { TokenBucket } from "./rate-limit.js";
+import type { InputBudget } from "./input-budget.js";
 import { FORWARDED_ACTIONS, forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
 import type { ForwardedAnswer, ForwardedLease, SessionAction, SessionCall } from "./session-forwarding.js";
 import { inputBytes } from "./steering.js";
@@ -43,8 +42,8 @@ export class WsForwarding {
     private readonly core: GatewayCore,
     private readonly identity: Identity,
     private readonly connId: string,
-    /** The connection's input budget (`limits.inputBytesPerSecond`), charged here as on one node. */
-    private readonly inputBudget: TokenBucket,
+    /** The connection's input budget (bytes and messages per second), charged here as on one node. */
+    private readonly inputBudget: InputBudget,
   ) {}
 
   /** The node that runs `sessionId` when it is not this one (and the caller may see it). */
@@ -68,13 +67,7 @@ export class WsForwarding {
     if (action === "input") {
       const { data, enc } = body as { data: string; enc?: "base64" | undefined };
       charged = inputBytes(data, enc).length;
-      if (!this.inputBudget.take(charged)) {
-        throw new SwitchboardError(
-          "RATE_LIMITED",
-          `input is limited to ${this.inputBudget.ratePerSecond} bytes per second per connection (limits.inputBytesPerSecond)`,
-          { retryAfterSeconds: 1 },
-        );
-      }
+      this.inputBudget.take(charged);
     }
     // Sent at once, answered in order: the owner starts its requests in the order they were sent
     // (NodeRpc), so a burst of keystrokes does not wait one round trip and commit per frame.

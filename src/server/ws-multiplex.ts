@@ -13,7 +13,7 @@ import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
 import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { TokenBucket } from "./rate-limit.js";
+import { InputBudget } from "./input-budget.js";
 import { control, steer, steerInput, steerable } from "./steering.js";
 import { LastFrame } from "./outbound-frames.js";
 import type { Frame } from "./outbound-frames.js";
@@ -79,7 +79,7 @@ class MultiplexConnection {
   private readonly subscriptions: MultiplexSubscriptions;
   private readonly controlled = new Map<string, () => void>();
   private readonly outbox: Outbox;
-  private readonly inputBucket: TokenBucket;
+  private readonly inputBucket: InputBudget;
   /** Steering frames for sessions another node runs (cluster mode). */
   private readonly forwarding: WsForwarding;
   private readonly appends: MultiplexAppends;
@@ -112,7 +112,9 @@ class MultiplexConnection {
       () => core.metrics.wsReadsPaused.inc({ endpoint: "multiplex" }),
       share,
     );
-    this.inputBucket = new TokenBucket(core.limits.inputBytesPerSecond, core.clock);
+    this.inputBucket = new InputBudget(core.limits, core.clock, "connection", () =>
+      this.outbox.holdReadsAfterRefusal(),
+    );
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
     this.appends = new MultiplexAppends({
       core,

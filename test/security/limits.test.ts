@@ -214,6 +214,52 @@ describe("limits", () => {
     expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([60, 60, 60, 90]);
   });
 
+  it("limits input messages per second per connection (limits.inputFramesPerSecond) on /v1/ws, /ws/session and per token over HTTP", async () => {
+    const clock = new ManualClock();
+    const gw = await secGateway({ clock, config: { limits: { inputFramesPerSecond: 3 } } });
+    const s = await catPty(gw, "admin");
+    const mux = await Mux.open(gw, "admin");
+    for (let i = 0; i < 3; i++)
+      expect(await mux.request({ op: "input", session: s.id, data: "a" })).toMatchObject({ op: "ack" });
+    // One byte each, far within limits.inputBytesPerSecond: the count is what is refused.
+    expect(await mux.request({ op: "input", session: s.id, data: "a" })).toMatchObject({
+      op: "error",
+      code: "RATE_LIMITED",
+      message: expect.stringContaining("limits.inputFramesPerSecond"),
+    });
+
+    const term = await WsClient.open(gw, `/ws/session/${s.id}`, "admin");
+    await term.waitFor((f) => f["type"] === "connected", "connected");
+    for (let i = 0; i < 4; i++) term.send({ type: "stdin", data: "b" });
+    expect(await term.waitFor((f) => f["type"] === "error", "rate limit")).toMatchObject({
+      code: "RATE_LIMITED",
+      message: expect.stringContaining("limits.inputFramesPerSecond"),
+    });
+
+    const admin = http(gw, "admin");
+    for (let i = 0; i < 3; i++)
+      expect((await admin.post(`/v1/sessions/${s.id}/input`, { data: "c" })).status).toBe(200);
+    const refused = await admin.post(`/v1/sessions/${s.id}/input`, { data: "c" });
+    expect(errorOf(refused)).toMatchObject({
+      status: 429,
+      code: "RATE_LIMITED",
+      message: expect.stringContaining("per token (limits.inputFramesPerSecond)"),
+    });
+    // Another token has its own budget over HTTP.
+    const own = await catPty(gw, "alice");
+    expect((await http(gw, "alice").post(`/v1/sessions/${own.id}/input`, { data: "d" })).status).toBe(200);
+
+    // Exactly the accepted messages were written; a second later each budget is full again.
+    const inputs = await until(async () => {
+      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+      return evs.length === 9 ? evs : undefined;
+    }, "nine accepted inputs");
+    expect(inputs).toHaveLength(9);
+    clock.advance(1000);
+    expect(await mux.request({ op: "input", session: s.id, data: "a" })).toMatchObject({ op: "ack" });
+    expect((await admin.post(`/v1/sessions/${s.id}/input`, { data: "c" })).status).toBe(200);
+  });
+
   // Found by an adversarial pass: refused input spent the budget, so a client that retried while
   // someone else held control was rate limited as soon as it had control.
   it("input refused for control held elsewhere does not spend the connection's input budget", async () => {
@@ -433,15 +479,16 @@ describe("limits", () => {
         client.send(i % 2 === 0 ? ping : "x");
         if (i % 5000 === 0) await sleep(1);
       }
-      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`);
-      // The gateway reads on once the client does, and answers every frame.
+      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`, 30_000);
+      // The gateway reads on once the client does, and answers every frame (one per turn of its
+      // event loop: about 10,000 a second on a shared machine).
       const before = client.frames.length;
       socket.resume();
-      await client.until(() => client.frames.length - before >= frames, "every answer", 20_000);
+      await client.until(() => client.frames.length - before >= frames, "every answer", 60_000);
       expect(client.closeCode).toBeUndefined();
       client.ws.terminate();
     }
-  });
+  }, 150_000);
 
   // Regression (adversarial review): an agent session queued up to 100 prompts of up to 256 KiB
   // each, kept in memory until they run: 25 MiB per session, 1.6 GiB for one operator's 64

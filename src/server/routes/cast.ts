@@ -1,18 +1,19 @@
-import type { ServerResponse } from "node:http";
 import { AnsiStripper } from "../../core/ansi-strip.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { Session } from "../../sessions/session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { SECURITY_HEADERS, queryParam } from "../http.js";
+import { pacedExport } from "../paced-export.js";
+import type { ExportSlice, ExportSource } from "../paced-export.js";
 import type { Router } from "../router.js";
 
 /**
- * What one read of the log takes while a recording or transcript is streamed: the response
- * waits for the socket to drain between reads, so a long log is never held in memory and no
- * read blocks the event loop for long.
+ * What one read of the log takes while a recording or transcript is streamed: one slice, one
+ * step of the catch-up scheduler (src/server/paced-export.ts), so a long log is never held in
+ * memory and no slice holds the event loop for long.
  */
-export const EXPORT_READ_BYTES = 1024 * 1024;
+export const EXPORT_READ_BYTES = 256 * 1024;
 /** Events one read of a recording takes at most (output and resizes). */
 export const CAST_READ_EVENTS = 1000;
 
@@ -24,7 +25,8 @@ type TranscriptFormat = (typeof TRANSCRIPT_FORMATS)[number];
  * Whole-session exports (docs/protocol.md, "Recordings and transcripts"): `GET .../cast`, an
  * asciicast v2 recording of a PTY session, and `GET .../transcript`, all of a session's output
  * as raw bytes or as text without escape sequences. Both are streamed up to the log's head at
- * the time of the request, with the auth and visibility of `GET .../output`.
+ * the time of the request, with the auth and visibility of `GET .../output`, paced and charged
+ * to the caller's token as catch-ups are (src/server/paced-export.ts).
  */
 export function castRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/cast", async (ctx) => {
@@ -39,7 +41,7 @@ export function castRoutes(router: Router, core: GatewayCore): void {
     await streamAnswer(core, ctx, {
       type: "application/x-asciicast",
       file: `${session.id}.cast`,
-      body: (res) => writeCast(session, res),
+      source: () => new CastExport(session),
     });
   });
 
@@ -51,16 +53,16 @@ export function castRoutes(router: Router, core: GatewayCore): void {
     await streamAnswer(core, ctx, {
       type: format === "raw" ? "application/octet-stream" : "text/plain; charset=utf-8",
       file: `${session.id}${format === "raw" ? ".out" : ".txt"}`,
-      body: (res) => writeTranscript(session, format, res),
+      source: () => new TranscriptExport(session, format),
     });
   });
 }
 
-/** Sends the headers, then the body as `body` writes it; a failure after the headers cuts the response. */
+/** Sends the headers, then the body `source` produces, paced as a catch-up of the caller's token; a failure after the headers cuts the response. */
 async function streamAnswer(
   core: GatewayCore,
   ctx: RequestContext,
-  answer: { type: string; file: string; body: (res: ServerResponse) => Promise<void> },
+  answer: { type: string; file: string; source: () => ExportSource },
 ): Promise<void> {
   const { res } = ctx;
   res.writeHead(200, {
@@ -73,31 +75,17 @@ async function streamAnswer(
     res.end();
     return;
   }
+  const { share, release } = core.catchUp.hold(ctx.identity.name);
   try {
-    await answer.body(res);
+    await pacedExport(res, answer.source(), { scheduler: core.catchUp.scheduler, share });
     res.end();
   } catch (error) {
     // The status is sent: the client sees a body cut short, the log says why.
     core.logger.error({ err: error, path: ctx.url.pathname }, "an export failed; the response was cut");
     res.destroy();
+  } finally {
+    release();
   }
-}
-
-/** Writes `text`; resolves once the socket takes more (false: the client is gone). */
-function send(res: ServerResponse, text: string | Uint8Array): Promise<boolean> {
-  if (res.destroyed || res.writableEnded) return Promise.resolve(false);
-  if (res.write(text)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (open: boolean) => {
-      res.off("drain", drained);
-      res.off("close", closed);
-      resolve(open);
-    };
-    const drained = () => done(true);
-    const closed = () => done(false);
-    res.on("drain", drained);
-    res.on("close", closed);
-  });
 }
 
 interface CastEvent {
@@ -114,39 +102,60 @@ interface CastEvent {
  * `[time, "o", text]` per output event and `[time, "r", "COLSxROWS"]` per resize, times in
  * seconds from the first event. The header's size is the session's first resize (a PTY
  * session's log starts with its size); when retention dropped it, the session's size now.
+ * Each slice is one read of the log, up to its head at the time of the request.
  */
-async function writeCast(session: Session, res: ServerResponse): Promise<void> {
-  const end = session.log.head;
-  const decoder = new TextDecoder("utf-8");
-  let since = session.log.first - 1;
-  let start: number | undefined;
-  while (since < end) {
-    const page = readFrom(session, since, { limit: CAST_READ_EVENTS, maxBytes: EXPORT_READ_BYTES, types: CAST_EVENTS });
+class CastExport implements ExportSource {
+  private readonly end: number;
+  private readonly decoder = new TextDecoder("utf-8");
+  private since: number;
+  private start: number | undefined;
+  private finished = false;
+
+  constructor(private readonly session: Session) {
+    this.end = session.log.head;
+    this.since = session.log.first - 1;
+  }
+
+  next(): ExportSlice | null {
+    const { session } = this;
+    if (this.finished) return null;
+    if (this.since >= this.end) {
+      this.finished = true;
+      // An empty recording is its header alone.
+      if (this.start !== undefined) return null;
+      return { chunk: castHeader(session, session.record.cols ?? 80, session.record.rows ?? 24), readBytes: 0 };
+    }
+    const page = readFrom(session, this.since, {
+      limit: CAST_READ_EVENTS,
+      maxBytes: EXPORT_READ_BYTES,
+      types: CAST_EVENTS,
+    });
     let lines = "";
+    let readBytes = 0;
     for (const entry of page.entries) {
-      if (entry.seq > end) break;
+      if (entry.seq > this.end) break;
+      readBytes += entry.size;
       const event = JSON.parse(entry.json) as CastEvent;
-      if (start === undefined) {
-        start = event.ts;
+      if (this.start === undefined) {
+        this.start = event.ts;
         const first = event.type === "resize" ? event : { cols: session.record.cols, rows: session.record.rows };
-        lines += castHeader(session, first.cols ?? 80, first.rows ?? 24, start);
+        lines += castHeader(session, first.cols ?? 80, first.rows ?? 24, this.start);
         if (event.type === "resize") continue;
       }
-      const time = Math.max(0, Math.round(event.ts - start) / 1000);
+      const time = Math.max(0, Math.round(event.ts - this.start) / 1000);
       if (event.type === "resize") {
         lines += `${JSON.stringify([time, "r", `${event.cols}x${event.rows}`])}\n`;
         continue;
       }
       // Bytes, not text: a character split between two events is whole in the one it ends in.
       const bytes = event.enc === "base64" ? Buffer.from(event.data ?? "", "base64") : Buffer.from(event.data ?? "");
-      const text = decoder.decode(bytes, { stream: true });
+      const text = this.decoder.decode(bytes, { stream: true });
       if (text !== "") lines += `${JSON.stringify([time, "o", text])}\n`;
     }
-    if (page.next <= since) break;
-    since = page.next;
-    if (lines !== "" && !(await send(res, lines))) return;
+    if (page.next <= this.since) this.since = this.end;
+    else this.since = page.next;
+    return { chunk: lines, readBytes };
   }
-  if (start === undefined) await send(res, castHeader(session, session.record.cols ?? 80, session.record.rows ?? 24));
 }
 
 function castHeader(session: Session, cols: number, rows: number, start = session.record.createdAt): string {
@@ -171,31 +180,46 @@ function readFrom(session: Session, since: number, options: Parameters<Session["
   }
 }
 
-/** All output from the first byte retention kept to the output's end at the time of the request. */
-async function writeTranscript(session: Session, format: TranscriptFormat, res: ServerResponse): Promise<void> {
-  const end = session.log.outputBytes;
-  const decoder = format === "text" ? new TextDecoder("utf-8") : undefined;
-  const stripper = new AnsiStripper();
-  let offset = 0;
-  while (offset < end) {
+/** All output from the first byte retention kept to the output's end at the time of the request, a read of the log per slice. */
+class TranscriptExport implements ExportSource {
+  private readonly end: number;
+  private readonly decoder: TextDecoder | undefined;
+  private readonly stripper = new AnsiStripper();
+  private offset = 0;
+  private finished = false;
+
+  constructor(
+    private readonly session: Session,
+    format: TranscriptFormat,
+  ) {
+    this.end = session.log.outputBytes;
+    this.decoder = format === "text" ? new TextDecoder("utf-8") : undefined;
+  }
+
+  next(): ExportSlice | null {
+    if (this.finished) return null;
+    const { decoder, stripper } = this;
     let slices;
     try {
-      slices = session.log.readOutput(offset, Math.min(EXPORT_READ_BYTES, end - offset));
+      slices =
+        this.offset < this.end
+          ? this.session.log.readOutput(this.offset, Math.min(EXPORT_READ_BYTES, this.end - this.offset))
+          : [];
     } catch (error) {
       const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
-      if ((error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number" || first <= offset)
+      if ((error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number" || first <= this.offset)
         throw error;
-      offset = first;
-      continue;
+      this.offset = first;
+      return { chunk: "", readBytes: 0 };
     }
-    if (slices.length === 0) break;
+    if (slices.length === 0) {
+      this.finished = true;
+      // Output that ends inside a character: U+FFFD for it, as for any byte that is not UTF-8.
+      return { chunk: decoder ? stripper.push(decoder.decode()) : "", readBytes: 0 };
+    }
     let bytes = Buffer.concat(slices.map((s) => s.bytes));
-    if (bytes.length > end - offset) bytes = bytes.subarray(0, end - offset);
-    offset += bytes.length;
-    const chunk = decoder ? stripper.push(decoder.decode(bytes, { stream: true })) : bytes;
-    if (chunk.length > 0 && !(await send(res, chunk))) return;
+    if (bytes.length > this.end - this.offset) bytes = bytes.subarray(0, this.end - this.offset);
+    this.offset += bytes.length;
+    return { chunk: decoder ? stripper.push(decoder.decode(bytes, { stream: true })) : bytes, readBytes: bytes.length };
   }
-  // Output that ends inside a character: U+FFFD for it, as for any byte that is not UTF-8.
-  const rest = decoder ? stripper.push(decoder.decode()) : "";
-  if (rest !== "") await send(res, rest);
 }

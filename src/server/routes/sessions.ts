@@ -38,6 +38,8 @@ import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
 import type { SessionAction, SessionAnswer, SessionCall } from "../session-forwarding.js";
 import { AnswerBudget } from "../answer-budget.js";
+import { HttpInputBudgets } from "../input-budget.js";
+import type { InputBudget } from "../input-budget.js";
 import { SessionListQuery, listQueryParams, pageOf } from "../session-list.js";
 import { control, inputBytes, steer, steerable } from "../steering.js";
 import { resumeAgentSession } from "../agents.js";
@@ -198,6 +200,7 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
   ];
+  const inputBudgets = new HttpInputBudgets(core.limits, core.clock);
   for (const [method, path, action, read] of routes) {
     router.add(method, path, async (ctx) => {
       const sessionId = ctx.params["id"]!;
@@ -211,17 +214,35 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
         body: await read(ctx),
         query: ctx.url.search.slice(1),
       };
-      const owner = ownerElsewhere(core, sessionId, ctx.identity);
-      if (owner === undefined) {
-        const answer = await runSessionAction(core, call);
-        sendJson(ctx.res, answer.status, answer.body);
-        return;
+      // Input is charged to the token before it runs here or at the owner; what was refused is given back.
+      const budget = action === "input" ? inputBudgets.of(ctx.identity.name) : undefined;
+      const charged = budget !== undefined ? chargeInput(budget, call.body) : 0;
+      try {
+        const owner = ownerElsewhere(core, sessionId, ctx.identity);
+        if (owner === undefined) {
+          const answer = await runSessionAction(core, call);
+          if (answer.status >= 400) budget?.giveBack(charged);
+          sendJson(ctx.res, answer.status, answer.body);
+          return;
+        }
+        const answer = await forwardToOwner(core, owner, call);
+        if (answer.status >= 400) budget?.giveBack(charged);
+        const pending = answer.pending !== undefined ? { [LOG_PENDING_HEADER]: answer.pending } : undefined;
+        sendJson(ctx.res, answer.status, answer.body, pending);
+      } catch (error) {
+        budget?.giveBack(charged);
+        throw error;
       }
-      const answer = await forwardToOwner(core, owner, call);
-      const pending = answer.pending !== undefined ? { [LOG_PENDING_HEADER]: answer.pending } : undefined;
-      sendJson(ctx.res, answer.status, answer.body, pending);
     });
   }
+}
+
+/** Charges an input body to `budget` (RATE_LIMITED when spent); returns the bytes charged. */
+function chargeInput(budget: InputBudget, body: unknown): number {
+  const { data, enc } = validate(InputBody, body);
+  const bytes = inputBytes(data, enc).length;
+  budget.take(bytes);
+  return bytes;
 }
 
 /** A forwarded `disconnect`: `now` when the connection closed normally or was revoked (no grace). */
