@@ -279,10 +279,9 @@ export class SwitchboardClient {
   }
 
   /**
-   * Appends events to a session as a producer (`POST /v1/sessions/:id/events` over the
-   * connection): resolves with their seqs once they are durable. Calls may be pipelined: they are
-   * appended and resolved in the order made. One sent when the link drops rejects with
-   * DISCONNECTED: it may have been appended (read the log to know).
+   * Appends events to a session as a producer (`POST …/events` over the connection): resolves
+   * with their seqs once durable, in the order made (pipelined). One sent as the link drops
+   * rejects DISCONNECTED: it may have been appended (read the log to know).
    *
    * @example
    * const { first, last } = await client.append(id, [{ type: "output", data: { data: "built\n" } }]);

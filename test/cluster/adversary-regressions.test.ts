@@ -9,24 +9,13 @@ import { connectRedis } from "../../src/cluster/redis-client.js";
 import { RedisLog } from "../../src/cluster/redis-log.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
-import { createLogger } from "../../src/server/logger.js";
 import { afterTest } from "../helpers/cleanup.js";
+import { clusterGateway } from "./cluster-gateway.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
-import { api, TEST_TOKEN, testGateway } from "../helpers/gateway.js";
+import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
-
-/** A gateway in cluster mode on `url` (through a proxy when given), its JSON log lines kept. */
-async function clusterGateway(url: string, nodeId: string) {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger({
-    level: "info",
-    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-  });
-  const gateway = await testGateway({ cluster: { redis: [url], nodeId }, logger });
-  return { gateway, http: api(gateway.url), lines };
-}
 
 async function redisLog(url: string) {
   const redis = await connectRedis([url]);

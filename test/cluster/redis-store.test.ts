@@ -1,22 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/server/logger.js";
 import { RedisLog, sessionKeys } from "../../src/cluster/redis-log.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { afterTest } from "../helpers/cleanup.js";
-import { api, testGateway } from "../helpers/gateway.js";
+import { clusterGateway } from "./cluster-gateway.js";
 import { startRedis } from "../helpers/redis.js";
-
-/** A gateway in cluster mode on `url` whose JSON log lines are kept in `lines`. */
-async function clusterGateway(url: string, nodeId: string) {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = createLogger({
-    level: "info",
-    destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-  });
-  const gateway = await testGateway({ cluster: { redis: [url], nodeId }, logger });
-  return { gateway, http: api(gateway.url), lines };
-}
 
 describe("a gateway in cluster mode", () => {
   it("writes its sessions' events and output bytes to Redis, one stream entry per seq, before it serves them", async () => {
