@@ -49,14 +49,19 @@ export function watchMembers(o: TakeoverOptions): Membership {
  */
 async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<void> {
   const { sessionId, deadNode } = taken;
-  const copy = o.sessions.get(sessionId);
-  if (!(copy instanceof RemoteSession)) return;
-  o.store.adopting(sessionId, taken.epoch, deadNode);
   // This node holds the epoch now: nobody else can finish the adoption, so it is tried until it
-  // is done (Redis may be unreachable for a while) or the session or the node goes away.
+  // is done (Redis may be unreachable for a while) or the session or the node goes away. A
+  // session this node was fenced on a moment ago is adopted once it follows as a copy.
   for (let attempt = 1; ; attempt++) {
-    if (o.store.closed || o.sessions.get(sessionId) !== copy) return;
+    const copy = o.sessions.get(sessionId);
+    const state = o.store.ownership(sessionId)?.at;
+    if (o.store.closed || copy === undefined) return;
+    if (!(copy instanceof RemoteSession) || state === "fenced") {
+      await new Promise<void>((resolve) => o.clock.setTimeout(resolve, REDIS_RETRY_MS));
+      continue;
+    }
     try {
+      if (state !== "adopting") o.store.adopting(sessionId, taken.epoch, deadNode);
       const shared = await o.cluster.log.session(sessionId);
       if (shared === undefined) return;
       // Its copy may not have been kept up (nobody here watched it): brought up from where it is.
