@@ -117,7 +117,7 @@ export class RedisEventStore implements EventStore {
     return this.ownerships.get(sessionId);
   }
 
-  /** Entries of this session come from Redis: `owner` appends them (a copy, or a copy whose owner changed). */
+  /** The session's entries come from Redis: `owner` appends them (a copy, or a copy whose owner changed). */
   mirror(sessionId: string, owner: string): void {
     const now = this.ownerships.get(sessionId);
     if (now === undefined) this.ownerships.begin(sessionId, { at: "copy", owner });

@@ -105,14 +105,10 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
   say(`every session took a write through every node ${livenessMs} ms after healing`);
   const logs = await finalLogs(cluster, [...streams, ...ptys], anomalies);
   anomalies.push(...check({ ops, viewers, logs, streams }));
-  for (const node of nodes) {
-    for (const bug of node.report.bugs) anomalies.push({ kind: "process", detail: bug });
-    for (const exit of node.report.unexpectedExits) anomalies.push({ kind: "process", detail: exit });
-  }
-  const count = (kind: string) => ops.filter((op) => op.outcome.kind === kind).length;
+  anomalies.push(...processAnomalies(nodes));
   return {
     seed: o.seed,
-    ops: { ok: count("ok"), fail: count("fail"), info: count("info") },
+    ops: tally(ops),
     faults,
     events: logs.filter((l) => l.from === "record").reduce((n, l) => n + l.events.length, 0),
     viewers: {
@@ -126,6 +122,20 @@ async function runOn(cluster: NemesisCluster, o: NemesisOptions, rng: Rng, say: 
     anomalies,
     warnings: nodes.flatMap((n) => n.report.warnings),
   };
+}
+
+/** What the producers were told, by kind of answer. */
+export function tally(ops: readonly AppendOp[]): { ok: number; fail: number; info: number } {
+  const count = (kind: string) => ops.filter((op) => op.outcome.kind === kind).length;
+  return { ok: count("ok"), fail: count("fail"), info: count("info") };
+}
+
+/** The nodes' `bug:` lines and the exits the nemesis did not cause, as anomalies. */
+export function processAnomalies(nodes: readonly NemesisNode[]): Anomaly[] {
+  return nodes.flatMap((node) => [
+    ...node.report.bugs.map((detail) => ({ kind: "process" as const, detail })),
+    ...node.report.unexpectedExits.map((detail) => ({ kind: "process" as const, detail })),
+  ]);
 }
 
 /** The longest time between two successful appends of one session (appends started then). */

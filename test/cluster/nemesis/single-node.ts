@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { check } from "./checker.js";
 import type { Anomaly } from "./checker.js";
 import { NEMESIS_TOKEN, NemesisNode } from "./cluster.js";
-import { liveness, readAll, waitHealthy } from "./run.js";
+import { liveness, processAnomalies, readAll, tally, waitHealthy } from "./run.js";
 import { Rng, request, runProducer, runViewer, sleep } from "./workload.js";
 import type { AppendOp, ViewerRecord } from "./workload.js";
 
@@ -106,12 +106,10 @@ export async function runSingleNodeNemesis(o: {
       streams.map(async (id) => ({ session: id, from: "record", events: await readAll(node, id) })),
     );
     anomalies.push(...check({ ops, viewers, logs, streams }));
-    for (const bug of node.report.bugs) anomalies.push({ kind: "process", detail: bug });
-    for (const exit of node.report.unexpectedExits) anomalies.push({ kind: "process", detail: exit });
-    const count = (kind: string) => ops.filter((op) => op.outcome.kind === kind).length;
+    anomalies.push(...processAnomalies([node]));
     return {
       seed: o.seed,
-      ops: { ok: count("ok"), fail: count("fail"), info: count("info") },
+      ops: tally(ops),
       faults,
       events: logs.reduce((n, l) => n + l.events.length, 0),
       anomalies,
