@@ -156,7 +156,8 @@ export interface TerminalProcess {
   /**
    * Pipes: TERM and CONT to every process of its session. PTY: as closing a terminal, HUP and
    * CONT to the foreground and child's groups (a shell passes it on to its jobs), TERM to the
-   * child's group, the hangup again after {@link HANGUP_REPEAT_MS}. After `graceMs`, KILL to
+   * child's group, the hangup again after {@link HANGUP_REPEAT_MS}, then also to every process
+   * of its session. After `graceMs`, KILL to
    * every process of the session still there, also after the child's exit, so no job outlives
    * it; the exit waits for that KILL while they hold the output open. Resolves with the exit.
    */
@@ -395,6 +396,13 @@ class ManagedProcess implements TerminalProcess {
       this.hangupTimer ??= setTimeout(() => {
         this.hangupTimer = null;
         if (this.childExit === null) this.hangUp();
+        // A shell that died of the first hangup before passing it on leaves its jobs holding the
+        // terminal until the KILL (terminal-process.test.ts, "died of the hangup").
+        if (this.idsAreOurs())
+          for (const pid of sessionMembers(this.pid)) {
+            signalProcess(pid, "SIGHUP");
+            signalProcess(pid, "SIGCONT");
+          }
       }, HANGUP_REPEAT_MS);
     }
     this.sendSignal("SIGTERM");

@@ -253,6 +253,20 @@ describe("a shell with jobs in a PTY", () => {
     expect(Date.now() - started).toBeLessThan(HANGUP_REPEAT_MS + 2_000);
   }, 20_000);
 
+  it("terminate() hangs up the jobs of a shell that died of the hangup before passing it on", async () => {
+    // exec: the child dies of the first HUP at once; its job, in a group of its own, holds the terminal.
+    const w = watch({ command: ["bash", "-c", "set -m; sleep 304 & echo job=$!; exec sleep 305"], pty: true });
+    await w.waitFor(/job=(\d+)/);
+    const job = Number(/job=(\d+)/.exec(w.text())![1]);
+    expect(groupOf(job)).toBe(job);
+    const started = Date.now();
+    const exit = await w.proc.terminate(10_000);
+    expect(exit).toEqual({ exitCode: null, signal: "SIGHUP" });
+    // Without the hangup to the session: the job lives, and the exit waits, for the KILL (10 s).
+    expect(Date.now() - started).toBeLessThan(HANGUP_REPEAT_MS + 2_000);
+    await eventually(() => !alive(job), 5_000, "job hung up");
+  }, 20_000);
+
   it("KILL after the grace reaches every process of the session, jobs that ignore the hangup included", async () => {
     const { w, start } = await interactiveShell();
     w.proc.write("trap '' HUP TERM\r");
