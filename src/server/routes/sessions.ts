@@ -16,6 +16,7 @@ import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import { RemoteSession } from "../../sessions/remote-session.js";
+import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
@@ -33,6 +34,8 @@ import {
   validate,
   validateQuery,
 } from "../http.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
+import type { ExportSlice, ExportSource } from "../paced-export.js";
 import type { Router } from "../router.js";
 import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
@@ -145,7 +148,11 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   sendJsonText(ctx.res, 200, text);
 }
 
-/** `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`. */
+/**
+ * `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`, up to
+ * the output's end at the time of the request. Written one read of EXPORT_READ_BYTES per step of
+ * the catch-up scheduler and charged to the caller's token, as exports are (src/server/paced-export.ts).
+ */
 async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
   await currentCopy(session);
@@ -153,31 +160,71 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
   const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
   answers.check(ctx.identity.name);
-  let slices: OutputSlice[];
+  let first: OutputSlice[];
   try {
-    slices = session.log.readOutput(since, max);
+    first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
   } catch (error) {
     // 0 (or none) is "from the start of what is retained": the first byte retention kept.
-    const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
-    if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number") throw error;
-    since = first;
-    slices = session.log.readOutput(since, max);
+    const kept = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+    if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof kept !== "number") throw error;
+    since = kept;
+    first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
   }
-  const all = Buffer.concat(slices.map((s) => s.bytes));
-  const bytes = all.length > max ? all.subarray(0, max) : all;
-  const next = since + bytes.length;
-  answers.admit(ctx.identity.name, ctx.res, bytes.length);
+  // Published output is contiguous: every byte up to outputBytes can be read.
+  const end = since + Math.max(0, Math.min(max, session.log.outputBytes - since));
+  answers.admit(ctx.identity.name, ctx.res, end - since);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/octet-stream",
-    "Content-Length": bytes.length,
+    "Content-Length": end - since,
     "Cache-Control": "no-store",
     // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
     "X-Switchboard-Output-Start": String(since),
-    "X-Switchboard-Next-Offset": String(next),
+    "X-Switchboard-Next-Offset": String(end),
     "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
   });
-  ctx.res.end(bytes);
+  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  try {
+    await pacedExport(ctx.res, new OutputPage(session, since, end, first), {
+      scheduler: core.catchUp.scheduler,
+      share,
+    });
+    ctx.res.end();
+  } catch (error) {
+    // The status is sent: the client sees a body shorter than its Content-Length, the log says why.
+    core.logger.error({ err: error, path: ctx.url.pathname }, "an output page failed; the response was cut");
+    ctx.res.destroy();
+  } finally {
+    release();
+  }
+}
+
+/** Output bytes `[from, end)`, one read of the log per slice; `first` is the read that started at `from`. */
+class OutputPage implements ExportSource {
+  private offset: number;
+  private pending: OutputSlice[] | undefined;
+
+  constructor(
+    private readonly session: Session,
+    from: number,
+    private readonly end: number,
+    first: OutputSlice[],
+  ) {
+    this.offset = from;
+    this.pending = first;
+  }
+
+  next(): ExportSlice | null {
+    if (this.offset >= this.end) return null;
+    const slices =
+      this.pending ?? this.session.log.readOutput(this.offset, Math.min(EXPORT_READ_BYTES, this.end - this.offset));
+    this.pending = undefined;
+    let bytes = Buffer.concat(slices.map((s) => s.bytes));
+    if (bytes.length === 0) throw new Error(`output ends at ${this.offset}, short of ${this.end}`);
+    if (bytes.length > this.end - this.offset) bytes = bytes.subarray(0, this.end - this.offset);
+    this.offset += bytes.length;
+    return { chunk: bytes, readBytes: bytes.length };
+  }
 }
 
 /**
