@@ -205,6 +205,39 @@ describe("one token's downloads and input share the event loop with other tokens
     expect(healthz.length).toBeGreaterThan(5);
   }, 60_000);
 
+  it("keeps /healthz and another token's keystroke echo prompt during 100 MB of GET .../events pages (regression: each 8 MiB page was read in one turn)", async () => {
+    const gw = await secGateway();
+    const id = await bigSession(gw);
+    const term = await echoTerminal(gw);
+    // About 7.5 MiB of events a page: under EVENTS_PAGE_BYTES, so each page has exactly `limit`.
+    const limit = 96;
+    const pages = Array.from(
+      { length: Math.ceil(PIECES / limit) },
+      (_, i) => `/v1/sessions/${id}/events?since=${i * limit}&limit=${limit}`,
+    );
+    const counted = countSteps(gw);
+    const { done } = download(gw, ...pages);
+    const { healthz, echo } = await probe(gw, term, done);
+    const total = await done;
+    expect(total).toBeGreaterThan(PIECES * PIECE.length);
+    expect(counted.steps).toBeGreaterThanOrEqual(total / (512 * 1024));
+    // A streamed page is the same JSON: its events, and where the next one starts.
+    const page = (await (
+      await fetch(`${gw.url}${pages[3]!}`, { headers: { authorization: `Bearer ${TOKENS.alice}` } })
+    ).json()) as {
+      events: Array<{ seq: number; data: string }>;
+      next: number;
+      head: number;
+    };
+    expect(page.events.map((e) => e.seq)).toEqual(Array.from({ length: limit }, (_, i) => 3 * limit + 1 + i));
+    expect(page.events.every((e) => e.data === PIECE)).toBe(true);
+    expect(page.next).toBe(4 * limit);
+    expect(page.head).toBe(PIECES);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(healthz.length).toBeGreaterThan(5);
+  }, 60_000);
+
   it("keeps /healthz and another token's keystroke echo prompt while GET .../screen reads 100 MB the screen thread has not seen (regression: read in one turn)", async () => {
     const gw = await secGateway();
     const { id } = await catPty(gw, "alice");

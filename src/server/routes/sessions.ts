@@ -132,7 +132,11 @@ async function deleteSession(core: GatewayCore, call: SessionCall): Promise<Sess
   return { status: 200, body: { removed: removed.map((s) => s.info()) } };
 }
 
-/** `GET /v1/sessions/:id/events`: a page of the session's events. */
+/**
+ * `GET /v1/sessions/:id/events`: a page of the session's events. A page longer than one read of
+ * EXPORT_READ_BYTES is streamed a read per step of the catch-up scheduler, charged to the
+ * caller's token as exports are, and counted whole (EVENTS_PAGE_BYTES) against its answers.
+ */
 async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
   if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
@@ -141,11 +145,93 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
   const types = typesParam(ctx.url);
   answers.check(ctx.identity.name);
-  const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
+  const page = new EventsPage(session, since, limit, types);
   // Events are stored serialized: the page is assembled without parsing them.
-  const text = `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`;
-  answers.admit(ctx.identity.name, ctx.res, text.length);
-  sendJsonText(ctx.res, 200, text);
+  const start = page.next()!.chunk as string;
+  if (!page.streams) {
+    const text = start + (page.next()!.chunk as string);
+    answers.admit(ctx.identity.name, ctx.res, text.length);
+    sendJsonText(ctx.res, 200, text);
+    return;
+  }
+  answers.admit(ctx.identity.name, ctx.res, LIMITS.EVENTS_PAGE_BYTES);
+  ctx.res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "application/json; charset=utf-8",
+    "Cache-Control": "no-store",
+  });
+  ctx.res.write(start);
+  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  try {
+    await pacedExport(ctx.res, page, { scheduler: core.catchUp.scheduler, share });
+    ctx.res.end();
+  } catch (error) {
+    // The status is sent: the client sees JSON cut short, the log says why.
+    core.logger.error({ err: error, path: ctx.url.pathname }, "an events page failed; the response was cut");
+    ctx.res.destroy();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * A page of events from `since`: up to `limit` events and about EVENTS_PAGE_BYTES, read
+ * EXPORT_READ_BYTES at a time; the page ends where a read ends short of its bytes (the head, or
+ * a type filter's scan bound). Its last slice is the JSON's tail: `head`, `first` and `next`.
+ */
+class EventsPage implements ExportSource {
+  private since: number;
+  private left: number;
+  private bytes = 0;
+  /** Events written so far (a comma goes before the next read's). */
+  private written = 0;
+  private first = 0;
+  private head = 0;
+  private more = true;
+  private opened = false;
+  private ended = false;
+
+  constructor(
+    private readonly session: Session,
+    since: number,
+    limit: number,
+    private readonly types: ReadonlySet<string> | undefined,
+  ) {
+    this.since = since;
+    this.left = limit;
+  }
+
+  /** Whether the page takes more than its first read (known after the first `next`). */
+  get streams(): boolean {
+    return this.more;
+  }
+
+  next(): ExportSlice | null {
+    if (this.ended) return null;
+    if (!this.more) {
+      this.ended = true;
+      return { chunk: `],"head":${this.head},"first":${this.first},"next":${this.since}}`, readBytes: 0 };
+    }
+    const page = this.session.log.read(this.since, {
+      limit: this.left,
+      maxBytes: EXPORT_READ_BYTES,
+      ...(this.types ? { types: this.types } : {}),
+    });
+    const opening = !this.opened;
+    this.opened = true;
+    if (opening) this.first = page.first;
+    this.head = page.head;
+    const read = page.entries.reduce((n, e) => n + e.size, 0);
+    const json = page.entries.map((e) => e.json).join(",");
+    const chunk = (opening ? `{"events":[` : "") + (this.written > 0 && json !== "" ? "," : "") + json;
+    this.written += page.entries.length;
+    this.left -= page.entries.length;
+    this.bytes += read;
+    this.more =
+      read >= EXPORT_READ_BYTES && this.left > 0 && this.bytes < LIMITS.EVENTS_PAGE_BYTES && page.next > this.since;
+    this.since = page.next;
+    return { chunk, readBytes: read };
+  }
 }
 
 /**
