@@ -160,6 +160,10 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
     "Content-Type": "application/json; charset=utf-8",
     "Cache-Control": "no-store",
   });
+  if (ctx.req.method === "HEAD") {
+    ctx.res.end();
+    return;
+  }
   ctx.res.write(start);
   const { share, release } = core.catchUp.hold(ctx.identity.name);
   try {
@@ -269,6 +273,10 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
     "X-Switchboard-Next-Offset": String(end),
     "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
   });
+  if (ctx.req.method === "HEAD") {
+    ctx.res.end();
+    return;
+  }
   const { share, release } = core.catchUp.hold(ctx.identity.name);
   try {
     await pacedExport(ctx.res, new OutputPage(session, since, end, first), {
