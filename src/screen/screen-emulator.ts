@@ -3,6 +3,7 @@ import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/
 import { floodPlan } from "./flood-skip.js";
 import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
+import { StringCap } from "./string-cap.js";
 
 // The package is CommonJS: its classes come from the default export under Node's ESM.
 const { Terminal } = headless;
@@ -52,6 +53,8 @@ export class ScreenEmulator {
   private readonly term: HeadlessTerminal;
   private _title = "";
   private pending: Promise<void> = Promise.resolve();
+  /** Cuts control strings too long to show out of the output (src/screen/string-cap.ts). */
+  private readonly cap = new StringCap();
 
   private readonly scrollback: number;
 
@@ -83,8 +86,11 @@ export class ScreenEmulator {
     return this._title;
   }
 
+  /** Writes output bytes (through the cap on control strings), or ANSI this gateway made (a checkpoint, a pen). */
   write(data: Uint8Array | string): void {
-    this.pending = new Promise((resolve) => this.term.write(data, resolve));
+    if (typeof data === "string") this.pending = new Promise((resolve) => this.term.write(data, resolve));
+    else
+      for (const piece of this.cap.push(data)) this.pending = new Promise((resolve) => this.term.write(piece, resolve));
   }
 
   /**
@@ -250,13 +256,13 @@ export class ScreenEmulator {
   }
 
   /**
-   * Whether everything written so far is whole: the parser is not inside an escape sequence and
-   * no UTF-8 character is cut. A checkpoint taken elsewhere would lose the part already read
-   * (test/screen/screen-emulator.test.ts shows it does).
+   * Whether everything written so far is whole: the parser is not inside an escape sequence, no
+   * UTF-8 character is cut and no over-long control string is being dropped. A checkpoint taken
+   * elsewhere would lose the part already read (test/screen/screen-emulator.test.ts shows it does).
    */
   get atBoundary(): boolean {
     const input = this.core()._inputHandler;
-    return input._parser.currentState === 0 && input._utf8Decoder.interim[0] === 0;
+    return input._parser.currentState === 0 && input._utf8Decoder.interim[0] === 0 && this.cap.idle;
   }
 
   /**

@@ -47,9 +47,18 @@ export const SCREEN_FEED_MAX_BYTES = 8 * 1024 * 1024;
  * Interactive output is far below it; a request is fed to the head at once whatever this says.
  */
 export const SCREEN_FEED_FLOOD_BYTES = 128 * 1024;
-/** Events one feed takes from the log at a time (output and resizes). */
+/** Events one feed takes from the log at a time (output and resizes); a request feeds one such page per turn. */
 const FEED_PAGE_BYTES = 1024 * 1024;
 const SCREEN_EVENTS: ReadonlySet<string> = new Set(["output", "resize"]);
+
+/**
+ * Waits for the caller's next turn to read the log, `readBytes` being what its last read took: a
+ * request's feed reads one page per turn and never holds the event loop for a whole backlog.
+ */
+export type FeedTurn = (readBytes: number) => Promise<void>;
+
+/** The next turn of the event loop: the turn of a caller that has no scheduler. */
+const nextTurn: FeedTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** A session's screen as a viewer sees it, and the output byte it reflects. */
 export interface SessionScreen extends ScreenView {
@@ -101,6 +110,8 @@ export class ScreenService {
   private readonly retired = new Map<string, number>();
   /** Per session, how many `lag=screen` viewers want its screen kept current (see keepCurrent). */
   private readonly current = new Map<string, number>();
+  /** Requests waiting for the thread to parse some of what is in flight. */
+  private parsedWaiters: Array<() => void> = [];
   private readonly thread: ScreenThread;
   private opened = 0;
   private readonly sweepTimer: WorkTimer;
@@ -113,10 +124,12 @@ export class ScreenService {
       onFed: (key, bytes) => {
         const t = this.byKey.get(key);
         if (t !== undefined) t.inFlight -= bytes;
+        this.wakeParsed();
       },
       // Every emulator went with the thread: the next feed or request opens them again from checkpoints.
       onLost: () => {
         for (const id of [...this.tracked.keys()]) this.untrack(id);
+        this.wakeParsed();
       },
     });
     const sessions = options.sessions;
@@ -145,8 +158,9 @@ export class ScreenService {
    * output from `offset` on continues it exactly (test/screen/screen-thread.test.ts shows it for
    * a PTY flooding `seq`). A viewer that fell far behind can be sent this and go on live from
    * `offset`, skipping `offset - sent` bytes. WRONG_SESSION_KIND for sessions without a PTY.
+   * What the thread has not seen is fed a page per `turn`, within SCREEN_FEED_MAX_BYTES in flight.
    */
-  async screen(session: Session, view: ViewOptions): Promise<SessionScreen> {
+  async screen(session: Session, view: ViewOptions, turn: FeedTurn = nextTurn): Promise<SessionScreen> {
     if (!session.record.pty) {
       throw new SwitchboardError(
         "WRONG_SESSION_KIND",
@@ -155,9 +169,18 @@ export class ScreenService {
     }
     const stored = this.tracked.has(session.id) ? undefined : this.storedView(session, view);
     if (stored !== undefined) return stored;
-    const t = this.opening(session);
+    const head = session.log.head;
+    let t = this.opening(session);
+    while (t.seq < head) {
+      t.usedAt = this.options.clock.monotonic();
+      if (t.inFlight >= SCREEN_FEED_MAX_BYTES) await this.parsed();
+      else await turn(this.feed(session, t, Math.min(FEED_PAGE_BYTES, SCREEN_FEED_MAX_BYTES - t.inFlight), head));
+      if (this.closed)
+        throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down; ask again once it is back");
+      // Opened again from its checkpoint when it was dropped meanwhile (idle, or the thread was lost).
+      t = this.opening(session);
+    }
     t.usedAt = this.options.clock.monotonic();
-    this.feed(session, t, Infinity);
     // Posted after the feed: the thread answers once it has parsed up to `offset`.
     const offset = t.offset;
     return { ...(await this.thread.view(t.key, view)), offset };
@@ -213,7 +236,7 @@ export class ScreenService {
       const quiet = session.record.state !== "running" || this.quietSince(session) <= now - SCREEN_QUIET_MS;
       if (behind >= SCREEN_CHECKPOINT_BYTES || quiet) {
         const opened = this.opening(session);
-        this.feed(session, opened, Infinity);
+        this.feed(session, opened, SCREEN_FEED_MAX_BYTES - opened.inFlight);
         due.push(this.checkpointOf(opened));
       }
     }
@@ -241,6 +264,7 @@ export class ScreenService {
     this.sweepTimer.close();
     this.feedTimer.close();
     this.thread.close();
+    this.wakeParsed();
     this.tracked.clear();
     this.byKey.clear();
     this.options.checkpoints.close();
@@ -342,10 +366,21 @@ export class ScreenService {
     return t;
   }
 
-  /** Posts the session's log past `t.seq` to the thread, up to its head or about `budget` bytes. */
-  private feed(session: Session, t: Tracked, budget: number): void {
+  /** Resolves once the thread parsed some of what was fed (or stopped). */
+  private parsed(): Promise<void> {
+    return new Promise((resolve) => this.parsedWaiters.push(resolve));
+  }
+
+  private wakeParsed(): void {
+    const waiters = this.parsedWaiters;
+    this.parsedWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Posts the session's log past `t.seq` to the thread, up to `head` or about `budget` bytes; returns the bytes posted. */
+  private feed(session: Session, t: Tracked, budget: number, head = session.log.head): number {
     const log = session.log;
-    const head = log.head;
+    const allowed = budget;
     // Retention dropped events the checkpoint does not cover: go on from the oldest kept.
     if (t.seq + 1 < log.first) t.seq = log.first - 1;
     while (t.seq < head && budget > 0) {
@@ -378,6 +413,7 @@ export class ScreenService {
       t.inFlight += size;
       budget -= size;
     }
+    return allowed - budget;
   }
 
   /** Saves the emulator's state as fed so far (if the parser is between sequences there; else at a later one). */

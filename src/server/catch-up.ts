@@ -40,6 +40,22 @@ export class CatchUpScheduler {
     setImmediate(() => this.run());
   }
 
+  /**
+   * Resolves at a step of its own in a later turn, which counts `bytes` (what the caller read
+   * since its last turn) against that turn's budget: a long answer read a page per call shares
+   * the loop with the feeds round-robin (GET .../screen).
+   */
+  turn(bytes: number): Promise<void> {
+    return new Promise((resolve) =>
+      this.request({
+        step: () => {
+          resolve();
+          return Math.max(1, bytes);
+        },
+      }),
+    );
+  }
+
   /** `feed` no longer reads (its connection closed). */
   cancel(feed: CatchUpStep): void {
     this.queue.delete(feed);

@@ -10,6 +10,13 @@ import type { FeedPacing } from "./feed.js";
  */
 export const EXPORT_QUEUE_BYTES = 1024 * 1024;
 
+/**
+ * What one read of the log takes while an export (a recording, a transcript, a page of output)
+ * is streamed: one slice, one step of the catch-up scheduler, so a long log is never held in
+ * memory and no slice holds the event loop for long.
+ */
+export const EXPORT_READ_BYTES = 256 * 1024;
+
 /** The next piece of an export: what to write (may be empty) and what producing it cost in bytes of log read. */
 export interface ExportSlice {
   chunk: string | Uint8Array;

@@ -23,6 +23,27 @@ const PIECES = Math.ceil((100 * 1024 * 1024) / PIECE.length);
  * machine); before the exports yielded, the loop was held for the whole download (seconds).
  */
 const WORST_MS = 750;
+/** Counts the steps the gateway's catch-up scheduler is asked for from now on. */
+function countSteps(gw: Gateway): { steps: number } {
+  const scheduler = gw.core.catchUp.scheduler;
+  const request = scheduler.request.bind(scheduler);
+  const count = { steps: 0 };
+  scheduler.request = (step) => {
+    count.steps++;
+    request(step);
+  };
+  return count;
+}
+
+function p99(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+}
+
+function summary(samples: number[]): string {
+  return `p99 ${p99(samples).toFixed(1)} ms, max ${Math.max(...samples).toFixed(1)} ms over ${samples.length}`;
+}
+
 /** The stdin flood: one-byte frames, as many as the report that found it. */
 const FLOOD_FRAMES = 100_000;
 /** How long the probe runs during the flood (the gateway took 3.5 s to go through it unpaced). */
@@ -30,9 +51,9 @@ const FLOOD_WINDOW_MS = 6_000;
 /** The probe's pause between an answer and its next request. */
 const GAP_MS = 10;
 
-/** Appends PIECES of coloured lines to a stream session of `alice` and waits until they are durable. */
-async function bigSession(gw: Gateway): Promise<string> {
-  const { id } = await createSession(gw, { kind: "stream" }, TOKENS.alice);
+/** Appends PIECES of coloured lines to a stream session of `alice` (or to `id`) and waits until they are durable. */
+async function bigSession(gw: Gateway, existing?: string): Promise<string> {
+  const id = existing ?? (await createSession(gw, { kind: "stream" }, TOKENS.alice)).id;
   const log = (gw.core.sessions.get(id) as Session).log;
   for (let n = 0; n < PIECES; n++) {
     log.appendOutput("stdout", PIECE);
@@ -42,16 +63,30 @@ async function bigSession(gw: Gateway): Promise<string> {
   return id;
 }
 
-/** Downloads `path` as alice with curl into /dev/null; resolves with the bytes it got. */
-function download(gw: Gateway, path: string): { done: Promise<number> } {
+/** Downloads `paths` one after another as alice with curl into /dev/null; resolves with the bytes it got in all. */
+function download(gw: Gateway, ...paths: string[]): { done: Promise<number> } {
+  const sinks = paths.flatMap(() => ["-o", "/dev/null"]);
   const child = spawn(
     "curl",
-    ["-s", "-o", "/dev/null", "-w", "%{size_download}", "-H", `Authorization: Bearer ${TOKENS.alice}`, gw.url + path],
+    [
+      "-s",
+      ...sinks,
+      "-w",
+      "%{size_download}\\n",
+      "-H",
+      `Authorization: Bearer ${TOKENS.alice}`,
+      ...paths.map((p) => gw.url + p),
+    ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  return { done: new Promise((resolve) => child.once("exit", () => resolve(Number(out)))) };
+  const total = () =>
+    out
+      .trim()
+      .split("\n")
+      .reduce((n, line) => n + Number(line), 0);
+  return { done: new Promise((resolve) => child.once("exit", () => resolve(total()))) };
 }
 
 /** Bob's keystroke echo: a PTY `cat` on `/ws/session`, connected. */
@@ -148,6 +183,82 @@ describe("one token's downloads and input share the event loop with other tokens
     expect(healthz.length).toBeGreaterThan(5);
     expect(echo.length).toBeGreaterThan(5);
   }, 60_000);
+
+  it("keeps /healthz and another token's keystroke echo prompt during 100 MB of GET .../output pages (regression: each 8 MiB page was read in one turn)", async () => {
+    const gw = await secGateway();
+    const id = await bigSession(gw);
+    const term = await echoTerminal(gw);
+    const page = 8 * 1024 * 1024;
+    const total = PIECES * PIECE.length;
+    const pages = Array.from(
+      { length: Math.ceil(total / page) },
+      (_, i) => `/v1/sessions/${id}/output?since=${i * page}`,
+    );
+    const counted = countSteps(gw);
+    const { done } = download(gw, ...pages);
+    const { healthz, echo } = await probe(gw, term, done);
+    expect(await done).toBe(total);
+    // About a quarter MiB per step of the scheduler (a read takes whole events), not a page per turn.
+    expect(counted.steps).toBeGreaterThanOrEqual(total / (512 * 1024));
+    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(healthz.length).toBeGreaterThan(5);
+  }, 60_000);
+
+  it("keeps /healthz and another token's keystroke echo prompt during 100 MB of GET .../events pages (regression: each 8 MiB page was read in one turn)", async () => {
+    const gw = await secGateway();
+    const id = await bigSession(gw);
+    const term = await echoTerminal(gw);
+    // About 7.5 MiB of events a page: under EVENTS_PAGE_BYTES, so each page has exactly `limit`.
+    const limit = 96;
+    const pages = Array.from(
+      { length: Math.ceil(PIECES / limit) },
+      (_, i) => `/v1/sessions/${id}/events?since=${i * limit}&limit=${limit}`,
+    );
+    const counted = countSteps(gw);
+    const { done } = download(gw, ...pages);
+    const { healthz, echo } = await probe(gw, term, done);
+    const total = await done;
+    expect(total).toBeGreaterThan(PIECES * PIECE.length);
+    expect(counted.steps).toBeGreaterThanOrEqual(total / (512 * 1024));
+    // A streamed page is the same JSON: its events, and where the next one starts.
+    const page = (await (
+      await fetch(`${gw.url}${pages[3]!}`, { headers: { authorization: `Bearer ${TOKENS.alice}` } })
+    ).json()) as {
+      events: Array<{ seq: number; data: string }>;
+      next: number;
+      head: number;
+    };
+    expect(page.events.map((e) => e.seq)).toEqual(Array.from({ length: limit }, (_, i) => 3 * limit + 1 + i));
+    expect(page.events.every((e) => e.data === PIECE)).toBe(true);
+    expect(page.next).toBe(4 * limit);
+    expect(page.head).toBe(PIECES);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+    expect(healthz.length).toBeGreaterThan(5);
+  }, 60_000);
+
+  it("keeps /healthz and another token's keystroke echo prompt while GET .../screen reads 100 MB the screen thread has not seen (regression: read in one turn)", async () => {
+    const gw = await secGateway();
+    const { id } = await catPty(gw, "alice");
+    // The thread is fed nothing on its own: the request alone reads the whole backlog.
+    const screens = gw.core.screens as unknown as { feedAll: () => void; sweep: () => Promise<void> };
+    screens.feedAll = () => undefined;
+    screens.sweep = async () => undefined;
+    await bigSession(gw, id);
+    const term = await echoTerminal(gw);
+    const counted = countSteps(gw);
+    const { done } = download(gw, `/v1/sessions/${id}/screen?format=text`);
+    const { healthz, echo } = await probe(gw, term, done);
+    expect(await done).toBeGreaterThan(0);
+    // Read a MiB per step of the scheduler, not the whole backlog in one turn.
+    expect(counted.steps).toBeGreaterThanOrEqual((PIECES * PIECE.length) / (1024 * 1024) - 1);
+    const screen = await gw.core.screens.screen(gw.core.sessions.get(id)!, { format: "text" });
+    expect(screen.screen.split("\n").at(-1)).toBe(LINE_TEXT.trim());
+    expect(screen.offset).toBe(PIECES * PIECE.length);
+    expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
+    expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
+  }, 120_000);
 
   it("keeps /healthz and another token's keystroke echo prompt while a token floods its own PTY with 100,000 one-byte stdin frames", async () => {
     const gw = await secGateway();

@@ -44,6 +44,25 @@ describe("HTTP conformance", () => {
     expect((await http(gw, "admin").get(`/v1/sessions/${s.id}`)).json.viewers).toBe(0);
   });
 
+  it("answers HEAD on streamed pages (output, events) with their headers alone, so the connection goes on", async () => {
+    const gw = await secGateway();
+    const s = await createSession(gw, { kind: "stream" }, TOKENS.admin);
+    const log = gw.core.sessions.get(s.id)!.log;
+    // Pages longer than one read: streamed a read per step, not sent at once.
+    for (let i = 0; i < 8; i++) log.appendOutput("stdout", "x".repeat(100_000));
+    await gw.core.sessions.get(s.id)!.log.whenPublished();
+    const text = await rawExchange(gw, [
+      request("HEAD", `/v1/sessions/${s.id}/output`),
+      request("HEAD", `/v1/sessions/${s.id}/events`),
+      request("GET", "/v1/whoami"),
+    ]);
+    expect(text.match(/^HTTP\/1\.1 \d+/gm) ?? []).toEqual(["HTTP/1.1 200", "HTTP/1.1 200", "HTTP/1.1 200"]);
+    expect(text).toMatch(/content-length: 800000/i);
+    expect(text).toMatch(/x-switchboard-next-offset: 800000/i);
+    expect(text).not.toContain("xxxx");
+    expect(text).toContain('{"name":"admin","role":"admin"}');
+  });
+
   it("lists HEAD in Allow wherever GET is, and answers only GET and HEAD on /healthz", async () => {
     const gw = await secGateway();
     const put = await http(gw, "admin").call("PUT", "/v1/sessions");

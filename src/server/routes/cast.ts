@@ -4,16 +4,10 @@ import type { Session } from "../../sessions/session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import type { GatewayCore, RequestContext } from "../context.js";
 import { SECURITY_HEADERS, queryParam } from "../http.js";
-import { pacedExport } from "../paced-export.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
 import type { ExportSlice, ExportSource } from "../paced-export.js";
 import type { Router } from "../router.js";
 
-/**
- * What one read of the log takes while a recording or transcript is streamed: one slice, one
- * step of the catch-up scheduler (src/server/paced-export.ts), so a long log is never held in
- * memory and no slice holds the event loop for long.
- */
-export const EXPORT_READ_BYTES = 256 * 1024;
 /** Events one read of a recording takes at most (output and resizes). */
 export const CAST_READ_EVENTS = 1000;
 

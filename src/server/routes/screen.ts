@@ -13,11 +13,12 @@ export function screenRoutes(router: Router, core: GatewayCore): void {
     if (!format.success) throw new SwitchboardError("BAD_REQUEST", "format must be text or ansi");
     const cols = intParam(ctx.url, "cols", 0, LIMITS.MAX_COLS, 1);
     const rows = intParam(ctx.url, "rows", 0, LIMITS.MAX_ROWS, 1);
-    const screen = await core.screens.screen(session, {
-      format: format.data,
-      cols: cols === 0 ? undefined : cols,
-      rows: rows === 0 ? undefined : rows,
-    });
+    // What the screen thread has not parsed yet is read from the log a page per catch-up turn.
+    const screen = await core.screens.screen(
+      session,
+      { format: format.data, cols: cols === 0 ? undefined : cols, rows: rows === 0 ? undefined : rows },
+      (bytes) => core.catchUp.scheduler.turn(bytes),
+    );
     sendJson(ctx.res, 200, screen);
   });
 }

@@ -16,6 +16,7 @@ import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import { RemoteSession } from "../../sessions/remote-session.js";
+import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
 import { actorOf, canSee } from "../auth.js";
@@ -33,6 +34,8 @@ import {
   validate,
   validateQuery,
 } from "../http.js";
+import { EXPORT_READ_BYTES, pacedExport } from "../paced-export.js";
+import type { ExportSlice, ExportSource } from "../paced-export.js";
 import type { Router } from "../router.js";
 import { forwardToOwner, ownerElsewhere } from "../session-forwarding.js";
 import { ForwardedMessage, deliverMessage } from "./messages.js";
@@ -129,7 +132,11 @@ async function deleteSession(core: GatewayCore, call: SessionCall): Promise<Sess
   return { status: 200, body: { removed: removed.map((s) => s.info()) } };
 }
 
-/** `GET /v1/sessions/:id/events`: a page of the session's events. */
+/**
+ * `GET /v1/sessions/:id/events`: a page of the session's events. A page longer than one read of
+ * EXPORT_READ_BYTES is streamed a read per step of the catch-up scheduler, charged to the
+ * caller's token as exports are, and counted whole (EVENTS_PAGE_BYTES) against its answers.
+ */
 async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
   if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
@@ -138,14 +145,104 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
   const types = typesParam(ctx.url);
   answers.check(ctx.identity.name);
-  const page = session.log.read(since, { limit, maxBytes: LIMITS.EVENTS_PAGE_BYTES, ...(types ? { types } : {}) });
+  const page = new EventsPage(session, since, limit, types);
   // Events are stored serialized: the page is assembled without parsing them.
-  const text = `{"events":[${page.entries.map((e) => e.json).join(",")}],"head":${page.head},"first":${page.first},"next":${page.next}}`;
-  answers.admit(ctx.identity.name, ctx.res, text.length);
-  sendJsonText(ctx.res, 200, text);
+  const start = page.next()!.chunk as string;
+  if (!page.streams) {
+    const text = start + (page.next()!.chunk as string);
+    answers.admit(ctx.identity.name, ctx.res, text.length);
+    sendJsonText(ctx.res, 200, text);
+    return;
+  }
+  answers.admit(ctx.identity.name, ctx.res, LIMITS.EVENTS_PAGE_BYTES);
+  ctx.res.writeHead(200, {
+    ...SECURITY_HEADERS,
+    "Content-Type": "application/json; charset=utf-8",
+    "Cache-Control": "no-store",
+  });
+  if (ctx.req.method === "HEAD") {
+    ctx.res.end();
+    return;
+  }
+  ctx.res.write(start);
+  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  try {
+    await pacedExport(ctx.res, page, { scheduler: core.catchUp.scheduler, share });
+    ctx.res.end();
+  } catch (error) {
+    // The status is sent: the client sees JSON cut short, the log says why.
+    core.logger.error({ err: error, path: ctx.url.pathname }, "an events page failed; the response was cut");
+    ctx.res.destroy();
+  } finally {
+    release();
+  }
 }
 
-/** `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`. */
+/**
+ * A page of events from `since`: up to `limit` events and about EVENTS_PAGE_BYTES, read
+ * EXPORT_READ_BYTES at a time; the page ends where a read ends short of its bytes (the head, or
+ * a type filter's scan bound). Its last slice is the JSON's tail: `head`, `first` and `next`.
+ */
+class EventsPage implements ExportSource {
+  private since: number;
+  private left: number;
+  private bytes = 0;
+  /** Events written so far (a comma goes before the next read's). */
+  private written = 0;
+  private first = 0;
+  private head = 0;
+  private more = true;
+  private opened = false;
+  private ended = false;
+
+  constructor(
+    private readonly session: Session,
+    since: number,
+    limit: number,
+    private readonly types: ReadonlySet<string> | undefined,
+  ) {
+    this.since = since;
+    this.left = limit;
+  }
+
+  /** Whether the page takes more than its first read (known after the first `next`). */
+  get streams(): boolean {
+    return this.more;
+  }
+
+  next(): ExportSlice | null {
+    if (this.ended) return null;
+    if (!this.more) {
+      this.ended = true;
+      return { chunk: `],"head":${this.head},"first":${this.first},"next":${this.since}}`, readBytes: 0 };
+    }
+    const page = this.session.log.read(this.since, {
+      limit: this.left,
+      maxBytes: EXPORT_READ_BYTES,
+      ...(this.types ? { types: this.types } : {}),
+    });
+    const opening = !this.opened;
+    this.opened = true;
+    if (opening) this.first = page.first;
+    this.head = page.head;
+    const read = page.entries.reduce((n, e) => n + e.size, 0);
+    const json = page.entries.map((e) => e.json).join(",");
+    const chunk = (opening ? `{"events":[` : "") + (this.written > 0 && json !== "" ? "," : "") + json;
+    this.written += page.entries.length;
+    this.left -= page.entries.length;
+    this.bytes += read;
+    this.more =
+      read >= EXPORT_READ_BYTES && this.left > 0 && this.bytes < LIMITS.EVENTS_PAGE_BYTES && page.next > this.since;
+    this.since = page.next;
+    return { chunk, readBytes: read };
+  }
+}
+
+/**
+ * `GET /v1/sessions/:id/output`: the session's output bytes from `since`, at most `max`, up to
+ * the output's end at the time of the request. Written one read of EXPORT_READ_BYTES per step of
+ * the catch-up scheduler and charged to the caller's token, as exports are (src/server/paced-export.ts).
+ */
 async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
   await currentCopy(session);
@@ -153,31 +250,75 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
   const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
   answers.check(ctx.identity.name);
-  let slices: OutputSlice[];
+  let first: OutputSlice[];
   try {
-    slices = session.log.readOutput(since, max);
+    first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
   } catch (error) {
     // 0 (or none) is "from the start of what is retained": the first byte retention kept.
-    const first = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
-    if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof first !== "number") throw error;
-    since = first;
-    slices = session.log.readOutput(since, max);
+    const kept = error instanceof SwitchboardError ? error.details?.["first"] : undefined;
+    if (since !== 0 || (error as SwitchboardError).code !== "HISTORY_TRIMMED" || typeof kept !== "number") throw error;
+    since = kept;
+    first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
   }
-  const all = Buffer.concat(slices.map((s) => s.bytes));
-  const bytes = all.length > max ? all.subarray(0, max) : all;
-  const next = since + bytes.length;
-  answers.admit(ctx.identity.name, ctx.res, bytes.length);
+  // Published output is contiguous: every byte up to outputBytes can be read.
+  const end = since + Math.max(0, Math.min(max, session.log.outputBytes - since));
+  answers.admit(ctx.identity.name, ctx.res, end - since);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/octet-stream",
-    "Content-Length": bytes.length,
+    "Content-Length": end - since,
     "Cache-Control": "no-store",
     // Where these bytes start: `since`, or the first byte retention kept when `since` was 0.
     "X-Switchboard-Output-Start": String(since),
-    "X-Switchboard-Next-Offset": String(next),
+    "X-Switchboard-Next-Offset": String(end),
     "X-Switchboard-Output-Bytes": String(session.log.outputBytes),
   });
-  ctx.res.end(bytes);
+  if (ctx.req.method === "HEAD") {
+    ctx.res.end();
+    return;
+  }
+  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  try {
+    await pacedExport(ctx.res, new OutputPage(session, since, end, first), {
+      scheduler: core.catchUp.scheduler,
+      share,
+    });
+    ctx.res.end();
+  } catch (error) {
+    // The status is sent: the client sees a body shorter than its Content-Length, the log says why.
+    core.logger.error({ err: error, path: ctx.url.pathname }, "an output page failed; the response was cut");
+    ctx.res.destroy();
+  } finally {
+    release();
+  }
+}
+
+/** Output bytes `[from, end)`, one read of the log per slice; `first` is the read that started at `from`. */
+class OutputPage implements ExportSource {
+  private offset: number;
+  private pending: OutputSlice[] | undefined;
+
+  constructor(
+    private readonly session: Session,
+    from: number,
+    private readonly end: number,
+    first: OutputSlice[],
+  ) {
+    this.offset = from;
+    this.pending = first;
+  }
+
+  next(): ExportSlice | null {
+    if (this.offset >= this.end) return null;
+    const slices =
+      this.pending ?? this.session.log.readOutput(this.offset, Math.min(EXPORT_READ_BYTES, this.end - this.offset));
+    this.pending = undefined;
+    let bytes = Buffer.concat(slices.map((s) => s.bytes));
+    if (bytes.length === 0) throw new Error(`output ends at ${this.offset}, short of ${this.end}`);
+    if (bytes.length > this.end - this.offset) bytes = bytes.subarray(0, this.end - this.offset);
+    this.offset += bytes.length;
+    return { chunk: bytes, readBytes: bytes.length };
+  }
 }
 
 /**
