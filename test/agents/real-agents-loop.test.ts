@@ -3,18 +3,18 @@
 // loopback: no key, no internet. The gateway is `serve` in a child process, so the loop can
 // kill it (-9, SIGTERM) and start it again on the same data directory. What each agent does is
 // compared with LOOP_POINTS, the table docs/agents.md shows ("Real agents, whole loops").
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
-import { tempDir } from "../helpers/tmp.js";
-import { afterTest } from "../helpers/cleanup.js";
 import { startAnthropicServer } from "./model-servers/anthropic.js";
 import { startGeminiServer } from "./model-servers/gemini.js";
 import { startOpenAiResponsesServer } from "./model-servers/openai-responses.js";
+import { sleep } from "./model-servers/scripted-model.js";
 import type { Script, ScriptedModelServer } from "./model-servers/scripted-model.js";
 
 const require = createRequire(import.meta.url);
@@ -232,7 +232,9 @@ function script(work: string): Script {
   return (turn) => {
     const p = turn.prompt;
     if (turn.toolResult !== undefined)
-      return { text: `Tool said: ${turn.toolResult.includes("shell-ok") ? "shell-ok" : "other"}` };
+      return {
+        text: `Tool said: ${turn.toolResult.includes("shell-ok") ? "shell-ok" : `other: ${turn.toolResult.slice(0, 200)}`}`,
+      };
     if (p.includes("say exactly")) return { text: ANSWER, pieceChars: 5 };
     if (p.includes("run allowed"))
       return { text: "Running it.", tool: { tool: "shell", command: "touch allowed.txt && echo shell-ok" } };
@@ -266,14 +268,17 @@ const command = (e: Ev): unknown => {
   return JSON.stringify(input?.command ?? input?.cmd ?? e.title);
 };
 
+/** Runs a clean-up when the test ends: the test context's hook, as the agents' tests run concurrently. */
+type Defer = (fn: () => void | Promise<void>) => void;
+
 /**
  * `serve` on `dataDir` in a child process; at the test's end stopped with SIGTERM (which stops
  * its agents: an agent that ignores the end of its stdin, as codex-acp does, would outlive a
  * SIGKILL), then killed if it is still there.
  */
-async function serve(dataDir: string, config: string): Promise<ChildGateway> {
-  const gw = await serveInChild({ dataDir, config });
-  afterTest(async () => {
+async function serve(dataDir: string, config: string, defer: Defer): Promise<ChildGateway> {
+  const gw = await serveInChild({ dataDir, config, defer });
+  defer(async () => {
     if (gw.child.exitCode !== null || gw.child.signalCode !== null) return;
     const exited = new Promise((resolve) => gw.child.once("exit", resolve));
     gw.child.kill("SIGTERM");
@@ -282,18 +287,22 @@ async function serve(dataDir: string, config: string): Promise<ChildGateway> {
   return gw;
 }
 
+/** The UTC minute of `ms`, as Gemini CLI names its conversation files (`session-2026-01-31T12-34-…`). */
+const minuteOf = (ms: number): string => new Date(ms).toISOString().slice(0, 16);
+
 /** The loop, point by point; each point's outcome (a failure message, or true). */
-async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
-  const home = tempDir(`sb-loop-${agent}-`);
+async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true | string>> {
+  const home = mkdtempSync(path.join(tmpdir(), `sb-loop-${agent}-`));
+  defer(() => rmSync(home, { recursive: true, force: true }));
   const work = path.join(home, "work");
   mkdirSync(work);
   const { server, spec } = await setUp(agent, home);
-  afterTest(() => server.close());
+  defer(() => server.close());
   server.setScript(script(work));
   const dataDir = path.join(home, "data");
   const config = path.join(home, "gateway.json");
   writeFileSync(config, JSON.stringify({ agents: { [agent]: { ...spec, cwd: work } } }));
-  let gw = await serve(dataDir, config);
+  let gw = await serve(dataDir, config, defer);
   const created = await api(gw.url).post("/v1/sessions", { kind: "agent", agent });
   expect(created.status, created.text).toBe(201);
   const d = new Driver(gw.url, created.json.id as string);
@@ -304,13 +313,16 @@ async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
       await fn();
       points[point] = true;
     } catch (err) {
-      points[point] = String(err instanceof Error ? err.message : err).slice(0, 3000);
+      points[point] = String(err instanceof Error ? err.message : err).slice(0, 300);
     }
   };
 
+  // By the end of the first run the agent has begun its conversation.
+  let began = Date.now();
   await step("text", async () => {
     const runId = await d.prompt("say exactly the greeting");
     const end = await d.end(runId, 90_000);
+    began = Date.now();
     const deltas = (await d.run(runId)).filter((e) => e.type === "chat.delta").map((e) => e.text as string);
     expect(end).toMatchObject({ type: "chat.final", text: ANSWER });
     expect(deltas.join("")).toBe(ANSWER);
@@ -374,7 +386,6 @@ async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
     const runId = await d.prompt(prompt);
     const end = await d.end(runId, 90_000);
     expect(end.type, JSON.stringify(await d.run(runId))).toBe("chat.error");
-    console.log("API-FAIL", prompt, JSON.stringify(end));
     expect(end.message).toMatch(says);
     const next = await d.prompt("say exactly the greeting once more");
     expect(await d.end(next)).toMatchObject({ type: "chat.final", text: ANSWER });
@@ -403,15 +414,15 @@ async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
     const exited = new Promise((resolve) => gw.child.once("exit", resolve));
     gw.child.kill(signal);
     await exited;
-    gw = await serve(dataDir, config);
+    gw = await serve(dataDir, config, defer);
     d.at(gw.url);
-    if (process.env.DUMP_HOME) (await import("node:child_process")).execSync(`mkdir -p /tmp/agents46b-dump/${signal}; cp -r ${home}/.gemini /tmp/agents46b-dump/${signal}/ || true; cp ${dataDir}/*.db /tmp/agents46b-dump/${signal}/ || true`);
     expect(await d.end(runId, 5_000)).toMatchObject({ type: "chat.aborted" });
+    // Gemini CLI 0.61 loading a conversation in the minute it began wipes it (docs/agents.md).
+    if (agent === "gemini") while (minuteOf(Date.now()) === minuteOf(began)) await sleep(500);
     await d.resume();
     const turnsBefore = server.turns.length;
     const end = await d.end(await d.prompt("which words did I give you?"));
     const words = WORDS.slice(0, WORDS.indexOf(word) + 1);
-    console.log("RESUMED", signal, JSON.stringify(await d.events()).slice(-6000));
     expect(end).toMatchObject({ type: "chat.final", text: `You said: ${words.join(", ")}.` });
     expect(remembered(server.turns.slice(turnsBefore).at(-1)?.transcript ?? "")).toEqual(words);
   };
@@ -424,14 +435,14 @@ async function loop(agent: AgentName): Promise<Record<Point, true | string>> {
 describe("real agents, whole loops, against scripted model servers", () => {
   it("docs/agents.md's table of loop points says what LOOP_POINTS says", () => {
     const doc = readFileSync(new URL("../../docs/agents.md", import.meta.url), "utf8");
-    const rows = doc.split("\n").filter((line) => /^\| `[a-z-]+`: /.test(line));
+    const rows = doc.split("\n").filter((line) => /^\| `[a-z0-9-]+`: /.test(line));
     const table = Object.fromEntries(
       rows.map((row) => {
         const [point, claude, gemini, codex] = row
           .split("|")
           .slice(1, 5)
           .map((cell) => cell.trim());
-        return [/^`([a-z-]+)`/.exec(point!)![1], { claude, gemini, codex }];
+        return [/^`([a-z0-9-]+)`/.exec(point!)![1], { claude, gemini, codex }];
       }),
     );
     const expected = Object.fromEntries(
@@ -446,11 +457,11 @@ describe("real agents, whole loops, against scripted model servers", () => {
   });
 
   for (const agent of ["claude", "gemini", "codex"] as const) {
-    it(
+    // Concurrent: most of a loop is waiting for an agent or a gateway to start.
+    it.concurrent(
       `${agent}: text, shell allowed and refused, a new file's diff, abort, context, API failures, kill -9 and SIGTERM then resume`,
-      async () => {
-        const points = await loop(agent);
-        console.log("POINTS", agent, JSON.stringify(points, null, 1));
+      async ({ onTestFinished }) => {
+        const points = await loop(agent, onTestFinished);
         const expected = Object.fromEntries(
           Object.entries(LOOP_POINTS[agent]).map(([p, ok]) => [p, ok ? true : expect.any(String)]),
         );
