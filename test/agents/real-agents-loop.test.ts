@@ -240,7 +240,7 @@ function script(work: string): Script {
     const p = turn.prompt;
     if (turn.toolResult !== undefined)
       return {
-        text: `Tool said: ${turn.toolResult.includes("shell-ok") ? "shell-ok" : `other: ${turn.toolResult.slice(0, 200)}`}`,
+        text: `Tool said: ${turn.toolResult.includes("shell-ok") ? "shell-ok" : `other: ${turn.toolResult.slice(0, 400)}`}`,
       };
     if (p.includes("say exactly")) return { text: ANSWER, pieceChars: 5 };
     if (p.includes("run allowed"))
@@ -320,7 +320,7 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
       await fn();
       points[point] = true;
     } catch (err) {
-      points[point] = String(err instanceof Error ? err.message : err).slice(0, 300);
+      points[point] = String(err instanceof Error ? err.message : err).slice(0, 800);
     }
   };
 
@@ -343,7 +343,7 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
     await d.answer(request.requestId as string, allow(request));
     const end = await d.end(runId);
     expect(end).toMatchObject({ type: "chat.final" });
-    expect(end.text).toContain("Tool said: shell-ok");
+    expect(end.text, `the answer: ${String(end.text)}`).toContain("Tool said: shell-ok");
     expect(existsSync(path.join(work, "allowed.txt"))).toBe(true);
     shellRun = runId;
   });
