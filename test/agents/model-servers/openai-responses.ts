@@ -18,6 +18,7 @@ interface Item {
 interface Tool {
   type: string;
   name?: string;
+  parameters?: { properties?: Record<string, unknown> };
 }
 interface Body {
   model?: string;
@@ -45,12 +46,16 @@ function toolItem(ask: ToolAsk, tools: Tool[]): Record<string, unknown> {
   switch (ask.tool) {
     case "shell": {
       // Codex 0.16 (gpt-5.x model families) offers `exec_command {cmd}`; older ones `shell {command: argv}`.
-      if (has("exec_command")) {
+      const exec = has("exec_command");
+      if (exec) {
+        // Codex answers with what the command printed so far after `yield_time_ms` (a short
+        // default): on a loaded machine that is before the command ends, so the model waits longer.
+        const wait = exec.parameters?.properties?.yield_time_ms !== undefined ? { yield_time_ms: 30_000 } : {};
         return {
           type: "function_call",
           call_id: callId,
           name: "exec_command",
-          arguments: JSON.stringify({ cmd: ask.command }),
+          arguments: JSON.stringify({ cmd: ask.command, ...wait }),
         };
       }
       const args = { command: ["bash", "-lc", ask.command] };
