@@ -155,6 +155,8 @@ async function setUp(agent: AgentName, home: string): Promise<Setup> {
           'model = "gpt-5.3-codex"',
           'model_provider = "scripted"',
           'approval_policy = "untrusted"',
+          // Its bubblewrap sandbox intermittently lost its own helper under load (docs/agents.md).
+          'sandbox_mode = "danger-full-access"',
           "[model_providers.scripted]",
           'name = "scripted"',
           `base_url = "${server.url}/v1"`,
