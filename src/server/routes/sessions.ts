@@ -256,7 +256,16 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
     case "input": {
       const { data, enc, eof } = validate(InputBody, body);
       const bytes = inputBytes(data, enc);
-      steer(core.sessions, identity, holderKey, sessionId, { op: "input", data: bytes, eof: eof === true }, by);
+      const session = steer(
+        core.sessions,
+        identity,
+        holderKey,
+        sessionId,
+        { op: "input", data: bytes, eof: eof === true },
+        by,
+      );
+      // 200 means on record: a crash before the commit answers nothing (docs/architecture.md, "Session holders").
+      await session.log.whenPublished();
       return { status: 200, body: { ok: true, bytes: bytes.length, ...(eof ? { eof } : {}) } };
     }
     case "signal": {
