@@ -343,8 +343,10 @@ function closer(parts: {
       // to the end and the exit (a follower told only "going away" could not know the session
       // ended); then the connections are closed.
       await sessions.manager.close();
-      front.multiplex.close();
-      front.terminal.close();
+      // Sessions still running go on for the next gateway (held ones, streams): viewers are told 1012.
+      const restarting = sessions.manager.list().some((s) => s.running);
+      front.multiplex.close(restarting);
+      front.terminal.close(restarting);
       front.server.closeAllConnections();
       sessions.mirror?.close();
       core.screens.close();
