@@ -51,6 +51,9 @@ export class HolderTransport implements ProcessTransport {
   private readonly reader: HolderFrameReader;
   /** The holder offset of the next output byte expected. */
   private next: number;
+  /** The newest output offset the holder said it has (HELLO), and the newest acknowledged. */
+  private holderEnd = 0;
+  private acked: number;
   private sentInput = 0;
   private takenInput = 0;
   /** The holder's minor version, once it said HELLO: from 1 on it holds input until its event is committed. */
@@ -76,6 +79,7 @@ export class HolderTransport implements ProcessTransport {
     this.pid = options.childPid;
     this.sink = sink;
     this.next = options.resumeFrom;
+    this.acked = options.resumeFrom;
     this.reader = new HolderFrameReader((f) => this.onFrame(f));
     // `onread` into one shared buffer (as pty-master.ts): no new Buffer per read under a flood.
     const connectOptions: NetConnectOpts & { onread: OnReadOpts } = {
@@ -181,7 +185,14 @@ export class HolderTransport implements ProcessTransport {
 
   /** The output up to holder offset `offset` is committed: the holder may forget it. */
   acknowledge(offset: number): void {
+    this.acked = Math.max(this.acked, offset);
     this.send(ackFrame(offset));
+  }
+
+  /** Output bytes the holder keeps for this gateway: received or announced (HELLO), not yet acknowledged. */
+  get heldBytes(): number {
+    if (this.letGo || this.ended) return 0;
+    return Math.max(0, Math.max(this.holderEnd, this.next) - this.acked);
   }
 
   /** The exit is on record: the holder may end. */
@@ -238,6 +249,7 @@ export class HolderTransport implements ProcessTransport {
           return;
         }
         this.holderMinor = f.hello.minor;
+        this.holderEnd = f.hello.end;
         for (const item of this.early.splice(0)) {
           if ("end" in item) this.endInput(item.mark);
           else this.sendInput(item.data, item.mark);

@@ -178,6 +178,8 @@ export interface TerminalProcess {
   exitRecorded(): void;
   /** Held: the log is committed up to `seq`, so input marked up to it may reach the program. */
   commitInput(seq: number): void;
+  /** Held: output bytes the holder keeps that were not acknowledged (0 for a process of the gateway's own). */
+  readonly heldBytes: number;
   /**
    * Held: lets go of the process without stopping it (the gateway stops and the next one adopts
    * it); no callbacks afterwards. For a process of the gateway's own this is {@link dispose}.
@@ -321,6 +323,10 @@ class ManagedProcess implements TerminalProcess {
 
   commitInput(seq: number): void {
     if (this.transport instanceof HolderTransport && !this.disposed) this.transport.commitInput(seq);
+  }
+
+  get heldBytes(): number {
+    return this.transport instanceof HolderTransport && !this.disposed ? this.transport.heldBytes : 0;
   }
 
   detach(): void {

@@ -103,6 +103,11 @@ export class TerminalSession extends Session {
     return true;
   }
 
+  /** Output bytes its holder keeps that this gateway has not acknowledged as committed (0 without a holder). */
+  get heldOutputBytes(): number {
+    return this.proc?.heldBytes ?? 0;
+  }
+
   /** Output in pieces into the log (docs/architecture.md, "A byte from a PTY to a browser"). */
   private outputCoalescer(): OutputCoalescer {
     return new OutputCoalescer({

@@ -168,6 +168,40 @@ describe("session holders", () => {
   );
 
   it(
+    "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
+    async () => {
+      const first = held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
+      await waitUntil(() => text(first.out.stdout) === "12345\n", 10_000, "the first line");
+      expect(first.proc.heldBytes).toBe(6);
+      first.proc.acknowledge(6);
+      expect(first.proc.heldBytes).toBe(0);
+      first.proc.write("x\n", 1);
+      first.proc.commitInput(1);
+      await waitUntil(() => text(first.out.stdout) === "12345\n6789\n", 10_000, "the second line");
+      first.proc.detach();
+      expect(first.proc.heldBytes).toBe(0);
+      // The next gateway has only the first line on record: the holder still keeps the second.
+      const proc = adoptTerminalProcess({
+        socketPath: holders.socketPath("heldbytes"),
+        holderPid: first.proc.holderPid!,
+        pid: first.proc.pid,
+        startTime: first.proc.startTime,
+        pty: false,
+        resumeFrom: 6,
+        committedSeq: 1,
+        onOutput: () => undefined,
+        onExit: () => undefined,
+        onLost: () => undefined,
+      });
+      started.push(proc);
+      await waitUntil(() => proc.heldBytes === 5, 10_000, "the second line held");
+      proc.acknowledge(11);
+      expect(proc.heldBytes).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
     "ends only its session, lost with a reason, when its holder is killed (kill -9)",
     async () => {
       const victim = held(["sh", "-c", "while :; do sleep 1; done"], true, "victim");
