@@ -37,7 +37,7 @@
 #define PROTO_MAJOR 1
 #endif
 #ifndef PROTO_MINOR
-#define PROTO_MINOR 0
+#define PROTO_MINOR 1
 #endif
 /* Unacknowledged output kept; past it the program's output is not read until a gateway acks. */
 #define HOLD_MAX_BYTES (8 * 1024 * 1024)
@@ -50,6 +50,8 @@
 #define IN_FRAME_MAX (1024 * 1024 + 16)
 /* Input taken from the gateway but not yet by the program; more is a protocol violation. */
 #define INPUT_QUEUE_MAX (2 * 1024 * 1024)
+/* Held input chunks told apart (a gateway's marks); past it, a new chunk joins the newest. */
+#define HELD_INPUT_MAX 1024
 /* Changes of stream (stdout/stderr) held at once; past it, reading waits as for a full hold. */
 #define SEGMENTS_MAX 4096
 #define SPEC_MAX_BYTES (4 * 1024 * 1024)
@@ -61,9 +63,12 @@
 enum {
   H_HELLO = 1, H_OUTPUT = 2, H_CHILD_EXIT = 3, H_END = 4, H_INPUT_TAKEN = 5, H_INPUT_CLOSED = 6, H_ERROR = 7,
   G_HELLO = 0x41, G_ACK = 0x42, G_INPUT = 0x43, G_INPUT_END = 0x44, G_RESIZE = 0x45, G_ABANDON = 0x46, G_DONE = 0x47,
+  /* 1.1: input held until the gateway has its `input` event on record (mark = that event's seq) */
+  G_INPUT_HELD = 0x48, G_INPUT_COMMIT = 0x49,
 };
 
 struct segment { uint64_t end; uint8_t stream; };
+struct held_input { uint64_t mark; size_t bytes; };
 
 static struct {
   int pty;
@@ -85,6 +90,10 @@ static struct {
   /* the program's pending input */
   unsigned char *inq;
   size_t inq_off, inq_len;
+  /* The first inq_ready bytes may be written; the rest is held, chunk by chunk, until committed. */
+  size_t inq_ready;
+  struct held_input held[HELD_INPUT_MAX];
+  size_t held_first, held_count;
   uint64_t input_taken; /* since the last INPUT_TAKEN frame */
   int input_closed_told;
   /* the gateway's connection */
@@ -273,32 +282,65 @@ static void flush_output(void) {
   h.oo = h.ol = 0;
 }
 
-static void queue_input(const unsigned char *data, size_t n) {
-  if (h.in_fd < 0) return; /* the program closed its input: INPUT_CLOSED tells the gateway */
+/* Queues input behind what is queued; 1 when it was queued. */
+static int queue_input(const unsigned char *data, size_t n) {
+  if (h.in_fd < 0) return 0; /* the program closed its input: INPUT_CLOSED tells the gateway */
   if (h.inq_off + h.inq_len + n > INPUT_QUEUE_MAX + IN_FRAME_MAX) {
     memmove(h.inq, h.inq + h.inq_off, h.inq_len);
     h.inq_off = 0;
   }
   if (h.inq_len + n > INPUT_QUEUE_MAX) {
     send_error("input queue full: the gateway sent more than its pending-input limit");
-    return;
+    return 0;
   }
   memcpy(h.inq + h.inq_off + h.inq_len, data, n);
   h.inq_len += n;
+  return 1;
+}
+
+/* Input the gateway has not on record yet: written only once committed (commit_input). */
+static void hold_input(uint64_t mark, const unsigned char *data, size_t n) {
+  if (!queue_input(data, n)) return;
+  if (h.held_count == HELD_INPUT_MAX) {
+    /* Joined to the newest chunk: released with it, never before its own record. */
+    struct held_input *last = &h.held[(h.held_first + h.held_count - 1) % HELD_INPUT_MAX];
+    last->mark = mark;
+    last->bytes += n;
+    return;
+  }
+  h.held[(h.held_first + h.held_count) % HELD_INPUT_MAX] = (struct held_input){mark, n};
+  h.held_count++;
+}
+
+/* The gateway's events up to `mark` are on record: their input may be written. */
+static void commit_input(uint64_t mark) {
+  while (h.held_count > 0 && h.held[h.held_first].mark <= mark) {
+    h.inq_ready += h.held[h.held_first].bytes;
+    h.held_first = (h.held_first + 1) % HELD_INPUT_MAX;
+    h.held_count--;
+  }
+}
+
+/* A new gateway: input still held was never recorded (the last gateway died first), so nobody gets it. */
+static void drop_held_input(void) {
+  for (size_t i = 0; i < h.held_count; i++) h.inq_len -= h.held[(h.held_first + i) % HELD_INPUT_MAX].bytes;
+  h.held_first = h.held_count = 0;
 }
 
 static void write_input(void) {
-  while (h.in_fd >= 0 && h.inq_len > 0) {
-    ssize_t n = write(h.in_fd, h.inq + h.inq_off, h.inq_len);
+  while (h.in_fd >= 0 && h.inq_ready > 0) {
+    ssize_t n = write(h.in_fd, h.inq + h.inq_off, h.inq_ready);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return;
       /* EPIPE: the program closed its input; EIO: the terminal is gone. Nobody reads this input. */
-      h.inq_len = 0;
+      h.inq_len = h.inq_ready = 0;
+      h.held_first = h.held_count = 0;
       if (!h.pty) { close(h.in_fd); h.in_fd = -1; }
       return;
     }
     h.inq_off += (size_t)n;
     h.inq_len -= (size_t)n;
+    h.inq_ready -= (size_t)n;
     h.input_taken += (uint64_t)n;
   }
   if (h.inq_len == 0) h.inq_off = 0;
@@ -311,6 +353,7 @@ static void handle_frame(uint8_t type, const unsigned char *p, uint32_t n) {
     case G_HELLO: {
       if (n < 12) { send_error("short HELLO"); return; }
       uint16_t major = get16(p);
+      uint16_t minor = get16(p + 2);
       uint64_t from = get64(p + 4);
       char text[200];
       if (major != PROTO_MAJOR) {
@@ -327,13 +370,24 @@ static void handle_frame(uint8_t type, const unsigned char *p, uint32_t n) {
       release_to(from);
       h.sent = from;
       h.ready = 1;
+      /* 1.1: the newest seq the gateway has on record; held input after it was never recorded. */
+      if (minor >= 1 && n >= 20) commit_input(get64(p + 12));
+      drop_held_input();
       return;
     }
     case G_ACK:
       if (n >= 8) { uint64_t off = get64(p); release_to(off < h.sent ? off : h.sent); }
       return;
     case G_INPUT:
-      queue_input(p, n);
+      if (h.held_count > 0) { send_error("INPUT after held input"); return; }
+      if (queue_input(p, n)) h.inq_ready += n;
+      return;
+    case G_INPUT_HELD:
+      if (n < 8) { send_error("short INPUT_HELD"); return; }
+      hold_input(get64(p), p + 8, n - 8);
+      return;
+    case G_INPUT_COMMIT:
+      if (n >= 8) commit_input(get64(p));
       return;
     case G_INPUT_END:
       h.input_end_requested = 1;
@@ -547,7 +601,7 @@ static int run(int lfd) {
     if (h.cfd >= 0) { p[n] = (struct pollfd){.fd = h.cfd, .events = POLLIN | (h.ol > 0 ? POLLOUT : 0)}; ic = n++; }
     for (int s = 0; s < 2; s++)
       if (h.out_fd[s] >= 0 && may_read()) { p[n] = (struct pollfd){.fd = h.out_fd[s], .events = POLLIN}; io[s] = n++; }
-    if (h.in_fd >= 0 && h.inq_len > 0) { p[n] = (struct pollfd){.fd = h.in_fd, .events = POLLOUT}; ip = n++; }
+    if (h.in_fd >= 0 && h.inq_ready > 0) { p[n] = (struct pollfd){.fd = h.in_fd, .events = POLLOUT}; ip = n++; }
     int timeout = h.child_exited && !h.output_ended ? (int)ms_until(h.drain_deadline) : -1;
     if (h.cfd < 0 && (timeout < 0 || timeout > ORPHAN_CHECK_MS)) timeout = h.orphaned ? 100 : ORPHAN_CHECK_MS;
     if (poll(p, (nfds_t)n, timeout) < 0 && errno != EINTR) return 1;
@@ -560,7 +614,7 @@ static int run(int lfd) {
       }
     if (ip >= 0 && p[ip].revents) write_input();
     if (ic >= 0 && h.cfd >= 0 && (p[ic].revents & (POLLIN | POLLHUP | POLLERR))) read_connection();
-    if (h.input_end_requested || h.inq_len > 0) write_input();
+    if (h.input_end_requested || h.inq_ready > 0) write_input();
     if (p[il].revents & POLLIN) accept_connection(lfd);
     check_orphan();
   }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { TerminalClient } from "../client/node.js";
+import { ConnectionError, TerminalClient } from "../client/node.js";
 import { controlHeldText, skippedText } from "../protocol/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
 import type { HttpClient, SessionInfo, TerminalExit } from "../client/node.js";
@@ -255,13 +255,15 @@ class AttachRun {
         this.takenOver = true;
         this.holding = false;
       }),
-      client.on("state", ({ state }) => {
+      client.on("state", ({ state, error }) => {
         if (state === "reconnecting" && !this.outage && !this.takenOver) {
           this.outage = true;
           // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
-          this.notices.show(
-            `connection lost; reconnecting (keys typed meanwhile are dropped; ${this.options.detachKey.name} detaches)`,
-          );
+          const what =
+            error instanceof ConnectionError && error.code === "RESTARTING"
+              ? "gateway restarting… the session keeps running; reconnecting"
+              : "connection lost; reconnecting";
+          this.notices.show(`${what} (keys typed meanwhile are dropped; ${this.options.detachKey.name} detaches)`);
         }
       }),
       client.on("error", (error) => this.onError(error)),

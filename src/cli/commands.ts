@@ -72,6 +72,13 @@ export const KILL_USAGE = `Usage: switchboard kill ID
 Terminates the session and prints how it ended: TERM (a PTY is hung up first, HUP, as when a
 terminal closes, so a shell ends with its jobs), then KILL after a grace period.`;
 
+export const SHUTDOWN_USAGE = `Usage: switchboard shutdown [--sessions]
+
+Stops the gateway (admins only), as SIGTERM does: held terminal sessions keep running under
+their holders and the next serve adopts them. --sessions ends every session's process too (as
+sessions.onStop "end" does at every stop). Returns once the gateway took the request; it
+exits after committing what it read.`;
+
 export const RM_USAGE = `Usage: switchboard rm [-f] ID...
        switchboard rm --ended [--older-than AGE]
 
@@ -377,6 +384,23 @@ const kill: Command = (argv) =>
     return EXIT.OK;
   });
 
+const shutdown: Command = (argv) =>
+  runCommand(
+    argv,
+    { usage: SHUTDOWN_USAGE, options: { sessions: { type: "boolean" } }, positionals: 0 },
+    async (ctx, parsed) => {
+      const result = await ctx.http.shutdown({ sessions: parsed.values.sessions === true ? "end" : "keep" });
+      if (ctx.json) writeJson(ctx, result);
+      else
+        ctx.out.write(
+          result.sessions === "end"
+            ? "the gateway is stopping and ending every session\n"
+            : "the gateway is stopping; held terminal sessions keep running for the next serve\n",
+        );
+      return EXIT.OK;
+    },
+  );
+
 const rm: Command = (argv) =>
   runCommand(
     argv,
@@ -468,6 +492,7 @@ export const COMMANDS: Record<string, Command> = {
   send,
   signal,
   kill,
+  shutdown,
   rm,
   prompt,
   abort,

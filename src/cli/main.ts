@@ -18,6 +18,7 @@ Usage:
   switchboard send ID [-n] [--eof] [--] TEXT...
   switchboard signal ID SIGNAL
   switchboard kill ID
+  switchboard shutdown [--sessions]          (stops the gateway; --sessions: every session too)
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
   switchboard prompt ID [-w] TEXT...

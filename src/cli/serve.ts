@@ -9,6 +9,7 @@ import { EXIT } from "./exit-codes.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
 import type { EndedRetentionSetting } from "../server/gateway.js";
+import type { StopAsked } from "../server/stop-request.js";
 
 export const SERVE_USAGE = `Usage: switchboard serve [--host 127.0.0.1] [--port 7317] [--data-dir DIR] [--config FILE] [--token T]
                         [--redis URL[,URL...]] [--node-id NAME]
@@ -218,13 +219,19 @@ export async function serve(argv: string[]): Promise<number> {
   // The handlers stay for the whole stop and after it: Ctrl-C on `npm start` sends SIGINT twice
   // (the terminal's and the one npm forwards), and a second signal without a handler ended the
   // process before the sessions' output was committed. A repeat is said once, then ignored.
-  let stopSignal: NodeJS.Signals | undefined;
+  let stopping = false;
   let repeated = 0;
-  const stopped = new Promise<NodeJS.Signals>((done) => {
+  const stopped = new Promise<{ signal?: NodeJS.Signals; asked?: StopAsked }>((done) => {
+    // `switchboard shutdown` (POST /v1/shutdown): the same stop, with what it asks for the sessions.
+    gateway.core.stopRequest.onRequest((asked) => {
+      if (stopping) return;
+      stopping = true;
+      done({ asked });
+    });
     const onStop = (signal: NodeJS.Signals) => {
-      if (stopSignal === undefined) {
-        stopSignal = signal;
-        done(signal);
+      if (!stopping) {
+        stopping = true;
+        done({ signal });
         return;
       }
       repeated += 1;
@@ -249,21 +256,22 @@ export async function serve(argv: string[]): Promise<number> {
         : `open the UI: ${ui}/ with the token in ${join(resolve(dataDir), "token")}\n`,
     );
   }
-  const signal = await stopped;
+  const { signal, asked } = await stopped;
+  const by = asked?.by;
   // Said before the wait for the sessions' processes, which may take SHUTDOWN_GRACE_MS.
   const kept =
-    gateway.core.config.sessions.onStop === "end"
+    gateway.core.config.sessions.onStop === "end" || asked?.sessions === "end"
       ? 0
       : gateway.core.sessions.list().filter((s) => s.running && s.record.holder != null).length;
-  if (kept === 0) gateway.core.logger.info({ signal }, "stopping: ending sessions");
+  if (kept === 0) gateway.core.logger.info({ signal, by }, "stopping: ending sessions");
   else
     gateway.core.logger.info(
-      { signal, kept },
-      `stopping: ${kept} terminal session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, or all at stops with sessions.onStop "end" in the config)`,
+      { signal, by, kept },
+      `stopping: ${kept} terminal session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, all with switchboard shutdown --sessions, or at every stop with sessions.onStop "end" in the config)`,
     );
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);
-  await gateway.close();
+  await gateway.close(asked !== undefined ? { sessions: asked.sessions } : {});
   return EXIT.OK;
 }
 

@@ -1,4 +1,4 @@
-import { SwitchboardError, isErrorCode } from "../protocol/index.js";
+import { CLOSE_CODES, SwitchboardError, isErrorCode } from "../protocol/index.js";
 import type { ErrorCode } from "../protocol/index.js";
 
 /**
@@ -11,6 +11,8 @@ export const CONNECTION_ERROR_CODES = [
   "UNREACHABLE",
   /** The connection dropped after the request was sent: it may or may not have been applied. */
   "DISCONNECTED",
+  /** The gateway closed the connection to restart (close 1012): its sessions keep running, the client reconnects. */
+  "RESTARTING",
   /** The client was closed (by `close()`, or after a fatal error). */
   "CLOSED",
   /** No answer within the request timeout. */
@@ -21,6 +23,12 @@ export const CONNECTION_ERROR_CODES = [
   "BAD_RESPONSE",
 ] as const;
 export type ConnectionErrorCode = (typeof CONNECTION_ERROR_CODES)[number];
+
+/** Why a WebSocket closed, as an error: RESTARTING for 1012, else DISCONNECTED (with the code and reason). */
+export function closedError(code: number, reason: string): ConnectionError {
+  const text = `connection closed (${code}${reason ? ` ${reason}` : ""})`;
+  return new ConnectionError(code === CLOSE_CODES.SERVICE_RESTART ? "RESTARTING" : "DISCONNECTED", text);
+}
 
 /** The SDK could not talk to the gateway; `code` says how. */
 export class ConnectionError extends Error {

@@ -403,6 +403,17 @@ export class HttpClient {
   }
 
   /** Who the token (or cookie) is. Cheap; also a credentials check. */
+  /**
+   * `POST /v1/shutdown` (admins): the gateway stops as on SIGTERM. `sessions: "end"` ends every
+   * session's process too; `keep` (default) leaves held terminal sessions to the next gateway.
+   */
+  shutdown(
+    body: { sessions?: "keep" | "end" } = {},
+    options: AbortOptions = {},
+  ): Promise<{ stopping: true; sessions: "keep" | "end" }> {
+    return this.json("POST", "/v1/shutdown", options.signal, body);
+  }
+
   whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }

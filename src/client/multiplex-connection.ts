@@ -1,7 +1,7 @@
 import type { ServerFrame } from "../protocol/index.js";
 import { abortReason } from "./abort.js";
 import type { BackoffOptions } from "./backoff.js";
-import { ConnectionError } from "./errors.js";
+import { ConnectionError, closedError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
 import type { HttpClient } from "./http.js";
 import { ReconnectLoop } from "./reconnect-loop.js";
@@ -146,11 +146,7 @@ export class MultiplexConnection implements RequestLink {
         // Nothing yet: the connection counts as open once the gateway says hello.
       },
       onMessage: (text) => this.onFrame(handle, text),
-      onClose: (code, reason) =>
-        this.onSocketClosed(
-          handle,
-          new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`),
-        ),
+      onClose: (code, reason) => this.onSocketClosed(handle, closedError(code, reason)),
     });
     this.socket = handle;
     this.connectTimer = setTimeout(() => {

@@ -13,7 +13,7 @@ import { handledDeferred } from "./deferred.js";
 import { Emitter } from "./emitter.js";
 import { screenOf } from "./screen.js";
 import type { SessionScreen } from "./screen.js";
-import { ConnectionError, errorFromWire } from "./errors.js";
+import { ConnectionError, closedError, errorFromWire } from "./errors.js";
 import { Heartbeat, PING_INTERVAL_MS, PONG_TIMEOUT_MS } from "./heartbeat.js";
 import { httpClientFor } from "./http.js";
 import type { HttpClient } from "./http.js";
@@ -399,7 +399,7 @@ export class TerminalClient {
     this.heartbeat.stop();
     this.heartbeat.disconnected(new ConnectionError("DISCONNECTED", "the connection dropped"));
     if (this.loop.state === "closed" || this.exited) return;
-    const error = new ConnectionError("DISCONNECTED", `connection closed (${code}${reason ? ` ${reason}` : ""})`);
+    const error = closedError(code, reason);
     if (code === CLOSE_CODES.CONTROL_LOST) {
       this.control = undefined;
       this.emitter.emit("control-lost", { message: reason || "control was taken over by another client" });

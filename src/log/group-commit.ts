@@ -201,7 +201,7 @@ export class GroupCommit {
     if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
       if (this.inflight.size === 0) this.write();
       else this.send(this.fairShare(), undefined);
-    } else if (op.kind === "entry" && op.type === "input") {
+    } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");
     } else if (!this.scheduled) {

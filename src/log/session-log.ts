@@ -296,7 +296,8 @@ export class SessionLog implements AppendableLog {
     return unwritten.length;
   }
 
-  append(event: NewEvent): SessionEvent {
+  /** Appends `event`; `urgent`: see {@link StoredEntry.urgent}. */
+  append(event: NewEvent, options: { urgent?: boolean } = {}): SessionEvent {
     if (this.copyRefusal) throw this.copyRefusal();
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
@@ -304,7 +305,8 @@ export class SessionLog implements AppendableLog {
     }
     const stored = { seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
-    this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json) });
+    const urgent = options.urgent === true ? { urgent: true } : {};
+    this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json), ...urgent });
     return stored;
   }
 

@@ -26,6 +26,8 @@ export type CommitOp =
       syncFile: number | null;
       /** An output row whose start offset is noted in `output_marks` (where reads by byte offset start). */
       mark: boolean;
+      /** Committed without waiting for company (see StoredEntry.urgent); the writer ignores it. */
+      urgent?: boolean;
     }
   | {
       kind: "trim";

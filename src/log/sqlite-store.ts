@@ -206,6 +206,7 @@ export class SqliteEventStore implements EventStore {
       data: output ? entry.bytes : null,
       file: file?.start ?? null,
       syncFile: file?.sync ?? null,
+      ...(entry.urgent === true ? { urgent: true } : {}),
     });
   }
 

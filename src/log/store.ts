@@ -23,6 +23,8 @@ export interface StoredLogState {
 export interface StoredEntry extends LogEntry {
   readonly outStart?: number | undefined;
   readonly outEnd?: number | undefined;
+  /** Somebody waits for this very entry's commit (held input): it does not linger for company. */
+  readonly urgent?: boolean;
 }
 
 /** Why the log cannot write, from the first failed commit on, until a commit succeeds again. */

@@ -320,6 +320,8 @@ export const CLOSE_CODES = {
   POLICY: 1008,
   TOO_BIG: 1009,
   INTERNAL: 1011,
+  /** The gateway stops while sessions keep running (under holders, or streams): reconnect and resume. */
+  SERVICE_RESTART: 1012,
   /** `/ws/session`: control was taken over by someone else; do not reconnect into a fight. */
   CONTROL_LOST: 4001,
   /** The session was deleted or its log reset. */

@@ -19,6 +19,7 @@ import type { Logger } from "./logger.js";
 import type { SessionForwarder } from "./session-forwarding.js";
 import type { MessageSessionIndex } from "../cluster/message-index.js";
 import type { GatewayMetrics } from "./metrics.js";
+import type { StopRequest } from "./stop-request.js";
 
 /** What every route and endpoint of the gateway can reach. */
 export interface GatewayCore {
@@ -63,6 +64,8 @@ export interface GatewayCore {
   discover: ((sessionId: string) => Promise<void>) | undefined;
   /** Agent ids registered by plugins, to the plugin serving each. */
   readonly pluginAgents: Map<string, string>;
+  /** A stop asked for over HTTP (`POST /v1/shutdown`). */
+  readonly stopRequest: StopRequest;
   /** Streaming connections per token, across both WebSocket endpoints and SSE. */
   readonly connections: ConnectionCounter;
   /** Catch-up reads of every connection, paced together and per token (src/server/catch-up.ts). */

@@ -9,7 +9,7 @@ import type { Session, SessionContext, SessionRecord } from "../sessions/session
 import { Holders, holderBinary } from "../sessions/holders.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
-import { restoreTerminalSession } from "../sessions/terminal-session.js";
+import { TerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
 import { stopFencedSession } from "./cluster-mode.js";
 import { watchMembers } from "./cluster-takeover.js";
@@ -114,5 +114,10 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
   undo.push(() => sessions.close());
   if (holders !== undefined) undo.push(() => holders.close());
   metrics.observeSessions(() => sessions.list().map((s) => s.record));
+  metrics.observeHeldBytes(() => {
+    let held = 0;
+    for (const s of sessions.list()) if (s instanceof TerminalSession) held += s.heldOutputBytes;
+    return held;
+  });
   return { manager: sessions, mirror, membership };
 }

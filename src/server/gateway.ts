@@ -14,6 +14,8 @@ import { TokenRegistry, actorOf, canCreate } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
+import { StopRequest } from "./stop-request.js";
+import type { StopSessions } from "./stop-request.js";
 import { AnonymousConnectionGate, anonymousBudget } from "./anonymous-gate.js";
 import { CatchUpPacing } from "./catch-up.js";
 import { RequestGuard } from "./guard.js";
@@ -73,7 +75,8 @@ export interface Gateway {
   readonly core: GatewayCore;
   /** Re-reads the config file (also on SIGHUP and when the file changes). */
   reload(): ReloadResult;
-  close(): Promise<void>;
+  /** Stops; `sessions` "end" ends held sessions too, whatever `sessions.onStop` says. */
+  close(options?: { sessions?: StopSessions }): Promise<void>;
 }
 
 /**
@@ -133,6 +136,9 @@ async function openGateway(
     uiSessionsFile: join(dataDir, UI_SESSIONS_FILE),
   });
   const watcher = await wirePlugins(base, core, log.fds, reload);
+  const close = closer({ base, log, sessions, core, pruner, front, watcher, rpc: rpc || undefined });
+  // `serve` replaces this with its own stop (its stop line, then the exit).
+  core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
   return {
     url: front.url,
     host: front.address.address,
@@ -141,7 +147,7 @@ async function openGateway(
     tokenGenerated: generated,
     core,
     reload,
-    close: closer({ base, log, sessions, core, pruner, front, watcher, rpc: rpc || undefined }),
+    close,
   };
 }
 
@@ -187,6 +193,7 @@ function buildCore(
     nodes: undefined,
     discover: undefined,
     pluginAgents: new Map(),
+    stopRequest: new StopRequest(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
     catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
     limits,
@@ -323,10 +330,10 @@ function closer(parts: {
   front: FrontDoorParts;
   watcher: { close(): void } | undefined;
   rpc: NodeRpc | undefined;
-}): () => Promise<void> {
+}): (options?: { sessions?: StopSessions }) => Promise<void> {
   const { base, log, sessions, core, pruner, front, watcher, rpc } = parts;
   let closing: Promise<void> | undefined;
-  return () => {
+  return (options = {}) => {
     closing ??= (async () => {
       watcher?.close();
       log.fds.close();
@@ -342,9 +349,11 @@ function closer(parts: {
       // Sessions end while their viewers are still connected, so that each gets the output up
       // to the end and the exit (a follower told only "going away" could not know the session
       // ended); then the connections are closed.
-      await sessions.manager.close();
-      front.multiplex.close();
-      front.terminal.close();
+      await sessions.manager.close(options.sessions === "end" ? { endHeld: true } : {});
+      // Sessions still running go on for the next gateway (held ones, streams): viewers are told 1012.
+      const restarting = sessions.manager.list().some((s) => s.running);
+      front.multiplex.close(restarting);
+      front.terminal.close(restarting);
       front.server.closeAllConnections();
       sessions.mirror?.close();
       core.screens.close();

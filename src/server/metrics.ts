@@ -83,6 +83,16 @@ export class GatewayMetrics {
     help: "Resets sent because retention dropped what a client needed",
     registers: [this.registry],
   });
+  /** Read at scrape time: output bytes the sessions' holders keep for this gateway (see HolderTransport.heldBytes). */
+  private heldSource: () => number = () => 0;
+  readonly holderHeldBytes = new Gauge({
+    name: "switchboard_holder_held_bytes",
+    help: "Output bytes the session holders keep that this gateway has not acknowledged as committed (up to 8 MiB each)",
+    registers: [this.registry],
+    collect: () => {
+      this.holderHeldBytes.set(this.heldSource());
+    },
+  });
   readonly sessionsAdopted = new Counter({
     name: "switchboard_sessions_adopted_total",
     help: "Running sessions this gateway took over from the holders an earlier gateway left them under",
@@ -191,6 +201,10 @@ export class GatewayMetrics {
 
   observeSessions(source: () => Iterable<{ kind: string; state: string }>): void {
     this.sessionSource = source;
+  }
+
+  observeHeldBytes(source: () => number): void {
+    this.heldSource = source;
   }
 
   observeFds(monitor: FdSource): void {

@@ -325,13 +325,15 @@ export class ConnectionTracker {
     });
   }
 
-  closeAll(): void {
+  /** Closes every connection: 1012 when `restarting` (sessions keep running for the next gateway), else 1001. */
+  closeAll(restarting = false): void {
     this.timer.close();
     for (const [ws, state] of this.live) {
       // Stop feeding first: a write callback after this point must not read a log that is
       // about to be closed (an uncaught "database connection is not open" at shutdown).
       state.dispose(false);
-      ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
+      if (restarting) ws.close(CLOSE_CODES.SERVICE_RESTART, "gateway restarting; sessions keep running");
+      else ws.close(CLOSE_CODES.GOING_AWAY, "gateway shutting down");
     }
     // Connections that cannot take a close frame are cut.
     setTimeout(() => {

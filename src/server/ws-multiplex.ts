@@ -68,8 +68,9 @@ export class MultiplexEndpoint {
     );
   }
 
-  close(): void {
-    this.tracker.closeAll();
+  /** `restarting`: see ConnectionTracker.closeAll. */
+  close(restarting = false): void {
+    this.tracker.closeAll(restarting);
     this.wss.close();
   }
 }

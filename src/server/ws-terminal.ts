@@ -176,8 +176,9 @@ export class TerminalEndpoint {
       .catch((error: unknown) => this.core.logger.error({ err: error }, "terminal upgrade failed"));
   }
 
-  close(): void {
-    this.tracker.closeAll();
+  /** `restarting`: see ConnectionTracker.closeAll. */
+  close(restarting = false): void {
+    this.tracker.closeAll(restarting);
     this.wss.close();
   }
 }

@@ -10,7 +10,8 @@ import type { OutputStream } from "../protocol/events.js";
 
 /** A holder of another major version is not adopted (its session is listed, its process left running). */
 export const HOLDER_PROTOCOL_MAJOR = 1;
-export const HOLDER_PROTOCOL_MINOR = 0;
+/** 1.1: input is held by the holder until the gateway commits its `input` event (INPUT_HELD, INPUT_COMMIT). */
+export const HOLDER_PROTOCOL_MINOR = 1;
 
 /** From the holder. */
 export const H = {
@@ -32,6 +33,10 @@ export const G = {
   RESIZE: 0x45,
   ABANDON: 0x46,
   DONE: 0x47,
+  /** 1.1: input with the seq its `input` event gets; the holder writes it only once that seq is committed. */
+  INPUT_HELD: 0x48,
+  /** 1.1: the gateway's log is committed up to this seq. */
+  INPUT_COMMIT: 0x49,
 } as const;
 
 const HEADER_BYTES = 5;
@@ -76,12 +81,31 @@ export function frame(type: number, payload: Uint8Array = new Uint8Array(0)): Bu
   return out;
 }
 
-export function helloFrame(resumeFrom: number): Buffer {
-  const p = Buffer.alloc(12);
+/**
+ * The gateway's HELLO: resend output from `resumeFrom`; `committedSeq` is the newest seq its log
+ * has on record, so input the holder still holds for a later seq (recorded by no gateway) is dropped.
+ */
+export function helloFrame(resumeFrom: number, committedSeq: number): Buffer {
+  const p = Buffer.alloc(20);
   p.writeUInt16LE(HOLDER_PROTOCOL_MAJOR, 0);
   p.writeUInt16LE(HOLDER_PROTOCOL_MINOR, 2);
   p.writeBigUInt64LE(BigInt(resumeFrom), 4);
+  p.writeBigUInt64LE(BigInt(committedSeq), 12);
   return frame(G.HELLO, p);
+}
+
+/** Input for the event at `seq`: written by the holder once {@link inputCommitFrame} reaches `seq`. */
+export function inputHeldFrame(seq: number, data: Uint8Array): Buffer {
+  const p = Buffer.allocUnsafe(8 + data.length);
+  p.writeBigUInt64LE(BigInt(seq), 0);
+  p.set(data, 8);
+  return frame(G.INPUT_HELD, p);
+}
+
+export function inputCommitFrame(seq: number): Buffer {
+  const p = Buffer.alloc(8);
+  p.writeBigUInt64LE(BigInt(seq));
+  return frame(G.INPUT_COMMIT, p);
 }
 
 export function ackFrame(offset: number): Buffer {

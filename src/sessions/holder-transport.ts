@@ -10,6 +10,8 @@ import {
   ackFrame,
   frame,
   helloFrame,
+  inputCommitFrame,
+  inputHeldFrame,
   resizeFrame,
 } from "./holder-protocol.js";
 import type { HolderFrame } from "./holder-protocol.js";
@@ -29,6 +31,8 @@ export interface HolderTransportOptions {
   pty: boolean;
   /** The holder offset the gateway has on record: the holder resends from there. */
   resumeFrom: number;
+  /** The newest seq the gateway's log has on record: input the holder holds for a later one is dropped. */
+  committedSeq: number;
   /** The holder said HELLO in a version this gateway speaks. */
   onGreeted?: () => void;
 }
@@ -47,8 +51,21 @@ export class HolderTransport implements ProcessTransport {
   private readonly reader: HolderFrameReader;
   /** The holder offset of the next output byte expected. */
   private next: number;
+  /** The newest output offset the holder said it has (HELLO), and the newest acknowledged. */
+  private holderEnd = 0;
+  private acked: number;
   private sentInput = 0;
   private takenInput = 0;
+  /** The holder's minor version, once it said HELLO: from 1 on it holds input until its event is committed. */
+  private holderMinor: number | null = null;
+  /** Input given before the holder's HELLO, sent once its version is known. */
+  private early: Array<{ data: Uint8Array; mark: number | undefined } | { end: true; mark: number | undefined }> = [];
+  /** The newest input mark sent held, the newest commit told to the holder, the newest the session reported. */
+  private heldMark = 0;
+  private toldCommitted = 0;
+  private committed = 0;
+  /** A pipe's end of input waits for this mark's commit, as its input does. */
+  private endAfter: number | null = null;
   private inputClosed = false;
   private lineStart = true;
   private ended = false;
@@ -62,6 +79,7 @@ export class HolderTransport implements ProcessTransport {
     this.pid = options.childPid;
     this.sink = sink;
     this.next = options.resumeFrom;
+    this.acked = options.resumeFrom;
     this.reader = new HolderFrameReader((f) => this.onFrame(f));
     // `onread` into one shared buffer (as pty-master.ts): no new Buffer per read under a flood.
     const connectOptions: NetConnectOpts & { onread: OnReadOpts } = {
@@ -75,7 +93,7 @@ export class HolderTransport implements ProcessTransport {
       },
     };
     this.socket = createConnection(connectOptions);
-    this.socket.write(helloFrame(options.resumeFrom));
+    this.socket.write(helloFrame(options.resumeFrom, options.committedSeq));
     this.socket.once("connect", () => (this.connected = true));
 
     this.socket.on("error", (error: NodeJS.ErrnoException) => {
@@ -99,19 +117,54 @@ export class HolderTransport implements ProcessTransport {
     return this.sentInput - this.takenInput;
   }
 
-  write(data: Uint8Array): void {
+  /**
+   * Input for the event that gets seq `mark`: a holder of protocol 1.1 or later writes it only
+   * once {@link commitInput} reaches `mark`, so a crash before the commit never delivers
+   * input that has no record (docs/architecture.md, "Session holders").
+   */
+  write(data: Uint8Array, mark?: number): void {
     if (data.length === 0) return;
     if (this.inputClosed) throw this.inputClosedError();
-    for (let at = 0; at < data.length; at += HOLDER_INPUT_FRAME_MAX_BYTES)
-      this.send(frame(G.INPUT, data.subarray(at, at + HOLDER_INPUT_FRAME_MAX_BYTES)));
     this.sentInput += data.length;
     this.lineStart = data[data.length - 1] === 0x0d || data[data.length - 1] === 0x0a;
+    if (this.holderMinor === null) this.early.push({ data: Uint8Array.from(data), mark });
+    else this.sendInput(data, mark);
   }
 
-  endInput(): void {
+  endInput(mark?: number): void {
     // A PTY: the terminal's EOF character, as pty-process.ts; pipes: the holder closes stdin.
-    if (this.options.pty) this.write(this.lineStart ? EOF_KEY : DOUBLE_EOF_KEY);
+    if (this.options.pty) this.write(this.lineStart ? EOF_KEY : DOUBLE_EOF_KEY, mark);
+    else if (this.holderMinor === null) this.early.push({ end: true, mark });
+    else if (this.holdsInput && mark !== undefined && mark > this.committed) this.endAfter = mark;
     else this.send(frame(G.INPUT_END));
+  }
+
+  /** The session's log is committed up to `seq`: held input up to there may reach the program. */
+  commitInput(seq: number): void {
+    if (seq <= this.committed) return;
+    this.committed = seq;
+    if (this.holderMinor === null) return;
+    if (this.heldMark > this.toldCommitted) {
+      this.send(inputCommitFrame(seq));
+      this.toldCommitted = seq;
+    }
+    if (this.endAfter !== null && seq >= this.endAfter) {
+      this.endAfter = null;
+      this.send(frame(G.INPUT_END));
+    }
+  }
+
+  private get holdsInput(): boolean {
+    return this.holderMinor !== null && this.holderMinor >= 1;
+  }
+
+  private sendInput(data: Uint8Array, mark: number | undefined): void {
+    const held = mark !== undefined && this.holdsInput;
+    for (let at = 0; at < data.length; at += HOLDER_INPUT_FRAME_MAX_BYTES) {
+      const piece = data.subarray(at, at + HOLDER_INPUT_FRAME_MAX_BYTES);
+      this.send(held ? inputHeldFrame(mark, piece) : frame(G.INPUT, piece));
+    }
+    if (held) this.heldMark = mark;
   }
 
   resize(cols: number, rows: number): void {
@@ -132,7 +185,14 @@ export class HolderTransport implements ProcessTransport {
 
   /** The output up to holder offset `offset` is committed: the holder may forget it. */
   acknowledge(offset: number): void {
+    this.acked = Math.max(this.acked, offset);
     this.send(ackFrame(offset));
+  }
+
+  /** Output bytes the holder keeps for this gateway: received or announced (HELLO), not yet acknowledged. */
+  get heldBytes(): number {
+    if (this.letGo || this.ended) return 0;
+    return Math.max(0, Math.max(this.holderEnd, this.next) - this.acked);
   }
 
   /** The exit is on record: the holder may end. */
@@ -187,6 +247,18 @@ export class HolderTransport implements ProcessTransport {
         if (f.hello.childPid !== this.pid) {
           this.fail(`its holder runs pid ${f.hello.childPid}, not ${this.pid}`);
           return;
+        }
+        this.holderMinor = f.hello.minor;
+        this.holderEnd = f.hello.end;
+        for (const item of this.early.splice(0)) {
+          if ("end" in item) this.endInput(item.mark);
+          else this.sendInput(item.data, item.mark);
+        }
+        // Commits reported before the HELLO apply to what was just sent.
+        if (this.committed > 0) {
+          const seq = this.committed;
+          this.committed = 0;
+          this.commitInput(seq);
         }
         this.options.onGreeted?.();
         return;

@@ -54,7 +54,8 @@ export function holderBinary(): string | null {
 export class Holders {
   readonly dir: string;
   readonly binary: string;
-  readonly onStop: OnStop;
+  /** Set to `end` for a stop that ends every session (`switchboard shutdown --sessions`). */
+  onStop: OnStop;
   /** An fd of `dir`, for socket paths too long for `sun_path`. */
   private dirFd: number | null = null;
 

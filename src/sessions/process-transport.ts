@@ -26,9 +26,10 @@ export interface ProcessTransport {
   readonly pid: number;
   /** Bytes written but not yet taken by the process. */
   readonly pendingInputBytes: number;
-  write(data: Uint8Array): void;
+  /** `mark`: see `TerminalProcess.write` (held processes only). */
+  write(data: Uint8Array, mark?: number): void;
   /** See `TerminalProcess.endInput` (terminal-process.ts). */
-  endInput(): void;
+  endInput(mark?: number): void;
   /** PTY only; the lifecycle refuses it for pipes. */
   resize(cols: number, rows: number): void;
   /** Stops waiting for EOF: reads what is already buffered, closes the output, then `outputEnded`. */

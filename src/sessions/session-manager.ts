@@ -332,10 +332,14 @@ export class SessionManager {
     await session.terminate(by);
   }
 
-  /** Terminates every running session (TERM, grace, KILL) and releases resources. */
-  async close(): Promise<void> {
+  /**
+   * Terminates every running session (TERM, grace, KILL) and releases resources; held ones run on
+   * under their holders when `sessions.onStop` is `keep`, unless `endHeld`.
+   */
+  async close(options: { endHeld?: boolean } = {}): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    if (options.endHeld === true && this.options.holders !== undefined) this.options.holders.onStop = "end";
     const system: Actor = { name: "gateway", role: "system" };
     await this.endedOrUnwritable(Promise.all(this.list().map((s) => s.shutdown(system))));
     for (const s of this.sessions.values()) {

@@ -101,6 +101,8 @@ export interface AdoptOptions {
   pty: boolean;
   /** The holder offset of the output the log has: the holder resends from there. */
   resumeFrom: number;
+  /** The newest seq the log has on record (default 0): held input for a later seq was never recorded and is dropped. */
+  committedSeq?: number;
   drainTimeoutMs?: number;
   onOutput: TerminalProcessOptions["onOutput"];
   onExit: TerminalProcessOptions["onExit"];
@@ -127,14 +129,15 @@ export interface TerminalProcess {
   /**
    * Sends input (a string is UTF-8). Throws SESSION_NOT_RUNNING after the process exited,
    * INPUT_CLOSED when a pipe process closed its stdin (or `endInput` did), RATE_LIMITED when too
-   * much input is pending.
+   * much input is pending. Held, `mark` is the seq of the input's event: the holder gives it to
+   * the program only once {@link commitInput} reaches it.
    */
-  write(data: Uint8Array | string): void;
+  write(data: Uint8Array | string, mark?: number): void;
   /**
    * Ends the input, as a terminal's ^D does: a pipe's stdin is closed (later writes answer
    * INPUT_CLOSED); a PTY gets ^D (EOF for a program reading a line, at a line's start).
    */
-  endInput(): void;
+  endInput(mark?: number): void;
   /**
    * Sends a signal. Pipes: to the process group (`kill(-pid)`; the child leads its own group
    * and session in both modes). PTY: to the terminal's foreground process group, where Ctrl-C
@@ -173,6 +176,10 @@ export interface TerminalProcess {
   acknowledge(offset: number): void;
   /** Held: the exit is committed, so the holder may end. */
   exitRecorded(): void;
+  /** Held: the log is committed up to `seq`, so input marked up to it may reach the program. */
+  commitInput(seq: number): void;
+  /** Held: output bytes the holder keeps that were not acknowledged (0 for a process of the gateway's own). */
+  readonly heldBytes: number;
   /**
    * Held: lets go of the process without stopping it (the gateway stops and the next one adopts
    * it); no callbacks afterwards. For a process of the gateway's own this is {@link dispose}.
@@ -212,6 +219,7 @@ export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalP
         childPid: started.childPid,
         pty: options.pty,
         resumeFrom: 0,
+        committedSeq: 0,
       },
       sink,
     );
@@ -242,6 +250,7 @@ export function adoptTerminalProcess(options: AdoptOptions): TerminalProcess {
         childPid: options.pid,
         pty: options.pty,
         resumeFrom: options.resumeFrom,
+        committedSeq: options.committedSeq ?? 0,
         ...(options.onAdopted !== undefined ? { onGreeted: options.onAdopted } : {}),
       },
       sink,
@@ -312,6 +321,14 @@ class ManagedProcess implements TerminalProcess {
     if (this.transport instanceof HolderTransport) this.transport.done();
   }
 
+  commitInput(seq: number): void {
+    if (this.transport instanceof HolderTransport && !this.disposed) this.transport.commitInput(seq);
+  }
+
+  get heldBytes(): number {
+    return this.transport instanceof HolderTransport && !this.disposed ? this.transport.heldBytes : 0;
+  }
+
   detach(): void {
     if (!(this.transport instanceof HolderTransport) || this.reported) {
       this.dispose();
@@ -339,7 +356,7 @@ class ManagedProcess implements TerminalProcess {
     return this.transport.pid;
   }
 
-  write(data: Uint8Array | string): void {
+  write(data: Uint8Array | string, mark?: number): void {
     if (this.childExit !== null || this.disposed) throw notRunning(this.pid);
     const bytes = typeof data === "string" ? ENCODER.encode(data) : data;
     if (bytes.length === 0) return;
@@ -350,12 +367,12 @@ class ManagedProcess implements TerminalProcess {
         `the process is not reading its input: ${pending} bytes pending (limit ${MAX_PENDING_INPUT_BYTES})`,
       );
     }
-    this.transport.write(bytes);
+    this.transport.write(bytes, mark);
   }
 
-  endInput(): void {
+  endInput(mark?: number): void {
     if (this.childExit !== null || this.disposed) throw notRunning(this.pid);
-    this.transport.endInput();
+    this.transport.endInput(mark);
   }
 
   signal(name: SignalName): void {

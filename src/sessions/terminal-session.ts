@@ -96,10 +96,16 @@ export class TerminalSession extends Session {
       onOutput: (stream, chunk) => coalescer.push(stream, chunk),
       onExit: (exit) => this.processExited(exit),
       onLost: (reason) => this.processLost(reason),
+      committedSeq: this.log.head,
       onAdopted: () => holders.adopted(this.record),
     });
     this.acknowledgeCommits();
     return true;
+  }
+
+  /** Output bytes its holder keeps that this gateway has not acknowledged as committed (0 without a holder). */
+  get heldOutputBytes(): number {
+    return this.proc?.heldBytes ?? 0;
   }
 
   /** Output in pieces into the log (docs/architecture.md, "A byte from a PTY to a browser"). */
@@ -150,7 +156,8 @@ export class TerminalSession extends Session {
     };
     this.stopAcks?.();
     const unsubscribe = this.log.subscribe(
-      () => {
+      (entry) => {
+        if (entry.type === "input") this.proc?.commitInput(entry.seq);
         if (queued) return;
         queued = true;
         setImmediate(ack);
@@ -217,13 +224,18 @@ export class TerminalSession extends Session {
     if (this.inputEnded) {
       throw new SwitchboardError("INPUT_CLOSED", `the input of session ${this.id} was ended (eof); it takes no more`);
     }
-    this.proc!.write(data);
+    // Held, the holder gives the input to the program only once this seq is committed: a crash
+    // in between never delivers input without its record (docs/architecture.md, "Session holders").
+    const seq = this.log.appendedHead + 1;
+    this.proc!.write(data, seq);
     if (eof) {
-      this.proc!.endInput();
+      this.proc!.endInput(seq);
       // A pipe's stdin is closed for good; a PTY's ^D only ends one read, so it may take more.
       this.inputEnded = !this.record.pty;
     }
-    this.log.append({ type: "input", by, bytes: data.length, ...(eof ? { eof: true as const } : {}) });
+    const event = { type: "input" as const, by, bytes: data.length, ...(eof ? { eof: true as const } : {}) };
+    // Held input waits for this commit, so it does not linger for company (LOG_INPUT_LINGER_MS).
+    this.log.append(event, { urgent: this.proc!.holderPid !== null });
     this.touch();
   }
 

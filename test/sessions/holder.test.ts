@@ -123,6 +123,85 @@ describe("session holders", () => {
   );
 
   it(
+    "gives input to the program only once its event is committed; the next gateway drops input it has no record of",
+    async () => {
+      const first = held(["cat"], false, "input1");
+      first.proc.write("one\n", 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(text(first.out.stdout)).toBe("");
+      first.proc.commitInput(1);
+      await waitUntil(() => text(first.out.stdout) === "one\n", 10_000, "input 1 once committed");
+      first.proc.write("two\n", 2);
+      first.proc.write("three\n", 3);
+      first.proc.write("four\n", 4);
+      first.proc.commitInput(2);
+      await waitUntil(() => text(first.out.stdout) === "one\ntwo\n", 10_000, "input 2 once committed");
+      // The gateway dies: seq 3 reached its log, seq 4 did not, and the holder was told neither.
+      first.proc.detach();
+      const before = Buffer.concat(first.out.stdout);
+      const again: Buffer[] = [];
+      const exit = new Promise<TerminalExit>((resolve, reject) => {
+        const proc = adoptTerminalProcess({
+          socketPath: holders.socketPath("input1"),
+          holderPid: first.proc.holderPid!,
+          pid: first.proc.pid,
+          startTime: first.proc.startTime,
+          pty: false,
+          resumeFrom: before.length,
+          committedSeq: 3,
+          onOutput: (_stream, chunk) => again.push(Buffer.from(chunk)),
+          onExit: resolve,
+          onLost: (reason) => reject(new Error(reason)),
+          // The next gateway's seq 4 is another event: its input goes, the dead gateway's does not.
+          onAdopted: () => {
+            proc.write("five\n", 4);
+            proc.endInput(4);
+            proc.commitInput(4);
+          },
+        });
+        started.push(proc);
+      });
+      expect(await exit).toEqual({ exitCode: 0, signal: null });
+      expect(Buffer.concat([before, ...again]).toString()).toBe("one\ntwo\nthree\nfive\n");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
+    async () => {
+      const first = held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
+      await waitUntil(() => text(first.out.stdout) === "12345\n", 10_000, "the first line");
+      expect(first.proc.heldBytes).toBe(6);
+      first.proc.acknowledge(6);
+      expect(first.proc.heldBytes).toBe(0);
+      first.proc.write("x\n", 1);
+      first.proc.commitInput(1);
+      await waitUntil(() => text(first.out.stdout) === "12345\n6789\n", 10_000, "the second line");
+      first.proc.detach();
+      expect(first.proc.heldBytes).toBe(0);
+      // The next gateway has only the first line on record: the holder still keeps the second.
+      const proc = adoptTerminalProcess({
+        socketPath: holders.socketPath("heldbytes"),
+        holderPid: first.proc.holderPid!,
+        pid: first.proc.pid,
+        startTime: first.proc.startTime,
+        pty: false,
+        resumeFrom: 6,
+        committedSeq: 1,
+        onOutput: () => undefined,
+        onExit: () => undefined,
+        onLost: () => undefined,
+      });
+      started.push(proc);
+      await waitUntil(() => proc.heldBytes === 5, 10_000, "the second line held");
+      proc.acknowledge(11);
+      expect(proc.heldBytes).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
     "ends only its session, lost with a reason, when its holder is killed (kill -9)",
     async () => {
       const victim = held(["sh", "-c", "while :; do sleep 1; done"], true, "victim");
@@ -177,7 +256,10 @@ describe("session holders", () => {
       };
       const newer = await adoptWith(build("holder-1.7", ["-DPROTO_MINOR=7"]), "minor");
       expect(newer).toMatchObject({ exit: { exitCode: 0, signal: null }, out: "before\nafter-x\n" });
-      const other = await adoptWith(build("holder-2.0", ["-DPROTO_MAJOR=2"]), "major");
+      // A 1.0 holder does not hold input: it gets plain INPUT frames.
+      const older = await adoptWith(build("holder-1.0", ["-DPROTO_MINOR=0"]), "older");
+      expect(older).toMatchObject({ exit: { exitCode: 0, signal: null }, out: "before\nafter-x\n" });
+      const other = await adoptWith(build("holder-2.0", ["-DPROTO_MAJOR=2", "-DPROTO_MINOR=0"]), "major");
       expect(other.lost).toMatch(
         /speaks protocol 2\.0 and this gateway 1\.x: the program \(pid \d+\) was left running; .*kill \d+/,
       );

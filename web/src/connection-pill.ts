@@ -1,3 +1,4 @@
+import { isConnectionError } from "../../src/client/index.js";
 import type { StateChange, SwitchboardClient } from "../../src/client/index.js";
 import { h } from "./dom.js";
 import type { SessionStore } from "./session-store.js";
@@ -90,6 +91,12 @@ export class ConnectionPill {
       case "reconnecting": {
         const attempt = this.last?.attempt ?? 1;
         const seconds = Math.max(1, Math.round((this.last?.delayMs ?? 0) / 1000));
+        if (isConnectionError(this.last?.error, "RESTARTING"))
+          return [
+            "busy",
+            "Gateway restarting…",
+            `Sessions keep running. Next try in ~${seconds}s; nothing is lost meanwhile.`,
+          ];
         return [
           "busy",
           attempt > 1 ? `Reconnecting (try ${attempt})…` : "Reconnecting…",

@@ -42,7 +42,7 @@ const LoginBody = z.strictObject({
     .optional(),
 });
 
-/** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`, `GET /v1/nodes`. */
+/** `GET /metrics`, `POST /v1/login` and `POST /v1/logout`, `GET /v1/whoami`, `GET /v1/nodes`, `POST /v1/shutdown`. */
 export function miscRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/metrics", async (ctx) => {
     const text = await core.metrics.registry.metrics();
@@ -76,7 +76,21 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
     ctx.res.setHeader("Set-Cookie", sessionCookie(core, "", 0));
     sendJson(ctx.res, 200, { ok: true });
   });
+
+  // The gateway stops as on SIGTERM; `sessions: "end"` ends the held sessions too (docs/operations.md).
+  router.add("POST", "/v1/shutdown", async (ctx) => {
+    if (ctx.identity.role !== "admin") throw new SwitchboardError("FORBIDDEN", "only admins stop the gateway");
+    const { sessions } = validate(ShutdownBody, await readJson(ctx.req, SHUTDOWN_BODY_BYTES, "a shutdown body"));
+    const mode = sessions ?? "keep";
+    if (!core.stopRequest.request({ sessions: mode, by: ctx.identity.name }))
+      throw new SwitchboardError("SHUTTING_DOWN", "the gateway is already stopping");
+    core.logger.info({ by: ctx.identity.name, sessions: mode }, "stop asked over HTTP");
+    sendJson(ctx.res, 202, { stopping: true, sessions: mode });
+  });
 }
+
+const SHUTDOWN_BODY_BYTES = 1024;
+const ShutdownBody = z.strictObject({ sessions: z.enum(["keep", "end"]).optional() });
 
 /**
  * `POST /v1/login {token}`: exchanges a token for an HttpOnly, SameSite=Strict session cookie
