@@ -29,6 +29,11 @@ export const ERROR_CODES = {
     summary:
       "The pairing code is unknown, already used or expired: make a new one (`switchboard pair`, or Pair a device in the UI).",
   },
+  PUSH_ACTION_INVALID: {
+    status: 401,
+    summary:
+      "The notification's action token is unknown, already used or expired (the request was answered, or the gateway restarted): open the session to answer.",
+  },
   DEVICE_NOT_FOUND: { status: 404, summary: "No paired device with that id (`switchboard devices` lists them)." },
   DEVICE_NAME_TAKEN: {
     status: 409,

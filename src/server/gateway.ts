@@ -23,6 +23,10 @@ import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { DEVICES_FILE, DeviceStore } from "./devices.js";
 import { PairingCodes } from "./pairing-codes.js";
+import { PushActionTokens } from "./push-action-tokens.js";
+import { PushNotifier } from "./push-notifier.js";
+import { PUSH_SUBSCRIPTIONS_FILE, PushSubscriptions } from "./push-subscriptions.js";
+import { VAPID_FILE, loadVapidKeys } from "./vapid-keys.js";
 import { RoutingTable, configWarnings } from "./settings.js";
 import { configReloader } from "./gateway-reload.js";
 import type { LiveSettings, ReloadResult } from "./gateway-reload.js";
@@ -163,6 +167,21 @@ function buildCore(
       trustedProxy: config.auth.trustedProxy,
     }),
   };
+  const push = {
+    vapid: loadVapidKeys(join(dataDir, VAPID_FILE)),
+    subscriptions: new PushSubscriptions(join(dataDir, PUSH_SUBSCRIPTIONS_FILE)),
+    actions: new PushActionTokens(),
+  };
+  const notifier = new PushNotifier({
+    ...push,
+    events,
+    sessions,
+    identity: (name) => live.tokens.named(name),
+    clock,
+    logger: logger.child({ component: "push" }),
+    agent: base.options.pushAgent,
+  });
+  undo.push(() => notifier.close());
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,
@@ -198,6 +217,7 @@ function buildCore(
     },
     devices,
     pairings: new PairingCodes(),
+    push,
     events,
     sessions,
     screens,
