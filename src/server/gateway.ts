@@ -116,7 +116,7 @@ async function openGateway(
   const { token, generated } = resolveAdminToken(dataDir, options.token);
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
-  const { core, live, routing } = buildCore(base, log, sessions.manager, token);
+  const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
   // The screen thread is up before the first request: its descriptors are taken at start, not at
   // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
   // told by the first screen request, which tries again.
@@ -145,7 +145,7 @@ async function openGateway(
     tokenGenerated: generated,
     core,
     reload,
-    close: closer({ base, log, sessions, core, pruner, front, watcher, rpc: rpc || undefined }),
+    close: closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined }),
   };
 }
 
@@ -155,7 +155,7 @@ function buildCore(
   log: OpenLog,
   sessions: SessionManager,
   adminToken: string,
-): { core: GatewayCore; live: LiveSettings; routing: RoutingTable } {
+): { core: GatewayCore; live: LiveSettings; routing: RoutingTable; notifier: PushNotifier } {
   const { dataDir, clock, logger, metrics, settings, config, limits, host, undo } = base;
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
@@ -249,7 +249,7 @@ function buildCore(
       if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
-  return { core, live, routing };
+  return { core, live, routing, notifier };
 }
 
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
@@ -342,9 +342,10 @@ function closer(parts: {
   pruner: SessionPruner;
   front: FrontDoorParts;
   watcher: { close(): void } | undefined;
+  notifier: PushNotifier;
   rpc: NodeRpc | undefined;
 }): () => Promise<void> {
-  const { base, log, sessions, core, pruner, front, watcher, rpc } = parts;
+  const { base, log, sessions, core, pruner, front, watcher, notifier, rpc } = parts;
   let closing: Promise<void> | undefined;
   return () => {
     closing ??= (async () => {
@@ -353,6 +354,8 @@ function closer(parts: {
       log.dirWatch.close();
       base.metrics.close();
       await pruner.close();
+      // A gateway on its way out notifies nobody that its sessions end.
+      notifier.close();
       // Before the sessions end: a node that stops takes nothing over on its way out.
       await sessions.membership?.close();
       front.server.close();

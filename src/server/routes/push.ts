@@ -56,7 +56,10 @@ export async function answerPushAction(
     );
   const optionId = grant.options[body.action];
   if (optionId === undefined)
-    throw new SwitchboardError("INVALID_OPTION", `the request offers no ${body.action} option: open the session to answer`);
+    throw new SwitchboardError(
+      "INVALID_OPTION",
+      `the request offers no ${body.action} option: open the session to answer`,
+    );
   const call: SessionCall = {
     action: "permission",
     sessionId: grant.sessionId,
@@ -67,6 +70,9 @@ export async function answerPushAction(
   };
   const owner = ownerElsewhere(core, grant.sessionId, identity);
   const answer = owner === undefined ? await runSessionAction(core, call) : await forwardToOwner(core, owner, call);
-  core.logger.info({ by: identity.name, session: grant.sessionId, action: body.action }, "permission answered from a notification");
+  core.logger.info(
+    { by: identity.name, session: grant.sessionId, action: body.action },
+    "permission answered from a notification",
+  );
   sendJson(res, answer.status, { ...(answer.body as object), sessionId: grant.sessionId, optionId });
 }
