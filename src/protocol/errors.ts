@@ -40,6 +40,11 @@ export const ERROR_CODES = {
     summary: "A paired device already has that name: choose another, or revoke that one first.",
   },
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
+  SESSION_NAME_AMBIGUOUS: {
+    status: 409,
+    summary:
+      "The CLI was given a session name that several sessions have; the message lists their ids: give the id of one (`switchboard ls NAME` lists them).",
+  },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
   INPUT_CLOSED: {
