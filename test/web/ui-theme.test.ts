@@ -44,21 +44,28 @@ describe("web UI: themes and the phone header", () => {
     await waitFor(async () => (await colours(page)).terminal === "rgb(12, 15, 21)", 5_000, "the dark terminal");
   });
 
-  it("keeps the phone header on one line within the screen, for an admin too", async () => {
+  it("keeps the phone header on one line within the screen, for a paired phone and an admin", async () => {
     const s = shared();
-    const page = await s.page({ viewport: PHONE, touch: true });
-    const layout = await page.evaluate(() => ({
-      width: document.documentElement.scrollWidth,
-      items: [...document.querySelector(".topbar")!.children]
-        .map((c) => c.getBoundingClientRect())
-        .filter((r) => r.width > 0)
-        .map((r) => ({ left: r.left, right: r.right, middle: Math.round(r.top + r.height / 2) })),
-    }));
-    expect(layout.width).toBeLessThanOrEqual(PHONE.width);
-    for (const item of layout.items) {
-      expect(item.left).toBeGreaterThanOrEqual(0);
-      expect(item.right).toBeLessThanOrEqual(PHONE.width);
-    }
-    expect(new Set(layout.items.map((i) => i.middle)).size).toBe(1);
+    const code = (await s.http.post("/v1/devices/pairings", { name: "header-phone" })).json.code as string;
+    const phone = await s.blank(`/#pair=${code}`, PHONE, true);
+    await phone.waitForSelector("[data-test=whoami]");
+    for (const page of [phone, await s.page({ viewport: PHONE, touch: true })]) await expectOneLine(page);
   });
 });
+
+/** The header's items in one row, all within the phone's width, and nothing past the screen's edge. */
+async function expectOneLine(page: Page): Promise<void> {
+  const layout = await page.evaluate(() => ({
+    width: document.documentElement.scrollWidth,
+    items: [...document.querySelector(".topbar")!.children]
+      .map((c) => c.getBoundingClientRect())
+      .filter((r) => r.width > 0)
+      .map((r) => ({ left: r.left, right: r.right, middle: Math.round(r.top + r.height / 2) })),
+  }));
+  expect(layout.width).toBeLessThanOrEqual(PHONE.width);
+  for (const item of layout.items) {
+    expect(item.left).toBeGreaterThanOrEqual(0);
+    expect(item.right).toBeLessThanOrEqual(PHONE.width);
+  }
+  expect(new Set(layout.items.map((i) => i.middle)).size).toBe(1);
+}
