@@ -141,7 +141,12 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     touch = false,
     storage: Record<string, string> = {},
   ): Promise<Page> => {
-    const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
+    // Dark, as the README's screenshots are; ui-theme.test.ts switches to light itself.
+    const context = await browser.newContext({
+      viewport,
+      colorScheme: "dark",
+      ...(touch ? { hasTouch: true, isMobile: true } : {}),
+    });
     contexts.push(context);
     if (Object.keys(storage).length > 0)
       await context.addInitScript((items: Record<string, string>) => {

@@ -34,7 +34,7 @@ describe("web UI: notifications on a phone", () => {
     );
 
     // The phone: its browser's push service is the test's (a subscription at its endpoint).
-    const context = await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true });
+    const context = await browser.newContext({ viewport: PHONE, hasTouch: true, isMobile: true, colorScheme: "dark" });
     onTestFinished(() => context.close());
     await context.grantPermissions(["notifications"], { origin: s.proxy.url });
     const subscription = push.subscription("/push/phone");
