@@ -4,6 +4,7 @@ import { replaceHiddenChars } from "../protocol/index.js";
 import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { EventLog } from "../log/event-log.js";
+import { RemoteSession } from "../sessions/remote-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -73,6 +74,8 @@ export class PushNotifier {
     }
     const session = this.options.sessions.get(sessionId);
     if (session === undefined || this.options.subscriptions.list().length === 0) return;
+    // Cluster mode: the node that runs the session notifies, not each node with a copy.
+    if (session instanceof RemoteSession) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
     if (notification === undefined) return;
     for (const target of this.options.subscriptions.list()) {
