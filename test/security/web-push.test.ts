@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { PushActionTokens, PUSH_ACTION_TTL_MAX_MS } from "../../src/server/push-action-tokens.js";
+import { PUSH_LINE_CHARS, payloadOf } from "../../src/server/push-notifier.js";
 import { PUSH_SUBSCRIPTIONS_FILE } from "../../src/server/push-subscriptions.js";
 import { VAPID_FILE } from "../../src/server/vapid-keys.js";
 import type { Gateway } from "../../src/server/gateway.js";
@@ -248,5 +249,33 @@ describe("push action tokens", () => {
     expect(tokens.redeem(other, clock.now())).toMatchObject({ requestId: "r2" });
     expect(tokens.redeem("not a token", clock.now())).toBeUndefined();
     expect(tokens.size).toBe(0);
+  });
+});
+
+describe("notification text", () => {
+  const base = { seq: 1, ts: 0, runId: "r" };
+
+  it("is one line of at most PUSH_LINE_CHARS, without controls or characters that reorder text", () => {
+    const long = payloadOf("s", "id", {
+      ...base,
+      type: "chat.final",
+      text: `x\n${"é".repeat(500)}\n\n`,
+      stopReason: "end_turn",
+    });
+    expect(Array.from(long!.body)).toHaveLength(PUSH_LINE_CHARS);
+    expect(long!.body.endsWith("…")).toBe(true);
+    const hostile = payloadOf("s", "id", {
+      ...base,
+      type: "permission.request",
+      requestId: "q",
+      title: "run\u001b[31m rm\r\n-rf \u202Egnp.exe",
+      options: [],
+      expiresAt: 0,
+    });
+    expect(hostile!.body).toBe("run [31m rm -rf ?gnp.exe");
+    expect(payloadOf("s", "id", { ...base, type: "exit", exitCode: null, signal: "SIGKILL" })!.body).toBe(
+      "Killed by SIGKILL.",
+    );
+    expect(payloadOf("s", "id", { ...base, type: "chat.delta", text: "x" } as never)).toBeUndefined();
   });
 });
