@@ -221,6 +221,7 @@ const ls: Command = (argv) =>
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
     // On stderr: stdout stays empty for scripts that read the table.
+    else if (ref !== undefined) ctx.err.write(`no session has the id or name ${printable(ref.slice(0, 200))}\n`);
     else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });

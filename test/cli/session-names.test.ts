@@ -22,7 +22,7 @@ describe("session names on the command line", () => {
     const twinB = await http.createSession({ command: ["sh", "-c", "echo b"], name: "twin" });
     await Promise.all([one, twinA, twinB].map((s) => sessionEnded(http, s.id)));
 
-    const [logs, ls, lsId, lsTwins, ambiguous, ambiguousJson, attachAmbiguous, missing] = await Promise.all([
+    const [logs, ls, lsId, lsTwins, ambiguous, ambiguousJson, attachAmbiguous, missing, lsNone] = await Promise.all([
       cli(["logs", "builder"], env),
       cli(["ls", "builder", "--json"], env),
       cli(["ls", one.id, "--json"], env),
@@ -31,6 +31,7 @@ describe("session names on the command line", () => {
       cli(["logs", "twin", "--json"], env),
       cli(["attach", "twin", "--read-only"], env),
       cli(["logs", "nobody-has-this"], env),
+      cli(["ls", "nobody-has-this"], env),
     ]);
     expect(logs).toMatchObject({ code: 0, stdout: "from-the-builder\n" });
     expect((JSON.parse(ls.stdout) as SessionInfo[]).map((s) => s.id)).toEqual([one.id]);
@@ -48,5 +49,6 @@ describe("session names on the command line", () => {
     expect(attachAmbiguous.stderr).toContain("SESSION_NAME_AMBIGUOUS");
     expect(missing.code).toBe(EXIT.NOT_FOUND);
     expect(missing.stderr).toContain("no session has the id or name nobody-has-this");
+    expect(lsNone).toMatchObject({ code: 0, stdout: "", stderr: "no session has the id or name nobody-has-this\n" });
   });
 });
