@@ -5,6 +5,7 @@ import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { attach } from "./attach.js";
+import { resolveSession, sessionsNamed } from "./session-ref.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { DEFAULT_DETACH_KEY, detachKeyOption } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
@@ -33,7 +34,7 @@ terminal. --cwd defaults to the current directory when the gateway is on this ma
 --agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
 built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
 
-export const ATTACH_USAGE = `Usage: switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]
+export const ATTACH_USAGE = `Usage: switchboard attach ID|NAME [--read-only | --force] [--since BYTE] [--detach-key KEY]
 
 Shows the session's terminal here: a terminal session's screen as the gateway keeps it (other
 sessions' output replayed from byte 0; --since BYTE replays from there), then follows live. Keys are sent to the session, which takes its control
@@ -42,11 +43,12 @@ takes control over, and the one who had it goes on watching). The local size is 
 (--detach-key ctrl-q, or $SWITCHBOARD_DETACH_KEY, picks another: ctrl-a to ctrl-z, ctrl-\\ ] ^ _).
 When the session ends, attach exits with its exit code (128+N when killed by signal N).`;
 
-export const LS_USAGE = `Usage: switchboard ls [--state STATE[,STATE]] [--json]
+export const LS_USAGE = `Usage: switchboard ls [ID|NAME] [--state STATE[,STATE]] [--json]
 
-Lists the sessions this token may see, oldest first; --state only those running, exited or lost.`;
+Lists the sessions this token may see, oldest first; with ID or NAME only the sessions of that
+id or name; --state only those running, exited or lost.`;
 
-export const LOGS_USAGE = `Usage: switchboard logs ID [-f] [--since BYTE] [--json]
+export const LOGS_USAGE = `Usage: switchboard logs ID|NAME [-f] [--since BYTE] [--json]
 
 Prints the session's output from byte --since (default 0); -f keeps following until it ends.
 For an agent session, prints the conversation instead: each prompt as "> text", the answers,
@@ -197,7 +199,7 @@ const attachCommand: Command = (argv) =>
       positionals: 1,
     },
     async (ctx, parsed) => {
-      const session = positional(parsed, 0, "the session id");
+      const session = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
       const since = intOption(parsed.values.since, "--since") ?? "screen";
       const readOnly = parsed.values["read-only"] === true;
       const force = parsed.values.force === true;
@@ -216,15 +218,17 @@ const attachCommand: Command = (argv) =>
   );
 
 const ls: Command = (argv) =>
-  runCommand(argv, { usage: LS_USAGE, options: { state: { type: "string" } }, positionals: 0 }, async (ctx, parsed) => {
+  runCommand(argv, { usage: LS_USAGE, options: { state: { type: "string" } }, positionals: 1 }, async (ctx, parsed) => {
     const state = stateOption(parsed.values.state);
+    const ref = parsed.positionals[0];
     // Every page: the gateway answers at most 1000 sessions at a time.
-    const sessions = await ctx.http.listSessions(state ? { state } : {});
+    const all = await ctx.http.listSessions(state ? { state } : {});
     // A gateway older than paging answers in its own order.
-    sessions.sort((a, b) => a.createdAt - b.createdAt);
+    const sessions = ref !== undefined ? sessionsNamed(all, ref) : all.sort((a, b) => a.createdAt - b.createdAt);
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
     // On stderr: stdout stays empty for scripts that read the table.
+    else if (ref !== undefined) ctx.err.write(`no session has the id or name ${printable(ref.slice(0, 200))}\n`);
     else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });
@@ -249,7 +253,7 @@ const logs: Command = (argv) =>
       positionals: 1,
     },
     async (ctx, parsed) => {
-      const id = positional(parsed, 0, "the session id");
+      const id = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
       const since = intOption(parsed.values.since, "--since") ?? 0;
       const followIt = parsed.values.follow === true;
       if (ctx.json) return logEvents(ctx, id, since, followIt);

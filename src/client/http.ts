@@ -2,6 +2,7 @@ import type {
   DeviceListing,
   Pairing,
   PairingRequest,
+  PushSubscriptionBody,
   ScreenAnswer,
   SessionEvent,
   SessionInfo,
@@ -177,6 +178,28 @@ export class HttpClient {
   /** Unpairs a device: its credential stops working and its connections close (admins only). */
   revokeDevice(id: string, options: AbortOptions = {}): Promise<DeviceListing> {
     return this.json("DELETE", `/v1/devices/${encodeURIComponent(id)}`, options.signal);
+  }
+
+  /** The gateway's VAPID public key (base64url): a browser subscribes to Web Push with it. */
+  async pushKey(options: AbortOptions = {}): Promise<string> {
+    const { publicKey } = await this.json<{ publicKey: string }>("GET", "/v1/push/key", options.signal);
+    return publicKey;
+  }
+
+  /**
+   * Sends this identity's notifications to a browser's push subscription too (`PushSubscription.toJSON()`):
+   * permission requests (with Allow / Reject when it may answer), finished runs, ended sessions.
+   */
+  async subscribePush(subscription: PushSubscriptionBody, options: AbortOptions = {}): Promise<void> {
+    await this.json("POST", "/v1/push/subscriptions", options.signal, subscription);
+  }
+
+  /** Stops notifications to the subscription at `endpoint`; true when this identity had it. */
+  async unsubscribePush(endpoint: string, options: AbortOptions = {}): Promise<boolean> {
+    const { removed } = await this.json<{ removed: boolean }>("DELETE", "/v1/push/subscriptions", options.signal, {
+      endpoint,
+    });
+    return removed;
   }
 
   getSession(id: string, options: AbortOptions = {}): Promise<SessionInfo> {

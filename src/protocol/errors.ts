@@ -29,12 +29,22 @@ export const ERROR_CODES = {
     summary:
       "The pairing code is unknown, already used or expired: make a new one (`switchboard pair`, or Pair a device in the UI).",
   },
+  PUSH_ACTION_INVALID: {
+    status: 401,
+    summary:
+      "The notification's action token is unknown, already used or expired (the request was answered, or the gateway restarted): open the session to answer.",
+  },
   DEVICE_NOT_FOUND: { status: 404, summary: "No paired device with that id (`switchboard devices` lists them)." },
   DEVICE_NAME_TAKEN: {
     status: 409,
     summary: "A paired device already has that name: choose another, or revoke that one first.",
   },
   SESSION_NOT_FOUND: { status: 404, summary: "No such session, or the caller may not see it." },
+  SESSION_NAME_AMBIGUOUS: {
+    status: 409,
+    summary:
+      "The CLI was given a session name that several sessions have; the message lists their ids: give the id of one (`switchboard ls NAME` lists them).",
+  },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },
   INPUT_CLOSED: {

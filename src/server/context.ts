@@ -12,6 +12,9 @@ import type { CatchUpPacing } from "./catch-up.js";
 import type { ConnectionCounter } from "./connection-counter.js";
 import type { DeviceStore } from "./devices.js";
 import type { PairingCodes } from "./pairing-codes.js";
+import type { PushActionTokens } from "./push-action-tokens.js";
+import type { PushSubscriptions } from "./push-subscriptions.js";
+import type { VapidKeys } from "./vapid-keys.js";
 import type { FdExhaustion } from "./fd-monitor.js";
 import type { Config, Limits } from "./config.js";
 import type { EndedRetention } from "../log/ended-retention.js";
@@ -41,6 +44,8 @@ export interface GatewayCore {
   readonly devices: DeviceStore;
   /** Pairing codes waiting to be redeemed (memory only). */
   readonly pairings: PairingCodes;
+  /** Web Push: the VAPID keys (DATA_DIR/vapid.json), browsers' subscriptions, notifications' action tokens. */
+  readonly push: { vapid: VapidKeys; subscriptions: PushSubscriptions; actions: PushActionTokens };
   readonly events: EventLog;
   readonly sessions: SessionManager;
   /** The screens of PTY sessions, parsed from their logs (GET /v1/sessions/:id/screen). */

@@ -1,6 +1,7 @@
 // The gateway's options and what every start step reads from them (the config, the shared
 // services); apart from gateway.ts so that the steps in other modules can read them too.
 import { systemClock } from "../core/clock.js";
+import type { Agent as HttpsAgent } from "node:https";
 import type { Clock } from "../core/clock.js";
 import type { EndedRetentionSetting } from "../log/ended-retention.js";
 import type { ClusterOptions } from "./cluster-mode.js";
@@ -39,6 +40,8 @@ export interface GatewayOptions {
    * Node's own TLS, HTTP/1.1. The session cookie is then always `Secure`.
    */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** The HTTPS agent Web Push requests go through (tests: one that trusts their push endpoint's certificate). */
+  pushAgent?: HttpsAgent;
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
   /** Run terminal sessions under holders: `serve --holders`, ahead of the config's `sessions.holders`. */

@@ -25,6 +25,10 @@ import { createHttpServer, listen } from "./http-server.js";
 import { ConnectionCounter } from "./connection-counter.js";
 import { DEVICES_FILE, DeviceStore } from "./devices.js";
 import { PairingCodes } from "./pairing-codes.js";
+import { PushActionTokens } from "./push-action-tokens.js";
+import { PushNotifier } from "./push-notifier.js";
+import { PUSH_SUBSCRIPTIONS_FILE, PushSubscriptions } from "./push-subscriptions.js";
+import { VAPID_FILE, loadVapidKeys } from "./vapid-keys.js";
 import { RoutingTable, configWarnings } from "./settings.js";
 import { configReloader } from "./gateway-reload.js";
 import type { LiveSettings, ReloadResult } from "./gateway-reload.js";
@@ -115,7 +119,7 @@ async function openGateway(
   const { token, generated } = resolveAdminToken(dataDir, options.token);
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
-  const { core, live, routing } = buildCore(base, log, sessions.manager, token);
+  const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
   // The screen thread is up before the first request: its descriptors are taken at start, not at
   // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
   // told by the first screen request, which tries again.
@@ -136,7 +140,7 @@ async function openGateway(
     uiSessionsFile: join(dataDir, UI_SESSIONS_FILE),
   });
   const watcher = await wirePlugins(base, core, log.fds, reload);
-  const close = closer({ base, log, sessions, core, pruner, front, watcher, rpc: rpc || undefined });
+  const close = closer({ base, log, sessions, core, pruner, front, watcher, notifier, rpc: rpc || undefined });
   // `serve` replaces this with its own stop (its stop line, then the exit).
   core.stopRequest.onRequest((asked) => void close({ sessions: asked.sessions }));
   return {
@@ -157,7 +161,7 @@ function buildCore(
   log: OpenLog,
   sessions: SessionManager,
   adminToken: string,
-): { core: GatewayCore; live: LiveSettings; routing: RoutingTable } {
+): { core: GatewayCore; live: LiveSettings; routing: RoutingTable; notifier: PushNotifier } {
   const { dataDir, clock, logger, metrics, settings, config, limits, host, undo } = base;
   const { events, fds } = log;
   const routing = new RoutingTable(settings.router);
@@ -169,6 +173,21 @@ function buildCore(
       trustedProxy: config.auth.trustedProxy,
     }),
   };
+  const push = {
+    vapid: loadVapidKeys(join(dataDir, VAPID_FILE)),
+    subscriptions: new PushSubscriptions(join(dataDir, PUSH_SUBSCRIPTIONS_FILE)),
+    actions: new PushActionTokens(),
+  };
+  const notifier = new PushNotifier({
+    ...push,
+    events,
+    sessions,
+    identity: (name) => live.tokens.named(name),
+    clock,
+    logger: logger.child({ component: "push" }),
+    agent: base.options.pushAgent,
+  });
+  undo.push(() => notifier.close());
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,
@@ -205,6 +224,7 @@ function buildCore(
     },
     devices,
     pairings: new PairingCodes(),
+    push,
     events,
     sessions,
     screens,
@@ -236,7 +256,7 @@ function buildCore(
       if (error instanceof SwitchboardError && error.code === "RESOURCE_EXHAUSTED") fds.reportExhausted(what);
     },
   };
-  return { core, live, routing };
+  return { core, live, routing, notifier };
 }
 
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
@@ -329,9 +349,10 @@ function closer(parts: {
   pruner: SessionPruner;
   front: FrontDoorParts;
   watcher: { close(): void } | undefined;
+  notifier: PushNotifier;
   rpc: NodeRpc | undefined;
 }): (options?: { sessions?: StopSessions }) => Promise<void> {
-  const { base, log, sessions, core, pruner, front, watcher, rpc } = parts;
+  const { base, log, sessions, core, pruner, front, watcher, notifier, rpc } = parts;
   let closing: Promise<void> | undefined;
   return (options = {}) => {
     closing ??= (async () => {
@@ -340,6 +361,8 @@ function closer(parts: {
       log.dirWatch.close();
       base.metrics.close();
       await pruner.close();
+      // A gateway on its way out notifies nobody that its sessions end.
+      notifier.close();
       // Before the sessions end: a node that stops takes nothing over on its way out.
       await sessions.membership?.close();
       front.server.close();

@@ -56,7 +56,7 @@ export class RequestGuard {
   refuse(
     req: IncomingMessage,
     message: string,
-    code: "UNAUTHORIZED" | "PAIRING_CODE_INVALID" = "UNAUTHORIZED",
+    code: "UNAUTHORIZED" | "PAIRING_CODE_INVALID" | "PUSH_ACTION_INVALID" = "UNAUTHORIZED",
   ): SwitchboardError {
     const blocked = this.blocked(req);
     if (blocked) return blocked;

@@ -12,6 +12,7 @@ import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboa
 import type { Router } from "./router.js";
 import { login, serveStatic } from "./routes/misc.js";
 import { pair } from "./routes/devices.js";
+import { answerPushAction } from "./routes/push.js";
 import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
@@ -163,6 +164,15 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
       }
       await pair(core, req, res, guard);
+      return;
+    }
+    if (url.pathname === "/v1/push/answer") {
+      // Outside the router too: the notification's one-time action token is the credential.
+      if (req.method !== "POST") {
+        res.setHeader("Allow", "POST");
+        throw new SwitchboardError("METHOD_NOT_ALLOWED", `${req.method} is not allowed here; use POST`);
+      }
+      await answerPushAction(core, req, res, guard);
       return;
     }
     if (isPublicHookPath(url.pathname)) {

@@ -120,10 +120,10 @@ describe("switchboard client commands", () => {
     HEAVY_TEST_MS,
   );
 
-  // Regression (exploratory testing): `ls extra` ignored the argument, `run --attach --json` printed no JSON.
+  // Regression (exploratory testing): `ls a extra` ignored the argument, `run --attach --json` printed no JSON.
   it("refuses arguments a command does not take, and --attach with --json, as command-line mistakes", async () => {
     const results = await Promise.all([
-      cli(["ls", "extra"], env),
+      cli(["ls", "some-name", "extra"], env),
       cli(["kill", "AAAAAAAAAAAAAAAAAAAAAA", "extra"], env),
       cli(["logs", "AAAAAAAAAAAAAAAAAAAAAA", "again"], env),
       cli(["run", "--attach", "--json", "--", "true"], env),

@@ -250,6 +250,7 @@ describe("the switchboard-client package", () => {
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
       "protocol/nodes.js": ["zod"],
+      "protocol/push.js": ["zod"],
       "protocol/screen.js": ["zod"],
       "protocol/sessions.js": ["zod"],
     });

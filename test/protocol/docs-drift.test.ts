@@ -32,6 +32,7 @@ describe("docs/protocol.md matches the code", () => {
       "GET /healthz",
       "POST /v1/login",
       "POST /v1/pair",
+      "POST /v1/push/answer",
       ...PUBLIC_HOOK_ROUTES.list().map((r) => `${r.method} ${r.path}`),
     ];
     const documented = [

@@ -2,49 +2,16 @@
  * `serve --tls-cert/--tls-key`: the gateway serves HTTPS and WSS itself (Node's TLS, HTTP/1.1)
  * with a self-signed certificate made for the test by openssl.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { get as plainGet } from "node:http";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { TEST_TOKEN, testGateway } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { cli } from "../cli/helpers.js";
+import { selfSigned } from "../helpers/self-signed.js";
 import { EXIT } from "../../src/cli/exit-codes.js";
-
-/** A self-signed certificate for 127.0.0.1 and its key, as PEM files in a temp dir. */
-function selfSigned(): { certFile: string; keyFile: string; cert: Buffer; key: Buffer } {
-  const dir = tempDir("switchboard-tls-");
-  const certFile = join(dir, "cert.pem");
-  const keyFile = join(dir, "key.pem");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-    ],
-    { stdio: "ignore" },
-  );
-  return { certFile, keyFile, cert: readFileSync(certFile), key: readFileSync(keyFile) };
-}
 
 function httpsJson(
   url: string,

@@ -9,6 +9,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, onTestFinished } from "vitest";
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
+import type { GatewayOptions } from "../../src/server/gateway-options.js";
 import type { ConfigInput } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
 import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
@@ -77,8 +78,12 @@ export interface Stack {
 }
 
 /** A gateway (on `dataDir`), a proxy in front of it and a way to open signed-in pages; all closed after the test. */
-export async function stack(config?: ConfigInput, dataDir = tempDir()): Promise<Stack> {
-  const { gateway, proxy } = await startStack(config, dataDir);
+export async function stack(
+  config?: ConfigInput,
+  dataDir = tempDir(),
+  options: Pick<GatewayOptions, "pushAgent"> = {},
+): Promise<Stack> {
+  const { gateway, proxy } = await startStack(config, dataDir, options);
   onTestFinished(async () => {
     await proxy.close();
     await gateway.close();
@@ -106,8 +111,13 @@ export function sharedStack(config?: ConfigInput): () => Stack {
   };
 }
 
-async function startStack(config: ConfigInput | undefined, dataDir: string) {
+async function startStack(
+  config: ConfigInput | undefined,
+  dataDir: string,
+  options: Pick<GatewayOptions, "pushAgent"> = {},
+) {
   const gateway = await startGateway({
+    ...options,
     host: "127.0.0.1",
     port: 0,
     dataDir,
@@ -131,7 +141,12 @@ function stackOn(gateway: Gateway, proxy: FaultProxy): Stack {
     touch = false,
     storage: Record<string, string> = {},
   ): Promise<Page> => {
-    const context = await browser.newContext({ viewport, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
+    // Dark, as the README's screenshots are; ui-theme.test.ts switches to light itself.
+    const context = await browser.newContext({
+      viewport,
+      colorScheme: "dark",
+      ...(touch ? { hasTouch: true, isMobile: true } : {}),
+    });
     contexts.push(context);
     if (Object.keys(storage).length > 0)
       await context.addInitScript((items: Record<string, string>) => {

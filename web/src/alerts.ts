@@ -1,6 +1,7 @@
 import { AlertEvents, waitingCount } from "./alert-events.js";
 import type { SessionAlert } from "./alert-events.js";
 import { h, icon } from "./dom.js";
+import type { PushSwitch } from "./push-switch.js";
 import type { SessionStore } from "./session-store.js";
 
 /** What a user chose in the Alerts menu; kept per signed-in name in `localStorage`. */
@@ -25,6 +26,8 @@ export interface AlertsOptions {
   openSession: () => string | null;
   navigate: (hash: string) => void;
   toast: (message: string, kind?: "error" | "info") => void;
+  /** This browser's Web Push subscription (null: no push here). */
+  push: PushSwitch | null;
 }
 
 /**
@@ -40,6 +43,9 @@ export class Alerts {
   private settings: AlertSettings;
   private readonly notifyBox: HTMLInputElement;
   private readonly soundBox: HTMLInputElement;
+  private readonly pushBox: HTMLInputElement;
+  /** Whether this browser gets Web Push: the service worker notifies then, not this page. */
+  private pushOn = false;
   private readonly statusEl: HTMLElement;
   private baseTitle = "Switchboard";
   private count = 0;
@@ -65,6 +71,11 @@ export class Alerts {
       "data-test": "alerts-sound",
       onchange: () => this.setSound(this.soundBox.checked),
     });
+    this.pushBox = h("input", {
+      type: "checkbox",
+      "data-test": "alerts-push",
+      onchange: () => void this.setPush(this.pushBox.checked),
+    });
     this.statusEl = h("p", { class: "alerts-status muted" });
     this.element = h(
       "details",
@@ -80,11 +91,16 @@ export class Alerts {
         { class: "alerts-panel" },
         h("label", null, this.notifyBox, " Browser notifications"),
         h("label", null, this.soundBox, " Sound"),
+        h("label", { hidden: options.push === null }, this.pushBox, " On this device, with the page closed"),
         this.statusEl,
       ),
     );
     this.showSettings();
     this.offStore = options.store.onChange(() => this.update());
+    void options.push?.isOn().then((on) => {
+      this.pushOn = on;
+      this.showSettings();
+    });
   }
 
   /** The page's own title; the count of sessions waiting goes in front of it. */
@@ -115,6 +131,7 @@ export class Alerts {
       document.visibilityState === "visible" && document.hasFocus() && this.options.openSession() === alert.sessionId;
     if (looking) return;
     if (this.settings.sound) this.beep();
+    if (this.pushOn) return;
     if (!this.settings.notify || typeof Notification === "undefined" || Notification.permission !== "granted") return;
     const notification = new Notification(alert.title, {
       body: alert.body,
@@ -161,6 +178,29 @@ export class Alerts {
     this.showSettings();
   }
 
+  /** Subscribes this browser to Web Push (asking the notification permission from this click) or stops it. */
+  private async setPush(on: boolean): Promise<void> {
+    const push = this.options.push;
+    if (push === null) return;
+    this.pushBox.disabled = true;
+    try {
+      if (on) {
+        if ((await Notification.requestPermission()) !== "granted")
+          throw new Error("notifications are blocked for this site: allow them in the browser's site settings");
+        await push.on();
+      } else await push.off();
+      this.pushOn = on;
+    } catch (error) {
+      this.options.toast(
+        `Could not ${on ? "turn on" : "turn off"} notifications on this device: ${(error as Error).message}`,
+        "error",
+      );
+    } finally {
+      this.pushBox.disabled = false;
+      this.showSettings();
+    }
+  }
+
   private setSound(on: boolean): void {
     this.settings = { ...this.settings, sound: on };
     saveSettings(this.options.me, this.settings);
@@ -171,11 +211,14 @@ export class Alerts {
   private showSettings(): void {
     this.notifyBox.checked = this.settings.notify;
     this.soundBox.checked = this.settings.sound;
+    this.pushBox.checked = this.pushOn;
     const blocked = typeof Notification !== "undefined" && Notification.permission === "denied";
     this.statusEl.textContent = blocked
       ? "Notifications are blocked for this site in the browser's settings."
-      : "The tab's title and icon count the sessions waiting for an answer. For a phone whose tab is closed, see the webhook plugin (docs/plugins.md).";
-    this.element.classList.toggle("on", this.settings.notify || this.settings.sound);
+      : this.pushOn
+        ? "This device is notified with the page closed; a permission request has Allow and Reject."
+        : "The tab's title and icon count the sessions waiting for an answer.";
+    this.element.classList.toggle("on", this.settings.notify || this.settings.sound || this.pushOn);
   }
 
   private beep(): void {

@@ -2,6 +2,7 @@ import { joinCommand } from "../../src/core/shell-words.js";
 import { HttpClient, SwitchboardClient, isSwitchboardError } from "../../src/client/index.js";
 import type { SessionInfo } from "../../src/protocol/index.js";
 import { AgentView } from "./agent-view.js";
+import { PushSwitch } from "./push-switch.js";
 import { Alerts } from "./alerts.js";
 import { ConnectionPill } from "./connection-pill.js";
 import type { AppContext, Me, View } from "./context.js";
@@ -93,6 +94,7 @@ export class App {
       },
       navigate: (hash) => this.navigate(hash),
       toast: (message, kind) => this.toasts.show(message, kind),
+      push: PushSwitch.supported ? new PushSwitch(http) : null,
     });
     this.pairDialog = me.role === "admin" ? new PairDialog(http, (m, kind) => this.toasts.show(m, kind)) : null;
     this.sideList = new SessionList(this.ctx, "compact");

@@ -1,10 +1,12 @@
-/* global self, caches */
+/* global self, caches, clients */
 // The web UI's service worker (docs/ui.md, "Installing it as an app"): it keeps the app shell —
 // the page, its script and stylesheet, the icons and the manifest — so the installed app opens
 // without the network, and it never caches anything else. Session data (/v1/..., WebSockets,
 // event streams) always goes to the gateway: a cached answer would show a phone a state that is
 // gone. scripts/build-web.mjs replaces SHELL_FILES with the build's file names and CACHE_NAME
-// with one per build, so a new build replaces the old shell.
+// with one per build, so a new build replaces the old shell. It also shows the gateway's Web
+// Push notifications (docs/ui.md, "Notifications on a phone"); their Allow / Reject buttons answer
+// with the notification's one-time action token, the only credential a worker holds.
 const CACHE_NAME = "switchboard-shell-BUILD";
 const SHELL_FILES = ["/"];
 
@@ -40,3 +42,72 @@ self.addEventListener("fetch", (event) => {
   if (!SHELL_FILES.includes(url.pathname)) return;
   event.respondWith(caches.match(url.pathname).then((cached) => cached ?? fetch(request)));
 });
+
+/** The buttons of a permission notification, as POST /v1/push/answer names them. */
+const ACTIONS = [
+  { action: "allow", title: "Allow" },
+  { action: "reject", title: "Reject" },
+];
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showPush(event.data));
+});
+
+/** Shows a push message (the gateway's PushPayload); one notification per session and reason. */
+async function showPush(data) {
+  let payload = null;
+  try {
+    payload = data ? data.json() : null;
+  } catch (error) {
+    console.warn("a push message that is not JSON:", error);
+  }
+  if (!payload || typeof payload.title !== "string" || typeof payload.sessionId !== "string") return;
+  const token = typeof payload.token === "string" ? payload.token : undefined;
+  await self.registration.showNotification(payload.title, {
+    body: typeof payload.body === "string" ? payload.body : "",
+    tag: `${payload.sessionId}:${payload.reason}`,
+    icon: "/icon-192.png",
+    data: { sessionId: payload.sessionId, token },
+    actions: token ? ACTIONS : [],
+    requireInteraction: payload.reason === "permission",
+  });
+}
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(handleNotificationClick(event.notification, event.action));
+});
+
+/**
+ * A click on a notification: Allow or Reject answers its permission request through the
+ * gateway; the notification itself opens its session. An answer that failed says why in a
+ * notification of its own, so the user knows to open the session.
+ */
+async function handleNotificationClick(notification, action) {
+  const { sessionId, token } = notification.data ?? {};
+  if (typeof sessionId !== "string") return;
+  if ((action === "allow" || action === "reject") && typeof token === "string") {
+    const response = await fetch("/v1/push/answer", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token, action }),
+    }).catch((error) => ({ ok: false, json: async () => ({ error: { message: String(error) } }) }));
+    if (response.ok) return;
+    const answer = await response.json().catch(() => ({}));
+    await self.registration.showNotification(`${notification.title}: not answered`, {
+      body: answer?.error?.message ?? "The gateway did not answer: open the session to answer.",
+      tag: `${sessionId}:answer`,
+      icon: "/icon-192.png",
+      data: { sessionId },
+    });
+    return;
+  }
+  const url = `/#/s/${encodeURIComponent(sessionId)}`;
+  const open = await clients.matchAll({ type: "window", includeUncontrolled: true });
+  const client = open.find((c) => new URL(c.url).origin === self.location.origin);
+  if (client) {
+    // navigate() refuses a window this worker does not control yet: it is focused as it is.
+    await client.navigate(url).catch((error) => console.warn("could not open the session:", error));
+    await client.focus();
+  } else await clients.openWindow(url);
+}

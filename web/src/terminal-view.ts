@@ -17,7 +17,7 @@ import { EVERY_BYTE_KEY, TerminalOutput } from "./terminal-output.js";
 import { TerminalTools } from "./terminal-tools.js";
 import { RESTORE_TYPEAHEAD_CHARS, RestoreStatus } from "./restore-status.js";
 import { renderTextButton } from "./text-sheet.js";
-import { TERMINAL_THEME } from "./theme.js";
+import { onThemeChange, terminalTheme } from "./theme.js";
 import { renderScreenReaderToggle, screenReaderWanted } from "./screen-reader-toggle.js";
 
 /** A window resize is fitted (and sent to the PTY) after it has been quiet this long. */
@@ -86,7 +86,7 @@ export class TerminalView implements View {
       scrollback: TERMINAL_SCROLLBACK_LINES,
       // Off unless asked for (see renderScreenReaderToggle): it keeps an accessible copy of the rows.
       screenReaderMode: screenReaderWanted(),
-      theme: TERMINAL_THEME,
+      theme: terminalTheme(),
       ...(pty && session.cols !== null && session.rows !== null ? { cols: session.cols, rows: session.rows } : {}),
     });
     this.term.loadAddon(this.fitAddon);
@@ -276,6 +276,7 @@ export class TerminalView implements View {
     this.disposers.push(() => observer.disconnect());
     this.tools.mounted();
     this.disposers.push(() => this.tools.dispose());
+    this.disposers.push(onThemeChange((theme) => (this.term.options.theme = theme)));
     this.applySize();
   }
 

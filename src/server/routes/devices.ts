@@ -43,6 +43,9 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
     // At once: its WebSockets and event streams end, and the control leases it held over HTTP.
     const connections = core.connections.revokeUnless((i) => i !== identity, DEVICE_REVOKED);
     releaseRevokedLeases(core.sessions.list(), (name) => name !== identity.name);
+    // Its notifications stop, and the buttons of those it got answer nothing.
+    core.push.subscriptions.forget((name) => name === identity.name);
+    core.push.actions.forget((name) => name === identity.name);
     core.logger.info({ by: ctx.identity.name, device: device.name, connections }, "device unpaired");
     sendJson(ctx.res, 200, device);
   });

@@ -6,6 +6,7 @@ import { diskRoutes } from "./disk.js";
 import { messageRoutes } from "./messages.js";
 import { miscRoutes } from "./misc.js";
 import { pluginRoutes } from "./plugins.js";
+import { pushRoutes } from "./push.js";
 import { screenRoutes } from "./screen.js";
 import { sessionRoutes } from "./sessions.js";
 import { streamRoutes } from "./stream.js";
@@ -21,4 +22,5 @@ export function registerRoutes(router: Router, core: GatewayCore): void {
   pluginRoutes(router, core);
   miscRoutes(router, core);
   deviceRoutes(router, core);
+  pushRoutes(router, core);
 }

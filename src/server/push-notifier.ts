@@ -1,0 +1,167 @@
+import type { Agent } from "node:https";
+import webpush from "web-push";
+import { replaceHiddenChars } from "../protocol/index.js";
+import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
+import type { Clock } from "../core/clock.js";
+import type { EventLog } from "../log/event-log.js";
+import { RemoteSession } from "../sessions/remote-session.js";
+import type { SessionManager } from "../sessions/session-manager.js";
+import { canSee, canSteer } from "./auth.js";
+import type { Identity } from "./auth.js";
+import type { Logger } from "./logger.js";
+import type { PushActionTokens } from "./push-action-tokens.js";
+import type { PushSubscriptions, PushTarget } from "./push-subscriptions.js";
+import type { VapidKeys } from "./vapid-keys.js";
+
+/** Most push requests on the way at once; past it a notification is dropped (and logged), never queued without bound. */
+export const MAX_PUSH_IN_FLIGHT = 64;
+/** How long a push service may take to answer one request. */
+export const PUSH_SEND_TIMEOUT_MS = 10_000;
+/** How long a push service keeps a notification for a browser that is offline (seconds). */
+export const PUSH_TTL_SECONDS = 3600;
+/** The one line of a notification, in characters: a payload must stay under the services' 4 KiB. */
+export const PUSH_LINE_CHARS = 160;
+/** Who runs the gateway, as push services ask of a sender (RFC 8292 `sub`). */
+export const VAPID_SUBJECT = "mailto:switchboard@localhost";
+
+const NOTIFIED: ReadonlySet<EventType> = new Set([
+  "permission.request",
+  "permission.resolved",
+  "chat.final",
+  "chat.error",
+  "exit",
+  "lost",
+]);
+
+export interface PushNotifierOptions {
+  events: Pick<EventLog, "tap">;
+  sessions: Pick<SessionManager, "get">;
+  /** The identity named `name` now (a device unpaired or a token removed since it subscribed: none). */
+  identity: (name: string) => Identity | undefined;
+  subscriptions: PushSubscriptions;
+  actions: PushActionTokens;
+  vapid: VapidKeys;
+  clock: Clock;
+  logger: Logger;
+  /** The HTTPS agent push requests go through (tests: one that trusts their endpoint's certificate). */
+  agent?: Agent | undefined;
+}
+
+/**
+ * Sends a Web Push notification (RFC 8030, encrypted by RFC 8291 in `web-push`) to every
+ * subscribed browser whose identity may see the session, when an agent asks for permission,
+ * a run ends, or the session ends. A permission notification carries a one-time action token
+ * when that identity may also answer it. docs/ui.md, "Notifications on a phone".
+ */
+export class PushNotifier {
+  private readonly untap: () => void;
+  private inFlight = 0;
+  private closed = false;
+
+  constructor(private readonly options: PushNotifierOptions) {
+    this.untap = options.events.tap((sessionId, event) => this.onEvent(sessionId, event), NOTIFIED);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.untap();
+  }
+
+  private onEvent(sessionId: string, event: SessionEvent): void {
+    if (event.type === "permission.resolved") {
+      this.options.actions.settled(sessionId, event.requestId);
+      return;
+    }
+    const session = this.options.sessions.get(sessionId);
+    if (session === undefined || this.options.subscriptions.list().length === 0) return;
+    // Cluster mode: the node that runs the session notifies, not each node with a copy.
+    if (session instanceof RemoteSession) return;
+    const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
+    if (notification === undefined) return;
+    for (const target of this.options.subscriptions.list()) {
+      const identity = this.options.identity(target.identity);
+      if (identity === undefined || !canSee(identity, session.record)) continue;
+      const payload = { ...notification };
+      if (event.type === "permission.request" && canSteer(identity, session.record)) {
+        const options = {
+          allow: event.options.find((o) => o.kind.startsWith("allow"))?.optionId,
+          reject: event.options.find((o) => o.kind.startsWith("reject"))?.optionId,
+        };
+        const grant = { sessionId, requestId: event.requestId, identity: identity.name, options };
+        payload.token = this.options.actions.issue(grant, event.expiresAt, this.options.clock.now());
+      }
+      this.send(target, payload);
+    }
+  }
+
+  private send(target: PushTarget, payload: PushPayload): void {
+    if (this.closed) return;
+    const host = new URL(target.endpoint).host;
+    if (this.inFlight >= MAX_PUSH_IN_FLIGHT) {
+      this.options.logger.warn({ host, reason: payload.reason }, "push notification dropped: too many on the way");
+      return;
+    }
+    this.inFlight++;
+    const subscription = { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } };
+    webpush
+      .sendNotification(subscription, JSON.stringify(payload), {
+        vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
+        TTL: PUSH_TTL_SECONDS,
+        timeout: PUSH_SEND_TIMEOUT_MS,
+        urgency: payload.reason === "permission" ? "high" : "normal",
+        ...(this.options.agent ? { agent: this.options.agent } : {}),
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // The service's answer only: the payload holds an action token, the endpoint a capability.
+          const status = error instanceof webpush.WebPushError ? error.statusCode : undefined;
+          if (status === 404 || status === 410) {
+            this.options.subscriptions.expired(target);
+            this.options.logger.info({ host, status }, "push subscription gone: forgotten");
+          } else
+            this.options.logger.warn(
+              { host, status, error: status === undefined ? (error as Error).message?.slice(0, 200) : undefined },
+              "push notification failed",
+            );
+        },
+      )
+      .finally(() => this.inFlight--);
+  }
+}
+
+/** The notification of `event` in session `name`, or undefined for events that notify nobody. */
+export function payloadOf(name: string, sessionId: string, event: SessionEvent): PushPayload | undefined {
+  switch (event.type) {
+    case "permission.request":
+      return { reason: "permission", sessionId, title: `${name} needs an answer`, body: oneLine(event.title) };
+    case "chat.final":
+      return { reason: "finished", sessionId, title: `${name} is done`, body: oneLine(lastLine(event.text)) };
+    case "chat.error":
+      return { reason: "finished", sessionId, title: `${name} failed`, body: oneLine(event.message) };
+    case "exit":
+      return { reason: "exited", sessionId, title: `${name} ended`, body: exitLine(event.exitCode, event.signal) };
+    case "lost":
+      return { reason: "exited", sessionId, title: `${name} was lost`, body: oneLine(event.reason) };
+    default:
+      return undefined;
+  }
+}
+
+function lastLine(text: string): string {
+  const lines = text.split("\n").filter((l) => l.trim() !== "");
+  return lines.at(-1) ?? "The agent finished and waits for a prompt.";
+}
+
+function exitLine(exitCode: number | null, signal: string | null): string {
+  if (signal !== null) return `Killed by ${signal}.`;
+  return exitCode === null ? "Stopped." : `Exited with code ${exitCode}.`;
+}
+
+/** One line of at most PUSH_LINE_CHARS, without controls or characters that reorder text. */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = replaceHiddenChars(text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim());
+  const chars = Array.from(flat);
+  return chars.length > PUSH_LINE_CHARS ? `${chars.slice(0, PUSH_LINE_CHARS - 1).join("")}…` : flat;
+}

@@ -1,0 +1,91 @@
+import { existsSync, readFileSync } from "node:fs";
+import { z } from "zod";
+import { PUSH_ENDPOINT_MAX_CHARS, SwitchboardError } from "../protocol/index.js";
+import type { PushSubscriptionBody } from "../protocol/index.js";
+import { writePrivateFile } from "../system/private-file.js";
+
+/** The push subscriptions' file in the data directory: endpoints and their keys, by identity. */
+export const PUSH_SUBSCRIPTIONS_FILE = "push-subscriptions.json";
+/** Most subscriptions of one identity (a device's browsers, a user's): past it its oldest is dropped. */
+export const MAX_PUSH_SUBSCRIPTIONS_PER_IDENTITY = 8;
+/** Most subscriptions in all: each costs a request per notification; past it LIMIT_EXCEEDED. */
+export const MAX_PUSH_SUBSCRIPTIONS = 1024;
+
+const SavedSubscription = z.strictObject({
+  /** The identity that subscribed: its notifications follow what it may see, its buttons what it may steer. */
+  identity: z.string().max(200),
+  endpoint: z.string().max(PUSH_ENDPOINT_MAX_CHARS),
+  p256dh: z.string().max(100),
+  auth: z.string().max(32),
+  since: z.number(),
+});
+export type PushTarget = z.infer<typeof SavedSubscription>;
+
+/**
+ * Where each identity's browsers receive notifications, kept in DATA_DIR/push-subscriptions.json
+ * (mode 0600). An endpoint is one browser's: subscribing it again, as another identity too,
+ * replaces it. docs/security.md, "Push notifications".
+ */
+export class PushSubscriptions {
+  private targets: PushTarget[] = [];
+
+  constructor(private readonly file: string | undefined) {
+    if (file === undefined || !existsSync(file)) return;
+    try {
+      this.targets = z.array(SavedSubscription).parse(JSON.parse(readFileSync(file, "utf8")));
+    } catch (error) {
+      throw new Error(
+        `the push subscriptions file ${file} is not valid (${(error as Error).message.slice(0, 200)}): remove it (browsers then subscribe again from Alerts)`,
+        { cause: error },
+      );
+    }
+  }
+
+  add(identity: string, body: PushSubscriptionBody, now: number): void {
+    const others = this.targets.filter((t) => t.endpoint !== body.endpoint);
+    const own = others.filter((t) => t.identity === identity);
+    const dropped = own.length >= MAX_PUSH_SUBSCRIPTIONS_PER_IDENTITY ? own[0] : undefined;
+    const kept = others.filter((t) => t !== dropped);
+    if (kept.length >= MAX_PUSH_SUBSCRIPTIONS)
+      throw new SwitchboardError(
+        "LIMIT_EXCEEDED",
+        `${MAX_PUSH_SUBSCRIPTIONS} browsers are subscribed to notifications: unpair devices that are gone, or remove ${PUSH_SUBSCRIPTIONS_FILE} from the data directory`,
+      );
+    kept.push({ identity, endpoint: body.endpoint, p256dh: body.keys.p256dh, auth: body.keys.auth, since: now });
+    this.targets = kept;
+    this.save();
+  }
+
+  /** Forgets `endpoint` when `identity` subscribed it; true when it did. */
+  remove(identity: string, endpoint: string): boolean {
+    const before = this.targets.length;
+    this.targets = this.targets.filter((t) => !(t.identity === identity && t.endpoint === endpoint));
+    if (this.targets.length === before) return false;
+    this.save();
+    return true;
+  }
+
+  /** Forgets every subscription of the identities `gone` names (an unpaired device, a removed token). */
+  forget(gone: (identity: string) => boolean): number {
+    const before = this.targets.length;
+    this.targets = this.targets.filter((t) => !gone(t.identity));
+    if (this.targets.length !== before) this.save();
+    return before - this.targets.length;
+  }
+
+  /** Forgets one target the push service said is gone (404 or 410). */
+  expired(target: PushTarget): void {
+    const before = this.targets.length;
+    this.targets = this.targets.filter((t) => t !== target);
+    if (this.targets.length !== before) this.save();
+  }
+
+  list(): readonly PushTarget[] {
+    return this.targets;
+  }
+
+  private save(): void {
+    if (this.file === undefined) return;
+    writePrivateFile(this.file, JSON.stringify(this.targets));
+  }
+}
