@@ -63,6 +63,8 @@ export type ViewerOptions = ViewerStart & {
   /** Counts its catch-ups and resets (connections; a plugin's subscription is not one). */
   metrics?: Pick<GatewayMetrics, "catchUps" | "resets"> | undefined;
   hooks?: FeedHooks | undefined;
+  /** Queued bytes past which it reads from the log: `limits.queueBytes` when absent. */
+  budgetBytes?: number | undefined;
   /** `lag: "screen"` (a PTY session): the size its screens are drawn at. */
   lag?: { cols: number | undefined; rows: number | undefined } | undefined;
 };
@@ -102,8 +104,8 @@ export class Viewer {
     this.sink = sink;
     this.output = "offset" in options ? options.sink : undefined;
     this.pacing = options.pacing;
-    this.budgetBytes =
-      options.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
+    const budget = options.budgetBytes ?? core.limits.queueBytes;
+    this.budgetBytes = options.lag === undefined ? budget : Math.min(budget, LAG_SCREEN_QUEUE_BYTES);
     this.feedSink = {
       get queuedBytes() {
         return sink.queuedBytes;
