@@ -1,30 +1,18 @@
 /** The subscriptions of one `/v1/ws` connection: each a feed over a session's log, with waits for a screen or a remote copy. */
 import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
-import { LAG_SCREEN_QUEUE_BYTES, SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/index.js";
 import type { ClientFrame, Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
-import { SessionFeed } from "./feed.js";
-import type { FeedPacing, FeedSink } from "./feed.js";
+import type { FeedPacing } from "./feed.js";
 import { toSwitchboardError } from "./http.js";
-import { LagJump } from "./lag-jump.js";
-import { outputAfter, outputEnd, viewerScreen } from "./screen-frame.js";
+import { viewerScreen } from "./screen-frame.js";
+import { Viewer } from "./viewer.js";
 import type { Outbox } from "./ws-common.js";
-
-interface Subscription {
-  feed: SessionFeed;
-  session: Session;
-  /** `lag: "screen"`: its jumps to the screen (src/server/lag-jump.ts). */
-  lag?: LagJump | undefined;
-  /** Stops watching the session's removal. */
-  unwatch: () => void;
-  /** Stops counting this connection's token as watching. */
-  unview: () => void;
-}
 
 type LagSize = { cols: number | undefined; rows: number | undefined };
 
@@ -82,7 +70,7 @@ export interface SubscriptionsOwner {
 }
 
 export class MultiplexSubscriptions {
-  private readonly subs = new Map<string, Subscription>();
+  private readonly subs = new Map<string, Viewer>();
   /**
    * Subscribes waiting for this node's copy of a remote session to reach their `since` (see
    * RemoteSession.reach), by session: the newest frame's token, so a later subscribe or an
@@ -119,11 +107,7 @@ export class MultiplexSubscriptions {
 
   /** Pumps every feed (the outbox drained), but those of `lag: "screen"` subscriptions being held. */
   pumpAll(): void {
-    for (const sub of this.subs.values()) {
-      // A `lag: "screen"` subscription that fell behind is held while its screen is made.
-      if (sub.lag?.holding === true || sub.lag?.check() === true) continue;
-      sub.feed.pump();
-    }
+    for (const viewer of this.subs.values()) viewer.pump();
   }
 
   dispose(): void {
@@ -189,99 +173,51 @@ export class MultiplexSubscriptions {
     const resubscribing = this.drop(sessionId);
     if (!resubscribing && this.subscriptionCount() >= this.core.limits.subscriptionsPerConnection)
       throw this.tooManySubscriptions();
-    const sink: FeedSink = {
-      get queuedBytes() {
-        return outbox.queuedBytes;
-      },
-      budgetBytes:
-        lagSize === undefined
-          ? this.core.limits.queueBytes
-          : Math.min(this.core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES),
-      get open() {
-        return outbox.open;
-      },
-      deliver: (entries, live) => {
-        if (lag !== undefined) lag.sentUpTo = outputEnd(entries, lag.sentUpTo);
-        this.outbox.deliver(session.id, entries as LogEntry[], live);
-      },
-      reset: (first, head) => {
-        this.core.metrics.resets.inc();
-        this.send({ op: "reset", session: session.id, reason: "trimmed", head, first });
-      },
-    };
     const outbox = this.outbox;
     // A filter never hides the session's end (`exit`/`lost`): without it a client that left
     // them out would wait forever on an ended session (SSE ends its stream instead).
     const typeSet = types && types.length > 0 ? new Set([...types, ...END_TYPES]) : undefined;
-    const hooks = { onCatchUp: () => this.core.metrics.catchUps.inc() };
-    let feed: SessionFeed;
-    let trimmed = false;
-    try {
-      feed = new SessionFeed(session.log, since, sink, typeSet, hooks, this.pacing);
-    } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-      trimmed = true;
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, typeSet, hooks, this.pacing);
-    }
-    const unwatch = session.onRemoved(() => {
-      this.drop(session.id);
-      this.send({
-        op: "reset",
-        session: session.id,
-        reason: "deleted",
-        head: session.log.head,
-        first: session.log.first,
-      });
+    const viewer = new Viewer({
+      core: this.core,
+      log: session.log,
+      session,
+      watcher: this.identity.name,
+      seq: since,
+      sink: {
+        get queuedBytes() {
+          return outbox.queuedBytes;
+        },
+        get open() {
+          return outbox.open;
+        },
+        deliver: (entries, live) => outbox.deliver(session.id, entries, live),
+        trimmed: (first, head) => this.send({ op: "reset", session: session.id, reason: "trimmed", head, first }),
+        removed: () => {
+          this.drop(session.id);
+          const { first, head } = session.log;
+          this.send({ op: "reset", session: session.id, reason: "deleted", head, first });
+        },
+        screen: ({ frame }, skipped) => {
+          const { type: _type, ...fields } = frame;
+          this.send({ op: "screen", session: session.id, ...fields, skipped });
+        },
+      },
+      pacing: this.pacing,
+      types: typeSet,
+      metrics: this.core.metrics,
+      lag: lagSize,
     });
-    const sub: Subscription = { feed, session, unwatch, unview: session.watch(this.identity.name) };
-    /** A feed from `seq` on: after a screen, or again from where a held one stopped. */
-    const restart = (seq: number) => {
-      // Retention dropped what it would read: say so (as the feed does) and go on from the oldest kept.
-      const from = Math.max(seq, session.log.first - 1);
-      if (from > seq) sink.reset(session.log.first, session.log.head, seq);
-      sub.feed = new SessionFeed(session.log, from, sink, typeSet, hooks, this.pacing);
-      sub.feed.pump();
-    };
-    const lag =
-      lagSize === undefined
-        ? undefined
-        : new LagJump(
-            this.core,
-            session,
-            lagSize,
-            {
-              hold: () => sub.feed.close(),
-              apply: ({ frame, seq }, skipped) => {
-                const { type: _type, ...fields } = frame;
-                this.send({ op: "screen", session: session.id, ...fields, skipped });
-                restart(seq);
-              },
-              resume: () => restart(sub.feed.cursor),
-            },
-            outputAfter(session, feed.cursor),
-          );
-    if (lag !== undefined) {
-      sub.lag = lag;
-      const unview = sub.unview;
-      const release = this.core.screens.keepCurrent(session.id);
-      sub.unview = () => {
-        lag.close();
-        release();
-        unview();
-      };
-    }
-    this.subs.set(sessionId, sub);
-    const end = endBefore(session, feed.cursor);
+    this.subs.set(sessionId, viewer);
+    const end = endBefore(session, viewer.cursor);
     this.send({
       op: "subscribed",
       session: session.id,
-      from: feed.cursor + 1,
+      from: viewer.cursor + 1,
       head: session.log.head,
       ...(end !== undefined ? { end } : {}),
       ...(ref !== undefined ? { ref } : {}),
     });
-    if (trimmed) sink.reset(session.log.first, session.log.head);
-    feed.pump();
+    viewer.start();
   }
 
   /**
@@ -313,11 +249,9 @@ export class MultiplexSubscriptions {
   drop(sessionId: string): boolean {
     const screenWaited = this.screenWaits.delete(sessionId);
     const waited = this.waiting.delete(sessionId) || screenWaited;
-    const sub = this.subs.get(sessionId);
-    if (!sub) return waited;
-    sub.feed.close();
-    sub.unwatch();
-    sub.unview();
+    const viewer = this.subs.get(sessionId);
+    if (!viewer) return waited;
+    viewer.close();
     this.subs.delete(sessionId);
     return true;
   }

@@ -3,7 +3,6 @@ import { dirname, resolve } from "node:path";
 import { PluginHost } from "../plugins/index.js";
 import type { PluginCaller, PluginHostDeps } from "../plugins/index.js";
 import { eventOf } from "../log/output-entry.js";
-import { SessionFeed, type FeedSink } from "./feed.js";
 import { truncateId } from "./access.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
@@ -12,6 +11,7 @@ import type { GatewayCore } from "./context.js";
 import type { FdMonitor } from "./fd-monitor.js";
 import { deliverMessage } from "./routes/messages.js";
 import { buildSettings } from "./settings.js";
+import { Viewer } from "./viewer.js";
 
 /** What the gateway needs to start the plugin host: where config comes from and how to reload. */
 export interface PluginWiring {
@@ -62,35 +62,29 @@ export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents
       follow: (sessionId, since, types, outlet, caller) => {
         const log = sees(caller, sessionId) ? core.events.get(sessionId) : undefined;
         if (log === undefined) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${truncateId(sessionId)}`);
-        const sink: FeedSink = {
-          get queuedBytes() {
-            return outlet.queuedBytes;
+        const viewer = new Viewer({
+          core,
+          log,
+          seq: since,
+          sink: {
+            get queuedBytes() {
+              return outlet.queuedBytes;
+            },
+            deliver: (entries) => {
+              for (const entry of entries) outlet.deliver(sessionId, eventOf(entry));
+            },
+            trimmed: (first, _head, from) => {
+              if (first - 1 > from) outlet.trimmed(first - 1 - from);
+            },
           },
           budgetBytes: outlet.budgetBytes,
-          deliver: (entries) => {
-            for (const entry of entries) outlet.deliver(sessionId, eventOf(entry));
-          },
-          reset: (first, _head, from) => {
-            if (from !== undefined && first - 1 > from) outlet.trimmed(first - 1 - from);
-          },
-        };
-        const typeSet = types ? new Set<string>(types) : undefined;
-        let feed: SessionFeed;
-        try {
-          feed = new SessionFeed(log, since, sink, typeSet);
-        } catch (error) {
-          if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-          // Retention dropped some of what it asked for: said, then from the oldest event kept.
-          outlet.trimmed(log.first - 1 - since);
-          feed = new SessionFeed(log, log.first - 1, sink, typeSet);
-        }
-        const stopDrain = outlet.onDrain(() => {
-          if (!log.closed) feed.pump();
+          types: types ? new Set<string>(types) : undefined,
         });
-        feed.pump();
+        const stopDrain = outlet.onDrain(() => viewer.pump());
+        viewer.start();
         return () => {
           stopDrain();
-          feed.close();
+          viewer.close();
         };
       },
     },

@@ -4,38 +4,26 @@ import { randomBytes } from "node:crypto";
 import type { RawData, WebSocket } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
 import { binaryOutputFrame, outputFrame, terminalFrames } from "./terminal-frames.js";
-import type { OutputSlice } from "../log/log-reader.js";
 import type { LogEntry } from "../log/types.js";
-import {
-  CLOSE_CODES,
-  LAG_SCREEN_QUEUE_BYTES,
-  SwitchboardError,
-  TerminalClientFrame,
-  keystrokeFrame,
-} from "../protocol/index.js";
+import { CLOSE_CODES, TerminalClientFrame, keystrokeFrame } from "../protocol/index.js";
 import type { TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
 import type { GatewayCore } from "./context.js";
-import { SessionFeed } from "./feed.js";
-import type { FeedPacing } from "./feed.js";
-import type { CatchUpStep } from "./catch-up.js";
 import { toSwitchboardError } from "./http.js";
-import { LagJump } from "./lag-jump.js";
-import { outputEnd } from "./screen-frame.js";
 import { InputBudget } from "./input-budget.js";
 import { steer, steerInput } from "./steering.js";
 import type { Frame, LastFrame } from "./outbound-frames.js";
+import { Viewer } from "./viewer.js";
+import type { OutputSink } from "./viewer.js";
 import { ClientFrameCheck, FRAME_FAILED, Outbox, controlLost, handleFrames } from "./ws-common.js";
 import { WsForwarding } from "./ws-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
 const frameCheck = new ClientFrameCheck(TerminalClientFrame, "type", keystrokeFrame);
 
-/** Replay is sent in frames of about this many bytes (one output event more at most). */
-export const REPLAY_FRAME_BYTES = 256 * 1024;
 const TERMINAL_TYPES: ReadonlySet<string> = new Set(["output", "exit", "lost"]);
 
 export interface TerminalConnectionOptions {
@@ -52,33 +40,18 @@ export interface TerminalConnectionOptions {
 export class TerminalConnection {
   private readonly connId = randomBytes(16).toString("base64url");
   private readonly outbox: Outbox;
-  private feed: SessionFeed | undefined;
-  /** While replaying, the next byte to send; undefined once joined to live delivery. */
-  private replayFrom: number | undefined;
+  /** The replay from the asked-for byte, then live output (src/server/viewer.ts). */
+  private readonly viewer: Viewer;
   private readonly inputBucket: InputBudget;
   /** Steering frames when another node runs the session (cluster mode). */
   private readonly forwarding: WsForwarding;
   private readonly stopLeaseWatch: () => void;
-  private readonly stopRemoveWatch: () => void;
-  /** Stops counting this socket's token as watching. */
-  private readonly unwatch: () => void;
-  /** This connection's part in pacing catch-ups (its token's share, released when it closes). */
-  private readonly pacing: FeedPacing;
+  /** This connection's token's share of catch-up pacing, released when it closes. */
   private readonly releaseShare: () => void;
-  /** One replay frame, as a step of the gateway's catch-up scheduler (src/server/catch-up.ts). */
-  private readonly replay: CatchUpStep = { step: () => this.replayStep() };
   private disposed = false;
   private readonly control: { mode: "acquire" | "force" | null; reclaimKey: string | undefined };
   private readonly output: TerminalOutputMode;
   private readonly lastFrame: LastFrame<Frame[]>;
-  /** `lag=screen`: its jumps to the screen (src/server/lag-jump.ts). */
-  private readonly lag: LagJump | undefined;
-  /** Lets the screen thread hold this session's feed back again (ScreenService.keepCurrent). */
-  private readonly releaseCurrent: () => void;
-  /** Queued bytes past which output waits in the log (smaller for `lag=screen`: see LAG_SCREEN_QUEUE_BYTES). */
-  private readonly budgetBytes: number;
-  /** `connected` was sent: after a `lag=screen` screen the replay joins live output without it. */
-  private joinedOnce = false;
 
   constructor(
     private readonly core: GatewayCore,
@@ -87,43 +60,15 @@ export class TerminalConnection {
     private readonly session: Session,
     options: TerminalConnectionOptions,
   ) {
-    const { since, screen } = options;
     this.control = options.control;
     this.output = options.output;
     this.lastFrame = options.lastFrame;
-    this.releaseCurrent = options.lag === undefined ? () => undefined : core.screens.keepCurrent(session.id);
-    this.budgetBytes =
-      options.lag === undefined ? core.limits.queueBytes : Math.min(core.limits.queueBytes, LAG_SCREEN_QUEUE_BYTES);
-    // Without `since` the viewer joins at the end of the output at once.
-    const from = since ?? session.log.outputBytes;
-    if (options.lag !== undefined) {
-      const lag: LagJump = new LagJump(
-        core,
-        session,
-        options.lag,
-        {
-          hold: () => this.hold(),
-          apply: ({ frame }, skipped) => {
-            this.send({ ...frame, skipped });
-            this.replayFrom = frame.offset;
-            this.pump();
-          },
-          resume: () => {
-            this.replayFrom = lag.sentUpTo;
-            this.pump();
-          },
-        },
-        from,
-      );
-      this.lag = lag;
-    }
     const { share, release } = core.catchUp.hold(identity.name);
-    this.pacing = { scheduler: core.catchUp.scheduler, share };
     this.releaseShare = release;
     this.outbox = new Outbox(
       ws,
       core.limits.queueBytes,
-      () => this.pump(),
+      () => this.viewer.pump(),
       (_s, entries) => this.format(entries),
       () => core.metrics.wsReadsPaused.inc({ endpoint: "terminal" }),
       share,
@@ -132,12 +77,19 @@ export class TerminalConnection {
       this.outbox.holdReadsAfterRefusal(),
     );
     this.forwarding = new WsForwarding(core, identity, this.connId, this.inputBucket);
-    this.unwatch = session.watch(identity.name);
     this.stopLeaseWatch = session.onLeaseChange((change) => this.onLeaseChange(change));
-    this.stopRemoveWatch = session.onRemoved(() => {
-      // Nothing more to read or steer: stop at once, and tell the viewer not to come back.
-      this.dispose();
-      this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
+    this.viewer = new Viewer({
+      core,
+      log: session.log,
+      session,
+      watcher: identity.name,
+      // Without `since` the viewer joins at the end of the output at once.
+      offset: options.since ?? session.log.outputBytes,
+      sink: this.sink(),
+      pacing: { scheduler: core.catchUp.scheduler, share },
+      types: TERMINAL_TYPES,
+      metrics: core.metrics,
+      lag: options.lag,
     });
     handleFrames({
       ws,
@@ -150,9 +102,8 @@ export class TerminalConnection {
     });
 
     // The screen first; the replay goes on from the byte it reflects.
-    if (screen !== undefined) this.send(screen);
-    this.replayFrom = from;
-    this.pump();
+    if (options.screen !== undefined) this.send(options.screen);
+    this.viewer.start();
   }
 
   /**
@@ -162,18 +113,12 @@ export class TerminalConnection {
   dispose(endLease = false): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.feed?.close();
+    this.viewer.close();
     this.stopLeaseWatch();
-    this.stopRemoveWatch();
-    this.unwatch();
     this.session.lease.disconnect(this.connId, endLease);
     this.forwarding.dispose(endLease);
-    this.pacing.scheduler.cancel(this.replay);
-    this.pacing.share.forget(this.replay);
     this.outbox.dispose();
     this.releaseShare();
-    this.lag?.close();
-    this.releaseCurrent();
   }
 
   /** Its token or sign-in was revoked: say so and close (see `REVOKED` in ws-common.ts). */
@@ -188,106 +133,58 @@ export class TerminalConnection {
     this.outbox.sendControl(JSON.stringify(frame));
   }
 
-  /**
-   * Replays output from the log while the outbox has room — so a long history never piles up in
-   * memory (docs/architecture.md, guarantee 4) — one frame per step of the catch-up scheduler, and,
-   * in the same synchronous step as the last read, sends `connected` and joins live delivery at the
-   * end of the output: no byte in the gap, none twice (docs/architecture.md, guarantee 2). Called
-   * again whenever the outbox drains.
-   */
-  private pump(): void {
-    // A `lag=screen` viewer that fell behind is held while its screen is made.
-    if (this.disposed || this.lag?.holding === true || this.lag?.check() === true) return;
-    if (this.replayFrom === undefined) {
-      this.feed?.pump();
-      return;
-    }
-    // Nothing to replay (no `since`, or at the end): joins now, before any other frame.
-    if (this.replayFrom >= this.session.log.outputBytes) this.join();
-    else this.pacing.scheduler.request(this.replay);
-  }
-
-  private replayStep(): number {
-    const from = this.replayFrom;
-    // Closing: what is sent is dropped, not queued, so the budget would never stop the replay.
-    if (this.disposed || from === undefined || !this.outbox.open) return 0;
-    if (this.outbox.queuedBytes >= this.budgetBytes) return 0; // the drain pumps again
-    if (this.pacing.share.full) {
-      this.pacing.share.wait(this.replay);
-      return 0;
-    }
-    if (from >= this.session.log.outputBytes) {
-      this.join();
-      return 1;
-    }
-    this.replayFrame(from);
-    this.pacing.scheduler.request(this.replay);
-    return (this.replayFrom ?? from) - from + 1;
-  }
-
-  /** Sends one replay frame starting at byte `from`, or says which bytes retention dropped. */
-  private replayFrame(from: number): void {
-    const log = this.session.log;
-    const batch: Uint8Array[] = [];
-    let size = 0;
-    while (size < REPLAY_FRAME_BYTES && from + size < log.outputBytes) {
-      let slices: OutputSlice[];
-      try {
-        slices = log.readOutput(from + size, REPLAY_FRAME_BYTES - size);
-      } catch (error) {
-        // Only the first read can hit the trimmed front of the log (readOutput says where output
-        // starts again: the end of it when retention kept no output event at all).
-        if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-        const first = error.details?.["first"];
-        this.skipTrimmed(from, typeof first === "number" ? first : log.outputBytes);
-        return;
-      }
-      for (const slice of slices) {
-        batch.push(slice.bytes);
-        size += slice.bytes.length;
-        if (size >= REPLAY_FRAME_BYTES) break;
-      }
-    }
-    this.replayFrom = from + size;
-    if (this.lag !== undefined) this.lag.sentUpTo = this.replayFrom;
-    if (this.output === "binary") {
-      this.outbox.sendControl(binaryOutputFrame("replay", from, batch, size));
-      return;
-    }
-    const bytes = Buffer.concat(batch, size);
-    // Not valid UTF-8 on its own (binary output, or a cut character): base64.
-    this.outbox.sendControl(outputFrame("replay", this.replayFrom, bytes, !isUtf8(bytes)));
-  }
-
-  /** Retention dropped output this viewer asked to replay: say so (never a silent gap), then go on from `to`. */
-  private skipTrimmed(from: number, to: number): void {
-    this.core.metrics.resets.inc();
-    this.send({
-      type: "error",
-      code: "HISTORY_TRIMMED",
-      message: `output bytes ${from} to ${to} were dropped by retention; the replay goes on from byte ${to}`,
-      from,
-      to,
-    });
-    this.replayFrom = to;
-    if (this.lag !== undefined) this.lag.sentUpTo = to;
-  }
-
-  /** `lag=screen`: a screen is being made; nothing is sent until it is (or LagJump resumes). */
-  private hold(): void {
-    this.feed?.close();
-    this.feed = undefined;
-    this.replayFrom = undefined;
-    this.pacing.scheduler.cancel(this.replay);
-    this.pacing.share.forget(this.replay);
-  }
-
-  /** The replay reached the end of the output: `connected`, then live delivery (or the exit of an ended session). */
-  private join(): void {
+  /** How the viewer's replay, output and jumps reach this socket. */
+  private sink(): OutputSink {
+    const outbox = this.outbox;
     const session = this.session;
-    this.replayFrom = undefined;
-    const first = !this.joinedOnce;
-    this.joinedOnce = true;
+    return {
+      get queuedBytes() {
+        return outbox.queuedBytes;
+      },
+      get open() {
+        return outbox.open;
+      },
+      deliver: (entries, live) => outbox.deliver(session.id, entries, live),
+      replay: (from, chunks, size) => {
+        if (this.output === "binary") {
+          outbox.sendControl(binaryOutputFrame("replay", from, chunks, size));
+          return;
+        }
+        const bytes = Buffer.concat(chunks, size);
+        // Not valid UTF-8 on its own (binary output, or a cut character): base64.
+        outbox.sendControl(outputFrame("replay", from + size, bytes, !isUtf8(bytes)));
+      },
+      // Never a silent gap: the replay goes on after what retention dropped.
+      trimmedOutput: (from, to) =>
+        this.send({
+          type: "error",
+          code: "HISTORY_TRIMMED",
+          message: `output bytes ${from} to ${to} were dropped by retention; the replay goes on from byte ${to}`,
+          from,
+          to,
+        }),
+      trimmed: () =>
+        this.send({
+          type: "error",
+          code: "HISTORY_TRIMMED",
+          message: "output was dropped by retention while this viewer lagged; continuing with newer output",
+        }),
+      joined: (first) => this.join(first),
+      removed: () => {
+        // Nothing more to read or steer: stop at once, and tell the viewer not to come back.
+        this.dispose();
+        this.ws.close(CLOSE_CODES.SESSION_GONE, "session deleted");
+      },
+      screen: ({ frame }, skipped) => this.send({ ...frame, skipped }),
+    };
+  }
+
+  /**
+   * The replay reached the end of the output: `connected` and control the first time; then live
+   * output, or the exit of an ended session (false: nothing follows).
+   */
+  private join(first: boolean): boolean {
+    const session = this.session;
     if (first) {
       this.send({
         type: "connected",
@@ -295,12 +192,29 @@ export class TerminalConnection {
         session_id: session.id,
         offset: session.log.outputBytes,
       });
+      this.takeControl();
     }
+    // Ended, and its exit is published: nothing more comes (else the exit comes live).
+    if (!session.running && session.log.settled) {
+      const r = session.record;
+      this.send({
+        type: "exit",
+        exit_code: r.exitCode,
+        signal: r.signal,
+        state: r.state === "lost" ? "lost" : "exited",
+      });
+      this.ws.close(CLOSE_CODES.NORMAL, "session ended");
+      return false;
+    }
+    return true;
+  }
+
+  /** `?control=`, at the first join (a `lag=screen` viewer joins again after each screen). */
+  private takeControl(): void {
+    const session = this.session;
     const owner = this.forwarding.owner(session.id);
     const { mode, reclaimKey } = this.control;
-    if (!first) {
-      // Back from a `lag=screen` screen: control was settled at the first join.
-    } else if (mode !== null && session.running && owner !== undefined) {
+    if (mode !== null && session.running && owner !== undefined) {
       // Another node runs it: the lease is taken there, and released there when this connection closes.
       const acquire = { action: "acquire", force: mode === "force" };
       const lease = { via: "attach" as const, ...(reclaimKey !== undefined ? { reclaimKey } : {}) };
@@ -319,51 +233,6 @@ export class TerminalConnection {
         this.send({ ...toSwitchboardError(error).toJSON(), type: "error" });
       }
     }
-    // Ended, and its exit is published: nothing more comes (else the exit comes live).
-    if (!session.running && session.log.settled) {
-      const r = session.record;
-      this.send({
-        type: "exit",
-        exit_code: r.exitCode,
-        signal: r.signal,
-        state: r.state === "lost" ? "lost" : "exited",
-      });
-      this.ws.close(CLOSE_CODES.NORMAL, "session ended");
-      return;
-    }
-    const outbox = this.outbox;
-    this.feed = new SessionFeed(
-      session.log,
-      session.log.head,
-      {
-        get queuedBytes() {
-          return outbox.queuedBytes;
-        },
-        budgetBytes: this.budgetBytes,
-        get open() {
-          return outbox.open;
-        },
-        deliver: (entries, live) => {
-          if (this.lag !== undefined) this.lag.sentUpTo = outputEnd(entries, this.lag.sentUpTo);
-          outbox.deliver(session.id, entries as LogEntry[], live);
-        },
-        reset: () => this.resetToLive(),
-      },
-      TERMINAL_TYPES,
-      { onCatchUp: () => this.core.metrics.catchUps.inc() },
-      this.pacing,
-    );
-    this.feed.pump();
-  }
-
-  /** Retention dropped output this viewer needed while it lagged: say so, then follow live output. */
-  private resetToLive(): void {
-    this.core.metrics.resets.inc();
-    this.send({
-      type: "error",
-      code: "HISTORY_TRIMMED",
-      message: "output was dropped by retention while this viewer lagged; continuing with newer output",
-    });
   }
 
   private format(entries: readonly LogEntry[]): Frame[] {

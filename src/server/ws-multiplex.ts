@@ -38,8 +38,8 @@ import type { ForwardedLease } from "./session-forwarding.js";
 const frameCheck = new ClientFrameCheck(ClientFrame, "op");
 
 /**
- * `/v1/ws`: one connection, many sessions. Each subscription is a {@link SessionFeed} over the
- * session's log; the connection's {@link Outbox} bounds what is queued toward the client.
+ * `/v1/ws`: one connection, many sessions. Each subscription is a Viewer (src/server/viewer.ts)
+ * of the session's log; the connection's {@link Outbox} bounds what is queued toward the client.
  */
 export class MultiplexEndpoint {
   private readonly wss: WebSocketServer;

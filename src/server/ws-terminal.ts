@@ -17,8 +17,6 @@ import type { Frame } from "./outbound-frames.js";
 import { ConnectionTracker, endpointServer, startConnection } from "./ws-common.js";
 import { TerminalConnection } from "./terminal-connection.js";
 
-export { REPLAY_FRAME_BYTES } from "./terminal-connection.js";
-
 /**
  * `/ws/session/:id[?since=BYTE|screen][&control=acquire|force][&output=binary][&lag=screen]`: one terminal, the steering
  * protocol proposed for OpenSandbox's execd (PR #455) — but any number of viewers may be

@@ -4,10 +4,10 @@ import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
 import { signInOf } from "../auth.js";
 import type { GatewayCore } from "../context.js";
-import { SessionFeed } from "../feed.js";
-import type { FeedHooks, FeedSink } from "../feed.js";
 import { SECURITY_HEADERS, intParam, typesParam } from "../http.js";
 import type { Router } from "../router.js";
+import { Viewer } from "../viewer.js";
+import type { ViewerSink } from "../viewer.js";
 
 /** A comment line is sent this often so proxies and clients see the stream is alive. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -77,7 +77,6 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
     const releaseConnection = core.connections.open({ identity: ctx.identity, signIn: signInOf(ctx.req) }, () => end());
     const { share, release: releaseShare } = core.catchUp.hold(ctx.identity.name);
-    const pacing = { scheduler: core.catchUp.scheduler, share };
     /**
      * Runs one of the stream's callbacks (a write's completion, a live event, the heartbeat, the
      * session's removal) so that nothing it throws reaches the process: the stream is cut and
@@ -92,7 +91,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
           const peer = `${ctx.req.socket.remoteAddress}:${ctx.req.socket.remotePort}`;
           core.logger.error({ err: error, session: session.id, peer }, "an event stream failed; it was cut");
           ending = true;
-          feed?.close();
+          viewer?.close();
           res.destroy();
         }
       };
@@ -100,7 +99,6 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     res.writeHead(200, streamHeaders);
     res.flushHeaders();
     core.metrics.sseClients.inc();
-    const unwatch = session.watch(ctx.identity.name);
 
     let queued = 0;
     /** The last `id:` written: the client's Last-Event-ID once it has read that far. */
@@ -108,6 +106,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     /** Bytes the socket has taken so far (written through to the kernel). */
     let taken = 0;
     let ending = false;
+    let viewer: Viewer | undefined = undefined;
     /**
      * Ends the stream, once, whichever comes first (the session's end, its removal, a revoked
      * token). Nothing is written after it: a write after the end is an error event on the
@@ -117,7 +116,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       if (ending) return;
       if (last !== undefined) write(last);
       ending = true;
-      feed?.close();
+      viewer?.close();
       res.end();
     };
     const write = (text: string) => {
@@ -132,16 +131,15 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
           share.remove(bytes);
           taken += bytes;
           // A failed write means the client is gone (or the gateway is closing): do not read the log for it.
-          if (error || ending || res.destroyed) return;
-          if (queued < sink.budgetBytes / 2) feed?.pump();
+          if (error || ending || res.destroyed || viewer === undefined) return;
+          if (queued < viewer.budgetBytes / 2) viewer.pump();
         }),
       );
     };
-    const sink: FeedSink = {
+    const sink: ViewerSink = {
       get queuedBytes() {
         return queued;
       },
-      budgetBytes: core.limits.queueBytes,
       get open() {
         return !ending && !res.destroyed && !res.writableEnded;
       },
@@ -152,10 +150,14 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
         write(text);
         endIfPast();
       }),
-      reset: guarded((first: number, head: number) => {
-        core.metrics.resets.inc();
+      trimmed: guarded((first: number, head: number) => {
         write(`event: reset\ndata: ${JSON.stringify({ reason: "trimmed", first, head })}\n\n`);
       }),
+      removed: guarded(() =>
+        end(
+          `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
+        ),
+      ),
     };
 
     /**
@@ -166,29 +168,28 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
      * that ended at the last event it delivered made an EventSource reconnect every `retry`
      * interval, forever.
      */
-    const skippedId = () => (feed !== undefined && feed.cursor > lastId ? `id: ${(lastId = feed.cursor)}\n` : "");
-    // The stream ends once the session has ended, its last event is published and the feed has
-    // passed it — delivered (live: at once; caught up: when the feed joins) or passed over by a type filter.
+    const skippedId = () => (viewer !== undefined && viewer.cursor > lastId ? `id: ${(lastId = viewer.cursor)}\n` : "");
+    // The stream ends once the session has ended, its last event is published and the viewer has
+    // passed it — delivered (live: at once; caught up: when it joins) or passed over by a type filter.
     const endIfPast = () => {
-      if (ending || session.running || !session.log.settled || feed === undefined || feed.cursor < session.log.head)
+      if (ending || session.running || !session.log.settled || viewer === undefined || viewer.cursor < session.log.head)
         return;
       const id = skippedId();
       end(id === "" ? undefined : `${id}\n`);
     };
-    const hooks: FeedHooks = {
-      onCatchUp: () => core.metrics.catchUps.inc(),
-      onJoin: () => queueMicrotask(endIfPast),
-      onSkip: endIfPast,
-    };
     write(`retry: ${SSE_RETRY_MS}\n\n`);
-    let feed: SessionFeed | undefined;
-    try {
-      feed = new SessionFeed(session.log, Math.max(since, 0), sink, types, hooks, pacing);
-    } catch (error) {
-      if (!(error instanceof SwitchboardError) || error.code !== "HISTORY_TRIMMED") throw error;
-      sink.reset(session.log.first, session.log.head);
-      feed = new SessionFeed(session.log, session.log.first - 1, sink, types, hooks, pacing);
-    }
+    viewer = new Viewer({
+      core,
+      log: session.log,
+      session,
+      watcher: ctx.identity.name,
+      seq: Math.max(since, 0),
+      sink,
+      pacing: { scheduler: core.catchUp.scheduler, share },
+      types,
+      metrics: core.metrics,
+      hooks: { onJoin: () => queueMicrotask(endIfPast), onSkip: endIfPast },
+    });
     let stalled = 0;
     let takenAtLastBeat = taken;
     const beat = guarded(() => {
@@ -202,23 +203,14 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
     });
     let heartbeat = core.clock.setTimeout(beat, SSE_HEARTBEAT_MS);
-    const stopRemoveWatch = session.onRemoved(
-      guarded(() =>
-        end(
-          `event: reset\ndata: ${JSON.stringify({ reason: "deleted", first: session.log.first, head: session.log.head })}\n\n`,
-        ),
-      ),
-    );
     res.on("close", () => {
       releaseConnection();
       releaseShare();
-      stopRemoveWatch();
       heartbeat.cancel();
-      feed?.close();
+      viewer?.close();
       core.metrics.sseClients.dec();
-      unwatch();
     });
     // A stream of an ended session whose last event was already delivered ends right away.
-    feed.pump();
+    viewer.start();
   });
 }
