@@ -42,6 +42,8 @@ export interface GatewayOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** The HTTPS agent Web Push requests go through (tests: one that trusts their push endpoint's certificate). */
   pushAgent?: HttpsAgent;
+  /** Hosts push endpoints may name (default PUSH_SERVICE_HOSTS; tests: their push endpoint's). */
+  pushServiceHosts?: readonly string[];
   /** Count loopback peers against `limits.anonymousConnectionsPerAddress` too (tests: they only have loopback). */
   countLoopbackConnections?: boolean;
   /** Run terminal sessions under holders: `serve --holders`, ahead of the config's `sessions.holders`. */

@@ -175,7 +175,7 @@ function buildCore(
   };
   const push = {
     vapid: loadVapidKeys(join(dataDir, VAPID_FILE)),
-    subscriptions: new PushSubscriptions(join(dataDir, PUSH_SUBSCRIPTIONS_FILE)),
+    subscriptions: new PushSubscriptions(join(dataDir, PUSH_SUBSCRIPTIONS_FILE), base.options.pushServiceHosts),
     actions: new PushActionTokens(),
   };
   const notifier = new PushNotifier({

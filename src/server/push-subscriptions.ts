@@ -11,6 +11,26 @@ export const MAX_PUSH_SUBSCRIPTIONS_PER_IDENTITY = 8;
 /** Most subscriptions in all: each costs a request per notification; past it LIMIT_EXCEEDED. */
 export const MAX_PUSH_SUBSCRIPTIONS = 1024;
 
+/**
+ * Hosts a subscription's endpoint may name: the browsers' push services (Chrome and Edge: FCM;
+ * Firefox: Mozilla's; Edge on Windows: WNS; Safari: Apple's). The gateway POSTs to the endpoint,
+ * so any other host would let a signed-in caller aim it at an address of its choosing.
+ * `*.` matches any subdomain.
+ */
+export const PUSH_SERVICE_HOSTS: readonly string[] = [
+  "fcm.googleapis.com",
+  "android.googleapis.com",
+  "updates.push.services.mozilla.com",
+  "*.notify.windows.com",
+  "*.push.apple.com",
+];
+
+/** Whether `host` (a URL's, without port) is one of `allowed` ({@link PUSH_SERVICE_HOSTS}' form). */
+export function isPushServiceHost(host: string, allowed: readonly string[]): boolean {
+  const name = host.toLowerCase();
+  return allowed.some((entry) => (entry.startsWith("*.") ? name.endsWith(entry.slice(1)) : name === entry));
+}
+
 const SavedSubscription = z.strictObject({
   /** The identity that subscribed: its notifications follow what it may see, its buttons what it may steer. */
   identity: z.string().max(200),
@@ -29,7 +49,10 @@ export type PushTarget = z.infer<typeof SavedSubscription>;
 export class PushSubscriptions {
   private targets: PushTarget[] = [];
 
-  constructor(private readonly file: string | undefined) {
+  constructor(
+    private readonly file: string | undefined,
+    private readonly serviceHosts: readonly string[] = PUSH_SERVICE_HOSTS,
+  ) {
     if (file === undefined || !existsSync(file)) return;
     try {
       this.targets = z.array(SavedSubscription).parse(JSON.parse(readFileSync(file, "utf8")));
@@ -42,6 +65,12 @@ export class PushSubscriptions {
   }
 
   add(identity: string, body: PushSubscriptionBody, now: number): void {
+    const url = new URL(body.endpoint);
+    if (url.protocol !== "https:" || !isPushServiceHost(url.hostname, this.serviceHosts))
+      throw new SwitchboardError(
+        "VALIDATION_FAILED",
+        `endpoint: ${url.hostname} is not a browser's push service (${this.serviceHosts.join(", ")}): subscribe from the page's Alerts, which gives the browser's own endpoint`,
+      );
     const others = this.targets.filter((t) => t.endpoint !== body.endpoint);
     const own = others.filter((t) => t.identity === identity);
     const dropped = own.length >= MAX_PUSH_SUBSCRIPTIONS_PER_IDENTITY ? own[0] : undefined;

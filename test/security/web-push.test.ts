@@ -32,7 +32,7 @@ async function setup(): Promise<Setup> {
   onTestFinished(() => push.close());
   const lines: string[] = [];
   const logger = createLogger({ level: "trace", destination: { write: (line: string) => void lines.push(line) } });
-  const gw = await testGateway({ pushAgent: push.agent, logger });
+  const gw = await testGateway({ pushAgent: push.agent, pushServiceHosts: ["127.0.0.1"], logger });
   const admin = api(gw.url);
   publicKey = (await admin.get("/v1/push/key")).json.publicKey as string;
   return {
@@ -205,6 +205,32 @@ describe("web push", () => {
       10_000,
       "the subscription forgotten",
     );
+  });
+
+  it("takes endpoints of the browsers' push services only: the gateway posts to them", async () => {
+    const gw = await testGateway();
+    const admin = api(gw.url);
+    const keys = { p256dh: "B".repeat(87), auth: "A".repeat(22) };
+    for (const endpoint of [
+      "https://169.254.169.254/latest/meta-data",
+      "https://127.0.0.1:9/push",
+      "https://fcm.googleapis.com.evil.example/x",
+      "https://notify.windows.com.evil.example/x",
+    ]) {
+      const r = await admin.post("/v1/push/subscriptions", { endpoint, keys });
+      expect(r.status, endpoint).toBe(400);
+      expect(r.json.error).toMatchObject({
+        code: "VALIDATION_FAILED",
+        message: expect.stringContaining("push service"),
+      });
+    }
+    for (const endpoint of [
+      "https://fcm.googleapis.com/fcm/send/abc",
+      "https://updates.push.services.mozilla.com/wpush/v2/abc",
+      "https://wns2-par02p.notify.windows.com/w/?token=abc",
+      "https://web.push.apple.com/abc",
+    ])
+      expect((await admin.post("/v1/push/subscriptions", { endpoint, keys })).status, endpoint).toBe(201);
   });
 
   it("takes only https push endpoints and well-formed keys", async () => {

@@ -81,7 +81,7 @@ export interface Stack {
 export async function stack(
   config?: ConfigInput,
   dataDir = tempDir(),
-  options: Pick<GatewayOptions, "pushAgent"> = {},
+  options: Pick<GatewayOptions, "pushAgent" | "pushServiceHosts"> = {},
 ): Promise<Stack> {
   const { gateway, proxy } = await startStack(config, dataDir, options);
   onTestFinished(async () => {
@@ -114,7 +114,7 @@ export function sharedStack(config?: ConfigInput): () => Stack {
 async function startStack(
   config: ConfigInput | undefined,
   dataDir: string,
-  options: Pick<GatewayOptions, "pushAgent"> = {},
+  options: Pick<GatewayOptions, "pushAgent" | "pushServiceHosts"> = {},
 ) {
   const gateway = await startGateway({
     ...options,

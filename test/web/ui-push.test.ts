@@ -19,7 +19,7 @@ describe("web UI: notifications on a phone", () => {
     let publicKey = "";
     const push = await PushEndpoint.start(() => publicKey);
     onTestFinished(() => push.close());
-    const s = await stack(undefined, undefined, { pushAgent: push.agent });
+    const s = await stack(undefined, undefined, { pushAgent: push.agent, pushServiceHosts: ["127.0.0.1"] });
     publicKey = (await s.http.get("/v1/push/key")).json.publicKey as string;
 
     // The desktop pairs a phone: the QR code's URL, as the page shows it.
