@@ -9,18 +9,17 @@ const AMBIGUOUS_IDS_SHOWN = 5;
  * SESSION_NOT_FOUND when none has it; SESSION_NAME_AMBIGUOUS, with the ids, when several do.
  */
 export async function resolveSession(http: HttpClient, ref: string): Promise<string> {
+  let notFound: SwitchboardError;
   try {
     return (await http.getSession(ref)).id;
   } catch (error) {
     if (!isSwitchboardError(error, "SESSION_NOT_FOUND")) throw error;
+    notFound = error;
   }
   const named = sessionsNamed(await http.listSessions(), ref);
   if (named.length === 1) return named[0]!.id;
-  if (named.length === 0)
-    throw new SwitchboardError(
-      "SESSION_NOT_FOUND",
-      `no session has the id or name ${ref.slice(0, 200)} ("switchboard ls" lists the sessions you may see)`,
-    );
+  // The gateway's own answer, which the CLI's error line completes with where to look.
+  if (named.length === 0) throw notFound;
   const ids = named.slice(0, AMBIGUOUS_IDS_SHOWN).map((s) => s.id);
   throw new SwitchboardError(
     "SESSION_NAME_AMBIGUOUS",

@@ -586,7 +586,7 @@ describe("switchboard client commands", () => {
       // ... after '--'", with an unbalanced quote.
       expect(JSON.parse(unknownOption.stdout)).toEqual(usage("unknown option --bogus"));
       expect(JSON.parse(noCommand.stdout)).toEqual(usage("missing the command (before --json)"));
-      expect(JSON.parse(missingId.stdout)).toEqual(usage("missing the session id"));
+      expect(JSON.parse(missingId.stdout)).toEqual(usage("missing the session id or name"));
       expect(JSON.parse(badUrl.stdout)).toEqual(
         usage(`--url must be the gateway's URL, like http://127.0.0.1:7317 (http, https, ws or wss), not "notaurl"`),
       );

@@ -48,7 +48,7 @@ describe("session names on the command line", () => {
     expect(JSON.parse(ambiguousJson.stdout).error).toMatchObject({ code: "SESSION_NAME_AMBIGUOUS" });
     expect(attachAmbiguous.stderr).toContain("SESSION_NAME_AMBIGUOUS");
     expect(missing.code).toBe(EXIT.NOT_FOUND);
-    expect(missing.stderr).toContain("no session has the id or name nobody-has-this");
+    expect(missing.stderr).toContain("no session nobody-has-this (SESSION_NOT_FOUND)");
     expect(lsNone).toMatchObject({ code: 0, stdout: "", stderr: "no session has the id or name nobody-has-this\n" });
   });
 });
