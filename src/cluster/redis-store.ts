@@ -11,8 +11,8 @@ import type {
   StoredLogState,
 } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
-import { Ownerships } from "./ownership.js";
-import type { Ownership } from "./ownership.js";
+import { Ownerships } from "../core/ownership.js";
+import type { Ownership } from "../core/ownership.js";
 import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
 
