@@ -11,8 +11,8 @@ import type {
   StoredLogState,
 } from "../log/store.js";
 import type { LogEntry } from "../log/types.js";
-import { Ownerships } from "./ownership.js";
-import type { Ownership } from "./ownership.js";
+import { Ownerships } from "../core/ownership.js";
+import type { Ownership } from "../core/ownership.js";
 import { FencedError, sameEntry } from "./redis-log.js";
 import type { RedisLog, RedisLogPosition } from "./redis-log.js";
 
@@ -42,11 +42,26 @@ interface Call {
   acknowledged: boolean;
 }
 
+/**
+ * Where an outbox's sending is:
+ * - `unclaimed`: a session created here that Redis does not hold yet; its first op claims it;
+ * - `claiming`: the claim is on its way; nothing is sent until it is answered;
+ * - `sending`: under `epoch`, up to {@link REDIS_APPENDS_IN_FLIGHT} calls at once;
+ * - `retrying`: a call or the claim failed: the calls after it are not trusted, and once all
+ *   settled every unacknowledged op is sent again from the oldest, after {@link REDIS_RETRY_MS};
+ * - `fenced`: Redis refused it under a newer epoch: nothing more of it is sent (see RedisEventStore.fence).
+ */
+type Sending =
+  | { at: "unclaimed" }
+  | { at: "claiming" }
+  | { at: "sending"; epoch: number }
+  | { at: "retrying"; epoch: number | undefined }
+  | { at: "fenced" };
+
 /** An owned session's writes on their way to Redis. */
 interface Outbox extends Position {
   readonly sessionId: string;
-  epoch: number | undefined;
-  claiming: boolean;
+  sending: Sending;
   /** The newest seq any call carried: past the acknowledged ones, Redis may hold entries up to it. */
   sentHead: number;
   /** Ops not yet acknowledged by Redis, oldest first; the first `sent` of them are in `calls`. */
@@ -56,12 +71,6 @@ interface Outbox extends Position {
   unsentBytes: number;
   /** Calls in flight, in the order Redis applies them. */
   calls: Call[];
-  /** A call failed: the calls after it are not trusted, and the ops are sent again once all settled. */
-  broken: boolean;
-  /** A retry is scheduled. */
-  retrying: boolean;
-  /** Redis refused it under a newer epoch: nothing more of it is sent (see RedisEventStore.fence). */
-  fenced: boolean;
   /** Ops handed to the replica since the box was made (Redis holds them), and who waits for a count of them. */
   handedOver: number;
   sharedWaiters: Array<{ count: number; resolve: () => void; reject: (error: Error) => void }>;
@@ -164,10 +173,11 @@ export class RedisEventStore implements EventStore {
    */
   async checkEpochs(): Promise<void> {
     for (const box of [...this.outboxes.values()]) {
-      if (box.epoch === undefined || box.fenced) continue;
+      const epoch = epochOf(box.sending);
+      if (epoch === undefined) continue;
       const shared = await this.options.redis.session(box.sessionId);
-      if (shared === undefined || shared.epoch === box.epoch || box.fenced) continue;
-      this.fence(box, new FencedError(box.sessionId, box.epoch, String(shared.epoch), shared.owner));
+      if (shared === undefined || shared.epoch === epoch || box.sending.at === "fenced") continue;
+      this.fence(box, new FencedError(box.sessionId, epoch, String(shared.epoch), shared.owner));
     }
   }
 
@@ -179,8 +189,8 @@ export class RedisEventStore implements EventStore {
    * dropped unwritten and refused to whoever waits for it.
    */
   private fence(box: Outbox, error: FencedError): void {
-    if (box.fenced) return;
-    box.fenced = true;
+    if (box.sending.at === "fenced") return;
+    box.sending = { at: "fenced" };
     box.calls = [];
     this.ownerships.move(box.sessionId, { at: "fenced", owner: error.owner, error });
     void this.settleUnanswered(box).then(() => {
@@ -377,12 +387,11 @@ export class RedisEventStore implements EventStore {
    * the script refuses a batch that does not follow the one before it (GAP); see {@link settle}.
    */
   private send(box: Outbox): void {
-    if (box.fenced || box.broken || box.retrying || box.claiming || this.closed) return;
-    if (box.epoch === undefined) {
-      if (box.ops.length > 0) void this.claim(box);
-      return;
-    }
-    while (box.calls.length < REDIS_APPENDS_IN_FLIGHT && box.sent < box.ops.length) this.call(box, box.epoch);
+    if (this.closed) return;
+    const sending = box.sending;
+    if (sending.at === "unclaimed" && box.ops.length > 0) void this.claim(box);
+    if (sending.at !== "sending") return;
+    while (box.calls.length < REDIS_APPENDS_IN_FLIGHT && box.sent < box.ops.length) this.call(box, sending.epoch);
   }
 
   /**
@@ -391,22 +400,22 @@ export class RedisEventStore implements EventStore {
    * node was cut off past its lease meanwhile): fenced, as a refused append is.
    */
   private async claim(box: Outbox): Promise<void> {
-    box.claiming = true;
+    box.sending = { at: "claiming" };
     let claimed: { epoch: number; owner: string };
     try {
       claimed = await this.options.redis.claim(box.sessionId, this.options.nodeId);
     } catch (error) {
+      box.sending = { at: "unclaimed" };
       this.failed(box, error as Error);
       return;
-    } finally {
-      box.claiming = false;
     }
-    if (box.fenced || this.outboxes.get(box.sessionId) !== box) return;
+    box.sending = { at: "unclaimed" };
+    if (this.outboxes.get(box.sessionId) !== box) return;
     if (claimed.owner !== this.options.nodeId) {
       this.fence(box, new FencedError(box.sessionId, 1, String(claimed.epoch), claimed.owner));
       return;
     }
-    box.epoch = claimed.epoch;
+    box.sending = { at: "sending", epoch: claimed.epoch };
     this.ownerships.move(box.sessionId, { at: "owned", epoch: claimed.epoch });
     this.send(box);
   }
@@ -472,16 +481,14 @@ export class RedisEventStore implements EventStore {
    */
   private settle(box: Outbox, call: Call, error: Error | undefined): void {
     // Deleted, fenced or closed meanwhile: nothing more of this box reaches the replica.
-    if (this.outboxes.get(box.sessionId) !== box || box.fenced || this.closed) return;
+    if (this.outboxes.get(box.sessionId) !== box || box.sending.at === "fenced" || this.closed) return;
     if (error instanceof FencedError) {
       this.fence(box, error);
       return;
     }
-    if (error) {
-      box.broken = true;
-      this.failed(box, error);
-    } else call.acknowledged = true;
-    if (box.broken) {
+    if (error) this.failed(box, error);
+    else call.acknowledged = true;
+    if (box.sending.at === "retrying") {
       box.calls = box.calls.filter((c) => c !== call);
       return;
     }
@@ -518,21 +525,21 @@ export class RedisEventStore implements EventStore {
       attempts: (this.failure?.attempts ?? 0) + 1,
     };
     this.options.onWriteFailed?.(this.failure);
-    if (retry && !box.retrying) {
-      box.retrying = true;
+    if (retry && box.sending.at !== "retrying" && box.sending.at !== "fenced") {
+      box.sending = { at: "retrying", epoch: epochOf(box.sending) };
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
     }
   }
 
   /** Once no call is in flight, sends every unacknowledged op again from the oldest. */
   private retry(box: Outbox): void {
-    if (box.fenced) return;
+    if (box.sending.at !== "retrying") return;
     if (box.calls.length > 0) {
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
       return;
     }
-    box.retrying = false;
-    box.broken = false;
+    const epoch = box.sending.epoch;
+    box.sending = epoch === undefined ? { at: "unclaimed" } : { at: "sending", epoch };
     box.sent = 0;
     box.unsentBytes = 0;
     for (const op of box.ops) if (op.kind === "entry") box.unsentBytes += op.entry.size;
@@ -543,17 +550,19 @@ export class RedisEventStore implements EventStore {
 /** An outbox with nothing to send, for a log that `position` describes in Redis (epoch undefined: not claimed yet). */
 function emptyOutbox(sessionId: string, epoch: number | undefined, position: Position): Outbox {
   const idle = {
-    claiming: false,
     ops: [],
     sent: 0,
     unsentBytes: 0,
     calls: [],
-    broken: false,
-    retrying: false,
-    fenced: false,
     sentHead: position.head,
     handedOver: 0,
     sharedWaiters: [],
   };
-  return { sessionId, epoch, ...idle, ...position };
+  const sending: Sending = epoch === undefined ? { at: "unclaimed" } : { at: "sending", epoch };
+  return { sessionId, sending, ...idle, ...position };
+}
+
+/** The epoch an outbox appends under (undefined: not claimed yet, or fenced). */
+function epochOf(sending: Sending): number | undefined {
+  return sending.at === "sending" || sending.at === "retrying" ? sending.epoch : undefined;
 }

@@ -68,7 +68,7 @@ export interface GroupCommitOptions {
 export class GroupCommit {
   /** The connection small commits are made on (busy timeout 0: if the file is locked, the writer thread waits instead). */
   private readonly directDb: Database.Database;
-  private readonly commitHere: ReturnType<typeof prepareWriter>;
+  private readonly directWriter: ReturnType<typeof prepareWriter>;
   private readonly writer: WriterThread;
   private _state: CommitState = { at: "starting" };
   private readonly timers: TimerSet<"linger" | "writerLinger" | "trailingCheckpoint" | "retryHere" | "followUp">;
@@ -109,13 +109,13 @@ export class GroupCommit {
     this.queues = new CommitQueues(options.rateClock);
     this.timers = new TimerSet({
       /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
-      linger: { after: LOG_INPUT_LINGER_MS, fire: () => this.writeNow() },
+      linger: { after: LOG_INPUT_LINGER_MS, fire: () => this.commitQueued() },
       /** A batch for the writer thread waits for company until this fires (see {@link LOG_WRITER_MIN_BYTES}). */
       writerLinger: {
         after: LOG_WRITER_LINGER_MS,
         fire: () => {
           if (this._state.at === "closed" || this.inflight.size > 0 || this.queues.ops === 0) return;
-          this.send(this.fairShare(), undefined);
+          this.post(this.fairShare(), undefined);
         },
       },
       /** Asks for a checkpoint of what is left once writes have stopped for a while. */
@@ -130,16 +130,16 @@ export class GroupCommit {
       retryHere: {
         after: options.retryMs ?? LOG_WRITE_RETRY_MS,
         fire: () => {
-          this.commitOrRetry();
-          this.writeNow();
+          this.commitHeldInOrder();
+          this.commitQueued();
         },
       },
       /** While the writer thread is not running: the commit of what a batch committed here left queued. */
-      followUp: { after: "immediate", fire: () => this.writeNow(), ref: true },
+      followUp: { after: "immediate", fire: () => this.commitQueued(), ref: true },
     });
     const outputDir = outputDirOf(file);
     this.directDb = new Database(file);
-    this.commitHere = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
+    this.directWriter = prepareWriter(this.directDb, { busyTimeoutMs: 0, outputDir, keepFilesOpen: false });
     this.writer = new WriterThread({
       workerData: { file, outputDir, retryMs: options.retryMs ?? LOG_WRITE_RETRY_MS },
       ...(options.writerRestartMs !== undefined ? { restartMs: options.writerRestartMs } : {}),
@@ -182,7 +182,7 @@ export class GroupCommit {
       this.onError(Object.assign(new Error(message), { code: "LOG_WRITER_STOPPED" }));
     }
     // What waited for the thread is committed here.
-    this.writeNow();
+    this.commitQueued();
   }
 
   /** The writer thread runs (at start, or again after it stopped): batches go to it from now on. */
@@ -199,8 +199,8 @@ export class GroupCommit {
     if (this._state.at === "closed") throw new Error("event store is closed");
     this.queues.push(key, size, op);
     if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
-      if (this.inflight.size === 0) this.write();
-      else this.send(this.fairShare(), undefined);
+      if (this.inflight.size === 0) this.commitOrPostQueued();
+      else this.post(this.fairShare(), undefined);
     } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");
@@ -209,15 +209,16 @@ export class GroupCommit {
       this.scheduled = true;
       queueMicrotask(() => {
         this.scheduled = false;
-        this.writeNow();
+        this.commitQueued();
       });
     }
   }
 
-  private writeNow(): void {
+  /** Commits what is queued now: see {@link commitOrPostQueued}, or {@link commitBesideInflight} while a batch is in flight. */
+  private commitQueued(): void {
     if (this._state.at === "closed") return;
-    if (this.inflight.size === 0) this.write();
-    else this.writeBeside();
+    if (this.inflight.size === 0) this.commitOrPostQueued();
+    else this.commitBesideInflight();
   }
 
   /**
@@ -227,33 +228,29 @@ export class GroupCommit {
    * in flight wait for them (their order counts); across sessions it does not. When the lock is
    * taken, they wait for the batch's answer and go with the next.
    */
-  private writeBeside(): void {
+  private commitBesideInflight(): void {
     if (this._writeFailure !== undefined) return;
     const small = this.queues.takeSmall(this.inflight.sessions);
     if (small.ops.length === 0) return;
-    const started = performance.now();
-    let result: CommitResult;
-    try {
-      result = this.commitHere(small.ops);
-    } catch (error) {
-      if ((error as { code?: string }).code === "SQLITE_BUSY") this.queues.putBack(small);
-      else this.send(small, undefined);
+    const outcome = this.commitHere(small);
+    if ("failed" in outcome) {
+      if ((outcome.failed as { code?: string }).code === "SQLITE_BUSY") this.queues.putBack(small);
+      else this.post(small, undefined);
       return;
     }
-    this.warn(result.warnings);
-    this.committed(small, small.ops.length, performance.now() - started);
+    this.publishCommitted(small, outcome);
   }
 
   /**
    * With nothing in flight: commits the small writes of sessions that are not streaming here,
    * and posts the rest (a fair share of each session's queue) to the writer thread.
    */
-  private write(): void {
+  private commitOrPostQueued(): void {
     if (this.queues.ops === 0) return;
     // While commits fail, everything goes through the writer thread, which retries in order.
     if (this._writeFailure === undefined) {
       const small = this.queues.takeSmall(this.inflight.sessions);
-      if (small.ops.length > 0) this.commitOrSend(small);
+      if (small.ops.length > 0) this.commitHereOrPost(small);
     }
     if (this.queues.ops === 0) return;
     if (this.queues.bytes() < LOG_WRITER_MIN_BYTES && this._writeFailure === undefined) {
@@ -261,7 +258,7 @@ export class GroupCommit {
       return;
     }
     this.timers.stop("writerLinger");
-    this.send(this.fairShare(), undefined);
+    this.post(this.fairShare(), undefined);
   }
 
   /**
@@ -269,36 +266,26 @@ export class GroupCommit {
    * someone else, the disk is full) it goes to the writer thread instead, first in line, which
    * waits for the lock or retries until the disk takes it.
    */
-  private commitOrSend(taken: Taken): void {
-    const started = performance.now();
-    let result: CommitResult;
-    try {
-      result = this.commitHere(taken.ops);
-    } catch {
-      this.send(taken, undefined);
-      return;
-    }
-    this.warn(result.warnings);
-    this.committed(taken, taken.ops.length, performance.now() - started);
+  private commitHereOrPost(taken: Taken): void {
+    const outcome = this.commitHere(taken);
+    if ("failed" in outcome) this.post(taken, undefined);
+    else this.publishCommitted(taken, outcome);
   }
 
   /**
    * With the writer thread stopped: commits `taken` here after what failed before it (in order, as
    * the writer thread would), or keeps it and tries again later.
    */
-  private commitOrRetry(taken?: Taken): void {
+  private commitHeldInOrder(taken?: Taken): void {
     if (taken) this.heldHere.push(taken);
     while (this.heldHere.length > 0) {
       const next = this.heldHere[0]!;
-      const started = performance.now();
-      let result: CommitResult;
-      try {
-        result = this.commitHere(next.ops);
-      } catch (error) {
+      const outcome = this.commitHere(next);
+      if ("failed" in outcome) {
         const failure = this._writeFailure;
         this._writeFailure = {
-          message: (error as Error).message,
-          code: (error as { code?: string }).code,
+          message: (outcome.failed as Error).message,
+          code: (outcome.failed as { code?: string }).code,
           since: failure?.since ?? Date.now(),
           attempts: (failure?.attempts ?? 0) + 1,
         };
@@ -306,15 +293,30 @@ export class GroupCommit {
         this.timers.startIfIdle("retryHere");
         return;
       }
+      // Out of the line before it is published: a listener that flushes must not commit it again.
       this.heldHere.shift();
       this.recovered();
-      this.warn(result.warnings);
-      this.committed(next, next.ops.length, performance.now() - started);
+      this.publishCommitted(next, outcome);
     }
   }
 
-  private warn(warnings: readonly string[]): void {
-    for (const warning of warnings) this.options.onWarning?.(warning);
+  /**
+   * The one commit on this thread: `taken` in one transaction, or nothing of it (`failed`: the
+   * file is locked, the disk is full). Its entries are published by {@link publishCommitted}.
+   */
+  private commitHere(taken: Taken): { result: CommitResult; ms: number } | { failed: unknown } {
+    const started = performance.now();
+    try {
+      return { result: this.directWriter(taken.ops), ms: performance.now() - started };
+    } catch (error) {
+      return { failed: error };
+    }
+  }
+
+  /** After a commit here: its warnings said, what it made durable published. */
+  private publishCommitted(taken: Taken, done: { result: CommitResult; ms: number }): void {
+    for (const warning of done.result.warnings) this.options.onWarning?.(warning);
+    this.committed(taken, taken.ops.length, done.ms);
   }
 
   /** A batch for the writer thread: every session's oldest ops, a fair share of {@link LOG_BATCH_MAX_BYTES} each. */
@@ -322,11 +324,14 @@ export class GroupCommit {
     return this.queues.take(LOG_BATCH_MAX_BYTES / this.queues.sessions);
   }
 
-  /** Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it); returns its number. */
-  private send(taken: Taken, signal: Int32Array | undefined): number {
+  /**
+   * Hands `taken` to the writer thread as one batch (`signal`: a synchronous flush waits on it);
+   * returns its number. While the thread does not run, it is committed here in order instead.
+   */
+  private post(taken: Taken, signal: Int32Array | undefined): number {
     const batch = this.nextBatch++;
     if (!this.onWriter) {
-      this.commitOrRetry(taken);
+      this.commitHeldInOrder(taken);
       // What the fair share left goes next (the writer thread's answer would have sent it): a
       // big append waited forever for its last events while the thread was starting (CI).
       if (this.heldHere.length === 0 && this.queues.ops > 0) this.timers.startIfIdle("followUp");
@@ -423,7 +428,7 @@ export class GroupCommit {
     // (Not in flight: acknowledged already by a synchronous flush.)
     if (this.inflight.has(message.batch)) this.complete(message.batch, message.ms ?? 0);
     // What accumulated while the writer was busy goes as the next batch.
-    if (this._state.at !== "closed" && this.inflight.size === 0) this.write();
+    if (this._state.at !== "closed" && this.inflight.size === 0) this.commitOrPostQueued();
   }
 
   private recovered(): void {
@@ -449,12 +454,12 @@ export class GroupCommit {
     if (writes === 0 && this.inflight.size === 0 && this.heldHere.length === 0) return 0;
     if (this.inflight.size === 0 && this._writeFailure === undefined && !this.queues.writerOnly()) {
       // The writer thread is idle: commit it all here (if that fails, the writer takes it below).
-      this.commitOrSend(this.queues.take(Infinity));
+      this.commitHereOrPost(this.queues.take(Infinity));
       // (With the writer thread not running, a commit that failed here is held for a retry: below.)
       if (this.inflight.size === 0 && this.heldHere.length === 0) return writes;
     }
     if (!this.onWriter) {
-      this.commitOrRetry(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);
+      this.commitHeldInOrder(this.queues.ops > 0 ? this.queues.take(Infinity) : undefined);
       if (this.heldHere.length > 0)
         throw new Error(
           `the log cannot write ${this.unwrittenOps} queued events and records: ${this._writeFailure?.message}`,
@@ -463,7 +468,7 @@ export class GroupCommit {
     }
     const signal = new Int32Array(new SharedArrayBuffer(4));
     const started = performance.now();
-    const batch = this.send(this.queues.take(Infinity), signal);
+    const batch = this.post(this.queues.take(Infinity), signal);
     // The main thread may block here: this is the one place the log waits for the disk.
     if (Atomics.wait(signal, 0, 0, LOG_FLUSH_WAIT_MS) === "timed-out") {
       throw new Error(`the log's writer did not commit within ${LOG_FLUSH_WAIT_MS} ms`);
@@ -512,7 +517,7 @@ export class GroupCommit {
     this.deleteWaiters.clear();
     this.timers.stopAll();
     this.writer.close();
-    this.commitHere.close();
+    this.directWriter.close();
     this.directDb.close();
   }
 }

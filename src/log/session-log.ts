@@ -46,6 +46,21 @@ interface PublishWaiter {
   reject: (error: SwitchboardError) => void;
 }
 
+/**
+ * Who appends to a log:
+ * - `session`: its session, through append and appendOutputBytes;
+ * - `copy`: another cluster node; only appendCopy takes entries, an append is refused with `refusal`
+ *   ({@link SessionLog.markCopy}, {@link SessionLog.markOwned});
+ * - `removed`: the session was removed ({@link SessionLog.retire}): nothing more is appended or published.
+ */
+type Appender = { by: "session" } | { by: "copy"; refusal: () => SwitchboardError } | { by: "removed" };
+
+/**
+ * What the hot ring keeps: `recent` entries while the session runs, only the `unwritten` ones once it
+ * ended (what is durable is read from the store, {@link SessionLog.markEnded}).
+ */
+type RingKeeps = "recent" | "unwritten";
+
 /** How often the EventLog checks for logs that appended nothing meanwhile (see {@link SessionLog.releaseRingIfIdle}). */
 export const RING_IDLE_MS = 30_000;
 
@@ -72,13 +87,14 @@ export class SessionLog implements AppendableLog {
   private _drops = 0;
   /** Why the last {@link dropUnwritten} dropped what it did. */
   private dropRefusal: () => SwitchboardError = () => new SwitchboardError("INTERNAL", "no entry was dropped");
-  /** Seq of the newest appended event, published or not. */
-  private _head: number;
+  /** Seq of the newest appended event, published or not ({@link appendedHead}). */
+  private appendedSeq: number;
   private _first: number;
   /** Output bytes appended, published or not: the offset the next output byte gets. */
-  private _outputBytes: number;
-  /** Seq of the newest published event: what readers and listeners have seen. */
-  private publishedHead: number;
+  private appendedBytes: number;
+  /** Seq of the newest published event: what readers and listeners have seen ({@link head}). */
+  private publishedSeq: number;
+  /** Output bytes published ({@link outputBytes}). */
   private publishedBytes: number;
   /** Entries appended and not yet published, oldest first, from index `pendingStart`. */
   private pending: StoredEntry[] = [];
@@ -93,13 +109,10 @@ export class SessionLog implements AppendableLog {
    * is held back by this, so that gateway memory stays bounded (see TerminalSession).
    */
   readonly backlog: StoreBacklog;
-  private retired = false;
-  /** The session ended: what is durable is read from the store, not kept in the ring ({@link markEnded}). */
-  private ended = false;
+  private appender: Appender = { by: "session" };
+  private ringKeeps: RingKeeps = "recent";
   private headAtLastIdleCheck = -1;
   private _closed = false;
-  /** Set by {@link markCopy}. */
-  private copyRefusal: (() => SwitchboardError) | undefined;
 
   constructor(options: SessionLogOptions) {
     this.sessionId = options.sessionId;
@@ -116,19 +129,19 @@ export class SessionLog implements AppendableLog {
           throw e;
         }));
     const initial = options.initial ?? { head: 0, first: 1, outputBytes: 0, retainedBytes: 0 };
-    this._head = initial.head;
+    this.appendedSeq = initial.head;
     this._first = initial.first;
-    this._outputBytes = initial.outputBytes;
+    this.appendedBytes = initial.outputBytes;
     this.retainedBytes = initial.retainedBytes;
     this.durableSeq = initial.head;
     this.backlog = new StoreBacklog(this.onListenerError);
-    this.publishedHead = initial.head;
+    this.publishedSeq = initial.head;
     this.publishedBytes = initial.outputBytes;
   }
 
   /** Seq of the newest published (durable) event (0 when the log is empty). */
   get head(): number {
-    return this.publishedHead;
+    return this.publishedSeq;
   }
 
   /**
@@ -141,12 +154,12 @@ export class SessionLog implements AppendableLog {
 
   /** Seq of the newest appended event, which may not be durable (and so not published) yet. */
   get appendedHead(): number {
-    return this._head;
+    return this.appendedSeq;
   }
 
   /** Everything appended is published: no event is waiting for the store. */
   get settled(): boolean {
-    return this.publishedHead === this._head;
+    return this.publishedSeq === this.appendedSeq;
   }
 
   /** Bytes of events this log holds in memory (its hot ring); the rest is read from the store. */
@@ -166,7 +179,7 @@ export class SessionLog implements AppendableLog {
 
   /** Total output bytes ever appended: the offset the next output byte will get. */
   get appendedOutputBytes(): number {
-    return this._outputBytes;
+    return this.appendedBytes;
   }
 
   /**
@@ -175,7 +188,12 @@ export class SessionLog implements AppendableLog {
    * (see EventStore.loadLogState).
    */
   get storedState(): StoredLogState {
-    return { head: this._head, first: this._first, outputBytes: this._outputBytes, retainedBytes: this.retainedBytes };
+    return {
+      head: this.appendedSeq,
+      first: this._first,
+      outputBytes: this.appendedBytes,
+      retainedBytes: this.retainedBytes,
+    };
   }
 
   /**
@@ -184,10 +202,10 @@ export class SessionLog implements AppendableLog {
    * entry no store will hold. Rejects when that entry is dropped unwritten ({@link dropUnwritten}:
    * the shared log fenced this node) or its log was removed before the store wrote it.
    */
-  whenPublished(seq = this._head, drops = this._drops): Promise<void> {
+  whenPublished(seq = this.appendedSeq, drops = this._drops): Promise<void> {
     if (drops !== this._drops) return Promise.reject(this.dropRefusal());
-    if (seq <= this.publishedHead) return Promise.resolve();
-    if (this.retired) return Promise.reject(this.removedBeforeWritten());
+    if (seq <= this.publishedSeq) return Promise.resolve();
+    if (this.appender.by === "removed") return Promise.reject(this.removedBeforeWritten());
     return new Promise((resolve, reject) => this.publishWaiters.push({ seq, resolve, reject }));
   }
 
@@ -220,13 +238,13 @@ export class SessionLog implements AppendableLog {
    * for every session after a restart.
    */
   markEnded(): void {
-    this.ended = true;
+    this.ringKeeps = "unwritten";
     this.ring.evict(this.durableSeq, this._first, true);
   }
 
   /** A lost agent session runs again (resumed): its hot ring serves readers again. */
   markResumed(): void {
-    this.ended = false;
+    this.ringKeeps = "recent";
   }
 
   /**
@@ -237,8 +255,8 @@ export class SessionLog implements AppendableLog {
    * agent's hours of work — held that much for as long as it ran, idle or not.
    */
   releaseRingIfIdle(): void {
-    const idle = this._head === this.headAtLastIdleCheck;
-    this.headAtLastIdleCheck = this._head;
+    const idle = this.appendedSeq === this.headAtLastIdleCheck;
+    this.headAtLastIdleCheck = this.appendedSeq;
     if (idle && this.ring.size > 0) this.ring.evict(this.durableSeq, this._first, true);
   }
 
@@ -261,12 +279,12 @@ export class SessionLog implements AppendableLog {
    * refused with `refusal`, or the copy would diverge from the shared log.
    */
   markCopy(refusal: () => SwitchboardError): void {
-    this.copyRefusal = refusal;
+    if (this.appender.by !== "removed") this.appender = { by: "copy", refusal };
   }
 
   /** This node took the session over (cluster mode): it appends here again, after the copied entries. */
   markOwned(): void {
-    this.copyRefusal = undefined;
+    if (this.appender.by === "copy") this.appender = { by: "session" };
   }
 
   /**
@@ -289,21 +307,21 @@ export class SessionLog implements AppendableLog {
     for (const entry of unwritten) this.retainedBytes -= entry.size;
     // The backlog is the sizes of the entries after durableSeq: these.
     this.backlog.clear();
-    this._head = this.durableSeq;
+    this.appendedSeq = this.durableSeq;
     const firstOutput = unwritten.find((e) => e.outStart !== undefined);
-    if (firstOutput !== undefined) this._outputBytes = firstOutput.outStart!;
-    this.ended = false;
+    if (firstOutput !== undefined) this.appendedBytes = firstOutput.outStart!;
+    this.ringKeeps = "recent";
     return unwritten.length;
   }
 
   /** Appends `event`; `urgent`: see {@link StoredEntry.urgent}. */
   append(event: NewEvent, options: { urgent?: boolean } = {}): SessionEvent {
-    if (this.copyRefusal) throw this.copyRefusal();
+    if (this.appender.by === "copy") throw this.appender.refusal();
     if (event.type === "output") {
       // Offsets are the log's to assign; callers use appendOutput.
       throw new Error("use appendOutput for output events");
     }
-    const stored = { seq: this._head + 1, ts: this.clock.now(), ...event } as SessionEvent;
+    const stored = { seq: this.appendedSeq + 1, ts: this.clock.now(), ...event } as SessionEvent;
     const json = JSON.stringify(stored);
     const urgent = options.urgent === true ? { urgent: true } : {};
     this.commit({ seq: stored.seq, type: stored.type, json, size: jsonSize(json), ...urgent });
@@ -329,9 +347,17 @@ export class SessionLog implements AppendableLog {
    * the entry, see OutputEntry.hold).
    */
   appendOutputBytes(stream: OutputStream, bytes: Uint8Array, binary: boolean, pool?: BufferPool): OutputEntry {
-    if (this.copyRefusal) throw this.copyRefusal();
-    const entry = new OutputEntry(this._head + 1, this.clock.now(), stream, this._outputBytes, bytes, binary, pool);
-    this._outputBytes += bytes.length;
+    if (this.appender.by === "copy") throw this.appender.refusal();
+    const entry = new OutputEntry(
+      this.appendedSeq + 1,
+      this.clock.now(),
+      stream,
+      this.appendedBytes,
+      bytes,
+      binary,
+      pool,
+    );
+    this.appendedBytes += bytes.length;
     this.commit(entry);
     return entry;
   }
@@ -342,14 +368,16 @@ export class SessionLog implements AppendableLog {
    * at the offset this log is at.
    */
   appendCopy(entry: StoredEntry): void {
-    if (entry.seq !== this._head + 1)
-      throw new Error(`log ${this.sessionId} is at seq ${this._head}: a copy of seq ${entry.seq} does not follow it`);
+    if (entry.seq !== this.appendedSeq + 1)
+      throw new Error(
+        `log ${this.sessionId} is at seq ${this.appendedSeq}: a copy of seq ${entry.seq} does not follow it`,
+      );
     if (entry.outStart !== undefined && entry.outEnd !== undefined) {
-      if (entry.outStart !== this._outputBytes)
+      if (entry.outStart !== this.appendedBytes)
         throw new Error(
-          `log ${this.sessionId} has ${this._outputBytes} output bytes: a copy from ${entry.outStart} does not follow them`,
+          `log ${this.sessionId} has ${this.appendedBytes} output bytes: a copy from ${entry.outStart} does not follow them`,
         );
-      this._outputBytes = entry.outEnd;
+      this.appendedBytes = entry.outEnd;
     }
     this.commit(entry);
   }
@@ -365,18 +393,19 @@ export class SessionLog implements AppendableLog {
    * as retention drops it (a reader before `first` gets HISTORY_TRIMMED). Only when settled.
    */
   skipCopyTo(first: number, outputBytes: number): void {
-    if (first <= this._head + 1) return;
+    if (first <= this.appendedSeq + 1) return;
     if (!this.settled)
       throw new Error(`log ${this.sessionId}: a copy skips ahead only once what it holds is published`);
     this.trimTo(first, this.retainedBytes);
-    this._head = this.durableSeq = this.publishedHead = first - 1;
-    this._outputBytes = this.publishedBytes = outputBytes;
+    this.appendedSeq = this.durableSeq = this.publishedSeq = first - 1;
+    this.appendedBytes = this.publishedBytes = outputBytes;
     this.retainedBytes = 0;
   }
 
   private commit(entry: StoredEntry): void {
-    if (this.retired) throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
-    this._head = entry.seq;
+    if (this.appender.by === "removed")
+      throw new SwitchboardError("SESSION_NOT_FOUND", `session ${this.sessionId} was deleted`);
+    this.appendedSeq = entry.seq;
     this.retainedBytes += entry.size;
     this.backlog.add(entry.seq, entry.size);
     this.ring.push(entry);
@@ -394,11 +423,11 @@ export class SessionLog implements AppendableLog {
     if (this.publishing) return;
     this.publishing = true;
     try {
-      while (this.pendingStart < this.pending.length && !this.retired) {
+      while (this.pendingStart < this.pending.length && this.appender.by !== "removed") {
         const entry = this.pending[this.pendingStart]!;
         if (entry.seq > this.durableSeq) break;
         this.pendingStart++;
-        this.publishedHead = entry.seq;
+        this.publishedSeq = entry.seq;
         if (entry.outEnd !== undefined) this.publishedBytes = entry.outEnd;
         for (const listener of this.listeners) {
           try {
@@ -420,9 +449,9 @@ export class SessionLog implements AppendableLog {
     }
     this.enforceCountRetention();
     if (this.publishWaiters.length > 0) {
-      const ready = this.publishWaiters.filter((w) => w.seq <= this.publishedHead);
+      const ready = this.publishWaiters.filter((w) => w.seq <= this.publishedSeq);
       if (ready.length > 0) {
-        this.publishWaiters = this.publishWaiters.filter((w) => w.seq > this.publishedHead);
+        this.publishWaiters = this.publishWaiters.filter((w) => w.seq > this.publishedSeq);
         for (const w of ready) w.resolve();
       }
     }
@@ -472,8 +501,8 @@ export class SessionLog implements AppendableLog {
    * refused from now on, and producers waiting for the store ({@link StoreBacklog.caughtUp}) are released.
    */
   retire(): void {
-    if (this.retired) return;
-    this.retired = true;
+    if (this.appender.by === "removed") return;
+    this.appender = { by: "removed" };
     this.listeners.clear();
     this.watchers = 0;
     this.pending = [];
@@ -489,7 +518,7 @@ export class SessionLog implements AppendableLog {
     this.backlog.written(this.durableSeq);
     this.publish();
     this.enforceByteRetention();
-    this.ring.evict(this.durableSeq, this._first, this.ended);
+    this.ring.evict(this.durableSeq, this._first, this.ringKeeps === "unwritten");
     this.backlog.notify();
   }
 
@@ -499,8 +528,7 @@ export class SessionLog implements AppendableLog {
    * read them: before it is durable (retention trims such entries too) or published.
    */
   private dropped(entry: LogEntry): void {
-    if (entry instanceof OutputEntry && entry.seq <= this.durableSeq && entry.seq <= this.publishedHead)
-      entry.release();
+    if (entry instanceof OutputEntry && entry.seq <= this.durableSeq && entry.seq <= this.publishedSeq) entry.release();
   }
 
   /**
@@ -515,7 +543,7 @@ export class SessionLog implements AppendableLog {
 
   /** Trims by count at publication (so the published head is always kept and readable). */
   private enforceCountRetention(): void {
-    const minFirst = this.publishedHead - this.retention.maxEvents + 1;
+    const minFirst = this.publishedSeq - this.retention.maxEvents + 1;
     if (minFirst > this._first) this.trimTo(minFirst, undefined);
   }
 
@@ -535,6 +563,6 @@ export class SessionLog implements AppendableLog {
     this._first = first;
     this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
     this.store.enqueueTrim(this.sessionId, first);
-    this.ring.evict(this.durableSeq, first, this.ended);
+    this.ring.evict(this.durableSeq, first, this.ringKeeps === "unwritten");
   }
 }

@@ -1,5 +1,4 @@
 import { SwitchboardError } from "../protocol/index.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
@@ -24,13 +23,13 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
     );
   }
   // A copy of another node's session is kept up while someone here asks for it (docs/cluster.md).
-  if (session instanceof RemoteSession) session.want();
+  sessions.copyOf(session)?.want();
   return session;
 }
 
 /** Brings a copy of another node's session up to what Redis holds before a read of its history. */
-export async function currentCopy(session: Session): Promise<void> {
-  if (session instanceof RemoteSession) await session.current();
+export async function currentCopy(sessions: SessionManager, session: Session): Promise<void> {
+  await sessions.copyOf(session)?.current();
 }
 
 /** Ids come from clients: never echo more than a bounded prefix. */

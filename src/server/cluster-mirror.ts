@@ -11,7 +11,7 @@ import type { EventLog } from "../log/event-log.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
 import { repairReplica } from "../cluster/replica-repair.js";
-import type { SessionRecord } from "../sessions/session.js";
+import type { SessionContext, SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { RemoteSession } from "../sessions/remote-session.js";
 import type { Logger } from "./logger.js";
@@ -114,10 +114,9 @@ export class ClusterMirror {
       );
   }
 
-  /** A session restored at start from this node's replica: filled on demand too. */
-  restored(session: RemoteSession): RemoteSession {
-    session.fillNow = () => this.fill(session.id);
-    return session;
+  /** A session restored at start from this node's replica, as its copy (filled on demand too). */
+  restored(record: SessionRecord, log: SessionLog, ctx: SessionContext, owner: string): RemoteSession {
+    return new RemoteSession({ record, log, ctx, nodeId: owner, fill: () => this.fill(record.id) });
   }
 
   /**
@@ -158,7 +157,7 @@ export class ClusterMirror {
       // Only copies this node had before the list was read can be gone from it: one a
       // notification added meanwhile is new, not deleted (dropping it deleted the owner's keys in
       // Redis, and the owner was fenced: "Redis has epoch none").
-      const known = this.o.sessions.list().filter((s) => s instanceof RemoteSession);
+      const known = this.o.sessions.list().filter((s) => this.o.sessions.copyOf(s) !== undefined);
       const ids = await this.o.log.sessionIds();
       const listed = new Set(ids);
       for (const id of ids) await this.fill(id);
@@ -201,11 +200,12 @@ export class ClusterMirror {
   }
 
   private async fillOnce(id: string): Promise<void> {
-    const local = this.o.sessions.get(id);
-    if (local !== undefined && !(local instanceof RemoteSession)) return;
+    const found = this.o.sessions.get(id);
+    const local = this.o.sessions.copyOf(found);
+    if (found !== undefined && local === undefined) return;
     if (local !== undefined && !local.copying) {
       // Nobody here wants it: only its record is kept; its entries are copied once asked for.
-      local.kept = false;
+      local.markRecordOnly();
       const shared = await this.o.log.session(id);
       if (shared === undefined || shared.owner === this.o.nodeId) return;
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
@@ -232,11 +232,9 @@ export class ClusterMirror {
         outputBytes: firstOutput,
         retainedBytes: 0,
       });
-      session = this.o.sessions.addRemote(recordOf(shared.record), log, shared.owner);
-      (session as RemoteSession).fillNow = () => this.fill(id);
+      session = this.o.sessions.addRemote(recordOf(shared.record), log, shared.owner, () => this.fill(id));
       await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
     }
-    if (!(session instanceof RemoteSession)) return;
     if (session.copying) {
       // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
@@ -252,7 +250,7 @@ export class ClusterMirror {
           ...(ahead ? { ahead: ahead.entries } : {}),
           onEntry: (e) => copy.copied(e),
           done: () => {
-            copy.kept = true;
+            copy.markKept();
             this.updated(copy, shared);
           },
         },
@@ -296,9 +294,8 @@ export class ClusterMirror {
     // goes on after it, and the entries Redis refused are dropped (SessionManager.follow).
     this.o.events.flush();
     this.o.store.follow(id, owner);
-    const copy = this.o.sessions.follow(id, owner);
+    const copy = this.o.sessions.follow(id, owner, () => this.fill(id));
     if (copy === undefined) return;
-    copy.fillNow = () => this.fill(id);
     await this.subscriber?.ssubscribe(sessionKeys(this.o.keyPrefix, id).live);
     await this.fill(id);
   }

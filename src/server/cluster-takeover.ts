@@ -3,7 +3,6 @@ import type { TakenSession } from "../cluster/membership.js";
 import { REDIS_RETRY_MS } from "../cluster/redis-store.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
 import type { SessionLog } from "../log/session-log.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { copyShared } from "./cluster-mirror.js";
@@ -34,7 +33,7 @@ export function watchMembers(o: TakeoverOptions): Membership {
     nodeId: settings.nodeId,
     ttlMs: o.cluster.ttlMs,
     clock: o.clock,
-    knows: (ids) => ids.every((id) => o.sessions.get(id) instanceof RemoteSession),
+    knows: (ids) => ids.every((id) => o.sessions.copyOf(id) !== undefined),
     adopt: (taken) => adoptSession(o, taken),
     onError: (error, what) => o.logger.warn({ err: error }, `cluster: ${what} failed; trying again`),
   });
@@ -53,10 +52,11 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
   // is done (Redis may be unreachable for a while) or the session or the node goes away. A
   // session this node was fenced on a moment ago is adopted once it follows as a copy.
   for (let attempt = 1; ; attempt++) {
-    const copy = o.sessions.get(sessionId);
-    const state = o.store.ownership(sessionId)?.at;
-    if (o.store.closed || copy === undefined) return;
-    if (!(copy instanceof RemoteSession) || state === "fenced") {
+    const state = o.sessions.ownership(sessionId).at;
+    if (o.store.closed || o.sessions.get(sessionId) === undefined) return;
+    const copy = o.sessions.copyOf(sessionId);
+    // Still run here (fenced a moment ago, its process stopping): adopted once it follows as a copy.
+    if (copy === undefined) {
       await new Promise<void>((resolve) => o.clock.setTimeout(resolve, REDIS_RETRY_MS));
       continue;
     }

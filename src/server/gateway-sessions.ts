@@ -4,7 +4,6 @@ import { DEFAULT_RECONNECT_GRACE_MS } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Membership } from "../cluster/membership.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
 import { Holders, holderBinary } from "../sessions/holders.js";
 import { SessionManager } from "../sessions/session-manager.js";
@@ -68,6 +67,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     maxSessions: limits.sessions,
     maxSessionsPerOwner: limits.sessionsPerToken,
     ...(holders !== undefined ? { holders } : {}),
+    ...(shared !== undefined ? { ownership: (id: string) => shared.ownership(id) } : {}),
   });
   const mirror =
     cluster && shared
@@ -99,7 +99,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
   };
   sessions.restore((record, sessionLog, ctx) => {
     const owner = shared?.ownerOf(record.id);
-    if (owner !== undefined) return mirror!.restored(new RemoteSession(record, sessionLog, ctx, owner));
+    if (owner !== undefined) return mirror!.restored(record, sessionLog, ctx, owner);
     return build(record, sessionLog, ctx);
   });
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.

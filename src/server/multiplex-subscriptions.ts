@@ -3,7 +3,6 @@ import type { SessionLog } from "../log/session-log.js";
 import type { LogEntry } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { ClientFrame, Ref, ServerFrame, SessionEvent } from "../protocol/index.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import type { Identity } from "./auth.js";
@@ -125,7 +124,8 @@ export class MultiplexSubscriptions {
     const since = frame.since ?? 0;
     const session = sessionFor(this.core.sessions, this.identity, frame.session, "see");
     this.waiting.delete(frame.session);
-    if (!(session instanceof RemoteSession) || since <= session.log.head) {
+    const copy = this.core.sessions.copyOf(session);
+    if (copy === undefined || since <= session.log.head) {
       this.subscribe(frame.session, since, frame.types, frame.ref, lagOf(frame, session));
       return;
     }
@@ -133,7 +133,7 @@ export class MultiplexSubscriptions {
       throw this.tooManySubscriptions();
     const token = {};
     this.waiting.set(frame.session, token);
-    void session.reach(since).then(() => {
+    void copy.reach(since).then(() => {
       if (this.disposed || this.waiting.get(frame.session) !== token) return;
       this.waiting.delete(frame.session);
       try {

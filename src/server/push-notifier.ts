@@ -4,7 +4,6 @@ import { replaceHiddenChars } from "../protocol/index.js";
 import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { EventLog } from "../log/event-log.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee, canSteer } from "./auth.js";
 import type { Identity } from "./auth.js";
@@ -35,7 +34,7 @@ const NOTIFIED: ReadonlySet<EventType> = new Set([
 
 export interface PushNotifierOptions {
   events: Pick<EventLog, "tap">;
-  sessions: Pick<SessionManager, "get">;
+  sessions: Pick<SessionManager, "get" | "copyOf">;
   /** The identity named `name` now (a device unpaired or a token removed since it subscribed: none). */
   identity: (name: string) => Identity | undefined;
   subscriptions: PushSubscriptions;
@@ -75,7 +74,7 @@ export class PushNotifier {
     const session = this.options.sessions.get(sessionId);
     if (session === undefined || this.options.subscriptions.list().length === 0) return;
     // Cluster mode: the node that runs the session notifies, not each node with a copy.
-    if (session instanceof RemoteSession) return;
+    if (this.options.sessions.copyOf(session) !== undefined) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
     if (notification === undefined) return;
     for (const target of this.options.subscriptions.list()) {

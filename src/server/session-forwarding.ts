@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { NodeRequestHandler, NodeRpc } from "../cluster/node-rpc.js";
 import { CONTROL_VIA, SwitchboardError } from "../protocol/index.js";
 import type { ControlVia } from "../protocol/index.js";
-import { RemoteSession } from "../sessions/remote-session.js";
+import type { SessionManager } from "../sessions/session-manager.js";
 import { canSee } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -133,8 +133,8 @@ export function sessionForwarder(rpc: NodeRpc): SessionForwarder {
  */
 export function ownerElsewhere(core: GatewayCore, sessionId: string, identity: Identity): string | undefined {
   if (core.forwarder === undefined) return undefined;
-  const session = core.sessions.get(sessionId);
-  return session instanceof RemoteSession && canSee(identity, session.record) ? session.nodeId : undefined;
+  const copy = core.sessions.copyOf(sessionId);
+  return copy !== undefined && canSee(identity, copy.record) ? copy.nodeId : undefined;
 }
 
 /**
@@ -152,8 +152,7 @@ export async function forwardToOwner(core: GatewayCore, owner: string, call: Ses
   });
   await Promise.all(
     Object.entries(answer.published).map(async ([id, seq]) => {
-      const copy = core.sessions.get(id);
-      if (copy instanceof RemoteSession) await copy.reach(seq);
+      await core.sessions.copyOf(id)?.reach(seq);
     }),
   );
   return answer;
@@ -174,7 +173,7 @@ function movedTo(error: unknown): string | undefined {
  */
 export function forwardedCallHandler(
   run: (call: SessionCall) => Promise<SessionAnswer>,
-  o: { events: EventLog; logger: Logger; sessions: { get(id: string): unknown } },
+  o: { events: EventLog; logger: Logger; sessions: Pick<SessionManager, "copyOf"> },
 ): NodeRequestHandler {
   return async (request): Promise<ForwardedAnswer> => {
     const call = ForwardedCall.safeParse(request);
@@ -186,8 +185,8 @@ export function forwardedCallHandler(
       throw new SwitchboardError("BAD_REQUEST", "the forwarded request is malformed (are all nodes one version?)");
     }
     const { identity, ...rest } = call.data;
-    const here = o.sessions.get(rest.sessionId);
-    if (here instanceof RemoteSession && rest.action !== "message")
+    const here = o.sessions.copyOf(rest.sessionId);
+    if (here !== undefined && rest.action !== "message")
       throw new SwitchboardError(
         "FENCED",
         `node ${here.nodeId} runs session ${rest.sessionId} now, not the node this request was sent to; nothing was applied`,

@@ -67,7 +67,11 @@ export function steerable(
   sessionId: string,
   op: SteerOp,
 ): TerminalSession | AgentGatewaySession {
-  const session = steerTarget(sessionFor(sessions, identity, sessionId, "steer"), op);
+  const found = sessionFor(sessions, identity, sessionId, "steer");
+  // Another node runs it (cluster mode): WRONG_SESSION_KIND naming that node.
+  const copy = sessions.copyOf(found);
+  if (copy !== undefined) throw copy.refusal(op);
+  const session = steerTarget(found, op);
   session.assertRunning();
   session.lease.checkWriter(holderKey, identity.name);
   return session;

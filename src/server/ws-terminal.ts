@@ -3,7 +3,6 @@ import type { Duplex } from "node:stream";
 import type { WebSocketServer } from "ws";
 import { LAG_MODES, LIMITS, ClientKey, SwitchboardError, TERMINAL_OUTPUT_MODES } from "../protocol/index.js";
 import type { LagMode, TerminalOutputMode, TerminalScreenFrame } from "../protocol/index.js";
-import { RemoteSession } from "../sessions/remote-session.js";
 import type { Session } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { reclaimKeyOf, signInOf } from "./auth.js";
@@ -83,9 +82,10 @@ export class TerminalEndpoint {
       if (!/^\d{1,16}$/.test(sinceRaw)) throw new SwitchboardError("BAD_REQUEST", "since must be a byte offset");
       since = Number(sinceRaw);
     }
-    if (since !== undefined && since > session.log.outputBytes && session instanceof RemoteSession) {
+    const copy = this.core.sessions.copyOf(session);
+    if (since !== undefined && since > session.log.outputBytes && copy !== undefined) {
       const offset = since;
-      return session.reachOutput(offset).then(() => {
+      return copy.reachOutput(offset).then(() => {
         // The client gave up meanwhile: nothing to answer.
         if (socket.destroyed) return;
         // Looked up again: the session may have been removed meanwhile.

@@ -23,27 +23,53 @@ export const REMOTE_CATCH_UP_MS = 2_000;
  */
 export const COPY_INTEREST_MS = 30_000;
 
+export interface RemoteSessionOptions {
+  record: SessionRecord;
+  log: SessionLog;
+  ctx: SessionContext;
+  /** The node that runs it. */
+  nodeId: string;
+  /** Brings the copy up to what Redis holds now; resolves once done (the cluster mirror's fill). */
+  fill: () => Promise<void>;
+}
+
 /**
- * A session another node runs (cluster mode, see docs/cluster.md): this node lists it and
- * serves its history and live stream from its copy of the shared log, and steers nothing of it.
+ * A session another node runs (cluster mode, see docs/cluster.md; its ownership on this node is
+ * `copy` or `adopting`, see SessionManager.copyOf): this node lists it and serves its history and
+ * live stream from its copy of the shared log, and steers nothing of it.
  */
 export class RemoteSession extends Session {
-  /** Brings the copy up to what Redis holds now; resolves once done (set by the cluster mirror). */
-  fillNow: (() => Promise<void>) | undefined;
+  private readonly fillNow: () => Promise<void>;
   /**
    * The mirror keeps the copy up with each notification (it holds what Redis announced, within a
    * round trip); false while nobody wanted it and the mirror kept only its record.
    */
-  kept = false;
+  private keptUp = false;
   private wantedUntil = -Infinity;
 
   /** The node that runs it (owns its log); another one once that node was taken over. */
   private owner: string;
 
-  constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext, nodeId: string) {
-    super(record, log, ctx);
-    this.owner = nodeId;
-    log.markCopy(() => this.elsewhere("be appended to"));
+  constructor(o: RemoteSessionOptions) {
+    super(o.record, o.log, o.ctx);
+    this.owner = o.nodeId;
+    this.fillNow = o.fill;
+    o.log.markCopy(() => this.elsewhere("be appended to"));
+  }
+
+  /** See {@link keptUp}: whether the mirror's last fill copied its entries. */
+  get kept(): boolean {
+    return this.keptUp;
+  }
+
+  /** The mirror copied its entries up to what Redis announced ({@link kept}). */
+  markKept(): void {
+    this.keptUp = true;
+  }
+
+  /** The mirror keeps only its record and position from now on ({@link showShared}). */
+  markRecordOnly(): void {
+    this.keptUp = false;
   }
 
   get nodeId(): string {
@@ -103,7 +129,7 @@ export class RemoteSession extends Session {
   override info(): SessionInfo {
     const info = super.info();
     const at = this.shown;
-    if (this.kept || at === undefined) return info;
+    if (this.keptUp || at === undefined) return info;
     return { ...info, head: at.head, first: at.first, outputBytes: at.outputBytes, lastLine: at.tail.value() };
   }
 
@@ -130,7 +156,7 @@ export class RemoteSession extends Session {
   /** A request names it: the copy is kept up for {@link COPY_INTEREST_MS}, and brought up now if it was not. */
   want(): void {
     this.wantedUntil = this.ctx.clock.now() + COPY_INTEREST_MS;
-    if (!this.kept) void this.fillNow?.();
+    if (!this.keptUp) void this.fillNow();
   }
 
   /**
@@ -139,7 +165,7 @@ export class RemoteSession extends Session {
    */
   async current(): Promise<void> {
     this.want();
-    if (this.kept || this.fillNow === undefined || this.log.closed) return;
+    if (this.keptUp || this.log.closed) return;
     let timer: Timer | undefined;
     await Promise.race([
       this.fillNow(),
@@ -165,7 +191,7 @@ export class RemoteSession extends Session {
 
   private async waitFor(reached: () => boolean): Promise<void> {
     if (reached() || this.log.closed) return;
-    void this.fillNow?.();
+    void this.fillNow();
     let timer: Timer | undefined;
     let unsubscribe: (() => void) | undefined;
     await new Promise<void>((resolve) => {

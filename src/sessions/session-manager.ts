@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../core/clock.js";
+import { OWNED_HERE, shownAsCopy } from "../core/ownership.js";
+import type { Ownership } from "../core/ownership.js";
 import { endedToRemove } from "../log/ended-retention.js";
 import type { EndedRetention } from "../log/ended-retention.js";
 import type { EventLog } from "../log/event-log.js";
@@ -41,6 +43,11 @@ export interface SessionManagerOptions {
   maxSessionsPerOwner: number;
   /** Run terminal processes under holders (holders.ts), so they outlive the gateway. */
   holders?: Holders;
+  /**
+   * Cluster mode: each session's ownership as the store over Redis moves it (core/ownership.ts);
+   * undefined for one it does not track. Without it, this gateway owns every session.
+   */
+  ownership?: (sessionId: string) => Ownership | undefined;
 }
 
 /** Builds a session of one kind around a prepared record and log. */
@@ -89,7 +96,7 @@ export class SessionManager {
       this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
       // A session another node runs (cluster mode) did not stop with this gateway; one under a
       // holder (holders.ts) runs on and is adopted.
-      if (record.state === "running" && record.kind !== "stream" && !(session instanceof RemoteSession)) {
+      if (record.state === "running" && record.kind !== "stream" && this.copyOf(session) === undefined) {
         if (!session.adoptHeld()) session.markLost("the gateway stopped while this session was running");
       }
       session.endEarlierGatewayLease();
@@ -162,9 +169,35 @@ export class SessionManager {
     return this.lastCreatedAt;
   }
 
-  /** Shows a session another node runs (cluster mode), its log filled from the shared one. */
-  addRemote(record: SessionRecord, log: SessionLog, nodeId: string): RemoteSession {
-    const session = new RemoteSession(record, log, this.ctx, nodeId);
+  /** Whose the session is on this node (core/ownership.ts): the cluster store's state, or owned here. */
+  ownership(id: string): Ownership {
+    return this.options.ownership?.(id) ?? OWNED_HERE;
+  }
+
+  /**
+   * The copy this node shows of a session another node runs (its ownership `copy` or
+   * `adopting`); undefined for one this node runs, or that it does not know.
+   */
+  copyOf(session: Session | string | undefined): RemoteSession | undefined {
+    const id = typeof session === "string" ? session : session?.id;
+    if (id === undefined || !shownAsCopy(this.ownership(id))) return undefined;
+    return this.shownCopy(typeof session === "string" ? this.sessions.get(id) : session);
+  }
+
+  /**
+   * `session` as the RemoteSession addRemote, follow or a restore made for a copy. Its kind follows
+   * the ownership: made as the store moves it to `copy`, replaced as it moves to `owned` (adopt).
+   */
+  private shownCopy(session: Session | undefined): RemoteSession | undefined {
+    return session instanceof RemoteSession ? session : undefined;
+  }
+
+  /**
+   * Shows a session another node runs (cluster mode: the store holds it as a `copy`), its log
+   * filled from the shared one by `fill` (see RemoteSession).
+   */
+  addRemote(record: SessionRecord, log: SessionLog, nodeId: string, fill: () => Promise<void>): RemoteSession {
+    const session = new RemoteSession({ record, log, ctx: this.ctx, nodeId, fill });
     this.sessions.set(record.id, session);
     this.lastCreatedAt = Math.max(this.lastCreatedAt, record.createdAt);
     this.emitChange(session);
@@ -173,14 +206,15 @@ export class SessionManager {
 
   /**
    * Runs here from now on a session another node ran (cluster mode: that node died and this one
-   * took the session over): `build` makes it from its record and log, as at a restore.
+   * took the session over, the store moved it from `adopting` to `owned`): `build` makes it from
+   * its record and log, as at a restore.
    */
   adopt(
     id: string,
     build: (record: SessionRecord, log: SessionLog, ctx: SessionContext) => Session,
   ): Session | undefined {
-    const remote = this.sessions.get(id);
-    if (!(remote instanceof RemoteSession)) return undefined;
+    const remote = this.shownCopy(this.sessions.get(id));
+    if (remote === undefined || this.ownership(id).at !== "owned") return undefined;
     remote.log.markOwned();
     const session = build({ ...remote.record }, remote.log, this.ctx);
     this.sessions.set(id, session);
@@ -190,12 +224,14 @@ export class SessionManager {
 
   /**
    * Shows as a copy (a RemoteSession over the same log, so its viewers stay) a session this node
-   * ran until `nodeId` took it over (cluster mode: this node was fenced, its process is stopped):
-   * the entries the shared log refused are dropped, and the copy goes on from what viewers saw.
+   * ran until `nodeId` took it over (cluster mode: this node was fenced, its process is stopped,
+   * the store moved it from `fenced` to `copy`): the entries the shared log refused are dropped,
+   * and the copy goes on from what viewers saw, filled by `fill`.
    */
-  follow(id: string, nodeId: string): RemoteSession | undefined {
+  follow(id: string, nodeId: string, fill: () => Promise<void>): RemoteSession | undefined {
     const owned = this.sessions.get(id);
-    if (owned === undefined || owned instanceof RemoteSession) return undefined;
+    if (owned === undefined || this.shownCopy(owned) !== undefined || this.ownership(id).at !== "copy")
+      return undefined;
     owned.dispose();
     owned.log.dropUnwritten(
       () =>
@@ -205,7 +241,7 @@ export class SessionManager {
           { node: nodeId },
         ),
     );
-    const copy = new RemoteSession({ ...owned.record }, owned.log, this.ctx, nodeId);
+    const copy = new RemoteSession({ record: { ...owned.record }, log: owned.log, ctx: this.ctx, nodeId, fill });
     this.sessions.set(id, copy);
     this.emitChange(copy);
     return copy;
@@ -213,8 +249,8 @@ export class SessionManager {
 
   /** Forgets a session another node runs that was removed there (its log is gone from the shared one). */
   async dropRemote(id: string): Promise<void> {
-    const session = this.sessions.get(id);
-    if (!(session instanceof RemoteSession)) return;
+    const session = this.copyOf(id);
+    if (session === undefined) return;
     this.sessions.delete(id);
     session.markRemoved();
     this.emitChange(session);

@@ -1,5 +1,4 @@
 import { AgentGatewaySession } from "./agent-gateway-session.js";
-import { RemoteSession } from "./remote-session.js";
 import { wrongKind } from "./session.js";
 import type { AgentOp, Session, SteerOp, TerminalOp } from "./session.js";
 import { TerminalSession } from "./terminal-session.js";
@@ -7,13 +6,12 @@ import { TerminalSession } from "./terminal-session.js";
 /**
  * `session` as the kind that takes `op` (a terminal for input, signals and, PTYs only, resize; an
  * agent for prompts, aborts and permission answers), or WRONG_SESSION_KIND saying which kind does
- * (or, for a session another cluster node runs, which node to ask).
+ * (a copy of another cluster node's session is refused before, see `steerable`).
  */
 export function steerTarget(session: Session, op: TerminalOp): TerminalSession;
 export function steerTarget(session: Session, op: AgentOp): AgentGatewaySession;
 export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession;
 export function steerTarget(session: Session, op: SteerOp): TerminalSession | AgentGatewaySession {
-  if (session instanceof RemoteSession) throw session.refusal(op);
   switch (op) {
     case "input":
     case "signal":

@@ -31,7 +31,7 @@ export function castRoutes(router: Router, core: GatewayCore): void {
         `session ${session.id} has no terminal to record (${session.record.kind}${session.record.kind === "terminal" ? " without a PTY" : ""}); read its output with GET /v1/sessions/${session.id}/transcript`,
       );
     }
-    await currentCopy(session);
+    await currentCopy(core.sessions, session);
     await streamAnswer(core, ctx, {
       type: "application/x-asciicast",
       file: `${session.id}.cast`,
@@ -43,7 +43,7 @@ export function castRoutes(router: Router, core: GatewayCore): void {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
     const format = (queryParam(ctx.url, "format") ?? "raw") as TranscriptFormat;
     if (!TRANSCRIPT_FORMATS.includes(format)) throw new SwitchboardError("BAD_REQUEST", "format must be raw or text");
-    await currentCopy(session);
+    await currentCopy(core.sessions, session);
     await streamAnswer(core, ctx, {
       type: format === "raw" ? "application/octet-stream" : "text/plain; charset=utf-8",
       file: `${session.id}${format === "raw" ? ".out" : ".txt"}`,

@@ -4,7 +4,7 @@ import type { MessageKey, MessageSessionIndex } from "../../cluster/message-inde
 import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
 import { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
-import { REMOTE_CATCH_UP_MS, RemoteSession } from "../../sessions/remote-session.js";
+import { REMOTE_CATCH_UP_MS } from "../../sessions/remote-session.js";
 import type { Session } from "../../sessions/session.js";
 import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
@@ -95,8 +95,9 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
     const named = await index.get(key);
     const session = named === undefined ? undefined : await copyOf(core, named);
     if (session?.running && session instanceof AgentGatewaySession) return queue(session);
-    if (session?.running && session instanceof RemoteSession && !forwarded)
-      return forwardMessage(core, session.nodeId, session.id, raw, by);
+    const copy = core.sessions.copyOf(session);
+    if (session?.running && copy !== undefined && !forwarded)
+      return forwardMessage(core, copy.nodeId, copy.id, raw, by);
     // None yet, or it ended (or this node does not know it): one node claims the key and creates
     // its session; the others wait for it to be recorded and deliver there.
     const holder = randomUUID();

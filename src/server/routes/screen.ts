@@ -8,7 +8,7 @@ import type { Router } from "../router.js";
 export function screenRoutes(router: Router, core: GatewayCore): void {
   router.add("GET", "/v1/sessions/:id/screen", async (ctx) => {
     const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-    await currentCopy(session);
+    await currentCopy(core.sessions, session);
     const format = ScreenFormat.safeParse(queryParam(ctx.url, "format") ?? "text");
     if (!format.success) throw new SwitchboardError("BAD_REQUEST", "format must be text or ansi");
     const cols = intParam(ctx.url, "cols", 0, LIMITS.MAX_COLS, 1);

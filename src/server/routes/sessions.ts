@@ -15,7 +15,6 @@ import {
 import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
-import { RemoteSession } from "../../sessions/remote-session.js";
 import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
@@ -139,7 +138,7 @@ async function deleteSession(core: GatewayCore, call: SessionCall): Promise<Sess
  */
 async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-  if (session instanceof RemoteSession) await session.reach(intParam(ctx.url, "since", 0));
+  await core.sessions.copyOf(session)?.reach(intParam(ctx.url, "since", 0));
   // 0 (or none) is "from the start of what is retained", wherever retention has moved it.
   const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
   const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
@@ -245,7 +244,7 @@ class EventsPage implements ExportSource {
  */
 async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: RequestContext): Promise<void> {
   const session = sessionFor(core.sessions, ctx.identity, ctx.params["id"]!, "see");
-  await currentCopy(session);
+  await currentCopy(core.sessions, session);
   let since = intParam(ctx.url, "since", 0);
   // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
   const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);

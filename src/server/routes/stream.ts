@@ -1,4 +1,3 @@
-import { RemoteSession } from "../../sessions/remote-session.js";
 import { SwitchboardError } from "../../protocol/index.js";
 import type { LogEntry } from "../../log/types.js";
 import { sessionFor } from "../access.js";
@@ -40,7 +39,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
       since = intParam(ctx.url, "since", 0);
     }
     const types = typesParam(ctx.url);
-    if (session instanceof RemoteSession) await session.reach(since);
+    await core.sessions.copyOf(session)?.reach(since);
     if (since > session.log.head) {
       try {
         session.log.checkPosition(since); // throws BAD_REQUEST before the stream starts

@@ -1,8 +1,7 @@
-// Whose a session is, as this node sees it (cluster mode), as a closed union, and the moves
-// between those states: what RedisEventStore (redis-store.ts) keeps per session and checks every
-// move against, so that the order of calls elsewhere cannot leave two owners or none.
-
-import type { FencedError } from "./redis-log.js";
+// Whose a session is, as this node sees it, as a closed union, and the moves between those
+// states. In cluster mode RedisEventStore (src/cluster/redis-store.ts) keeps one per session and is
+// the only one to move it; everything else asks it (SessionManager.ownership, .copyOf), so the order
+// of calls elsewhere cannot leave two owners or none. A gateway without a cluster owns every session.
 
 /**
  * A session's ownership on this node ({@link OWNERSHIP_MOVES} lists the moves):
@@ -17,8 +16,22 @@ export type Ownership =
   | { at: "owned"; epoch: number | undefined }
   | { at: "copy"; owner: string }
   | { at: "adopting"; epoch: number; from: string }
-  | { at: "fenced"; owner: string; error: FencedError };
+  | { at: "fenced"; owner: string; error: Error };
+// A session whose process a holder keeps outside the gateway (src/sessions/holders.ts) is `owned`
+// today; one that outlives its node would be a fifth state, `held`, with its own row below.
 export type OwnershipAt = Ownership["at"];
+
+/** A session this node runs and nobody else tracks (no cluster, or not yet written to Redis). */
+export const OWNED_HERE: Ownership = { at: "owned", epoch: undefined };
+
+/**
+ * This node shows the session from another node's log and runs nothing of it: `copy`, and
+ * `adopting` until the copy holds Redis's head. A `fenced` session still runs here while its
+ * process is stopped, so it is not one.
+ */
+export function shownAsCopy(state: Ownership): boolean {
+  return state.at === "copy" || state.at === "adopting";
+}
 
 /** The moves a session's ownership makes; any other is a bug, and {@link Ownerships.move} throws on it. */
 export const OWNERSHIP_MOVES: Readonly<Record<OwnershipAt, readonly OwnershipAt[]>> = {
