@@ -73,6 +73,8 @@ interface Outbox extends Position {
   calls: Call[];
   /** Ops handed to the replica since the box was made (Redis holds them), and who waits for a count of them. */
   handedOver: number;
+  /** The newest seq handed to the replica; the replica holds it once {@link RedisEventStore} hears of its commit. */
+  handedHead: number;
   sharedWaiters: Array<{ count: number; resolve: () => void; reject: (error: Error) => void }>;
   // The Position fields: the log as the acknowledged ops leave it in Redis.
 }
@@ -110,7 +112,26 @@ export class RedisEventStore implements EventStore {
   private failure: LogWriteFailure | undefined;
   private _closed = false;
 
-  constructor(private readonly options: RedisEventStoreOptions) {}
+  /** Per owned session, the newest seq the replica reported committed, and who waits for one. */
+  private readonly replica = new Map<
+    string,
+    { durable: number; waiters: Array<{ seq: number; resolve: () => void }> }
+  >();
+
+  constructor(private readonly options: RedisEventStoreOptions) {
+    // Registered before the event log's listener, which marks the entries durable in their session
+    // logs: a waiter resumes after the whole dispatch, so after that mark (see fence).
+    options.local.onFlushed((durable) => {
+      for (const [sessionId, seq] of durable) {
+        const replica = this.replica.get(sessionId);
+        if (replica === undefined) continue;
+        replica.durable = Math.max(replica.durable, seq);
+        const ready = replica.waiters.filter((w) => w.seq <= replica.durable);
+        replica.waiters = replica.waiters.filter((w) => w.seq > replica.durable);
+        for (const waiter of ready) waiter.resolve();
+      }
+    });
+  }
 
   /** The gateway closed it: nothing more is written. */
   get closed(): boolean {
@@ -162,6 +183,7 @@ export class RedisEventStore implements EventStore {
    */
   follow(sessionId: string, owner: string): void {
     this.outboxes.delete(sessionId);
+    this.replica.delete(sessionId);
     this.recovered(sessionId);
     this.ownerships.move(sessionId, { at: "copy", owner });
   }
@@ -193,21 +215,26 @@ export class RedisEventStore implements EventStore {
     box.sending = { at: "fenced" };
     box.calls = [];
     this.ownerships.move(box.sessionId, { at: "fenced", owner: error.owner, error });
-    void this.settleUnanswered(box).then(() => {
-      box.ops = [];
-      box.sent = 0;
-      box.unsentBytes = 0;
-      for (const waiter of box.sharedWaiters.splice(0))
-        waiter.reject(
-          new SwitchboardError(
-            "FENCED",
-            `session ${box.sessionId} is run by node ${error.owner} now: this node was cut off from Redis past its lease; send the request again`,
-            { node: error.owner },
-          ),
-        );
-      this.recovered(box.sessionId);
-      this.options.onFenced(box.sessionId, error);
-    });
+    // What Redis holds of this node's entries is handed to the replica; only once the replica has
+    // committed it may the node drop what is left (SessionLog.dropUnwritten refuses every entry
+    // past the durable position), or an entry Redis holds would be refused FENCED.
+    void this.settleUnanswered(box)
+      .then(() => this.replicaHolds(box.sessionId, box.handedHead))
+      .then(() => {
+        box.ops = [];
+        box.sent = 0;
+        box.unsentBytes = 0;
+        for (const waiter of box.sharedWaiters.splice(0))
+          waiter.reject(
+            new SwitchboardError(
+              "FENCED",
+              `session ${box.sessionId} is run by node ${error.owner} now: this node was cut off from Redis past its lease; send the request again`,
+              { node: error.owner },
+            ),
+          );
+        this.recovered(box.sessionId);
+        this.options.onFenced(box.sessionId, error);
+      });
   }
 
   /** See {@link fence}: reads back the entries up to `sentHead` and hands over those Redis holds; retried until Redis answers. */
@@ -250,8 +277,20 @@ export class RedisEventStore implements EventStore {
     for (const waiter of ready) waiter.resolve();
   }
 
+  /** Resolves once the replica reported `seq` of the session committed (at once for 0). */
+  private replicaHolds(sessionId: string, seq: number): Promise<void> {
+    const replica = this.replica.get(sessionId);
+    if (replica === undefined || replica.durable >= seq || this.closed) return Promise.resolve();
+    return new Promise((resolve) => replica.waiters.push({ seq, resolve }));
+  }
+
   /** An op Redis holds goes to the replica, whose commit publishes it. */
   private handOver(sessionId: string, op: Op): void {
+    if (op.kind === "entry") {
+      const box = this.outboxes.get(sessionId);
+      if (box !== undefined) box.handedHead = Math.max(box.handedHead, op.entry.seq);
+      if (!this.replica.has(sessionId)) this.replica.set(sessionId, { durable: 0, waiters: [] });
+    }
     if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry);
     else if (op.kind === "trim") this.options.local.enqueueTrim(sessionId, op.first);
     else this.options.local.enqueueSession(op.session);
@@ -347,6 +386,8 @@ export class RedisEventStore implements EventStore {
   async deleteSession(sessionId: string): Promise<void> {
     const copy = this.ownerships.ownerOf(sessionId) !== undefined;
     this.outboxes.delete(sessionId);
+    for (const waiter of this.replica.get(sessionId)?.waiters ?? []) waiter.resolve();
+    this.replica.delete(sessionId);
     this.recovered(sessionId);
     this.ownerships.forget(sessionId);
     // A copy's keys are its owner's: dropping this node's copy leaves them (the owner removes them).
@@ -357,6 +398,7 @@ export class RedisEventStore implements EventStore {
   close(): void {
     if (this._closed) return;
     this._closed = true;
+    for (const replica of this.replica.values()) for (const waiter of replica.waiters.splice(0)) waiter.resolve();
     this.options.local.close();
   }
 
@@ -556,6 +598,7 @@ function emptyOutbox(sessionId: string, epoch: number | undefined, position: Pos
     calls: [],
     sentHead: position.head,
     handedOver: 0,
+    handedHead: 0,
     sharedWaiters: [],
   };
   const sending: Sending = epoch === undefined ? { at: "unclaimed" } : { at: "sending", epoch };
