@@ -76,6 +76,32 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     expect((await http.post("/v1/sessions", { kind: "stream" })).status).toBe(201);
   });
 
+  it("acknowledges an append Redis applied before the fence, whose answer was lost: written, never FENCED", async () => {
+    const server = await startRedis({ appendfsync: "always" });
+    const proxy = await FaultProxy.start(server.port);
+    afterTest(() => proxy.close());
+    const { http } = await clusterGateway(`redis://127.0.0.1:${proxy.port}`, "gw-a");
+    const id = (await http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+    expect((await http.post(`/v1/sessions/${id}/events`, { type: "note", data: 1 })).status).toBe(200);
+    // The append reaches Redis; its answer does not.
+    proxy.blackhole("down");
+    const pending = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
+    const { log } = await redisLog(server.url);
+    await expect.poll(async () => (await log.read(id, 2, 2, 1)).length, { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(async () => (await http.get("/healthz")).json.degraded, { timeout: 15_000 })
+      .toBe("REDIS_UNAVAILABLE");
+    expect(await log.bumpEpoch(id, "gw-b", "gw-a")).toBe(2);
+    proxy.heal();
+    // The fence reads seq 2 back from Redis: this node's entry, so its writer is told it was written.
+    const answer = await pending;
+    expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    expect(answer.json).toMatchObject({ first: 2, last: 2 });
+    await expect
+      .poll(async () => ((await http.get(`/v1/sessions/${id}/events`)).json.events as any[]).map((e) => e.data))
+      .toEqual([1, 2]);
+  });
+
   it("does not end the process when a forwarded request's answer comes before its XADD was acknowledged", async () => {
     const server = await startRedis();
     const proxy = await FaultProxy.start(server.port);
