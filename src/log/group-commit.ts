@@ -167,8 +167,8 @@ export class GroupCommit {
    * The writer thread stopped while the log was open. What it had not committed is lost (it held
    * the only copy); commits are made on this thread (a flood's commits then take the event loop's
    * time) until it runs again (see {@link WriterThread}). Said once per outage; no work is refused
-   * for it: a CI run found the thread dead at start when every file descriptor was taken while it
-   * still loaded its modules, and refusing everything then was worse than slower commits.
+   * for it: the thread can die at start when every file descriptor is taken, and slower commits
+   * are better than refusing everything (test/log/writer-thread-close.test.ts).
    */
   private onWriterStopped(reason: string, restartInMs: number): void {
     const was = this._state.at;

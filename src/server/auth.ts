@@ -334,8 +334,8 @@ export interface Credentials {
 export function credentialsOf(req: IncomingMessage): Credentials {
   const header = req.headers.authorization;
   // Only the Bearer scheme is ours. Another (Basic, Digest) belongs to a proxy in front, which
-  // passes it on (nginx's auth_basic does): it used to hide the UI's cookie, so every request
-  // was refused as a bad token, and the address soon rate-limited.
+  // passes it on (nginx's auth_basic does): it must not hide the UI's cookie, or every request
+  // would be refused as a bad token and the address soon rate-limited.
   if (header !== undefined && /^Bearer(?:\s|$)/i.test(header)) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     return { token: match ? match[1]! : "" };
@@ -385,7 +385,7 @@ function cookieKeyOf(req: IncomingMessage): string | undefined {
 /**
  * The cookies of a `Cookie` header. Cookies for `localhost` reach every local port, so the
  * header also carries other apps' cookies: a value that is not valid percent-encoding is kept
- * as it is rather than failing the request (a URIError here used to answer 500).
+ * as it is rather than failing the request (decodeURIComponent would throw a URIError).
  */
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = Object.create(null) as Record<string, string>;

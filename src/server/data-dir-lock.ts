@@ -7,9 +7,9 @@ export const DATA_DIR_LOCK_FILE = "gateway.lock";
 
 /**
  * Creates the data directory if needed and checks that the gateway can write there, or throws
- * an error that names the directory, why, and what to do. A read-only directory used to end
- * serve with SQLite's "unable to open database file", and one that could not be created (a
- * read-only file system) with "ENOENT: no such file or directory, mkdir".
+ * an error that names the directory, why, and what to do, instead of SQLite's "unable to open
+ * database file" (a read-only directory) or "ENOENT: no such file or directory, mkdir" (one
+ * that cannot be created on a read-only file system).
  */
 export function prepareDataDir(dataDir: string): { created: boolean } {
   try {
@@ -30,7 +30,7 @@ const FULL_CODES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "SQLITE_FUL
 
 /**
  * The error a start that failed for lack of space in the data directory ends with, naming the
- * directory and what to do (undefined for any other failure). It used to be SQLite's bare
+ * directory and what to do (undefined for any other failure), instead of SQLite's bare
  * "database or disk is full", or "ENOSPC: no space left on device, write" for the token file.
  */
 export function dataDirFullError(dataDir: string, error: unknown): Error | undefined {

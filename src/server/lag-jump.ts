@@ -8,8 +8,8 @@ import type { ViewerScreen } from "./screen-frame.js";
 /**
  * How long a `lag=screen` viewer's output is held while its screen is made; past it the viewer
  * is sent bytes again from where it stopped, never left with nothing. A screen takes tens of ms
- * on a quiet machine, about 2 s on two cores with two busy loops beside it (the screen thread
- * runs at nice 10): a shorter wait would give a slow viewer bytes, not the screen, under load.
+ * on a quiet machine and seconds on a loaded one (the screen thread runs at nice 10): a shorter
+ * wait would give a slow viewer bytes, not the screen, under load (docs/benchmarks.md).
  */
 export const LAG_SCREEN_WAIT_MS = 3_000;
 

@@ -424,7 +424,7 @@ function parseTextFrame(
     return { ok: false, code: "INVALID_JSON", message: "send JSON text frames; binary frames are not accepted" };
   const text = data.toString();
   // Refused before parsing, as HTTP bodies are: a deep value overflows the stack wherever it is
-  // serialized or described later (one such frame used to end the gateway).
+  // serialized or described later, which would end the gateway.
   if (textNestsDeeperThan(text, LIMITS.JSON_DEPTH))
     return {
       ok: false,

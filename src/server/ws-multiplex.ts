@@ -408,7 +408,7 @@ class MultiplexConnection {
         this.send({ op: "error", session: session.id, ...controlLost(change) });
     });
     // Watched whether or not this connection subscribes to the session: a removed session's
-    // watch used to stay, holding the session and its log, until the connection closed.
+    // watch would otherwise hold the session and its log until the connection closed.
     const stopRemoved = session.onRemoved(() => this.unwatchControl(session.id));
     this.controlled.set(session.id, () => {
       stopLease();

@@ -51,9 +51,8 @@ let lastInputAt = -Infinity;
 /**
  * Someone typed (or an agent wrote) into a terminal. While that goes on, floods are read on
  * the event loop, not the thread: their pace then stays tied to the gateway's own, which
- * leaves the 2 cores' time for the keystroke's round trip. Measured with `yes` flooding one
- * session while keys are echoed in another, a flood on the thread took more of the machine
- * and the echo's p99 went from 15 to 25 ms (p50 3.3 → 1.7 ms); interactive work comes first.
+ * leaves the machine's time for the keystroke's round trip (a flood on the thread raised the
+ * echo's p99 in another session: docs/benchmarks.md); interactive work comes first.
  */
 export function noteInput(): void {
   lastInputAt = performance.now();
