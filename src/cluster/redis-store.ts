@@ -174,6 +174,8 @@ export class RedisEventStore implements EventStore {
     const state = this.ownerships.get(sessionId);
     if (state?.at !== "adopting") throw new Error(`session ${sessionId} is ${state?.at ?? "unknown"}: not adopting`);
     this.ownerships.move(sessionId, { at: "owned", epoch: state.epoch });
+    // A box this one replaces took its failure with it: only the new box's writes may hold new work back.
+    this.recovered(sessionId);
     this.outboxes.set(sessionId, emptyOutbox(sessionId, state.epoch, position));
   }
 
@@ -255,8 +257,9 @@ export class RedisEventStore implements EventStore {
         for (const op of box.ops.splice(0, taken)) this.handOver(box.sessionId, op);
         this.handedOverCount(box, taken);
         return;
-      } catch (error) {
-        this.failed(box, error as Error, false);
+      } catch {
+        // Not a failure of the node's writes: the session is fenced (its writers are refused), and a
+        // Redis that is down fails the other sessions' appends by itself.
         await new Promise<void>((resolve) => this.options.clock.setTimeout(resolve, REDIS_RETRY_MS));
       }
     }
@@ -304,6 +307,19 @@ export class RedisEventStore implements EventStore {
   /** Redis writes that failed and wait to be retried, or the replica's failure. */
   get writeFailure(): LogWriteFailure | undefined {
     return (this.failing.size > 0 ? this.failure : undefined) ?? this.options.local.writeFailure;
+  }
+
+  /** The sessions whose failed writes hold new work back, each with where its send queue is (for the log). */
+  get failingSessions(): Array<{ sessionId: string; at: string; inFlight: number; queued: number }> {
+    return [...this.failing].map((sessionId) => {
+      const box = this.outboxes.get(sessionId);
+      return {
+        sessionId,
+        at: box?.sending.at ?? "gone",
+        inFlight: box?.calls.length ?? 0,
+        queued: box?.ops.length ?? 0,
+      };
+    });
   }
 
   /** Entries and records queued for Redis or the replica and not written yet (for metrics). */
@@ -448,7 +464,7 @@ export class RedisEventStore implements EventStore {
       claimed = await this.options.redis.claim(box.sessionId, this.options.nodeId);
     } catch (error) {
       box.sending = { at: "unclaimed" };
-      this.failed(box, error as Error);
+      if (this.outboxes.get(box.sessionId) === box) this.failed(box, error as Error);
       return;
     }
     box.sending = { at: "unclaimed" };
@@ -557,8 +573,8 @@ export class RedisEventStore implements EventStore {
     this.options.onWriteRecovered?.(ended);
   }
 
-  /** Redis did not answer (or refused a batch that did not follow): the box is sent again later (unless `retry` is false). */
-  private failed(box: Outbox, error: Error, retry = true): void {
+  /** Redis did not answer (or refused a batch that did not follow): the box is sent again later. */
+  private failed(box: Outbox, error: Error): void {
     this.failing.add(box.sessionId);
     this.failure = {
       message: error.message,
@@ -567,7 +583,7 @@ export class RedisEventStore implements EventStore {
       attempts: (this.failure?.attempts ?? 0) + 1,
     };
     this.options.onWriteFailed?.(this.failure);
-    if (retry && box.sending.at !== "retrying" && box.sending.at !== "fenced") {
+    if (box.sending.at !== "retrying" && box.sending.at !== "fenced") {
       box.sending = { at: "retrying", epoch: epochOf(box.sending) };
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
     }
@@ -576,6 +592,8 @@ export class RedisEventStore implements EventStore {
   /** Once no call is in flight, sends every unacknowledged op again from the oldest. */
   private retry(box: Outbox): void {
     if (box.sending.at !== "retrying") return;
+    // Replaced (adopted anew) or deleted meanwhile: the current box sends what is to be sent.
+    if (this.outboxes.get(box.sessionId) !== box) return;
     if (box.calls.length > 0) {
       this.options.clock.setTimeout(() => this.retry(box), REDIS_RETRY_MS);
       return;

@@ -1,4 +1,4 @@
-import type { Clock } from "../core/clock.js";
+import type { Clock, Timer } from "../core/clock.js";
 import {
   DEFAULT_KEY_PREFIX,
   DEFAULT_WAIT_TIMEOUT_MS,
@@ -70,8 +70,8 @@ export interface ClusterLink {
   close(): Promise<void>;
 }
 
-/** While Redis refuses writes, its error line is repeated every this many failed attempts. */
-const REDIS_FAILURE_REMINDER_ATTEMPTS = 40;
+/** While Redis writes fail, a line naming the failing sessions and their send queues is logged this often. */
+const REDIS_FAILURE_REMINDER_MS = 10_000;
 
 /**
  * A session this node owned was taken over (its epoch raised behind its back): nothing it
@@ -170,6 +170,7 @@ export async function joinCluster(
     log,
     ttlMs: lease.ttlMs,
     store(local, onFenced) {
+      let reminder: Timer | undefined;
       const store = (shared = new RedisEventStore({
         local,
         redis: log,
@@ -178,17 +179,36 @@ export async function joinCluster(
         onFenced,
         ...(confirmReplicas ? { confirmReplicas } : {}),
         onWriteFailed: (failure) => {
-          if (failure.attempts !== 1 && failure.attempts % REDIS_FAILURE_REMINDER_ATTEMPTS !== 0) return;
+          if (reminder !== undefined) return;
           logger.error(
             { code: failure.code, reason: failure.message, attempts: failure.attempts },
             "Redis does not take the log's appends: new sessions, prompts and appended events are refused (LOG_UNAVAILABLE), running processes are held back once their backlog is full, and what they wrote waits in memory and is written in order once Redis answers again",
           );
+          const remind = (): void => {
+            reminder = clock.setTimeout(() => {
+              const now = store.writeFailure;
+              logger.error(
+                {
+                  reason: now?.message,
+                  attempts: now?.attempts,
+                  failingForMs: clock.now() - failure.since,
+                  sessions: store.failingSessions.slice(0, 20),
+                },
+                "Redis still does not take the log's appends for these sessions",
+              );
+              remind();
+            }, REDIS_FAILURE_REMINDER_MS);
+          };
+          remind();
         },
-        onWriteRecovered: (failure) =>
+        onWriteRecovered: (failure) => {
+          reminder?.cancel();
+          reminder = undefined;
           logger.info(
             { attempts: failure.attempts, failedForMs: clock.now() - failure.since },
             "Redis takes appends again: everything held in memory was written",
-          ),
+          );
+        },
       }));
       metrics.observeCluster({
         nodeId: settings.nodeId,
