@@ -64,7 +64,7 @@ export async function run(): Promise<BenchSection> {
   const clusters: Cluster[] = [];
   try {
     if (baseline) clusters.push(await startCluster("before", resolve(baseline), join(dir, "before")));
-    clusters.push(await startCluster("after", process.cwd(), join(dir, "after")));
+    clusters.push(await startCluster(baseline ? "after" : "this tree", process.cwd(), join(dir, "after")));
     await sleep(WARMUP_MS);
     const pids = clusters.flatMap((c) => [...c.nodes, c.redis].map((p) => p.pid!));
     const before = new Map(pids.map((pid) => [pid, cpuMs(pid)]));
