@@ -25,6 +25,7 @@ const MODULES = [
   "cluster",
   "cluster-rpc",
   "cluster-failover",
+  "cluster-idle",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];

@@ -1,12 +1,15 @@
 import type { Clock, Timer } from "../core/clock.js";
 import type { NodeListing } from "../protocol/index.js";
-import { membersKey } from "./node-lease.js";
+import { leaseRenewalMs, membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
 import type { RedisLog } from "./redis-log.js";
 
-/** Longest pause between two looks for dead nodes (shorter with a short TTL: a quarter of it). */
+/**
+ * Longest pause between two looks for dead nodes (shorter with a short TTL: a quarter of it)
+ * while this node shows a session; with none it has nothing to adopt and looks at the lease's pace.
+ */
 export const MEMBERSHIP_CHECK_MS = 1000;
 /**
  * How long a node's claim on taking over a dead node lives, in lease TTLs: past it (the taker
@@ -29,6 +32,8 @@ export interface MembershipOptions {
   /** This node's lease TTL: how often to look is derived from it. */
   ttlMs: number;
   clock: Clock;
+  /** Whether this node shows no session at all (then it looks at the lease's renewal pace). */
+  idle: () => boolean;
   /** Whether this node holds a copy of each session (a session it has not copied yet cannot be taken over here). */
   knows: (sessionIds: readonly string[]) => boolean;
   /** Makes this node the owner of a dead node's session, whose epoch it raised. */
@@ -44,19 +49,34 @@ export interface MembershipOptions {
  */
 export class Membership {
   private timer: Timer | undefined;
+  /** Whether the armed timer is at the idle pace. */
+  private idlePace = false;
   private closed = false;
   private running: Promise<void> | undefined;
+  private readonly busyEveryMs: number;
 
-  constructor(private readonly o: MembershipOptions) {}
+  constructor(private readonly o: MembershipOptions) {
+    this.busyEveryMs = Math.min(MEMBERSHIP_CHECK_MS, Math.floor(o.ttlMs / 4));
+  }
 
   start(): void {
     this.schedule();
   }
 
+  /** A session appeared here: the next look comes at the busy pace. */
+  wake(): void {
+    if (this.timer === undefined || !this.idlePace || this.o.idle()) return;
+    this.timer.cancel();
+    this.schedule();
+  }
+
   private schedule(): void {
+    this.timer = undefined;
     if (this.closed) return;
-    const every = Math.min(MEMBERSHIP_CHECK_MS, Math.floor(this.o.ttlMs / 4));
+    this.idlePace = this.o.idle();
+    const every = this.idlePace ? leaseRenewalMs(this.o.ttlMs) : this.busyEveryMs;
     this.timer = this.o.clock.setTimeout(() => {
+      this.timer = undefined;
       this.running = this.check()
         .catch((error: unknown) => this.o.onError(error, "looking for dead nodes"))
         .finally(() => this.schedule());

@@ -11,6 +11,11 @@ export const NODE_LEASE_TTL_MS = 10_000;
 export const NODE_LEASE_MIN_TTL_MS = 500;
 export const NODE_LEASE_MAX_TTL_MS = 600_000;
 
+/** How often a lease of `ttlMs` is renewed: the pace of an idle node's other cluster work too. */
+export function leaseRenewalMs(ttlMs: number): number {
+  return Math.floor(ttlMs / 3);
+}
+
 /** A node as the members hash (`<prefix>nodes`) records it at each heartbeat. */
 export interface MemberRecord {
   /** The lease's holder: one per start of the node, so a restart under the same id is another member. */
@@ -86,7 +91,7 @@ export class NodeLease {
   }
 
   private renewSoon(): void {
-    this.timer = this.options.clock.setTimeout(() => void this.renew(), Math.floor(this.ttlMs / 3));
+    this.timer = this.options.clock.setTimeout(() => void this.renew(), leaseRenewalMs(this.ttlMs));
   }
 
   private async renew(): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
-import { duplicateClient } from "./redis-client.js";
+import { REDIS_COMMAND_TIMEOUT_MS, duplicateClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -16,8 +16,11 @@ export const NODE_REQUEST_OVERHEAD_BYTES = 64 * 1024;
 export const NODE_REPLY_MAX_BYTES = 1024 * 1024;
 /** Entries a node's request stream keeps (`XADD … MAXLEN ~`): requests nobody reads stay bounded. */
 export const NODE_REQUEST_BACKLOG = 1_000;
-/** How long the reader blocks in one `XREAD`, and waits after a failed one. */
-const READ_BLOCK_MS = 1_000;
+/**
+ * How long the reader blocks in one `XREAD` (an idle node wakes at this pace), and waits after a
+ * failed one. Under REDIS_COMMAND_TIMEOUT_MS, which bounds a read on a connection that went silent.
+ */
+const READ_BLOCK_MS = REDIS_COMMAND_TIMEOUT_MS - 2_000;
 const READ_RETRY_MS = 250;
 /** How often the offset between this node's clock and Redis's is measured again. */
 const CLOCK_OFFSET_REFRESH_MS = 60_000;

@@ -18,7 +18,8 @@ import type { Logger } from "./logger.js";
 
 /**
  * How often every session's position in Redis is compared with this node's copy: finds what a
- * lost notification did not announce (pub/sub delivers at most once, see docs/cluster.md).
+ * lost notification did not announce (pub/sub delivers at most once, see docs/cluster.md). A node
+ * that shows no session sweeps at `idleSweepMs` instead, and within this again after a reconnection.
  */
 export const MIRROR_SWEEP_MS = 1000;
 /** Entries read from a session's stream per XRANGE. */
@@ -38,6 +39,8 @@ export interface ClusterMirrorOptions {
   keyPrefix: string;
   clock: Clock;
   logger: Logger;
+  /** The sweep's pace while this node shows no session and copies nothing (the lease's renewal pace). */
+  idleSweepMs: number;
 }
 
 /** A record as Redis holds it, as the session manager keeps it (without the log state saved beside it). */
@@ -62,6 +65,10 @@ export class ClusterMirror {
   /** Per session: a fill runs (`done` once it ends); `again`: another was asked for meanwhile. */
   private readonly filling = new Map<string, { again: boolean; done: Promise<void> }>();
   private sweepTimer: Timer | undefined;
+  /** Whether the armed sweep is at the idle pace. */
+  private sweepIdle = false;
+  /** A fill failed since the last sweep: the next one retries it at the busy pace. */
+  private fillFailed = false;
   private closed = false;
 
   constructor(private readonly o: ClusterMirrorOptions) {}
@@ -141,6 +148,8 @@ export class ClusterMirror {
         : duplicateClient(this.o.redis);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
+    // Notifications published while it was away are lost: the sweep finds what they said.
+    subscriber.on("ready", () => this.wakeSweep());
     subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
     subscriber.on("smessage", (channel: string) => {
       const id = /\{([^}]*)\}:live$/.exec(channel)?.[1];
@@ -152,7 +161,9 @@ export class ClusterMirror {
   }
 
   private async sweep(): Promise<void> {
+    this.sweepTimer = undefined;
     if (this.closed) return;
+    this.fillFailed = false;
     try {
       // Only copies this node had before the list was read can be gone from it: one a
       // notification added meanwhile is new, not deleted (dropping it deleted the owner's keys in
@@ -165,11 +176,25 @@ export class ClusterMirror {
     } catch (error) {
       this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
     }
-    if (!this.closed) this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), MIRROR_SWEEP_MS);
+    this.armSweep(this.o.sessions.list().length === 0 && this.filling.size === 0 && !this.fillFailed);
+  }
+
+  private armSweep(idle: boolean): void {
+    if (this.closed) return;
+    this.sweepIdle = idle;
+    this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), idle ? this.o.idleSweepMs : MIRROR_SWEEP_MS);
+  }
+
+  /** Brings a sweep armed at the idle pace to within {@link MIRROR_SWEEP_MS}. */
+  private wakeSweep(): void {
+    if (this.sweepTimer === undefined || !this.sweepIdle) return;
+    this.sweepTimer.cancel();
+    this.armSweep(false);
   }
 
   /** Brings this node's copy of a session up to what Redis holds; one at a time per session. */
   private fill(id: string): Promise<void> {
+    this.wakeSweep();
     const running = this.filling.get(id);
     if (running) {
       running.again = true;
@@ -190,6 +215,7 @@ export class ClusterMirror {
         await this.fillOnce(id);
       }
     } catch (error) {
+      this.fillFailed = true;
       this.o.logger.warn(
         { err: error, sessionId: id },
         "cluster: copying a session from the shared log failed; the next sweep tries again",

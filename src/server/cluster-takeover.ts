@@ -33,6 +33,7 @@ export function watchMembers(o: TakeoverOptions): Membership {
     nodeId: settings.nodeId,
     ttlMs: o.cluster.ttlMs,
     clock: o.clock,
+    idle: () => o.sessions.list().length === 0,
     knows: (ids) => ids.every((id) => o.sessions.copyOf(id) !== undefined),
     adopt: (taken) => adoptSession(o, taken),
     onError: (error, what) => o.logger.warn({ err: error }, `cluster: ${what} failed; trying again`),

@@ -3,6 +3,7 @@
 import { DEFAULT_RECONNECT_GRACE_MS } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Membership } from "../cluster/membership.js";
+import { leaseRenewalMs } from "../cluster/node-lease.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
 import { Holders, holderBinary } from "../sessions/holders.js";
@@ -81,6 +82,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
           keyPrefix: cluster.settings.keyPrefix,
           clock,
           logger,
+          idleSweepMs: leaseRenewalMs(cluster.ttlMs),
         })
       : undefined;
   log.setOnFenced((sessionId, error) =>
@@ -108,8 +110,13 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
   if (mirror) {
     undo.push(() => mirror.close());
     await mirror.start();
-    membership = watchMembers({ cluster: cluster!, store: shared!, sessions, clock, logger, build });
-    undo.push(() => membership?.close());
+    const watching = watchMembers({ cluster: cluster!, store: shared!, sessions, clock, logger, build });
+    membership = watching;
+    const unwatch = sessions.onChange(() => watching.wake());
+    undo.push(() => {
+      unwatch();
+      return watching.close();
+    });
   }
   undo.push(() => sessions.close());
   if (holders !== undefined) undo.push(() => holders.close());

@@ -35,6 +35,7 @@ function membership(redis: RedisClient, log: RedisLog, nodeId: string, adopted: 
     nodeId,
     ttlMs: 1000,
     clock: new ManualClock(),
+    idle: () => false,
     knows: () => true,
     adopt: async (taken) => {
       adopted.push({ ...taken, by: nodeId });
@@ -46,6 +47,48 @@ function membership(redis: RedisClient, log: RedisLog, nodeId: string, adopted: 
 }
 
 describe("Membership", () => {
+  it("looks for dead nodes at the lease's pace while it shows no session, every second once it does", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const clock = new ManualClock(0);
+    let idle = true;
+    const m = new Membership({
+      redis,
+      log: new RedisLog(redis, "t:"),
+      keyPrefix: "t:",
+      nodeId: "me",
+      ttlMs: 9000,
+      clock,
+      idle: () => idle,
+      knows: () => true,
+      adopt: () => Promise.resolve(),
+      onError: (error) => {
+        throw error;
+      },
+    });
+    afterTest(() => m.close());
+    const looks: number[] = [];
+    const check = m.check.bind(m);
+    m.check = () => {
+      looks.push(clock.now());
+      return check();
+    };
+    m.start();
+    clock.advance(2999);
+    expect(looks).toEqual([]);
+    clock.advance(1);
+    expect(looks).toEqual([3000]);
+    // A session appeared after the next look was armed at the idle pace: woken to the busy one.
+    await expect.poll(() => clock.pending).toBe(1);
+    idle = false;
+    m.wake();
+    clock.advance(1000);
+    expect(looks).toEqual([3000, 4000]);
+    await expect.poll(() => clock.pending).toBe(1);
+    clock.advance(1000);
+    expect(looks).toEqual([3000, 4000, 5000]);
+  });
+
   it("records a heartbeat per node and tells a renewal that found its lease lapsed", async () => {
     const server = await startRedis();
     const redis = await client(server.url);
@@ -131,6 +174,7 @@ describe("Membership", () => {
       nodeId: "me",
       ttlMs: 1000,
       clock: new ManualClock(),
+      idle: () => false,
       knows: () => false,
       adopt: async (t) => void adopted.push(t),
       onError: (error) => {

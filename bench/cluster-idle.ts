@@ -1,0 +1,111 @@
+/**
+ * An idle cluster node (docs/operations.md, "An idle gateway"): three `switchboard serve --redis`
+ * nodes on one redis-server, no session and no client; the CPU of each node (every thread, from
+ * /proc) over one window after a warm-up. With `SWITCHBOARD_BASELINE=<checkout>` a second cluster
+ * runs that checkout's sources beside this one (its own redis-server) over the same window.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { listeningUrl, redisServer } from "./cluster.js";
+import type { BenchSection } from "./types.js";
+import { fmt } from "./stats.js";
+
+/** Start-up (heap shrinks of the main thread and workers) settles within this. */
+const WARMUP_MS = 40_000;
+const MEASURE_MS = 30_000;
+const NODES = ["n1", "n2", "n3"];
+const TOKEN = "bench-token-0123456789abcdef";
+/** The goal docs/operations.md states for an idle gateway, as a share of one core. */
+const IDLE_SHARE_GOAL = 0.002;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Time every thread of `pid` ran, in milliseconds: the same as utime + stime in stat(5), from
+ * schedstat's nanoseconds (stat's 10 ms ticks are too coarse for a few ms a second).
+ */
+function cpuMs(pid: number): number {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+  }
+  return ns / 1e6;
+}
+
+interface Cluster {
+  label: string;
+  redis: ChildProcess;
+  nodes: ChildProcess[];
+}
+
+async function startCluster(label: string, sources: string, dir: string): Promise<Cluster> {
+  mkdirSync(dir, { recursive: true });
+  const server = await redisServer(dir);
+  const cluster: Cluster = { label, redis: server.child, nodes: [] };
+  for (const name of NODES) {
+    const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TOKEN, "--host", "127.0.0.1"];
+    args.push("--port", "0", "--data-dir", join(dir, name), "--holders", "off");
+    args.push("--redis", server.url, "--node-id", name);
+    const child = spawn(process.execPath, args, { cwd: sources, stdio: ["ignore", "pipe", "pipe"] });
+    cluster.nodes.push(child);
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    await listeningUrl(child, `${label} ${name}`, () => stderr);
+  }
+  return cluster;
+}
+
+export async function run(): Promise<BenchSection> {
+  const baseline = process.env["SWITCHBOARD_BASELINE"];
+  const dir = mkdtempSync(join(tmpdir(), "sb-bench-cluster-idle-"));
+  const clusters: Cluster[] = [];
+  try {
+    if (baseline) clusters.push(await startCluster("before", resolve(baseline), join(dir, "before")));
+    clusters.push(await startCluster(baseline ? "after" : "this tree", process.cwd(), join(dir, "after")));
+    await sleep(WARMUP_MS);
+    const pids = clusters.flatMap((c) => [...c.nodes, c.redis].map((p) => p.pid!));
+    const before = new Map(pids.map((pid) => [pid, cpuMs(pid)]));
+    const started = performance.now();
+    await sleep(MEASURE_MS);
+    const elapsed = performance.now() - started;
+    const share = (pid: number) => (cpuMs(pid) - before.get(pid)!) / elapsed;
+    const pct = (s: number) => `${fmt(s * 100, 3)}%`;
+    const perNode = (c: Cluster) => c.nodes.map((n) => share(n.pid!));
+    const ours = clusters.at(-1)!;
+    const base = baseline ? clusters[0] : undefined;
+    const worst = Math.max(...perNode(ours));
+    const baseWorst = base ? Math.max(...perNode(base)) : undefined;
+    const lines = clusters.map(
+      (c) => `| ${c.label} | ${perNode(c).map(pct).join(" / ")} | ${pct(share(c.redis.pid!))} |`,
+    );
+    return {
+      title: "Idle cluster node",
+      rows: [
+        {
+          measure: "CPU of the busiest idle node (share of one core)",
+          ours: pct(worst),
+          ...(baseWorst !== undefined
+            ? { baseline: `${pct(baseWorst)} (before)`, ratio: fmt(worst / baseWorst, 2) }
+            : {}),
+          goal: `≤ ${pct(IDLE_SHARE_GOAL)}`,
+          met: worst <= IDLE_SHARE_GOAL,
+        },
+      ],
+      tables: [["| sources | nodes n1 / n2 / n3 | redis-server |", "| --- | --- | --- |", ...lines].join("\n")],
+      method: [
+        `\`npm run bench -- cluster-idle\`: three \`switchboard serve --redis\` nodes on one redis-server (AOF off), no session, no client; run time of every thread from /proc (schedstat) over ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up.`,
+        "`SWITCHBOARD_BASELINE=<checkout>` runs another checkout's sources beside them (its own redis-server) over the same window.",
+        "Nodes run under `--import tsx` (its esbuild service wakes each about once a second). No socket.io baseline yet: the issue's goal (≤ 2× an idle socket.io node) is not measured here.",
+      ],
+      notes: clusters.map(
+        (c) => `${c.label}: nodes ${perNode(c).map(pct).join(", ")}; redis-server ${pct(share(c.redis.pid!))}.`,
+      ),
+    };
+  } finally {
+    for (const c of clusters) for (const p of [...c.nodes, c.redis]) p.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

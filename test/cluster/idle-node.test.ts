@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { startRedis } from "../helpers/redis.js";
+import { clusterGateway } from "./cluster-gateway.js";
+
+const WINDOW_MS = 7_000;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Calls of each command Redis served since its stats were reset (INFO commandstats). */
+function calls(info: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+describe("an idle cluster node", () => {
+  // Regression: with no session, a node looked for dead members (HGETALL), swept the shared
+  // sessions (ZRANGE) and re-issued its request reader's XREAD every second.
+  it(
+    "asks Redis at the lease's pace while it shows no session, every second once it shows one",
+    { timeout: 60_000 },
+    async () => {
+      const server = await startRedis();
+      const redis = await connectRedis([server.url]);
+      afterTest(() => redis.disconnect());
+      const { http } = await clusterGateway(server.url, "a");
+      const count = async (): Promise<Record<string, number>> => {
+        await redis.config("RESETSTAT");
+        await sleep(WINDOW_MS);
+        return calls(await redis.info("commandstats"));
+      };
+
+      // Lease 10 s: renewed every 3.3 s; 7 s hold at most 3 of each (the busy pace made 7).
+      const idle = await count();
+      expect(idle["eval"] ?? 0).toBeGreaterThan(0); // the lease is renewed all the same
+      expect(idle["hgetall"] ?? 0).toBeLessThanOrEqual(3);
+      expect(idle["zrange"] ?? 0).toBeLessThanOrEqual(3);
+      expect(idle["xread"] ?? 0).toBeLessThanOrEqual(3);
+
+      expect((await http.post("/v1/sessions", { kind: "stream" })).status).toBe(201);
+      const busy = await count();
+      expect(busy["hgetall"]).toBeGreaterThanOrEqual(5);
+      expect(busy["zrange"]).toBeGreaterThanOrEqual(5);
+    },
+  );
+});
