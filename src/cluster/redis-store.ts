@@ -547,7 +547,10 @@ export class RedisEventStore implements EventStore {
     if (error) this.failed(box, error);
     else call.acknowledged = true;
     if (box.sending.at === "retrying") {
-      box.calls = box.calls.filter((c) => c !== call);
+      // Only calls still waiting for an answer hold the retry back. Later calls acknowledged while
+      // an earlier one waited (on a connection that dropped, answered only by its timeout) are
+      // done: their ops are sent again with the rest, and Redis skips what it holds.
+      box.calls = box.calls.filter((c) => c !== call && !c.acknowledged);
       return;
     }
     while (box.calls[0]?.acknowledged) {
