@@ -33,7 +33,10 @@ export async function viewerScreen(
   const log = session.log;
   // The screen reflects at least what is published now (its parser catches up to the head).
   const before = { seq: log.head, bytes: log.outputBytes };
-  const view = await core.screens.screen(session, { format: "ansi", ...size, whole: true });
+  // What the screen thread has not parsed yet is read a page per catch-up turn (as GET .../screen).
+  const view = await core.screens.screen(session, { format: "ansi", ...size, whole: true }, (bytes) =>
+    core.catchUp.scheduler.turn(bytes),
+  );
   let offset = view.offset;
   try {
     const from = Math.max(0, offset - SCREEN_TAIL_BYTES);

@@ -8,6 +8,7 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
+import { viewerScreen } from "../../src/server/screen-frame.js";
 import type { Session } from "../../src/sessions/session.js";
 import { createSession } from "../helpers/gateway.js";
 import { TOKENS, WsClient, catPty, secGateway } from "./helpers.js";
@@ -259,6 +260,27 @@ describe("one token's downloads and input share the event loop with other tokens
     expect(Math.max(...healthz), `/healthz ${summary(healthz)}`).toBeLessThan(WORST_MS);
     expect(Math.max(...echo), `echo ${summary(echo)}`).toBeLessThan(WORST_MS);
   }, 120_000);
+
+  it("reads what the screen thread has not seen a page per catch-up turn for a viewer's screen too (lag=screen jumps, since=screen)", async () => {
+    const gw = await secGateway();
+    const { id } = await catPty(gw, "alice");
+    const screens = gw.core.screens as unknown as { feedAll: () => void; sweep: () => Promise<void> };
+    screens.feedAll = () => undefined;
+    screens.sweep = async () => undefined;
+    const session = gw.core.sessions.get(id) as Session;
+    const bytes = 8 * 1024 * 1024;
+    for (let n = 0; n < bytes / PIECE.length; n++) {
+      session.log.appendOutput("stdout", PIECE);
+      while (session.log.backlog.bytes > 16 * PIECE.length) await new Promise((r) => setTimeout(r, 2));
+    }
+    await expect.poll(() => session.log.backlog.bytes).toBe(0);
+    const counted = countSteps(gw);
+    const { frame } = await viewerScreen(gw.core, session, { cols: undefined, rows: undefined });
+    expect(frame.offset).toBeGreaterThan(bytes - PIECE.length);
+    expect(frame.data).toContain("and plain text, 0123456789 abcdefghijklmnopqrstuvwxyz");
+    // A MiB per step of the scheduler, not the whole backlog in one turn.
+    expect(counted.steps).toBeGreaterThanOrEqual(bytes / (1024 * 1024) - 1);
+  }, 60_000);
 
   it("keeps /healthz and another token's keystroke echo prompt while a token floods its own PTY with 100,000 one-byte stdin frames", async () => {
     const gw = await secGateway();
