@@ -324,9 +324,11 @@ async function finalLogs(cluster: NemesisCluster, ids: readonly string[], anomal
     const log = new RedisLog(client, "sb:");
     const logs: FinalLog[] = [];
     for (const id of ids) {
-      const entries = await log.read(id, 1, "+", 1_000_000);
-      const events = entries.map((e) => JSON.parse(JSON.stringify(eventOf(e))) as Record<string, unknown>);
-      logs.push({ session: id, from: "record", events });
+      const read = async () =>
+        (await log.read(id, 1, "+", 1_000_000)).map(
+          (e) => JSON.parse(JSON.stringify(eventOf(e))) as Record<string, unknown>,
+        );
+      const events = await read();
       const head = (events.at(-1)?.["seq"] as number | undefined) ?? 0;
       for (const node of cluster.nodes) {
         const deadline = Date.now() + 15_000;
@@ -342,6 +344,8 @@ async function finalLogs(cluster: NemesisCluster, ids: readonly string[], anomal
           await sleep(200);
         }
       }
+      // Read again after the nodes: a PTY still running went on writing meanwhile.
+      logs.push({ session: id, from: "record", events: await read(), reached: events.length });
     }
     return logs;
   } finally {
