@@ -405,7 +405,7 @@ export async function copyShared(
  */
 async function outputOffsetAt(log: RedisLog, id: string, start: number, at: RedisLogPosition): Promise<number> {
   let count = READ_FIRST_ENTRIES;
-  for (let from = start; from <= at.head; ) {
+  for (let from = start; from <= at.head;) {
     const entries = await log.read(id, from, at.head, count);
     const output = entries.find((e) => e instanceof OutputEntry);
     if (output instanceof OutputEntry) return output.outStart;

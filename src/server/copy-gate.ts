@@ -2,13 +2,13 @@ import type { StoredEntry } from "../log/store.js";
 import type { CatchUpPacing, CatchUpStep, TokenCatchUp } from "./catch-up.js";
 
 /**
- * Pages of copy work under way at once on a node: read from Redis and not yet held by the
- * replica. With pages of about READ_PAGE_BYTES (src/cluster/read-pages.ts), what copies of other
- * nodes' sessions hold in memory, whatever their history (docs/security.md, "copy storm").
+ * Sessions a node copies at once from Redis, a page each (read and not yet held by the replica;
+ * a session's fills run one at a time). With pages of about READ_PAGE_BYTES (1 MiB,
+ * src/cluster/read-pages.ts), about what copies hold in memory, whatever their history.
  */
-export const COPY_NODE_PAGES = 4;
-/** Of those, pages for the sessions one token watches or asked for: others' copies keep their turn. */
-export const COPY_TOKEN_PAGES = 2;
+export const COPY_NODE_SESSIONS = 4;
+/** Of those, sessions copied at once for one token (its watchers' and requesters'): others keep their turn. */
+export const COPY_TOKEN_SESSIONS = 2;
 /** The token name a copy nobody here watches or asked for is charged to (the mirror's own sweep). */
 export const COPY_NOBODY = "";
 
@@ -36,7 +36,7 @@ interface Place {
 
 /**
  * Paces the copies a node makes of other nodes' sessions (cluster mode): at most
- * {@link COPY_NODE_PAGES} pages at once, {@link COPY_TOKEN_PAGES} per token, first come first
+ * {@link COPY_NODE_SESSIONS} pages at once, {@link COPY_TOKEN_SESSIONS} per token, first come first
  * served; each page's bytes charged to its token's catch-up share (docs/architecture.md,
  * guarantee 4: a token whose clients do not read stops copying for them); its entries appended
  * in a turn of the catch-up scheduler, after the node's own I/O (appends, live delivery), and
@@ -85,7 +85,7 @@ export class CopyGate {
 
   /** Gives places to waiters in order while the node has some; a waiter none of whose tokens has room waits on. */
   private grant(): void {
-    for (let i = 0; i < this.queue.length && this.active < COPY_NODE_PAGES; ) {
+    for (let i = 0; i < this.queue.length && this.active < COPY_NODE_SESSIONS;) {
       const waiter = this.queue[i]!;
       const token = this.roomFor(waiter.tokens);
       if (token === undefined) {
@@ -102,7 +102,7 @@ export class CopyGate {
     let best: string | undefined;
     for (const token of tokens) {
       const pages = this.perToken.get(token) ?? 0;
-      if (pages >= COPY_TOKEN_PAGES || (best !== undefined && pages >= (this.perToken.get(best) ?? 0))) continue;
+      if (pages >= COPY_TOKEN_SESSIONS || (best !== undefined && pages >= (this.perToken.get(best) ?? 0))) continue;
       const held = this.pacing.hold(token);
       const full = held.share.full;
       if (full) held.share.wait(this.wake);

@@ -7,13 +7,23 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 
-const TEST_MS = 90_000;
-/** Sessions on the owner, and the output each prints: enough that copying it all at once shows in RSS. */
-const SESSIONS = 16;
-const SESSION_BYTES = 8 * 1024 * 1024;
-/** Bounds on the copying node (generous: the machine is shared). Before the fix: see docs/benchmarks.md. */
-const RSS_GROWTH_MAX_MB = 96;
-const ECHO_MAX_MS = 1000;
+/**
+ * Sessions on the owner and the output each prints: enough that copying it all at once shows in
+ * RSS (COPY_STORM_SESSIONS, COPY_STORM_MIB: larger runs for docs/benchmarks.md).
+ */
+const SESSIONS = Number(process.env["COPY_STORM_SESSIONS"] ?? 16);
+const SESSION_BYTES = Number(process.env["COPY_STORM_MIB"] ?? 10) * 1024 * 1024;
+/** Waits grow with a larger run. */
+const SCALE = Math.max(1, (SESSIONS * SESSION_BYTES) / (160 * 2 ** 20));
+const TEST_MS = 90_000 * SCALE;
+/**
+ * Bounds on the copying node, generous (the machine is shared). The RSS bound is the token's
+ * catch-up share (CATCHUP_TOKEN_BYTES, 64 MiB: the viewer may not have read its frames yet), its
+ * connection's queue (4 MiB), the copy's pages (4 MiB) and heap slack; before the fix the growth
+ * followed the history: +162 to +205 MB for 16 sessions of 8 MiB, +455 MB for 20 of 20 MiB.
+ */
+const RSS_GROWTH_MAX_MB = 144;
+const ECHO_P99_MAX_MS = 1500;
 
 /** Prints SESSION_BYTES of `<session>:<n>|` records (no newline: a PTY passes them as they are), then stays. */
 const PRINTER = `
@@ -96,10 +106,13 @@ describe("copies on demand on a node that owns nothing of them (docs/security.md
       }
       // Every byte is in Redis before anyone on b asks: b's list (which copies nothing) shows the owner's position.
       const listedBytes = async () => {
-        const sessions = (await api(b.url).get("/v1/sessions")).json.sessions as Array<{ id: string; outputBytes: number }>;
+        const sessions = (await api(b.url).get("/v1/sessions")).json.sessions as Array<{
+          id: string;
+          outputBytes: number;
+        }>;
         return ids.map((id) => sessions.find((s) => s.id === id)?.outputBytes);
       };
-      await expect.poll(listedBytes, { timeout: 30_000, interval: 200 }).toEqual(ids.map(() => SESSION_BYTES));
+      await expect.poll(listedBytes, { timeout: 30_000 * SCALE, interval: 200 }).toEqual(ids.map(() => SESSION_BYTES));
       const cat = await api(b.url).post("/v1/sessions", { kind: "terminal", command: ["cat"] });
       expect(cat.status).toBe(201);
       const probe = await echoProbe(b, cat.json.id as string);
@@ -126,15 +139,14 @@ describe("copies on demand on a node that owns nothing of them (docs/security.md
       };
       ws.on("message", (raw: Buffer) => {
         const f = JSON.parse(raw.toString()) as { op: string; session: string; event?: Event; events?: Event[] };
-        if (f.op === "hello")
-          for (const id of ids) ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0 }));
+        if (f.op === "hello") for (const id of ids) ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0 }));
         else if (f.op === "event") take(f.session, f.event!);
         else if (f.op === "events") for (const e of f.events!) take(f.session, e);
         else if (f.op === "error") problems.push(raw.toString());
       });
       const started = performance.now();
       await expect
-        .poll(() => [...sizes.values()].every((n) => n >= SESSION_BYTES), { timeout: 60_000, interval: 100 })
+        .poll(() => [...sizes.values()].every((n) => n >= SESSION_BYTES), { timeout: 60_000 * SCALE, interval: 100 })
         .toBe(true);
       const copiedMs = performance.now() - started;
       clearInterval(sampler);
@@ -150,7 +162,7 @@ describe("copies on demand on a node that owns nothing of them (docs/security.md
       expect(problems).toEqual([]);
       ids.forEach((id, i) => expect(received.get(id)!.join("") === expected(i), `session ${i}'s bytes`).toBe(true));
       expect(peak - baseline).toBeLessThan(RSS_GROWTH_MAX_MB);
-      expect(echo.at(-1)).toBeLessThan(ECHO_MAX_MS);
+      expect(p99).toBeLessThan(ECHO_P99_MAX_MS);
     },
     TEST_MS,
   );
