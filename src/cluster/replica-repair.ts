@@ -4,11 +4,9 @@
 import { LOG_STATE_KEY } from "../log/event-log.js";
 import type { SqliteEventStore } from "../log/sqlite-store.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
+import { READ_FIRST_ENTRIES, nextReadCount } from "./read-pages.js";
 import { sameEntry } from "./redis-log.js";
 import type { RedisLog, SharedSession } from "./redis-log.js";
-
-/** Entries read from Redis per XRANGE while a replica is filled at start. */
-export const REPAIR_READ_ENTRIES = 1000;
 
 /** What {@link repairReplica} did to one session's replica. */
 export type Repair = "kept" | "rebuilt" | "dropped";
@@ -54,9 +52,11 @@ export async function repairReplica(o: {
   if (!o.owned) return kept ? "kept" : "dropped";
   const at = shared.position;
   let next = kept ? local.headOf(id) + 1 : at.first;
+  let count = READ_FIRST_ENTRIES;
   while (next <= at.head) {
-    const entries = await log.read(id, next, at.head, REPAIR_READ_ENTRIES);
+    const entries = await log.read(id, next, at.head, count);
     if (entries.length === 0) break;
+    count = nextReadCount(entries);
     for (const entry of entries) local.enqueue(id, entry);
     next = entries.at(-1)!.seq + 1;
     local.flush();

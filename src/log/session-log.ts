@@ -57,7 +57,8 @@ type Appender = { by: "session" } | { by: "copy"; refusal: () => SwitchboardErro
 
 /**
  * What the hot ring keeps: `recent` entries while the session runs, only the `unwritten` ones once it
- * ended (what is durable is read from the store, {@link SessionLog.markEnded}).
+ * ended (what is durable is read from the store, {@link SessionLog.markEnded}) and while it is a
+ * copy of another node's ({@link SessionLog.markCopy}).
  */
 type RingKeeps = "recent" | "unwritten";
 
@@ -279,7 +280,18 @@ export class SessionLog implements AppendableLog {
    * refused with `refusal`, or the copy would diverge from the shared log.
    */
   markCopy(refusal: () => SwitchboardError): void {
-    if (this.appender.by !== "removed") this.appender = { by: "copy", refusal };
+    if (this.appender.by === "removed") return;
+    this.appender = { by: "copy", refusal };
+    this.ring.evict(this.durableSeq, this._first, true);
+  }
+
+  /**
+   * Whether the hot ring keeps only what the store has not written yet: an ended session's, and a
+   * copy's, whose readers any token can make this node hold for as many sessions as it can see
+   * (docs/security.md, "copy storm"): a copy's readers read from the replica.
+   */
+  private get ringKeepsUnwritten(): boolean {
+    return this.ringKeeps === "unwritten" || this.appender.by === "copy";
   }
 
   /** This node took the session over (cluster mode): it appends here again, after the copied entries. */
@@ -518,7 +530,7 @@ export class SessionLog implements AppendableLog {
     this.backlog.written(this.durableSeq);
     this.publish();
     this.enforceByteRetention();
-    this.ring.evict(this.durableSeq, this._first, this.ringKeeps === "unwritten");
+    this.ring.evict(this.durableSeq, this._first, this.ringKeepsUnwritten);
     this.backlog.notify();
   }
 
@@ -563,6 +575,6 @@ export class SessionLog implements AppendableLog {
     this._first = first;
     this.retainedBytes = Math.max(0, this.retainedBytes - droppedBytes);
     this.store.enqueueTrim(this.sessionId, first);
-    this.ring.evict(this.durableSeq, first, this.ringKeeps === "unwritten");
+    this.ring.evict(this.durableSeq, first, this.ringKeepsUnwritten);
   }
 }

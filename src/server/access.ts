@@ -23,7 +23,7 @@ export function sessionFor(sessions: SessionManager, identity: Identity, id: str
     );
   }
   // A copy of another node's session is kept up while someone here asks for it (docs/cluster.md).
-  sessions.copyOf(session)?.want();
+  sessions.copyOf(session)?.want(identity.name);
   return session;
 }
 

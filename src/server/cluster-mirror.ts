@@ -2,6 +2,7 @@ import type { Clock, Timer } from "../core/clock.js";
 import { Cluster } from "ioredis";
 import { duplicateClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
+import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
 import { sessionKeys } from "../cluster/redis-log.js";
 import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
@@ -14,6 +15,7 @@ import { repairReplica } from "../cluster/replica-repair.js";
 import type { SessionContext, SessionRecord } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { RemoteSession } from "../sessions/remote-session.js";
+import type { CopyGate } from "./copy-gate.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -22,8 +24,6 @@ import type { Logger } from "./logger.js";
  * that shows no session sweeps at `idleSweepMs` instead, and within this again after a reconnection.
  */
 export const MIRROR_SWEEP_MS = 1000;
-/** Entries read from a session's stream per XRANGE. */
-export const MIRROR_READ_ENTRIES = 1000;
 /** What a session id can be (newSessionId: 22 url-safe characters; older ids may differ in length). */
 const SESSION_ID = /^[A-Za-z0-9_-]{8,64}$/;
 /** Newest entries read for the last line of a session this node does not copy (see RemoteSession.showShared). */
@@ -41,6 +41,8 @@ export interface ClusterMirrorOptions {
   logger: Logger;
   /** The sweep's pace while this node shows no session and copies nothing (the lease's renewal pace). */
   idleSweepMs: number;
+  /** Paces the copies' reads (copy-gate.ts): this node's own work goes first. */
+  gate: CopyGate;
 }
 
 /** A record as Redis holds it, as the session manager keeps it (without the log state saved beside it). */
@@ -239,11 +241,12 @@ export class ClusterMirror {
       this.updated(local, shared);
       return;
     }
-    // A copy it has: the position and the entries after its head in one round trip (a keystroke's echo waits for it).
+    // A copy it has: the position and the first entries after its head in one round trip (a
+    // keystroke's echo waits for it); a copy further behind goes on in paced pages.
     const ahead =
       local === undefined
         ? undefined
-        : await this.o.log.sessionFrom(id, local.log.appendedHead + 1, MIRROR_READ_ENTRIES);
+        : await this.o.log.sessionFrom(id, local.log.appendedHead + 1, READ_FIRST_ENTRIES);
     const shared = ahead ? ahead.session : await this.o.log.session(id);
     if (shared === undefined || shared.owner === this.o.nodeId) return;
     let session = local;
@@ -274,6 +277,7 @@ export class ClusterMirror {
         { ...shared.position, head },
         {
           ...(ahead ? { ahead: ahead.entries } : {}),
+          paced: { gate: this.o.gate, tokens: () => copy.copyFor() },
           onEntry: (e) => copy.copied(e),
           done: () => {
             copy.markKept();
@@ -335,8 +339,10 @@ export class ClusterMirror {
 
 /**
  * Copies a session's entries from the shared log into `copy`, in seq order, up to `to.head`
- * (`o.ahead`: entries already read). A copy not kept up whose next entries the owner trimmed
- * meanwhile goes on from `to.first` (SessionLog.skipCopyTo).
+ * (`o.ahead`: entries already read), in pages (read-pages.ts) that `o.paced` paces for the tokens
+ * it names; unpaced (a takeover of the node's own session) each page is appended as it comes. A
+ * copy not kept up whose next entries the owner trimmed meanwhile goes on from `to.first`
+ * (SessionLog.skipCopyTo).
  */
 export async function copyShared(
   log: RedisLog,
@@ -345,8 +351,9 @@ export async function copyShared(
   to: RedisLogPosition,
   o: {
     ahead?: readonly StoredEntry[];
+    paced?: { gate: CopyGate; tokens: () => readonly string[] };
     onEntry?: (entry: StoredEntry) => void;
-    /** Run in the tick of the last entry copied (see ClusterMirror.fillOnce). */
+    /** Run once, in the tick of the last entry copied (see ClusterMirror.fillOnce). */
     done?: () => void;
   } = {},
 ): Promise<void> {
@@ -354,19 +361,41 @@ export async function copyShared(
     await copy.whenPublished();
     copy.skipCopyTo(to.first, await outputOffsetAt(log, id, to.first, to));
   } else if (to.first > copy.first) copy.trimCopy(to.first);
-  let read = (o.ahead ?? []).filter((e) => e.seq > copy.appendedHead && e.seq <= to.head);
-  while (copy.appendedHead < to.head) {
-    const entries = read.length > 0 ? read : await log.read(id, copy.appendedHead + 1, to.head, MIRROR_READ_ENTRIES);
-    read = [];
-    if (entries.length === 0) break;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    o.done?.();
+  };
+  const append = (entries: readonly StoredEntry[]): number | undefined => {
+    let last: number | undefined;
     for (const entry of entries) {
       // Copied meanwhile by another catch-up of the same log (a takeover beside the mirror).
-      if (entry.seq <= copy.appendedHead) continue;
+      if (entry.seq <= copy.appendedHead || entry.seq > to.head) continue;
       copy.appendCopy(entry);
       o.onEntry?.(entry);
+      last = entry.seq;
     }
+    if (copy.appendedHead >= to.head) finish();
+    return last;
+  };
+  const ahead = o.ahead ?? [];
+  append(ahead);
+  let count = nextReadCount(ahead);
+  while (copy.appendedHead < to.head) {
+    const read = () => log.read(id, copy.appendedHead + 1, to.head, count);
+    const entries = o.paced
+      ? await o.paced.gate.copy({
+          tokens: o.paced.tokens(),
+          read,
+          append,
+          durable: (seq) => copy.whenPublished(seq),
+        })
+      : await read().then((page) => (append(page), page));
+    if (entries.length === 0) break;
+    count = nextReadCount(entries);
   }
-  o.done?.();
+  finish();
 }
 
 /**
@@ -375,12 +404,14 @@ export async function copyShared(
  * owner may have appended output after a first non-output entry (test/cluster/mirror-start.test.ts).
  */
 async function outputOffsetAt(log: RedisLog, id: string, start: number, at: RedisLogPosition): Promise<number> {
+  let count = READ_FIRST_ENTRIES;
   for (let from = start; from <= at.head;) {
-    const entries = await log.read(id, from, at.head, MIRROR_READ_ENTRIES);
+    const entries = await log.read(id, from, at.head, count);
     const output = entries.find((e) => e instanceof OutputEntry);
     if (output instanceof OutputEntry) return output.outStart;
     if (entries.length === 0) break;
     from = entries.at(-1)!.seq + 1;
+    count = nextReadCount(entries);
   }
   return at.outputBytes;
 }

@@ -4,6 +4,7 @@ import { systemClock } from "../core/clock.js";
 import type { Agent as HttpsAgent } from "node:https";
 import type { Clock } from "../core/clock.js";
 import type { EndedRetentionSetting } from "../log/ended-retention.js";
+import { CatchUpPacing } from "./catch-up.js";
 import type { ClusterOptions } from "./cluster-mode.js";
 import { resolveLimits } from "./config.js";
 import type { Config, ConfigInput, Limits } from "./config.js";
@@ -69,6 +70,8 @@ export interface Base {
   limits: Limits;
   host: string;
   hasPlugins: boolean;
+  /** Catch-up pacing, shared by feeds, exports and (cluster mode) the copies of other nodes' sessions. */
+  catchUp: CatchUpPacing;
 }
 
 /** Reads the options and the config (said at once without plugins, else once they started). */
@@ -92,5 +95,6 @@ export function baseOf(options: GatewayOptions, dataDir: string, lock: DataDirLo
     limits: resolveLimits(config),
     host: options.host ?? DEFAULT_HOST,
     hasPlugins,
+    catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
   };
 }

@@ -11,6 +11,7 @@ import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
 import { TerminalSession, restoreTerminalSession } from "../sessions/terminal-session.js";
 import { ClusterMirror } from "./cluster-mirror.js";
+import { CopyGate } from "./copy-gate.js";
 import { stopFencedSession } from "./cluster-mode.js";
 import { watchMembers } from "./cluster-takeover.js";
 import { DEFAULT_AUTO_RELEASE_MS } from "./config.js";
@@ -83,6 +84,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
           clock,
           logger,
           idleSweepMs: leaseRenewalMs(cluster.ttlMs),
+          gate: new CopyGate(base.catchUp),
         })
       : undefined;
   log.setOnFenced((sessionId, error) =>

@@ -17,7 +17,6 @@ import type { GatewayCore } from "./context.js";
 import { StopRequest } from "./stop-request.js";
 import type { StopSessions } from "./stop-request.js";
 import { AnonymousConnectionGate, anonymousBudget } from "./anonymous-gate.js";
-import { CatchUpPacing } from "./catch-up.js";
 import { RequestGuard } from "./guard.js";
 import { reportAcceptErrors } from "./fd-monitor.js";
 import type { FdMonitor } from "./fd-monitor.js";
@@ -214,7 +213,7 @@ function buildCore(
     pluginAgents: new Map(),
     stopRequest: new StopRequest(),
     connections: new ConnectionCounter(limits.connectionsPerToken),
-    catchUp: new CatchUpPacing((error) => logger.error({ err: error }, "a catch-up read failed")),
+    catchUp: base.catchUp,
     limits,
     clock,
     logger,

@@ -46,6 +46,8 @@ export class RemoteSession extends Session {
    */
   private keptUp = false;
   private wantedUntil = -Infinity;
+  /** Token names that asked for it lately, until when (see {@link copyFor}). */
+  private readonly wantedBy = new Map<string, number>();
 
   /** The node that runs it (owns its log); another one once that node was taken over. */
   private owner: string;
@@ -153,10 +155,25 @@ export class RemoteSession extends Session {
     return this.log.watched || this.ctx.clock.now() < this.wantedUntil;
   }
 
-  /** A request names it: the copy is kept up for {@link COPY_INTEREST_MS}, and brought up now if it was not. */
-  want(): void {
+  /**
+   * A request names it (`by`: the caller's token name): the copy is kept up for
+   * {@link COPY_INTEREST_MS}, and brought up now if it was not.
+   */
+  want(by?: string): void {
     this.wantedUntil = this.ctx.clock.now() + COPY_INTEREST_MS;
+    if (by !== undefined) this.wantedBy.set(by, this.wantedUntil);
     if (!this.keptUp) void this.fillNow();
+  }
+
+  /** The token names its copy work is charged to: who watches it, and who asked for it lately. */
+  copyFor(): string[] {
+    const now = this.ctx.clock.now();
+    const names = new Set(this.watcherNames());
+    for (const [name, until] of this.wantedBy) {
+      if (until <= now) this.wantedBy.delete(name);
+      else names.add(name);
+    }
+    return [...names];
   }
 
   /**

@@ -145,6 +145,11 @@ export abstract class Session {
     return n;
   }
 
+  /** The token names watching it now. */
+  watcherNames(): IterableIterator<string> {
+    return this.watchers.keys();
+  }
+
   /** Counts `name` as watching until the returned function is called (once; later calls do nothing). */
   watch(name: string): () => void {
     this.watchers.set(name, (this.watchers.get(name) ?? 0) + 1);

@@ -119,6 +119,27 @@ describe("session log", () => {
     expect(busy.hotBytes).toBe(0);
   });
 
+  it("keeps in a copy's hot ring only what the store has not written, and reads the rest from the store, every byte once", () => {
+    const events = openLog(tempDir());
+    const owner = events.create("s1");
+    const copy = events.create("s2");
+    copy.markCopy(() => new SwitchboardError("WRONG_SESSION_KIND", "a copy"));
+    const lines = Array.from({ length: 100 }, (_, i) => `line ${i}\n`);
+    for (const line of lines) owner.appendOutputBytes("stdout", Buffer.from(line), false);
+    events.flush();
+    for (const e of owner.read(0, { limit: 1000 }).entries) copy.appendCopy(e as OutputEntry);
+    // Appended, not written yet: the ring holds it (nowhere else has it).
+    expect(copy.hotBytes).toBeGreaterThan(0);
+    events.flush();
+    expect(owner.hotBytes).toBeGreaterThan(0);
+    expect(copy.hotBytes).toBe(0);
+    const text = copy
+      .read(0, { limit: 1000 })
+      .entries.map((e) => (e as OutputEntry).bytes.toString())
+      .join("");
+    expect(text).toBe(lines.join(""));
+  });
+
   it("counts the bytes not yet durable, and tells when the durable position moves", () => {
     const events = openLog(tempDir());
     const log = events.create("s1");
