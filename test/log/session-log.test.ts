@@ -495,7 +495,8 @@ describe("session log", () => {
       ),
       { numRuns: 60 },
     );
-  });
+    // Each run opens a log file of its own: about 15 s alone, several times that beside other files.
+  }, 120_000);
 });
 
 describe("session log: pooled output buffers", () => {
