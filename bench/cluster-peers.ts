@@ -20,7 +20,7 @@ import type { RedisClient } from "../src/cluster/redis-client.js";
 import { childNode, redisServer } from "./cluster.js";
 import type { ChildNode } from "./cluster.js";
 import type { BenchRow, BenchSection } from "./types.js";
-import { fmt, median, met, percentile } from "./stats.js";
+import { fmt, median, percentile } from "./stats.js";
 
 const ROUNDS = 3;
 const SUBSCRIBERS = 20;
@@ -62,7 +62,7 @@ interface Message {
 }
 
 /** One run's subscribers: what each received (message indexes, in order) and every latency. */
-class Receipts {
+export class Receipts {
   readonly got: number[][] = Array.from({ length: SUBSCRIBERS }, () => []);
   readonly latencies: number[] = [];
   received(sub: number, m: Message): void {
@@ -129,7 +129,7 @@ interface V1Frame {
   events?: Array<{ seq: number; name?: string; data?: Message }>;
 }
 
-async function switchboardSide(nodes: ChildNode[], redis: RedisClient): Promise<Side> {
+export async function switchboardSide(nodes: ChildNode[], redis: RedisClient): Promise<Side> {
   const [owner, ...others] = nodes.map((n) => n.url) as [string, ...string[]];
   // One producer connection for the whole bench, as a producer that streams events would keep.
   const producer = v1ws(owner);
@@ -189,7 +189,7 @@ async function switchboardSide(nodes: ChildNode[], redis: RedisClient): Promise<
         },
         async close() {
           for (const s of subscribers) s.state.ws?.terminate();
-          await http(owner, "DELETE", `/v1/sessions/${id}?purge=1`);
+          await http(owner, "DELETE", `/v1/sessions/${id}?purge=1&force=true`);
           if (errors.length > 0) throw new Error(`Switchboard errors: ${errors.slice(0, 3).join("; ")}`);
         },
       };
@@ -268,10 +268,10 @@ async function socketIoSide(nodes: Array<{ url: string; child: ChildProcess }>, 
 /* ---- runs ---- */
 
 /** Sends `count` messages, each at its due time at `rate` a second; `at(ms)` runs once `ms` in. */
-async function paced(topic: Topic, count: number, at?: { ms: number; run: () => void }): Promise<void> {
+export async function paced(topic: Topic, count: number, at?: { ms: number; run: () => void }): Promise<void> {
   const started = now();
   let fired = false;
-  for (let sent = 0; sent < count; ) {
+  for (let sent = 0; sent < count;) {
     const elapsed = now() - started;
     if (at && !fired && elapsed >= at.ms) {
       fired = true;
