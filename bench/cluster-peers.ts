@@ -199,7 +199,7 @@ export async function switchboardSide(nodes: ChildNode[], redis: RedisClient): P
 
 /* ---- socket.io ---- */
 
-async function sioNode(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
+export async function sioNode(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ["--import", "tsx", "bench/cluster-peers-sio.ts", redisUrl], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -223,7 +223,10 @@ async function connected(socket: SioSocket): Promise<void> {
   });
 }
 
-async function socketIoSide(nodes: Array<{ url: string; child: ChildProcess }>, redis: RedisClient): Promise<Side> {
+export async function socketIoSide(
+  nodes: Array<{ url: string; child: ChildProcess }>,
+  redis: RedisClient,
+): Promise<Side> {
   const [owner, ...others] = nodes.map((n) => n.url) as [string, ...string[]];
   const producer = sioClient(owner, { transports: ["websocket"], auth: { role: "pub" } });
   await connected(producer);

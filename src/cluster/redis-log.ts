@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { EventType, OutputStream } from "../protocol/index.js";
 import { OutputEntry } from "../log/output-entry.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
@@ -68,6 +69,49 @@ const BUMP = `if (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[2] then re
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return epoch`;
+
+/**
+ * A session's meta and its log's entries from seq ARGV[1] (at most ARGV[2]), read in one step:
+ * KEYS meta, log. One command where `MULTI` took four (a copy reads this per notification).
+ */
+const SESSION_FROM = `return {redis.call('HGETALL', KEYS[1]), redis.call('XRANGE', KEYS[2], ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])}`;
+
+/**
+ * A Lua script called by its SHA1 (`EVALSHA`), so that a call does not carry the script's text.
+ * A server that does not hold it yet answers `NOSCRIPT` without running anything, and is then
+ * sent it whole once: every call still runs at most once.
+ */
+class LuaScript {
+  private readonly sha: string;
+
+  constructor(private readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+
+  async run(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** {@link run}, answered with Buffers (binary entries stay bytes). */
+  async runBuffer(redis: RedisClient, keys: readonly string[], args: ReadonlyArray<string | Buffer>): Promise<unknown> {
+    try {
+      return await redis.callBuffer("EVALSHA", this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!isNoScript(error)) throw error;
+      return redis.callBuffer("EVAL", this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const isNoScript = (error: unknown): boolean => error instanceof Error && error.message.startsWith("NOSCRIPT");
+
+const appendScript = new LuaScript(APPEND);
+const sessionFromScript = new LuaScript(SESSION_FROM);
 
 /** Why an append was refused: another epoch is in force (the session was taken over). */
 export class FencedError extends Error {
@@ -253,7 +297,7 @@ export class RedisLog {
     for (const entry of batch.entries) args.push(...entryArgs(entry));
     try {
       const started = performance.now();
-      const head = Number(await this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args));
+      const head = Number(await appendScript.run(this.redis, [keys.log, keys.meta, keys.live], args));
       this.onAppended?.((performance.now() - started) / 1000);
       // A session new to the list is announced, so that the other nodes show it at once.
       if (record && (await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId)) === 1)
@@ -280,8 +324,8 @@ export class RedisLog {
   }
 
   /**
-   * {@link session} and the entries from seq `from` (at most `count`) in one round trip (`MULTI`,
-   * so the entries end at the position read): what a copy needs on each notification.
+   * {@link session} and the entries from seq `from` (at most `count`) in one round trip (one
+   * script, so the entries end at the position read): what a copy needs on each notification.
    */
   async sessionFrom(
     sessionId: string,
@@ -289,14 +333,14 @@ export class RedisLog {
     count: number,
   ): Promise<{ session: SharedSession | undefined; entries: StoredEntry[] }> {
     const { meta, log } = sessionKeys(this.prefix, sessionId);
-    const results = await this.redis.multi().hgetall(meta).xrangeBuffer(log, `${from}-0`, "+", "COUNT", count).exec();
-    const failed = results?.find(([error]) => error !== null)?.[0];
-    if (results === null || failed) throw failed ?? new Error(`reading session ${sessionId} was aborted`);
-    const rows = results[1]![1] as Array<[Buffer, Buffer[]]>;
-    return {
-      session: sharedSession(results[0]![1] as Record<string, string>),
-      entries: rows.map(([id, fields]) => decodeEntry(id, fields)),
-    };
+    const [fields, rows] = (await sessionFromScript.runBuffer(
+      this.redis,
+      [meta, log],
+      [String(from), String(count)],
+    )) as [Buffer[], Array<[Buffer, Buffer[]]>];
+    const hash: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) hash[fields[i]!.toString()] = fields[i + 1]!.toString();
+    return { session: sharedSession(hash), entries: rows.map(([id, entry]) => decodeEntry(id, entry)) };
   }
 
   /** The newest `count` entries of a session's log (up to seq `to`), oldest first. */
@@ -333,6 +377,8 @@ export class RedisLog {
 /** A session as Redis holds it: its record, fencing epoch, owner and log position. */
 export interface SharedSession {
   record: PersistedSession;
+  /** The record as Redis holds it (JSON): equal text, equal record. */
+  recordJson: string;
   epoch: number;
   owner: string;
   position: RedisLogPosition;
@@ -341,9 +387,15 @@ export interface SharedSession {
 }
 
 function sharedSession(hash: Record<string, string>): SharedSession | undefined {
-  if (hash["record"] === undefined) return undefined;
+  const recordJson = hash["record"];
+  if (recordJson === undefined) return undefined;
+  let record: PersistedSession | undefined;
   return {
-    record: JSON.parse(hash["record"]) as PersistedSession,
+    // Parsed when asked for: a copy's notifications mostly carry the record it already has.
+    get record() {
+      return (record ??= JSON.parse(recordJson) as PersistedSession);
+    },
+    recordJson,
     epoch: Number(hash["epoch"]),
     owner: hash["owner"] ?? "",
     ...(hash["confirmed"] !== undefined ? { confirmed: Number(hash["confirmed"]) } : {}),

@@ -70,6 +70,8 @@ export class ClusterMirror {
   /** A fill failed since the last sweep: the next one retries it at the busy pace. */
   private fillFailed = false;
   private closed = false;
+  /** Per copy, the record text Redis held when it was last shown (see {@link updated}). */
+  private readonly recordsShown = new WeakMap<RemoteSession, string>();
 
   constructor(private readonly o: ClusterMirrorOptions) {}
 
@@ -306,7 +308,10 @@ export class ClusterMirror {
       this.o.store.mirror(session.id, shared.owner);
       session.movedTo(shared.owner);
     }
+    // Most notifications carry the record this copy already shows: its text is compared, not parsed.
+    if (this.recordsShown.get(session) === shared.recordJson) return;
     session.update(recordOf(shared.record));
+    this.recordsShown.set(session, shared.recordJson);
   }
 
   /**
