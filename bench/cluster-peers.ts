@@ -31,8 +31,9 @@ const PACED_MS = 5_000;
 /** Resume: paced as above; every subscriber's connection is cut this far in, for CUT_MS. */
 const CUT_AT_MS = 1_000;
 const CUT_MS = 2_000;
-const IDLE_WARMUP_MS = 15_000;
-const IDLE_MS = 10_000;
+/** As bench/cluster-idle.ts: start-up (heap shrinks of the main thread and workers) settles within this. */
+const IDLE_WARMUP_MS = 40_000;
+const IDLE_MS = 20_000;
 /** A run whose deliveries are not all in this long after its last send is counted as it stands. */
 const DRAIN_MS = 30_000;
 const TOKEN = "bench-token-0123456789abcdef";
@@ -199,8 +200,9 @@ export async function switchboardSide(nodes: ChildNode[], redis: RedisClient): P
 
 /* ---- socket.io ---- */
 
-export async function sioNode(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/cluster-peers-sio.ts", redisUrl], {
+/** A bench/cluster-peers-*.ts node in a child process, once it listens. */
+export async function scriptNode(script: string, redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, redisUrl], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<string>((resolve, reject) => {
@@ -210,7 +212,7 @@ export async function sioNode(redisUrl: string): Promise<{ url: string; child: C
       const m = /listening (\d+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`socket.io node exited (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
   });
   return { url: `http://127.0.0.1:${port}`, child };
 }
@@ -262,6 +264,60 @@ export async function socketIoSide(
         },
         async close() {
           for (const s of subscribers) s.disconnect();
+        },
+      };
+    },
+  };
+}
+
+/* ---- the floor: XADD, XREAD BLOCK, WebSocket (bench/cluster-peers-floor.ts) ---- */
+
+function floorWs(base: string, query: string): WebSocket {
+  return new WebSocket(`${base.replace(/^http/, "ws")}/?${query}`, { perMessageDeflate: false });
+}
+
+const opened = (ws: WebSocket) => new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+
+export async function floorSide(nodes: Array<{ url: string; child: ChildProcess }>, redis: RedisClient): Promise<Side> {
+  const [owner, ...others] = nodes.map((n) => n.url) as [string, ...string[]];
+  const producer = floorWs(owner, "role=pub");
+  await opened(producer);
+  return {
+    label: "floor",
+    pids: nodes.map((n) => n.child.pid!),
+    async open(receipts) {
+      const subscribers = Array.from({ length: SUBSCRIBERS }, (_, sub) => {
+        const base = others[sub % others.length]!;
+        const state = { ws: undefined as WebSocket | undefined, last: "" };
+        const connect = () => {
+          const ws = floorWs(base, state.last ? `role=sub&since=${state.last}` : "role=sub");
+          state.ws = ws;
+          ws.on("message", (raw) => {
+            const text = raw.toString();
+            const space = text.indexOf(" ");
+            state.last = text.slice(0, space);
+            receipts.received(sub, JSON.parse(text.slice(space + 1)) as Message);
+          });
+          return opened(ws);
+        };
+        return { state, connect, ready: connect() };
+      });
+      await Promise.all(subscribers.map((s) => s.ready));
+      return {
+        publish(m) {
+          producer.send(JSON.stringify(m));
+        },
+        cut(sub) {
+          const s = subscribers[sub]!;
+          s.state.ws!.terminate();
+          setTimeout(() => void s.connect(), CUT_MS);
+        },
+        async redisBytesPerMessage() {
+          const bytes = Number(await redis.call("MEMORY", "USAGE", "floor", "SAMPLES", "0"));
+          return bytes / (await redis.xlen("floor"));
+        },
+        async close() {
+          for (const s of subscribers) s.state.ws?.terminate();
         },
       };
     },
@@ -361,8 +417,10 @@ export async function run(): Promise<BenchSection> {
     const sbNodes: ChildNode[] = [];
     for (const name of ["n1", "n2", "n3"]) sbNodes.push(await childNode(dir, name, server.url));
     const sioNodes = [];
-    for (let i = 0; i < 3; i++) sioNodes.push(await sioNode(server.url));
-    processes.push(...sbNodes.map((n) => n.child), ...sioNodes.map((n) => n.child));
+    for (let i = 0; i < 3; i++) sioNodes.push(await scriptNode("bench/cluster-peers-sio.ts", server.url));
+    const floorNodes = [];
+    for (let i = 0; i < 3; i++) floorNodes.push(await scriptNode("bench/cluster-peers-floor.ts", server.url));
+    processes.push(...[...sbNodes, ...sioNodes, ...floorNodes].map((n) => n.child));
 
     // Idle: both clusters up, no client, after start-up settles.
     await sleep(IDLE_WARMUP_MS);
@@ -372,18 +430,24 @@ export async function run(): Promise<BenchSection> {
     const idleShare = (pid: number) => (cpuMs(pid) - idle0.get(pid)!) / IDLE_MS;
     const idle = { sb: pids.sb.map(idleShare), sio: pids.sio.map(idleShare) };
 
-    const sides = [await switchboardSide(sbNodes, redis), await socketIoSide(sioNodes, redis)] as const;
+    const sides = [
+      await switchboardSide(sbNodes, redis),
+      await socketIoSide(sioNodes, redis),
+      await floorSide(floorNodes, redis),
+    ];
     // One warm-up round each (JIT, connections), not counted.
     for (const side of sides) await round(side, server.child.pid!);
-    const results = { sb: [] as RoundResult[], sio: [] as RoundResult[] };
+    const byRound: RoundResult[][] = [[], [], []];
     for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? ([0, 1] as const) : ([1, 0] as const);
-      for (const k of order) {
-        const result = await round(sides[k], server.child.pid!);
-        (k === 0 ? results.sb : results.sio).push(result);
-        process.stderr.write(`bench: cluster-peers ${sides[k].label} round ${r + 1}: ${JSON.stringify(result)}\n`);
+      // Who goes first turns each round.
+      for (let j = 0; j < sides.length; j++) {
+        const k = (j + r) % sides.length;
+        const result = await round(sides[k]!, server.child.pid!);
+        byRound[k]!.push(result);
+        process.stderr.write(`bench: cluster-peers ${sides[k]!.label} round ${r + 1}: ${JSON.stringify(result)}\n`);
       }
     }
+    const results = { sb: byRound[0]!, sio: byRound[1]!, floor: byRound[2]! };
 
     const ratio = (pick: (r: RoundResult) => number) =>
       median(results.sb.map((r, i) => pick(r) / pick(results.sio[i]!)));
@@ -438,11 +502,30 @@ export async function run(): Promise<BenchSection> {
     return {
       title: "Cluster delivery against socket.io",
       rows,
+      tables: [
+        [
+          "| medians | Switchboard | socket.io | floor | Switchboard ÷ floor |",
+          "| --- | --- | --- | --- | --- |",
+          ...(
+            [
+              ["throughput (msg/s)", (r: RoundResult) => r.throughput, 0],
+              [`latency p50 at ${RATE} msg/s (ms)`, (r: RoundResult) => r.p50, 2],
+              [`latency p99 at ${RATE} msg/s (ms)`, (r: RoundResult) => r.p99, 2],
+              ["node CPU per 1,000 deliveries (ms)", (r: RoundResult) => r.cpu, 1],
+              ["redis-server CPU per 1,000 deliveries (ms)", (r: RoundResult) => r.redisCpu, 1],
+            ] as const
+          ).map(
+            ([name, pick, digits]) =>
+              `| ${name} | ${fmt(med(results.sb, pick), digits)} | ${fmt(med(results.sio, pick), digits)} | ${fmt(med(results.floor, pick), digits)} | ${fmt(median(results.sb.map((r, i) => pick(r) / pick(results.floor[i]!))), 2)}× |`,
+          ),
+        ].join("\n"),
+      ],
       method: [
         `\`npm run bench -- cluster-peers\`: one redis-server (AOF off) for both; three \`switchboard serve --redis\` nodes and three socket.io 4.8 nodes (\`@socket.io/redis-streams-adapter\`, connection state recovery on, WebSocket only), each a child process under \`--import tsx\`.`,
         `A producer on the first node (Switchboard: one \`append\` frame per message on \`/v1/ws\` to a stream session; socket.io: one \`emit\` with an ack, broadcast to a room); ${SUBSCRIBERS} subscribers, half on each other node, all in this process.`,
         `Per round and side: ${fmt(BURST_MESSAGES)} messages back to back (throughput: until all subscribers have all); ${fmt((RATE * PACED_MS) / 1000)} at ${RATE}/s (latency from each message's due time; node CPU from /proc schedstat over the run and its drain); the same paced run with every subscriber's connection cut ${CUT_AT_MS / 1000} s in, back ${CUT_MS / 1000} s later on the same node (Switchboard: \`subscribe\` since the last seq; socket.io: its own reconnect and recovery).`,
-        `${ROUNDS} rounds after one warm-up round each, the side that goes first alternating; ratios are medians of per-round ratios. Idle: ${IDLE_MS / 1000} s with no client, after ${IDLE_WARMUP_MS / 1000} s of start-up. Redis memory: \`MEMORY USAGE\` of the topic's keys ÷ its messages (socket.io trims its stream to ~10,000).`,
+        "The floor: three plain Node processes doing the least a Redis-backed fan-out does (the producer's messages each one `XADD` to one stream; each node reads it with `XREAD BLOCK` and sends each entry to its subscribers; a resume is an `XRANGE` after the last id, not exact at the boundary).",
+        `${ROUNDS} rounds after one warm-up round each, the side that goes first turning; ratios are medians of per-round ratios. Idle: ${IDLE_MS / 1000} s with no client, after ${IDLE_WARMUP_MS / 1000} s of start-up. Redis memory: \`MEMORY USAGE\` of the topic's keys ÷ its messages (socket.io trims its stream to ~10,000).`,
       ],
       notes: [
         `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores.${complete ? "" : " Some run did not deliver every message within the drain: see the runs."}`,
@@ -450,6 +533,7 @@ export async function run(): Promise<BenchSection> {
         both("Latency p50/p99 (ms)", (r) => r.p50, 2) + " " + both("p99", (r) => r.p99, 2),
         both("Node CPU per 1,000 deliveries (ms)", (r) => r.cpu, 1) + " " + both("redis-server", (r) => r.redisCpu, 1),
         both("Lost", (r) => r.lost, 0) + " " + both("Duplicated", (r) => r.duplicated, 0),
+        `Floor runs: throughput ${runs(results.floor, (r) => r.throughput, 0)} msg/s; p50 ${runs(results.floor, (r) => r.p50, 2)} ms, p99 ${runs(results.floor, (r) => r.p99, 2)} ms; node CPU per 1,000 deliveries ${runs(results.floor, (r) => r.cpu, 1)} ms; lost ${runs(results.floor, (r) => r.lost, 0)}, duplicated ${runs(results.floor, (r) => r.duplicated, 0)}.`,
         `Idle, each node: Switchboard ${idle.sb.map(pct).join(", ")}; socket.io ${idle.sio.map(pct).join(", ")}.`,
       ],
     };
