@@ -8,7 +8,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
-import { WebSocket, WebSocketServer } from "ws";
+import type { WebSocket} from "ws";
+import { WebSocketServer } from "ws";
 
 const redisUrl = process.argv[2];
 if (!redisUrl) throw new Error("usage: cluster-peers-floor.ts REDIS_URL");
