@@ -8,7 +8,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
-import type { WebSocket} from "ws";
+import type { WebSocket } from "ws";
 import { WebSocketServer } from "ws";
 
 const redisUrl = process.argv[2];
