@@ -100,6 +100,8 @@ interface Side {
   label: string;
   pids: number[];
   open(receipts: Receipts): Promise<Topic>;
+  /** Closes the producer's connection. */
+  end(): void;
 }
 
 /* ---- Switchboard ---- */
@@ -143,6 +145,7 @@ export async function switchboardSide(nodes: ChildNode[], redis: RedisClient): P
   let ref = 0;
   return {
     label: "Switchboard",
+    end: () => producer.terminate(),
     pids: nodes.map((n) => n.child.pid!),
     async open(receipts) {
       const { id } = (await http(owner, "POST", "/v1/sessions", { kind: "stream" })) as { id: string };
@@ -234,6 +237,7 @@ export async function socketIoSide(
   await connected(producer);
   return {
     label: "socket.io",
+    end: () => producer.disconnect(),
     pids: nodes.map((n) => n.child.pid!),
     async open(receipts) {
       const subscribers = Array.from({ length: SUBSCRIBERS }, (_, sub) => {
@@ -284,6 +288,7 @@ export async function floorSide(nodes: Array<{ url: string; child: ChildProcess 
   await opened(producer);
   return {
     label: "floor",
+    end: () => producer.terminate(),
     pids: nodes.map((n) => n.child.pid!),
     async open(receipts) {
       const subscribers = Array.from({ length: SUBSCRIBERS }, (_, sub) => {
@@ -413,6 +418,7 @@ export async function run(): Promise<BenchSection> {
   const server = await redisServer(dir);
   const redis = await connectRedis([server.url]);
   const processes: ChildProcess[] = [server.child];
+  const sides: Side[] = [];
   try {
     const sbNodes: ChildNode[] = [];
     for (const name of ["n1", "n2", "n3"]) sbNodes.push(await childNode(dir, name, server.url));
@@ -430,11 +436,9 @@ export async function run(): Promise<BenchSection> {
     const idleShare = (pid: number) => (cpuMs(pid) - idle0.get(pid)!) / IDLE_MS;
     const idle = { sb: pids.sb.map(idleShare), sio: pids.sio.map(idleShare) };
 
-    const sides = [
-      await switchboardSide(sbNodes, redis),
-      await socketIoSide(sioNodes, redis),
-      await floorSide(floorNodes, redis),
-    ];
+    sides.push(await switchboardSide(sbNodes, redis));
+    sides.push(await socketIoSide(sioNodes, redis));
+    sides.push(await floorSide(floorNodes, redis));
     // One warm-up round each (JIT, connections), not counted.
     for (const side of sides) await round(side, server.child.pid!);
     const byRound: RoundResult[][] = [[], [], []];
@@ -538,6 +542,7 @@ export async function run(): Promise<BenchSection> {
       ],
     };
   } finally {
+    for (const side of sides) side.end();
     redis.disconnect();
     for (const p of processes) p.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
