@@ -26,6 +26,7 @@ const MODULES = [
   "cluster-rpc",
   "cluster-failover",
   "cluster-idle",
+  "cluster-peers",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];
