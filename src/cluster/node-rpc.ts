@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
-import { REDIS_COMMAND_TIMEOUT_MS, duplicateClient } from "./redis-client.js";
+import { REDIS_COMMAND_TIMEOUT_MS, duplicateClient, subscriberClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -84,7 +84,7 @@ export class NodeRpc {
 
   /** Subscribes to this node's replies and starts reading its requests from now on. */
   async start(): Promise<void> {
-    const subscriber = duplicateClient(this.o.redis);
+    const subscriber = subscriberClient(this.o.redis);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
     subscriber.on("message", (_channel: string, message: string) => this.settle(message));

@@ -121,7 +121,28 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
   return client;
 }
 
-/** A second connection like `client` (a subscriber needs its own: it takes no other commands). */
+/** A second connection like `client` (a blocking reader needs its own). */
 export function duplicateClient(client: RedisClient): RedisClient {
   return client instanceof Cluster ? client.duplicate() : client.duplicate();
+}
+
+/**
+ * A connection for SUBSCRIBE / SSUBSCRIBE only. After a reconnect ioredis subscribes again by
+ * itself, with commands nobody handles: under a command timeout, one Redis did not answer in
+ * time was an unhandled rejection, and the channel stayed unsubscribed for good (a node then
+ * never heard its forwarded requests' answers). So no timeout here, and a subscribe in flight
+ * when the connection drops is sent again (subscribing twice is harmless).
+ */
+export function subscriberClient(client: RedisClient, sharded = false): RedisClient {
+  const subscriber =
+    client instanceof Cluster ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate();
+  // Not connected yet (lazyConnect): the options are read at connect and at each command.
+  const options = (
+    subscriber instanceof Cluster
+      ? (subscriber.options.redisOptions = { ...subscriber.options.redisOptions })
+      : subscriber.options
+  ) as { commandTimeout?: number | undefined; autoResendUnfulfilledCommands?: boolean | undefined };
+  delete options.commandTimeout;
+  options.autoResendUnfulfilledCommands = true;
+  return subscriber;
 }

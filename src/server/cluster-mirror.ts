@@ -1,6 +1,5 @@
 import type { Clock, Timer } from "../core/clock.js";
-import { Cluster } from "ioredis";
-import { duplicateClient } from "../cluster/redis-client.js";
+import { subscriberClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
 import { sessionKeys } from "../cluster/redis-log.js";
@@ -144,10 +143,7 @@ export class ClusterMirror {
     // slot: one subscriber per shard (ioredis's sharded subscribers). With the one subscriber of
     // a plain duplicate, SSUBSCRIBE of another shard's channel failed (MOVED, "Too many Cluster
     // redirections") and that session's copy was filled by the sweep alone, if at all.
-    const subscriber =
-      this.o.redis instanceof Cluster
-        ? this.o.redis.duplicate([], { shardedSubscribers: true })
-        : duplicateClient(this.o.redis);
+    const subscriber = subscriberClient(this.o.redis, true);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
     // Notifications published while it was away are lost: the sweep finds what they said.
