@@ -9,7 +9,7 @@ import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { createTerminalSession } from "../sessions/terminal-session.js";
-import { createAgentGatewaySession } from "./agents.js";
+import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
@@ -120,6 +120,7 @@ async function openGateway(
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
   const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
+  adoptHeldAgents(core);
   // The screen thread is up before the first request: its descriptors are taken at start, not at
   // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
   // told by the first screen request, which tries again.
