@@ -382,7 +382,10 @@ function closer(parts: {
       sessions.mirror?.close();
       core.screens.close();
       log.events.close();
-      await log.cluster?.close();
+      // Held sessions run on: the lease is left to expire, so a restart within its TTL keeps them.
+      await log.cluster?.close({
+        keepLease: sessions.manager.list().some((s) => s.running && s.record.holder != null),
+      });
       // Last: the directory is free for another gateway only once the log is closed.
       base.lock.release();
       base.logger.info("gateway stopped");

@@ -19,7 +19,7 @@ import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { HeldAgentProcess } from "./held-agent-process.js";
 import { Holders } from "./holders.js";
@@ -363,9 +363,9 @@ export class AgentGatewaySession extends Session {
    * gets SIGTERM, then SIGKILL) but its conversation is not over, as it is not after a crash:
    * the session ends `lost`, its record says SIGTERM, and it can be resumed after the next start.
    */
-  override async shutdown(_by: Actor): Promise<void> {
+  override async shutdown(_by: Actor, options: ShutdownOptions = {}): Promise<void> {
     if (!this.running) return;
-    if (this.ctx.holders?.onStop === "keep" && this.agent?.held === true) {
+    if (this.ctx.holders?.onStop === "keep" && options.endHeld !== true && this.agent?.held === true) {
       // It runs on under its holder; the next gateway adopts it (docs/agents.md).
       await this.agent.detach();
       return;
