@@ -151,6 +151,11 @@ export class AcpAdapter implements AgentAdapter {
   adopt(turnOpen: boolean): boolean {
     const proc = this.context.processes?.adopted();
     if (proc === undefined || this.starting !== undefined) return false;
+    if (this.context.keptAgentSession() === undefined) {
+      // Stopped before its conversation opened (`session/new` unanswered): nothing to go on with.
+      void proc.kill();
+      return false;
+    }
     this.starting = this.adoptProcess(proc, turnOpen).then(
       () => undefined,
       (err: unknown): RunOutcome => ({ kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true }),
@@ -165,7 +170,13 @@ export class AcpAdapter implements AgentAdapter {
     const sessionId = this.state.acpSessionId;
     if (!turnOpen || sessionId === undefined) return;
     await new Promise<void>((resolve) => {
-      const timer = this.context.clock.setTimeout(() => this.settled?.(), ABORT_SETTLE_TIMEOUT_MS);
+      const timer = this.context.clock.setTimeout(() => {
+        this.context.logger.warn(
+          { sessionId: this.context.sessionId, timeoutMs: ABORT_SETTLE_TIMEOUT_MS },
+          "adopted agent did not end the turn an earlier gateway left in time; the next run goes on",
+        );
+        this.settled?.();
+      }, ABORT_SETTLE_TIMEOUT_MS);
       this.settled = () => {
         timer.cancel();
         this.settled = undefined;
@@ -316,11 +327,10 @@ export class AcpAdapter implements AgentAdapter {
         response: (message) => this.onResponse(message),
         end: () => this.onOutputEnd(proc),
         failed: (err) => this.context.logger.error({ err: describeError(err) }, "applying an ACP message failed"),
-        stray: (message) => {
-          // The end of the turn an earlier gateway left (adoptProcess): the lane may go on.
-          if ("result" in message && isRecord(message.result) && typeof message.result.stopReason === "string")
-            this.settled?.();
-        },
+        // The answer (a stopReason, or an error when the cancel failed the turn) to the
+        // `session/prompt` an earlier gateway left (adoptProcess), the only request it can have
+        // left unanswered: that turn is over, and the lane may go on.
+        stray: () => this.settled?.(),
       },
       { watchResponsesTo: ["session/prompt"] },
     );

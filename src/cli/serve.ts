@@ -262,7 +262,7 @@ export async function serve(argv: string[]): Promise<number> {
   const kept =
     gateway.core.config.sessions.onStop === "end" || asked?.sessions === "end"
       ? 0
-      : gateway.core.sessions.list().filter((s) => s.running && s.record.holder != null).length;
+      : gateway.core.sessions.held().length;
   if (kept === 0) gateway.core.logger.info({ signal, by }, "stopping: ending sessions");
   else
     gateway.core.logger.info(

@@ -383,9 +383,7 @@ function closer(parts: {
       core.screens.close();
       log.events.close();
       // Held sessions run on: the lease is left to expire, so a restart within its TTL keeps them.
-      await log.cluster?.close({
-        keepLease: sessions.manager.list().some((s) => s.running && s.record.holder != null),
-      });
+      await log.cluster?.close({ keepLease: sessions.manager.held().length > 0 });
       // Last: the directory is free for another gateway only once the log is closed.
       base.lock.release();
       base.logger.info("gateway stopped");

@@ -81,7 +81,13 @@ export class HeldAgentProcess implements AgentChild {
         pty: false,
         resumeFrom: "kept",
         committedSeq: 0,
-        ...(options.onGreeted !== undefined ? { onGreeted: options.onGreeted } : {}),
+        onGreeted: (resumedFrom) => {
+          // Holder offsets: what it resends starts where the last gateway acknowledged.
+          this.offset = resumedFrom;
+          this.lineStart = resumedFrom;
+          this.acked = resumedFrom;
+          options.onGreeted?.();
+        },
       },
       {
         output: (stream, chunk) => this.output(stream, chunk),
@@ -164,13 +170,17 @@ export class HeldAgentProcess implements AgentChild {
       this.scanLines(bytes, at);
       if (!this.stdout.push(bytes)) this.transport.pauseOutput();
     }
-    if (!this.ackQueued) {
-      this.ackQueued = true;
-      setImmediate(() => {
-        this.ackQueued = false;
-        this.acknowledge();
-      });
-    }
+    this.queueAck();
+  }
+
+  /** Acknowledges at most once a turn of the event loop. */
+  private queueAck(): void {
+    if (this.ackQueued) return;
+    this.ackQueued = true;
+    setImmediate(() => {
+      this.ackQueued = false;
+      this.acknowledge();
+    });
   }
 
   /** Finds the lines `bytes` ends (offset `at`) and notes each request of the agent's among them. */
@@ -198,10 +208,12 @@ export class HeldAgentProcess implements AgentChild {
   /** What the gateway writes: an answer to a request of the agent's lets the holder forget that request. */
   private answered(chunk: Buffer): void {
     if (this.pending.size === 0) return;
+    let any = false;
     for (const line of chunk.toString("utf8").split("\n")) {
       const id = responseId(line);
-      if (id !== undefined) this.pending.delete(id);
+      if (id !== undefined) any = this.pending.delete(id) || any;
     }
+    if (any) this.queueAck();
   }
 
   /** Up to the last whole line read, but not past a request still waiting for its answer. */

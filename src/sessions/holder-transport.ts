@@ -36,8 +36,8 @@ export interface HolderTransportOptions {
   resumeFrom: number | "kept";
   /** The newest seq the gateway's log has on record: input the holder holds for a later one is dropped. */
   committedSeq: number;
-  /** The holder said HELLO in a version this gateway speaks. */
-  onGreeted?: () => void;
+  /** The holder said HELLO in a version this gateway speaks; output follows from `resumedFrom`. */
+  onGreeted?: (resumedFrom: number) => void;
 }
 
 /**
@@ -278,7 +278,7 @@ export class HolderTransport implements ProcessTransport {
           this.committed = 0;
           this.commitInput(seq);
         }
-        this.options.onGreeted?.();
+        this.options.onGreeted?.(this.next);
         return;
       case "output": {
         // Resent bytes the log already has are skipped; a gap would be a lost byte.

@@ -108,10 +108,9 @@ describe("an ACP agent under its holder across gateway restarts", () => {
     expect(end.type).toBe("chat.aborted");
     expect(end.reason).toMatch(/gateway restarted during this run/);
     // The agent's request was read again and answered (cancelled): its turn ended, so the next
-    // prompt is answered by the same process rather than after the settle timeout's restart.
-    const started = Date.now();
+    // prompt went to the same process once the turn was over, not after the settle timeout.
     expect(await ask(http2, id, { op: "pid" })).toBe(pid);
-    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(second.log.filter((l) => String(l.msg).startsWith("adopted agent did not end the turn"))).toEqual([]);
     const log = await events(http2, id);
     expectContiguous(log);
     const resolved = log.filter((e) => e.type === "permission.resolved" && e.runId === runId);
