@@ -195,5 +195,5 @@ describe("session holders on one node of three, killed and restarted", () => {
     const nodes = (await api(b.url).get("/v1/nodes")).json.nodes as Array<{ id: string; sessions: string[] }>;
     for (const id of ids) expect(nodes.filter((n) => n.sessions.includes(id)).map((n) => n.id)).toEqual(["gw-a"]);
     for (const id of [typed, agent]) await http().del(`/v1/sessions/${id}`);
-  }, 90_000);
+  }, 150_000);
 });

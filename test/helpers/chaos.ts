@@ -48,7 +48,7 @@ type Ev = { seq: number; type: string; runId?: string; text?: string; reason?: s
 /**
  * Keeps agent session `id` streaming through whichever gateway `url()` names now: a new prompt
  * whenever it is idle. `stop()` ends that and checks the promise: the agent is the process it
- * was, and every run ended once, whole (`chat.final` with every chunk) or `chat.aborted` by a restart.
+ * was, and every run but the one still going ended once, whole (`chat.final` with every chunk) or `chat.aborted` by a restart.
  */
 export async function streamingAgent(url: () => string, id: string): Promise<{ stop(): Promise<void> }> {
   const call = (path: string, body?: unknown) =>
@@ -78,9 +78,6 @@ export async function streamingAgent(url: () => string, id: string): Promise<{ s
     async stop() {
       working = false;
       await prompter;
-      await expect
-        .poll(async () => (await info())["run"], { timeout: 60_000 })
-        .toMatchObject({ active: null, queued: 0 });
       expect((await info())["pid"]).toBe(pid);
       const log = (await call(`/v1/sessions/${id}/events?since=0&limit=1000`)).json["events"] as Ev[];
       const expected = Array.from(
@@ -88,10 +85,13 @@ export async function streamingAgent(url: () => string, id: string): Promise<{ s
         (_, i) => `${String(i).padStart(8, "0")}${".".repeat(AGENT_CHUNK_CHARS - 9)}\n`,
       ).join("");
       let finals = 0;
-      for (const run of log.filter((e) => e.type === "run.queued")) {
+      const queued = log.filter((e) => e.type === "run.queued");
+      for (const run of queued) {
         const ends = log.filter(
           (e) => e.runId === run.runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type),
         );
+        // The last prompt may still run (one at a time: no other can).
+        if (run === queued.at(-1) && ends.length === 0) continue;
         expect(ends, `run ${run.runId}: one end`).toHaveLength(1);
         const end = ends[0]!;
         if (end.type === "chat.final") finals++;
