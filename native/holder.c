@@ -282,6 +282,19 @@ static void flush_output(void) {
   h.oo = h.ol = 0;
 }
 
+/*
+ * Queues and sends until the socket is full (POLLOUT wakes the loop) or nothing is left: a control
+ * frame queued first (INPUT_TAKEN) must not leave held output unsent until the next event.
+ */
+static void pump_output(void) {
+  for (;;) {
+    fill_output();
+    if (h.ol == 0) return;
+    flush_output();
+    if (h.ol != 0) return;
+  }
+}
+
 /* Queues input behind what is queued; 1 when it was queued. */
 static int queue_input(const unsigned char *data, size_t n) {
   if (h.in_fd < 0) return 0; /* the program closed its input: INPUT_CLOSED tells the gateway */
@@ -593,8 +606,7 @@ static int run(int lfd) {
   h.orphan_kill_at = after_ms(0);
   for (;;) {
     if (h.child_exited && !h.output_ended && ms_until(h.drain_deadline) == 0) abandon_output();
-    fill_output();
-    flush_output();
+    pump_output();
     int n = 0, ip = -1, io[2] = {-1, -1}, ic = -1, il = -1, is = -1;
     p[n] = (struct pollfd){.fd = lfd, .events = POLLIN}; il = n++;
     p[n] = (struct pollfd){.fd = sigchld_pipe[0], .events = POLLIN}; is = n++;

@@ -1,10 +1,12 @@
 import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
+import { SwitchboardError } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
-import type { ProcessEnd } from "./agent-process.js";
+import type { AgentChild, ProcessEnd } from "./agent-process.js";
+import { ABORT_SETTLE_TIMEOUT_MS } from "./agent-session-limits.js";
 import { ACP_AUTH_REQUIRED, authRequiredMessage, describeRpcError, stderrNote } from "./acp-failures.js";
 import type { RpcError } from "./acp-failures.js";
 import { AcpStartError, CLIENT_INFO, HandshakeStepError, handshake } from "./acp-handshake.js";
@@ -63,7 +65,7 @@ export class AcpAdapter implements AgentAdapter {
   private readonly options: AcpAdapterOptions;
   private readonly terminals: AcpTerminals;
   private readonly hold: AcpOutputHold;
-  private proc: AgentProcess | undefined;
+  private proc: AgentChild | undefined;
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
   /** The ACP session and the agent's auth methods, as the handshake learned them. */
@@ -74,6 +76,10 @@ export class AcpAdapter implements AgentAdapter {
   private starting: Promise<RunOutcome | undefined> | undefined;
   private turn: Turn | undefined;
   private isDead = false;
+  /** Let go of at a gateway stop: the process runs on under its holder, and nothing here acts on it. */
+  private detached = false;
+  /** Adopted with a turn that may still run: resolved once the agent ended it (a stray `stopReason`). */
+  private settled: (() => void) | undefined;
   private disposing: Promise<void> | undefined;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
@@ -95,7 +101,7 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   get pid(): number | null {
-    return this.proc?.running === true ? (this.proc.child.pid ?? null) : null;
+    return this.proc?.running === true ? (this.proc.pid ?? null) : null;
   }
 
   async run(run: AdapterRun): Promise<RunOutcome> {
@@ -140,6 +146,56 @@ export class AcpAdapter implements AgentAdapter {
           });
         });
     });
+  }
+
+  adopt(turnOpen: boolean): boolean {
+    const proc = this.context.processes?.adopted();
+    if (proc === undefined || this.starting !== undefined) return false;
+    if (this.context.keptAgentSession() === undefined) {
+      // Stopped before its conversation opened (`session/new` unanswered): nothing to go on with.
+      void proc.kill();
+      return false;
+    }
+    this.starting = this.adoptProcess(proc, turnOpen).then(
+      () => undefined,
+      (err: unknown): RunOutcome => ({ kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true }),
+    );
+    return true;
+  }
+
+  /** Speaks to the held process in the conversation it has; a turn an earlier gateway left is cancelled first. */
+  private async adoptProcess(proc: AgentChild, turnOpen: boolean): Promise<void> {
+    this.state.acpSessionId = this.context.keptAgentSession();
+    this.connect(proc);
+    const sessionId = this.state.acpSessionId;
+    if (!turnOpen || sessionId === undefined) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.context.clock.setTimeout(() => {
+        this.context.logger.warn(
+          { sessionId: this.context.sessionId, timeoutMs: ABORT_SETTLE_TIMEOUT_MS },
+          "adopted agent did not end the turn an earlier gateway left in time; the next run goes on",
+        );
+        this.settled?.();
+      }, ABORT_SETTLE_TIMEOUT_MS);
+      this.settled = () => {
+        timer.cancel();
+        this.settled = undefined;
+        resolve();
+      };
+      this.conn!.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
+        this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
+      });
+    });
+  }
+
+  async detach(): Promise<void> {
+    if (this.detached || this.proc?.detach === undefined) return;
+    this.detached = true;
+    this.isDead = true;
+    this.disposing ??= Promise.resolve();
+    this.settled?.();
+    this.hold.release();
+    await this.proc.detach();
   }
 
   resume(agentSessionId: string): Promise<RunOutcome | undefined> {
@@ -190,50 +246,21 @@ export class AcpAdapter implements AgentAdapter {
   private async start(): Promise<void> {
     const [program, ...args] = this.options.command;
     if (program === undefined) throw new AcpStartError("CONFIG_INVALID", "the acp agent has an empty command");
-    const proc = new AgentProcess({
-      command: program,
-      args,
-      cwd: this.context.cwd,
-      env: this.options.env,
-      clock: this.context.clock,
-      logger: this.context.logger,
-    });
+    const launch = { command: program, args, cwd: this.context.cwd, env: this.options.env };
+    let proc: AgentChild;
+    try {
+      proc =
+        this.context.processes?.start(launch) ??
+        new AgentProcess({ ...launch, clock: this.context.clock, logger: this.context.logger });
+    } catch (error) {
+      if (error instanceof SwitchboardError) throw new AcpStartError(error.code, error.message);
+      throw error;
+    }
     if (proc.spawnFailure) {
       const error = await proc.spawnFailure;
       throw new AcpStartError(error.code, error.message);
     }
-    this.proc = proc;
-    this.context.processChanged();
-    void proc.closed.then((end) => this.onProcessEnd(end));
-    const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
-    const parsed = acp.ndJsonStream(
-      Writable.toWeb(proc.child.stdin) as WritableStream<Uint8Array>,
-      webReadable(proc.child.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream()),
-      { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
-    );
-    const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
-    const wire = new AcpWire(
-      raw,
-      {
-        update: (params) => this.onUpdate(params),
-        response: (message) => this.onResponse(message),
-        end: () => this.onOutputEnd(proc),
-        failed: (err) => this.context.logger.error({ err: describeError(err) }, "applying an ACP message failed"),
-      },
-      { watchResponsesTo: ["session/prompt"] },
-    );
-    this.wire = wire;
-    const conn = acpClient({
-      name: CLIENT_INFO.name,
-      cwd: this.context.cwd,
-      wire,
-      terminals: this.terminals,
-      sessionId: () => this.state.acpSessionId,
-      sink: () => this.turn?.run.sink,
-    }).connect(wire.stream);
-    this.conn = conn;
-    void conn.closed.then(() => wire.close());
-
+    const { noise, conn } = this.connect(proc);
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.context.clock.setTimeout(() => {
@@ -281,11 +308,51 @@ export class AcpAdapter implements AgentAdapter {
     }
   }
 
+  /** Wires the ACP connection to `proc`'s stdio (wire order, output hold, noise filter). */
+  private connect(proc: AgentChild): { noise: AcpStdoutNoise; conn: ClientConnection } {
+    this.proc = proc;
+    this.context.processChanged();
+    void proc.closed.then((end) => this.onProcessEnd(end));
+    const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
+    const parsed = acp.ndJsonStream(
+      Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
+      webReadable(proc.stdout).pipeThrough(this.hold.stream()).pipeThrough(noise.stream()),
+      { maxMessageBytes: ACP_MAX_MESSAGE_BYTES },
+    );
+    const raw = { readable: this.watchInput(parsed.readable), writable: parsed.writable };
+    const wire = new AcpWire(
+      raw,
+      {
+        update: (params) => this.onUpdate(params),
+        response: (message) => this.onResponse(message),
+        end: () => this.onOutputEnd(proc),
+        failed: (err) => this.context.logger.error({ err: describeError(err) }, "applying an ACP message failed"),
+        // The answer (a stopReason, or an error when the cancel failed the turn) to the
+        // `session/prompt` an earlier gateway left (adoptProcess), the only request it can have
+        // left unanswered: that turn is over, and the lane may go on.
+        stray: () => this.settled?.(),
+      },
+      { watchResponsesTo: ["session/prompt"] },
+    );
+    this.wire = wire;
+    const conn = acpClient({
+      name: CLIENT_INFO.name,
+      cwd: this.context.cwd,
+      wire,
+      terminals: this.terminals,
+      sessionId: () => this.state.acpSessionId,
+      sink: () => this.turn?.run.sink,
+    }).connect(wire.stream);
+    this.conn = conn;
+    void conn.closed.then(() => wire.close());
+    return { noise, conn };
+  }
+
   private authRequired(error: RpcError): string {
     return authRequiredMessage(error, this.state.authMethods, this.options.command);
   }
 
-  private endedWithin(proc: AgentProcess, ms: number): Promise<ProcessEnd | undefined> {
+  private endedWithin(proc: AgentChild, ms: number): Promise<ProcessEnd | undefined> {
     return new Promise((resolve) => {
       const timer = this.context.clock.setTimeout(() => resolve(undefined), ms);
       void proc.closed.then((end) => {
@@ -296,13 +363,15 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   private onProcessEnd(end: ProcessEnd): void {
+    if (this.detached) return;
     this.isDead = true;
     this.context.logger.info({ sessionId: this.context.sessionId, ...end }, "ACP agent ended");
     this.context.processChanged();
   }
 
   /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */
-  private onOutputEnd(proc: AgentProcess): void {
+  private onOutputEnd(proc: AgentChild): void {
+    if (this.detached) return;
     this.isDead = true;
     void proc.kill().then((end) => {
       const turn = this.turn;

@@ -17,6 +17,11 @@ export interface AcpWireHandlers {
   end(): void;
   /** An apply function threw: a bug, reported, and the queue goes on. */
   failed(err: unknown): void;
+  /**
+   * A response to no request of this connection's: an earlier gateway's, to an agent process
+   * adopted from its holder. Not passed to the SDK (its ids may equal this connection's).
+   */
+  stray?(message: AnyResponse): void;
 }
 
 type Entry =
@@ -36,6 +41,8 @@ export class AcpWire {
   private readonly handlers: AcpWireHandlers;
   private readonly watchedMethods: ReadonlySet<string>;
   private readonly watchedIds = new Set<string>();
+  /** Requests sent and not answered (what tells a stray response). */
+  private readonly sentIds = new Set<string>();
   private readonly barriers = new Map<string, Extract<Entry, { kind: "barrier" }>>();
   private queue: Entry[] = [];
   private seq = 0;
@@ -119,6 +126,12 @@ export class AcpWire {
     }
     if (hasId) {
       const key = keyOf(message.id as JsonRpcId);
+      if (!this.sentIds.delete(key) && this.handlers.stray !== undefined) {
+        const stray = incoming as AnyResponse;
+        this.queue.push({ kind: "apply", seq, fn: () => this.handlers.stray?.(stray) });
+        this.drain();
+        return false;
+      }
       if (this.watchedIds.delete(key)) {
         const response = incoming as AnyResponse;
         this.queue.push({ kind: "apply", seq, fn: () => this.handlers.response(response, seq) });
@@ -133,6 +146,7 @@ export class AcpWire {
     if (!isRecord(message) || !("id" in message)) return;
     const key = keyOf(message.id as JsonRpcId);
     if (typeof message.method === "string") {
+      this.sentIds.add(key);
       if (this.watchedMethods.has(message.method)) this.watchedIds.add(key);
     } else {
       // Our response to an incoming request: if its handler never entered (the SDK answered

@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.js";
 import type { ErrorCode, InlineAgent, PermissionToolCall } from "../protocol/index.js";
+import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 
@@ -105,6 +106,15 @@ export interface AgentAdapter {
    * conversation between prompts (echo, command) have none: they resume as they are.
    */
   resume?(agentSessionId: string): Promise<RunOutcome | undefined>;
+  /**
+   * Takes over the agent process an earlier gateway left under a holder (`context.processes`),
+   * its conversation open: no handshake. `turnOpen`: a turn may still run there (its run ended
+   * `chat.aborted`), so the agent is told `session/cancel` and the next run waits for its end.
+   * False: there is no such process.
+   */
+  adopt?(turnOpen: boolean): boolean;
+  /** The gateway stops: lets go of a held agent process without ending it. */
+  detach?(): Promise<void>;
   /** Kills the agent process and anything it started. Idempotent. */
   dispose(): Promise<void>;
 }
@@ -129,6 +139,8 @@ export interface AdapterContext {
   children: ChildTerminalFactory | undefined;
   /** Whether the session's log has room for more output (see {@link LogRoom}). */
   room: LogRoom;
+  /** Runs the agent's process under a holder, so it outlives the gateway; absent: as the gateway's child. */
+  processes?: AgentProcesses | undefined;
   /** Called when the adapter started an agent process (its `pid` changed). */
   processChanged: () => void;
   /** The agent's conversation (its ACP session id) the session keeps, to load after a restart. */

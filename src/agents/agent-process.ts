@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { childEnv } from "../core/child-env.js";
 import type { Clock } from "../core/clock.js";
 import type { SwitchboardError } from "../protocol/index.js";
@@ -29,11 +30,36 @@ export interface AgentProcessOptions {
   logger: AgentLogger;
 }
 
+/** An agent's process as the ACP adapter speaks to it: the gateway's child, or one under a holder. */
+export interface AgentChild {
+  readonly pid: number | undefined;
+  readonly stdin: Writable;
+  readonly stdout: Readable;
+  readonly running: boolean;
+  /** See {@link AgentProcess.spawnFailure}. */
+  readonly spawnFailure: Promise<SwitchboardError> | null;
+  /** Resolves once the process has exited and its output is read. */
+  readonly closed: Promise<ProcessEnd>;
+  stderrTail(): string;
+  kill(): Promise<ProcessEnd>;
+  describeEnd(end: ProcessEnd, outputClosed?: boolean): string;
+  /** Under a holder: lets go of the process, which runs on for the next gateway to adopt. */
+  detach?(): Promise<void>;
+}
+
+/** Where an agent's process runs when not as the gateway's child (under a holder: src/sessions). */
+export interface AgentProcesses {
+  /** Starts the agent's process; throws a SwitchboardError (SPAWN_FAILED) when it cannot. */
+  start(options: { command: string; args: string[]; cwd: string; env: Record<string, string> | undefined }): AgentChild;
+  /** The process an earlier gateway left running for this session, given once; else undefined. */
+  adopted(): AgentChild | undefined;
+}
+
 /**
  * An agent process in its own process group (so killing it also kills what it started, e.g.
  * the real agent behind an `npx` wrapper), with a bounded stderr tail for error messages.
  */
-export class AgentProcess {
+export class AgentProcess implements AgentChild {
   readonly child: ChildProcessWithoutNullStreams;
   /**
    * Null when the process started. Else it could not be (Node says why only on the next tick):
@@ -86,6 +112,18 @@ export class AgentProcess {
       const joined = Buffer.concat([this.tail, chunk]);
       this.tail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
     });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get stdin(): Writable {
+    return this.child.stdin;
+  }
+
+  get stdout(): Readable {
+    return this.child.stdout;
   }
 
   get running(): boolean {

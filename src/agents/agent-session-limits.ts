@@ -5,6 +5,13 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { ErrorCode } from "../protocol/index.js";
 import type { Run } from "./run.js";
 
+/**
+ * After an abort the next run waits for the agent to finish the cancelled turn (so late
+ * updates of the old turn cannot leak into the new run) — at most this long; then the agent
+ * process is killed and replaced.
+ */
+export const ABORT_SETTLE_TIMEOUT_MS = 10_000;
+
 /** Most prompts that may wait behind the active run; more are refused with LIMIT_EXCEEDED. */
 export const MAX_QUEUED_RUNS = 100;
 /**

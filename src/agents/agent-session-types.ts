@@ -3,6 +3,7 @@
 import type { Clock } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
 import type { AdapterContext, AgentAdapter, AgentSpec, LogRoom } from "./adapter.js";
+import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
 
@@ -53,4 +54,11 @@ export interface AgentSessionOptions {
   agentSessionId?: string | undefined;
   /** Told the agent's conversation id whenever the agent opens one, so that it can be kept (see AdapterContext). */
   onAgentSession?: (agentSessionId: string, cannotReload: string | undefined) => void;
+  /** Runs the agent's process under a holder (see AdapterContext). */
+  processes?: AgentProcesses | undefined;
+  /**
+   * Takes over the process `processes` kept from an earlier gateway at once (`AgentAdapter.adopt`);
+   * `turnOpen`: that gateway left a turn running.
+   */
+  adopt?: { turnOpen: boolean } | undefined;
 }

@@ -13,26 +13,20 @@ import { describeError, silentLogger } from "./logger.js";
 import type { AgentLogger } from "./logger.js";
 import { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS, PermissionBroker } from "./permissions.js";
 import { Run } from "./run.js";
-import { checkQueueRoom, takeRestart } from "./agent-session-limits.js";
+import { ABORT_SETTLE_TIMEOUT_MS, checkQueueRoom, takeRestart } from "./agent-session-limits.js";
 import type { AgentFailure } from "./agent-session-limits.js";
 import type { AbortResult, AgentSessionOptions, AgentSessionState, RunInfo } from "./agent-session-types.js";
 import type { RunEnd } from "./run.js";
 
 // Part of the session's API, defined with the limits and shapes they belong to.
 export {
+  ABORT_SETTLE_TIMEOUT_MS,
   AGENT_RESTART_WINDOW_MS,
   MAX_AGENT_RESTARTS,
   MAX_QUEUED_PROMPT_CHARS,
   MAX_QUEUED_RUNS,
 } from "./agent-session-limits.js";
 export type { AbortResult, AgentSessionOptions, AgentSessionState, RunInfo } from "./agent-session-types.js";
-
-/**
- * After an abort the next run waits for the agent to finish the cancelled turn (so late
- * updates of the old turn cannot leak into the new run) — at most this long; then the agent
- * process is killed and replaced.
- */
-export const ABORT_SETTLE_TIMEOUT_MS = 10_000;
 
 interface Lane {
   run: Run;
@@ -92,6 +86,7 @@ export class AgentSession {
       logger: this.logger,
       children: options.children,
       room: options.room ?? alwaysRoom,
+      processes: options.processes,
       processChanged: () => this.notifyListeners(),
       keptAgentSession: () => this.agentSessionId,
       agentSessionOpened: (id, cannotReload) => {
@@ -100,6 +95,7 @@ export class AgentSession {
       },
     };
     this.agentSessionId = options.agentSessionId;
+    if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen);
     this.permissions = new PermissionBroker({
       log: this.log,
       clock: this.clock,
@@ -224,6 +220,34 @@ export class AgentSession {
     this.adapter = adapter;
     this.notifyListeners();
     return adapter.resume !== undefined;
+  }
+
+  /** The process an earlier gateway left under a holder becomes this session's agent. */
+  private adoptProcess(turnOpen: boolean): void {
+    const adapter = this.makeAdapter(this.context);
+    if (adapter.adopt?.(turnOpen) === true) this.adapter = adapter;
+    else this.retire(adapter);
+  }
+
+  /**
+   * The gateway stops while the agent runs on under its holder: lets go of it and of every
+   * timer, appending nothing. The runs stay open in the log; the gateway that adopts the
+   * process ends them (`chat.aborted`). Afterwards the session is as disposed.
+   */
+  detach(): Promise<void> {
+    this.disposing ??= (async () => {
+      this.lane?.settleTimer?.cancel();
+      this.active?.detach();
+      this.permissions.forget();
+      this.listeners.clear();
+      await this.adapter?.detach?.();
+    })();
+    return this.disposing;
+  }
+
+  /** Whether the agent's process runs under a holder (it outlives the gateway). */
+  get held(): boolean {
+    return this.adapter?.detach !== undefined && this.context.processes !== undefined && this.pid() !== null;
   }
 
   info(): RunInfo {

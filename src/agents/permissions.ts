@@ -119,6 +119,15 @@ export class PermissionBroker {
     }
   }
 
+  /** Drops every request without an answer or event (the gateway stops; the next one ends them). */
+  forget(): void {
+    for (const p of this.pending.values()) {
+      p.timer.cancel();
+      p.detach();
+    }
+    this.pending.clear();
+  }
+
   /** Cancels everything. Idempotent. */
   dispose(): void {
     for (const p of [...this.pending.values()]) this.settle(p.requestId, null, null);

@@ -168,6 +168,20 @@ export class Run implements RunSink {
   }
 
   /**
+   * The gateway stops while the agent runs on (held): what is buffered is logged, timers stop,
+   * and no terminal event is appended — the gateway that adopts the agent appends it.
+   */
+  detach(): void {
+    if (this.phaseValue === "ended") return;
+    this.phaseValue = "ended";
+    this.stallTimer?.cancel();
+    this.stallTimer = undefined;
+    this.flush();
+    this.deltas.dispose();
+    this.thoughts.dispose();
+  }
+
+  /**
    * Ends the run with its one terminal event: open permission requests are cancelled, buffered
    * text is flushed, then the terminal event is appended. Returns false if the run had already
    * ended (the later ending is dropped).

@@ -262,12 +262,12 @@ export async function serve(argv: string[]): Promise<number> {
   const kept =
     gateway.core.config.sessions.onStop === "end" || asked?.sessions === "end"
       ? 0
-      : gateway.core.sessions.list().filter((s) => s.running && s.record.holder != null).length;
+      : gateway.core.sessions.held().length;
   if (kept === 0) gateway.core.logger.info({ signal, by }, "stopping: ending sessions");
   else
     gateway.core.logger.info(
       { signal, by, kept },
-      `stopping: ${kept} terminal session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, all with switchboard shutdown --sessions, or at every stop with sessions.onStop "end" in the config)`,
+      `stopping: ${kept} session${kept === 1 ? "" : "s"} keep running under their holders and the next serve on ${resolve(dataDir)} adopts them; the others end (end one with switchboard kill ID, all with switchboard shutdown --sessions, or at every stop with sessions.onStop "end" in the config)`,
     );
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);

@@ -38,6 +38,9 @@ const RENEW = `local held = redis.call('GET', KEYS[1])
 if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if held == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
 return 0`;
+/** Extends the lease only while it is still `ARGV[1]`'s: a start taking back what its data directory's last start held. */
+const RECLAIM = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
 /** Deletes the lease only while it is still this holder's. */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
@@ -49,6 +52,13 @@ export interface NodeLeaseOptions {
   ttlMs?: number;
   /** Told when a renewal found the lease taken by someone else, or failed (Redis unreachable). */
   onLost?: (reason: string) => void;
+  /**
+   * The holder the node's last start on this data directory claimed with. The data directory's
+   * lock says that start is gone (a crash, or a stop that kept held sessions running), so a lease
+   * it still holds is taken back, with that holder: a restart within the TTL keeps the node's
+   * sessions, and no other node sees it die.
+   */
+  previousHolder?: string | undefined;
   /**
    * Told after each renewal; `lapsed`: the lease had expired and was taken again (the node was
    * paused or cut off past its TTL, so others may have taken its sessions over meanwhile).
@@ -63,11 +73,16 @@ export interface NodeLeaseOptions {
  */
 export class NodeLease {
   readonly key: string;
-  readonly holder = randomBytes(16).toString("hex");
+  private holderValue = randomBytes(16).toString("hex");
   readonly ttlMs: number;
   private readonly startedAt: number;
   private timer: Timer | undefined;
   private closed = false;
+
+  /** Names this start of the node (or, taken back, the one before it): see {@link NodeLeaseOptions.previousHolder}. */
+  get holder(): string {
+    return this.holderValue;
+  }
 
   private constructor(private readonly options: NodeLeaseOptions) {
     this.key = `${options.keyPrefix}node:${options.nodeId}`;
@@ -79,7 +94,14 @@ export class NodeLease {
   static async claim(options: NodeLeaseOptions): Promise<NodeLease> {
     const lease = new NodeLease(options);
     const taken = await options.redis.set(lease.key, lease.holder, "PX", lease.ttlMs, "NX");
-    if (taken !== "OK") {
+    const previous = options.previousHolder;
+    if (
+      taken !== "OK" &&
+      previous !== undefined &&
+      (await options.redis.eval(RECLAIM, 1, lease.key, previous, lease.ttlMs)) === 1
+    )
+      lease.holderValue = previous;
+    else if (taken !== "OK") {
       const left = await options.redis.pttl(lease.key);
       throw new Error(
         `another node is live with the id ${options.nodeId} (its lease ${lease.key} in Redis expires in ${Math.max(left, 0)} ms unless renewed): stop it, or give this one another --node-id`,
@@ -122,6 +144,16 @@ export class NodeLease {
       ttlMs: this.ttlMs,
     };
     await this.options.redis.hset(membersKey(this.options.keyPrefix), this.options.nodeId, JSON.stringify(record));
+  }
+
+  /**
+   * Stops renewing and keeps the lease and the members entry: held sessions run on, and a restart
+   * within the TTL takes them back ({@link NodeLeaseOptions.previousHolder}); past it, another
+   * node takes them over.
+   */
+  stop(): void {
+    this.closed = true;
+    this.timer?.cancel();
   }
 
   /** Stops renewing and gives the id back, so that a restart under the same id need not wait for the TTL. */

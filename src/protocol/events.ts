@@ -135,6 +135,8 @@ export const ChatAbortedEvent = z.object({
   type: z.literal("chat.aborted"),
   runId: z.string(),
   by: Actor.optional(),
+  /** Why, when no person aborted it (the gateway restarted while its agent ran on under a holder). */
+  reason: z.string().optional(),
 });
 export const ToolEvent = z.object({
   ...base,

@@ -97,6 +97,12 @@ export async function resumeAgentSession(core: GatewayCore, call: SessionCall): 
   }
   const record = session.record;
   if (record.state === "lost") core.sessions.assertRoomFor(record.owner);
+  await session.resume(restartOptions(core, record), actorOf(call.identity, call.connId));
+  return { status: 200, body: session.info() };
+}
+
+/** How the agent of a session that ran before runs again: as the config says now, or inline as its record kept it. */
+function restartOptions(core: GatewayCore, record: SessionRecord): AgentStartOptions {
   const agent = record.agent ?? "";
   const inline = /^inline:(acp|command|echo)$/.exec(agent)?.[1] as AgentSpec["adapter"] | undefined;
   const spec: AgentSpec =
@@ -104,8 +110,28 @@ export async function resumeAgentSession(core: GatewayCore, call: SessionCall): 
       ? { adapter: inline, ...(record.command ? { command: record.command } : {}) }
       : agentSpec(core, agent);
   const cwd = record.cwd ?? spec.cwd ?? process.cwd();
-  await session.resume(startOptions(core, record, spec, cwd), actorOf(call.identity, call.connId));
-  return { status: 200, body: session.info() };
+  return startOptions(core, record, spec, cwd);
+}
+
+/**
+ * At start: the agent sessions whose agent process an earlier gateway left under its holder take
+ * it over (docs/agents.md, "Agents across gateway restarts"); one whose agent is no longer
+ * configured is lost, its process ended.
+ */
+export function adoptHeldAgents(core: GatewayCore): void {
+  for (const session of core.sessions.list()) {
+    if (!(session instanceof AgentGatewaySession) || !session.adopting) continue;
+    let options: AgentStartOptions;
+    try {
+      options = restartOptions(core, session.record);
+    } catch (error) {
+      session.abandonAdoption(
+        `its agent process ran on under its holder, but the gateway cannot adopt it: ${(error as Error).message}; the process was ended`,
+      );
+      continue;
+    }
+    session.adopt(options);
+  }
 }
 
 /** `factory`, with the child terminals that cannot start for lack of file descriptors counted like sessions. */

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Clock, Timer } from "../core/clock.js";
 import {
   DEFAULT_KEY_PREFIX,
@@ -20,6 +22,7 @@ import type { SqliteEventStore } from "../log/sqlite-store.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import type { SessionManager } from "../sessions/session-manager.js";
+import { writePrivateFile } from "../system/private-file.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -67,7 +70,25 @@ export interface ClusterLink {
    * session another node took over (see {@link stopFencedSession}).
    */
   store(local: SqliteEventStore, onFenced: (sessionId: string, error: FencedError) => void): RedisEventStore;
-  close(): Promise<void>;
+  /**
+   * Gives the node id back; `keepLease`: held sessions run on, so the lease is left to expire and
+   * a restart within the TTL takes it back (docs/cluster.md, "Held sessions").
+   */
+  close(options?: { keepLease?: boolean }): Promise<void>;
+}
+
+/** The file in the data directory naming the node lease's holder of the last start (see NodeLease). */
+export const NODE_LEASE_FILE = "node-lease";
+
+function previousHolder(dataDir: string): string | undefined {
+  try {
+    const text = readFileSync(join(dataDir, NODE_LEASE_FILE), "utf8").trim();
+    return /^[0-9a-f]{32}$/.test(text) ? text : undefined;
+  } catch (error) {
+    // None yet: the first start in cluster mode on this data directory.
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
 }
 
 /** While Redis writes fail, a line naming the failing sessions and their send queues is logged this often. */
@@ -94,7 +115,7 @@ export function stopFencedSession(
   const system: Actor = { name: "gateway", role: "system" };
   // Its end is not awaited: it cannot be published (the append is refused too).
   void session
-    .shutdown(system)
+    .shutdown(system, { endHeld: true })
     .catch((e: unknown) => logger.warn({ sessionId, err: e }, "fenced session did not stop"));
   // A stream has no process: it follows at once.
   void (session.record.kind === "stream" ? Promise.resolve() : session.stopped())
@@ -121,6 +142,8 @@ export async function joinCluster(
   clock: Clock,
   logger: Logger,
   metrics: GatewayMetrics,
+  /** Whose lock this start holds: the lease its last start left is taken back (NodeLease). */
+  dataDir: string,
 ): Promise<ClusterLink> {
   const redis = await connectRedis(settings.seeds);
   let lease: NodeLease;
@@ -132,6 +155,7 @@ export async function joinCluster(
       nodeId: settings.nodeId,
       clock,
       ...(settings.nodeTtlMs !== undefined ? { ttlMs: settings.nodeTtlMs } : {}),
+      previousHolder: previousHolder(dataDir),
       onLost: (reason) => logger.error({ nodeId: settings.nodeId, reason }, "node lease not renewed"),
       // Back from a pause or a partition past the TTL: another node may have taken its sessions over.
       onRenewed: (lapsed) => {
@@ -145,6 +169,7 @@ export async function joinCluster(
           .catch((error: unknown) => logger.warn({ err: error }, "checking the sessions' epochs failed"));
       },
     });
+    writePrivateFile(join(dataDir, NODE_LEASE_FILE), lease.holder);
   } catch (error) {
     redis.disconnect();
     throw error;
@@ -217,7 +242,8 @@ export async function joinCluster(
       });
       return store;
     },
-    close() {
+    close(options = {}) {
+      if (options.keepLease === true) lease.stop();
       closing ??= lease
         .release()
         .catch((error: unknown) => logger.warn({ err: error }, "node lease not released: it expires by itself"))

@@ -81,6 +81,8 @@ async function adoptSession(o: TakeoverOptions, taken: TakenSession): Promise<vo
   const session = o.sessions.adopt(sessionId, (record, sessionLog, ctx) => {
     // Its pid is one on the dead node's host: this node terminates nothing by it (see TerminalSession.markLost).
     record.pidStart = null;
+    record.holder = null;
+    (record as { agentPidStart?: number | undefined }).agentPidStart = undefined;
     return o.build(record, sessionLog, ctx);
   });
   if (session === undefined) return;

@@ -35,7 +35,7 @@ export interface OpenLog {
 export async function openLog(base: Base): Promise<OpenLog> {
   const { options, dataDir, lock, undo, clock, logger, metrics, config } = base;
   const clusterSettings = resolveClusterSettings(options.cluster, config.cluster, options.port ?? DEFAULT_PORT);
-  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger, metrics));
+  const cluster = clusterSettings && (await joinCluster(clusterSettings, clock, logger, metrics, dataDir));
   if (cluster) undo.push(() => cluster.close());
   const local = new SqliteEventStore(join(dataDir, "switchboard.db"), {
     onError: (error) => logger.error({ err: error }, "event log failed"),

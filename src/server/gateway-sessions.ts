@@ -27,14 +27,15 @@ export interface RestoredSessions {
 }
 
 /**
- * The holders of terminal sessions (holders.ts), when on: `serve --holders`, else `sessions.holders`,
- * else the gateway's default (`serve`: on). Without the built holder they are off, with a warning. Not in cluster mode
- * (a held session's ownership across nodes is not designed yet).
+ * The holders of terminal and agent sessions (holders.ts), when on: `serve --holders`, else
+ * `sessions.holders`, else the gateway's default (`serve`: on). Without the built holder they are
+ * off, with a warning. In cluster mode a restart within the node's lease TTL keeps its held
+ * sessions (docs/cluster.md, "Held sessions").
  */
 function openHolders(base: Base): Holders | undefined {
   const { config, options, logger, metrics, dataDir } = base;
   const wanted = options.holders ?? config.sessions.holders ?? options.holdersByDefault ?? false;
-  if (!wanted || options.cluster !== undefined || config.cluster !== undefined) return undefined;
+  if (!wanted) return undefined;
   const binary = holderBinary();
   if (binary === null) {
     logger.warn(
@@ -54,6 +55,24 @@ function openHolders(base: Base): Holders | undefined {
       );
     },
   });
+}
+
+/**
+ * Cluster mode, at start: the held processes of sessions this node does not run (another node
+ * took them over while it was down past its lease, or Redis no longer has them) are ended — one
+ * owner only. Their holders end them once their sockets are gone.
+ */
+function endHeldElsewhere(holders: Holders, sessions: SessionManager, logger: Base["logger"]): void {
+  for (const [sessionId, names] of holders.heldSessionIds()) {
+    const session = sessions.get(sessionId);
+    if (session !== undefined && sessions.copyOf(session) === undefined) continue;
+    const owner = sessions.copyOf(session)?.nodeId;
+    for (const name of names) holders.end(name);
+    logger.warn(
+      { session: sessionId, owner: owner ?? null },
+      "held session fenced: another node owns it now (or none does), so its held process was ended",
+    );
+  }
 }
 
 /** Builds the session manager and restores the logged sessions (other nodes' as remote ones). */
@@ -106,6 +125,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     if (owner !== undefined) return mirror!.restored(record, sessionLog, ctx, owner);
     return build(record, sessionLog, ctx);
   });
+  if (holders !== undefined && mirror !== undefined) endHeldElsewhere(holders, sessions, logger);
   // What the restore appended (sessions marked lost) is durable, and so readable, before anyone connects.
   events.flush();
   let membership: Membership | undefined;

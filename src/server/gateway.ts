@@ -9,7 +9,7 @@ import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { createTerminalSession } from "../sessions/terminal-session.js";
-import { createAgentGatewaySession } from "./agents.js";
+import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
 import { TokenRegistry, actorOf, canCreate } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
@@ -119,6 +119,7 @@ async function openGateway(
   const log = await openLog(base);
   const sessions = await restoreSessions(base, log);
   const { core, live, routing, notifier } = buildCore(base, log, sessions.manager, token);
+  adoptHeldAgents(core);
   // The screen thread is up before the first request: its descriptors are taken at start, not at
   // a moment a client could see (test/server/fd-limit.test.ts counts them). A failed start is
   // told by the first screen request, which tries again.
@@ -380,7 +381,8 @@ function closer(parts: {
       sessions.mirror?.close();
       core.screens.close();
       log.events.close();
-      await log.cluster?.close();
+      // Held sessions run on: the lease is left to expire, so a restart within its TTL keeps them.
+      await log.cluster?.close({ keepLease: sessions.manager.held().length > 0 });
       // Last: the directory is free for another gateway only once the log is closed.
       base.lock.release();
       base.logger.info("gateway stopped");

@@ -1,7 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { createAgentSession } from "../agents/index.js";
 import type {
   AdapterContext,
   AgentAdapter,
+  AgentChild,
+  AgentProcesses,
   AgentLogger,
   AgentSession,
   AgentSpec,
@@ -9,15 +12,19 @@ import type {
   ChildTerminalFactory,
   ChildTerminalSpec,
 } from "../agents/index.js";
+import { childEnv } from "../core/child-env.js";
 import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
-import { processStartTime, terminateLeftovers } from "./processes.js";
+import { HeldAgentProcess } from "./held-agent-process.js";
+import { Holders } from "./holders.js";
+import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
+import { OUTPUT_DRAIN_TIMEOUT_MS } from "./terminal-process.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { createTerminalSession } from "./terminal-session.js";
 import type { TerminalSession } from "./terminal-session.js";
@@ -47,6 +54,12 @@ export class AgentGatewaySession extends Session {
   private readonly openRequests: Map<string, string>;
   private readonly stopTracking: () => void;
   private resuming: Promise<void> | undefined;
+  /** Restored running with its agent under a live holder: {@link adopt} takes it over. */
+  private awaitingAdoption = false;
+  /** The held process {@link adopt} gives the agent, once. */
+  private adoptable: AgentChild | undefined;
+  /** Runs started and not ended (not kept in the record: read from the log at a restart). */
+  private readonly startedRuns = new Set<string>();
 
   constructor(record: SessionRecord, log: SessionLog, ctx: SessionContext) {
     super(record, log, ctx);
@@ -59,8 +72,9 @@ export class AgentGatewaySession extends Session {
     });
   }
 
-  start(options: AgentStartOptions): void {
+  start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
     this.keepWhatIsNotKept(options.spec);
+    const processes = this.heldProcesses();
     this.agent = createAgentSession({
       sessionId: this.id,
       log: this.log,
@@ -77,12 +91,124 @@ export class AgentGatewaySession extends Session {
       ...(options.adapter ? { adapter: options.adapter } : {}),
       agentSessionId: (this.record as SessionRecord & KeptConversation).agentSessionId,
       onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
+      processes,
+      adopt,
     });
     this.agent.onStateChange(() => {
       this.keepAgentProcess();
       this.touch();
       this.ctx.changed(this);
     });
+  }
+
+  /**
+   * With holders (`ctx.holders`): the agent's process runs under one, so it outlives the gateway
+   * (docs/agents.md, "Agents across gateway restarts"); the record names the holder.
+   */
+  private heldProcesses(): AgentProcesses | undefined {
+    const holders = this.ctx.holders;
+    if (holders === undefined) return undefined;
+    return {
+      start: (launch) => {
+        // A name of its own per process: the holder of an agent that ended may not be gone yet.
+        const name = `${this.id}.agent-${randomBytes(4).toString("hex")}`;
+        const command = [launch.command, ...launch.args];
+        let started: ReturnType<Holders["launch"]>;
+        try {
+          started = holders.launch(name, {
+            command,
+            cwd: launch.cwd,
+            env: childEnv(launch.env),
+            pty: false,
+            cols: 80,
+            rows: 24,
+            drainTimeoutMs: OUTPUT_DRAIN_TIMEOUT_MS,
+          });
+        } catch (error) {
+          throw new SwitchboardError("SPAWN_FAILED", `cannot start ${launch.command}: ${(error as Error).message}`);
+        }
+        const record = this.record as SessionRecord & KeptProcess;
+        record.holder = { pid: started.holderPid, start: started.holderStart, outputBase: 0 };
+        record.agentHolderName = name;
+        record.agentPid = started.childPid;
+        record.agentPidStart = processStartTime(started.childPid) ?? undefined;
+        this.persist();
+        return this.heldProcess(holders, name, started.holderPid, started.childPid, false);
+      },
+      adopted: () => {
+        const adoptable = this.adoptable;
+        this.adoptable = undefined;
+        return adoptable;
+      },
+    };
+  }
+
+  private heldProcess(holders: Holders, name: string, holderPid: number, childPid: number, adopted: boolean) {
+    const process: HeldAgentProcess = new HeldAgentProcess({
+      socketPath: holders.socketPath(name),
+      holderPid,
+      childPid,
+      command: this.record.command?.[0] ?? "agent",
+      ...(adopted ? { onGreeted: () => holders.adopted(this.record) } : {}),
+      onEnded: () => {
+        const record = this.record as SessionRecord & KeptProcess;
+        if (record.agentHolderName !== name) return;
+        record.holder = null;
+        delete record.agentHolderName;
+        this.persist();
+      },
+    });
+    return process;
+  }
+
+  /**
+   * At start, for a session restored running whose agent runs under a live holder: it waits for
+   * {@link adopt}, which the gateway calls once it can build the agent's start options.
+   */
+  override adoptHeld(): boolean {
+    const record = this.record as SessionRecord & KeptProcess;
+    const ref = record.holder;
+    const holders = this.ctx.holders;
+    if (ref == null || record.agentHolderName === undefined || typeof record.agentPid !== "number") return false;
+    if (!Holders.alive(ref)) {
+      this.markLost(`its agent's holder (pid ${ref.pid}) was gone when the gateway started: it was killed or crashed`);
+      return true;
+    }
+    if (holders === undefined) {
+      // Nobody here can steer it: the holder is ended, its agent with it (markLost).
+      signalProcess(ref.pid, "SIGTERM");
+      return false;
+    }
+    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref.pid, record.agentPid, true);
+    this.awaitingAdoption = true;
+    return true;
+  }
+
+  /** Restored under a live holder, waiting for {@link adopt}. */
+  get adopting(): boolean {
+    return this.awaitingAdoption;
+  }
+
+  /**
+   * Takes over the agent process an earlier gateway left under its holder, in the conversation
+   * it has. The runs that gateway left open end `chat.aborted` (a JSON-RPC stream cut mid-turn
+   * cannot be resumed); the agent is told `session/cancel` and takes the next prompt.
+   */
+  adopt(options: AgentStartOptions): void {
+    if (!this.awaitingAdoption) return;
+    this.awaitingAdoption = false;
+    const turnOpen = this.closeOpenRuns(GATEWAY_RESTARTED) > 0;
+    this.start(options, { turnOpen });
+  }
+
+  /** The agent cannot be adopted (`reason`): the session is lost, its held process ended. */
+  abandonAdoption(reason: string): void {
+    if (!this.awaitingAdoption) return;
+    this.awaitingAdoption = false;
+    this.adoptable = undefined;
+    const ref = this.record.holder;
+    if (ref != null) signalProcess(ref.pid, "SIGTERM");
+    this.markLost(reason);
   }
 
   /**
@@ -237,8 +363,13 @@ export class AgentGatewaySession extends Session {
    * gets SIGTERM, then SIGKILL) but its conversation is not over, as it is not after a crash:
    * the session ends `lost`, its record says SIGTERM, and it can be resumed after the next start.
    */
-  override async shutdown(_by: Actor): Promise<void> {
+  override async shutdown(_by: Actor, options: ShutdownOptions = {}): Promise<void> {
     if (!this.running) return;
+    if (this.ctx.holders?.onStop === "keep" && options.endHeld !== true && this.agent?.held === true) {
+      // It runs on under its holder; the next gateway adopts it (docs/agents.md).
+      await this.agent.detach();
+      return;
+    }
     await this.agent?.dispose();
     this.finish("lost", null, "SIGTERM", GATEWAY_STOPPED);
     await this.ended();
@@ -255,12 +386,14 @@ export class AgentGatewaySession extends Session {
     switch (event.type) {
       case "run.queued":
       case "run.started":
+        if (event.type === "run.started") this.startedRuns.add(event.runId);
         if (this.openRuns.has(event.runId)) return false;
         this.openRuns.add(event.runId);
         return true;
       case "chat.final":
       case "chat.error":
       case "chat.aborted":
+        this.startedRuns.delete(event.runId);
         return this.openRuns.delete(event.runId);
       case "permission.request":
         this.openRequests.set(event.requestId, event.runId);
@@ -300,7 +433,8 @@ export class AgentGatewaySession extends Session {
     );
   }
 
-  private closeOpenRuns(): void {
+  /** Ends the open runs (see {@link markLost}); returns how many of them had started. */
+  private closeOpenRuns(reason?: string): number {
     // What the record names (runs whose `run.queued` retention may have dropped from the log),
     // then what the retained log says (the record may miss the last events before the crash).
     let since = this.log.first - 1;
@@ -321,7 +455,10 @@ export class AgentGatewaySession extends Session {
         by: null,
       });
     }
-    for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId });
+    const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId)).length;
+    const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
+    for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId, ...by });
+    return started;
   }
 }
 
@@ -351,8 +488,14 @@ interface KeptConversation {
 interface KeptProcess {
   agentPid?: number;
   /** Its start time (`processStartTime`): with the pid, it names that process for good. */
-  agentPidStart?: number;
+  agentPidStart?: number | undefined;
+  /** The socket name of the holder the agent runs under (`record.holder` names the holder's process). */
+  agentHolderName?: string;
 }
+
+/** The `reason` of the runs a gateway left open when it stopped or died while its agent ran on under its holder. */
+export const GATEWAY_RESTARTED =
+  "the gateway restarted during this run: the agent process runs on and was told to stop this turn (session/cancel); prompt again to go on with the conversation";
 
 /** The `lost` reason of an agent session the gateway stopped (SIGTERM, SIGINT, `close()`). */
 export const GATEWAY_STOPPED =

@@ -29,12 +29,15 @@ export interface HolderTransportOptions {
   holderPid: number;
   childPid: number;
   pty: boolean;
-  /** The holder offset the gateway has on record: the holder resends from there. */
-  resumeFrom: number;
+  /**
+   * The holder offset the gateway has on record: the holder resends from there; `kept`: from the
+   * oldest byte it keeps (the last acknowledged), for a gateway whose log has no byte offsets (agents).
+   */
+  resumeFrom: number | "kept";
   /** The newest seq the gateway's log has on record: input the holder holds for a later one is dropped. */
   committedSeq: number;
-  /** The holder said HELLO in a version this gateway speaks. */
-  onGreeted?: () => void;
+  /** The holder said HELLO in a version this gateway speaks; output follows from `resumedFrom`. */
+  onGreeted?: (resumedFrom: number) => void;
 }
 
 /**
@@ -78,8 +81,8 @@ export class HolderTransport implements ProcessTransport {
     this.options = options;
     this.pid = options.childPid;
     this.sink = sink;
-    this.next = options.resumeFrom;
-    this.acked = options.resumeFrom;
+    this.next = options.resumeFrom === "kept" ? 0 : options.resumeFrom;
+    this.acked = this.next;
     this.reader = new HolderFrameReader((f) => this.onFrame(f));
     // `onread` into one shared buffer (as pty-master.ts): no new Buffer per read under a flood.
     const connectOptions: NetConnectOpts & { onread: OnReadOpts } = {
@@ -93,7 +96,7 @@ export class HolderTransport implements ProcessTransport {
       },
     };
     this.socket = createConnection(connectOptions);
-    this.socket.write(helloFrame(options.resumeFrom, options.committedSeq));
+    if (options.resumeFrom !== "kept") this.socket.write(helloFrame(options.resumeFrom, options.committedSeq));
     this.socket.once("connect", () => (this.connected = true));
 
     this.socket.on("error", (error: NodeJS.ErrnoException) => {
@@ -202,11 +205,21 @@ export class HolderTransport implements ProcessTransport {
     this.socket.end();
   }
 
-  /** Lets go of the holder without ending it (the gateway stops; the next one adopts it). */
-  detach(): void {
+  /**
+   * Lets go of the holder without ending it (the gateway stops; the next one adopts it). `flush`:
+   * what was written still reaches the holder first (resolves once the connection is closed).
+   */
+  detach(options: { flush?: boolean } = {}): Promise<void> {
     this.letGo = true;
     this.closed = true;
-    this.socket.destroy();
+    if (options.flush !== true || this.socket.destroyed) {
+      this.socket.destroy();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.socket.once("close", () => resolve());
+      this.socket.end();
+    });
   }
 
   close(): void {
@@ -250,6 +263,11 @@ export class HolderTransport implements ProcessTransport {
         }
         this.holderMinor = f.hello.minor;
         this.holderEnd = f.hello.end;
+        if (this.options.resumeFrom === "kept") {
+          this.next = f.hello.keptFrom;
+          this.acked = f.hello.keptFrom;
+          this.send(helloFrame(f.hello.keptFrom, this.options.committedSeq));
+        }
         for (const item of this.early.splice(0)) {
           if ("end" in item) this.endInput(item.mark);
           else this.sendInput(item.data, item.mark);
@@ -260,7 +278,7 @@ export class HolderTransport implements ProcessTransport {
           this.committed = 0;
           this.commitInput(seq);
         }
-        this.options.onGreeted?.();
+        this.options.onGreeted?.(this.next);
         return;
       case "output": {
         // Resent bytes the log already has are skipped; a gap would be a lost byte.

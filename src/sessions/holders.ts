@@ -1,5 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { accessSync, chmodSync, closeSync, constants, lstatSync, mkdirSync, openSync } from "node:fs";
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+} from "node:fs";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -127,6 +137,25 @@ export class Holders {
   /** A session's holder answered this gateway: said in the log and the metrics. */
   adopted(session: { id: string; pid: number | null; holder?: HolderRef | null }): void {
     this.onAdopted?.(session);
+  }
+
+  /** The session ids whose holders have a socket here (one per held process; agents' names add a suffix). */
+  heldSessionIds(): Map<string, string[]> {
+    const byId = new Map<string, string[]>();
+    for (const name of readdirSync(this.dir)) {
+      if (!name.endsWith(".sock")) continue;
+      const id = name.slice(0, name.indexOf("."));
+      byId.set(id, [...(byId.get(id) ?? []), name]);
+    }
+    return byId;
+  }
+
+  /**
+   * Ends the holder listening on socket `name` (as {@link heldSessionIds} lists it) and its
+   * program: without its socket the holder ends the program (TERM and HUP, KILL 3 s later) within 2 s.
+   */
+  end(name: string): void {
+    rmSync(join(this.dir, name), { force: true });
   }
 
   /** Whether the holder `ref` names still runs (the same process: pid and start time). */

@@ -362,6 +362,11 @@ export class SessionManager {
     return removed;
   }
 
+  /** The sessions this gateway runs under holders: they outlive a stop (`sessions.onStop` `keep`). */
+  held(): Session[] {
+    return this.list().filter((s) => s.running && s.record.holder != null && this.copyOf(s) === undefined);
+  }
+
   async terminate(id: string, by: Actor): Promise<void> {
     const session = this.sessions.get(id);
     if (!session) throw new SwitchboardError("SESSION_NOT_FOUND", `no session ${id}`);

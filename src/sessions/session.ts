@@ -78,6 +78,11 @@ export interface SessionRecord {
   holder?: HolderRef | null;
 }
 
+/** See {@link Session.shutdown}. */
+export interface ShutdownOptions {
+  endHeld?: boolean;
+}
+
 export interface SessionContext {
   clock: Clock;
   autoReleaseAfterMs: number;
@@ -248,8 +253,11 @@ export abstract class Session {
   /** Ends the session: terminates its process (TERM, grace, KILL) or closes its stream. */
   abstract terminate(by: Actor): Promise<void>;
 
-  /** What the gateway does with this session when it shuts down: processes are terminated. */
-  async shutdown(by: Actor): Promise<void> {
+  /**
+   * What the gateway does with this session when it shuts down: processes are terminated (a held
+   * one runs on under its holder unless `endHeld`: a stop that ends them, or a fenced session).
+   */
+  async shutdown(by: Actor, _options: ShutdownOptions = {}): Promise<void> {
     if (this.running) await this.terminate(by);
   }
 

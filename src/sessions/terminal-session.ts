@@ -5,7 +5,7 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
 import { Session, wrongKind } from "./session.js";
-import type { SessionContext, SessionRecord } from "./session.js";
+import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
 import { Holders } from "./holders.js";
@@ -175,9 +175,15 @@ export class TerminalSession extends Session {
    * Gateway shutdown: a held process keeps running under its holder (`sessions.onStop` "keep")
    * once everything read from it is committed; the next gateway adopts it. Otherwise as ever.
    */
-  override async shutdown(by: Actor): Promise<void> {
+  override async shutdown(by: Actor, options: ShutdownOptions = {}): Promise<void> {
     const proc = this.proc;
-    if (!this.running || proc === undefined || proc.holderPid === null || this.ctx.holders?.onStop !== "keep")
+    if (
+      !this.running ||
+      proc === undefined ||
+      proc.holderPid === null ||
+      this.ctx.holders?.onStop !== "keep" ||
+      options.endHeld === true
+    )
       return super.shutdown(by);
     proc.pauseOutput();
     this.coalescer?.flush();

@@ -3,14 +3,15 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
+import { CHAOS_AGENTS, flood, prng, streamingAgent } from "../helpers/chaos.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 
 /*
- * The promise of session holders, checked by adversary: sessions that flood, are typed into and
- * idle while their gateway is killed (SIGKILL) and stopped (SIGTERM) at seeded random moments and
+ * The promise of session holders, checked by adversary: sessions that flood, are typed into,
+ * stream an ACP agent's answers and idle while their gateway is killed (SIGKILL) and stopped (SIGTERM) at seeded random moments and
  * started again. Each program tees its output to a file; the log must equal the file byte for
  * byte, seqs stay contiguous, no session is lost, and a viewer that reconnects by itself gets
  * every event once. CHAOS_SEED replays a run; CHAOS_KILLS and CHAOS_STOPS scale it (the issue's
@@ -21,27 +22,9 @@ const KILLS = Number(process.env["CHAOS_KILLS"] ?? 4);
 const STOPS = Number(process.env["CHAOS_STOPS"] ?? 2);
 const CHAOS_TEST_MS = 110_000;
 
-/** mulberry32: a seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Bursts of numbered lines until `stop` exists, each line also in `file`. */
-function flood(file: string, stop: string, tag: string): string {
-  const burst = `awk 'BEGIN{for(i=0;i<400;i++) printf "${tag}-%d-%d-abcdefghijklmnopqrstuvwxyz0123456789\\n", n, i}' n=$n`;
-  return `n=0; while [ ! -e ${stop} ]; do ${burst}; n=$((n+1)); sleep 0.01; done | tee ${file}`;
-}
-
 describe("session holders under a gateway that is killed and restarted", () => {
   it(
-    `loses no byte, process or event of PTY and pipe sessions across ${KILLS} kill -9 and ${STOPS} SIGTERM restarts`,
+    `loses no byte, process or event of PTY, pipe and ACP agent sessions across ${KILLS} kill -9 and ${STOPS} SIGTERM restarts`,
     async () => {
       let phase = "start";
       const started = Date.now();
@@ -52,7 +35,9 @@ describe("session holders under a gateway that is killed and restarted", () => {
       const dataDir = join(dir, "data");
       const stop = join(dir, "stop");
       const file = (name: string) => join(dir, name);
-      let gateway: ChildGateway = await serveInChild({ dataDir, holders: true });
+      const config = file("config.json");
+      writeFileSync(config, JSON.stringify({ agents: CHAOS_AGENTS }));
+      let gateway: ChildGateway = await serveInChild({ dataDir, config, holders: true });
       const port = Number(new URL(gateway.url).port);
       const http = () => api(gateway.url);
       const create = async (body: Record<string, unknown>) => {
@@ -71,7 +56,8 @@ describe("session holders under a gateway that is killed and restarted", () => {
         pty: true,
       });
       const idle = await create({ command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
-      const ids = [ptyFlood, pipeFlood, typed, idle];
+      const agent = await create({ kind: "agent", agent: "scripted" });
+      const ids = [ptyFlood, pipeFlood, typed, idle, agent];
 
       // One viewer per session through the SDK, reconnecting by itself across every restart.
       const client = await connect({
@@ -86,6 +72,7 @@ describe("session holders under a gateway that is killed and restarted", () => {
       // Lines typed into the reading shell; `confirmed` were answered 200 by a gateway.
       const confirmed: string[] = [];
       const attempted: string[] = [];
+      const streaming = await streamingAgent(() => gateway.url, agent);
       let typing = true;
       const typer = (async () => {
         for (let k = 0; typing; k++) {
@@ -115,7 +102,7 @@ describe("session holders under a gateway that is killed and restarted", () => {
         // Down for a while: the holders keep (or hold back) what the programs write meanwhile.
         await new Promise((r) => setTimeout(r, Math.floor(random() * 500)));
         at(`${how} done, starting again`);
-        gateway = await serveInChild({ dataDir, port, holders: true });
+        gateway = await serveInChild({ dataDir, config, port, holders: true });
         at(`restarted after a ${how}`);
       }
       typing = false;
@@ -129,7 +116,7 @@ describe("session holders under a gateway that is killed and restarted", () => {
         await expect.poll(async () => (await stateOf(id))["state"], { timeout: 30_000 }).toBe("exited");
         expect(await stateOf(id)).toMatchObject({ exitCode: 0 });
       }
-      for (const id of [typed, idle]) expect((await stateOf(id))["state"]).toBe("running");
+      for (const id of [typed, idle, agent]) expect((await stateOf(id))["state"]).toBe("running");
       await expect
         .poll(
           () => existsSync(file("typed")) && readFileSync(file("typed"), "utf8").includes(`got:${confirmed.at(-1)}\n`),
@@ -152,6 +139,8 @@ describe("session holders under a gateway that is killed and restarted", () => {
         }
       };
       // The log is the file, byte for byte.
+      at("checking the agent");
+      await streaming.stop();
       for (const [id, name] of [
         [ptyFlood, "pty-flood"],
         [pipeFlood, "pipe-flood"],
@@ -178,14 +167,15 @@ describe("session holders under a gateway that is killed and restarted", () => {
         await expect.poll(() => seen.get(id)!.at(-1)?.seq ?? 0, { timeout: 15_000 }).toBeGreaterThanOrEqual(head);
         const events = seen.get(id)!;
         expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+        expect(events.some((e) => e.type === "lost")).toBe(false);
+        if (id === agent) continue;
         const viewed = events
           .filter((e) => e.type === "output")
           .map((e) => e.data)
           .join("");
         expect(viewed === (await output(id)).toString(), "the viewer's output equals the log").toBe(true);
-        expect(events.some((e) => e.type === "lost")).toBe(false);
       }
-      for (const id of [typed, idle]) await http().del(`/v1/sessions/${id}`);
+      for (const id of [typed, idle, agent]) await http().del(`/v1/sessions/${id}`);
     },
     CHAOS_TEST_MS,
   );

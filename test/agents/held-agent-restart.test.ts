@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { api, waitFor } from "../helpers/gateway.js";
+import { serveInChild } from "../helpers/serve-child.js";
+import type { ChildGateway } from "../helpers/serve-child.js";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
+
+type Ev = { seq: number; type: string; runId?: string; text?: string; reason?: string; [k: string]: unknown };
+type Api = ReturnType<typeof api>;
+
+/** A data directory with a config naming the scripted agent; removed (its holders end) when the test ends. */
+function setUp(): { dataDir: string; config: string } {
+  const dataDir = mkdtempSync(join(tmpdir(), "switchboard-held-agent-"));
+  onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
+  const config = join(dataDir, "..", `${dataDir.split("/").pop()}.json`);
+  onTestFinished(() => rmSync(config, { force: true }));
+  writeFileSync(
+    config,
+    JSON.stringify({ agents: { scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] } } }),
+  );
+  return { dataDir, config };
+}
+
+async function events(http: Api, id: string): Promise<Ev[]> {
+  return (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
+}
+
+async function runEnd(http: Api, id: string, runId: string): Promise<Ev> {
+  return waitFor(
+    async () =>
+      (await events(http, id)).find((e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta"),
+    15_000,
+    `the end of run ${runId}`,
+  );
+}
+
+/** Prompts `script` and answers the run's chat.final text. */
+async function ask(http: Api, id: string, script: object): Promise<string> {
+  const sent = await http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify(script) });
+  expect(sent.status).toBe(202);
+  const end = await runEnd(http, id, sent.json.runId as string);
+  expect(end.type).toBe("chat.final");
+  return end.text as string;
+}
+
+async function stop(gateway: ChildGateway, signal: NodeJS.Signals): Promise<void> {
+  const exited = new Promise((resolve) => gateway.child.once("exit", resolve));
+  gateway.child.kill(signal);
+  await exited;
+}
+
+function expectContiguous(log: Ev[]): void {
+  expect(log.map((e) => e.seq)).toEqual(log.map((_, i) => log[0]!.seq + i));
+}
+
+describe("an ACP agent under its holder across gateway restarts", () => {
+  it("keeps the same agent process and conversation across a SIGTERM and a kill -9 of the gateway", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const pid = await ask(http1, id, { op: "pid" });
+    const conversation = await ask(http1, id, { op: "session" });
+    expect(pid).toMatch(/^pid=\d+$/);
+    expect(conversation).toMatch(/^session=\S+ loaded=none$/);
+
+    await stop(first, "SIGTERM");
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    expect((await http2.get(`/v1/sessions/${id}`)).json.state).toBe("running");
+    expect(await ask(http2, id, { op: "pid" })).toBe(pid);
+    // The same ACP session, never loaded again: the conversation goes on in the same process.
+    expect(await ask(http2, id, { op: "session" })).toBe(conversation);
+    expect(second.log.some((l) => l.msg === "session adopted from its holder" && l.session === id)).toBe(true);
+
+    await stop(second, "SIGKILL");
+    const third = await serveInChild({ dataDir, config, holders: true });
+    const http3 = api(third.url);
+    expect(await ask(http3, id, { op: "pid" })).toBe(pid);
+    expect(await ask(http3, id, { op: "session" })).toBe(conversation);
+    const log = await events(http3, id);
+    expectContiguous(log);
+    expect(log.filter((e) => e.type === "lost")).toEqual([]);
+  }, 60_000);
+
+  it("ends a run the restart cut with chat.aborted naming the restart, re-asks its permission request, and the same agent takes the next prompt", async () => {
+    const { dataDir, config } = setUp();
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const pid = await ask(http1, id, { op: "pid" });
+    const runId = (await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "permission" }) })).json
+      .runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).find((e) => e.type === "permission.request" && e.runId === runId),
+      15_000,
+      "the permission request",
+    );
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    const end = await runEnd(http2, id, runId);
+    expect(end.type).toBe("chat.aborted");
+    expect(end.reason).toMatch(/gateway restarted during this run/);
+    // The agent's request was read again and answered (cancelled): its turn ended, so the next
+    // prompt went to the same process once the turn was over, not after the settle timeout.
+    expect(await ask(http2, id, { op: "pid" })).toBe(pid);
+    expect(second.log.filter((l) => String(l.msg).startsWith("adopted agent did not end the turn"))).toEqual([]);
+    const log = await events(http2, id);
+    expectContiguous(log);
+    const resolved = log.filter((e) => e.type === "permission.resolved" && e.runId === runId);
+    expect(resolved.map((e) => e.outcome)).toEqual(["cancelled"]);
+    expect(
+      log.filter((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type)),
+    ).toHaveLength(1);
+  }, 60_000);
+});

@@ -1,0 +1,108 @@
+import { fileURLToPath } from "node:url";
+import { expect } from "vitest";
+import { TEST_TOKEN } from "./gateway.js";
+
+/*
+ * What the holder chaos tests share (test/sessions/holder-chaos.test.ts, test/cluster/held-chaos.test.ts):
+ * a seeded PRNG, so a failed run replays with its seed, a flood that tees what it writes, and an
+ * ACP agent kept streaming.
+ */
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+/** One agent prompt (long enough to be in flight at most restarts): chunks of 60 characters, each sent once the one before is written. */
+const AGENT_CHUNKS = 400;
+const AGENT_CHUNK_CHARS = 60;
+
+/** The config's `agents` with the scripted ACP agent as `scripted`. */
+export const CHAOS_AGENTS = { scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] } };
+
+/** mulberry32: a seeded PRNG in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A shell command: bursts of `lines` numbered lines (default 400) `pause` seconds apart (0.01)
+ * until `stop` exists, each line also in `file`.
+ */
+export function flood(
+  file: string,
+  stop: string,
+  tag: string,
+  options: { lines?: number; pause?: number } = {},
+): string {
+  const lines = options.lines ?? 400;
+  const burst = `awk 'BEGIN{for(i=0;i<${lines};i++) printf "${tag}-%d-%d-abcdefghijklmnopqrstuvwxyz0123456789\\n", n, i}' n=$n`;
+  return `n=0; while [ ! -e ${stop} ]; do ${burst}; n=$((n+1)); sleep ${options.pause ?? 0.01}; done | tee ${file}`;
+}
+
+type Ev = { seq: number; type: string; runId?: string; text?: string; reason?: string };
+
+/**
+ * Keeps agent session `id` streaming through whichever gateway `url()` names now: a new prompt
+ * whenever it is idle. `stop()` ends that and checks the promise: the agent is the process it
+ * was, and every run but the one still going ended once, whole (`chat.final` with every chunk) or `chat.aborted` by a restart.
+ */
+export async function streamingAgent(url: () => string, id: string): Promise<{ stop(): Promise<void> }> {
+  const call = (path: string, body?: unknown) =>
+    fetch(`${url()}${path}`, {
+      method: body === undefined ? "GET" : "POST",
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, "content-type": "application/json" },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    }).then(
+      async (r) => ({ status: r.status, json: (await r.json().catch(() => ({}))) as Record<string, unknown> }),
+      () => ({ status: 0, json: {} as Record<string, unknown> }),
+    );
+  const info = async () => (await call(`/v1/sessions/${id}`)).json;
+  const script = JSON.stringify({ op: "flood", chunks: AGENT_CHUNKS, size: AGENT_CHUNK_CHARS });
+  expect((await call(`/v1/sessions/${id}/prompt`, { text: script })).status).toBe(202);
+  await expect.poll(async () => (await info())["pid"], { timeout: 15_000 }).toBeGreaterThan(0);
+  const pid = (await info())["pid"];
+  let working = true;
+  const prompter = (async () => {
+    while (working) {
+      const run = (await info())["run"] as { active: string | null; queued: number } | undefined;
+      if (run !== undefined && run.active === null && run.queued === 0)
+        await call(`/v1/sessions/${id}/prompt`, { text: script });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    async stop() {
+      working = false;
+      await prompter;
+      expect((await info())["pid"]).toBe(pid);
+      const log = (await call(`/v1/sessions/${id}/events?since=0&limit=1000`)).json["events"] as Ev[];
+      const expected = Array.from(
+        { length: AGENT_CHUNKS },
+        (_, i) => `${String(i).padStart(8, "0")}${".".repeat(AGENT_CHUNK_CHARS - 9)}\n`,
+      ).join("");
+      let finals = 0;
+      const queued = log.filter((e) => e.type === "run.queued");
+      for (const run of queued) {
+        const ends = log.filter(
+          (e) => e.runId === run.runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type),
+        );
+        // The last prompt may still run (one at a time: no other can).
+        if (run === queued.at(-1) && ends.length === 0) continue;
+        expect(ends, `run ${run.runId}: one end`).toHaveLength(1);
+        const end = ends[0]!;
+        if (end.type === "chat.final") finals++;
+        if (end.type === "chat.final") expect(end.text).toBe(expected);
+        else
+          expect(end, `run ${run.runId}`).toMatchObject({
+            type: "chat.aborted",
+            reason: expect.stringMatching(/gateway restarted during this run/),
+          });
+      }
+      expect(finals).toBeGreaterThan(0);
+    },
+  };
+}
