@@ -12,7 +12,8 @@ import { join, resolve } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const config: ConfigInput = {

@@ -6,7 +6,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { terminalText, waitForTerminal } from "./harness.js";
 import {
   DESKTOP,

@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { LIST_TICK_MS } from "../../web/src/session-list.js";
 import { POLL_INTERVAL_MS } from "../../web/src/session-store.js";

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { terminalText, waitForTerminal } from "./harness.js";
 import {
   OPERATOR_TOKEN,
