@@ -9,6 +9,7 @@ import type { RedisClient } from "../../src/cluster/redis-client.js";
 import { FencedError, RedisLog, sessionKeys } from "../../src/cluster/redis-log.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 async function client(url: string): Promise<RedisClient> {
   const redis = await connectRedis([url]);
@@ -62,11 +63,17 @@ describe("Membership", () => {
     const entry = () => redis.hget(membersKey("t:"), "gw-a").then((j) => JSON.parse(j!) as Record<string, unknown>);
     expect(await entry()).toEqual({ holder: lease.holder, startedAt: 1_000_000, heartbeatAt: 1_000_000, ttlMs: 3000 });
     clock.advance(1000);
-    await expect.poll(() => renewals).toEqual([false]);
+    await waitFor(() => {
+      expect(renewals).toEqual([false]);
+      return true;
+    });
     expect((await entry())["heartbeatAt"]).toBe(1_001_000);
     await redis.del(lease.key);
     clock.advance(1000);
-    await expect.poll(() => renewals).toEqual([false, true]);
+    await waitFor(() => {
+      expect(renewals).toEqual([false, true]);
+      return true;
+    });
     await lease.release();
     expect(await redis.hexists(membersKey("t:"), "gw-a")).toBe(0);
   });
