@@ -1,6 +1,8 @@
 import type { LocalTerminal } from "./local-terminal.js";
 import { printable } from "./printable.js";
 import { truncateToWidth } from "./text-width.js";
+import { systemClock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 
 /** The same notice (e.g. "control is held by ...") is shown at most this often while the user types. */
 export const NOTICE_INTERVAL_MS = 3_000;
@@ -18,10 +20,11 @@ export class Notices {
   constructor(
     private readonly stderr: NodeJS.WritableStream,
     private readonly local: LocalTerminal,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   show(text: string): void {
-    const now = performance.now();
+    const now = this.clock.monotonic();
     const shown = this.last.get(text);
     if (shown !== undefined && now - shown < NOTICE_INTERVAL_MS) return;
     this.last.set(text, now);

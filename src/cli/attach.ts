@@ -14,6 +14,8 @@ import { isTerminalReport } from "../core/terminal-reports.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { Notices } from "./attach-notices.js";
 import { printable } from "./printable.js";
+import { systemClock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 
 export { NOTICE_INTERVAL_MS } from "./attach-notices.js";
 /** Signals that end `attach` (after restoring the terminal) with 128 + their number. */
@@ -55,10 +57,32 @@ export interface AttachOptions {
   stdin?: NodeJS.ReadStream;
   stdout?: NodeJS.WriteStream;
   stderr?: NodeJS.WritableStream;
+  /** Times the keys (how long typing steers) and the notices; default the system's. */
+  clock?: Clock;
 }
 
 /** What a key press asks of the session. */
 type Steering = { kind: "keys"; text: string } | { kind: "interrupt" } | { kind: "eof" };
+
+/**
+ * Where this attach's connection is: `first` (the first connection is on its way; keys wait for
+ * it, up to PENDING_INPUT_CHARS; `outage`: an attempt failed, said once), `open`, `lost` (dropped,
+ * coming back; said once; keys are dropped), `taken-over` (closed by a take-over, 4001: coming
+ * back as a viewer, no outage).
+ */
+type Connection =
+  | { at: "first"; pending: Steering[]; pendingChars: number; outage: boolean }
+  | { at: "open" }
+  | { at: "lost" }
+  | { at: "taken-over" };
+
+/**
+ * What this attach knows of control: `holding` it (keys and size go through), or `watching`
+ * (read-only, refused, expired or taken over; keys go through while control is free). `sizeOwed`:
+ * someone else may have resized the PTY since this attach last sent its size, as the web page
+ * does to fit its window; the size goes again with the next keys (docs/cli.md).
+ */
+type Control = { at: "holding" } | { at: "watching"; sizeOwed: boolean };
 
 type Outcome =
   | { kind: "exit"; exit: TerminalExit }
@@ -81,7 +105,8 @@ export async function attach(options: AttachOptions): Promise<number> {
   // Only terminal sessions take keys; agent and stream sessions are watched.
   const steer = running && !options.readOnly && info.kind === "terminal";
   const local = new LocalTerminal(stdin, stdout);
-  const notices = new Notices(stderr, local);
+  const clock = options.clock ?? systemClock;
+  const notices = new Notices(stderr, local, clock);
   let run: AttachRun | undefined;
   let outcome: Outcome;
   try {
@@ -114,7 +139,7 @@ export async function attach(options: AttachOptions): Promise<number> {
         ? { control: options.force === true ? ("force" as const) : ("acquire" as const), clientKey: newClientKey() }
         : {}),
     });
-    run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer });
+    run = new AttachRun({ client, info, http: options.http, local, notices, stdin, stdout, detachKey, steer, clock });
     outcome = await run.outcome();
   } finally {
     run?.dispose();
@@ -163,6 +188,7 @@ interface AttachRunOptions {
   detachKey: DetachKey;
   /** This attach sends keys and its size (a running terminal session, not read-only). */
   steer: boolean;
+  clock: Clock;
 }
 
 /**
@@ -185,35 +211,23 @@ class AttachRun {
   private readonly encoder = new TextEncoder();
   private finish: (outcome: Outcome) => void = () => undefined;
   private fail: (error: unknown) => void = () => undefined;
-  // Someone else held control since the size was last sent (and may have resized the PTY,
-  // as the web page does to fit its window): the size goes again with the next keys. Those
-  // go through once control is free or ours again, and so does the size; refused, it is
-  // owed again (docs/cli.md: the size is sent whenever attach has control back).
-  private sizeOwed = false;
-  // Whether this attach steers the session: it holds control (as far as it knows), or typed
-  // lately while control was free. Only then does it pass on what its terminal answers by
-  // itself (isTerminalReport): a watching attach's terminal answers the live queries too, and
-  // those answers typed into the session a second time, resending its size with them.
-  private holding = false;
-  private typedAt = Number.NEGATIVE_INFINITY;
-  private firstConnection = true;
-  // Watching a PTY at another size than its own: said once (the screen is laid out for the
-  // size of whoever steers it, and a full-screen program looks garbled in a smaller or larger one).
-  private sizeNoticed = false;
-  private outage = false;
-  // A take-over (close 4001) is followed by a reconnect as a viewer: no lost connection.
-  private takenOver = false;
-  // One wording per connection for "someone else has control", whichever refusal said it first
-  // (the start-up's acquire and a refused key word it differently).
-  private heldNotice: string | undefined;
   // Keys that come before the first connection is up (typed or pasted at once, or piped in:
   // `printf 'make\n' | switchboard attach ID`) wait for it instead of being dropped. Keys
   // typed while a dropped connection comes back are dropped (and said so): by then the
   // screen the user typed at is stale.
-  // (At most PENDING_INPUT_CHARS of them: a gateway that never answers must not make a
-  // piped-in file pile up in memory.)
-  private pending: Steering[] | undefined = [];
-  private pendingChars = 0;
+  private connection: Connection = { at: "first", pending: [], pendingChars: 0, outage: false };
+  private control: Control = { at: "watching", sizeOwed: false };
+  // Besides holding control, this attach steers for STEERING_AFTER_KEYS_MS after keys typed
+  // while control is free. Only while it steers does it pass on what its terminal answers by
+  // itself (isTerminalReport): a watching attach's terminal answers the live queries too, and
+  // those answers typed into the session a second time, resending its size with them.
+  private typedAt = Number.NEGATIVE_INFINITY;
+  // Watching a PTY at another size than its own: said once (the screen is laid out for the
+  // size of whoever steers it, and a full-screen program looks garbled in a smaller or larger one).
+  private sizeNoticed = false;
+  // One wording per connection for "someone else has control", whichever refusal said it first
+  // (the start-up's acquire and a refused key word it differently).
+  private heldNotice: string | undefined;
 
   constructor(private readonly options: AttachRunOptions) {
     this.client = options.client;
@@ -252,19 +266,12 @@ class AttachRun {
       }),
       client.on("connected", () => this.onConnected()),
       client.on("control-lost", () => {
-        this.takenOver = true;
-        this.holding = false;
+        // A take-over closes an open connection; it comes back as a viewer, without an outage.
+        if (this.connection.at === "open") this.connection = { at: "taken-over" };
+        this.control = { at: "watching", sizeOwed: this.sizeOwed() };
       }),
       client.on("state", ({ state, error }) => {
-        if (state === "reconnecting" && !this.outage && !this.takenOver) {
-          this.outage = true;
-          // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
-          const what =
-            error instanceof ConnectionError && error.code === "RESTARTING"
-              ? "gateway restarting… the session keeps running; reconnecting"
-              : "connection lost; reconnecting";
-          this.notices.show(`${what} (keys typed meanwhile are dropped; ${this.options.detachKey.name} detaches)`);
-        }
+        if (state === "reconnecting") this.onReconnecting(error);
       }),
       client.on("error", (error) => this.onError(error)),
     );
@@ -297,30 +304,42 @@ class AttachRun {
     }
   }
 
+  /** An attempt to connect failed or the connection dropped: said once per outage, not after a take-over. */
+  private onReconnecting(error: Error | undefined): void {
+    const connection = this.connection;
+    if (connection.at === "open") this.connection = { at: "lost" };
+    else if (connection.at === "first" && !connection.outage) connection.outage = true;
+    else return;
+    // Ctrl-C is a key here (raw mode), dropped too: say how to leave a gateway that is gone.
+    const what =
+      error instanceof ConnectionError && error.code === "RESTARTING"
+        ? "gateway restarting… the session keeps running; reconnecting"
+        : "connection lost; reconnecting";
+    this.notices.show(`${what} (keys typed meanwhile are dropped; ${this.options.detachKey.name} detaches)`);
+  }
+
   private onConnected(): void {
     const { info, local } = this.options;
-    if (this.outage) this.notices.show("reconnected");
-    this.outage = false;
+    const was = this.connection;
+    this.connection = { at: "open" };
     this.heldNotice = undefined;
+    if (was.at === "lost" || (was.at === "first" && was.outage)) this.notices.show("reconnected");
     this.notices.newConnection();
-    // A connection after a take-over asks for no control.
-    this.holding = this.steer && !this.takenOver;
     if (!this.steer) this.noticeSize();
     const size = local.size();
     // Attaching at another size than the PTY's: the program is told of the new size and
     // draws for it anew, but a scroll region the replay set for the old size (vim's
     // `CSI 1;20r`) stays in force on this terminal, under its new drawing. At the same
     // size the region is the program's own and still right (apt keeps its progress line so).
-    if (this.firstConnection && this.steer && info.pty && size && (size.cols !== info.cols || size.rows !== info.rows))
+    if (was.at === "first" && this.steer && info.pty && size && (size.cols !== info.cols || size.rows !== info.rows))
       local.resetScrollRegion();
-    this.firstConnection = false;
-    // Back as a viewer after a take-over: the size would be refused; it goes with the next keys.
-    if (this.takenOver) this.sizeOwed = true;
-    else this.sendSize();
-    this.takenOver = false;
-    const waiting = this.pending;
-    this.pending = undefined;
-    for (const action of waiting ?? []) this.steerSession(action);
+    // A connection after a take-over asks for no control: the size would be refused; it goes with the next keys.
+    if (was.at === "taken-over") this.control = { at: "watching", sizeOwed: true };
+    else if (this.steer) {
+      this.control = { at: "holding" };
+      this.sendSize();
+    }
+    if (was.at === "first") for (const action of was.pending) this.steerSession(action);
   }
 
   private onError(error: SwitchboardError): void {
@@ -330,8 +349,7 @@ class AttachRun {
       // "acquire control with force") is attach --force here.
       const holder = controlHeldText(error) ?? error.message;
       this.heldNotice ??= `${holder}: watching read-only, keys are not sent (attach --force takes control; ${detachName} detaches)`;
-      this.sizeOwed = true;
-      this.holding = false;
+      this.control = { at: "watching", sizeOwed: true };
       this.typedAt = Number.NEGATIVE_INFINITY;
       this.noticeSize();
       // Keys were dropped: said again when more are (at most every NOTICE_INTERVAL_MS), also
@@ -341,8 +359,7 @@ class AttachRun {
       // Expiry (this connection was silent past the lease's auto-release) leaves control
       // free and the connection open, so keys still go through; a take-over closes it (4001).
       const expired = error.details?.["reason"] === "expired" || error.message.startsWith("control expired");
-      this.sizeOwed = true;
-      this.holding = false;
+      this.control = { at: "watching", sizeOwed: true };
       this.notices.control(
         expired ? "expired" : "taken-over",
         expired
@@ -378,7 +395,7 @@ class AttachRun {
         if (report) {
           if (this.steering()) this.steerSession({ kind: "keys", text });
         } else {
-          this.typedAt = Date.now();
+          this.typedAt = this.options.clock.monotonic();
           this.steerSession({ kind: "keys", text });
         }
       }
@@ -387,7 +404,11 @@ class AttachRun {
   }
 
   private steering(): boolean {
-    return this.holding || Date.now() - this.typedAt < STEERING_AFTER_KEYS_MS;
+    return this.control.at === "holding" || this.options.clock.monotonic() - this.typedAt < STEERING_AFTER_KEYS_MS;
+  }
+
+  private sizeOwed(): boolean {
+    return this.control.at === "watching" && this.control.sizeOwed;
   }
 
   private sendSize(): void {
@@ -412,9 +433,10 @@ class AttachRun {
   }
 
   private steerSession(action: Steering): void {
-    if (this.pending !== undefined) {
-      this.pendingChars += action.kind === "keys" ? action.text.length : 1;
-      if (this.pendingChars <= PENDING_INPUT_CHARS) this.pending.push(action);
+    const connection = this.connection;
+    if (connection.at === "first") {
+      connection.pendingChars += action.kind === "keys" ? action.text.length : 1;
+      if (connection.pendingChars <= PENDING_INPUT_CHARS) connection.pending.push(action);
       else this.notices.show("not connected yet: keys dropped");
     } else if (!this.apply(action) && this.client.state !== "open")
       this.notices.show(
@@ -430,8 +452,8 @@ class AttachRun {
       case "eof":
         return this.client.endInput();
       case "keys":
-        if (this.sizeOwed) {
-          this.sizeOwed = false;
+        if (this.sizeOwed()) {
+          this.control = { at: "watching", sizeOwed: false };
           this.sendSize();
         }
         // The gateway takes at most 64 KiB per message: a big paste or pipe goes in pieces.

@@ -2,6 +2,7 @@ import { SwitchboardError } from "../protocol/errors.js";
 import type { OutputStream } from "../protocol/events.js";
 import type { SignalName } from "../protocol/sessions.js";
 import { spawnError } from "../system/spawn-error.js";
+import { TimerSet } from "../system/timer-set.js";
 import { openPipeTransport } from "./pipe-process.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 import {
@@ -17,6 +18,8 @@ import { HolderTransport } from "./holder-transport.js";
 import type { Holders } from "./holders.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM, openPtyTransport } from "./pty-process.js";
 import { assertSpawnable } from "./spawn-preflight.js";
+import { PROCESS_MOVES } from "./process-state.js";
+import type { ProcessState } from "./process-state.js";
 
 export { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM } from "./pty-process.js";
 
@@ -275,14 +278,10 @@ class ManagedProcess implements TerminalProcess {
   private readonly transport: ProcessTransport;
   private readonly options: TerminalProcessOptions;
   private resolveExited!: (exit: TerminalExit) => void;
-  private childExit: TerminalExit | null = null;
-  private outputEnded = false;
-  private reported = false;
-  private disposed = false;
-  private drainTimer: NodeJS.Timeout | null = null;
-  private outputPaused = false;
-  private killTimer: NodeJS.Timeout | null = null;
-  private hangupTimer: NodeJS.Timeout | null = null;
+  private state: ProcessState = { at: "running", paused: false };
+  /** The grace of the `terminate()` whose KILL is armed. */
+  private killGraceMs = DEFAULT_TERMINATE_GRACE_MS;
+  private readonly timers: TimerSet<"drain" | "hangup" | "kill">;
   readonly startTime: number | null;
   readonly holderPid: number | null;
 
@@ -290,15 +289,23 @@ class ManagedProcess implements TerminalProcess {
     this.options = options;
     this.pty = options.pty;
     this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+    // Referenced: a KILL or an end of output that is due must happen even when nothing else is left.
+    this.timers = new TimerSet({
+      // Normally EOF follows the child's exit at once; this bounds the wait when a grandchild holds the output open.
+      drain: {
+        after: options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS,
+        fire: () => this.transport.abandonOutput(),
+        ref: true,
+      },
+      hangup: { after: HANGUP_REPEAT_MS, fire: () => this.hangUpAgain(), ref: true },
+      kill: { after: () => this.killGraceMs, fire: () => this.killAfterGrace(), ref: true },
+    });
     const sink: TransportSink = {
       output: (stream, chunk) => {
         if (!this.disposed) this.options.onOutput(stream, chunk);
       },
       childExited: (exit) => this.handleChildExit(exit),
-      outputEnded: () => {
-        this.outputEnded = true;
-        this.maybeReport();
-      },
+      outputEnded: () => this.handleOutputEnded(),
       lost: (reason, leaveRunning) => this.handleLost(reason, leaveRunning),
     };
     let opened: Opened;
@@ -311,6 +318,28 @@ class ManagedProcess implements TerminalProcess {
     this.transport = opened.transport;
     this.startTime = opened.startTime;
     this.holderPid = opened.holderPid;
+  }
+
+  /** The child's exit, once known: until then its pid still names its processes. */
+  private get childExit(): TerminalExit | null {
+    const state = this.state;
+    return state.at === "running" || state.at === "output-ended" ? null : state.childExit;
+  }
+
+  /** `dispose()` or `detach()` was called: no callbacks. */
+  private get disposed(): boolean {
+    return this.state.at === "disposed" || this.state.at === "closed";
+  }
+
+  /** The exit (or the loss) was told, or resolved `exited` after `dispose()`. */
+  private get reported(): boolean {
+    return this.state.at === "reported" || this.state.at === "closed";
+  }
+
+  private moveTo(next: ProcessState): void {
+    if (!PROCESS_MOVES[this.state.at].includes(next.at))
+      throw new Error(`terminal process ${this.pid}: no move from ${this.state.at} to ${next.at}`);
+    this.state = next;
   }
 
   acknowledge(offset: number): void {
@@ -335,16 +364,16 @@ class ManagedProcess implements TerminalProcess {
       return;
     }
     if (this.disposed) return;
-    this.disposed = true;
-    this.clearTimers();
+    this.moveTo({ at: "disposed", childExit: this.childExit, outputEnded: this.state.at === "output-ended" });
+    this.timers.stopAll();
     this.transport.detach();
   }
 
   /** The holder is gone: the exit will never be known. What is left of the process is killed (it cannot be steered). */
   private handleLost(reason: string, leaveRunning: boolean): void {
     if (this.reported || this.disposed) return;
-    this.reported = true;
-    this.clearTimers();
+    this.moveTo({ at: "reported", childExit: this.childExit });
+    this.timers.stopAll();
     if (!leaveRunning) this.kill();
     this.transport.close();
     const what = leaveRunning ? "" : "; what was left of its processes was killed";
@@ -394,15 +423,15 @@ class ManagedProcess implements TerminalProcess {
   }
 
   pauseOutput(): void {
-    if (this.outputPaused || this.childExit !== null || this.outputEnded || this.disposed) return;
-    this.outputPaused = true;
+    if (this.state.at !== "running" || this.state.paused) return;
+    this.moveTo({ at: "running", paused: true });
     this.transport.pauseOutput();
   }
 
   resumeOutput(): void {
-    if (!this.outputPaused) return;
-    this.outputPaused = false;
-    if (!this.disposed) this.transport.resumeOutput();
+    if (this.state.at !== "running" || !this.state.paused) return;
+    this.moveTo({ at: "running", paused: false });
+    this.transport.resumeOutput();
   }
 
   terminate(graceMs = DEFAULT_TERMINATE_GRACE_MS): Promise<TerminalExit> {
@@ -410,17 +439,7 @@ class ManagedProcess implements TerminalProcess {
     // false (ESRCH) below: the whole group is gone already; the exit is on its way.
     if (this.pty) {
       this.hangUp();
-      this.hangupTimer ??= setTimeout(() => {
-        this.hangupTimer = null;
-        if (this.childExit === null) this.hangUp();
-        // A shell that died of the first hangup before passing it on leaves its jobs holding the
-        // terminal until the KILL (terminal-process.test.ts, "died of the hangup").
-        if (this.idsAreOurs())
-          for (const pid of sessionMembers(this.pid)) {
-            signalProcess(pid, "SIGHUP");
-            signalProcess(pid, "SIGCONT");
-          }
-      }, HANGUP_REPEAT_MS);
+      this.timers.startIfIdle("hangup");
     }
     this.sendSignal("SIGTERM");
     // A stopped process acts on TERM only once it runs again: without CONT it would wait for KILL.
@@ -437,31 +456,30 @@ class ManagedProcess implements TerminalProcess {
     // The exit waits for the KILL now, not for the drain timeout: a job that ignores TERM and
     // holds the output after the child died would otherwise outlive the session (its exit
     // cancels the KILL), and nothing could reach it any more.
-    this.stopDrainTimer();
+    this.timers.stop("drain");
     // After the exit too: a job that ignores TERM and holds nothing of ours is still one of its processes.
-    this.killTimer ??= setTimeout(() => {
-      this.killTimer = null;
-      this.killLeftovers();
-      // The processes of its session are gone; only one that left it (a daemon) can still hold the output.
-      if (!this.reported && this.childExit !== null) this.startDrainTimer();
-    }, graceMs);
+    if (!this.timers.isPending("kill")) {
+      this.killGraceMs = graceMs;
+      this.timers.start("kill");
+    }
     return this.exited;
   }
 
   dispose(): void {
     if (this.disposed) return;
-    this.disposed = true;
+    const reported = this.reported;
+    const childExit = this.childExit;
     // A terminate() whose KILL is still due: what is left of the session is killed now, not never.
-    const killDue = this.killTimer !== null;
-    this.clearTimers();
-    if (!this.reported) {
+    const killDue = this.timers.isPending("kill");
+    this.moveTo(reported ? { at: "closed", childExit } : { at: "disposed", childExit, outputEnded: true });
+    this.timers.stopAll();
+    if (!reported) {
       this.kill();
       // Its holder would wait for a gateway to take an exit nobody records.
       if (this.holderPid !== null) signalProcess(this.holderPid, "SIGTERM");
     } else if (killDue) this.killLeftovers();
     this.transport.close();
-    this.outputEnded = true;
-    this.maybeReport();
+    if (!reported && childExit !== null) this.report(childExit);
   }
 
   /**
@@ -475,6 +493,25 @@ class ManagedProcess implements TerminalProcess {
       if (foreground !== null && foreground !== this.pid) signalGroup(foreground, signal);
       this.sendSignal(signal);
     }
+  }
+
+  /** {@link HANGUP_REPEAT_MS} after terminate()'s hangup: again, and to every process of the session. */
+  private hangUpAgain(): void {
+    if (this.childExit === null) this.hangUp();
+    // A shell that died of the first hangup before passing it on leaves its jobs holding the
+    // terminal until the KILL (terminal-process.test.ts, "died of the hangup").
+    if (this.idsAreOurs())
+      for (const pid of sessionMembers(this.pid)) {
+        signalProcess(pid, "SIGHUP");
+        signalProcess(pid, "SIGCONT");
+      }
+  }
+
+  /** terminate()'s grace is over. */
+  private killAfterGrace(): void {
+    this.killLeftovers();
+    // The processes of its session are gone; only one that left it (a daemon) can still hold the output.
+    if (this.state.at === "draining") this.timers.startIfIdle("drain");
   }
 
   /**
@@ -532,47 +569,63 @@ class ManagedProcess implements TerminalProcess {
   }
 
   private handleChildExit(exit: TerminalExit): void {
-    this.childExit = exit;
-    // What is left is bounded by the kernel's buffer: read it now, before any drain timeout.
-    this.resumeOutput();
-    // While terminating, the KILL after the grace ends what still holds the output (terminate()).
-    if (this.killTimer === null) this.startDrainTimer();
-    this.maybeReport();
+    const state = this.state;
+    switch (state.at) {
+      case "running":
+        this.moveTo({ at: "draining", childExit: exit });
+        // What is left is bounded by the kernel's buffer: read it now, before any drain timeout.
+        if (state.paused) this.transport.resumeOutput();
+        // While terminating, the KILL after the grace ends what still holds the output (terminate()).
+        if (!this.timers.isPending("kill")) this.timers.startIfIdle("drain");
+        return;
+      case "output-ended":
+        this.report(exit);
+        return;
+      case "disposed":
+        this.moveTo({ ...state, childExit: exit });
+        if (state.outputEnded) this.report(exit);
+        return;
+      case "reported":
+      case "closed":
+        // Told already (the holder was lost): kept so that signals know the pid may be a stranger's.
+        this.moveTo({ ...state, childExit: exit });
+        return;
+      case "draining":
+        // The transport tells the exit once.
+        return;
+    }
   }
 
-  /** Normally EOF follows the child's exit at once; this bounds the wait when a grandchild holds the output open. */
-  private startDrainTimer(): void {
-    if (this.outputEnded || this.disposed || this.drainTimer !== null) return;
-    this.drainTimer = setTimeout(() => {
-      this.drainTimer = null;
-      this.transport.abandonOutput();
-    }, this.options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS);
+  private handleOutputEnded(): void {
+    const state = this.state;
+    switch (state.at) {
+      case "running":
+        this.moveTo({ at: "output-ended" });
+        return;
+      case "draining":
+        this.report(state.childExit);
+        return;
+      case "disposed":
+        this.moveTo({ ...state, outputEnded: true });
+        if (state.childExit !== null) this.report(state.childExit);
+        return;
+      case "output-ended":
+      case "reported":
+      case "closed":
+        return;
+    }
   }
 
-  private stopDrainTimer(): void {
-    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
-    this.drainTimer = null;
-  }
-
-  private maybeReport(): void {
-    if (this.reported || this.childExit === null || !this.outputEnded) return;
-    this.reported = true;
-    const exit = this.childExit;
+  /** The exit is known and every byte of output was delivered: `exited` resolves, `onExit` unless disposed. */
+  private report(exit: TerminalExit): void {
+    const disposed = this.disposed;
+    this.moveTo(disposed ? { at: "closed", childExit: exit } : { at: "reported", childExit: exit });
     // A KILL that terminate() has due stays due: it is for every process of the session, not only the child.
-    this.stopDrainTimer();
-    if (this.hangupTimer !== null) clearTimeout(this.hangupTimer);
-    this.hangupTimer = null;
+    this.timers.stop("drain");
+    this.timers.stop("hangup");
     this.transport.close();
     this.resolveExited(exit);
-    if (!this.disposed) this.options.onExit(exit);
-  }
-
-  private clearTimers(): void {
-    this.stopDrainTimer();
-    if (this.killTimer !== null) clearTimeout(this.killTimer);
-    if (this.hangupTimer !== null) clearTimeout(this.hangupTimer);
-    this.killTimer = null;
-    this.hangupTimer = null;
+    if (!disposed) this.options.onExit(exit);
   }
 }
 

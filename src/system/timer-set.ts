@@ -1,7 +1,7 @@
 /** One timer of a {@link TimerSet}: what it calls, and after how long (or at the next check phase). */
 export interface TimerSpec {
-  /** Milliseconds, or "immediate" for `setImmediate`. */
-  after: number | "immediate";
+  /** Milliseconds (or a function that says how many when the timer starts), or "immediate" for `setImmediate`. */
+  after: number | (() => number) | "immediate";
   fire: () => void;
   /** Keeps the process alive while pending (default: unref()ed, as housekeeping timers are). */
   ref?: boolean;
@@ -21,18 +21,22 @@ export class TimerSet<Name extends string> {
   /** Arms `name` from now, again from now if it is pending already. */
   start(name: Name): void {
     const handle = this.handles.get(name);
+    const spec = this.specs[name];
     this.pending.add(name);
-    if (handle !== undefined && "refresh" in handle) {
+    if (handle !== undefined && "refresh" in handle && typeof spec.after === "number") {
       handle.refresh();
       return;
     }
-    if (handle !== undefined) clearImmediate(handle);
-    const spec = this.specs[name];
+    if (handle !== undefined && "refresh" in handle) clearTimeout(handle);
+    else if (handle !== undefined) clearImmediate(handle);
     const fire = (): void => {
       this.pending.delete(name);
       spec.fire();
     };
-    const made = spec.after === "immediate" ? setImmediate(fire) : setTimeout(fire, spec.after);
+    const made =
+      spec.after === "immediate"
+        ? setImmediate(fire)
+        : setTimeout(fire, typeof spec.after === "number" ? spec.after : spec.after());
     if (spec.ref !== true) made.unref();
     this.handles.set(name, made);
   }

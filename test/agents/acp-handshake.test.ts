@@ -11,6 +11,7 @@ import type { AgentLogger, AgentSpec } from "../../src/agents/index.js";
 import { ManualClock } from "../../src/core/clock.js";
 import type { Actor, EventOf } from "../../src/protocol/index.js";
 import { deltaText, waitForRunEnd } from "./helpers/wait.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const RAW_AGENT = fileURLToPath(new URL("./fixtures/raw-agent.mjs", import.meta.url));
 const actor: Actor = { name: "alice", role: "operator" };
@@ -140,7 +141,7 @@ describe("an agent that prints something else than ACP on stdout", () => {
     const s = handshakeSession(onTestFinished, "noise", { clock });
     const { runId } = s.agent.prompt("hello", actor);
     // The banner is read while the manual clock stands still; then the start times out.
-    await expect.poll(() => s.logged.filter((l) => l.msg.includes("not an ACP message")).length).toBe(2);
+    await waitFor(() => s.logged.filter((l) => l.msg.includes("not an ACP message")).length === 2);
     clock.advance(ACP_START_TIMEOUT_MS);
     const end = (await waitForRunEnd(s.log, runId)) as EventOf<"chat.error">;
     expect(end).toMatchObject({

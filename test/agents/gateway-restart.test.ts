@@ -2,7 +2,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { api, waitFor } from "../helpers/gateway.js";
+import { api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 

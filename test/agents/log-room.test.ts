@@ -7,8 +7,9 @@ import { ABORT_SETTLE_TIMEOUT_MS } from "../../src/agents/index.js";
 import type { AgentSpec } from "../../src/agents/index.js";
 import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import type { Actor } from "../../src/protocol/index.js";
-import { deltas, expectContiguous, heldBack, heldSession, runEnd, until } from "./helpers/held-session.js";
+import { deltas, expectContiguous, heldBack, heldSession, runEnd } from "./helpers/held-session.js";
 import type { HeldStore } from "./helpers/held-store.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
 const actor: Actor = { name: "alice", role: "operator" };
@@ -56,7 +57,7 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     expect(s.agent.info().active).toBe(runId);
 
     s.store.stuck = false;
-    const end = await until(() => runEnd(s.published, runId), "the run to end");
+    const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run to end");
     const expected = lines(n);
     expect(end).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(end.type === "chat.final" && end.text === expected).toBe(true);
@@ -81,10 +82,14 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
     expect(s.store.queuedTypes).not.toContain("permission.request");
 
     s.store.stuck = false;
-    const ask = await until(() => s.published.find((e) => e.type === "permission.request"), "the permission request");
+    const ask = await waitFor(
+      () => s.published.find((e) => e.type === "permission.request"),
+      20_000,
+      "the permission request",
+    );
     if (ask.type !== "permission.request") throw new Error("unreachable");
     s.agent.answerPermission(ask.requestId, "yes", actor);
-    const end = await until(() => runEnd(s.published, runId), "the run to end", 30_000);
+    const end = await waitFor(() => runEnd(s.published, runId), 30_000, "the run to end");
 
     const all = Array.from({ length: chunks }, (_, i) => floodChunk(i, size));
     const expected = [...all.slice(0, permissionAt), "chose yes", ...all.slice(permissionAt)].join("");
@@ -134,12 +139,16 @@ describe("an agent whose output the log cannot take as fast as it comes", () => 
       expect(s.agent.info().active).toBeNull();
       // The lane is free once the adapter finished the aborted turn: the next run starts, with the
       // store still stuck (so before the settle timeout would have restarted the agent).
-      await until(() => s.store.queuedTypes.filter((t) => t === "run.started").length === 2, "the next run to start");
+      await waitFor(
+        () => s.store.queuedTypes.filter((t) => t === "run.started").length === 2,
+        20_000,
+        "the next run to start",
+      );
       const freedMs = Date.now() - abortedAt;
       expect(freedMs).toBeLessThan(ABORT_SETTLE_TIMEOUT_MS / 2);
 
       s.store.stuck = false;
-      const end = await until(() => runEnd(s.published, second.runId), "the next run to end");
+      const end = await waitFor(() => runEnd(s.published, second.runId), 20_000, "the next run to end");
       expect(end).toMatchObject({ type: "chat.final", text: shortText });
       const ends = s.published.filter((e) => "runId" in e && e.runId === first.runId && e.type.startsWith("chat."));
       expect(ends.at(-1)).toMatchObject({ type: "chat.aborted" });

@@ -6,6 +6,7 @@ import type { TestGateway } from "../client/helpers.js";
 import { spawnCli } from "./helpers.js";
 import type { RunningCli } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -52,7 +53,7 @@ describe.concurrent("switchboard attach with input on a pipe", () => {
     const bytes = 300_000;
     const wc = await http.createSession({ command: ["sh", "-c", `head -c ${bytes} | wc -c`], env: TEST_ENV });
     const attached = pipedAttach(wc.id);
-    await expect.poll(async () => (await http.getSession(wc.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    await waitFor(async () => (await http.getSession(wc.id)).controller !== null, 20_000);
     // "✓" is 3 bytes: the pipe's 64 KiB chunks cut characters, so the decoded text runs over.
     attached.child.stdin!.write("✓".repeat(bytes / 3));
     expect(await within(attached.exit, 25_000)).toBe(0);
@@ -77,7 +78,7 @@ describe("switchboard attach with input on a pipe that ends", () => {
     const cat = await http.createSession({ command: ["cat"], pty: true, env: TEST_ENV });
     const attached = pipedAttach(cat.id);
     attached.child.stdin!.end("typed\n");
-    await expect.poll(() => attached.stdout(), { timeout: 20_000 }).toContain("typed");
+    await waitFor(() => attached.stdout().includes("typed"), 20_000);
     expect(await within(attached.exit, 1500)).toBe("still running");
     expect((await http.getSession(cat.id)).state).toBe("running");
     await http.deleteSession(cat.id);
@@ -91,9 +92,13 @@ describe("switchboard attach on an agent session", () => {
   it("says that it shows nothing and where the conversation is, then ends with the session", async () => {
     const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
     const attached = pipedAttach(agent.id);
-    await expect
-      .poll(() => attached.stderr(), { timeout: 20_000 })
-      .toContain(`${agent.id} is an agent session: it prints nothing here; "switchboard logs -f ${agent.id}"`);
+    await waitFor(
+      () =>
+        attached
+          .stderr()
+          .includes(`${agent.id} is an agent session: it prints nothing here; "switchboard logs -f ${agent.id}"`),
+      20_000,
+    );
     await http.deleteSession(agent.id);
     expect(await within(attached.exit, 20_000)).toBe(0);
     expect(attached.stdout()).toBe("");
@@ -111,17 +116,17 @@ describe("switchboard attach without control", () => {
     try {
       await holder.control(cat.id, "acquire");
       const attached = pipedAttach(cat.id);
-      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("held by");
+      await waitFor(() => attached.stderr().includes("held by"), 20_000);
       await holder.control(cat.id, "release");
       const inputs = async () => (await http.events(cat.id, { types: ["input"] })).events.length;
       attached.child.stdin!.write("\x1b[3;3R");
       await sleep(1_000);
       expect(await inputs()).toBe(0);
       attached.child.stdin!.write("typed\n");
-      await expect.poll(() => attached.stdout(), { timeout: 10_000 }).toContain("typed\n");
+      await waitFor(() => attached.stdout().includes("typed\n"), 10_000);
       // Typing while control is free makes it steer: its terminal's answers go now.
       attached.child.stdin!.write("\x1b[5;5R");
-      await expect.poll(inputs, { timeout: 10_000 }).toBe(2);
+      await waitFor(async () => (await inputs()) === 2, 10_000);
       attached.child.kill("SIGTERM");
     } finally {
       holder.close();
@@ -150,7 +155,7 @@ describe("switchboard attach with another detach key", () => {
       SWITCHBOARD_TOKEN: gw.token,
     });
     children.push(attached.child);
-    await expect.poll(async () => (await http.getSession(cat.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    await waitFor(async () => (await http.getSession(cat.id)).controller !== null, 20_000);
     attached.child.stdin!.write("\x11");
     expect(await within(attached.exit, 20_000)).toBe(0);
     expect(attached.stderr()).toMatch(/\[detached from \S+; "switchboard attach \S+" to come back\]\n$/);
@@ -172,7 +177,7 @@ describe("switchboard attach with another detach key", () => {
 async function attachedThenCut(id: string, proxy: FaultProxy): Promise<RunningCli> {
   const attached = spawnCli(["attach", id], { SWITCHBOARD_URL: proxy.url, SWITCHBOARD_TOKEN: gw.token });
   children.push(attached.child);
-  await expect.poll(async () => (await http.getSession(id)).controller, { timeout: 20_000 }).not.toBeNull();
+  await waitFor(async () => (await http.getSession(id)).controller !== null, 20_000);
   proxy.down = true;
   proxy.cut();
   return attached;
@@ -187,12 +192,12 @@ describe("switchboard attach over a dropped connection", () => {
     const other = await connect({ url: gw.url, token: gw.token });
     try {
       const attached = await attachedThenCut(sh.id, proxy);
-      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("connection lost; reconnecting");
+      await waitFor(() => attached.stderr().includes("connection lost; reconnecting"), 20_000);
       await expect(other.control(sh.id, "acquire")).rejects.toMatchObject({ code: "CONTROL_HELD" });
       proxy.down = false;
-      await expect.poll(() => attached.stderr(), { timeout: 20_000 }).toContain("reconnected");
+      await waitFor(() => attached.stderr().includes("reconnected"), 20_000);
       attached.child.stdin!.write("echo back-$((40+2))\n");
-      await expect.poll(() => attached.stdout(), { timeout: 20_000 }).toContain("back-42");
+      await waitFor(() => attached.stdout().includes("back-42"), 20_000);
       expect(attached.stderr()).not.toMatch(/read-only|held by/);
     } finally {
       await other.close();
@@ -210,13 +215,15 @@ describe("switchboard attach while the gateway is gone", () => {
     const proxy = await FaultProxy.start(gw.url);
     try {
       const attached = await attachedThenCut(sh.id, proxy);
-      await expect
-        .poll(() => attached.stderr(), { timeout: 20_000 })
-        .toContain("connection lost; reconnecting (keys typed meanwhile are dropped; Ctrl-] detaches)");
+      await waitFor(
+        () =>
+          attached
+            .stderr()
+            .includes("connection lost; reconnecting (keys typed meanwhile are dropped; Ctrl-] detaches)"),
+        20_000,
+      );
       attached.child.stdin!.write("\x03");
-      await expect
-        .poll(() => attached.stderr(), { timeout: 20_000 })
-        .toContain("not connected: keys dropped (Ctrl-] detaches)");
+      await waitFor(() => attached.stderr().includes("not connected: keys dropped (Ctrl-] detaches)"), 20_000);
       attached.child.stdin!.write("\x1d");
       expect(await within(attached.exit, 20_000)).toBe(0);
       expect(attached.stderr()).toMatch(/\[detached from \S+; "switchboard attach \S+" to come back\]\n$/);

@@ -2,11 +2,12 @@ import headless from "@xterm/headless";
 import { execFileSync, spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
-import { TEST_ENV, startTestGateway, waitUntil } from "../client/helpers.js";
+import { TEST_ENV, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { NOTICE_INTERVAL_MS } from "../../src/cli/attach.js";
 import { CLI, REPO, Tmux, shellQuote } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const { Terminal } = headless;
 
@@ -122,7 +123,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     t.type("stty size");
     await t.waitFor(/^20 100$/m);
     t.resize(80, 15);
-    await expect.poll(async () => (await http.getSession(id)).cols, { timeout: 5_000 }).toBe(80);
+    await waitFor(async () => (await http.getSession(id)).cols === 80, 5_000);
     t.type("clear; stty size");
     await t.waitFor(/^15 80$/m);
     t.keys("C-]");
@@ -214,9 +215,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   }) => {
     const id = await bash();
     await http.input(id, "printf '\\033[6n\\033[c\\033[>c\\033]11;?\\007\\033[?12$p\\033[>q\\033[18t'; echo ASKED\r");
-    await expect
-      .poll(async () => Buffer.from((await http.output(id)).bytes).includes("ASKED\r\n"), { timeout: 10_000 })
-      .toBe(true);
+    await waitFor(async () => Buffer.from((await http.output(id)).bytes).includes("ASKED\r\n") === true, 10_000);
     const inputs = async () => (await http.events(id, { types: ["input"] })).events.length;
     const before = await inputs();
     const t = startTmux();
@@ -289,9 +288,10 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       env: { ...TEST_ENV, PS1: "remote$ " },
     });
     await http.input(session.id, "printf '\\033[1;10r'; echo REGION\r");
-    await expect
-      .poll(async () => Buffer.from((await http.output(session.id)).bytes).includes("REGION\r\n"), { timeout: 10_000 })
-      .toBe(true);
+    await waitFor(
+      async () => Buffer.from((await http.output(session.id)).bytes).includes("REGION\r\n") === true,
+      10_000,
+    );
     const t = startTmux();
     await t.waitFor(/local\$/);
     t.type(attachCmd(`-- ${session.id}`));
@@ -311,14 +311,14 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   it("sends its size again once its keys go through after someone else held control", async ({ expect }) => {
     const id = await bash();
     const t = await attachedTo(id);
-    await expect.poll(async () => (await http.getSession(id)).controller, { timeout: 10_000 }).not.toBeNull();
+    await waitFor(async () => (await http.getSession(id)).controller !== null, 10_000);
     const other = await connect({ url: gw.url, token: gw.token });
     try {
       await other.control(id, "acquire", { force: true });
       // Attach is back as a viewer (its connection closed on the take-over) before the resize.
       await t.waitFor(/control was taken over/);
       await sleep(500);
-      await expect.poll(async () => (await http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
+      await waitFor(async () => (await http.getSession(id)).viewers === 1, 10_000);
       await other.resize(id, { cols: 90, rows: 30 });
       await other.control(id, "release");
       t.type("stty size");
@@ -369,7 +369,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     await until(async () => /the end\$$/.test((await http.screen(session.id)).screen), "the final screen");
     const screen = await http.screen(session.id);
     const attached = pipedAttach(["--read-only", session.id]);
-    await waitUntil(() => attached.stdout().includes("the end$"), 20_000, "the screen");
+    await waitFor(() => attached.stdout().includes("the end$"), 20_000, "the screen");
     await sleep(300);
     // The screen and its 1,000 lines of scrollback: a tenth of the 2 MB a replay sends.
     expect(attached.stdout().length).toBeLessThan(200_000);
@@ -406,13 +406,13 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   }) => {
     const sort = await http.createSession({ command: ["sort"], env: TEST_ENV });
     const attached = pipedAttach([sort.id]);
-    await expect.poll(async () => (await http.getSession(sort.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    await waitFor(async () => (await http.getSession(sort.id)).controller !== null, 20_000);
     attached.keys("pear\r");
     attached.keys("apple\r");
     // Both lines are in (the keys may arrive as one chunk or two) before the end of input.
     const typed = async () =>
       (await http.events(sort.id, { types: ["input"] })).events.reduce((n, e) => n + (e as { bytes: number }).bytes, 0);
-    await expect.poll(typed, { timeout: 10_000 }).toBe("pear\n".length + "apple\n".length);
+    await waitFor(async () => (await typed()) === "pear\n".length + "apple\n".length, 10_000);
     attached.keys("\x04");
     expect(await attached.exit).toBe(0);
     expect(attached.stdout()).toBe("apple\npear\n");
@@ -424,18 +424,18 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
   it("says when control is taken over, without a lost-connection notice, and goes on watching", async ({ expect }) => {
     const cat = await http.createSession({ command: ["cat"], env: TEST_ENV });
     const attached = pipedAttach([cat.id]);
-    await expect.poll(async () => (await http.getSession(cat.id)).controller, { timeout: 20_000 }).not.toBeNull();
+    await waitFor(async () => (await http.getSession(cat.id)).controller !== null, 20_000);
     const taker = await connect({ url: gw.url, token: gw.token });
     try {
       await taker.control(cat.id, "acquire", { force: true });
       // Back as a viewer: the gateway counts its connection again.
-      await expect.poll(async () => (await http.getSession(cat.id)).viewers, { timeout: 10_000 }).toBe(1);
+      await waitFor(async () => (await http.getSession(cat.id)).viewers === 1, 10_000);
       await taker.input(cat.id, "from-taker\n");
-      await waitUntil(() => attached.stdout().includes("from-taker\n"), 10_000, "the taker's line");
+      await waitFor(() => attached.stdout().includes("from-taker\n"), 10_000, "the taker's line");
       // A key then is refused, and said in attach's words, not the gateway's advice run on into
       // them (exploratory test: "...acquire control with force to steer now: watching read-only").
       attached.keys("refused\n");
-      await waitUntil(() => attached.stderr().includes("keys are not sent"), 10_000, "the held notice");
+      await waitFor(() => attached.stderr().includes("keys are not sent"), 10_000, "the held notice");
       attached.keys("\x1d");
       expect(await attached.exit).toBe(0);
       expect(attached.stderr()).toBe(
@@ -472,13 +472,13 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
       child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
       // Attach pings every 15 s: a 1 s lease expires before its first renewal.
-      await waitUntil(() => stderr.includes("control expired"), 20_000, "the expiry notice");
+      await waitFor(() => stderr.includes("control expired"), 20_000, "the expiry notice");
       expect(stderr).toContain(
         "control expired after holder silence: nobody holds control now, keys still go through until someone takes it",
       );
       expect(stderr).not.toContain("read-only");
       child.stdin!.write("after-expiry\n");
-      await waitUntil(() => stdout.includes("after-expiry\n"), 10_000, "the line typed after the expiry");
+      await waitFor(() => stdout.includes("after-expiry\n"), 10_000, "the line typed after the expiry");
       child.kill();
     } finally {
       await short.close();
@@ -495,7 +495,7 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
     try {
       await holder.control(cat.id, "acquire");
       const attached = pipedAttach([cat.id]);
-      await waitUntil(() => attached.stderr().includes("held by"), 20_000, "the held notice");
+      await waitFor(() => attached.stderr().includes("held by"), 20_000, "the held notice");
       attached.keys("refused\n");
       // Room for the gateway's refusal of the keys to arrive and be told.
       await sleep(1_000);
@@ -526,10 +526,10 @@ describe.concurrent("switchboard attach, driven through tmux", () => {
       const lost: string[] = [];
       holder.on("control-lost", ({ session }) => lost.push(session));
       const attached = pipedAttach(["--force", cat.id]);
-      await waitUntil(() => lost.length > 0, 20_000, "the holder losing control");
+      await waitFor(() => lost.length > 0, 20_000, "the holder losing control");
       expect(lost).toEqual([cat.id]);
       attached.keys("forced\n");
-      await waitUntil(() => attached.stdout().includes("forced\n"), 10_000, "the echo");
+      await waitFor(() => attached.stdout().includes("forced\n"), 10_000, "the echo");
       attached.keys("\x1d");
       expect(await attached.exit).toBe(0);
       expect(attached.stderr()).toBe(`[detached from ${cat.id}; "switchboard attach ${cat.id}" to come back]\n`);

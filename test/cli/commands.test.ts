@@ -10,6 +10,7 @@ import type { TestGateway } from "../client/helpers.js";
 import { cli, sessionEnded, spawnCli, startCliGateway } from "./helpers.js";
 import type { CliGateway } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
 const HEAVY_TEST_MS = 60_000;
@@ -108,8 +109,8 @@ describe("switchboard client commands", () => {
       const session = await http.createSession({ command: [process.execPath, "-e", script], env: TEST_ENV });
       const run = spawnCli(["logs", "-f", session.id], env);
       try {
-        await expect.poll(() => run.stdout().endsWith("\n1500\n"), { timeout: 15_000 }).toBe(true);
-        await expect.poll(async () => (await http.getSession(session.id)).viewers, { timeout: 15_000 }).toBe(1);
+        await waitFor(() => run.stdout().endsWith("\n1500\n") === true, 15_000);
+        await waitFor(async () => (await http.getSession(session.id)).viewers === 1, 15_000);
         await http.input(session.id, "go\n");
         expect(await run.exit).toBe(0);
       } finally {
@@ -145,8 +146,8 @@ describe("switchboard client commands", () => {
         await http.appendEvents(s.id, { type: "output", data: { data: "partial\n" } });
         const run = spawnCli(["logs", "-f", ...(json ? ["--json"] : []), s.id], env);
         try {
-          await expect.poll(() => run.stdout().includes("partial"), { timeout: 15_000 }).toBe(true);
-          await expect.poll(async () => (await http.getSession(s.id)).viewers, { timeout: 15_000 }).toBe(1);
+          await waitFor(() => run.stdout().includes("partial") === true, 15_000);
+          await waitFor(async () => (await http.getSession(s.id)).viewers === 1, 15_000);
           // What the gateway does to a session whose process it lost (a crash under it).
           gw.gateway.core.sessions.get(s.id)!.markLost("the producer went away");
           expect(await run.exit).toBe(EXIT.FAILURE);
@@ -259,9 +260,12 @@ describe("switchboard client commands", () => {
       ]);
       expect(ok.code).toBe(0);
       const runId = ok.stdout.trim();
-      await expect
-        .poll(async () => (await http.events(agent.id, { types: ["chat.final"] })).events, { timeout: 10_000 })
-        .toEqual([expect.objectContaining({ type: "chat.final", runId })]);
+      await waitFor(async () => {
+        expect((await http.events(agent.id, { types: ["chat.final"] })).events).toEqual([
+          expect.objectContaining({ type: "chat.final", runId }),
+        ]);
+        return true;
+      }, 10_000);
       expect(refused.code).toBe(EXIT.FAILURE);
       expect(refused.stderr).toMatch(/WRONG_SESSION_KIND/);
       await Promise.all([http.deleteSession(session.id), http.deleteSession(agent.id)]);
@@ -303,17 +307,18 @@ describe("switchboard client commands", () => {
       const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
       const first = spawnCli(["prompt", "-w", agent.id, "/permission", "edit"], env);
       const line = /\[permission\] .*; to answer: switchboard permission (\S+) (\S+) allow\|reject\n/;
-      await expect.poll(() => line.exec(first.stderr()), { timeout: 15_000 }).not.toBeNull();
+      await waitFor(() => line.exec(first.stderr()) !== null, 15_000);
       const [, sessionId, requestId] = line.exec(first.stderr())!;
       expect(sessionId).toBe(agent.id);
 
       const second = spawnCli(["prompt", "-w", agent.id, "second"], env);
-      await expect
-        .poll(second.stderr, { timeout: 15_000 })
-        .toBe("[queued behind 1 run; the active one waits for a permission answer]\n");
+      await waitFor(
+        () => second.stderr() === "[queued behind 1 run; the active one waits for a permission answer]\n",
+        15_000,
+      );
       const third = spawnCli(["prompt", "-w", agent.id, "third"], env);
       const behindTwo = "[queued behind 2 runs; the active one waits for a permission answer]\n";
-      await expect.poll(third.stderr, { timeout: 15_000 }).toBe(behindTwo);
+      await waitFor(() => third.stderr() === behindTwo, 15_000);
       third.child.kill("SIGINT");
       expect(await third.exit).toBe(EXIT.INTERRUPTED);
       expect(third.stderr()).toBe(`${behindTwo}the run goes on; switchboard abort ${agent.id} stops it\n`);
@@ -459,7 +464,7 @@ describe("switchboard client commands", () => {
         const endedThree = await ownHttp.createSession({ command: ["true"], env: TEST_ENV });
         const sleeper = await ownHttp.createSession({ command: ["sleep", "300"], env: TEST_ENV });
         for (const s of [endedOne, endedTwo, endedThree]) {
-          await expect.poll(async () => (await ownHttp.getSession(s.id)).state, { timeout: 10_000 }).toBe("exited");
+          await waitFor(async () => (await ownHttp.getSession(s.id)).state === "exited", 10_000);
         }
 
         const one = await cli(["rm", endedOne.id, sleeper.id], ownEnv);
@@ -641,7 +646,7 @@ describe("switchboard client commands", () => {
         });
         const other = await ownHttp.createSession({ command: ["true"], name: "a-longer-name", env: TEST_ENV });
         for (const s of [evil, other]) {
-          await expect.poll(async () => (await ownHttp.getSession(s.id)).state, { timeout: 10_000 }).toBe("exited");
+          await waitFor(async () => (await ownHttp.getSession(s.id)).state === "exited", 10_000);
         }
         const ls = await cli(["ls"], { ...env, SWITCHBOARD_URL: own.url, SWITCHBOARD_TOKEN: own.token });
         expect(ls.code).toBe(0);

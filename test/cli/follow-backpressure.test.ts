@@ -11,6 +11,7 @@ import { tempDir } from "../helpers/tmp.js";
 import { writeFileSync } from "node:fs";
 import { sessionEnded, spawnCli, startCliGateway } from "./helpers.js";
 import type { CliGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let cg: CliGateway;
 beforeAll(async () => {
@@ -40,7 +41,7 @@ describe("logs -f into a reader that stopped reading", () => {
       env: TEST_ENV,
     });
     const run = spawnCli(["logs", "-f", session.id], cg.env);
-    await expect.poll(async () => (await cg.http.getSession(session.id)).viewers, { timeout: 20_000 }).toBe(1);
+    await waitFor(async () => (await cg.http.getSession(session.id)).viewers === 1, 20_000);
     // The reader stops: nothing more is read from the CLI's stdout.
     run.child.stdout.pause();
     let received = 0;
@@ -70,7 +71,7 @@ describe("logs -f into a reader that stopped reading", () => {
   it("--json: does not hold the events in memory, and gives every event once, in order, once the reader reads again", async () => {
     const s = await cg.http.createSession({ kind: "stream" });
     const run = spawnCli(["logs", "--json", "-f", s.id], cg.env);
-    await expect.poll(async () => (await cg.http.getSession(s.id)).viewers, { timeout: 20_000 }).toBe(1);
+    await waitFor(async () => (await cg.http.getSession(s.id)).viewers === 1, 20_000);
     run.child.stdout.pause();
     run.child.stdout.removeAllListeners("data");
     const before = rss(run.child.pid!);

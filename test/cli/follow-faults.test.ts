@@ -6,9 +6,10 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
-import { FaultProxy, startTestGateway, waitUntil } from "../client/helpers.js";
+import { FaultProxy, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { CLI, REPO, cli } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -50,8 +51,8 @@ describe("logs -f across an outage that retention outlasted", () => {
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
     try {
       // Following: the first lines are printed and the follower's connection is up.
-      await waitUntil(() => stdout.includes(mode === "json" ? '"a4\\n"' : "a4\n"), 15_000, "the first lines");
-      await waitUntil(() => proxy.openSockets === 1, 15_000, "the follower's connection");
+      await waitFor(() => stdout.includes(mode === "json" ? '"a4\\n"' : "a4\n"), 15_000, "the first lines");
+      await waitFor(() => proxy.openSockets === 1, 15_000, "the follower's connection");
       // Subscribed, not only upgraded: a cut before the gateway's hello is a failed first
       // connect, which the CLI reports and gives up on instead of reconnecting.
       const deadline = Date.now() + 15_000;
@@ -62,11 +63,11 @@ describe("logs -f across an outage that retention outlasted", () => {
 
       proxy.down = true;
       proxy.cut();
-      await waitUntil(() => stderr.includes("connection lost; reconnecting"), 10_000, "the outage notice");
+      await waitFor(() => stderr.includes("connection lost; reconnecting"), 10_000, "the outage notice");
       for (let batch = 0; batch < 10; batch++) await append(id, lines(`b${batch}-`, 100));
-      await waitUntil(() => (stderr.match(/\[switchboard\]/g) ?? []).length === 1, 1, "no other notice meanwhile");
+      await waitFor(() => (stderr.match(/\[switchboard\]/g) ?? []).length === 1, 1, "no other notice meanwhile");
       proxy.down = false;
-      await waitUntil(() => stderr.includes("reconnected"), 15_000, "the reconnected notice");
+      await waitFor(() => stderr.includes("reconnected"), 15_000, "the reconnected notice");
       await append(id, ["c0\n"]);
       await http.appendEvents(id, { type: "exit", data: { exitCode: 0, signal: null } });
       expect(await exited).toBe(0);

@@ -4,6 +4,7 @@ import { EXIT } from "../../src/cli/exit-codes.js";
 import { readerWatchAvailable } from "../../src/cli/reader-gone.js";
 import { CLI, REPO, shellQuote, spawnCli, startCliGateway } from "./helpers.js";
 import type { CliGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let cg: CliGateway;
 
@@ -24,8 +25,8 @@ describe("a follower stopped by a signal", () => {
       const session = await cg.http.createSession({ command: ["sh", "-c", "echo started; exec sleep 60"] });
       const run = spawnCli(["logs", "-f", session.id], cg.env);
       try {
-        await expect.poll(() => run.stdout(), { timeout: 20_000 }).toBe("started\n");
-        await expect.poll(async () => (await cg.http.getSession(session.id)).viewers, { timeout: 20_000 }).toBe(1);
+        await waitFor(() => run.stdout() === "started\n", 20_000);
+        await waitFor(async () => (await cg.http.getSession(session.id)).viewers === 1, 20_000);
         run.child.kill(signal);
         expect(await run.exit).toBe(code);
         expect(run.stderr()).toBe("");

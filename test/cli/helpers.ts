@@ -5,11 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect } from "vitest";
 import { HttpClient } from "../../src/client/node.js";
 import type { SessionInfo } from "../../src/client/node.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The CLI run from its sources, as `npx switchboard` would run the built one. */
@@ -235,6 +235,6 @@ export async function startCliGateway(): Promise<CliGateway> {
 
 /** The session once it is no longer running. */
 export async function sessionEnded(http: HttpClient, id: string): Promise<SessionInfo> {
-  await expect.poll(async () => (await http.getSession(id)).state, { timeout: 10_000 }).not.toBe("running");
+  await waitFor(async () => (await http.getSession(id)).state !== "running", 10_000);
   return http.getSession(id);
 }

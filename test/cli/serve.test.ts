@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
-import { waitUntil } from "../client/helpers.js";
 import { CLI, REPO, cli } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const SERVE_TEST_MS = 60_000;
 
@@ -109,7 +109,7 @@ describe("switchboard serve", () => {
     child.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
     child.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await waitUntil(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
+    await waitFor(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
     return { child, out, exited };
   }
 
@@ -117,7 +117,7 @@ describe("switchboard serve", () => {
   async function hupOnce(args: string[]): Promise<{ code: number | null; reloadLines: Record<string, unknown>[] }> {
     const { child, out, exited } = await serveListening(["--token", "test-token-0123456789abcdef", ...args]);
     child.kill("SIGHUP");
-    await waitUntil(() => out.stderr.includes("config reload"), 10_000, "the reload's log line");
+    await waitFor(() => out.stderr.includes("config reload"), 10_000, "the reload's log line");
     child.kill("SIGTERM");
     const code = await exited;
     const reloadLines = out.stderr
@@ -168,9 +168,9 @@ describe("switchboard serve", () => {
       const url = urlOf(first.out.stdout);
       const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
       await typeInto(url, id, "echo marker-$((6*7))\r");
-      await expect.poll(() => outputOf(url, id), { timeout: 10_000 }).toContain("marker-42");
+      await waitFor(async () => (await outputOf(url, id)).includes("marker-42"), 10_000);
       first.child.kill("SIGINT");
-      await waitUntil(() => first.out.stderr.includes("stopping"), 10_000, "the stop's first line");
+      await waitFor(() => first.out.stderr.includes("stopping"), 10_000, "the stop's first line");
       first.child.kill("SIGINT");
       first.child.kill("SIGTERM");
       first.child.kill("SIGINT");
@@ -184,7 +184,7 @@ describe("switchboard serve", () => {
       expect(await stateOf(url2, id)).toBe("running");
       expect(await outputOf(url2, id)).toContain("marker-42");
       await typeInto(url2, id, "echo after-$((2*3))\r");
-      await expect.poll(() => outputOf(url2, id), { timeout: 10_000 }).toContain("after-6");
+      await waitFor(async () => (await outputOf(url2, id)).includes("after-6"), 10_000);
       expect(logLines(again.out.stderr)).toContainEqual(
         expect.objectContaining({ msg: "session adopted from its holder", session: id }),
       );
@@ -212,7 +212,7 @@ describe("switchboard serve", () => {
     npm.stdout.on("data", (d: Buffer) => (out.stdout += d.toString()));
     npm.stderr.on("data", (d: Buffer) => (out.stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => npm.once("exit", resolve));
-    await waitUntil(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
+    await waitFor(() => out.stdout.includes("switchboard listening on"), 30_000, "listening");
     return { npm, out, exited };
   }
 
@@ -224,17 +224,17 @@ describe("switchboard serve", () => {
       const url = urlOf(first.out.stdout);
       const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
       await typeInto(url, id, "echo left-$((20+1))\r");
-      await expect.poll(() => outputOf(url, id), { timeout: 10_000 }).toContain("left-21");
+      await waitFor(async () => (await outputOf(url, id)).includes("left-21"), 10_000);
       // Ctrl-C: SIGINT to the terminal's foreground process group, npm and the gateway alike.
       process.kill(-first.npm.pid!, "SIGINT");
       await first.exited;
-      await waitUntil(() => first.out.stderr.includes("gateway stopped"), 10_000, "the gateway's stop");
+      await waitFor(() => first.out.stderr.includes("gateway stopped"), 10_000, "the gateway's stop");
       const again = await npmStart(dataDir);
       const url2 = urlOf(again.out.stdout);
       expect(await stateOf(url2, id)).toBe("running");
       const screen = async () =>
         JSON.stringify(await (await fetch(`${url2}/v1/sessions/${id}/screen`, { headers: auth })).json());
-      await expect.poll(screen, { timeout: 10_000 }).toContain("left-21");
+      await waitFor(async () => (await screen()).includes("left-21"), 10_000);
       await fetch(`${url2}/v1/sessions/${id}`, { method: "DELETE", headers: auth });
       process.kill(-again.npm.pid!, "SIGINT");
       await again.exited;
@@ -250,7 +250,7 @@ describe("switchboard serve", () => {
       const url = urlOf(first.out.stdout);
       const pipe = await createSession(url, { command: ["sh", "-c", "echo started; exec sleep 60"] });
       const pty = await createSession(url, { command: ["sh", "-c", "echo started; exec sleep 60"], pty: true });
-      await expect.poll(() => outputOf(url, pipe), { timeout: 10_000 }).toContain("started");
+      await waitFor(async () => (await outputOf(url, pipe)).includes("started"), 10_000);
       process.kill(-first.child.pid!, "SIGTERM");
       expect(await first.exited).toBe(0);
       const again = await serveListening(["--token", SESSION_TOKEN], [], dataDir);
@@ -317,21 +317,19 @@ describe("switchboard serve", () => {
       let stdout = "";
       npm.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
       const exited = new Promise<number | null>((resolve) => npm.once("exit", resolve));
-      await waitUntil(() => stdout.includes("switchboard listening on"), 30_000, "listening");
+      await waitFor(() => stdout.includes("switchboard listening on"), 30_000, "listening");
       const url = /switchboard listening on (\S+)/.exec(stdout)![1]!;
       npm.kill("SIGTERM");
       await exited;
       // The gateway itself is gone: its port refuses, and its data directory is free again.
-      await expect
-        .poll(
-          async () =>
-            fetch(`${url}/healthz`).then(
-              () => "answering",
-              () => "gone",
-            ),
-          { timeout: 10_000 },
-        )
-        .toBe("gone");
+      await waitFor(
+        async () =>
+          (await fetch(`${url}/healthz`).then(
+            () => "answering",
+            () => "gone",
+          )) === "gone",
+        10_000,
+      );
       const again = await serveUntilReady(["--port", "0", "--data-dir", dataDir], {}, tempDataDir());
       expect(again).toMatchObject({ code: 0, listening: true });
     },
@@ -346,7 +344,7 @@ describe("switchboard serve", () => {
       // (--inspect-port=0: were it opened, the inspector would take a free port, not 9229.)
       const { child, out, exited } = await serveListening([], ["--inspect-port=127.0.0.1:0"]);
       child.kill("SIGUSR1");
-      await waitUntil(() => out.stderr.includes("SIGUSR1 ignored"), 10_000, "the ignored signal's log line");
+      await waitFor(() => out.stderr.includes("SIGUSR1 ignored"), 10_000, "the ignored signal's log line");
       // The inspector says so on stderr when it opens; give it time to.
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(out.stderr).not.toMatch(/Debugger listening/);

@@ -10,9 +10,10 @@ import { getEventListeners } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
 /** An aborted call must have settled within this long (the SDK's own timeouts are 10 s and more). */
@@ -64,15 +65,6 @@ async function rejectionOf(promise: Promise<unknown>, ms = PROMPTLY_MS): Promise
   throw new Error(
     `expected a rejection, but the call ${"waiting" in outcome ? `was still waiting after ${ms} ms` : "resolved"}`,
   );
-}
-
-/** Resolves once the async `check` holds. */
-async function eventually(check: () => Promise<boolean>, ms = 5_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** Timers that keep the process running: every request has one (its timeout) while it waits. */
@@ -149,7 +141,7 @@ describe("cancellation with AbortSignal", () => {
 
     // The gateway got none of it: only what comes after reaches cat.
     await c.input(id, "after\n", { eof: true });
-    await eventually(async () => (await admin.getSession(id)).state === "exited", 5_000, "cat to exit");
+    await waitFor(async () => (await admin.getSession(id)).state === "exited", 5_000, "cat to exit");
     expect(await outputText(id)).toBe("after\n");
     expect(delivered).toEqual([]);
     expect((await admin.getSession(id)).controller).toBeNull();
@@ -163,7 +155,7 @@ describe("cancellation with AbortSignal", () => {
     p.blackhole("down");
     const controller = new AbortController();
     const creating = http.createSession({ kind: "stream", name: "made-anyway" }, { signal: controller.signal });
-    await eventually(
+    await waitFor(
       async () => (await admin.listSessions()).some((s) => s.name === "made-anyway"),
       5_000,
       "the request to reach the gateway",
@@ -204,7 +196,7 @@ describe("cancellation with AbortSignal", () => {
     expect(isTimeout(await rejectionOf(term.done))).toBe(true);
     // Both closed the sockets they had opened.
     expect(p.upgrades).toBe(upgrades + 2);
-    await waitUntil(() => p.openSockets === sockets, 2_000, "the given-up sockets to close");
+    await waitFor(() => p.openSockets === sockets, 2_000, "the given-up sockets to close");
   });
 
   it("aborting a request while the client reconnects takes it out of the queue: it is never sent", async () => {
@@ -216,7 +208,7 @@ describe("cancellation with AbortSignal", () => {
     await sub.ready;
     p.down = true;
     p.cut();
-    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    await waitFor(() => c.state === "reconnecting", 2_000, "reconnecting");
 
     const controller = new AbortController();
     const queued = c.input(id, "never\n", { signal: controller.signal });
@@ -227,7 +219,7 @@ describe("cancellation with AbortSignal", () => {
     expect(abortListeners(controller.signal)).toBe(0);
 
     p.down = false;
-    await waitUntil(() => c.state === "open", 5_000, "the connection to come back");
+    await waitFor(() => c.state === "open", 5_000, "the connection to come back");
     await c.input(id, "after\n", { eof: true });
     expect(await sub.done).toMatchObject({ type: "exit" });
     expect(await outputText(id)).toBe("after\n");
@@ -239,10 +231,10 @@ describe("cancellation with AbortSignal", () => {
     p.blackhole("down");
     const controller = new AbortController();
     const connecting = connect({ url: p.url, token: gw.token, signal: controller.signal });
-    await waitUntil(() => p.openSockets === 1, 2_000, "the upgrade to be under way");
+    await waitFor(() => p.openSockets === 1, 2_000, "the upgrade to be under way");
     controller.abort();
     expect(await rejectionOf(connecting)).toBe(controller.signal.reason);
-    await waitUntil(() => p.openSockets === 0, 2_000, "the socket to close");
+    await waitFor(() => p.openSockets === 0, 2_000, "the socket to close");
     expect(abortListeners(controller.signal)).toBe(0);
   });
 
@@ -258,14 +250,14 @@ describe("cancellation with AbortSignal", () => {
     });
     await sub.ready;
     await admin.appendEvents(id, { type: "output", data: { data: "one" } });
-    await waitUntil(() => delivered.length === 1, 2_000, "the first event");
+    await waitFor(() => delivered.length === 1, 2_000, "the first event");
     expect((await admin.getSession(id)).viewers).toBe(1);
 
     const reason = new Error("done with it");
     controller.abort(reason);
     expect(await rejectionOf(sub.done)).toBe(reason);
     expect(sub.live).toBe(false);
-    await eventually(async () => (await admin.getSession(id)).viewers === 0, 2_000, "the gateway to drop the viewer");
+    await waitFor(async () => (await admin.getSession(id)).viewers === 0, 2_000, "the gateway to drop the viewer");
     await admin.appendEvents(id, { type: "output", data: { data: "two" } });
     await sleep(100);
     expect(delivered).toEqual(["one"]);
@@ -306,7 +298,7 @@ describe("cancellation with AbortSignal", () => {
     expect(await rejectionOf(term.done)).toBe("the user pressed Ctrl-C");
     expect(term.state).toBe("closed");
     expect(abortListeners(controller.signal)).toBe(0);
-    await eventually(async () => (await admin.getSession(id)).viewers === 0, 2_000, "the gateway to drop the viewer");
+    await waitFor(async () => (await admin.getSession(id)).viewers === 0, 2_000, "the gateway to drop the viewer");
   });
 
   it("an acquire aborted after it was sent, and granted, is held as if the call had waited (taken back after a reconnect)", async () => {
@@ -317,19 +309,19 @@ describe("cancellation with AbortSignal", () => {
     p.blackhole("down");
     const controller = new AbortController();
     const acquiring = c.control(id, "acquire", { signal: controller.signal });
-    await eventually(async () => (await admin.getSession(id)).controller !== null, 5_000, "the lease to be granted");
+    await waitFor(async () => (await admin.getSession(id)).controller !== null, 5_000, "the lease to be granted");
     controller.abort();
     expect(await rejectionOf(acquiring)).toBe(controller.signal.reason);
     p.heal();
 
     // Once the late grant has reached the client's books (the abandoned request's answer came; a fixed
     // 100 ms was not always enough on a loaded machine), after a dropped connection it asks for the lease again.
-    await waitUntil(() => requestsOf(c).ignored === 0, 5_000, "the late grant");
+    await waitFor(() => requestsOf(c).ignored === 0, 5_000, "the late grant");
     p.down = true;
     p.cut();
-    await eventually(async () => (await admin.getSession(id)).controller === null, 5_000, "the gateway to release it");
+    await waitFor(async () => (await admin.getSession(id)).controller === null, 5_000, "the gateway to release it");
     p.down = false;
-    await eventually(async () => (await admin.getSession(id)).controller !== null, 5_000, "the client to take it back");
+    await waitFor(async () => (await admin.getSession(id)).controller !== null, 5_000, "the client to take it back");
     const refused = await other.input(id, "x\n").then(
       () => undefined,
       (error: unknown) => error,
@@ -366,7 +358,7 @@ describe("cancellation with AbortSignal", () => {
     // Queued while reconnecting, then aborted: the queue empties.
     p.down = true;
     p.cut();
-    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    await waitFor(() => c.state === "reconnecting", 2_000, "reconnecting");
     const timersBefore = activeTimers();
     const queued = Array.from({ length: 200 }, () => new AbortController());
     const queuedCalls = queued.map((a, i) => c.input(id, `queued ${i}\n`, { signal: a.signal }));
@@ -382,7 +374,7 @@ describe("cancellation with AbortSignal", () => {
 
     // Sent, then aborted before the answers came: forgotten at once, and the late answers dropped.
     p.down = false;
-    await waitUntil(() => c.state === "open", 5_000, "the connection to come back");
+    await waitFor(() => c.state === "open", 5_000, "the connection to come back");
     p.blackhole("down");
     const sent = Array.from({ length: 100 }, () => new AbortController());
     const sentCalls = sent.map((a, i) => c.input(id, `sent ${i}\n`, { signal: a.signal }));
@@ -392,7 +384,7 @@ describe("cancellation with AbortSignal", () => {
     expect(requestsOf(c)).toEqual({ pending: 0, ignored: 100 });
     expect(activeTimers()).toBeLessThan(timersBefore + 10);
     p.heal();
-    await waitUntil(() => requestsOf(c).ignored === 0, 5_000, "the late answers");
+    await waitFor(() => requestsOf(c).ignored === 0, 5_000, "the late answers");
     expect(requestsOf(c).pending).toBe(0);
     expect(errors).toEqual([]);
     expect(sent.every((a) => abortListeners(a.signal) === 0)).toBe(true);
@@ -413,7 +405,7 @@ describe("closing from a listener", () => {
     closedOnHello.on("hello", () => closedOnHello.close());
     const closedOnOpen = new SwitchboardClient({ url: gw.url, token: gw.token });
     closedOnOpen.on("state", ({ state }) => state === "open" && closedOnOpen.close());
-    await waitUntil(() => closedOnHello.state === "closed" && closedOnOpen.state === "closed", 5_000, "closed");
+    await waitFor(() => closedOnHello.state === "closed" && closedOnOpen.state === "closed", 5_000, "closed");
     expect(heartbeatRunning(closedOnHello)).toBe(false);
     expect(heartbeatRunning(closedOnOpen)).toBe(false);
     // A client that stays open has one: what the check above looks at is the heartbeat.

@@ -13,9 +13,10 @@ import type { ConnectionState, RouteResult, SessionEvent } from "../../src/clien
 import type { MatchedBy } from "../../src/routing/index.js";
 import { connect as pureConnect } from "../../src/client/index.js";
 import { LIMITS } from "../../src/protocol/index.js";
-import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const FAST_RECONNECT = { initialDelayMs: 10, maxDelayMs: 50 };
 /** How long "nothing happens" is watched for. */
@@ -215,7 +216,7 @@ describe("SwitchboardClient", () => {
       { type: "note", data: 3 },
     ]);
     p.down = false;
-    await waitUntil(() => seen.length === 3, 10_000, "the missed events");
+    await waitFor(() => seen.length === 3, 10_000, "the missed events");
     expect(heads).toEqual([1, 3]);
     expect(seen).toEqual([1, 2, 3]);
   });
@@ -238,7 +239,7 @@ describe("SwitchboardClient", () => {
     const sub = c.subscribe(session.id, () => undefined);
     await sub.ready;
     p.cut();
-    await waitUntil(() => states.filter((s) => s === "open").length === 2, 5_000, "reopen");
+    await waitFor(() => states.filter((s) => s === "open").length === 2, 5_000, "reopen");
     c.close();
     c.close();
     expect(states[0]).toBe("connecting");
@@ -261,10 +262,10 @@ describe("SwitchboardClient", () => {
 
     // One session still runs: a cut is followed by a reconnect that resubscribes only it.
     p.cut();
-    await waitUntil(() => c.state === "open" && p.upgrades === 2, 5_000, "reconnect");
-    await waitUntil(() => p.openSockets === 1, 5_000, "one connection");
+    await waitFor(() => c.state === "open" && p.upgrades === 2, 5_000, "reconnect");
+    await waitFor(() => p.openSockets === 1, 5_000, "one connection");
     expect((await c.getSession(short.id)).viewers).toBe(0);
-    await waitUntil(() => c.state === "open", 5_000, "open");
+    await waitFor(() => c.state === "open", 5_000, "open");
 
     await c.input(long.id, "hello\n");
     const end = await longSub.done;
@@ -328,11 +329,11 @@ describe("SwitchboardClient", () => {
 
     p.down = true;
     p.cut();
-    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    await waitFor(() => c.state === "reconnecting", 2_000, "reconnecting");
     // Meanwhile one session ends, one is removed, and someone else takes the third.
     const other = new HttpClient({ url: gw.url, token: gw.token });
     await other.input(ended.id, "bye\n");
-    await expect.poll(async () => (await other.getSession(ended.id)).state).toBe("exited");
+    await waitFor(async () => (await other.getSession(ended.id)).state === "exited");
     await other.removeSession(removed.id, { force: true });
     const rival = await client();
     await rival.control(held.id, "acquire");
@@ -340,7 +341,7 @@ describe("SwitchboardClient", () => {
 
     expect(await subs[0]!.done).toMatchObject({ type: "exit", exitCode: 0 });
     await expectCode(subs[1]!.done, "SESSION_NOT_FOUND");
-    await waitUntil(() => lost.length > 0, 5_000, "control-lost");
+    await waitFor(() => lost.length > 0, 5_000, "control-lost");
     await sleep(QUIET_MS);
     // Only the lease someone else holds now was lost.
     expect(lost).toEqual(["CONTROL_HELD"]);
@@ -354,7 +355,7 @@ describe("SwitchboardClient", () => {
     await sub.ready;
     p.down = true;
     p.cut();
-    await waitUntil(() => p.connections >= 4, 5_000, "several refused attempts");
+    await waitFor(() => p.connections >= 4, 5_000, "several refused attempts");
     expect(c.state).toBe("reconnecting");
     // The session ends while the client cannot see it.
     await fetch(`${gw.url}/v1/sessions/${session.id}/input`, {
@@ -382,7 +383,7 @@ describe("SwitchboardClient", () => {
     });
     await sub.ready;
     p.cut();
-    await waitUntil(() => c.state === "reconnecting", 2_000, "reconnecting");
+    await waitFor(() => c.state === "reconnecting", 2_000, "reconnecting");
     await c.input(session.id, "queued\n");
     await sub.done;
     expect(out).toBe("got:queued\n");
@@ -400,11 +401,11 @@ describe("SwitchboardClient", () => {
     await c.subscribe(session.id, { since: 0 }, () => undefined).ready;
     p.down = true;
     p.cut();
-    await waitUntil(() => c.state === "reconnecting", 5_000, "reconnecting");
+    await waitFor(() => c.state === "reconnecting", 5_000, "reconnecting");
     p.down = false;
     const asked = Date.now();
     expect(c.reconnectNow()).toBe(true);
-    await waitUntil(() => c.state === "open", 5_000, "open again");
+    await waitFor(() => c.state === "open", 5_000, "open again");
     expect(Date.now() - asked).toBeLessThan(5_000);
   });
 
@@ -452,7 +453,7 @@ describe("SwitchboardClient", () => {
     await c.input(cat.id, new Uint8Array(max));
     await c.http.input(cat.id, "é".repeat(max / 2));
     expect(c.state).toBe("open");
-    await expect.poll(async () => (await c.getSession(cat.id)).outputBytes).toBe(2 * max);
+    await waitFor(async () => (await c.getSession(cat.id)).outputBytes === 2 * max);
   });
 
   it("refuses input that is neither text nor bytes (plain JS) with VALIDATION_FAILED, as a rejection (exploratory test: 'input is undefined bytes')", async () => {
@@ -523,10 +524,10 @@ describe("SwitchboardClient", () => {
     cleanup.push(() => b.deleteSession(session.id));
     await a.control(session.id, "acquire");
     p.cut();
-    await waitUntil(() => a.state === "open" && p.upgrades === 2, 5_000, "reconnect");
-    await waitUntil(() => p.openSockets === 1, 2_000, "settled");
+    await waitFor(() => a.state === "open" && p.upgrades === 2, 5_000, "reconnect");
+    await waitFor(() => p.openSockets === 1, 2_000, "settled");
     // The old connection's lease was released on disconnect and re-acquired by the new one.
-    await expect.poll(async () => (await b.getSession(session.id)).controller, { timeout: 2_000 }).toBe("admin");
+    await waitFor(async () => (await b.getSession(session.id)).controller === "admin", 2_000);
     await expectCode(b.input(session.id, "x"), "CONTROL_HELD");
     await a.input(session.id, "y\n");
   });
@@ -562,7 +563,7 @@ describe("SwitchboardClient", () => {
     const cleared: number = result.cleared;
     expect(result).toEqual({ runId: first.runId, cleared: 2 });
     expect(cleared).toBe(2);
-    await waitUntil(() => ends.length === 3, 5_000, "three chat.aborted");
+    await waitFor(() => ends.length === 3, 5_000, "three chat.aborted");
     expect(ends.map((e) => e.type === "chat.aborted" && e.runId)).toEqual([first.runId, ...queued.map((q) => q.runId)]);
     const http = await c.http.abort(agent.id, { all: true }).catch((e: unknown) => e);
     expect(http).toMatchObject({ code: "RUN_NOT_ACTIVE" });
@@ -652,7 +653,7 @@ describe("routing through the SDK", () => {
     const sub = c.subscribe(delivered.sessionId, { since: 0 }, (e) => {
       if (e.type === "chat.final") answer = (e as { text?: string }).text ?? "";
     });
-    await waitUntil(() => answer !== "", 10_000, "the echo agent's answer");
+    await waitFor(() => answer !== "", 10_000, "the echo agent's answer");
     expect(answer).toContain("hello there");
     sub.unsubscribe();
     await expectCode(c.http.route({ channel: "slack", text: "x" }), "NO_ROUTE");

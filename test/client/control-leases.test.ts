@@ -3,8 +3,9 @@ import { ControlLeases, RECLAIM_RETRY_MS, RECLAIM_WINDOW_MS } from "../../src/cl
 import type { ControlLost } from "../../src/client/control-leases.js";
 import { connect } from "../../src/client/node.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
-import { FaultProxy, TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import { FaultProxy, TEST_ENV, startTestGateway } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** A request tracker whose `control` requests are answered by `answer` (an error, or undefined: granted). */
 function gateway(answer: () => Error | undefined) {
@@ -118,7 +119,7 @@ describe("control leases after two drops in a row, on a real gateway", () => {
     // First drop, which the gateway does not hear of; the next connections bypass `first`.
     front.retarget(Number(new URL(gw.url).port));
     front.abandon();
-    await waitUntil(() => client.state === "open" && client.hello!.connId !== granted, 5_000, "the first reconnect");
+    await waitFor(() => client.state === "open" && client.hello!.connId !== granted, 5_000, "the first reconnect");
     const second = client.hello!.connId;
     // Refused (held by the first connection) and asked again later, not lost.
     await sleep(300);
@@ -126,7 +127,7 @@ describe("control leases after two drops in a row, on a real gateway", () => {
 
     // Second drop, within the window: the gateway still holds the lease for the first connection.
     front.cut();
-    await waitUntil(
+    await waitFor(
       () => client.state === "open" && ![granted, second].includes(client.hello!.connId),
       5_000,
       "the second reconnect",
@@ -140,9 +141,10 @@ describe("control leases after two drops in a row, on a real gateway", () => {
 
     // The gateway finds the first connection gone: the next ask gets the lease back.
     first.cut();
-    await expect
-      .poll(actions, { timeout: RECLAIM_RETRY_MS + 3_000, interval: 100 })
-      .toEqual(["acquired", "disconnected", "acquired"]);
+    await waitFor(async () => {
+      expect(await actions()).toEqual(["acquired", "disconnected", "acquired"]);
+      return true;
+    }, RECLAIM_RETRY_MS + 3_000);
     expect((await client.getSession(id)).controller).toBe("admin");
     expect(lost).toEqual([]);
   });

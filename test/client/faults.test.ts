@@ -15,7 +15,8 @@ import { HttpClient, OutputView, SwitchboardClient, TerminalClient, connect } fr
 import type { ConnectionState, SessionEvent } from "../../src/client/node.js";
 import { sleep } from "../helpers/sleep.js";
 import { tempDir } from "../helpers/tmp.js";
-import { FaultProxy, countingText, startTestGateway, waitUntil } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { FaultProxy, countingText, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 /** A short heartbeat, so that a silent connection is noticed within about a second. */
@@ -85,12 +86,12 @@ describe("a black-holed connection", () => {
       const states: ConnectionState[] = [];
       term.on("data", ({ bytes }) => chunks.push(Buffer.from(bytes)));
       term.on("state", ({ state }) => states.push(state));
-      await waitUntil(() => Buffer.concat(chunks).toString("utf8").endsWith("\n1000\n"), 10_000, "the first part");
+      await waitFor(() => Buffer.concat(chunks).toString("utf8").endsWith("\n1000\n"), 10_000, "the first part");
 
       p.blackhole();
       const holeAt = Date.now();
       await next(id);
-      await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
+      await waitFor(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
       const noticedAfter = Date.now() - holeAt;
       // Silence for the interval plus the timeout, checked once per interval.
       expect(noticedAfter).toBeLessThan(2 * HEARTBEAT.pingIntervalMs + HEARTBEAT.pongTimeoutMs + 1_000);
@@ -123,11 +124,11 @@ describe("a black-holed connection", () => {
       events.push(e);
       view.push(e);
     });
-    await waitUntil(() => view.text().endsWith("\n1000\n"), 10_000, "the first part");
+    await waitFor(() => view.text().endsWith("\n1000\n"), 10_000, "the first part");
 
     p.blackhole();
     await next(session.id);
-    await waitUntil(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
+    await waitFor(() => states.includes("reconnecting"), 5_000, "the client to notice the silence");
     p.heal();
     await next(session.id);
 
@@ -169,7 +170,7 @@ describe("an upgrade that gets no answer while HTTP does", () => {
     const errors: Error[] = [];
     client.on("state", ({ error }) => void (error && errors.push(error)));
     client.subscribe("s", {}, () => {});
-    await waitUntil(() => errors.length > 0, 5_000, "the client's diagnosis");
+    await waitFor(() => errors.length > 0, 5_000, "the client's diagnosis");
     expect(errors.at(-1)).toMatchObject({
       code: "TIMEOUT",
       message:
@@ -186,7 +187,7 @@ describe("an upgrade that gets no answer while HTTP does", () => {
     cleanups.push(() => term.close());
     const termErrors: Error[] = [];
     term.on("state", ({ error }) => void (error && termErrors.push(error)));
-    await waitUntil(
+    await waitFor(
       () => termErrors.some((e) => (e as { code?: string }).code === "TIMEOUT"),
       5_000,
       "the terminal's diagnosis",
@@ -249,14 +250,14 @@ describe("close() while the gateway does not answer", () => {
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
     if (state === "open") {
-      await waitUntil(() => out.includes("open") && p.openSockets === 1, 20_000, "the client to connect");
+      await waitFor(() => out.includes("open") && p.openSockets === 1, 20_000, "the client to connect");
       p.blackhole();
     } else {
       // The upgrade timed out (connectTimeoutMs) and an HTTP request asks the gateway why.
-      await waitUntil(() => p.connections >= 2, 20_000, "the probe of the failed upgrade");
+      await waitFor(() => p.connections >= 2, 20_000, "the probe of the failed upgrade");
     }
     child.stdin.write("close\n");
-    await waitUntil(() => out.includes("closed"), 5_000, "close()");
+    await waitFor(() => out.includes("closed"), 5_000, "close()");
     const outcome = await Promise.race([exited, sleep(5_000).then(() => "still running 5 s after close()")]);
     expect(outcome).toBe(0);
   });
@@ -289,14 +290,14 @@ describe("TerminalClient with control: force, across a dropped connection", () =
     const lost: string[] = [];
     rival.on("control-lost", (e) => lost.push(e.code));
     // The first connection takes control over from the rival.
-    await waitUntil(() => lost.length === 1, 5_000, "the rival to lose control");
+    await waitFor(() => lost.length === 1, 5_000, "the rival to lose control");
     // Away: the gateway ends the lease with the connection, and the rival takes it back.
     p.down = true;
     p.cut();
-    await waitUntil(() => term.state === "reconnecting", 5_000, "the client to notice");
+    await waitFor(() => term.state === "reconnecting", 5_000, "the client to notice");
     await rival.control(id, "acquire");
     p.down = false;
-    await waitUntil(() => errors.includes("CONTROL_HELD"), 5_000, "the reconnect's refusal");
+    await waitFor(() => errors.includes("CONTROL_HELD"), 5_000, "the reconnect's refusal");
     expect(term.state).toBe("open");
     // The rival still steers; the client watches.
     expect(lost).toHaveLength(1);

@@ -51,15 +51,6 @@ export async function startTestGateway(options: { token?: string; config?: Confi
 
 export { FaultProxy } from "../helpers/fault-proxy.js";
 
-/** Resolves once `check` returns true; rejects after `ms`. */
-export async function waitUntil(check: () => boolean, ms = 5_000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** A process that prints `1\n2\n...N\n` in bursts over roughly `ms` milliseconds. */
 export function countingCommand(lines: number, ms: number): string[] {
   const ticks = Math.max(1, Math.round(ms / 10));

@@ -2,8 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, SwitchboardError, TerminalClient, connect } from "../../src/client/node.js";
 import { LIMITS } from "../../src/protocol/index.js";
 import type { ConnectionState } from "../../src/client/node.js";
-import { TEST_ENV, startTestGateway, waitUntil } from "./helpers.js";
+import { TEST_ENV, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let gw: TestGateway;
 let http: HttpClient;
@@ -33,9 +34,9 @@ describe("TerminalClient (/ws/session/:id)", () => {
       command: ["sh", "-c", "printf 'abcdef'; read x; printf \"[$x]\"; exit 4"],
       env: TEST_ENV,
     });
-    await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(6);
+    await waitFor(async () => (await http.getSession(s.id)).outputBytes === 6);
     const { term, text } = terminal(s.id, 2);
-    await waitUntil(() => text() === "cdef", 3_000, "replay");
+    await waitFor(() => text() === "cdef", 3_000, "replay");
     expect(term.offset).toBe(6);
     expect(term.mode).toBe("pipe");
     await http.input(s.id, "hi\n");
@@ -51,7 +52,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
       // finds both ready at once (after sleeps instead, under load "z" once came before "err").
       const script = "printf 'a\\303'; read x; printf '\\251\\377'; read x; printf 'err' >&2; read x; printf 'z'";
       const s = await http.createSession({ command: ["sh", "-c", script], env: TEST_ENV });
-      await expect.poll(async () => (await http.getSession(s.id)).outputBytes, { timeout: 5_000 }).toBeGreaterThan(0);
+      await waitFor(async () => (await http.getSession(s.id)).outputBytes > 0, 5_000);
       const term = new TerminalClient({ url: gw.url, token: gw.token, session: s.id, since: 0, output });
       open.push(term);
       const got: Array<{ kind: string; offset: number; bytes: number[] }> = [];
@@ -60,11 +61,11 @@ describe("TerminalClient (/ws/session/:id)", () => {
       const arrived = (stderr: boolean) =>
         got.filter((d) => (d.kind === "stderr") === stderr).flatMap((d) => d.bytes).length;
       // Only the "a" may come before the rest of the "é" (a gateway may hold back a cut character).
-      await waitUntil(() => arrived(false) >= 1, 10_000, "the first write");
+      await waitFor(() => arrived(false) >= 1, 10_000, "the first write");
       await http.input(s.id, "\n");
-      await waitUntil(() => arrived(false) === 4, 10_000, "the second write");
+      await waitFor(() => arrived(false) === 4, 10_000, "the second write");
       await http.input(s.id, "\n");
-      await waitUntil(() => arrived(true) === 3, 10_000, "stderr");
+      await waitFor(() => arrived(true) === 3, 10_000, "stderr");
       await http.input(s.id, "\n");
       await expect(term.done).resolves.toEqual({ exitCode: 0, signal: null, state: "exited" });
       const all = got.flatMap((d) => d.bytes);
@@ -81,9 +82,9 @@ describe("TerminalClient (/ws/session/:id)", () => {
 
   it("without since, shows only new output", async () => {
     const s = await http.createSession({ command: ["sh", "-c", "printf old; read x; printf new"], env: TEST_ENV });
-    await expect.poll(async () => (await http.getSession(s.id)).outputBytes).toBe(3);
+    await waitFor(async () => (await http.getSession(s.id)).outputBytes === 3);
     const { term, text } = terminal(s.id);
-    await waitUntil(() => term.state === "open", 3_000, "open");
+    await waitFor(() => term.state === "open", 3_000, "open");
     await http.input(s.id, "\n");
     await term.done;
     expect(text()).toBe("new");
@@ -91,7 +92,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
 
   it("replays an ended session and resolves with its exit", async () => {
     const s = await http.createSession({ command: ["sh", "-c", "echo done; kill -TERM $$"], env: TEST_ENV });
-    await expect.poll(async () => (await http.getSession(s.id)).state).toBe("exited");
+    await waitFor(async () => (await http.getSession(s.id)).state === "exited");
     const { term, text } = terminal(s.id, 0);
     await expect(term.done).resolves.toEqual({ exitCode: null, signal: "SIGTERM", state: "exited" });
     expect(text()).toBe("done\n");
@@ -101,7 +102,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
     const s = await http.createSession({ kind: "stream", name: "producer" });
     await http.appendEvents(s.id, { type: "output", data: { data: "partial" } });
     const live = terminal(s.id, 0);
-    await waitUntil(() => live.text() === "partial", 10_000, "the replay");
+    await waitFor(() => live.text() === "partial", 10_000, "the replay");
     // What the gateway does to a session whose process it lost (a crash under it).
     gw.gateway.core.sessions.get(s.id)!.markLost("the producer went away");
     await expect(live.term.done).resolves.toEqual({ exitCode: null, signal: null, state: "lost" });
@@ -115,13 +116,13 @@ describe("TerminalClient (/ws/session/:id)", () => {
     const { term, text } = terminal(s.id, 0);
     const errors: SwitchboardError[] = [];
     term.on("error", (e) => errors.push(e));
-    await waitUntil(() => term.state === "open", 3_000, "open");
+    await waitFor(() => term.state === "open", 3_000, "open");
     expect(term.write("one\n")).toBe(true);
-    await waitUntil(() => text() === "one\n", 3_000, "echo");
+    await waitFor(() => text() === "one\n", 3_000, "echo");
     const holder = await connect({ url: gw.url, token: gw.token });
     await holder.control(s.id, "acquire");
     term.write("two\n");
-    await waitUntil(() => errors.length === 1, 3_000, "error");
+    await waitFor(() => errors.length === 1, 3_000, "error");
     expect(errors[0]).toBeInstanceOf(SwitchboardError);
     expect(errors[0]!.code).toBe("CONTROL_HELD");
     holder.close();
@@ -137,7 +138,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
     const errors: SwitchboardError[] = [];
     term.on("error", (e) => errors.push(e));
     const states: ConnectionState[] = [];
-    await waitUntil(() => term.state === "open", 3_000, "open");
+    await waitFor(() => term.state === "open", 3_000, "open");
     term.on("state", ({ state }) => states.push(state));
     for (const size of [LIMITS.INPUT_BYTES + 1, 300_000, 2 * 1024 * 1024]) {
       expect(term.write("x".repeat(size))).toBe(false);
@@ -149,7 +150,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
     expect(errors).toHaveLength(3);
     expect(term.write("é".repeat(LIMITS.INPUT_BYTES / 2))).toBe(true);
     expect(term.write("after\n")).toBe(true);
-    await waitUntil(() => text().endsWith("after\n"), 3_000, "echo");
+    await waitFor(() => text().endsWith("after\n"), 3_000, "echo");
     expect(Buffer.byteLength(text())).toBe(LIMITS.INPUT_BYTES + 6);
     expect(states).toEqual([]);
     await http.deleteSession(s.id);
@@ -168,7 +169,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
   // client said "connection lost; reconnecting" and then blamed a proxy (BAD_RESPONSE).
   it("fails at once with the gateway's own refusal (since past the end), without reconnecting", async () => {
     const s = await http.createSession({ command: ["printf", "abcdef"], env: TEST_ENV });
-    await expect.poll(async () => (await http.getSession(s.id)).state).toBe("exited");
+    await waitFor(async () => (await http.getSession(s.id)).state === "exited");
     const { term } = terminal(s.id, 99_999);
     const states: ConnectionState[] = [];
     term.on("state", ({ state }) => states.push(state));
@@ -185,7 +186,7 @@ describe("TerminalClient (/ws/session/:id)", () => {
       const s = await new HttpClient({ url: limited.url, token: limited.token }).createSession({ kind: "stream" });
       const first = new TerminalClient({ url: limited.url, token: limited.token, session: s.id });
       open.push(first);
-      await waitUntil(() => first.state === "open", 3_000, "first open");
+      await waitFor(() => first.state === "open", 3_000, "first open");
       const second = new TerminalClient({ url: limited.url, token: limited.token, session: s.id });
       open.push(second);
       const states: ConnectionState[] = [];

@@ -16,6 +16,7 @@ import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 async function redisLog(url: string) {
   const redis = await connectRedis([url]);
@@ -50,9 +51,7 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     expect(refused.status, JSON.stringify(refused.json)).toBe(503);
     expect(refused.json.error).toMatchObject({ code: "FENCED", node: "gw-b" });
     // gw-a now shows the new owner's log: seq 2 is theirs, and nothing of the refused append.
-    await expect
-      .poll(async () => (await http.get(`/v1/sessions/${id}/output`)).text, { timeout: 10_000 })
-      .toBe("a\nb\n");
+    await waitFor(async () => (await http.get(`/v1/sessions/${id}/output`)).text === "a\nb\n", 10_000);
   });
 
   it("takes writes again once Redis answers, though the sessions whose appends failed were fenced meanwhile", async () => {
@@ -64,15 +63,16 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     expect((await http.post(`/v1/sessions/${id}/events`, { type: "note", data: 1 })).status).toBe(200);
     proxy.blackhole("both");
     const pending = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
-    await expect
-      .poll(async () => (await http.get("/healthz")).json.degraded, { timeout: 15_000 })
-      .toBe("REDIS_UNAVAILABLE");
+    await waitFor(async () => (await http.get("/healthz")).json.degraded === "REDIS_UNAVAILABLE", 15_000);
     // Taken over while cut off: its retried append is fenced, and never succeeds.
     const { log } = await redisLog(server.url);
     expect(await log.bumpEpoch(id, "gw-b", "gw-a")).toBe(2);
     proxy.heal();
     expect((await pending).json.error).toMatchObject({ code: "FENCED", node: "gw-b" });
-    await expect.poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 }).toEqual({ ok: true });
+    await waitFor(async () => {
+      expect((await http.get("/healthz")).json).toEqual({ ok: true });
+      return true;
+    }, 15_000);
     expect((await http.post("/v1/sessions", { kind: "stream" })).status).toBe(201);
   });
 
@@ -87,19 +87,18 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     proxy.blackhole("down");
     const pending = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
     const { log } = await redisLog(server.url);
-    await expect.poll(async () => (await log.read(id, 2, 2, 1)).length, { timeout: 15_000 }).toBe(1);
-    await expect
-      .poll(async () => (await http.get("/healthz")).json.degraded, { timeout: 15_000 })
-      .toBe("REDIS_UNAVAILABLE");
+    await waitFor(async () => (await log.read(id, 2, 2, 1)).length === 1, 15_000);
+    await waitFor(async () => (await http.get("/healthz")).json.degraded === "REDIS_UNAVAILABLE", 15_000);
     expect(await log.bumpEpoch(id, "gw-b", "gw-a")).toBe(2);
     proxy.heal();
     // The fence reads seq 2 back from Redis: this node's entry, so its writer is told it was written.
     const answer = await pending;
     expect(answer.status, JSON.stringify(answer.json)).toBe(200);
     expect(answer.json).toMatchObject({ first: 2, last: 2 });
-    await expect
-      .poll(async () => ((await http.get(`/v1/sessions/${id}/events`)).json.events as any[]).map((e) => e.data))
-      .toEqual([1, 2]);
+    await waitFor(async () => {
+      expect(((await http.get(`/v1/sessions/${id}/events`)).json.events as any[]).map((e) => e.data)).toEqual([1, 2]);
+      return true;
+    });
   });
 
   it("takes writes again once an append lost with its connection times out, though later appends were acknowledged meanwhile", async () => {
@@ -114,15 +113,18 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     proxy.blackhole("down");
     const second = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
     const { log } = await redisLog(server.url);
-    await expect.poll(async () => (await log.read(id, 2, 2, 1)).length, { timeout: 15_000 }).toBe(1);
+    await waitFor(async () => (await log.read(id, 2, 2, 1)).length === 1, 15_000);
     proxy.cut();
     proxy.heal();
     // Seq 3 goes on the new connection and is acknowledged while seq 2 still waits.
     const third = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 3 });
-    await expect.poll(async () => (await log.read(id, 3, 3, 1)).length, { timeout: 15_000 }).toBe(1);
+    await waitFor(async () => (await log.read(id, 3, 3, 1)).length === 1, 15_000);
     expect((await second).json).toMatchObject({ first: 2, last: 2 });
     expect((await third).json).toMatchObject({ first: 3, last: 3 });
-    await expect.poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 }).toEqual({ ok: true });
+    await waitFor(async () => {
+      expect((await http.get("/healthz")).json).toEqual({ ok: true });
+      return true;
+    }, 15_000);
     expect((await http.post(`/v1/sessions/${id}/events`, { type: "note", data: 4 })).status).toBe(200);
     await expect
       .poll(async () => ((await http.get(`/v1/sessions/${id}/events`)).json.events as any[]).map((e) => e.data))
@@ -172,15 +174,14 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     await log.bumpEpoch(id, "gw-b", "gw-a");
     // Its next append is refused: gw-a follows gw-b from then on.
     await http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
-    await expect
-      .poll(() =>
+    await waitFor(
+      () =>
         lines.some(
           (l) =>
             l["msg"] ===
             "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
-        ),
-      )
-      .toBe(true);
+        ) === true,
+    );
     const rpc = new NodeRpc({
       redis,
       keyPrefix: "sb:",
@@ -200,9 +201,13 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
       body: { type: "output", data: { stream: "stdout", data: "late\n" } },
       query: "",
     };
-    await expect
-      .poll(async () => rpc.request("gw-a", call).catch((error: unknown) => error), { timeout: 10_000 })
-      .toMatchObject({ code: "FENCED", details: { node: "gw-b" } });
+    await waitFor(async () => {
+      expect(await rpc.request("gw-a", call).catch((error: unknown) => error)).toMatchObject({
+        code: "FENCED",
+        details: { node: "gw-b" },
+      });
+      return true;
+    }, 10_000);
   });
 
   it("serves a session created on one node from another at once: GET, /v1/ws subscribe and /ws/session never SESSION_NOT_FOUND", async () => {
@@ -227,7 +232,10 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
       const created = await api(made.url).post("/v1/sessions", { kind: "stream" });
       const next = created.json.id as string;
       ws.send(JSON.stringify({ op: "subscribe", session: next, since: 0, ref: i }));
-      await expect.poll(() => frames.find((f) => f["ref"] === i)).toMatchObject({ op: "subscribed", session: next });
+      await waitFor(() => {
+        expect(frames.find((f) => f["ref"] === i)).toMatchObject({ op: "subscribed", session: next });
+        return true;
+      });
       const term = new WebSocket(`${nodes[1]!.url.replace("http", "ws")}/ws/session/${next}`, {
         headers: { authorization: `Bearer ${TEST_TOKEN}` },
       });
@@ -253,9 +261,7 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     const id = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
     for (let i = 0; i < 20; i++) await api(a.url).post(`/v1/sessions/${id}/events`, { type: "note", data: i });
     // gw-b copies it (a reader there wants it), then dies.
-    await expect
-      .poll(async () => (await api(b.url).get(`/v1/sessions/${id}/events?since=0`)).json.events?.length)
-      .toBe(20);
+    await waitFor(async () => (await api(b.url).get(`/v1/sessions/${id}/events?since=0`)).json.events?.length === 20);
     b.child.kill("SIGKILL");
     await new Promise((resolve) => b.child.once("exit", resolve));
     for (let i = 20; i < 30; i++) await api(a.url).post(`/v1/sessions/${id}/events`, { type: "note", data: i });
@@ -268,9 +274,7 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
       expect(started.message).toMatch(/another node is live/);
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
-    await expect
-      .poll(async () => (await api(b.url).get(`/v1/sessions/${id}/events?since=0`)).json.events?.length)
-      .toBe(30);
+    await waitFor(async () => (await api(b.url).get(`/v1/sessions/${id}/events?since=0`)).json.events?.length === 30);
     expect((await api(b.url).post(`/v1/sessions/${id}/events`, { type: "note", data: 30 })).status).toBe(200);
     expect((await api(b.url).get("/healthz")).json).toEqual({ ok: true });
     expect(b.log.filter((l) => String(l["reason"] ?? "").includes("UNIQUE constraint"))).toEqual([]);

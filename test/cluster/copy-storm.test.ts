@@ -6,6 +6,7 @@ import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /**
  * Sessions on the owner and the output each prints: enough that copying it all at once shows in
@@ -112,7 +113,10 @@ describe("copies on demand on a node that owns nothing of them (docs/security.md
         }>;
         return ids.map((id) => sessions.find((s) => s.id === id)?.outputBytes);
       };
-      await expect.poll(listedBytes, { timeout: 30_000 * SCALE, interval: 200 }).toEqual(ids.map(() => SESSION_BYTES));
+      await waitFor(async () => {
+        expect(await listedBytes()).toEqual(ids.map(() => SESSION_BYTES));
+        return true;
+      }, 30_000 * SCALE);
       const cat = await api(b.url).post("/v1/sessions", { kind: "terminal", command: ["cat"] });
       expect(cat.status).toBe(201);
       const probe = await echoProbe(b, cat.json.id as string);

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { afterFile, configuredNodes, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLUSTER_TEST_MS = 150_000;
 /** The forward timeout the NODE_UNAVAILABLE test runs with (`cluster.requestTimeoutMs`; the default is 5 s). */
@@ -119,7 +120,7 @@ describe("a session's changes sent to any node are carried to the node that runs
       // Ended from B: A records the exit, and both refuse more the same way.
       const exit = await api(b.url).post(path, { type: "exit", data: { exitCode: 4, signal: null } });
       expect(exit.status).toBe(200);
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${id}`)).json.state).toBe("exited");
+      await waitFor(async () => (await api(b.url).get(`/v1/sessions/${id}`)).json.state === "exited");
       expect(await sameOn([a, b], (client) => client.post(path, { type: "late" }))).toEqual([
         409,
         { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) },
@@ -138,7 +139,7 @@ describe("a session's changes sent to any node are carried to the node that runs
       await listedEverywhere(nodes, id);
       const typed = await api(b.url).post(`/v1/sessions/${id}/input`, { data: "hello from b\n" });
       expect(typed).toMatchObject({ status: 200, json: { ok: true, bytes: 13 } });
-      await expect.poll(() => outputOf(b, id), { timeout: 15_000 }).toContain("hello from b");
+      await waitFor(async () => (await outputOf(b, id)).includes("hello from b"), 15_000);
       expect(await outputOf(a, id)).toContain("hello from b");
 
       expect(
@@ -156,9 +157,7 @@ describe("a session's changes sent to any node are carried to the node that runs
       const signalled = await api(c.url).post(`/v1/sessions/${id}/signal`, { signal: "SIGTERM" });
       expect(signalled).toMatchObject({ status: 200, json: { ok: true, signal: "TERM" } });
       for (const node of nodes)
-        await expect
-          .poll(async () => (await api(node.url).get(`/v1/sessions/${id}`)).json.state, { timeout: 15_000 })
-          .not.toBe("running");
+        await waitFor(async () => (await api(node.url).get(`/v1/sessions/${id}`)).json.state !== "running", 15_000);
       expect(await sameOn([a, b], (client) => client.post(`/v1/sessions/${id}/input`, { data: "x" }))).toEqual([
         409,
         { error: expect.objectContaining({ code: "SESSION_NOT_RUNNING" }) },
@@ -215,7 +214,7 @@ describe("a session's changes sent to any node are carried to the node that runs
       }
       const after = await api(b.url).post(`/v1/sessions/${id}/input`, { data: "after\n" });
       expect(after.status).toBe(200);
-      await expect.poll(() => outputOf(b, id), { timeout: 15_000 }).toContain("after");
+      await waitFor(async () => (await outputOf(b, id)).includes("after"), 15_000);
       expect(await outputOf(a, id)).not.toContain("while stopped");
     },
     CLUSTER_TEST_MS,

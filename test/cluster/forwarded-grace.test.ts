@@ -3,6 +3,7 @@ import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { WsClient, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const auth = { authorization: `Bearer ${TEST_TOKEN}` };
 let refs = 0;
@@ -51,28 +52,35 @@ describe("control taken through another node, over a reconnect", () => {
     expect(await ask(back, { op: "input", session: id, data: "still-mine\n" })).toMatchObject({ op: "ack" });
     // Closed on purpose (1000, as the SDK's close()): no grace, the lease ends on A at once.
     back.ws.close(1000, "client closed");
-    await expect.poll(() => controller(a, id), { timeout: 5_000 }).toEqual({ controller: null, controllerVia: null });
+    await waitFor(async () => {
+      expect(await controller(a, id)).toEqual({ controller: null, controllerVia: null });
+      return true;
+    }, 5_000);
 
     // /ws/session on B, as attach connects: held as attach's, kept for its ?clientKey=.
     const path = `/ws/session/${id}?control=acquire&clientKey=attach-key-0123456789`;
     const attach = await WsClient.open(b, path);
-    await expect
-      .poll(() => controller(a, id), { timeout: 10_000 })
-      .toEqual({ controller: "admin", controllerVia: "attach" });
+    await waitFor(async () => {
+      expect(await controller(a, id)).toEqual({ controller: "admin", controllerVia: "attach" });
+      return true;
+    }, 10_000);
     await attach.close();
     expect(await ask(other, { op: "control", session: id, action: "acquire" })).toMatchObject({ code: "CONTROL_HELD" });
     const again = await WsClient.open(b, path);
     again.send({ type: "stdin", data: "attach-again\n" });
     await again.next((f) => f["type"] === "error" || f["type"] === "connected");
-    await expect
-      .poll(() => controller(a, id), { timeout: 10_000 })
-      .toEqual({ controller: "admin", controllerVia: "attach" });
+    await waitFor(async () => {
+      expect(await controller(a, id)).toEqual({ controller: "admin", controllerVia: "attach" });
+      return true;
+    }, 10_000);
     expect(again.frames.filter((f) => f["type"] === "error")).toEqual([]);
     // Both reconnects steered: what they typed reached the program on A.
-    await expect
-      .poll(async () => (await fetch(`${a.url}/v1/sessions/${id}/output`, { headers: auth })).text(), {
-        timeout: 10_000,
-      })
-      .toMatch(/still-mine[\s\S]*attach-again/);
+    await waitFor(
+      async () =>
+        /still-mine[\s\S]*attach-again/.test(
+          await (await fetch(`${a.url}/v1/sessions/${id}/output`, { headers: auth })).text(),
+        ),
+      10_000,
+    );
   }, 90_000);
 });

@@ -5,6 +5,7 @@ import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { WsClient, afterFile, configuredNodes, listedEverywhere } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** The control lease's auto-release these tests run with (the default is 5 minutes). */
 const AUTO_RELEASE_MS = 1500;
@@ -107,9 +108,7 @@ describe("the control lease across nodes behaves as on one node", () => {
       // Taken over from C: /ws/session on B gets the error frame, then close 4001.
       const terminal = await WsClient.open(b, `/ws/session/${id}?control=force`);
       await terminal.next((f) => f["type"] === "connected");
-      await expect
-        .poll(async () => (await controlEvents(b, id)).at(-1)?.["action"], { timeout: 10_000 })
-        .toBe("taken-over");
+      await waitFor(async () => (await controlEvents(b, id)).at(-1)?.["action"] === "taken-over", 10_000);
       expect(await ask(await mux(c), { op: "control", session: id, action: "acquire", force: true })).toMatchObject({
         op: "ack",
       });
@@ -129,9 +128,13 @@ describe("the control lease across nodes behaves as on one node", () => {
       // The log of every node says so, naming B's connection.
       const hello = silentOnB.frames.find((f) => f["op"] === "hello")!;
       for (const node of nodes)
-        await expect
-          .poll(async () => (await controlEvents(node, id)).at(-1), { timeout: 10_000 })
-          .toMatchObject({ action: "expired", previous: { connId: hello["connId"] } });
+        await waitFor(async () => {
+          expect((await controlEvents(node, id)).at(-1)).toMatchObject({
+            action: "expired",
+            previous: { connId: hello["connId"] },
+          });
+          return true;
+        }, 10_000);
     },
     TEST_MS,
   );
@@ -156,9 +159,14 @@ describe("the control lease across nodes behaves as on one node", () => {
       }
       expect(await holder.closed).toBe(1008);
       expect(holder.frames.at(-1)).toMatchObject({ op: "error", code: "UNAUTHORIZED" });
-      await expect
-        .poll(async () => (await controlEvents(a, id)).at(-1), { timeout: 10_000 })
-        .toMatchObject({ action: "disconnected", holder: null, previous: { name: "opal", connId: hello["connId"] } });
+      await waitFor(async () => {
+        expect((await controlEvents(a, id)).at(-1)).toMatchObject({
+          action: "disconnected",
+          holder: null,
+          previous: { name: "opal", connId: hello["connId"] },
+        });
+        return true;
+      }, 10_000);
     },
     TEST_MS,
   );
@@ -176,9 +184,7 @@ describe("the control lease across nodes behaves as on one node", () => {
       expect(await ask(holder, { op: "control", session: id, action: "acquire" })).toMatchObject({ op: "ack" });
       const terminal = await WsClient.open(b, `/ws/session/${termId}?control=acquire`);
       await terminal.next((f) => f["type"] === "connected");
-      await expect
-        .poll(async () => (await controlEvents(a, termId)).at(-1)?.["action"], { timeout: 10_000 })
-        .toBe("acquired");
+      await waitFor(async () => (await controlEvents(a, termId)).at(-1)?.["action"] === "acquired", 10_000);
       // Three auto-release times of pings alone on both, then input still goes through.
       for (let waited = 0; waited < 3 * AUTO_RELEASE_MS; waited += 300) {
         holder.send({ op: "ping" });
@@ -197,9 +203,10 @@ describe("the control lease across nodes behaves as on one node", () => {
       expect(terminalControl.at(-1)).toMatchObject({ action: "acquired" });
       // Its close ends the lease on A as a local connection's does.
       await terminal.close();
-      await expect
-        .poll(async () => (await controlEvents(a, termId)).at(-1), { timeout: 10_000 })
-        .toMatchObject({ action: "disconnected", holder: null });
+      await waitFor(async () => {
+        expect((await controlEvents(a, termId)).at(-1)).toMatchObject({ action: "disconnected", holder: null });
+        return true;
+      }, 10_000);
       // Silent from its input on: it expires on A and B says so.
       expect(await controlLost(holder)).toMatchObject({ reason: "expired" });
     },
@@ -217,17 +224,12 @@ describe("the control lease across nodes behaves as on one node", () => {
 
       a.child.kill("SIGKILL");
       let taker: ChildGateway | undefined;
-      await expect
-        .poll(
-          async () => {
-            const listed = (await api(b.url).get("/v1/nodes")).json.nodes as Array<{ id: string; sessions: string[] }>;
-            const owner = listed.find((n) => n.sessions.includes(streamId))?.id;
-            taker = owner === "gw-b" ? b : owner === "gw-c" ? c : undefined;
-            return taker !== undefined;
-          },
-          { timeout: TTL_MS + 10_000 },
-        )
-        .toBe(true);
+      await waitFor(async () => {
+        const listed = (await api(b.url).get("/v1/nodes")).json.nodes as Array<{ id: string; sessions: string[] }>;
+        const owner = listed.find((n) => n.sessions.includes(streamId))?.id;
+        taker = owner === "gw-b" ? b : owner === "gw-c" ? c : undefined;
+        return taker !== undefined;
+      }, TTL_MS + 10_000);
       const other = taker === b ? c : b;
       const takerId = taker === b ? "gw-b" : "gw-c";
       // The other node hears of it at once (the taker publishes the id); at the latest, its next sweep.
@@ -244,9 +246,7 @@ describe("the control lease across nodes behaves as on one node", () => {
       expect((await api(other.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("after the takeover\n");
 
       // The terminal ended `lost` with A: the owner's refusal, not NODE_UNAVAILABLE naming A.
-      await expect
-        .poll(async () => (await api(other.url).get(`/v1/sessions/${termId}`)).json.state, { timeout: 5_000 })
-        .toBe("lost");
+      await waitFor(async () => (await api(other.url).get(`/v1/sessions/${termId}`)).json.state === "lost", 5_000);
       const refused = await api(other.url).post(`/v1/sessions/${termId}/input`, { data: "x" });
       expect([refused.status, refused.json.error.code]).toEqual([409, "SESSION_NOT_RUNNING"]);
       const ws = await mux(other);
@@ -274,24 +274,26 @@ describe("the control lease across nodes behaves as on one node", () => {
         viewer.send({ op: "subscribe", session: id, since: 0, ref });
         await viewer.next((f) => f["op"] === "subscribed" && f["ref"] === ref);
       }
-      await expect.poll(() => muxEvents(viewer, termId).length > 20, { timeout: 10_000 }).toBe(true);
+      await waitFor(() => muxEvents(viewer, termId).length > 20 === true, 10_000);
 
       a.child.kill("SIGSTOP");
       try {
-        await expect
-          .poll(async () => (await api(b.url).get(`/v1/sessions/${termId}`)).json.state, { timeout: TTL_MS + 10_000 })
-          .toBe("lost");
+        await waitFor(
+          async () => (await api(b.url).get(`/v1/sessions/${termId}`)).json.state === "lost",
+          TTL_MS + 10_000,
+        );
       } finally {
         a.child.kill("SIGCONT");
       }
 
       // The viewer on the fenced node sees the new owner's `lost`, and then nothing more.
-      await expect
-        .poll(() => muxEvents(viewer, termId).find((e) => e["type"] === "lost"), { timeout: 10_000 })
-        .toMatchObject({ reason: expect.stringContaining("gw-a") });
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${termId}`)).json.state, { timeout: 5_000 })
-        .toBe("lost");
+      await waitFor(() => {
+        expect(muxEvents(viewer, termId).find((e) => e["type"] === "lost")).toMatchObject({
+          reason: expect.stringContaining("gw-a"),
+        });
+        return true;
+      }, 10_000);
+      await waitFor(async () => (await api(a.url).get(`/v1/sessions/${termId}`)).json.state === "lost", 5_000);
       const onB = (await api(b.url).get(`/v1/sessions/${termId}/events?limit=10000`)).json.events as Frame[];
       const onA = (await api(a.url).get(`/v1/sessions/${termId}/events?limit=10000`)).json.events as Frame[];
       expect(onA).toEqual(onB);
@@ -301,20 +303,22 @@ describe("the control lease across nodes behaves as on one node", () => {
       expect(seen.at(-1)).toEqual(onB.at(-1));
 
       // Its stream is B's now: a post on A goes there, and A's viewer sees it.
-      await expect
-        .poll(() => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId), {
-          timeout: 10_000,
-        })
-        .toBe(true);
+      await waitFor(
+        () => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId) === true,
+        10_000,
+      );
       const posted = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
         type: "output",
         data: { stream: "stdout", data: "posted on a\n" },
       });
       expect(posted.status).toBe(200);
       expect((await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("posted on a\n");
-      await expect
-        .poll(() => muxEvents(viewer, streamId).find((e) => e["type"] === "output"), { timeout: 10_000 })
-        .toMatchObject({ data: "posted on a\n" });
+      await waitFor(() => {
+        expect(muxEvents(viewer, streamId).find((e) => e["type"] === "output")).toMatchObject({
+          data: "posted on a\n",
+        });
+        return true;
+      }, 10_000);
     },
     TEST_MS,
   );

@@ -9,6 +9,7 @@ import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /*
  * test/sessions/holder-chaos.test.ts on one node of three: node A, whose held sessions (PTY and
@@ -133,7 +134,7 @@ describe("session holders on one node of three, killed and restarted", () => {
 
     const stateOf = async (id: string) => (await http().get(`/v1/sessions/${id}`)).json as Record<string, unknown>;
     for (const id of [ptyFlood, pipeFlood]) {
-      await expect.poll(async () => (await stateOf(id))["state"], { timeout: 30_000 }).toBe("exited");
+      await waitFor(async () => (await stateOf(id))["state"] === "exited", 30_000);
       expect(await stateOf(id)).toMatchObject({ exitCode: 0 });
     }
     for (const id of [typed, agent]) expect((await stateOf(id))["state"]).toBe("running");
@@ -181,7 +182,7 @@ describe("session holders on one node of three, killed and restarted", () => {
     for (const byId of seen)
       for (const id of ids) {
         const head = (await stateOf(id))["head"] as number;
-        await expect.poll(() => byId.get(id)!.at(-1)?.seq ?? 0, { timeout: 15_000 }).toBeGreaterThanOrEqual(head);
+        await waitFor(() => (byId.get(id)!.at(-1)?.seq ?? 0) >= head, 15_000);
         const events = byId.get(id)!;
         expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
         expect(events.some((e) => e.type === "lost")).toBe(false);

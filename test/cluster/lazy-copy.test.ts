@@ -8,6 +8,7 @@ import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const TEST_MS = 90_000;
 
@@ -64,7 +65,7 @@ describe("copies on demand (docs/cluster.md)", () => {
       const idle = await serveInChild({ dataDir: idleDir, args: ["--redis", redis.url, "--node-id", "gw-c"] });
       const id = (await api(owner.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       for (let i = 0; i < 6; i++) await post(owner, id, i * 50, 50);
-      await expect.poll(() => listed(idle, id), { timeout: 15_000 }).toBe(true);
+      await waitFor(async () => (await listed(idle, id)) === true, 15_000);
       // Two sweeps and every notification later, node c still holds none of its entries.
       for (let i = 0; i < 10; i++) {
         await new Promise((r) => setTimeout(r, 250));
@@ -77,7 +78,7 @@ describe("copies on demand (docs/cluster.md)", () => {
       await viewer.subscribed;
       await post(owner, id, 300, 50);
       const all = Array.from({ length: 350 }, (_, i) => i + 1);
-      await expect.poll(() => viewer.seqs.length, { timeout: 15_000 }).toBeGreaterThanOrEqual(350);
+      await waitFor(() => viewer.seqs.length >= 350, 15_000);
       expect(viewer.seqs).toEqual(all);
       viewer.close();
 
@@ -104,7 +105,7 @@ describe("copies on demand (docs/cluster.md)", () => {
       const id = (await api(owner.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       await post(owner, id, 0, 50);
       // c lists it (its copy starts at seq 1) and copies nothing while the owner trims past that.
-      await expect.poll(() => listed(idle, id), { timeout: 15_000 }).toBe(true);
+      await waitFor(async () => (await listed(idle, id)) === true, 15_000);
       for (let i = 1; i < 8; i++) await post(owner, id, i * 50, 50);
 
       const events = async (node: ChildGateway) =>
@@ -116,7 +117,10 @@ describe("copies on demand (docs/cluster.md)", () => {
       const onOwner = await events(owner);
       expect(onOwner.head).toBe(400);
       expect(onOwner.first).toBeGreaterThan(51);
-      await expect.poll(() => events(idle), { timeout: 15_000 }).toEqual(onOwner);
+      await waitFor(async () => {
+        expect(await events(idle)).toEqual(onOwner);
+        return true;
+      }, 15_000);
       const output = async (node: ChildGateway) => (await api(node.url).get(`/v1/sessions/${id}/output`)).text;
       expect(await output(idle)).toBe(await output(owner));
     },

@@ -9,6 +9,7 @@ import type { RedisClient } from "../../src/cluster/redis-client.js";
 import { FencedError, RedisLog, sessionKeys } from "../../src/cluster/redis-log.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 async function client(url: string): Promise<RedisClient> {
   const redis = await connectRedis([url]);
@@ -79,12 +80,12 @@ describe("Membership", () => {
     clock.advance(1);
     expect(looks).toEqual([3000]);
     // A session appeared after the next look was armed at the idle pace: woken to the busy one.
-    await expect.poll(() => clock.pending).toBe(1);
+    await waitFor(() => clock.pending === 1);
     idle = false;
     m.wake();
     clock.advance(1000);
     expect(looks).toEqual([3000, 4000]);
-    await expect.poll(() => clock.pending).toBe(1);
+    await waitFor(() => clock.pending === 1);
     clock.advance(1000);
     expect(looks).toEqual([3000, 4000, 5000]);
   });
@@ -105,11 +106,17 @@ describe("Membership", () => {
     const entry = () => redis.hget(membersKey("t:"), "gw-a").then((j) => JSON.parse(j!) as Record<string, unknown>);
     expect(await entry()).toEqual({ holder: lease.holder, startedAt: 1_000_000, heartbeatAt: 1_000_000, ttlMs: 3000 });
     clock.advance(1000);
-    await expect.poll(() => renewals).toEqual([false]);
+    await waitFor(() => {
+      expect(renewals).toEqual([false]);
+      return true;
+    });
     expect((await entry())["heartbeatAt"]).toBe(1_001_000);
     await redis.del(lease.key);
     clock.advance(1000);
-    await expect.poll(() => renewals).toEqual([false, true]);
+    await waitFor(() => {
+      expect(renewals).toEqual([false, true]);
+      return true;
+    });
     await lease.release();
     expect(await redis.hexists(membersKey("t:"), "gw-a")).toBe(0);
   });

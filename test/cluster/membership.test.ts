@@ -6,6 +6,7 @@ import type { ChildGateway } from "../helpers/serve-child.js";
 import { sseData } from "../helpers/sse.js";
 import { configuredNodes } from "./ws-forward-helpers.js";
 import type { TestRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** The shortened lease TTL these tests run with (the default is 10 s). */
 const TTL_MS = 1500;
@@ -94,7 +95,10 @@ describe("cluster membership", () => {
           String(x["id"]).localeCompare(String(y["id"])),
         );
       };
-      await expect.poll(async () => (await listing()).map((n) => n["sessions"])).toEqual([[onA], [onB]]);
+      await waitFor(async () => {
+        expect((await listing()).map((n) => n["sessions"])).toEqual([[onA], [onB]]);
+        return true;
+      });
       const before = Date.now();
       const listed = await listing();
       expect(listed).toMatchObject([
@@ -141,19 +145,17 @@ describe("cluster membership", () => {
           type: "output",
           data: { stream: "stdout", data: `before ${i}\n` },
         });
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}`)).status).toBe(200);
-      await expect.poll(async () => (await api(c.url).get(`/v1/sessions/${termId}`)).status).toBe(200);
+      await waitFor(async () => (await api(b.url).get(`/v1/sessions/${streamId}`)).status === 200);
+      await waitFor(async () => (await api(c.url).get(`/v1/sessions/${termId}`)).status === 200);
       const onA = follow(a.url, termId);
       const onB = follow(b.url, termId);
-      await expect.poll(() => onA.events.length > 200 && onB.events.length > 200, { timeout: 15_000 }).toBe(true);
+      await waitFor(() => (onA.events.length > 200 && onB.events.length > 200) === true, 15_000);
 
       a.child.kill("SIGKILL");
       const killedAt = performance.now();
       onA.stop();
       const seenOnA = onA.events.slice();
-      await expect
-        .poll(() => onB.events.find((e) => e.type === "lost"), { timeout: TTL_MS + 5_000, interval: 20 })
-        .toBeDefined();
+      await waitFor(() => onB.events.find((e) => e.type === "lost") !== undefined, TTL_MS + 5_000);
       const lost = onB.events.find((e) => e.type === "lost")!;
       expect(lost.at - killedAt).toBeLessThan(TTL_MS + 2_000);
       expect(lost.reason).toContain("gw-a");
@@ -176,9 +178,7 @@ describe("cluster membership", () => {
       expect(takers).toHaveLength(1);
       const taker = takers[0]!;
       const other = taker === b ? c : b;
-      await expect
-        .poll(async () => (await api(other.url).get(`/v1/sessions/${termId}`)).json.state, { timeout: 5_000 })
-        .toBe("lost");
+      await waitFor(async () => (await api(other.url).get(`/v1/sessions/${termId}`)).json.state === "lost", 5_000);
 
       // The stream runs on at its new owner, and every node shows what it takes.
       const nodesNow = (await api(taker.url).get("/v1/nodes")).json.nodes as Array<{ id: string; sessions: string[] }>;
@@ -192,9 +192,12 @@ describe("cluster membership", () => {
       });
       expect(posted.status).toBe(200);
       for (const node of [b, c])
-        await expect
-          .poll(async () => (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text, { timeout: 5_000 })
-          .toBe("before 0\nbefore 1\nbefore 2\nbefore 3\nbefore 4\nafter\n");
+        await waitFor(
+          async () =>
+            (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text ===
+            "before 0\nbefore 1\nbefore 2\nbefore 3\nbefore 4\nafter\n",
+          5_000,
+        );
       expect((await api(other.url).get(`/v1/sessions/${streamId}`)).json.state).toBe("running");
 
       // Redis holds it all under the new epoch, owned by the taker.
@@ -221,43 +224,40 @@ describe("cluster membership", () => {
       const termId = term.json.id as string;
       const pid = term.json.pid as number;
       reap(pid);
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${termId}`)).status).toBe(200);
+      await waitFor(async () => (await api(b.url).get(`/v1/sessions/${termId}`)).status === 200);
       const streamId = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       const posted = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
         type: "output",
         data: { stream: "stdout", data: "one\n" },
       });
       expect(posted.status).toBe(200);
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text).toBe("one\n");
+      await waitFor(async () => (await api(b.url).get(`/v1/sessions/${streamId}/output`)).text === "one\n");
       const viewer = follow(b.url, termId);
-      await expect.poll(() => viewer.events.length > 20, { timeout: 10_000 }).toBe(true);
+      await waitFor(() => viewer.events.length > 20 === true, 10_000);
 
       a.child.kill("SIGSTOP");
       onTestFinished(() => void a.child.kill("SIGCONT"));
-      await expect
-        .poll(() => viewer.events.find((e) => e.type === "lost"), { timeout: TTL_MS + 5_000, interval: 20 })
-        .toBeDefined();
+      await waitFor(() => viewer.events.find((e) => e.type === "lost") !== undefined, TTL_MS + 5_000);
       const lostSeq = viewer.events.find((e) => e.type === "lost")!.seq;
       expect(alive(pid)).toBe(true);
       a.child.kill("SIGCONT");
 
       // Its next append is refused: it stops the shell and says why.
-      await expect.poll(() => alive(pid), { timeout: 10_000 }).toBe(false);
-      await expect
-        .poll(
-          () =>
-            a.log.find(
-              (l) =>
-                l["msg"] ===
-                "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
-            ),
-          { timeout: 5_000 },
-        )
-        .toMatchObject({ sessionId: termId, reason: expect.stringContaining("owned by gw-b") });
+      await waitFor(() => alive(pid) === false, 10_000);
+      await waitFor(() => {
+        expect(
+          a.log.find(
+            (l) =>
+              l["msg"] ===
+              "session fenced: another node owns it now, so this node stops it and appends nothing more to it",
+          ),
+        ).toMatchObject({ sessionId: termId, reason: expect.stringContaining("owned by gw-b") });
+        return true;
+      }, 5_000);
       // Its quiet stream session is found fenced too (its epoch checked after the lease lapsed): a post there is refused.
-      await expect
-        .poll(() => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId))
-        .toBe(true);
+      await waitFor(
+        () => a.log.some((l) => String(l["msg"]).startsWith("session fenced") && l["sessionId"] === streamId) === true,
+      );
       // It shows the stream as a copy of gw-b's now: a post there is carried to gw-b, as from any node.
       const forwarded = await api(a.url).post(`/v1/sessions/${streamId}/events`, {
         type: "output",
@@ -270,9 +270,9 @@ describe("cluster membership", () => {
       });
       expect(taken.status).toBe(200);
       for (const node of [a, b])
-        await expect
-          .poll(async () => (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text)
-          .toBe("one\ntwo\nthree\n");
+        await waitFor(
+          async () => (await api(node.url).get(`/v1/sessions/${streamId}/output`)).text === "one\ntwo\nthree\n",
+        );
       // Nothing it wrote after the fence reached Redis or a viewer: the log ends at the one `lost`.
       await new Promise((resolve) => setTimeout(resolve, 500));
       const direct = new Redis(redis.port, "127.0.0.1");

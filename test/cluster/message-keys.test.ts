@@ -3,6 +3,7 @@ import { connectRedis } from "../../src/cluster/redis-client.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 describe("the message index in Redis", () => {
   // Regression: an entry stayed in Redis after its session ended, so every conversation a
@@ -30,7 +31,10 @@ describe("the message index in Redis", () => {
     expect((await entries()).map(([, v]) => v).sort()).toEqual([first.sessionId, other.sessionId].sort());
 
     expect((await http.del(`/v1/sessions/${first.sessionId}`)).status).toBe(200);
-    await expect.poll(async () => (await entries()).map(([, v]) => v), { timeout: 10_000 }).toEqual([other.sessionId]);
+    await waitFor(async () => {
+      expect((await entries()).map(([, v]) => v)).toEqual([other.sessionId]);
+      return true;
+    }, 10_000);
 
     const next = (await http.post("/v1/messages", message("ana"))).json as { sessionId: string };
     expect(next.sessionId).not.toBe(first.sessionId);

@@ -8,6 +8,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { afterFile } from "./ws-forward-helpers.js";
 
 const MESSAGES_TEST_MS = 90_000;
@@ -35,19 +36,14 @@ const shape = (answers: Answer[]) =>
 /** The texts of a session's final answers, once it has `count` of them. */
 async function finals(base: string, sessionId: string, count: number): Promise<string[]> {
   let texts: string[] = [];
-  await expect
-    .poll(
-      async () => {
-        const events = (await api(base).get(`/v1/sessions/${sessionId}/events?since=0`)).json.events as Array<{
-          type: string;
-          text: string;
-        }>;
-        texts = events.filter((e) => e.type === "chat.final").map((e) => e.text);
-        return texts.length;
-      },
-      { timeout: 20_000 },
-    )
-    .toBe(count);
+  await waitFor(async () => {
+    const events = (await api(base).get(`/v1/sessions/${sessionId}/events?since=0`)).json.events as Array<{
+      type: string;
+      text: string;
+    }>;
+    texts = events.filter((e) => e.type === "chat.final").map((e) => e.text);
+    return texts.length === count;
+  }, 20_000);
   return texts;
 }
 

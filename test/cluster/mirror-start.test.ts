@@ -4,6 +4,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLUSTER_TEST_MS = 90_000;
 
@@ -35,15 +36,18 @@ describe("a node's first copy of a session", () => {
         }>) ?? [];
       const onOwner = await events(owner);
       expect(onOwner.map((e) => e.type)).toEqual(["custom", "output", "output"]);
-      await expect.poll(() => events(other), { timeout: 15_000 }).toEqual(onOwner);
+      await waitFor(async () => {
+        expect(await events(other)).toEqual(onOwner);
+        return true;
+      }, 15_000);
       expect(await outputOf(owner, id)).toBe("abcdef");
-      await expect.poll(() => outputOf(other, id), { timeout: 15_000 }).toBe("abcdef");
+      await waitFor(async () => (await outputOf(other, id)) === "abcdef", 15_000);
       // Output appended after the copy started follows it.
       await api(owner.url).post(`/v1/sessions/${id}/events`, {
         type: "output",
         data: { stream: "stdout", data: "gh" },
       });
-      await expect.poll(() => outputOf(other, id), { timeout: 15_000 }).toBe("abcdefgh");
+      await waitFor(async () => (await outputOf(other, id)) === "abcdefgh", 15_000);
     },
     CLUSTER_TEST_MS,
   );

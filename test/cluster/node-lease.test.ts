@@ -5,6 +5,7 @@ import { NodeLease } from "../../src/cluster/node-lease.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 async function client(url: string): Promise<Redis> {
   const redis = (await connectRedis([url])) as Redis;
@@ -47,11 +48,14 @@ describe("NodeLease", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     // Expired meanwhile (Redis was away for longer than the TTL) and nobody took it: taken again.
     clock.advance(1000);
-    await expect.poll(() => redis.pttl("t:node:gw-a")).toBeGreaterThan(2000);
+    await waitFor(async () => (await redis.pttl("t:node:gw-a")) > 2000);
     expect(lost).toEqual([]);
     await redis.set("t:node:gw-a", "someone else");
     clock.advance(1000);
-    await expect.poll(() => lost).toEqual(["the lease t:node:gw-a is no longer this node's"]);
+    await waitFor(() => {
+      expect(lost).toEqual(["the lease t:node:gw-a is no longer this node's"]);
+      return true;
+    });
     // Released, it leaves the other holder's key alone.
     await lease.release();
     expect(await redis.get("t:node:gw-a")).toBe("someone else");

@@ -1,9 +1,10 @@
-import { describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 import { expectFloodKept, flood, follow } from "./flood-and-follow.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CRASH_TEST_MS = 150_000;
 
@@ -19,19 +20,17 @@ describe("Redis killed mid-flood", () => {
       );
       const producer = api(a!.url);
       const id = (await producer.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      await expect
-        .poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 })
-        .toBe(200);
+      await waitFor(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status === 200, 10_000);
       const viewer = follow(b!.url, id);
       const notes = flood(producer, id, 500);
-      await expect.poll(() => notes.acknowledged, { timeout: 20_000 }).toBeGreaterThan(200);
+      await waitFor(() => notes.acknowledged > 200, 20_000);
       await redis.kill9();
       const atKill = notes.acknowledged;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       await redis.restart();
-      await expect.poll(() => notes.acknowledged, { timeout: 30_000 }).toBeGreaterThan(atKill + 200);
+      await waitFor(() => notes.acknowledged > atKill + 200, 30_000);
       await notes.stop();
-      await expect.poll(() => viewer.seen.size, { timeout: 20_000 }).toBeGreaterThanOrEqual(notes.acknowledged);
+      await waitFor(() => viewer.seen.size >= notes.acknowledged, 20_000);
       await viewer.stop();
 
       await expectFloodKept(redis.url, id, { seen: [viewer.seen], acknowledged: notes.acknowledged });

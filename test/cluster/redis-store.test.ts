@@ -5,6 +5,7 @@ import { OutputEntry } from "../../src/log/output-entry.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { clusterGateway } from "./cluster-gateway.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 describe("a gateway in cluster mode", () => {
   it("writes its sessions' events and output bytes to Redis, one stream entry per seq, before it serves them", async () => {
@@ -50,12 +51,13 @@ describe("a gateway in cluster mode", () => {
     expect(await log.bumpEpoch(id, "gw-b", "gw-a")).toBe(2);
     // Not acknowledged: nothing Redis refused is published, so the answer says it was not appended.
     const refused = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 2 });
-    await expect
-      .poll(() => lines.find((l) => l["msg"]?.toString().startsWith("session fenced")))
-      .toMatchObject({
+    await waitFor(() => {
+      expect(lines.find((l) => l["msg"]?.toString().startsWith("session fenced"))).toMatchObject({
         sessionId: id,
         reason: `session ${id} is fenced: this node appended under epoch 1, Redis has epoch 2 owned by gw-b`,
       });
+      return true;
+    });
     const after = (await log.read(id, 1, "+", 100)).map((e) => e.seq);
     expect(after).toEqual(before);
     expect(after).toEqual(after.map((_, i) => i + 1));
@@ -76,16 +78,24 @@ describe("a gateway in cluster mode with Redis unreachable", () => {
     expect((await http.get("/healthz")).json).toEqual({ ok: true });
     await server.kill9();
     const waiting = http.post(`/v1/sessions/${id}/events`, { type: "note", data: 1 });
-    await expect
-      .poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 })
-      .toEqual({ ok: true, degraded: "REDIS_UNAVAILABLE", reason: expect.stringContaining("cannot write") });
+    await waitFor(async () => {
+      expect((await http.get("/healthz")).json).toEqual({
+        ok: true,
+        degraded: "REDIS_UNAVAILABLE",
+        reason: expect.stringContaining("cannot write"),
+      });
+      return true;
+    }, 15_000);
     const metrics = (await http.get("/metrics")).text;
     expect(metrics).toMatch(/^switchboard_redis_connected\{node="gw-a"\} 0$/m);
     expect(metrics).toMatch(/^switchboard_redis_waiting_bytes\{node="gw-a"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^switchboard_redis_append_seconds_count\{node="gw-a"\} [1-9]\d*$/m);
     await server.restart();
     expect((await waiting).status).toBe(200);
-    await expect.poll(async () => (await http.get("/healthz")).json, { timeout: 15_000 }).toEqual({ ok: true });
+    await waitFor(async () => {
+      expect((await http.get("/healthz")).json).toEqual({ ok: true });
+      return true;
+    }, 15_000);
     const redis = await connectRedis([server.url]);
     afterTest(() => redis.disconnect());
     const stored = await new RedisLog(redis, "sb:").read(id, 1, "+", 100);

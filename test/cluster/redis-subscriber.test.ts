@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { REDIS_COMMAND_TIMEOUT_MS, connectRedis, subscriberClient } from "../../src/cluster/redis-client.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { startRedis } from "../helpers/redis.js";
 
 describe("a subscriber connection to Redis", () => {

@@ -9,6 +9,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLUSTER_TEST_MS = 120_000;
 const MAX_EVENTS = 20;
@@ -57,14 +58,26 @@ describe("retention in cluster mode", () => {
       const [id, singleId] = ids as [string, string];
 
       // One node: retention kept the newest MAX_EVENTS events.
-      await expect
-        .poll(() => trimmedAnswer(single, singleId), { timeout: 15_000 })
-        .toEqual({ status: 410, code: "HISTORY_TRIMMED", first: EVENTS - MAX_EVENTS + 1, head: EVENTS });
+      await waitFor(async () => {
+        expect(await trimmedAnswer(single, singleId)).toEqual({
+          status: 410,
+          code: "HISTORY_TRIMMED",
+          first: EVENTS - MAX_EVENTS + 1,
+          head: EVENTS,
+        });
+        return true;
+      }, 15_000);
       // The owner and the other node answer alike (the other once its copy has the trim).
       for (const node of [owner, other]) {
-        await expect
-          .poll(() => trimmedAnswer(node, id), { timeout: 15_000 })
-          .toEqual({ status: 410, code: "HISTORY_TRIMMED", first: EVENTS - MAX_EVENTS + 1, head: EVENTS });
+        await waitFor(async () => {
+          expect(await trimmedAnswer(node, id)).toEqual({
+            status: 410,
+            code: "HISTORY_TRIMMED",
+            first: EVENTS - MAX_EVENTS + 1,
+            head: EVENTS,
+          });
+          return true;
+        }, 15_000);
       }
 
       // Streams from the trimmed position: an explicit reset naming the range, then the retained events.

@@ -9,6 +9,7 @@ import { serveInChild } from "../helpers/serve-child.js";
 import { startReplicatedRedis, startSentinel } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 import { expectFloodKept, flood, follow } from "./flood-and-follow.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const FAILOVER_TEST_MS = 60_000;
 
@@ -23,7 +24,7 @@ async function twoGatewaysWithSession(cluster: { redis: string; waitTimeoutMs: n
     ["gw-a", "gw-b"].map((name) => serveInChild({ dataDir: tempDir(), config, args: [...args, "--node-id", name] })),
   );
   const id = (await api(a!.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
-  await expect.poll(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status, { timeout: 10_000 }).toBe(200);
+  await waitFor(async () => (await api(b!.url).get(`/v1/sessions/${id}`)).status === 200, 10_000);
   return { a: a!, b: b!, id };
 }
 
@@ -42,16 +43,15 @@ describe("Redis primary killed under Sentinel", () => {
       // Viewers on the owner and on the node that copies the session: both get only what WAIT confirmed.
       const viewers = [follow(a.url, id), follow(b.url, id)];
       const notes = flood(producer, id, 200);
-      await expect.poll(() => notes.acknowledged, { timeout: 15_000 }).toBeGreaterThan(200);
+      await waitFor(() => notes.acknowledged > 200, 15_000);
       await redis.whenWatching();
       const seenBeforeKill = viewers.map((v) => new Map(v.seen));
       await redis.primary.kill9();
       const atKill = notes.acknowledged;
-      await expect.poll(() => redis.masterPort(), { timeout: 15_000 }).not.toBe(redis.primary.port);
-      await expect.poll(() => notes.acknowledged, { timeout: 20_000 }).toBeGreaterThan(atKill + 200);
+      await waitFor(async () => (await redis.masterPort()) !== redis.primary.port, 15_000);
+      await waitFor(async () => (await notes.acknowledged) > atKill + 200, 20_000);
       await notes.stop();
-      for (const viewer of viewers)
-        await expect.poll(() => viewer.seen.size, { timeout: 10_000 }).toBeGreaterThanOrEqual(notes.acknowledged);
+      for (const viewer of viewers) await waitFor(() => viewer.seen.size >= notes.acknowledged, 10_000);
       await Promise.all(viewers.map((v) => v.stop()));
 
       const promoted = await redis.masterPort();
@@ -62,15 +62,12 @@ describe("Redis primary killed under Sentinel", () => {
         acknowledged: notes.acknowledged,
       });
       // The other gateway followed the new primary too: its copy serves the whole log.
-      await expect
-        .poll(
-          async () =>
-            ((await api(b.url).get(`/v1/sessions/${id}/events?since=0&limit=1`)).json as { head?: number }).head,
-          {
-            timeout: 10_000,
-          },
-        )
-        .toBe(stored.at(-1)!.seq);
+      await waitFor(
+        async () =>
+          ((await api(b.url).get(`/v1/sessions/${id}/events?since=0&limit=1`)).json as { head?: number }).head ===
+          stored.at(-1)!.seq,
+        10_000,
+      );
     },
     FAILOVER_TEST_MS,
   );
@@ -89,7 +86,10 @@ describe("cluster.waitReplicas", () => {
       afterTest(() => Promise.all(viewers.map((v) => v.stop())));
       const saw = (n: number) => viewers.map((v) => [...v.seen.values()].some((json) => json.includes(`"n":${n}`)));
       expect((await client.post(`/v1/sessions/${id}/events`, { type: "note", data: { n: 0 } })).status).toBe(200);
-      await expect.poll(() => saw(0), { timeout: 10_000 }).toEqual([true, true]);
+      await waitFor(() => {
+        expect(saw(0)).toEqual([true, true]);
+        return true;
+      }, 10_000);
 
       replica.child.kill("SIGSTOP");
       afterTest(() => replica.child.kill("SIGCONT"));
@@ -98,22 +98,25 @@ describe("cluster.waitReplicas", () => {
       const redis = await connectRedis([primary.url]);
       afterTest(() => redis.disconnect());
       const log = new RedisLog(redis, "sb:");
-      await expect
-        .poll(async () => (await log.read(id, 1, "+", 100)).some((e) => e.json.includes('"n":1')), { timeout: 5_000 })
-        .toBe(true);
-      await expect
-        .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded, { timeout: 5_000 })
-        .toBe("REDIS_UNAVAILABLE");
+      await waitFor(
+        async () => (await log.read(id, 1, "+", 100)).some((e) => e.json.includes('"n":1')) === true,
+        5_000,
+      );
+      await waitFor(
+        async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded === "REDIS_UNAVAILABLE",
+        5_000,
+      );
       // Longer than the copies' sweep (1 s): the node that copies has read Redis meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(saw(1)).toEqual([false, false]);
 
       replica.child.kill("SIGCONT");
-      await expect.poll(() => saw(1), { timeout: 10_000 }).toEqual([true, true]);
+      await waitFor(() => {
+        expect(saw(1)).toEqual([true, true]);
+        return true;
+      }, 10_000);
       expect((await held).status).toBe(200);
-      await expect
-        .poll(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded)
-        .toBe(undefined);
+      await waitFor(async () => ((await client.get("/healthz")).json as { degraded?: string }).degraded === undefined);
       const stored = await log.read(id, 1, "+", 100);
       for (const viewer of viewers)
         for (const [seq, json] of viewer.seen) expect(stored.find((e) => e.seq === seq)?.json).toBe(json);

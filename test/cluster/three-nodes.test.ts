@@ -8,6 +8,7 @@ import type { ChildGateway } from "../helpers/serve-child.js";
 import { startRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 import { afterFile } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLUSTER_TEST_MS = 150_000;
 
@@ -118,7 +119,7 @@ describe("three gateway processes on one Redis", () => {
         const texts = lists.map((l) => JSON.stringify(l));
         return ended && texts.every((t) => t === texts[0]);
       };
-      await expect.poll(agreed, { timeout: 15_000 }).toBe(true);
+      await waitFor(async () => (await agreed()) === true, 15_000);
       const list = await listOn(a);
       expect(
         list
@@ -127,9 +128,7 @@ describe("three gateway processes on one Redis", () => {
           .sort(),
       ).toEqual([onA, onB, onC].sort());
       expect(list.find((s) => s["id"] === onB)).toMatchObject({ state: "exited", exitCode: 3, name: "on-b" });
-      await expect
-        .poll(async () => (await listOn(b)).find((s) => s["id"] === onC)?.["state"], { timeout: 15_000 })
-        .toBe("exited");
+      await waitFor(async () => (await listOn(b)).find((s) => s["id"] === onC)?.["state"] === "exited", 15_000);
       for (const node of nodes) {
         const raw = async (id: string) =>
           Buffer.from(

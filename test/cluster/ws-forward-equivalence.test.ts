@@ -4,6 +4,7 @@ import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { WsClient, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Connections per run: each sends its frames to one node (random), or to the owner. */
 const CONNECTIONS = 2;
@@ -43,9 +44,7 @@ describe("steering frames sent to any node give the log the same frames sent to 
     });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
-    await expect
-      .poll(async () => (await api(owner.url).get(`/v1/sessions/${id}`)).json.outputBytes, { timeout: 15_000 })
-      .toBe(1);
+    await waitFor(async () => (await api(owner.url).get(`/v1/sessions/${id}`)).json.outputBytes === 1, 15_000);
     return id;
   }
 

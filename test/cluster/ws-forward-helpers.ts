@@ -9,6 +9,7 @@ import { startRedis } from "../helpers/redis.js";
 import type { RedisOptions, TestRedis } from "../helpers/redis.js";
 import { tempDir } from "../helpers/tmp.js";
 import { afterFile } from "../helpers/cleanup.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 export type Frame = Record<string, any>;
 
@@ -64,11 +65,12 @@ export async function configuredNodes(
 
 /** Resolves once every node lists session `id` (a node forwards only what it knows). */
 export async function listedEverywhere(nodes: ChildGateway[], id: string): Promise<void> {
-  await expect
-    .poll(async () => Promise.all(nodes.map(async (n) => (await api(n.url).get(`/v1/sessions/${id}`)).status)), {
-      timeout: 15_000,
-    })
-    .toEqual(nodes.map(() => 200));
+  await waitFor(async () => {
+    expect(await Promise.all(nodes.map(async (n) => (await api(n.url).get(`/v1/sessions/${id}`)).status))).toEqual(
+      nodes.map(() => 200),
+    );
+    return true;
+  }, 15_000);
 }
 
 /** A WebSocket client that keeps every JSON frame it gets and waits for the ones a test expects. */

@@ -3,6 +3,7 @@ import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { WsClient, afterFile, configuredNodes, listedEverywhere, threeNodes } from "./ws-forward-helpers.js";
 import type { Frame } from "./ws-forward-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const CLUSTER_TEST_MS = 150_000;
 /** The forward timeout the NODE_UNAVAILABLE test runs with (`cluster.requestTimeoutMs`; the default is 5 s). */
@@ -56,7 +57,7 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
       const terminal = await WsClient.open(b, `/ws/session/${id}`);
       await terminal.next((f) => f["type"] === "connected");
       terminal.send({ type: "stdin", data: "typed on b\n" });
-      await expect.poll(() => terminalText(terminal), { timeout: 15_000 }).toContain("typed on b");
+      await waitFor(() => terminalText(terminal).includes("typed on b"), 15_000);
 
       const mux = await WsClient.open(b, "/v1/ws");
       const hello = await mux.next((f) => f["op"] === "hello");
@@ -67,8 +68,8 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
       // Acknowledged once B's copy holds the input event, with the connection in its `by`.
       const inputs = await eventsOn(b, id, "input");
       expect(inputs.at(-1)).toMatchObject({ type: "input", bytes: 11, by: { connId: hello["connId"] } });
-      await expect.poll(() => muxText(mux, id), { timeout: 15_000 }).toContain("muxed on b");
-      await expect.poll(() => terminalText(terminal), { timeout: 15_000 }).toContain("muxed on b");
+      await waitFor(() => muxText(mux, id).includes("muxed on b"), 15_000);
+      await waitFor(() => terminalText(terminal).includes("muxed on b"), 15_000);
 
       const fromC = await WsClient.open(c, "/v1/ws");
       fromC.send({ op: "resize", session: id, cols: 101, rows: 31, ref: 7 });
@@ -85,9 +86,7 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
       expect(await terminalC.closed).toBe(1000);
       expect(terminalC.frames.at(-1)).toMatchObject({ type: "exit" });
       for (const node of nodes)
-        await expect
-          .poll(async () => (await api(node.url).get(`/v1/sessions/${id}`)).json.state, { timeout: 15_000 })
-          .not.toBe("running");
+        await waitFor(async () => (await api(node.url).get(`/v1/sessions/${id}`)).json.state !== "running", 15_000);
       // Input to the ended session: the same code through B as on A.
       const onA = await WsClient.open(a, "/v1/ws");
       for (const client of [mux, onA]) {
@@ -127,29 +126,27 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
       expect(await holder.answer(3)).toEqual({ op: "ack", ref: 3 });
 
       await holder.close();
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${id}`)).json.controller, { timeout: 15_000 })
-        .toBeNull();
+      await waitFor(async () => (await api(a.url).get(`/v1/sessions/${id}`)).json.controller === null, 15_000);
       other.send({ op: "input", session: id, data: "free now\n", ref: 4 });
       expect(await other.answer(4)).toEqual({ op: "ack", ref: 4 });
 
       // `?control=acquire` on /ws/session through C holds it on A until that socket closes.
       const viewer = await WsClient.open(c, `/ws/session/${id}?control=acquire`);
       await viewer.next((f) => f["type"] === "connected");
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${id}`)).json.controller, { timeout: 15_000 })
-        .toEqual(expect.any(String));
+      await waitFor(async () => {
+        expect((await api(a.url).get(`/v1/sessions/${id}`)).json.controller).toEqual(expect.any(String));
+        return true;
+      }, 15_000);
       other.send({ op: "input", session: id, data: "refused again\n", ref: 5 });
       expect(await other.answer(5)).toMatchObject({ op: "error", code: "CONTROL_HELD" });
       viewer.send({ type: "stdin", data: "from the viewer\n" });
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${id}/output`)).text, { timeout: 15_000 })
-        .toContain("from the viewer");
+      await waitFor(
+        async () => (await api(a.url).get(`/v1/sessions/${id}/output`)).text.includes("from the viewer"),
+        15_000,
+      );
       expect(viewer.frames.filter((f) => f["type"] === "error")).toEqual([]);
       await viewer.close();
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${id}`)).json.controller, { timeout: 15_000 })
-        .toBeNull();
+      await waitFor(async () => (await api(a.url).get(`/v1/sessions/${id}`)).json.controller === null, 15_000);
     },
     CLUSTER_TEST_MS,
   );
@@ -179,9 +176,7 @@ describe("WebSocket steering frames sent to any node are carried to the node tha
       }
       mux.send({ op: "input", session: id, data: "after\n", ref: 2 });
       expect(await mux.answer(2)).toEqual({ op: "ack", ref: 2 });
-      await expect
-        .poll(async () => (await api(a.url).get(`/v1/sessions/${id}/output`)).text, { timeout: 15_000 })
-        .toContain("after");
+      await waitFor(async () => (await api(a.url).get(`/v1/sessions/${id}/output`)).text.includes("after"), 15_000);
       expect((await api(a.url).get(`/v1/sessions/${id}/output`)).text).not.toContain("while stopped");
     },
     CLUSTER_TEST_MS,

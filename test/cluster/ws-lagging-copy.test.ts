@@ -4,6 +4,7 @@ import { api, TEST_TOKEN } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { threeGateways } from "./resume-any-node.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const TEST_MS = 60_000;
 
@@ -35,7 +36,7 @@ describe("a resume on a node whose copy of the session is behind", () => {
       const [a, b] = (await threeGateways(redis.url)) as [ChildGateway, ChildGateway];
       const id = (await api(a.url).post("/v1/sessions", { kind: "stream" })).json.id as string;
       await api(a.url).post(`/v1/sessions/${id}/events`, { type: "output", data: { stream: "stdout", data: "one " } });
-      await expect.poll(async () => (await api(b.url).get(`/v1/sessions/${id}/events`)).json.events?.length).toBe(1);
+      await waitFor(async () => (await api(b.url).get(`/v1/sessions/${id}/events`)).json.events?.length === 1);
 
       // /v1/ws: the subscribe frame reaches node b while its copy ends at seq 1.
       const ws = new WebSocket(`${b.url.replace("http", "ws")}/v1/ws`, {

@@ -10,20 +10,11 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { SSE_HEARTBEAT_MS, SSE_STALLED_HEARTBEATS } from "../../src/server/routes/stream.js";
 import { WS_MISSED_PINGS_ALLOWED, WS_PING_INTERVAL_MS } from "../../src/server/ws-common.js";
-import {
-  MuxClient,
-  appendOutput,
-  authHeaders,
-  closed,
-  eventually,
-  opened,
-  rawSocket,
-  startTestGateway,
-  wsUrl,
-} from "./helpers.js";
+import { MuxClient, appendOutput, authHeaders, closed, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -44,7 +35,7 @@ describe("dead peers", () => {
     const silentTerminal = new WebSocket(wsUrl(gw, `/ws/session/${id}`), { headers: authHeaders(gw), autoPong: false });
     defer(() => silentTerminal.terminate());
     await opened(silentTerminal);
-    await eventually(() => session.viewers === 4, 5000, "four viewers");
+    await waitFor(() => session.viewers === 4, 5000, "four viewers");
     rawSocket(stalled.ws).pause();
 
     let pings = 0;
@@ -53,13 +44,13 @@ describe("dead peers", () => {
     // Each interval: every connection is pinged; the healthy one answers before the next.
     for (let round = 1; round <= WS_MISSED_PINGS_ALLOWED; round++) {
       clock.advance(WS_PING_INTERVAL_MS);
-      await eventually(() => pings === round, 5000, `ping ${round}`);
+      await waitFor(() => pings === round, 5000, `ping ${round}`);
       await sleep(50); // its pong reaches the server
       expect(session.viewers).toBe(4);
     }
     // The next sweep finds two unanswered pings: cut at once, without a close handshake.
     clock.advance(WS_PING_INTERVAL_MS);
-    await eventually(() => session.viewers === 1, 5000, "the dead viewers to be dropped");
+    await waitFor(() => session.viewers === 1, 5000, "the dead viewers to be dropped");
     expect(await Promise.all(closes.slice(0, 1).concat(closes.slice(2)))).toEqual([1006, 1006]);
     rawSocket(stalled.ws).resume();
     expect(await closes[1]).toBe(1006);
@@ -69,7 +60,7 @@ describe("dead peers", () => {
     healthy.send({ op: "ping", t: 1 });
     await healthy.frame((f) => f.op === "pong");
     clock.advance(WS_PING_INTERVAL_MS);
-    await eventually(() => pings === WS_MISSED_PINGS_ALLOWED + 2, 5000, "pings go on");
+    await waitFor(() => pings === WS_MISSED_PINGS_ALLOWED + 2, 5000, "pings go on");
     expect(session.viewers).toBe(1);
   });
 
@@ -94,7 +85,7 @@ describe("dead peers", () => {
     });
     stopped.pause();
     stopped.socket.pause();
-    await eventually(() => session.viewers === 2, 5000, "two viewers");
+    await waitFor(() => session.viewers === 2, 5000, "two viewers");
     // Output until the stopped client's socket takes no more: its feed falls back to catch-up.
     const chunk = "x".repeat(60_000);
     const catchUps = async () => (await gw.core.metrics.catchUps.get()).values[0]?.value ?? 0;
@@ -108,11 +99,11 @@ describe("dead peers", () => {
       expect(session.viewers).toBe(2);
     }
     clock.advance(SSE_HEARTBEAT_MS);
-    await eventually(() => session.viewers === 1, 5000, "the stopped stream to be closed");
+    await waitFor(() => session.viewers === 1, 5000, "the stopped stream to be closed");
     // The reading one got everything so far and goes on.
     const read = readBytes;
     await appendOutput(gw, id, ["after"]);
-    await eventually(() => readBytes > read, 5000, "the reading stream to go on");
+    await waitFor(() => readBytes > read, 5000, "the reading stream to go on");
     expect(reading.destroyed).toBe(false);
   });
 });

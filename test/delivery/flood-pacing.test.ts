@@ -12,7 +12,6 @@ import {
   authHeaders,
   decodeData,
   endStream,
-  eventually,
   opened,
   rawSocket,
   startTestGateway,
@@ -20,6 +19,7 @@ import {
 } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -75,7 +75,7 @@ describe("flood pacing", () => {
         30_000,
         `${FLOOD_BYTES} bytes over /v1/ws`,
       );
-      await eventually(() => termBytes >= FLOOD_BYTES, 30_000, `${FLOOD_BYTES} bytes over /ws/session`);
+      await waitFor(() => termBytes >= FLOOD_BYTES, 30_000, `${FLOOD_BYTES} bytes over /ws/session`);
       const muxBytes = mux.state.get(id)!.byteCount;
       expect(mux.errors).toEqual([]);
       expect(termErrors).toEqual([]);

@@ -14,7 +14,6 @@ import { startGateway } from "../../src/server/gateway.js";
 import { Outbox } from "../../src/server/ws-common.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
-import { sleep } from "../helpers/sleep.js";
 
 export const TEST_TOKEN = "delivery-test-token-0123456789abcdef";
 
@@ -154,15 +153,6 @@ export function closed(ws: WebSocket): Promise<number> {
 /** The client's TCP socket (ws keeps it in `_socket`), to pause reading like a stalled peer. */
 export function rawSocket(ws: WebSocket): Socket {
   return (ws as unknown as { _socket: Socket })._socket;
-}
-
-/** Polls until `predicate` holds; rejects after `ms`. */
-export async function eventually(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 export function decodeData(data: string, enc: string | undefined): Buffer {

@@ -11,9 +11,10 @@ import { piecePool, piecePools } from "../../src/core/buffer-pool.js";
 import { HOT_RING_MAX_BYTES } from "../../src/log/hot-ring.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { authHeaders, decodeData, eventually, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
+import { authHeaders, decodeData, opened, rawSocket, startTestGateway, wsUrl } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -117,9 +118,9 @@ describe("reused output buffers", () => {
       for (const v of stalled) v.ws.once("upgrade", (res) => res.socket.pause());
       await Promise.all([...stalled, reading].map((v) => opened(v.ws)));
       await gw.core.sessions.get(id)!.ended();
-      await eventually(() => reading.exited, 30_000, "the reading viewer's exit");
+      await waitFor(() => reading.exited, 30_000, "the reading viewer's exit");
       for (const v of stalled) rawSocket(v.ws).resume();
-      await eventually(() => stalled.every((v) => v.exited), 30_000, "the stalled viewers' exit");
+      await waitFor(() => stalled.every((v) => v.exited), 30_000, "the stalled viewers' exit");
 
       const expected = expectedOutput(lines);
       expect(expected.length).toBeGreaterThan(2.5 * HOT_RING_MAX_BYTES);

@@ -17,7 +17,6 @@ import {
   closed,
   decodeData,
   endStream,
-  eventually,
   openWs,
   opened,
   startTestGateway,
@@ -25,6 +24,7 @@ import {
 } from "./helpers.js";
 import type { Defer, MuxFrame } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -79,7 +79,7 @@ describe("routing of events", () => {
     await Promise.all([endStream(gw, a), endStream(gw, b)]);
     await muxA.until(() => muxA.state.get(a)!.ended, 5000, "a's end");
     await muxB.until(() => muxB.state.get(b)!.ended, 5000, "b's end");
-    await eventually(
+    await waitFor(
       () => [termA, termB].every((t) => t.frames.some((f) => f["type"] === "exit")),
       5000,
       "terminal exits",
@@ -286,7 +286,7 @@ describe("bad frames", () => {
 
     const t = await terminalClient(gw, id);
     t.ws.send(JSON.stringify({ op: "ping" }));
-    await eventually(() => t.frames.some((f) => f["type"] === "error"), 5000, "an error");
+    await waitFor(() => t.frames.some((f) => f["type"] === "error"), 5000, "an error");
     expect(t.frames.find((f) => f["type"] === "error")).toEqual({
       type: "error",
       code: "UNKNOWN_OP",
@@ -322,7 +322,7 @@ describe("bad frames", () => {
     send({ type: "teleport" });
     send({ type: "resize", cols: -1, rows: 10 });
     send({ type: "stdin", data: 5 });
-    await eventually(() => errors().length === 4, 5000, "four errors");
+    await waitFor(() => errors().length === 4, 5000, "four errors");
     expect(errors().map((f) => f["code"])).toEqual([
       "INVALID_JSON",
       "UNKNOWN_OP",
@@ -330,7 +330,7 @@ describe("bad frames", () => {
       "VALIDATION_FAILED",
     ]);
     send({ type: "ping" });
-    await eventually(() => t.frames.some((f) => f["type"] === "pong"), 5000, "pong");
+    await waitFor(() => t.frames.some((f) => f["type"] === "pong"), 5000, "pong");
     expect(t.ws.readyState).toBe(WebSocket.OPEN);
   });
 
@@ -354,7 +354,7 @@ describe("bad frames", () => {
       await opened(ws);
       // At the limit: read, validated, answered.
       ws.send(frameOf(limit, head));
-      await eventually(
+      await waitFor(
         () => frames.some((f) => f["code"] === "VALIDATION_FAILED"),
         5000,
         "the answer to a frame at the limit",
@@ -384,7 +384,7 @@ describe("output in JSON frames", () => {
     const live = await terminalClient(gw, id);
     const mux = await MuxClient.open(gw, defer);
     mux.subscribe(id);
-    await eventually(() => live.frames.some((f) => f["type"] === "connected"), 5000, "connected");
+    await waitFor(() => live.frames.some((f) => f["type"] === "connected"), 5000, "connected");
     await mux.frame((f) => f.op === "subscribed" || f.op === "event", 5000, "the subscription");
     live.ws.send(JSON.stringify({ type: "stdin", data: "go\n" }));
 
@@ -394,7 +394,7 @@ describe("output in JSON frames", () => {
           .filter((f) => types.includes(f["type"] as string))
           .map((f) => decodeData(f["data"] as string, f["enc"] as string | undefined)),
       );
-    await eventually(() => live.frames.some((f) => f["type"] === "exit"), 10_000, "the exit frame");
+    await waitFor(() => live.frames.some((f) => f["type"] === "exit"), 10_000, "the exit frame");
     expect(bytesOf(live.frames, ["stdout", "stderr"]).equals(expected)).toBe(true);
     expect(live.frames.some((f) => f["enc"] === "base64")).toBe(true);
 
@@ -403,7 +403,7 @@ describe("output in JSON frames", () => {
     expect(mux.bytes(id).equals(expected)).toBe(true);
 
     const replay = await terminalClient(gw, id, "?since=0");
-    await eventually(() => replay.frames.some((f) => f["type"] === "exit"), 10_000, "the replay's exit frame");
+    await waitFor(() => replay.frames.some((f) => f["type"] === "exit"), 10_000, "the replay's exit frame");
     expect(bytesOf(replay.frames, ["replay"]).equals(expected)).toBe(true);
 
     const late = await MuxClient.open(gw, defer);

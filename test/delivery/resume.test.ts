@@ -15,7 +15,6 @@ import {
   closed,
   decodeData,
   endStream,
-  eventually,
   opened,
   outputBytes,
   startTestGateway,
@@ -24,6 +23,7 @@ import {
 } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -249,7 +249,7 @@ describe("resume", () => {
       ws.once("open", () => resolve("open"));
     });
     expect(outcome).toBe("open");
-    await eventually(() => frames.some((f) => f["type"] === "connected"), 5000, "connected");
+    await waitFor(() => frames.some((f) => f["type"] === "connected"), 5000, "connected");
     expect(frames[0]).toMatchObject({ type: "error", code: "HISTORY_TRIMMED" });
     // The kept output follows, ending exactly at the end of the output.
     const replay = frames.filter((f) => f["type"] === "replay");
@@ -265,7 +265,7 @@ describe("resume", () => {
     expect(frames.find((f) => f["type"] === "connected")?.["offset"]).toBe(info.outputBytes);
     // Still live afterwards.
     await appendOutput(gw, id, ["tail\n"]);
-    await eventually(() => frames.some((f) => f["type"] === "stdout" && f["data"] === "tail\n"), 5000, "live output");
+    await waitFor(() => frames.some((f) => f["type"] === "stdout" && f["data"] === "tail\n"), 5000, "live output");
     expect(gw.core.sessions.get(id)!.viewers).toBe(1);
   });
 });

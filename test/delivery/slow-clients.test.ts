@@ -15,7 +15,6 @@ import {
   authHeaders,
   decodeData,
   endStream,
-  eventually,
   opened,
   probeOutboxes,
   rawSocket,
@@ -24,6 +23,7 @@ import {
 } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -180,7 +180,7 @@ describe("slow clients", () => {
     expect(probe.maxBuffered()).toBeLessThanOrEqual(BUDGET + BUDGET_SLACK);
 
     rawSocket(ws).resume();
-    await eventually(() => exited, 20_000, "exit");
+    await waitFor(() => exited, 20_000, "exit");
     expect(errors).toEqual([]);
     expect(position).toBe(TOTAL_EVENTS * EVENT_BYTES);
     expect(connectedAt).toBeDefined();
@@ -229,7 +229,7 @@ describe("slow clients", () => {
     // Now the sockets drain: their write callbacks run after the log is closed.
     rawSocket(mux.ws).resume();
     rawSocket(term).resume();
-    await eventually(
+    await waitFor(
       () => mux.ws.readyState === WebSocket.CLOSED && term.readyState === WebSocket.CLOSED,
       10_000,
       "both closed",

@@ -12,12 +12,13 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { SSE_HEARTBEAT_MS } from "../../src/server/routes/stream.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
-import { allEvents, api, appendOutput, authHeaders, endStream, eventually, startTestGateway } from "./helpers.js";
+import { allEvents, api, appendOutput, authHeaders, endStream, startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { SseParser, followSse } from "./sse-client.js";
 import type { SseMessage } from "./sse-client.js";
 import { createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -52,7 +53,7 @@ describe("SSE resume", () => {
       headers: authHeaders(gw),
       maxConnections: 5,
     });
-    await eventually(() => gw.core.sessions.get(id)!.viewers === 1, 5000, "the viewer");
+    await waitFor(() => gw.core.sessions.get(id)!.viewers === 1, 5000, "the viewer");
     await api(gw, "POST", `/v1/sessions/${id}/events`, [{ type: "n", data: 1 }]);
     await appendOutput(gw, id, ["a", "b"]);
     await endStream(gw, id);
@@ -138,7 +139,7 @@ describe("SSE resume", () => {
     defer(() => first.destroy());
     first.setEncoding("utf8");
     first.on("data", (chunk: string) => parser.feed(chunk));
-    await eventually(() => gw.core.sessions.get(id)!.viewers === 1, 5000, "the viewer");
+    await waitFor(() => gw.core.sessions.get(id)!.viewers === 1, 5000, "the viewer");
     await api(gw, "POST", `/v1/sessions/${id}/events`, [{ type: "n", data: 1 }]);
     // Output the filter passes over, far more than retention keeps: seq 1 is gone.
     await appendOutput(
@@ -146,9 +147,9 @@ describe("SSE resume", () => {
       id,
       Array.from({ length: 30 }, (_, i) => `${i}\n`),
     );
-    await eventually(() => events(messages).length === 1, 5000, "the custom event");
+    await waitFor(() => events(messages).length === 1, 5000, "the custom event");
     clock.advance(SSE_HEARTBEAT_MS);
-    await eventually(() => parser.lastEventId === "31", 5000, "the heartbeat's id");
+    await waitFor(() => parser.lastEventId === "31", 5000, "the heartbeat's id");
     // The connection drops; the EventSource comes back with what it has.
     first.destroy();
     parser.reconnect();
@@ -158,7 +159,7 @@ describe("SSE resume", () => {
     expect(again.statusCode).toBe(200);
     again.setEncoding("utf8");
     again.on("data", (chunk: string) => parser.feed(chunk));
-    await eventually(() => events(messages).length === 2, 5000, "the second custom event");
+    await waitFor(() => events(messages).length === 2, 5000, "the second custom event");
     // Nothing it wanted was dropped: no reset (before: reason "trimmed", since its last id was 1).
     expect(messages.filter((m) => m.event === "reset")).toEqual([]);
     expect(events(messages).map((e) => e.seq)).toEqual([1, 32]);
@@ -176,7 +177,7 @@ describe("SSE to a slow reader", () => {
     defer(() => res.destroy());
     res.pause();
     res.socket.pause();
-    await eventually(() => session.viewers === 1, 5000, "the viewer");
+    await waitFor(() => session.viewers === 1, 5000, "the viewer");
     const chunk = "z".repeat(8 * 1024);
     // Far more than the queue budget and the socket buffers, and than retention keeps.
     for (let i = 0; i < 100; i++)

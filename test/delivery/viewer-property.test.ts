@@ -15,9 +15,10 @@ import type { ViewerScreen } from "../../src/server/screen-frame.js";
 import { Viewer } from "../../src/server/viewer.js";
 import type { OutputSink } from "../../src/server/viewer.js";
 import type { Session } from "../../src/sessions/session.js";
-import { eventually, startTestGateway } from "./helpers.js";
+import { startTestGateway } from "./helpers.js";
 import type { Defer } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -264,7 +265,7 @@ describe("Viewer delivery guarantees", () => {
             }
             // Everything published, then read to the end: the consumer reaches the head.
             await log.whenPublished();
-            await eventually(
+            await waitFor(
               () => {
                 consumer.read(64);
                 return mode === "seq" ? consumer.position === log.head : consumer.position === log.outputBytes;

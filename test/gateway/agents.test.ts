@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 type Ev = { seq: number; type: string; runId?: string; text?: string; [k: string]: unknown };
 

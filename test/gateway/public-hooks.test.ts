@@ -2,7 +2,8 @@ import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { PUBLIC_HOOK_CONCURRENCY } from "../../src/plugins/http-hooks.js";
-import { TEST_TOKEN, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const SIGNED_HOOK = fileURLToPath(new URL("../plugins/fixtures/signed-hook", import.meta.url));
 const SECRET = "webhook-secret-0123456789";

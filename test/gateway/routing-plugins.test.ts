@@ -9,10 +9,11 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
 import { createLogger } from "../../src/server/logger.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const config: ConfigInput = {
@@ -463,7 +464,7 @@ describe("what a plugin sees of the gateway's sessions", () => {
     // Null, as for a session that does not exist.
     expect(own.one).toBeNull();
     expect((await ask("own", "sessions", { id: routed.sessionId })).one).toMatchObject({ id: routed.sessionId });
-    const ownSeen = (await vi.waitFor(async () => {
+    const ownSeen = (await waitFor(async () => {
       const seen = await ask("own", "seen");
       if (seen.length === 0) throw new Error("no final seen yet");
       return seen;

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { TEST_TOKEN } from "./gateway.js";
+import { waitFor } from "./wait-for.js";
 
 /*
  * What the holder chaos tests share (test/sessions/holder-chaos.test.ts, test/cluster/held-chaos.test.ts):
@@ -63,7 +64,7 @@ export async function streamingAgent(url: () => string, id: string): Promise<{ s
   const info = async () => (await call(`/v1/sessions/${id}`)).json;
   const script = JSON.stringify({ op: "flood", chunks: AGENT_CHUNKS, size: AGENT_CHUNK_CHARS });
   expect((await call(`/v1/sessions/${id}/prompt`, { text: script })).status).toBe(202);
-  await expect.poll(async () => (await info())["pid"], { timeout: 15_000 }).toBeGreaterThan(0);
+  await waitFor(async () => ((await info())["pid"] as number) > 0, 15_000, "the pid");
   const pid = (await info())["pid"];
   let working = true;
   const prompter = (async () => {

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { waitFor } from "./gateway.js";
+import { waitFor } from "./wait-for.js";
 import type { api } from "./gateway.js";
 
 type Http = ReturnType<typeof api>;

@@ -96,18 +96,3 @@ export async function browserSignIn(base: string, token: string = TEST_TOKEN): P
   const cookie = (res.headers.get("set-cookie") ?? "").split(";")[0]!;
   return { cookie, key: body.cookieKey, headers: { cookie, "x-switchboard-cookie-key": body.cookieKey } };
 }
-
-/** Polls until `fn` returns a truthy value or the timeout passes. */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  timeoutMs = 10_000,
-  what = "condition",
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -4,7 +4,8 @@ import { SqliteEventStore } from "../../src/log/index.js";
 import type { StoredEntry } from "../../src/log/index.js";
 import type { GroupCommit } from "../../src/log/group-commit.js";
 import { tempDir } from "../helpers/tmp.js";
-import { restartingStore, until, writerOf } from "./helpers.js";
+import { restartingStore, writerOf } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const event = (seq: number): StoredEntry => {
   const json = JSON.stringify({ seq, type: "custom", ts: 0 });
@@ -30,14 +31,14 @@ describe("GroupCommit's state", () => {
       // Starting: committed here all the same.
       store.enqueue("s", event(++seq));
       expect(store.flush()).toBe(1);
-      await until(() => writes.state === "writer", "the writer thread to run");
+      await waitFor(() => writes.state === "writer", 10_000, "the writer thread to run");
       note();
       await writerOf(store).kill();
-      await until(() => writes.state === "down", "the store to see its writer stop");
+      await waitFor(() => writes.state === "down", 10_000, "the store to see its writer stop");
       note();
       store.enqueue("s", event(++seq));
       expect(store.flush()).toBe(1);
-      await until(() => writes.state === "writer", "the writer thread to run again");
+      await waitFor(() => writes.state === "writer", 10_000, "the writer thread to run again");
       note();
       store.enqueue("s", event(++seq));
       expect(store.flush()).toBe(1);
@@ -60,7 +61,7 @@ describe("GroupCommit's state", () => {
   it("closed is final: it takes no write, a flush commits nothing, and a late report from the writer thread moves nothing", async () => {
     const { store, said } = restartingStore(join(tempDir(), "log.db"), 200);
     const writes = commitOf(store);
-    await until(() => writes.state === "writer", "the writer thread to run");
+    await waitFor(() => writes.state === "writer", 10_000, "the writer thread to run");
     store.close();
     expect(writes.state).toBe("closed");
     expect(() => writes.push("s", 10, { kind: "delete", sessionId: "s" } as const)).toThrow("event store is closed");

@@ -4,14 +4,6 @@ import { EventLog, SqliteEventStore } from "../../src/log/index.js";
 import type { RetentionPolicy } from "../../src/log/index.js";
 import { afterTest } from "../helpers/cleanup.js";
 
-export async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** The store's writer thread (it commits on its own thread until that one has started). */
 export const writerOf = (store: SqliteEventStore) =>
   (store as unknown as { writes: { writer: { ready: boolean; kill(): Promise<number> } } }).writes.writer;

@@ -17,8 +17,9 @@ import { OUTPUT_FILE_MIN_ENTRY } from "../../src/log/output-files.mjs";
 import type { StoredEntry } from "../../src/log/index.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import { tempDir } from "../helpers/tmp.js";
-import { restartingStore, until, writerOf } from "./helpers.js";
+import { restartingStore, writerOf } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** The store's commits as its listeners hear them. */
 function listen(store: SqliteEventStore) {
@@ -65,7 +66,7 @@ describe("SQLite event store: where and when commits happen", () => {
 
       store.enqueue("s", event(3, "input"));
       const queued = performance.now();
-      await until(() => commits.length === 2, "the lone input's commit");
+      await waitFor(() => commits.length === 2, 10_000, "the lone input's commit");
       expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_INPUT_LINGER_MS - 1);
       expect(commits[1]).toEqual({ durable: new Map([["s", 3]]), writes: 1 });
     } finally {
@@ -80,12 +81,12 @@ describe("SQLite event store: where and when commits happen", () => {
     const commits = listen(store);
     try {
       store.enqueue("other", event(1));
-      await until(() => commits.length === 1, "a first commit");
+      await waitFor(() => commits.length === 1, 10_000, "a first commit");
       // Past LOG_STREAMING_BYTES in one tick: streaming, and past LOG_WRITER_MIN_BYTES: goes at once, as one batch.
       const piece = 64 * 1024;
       expect(3 * piece).toBeGreaterThan(Math.max(LOG_STREAMING_BYTES, LOG_WRITER_MIN_BYTES));
       for (let i = 0; i < 3; i++) store.enqueue("f", output(i + 1, i * piece, piece));
-      await until(() => commits.length === 2, "the flood's first batch");
+      await waitFor(() => commits.length === 2, 10_000, "the flood's first batch");
       expect(commits[1]).toEqual({ durable: new Map([["f", 3]]), writes: 3 });
 
       // A small piece of the same flood waits for company; the next one, a moment later, joins it.
@@ -93,7 +94,7 @@ describe("SQLite event store: where and when commits happen", () => {
       store.enqueue("f", output(4, 3 * piece, 1000));
       await new Promise((resolve) => setImmediate(resolve));
       store.enqueue("f", output(5, 3 * piece + 1000, 1000));
-      await until(() => commits.length === 3, "the small pieces' batch");
+      await waitFor(() => commits.length === 3, 10_000, "the small pieces' batch");
       expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_WRITER_LINGER_MS - 0.5);
       expect(commits[2]).toEqual({ durable: new Map([["f", 5]]), writes: 2 });
     } finally {
@@ -107,7 +108,7 @@ describe("SQLite event store: where and when commits happen", () => {
     const commits = listen(store);
     const other = new Database(file);
     try {
-      await until(() => writerOf(store).ready, "the writer thread to start");
+      await waitFor(() => writerOf(store).ready, 10_000, "the writer thread to start");
       other.exec("BEGIN IMMEDIATE");
       store.enqueue("s", event(1));
       const before = performance.now();
@@ -118,7 +119,7 @@ describe("SQLite event store: where and when commits happen", () => {
       expect(commits).toEqual([]);
       expect(store.readAfter("s", 0, 10)).toEqual([]);
       other.exec("COMMIT");
-      await until(() => commits.length === 1, "the commit once the lock is free");
+      await waitFor(() => commits.length === 1, 10_000, "the commit once the lock is free");
       expect(commits[0]!.durable).toEqual(new Map([["s", 1]]));
       expect(store.readAfter("s", 0, 10).map((e) => e.seq)).toEqual([1]);
     } finally {
@@ -142,9 +143,9 @@ describe("SQLite event store: where and when commits happen", () => {
     const commits = listen(store);
     const other = new Database(file);
     try {
-      await until(() => writerOf(store).ready, "the writer thread to start");
+      await waitFor(() => writerOf(store).ready, 10_000, "the writer thread to start");
       await writerOf(store).kill();
-      await until(() => errors.length > 0, "the store to report its writer stopped");
+      await waitFor(() => errors.length > 0, 10_000, "the store to report its writer stopped");
       expect(errors).toEqual([
         expect.objectContaining({
           code: "LOG_WRITER_STOPPED",
@@ -161,13 +162,13 @@ describe("SQLite event store: where and when commits happen", () => {
         return { seq: i + 1, type: "custom", json, size: json.length };
       });
       for (const e of many) store.enqueue("m", e);
-      await until(() => commits.some((c) => c.durable.get("m") === 400), "every one of the 400 events");
+      await waitFor(() => commits.some((c) => c.durable.get("m") === 400), 10_000, "every one of the 400 events");
       commits.length = 0;
 
       // A flood's pieces, which went to the writer thread, are committed here.
       const piece = 64 * 1024;
       for (let i = 0; i < 3; i++) store.enqueue("f", output(i + 1, i * piece, piece));
-      await until(() => commits.length === 1, "the flood's commit");
+      await waitFor(() => commits.length === 1, 10_000, "the flood's commit");
       expect(commits[0]!.durable).toEqual(new Map([["f", 3]]));
 
       // Locked by someone else: kept and tried again until it goes in.
@@ -176,7 +177,7 @@ describe("SQLite event store: where and when commits happen", () => {
       await sleep(100);
       expect(commits).toHaveLength(1);
       other.exec("COMMIT");
-      await until(() => commits.length === 2, "the retried commit");
+      await waitFor(() => commits.length === 2, 10_000, "the retried commit");
       expect(commits[1]!.durable).toEqual(new Map([["s", 1]]));
       // The lock is gone: so is the failure it caused (new work is taken again).
       expect(store.writeFailure).toBeUndefined();
@@ -212,22 +213,22 @@ describe("SQLite event store: where and when commits happen", () => {
     const piece = 64 * 1024;
     let seq = 0;
     try {
-      await until(() => writerOf(store).ready, "the writer thread to start");
+      await waitFor(() => writerOf(store).ready, 10_000, "the writer thread to start");
       await writerOf(store).kill();
-      await until(() => errors.length === 1, "the store to report its writer stopped");
+      await waitFor(() => errors.length === 1, 10_000, "the store to report its writer stopped");
       expect(errors[0]).toMatchObject({ code: "LOG_WRITER_STOPPED" });
       expect(writerOf(store).ready).toBe(false);
       // Meanwhile: committed here.
       for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));
-      await until(() => commits.length === 1, "the flood's commit here");
+      await waitFor(() => commits.length === 1, 10_000, "the flood's commit here");
 
-      await until(() => said.restarted === 1, "the writer thread to run again", 5_000);
+      await waitFor(() => said.restarted === 1, 5_000, "the writer thread to run again");
       expect(writerOf(store).ready).toBe(true);
       // Back on the writer thread: this thread's commits answer synchronously; the thread's after a message.
       for (let i = 0; i < 3; i++, seq++) store.enqueue("f", output(seq + 1, seq * piece, piece));
       await new Promise((resolve) => setImmediate(resolve));
       expect(commits).toHaveLength(1);
-      await until(() => commits.length === 2, "the writer thread's commit");
+      await waitFor(() => commits.length === 2, 10_000, "the writer thread's commit");
       expect(commits[1]!.durable).toEqual(new Map([["f", 6]]));
       expect(errors).toHaveLength(1);
     } finally {
@@ -254,9 +255,9 @@ describe("SQLite event store: where and when commits happen", () => {
         store.enqueue("flood", output(++last, offset, chunk));
         if (last % 128 === 0) await sleep(1);
       }
-      await until(() => commits.some((c) => c.durable.get("flood") === last), "every write");
+      await waitFor(() => commits.some((c) => c.durable.get("flood") === last), 10_000, "every write");
       // Neither writing connection checkpoints (wal_autocheckpoint = 0): only the checkpointer can fill the file.
-      await until(() => statSync(file).size >= LOG_CHECKPOINT_BYTES, "the database file to grow");
+      await waitFor(() => statSync(file).size >= LOG_CHECKPOINT_BYTES, 10_000, "the database file to grow");
       const rows = store.readOutputFrom("flood", 0, total);
       expect(rows.reduce((n, e) => n + (e.outEnd! - e.outStart!), 0)).toBe(total);
     } finally {
@@ -268,7 +269,7 @@ describe("SQLite event store: where and when commits happen", () => {
     const file = join(tempDir(), "log.db");
     const store = new SqliteEventStore(file);
     // (Until its writer thread runs, the store commits here and cannot checkpoint: ~40 ms at start.)
-    await until(() => writerOf(store).ready, "the writer thread to start");
+    await waitFor(() => writerOf(store).ready, 10_000, "the writer thread to start");
     let flooded = 0;
     store.onFlushed((durable) => (flooded = durable.get("flood") ?? flooded));
     let peak = 0;
@@ -341,7 +342,11 @@ describe("SQLite event store: where and when commits happen", () => {
             }
             if (s.tick) await (seq % 2 ? endOfTick() : sleep(0));
           }
-          await until(() => [...heads].every(([session, head]) => published.get(session) === head), "every write");
+          await waitFor(
+            () => [...heads].every(([session, head]) => published.get(session) === head),
+            10_000,
+            "every write",
+          );
           expect(violations).toEqual([]);
         } finally {
           store.close();

@@ -3,6 +3,7 @@ import { HttpClient } from "../../src/client/node.js";
 import { FaultProxy, startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { McpProcess } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let gw: TestGateway;
 let proxy: FaultProxy;
@@ -35,10 +36,10 @@ describe("switchboard mcp when the gateway goes away during a wait", () => {
     const waiting = mcp.call("wait_for_output", { id, pattern: "never", timeout_ms: 30_000 });
     // The echo agent streams this answer for about 15 s: the shared connection follows it when the gateway goes.
     const running = mcp.call("prompt_agent", { id: slow, text: "x".repeat(3000), timeout_ms: 30_000 });
-    await expect.poll(async () => (await http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
-    await expect.poll(async () => (await http.getSession(slow)).run?.activity, { timeout: 10_000 }).not.toBe("idle");
+    await waitFor(async () => (await http.getSession(id)).viewers === 1, 10_000);
+    await waitFor(async () => (await http.getSession(slow)).run?.activity !== "idle", 10_000);
     // Both follow the session through the proxy: the wait's terminal socket and the shared client's.
-    await expect.poll(() => proxy.openSockets, { timeout: 10_000 }).toBe(2);
+    await waitFor(() => proxy.openSockets === 2, 10_000);
 
     const cutAt = Date.now();
     proxy.down = true;

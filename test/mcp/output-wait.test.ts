@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mcpStack } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Tests that wait on processes through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
@@ -13,7 +14,7 @@ async function start(command: string[]): Promise<string> {
 
 /** Resolves once the session has printed `bytes` bytes (a condition, not a sleep). */
 async function printed(id: string, bytes: number): Promise<void> {
-  await expect.poll(async () => (await s.http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(bytes);
+  await waitFor(async () => (await s.http.getSession(id)).outputBytes === bytes, 20_000);
 }
 
 /** A session's plain text read page after page of `max_bytes`, each page moving on. */
@@ -204,7 +205,7 @@ describe("read_output pages", () => {
       const script =
         "for i in $(seq 1 5); do printf 'line %s\\n' $i; done; for p in $(seq 10 10 100); do printf 'progress %3d%%\\r' $p; done; printf '\\ndone\\n'";
       const id = await start(["sh", "-c", script]);
-      await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
+      await waitFor(async () => (await s.http.getSession(id)).state === "exited", 20_000);
       const whole = await s.mcp.ok("read_output", { id });
       expect(whole.output).toBe("line 1\nline 2\nline 3\nline 4\nline 5\nprogress 100%\ndone\n");
       for (let max_bytes = 64; max_bytes <= 100; max_bytes++) {
@@ -222,7 +223,7 @@ describe("read_output pages", () => {
       const script =
         "process.stdout.write('f'.repeat(65000) + '\\x1b]8;;https://example.com/' + 'p'.repeat(1000) + '\\x1b\\\\link\\x1b]8;;\\x1b\\\\ rest\\n')";
       const id = await start([process.execPath, "-e", script]);
-      await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 20_000 }).toBe("exited");
+      await waitFor(async () => (await s.http.getSession(id)).state === "exited", 20_000);
 
       const whole = await s.mcp.ok("read_output", { id, max_bytes: 262_144 });
       expect(whole.output).toBe(`${"f".repeat(65_000)}link rest\n`);

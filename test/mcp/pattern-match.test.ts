@@ -4,6 +4,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { BoundedPattern, MATCH_TIME_LIMIT_MS, PatternTooSlow } from "../../src/mcp/pattern-match.js";
 import { REPO } from "../cli/helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const MATCH_LOOP = fileURLToPath(new URL("./fixtures/match-loop.ts", import.meta.url));
 /** Matches that a stop must catch in the middle. */
@@ -40,7 +41,7 @@ describe("BoundedPattern", () => {
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    await expect.poll(() => out, { timeout: 20_000 }).toContain("ready\n");
+    await waitFor(() => out.includes("ready\n"), 20_000);
     // Stopped for longer than the limit, again and again, while it matches nearly all the time,
     // until enough of its matches were caught by a stop.
     while (child.exitCode === null && child.signalCode === null) {

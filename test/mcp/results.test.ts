@@ -4,6 +4,7 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_OUTPUT_BYTES } from "../../src/mcp/output-tools.js";
 import { mcpStack, sessionStarter } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Tests that wait on processes through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
@@ -99,7 +100,7 @@ describe("MCP results an agent can afford", () => {
       // Every byte value, 64 times: 16,384 bytes, half of them not UTF-8 wherever they stand.
       const script = `process.stdout.write(Buffer.from(Array.from({ length: 16384 }, (_, i) => i % 256))); setTimeout(() => {}, 60000)`;
       const id = await start([process.execPath, "-e", script]);
-      await expect.poll(async () => (await s.http.getSession(id)).outputBytes, { timeout: 20_000 }).toBe(16_384);
+      await waitFor(async () => (await s.http.getSession(id)).outputBytes === 16_384, 20_000);
       const page = checked("read_output", await raw("read_output", { id, since: 0, raw: true }));
       expect(page.data).toMatchObject({ binary: true, from: 0 });
       expect(page.data.invalid_bytes).toBeGreaterThan(0);

@@ -6,6 +6,7 @@ import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { McpProcess } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 let gw: TestGateway;
 
@@ -27,7 +28,7 @@ describe("switchboard mcp, the process", () => {
     waiting.catch(() => undefined);
     // The wait follows the session (a fixed 200 ms did not make sure of it on a loaded machine).
     const session = gw.gateway.core.sessions.get(data.session.id as string)!;
-    await expect.poll(() => session.viewers, { timeout: 10_000 }).toBe(1);
+    await waitFor(() => session.viewers === 1, 10_000);
     const pid = mcp.transport.pid!;
     const started = Date.now();
     await mcp.close();
@@ -75,7 +76,7 @@ describe("switchboard mcp, the process", () => {
       expect(first.text).toContain(`looks for it at ${url}`);
       const again = await mcp.call("wait_for_output", { id: "abc" });
       expect(again.code).toBe("UNREACHABLE");
-      await expect.poll(() => mcp.stderr).toMatch(/switchboard mcp: warning: cannot reach the gateway/);
+      await waitFor(() => /switchboard mcp: warning: cannot reach the gateway/.test(mcp.stderr));
     } finally {
       await mcp.close();
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mcpStack } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const s = mcpStack();
 
@@ -13,7 +14,7 @@ describe("list_sessions and remove_session", () => {
     for (let i = 0; i < 2; i++)
       running.push((await s.mcp.ok("start_session", { command: ["sleep", "60"] })).data.session.id);
     // Created before the running ones, it ends after them: the newest by creation are listed.
-    await expect.poll(async () => (await s.http.listSessions({ state: "exited" })).length, { timeout: 20_000 }).toBe(6);
+    await waitFor(async () => (await s.http.listSessions({ state: "exited" })).length === 6, 20_000);
 
     const first = await s.mcp.ok("list_sessions", { limit: 4 });
     expect(first.data).toMatchObject({ total: 8, offset: 0, next_offset: 4 });

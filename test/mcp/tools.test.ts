@@ -4,6 +4,7 @@ import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { mcpStack, sessionStarter } from "./helpers.js";
 import { connect } from "../../src/client/node.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Tests that wait on processes and agents through a child process: room for a loaded machine. */
 const TEST_MS = 60_000;
@@ -54,7 +55,7 @@ describe("switchboard mcp", () => {
       const waited = await s.mcp.ok("wait_for_output", { id, since: 0, pattern: "^3000$", timeout_ms: 20_000 });
       expect(waited.data).toMatchObject({ reason: "matched", match: "3000" });
       expect(waited.text).toMatch(/^\[matched "3000" \| /);
-      await expect.poll(async () => (await s.http.getSession(id)).state, { timeout: 10_000 }).toBe("exited");
+      await waitFor(async () => (await s.http.getSession(id)).state === "exited", 10_000);
 
       const expected = countingText(3000);
       let since = 0;
@@ -246,7 +247,7 @@ describe("switchboard mcp", () => {
       // started, which then saw nothing new and timed out.
       const id = await start(["sh", "-c", "read go; echo one; echo two; sleep 30"]);
       const waiting = s.mcp.ok("wait_for_output", { id, timeout_ms: 10_000 });
-      await expect.poll(async () => (await s.http.getSession(id)).viewers, { timeout: 10_000 }).toBe(1);
+      await waitFor(async () => (await s.http.getSession(id)).viewers === 1, 10_000);
       await s.http.input(id, "go\n");
       const burst = await waiting;
       expect({ ...burst.data, output: burst.output }).toMatchObject({

@@ -1,10 +1,11 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PluginHost } from "../../src/plugins/host.js";
 import type { AgentRunOutcome, AgentRunSink } from "../../src/plugins/types.js";
 import { FIXTURES, entry, setup } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** What a run handed to its sink. */
 function recordingSink() {
@@ -144,13 +145,11 @@ describe("the gateway's registry of a plugin's agents across a restart", () => {
     await crash(t);
     // The next start dies while loading the plugin, before `activate` registers anything.
     writeFileSync(index, 'throw new Error("broken on purpose");\n');
-    await vi.waitFor(
-      () => {
-        const status = t.host.get("flood");
-        if (status.restarts < 1 || status.state !== "restarting") throw new Error(`still ${status.state}`);
-      },
-      { timeout: 10_000, interval: 10 },
-    );
+    await waitFor(() => {
+      const status = t.host.get("flood");
+      if (status.restarts < 1 || status.state !== "restarting") throw new Error(`still ${status.state}`);
+      return true;
+    }, 10_000);
     const run = prompt(t, "flood", JSON.stringify({ say: "after two restarts" }));
     writeFileSync(index, original);
     const { got, outcome } = await run;

@@ -5,19 +5,12 @@ import { LOG_BACKLOG_PAUSE_BYTES } from "../../src/log/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
 import type { AgentRunSink } from "../../src/plugins/types.js";
 import { pluginAgentAdapter } from "../../src/server/plugin-agent-adapter.js";
-import {
-  deltas,
-  expectContiguous,
-  heldBack,
-  heldSession,
-  runEnd,
-  until,
-  type Held,
-} from "../agents/helpers/held-session.js";
+import { deltas, expectContiguous, heldBack, heldSession, runEnd, type Held } from "../agents/helpers/held-session.js";
 import type { HeldStore } from "../agents/helpers/held-store.js";
 import { bigText } from "./fixtures/flood/index.mjs";
 import { FAST_LIMITS, FIXTURES, entry, setup } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const actor: Actor = { name: "alice", role: "operator" };
 
@@ -97,7 +90,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
       }
 
       s.store.stuck = false;
-      const end = await until(() => runEnd(s.published, runId), "the run to end");
+      const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run to end");
       expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
       const expected = flood(CHUNKS, SIZE);
       const text = deltas(s.published, runId);
@@ -122,7 +115,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     expect(held.store.peakWaitingBytes).toBeLessThanOrEqual(holdBound(held.store));
 
     const second = free.agent.prompt(JSON.stringify({ say: "not stuck" }), actor);
-    const end = await until(() => runEnd(free.published, second.runId), "the other session's run to end", 5_000);
+    const end = await waitFor(() => runEnd(free.published, second.runId), 5_000, "the other session's run to end");
     expect(end).toMatchObject({ type: "chat.final", text: "not stuck" });
     expect(held.agent.info().active).toBe(first.runId);
 
@@ -132,7 +125,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     expect(held.agent.info().active).toBe(first.runId);
 
     held.store.stuck = false;
-    const firstEnd = await until(() => runEnd(held.published, first.runId), "the held run to end");
+    const firstEnd = await waitFor(() => runEnd(held.published, first.runId), 20_000, "the held run to end");
     expect(firstEnd, JSON.stringify(firstEnd)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(deltas(held.published, first.runId) === flood(CHUNKS, SIZE)).toBe(true);
   }, 60_000);
@@ -151,15 +144,19 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     const abortedAt = Date.now();
     s.agent.abort({}, actor);
     expect(s.agent.info().active).not.toBe(first.runId);
-    const ended = await until(() => floodEnded(t, first.runId), "the plugin's handler to return", 5_000);
+    const ended = await waitFor(() => floodEnded(t, first.runId), 5_000, "the plugin's handler to return");
     expect(Date.now() - abortedAt).toBeLessThan(1_000);
     expect(ended.aborted).toBe(true);
     expect(ended.sent).toBeLessThan(CHUNKS);
     // The next run starts with the store still stuck.
-    await until(() => s.store.queuedTypes.filter((type) => type === "run.started").length === 2, "the next run");
+    await waitFor(
+      () => s.store.queuedTypes.filter((type) => type === "run.started").length === 2,
+      20_000,
+      "the next run",
+    );
 
     s.store.stuck = false;
-    const end = await until(() => runEnd(s.published, second.runId), "the next run to end");
+    const end = await waitFor(() => runEnd(s.published, second.runId), 20_000, "the next run to end");
     expect(end).toMatchObject({ type: "chat.final", text: "next" });
     const ends = s.published.filter((e) => "runId" in e && e.runId === first.runId && e.type.startsWith("chat."));
     expect(ends.filter((e) => e.type !== "chat.delta")).toEqual([expect.objectContaining({ type: "chat.aborted" })]);
@@ -178,14 +175,14 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
 
     const stoppedAt = Date.now();
     const restarted = t.host.restart("flood");
-    await until(() => s.agent.info().active === null, "the run to end", 5_000);
+    await waitFor(() => s.agent.info().active === null, 5_000, "the run to end");
     // It exited on its own, before the stop grace period would have ended in SIGKILL.
     expect(Date.now() - stoppedAt).toBeLessThan(FAST_LIMITS.stopGraceMs!);
     expect(s.store.queuedTypes.at(-1)).toBe("chat.error");
     await restarted;
 
     s.store.stuck = false;
-    const end = await until(() => runEnd(s.published, runId), "the run's end to be published");
+    const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run's end to be published");
     expect(end).toMatchObject({ type: "chat.error", code: "AGENT_EXITED" });
   }, 60_000);
 
@@ -205,7 +202,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
       expect(s.agent.info().active).toBe(runId);
 
       s.store.stuck = false;
-      const end = await until(() => runEnd(s.published, runId), "the run to end");
+      const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run to end");
       expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
       const tools = s.published.flatMap((e) => (e.type === "tool" && e.runId === runId ? [e] : []));
       expect(tools.map((e) => e.toolCallId)).toEqual(Array.from({ length: CHUNKS }, (_, i) => `t${i}`));
@@ -221,7 +218,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     const s = pluginSession(t, onTestFinished);
     // 40 × 64 KiB under "__proto__" is 2.5 window's worth: counted on one side only, the run stalled.
     const { runId } = s.agent.prompt(JSON.stringify({ tools: 40, size: SIZE, wait: true, proto: true }), actor);
-    const end = await until(() => runEnd(s.published, runId), "the run to end", 20_000);
+    const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run to end");
     expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(s.published.filter((e) => e.type === "tool" && e.runId === runId)).toHaveLength(40);
   }, 60_000);
@@ -233,7 +230,7 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     const pid = t.host.get("flood").pid;
     const s = pluginSession(t, onTestFinished);
     const { runId } = s.agent.prompt(JSON.stringify({ big: 3 * DEFAULT_PLUGIN_LIMITS.frameBytes }), actor);
-    const end = await until(() => runEnd(s.published, runId), "the run to end");
+    const end = await waitFor(() => runEnd(s.published, runId), 20_000, "the run to end");
     const expected = bigText(3 * DEFAULT_PLUGIN_LIMITS.frameBytes);
     expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", stopReason: "end_turn" });
     expect(deltas(s.published, runId) === expected).toBe(true);
@@ -256,7 +253,11 @@ describe("a plugin agent whose deltas the log cannot take as fast as they come",
     const s = pluginSession(t, onTestFinished);
     for (const [prompt, answer] of cases) {
       const { runId } = s.agent.prompt(JSON.stringify(prompt), actor);
-      const end = await until(() => runEnd(s.published, runId), `the run of ${JSON.stringify(prompt)} to end`);
+      const end = await waitFor(
+        () => runEnd(s.published, runId),
+        20_000,
+        `the run of ${JSON.stringify(prompt)} to end`,
+      );
       const text = typeof answer === "string" ? answer : expect.stringMatching(answer);
       expect({ prompt, end }).toMatchObject({ prompt, end: { type: "chat.final", text } });
       check(s.published, runId, answer);

@@ -1,10 +1,11 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { describe, expect, it, onTestFinished, vi } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import type { AgentRunSink } from "../../src/plugins/types.js";
 import { EXAMPLES, entry, hookCall, setup } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 function recordingSink() {
   const calls: Array<[string, ...unknown[]]> = [];
@@ -60,7 +61,10 @@ describe("example agent plugin (examples/plugins/word-agent)", () => {
       sink,
       abort.signal,
     );
-    await vi.waitFor(() => expect(calls.some(([kind]) => kind === "delta")).toBe(true));
+    await waitFor(() => {
+      expect(calls.some(([kind]) => kind === "delta")).toBe(true);
+      return true;
+    });
     abort.abort();
     expect(await run).toBe("aborted");
     const seen = calls.length;
@@ -85,7 +89,10 @@ describe("example agent plugin (examples/plugins/word-agent)", () => {
       exited.sink,
       new AbortController().signal,
     );
-    await vi.waitFor(() => expect(exited.calls.length).toBeGreaterThan(1));
+    await waitFor(() => {
+      expect(exited.calls.length).toBeGreaterThan(1);
+      return true;
+    });
     await t.host.restart("word");
     expect(await run).toBe("error");
     // Exactly one terminal call, even though the process exit and the run both end it.
@@ -212,8 +219,9 @@ describe("example channel plugin (examples/plugins/webhook-channel)", () => {
       status: 202,
       body: { runId: "wr-slow", sessionId: "s9", pending: true },
     });
-    await vi.waitFor(() =>
-      expect(received).toEqual([{ runId: "wr-slow", sessionId: "s9", text: "answer to slow", stopReason: "end_turn" }]),
-    );
+    await waitFor(() => {
+      expect(received).toEqual([{ runId: "wr-slow", sessionId: "s9", text: "answer to slow", stopReason: "end_turn" }]);
+      return true;
+    });
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { onTestFinished, vi } from "vitest";
+import { onTestFinished } from "vitest";
 import { systemClock, type Clock } from "../../src/core/clock.js";
 import { SwitchboardError, type SessionEvent, type SessionInfo } from "../../src/protocol/index.js";
 import { PluginHost } from "../../src/plugins/host.js";
@@ -11,6 +11,7 @@ import type { EventFilter } from "../../src/plugins/ipc.js";
 import type { PluginLimits } from "../../src/plugins/limits.js";
 import type { PluginHostDeps } from "../../src/plugins/types.js";
 import { sessionInfo } from "../helpers/session-info.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 export { sessionInfo };
 
@@ -108,24 +109,18 @@ export function setup(
   };
   /** Waits for the first log record with this message. */
   const waitForLog = (msg: string, timeout = 10_000): Promise<LogRecord> =>
-    vi.waitFor(
-      () => {
-        const found = logs.find((l) => l.msg === msg);
-        if (!found) throw new Error(`no log "${msg}" yet; have: ${logs.map((l) => l.msg).join(" | ")}`);
-        return found;
-      },
-      { timeout, interval: 20 },
-    );
+    waitFor(() => {
+      const found = logs.find((l) => l.msg === msg);
+      if (!found) throw new Error(`no log "${msg}" yet; have: ${logs.map((l) => l.msg).join(" | ")}`);
+      return found;
+    }, timeout);
   const waitForState = (id: string, state: string, timeout = 10_000) =>
-    vi.waitFor(
-      () => {
-        const status = host.get(id);
-        if (status.state !== state)
-          throw new Error(`plugin ${id} is ${status.state}, not ${state} (${status.lastError})`);
-        return status;
-      },
-      { timeout, interval: 20 },
-    );
+    waitFor(() => {
+      const status = host.get(id);
+      if (status.state !== state)
+        throw new Error(`plugin ${id} is ${status.state}, not ${state} (${status.lastError})`);
+      return status;
+    }, timeout);
   return {
     dataDir,
     tokenFile,

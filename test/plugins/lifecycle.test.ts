@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { restartDelay } from "../../src/plugins/slot.js";
 import { FAST_LIMITS, FIXTURES, entry, hookCall, setup } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 function alive(pid: number): boolean {
   try {
@@ -90,7 +91,10 @@ describe("plugin lifecycle", () => {
     // A config change from elsewhere starts it afresh, like any failed plugin.
     config = { entries: { looper: { ...config.entries["looper"]!, config: { n: 100 } } } };
     await t.host.load(config);
-    await vi.waitFor(() => expect(t.logs.filter((l) => l.msg === "self-looper started").length).toBeGreaterThan(3));
+    await waitFor(() => {
+      expect(t.logs.filter((l) => l.msg === "self-looper started").length).toBeGreaterThan(3);
+      return true;
+    });
   });
 
   it("times out a plugin whose activate never finishes, and fails it after the restarts", async () => {
@@ -122,7 +126,10 @@ describe("plugin lifecycle", () => {
     await expect(t.host.handleHttp("busy", http)).rejects.toThrow(
       'plugin "busy" exited: hung: no heartbeat answer for 800 ms',
     );
-    await vi.waitFor(() => expect(t.host.get("busy").restarts).toBe(1), { timeout: 5_000 });
+    await waitFor(() => {
+      expect(t.host.get("busy").restarts).toBe(1);
+      return true;
+    }, 5_000);
     await t.waitForState("busy", "running");
     expect(alive(pid)).toBe(false);
   });

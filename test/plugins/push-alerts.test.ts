@@ -10,7 +10,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { ConfigInput } from "../../src/server/config.js";
 import { startGateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 
 interface Received {

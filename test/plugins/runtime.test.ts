@@ -1,10 +1,11 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../../src/plugins/limits.js";
 import { FIXTURES, entry, hookCall, setup } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Whether process `pid` runs (a zombie, killed and not yet reaped by whoever adopted it, does not). */
 function running(pid: number): boolean {
@@ -78,12 +79,13 @@ describe("the plugin runtime API", () => {
     t.emit("s1", { seq: 1, ts: 1, type: "chat.delta", runId: "r1", text: "ignored" });
     t.emit("s1", finalEvent(2, "r1", "first"));
     t.emit("s2", finalEvent(1, "r2", "second"));
-    await vi.waitFor(async () => {
+    await waitFor(async () => {
       const seen = (await t.host.handleHttp("basic", request({ op: "seen" }))).body;
       expect(seen).toEqual([
         { sessionId: "s1", runId: "r1", text: "first" },
         { sessionId: "s2", runId: "r2", text: "second" },
       ]);
+      return true;
     });
     await t.host.handleHttp("basic", request({ op: "unsubscribe" }));
     expect(t.subscribers.size).toBe(0);
@@ -149,14 +151,11 @@ describe("the plugin runtime API", () => {
     } finally {
       process.kill(pid, "SIGCONT");
     }
-    const totals = await vi.waitFor(
-      async () => {
-        const body = (await t.host.handleHttp("counter", request(null))).body as { received: number; dropped: number };
-        expect(body.received + body.dropped).toBe(total);
-        return body;
-      },
-      { timeout: 10_000, interval: 50 },
-    );
+    const totals = await waitFor(async () => {
+      const body = (await t.host.handleHttp("counter", request(null))).body as { received: number; dropped: number };
+      expect(body.received + body.dropped).toBe(total);
+      return body;
+    }, 10_000);
     expect(totals.dropped).toBeGreaterThan(0);
     expect(totals.received).toBeGreaterThan(0);
   });
@@ -176,14 +175,11 @@ describe("the plugin runtime API", () => {
     // event), well past the heartbeat's 2 s; the rest is dropped and counted.
     for (let seq = 1; seq <= total; seq++)
       t.emit("s1", { seq, ts: 1, type: "output", stream: "stdout", offset: 0, data });
-    const totals = await vi.waitFor(
-      async () => {
-        const body = (await t.host.handleHttp("slow", request(null))).body as { received: number; dropped: number };
-        expect(body.received + body.dropped).toBe(total);
-        return body;
-      },
-      { timeout: 20_000, interval: 100 },
-    );
+    const totals = await waitFor(async () => {
+      const body = (await t.host.handleHttp("slow", request(null))).body as { received: number; dropped: number };
+      expect(body.received + body.dropped).toBe(total);
+      return body;
+    }, 20_000);
     expect(totals.received).toBeGreaterThan(200);
     expect(totals.dropped).toBeGreaterThan(0);
     expect(t.host.get("slow")).toMatchObject({ state: "running", pid, restarts: 0 });
@@ -216,11 +212,12 @@ describe("the plugin runtime API", () => {
     );
     expect(answer.body).toEqual({ answer: { sessionId: "s1", runId: "run-1" }, seenFirst: [] });
     // Held, not dropped: it comes right after.
-    await vi.waitFor(async () =>
+    await waitFor(async () => {
       expect((await t.host.handleHttp("basic", request({ op: "seen" }))).body).toEqual([
         { sessionId: "s1", runId: "run-1", text: "done already" },
-      ]),
-    );
+      ]);
+      return true;
+    });
   });
 
   it("never forwards the gateway's credentials to a plugin's HTTP hook", async () => {
@@ -392,7 +389,10 @@ describe("the plugin runtime API", () => {
         }),
       },
     });
-    await vi.waitFor(() => expect(t.logs.filter((l) => l.msg === "privileged-results")).toHaveLength(2));
+    await waitFor(() => {
+      expect(t.logs.filter((l) => l.msg === "privileged-results")).toHaveLength(2);
+      return true;
+    });
     const results = (id: string) =>
       t.logs.find((l) => l.msg === "privileged-results" && l.fields["plugin"] === id)?.fields["data"] as Record<
         string,
@@ -425,7 +425,10 @@ describe("the plugin runtime API", () => {
     expect(detached).toMatchObject({ ok: true, value: { exitCode: 0, timedOut: false } });
     const sleeper = Number((detached.value!["stdout"] as string).trim());
     expect(sleeper).toBeGreaterThan(1);
-    await vi.waitFor(() => expect(running(sleeper)).toBe(false), { timeout: 5_000, interval: 20 });
+    await waitFor(() => {
+      expect(running(sleeper)).toBe(false);
+      return true;
+    }, 5_000);
     expect(granted["missing"]).toMatchObject({ ok: false, code: "SPAWN_FAILED" });
     expect(granted["writeConfig"]).toEqual({ ok: true, value: null });
     expect(granted["writeOwnConfig"]).toEqual({ ok: true, value: null });

@@ -1,7 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { describe, expect, it } from "vitest";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { FAST_LIMITS, FIXTURES, entry, hookCall, setup } from "./helpers.js";
 
@@ -65,9 +66,10 @@ describe("in-flight requests at a stop", () => {
   it("closes promptly while a plugin is stuck in activate: its start is abandoned, not waited out (exploratory test: SIGTERM took startTimeoutMs)", async () => {
     const t = setup({ limits: { startTimeoutMs: 20_000 } });
     const loading = t.host.load({ entries: { hang: entry(join(FIXTURES, "hang"), { config: { mode: "activate" } }) } });
-    await vi.waitFor(() => expect(t.host.get("hang")).toMatchObject({ state: "starting", pid: expect.any(Number) }), {
-      timeout: 10_000,
-    });
+    await waitFor(() => {
+      expect(t.host.get("hang")).toMatchObject({ state: "starting", pid: expect.any(Number) });
+      return true;
+    }, 10_000);
     const pid = t.host.get("hang").pid!;
     const started = Date.now();
     await t.host.close();

@@ -1,8 +1,9 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { entry, setup } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** A plugin folder with `files` (relative path → source), removed after the test. */
 function pluginFolder(files: Record<string, string>, onTestFinished: (fn: () => void) => void): string {
@@ -17,14 +18,11 @@ function pluginFolder(files: Record<string, string>, onTestFinished: (fn: () => 
 
 /** The plugin's lastError once it names a file (it is looked up after the failure). */
 async function locatedError(t: ReturnType<typeof setup>, id: string): Promise<string> {
-  return vi.waitFor(
-    () => {
-      const error = t.host.get(id).lastError ?? "";
-      if (!/ at \S+:\d+/.test(error)) throw new Error(`not located yet: ${error}`);
-      return error;
-    },
-    { timeout: 10_000, interval: 50 },
-  );
+  return waitFor(() => {
+    const error = t.host.get(id).lastError ?? "";
+    if (!/ at \S+:\d+/.test(error)) throw new Error(`not located yet: ${error}`);
+    return error;
+  }, 10_000);
 }
 
 // Carried from review: a plugin with a syntax error failed with "SyntaxError: Unexpected token"

@@ -9,7 +9,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { afterTest } from "../helpers/cleanup.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const { Terminal } = headless;

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { SCREEN_CHECKPOINT_BYTES } from "../../src/screen/screen-service.js";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const { Terminal } = headless;
 

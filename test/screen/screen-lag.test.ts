@@ -6,7 +6,8 @@ import WebSocket from "ws";
 import { LAG_SCREEN_WAIT_MS } from "../../src/server/lag-jump.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Session } from "../../src/sessions/session.js";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { fed, visibleText } from "../helpers/headless-terminal.js";
 import { tempDir } from "../helpers/tmp.js";
 

@@ -4,7 +4,8 @@
  * what a terminal that saw every byte shows (see ./programs.ts).
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { CLI, Tmux, shellQuote } from "../cli/helpers.js";
 import { CASE_MS, PROGRAMS, openProgram, openTui, quiet, reference, text } from "./programs.js";
 import type { Program } from "./programs.js";

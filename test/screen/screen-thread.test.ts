@@ -15,7 +15,8 @@ import {
 } from "../../src/screen/screen-service.js";
 import type { Session } from "../../src/sessions/session.js";
 import { afterTest } from "../helpers/cleanup.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 
 function ptySession(events: EventLog, id: string) {

@@ -14,7 +14,8 @@ import { ClientFrameCheck, Outbox } from "../../src/server/ws-common.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
-import { Mux, TOKENS, WsClient, catPty, http, secGateway, until } from "./helpers.js";
+import { Mux, TOKENS, WsClient, catPty, http, secGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -61,20 +62,20 @@ describe("a frame nested deeper than the JSON depth limit (regression: one frame
     const wsBase = gw.url.replace(/^http/, "ws");
 
     const mux = await openChildWs(`${wsBase}/v1/ws`);
-    await until(() => mux.frames.some((f) => f["op"] === "hello"), "hello");
+    await waitFor(() => mux.frames.some((f) => f["op"] === "hello"), 5_000, "hello");
     mux.ws.send(deepSubscribe(5000));
-    const error = await until(() => mux.frames.find((f) => f["op"] === "error"), "the error frame");
+    const error = await waitFor(() => mux.frames.find((f) => f["op"] === "error"), 5_000, "the error frame");
     expect(error).toMatchObject({ code: "VALIDATION_FAILED" });
     expect(error["message"]).toMatch(/deeper than 64 levels/);
     mux.ws.send(JSON.stringify({ op: "ping", ref: "after" }));
-    await until(() => mux.frames.find((f) => f["op"] === "pong" && f["ref"] === "after"), "a pong after it");
+    await waitFor(() => mux.frames.find((f) => f["op"] === "pong" && f["ref"] === "after"), 5_000, "a pong after it");
 
     const term = await openChildWs(`${wsBase}/ws/session/${id}`);
     term.ws.send(`{"type":"resize","cols":${"[".repeat(5000)}${"]".repeat(5000)},"rows":24}`);
-    const termError = await until(() => term.frames.find((f) => f["type"] === "error"), "the error frame");
+    const termError = await waitFor(() => term.frames.find((f) => f["type"] === "error"), 5_000, "the error frame");
     expect(termError).toMatchObject({ code: "VALIDATION_FAILED" });
     term.ws.send(JSON.stringify({ type: "ping" }));
-    await until(() => term.frames.some((f) => f["type"] === "pong"), "a pong after it");
+    await waitFor(() => term.frames.some((f) => f["type"] === "pong"), 5_000, "a pong after it");
 
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     expect(exited).toBeUndefined();
@@ -203,7 +204,7 @@ describe("an HTTP request or event stream whose handler throws", () => {
     });
     const first = await http(gw, "alice").get("/v1/sessions");
     expect(first.status).toBe(200);
-    await until(() => lines.find((l) => l["err"]?.message === "injected fault"), "the log line");
+    await waitFor(() => lines.find((l) => l["err"]?.message === "injected fault"), 5_000, "the log line");
     expect(lines.find((l) => l["err"]?.message === "injected fault")).toMatchObject({
       method: "GET",
       path: "/v1/sessions",

@@ -22,10 +22,10 @@ import {
   eventsOf,
   http,
   secGateway,
-  until,
 } from "./helpers.js";
 import type { Frame } from "./helpers.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const TTL = DEFAULT_AUTO_RELEASE_AFTER_MS;
 const MINUTE = 60_000;
@@ -205,10 +205,14 @@ describe("control lease: agent runs", () => {
     expect(await carol.request({ op: "abort", session: s.id })).toMatchObject({ code: "CONTROL_HELD" });
     const accepted = await alice.request({ op: "prompt", session: s.id, text: "hello there" });
     expect(accepted).toMatchObject({ op: "ack", result: { runId: expect.any(String) } });
-    const log = await until(async () => {
-      const evs = await eventsOf(gw, s.id);
-      return evs.some((e) => e.type === "chat.final") ? evs : undefined;
-    }, "the echo run");
+    const log = await waitFor(
+      async () => {
+        const evs = await eventsOf(gw, s.id);
+        return evs.some((e) => e.type === "chat.final") ? evs : undefined;
+      },
+      5_000,
+      "the echo run",
+    );
     const queued = log.filter((e) => e.type === "run.queued");
     expect(queued).toEqual([
       expect.objectContaining({ runId: accepted["result"].runId, by: expect.objectContaining({ name: "alice" }) }),
@@ -221,12 +225,16 @@ describe("control lease: agent runs", () => {
     const alice = await Mux.open(gw, "alice");
     await alice.request({ op: "control", session: s.id, action: "acquire" });
     await alice.request({ op: "prompt", session: s.id, text: "/permission may I?" });
-    const request = await until(async () => {
-      const evs = await eventsOf(gw, s.id);
-      return evs.find(
-        (e): e is Extract<SessionEvent, { type: "permission.request" }> => e.type === "permission.request",
-      );
-    }, "the permission request");
+    const request = await waitFor(
+      async () => {
+        const evs = await eventsOf(gw, s.id);
+        return evs.find(
+          (e): e is Extract<SessionEvent, { type: "permission.request" }> => e.type === "permission.request",
+        );
+      },
+      5_000,
+      "the permission request",
+    );
     const answer = { requestId: request.requestId, optionId: request.options[0]!.optionId };
     expect(errorOf(await http(gw, "carol").post(`/v1/sessions/${s.id}/permission`, answer))).toMatchObject({
       status: 409,
@@ -236,12 +244,16 @@ describe("control lease: agent runs", () => {
     expect(await carol.request({ op: "permission", session: s.id, ...answer })).toMatchObject({ code: "CONTROL_HELD" });
     expect((await eventsOf(gw, s.id)).some((e) => e.type === "permission.resolved")).toBe(false);
     expect(await alice.request({ op: "permission", session: s.id, ...answer })).toMatchObject({ op: "ack" });
-    const resolved = await until(async () => {
-      const evs = await eventsOf(gw, s.id);
-      return evs.find(
-        (e): e is Extract<SessionEvent, { type: "permission.resolved" }> => e.type === "permission.resolved",
-      );
-    }, "the answer");
+    const resolved = await waitFor(
+      async () => {
+        const evs = await eventsOf(gw, s.id);
+        return evs.find(
+          (e): e is Extract<SessionEvent, { type: "permission.resolved" }> => e.type === "permission.resolved",
+        );
+      },
+      5_000,
+      "the answer",
+    );
     expect(resolved).toMatchObject({ outcome: "selected", by: expect.objectContaining({ name: "alice" }) });
   });
 });
@@ -291,7 +303,7 @@ describe("control lease: auto-release after holder silence", () => {
     const viaTerm = await catPty(gw, "alice", "shared-term-holder");
     const term = await WsClient.open(gw, `/ws/session/${viaTerm.id}?control=acquire`, "alice");
     await term.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, viaTerm.id)) === "alice", "terminal holder");
+    await waitFor(async () => (await controllerOf(gw, viaTerm.id)) === "alice", 5_000, "terminal holder");
 
     await advanceLive(gw, clock, TTL, [term]);
     for (const id of [viaHttp.id, viaTerm.id]) {
@@ -308,9 +320,9 @@ describe("control lease: auto-release after holder silence", () => {
     const s = await catPty(gw, "alice", "shared-term-expiry");
     const term = await WsClient.open(gw, `/ws/session/${s.id}?control=acquire`, "alice");
     await term.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, s.id)) === "alice", "terminal holder");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === "alice", 5_000, "terminal holder");
     await advanceLive(gw, clock, TTL, [term]);
-    await until(async () => (await controllerOf(gw, s.id)) === null, "expiry");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === null, 5_000, "expiry");
     expect(await term.waitFor(isTermError("CONTROL_LOST"), "CONTROL_LOST on expiry", 0, 500)).toMatchObject({
       reason: "expired",
     });
@@ -337,14 +349,14 @@ describe("control lease: auto-release after holder silence", () => {
     await mux.request({ op: "control", session: a.id, action: "acquire" });
     const term = await WsClient.open(gw, `/ws/session/${b.id}?control=acquire`, "alice");
     await term.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, b.id)) === "alice", "terminal holder");
+    await waitFor(async () => (await controllerOf(gw, b.id)) === "alice", 5_000, "terminal holder");
     await http(gw, "alice").post(`/v1/sessions/${c.id}/control`, { action: "acquire" });
 
     // Activity: input on each transport.
     await advanceLive(gw, clock, 4 * MINUTE, [mux, term]);
     expect(await mux.request({ op: "input", session: a.id, data: "1" })).toMatchObject({ op: "ack" });
     term.send({ type: "stdin", data: "1" });
-    await until(async () => (await eventsOf(gw, b.id)).some((e) => e.type === "input"), "terminal input");
+    await waitFor(async () => (await eventsOf(gw, b.id)).some((e) => e.type === "input"), 5_000, "terminal input");
     expect((await http(gw, "alice").post(`/v1/sessions/${c.id}/input`, { data: "1" })).status).toBe(200);
 
     // Heartbeat: ping on the WebSockets; the HTTP holder renews by acquiring again.
@@ -376,15 +388,19 @@ describe("control lease: disconnect and takeover", () => {
     await mux.request({ op: "control", session: a.id, action: "acquire" });
     const term = await WsClient.open(gw, `/ws/session/${b.id}?control=acquire`, "alice");
     await term.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, b.id)) === "alice", "terminal holder");
+    await waitFor(async () => (await controllerOf(gw, b.id)) === "alice", 5_000, "terminal holder");
 
     await mux.client.close();
     await term.close();
     for (const s of [a, b]) {
-      const events = await until(async () => {
-        const evs = await controlEvents(gw, s.id);
-        return evs.length === 2 ? evs : undefined;
-      }, "disconnected event");
+      const events = await waitFor(
+        async () => {
+          const evs = await controlEvents(gw, s.id);
+          return evs.length === 2 ? evs : undefined;
+        },
+        5_000,
+        "disconnected event",
+      );
       expect(events[1]).toMatchObject({ action: "disconnected", holder: null, previous: { name: "alice" } });
       expect((await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "x" })).status).toBe(200);
     }
@@ -397,7 +413,7 @@ describe("control lease: disconnect and takeover", () => {
     const first = await Mux.open(gw, "alice");
     await first.request({ op: "control", session: s.id, action: "acquire", clientKey: key });
     await first.client.close();
-    await until(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, "the grace period");
+    await waitFor(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, 5_000, "the grace period");
     // Held all along: carol (who may steer it) cannot type, nor take it with alice's key.
     expect((await http(gw, "carol").post(`/v1/sessions/${s.id}/input`, { data: "x" })).status).toBe(409);
     const carol = await Mux.open(gw, "carol");
@@ -430,9 +446,9 @@ describe("control lease: disconnect and takeover", () => {
     const path = `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`;
     const first = await WsClient.open(gw, path, "alice");
     await first.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, s.id)) === "alice", "the first holder");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === "alice", 5_000, "the first holder");
     await first.close();
-    await until(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, "the grace period");
+    await waitFor(async () => gw.core.sessions.get(s.id)?.lease.awaitingReconnect === true, 5_000, "the grace period");
     const carol = await WsClient.open(
       gw,
       `/ws/session/${s.id}?control=acquire&clientKey=attach-key-0123456789`,
@@ -441,7 +457,7 @@ describe("control lease: disconnect and takeover", () => {
     await carol.waitFor(isTermError("CONTROL_HELD"), "CONTROL_HELD to carol");
     const back = await WsClient.open(gw, path, "alice");
     await back.waitFor(connected, "connected");
-    await until(async () => (await controlEvents(gw, s.id)).length === 2, "the second acquire");
+    await waitFor(async () => (await controlEvents(gw, s.id)).length === 2, 5_000, "the second acquire");
     expect((await controlEvents(gw, s.id)).map((e) => [e.action, e.holder?.via])).toEqual([
       ["acquired", "attach"],
       ["acquired", "attach"],
@@ -458,7 +474,7 @@ describe("control lease: disconnect and takeover", () => {
     const mux = await Mux.open(gw, "alice");
     await mux.request({ op: "control", session: s.id, action: "acquire", clientKey: "sdk-key-0123456789abcdef" });
     mux.client.ws.close(1000, "client closed");
-    await until(async () => (await controllerOf(gw, s.id)) === null, "the lease to end");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === null, 5_000, "the lease to end");
     expect(gw.core.sessions.get(s.id)?.lease.awaitingReconnect).toBe(false);
 
     const attach = await WsClient.open(
@@ -467,9 +483,9 @@ describe("control lease: disconnect and takeover", () => {
       "alice",
     );
     await attach.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, s.id)) === "alice", "attach's lease");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === "alice", 5_000, "attach's lease");
     attach.ws.close(1000, "detached");
-    await until(async () => (await controllerOf(gw, s.id)) === null, "the lease to end");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === null, 5_000, "the lease to end");
     expect((await controlEvents(gw, s.id)).map((e) => e.action)).toEqual([
       "acquired",
       "disconnected",
@@ -518,7 +534,7 @@ describe("control lease: disconnect and takeover", () => {
     const s = await catPty(gw, "alice", "shared-term-takeover");
     const alice = await WsClient.open(gw, `/ws/session/${s.id}?control=acquire`, "alice");
     await alice.waitFor(connected, "connected");
-    await until(async () => (await controllerOf(gw, s.id)) === "alice", "alice holds");
+    await waitFor(async () => (await controllerOf(gw, s.id)) === "alice", 5_000, "alice holds");
 
     const carol = await WsClient.open(gw, `/ws/session/${s.id}?control=force`, "carol");
     await carol.waitFor(connected, "connected");
@@ -636,13 +652,21 @@ describe("control lease: audit", () => {
     const carol = await WsClient.open(gw, `/ws/session/${s.id}?control=acquire`, "carol");
     await carol.waitFor(connected, "connected");
     carol.send({ type: "stdin", data: "de" });
-    await until(async () => (await eventsOf(gw, s.id)).filter((e) => e.type === "input").length === 2, "carol's input");
+    await waitFor(
+      async () => (await eventsOf(gw, s.id)).filter((e) => e.type === "input").length === 2,
+      5_000,
+      "carol's input",
+    );
     await http(gw, "admin").post(`/v1/sessions/${s.id}/control`, { action: "acquire", force: true });
     await http(gw, "admin").post(`/v1/sessions/${s.id}/signal`, { signal: "WINCH" });
     await advanceLive(gw, clock, TTL, [alice, carol]);
     await alice.request({ op: "control", session: s.id, action: "acquire" });
     await alice.client.close();
-    await until(async () => (await controlEvents(gw, s.id)).some((e) => e.action === "disconnected"), "disconnected");
+    await waitFor(
+      async () => (await controlEvents(gw, s.id)).some((e) => e.action === "disconnected"),
+      5_000,
+      "disconnected",
+    );
 
     const log = await eventsOf(gw, s.id);
     const audit = log.filter((e) => ["control", "input", "signal", "resize"].includes(e.type));

@@ -10,7 +10,8 @@ import { HttpClient, connect } from "../../src/client/node.js";
 import { ManualClock } from "../../src/core/clock.js";
 import { AUTH_FAILURES_ALLOWED } from "../../src/server/rate-limit.js";
 import { browserSignIn, createSession } from "../helpers/gateway.js";
-import { TOKENS, WsClient, errorOf, http, secGateway, until } from "./helpers.js";
+import { TOKENS, WsClient, errorOf, http, secGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const KEY_HEADER = "x-switchboard-cookie-key";
 
@@ -171,7 +172,7 @@ describe("cookie key", () => {
       expect((await http(gw, "alice").post(`/v1/sessions/${s.id}/events`, [{ type: "exit", data: {} }])).status).toBe(
         200,
       );
-      await until(() => seen.includes("exit"), "the session's exit");
+      await waitFor(() => seen.includes("exit"), 5_000, "the session's exit");
     } finally {
       client.close();
     }

@@ -6,8 +6,9 @@ import { CLOSE_CODES } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
-import { TOKENS, WsClient, http, until } from "./helpers.js";
+import { TOKENS, WsClient, http } from "./helpers.js";
 import type { Defer, Frame, Who } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Close codes a malformed frame may legitimately cause (docs/protocol.md "Close codes"): invalid UTF-8, too big. */
 export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set([1007, CLOSE_CODES.TOO_BIG]);
@@ -109,7 +110,7 @@ export async function stateOf(gw: Gateway): Promise<string> {
 /** The state once two reads in a row agree and it holds every one of `marks` (PTY echo arrives asynchronously). */
 export async function settledState(gw: Gateway, marks: readonly string[]): Promise<string> {
   let last = "";
-  await until(
+  await waitFor(
     async () => {
       const now = await stateOf(gw);
       const quiet = now === last && marks.every((m) => now.includes(m));
@@ -117,8 +118,8 @@ export async function settledState(gw: Gateway, marks: readonly string[]): Promi
       if (!quiet) await sleep(100);
       return quiet;
     },
-    "quiet logs",
     15_000,
+    "quiet logs",
   );
   return last;
 }

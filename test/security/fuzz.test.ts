@@ -29,10 +29,11 @@ import {
 } from "../../src/protocol/index.js";
 import { InboundMessageSchema } from "../../src/routing/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
-import { TOKENS, WsClient, http, secGateway, until } from "./helpers.js";
+import { TOKENS, WsClient, http, secGateway } from "./helpers.js";
 import type { Defer, Who } from "./helpers.js";
 import { FuzzConnections, checkFrames, createTargets, errorBody, settledState, stateOf } from "./fuzz-kit.js";
 import type { FrameJudge } from "./fuzz-kit.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Runs per property; with the time limits below the whole file stays well under a minute. */
 const RUNS = { http: 1500, mux: 1500, terminal: 1000, upgrade: 300 } as const;
@@ -706,11 +707,12 @@ describe("fuzzing a live gateway", () => {
   it("stays up and changes no session's state or log", async () => {
     await connections.closeAll();
     // SSE readers and subscriptions end asynchronously: wait for the viewer counts to settle.
-    await until(
+    await waitFor(
       async () =>
         ((await http(gw, "admin").get("/v1/sessions")).json.sessions as Array<{ viewers: number }>).every(
           (s) => s.viewers === 0,
         ),
+      5_000,
       "viewers gone",
     );
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);

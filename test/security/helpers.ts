@@ -304,17 +304,6 @@ export function errorOf(r: HttpAnswer): { status: number; code: string; message:
   return { status: r.status, code: String(error?.code), message: String(error?.message) };
 }
 
-/** Polls until `fn` returns a truthy value. */
-export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 /**
  * Moves a gateway's ManualClock forward by `ms` the way real time would pass for connected
  * clients: the gateway's dead-peer sweep runs on the same clock (a ping every

@@ -14,8 +14,9 @@ import { createLogger } from "../../src/server/logger.js";
 import { AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
 import { browserSignIn, createSession, TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
-import { Mux, TOKENS, WsClient, errorOf, eventsOf, http, secGateway, sha256Hex, until } from "./helpers.js";
+import { Mux, TOKENS, WsClient, errorOf, eventsOf, http, secGateway, sha256Hex } from "./helpers.js";
 import type { Frame, HttpAnswer } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Raw HTTP with full control over headers (fetch will not send a foreign Host). */
 function rawRequest(
@@ -125,10 +126,14 @@ describe("input validation", () => {
       },
       TOKENS.alice,
     );
-    const out = await until(async () => {
-      const evs = await eventsOf(gw, s.id);
-      return evs.some((e) => e.type === "exit") ? evs : undefined;
-    }, "exit");
+    const out = await waitFor(
+      async () => {
+        const evs = await eventsOf(gw, s.id);
+        return evs.some((e) => e.type === "exit") ? evs : undefined;
+      },
+      5_000,
+      "exit",
+    );
     expect(
       out
         .filter((e) => e.type === "output")
@@ -149,8 +154,9 @@ describe("input validation", () => {
       TOKENS.alice,
     );
     await http(gw, "alice").post(`/v1/sessions/${agent.id}/prompt`, { text: "hi" });
-    const final = await until(
+    const final = await waitFor(
       async () => (await eventsOf(gw, agent.id)).find((e) => e.type === "chat.final"),
+      5_000,
       "answer",
     );
     expect((final as { text: string }).text).toBe("agent secret=none\n");

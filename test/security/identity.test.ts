@@ -31,12 +31,12 @@ import {
   http,
   secGateway,
   sha256Hex,
-  until,
   writeSecConfig,
 } from "./helpers.js";
 import type { Who } from "./helpers.js";
 import { browserSignIn, createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** Every HTTP route that names a session, with a body that would be valid for it. */
 const SESSION_ROUTES: ReadonlyArray<[method: string, suffix: string, body: unknown, kind: "read" | "steer"]> = [
@@ -405,10 +405,10 @@ describe("identity on agent and plugin routes", () => {
   async function headerEchoGateway(): ReturnType<typeof secGateway> {
     const path = fileURLToPath(new URL("./fixtures/header-echo", import.meta.url));
     const gw = await secGateway({ config: { plugins: { entries: { echo: { path } } } } });
-    await until(
+    await waitFor(
       async () => (await http(gw, "admin").get("/v1/plugins")).json.plugins?.[0]?.state === "running",
-      "plugin running",
       10_000,
+      "plugin running",
     );
     return gw;
   }

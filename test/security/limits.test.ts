@@ -12,9 +12,10 @@ import { MAX_QUEUED_PROMPT_CHARS } from "../../src/agents/agent-session.js";
 import { DEFAULT_LIMITS, parseConfig } from "../../src/server/config.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { AUTH_FAILURES_ALLOWED, AUTH_FAILURE_WINDOW_MS } from "../../src/server/rate-limit.js";
-import { Mux, TOKENS, WsClient, catPty, changesOf, errorOf, eventsOf, http, secGateway, until } from "./helpers.js";
+import { Mux, TOKENS, WsClient, catPty, changesOf, errorOf, eventsOf, http, secGateway } from "./helpers.js";
 import { createSession } from "../helpers/gateway.js";
 import { sleep } from "../helpers/sleep.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** A raw HTTP/1.1 connection: requests written by hand, the socket kept open between them. */
 class RawConnection {
@@ -207,10 +208,14 @@ describe("limits", () => {
     term.send({ type: "stdin", data: "b".repeat(90) });
     term.send({ type: "stdin", data: "b".repeat(90) });
     expect(await term.waitFor((f) => f["type"] === "error", "rate limit")).toMatchObject({ code: "RATE_LIMITED" });
-    const inputs = await until(async () => {
-      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
-      return evs.length === 4 ? evs : undefined;
-    }, "four accepted inputs");
+    const inputs = await waitFor(
+      async () => {
+        const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+        return evs.length === 4 ? evs : undefined;
+      },
+      5_000,
+      "four accepted inputs",
+    );
     expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([60, 60, 60, 90]);
   });
 
@@ -250,10 +255,14 @@ describe("limits", () => {
     expect((await http(gw, "alice").post(`/v1/sessions/${own.id}/input`, { data: "d" })).status).toBe(200);
 
     // Exactly the accepted messages were written; a second later each budget is full again.
-    const inputs = await until(async () => {
-      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
-      return evs.length === 9 ? evs : undefined;
-    }, "nine accepted inputs");
+    const inputs = await waitFor(
+      async () => {
+        const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+        return evs.length === 9 ? evs : undefined;
+      },
+      5_000,
+      "nine accepted inputs",
+    );
     expect(inputs).toHaveLength(9);
     clock.advance(1000);
     expect(await mux.request({ op: "input", session: s.id, data: "a" })).toMatchObject({ op: "ack" });
@@ -284,10 +293,14 @@ describe("limits", () => {
     // Within the same second: the refused 270 bytes of each did not count.
     expect(await mux.request({ op: "input", session: s.id, data: "a".repeat(90) })).toMatchObject({ op: "ack" });
     term.send({ type: "stdin", data: "b".repeat(90) });
-    const inputs = await until(async () => {
-      const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
-      return evs.length === 2 ? evs : undefined;
-    }, "both inputs");
+    const inputs = await waitFor(
+      async () => {
+        const evs = (await eventsOf(gw, s.id)).filter((e) => e.type === "input");
+        return evs.length === 2 ? evs : undefined;
+      },
+      5_000,
+      "both inputs",
+    );
     expect(inputs.map((e) => (e as { bytes: number }).bytes)).toEqual([90, 90]);
   });
 
@@ -349,7 +362,7 @@ describe("limits", () => {
     // Other tokens are not affected; a closed connection frees its slot.
     await Mux.open(gw, "bob");
     await first.client.close();
-    await until(async () => Mux.open(gw, "alice").catch(() => undefined), "a free slot");
+    await waitFor(async () => Mux.open(gw, "alice").catch(() => undefined), 5_000, "a free slot");
     // The terminal endpoint shares the count.
     await expect(WsClient.open(gw, `/ws/session/${s.id}`, "alice")).rejects.toMatchObject({ status: 429 });
     // An operator sees the refusals (they are not in the HTTP request counts).
@@ -479,7 +492,7 @@ describe("limits", () => {
         client.send(i % 2 === 0 ? ping : "x");
         if (i % 5000 === 0) await sleep(1);
       }
-      await until(async () => (await paused(endpoint)) >= 1, `${endpoint} reads paused`, 30_000);
+      await waitFor(async () => (await paused(endpoint)) >= 1, 30_000, `${endpoint} reads paused`);
       // The gateway reads on once the client does, and answers every frame (one per turn of its
       // event loop: about 10,000 a second on a shared machine).
       const before = client.frames.length;
@@ -547,17 +560,25 @@ describe("limits", () => {
       expect(await (await open()).closedWith()).toMatch(/^HTTP\/1\.1 429 /);
       // So does closing one.
       idle[1]!.socket.destroy();
-      await until(async () => {
-        const c = await open();
-        return (await c.request("/healthz").catch(() => "")).startsWith("HTTP/1.1 200 ");
-      }, "a place freed by the close");
+      await waitFor(
+        async () => {
+          const c = await open();
+          return (await c.request("/healthz").catch(() => "")).startsWith("HTTP/1.1 200 ");
+        },
+        5_000,
+        "a place freed by the close",
+      );
       expect(await idle[0]!.request("/v1/sessions", TOKENS.admin)).toMatch(/^HTTP\/1\.1 200 /);
       // (Loopback counts in this gateway: free the places before asking for the metrics over a new connection.)
       for (const c of sockets) c.socket.destroy();
-      const metrics = await until(async () => {
-        const answer = await http(gw, "admin").get("/metrics");
-        return answer.status === 200 ? answer.text : undefined;
-      }, "the metrics once the raw connections are gone");
+      const metrics = await waitFor(
+        async () => {
+          const answer = await http(gw, "admin").get("/metrics");
+          return answer.status === 200 ? answer.text : undefined;
+        },
+        5_000,
+        "the metrics once the raw connections are gone",
+      );
       expect(metrics).toMatch(/switchboard_connections_refused_total\{reason="anonymous_per_address"\} [2-9]/);
     } finally {
       for (const c of sockets) c.socket.destroy();

@@ -12,6 +12,7 @@ import { viewerScreen } from "../../src/server/screen-frame.js";
 import type { Session } from "../../src/sessions/session.js";
 import { createSession } from "../helpers/gateway.js";
 import { TOKENS, WsClient, catPty, secGateway } from "./helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const LINE = "\x1b[31mred\x1b[0m and plain text, 0123456789 abcdefghijklmnopqrstuvwxyz\r\n";
 /** The line as text: without its colour, ending in "\n" alone. */
@@ -273,7 +274,7 @@ describe("one token's downloads and input share the event loop with other tokens
       session.log.appendOutput("stdout", PIECE);
       while (session.log.backlog.bytes > 16 * PIECE.length) await new Promise((r) => setTimeout(r, 2));
     }
-    await expect.poll(() => session.log.backlog.bytes).toBe(0);
+    await waitFor(() => session.log.backlog.bytes === 0);
     const counted = countSteps(gw);
     const { frame } = await viewerScreen(gw.core, session, { cols: undefined, rows: undefined });
     expect(frame.offset).toBeGreaterThan(bytes - PIECE.length);

@@ -42,11 +42,12 @@ import type { Gateway } from "../../src/server/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
-import { TOKENS, authTokens, http, until } from "./helpers.js";
+import { TOKENS, authTokens, http } from "./helpers.js";
 import type { Defer, Who } from "./helpers.js";
 import { FuzzConnections, checkFrames, createTargets, errorBody, settledState, stateOf } from "./fuzz-kit.js";
 import type { FrameJudge } from "./fuzz-kit.js";
 import { encodeFuzzValue, fuzzValue, hostileValue } from "./schema-arbitrary.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const LONG = process.env["FUZZ_RUNS"] !== undefined || process.env["FUZZ_SECONDS"] !== undefined;
 /** Cases per transport, and the time limit of each, in CI: the file stays well under a minute. */
@@ -442,7 +443,7 @@ describe("structure-aware fuzzing of a gateway in a child process", () => {
     "ends a plugin whose IPC frames it refuses as a protocol violation, handles the rest, and lives",
     async () => {
       const admin = http(gw, "admin");
-      const settled = await until(
+      const settled = await waitFor(
         async () => {
           alive("plugin IPC");
           const list = (await admin.get("/v1/plugins")).json.plugins as Array<{
@@ -454,8 +455,8 @@ describe("structure-aware fuzzing of a gateway in a child process", () => {
           const ended = list.filter((p) => p.id.startsWith("ipc-fuzz-") && (p.lastError !== null || done(p.id)));
           return ended.length === IPC_PLUGINS ? ended : undefined;
         },
-        "every fuzzing plugin to finish or be ended",
         60_000,
+        "every fuzzing plugin to finish or be ended",
       );
       for (const plugin of settled) {
         if (plugin.lastError === null) continue;

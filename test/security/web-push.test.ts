@@ -13,7 +13,8 @@ import { PUSH_SUBSCRIPTIONS_FILE } from "../../src/server/push-subscriptions.js"
 import { VAPID_FILE } from "../../src/server/vapid-keys.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";
 
 interface Setup {

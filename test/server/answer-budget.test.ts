@@ -11,6 +11,7 @@ import type { Socket } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ANSWER_COUNTED_BYTES, AnswerBudget } from "../../src/server/answer-budget.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const MiB = 1024 * 1024;
 
@@ -109,17 +110,15 @@ describe("answer budget", () => {
       expect((await http.get(`/v1/sessions/${id}`)).status).toBe(200);
 
       for (const socket of sockets) socket.destroy();
-      await expect
-        .poll(
-          async () =>
-            (
-              await fetch(`${gw.url}/v1/sessions/${id}/output?max=100000`, {
-                headers: { authorization: `Bearer ${TEST_TOKEN}` },
-              })
-            ).status,
-          { timeout: 10_000 },
-        )
-        .toBe(200);
+      await waitFor(
+        async () =>
+          (
+            await fetch(`${gw.url}/v1/sessions/${id}/output?max=100000`, {
+              headers: { authorization: `Bearer ${TEST_TOKEN}` },
+            })
+          ).status === 200,
+        10_000,
+      );
     } finally {
       for (const socket of sockets) socket.destroy();
     }

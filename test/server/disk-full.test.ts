@@ -8,7 +8,8 @@ import { STOP_UNWRITTEN_WAIT_MS, TERMINATE_GRACE_MS } from "../../src/sessions/s
 import { startGateway } from "../../src/server/gateway.js";
 import type { Gateway } from "../../src/server/gateway.js";
 import { createLogger } from "../../src/server/logger.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
 import { connect } from "../../src/client/node.js";

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import WebSocket from "ws";
 import { SPAWN_FDS } from "../../src/system/fd-usage.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 

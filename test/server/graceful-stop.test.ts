@@ -9,6 +9,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { authHeaders, opened, startTestGateway, wsUrl } from "../delivery/helpers.js";
 import type { Defer } from "../delivery/helpers.js";
 import { createSession } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const defer: Defer = (fn) => onTestFinished(async () => void (await fn()));
 
@@ -37,8 +38,8 @@ describe("graceful stop", () => {
         .filter((f) => f["type"] === "stdout" || f["type"] === "replay")
         .map((f) => f["data"])
         .join("");
-    await expect.poll(text).toContain("ready");
-    await expect.poll(() => muxEvents.some((e) => e.type === "output")).toBe(true);
+    await waitFor(() => text().includes("ready"));
+    await waitFor(() => muxEvents.some((e) => e.type === "output") === true);
 
     await gw.close();
     expect(await terminalClosed).toBeDefined();

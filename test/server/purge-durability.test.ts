@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
 

@@ -6,7 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { sessionDirName } from "../../src/log/output-files.mjs";
 import { createTerminalSession } from "../../src/sessions/terminal-session.js";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { endedPipe, listedIds } from "../helpers/ended-sessions.js";
 import { alive } from "../sessions/process-helpers.js";
 

@@ -14,9 +14,10 @@ import { describe, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { CLI, REPO } from "../cli/helpers.js";
-import { TEST_ENV, waitUntil } from "../client/helpers.js";
+import { TEST_ENV } from "../client/helpers.js";
 import { TEST_TOKEN } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const TEST_MS = 90_000;
 
@@ -68,12 +69,12 @@ describe.concurrent("viewers at a gateway restart", () => {
       const attachExit = new Promise<number | null>((resolve) => attach.once("exit", resolve));
 
       await http.input(id, "before\n");
-      await waitUntil(() => out.includes("got:before\n"), 20_000, "attach shows the output before the stop");
+      await waitFor(() => out.includes("got:before\n"), 20_000, "attach shows the output before the stop");
 
       first.child.kill("SIGTERM");
       await new Promise((resolve) => first.child.once("exit", resolve));
       for (const close of await Promise.all(closes)) expect(close).toEqual({ code: 1012, reason: expect.any(String) });
-      await waitUntil(() => err.includes("gateway restarting…"), 20_000, "attach's notice");
+      await waitFor(() => err.includes("gateway restarting…"), 20_000, "attach's notice");
       expect(attach.exitCode).toBeNull();
 
       const second = await serveInChild({ dataDir, port, holders: true, defer: onTestFinished });
@@ -138,7 +139,7 @@ describe.concurrent("viewers at a gateway restart", () => {
       expect((await http.getSession(info.id)).state).toBe("running");
 
       expect(await stop(second, ["--sessions"])).toMatch(/ending every session/);
-      await waitUntil(() => !alive(pid), 10_000, "the program ended with the gateway");
+      await waitFor(() => !alive(pid), 10_000, "the program ended with the gateway");
       const third = await serveInChild({ dataDir, port, holders: true, defer: onTestFinished });
       const ended = await new HttpClient({ url: third.url, token: TEST_TOKEN }).getSession(info.id);
       expect(ended).toMatchObject({ state: "exited", signal: "SIGTERM" });

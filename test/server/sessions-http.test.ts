@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import Database from "better-sqlite3";
 import WebSocket from "ws";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { alive, foregroundJob } from "../sessions/process-helpers.js";
 

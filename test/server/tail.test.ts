@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { TEST_TOKEN, api, testGateway, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const BYTES = 200 * 1024;
 // Deterministic content with a checksum we can compute here: 200 KB of numbered lines.

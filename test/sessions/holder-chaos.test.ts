@@ -8,6 +8,7 @@ import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /*
  * The promise of session holders, checked by adversary: sessions that flood, are typed into,
@@ -113,18 +114,16 @@ describe("session holders under a gateway that is killed and restarted", () => {
       // The floods end by themselves; the typed shell and the idle one still run.
       const stateOf = async (id: string) => (await http().get(`/v1/sessions/${id}`)).json as Record<string, unknown>;
       for (const id of [ptyFlood, pipeFlood]) {
-        await expect.poll(async () => (await stateOf(id))["state"], { timeout: 30_000 }).toBe("exited");
+        await waitFor(async () => (await stateOf(id))["state"] === "exited", 30_000);
         expect(await stateOf(id)).toMatchObject({ exitCode: 0 });
       }
       for (const id of [typed, idle, agent]) expect((await stateOf(id))["state"]).toBe("running");
-      await expect
-        .poll(
-          () => existsSync(file("typed")) && readFileSync(file("typed"), "utf8").includes(`got:${confirmed.at(-1)}\n`),
-          {
-            timeout: 10_000,
-          },
-        )
-        .toBe(true);
+      await waitFor(
+        () =>
+          (existsSync(file("typed")) && readFileSync(file("typed"), "utf8").includes(`got:${confirmed.at(-1)}\n`)) ===
+          true,
+        10_000,
+      );
 
       at("comparing logs and files");
       const output = async (id: string) => {
@@ -164,7 +163,7 @@ describe("session holders under a gateway that is killed and restarted", () => {
       // Each viewer got every event once, in order, up to the end of the log.
       for (const id of ids) {
         const head = (await stateOf(id))["head"] as number;
-        await expect.poll(() => seen.get(id)!.at(-1)?.seq ?? 0, { timeout: 15_000 }).toBeGreaterThanOrEqual(head);
+        await waitFor(() => (seen.get(id)!.at(-1)?.seq ?? 0) >= head, 15_000);
         const events = seen.get(id)!;
         expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
         expect(events.some((e) => e.type === "lost")).toBe(false);

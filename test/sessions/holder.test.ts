@@ -9,8 +9,8 @@ import { Holders, holderBinary } from "../../src/sessions/holders.js";
 import { procStat } from "../../src/sessions/processes.js";
 import { adoptTerminalProcess, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalExit, TerminalProcess } from "../../src/sessions/terminal-process.js";
-import { waitUntil } from "../client/helpers.js";
 import { TEST_ENV } from "./process-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -80,7 +80,7 @@ describe("session holders", () => {
       // The holders end once told the exit is on record, and take their sockets with them.
       pty.proc.exitRecorded();
       pipe.proc.exitRecorded();
-      await waitUntil(
+      await waitFor(
         () => !statSafe(join(holders.dir, "pty1.sock")) && !statSafe(join(holders.dir, "pipe1.sock")),
         10_000,
         "the holders' sockets removed",
@@ -94,7 +94,7 @@ describe("session holders", () => {
     async () => {
       const script = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 0.3; echo done";
       const first = held(["sh", "-c", script], false, "adopt1");
-      await waitUntil(() => text(first.out.stdout).includes("line-10\n"), 10_000, "some output");
+      await waitFor(() => text(first.out.stdout).includes("line-10\n"), 10_000, "some output");
       first.proc.detach();
       const before = Buffer.concat(first.out.stdout);
       // The program runs on while nobody reads; then a second gateway adopts it from where the first stopped.
@@ -130,12 +130,12 @@ describe("session holders", () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(text(first.out.stdout)).toBe("");
       first.proc.commitInput(1);
-      await waitUntil(() => text(first.out.stdout) === "one\n", 10_000, "input 1 once committed");
+      await waitFor(() => text(first.out.stdout) === "one\n", 10_000, "input 1 once committed");
       first.proc.write("two\n", 2);
       first.proc.write("three\n", 3);
       first.proc.write("four\n", 4);
       first.proc.commitInput(2);
-      await waitUntil(() => text(first.out.stdout) === "one\ntwo\n", 10_000, "input 2 once committed");
+      await waitFor(() => text(first.out.stdout) === "one\ntwo\n", 10_000, "input 2 once committed");
       // The gateway dies: seq 3 reached its log, seq 4 did not, and the holder was told neither.
       first.proc.detach();
       const before = Buffer.concat(first.out.stdout);
@@ -171,13 +171,13 @@ describe("session holders", () => {
     "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
     async () => {
       const first = held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
-      await waitUntil(() => text(first.out.stdout) === "12345\n", 10_000, "the first line");
+      await waitFor(() => text(first.out.stdout) === "12345\n", 10_000, "the first line");
       expect(first.proc.heldBytes).toBe(6);
       first.proc.acknowledge(6);
       expect(first.proc.heldBytes).toBe(0);
       first.proc.write("x\n", 1);
       first.proc.commitInput(1);
-      await waitUntil(() => text(first.out.stdout) === "12345\n6789\n", 10_000, "the second line");
+      await waitFor(() => text(first.out.stdout) === "12345\n6789\n", 10_000, "the second line");
       first.proc.detach();
       expect(first.proc.heldBytes).toBe(0);
       // The next gateway has only the first line on record: the holder still keeps the second.
@@ -194,7 +194,7 @@ describe("session holders", () => {
         onLost: () => undefined,
       });
       started.push(proc);
-      await waitUntil(() => proc.heldBytes === 5, 10_000, "the second line held");
+      await waitFor(() => proc.heldBytes === 5, 10_000, "the second line held");
       proc.acknowledge(11);
       expect(proc.heldBytes).toBe(0);
     },
@@ -209,9 +209,9 @@ describe("session holders", () => {
       process.kill(victim.proc.holderPid!, "SIGKILL");
       expect(await victim.lost).toMatch(/its holder \(pid \d+\) ended without the program's exit.*killed/);
       // Its program does not linger, nobody can steer it.
-      await waitUntil(() => !alive(victim.proc.pid), 10_000, "the program gone");
+      await waitFor(() => !alive(victim.proc.pid), 10_000, "the program gone");
       bystander.proc.write("x\r");
-      await waitUntil(() => text(bystander.out.pty).includes("still-here"), 10_000, "the other session unharmed");
+      await waitFor(() => text(bystander.out.pty).includes("still-here"), 10_000, "the other session unharmed");
     },
     TEST_MS,
   );

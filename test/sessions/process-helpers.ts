@@ -127,12 +127,3 @@ export function foregroundJob(leader: number, cmdline: string): number | undefin
   });
   return found === undefined ? undefined : Number(found);
 }
-
-/** Polls until `predicate` holds; rejects after `ms`. */
-export async function eventually(predicate: () => boolean, ms = WAIT_FOR_MS, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -14,10 +14,11 @@ import {
   setFloodReader,
 } from "../../src/sessions/pty-master.js";
 import type { MasterReaderMode } from "../../src/sessions/pty-master.js";
-import { alive, eventually, watch } from "./process-helpers.js";
+import { alive, watch } from "./process-helpers.js";
 import type { Watched } from "./process-helpers.js";
 import { sleep } from "../helpers/sleep.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** What `seq from to` prints through a PTY (the terminal turns \n into \r\n). */
 function seqText(from: number, to: number): string {
@@ -79,9 +80,9 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
   it("input to any PTY brings a flood back to the event loop mid-stream, without losing a byte", async () => {
     const moves = { ...masterMoves };
     const w = watch({ command: ["seq", "1", "1500000"], pty: true });
-    await eventually(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
+    await waitFor(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
     await whileTyping(async () => {
-      await eventually(() => masterMoves.toLoop > moves.toLoop, 5_000, "the flood back on the event loop");
+      await waitFor(() => masterMoves.toLoop > moves.toLoop, 5_000, "the flood back on the event loop");
       expect(await w.exit).toEqual({ exitCode: 0, signal: null });
     });
     expect(w.text() === seqText(1, 1_500_000)).toBe(true);
@@ -94,8 +95,8 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
     // The thread wakes the event loop at once only for a full piece (64 KiB); a line is due 1 ms after it was read.
     const script = "seq 1 400000; for i in 1 2 3 4 5; do sleep 0.03; echo tail-$i; done; sleep 0.3";
     const w = watch({ command: ["sh", "-c", script], pty: true });
-    await eventually(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
-    await eventually(() => w.text().endsWith("tail-5\r\n"), 5_000, "the last line");
+    await waitFor(() => masterMoves.toThread > moves.toThread, 5_000, "the flood on the thread");
+    await waitFor(() => w.text().endsWith("tail-5\r\n"), 5_000, "the last line");
     // The lines came 30 ms apart, inside QUIET_MS: had they waited on the thread until the event
     // loop's quiet check, that check would have found the master quiet and moved it back first.
     expect(masterMoves.toLoop - moves.toLoop).toBe(0);
@@ -158,7 +159,7 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
           // (a fixed 2.3 MB took seconds longer, and on a busier machine could still end unpaced).
           const stop = join(tempDir(), "stop");
           const w = watch({ command: countUntil(stop), pty: true });
-          await eventually(() => masterMoves.paced - moves.paced > 10, 20_000, "a flood resting");
+          await waitFor(() => masterMoves.paced - moves.paced > 10, 20_000, "a flood resting");
           writeFileSync(stop, "");
           expect(await w.exit).toEqual({ exitCode: 0, signal: null });
           const last = Number(/(\d+)\r\n$/.exec(w.text())?.[1]);
@@ -178,7 +179,7 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       await whileTyping(async () => {
         const total = 4_000_000;
         const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
-        await eventually(() => masterMoves.paced - moves.paced > 10, 5_000, "a flood resting");
+        await waitFor(() => masterMoves.paced - moves.paced > 10, 5_000, "a flood resting");
         await pausedFloodWaits(w, total, 50, 200);
       });
     });
@@ -187,7 +188,7 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       setFloodReader(mode);
       const total = 16_000_000;
       const w = watch({ command: ["sh", "-c", `head -c ${total} /dev/zero | tr '\\0' a`], pty: true });
-      await eventually(() => w.bytes().length > FLOOD_BYTES * 2, 5_000, "a flood under way");
+      await waitFor(() => w.bytes().length > FLOOD_BYTES * 2, 5_000, "a flood under way");
       // Nothing is handed over while paused, and the producer is blocked (it has not finished).
       await pausedFloodWaits(w, total, 100, 300);
     });
@@ -217,7 +218,7 @@ describe("PTY masters: the event loop, and the reader thread for floods", () => 
       // In thread mode, disposed while the reader thread has it. (Waited for, not assumed: a
       // loaded machine may pause the flood past FLOOD_GAP_MS.)
       const onThread = () => mode === "loop" || masterMoves.toThread > moves.toThread;
-      await eventually(
+      await waitFor(
         () => w.bytes().length > FLOOD_BYTES + THREAD_QUEUE_BYTES && onThread(),
         5_000,
         "a flood under way",

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { MAX_EXEC_STRING_BYTES } from "../../src/sessions/exec-limits.js";
 
 /*

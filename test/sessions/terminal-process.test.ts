@@ -11,7 +11,8 @@ import {
   spawnTerminalProcess,
 } from "../../src/sessions/terminal-process.js";
 import type { TerminalProcessOptions } from "../../src/sessions/terminal-process.js";
-import { TEST_ENV, alive, eventually, watch } from "./process-helpers.js";
+import { TEST_ENV, alive, watch } from "./process-helpers.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** One run in three failed before the fix; 30 in a row make a pass by luck unlikely. */
 const HANGUP_RUNS = 30;
@@ -139,14 +140,14 @@ describe.each(MODES)("signals ($name mode)", ({ pty }) => {
 
     const childPid = Number(/child-pid:(\d+)/.exec(w.text())![1]);
     w.proc.signal("STOP");
-    await eventually(() => processState(childPid) === "T", 5_000, "child stopped");
-    await eventually(() => processState(w.proc.pid) === "T", 5_000, "leader stopped");
+    await waitFor(() => processState(childPid) === "T", 5_000, "child stopped");
+    await waitFor(() => processState(w.proc.pid) === "T", 5_000, "leader stopped");
     w.proc.signal("CONT");
     await w.waitFor(/leader:CONT/);
 
     w.proc.signal("KILL");
     expect(await w.exit).toEqual({ exitCode: null, signal: "SIGKILL" });
-    await eventually(() => !alive(childPid), 5_000, "child killed with the group");
+    await waitFor(() => !alive(childPid), 5_000, "child killed with the group");
     expect(() => w.proc.signal("INT")).toThrow(expect.objectContaining({ code: "SESSION_NOT_RUNNING" }));
     expect(() => w.proc.write("x")).toThrow(expect.objectContaining({ code: "SESSION_NOT_RUNNING" }));
   });
@@ -208,9 +209,9 @@ describe("a shell with jobs in a PTY", () => {
     // A foreground job: the shell waits for it, it has a group of its own and holds the terminal.
     const job = await start("sleep 300 & $PID; fg %1");
     expect(groupOf(job)).toBe(job);
-    await eventually(() => foregroundOf(job) === job, 5_000, "job in the foreground");
+    await waitFor(() => foregroundOf(job) === job, 5_000, "job in the foreground");
     w.proc.signal("INT");
-    await eventually(() => !alive(job), 5_000, "foreground job interrupted");
+    await waitFor(() => !alive(job), 5_000, "foreground job interrupted");
     // Back at the prompt, the shell itself is the foreground, and still running.
     await w.waitFor(/READY> $/);
     w.proc.write("echo still-here\r");
@@ -229,7 +230,7 @@ describe("a shell with jobs in a PTY", () => {
     // Without the hangup: TERM, which the shell ignores, and KILL after the grace.
     expect({ exit, output: w.text().slice(-200) }).toMatchObject({ exit: { exitCode: null, signal: "SIGHUP" } });
     expect(Date.now() - started).toBeLessThan(2_000); // no KILL after the grace, no drain timeout
-    await eventually(() => jobs.every((pid) => !alive(pid)), 5_000, "background jobs gone");
+    await waitFor(() => jobs.every((pid) => !alive(pid)), 5_000, "background jobs gone");
   }, 20_000);
 
   it("terminate() hangs up once more when the first hangup was missed, as readline misses one that lands while it draws its prompt", async () => {
@@ -264,7 +265,7 @@ describe("a shell with jobs in a PTY", () => {
     expect(exit).toEqual({ exitCode: null, signal: "SIGHUP" });
     // Without the hangup to the session: the job lives, and the exit waits, for the KILL (10 s).
     expect(Date.now() - started).toBeLessThan(HANGUP_REPEAT_MS + 2_000);
-    await eventually(() => !alive(job), 5_000, "job hung up");
+    await waitFor(() => !alive(job), 5_000, "job hung up");
   }, 20_000);
 
   it("KILL after the grace reaches every process of the session, jobs that ignore the hangup included", async () => {
@@ -274,7 +275,7 @@ describe("a shell with jobs in a PTY", () => {
     expect(groupOf(job)).toBe(job);
     const exit = await w.proc.terminate(300);
     expect(exit).toEqual({ exitCode: null, signal: "SIGKILL" });
-    await eventually(() => !alive(job), 5_000, "job killed with the session");
+    await waitFor(() => !alive(job), 5_000, "job killed with the session");
   });
 });
 
@@ -371,7 +372,7 @@ describe("processes left behind by a gateway that died", () => {
     expect(terminateLeftovers(w.proc.pid, start! - 1, 100)).toBe(0);
     expect(alive(w.proc.pid) && alive(job)).toBe(true);
     expect(terminateLeftovers(w.proc.pid, start!, 100)).toBe(2);
-    await eventually(() => !alive(job));
+    await waitFor(() => !alive(job));
     expect((await w.exit).signal).toBe("SIGTERM");
   });
 });
@@ -383,7 +384,7 @@ describe.each(MODES)("lifecycle ($name mode)", ({ pty }) => {
     w.proc.dispose();
     w.proc.dispose();
     expect(await w.proc.exited).toEqual({ exitCode: null, signal: "SIGKILL" });
-    await eventually(() => !alive(pid), 5_000, "process gone");
+    await waitFor(() => !alive(pid), 5_000, "process gone");
     const settled = await Promise.race([
       w.exit.then(() => "called"),
       new Promise((r) => setTimeout(() => r("not called"), 50)),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 describe("input to a pipe session whose process closed its stdin", () => {
   it("is refused with INPUT_CLOSED, not SESSION_NOT_RUNNING: the session still runs and takes signals", async () => {

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { alive } from "./process-helpers.js";
 
 /*

@@ -5,7 +5,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { api, waitFor } from "../helpers/gateway.js";
+import { api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { debugView } from "./harness.js";
@@ -353,7 +354,7 @@ describe("web UI", () => {
     await page.focus(".permission[data-resolved=false] [data-option=allow]");
     await page.keyboard.press("Enter");
     await page.waitForSelector(".permission[data-resolved=true]");
-    await expect.poll(focused, { timeout: 5_000 }).toContain("prompt-input");
+    await waitFor(async () => (await focused()).includes("prompt-input"), 5_000);
     // (That run still says its answer: a prompt sent now would queue behind it, and Abort would
     // end that run instead, the long one starting after it: seen on a fast, quiet machine.)
     await page.waitForSelector(".run[data-status=done]");
@@ -365,7 +366,7 @@ describe("web UI", () => {
     await page.focus("[data-test=abort]");
     await page.keyboard.press("Enter");
     await page.waitForSelector(".run[data-status=aborted] [data-test=run-aborted]");
-    await expect.poll(focused, { timeout: 5_000 }).toContain("prompt-input");
+    await waitFor(async () => (await focused()).includes("prompt-input"), 5_000);
     // Only the footer of an aborted run is amber, not its whole answer (exploratory test).
     const colors = await page.evaluate(() => ({
       answer: getComputedStyle(document.querySelector(".run[data-status=aborted] .answer")!).color,
@@ -381,17 +382,15 @@ describe("web UI", () => {
     expect(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset["kind"])).toBe("agent");
     // The Agent field offers the gateway's agents (exploratory test: it was free text only).
     expect(await page.getAttribute("input[name=agent]", "list")).toBe("agent-ids");
-    await expect
-      .poll(
-        () =>
-          page.evaluate(() =>
+    await waitFor(
+      async () =>
+        (
+          await page.evaluate(() =>
             [...document.querySelectorAll("#agent-ids option")].map((o) => (o as HTMLOptionElement).value),
-          ),
-        {
-          timeout: 5_000,
-        },
-      )
-      .toContain("echo");
+          )
+        ).includes("echo"),
+      5_000,
+    );
   });
 
   it("keeps an unsent prompt with its session while another session is open (exploratory test: it was lost)", async () => {

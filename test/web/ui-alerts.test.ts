@@ -4,7 +4,7 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { createAgent, stack, useBrowser } from "./ui-helpers.js";
 
 useBrowser();
@@ -55,21 +55,24 @@ describe("web UI alerts", () => {
 
     await page.click("[data-test=alerts] summary");
     await page.check("[data-test=alerts-notify]");
-    await expect
-      .poll(() => page.evaluate(() => localStorage.getItem("switchboard.alerts.admin")))
-      .toBe(JSON.stringify({ notify: true, sound: false }));
+    await waitFor(
+      async () =>
+        (await page.evaluate(() => localStorage.getItem("switchboard.alerts.admin"))) ===
+        JSON.stringify({ notify: true, sound: false }),
+    );
 
     await s.http.post(`/v1/sessions/${id}/prompt`, { text: "/permission edit the file" });
     await page.waitForFunction(() => document.title === "(1) Switchboard", null, { timeout: 10_000 });
-    await expect
-      .poll(async () => (await recorded(page)).notifications, { timeout: 5_000 })
-      .toEqual([
+    await waitFor(async () => {
+      expect((await recorded(page)).notifications).toEqual([
         {
           title: "asker needs an answer",
           body: "The agent asks for permission and waits until someone answers.",
           tag: `${id}:permission`,
         },
       ]);
+      return true;
+    }, 5_000);
     const favicon = await page.getAttribute("link[rel=icon]", "href");
     expect(decodeURIComponent(favicon!)).toContain(">1</text>");
     // Permission was granted to the context: the click did not have to ask.
@@ -82,9 +85,13 @@ describe("web UI alerts", () => {
     await page.waitForFunction(() => document.title === "Switchboard", null, { timeout: 10_000 });
     expect(await page.getAttribute("link[rel=icon]", "href")).toBe("favicon.svg");
     // The run finishing is news too: "done", with the last line it wrote.
-    await expect
-      .poll(async () => (await recorded(page)).notifications.map((n) => n.title), { timeout: 5_000 })
-      .toEqual(["asker needs an answer", "asker is done"]);
+    await waitFor(async () => {
+      expect((await recorded(page)).notifications.map((n) => n.title)).toEqual([
+        "asker needs an answer",
+        "asker is done",
+      ]);
+      return true;
+    }, 5_000);
     expect((await recorded(page)).notifications[1]!.body).toBe("Rejected. edit the file");
 
     await page.click(`.main .row[data-session="${id}"]`);
@@ -122,20 +129,23 @@ describe("web UI alerts", () => {
     // Chromium never answers its prompt).
     await page.click("[data-test=alerts] summary");
     await page.click("[data-test=alerts-notify]");
-    await expect.poll(async () => (await recorded(page)).permissionAsked).toBe(1);
+    await waitFor(async () => (await recorded(page)).permissionAsked === 1);
     expect(await page.isChecked("[data-test=alerts-notify]")).toBe(false);
     expect(await page.textContent(".alerts-status")).toBe("Allow notifications in the browser's prompt.");
 
     await context.grantPermissions(["notifications"], { origin: s.proxy.url });
     await page.click("[data-test=alerts-notify]");
-    await expect.poll(() => page.isChecked("[data-test=alerts-notify]")).toBe(true);
+    await waitFor(async () => (await page.isChecked("[data-test=alerts-notify]")) === true);
     expect(await page.evaluate(() => localStorage.getItem("switchboard.alerts.admin"))).toBe(
       JSON.stringify({ notify: true, sound: false }),
     );
     expect((await s.http.del(`/v1/sessions/${id}`)).status).toBe(200);
     await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state === "exited", 10_000, "the exit");
-    await expect
-      .poll(async () => (await recorded(page)).notifications, { timeout: 5_000 })
-      .toEqual([{ title: "short-lived: Killed (SIGTERM)", body: "The session ended.", tag: `${id}:exited` }]);
+    await waitFor(async () => {
+      expect((await recorded(page)).notifications).toEqual([
+        { title: "short-lived: Killed (SIGTERM)", body: "The session ended.", tag: `${id}:exited` },
+      ]);
+      return true;
+    }, 5_000);
   });
 });

@@ -6,7 +6,8 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import type { Page } from "playwright-core";
 import { WebSocket } from "ws";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { terminalText, waitForTerminal } from "./harness.js";
 import {
   DESKTOP,
@@ -159,10 +160,12 @@ describe("web UI", () => {
     expect(await second.textContent(".control-bar span")).toBe(elsewhere);
     // The header names the holder "you" too, as does the full list's row.
     const headerHolder = (page: typeof first) => page.locator(".view-meta .meta.held").textContent();
-    await expect.poll(() => headerHolder(second)).toBe("you · another tab");
+    await waitFor(async () => (await headerHolder(second)) === "you · another tab");
     const list = await first.context().newPage();
     await list.goto(`${s.proxy.url}/#/`);
-    await expect.poll(() => list.locator(`[data-session="${id}"] .row-meta.control`).textContent()).toBe("you · web");
+    await waitFor(
+      async () => (await list.locator(`[data-session="${id}"] .row-meta.control`).textContent()) === "you · web",
+    );
     await list.close();
     await second.click("[data-test=take-control]");
     await second.waitForSelector(".terminal-view[data-control=mine]");
@@ -177,10 +180,10 @@ describe("web UI", () => {
     onTestFinished(() => otto.close());
     await otto.control(id, "acquire", { force: true });
     for (const page of [first, second]) {
-      await expect
-        .poll(() => page.textContent(".control-bar span"))
-        .toBe("Read-only · otto is in control through the SDK");
-      await expect.poll(() => headerHolder(page)).toBe("otto · SDK");
+      await waitFor(
+        async () => (await page.textContent(".control-bar span")) === "Read-only · otto is in control through the SDK",
+      );
+      await waitFor(async () => (await headerHolder(page)) === "otto · SDK");
     }
     await second.waitForSelector(".toast:has-text('You lost control: control was taken over by otto')");
   });
@@ -198,8 +201,14 @@ describe("web UI", () => {
       await page.textContent("[data-test=control-holder]"),
     ];
     const expectBoth = async (forAdmin: string[], forOtto: string[]) => {
-      await expect.poll(() => says(admin)).toEqual(forAdmin);
-      await expect.poll(() => says(otto)).toEqual(forOtto);
+      await waitFor(async () => {
+        expect(await says(admin)).toEqual(forAdmin);
+        return true;
+      });
+      await waitFor(async () => {
+        expect(await says(otto)).toEqual(forOtto);
+        return true;
+      });
     };
     await expectBoth(
       ["You're in control · what you type goes to the session", "you · this page"],
@@ -224,9 +233,9 @@ describe("web UI", () => {
     );
     // And the list says it the same way.
     await otto.evaluate(() => (location.hash = "#/"));
-    await expect
-      .poll(() => otto.locator(`[data-session="${id}"] .row-meta.control`).textContent())
-      .toBe("admin · attach");
+    await waitFor(
+      async () => (await otto.locator(`[data-session="${id}"] .row-meta.control`).textContent()) === "admin · attach",
+    );
   });
 
   // Found by a re-check: a page that had released control took it back by itself when a program

@@ -6,7 +6,7 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { sleep } from "../helpers/sleep.js";
 import { debugView } from "./harness.js";
 import { PHONE, createShell, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";

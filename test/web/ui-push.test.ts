@@ -10,7 +10,7 @@ import QRCode from "qrcode";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { SCREENSHOTS, PHONE, browser, createAgent, stack, useBrowser } from "./ui-helpers.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 useBrowser();
 

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { FaultProxy } from "../helpers/fault-proxy.js";
 import { serveInChild } from "../helpers/serve-child.js";
@@ -321,7 +322,9 @@ describe("web UI", () => {
     // The PTY wrote \r\n for each \n: a little over 50 MB.
     const total = (await s.http.get(`/v1/sessions/${id}`)).json.outputBytes as number;
     expect(total).toBeGreaterThan(BYTES);
-    await expect.poll(() => status.textContent()).toBe(`Restoring… 0 B of ${(total / 1024 / 1024).toFixed(1)} MiB`);
+    await waitFor(
+      async () => (await status.textContent()) === `Restoring… 0 B of ${(total / 1024 / 1024).toFixed(1)} MiB`,
+    );
     await page.click(".term-host");
     const keys = `first line\nsecond ${"x".repeat(300)}\nthird\n`;
     await page.keyboard.type(keys);

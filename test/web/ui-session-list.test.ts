@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, api, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN, api } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { LIST_TICK_MS } from "../../web/src/session-list.js";
 import { POLL_INTERVAL_MS } from "../../web/src/session-store.js";
@@ -112,7 +113,7 @@ describe("web UI", () => {
     await page.waitForSelector(".toast:has-text('words restarted')");
     const after = (await s.http.get("/v1/plugins/words")).json.pid as number;
     expect(after).not.toBe(before);
-    await expect.poll(() => page.textContent(`${words} .row-sub`)).toContain(`pid ${after} `);
+    await waitFor(async () => (await page.textContent(`${words} .row-sub`))?.includes(`pid ${after} `));
     // A restart that fails says why.
     await page.click('[data-plugin="broken"] [data-test=restart-plugin]');
     await page.waitForSelector(".toast:has-text('broken did not come back: plugin path does not exist')");
@@ -170,9 +171,9 @@ describe("web UI", () => {
     expect((await s.http.get(`/v1/sessions/${id}`)).json.state).toBe("running");
     await page.keyboard.press("Enter");
     await page.waitForSelector("[data-test=remove]", { state: "visible" });
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.getAttribute("data-test") ?? null))
-      .toBe("remove");
+    await waitFor(
+      async () => (await page.evaluate(() => document.activeElement?.getAttribute("data-test") ?? null)) === "remove",
+    );
   });
 
   it("pulses nothing for a user who asked for reduced motion (exploratory test: badges pulsed and spinners spun regardless)", async () => {
@@ -198,7 +199,7 @@ describe("web UI", () => {
     await waitFor(async () => (await s.http.get(`/v1/sessions/${ended}`)).json.state === "exited", 5_000, "the exit");
     const page = await s.page();
     const rows = ".main .row";
-    await expect.poll(() => page.locator(rows).count(), { timeout: 5_000 }).toBe(2);
+    await waitFor(async () => (await page.locator(rows).count()) === 2, 5_000);
     await page.click(".main .chip:has-text('Ended')");
     expect(await page.locator(rows).count()).toBe(1);
 
@@ -309,14 +310,15 @@ describe("web UI", () => {
     const rows = ".main .row";
     const shown = async (): Promise<string[]> =>
       (await page.locator(rows).evaluateAll((els) => els.map((el) => el.getAttribute("data-session")!))).sort();
-    await expect.poll(() => page.locator(rows).count(), { timeout: 5_000 }).toBe(3);
+    await waitFor(async () => (await page.locator(rows).count()) === 3, 5_000);
     // The last line without its colour escapes; the watcher by name; nothing of the kind on an ended row.
-    await expect
-      .poll(() => page.textContent(`.row[data-session="${server}"] [data-test=last-line]`))
-      .toBe("listening on :8080");
-    await expect
-      .poll(() => page.textContent(`.row[data-session="${server}"] [data-test=watchers]`))
-      .toBe("vera watching");
+    await waitFor(
+      async () =>
+        (await page.textContent(`.row[data-session="${server}"] [data-test=last-line]`)) === "listening on :8080",
+    );
+    await waitFor(
+      async () => (await page.textContent(`.row[data-session="${server}"] [data-test=watchers]`)) === "vera watching",
+    );
     expect(await page.textContent(`.row[data-session="${ottos}"] [data-test=watchers]`)).toBe("nobody watching");
     expect(await page.textContent(`.row[data-session="${lint}"] [data-test=last-line]`)).toBe("3 warnings");
     const ended = (await page.textContent(`.row[data-session="${lint}"]`))!;
@@ -388,7 +390,7 @@ describe("web UI", () => {
     for (const id of done)
       await waitFor(async () => (await s.http.get(`/v1/sessions/${id}`)).json.state === "exited", 5_000, "the exit");
     const page = await s.page();
-    await expect.poll(() => page.locator(".main .row").count(), { timeout: 5_000 }).toBe(3);
+    await waitFor(async () => (await page.locator(".main .row").count()) === 3, 5_000);
     await page.click("[data-test=remove-ended]");
     expect(await page.textContent("[data-test=remove-ended]")).toBe("Remove 2 ended for good?");
     // Escape takes it back; nothing was removed.
@@ -415,14 +417,14 @@ describe("web UI", () => {
     }
     const page = await s.page();
     page.on("request", (r) => requests.push(new URL(r.url()).pathname));
-    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(50);
-    await expect.poll(() => page.locator(".main [data-test=last-line]").count(), { timeout: 10_000 }).toBe(50);
+    await waitFor(async () => (await page.locator(".main .row").count()) === 50, 10_000);
+    await waitFor(async () => (await page.locator(".main [data-test=last-line]").count()) === 50, 10_000);
     expect(await page.textContent(`.main .row:has-text("job-07") [data-test=last-line]`)).toBe("step 7 of 50");
     await page.waitForResponse((r) => new URL(r.url()).pathname === "/v1/sessions");
     // The list's own poll is all it asks: no request per row.
     expect(requests.filter((p) => p.startsWith("/v1/sessions/"))).toEqual([]);
     await page.fill(".main [data-test=search]", "job-1");
-    await expect.poll(() => page.locator(".main .row").count()).toBe(10);
+    await waitFor(async () => (await page.locator(".main .row").count()) === 10);
     await page.fill(".main [data-test=search]", "");
     await page.locator(".main [data-test=search]").blur();
     await page.screenshot({ path: `${SCREENSHOTS}sessions-list.png` });

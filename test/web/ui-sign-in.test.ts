@@ -4,7 +4,8 @@
  */
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { terminalText, waitForTerminal } from "./harness.js";
 import {
   OPERATOR_TOKEN,
@@ -52,7 +53,7 @@ describe("web UI", () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
     expect(cookie?.value).not.toContain(TEST_TOKEN);
     expect(await page.textContent("[data-test=whoami]")).toContain("admin");
-    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(4);
+    await waitFor(async () => (await page.locator(".main .row").count()) === 4, 10_000);
     await page.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
     expect(await page.textContent(`.main .row[data-session="${agent}"] .badge`)).toBe("Waiting for input");
     await page.waitForSelector(`.main .row:has-text("test-suite") [data-state=failed]`);
@@ -69,7 +70,7 @@ describe("web UI", () => {
     await page.waitForTimeout(300);
     await page.screenshot({ path: `${SCREENSHOTS}sessions.png` });
     const phone = await s.page({ viewport: PHONE, touch: true });
-    await expect.poll(() => phone.locator(".main .row").count(), { timeout: 10_000 }).toBe(5);
+    await waitFor(async () => (await phone.locator(".main .row").count()) === 5, 10_000);
     await phone.waitForSelector(`.main .row[data-session="${agent}"] [data-state=waiting]`);
     await phone.waitForTimeout(300);
     await phone.screenshot({ path: `${SCREENSHOTS}sessions-phone.png` });
@@ -78,7 +79,7 @@ describe("web UI", () => {
     await page.reload();
     await page.waitForSelector("[data-test=whoami]");
     // The list comes with its own request, after the page says who is signed in.
-    await expect.poll(() => page.locator(".main .row").count(), { timeout: 10_000 }).toBe(5);
+    await waitFor(async () => (await page.locator(".main .row").count()) === 5, 10_000);
   });
 
   it("refuses a bad token from the URL, signs in with a pasted one and signs out", async () => {

@@ -4,7 +4,7 @@
  * more than a screen's worth, and Ctrl-C brings the prompt back at once.
  */
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { waitForTerminal } from "./harness.js";
 import { createShell, stack, useBrowser, waitForPrompt } from "./ui-helpers.js";

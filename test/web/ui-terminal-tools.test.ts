@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { debugView, waitForTerminal } from "./harness.js";
 import { PHONE, VIEWER_TOKEN, sharedStack, stack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";

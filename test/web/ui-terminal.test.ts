@@ -6,7 +6,8 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
-import { TEST_TOKEN, waitFor } from "../helpers/gateway.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { foregroundJob } from "../sessions/process-helpers.js";
 import { debugView, terminalText, waitForTerminal } from "./harness.js";
@@ -159,12 +160,12 @@ describe("web UI", () => {
     expect((await toggle.boundingBox())!.width).toBeGreaterThan(1);
     await page.keyboard.press("Enter");
     expect(await toggle.getAttribute("aria-pressed")).toBe("true");
-    await expect.poll(() => page.locator(".xterm-accessibility-tree").textContent()).toContain("spoken-42");
+    await waitFor(async () => (await page.locator(".xterm-accessibility-tree").textContent())?.includes("spoken-42"));
 
     await page.reload();
     await page.waitForSelector(".terminal-view[data-restored=true]");
     expect(await page.getByRole("button", { name: "Screen reader mode" }).getAttribute("aria-pressed")).toBe("true");
-    await expect.poll(() => page.locator(".xterm-accessibility-tree").textContent()).toContain("spoken-42");
+    await waitFor(async () => (await page.locator(".xterm-accessibility-tree").textContent())?.includes("spoken-42"));
   });
 
   it("comes back after a long flood: a pipe's output to its end, and a PTY's full-screen program from the gateway's screen", async () => {
@@ -388,9 +389,13 @@ describe("web UI", () => {
     const box = (await page.locator(".xterm-screen").boundingBox())!;
     await page.mouse.click(box.x + 20, box.y + 8, { clickCount: 3 });
     await page.keyboard.press("Control+c");
-    await expect
-      .poll(() => page.evaluate(() => (window as unknown as { copied?: string }).copied), { timeout: 5_000 })
-      .toContain("error: copy me please");
+    await waitFor(
+      async () =>
+        (await page.evaluate(() => (window as unknown as { copied?: string }).copied))?.includes(
+          "error: copy me please",
+        ),
+      5_000,
+    );
     await page.waitForTimeout(500);
     expect(await terminalText(page)).not.toContain("INTERRUPTED");
     // Without a selection, Ctrl+C is ^C again.

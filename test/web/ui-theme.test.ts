@@ -5,7 +5,7 @@
  */
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { waitFor } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 import { PHONE, SCREENSHOTS, createShell, sharedStack, useBrowser, waitForPrompt } from "./ui-helpers.js";
 
 useBrowser();

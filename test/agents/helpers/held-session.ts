@@ -6,6 +6,7 @@ import { EventLog, LOG_BACKLOG_PAUSE_BYTES } from "../../../src/log/index.js";
 import { eventOf } from "../../../src/log/output-entry.js";
 import type { SessionEvent } from "../../../src/protocol/index.js";
 import { HeldStore } from "./held-store.js";
+import { waitFor } from "../../helpers/wait-for.js";
 
 export interface Held {
   store: HeldStore;
@@ -49,16 +50,6 @@ export function heldSession(onTestFinished: (fn: () => Promise<void>) => void, o
   return { store, agent, published };
 }
 
-export async function until<T>(fn: () => T, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /**
  * Waits until the store's backlog is past the pause bound and has stopped growing (unchanged for
  * half a second); returns it. (Unbounded, it stops growing only once the agent is done.) Filling
@@ -68,7 +59,7 @@ export async function until<T>(fn: () => T, what: string, timeoutMs = 20_000): P
 export async function heldBack(store: HeldStore): Promise<number> {
   let last = -1;
   let since = Date.now();
-  return until(
+  return waitFor(
     () => {
       if (store.waitingBytes !== last) {
         last = store.waitingBytes;
@@ -77,8 +68,8 @@ export async function heldBack(store: HeldStore): Promise<number> {
       }
       return store.waitingBytes > LOG_BACKLOG_PAUSE_BYTES && Date.now() - since >= 500 ? store.waitingBytes : 0;
     },
-    "the backlog to stop growing",
     40_000,
+    "the backlog to stop growing",
   );
 }
 
