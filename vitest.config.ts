@@ -19,14 +19,13 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // Most test files wait on child processes, sockets and browsers: with two workers the whole
-        // suite kept about one core busy (docs/benchmarks.md, "The test suite"), so a third fills the
-        // second core. The latency tests run alone, after.
+        // Two cores: a third worker made the whole run slower, not faster (docs/benchmarks.md,
+        // "The test suite"). The latency tests run alone, after.
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
           exclude: ALONE,
-          maxWorkers: 3,
+          maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },
       },

@@ -130,8 +130,11 @@ export class TerminalSession extends Session {
     const last = this.finish("exited", exit.exitCode, exit.signal);
     this.stopAcks?.();
     // The holder ends once the exit is on record: until then a crash leaves it to the next gateway.
-    if (last !== undefined && proc?.holderPid != null)
-      void this.log.whenPublished(last.seq).then(() => proc.exitRecorded());
+    // Refused (fenced in cluster mode, or removed), the exit is never recorded here: it ends too.
+    if (last !== undefined && proc?.holderPid != null) {
+      const ended = () => proc.exitRecorded();
+      void this.log.whenPublished(last.seq).then(ended, ended);
+    }
   }
 
   /** The holder went away (or refused this gateway): the exit will never be known. */
