@@ -63,7 +63,7 @@ export class ScreenEmulator {
 
   constructor(cols: number, rows: number, scrollback = SCREEN_SCROLLBACK_LINES) {
     this.scrollback = scrollback;
-    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" });
     this.term.onTitleChange((title) => (this._title = title));
   }
 
