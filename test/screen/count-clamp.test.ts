@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CountClamp } from "../../src/screen/count-clamp.js";
 import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
 import { chunked } from "../helpers/chunks.js";
+import { api, testGateway, waitFor } from "../helpers/gateway.js";
 
 /** A multiple of every line's worth of characters at up to 8 columns (cols, ⌊cols/2⌋ wide ones). */
 const LINES = 840;
@@ -144,14 +145,50 @@ describe("CountClamp", () => {
     expect(pushed(`\x1b[${"9".repeat(30)};0000;;:m`)).toBe(`\x1b[${2 ** 31 - 1};0;;:m`);
   });
 
-  it("parses 'x ESC[999999999b' in milliseconds, not minutes (regression: 124 s and 3.8 GB)", async () => {
+  it("hands xterm 'x ESC[999999999b' with the count clamped (regression: 124 s and 3.8 GB in xterm)", () => {
     const emulator = new ScreenEmulator(80, 24);
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) emulator.write(Buffer.from("x\x1b[999999999b\x1b[999999999L\x1b[999999999S"));
-    emulator.write(Buffer.from("\x1b[Hdone"));
-    await emulator.settled();
-    expect(emulator.view({ format: "text" }).screen).toBe("done");
-    expect(performance.now() - started).toBeLessThan(10_000);
+    // Recorded, not parsed: the bytes xterm would get.
+    const seen: Buffer[] = [];
+    const term = (emulator as unknown as { term: { write: (data: Uint8Array, done: () => void) => void } }).term;
+    term.write = (data, done) => {
+      seen.push(Buffer.from(data));
+      done();
+    };
+    emulator.write(Buffer.from("x\x1b[999999999b\x1b[999999999L\x1b[999999999S\x1b[999999999Z"));
+    expect(Buffer.concat(seen).toString()).toBe(
+      `x\x1b[${82_080 + ((999_999_999 - 82_080) % 80)}b\x1b[24L\x1b[24S\x1b[80Z`,
+    );
     emulator.dispose();
   });
+
+  it("keeps a PTY's screen answering under 'x ESC[999999999b' repeated, the screen thread's heap flat (regression: 124 s and 3.8 GB each)", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const before = await gw.core.screens.memory();
+    const rss = process.memoryUsage().rss;
+    const attack =
+      "for i in $(seq 1 50); do printf 'x\\033[999999999b\\033[999999999L'; done; printf '\\033[Hdone'; sleep 30";
+    const { json } = await http.post("/v1/sessions", { command: ["sh", "-c", attack], pty: true, cols: 80, rows: 24 });
+    await waitFor(
+      async () => (await http.get(`/v1/sessions/${json.id}/output`)).text.includes("done"),
+      10_000,
+      "output",
+    );
+    const started = Date.now();
+    const screen = await waitFor(
+      async () => {
+        const r = await http.get(`/v1/sessions/${json.id}/screen`);
+        return r.status === 200 && r.json.screen.startsWith("done") ? r.json : undefined;
+      },
+      20_000,
+      "the screen after the attack",
+    );
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // The last REP filled the screen with x; IL then blanked the cursor's row, the last one.
+    expect(screen.screen).toBe(["done" + "x".repeat(76), ...Array(22).fill("x".repeat(80))].join("\n"));
+    expect(screen.cursor).toEqual({ x: 4, y: 0, visible: true });
+    const after = await gw.core.screens.memory();
+    expect(after.heapUsed - before.heapUsed).toBeLessThan(64 * 1024 * 1024);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(256 * 1024 * 1024);
+  }, 60_000);
 });
