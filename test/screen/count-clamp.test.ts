@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { CountClamp } from "../../src/screen/count-clamp.js";
 import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
 import { chunked } from "../helpers/chunks.js";
-import { api, testGateway, waitFor } from "../helpers/gateway.js";
+import { api, testGateway } from "../helpers/gateway.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** A multiple of every line's worth of characters at up to 8 columns (cols, ⌊cols/2⌋ wide ones). */
 const LINES = 840;
