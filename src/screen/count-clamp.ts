@@ -56,6 +56,13 @@ export function clampedCount(final: number, count: number, size: ClampSize): num
   }
 }
 
+/** Passes on the run of bytes before `at`, then `text`; the run goes on from `skip` (`at` when absent). */
+type Emit = (at: number, text: string | Uint8Array, skip?: number) => void;
+
+function isParamByte(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || b === SEMI || b === COLON;
+}
+
 type ClampState =
   /** Outside a sequence; `c2`: after a C2, which with 9B is a CSI. */
   | "ground"
@@ -86,6 +93,11 @@ export class CountClamp {
   private rejected = false;
   /** A rejected sub-parameter is being read: it and its digits are left out. */
   private rejectedSub = false;
+  /**
+   * Where the parameters began in the bytes being pushed: they pass on as they are unless a count
+   * is lowered. -1: they began in an earlier push, or were cut out of this one, and are held.
+   */
+  private paramsStart = -1;
   /** A UTF-8 character begun inside a sequence, and how many bytes it still needs. */
   private utf8: number[] = [];
   private utf8Needs = 0;
@@ -100,8 +112,7 @@ export class CountClamp {
     const out: Uint8Array[] = [];
     /** Start of the run of bytes passed on as they are. */
     let from = 0;
-    /** Passes on the run before `at`, then `text`; the run goes on from `skip`. */
-    const emit = (at: number, text: string | Uint8Array, skip = at) => {
+    const emit: Emit = (at, text, skip = at) => {
       if (at > from) out.push(bytes.subarray(from, at));
       if (text.length > 0) out.push(typeof text === "string" ? Buffer.from(text, "latin1") : text);
       from = skip;
@@ -126,12 +137,13 @@ export class CountClamp {
           i++;
         } else this.state = "ground";
       } else if (b < 0x80 && this.utf8Needs === 0) {
-        i = this.step(b, i, size, emit);
+        i = this.step(bytes, i, size, emit);
       } else {
         const code = this.decode(b);
         if (code === "stray") {
           i++; // dropped by xterm, so passed on where it is
         } else if (code === "pending") {
+          if (this.state === "params") this.hold(bytes, i, emit);
           emit(i, "", ++i);
         } else if (code === "reread") {
           emit(i, this.takeUtf8());
@@ -140,15 +152,34 @@ export class CountClamp {
         } else {
           // A character from 0x80 ends the sequence (a CSI C1 starts another).
           const char = this.takeUtf8();
-          emit(i, this.state === "params" ? this.flush() : "", i);
+          if (this.state === "params") this.endParams(i, emit);
           emit(i, char, ++i);
           if (code === CSI_C1) this.enter();
           else this.state = "ground";
         }
       }
     }
+    if (this.state === "params") this.hold(bytes, bytes.length, emit);
     if (bytes.length > from) out.push(from === 0 ? bytes : bytes.subarray(from));
     return out;
+  }
+
+  /**
+   * Cuts the parameters read so far in this push out of it (they are held from here on), keeping
+   * the other bytes among them (C0 controls, stray bytes) where they go on.
+   */
+  private hold(bytes: Uint8Array, at: number, emit: Emit): void {
+    const start = this.paramsStart;
+    if (start < 0) return;
+    const others = bytes.subarray(start, at).filter((b) => !isParamByte(b));
+    emit(start, others, at);
+    this.paramsStart = -1;
+  }
+
+  /** The parameters ended at `at` without a lowered count: held ones go on as xterm reads them. */
+  private endParams(at: number, emit: Emit): void {
+    const text = this.flush();
+    if (this.paramsStart < 0) emit(at, text);
   }
 
   private takeUtf8(): Uint8Array {
@@ -157,17 +188,18 @@ export class CountClamp {
     return seq;
   }
 
-  /** Reads the ASCII byte `b` at `i` in a sequence; returns the index to read next. */
-  private step(b: number, i: number, size: ClampSize, emit: (at: number, text: string, skip?: number) => void): number {
+  /** Reads the ASCII byte at `i` in a sequence; returns the index to read next. */
+  private step(bytes: Uint8Array, i: number, size: ClampSize, emit: Emit): number {
+    const b = bytes[i]!;
     if (b === ESC || b === CAN || b === SUB) {
       // ESC starts another sequence; CAN and SUB abort this one.
-      if (this.state === "params") emit(i, this.flush());
+      if (this.state === "params") this.endParams(i, emit);
       this.state = b === ESC ? "esc" : "ground";
       return i + 1;
     }
     // C0 controls run where they are, the parameters left as they are; DEL is ignored.
     if (b < 0x20 || b === DEL) return i + 1;
-    const param = (b >= 0x30 && b <= 0x39) || b === SEMI || b === COLON;
+    const param = isParamByte(b);
     switch (this.state) {
       case "esc":
         if (b === 0x5b) this.enter();
@@ -176,6 +208,7 @@ export class CountClamp {
       case "entry":
         if (param) {
           this.state = "params";
+          this.paramsStart = i;
           return i; // read again as a parameter
         }
         // A prefix or an intermediate (no clamped sequence has one), or a final.
@@ -184,14 +217,18 @@ export class CountClamp {
       case "params":
         if (param) {
           this.param(b);
-          emit(i, "", i + 1);
+          if (this.paramsStart < 0) emit(i, "", i + 1);
           return i + 1;
         }
         if (b >= 0x40 && b <= 0x7e) {
           const first = this.firstParam();
           const count = clampedCount(b, first, size);
-          emit(i, count === first ? this.flush() : this.flush(count));
-        } else emit(i, this.flush()); // a prefix byte here (the sequence is ignored) or an intermediate
+          if (count === first) this.endParams(i, emit);
+          else {
+            this.hold(bytes, i, emit);
+            emit(i, this.flush(count));
+          }
+        } else this.endParams(i, emit); // a prefix byte here (the sequence is ignored) or an intermediate
         this.state = "ground";
         return i + 1;
       default:
@@ -201,6 +238,7 @@ export class CountClamp {
 
   private enter(): void {
     this.state = "entry";
+    this.paramsStart = -1;
     this.held = "";
     this.digits = -1;
     this.params = 1;
