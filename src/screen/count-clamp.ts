@@ -76,10 +76,11 @@ type ClampState =
 
 /**
  * Output on its way to the emulator with the counts of CSI sequences clamped (see
- * {@link clampedCount}). A CSI's parameters are held until its final byte, as the text xterm
- * reads them (digits saturated, at most 32 of each kind: at most ~700 bytes); C0 controls among
- * them go on at once, as xterm runs them there. Inside a sequence bytes from 0x80 are decoded
- * as xterm's UTF-8 decoder does: a stray one is dropped, a character ends the sequence.
+ * {@link clampedCount}). A CSI's parameters go on as they are unless its count is lowered; only
+ * those a push ends inside are held, as the text xterm reads them (digits saturated, at most 32
+ * of each kind: ~700 bytes). C0 controls among them go on where they are, as xterm runs them
+ * there. Inside a sequence bytes from 0x80 are decoded as xterm's UTF-8 decoder does: a stray
+ * one is dropped, a character ends the sequence.
  */
 export class CountClamp {
   private state: ClampState = "ground";
