@@ -1,5 +1,6 @@
 import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
+import { CountClamp } from "./count-clamp.js";
 import { floodPlan } from "./flood-skip.js";
 import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
@@ -55,12 +56,14 @@ export class ScreenEmulator {
   private pending: Promise<void> = Promise.resolve();
   /** Cuts control strings too long to show out of the output (src/screen/string-cap.ts). */
   private readonly cap = new StringCap();
+  /** Lowers counts past what can show (src/screen/count-clamp.ts), for the size the output is parsed at. */
+  private readonly clamp = new CountClamp();
 
   private readonly scrollback: number;
 
   constructor(cols: number, rows: number, scrollback = SCREEN_SCROLLBACK_LINES) {
     this.scrollback = scrollback;
-    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" });
     this.term.onTitleChange((title) => (this._title = title));
   }
 
@@ -86,11 +89,20 @@ export class ScreenEmulator {
     return this._title;
   }
 
-  /** Writes output bytes (through the cap on control strings), or ANSI this gateway made (a checkpoint, a pen). */
+  /**
+   * Writes output bytes (through the cap on control strings and the clamp on counts), or ANSI
+   * this gateway made (a checkpoint, a pen). Counts are clamped for the size now: a resize
+   * waits until what was written before it is parsed (the screen thread does).
+   */
   write(data: Uint8Array | string): void {
-    if (typeof data === "string") this.pending = new Promise((resolve) => this.term.write(data, resolve));
-    else
-      for (const piece of this.cap.push(data)) this.pending = new Promise((resolve) => this.term.write(piece, resolve));
+    if (typeof data === "string") {
+      this.pending = new Promise((resolve) => this.term.write(data, resolve));
+      return;
+    }
+    const size = { cols: this.term.cols, rows: this.term.rows, scrollback: this.scrollback };
+    for (const capped of this.cap.push(data))
+      for (const piece of this.clamp.push(capped, size))
+        this.pending = new Promise((resolve) => this.term.write(piece, resolve));
   }
 
   /**
@@ -257,12 +269,12 @@ export class ScreenEmulator {
 
   /**
    * Whether everything written so far is whole: the parser is not inside an escape sequence, no
-   * UTF-8 character is cut and no over-long control string is being dropped. A checkpoint taken
+   * UTF-8 character is cut, no over-long control string is being dropped and no count is held. A checkpoint taken
    * elsewhere would lose the part already read (test/screen/screen-emulator.test.ts shows it does).
    */
   get atBoundary(): boolean {
     const input = this.core()._inputHandler;
-    return input._parser.currentState === 0 && input._utf8Decoder.interim[0] === 0 && this.cap.idle;
+    return input._parser.currentState === 0 && input._utf8Decoder.interim[0] === 0 && this.cap.idle && this.clamp.idle;
   }
 
   /**
