@@ -47,8 +47,7 @@ interface Call {
  * - `unclaimed`: a session created here that Redis does not hold yet; its first op claims it;
  * - `claiming`: the claim is on its way; nothing is sent until it is answered;
  * - `sending`: under `epoch`, up to {@link REDIS_APPENDS_IN_FLIGHT} calls at once;
- * - `retrying`: a call or the claim failed: the calls after it are not trusted, and once all
- *   settled every unacknowledged op is sent again from the oldest, after {@link REDIS_RETRY_MS};
+ * - `retrying`: a call or the claim failed: once no call waits for an answer, every unacknowledged op is sent again;
  * - `fenced`: Redis refused it under a newer epoch: nothing more of it is sent (see RedisEventStore.fence).
  */
 type Sending =

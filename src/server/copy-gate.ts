@@ -37,11 +37,9 @@ interface Place {
 /**
  * Paces the copies a node makes of other nodes' sessions (cluster mode): at most
  * {@link COPY_NODE_SESSIONS} pages at once, {@link COPY_TOKEN_SESSIONS} per token, first come first
- * served; each page's bytes charged to its token's catch-up share (docs/architecture.md,
- * guarantee 4: a token whose clients do not read stops copying for them); its entries appended
- * in a turn of the catch-up scheduler, after the node's own I/O (appends, live delivery), and
- * its place held until the replica committed it, so copies never queue more than these pages
- * for the writer.
+ * served. A page's bytes are charged to its token's catch-up share (docs/architecture.md,
+ * guarantee 4), its entries appended in a catch-up turn after the node's own I/O, and its place
+ * held until the replica committed it: copies never queue more than these pages for the writer.
  */
 export class CopyGate {
   private active = 0;
