@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { CHAOS_AGENTS, flood, prng, streamingAgent } from "../helpers/chaos.js";
+import { CHAOS_AGENTS, expectLogsEqualFiles, expectTypedOnce, flood, prng, streamingAgent } from "../helpers/chaos.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { startRedis } from "../helpers/redis.js";
 import { serveInChild } from "../helpers/serve-child.js";
@@ -159,23 +159,16 @@ describe("session holders on one node of three, killed and restarted", () => {
           bytes = Buffer.concat([bytes, page]);
         }
       };
-      for (const [id, name] of [
-        [ptyFlood, "pty-flood"],
-        [pipeFlood, "pipe-flood"],
-        [typed, "typed"],
-      ] as const) {
-        const logged = await output(id);
-        const teed = readFileSync(file(name));
-        expect(logged.length, `${name}: bytes in the log and the file`).toBe(teed.length);
-        expect(logged.equals(teed), `${name}: the log equals the file`).toBe(true);
-      }
-      const got = readFileSync(file("typed"), "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("got:"))
-        .map((l) => l.slice(4));
-      expect(new Set(got).size).toBe(got.length);
-      expect(got.filter((l) => confirmed.includes(l))).toEqual(confirmed);
-      for (const l of got) expect(attempted).toContain(l);
+      await expectLogsEqualFiles(
+        [
+          [ptyFlood, "pty-flood"],
+          [pipeFlood, "pipe-flood"],
+          [typed, "typed"],
+        ],
+        output,
+        file,
+      );
+      expectTypedOnce(file("typed"), confirmed, attempted);
 
       at("checking the agent");
       await streaming.stop();

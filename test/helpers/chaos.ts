@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { TEST_TOKEN } from "./gateway.js";
@@ -106,4 +107,32 @@ export async function streamingAgent(url: () => string, id: string): Promise<{ s
       expect(finals).toBeGreaterThan(0);
     },
   };
+}
+
+/** Each program's log equals what it tee'd to its file, byte for byte: `[session id, file name]` pairs. */
+export async function expectLogsEqualFiles(
+  sessions: ReadonlyArray<readonly [string, string]>,
+  output: (id: string) => Promise<Buffer>,
+  file: (name: string) => string,
+): Promise<void> {
+  for (const [id, name] of sessions) {
+    const logged = await output(id);
+    const teed = readFileSync(file(name));
+    expect(logged.length, `${name}: bytes in the log and the file`).toBe(teed.length);
+    expect(logged.equals(teed), `${name}: the log equals the file`).toBe(true);
+  }
+}
+
+/**
+ * The typed shell's file (`got:LINE` per line it read): every line a gateway confirmed reached
+ * it once, in order; no line twice; none that was never sent.
+ */
+export function expectTypedOnce(path: string, confirmed: readonly string[], attempted: readonly string[]): void {
+  const got = readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("got:"))
+    .map((l) => l.slice(4));
+  expect(new Set(got).size).toBe(got.length);
+  expect(got.filter((l) => confirmed.includes(l))).toEqual(confirmed);
+  for (const l of got) expect(attempted).toContain(l);
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFailed, onTestFinished } from "vitest";
 import { connect } from "../../src/client/node.js";
 import type { SessionEvent } from "../../src/client/node.js";
-import { CHAOS_AGENTS, flood, prng, streamingAgent } from "../helpers/chaos.js";
+import { CHAOS_AGENTS, expectLogsEqualFiles, expectTypedOnce, flood, prng, streamingAgent } from "../helpers/chaos.js";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
@@ -141,24 +141,17 @@ describe("session holders under a gateway that is killed and restarted", () => {
       // The log is the file, byte for byte.
       at("checking the agent");
       await streaming.stop();
-      for (const [id, name] of [
-        [ptyFlood, "pty-flood"],
-        [pipeFlood, "pipe-flood"],
-        [typed, "typed"],
-      ] as const) {
-        const logged = await output(id);
-        const teed = readFileSync(file(name));
-        expect(logged.length, `${name}: bytes in the log and the file`).toBe(teed.length);
-        expect(logged.equals(teed), `${name}: the log equals the file`).toBe(true);
-      }
+      await expectLogsEqualFiles(
+        [
+          [ptyFlood, "pty-flood"],
+          [pipeFlood, "pipe-flood"],
+          [typed, "typed"],
+        ],
+        output,
+        file,
+      );
       // Every line a gateway confirmed reached the shell once, in order; no line twice.
-      const got = readFileSync(file("typed"), "utf8")
-        .split("\n")
-        .filter((l) => l.startsWith("got:"))
-        .map((l) => l.slice(4));
-      expect(new Set(got).size).toBe(got.length);
-      expect(got.filter((l) => confirmed.includes(l))).toEqual(confirmed);
-      for (const l of got) expect(attempted).toContain(l);
+      expectTypedOnce(file("typed"), confirmed, attempted);
 
       at("checking viewers");
       // Each viewer got every event once, in order, up to the end of the log.
