@@ -211,6 +211,8 @@ export async function joinCluster(
           );
           const remind = (): void => {
             reminder = clock.setTimeout(() => {
+              // Closed meanwhile: nothing is retried any more, so nothing to remind of.
+              if (store.closed) return;
               const now = store.writeFailure;
               logger.error(
                 {
