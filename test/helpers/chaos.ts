@@ -136,3 +136,21 @@ export function expectTypedOnce(path: string, confirmed: readonly string[], atte
   expect(got.filter((l) => confirmed.includes(l))).toEqual(confirmed);
   for (const l of got) expect(attempted).toContain(l);
 }
+
+/**
+ * What one viewer got of a session: every seq once, in order from 1, no `lost`; and, for a
+ * session whose output is its whole story (`logged` given), that output equal to the log's.
+ */
+export async function expectViewerSawLog(
+  events: ReadonlyArray<{ seq: number; type: string; data?: unknown }>,
+  logged: (() => Promise<Buffer>) | undefined,
+): Promise<void> {
+  expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+  expect(events.some((e) => e.type === "lost")).toBe(false);
+  if (logged === undefined) return;
+  const viewed = events
+    .filter((e) => e.type === "output")
+    .map((e) => e.data)
+    .join("");
+  expect(viewed === (await logged()).toString(), "the viewer's output equals the log").toBe(true);
+}
