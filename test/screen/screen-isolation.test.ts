@@ -38,12 +38,13 @@ async function print(events: EventLog, log: SessionLog, text: string): Promise<v
 }
 
 describe("the screen thread under one hostile session", () => {
-  it("answers another session's screen promptly while one floods clamped REPs, each ~3 ms to parse", async () => {
+  it("answers another session's screen promptly while one floods REPs of ~10 ms each", async () => {
     const { events, service } = setup();
-    const hostile = ptySession(events, "hostile", 40, 10);
+    const hostile = ptySession(events, "hostile", 200, 50);
     const quiet = ptySession(events, "quiet", 40, 10);
-    // 30,000 REPs, each clamped to fill 40 × 1,012 cells: minutes of parsing in all.
-    await print(events, hostile.log, "x\x1b[999999999b".repeat(30_000));
+    // REPs of 200,000 cells (~10 ms each), under the clamp's bound (200 × 1,052) so passed on
+    // uncut: one 16 KiB write of them parses for seconds, the whole flood for minutes.
+    await print(events, hostile.log, "x\x1b[200000b".repeat(30_000));
     await print(events, quiet.log, "hello from the quiet one");
     // Its request is never answered in this test: the service's close fails it.
     let hostileDone = false;
