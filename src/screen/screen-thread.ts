@@ -11,9 +11,10 @@ import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 export const SCREEN_THREAD_NICE = 10;
 
 /**
- * The screen thread's heap limit (V8's old generation): a session whose screen needs more, at any
- * size and output, ends the thread, not the gateway, and only its own screen stays unavailable
- * (ScreenService). At most 256 live emulators of 120×40 with full scrollback take about 400 MiB.
+ * The screen thread's heap limit (V8's old generation): a session whose screen needs more ends
+ * the thread, not the gateway, and only its own screen stays unavailable (ScreenService). xterm's
+ * cell arrays are outside it; a 200×50 emulator with full scrollback keeps 0.5 MiB in it of plain
+ * text, 2.5 MiB with a mark on every cell, so 256 live ones of ordinary output fit many times.
  */
 export const SCREEN_THREAD_HEAP_MB = 512;
 
