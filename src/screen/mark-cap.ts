@@ -17,6 +17,8 @@ export interface PrintingCore {
 
 /** The bit of a character's Unicode properties saying it joins the cell before it (xterm's UnicodeService). */
 const SHOULD_JOIN = 1;
+/** U+0300, the first combining mark. */
+const FIRST_MARK = 0x300;
 
 /**
  * Drops, from every run of printed characters, the marks past {@link SCREEN_CELL_MARKS_MAX} that
@@ -33,6 +35,14 @@ export function capMarks(core: PrintingCore, onPrint: () => void = () => undefin
   let marks = 0;
   input.print = (data, start, end) => {
     onPrint();
+    // No character below U+0300 joins (those of width 0 there are C1 controls, never printed):
+    // a run of them only starts new cells.
+    let first = start;
+    while (first < end && data[first]! < FIRST_MARK) first++;
+    if (first === end) {
+      if (end > start) marks = 0;
+      return print(data, start, end);
+    }
     let preceding = input._parser.precedingJoinState;
     if (preceding === 0) marks = 0;
     let kept: Uint32Array | undefined;
