@@ -14,9 +14,9 @@ export const SCREEN_THREAD_NICE = 10;
  * The screen thread's heap limit (V8's old generation): a session whose screen needs more ends
  * the thread, not the gateway, and only its own screen stays unavailable (ScreenService). xterm's
  * cell arrays are outside it; a 200×50 emulator with full scrollback keeps 0.5 MiB in it of plain
- * text, 2.5 MiB with a mark on every cell, so 256 live ones of ordinary output fit many times.
+ * text, 2.5 MiB with a mark on every cell: 256 live ones of ordinary output fit.
  */
-export const SCREEN_THREAD_HEAP_MB = 512;
+export const SCREEN_THREAD_HEAP_MB = 256;
 
 /** A resize within a feed: output before it is parsed at the old size. */
 export interface FeedResize {
