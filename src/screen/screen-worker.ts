@@ -18,6 +18,8 @@ const FLOOD_MIN_BYTES = 64 * 1024;
 lowerPriority();
 const { parsing } = workerData as ThreadData;
 const emulators = new Map<string, ScreenEmulator>();
+/** Each emulator's tag, written to `parsing` while it works (the gateway blames it if the heap runs out). */
+const tags = new Map<string, number>();
 /** Per emulator, its last message's handling: the next one follows it. */
 const chains = new Map<string, Promise<void>>();
 
@@ -41,7 +43,7 @@ async function handle(m: ThreadRequest): Promise<void> {
   switch (m.t) {
     case "open": {
       emulators.get(m.id)?.dispose();
-      // Who parses is written where the gateway reads it if the thread runs out of heap.
+      tags.set(m.id, m.tag);
       const options = { onParse: () => (parsing[0] = m.tag) };
       const emulator =
         m.state === undefined
@@ -81,6 +83,7 @@ async function handle(m: ThreadRequest): Promise<void> {
       const emulator = emulators.get(m.id);
       if (emulator === undefined) return reply({ t: "view", req: m.req, error: `no screen for ${m.id}` });
       await emulator.settled();
+      working(m.id);
       return reply({ t: "view", req: m.req, view: emulator.view(m.view as ViewOptions) });
     }
     case "checkpoint": {
@@ -89,6 +92,7 @@ async function handle(m: ThreadRequest): Promise<void> {
       await emulator.settled();
       // Taken only where the parser is between sequences; else the caller tries at a later one.
       if (!emulator.atBoundary) return reply({ t: "checkpoint", req: m.req, cols: emulator.cols, rows: emulator.rows });
+      working(m.id);
       const state = emulator.checkpoint();
       const views = { text: emulator.view({ format: "text" }), ansi: emulator.view({ format: "ansi" }) };
       return reply({ t: "checkpoint", req: m.req, state, views, cols: emulator.cols, rows: emulator.rows });
@@ -96,6 +100,7 @@ async function handle(m: ThreadRequest): Promise<void> {
     case "drop":
       emulators.get(m.id)?.dispose();
       emulators.delete(m.id);
+      tags.delete(m.id);
       return;
     case "memory":
       // Exposed by --expose-gc (the benches): the figure is then what stays live.
@@ -115,6 +120,11 @@ function lowerPriority(): void {
   } catch {
     // Not Linux, or not permitted: the screen then competes with the output path at equal weight.
   }
+}
+
+/** Names the emulator `id` as the one at work (drawing a view or a checkpoint takes memory too). */
+function working(id: string): void {
+  parsing[0] = tags.get(id) ?? 0;
 }
 
 function reply(r: ThreadReply): void {
