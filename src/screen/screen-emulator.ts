@@ -109,9 +109,10 @@ export class ScreenEmulator {
   }
 
   /**
-   * Writes output bytes (through the cap on control strings and the clamp on counts), or ANSI
-   * this gateway made (a checkpoint, a pen). Counts are clamped for the size now: a resize
-   * waits until what was written before it is parsed (the screen thread does).
+   * Writes output bytes (through the cap on control strings and the clamp on counts, to xterm in
+   * SCREEN_WRITE_PIECE_BYTES pieces), or ANSI this gateway made (a checkpoint, a pen). Counts are
+   * clamped for the size now: a resize waits until what was written before it is parsed (the
+   * screen thread does). Marks past SCREEN_CELL_MARKS_MAX are dropped as they are printed.
    */
   write(data: Uint8Array | string): void {
     if (typeof data === "string") {
