@@ -117,6 +117,11 @@ export const ERROR_CODES = {
     summary:
       "The event log cannot write (disk full, read-only): no new sessions, runs or appended events. Retry later.",
   },
+  SCREEN_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "The session's screen needs more memory than the screen thread may use (its output ran the thread out of heap), so it is not kept until the gateway restarts. Read its output or transcript instead.",
+  },
   NODE_UNAVAILABLE: {
     status: 503,
     summary:

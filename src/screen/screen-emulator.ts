@@ -2,6 +2,9 @@ import headless from "@xterm/headless";
 import type { IBuffer, IBufferCell, Terminal as HeadlessTerminal } from "@xterm/headless";
 import { CountClamp } from "./count-clamp.js";
 import { floodPlan } from "./flood-skip.js";
+import { capMarks } from "./mark-cap.js";
+import type { PrintingCore } from "./mark-cap.js";
+import { ParseBudget, SCREEN_WRITE_PIECE_BYTES } from "./parse-budget.js";
 import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 import { StringCap } from "./string-cap.js";
@@ -31,6 +34,13 @@ export interface ScreenView {
 
 export type ScreenFormat = "text" | "ansi";
 
+export interface EmulatorOptions {
+  /** Scrollback lines kept; SCREEN_SCROLLBACK_LINES when absent. */
+  scrollback?: number | undefined;
+  /** Told each time the emulator prints or runs a costly sequence (the screen thread tracks who parses). */
+  onParse?: (() => void) | undefined;
+}
+
 export interface ViewOptions {
   format: ScreenFormat;
   /** The viewer's size; the PTY's when absent. */
@@ -59,17 +69,26 @@ export class ScreenEmulator {
   /** Lowers counts past what can show (src/screen/count-clamp.ts), for the size the output is parsed at. */
   private readonly clamp = new CountClamp();
 
+  /** Turns of SCREEN_PARSE_SLICE_MS for costly sequences (src/screen/parse-budget.ts). */
+  private readonly budget: ParseBudget;
+  /** Writes handed to xterm and not yet parsed. */
+  private writing = 0;
+
   private readonly scrollback: number;
 
-  constructor(cols: number, rows: number, scrollback = SCREEN_SCROLLBACK_LINES) {
+  constructor(cols: number, rows: number, options: EmulatorOptions = {}) {
+    const scrollback = options.scrollback ?? SCREEN_SCROLLBACK_LINES;
+    const onParse = options.onParse ?? (() => undefined);
     this.scrollback = scrollback;
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" });
     this.term.onTitleChange((title) => (this._title = title));
+    capMarks(this.core(), onParse);
+    this.budget = new ParseBudget(this.term, onParse);
   }
 
   /** An emulator in the state `state` (from {@link checkpoint}) describes. */
-  static async restore(state: string, cols: number, rows: number, scrollback?: number): Promise<ScreenEmulator> {
-    const emulator = new ScreenEmulator(cols, rows, scrollback);
+  static async restore(state: string, cols: number, rows: number, options?: EmulatorOptions): Promise<ScreenEmulator> {
+    const emulator = new ScreenEmulator(cols, rows, options);
     const join = JOIN_MARK.exec(state);
     emulator.write(join === null ? state : state.slice(0, join.index));
     await emulator.settled();
@@ -90,19 +109,33 @@ export class ScreenEmulator {
   }
 
   /**
-   * Writes output bytes (through the cap on control strings and the clamp on counts), or ANSI
-   * this gateway made (a checkpoint, a pen). Counts are clamped for the size now: a resize
-   * waits until what was written before it is parsed (the screen thread does).
+   * Writes output bytes (through the cap on control strings and the clamp on counts, to xterm in
+   * SCREEN_WRITE_PIECE_BYTES pieces), or ANSI this gateway made (a checkpoint, a pen). Counts are
+   * clamped for the size now: a resize waits until what was written before it is parsed (the
+   * screen thread does). Marks past SCREEN_CELL_MARKS_MAX are dropped as they are printed.
    */
   write(data: Uint8Array | string): void {
     if (typeof data === "string") {
-      this.pending = new Promise((resolve) => this.term.write(data, resolve));
+      this.writePiece(data);
       return;
     }
     const size = { cols: this.term.cols, rows: this.term.rows, scrollback: this.scrollback };
     for (const capped of this.cap.push(data))
       for (const piece of this.clamp.push(capped, size))
-        this.pending = new Promise((resolve) => this.term.write(piece, resolve));
+        for (let at = 0; at < piece.length; at += SCREEN_WRITE_PIECE_BYTES)
+          this.writePiece(
+            piece.length <= SCREEN_WRITE_PIECE_BYTES ? piece : piece.subarray(at, at + SCREEN_WRITE_PIECE_BYTES),
+          );
+  }
+
+  private writePiece(piece: Uint8Array | string): void {
+    this.writing++;
+    this.pending = new Promise((resolve) =>
+      this.term.write(piece, () => {
+        if (--this.writing === 0) this.budget.endTurn();
+        resolve();
+      }),
+    );
   }
 
   /**
@@ -303,8 +336,8 @@ export class ScreenEmulator {
   }
 
   /** xterm's internals, for the state its API does not show (the serializer reads the same fields). */
-  private core(): XtermCore {
-    return (this.term as unknown as { _core: XtermCore })._core;
+  private core(): XtermCore & PrintingCore {
+    return (this.term as unknown as { _core: XtermCore & PrintingCore })._core;
   }
 }
 

@@ -6,8 +6,8 @@ import { SwitchboardError } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { CheckpointStore } from "./checkpoint-store.js";
 import { wholeScreenOf } from "./screen-ansi.js";
-import { ScreenThread } from "./screen-thread.js";
-import type { FeedResize } from "./screen-thread.js";
+import { SCREEN_THREAD_HEAP_MB, ScreenThread } from "./screen-thread.js";
+import type { FeedResize, ThreadLoss } from "./screen-thread.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
 
 /**
@@ -70,6 +70,8 @@ interface Tracked {
   sessionId: string;
   /** The emulator's name in the thread: the session's, made unique per opening. */
   key: string;
+  /** The opening's number: names the emulator the thread parses in ThreadLoss. */
+  tag: number;
   seq: number;
   offset: number;
   /** Bytes fed and not yet parsed. */
@@ -89,6 +91,8 @@ export interface ScreenServiceOptions {
   sessions?: () => Iterable<Session>;
   /** Tells of sessions created or changed (the timers sleep while no PTY session runs); returns the unsubscribe. */
   changes?: (listener: () => void) => () => void;
+  /** The screen thread's heap limit, SCREEN_THREAD_HEAP_MB when absent (tests lower it). */
+  threadHeapMb?: number | undefined;
 }
 
 /**
@@ -110,6 +114,11 @@ export class ScreenService {
   private readonly retired = new Map<string, number>();
   /** Per session, how many `lag=screen` viewers want its screen kept current (see keepCurrent). */
   private readonly current = new Map<string, number>();
+  /**
+   * Sessions whose output ran the screen thread out of heap, with why: not parsed again until the
+   * gateway restarts (else the thread would fall again on every reopening, taking every screen).
+   */
+  private readonly unavailable = new Map<string, string>();
   /** Requests waiting for the thread to parse some of what is in flight. */
   private parsedWaiters: Array<() => void> = [];
   private readonly thread: ScreenThread;
@@ -127,10 +136,12 @@ export class ScreenService {
         this.wakeParsed();
       },
       // Every emulator went with the thread: the next feed or request opens them again from checkpoints.
-      onLost: () => {
+      onLost: (loss) => {
+        this.blame(loss);
         for (const id of [...this.tracked.keys()]) this.untrack(id);
         this.wakeParsed();
       },
+      heapMb: options.threadHeapMb,
     });
     const sessions = options.sessions;
     const busy = () => this.hasWork();
@@ -167,6 +178,8 @@ export class ScreenService {
         `session ${session.id} has no terminal (${session.record.kind}${session.record.kind === "terminal" ? " without a PTY" : ""}); read its output with GET /v1/sessions/${session.id}/output`,
       );
     }
+    const lost = this.unavailable.get(session.id);
+    if (lost !== undefined) throw new SwitchboardError("SCREEN_UNAVAILABLE", lost);
     const stored = this.tracked.has(session.id) ? undefined : this.storedView(session, view);
     if (stored !== undefined) return stored;
     const head = session.log.head;
@@ -177,13 +190,20 @@ export class ScreenService {
       else await turn(this.feed(session, t, Math.min(FEED_PAGE_BYTES, SCREEN_FEED_MAX_BYTES - t.inFlight), head));
       if (this.closed)
         throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down; ask again once it is back");
+      const lostMeanwhile = this.unavailable.get(session.id);
+      if (lostMeanwhile !== undefined) throw new SwitchboardError("SCREEN_UNAVAILABLE", lostMeanwhile);
       // Opened again from its checkpoint when it was dropped meanwhile (idle, or the thread was lost).
       t = this.opening(session);
     }
     t.usedAt = this.options.clock.monotonic();
     // Posted after the feed: the thread answers once it has parsed up to `offset`.
     const offset = t.offset;
-    return { ...(await this.thread.view(t.key, view)), offset };
+    try {
+      return { ...(await this.thread.view(t.key, view)), offset };
+    } catch (error) {
+      const lost = this.unavailable.get(session.id);
+      throw lost === undefined ? error : new SwitchboardError("SCREEN_UNAVAILABLE", lost);
+    }
   }
 
   /**
@@ -225,6 +245,7 @@ export class ScreenService {
     for (const session of sessions) {
       if (session.removed) continue;
       listedIds.push(session.id);
+      if (this.unavailable.has(session.id)) continue;
       // Ended sessions are looked over once, just after they end; later only if someone viewed them.
       const ended = session.record.endedAt;
       const recent = ended === null || ended >= this.options.clock.now() - 2 * SCREEN_SWEEP_MS;
@@ -253,6 +274,7 @@ export class ScreenService {
   forget(sessionId: string): void {
     if (this.closed) return;
     this.watched.delete(sessionId);
+    this.unavailable.delete(sessionId);
     this.drop(sessionId);
     this.options.checkpoints.remove(sessionId);
   }
@@ -283,7 +305,7 @@ export class ScreenService {
   private feedAll(): void {
     if (this.closed) return;
     for (const session of this.options.sessions!()) {
-      if (session.removed || !session.record.pty) continue;
+      if (session.removed || !session.record.pty || this.unavailable.has(session.id)) continue;
       const t = this.tracked.get(session.id);
       if (t === undefined && !this.printedSinceRetired(session)) continue;
       if (t !== undefined && t.seq >= session.log.head) continue;
@@ -346,24 +368,37 @@ export class ScreenService {
       const lru = [...this.tracked.values()].reduce((a, b) => (b.usedAt < a.usedAt ? b : a));
       void this.retire(lru);
     }
-    const key = `${session.id}#${++this.opened}`;
+    const tag = ++this.opened;
+    const key = `${session.id}#${tag}`;
     const usedAt = this.options.clock.monotonic();
     const seenBytes = session.log.outputBytes;
-    const base = { sessionId: session.id, key, inFlight: 0, checkpointing: false, usedAt, seenBytes };
+    const base = { sessionId: session.id, key, tag, inFlight: 0, checkpointing: false, usedAt, seenBytes };
     const c = this.options.checkpoints.get(session.id);
     let t: Tracked;
     if (c !== undefined && c.seq <= session.log.head) {
-      this.thread.post({ t: "open", id: key, cols: c.cols, rows: c.rows, state: c.state });
+      this.thread.post({ t: "open", id: key, tag, cols: c.cols, rows: c.rows, state: c.state });
       t = { ...base, seq: c.seq, offset: c.offset, saved: c.offset };
     } else {
       // The log's first event of a PTY session is its size (a resize event); the record's is a fallback.
-      this.thread.post({ t: "open", id: key, cols: session.record.cols ?? 80, rows: session.record.rows ?? 24 });
+      this.thread.post({ t: "open", id: key, tag, cols: session.record.cols ?? 80, rows: session.record.rows ?? 24 });
       t = { ...base, seq: 0, offset: 0, saved: 0 };
     }
     this.tracked.set(session.id, t);
     this.byKey.set(key, t);
     this.retired.delete(session.id);
     return t;
+  }
+
+  /** Marks the session whose parsing ran the thread out of heap unavailable (see {@link unavailable}). */
+  private blame(loss: ThreadLoss): void {
+    if (!loss.outOfMemory || loss.parsing === undefined) return;
+    const t = [...this.tracked.values()].find((tracked) => tracked.tag === loss.parsing);
+    if (t === undefined) return;
+    this.unavailable.set(
+      t.sessionId,
+      `session ${t.sessionId}'s screen needs more memory than the screen thread may use (${this.options.threadHeapMb ?? SCREEN_THREAD_HEAP_MB} MiB), so it is not kept until the gateway restarts; read what it printed with GET /v1/sessions/${t.sessionId}/output or its transcript`,
+    );
+    this.retired.delete(t.sessionId);
   }
 
   /** Resolves once the thread parsed some of what was fed (or stopped). */

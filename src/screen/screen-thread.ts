@@ -10,6 +10,14 @@ import type { ScreenView, ViewOptions } from "./screen-emulator.js";
  */
 export const SCREEN_THREAD_NICE = 10;
 
+/**
+ * The screen thread's heap limit (V8's old generation): a session whose screen needs more ends
+ * the thread, not the gateway, and only its own screen stays unavailable (ScreenService). xterm's
+ * cell arrays are outside it; a 200×50 emulator with full scrollback keeps 0.5 MiB in it of plain
+ * text, 2.5 MiB with a mark on every cell: 256 live ones of ordinary output fit.
+ */
+export const SCREEN_THREAD_HEAP_MB = 256;
+
 /** A resize within a feed: output before it is parsed at the old size. */
 export interface FeedResize {
   cols: number;
@@ -18,7 +26,8 @@ export interface FeedResize {
 
 /** What the gateway asks of the screen thread; `id` names one emulator (a session's, per opening). */
 export type ThreadRequest =
-  | { t: "open"; id: string; cols: number; rows: number; state?: string | undefined }
+  /** `tag` (> 0) names the emulator in {@link ThreadData.parsing}. */
+  | { t: "open"; id: string; tag: number; cols: number; rows: number; state?: string | undefined }
   /** `bytes` cut by `pieces`: a number is that many bytes of output, in order, among resizes. */
   | { t: "feed"; id: string; bytes: Uint8Array; pieces: Array<number | FeedResize> }
   | { t: "view"; req: number; id: string; view: ViewOptions }
@@ -49,11 +58,26 @@ export interface ThreadCheckpoint {
   rows: number;
 }
 
+/** What the thread is started with. */
+export interface ThreadData {
+  /** The tag of the emulator that parsed last, shared: the one to blame when the thread runs out of heap. */
+  parsing: Int32Array;
+}
+
+/** Why the thread stopped: `parsing` is the tag of the emulator it was parsing when it ran out of heap. */
+export interface ThreadLoss {
+  reason: string;
+  outOfMemory: boolean;
+  parsing: number | undefined;
+}
+
 export interface ScreenThreadOptions {
   /** The emulator `id` has parsed `bytes` more of what was fed to it. */
   onFed: (id: string, bytes: number) => void;
-  /** The thread stopped (crashed): every emulator in it is gone; the next use starts a new one. */
-  onLost: (reason: string) => void;
+  /** The thread stopped (crashed, or out of heap): every emulator in it is gone; the next use starts a new one. */
+  onLost: (loss: ThreadLoss) => void;
+  /** The heap limit, SCREEN_THREAD_HEAP_MB when absent (tests lower it). */
+  heapMb?: number | undefined;
 }
 
 /**
@@ -119,8 +143,10 @@ export class ScreenThread {
   private started(): Worker {
     if (this.closed) throw new Error("the screen service is closed");
     if (this.worker !== undefined) return this.worker;
-    const worker = spawn();
+    const parsing = new Int32Array(new SharedArrayBuffer(4));
+    const worker = spawn({ parsing }, this.options.heapMb ?? SCREEN_THREAD_HEAP_MB);
     worker.unref();
+    let outOfMemory = false;
     worker.on("message", (r: ThreadReply) => {
       if (r.t === "fed") return this.options.onFed(r.id, r.bytes);
       const p = this.pending.get(r.req);
@@ -131,9 +157,13 @@ export class ScreenThread {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.failPending(`the screen thread stopped (${reason}); ask again`);
-      if (!this.closed) this.options.onLost(reason);
+      const blamed = outOfMemory && parsing[0]! > 0 ? parsing[0] : undefined;
+      if (!this.closed) this.options.onLost({ reason, outOfMemory, parsing: blamed });
     };
-    worker.on("error", (error) => lost(error.message));
+    worker.on("error", (error) => {
+      outOfMemory = (error as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY";
+      lost(error.message);
+    });
     worker.on("exit", (code) => lost(`exit code ${code}`));
     this.worker = worker;
     return worker;
@@ -145,11 +175,12 @@ export class ScreenThread {
   }
 }
 
-function spawn(): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./screen-worker.js", import.meta.url));
+function spawn(workerData: ThreadData, heapMb: number): Worker {
+  const options = { workerData, resourceLimits: { maxOldGenerationSizeMb: heapMb } };
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./screen-worker.js", import.meta.url), options);
   // From source: a worker does not inherit vitest's or tsx's loader, so it registers tsx first.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
   const entry = new URL("./screen-worker.ts", import.meta.url).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(boot, { eval: true });
+  return new Worker(boot, { eval: true, ...options });
 }

@@ -1,37 +1,54 @@
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { ScreenEmulator } from "./screen-emulator.js";
 import type { ViewOptions } from "./screen-emulator.js";
 import { SCREEN_THREAD_NICE } from "./screen-thread.js";
-import type { ThreadReply, ThreadRequest } from "./screen-thread.js";
+import type { ThreadReply, ThreadRequest, ThreadData } from "./screen-thread.js";
 
 /**
- * The screen thread's side (see screen-thread.ts): one emulator per session, fed in the order
- * messages arrive; each reply goes out once everything sent before it is parsed.
+ * The screen thread's side (see screen-thread.ts): one emulator per session. Each emulator's
+ * messages are handled in the order they arrive, each reply once everything sent to it before is
+ * parsed; different emulators' parsing takes turns (src/screen/parse-budget.ts), so one session's
+ * backlog does not hold another's screen. A memory request waits for everything sent before it.
  */
 const port = parentPort!;
 /** A run of output shorter than this is written as it is: it holds few lines to skip. */
 const FLOOD_MIN_BYTES = 64 * 1024;
 lowerPriority();
+const { parsing } = workerData as ThreadData;
 const emulators = new Map<string, ScreenEmulator>();
-let chain: Promise<void> = Promise.resolve();
+/** Each emulator's tag, written to `parsing` while it works (the gateway blames it if the heap runs out). */
+const tags = new Map<string, number>();
+/** Per emulator, its last message's handling: the next one follows it. */
+const chains = new Map<string, Promise<void>>();
 
 port.on("message", (message: ThreadRequest) => {
-  chain = chain.then(
+  if (message.t === "memory") {
+    void Promise.allSettled(chains.values()).then(() => handle(message));
+    return;
+  }
+  const next = (chains.get(message.id) ?? Promise.resolve()).then(
     () => handle(message),
     () => handle(message),
   );
+  chains.set(message.id, next);
+  // The chain goes once its last message is handled (a dropped emulator gets no more).
+  void next.finally(() => {
+    if (chains.get(message.id) === next) chains.delete(message.id);
+  });
 });
 
 async function handle(m: ThreadRequest): Promise<void> {
   switch (m.t) {
     case "open": {
       emulators.get(m.id)?.dispose();
+      tags.set(m.id, m.tag);
+      const options = { onParse: () => (parsing[0] = m.tag) };
       const emulator =
         m.state === undefined
-          ? new ScreenEmulator(m.cols, m.rows)
-          : await ScreenEmulator.restore(m.state, m.cols, m.rows);
+          ? new ScreenEmulator(m.cols, m.rows, options)
+          : await ScreenEmulator.restore(m.state, m.cols, m.rows, options);
       emulators.set(m.id, emulator);
       return;
     }
@@ -66,6 +83,7 @@ async function handle(m: ThreadRequest): Promise<void> {
       const emulator = emulators.get(m.id);
       if (emulator === undefined) return reply({ t: "view", req: m.req, error: `no screen for ${m.id}` });
       await emulator.settled();
+      working(m.id);
       return reply({ t: "view", req: m.req, view: emulator.view(m.view as ViewOptions) });
     }
     case "checkpoint": {
@@ -74,6 +92,7 @@ async function handle(m: ThreadRequest): Promise<void> {
       await emulator.settled();
       // Taken only where the parser is between sequences; else the caller tries at a later one.
       if (!emulator.atBoundary) return reply({ t: "checkpoint", req: m.req, cols: emulator.cols, rows: emulator.rows });
+      working(m.id);
       const state = emulator.checkpoint();
       const views = { text: emulator.view({ format: "text" }), ansi: emulator.view({ format: "ansi" }) };
       return reply({ t: "checkpoint", req: m.req, state, views, cols: emulator.cols, rows: emulator.rows });
@@ -81,6 +100,7 @@ async function handle(m: ThreadRequest): Promise<void> {
     case "drop":
       emulators.get(m.id)?.dispose();
       emulators.delete(m.id);
+      tags.delete(m.id);
       return;
     case "memory":
       // Exposed by --expose-gc (the benches): the figure is then what stays live.
@@ -100,6 +120,11 @@ function lowerPriority(): void {
   } catch {
     // Not Linux, or not permitted: the screen then competes with the output path at equal weight.
   }
+}
+
+/** Names the emulator `id` as the one at work (drawing a view or a checkpoint takes memory too). */
+function working(id: string): void {
+  parsing[0] = tags.get(id) ?? 0;
 }
 
 function reply(r: ThreadReply): void {

@@ -87,7 +87,7 @@ const scenario = fc
 
 /** What an emulator shows after `chunks`: text, cursor, and its whole state (scrollback, modes, pen). */
 async function stateAfter(size: Size, chunks: Buffer[], clamped: boolean) {
-  const emulator = new ScreenEmulator(size.cols, size.rows, size.scrollback);
+  const emulator = new ScreenEmulator(size.cols, size.rows, { scrollback: size.scrollback });
   if (!clamped)
     (emulator as unknown as { clamp: { push: (b: Uint8Array) => Uint8Array[] } }).clamp = { push: (b) => [b] };
   for (const chunk of chunks) emulator.write(chunk);

@@ -36,7 +36,7 @@ const before = fc
   .map((p) => p.join(""));
 
 async function stateAfter(chunks: Buffer[], flooding: boolean): Promise<string[]> {
-  const emulator = new ScreenEmulator(COLS, ROWS, SCROLLBACK);
+  const emulator = new ScreenEmulator(COLS, ROWS, { scrollback: SCROLLBACK });
   for (const chunk of chunks) {
     if (flooding) await emulator.writeFlood(chunk);
     else emulator.write(chunk);

@@ -1,0 +1,97 @@
+import headless from "@xterm/headless";
+import type { Terminal as HeadlessTerminal } from "@xterm/headless";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { SCREEN_CELL_MARKS_MAX, capMarks } from "../../src/screen/mark-cap.js";
+import type { PrintingCore } from "../../src/screen/mark-cap.js";
+import { ScreenEmulator } from "../../src/screen/screen-emulator.js";
+import { chunked } from "../helpers/chunks.js";
+
+const { Terminal } = headless;
+const CAP = SCREEN_CELL_MARKS_MAX;
+const MARKS = ["\u0301", "\u0308", "\u0327", "\u20d7", "\u05b4"];
+
+/** A base character and `n` marks, as printed and as a terminal keeping at most CAP shows it. */
+const cluster = (maxMarks: number) =>
+  fc
+    .tuple(fc.constantFrom("e", "a", "漢", "─"), fc.array(fc.constantFrom(...MARKS), { maxLength: maxMarks }))
+    .map(([base, marks]) => [base + marks.join(""), base + marks.slice(0, CAP).join("")] as const);
+
+/** Output around the clusters: moves, wraps, styles, REP, charsets, and marks a sequence leaves standing alone. */
+const other = fc
+  .oneof(
+    fc.stringMatching(/^[a-z ]{1,6}$/),
+    fc.constantFrom("\r\n", "\b", "\t", "\x1b[31m", "\x1b[0m", "\x1b[H", "\x1b[2;3H", "\x1b[3b", "\x1b[4h", "\x1b[4l"),
+    fc.constantFrom("\x1b(0q\x1b(B", "\x1b[?7l", "\x1b[?7h", "\x1b[1P", "\x1b[2@"),
+    fc.array(fc.constantFrom(...MARKS), { minLength: 1, maxLength: 3 * CAP }).map((marks) => "\x1b[m" + marks.join("")),
+  )
+  .map((text) => [text, text] as const);
+
+function scenario(maxMarks: number) {
+  return fc.record({
+    cols: fc.integer({ min: 2, max: 10 }),
+    rows: fc.integer({ min: 1, max: 4 }),
+    parts: fc.array(fc.oneof(cluster(maxMarks), other), { minLength: 1, maxLength: 16 }),
+    cuts: fc.array(fc.nat(), { maxLength: 6 }),
+  });
+}
+
+/** Every cell of both buffers (characters and width), the cursor and which buffer shows. */
+async function cellsAfter(cols: number, rows: number, chunks: Buffer[], capped: boolean) {
+  const term: HeadlessTerminal = new Terminal({ cols, rows, scrollback: 5, allowProposedApi: true, logLevel: "off" });
+  if (capped) capMarks((term as unknown as { _core: PrintingCore })._core);
+  for (const chunk of chunks) await new Promise<void>((resolve) => term.write(chunk, resolve));
+  const cell = term.buffer.active.getNullCell();
+  const cells: string[] = [];
+  for (const buffer of [term.buffer.normal, term.buffer.alternate]) {
+    for (let y = 0; y < buffer.length; y++) {
+      const line = buffer.getLine(y)!;
+      for (let x = 0; x < cols; x++) cells.push(`${line.getCell(x, cell)!.getChars()}/${cell.getWidth()}`);
+    }
+  }
+  const { cursorX, cursorY, type } = term.buffer.active;
+  term.dispose();
+  return { cells, cursorX, cursorY, type };
+}
+
+describe("capMarks", () => {
+  it(`property: output whose cells hold at most ${CAP} marks shows in xterm.js exactly as without the cap, cut anywhere`, async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario(CAP), async ({ cols, rows, parts, cuts }) => {
+        const chunks = chunked(Buffer.from(parts.map((p) => p[0]).join("")), cuts);
+        expect(await cellsAfter(cols, rows, chunks, true)).toEqual(await cellsAfter(cols, rows, chunks, false));
+      }),
+      { numRuns: 300, interruptAfterTimeLimit: 15_000 },
+    );
+  });
+
+  it(`property: past ${CAP} marks on a cell, the cell shows the first ${CAP}, and nothing else changes`, async () => {
+    await fc.assert(
+      fc.asyncProperty(scenario(3 * CAP), async ({ cols, rows, parts, cuts }) => {
+        // Cut alike: the cuts fall in each at the same place of the same part.
+        const cutsOf = (texts: string[]) => {
+          const ends = texts.map((_, i) => Buffer.byteLength(texts.slice(0, i + 1).join("")));
+          return cuts.map((c) => ends[c % ends.length]!);
+        };
+        const printed = parts.map((p) => p[0]);
+        const reference = parts.map((p) => p[1]);
+        expect(await cellsAfter(cols, rows, chunked(Buffer.from(printed.join("")), cutsOf(printed)), true)).toEqual(
+          await cellsAfter(cols, rows, chunked(Buffer.from(reference.join("")), cutsOf(reference)), false),
+        );
+      }),
+      { numRuns: 300, interruptAfterTimeLimit: 15_000 },
+    );
+  });
+
+  it("keeps 'e', 1,000 marks and a huge REP small and quick (regression: the screen thread ran out of heap)", async () => {
+    const emulator = new ScreenEmulator(80, 24);
+    const started = performance.now();
+    emulator.write(Buffer.from("e" + "\u0301".repeat(1000) + "\x1b[999999999b"));
+    await emulator.settled();
+    expect(performance.now() - started).toBeLessThan(10_000);
+    const row = emulator.view({ format: "text" }).screen.split("\n")[0]!;
+    // Every cell: the base and CAP marks.
+    expect(row).toBe(("e" + "\u0301".repeat(CAP)).repeat(80));
+    emulator.dispose();
+  });
+});
