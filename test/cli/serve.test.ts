@@ -1,12 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { CLI, REPO, cli } from "./helpers.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 const SERVE_TEST_MS = 60_000;
@@ -17,13 +16,8 @@ function tempDataDir(): string {
   return dir;
 }
 
-/** The CLI from its sources, runnable from any directory (`--import tsx` resolves from the current one). */
-const CLI_ANYWHERE = [
-  "node",
-  "--import",
-  pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
-  join(REPO, "src", "cli", "main.ts"),
-];
+/** The CLI from its sources, runnable from any directory. */
+const CLI_ANYWHERE = cliCommand();
 
 /**
  * Runs `switchboard serve` in `cwd` with exactly the given `SWITCHBOARD_*` variables until it exits,
