@@ -153,7 +153,8 @@ describe("switchboard serve", () => {
 
   // Regression (new user): Ctrl-C on `npm start` sends SIGINT twice (the terminal's and npm's);
   // the second ended the gateway mid-stop, with no "gateway stopped" line, and its sessions came
-  // back `lost`. Now the stop finishes, and the shell runs on under its holder for the next serve.
+  // back `lost`; one during the exit after a clean stop ended it "killed by SIGINT". Now the stop
+  // finishes, the exit code is 0, and the shell runs on under its holder for the next serve.
   it(
     "keeps a shell session running across Ctrl-C (signals repeated during the stop) and the next serve, with its output",
     async () => {
@@ -163,14 +164,18 @@ describe("switchboard serve", () => {
       const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
       await typeInto(url, id, "echo marker-$((6*7))\r");
       await waitFor(async () => (await outputOf(url, id)).includes("marker-42"), 10_000);
-      first.child.kill("SIGINT");
-      await waitFor(() => first.out.stderr.includes("stopping"), 10_000, "the stop's first line");
-      first.child.kill("SIGINT");
-      first.child.kill("SIGTERM");
-      first.child.kill("SIGINT");
+      // Signals again and again through the whole stop and the process's exit, where Node puts the
+      // default actions back.
+      const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+      let sent = 0;
+      const repeat = setInterval(() => first.child.exitCode === null && first.child.kill(signals[sent++ % 2]), 1);
+      onTestFinished(() => clearInterval(repeat));
       expect(await first.exited).toBe(0);
+      clearInterval(repeat);
+      expect(sent).toBeGreaterThan(1);
       const lines = logLines(first.out.stderr);
-      expect(lines.filter((l) => l.msg.startsWith("already stopping"))).toHaveLength(1);
+      // Said once at most: a stop of a few ms may be over before a repeat is handled.
+      expect(lines.filter((l) => l.msg.startsWith("already stopping")).length).toBeLessThanOrEqual(1);
       expect(lines.find((l) => l.msg.startsWith("stopping"))).toMatchObject({ kept: 1 });
       expect(lines.filter((l) => l.msg === "gateway stopped")).toHaveLength(1);
       const again = await serveListening(["--token", SESSION_TOKEN], [], dataDir);
