@@ -30,6 +30,7 @@ export default tseslint.config(
   {
     ignores: [
       "dist/",
+      ".test-build-*/",
       "build/",
       "web/dist/",
       "packages/*/dist/",

@@ -1,9 +1,13 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildSync } from "esbuild";
+import { COMPILED_SOURCES } from "./helpers/compiled-cli.js";
 import { TEST_RUN_DIR } from "./helpers/run-dir.js";
+
+const REPO = fileURLToPath(new URL("..", import.meta.url));
 
 /**
  * Once per test run, before any test file: builds the SDK package (packages/client,
@@ -11,9 +15,35 @@ import { TEST_RUN_DIR } from "./helpers/run-dir.js";
  * two workers must not build at once (`tsc -b` only compares timestamps when nothing changed).
  */
 function buildClientPackage(): void {
-  const repo = fileURLToPath(new URL("..", import.meta.url));
   const tsc = fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url));
-  execFileSync(process.execPath, [tsc, "-b", "packages/client/tsconfig.json"], { cwd: repo, stdio: "inherit" });
+  execFileSync(process.execPath, [tsc, "-b", "packages/client/tsconfig.json"], { cwd: REPO, stdio: "inherit" });
+}
+
+/**
+ * Compiles src/ as `npm run build` lays out dist/ (esbuild, the transform tsx applies), into a
+ * directory of the repository's root so that paths relative to a module (web/dist, build/Release,
+ * package.json) resolve as from src/. Named after the run; a dir left by a run that no longer
+ * exists (killed before its teardown) is removed.
+ */
+function compileSources(runDir: string): string {
+  for (const name of readdirSync(REPO)) {
+    if (name.startsWith(".test-build-") && !existsSync(join(tmpdir(), name.slice(".test-build-".length)))) {
+      rmSync(join(REPO, name), { recursive: true, force: true });
+    }
+  }
+  const out = join(REPO, `.test-build-${basename(runDir)}`);
+  const sources = readdirSync(join(REPO, "src"), { recursive: true, encoding: "utf8" });
+  buildSync({
+    entryPoints: sources.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")).map((f) => join(REPO, "src", f)),
+    outdir: out,
+    outbase: join(REPO, "src"),
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "error",
+  });
+  for (const file of sources.filter((f) => f.endsWith(".mjs"))) cpSync(join(REPO, "src", file), join(out, file));
+  return out;
 }
 
 /**
@@ -28,9 +58,12 @@ export default function setup(): () => void {
   const runDir = mkdtempSync(join(tmpdir(), "sb-run-"));
   const tmp = join(runDir, "tmp");
   mkdirSync(tmp);
+  const compiled = compileSources(runDir);
   process.env[TEST_RUN_DIR] = runDir;
+  process.env[COMPILED_SOURCES] = compiled;
   process.env["TMPDIR"] = tmp;
   return () => {
+    rmSync(compiled, { recursive: true, force: true });
     // tsx keeps its compile cache for the CLI children in tsx-<uid>: a tool's cache, not a leak.
     const left = readdirSync(tmp).filter((name) => !name.startsWith("tsx-"));
     if (left.length > 0) {

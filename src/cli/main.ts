@@ -58,7 +58,13 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.USAGE;
   }
   // Loaded on demand: client commands should not pay for loading the whole server.
-  if (command === "serve") return (await import("./serve.js")).serve(rest);
+  if (command === "serve") {
+    const code = await (await import("./serve.js")).serve(rest);
+    // A stopped gateway exits at once, not when its loop runs dry: on that way out Node puts the
+    // default signal actions back, and a repeated Ctrl-C there (npm forwards its own) ended a
+    // cleanly stopped gateway "killed by SIGINT" (test/cli/serve.test.ts, signals repeated).
+    process.exit(code);
+  }
   const run = COMMANDS[command];
   if (!run) {
     const why = !command.startsWith("-")

@@ -272,6 +272,7 @@ export async function serve(argv: string[]): Promise<number> {
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);
   await gateway.close(asked !== undefined ? { sessions: asked.sessions } : {});
+  await new Promise<void>((flushed) => gateway.core.logger.flush(() => flushed()));
   return EXIT.OK;
 }
 

@@ -12,7 +12,7 @@ import type { CliGateway } from "./helpers.js";
 import { closedPortUrl } from "../helpers/net.js";
 import { waitFor } from "../helpers/wait-for.js";
 
-/** These tests start several CLI processes (each loads tsx and the code): room for a loaded machine. */
+/** These tests start several CLI processes (each loads the code): room for a loaded machine. */
 const HEAVY_TEST_MS = 60_000;
 
 let cg: CliGateway;

@@ -9,11 +9,12 @@ import { HttpClient } from "../../src/client/node.js";
 import type { SessionInfo } from "../../src/client/node.js";
 import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The CLI run from its sources, as `npx switchboard` would run the built one. */
-export const CLI = ["node", "--import", "tsx", join(REPO, "src", "cli", "main.ts")];
+export const CLI = cliCommand();
 const TMUX = "/usr/bin/tmux";
 /** A non-interactive CLI run that takes longer than this is killed (and fails its test). */
 export const CLI_TIMEOUT_MS = 45_000;

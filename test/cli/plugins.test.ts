@@ -6,7 +6,7 @@ import { startTestGateway } from "../client/helpers.js";
 import type { TestGateway } from "../client/helpers.js";
 import { cli } from "./helpers.js";
 
-/** Starts several CLI processes (each loads tsx and the code): room for a loaded machine. */
+/** Starts several CLI processes (each loads the code): room for a loaded machine. */
 const HEAVY_TEST_MS = 60_000;
 
 let gw: TestGateway;

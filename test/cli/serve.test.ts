@@ -1,12 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { EXIT } from "../../src/cli/exit-codes.js";
 import { CLI, REPO, cli } from "./helpers.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 const SERVE_TEST_MS = 60_000;
@@ -17,13 +16,8 @@ function tempDataDir(): string {
   return dir;
 }
 
-/** The CLI from its sources, runnable from any directory (`--import tsx` resolves from the current one). */
-const CLI_ANYWHERE = [
-  "node",
-  "--import",
-  pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href,
-  join(REPO, "src", "cli", "main.ts"),
-];
+/** The CLI from its sources, runnable from any directory. */
+const CLI_ANYWHERE = cliCommand();
 
 /**
  * Runs `switchboard serve` in `cwd` with exactly the given `SWITCHBOARD_*` variables until it exits,
@@ -159,7 +153,8 @@ describe("switchboard serve", () => {
 
   // Regression (new user): Ctrl-C on `npm start` sends SIGINT twice (the terminal's and npm's);
   // the second ended the gateway mid-stop, with no "gateway stopped" line, and its sessions came
-  // back `lost`. Now the stop finishes, and the shell runs on under its holder for the next serve.
+  // back `lost`; one during the exit after a clean stop ended it "killed by SIGINT". Now the stop
+  // finishes, the exit code is 0, and the shell runs on under its holder for the next serve.
   it(
     "keeps a shell session running across Ctrl-C (signals repeated during the stop) and the next serve, with its output",
     async () => {
@@ -169,14 +164,18 @@ describe("switchboard serve", () => {
       const id = await createSession(url, { command: ["bash", "--norc", "--noprofile", "-i"], pty: true });
       await typeInto(url, id, "echo marker-$((6*7))\r");
       await waitFor(async () => (await outputOf(url, id)).includes("marker-42"), 10_000);
-      first.child.kill("SIGINT");
-      await waitFor(() => first.out.stderr.includes("stopping"), 10_000, "the stop's first line");
-      first.child.kill("SIGINT");
-      first.child.kill("SIGTERM");
-      first.child.kill("SIGINT");
+      // Signals again and again through the whole stop and the process's exit, where Node puts the
+      // default actions back.
+      const signals: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+      let sent = 0;
+      const repeat = setInterval(() => first.child.exitCode === null && first.child.kill(signals[sent++ % 2]), 1);
+      onTestFinished(() => clearInterval(repeat));
       expect(await first.exited).toBe(0);
+      clearInterval(repeat);
+      expect(sent).toBeGreaterThan(1);
       const lines = logLines(first.out.stderr);
-      expect(lines.filter((l) => l.msg.startsWith("already stopping"))).toHaveLength(1);
+      // Said once at most: a stop of a few ms may be over before a repeat is handled.
+      expect(lines.filter((l) => l.msg.startsWith("already stopping")).length).toBeLessThanOrEqual(1);
       expect(lines.find((l) => l.msg.startsWith("stopping"))).toMatchObject({ kept: 1 });
       expect(lines.filter((l) => l.msg === "gateway stopped")).toHaveLength(1);
       const again = await serveListening(["--token", SESSION_TOKEN], [], dataDir);

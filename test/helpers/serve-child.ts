@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { onTestFinished } from "vitest";
+import { cliCommand } from "./compiled-cli.js";
 import { TEST_TOKEN } from "./gateway.js";
 
 /** A `switchboard serve` running in a child process. */
@@ -12,7 +13,7 @@ export interface ChildGateway {
 }
 
 /**
- * Runs `switchboard serve` (from the sources) in a child process on 127.0.0.1 and resolves with
+ * Runs `switchboard serve` (from the sources, {@link cliCommand}) in a child process on 127.0.0.1 and resolves with
  * its URL once it listens; killed with SIGKILL when the test ends. `port` 0 picks a free one.
  * `wrapper` goes before the node command (e.g. `["prlimit", "--nofile=128"]`); `config` is a
  * config file (`--config`).
@@ -36,10 +37,7 @@ export async function serveInChild(options: {
 }): Promise<ChildGateway> {
   const [program, ...args] = [
     ...(options.wrapper ?? []),
-    process.execPath,
-    "--import",
-    "tsx",
-    "src/cli/main.ts",
+    ...cliCommand(),
     "serve",
     "--token",
     options.token ?? TEST_TOKEN,

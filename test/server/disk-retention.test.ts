@@ -7,6 +7,7 @@ import { parseByteSize, parseDuration } from "../../src/core/units.js";
 import { DEFAULT_ENDED_RETENTION, endedToRemove, resolveEndedRetention } from "../../src/log/ended-retention.js";
 import type { EndedRetention } from "../../src/log/ended-retention.js";
 import { api, testGateway } from "../helpers/gateway.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { endedPipe, listedIds } from "../helpers/ended-sessions.js";
 import { serveInChild } from "../helpers/serve-child.js";
@@ -136,7 +137,8 @@ describe("the ended-session sweep", () => {
     expect(disk.json.retention).toEqual({ maxAgeMs: 1_000, maxCount: null, maxTotalBytes: 4 * 1024 ** 3 });
     await waitFor(async () => !(await listedIds(http)).includes(id), 10_000, "the ended session to go");
 
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "serve", "--port", "0"], {
+    const [node, ...cli] = cliCommand();
+    const child = spawn(node!, [...cli, "serve", "--port", "0"], {
       env: { ...process.env, SWITCHBOARD_DATA_DIR: tempDir(), SWITCHBOARD_ENDED_MAX_BYTES: "lots" },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -37,8 +37,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 describe("an idle gateway", () => {
   // Regression: with no session and no client, `switchboard serve` used 1.7% of a core (a 20 ms
   // screen feed, 5 s checks of descriptors, data directory and screens, 15 s pings, 1 s samples
-  // of the event loop). Measured under `--import tsx`, whose esbuild service pings the gateway
-  // every second: that costs about 0.1 ms a second, in the figure.
+  // of the event loop). Measured on the sources compiled as dist/ is (test/helpers/compiled-cli.ts).
   it(
     "uses at most 0.2% of a core over 30 s once started",
     { timeout: SETTLE_MAX_MS + MEASURE_MS + 60_000 },

@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import WebSocket from "ws";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { alive, foregroundJob } from "../sessions/process-helpers.js";
@@ -715,23 +716,11 @@ describe("durability", () => {
 
   it("brings sessions that were running when the gateway died back as lost", async () => {
     const dataDir = tempDir();
+    const [node, ...cli] = cliCommand();
     const child = spawn(
-      process.execPath,
+      node!,
       // Without holders, as the gateway below: with them (serve's default) the session would run on.
-      [
-        "--import",
-        "tsx",
-        "src/cli/main.ts",
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        dataDir,
-        "--token",
-        TEST_TOKEN,
-        "--holders",
-        "off",
-      ],
+      [...cli, "serve", "--port", "0", "--data-dir", dataDir, "--token", TEST_TOKEN, "--holders", "off"],
       {
         stdio: ["ignore", "pipe", "ignore"],
       },

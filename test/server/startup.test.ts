@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { cliCommand } from "../helpers/compiled-cli.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { tempDir } from "../helpers/tmp.js";
 import { fillDisk, smallDisk } from "../helpers/disk.js";
@@ -15,13 +16,8 @@ import { createLogger } from "../../src/server/logger.js";
 /** `switchboard serve` as a user runs it: its exit code, what it printed, and how long it took to end. */
 async function serve(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TEST_TOKEN, ...args],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const [node, ...cli] = cliCommand();
+  const child = spawn(node!, [...cli, "serve", "--token", TEST_TOKEN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   onTestFinished(() => {
     child.kill("SIGKILL");
   });

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cliCommand } from "../../helpers/compiled-cli.js";
 import { FaultProxy } from "../../helpers/fault-proxy.js";
 
 export const NEMESIS_TOKEN = "nemesis-admin-token-0123456789abcdef";
@@ -78,10 +79,9 @@ export class NemesisNode {
 
   private async startOnce(): Promise<void> {
     this.port ||= await freePort();
+    const [node, ...cli] = cliCommand();
     const args = [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
+      ...cli,
       "serve",
       "--token",
       NEMESIS_TOKEN,
@@ -93,7 +93,7 @@ export class NemesisNode {
       this.dataDir,
       ...this.args,
     ];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(node!, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     this.expectedExit = false;
     this.paused = false;

@@ -1,0 +1,18 @@
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The environment variable naming the directory the run's sources were compiled to (test/global-setup.ts). */
+export const COMPILED_SOURCES = "SWITCHBOARD_TEST_COMPILED";
+
+const REPO = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * The command that runs the CLI from the sources: under vitest, `node <main.js>` compiled when the
+ * run began (about half the start-up CPU of `--import tsx`, over the suite's hundreds of CLI and
+ * gateway children); elsewhere (`npm run nemesis`), `node --import tsx src/cli/main.ts`.
+ */
+export function cliCommand(): string[] {
+  const dir = process.env[COMPILED_SOURCES];
+  if (dir === undefined) return [process.execPath, "--import", "tsx", join(REPO, "src", "cli", "main.ts")];
+  return [process.execPath, join(dir, "cli", "main.js")];
+}
