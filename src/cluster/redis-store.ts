@@ -286,14 +286,17 @@ export class RedisEventStore implements EventStore {
     return new Promise((resolve) => replica.waiters.push({ seq, resolve }));
   }
 
-  /** An op Redis holds goes to the replica, whose commit publishes it. */
-  private handOver(sessionId: string, op: Op): void {
+  /**
+   * An op Redis holds goes to the replica: an owned session's commit publishes it; a copy's
+   * (`copied`) was published already (SessionLog.markShared), its commit waits for company.
+   */
+  private handOver(sessionId: string, op: Op, copied = false): void {
     if (op.kind === "entry") {
       const box = this.outboxes.get(sessionId);
       if (box !== undefined) box.handedHead = Math.max(box.handedHead, op.entry.seq);
       if (!this.replica.has(sessionId)) this.replica.set(sessionId, { durable: 0, waiters: [] });
     }
-    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry);
+    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry, copied);
     else if (op.kind === "trim") this.options.local.enqueueTrim(sessionId, op.first);
     else this.options.local.enqueueSession(op.session);
   }
@@ -361,7 +364,7 @@ export class RedisEventStore implements EventStore {
         return;
       case "copy":
       case "adopting":
-        this.handOver(sessionId, op);
+        this.handOver(sessionId, op, true);
         return;
       case "fenced":
         return;

@@ -264,7 +264,7 @@ export class ClusterMirror {
       // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
       const copy = session;
-      // The record is taken in the same tick as the last entry, before the replica publishes it: a
+      // The record is taken in the same tick as the last entry, before the entry is published: a
       // viewer that gets the final event finds the session ended (an SSE stream ends there).
       await copyShared(
         this.o.log,
@@ -373,6 +373,9 @@ export async function copyShared(
       last = entry.seq;
     }
     if (copy.appendedHead >= to.head) finish();
+    // Redis holds them: viewers here get them now, after the record `finish` took; the replica
+    // commits them in batches (LOG_REPLICA_LINGER_MS).
+    if (last !== undefined) copy.markShared(last);
     return last;
   };
   const ahead = o.ahead ?? [];
@@ -385,7 +388,7 @@ export async function copyShared(
           tokens: o.paced.tokens(),
           read,
           append,
-          durable: (seq) => copy.whenPublished(seq),
+          durable: (seq) => copy.whenDurable(seq),
         })
       : await read().then((page) => (append(page), page));
     if (entries.length === 0) break;
