@@ -525,6 +525,7 @@ export class RedisEventStore implements EventStore {
         position,
         ...(trimmedTo !== undefined ? { trimmedTo } : {}),
         ...(record ? { record } : {}),
+        ...(this.options.confirmReplicas ? { held: true } : {}),
       })
       .then(() => this.options.confirmReplicas?.(box.sessionId, position.head))
       .then(

@@ -62,7 +62,9 @@ describe("a copy publishes what Redis holds before its replica commits (docs/clu
       await live.subscribed;
       await waitFor(() => live.seqs.length >= 10, 15_000, "the first 10 events on the copy");
       const replica = new Database(join(copyDir, "switchboard.db"), { fileMustExist: true });
-      onTestFinished(() => replica.close());
+      onTestFinished(() => {
+        replica.close();
+      });
       await waitFor(() => replicaRows(replica, id) === 10, 15_000, "the copy's replica to hold the first 10");
 
       // Another connection takes the replica's write lock: the copy node cannot commit from here on.
