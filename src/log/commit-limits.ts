@@ -19,9 +19,9 @@ export const LOG_BATCH_MAX_BYTES = 256 * 1024;
  */
 export const LOG_INPUT_LINGER_MS = 2;
 /**
- * How long a cluster copy's replica rows wait for company. Redis holds them already and they are
+ * How long a cluster node's replica rows wait for company. Redis holds them already and they are
  * published before they commit (SessionLog.markShared), so nobody waits for these commits: one
- * commit per notification was a quarter of a copying node's delivery CPU (docs/benchmarks.md).
+ * commit per event was a quarter of a copying node's delivery CPU (docs/benchmarks.md).
  * A session's rows go at once past {@link LOG_REPLICA_LINGER_BYTES} queued.
  */
 export const LOG_REPLICA_LINGER_MS = 50;

@@ -416,9 +416,10 @@ export class SessionLog implements AppendableLog {
   }
 
   /**
-   * The shared log (Redis, the log of record) holds the entries copied up to `seq`: they are
-   * published now, before the store commits them (in batches, off the delivery path). Their reads
-   * are served by the hot ring until then, which keeps every entry the store has not committed.
+   * The shared log (cluster mode: Redis, the log of record) holds the entries up to `seq`, copied
+   * or this node's own: they are published now, before the store commits them (in batches, off the
+   * delivery path). Their reads are served by the hot ring until then, which keeps every entry the
+   * store has not committed.
    */
   markShared(seq: number): void {
     if (seq <= this.sharedSeq) return;

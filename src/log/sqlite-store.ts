@@ -192,7 +192,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   /**
-   * Queues an entry; `replica`: a cluster copy's, which its log published already (Redis holds it):
+   * Queues an entry; `replica`: cluster mode, its log published it already (Redis holds it), so
    * its commit may wait for company (see LOG_REPLICA_LINGER_MS).
    */
   enqueue(sessionId: string, entry: StoredEntry, replica = false): void {
