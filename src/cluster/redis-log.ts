@@ -3,19 +3,21 @@ import { OutputEntry } from "../log/output-entry.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
 import { jsonSize } from "../log/types.js";
 import type { RedisClient } from "./redis-client.js";
+import { NOTICE_ENTRIES_MAX_BYTES } from "./live-notice.js";
 
 /** Arguments per entry of the append script (see APPEND). */
 const ENTRY_ARGS = 7;
 /** Arguments of the append script before its entries. */
-const HEAD_ARGS = 7;
+const HEAD_ARGS = 8;
 
 /**
  * Appends a session's entries under its fencing epoch, in one step (see docs/cluster.md):
  * KEYS log, meta, live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
- * retainedBytes, record JSON ('' for none), createdAt, then per entry seq, type, json, stream,
- * ts, offset, bytes. Entries at or below the stored head are skipped (a retry of an append Redis
- * applied but whose answer was lost), and a batch that ends below it is answered with the head; a
- * gap is refused. Redis runs a script whole, so nobody sees part of a batch.
+ * retainedBytes, record JSON ('' for none), createdAt, held ('1': copies wait for replicas), then per
+ * entry seq, type, json, stream, ts, offset, bytes. Entries at or below the stored head are skipped
+ * (a retry of an append Redis applied but whose answer was lost), and a batch that ends below it is
+ * answered with the head; a gap is refused. Redis runs a script whole, so nobody sees part of a
+ * batch. The notice on the live channel carries the entries it added when small (live-notice.ts).
  */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
@@ -23,6 +25,10 @@ if epoch ~= ARGV[1] then
   return redis.error_reply('FENCED ' .. tostring(epoch or 'none') .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'owner') or ''))
 end
 local head = tonumber(redis.call('HGET', KEYS[2], 'head') or '0')
+local from = head + 1
+local parts = {}
+local size = 0
+local carry = ARGV[8] ~= '1'
 -- A batch that ends below the head was applied before (a retry after a later call in flight was
 -- applied too): Redis holds it all, nothing is written again.
 if tonumber(ARGV[2]) < head then return head end
@@ -35,6 +41,13 @@ for i = ${HEAD_ARGS + 1}, #ARGV, ${ENTRY_ARGS} do
     else
       redis.call('XADD', KEYS[1], ARGV[i] .. '-0', 't', ARGV[i + 1], 'j', ARGV[i + 2])
     end
+    if carry then
+      for k = i, i + ${ENTRY_ARGS - 1} do size = size + #ARGV[k] end
+      carry = size <= ${NOTICE_ENTRIES_MAX_BYTES}
+      if carry then
+        for k = i, i + ${ENTRY_ARGS - 1} do parts[#parts + 1] = #ARGV[k] .. ':' .. ARGV[k] end
+      end
+    end
     head = seq
   end
 end
@@ -45,7 +58,9 @@ if ARGV[3] ~= '0' then
 end
 redis.call('HSET', KEYS[2], 'head', head, 'outputBytes', ARGV[4], 'retainedBytes', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'record', ARGV[6], 'createdAt', ARGV[7]) end
-redis.call('SPUBLISH', KEYS[3], head .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'first') or '1'))
+local notice = head .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'first') or '1') .. ' ' .. epoch .. ' ' .. (ARGV[6] ~= '' and 'r' or '-')
+if carry and #parts > 0 then notice = notice .. ' ' .. from .. '\\n' .. table.concat(parts) end
+redis.call('SPUBLISH', KEYS[3], notice)
 return head
 `;
 
@@ -98,6 +113,8 @@ export interface RedisAppend {
   /** Set when the log was trimmed: the new first seq. */
   trimmedTo?: number;
   record?: PersistedSession;
+  /** Copies show these entries only once replicas confirmed them (`cluster.waitReplicas`): the notice carries none. */
+  held?: boolean;
 }
 
 /**
@@ -249,6 +266,7 @@ export class RedisLog {
       String(p.retainedBytes),
       record ? JSON.stringify(record) : "",
       record ? String(record.createdAt) : "",
+      batch.held === true ? "1" : "0",
     ];
     for (const entry of batch.entries) args.push(...entryArgs(entry));
     try {

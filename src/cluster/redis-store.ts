@@ -98,9 +98,9 @@ export interface RedisEventStoreOptions {
 /**
  * The event store of a node in cluster mode. Sessions this node owns are appended to Redis
  * first (the log of record, under the session's fencing epoch) and only once Redis acknowledged
- * them to the node's replica, whose commit publishes them: so nothing is delivered that Redis
- * does not hold. Other owners' entries come from Redis and go to the replica directly. Reads are
- * the replica's.
+ * them published ({@link onShared}) and handed to the node's replica: so nothing is delivered that
+ * Redis does not hold. Other owners' entries come from Redis and go to the replica directly. Reads
+ * are the replica's, and the hot ring's for what it has not committed.
  */
 export class RedisEventStore implements EventStore {
   private readonly outboxes = new Map<string, Outbox>();
@@ -110,6 +110,9 @@ export class RedisEventStore implements EventStore {
   private readonly failing = new Set<string>();
   private failure: LogWriteFailure | undefined;
   private _closed = false;
+
+  /** Told the newest seq Redis holds of a session whenever it moves (see EventStore.onShared). */
+  private readonly sharedListeners: Array<(sessionId: string, seq: number) => void> = [];
 
   /** Per owned session, the newest seq the replica reported committed, and who waits for one. */
   private readonly replica = new Map<
@@ -255,6 +258,7 @@ export class RedisEventStore implements EventStore {
         }
         for (const op of box.ops.splice(0, taken)) this.handOver(box.sessionId, op);
         this.handedOverCount(box, taken);
+        this.shared(box);
         return;
       } catch {
         // Not a failure of the node's writes: the session is fenced (its writers are refused), and a
@@ -286,14 +290,17 @@ export class RedisEventStore implements EventStore {
     return new Promise((resolve) => replica.waiters.push({ seq, resolve }));
   }
 
-  /** An op Redis holds goes to the replica, whose commit publishes it. */
+  /**
+   * An op Redis holds goes to the replica. Published before the replica commits it (a copy's by
+   * the copy itself, an owned session's by {@link shared}), so its commit waits for company.
+   */
   private handOver(sessionId: string, op: Op): void {
     if (op.kind === "entry") {
       const box = this.outboxes.get(sessionId);
       if (box !== undefined) box.handedHead = Math.max(box.handedHead, op.entry.seq);
       if (!this.replica.has(sessionId)) this.replica.set(sessionId, { durable: 0, waiters: [] });
     }
-    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry);
+    if (op.kind === "entry") this.options.local.enqueue(sessionId, op.entry, true);
     else if (op.kind === "trim") this.options.local.enqueueTrim(sessionId, op.first);
     else this.options.local.enqueueSession(op.session);
   }
@@ -376,6 +383,16 @@ export class RedisEventStore implements EventStore {
 
   onFlushed(listener: FlushListener): void {
     this.options.local.onFlushed(listener);
+  }
+
+  onShared(listener: (sessionId: string, seq: number) => void): void {
+    this.sharedListeners.push(listener);
+  }
+
+  /** Tells the listeners that Redis holds the box's entries up to the newest handed to the replica. */
+  private shared(box: Outbox): void {
+    if (box.handedHead === 0) return;
+    for (const listener of this.sharedListeners) listener(box.sessionId, box.handedHead);
   }
 
   readAfter(...args: Parameters<EventStore["readAfter"]>): LogEntry[] {
@@ -522,6 +539,7 @@ export class RedisEventStore implements EventStore {
         position,
         ...(trimmedTo !== undefined ? { trimmedTo } : {}),
         ...(record ? { record } : {}),
+        ...(this.options.confirmReplicas ? { held: true } : {}),
       })
       .then(() => this.options.confirmReplicas?.(box.sessionId, position.head))
       .then(
@@ -560,6 +578,7 @@ export class RedisEventStore implements EventStore {
       for (const op of ops) this.handOver(box.sessionId, op);
       this.handedOverCount(box, ops.length);
     }
+    this.shared(box);
     this.recovered(box.sessionId);
     this.send(box);
   }

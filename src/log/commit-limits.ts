@@ -19,6 +19,14 @@ export const LOG_BATCH_MAX_BYTES = 256 * 1024;
  */
 export const LOG_INPUT_LINGER_MS = 2;
 /**
+ * How long a cluster node's replica rows wait for company. Redis holds them already and they are
+ * published before they commit (SessionLog.markShared), so nobody waits for these commits: one
+ * commit per event was a quarter of a copying node's delivery CPU (docs/benchmarks.md).
+ * A session's rows go at once past {@link LOG_REPLICA_LINGER_BYTES} queued.
+ */
+export const LOG_REPLICA_LINGER_MS = 50;
+export const LOG_REPLICA_LINGER_BYTES = 128 * 1024;
+/**
  * With less than this queued for the writer thread, a batch waits up to {@link LOG_WRITER_LINGER_MS}
  * for more, since every commit rewrites at least a page; a keystroke's echo is committed on the
  * event loop and never waits. Bigger batches slowed viewers (bench/README.md, "Log writes").

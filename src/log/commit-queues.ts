@@ -84,6 +84,11 @@ export class CommitQueues {
     this._ops++;
   }
 
+  /** Bytes queued for one key. */
+  bytesOf(key: string): number {
+    return this.queues.get(key)?.bytes ?? 0;
+  }
+
   bytes(): number {
     let bytes = 0;
     for (const queue of this.queues.values()) bytes += queue.bytes;

@@ -74,6 +74,7 @@ export class EventLog {
       for (const [sessionId, seq] of durable) this.logs.get(sessionId)?.markDurable(seq);
       options.onCommit?.(stats.writes, stats.ms);
     });
+    options.store.onShared?.((sessionId, seq) => this.logs.get(sessionId)?.markShared(seq));
   }
 
   get store(): EventStore {

@@ -9,6 +9,8 @@ import {
   LOG_FLUSH_MAX_BATCH,
   LOG_BATCH_MAX_BYTES,
   LOG_INPUT_LINGER_MS,
+  LOG_REPLICA_LINGER_BYTES,
+  LOG_REPLICA_LINGER_MS,
   LOG_WRITER_MIN_BYTES,
   LOG_WRITER_LINGER_MS,
   LOG_CHECKPOINT_BYTES,
@@ -71,7 +73,9 @@ export class GroupCommit {
   private readonly directWriter: ReturnType<typeof prepareWriter>;
   private readonly writer: WriterThread;
   private _state: CommitState = { at: "starting" };
-  private readonly timers: TimerSet<"linger" | "writerLinger" | "trailingCheckpoint" | "retryHere" | "followUp">;
+  private readonly timers: TimerSet<
+    "linger" | "replicaLinger" | "writerLinger" | "trailingCheckpoint" | "retryHere" | "followUp"
+  >;
   /** About how many bytes the writers added to the WAL since the last checkpoint was asked for. */
   private walBytes = 0;
   /** What waits for a commit, per session. */
@@ -110,6 +114,8 @@ export class GroupCommit {
     this.timers = new TimerSet({
       /** Input waits for company until this fires (see {@link LOG_INPUT_LINGER_MS}). */
       linger: { after: LOG_INPUT_LINGER_MS, fire: () => this.commitQueued() },
+      /** A copy's replica rows wait for company until this fires (see {@link LOG_REPLICA_LINGER_MS}). */
+      replicaLinger: { after: LOG_REPLICA_LINGER_MS, fire: () => this.commitQueued() },
       /** A batch for the writer thread waits for company until this fires (see {@link LOG_WRITER_MIN_BYTES}). */
       writerLinger: {
         after: LOG_WRITER_LINGER_MS,
@@ -201,6 +207,9 @@ export class GroupCommit {
     if (this.queues.ops >= LOG_FLUSH_MAX_BATCH) {
       if (this.inflight.size === 0) this.commitOrPostQueued();
       else this.post(this.fairShare(), undefined);
+    } else if (op.kind === "entry" && op.replica === true && this.queues.bytesOf(key) < LOG_REPLICA_LINGER_BYTES) {
+      // Goes with the next commit, or with the others after a while.
+      this.timers.startIfIdle("replicaLinger");
     } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");

@@ -69,7 +69,8 @@ export const RING_IDLE_MS = 30_000;
  * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the hot
  * ring and queues it for the store; the entry is *published* (listeners notified, `head`, `read`
  * and the other read positions moved past it) only once the store made it durable ({@link markDurable}),
- * so nothing a consumer received is lost in a crash (docs/architecture.md, guarantee 1). Publishing
+ * or a cluster copy's once the shared log holds it ({@link markShared}), so nothing a consumer
+ * received is lost in a crash (docs/architecture.md, guarantee 1). Publishing
  * is one synchronous step, so a reader that reads history and subscribes in one tick neither
  * misses nor repeats an event (guarantee 2).
  */
@@ -104,6 +105,8 @@ export class SessionLog implements AppendableLog {
   private publishWaiters: PublishWaiter[] = [];
   private retainedBytes: number;
   private durableSeq: number;
+  /** Seq of the newest copied entry the shared log holds ({@link markShared}): published without waiting for the store. */
+  private sharedSeq: number;
   /**
    * What the store has not written yet (the entries after `durableSeq`), and the producers
    * waiting for it: a producer that outruns the store (a pipe writes faster than SQLite commits)
@@ -135,6 +138,7 @@ export class SessionLog implements AppendableLog {
     this.appendedBytes = initial.outputBytes;
     this.retainedBytes = initial.retainedBytes;
     this.durableSeq = initial.head;
+    this.sharedSeq = initial.head;
     this.backlog = new StoreBacklog(this.onListenerError);
     this.publishedSeq = initial.head;
     this.publishedBytes = initial.outputBytes;
@@ -208,6 +212,21 @@ export class SessionLog implements AppendableLog {
     if (seq <= this.publishedSeq) return Promise.resolve();
     if (this.appender.by === "removed") return Promise.reject(this.removedBeforeWritten());
     return new Promise((resolve, reject) => this.publishWaiters.push({ seq, resolve, reject }));
+  }
+
+  /**
+   * Resolves once the store holds the entries up to `seq` (or the log was removed): for work paced
+   * by what the store has taken (a cluster copy's pages, see CopyGate), not by what is published.
+   */
+  whenDurable(seq: number): Promise<void> {
+    if (seq <= this.durableSeq || this.appender.by === "removed") return Promise.resolve();
+    return new Promise((resolve) => {
+      const stop = this.backlog.onDurable(() => {
+        if (seq > this.durableSeq && this.appender.by !== "removed") return;
+        stop();
+        resolve();
+      });
+    });
   }
 
   private removedBeforeWritten(): SwitchboardError {
@@ -308,18 +327,20 @@ export class SessionLog implements AppendableLog {
   dropUnwritten(refusal: () => SwitchboardError): number {
     this._drops++;
     this.dropRefusal = refusal;
-    const refused = this.publishWaiters.filter((w) => w.seq > this.durableSeq);
-    this.publishWaiters = this.publishWaiters.filter((w) => w.seq <= this.durableSeq);
+    // Copied entries the shared log holds are kept, committed or not.
+    const kept = Math.max(this.durableSeq, this.sharedSeq);
+    const refused = this.publishWaiters.filter((w) => w.seq > kept);
+    this.publishWaiters = this.publishWaiters.filter((w) => w.seq <= kept);
     for (const w of refused) w.reject(refusal());
-    const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > this.durableSeq);
+    const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > kept);
     if (unwritten.length === 0) return 0;
-    this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= this.durableSeq);
+    this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= kept);
     this.pendingStart = 0;
-    this.ring.dropAfter(this.durableSeq);
+    this.ring.dropAfter(kept);
     for (const entry of unwritten) this.retainedBytes -= entry.size;
-    // The backlog is the sizes of the entries after durableSeq: these.
+    // The backlog is the sizes of the entries after durableSeq: these (and copied ones, counted no more).
     this.backlog.clear();
-    this.appendedSeq = this.durableSeq;
+    this.appendedSeq = kept;
     const firstOutput = unwritten.find((e) => e.outStart !== undefined);
     if (firstOutput !== undefined) this.appendedBytes = firstOutput.outStart!;
     this.ringKeeps = "recent";
@@ -394,6 +415,18 @@ export class SessionLog implements AppendableLog {
     this.commit(entry);
   }
 
+  /**
+   * The shared log (cluster mode: Redis, the log of record) holds the entries up to `seq`, copied
+   * or this node's own: they are published now, before the store commits them (in batches, off the
+   * delivery path). Their reads are served by the hot ring until then, which keeps every entry the
+   * store has not committed.
+   */
+  markShared(seq: number): void {
+    if (seq <= this.sharedSeq) return;
+    this.sharedSeq = Math.min(seq, this.appendedSeq);
+    this.publish();
+  }
+
   /** Drops the entries before `first` as the session's owner did (see {@link appendCopy}). */
   trimCopy(first: number): void {
     if (first > this._first) this.trimTo(Math.min(first, this.durableSeq), undefined);
@@ -409,7 +442,7 @@ export class SessionLog implements AppendableLog {
     if (!this.settled)
       throw new Error(`log ${this.sessionId}: a copy skips ahead only once what it holds is published`);
     this.trimTo(first, this.retainedBytes);
-    this.appendedSeq = this.durableSeq = this.publishedSeq = first - 1;
+    this.appendedSeq = this.durableSeq = this.sharedSeq = this.publishedSeq = first - 1;
     this.appendedBytes = this.publishedBytes = outputBytes;
     this.retainedBytes = 0;
   }
@@ -437,7 +470,7 @@ export class SessionLog implements AppendableLog {
     try {
       while (this.pendingStart < this.pending.length && this.appender.by !== "removed") {
         const entry = this.pending[this.pendingStart]!;
-        if (entry.seq > this.durableSeq) break;
+        if (entry.seq > this.durableSeq && entry.seq > this.sharedSeq) break;
         this.pendingStart++;
         this.publishedSeq = entry.seq;
         if (entry.outEnd !== undefined) this.publishedBytes = entry.outEnd;

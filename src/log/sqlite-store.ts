@@ -191,7 +191,11 @@ export class SqliteEventStore implements EventStore {
     this.writes = new GroupCommit(file, this.db.pragma("page_size", { simple: true }) as number, options);
   }
 
-  enqueue(sessionId: string, entry: StoredEntry): void {
+  /**
+   * Queues an entry; `replica`: cluster mode, its log published it already (Redis holds it), so
+   * its commit may wait for company (see LOG_REPLICA_LINGER_MS).
+   */
+  enqueue(sessionId: string, entry: StoredEntry, replica = false): void {
     const output = entry instanceof OutputEntry;
     const file = output && entry.bytes.length >= OUTPUT_FILE_MIN_ENTRY ? this.files.place(sessionId, entry) : undefined;
     this.writes.push(sessionId, entry.size, {
@@ -207,6 +211,7 @@ export class SqliteEventStore implements EventStore {
       file: file?.start ?? null,
       syncFile: file?.sync ?? null,
       ...(entry.urgent === true ? { urgent: true } : {}),
+      ...(replica ? { replica: true } : {}),
     });
   }
 

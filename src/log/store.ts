@@ -69,6 +69,11 @@ export interface EventStore {
   /** Called after each commit with the highest durable seq per session written in it. */
   onFlushed(listener: FlushListener): void;
   /**
+   * Cluster mode: called once the log of record (Redis) holds a session's entries up to `seq`,
+   * which may be before they commit here: they are published then (SessionLog.markShared).
+   */
+  onShared?(listener: (sessionId: string, seq: number) => void): void;
+  /**
    * Entries with `since < seq <= upTo`, at most `limit`, only of `types` when given, stopping
    * after the entry whose size brings the total to `maxBytes` (so at least one is returned).
    */

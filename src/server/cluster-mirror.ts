@@ -2,6 +2,7 @@ import type { Clock, Timer } from "../core/clock.js";
 import { subscriberClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
+import { decodeNotice } from "../cluster/live-notice.js";
 import { sessionKeys } from "../cluster/redis-log.js";
 import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
@@ -70,6 +71,8 @@ export class ClusterMirror {
   private sweepIdle = false;
   /** A fill failed since the last sweep: the next one retries it at the busy pace. */
   private fillFailed = false;
+  /** Per copied session, the epoch Redis held at this node's last read: a notice under another is read again. */
+  private readonly epochs = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly o: ClusterMirrorOptions) {}
@@ -149,9 +152,9 @@ export class ClusterMirror {
     // Notifications published while it was away are lost: the sweep finds what they said.
     subscriber.on("ready", () => this.wakeSweep());
     subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
-    subscriber.on("smessage", (channel: string) => {
-      const id = /\{([^}]*)\}:live$/.exec(channel)?.[1];
-      if (id !== undefined) void this.fill(id);
+    subscriber.on("smessageBuffer", (channel: Buffer, message: Buffer) => {
+      const id = /\{([^}]*)\}:live$/.exec(channel.toString())?.[1];
+      if (id !== undefined && !this.takeNotice(id, message)) void this.fill(id);
     });
     // After a reconnection the subscriptions are made again (ioredis) and the sweep fills the gaps.
     await subscriber.subscribe(this.o.log.sessionsKey);
@@ -170,7 +173,11 @@ export class ClusterMirror {
       const ids = await this.o.log.sessionIds();
       const listed = new Set(ids);
       for (const id of ids) await this.fill(id);
-      for (const session of known) if (!listed.has(session.id)) await this.o.sessions.dropRemote(session.id);
+      for (const session of known) {
+        if (listed.has(session.id)) continue;
+        this.epochs.delete(session.id);
+        await this.o.sessions.dropRemote(session.id);
+      }
     } catch (error) {
       this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
     }
@@ -188,6 +195,30 @@ export class ClusterMirror {
     if (this.sweepTimer === undefined || !this.sweepIdle) return;
     this.sweepTimer.cancel();
     this.armSweep(false);
+  }
+
+  /**
+   * Appends the entries a notice carries to a copy that is kept up and holds everything before
+   * them, under the epoch and with the record it last read: one wake-up per append, no read back.
+   * False when a fill must read Redis instead (anything else changed, a notice was lost, a fill runs).
+   */
+  private takeNotice(id: string, message: Buffer): boolean {
+    const notice = decodeNotice(message);
+    const last = notice?.entries.at(-1);
+    if (notice === undefined || last === undefined || notice.recordChanged || this.filling.has(id)) return false;
+    const copy = this.o.sessions.copyOf(this.o.sessions.get(id));
+    if (copy === undefined || !copy.copying || !copy.kept || this.o.store.ownership(id)?.at !== "copy") return false;
+    if (this.epochs.get(id) !== notice.epoch) return false;
+    const log = copy.log;
+    if (notice.entries[0]!.seq !== log.appendedHead + 1 || notice.first > log.appendedHead + 1) return false;
+    this.wakeSweep();
+    if (notice.first > log.first) log.trimCopy(notice.first);
+    for (const entry of notice.entries) {
+      log.appendCopy(entry);
+      copy.copied(entry);
+    }
+    log.markShared(last.seq);
+    return true;
   }
 
   /** Brings this node's copy of a session up to what Redis holds; one at a time per session. */
@@ -245,6 +276,7 @@ export class ClusterMirror {
         : await this.o.log.sessionFrom(id, local.log.appendedHead + 1, READ_FIRST_ENTRIES);
     const shared = ahead ? ahead.session : await this.o.log.session(id);
     if (shared === undefined || shared.owner === this.o.nodeId) return;
+    this.epochs.set(id, shared.epoch);
     let session = local;
     if (session === undefined) {
       this.o.store.mirror(id, shared.owner);
@@ -264,7 +296,7 @@ export class ClusterMirror {
       // An owner with waitReplicas: only what enough replicas hold (docs/cluster.md, "Replicas and failover").
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
       const copy = session;
-      // The record is taken in the same tick as the last entry, before the replica publishes it: a
+      // The record is taken in the same tick as the last entry, before the entry is published: a
       // viewer that gets the final event finds the session ended (an SSE stream ends there).
       await copyShared(
         this.o.log,
@@ -373,6 +405,9 @@ export async function copyShared(
       last = entry.seq;
     }
     if (copy.appendedHead >= to.head) finish();
+    // Redis holds them: viewers here get them now, after the record `finish` took; the replica
+    // commits them in batches (LOG_REPLICA_LINGER_MS).
+    if (last !== undefined) copy.markShared(last);
     return last;
   };
   const ahead = o.ahead ?? [];
@@ -385,7 +420,7 @@ export async function copyShared(
           tokens: o.paced.tokens(),
           read,
           append,
-          durable: (seq) => copy.whenPublished(seq),
+          durable: (seq) => copy.whenDurable(seq),
         })
       : await read().then((page) => (append(page), page));
     if (entries.length === 0) break;

@@ -19,7 +19,7 @@ export interface CopyPage {
   read(): Promise<StoredEntry[]>;
   /** Appends what the read returned; returns the last seq appended (undefined: none). */
   append(entries: readonly StoredEntry[]): number | undefined;
-  /** Resolves once the replica holds (and published) everything up to `seq`. */
+  /** Resolves once the replica holds everything up to `seq` (published before: Redis holds it). */
   durable(seq: number): Promise<void>;
 }
 

@@ -213,7 +213,7 @@ export class RemoteSession extends Session {
     let unsubscribe: (() => void) | undefined;
     await new Promise<void>((resolve) => {
       timer = this.ctx.clock.setTimeout(resolve, REMOTE_CATCH_UP_MS);
-      // Every copied entry is published to the log's listeners once the replica holds it.
+      // Every copied entry is published to the log's listeners once copied (Redis holds it).
       unsubscribe = this.log.subscribe(() => {
         if (reached()) resolve();
       });

@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import type { StoredEntry } from "../../src/log/store.js";
 import { FencedError, RedisLog, sessionKeys } from "../../src/cluster/redis-log.js";
+import { NOTICE_ENTRIES_MAX_BYTES, decodeNotice } from "../../src/cluster/live-notice.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import type { RedisClient } from "../../src/cluster/redis-client.js";
 import { afterTest } from "../helpers/cleanup.js";
@@ -122,22 +123,39 @@ describe("RedisLog", () => {
     expect(await log.sessionIds()).toEqual(["s1"]);
   });
 
-  it("trims with XTRIM MINID and notifies the head and first on the session's channel", async () => {
+  it("trims with XTRIM MINID and notifies the head, first and the entries it added on the session's channel", async () => {
     const server = await startRedis();
     const redis = await client(server.url);
     const sub = await client(server.url);
-    const heard: string[] = [];
-    sub.on("smessage", (_channel: string, message: string) => heard.push(message));
+    const heard: Buffer[] = [];
+    sub.on("smessageBuffer", (_channel: Buffer, message: Buffer) => heard.push(message));
     await (sub as unknown as { ssubscribe(c: string): Promise<unknown> }).ssubscribe(sessionKeys("t:", "s1").live);
     const log = new RedisLog(redis, "t:");
     await log.claim("s1", "gw-a");
-    await log.append("s1", 1, { entries: [1, 2, 3, 4].map((s) => event(s, "x")), position: position(4) });
+    const output = new OutputEntry(6, 7, "stderr", 0, Buffer.from([0, 0xff, 0x3a, 10]), true);
+    await log.append("s1", 1, { entries: [1, 2, 3, 4].map((s) => event(s, "x:\n")), position: position(4) });
     await log.append("s1", 1, { entries: [event(5, "y")], position: position(5), trimmedTo: 4 });
-    expect((await log.read("s1", 1, "+", 100)).map((e) => e.seq)).toEqual([4, 5]);
-    await waitFor(() => {
-      expect(heard).toEqual(["4 1", "5 4"]);
-      return true;
-    });
+    await log.append("s1", 1, { entries: [output], position: position(6, 4) });
+    // Waiting for replicas, or past NOTICE_ENTRIES_MAX_BYTES: the notice carries no entry (copies read them).
+    await log.append("s1", 1, { entries: [event(7, "z")], position: position(7, 4), held: true });
+    await log.append("s1", 1, { entries: [event(8, "b".repeat(NOTICE_ENTRIES_MAX_BYTES))], position: position(8, 4) });
+    await log.append("s1", 1, { entries: [event(9, "c")], position: position(9, 4), record: RECORD });
+    expect((await log.read("s1", 1, "+", 100)).map((e) => e.seq)).toEqual([4, 5, 6, 7, 8, 9]);
+    await waitFor(() => heard.length === 6);
+    const notices = heard.map((m) => decodeNotice(m)!);
+    expect(notices.map((n) => [n.head, n.first, n.epoch, n.recordChanged, n.entries.map((e) => e.seq)])).toEqual([
+      [4, 1, 1, false, [1, 2, 3, 4]],
+      [5, 4, 1, false, [5]],
+      [6, 4, 1, false, [6]],
+      [7, 4, 1, false, []],
+      [8, 4, 1, false, []],
+      [9, 4, 1, true, [9]],
+    ]);
+    // Each entry as the log reads it back from the stream.
+    const read = await log.read("s1", 1, "+", 100);
+    expect(notices[0]!.entries).toEqual([1, 2, 3, 4].map((s) => event(s, "x:\n")));
+    expect(notices[2]!.entries).toEqual([read.find((e) => e.seq === 6)]);
+    expect(notices[5]!.entries).toEqual([read.find((e) => e.seq === 9)]);
   });
 
   it("reads a session's position with the entries after a seq in one step: never an entry past the head it read", async () => {
