@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { LongestFirst } from "./test/sequencer.js";
 
@@ -8,10 +9,27 @@ import { LongestFirst } from "./test/sequencer.js";
  */
 const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
 
+/**
+ * Files that get a process of their own: those that mock modules, spy on prototypes or fake
+ * timers, and the browser tests (long files, where a process costs little). The others share
+ * their worker's process and loaded modules, file after file (`isolate: false`).
+ */
+const OWN_PROCESS = readdirSync("test", { recursive: true, encoding: "utf8" })
+  .filter((f) => f.endsWith(".test.ts"))
+  .map((f) => `test/${f}`)
+  .filter(
+    (f) =>
+      f.startsWith("test/web/ui-") ||
+      /\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
+  );
+
 export default defineConfig({
   test: {
-    // Builds the SDK package (switchboard-client) that the SDK's own tests load.
+    // Builds the SDK package (switchboard-client) that the SDK's own tests load, and compiles src/
+    // for the CLI and gateway processes the tests start.
     globalSetup: ["test/global-setup.ts"],
+    // Per file, also where files share a process: the clean-ups registered outside a test.
+    setupFiles: ["test/setup-file.ts"],
     // Real processes, sockets and SQLite files: give slow CI machines room, but keep every
     // test bounded so a hang fails instead of stalling the suite.
     testTimeout: 30_000,
@@ -22,14 +40,19 @@ export default defineConfig({
       {
         extends: true,
         // Two cores: a third worker made the whole run slower, not faster (docs/benchmarks.md,
-        // "The test suite"). The latency tests run alone, after.
+        // "The test suite"). Not isolated: a new process and its imports per file cost ~0.6 s.
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
-          exclude: ALONE,
+          exclude: [...ALONE, ...OWN_PROCESS],
           maxWorkers: 2,
+          isolate: false,
           sequence: { groupOrder: 0 },
         },
+      },
+      {
+        extends: true,
+        test: { name: "isolated", include: OWN_PROCESS, exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       { extends: true, test: { name: "alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
     ],

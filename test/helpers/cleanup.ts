@@ -1,13 +1,15 @@
-import { afterAll, onTestFinished } from "vitest";
+import { onTestFinished } from "vitest";
 
 /** Clean-ups registered outside a test, run after the file's own `afterAll` hooks, newest first. */
 const fileCleanups: Array<() => unknown> = [];
 
-// Registered when a test file's collection first imports this module: an `afterAll` registered
-// later, from inside a `beforeAll`, never runs (vitest 4), and its processes and dirs were left.
-afterAll(async () => {
+/**
+ * Runs the file's clean-ups: an `afterAll` of test/setup-file.ts, registered for every file
+ * before its own (an `afterAll` registered from inside a `beforeAll` never runs in vitest 4).
+ */
+export async function runFileCleanups(): Promise<void> {
   for (const fn of fileCleanups.splice(0).reverse()) await fn();
-});
+}
 
 /**
  * Runs `fn` when the current test ends, or when the file's tests end if called outside a test
