@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `npm test`: the static checks (typecheck, eslint, prettier) run beside the test files, which
+# leave a core idle for much of the run (many wait on real processes); what the checks said is
+# printed after the tests. Arguments go to vitest. Fails when either fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+npm run -s checks >"$out" 2>&1 &
+checks=$!
+npx vitest run "$@"
+tests=$?
+wait "$checks"
+checked=$?
+echo "npm run checks (typecheck, eslint, prettier): exit $checked"
+[ "$checked" -eq 0 ] || cat "$out"
+[ "$tests" -eq 0 ] && [ "$checked" -eq 0 ]
