@@ -1,4 +1,3 @@
-import { readFileSync, readdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { LongestFirst } from "./test/sequencer.js";
 
@@ -9,26 +8,12 @@ import { LongestFirst } from "./test/sequencer.js";
  */
 const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
 
-/**
- * Files that get a process of their own: those that mock modules, spy on prototypes or fake
- * timers, and the browser tests (long files, where a process costs little). The others share
- * their worker's process and loaded modules, file after file (`isolate: false`).
- */
-const OWN_PROCESS = readdirSync("test", { recursive: true, encoding: "utf8" })
-  .filter((f) => f.endsWith(".test.ts"))
-  .map((f) => `test/${f}`)
-  .filter(
-    (f) =>
-      f.startsWith("test/web/ui-") ||
-      /\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
-  );
-
 export default defineConfig({
   test: {
     // Builds the SDK package (switchboard-client) that the SDK's own tests load, and compiles src/
     // for the CLI and gateway processes the tests start.
     globalSetup: ["test/global-setup.ts"],
-    // Per file, also where files share a process: the clean-ups registered outside a test.
+    // Per file: the clean-ups registered outside a test.
     setupFiles: ["test/setup-file.ts"],
     // Real processes, sockets and SQLite files: give slow CI machines room, but keep every
     // test bounded so a hang fails instead of stalling the suite.
@@ -40,19 +25,15 @@ export default defineConfig({
       {
         extends: true,
         // Two cores: a third worker made the whole run slower, not faster (docs/benchmarks.md,
-        // "The test suite"). Not isolated: a new process and its imports per file cost ~0.6 s.
+        // "The test suite"). Each file its own process: files sharing one failed timing-bound
+        // tests in whole runs (same section). The latency tests run alone, after.
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
-          exclude: [...ALONE, ...OWN_PROCESS],
+          exclude: ALONE,
           maxWorkers: 2,
-          isolate: false,
           sequence: { groupOrder: 0 },
         },
-      },
-      {
-        extends: true,
-        test: { name: "isolated", include: OWN_PROCESS, exclude: ALONE, maxWorkers: 2, sequence: { groupOrder: 0 } },
       },
       { extends: true, test: { name: "alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
     ],
