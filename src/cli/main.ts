@@ -61,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === "serve") {
     const code = await (await import("./serve.js")).serve(rest);
     // A stopped gateway exits at once, not when its loop runs dry: on that way out Node puts the
-    // default signal actions back, and a repeated Ctrl-C there (npm forwards its own) ended a
+    // default signal actions back, and a repeated Ctrl-C there (npm forwards its own) would end a
     // cleanly stopped gateway "killed by SIGINT" (test/cli/serve.test.ts, signals repeated).
     process.exit(code);
   }
