@@ -13,6 +13,9 @@ export interface ClampSize {
   scrollback: number;
 }
 
+/** The fewest columns xterm's buffer has (a 1-column terminal prints 2 characters a row). */
+const XTERM_MIN_COLS = 2;
+
 /** xterm's parameters saturate here, and it keeps at most 32 of them and 32 sub-parameters. */
 const PARAM_MAX = 2 ** 31 - 1;
 const PARAMS_MAX = 32;
@@ -44,11 +47,12 @@ export function clampedCount(final: number, count: number, size: ClampSize): num
     case 0x5a: // CBT
       return Math.min(count, size.cols);
     case 0x62: {
-      // REP
-      const bound = size.cols * (size.rows + size.scrollback + 2);
+      // REP. xterm lays out at least XTERM_MIN_COLS columns, whatever the size it was given.
+      const cols = Math.max(size.cols, XTERM_MIN_COLS);
+      const bound = cols * (size.rows + size.scrollback + 2);
       if (count <= bound) return count;
-      const half = Math.floor(size.cols / 2);
-      const period = size.cols % 2 === 1 && half > 0 ? size.cols * half : size.cols;
+      const half = Math.floor(cols / 2);
+      const period = cols % 2 === 1 && half > 0 ? cols * half : cols;
       return bound + ((count - bound) % period);
     }
     default:

@@ -50,7 +50,8 @@ const FINALS = ["b", "b", "b", "L", "M", "S", "T", "I", "Z", "@", "X"];
  * one it shows the same as (the same modulo LINES, past every row and scrollback line filled).
  */
 const counted = (size: Size) => {
-  const past = size.cols * (size.rows + size.scrollback + 4);
+  // xterm lays out at least 2 columns, whatever the size it was given.
+  const past = Math.max(size.cols, 2) * (size.rows + size.scrollback + 4);
   return fc
     .tuple(
       fc.constantFrom(...FORMS),
