@@ -11,13 +11,12 @@ const ENTRY_ARGS = 7;
 const HEAD_ARGS = 8;
 
 /**
- * Appends a session's entries under its fencing epoch, in one step (see docs/cluster.md):
- * KEYS log, meta, live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
- * retainedBytes, record JSON ('' for none), createdAt, held ('1': copies wait for replicas), then per
- * entry seq, type, json, stream, ts, offset, bytes. Entries at or below the stored head are skipped
- * (a retry of an append Redis applied but whose answer was lost), and a batch that ends below it is
- * answered with the head; a gap is refused. Redis runs a script whole, so nobody sees part of a
- * batch. The notice on the live channel carries the entries it added when small (live-notice.ts).
+ * Appends a session's entries under its fencing epoch, whole (docs/cluster.md). KEYS log, meta,
+ * live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
+ * retainedBytes, record JSON ('' for none), createdAt, held ('1': copies wait for replicas), then
+ * per entry seq, type, json, stream, ts, offset, bytes. Entries at or below the stored head are
+ * skipped (a retry whose answer was lost); a batch ending below it gets the head; a gap is
+ * refused. The live notice carries the added entries when small (live-notice.ts).
  */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')

@@ -67,12 +67,11 @@ export const RING_IDLE_MS = 30_000;
 
 /**
  * One session's log. `append` assigns the next seq (and output offset), keeps the entry in the hot
- * ring and queues it for the store; the entry is *published* (listeners notified, `head`, `read`
- * and the other read positions moved past it) only once the store made it durable ({@link markDurable}),
- * or a cluster copy's once the shared log holds it ({@link markShared}), so nothing a consumer
- * received is lost in a crash (docs/architecture.md, guarantee 1). Publishing
- * is one synchronous step, so a reader that reads history and subscribes in one tick neither
- * misses nor repeats an event (guarantee 2).
+ * ring and queues it for the store; the entry is *published* (listeners told, read positions moved)
+ * only once the store made it durable ({@link markDurable}), or the shared log holds it in cluster
+ * mode ({@link markShared}): nothing a consumer got is lost in a crash (docs/architecture.md,
+ * guarantee 1). Publishing is one synchronous step, so a reader that reads history and subscribes
+ * in one tick neither misses nor repeats an event (guarantee 2).
  */
 export class SessionLog implements AppendableLog {
   readonly sessionId: string;
