@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
+import { SCREEN_WORKER_ENV } from "../src/screen/screen-thread.js";
 import { COMPILED_SOURCES } from "./helpers/compiled-cli.js";
 import { TEST_RUN_DIR } from "./helpers/run-dir.js";
 
@@ -61,6 +62,7 @@ export default function setup(): () => void {
   const compiled = compileSources(runDir);
   process.env[TEST_RUN_DIR] = runDir;
   process.env[COMPILED_SOURCES] = compiled;
+  process.env[SCREEN_WORKER_ENV] = join(compiled, "screen", "screen-worker.js");
   process.env["TMPDIR"] = tmp;
   return () => {
     rmSync(compiled, { recursive: true, force: true });

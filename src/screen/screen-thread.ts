@@ -175,10 +175,17 @@ export class ScreenThread {
   }
 }
 
+/** Names a built screen-worker.js for a gateway that runs from source (src/*.ts) to load. */
+export const SCREEN_WORKER_ENV = "SWITCHBOARD_SCREEN_WORKER";
+
 function spawn(workerData: ThreadData, heapMb: number): Worker {
   const options = { workerData, resourceLimits: { maxOldGenerationSizeMb: heapMb } };
   if (!import.meta.url.endsWith(".ts")) return new Worker(new URL("./screen-worker.js", import.meta.url), options);
-  // From source: a worker does not inherit vitest's or tsx's loader, so it registers tsx first.
+  // From source: a built screen-worker.js when SCREEN_WORKER_ENV names one (the test run compiles
+  // src/ once: a third of the start-up CPU of tsx's). Otherwise a worker does not inherit vitest's
+  // or tsx's loader, so it registers tsx first.
+  const built = process.env[SCREEN_WORKER_ENV];
+  if (built) return new Worker(built, options);
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx/esm/api")).href.replace(/\.cjs$/, ".mjs");
   const entry = new URL("./screen-worker.ts", import.meta.url).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
