@@ -1,3 +1,4 @@
+import { readFileSync, readdirSync } from "node:fs";
 import { defineConfig } from "vitest/config";
 import { LongestFirst } from "./test/sequencer.js";
 
@@ -7,6 +8,27 @@ import { LongestFirst } from "./test/sequencer.js";
  * rest of the suite, one at a time, so that two other test files on 2 cores do not decide them.
  */
 const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
+
+/** Files shorter than this (seconds, test/durations.json) share their worker's process. */
+const SHARED_BELOW_S = 8;
+
+/**
+ * Files that share their worker's process and loaded modules, file after file (`isolate: false`):
+ * a process and its imports per file cost ~1 s of a worker (docs/benchmarks.md, "The test
+ * suite"). Only short files: not those that mock modules, spy or fake timers, not the browser
+ * tests, not a file the durations do not list. The long ones, which hold the timing-bound tests
+ * and the big heaps, keep a process each.
+ */
+const durations = JSON.parse(readFileSync("test/durations.json", "utf8")) as Record<string, number>;
+const SHARED = readdirSync("test", { recursive: true, encoding: "utf8" })
+  .filter((f) => f.endsWith(".test.ts"))
+  .map((f) => `test/${f}`)
+  .filter(
+    (f) =>
+      (durations[f] ?? Infinity) < SHARED_BELOW_S &&
+      !f.startsWith("test/web/ui-") &&
+      !/\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
+  );
 
 export default defineConfig({
   test: {
@@ -25,13 +47,22 @@ export default defineConfig({
       {
         extends: true,
         // Two cores: a third worker made the whole run slower, not faster (docs/benchmarks.md,
-        // "The test suite"). Each file its own process: files sharing one failed timing-bound
-        // tests in whole runs (same section). The latency tests run alone, after.
+        // "The test suite"). The latency tests run alone, after.
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
-          exclude: ALONE,
+          exclude: [...ALONE, ...SHARED],
           maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: "shared",
+          include: SHARED.filter((f) => !ALONE.includes(f)),
+          maxWorkers: 2,
+          isolate: false,
           sequence: { groupOrder: 0 },
         },
       },

@@ -19,8 +19,14 @@ export class LongestFirst extends BaseSequencer {
     const median = values[Math.floor(values.length / 2)] ?? 0;
     const seconds = (spec: TestSpecification) =>
       known[relative(spec.project.config.root, spec.moduleId).split("\\").join("/")] ?? median;
+    // Shared-process files last (vitest.config.ts): a worker keeps its process only while the
+    // next file in the queue shares one too.
+    const shared = (spec: TestSpecification) => (spec.project.config.isolate === false ? 1 : 0);
     return [...files].sort(
-      (a, b) => a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder || seconds(b) - seconds(a),
+      (a, b) =>
+        a.project.config.sequence.groupOrder - b.project.config.sequence.groupOrder ||
+        shared(a) - shared(b) ||
+        seconds(b) - seconds(a),
     );
   }
 }

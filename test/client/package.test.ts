@@ -2,10 +2,13 @@ import { execFile } from "node:child_process";
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { build } from "esbuild";
+import { build, stop } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_ENV, startTestGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
+
+// esbuild's service process ends with the file, which may share its process with the next.
+afterAll(() => stop());
 
 /**
  * The SDK ships on its own as `switchboard-client` (packages/client) so that a program that only

@@ -1,4 +1,4 @@
-import { build } from "esbuild";
+import { build, stop } from "esbuild";
 import fc from "fast-check";
 import { Lexer } from "marked";
 import type { Token } from "marked";
@@ -9,6 +9,9 @@ import type { MarkdownStream } from "../../web/src/markdown-stream.js";
 import type { renderMarkdown } from "../../web/src/markdown.js";
 import type { h, morph } from "../../web/src/dom.js";
 import { launchBrowser } from "./harness.js";
+
+// esbuild's service process ends with the file, which may share its process with the next.
+afterAll(() => stop());
 
 /** What the page renders from: marked's tokens for the whole text (web/src/markdown.ts's options). */
 function wholeText(text: string): unknown {
