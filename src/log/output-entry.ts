@@ -13,8 +13,8 @@ export const OUTPUT_ENTRY_OVERHEAD = 96;
  * Output is by far the biggest part of a terminal's log, and most of it is never read as
  * JSON (a viewer on /ws/session gets bytes-derived frames, a replay gets bytes); so the JSON
  * form — decoding, escaping, base64 — is built only when a consumer asks for `json`, once.
- * On a 2-core machine every microsecond the event loop spends per 64 KiB of PTY output slows
- * the producer by as much (bench/delivery.ts), which is what this saves.
+ * When the cores are few, every microsecond the event loop spends per 64 KiB of PTY output
+ * slows the producer by as much (bench/delivery.ts), which is what this saves.
  */
 export class OutputEntry implements StoredEntry {
   readonly type = "output" as const;
