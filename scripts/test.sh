@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: the static checks (typecheck, eslint, prettier) run beside the test files, which
 # leave a core idle for much of the run (many wait on real processes); what the checks said is
-# printed after the tests. SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run ran them already, on
-# the core the install left idle). Arguments go to vitest. Fails when either fails.
+# printed after the tests. SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run starts them earlier,
+# on the core its install leaves idle). Arguments go to vitest. Fails when either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${SWITCHBOARD_TEST_CHECKS:-}" = done ]; then
