@@ -30,6 +30,13 @@ const SHARED = readdirSync("test", { recursive: true, encoding: "utf8" })
       !/\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
   );
 
+/**
+ * Test files at once. Two cores: a third worker made the whole run slower, not faster, when the
+ * run's files were on disk (docs/benchmarks.md, "The test suite"). SWITCHBOARD_TEST_WORKERS
+ * overrides it, to measure another count.
+ */
+const WORKERS = Number(process.env["SWITCHBOARD_TEST_WORKERS"] ?? 2);
+
 export default defineConfig({
   test: {
     // Builds the SDK package (switchboard-client) that the SDK's own tests load, and compiles src/
@@ -46,13 +53,12 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // Two cores: a third worker made the whole run slower, not faster (docs/benchmarks.md,
-        // "The test suite"). The latency tests run alone, after.
+        // The latency tests run alone, after.
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
           exclude: [...ALONE, ...SHARED],
-          maxWorkers: 2,
+          maxWorkers: WORKERS,
           sequence: { groupOrder: 0 },
         },
       },
@@ -61,7 +67,7 @@ export default defineConfig({
         test: {
           name: "shared",
           include: SHARED.filter((f) => !ALONE.includes(f)),
-          maxWorkers: 2,
+          maxWorkers: WORKERS,
           isolate: false,
           sequence: { groupOrder: 0 },
         },
