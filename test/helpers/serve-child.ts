@@ -4,6 +4,13 @@ import { onTestFinished } from "vitest";
 import { cliCommand } from "./compiled-cli.js";
 import { TEST_TOKEN } from "./gateway.js";
 
+/**
+ * Node flags for every served child, space-separated; none unless set. E.g. `--import <module>`
+ * whose module profiles through `node:inspector` and writes as it goes: the children end with
+ * SIGKILL, so `--cpu-prof` would write nothing.
+ */
+export const SERVE_NODE_FLAGS = "SWITCHBOARD_TEST_SERVE_NODE_FLAGS";
+
 /** A `switchboard serve` running in a child process. */
 export interface ChildGateway {
   child: ChildProcess;
@@ -35,9 +42,13 @@ export async function serveInChild(options: {
   /** Registers the kill (default: when the running test finishes; give one from a beforeAll). */
   defer?: (fn: () => void) => void;
 }): Promise<ChildGateway> {
+  const [node, ...cli] = cliCommand();
+  const flags = (process.env[SERVE_NODE_FLAGS] ?? "").split(" ").filter((flag) => flag !== "");
   const [program, ...args] = [
     ...(options.wrapper ?? []),
-    ...cliCommand(),
+    node!,
+    ...flags,
+    ...cli,
     "serve",
     "--token",
     options.token ?? TEST_TOKEN,
