@@ -31,6 +31,7 @@ export default tseslint.config(
     ignores: [
       "dist/",
       ".test-build-*/",
+      ".bench-build-*/",
       "build/",
       "web/dist/",
       "packages/*/dist/",

@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { listeningUrl, redisServer } from "./cluster.js";
 import type { BenchSection } from "./types.js";
 import { fmt } from "./stats.js";
+import { compiledCommand } from "./compiled.js";
 
 /** Start-up (heap shrinks of the main thread and workers) settles within this. */
 const WARMUP_MS = 40_000;
@@ -46,10 +47,11 @@ async function startCluster(label: string, sources: string, dir: string): Promis
   const server = await redisServer(dir);
   const cluster: Cluster = { label, redis: server.child, nodes: [] };
   for (const name of NODES) {
-    const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TOKEN, "--host", "127.0.0.1"];
+    const [node, main] = compiledCommand("src/cli/main.ts", sources);
+    const args = [main!, "serve", "--token", TOKEN, "--host", "127.0.0.1"];
     args.push("--port", "0", "--data-dir", join(dir, name), "--holders", "off");
     args.push("--redis", server.url, "--node-id", name);
-    const child = spawn(process.execPath, args, { cwd: sources, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(node!, args, { cwd: sources, stdio: ["ignore", "pipe", "pipe"] });
     cluster.nodes.push(child);
     let stderr = "";
     child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -98,7 +100,7 @@ export async function run(): Promise<BenchSection> {
       method: [
         `\`npm run bench -- cluster-idle\`: three \`switchboard serve --redis\` nodes on one redis-server (AOF off), no session, no client; run time of every thread from /proc (schedstat) over ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up.`,
         "`SWITCHBOARD_BASELINE=<checkout>` runs another checkout's sources beside them (its own redis-server) over the same window.",
-        "Nodes run under `--import tsx` (its esbuild service wakes each about once a second). No socket.io baseline yet: the issue's goal (≤ 2× an idle socket.io node) is not measured here.",
+        "Nodes run on JavaScript compiled once per run (esbuild, bench/compiled.ts), not under `--import tsx` (its esbuild service wakes each about once a second). The socket.io baseline is in cluster-peers.",
       ],
       notes: clusters.map(
         (c) => `${c.label}: nodes ${perNode(c).map(pct).join(", ")}; redis-server ${pct(share(c.redis.pid!))}.`,

@@ -18,6 +18,7 @@ import type { Socket as SioSocket } from "socket.io-client";
 import { connectRedis } from "../src/cluster/redis-client.js";
 import type { RedisClient } from "../src/cluster/redis-client.js";
 import { childNode, redisServer } from "./cluster.js";
+import { compiledCommand } from "./compiled.js";
 import type { ChildNode } from "./cluster.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, median, percentile } from "./stats.js";
@@ -205,7 +206,8 @@ export async function switchboardSide(nodes: ChildNode[], redis: RedisClient): P
 
 /** A bench/cluster-peers-*.ts node in a child process, once it listens. */
 export async function scriptNode(script: string, redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, redisUrl], {
+  const [node, js] = compiledCommand(script);
+  const child = spawn(node!, [js!, redisUrl], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<string>((resolve, reject) => {
@@ -525,7 +527,7 @@ export async function run(): Promise<BenchSection> {
         ].join("\n"),
       ],
       method: [
-        `\`npm run bench -- cluster-peers\`: one redis-server (AOF off) for both; three \`switchboard serve --redis\` nodes and three socket.io 4.8 nodes (\`@socket.io/redis-streams-adapter\`, connection state recovery on, WebSocket only), each a child process under \`--import tsx\`.`,
+        `\`npm run bench -- cluster-peers\`: one redis-server (AOF off) for both; three \`switchboard serve --redis\` nodes and three socket.io 4.8 nodes (\`@socket.io/redis-streams-adapter\`, connection state recovery on, WebSocket only), each a child process on JavaScript compiled once per run (esbuild, bench/compiled.ts), not under \`--import tsx\`.`,
         `A producer on the first node (Switchboard: one \`append\` frame per message on \`/v1/ws\` to a stream session; socket.io: one \`emit\` with an ack, broadcast to a room); ${SUBSCRIBERS} subscribers, half on each other node, all in this process.`,
         `Per round and side: ${fmt(BURST_MESSAGES)} messages back to back (throughput: until all subscribers have all); ${fmt((RATE * PACED_MS) / 1000)} at ${RATE}/s (latency from each message's due time; node CPU from /proc schedstat over the run and its drain); the same paced run with every subscriber's connection cut ${CUT_AT_MS / 1000} s in, back ${CUT_MS / 1000} s later on the same node (Switchboard: \`subscribe\` since the last seq; socket.io: its own reconnect and recovery).`,
         "The floor: three plain Node processes doing the least a Redis-backed fan-out does (the producer's messages each one `XADD` to one stream; each node reads it with `XREAD BLOCK` and sends each entry to its subscribers; a resume is an `XRANGE` after the last id, not exact at the boundary).",

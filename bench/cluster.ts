@@ -28,6 +28,7 @@ import type { SessionLog } from "../src/log/session-log.js";
 import { RemoteSession } from "../src/sessions/remote-session.js";
 import { readBinaryOutput } from "../src/protocol/index.js";
 import type { BenchSection } from "./types.js";
+import { compiledCommand } from "./compiled.js";
 import { measureRawPty, PTY_BENCH_BYTES, PTY_BENCH_COMMAND } from "./pty.js";
 import { fmt, median, met, percentile, sideBySide } from "./stats.js";
 
@@ -104,10 +105,11 @@ export interface ChildNode {
 export async function childNode(dir: string, name: string, redis: string | undefined): Promise<ChildNode> {
   const config = join(dir, `${name}.json`);
   writeFileSync(config, JSON.stringify(CONFIG));
-  const args = ["--import", "tsx", "src/cli/main.ts", "serve", "--token", TOKEN, "--host", "127.0.0.1"];
+  const [node, main] = compiledCommand("src/cli/main.ts");
+  const args = [main!, "serve", "--token", TOKEN, "--host", "127.0.0.1"];
   args.push("--port", "0", "--data-dir", join(dir, name), "--config", config);
   if (redis) args.push("--redis", redis, "--node-id", name);
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(node!, args, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const url = await listeningUrl(child, name, () => stderr);
@@ -349,7 +351,8 @@ async function floorChild(
   args: readonly string[],
   ready: RegExp,
 ): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/cluster-floor-pty.ts", ...args], {
+  const [node, script] = compiledCommand("bench/cluster-floor-pty.ts");
+  const child = spawn(node!, [script!, ...args], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {

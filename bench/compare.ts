@@ -5,10 +5,14 @@
  * gives Switchboard ÷ its baseline, measured in that run; this prints, per measure, each side's
  * ratios (median and range over the rounds) and where this checkout's median falls against the
  * earlier one's range: a change is visible only when it leaves the spread of the runs (whether
- * above is worse depends on the measure: a time's ratio, or a throughput's).
+ * above is worse depends on the measure: a time's ratio, or a throughput's). `BENCH_SAVE=<dir>`
+ * keeps each run's whole report there (`<module>-<round>-<side>.md`, with the load average at its
+ * start and end), for the figures behind the ratios.
  */
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { join, resolve } from "node:path";
 
 const [beforeDir, ...modules] = process.argv.slice(2);
 if (beforeDir === undefined || modules.length === 0) {
@@ -16,6 +20,8 @@ if (beforeDir === undefined || modules.length === 0) {
   process.exit(2);
 }
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
+const SAVE = process.env["BENCH_SAVE"];
+if (SAVE !== undefined) mkdirSync(SAVE, { recursive: true });
 const sides = { before: resolve(beforeDir), after: process.cwd() } as const;
 type Side = keyof typeof sides;
 
@@ -39,6 +45,7 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const module of modules) {
     for (const side of order) {
       const started = performance.now();
+      const loadBefore = loadavg()[0]!.toFixed(1);
       const run = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", "bench/run.ts", module], {
         cwd: sides[side],
         encoding: "utf8",
@@ -46,6 +53,10 @@ for (let round = 0; round < ROUNDS; round++) {
       });
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
       process.stderr.write(`round ${round + 1}/${ROUNDS} ${module} ${side}: exit ${run.status} in ${seconds} s\n`);
+      if (SAVE !== undefined) {
+        const load = `Load average (1 min) at the run's start and end: ${loadBefore} and ${loadavg()[0]!.toFixed(1)}.\n\n`;
+        writeFileSync(join(SAVE, `${module}-${round + 1}-${side}.md`), load + run.stdout + run.stderr);
+      }
       for (const [measure, ratio] of parseRatios(run.stdout)) {
         const key = `${module}: ${measure}`;
         if (!ratios.has(key)) ratios.set(key, { before: [], after: [] });

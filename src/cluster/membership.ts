@@ -1,6 +1,6 @@
 import type { Clock, Timer } from "../core/clock.js";
 import type { NodeListing } from "../protocol/index.js";
-import { leaseRenewalMs, membersKey } from "./node-lease.js";
+import { membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
@@ -8,7 +8,9 @@ import type { RedisLog } from "./redis-log.js";
 
 /**
  * Longest pause between two looks for dead nodes (shorter with a short TTL: a quarter of it)
- * while this node shows a session; with none it has nothing to adopt and looks at the lease's pace.
+ * while this node shows a session. With none it has nothing to adopt (a dead node's sessions are
+ * shown here, and wake it, before they can be taken over): it looks once per TTL, for members
+ * that died owning nothing.
  */
 export const MEMBERSHIP_CHECK_MS = 1000;
 /**
@@ -32,7 +34,7 @@ export interface MembershipOptions {
   /** This node's lease TTL: how often to look is derived from it. */
   ttlMs: number;
   clock: Clock;
-  /** Whether this node shows no session at all (then it looks at the lease's renewal pace). */
+  /** Whether this node shows no session at all (then it looks once per TTL). */
   idle: () => boolean;
   /** Whether this node holds a copy of each session (a session it has not copied yet cannot be taken over here). */
   knows: (sessionIds: readonly string[]) => boolean;
@@ -74,7 +76,7 @@ export class Membership {
     this.timer = undefined;
     if (this.closed) return;
     this.idlePace = this.o.idle();
-    const every = this.idlePace ? leaseRenewalMs(this.o.ttlMs) : this.busyEveryMs;
+    const every = this.idlePace ? this.o.ttlMs : this.busyEveryMs;
     this.timer = this.o.clock.setTimeout(() => {
       this.timer = undefined;
       this.running = this.check()

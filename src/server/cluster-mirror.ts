@@ -39,7 +39,7 @@ export interface ClusterMirrorOptions {
   keyPrefix: string;
   clock: Clock;
   logger: Logger;
-  /** The sweep's pace while this node shows no session and copies nothing (the lease's renewal pace). */
+  /** The sweep's pace while this node shows no session and copies nothing (the lease's TTL). */
   idleSweepMs: number;
   /** Paces the copies' reads (copy-gate.ts): this node's own work goes first. */
   gate: CopyGate;

@@ -120,4 +120,44 @@ describe("publication", () => {
     expect(done).toBe(true);
     expect(log.read(0).entries.map((e) => e.seq)).toEqual([1]);
   });
+
+  it("notes what each tracked call appends after its awaits, however the calls overlap", async () => {
+    const events = new EventLog({ store: new ManualStore(), clock: new ManualClock() });
+    const [a, b] = [events.create("a"), events.create("b")];
+    const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
+    const first = new Map<SessionLog, AppendMark>();
+    const second = new Map<SessionLog, AppendMark>();
+    const one = events.tracking(first, async () => {
+      await tick();
+      a.append({ type: "custom", name: "n", data: 1 });
+    });
+    const two = events.tracking(second, async () => {
+      await tick();
+      await tick();
+      await tick();
+      // The first call settled meanwhile: this one's scope is still in force.
+      b.append({ type: "custom", name: "n", data: 2 });
+    });
+    await one;
+    expect([...first.keys()]).toEqual([a]);
+    await two;
+    expect([...second.keys()]).toEqual([b]);
+    // Untracked (no call in flight: the scope is off), and tracked again afterwards.
+    a.append({ type: "custom", name: "n", data: 3 });
+    expect(first.get(a)!.seq).toBe(1);
+    const third = new Map<SessionLog, AppendMark>();
+    await events.tracking(third, async () => {
+      await tick();
+      a.append({ type: "custom", name: "n", data: 4 });
+    });
+    expect(third.get(a)).toEqual({ seq: 3, drops: 0 });
+    expect(() =>
+      events.tracking(new Map(), () => {
+        throw new Error("refused");
+      }),
+    ).toThrow("refused");
+    const fourth = new Map<SessionLog, AppendMark>();
+    events.tracking(fourth, () => b.append({ type: "custom", name: "n", data: 5 }));
+    expect(fourth.get(b)).toEqual({ seq: 2, drops: 0 });
+  });
 });
