@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: the static checks (typecheck, eslint, prettier) run beside the test files, which
-# leave a core idle for much of the run (many wait on real processes); what the checks said is
-# printed after the tests. SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run starts them earlier,
+# leave a core idle for much of the run (many wait on real processes), niced so that they never
+# slow a test; what the checks said is printed after the tests. SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run starts them earlier,
 # on the core its install leaves idle). Arguments go to vitest. Fails when either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ if [ "${SWITCHBOARD_TEST_CHECKS:-}" = done ]; then
 fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-npm run -s checks >"$out" 2>&1 &
+nice -n 19 npm run -s checks >"$out" 2>&1 &
 checks=$!
 npx vitest run "$@"
 tests=$?
