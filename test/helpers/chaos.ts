@@ -66,6 +66,17 @@ export async function streamingAgent(url: () => string, id: string): Promise<{ s
   const script = JSON.stringify({ op: "flood", chunks: AGENT_CHUNKS, size: AGENT_CHUNK_CHARS });
   expect((await call(`/v1/sessions/${id}/prompt`, { text: script })).status).toBe(202);
   await waitFor(async () => ((await info())["pid"] as number) > 0, 15_000, "the pid");
+  // A held agent whose conversation had not opened when its gateway stopped is ended, not adopted
+  // (docs/agents.md, "Agents across gateway restarts"): the same process is promised from the
+  // first streamed chunk on, which the log publishes after the record that keeps the conversation.
+  await waitFor(
+    async () =>
+      ((await call(`/v1/sessions/${id}/events?since=0&limit=1000`)).json["events"] as Ev[] | undefined)?.some(
+        (e) => e.type === "chat.delta",
+      ) === true,
+    15_000,
+    "the conversation to open",
+  );
   const pid = (await info())["pid"];
   let working = true;
   const prompter = (async () => {
