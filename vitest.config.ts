@@ -31,9 +31,9 @@ const SHARED = readdirSync("test", { recursive: true, encoding: "utf8" })
   );
 
 /**
- * Test files at once. Two cores: a third worker made the whole run slower, not faster, when the
- * run's files were on disk (docs/benchmarks.md, "The test suite"). SWITCHBOARD_TEST_WORKERS
- * overrides it, to measure another count.
+ * Test files at once. Two: the suite keeps two cores busy, and a third worker failed
+ * timing-bound tests (docs/benchmarks.md, "The test suite"). SWITCHBOARD_TEST_WORKERS overrides
+ * it, to measure another count.
  */
 const WORKERS = Number(process.env["SWITCHBOARD_TEST_WORKERS"] ?? 2);
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `npm test`: the static checks (typecheck, eslint, prettier) run beside the test files, which
-# leave a core idle for much of the run (many wait on real processes), niced so that they never
-# slow a test; what the checks said is printed after the tests. SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run starts them earlier,
-# on the core its install leaves idle). Arguments go to vitest. Fails when either fails.
+# `npm test`: the static checks (typecheck, eslint, prettier) run beside the test files, at the
+# lowest priority so that they never slow a test; what they said is printed after the tests.
+# SWITCHBOARD_TEST_CHECKS=done skips them (.ci/run starts them earlier, on the core its install
+# leaves idle). Arguments go to vitest. Fails when either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ "${SWITCHBOARD_TEST_CHECKS:-}" = done ]; then
