@@ -1,16 +1,15 @@
 /**
  * The bench's child nodes on compiled JavaScript, as a deployed node runs (`npm run build`), not
  * under `--import tsx`: tsx's esbuild service wakes about once a second in every process, which
- * an idle node's CPU or a delivery's would count. src/ and the named bench scripts are compiled
- * once per bench process (esbuild, the transform tsx applies, as test/global-setup.ts does) into a
- * directory of the repository's root, laid out as dist/, so that paths relative to a module
- * (build/Release, package.json, node_modules) resolve as from src/; it is removed when the process
- * exits.
+ * an idle node's CPU or a delivery's would count. src/ (scripts/compile-sources.ts) and the named
+ * bench scripts are compiled once per bench process into a directory of the repository's root; it
+ * is removed when the process exits.
  */
-import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
+import { COMPILE_OPTIONS, compileSources } from "../scripts/compile-sources.js";
 
 const PREFIX = ".bench-build-";
 /** Where in the build the bench's scripts go (src/ is compiled to its root, as dist/ lays it out). */
@@ -37,19 +36,14 @@ function build(repo: string): string {
       rmSync(join(repo, name), { recursive: true, force: true });
   }
   const out = join(repo, `${PREFIX}${process.pid}`);
-  const src = join(repo, "src");
-  const sources = readdirSync(src, { recursive: true, encoding: "utf8" });
+  compileSources(repo, out);
   const scripts = readdirSync(join(repo, "bench")).filter((f) => /^cluster-.*-(sio|floor|pty)\.ts$/.test(f));
-  const options = { format: "esm", platform: "node", target: "node20", logLevel: "error" } as const;
-  buildSync({
-    entryPoints: sources.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")).map((f) => join(src, f)),
-    outdir: out,
-    outbase: src,
-    ...options,
-  });
-  for (const file of sources.filter((f) => f.endsWith(".mjs"))) cpSync(join(src, file), join(out, file));
   // The bench's own node scripts import packages only: any directory of the repository will do.
-  buildSync({ entryPoints: scripts.map((f) => join(repo, "bench", f)), outdir: join(out, BENCH_DIR), ...options });
+  buildSync({
+    entryPoints: scripts.map((f) => join(repo, "bench", f)),
+    outdir: join(out, BENCH_DIR),
+    ...COMPILE_OPTIONS,
+  });
   process.on("exit", () => rmSync(out, { recursive: true, force: true }));
   return out;
 }

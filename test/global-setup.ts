@@ -1,19 +1,9 @@
 import { execFileSync } from "node:child_process";
-import {
-  accessSync,
-  constants,
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statfsSync,
-} from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildSync } from "esbuild";
+import { compileSources } from "../scripts/compile-sources.js";
 import { SCREEN_WORKER_ENV } from "../src/screen/screen-thread.js";
 import { COMPILED_SOURCES } from "./helpers/compiled-cli.js";
 import { TEST_RUN_DIR } from "./helpers/run-dir.js";
@@ -51,12 +41,10 @@ function runsBase(): string {
 }
 
 /**
- * Compiles src/ as `npm run build` lays out dist/ (esbuild, the transform tsx applies), into a
- * directory of the repository's root so that paths relative to a module (web/dist, build/Release,
- * package.json) resolve as from src/. Named after the run; a dir left by a run that no longer
- * exists (killed before its teardown) is removed.
+ * Compiles src/ (scripts/compile-sources.ts) into a directory of the repository's root named after
+ * the run; a dir left by a run that no longer exists (killed before its teardown) is removed.
  */
-function compileSources(runDir: string): string {
+function compileRun(runDir: string): string {
   const bases = [runsBase(), tmpdir()];
   for (const name of readdirSync(REPO)) {
     const run = name.slice(".test-build-".length);
@@ -65,17 +53,7 @@ function compileSources(runDir: string): string {
     }
   }
   const out = join(REPO, `.test-build-${basename(runDir)}`);
-  const sources = readdirSync(join(REPO, "src"), { recursive: true, encoding: "utf8" });
-  buildSync({
-    entryPoints: sources.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts")).map((f) => join(REPO, "src", f)),
-    outdir: out,
-    outbase: join(REPO, "src"),
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    logLevel: "error",
-  });
-  for (const file of sources.filter((f) => f.endsWith(".mjs"))) cpSync(join(REPO, "src", file), join(out, file));
+  compileSources(REPO, out);
   return out;
 }
 
@@ -91,7 +69,7 @@ export default function setup(): () => void {
   const runDir = mkdtempSync(join(runsBase(), "sb-run-"));
   const tmp = join(runDir, "tmp");
   mkdirSync(tmp);
-  const compiled = compileSources(runDir);
+  const compiled = compileRun(runDir);
   process.env[TEST_RUN_DIR] = runDir;
   process.env[COMPILED_SOURCES] = compiled;
   process.env[SCREEN_WORKER_ENV] = join(compiled, "screen", "screen-worker.js");
