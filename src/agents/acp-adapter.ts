@@ -158,34 +158,57 @@ export class AcpAdapter implements AgentAdapter {
     }
     this.starting = this.adoptProcess(proc, turnOpen).then(
       () => undefined,
-      (err: unknown): RunOutcome => ({ kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true }),
+      (err: unknown) => this.startFailed(err),
     );
     return true;
   }
 
-  /** Speaks to the held process in the conversation it has; a turn an earlier gateway left is cancelled first. */
+  /**
+   * Speaks to the held process in the conversation it has; a turn an earlier gateway left is
+   * cancelled first. An agent that does not end that turn within ABORT_SETTLE_TIMEOUT_MS is
+   * replaced, as after an abort (agent-session.ts): its late output would land in the next run,
+   * since an update names no turn. The new process loads the conversation where the agent can.
+   */
   private async adoptProcess(proc: AgentChild, turnOpen: boolean): Promise<void> {
-    this.state.acpSessionId = this.context.keptAgentSession();
+    const sessionId = this.context.keptAgentSession();
+    this.state.acpSessionId = sessionId;
     this.connect(proc);
-    const sessionId = this.state.acpSessionId;
     if (!turnOpen || sessionId === undefined) return;
-    await new Promise<void>((resolve) => {
+    const ended = await new Promise<boolean>((resolve) => {
       const timer = this.context.clock.setTimeout(() => {
-        this.context.logger.warn(
-          { sessionId: this.context.sessionId, timeoutMs: ABORT_SETTLE_TIMEOUT_MS },
-          "adopted agent did not end the turn an earlier gateway left in time; the next run goes on",
-        );
-        this.settled?.();
+        this.settled = undefined;
+        resolve(false);
       }, ABORT_SETTLE_TIMEOUT_MS);
       this.settled = () => {
         timer.cancel();
         this.settled = undefined;
-        resolve();
+        resolve(true);
       };
       this.conn!.agent.notify("session/cancel", { sessionId }).catch((err: unknown) => {
         this.context.logger.debug({ err: describeError(err) }, "session/cancel not delivered");
       });
     });
+    if (ended || this.isDead) return;
+    this.context.logger.warn(
+      { sessionId: this.context.sessionId, timeoutMs: ABORT_SETTLE_TIMEOUT_MS },
+      "adopted agent did not end the turn an earlier gateway left in time; restarting it",
+    );
+    // The old process's end and end of output are not this adapter's any more (onProcessEnd, onOutputEnd).
+    this.proc = undefined;
+    this.conn?.close();
+    await proc.kill();
+    if (this.disposing !== undefined) return;
+    this.resumeId = sessionId;
+    this.state.acpSessionId = undefined;
+    await this.start();
+  }
+
+  /** What a failed start or adoption makes of the adapter: dead, its process ended, the outcome saying why. */
+  private startFailed(err: unknown): RunOutcome {
+    this.isDead = true;
+    void this.proc?.kill();
+    if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message, start: true };
+    return { kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true };
   }
 
   async detach(): Promise<void> {
@@ -207,12 +230,7 @@ export class AcpAdapter implements AgentAdapter {
   private startOnce(): Promise<RunOutcome | undefined> {
     this.starting ??= this.start().then(
       () => undefined,
-      (err: unknown): RunOutcome => {
-        this.isDead = true;
-        void this.proc?.kill();
-        if (err instanceof AcpStartError) return { kind: "error", code: err.code, message: err.message, start: true };
-        return { kind: "error", code: "AGENT_FAILED", message: describeError(err), start: true };
-      },
+      (err: unknown) => this.startFailed(err),
     );
     return this.starting;
   }
@@ -312,7 +330,7 @@ export class AcpAdapter implements AgentAdapter {
   private connect(proc: AgentChild): { noise: AcpStdoutNoise; conn: ClientConnection } {
     this.proc = proc;
     this.context.processChanged();
-    void proc.closed.then((end) => this.onProcessEnd(end));
+    void proc.closed.then((end) => this.onProcessEnd(proc, end));
     const noise = new AcpStdoutNoise({ logger: this.context.logger, sessionId: this.context.sessionId });
     const parsed = acp.ndJsonStream(
       Writable.toWeb(proc.stdin) as WritableStream<Uint8Array>,
@@ -362,8 +380,8 @@ export class AcpAdapter implements AgentAdapter {
     });
   }
 
-  private onProcessEnd(end: ProcessEnd): void {
-    if (this.detached) return;
+  private onProcessEnd(proc: AgentChild, end: ProcessEnd): void {
+    if (this.detached || proc !== this.proc) return;
     this.isDead = true;
     this.context.logger.info({ sessionId: this.context.sessionId, ...end }, "ACP agent ended");
     this.context.processChanged();
@@ -371,7 +389,7 @@ export class AcpAdapter implements AgentAdapter {
 
   /** The agent's output ended: it can no longer answer, so make sure it is gone and fail the turn. */
   private onOutputEnd(proc: AgentChild): void {
-    if (this.detached) return;
+    if (this.detached || proc !== this.proc) return;
     this.isDead = true;
     void proc.kill().then((end) => {
       const turn = this.turn;

@@ -13,15 +13,15 @@ const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", im
 type Ev = { seq: number; type: string; runId?: string; text?: string; reason?: string; [k: string]: unknown };
 type Api = ReturnType<typeof api>;
 
-/** A data directory with a config naming the scripted agent; removed (its holders end) when the test ends. */
-function setUp(): { dataDir: string; config: string } {
+/** A data directory with a config naming the scripted agent (with `args`); removed (its holders end) when the test ends. */
+function setUp(args: string[] = []): { dataDir: string; config: string } {
   const dataDir = mkdtempSync(join(tmpdir(), "switchboard-held-agent-"));
   onTestFinished(() => rmSync(dataDir, { recursive: true, force: true }));
   const config = join(dataDir, "..", `${dataDir.split("/").pop()}.json`);
   onTestFinished(() => rmSync(config, { force: true }));
   writeFileSync(
     config,
-    JSON.stringify({ agents: { scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] } } }),
+    JSON.stringify({ agents: { scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT, ...args] } } }),
   );
   return { dataDir, config };
 }
@@ -30,21 +30,21 @@ async function events(http: Api, id: string): Promise<Ev[]> {
   return (await http.get(`/v1/sessions/${id}/events`)).json.events as Ev[];
 }
 
-async function runEnd(http: Api, id: string, runId: string): Promise<Ev> {
+async function runEnd(http: Api, id: string, runId: string, ms = 15_000): Promise<Ev> {
   return waitFor(
     async () =>
       (await events(http, id)).find((e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta"),
-    15_000,
+    ms,
     `the end of run ${runId}`,
   );
 }
 
 /** Prompts `script` and answers the run's chat.final text. */
-async function ask(http: Api, id: string, script: object): Promise<string> {
+async function ask(http: Api, id: string, script: object, ms?: number): Promise<string> {
   const sent = await http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify(script) });
   expect(sent.status).toBe(202);
-  const end = await runEnd(http, id, sent.json.runId as string);
-  expect(end.type).toBe("chat.final");
+  const end = await runEnd(http, id, sent.json.runId as string, ms);
+  expect(end.type, JSON.stringify(end)).toBe("chat.final");
   return end.text as string;
 }
 
@@ -120,4 +120,39 @@ describe("an ACP agent under its holder across gateway restarts", () => {
       log.filter((e) => e.runId === runId && ["chat.final", "chat.error", "chat.aborted"].includes(e.type)),
     ).toHaveLength(1);
   }, 60_000);
+
+  it("replaces an adopted agent that goes on with the turn an earlier gateway left: none of it reaches the next run (regression)", async () => {
+    const { dataDir, config } = setUp(["--load-session"]);
+    const first = await serveInChild({ dataDir, config, holders: true });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const pid = await ask(http1, id, { op: "pid" });
+    const conversation = (await ask(http1, id, { op: "session" })).split(" ")[0]!;
+    // Ticks for longer than ABORT_SETTLE_TIMEOUT_MS (10 s), deaf to session/cancel.
+    const runId = (
+      await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "stubborn", ms: 30_000 }) })
+    ).json.runId as string;
+    await waitFor(
+      async () => (await events(http1, id)).find((e) => e.type === "chat.delta" && e.runId === runId),
+      15_000,
+      "the first tick",
+    );
+    await stop(first, "SIGKILL");
+
+    const second = await serveInChild({ dataDir, config, holders: true });
+    const http2 = api(second.url);
+    expect((await runEnd(http2, id, runId)).type).toBe("chat.aborted");
+    // Before: the next run got the old turn's ticks, then the old process's pid.
+    const next = await ask(http2, id, { op: "pid" }, 30_000);
+    expect(next).toMatch(/^pid=\d+$/);
+    expect(next).not.toBe(pid);
+    // The new process loaded the conversation.
+    expect(await ask(http2, id, { op: "session" })).toBe(
+      `${conversation} loaded=${conversation.slice("session=".length)}`,
+    );
+    expect(second.log.filter((l) => String(l.msg).startsWith("adopted agent did not end the turn"))).toHaveLength(1);
+    const log = await events(http2, id);
+    expectContiguous(log);
+    expect(log.filter((e) => e.type === "chat.delta" && e.runId !== runId && e.text === "tick ")).toEqual([]);
+  }, 90_000);
 });

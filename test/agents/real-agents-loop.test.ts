@@ -322,7 +322,10 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
       await fn();
       points[point] = true;
     } catch (err) {
-      points[point] = String(err instanceof Error ? err.message : err).slice(0, 800);
+      // With the gateway's warnings, which say what it did about the agent (a restart, a timeout).
+      const warned = gw.log.filter((l) => Number(l.level) >= 40).map((l) => String(l.msg));
+      const said = String(err instanceof Error ? err.message : err).slice(0, 800);
+      points[point] = warned.length > 0 ? `${said} [gateway warned: ${warned.slice(-3).join("; ")}]` : said;
     }
   };
 
@@ -440,7 +443,7 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
     const turnsBefore = server.turns.length;
     const end = await d.end(await d.prompt("which words did I give you?"));
     const words = WORDS.slice(0, WORDS.indexOf(word) + 1);
-    expect(end).toMatchObject({ type: "chat.final", text: `You said: ${words.join(", ")}.` });
+    expect(end, JSON.stringify(end)).toMatchObject({ type: "chat.final", text: `You said: ${words.join(", ")}.` });
     expect(remembered(server.turns.slice(turnsBefore).at(-1)?.transcript ?? "")).toEqual(words);
   };
 
