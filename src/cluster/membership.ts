@@ -33,6 +33,8 @@ export interface MembershipOptions {
   nodeId: string;
   /** This node's lease TTL: how often to look is derived from it. */
   ttlMs: number;
+  /** This node's lease holder, and how to write its members entry again when a look finds it gone. */
+  self?: { holder: string; rejoin: () => Promise<void> };
   clock: Clock;
   /** Whether this node shows no session at all (then it looks once per TTL). */
   idle: () => boolean;
@@ -89,24 +91,43 @@ export class Membership {
   async list(): Promise<NodeListing[]> {
     const members = await this.members();
     const owners = await this.owners();
-    const live = await Promise.all(members.map(([id, m]) => this.isLive(id, m)));
+    const leases = await Promise.all(members.map(([id, m]) => this.lease(id, m)));
     return members.map(([id, m], i) => ({
       id,
-      alive: live[i]!,
+      alive: leases[i]!.alive,
       self: id === this.o.nodeId,
       startedAt: m.startedAt,
-      heartbeatAt: m.heartbeatAt,
+      heartbeatAt: leases[i]!.renewedAt ?? m.heartbeatAt,
       ttlMs: m.ttlMs,
       sessions: owners.get(id) ?? [],
     }));
   }
 
+  /**
+   * Whether `id`'s lease is still `member`'s, and when it was last renewed: a renewal sets its
+   * TTL to the member's whole TTL, so what is left of it says how long ago (on Redis's clock, so
+   * the nodes' clocks need not agree). A dead member's is its last entry's heartbeat.
+   */
+  private async lease(id: string, member: MemberRecord): Promise<{ alive: boolean; renewedAt?: number }> {
+    const key = `${this.o.keyPrefix}node:${id}`;
+    const [held, left] = await Promise.all([this.o.redis.get(key), this.o.redis.pttl(key)]);
+    if (held !== member.holder) return { alive: false };
+    return { alive: true, ...(left > 0 ? { renewedAt: this.o.clock.now() - Math.max(0, member.ttlMs - left) } : {}) };
+  }
+
   /** Looks for members whose lease expired and takes over those no other node claimed. */
   async check(): Promise<void> {
-    for (const [id, member] of await this.members()) {
+    const members = await this.members();
+    const self = this.o.self;
+    if (self !== undefined && !members.some(([id, m]) => id === this.o.nodeId && m.holder === self.holder)) {
+      await self.rejoin();
+    }
+    // Every lease at once: one round trip, not one per member.
+    const others = members.filter(([id]) => id !== this.o.nodeId);
+    const live = await Promise.all(others.map(([id, member]) => this.isLive(id, member)));
+    for (const [i, [id, member]] of others.entries()) {
       if (this.closed) return;
-      if (id === this.o.nodeId || (await this.isLive(id, member))) continue;
-      await this.takeOver(id, member);
+      if (!live[i]) await this.takeOver(id, member);
     }
   }
 

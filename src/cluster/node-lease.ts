@@ -78,6 +78,8 @@ export class NodeLease {
   private readonly startedAt: number;
   private timer: Timer | undefined;
   private closed = false;
+  /** Whether the last renewal found the lease this holder's (renewed it, or took it again). */
+  private held = true;
 
   /** Names this start of the node (or, taken back, the one before it): see {@link NodeLeaseOptions.previousHolder}. */
   get holder(): string {
@@ -125,14 +127,29 @@ export class NodeLease {
       this.options.onLost?.(`renewing the lease ${this.key} failed: ${(error as Error).message}`);
     }
     if (!this.closed) this.renewSoon();
+    this.held = renewed === 1 || renewed === 2;
     if (renewed === 0) this.options.onLost?.(`the lease ${this.key} is no longer this node's`);
     if (renewed !== 1 && renewed !== 2) return;
-    try {
-      await this.recordHeartbeat();
-    } catch (error) {
-      this.options.onLost?.(`recording the heartbeat of ${this.key} failed: ${(error as Error).message}`);
+    // Taken again after it lapsed: the members entry says so with a new heartbeat, so that a node
+    // taking this one over meanwhile leaves the entry in place (Membership's FORGET). A renewal in
+    // time changes nothing there: the listing reads the last renewal from the lease's TTL.
+    if (renewed === 2) {
+      try {
+        await this.recordHeartbeat();
+      } catch (error) {
+        this.options.onLost?.(`recording the heartbeat of ${this.key} failed: ${(error as Error).message}`);
+      }
     }
     this.options.onRenewed?.(renewed === 2);
+  }
+
+  /**
+   * Writes this node's entry again, when a look at the members found it gone or another's (a
+   * Redis that lost the write, after a failover): it is written only at the claim and when the
+   * lease is taken again, and a node missing there is never taken over.
+   */
+  async rejoin(): Promise<void> {
+    if (!this.closed && this.held) await this.recordHeartbeat();
   }
 
   /** Writes this node's entry in the members hash: what `GET /v1/nodes` lists. */

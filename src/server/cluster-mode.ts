@@ -65,6 +65,8 @@ export interface ClusterLink {
   readonly log: RedisLog;
   /** The node lease's TTL (see Membership). */
   readonly ttlMs: number;
+  /** This node in the members hash: its lease's holder, and how to write its entry again. */
+  readonly member: { readonly holder: string; rejoin(): Promise<void> };
   /**
    * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
    * session another node took over (see {@link stopFencedSession}).
@@ -194,6 +196,7 @@ export async function joinCluster(
     redis,
     log,
     ttlMs: lease.ttlMs,
+    member: { holder: lease.holder, rejoin: () => lease.rejoin() },
     store(local, onFenced) {
       let reminder: Timer | undefined;
       const store = (shared = new RedisEventStore({

@@ -32,6 +32,7 @@ export function watchMembers(o: TakeoverOptions): Membership {
     keyPrefix: settings.keyPrefix,
     nodeId: settings.nodeId,
     ttlMs: o.cluster.ttlMs,
+    self: o.cluster.member,
     clock: o.clock,
     idle: () => o.sessions.list().length === 0,
     knows: (ids) => ids.every((id) => o.sessions.copyOf(id) !== undefined),

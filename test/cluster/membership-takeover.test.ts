@@ -90,7 +90,7 @@ describe("Membership", () => {
     expect(looks).toEqual([9000, 10000, 11000]);
   });
 
-  it("records a heartbeat per node and tells a renewal that found its lease lapsed", async () => {
+  it("writes a node's entry when it claims and when it takes its lapsed lease again, not at each renewal, and tells a renewal that found its lease lapsed", async () => {
     const server = await startRedis();
     const redis = await client(server.url);
     const clock = new ManualClock(1_000_000);
@@ -110,13 +110,40 @@ describe("Membership", () => {
       expect(renewals).toEqual([false]);
       return true;
     });
-    expect((await entry())["heartbeatAt"]).toBe(1_001_000);
+    // An idle node's Redis calls: the listing reads the last renewal from the lease's TTL instead.
+    expect((await entry())["heartbeatAt"]).toBe(1_000_000);
     await redis.del(lease.key);
     clock.advance(1000);
     await waitFor(() => {
       expect(renewals).toEqual([false, true]);
       return true;
     });
+    expect((await entry())["heartbeatAt"]).toBe(1_002_000);
+
+    // An entry Redis lost (a failover to a replica that missed the write) is written again at the next look.
+    const m = new Membership({
+      redis,
+      log: new RedisLog(redis, "t:"),
+      keyPrefix: "t:",
+      nodeId: "gw-a",
+      ttlMs: 3000,
+      self: { holder: lease.holder, rejoin: () => lease.rejoin() },
+      clock,
+      idle: () => true,
+      knows: () => true,
+      adopt: () => Promise.resolve(),
+      onError: (error) => {
+        throw error;
+      },
+    });
+    await redis.hdel(membersKey("t:"), "gw-a");
+    await m.check();
+    expect(await entry()).toMatchObject({ holder: lease.holder, startedAt: 1_000_000, heartbeatAt: 1_002_000 });
+    const [listed] = await m.list();
+    // Renewed at 1_002_000 by the lease's TTL left in Redis (3,000 ms, some of it gone since).
+    expect(listed).toMatchObject({ id: "gw-a", alive: true, self: true });
+    expect(listed!.heartbeatAt).toBeGreaterThan(1_002_000 - 1000);
+    expect(listed!.heartbeatAt).toBeLessThanOrEqual(1_002_000);
     await lease.release();
     expect(await redis.hexists(membersKey("t:"), "gw-a")).toBe(0);
   });
