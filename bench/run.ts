@@ -27,6 +27,7 @@ const MODULES = [
   "cluster-failover",
   "cluster-idle",
   "cluster-peers",
+  "cluster-copy-storm",
 ];
 const only = process.argv.slice(2);
 const sections: BenchSection[] = [];
