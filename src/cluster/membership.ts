@@ -1,6 +1,7 @@
+import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import type { NodeListing } from "../protocol/index.js";
-import { membersKey } from "./node-lease.js";
+import { idleLookMs, membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
@@ -53,6 +54,8 @@ export interface MembershipOptions {
  */
 export class Membership {
   private timer: Timer | undefined;
+  /** The other members the last look found. */
+  private others: string[] = [];
   /** Whether the armed timer is at the idle pace. */
   private idlePace = false;
   private closed = false;
@@ -78,7 +81,7 @@ export class Membership {
     this.timer = undefined;
     if (this.closed) return;
     this.idlePace = this.o.idle();
-    const every = this.idlePace ? this.o.ttlMs : this.busyEveryMs;
+    const every = this.idlePace ? untilAligned(this.o.clock, idleLookMs(this.o.ttlMs)) : this.busyEveryMs;
     this.timer = this.o.clock.setTimeout(() => {
       this.timer = undefined;
       this.running = this.check()
@@ -117,18 +120,32 @@ export class Membership {
 
   /** Looks for members whose lease expired and takes over those no other node claimed. */
   async check(): Promise<void> {
-    const members = await this.members();
+    // The leases of the members the last look found are read right behind the members hash (the
+    // same connection keeps the order): one round trip in all while the members stay the same.
+    const guessed = this.others;
+    const [members, guessedHolders] = await Promise.all([
+      this.members(),
+      Promise.all(guessed.map((id) => this.leaseHolder(id))),
+    ]);
     const self = this.o.self;
     if (self !== undefined && !members.some(([id, m]) => id === this.o.nodeId && m.holder === self.holder)) {
       await self.rejoin();
     }
-    // Every lease at once: one round trip, not one per member.
     const others = members.filter(([id]) => id !== this.o.nodeId);
-    const live = await Promise.all(others.map(([id, member]) => this.isLive(id, member)));
-    for (const [i, [id, member]] of others.entries()) {
+    this.others = others.map(([id]) => id);
+    const holders = new Map(guessed.map((id, i) => [id, guessedHolders[i]]));
+    const unread = others.filter(([id]) => !holders.has(id));
+    const read = await Promise.all(unread.map(([id]) => this.leaseHolder(id)));
+    unread.forEach(([id], i) => holders.set(id, read[i]));
+    for (const [id, member] of others) {
       if (this.closed) return;
-      if (!live[i]) await this.takeOver(id, member);
+      if (holders.get(id) !== member.holder) await this.takeOver(id, member);
     }
+  }
+
+  /** Who holds `id`'s lease now (null once it expired). */
+  private leaseHolder(id: string): Promise<string | null> {
+    return this.o.redis.get(`${this.o.keyPrefix}node:${id}`);
   }
 
   private async takeOver(deadNode: string, member: MemberRecord & { raw: string }): Promise<void> {
@@ -151,9 +168,6 @@ export class Membership {
     await this.o.redis.eval(FORGET, 1, membersKey(this.o.keyPrefix), deadNode, member.raw);
   }
 
-  private async isLive(id: string, member: MemberRecord): Promise<boolean> {
-    return (await this.o.redis.get(`${this.o.keyPrefix}node:${id}`)) === member.holder;
-  }
 
   /** The members hash's entries, each with the JSON it holds (`raw`). */
   private async members(): Promise<Array<[string, MemberRecord & { raw: string }]>> {

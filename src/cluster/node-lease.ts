@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import type { RedisClient } from "./redis-client.js";
 
@@ -14,6 +15,14 @@ export const NODE_LEASE_MAX_TTL_MS = 600_000;
 /** How often a lease of `ttlMs` is renewed: the pace of an idle node's other cluster work too. */
 export function leaseRenewalMs(ttlMs: number): number {
   return Math.floor(ttlMs / 3);
+}
+
+/**
+ * How often an idle node looks for dead members and sweeps the shared sessions: about once per
+ * TTL, on every third renewal (their timers are aligned, so the three share a wake-up).
+ */
+export function idleLookMs(ttlMs: number): number {
+  return 3 * leaseRenewalMs(ttlMs);
 }
 
 /** A node as the members hash (`<prefix>nodes`) records it at each heartbeat. */
@@ -115,7 +124,8 @@ export class NodeLease {
   }
 
   private renewSoon(): void {
-    this.timer = this.options.clock.setTimeout(() => void this.renew(), leaseRenewalMs(this.ttlMs));
+    const every = leaseRenewalMs(this.ttlMs);
+    this.timer = this.options.clock.setTimeout(() => void this.renew(), untilAligned(this.options.clock, every));
   }
 
   private async renew(): Promise<void> {

@@ -45,6 +45,17 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Milliseconds from now to the next multiple of `periodMs` on `clock`'s monotonic time, at least
+ * a tenth of the period away. Timers of one process armed this way fire in the same turn when
+ * their periods divide one another: an idle node's periodic calls share its wake-ups.
+ */
+export function untilAligned(clock: Clock, periodMs: number): number {
+  const left = periodMs - (Math.floor(clock.monotonic()) % periodMs);
+  // A timer that fired a hair before its multiple would otherwise arm again for that multiple.
+  return left < periodMs / 10 ? left + periodMs : left;
+}
+
 /** A clock that moves only when told to. Timers fire in due order during `advance`. */
 export class ManualClock implements Clock {
   private current: number;

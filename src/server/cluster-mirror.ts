@@ -1,3 +1,4 @@
+import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import { subscriberClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
@@ -187,7 +188,8 @@ export class ClusterMirror {
   private armSweep(idle: boolean): void {
     if (this.closed) return;
     this.sweepIdle = idle;
-    this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), idle ? this.o.idleSweepMs : MIRROR_SWEEP_MS);
+    const after = idle ? untilAligned(this.o.clock, this.o.idleSweepMs) : MIRROR_SWEEP_MS;
+    this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), after);
   }
 
   /** Brings a sweep armed at the idle pace to within {@link MIRROR_SWEEP_MS}. */

@@ -3,6 +3,7 @@
 import { DEFAULT_RECONNECT_GRACE_MS } from "../core/control-lease.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Membership } from "../cluster/membership.js";
+import { idleLookMs } from "../cluster/node-lease.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
 import { Holders, holderBinary } from "../sessions/holders.js";
@@ -101,7 +102,7 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
           keyPrefix: cluster.settings.keyPrefix,
           clock,
           logger,
-          idleSweepMs: cluster.ttlMs,
+          idleSweepMs: idleLookMs(cluster.ttlMs),
           gate: new CopyGate(base.catchUp),
         })
       : undefined;

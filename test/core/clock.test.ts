@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock, systemClock } from "../../src/core/clock.js";
+import { ManualClock, systemClock, untilAligned } from "../../src/core/clock.js";
 
 /** A timer that sets itself again every `periodMs`, as a periodic check does; counts its runs. */
 function periodic(clock: ManualClock, periodMs: number): { runs: number[] } {
@@ -68,5 +68,28 @@ describe("systemClock", () => {
     timer.cancel();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(fired).toBe(0);
+  });
+});
+
+describe("untilAligned", () => {
+  it("arms timers of periods that divide one another for the same instants, never within a tenth of a period", () => {
+    const clock = new ManualClock(0);
+    const fired: Array<[string, number]> = [];
+    const every = (name: string, period: number): void => {
+      clock.setTimeout(() => {
+        fired.push([name, clock.monotonic()]);
+        every(name, period);
+      }, untilAligned(clock, period));
+    };
+    clock.advance(1234);
+    every("renewal", 3333);
+    every("look", 9999);
+    clock.advance(30_000);
+    const at = (name: string) => fired.filter(([n]) => n === name).map(([, t]) => t);
+    expect(at("renewal")).toEqual([3333, 6666, 9999, 13332, 16665, 19998, 23331, 26664, 29997]);
+    expect(at("look")).toEqual([9999, 19998, 29997]);
+    // Just short of a multiple (a timer a hair early): the one after it, not a second call within 1 ms.
+    expect(untilAligned(new ManualClock(9998.6), 3333)).toBe(3334);
+    expect(untilAligned(new ManualClock(10_000), 3333)).toBe(3332);
   });
 });
