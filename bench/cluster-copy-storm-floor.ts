@@ -29,7 +29,8 @@ const MAX_COUNT = 1000;
 const STREAMS_AT_ONCE = 2;
 
 const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-const http = createServer();
+// Any plain request (the bench's /healthz probe) is answered at once.
+const http = createServer((_req, res) => res.end("ok"));
 const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
 
 wss.on("connection", (ws, req) => {

@@ -81,6 +81,7 @@ function expected(index: number): string {
  * The keystroke echo prober, on a worker thread of its own: the bench's main thread parses every
  * frame of the storm, and the probe measures the server's echo, not how long the bench took to
  * look at it. One `k` every 20 ms after the last echo; `{type:"stdout"}` frames carry the echo.
+ * Beside it, a `GET /healthz` of the same server every 20 ms after the last answer.
  */
 const PROBE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -94,7 +95,20 @@ ws.on("message", (raw) => {
   const f = JSON.parse(raw.toString());
   if (f.type === "stdout" && f.data && f.data.includes("k")) echoed && echoed();
 });
+const health = new URL(workerData.url);
+health.protocol = "http:";
+health.pathname = "/healthz";
+health.search = "";
+let checking;
 ws.once("open", async () => {
+  checking = (async () => {
+    while (running) {
+      const t = performance.now();
+      await fetch(health, { signal: AbortSignal.timeout(10000) }).then((r) => r.arrayBuffer(), () => undefined);
+      parentPort.postMessage({ health: performance.now() - t });
+      await new Promise((r) => setTimeout(r, ${ECHO_EVERY_MS}));
+    }
+  })();
   parentPort.postMessage({ open: true });
   while (running) {
     const t = performance.now();
@@ -107,25 +121,30 @@ ws.once("open", async () => {
     await new Promise((r) => setTimeout(r, ${ECHO_EVERY_MS}));
   }
   ws.terminate();
+  await checking;
   parentPort.postMessage({ stopped: true });
 });
 `;
 
 interface Probe {
   latencies: number[];
+  /** `GET /healthz` round trips. */
+  healths: number[];
   stop: () => Promise<void>;
 }
 
 async function echoProbe(url: string): Promise<Probe> {
   const worker = new Worker(PROBE, { eval: true, workerData: { url, token: TOKEN } });
   const latencies: number[] = [];
+  const healths: number[] = [];
   let stopped: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (stopped = resolve));
   const open = new Promise<void>((resolve, reject) => {
-    worker.on("message", (m: { open?: true; latency?: number; stopped?: true; error?: string }) => {
+    worker.on("message", (m: { open?: true; latency?: number; health?: number; stopped?: true; error?: string }) => {
       if (m.open) resolve();
       if (m.error) reject(new Error(`echo probe: ${m.error}`));
       if (m.latency !== undefined) latencies.push(m.latency);
+      if (m.health !== undefined) healths.push(m.health);
       if (m.stopped) stopped();
     });
     worker.once("error", reject);
@@ -136,6 +155,7 @@ async function echoProbe(url: string): Promise<Probe> {
   });
   return {
     latencies,
+    healths,
     stop: async () => {
       worker.postMessage("stop");
       await within(done, 15_000, "echo probe stop").catch(() => undefined);
@@ -352,6 +372,8 @@ interface Round {
   side: "switchboard" | "floor";
   calm: number[];
   echo: number[];
+  /** `GET /healthz` round trips during the storm. */
+  health: number[];
   rssGrowthMb: number;
   copyMs: number;
   cpuMs: number;
@@ -377,6 +399,7 @@ async function measure(side: Round["side"], target: Target, redisPid: number): P
   try {
     await sleep(CALM_MS);
     const calm = probe.latencies.length;
+    const calmHealth = probe.healths.length;
     const baseline = rssMb(target.pid);
     let peak = baseline;
     sampler = setInterval(() => (peak = Math.max(peak, rssMb(target.pid))), 50);
@@ -391,6 +414,7 @@ async function measure(side: Round["side"], target: Target, redisPid: number): P
     const cpu = [cpuMs(target.pid), cpuMs(redisPid), ownCpuMs()].map((x, i) => x - cpuBefore[i]!);
     const thread = mainThreadMs(target.pid);
     const latencies = [...probe.latencies];
+    const healths = probe.healths.slice(calmHealth);
     await probe.stop();
     const intact = contents().every((c, i) => c === expected(i));
     const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
@@ -398,6 +422,7 @@ async function measure(side: Round["side"], target: Target, redisPid: number): P
       side,
       calm: sorted(latencies.slice(0, calm)),
       echo: sorted(latencies.slice(calm)),
+      health: sorted(healths),
       rssGrowthMb: peak - baseline,
       copyMs,
       cpuMs: cpu[0]!,
@@ -498,6 +523,7 @@ export async function run(): Promise<BenchSection> {
     return { measure, ours: ms(ours), baseline: ms(base), ratio: fmt(ours / base, 2) };
   };
   const echoP99 = pooled(0, (r) => r.echo, 99);
+  const healthP99 = pooled(0, (r) => r.health, 99);
   const rows: BenchRow[] = [
     {
       ...pooledRow("keystroke echo p99 during the storm", (r) => r.echo, 99),
@@ -507,7 +533,16 @@ export async function run(): Promise<BenchSection> {
     pooledRow("keystroke echo p50 during the storm", (r) => r.echo, 50),
     pooledRow("keystroke echo worst during the storm", (r) => r.echo, 100),
     pooledRow("keystroke echo p99 before the storm", (r) => r.calm, 99),
-    row("copying process RSS growth (peak)", pairs, (r) => r.rssGrowthMb, mb),
+    {
+      ...pooledRow("`GET /healthz` p99 during the storm", (r) => r.health, 99),
+      goal: `≤ ${ECHO_P99_GOAL_MS} ms (quiet machine)`,
+      met: healthP99 <= ECHO_P99_GOAL_MS,
+    },
+    {
+      ...row("copying process RSS growth (peak)", pairs, (r) => r.rssGrowthMb, mb),
+      goal: "≤ 256 MiB",
+      met: Math.max(...pairs.map(([s]) => s.rssGrowthMb)) <= 256 * 1.048576,
+    },
     row("all copied in", pairs, (r) => r.copyMs, seconds),
     row("copying process CPU over the storm (all threads)", pairs, (r) => r.cpuMs, seconds),
     row("its main thread waiting for a core", pairs, (r) => r.mainWaitedMs, seconds),
