@@ -168,7 +168,6 @@ export class Membership {
     await this.o.redis.eval(FORGET, 1, membersKey(this.o.keyPrefix), deadNode, member.raw);
   }
 
-
   /** The members hash's entries, each with the JSON it holds (`raw`). */
   private async members(): Promise<Array<[string, MemberRecord & { raw: string }]>> {
     const hash = await this.o.redis.hgetall(membersKey(this.o.keyPrefix));

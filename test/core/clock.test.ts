@@ -76,10 +76,13 @@ describe("untilAligned", () => {
     const clock = new ManualClock(0);
     const fired: Array<[string, number]> = [];
     const every = (name: string, period: number): void => {
-      clock.setTimeout(() => {
-        fired.push([name, clock.monotonic()]);
-        every(name, period);
-      }, untilAligned(clock, period));
+      clock.setTimeout(
+        () => {
+          fired.push([name, clock.monotonic()]);
+          every(name, period);
+        },
+        untilAligned(clock, period),
+      );
     };
     clock.advance(1234);
     every("renewal", 3333);
