@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
-import { REDIS_COMMAND_TIMEOUT_MS, blockingReaderClient, subscriberClient } from "./redis-client.js";
+import { REDIS_COMMAND_TIMEOUT_MS, duplicateClient, subscriberClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -17,13 +17,10 @@ export const NODE_REPLY_MAX_BYTES = 1024 * 1024;
 /** Entries a node's request stream keeps (`XADD … MAXLEN ~`): requests nobody reads stay bounded. */
 export const NODE_REQUEST_BACKLOG = 1_000;
 /**
- * How long the reader blocks in one `XREAD`: an idle node's reader wakes at this pace, the lease
- * TTL's (a request wakes it at once). A read on a connection that went silent ends empty
- * READ_GRACE_MS after that (blockingReaderClient), and the next read goes out.
+ * How long the reader blocks in one `XREAD` (an idle node wakes at this pace), and waits after a
+ * failed one. Under REDIS_COMMAND_TIMEOUT_MS, which bounds a read on a connection that went silent.
  */
-const READ_BLOCK_MS = 10_000;
-const READ_GRACE_MS = REDIS_COMMAND_TIMEOUT_MS;
-/** The wait after a failed read. */
+const READ_BLOCK_MS = REDIS_COMMAND_TIMEOUT_MS - 2_000;
 const READ_RETRY_MS = 250;
 /** How often the offset between this node's clock and Redis's is measured again. */
 const CLOCK_OFFSET_REFRESH_MS = 60_000;
@@ -93,7 +90,7 @@ export class NodeRpc {
     subscriber.on("message", (_channel: string, message: string) => this.settle(message));
     await subscriber.subscribe(replyChannel(this.o.keyPrefix, this.o.nodeId));
     await this.measureClock();
-    const reader = blockingReaderClient(this.o.redis, READ_GRACE_MS);
+    const reader = duplicateClient(this.o.redis);
     reader.on("error", () => undefined);
     this.reader = reader;
     // From the newest entry now: what comes after is read; older entries are dropped by age anyway.

@@ -121,22 +121,9 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
   return client;
 }
 
-/**
- * A connection for one blocking reader (`XREAD BLOCK`). Not bound by the command timeout, so a
- * read may block longer than it: a blocking command resolves empty (as its BLOCK running out
- * does) once it has waited its BLOCK plus `graceMs`, which bounds a read on a connection that
- * went silent, or waits for a connection that is down. For blocking commands only: no other
- * command on it has a timeout.
- */
-export function blockingReaderClient(client: RedisClient, graceMs: number): RedisClient {
-  const reader = client instanceof Cluster ? client.duplicate() : client.duplicate();
-  const options = (
-    reader instanceof Cluster ? (reader.options.redisOptions = { ...reader.options.redisOptions }) : reader.options
-  ) as { commandTimeout?: number | undefined; blockingTimeout?: number; blockingTimeoutGrace?: number };
-  delete options.commandTimeout;
-  options.blockingTimeout = graceMs;
-  options.blockingTimeoutGrace = graceMs;
-  return reader;
+/** A second connection like `client` (a blocking reader needs its own). */
+export function duplicateClient(client: RedisClient): RedisClient {
+  return client instanceof Cluster ? client.duplicate() : client.duplicate();
 }
 
 /**
