@@ -52,6 +52,11 @@ interface Turn {
   detach: () => void;
 }
 
+/** How long an agent must send no update after loading a conversation before its first turn. */
+const REPLAY_QUIET_MS = 200;
+/** The most a first turn waits for a loaded conversation's replay to end. */
+const REPLAY_SETTLE_MAX_MS = 3_000;
+
 /**
  * Speaks ACP to one agent process, as the client: `initialize` (fs, and terminal when wired),
  * `session/new` with the session's cwd (or `session/load` of the kept conversation, when the agent
@@ -81,6 +86,8 @@ export class AcpAdapter implements AgentAdapter {
   /** Adopted with a turn that may still run: resolved once the agent ended it (a stray `stopReason`). */
   private settled: (() => void) | undefined;
   private disposing: Promise<void> | undefined;
+  /** When the agent last sent a `session/update` (monotonic ms): what tells a replay is over. */
+  private lastUpdateAt = -Infinity;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
 
@@ -300,6 +307,7 @@ export class AcpAdapter implements AgentAdapter {
           authMethod: this.options.authMethod,
           terminal: this.terminals.supported,
           resumeId: () => this.resumeId,
+          replayed: () => this.replayOver(),
           state: this.state,
         }),
         timeout,
@@ -323,6 +331,23 @@ export class AcpAdapter implements AgentAdapter {
       );
     } finally {
       timer?.cancel();
+    }
+  }
+
+  /**
+   * Resolves once the agent has sent no update for REPLAY_QUIET_MS after its `session/load`
+   * answer (at most REPLAY_SETTLE_MAX_MS). ACP has the replay come before the answer, but an
+   * agent that sends it after (Gemini CLI was seen to) would otherwise replay the whole
+   * conversation into the first run: no turn takes updates until then.
+   */
+  private async replayOver(): Promise<void> {
+    const clock = this.context.clock;
+    const answeredAt = clock.monotonic();
+    for (;;) {
+      const now = clock.monotonic();
+      const quiet = now - Math.max(answeredAt, this.lastUpdateAt);
+      if (quiet >= REPLAY_QUIET_MS || now - answeredAt >= REPLAY_SETTLE_MAX_MS) return;
+      await new Promise<void>((resolve) => clock.setTimeout(resolve, REPLAY_QUIET_MS - quiet));
     }
   }
 
@@ -438,6 +463,7 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   private onUpdate(params: unknown): void {
+    this.lastUpdateAt = this.context.clock.monotonic();
     if (!isRecord(params) || params.sessionId !== this.state.acpSessionId) {
       this.context.logger.debug(
         { sessionId: this.context.sessionId },

@@ -27,6 +27,8 @@ export interface HandshakeState {
 
 export interface HandshakeOptions {
   context: AdapterContext;
+  /** Resolves once the replay of a loaded conversation is over (see AcpAdapter.replayOver). */
+  replayed?: () => Promise<void>;
   /** argv of the agent (its name, in messages). */
   command: string[];
   authMethod: string | undefined;
@@ -103,6 +105,7 @@ async function loadSession(conn: ClientConnection, options: HandshakeOptions, se
   const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
   try {
     await step("session/load", conn.agent.request("session/load", request));
+    await options.replayed?.();
     return true;
   } catch (err) {
     if (options.resumeId() !== undefined || !(err instanceof HandshakeStepError)) throw err;
