@@ -10,7 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
@@ -19,6 +19,7 @@ import { listeningUrl, redisServer } from "./cluster.js";
 import { compiledCommand } from "./compiled.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, median, percentile } from "./stats.js";
+import { cpuMs } from "./proc.js";
 
 const SESSIONS = Number(process.env["COPY_STORM_SESSIONS"] ?? 16);
 const SESSION_BYTES = Number(process.env["COPY_STORM_MIB"] ?? 10) * 2 ** 20;
@@ -168,20 +169,6 @@ async function echoProbe(url: string): Promise<Probe> {
 
 function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
-}
-
-/** Run time of every thread of `pid`, ms (schedstat). */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
-    } catch (error) {
-      // A thread that ended between the listing and the read.
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-  }
-  return ns / 1e6;
 }
 
 /** The main thread's run time and its time runnable but waiting for a core, ms. */

@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { listeningUrl, redisServer } from "./cluster.js";
@@ -15,6 +15,7 @@ import { scriptNode } from "./cluster-peers.js";
 import type { BenchSection } from "./types.js";
 import { fmt } from "./stats.js";
 import { compiledCommand } from "./compiled.js";
+import { cpuMs } from "./proc.js";
 
 /** Start-up (heap shrinks of the main thread and workers) settles within this. */
 const WARMUP_MS = 50_000;
@@ -25,18 +26,6 @@ const TOKEN = "bench-token-0123456789abcdef";
 const IDLE_SHARE_GOAL = 0.002;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Time every thread of `pid` ran, in milliseconds: the same as utime + stime in stat(5), from
- * schedstat's nanoseconds (stat's 10 ms ticks are too coarse for a few ms a second).
- */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
-  }
-  return ns / 1e6;
-}
 
 interface Cluster {
   label: string;

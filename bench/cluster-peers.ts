@@ -9,7 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { WebSocket } from "ws";
@@ -22,6 +22,7 @@ import { compiledCommand } from "./compiled.js";
 import type { ChildNode } from "./cluster.js";
 import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, median, percentile } from "./stats.js";
+import { cpuMs } from "./proc.js";
 
 const ROUNDS = 3;
 const SUBSCRIBERS = 20;
@@ -42,19 +43,6 @@ const TOKEN = "bench-token-0123456789abcdef";
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Run time of every thread of `pid`, ms (schedstat's nanoseconds: stat's 10 ms ticks are too coarse). */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
-    } catch (error) {
-      // A thread that ended between the listing and the read: its time is gone from both readings.
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-  }
-  return ns / 1e6;
-}
 const cpuOf = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
 
 /** A message as both sides carry it: its index in the run and when it was due. */
