@@ -1,7 +1,7 @@
 import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
 import type { NodeListing } from "../protocol/index.js";
-import { idleLookMs, membersKey } from "./node-lease.js";
+import { idleLookMs, leaseKey, membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
@@ -112,8 +112,7 @@ export class Membership {
    * the nodes' clocks need not agree). A dead member's is its last entry's heartbeat.
    */
   private async lease(id: string, member: MemberRecord): Promise<{ alive: boolean; renewedAt?: number }> {
-    const key = `${this.o.keyPrefix}node:${id}`;
-    const [held, left] = await Promise.all([this.o.redis.get(key), this.o.redis.pttl(key)]);
+    const [held, left] = await Promise.all([this.leaseHolder(id), this.o.redis.pttl(leaseKey(this.o.keyPrefix, id))]);
     if (held !== member.holder) return { alive: false };
     return { alive: true, ...(left > 0 ? { renewedAt: this.o.clock.now() - Math.max(0, member.ttlMs - left) } : {}) };
   }
@@ -145,7 +144,7 @@ export class Membership {
 
   /** Who holds `id`'s lease now (null once it expired). */
   private leaseHolder(id: string): Promise<string | null> {
-    return this.o.redis.get(`${this.o.keyPrefix}node:${id}`);
+    return this.o.redis.get(leaseKey(this.o.keyPrefix, id));
   }
 
   private async takeOver(deadNode: string, member: MemberRecord & { raw: string }): Promise<void> {

@@ -34,6 +34,11 @@ export interface MemberRecord {
   ttlMs: number;
 }
 
+/** A node's lease: its holder while it lives. */
+export function leaseKey(keyPrefix: string, nodeId: string): string {
+  return `${keyPrefix}node:${nodeId}`;
+}
+
 /** The hash naming every node that joined and was not taken over yet, by node id. */
 export function membersKey(keyPrefix: string): string {
   return `${keyPrefix}nodes`;
@@ -96,7 +101,7 @@ export class NodeLease {
   }
 
   private constructor(private readonly options: NodeLeaseOptions) {
-    this.key = `${options.keyPrefix}node:${options.nodeId}`;
+    this.key = leaseKey(options.keyPrefix, options.nodeId);
     this.ttlMs = options.ttlMs ?? NODE_LEASE_TTL_MS;
     this.startedAt = options.clock.now();
   }
