@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
-import { REDIS_COMMAND_TIMEOUT_MS, duplicateClient, subscriberClient } from "./redis-client.js";
+import { untilAligned } from "../core/clock.js";
+import { duplicateClient, subscriberClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -16,12 +17,15 @@ export const NODE_REQUEST_OVERHEAD_BYTES = 64 * 1024;
 export const NODE_REPLY_MAX_BYTES = 1024 * 1024;
 /** Entries a node's request stream keeps (`XADD … MAXLEN ~`): requests nobody reads stay bounded. */
 export const NODE_REQUEST_BACKLOG = 1_000;
-/**
- * How long the reader blocks in one `XREAD` (an idle node wakes at this pace), and waits after a
- * failed one. Under REDIS_COMMAND_TIMEOUT_MS, which bounds a read on a connection that went silent.
- */
-const READ_BLOCK_MS = REDIS_COMMAND_TIMEOUT_MS - 2_000;
+/** Entries one `XREAD` takes; a full batch is followed by another at once. */
+const READ_COUNT = 100;
+/** How long the reader waits after a failed read before it reads again. */
 const READ_RETRY_MS = 250;
+/**
+ * How often the reader reads its stream without being told to, by default: a request whose
+ * notice was lost (the reader's channel reconnecting as it was published) waits at most this.
+ */
+export const NODE_REQUEST_SWEEP_MS = 3_333;
 /** How often the offset between this node's clock and Redis's is measured again. */
 const CLOCK_OFFSET_REFRESH_MS = 60_000;
 
@@ -39,6 +43,11 @@ export interface NodeRpcOptions {
   maxRequestBytes: number;
   /** Default {@link NODE_REQUEST_TIMEOUT_MS}; `cluster.requestTimeoutMs` sets it. */
   timeoutMs?: number;
+  /**
+   * How often the stream is read without a notice (default {@link NODE_REQUEST_SWEEP_MS}); the
+   * gateway passes its lease's renewal period, so that the two share an idle node's wake-ups.
+   */
+  sweepMs?: number;
   /** Told of a request dropped or a read that failed (logged by the gateway). */
   onProblem: (what: string, detail: Record<string, unknown>) => void;
 }
@@ -47,6 +56,19 @@ export interface NodeRpcOptions {
 export function requestStreamKey(keyPrefix: string, nodeId: string): string {
   return `${keyPrefix}node:{${nodeId}}:requests`;
 }
+
+/** The channel `nodeId` is told on that its request stream has a new entry. */
+export function requestChannel(keyPrefix: string, nodeId: string): string {
+  return `${keyPrefix}node:{${nodeId}}:requested`;
+}
+
+/**
+ * Appends a request to the target's stream and tells the target, in one step: the notice never
+ * arrives before the entry can be read (with Redis Cluster, the two would go to different nodes).
+ */
+const SEND = `local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'f', ARGV[2], 'i', ARGV[3], 't', ARGV[4], 'b', ARGV[5])
+redis.call('PUBLISH', ARGV[6], id)
+return id`;
 
 /** The channel `nodeId` hears the answers to its own requests on. */
 export function replyChannel(keyPrefix: string, nodeId: string): string {
@@ -61,8 +83,11 @@ interface Pending {
 
 /**
  * Requests from one node to another over Redis (docs/cluster.md, "Requests to the owner"): an
- * entry in the target's request stream (`XADD`), read there on a connection of its own (`XREAD
- * BLOCK`); the answer comes back on the requester's reply channel (`PUBLISH`) by request id.
+ * entry in the target's request stream (`XADD`) and a notice on its request channel, in one
+ * script; the target reads its stream on a connection of its own when told, and every
+ * `sweepMs` in case a notice was lost. No read waits in Redis (`XREAD BLOCK`), so an idle node
+ * does not wake for its reader. The answer comes back on the requester's reply channel
+ * (`PUBLISH`) by request id.
  * Unanswered within the timeout: NODE_UNAVAILABLE. Requests to one node start in the order they
  * were made (`request` XADDs before it first awaits; the target starts them in stream order).
  * The target trusts whatever arrives in its stream: callers authenticate before they send.
@@ -70,9 +95,18 @@ interface Pending {
 export class NodeRpc {
   private readonly pending = new Map<string, Pending>();
   private readonly timeoutMs: number;
+  private readonly sweepMs: number;
   private subscriber: RedisClient | undefined;
   private reader: RedisClient | undefined;
+  /** The last entry of this node's stream it read (and started, or dropped). */
+  private last = "0-0";
+  /** A read is under way; `readAgain`: told of more during it, so it reads once more. */
   private reading: Promise<void> | undefined;
+  private readAgain = false;
+  /** Fails the read in flight: its connection closed (ioredis drops such a command unanswered). */
+  private abandonRead: ((error: Error) => void) | undefined;
+  private sweepTimer: Timer | undefined;
+  private retryTimer: Timer | undefined;
   private closed = false;
   /** Redis's clock minus this node's, in ms: entry ids carry Redis's time. */
   private clockOffset = 0;
@@ -80,23 +114,41 @@ export class NodeRpc {
 
   constructor(private readonly o: NodeRpcOptions) {
     this.timeoutMs = o.timeoutMs ?? NODE_REQUEST_TIMEOUT_MS;
+    this.sweepMs = o.sweepMs ?? NODE_REQUEST_SWEEP_MS;
   }
 
   /** Subscribes to this node's replies and starts reading its requests from now on. */
   async start(): Promise<void> {
+    const requested = requestChannel(this.o.keyPrefix, this.o.nodeId);
     const subscriber = subscriberClient(this.o.redis);
     this.subscriber = subscriber;
     subscriber.on("error", () => undefined);
-    subscriber.on("message", (_channel: string, message: string) => this.settle(message));
-    await subscriber.subscribe(replyChannel(this.o.keyPrefix, this.o.nodeId));
+    subscriber.on("message", (channel: string, message: string) =>
+      channel === requested ? this.read() : this.settle(message),
+    );
+    // Back after a drop: what was notified meanwhile is read once the channels are subscribed
+    // again (ioredis resubscribes right after "ready"; the PING answers behind that).
+    subscriber.on("ready", () => {
+      this.read();
+      subscriber.ping().then(
+        () => this.read(),
+        () => undefined,
+      );
+    });
+    await subscriber.subscribe(replyChannel(this.o.keyPrefix, this.o.nodeId), requested);
     await this.measureClock();
     const reader = duplicateClient(this.o.redis);
     reader.on("error", () => undefined);
-    this.reader = reader;
+    // A command in flight when its connection drops is neither answered nor failed (ioredis drops
+    // it when it does not send it again): the read gives up on it and reads again once back.
+    reader.on("close", () => this.abandonRead?.(new Error("the connection to Redis closed before it answered")));
+    reader.on("ready", () => this.read());
     // From the newest entry now: what comes after is read; older entries are dropped by age anyway.
     const key = requestStreamKey(this.o.keyPrefix, this.o.nodeId);
-    const newest = (await this.o.redis.xrevrange(key, "+", "-", "COUNT", 1))[0];
-    this.reading = this.readLoop(newest?.[0] ?? "0-0");
+    this.last = (await this.o.redis.xrevrange(key, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
+    this.reader = reader;
+    this.read();
+    this.sweepSoon();
   }
 
   /**
@@ -124,20 +176,16 @@ export class NodeRpc {
     // an early refusal is not an unhandled rejection; the caller gets it from `return answer`.
     answer.catch(() => undefined);
     try {
-      await this.o.redis.xadd(
+      await this.o.redis.eval(
+        SEND,
+        1,
         requestStreamKey(this.o.keyPrefix, nodeId),
-        "MAXLEN",
-        "~",
         NODE_REQUEST_BACKLOG,
-        "*",
-        "f",
         this.o.nodeId,
-        "i",
         id,
-        "t",
         String(this.timeoutMs),
-        "b",
         body,
+        requestChannel(this.o.keyPrefix, nodeId),
       );
     } catch (error) {
       this.drop(id);
@@ -154,6 +202,8 @@ export class NodeRpc {
       this.drop(id);
       p.reject(new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down"));
     }
+    this.sweepTimer?.cancel();
+    this.retryTimer?.cancel();
     this.subscriber?.disconnect();
     this.reader?.disconnect();
     await this.reading;
@@ -172,28 +222,67 @@ export class NodeRpc {
     this.offsetMeasuredAt = after;
   }
 
-  private async readLoop(from: string): Promise<void> {
+  /** Reads the stream every `sweepMs`, on instants aligned with the lease's renewals. */
+  private sweepSoon(): void {
+    if (this.closed) return;
+    this.sweepTimer = this.o.clock.setTimeout(
+      () => {
+        this.read();
+        this.sweepSoon();
+      },
+      untilAligned(this.o.clock, this.sweepMs),
+    );
+  }
+
+  /** Reads what the stream holds past the last entry read; told during a read, it reads again after it. */
+  private read(): void {
+    if (this.closed || this.reader === undefined) return;
+    if (this.reading !== undefined) {
+      this.readAgain = true;
+      return;
+    }
+    this.reading = this.readAll();
+  }
+
+  private async readAll(): Promise<void> {
     const key = requestStreamKey(this.o.keyPrefix, this.o.nodeId);
-    let last = from;
-    while (!this.closed) {
-      let batch: Array<[string, Array<[string, string[]]>]> | null;
-      try {
-        if (this.o.clock.now() - this.offsetMeasuredAt > CLOCK_OFFSET_REFRESH_MS) await this.measureClock();
-        batch = (await this.reader!.xread("COUNT", 100, "BLOCK", READ_BLOCK_MS, "STREAMS", key, last)) as typeof batch;
-      } catch (error) {
-        if (this.closed) return;
-        this.o.onProblem("reading this node's requests from Redis failed; retrying", {
-          reason: (error as Error).message,
-        });
-        await new Promise<void>((resolve) => this.o.clock.setTimeout(resolve, READ_RETRY_MS));
-        continue;
-      }
-      for (const [, entries] of batch ?? []) {
-        for (const [entryId, fields] of entries) {
-          last = entryId;
-          this.take(entryId, fields);
+    try {
+      do {
+        this.readAgain = false;
+        let batch: Array<[string, Array<[string, string[]]>]> | null;
+        try {
+          if (this.o.clock.now() - this.offsetMeasuredAt > CLOCK_OFFSET_REFRESH_MS) await this.measureClock();
+          batch = await new Promise<typeof batch>((resolve, reject) => {
+            this.abandonRead = reject;
+            (this.reader!.xread("COUNT", READ_COUNT, "STREAMS", key, this.last) as Promise<typeof batch>).then(
+              resolve,
+              reject,
+            );
+          }).finally(() => (this.abandonRead = undefined));
+        } catch (error) {
+          if (this.closed) return;
+          this.o.onProblem("reading this node's requests from Redis failed; retrying", {
+            reason: (error as Error).message,
+          });
+          this.retryTimer ??= this.o.clock.setTimeout(() => {
+            this.retryTimer = undefined;
+            this.read();
+          }, READ_RETRY_MS);
+          return;
         }
-      }
+        let read = 0;
+        for (const [, entries] of batch ?? []) {
+          for (const [entryId, fields] of entries) {
+            this.last = entryId;
+            read++;
+            this.take(entryId, fields);
+          }
+        }
+        if (read >= READ_COUNT) this.readAgain = true;
+      } while (this.readAgain && !this.closed);
+    } finally {
+      // Before any await: a notice from now on starts a read of its own.
+      this.reading = undefined;
     }
   }
 

@@ -14,10 +14,11 @@ export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
 export const REDIS_RECONNECT_MAX_MS = 1_000;
 
 /**
- * A command whose connection dropped before its answer fails; the driver never sends it again on
- * reconnect (ioredis's default does): sent twice, a forwarded request's XADD runs the request
- * twice, an append written twice. Callers retry what is safe to retry (the append script skips
- * the seqs Redis holds).
+ * A command whose connection dropped before its answer is never sent again on reconnect
+ * (ioredis's default does): sent twice, a forwarded request's XADD runs the request twice, an
+ * append written twice. ioredis then leaves it unanswered, so it fails at the command timeout
+ * (NodeRpc's reader gives up on its read at the drop itself). Callers retry what is safe to
+ * retry (the append script skips the seqs Redis holds).
  */
 const AT_MOST_ONCE = { autoResendUnfulfilledCommands: false } as const;
 

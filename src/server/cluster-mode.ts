@@ -9,7 +9,7 @@ import {
   redisSeedsProblem,
 } from "../cluster/cluster-settings.js";
 import type { ClusterSettings } from "../cluster/cluster-settings.js";
-import { NodeLease } from "../cluster/node-lease.js";
+import { NodeLease, leaseRenewalMs } from "../cluster/node-lease.js";
 import { connectRedis } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { RedisLog } from "../cluster/redis-log.js";
@@ -273,6 +273,8 @@ export async function startNodeRpc(
     clock: o.clock,
     handle: o.handle,
     maxRequestBytes: o.bodyBytes + NODE_REQUEST_OVERHEAD_BYTES,
+    // Its sweep on the lease's renewals: an idle node wakes once for both.
+    sweepMs: leaseRenewalMs(link.ttlMs),
     ...(link.settings.requestTimeoutMs !== undefined ? { timeoutMs: link.settings.requestTimeoutMs } : {}),
     onProblem: (what, detail) => o.logger.warn(detail, what),
   });

@@ -16,6 +16,7 @@ import { answerPushAction } from "./routes/push.js";
 import { isPublicHookPath, publicHook } from "./routes/plugins.js";
 import type { MultiplexEndpoint } from "./ws-multiplex.js";
 import type { TerminalEndpoint } from "./ws-terminal.js";
+import { checkTimeoutsWhileConnected } from "./timeout-checks.js";
 
 /**
  * On an answer whose events the log could not write yet (a full disk): the request was applied,
@@ -30,7 +31,10 @@ export const HTTP_HOLDER_PREFIX = "http:";
 export const HEADERS_TIMEOUT_MS = 30_000;
 /** Time for a whole request (headers and body, at most `limits.bodyBytes`) to arrive: 408 after. */
 export const REQUEST_TIMEOUT_MS = 60_000;
-/** How often Node checks those timeouts (its default, 30 s, let a stalled request live up to twice as long). */
+/**
+ * How often Node checks those timeouts while a connection is open (its default, 30 s, let a
+ * stalled request live up to twice as long); never while none is (see checkTimeoutsWhileConnected).
+ */
 const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
 
 /** What the gateway's HTTP server hands connections, requests and upgrades to. */
@@ -95,6 +99,7 @@ export function createHttpServer(door: FrontDoor, tls?: { cert: string | Buffer;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.keepAliveTimeout = 5_000;
+  checkTimeoutsWhileConnected(server, TIMEOUT_CHECK_INTERVAL_MS);
   return server;
 }
 

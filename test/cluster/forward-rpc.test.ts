@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { NodeRpc } from "../../src/cluster/node-rpc.js";
+import { NodeRpc, replyChannel, requestStreamKey } from "../../src/cluster/node-rpc.js";
 import type { NodeRequestHandler } from "../../src/cluster/node-rpc.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
-import { systemClock } from "../../src/core/clock.js";
+import { ManualClock, systemClock } from "../../src/core/clock.js";
 import type { Clock } from "../../src/core/clock.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
 import { afterTest } from "../helpers/cleanup.js";
+import { FaultProxy } from "../helpers/fault-proxy.js";
 import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 const TIMEOUT_MS = 400;
 
@@ -95,5 +97,85 @@ describe("requests between nodes over Redis", () => {
     await a.close();
     expect(((await waiting) as SwitchboardError).code).toBe("SHUTTING_DOWN");
     expect(((await a.request("b", {}).catch((e: unknown) => e)) as SwitchboardError).code).toBe("SHUTTING_DOWN");
+  });
+
+  describe("reading the requests", () => {
+    /** Node b on `url`, its clock manual: it reads only when told, or when the test moves its clock. */
+    async function target(url: string, handle: NodeRequestHandler) {
+      const clock = new ManualClock();
+      const redis = await connectRedis([url]);
+      afterTest(() => redis.disconnect());
+      const rpc = new NodeRpc({
+        redis,
+        keyPrefix: "t:",
+        nodeId: "b",
+        clock,
+        handle,
+        maxRequestBytes: 10_000,
+        timeoutMs: 2_000,
+        sweepMs: 1_000,
+        onProblem: () => undefined,
+      });
+      await rpc.start();
+      afterTest(() => rpc.close());
+      return { clock };
+    }
+
+    /** Node a, which sends the requests, straight to Redis at `url`. */
+    async function requester(url: string): Promise<NodeRpc> {
+      const redis = await connectRedis([url]);
+      afterTest(() => redis.disconnect());
+      const rpc = new NodeRpc({
+        redis,
+        keyPrefix: "t:",
+        nodeId: "a",
+        clock: systemClock,
+        handle: async () => undefined,
+        maxRequestBytes: 10_000,
+        timeoutMs: 2_000,
+        onProblem: () => undefined,
+      });
+      await rpc.start();
+      afterTest(() => rpc.close());
+      return rpc;
+    }
+
+    it("reads a request when told of it, and one it was not told of at its next sweep", async () => {
+      const server = await startRedis();
+      const { clock } = await target(server.url, async (request) => request);
+      const a = await requester(server.url);
+      // Told: answered with b's clock standing still, so without a sweep.
+      expect(await a.request("b", { n: 1 })).toEqual({ n: 1 });
+
+      // Appended without the notice (as a sender whose notice was lost): read at the sweep.
+      const listener = await connectRedis([server.url]);
+      afterTest(() => listener.disconnect());
+      const answers: string[] = [];
+      listener.on("message", (_channel: string, message: string) => answers.push(message));
+      await listener.subscribe(replyChannel("t:", "x"));
+      const writer = await connectRedis([server.url]);
+      afterTest(() => writer.disconnect());
+      await writer.xadd(requestStreamKey("t:", "b"), "*", "f", "x", "i", "r1", "t", "2000", "b", '{"n":2}');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(answers).toEqual([]);
+      clock.advance(1_000);
+      await waitFor(() => answers.length === 1, 2_000, "the answer");
+      expect(JSON.parse(answers[0]!)).toEqual({ i: "r1", v: { n: 2 } });
+    });
+
+    it("reads what it was told of while its channel reconnected, without waiting for a sweep", async () => {
+      const server = await startRedis();
+      const proxy = await FaultProxy.start(server.port);
+      afterTest(() => proxy.close());
+      let handled = 0;
+      await target(`redis://127.0.0.1:${proxy.port}`, async () => ++handled);
+      const a = await requester(server.url);
+      expect(await a.request("b", {})).toBe(1);
+      for (let round = 2; round <= 4; round++) {
+        // b's connections drop; the request's notice is published while its channel is down.
+        proxy.cut();
+        expect(await a.request("b", {})).toBe(round);
+      }
+    });
   });
 });
