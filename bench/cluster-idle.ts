@@ -2,7 +2,8 @@
  * An idle cluster node (docs/operations.md, "An idle gateway"): three `switchboard serve --redis`
  * nodes on one redis-server, no session and no client, and beside them three idle socket.io nodes
  * with the Redis streams adapter (bench/cluster-peers-sio.ts) on a redis-server of their own; the
- * CPU of each node (every thread, from /proc) over one window after a warm-up. With
+ * CPU of each node (every thread, from /proc) over one window after a warm-up, beside three bare
+ * processes that only renew a lease at a node's pace (the floor, bench/cluster-idle-floor.ts). With
  * `SWITCHBOARD_BASELINE=<checkout>` a third cluster runs that checkout's sources over the same window.
  */
 import { spawn } from "node:child_process";
@@ -16,6 +17,7 @@ import type { BenchSection } from "./types.js";
 import { fmt } from "./stats.js";
 import { compiledCommand } from "./compiled.js";
 import { cpuMs } from "./proc.js";
+import { NODE_LEASE_TTL_MS, leaseRenewalMs } from "../src/cluster/node-lease.js";
 
 /** Start-up (heap shrinks of the main thread and workers) settles within this. */
 const WARMUP_MS = 50_000;
@@ -62,6 +64,27 @@ async function startSocketIo(dir: string): Promise<Cluster> {
   return cluster;
 }
 
+/**
+ * Three bare processes that only keep a lease, renewed at a node's pace
+ * (bench/cluster-idle-floor.ts), on a redis-server of their own: the least an idle node can cost.
+ */
+async function startFloor(dir: string): Promise<Cluster> {
+  mkdirSync(dir, { recursive: true });
+  const server = await redisServer(dir);
+  const cluster: Cluster = { label: "floor", redis: server.child, nodes: [] };
+  for (const name of NODES) {
+    const [node, js] = compiledCommand("bench/cluster-idle-floor.ts");
+    const args = [js!, server.url, name, String(leaseRenewalMs(NODE_LEASE_TTL_MS)), String(NODE_LEASE_TTL_MS)];
+    const child = spawn(node!, args, { stdio: ["ignore", "pipe", "inherit"] });
+    cluster.nodes.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d: Buffer) => d.toString().includes("renewing") && resolve());
+      child.once("exit", (code) => reject(new Error(`the floor's ${name} exited (${code})`)));
+    });
+  }
+  return cluster;
+}
+
 /** Times the main thread of `pid` was put on a core (schedstat's third field): its wake-ups. */
 function mainRuns(pid: number): number {
   return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[2]);
@@ -77,6 +100,8 @@ export async function run(): Promise<BenchSection> {
     clusters.push(ours);
     const sio = await startSocketIo(join(dir, "socket.io"));
     clusters.push(sio);
+    const floor = await startFloor(join(dir, "floor"));
+    clusters.push(floor);
     await sleep(WARMUP_MS);
     const pids = clusters.flatMap((c) => [...c.nodes, c.redis].map((p) => p.pid!));
     const before = new Map(pids.map((pid) => [pid, { ran: cpuMs(pid), runs: mainRuns(pid) }]));
@@ -90,6 +115,7 @@ export async function run(): Promise<BenchSection> {
     const base = baseline ? clusters[0] : undefined;
     const worst = Math.max(...perNode(ours));
     const sioWorst = Math.max(...perNode(sio));
+    const floorWorst = Math.max(...perNode(floor));
     const baseWorst = base ? Math.max(...perNode(base)) : undefined;
     const lines = clusters.map(
       (c) =>
@@ -105,6 +131,13 @@ export async function run(): Promise<BenchSection> {
           ratio: `${fmt(worst / sioWorst, 2)}×`,
           goal: "≤ 2×",
           met: worst <= 2 * sioWorst,
+        },
+        {
+          measure: "the same, against the floor: a bare process renewing a lease at the node's pace",
+          ours: pct(worst),
+          baseline: `${pct(floorWorst)} (floor)`,
+          ratio: `${fmt(worst / floorWorst, 2)}×`,
+          goal: "for reference",
         },
         {
           measure: "the same, against the goal for any idle gateway",
@@ -125,6 +158,7 @@ export async function run(): Promise<BenchSection> {
       ],
       method: [
         `\`npm run bench -- cluster-idle\`: three \`switchboard serve --redis\` nodes on one redis-server (AOF off), no session, no client, and three socket.io 4.8 nodes with \`@socket.io/redis-streams-adapter\` (bench/cluster-peers-sio.ts, no client) on a redis-server of their own; run time of every thread from /proc (schedstat) over ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up, and how many times each main thread was put on a core (its wake-ups).`,
+        `The floor: three bare Node processes (bench/cluster-idle-floor.ts, ioredis only) on a third redis-server, each renewing a lease key with a GET-and-PEXPIRE script every ${leaseRenewalMs(NODE_LEASE_TTL_MS)} ms (a node's renewal pace, a third of its ${NODE_LEASE_TTL_MS / 1000} s TTL) on aligned timers, and doing nothing else.`,
         "`SWITCHBOARD_BASELINE=<checkout>` runs another checkout's sources beside them (its own redis-server) over the same window.",
         "Every node runs on JavaScript compiled once per run (esbuild, bench/compiled.ts), not under `--import tsx` (its esbuild service wakes each about once a second).",
       ],
