@@ -49,7 +49,7 @@ export interface MembershipOptions {
 /**
  * The cluster's members: every node writes its entry in `<prefix>nodes` with each lease renewal
  * (NodeLease). A member whose lease expired is dead: one surviving node, the one whose
- * `SET NX` on `<prefix>takeover:<node>:<holder>` succeeds, raises the epoch of each of its
+ * `SET NX` on `<prefix>takeover:<node>:<holder>:<heartbeatAt>` succeeds, raises the epoch of each of its
  * sessions (so the dead node's appends are refused from then on) and adopts them.
  */
 export class Membership {
@@ -151,7 +151,9 @@ export class Membership {
     const sessions = (await this.owners()).get(deadNode) ?? [];
     // Its sessions are adopted through this node's copies: wait for the mirror to have them all.
     if (!this.o.knows(sessions)) return;
-    const claim = `${this.o.keyPrefix}takeover:${deadNode}:${member.holder}`;
+    // One claim per life of the member: a node that lapsed, was taken over and took its lease
+    // back writes a new heartbeat, so its real death later is not blocked by the old claim.
+    const claim = takeoverKey(this.o.keyPrefix, deadNode, member);
     const won = await this.o.redis.set(claim, this.o.nodeId, "PX", this.o.ttlMs * TAKEOVER_CLAIM_TTLS, "NX");
     if (won !== "OK") return;
     for (const sessionId of sessions) {
@@ -195,6 +197,11 @@ export class Membership {
     this.timer?.cancel();
     await this.running;
   }
+}
+
+/** The claim of the node taking `deadNode` over, for the life its members entry records. */
+export function takeoverKey(keyPrefix: string, deadNode: string, member: MemberRecord): string {
+  return `${keyPrefix}takeover:${deadNode}:${member.holder}:${member.heartbeatAt}`;
 }
 
 /** Removes a member's entry if it is still the one the takeover saw (same holder, no later heartbeat). */

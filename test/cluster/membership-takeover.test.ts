@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ManualClock } from "../../src/core/clock.js";
-import { Membership } from "../../src/cluster/membership.js";
+import { Membership, takeoverKey } from "../../src/cluster/membership.js";
 import type { TakenSession } from "../../src/cluster/membership.js";
 import { NodeLease, membersKey } from "../../src/cluster/node-lease.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
@@ -217,7 +217,38 @@ describe("Membership", () => {
     });
     await m.check();
     expect(adopted).toEqual([]);
-    expect(await redis.exists("t:takeover:gone:h")).toBe(0);
+    expect(
+      await redis.exists(takeoverKey("t:", "gone", { holder: "h", startedAt: 0, heartbeatAt: 0, ttlMs: 1000 })),
+    ).toBe(0);
+    expect(await redis.keys("t:takeover:*")).toEqual([]);
     expect(await redis.hget(sessionKeys("t:", "s1").meta, "epoch")).toBe("1");
+  });
+
+  it("takes a node over again when it died for good after it lapsed, was taken over and came back", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const log = new RedisLog(redis, "t:");
+    const record = (heartbeatAt: number) => JSON.stringify({ holder: "h", startedAt: 0, heartbeatAt, ttlMs: 1000 });
+    const adopted: Array<TakenSession & { by: string }> = [];
+    const taker = membership(redis, log, "taker", adopted);
+    afterTest(() => taker.close());
+
+    // gw-x stalled past its TTL: taken over, though it lives.
+    await ownedSession(log, "s1", "gw-x");
+    await redis.hset(membersKey("t:"), "gw-x", record(0));
+    await taker.check();
+    expect(adopted.map((a) => a.sessionId)).toEqual(["s1"]);
+    expect(await redis.hexists(membersKey("t:"), "gw-x")).toBe(0);
+    // It takes its lease back with the same holder (NodeLease's renewal) and writes a new heartbeat.
+    await redis.set("t:node:gw-x", "h", "PX", 1000);
+    await redis.hset(membersKey("t:"), "gw-x", record(5000));
+    await ownedSession(log, "s2", "gw-x");
+    await taker.check();
+    expect(adopted.map((a) => a.sessionId)).toEqual(["s1"]);
+    // Then it dies for good, while the first claim still lives (5 TTLs): s2 is taken over all the same.
+    await redis.del("t:node:gw-x");
+    await taker.check();
+    expect(adopted.map((a) => a.sessionId)).toEqual(["s1", "s2"]);
+    expect(await redis.hget(sessionKeys("t:", "s2").meta, "owner")).toBe("taker");
   });
 });
