@@ -126,6 +126,7 @@ export class NodeRpc {
     subscriber.on("message", (channel: string, message: string) =>
       channel === requested ? this.read() : this.settle(message),
     );
+    await subscriber.subscribe(replyChannel(this.o.keyPrefix, this.o.nodeId), requested);
     // Back after a drop: what was notified meanwhile is read once the channels are subscribed
     // again (ioredis resubscribes right after "ready"; the PING answers behind that).
     subscriber.on("ready", () => {
@@ -135,19 +136,19 @@ export class NodeRpc {
         () => undefined,
       );
     });
-    await subscriber.subscribe(replyChannel(this.o.keyPrefix, this.o.nodeId), requested);
     await this.measureClock();
     const reader = duplicateClient(this.o.redis);
     reader.on("error", () => undefined);
-    // A command in flight when its connection drops is neither answered nor failed (ioredis drops
-    // it when it does not send it again): the read gives up on it and reads again once back.
-    reader.on("close", () => this.abandonRead?.(new Error("the connection to Redis closed before it answered")));
-    reader.on("ready", () => this.read());
     // From the newest entry now: what comes after is read; older entries are dropped by age anyway.
     const key = requestStreamKey(this.o.keyPrefix, this.o.nodeId);
     this.last = (await this.o.redis.xrevrange(key, "+", "-", "COUNT", 1))[0]?.[0] ?? "0-0";
     this.reader = reader;
     this.read();
+    await this.reading;
+    // A command in flight when its connection drops is neither answered nor failed (ioredis drops
+    // it when it does not send it again): the read gives up on it and reads again once back.
+    reader.on("close", () => this.abandonRead?.(new Error("the connection to Redis closed before it answered")));
+    reader.on("ready", () => this.read());
     this.sweepSoon();
   }
 
