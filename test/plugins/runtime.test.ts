@@ -124,9 +124,12 @@ describe("the plugin runtime API", () => {
     // Every slot was given back: as many run again.
     const again = await t.host.handleHttp("commands", request({ argv: ["/bin/true"], parallel: 4 }));
     expect(again.body).toEqual(["ok", "ok", "ok", "ok"]);
-    // A call that fails before its command starts gives its slot back too.
+    // A call that fails before its command starts gives its slot back too: at least 4 of 8 are
+    // let in (more when a failure gives its slot back before the last call arrives), and then
+    // as many as before run again.
     const missing = await t.host.handleHttp("commands", request({ argv: ["/no/such/command"], parallel: 8 }));
-    expect((missing.body as string[]).filter((outcome) => outcome === "LIMIT_EXCEEDED")).toHaveLength(4);
+    expect(missing.body as string[]).toHaveLength(8);
+    expect((missing.body as string[]).filter((outcome) => outcome === "LIMIT_EXCEEDED").length).toBeLessThanOrEqual(4);
     expect((await t.host.handleHttp("commands", request({ argv: ["/bin/true"], parallel: 4 }))).body).toEqual([
       "ok",
       "ok",
