@@ -47,10 +47,10 @@ export interface MembershipOptions {
 }
 
 /**
- * The cluster's members: every node writes its entry in `<prefix>nodes` with each lease renewal
- * (NodeLease). A member whose lease expired is dead: one surviving node, the one whose
- * `SET NX` on `<prefix>takeover:<node>:<holder>:<heartbeatAt>` succeeds, raises the epoch of each of its
- * sessions (so the dead node's appends are refused from then on) and adopts them.
+ * The cluster's members: every node writes its entry in `<prefix>nodes` when it claims its lease
+ * and when it takes a lapsed one back (NodeLease). A member whose lease expired is dead: one
+ * surviving node, the one whose `SET NX` on {@link takeoverKey} succeeds, raises the epoch of each
+ * of its sessions (so the dead node's appends are refused from then on) and adopts them.
  */
 export class Membership {
   private timer: Timer | undefined;
