@@ -82,15 +82,11 @@ interface Pending {
 }
 
 /**
- * Requests from one node to another over Redis (docs/cluster.md, "Requests to the owner"): an
- * entry in the target's request stream (`XADD`) and a notice on its request channel, in one
- * script; the target reads its stream on a connection of its own when told, and every
- * `sweepMs` in case a notice was lost. No read waits in Redis (`XREAD BLOCK`), so an idle node
- * does not wake for its reader. The answer comes back on the requester's reply channel
- * (`PUBLISH`) by request id.
- * Unanswered within the timeout: NODE_UNAVAILABLE. Requests to one node start in the order they
- * were made (`request` XADDs before it first awaits; the target starts them in stream order).
- * The target trusts whatever arrives in its stream: callers authenticate before they send.
+ * Requests between nodes over Redis (docs/cluster.md, "Requests to the owner"): an entry in the
+ * target's request stream and a notice on its channel, in one script; the target reads its
+ * stream when told, and every `sweepMs`. The answer comes back on the requester's reply channel
+ * by request id; none within the timeout is NODE_UNAVAILABLE. Requests to one node start in the
+ * order they were made. The target trusts its stream: callers authenticate before they send.
  */
 export class NodeRpc {
   private readonly pending = new Map<string, Pending>();
@@ -103,8 +99,6 @@ export class NodeRpc {
   /** A read is under way; `readAgain`: told of more during it, so it reads once more. */
   private reading: Promise<void> | undefined;
   private readAgain = false;
-  /** Fails the read in flight: its connection closed (ioredis drops such a command unanswered). */
-  private abandonRead: ((error: Error) => void) | undefined;
   private sweepTimer: Timer | undefined;
   private retryTimer: Timer | undefined;
   private closed = false;
@@ -145,9 +139,7 @@ export class NodeRpc {
     this.reader = reader;
     this.read();
     await this.reading;
-    // A command in flight when its connection drops is neither answered nor failed (ioredis drops
-    // it when it does not send it again): the read gives up on it and reads again once back.
-    reader.on("close", () => this.abandonRead?.(new Error("the connection to Redis closed before it answered")));
+    // A read in flight when its connection drops fails (failSentOnDrop): read again once back.
     reader.on("ready", () => this.read());
     this.sweepSoon();
   }
@@ -253,13 +245,7 @@ export class NodeRpc {
         let batch: Array<[string, Array<[string, string[]]>]> | null;
         try {
           if (this.o.clock.now() - this.offsetMeasuredAt > CLOCK_OFFSET_REFRESH_MS) await this.measureClock();
-          batch = await new Promise<typeof batch>((resolve, reject) => {
-            this.abandonRead = reject;
-            (this.reader!.xread("COUNT", READ_COUNT, "STREAMS", key, this.last) as Promise<typeof batch>).then(
-              resolve,
-              reject,
-            );
-          }).finally(() => (this.abandonRead = undefined));
+          batch = (await this.reader!.xread("COUNT", READ_COUNT, "STREAMS", key, this.last)) as typeof batch;
         } catch (error) {
           if (this.closed) return;
           this.o.onProblem("reading this node's requests from Redis failed; retrying", {

@@ -14,11 +14,10 @@ export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
 export const REDIS_RECONNECT_MAX_MS = 1_000;
 
 /**
- * A command whose connection dropped before its answer is never sent again on reconnect
- * (ioredis's default does): sent twice, a forwarded request's XADD runs the request twice, an
- * append written twice. ioredis then leaves it unanswered, so it fails at the command timeout
- * (NodeRpc's reader gives up on its read at the drop itself). Callers retry what is safe to
- * retry (the append script skips the seqs Redis holds).
+ * A command whose connection dropped before its answer fails (failSentOnDrop); the driver never
+ * sends it again on reconnect (ioredis's default does): sent twice, a forwarded request's XADD
+ * runs the request twice, an append written twice. Callers retry what is safe to retry (the
+ * append script skips the seqs Redis holds).
  */
 const AT_MOST_ONCE = { autoResendUnfulfilledCommands: false } as const;
 
@@ -108,9 +107,29 @@ export async function connectRedis(seeds: readonly string[]): Promise<RedisClien
   return connected(client, seeds);
 }
 
+/**
+ * Fails the commands a connection had sent when it drops. With AT_MOST_ONCE ioredis neither sends
+ * them again nor fails them: each waited for the command timeout (an XREAD cut by a proxy failed
+ * after 5,005 ms; test/cluster/forward-rpc.test.ts, "…while its channel reconnected…").
+ */
+function failSentOnDrop(client: RedisClient): RedisClient {
+  const watch = (redis: Redis) =>
+    redis.on("close", () => {
+      // "close" comes a tick after the drop, before any reconnect replaces the queue.
+      const sent = (redis as unknown as { commandQueue: { toArray(): Array<{ command: { reject(e: Error): void } }> } })
+        .commandQueue;
+      for (const { command } of sent.toArray())
+        command.reject(new Error("the connection to Redis closed before it answered"));
+    });
+  if (client instanceof Cluster) client.on("+node", watch);
+  else watch(client);
+  return client;
+}
+
 async function connected(client: RedisClient, seeds: readonly string[]): Promise<RedisClient> {
   // Reported through the connection state (see RedisLink); without a listener ioredis prints each one.
   client.on("error", () => undefined);
+  failSentOnDrop(client);
   try {
     await client.connect();
   } catch (error) {
@@ -124,7 +143,7 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
 
 /** A second connection like `client` (a blocking reader needs its own). */
 export function duplicateClient(client: RedisClient): RedisClient {
-  return client instanceof Cluster ? client.duplicate() : client.duplicate();
+  return failSentOnDrop(client instanceof Cluster ? client.duplicate() : client.duplicate());
 }
 
 /**
