@@ -100,15 +100,14 @@ describe("requests between nodes over Redis", () => {
   });
 
   describe("reading the requests", () => {
-    /** Node b on `url`, its clock manual: it reads only when told, or when the test moves its clock. */
-    async function target(url: string, handle: NodeRequestHandler) {
-      const clock = new ManualClock();
+    /** A node on Redis at `url`: b answers with `handle` on a manual clock (no sweep unless moved), a asks. */
+    async function rpcNode(url: string, nodeId: "a" | "b", clock: Clock, handle: NodeRequestHandler) {
       const redis = await connectRedis([url]);
       afterTest(() => redis.disconnect());
       const rpc = new NodeRpc({
         redis,
         keyPrefix: "t:",
-        nodeId: "b",
+        nodeId,
         clock,
         handle,
         maxRequestBytes: 10_000,
@@ -118,31 +117,15 @@ describe("requests between nodes over Redis", () => {
       });
       await rpc.start();
       afterTest(() => rpc.close());
-      return { clock };
-    }
-
-    /** Node a, which sends the requests, straight to Redis at `url`. */
-    async function requester(url: string): Promise<NodeRpc> {
-      const redis = await connectRedis([url]);
-      afterTest(() => redis.disconnect());
-      const rpc = new NodeRpc({
-        redis,
-        keyPrefix: "t:",
-        nodeId: "a",
-        clock: systemClock,
-        handle: async () => undefined,
-        maxRequestBytes: 10_000,
-        timeoutMs: 2_000,
-        onProblem: () => undefined,
-      });
-      await rpc.start();
-      afterTest(() => rpc.close());
       return rpc;
     }
+    const target = (url: string, clock: ManualClock, handle: NodeRequestHandler) => rpcNode(url, "b", clock, handle);
+    const requester = (url: string) => rpcNode(url, "a", systemClock, async () => undefined);
 
     it("reads a request when told of it, and one it was not told of at its next sweep", async () => {
       const server = await startRedis();
-      const { clock } = await target(server.url, async (request) => request);
+      const clock = new ManualClock();
+      await target(server.url, clock, async (request) => request);
       const a = await requester(server.url);
       // Told: answered with b's clock standing still, so without a sweep.
       expect(await a.request("b", { n: 1 })).toEqual({ n: 1 });
@@ -168,7 +151,7 @@ describe("requests between nodes over Redis", () => {
       const proxy = await FaultProxy.start(server.port);
       afterTest(() => proxy.close());
       let handled = 0;
-      await target(`redis://127.0.0.1:${proxy.port}`, async () => ++handled);
+      await target(`redis://127.0.0.1:${proxy.port}`, new ManualClock(), async () => ++handled);
       const a = await requester(server.url);
       expect(await a.request("b", {})).toBe(1);
       for (let round = 2; round <= 4; round++) {
