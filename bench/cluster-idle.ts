@@ -74,7 +74,7 @@ async function startFloor(dir: string): Promise<Cluster> {
   const cluster: Cluster = { label: "floor", redis: server.child, nodes: [] };
   for (const name of NODES) {
     const [node, js] = compiledCommand("bench/cluster-idle-floor.ts");
-    const args = [js!, server.url, name, String(leaseRenewalMs(NODE_LEASE_TTL_MS)), String(NODE_LEASE_TTL_MS)];
+    const args = [js!, server.url, name, String(leaseRenewalMs(NODE_LEASE_TTL_MS, true)), String(NODE_LEASE_TTL_MS)];
     const child = spawn(node!, args, { stdio: ["ignore", "pipe", "inherit"] });
     cluster.nodes.push(child);
     await new Promise<void>((resolve, reject) => {
@@ -158,7 +158,7 @@ export async function run(): Promise<BenchSection> {
       ],
       method: [
         `\`npm run bench -- cluster-idle\`: three \`switchboard serve --redis\` nodes on one redis-server (AOF off), no session, no client, and three socket.io 4.8 nodes with \`@socket.io/redis-streams-adapter\` (bench/cluster-peers-sio.ts, no client) on a redis-server of their own; run time of every thread from /proc (schedstat) over ${MEASURE_MS / 1000} s after a ${WARMUP_MS / 1000} s warm-up, and how many times each main thread was put on a core (its wake-ups).`,
-        `The floor: three bare Node processes (bench/cluster-idle-floor.ts, ioredis only) on a third redis-server, each renewing a lease key with a GET-and-PEXPIRE script every ${leaseRenewalMs(NODE_LEASE_TTL_MS)} ms (a node's renewal pace, a third of its ${NODE_LEASE_TTL_MS / 1000} s TTL) on aligned timers, and doing nothing else.`,
+        `The floor: three bare Node processes (bench/cluster-idle-floor.ts, ioredis only) on a third redis-server, each renewing a lease key with a GET-and-PEXPIRE script every ${leaseRenewalMs(NODE_LEASE_TTL_MS, true)} ms (an idle node's renewal pace, half its ${NODE_LEASE_TTL_MS / 1000} s TTL) on aligned timers, and doing nothing else.`,
         "`SWITCHBOARD_BASELINE=<checkout>` runs another checkout's sources beside them (its own redis-server) over the same window.",
         "Every node runs on JavaScript compiled once per run (esbuild, bench/compiled.ts), not under `--import tsx` (its esbuild service wakes each about once a second).",
       ],

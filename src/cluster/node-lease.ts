@@ -5,24 +5,30 @@ import type { RedisClient } from "./redis-client.js";
 
 /**
  * How long a node's lease (its heartbeat) lives without renewal; it is renewed every third of
- * that. Once it expires the node counts as dead and another takes its sessions over (Membership).
+ * that, every half while the node shows no session. Once it expires the node counts as dead and
+ * another takes its sessions over (Membership).
  */
 export const NODE_LEASE_TTL_MS = 10_000;
 /** Shortest and longest TTL `cluster.nodeTtlMs` may set (tests shorten it to fail over fast). */
 export const NODE_LEASE_MIN_TTL_MS = 500;
 export const NODE_LEASE_MAX_TTL_MS = 600_000;
 
-/** How often a lease of `ttlMs` is renewed: the pace of an idle node's other cluster work too. */
-export function leaseRenewalMs(ttlMs: number): number {
-  return Math.floor(ttlMs / 3);
+/**
+ * How often a lease of `ttlMs` is renewed. `idle`: the node shows no session, so a lapse costs
+ * nothing (it is taken over with nothing and takes its lease back); one late renewal is tolerated
+ * instead of two, as socket.io's adapter does with its heartbeat. The idle pace is that of the
+ * node's other periodic cluster work too, so that an idle node wakes once for all of it.
+ */
+export function leaseRenewalMs(ttlMs: number, idle = false): number {
+  return Math.floor(ttlMs / (idle ? 2 : 3));
 }
 
 /**
- * How often an idle node looks for dead members and sweeps the shared sessions: about once per
- * TTL, on every third renewal (their timers are aligned, so the three share a wake-up).
+ * How often an idle node looks for dead members and sweeps the shared sessions: once per TTL, on
+ * every other renewal (their timers are aligned, so they share a wake-up).
  */
 export function idleLookMs(ttlMs: number): number {
-  return 3 * leaseRenewalMs(ttlMs);
+  return 2 * leaseRenewalMs(ttlMs, true);
 }
 
 /** A node as the members hash (`<prefix>nodes`) records it at each heartbeat. */
@@ -92,6 +98,10 @@ export class NodeLease {
   private readonly startedAt: number;
   private timer: Timer | undefined;
   private closed = false;
+  /** Whether the node shows no session now (see {@link leaseRenewalMs}); set by {@link paceBy}. */
+  private idle: () => boolean = () => false;
+  /** Whether the armed renewal is at the idle pace. */
+  private idlePace = false;
   /** Whether the last renewal found the lease this holder's (renewed it, or took it again). */
   private held = true;
 
@@ -128,8 +138,26 @@ export class NodeLease {
     return lease;
   }
 
+  /**
+   * Renews every half TTL while `idle()` says the node shows no session; {@link wake} once it
+   * shows one. Called once the node's sessions are known, soon after the claim: the renewal is
+   * armed again at the pace that holds now.
+   */
+  paceBy(idle: () => boolean): void {
+    this.idle = idle;
+    if (!this.closed && this.timer !== undefined) this.renewSoon();
+  }
+
+  /** The node's sessions changed: a renewal armed at the idle pace comes at the busy pace now. */
+  wake(): void {
+    if (this.closed || this.timer === undefined || !this.idlePace || this.idle()) return;
+    this.renewSoon();
+  }
+
   private renewSoon(): void {
-    const every = leaseRenewalMs(this.ttlMs);
+    this.timer?.cancel();
+    this.idlePace = this.idle();
+    const every = leaseRenewalMs(this.ttlMs, this.idlePace);
     this.timer = this.options.clock.setTimeout(() => void this.renew(), untilAligned(this.options.clock, every));
   }
 

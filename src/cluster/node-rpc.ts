@@ -45,7 +45,7 @@ export interface NodeRpcOptions {
   timeoutMs?: number;
   /**
    * How often the stream is read without a notice (default {@link NODE_REQUEST_SWEEP_MS}); the
-   * gateway passes its lease's renewal period, so that the two share an idle node's wake-ups.
+   * gateway passes its lease's idle renewal period, so that the two share an idle node's wake-ups.
    */
   sweepMs?: number;
   /** Told of a request dropped or a read that failed (logged by the gateway). */

@@ -71,7 +71,6 @@ export class EventLog {
         for (const log of this.logs.values()) log.releaseRingIfIdle();
       },
     });
-    this.idleCheck.wake();
     options.store.onFlushed((durable, stats) => {
       for (const [sessionId, seq] of durable) this.logs.get(sessionId)?.markDurable(seq);
       options.onCommit?.(stats.writes, stats.ms);

@@ -65,8 +65,11 @@ export interface ClusterLink {
   readonly log: RedisLog;
   /** The node lease's TTL (see Membership). */
   readonly ttlMs: number;
-  /** This node in the members hash: its lease's holder, and how to write its entry again. */
-  readonly member: { readonly holder: string; rejoin(): Promise<void> };
+  /**
+   * This node's lease: its holder and how to write its members entry again (Membership), and its
+   * pace (renewed every half TTL while the node shows no session, see NodeLease).
+   */
+  readonly lease: Pick<NodeLease, "holder" | "rejoin" | "paceBy" | "wake">;
   /**
    * The event store over Redis with `local` as the node's replica. `onFenced` is told of a
    * session another node took over (see {@link stopFencedSession}).
@@ -196,7 +199,7 @@ export async function joinCluster(
     redis,
     log,
     ttlMs: lease.ttlMs,
-    member: { holder: lease.holder, rejoin: () => lease.rejoin() },
+    lease,
     store(local, onFenced) {
       let reminder: Timer | undefined;
       const store = (shared = new RedisEventStore({
@@ -273,8 +276,8 @@ export async function startNodeRpc(
     clock: o.clock,
     handle: o.handle,
     maxRequestBytes: o.bodyBytes + NODE_REQUEST_OVERHEAD_BYTES,
-    // Its sweep on the lease's renewals: an idle node wakes once for both.
-    sweepMs: leaseRenewalMs(link.ttlMs),
+    // Its sweep on an idle node's lease renewals: the node wakes once for both.
+    sweepMs: leaseRenewalMs(link.ttlMs, true),
     ...(link.settings.requestTimeoutMs !== undefined ? { timeoutMs: link.settings.requestTimeoutMs } : {}),
     onProblem: (what, detail) => o.logger.warn(detail, what),
   });

@@ -26,15 +26,18 @@ export interface TakeoverOptions {
  */
 export function watchMembers(o: TakeoverOptions): Membership {
   const { settings } = o.cluster;
+  // With no session here, a lapse of this node's lease costs nothing: it is renewed less often.
+  const idle = (): boolean => o.sessions.list().length === 0;
+  o.cluster.lease.paceBy(idle);
   const membership = new Membership({
     redis: o.cluster.redis,
     log: o.cluster.log,
     keyPrefix: settings.keyPrefix,
     nodeId: settings.nodeId,
     ttlMs: o.cluster.ttlMs,
-    self: o.cluster.member,
+    self: o.cluster.lease,
     clock: o.clock,
-    idle: () => o.sessions.list().length === 0,
+    idle,
     knows: (ids) => ids.every((id) => o.sessions.copyOf(id) !== undefined),
     adopt: (taken) => adoptSession(o, taken),
     onError: (error, what) => o.logger.warn({ err: error }, `cluster: ${what} failed; trying again`),

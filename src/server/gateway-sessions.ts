@@ -134,7 +134,10 @@ export async function restoreSessions(base: Base, log: OpenLog): Promise<Restore
     await mirror.start();
     const watching = watchMembers({ cluster: cluster!, store: shared!, sessions, clock, logger, build });
     membership = watching;
-    const unwatch = sessions.onChange(() => watching.wake());
+    const unwatch = sessions.onChange(() => {
+      watching.wake();
+      cluster!.lease.wake();
+    });
     undo.push(() => {
       unwatch();
       return watching.close();

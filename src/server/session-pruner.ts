@@ -33,13 +33,10 @@ export class SessionPruner {
     private readonly intervalMs = SESSION_PRUNE_INTERVAL_MS,
   ) {
     // Real time: an age is measured by core.clock (a test's), the passes are paced by the real one.
-    this.timer = new WorkTimer({
-      clock: systemClock,
-      everyMs: () => this.delay(),
-      run: () => this.run(),
-      busy: () => core.sessions.list().some((session) => !session.running && !session.removed),
-    });
-    this.timer.wake();
+    const busy = (): boolean => core.sessions.list().some((session) => !session.running && !session.removed);
+    this.timer = new WorkTimer({ clock: systemClock, everyMs: () => this.delay(), run: () => this.run(), busy });
+    // Ended sessions restored: passes go on while they are kept. None: it sleeps until one ends.
+    if (busy()) this.timer.wake();
     // An ended session can put the count over `maxCount`: check once the burst of changes settles.
     this.stopWatching = core.sessions.onChange((session) => {
       if (!session.running && !session.removed && !this.closed) this.timer.wake();

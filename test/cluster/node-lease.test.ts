@@ -60,4 +60,41 @@ describe("NodeLease", () => {
     await lease.release();
     expect(await redis.get("t:node:gw-a")).toBe("someone else");
   });
+
+  it("renews every half TTL while the node shows no session, every third once it shows one", async () => {
+    const server = await startRedis();
+    const redis = await client(server.url);
+    const clock = new ManualClock(0);
+    const renewals: number[] = [];
+    const lease = await NodeLease.claim({
+      redis,
+      keyPrefix: "t:",
+      nodeId: "gw-a",
+      clock,
+      ttlMs: 3000,
+      onRenewed: () => renewals.push(clock.now()),
+    });
+    afterTest(() => lease.release());
+    let idle = true;
+    lease.paceBy(() => idle);
+    // Moves the clock in steps of 100 ms, each renewal answered (and the next armed) before the next step.
+    const run = async (ms: number): Promise<void> => {
+      for (let t = 0; t < ms; t += 100) {
+        clock.advance(100);
+        await redis.ping();
+      }
+    };
+
+    await run(6000);
+    expect(renewals).toEqual([1500, 3000, 4500, 6000]);
+    // A session appears: the renewal armed for 7.5 s comes at 7 s, then every second.
+    renewals.length = 0;
+    clock.advance(200);
+    idle = false;
+    lease.wake();
+    await run(2800);
+    expect(renewals).toEqual([7000, 8000, 9000]);
+    // A renewal at either pace leaves the key its whole TTL.
+    expect(await redis.pttl("t:node:gw-a")).toBeGreaterThan(2000);
+  });
 });
