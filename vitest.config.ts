@@ -9,6 +9,23 @@ import { LongestFirst } from "./test/sequencer.js";
  */
 const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
 
+/**
+ * Files that mostly wait: a 30 s measurement of an idle gateway, Redis commands counted over
+ * idle windows, grace periods and timeouts of seconds. Each used at most a fifth of a core over
+ * its run (docs/benchmarks.md, "The test suite"). `npm test` runs them in a vitest of their own
+ * beside the other two workers (scripts/test.sh), so that their waits do not hold a worker.
+ */
+const QUIET = [
+  "test/server/idle-cpu.test.ts",
+  "test/cluster/idle-node.test.ts",
+  "test/sessions/terminal-process.test.ts",
+  "test/sessions/terminate-escalation.test.ts",
+  "test/cluster/redis-subscriber.test.ts",
+  "test/client/control-leases.test.ts",
+  "test/client/resume.test.ts",
+  "test/mcp/tools.test.ts",
+];
+
 /** Files shorter than this (seconds, test/durations.json) share their worker's process. */
 const SHARED_BELOW_S = 8;
 
@@ -27,6 +44,7 @@ const SHARED = readdirSync("test", { recursive: true, encoding: "utf8" })
     (f) =>
       (durations[f] ?? Infinity) < SHARED_BELOW_S &&
       !f.startsWith("test/web/ui-") &&
+      !QUIET.includes(f) &&
       !/\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
   );
 
@@ -57,7 +75,7 @@ export default defineConfig({
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
-          exclude: [...ALONE, ...SHARED],
+          exclude: [...ALONE, ...SHARED, ...QUIET],
           maxWorkers: WORKERS,
           sequence: { groupOrder: 0 },
         },
@@ -73,6 +91,8 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: "alone", include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+      // Beside the others under `npm test`; after them in a plain `vitest run`.
+      { extends: true, test: { name: "quiet", include: QUIET, maxWorkers: 1, sequence: { groupOrder: 2 } } },
     ],
   },
 });

@@ -1,5 +1,5 @@
 /**
- * Real full-screen programs in a PTY after 50 MB of earlier output, for the screen tests that
+ * Real full-screen programs in a PTY after 20 MB of earlier output, for the screen tests that
  * open them through attach (test/screen/screen-programs.test.ts) and the web page
  * (test/web/ui-screen-programs.test.ts): the session, and the screen a terminal that saw every
  * byte shows (a fresh @xterm/headless fed the whole /output).
@@ -15,10 +15,14 @@ import { tempDir } from "../helpers/tmp.js";
 
 const { Terminal } = headless;
 
-/** About 52 MB through the PTY (it turns each \n into \r\n) before the program starts. */
-const EARLIER = "yes 'earlier output of this session, printed before the program' | head -c 50000000";
-const EARLIER_BYTES = 50_000_000;
-/** Each case: the 50 MB through the PTY, two parses of them, a viewer's start; well within this. */
+/**
+ * About 21 MB through the PTY (it turns each \n into \r\n) before the program starts: more than
+ * twice the screen thread's feed bound (SCREEN_FEED_MAX_BYTES) and GET .../output's page, and
+ * several screen checkpoints (SCREEN_CHECKPOINT_BYTES).
+ */
+const EARLIER = "yes 'earlier output of this session, printed before the program' | head -c 20000000";
+const EARLIER_BYTES = 20_000_000;
+/** Each case: the 20 MB through the PTY, two parses of them, a viewer's start; well within this. */
 export const CASE_MS = 60_000;
 /** Output unchanged this long: the program has drawn and waits (or is stopped). */
 const QUIET_MS = 800;
@@ -79,7 +83,7 @@ export async function startProgram(
   return { http, url, id: json.id as string, pid: json.pid as number };
 }
 
-/** Waits until GET .../screen matches (the screen thread has parsed the 50 MB and the program drew). */
+/** Waits until GET .../screen matches (the screen thread has parsed the 20 MB and the program drew). */
 export async function screenShows(p: Program, pattern: RegExp, what: string): Promise<void> {
   await waitFor(
     async () => pattern.test((await p.http.get(`/v1/sessions/${p.id}/screen`)).json.screen as string),

@@ -1,5 +1,5 @@
 /**
- * Real full-screen programs in a PTY, opened after 50 MB of earlier output: the gateway's screen
+ * Real full-screen programs in a PTY, opened after 20 MB of earlier output: the gateway's screen
  * (GET .../screen) and `switchboard attach` in a tmux pane (it starts from `?since=screen`) show
  * what a terminal that saw every byte shows (see ./programs.ts).
  */
@@ -31,7 +31,7 @@ async function paneShows(t: Tmux, expected: string): Promise<void> {
   expect(t.screen()).toBe(expected);
 }
 
-describe("full-screen programs after 50 MB of output: GET .../screen and attach (tmux) show the whole output's screen", () => {
+describe("full-screen programs after 20 MB of output: GET .../screen and attach (tmux) show the whole output's screen", () => {
   for (const c of PROGRAMS) {
     it(
       c.name,

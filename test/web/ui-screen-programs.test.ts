@@ -1,5 +1,5 @@
 /**
- * The web page (Chromium) opening real full-screen programs after 50 MB of earlier output shows
+ * The web page (Chromium) opening real full-screen programs after 20 MB of earlier output shows
  * the rows a terminal that saw every byte shows (the programs: test/screen/programs.ts).
  */
 import { describe, expect, it } from "vitest";
@@ -25,7 +25,7 @@ function shownRows(view: DebugView | null, expected: string): string {
   return view?.screen === "alternate" ? lines.join("\n") : lines.slice(-expected.split("\n").length).join("\n");
 }
 
-describe("web UI: full-screen programs opened after 50 MB of output", () => {
+describe("web UI: full-screen programs opened after 20 MB of output", () => {
   for (const c of PROGRAMS) {
     it(
       `shows ${c.name} as a terminal that saw everything`,
