@@ -24,7 +24,12 @@ import type { BenchRow, BenchSection } from "./types.js";
 import { fmt, median, percentile } from "./stats.js";
 import { cpuMs } from "./proc.js";
 
-const ROUNDS = 3;
+/** Rounds per side; SWITCHBOARD_BENCH_ROUNDS sets more, for a steadier median (each round ~40 s). */
+const ROUNDS = Number(process.env["SWITCHBOARD_BENCH_ROUNDS"] ?? 3);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) {
+  const given = process.env["SWITCHBOARD_BENCH_ROUNDS"];
+  throw new Error(`SWITCHBOARD_BENCH_ROUNDS must be a whole number of rounds, 1 or more (got "${given}")`);
+}
 const SUBSCRIBERS = 20;
 /** Throughput: messages sent back to back, until every subscriber has them all. */
 const BURST_MESSAGES = 2_000;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { ManualClock } from "../../src/core/clock.js";
 import { NodeLease } from "../../src/cluster/node-lease.js";
+import type { NodeLeaseOptions } from "../../src/cluster/node-lease.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { startRedis } from "../helpers/redis.js";
@@ -11,6 +12,16 @@ async function client(url: string): Promise<Redis> {
   const redis = (await connectRedis([url])) as Redis;
   afterTest(() => redis.disconnect());
   return redis;
+}
+
+/** Node gw-a's lease of 3 s on a Redis of its own, on `clock`. */
+async function claimed(
+  clock: ManualClock,
+  callbacks: Pick<NodeLeaseOptions, "onLost" | "onRenewed">,
+): Promise<{ redis: Redis; lease: NodeLease }> {
+  const redis = await client((await startRedis()).url);
+  const lease = await NodeLease.claim({ redis, keyPrefix: "t:", nodeId: "gw-a", clock, ttlMs: 3000, ...callbacks });
+  return { redis, lease };
 }
 
 describe("NodeLease", () => {
@@ -32,18 +43,9 @@ describe("NodeLease", () => {
   });
 
   it("renews its key before the TTL and says so when someone else holds it", async () => {
-    const server = await startRedis();
-    const redis = await client(server.url);
     const clock = new ManualClock();
     const lost: string[] = [];
-    const lease = await NodeLease.claim({
-      redis,
-      keyPrefix: "t:",
-      nodeId: "gw-a",
-      clock,
-      ttlMs: 3000,
-      onLost: (reason) => lost.push(reason),
-    });
+    const { redis, lease } = await claimed(clock, { onLost: (reason) => lost.push(reason) });
     await redis.pexpire("t:node:gw-a", 10);
     await new Promise((resolve) => setTimeout(resolve, 50));
     // Expired meanwhile (Redis was away for longer than the TTL) and nobody took it: taken again.
@@ -62,18 +64,9 @@ describe("NodeLease", () => {
   });
 
   it("renews every half TTL while the node shows no session, every third once it shows one", async () => {
-    const server = await startRedis();
-    const redis = await client(server.url);
     const clock = new ManualClock(0);
     const renewals: number[] = [];
-    const lease = await NodeLease.claim({
-      redis,
-      keyPrefix: "t:",
-      nodeId: "gw-a",
-      clock,
-      ttlMs: 3000,
-      onRenewed: () => renewals.push(clock.now()),
-    });
+    const { redis, lease } = await claimed(clock, { onRenewed: () => renewals.push(clock.now()) });
     afterTest(() => lease.release());
     let idle = true;
     lease.paceBy(() => idle);
