@@ -37,8 +37,10 @@ describe("switchboard mcp when the gateway goes away during a wait", () => {
     // The echo agent streams this answer for about 15 s: the shared connection follows it when the gateway goes.
     const running = mcp.call("prompt_agent", { id: slow, text: "x".repeat(3000), timeout_ms: 30_000 });
     await waitFor(async () => (await http.getSession(id)).viewers === 1, 10_000);
-    await waitFor(async () => (await http.getSession(slow)).run?.activity !== "idle", 10_000);
-    // Both follow the session through the proxy: the wait's terminal socket and the shared client's.
+    // prompt_agent follows its run once the prompt's answer reached it: a cut before that would
+    // lose the answer on its way, and with it the run id (it fails as a lost request instead).
+    await waitFor(async () => (await http.getSession(slow)).viewers === 1, 10_000);
+    // Both follow their session through the proxy: the wait's terminal socket and the shared client's.
     await waitFor(() => proxy.openSockets === 2, 10_000);
 
     const cutAt = Date.now();
@@ -50,7 +52,7 @@ describe("switchboard mcp when the gateway goes away during a wait", () => {
     expect(lost.text).toMatch(/^\[the connection to the gateway was lost during the wait .*\| .* state unknown/);
     expect(lost.text).not.toContain("running (pid");
     const run = await running;
-    expect(run.data.status, run.text).toBe("disconnected");
+    expect(run.data?.status, run.text).toBe("disconnected");
     expect(run.text).toContain("wait_for_run");
     expect(Date.now() - cutAt).toBeLessThan(15_000);
 
