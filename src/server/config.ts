@@ -131,6 +131,12 @@ export const DEFAULT_LIMITS = {
   queueBytes: 4 * 1024 * 1024,
   /** Text (answer and thoughts, UTF-8 bytes) one agent run may stream before it is stopped with `chat.error`. */
   runTextBytes: DEFAULT_RUN_TEXT_BYTES,
+  /**
+   * How long a `lag=screen` viewer's output is held while its screen is made; past it the viewer
+   * gets bytes again from where it stopped. A screen takes tens of ms on a quiet machine and
+   * about 2 s on a loaded one (the screen thread runs at nice 10; docs/benchmarks.md).
+   */
+  lagScreenWaitMs: 3_000,
 };
 export type Limits = typeof DEFAULT_LIMITS;
 

@@ -5,14 +5,6 @@ import type { GatewayCore } from "./context.js";
 import { viewerScreen } from "./screen-frame.js";
 import type { ViewerScreen } from "./screen-frame.js";
 
-/**
- * How long a `lag=screen` viewer's output is held while its screen is made; past it the viewer
- * is sent bytes again from where it stopped, never left with nothing. A screen takes tens of ms
- * on a quiet machine and seconds on a loaded one (the screen thread runs at nice 10): a shorter
- * wait would give a slow viewer bytes, not the screen, under load (docs/benchmarks.md).
- */
-export const LAG_SCREEN_WAIT_MS = 3_000;
-
 /** What a connection does for its `lag=screen` viewer's jumps (see {@link LagJump}). */
 export interface LagTarget {
   /** Stop sending output: a screen is being made. */
@@ -30,7 +22,7 @@ export type JumpEnd = "screen" | "late-screen" | "bytes-late" | "bytes-failed" |
  * One `lag=screen` viewer: counts the output sent or queued to it and, once it trails the log by
  * more than LAG_SCREEN_BYTES, asks for the screen while its output is held. Every jump ends in
  * the screen and output from its offset, or in output from where it was held: at once when the
- * screen fails, after LAG_SCREEN_WAIT_MS when it is slow. A screen that comes after that is still
+ * screen fails, after `limits.lagScreenWaitMs` when it is slow. A screen that comes after that is still
  * sent if nothing past its offset was sent meanwhile (else dropped: no byte is shown twice). One
  * screen is asked for at a time, so a starved screen thread is not sent a pile of requests.
  */
@@ -64,7 +56,7 @@ export class LagJump {
     if (this.session.log.outputBytes - this.sentUpTo <= LAG_SCREEN_BYTES) return false;
     this.state = "holding";
     this.target.hold();
-    this.timer = this.core.clock.setTimeout(() => this.late(), LAG_SCREEN_WAIT_MS);
+    this.timer = this.core.clock.setTimeout(() => this.late(), this.core.limits.lagScreenWaitMs);
     viewerScreen(this.core, this.session, this.size)
       .then(
         (screen) => this.arrived(screen),

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { LAG_SCREEN_WAIT_MS } from "../../src/server/lag-jump.js";
+import { DEFAULT_LIMITS } from "../../src/server/config.js";
 import { readBinaryOutput } from "../../src/protocol/index.js";
 import type { Session } from "../../src/sessions/session.js";
 import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
@@ -215,6 +215,13 @@ async function flood(gw: Awaited<ReturnType<typeof testGateway>>, file: string, 
 }
 
 /**
+ * For the tests of what a screen shows: the gateway waits as long as the screen takes. Under the
+ * default wait a starved screen thread (nice 10, a loaded CI machine) sends bytes instead, which
+ * the regression tests below cover.
+ */
+const WAITS_FOR_SCREENS = { config: { limits: { lagScreenWaitMs: 60_000 } } };
+
+/**
  * The gateway's screen thread held up, as a starved one (it runs at nice 10) is on a loaded
  * machine: no screen ever comes. Returns how many were asked for.
  */
@@ -234,7 +241,7 @@ function wholeOutput(session: Session): Buffer {
 
 describe("/ws/session/:id?lag=screen", () => {
   it("property: a viewer that falls behind a flood is sent screens and ends on the screen GET .../screen shows", async () => {
-    const gw = await testGateway();
+    const gw = await testGateway(WAITS_FOR_SCREENS);
     const http = api(gw.url);
     const dir = tempDir();
     let run = 0;
@@ -270,7 +277,7 @@ describe("/ws/session/:id?lag=screen", () => {
     ],
     ["/v1/ws", slowMuxViewer],
   ])(
-    `on %s, a viewer whose screen does not come gets every byte again after ${LAG_SCREEN_WAIT_MS} ms, to the exit (regression: viewers hung under load)`,
+    `on %s, a viewer whose screen does not come gets every byte again after ${DEFAULT_LIMITS.lagScreenWaitMs} ms, to the exit (regression: viewers hung under load)`,
     async (_endpoint, watch) => {
       const gw = await testGateway();
       const held = holdScreens(gw);
@@ -296,7 +303,7 @@ describe("/ws/session/:id?lag=screen", () => {
   }, 200_000);
 
   it("on /v1/ws, subscribe lag: screen sends a subscription that falls behind the screen, and it ends on GET .../screen's", async () => {
-    const gw = await testGateway();
+    const gw = await testGateway(WAITS_FOR_SCREENS);
     const { id, session, resume } = await flood(gw, join(tempDir(), "text"), RED_LINES);
     const w = await slowMuxViewer(gw.url, id, resume);
     expect(w.screens.length).toBeGreaterThan(0);
@@ -310,7 +317,7 @@ describe("/ws/session/:id?lag=screen", () => {
   }, 200_000);
 
   it("on /v1/ws, a subscription that jumps to the screen once the session ended still gets its exit (regression)", async () => {
-    const gw = await testGateway();
+    const gw = await testGateway(WAITS_FOR_SCREENS);
     const { id, session } = await flood(gw, join(tempDir(), "text"), RED_LINES);
     // The exit is the log's last event when the screen is asked for: the jump must not pass it.
     const ended = waitFor(async () => !session.running && session.log.settled, 60_000, "the exit");
