@@ -31,12 +31,20 @@ async function events(http: Api, id: string): Promise<Ev[]> {
 }
 
 async function runEnd(http: Api, id: string, runId: string, ms = 15_000): Promise<Ev> {
-  return waitFor(
-    async () =>
-      (await events(http, id)).find((e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta"),
-    ms,
-    `the end of run ${runId}`,
-  );
+  try {
+    return await waitFor(
+      async () =>
+        (await events(http, id)).find(
+          (e) => e.runId === runId && e.type.startsWith("chat.") && e.type !== "chat.delta",
+        ),
+      ms,
+      `the end of run ${runId}`,
+    );
+  } catch (error) {
+    // What the session did meanwhile, for a failure seen only in CI.
+    const last = (await events(http, id)).slice(-8).map((e) => `${e.seq} ${e.type} ${e.runId ?? ""}`);
+    throw new Error(`${(error as Error).message}; the session's last events:\n${last.join("\n")}`);
+  }
 }
 
 /** Prompts `script` and answers the run's chat.final text. */
@@ -145,7 +153,8 @@ describe("an ACP agent under its holder across gateway restarts", () => {
     expect((await runEnd(http2, id, runId)).type).toBe("chat.aborted");
     // Before: the next run went to the old process, still ticking; and, once a new process took
     // over, it got the replay of the conversation that process loaded (it comes while this runs).
-    expect(await ask(http2, id, { op: "stubborn", ms: 400 }, 30_000)).toMatch(/^(tick )+$/);
+    // It waits out the settle timeout (10 s), the old process's end and the new one's start.
+    expect(await ask(http2, id, { op: "stubborn", ms: 400 }, 45_000)).toMatch(/^(tick )+$/);
     const next = await ask(http2, id, { op: "pid" });
     expect(next).toMatch(/^pid=\d+$/);
     expect(next).not.toBe(pid);
