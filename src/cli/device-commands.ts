@@ -1,5 +1,4 @@
 /** `switchboard pair` and `switchboard devices`: pairing a phone (or any device) by QR code, and the paired list. */
-import QRCode from "qrcode";
 import type { DeviceListing } from "../client/node.js";
 import { DEVICE_ROLES, PAIRING_TTL_MAX_MS, PAIRING_TTL_MIN_MS } from "../protocol/index.js";
 import { parseDuration } from "../core/units.js";
@@ -57,6 +56,7 @@ export const pair: Command = (argv) =>
         writeJson(ctx, { ...pairing, url });
         return EXIT.OK;
       }
+      const { default: QRCode } = await import("qrcode");
       const qr = await QRCode.toString(url, { type: "terminal", small: true, errorCorrectionLevel: "M" });
       // The drawing ends in a colour reset without a newline: the URL goes on a line of its own.
       ctx.out.write(`${qr.trimEnd()}\n${url}\n`);

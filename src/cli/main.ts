@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { SwitchboardError } from "../protocol/index.js";
-import { COMMANDS } from "./commands.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";
@@ -65,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
     // cleanly stopped gateway "killed by SIGINT" (test/cli/serve.test.ts, signals repeated).
     process.exit(code);
   }
+  // The client commands, loaded here so that `serve` never pays for them.
+  const { COMMANDS } = await import("./commands.js");
   const run = COMMANDS[command];
   if (!run) {
     const why = !command.startsWith("-")

@@ -1,9 +1,16 @@
-import { Cluster, Redis } from "ioredis";
-import type { ClusterNode } from "ioredis";
+import type * as IORedis from "ioredis";
+import type { Cluster, ClusterNode, Redis } from "ioredis";
 import { isSentinelUrl, parseSentinelUrl } from "./cluster-settings.js";
 
 /** A connection to the cluster's Redis: one server, or a Redis Cluster named by several seeds. */
 export type RedisClient = Redis | Cluster;
+
+/** ioredis, loaded by the first connection: a single node never needs it (it cost every start ~0.1 CPU-s). */
+let ioredis: Promise<typeof IORedis> | undefined;
+
+function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster;
+}
 
 /**
  * How long a command may wait for a connection that is down before it fails: commands are not
@@ -41,9 +48,9 @@ const reconnectDelay = (attempt: number) => Math.min(attempt * 50, REDIS_RECONNE
  * a READONLY reply (a demoted master) reconnects. Not ioredis's `failoverDetector`: its disconnect
  * during a reconnect left the client ended for good (every command "Connection is closed.").
  */
-function sentinelClient(text: string): Redis {
+function sentinelClient(RedisClass: typeof Redis, text: string): Redis {
   const target = parseSentinelUrl(text);
-  return new Redis({
+  return new RedisClass({
     sentinels: target.sentinels,
     name: target.name,
     role: "master",
@@ -81,7 +88,8 @@ function describeSeeds(seeds: readonly string[]): string {
  * passwords are not in it).
  */
 export async function connectRedis(seeds: readonly string[]): Promise<RedisClient> {
-  if (seeds[0] !== undefined && isSentinelUrl(seeds[0])) return connected(sentinelClient(seeds[0]), seeds);
+  const { Cluster, Redis } = await (ioredis ??= import("ioredis"));
+  if (seeds[0] !== undefined && isSentinelUrl(seeds[0])) return connected(sentinelClient(Redis, seeds[0]), seeds);
   const urls = seeds.map((s) => new URL(s));
   const first = urls[0];
   if (first === undefined) throw new Error("no Redis URL given");
@@ -121,7 +129,7 @@ function failSentOnDrop(client: RedisClient): RedisClient {
       for (const { command } of sent.toArray())
         command.reject(new Error("the connection to Redis closed before it answered"));
     });
-  if (client instanceof Cluster) client.on("+node", watch);
+  if (isCluster(client)) client.on("+node", watch);
   else watch(client);
   return client;
 }
@@ -143,7 +151,7 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
 
 /** A second connection like `client` (a blocking reader needs its own). */
 export function duplicateClient(client: RedisClient): RedisClient {
-  return failSentOnDrop(client instanceof Cluster ? client.duplicate() : client.duplicate());
+  return failSentOnDrop(isCluster(client) ? client.duplicate() : client.duplicate());
 }
 
 /**
@@ -154,11 +162,12 @@ export function duplicateClient(client: RedisClient): RedisClient {
  * when the connection drops is sent again (subscribing twice is harmless).
  */
 export function subscriberClient(client: RedisClient, sharded = false): RedisClient {
-  const subscriber =
-    client instanceof Cluster ? client.duplicate([], sharded ? { shardedSubscribers: true } : {}) : client.duplicate();
+  const subscriber = isCluster(client)
+    ? client.duplicate([], sharded ? { shardedSubscribers: true } : {})
+    : client.duplicate();
   // Not connected yet (lazyConnect): the options are read at connect and at each command.
   const options = (
-    subscriber instanceof Cluster
+    isCluster(subscriber)
       ? (subscriber.options.redisOptions = { ...subscriber.options.redisOptions })
       : subscriber.options
   ) as { commandTimeout?: number | undefined; autoResendUnfulfilledCommands?: boolean | undefined };

@@ -1,5 +1,4 @@
 import type { Agent } from "node:https";
-import webpush from "web-push";
 import { replaceHiddenChars } from "../protocol/index.js";
 import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
@@ -101,31 +100,37 @@ export class PushNotifier {
       return;
     }
     this.inFlight++;
+    void this.deliver(target, host, payload).finally(() => this.inFlight--);
+  }
+
+  private async deliver(target: PushTarget, host: string, payload: PushPayload): Promise<void> {
     const subscription = { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } };
-    webpush
-      .sendNotification(subscription, JSON.stringify(payload), {
-        vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
-        TTL: PUSH_TTL_SECONDS,
-        timeout: PUSH_SEND_TIMEOUT_MS,
-        urgency: payload.reason === "permission" ? "high" : "normal",
-        ...(this.options.agent ? { agent: this.options.agent } : {}),
-      })
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          // The service's answer only: the payload holds an action token, the endpoint a capability.
-          const status = error instanceof webpush.WebPushError ? error.statusCode : undefined;
-          if (status === 404 || status === 410) {
-            this.options.subscriptions.expired(target);
-            this.options.logger.info({ host, status }, "push subscription gone: forgotten");
-          } else
-            this.options.logger.warn(
-              { host, status, error: status === undefined ? (error as Error).message?.slice(0, 200) : undefined },
-              "push notification failed",
-            );
-        },
-      )
-      .finally(() => this.inFlight--);
+    let status: number | undefined;
+    try {
+      // Loaded by the first notification: most gateways send none, and it cost every start.
+      const { default: webpush } = await import("web-push");
+      try {
+        await webpush.sendNotification(subscription, JSON.stringify(payload), {
+          vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
+          TTL: PUSH_TTL_SECONDS,
+          timeout: PUSH_SEND_TIMEOUT_MS,
+          urgency: payload.reason === "permission" ? "high" : "normal",
+          ...(this.options.agent ? { agent: this.options.agent } : {}),
+        });
+        return;
+      } catch (error) {
+        if (!(error instanceof webpush.WebPushError)) throw error;
+        status = error.statusCode;
+      }
+    } catch (error) {
+      this.options.logger.warn({ host, error: (error as Error).message?.slice(0, 200) }, "push notification failed");
+      return;
+    }
+    // The service's answer only: the payload holds an action token, the endpoint a capability.
+    if (status === 404 || status === 410) {
+      this.options.subscriptions.expired(target);
+      this.options.logger.info({ host, status }, "push subscription gone: forgotten");
+    } else this.options.logger.warn({ host, status }, "push notification failed");
   }
 }
 

@@ -1,5 +1,5 @@
+import { createECDH } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import webpush from "web-push";
 import { z } from "zod";
 import { writePrivateFile } from "../system/private-file.js";
 
@@ -19,7 +19,7 @@ export type VapidKeys = z.infer<typeof VapidKeys>;
  */
 export function loadVapidKeys(file: string): VapidKeys {
   if (!existsSync(file)) {
-    const keys = webpush.generateVAPIDKeys();
+    const keys = newKeyPair();
     writePrivateFile(file, JSON.stringify(keys));
     return keys;
   }
@@ -31,4 +31,17 @@ export function loadVapidKeys(file: string): VapidKeys {
       { cause: error },
     );
   }
+}
+
+/**
+ * A P-256 key pair as web-push's `generateVAPIDKeys` makes one (the uncompressed public point,
+ * the private scalar padded to 32 bytes, both base64url), without loading web-push at every start.
+ */
+function newKeyPair(): VapidKeys {
+  const ecdh = createECDH("prime256v1");
+  ecdh.generateKeys();
+  const privateKey = Buffer.alloc(32);
+  const scalar = ecdh.getPrivateKey();
+  scalar.copy(privateKey, 32 - scalar.length);
+  return { publicKey: ecdh.getPublicKey().toString("base64url"), privateKey: privateKey.toString("base64url") };
 }

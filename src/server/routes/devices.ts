@@ -1,4 +1,3 @@
-import QRCode from "qrcode";
 import { COOKIE_TTL_MS } from "../auth.js";
 import { PAIR_FRAGMENT_PREFIX, PairExchange, PairingRequest, SwitchboardError } from "../../protocol/index.js";
 import type { Pairing } from "../../protocol/index.js";
@@ -25,6 +24,8 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
     const pairing: Pairing = { code, path, ...grant, sessions: [...grant.sessions], expiresAt };
     if (body.base !== undefined) {
       pairing.url = `${body.base}${path}`;
+      // Loaded by the first pairing with a URL, not at every start.
+      const { default: QRCode } = await import("qrcode");
       pairing.qrSvg = await QRCode.toString(pairing.url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
     }
     // Audit without the code: who may pair what, until when.
