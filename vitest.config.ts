@@ -4,16 +4,17 @@ import { LongestFirst } from "./test/sequencer.js";
 
 /**
  * Tests that assert a latency a person would notice (Ctrl-C during a flood shows the prompt
- * within 1 s; a lagging viewer gets its screen within LAG_SCREEN_WAIT_MS): they run after the
- * rest of the suite, one at a time, so that two other test files on 2 cores do not decide them.
+ * within 1 s): they run after the rest of the suite, one at a time, so that two other test files
+ * on 2 cores do not decide them.
  */
-const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
+const ALONE = ["test/web/ui-terminal-flood.test.ts"];
 
 /**
  * Files that mostly wait: a 30 s measurement of an idle gateway, Redis commands counted over
- * idle windows, grace periods and timeouts of seconds. Each used at most a fifth of a core over
- * its run (docs/benchmarks.md, "The test suite"). `npm test` runs them in a vitest of their own
- * beside the other two workers (scripts/test.sh), so that their waits do not hold a worker.
+ * idle windows, grace periods and timeouts of seconds, the nemeses' gaps between faults. Each
+ * used at most a third of a core over its run (docs/benchmarks.md, "The test suite"). `npm test`
+ * runs them in a vitest of their own beside the other two workers (scripts/test.sh), so that
+ * their waits do not hold a worker.
  */
 const QUIET = [
   "test/server/idle-cpu.test.ts",
@@ -24,6 +25,12 @@ const QUIET = [
   "test/client/control-leases.test.ts",
   "test/client/resume.test.ts",
   "test/mcp/tools.test.ts",
+  "test/cluster/nemesis.test.ts",
+  "test/server/nemesis-single.test.ts",
+  "test/plugins/agent-room.test.ts",
+  "test/server/fd-limit.test.ts",
+  "test/cluster/forwarded-lease.test.ts",
+  "test/cluster/adversary-regressions.test.ts",
 ];
 
 /** Files shorter than this (seconds, test/durations.json) share their worker's process. */
