@@ -43,7 +43,7 @@ async function runEnd(http: Api, id: string, runId: string, ms = 15_000): Promis
   } catch (error) {
     // What the session did meanwhile, for a failure seen only in CI.
     const last = (await events(http, id)).slice(-8).map((e) => `${e.seq} ${e.type} ${e.runId ?? ""}`);
-    throw new Error(`${(error as Error).message}; the session's last events:\n${last.join("\n")}`);
+    throw new Error(`${(error as Error).message}; the session's last events:\n${last.join("\n")}`, { cause: error });
   }
 }
 

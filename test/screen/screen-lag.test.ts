@@ -99,6 +99,10 @@ function slowViewer(url: string, id: string, query: string, resume: Promise<unkn
           frame["type"] === "replay" ? (frame["offset"] as number) - bytes.length : (frame["offset"] as number),
           bytes,
         );
+      } else if (frame["type"] === "connected") {
+        // Without `since`, output starts at the session's end when the viewer connected: where
+        // the flood had got to by then (a loaded machine connects it late).
+        if (w.output.length === 0 && w.screens.length === 0) w.start = frame["offset"] as number;
       } else if (frame["type"] === "exit") {
         w.exited = true;
         ws.close();
