@@ -62,6 +62,16 @@ function exited(gw: ChildGateway): Promise<unknown> {
   return new Promise((resolve) => gw.child.once("exit", resolve));
 }
 
+/**
+ * Stops `gw` with SIGTERM, which ends its agents' processes: the clean-up's SIGKILL would leave
+ * an agent that ignores the end of its stdin running after the test, with no next start to end it.
+ */
+async function stopCleanly(gw: ChildGateway): Promise<void> {
+  const done = exited(gw);
+  gw.child.kill("SIGTERM");
+  await done;
+}
+
 describe("agent processes and the gateway's end", () => {
   it("the start after a crash ends an agent that ignores the end of its stdin, and the session resumes", async () => {
     const dataDir = tempDir();
@@ -86,6 +96,7 @@ describe("agent processes and the gateway's end", () => {
     });
     expect((await http.post(`/v1/sessions/${first.id}/resume`)).status).toBe(200);
     expect(await answer(http, first.id, { op: "session" })).toMatch(/^session=(scripted-\d+) loaded=\1$/);
+    await stopCleanly(second);
   }, 60_000);
 
   // Regression: after SIGTERM agent sessions were `exited` (signal null) and resume answered
@@ -95,8 +106,7 @@ describe("agent processes and the gateway's end", () => {
     const file = config();
     const first = await withAgent(dataDir, file);
     const opened = await answer(first.http, first.id, { op: "session" });
-    first.gw.child.kill("SIGTERM");
-    await exited(first.gw);
+    await stopCleanly(first.gw);
     expect(alive(first.pid)).toBe(false);
 
     const second = await serveInChild({ dataDir, config: file });
@@ -107,6 +117,7 @@ describe("agent processes and the gateway's end", () => {
     expect(resumed.status, resumed.text).toBe(200);
     const conversation = /^session=(scripted-\d+)/.exec(opened)![1];
     expect(await answer(http, first.id, { op: "session" })).toBe(`session=${conversation} loaded=${conversation}`);
+    await stopCleanly(second);
   }, 60_000);
 
   it("a recorded pid that now names another process is never signalled", async () => {
