@@ -14,7 +14,7 @@ const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.tes
 /**
  * Files that mostly wait: a 30 s measurement of an idle gateway, Redis commands counted over
  * idle windows, grace periods and timeouts of seconds, the nemeses' gaps between faults. Each
- * used at most a third of a core over its run (docs/benchmarks.md, "The test suite"). `npm test`
+ * used at most 35% of a core over its run (docs/benchmarks.md, "The test suite"). `npm test`
  * runs them in a vitest of their own beside the other two workers (scripts/test.sh), so that
  * their waits do not hold a worker.
  */

@@ -133,8 +133,9 @@ export const DEFAULT_LIMITS = {
   runTextBytes: DEFAULT_RUN_TEXT_BYTES,
   /**
    * How long a `lag=screen` viewer's output is held while its screen is made; past it the viewer
-   * gets bytes again from where it stopped. A screen takes tens of ms on a quiet machine and
-   * about 2 s on a loaded one (the screen thread runs at nice 10; docs/benchmarks.md).
+   * gets bytes again from where it stopped. A screen takes tens of ms on a quiet machine, about
+   * 2 s on a loaded one (the screen thread runs at nice 10), more after a flood of screen clears
+   * (docs/benchmarks.md, "The test suite").
    */
   lagScreenWaitMs: 3_000,
 };

@@ -1,4 +1,5 @@
 import type { Agent } from "node:https";
+import type WebPush from "web-push";
 import { replaceHiddenChars } from "../protocol/index.js";
 import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
@@ -105,32 +106,29 @@ export class PushNotifier {
 
   private async deliver(target: PushTarget, host: string, payload: PushPayload): Promise<void> {
     const subscription = { endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } };
-    let status: number | undefined;
+    let webpush: typeof WebPush | undefined;
     try {
       // Loaded by the first notification: most gateways send none, and it cost every start.
-      const { default: webpush } = await import("web-push");
-      try {
-        await webpush.sendNotification(subscription, JSON.stringify(payload), {
-          vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
-          TTL: PUSH_TTL_SECONDS,
-          timeout: PUSH_SEND_TIMEOUT_MS,
-          urgency: payload.reason === "permission" ? "high" : "normal",
-          ...(this.options.agent ? { agent: this.options.agent } : {}),
-        });
-        return;
-      } catch (error) {
-        if (!(error instanceof webpush.WebPushError)) throw error;
-        status = error.statusCode;
-      }
+      webpush = (await import("web-push")).default;
+      await webpush.sendNotification(subscription, JSON.stringify(payload), {
+        vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
+        TTL: PUSH_TTL_SECONDS,
+        timeout: PUSH_SEND_TIMEOUT_MS,
+        urgency: payload.reason === "permission" ? "high" : "normal",
+        ...(this.options.agent ? { agent: this.options.agent } : {}),
+      });
     } catch (error) {
-      this.options.logger.warn({ host, error: (error as Error).message?.slice(0, 200) }, "push notification failed");
-      return;
+      // The service's answer only: the payload holds an action token, the endpoint a capability.
+      const status = webpush && error instanceof webpush.WebPushError ? error.statusCode : undefined;
+      if (status === 404 || status === 410) {
+        this.options.subscriptions.expired(target);
+        this.options.logger.info({ host, status }, "push subscription gone: forgotten");
+      } else
+        this.options.logger.warn(
+          { host, status, error: status === undefined ? (error as Error).message?.slice(0, 200) : undefined },
+          "push notification failed",
+        );
     }
-    // The service's answer only: the payload holds an action token, the endpoint a capability.
-    if (status === 404 || status === 410) {
-      this.options.subscriptions.expired(target);
-      this.options.logger.info({ host, status }, "push subscription gone: forgotten");
-    } else this.options.logger.warn({ host, status }, "push notification failed");
   }
 }
 
