@@ -3,7 +3,7 @@ import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readdirSync,
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileSources } from "../scripts/compile-sources.js";
+import { bundleSources } from "../scripts/compile-sources.js";
 import { SCREEN_WORKER_ENV } from "../src/screen/screen-thread.js";
 import { COMPILED_SOURCES } from "./helpers/compiled-cli.js";
 import { TEST_RUN_DIR } from "./helpers/run-dir.js";
@@ -41,7 +41,7 @@ function runsBase(): string {
 }
 
 /**
- * Compiles src/ (scripts/compile-sources.ts) into a directory of the repository's root named after
+ * Bundles src/ (scripts/compile-sources.ts) into a directory of the repository's root named after
  * the run; a dir left by a run that no longer exists (killed before its teardown) is removed.
  */
 function compileRun(runDir: string): string {
@@ -53,7 +53,7 @@ function compileRun(runDir: string): string {
     }
   }
   const out = join(REPO, `.test-build-${basename(runDir)}`);
-  compileSources(REPO, out);
+  bundleSources(REPO, out);
   return out;
 }
 
