@@ -11,10 +11,17 @@ const { Terminal } = headless;
 const CAP = SCREEN_CELL_MARKS_MAX;
 const MARKS = ["\u0301", "\u0308", "\u0327", "\u20d7", "\u05b4"];
 
-/** A base character and `n` marks, as printed and as a terminal keeping at most CAP shows it. */
+/**
+ * A base character and `n` marks, as printed and as a terminal keeping at most CAP shows it. Of
+ * every length up to the most (`size: "max"`): with fast-check's default size a cluster seldom
+ * reached CAP, and a cap keeping 15 or 17 passed both properties.
+ */
 const cluster = (maxMarks: number) =>
   fc
-    .tuple(fc.constantFrom("e", "a", "漢", "─"), fc.array(fc.constantFrom(...MARKS), { maxLength: maxMarks }))
+    .tuple(
+      fc.constantFrom("e", "a", "漢", "─"),
+      fc.array(fc.constantFrom(...MARKS), { maxLength: maxMarks, size: "max" }),
+    )
     .map(([base, marks]) => [base + marks.join(""), base + marks.slice(0, CAP).join("")] as const);
 
 /** Output around the clusters: moves, wraps, styles, REP, charsets, and marks a sequence leaves standing alone. */
@@ -27,6 +34,14 @@ const other = fc
   )
   .map((text) => [text, text] as const);
 
+/*
+ * Stacked cells: a cell can take more marks than any one printed cluster held. REP prints the
+ * preceding cell's marks again, and at the last column without wraparound the marks of successive
+ * wide characters can land on one cell (fast-check seeds -550277163, -2020896588). The cap keeps
+ * at most CAP of each run of joining marks, so such a cell is cut otherwise than a cluster, or
+ * holds more than CAP. The properties leave that output out; the REP regression below bounds it.
+ */
+
 function scenario(maxMarks: number) {
   return fc.record({
     cols: fc.integer({ min: 2, max: 10 }),
@@ -36,22 +51,30 @@ function scenario(maxMarks: number) {
   });
 }
 
-/** Every cell of both buffers (characters and width), the cursor and which buffer shows. */
+/**
+ * Every cell of both buffers (characters and width), the cursor and which buffer shows, and the
+ * most marks a cell holds (the characters after its first).
+ */
 async function cellsAfter(cols: number, rows: number, chunks: Buffer[], capped: boolean) {
   const term: HeadlessTerminal = new Terminal({ cols, rows, scrollback: 5, allowProposedApi: true, logLevel: "off" });
   if (capped) capMarks((term as unknown as { _core: PrintingCore })._core);
   for (const chunk of chunks) await new Promise<void>((resolve) => term.write(chunk, resolve));
   const cell = term.buffer.active.getNullCell();
   const cells: string[] = [];
+  let mostMarks = 0;
   for (const buffer of [term.buffer.normal, term.buffer.alternate]) {
     for (let y = 0; y < buffer.length; y++) {
       const line = buffer.getLine(y)!;
-      for (let x = 0; x < cols; x++) cells.push(`${line.getCell(x, cell)!.getChars()}/${cell.getWidth()}`);
+      for (let x = 0; x < cols; x++) {
+        const chars = line.getCell(x, cell)!.getChars();
+        mostMarks = Math.max(mostMarks, [...chars].length - 1);
+        cells.push(`${chars}/${cell.getWidth()}`);
+      }
     }
   }
   const { cursorX, cursorY, type } = term.buffer.active;
   term.dispose();
-  return { cells, cursorX, cursorY, type };
+  return { view: { cells, cursorX, cursorY, type }, mostMarks };
 }
 
 describe("capMarks", () => {
@@ -59,7 +82,11 @@ describe("capMarks", () => {
     await fc.assert(
       fc.asyncProperty(scenario(CAP), async ({ cols, rows, parts, cuts }) => {
         const chunks = chunked(Buffer.from(parts.map((p) => p[0]).join("")), cuts);
-        expect(await cellsAfter(cols, rows, chunks, true)).toEqual(await cellsAfter(cols, rows, chunks, false));
+        const plain = await cellsAfter(cols, rows, chunks, false);
+        // Output that stacks more than CAP marks on one cell is left out here and below: the cap
+        // counts a run of joining marks, and a cell can take several ("Stacked cells" above).
+        fc.pre(plain.mostMarks <= CAP);
+        expect((await cellsAfter(cols, rows, chunks, true)).view).toEqual(plain.view);
       }),
       { numRuns: 300, interruptAfterTimeLimit: 15_000 },
     );
@@ -75,9 +102,10 @@ describe("capMarks", () => {
         };
         const printed = parts.map((p) => p[0]);
         const reference = parts.map((p) => p[1]);
-        expect(await cellsAfter(cols, rows, chunked(Buffer.from(printed.join("")), cutsOf(printed)), true)).toEqual(
-          await cellsAfter(cols, rows, chunked(Buffer.from(reference.join("")), cutsOf(reference)), false),
-        );
+        const capped = await cellsAfter(cols, rows, chunked(Buffer.from(printed.join("")), cutsOf(printed)), true);
+        const shown = await cellsAfter(cols, rows, chunked(Buffer.from(reference.join("")), cutsOf(reference)), false);
+        fc.pre(shown.mostMarks <= CAP);
+        expect(capped.view).toEqual(shown.view);
       }),
       { numRuns: 300, interruptAfterTimeLimit: 15_000 },
     );
