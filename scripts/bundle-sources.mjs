@@ -23,7 +23,7 @@ const ENTRIES = ["cli/main.ts", "screen/screen-worker.ts"];
  * Packages loaded from node_modules as from dist/, not bundled: native addons; pino, whose
  * transports start threads by path; and those imported only when needed (Redis, push, QR codes),
  * which a start does not load. A CommonJS one of these keeps its exports as Node shows them to an
- * `import` (esbuild's view of ioredis had no `Redis` class).
+ * `import`: esbuild's interop does not show ioredis's `Redis` export.
  */
 const EXTERNAL = /^(better-sqlite3|node-pty|pino|pino-[^/]*|thread-stream|ioredis|web-push|qrcode)(\/|$)/;
 

@@ -13,8 +13,8 @@ const MARKS = ["\u0301", "\u0308", "\u0327", "\u20d7", "\u05b4"];
 
 /**
  * A base character and `n` marks, as printed and as a terminal keeping at most CAP shows it. Of
- * every length up to the most (`size: "max"`): with fast-check's default size a cluster seldom
- * reached CAP, and a cap keeping 15 or 17 passed both properties.
+ * every length up to the most (`size: "max"`), so that clusters of CAP and CAP + 1 marks come
+ * up: fast-check's default size seldom reaches them.
  */
 const cluster = (maxMarks: number) =>
   fc
