@@ -2,7 +2,10 @@
  * Combining marks one cell keeps after its base character. xterm.js appends every mark to its
  * cell's string, and REP copies that string per repetition: `e`, 1,000 marks and one clamped REP
  * at 80×24 made 82 million code points and ran the screen thread out of heap. X11 xterm keeps at
- * most 5 (`combiningChars`, default 2) and PuTTY 32; 16 keeps every stack a script needs.
+ * most 5 (`combiningChars`, default 2) and PuTTY 32; 16 keeps every stack a script needs. The
+ * count is per run of marks joining one cell: a cell that takes several runs (REP, wide
+ * characters at the last column without wraparound) can hold more, each run bounded
+ * (test/screen/mark-cap.test.ts, "Stacked cells").
  */
 export const SCREEN_CELL_MARKS_MAX = 16;
 
