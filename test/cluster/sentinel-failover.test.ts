@@ -79,7 +79,9 @@ describe("cluster.waitReplicas", () => {
     async () => {
       const { primary, replicas } = await startReplicatedRedis(1);
       const replica = replicas[0]!;
-      const { a, b, id } = await twoGatewaysWithSession({ redis: primary.url, waitTimeoutMs: 200 }, []);
+      // The default wait: with less, a replica a busy machine has not run in time leaves even the
+      // first append unconfirmed (503), before any fault.
+      const { a, b, id } = await twoGatewaysWithSession({ redis: primary.url, waitTimeoutMs: 1_000 }, []);
       const client = api(a.url);
       // One viewer on the owner, one on the node that copies the session from Redis.
       const viewers = [follow(a.url, id), follow(b.url, id)];
