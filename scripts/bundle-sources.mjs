@@ -1,9 +1,9 @@
 /**
  * `node scripts/bundle-sources.mjs <repo> <out>`: bundles `<repo>`/src for the processes the test
  * run starts (scripts/compile-sources.ts; the bench measures src/ compiled file by file, as dist/
- * is, which users run). Each file a process or a worker starts by
- * path is an entry, laid out as dist/ is: `<out>/cli/main.js`, `<out>/screen/screen-worker.js`,
- * and the `.mjs` files (the log's writer thread, the plugin runner) copied beside them.
+ * is, which users run). Each file a process or a worker starts by path is an entry, laid out as
+ * dist/ is: `<out>/cli/main.js`, `<out>/screen/screen-worker.js`, and the `.mjs` files (the log's
+ * writer thread, the plugin runner) copied beside them.
  *
  * One bundle loads as a few chunks instead of ~400 modules (src/ and its packages' files): a
  * gateway's start costs ~40% less CPU (docs/benchmarks.md, "The test suite").

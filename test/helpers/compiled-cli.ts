@@ -8,9 +8,9 @@ const REPO = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
  * The command that runs the CLI from the sources: under vitest, `node <main.js>` bundled when the
- * run began (scripts/bundle-sources.mjs: a gateway starts on ~0.37 CPU-s, against ~0.6 compiled
- * file by file and ~1.1 under `--import tsx`, over the suite's hundreds of CLI and gateway
- * children); elsewhere (`npm run nemesis`), `node --import tsx src/cli/main.ts`.
+ * run began (scripts/bundle-sources.mjs), which the suite's hundreds of CLI and gateway children
+ * start on a fraction of the CPU `--import tsx` takes (docs/benchmarks.md, "The test suite");
+ * elsewhere (`npm run nemesis`), `node --import tsx src/cli/main.ts`.
  */
 export function cliCommand(): string[] {
   const dir = process.env[COMPILED_SOURCES];
