@@ -5,9 +5,8 @@ import { LongestFirst } from "./test/sequencer.js";
 /**
  * Tests that assert a latency a person would notice (Ctrl-C during a flood shows the prompt
  * within 1 s), or that need the screen thread (nice 10) to get a core (a lagging viewer's
- * screens): they run after the rest of the suite, one at a time, so that two other test files
- * on 2 cores do not decide them. Beside two busy loops, screen-lag's property took 60 s instead
- * of 5 s, at the edge of the wait its screens are given.
+ * screens): they run after the rest of the suite, one at a time, so that the test files beside
+ * them do not decide them (docs/benchmarks.md, "The test suite").
  */
 const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
 

@@ -5,7 +5,7 @@ import { isSentinelUrl, parseSentinelUrl } from "./cluster-settings.js";
 /** A connection to the cluster's Redis: one server, or a Redis Cluster named by several seeds. */
 export type RedisClient = Redis | Cluster;
 
-/** ioredis, loaded by the first connection: a single node never needs it (it cost every start ~0.1 CPU-s). */
+/** ioredis, loaded by the first connection: a single node never needs it, nor pays its start-up. */
 let ioredis: Promise<typeof IORedis> | undefined;
 
 function isCluster(client: RedisClient): client is Cluster {
