@@ -239,6 +239,25 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
 }
 
 /**
+ * The commonest /v1/ws frame — a producer's `{"op":"append","session":…,"events":[…]}`, with or
+ * without `ref` — checked by hand as {@link keystrokeFrame} is, for the same reason: one append
+ * at a time runs with cold caches. `ClientFrame` gives the same frame; each event is checked
+ * where it is appended (`customEvent` for the commonest kind). Undefined for anything else.
+ */
+export function appendFrame(raw: unknown): ClientFrame | undefined {
+  if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
+  const frame = raw as Record<string, unknown>;
+  const { session, events, ref } = frame;
+  if (frame["op"] !== "append" || typeof session !== "string" || session.length === 0 || session.length > 128)
+    return undefined;
+  if (!Array.isArray(events) || events.length === 0 || Object.getPrototypeOf(events) !== Array.prototype)
+    return undefined;
+  const keys = Object.keys(frame).length;
+  if (ref === undefined) return keys === 3 ? { op: "append", session, events } : undefined;
+  return keys === 4 && isRef(ref) ? { op: "append", session, events, ref } : undefined;
+}
+
+/**
  * `/ws/session/:id?since=screen`, the first frame: ANSI that redraws the session's screen at the
  * viewer's `cols`×`rows` (at the PTY's `pty_cols`×`pty_rows`: the whole terminal, scrollback
  * included), and `offset`, the byte the replay that follows starts from.

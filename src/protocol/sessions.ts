@@ -201,9 +201,10 @@ export const PermissionBody = z.strictObject({
 });
 
 /** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
+const EXTERNAL_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 const ExternalName = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, "type is a letter then letters, digits, _ . : -")
+  .regex(EXTERNAL_NAME, "type is a letter then letters, digits, _ . : -")
   .refine((t) => t !== "output" && t !== "exit", "output and exit events need their documented data fields");
 
 /**
@@ -231,6 +232,21 @@ const ExternalExit = z.strictObject({
 });
 const ExternalCustom = z.strictObject({ type: ExternalName, data: z.unknown().optional() });
 export const ExternalEvent = z.union([ExternalOutput, ExternalExit, ExternalCustom]);
+
+/**
+ * The commonest event a producer appends — `{"type":"<name>","data":…}`, a custom event —
+ * checked by hand (see `appendFrame`): its schema gives the same event. Undefined for anything
+ * else, which the schema then checks and explains.
+ */
+export function customEvent(raw: unknown): ExternalEvent | undefined {
+  if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
+  const event = raw as Record<string, unknown>;
+  const type = event["type"];
+  if (typeof type !== "string" || type === "output" || type === "exit" || !EXTERNAL_NAME.test(type)) return undefined;
+  const keys = Object.keys(event).length;
+  if (!Object.hasOwn(event, "data")) return keys === 1 ? { type } : undefined;
+  return keys === 2 ? { type, data: event["data"] } : undefined;
+}
 export type ExternalEvent = z.infer<typeof ExternalEvent>;
 export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).min(1)]);
 

@@ -4,7 +4,14 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { RawData, WebSocket, WebSocketServer } from "ws";
 import type { LeaseChange } from "../core/control-lease.js";
-import { CLOSE_CODES, ClientFrame, LIMITS, PROTOCOL_VERSION, SwitchboardError } from "../protocol/index.js";
+import {
+  CLOSE_CODES,
+  ClientFrame,
+  LIMITS,
+  PROTOCOL_VERSION,
+  SwitchboardError,
+  appendFrame,
+} from "../protocol/index.js";
 import type { ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
@@ -35,7 +42,7 @@ import type { ForwardedFrameAction } from "./ws-forwarding.js";
 import type { ForwardedLease } from "./session-forwarding.js";
 
 /** Checks every client frame of this endpoint (shared: it holds nothing per connection). */
-const frameCheck = new ClientFrameCheck(ClientFrame, "op");
+const frameCheck = new ClientFrameCheck(ClientFrame, "op", appendFrame);
 
 /**
  * `/v1/ws`: one connection, many sessions. Each subscription is a Viewer (src/server/viewer.ts)

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import {
   AbortBody,
+  customEvent,
   externalEventSchema,
   ControlBody,
   CreateSession,
@@ -481,8 +482,8 @@ async function appendEvents(core: GatewayCore, call: SessionCall): Promise<Sessi
     );
   }
   // Each checked against the kind of event its type names, so that a mistake names its field.
-  const events: ExternalEvent[] = items.map((item, i) =>
-    validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
+  const events: ExternalEvent[] = items.map(
+    (item, i) => customEvent(item) ?? validate(externalEventSchema(item), item, Array.isArray(input) ? [i] : []),
   );
   session.assertRunning();
   session.log.assertWritable();
