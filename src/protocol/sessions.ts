@@ -232,6 +232,8 @@ const ExternalExit = z.strictObject({
 });
 const ExternalCustom = z.strictObject({ type: ExternalName, data: z.unknown().optional() });
 export const ExternalEvent = z.union([ExternalOutput, ExternalExit, ExternalCustom]);
+export type ExternalEvent = z.infer<typeof ExternalEvent>;
+export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).min(1)]);
 
 /**
  * The commonest event a producer appends — `{"type":"<name>","data":…}`, a custom event —
@@ -247,8 +249,6 @@ export function customEvent(raw: unknown): ExternalEvent | undefined {
   if (!Object.hasOwn(event, "data")) return keys === 1 ? { type } : undefined;
   return keys === 2 ? { type, data: event["data"] } : undefined;
 }
-export type ExternalEvent = z.infer<typeof ExternalEvent>;
-export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).min(1)]);
 
 /**
  * The alternative of {@link ExternalEvent} that `value`'s `type` names: checked against it, a
