@@ -287,7 +287,9 @@ export class RedisEventStore implements EventStore {
   private replicaHolds(sessionId: string, seq: number): Promise<void> {
     const replica = this.replica.get(sessionId);
     if (replica === undefined || replica.durable >= seq || this.closed) return Promise.resolve();
-    return new Promise((resolve) => replica.waiters.push({ seq, resolve }));
+    const holds = new Promise<void>((resolve) => replica.waiters.push({ seq, resolve }));
+    this.hurry();
+    return holds;
   }
 
   /**
@@ -383,6 +385,10 @@ export class RedisEventStore implements EventStore {
 
   onFlushed(listener: FlushListener): void {
     this.options.local.onFlushed(listener);
+  }
+
+  hurry(): void {
+    this.options.local.hurry();
   }
 
   onShared(listener: (sessionId: string, seq: number) => void): void {

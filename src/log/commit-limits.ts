@@ -21,10 +21,12 @@ export const LOG_INPUT_LINGER_MS = 2;
 /**
  * How long a cluster node's replica rows wait for company. Redis holds them already and they are
  * published before they commit (SessionLog.markShared), so nobody waits for these commits: one
- * commit per event was a quarter of a copying node's delivery CPU (docs/benchmarks.md).
- * A session's rows go at once past {@link LOG_REPLICA_LINGER_BYTES} queued.
+ * commit per event was a quarter of a copying node's delivery CPU, and a commit each 50 ms still
+ * a few percent of it at 200 events/s (docs/benchmarks.md, "Cluster delivery against socket.io").
+ * A session's rows go at once past {@link LOG_REPLICA_LINGER_BYTES} queued, and whenever someone
+ * waits for them to be durable (EventStore.hurry: a copy's page, a fenced session's handover).
  */
-export const LOG_REPLICA_LINGER_MS = 50;
+export const LOG_REPLICA_LINGER_MS = 250;
 export const LOG_REPLICA_LINGER_BYTES = 128 * 1024;
 /**
  * With less than this queued for the writer thread, a batch waits up to {@link LOG_WRITER_LINGER_MS}

@@ -223,6 +223,19 @@ export class GroupCommit {
     }
   }
 
+  /**
+   * Someone waits for queued rows to be durable: what waits for company (replica rows, input) is
+   * committed at the end of this tick instead of when its linger fires.
+   */
+  hurry(): void {
+    if (this._state.at === "closed" || this.scheduled || this.queues.ops === 0) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.commitQueued();
+    });
+  }
+
   /** Commits what is queued now: see {@link commitOrPostQueued}, or {@link commitBesideInflight} while a batch is in flight. */
   private commitQueued(): void {
     if (this._state.at === "closed") return;

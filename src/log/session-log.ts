@@ -219,13 +219,16 @@ export class SessionLog implements AppendableLog {
    */
   whenDurable(seq: number): Promise<void> {
     if (seq <= this.durableSeq || this.appender.by === "removed") return Promise.resolve();
-    return new Promise((resolve) => {
+    const durable = new Promise<void>((resolve) => {
       const stop = this.backlog.onDurable(() => {
         if (seq > this.durableSeq && this.appender.by !== "removed") return;
         stop();
         resolve();
       });
     });
+    // Replica rows would otherwise wait for company (LOG_REPLICA_LINGER_MS) with someone waiting.
+    this.store.hurry?.();
+    return durable;
   }
 
   private removedBeforeWritten(): SwitchboardError {

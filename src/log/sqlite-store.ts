@@ -247,6 +247,10 @@ export class SqliteEventStore implements EventStore {
     return this.writes.flush();
   }
 
+  hurry(): void {
+    this.writes.hurry();
+  }
+
   onFlushed(listener: FlushListener): void {
     this.writes.onFlushed(listener);
   }

@@ -69,6 +69,11 @@ export interface EventStore {
   /** Called after each commit with the highest durable seq per session written in it. */
   onFlushed(listener: FlushListener): void;
   /**
+   * Commits soon what waits for company (a cluster node's replica rows, LOG_REPLICA_LINGER_MS):
+   * someone waits for it to be durable. Absent where nothing waits that long.
+   */
+  hurry?(): void;
+  /**
    * Cluster mode: called once the log of record (Redis) holds a session's entries up to `seq`,
    * which may be before they commit here: they are published then (SessionLog.markShared).
    */

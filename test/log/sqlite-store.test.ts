@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import {
   LOG_CHECKPOINT_BYTES,
   LOG_INPUT_LINGER_MS,
+  LOG_REPLICA_LINGER_MS,
   LOG_STREAMING_BYTES,
   LOG_WRITER_LINGER_MS,
   LOG_WRITER_MIN_BYTES,
@@ -68,6 +69,30 @@ describe("SQLite event store: where and when commits happen", () => {
       const queued = performance.now();
       await waitFor(() => commits.length === 2, 10_000, "the lone input's commit");
       expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_INPUT_LINGER_MS - 1);
+      expect(commits[1]).toEqual({ durable: new Map([["s", 3]]), writes: 1 });
+    } finally {
+      store.close();
+    }
+  });
+
+  it("a cluster node's replica rows wait for company up to the linger, and go at the end of the tick once someone hurries them", async () => {
+    const store = new SqliteEventStore(join(tempDir(), "log.db"));
+    const commits = listen(store);
+    try {
+      store.enqueue("s", event(1), true);
+      const queued = performance.now();
+      await endOfTick();
+      store.enqueue("s", event(2), true);
+      await sleep(LOG_REPLICA_LINGER_MS / 5);
+      expect(commits).toEqual([]);
+      await waitFor(() => commits.length === 1, 10_000, "the replica rows' commit");
+      expect(performance.now() - queued).toBeGreaterThanOrEqual(LOG_REPLICA_LINGER_MS - 1);
+      expect(commits[0]).toEqual({ durable: new Map([["s", 2]]), writes: 2 });
+
+      store.enqueue("s", event(3), true);
+      store.hurry();
+      expect(commits).toHaveLength(1);
+      await endOfTick();
       expect(commits[1]).toEqual({ durable: new Map([["s", 3]]), writes: 1 });
     } finally {
       store.close();
