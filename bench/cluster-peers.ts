@@ -355,21 +355,26 @@ interface RoundResult {
   complete: boolean;
 }
 
-async function round(side: Side, redisPid: number): Promise<RoundResult> {
-  // Throughput: messages back to back until every subscriber has them all.
+/** Throughput: messages back to back until every subscriber has them all. */
+async function burstPhase(side: Side): Promise<Pick<RoundResult, "throughput" | "complete">> {
   const burst = new Receipts();
-  let topic = await side.open(burst);
+  const topic = await side.open(burst);
   const t0 = now();
   for (let i = 0; i < BURST_MESSAGES; i++) topic.publish({ i, t: 0 });
   await burst.drained(BURST_MESSAGES);
   const throughput = (BURST_MESSAGES / (now() - t0)) * 1000;
-  const burstComplete = burst.complete(BURST_MESSAGES) === SUBSCRIBERS;
   await topic.close();
+  return { throughput, complete: burst.complete(BURST_MESSAGES) === SUBSCRIBERS };
+}
 
-  // Latency and CPU at RATE.
+/** Latency and CPU at RATE. */
+async function pacedPhase(
+  side: Side,
+  redisPid: number,
+): Promise<Pick<RoundResult, "p50" | "p99" | "cpu" | "redisCpu" | "bytesPerMessage" | "complete">> {
   const count = Math.round((RATE * PACED_MS) / 1000);
   const live = new Receipts();
-  topic = await side.open(live);
+  const topic = await side.open(live);
   const cpu0 = cpuOf(side.pids);
   const redis0 = cpuMs(redisPid);
   await paced(topic, count);
@@ -380,31 +385,48 @@ async function round(side: Side, redisPid: number): Promise<RoundResult> {
   const bytesPerMessage = await topic.redisBytesPerMessage();
   await topic.close();
   live.latencies.sort((a, b) => a - b);
-
-  // Resume: every subscriber cut for CUT_MS, CUT_AT_MS into a paced run.
-  const resumed = new Receipts();
-  topic = await side.open(resumed);
-  const cutTopic = topic;
-  await paced(topic, count, {
-    ms: CUT_AT_MS,
-    run: () => {
-      for (let sub = 0; sub < SUBSCRIBERS; sub++) cutTopic.cut(sub);
-    },
-  });
-  await resumed.drained(count);
-  await topic.close();
-
   return {
-    throughput,
     p50: percentile(live.latencies, 50),
     p99: percentile(live.latencies, 99),
     cpu,
     redisCpu,
-    lost: resumed.lost(count),
-    duplicated: resumed.duplicated(),
     bytesPerMessage,
-    complete: burstComplete && live.complete(count) === SUBSCRIBERS,
+    complete: live.complete(count) === SUBSCRIBERS,
   };
+}
+
+/** Resume: every subscriber cut for CUT_MS, CUT_AT_MS into a paced run. */
+async function cutPhase(side: Side): Promise<Pick<RoundResult, "lost" | "duplicated">> {
+  const count = Math.round((RATE * PACED_MS) / 1000);
+  const resumed = new Receipts();
+  const topic = await side.open(resumed);
+  await paced(topic, count, {
+    ms: CUT_AT_MS,
+    run: () => {
+      for (let sub = 0; sub < SUBSCRIBERS; sub++) topic.cut(sub);
+    },
+  });
+  await resumed.drained(count);
+  await topic.close();
+  return { lost: resumed.lost(count), duplicated: resumed.duplicated() };
+}
+
+/**
+ * One round of every side, phase by phase: each side's burst, then each side's paced run, then
+ * each side's cut, in `order`. The sides' runs of one measure follow each other within seconds,
+ * so the machine's swings (minutes long on a shared 2-core host) weigh on them alike.
+ */
+async function round(sides: readonly Side[], order: readonly number[], redisPid: number): Promise<RoundResult[]> {
+  const bursts = new Map<number, Awaited<ReturnType<typeof burstPhase>>>();
+  const paces = new Map<number, Awaited<ReturnType<typeof pacedPhase>>>();
+  const cuts = new Map<number, Awaited<ReturnType<typeof cutPhase>>>();
+  for (const k of order) bursts.set(k, await burstPhase(sides[k]!));
+  for (const k of order) paces.set(k, await pacedPhase(sides[k]!, redisPid));
+  for (const k of order) cuts.set(k, await cutPhase(sides[k]!));
+  return sides.map((_, k) => {
+    const [burst, pace, cut] = [bursts.get(k)!, paces.get(k)!, cuts.get(k)!];
+    return { ...burst, ...pace, ...cut, complete: burst.complete && pace.complete };
+  });
 }
 
 export async function run(): Promise<BenchSection> {
@@ -434,17 +456,17 @@ export async function run(): Promise<BenchSection> {
     sides.push(await switchboardSide(sbNodes, redis));
     sides.push(await socketIoSide(sioNodes, redis));
     sides.push(await floorSide(floorNodes, redis));
-    // One warm-up round each (JIT, connections), not counted.
-    for (const side of sides) await round(side, server.child.pid!);
+    // One warm-up round (JIT, connections), not counted.
+    await round(sides, [0, 1, 2], server.child.pid!);
     const byRound: RoundResult[][] = [[], [], []];
     for (let r = 0; r < ROUNDS; r++) {
       // Who goes first turns each round.
-      for (let j = 0; j < sides.length; j++) {
-        const k = (j + r) % sides.length;
-        const result = await round(sides[k]!, server.child.pid!);
+      const order = sides.map((_, j) => (j + r) % sides.length);
+      const results = await round(sides, order, server.child.pid!);
+      results.forEach((result, k) => {
         byRound[k]!.push(result);
         process.stderr.write(`bench: cluster-peers ${sides[k]!.label} round ${r + 1}: ${JSON.stringify(result)}\n`);
-      }
+      });
     }
     const results = { sb: byRound[0]!, sio: byRound[1]!, floor: byRound[2]! };
 
@@ -524,7 +546,7 @@ export async function run(): Promise<BenchSection> {
         `A producer on the first node (Switchboard: one \`append\` frame per message on \`/v1/ws\` to a stream session; socket.io: one \`emit\` with an ack, broadcast to a room); ${SUBSCRIBERS} subscribers, half on each other node, all in this process.`,
         `Per round and side: ${fmt(BURST_MESSAGES)} messages back to back (throughput: until all subscribers have all); ${fmt((RATE * PACED_MS) / 1000)} at ${RATE}/s (latency from each message's due time; node CPU from /proc schedstat over the run and its drain); the same paced run with every subscriber's connection cut ${CUT_AT_MS / 1000} s in, back ${CUT_MS / 1000} s later on the same node (Switchboard: \`subscribe\` since the last seq; socket.io: its own reconnect and recovery).`,
         "The floor: three plain Node processes doing the least a Redis-backed fan-out does (the producer's messages each one `XADD` to one stream; each node reads it with `XREAD BLOCK` and sends each entry to its subscribers; a resume is an `XRANGE` after the last id, not exact at the boundary).",
-        `${ROUNDS} rounds after one warm-up round each, the side that goes first turning; ratios are medians of per-round ratios. Idle: ${IDLE_MS / 1000} s with no client, after ${IDLE_WARMUP_MS / 1000} s of start-up. Redis memory: \`MEMORY USAGE\` of the topic's keys ÷ its messages (socket.io trims its stream to ~10,000).`,
+        `${ROUNDS} rounds after one warm-up round; a round runs phase by phase (every side's burst, then every side's paced run, then every side's cut), the side that goes first turning, so that the sides' runs of one measure are seconds apart; ratios are medians of per-round ratios. Idle: ${IDLE_MS / 1000} s with no client, after ${IDLE_WARMUP_MS / 1000} s of start-up. Redis memory: \`MEMORY USAGE\` of the topic's keys ÷ its messages (socket.io trims its stream to ~10,000).`,
       ],
       notes: [
         `Load average (1 min) at the start and the end: ${fmt(loadAtStart, 1)} and ${fmt(loadavg()[0]!, 1)} on ${cpus().length} cores.${complete ? "" : " Some run did not deliver every message within the drain: see the runs."}`,
