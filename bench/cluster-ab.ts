@@ -10,49 +10,32 @@
  * a change to the delivery path saves. `BENCH_ROUNDS` rounds (default 10) after one of warm-up.
  * Prints each round and the median of A ÷ B; nothing is written to docs/benchmarks.md.
  */
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connectRedis } from "../src/cluster/redis-client.js";
-import { listeningUrl, redisServer } from "./cluster.js";
+import { childNode, redisServer } from "./cluster.js";
 import { Receipts, paced, scriptNode, socketIoSide, switchboardSide } from "./cluster-peers.js";
-import { compiledCommand } from "./compiled.js";
 import { cpuMs } from "./proc.js";
 import { median } from "./stats.js";
 
 const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 10);
 if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error("BENCH_ROUNDS must be a whole number, 1 or more");
 const MESSAGES = 1_000;
-const TOKEN = "bench-token-0123456789abcdef";
-const CONFIG = { limits: { connectionsPerToken: 5000, sessionsPerToken: 200, sessions: 500 } };
-
-/** A `switchboard serve --redis` node compiled from `checkout` (this one by default). */
-async function node(dir: string, name: string, redis: string, checkout?: string) {
-  const config = join(dir, `${name}.json`);
-  writeFileSync(config, JSON.stringify(CONFIG));
-  const [exec, main] = compiledCommand("src/cli/main.ts", checkout);
-  const args = [main!, "serve", "--token", TOKEN, "--host", "127.0.0.1", "--port", "0"];
-  args.push("--data-dir", join(dir, name), "--config", config, "--redis", redis, "--node-id", name);
-  const child = spawn(exec!, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  return { url: await listeningUrl(child, name, () => stderr), child };
-}
 
 const against = process.argv[2] === undefined ? undefined : resolve(process.argv[2]);
 const dir = mkdtempSync(join(tmpdir(), "sb-bench-ab-"));
 const processes: ChildProcess[] = [];
 try {
-  const servers = [await redisServer(join(dir)), await redisServer(dir)];
+  const servers = [await redisServer(dir), await redisServer(dir)];
   processes.push(...servers.map((s) => s.child));
   const redis = await Promise.all(servers.map((s) => connectRedis([s.url])));
   const a = [];
-  for (const name of ["a1", "a2", "a3"]) a.push(await node(dir, name, servers[0]!.url));
+  for (const name of ["a1", "a2", "a3"]) a.push(await childNode(dir, name, servers[0]!.url));
   const b = [];
   if (against !== undefined)
-    for (const name of ["b1", "b2", "b3"]) b.push(await node(dir, name, servers[1]!.url, against));
+    for (const name of ["b1", "b2", "b3"]) b.push(await childNode(dir, name, servers[1]!.url, against));
   else for (let i = 0; i < 3; i++) b.push(await scriptNode("bench/cluster-peers-sio.ts", servers[1]!.url));
   processes.push(...[...a, ...b].map((n) => n.child));
   const sides = [

@@ -102,10 +102,16 @@ export interface ChildNode {
   child: ChildProcess;
 }
 
-export async function childNode(dir: string, name: string, redis: string | undefined): Promise<ChildNode> {
+/** A `switchboard serve` node compiled from `checkout` (this one by default), once it listens. */
+export async function childNode(
+  dir: string,
+  name: string,
+  redis: string | undefined,
+  checkout?: string,
+): Promise<ChildNode> {
   const config = join(dir, `${name}.json`);
   writeFileSync(config, JSON.stringify(CONFIG));
-  const [node, main] = compiledCommand("src/cli/main.ts");
+  const [node, main] = compiledCommand("src/cli/main.ts", checkout);
   const args = [main!, "serve", "--token", TOKEN, "--host", "127.0.0.1"];
   args.push("--port", "0", "--data-dir", join(dir, name), "--config", config);
   if (redis) args.push("--redis", redis, "--node-id", name);
