@@ -241,8 +241,9 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
 /**
  * The commonest /v1/ws frame — a producer's `{"op":"append","session":…,"events":[…]}`, with or
  * without `ref` — checked by hand as {@link keystrokeFrame} is, for the same reason: one append
- * at a time runs with cold caches. `ClientFrame` gives the same frame; each event is checked
- * where it is appended (`customEvent` for the commonest kind). Undefined for anything else.
+ * at a time runs with cold caches (docs/benchmarks.md, "Where a delivery's CPU goes", cut 3).
+ * `ClientFrame` gives the same frame; each event is checked where it is appended (`customEvent`
+ * for the commonest kind). Undefined for anything else.
  */
 export function appendFrame(raw: unknown): ClientFrame | undefined {
   if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
