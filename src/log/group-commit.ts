@@ -213,13 +213,9 @@ export class GroupCommit {
     } else if (op.kind === "entry" && op.type === "input" && op.urgent !== true) {
       // Goes with the next commit, or alone after a short while.
       this.timers.startIfIdle("linger");
-    } else if (!this.scheduled) {
+    } else {
       // Commit once this tick's appends are queued (one batch for all of them).
-      this.scheduled = true;
-      queueMicrotask(() => {
-        this.scheduled = false;
-        this.commitQueued();
-      });
+      this.commitAtEndOfTick();
     }
   }
 
@@ -228,7 +224,11 @@ export class GroupCommit {
    * committed at the end of this tick instead of when its linger fires.
    */
   hurry(): void {
-    if (this._state.at === "closed" || this.scheduled || this.queues.ops === 0) return;
+    if (this._state.at !== "closed" && this.queues.ops > 0) this.commitAtEndOfTick();
+  }
+
+  private commitAtEndOfTick(): void {
+    if (this.scheduled) return;
     this.scheduled = true;
     queueMicrotask(() => {
       this.scheduled = false;

@@ -4,6 +4,7 @@ import type { SessionEvent } from "./events.js";
 import { EVENT_TYPES } from "./events.js";
 import { Cols, InputData, InputEof, Rows, Signal, inputChecks } from "./sessions.js";
 import { LIMITS } from "./limits.js";
+import { isPlainObject } from "./plain-object.js";
 
 /** `/v1/ws` protocol version announced in `hello`. */
 export const PROTOCOL_VERSION = 1;
@@ -229,9 +230,8 @@ export type TerminalClientFrame = z.infer<typeof TerminalClientFrame>;
  * after a pause runs with cold caches, where the schema took ~85 µs of a ~1 ms echo (this takes
  * a few). Undefined for anything else, which the schema then checks (and explains, if wrong).
  */
-export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
-  if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
-  const frame = raw as Record<string, unknown>;
+export function keystrokeFrame(frame: unknown): TerminalClientFrame | undefined {
+  if (!isPlainObject(frame)) return undefined;
   const data = frame["data"];
   if (frame["type"] !== "stdin" || typeof data !== "string") return undefined;
   if (data.length === 0 || Object.keys(frame).length !== 2) return undefined;
@@ -245,9 +245,8 @@ export function keystrokeFrame(raw: unknown): TerminalClientFrame | undefined {
  * `ClientFrame` gives the same frame; each event is checked where it is appended (`customEvent`
  * for the commonest kind). Undefined for anything else.
  */
-export function appendFrame(raw: unknown): ClientFrame | undefined {
-  if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
-  const frame = raw as Record<string, unknown>;
+export function appendFrame(frame: unknown): ClientFrame | undefined {
+  if (!isPlainObject(frame)) return undefined;
   const { session, events, ref } = frame;
   if (frame["op"] !== "append" || typeof session !== "string" || session.length === 0 || session.length > 128)
     return undefined;

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { displayTextProblem } from "./display-text.js";
 import { LIMITS } from "./limits.js";
+import { isPlainObject } from "./plain-object.js";
 import { CONTROL_VIA } from "./events.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
@@ -240,9 +241,8 @@ export const AppendEventsBody = z.union([ExternalEvent, z.array(ExternalEvent).m
  * checked by hand (see `appendFrame`): its schema gives the same event. Undefined for anything
  * else, which the schema then checks and explains.
  */
-export function customEvent(raw: unknown): ExternalEvent | undefined {
-  if (raw === null || typeof raw !== "object" || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
-  const event = raw as Record<string, unknown>;
+export function customEvent(event: unknown): ExternalEvent | undefined {
+  if (!isPlainObject(event)) return undefined;
   const type = event["type"];
   if (typeof type !== "string" || type === "output" || type === "exit" || !EXTERNAL_NAME.test(type)) return undefined;
   const keys = Object.keys(event).length;
