@@ -253,7 +253,7 @@ export class RedisLog {
    * Appends under `epoch`; resolves with the head Redis holds after it. Rejects with
    * {@link FencedError} when the session's epoch is another.
    */
-  async append(sessionId: string, epoch: number, batch: RedisAppend): Promise<number> {
+  append(sessionId: string, epoch: number, batch: RedisAppend): Promise<number> {
     const keys = sessionKeys(this.prefix, sessionId);
     const p = batch.position;
     const record = batch.record;
@@ -268,19 +268,25 @@ export class RedisLog {
       batch.held === true ? "1" : "0",
     ];
     for (const entry of batch.entries) args.push(...entryArgs(entry));
-    try {
-      const started = performance.now();
-      const head = Number(await this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args));
-      this.onAppended?.((performance.now() - started) / 1000);
-      // A session new to the list is announced, so that the other nodes show it at once.
-      if (record && (await this.redis.zadd(this.sessionsKey, record.createdAt, sessionId)) === 1)
-        await this.redis.publish(this.sessionsKey, sessionId);
-      return head;
-    } catch (error) {
-      const fenced = /^FENCED (\S+) ?(.*)$/.exec((error as Error).message);
-      if (fenced) throw new FencedError(sessionId, epoch, fenced[1]!, fenced[2] ?? "");
-      throw error;
-    }
+    const started = performance.now();
+    // Not an async function: this runs for every append, and each await is a turn of the microtask queue.
+    return this.redis.eval(APPEND, 3, keys.log, keys.meta, keys.live, ...args).then(
+      (reply) => {
+        this.onAppended?.((performance.now() - started) / 1000);
+        const head = Number(reply);
+        return record ? this.announce(sessionId, record.createdAt).then(() => head) : head;
+      },
+      (error: Error) => {
+        const fenced = /^FENCED (\S+) ?(.*)$/.exec(error.message);
+        throw fenced ? new FencedError(sessionId, epoch, fenced[1]!, fenced[2] ?? "") : error;
+      },
+    );
+  }
+
+  /** A session new to the list is announced, so that the other nodes show it at once. */
+  private async announce(sessionId: string, createdAt: number): Promise<void> {
+    if ((await this.redis.zadd(this.sessionsKey, createdAt, sessionId)) === 1)
+      await this.redis.publish(this.sessionsKey, sessionId);
   }
 
   /** Entries with seq `from` to `to` (inclusive), at most `count`. */

@@ -539,19 +539,18 @@ export class RedisEventStore implements EventStore {
     box.sent += count;
     box.sentHead = Math.max(box.sentHead, position.head);
     // (Output bytes stay readable meanwhile: the session log's hot ring keeps every entry until it is durable in the replica.)
-    this.options.redis
-      .append(box.sessionId, epoch, {
-        entries,
-        position,
-        ...(trimmedTo !== undefined ? { trimmedTo } : {}),
-        ...(record ? { record } : {}),
-        ...(this.options.confirmReplicas ? { held: true } : {}),
-      })
-      .then(() => this.options.confirmReplicas?.(box.sessionId, position.head))
-      .then(
-        () => this.settle(box, call, undefined),
-        (error: Error) => this.settle(box, call, error),
-      );
+    const confirm = this.options.confirmReplicas;
+    const appended = this.options.redis.append(box.sessionId, epoch, {
+      entries,
+      position,
+      ...(trimmedTo !== undefined ? { trimmedTo } : {}),
+      ...(record ? { record } : {}),
+      ...(confirm ? { held: true } : {}),
+    });
+    (confirm ? appended.then(() => confirm(box.sessionId, position.head)) : appended).then(
+      () => this.settle(box, call, undefined),
+      (error: Error) => this.settle(box, call, error),
+    );
   }
 
   /**

@@ -39,11 +39,10 @@ export interface AppendMark {
   drops: number;
 }
 
-/** Someone waiting for entries up to `seq` to be published (see SessionLog.whenPublished). */
+/** Someone waiting for entries up to `seq` to be published (see SessionLog.afterPublished): told once, with the refusal if any. */
 interface PublishWaiter {
   seq: number;
-  resolve: () => void;
-  reject: (error: SwitchboardError) => void;
+  done: (refusal?: SwitchboardError) => void;
 }
 
 /**
@@ -207,10 +206,21 @@ export class SessionLog implements AppendableLog {
    * the shared log fenced this node) or its log was removed before the store wrote it.
    */
   whenPublished(seq = this.appendedSeq, drops = this._drops): Promise<void> {
-    if (drops !== this._drops) return Promise.reject(this.dropRefusal());
-    if (seq <= this.publishedSeq) return Promise.resolve();
-    if (this.appender.by === "removed") return Promise.reject(this.removedBeforeWritten());
-    return new Promise((resolve, reject) => this.publishWaiters.push({ seq, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.afterPublished(seq, drops, (refusal) => (refusal === undefined ? resolve() : reject(refusal)));
+    });
+  }
+
+  /**
+   * {@link whenPublished} without a promise, for a path taken on every append (a `/v1/ws` producer's
+   * acknowledgement): `done` is called once, with the refusal if any, at once when that is known
+   * now and otherwise while the entries are published. It must not throw.
+   */
+  afterPublished(seq: number, drops: number, done: (refusal?: SwitchboardError) => void): void {
+    if (drops !== this._drops) done(this.dropRefusal());
+    else if (seq <= this.publishedSeq) done();
+    else if (this.appender.by === "removed") done(this.removedBeforeWritten());
+    else this.publishWaiters.push({ seq, done });
   }
 
   /**
@@ -333,7 +343,7 @@ export class SessionLog implements AppendableLog {
     const kept = Math.max(this.durableSeq, this.sharedSeq);
     const refused = this.publishWaiters.filter((w) => w.seq > kept);
     this.publishWaiters = this.publishWaiters.filter((w) => w.seq <= kept);
-    for (const w of refused) w.reject(refusal());
+    for (const w of refused) w.done(refusal());
     const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > kept);
     if (unwritten.length === 0) return 0;
     this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= kept);
@@ -499,7 +509,7 @@ export class SessionLog implements AppendableLog {
       const ready = this.publishWaiters.filter((w) => w.seq <= this.publishedSeq);
       if (ready.length > 0) {
         this.publishWaiters = this.publishWaiters.filter((w) => w.seq > this.publishedSeq);
-        for (const w of ready) w.resolve();
+        for (const w of ready) w.done();
       }
     }
   }
@@ -555,7 +565,7 @@ export class SessionLog implements AppendableLog {
     this.pending = [];
     this.pendingStart = 0;
     // What the store wrote was published to them; nothing more will be.
-    for (const w of this.publishWaiters.splice(0)) w.reject(this.removedBeforeWritten());
+    for (const w of this.publishWaiters.splice(0)) w.done(this.removedBeforeWritten());
     this.backlog.release();
   }
 

@@ -98,6 +98,12 @@ export class StoreBacklog {
     });
   }
 
+  /** {@link caughtUp} without a promise while there is room: `then` is called at once, or once it caught up. */
+  afterCatchingUp(then: () => void): void {
+    if (this._bytes <= LOG_BACKLOG_PAUSE_BYTES) then();
+    else void this.caughtUp().then(then);
+  }
+
   /**
    * Undefined while the store keeps up (the backlog is not over {@link LOG_BACKLOG_PAUSE_BYTES}),
    * else a promise that resolves once it caught up ({@link caughtUp}), shared by everyone who

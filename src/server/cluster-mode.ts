@@ -193,7 +193,7 @@ export async function joinCluster(
         })
       : undefined;
   let closing: Promise<void> | undefined;
-  const log = new RedisLog(redis, settings.keyPrefix, (seconds) => metrics.redisCommandSeconds.observe(seconds));
+  const log = new RedisLog(redis, settings.keyPrefix, (seconds) => metrics.observeRedisAppend(seconds));
   return {
     settings,
     redis,

@@ -1,9 +1,10 @@
 import type { ClientFrame } from "../protocol/index.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
-import { runSessionAction } from "./routes/sessions.js";
+import { answerAppended, appendEventsNow } from "./routes/sessions.js";
+import type { AppendedEvents } from "./routes/sessions.js";
 import { forwardToOwner, ownerElsewhere } from "./session-forwarding.js";
-import type { SessionAnswer, SessionCall } from "./session-forwarding.js";
+import type { SessionCall } from "./session-forwarding.js";
 
 export type AppendFrame = Extract<ClientFrame, { op: "append" }>;
 
@@ -21,9 +22,8 @@ export const APPENDS_IN_FLIGHT_MAX = 256;
  * or {@link APPENDS_IN_FLIGHT_MAX} wait, the connection's frames are not read.
  */
 export class MultiplexAppends {
-  /** The answers in frame order: each is sent after the one before it. */
-  private answered: Promise<void> = Promise.resolve();
-  private inFlight = 0;
+  /** The appends not yet answered, in frame order: each is answered after the ones before it. */
+  private readonly waiting: WaitingAppend[] = [];
   private releaseHold: (() => void) | undefined;
 
   constructor(
@@ -49,24 +49,23 @@ export class MultiplexAppends {
       query: "",
       connId,
     };
-    const owner = ownerElsewhere(core, frame.session, identity);
+    const waiting: WaitingAppend = { frame, state: "waiting", answer: undefined };
+    this.waiting.push(waiting);
+    if (this.waiting.length >= APPENDS_IN_FLIGHT_MAX) this.releaseHold ??= this.o.holdReads();
     // Started now, so that the events are appended in the order the frames came.
-    const answer: Promise<SessionAnswer> =
-      owner === undefined ? runSessionAction(core, call) : forwardToOwner(core, owner, call);
-    answer.catch(() => undefined); // answered in turn below
-    this.inFlight++;
+    const owner = ownerElsewhere(core, frame.session, identity);
+    if (owner === undefined) this.appendHere(call, waiting);
+    else {
+      forwardToOwner(core, owner, call).then(
+        (answer) => this.answer(waiting, "acked", answer.body),
+        (error: unknown) => this.answer(waiting, "refused", error),
+      );
+    }
     const room = core.sessions.get(frame.session)?.log.backlog.room();
     if (room !== undefined) {
       const release = this.o.holdReads();
       void room.then(release);
     }
-    if (this.inFlight >= APPENDS_IN_FLIGHT_MAX) this.releaseHold ??= this.o.holdReads();
-    this.answered = this.answered.then(() =>
-      answer.then(
-        (result) => this.settled(() => frame.ref !== undefined && this.o.ack(frame.ref, result.body)),
-        (error: unknown) => this.settled(() => this.o.refuse(frame, error)),
-      ),
-    );
   }
 
   /** The connection closed: holds end with it. */
@@ -75,12 +74,41 @@ export class MultiplexAppends {
     this.releaseHold = undefined;
   }
 
-  private settled(answer: () => unknown): void {
-    this.inFlight--;
-    if (this.inFlight < APPENDS_IN_FLIGHT_MAX / 2 && this.releaseHold !== undefined) {
+  /** As `POST /v1/sessions/:id/events` runs it, without its promises (see answerAppended). */
+  private appendHere(call: SessionCall, waiting: WaitingAppend): void {
+    let appended: AppendedEvents;
+    try {
+      appended = appendEventsNow(this.o.core, call);
+    } catch (error) {
+      this.answer(waiting, "refused", error);
+      return;
+    }
+    answerAppended(appended, (error, answer) =>
+      error === undefined ? this.answer(waiting, "acked", answer!.body) : this.answer(waiting, "refused", error),
+    );
+  }
+
+  /** One append's answer: sends it, and those after it that were waiting for it, in frame order. */
+  private answer(waiting: WaitingAppend, state: "acked" | "refused", answer: unknown): void {
+    waiting.state = state;
+    waiting.answer = answer;
+    const queue = this.waiting;
+    while (queue.length > 0 && queue[0]!.state !== "waiting") {
+      const next = queue.shift()!;
+      if (this.o.disposed()) continue;
+      if (next.state === "refused") this.o.refuse(next.frame, next.answer);
+      else if (next.frame.ref !== undefined) this.o.ack(next.frame.ref, next.answer);
+    }
+    if (queue.length < APPENDS_IN_FLIGHT_MAX / 2 && this.releaseHold !== undefined) {
       this.releaseHold();
       this.releaseHold = undefined;
     }
-    if (!this.o.disposed()) answer();
   }
+}
+
+/** An append frame and, once it has one, its answer: the ack's result, or the error it was refused with. */
+interface WaitingAppend {
+  readonly frame: AppendFrame;
+  state: "waiting" | "acked" | "refused";
+  answer: unknown;
 }

@@ -16,6 +16,7 @@ import {
 import type { ExternalEvent } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
+import type { SessionLog } from "../../log/session-log.js";
 import type { Session } from "../../sessions/session.js";
 import { StreamSession, appendExternalEvent } from "../../sessions/stream-session.js";
 import { currentCopy, sessionFor } from "../access.js";
@@ -470,7 +471,28 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
 }
 
 /** `POST /v1/sessions/:id/events`: a producer appends events (a stream session's output and exit too). */
-async function appendEvents(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+function appendEvents(core: GatewayCore, call: SessionCall): Promise<SessionAnswer> {
+  const appended = appendEventsNow(core, call);
+  return new Promise((resolve, reject) =>
+    answerAppended(appended, (error, answer) => (error === undefined ? resolve(answer!) : reject(error))),
+  );
+}
+
+/** A producer's batch, appended and not yet answered ({@link answerAppended}). */
+export interface AppendedEvents {
+  readonly log: SessionLog;
+  readonly count: number;
+  readonly first: number;
+  readonly last: number;
+  /** The log's drop count when it was appended (see SessionLog.whenPublished). */
+  readonly drops: number;
+}
+
+/**
+ * The part of `POST /v1/sessions/:id/events` that runs at once: the checks, then the append.
+ * Throws what the route answers with when the batch is refused (then nothing is appended).
+ */
+export function appendEventsNow(core: GatewayCore, call: SessionCall): AppendedEvents {
   const session = sessionFor(core.sessions, call.identity, call.sessionId, "steer");
   const input = call.body;
   const items: unknown[] = Array.isArray(input) ? input : [input];
@@ -502,12 +524,24 @@ async function appendEvents(core: GatewayCore, call: SessionCall): Promise<Sessi
     session instanceof StreamSession
       ? session.appendExternal(events)
       : events.map((e) => appendExternalEvent(session, e));
-  const drops = session.log.drops;
-  // A producer faster than the store waits here for it: its next batch cannot pile up in memory.
-  await session.log.backlog.caughtUp();
-  const first = stored[0]!.seq;
-  const last = stored[stored.length - 1]!.seq;
-  // The answer's head includes this batch: wait until it is published (durable).
-  await session.log.whenPublished(last, drops);
-  return { status: 200, body: { appended: stored.length, first, last, head: session.log.head } };
+  const log = session.log;
+  return { log, count: stored.length, first: stored[0]!.seq, last: stored[stored.length - 1]!.seq, drops: log.drops };
+}
+
+/**
+ * Calls `then` with the answer to an append once it may be given, or with the refusal. A
+ * producer faster than the store waits for it to catch up first, so that its next batch cannot
+ * pile up in memory; and the answer's head includes the batch, so it waits until that is
+ * published (durable). Callbacks, not promises: a `/v1/ws` producer's every append comes here
+ * (docs/benchmarks.md, "Where a delivery's CPU goes").
+ */
+export function answerAppended(appended: AppendedEvents, then: (error: unknown, answer?: SessionAnswer) => void): void {
+  const { log, count, first, last, drops } = appended;
+  log.backlog.afterCatchingUp(() =>
+    log.afterPublished(last, drops, (refusal) =>
+      refusal !== undefined
+        ? then(refusal)
+        : then(undefined, { status: 200, body: { appended: count, first, last, head: log.head } }),
+    ),
+  );
 }
