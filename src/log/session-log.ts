@@ -343,7 +343,16 @@ export class SessionLog implements AppendableLog {
     const kept = Math.max(this.durableSeq, this.sharedSeq);
     const refused = this.publishWaiters.filter((w) => w.seq > kept);
     this.publishWaiters = this.publishWaiters.filter((w) => w.seq <= kept);
-    for (const w of refused) w.done(refusal());
+    // Told once the log is as it will be: a waiter may be called back at once (afterPublished).
+    try {
+      return this.dropAfter(kept);
+    } finally {
+      for (const w of refused) w.done(refusal());
+    }
+  }
+
+  /** {@link dropUnwritten}'s entries: those after `kept`, which no store will hold. */
+  private dropAfter(kept: number): number {
     const unwritten = this.pending.slice(this.pendingStart).filter((e) => e.seq > kept);
     if (unwritten.length === 0) return 0;
     this.pending = this.pending.slice(this.pendingStart).filter((e) => e.seq <= kept);

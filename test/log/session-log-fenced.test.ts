@@ -85,8 +85,13 @@ describe("a fenced session's log follows the new owner's", () => {
             events.flush();
             store.fence("s");
             const waits: Array<Promise<string>> = [];
+            // Called back at once, not in a later turn: each sees the log as the drop left it.
+            const told: Array<{ code: string | undefined; head: number }> = [];
             for (const e of refused) {
               append(log, e);
+              log.afterPublished(log.appendedHead, log.drops, (refusal) =>
+                told.push({ code: refusal?.code, head: log.appendedHead }),
+              );
               // Whoever waits for a refused entry is refused, never told it was published.
               waits.push(
                 log.whenPublished(log.appendedHead).then(
@@ -104,6 +109,7 @@ describe("a fenced session's log follows the new owner's", () => {
             events.flush();
 
             expect(log.dropUnwritten(() => new SwitchboardError("FENCED", "fenced"))).toBe(refused.length);
+            expect(told).toEqual(refused.map(() => ({ code: "FENCED", head: written.length })));
             expect([log.head, log.appendedHead, log.outputBytes]).toEqual([
               written.length,
               written.length,
