@@ -3,7 +3,8 @@
  * machine's swings (a round alone swings ±30% on 2 cores; two rounds run together, ±5%). Each
  * cluster is three nodes on a redis-server of its own, a producer on the first node and 20
  * subscribers on the other two (bench/cluster-peers.ts); each round sends 1,000 messages at
- * 200/s to both at once and compares the nodes' CPU per 1,000 deliveries (/proc).
+ * 200/s to both at once (the side that starts first turning) and compares the nodes' CPU per
+ * 1,000 deliveries (/proc).
  *
  * Without DIR: Switchboard (A) against socket.io (B). With DIR, a checkout of another commit
  * with its node_modules (as for bench:compare): this tree (A) against that one (B), to show what
@@ -48,7 +49,10 @@ try {
     const receipts = sides.map(() => new Receipts());
     const topics = await Promise.all(sides.map((side, i) => side.open(receipts[i]!)));
     const before = sides.map((side) => side.pids.map(cpuMs));
-    await Promise.all(topics.map((topic) => paced(topic, MESSAGES)));
+    // The side whose producer starts first sends first at every tick, and its owner costs more
+    // (docs/benchmarks.md, "Where a delivery's CPU goes"): who starts turns each round.
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    await Promise.all(order.map((i) => paced(topics[i]!, MESSAGES)));
     await Promise.all(receipts.map((r) => r.drained(MESSAGES)));
     const perNode = sides.map((side, i) =>
       side.pids.map((pid, k) => (cpuMs(pid) - before[i]![k]!) / (receipts[i]!.latencies.length / 1000)),
