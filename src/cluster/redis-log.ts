@@ -125,7 +125,8 @@ export function sessionKeys(prefix: string, sessionId: string) {
   return { log: `${tag}:log`, meta: `${tag}:meta`, live: `${tag}:live` };
 }
 
-function entryArgs(entry: StoredEntry): Array<string | Buffer> {
+/** An entry as the append script's 7 arguments (see APPEND); a live notice carries them (live-notice.ts). */
+export function entryArgs(entry: StoredEntry): Array<string | Buffer> {
   if (entry instanceof OutputEntry) {
     const bytes = entry.bytes;
     return [

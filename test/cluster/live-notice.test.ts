@@ -1,24 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeNotice } from "../../src/cluster/live-notice.js";
+import { entryArgs } from "../../src/cluster/redis-log.js";
 import { OutputEntry } from "../../src/log/output-entry.js";
 import type { StoredEntry } from "../../src/log/store.js";
 import { jsonSize } from "../../src/log/types.js";
-
-/** An entry's 7 script arguments, as RedisLog.append sends them (redis-log.ts, entryArgs). */
-function argsOf(e: StoredEntry): Array<string | Buffer> {
-  if (e instanceof OutputEntry)
-    return [
-      String(e.seq),
-      "output",
-      e.binary ? "1" : "0",
-      e.stream,
-      String(e.ts),
-      String(e.outStart),
-      Buffer.from(e.bytes),
-    ];
-  return [String(e.seq), e.type, e.json, "", "", "", ""];
-}
 
 /** A notice as the APPEND script writes it: `<head> <first> <epoch> <r|-> [<from>\n<len>:<arg>...]`. */
 function encode(
@@ -27,7 +13,7 @@ function encode(
 ): Buffer {
   const header = `${n.head} ${n.first} ${n.epoch} ${n.record ? "r" : "-"}`;
   if (entries.length === 0) return Buffer.from(header);
-  const parts = entries.flatMap(argsOf).map((arg) => {
+  const parts = entries.flatMap(entryArgs).map((arg) => {
     const bytes = Buffer.from(arg);
     return Buffer.concat([Buffer.from(`${bytes.length}:`), bytes]);
   });
