@@ -78,8 +78,11 @@ export function decodeNotice(message: Buffer): LiveNotice | undefined {
   return notice.entries.length === 0 || notice.entries.at(-1)!.seq === head ? notice : { ...notice, entries: [] };
 }
 
-/** The number written in `buffer` from `start` to `end` in ASCII digits; -1 if it is not one. */
-function digitsAt(buffer: Buffer, start: number, end: number): number {
+/**
+ * The number written in `buffer` from `start` to `end` in ASCII digits; -1 if it is not one. Also
+ * reads a stream id's seq (redis-log.ts).
+ */
+export function digitsAt(buffer: Buffer, start: number, end: number): number {
   if (end <= start || end - start > MAX_DIGITS) return -1;
   let value = 0;
   for (let i = start; i < end; i++) {

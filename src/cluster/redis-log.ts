@@ -3,7 +3,7 @@ import { OutputEntry } from "../log/output-entry.js";
 import type { PersistedSession, StoredEntry } from "../log/store.js";
 import { jsonSize } from "../log/types.js";
 import type { RedisClient } from "./redis-client.js";
-import { NOTICE_ENTRIES_MAX_BYTES } from "./live-notice.js";
+import { NOTICE_ENTRIES_MAX_BYTES, digitsAt } from "./live-notice.js";
 
 /** Arguments per entry of the append script (see APPEND). */
 const ENTRY_ARGS = 7;
@@ -150,11 +150,10 @@ const FIELD_O = 0x6f;
 const FIELD_B = 0x62;
 const FIELD_X = 0x78;
 
-/** The seq of a stream id `<seq>-0`, read from its digits. */
+/** The seq of a stream id `<seq>-0`, read from its digits (-1 if they are not a number). */
 function seqOfId(id: Buffer): number {
-  let seq = 0;
-  for (let i = 0; i < id.length && id[i] !== 0x2d; i++) seq = seq * 10 + (id[i]! - 0x30);
-  return seq;
+  const dash = id.indexOf(0x2d);
+  return digitsAt(id, 0, dash < 0 ? id.length : dash);
 }
 
 /**
