@@ -3,6 +3,7 @@ import type { Clock, Timer } from "../core/clock.js";
 import type { NodeListing } from "../protocol/index.js";
 import { idleLookMs, leaseKey, membersKey } from "./node-lease.js";
 import type { MemberRecord } from "./node-lease.js";
+import { oneWriteThisTurn } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 import { sessionKeys } from "./redis-log.js";
 import type { RedisLog } from "./redis-log.js";
@@ -10,8 +11,8 @@ import type { RedisLog } from "./redis-log.js";
 /**
  * Longest pause between two looks for dead nodes (shorter with a short TTL: a quarter of it)
  * while this node shows a session. With none it has nothing to adopt (a dead node's sessions are
- * shown here, and wake it, before they can be taken over): it looks once per TTL, for members
- * that died owning nothing.
+ * shown here, and wake it, before they can be taken over): it looks every third TTL
+ * (idleLookMs), for members that died owning nothing.
  */
 export const MEMBERSHIP_CHECK_MS = 1000;
 /**
@@ -37,7 +38,7 @@ export interface MembershipOptions {
   /** This node's lease holder, and how to write its members entry again when a look finds it gone. */
   self?: { holder: string; rejoin: () => Promise<void> };
   clock: Clock;
-  /** Whether this node shows no session at all (then it looks once per TTL). */
+  /** Whether this node shows no session at all (then it looks every third TTL). */
   idle: () => boolean;
   /** Whether this node holds a copy of each session (a session it has not copied yet cannot be taken over here). */
   knows: (sessionIds: readonly string[]) => boolean;
@@ -84,6 +85,7 @@ export class Membership {
     const every = this.idlePace ? untilAligned(this.o.clock, idleLookMs(this.o.ttlMs)) : this.busyEveryMs;
     this.timer = this.o.clock.setTimeout(() => {
       this.timer = undefined;
+      oneWriteThisTurn(this.o.redis);
       this.running = this.check()
         .catch((error: unknown) => this.o.onError(error, "looking for dead nodes"))
         .finally(() => this.schedule());

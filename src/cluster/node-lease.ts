@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
+import { oneWriteThisTurn } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -24,11 +25,14 @@ export function leaseRenewalMs(ttlMs: number, idle = false): number {
 }
 
 /**
- * How often an idle node looks for dead members and sweeps the shared sessions: once per TTL, on
- * every other renewal (their timers are aligned, so they share a wake-up).
+ * How often an idle node looks for dead members and sweeps the shared sessions: every third TTL,
+ * on every sixth renewal (their timers are aligned, so they share a wake-up). Idle, a look only
+ * forgets members that died owning nothing, and a sweep only finds a notice lost without a
+ * reconnection: each command is a tenth of an idle node's CPU (docs/benchmarks.md, "Idle
+ * cluster node").
  */
 export function idleLookMs(ttlMs: number): number {
-  return 2 * leaseRenewalMs(ttlMs, true);
+  return 6 * leaseRenewalMs(ttlMs, true);
 }
 
 /** A node as the members hash (`<prefix>nodes`) records it at each heartbeat. */
@@ -165,6 +169,7 @@ export class NodeLease {
     if (this.closed) return;
     let renewed: unknown;
     try {
+      oneWriteThisTurn(this.options.redis);
       renewed = await this.options.redis.eval(RENEW, 1, this.key, this.holder, this.ttlMs);
     } catch (error) {
       this.options.onLost?.(`renewing the lease ${this.key} failed: ${(error as Error).message}`);

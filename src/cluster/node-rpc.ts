@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Clock, Timer } from "../core/clock.js";
 import { SwitchboardError, isErrorCode } from "../protocol/index.js";
 import { untilAligned } from "../core/clock.js";
-import { duplicateClient, subscriberClient } from "./redis-client.js";
+import { duplicateClient, oneWriteThisTurn, subscriberClient } from "./redis-client.js";
 import type { RedisClient } from "./redis-client.js";
 
 /**
@@ -215,29 +215,36 @@ export class NodeRpc {
     this.offsetMeasuredAt = after;
   }
 
-  /** Reads the stream every `sweepMs`, on instants aligned with the lease's renewals. */
+  /**
+   * Reads the stream every `sweepMs`, on instants aligned with the lease's renewals, on the main
+   * connection in the same write as the renewal: one answer wakes the node for both.
+   */
   private sweepSoon(): void {
     if (this.closed) return;
     this.sweepTimer = this.o.clock.setTimeout(
       () => {
-        this.read();
+        oneWriteThisTurn(this.o.redis);
+        this.read(this.o.redis);
         this.sweepSoon();
       },
       untilAligned(this.o.clock, this.sweepMs),
     );
   }
 
-  /** Reads what the stream holds past the last entry read; told during a read, it reads again after it. */
-  private read(): void {
+  /**
+   * Reads what the stream holds past the last entry read; told during a read, it reads again after
+   * it. `via`: the connection of the first read (reads again go on the reader's own).
+   */
+  private read(via?: RedisClient): void {
     if (this.closed || this.reader === undefined) return;
     if (this.reading !== undefined) {
       this.readAgain = true;
       return;
     }
-    this.reading = this.readAll();
+    this.reading = this.readAll(via ?? this.reader);
   }
 
-  private async readAll(): Promise<void> {
+  private async readAll(via: RedisClient): Promise<void> {
     const key = requestStreamKey(this.o.keyPrefix, this.o.nodeId);
     try {
       do {
@@ -245,7 +252,8 @@ export class NodeRpc {
         let batch: Array<[string, Array<[string, string[]]>]> | null;
         try {
           if (this.o.clock.now() - this.offsetMeasuredAt > CLOCK_OFFSET_REFRESH_MS) await this.measureClock();
-          batch = (await this.reader!.xread("COUNT", READ_COUNT, "STREAMS", key, this.last)) as typeof batch;
+          batch = (await via.xread("COUNT", READ_COUNT, "STREAMS", key, this.last)) as typeof batch;
+          via = this.reader!;
         } catch (error) {
           if (this.closed) return;
           this.o.onProblem("reading this node's requests from Redis failed; retrying", {

@@ -149,6 +149,32 @@ async function connected(client: RedisClient, seeds: readonly string[]): Promise
   return client;
 }
 
+/** Sockets corked until the end of this turn of the event loop (see {@link oneWriteThisTurn}). */
+const corked = new Set<{ cork(): void; uncork(): void }>();
+
+/**
+ * Sends every command written to `client` in this turn of the event loop in one write: its
+ * sockets are corked until the turn's check phase. For periodic work on aligned timers, which
+ * issues several commands at once: each write to a Redis on the same machine woke it, and its
+ * wake-up preempted the node's thread, so an idle node ran once per command instead of once per
+ * look (docs/benchmarks.md, "Idle cluster node").
+ */
+export function oneWriteThisTurn(client: RedisClient): void {
+  const connections = isCluster(client) ? client.nodes() : [client];
+  for (const connection of connections) {
+    const socket = (connection as unknown as { stream?: { cork(): void; uncork(): void } }).stream;
+    if (socket === undefined || corked.has(socket)) continue;
+    if (corked.size === 0) setImmediate(uncorkAll);
+    socket.cork();
+    corked.add(socket);
+  }
+}
+
+function uncorkAll(): void {
+  for (const socket of corked) socket.uncork();
+  corked.clear();
+}
+
 /** A second connection like `client` (a blocking reader needs its own). */
 export function duplicateClient(client: RedisClient): RedisClient {
   return failSentOnDrop(isCluster(client) ? client.duplicate() : client.duplicate());

@@ -1,6 +1,6 @@
 import { untilAligned } from "../core/clock.js";
 import type { Clock, Timer } from "../core/clock.js";
-import { subscriberClient } from "../cluster/redis-client.js";
+import { oneWriteThisTurn, subscriberClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
 import { decodeNotice } from "../cluster/live-notice.js";
@@ -189,7 +189,10 @@ export class ClusterMirror {
     if (this.closed) return;
     this.sweepIdle = idle;
     const after = idle ? untilAligned(this.o.clock, this.o.idleSweepMs) : MIRROR_SWEEP_MS;
-    this.sweepTimer = this.o.clock.setTimeout(() => void this.sweep(), after);
+    this.sweepTimer = this.o.clock.setTimeout(() => {
+      oneWriteThisTurn(this.o.redis);
+      void this.sweep();
+    }, after);
   }
 
   /** Brings a sweep armed at the idle pace to within {@link MIRROR_SWEEP_MS}. */
