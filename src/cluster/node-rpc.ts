@@ -48,6 +48,8 @@ export interface NodeRpcOptions {
    * gateway passes its lease's idle renewal period, so that the two share an idle node's wake-ups.
    */
   sweepMs?: number;
+  /** Whether this node shows no session: then its sweeps read on the main connection (see sweepSoon). */
+  idle?: () => boolean;
   /** Told of a request dropped or a read that failed (logged by the gateway). */
   onProblem: (what: string, detail: Record<string, unknown>) => void;
 }
@@ -216,15 +218,19 @@ export class NodeRpc {
   }
 
   /**
-   * Reads the stream every `sweepMs`, on instants aligned with the lease's renewals, on the main
-   * connection in the same write as the renewal: one answer wakes the node for both.
+   * Reads the stream every `sweepMs`, on instants aligned with the lease's renewals. While the node
+   * is idle, on the main connection in the same write as the renewal, so that one answer wakes it
+   * for both (an idle node's second answer was a tenth of its CPU: docs/benchmarks.md, "Idle
+   * cluster node"); otherwise on the reader's own, since on the main one a sweep could wait behind
+   * a flood's appends, and every notice's read behind it.
    */
   private sweepSoon(): void {
     if (this.closed) return;
     this.sweepTimer = this.o.clock.setTimeout(
       () => {
-        oneWriteThisTurn(this.o.redis);
-        this.read(this.o.redis);
+        const alongside = this.o.idle?.() === true;
+        if (alongside) oneWriteThisTurn(this.o.redis);
+        this.read(alongside ? this.o.redis : undefined);
         this.sweepSoon();
       },
       untilAligned(this.o.clock, this.sweepMs),

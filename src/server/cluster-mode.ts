@@ -267,7 +267,7 @@ export async function joinCluster(
  */
 export async function startNodeRpc(
   link: ClusterLink,
-  o: { clock: Clock; logger: Logger; bodyBytes: number; handle: NodeRequestHandler },
+  o: { clock: Clock; logger: Logger; bodyBytes: number; handle: NodeRequestHandler; idle: () => boolean },
 ): Promise<NodeRpc> {
   const rpc = new NodeRpc({
     redis: link.redis,
@@ -278,6 +278,7 @@ export async function startNodeRpc(
     maxRequestBytes: o.bodyBytes + NODE_REQUEST_OVERHEAD_BYTES,
     // Its sweep on an idle node's lease renewals: the node wakes once for both.
     sweepMs: leaseRenewalMs(link.ttlMs, true),
+    idle: o.idle,
     ...(link.settings.requestTimeoutMs !== undefined ? { timeoutMs: link.settings.requestTimeoutMs } : {}),
     onProblem: (what, detail) => o.logger.warn(detail, what),
   });

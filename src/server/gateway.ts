@@ -262,7 +262,12 @@ function buildCore(
 /** Cluster mode: changes to a session another node runs go to that node, and this node runs theirs. */
 async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCore): Promise<NodeRpc> {
   const handle = forwardedCallHandler((call) => runSessionAction(core, call), core);
-  const rpc = await startNodeRpc(cluster, { ...base, bodyBytes: base.limits.bodyBytes, handle });
+  const rpc = await startNodeRpc(cluster, {
+    ...base,
+    bodyBytes: base.limits.bodyBytes,
+    handle,
+    idle: () => core.sessions.list().length === 0,
+  });
   base.undo.push(() => rpc.close());
   core.forwarder = sessionForwarder(rpc);
   core.messageIndex = new MessageSessionIndex(cluster.redis, cluster.settings.keyPrefix);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { NodeRpc, replyChannel, requestStreamKey } from "../../src/cluster/node-rpc.js";
 import type { NodeRequestHandler } from "../../src/cluster/node-rpc.js";
 import { connectRedis } from "../../src/cluster/redis-client.js";
+import type { RedisClient } from "../../src/cluster/redis-client.js";
 import { ManualClock, systemClock } from "../../src/core/clock.js";
 import type { Clock } from "../../src/core/clock.js";
 import { SwitchboardError } from "../../src/protocol/index.js";
@@ -101,10 +102,18 @@ describe("requests between nodes over Redis", () => {
 
   describe("reading the requests", () => {
     /** A node on Redis at `url`: b answers with `handle` on a manual clock (no sweep unless moved), a asks. */
-    async function rpcNode(url: string, nodeId: "a" | "b", clock: Clock, handle: NodeRequestHandler) {
-      const redis = await connectRedis([url]);
+    async function rpcNode(
+      url: string,
+      nodeId: "a" | "b",
+      clock: Clock,
+      handle: NodeRequestHandler,
+      idle?: () => boolean,
+      redis?: RedisClient,
+    ) {
+      redis ??= await connectRedis([url]);
       afterTest(() => redis.disconnect());
       const rpc = new NodeRpc({
+        ...(idle ? { idle } : {}),
         redis,
         keyPrefix: "t:",
         nodeId,
@@ -119,7 +128,8 @@ describe("requests between nodes over Redis", () => {
       afterTest(() => rpc.close());
       return rpc;
     }
-    const target = (url: string, clock: ManualClock, handle: NodeRequestHandler) => rpcNode(url, "b", clock, handle);
+    const target = (url: string, clock: ManualClock, handle: NodeRequestHandler, idle?: () => boolean) =>
+      rpcNode(url, "b", clock, handle, idle);
     const requester = (url: string) => rpcNode(url, "a", systemClock, async () => undefined);
 
     it("reads a request when told of it, and one it was not told of at its next sweep", async () => {
@@ -144,6 +154,48 @@ describe("requests between nodes over Redis", () => {
       clock.advance(1_000);
       await waitFor(() => answers.length === 1, 2_000, "the answer");
       expect(JSON.parse(answers[0]!)).toEqual({ i: "r1", v: { n: 2 } });
+    });
+
+    it("sweeps on its main connection while idle, beside the lease's renewal, and on the reader's once it shows a session", async () => {
+      const server = await startRedis();
+      const clock = new ManualClock();
+      const main = await connectRedis([server.url]);
+      let mainReads = 0;
+      const xread = main.xread.bind(main) as (...args: unknown[]) => Promise<unknown>;
+      (main as unknown as { xread: typeof xread }).xread = (...args) => {
+        mainReads++;
+        return xread(...args);
+      };
+      let idle = true;
+      await rpcNode(
+        server.url,
+        "b",
+        clock,
+        async (request) => request,
+        () => idle,
+        main,
+      );
+      const listener = await connectRedis([server.url]);
+      afterTest(() => listener.disconnect());
+      const answers: string[] = [];
+      listener.on("message", (_channel: string, message: string) => answers.push(message));
+      await listener.subscribe(replyChannel("t:", "x"));
+      // Requests appended without their notice: only a sweep finds them.
+      const lost = (id: string) =>
+        main.xadd(requestStreamKey("t:", "b"), "*", "f", "x", "i", id, "t", "2000", "b", '{"n":1}');
+
+      await lost("r1");
+      clock.advance(1_000);
+      await waitFor(() => answers.length === 1, 2_000, "the idle sweep's answer");
+      expect(mainReads).toBe(1);
+
+      // Busy: a flood's appends may queue on the main connection, so the sweep reads on the reader's.
+      idle = false;
+      await lost("r2");
+      clock.advance(1_000);
+      await waitFor(() => answers.length === 2, 2_000, "the busy sweep's answer");
+      expect(mainReads).toBe(1);
+      expect(answers.map((a) => (JSON.parse(a) as { i: string }).i)).toEqual(["r1", "r2"]);
     });
 
     it("reads what it was told of while its channel reconnected, without waiting for a sweep", async () => {
