@@ -220,9 +220,8 @@ export class NodeRpc {
   /**
    * Reads the stream every `sweepMs`, on instants aligned with the lease's renewals. While the node
    * is idle, on the main connection in the same write as the renewal, so that one answer wakes it
-   * for both (an idle node's second answer was a tenth of its CPU: docs/benchmarks.md, "Idle
-   * cluster node"); otherwise on the reader's own, since on the main one a sweep could wait behind
-   * a flood's appends, and every notice's read behind it.
+   * for both (docs/benchmarks.md, "Idle cluster node"); otherwise on the reader's own, since on the
+   * main one a sweep could wait behind a flood's appends, and every notice's read behind it.
    */
   private sweepSoon(): void {
     if (this.closed) return;
