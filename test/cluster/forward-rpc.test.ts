@@ -128,8 +128,7 @@ describe("requests between nodes over Redis", () => {
       afterTest(() => rpc.close());
       return rpc;
     }
-    const target = (url: string, clock: ManualClock, handle: NodeRequestHandler, idle?: () => boolean) =>
-      rpcNode(url, "b", clock, handle, idle);
+    const target = (url: string, clock: ManualClock, handle: NodeRequestHandler) => rpcNode(url, "b", clock, handle);
     const requester = (url: string) => rpcNode(url, "a", systemClock, async () => undefined);
 
     it("reads a request when told of it, and one it was not told of at its next sweep", async () => {
@@ -156,7 +155,7 @@ describe("requests between nodes over Redis", () => {
       expect(JSON.parse(answers[0]!)).toEqual({ i: "r1", v: { n: 2 } });
     });
 
-    it("sweeps on its main connection while idle, beside the lease's renewal, and on the reader's once it shows a session", async () => {
+    it("sweeps on its main connection while idle (the lease's renewal goes there too), and on the reader's once it shows a session", async () => {
       const server = await startRedis();
       const clock = new ManualClock();
       const main = await connectRedis([server.url]);
