@@ -1,0 +1,90 @@
+import { Redis } from "ioredis";
+import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { DEFAULT_KEY_PREFIX } from "../../src/cluster/cluster-settings.js";
+import { connectRedis } from "../../src/cluster/redis-client.js";
+import { sessionKeys } from "../../src/cluster/redis-log.js";
+import { MIRROR_SWEEP_MS } from "../../src/server/cluster-mirror.js";
+import { afterTest } from "../helpers/cleanup.js";
+import { TEST_TOKEN } from "../helpers/gateway.js";
+import { startRedis } from "../helpers/redis.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { clusterGateway } from "./cluster-gateway.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A /v1/ws subscriber of `id` on the gateway at `url`: the `n` of every event it is sent, in order. */
+function subscriber(url: string, id: string) {
+  const ns: number[] = [];
+  const ws = new WebSocket(`${url.replace("http", "ws")}/v1/ws`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
+  afterTest(() => ws.terminate());
+  type Event = { data: { n: number } };
+  const subscribed = new Promise<void>((resolve) =>
+    ws.on("message", (raw: Buffer) => {
+      const f = JSON.parse(raw.toString()) as { op: string; event?: Event; events?: Event[] };
+      if (f.op === "hello") ws.send(JSON.stringify({ op: "subscribe", session: id, since: 0 }));
+      else if (f.op === "subscribed") resolve();
+      else if (f.op === "event") ns.push(f.event!.data.n);
+      else if (f.op === "events") for (const e of f.events!) ns.push(e.data.n);
+    }),
+  );
+  return { ns, subscribed };
+}
+
+describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
+  it(
+    "skips a copy whose notices come, and finds a notice lost at the tail at the sweep after the last one taken",
+    { timeout: 60_000 },
+    async () => {
+      const server = await startRedis();
+      const a = await clusterGateway(server.url, "gw-a");
+      const b = await clusterGateway(server.url, "gw-b");
+      const id = (await a.http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+      const keys = sessionKeys(DEFAULT_KEY_PREFIX, id);
+      let n = 0;
+      const append = async () => {
+        n++;
+        expect((await a.http.post(`/v1/sessions/${id}/events`, [{ type: "note", data: { n } }])).status).toBe(200);
+      };
+      await append();
+      const live = subscriber(b.gateway.url, id);
+      await live.subscribed;
+      await waitFor(() => live.ns.length === 1, 10_000, "the first event on b");
+
+      // Every read of the session's meta, whoever makes it: the owner reads none of its own.
+      const monitor = await new Redis(server.port, "127.0.0.1").monitor();
+      afterTest(() => monitor.disconnect());
+      let metaReads = 0;
+      monitor.on("monitor", (_time: string, args: string[]) => {
+        if (args[0]?.toLowerCase() === "hgetall" && args[1] === keys.meta) metaReads++;
+      });
+      // An event every 150 ms for 3.5 sweeps: b takes each from its notice and its sweeps skip
+      // the session (each used to read it: 3 or 4 reads).
+      const until = Date.now() + 3.5 * MIRROR_SWEEP_MS;
+      while (Date.now() < until) {
+        await append();
+        await sleep(150);
+      }
+      await waitFor(() => live.ns.length === n, 5_000, "every event on b");
+      expect(metaReads).toBeLessThanOrEqual(1);
+
+      // One more, then one Redis takes without its notice (as if the notice were lost): b finds
+      // it within two sweeps, the first of which skips the session.
+      await append();
+      const redis = await connectRedis([server.url]);
+      afterTest(() => redis.disconnect());
+      const seq = n + 1;
+      // As the owner wrote the one before, with the next n.
+      const [[, fields]] = (await redis.xrevrange(keys.log, "+", "-", "COUNT", 1)) as [[string, string[]]];
+      const json = fields[fields.indexOf("j") + 1]!.replace(`"n":${n}`, `"n":${seq}`);
+      await redis.xadd(keys.log, `${seq}-0`, "t", "note", "j", json);
+      await redis.hset(keys.meta, "head", seq);
+      const lost = Date.now();
+      await waitFor(() => live.ns.length === seq, 2 * MIRROR_SWEEP_MS + 1_500, "the event whose notice was lost");
+      expect(Date.now() - lost).toBeLessThan(2 * MIRROR_SWEEP_MS + 1_500);
+      expect(live.ns).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+    },
+  );
+});
