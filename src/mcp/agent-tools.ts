@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { ConnectionError, SwitchboardError } from "../client/node.js";
 import { LIMITS } from "../protocol/index.js";
 import type { SessionInfo } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
-import { followRun } from "./run-follower.js";
+import { followRun, unfollowedRun } from "./run-follower.js";
 import type { PendingPermission, RunResult } from "./run-follower.js";
 import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
 import { AgentList, OneSession, PermissionAnswered, RunAborted, RunAnswer } from "./results.js";
@@ -95,15 +96,30 @@ const promptAgent = defineTool({
         data: { id: args.id, run_id: runId, status: "queued" as const },
       };
     }
-    const result = await followRun({
-      gateway,
-      id: args.id,
-      runId,
-      since: await followFrom(gateway, session, session.head, runId),
-      timeoutMs: args.timeout_ms,
-      signal,
-      ...(progress !== undefined ? { progress } : {}),
-    });
+    const result = await followFrom(gateway, session, session.head, runId)
+      .then((since) =>
+        followRun({
+          gateway,
+          id: args.id,
+          runId,
+          since,
+          timeoutMs: args.timeout_ms,
+          signal,
+          ...(progress !== undefined ? { progress } : {}),
+        }),
+      )
+      .catch((error: unknown) => {
+        // The run is queued: whatever stops the wait from here on, the answer names it, or the
+        // model would prompt again. A gateway gone between the prompt's answer and the follower's
+        // connect answers as a drop during the wait does (test/mcp/prompt-queued-loss.test.ts).
+        if (error instanceof ConnectionError) return unfollowedRun(runId);
+        const code = error instanceof SwitchboardError || error instanceof ToolError ? error.code : "INTERNAL";
+        const message = error instanceof Error ? error.message : String(error);
+        throw new ToolError(
+          code,
+          `${message} (the prompt was queued as run ${runId}: wait_for_run {"id": "${args.id}", "run_id": "${runId}"} follows it)`,
+        );
+      });
     return runOutput(args.id, result, args.timeout_ms);
   },
 });

@@ -141,6 +141,11 @@ export async function followRun(options: {
   }
 }
 
+/** A run the follower could not start following: the gateway could not be reached after it was queued. */
+export function unfollowedRun(runId: string): RunResult {
+  return new RunRecorder(runId).result("disconnected");
+}
+
 /** How long a timeout waits for the log's events to be read before it is said anyway. */
 const CATCH_UP_MS = 3_000;
 
