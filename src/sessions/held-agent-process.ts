@@ -59,7 +59,15 @@ export class HeldAgentProcess implements AgentChild {
     this.options = options;
     this.pid = options.childPid;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
-    this.stdout = new Readable({ read: () => this.transport.resumeOutput() });
+    this.stdout = new Readable({
+      read: () => this.transport.resumeOutput(),
+      // Its reader let go (the ACP connection closed before a kill): the holder's frames must
+      // still be read, held back or not, or the exit and end that resolve `closed` never are.
+      destroy: (error, callback) => {
+        this.transport.resumeOutput();
+        callback(error);
+      },
+    });
     this.stdin = new Writable({
       write: (chunk: Buffer, _encoding, callback) => {
         if (!this.detached && this.running) {
@@ -168,7 +176,9 @@ export class HeldAgentProcess implements AgentChild {
       // Copied: the transport's buffer is reused after this call.
       const bytes = Buffer.from(chunk);
       this.scanLines(bytes, at);
-      if (!this.stdout.push(bytes)) this.transport.pauseOutput();
+      // Nobody reads a destroyed stdout (a push there answers false): what the agent printed
+      // before it died is dropped, not waited for, so the frames after it are read.
+      if (!this.stdout.destroyed && !this.stdout.push(bytes)) this.transport.pauseOutput();
     }
     this.queueAck();
   }
