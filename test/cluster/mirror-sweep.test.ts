@@ -54,7 +54,10 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       await waitFor(() => live.ns.length === 1, 10_000, "the first event on b");
 
       // Every read of the session's meta, whoever makes it: the owner reads none of its own.
-      const monitor = await new Redis(server.port, "127.0.0.1").monitor();
+      // monitor() opens a connection of its own beside the client's: both are closed.
+      const direct = new Redis(server.port, "127.0.0.1");
+      afterTest(() => direct.disconnect());
+      const monitor = await direct.monitor();
       afterTest(() => monitor.disconnect());
       let metaReads = 0;
       monitor.on("monitor", (_time: string, args: string[]) => {
