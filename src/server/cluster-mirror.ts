@@ -4,6 +4,7 @@ import { oneWriteThisTurn, subscriberClient } from "../cluster/redis-client.js";
 import type { RedisClient } from "../cluster/redis-client.js";
 import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
 import { decodeNotice } from "../cluster/live-notice.js";
+import type { LiveNotice } from "../cluster/live-notice.js";
 import { sessionKeys } from "../cluster/redis-log.js";
 import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
@@ -165,7 +166,10 @@ export class ClusterMirror {
     subscriber.on("message", (_channel: string, id: string) => void this.fill(id));
     subscriber.on("smessageBuffer", (channel: Buffer, message: Buffer) => {
       const id = /\{([^}]*)\}:live$/.exec(channel.toString())?.[1];
-      if (id !== undefined && !this.takeNotice(id, message)) void this.fill(id);
+      if (id === undefined) return;
+      const notice = decodeNotice(message);
+      if (notice !== undefined && (this.takeNotice(id, notice) || this.leaveToSweep(id, notice))) return;
+      void this.fill(id);
     });
     // After a reconnection the subscriptions are made again (ioredis) and the sweep fills the gaps.
     await subscriber.subscribe(this.o.log.sessionsKey);
@@ -219,10 +223,9 @@ export class ClusterMirror {
    * them, under the epoch and with the record it last read: one wake-up per append, no read back.
    * False when a fill must read Redis instead (anything else changed, a notice was lost, a fill runs).
    */
-  private takeNotice(id: string, message: Buffer): boolean {
-    const notice = decodeNotice(message);
-    const last = notice?.entries.at(-1);
-    if (notice === undefined || last === undefined || notice.recordChanged || this.filling.has(id)) return false;
+  private takeNotice(id: string, notice: LiveNotice): boolean {
+    const last = notice.entries.at(-1);
+    if (last === undefined || notice.recordChanged || this.filling.has(id)) return false;
     const copy = this.o.sessions.copyOf(this.o.sessions.get(id));
     if (copy === undefined || !copy.copying || !copy.kept || this.o.store.ownership(id)?.at !== "copy") return false;
     if (this.epochs.get(id) !== notice.epoch) return false;
@@ -236,6 +239,20 @@ export class ClusterMirror {
       copy.copied(entry);
     }
     log.markShared(last.seq);
+    return true;
+  }
+
+  /**
+   * A notice that moved only the position of a copy whose record alone is kept here (nobody on
+   * this node follows it) is left to the next sweep, within {@link MIRROR_SWEEP_MS}, as its last
+   * line is: every node that merely lists a session read its meta once per append before
+   * (test/cluster/mirror-sweep.test.ts). A changed record or epoch is read at once.
+   */
+  private leaveToSweep(id: string, notice: LiveNotice): boolean {
+    if (notice.recordChanged || this.filling.has(id) || this.epochs.get(id) !== notice.epoch) return false;
+    const copy = this.o.sessions.copyOf(this.o.sessions.get(id));
+    if (copy === undefined || copy.copying) return false;
+    this.wakeSweep();
     return true;
   }
 
@@ -281,6 +298,7 @@ export class ClusterMirror {
       local.markRecordOnly();
       const shared = await this.o.log.session(id);
       if (shared === undefined || shared.owner === this.o.nodeId) return;
+      this.epochs.set(id, shared.epoch);
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
       local.showShared({ ...shared.position, head }, await this.tailFor(local, head));
       this.updated(local, shared);

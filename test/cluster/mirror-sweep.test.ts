@@ -90,4 +90,41 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       expect(live.ns).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
     },
   );
+
+  it(
+    "reads a session nobody on the node follows once a sweep, not once per append, and lists its head within a sweep",
+    { timeout: 60_000 },
+    async () => {
+      const server = await startRedis();
+      const a = await clusterGateway(server.url, "gw-a");
+      const b = await clusterGateway(server.url, "gw-b");
+      const id = (await a.http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+      const keys = sessionKeys(DEFAULT_KEY_PREFIX, id);
+      // The list does not make b copy the session (a lookup by id would, for COPY_INTEREST_MS).
+      const listedHead = async () => {
+        const { sessions } = (await b.http.get("/v1/sessions")).json as {
+          sessions: Array<{ id: string; head: number }>;
+        };
+        return sessions.find((x) => x.id === id)?.head;
+      };
+      await waitFor(async () => (await listedHead()) === 0, 10_000, "the session listed on b");
+
+      const direct = new Redis(server.port, "127.0.0.1");
+      afterTest(() => direct.disconnect());
+      const monitor = await direct.monitor();
+      afterTest(() => monitor.disconnect());
+      let metaReads = 0;
+      monitor.on("monitor", (_time: string, args: string[]) => {
+        if (args[0]?.toLowerCase() === "hgetall" && args[1] === keys.meta) metaReads++;
+      });
+      const started = Date.now();
+      for (let n = 1; n <= 100; n++)
+        expect((await a.http.post(`/v1/sessions/${id}/events`, [{ type: "note", data: { n } }])).status).toBe(200);
+      const sweeps = Math.ceil((Date.now() - started) / MIRROR_SWEEP_MS);
+      // One read per sweep, and one for a notice that came while a read ran (each append read it before).
+      expect(metaReads).toBeLessThanOrEqual(2 * sweeps + 2);
+      await waitFor(async () => (await listedHead()) === 100, MIRROR_SWEEP_MS + 1_500, "the head listed on b");
+      expect(b.gateway.core.sessions.copyOf(b.gateway.core.sessions.get(id))?.copying).toBe(false);
+    },
+  );
 });
