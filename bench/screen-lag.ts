@@ -53,6 +53,8 @@ async function round(gateway: Gateway, page: Page, everyByte: boolean, n: number
   const session = gateway.core.sessions.get(id)!;
   await waitUntil("the prompt", async () => session.log.outputBytes > 0);
   await page.evaluate(([key, on]) => localStorage.setItem(key!, on!), [EVERY_BYTE_KEY, everyByte ? "1" : "0"]);
+  // A page takes control by itself only of a session this tab held (or started) before.
+  await page.evaluate((key) => sessionStorage.setItem(key, "1"), `switchboard.control:${id}`);
   await page.goto(`${gateway.url}/?round=${n}#/s/${id}`);
   await page.waitForSelector(".terminal-view[data-control=mine][data-restored=true]", { timeout: ROUND_TIMEOUT_MS });
   await page.click(".term-host");

@@ -13,6 +13,7 @@ import {
   SCREEN_SWEEP_MS,
   ScreenService,
 } from "../../src/screen/screen-service.js";
+import { ScreenThread } from "../../src/screen/screen-thread.js";
 import type { Session } from "../../src/sessions/session.js";
 import { afterTest } from "../helpers/cleanup.js";
 import { api, testGateway } from "../helpers/gateway.js";
@@ -103,6 +104,46 @@ describe("ScreenService's thread", () => {
     expect(checkpoints.get("s0")).toMatchObject({ offset: sessions[0]!.log.outputBytes });
     expect(checkpoints.get("s1")).toBeUndefined();
     expect((await service.screen(sessions[0]!, { format: "text" })).screen).toBe("prompt 0$");
+  });
+});
+
+describe("the screen thread's feeds", () => {
+  it("parses feeds that wait as one, and a view shows only what was fed before it", async () => {
+    const thread = new ScreenThread({ onFed: () => undefined, onLost: () => undefined });
+    afterTest(() => thread.close());
+    // A flood in 64 KiB feeds with colours and a resize among them.
+    let n = 0;
+    const feeds = Array.from({ length: 12 }, (_, i) => {
+      let text = i % 5 === 2 ? "\x1b[32m" : "";
+      while (text.length < 65_536) text += `${++n}\r\n`;
+      const bytes = Buffer.from(text);
+      return { bytes, pieces: i === 7 ? [1000, { cols: 30, rows: 12 }, bytes.length - 1000] : [bytes.length] };
+    });
+    // What parsing each feed as it comes shows, after 6 feeds and after all 12.
+    const direct = new ScreenEmulator(40, 10);
+    const expected = [];
+    for (const [i, { bytes }] of feeds.entries()) {
+      if (i === 7) {
+        direct.write(bytes.subarray(0, 1000));
+        await direct.settled();
+        direct.resize(30, 12);
+        direct.write(bytes.subarray(1000));
+      } else direct.write(bytes);
+      await direct.settled();
+      if (i === 5 || i === 11) expected.push(direct.view({ format: "ansi", whole: true }));
+    }
+    // Posted at once (each transfers a copy): the feeds wait while the thread parses the first.
+    thread.post({ t: "open", id: "e", tag: 1, cols: 40, rows: 10 });
+    const post = (from: number, to: number) => {
+      for (const { bytes, pieces } of feeds.slice(from, to))
+        thread.post({ t: "feed", id: "e", bytes: new Uint8Array(bytes), pieces });
+    };
+    post(0, 6);
+    const first = thread.view("e", { format: "ansi", whole: true });
+    post(6, 12);
+    const second = thread.view("e", { format: "ansi", whole: true });
+    expect(await first).toEqual(expected[0]);
+    expect(await second).toEqual(expected[1]);
   });
 });
 

@@ -2,6 +2,7 @@ import type { Terminal } from "@xterm/xterm";
 import type { SubscriptionScreen } from "../../src/client/index.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
 import { decodeOutputData } from "../../src/core/utf8-chunker.js";
+import { LagProbe } from "./lag-probe.js";
 
 export interface TerminalOutputHandlers {
   /** Every event up to the head at subscription time has been delivered (the feed's `replayed`). */
@@ -12,8 +13,13 @@ export interface TerminalOutputHandlers {
   restored(): void;
   /** Whether event `seq` is history: missed while the connection was down (see SessionFeed.isHistory). */
   isHistory(seq: number): boolean;
-  /** More than PAGE_LAG_BYTES of output wait for xterm: the page should follow from a new screen. */
-  behind?(): void;
+  /**
+   * The page trails the output (more than PAGE_LAG_BYTES wait for xterm, or the LagProbe says
+   * so): it should follow from a new screen. True when one will come: what waits is not drawn.
+   */
+  behind?(): boolean;
+  /** Measures a round trip to the gateway, behind the output it sent (for the LagProbe; with `behind`). */
+  ping?(): Promise<number>;
 }
 
 /**
@@ -62,10 +68,20 @@ export class TerminalOutput {
   private takenUpTo = 0;
   /** handlers.behind was called; the next screen clears it. */
   private askedForScreen = false;
+  /** A new screen will replace what is queued: it waits for it instead of going to xterm. */
+  private awaitingScreen = false;
+  /** Tells when live output trails the gateway, though little of it waits here (see LagProbe). */
+  private readonly probe: LagProbe | undefined;
 
   constructor(term: Terminal, handlers: TerminalOutputHandlers) {
     this.term = term;
     this.handlers = handlers;
+    const ping = handlers.ping;
+    if (handlers.behind !== undefined && ping !== undefined)
+      this.probe = new LagProbe(
+        () => ping(),
+        () => this.fellBehind(),
+      );
   }
 
   /** Restored: every event up to the head at subscription time is on the screen. */
@@ -100,7 +116,12 @@ export class TerminalOutput {
   accept(event: SessionEvent): boolean {
     switch (event.type) {
       case "output":
-        if (event.stream !== "stderr") this.takenUpTo = Math.max(this.takenUpTo, event.offset + outputLength(event));
+        if (event.stream !== "stderr") {
+          const end = event.offset + outputLength(event);
+          // Live output only: a replay is as late as it is.
+          if (this._restored && end > this.takenUpTo) this.probe?.taken(end - Math.max(event.offset, this.takenUpTo));
+          this.takenUpTo = Math.max(this.takenUpTo, end);
+        }
         if (event.stream === "stderr") {
           // A pipe session's stderr in red, apart from its stdout (the pen is set back after).
           const bytes =
@@ -163,6 +184,7 @@ export class TerminalOutput {
     this.queue = [];
     this.queuedBytes = 0;
     this.askedForScreen = false;
+    this.awaitingScreen = false;
     this.handlers.resize(screen.ptyCols, screen.ptyRows);
     this.term.reset();
     this.shownUpTo = screen.offset;
@@ -197,20 +219,24 @@ export class TerminalOutput {
   }
 
   private write(data: string | Uint8Array, history = false): void {
-    if (this.inXterm >= XTERM_INFLIGHT_BYTES || this.queue.length > 0) {
+    if (this.inXterm >= XTERM_INFLIGHT_BYTES || this.queue.length > 0 || this.awaitingScreen) {
       this.queue.push({ data, history });
       this.queuedBytes += data.length;
       this.writesInFlight++;
       if (history) this.historyWrites++;
-      if (this.queuedBytes > PAGE_LAG_BYTES && !this.askedForScreen && this.handlers.behind !== undefined) {
-        this.askedForScreen = true;
-        this.handlers.behind();
-      }
+      if (this.queuedBytes > PAGE_LAG_BYTES) this.fellBehind();
       return;
     }
     this.writesInFlight++;
     if (history) this.historyWrites++;
     this.toXterm(data, history);
+  }
+
+  /** Asks for a new screen (once until it comes); what waits for xterm then waits for the screen. */
+  private fellBehind(): void {
+    if (this.askedForScreen || this.handlers.behind === undefined) return;
+    this.askedForScreen = true;
+    this.awaitingScreen = this.handlers.behind();
   }
 
   /** Hands `data` to xterm (counted in writesInFlight already), then the queue as xterm takes it. */
@@ -220,7 +246,7 @@ export class TerminalOutput {
       this.inXterm -= data.length;
       this.writesInFlight--;
       if (history) this.historyWrites--;
-      while (this.inXterm < XTERM_INFLIGHT_BYTES && this.queue.length > 0) {
+      while (this.inXterm < XTERM_INFLIGHT_BYTES && this.queue.length > 0 && !this.awaitingScreen) {
         const next = this.queue.shift()!;
         this.queuedBytes -= next.data.length;
         this.toXterm(next.data, next.history);

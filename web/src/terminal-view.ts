@@ -208,7 +208,7 @@ export class TerminalView implements View {
         for (const keys of this.restoring.finish()) type(keys);
       },
       // A pipe has no screen to skip to: its page shows every byte.
-      ...(everyByte() || !session.pty ? {} : { behind: () => this.catchUp() }),
+      ...(everyByte() || !session.pty ? {} : { behind: () => this.catchUp(), ping: () => ctx.client.ping() }),
     });
     this.feed = this.follow(session.pty);
     this.renderControl();
@@ -216,13 +216,14 @@ export class TerminalView implements View {
   }
 
   /**
-   * The page fell PAGE_LAG_BYTES behind what it received (TerminalOutput): follows again from
-   * the gateway's screen, as on opening, instead of writing the rest into xterm.
+   * The page trails the output (TerminalOutput): follows again from the gateway's screen, as on
+   * opening, instead of writing the rest into xterm. False when no screen will come.
    */
-  private catchUp(): void {
-    if (this.disposed || this.ended !== null) return;
+  private catchUp(): boolean {
+    if (this.disposed || this.ended !== null) return false;
     this.feed.dispose();
     this.feed = this.follow(true);
+    return true;
   }
 
   private follow(screen: boolean): SessionFeed {
