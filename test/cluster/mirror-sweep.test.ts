@@ -33,16 +33,37 @@ function subscriber(url: string, id: string) {
   return { ns, subscribed };
 }
 
+/** Two nodes on a new redis-server, and a stream session owned by the first (`a`). */
+async function twoNodes() {
+  const server = await startRedis();
+  const a = await clusterGateway(server.url, "gw-a");
+  const b = await clusterGateway(server.url, "gw-b");
+  const id = (await a.http.post("/v1/sessions", { kind: "stream" })).json.id as string;
+  return { server, a, b, id, keys: sessionKeys(DEFAULT_KEY_PREFIX, id) };
+}
+
+/**
+ * Counts every `HGETALL` of `meta` from now on, whoever sends it (an owner reads none of its
+ * own). monitor() opens a connection of its own beside the client's: both are closed.
+ */
+async function metaReads(port: number, meta: string): Promise<() => number> {
+  const direct = new Redis(port, "127.0.0.1");
+  afterTest(() => direct.disconnect());
+  const monitor = await direct.monitor();
+  afterTest(() => monitor.disconnect());
+  let reads = 0;
+  monitor.on("monitor", (_time: string, args: string[]) => {
+    if (args[0]?.toLowerCase() === "hgetall" && args[1] === meta) reads++;
+  });
+  return () => reads;
+}
+
 describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
   it(
     "skips a copy whose notices come, and finds a notice lost at the tail at the sweep after the last one taken",
     { timeout: 60_000 },
     async () => {
-      const server = await startRedis();
-      const a = await clusterGateway(server.url, "gw-a");
-      const b = await clusterGateway(server.url, "gw-b");
-      const id = (await a.http.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      const keys = sessionKeys(DEFAULT_KEY_PREFIX, id);
+      const { server, a, b, id, keys } = await twoNodes();
       let n = 0;
       const append = async () => {
         n++;
@@ -53,16 +74,7 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       await live.subscribed;
       await waitFor(() => live.ns.length === 1, 10_000, "the first event on b");
 
-      // Every read of the session's meta, whoever makes it: the owner reads none of its own.
-      // monitor() opens a connection of its own beside the client's: both are closed.
-      const direct = new Redis(server.port, "127.0.0.1");
-      afterTest(() => direct.disconnect());
-      const monitor = await direct.monitor();
-      afterTest(() => monitor.disconnect());
-      let metaReads = 0;
-      monitor.on("monitor", (_time: string, args: string[]) => {
-        if (args[0]?.toLowerCase() === "hgetall" && args[1] === keys.meta) metaReads++;
-      });
+      const reads = await metaReads(server.port, keys.meta);
       // An event every 150 ms for 3.5 sweeps: b takes each from its notice and its sweeps skip
       // the session (each used to read it: 3 or 4 reads).
       const until = Date.now() + 3.5 * MIRROR_SWEEP_MS;
@@ -71,7 +83,7 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
         await sleep(150);
       }
       await waitFor(() => live.ns.length === n, 5_000, "every event on b");
-      expect(metaReads).toBeLessThanOrEqual(1);
+      expect(reads()).toBeLessThanOrEqual(1);
 
       // One more, then one Redis takes without its notice (as if the notice were lost): b finds
       // it within two sweeps, the first of which skips the session.
@@ -95,11 +107,7 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
     "reads a session nobody on the node follows once a sweep, not once per append, and lists its head within a sweep",
     { timeout: 60_000 },
     async () => {
-      const server = await startRedis();
-      const a = await clusterGateway(server.url, "gw-a");
-      const b = await clusterGateway(server.url, "gw-b");
-      const id = (await a.http.post("/v1/sessions", { kind: "stream" })).json.id as string;
-      const keys = sessionKeys(DEFAULT_KEY_PREFIX, id);
+      const { server, a, b, id, keys } = await twoNodes();
       // The list does not make b copy the session (a lookup by id would, for COPY_INTEREST_MS).
       const listedHead = async () => {
         const { sessions } = (await b.http.get("/v1/sessions")).json as {
@@ -109,20 +117,13 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       };
       await waitFor(async () => (await listedHead()) === 0, 10_000, "the session listed on b");
 
-      const direct = new Redis(server.port, "127.0.0.1");
-      afterTest(() => direct.disconnect());
-      const monitor = await direct.monitor();
-      afterTest(() => monitor.disconnect());
-      let metaReads = 0;
-      monitor.on("monitor", (_time: string, args: string[]) => {
-        if (args[0]?.toLowerCase() === "hgetall" && args[1] === keys.meta) metaReads++;
-      });
+      const reads = await metaReads(server.port, keys.meta);
       const started = Date.now();
       for (let n = 1; n <= 100; n++)
         expect((await a.http.post(`/v1/sessions/${id}/events`, [{ type: "note", data: { n } }])).status).toBe(200);
       const sweeps = Math.ceil((Date.now() - started) / MIRROR_SWEEP_MS);
       // One read per sweep, and one for a notice that came while a read ran (each append read it before).
-      expect(metaReads).toBeLessThanOrEqual(2 * sweeps + 2);
+      expect(reads()).toBeLessThanOrEqual(2 * sweeps + 2);
       await waitFor(async () => (await listedHead()) === 100, MIRROR_SWEEP_MS + 1_500, "the head listed on b");
       expect(b.gateway.core.sessions.copyOf(b.gateway.core.sessions.get(id))?.copying).toBe(false);
     },
