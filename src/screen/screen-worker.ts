@@ -25,9 +25,9 @@ const chains = new Map<string, Promise<void>>();
 type FeedRequest = Extract<ThreadRequest, { t: "feed" }>;
 /**
  * Per emulator, the feeds that came while it was busy and not begun yet: parsed as one, so that a
- * flood's backlog is one run and more of it is skipped (each run parses its last screenfuls: 16 MiB
- * of `seq` took 104–152 ms in 1 MiB feeds, 55–60 ms as one). Any other message for the emulator
- * closes the batch: a view shows no more than was fed before it.
+ * flood's backlog is one run and more of it is skipped (each run parses its last screenfuls;
+ * docs/benchmarks.md, "Screen: Ctrl-C during a flood, in the web UI"). Any other message for the
+ * emulator closes the batch: a view shows no more than was fed before it.
  */
 const batches = new Map<string, FeedRequest[]>();
 

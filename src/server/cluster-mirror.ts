@@ -76,8 +76,8 @@ export class ClusterMirror {
   private fillFailed = false;
   /**
    * Copies that took a notice since the sweep before: the next sweep skips them, since a lost
-   * notice shows at the sweep after it, once a whole interval passed with none. With 100 sessions
-   * flowing, that is not 100 reads of Redis per node per second.
+   * notice shows at the sweep after it, once a whole interval passed with none. A node copying
+   * many busy sessions so does not read each of them every second.
    */
   private heard = new Set<string>();
   /** Per copied session, the epoch Redis held at this node's last read: a notice under another is read again. */
@@ -245,7 +245,7 @@ export class ClusterMirror {
   /**
    * A notice that moved only the position of a copy whose record alone is kept here (nobody on
    * this node follows it) is left to the next sweep, within {@link MIRROR_SWEEP_MS}, as its last
-   * line is: every node that merely lists a session read its meta once per append before
+   * line is: a node that merely lists a session does not read its meta once per append
    * (test/cluster/mirror-sweep.test.ts). A changed record or epoch is read at once.
    */
   private leaveToSweep(id: string, notice: LiveNotice): boolean {

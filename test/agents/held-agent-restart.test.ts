@@ -129,8 +129,8 @@ describe("an ACP agent under its holder across gateway restarts", () => {
     ).toHaveLength(1);
   }, 60_000);
 
-  // Once hung in CI: a tick the old process printed after the adapter let go of its output held
-  // the holder's frames back, its exit among them, so the replacement never started
+  // A tick the old process prints after the adapter let go of its output must not hold the
+  // holder's frames back, its exit among them, or the replacement never starts
   // (test/agents/held-agent-process.test.ts forces that order).
   it(
     "replaces an adopted agent that goes on with the turn an earlier gateway left: none of it reaches the next run (regression)",
@@ -157,9 +157,9 @@ describe("an ACP agent under its holder across gateway restarts", () => {
       const second = await serveInChild({ dataDir, config, holders: true });
       const http2 = api(second.url);
       expect((await runEnd(http2, id, runId)).type).toBe("chat.aborted");
-      // Before: the next run went to the old process, still ticking; and, once a new process took
-      // over, it got the replay of the conversation that process loaded (it comes while this runs).
-      // It waits out the settle timeout (10 s), the old process's end and the new one's start.
+      // The next run goes to a new process, not the old one still ticking, and gets none of the
+      // replay of the conversation the new process loaded (it comes while this runs). It waits
+      // out the settle timeout (10 s), the old process's end and the new one's start.
       expect(await ask(http2, id, { op: "stubborn", ms: 400 }, 45_000)).toMatch(/^(tick )+$/);
       const next = await ask(http2, id, { op: "pid" });
       expect(next).toMatch(/^pid=\d+$/);

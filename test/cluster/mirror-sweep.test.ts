@@ -75,8 +75,8 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       await waitFor(() => live.ns.length === 1, 10_000, "the first event on b");
 
       const reads = await metaReads(server.port, keys.meta);
-      // An event every 150 ms for 3.5 sweeps: b takes each from its notice and its sweeps skip
-      // the session (each used to read it: 3 or 4 reads).
+      // An event every 150 ms for 3.5 sweeps: b takes each from its notice, so its sweeps skip
+      // the session.
       const until = Date.now() + 3.5 * MIRROR_SWEEP_MS;
       while (Date.now() < until) {
         await append();
@@ -122,7 +122,7 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       for (let n = 1; n <= 100; n++)
         expect((await a.http.post(`/v1/sessions/${id}/events`, [{ type: "note", data: { n } }])).status).toBe(200);
       const sweeps = Math.ceil((Date.now() - started) / MIRROR_SWEEP_MS);
-      // One read per sweep, and one for a notice that came while a read ran (each append read it before).
+      // One read per sweep, and one for a notice that came while a read ran.
       expect(reads()).toBeLessThanOrEqual(2 * sweeps + 2);
       await waitFor(async () => (await listedHead()) === 100, MIRROR_SWEEP_MS + 1_500, "the head listed on b");
       expect(b.gateway.core.sessions.copyOf(b.gateway.core.sessions.get(id))?.copying).toBe(false);

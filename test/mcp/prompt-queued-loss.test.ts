@@ -12,8 +12,8 @@ const text = (result: { content: Array<{ type: string; text?: string }> }) =>
   result.content.map((c) => c.text ?? "").join("\n");
 
 describe("prompt_agent when the gateway goes between queueing the run and following it", () => {
-  // Regression: the follower's connect failed after the prompt was queued, and the tool answered
-  // with the connection error alone: the model never learnt the run id and prompted again.
+  // Once the prompt is queued, a follower that cannot connect must still answer with the run id:
+  // a connection error alone leaves the model to prompt again.
   it("answers with the run id, which wait_for_run follows once the gateway is back", { timeout: 30_000 }, async () => {
     const gw = await startTestGateway();
     afterTest(() => gw.close());
