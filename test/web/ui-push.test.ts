@@ -14,6 +14,13 @@ import { waitFor } from "../helpers/wait-for.js";
 
 useBrowser();
 
+/** An event of the DevTools protocol's BackgroundService domain (what Application › Push Messaging shows). */
+interface BackgroundServiceEvent {
+  service: string;
+  eventName: string;
+  eventMetadata: { key: string; value: string }[];
+}
+
 describe("web UI: notifications on a phone", () => {
   it("pairs a phone from the desktop's QR, installs, and a pushed permission request's Allow answers it", async () => {
     let publicKey = "";
@@ -88,10 +95,21 @@ describe("web UI: notifications on a phone", () => {
     });
 
     // Delivered to the phone's service worker, it shows a notification with Allow and Reject.
+    // Chromium's record of the push and notification events says what became of the delivery
+    // (deliverPushMessage answers before it is dispatched): a failure prints it.
     const registrations: { registrationId: string; scopeURL: string }[] = [];
     cdp.on("ServiceWorker.workerRegistrationUpdated", (e: { registrations: typeof registrations }) =>
       registrations.push(...e.registrations),
     );
+    const workerLog: BackgroundServiceEvent[] = [];
+    cdp.on(
+      "BackgroundService.backgroundServiceEventReceived",
+      (e: { backgroundServiceEvent: BackgroundServiceEvent }) => workerLog.push(e.backgroundServiceEvent),
+    );
+    for (const service of ["pushMessaging", "notifications"] as const) {
+      await cdp.send("BackgroundService.startObserving", { service });
+      await cdp.send("BackgroundService.setRecording", { service, shouldRecord: true });
+    }
     await cdp.send("ServiceWorker.enable");
     const registration = await waitFor(() => registrations.find((r) => r.scopeURL === `${s.proxy.url}/`), 10_000);
     await cdp.send("ServiceWorker.deliverPushMessage", {
@@ -99,6 +117,14 @@ describe("web UI: notifications on a phone", () => {
       registrationId: registration.registrationId,
       data: JSON.stringify(message!.payload),
     });
+    const completed = await waitFor(() => {
+      const event = workerLog.find((e) => e.eventName === "Push event completed");
+      if (event === undefined)
+        throw new Error(`the push event has not completed; Chromium's record: ${JSON.stringify(workerLog)}`);
+      return event;
+    }, 30_000);
+    expect(completed.eventMetadata, JSON.stringify(workerLog)).toContainEqual({ key: "Status", value: "Success" });
+    expect(workerLog.map((e) => e.eventName)).toContain("Notification displayed");
     const shown = await waitFor(
       () =>
         phone.evaluate(async () => {
