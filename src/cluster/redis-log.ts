@@ -16,7 +16,8 @@ const HEAD_ARGS = 8;
  * retainedBytes, record JSON ('' for none), createdAt, held ('1': copies wait for replicas), then
  * per entry seq, type, json, stream, ts, offset, bytes. Entries at or below the stored head are
  * skipped (a retry whose answer was lost); a batch ending below it gets the head; a gap is
- * refused. The live notice carries the added entries when small (live-notice.ts).
+ * refused. The live notice carries the added entries when small (live-notice.ts). A new record
+ * raises `recordRev`, so that a {@link SharedStamp} tells every change of the meta.
  */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')
@@ -56,7 +57,10 @@ if ARGV[3] ~= '0' then
   redis.call('HSET', KEYS[2], 'first', ARGV[3])
 end
 redis.call('HSET', KEYS[2], 'head', head, 'outputBytes', ARGV[4], 'retainedBytes', ARGV[5])
-if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'record', ARGV[6], 'createdAt', ARGV[7]) end
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[2], 'record', ARGV[6], 'createdAt', ARGV[7])
+  redis.call('HINCRBY', KEYS[2], 'recordRev', 1)
+end
 local notice = head .. ' ' .. tostring(redis.call('HGET', KEYS[2], 'first') or '1') .. ' ' .. epoch .. ' ' .. (ARGV[6] ~= '' and 'r' or '-')
 if carry and #parts > 0 then notice = notice .. ' ' .. from .. '\\n' .. table.concat(parts) end
 redis.call('SPUBLISH', KEYS[3], notice)
@@ -329,6 +333,20 @@ export class RedisLog {
     return rows.reverse().map(([id, fields]) => decodeEntry(id, fields));
   }
 
+  /** What {@link SharedStamp} compares of a session's meta, in one small read (undefined: not in Redis). */
+  async stamp(sessionId: string): Promise<SharedStamp | undefined> {
+    const { meta } = sessionKeys(this.prefix, sessionId);
+    const [head, first, epoch, confirmed, recordRev] = await this.redis.hmget(meta, ...STAMP_FIELDS);
+    if (epoch === null || epoch === undefined) return undefined;
+    return {
+      head: Number(head ?? 0),
+      first: Number(first ?? 1),
+      epoch: Number(epoch),
+      confirmed: confirmed === null || confirmed === undefined ? undefined : Number(confirmed),
+      recordRev: Number(recordRev ?? 0),
+    };
+  }
+
   /** Every session id, oldest first. */
   async sessionIds(): Promise<string[]> {
     return this.redis.zrange(this.sessionsKey, "0", "-1");
@@ -361,6 +379,39 @@ export interface SharedSession {
   position: RedisLogPosition;
   /** The newest seq `waitReplicas` replicas confirmed (see replica-wait.ts); absent when no owner waits. */
   confirmed?: number;
+  /** Raised with each new record (see APPEND). */
+  recordRev: number;
+}
+
+/**
+ * The fields of a session's meta that every write of it moves: the append (head, first, and
+ * recordRev for a record), the confirmation (confirmed) and the takeover (epoch, with the
+ * owner). Two equal stamps read apart mean nothing was written between them.
+ */
+export interface SharedStamp {
+  head: number;
+  first: number;
+  epoch: number;
+  confirmed: number | undefined;
+  recordRev: number;
+}
+
+const STAMP_FIELDS = ["head", "first", "epoch", "confirmed", "recordRev"] as const;
+
+/** The stamp of what `shared` holds. */
+export function stampOf(shared: SharedSession): SharedStamp {
+  const { head, first } = shared.position;
+  return { head, first, epoch: shared.epoch, confirmed: shared.confirmed, recordRev: shared.recordRev };
+}
+
+export function sameStamp(a: SharedStamp, b: SharedStamp): boolean {
+  return (
+    a.head === b.head &&
+    a.first === b.first &&
+    a.epoch === b.epoch &&
+    a.confirmed === b.confirmed &&
+    a.recordRev === b.recordRev
+  );
 }
 
 function sharedSession(hash: Record<string, string>): SharedSession | undefined {
@@ -370,6 +421,7 @@ function sharedSession(hash: Record<string, string>): SharedSession | undefined 
     epoch: Number(hash["epoch"]),
     owner: hash["owner"] ?? "",
     ...(hash["confirmed"] !== undefined ? { confirmed: Number(hash["confirmed"]) } : {}),
+    recordRev: Number(hash["recordRev"] ?? 0),
     position: {
       head: Number(hash["head"] ?? 0),
       first: Number(hash["first"] ?? 1),

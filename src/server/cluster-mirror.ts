@@ -6,7 +6,8 @@ import { READ_FIRST_ENTRIES, nextReadCount } from "../cluster/read-pages.js";
 import { decodeNotice } from "../cluster/live-notice.js";
 import type { LiveNotice } from "../cluster/live-notice.js";
 import { sessionKeys } from "../cluster/redis-log.js";
-import type { RedisLog, RedisLogPosition, SharedSession } from "../cluster/redis-log.js";
+import { sameStamp, stampOf } from "../cluster/redis-log.js";
+import type { RedisLog, RedisLogPosition, SharedSession, SharedStamp } from "../cluster/redis-log.js";
 import type { RedisEventStore } from "../cluster/redis-store.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import { OutputEntry } from "../log/output-entry.js";
@@ -82,6 +83,12 @@ export class ClusterMirror {
   private heard = new Set<string>();
   /** Per copied session, the epoch Redis held at this node's last read: a notice under another is read again. */
   private readonly epochs = new Map<string, number>();
+  /**
+   * Per copy, Redis's meta as of what the copy holds (set when a fill completed, moved by each
+   * notice taken): a sweep reads only the stamp of a quiet copy, and fills it only when the stamp
+   * moved (test/cluster/mirror-sweep.test.ts).
+   */
+  private readonly stamps = new Map<string, SharedStamp>();
   private closed = false;
 
   constructor(private readonly o: ClusterMirrorOptions) {}
@@ -189,16 +196,49 @@ export class ClusterMirror {
       const known = this.o.sessions.list().filter((s) => this.o.sessions.copyOf(s) !== undefined);
       const ids = await this.o.log.sessionIds();
       const listed = new Set(ids);
-      for (const id of ids) if (!heard.has(id)) await this.fill(id);
+      // A session this node owns has nothing to fill (fillOnce).
+      const quiet = ids.filter((id) => !heard.has(id) && !this.owns(id));
+      const unchanged = await this.unchanged(quiet);
+      for (const id of quiet) if (!unchanged.has(id)) await this.fill(id);
       for (const session of known) {
         if (listed.has(session.id)) continue;
         this.epochs.delete(session.id);
+        this.stamps.delete(session.id);
         await this.o.sessions.dropRemote(session.id);
       }
     } catch (error) {
       this.o.logger.warn({ err: error }, "cluster: reading the shared log's sessions failed; trying again");
     }
     this.armSweep(this.o.sessions.list().length === 0 && this.filling.size === 0 && !this.fillFailed);
+  }
+
+  /**
+   * Which of `ids` are copies whose stamp Redis still holds: nothing was written to them since
+   * the copy took it all. One small read each, sent together; a failed read counts as changed.
+   */
+  private async unchanged(ids: readonly string[]): Promise<Set<string>> {
+    const checked = ids.filter((id) => this.stamps.has(id) && this.upToStamp(id));
+    oneWriteThisTurn(this.o.redis);
+    const read = await Promise.all(checked.map((id) => this.o.log.stamp(id).catch(() => undefined)));
+    const same = new Set<string>();
+    checked.forEach((id, i) => {
+      const stamp = this.stamps.get(id);
+      const now = read[i];
+      if (stamp !== undefined && now !== undefined && sameStamp(stamp, now) && this.upToStamp(id)) same.add(id);
+    });
+    return same;
+  }
+
+  private owns(id: string): boolean {
+    const found = this.o.sessions.get(id);
+    return found !== undefined && this.o.sessions.copyOf(found) === undefined;
+  }
+
+  /** A copy holds what its stamp says: no fill runs, and one that copies entries is kept up. */
+  private upToStamp(id: string): boolean {
+    if (this.filling.has(id)) return false;
+    const copy = this.o.sessions.copyOf(this.o.sessions.get(id));
+    return copy !== undefined && (!copy.copying || copy.kept);
   }
 
   private armSweep(idle: boolean): void {
@@ -239,6 +279,8 @@ export class ClusterMirror {
       copy.copied(entry);
     }
     log.markShared(last.seq);
+    const stamp = this.stamps.get(id);
+    if (stamp !== undefined) this.stamps.set(id, { ...stamp, head: last.seq, first: notice.first });
     return true;
   }
 
@@ -290,9 +332,10 @@ export class ClusterMirror {
   }
 
   private async fillOnce(id: string): Promise<void> {
-    const found = this.o.sessions.get(id);
-    const local = this.o.sessions.copyOf(found);
-    if (found !== undefined && local === undefined) return;
+    // Set again once this fill has taken all it read (a failed one leaves none: the sweep fills).
+    this.stamps.delete(id);
+    if (this.owns(id)) return;
+    const local = this.o.sessions.copyOf(this.o.sessions.get(id));
     if (local !== undefined && !local.copying) {
       // Nobody here wants it: only its record is kept; its entries are copied once asked for.
       local.markRecordOnly();
@@ -302,6 +345,8 @@ export class ClusterMirror {
       const head = Math.min(shared.position.head, shared.confirmed ?? shared.position.head);
       local.showShared({ ...shared.position, head }, await this.tailFor(local, head));
       this.updated(local, shared);
+      // A last line left for later (tailFor) is read by the next sweep's fill.
+      if (local.shown?.tailHead === head) this.stamps.set(id, stampOf(shared));
       return;
     }
     // A copy it has: the position and the first entries after its head in one round trip (a
@@ -349,6 +394,7 @@ export class ClusterMirror {
           },
         },
       );
+      if (copy.log.appendedHead >= head) this.stamps.set(id, stampOf(shared));
     } else this.updated(session, shared);
   }
 

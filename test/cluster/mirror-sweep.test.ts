@@ -43,17 +43,18 @@ async function twoNodes() {
 }
 
 /**
- * Counts every `HGETALL` of `meta` from now on, whoever sends it (an owner reads none of its
- * own). monitor() opens a connection of its own beside the client's: both are closed.
+ * Counts every `command` (`HGETALL` by default: a whole read) of `meta` from now on, whoever sends
+ * it (an owner reads none of its own). monitor() opens a connection of its own beside the
+ * client's: both are closed.
  */
-async function metaReads(port: number, meta: string): Promise<() => number> {
+async function metaReads(port: number, meta: string, command = "hgetall"): Promise<() => number> {
   const direct = new Redis(port, "127.0.0.1");
   afterTest(() => direct.disconnect());
   const monitor = await direct.monitor();
   afterTest(() => monitor.disconnect());
   let reads = 0;
   monitor.on("monitor", (_time: string, args: string[]) => {
-    if (args[0]?.toLowerCase() === "hgetall" && args[1] === meta) reads++;
+    if (args[0]?.toLowerCase() === command && args[1] === meta) reads++;
   });
   return () => reads;
 }
@@ -100,6 +101,52 @@ describe("the mirror's sweep (docs/cluster.md, Copies)", () => {
       await waitFor(() => live.ns.length === seq, 2 * MIRROR_SWEEP_MS + 1_500, "the event whose notice was lost");
       expect(Date.now() - lost).toBeLessThan(2 * MIRROR_SWEEP_MS + 1_500);
       expect(live.ns).toEqual(Array.from({ length: seq }, (_, i) => i + 1));
+    },
+  );
+
+  it(
+    "reads only the stamp of a quiet copy, followed or not, and finds a record whose notice was lost within two sweeps",
+    { timeout: 60_000 },
+    async () => {
+      const { server, a, b, id, keys } = await twoNodes();
+      const quiet = (await a.http.post("/v1/sessions", { kind: "stream", name: "listed" })).json.id as string;
+      expect((await a.http.post(`/v1/sessions/${id}/events`, [{ type: "note", data: { n: 1 } }])).status).toBe(200);
+      const live = subscriber(b.gateway.url, id);
+      await live.subscribed;
+      await waitFor(() => live.ns.length === 1, 10_000, "the event on b");
+      const listed = async () => {
+        const { sessions } = (await b.http.get("/v1/sessions")).json as {
+          sessions: Array<{ id: string; name: string }>;
+        };
+        return sessions.find((x) => x.id === quiet)?.name;
+      };
+      await waitFor(async () => (await listed()) === "listed", 10_000, "the quiet session listed on b");
+      // Both copies settle (the sweep after the last notice reads each once).
+      await sleep(2 * MIRROR_SWEEP_MS);
+
+      const quietKeys = sessionKeys(DEFAULT_KEY_PREFIX, quiet);
+      // One at a time: a monitor starting sees the others' ready checks, which ioredis takes for a reply.
+      const followedReads = await metaReads(server.port, keys.meta);
+      const listedReads = await metaReads(server.port, quietKeys.meta);
+      const stampReads = await metaReads(server.port, quietKeys.meta, "hmget");
+      await sleep(3.5 * MIRROR_SWEEP_MS);
+      expect(followedReads()).toBe(0);
+      expect(listedReads()).toBe(0);
+      expect(stampReads()).toBeGreaterThanOrEqual(3);
+      expect(b.gateway.core.sessions.copyOf(b.gateway.core.sessions.get(quiet))?.copying).toBe(false);
+
+      // A new record Redis takes without its notice (as if the notice were lost), as the append
+      // script writes it: b lists it within two sweeps.
+      const redis = await connectRedis([server.url]);
+      afterTest(() => redis.disconnect());
+      const record = JSON.parse((await redis.hget(quietKeys.meta, "record"))!) as { meta: { name: string } };
+      record.meta.name = "renamed";
+      await redis.hset(quietKeys.meta, "record", JSON.stringify(record));
+      await redis.hincrby(quietKeys.meta, "recordRev", 1);
+      const lost = Date.now();
+      await waitFor(async () => (await listed()) === "renamed", 2 * MIRROR_SWEEP_MS + 1_500, "the new record on b");
+      expect(Date.now() - lost).toBeLessThan(2 * MIRROR_SWEEP_MS + 1_500);
+      expect(listedReads()).toBeGreaterThanOrEqual(1);
     },
   );
 
