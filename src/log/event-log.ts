@@ -53,6 +53,8 @@ export class EventLog {
     (sessionId: string, event: SessionEvent) => void,
     ReadonlySet<EventType> | undefined
   >();
+  /** Told the session of each entry as it is published, with no event made (see {@link onPublished}). */
+  private readonly publishWatchers = new Set<(sessionId: string) => void>();
   private readonly options: EventLogOptions;
   /** The appends of the request being handled (see {@link tracking}): the newest seq per log. */
   private readonly scope = new AsyncLocalStorage<Map<SessionLog, AppendMark>>();
@@ -123,6 +125,16 @@ export class EventLog {
   tap(listener: (sessionId: string, event: SessionEvent) => void, types?: ReadonlySet<EventType>): () => void {
     this.taps.set(listener, types);
     return () => this.taps.delete(listener);
+  }
+
+  /**
+   * Tells `listener` the session of each entry of any log as it is published: for work that
+   * sleeps until a log moves (the screen feed), at the cost of a call per entry. Returns the
+   * function that removes it.
+   */
+  onPublished(listener: (sessionId: string) => void): () => void {
+    this.publishWatchers.add(listener);
+    return () => this.publishWatchers.delete(listener);
   }
 
   get(sessionId: string): SessionLog | undefined {
@@ -280,6 +292,7 @@ export class EventLog {
     });
     log.subscribe(
       (entry) => {
+        for (const watcher of this.publishWatchers) watcher(sessionId);
         if (this.taps.size === 0) return;
         let event: SessionEvent | undefined;
         for (const [tap, types] of this.taps) {

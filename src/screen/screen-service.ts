@@ -91,6 +91,12 @@ export interface ScreenServiceOptions {
   sessions?: () => Iterable<Session>;
   /** Tells of sessions created or changed (the timers sleep while no PTY session runs); returns the unsubscribe. */
   changes?: (listener: () => void) => () => void;
+  /**
+   * Tells of each entry published to a session's log (EventLog.onPublished): the feed sleeps
+   * while every emulator has all its log, and wakes on it. Without it the feed runs every
+   * SCREEN_FEED_MS while a PTY session runs. Returns the unsubscribe.
+   */
+  published?: (listener: (sessionId: string) => void) => () => void;
   /** The screen thread's heap limit, SCREEN_THREAD_HEAP_MB when absent (tests lower it). */
   threadHeapMb?: number | undefined;
 }
@@ -151,7 +157,13 @@ export class ScreenService {
       busy,
       run: () => this.sweep(sessions!()).catch(() => undefined), // a session removed mid-sweep: the next sweep goes on without it
     });
-    this.feedTimer = new WorkTimer({ clock: options.clock, everyMs: SCREEN_FEED_MS, busy, run: () => this.feedAll() });
+    const published = options.published;
+    this.feedTimer = new WorkTimer({
+      clock: options.clock,
+      everyMs: SCREEN_FEED_MS,
+      busy: published === undefined ? busy : () => this.feedPending(),
+      run: () => this.feedAll(),
+    });
     this.stopWatching = () => undefined;
     if (sessions !== undefined) {
       this.thread.start().catch(() => undefined); // a thread that fails to start is reported by the request that needs it
@@ -159,7 +171,12 @@ export class ScreenService {
         this.sweepTimer.wake();
         this.feedTimer.wake();
       };
-      this.stopWatching = options.changes?.(wake) ?? (() => undefined);
+      const stopChanges = options.changes?.(wake);
+      const stopPublished = published?.(() => this.feedTimer.wake());
+      this.stopWatching = () => {
+        stopChanges?.();
+        stopPublished?.();
+      };
       wake();
     }
   }
@@ -297,6 +314,18 @@ export class ScreenService {
     if (this.tracked.size > 0) return true;
     for (const session of this.options.sessions?.() ?? []) {
       if (session.record.pty && !session.removed && session.record.state === "running") return true;
+    }
+    return false;
+  }
+
+  /**
+   * Whether an emulator has entries of its log not handed to it yet (a feed's budget left them):
+   * the feed goes on without a wake. test/server/idle-cpu.test.ts: idle terminals do not wake it.
+   */
+  private feedPending(): boolean {
+    for (const session of this.options.sessions?.() ?? []) {
+      const t = this.tracked.get(session.id);
+      if (t !== undefined && !session.removed && t.seq < session.log.head) return true;
     }
     return false;
   }

@@ -193,6 +193,7 @@ function buildCore(
     clock,
     sessions: () => sessions.list(),
     changes: (listener) => sessions.onChange(listener),
+    published: (listener) => events.onPublished(listener),
   });
   undo.push(() => screens.close());
   // A session takes descriptors (its PTY or pipes): the monitor counts again soon after.

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import { serveInChild } from "../helpers/serve-child.js";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
 
 /** The bound docs/operations.md states: an idle gateway's CPU, as a share of one core. */
 const IDLE_CPU_MAX_SHARE = 0.002;
@@ -23,6 +24,11 @@ function ranMs(pid: number): number {
     ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
   }
   return ns / 1e6;
+}
+
+/** Times the main thread of `pid` was put on a core (schedstat's third field): its wake-ups. */
+function wakeups(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[2]);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -61,4 +67,38 @@ describe("an idle gateway", () => {
       );
     },
   );
+
+  // Regression: while any PTY session ran, the screen feed ran every 20 ms (SCREEN_FEED_MS)
+  // whether or not it printed: 50 wake-ups a second beside terminals waiting for a key.
+  it("sleeps beside terminals that print nothing, and wakes to keep their screens", { timeout: 60_000 }, async () => {
+    const gateway = await serveInChild({ dataDir: tempDir() });
+    const pid = gateway.child.pid!;
+    const http = api(gateway.url);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const created = await http.post("/v1/sessions", { command: ["bash", "--norc", "--noprofile"], pty: true });
+      expect(created.status).toBe(201);
+      ids.push(created.json.id as string);
+    }
+    const prompt = async (id: string) =>
+      (await http.get(`/v1/sessions/${id}/screen?format=text`)).json.screen as string;
+    for (const id of ids)
+      await waitFor(async () => (await prompt(id)).includes("$") || (await prompt(id)).includes("#"));
+
+    // The prompts are on the screens; the descriptor count's last look (5 s) goes by.
+    await sleep(6_000);
+    const before = wakeups(pid);
+    await sleep(10_000);
+    const woke = wakeups(pid) - before;
+    // 20 here on a quiet machine; the feed every 20 ms alone made 500.
+    expect(woke).toBeLessThanOrEqual(100);
+
+    // A line typed now reaches the screen as before.
+    expect((await http.post(`/v1/sessions/${ids[1]}/input`, { data: "echo typed-$((6*7))\r" })).status).toBe(200);
+    await waitFor(
+      async () => (await prompt(ids[1]!)).includes("\ntyped-42"),
+      5_000,
+      "the typed line's output on the screen",
+    );
+  });
 });
