@@ -92,7 +92,7 @@ export interface ScreenServiceOptions {
   /** Tells of sessions created or changed (the timers sleep while no PTY session runs); returns the unsubscribe. */
   changes?: (listener: () => void) => () => void;
   /**
-   * Tells of each entry published to a session's log (EventLog.onPublished): the feed sleeps
+   * Tells of each entry published to a PTY session's log (EventLog.onPublished): the feed sleeps
    * while every emulator has all its log, and wakes on it. Without it the feed runs every
    * SCREEN_FEED_MS while a PTY session runs. Returns the unsubscribe.
    */

@@ -193,7 +193,11 @@ function buildCore(
     clock,
     sessions: () => sessions.list(),
     changes: (listener) => sessions.onChange(listener),
-    published: (listener) => events.onPublished(listener),
+    // Only a PTY session has a screen: a stream's or pipe's entries leave the feed asleep.
+    published: (listener) =>
+      events.onPublished((id) => {
+        if (sessions.get(id)?.record.pty === true) listener(id);
+      }),
   });
   undo.push(() => screens.close());
   // A session takes descriptors (its PTY or pipes): the monitor counts again soon after.
