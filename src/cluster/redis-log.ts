@@ -14,10 +14,9 @@ const HEAD_ARGS = 8;
  * Appends a session's entries under its fencing epoch, whole (docs/cluster.md). KEYS log, meta,
  * live channel; ARGV epoch, head (where the batch must end), first (0: no trim), outputBytes,
  * retainedBytes, record JSON ('' for none), createdAt, held ('1': copies wait for replicas), then
- * per entry seq, type, json, stream, ts, offset, bytes. Entries at or below the stored head are
- * skipped (a retry whose answer was lost); a batch ending below it gets the head; a gap is
- * refused. The live notice carries the added entries when small (live-notice.ts). A new record
- * raises `recordRev`, so that a {@link SharedStamp} tells every change of the meta.
+ * per entry seq, type, json, stream, ts, offset, bytes. Seqs at or below the stored head are
+ * skipped (a retry whose answer was lost), a gap is refused. The notice carries a small append's
+ * entries (live-notice.ts); a new record raises `recordRev` (see SharedStamp).
  */
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[2], 'epoch')

@@ -218,6 +218,7 @@ export class ClusterMirror {
    */
   private async unchanged(ids: readonly string[]): Promise<Set<string>> {
     const checked = ids.filter((id) => this.stamps.has(id) && this.upToStamp(id));
+    if (checked.length === 0) return new Set();
     oneWriteThisTurn(this.o.redis);
     const read = await Promise.all(checked.map((id) => this.o.log.stamp(id).catch(() => undefined)));
     const same = new Set<string>();
