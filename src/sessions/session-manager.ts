@@ -12,6 +12,7 @@ import type { Holders } from "./holders.js";
 import type { Session, SessionContext, SessionRecord } from "./session.js";
 import { RemoteSession } from "./remote-session.js";
 import { StreamSession } from "./stream-session.js";
+import { HOLDER_EXIT_WAIT_MS } from "./terminal-process.js";
 
 /** Grace between TERM and KILL when a session is deleted or the gateway shuts down. */
 export const TERMINATE_GRACE_MS = 3000;
@@ -20,6 +21,12 @@ export const TERMINATE_GRACE_MS = 3000;
  * a disk that refuses writes (full, read-only) before it goes on without them.
  */
 export const STOP_UNWRITTEN_WAIT_MS = 1000;
+/**
+ * The longest a stop waits for its sessions to end or let go of their processes, whatever they
+ * do: past the processes' grace, a stuck holder's bound ({@link HOLDER_EXIT_WAIT_MS}) and a
+ * margin, it goes on, so the data directory's lock is released (test/sessions/holder-stops.test.ts).
+ */
+export const STOP_SESSIONS_MAX_MS = TERMINATE_GRACE_MS + HOLDER_EXIT_WAIT_MS + 2 * STOP_UNWRITTEN_WAIT_MS;
 
 /**
  * 128 random bits, url-safe (docs/architecture.md, guarantee 8). Ids never start with `-`, so command-line
@@ -396,21 +403,25 @@ export class SessionManager {
    * `ended`, or sooner on a disk that refuses writes: a session's end is awaited until its last
    * event is on disk, which on a full disk waits for space without end (a stop hung 45–70 s).
    * Past the processes' grace and {@link STOP_UNWRITTEN_WAIT_MS}, a stop goes on while the log
-   * cannot write; closing the log then says how many events it could not write.
+   * cannot write; closing the log then says how many events it could not write. Past
+   * {@link STOP_SESSIONS_MAX_MS} it goes on whatever the sessions do.
    */
   private async endedOrUnwritable(ended: Promise<unknown>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     const unwritable = new Promise<void>((resolve) => {
       const check = () => {
         if (!this.options.events.writable) resolve();
         else timer = setTimeout(check, STOP_UNWRITTEN_WAIT_MS);
       };
       timer = setTimeout(check, TERMINATE_GRACE_MS + STOP_UNWRITTEN_WAIT_MS);
+      deadline = setTimeout(resolve, STOP_SESSIONS_MAX_MS);
     });
     try {
       await Promise.race([ended, unwritable]);
     } finally {
       clearTimeout(timer);
+      clearTimeout(deadline);
     }
   }
 

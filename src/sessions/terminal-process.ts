@@ -48,6 +48,14 @@ export const DEFAULT_TERMINATE_GRACE_MS = 3_000;
  * output is lost, so the second hangup wakes it (under load 4 of 480 shells lived on to KILL).
  */
 export const HANGUP_REPEAT_MS = 250;
+/**
+ * Held processes: after `terminate()`'s KILL, how long the holder has to report the exit. It
+ * covers the holder's own wait for the end of the output ({@link OUTPUT_DRAIN_TIMEOUT_MS}) with a
+ * second to spare; past it the holder is stopped or stuck (the program can `kill -STOP $PPID`),
+ * so its process group gets SIGKILL and the process ends lost: a DELETE or a stop that ends
+ * sessions always ends (test/sessions/holder-stops.test.ts).
+ */
+export const HOLDER_EXIT_WAIT_MS = OUTPUT_DRAIN_TIMEOUT_MS + 1_000;
 
 /**
  * How a process ended. `signal` is Node's form, `"SIGTERM"`, when a signal killed it
@@ -281,7 +289,7 @@ class ManagedProcess implements TerminalProcess {
   private state: ProcessState = { at: "running", paused: false };
   /** The grace of the `terminate()` whose KILL is armed. */
   private killGraceMs = DEFAULT_TERMINATE_GRACE_MS;
-  private readonly timers: TimerSet<"drain" | "hangup" | "kill">;
+  private readonly timers: TimerSet<"drain" | "hangup" | "kill" | "holder">;
   readonly startTime: number | null;
   readonly holderPid: number | null;
 
@@ -299,6 +307,7 @@ class ManagedProcess implements TerminalProcess {
       },
       hangup: { after: HANGUP_REPEAT_MS, fire: () => this.hangUpAgain(), ref: true },
       kill: { after: () => this.killGraceMs, fire: () => this.killAfterGrace(), ref: true },
+      holder: { after: HOLDER_EXIT_WAIT_MS, fire: () => this.killStuckHolder(), ref: true },
     });
     const sink: TransportSink = {
       output: (stream, chunk) => {
@@ -475,8 +484,11 @@ class ManagedProcess implements TerminalProcess {
     this.timers.stopAll();
     if (!reported) {
       this.kill();
-      // Its holder would wait for a gateway to take an exit nobody records.
-      if (this.holderPid !== null) signalProcess(this.holderPid, "SIGTERM");
+      // Its holder would wait for a gateway to take an exit nobody records; CONT: a stopped one acts on it.
+      if (this.holderPid !== null) {
+        signalProcess(this.holderPid, "SIGTERM");
+        signalProcess(this.holderPid, "SIGCONT");
+      }
     } else if (killDue) this.killLeftovers();
     this.transport.close();
     if (!reported && childExit !== null) this.report(childExit);
@@ -510,8 +522,25 @@ class ManagedProcess implements TerminalProcess {
   /** terminate()'s grace is over. */
   private killAfterGrace(): void {
     this.killLeftovers();
+    if (this.holderPid !== null && !this.reported) this.timers.startIfIdle("holder");
     // The processes of its session are gone; only one that left it (a daemon) can still hold the output.
     if (this.state.at === "draining") this.timers.startIfIdle("drain");
+  }
+
+  /**
+   * The holder did not report the exit within {@link HOLDER_EXIT_WAIT_MS} of the KILL: it is
+   * stopped or stuck, and would hold the exit (and a DELETE, a stop) for good. It leads a process
+   * group of its own (native/holder.c, `setsid`), which gets SIGKILL; it still held its connection
+   * open, so its pid is still its own.
+   */
+  private killStuckHolder(): void {
+    const holderPid = this.holderPid;
+    if (holderPid === null || this.reported || this.disposed) return;
+    signalGroup(holderPid, "SIGKILL");
+    this.handleLost(
+      `its holder (pid ${holderPid}) did not report the program's exit within ${HOLDER_EXIT_WAIT_MS} ms of its KILL (stopped or stuck), so the holder was killed`,
+      false,
+    );
   }
 
   /**
@@ -623,6 +652,7 @@ class ManagedProcess implements TerminalProcess {
     // A KILL that terminate() has due stays due: it is for every process of the session, not only the child.
     this.timers.stop("drain");
     this.timers.stop("hangup");
+    this.timers.stop("holder");
     this.transport.close();
     this.resolveExited(exit);
     if (!disposed) this.options.onExit(exit);
