@@ -111,7 +111,11 @@ export const ERROR_CODES = {
     status: 502,
     summary: "A plugin answered with something the gateway cannot pass on; the message says what. Fix the plugin.",
   },
-  SHUTTING_DOWN: { status: 503, summary: "The gateway is shutting down." },
+  SHUTTING_DOWN: {
+    status: 503,
+    summary:
+      "The gateway is stopping: nothing of the request was applied. Retry against the next gateway (sessions under holders run on, and it adopts them); it never means that a session ended.",
+  },
   LOG_UNAVAILABLE: {
     status: 503,
     summary:

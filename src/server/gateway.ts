@@ -366,6 +366,8 @@ function closer(parts: {
   let closing: Promise<void> | undefined;
   return (options = {}) => {
     closing ??= (async () => {
+      // First: from here on requests are refused with SHUTTING_DOWN, never told a session ended.
+      sessions.manager.beginStop();
       watcher?.close();
       log.fds.close();
       log.dirWatch.close();

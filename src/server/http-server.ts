@@ -213,6 +213,8 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
         `${req.method} is not allowed here; use ${match.allow.join(" or ")}`,
       );
     }
+    // A stopping gateway changes nothing more: retried, the request reaches the next one.
+    if (req.method !== "GET" && req.method !== "HEAD") core.sessions.assertNotStopping();
     const ctx: RequestContext = {
       req,
       res,

@@ -43,7 +43,7 @@ export function steer(
 
 /**
  * The session `holderKey` may do `op` to now, after the checks every steering action makes, in
- * this order: access (404/403), whether its kind takes `op` (WRONG_SESSION_KIND), running
+ * this order: the gateway not stopping (SHUTTING_DOWN), access (404/403), whether its kind takes `op` (WRONG_SESSION_KIND), running
  * (SESSION_NOT_RUNNING), control lease (CONTROL_HELD unless free or held by `holderKey`).
  */
 export function steerable(
@@ -67,6 +67,7 @@ export function steerable(
   sessionId: string,
   op: SteerOp,
 ): TerminalSession | AgentGatewaySession {
+  sessions.assertNotStopping();
   const found = sessionFor(sessions, identity, sessionId, "steer");
   // Another node runs it (cluster mode): WRONG_SESSION_KIND naming that node.
   const copy = sessions.copyOf(found);
@@ -91,6 +92,7 @@ export function control(
   by: Actor,
   reclaimKey?: string,
 ): Session {
+  sessions.assertNotStopping();
   const session = sessionFor(sessions, identity, sessionId, "steer");
   if (action === "acquire") {
     session.assertRunning();

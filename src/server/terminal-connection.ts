@@ -8,6 +8,7 @@ import type { LogEntry } from "../log/types.js";
 import { CLOSE_CODES, TerminalClientFrame, keystrokeFrame } from "../protocol/index.js";
 import type { TerminalOutputMode, TerminalScreenFrame, TerminalServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
+import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
@@ -254,6 +255,11 @@ export class TerminalConnection {
       return;
     }
     const frame = checked.frame;
+    // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one).
+    if (frame.type !== "ping" && this.core.sessions.isStopping) {
+      this.refuse(shuttingDown());
+      return;
+    }
     const owner = frame.type === "ping" ? undefined : this.forwarding.owner(this.session.id);
     if (owner !== undefined && frame.type !== "ping") {
       const { type, ...body } = frame;

@@ -14,6 +14,7 @@ import {
 } from "../protocol/index.js";
 import type { ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
+import { shuttingDown } from "../sessions/session-manager.js";
 import { actorOf, reclaimKeyOf, signInOf } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { Revocation } from "./connection-counter.js";
@@ -235,6 +236,9 @@ class MultiplexConnection {
 
   /** Handles a frame that passed its checks (its session listed here, if it names one). */
   private take(frame: ClientFrame): void {
+    // A stopping gateway changes nothing more (SHUTTING_DOWN: retry against the next one); reads go on.
+    if (this.core.sessions.isStopping && frame.op !== "subscribe" && frame.op !== "unsubscribe" && frame.op !== "ping")
+      return this.refuse(frame, shuttingDown());
     if (frame.op === "append") return this.appends.append(frame);
     if (isSteering(frame)) {
       const owner = this.forwarding.owner(frame.session);

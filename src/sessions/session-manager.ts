@@ -74,6 +74,8 @@ export class SessionManager {
   private readonly options: SessionManagerOptions;
   private readonly ctx: SessionContext;
   private closing = false;
+  /** The gateway is stopping (see {@link beginStop}). */
+  private stopping = false;
   private lastCreatedAt = 0;
 
   constructor(options: SessionManagerOptions) {
@@ -385,6 +387,7 @@ export class SessionManager {
    * under their holders when `sessions.onStop` is `keep`, unless `endHeld`.
    */
   async close(options: { endHeld?: boolean } = {}): Promise<void> {
+    this.beginStop();
     if (this.closing) return;
     this.closing = true;
     if (options.endHeld === true && this.options.holders !== undefined) this.options.holders.onStop = "end";
@@ -429,8 +432,26 @@ export class SessionManager {
    * Throws why `owner` may not have one more running session now (SHUTTING_DOWN, LOG_UNAVAILABLE,
    * LIMIT_EXCEEDED): checked when one is created, and when a lost one is resumed.
    */
+  /**
+   * The gateway's stop has begun (its first step, before it stops listening): from now on every
+   * request that would change something is refused with SHUTTING_DOWN ({@link assertNotStopping}),
+   * never with an answer that says a session ended — a held one runs on for the next gateway.
+   */
+  beginStop(): void {
+    this.stopping = true;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /** Throws SHUTTING_DOWN (503, retry against the next gateway) once the gateway's stop has begun. */
+  assertNotStopping(): void {
+    if (this.stopping) throw shuttingDown();
+  }
+
   assertRoomFor(owner: string): void {
-    if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
+    this.assertNotStopping();
     this.options.events.assertWritable();
     this.checkLimits(owner);
   }
@@ -455,4 +476,12 @@ export class SessionManager {
   private emitChange(session: Session): void {
     for (const l of this.listeners) l(session);
   }
+}
+
+/** What a request that reaches a stopping gateway gets: nothing of it was applied. */
+export function shuttingDown(): SwitchboardError {
+  return new SwitchboardError(
+    "SHUTTING_DOWN",
+    "the gateway is stopping: nothing of this request was applied; send it again once the next gateway is up (sessions under holders run on)",
+  );
 }

@@ -7,7 +7,7 @@ import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index
 import { Session, wrongKind } from "./session.js";
 import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
-import { TERMINATE_GRACE_MS } from "./session-manager.js";
+import { TERMINATE_GRACE_MS, shuttingDown } from "./session-manager.js";
 import { Holders } from "./holders.js";
 import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
 import { checkCwd } from "./spawn-preflight.js";
@@ -25,6 +25,8 @@ export class TerminalSession extends Session {
   private waitingForLog = false;
   /** A pipe session's stdin was closed (`eof`). */
   private inputEnded = false;
+  /** The gateway stopped and let go of the held process: it runs on for the next gateway. */
+  private detached = false;
   /** Held: stops acknowledging commits to the holder; `ackNow` acknowledges at once. */
   private stopAcks: (() => void) | undefined;
   private ackNow: (() => void) | undefined;
@@ -188,6 +190,8 @@ export class TerminalSession extends Session {
       options.endHeld === true
     )
       return super.shutdown(by);
+    // From here on nothing may reach the process through this gateway: the next one steers it.
+    this.detached = true;
     proc.pauseOutput();
     this.coalescer?.flush();
     await this.log.whenPublished();
@@ -225,6 +229,15 @@ export class TerminalSession extends Session {
       this.waitingForLog = false;
       proc.resumeOutput();
     });
+  }
+
+  /**
+   * SESSION_NOT_RUNNING once ended; SHUTTING_DOWN once the stopping gateway let go of its held
+   * process, which runs on: "ended" would make a client drop a session the next gateway adopts.
+   */
+  override assertRunning(): void {
+    super.assertRunning();
+    if (this.detached) throw shuttingDown();
   }
 
   /** Sends input; `eof` ends the input after it (see TerminalProcess.endInput). */
