@@ -58,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
   }
   // Loaded on demand: client commands should not pay for loading the whole server.
   if (command === "serve") {
+    // A gateway runs on when its output's reader is gone (`serve | tee` with tee ended): its
+    // sessions matter more than its log, which then goes nowhere (src/server/log-destination.ts).
+    process.stdout.off("error", onOutputError);
+    process.stdout.on("error", keepServing);
     const code = await (await import("./serve.js")).serve(rest);
     // A stopped gateway exits at once, not when its loop runs dry: on that way out Node puts the
     // default signal actions back, and a repeated Ctrl-C there (npm forwards its own) would end a
@@ -87,13 +91,18 @@ function brokenPipe(error: unknown): boolean {
 
 // Reading only the start of the output (`switchboard logs ID | head -1`) closes the pipe:
 // stop quietly, as `cat` does, not with a stack trace about EPIPE.
-process.stdout.on("error", (error) => {
+function onOutputError(error: Error): void {
   if (brokenPipe(error)) process.exit(EXIT.BROKEN_PIPE);
   // Any other failed write (a full disk under `logs ID > file`, `> /dev/full`, a terminal gone):
   // the output is incomplete. Said in a line, as `cat` says it, not with a stack trace.
   process.stderr.write(`switchboard: cannot write the output: ${error.message}\n`);
   process.exit(EXIT.FAILURE);
-});
+}
+process.stdout.on("error", onOutputError);
+
+function keepServing(_error: Error): void {
+  // `serve` prints one line to stdout (where it listens): nobody left to read it loses nothing more.
+}
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,5 +1,6 @@
 import { pino } from "pino";
 import type { Logger, DestinationStream } from "pino";
+import { LogDestination } from "./log-destination.js";
 
 export type { Logger };
 
@@ -41,6 +42,7 @@ export function createLogger(options: { level?: string; destination?: Destinatio
         censor: "[redacted]",
       },
     },
-    options.destination ?? pino.destination({ dest: 2, sync: false }),
+    // Not pino.destination: its flush at exit waits without end on a pipe nobody reads (log-destination.ts).
+    options.destination ?? new LogDestination(),
   );
 }

@@ -1,0 +1,73 @@
+import type { Writable } from "node:stream";
+
+/** Bytes of log lines waiting for stderr's reader; past it new lines are dropped, and counted. */
+export const LOG_QUEUE_MAX_BYTES = 1024 * 1024;
+/** How long a stop waits for the log lines still waiting to be written, before it exits without them. */
+export const LOG_FLUSH_TIMEOUT_MS = 1_000;
+
+/**
+ * Where the gateway's log lines go (stderr): never blocks the event loop, nor a stop. pino's own
+ * destination (sonic-boom) flushes synchronously at exit and retries a write that fails (EAGAIN of
+ * a full pipe, EPIPE of one whose reader exited) in a sleeping loop without end: a gateway
+ * started as `serve 2>&1 | tee` with tee gone hung on SIGTERM for good, the main thread in a
+ * futex wait. This writes through the process's own stderr stream instead, which never blocks
+ * on a pipe (Node queues what the pipe does not take) and is never flushed at exit:
+ * - a pipe nobody reads holds at most {@link LOG_QUEUE_MAX_BYTES}; later lines are dropped, and
+ *   a line says how many once there is room again;
+ * - a write that fails (EPIPE: the reader is gone) ends the logging: nobody can read it;
+ * - {@link flush} waits for what is queued at most {@link LOG_FLUSH_TIMEOUT_MS}.
+ * test/cli/serve-output-gone.test.ts holds the evidence.
+ */
+export class LogDestination {
+  private readonly out: Writable;
+  /** Why the output failed (its code): nothing more is written. */
+  private failed: string | undefined;
+  private dropped = 0;
+
+  constructor(out: Writable = process.stderr) {
+    this.out = out;
+    out.on("error", (error: NodeJS.ErrnoException) => {
+      this.failed ??= error.code ?? error.message;
+    });
+  }
+
+  /** Lines pino hands over (one JSON line each). */
+  write(line: string): void {
+    if (this.failed !== undefined || this.out.destroyed) return;
+    if (this.out.writableLength + line.length > LOG_QUEUE_MAX_BYTES) {
+      this.dropped += 1;
+      return;
+    }
+    if (this.dropped > 0) {
+      const note = {
+        level: 40,
+        time: Date.now(),
+        service: "switchboard",
+        dropped: this.dropped,
+        msg: `${this.dropped} log lines were dropped: stderr was not read (LOG_QUEUE_MAX_BYTES)`,
+      };
+      this.dropped = 0;
+      this.out.write(`${JSON.stringify(note)}\n`);
+    }
+    this.out.write(line);
+  }
+
+  /** Calls `done` once what is queued was written, the output failed, or {@link LOG_FLUSH_TIMEOUT_MS} passed. */
+  flush(done: (error?: Error) => void): void {
+    if (this.failed !== undefined || this.out.destroyed || this.out.writableLength === 0) {
+      done();
+      return;
+    }
+    const finish = () => {
+      clearTimeout(timer);
+      this.out.off("drain", finish);
+      this.out.off("error", finish);
+      this.out.off("close", finish);
+      done();
+    };
+    const timer = setTimeout(finish, LOG_FLUSH_TIMEOUT_MS);
+    this.out.once("drain", finish);
+    this.out.once("error", finish);
+    this.out.once("close", finish);
+  }
+}
