@@ -37,6 +37,14 @@ loopback without a proxy in front; the UI's cookie is then Secure.
 Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
 
 /**
+ * The longest `serve`'s graceful stop may take: past it the process exits 1 without finishing it,
+ * as after `kill -9` (the kernel releases gateway.lock, held sessions run on, committed output is
+ * kept). Every step of a stop has a bound of its own, the sessions' 8 s (STOP_SESSIONS_MAX_MS) the
+ * longest; this one is the backstop should one of them not hold.
+ */
+export const STOP_DEADLINE_MS = 30_000;
+
+/**
  * Ports browsers and `fetch` refuse to connect to (the Fetch standard's "bad ports"): a gateway
  * there could be reached by neither the UI nor the CLI, which would only say it is unreachable.
  */
@@ -271,8 +279,16 @@ export async function serve(argv: string[]): Promise<number> {
     );
   process.off("SIGHUP", onHup);
   process.off("SIGUSR1", onUsr1);
+  const deadline = setTimeout(() => {
+    gateway.core.logger.error(
+      { deadlineMs: STOP_DEADLINE_MS },
+      "the stop did not finish in time: exiting without it (held sessions run on; committed output is kept)",
+    );
+    gateway.core.logger.flush(() => process.exit(EXIT.FAILURE));
+  }, STOP_DEADLINE_MS);
   await gateway.close(asked !== undefined ? { sessions: asked.sessions } : {});
   await new Promise<void>((flushed) => gateway.core.logger.flush(() => flushed()));
+  clearTimeout(deadline);
   return EXIT.OK;
 }
 
