@@ -22,6 +22,7 @@ const QUIET = [
   "test/cluster/idle-node.test.ts",
   "test/sessions/terminal-process.test.ts",
   "test/sessions/terminate-escalation.test.ts",
+  "test/sessions/holder-stops.test.ts",
   "test/cluster/redis-subscriber.test.ts",
   "test/client/control-leases.test.ts",
   "test/client/resume.test.ts",
