@@ -10,7 +10,7 @@ import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { createTerminalSession } from "../sessions/terminal-session.js";
 import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
-import { TokenRegistry, actorOf, canCreate } from "./auth.js";
+import { TokenRegistry, actorOf, canCreate, ownerFor } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -182,7 +182,8 @@ function buildCore(
     ...push,
     events,
     sessions,
-    identity: (name) => live.tokens.named(name),
+    identity: (principal) => live.tokens.byPrincipal(principal),
+    signedIn: (signIn) => live.tokens.signedIn(signIn, clock.now()),
     clock,
     logger: logger.child({ component: "push" }),
     agent: base.options.pushAgent,
@@ -246,11 +247,11 @@ function buildCore(
       try {
         switch (body.kind) {
           case "terminal":
-            return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
+            return createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity) });
           case "stream":
-            return sessions.createStream(identity.name, body.name);
+            return sessions.createStream(ownerFor(identity), body.name);
           case "agent":
-            return createAgentGatewaySession(core, body, identity.name);
+            return createAgentGatewaySession(core, body, ownerFor(identity));
         }
       } catch (error) {
         core.countFdExhaustion(error, "session");

@@ -35,8 +35,10 @@ const NOTIFIED: ReadonlySet<EventType> = new Set([
 export interface PushNotifierOptions {
   events: Pick<EventLog, "tap">;
   sessions: Pick<SessionManager, "get" | "copyOf">;
-  /** The identity named `name` now (a device unpaired or a token removed since it subscribed: none). */
-  identity: (name: string) => Identity | undefined;
+  /** The identity of `principal` now (a device unpaired or a token removed since it subscribed: none). */
+  identity: (principal: string) => Identity | undefined;
+  /** Whether the browser sign-in `signIn` is live (not signed out, not expired): a subscription it made is notified only then. */
+  signedIn: (signIn: string) => boolean;
   subscriptions: PushSubscriptions;
   actions: PushActionTokens;
   vapid: VapidKeys;
@@ -78,15 +80,22 @@ export class PushNotifier {
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
     if (notification === undefined) return;
     for (const target of this.options.subscriptions.list()) {
-      const identity = this.options.identity(target.identity);
+      const identity = this.options.identity(target.principal);
       if (identity === undefined || !canSee(identity, session.record)) continue;
+      if (target.signIn !== undefined && !this.options.signedIn(target.signIn)) continue;
       const payload = { ...notification };
       if (event.type === "permission.request" && canSteer(identity, session.record)) {
         const options = {
           allow: event.options.find((o) => o.kind.startsWith("allow"))?.optionId,
           reject: event.options.find((o) => o.kind.startsWith("reject"))?.optionId,
         };
-        const grant = { sessionId, requestId: event.requestId, identity: identity.name, options };
+        const grant = {
+          sessionId,
+          requestId: event.requestId,
+          principal: identity.principal,
+          signIn: target.signIn,
+          options,
+        };
         payload.token = this.options.actions.issue(grant, event.expiresAt, this.options.clock.now());
       }
       this.send(target, payload);

@@ -9,7 +9,8 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, SessionKind } from "../protocol/index.js";
 import type { Holders } from "./holders.js";
-import type { Session, SessionContext, SessionRecord } from "./session.js";
+import { ownerKey, ownerKeyOf } from "./session.js";
+import type { Session, SessionContext, SessionOwner, SessionRecord } from "./session.js";
 import { RemoteSession } from "./remote-session.js";
 import { StreamSession } from "./stream-session.js";
 
@@ -110,7 +111,7 @@ export class SessionManager {
   create<S extends Session>(
     init: {
       kind: SessionKind;
-      owner: string;
+      owner: SessionOwner;
       name?: string | undefined;
       parent?: string | null;
       agent?: string | null;
@@ -122,12 +123,13 @@ export class SessionManager {
     },
     factory: SessionFactory<S>,
   ): S {
-    this.assertRoomFor(init.owner);
+    this.assertRoomFor(ownerKey(init.owner), init.owner.name);
     const record: SessionRecord = {
       id: newSessionId(),
       kind: init.kind,
       name: init.name ?? null,
-      owner: init.owner,
+      owner: init.owner.name,
+      ...(init.owner.id !== undefined ? { ownerId: init.owner.id } : {}),
       state: "running",
       command: init.command ?? null,
       cwd: init.cwd ?? null,
@@ -257,7 +259,7 @@ export class SessionManager {
     await this.options.events.remove(id);
   }
 
-  createStream(owner: string, name: string | undefined): StreamSession {
+  createStream(owner: SessionOwner, name: string | undefined): StreamSession {
     return this.create({ kind: "stream", owner, name }, (r, l, c) => new StreamSession(r, l, c));
   }
 
@@ -415,29 +417,30 @@ export class SessionManager {
   }
 
   /**
-   * Throws why `owner` may not have one more running session now (SHUTTING_DOWN, LOG_UNAVAILABLE,
-   * LIMIT_EXCEEDED): checked when one is created, and when a lost one is resumed.
+   * Throws why the owner `ownerKey` (ownerKeyOf) may not have one more running session now
+   * (SHUTTING_DOWN, LOG_UNAVAILABLE, LIMIT_EXCEEDED): checked when one is created, and when a lost
+   * one is resumed. `name` is what the refusal shows.
    */
-  assertRoomFor(owner: string): void {
+  assertRoomFor(ownerKey: string, name: string): void {
     if (this.closing) throw new SwitchboardError("SHUTTING_DOWN", "the gateway is shutting down");
     this.options.events.assertWritable();
-    this.checkLimits(owner);
+    this.checkLimits(ownerKey, name);
   }
 
-  private checkLimits(owner: string): void {
+  private checkLimits(ownerKey: string, name: string): void {
     let running = 0;
     let mine = 0;
     for (const s of this.sessions.values()) {
       if (!s.running) continue;
       running++;
-      if (s.record.owner === owner) mine++;
+      if (ownerKeyOf(s.record) === ownerKey) mine++;
     }
     const refuse = (limit: string) => new SwitchboardError("LIMIT_EXCEEDED", `${limit}${SESSION_LIMIT_ADVICE}`);
     if (running >= this.options.maxSessions)
       throw refuse(`the gateway runs at most ${this.options.maxSessions} sessions at once (limits.sessions)`);
     if (mine >= this.options.maxSessionsPerOwner)
       throw refuse(
-        `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions at once (limits.sessionsPerToken)`,
+        `${name} runs at most ${this.options.maxSessionsPerOwner} sessions at once (limits.sessionsPerToken)`,
       );
   }
 

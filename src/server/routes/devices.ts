@@ -43,10 +43,10 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
     const { device, identity } = core.devices.remove(ctx.params["id"]!);
     // At once: its WebSockets and event streams end, and the control leases it held over HTTP.
     const connections = core.connections.revokeUnless((i) => i !== identity, DEVICE_REVOKED);
-    releaseRevokedLeases(core.sessions.list(), (name) => name !== identity.name);
+    releaseRevokedLeases(core.sessions.list(), (principal) => principal !== identity.principal);
     // Its notifications stop, and the buttons of those it got answer nothing.
-    core.push.subscriptions.forget((name) => name === identity.name);
-    core.push.actions.forget((name) => name === identity.name);
+    core.push.subscriptions.forget((t) => t.principal === identity.principal);
+    core.push.actions.forget((g) => g.principal === identity.principal);
     core.logger.info({ by: ctx.identity.name, device: device.name, connections }, "device unpaired");
     sendJson(ctx.res, 200, device);
   });
@@ -88,5 +88,5 @@ export async function pair(
   }
   const { cookie, key } = core.tokens.issueCookie(identity, now, body.cookieKey);
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
-  sendJson(res, 200, { device, name: identity.name, role: identity.role, cookieKey: key });
+  sendJson(res, 200, { device, name: identity.name, role: identity.role, id: identity.principal, cookieKey: key });
 }
