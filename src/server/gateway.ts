@@ -189,6 +189,11 @@ function buildCore(
     agent: base.options.pushAgent,
   });
   undo.push(() => notifier.close());
+  if (push.subscriptions.droppedNamed > 0)
+    logger.warn(
+      { dropped: push.subscriptions.droppedNamed },
+      "push subscriptions saved by name (before principal ids) were dropped: their browsers subscribe again from Alerts",
+    );
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,

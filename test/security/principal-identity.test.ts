@@ -5,9 +5,13 @@
  * sessions and answered its permission requests from a notification; a device paired under a
  * revoked device's name inherited its sessions.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
+import { PUSH_SUBSCRIPTIONS_FILE, PushSubscriptions } from "../../src/server/push-subscriptions.js";
+import { tempDir } from "../helpers/tmp.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -153,6 +157,19 @@ describe("a name is not an identity", () => {
     await api(gw.url).call("DELETE", `/v1/devices/${phone.device.id}`);
     const again = await pairedDevice(gw, "phone");
     expect(await idsOf(again.http.get("/v1/sessions"))).toEqual([]);
+  });
+
+  it("drops push subscriptions saved by name before principal ids, and keeps the others", () => {
+    const file = join(tempDir(), PUSH_SUBSCRIPTIONS_FILE);
+    const keys = { p256dh: "B".repeat(87), auth: "A".repeat(22) };
+    const endpoint = (path: string) => `https://fcm.googleapis.com/fcm/send/${path}`;
+    const kept = { principal: "token:op1", endpoint: endpoint("kept"), ...keys, since: 2 };
+    const named = { identity: "op1", endpoint: endpoint("named"), ...keys, since: 1 };
+    writeFileSync(file, JSON.stringify([named, kept]));
+    const subscriptions = new PushSubscriptions(file);
+    expect(subscriptions.droppedNamed).toBe(1);
+    expect(subscriptions.list()).toEqual([kept]);
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual([kept]);
   });
 
   it("refuses two configured tokens with one name: a token is known by its name", async () => {
