@@ -143,15 +143,6 @@ export class TokenRegistry {
   ) {
     this.cookieFile = cookieFile;
     this.devices = more.devices;
-    const proxy = more.trustedProxy;
-    // The same setting keeps the same users' identities, so a reload does not end their connections.
-    const tokenNames = [...entries.map((e) => e.name), ...(adminToken !== undefined ? [ADMIN_NAME] : [])];
-    this.proxy =
-      proxy === undefined
-        ? undefined
-        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
-          ? previous.proxy.retarget(tokenNames)
-          : new TrustedProxy(proxy, tokenNames);
     this.records = entries.map((e) => {
       const record = {
         hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
@@ -192,6 +183,16 @@ export class TokenRegistry {
         );
       }
     }
+    const proxy = more.trustedProxy;
+    // The same setting keeps the same users' identities, so a reload does not end their
+    // connections; set once the tokens are known good, as the previous registry's proxy is reused.
+    const tokenNames = [...entries.map((e) => e.name), ...(adminToken !== undefined ? [ADMIN_NAME] : [])];
+    this.proxy =
+      proxy === undefined
+        ? undefined
+        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
+          ? previous.proxy.retarget(tokenNames)
+          : new TrustedProxy(proxy, tokenNames);
     this.loadCookies();
   }
 
@@ -218,14 +219,21 @@ export class TokenRegistry {
     return this.all().find((r) => r.identity.principal === principal)?.identity ?? this.proxy?.byPrincipal(principal);
   }
 
-  /** Whether the browser sign-in `signIn` (see {@link signInOf}) is live: its cookie was neither revoked nor expired. */
+  /** Whether the browser sign-in `signIn` (see {@link signInOf}) is live: a cookie of it neither revoked nor expired, of a credential still here. */
   signedIn(signIn: string, now: number): boolean {
-    const key = Buffer.from(signIn, "hex");
+    return this.liveSignIns(now).has(signIn);
+  }
+
+  /** Every live browser sign-in (see {@link signedIn}): one pass over the cookies, for a notification to many browsers. */
+  liveSignIns(now: number): Set<string> {
+    const credentials = this.all();
+    const live = new Set<string>();
     for (const entry of this.cookies.values()) {
-      if (entry.expires > now && entry.key.equals(key) && this.all().some((r) => r.hash.equals(entry.token)))
-        return true;
+      const key = entry.key.toString("hex");
+      if (entry.expires <= now || live.has(key)) continue;
+      if (credentials.some((r) => r.hash.equals(entry.token))) live.add(key);
     }
-    return false;
+    return live;
   }
 
   /** The configured tokens, then the paired devices'. */

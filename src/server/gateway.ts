@@ -183,7 +183,7 @@ function buildCore(
     events,
     sessions,
     identity: (principal) => live.tokens.byPrincipal(principal),
-    signedIn: (signIn) => live.tokens.signedIn(signIn, clock.now()),
+    signIns: () => live.tokens.liveSignIns(clock.now()),
     clock,
     logger: logger.child({ component: "push" }),
     agent: base.options.pushAgent,

@@ -37,8 +37,8 @@ export interface PushNotifierOptions {
   sessions: Pick<SessionManager, "get" | "copyOf">;
   /** The identity of `principal` now (a device unpaired or a token removed since it subscribed: none). */
   identity: (principal: string) => Identity | undefined;
-  /** Whether the browser sign-in `signIn` is live (not signed out, not expired): a subscription it made is notified only then. */
-  signedIn: (signIn: string) => boolean;
+  /** The live browser sign-ins (not signed out, not expired): a subscription one made is notified only while it is. */
+  signIns: () => ReadonlySet<string>;
   subscriptions: PushSubscriptions;
   actions: PushActionTokens;
   vapid: VapidKeys;
@@ -79,10 +79,11 @@ export class PushNotifier {
     if (this.options.sessions.copyOf(session) !== undefined) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
     if (notification === undefined) return;
+    let signIns: ReadonlySet<string> | undefined;
     for (const target of this.options.subscriptions.list()) {
       const identity = this.options.identity(target.principal);
       if (identity === undefined || !canSee(identity, session.record)) continue;
-      if (target.signIn !== undefined && !this.options.signedIn(target.signIn)) continue;
+      if (target.signIn !== undefined && !(signIns ??= this.options.signIns()).has(target.signIn)) continue;
       const payload = { ...notification };
       if (event.type === "permission.request" && canSteer(identity, session.record)) {
         const options = {
