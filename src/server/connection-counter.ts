@@ -73,6 +73,11 @@ export class ConnectionCounter {
     };
   }
 
+  /** How many connections and requests a revocation would end now (each request's is released when it closes). */
+  get tracked(): number {
+    return this.live.size;
+  }
+
   /** Ends every open connection whose identity `valid` refuses (after a reload); returns how many. */
   revokeUnless(valid: (identity: Identity) => boolean, why: Revocation): number {
     return this.revokeWhere((c) => !valid(c.identity), why);

@@ -135,6 +135,15 @@ describe("sign-out ends everything of the sign-in", () => {
     expect(again.status).toBe(401);
   });
 
+  it("tracks a request only while it is under way", async () => {
+    const gw = await testGateway();
+    const admin = api(gw.url);
+    // Keep-alive requests one after another, and some at once: each is released when it closes.
+    for (let i = 0; i < 20; i++) expect((await admin.get("/v1/whoami")).status).toBe(200);
+    await Promise.all(Array.from({ length: 20 }, () => admin.get("/v1/sessions")));
+    await waitFor(() => gw.core.connections.tracked === 0, 2_000, "every request released");
+  });
+
   it("a reload that removes a token ends its transcript download, and logout ends a browser's", async () => {
     const file = join(tempDir(), "config.json");
     const tokens = [{ name: "op1", token: OP1_TOKEN, role: "admin" }];
