@@ -125,8 +125,9 @@ export class TokenRegistry {
 
   /**
    * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
-   * gets would depend on config order) or when a configured entry takes the admin token's name without being an admin (it would be the
-   * admin's principal). The config keeps names unique: a token's principal is `token:NAME`.
+   * gets would depend on config order) or when a configured entry takes the admin token's name
+   * without being an admin (it would be the admin's principal). The config keeps names unique:
+   * a token's principal is `token:NAME`.
    */
   constructor(
     entries: readonly TokenEntry[],
@@ -534,7 +535,7 @@ export interface AccessTarget {
  * principal ids has an owner name only: it is the identity's whose {@link LegacyClaim} names it —
  * the configured token of that name, else the proxy user of that name, or the device of that name
  * paired before the session was made (docs/security.md, "Sessions from before principal ids";
- * test/security/identity-principal.test.ts).
+ * test/security/principal-identity.test.ts).
  */
 export function owns(identity: Identity, session: AccessTarget): boolean {
   if (session.ownerId !== undefined) return session.ownerId === identity.principal;
