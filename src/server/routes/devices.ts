@@ -29,7 +29,10 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
       pairing.qrSvg = await QRCode.toString(pairing.url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
     }
     // Audit without the code: who may pair what, until when.
-    core.logger.info({ by: ctx.identity.name, device: grant.name, role: grant.role, expiresAt }, "pairing code made");
+    core.logger.info(
+      { by: ctx.identity.name, byId: ctx.identity.principal, device: grant.name, role: grant.role, expiresAt },
+      "pairing code made",
+    );
     sendJson(ctx.res, 201, pairing);
   });
 
@@ -47,7 +50,16 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
     // Its notifications stop, and the buttons of those it got answer nothing.
     core.push.subscriptions.forget((t) => t.principal === identity.principal);
     core.push.actions.forget((g) => g.principal === identity.principal);
-    core.logger.info({ by: ctx.identity.name, device: device.name, connections }, "device unpaired");
+    core.logger.info(
+      {
+        by: ctx.identity.name,
+        byId: ctx.identity.principal,
+        device: device.name,
+        principal: identity.principal,
+        connections,
+      },
+      "device unpaired",
+    );
     sendJson(ctx.res, 200, device);
   });
 }

@@ -90,7 +90,7 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
     const mode = sessions ?? "keep";
     if (!core.stopRequest.request({ sessions: mode, by: ctx.identity.name }))
       throw new SwitchboardError("SHUTTING_DOWN", "the gateway is already stopping");
-    core.logger.info({ by: ctx.identity.name, sessions: mode }, "stop asked over HTTP");
+    core.logger.info({ by: ctx.identity.name, byId: ctx.identity.principal, sessions: mode }, "stop asked over HTTP");
     sendJson(ctx.res, 202, { stopping: true, sessions: mode });
   });
 }

@@ -22,7 +22,10 @@ export function pushRoutes(router: Router, core: GatewayCore): void {
     const body = validate(PushSubscriptionBody, await readJson(ctx.req, PUSH_BODY_BYTES, "a push subscription"));
     // A browser's subscription is its sign-in's: notified while it lasts, forgotten at its logout.
     core.push.subscriptions.add(ctx.identity.principal, signInOf(ctx.req), body, core.clock.now());
-    core.logger.info({ by: ctx.identity.name, host: new URL(body.endpoint).host }, "push subscription added");
+    core.logger.info(
+      { by: ctx.identity.name, byId: ctx.identity.principal, host: new URL(body.endpoint).host },
+      "push subscription added",
+    );
     sendJson(ctx.res, 201, { ok: true });
   });
 
@@ -77,7 +80,7 @@ export async function answerPushAction(
   const owner = ownerElsewhere(core, grant.sessionId, identity);
   const answer = owner === undefined ? await runSessionAction(core, call) : await forwardToOwner(core, owner, call);
   core.logger.info(
-    { by: identity.name, session: grant.sessionId, action: body.action },
+    { by: identity.name, byId: identity.principal, session: grant.sessionId, action: body.action },
     "permission answered from a notification",
   );
   sendJson(res, answer.status, { ...(answer.body as object), sessionId: grant.sessionId, optionId });
