@@ -163,7 +163,7 @@ function logOf(gw: Gateway, id: string): SessionLog {
  * claimed in Redis once, when it is new, not per event (a terminal's output comes after it started).
  */
 async function appendThroughGateway(gw: Gateway): Promise<number> {
-  const session = gw.core.sessions.createStream("bench", undefined);
+  const session = gw.core.sessions.createStream({ id: "token:bench", name: "bench" }, undefined);
   session.log.append({ type: "custom", name: "bench", data: "first" });
   await session.log.whenPublished();
   const t0 = performance.now();
@@ -610,7 +610,7 @@ export async function run(): Promise<BenchSection> {
     // Resume: another node in this process too, to replay both replicas the same way.
     const b = await node(dir, server.url, "b");
     inProcess.push(b);
-    const session = a.core.sessions.createStream("bench", undefined);
+    const session = a.core.sessions.createStream({ id: "token:bench", name: "bench" }, undefined);
     for (let i = 0; i < RESUME_EVENTS; i++) {
       session.log.append({ type: "custom", name: "bench", data: PAYLOAD });
       const room = session.log.backlog.room();

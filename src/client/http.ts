@@ -437,7 +437,8 @@ export class HttpClient {
     return this.json("POST", "/v1/shutdown", options.signal, body);
   }
 
-  whoami(options: AbortOptions = {}): Promise<{ name: string; role: string }> {
+  /** Who the token is: `name` to show, `id` its principal id (`token:NAME`, `device:ID`, `proxy:USER`). */
+  whoami(options: AbortOptions = {}): Promise<{ name: string; role: string; id: string }> {
     return this.json("GET", "/v1/whoami", options.signal);
   }
 

@@ -65,6 +65,8 @@ export const DeviceListing = z.strictObject({
   pairedAt: z.number(),
   /** Its identity's name: what session owners and control holders show (`device:NAME`). */
   identity: z.string(),
+  /** Its principal id, `device:ID`: what owns its sessions (a device paired again under its name is another). */
+  principal: z.string(),
 });
 export type DeviceListing = z.infer<typeof DeviceListing>;
 

@@ -22,6 +22,12 @@ export const Actor = z.object({
   name: z.string(),
   role: z.enum(["admin", "operator", "viewer", "plugin", "system"]),
   connId: z.string().optional(),
+  /**
+   * The caller's principal id (`token:NAME`, `device:ID`, `proxy:USER`; see principal.ts): who it
+   * was, where `name` is only what to show. Absent for plugins, the gateway itself and events
+   * logged before principal ids.
+   */
+  id: z.string().optional(),
   /** A control holder's connection (control events' `holder` and `previous`). */
   via: z.enum(CONTROL_VIA).optional(),
 });

@@ -265,7 +265,13 @@ export const SessionInfo = z.object({
   kind: z.enum(SESSION_KINDS),
   name: z.string().nullable(),
   state: z.enum(SESSION_STATES),
+  /** The owner's name, to show. */
   owner: z.string(),
+  /**
+   * The owner's principal id (`token:NAME`, `device:ID`, `proxy:USER`): what ownership compares.
+   * Absent for a session created before principal ids (docs/security.md, "Sessions from before principal ids").
+   */
+  ownerId: z.string().optional(),
   command: z.array(z.string()).nullable(),
   cwd: z.string().nullable(),
   pty: z.boolean(),

@@ -4,7 +4,8 @@ import { ResumeBody, SwitchboardError } from "../protocol/index.js";
 import type { CreateAgentSession } from "../protocol/index.js";
 import { AgentGatewaySession, childTerminalFactory } from "../sessions/agent-gateway-session.js";
 import type { AgentStartOptions } from "../sessions/agent-gateway-session.js";
-import type { SessionRecord } from "../sessions/session.js";
+import { ownerKeyOf, ownerOf } from "../sessions/session.js";
+import type { SessionOwner, SessionRecord } from "../sessions/session.js";
 import { sessionFor } from "./access.js";
 import { actorOf } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -41,7 +42,7 @@ export function agentSpec(core: GatewayCore, id: string): AgentSpec {
 export function createAgentGatewaySession(
   core: GatewayCore,
   body: CreateAgentSession,
-  owner: string,
+  owner: SessionOwner,
 ): AgentGatewaySession {
   const agentId = typeof body.agent === "string" ? body.agent : `inline:${body.agent.adapter}`;
   const spec = typeof body.agent === "string" ? agentSpec(core, body.agent) : body.agent;
@@ -75,7 +76,7 @@ function startOptions(core: GatewayCore, record: SessionRecord, spec: AgentSpec,
     deltaThrottleMs: core.config.deltaThrottleMs,
     stallNoticeMs: core.config.runStallNoticeMs,
     maxRunTextBytes: core.limits.runTextBytes,
-    children: countingExhaustion(childTerminalFactory(core.sessions, record.owner), core),
+    children: countingExhaustion(childTerminalFactory(core.sessions, ownerOf(record)), core),
     logger: core.logger.child({ session: record.id }),
   };
 }
@@ -96,7 +97,7 @@ export async function resumeAgentSession(core: GatewayCore, call: SessionCall): 
     );
   }
   const record = session.record;
-  if (record.state === "lost") core.sessions.assertRoomFor(record.owner);
+  if (record.state === "lost") core.sessions.assertRoomFor(ownerKeyOf(record), record.owner);
   await session.resume(restartOptions(core, record), actorOf(call.identity, call.connId));
   return { status: 200, body: session.info() };
 }

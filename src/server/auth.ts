@@ -1,20 +1,37 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError, principalId } from "../protocol/index.js";
 import type { Actor } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
+import type { SessionOwner } from "../sessions/session.js";
 import type { Role, TokenEntry, TrustedProxyConfig } from "./config.js";
 import type { DeviceStore } from "./devices.js";
 import { TrustedProxy } from "./trusted-proxy.js";
 
 /** Who is calling: resolved once per request or connection from its credentials. */
 export interface Identity {
-  /** The token's configured name; appears in audit events and logs (the token never does). */
+  /**
+   * Who it is, for good (`token:NAME`, `device:ID`, `proxy:USER`): what owns its sessions, holds
+   * its HTTP leases, its push subscriptions and budgets. Never taken from a name.
+   */
+  principal: string;
+  /** What to show: the token's configured name, `device:NAME`, the proxy's user (the token never appears). */
   name: string;
   role: Role;
   /** Glob patterns over session ids and names this identity may access beyond its own sessions. */
   sessions: readonly string[];
+  /**
+   * The sessions from before principal ids this identity owns: those whose stored owner name is
+   * `owner`, created at or after `since` (a device's pairing). See {@link owns}.
+   */
+  legacy?: LegacyClaim | undefined;
+}
+
+/** An identity's claim on sessions stored with an owner name only (see {@link owns}). */
+export interface LegacyClaim {
+  owner: string;
+  since: number;
 }
 
 interface TokenRecord {
@@ -63,6 +80,10 @@ export const MAX_COOKIES = 10_000;
  * {@link MAX_COOKIES} alone, a viewer logging in 10,000 times signed every other browser out.
  */
 export const MAX_COOKIES_PER_IDENTITY = 100;
+/** How a configured token's principal id starts (`token:NAME`). */
+export const TOKEN_PRINCIPAL_PREFIX = principalId("token", "");
+/** How a plugin's principal id and owner name start (`plugin:ID`). */
+export const PLUGIN_OWNER_PREFIX = principalId("plugin", "");
 /** Name of the identity behind the gateway's own (generated or `--token`) admin token. */
 export const ADMIN_NAME = "admin";
 
@@ -104,8 +125,9 @@ export class TokenRegistry {
 
   /**
    * Throws CONFIG_INVALID when two entries carry the same token (which identity a request
-   * gets would depend on config order) or when a configured entry takes the admin token's
-   * name without being an admin: sessions are owned by name, so it would own the admin's.
+   * gets would depend on config order) or when a configured entry takes the admin token's name
+   * without being an admin (it would be the admin's principal). The config keeps names unique:
+   * a token's principal is `token:NAME`.
    */
   constructor(
     entries: readonly TokenEntry[],
@@ -122,18 +144,10 @@ export class TokenRegistry {
   ) {
     this.cookieFile = cookieFile;
     this.devices = more.devices;
-    const proxy = more.trustedProxy;
-    // The same setting keeps the same users' identities, so a reload does not end their connections.
-    this.proxy =
-      proxy === undefined
-        ? undefined
-        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
-          ? previous.proxy
-          : new TrustedProxy(proxy);
     this.records = entries.map((e) => {
       const record = {
         hash: e.tokenSha256 ? Buffer.from(e.tokenSha256, "hex") : sha256(e.token!),
-        identity: { name: e.name, role: e.role, sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []) },
+        identity: tokenIdentity(e),
       };
       return previous?.carried(record) ?? record;
     });
@@ -145,10 +159,7 @@ export class TokenRegistry {
           `auth.tokens: the name ${ADMIN_NAME} is reserved for the gateway's admin token; give the ${posing.role} token another name`,
         );
       }
-      const admin = {
-        hash: sha256(adminToken),
-        identity: { name: ADMIN_NAME, role: "admin" as const, sessions: ["*"] },
-      };
+      const admin = { hash: sha256(adminToken), identity: tokenIdentity({ name: ADMIN_NAME, role: "admin" }) };
       this.records.unshift(previous?.carried(admin) ?? admin);
     }
     for (let i = 0; i < this.records.length; i++) {
@@ -173,6 +184,16 @@ export class TokenRegistry {
         );
       }
     }
+    const proxy = more.trustedProxy;
+    // The same setting keeps the same users' identities, so a reload does not end their
+    // connections; set once the tokens are known good, as the previous registry's proxy is reused.
+    const tokenNames = [...entries.map((e) => e.name), ...(adminToken !== undefined ? [ADMIN_NAME] : [])];
+    this.proxy =
+      proxy === undefined
+        ? undefined
+        : previous?.proxy && JSON.stringify(previous.proxy.config) === JSON.stringify(proxy)
+          ? previous.proxy.retarget(tokenNames)
+          : new TrustedProxy(proxy, tokenNames);
     this.loadCookies();
   }
 
@@ -194,9 +215,26 @@ export class TokenRegistry {
     return this.proxy?.identityOf(req);
   }
 
-  /** The identity of the token named `name` (names are unique), if this registry has one. */
-  named(name: string): Identity | undefined {
-    return this.all().find((r) => r.identity.name === name)?.identity ?? this.proxy?.named(name);
+  /** The identity whose principal is `principal`, if this registry has it now (a token, a device, a proxy user kept). */
+  byPrincipal(principal: string): Identity | undefined {
+    return this.all().find((r) => r.identity.principal === principal)?.identity ?? this.proxy?.byPrincipal(principal);
+  }
+
+  /** Whether the browser sign-in `signIn` (see {@link signInOf}) is live: a cookie of it neither revoked nor expired, of a credential still here. */
+  signedIn(signIn: string, now: number): boolean {
+    return this.liveSignIns(now).has(signIn);
+  }
+
+  /** Every live browser sign-in (see {@link signedIn}): one pass over the cookies, for a notification to many browsers. */
+  liveSignIns(now: number): Set<string> {
+    const credentials = this.all();
+    const live = new Set<string>();
+    for (const entry of this.cookies.values()) {
+      const key = entry.key.toString("hex");
+      if (entry.expires <= now || live.has(key)) continue;
+      if (credentials.some((r) => r.hash.equals(entry.token))) live.add(key);
+    }
+    return live;
   }
 
   /** The configured tokens, then the paired devices'. */
@@ -308,8 +346,21 @@ export class TokenRegistry {
   }
 }
 
+/** A configured token's identity: its principal is its config name's, which config keeps unique. */
+function tokenIdentity(e: Pick<TokenEntry, "name" | "role" | "sessions">): Identity {
+  return {
+    principal: principalId("token", e.name),
+    name: e.name,
+    role: e.role,
+    sessions: e.sessions ?? (e.role === "admin" ? ["*"] : []),
+    // A plugin's sessions were stored as `plugin:ID`, which a token could be named (plugin-wiring.ts).
+    legacy: e.name.startsWith(PLUGIN_OWNER_PREFIX) ? undefined : { owner: e.name, since: 0 },
+  };
+}
+
 function sameRights(a: Identity, b: Identity): boolean {
   return (
+    a.principal === b.principal &&
     a.name === b.name &&
     a.role === b.role &&
     a.sessions.length === b.sessions.length &&
@@ -411,20 +462,31 @@ function decodeCookieValue(raw: string): string {
   }
 }
 
-/** The audit form of an identity. */
 /**
  * The key a control lease is taken back with after its holder's connection closed
- * (ControlLease.reclaimKey): the caller's name and sign-in with its client's `clientKey`, so a
- * key copied into another sign-in, or used with another token, takes nothing back.
+ * (ControlLease.reclaimKey): the caller's principal and sign-in with its client's `clientKey`,
+ * so a key copied into another sign-in, or used by another principal of the same name, takes
+ * nothing back.
  */
 export function reclaimKeyOf(identity: Identity, signIn: string | undefined, clientKey: string): string {
-  return sha256(`${identity.name}\0${signIn ?? ""}\0${clientKey}`).toString("hex");
+  return sha256(`${identity.principal}\0${signIn ?? ""}\0${clientKey}`).toString("hex");
 }
 
+/** Whom the sessions `identity` creates are for: its principal, and its name to show. */
+export function ownerFor(identity: Identity): SessionOwner {
+  return { id: identity.principal, name: identity.name };
+}
+
+/** Whom a session created on behalf of `actor` (a message's sender) is for. */
+export function ownerOfActor(actor: Actor): SessionOwner {
+  return { id: actor.id, name: actor.name };
+}
+
+/** The audit form of an identity: its name to show and its principal id. */
 export function actorOf(identity: Identity, connId?: string): Actor {
-  return connId === undefined
-    ? { name: identity.name, role: identity.role }
-    : { name: identity.name, role: identity.role, connId };
+  const actor: Actor = { name: identity.name, role: identity.role, id: identity.principal };
+  if (connId !== undefined) actor.connId = connId;
+  return actor;
 }
 
 /**
@@ -461,7 +523,24 @@ export function globMatch(pattern: string, value: string): boolean {
 export interface AccessTarget {
   id: string;
   name: string | null;
+  /** The owner's name, as shown; what a session from before principal ids is owned by. */
   owner: string;
+  /** The owner's principal id; absent on a session created before principal ids. */
+  ownerId?: string | undefined;
+  createdAt: number;
+}
+
+/**
+ * Whether `identity` owns `session`: its principal is the owner's. A session stored before
+ * principal ids has an owner name only: it is the identity's whose {@link LegacyClaim} names it —
+ * the configured token of that name, else the proxy user of that name, or the device of that name
+ * paired before the session was made (docs/security.md, "Sessions from before principal ids";
+ * test/security/principal-identity.test.ts).
+ */
+export function owns(identity: Identity, session: AccessTarget): boolean {
+  if (session.ownerId !== undefined) return session.ownerId === identity.principal;
+  const claim = identity.legacy;
+  return claim !== undefined && claim.owner === session.owner && session.createdAt >= claim.since;
 }
 
 /**
@@ -472,7 +551,7 @@ export interface AccessTarget {
  */
 export function canSee(identity: Identity, session: AccessTarget): boolean {
   if (identity.role === "admin") return true;
-  if (session.owner === identity.name) return true;
+  if (owns(identity, session)) return true;
   return identity.sessions.some((g) => {
     if (g === "*") return true;
     if (!/[*?]/.test(g) && g === session.id) return true;

@@ -14,8 +14,9 @@ export interface Opener {
 }
 
 /**
- * Open streaming connections per token, across `/v1/ws`, `/ws/session` and SSE together,
- * against `limits.connectionsPerToken`; and the way to end them when their token is revoked.
+ * Open streaming connections per principal, across `/v1/ws`, `/ws/session` and SSE together,
+ * against `limits.connectionsPerToken`; and the way to end them, and every request under way
+ * ({@link track}: downloads, long answers), when their token, device or sign-in is revoked.
  */
 export class ConnectionCounter {
   private readonly perToken = new Map<string, number>();
@@ -30,7 +31,7 @@ export class ConnectionCounter {
 
   /** Throws LIMIT_EXCEEDED when the token already has its maximum of connections. */
   check(identity: Identity): void {
-    const n = this.perToken.get(identity.name) ?? 0;
+    const n = this.perToken.get(identity.principal) ?? 0;
     if (n >= this.limit) {
       throw new SwitchboardError(
         "LIMIT_EXCEEDED",
@@ -46,18 +47,35 @@ export class ConnectionCounter {
    */
   open(opener: Opener, revoke: (why: Revocation) => void): () => void {
     const { identity } = opener;
-    this.perToken.set(identity.name, (this.perToken.get(identity.name) ?? 0) + 1);
-    const entry = { identity, signIn: opener.signIn, revoke };
-    this.live.add(entry);
+    const key = identity.principal;
+    this.perToken.set(key, (this.perToken.get(key) ?? 0) + 1);
+    const untrack = this.track(opener, revoke);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.live.delete(entry);
-      const left = (this.perToken.get(identity.name) ?? 1) - 1;
-      if (left <= 0) this.perToken.delete(identity.name);
-      else this.perToken.set(identity.name, left);
+      untrack();
+      const left = (this.perToken.get(key) ?? 1) - 1;
+      if (left <= 0) this.perToken.delete(key);
+      else this.perToken.set(key, left);
     };
+  }
+
+  /**
+   * Ends `end` with its opener's revocation, like {@link open}, without counting it against the
+   * limit: an HTTP request under way (a transcript download, an events page). Returns the idempotent release.
+   */
+  track(opener: Opener, end: (why: Revocation) => void): () => void {
+    const entry = { identity: opener.identity, signIn: opener.signIn, revoke: end };
+    this.live.add(entry);
+    return () => {
+      this.live.delete(entry);
+    };
+  }
+
+  /** How many connections and requests a revocation would end now (each request's is released when it closes). */
+  get tracked(): number {
+    return this.live.size;
   }
 
   /** Ends every open connection whose identity `valid` refuses (after a reload); returns how many. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
-import { DEVICE_IDENTITY_PREFIX, DEVICE_ROLES, SwitchboardError } from "../protocol/index.js";
+import { DEVICE_IDENTITY_PREFIX, DEVICE_ROLES, SwitchboardError, principalId } from "../protocol/index.js";
 import type { DeviceListing } from "../protocol/index.js";
 import { writePrivateFile } from "../system/private-file.js";
 import { generateToken, sha256 } from "./auth.js";
@@ -41,9 +41,11 @@ interface Device {
 }
 
 /**
- * The paired devices, kept in DATA_DIR/devices.json (mode 0600) by token hash. Each device's
- * identity is one object for its whole life, so that revoking it can end exactly the connections
- * opened with it (ConnectionCounter compares identities). docs/security.md, "Device credentials".
+ * The paired devices, kept in DATA_DIR/devices.json (mode 0600) by token hash. Each device is the
+ * principal `device:ID` (its random id), so a device paired again under a revoked one's name owns
+ * nothing of it. Its identity is one object for its whole life, so that revoking it can end
+ * exactly the connections opened with it (ConnectionCounter compares identities).
+ * docs/security.md, "Device credentials".
  */
 export class DeviceStore {
   private readonly devices = new Map<string, Device>();
@@ -122,11 +124,19 @@ export class DeviceStore {
 function credentialOf(saved: SavedDevice): DeviceCredential {
   return {
     hash: Buffer.from(saved.tokenSha256, "hex"),
-    identity: { name: `${DEVICE_IDENTITY_PREFIX}${saved.name}`, role: saved.role, sessions: saved.sessions },
+    identity: {
+      principal: principalId("device", saved.id),
+      name: `${DEVICE_IDENTITY_PREFIX}${saved.name}`,
+      role: saved.role,
+      sessions: saved.sessions,
+      // Sessions stored with its name before principal ids, made once it was paired: a device
+      // paired later under that name has none of an earlier one's.
+      legacy: { owner: `${DEVICE_IDENTITY_PREFIX}${saved.name}`, since: saved.pairedAt },
+    },
   };
 }
 
 function listingOf(saved: SavedDevice): DeviceListing {
   const { tokenSha256: _hash, ...listing } = saved;
-  return { ...listing, identity: `${DEVICE_IDENTITY_PREFIX}${saved.name}` };
+  return { ...listing, identity: `${DEVICE_IDENTITY_PREFIX}${saved.name}`, principal: principalId("device", saved.id) };
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_LIMITS } from "./config.js";
 import type { Config, Limits } from "./config.js";
 import type { GatewayCore } from "./context.js";
-import { TokenRegistry } from "./auth.js";
+import { TOKEN_PRINCIPAL_PREFIX, TokenRegistry } from "./auth.js";
 import { HTTP_HOLDER_PREFIX } from "./http-server.js";
 import { buildSettings } from "./settings.js";
 import type { RoutingTable, Settings } from "./settings.js";
@@ -49,12 +49,17 @@ export function configReloader(input: {
       // grant (removed, or a role or globs changed) are ended, or a revoked token would go on.
       const revoked = core.connections.revokeUnless((identity) => nextTokens.has(identity), REVOKED);
       if (revoked > 0) logger.info({ connections: revoked }, "closed the connections of revoked or changed tokens");
-      // Their control leases went with their connections; HTTP callers hold theirs by token name,
+      // Their control leases went with their connections; HTTP callers hold theirs by principal,
       // and a lease of a revoked token would keep everyone else from steering until it expired.
-      const released = releaseRevokedLeases(core.sessions.list(), (name) => {
-        const before = previous.named(name);
+      const granted = (principal: string) => {
+        const before = previous.byPrincipal(principal);
         return before !== undefined && nextTokens.has(before);
-      });
+      };
+      const released = releaseRevokedLeases(core.sessions.list(), granted);
+      // A removed token's browsers are notified no more, and the buttons they got answer nothing.
+      const gone = (principal: string) => principal.startsWith(TOKEN_PRINCIPAL_PREFIX) && !granted(principal);
+      core.push.subscriptions.forget((t) => gone(t.principal));
+      core.push.actions.forget((g) => gone(g.principal));
       if (released > 0) logger.info({ sessions: released }, "released the control leases of revoked or changed tokens");
       routing.replace(next.router);
       void core.plugins
@@ -103,11 +108,11 @@ function startOnlyChanges(running: Config, next: Config): string[] {
   return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([path]) => path);
 }
 /**
- * Releases the control leases HTTP callers hold (`http:<token name>`) under a token `granted`
+ * Releases the control leases HTTP callers hold (`http:<principal>`) of a principal `granted`
  * says the config no longer grants as it did; returns how many. The session's log records it as
  * `control` `disconnected`, as when a WebSocket holder goes away.
  */
-export function releaseRevokedLeases(sessions: readonly Session[], granted: (tokenName: string) => boolean): number {
+export function releaseRevokedLeases(sessions: readonly Session[], granted: (principal: string) => boolean): number {
   let released = 0;
   for (const session of sessions) {
     const key = session.lease.holder?.key;

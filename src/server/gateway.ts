@@ -10,7 +10,7 @@ import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
 import { createTerminalSession } from "../sessions/terminal-session.js";
 import { adoptHeldAgents, createAgentGatewaySession } from "./agents.js";
-import { TokenRegistry, actorOf, canCreate } from "./auth.js";
+import { TokenRegistry, actorOf, canCreate, ownerFor } from "./auth.js";
 import { resolveAdminToken } from "./admin-token.js";
 import type { Identity } from "./auth.js";
 import type { GatewayCore } from "./context.js";
@@ -182,12 +182,18 @@ function buildCore(
     ...push,
     events,
     sessions,
-    identity: (name) => live.tokens.named(name),
+    identity: (principal) => live.tokens.byPrincipal(principal),
+    signIns: () => live.tokens.liveSignIns(clock.now()),
     clock,
     logger: logger.child({ component: "push" }),
     agent: base.options.pushAgent,
   });
   undo.push(() => notifier.close());
+  if (push.subscriptions.droppedNamed > 0)
+    logger.warn(
+      { dropped: push.subscriptions.droppedNamed },
+      "push subscriptions saved by name (before principal ids) were dropped: their browsers subscribe again from Alerts",
+    );
   const screens = new ScreenService({
     checkpoints: new CheckpointStore(join(dataDir, "screens.db")),
     clock,
@@ -246,11 +252,11 @@ function buildCore(
       try {
         switch (body.kind) {
           case "terminal":
-            return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
+            return createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity) });
           case "stream":
-            return sessions.createStream(identity.name, body.name);
+            return sessions.createStream(ownerFor(identity), body.name);
           case "agent":
-            return createAgentGatewaySession(core, body, identity.name);
+            return createAgentGatewaySession(core, body, ownerFor(identity));
         }
       } catch (error) {
         core.countFdExhaustion(error, "session");

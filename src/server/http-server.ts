@@ -6,6 +6,8 @@ import type { Duplex } from "node:stream";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { AnonymousConnectionGate } from "./anonymous-gate.js";
+import { signInOf } from "./auth.js";
+import type { Identity } from "./auth.js";
 import type { GatewayCore, RequestContext } from "./context.js";
 import type { RequestGuard } from "./guard.js";
 import { holdAnswers, rawHttpError, requestUrl, sendError, sendJson, toSwitchboardError } from "./http.js";
@@ -24,7 +26,7 @@ import { checkTimeoutsWhileConnected } from "./timeout-checks.js";
  */
 export const LOG_PENDING_HEADER = "switchboard-log-pending";
 
-/** How HTTP callers hold a control lease: by token name (`http:alice`), across their requests. */
+/** How HTTP callers hold a control lease: by principal (`http:token:alice`), across their requests. */
 export const HTTP_HOLDER_PREFIX = "http:";
 
 /** Time for a request's headers to arrive. */
@@ -203,6 +205,7 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       throw new SwitchboardError("NOT_FOUND", `no route ${req.method} ${url.pathname.slice(0, 200)}`);
     const identity = guard.authenticate(req);
     identityName = identity.name;
+    endOnRevoke(core, req, res, identity);
     const named = match.kind === "found" && url.pathname.startsWith("/v1/sessions/") ? match.params["id"] : undefined;
     if (named !== undefined && core.discover !== undefined && core.sessions.get(named) === undefined)
       await core.discover(named);
@@ -221,7 +224,7 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       url,
       params: match.params,
       identity,
-      holderKey: `${HTTP_HOLDER_PREFIX}${identity.name}`,
+      holderKey: `${HTTP_HOLDER_PREFIX}${identity.principal}`,
     };
     // Read-your-writes: a request that may append answers once its events are published (durable).
     // While the disk refuses writes, only new work is refused (LOG_UNAVAILABLE); steering is
@@ -261,6 +264,22 @@ async function handleRequest(door: FrontDoor, req: IncomingMessage, res: ServerR
       "request",
     );
   }
+}
+
+/**
+ * Ends the request when its identity or sign-in is revoked (a device unpaired, a token removed
+ * by a reload, a logout), whatever it is doing: a transcript download, an events page, an answer
+ * that waits. A route that ends its own answer on revocation (the event stream, which ends it
+ * cleanly so that EventSource reconnects and is refused) does it first; whatever is still open
+ * on the next turn is cut. test/security/sign-out-ends-all.test.ts.
+ */
+function endOnRevoke(core: GatewayCore, req: IncomingMessage, res: ServerResponse, identity: Identity): void {
+  const untrack = core.connections.track({ identity, signIn: signInOf(req) }, () =>
+    setImmediate(() => {
+      if (!res.writableEnded) res.destroy();
+    }),
+  );
+  res.once("close", untrack);
 }
 
 /**

@@ -4,6 +4,7 @@ import { PluginHost } from "../plugins/index.js";
 import type { PluginCaller, PluginHostDeps } from "../plugins/index.js";
 import { eventOf } from "../log/output-entry.js";
 import { truncateId } from "./access.js";
+import { PLUGIN_OWNER_PREFIX } from "./auth.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, EventType } from "../protocol/index.js";
 import { rewriteConfigFile } from "./config-write.js";
@@ -32,11 +33,15 @@ export type PluginAgents = Map<string, string>;
  * dangerous APIs only with their config permissions (checked by the host).
  */
 export function createPluginHost(core: GatewayCore, wiring: PluginWiring, agents: PluginAgents): PluginHost {
-  const ownerName = (pluginId: string): string => `plugin:${pluginId}`;
-  const actor = (pluginId: string): Actor => ({ name: ownerName(pluginId), role: "plugin" });
+  // A plugin is the principal `plugin:ID`, and its sessions' owner shows that too.
+  const ownerName = (pluginId: string): string => `${PLUGIN_OWNER_PREFIX}${pluginId}`;
+  const actor = (pluginId: string): Actor => ({ name: ownerName(pluginId), role: "plugin", id: ownerName(pluginId) });
   /** Whether `caller` (whose sessions' owner is `owner`) may see the session `sessionId` (one that does not exist: no). */
-  const sees = (caller: PluginCaller, sessionId: string, owner = ownerName(caller.pluginId)): boolean =>
-    caller.readAllSessions || core.sessions.get(sessionId)?.record.owner === owner;
+  const sees = (caller: PluginCaller, sessionId: string, owner = ownerName(caller.pluginId)): boolean => {
+    if (caller.readAllSessions) return true;
+    const record = core.sessions.get(sessionId)?.record;
+    return record !== undefined && (record.ownerId ?? record.owner) === owner;
+  };
   const deps: PluginHostDeps = {
     dataDir: wiring.dataDir,
     logger: core.logger.child({ component: "plugins" }),

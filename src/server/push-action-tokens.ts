@@ -7,11 +7,14 @@ export const MAX_PUSH_ACTION_TOKENS = 1024;
 /** Longest life of an action token, whatever the request's own timeout. */
 export const PUSH_ACTION_TTL_MAX_MS = 60 * 60_000;
 
-/** What an action token answers: one permission request, as one identity. */
+/** What an action token answers: one permission request, as one principal. */
 export interface PushActionGrant {
   sessionId: string;
   requestId: string;
-  identity: string;
+  /** Who answers: the principal whose browser got the notification. */
+  principal: string;
+  /** The browser sign-in that subscribed, if it was one: the token answers only while it is live. */
+  signIn: string | undefined;
   /** The option each button picks (the request's first of that kind), if it offered one. */
   options: { allow?: string | undefined; reject?: string | undefined };
 }
@@ -24,7 +27,7 @@ interface HeldToken {
 
 /**
  * The one-time tokens behind a permission notification's Allow / Reject: in memory and by hash
- * only, each bound to one request and the identity whose browser got it, used at most once,
+ * only, each bound to one request and the principal (and sign-in) whose browser got it, used at most once,
  * compared with every held hash in constant time, gone when the request is answered or expires.
  * docs/security.md, "Push action tokens".
  */
@@ -60,9 +63,11 @@ export class PushActionTokens {
     this.held = this.held.filter((h) => h.grant.sessionId !== sessionId || h.grant.requestId !== requestId);
   }
 
-  /** Drops the tokens of identities that are gone (an unpaired device). */
-  forget(gone: (identity: string) => boolean): void {
-    this.held = this.held.filter((h) => !gone(h.grant.identity));
+  /** Drops the tokens `gone` picks (an unpaired device's, a removed token's, a signed-out browser's); returns how many. */
+  forget(gone: (grant: PushActionGrant) => boolean): number {
+    const before = this.held.length;
+    this.held = this.held.filter((h) => !gone(h.grant));
+    return before - this.held.length;
   }
 
   get size(): number {

@@ -35,8 +35,10 @@ const NOTIFIED: ReadonlySet<EventType> = new Set([
 export interface PushNotifierOptions {
   events: Pick<EventLog, "tap">;
   sessions: Pick<SessionManager, "get" | "copyOf">;
-  /** The identity named `name` now (a device unpaired or a token removed since it subscribed: none). */
-  identity: (name: string) => Identity | undefined;
+  /** The identity of `principal` now (a device unpaired or a token removed since it subscribed: none). */
+  identity: (principal: string) => Identity | undefined;
+  /** The live browser sign-ins (not signed out, not expired): a subscription one made is notified only while it is. */
+  signIns: () => ReadonlySet<string>;
   subscriptions: PushSubscriptions;
   actions: PushActionTokens;
   vapid: VapidKeys;
@@ -77,16 +79,24 @@ export class PushNotifier {
     if (this.options.sessions.copyOf(session) !== undefined) return;
     const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
     if (notification === undefined) return;
+    let signIns: ReadonlySet<string> | undefined;
     for (const target of this.options.subscriptions.list()) {
-      const identity = this.options.identity(target.identity);
+      const identity = this.options.identity(target.principal);
       if (identity === undefined || !canSee(identity, session.record)) continue;
+      if (target.signIn !== undefined && !(signIns ??= this.options.signIns()).has(target.signIn)) continue;
       const payload = { ...notification };
       if (event.type === "permission.request" && canSteer(identity, session.record)) {
         const options = {
           allow: event.options.find((o) => o.kind.startsWith("allow"))?.optionId,
           reject: event.options.find((o) => o.kind.startsWith("reject"))?.optionId,
         };
-        const grant = { sessionId, requestId: event.requestId, identity: identity.name, options };
+        const grant = {
+          sessionId,
+          requestId: event.requestId,
+          principal: identity.principal,
+          signIn: target.signIn,
+          options,
+        };
         payload.token = this.options.actions.issue(grant, event.expiresAt, this.options.clock.now());
       }
       this.send(target, payload);

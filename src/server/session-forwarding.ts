@@ -83,7 +83,16 @@ const ForwardedCall = z
   .object({
     action: z.enum(FORWARDED_ACTIONS),
     sessionId: z.string().max(256),
-    identity: z.object({ name: z.string().max(256), role: z.enum(ROLES), sessions: z.array(z.string()).max(1_000) }),
+    identity: z.object({
+      principal: z.string().max(300),
+      name: z.string().max(256),
+      role: z.enum(ROLES),
+      sessions: z.array(z.string()).max(1_000),
+      legacy: z
+        .object({ owner: z.string().max(256), since: z.number() })
+        .strict()
+        .optional(),
+    }),
     holderKey: z.string().max(512),
     // Absent for a route without a body (JSON drops an undefined field).
     body: z.unknown().optional(),
@@ -199,7 +208,13 @@ export function forwardedCallHandler(
         run({
           ...rest,
           body: rest.body,
-          identity: { name: identity.name, role: identity.role, sessions: identity.sessions },
+          identity: {
+            principal: identity.principal,
+            name: identity.name,
+            role: identity.role,
+            sessions: identity.sessions,
+            legacy: identity.legacy,
+          },
         }),
       );
     } catch (error) {

@@ -64,7 +64,7 @@ export class TerminalConnection {
     this.control = options.control;
     this.output = options.output;
     this.lastFrame = options.lastFrame;
-    const { share, release } = core.catchUp.hold(identity.name);
+    const { share, release } = core.catchUp.hold(identity.principal);
     this.releaseShare = release;
     this.outbox = new Outbox(
       ws,

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { DEVICE_IDENTITY_PREFIX, SwitchboardError, displayTextProblem } from "../protocol/index.js";
+import { DEVICE_IDENTITY_PREFIX, SwitchboardError, displayTextProblem, principalId } from "../protocol/index.js";
 import { ADMIN_NAME } from "./auth.js";
 import type { Identity } from "./auth.js";
 import type { TrustedProxyConfig } from "./config.js";
@@ -13,15 +13,36 @@ export const MAX_PROXY_USER_CHARS = 200;
  * Trusted-proxy sign-in (`auth.trustedProxy`): a request whose TCP peer is one of `addresses`
  * and that carries `userHeader` is that user, with the role `roleMap` gives it (the user's own
  * entry, else `*`). The header from any other peer is ignored, so only the proxy can name a
- * user. Each user is one identity object while the config stays, so a reload that keeps the
- * same setting keeps its connections. docs/security.md, "Trusted proxy".
+ * user. A user is the principal `proxy:USER`, never a token's, whatever its name. Each user is
+ * one identity object while the config stays, so a reload that keeps the same setting keeps its
+ * connections. docs/security.md, "Trusted proxy".
  */
 export class TrustedProxy {
   private readonly addresses: ReadonlySet<string>;
   private readonly identities = new Map<string, Identity>();
 
-  constructor(readonly config: TrustedProxyConfig) {
+  private tokenNames: ReadonlySet<string>;
+
+  /** `tokenNames`: the configured tokens' names, whose sessions from before principal ids are theirs (see `owns`). */
+  constructor(
+    readonly config: TrustedProxyConfig,
+    tokenNames: readonly string[] = [],
+  ) {
     this.addresses = new Set(config.addresses.map(normalizeAddress));
+    this.tokenNames = new Set(tokenNames);
+  }
+
+  /**
+   * This proxy, for a reload that keeps its setting, with `tokenNames` the configured tokens'
+   * names now: a user whose name became or stopped being a token's is forgotten (its claim on
+   * sessions stored before principal ids changed, so its connections end), the others kept.
+   */
+  retarget(tokenNames: readonly string[]): this {
+    const next = new Set(tokenNames);
+    for (const user of [...this.identities.keys()])
+      if (this.tokenNames.has(user) !== next.has(user)) this.identities.delete(user);
+    this.tokenNames = next;
+    return this;
   }
 
   /** Whether the request came straight from one of the proxy's addresses. */
@@ -59,7 +80,14 @@ export class TrustedProxy {
         `the proxy signed in ${user}, who has no role in auth.trustedProxy.roleMap; add the user (or "*") there`,
       );
     const { role, sessions } = typeof grant === "string" ? { role: grant, sessions: undefined } : grant;
-    const identity: Identity = { name: user, role, sessions: sessions ?? (role === "admin" ? ["*"] : []) };
+    const identity: Identity = {
+      principal: principalId("proxy", user),
+      name: user,
+      role,
+      sessions: sessions ?? (role === "admin" ? ["*"] : []),
+      // A stored owner name that is a token's is the token's, not the user's who shares it.
+      legacy: this.tokenNames.has(user) ? undefined : { owner: user, since: 0 },
+    };
     if (this.identities.size >= MAX_PROXY_IDENTITIES) {
       const oldest = this.identities.keys().next().value;
       if (oldest !== undefined) this.identities.delete(oldest);
@@ -68,9 +96,10 @@ export class TrustedProxy {
     return identity;
   }
 
-  /** The identity of the user `name`, while kept. */
-  named(name: string): Identity | undefined {
-    return this.identities.get(name);
+  /** The identity of the principal `proxy:USER`, while kept. */
+  byPrincipal(principal: string): Identity | undefined {
+    const prefix = principalId("proxy", "");
+    return principal.startsWith(prefix) ? this.identities.get(principal.slice(prefix.length)) : undefined;
   }
 
   /** Whether `identity` is one this proxy setting made (see TokenRegistry.has). */

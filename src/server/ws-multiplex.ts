@@ -107,7 +107,7 @@ class MultiplexConnection {
     private readonly signIn: string | undefined,
     lastFrame: LastFrame<Frame>,
   ) {
-    const { share, release } = core.catchUp.hold(identity.name);
+    const { share, release } = core.catchUp.hold(identity.principal);
     this.pacing = { scheduler: core.catchUp.scheduler, share };
     this.releaseShare = release;
     this.outbox = new Outbox(

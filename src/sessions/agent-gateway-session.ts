@@ -19,7 +19,7 @@ import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
 import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
 import { Session } from "./session.js";
-import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
+import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { HeldAgentProcess } from "./held-agent-process.js";
 import { Holders } from "./holders.js";
@@ -520,7 +520,7 @@ export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx:
  * Serves ACP `terminal/create` with real gateway terminal sessions whose `parent` is the agent
  * session: anyone who may see the agent session can watch what its agent runs.
  */
-export function childTerminalFactory(sessions: SessionManager, owner: string): ChildTerminalFactory {
+export function childTerminalFactory(sessions: SessionManager, owner: SessionOwner): ChildTerminalFactory {
   return {
     async create(spec: ChildTerminalSpec): Promise<ChildTerminal> {
       const session = createTerminalSession(

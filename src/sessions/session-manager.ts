@@ -9,7 +9,8 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, SessionKind } from "../protocol/index.js";
 import type { Holders } from "./holders.js";
-import type { Session, SessionContext, SessionRecord } from "./session.js";
+import { ownerKey, ownerKeyOf } from "./session.js";
+import type { Session, SessionContext, SessionOwner, SessionRecord } from "./session.js";
 import { RemoteSession } from "./remote-session.js";
 import { StreamSession } from "./stream-session.js";
 import { HOLDER_EXIT_WAIT_MS } from "./terminal-process.js";
@@ -119,7 +120,7 @@ export class SessionManager {
   create<S extends Session>(
     init: {
       kind: SessionKind;
-      owner: string;
+      owner: SessionOwner;
       name?: string | undefined;
       parent?: string | null;
       agent?: string | null;
@@ -131,12 +132,13 @@ export class SessionManager {
     },
     factory: SessionFactory<S>,
   ): S {
-    this.assertRoomFor(init.owner);
+    this.assertRoomFor(ownerKey(init.owner), init.owner.name);
     const record: SessionRecord = {
       id: newSessionId(),
       kind: init.kind,
       name: init.name ?? null,
-      owner: init.owner,
+      owner: init.owner.name,
+      ...(init.owner.id !== undefined ? { ownerId: init.owner.id } : {}),
       state: "running",
       command: init.command ?? null,
       cwd: init.cwd ?? null,
@@ -266,7 +268,7 @@ export class SessionManager {
     await this.options.events.remove(id);
   }
 
-  createStream(owner: string, name: string | undefined): StreamSession {
+  createStream(owner: SessionOwner, name: string | undefined): StreamSession {
     return this.create({ kind: "stream", owner, name }, (r, l, c) => new StreamSession(r, l, c));
   }
 
@@ -429,10 +431,6 @@ export class SessionManager {
   }
 
   /**
-   * Throws why `owner` may not have one more running session now (SHUTTING_DOWN, LOG_UNAVAILABLE,
-   * LIMIT_EXCEEDED): checked when one is created, and when a lost one is resumed.
-   */
-  /**
    * The gateway's stop has begun (its first step, before it stops listening): from now on every
    * request that would change something is refused with SHUTTING_DOWN ({@link assertNotStopping}),
    * never with an answer that says a session ended — a held one runs on for the next gateway.
@@ -450,26 +448,31 @@ export class SessionManager {
     if (this.stopping) throw shuttingDown();
   }
 
-  assertRoomFor(owner: string): void {
-    this.assertNotStopping();
+  /**
+   * Throws why the owner `ownerKey` (ownerKeyOf) may not have one more running session now
+   * (SHUTTING_DOWN, LOG_UNAVAILABLE, LIMIT_EXCEEDED): checked when one is created, and when a lost
+   * one is resumed. `name` is what the refusal shows.
+   */
+  assertRoomFor(ownerKey: string, name: string): void {
+    if (this.stopping || this.closing) throw shuttingDown();
     this.options.events.assertWritable();
-    this.checkLimits(owner);
+    this.checkLimits(ownerKey, name);
   }
 
-  private checkLimits(owner: string): void {
+  private checkLimits(ownerKey: string, name: string): void {
     let running = 0;
     let mine = 0;
     for (const s of this.sessions.values()) {
       if (!s.running) continue;
       running++;
-      if (s.record.owner === owner) mine++;
+      if (ownerKeyOf(s.record) === ownerKey) mine++;
     }
     const refuse = (limit: string) => new SwitchboardError("LIMIT_EXCEEDED", `${limit}${SESSION_LIMIT_ADVICE}`);
     if (running >= this.options.maxSessions)
       throw refuse(`the gateway runs at most ${this.options.maxSessions} sessions at once (limits.sessions)`);
     if (mine >= this.options.maxSessionsPerOwner)
       throw refuse(
-        `${owner} runs at most ${this.options.maxSessionsPerOwner} sessions at once (limits.sessionsPerToken)`,
+        `${name} runs at most ${this.options.maxSessionsPerOwner} sessions at once (limits.sessionsPerToken)`,
       );
   }
 

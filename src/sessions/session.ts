@@ -47,12 +47,39 @@ export function wrongKind(record: Pick<SessionRecord, "kind" | "pty">, op: Steer
   }
 }
 
+/**
+ * Whom a session is made for: the owner's principal id (`token:NAME`, ...) and the name to show.
+ * Without an id only for a child of a session stored before principal ids, which inherits its owner.
+ */
+export interface SessionOwner {
+  id: string | undefined;
+  name: string;
+}
+
+/** The owner of `record`, for the sessions made on its behalf (an agent's terminals). */
+export function ownerOf(record: Pick<SessionRecord, "owner" | "ownerId">): SessionOwner {
+  return { id: record.ownerId, name: record.owner };
+}
+
+/** Who counts as one owner (`limits.sessionsPerToken`, a message key's session): its principal id, or (stored before them) its name, marked as such. */
+export function ownerKey(owner: SessionOwner): string {
+  return owner.id ?? `name:${owner.name}`;
+}
+
+/** {@link ownerKey} of `record`'s owner. */
+export function ownerKeyOf(record: Pick<SessionRecord, "owner" | "ownerId">): string {
+  return ownerKey(ownerOf(record));
+}
+
 /** What is persisted about a session besides its log. */
 export interface SessionRecord {
   id: string;
   kind: SessionKind;
   name: string | null;
+  /** The owner's name, to show (and what owned a session stored before principal ids). */
   owner: string;
+  /** The owner's principal id: what ownership compares (auth.ts `owns`). Absent on a session stored before them. */
+  ownerId?: string | undefined;
   state: SessionState;
   command: string[] | null;
   cwd: string | null;
@@ -217,6 +244,7 @@ export abstract class Session {
       name: r.name,
       state: ending ? "running" : r.state,
       owner: r.owner,
+      ...(r.ownerId !== undefined ? { ownerId: r.ownerId } : {}),
       command: r.command,
       cwd: r.cwd,
       pty: r.pty,

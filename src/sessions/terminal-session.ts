@@ -5,7 +5,7 @@ import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
 import { Session, wrongKind } from "./session.js";
-import type { SessionContext, SessionRecord, ShutdownOptions } from "./session.js";
+import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS, shuttingDown } from "./session-manager.js";
 import { Holders } from "./holders.js";
@@ -312,7 +312,7 @@ export function restoreTerminalSession(record: SessionRecord, log: SessionLog, c
 export function createTerminalSession(
   sessions: SessionManager,
   spec: CreateTerminalSession,
-  owner: string,
+  owner: SessionOwner,
   extra: { parent?: string; creator?: Actor } = {},
 ): TerminalSession {
   const cwd = spec.cwd ?? process.cwd();
@@ -335,7 +335,7 @@ export function createTerminalSession(
       // A PTY's TERM names the terminal its viewers emulate (PTY_TERM), or the one the caller asked
       // for; the gateway's own (the terminal it was started from, if any) describes neither.
       if (spec.pty === true && spec.env?.["TERM"] === undefined) delete env["TERM"];
-      session.start(env, extra.creator ?? { name: owner, role: "system" });
+      session.start(env, extra.creator ?? { name: owner.name, role: "system" });
       return session;
     },
   );

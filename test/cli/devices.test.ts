@@ -82,6 +82,7 @@ describe("switchboard pair and devices", () => {
       expect(await new HttpClient({ url: gw.url, token }).whoami()).toEqual({
         name: "device:my phone",
         role: "viewer",
+        id: expect.stringMatching(/^device:[A-Za-z0-9_-]{12}$/),
       });
 
       const table = await cli(["devices"], env);

@@ -11,7 +11,7 @@ describe("the owner's appends to Redis", () => {
   it("sends a full batch while the tick that appends goes on, and Redis holds every entry in order", async () => {
     const server = await startRedis();
     const gateway = await testGateway({ cluster: { redis: [server.url], nodeId: "gw-a" } });
-    const session = gateway.core.sessions.createStream("test", undefined);
+    const session = gateway.core.sessions.createStream({ id: "token:test", name: "test" }, undefined);
     // The session is claimed (its first append answered) before the flood.
     session.log.append({ type: "custom", name: "first", data: 0 });
     await session.log.whenPublished();

@@ -47,7 +47,11 @@ describe("cookie key", () => {
     expect((await http(gw, null).post("/v1/logout", {}, { cookie })).status).toBe(401);
 
     // Not slowed down: the real sign-in works on every transport.
-    expect((await http(gw, null).get("/v1/whoami", headers)).json).toEqual({ name: "vera", role: "viewer" });
+    expect((await http(gw, null).get("/v1/whoami", headers)).json).toEqual({
+      name: "vera",
+      role: "viewer",
+      id: "token:vera",
+    });
     const mux = await WsClient.open(gw, "/v1/ws", null, {
       headers: { cookie },
       protocols: ["switchboard.v1", `switchboard.cookie-key.${key}`],
@@ -117,6 +121,7 @@ describe("cookie key", () => {
     expect((await http(gw, null).get("/v1/whoami", { cookie, [KEY_HEADER]: key })).json).toEqual({
       name: "vera",
       role: "viewer",
+      id: "token:vera",
     });
   });
 

@@ -266,7 +266,7 @@ describe("HTTP edges", () => {
       cookie: `other-app=%E0%A4%A; ${cookie}; toString=1; __proto__=x`,
       ...keyed,
     });
-    expect(mixed.json).toEqual({ name: "alice", role: "operator" });
+    expect(mixed.json).toEqual({ name: "alice", role: "operator", id: "token:alice" });
     expect(errorOf(await http(gw, null).get("/v1/whoami", { cookie: "sb_session=%E0%A4%A", ...keyed }))).toMatchObject({
       status: 401,
       code: "UNAUTHORIZED",

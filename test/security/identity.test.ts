@@ -226,8 +226,14 @@ describe("identity and roles", () => {
   });
 
   it("matches globs against names, and an id only when written whole, with * and ? the only wildcards", () => {
-    const record = { id: "Zk3q9VwYb2Xr8TnC4mLp1A", name: "a.b", owner: "bob" };
-    const viewer: Identity = { name: "idfan", role: "viewer", sessions: ["Zk3q9VwYb2Xr8TnC4mLp1A"] };
+    const record = { id: "Zk3q9VwYb2Xr8TnC4mLp1A", name: "a.b", owner: "bob", ownerId: "token:bob", createdAt: 1 };
+    const viewer: Identity = {
+      principal: "token:idfan",
+      name: "idfan",
+      role: "viewer",
+      sessions: ["Zk3q9VwYb2Xr8TnC4mLp1A"],
+      legacy: { owner: "idfan", since: 0 },
+    };
     expect(canSee(viewer, record)).toBe(true);
     // Ids are random: a wildcard over them would grant sessions by chance (security audit).
     for (const glob of ["Zk3q9*", "Z*", "*A", "Zk3q9VwYb2Xr8TnC4mLp1?"])
@@ -241,18 +247,33 @@ describe("identity and roles", () => {
     ).toBe(false);
     expect(canSee({ ...viewer, sessions: ["shared-*"] }, { ...record, name: null })).toBe(false);
     expect(canSee({ ...viewer, sessions: [] }, record)).toBe(false);
-    expect(canSee({ ...viewer, sessions: [] }, { ...record, owner: "idfan" })).toBe(true);
+    // Owned by principal: the name alone is no owner.
+    expect(canSee({ ...viewer, sessions: [] }, { ...record, owner: "idfan" })).toBe(false);
+    expect(canSee({ ...viewer, sessions: [] }, { ...record, ownerId: "token:idfan" })).toBe(true);
+    // Stored before principal ids (no ownerId): the owner name the identity claims.
+    expect(canSee({ ...viewer, sessions: [] }, { ...record, owner: "idfan", ownerId: undefined })).toBe(true);
+    expect(
+      canSee({ ...viewer, sessions: [], legacy: undefined }, { ...record, owner: "idfan", ownerId: undefined }),
+    ).toBe(false);
   });
 
   it("accepts tokenSha256 entries and never a configured hash as a token", async () => {
     const gw = await secGateway();
-    expect((await http(gw, "carol").get("/v1/whoami")).json).toEqual({ name: "carol", role: "operator" });
+    expect((await http(gw, "carol").get("/v1/whoami")).json).toEqual({
+      name: "carol",
+      role: "operator",
+      id: "token:carol",
+    });
     const hashAsToken = await fetch(`${gw.url}/v1/whoami`, {
       headers: { authorization: `Bearer ${sha256Hex(TOKENS.carol)}` },
     });
     expect(hashAsToken.status).toBe(401);
-    expect((await http(gw, "admin").get("/v1/whoami")).json).toEqual({ name: "admin", role: "admin" });
-    expect((await http(gw, "vera").get("/v1/whoami")).json).toEqual({ name: "vera", role: "viewer" });
+    expect((await http(gw, "admin").get("/v1/whoami")).json).toEqual({
+      name: "admin",
+      role: "admin",
+      id: "token:admin",
+    });
+    expect((await http(gw, "vera").get("/v1/whoami")).json).toEqual({ name: "vera", role: "viewer", id: "token:vera" });
     expect(errorOf(await http(gw, null).get("/v1/whoami"))).toMatchObject({ status: 401, code: "UNAUTHORIZED" });
   });
 

@@ -50,7 +50,11 @@ describe("pairing codes", () => {
     expect(first.status, first.text).toBe(200);
     expect(first.json.device).toMatchObject({ name: "phone", role: "viewer", sessions: ["build-*"] });
     const device = api(gw.url, first.json.token as string);
-    expect((await device.get("/v1/whoami")).json).toEqual({ name: "device:phone", role: "viewer" });
+    expect((await device.get("/v1/whoami")).json).toMatchObject({
+      name: "device:phone",
+      role: "viewer",
+      id: expect.stringMatching(/^device:[A-Za-z0-9_-]{12}$/),
+    });
     const listed = (await device.get("/v1/sessions")).json.sessions.map((s: { id: string }) => s.id);
     expect(listed).toContain(build.id);
     expect(listed).not.toContain(other.id);
@@ -135,7 +139,11 @@ describe("device credentials", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     await first.close();
     const second = await testGateway({ dataDir: first.dataDir });
-    expect((await api(second.url, token).get("/v1/whoami")).json).toEqual({ name: "device:phone", role: "operator" });
+    expect((await api(second.url, token).get("/v1/whoami")).json).toMatchObject({
+      name: "device:phone",
+      role: "operator",
+      id: expect.stringMatching(/^device:/),
+    });
   });
 
   it("refuses a second device with a name already paired", async () => {

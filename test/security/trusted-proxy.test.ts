@@ -90,9 +90,9 @@ describe("trusted-proxy sign-in", () => {
     const alice = await call(`${nginx.url}/v1/whoami`, {
       headers: { authorization: basic("alice", "wonderland"), "x-remote-user": "bob" },
     });
-    expect(alice).toEqual({ status: 200, json: { name: "alice", role: "operator" } });
+    expect(alice).toEqual({ status: 200, json: { name: "alice", role: "operator", id: "proxy:alice" } });
     const bob = await call(`${nginx.url}/v1/whoami`, { headers: { authorization: basic("bob", "builder") } });
-    expect(bob.json).toEqual({ name: "bob", role: "viewer" });
+    expect(bob.json).toEqual({ name: "bob", role: "viewer", id: "proxy:bob" });
     // nginx itself refuses a wrong password: nothing reaches the gateway.
     expect((await call(`${nginx.url}/v1/whoami`, { headers: { authorization: basic("alice", "x") } })).status).toBe(
       401,
@@ -114,7 +114,7 @@ describe("trusted-proxy sign-in", () => {
       headers: { "x-remote-user": "alice" },
       localAddress: PROXY_ADDRESS,
     });
-    expect(fromProxy.json).toEqual({ name: "alice", role: "operator" });
+    expect(fromProxy.json).toEqual({ name: "alice", role: "operator", id: "proxy:alice" });
   });
 
   it("refuses a user the role map does not name, saying where to add it", async () => {

@@ -252,7 +252,13 @@ describe("web push", () => {
 });
 
 describe("push action tokens", () => {
-  const grant = { sessionId: "s", requestId: "r", identity: "device:phone", options: { allow: "a" } };
+  const grant = {
+    sessionId: "s",
+    requestId: "r",
+    principal: "device:Zk3q9VwYb2Xr",
+    signIn: undefined,
+    options: { allow: "a" },
+  };
 
   it("redeem once, expire with the request or after the longest life, and die with their request", () => {
     const clock = new ManualClock(1_000);

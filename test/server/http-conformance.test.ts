@@ -39,7 +39,7 @@ describe("HTTP conformance", () => {
     const statuses = text.match(/^HTTP\/1\.1 \d+/gm) ?? [];
     expect(statuses).toEqual(["HTTP/1.1 200", "HTTP/1.1 200"]);
     expect(text).toMatch(/content-type: text\/event-stream/i);
-    expect(text).toContain('{"name":"admin","role":"admin"}');
+    expect(text).toContain('{"name":"admin","role":"admin","id":"token:admin"}');
     expect(text).not.toContain("retry:");
     expect((await http(gw, "admin").get(`/v1/sessions/${s.id}`)).json.viewers).toBe(0);
   });
@@ -60,7 +60,7 @@ describe("HTTP conformance", () => {
     expect(text).toMatch(/content-length: 800000/i);
     expect(text).toMatch(/x-switchboard-next-offset: 800000/i);
     expect(text).not.toContain("xxxx");
-    expect(text).toContain('{"name":"admin","role":"admin"}');
+    expect(text).toContain('{"name":"admin","role":"admin","id":"token:admin"}');
   });
 
   it("lists HEAD in Allow wherever GET is, and answers only GET and HEAD on /healthz", async () => {

@@ -829,7 +829,7 @@ describe("browser login", () => {
       expect(cookieKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const whoami = (headers: Record<string, string>) => fetch(`${gw.url}/v1/whoami`, { headers });
       const who = await whoami({ cookie: cookie.split(";")[0]!, "x-switchboard-cookie-key": cookieKey });
-      expect(await who.json()).toEqual({ name: "admin", role: "admin" });
+      expect(await who.json()).toEqual({ name: "admin", role: "admin", id: "token:admin" });
       const wrong = await fetch(`${gw.url}/v1/login`, {
         method: "POST",
         headers: { "content-type": "application/json" },

@@ -69,7 +69,7 @@ async function streamAnswer(
     res.end();
     return;
   }
-  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  const { share, release } = core.catchUp.hold(ctx.identity.principal);
   try {
     await pacedExport(res, answer.source(), { scheduler: core.catchUp.scheduler, share });
     res.end();

@@ -29,7 +29,10 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
       pairing.qrSvg = await QRCode.toString(pairing.url, { type: "svg", errorCorrectionLevel: "M", margin: 2 });
     }
     // Audit without the code: who may pair what, until when.
-    core.logger.info({ by: ctx.identity.name, device: grant.name, role: grant.role, expiresAt }, "pairing code made");
+    core.logger.info(
+      { by: ctx.identity.name, byId: ctx.identity.principal, device: grant.name, role: grant.role, expiresAt },
+      "pairing code made",
+    );
     sendJson(ctx.res, 201, pairing);
   });
 
@@ -43,11 +46,20 @@ export function deviceRoutes(router: Router, core: GatewayCore): void {
     const { device, identity } = core.devices.remove(ctx.params["id"]!);
     // At once: its WebSockets and event streams end, and the control leases it held over HTTP.
     const connections = core.connections.revokeUnless((i) => i !== identity, DEVICE_REVOKED);
-    releaseRevokedLeases(core.sessions.list(), (name) => name !== identity.name);
+    releaseRevokedLeases(core.sessions.list(), (principal) => principal !== identity.principal);
     // Its notifications stop, and the buttons of those it got answer nothing.
-    core.push.subscriptions.forget((name) => name === identity.name);
-    core.push.actions.forget((name) => name === identity.name);
-    core.logger.info({ by: ctx.identity.name, device: device.name, connections }, "device unpaired");
+    core.push.subscriptions.forget((t) => t.principal === identity.principal);
+    core.push.actions.forget((g) => g.principal === identity.principal);
+    core.logger.info(
+      {
+        by: ctx.identity.name,
+        byId: ctx.identity.principal,
+        device: device.name,
+        principal: identity.principal,
+        connections,
+      },
+      "device unpaired",
+    );
     sendJson(ctx.res, 200, device);
   });
 }
@@ -88,5 +100,5 @@ export async function pair(
   }
   const { cookie, key } = core.tokens.issueCookie(identity, now, body.cookieKey);
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
-  sendJson(res, 200, { device, name: identity.name, role: identity.role, cookieKey: key });
+  sendJson(res, 200, { device, name: identity.name, role: identity.role, id: identity.principal, cookieKey: key });
 }

@@ -5,10 +5,11 @@ import { InboundMessageSchema } from "../../routing/index.js";
 import type { Route } from "../../routing/index.js";
 import { AgentGatewaySession } from "../../sessions/agent-gateway-session.js";
 import { REMOTE_CATCH_UP_MS } from "../../sessions/remote-session.js";
-import type { Session } from "../../sessions/session.js";
+import { ownerKey, ownerKeyOf } from "../../sessions/session.js";
+import type { Session, SessionOwner } from "../../sessions/session.js";
 import { SESSION_LIMIT_ADVICE } from "../../sessions/session-manager.js";
 import { createAgentGatewaySession } from "../agents.js";
-import { actorOf, canCreate } from "../auth.js";
+import { actorOf, canCreate, ownerOfActor } from "../auth.js";
 import type { GatewayCore } from "../context.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
@@ -88,8 +89,9 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
     };
   };
   const index = core.messageIndex;
-  if (index === undefined) return queue(sessionForKey(core, route.agentId, route.sessionKey, by.name));
-  const key: MessageKey = { agentId: route.agentId, sessionKey: route.sessionKey, owner: by.name };
+  const owner = ownerOfActor(by);
+  if (index === undefined) return queue(sessionForKey(core, route.agentId, route.sessionKey, owner));
+  const key: MessageKey = { agentId: route.agentId, sessionKey: route.sessionKey, owner: ownerKey(owner) };
   const deadline = core.clock.now() + MESSAGE_CLAIM_WAIT_MS;
   for (;;) {
     const named = await index.get(key);
@@ -104,7 +106,7 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
     if (await index.claim(key, named, holder)) {
       let created: AgentGatewaySession;
       try {
-        created = createKeySession(core, route.agentId, route.sessionKey, by.name);
+        created = createKeySession(core, route.agentId, route.sessionKey, owner);
       } catch (error) {
         await index.release(key, holder);
         throw error;
@@ -147,7 +149,7 @@ export function forgetEndedKeySessions(core: GatewayCore, index: MessageSessionI
     forgotten.add(session);
     const r = session.record;
     if (r.name === null || r.agent === null) return;
-    index.forget({ agentId: r.agent, sessionKey: r.name, owner: r.owner }, session.id).catch((error: unknown) => {
+    index.forget({ agentId: r.agent, sessionKey: r.name, owner: ownerKeyOf(r) }, session.id).catch((error: unknown) => {
       core.logger.warn(
         { err: error, session: session.id },
         "could not remove an ended session's message key from Redis",
@@ -160,7 +162,13 @@ export function forgetEndedKeySessions(core: GatewayCore, index: MessageSessionI
 export const ForwardedMessage = z
   .object({
     message: z.unknown(),
-    by: z.object({ name: z.string().max(256), role: z.enum(["admin", "operator", "plugin"]) }).strict(),
+    by: z
+      .object({
+        name: z.string().max(256),
+        role: z.enum(["admin", "operator", "plugin"]),
+        id: z.string().max(300).optional(),
+      })
+      .strict(),
   })
   .strict();
 
@@ -175,8 +183,13 @@ async function forwardMessage(
   raw: unknown,
   by: Actor,
 ): Promise<Delivery> {
-  // The owner delivers as `by` (a token's name, or a plugin's); the identity only carries the call.
-  const identity: Identity = { name: by.name, role: by.role === "admin" ? "admin" : "operator", sessions: [] };
+  // The owner delivers as `by` (a token, a plugin); the identity only carries the call.
+  const identity: Identity = {
+    principal: by.id ?? by.name,
+    name: by.name,
+    role: by.role === "admin" ? "admin" : "operator",
+    sessions: [],
+  };
   const answer = await forwardToOwner(core, owner, {
     action: "message",
     sessionId,
@@ -192,13 +205,13 @@ async function forwardMessage(
  * The running agent session named by `sessionKey` and owned by `owner`, or a new one. The key
  * is the session's name, so the mapping shows in the session list; a session that ended is
  * replaced by a new one on the next message. Sessions belong to whoever delivered the first
- * message (a token, or `plugin:<id>`), so two callers never share one.
+ * message (a token, a device, a proxy user, a plugin: its principal), so two callers never share one.
  */
 export function sessionForKey(
   core: GatewayCore,
   agentId: string,
   sessionKey: string,
-  owner: string,
+  owner: SessionOwner,
 ): AgentGatewaySession {
   for (const s of core.sessions.list()) {
     const r = s.record;
@@ -207,7 +220,7 @@ export function sessionForKey(
       s.running &&
       r.name === sessionKey &&
       r.agent === agentId &&
-      r.owner === owner
+      ownerKeyOf(r) === ownerKey(owner)
     )
       return s;
   }
@@ -215,7 +228,12 @@ export function sessionForKey(
 }
 
 /** A new agent session for a message's key; a session limit it hits says what to do about routed sessions. */
-function createKeySession(core: GatewayCore, agentId: string, sessionKey: string, owner: string): AgentGatewaySession {
+function createKeySession(
+  core: GatewayCore,
+  agentId: string,
+  sessionKey: string,
+  owner: SessionOwner,
+): AgentGatewaySession {
   try {
     return createAgentGatewaySession(core, { kind: "agent", agent: agentId, name: sessionKey }, owner);
   } catch (error) {

@@ -65,14 +65,20 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
   });
 
   router.add("GET", "/v1/whoami", (ctx) => {
-    sendJson(ctx.res, 200, { name: ctx.identity.name, role: ctx.identity.role });
+    sendJson(ctx.res, 200, { name: ctx.identity.name, role: ctx.identity.role, id: ctx.identity.principal });
   });
 
   router.add("POST", "/v1/logout", (ctx) => {
     const { cookie, cookieKey } = credentialsOf(ctx.req);
-    // The sign-in's open connections (WebSockets, event streams) end with it, as a revoked token's do.
-    if (cookie !== undefined && cookieKey !== undefined && core.tokens.revokeCookie(cookie, cookieKey))
-      core.connections.revokeSignIn(signInKey(cookieKey), SIGNED_OUT);
+    if (cookie !== undefined && cookieKey !== undefined && core.tokens.revokeCookie(cookie, cookieKey)) {
+      const signIn = signInKey(cookieKey);
+      // Everything of the sign-in ends with it, as a revoked token's does: its open connections
+      // and requests (WebSockets, event streams, downloads), its browser's push subscription and
+      // the buttons of the notifications it got (test/security/sign-out-ends-all.test.ts).
+      core.connections.revokeSignIn(signIn, SIGNED_OUT);
+      core.push.subscriptions.forget((t) => t.signIn === signIn);
+      core.push.actions.forget((g) => g.signIn === signIn);
+    }
     ctx.res.setHeader("Set-Cookie", sessionCookie(core, "", 0));
     sendJson(ctx.res, 200, { ok: true });
   });
@@ -84,7 +90,7 @@ export function miscRoutes(router: Router, core: GatewayCore): void {
     const mode = sessions ?? "keep";
     if (!core.stopRequest.request({ sessions: mode, by: ctx.identity.name }))
       throw new SwitchboardError("SHUTTING_DOWN", "the gateway is already stopping");
-    core.logger.info({ by: ctx.identity.name, sessions: mode }, "stop asked over HTTP");
+    core.logger.info({ by: ctx.identity.name, byId: ctx.identity.principal, sessions: mode }, "stop asked over HTTP");
     sendJson(ctx.res, 202, { stopping: true, sessions: mode });
   });
 }
@@ -110,7 +116,7 @@ export async function login(
   guard.signedIn(req);
   const { cookie, key } = core.tokens.issueCookie(identity, core.clock.now(), cookieKey);
   res.setHeader("Set-Cookie", sessionCookie(core, cookie, Math.floor(COOKIE_TTL_MS / 1000)));
-  sendJson(res, 200, { name: identity.name, role: identity.role, cookieKey: key });
+  sendJson(res, 200, { name: identity.name, role: identity.role, id: identity.principal, cookieKey: key });
 }
 
 /**

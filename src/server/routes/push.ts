@@ -1,6 +1,7 @@
 import { PushAnswerBody, PushSubscriptionBody, PushUnsubscribeBody, SwitchboardError } from "../../protocol/index.js";
 import type { GatewayCore } from "../context.js";
 import type { RequestGuard } from "../guard.js";
+import { signInOf } from "../auth.js";
 import { HTTP_HOLDER_PREFIX } from "../http-server.js";
 import { readJson, sendJson, validate } from "../http.js";
 import type { Router } from "../router.js";
@@ -19,21 +20,26 @@ export function pushRoutes(router: Router, core: GatewayCore): void {
 
   router.add("POST", "/v1/push/subscriptions", async (ctx) => {
     const body = validate(PushSubscriptionBody, await readJson(ctx.req, PUSH_BODY_BYTES, "a push subscription"));
-    core.push.subscriptions.add(ctx.identity.name, body, core.clock.now());
-    core.logger.info({ by: ctx.identity.name, host: new URL(body.endpoint).host }, "push subscription added");
+    // A browser's subscription is its sign-in's: notified while it lasts, forgotten at its logout.
+    core.push.subscriptions.add(ctx.identity.principal, signInOf(ctx.req), body, core.clock.now());
+    core.logger.info(
+      { by: ctx.identity.name, byId: ctx.identity.principal, host: new URL(body.endpoint).host },
+      "push subscription added",
+    );
     sendJson(ctx.res, 201, { ok: true });
   });
 
   router.add("DELETE", "/v1/push/subscriptions", async (ctx) => {
     const { endpoint } = validate(PushUnsubscribeBody, await readJson(ctx.req, PUSH_BODY_BYTES, "a push subscription"));
-    sendJson(ctx.res, 200, { removed: core.push.subscriptions.remove(ctx.identity.name, endpoint) });
+    sendJson(ctx.res, 200, { removed: core.push.subscriptions.remove(ctx.identity.principal, endpoint) });
   });
 }
 
 /**
  * `POST /v1/push/answer {token, action}`: a permission notification's Allow or Reject. The
  * one-time token is the credential (a service worker has neither the token nor the cookie's
- * key): it answers only the request it was made for, as the identity whose browser got it,
+ * key): it answers only the request it was made for, as the principal whose browser got it (by
+ * principal id, never by name; while that browser's sign-in lasts),
  * through the same checks as `POST /v1/sessions/:id/permission`. A token that does not redeem
  * counts toward the address's slowdown, as a bad token does.
  */
@@ -46,9 +52,12 @@ export async function answerPushAction(
   const body = validate(PushAnswerBody, await readJson(req, PUSH_BODY_BYTES, "a push answer"));
   const blocked = guard.blocked(req);
   if (blocked) throw blocked;
-  const grant = core.push.actions.redeem(body.token, core.clock.now());
-  const identity = grant && core.tokens.named(grant.identity);
-  if (!grant || !identity)
+  const now = core.clock.now();
+  const grant = core.push.actions.redeem(body.token, now);
+  const identity = grant && core.tokens.byPrincipal(grant.principal);
+  // The browser's sign-in ended (signed out, expired): its notifications' buttons went with it.
+  const live = grant?.signIn === undefined || core.tokens.signedIn(grant.signIn, now);
+  if (!grant || !identity || !live)
     throw guard.refuse(
       req,
       "this notification's buttons no longer answer (used, expired, the request was answered or the gateway restarted): open the session to answer",
@@ -64,14 +73,14 @@ export async function answerPushAction(
     action: "permission",
     sessionId: grant.sessionId,
     identity,
-    holderKey: `${HTTP_HOLDER_PREFIX}${identity.name}`,
+    holderKey: `${HTTP_HOLDER_PREFIX}${identity.principal}`,
     body: { requestId: grant.requestId, optionId },
     query: "",
   };
   const owner = ownerElsewhere(core, grant.sessionId, identity);
   const answer = owner === undefined ? await runSessionAction(core, call) : await forwardToOwner(core, owner, call);
   core.logger.info(
-    { by: identity.name, session: grant.sessionId, action: body.action },
+    { by: identity.name, byId: identity.principal, session: grant.sessionId, action: body.action },
     "permission answered from a notification",
   );
   sendJson(res, answer.status, { ...(answer.body as object), sessionId: grant.sessionId, optionId });

@@ -88,7 +88,7 @@ class SessionList {
     const { core, answers } = this;
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
-    answers.check(ctx.identity.name);
+    answers.check(ctx.identity.principal);
     const page = pageOf(visible, query, (s) => JSON.stringify(s.info()));
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
       this.warnedUnpaged = true;
@@ -99,7 +99,7 @@ class SessionList {
     }
     const next = page.next !== undefined ? `,"next":${JSON.stringify(page.next)}` : "";
     const text = `{"sessions":[${page.json!.join(",")}]${next}}`;
-    answers.admit(ctx.identity.name, ctx.res, text.length);
+    answers.admit(ctx.identity.principal, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
   }
 }
@@ -145,17 +145,17 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
   const since = intParam(ctx.url, "since", 0) || session.log.first - 1;
   const limit = intParam(ctx.url, "limit", LIMITS.EVENTS_PAGE_DEFAULT, LIMITS.EVENTS_PAGE_MAX, 1);
   const types = typesParam(ctx.url);
-  answers.check(ctx.identity.name);
+  answers.check(ctx.identity.principal);
   const page = new EventsPage(session, since, limit, types);
   // Events are stored serialized: the page is assembled without parsing them.
   const start = page.next()!.chunk as string;
   if (!page.streams) {
     const text = start + (page.next()!.chunk as string);
-    answers.admit(ctx.identity.name, ctx.res, text.length);
+    answers.admit(ctx.identity.principal, ctx.res, text.length);
     sendJsonText(ctx.res, 200, text);
     return;
   }
-  answers.admit(ctx.identity.name, ctx.res, LIMITS.EVENTS_PAGE_BYTES);
+  answers.admit(ctx.identity.principal, ctx.res, LIMITS.EVENTS_PAGE_BYTES);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/json; charset=utf-8",
@@ -166,7 +166,7 @@ async function readEvents(core: GatewayCore, answers: AnswerBudget, ctx: Request
     return;
   }
   ctx.res.write(start);
-  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  const { share, release } = core.catchUp.hold(ctx.identity.principal);
   try {
     await pacedExport(ctx.res, page, { scheduler: core.catchUp.scheduler, share });
     ctx.res.end();
@@ -250,7 +250,7 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   let since = intParam(ctx.url, "since", 0);
   // A reader that wants a page (an MCP tool, a phone) need not take the whole 8 MiB.
   const max = intParam(ctx.url, "max", OUTPUT_READ_MAX_BYTES, OUTPUT_READ_MAX_BYTES, 1);
-  answers.check(ctx.identity.name);
+  answers.check(ctx.identity.principal);
   let first: OutputSlice[];
   try {
     first = session.log.readOutput(since, Math.min(max, EXPORT_READ_BYTES));
@@ -263,7 +263,7 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
   }
   // Published output is contiguous: every byte up to outputBytes can be read.
   const end = since + Math.max(0, Math.min(max, session.log.outputBytes - since));
-  answers.admit(ctx.identity.name, ctx.res, end - since);
+  answers.admit(ctx.identity.principal, ctx.res, end - since);
   ctx.res.writeHead(200, {
     ...SECURITY_HEADERS,
     "Content-Type": "application/octet-stream",
@@ -278,7 +278,7 @@ async function readOutput(core: GatewayCore, answers: AnswerBudget, ctx: Request
     ctx.res.end();
     return;
   }
-  const { share, release } = core.catchUp.hold(ctx.identity.name);
+  const { share, release } = core.catchUp.hold(ctx.identity.principal);
   try {
     await pacedExport(ctx.res, new OutputPage(session, since, end, first), {
       scheduler: core.catchUp.scheduler,
@@ -357,7 +357,7 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
         query: ctx.url.search.slice(1),
       };
       // Input is charged to the token before it runs here or at the owner; what was refused is given back.
-      const budget = action === "input" ? inputBudgets.of(ctx.identity.name) : undefined;
+      const budget = action === "input" ? inputBudgets.of(ctx.identity.principal) : undefined;
       const charged = budget !== undefined ? chargeInput(budget, call.body) : 0;
       try {
         const owner = ownerElsewhere(core, sessionId, ctx.identity);

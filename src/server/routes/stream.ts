@@ -75,7 +75,7 @@ export function streamRoutes(router: Router, core: GatewayCore): void {
     core.connections.check(ctx.identity);
     // A revoked token's stream just ends: EventSource reconnects and is answered 401.
     const releaseConnection = core.connections.open({ identity: ctx.identity, signIn: signInOf(ctx.req) }, () => end());
-    const { share, release: releaseShare } = core.catchUp.hold(ctx.identity.name);
+    const { share, release: releaseShare } = core.catchUp.hold(ctx.identity.principal);
     /**
      * Runs one of the stream's callbacks (a write's completion, a live event, the heartbeat, the
      * session's removal) so that nothing it throws reaches the process: the stream is cut and
