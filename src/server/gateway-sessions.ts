@@ -54,6 +54,12 @@ function openHolders(base: Base): Holders | undefined {
         "session adopted from its holder",
       );
     },
+    onRefused: (session, refusal) => {
+      logger.warn(
+        { session: session.id, pid: session.pid, holderPid: session.holder?.pid, refusal: refusal.kind },
+        `held session lost: ${refusal.reason}`,
+      );
+    },
   });
 }
 

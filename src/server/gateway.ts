@@ -246,7 +246,7 @@ function buildCore(
       try {
         switch (body.kind) {
           case "terminal":
-            return createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
+            return await createTerminalSession(sessions, body, identity.name, { creator: actorOf(identity) });
           case "stream":
             return sessions.createStream(identity.name, body.name);
           case "agent":

@@ -253,9 +253,14 @@ describe("removing sessions (DELETE ?purge)", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
-    const child = createTerminalSession(gw.core.sessions, { kind: "terminal", command: ["sleep", "300"] }, "admin", {
-      parent,
-    });
+    const child = await createTerminalSession(
+      gw.core.sessions,
+      { kind: "terminal", command: ["sleep", "300"] },
+      "admin",
+      {
+        parent,
+      },
+    );
     const unrelated = await endedPipe(http, "true");
     await http.post(`/v1/sessions/${parent}/events`, { type: "exit", data: { exitCode: 0 } });
 
@@ -293,9 +298,14 @@ describe("retention.endedSessions", () => {
     const gw = await testGateway({ config: { retention: { endedSessions: { maxCount: 0 } } }, pruneIntervalMs: 50 });
     const http = api(gw.url);
     const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
-    const child = createTerminalSession(gw.core.sessions, { kind: "terminal", command: ["sleep", "300"] }, "admin", {
-      parent,
-    });
+    const child = await createTerminalSession(
+      gw.core.sessions,
+      { kind: "terminal", command: ["sleep", "300"] },
+      "admin",
+      {
+        parent,
+      },
+    );
     await http.post(`/v1/sessions/${parent}/events`, { type: "exit", data: { exitCode: 0 } });
     await new Promise((r) => setTimeout(r, 300));
     expect((await listedIds(http)).sort()).toEqual([parent, child.id].sort());
