@@ -24,6 +24,11 @@ import { processStartTime } from "./processes.js";
 
 /** How long the start of a holder may take (it forks and execs the program, then answers); then it is killed. */
 export const HOLDER_START_TIMEOUT_MS = 10_000;
+/**
+ * Holders starting at once (spawned, not yet answered). Each forks twice and execs the program:
+ * more at once only starve the gateway's own thread of CPU (test/sessions/holder-start.test.ts).
+ */
+export const HOLDER_STARTS_AT_ONCE = 4;
 /** What is kept of a starting holder's stdout and stderr (its answer is one short line). */
 const HOLDER_ANSWER_MAX_BYTES = 4096;
 /** `sun_path` holds 108 bytes with its NUL; a longer path is reached through `/proc/self/fd`. */
@@ -86,9 +91,10 @@ export class Holders {
   onStop: OnStop;
   /** An fd of `dir`, for socket paths too long for `sun_path`. */
   private dirFd: number | null = null;
-  /** Launches waiting for their turn to spawn ({@link turnToSpawn}), and the timer of the next. */
+  /** Launches waiting for their turn to spawn ({@link turnToSpawn}), the timer of the next, and those under way. */
   private readonly spawnQueue: Array<() => void> = [];
   private spawnTimer: NodeJS.Timeout | undefined;
+  private launching = 0;
 
   private readonly onAdopted: ((session: HeldSession) => void) | undefined;
   private readonly onRefused: ((session: HeldSession, refusal: PeerRefusal) => void) | undefined;
@@ -131,11 +137,21 @@ export class Holders {
    * Error naming the reason (errno) when the program or the holder could not be started, or when
    * the holder did not answer within {@link HOLDER_START_TIMEOUT_MS} (it is killed then).
    * Node's spawn blocks until the holder is exec'd, so holders are spawned one per turn of the
-   * loop ({@link turnToSpawn}): 64 created at once stall it for one spawn, not for 64.
+   * loop, {@link HOLDER_STARTS_AT_ONCE} at most under way ({@link turnToSpawn}): 64 created at
+   * once stall it for about one spawn, not for 64.
    * test/sessions/holder-start.test.ts holds the loop's delay while 64 start at once.
    */
   async launch(sessionId: string, spec: HolderSpec): Promise<Launched> {
     await this.turnToSpawn();
+    try {
+      return await this.spawnHolder(sessionId, spec);
+    } finally {
+      this.launching--;
+      this.scheduleSpawn();
+    }
+  }
+
+  private spawnHolder(sessionId: string, spec: HolderSpec): Promise<Launched> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.binary, [socketName(sessionId)], {
         cwd: this.dir,
@@ -168,17 +184,29 @@ export class Holders {
     });
   }
 
-  /** Resolves in a turn of the event loop of its own, after the launches queued before it (timers and I/O run between). */
+  /**
+   * Resolves in a turn of the event loop of its own (timers and I/O run between two spawns), after
+   * the launches queued before it, once fewer than {@link HOLDER_STARTS_AT_ONCE} are under way.
+   */
   private turnToSpawn(): Promise<void> {
     return new Promise((resolve) => {
       this.spawnQueue.push(resolve);
-      if (this.spawnQueue.length === 1) this.spawnTimer = setTimeout(() => this.nextSpawn(), 0);
+      this.scheduleSpawn();
     });
   }
 
-  private nextSpawn(): void {
-    this.spawnQueue.shift()?.();
-    this.spawnTimer = this.spawnQueue.length > 0 ? setTimeout(() => this.nextSpawn(), 0) : undefined;
+  private scheduleSpawn(): void {
+    if (this.spawnTimer !== undefined || this.spawnQueue.length === 0 || this.launching >= HOLDER_STARTS_AT_ONCE)
+      return;
+    this.spawnTimer = setTimeout(() => {
+      this.spawnTimer = undefined;
+      const next = this.spawnQueue.shift();
+      if (next !== undefined) {
+        this.launching++;
+        next();
+      }
+      this.scheduleSpawn();
+    }, 0);
   }
 
   /**
