@@ -15,10 +15,11 @@ import { testGateway } from "../helpers/gateway.js";
 /** Sessions created at once. */
 const SESSIONS = 64;
 /**
- * The loop's longest stall allowed meanwhile: generous for a loaded 2-core machine (measured 130-230 ms
- * at load 15 on 2 cores, where spawnSync stalled it 1,440 ms).
+ * The loop's longest stall allowed meanwhile, generous for a loaded 2-core machine: measured
+ * 133-258 ms alone at load 15-19, 452-515 ms beside another test file at load 20 (its thread
+ * starved of CPU, not blocked: 64 creates' own work is ~57 ms of CPU). spawnSync: 1,440-2,380 ms.
  */
-const MAX_LOOP_DELAY_MS = 400;
+const MAX_LOOP_DELAY_MS = 600;
 /** Bursts at most, until one stays under the bound. */
 const ROUNDS = 2;
 
