@@ -6,7 +6,10 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vit
 import { Holders, holderBinary } from "../../src/sessions/holders.js";
 import { adoptTerminalProcess, startHeldProcess } from "../../src/sessions/terminal-process.js";
 import type { AdoptOptions, TerminalProcess } from "../../src/sessions/terminal-process.js";
+import type { SessionEvent } from "../../src/protocol/index.js";
+import { createTerminalSession } from "../../src/sessions/terminal-session.js";
 import { TEST_ENV } from "./process-helpers.js";
+import { api, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 
 /*
@@ -192,6 +195,43 @@ describe("a session holder's peer at adoption", () => {
       });
       started.push(right);
       await waitFor(() => adopted, 5_000, "the real holder adopted");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "marks the session lost at a gateway's start when an impostor holds its socket, with none of its output in the log",
+    async () => {
+      const config = { sessions: { holders: true, onStop: "keep" as const } };
+      const first = await testGateway({ config, dataDir: join(dataDir, "gw") });
+      const session = await createTerminalSession(
+        first.core.sessions,
+        { kind: "terminal", command: ["sh", "-c", "echo ready; read pw; echo got-it"] },
+        "admin",
+      );
+      const { id, record } = session;
+      const outputOf = async (http: ReturnType<typeof api>) => {
+        const events = (await http.get(`/v1/sessions/${id}/events?since=0`)).json.events as SessionEvent[];
+        return { events, text: events.map((e) => (e.type === "output" ? e.data : "")).join("") };
+      };
+      await waitFor(async () => (await outputOf(api(first.url))).text === "ready\n", 5_000, "the program's first line");
+      await first.close();
+      // While no gateway runs, the impostor takes the socket's path over with the record's pids.
+      await startImpostor({
+        path: join(first.dataDir, "holders", `${id}.sock`),
+        holderPid: record.holder!.pid,
+        childPid: record.pid!,
+        offset: "ready\n".length,
+        capture: join(dataDir, "captured"),
+      });
+      const next = await testGateway({ config, dataDir: first.dataDir });
+      const http = api(next.url);
+      await waitFor(async () => (await http.get(`/v1/sessions/${id}`)).json.state === "lost", 5_000, "lost");
+      const { events, text } = await outputOf(http);
+      expect(text).toBe("ready\n");
+      const lost = events.find((e) => e.type === "lost");
+      expect(JSON.stringify(lost)).toMatch(/answered on the holder's socket, not the holder/);
+      // The real holder, its socket taken, ends the program within 2 s.
     },
     TEST_MS,
   );
