@@ -24,6 +24,13 @@
       "target_name": "fd_hangup",
       "sources": ["native/fd_hangup.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "peer_cred",
+      "conditions": [
+        ["OS=='linux'", { "sources": ["native/peer_cred.c"], "cflags": ["-O2", "-Wall", "-Wextra"] }],
+        ["OS!='linux'", { "type": "none" }]
+      ]
     }
   ]
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import pino from "pino";
 import { connect } from "../src/client/node.js";
 import type { SessionEvent } from "../src/client/node.js";
@@ -14,8 +15,8 @@ import type { BenchSection } from "./types.js";
 /**
  * Session holders (native/holder.c) beside terminal processes in the gateway, in one process:
  * two gateways, one with `sessions.holders` on and one off, measured alternately. A PTY flood to
- * an SDK viewer, keystroke echo through the viewer, the memory of idle holders, and a restart
- * that adopts many held sessions.
+ * an SDK viewer, keystroke echo through the viewer, the event loop's stall while many held
+ * sessions are created at once, the memory of idle holders, and a restart that adopts many.
  */
 
 const TOKEN = "bench-holders-token-0123456789abcdef";
@@ -26,12 +27,15 @@ export const FLOOD_ROUNDS = 5;
 export const ECHO_KEYS = 200;
 /** Idle held sessions whose holders' memory is measured. */
 export const IDLE_SESSIONS = 50;
+/** Held PTY sessions created at once, while the event loop's longest stall is measured. */
+export const BURST_SESSIONS = 64;
 /** Held sessions a restarted gateway adopts. */
 export const RESTART_SESSIONS = 200;
 export const GOAL_FLOOD_RATIO = 0.9;
 export const GOAL_ECHO_EXTRA_MS = 0.1;
 export const GOAL_IDLE_MIB = 2;
 export const GOAL_RESTART_MS = 2000;
+export const GOAL_BURST_DELAY_MS = 200;
 
 interface Side {
   gateway: Gateway;
@@ -149,6 +153,20 @@ export async function run(): Promise<BenchSection> {
       echo.plain.push(...(await echoRound(plain)));
       echo.held.push(...(await echoRound(held)));
     }
+    // A burst: BURST_SESSIONS PTY sessions created at once; the loop's first tick only starts its clock.
+    const loop = monitorEventLoopDelay({ resolution: 5 });
+    loop.enable();
+    await new Promise((r) => setTimeout(r, 50));
+    const burstStarted = performance.now();
+    const burst = await Promise.all(
+      Array.from({ length: BURST_SESSIONS }, () => held.client.createSession({ command: ["sleep", "600"], pty: true })),
+    );
+    const burstMs = performance.now() - burstStarted;
+    await new Promise((r) => setTimeout(r, 50));
+    loop.disable();
+    const burstDelayMs = loop.max / 1e6;
+    for (const s of burst) await held.client.removeSession(s.id, { force: true });
+
     // Idle: an interactive shell at its prompt per session.
     const idle = [];
     for (let i = 0; i < IDLE_SESSIONS; i++)
@@ -212,6 +230,12 @@ export async function run(): Promise<BenchSection> {
           baseline: `${fmt(percentile(echo.plain, 99), 2)} ms`,
         },
         {
+          measure: `${BURST_SESSIONS} PTY sessions created at once: the event loop's longest delay`,
+          ours: `${fmt(burstDelayMs)} ms (all created in ${fmt(burstMs)} ms)`,
+          goal: `≤ ${GOAL_BURST_DELAY_MS} ms`,
+          met: burstDelayMs <= GOAL_BURST_DELAY_MS,
+        },
+        {
           measure: `memory of an idle holder (median of ${IDLE_SESSIONS}; PSS, RSS)`,
           ours: `${fmt(pss, 2)} MiB PSS, ${fmt(rss, 2)} MiB RSS`,
           goal: `≤ ${GOAL_IDLE_MIB} MiB`,
@@ -228,6 +252,7 @@ export async function run(): Promise<BenchSection> {
         "Two in-process gateways, `sessions.holders` on (Switchboard) and off (baseline), alternating rounds.",
         "Flood: `head -c | tr` through a PTY, from create until the SDK viewer (`/v1/ws`) holds every byte.",
         "Echo: a raw `cat` in a PTY; each key sent with `client.input`, timed until its echo reaches the same client.",
+        "Burst: the SDK creates the sessions at once (`Promise.all`) on the held side; `monitorEventLoopDelay` (5 ms resolution) over the gateway's and the client's process.",
         "Memory: `/proc/PID/smaps_rollup` of each holder with an idle `bash -i`; PSS shares libc's pages among holders.",
         "Restart: the gateway closed with `onStop: keep`, a new one started on the data dir; until the adopted counter reaches the count.",
       ],

@@ -4,7 +4,8 @@
  *
  * Start: `holder NAME` in the holders directory, the spec on stdin (NUL-separated, below). It
  * binds NAME (a Unix socket, 0600), forks a daemon in a session of its own (setsid: a signal to
- * the gateway's process group does not reach it), which starts the program, and prints
+ * the gateway's process group does not reach it), which listens again (so that SO_PEERCRED names
+ * it to the gateways that connect) and starts the program, and prints
  * "ok HOLDER_PID CHILD_PID" (or "err ERRNO STEP") once the program runs, then exits: the gateway
  * waits for that line, and the daemon is nobody's child but init's (no zombie in the gateway).
  *
@@ -673,6 +674,17 @@ int main(int argc, char **argv) {
   }
   close(report[0]);
   setsid();
+  /* A Unix socket's peer credentials (SO_PEERCRED) name the process that last called listen() on
+     it: listening again here makes them the daemon's, whose pid and start time the gateway records
+     and checks on every connection (src/sessions/holder-peer.ts). */
+  if (listen(lfd, 8) != 0) {
+    char failed[64];
+    snprintf(failed, sizeof failed, "err %d listen\n", errno);
+    ssize_t ignored = write(report[1], failed, strlen(failed));
+    (void)ignored;
+    unlink(h.path);
+    _exit(1);
+  }
   int null = open("/dev/null", O_RDWR);
   dup2(null, 0); dup2(null, 1); dup2(null, 2);
   if (null > 2) close(null);

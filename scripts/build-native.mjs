@@ -2,7 +2,9 @@
 // is set up with (`nodedir`, or node-gyp's own download): the PTY reader thread
 // (native/pty_reader.c, see src/sessions/pty-master.ts; Linux only, epoll), JSON text frames
 // (native/json_text.c, see src/log/json-text.ts) and the CLI's check that its output's reader is
-// gone (native/fd_hangup.c, see src/cli/reader-gone.ts). Runs as part of `npm run build` (and so
+// gone (native/fd_hangup.c, see src/cli/reader-gone.ts), and the session holder with the check of
+// its socket's peer (native/holder.c, native/peer_cred.c, see src/sessions/holder-peer.ts; without
+// them sessions run without holders). Runs as part of `npm run build` (and so
 // of `npm ci`). Without them the gateway still works: every PTY is then read on the event loop,
 // frames are escaped in JS, and floods to viewers are slower (docs/benchmarks.md); `logs -f`
 // notices a closed pipe only at its next write. So a failed build warns instead of failing the

@@ -6,6 +6,7 @@ import type { Membership } from "../cluster/membership.js";
 import { idleLookMs } from "../cluster/node-lease.js";
 import { restoreAgentSession } from "../sessions/agent-gateway-session.js";
 import type { Session, SessionContext, SessionRecord } from "../sessions/session.js";
+import { canVerifyHolderPeers } from "../sessions/holder-peer.js";
 import { Holders, holderBinary } from "../sessions/holders.js";
 import { SessionManager } from "../sessions/session-manager.js";
 import { StreamSession } from "../sessions/stream-session.js";
@@ -28,8 +29,8 @@ export interface RestoredSessions {
 
 /**
  * The holders of terminal and agent sessions (holders.ts), when on: `serve --holders`, else
- * `sessions.holders`, else the gateway's default (`serve`: on). Without the built holder they are
- * off, with a warning. In cluster mode a restart within the node's lease TTL keeps its held
+ * `sessions.holders`, else the gateway's default (`serve`: on). Without the built holder, or the
+ * addon that checks a holder's peer (native/peer_cred.c), they are off, with a warning. In cluster mode a restart within the node's lease TTL keeps its held
  * sessions (docs/cluster.md, "Held sessions").
  */
 function openHolders(base: Base): Holders | undefined {
@@ -43,6 +44,12 @@ function openHolders(base: Base): Holders | undefined {
     );
     return undefined;
   }
+  if (!canVerifyHolderPeers()) {
+    logger.warn(
+      "sessions run without holders: build/Release/peer_cred.node is missing (npm run build needs a C compiler), so this gateway could not tell a holder from a process posing as one; they end with the gateway",
+    );
+    return undefined;
+  }
   return new Holders({
     dataDir,
     binary,
@@ -52,6 +59,12 @@ function openHolders(base: Base): Holders | undefined {
       logger.info(
         { session: session.id, pid: session.pid, holderPid: session.holder?.pid },
         "session adopted from its holder",
+      );
+    },
+    onRefused: (session, refusal) => {
+      logger.warn(
+        { session: session.id, pid: session.pid, holderPid: session.holder?.pid, refusal: refusal.kind },
+        `held session lost: ${refusal.reason}`,
       );
     },
   });

@@ -252,7 +252,7 @@ function buildCore(
       try {
         switch (body.kind) {
           case "terminal":
-            return createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity) });
+            return await createTerminalSession(sessions, body, ownerFor(identity), { creator: actorOf(identity) });
           case "stream":
             return sessions.createStream(ownerFor(identity), body.name);
           case "agent":

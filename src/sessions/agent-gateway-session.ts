@@ -23,6 +23,7 @@ import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } fro
 import type { SessionManager } from "./session-manager.js";
 import { HeldAgentProcess } from "./held-agent-process.js";
 import { Holders } from "./holders.js";
+import type { HolderRef, Launched } from "./holders.js";
 import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
 import { OUTPUT_DRAIN_TIMEOUT_MS } from "./terminal-process.js";
 import { TERMINATE_GRACE_MS } from "./session-manager.js";
@@ -113,9 +114,9 @@ export class AgentGatewaySession extends Session {
         // A name of its own per process: the holder of an agent that ended may not be gone yet.
         const name = `${this.id}.agent-${randomBytes(4).toString("hex")}`;
         const command = [launch.command, ...launch.args];
-        let started: ReturnType<Holders["launch"]>;
+        let started: Launched;
         try {
-          started = holders.launch(name, {
+          started = holders.launchSync(name, {
             command,
             cwd: launch.cwd,
             env: childEnv(launch.env),
@@ -133,7 +134,13 @@ export class AgentGatewaySession extends Session {
         record.agentPid = started.childPid;
         record.agentPidStart = processStartTime(started.childPid) ?? undefined;
         this.persist();
-        return this.heldProcess(holders, name, started.holderPid, started.childPid, false);
+        return this.heldProcess(
+          holders,
+          name,
+          { pid: started.holderPid, start: started.holderStart },
+          started.childPid,
+          false,
+        );
       },
       adopted: () => {
         const adoptable = this.adoptable;
@@ -143,11 +150,19 @@ export class AgentGatewaySession extends Session {
     };
   }
 
-  private heldProcess(holders: Holders, name: string, holderPid: number, childPid: number, adopted: boolean) {
+  private heldProcess(
+    holders: Holders,
+    name: string,
+    holder: Pick<HolderRef, "pid" | "start">,
+    childPid: number,
+    adopted: boolean,
+  ) {
     const process: HeldAgentProcess = new HeldAgentProcess({
       socketPath: holders.socketPath(name),
-      holderPid,
+      holderPid: holder.pid,
+      holderStart: holder.start,
       childPid,
+      onRefused: (refusal) => holders.refused(this.record, refusal),
       command: this.record.command?.[0] ?? "agent",
       ...(adopted ? { onGreeted: () => holders.adopted(this.record) } : {}),
       onEnded: () => {
@@ -179,7 +194,7 @@ export class AgentGatewaySession extends Session {
       signalProcess(ref.pid, "SIGTERM");
       return false;
     }
-    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref.pid, record.agentPid, true);
+    this.adoptable = this.heldProcess(holders, record.agentHolderName, ref, record.agentPid, true);
     this.awaitingAdoption = true;
     return true;
   }
@@ -523,7 +538,7 @@ export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx:
 export function childTerminalFactory(sessions: SessionManager, owner: SessionOwner): ChildTerminalFactory {
   return {
     async create(spec: ChildTerminalSpec): Promise<ChildTerminal> {
-      const session = createTerminalSession(
+      const session = await createTerminalSession(
         sessions,
         {
           kind: "terminal",

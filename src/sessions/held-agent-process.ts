@@ -2,6 +2,7 @@ import { Readable, Writable } from "node:stream";
 import type { AgentChild, ProcessEnd } from "../agents/index.js";
 import { KILL_GRACE_MS, STDERR_TAIL_BYTES } from "../agents/index.js";
 import type { SwitchboardError } from "../protocol/index.js";
+import type { PeerRefusal } from "./holder-peer.js";
 import { HolderTransport } from "./holder-transport.js";
 import { signalProcess } from "./processes.js";
 
@@ -13,8 +14,12 @@ const DETACH_FLUSH_MS = 1000;
 export interface HeldAgentOptions {
   socketPath: string;
   holderPid: number;
+  /** The holder's start time on record: the socket's peer must be that process (holder-peer.ts). */
+  holderStart: number | null;
   childPid: number;
   command: string;
+  /** The socket's peer was not the holder on record: refused, the process is lost. */
+  onRefused?: (refusal: PeerRefusal) => void;
   /** The holder answered (an adopted process): said in the log and the metrics. */
   onGreeted?: () => void;
   /** The process ended and its holder with it. */
@@ -85,8 +90,10 @@ export class HeldAgentProcess implements AgentChild {
       {
         socketPath: options.socketPath,
         holderPid: options.holderPid,
+        holderStart: options.holderStart,
         childPid: options.childPid,
         pty: false,
+        ...(options.onRefused !== undefined ? { onRefused: options.onRefused } : {}),
         resumeFrom: "kept",
         committedSeq: 0,
         onGreeted: (resumedFrom) => {

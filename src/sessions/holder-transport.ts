@@ -15,6 +15,8 @@ import {
   resizeFrame,
 } from "./holder-protocol.js";
 import type { HolderFrame } from "./holder-protocol.js";
+import { checkHolderPeer } from "./holder-peer.js";
+import type { PeerRefusal } from "./holder-peer.js";
 import type { ProcessTransport, TransportSink } from "./process-transport.js";
 
 /** ^D, what a terminal sends to end its input (as pty-process.ts). */
@@ -27,6 +29,8 @@ const readBuffer = Buffer.allocUnsafe(256 * 1024);
 export interface HolderTransportOptions {
   socketPath: string;
   holderPid: number;
+  /** The holder's start time on record (`processStartTime`): with its pid, what the socket's peer must be. */
+  holderStart: number | null;
   childPid: number;
   pty: boolean;
   /**
@@ -38,6 +42,8 @@ export interface HolderTransportOptions {
   committedSeq: number;
   /** The holder said HELLO in a version this gateway speaks; output follows from `resumedFrom`. */
   onGreeted?: (resumedFrom: number) => void;
+  /** The socket's peer is not the holder on record (or could not be checked): it was refused, before anything it sent was read. */
+  onRefused?: (refusal: PeerRefusal) => void;
 }
 
 /**
@@ -45,6 +51,8 @@ export interface HolderTransportOptions {
  * frames with their offset, input, resizes and the end of input go as frames; signals go to
  * the process directly (terminal-process.ts), as for a process of the gateway's own.
  * A connection that ends without the holder's END is a holder gone: `sink.lost`.
+ * Nothing is read from or sent to the socket's peer before the kernel named it as the holder
+ * on record (holder-peer.ts): an impostor's output never reaches the sink, nor input it.
  */
 export class HolderTransport implements ProcessTransport {
   readonly pid: number;
@@ -76,6 +84,8 @@ export class HolderTransport implements ProcessTransport {
   private letGo = false;
   private closed = false;
   private connected = false;
+  /** Whether the socket's peer was checked to be the holder on record. */
+  private peer: "unchecked" | "verified" | "refused" = "unchecked";
   /** Why the connection failed, when it said (an errno code). */
   constructor(options: HolderTransportOptions, sink: TransportSink) {
     this.options = options;
@@ -96,8 +106,12 @@ export class HolderTransport implements ProcessTransport {
       },
     };
     this.socket = createConnection(connectOptions);
-    if (options.resumeFrom !== "kept") this.socket.write(helloFrame(options.resumeFrom, options.committedSeq));
-    this.socket.once("connect", () => (this.connected = true));
+    // 'connect' comes before the first read: the peer is checked before a byte of it is taken or sent.
+    this.socket.once("connect", () => {
+      this.connected = true;
+      if (!this.checkPeer()) return;
+      if (options.resumeFrom !== "kept") this.send(helloFrame(options.resumeFrom, options.committedSeq));
+    });
 
     this.socket.on("error", (error: NodeJS.ErrnoException) => {
       // 'close' follows; the reason is the first that is known.
@@ -234,6 +248,7 @@ export class HolderTransport implements ProcessTransport {
 
   /** Bytes read from the holder, valid only during the call (the shared read buffer). */
   private received(chunk: Uint8Array): void {
+    if (this.peer !== "verified" && !this.checkPeer()) return;
     try {
       this.reader.push(chunk);
     } catch (error) {
@@ -241,8 +256,28 @@ export class HolderTransport implements ProcessTransport {
     }
   }
 
+  /** Whether the socket's peer is the holder on record; refuses it (the session is lost) when not. */
+  private checkPeer(): boolean {
+    if (this.peer !== "unchecked") return this.peer === "verified";
+    const refusal = checkHolderPeer(this.socket, { pid: this.options.holderPid, start: this.options.holderStart });
+    if (refusal === null) {
+      this.peer = "verified";
+      return true;
+    }
+    this.peer = "refused";
+    this.options.onRefused?.(refusal);
+    // Not steered by a peer it could not verify, the program is left for the user to end (a real
+    // holder whose socket was taken ends it within 2 s of losing its socket).
+    this.fail(
+      `its holder could not be trusted: ${refusal.reason}; the program (pid ${this.pid}) was left running: end it with kill ${this.pid}`,
+      { leaveRunning: true },
+    );
+    return false;
+  }
+
+  /** Before 'connect' Node queues the write and sends it after the listeners, so after {@link checkPeer}. */
   private send(bytes: Buffer): void {
-    if (!this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
+    if (this.peer !== "refused" && !this.socket.destroyed && this.socket.writable) this.socket.write(bytes);
   }
 
   private onFrame(f: HolderFrame): void {

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   accessSync,
   chmodSync,
@@ -13,6 +13,7 @@ import {
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { PeerRefusal } from "./holder-peer.js";
 import { processStartTime } from "./processes.js";
 
 /*
@@ -21,8 +22,15 @@ import { processStartTime } from "./processes.js";
  * "Session holders"; docs/security.md, "Session holders".
  */
 
-/** How long the start of a holder may take (it forks and execs the program, then answers). */
+/** How long the start of a holder may take (it forks and execs the program, then answers); then it is killed. */
 export const HOLDER_START_TIMEOUT_MS = 10_000;
+/**
+ * Holders starting at once (spawned, not yet answered). Each forks twice and execs the program:
+ * more at once only starve the gateway's own thread of CPU (test/sessions/holder-start.test.ts).
+ */
+export const HOLDER_STARTS_AT_ONCE = 4;
+/** What is kept of a starting holder's stdout and stderr (its answer is one short line). */
+const HOLDER_ANSWER_MAX_BYTES = 4096;
 /** `sun_path` holds 108 bytes with its NUL; a longer path is reached through `/proc/self/fd`. */
 const SOCKET_PATH_MAX = 107;
 
@@ -38,6 +46,13 @@ export interface HolderRef {
   outputBase: number;
 }
 
+/** A session with a holder, as the log names it. */
+export interface HeldSession {
+  id: string;
+  pid: number | null;
+  holder?: HolderRef | null;
+}
+
 /** What a holder starts (see TerminalProcessOptions). */
 export interface HolderSpec {
   command: readonly string[];
@@ -47,6 +62,14 @@ export interface HolderSpec {
   cols: number;
   rows: number;
   drainTimeoutMs: number;
+}
+
+/** A holder that started, and its program. */
+export interface Launched {
+  holderPid: number;
+  childPid: number;
+  /** The holder's `processStartTime`: with its pid, what the peer of its socket must be at adoption (holder-peer.ts). */
+  holderStart: number | null;
 }
 
 /** The holder binary `npm run build` makes (build/Release, two levels above src/<part> and dist/<part>). */
@@ -68,9 +91,13 @@ export class Holders {
   onStop: OnStop;
   /** An fd of `dir`, for socket paths too long for `sun_path`. */
   private dirFd: number | null = null;
+  /** Launches waiting for their turn to spawn ({@link turnToSpawn}), the timer of the next, and those under way. */
+  private readonly spawnQueue: Array<() => void> = [];
+  private spawnTimer: NodeJS.Timeout | undefined;
+  private launching = 0;
 
-  private readonly onAdopted:
-    ((session: { id: string; pid: number | null; holder?: HolderRef | null }) => void) | undefined;
+  private readonly onAdopted: ((session: HeldSession) => void) | undefined;
+  private readonly onRefused: ((session: HeldSession, refusal: PeerRefusal) => void) | undefined;
 
   /**
    * Makes DATA_DIR/holders (0700); throws when it is not a directory of this uid's. `onAdopted`
@@ -80,12 +107,15 @@ export class Holders {
     dataDir: string;
     binary: string;
     onStop: OnStop;
-    onAdopted?: (session: { id: string; pid: number | null; holder?: HolderRef | null }) => void;
+    onAdopted?: (session: HeldSession) => void;
+    /** The peer on a session's holder socket was not its holder (holder-peer.ts): it was refused, the session lost. */
+    onRefused?: (session: HeldSession, refusal: PeerRefusal) => void;
   }) {
     this.dir = join(options.dataDir, "holders");
     this.binary = options.binary;
     this.onStop = options.onStop;
     this.onAdopted = options.onAdopted;
+    this.onRefused = options.onRefused;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const stat = lstatSync(this.dir);
     if (!stat.isDirectory() || stat.uid !== process.getuid?.())
@@ -102,10 +132,88 @@ export class Holders {
   }
 
   /**
-   * Starts a holder for session `sessionId` that starts the program: returns once it runs. Throws
-   * an Error naming the reason (errno) when the program or the holder could not be started.
+   * Starts a holder for session `sessionId` that starts the program: resolves once the program
+   * runs, without blocking the event loop while the holder forks and execs it. Rejects with an
+   * Error naming the reason (errno) when the program or the holder could not be started, or when
+   * the holder did not answer within {@link HOLDER_START_TIMEOUT_MS} (it is killed then).
+   * Node's spawn blocks until the holder is exec'd, so holders are spawned one per turn of the
+   * loop, {@link HOLDER_STARTS_AT_ONCE} at most under way ({@link turnToSpawn}): 64 created at
+   * once stall it for about one spawn, not for 64.
+   * test/sessions/holder-start.test.ts holds the loop's delay while 64 start at once.
    */
-  launch(sessionId: string, spec: HolderSpec): { holderPid: number; childPid: number; holderStart: number | null } {
+  async launch(sessionId: string, spec: HolderSpec): Promise<Launched> {
+    await this.turnToSpawn();
+    try {
+      return await this.spawnHolder(sessionId, spec);
+    } finally {
+      this.launching--;
+      this.scheduleSpawn();
+    }
+  }
+
+  private spawnHolder(sessionId: string, spec: HolderSpec): Promise<Launched> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.binary, [socketName(sessionId)], {
+        cwd: this.dir,
+        env: {},
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      const out = boundedText();
+      const err = boundedText();
+      child.stdout.on("data", out.push);
+      child.stderr.on("data", err.push);
+      // A holder that failed before reading its spec closes stdin: its answer says why.
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(encodeSpec(spec));
+      let failure: Error | undefined;
+      const timer = setTimeout(() => {
+        failure = new Error(`the session holder did not answer within ${HOLDER_START_TIMEOUT_MS} ms`);
+        child.kill("SIGKILL");
+      }, HOLDER_START_TIMEOUT_MS);
+      child.once("error", (error) => (failure ??= error));
+      // 'close': the holder's first process exited and its output is read (the daemon's is /dev/null).
+      child.once("close", () => {
+        clearTimeout(timer);
+        try {
+          if (failure !== undefined) throw failure;
+          resolve(launched(out.text(), err.text()));
+        } catch (error) {
+          reject(error as Error);
+        }
+      });
+    });
+  }
+
+  /**
+   * Resolves in a turn of the event loop of its own (timers and I/O run between two spawns), after
+   * the launches queued before it, once fewer than {@link HOLDER_STARTS_AT_ONCE} are under way.
+   */
+  private turnToSpawn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.spawnQueue.push(resolve);
+      this.scheduleSpawn();
+    });
+  }
+
+  private scheduleSpawn(): void {
+    if (this.spawnTimer !== undefined || this.spawnQueue.length === 0 || this.launching >= HOLDER_STARTS_AT_ONCE)
+      return;
+    this.spawnTimer = setTimeout(() => {
+      this.spawnTimer = undefined;
+      const next = this.spawnQueue.shift();
+      if (next !== undefined) {
+        this.launching++;
+        next();
+      }
+      this.scheduleSpawn();
+    }, 0);
+  }
+
+  /**
+   * {@link launch} for a caller that cannot wait (an agent's process: `AgentProcesses.start` is
+   * synchronous); blocks the event loop until the holder answers.
+   */
+  launchSync(sessionId: string, spec: HolderSpec): Launched {
     const result = spawnSync(this.binary, [socketName(sessionId)], {
       cwd: this.dir,
       input: encodeSpec(spec),
@@ -115,28 +223,17 @@ export class Holders {
       stdio: ["pipe", "pipe", "pipe"],
     });
     if (result.error) throw result.error;
-    const line = result.stdout.trim();
-    const ok = /^ok (\d+) (\d+)$/.exec(line);
-    if (ok) {
-      const holderPid = Number(ok[1]);
-      return { holderPid, childPid: Number(ok[2]), holderStart: processStartTime(holderPid) };
-    }
-    const failed = /^err (\d+) (\w+)$/.exec(line);
-    if (failed) {
-      const errno = Number(failed[1]);
-      const name = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
-      const error = new Error(
-        `${name} (${failed[2] === "exec" ? "exec" : `holder: ${failed[2]}`})`,
-      ) as NodeJS.ErrnoException;
-      error.code = name;
-      throw error;
-    }
-    throw new Error(`the session holder did not start: ${(line || result.stderr.trim() || "no answer").slice(0, 200)}`);
+    return launched(result.stdout, result.stderr);
   }
 
   /** A session's holder answered this gateway: said in the log and the metrics. */
-  adopted(session: { id: string; pid: number | null; holder?: HolderRef | null }): void {
+  adopted(session: HeldSession): void {
     this.onAdopted?.(session);
+  }
+
+  /** The peer on a session's holder socket was refused: said in the log. */
+  refused(session: HeldSession, refusal: PeerRefusal): void {
+    this.onRefused?.(session, refusal);
   }
 
   /** The session ids whose holders have a socket here (one per held process; agents' names add a suffix). */
@@ -168,6 +265,41 @@ export class Holders {
     if (this.dirFd !== null) closeSync(this.dirFd);
     this.dirFd = null;
   }
+}
+
+/** The holder's answer ("ok HOLDER_PID CHILD_PID" or "err ERRNO STEP", native/holder.c), or throws the failure it names. */
+function launched(stdout: string, stderr: string): Launched {
+  const line = stdout.trim();
+  const ok = /^ok (\d+) (\d+)$/.exec(line);
+  if (ok) {
+    const holderPid = Number(ok[1]);
+    return { holderPid, childPid: Number(ok[2]), holderStart: processStartTime(holderPid) };
+  }
+  const failed = /^err (\d+) (\w+)$/.exec(line);
+  if (failed) {
+    const errno = Number(failed[1]);
+    const name = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0] ?? `errno ${errno}`;
+    const error = new Error(
+      `${name} (${failed[2] === "exec" ? "exec" : `holder: ${failed[2]}`})`,
+    ) as NodeJS.ErrnoException;
+    error.code = name;
+    throw error;
+  }
+  throw new Error(`the session holder did not start: ${(line || stderr.trim() || "no answer").slice(0, 200)}`);
+}
+
+/** Text gathered from a stream, at most {@link HOLDER_ANSWER_MAX_BYTES}. */
+function boundedText(): { push: (chunk: Buffer) => void; text: () => string } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  return {
+    push: (chunk) => {
+      if (size >= HOLDER_ANSWER_MAX_BYTES) return;
+      chunks.push(chunk.subarray(0, HOLDER_ANSWER_MAX_BYTES - size));
+      size += chunk.length;
+    },
+    text: () => Buffer.concat(chunks).toString("utf8"),
+  };
 }
 
 function socketName(sessionId: string): string {

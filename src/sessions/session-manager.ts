@@ -60,6 +60,26 @@ export interface SessionManagerOptions {
 
 /** Builds a session of one kind around a prepared record and log. */
 export type SessionFactory<S extends Session> = (record: SessionRecord, log: SessionLog, ctx: SessionContext) => S;
+/** Builds and starts a session whose start takes a while (a process under a holder). */
+export type StartingSessionFactory<S extends Session> = (
+  record: SessionRecord,
+  log: SessionLog,
+  ctx: SessionContext,
+) => Promise<S>;
+
+/** What a new session is made of (see {@link SessionManager.create}). */
+export interface NewSession {
+  kind: SessionKind;
+  owner: SessionOwner;
+  name?: string | undefined;
+  parent?: string | null;
+  agent?: string | null;
+  command?: string[] | null;
+  cwd?: string | null;
+  pty?: boolean;
+  cols?: number | null;
+  rows?: number | null;
+}
 
 /**
  * Owns every session: creation (with limits), lookup, restore after a restart, termination
@@ -77,6 +97,8 @@ export class SessionManager {
   private closing = false;
   /** The gateway is stopping (see {@link beginStop}). */
   private stopping = false;
+  /** Sessions being started ({@link createStarting}), with their owners: they count against the limits. */
+  private readonly starting = new Map<Promise<Session>, string>();
   private lastCreatedAt = 0;
 
   constructor(options: SessionManagerOptions) {
@@ -117,23 +139,51 @@ export class SessionManager {
    * Registers a new session built by `factory`. Checks the running-session limits first, so a
    * refused create changes nothing.
    */
-  create<S extends Session>(
-    init: {
-      kind: SessionKind;
-      owner: SessionOwner;
-      name?: string | undefined;
-      parent?: string | null;
-      agent?: string | null;
-      command?: string[] | null;
-      cwd?: string | null;
-      pty?: boolean;
-      cols?: number | null;
-      rows?: number | null;
-    },
-    factory: SessionFactory<S>,
-  ): S {
+  create<S extends Session>(init: NewSession, factory: SessionFactory<S>): S {
     this.assertRoomFor(ownerKey(init.owner), init.owner.name);
-    const record: SessionRecord = {
+    const record = this.newRecord(init);
+    const log = this.options.events.create(record.id);
+    let session: S;
+    try {
+      session = factory(record, log, this.ctx);
+    } catch (error) {
+      // Nothing started: forget the log so a refused create leaves no trace.
+      void this.options.events.remove(record.id);
+      throw error;
+    }
+    this.register(session);
+    return session;
+  }
+
+  /**
+   * As {@link create}, for a session whose start is awaited (a process under a holder): it is
+   * registered, persisted and listed only once started, so nobody sees it running before its
+   * process runs. Meanwhile it counts against the limits (concurrent creates cannot pass them
+   * together), and a gateway stop waits for it.
+   */
+  async createStarting<S extends Session>(init: NewSession, factory: StartingSessionFactory<S>): Promise<S> {
+    this.assertRoomFor(ownerKey(init.owner), init.owner.name);
+    const record = this.newRecord(init);
+    const log = this.options.events.create(record.id);
+    const starting = factory(record, log, this.ctx);
+    this.starting.set(starting, ownerKey(init.owner));
+    let session: S;
+    try {
+      session = await starting;
+    } catch (error) {
+      void this.options.events.remove(record.id);
+      throw error;
+    } finally {
+      this.starting.delete(starting);
+    }
+    // Listed in `createdAt` order: it is created, for a client walking the pages, when it is listed.
+    record.createdAt = this.nextCreatedAt();
+    this.register(session);
+    return session;
+  }
+
+  private newRecord(init: NewSession): SessionRecord {
+    return {
       id: newSessionId(),
       kind: init.kind,
       name: init.name ?? null,
@@ -153,19 +203,12 @@ export class SessionManager {
       parent: init.parent ?? null,
       agent: init.agent ?? null,
     };
-    const log = this.options.events.create(record.id);
-    let session: S;
-    try {
-      session = factory(record, log, this.ctx);
-    } catch (error) {
-      // Nothing started: forget the log so a refused create leaves no trace.
-      void this.options.events.remove(record.id);
-      throw error;
-    }
-    this.sessions.set(record.id, session);
+  }
+
+  private register(session: Session): void {
+    this.sessions.set(session.id, session);
     session.persist();
     this.emitChange(session);
-    return session;
   }
 
   /**
@@ -393,6 +436,8 @@ export class SessionManager {
     if (this.closing) return;
     this.closing = true;
     if (options.endHeld === true && this.options.holders !== undefined) this.options.holders.onStop = "end";
+    // A session being started is registered once it runs, and then stopped as the others.
+    await Promise.allSettled(this.starting.keys());
     const system: Actor = { name: "gateway", role: "system" };
     await this.endedOrUnwritable(Promise.all(this.list().map((s) => s.shutdown(system))));
     for (const s of this.sessions.values()) {
@@ -460,8 +505,8 @@ export class SessionManager {
   }
 
   private checkLimits(ownerKey: string, name: string): void {
-    let running = 0;
-    let mine = 0;
+    let running = this.starting.size;
+    let mine = [...this.starting.values()].filter((o) => o === ownerKey).length;
     for (const s of this.sessions.values()) {
       if (!s.running) continue;
       running++;

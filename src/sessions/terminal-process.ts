@@ -15,7 +15,8 @@ import {
   signalProcess,
 } from "./processes.js";
 import { HolderTransport } from "./holder-transport.js";
-import type { Holders } from "./holders.js";
+import type { PeerRefusal } from "./holder-peer.js";
+import type { Holders, Launched } from "./holders.js";
 import { DEFAULT_COLS, DEFAULT_ROWS, PTY_TERM, openPtyTransport } from "./pty-process.js";
 import { assertSpawnable } from "./spawn-preflight.js";
 import { PROCESS_MOVES } from "./process-state.js";
@@ -91,11 +92,6 @@ export interface TerminalProcessOptions {
   /** Called exactly once, after the last `onOutput`. Not called after `dispose()`. */
   onExit: (exit: TerminalExit) => void;
   /**
-   * Run under a holder of `holders` (native/holder.c) named for `sessionId`, so the process
-   * outlives the gateway (docs/architecture.md, "Session holders").
-   */
-  held?: { holders: Holders; sessionId: string };
-  /**
    * Held processes: the holder is gone (or refused this gateway) and the exit will never be
    * known; called instead of `onExit`. What is left of the process was killed, unless the
    * reason says it was left running (a holder of another protocol version).
@@ -103,10 +99,23 @@ export interface TerminalProcessOptions {
   onLost?: (reason: string) => void;
 }
 
+/** A process started under a holder (see {@link startHeldProcess}). */
+export interface HeldProcessOptions extends TerminalProcessOptions {
+  /**
+   * Run under a holder of `holders` (native/holder.c) named for `sessionId`, so the process
+   * outlives the gateway (docs/architecture.md, "Session holders").
+   */
+  held: { holders: Holders; sessionId: string };
+  /** The socket's peer was not the holder started (holder-peer.ts): the process is lost. */
+  onRefused?: (refusal: PeerRefusal) => void;
+}
+
 /** A held process a gateway takes over from an earlier one (see {@link adoptTerminalProcess}). */
 export interface AdoptOptions {
   socketPath: string;
   holderPid: number;
+  /** The holder's start time on record: the socket's peer must be that process (holder-peer.ts). */
+  holderStart: number | null;
   pid: number;
   startTime: number | null;
   pty: boolean;
@@ -120,6 +129,8 @@ export interface AdoptOptions {
   onLost: (reason: string) => void;
   /** The holder answered: the process is this gateway's now. */
   onAdopted?: () => void;
+  /** The socket's peer was not the holder on record (or could not be checked): refused, the process is lost. */
+  onRefused?: (refusal: PeerRefusal) => void;
 }
 
 /**
@@ -183,6 +194,8 @@ export interface TerminalProcess {
   dispose(): void;
   /** The holder's pid, for a held process; null for one of the gateway's own. */
   readonly holderPid: number | null;
+  /** The holder's start time (`processStartTime`), recorded with its pid to check its socket's peer; null without a holder. */
+  readonly holderStart: number | null;
   /** Held: the output up to holder offset `offset` is committed, so the holder may forget it. */
   acknowledge(offset: number): void;
   /** Held: the exit is committed, so the holder may end. */
@@ -205,16 +218,25 @@ export interface TerminalProcess {
  */
 export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalProcess {
   assertSpawnable(options.command, options.cwd, options.env);
-  const held = options.held;
-  if (held === undefined)
-    return new ManagedProcess(options, (sink) => {
-      const transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
-      return { transport, startTime: processStartTime(transport.pid), holderPid: null };
-    });
   return new ManagedProcess(options, (sink) => {
-    // As pty-process.ts: the shell learns its directory from PWD, and TERM is the caller's or ours.
-    const env = options.pty ? { ...options.env, TERM: options.env["TERM"] ?? PTY_TERM, PWD: options.cwd } : options.env;
-    const started = held.holders.launch(held.sessionId, {
+    const transport = options.pty ? openPtyTransport(options, sink) : openPipeTransport(options, sink);
+    return { transport, startTime: processStartTime(transport.pid), holderPid: null };
+  });
+}
+
+/**
+ * Starts a process under a holder: resolves once the program runs (the holder forks and execs it
+ * while the event loop goes on), with what it is connected to. Rejects as
+ * {@link spawnTerminalProcess} throws, and with the holder's reason when it could not start.
+ */
+export async function startHeldProcess(options: HeldProcessOptions): Promise<TerminalProcess> {
+  assertSpawnable(options.command, options.cwd, options.env);
+  const { holders, sessionId } = options.held;
+  // As pty-process.ts: the shell learns its directory from PWD, and TERM is the caller's or ours.
+  const env = options.pty ? { ...options.env, TERM: options.env["TERM"] ?? PTY_TERM, PWD: options.cwd } : options.env;
+  let started: Launched;
+  try {
+    started = await holders.launch(sessionId, {
       command: options.command,
       cwd: options.cwd,
       env,
@@ -223,18 +245,29 @@ export function spawnTerminalProcess(options: TerminalProcessOptions): TerminalP
       rows: options.rows ?? DEFAULT_ROWS,
       drainTimeoutMs: options.drainTimeoutMs ?? OUTPUT_DRAIN_TIMEOUT_MS,
     });
+  } catch (error) {
+    throw spawnError(options.command[0] ?? "", error);
+  }
+  return new ManagedProcess(options, (sink) => {
     const transport = new HolderTransport(
       {
-        socketPath: held.holders.socketPath(held.sessionId),
+        socketPath: holders.socketPath(sessionId),
         holderPid: started.holderPid,
+        holderStart: started.holderStart,
         childPid: started.childPid,
         pty: options.pty,
         resumeFrom: 0,
         committedSeq: 0,
+        ...(options.onRefused !== undefined ? { onRefused: options.onRefused } : {}),
       },
       sink,
     );
-    return { transport, startTime: processStartTime(started.childPid), holderPid: started.holderPid };
+    return {
+      transport,
+      startTime: processStartTime(started.childPid),
+      holderPid: started.holderPid,
+      holderStart: started.holderStart,
+    };
   });
 }
 
@@ -258,16 +291,19 @@ export function adoptTerminalProcess(options: AdoptOptions): TerminalProcess {
       {
         socketPath: options.socketPath,
         holderPid: options.holderPid,
+        holderStart: options.holderStart,
         childPid: options.pid,
         pty: options.pty,
         resumeFrom: options.resumeFrom,
         committedSeq: options.committedSeq ?? 0,
         ...(options.onAdopted !== undefined ? { onGreeted: options.onAdopted } : {}),
+        ...(options.onRefused !== undefined ? { onRefused: options.onRefused } : {}),
       },
       sink,
     ),
     startTime: options.startTime,
     holderPid: options.holderPid,
+    holderStart: options.holderStart,
   }));
 }
 
@@ -276,6 +312,8 @@ interface Opened {
   transport: ProcessTransport;
   startTime: number | null;
   holderPid: number | null;
+  /** The holder's start time (`processStartTime`), for the session's record. */
+  holderStart?: number | null;
 }
 
 const ENCODER = new TextEncoder();
@@ -292,6 +330,7 @@ class ManagedProcess implements TerminalProcess {
   private readonly timers: TimerSet<"drain" | "hangup" | "kill" | "holder">;
   readonly startTime: number | null;
   readonly holderPid: number | null;
+  readonly holderStart: number | null;
 
   constructor(options: TerminalProcessOptions, open: (sink: TransportSink) => Opened) {
     this.options = options;
@@ -327,6 +366,7 @@ class ManagedProcess implements TerminalProcess {
     this.transport = opened.transport;
     this.startTime = opened.startTime;
     this.holderPid = opened.holderPid;
+    this.holderStart = opened.holderStart ?? null;
   }
 
   /** The child's exit, once known: until then its pid still names its processes. */

@@ -3,15 +3,21 @@ import { OutputCoalescer } from "../core/output-coalescer.js";
 import { piecePools } from "../core/buffer-pool.js";
 import type { SessionLog } from "../log/session-log.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, CreateTerminalSession, SignalName } from "../protocol/index.js";
+import type { Actor, CreateTerminalSession, OutputStream, SignalName } from "../protocol/index.js";
 import { Session, wrongKind } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
 import { TERMINATE_GRACE_MS, shuttingDown } from "./session-manager.js";
 import { Holders } from "./holders.js";
-import { processStartTime, signalProcess, terminateLeftovers } from "./processes.js";
+import { signalProcess, terminateLeftovers } from "./processes.js";
 import { checkCwd } from "./spawn-preflight.js";
-import { DEFAULT_COLS, DEFAULT_ROWS, adoptTerminalProcess, spawnTerminalProcess } from "./terminal-process.js";
+import {
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
+  adoptTerminalProcess,
+  spawnTerminalProcess,
+  startHeldProcess,
+} from "./terminal-process.js";
 import type { TerminalExit, TerminalProcess } from "./terminal-process.js";
 
 /**
@@ -32,33 +38,46 @@ export class TerminalSession extends Session {
   private ackNow: (() => void) | undefined;
 
   /**
-   * Starts the process; throws SPAWN_FAILED or RESOURCE_EXHAUSTED (nothing is recorded then).
+   * Starts the process; rejects with SPAWN_FAILED or RESOURCE_EXHAUSTED (nothing is recorded then).
    * A PTY's first size is logged as a `resize` by `creator`, so a replay renders early output
-   * at the size it was written for. With holders (`ctx.holders`) it runs under one.
+   * at the size it was written for. With holders (`ctx.holders`) it runs under one, and this
+   * resolves once the holder runs the program (the event loop goes on meanwhile).
    */
-  start(env: Record<string, string>, creator: Actor): void {
+  async start(env: Record<string, string>, creator: Actor): Promise<void> {
     const r = this.record;
     const holders = this.ctx.holders;
     const outputBase = this.log.appendedOutputBytes;
     const coalescer = this.outputCoalescer();
-    this.proc = spawnTerminalProcess({
+    const options = {
       command: r.command!,
       cwd: r.cwd!,
       env,
       pty: r.pty,
       cols: r.cols ?? DEFAULT_COLS,
       rows: r.rows ?? DEFAULT_ROWS,
-      ...(holders !== undefined ? { held: { holders, sessionId: r.id } } : {}),
-      onOutput: (stream, chunk) => coalescer.push(stream, chunk),
-      onExit: (exit) => this.processExited(exit),
-      onLost: (reason) => this.processLost(reason),
-    });
+      onOutput: (stream: OutputStream, chunk: Uint8Array) => coalescer.push(stream, chunk),
+      onExit: (exit: TerminalExit) => this.processExited(exit),
+      onLost: (reason: string) => this.processLost(reason),
+    };
+    try {
+      this.proc =
+        holders === undefined
+          ? spawnTerminalProcess(options)
+          : await startHeldProcess({
+              ...options,
+              held: { holders, sessionId: r.id },
+              onRefused: (refusal) => holders.refused(this.record, refusal),
+            });
+    } catch (error) {
+      coalescer.dispose();
+      throw error;
+    }
     this.coalescer = coalescer;
     r.pid = this.proc.pid;
     r.pidStart = this.proc.startTime;
     const holderPid = this.proc.holderPid;
     if (holderPid !== null) {
-      r.holder = { pid: holderPid, start: processStartTime(holderPid), outputBase };
+      r.holder = { pid: holderPid, start: this.proc.holderStart, outputBase };
       this.acknowledgeCommits();
     }
     if (r.pty)
@@ -91,6 +110,7 @@ export class TerminalSession extends Session {
     this.proc = adoptTerminalProcess({
       socketPath: holders.socketPath(r.id),
       holderPid: ref.pid,
+      holderStart: ref.start,
       pid: r.pid,
       startTime: r.pidStart ?? null,
       pty: r.pty,
@@ -100,6 +120,7 @@ export class TerminalSession extends Session {
       onLost: (reason) => this.processLost(reason),
       committedSeq: this.log.head,
       onAdopted: () => holders.adopted(this.record),
+      onRefused: (refusal) => holders.refused(this.record, refusal),
     });
     this.acknowledgeCommits();
     return true;
@@ -308,16 +329,16 @@ export function restoreTerminalSession(record: SessionRecord, log: SessionLog, c
   return new TerminalSession(record, log, ctx);
 }
 
-/** Creates and starts a terminal session for `owner`. */
-export function createTerminalSession(
+/** Creates and starts a terminal session for `owner`: resolves once its process runs (under its holder, if any). */
+export async function createTerminalSession(
   sessions: SessionManager,
   spec: CreateTerminalSession,
   owner: SessionOwner,
   extra: { parent?: string; creator?: Actor } = {},
-): TerminalSession {
+): Promise<TerminalSession> {
   const cwd = spec.cwd ?? process.cwd();
   checkCwd(cwd);
-  return sessions.create(
+  return sessions.createStarting(
     {
       kind: "terminal",
       owner,
@@ -329,13 +350,13 @@ export function createTerminalSession(
       rows: spec.pty ? (spec.rows ?? DEFAULT_ROWS) : null,
       parent: extra.parent ?? null,
     },
-    (record, log, ctx) => {
+    async (record, log, ctx) => {
       const session = new TerminalSession(record, log, ctx);
       const env = childEnv(spec.env);
       // A PTY's TERM names the terminal its viewers emulate (PTY_TERM), or the one the caller asked
       // for; the gateway's own (the terminal it was started from, if any) describes neither.
       if (spec.pty === true && spec.env?.["TERM"] === undefined) delete env["TERM"];
-      session.start(env, extra.creator ?? { name: owner.name, role: "system" });
+      await session.start(env, extra.creator ?? { name: owner.name, role: "system" });
       return session;
     },
   );

@@ -30,7 +30,7 @@ afterEach(async () => {
 /** `script` (sh) as an agent under a holder, as agent-gateway-session.ts starts one. */
 function held(name: string, script: string): HeldAgentProcess {
   const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C.UTF-8" };
-  const { holderPid, childPid } = holders.launch(name, {
+  const { holderPid, holderStart, childPid } = holders.launchSync(name, {
     command: ["sh", "-c", script],
     cwd: dataDir,
     env,
@@ -39,7 +39,13 @@ function held(name: string, script: string): HeldAgentProcess {
     rows: 24,
     drainTimeoutMs: 2_000,
   });
-  const proc = new HeldAgentProcess({ socketPath: holders.socketPath(name), holderPid, childPid, command: "sh" });
+  const proc = new HeldAgentProcess({
+    socketPath: holders.socketPath(name),
+    holderPid,
+    holderStart,
+    childPid,
+    command: "sh",
+  });
   started.push(proc);
   return proc;
 }

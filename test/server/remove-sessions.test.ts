@@ -253,7 +253,7 @@ describe("removing sessions (DELETE ?purge)", () => {
     const gw = await testGateway();
     const http = api(gw.url);
     const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
-    const child = createTerminalSession(
+    const child = await createTerminalSession(
       gw.core.sessions,
       { kind: "terminal", command: ["sleep", "300"] },
       { id: "token:admin", name: "admin" },
@@ -298,7 +298,7 @@ describe("retention.endedSessions", () => {
     const gw = await testGateway({ config: { retention: { endedSessions: { maxCount: 0 } } }, pruneIntervalMs: 50 });
     const http = api(gw.url);
     const parent = (await http.post("/v1/sessions", { kind: "stream", name: "parent" })).json.id as string;
-    const child = createTerminalSession(
+    const child = await createTerminalSession(
       gw.core.sessions,
       { kind: "terminal", command: ["sleep", "300"] },
       { id: "token:admin", name: "admin" },

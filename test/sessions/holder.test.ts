@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { Holders, holderBinary } from "../../src/sessions/holders.js";
 import { procStat } from "../../src/sessions/processes.js";
-import { adoptTerminalProcess, spawnTerminalProcess } from "../../src/sessions/terminal-process.js";
+import { adoptTerminalProcess, startHeldProcess } from "../../src/sessions/terminal-process.js";
 import type { TerminalExit, TerminalProcess } from "../../src/sessions/terminal-process.js";
 import { TEST_ENV } from "./process-helpers.js";
 import { waitFor } from "../helpers/wait-for.js";
@@ -40,13 +40,13 @@ interface Run {
   lost: Promise<string>;
 }
 
-function held(command: string[], pty: boolean, sessionId: string): Run {
+async function held(command: string[], pty: boolean, sessionId: string): Promise<Run> {
   const out = { stdout: [] as Buffer[], stderr: [] as Buffer[], pty: [] as Buffer[] };
   let onExit!: (e: TerminalExit) => void;
   let onLost!: (r: string) => void;
   const exit = new Promise<TerminalExit>((r) => (onExit = r));
   const lost = new Promise<string>((r) => (onLost = r));
-  const proc = spawnTerminalProcess({
+  const proc = await startHeldProcess({
     command,
     cwd: dataDir,
     env: TEST_ENV,
@@ -66,8 +66,8 @@ describe("session holders", () => {
   it(
     "runs a PTY and a pipe process under a holder: output, input, exit code, stderr apart",
     async () => {
-      const pty = held(["sh", "-c", "read line; echo got:$line; exit 3"], true, "pty1");
-      const pipe = held(["sh", "-c", "cat; echo oops >&2; exit 4"], false, "pipe1");
+      const pty = await held(["sh", "-c", "read line; echo got:$line; exit 3"], true, "pty1");
+      const pipe = await held(["sh", "-c", "cat; echo oops >&2; exit 4"], false, "pipe1");
       expect(pty.proc.holderPid).toBeGreaterThan(0);
       pty.proc.write("hello\r");
       pipe.proc.write("piped\n");
@@ -93,7 +93,7 @@ describe("session holders", () => {
     "keeps output while no gateway is connected and resends everything after the offset the next one names",
     async () => {
       const script = "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done; sleep 0.3; echo done";
-      const first = held(["sh", "-c", script], false, "adopt1");
+      const first = await held(["sh", "-c", script], false, "adopt1");
       await waitFor(() => text(first.out.stdout).includes("line-10\n"), 10_000, "some output");
       first.proc.detach();
       const before = Buffer.concat(first.out.stdout);
@@ -104,6 +104,7 @@ describe("session holders", () => {
         const proc = adoptTerminalProcess({
           socketPath: holders.socketPath("adopt1"),
           holderPid: first.proc.holderPid!,
+          holderStart: first.proc.holderStart,
           pid: first.proc.pid,
           startTime: first.proc.startTime,
           pty: false,
@@ -125,7 +126,7 @@ describe("session holders", () => {
   it(
     "gives input to the program only once its event is committed; the next gateway drops input it has no record of",
     async () => {
-      const first = held(["cat"], false, "input1");
+      const first = await held(["cat"], false, "input1");
       first.proc.write("one\n", 1);
       await new Promise((r) => setTimeout(r, 300));
       expect(text(first.out.stdout)).toBe("");
@@ -144,6 +145,7 @@ describe("session holders", () => {
         const proc = adoptTerminalProcess({
           socketPath: holders.socketPath("input1"),
           holderPid: first.proc.holderPid!,
+          holderStart: first.proc.holderStart,
           pid: first.proc.pid,
           startTime: first.proc.startTime,
           pty: false,
@@ -170,7 +172,7 @@ describe("session holders", () => {
   it(
     "counts the output its holder keeps until it is acknowledged (held bytes), from the HELLO of an adopting gateway on",
     async () => {
-      const first = held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
+      const first = await held(["sh", "-c", "echo 12345; read x; echo 6789; read y"], false, "heldbytes");
       await waitFor(() => text(first.out.stdout) === "12345\n", 10_000, "the first line");
       expect(first.proc.heldBytes).toBe(6);
       first.proc.acknowledge(6);
@@ -184,6 +186,7 @@ describe("session holders", () => {
       const proc = adoptTerminalProcess({
         socketPath: holders.socketPath("heldbytes"),
         holderPid: first.proc.holderPid!,
+        holderStart: first.proc.holderStart,
         pid: first.proc.pid,
         startTime: first.proc.startTime,
         pty: false,
@@ -204,8 +207,8 @@ describe("session holders", () => {
   it(
     "ends only its session, lost with a reason, when its holder is killed (kill -9)",
     async () => {
-      const victim = held(["sh", "-c", "while :; do sleep 1; done"], true, "victim");
-      const bystander = held(["sh", "-c", "read x; echo still-here"], true, "bystander");
+      const victim = await held(["sh", "-c", "while :; do sleep 1; done"], true, "victim");
+      const bystander = await held(["sh", "-c", "read x; echo still-here"], true, "bystander");
       process.kill(victim.proc.holderPid!, "SIGKILL");
       expect(await victim.lost).toMatch(/its holder \(pid \d+\) ended without the program's exit.*killed/);
       // Its program does not linger, nobody can steer it.
@@ -224,10 +227,10 @@ describe("session holders", () => {
         execFileSync("cc", ["-O2", ...flags, "-o", out, join(REPO, "native", "holder.c")]);
         return out;
       };
-      const adoptWith = (binary: string, sessionId: string) => {
+      const adoptWith = async (binary: string, sessionId: string) => {
         const older = new Holders({ dataDir, binary, onStop: "keep" });
         onTestFinished(() => older.close());
-        const first = spawnTerminalProcess({
+        const first = await startHeldProcess({
           command: ["sh", "-c", "echo before; read x; echo after-$x"],
           cwd: dataDir,
           env: TEST_ENV,
@@ -242,6 +245,7 @@ describe("session holders", () => {
           const proc = adoptTerminalProcess({
             socketPath: holders.socketPath(sessionId),
             holderPid: first.holderPid!,
+            holderStart: first.holderStart,
             pid: first.pid,
             startTime: first.startTime,
             pty: false,
@@ -277,7 +281,7 @@ describe("session holders", () => {
       onTestFinished(() => rmSync(open, { recursive: true, force: true }));
       const own = new Holders({ dataDir: open, binary: BINARY!, onStop: "keep" });
       onTestFinished(() => own.close());
-      const proc = spawnTerminalProcess({
+      const proc = await startHeldProcess({
         command: ["sleep", "30"],
         cwd: open,
         env: TEST_ENV,
