@@ -17,6 +17,8 @@ export const SCREEN_CELL_CODE_POINTS_MAX = SCREEN_CELL_MARKS_MAX + 1;
 interface XtermLine {
   length: number;
   getString(x: number): string;
+  /** Three numbers a cell: content (code point, width, combined flag), foreground, background. */
+  _data: Uint32Array;
   /** Combined strings by column (a cell whose content has the combined flag reads its string here). */
   _combined: Record<number, string>;
 }

@@ -5,10 +5,11 @@ import type { PrintingCore } from "./mark-cap.js";
  * Code points one REP (`CSI Ps b`) prints at most: its count (clamped by src/screen/count-clamp.ts
  * to what fills the screen and scrollback) times the code points of the cell it repeats. xterm.js
  * allocates them all at once (a cell of 1.3 million code points repeated 82,080 times threw
- * `RangeError: Invalid typed array length`); 4 Mi keeps a REP of a cell with every mark it may
- * hold (SCREEN_CELL_CODE_POINTS_MAX) filling a 200×50 screen and its scrollback.
+ * `RangeError: Invalid typed array length`). 1 Mi keeps a REP of a cell of up to 12 code points
+ * filling an 80×24 screen and its scrollback (82,080 cells), and stops one of a cell with every
+ * mark it may hold (SCREEN_CELL_CODE_POINTS_MAX) at 61,680 cells: about 0.2 s of parsing.
  */
-export const SCREEN_REPEAT_CODE_POINTS_MAX = 4 * 1024 * 1024;
+export const SCREEN_REPEAT_CODE_POINTS_MAX = 1024 * 1024;
 
 /**
  * Code points a REP hands to xterm's print step at a time: what it allocates at once (64 KiB),
@@ -19,7 +20,40 @@ export const SCREEN_REPEAT_CHUNK_CODE_POINTS = 16 * 1024;
 
 /** What of xterm's core {@link boundRepeat} uses, beyond the print step. */
 interface RepeatingCore {
-  _inputHandler: PrintingCore["_inputHandler"];
+  _inputHandler: PrintingCore["_inputHandler"] & { _coreService: { decPrivateModes: { wraparound: boolean } } };
+}
+
+type InputHandler = RepeatingCore["_inputHandler"];
+
+/**
+ * What printing a repetition without wraparound depends on and changes, the modes and pen aside
+ * (a REP changes neither): the cursor, the join state, and the cursor's row (the only row it
+ * prints on: nothing wraps or scrolls). A repetition that leaves this as it found it is a fixed
+ * point: every later one leaves it too (a wide character dropped at the last column and its marks
+ * joining a full cell, again and again). test/screen/repeat-bound.test.ts compares with xterm's REP.
+ */
+interface PrintState {
+  x: number;
+  y: number;
+  ybase: number;
+  join: number;
+  cells: Uint32Array | undefined;
+  chars: string;
+}
+
+function stateOf(input: InputHandler): PrintState {
+  const buffer = input._activeBuffer;
+  const line = buffer.lines.get(buffer.ybase + buffer.y);
+  let chars = "";
+  for (let x = 0; x < (line?.length ?? 0); x++) chars += `${line!.getString(x)}\u0000`;
+  const join = input._parser.precedingJoinState;
+  return { x: buffer.x, y: buffer.y, ybase: buffer.ybase, join, cells: line?._data.slice(), chars };
+}
+
+function sameState(a: PrintState, b: PrintState): boolean {
+  if (a.x !== b.x || a.y !== b.y || a.ybase !== b.ybase || a.join !== b.join || a.chars !== b.chars) return false;
+  if (a.cells === undefined || b.cells === undefined || a.cells.length !== b.cells.length) return false;
+  return a.cells.every((v, i) => v === b.cells![i]);
 }
 
 /** The width a character's Unicode properties hold (xterm's UnicodeService.extractWidth). */
@@ -51,15 +85,31 @@ export function boundRepeat(term: Terminal, pause: () => Promise<void> | undefin
     const perChunk = Math.max(1, Math.floor(SCREEN_REPEAT_CHUNK_CODE_POINTS / codes.length));
     const chunk = new Uint32Array(Math.min(repeats, perChunk) * codes.length);
     for (let at = 0; at < chunk.length; at += codes.length) chunk.set(codes, at);
+    let rest = repeats;
+    if (!input._coreService.decPrivateModes.wraparound) {
+      // Without wraparound, two repetitions one by one: when the second changes nothing, no
+      // later one can (PrintState). With it, a repetition may scroll: no such shortcut.
+      const before = stateOf(input);
+      input.print(chunk, 0, codes.length);
+      if (repeats === 1) return true;
+      const once = stateOf(input);
+      if (sameState(before, once)) return true;
+      input.print(chunk, 0, codes.length);
+      if (sameState(once, stateOf(input))) return true;
+      rest -= 2;
+    }
+    if (rest <= perChunk) {
+      input.print(chunk, 0, rest * codes.length);
+      return true;
+    }
     const printAll = async (): Promise<boolean> => {
-      for (let done = 0; done < repeats; done += perChunk) {
+      for (let done = 0; done < rest; done += perChunk) {
         if (done > 0) await pause();
-        input.print(chunk, 0, Math.min(perChunk, repeats - done) * codes.length);
+        input.print(chunk, 0, Math.min(perChunk, rest - done) * codes.length);
       }
       return true;
     };
-    if (repeats <= perChunk) input.print(chunk, 0, repeats * codes.length);
     // xterm's parser takes a promise from any handler (its typings say boolean only).
-    return (repeats <= perChunk || (printAll() as unknown as boolean));
+    return printAll() as unknown as boolean;
   });
 }

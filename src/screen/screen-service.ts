@@ -434,7 +434,11 @@ export class ScreenService {
     if (t === undefined) return;
     const heapMb = this.options.threadHeapMb ?? SCREEN_THREAD_HEAP_MB;
     if (loss.outOfMemory) {
-      this.quarantine(t.key, "out_of_memory", `its screen needs more memory than the screen thread may use (${heapMb} MiB)`);
+      this.quarantine(
+        t.key,
+        "out_of_memory",
+        `its screen needs more memory than the screen thread may use (${heapMb} MiB)`,
+      );
     } else {
       this.quarantine(t.key, "thread_stopped", `the screen thread stopped while parsing its output (${loss.reason})`);
     }

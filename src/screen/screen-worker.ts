@@ -18,7 +18,7 @@ const FLOOD_MIN_BYTES = 64 * 1024;
 lowerPriority();
 const { parsing } = workerData as ThreadData;
 const emulators = new Map<string, ScreenEmulator>();
-/** Each emulator's tag, written to `parsing` while it works (the gateway blames it if the heap runs out). */
+/** Each emulator's tag, written to `parsing` while it works: the one blamed when something throws or the thread stops. */
 const tags = new Map<string, number>();
 /** Per emulator, its last message's handling: the next one follows it. */
 const chains = new Map<string, Promise<void>>();
@@ -68,8 +68,7 @@ port.on("message", (message: ThreadRequest) => {
 
 /** Runs `work` after everything before it for emulator `id`. */
 function chain(id: string, work: () => Promise<void>): void {
-  const run = () => (broken.has(id) ? Promise.resolve() : work());
-  const next = (chains.get(id) ?? Promise.resolve()).then(run, run);
+  const next = (chains.get(id) ?? Promise.resolve()).then(work, work);
   chains.set(id, next);
   // The chain goes once its last message is handled (a dropped emulator gets no more).
   void next.finally(() => {
