@@ -14,6 +14,8 @@ const { Terminal } = headless;
 const part = fc.oneof(
   fc.constantFrom("x", "漢", "e\u0301", "e\u0301\u0308", "😀", "─", "ab", " "),
   fc.integer({ min: 0, max: 60 }).map((n) => `\x1b[${n}b`),
+  // Past one chunk (SCREEN_REPEAT_CHUNK_CODE_POINTS) of one or two code points a repetition.
+  fc.constantFrom(9_000, 20_000, 40_000).map((n) => `\x1b[${n}b`),
   fc.constantFrom(
     "\x1b[?7l",
     "\x1b[?7h",
@@ -48,7 +50,7 @@ async function cellsAfter(cols: number, rows: number, chunks: Buffer[], bounded:
 }
 
 describe("boundRepeat", () => {
-  it("property: REP within the bound leaves the screen xterm's own REP leaves, cut anywhere", async () => {
+  it("property: REP within the bound leaves the screen xterm's own REP leaves, in one chunk or many, cut anywhere", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
