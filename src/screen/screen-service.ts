@@ -447,7 +447,7 @@ export class ScreenService {
   /**
    * Marks the session whose emulator is `key` unavailable, saying `what` happened: its screen is
    * not parsed again until the gateway restarts (else the same output would break the thread again
-   * on every reopening), its log and every other screen go on (test/screen/hostile-screen.test.ts).
+   * on every reopening), its log and every other screen go on (test/screen/hostile-screen-gateway.test.ts).
    */
   private quarantine(key: string, reason: ScreenQuarantineReason, what: string): void {
     const t = this.byKey.get(key);
