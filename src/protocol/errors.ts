@@ -124,7 +124,7 @@ export const ERROR_CODES = {
   SCREEN_UNAVAILABLE: {
     status: 503,
     summary:
-      "The session's screen needs more memory than the screen thread may use (its output ran the thread out of heap), so it is not kept until the gateway restarts. Read its output or transcript instead.",
+      "The session's output broke its screen (xterm threw while parsing it, or it ran the screen thread out of heap), so its screen is not kept until the gateway restarts; the message says what happened. Read its output or transcript instead.",
   },
   NODE_UNAVAILABLE: {
     status: 503,

@@ -3,18 +3,33 @@
  * cell's string, and REP copies that string per repetition: `e`, 1,000 marks and one clamped REP
  * at 80×24 made 82 million code points and ran the screen thread out of heap. X11 xterm keeps at
  * most 5 (`combiningChars`, default 2) and PuTTY 32; 16 keeps every stack a script needs. The
- * count is per run of marks joining one cell: a cell that takes several runs (REP, wide
- * characters at the last column without wraparound) can hold more, each run bounded
- * (test/screen/mark-cap.test.ts, "Stacked cells").
+ * count is per cell, as terminals count it, whatever the input's split: a cell that takes
+ * several runs of marks (REP, wide characters dropped at the last column without wraparound)
+ * keeps its first ones (test/screen/mark-cap.test.ts, "Stacked cells";
+ * test/screen/hostile-screen.test.ts).
  */
 export const SCREEN_CELL_MARKS_MAX = 16;
 
-/** What of xterm's core {@link capMarks} uses: the print step and its Unicode properties. */
+/** Code points one cell's string holds at most: its base character and SCREEN_CELL_MARKS_MAX marks. */
+export const SCREEN_CELL_CODE_POINTS_MAX = SCREEN_CELL_MARKS_MAX + 1;
+
+/** A row of xterm's buffer: the cells' strings, and where a combined one is kept. */
+interface XtermLine {
+  length: number;
+  getString(x: number): string;
+  /** Three numbers a cell: content (code point, width, combined flag), foreground, background. */
+  _data: Uint32Array;
+  /** Combined strings by column (a cell whose content has the combined flag reads its string here). */
+  _combined: Record<number, string>;
+}
+
+/** What of xterm's core {@link capMarks} uses: the print step, its Unicode properties and the cursor's row. */
 export interface PrintingCore {
   _inputHandler: {
     print(data: Uint32Array, start: number, end: number): void;
     _parser: { precedingJoinState: number };
     _unicodeService: { charProperties(code: number, preceding: number): number };
+    _activeBuffer: { x: number; y: number; ybase: number; lines: { get(index: number): XtermLine | undefined } };
   };
 }
 
@@ -24,11 +39,15 @@ const SHOULD_JOIN = 1;
 const FIRST_MARK = 0x300;
 
 /**
- * Drops, from every run of printed characters, the marks past {@link SCREEN_CELL_MARKS_MAX} that
- * would join one cell: each character's properties come from the terminal's own Unicode service
- * with the join state the parser carries, so a mark counts exactly where xterm would join it. Any
+ * Keeps every cell's string within {@link SCREEN_CELL_CODE_POINTS_MAX} code points. Before a run
+ * is printed, the marks past {@link SCREEN_CELL_MARKS_MAX} that would join one base character of
+ * it are dropped: each character's properties come from the terminal's own Unicode service with
+ * the join state the parser carries, so a mark counts exactly where xterm would join it. Any
  * sequence resets that state (xterm prints a mark after one on a cell of its own), and only a run
- * the state carries on from continues the count. `onPrint` is told before each run is printed.
+ * the state carries on from continues the count. Marks reach a cell of an earlier base only next
+ * to the cursor (a wide character that does not fit at the last column without wraparound is
+ * dropped and its marks join the cell before): after a run with marks, those cells are cut to the
+ * bound, their first code points kept. `onPrint` is told before each run is printed.
  */
 export function capMarks(core: PrintingCore, onPrint: () => void = () => undefined): void {
   const input = core._inputHandler;
@@ -50,6 +69,7 @@ export function capMarks(core: PrintingCore, onPrint: () => void = () => undefin
     if (preceding === 0) marks = 0;
     let kept: Uint32Array | undefined;
     let length = 0;
+    let joined = false;
     for (let i = start; i < end; i++) {
       const code = data[i]!;
       const properties = unicode.charProperties(code, preceding);
@@ -61,11 +81,36 @@ export function capMarks(core: PrintingCore, onPrint: () => void = () => undefin
           length = i - start;
         }
         continue;
-      }
+      } else joined = true;
       preceding = properties;
       if (kept !== undefined) kept[length++] = code;
     }
     if (kept === undefined) print(data, start, end);
     else print(kept, 0, length);
+    if (joined) trimNearCursor(input._activeBuffer);
   };
+}
+
+/** Cells before the cursor that marks can reach from an earlier base: the one or two before it (a wide one's). */
+const NEAR_CELLS = 3;
+
+/** Cuts the cells next to the cursor and at the row's end to SCREEN_CELL_CODE_POINTS_MAX code points. */
+function trimNearCursor(buffer: PrintingCore["_inputHandler"]["_activeBuffer"]): void {
+  const line = buffer.lines.get(buffer.ybase + buffer.y);
+  if (line === undefined) return;
+  const cols = line.length;
+  const near = Math.min(buffer.x, cols);
+  for (let x = Math.max(0, near - NEAR_CELLS); x < near; x++) trimCell(line, x);
+  for (let x = Math.max(near, cols - NEAR_CELLS); x < cols; x++) trimCell(line, x);
+}
+
+function trimCell(line: XtermLine, x: number): void {
+  const chars = line._combined[x];
+  // A string of at most the bound in UTF-16 units holds at most the bound in code points.
+  if (chars === undefined || chars.length <= SCREEN_CELL_CODE_POINTS_MAX || line.getString(x) !== chars) return;
+  let end = 0;
+  for (let n = 0; n < SCREEN_CELL_CODE_POINTS_MAX && end < chars.length; n++) {
+    end += chars.codePointAt(end)! > 0xffff ? 2 : 1;
+  }
+  if (end < chars.length) line._combined[x] = chars.slice(0, end);
 }

@@ -29,20 +29,28 @@ export class ParseBudget {
   constructor(term: Terminal, onParse: () => void) {
     const check = (): boolean | Promise<boolean> => {
       onParse();
-      const now = performance.now();
-      if (this.since === undefined) this.since = now;
-      else if (now - this.since >= SCREEN_PARSE_SLICE_MS) {
-        this.since = undefined;
-        // False: the sequence is not handled here; xterm runs its own handler once this resolves.
-        return new Promise((resolve) => setImmediate(() => resolve(false)));
-      }
-      return false;
+      // False: the sequence is not handled here; xterm runs its own handler once this resolves.
+      return this.pause()?.then(() => false) ?? false;
     };
     // xterm's parser takes a promise from any handler (its typings say boolean only).
     const handler = check as () => boolean;
     for (const final of COSTLY_CSI_FINALS) term.parser.registerCsiHandler({ final }, handler);
     // DECALN fills the screen.
     term.parser.registerEscHandler({ intermediates: "#", final: "8" }, handler);
+  }
+
+  /**
+   * Undefined while the slice lasts; once it has run SCREEN_PARSE_SLICE_MS, a promise of the
+   * thread's next turn (a long sequence's handler awaits it between its chunks, as REP does).
+   */
+  pause(): Promise<void> | undefined {
+    const now = performance.now();
+    if (this.since === undefined) this.since = now;
+    else if (now - this.since >= SCREEN_PARSE_SLICE_MS) {
+      this.since = undefined;
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+    return undefined;
   }
 
   /** A write was parsed to its end: the next starts a slice of its own. */

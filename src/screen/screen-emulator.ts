@@ -5,6 +5,7 @@ import { floodPlan } from "./flood-skip.js";
 import { capMarks } from "./mark-cap.js";
 import type { PrintingCore } from "./mark-cap.js";
 import { ParseBudget, SCREEN_WRITE_PIECE_BYTES } from "./parse-budget.js";
+import { boundRepeat } from "./repeat-bound.js";
 import { JOIN_MARK, JOIN_OSC, linesAnsi, modesAnsi, wholeScreenOf } from "./screen-ansi.js";
 import { rowAnsi, sgrOf, windowOf } from "./screen-view.js";
 import { StringCap } from "./string-cap.js";
@@ -83,6 +84,8 @@ export class ScreenEmulator {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: "off" });
     this.term.onTitleChange((title) => (this._title = title));
     capMarks(this.core(), onParse);
+    // Before the budget's handler, which then runs first (src/screen/repeat-bound.ts).
+    boundRepeat(this.term, () => this.budget.pause());
     this.budget = new ParseBudget(this.term, onParse);
   }
 

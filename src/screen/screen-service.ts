@@ -9,6 +9,7 @@ import { wholeScreenOf } from "./screen-ansi.js";
 import { SCREEN_THREAD_HEAP_MB, ScreenThread } from "./screen-thread.js";
 import type { FeedResize, ThreadLoss } from "./screen-thread.js";
 import type { ScreenView, ViewOptions } from "./screen-emulator.js";
+import type { ScreenQuarantineReason } from "./screen-quarantine.js";
 
 /**
  * A checkpoint is saved once an emulator has parsed this much output since the last one: a
@@ -99,6 +100,10 @@ export interface ScreenServiceOptions {
   published?: (listener: (sessionId: string) => void) => () => void;
   /** The screen thread's heap limit, SCREEN_THREAD_HEAP_MB when absent (tests lower it). */
   threadHeapMb?: number | undefined;
+  /** Told when the screen thread stopped and the next use starts another (a metric counts them). */
+  onThreadLost?: (() => void) | undefined;
+  /** Told when a session's screen is quarantined, and why (a metric counts them). */
+  onQuarantined?: ((sessionId: string, reason: ScreenQuarantineReason) => void) | undefined;
 }
 
 /**
@@ -121,8 +126,9 @@ export class ScreenService {
   /** Per session, how many `lag=screen` viewers want its screen kept current (see keepCurrent). */
   private readonly current = new Map<string, number>();
   /**
-   * Sessions whose output ran the screen thread out of heap, with why: not parsed again until the
-   * gateway restarts (else the thread would fall again on every reopening, taking every screen).
+   * Sessions whose output broke their emulator or stopped the screen thread (out of heap, a
+   * crash), with why: not parsed again until the gateway restarts (else the same output would
+   * break it again on every reopening, taking every screen with the thread).
    */
   private readonly unavailable = new Map<string, string>();
   /** Requests waiting for the thread to parse some of what is in flight. */
@@ -141,8 +147,11 @@ export class ScreenService {
         if (t !== undefined) t.inFlight -= bytes;
         this.wakeParsed();
       },
+      onBroken: (key, reason) =>
+        this.quarantine(key, "emulator_error", `its output broke the screen emulator (${reason})`),
       // Every emulator went with the thread: the next feed or request opens them again from checkpoints.
       onLost: (loss) => {
+        options.onThreadLost?.();
         this.blame(loss);
         for (const id of [...this.tracked.keys()]) this.untrack(id);
         this.wakeParsed();
@@ -418,16 +427,42 @@ export class ScreenService {
     return t;
   }
 
-  /** Marks the session whose parsing ran the thread out of heap unavailable (see {@link unavailable}). */
+  /** Quarantines the session whose output was at work when the thread stopped (see {@link unavailable}). */
   private blame(loss: ThreadLoss): void {
-    if (!loss.outOfMemory || loss.parsing === undefined) return;
+    if (loss.parsing === undefined) return;
     const t = [...this.tracked.values()].find((tracked) => tracked.tag === loss.parsing);
     if (t === undefined) return;
+    const heapMb = this.options.threadHeapMb ?? SCREEN_THREAD_HEAP_MB;
+    if (loss.outOfMemory) {
+      this.quarantine(
+        t.key,
+        "out_of_memory",
+        `its screen needs more memory than the screen thread may use (${heapMb} MiB)`,
+      );
+    } else {
+      this.quarantine(t.key, "thread_stopped", `the screen thread stopped while parsing its output (${loss.reason})`);
+    }
+  }
+
+  /**
+   * Marks the session whose emulator is `key` unavailable, saying `what` happened: its screen is
+   * not parsed again until the gateway restarts (else the same output would break the thread again
+   * on every reopening), its log and every other screen go on (test/screen/hostile-screen-gateway.test.ts).
+   */
+  private quarantine(key: string, reason: ScreenQuarantineReason, what: string): void {
+    const t = this.byKey.get(key);
+    if (t === undefined) return;
+    const id = t.sessionId;
     this.unavailable.set(
-      t.sessionId,
-      `session ${t.sessionId}'s screen needs more memory than the screen thread may use (${this.options.threadHeapMb ?? SCREEN_THREAD_HEAP_MB} MiB), so it is not kept until the gateway restarts; read what it printed with GET /v1/sessions/${t.sessionId}/output or its transcript`,
+      id,
+      `session ${id}'s screen is not kept until the gateway restarts: ${what}; read what it printed with GET /v1/sessions/${id}/output or its transcript`,
     );
-    this.retired.delete(t.sessionId);
+    // A thread that stopped took the emulator with it; a live one is told to forget it.
+    if (reason === "emulator_error") this.drop(id);
+    else this.untrack(id);
+    this.retired.delete(id);
+    this.wakeParsed();
+    this.options.onQuarantined?.(id, reason);
   }
 
   /** Resolves once the thread parsed some of what was fed (or stopped). */

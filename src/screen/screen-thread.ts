@@ -37,6 +37,8 @@ export type ThreadRequest =
 
 export type ThreadReply =
   | { t: "fed"; id: string; bytes: number }
+  /** The emulator's output threw in xterm (`reason`): it is gone and takes no more output. */
+  | { t: "broken"; id: string; reason: string }
   | { t: "view"; req: number; view?: ScreenView; error?: string }
   | {
       t: "checkpoint";
@@ -60,11 +62,14 @@ export interface ThreadCheckpoint {
 
 /** What the thread is started with. */
 export interface ThreadData {
-  /** The tag of the emulator that parsed last, shared: the one to blame when the thread runs out of heap. */
+  /** The tag of the emulator that parsed last, shared: the one to blame when the thread stops. */
   parsing: Int32Array;
 }
 
-/** Why the thread stopped: `parsing` is the tag of the emulator it was parsing when it ran out of heap. */
+/**
+ * Why the thread stopped: `parsing` is the tag of the emulator at work when it stopped (the one
+ * whose output is blamed, whatever the cause: its input is not replayed into the next thread).
+ */
 export interface ThreadLoss {
   reason: string;
   outOfMemory: boolean;
@@ -76,6 +81,8 @@ export interface ScreenThreadOptions {
   onFed: (id: string, bytes: number) => void;
   /** The thread stopped (crashed, or out of heap): every emulator in it is gone; the next use starts a new one. */
   onLost: (loss: ThreadLoss) => void;
+  /** The emulator `id`'s output threw while it was parsed (`reason`): that emulator is gone, the thread goes on. */
+  onBroken: (id: string, reason: string) => void;
   /** The heap limit, SCREEN_THREAD_HEAP_MB when absent (tests lower it). */
   heapMb?: number | undefined;
 }
@@ -149,6 +156,7 @@ export class ScreenThread {
     let outOfMemory = false;
     worker.on("message", (r: ThreadReply) => {
       if (r.t === "fed") return this.options.onFed(r.id, r.bytes);
+      if (r.t === "broken") return this.options.onBroken(r.id, r.reason);
       const p = this.pending.get(r.req);
       this.pending.delete(r.req);
       p?.resolve(r);
@@ -157,7 +165,7 @@ export class ScreenThread {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.failPending(`the screen thread stopped (${reason}); ask again`);
-      const blamed = outOfMemory && parsing[0]! > 0 ? parsing[0] : undefined;
+      const blamed = parsing[0]! > 0 ? parsing[0] : undefined;
       if (!this.closed) this.options.onLost({ reason, outOfMemory, parsing: blamed });
     };
     worker.on("error", (error) => {

@@ -18,7 +18,7 @@ const FLOOD_MIN_BYTES = 64 * 1024;
 lowerPriority();
 const { parsing } = workerData as ThreadData;
 const emulators = new Map<string, ScreenEmulator>();
-/** Each emulator's tag, written to `parsing` while it works (the gateway blames it if the heap runs out). */
+/** Each emulator's tag, written to `parsing` while it works: the one blamed when something throws or the thread stops. */
 const tags = new Map<string, number>();
 /** Per emulator, its last message's handling: the next one follows it. */
 const chains = new Map<string, Promise<void>>();
@@ -30,6 +30,18 @@ type FeedRequest = Extract<ThreadRequest, { t: "feed" }>;
  * emulator closes the batch: a view shows no more than was fed before it.
  */
 const batches = new Map<string, FeedRequest[]>();
+/**
+ * Emulators whose output threw in xterm, with what it threw: disposed and never fed again (the
+ * gateway quarantines the session), so the same input cannot fail the thread again. Each has a
+ * wake for whatever awaited its parsing.
+ */
+const broken = new Map<string, string>();
+const breakers = new Map<string, () => void>();
+
+// An error thrown while an emulator parses (xterm writes outside any caller's stack) breaks that
+// emulator only; one no emulator was at work for ends the thread (the gateway starts another).
+process.on("uncaughtException", breakParsing);
+process.on("unhandledRejection", breakParsing);
 
 port.on("message", (message: ThreadRequest) => {
   if (message.t === "memory") {
@@ -86,7 +98,7 @@ async function handle(m: ThreadRequest): Promise<void> {
     }
     case "feed": {
       const emulator = emulators.get(m.id);
-      if (emulator === undefined) return;
+      if (emulator === undefined || broken.has(m.id)) return;
       // Output entries between two resizes are one run of bytes: a flood's run is written past
       // what cannot show (ScreenEmulator.writeFlood).
       let at = 0;
@@ -103,25 +115,27 @@ async function handle(m: ThreadRequest): Promise<void> {
         run = 0;
         if (piece !== undefined) {
           // Output before a resize is parsed at the old size, as the PTY drew it.
-          await emulator.settled();
+          if (!(await parsed(m.id, emulator))) return;
           emulator.resize(piece.cols, piece.rows);
         }
       }
-      await emulator.settled();
+      if (!(await parsed(m.id, emulator))) return;
       reply({ t: "fed", id: m.id, bytes: m.bytes.length });
       return;
     }
     case "view": {
       const emulator = emulators.get(m.id);
-      if (emulator === undefined) return reply({ t: "view", req: m.req, error: `no screen for ${m.id}` });
-      await emulator.settled();
+      if (emulator === undefined || !(await parsed(m.id, emulator))) {
+        return reply({ t: "view", req: m.req, error: broken.get(m.id) ?? `no screen for ${m.id}` });
+      }
       working(m.id);
       return reply({ t: "view", req: m.req, view: emulator.view(m.view as ViewOptions) });
     }
     case "checkpoint": {
       const emulator = emulators.get(m.id);
-      if (emulator === undefined) return reply({ t: "checkpoint", req: m.req, error: `no screen for ${m.id}` });
-      await emulator.settled();
+      if (emulator === undefined || !(await parsed(m.id, emulator))) {
+        return reply({ t: "checkpoint", req: m.req, error: broken.get(m.id) ?? `no screen for ${m.id}` });
+      }
       // Taken only where the parser is between sequences; else the caller tries at a later one.
       if (!emulator.atBoundary) return reply({ t: "checkpoint", req: m.req, cols: emulator.cols, rows: emulator.rows });
       working(m.id);
@@ -133,12 +147,47 @@ async function handle(m: ThreadRequest): Promise<void> {
       emulators.get(m.id)?.dispose();
       emulators.delete(m.id);
       tags.delete(m.id);
+      broken.delete(m.id);
       return;
     case "memory":
       // Exposed by --expose-gc (the benches): the figure is then what stays live.
       (globalThis as { gc?: () => void }).gc?.();
       return reply({ t: "memory", req: m.req, heapUsed: process.memoryUsage().heapUsed, emulators: emulators.size });
   }
+}
+
+/** Whether everything written to emulator `id` so far is parsed: false once its output broke it. */
+async function parsed(id: string, emulator: ScreenEmulator): Promise<boolean> {
+  if (!broken.has(id)) {
+    await new Promise<void>((resolve) => {
+      breakers.set(id, resolve);
+      emulator.settled().then(resolve, resolve);
+    });
+    breakers.delete(id);
+  }
+  return !broken.has(id);
+}
+
+/**
+ * Breaks the emulator at work when `error` was thrown (`parsing` names it): it is disposed, the
+ * gateway told, and whatever awaited it woken. Ends the thread when no emulator was at work.
+ */
+function breakParsing(error: unknown): void {
+  const tag = parsing[0];
+  const id = [...tags].find(([, t]) => t === tag)?.[0];
+  if (id === undefined || broken.has(id)) throw error;
+  const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  broken.set(id, reason);
+  batches.delete(id);
+  const emulator = emulators.get(id);
+  emulators.delete(id);
+  try {
+    emulator?.dispose();
+  } catch {
+    // A terminal broken mid-write may not dispose cleanly: it is unreachable either way.
+  }
+  reply({ t: "broken", id, reason });
+  breakers.get(id)?.();
 }
 
 /**

@@ -204,6 +204,11 @@ function buildCore(
       events.onPublished((id) => {
         if (sessions.get(id)?.record.pty === true) listener(id);
       }),
+    onThreadLost: () => metrics.screenThreadRestarts.inc(),
+    onQuarantined: (sessionId, reason) => {
+      metrics.screensQuarantined.inc({ reason });
+      logger.warn({ sessionId, reason }, "screen quarantined: its output broke it");
+    },
   });
   undo.push(() => screens.close());
   // A session takes descriptors (its PTY or pipes): the monitor counts again soon after.

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { systemClock } from "../core/clock.js";
 import { registerDefaultMetrics } from "./event-loop-delay.js";
 import { FD_EXHAUSTION_OPERATIONS } from "./fd-monitor.js";
+import { SCREEN_QUARANTINE_REASONS } from "../screen/screen-quarantine.js";
 
 /** prom-client's default gauge, replaced (see the constructor). */
 const OPEN_FDS = "process_open_fds";
@@ -161,6 +162,17 @@ export class GatewayMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly screenThreadRestarts = new Counter({
+    name: "switchboard_screen_thread_restarts_total",
+    help: "Times the screen thread stopped (out of heap, a crash) and a new one was started; the screens it held are rebuilt from checkpoints",
+    registers: [this.registry],
+  });
+  readonly screensQuarantined = new Counter({
+    name: "switchboard_screens_quarantined_total",
+    help: "Sessions whose screen is no longer kept (SCREEN_UNAVAILABLE until a restart) because their output broke it, by reason (emulator_error: xterm threw parsing it; out_of_memory: the screen thread ran out of heap; thread_stopped: the thread stopped otherwise while parsing it)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
   readonly httpRequests = new Counter({
     name: "switchboard_http_requests_total",
     help: "HTTP requests by status class",
@@ -177,6 +189,7 @@ export class GatewayMetrics {
     this.connectionsRefused.inc({ reason: "anonymous_per_address" }, 0);
     this.connectionsRefused.inc({ reason: "anonymous_total" }, 0);
     this.messages.inc({ result: "delivered" }, 0);
+    for (const reason of SCREEN_QUARANTINE_REASONS) this.screensQuarantined.inc({ reason }, 0);
     // Unprefixed, as prom-client and every exporter name them (`process_cpu_seconds_total`,
     // `nodejs_heap_size_used_bytes`), so that off-the-shelf dashboards and alerts work.
     this.defaults = registerDefaultMetrics(this.registry, systemClock);

@@ -37,9 +37,9 @@ const other = fc
 /*
  * Stacked cells: a cell can take more marks than any one printed cluster held. REP prints the
  * preceding cell's marks again, and at the last column without wraparound the marks of successive
- * wide characters can land on one cell (fast-check seeds -550277163, -2020896588). The cap keeps
- * at most CAP of each run of joining marks, so such a cell is cut otherwise than a cluster, or
- * holds more than CAP. The properties leave that output out; the REP regression below bounds it.
+ * wide characters can land on one cell. The cap then keeps the cell's first CAP marks, which is
+ * not what cutting each cluster gives: the properties leave that output out. That no cell ever
+ * holds more than CAP is held by test/screen/hostile-screen.test.ts and "Stacked cells" below.
  */
 
 function scenario(maxMarks: number) {
@@ -109,6 +109,19 @@ describe("capMarks", () => {
       }),
       { numRuns: 300, interruptAfterTimeLimit: 15_000 },
     );
+  });
+
+  it("Stacked cells: a cell keeps its first marks, however many runs of marks reach it (regression: 1.3 million code points in a cell)", async () => {
+    const emulator = new ScreenEmulator(10, 2);
+    const marks = "\u0301".repeat(CAP);
+    // Without wraparound a wide character does not fit at the last column: it is dropped and its
+    // marks join the cell before (the first 漢, at columns 8–9). REP prints it and its marks 20
+    // times more: each copy's 漢 is dropped and its marks join that cell again.
+    emulator.write(Buffer.from(`\x1b[?7l\x1b[1;8H漢漢${marks}\x1b[20b`));
+    await emulator.settled();
+    // Seven blanks and that cell: its base and its first CAP marks.
+    expect(emulator.view({ format: "text" }).screen).toBe(`${" ".repeat(7)}漢${marks}`);
+    emulator.dispose();
   });
 
   it("keeps 'e', 1,000 marks and a huge REP small and quick (regression: the screen thread ran out of heap)", async () => {

@@ -79,8 +79,9 @@ describe("the screen thread under one hostile session", () => {
     const small = ptySession(events, "small", 40, 10);
     await print(events, small.log, "still here");
     expect((await service.screen(small, { format: "text" })).screen).toBe("still here");
-    // A REP fills 4,000 × 2,002 cells with a character and its mark: a string of its own on each.
-    await print(events, huge.log, "e\u0301\x1b[999999999b");
+    // REPs fill 4,000 × 2,002 cells with a character and its mark: a string of its own on each
+    // (one REP prints at most SCREEN_REPEAT_CODE_POINTS_MAX, 512 Ki cells of 2 code points).
+    await print(events, huge.log, "e\u0301\x1b[999999999b".repeat(16));
     await expect(service.screen(huge, { format: "text" })).rejects.toMatchObject({ code: "SCREEN_UNAVAILABLE" });
     await print(events, small.log, " and after");
     // The small session's emulator went with the thread: it is rebuilt from its log.

@@ -109,7 +109,7 @@ describe("ScreenService's thread", () => {
 
 describe("the screen thread's feeds", () => {
   it("parses feeds that wait as one, and a view shows only what was fed before it", async () => {
-    const thread = new ScreenThread({ onFed: () => undefined, onLost: () => undefined });
+    const thread = new ScreenThread({ onFed: () => undefined, onLost: () => undefined, onBroken: () => undefined });
     afterTest(() => thread.close());
     // A flood in 64 KiB feeds with colours and a resize among them.
     let n = 0;
