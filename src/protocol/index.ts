@@ -1,3 +1,4 @@
+export * from "./agent-state.js";
 export * from "./devices.js";
 export * from "./display-text.js";
 export * from "./errors.js";

@@ -75,6 +75,7 @@ function startOptions(core: GatewayCore, record: SessionRecord, spec: AgentSpec,
     deltaThrottleMs: core.config.deltaThrottleMs,
     stallNoticeMs: core.config.runStallNoticeMs,
     maxRunTextBytes: core.limits.runTextBytes,
+    onUnknownUpdate: (variant) => core.metrics.countUnknownAcpUpdate(variant),
     children: countingExhaustion(childTerminalFactory(core.sessions, record.owner), core),
     logger: core.logger.child({ session: record.id }),
   };
