@@ -52,6 +52,9 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
       // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
       // without this an agent may advertise none and the user is not told how to log in.
       auth: { terminal: true },
+      // ACP `notice` and `compaction_*` updates reach the log as `agent.notice` and
+      // `agent.compaction`; without these an agent folds them into its answer text.
+      session: { notices: {}, compaction: {} },
       // claude-agent-acp sends its retry and rate-limit notices (a dead model API is otherwise
       // minutes of silence) only to a client that declares this extension: they become `run.notice`.
       _meta: { jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } },
