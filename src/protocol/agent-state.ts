@@ -1,12 +1,12 @@
 import { z } from "zod";
-import type { SessionEvent } from "./events.js";
 
 /**
  * What an agent last said of itself (ACP `available_commands_update`, `current_mode_update`,
  * `config_option_update`, `usage_update`, `session_info_update` and the `modes`/`configOptions`
  * of `session/new` and `session/load`): the shapes its `agent.*` events carry, and the state a
- * session shows as `SessionInfo.agentState`, reduced from those events by {@link reduceAgentState}
- * (the gateway keeps it in the session's record; a client may reduce the events it reads the same way).
+ * session shows as `SessionInfo.agentState`, reduced from those events by `reduceAgentState`
+ * (agent-state-reducer.ts: the gateway keeps it in the session's record; a client may reduce the
+ * events it reads the same way).
  */
 
 /** A slash command the agent offers (ACP `AvailableCommand`); `hint`: what to type after it. */
@@ -67,44 +67,3 @@ export const AgentState = z.object({
   seq: z.number().int().nonnegative(),
 });
 export type AgentState = z.infer<typeof AgentState>;
-
-/** The events {@link reduceAgentState} takes in. */
-export const AGENT_STATE_EVENT_TYPES = [
-  "agent.commands",
-  "agent.mode",
-  "agent.config",
-  "agent.usage",
-  "agent.info",
-] as const satisfies readonly SessionEvent["type"][];
-
-/**
- * `state` with `event` applied: a new object when the event changes it, else `state` itself.
- * @example
- * let state: AgentState | undefined;
- * for (const event of events) state = reduceAgentState(state, event);
- */
-export function reduceAgentState(state: AgentState | undefined, event: SessionEvent): AgentState | undefined {
-  const next = { ...state, seq: event.seq };
-  switch (event.type) {
-    case "agent.commands":
-      return { ...next, commands: event.commands };
-    case "agent.mode": {
-      const availableModes = event.availableModes ?? state?.modes?.availableModes ?? [];
-      return { ...next, modes: { currentModeId: event.currentModeId, availableModes } };
-    }
-    case "agent.config": {
-      const model = event.configOptions.find((o) => o.category === "model")?.currentValue;
-      const { model: _old, ...rest } = next;
-      return { ...rest, configOptions: event.configOptions, ...(typeof model === "string" ? { model } : {}) };
-    }
-    case "agent.usage":
-      return {
-        ...next,
-        usage: { used: event.used, size: event.size, ...(event.cost !== undefined ? { cost: event.cost } : {}) },
-      };
-    case "agent.info":
-      return event.title !== undefined ? { ...next, title: event.title } : state;
-    default:
-      return state;
-  }
-}
