@@ -478,7 +478,8 @@ export class AcpAdapter implements AgentAdapter {
     const result = applySessionUpdate(params.update, {
       run,
       event: (event) => (run ? run.agentEvent(event) : this.context.agentEvent(event)),
-      discardContent: turn !== undefined || this.state.replaying === true,
+      // A turn an earlier gateway left (adoptProcess) ended in the log already, as did an aborted one.
+      discardContent: turn !== undefined || this.settled !== undefined || this.state.replaying === true,
       knownTerminal: (id) => this.terminals.has(id),
     });
     reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });

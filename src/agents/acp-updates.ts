@@ -37,7 +37,7 @@ export interface UpdateTarget {
   /**
    * No run takes conversation content (chunks, tool calls, plans) now and it is not logged: a
    * loaded conversation is replayed (the log has it already), or the run it belonged to has
-   * ended (the tail of an aborted turn).
+   * ended (the tail of an aborted turn, or of the turn an earlier gateway left to an adopted agent).
    */
   discardContent: boolean;
   /** Whether a `terminalId` in tool content names a child terminal this agent created (only those are linked). */
