@@ -43,3 +43,13 @@ export function reduceAgentState(state: AgentState | undefined, event: SessionEv
       return state;
   }
 }
+
+/**
+ * What the sessions list shows of an agent's state: all but its commands and config options,
+ * which make up nearly all of it (Claude Code's: 9.8 of 12.6 KB), so that a list of many agent
+ * sessions stays small; `GET /v1/sessions/:id` and `subscribed` carry the whole state.
+ */
+export function listedAgentState(state: AgentState): AgentState {
+  const { commands: _commands, configOptions: _configOptions, ...summary } = state;
+  return summary;
+}

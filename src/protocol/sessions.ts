@@ -312,7 +312,8 @@ export const SessionInfo = z.object({
   cannotResume: z.string().optional(),
   /**
    * Agent sessions whose agent said anything of itself: its modes, model and other config
-   * options, slash commands, context usage and cost, title — as its last update left each.
+   * options, slash commands, context usage and cost, title — as its last update left each
+   * (`GET /v1/sessions` lists it without commands and config options: see listedAgentState).
    */
   agentState: AgentState.optional(),
 });
