@@ -79,6 +79,7 @@ export class AgentGatewaySession extends Session {
       if (RUN_BOOKKEEPING.has(entry.type) && this.track(eventOf(entry))) this.saveBookkeeping();
       else if (AGENT_STATE_EVENTS.has(entry.type)) this.keepAgentState(eventOf(entry));
     });
+    this.catchUpAgentState();
   }
 
   start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
@@ -428,6 +429,30 @@ export class AgentGatewaySession extends Session {
     this.ctx.changed(this);
   }
 
+  /**
+   * The record is written in the commit after the events its `agentState` was reduced from: a
+   * gateway killed between the two left it behind its log. At start the state events after it, in
+   * the last {@link AGENT_STATE_CATCH_UP_EVENTS} of the log, are reduced again
+   * (test/agents/acp-agent-state.test.ts).
+   */
+  private catchUpAgentState(): void {
+    const record = this.record;
+    const since = Math.max(
+      record.agentState?.seq ?? 0,
+      this.log.first - 1,
+      this.log.head - AGENT_STATE_CATCH_UP_EVENTS,
+    );
+    if (since >= this.log.head) return;
+    let state = record.agentState;
+    for (const entry of this.log.read(since, { limit: AGENT_STATE_CATCH_UP_EVENTS, types: AGENT_STATE_EVENTS })
+      .entries) {
+      state = reduceAgentState(state, eventOf(entry));
+    }
+    if (state === record.agentState || state === undefined) return;
+    record.agentState = state;
+    this.persist();
+  }
+
   /** Writes the open runs and requests into the record (queued behind the events that changed them). */
   private saveBookkeeping(): void {
     const record = this.record as SessionRecord & RunBookkeeping;
@@ -526,6 +551,13 @@ export const GATEWAY_STOPPED =
 
 /** The events the record's `agentState` is reduced from. */
 const AGENT_STATE_EVENTS: ReadonlySet<string> = new Set(AGENT_STATE_EVENT_TYPES);
+
+/**
+ * How far back from its head a restored session's log is read for state events its record missed
+ * (see catchUpAgentState): the record is at most one commit behind; state events of a commit
+ * longer than this (a flood of answer text) may stay missed until the agent's next update.
+ */
+export const AGENT_STATE_CATCH_UP_EVENTS = 1000;
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
 const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([

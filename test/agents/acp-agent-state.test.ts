@@ -3,7 +3,9 @@
 // /v1/sessions/:id, the list, the /v1/ws `subscribed` frame, and again after the gateway is killed
 // and started on the same data directory. The scripted agent's `every` op sends each variant of
 // ACP's stable schema (docs/agents.md, "ACP coverage", names this test per row).
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { TEST_TOKEN, api } from "../helpers/gateway.js";
@@ -189,6 +191,18 @@ describe("an ACP agent's updates and state through the gateway", () => {
     // Killed and started again: the record brings the state back, without the agent running.
     first.child.kill("SIGKILL");
     await new Promise((resolve) => first.child.once("exit", resolve));
+    // As if the gateway had died between the commit of the run's state events and the next one,
+    // which writes the record: the record's state is older than the log's. A start reduces the
+    // state events the record missed again.
+    const commandsSeq = byType("agent.commands").at(-1)!.seq;
+    const db = new Database(join(dataDir, "switchboard.db"));
+    try {
+      const meta = JSON.parse((db.prepare("SELECT meta FROM sessions WHERE id = ?").get(id) as { meta: string }).meta);
+      meta.agentState = { seq: commandsSeq - 1, modes: FINAL_STATE.modes, title: "stale", usage: { used: 1, size: 2 } };
+      db.prepare("UPDATE sessions SET meta = ? WHERE id = ?").run(JSON.stringify(meta), id);
+    } finally {
+      db.close();
+    }
     const second = await serveInChild({ dataDir });
     const again = await api(second.url).get(`/v1/sessions/${id}`);
     expect(again.json.state).toBe("lost");
