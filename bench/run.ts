@@ -15,6 +15,7 @@ const MODULES = [
   "echo-hops",
   "client",
   "agents",
+  "agent-state",
   "routing",
   "plugins",
   "web",

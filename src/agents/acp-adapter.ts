@@ -15,7 +15,7 @@ import { AcpOutputHold } from "./acp-output-hold.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
-import { applySessionUpdate, statusNotice } from "./acp-updates.js";
+import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
@@ -471,17 +471,18 @@ export class AcpAdapter implements AgentAdapter {
       );
       return;
     }
+    // Outside a turn (available commands after session/new) or after its run ended, what the
+    // agent says of itself is logged between runs; conversation content only in its run.
     const turn = this.turn;
-    // Updates outside a turn (e.g. available commands after session/new, or the tail of an
-    // aborted turn whose run already ended) have no run to belong to.
-    if (!turn) return;
-    const result = applySessionUpdate(params.update, turn.run.sink, (id) => this.terminals.has(id));
-    if (result === "malformed") {
-      this.context.logger.warn(
-        { sessionId: this.context.sessionId, runId: turn.run.runId },
-        "malformed session/update skipped",
-      );
-    }
+    const run = turn?.run.sink.open === true ? turn.run.sink : undefined;
+    const result = applySessionUpdate(params.update, {
+      run,
+      event: (event) => (run ? run.agentEvent(event) : this.context.agentEvent(event)),
+      // A turn an earlier gateway left (adoptProcess) ended in the log already, as did an aborted one.
+      discardContent: turn !== undefined || this.settled !== undefined || this.state.replaying === true,
+      knownTerminal: (id) => this.terminals.has(id),
+    });
+    reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });
   }
 
   private onResponse(message: AnyResponse): void {

@@ -7,6 +7,7 @@ import type { ErrorCode } from "../protocol/index.js";
 import type { AdapterContext } from "./adapter.js";
 import { asRpcError, describeRpcError, readAuthMethods } from "./acp-failures.js";
 import type { RpcError } from "./acp-failures.js";
+import { toConfigOptions, toModes } from "./acp-updates.js";
 
 export const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
@@ -23,6 +24,8 @@ export interface HandshakeState {
   acpSessionId: string | undefined;
   /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
   authMethods: ReturnType<typeof readAuthMethods>;
+  /** `session/load` replays the conversation now: its content is in the log already (see UpdateTarget). */
+  replaying?: boolean;
 }
 
 export interface HandshakeOptions {
@@ -49,6 +52,9 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
       // Terminal login methods are passed on as commands to run (AGENT_AUTH_REQUIRED's message):
       // without this an agent may advertise none and the user is not told how to log in.
       auth: { terminal: true },
+      // ACP `notice` and `compaction_*` updates reach the log as `agent.notice` and
+      // `agent.compaction`; without these an agent folds them into its answer text.
+      session: { notices: {}, compaction: {} },
       // claude-agent-acp sends its retry and rate-limit notices (a dead model API is otherwise
       // minutes of silence) only to a client that declares this extension: they become `run.notice`.
       _meta: { jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } },
@@ -86,6 +92,7 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
   if (load === undefined || !(await loadSession(conn, options, load))) {
     const session = await step("session/new", conn.agent.request("session/new", { cwd: context.cwd, mcpServers: [] }));
     state.acpSessionId = session.sessionId;
+    logOpeningState(context, session);
   }
   context.agentSessionOpened(state.acpSessionId!, cannotReload);
   context.logger.debug(
@@ -104,7 +111,8 @@ async function loadSession(conn: ClientConnection, options: HandshakeOptions, se
   state.acpSessionId = sessionId;
   const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
   try {
-    await step("session/load", conn.agent.request("session/load", request));
+    state.replaying = true;
+    logOpeningState(context, await step("session/load", conn.agent.request("session/load", request)));
     await options.replayed?.();
     return true;
   } catch (err) {
@@ -115,7 +123,19 @@ async function loadSession(conn: ClientConnection, options: HandshakeOptions, se
     );
     state.acpSessionId = undefined;
     return false;
+  } finally {
+    state.replaying = false;
   }
+}
+
+/** The `modes` and `configOptions` a `session/new` or `session/load` answer names: `agent.mode`, `agent.config`. */
+function logOpeningState(context: AdapterContext, answer: unknown): void {
+  if (typeof answer !== "object" || answer === null) return;
+  const { modes, configOptions } = answer as { modes?: unknown; configOptions?: unknown };
+  const opening = toModes(modes);
+  if (opening !== undefined) context.agentEvent({ type: "agent.mode", ...opening });
+  const options = toConfigOptions(configOptions);
+  if (options !== undefined) context.agentEvent({ type: "agent.config", configOptions: options });
 }
 
 /** A handshake request the agent answered with an error: which one, and the error. */

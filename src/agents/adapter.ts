@@ -1,5 +1,5 @@
 import type { Clock } from "../core/clock.js";
-import type { ErrorCode, InlineAgent, PermissionToolCall } from "../protocol/index.js";
+import type { ErrorCode, InlineAgent, NewEvent, PermissionToolCall } from "../protocol/index.js";
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
@@ -24,6 +24,13 @@ export interface ToolUpdate {
   /** Files the call touches (ACP `locations`). */
   locations?: PermissionToolCall["locations"];
 }
+
+type WithoutRunId<E> = E extends unknown ? Omit<E, "runId"> : never;
+/**
+ * What an agent said of itself (an `agent.*` event), as an adapter hands it over: the session
+ * adds `runId` when it comes during a run.
+ */
+export type AgentEventInput = WithoutRunId<Extract<NewEvent, { type: `agent.${string}` }>>;
 
 export interface PlanEntry {
   content: string;
@@ -57,12 +64,15 @@ export interface RunSink {
   readonly runId: string;
   /** False once the run has its terminal event. */
   readonly open: boolean;
-  text(chunk: string): void;
-  thought(chunk: string): void;
+  /** `messageId`: the agent's message the chunk belongs to (ACP `messageId`), when it names one. */
+  text(chunk: string, messageId?: string): void;
+  thought(chunk: string, messageId?: string): void;
   tool(update: ToolUpdate): void;
   plan(entries: PlanEntry[]): void;
   /** A status notice of the agent (`run.notice`): a retry, a rate limit. */
   notice(level: "info" | "warning" | "error", text: string): void;
+  /** What the agent said of itself during the run (an `agent.*` event, logged with the run's id). */
+  agentEvent(event: AgentEventInput): void;
   /** A child terminal session the agent started (ACP `terminal/create`). */
   child(info: { sessionId: string; command: string[] }): void;
   /**
@@ -150,6 +160,20 @@ export interface AdapterContext {
    * with why it could not load it again when it does not offer `session/load`.
    */
   agentSessionOpened: (agentSessionId: string, cannotReload: string | undefined) => void;
+  /**
+   * What the agent said of itself between runs (ACP updates outside a prompt, the `modes` and
+   * `configOptions` of `session/new`): logged as is, within {@link MAX_IDLE_AGENT_EVENTS} per pause.
+   */
+  agentEvent: (event: AgentEventInput) => void;
+  /** A `session/update` variant the gateway does not know arrived (counted in the metrics). */
+  unknownUpdate: (variant: string) => void;
 }
+
+/**
+ * Events an agent may have logged between two runs (updates outside a prompt): past it, the rest
+ * are dropped until the next run starts, with one warning, so an agent that talks on its own
+ * cannot fill the log while nobody prompts it.
+ */
+export const MAX_IDLE_AGENT_EVENTS = 1000;
 
 export type AgentAdapterFactory = () => AgentAdapter;

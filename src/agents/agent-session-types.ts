@@ -54,6 +54,8 @@ export interface AgentSessionOptions {
   agentSessionId?: string | undefined;
   /** Told the agent's conversation id whenever the agent opens one, so that it can be kept (see AdapterContext). */
   onAgentSession?: (agentSessionId: string, cannotReload: string | undefined) => void;
+  /** Told each `session/update` variant the gateway does not know, as it arrives (the gateway counts them). */
+  onUnknownUpdate?: (variant: string) => void;
   /** Runs the agent's process under a holder (see AdapterContext). */
   processes?: AgentProcesses | undefined;
   /**

@@ -7,7 +7,8 @@ import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError } from "../protocol/index.js";
 import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
-import type { AdapterContext, AgentAdapter, LogRoom, RunOutcome } from "./adapter.js";
+import { MAX_IDLE_AGENT_EVENTS } from "./adapter.js";
+import type { AdapterContext, AgentAdapter, AgentEventInput, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
 import { describeError, silentLogger } from "./logger.js";
 import type { AgentLogger } from "./logger.js";
@@ -69,6 +70,8 @@ export class AgentSession {
   private lastState: AgentSessionState = "idle";
   private disposing: Promise<void> | undefined;
   private agentSessionId: string | undefined;
+  /** `agent.*` events logged since the last run started (bounded by MAX_IDLE_AGENT_EVENTS). */
+  private idleEvents = 0;
 
   constructor(options: AgentSessionOptions) {
     this.sessionId = options.sessionId;
@@ -93,6 +96,8 @@ export class AgentSession {
         this.agentSessionId = id;
         options.onAgentSession?.(id, cannotReload);
       },
+      agentEvent: (event) => this.idleAgentEvent(event),
+      unknownUpdate: (variant) => options.onUnknownUpdate?.(variant),
     };
     this.agentSessionId = options.agentSessionId;
     if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen);
@@ -300,6 +305,22 @@ export class AgentSession {
     await Promise.all([...this.retiring]);
   }
 
+  /** What the agent said of itself between runs: logged, within {@link MAX_IDLE_AGENT_EVENTS} per pause. */
+  private idleAgentEvent(event: AgentEventInput): void {
+    if (this.disposing) return;
+    this.idleEvents++;
+    if (this.idleEvents > MAX_IDLE_AGENT_EVENTS) {
+      if (this.idleEvents === MAX_IDLE_AGENT_EVENTS + 1) {
+        this.logger.warn(
+          { sessionId: this.sessionId, max: MAX_IDLE_AGENT_EVENTS },
+          "the agent sent more updates between runs than are logged; the rest are dropped until the next run",
+        );
+      }
+      return;
+    }
+    this.log.append(event);
+  }
+
   /** The tail of the latest run's answer (bounded: the list shows one line of it). */
   latestAnswer(): string {
     return this.latest?.answerText.slice(-LAST_LINE_TAIL_BYTES) ?? "";
@@ -308,6 +329,7 @@ export class AgentSession {
   private startNext(): void {
     while (!this.disposing && !this.active && !this.lane && this.queue.length > 0) {
       const run = this.queue.shift()!;
+      this.idleEvents = 0;
       run.start();
       const adapter = this.adapterForRun();
       if ("code" in adapter) {

@@ -2,7 +2,7 @@ import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
 import type { Actor, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
-import type { PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
+import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
 /**
@@ -63,6 +63,20 @@ interface ToolState {
 const isFinished = (status: string): boolean => status === "completed" || status === "failed";
 
 /**
+ * The agent's message the run's text belongs to now (ACP `messageId`), to tell a new message that
+ * starts over from one that goes on (see {@link Run.enterMessage}).
+ */
+interface Message {
+  id: string;
+  /** Where its text starts in the run's answer. */
+  answerStart: number;
+  /** Whether it has answer text. */
+  spoke: boolean;
+  /** Whether the agent did something else (a tool call, a plan, a permission request) since its last text. */
+  worked: boolean;
+}
+
+/**
  * One run of an agent session, and the sink its adapter writes to. Owns the run's pacing:
  * text and thoughts are coalesced per run; both are flushed — bypassing the throttle —
  * before any other event of the run, so the log reads in the order the agent spoke and
@@ -86,6 +100,7 @@ export class Run implements RunSink {
   private readonly clock: Clock;
   private readonly stallNoticeMs: number;
   private stallTimer: Timer | undefined;
+  private message: Message | undefined;
 
   constructor(options: RunOptions) {
     this.maxTextBytes = options.maxTextBytes ?? DEFAULT_RUN_TEXT_BYTES;
@@ -104,13 +119,17 @@ export class Run implements RunSink {
       throttleMs: options.throttleMs,
       emit: (text) => {
         this.answer += text;
-        this.log.append({ type: "chat.delta", runId, text });
+        const messageId = this.message?.id;
+        this.log.append({ type: "chat.delta", runId, text, ...(messageId !== undefined ? { messageId } : {}) });
       },
     });
     this.thoughts = new DeltaPacer({
       clock: options.clock,
       throttleMs: options.throttleMs,
-      emit: (text) => this.log.append({ type: "chat.thought", runId, text }),
+      emit: (text) => {
+        const messageId = this.message?.id;
+        this.log.append({ type: "chat.thought", runId, text, ...(messageId !== undefined ? { messageId } : {}) });
+      },
     });
   }
 
@@ -234,18 +253,52 @@ export class Run implements RunSink {
   // Answer text and thoughts are paced apart, but reach the log in the order they came: a switch
   // from one to the other first flushes what the other holds (exploratory test: a thought's last
   // piece was logged after the answer had begun, and the page showed two "Thinking" blocks).
-  text(chunk: string): void {
+  text(chunk: string, messageId?: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
     this.heard();
+    this.enterMessage(messageId);
     if (this.thoughts.pending) this.thoughts.flush();
     this.deltas.push(chunk);
+    if (this.message) {
+      this.message.spoke = true;
+      this.message.worked = false;
+    }
   }
 
-  thought(chunk: string): void {
+  thought(chunk: string, messageId?: string): void {
     if (!this.open || !this.withinLimit(chunk)) return;
     this.heard();
+    this.enterMessage(messageId);
     if (this.deltas.pending) this.deltas.flush();
     this.thoughts.push(chunk);
+  }
+
+  /**
+   * A chunk of message `id` comes (ACP `messageId`; none: the message goes on). A new id starts a
+   * new message, after a flush, so no event holds two messages' text. When the message before it
+   * had answer text and the agent did nothing else since, the new one starts over: the agent
+   * abandoned it (Claude Code retries a cut model stream under a new id, from the start). Its text
+   * leaves the answer and `chat.abandoned` says so (test/agents/acp-agent-state.test.ts).
+   */
+  private enterMessage(id: string | undefined): void {
+    if (id === undefined || id === this.message?.id) return;
+    this.flush();
+    const before = this.message;
+    if (before?.spoke === true && !before.worked) {
+      this.log.append({
+        type: "chat.abandoned",
+        runId: this.runId,
+        messageId: before.id,
+        chars: this.answer.length - before.answerStart,
+      });
+      this.answer = this.answer.slice(0, before.answerStart);
+    }
+    this.message = { id, answerStart: this.answer.length, spoke: false, worked: false };
+  }
+
+  /** The agent did something besides talking: the message before it was not given up. */
+  private worked(): void {
+    if (this.message) this.message.worked = true;
   }
 
   /** Counts streamed text; past the limit, the run's owner is told (once: it ends the run). */
@@ -260,6 +313,7 @@ export class Run implements RunSink {
     if (!this.open) return;
     this.heard();
     this.flush();
+    this.worked();
     const prev = this.tools.get(update.toolCallId);
     const status = update.status ?? prev?.status ?? "pending";
     const state: ToolState = {
@@ -281,6 +335,7 @@ export class Run implements RunSink {
       ...(update.content !== undefined ? { content: update.content } : {}),
       ...(update.rawInput !== undefined ? { rawInput: update.rawInput } : {}),
       ...(update.rawOutput !== undefined ? { rawOutput: update.rawOutput } : {}),
+      ...(update.locations !== undefined ? { locations: update.locations } : {}),
     });
   }
 
@@ -310,7 +365,15 @@ export class Run implements RunSink {
     if (!this.open) return;
     this.heard();
     this.flush();
+    this.worked();
     this.log.append({ type: "plan", runId: this.runId, entries });
+  }
+
+  agentEvent(event: AgentEventInput): void {
+    if (!this.open) return;
+    this.heard();
+    this.flush();
+    this.log.append({ ...event, runId: this.runId });
   }
 
   notice(level: "info" | "warning" | "error", text: string): void {
@@ -324,6 +387,7 @@ export class Run implements RunSink {
     if (!this.open) return;
     this.heard();
     this.flush();
+    this.worked();
     this.log.append({ type: "child", sessionId: info.sessionId, runId: this.runId, command: info.command });
   }
 
@@ -331,6 +395,7 @@ export class Run implements RunSink {
     if (!this.open) return Promise.resolve({ outcome: "cancelled" });
     this.heard();
     this.flush();
+    this.worked();
     const known = ask.toolCallId === undefined ? undefined : this.tools.get(ask.toolCallId);
     const title = ask.title !== "" ? ask.title : (known?.title ?? "Permission requested");
     // The request's own description wins; what earlier updates said of the call fills the rest

@@ -106,7 +106,18 @@ export class Channels {
     if (!channel) return;
     let ended = false;
     for (const sub of channel)
-      if (sub.confirm(frame.ref, { from: frame.from, head: frame.head }, frame.end)) ended = true;
+      if (
+        sub.confirm(
+          frame.ref,
+          {
+            from: frame.from,
+            head: frame.head,
+            ...(frame.agentState !== undefined ? { agentState: frame.agentState } : {}),
+          },
+          frame.end,
+        )
+      )
+        ended = true;
     if (ended) this.prune(frame.session, channel);
   }
 

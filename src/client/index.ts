@@ -62,8 +62,13 @@ export {
   SWITCHBOARD_SUBPROTOCOL,
 } from "./transport.js";
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
-export { SwitchboardError } from "../protocol/index.js";
+export { SwitchboardError, reduceAgentState } from "../protocol/index.js";
 export type {
+  AgentCommand,
+  AgentConfigOption,
+  AgentMode,
+  AgentState,
+  AgentUsage,
   DeviceListing,
   ErrorCode,
   EventOf,

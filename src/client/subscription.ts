@@ -1,5 +1,5 @@
 import { SwitchboardError, isSessionEnd } from "../protocol/index.js";
-import type { EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
+import type { AgentState, EventType, Ref, ResetReason, SessionEvent } from "../protocol/index.js";
 import { abortReason, noAbortListener, onAbort } from "./abort.js";
 import { handledDeferred } from "./deferred.js";
 import { ConnectionError } from "./errors.js";
@@ -65,6 +65,11 @@ export interface SubscribedInfo {
   from: number;
   /** The session's head when the subscription started. */
   head: number;
+  /**
+   * An agent session's state (modes, model, commands, usage, title) as of event `agentState.seq`;
+   * keep it current with `reduceAgentState` over the `agent.*` events that follow.
+   */
+  agentState?: AgentState;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AgentCommand, AgentConfigOption, AgentMode } from "./agent-state.js";
 
 /**
  * The event log's entries. Every event is `{seq, ts, type, ...payload}`: `seq` starts at 1
@@ -115,12 +116,33 @@ export const RunQueuedEvent = z.object({
   position: z.number().int().nonnegative(),
 });
 export const RunStartedEvent = z.object({ ...base, type: z.literal("run.started"), runId: z.string() });
-export const ChatDeltaEvent = z.object({ ...base, type: z.literal("chat.delta"), runId: z.string(), text: z.string() });
+/** ACP `messageId`: the agent's message this text belongs to (a new id starts a new message), when it names one. */
+const messageId = z.string().optional();
+export const ChatDeltaEvent = z.object({
+  ...base,
+  type: z.literal("chat.delta"),
+  runId: z.string(),
+  text: z.string(),
+  messageId,
+});
 export const ChatThoughtEvent = z.object({
   ...base,
   type: z.literal("chat.thought"),
   runId: z.string(),
   text: z.string(),
+  messageId,
+});
+/**
+ * The agent gave up a message it had begun and started over with a new one (a retry after its
+ * model stream was cut): the `chat.delta` events of `messageId` (`chars` characters) are not part
+ * of the answer, and `chat.final.text` leaves them out.
+ */
+export const ChatAbandonedEvent = z.object({
+  ...base,
+  type: z.literal("chat.abandoned"),
+  runId: z.string(),
+  messageId: z.string(),
+  chars: z.number().int().nonnegative(),
 });
 export const ChatFinalEvent = z.object({
   ...base,
@@ -157,6 +179,8 @@ export const ToolEvent = z.object({
   content: z.unknown().optional(),
   rawInput: z.unknown().optional(),
   rawOutput: z.unknown().optional(),
+  /** Files the call touches (ACP `locations`). */
+  locations: z.array(z.object({ path: z.string(), line: z.number().int().nullable().optional() })).optional(),
 });
 export const PlanEvent = z.object({
   ...base,
@@ -220,6 +244,76 @@ export const RunNoticeEvent = z.object({
   level: z.enum(["info", "warning", "error"]),
   text: z.string(),
 });
+/** What the agent said of itself, in a run (`runId`) or between runs: see `SessionInfo.agentState`. */
+const agentBase = { ...base, runId: z.string().optional() };
+/** ACP `available_commands_update`: the slash commands the agent offers now. */
+export const AgentCommandsEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.commands"),
+  commands: z.array(AgentCommand),
+});
+/** ACP `current_mode_update`, and the `modes` a `session/new` or `session/load` answer names (`availableModes`). */
+export const AgentModeEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.mode"),
+  currentModeId: z.string(),
+  availableModes: z.array(AgentMode).optional(),
+});
+/** ACP `config_option_update`, and the `configOptions` of a `session/new` or `session/load` answer. */
+export const AgentConfigEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.config"),
+  configOptions: z.array(AgentConfigOption),
+});
+/** ACP `usage_update`: context tokens `used` of `size`, and the session's cost so far. */
+export const AgentUsageEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.usage"),
+  used: z.number(),
+  size: z.number(),
+  cost: z.object({ amount: z.number(), currency: z.string() }).optional(),
+});
+/** ACP `session_info_update`: the conversation's title and last activity (null: cleared; absent: unchanged). */
+export const AgentInfoEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.info"),
+  title: z.string().nullable().optional(),
+  updatedAt: z.string().nullable().optional(),
+});
+/** ACP `notice`: something the agent wants the user to know (`level`: `info`, `warning`, `error` or the agent's own). */
+export const AgentNoticeEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.notice"),
+  level: z.string(),
+  title: z.string(),
+  description: z.string().optional(),
+});
+/**
+ * ACP `compaction_update` and `compaction_summary_chunk`: the agent compacts its context.
+ * `status` (`in_progress`, `completed`, `failed`, `cancelled`), `summary` (its text, replacing
+ * the one before; "" clears it), `error`, or `chunk`: text appended to the summary.
+ */
+export const AgentCompactionEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.compaction"),
+  compactionId: z.string(),
+  status: z.string().optional(),
+  summary: z.string().optional(),
+  error: z.string().nullable().optional(),
+  chunk: z.string().optional(),
+});
+/**
+ * A `session/update` the gateway has no event for (a variant newer than it, content it does not
+ * map such as an image chunk, or what the agent says outside a run), kept as sent, `_meta`
+ * included. `update` is absent when it was larger than `MAX_AGENT_UPDATE_BYTES`: `bytes` says how large.
+ */
+export const AgentUpdateEvent = z.object({
+  ...agentBase,
+  type: z.literal("agent.update"),
+  sessionUpdate: z.string(),
+  update: z.unknown().optional(),
+  bytes: z.number().int().nonnegative().optional(),
+});
 export const CustomEvent = z.object({ ...base, type: z.literal("custom"), name: z.string(), data: z.unknown() });
 
 export const SessionEvent = z.discriminatedUnion("type", [
@@ -235,6 +329,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   RunStartedEvent,
   ChatDeltaEvent,
   ChatThoughtEvent,
+  ChatAbandonedEvent,
   ChatFinalEvent,
   ChatErrorEvent,
   ChatAbortedEvent,
@@ -244,6 +339,14 @@ export const SessionEvent = z.discriminatedUnion("type", [
   PermissionResolvedEvent,
   ChildEvent,
   RunNoticeEvent,
+  AgentCommandsEvent,
+  AgentModeEvent,
+  AgentConfigEvent,
+  AgentUsageEvent,
+  AgentInfoEvent,
+  AgentNoticeEvent,
+  AgentCompactionEvent,
+  AgentUpdateEvent,
   CustomEvent,
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { AgentState } from "./agent-state.js";
 import type { ErrorCode } from "./errors.js";
 import type { SessionEvent } from "./events.js";
 import { EVENT_TYPES } from "./events.js";
@@ -183,7 +184,16 @@ export type ServerFrame =
    * `end`: the session's last event (`exit`/`lost`), when the session has ended at or before the
    * subscriber's `since`: nothing will be delivered, the subscription is complete.
    */
-  | { op: "subscribed"; session: string; from: number; head: number; end?: SessionEvent; ref?: Ref }
+  | {
+      op: "subscribed";
+      session: string;
+      from: number;
+      head: number;
+      end?: SessionEvent;
+      ref?: Ref;
+      /** An agent session's `agentState` as `GET /v1/sessions/:id` shows it, when its agent said anything of itself. */
+      agentState?: AgentState;
+    }
   /**
    * Subscribe with `screen`, before `subscribed`: the screen as `/ws/session?since=screen` sends
    * it. The output events that follow carry the bytes from `offset` on; the first may begin

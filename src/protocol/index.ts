@@ -1,3 +1,5 @@
+export * from "./agent-state.js";
+export * from "./agent-state-reducer.js";
 export * from "./devices.js";
 export * from "./display-text.js";
 export * from "./errors.js";

@@ -3,6 +3,7 @@ import { displayTextProblem } from "./display-text.js";
 import { LIMITS } from "./limits.js";
 import { isPlainObject } from "./plain-object.js";
 import { CONTROL_VIA } from "./events.js";
+import { AgentState } from "./agent-state.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
@@ -315,5 +316,11 @@ export const SessionInfo = z.object({
   lastActivityAt: z.number(),
   /** A lost agent session whose agent cannot reload its conversation (no ACP `session/load`): why it cannot be resumed. */
   cannotResume: z.string().optional(),
+  /**
+   * Agent sessions whose agent said anything of itself: its modes, model and other config
+   * options, slash commands, context usage and cost, title — as its last update left each
+   * (`GET /v1/sessions` lists it without commands and config options: see listedAgentState).
+   */
+  agentState: AgentState.optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

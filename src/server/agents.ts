@@ -76,6 +76,7 @@ function startOptions(core: GatewayCore, record: SessionRecord, spec: AgentSpec,
     deltaThrottleMs: core.config.deltaThrottleMs,
     stallNoticeMs: core.config.runStallNoticeMs,
     maxRunTextBytes: core.limits.runTextBytes,
+    onUnknownUpdate: (variant) => core.metrics.countUnknownAcpUpdate(variant),
     children: countingExhaustion(childTerminalFactory(core.sessions, ownerOf(record)), core),
     logger: core.logger.child({ session: record.id }),
   };

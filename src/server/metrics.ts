@@ -17,6 +17,12 @@ export const REMOVED_DEFAULT_GAUGES = [
   "nodejs_active_resources_total",
 ] as const;
 
+/**
+ * Distinct variant names `switchboard_acp_unknown_updates_total` labels; later ones count as
+ * `other`, so an agent inventing names cannot grow the metrics without bound.
+ */
+export const MAX_UNKNOWN_UPDATE_LABELS = 32;
+
 /** What the file descriptor gauges read at scrape time (`FdMonitor`). */
 export interface FdSource {
   usage(): { open: number; limit: number } | null;
@@ -156,6 +162,24 @@ export class GatewayMetrics {
     labelNames: ["operation"] as const,
     registers: [this.registry],
   });
+  readonly acpUnknownUpdates = new Counter({
+    name: "switchboard_acp_unknown_updates_total",
+    help: `ACP session/update variants the gateway has no mapping for (logged as agent.update), by variant; past ${MAX_UNKNOWN_UPDATE_LABELS} names, or a name that is not snake_case, as "other"`,
+    labelNames: ["variant"] as const,
+    registers: [this.registry],
+  });
+  /** The variant names {@link acpUnknownUpdates} has a label for (at most MAX_UNKNOWN_UPDATE_LABELS). */
+  private readonly unknownUpdateLabels = new Set<string>();
+
+  /** Counts an ACP `session/update` variant the gateway does not know, under a bounded set of labels. */
+  countUnknownAcpUpdate(variant: string): void {
+    let label = /^[a-z][a-z0-9_]{0,63}$/.test(variant) ? variant : "other";
+    if (!this.unknownUpdateLabels.has(label)) {
+      if (this.unknownUpdateLabels.size >= MAX_UNKNOWN_UPDATE_LABELS) label = "other";
+      else this.unknownUpdateLabels.add(label);
+    }
+    this.acpUnknownUpdates.inc({ variant: label });
+  }
   readonly messages = new Counter({
     name: "switchboard_messages_total",
     help: "Chat messages delivered to agents by the bindings (POST /v1/messages, plugins' api.messages.inbound), by result: delivered, or the error code a refused one got (NO_ROUTE, LIMIT_EXCEEDED, AGENT_NOT_FOUND, VALIDATION_FAILED, …)",

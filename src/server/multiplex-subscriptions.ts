@@ -216,6 +216,7 @@ export class MultiplexSubscriptions {
       head: session.log.head,
       ...(end !== undefined ? { end } : {}),
       ...(ref !== undefined ? { ref } : {}),
+      ...(session.record.agentState !== undefined ? { agentState: session.record.agentState } : {}),
     });
     viewer.start();
   }

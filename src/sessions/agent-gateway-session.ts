@@ -17,7 +17,13 @@ import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
 import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
-import { LIMITS, SwitchboardError, replaceHiddenChars } from "../protocol/index.js";
+import {
+  AGENT_STATE_EVENT_TYPES,
+  LIMITS,
+  SwitchboardError,
+  reduceAgentState,
+  replaceHiddenChars,
+} from "../protocol/index.js";
 import { Session } from "./session.js";
 import type { SessionContext, SessionOwner, SessionRecord, ShutdownOptions } from "./session.js";
 import type { SessionManager } from "./session-manager.js";
@@ -38,6 +44,8 @@ export interface AgentStartOptions {
   deltaThrottleMs?: number | undefined;
   stallNoticeMs?: number | undefined;
   maxRunTextBytes?: number | undefined;
+  /** Told each `session/update` variant the gateway does not know (the metrics count them). */
+  onUnknownUpdate?: ((variant: string) => void) | undefined;
   children: ChildTerminalFactory;
   logger?: AgentLogger;
 }
@@ -70,7 +78,9 @@ export class AgentGatewaySession extends Session {
     // Published events only: what the record says is open is then never ahead of the log.
     this.stopTracking = log.subscribe((entry) => {
       if (RUN_BOOKKEEPING.has(entry.type) && this.track(eventOf(entry))) this.saveBookkeeping();
+      else if (AGENT_STATE_EVENTS.has(entry.type)) this.keepAgentState(eventOf(entry));
     });
+    this.catchUpAgentState();
   }
 
   start(options: AgentStartOptions, adopt?: { turnOpen: boolean }): void {
@@ -90,6 +100,7 @@ export class AgentGatewaySession extends Session {
       ...(options.maxRunTextBytes !== undefined ? { maxRunTextBytes: options.maxRunTextBytes } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.adapter ? { adapter: options.adapter } : {}),
+      ...(options.onUnknownUpdate ? { onUnknownUpdate: options.onUnknownUpdate } : {}),
       agentSessionId: (this.record as SessionRecord & KeptConversation).agentSessionId,
       onAgentSession: (id, cannotReload) => this.keepConversation(id, cannotReload),
       processes,
@@ -420,6 +431,43 @@ export class AgentGatewaySession extends Session {
     }
   }
 
+  /**
+   * Keeps what the agent said of itself in the record (`agentState`), from published events: what
+   * GET /v1/sessions/:id shows is never ahead of the log, survives a restart with the record and
+   * reaches a cluster copy with it (test/agents/acp-agent-state.test.ts).
+   */
+  private keepAgentState(event: SessionEvent): void {
+    const next = reduceAgentState(this.record.agentState, event);
+    if (next === this.record.agentState || next === undefined) return;
+    this.record.agentState = next;
+    this.persist();
+    this.ctx.changed(this);
+  }
+
+  /**
+   * The record is written in the commit after the events its `agentState` was reduced from: a
+   * gateway killed between the two left it behind its log. At start the state events after it, in
+   * the last {@link AGENT_STATE_CATCH_UP_EVENTS} of the log, are reduced again
+   * (test/agents/acp-agent-state.test.ts).
+   */
+  private catchUpAgentState(): void {
+    const record = this.record;
+    const since = Math.max(
+      record.agentState?.seq ?? 0,
+      this.log.first - 1,
+      this.log.head - AGENT_STATE_CATCH_UP_EVENTS,
+    );
+    if (since >= this.log.head) return;
+    let state = record.agentState;
+    for (const entry of this.log.read(since, { limit: AGENT_STATE_CATCH_UP_EVENTS, types: AGENT_STATE_EVENTS })
+      .entries) {
+      state = reduceAgentState(state, eventOf(entry));
+    }
+    if (state === record.agentState || state === undefined) return;
+    record.agentState = state;
+    this.persist();
+  }
+
   /** Writes the open runs and requests into the record (queued behind the events that changed them). */
   private saveBookkeeping(): void {
     const record = this.record as SessionRecord & RunBookkeeping;
@@ -515,6 +563,16 @@ export const GATEWAY_RESTARTED =
 /** The `lost` reason of an agent session the gateway stopped (SIGTERM, SIGINT, `close()`). */
 export const GATEWAY_STOPPED =
   "the gateway was stopped while the agent session ran; resume it to go on with its conversation";
+
+/** The events the record's `agentState` is reduced from. */
+const AGENT_STATE_EVENTS: ReadonlySet<string> = new Set(AGENT_STATE_EVENT_TYPES);
+
+/**
+ * How far back from its head a restored session's log is read for state events its record missed
+ * (see catchUpAgentState): the record is at most one commit behind; state events of a commit
+ * longer than this (a flood of answer text) may stay missed until the agent's next update.
+ */
+export const AGENT_STATE_CATCH_UP_EVENTS = 1000;
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */
 const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([

@@ -6,7 +6,7 @@ import type { SessionLog } from "../log/session-log.js";
 import type { PersistedSession } from "../log/store.js";
 import type { HolderRef, Holders } from "./holders.js";
 import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, SessionEvent, SessionInfo, SessionKind, SessionState } from "../protocol/index.js";
+import type { Actor, AgentState, SessionEvent, SessionInfo, SessionKind, SessionState } from "../protocol/index.js";
 
 /** What a caller may ask of a running terminal session (TerminalSession; `resize`: PTYs only). */
 export type TerminalOp = "input" | "signal" | "resize";
@@ -103,6 +103,11 @@ export interface SessionRecord {
   leaseHolder?: Actor | null;
   /** A terminal session whose process runs under a holder (holders.ts): which one. */
   holder?: HolderRef | null;
+  /**
+   * An agent session's `agentState` (SessionInfo), kept with the record so that a restart and a
+   * cluster copy show it without reading the log.
+   */
+  agentState?: AgentState;
 }
 
 /** See {@link Session.shutdown}. */
@@ -267,6 +272,7 @@ export abstract class Session {
       agent: r.agent,
       run: this.runInfo(),
       lastActivityAt: this.lastActivityAt,
+      ...(r.agentState !== undefined ? { agentState: r.agentState } : {}),
     };
   }
 

@@ -133,6 +133,8 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     const [a, b] = await Promise.all([withTerminals.ask({ op: "caps" }), without.ask({ op: "caps" })]);
     expect(JSON.parse(a.text)).toMatchObject({ fs: { readTextFile: true, writeTextFile: true }, terminal: true });
     expect(JSON.parse(b.text)).toMatchObject({ fs: { readTextFile: true, writeTextFile: true }, terminal: false });
+    // Notices and compactions have events of their own (acp-agent-state.test.ts), not answer text.
+    expect(JSON.parse(a.text)).toMatchObject({ session: { notices: {}, compaction: {} } });
   });
 
   it("fs: reads and writes inside the session's cwd (lines, new directories, symlinks that stay inside)", async ({

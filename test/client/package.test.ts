@@ -249,6 +249,7 @@ describe("the switchboard-client package", () => {
     }
     expect(Object.fromEntries(imports)).toEqual({
       "client/node.js": ["ws"],
+      "protocol/agent-state.js": ["zod"],
       "protocol/devices.js": ["zod"],
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
@@ -298,6 +299,15 @@ describe("the switchboard-client package", () => {
     expect(zodFiles(inputs)).toEqual([]);
     expect(inputs.some((file) => file.endsWith("client/http.js"))).toBe(true);
     expect(bytes).toBeLessThan(32 * 1024);
+  });
+
+  it("lets a bundler drop zod from a program that keeps an agent's state with reduceAgentState", async () => {
+    const { inputs } = await bundle(
+      "agent-state.mjs",
+      'import { reduceAgentState } from "switchboard-client";\nconsole.log(reduceAgentState(undefined, { seq: 1, ts: 0, type: "agent.usage", used: 1, size: 2 }));\n',
+    );
+    expect(zodFiles(inputs)).toEqual([]);
+    expect(inputs.some((file) => file.endsWith("protocol/agent-state-reducer.js"))).toBe(true);
   });
 
   it("runs a program that uses switchboard-client/node: creates a session on a gateway and reads its output", async () => {

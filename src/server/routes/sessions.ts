@@ -7,13 +7,14 @@ import {
   CreateSession,
   InputBody,
   LIMITS,
+  listedAgentState,
   PermissionBody,
   PromptBody,
   ResizeBody,
   SignalBody,
   SwitchboardError,
 } from "../../protocol/index.js";
-import type { ExternalEvent } from "../../protocol/index.js";
+import type { ExternalEvent, SessionInfo } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
 import type { OutputSlice } from "../../log/log-reader.js";
 import type { SessionLog } from "../../log/session-log.js";
@@ -89,7 +90,7 @@ class SessionList {
     const query = validateQuery(SessionListQuery, listQueryParams(ctx.url));
     const visible = core.sessions.list().filter((s) => canSee(ctx.identity, s.record));
     answers.check(ctx.identity.principal);
-    const page = pageOf(visible, query, (s) => JSON.stringify(s.info()));
+    const page = pageOf(visible, query, (s) => JSON.stringify(listed(s.info())));
     if (query.limit === undefined && query.after === undefined && page.next !== undefined && !this.warnedUnpaged) {
       this.warnedUnpaged = true;
       core.logger.warn(
@@ -544,4 +545,9 @@ export function answerAppended(appended: AppendedEvents, then: (error: unknown, 
         : then(undefined, { status: 200, body: { appended: count, first, last, head: log.head } }),
     ),
   );
+}
+
+/** A session as the list shows it: an agent's state without its bulk (see listedAgentState). */
+function listed(info: SessionInfo): SessionInfo {
+  return info.agentState === undefined ? info : { ...info, agentState: listedAgentState(info.agentState) };
 }
