@@ -6,6 +6,7 @@ export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";
 export * from "./nodes.js";
+export * from "./prompt-content.js";
 export * from "./push.js";
 export * from "./screen.js";
 export * from "./sessions.js";
