@@ -64,12 +64,15 @@ export {
 export type { AuthMode, GatewayTarget, WebSocketConstructor, WebSocketLike } from "./transport.js";
 export { SwitchboardError } from "../protocol/index.js";
 export type {
+  ContentBlock,
   DeviceListing,
   ErrorCode,
   EventOf,
   EventType,
   Pairing,
   PairingRequest,
+  PromptCapabilities,
+  PromptRequest,
   SessionEvent,
   SessionInfo,
   SessionState,

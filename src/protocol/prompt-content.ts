@@ -127,8 +127,11 @@ export function needsCapabilities(content: readonly ContentBlock[]): boolean {
   return content.some((b) => neededCapability(b) !== undefined);
 }
 
-/** Decoded bytes of base64 text of `length` characters (padding aside: at most 2 bytes more). */
-const decodedBytes = (length: number): number => Math.floor((length * 3) / 4);
+/** Decoded bytes of base64 text (validated as base64 by the schema). */
+function decodedBytes(base64: string): number {
+  const padding = base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0;
+  return Math.floor((base64.length * 3) / 4) - padding;
+}
 
 /** The bytes a block carries: decoded for base64 payloads, UTF-16 units for text. */
 export function blockBytes(block: ContentBlock): number {
@@ -137,9 +140,9 @@ export function blockBytes(block: ContentBlock): number {
       return block.text.length;
     case "image":
     case "audio":
-      return decodedBytes(block.data.length);
+      return decodedBytes(block.data);
     case "resource":
-      return "blob" in block.resource ? decodedBytes(block.resource.blob.length) : block.resource.text.length;
+      return "blob" in block.resource ? decodedBytes(block.resource.blob) : block.resource.text.length;
     case "resource_link":
       return 0;
   }
@@ -229,6 +232,16 @@ export function promptText(content: readonly ContentBlock[]): string {
     else if (block.type === "resource_link") parts.push(block.uri);
   }
   return parts.join("\n\n");
+}
+
+/**
+ * What a client sends as a prompt: `text`, `content` blocks, or both (`text` goes first).
+ * @example
+ * await client.prompt(id, { text: "what is wrong here?", content: [{ type: "image", mimeType: "image/png", data }] });
+ */
+export interface PromptRequest {
+  text?: string;
+  content?: ContentBlock[];
 }
 
 /** A prompt as the gateway queues it: its text (for lists and text-only agents) and, when sent as content, its blocks. */
