@@ -1,7 +1,8 @@
 import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError, unsupportedContent } from "../protocol/index.js";
+import type { PromptCapabilities } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
@@ -11,6 +12,7 @@ import { ACP_AUTH_REQUIRED, authRequiredMessage, describeRpcError, stderrNote } 
 import type { RpcError } from "./acp-failures.js";
 import { AcpStartError, CLIENT_INFO, HandshakeStepError, handshake } from "./acp-handshake.js";
 import type { HandshakeState } from "./acp-handshake.js";
+import { BASELINE_LIFECYCLE } from "./acp-lifecycle.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
@@ -28,6 +30,17 @@ export const ACP_START_TIMEOUT_MS = 30_000;
  * AGENT_EXITED saying so.
  */
 export const ACP_MAX_MESSAGE_BYTES = 32 * 1024 * 1024;
+/**
+ * When a session is deleted, how long the agent has to answer `session/close` (where it offers it)
+ * before it is stopped anyway.
+ */
+export const ACP_CLOSE_TIMEOUT_MS = 2_000;
+/**
+ * After `$/cancel_request` for the requests the gateway gives up on, how long the agent has to
+ * answer them (ACP: a result or error -32800) before it is stopped: an agent that reads no more
+ * input must not hold the stop.
+ */
+export const ACP_CANCEL_ANSWER_MS = 500;
 /** When the handshake fails, how long to wait for the process to exit so the error can say how it ended. */
 const EXIT_CLASSIFY_MS = 1000;
 /**
@@ -74,7 +87,13 @@ export class AcpAdapter implements AgentAdapter {
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
   /** The ACP session and the agent's auth methods, as the handshake learned them. */
-  private readonly state: HandshakeState = { acpSessionId: undefined, authMethods: [] };
+  private readonly state: HandshakeState = {
+    acpSessionId: undefined,
+    authMethods: [],
+    promptCapabilities: undefined,
+    lifecycle: BASELINE_LIFECYCLE,
+    agentName: undefined,
+  };
   /** The conversation {@link resume} asked to load. */
   private resumeId: string | undefined;
   /** The agent's start, shared by the runs that wait for it: undefined once started, else why it failed. */
@@ -111,6 +130,18 @@ export class AcpAdapter implements AgentAdapter {
     return this.proc?.running === true ? (this.proc.pid ?? null) : null;
   }
 
+  /** What the agent said it takes in a prompt (`initialize`); unknown before, and for an adopted process. */
+  get promptCapabilities(): PromptCapabilities | undefined {
+    return this.state.promptCapabilities;
+  }
+
+  startNow(): Promise<RunOutcome | undefined> {
+    if (this.disposing || this.isDead) {
+      return Promise.resolve({ kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" });
+    }
+    return this.startOnce();
+  }
+
   async run(run: AdapterRun): Promise<RunOutcome> {
     if (this.disposing || this.isDead) {
       return { kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" };
@@ -125,6 +156,15 @@ export class AcpAdapter implements AgentAdapter {
     const conn = this.conn!;
     const sessionId = this.state.acpSessionId!;
     if (run.signal.aborted) return { kind: "final", stopReason: "cancelled" };
+    // Checked again now that the agent has said what it takes: nothing it cannot take is sent.
+    const caps = this.state.promptCapabilities;
+    const refused =
+      run.content !== undefined && caps !== undefined
+        ? unsupportedContent(run.content, caps, `the agent (${this.state.agentName ?? this.options.command[0] ?? "?"})`)
+        : undefined;
+    if (refused) return { kind: "error", code: refused.code, message: refused.message };
+    // Validated at the edge against the same ACP schema (protocol/prompt-content.ts).
+    const prompt = (run.content ?? [{ type: "text", text: run.text }]) as acp.ContentBlock[];
     return new Promise<RunOutcome>((resolve) => {
       const onAbort = (): void => {
         // The run has ended: what the agent still sends for it is not logged, so read on.
@@ -141,17 +181,15 @@ export class AcpAdapter implements AgentAdapter {
         detach: () => run.signal.removeEventListener("abort", onAbort),
       };
       this.turn = turn;
-      conn.agent
-        .request("session/prompt", { sessionId, prompt: [{ type: "text", text: run.text }] })
-        .catch((err: unknown) => {
-          // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
-          // turn only when no answer can come any more (the request was never sent), after
-          // everything received so far; when the output has ended, onOutputEnd reports it.
-          this.wire?.enqueue(() => {
-            if (this.isDead) return;
-            this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: describeError(err) });
-          });
+      conn.agent.request("session/prompt", { sessionId, prompt }).catch((err: unknown) => {
+        // The outcome comes from the wire, in order (onResponse, onOutputEnd). This settles the
+        // turn only when no answer can come any more (the request was never sent), after
+        // everything received so far; when the output has ended, onOutputEnd reports it.
+        this.wire?.enqueue(() => {
+          if (this.isDead) return;
+          this.finishTurn(turn, { kind: "error", code: "AGENT_FAILED", message: describeError(err) });
         });
+      });
     });
   }
 
@@ -242,15 +280,17 @@ export class AcpAdapter implements AgentAdapter {
     return this.starting;
   }
 
-  dispose(): Promise<void> {
-    this.disposing ??= this.shutdown();
+  dispose(options: { close?: boolean } = {}): Promise<void> {
+    this.disposing ??= this.shutdown(options.close === true);
     return this.disposing;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(close: boolean): Promise<void> {
     this.isDead = true;
-    // Its output must drain, or the killed process's end is never seen.
+    // Its output must drain, or the killed process's end is never seen (nor an answer read).
     this.hold.release();
+    if (close) await this.closeSession();
+    await this.cancelPending();
     this.conn?.close();
     const [end] = await Promise.all([this.proc?.kill(), this.terminals.dispose()]);
     const turn = this.turn;
@@ -313,7 +353,11 @@ export class AcpAdapter implements AgentAdapter {
         timeout,
       ]);
     } catch (err) {
-      if (err instanceof AcpStartError) throw err;
+      if (err instanceof AcpStartError) {
+        // Given up on (the start timeout): the agent is told which requests nobody waits for.
+        await this.cancelPending();
+        throw err;
+      }
       if (!(err instanceof HandshakeStepError)) {
         const end = await this.endedWithin(proc, EXIT_CLASSIFY_MS);
         if (end) throw new AcpStartError("AGENT_EXITED", proc.describeEnd(end));
@@ -389,6 +433,69 @@ export class AcpAdapter implements AgentAdapter {
     this.conn = conn;
     void conn.closed.then(() => wire.close());
     return { noise, conn };
+  }
+
+  /**
+   * The session is deleted: asks the agent to free its conversation (ACP `session/close`, where it
+   * offers it), waiting at most {@link ACP_CLOSE_TIMEOUT_MS}; unanswered, the request is then
+   * cancelled with the others ({@link cancelPending}). Tested in test/agents/acp-lifecycle.test.ts.
+   */
+  private async closeSession(): Promise<void> {
+    const conn = this.conn;
+    const sessionId = this.state.acpSessionId;
+    if (conn === undefined || sessionId === undefined || !this.state.lifecycle.close || this.proc?.running !== true) {
+      return;
+    }
+    const closing = conn.agent.request("session/close", { sessionId }).then(
+      () => undefined,
+      (err: unknown) => {
+        this.context.logger.debug(
+          { sessionId: this.context.sessionId, err: describeError(err) },
+          "session/close failed",
+        );
+      },
+    );
+    if (!(await this.within(closing, ACP_CLOSE_TIMEOUT_MS))) {
+      this.context.logger.warn(
+        { sessionId: this.context.sessionId, timeoutMs: ACP_CLOSE_TIMEOUT_MS },
+        "the agent did not answer session/close in time; stopping it",
+      );
+    }
+  }
+
+  /**
+   * Sends `$/cancel_request` for every request the agent has not answered: the gateway gives up on
+   * them (a start timeout, a turn that did not end after an abort, a session/close unanswered, a
+   * stop). Waits at most {@link ACP_CANCEL_ANSWER_MS} for the agent to answer them.
+   */
+  private async cancelPending(): Promise<void> {
+    const conn = this.conn;
+    const wire = this.wire;
+    const pending = wire?.pendingRequests() ?? [];
+    if (conn === undefined || wire === undefined || pending.length === 0 || this.detached) return;
+    const sent = Promise.all(
+      pending.map((requestId) =>
+        conn.agent.notify("$/cancel_request", { requestId }).catch((err: unknown) => {
+          // The connection is closed already (the agent is gone): nothing to cancel there.
+          this.context.logger.debug({ err: describeError(err) }, "$/cancel_request not delivered");
+        }),
+      ),
+    );
+    await this.within(
+      sent.then(() => wire.whenAnswered(pending)),
+      ACP_CANCEL_ANSWER_MS,
+    );
+  }
+
+  /** Whether `promise` settled within `ms` (it goes on either way). */
+  private within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = this.context.clock.setTimeout(() => resolve(false), ms);
+      void promise.then(() => {
+        timer.cancel();
+        resolve(true);
+      });
+    });
   }
 
   private authRequired(error: RpcError): string {

@@ -1,13 +1,15 @@
 // The ACP handshake that starts an agent: `initialize`, `authenticate` when configured, then
-// `session/load` of a kept conversation or `session/new`; and the errors a failed start is told
-// by. Apart from acp-adapter.ts, which runs the prompts once the handshake is done.
+// `session/resume` (or `session/load`) of a kept conversation or `session/new`; and the errors a
+// failed start is told by. Apart from acp-adapter.ts, which runs the prompts once the handshake is done.
 import * as acp from "@agentclientprotocol/sdk";
 import type { ClientConnection } from "@agentclientprotocol/sdk";
-import type { ErrorCode } from "../protocol/index.js";
+import type { ErrorCode, PromptCapabilities } from "../protocol/index.js";
 import type { AdapterContext } from "./adapter.js";
 import { asRpcError, describeRpcError, readAuthMethods } from "./acp-failures.js";
 import type { RpcError } from "./acp-failures.js";
 import { toConfigOptions, toModes } from "./acp-updates.js";
+import { canReopen, readLifecycle, readPromptCapabilities } from "./acp-lifecycle.js";
+import type { AcpLifecycle } from "./acp-lifecycle.js";
 
 export const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
@@ -24,8 +26,14 @@ export interface HandshakeState {
   acpSessionId: string | undefined;
   /** What the agent answered to `initialize` in `authMethods`: AGENT_AUTH_REQUIRED quotes them. */
   authMethods: ReturnType<typeof readAuthMethods>;
-  /** `session/load` replays the conversation now: its content is in the log already (see UpdateTarget). */
+  /** `session/load` or `session/resume` reopens the conversation now: what comes is in the log already (see UpdateTarget). */
   replaying?: boolean;
+  /** What the agent takes in a prompt (its `initialize` answer); undefined until it answered. */
+  promptCapabilities: PromptCapabilities | undefined;
+  /** Which of `session/load`, `session/resume`, `session/close` it offers. */
+  lifecycle: AcpLifecycle;
+  /** The agent's name (`agentInfo.name`), for messages. */
+  agentName: string | undefined;
 }
 
 export interface HandshakeOptions {
@@ -63,6 +71,9 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
   };
   const init = await step("initialize", conn.agent.request("initialize", request));
   state.authMethods = readAuthMethods(init.authMethods);
+  state.promptCapabilities = readPromptCapabilities(init.agentCapabilities);
+  state.lifecycle = readLifecycle(init.agentCapabilities);
+  state.agentName = init.agentInfo?.name;
   if (init.protocolVersion !== acp.PROTOCOL_VERSION) {
     throw new AcpStartError(
       "AGENT_FAILED",
@@ -80,16 +91,15 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
     }
     await step("authenticate", conn.agent.request("authenticate", { methodId }));
   }
-  const cannotReload =
-    init.agentCapabilities?.loadSession === true
-      ? undefined
-      : `${init.agentInfo?.name ?? `the agent (${command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession, so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
+  const cannotReload = canReopen(state.lifecycle)
+    ? undefined
+    : `${init.agentInfo?.name ?? `the agent (${command[0] ?? "?"})`} cannot reload its conversation: its ACP initialize answer does not offer agentCapabilities.loadSession (nor sessionCapabilities.resume), so the session cannot be resumed; start a new session (the conversation so far stays readable here)`;
   if (options.resumeId() !== undefined && cannotReload !== undefined) {
     throw new AcpStartError("AGENT_CANNOT_RESUME", cannotReload);
   }
   // A resume's conversation, else the one an agent that crashed had, when the agent can load it.
   const load = cannotReload === undefined ? (options.resumeId() ?? context.keptAgentSession()) : undefined;
-  if (load === undefined || !(await loadSession(conn, options, load))) {
+  if (load === undefined || !(await reopenSession(conn, options, load))) {
     const session = await step("session/new", conn.agent.request("session/new", { cwd: context.cwd, mcpServers: [] }));
     state.acpSessionId = session.sessionId;
     logOpeningState(context, session);
@@ -102,16 +112,23 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
 }
 
 /**
- * ACP `session/load`: the agent replays the conversation as updates, which no turn takes (the
- * log has it already). True once loaded; a kept conversation the agent refuses to load after a
- * crash is given up for a new one (false), while a resume fails with the agent's answer.
+ * Reopens a kept conversation: ACP `session/resume` where the agent offers it (nothing is
+ * replayed), else `session/load`, where the agent replays the conversation as updates, which no
+ * turn takes (the log has it already). True once reopened; a kept conversation the agent refuses
+ * after a crash is given up for a new one (false), while a resume fails with the agent's answer.
  */
-async function loadSession(conn: ClientConnection, options: HandshakeOptions, sessionId: string): Promise<boolean> {
+async function reopenSession(conn: ClientConnection, options: HandshakeOptions, sessionId: string): Promise<boolean> {
   const { context, state } = options;
   state.acpSessionId = sessionId;
-  const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
   try {
+    // What the agent sends while it reopens is the conversation the log has already.
     state.replaying = true;
+    if (state.lifecycle.resume) {
+      const request: acp.ResumeSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
+      logOpeningState(context, await step("session/resume", conn.agent.request("session/resume", request)));
+      return true;
+    }
+    const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
     logOpeningState(context, await step("session/load", conn.agent.request("session/load", request)));
     await options.replayed?.();
     return true;
@@ -119,7 +136,7 @@ async function loadSession(conn: ClientConnection, options: HandshakeOptions, se
     if (options.resumeId() !== undefined || !(err instanceof HandshakeStepError)) throw err;
     context.logger.warn(
       { sessionId: context.sessionId, acpSessionId: sessionId, err: describeRpcError(err.error) },
-      "the agent did not load its earlier conversation; starting a new one",
+      "the agent did not reopen its earlier conversation; starting a new one",
     );
     state.acpSessionId = undefined;
     return false;
@@ -128,7 +145,7 @@ async function loadSession(conn: ClientConnection, options: HandshakeOptions, se
   }
 }
 
-/** The `modes` and `configOptions` a `session/new` or `session/load` answer names: `agent.mode`, `agent.config`. */
+/** The `modes` and `configOptions` a `session/new`, `session/load` or `session/resume` answer names: `agent.mode`, `agent.config`. */
 function logOpeningState(context: AdapterContext, answer: unknown): void {
   if (typeof answer !== "object" || answer === null) return;
   const { modes, configOptions } = answer as { modes?: unknown; configOptions?: unknown };

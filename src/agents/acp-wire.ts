@@ -43,6 +43,8 @@ export class AcpWire {
   private readonly watchedIds = new Set<string>();
   /** Requests sent and not answered (what tells a stray response). */
   private readonly sentIds = new Set<string>();
+  /** Called whenever a request is answered (see {@link whenAnswered}). */
+  private readonly answerWaiters = new Set<() => void>();
   private readonly barriers = new Map<string, Extract<Entry, { kind: "barrier" }>>();
   private queue: Entry[] = [];
   private seq = 0;
@@ -68,6 +70,26 @@ export class AcpWire {
       abort: (reason: unknown) => writer.abort(reason),
     });
     this.stream = { readable: raw.readable.pipeThrough(inbound), writable: outbound };
+  }
+
+  /** The requests sent to the agent and not answered yet (what `$/cancel_request` names when the gateway gives up). */
+  pendingRequests(): JsonRpcId[] {
+    return [...this.sentIds].map((key) => JSON.parse(key) as JsonRpcId);
+  }
+
+  /** Resolves once the agent has answered every request of `ids` (or the connection is gone: {@link close}). */
+  whenAnswered(ids: readonly JsonRpcId[]): Promise<void> {
+    const keys = ids.map(keyOf);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.ended || keys.every((k) => !this.sentIds.has(k))) {
+          this.answerWaiters.delete(check);
+          resolve();
+        }
+      };
+      this.answerWaiters.add(check);
+      check();
+    });
   }
 
   /** Messages numbered so far. */
@@ -126,7 +148,9 @@ export class AcpWire {
     }
     if (hasId) {
       const key = keyOf(message.id as JsonRpcId);
-      if (!this.sentIds.delete(key) && this.handlers.stray !== undefined) {
+      const answered = this.sentIds.delete(key);
+      if (answered) for (const waiter of [...this.answerWaiters]) waiter();
+      if (!answered && this.handlers.stray !== undefined) {
         const stray = incoming as AnyResponse;
         this.queue.push({ kind: "apply", seq, fn: () => this.handlers.stray?.(stray) });
         this.drain();
@@ -166,6 +190,7 @@ export class AcpWire {
   private end(): void {
     if (this.ended) return;
     this.ended = true;
+    for (const waiter of [...this.answerWaiters]) waiter();
     this.handlers.end();
   }
 

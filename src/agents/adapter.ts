@@ -1,5 +1,12 @@
 import type { Clock } from "../core/clock.js";
-import type { ErrorCode, InlineAgent, NewEvent, PermissionToolCall } from "../protocol/index.js";
+import type {
+  ContentBlock,
+  ErrorCode,
+  InlineAgent,
+  NewEvent,
+  PermissionToolCall,
+  PromptCapabilities,
+} from "../protocol/index.js";
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { AgentLogger } from "./logger.js";
@@ -90,7 +97,10 @@ export type RunOutcome =
 
 export interface AdapterRun {
   runId: string;
+  /** The prompt as text (what a text-only agent is given). */
   text: string;
+  /** The prompt's ACP content blocks, when it was sent as content: what an ACP agent is sent. */
+  content?: ContentBlock[] | undefined;
   sink: RunSink;
   /** Aborted when someone aborts the run: stop soon (ACP: send `session/cancel`) and resolve. */
   signal: AbortSignal;
@@ -107,6 +117,17 @@ export interface AgentAdapter {
    * The session replaces a dead adapter before the next run, within its restart bound.
    */
   readonly dead: boolean;
+  /**
+   * What the agent takes in a prompt beyond text and links (ACP `promptCapabilities`), once known:
+   * an ACP agent says so in its `initialize` answer; an agent without ACP takes text only.
+   */
+  readonly promptCapabilities?: PromptCapabilities | undefined;
+  /**
+   * Starts the agent now (an ACP agent's handshake), so {@link promptCapabilities} is known before a
+   * prompt is queued; resolves with why it could not, else undefined. Adapters that know their
+   * capabilities without a process have none.
+   */
+  startNow?(): Promise<RunOutcome | undefined>;
   /** The agent process's id while it runs, else null (also for adapters without a lasting process). */
   readonly pid?: number | null;
   /**
@@ -125,8 +146,11 @@ export interface AgentAdapter {
   adopt?(turnOpen: boolean): boolean;
   /** The gateway stops: lets go of a held agent process without ending it. */
   detach?(): Promise<void>;
-  /** Kills the agent process and anything it started. Idempotent. */
-  dispose(): Promise<void>;
+  /**
+   * Kills the agent process and anything it started. Idempotent. `close`: the session is ended for
+   * good, so an ACP agent that offers `session/close` is asked to free its conversation first.
+   */
+  dispose(options?: { close?: boolean }): Promise<void>;
 }
 
 /**

@@ -1,8 +1,8 @@
 // The bounds of one agent session: how much may queue behind the active run, how often an agent
 // that keeps failing is restarted; and what a prompt or a run is told past them. Apart from the
 // run lane in agent-session.ts.
-import { SwitchboardError } from "../protocol/index.js";
-import type { ErrorCode } from "../protocol/index.js";
+import { PROMPT_CONTENT_MAX_BYTES, SwitchboardError, blockBytes } from "../protocol/index.js";
+import type { ErrorCode, PromptInput } from "../protocol/index.js";
 import type { Run } from "./run.js";
 
 /**
@@ -22,8 +22,21 @@ export const MAX_QUEUED_RUNS = 100;
  */
 export const MAX_QUEUED_PROMPT_CHARS = 4 * 1024 * 1024;
 
-/** Throws LIMIT_EXCEEDED when `text` may not queue behind `queue` ({@link MAX_QUEUED_RUNS}, {@link MAX_QUEUED_PROMPT_CHARS}). */
-export function checkQueueRoom(queue: readonly Run[], text: string): void {
+/**
+ * Most bytes of content (images, audio, files: prompt-content.ts) the prompts waiting behind the
+ * active run may hold together: two prompts of the most content one may carry.
+ */
+export const MAX_QUEUED_CONTENT_BYTES = 2 * PROMPT_CONTENT_MAX_BYTES;
+
+const contentBytes = (run: { content?: PromptInput["content"] }): number =>
+  run.content?.reduce((n, b) => n + (b.type === "text" ? 0 : blockBytes(b)), 0) ?? 0;
+
+/**
+ * Throws LIMIT_EXCEEDED when `input` may not queue behind `queue` ({@link MAX_QUEUED_RUNS},
+ * {@link MAX_QUEUED_PROMPT_CHARS}, {@link MAX_QUEUED_CONTENT_BYTES}).
+ */
+export function checkQueueRoom(queue: readonly Run[], input: PromptInput): void {
+  const text = input.text;
   if (queue.length >= MAX_QUEUED_RUNS) {
     throw new SwitchboardError(
       "LIMIT_EXCEEDED",
@@ -35,6 +48,13 @@ export function checkQueueRoom(queue: readonly Run[], text: string): void {
     throw new SwitchboardError(
       "LIMIT_EXCEEDED",
       `the prompts already queued hold ${queuedChars} characters; with this one they would pass ${MAX_QUEUED_PROMPT_CHARS} (MAX_QUEUED_PROMPT_CHARS): wait for them to run, or abort them`,
+    );
+  }
+  const queuedBytes = queue.reduce((n, r) => n + contentBytes(r), 0);
+  if (queuedBytes + contentBytes(input) > MAX_QUEUED_CONTENT_BYTES) {
+    throw new SwitchboardError(
+      "LIMIT_EXCEEDED",
+      `the prompts already queued hold ${queuedBytes} bytes of images and files; with this one they would pass ${MAX_QUEUED_CONTENT_BYTES} (MAX_QUEUED_CONTENT_BYTES): wait for them to run, or abort them`,
     );
   }
 }

@@ -5,8 +5,8 @@ import type { Clock, Timer } from "../core/clock.js";
 import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
-import { SwitchboardError } from "../protocol/index.js";
-import type { Actor, ErrorCode, MessageSender } from "../protocol/index.js";
+import { SwitchboardError, needsCapabilities, unsupportedContent } from "../protocol/index.js";
+import type { Actor, ContentBlock, ErrorCode, MessageSender, PromptInput } from "../protocol/index.js";
 import { MAX_IDLE_AGENT_EVENTS } from "./adapter.js";
 import type { AdapterContext, AgentAdapter, AgentEventInput, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
@@ -118,14 +118,18 @@ export class AgentSession {
   /**
    * Queues a prompt (`run.queued`); it starts (`run.started`) when the runs before it have ended.
    * @throws SwitchboardError SESSION_NOT_RUNNING after dispose, LIMIT_EXCEEDED when {@link MAX_QUEUED_RUNS}
-   * wait or their text would pass {@link MAX_QUEUED_PROMPT_CHARS}.
+   * wait or their text would pass {@link MAX_QUEUED_PROMPT_CHARS}, UNSUPPORTED_CONTENT when the
+   * agent is known not to take a block of its content (see {@link checkContent}).
    */
-  prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
+  prompt(prompt: string | PromptInput, by: Actor, from?: MessageSender): { runId: string } {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
-    checkQueueRoom(this.queue, text);
+    const input = typeof prompt === "string" ? { text: prompt } : prompt;
+    if (input.content !== undefined) this.refuseUnsupported(input.content, this.adapter);
+    checkQueueRoom(this.queue, input);
     const run = new Run({
       runId: randomBytes(16).toString("base64url"),
-      text,
+      text: input.text,
+      content: input.content,
       by,
       from,
       log: this.log,
@@ -145,6 +149,30 @@ export class AgentSession {
     this.queue.push(run);
     this.startNext();
     return { runId: run.runId };
+  }
+
+  /**
+   * Makes sure the agent takes `content` before a prompt of it is queued: an ACP agent says what it
+   * takes in its `initialize` answer, so an agent not started yet is started now (as for the first
+   * run). Content of text and links only needs nothing.
+   * @throws SwitchboardError UNSUPPORTED_CONTENT naming what the agent takes, or why it did not start.
+   */
+  async checkContent(content: readonly ContentBlock[]): Promise<void> {
+    if (!needsCapabilities(content)) return;
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    if (this.adapter?.promptCapabilities === undefined) {
+      const adapter = this.adapterForRun();
+      if ("code" in adapter) throw new SwitchboardError(adapter.code, adapter.message);
+      const failure = await adapter.startNow?.();
+      if (failure?.kind === "error") throw new SwitchboardError(failure.code, failure.message);
+    }
+    this.refuseUnsupported(content, this.adapter);
+  }
+
+  /** Throws UNSUPPORTED_CONTENT when `adapter` knows what its agent takes and `content` has more. */
+  private refuseUnsupported(content: readonly ContentBlock[], adapter: AgentAdapter | undefined): void {
+    const refused = adapter !== undefined ? unsupportedBy(content, adapter) : undefined;
+    if (refused) throw refused;
   }
 
   /**
@@ -278,14 +306,16 @@ export class AgentSession {
 
   /**
    * Ends the active and queued runs with `chat.aborted`, cancels open permission requests and
-   * kills the agent process. Idempotent; resolves when the agent process is gone.
+   * kills the agent process. Idempotent; resolves when the agent process is gone. `close`: the
+   * session ends for good (it was deleted), so the agent is asked to close its conversation (ACP
+   * `session/close`, where it offers it) before it is stopped.
    */
-  dispose(): Promise<void> {
-    this.disposing ??= this.shutdown();
+  dispose(options: { close?: boolean } = {}): Promise<void> {
+    this.disposing ??= this.shutdown(options.close === true);
     return this.disposing;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(close: boolean): Promise<void> {
     const run = this.active;
     this.active = undefined;
     run?.end({ type: "chat.aborted", by: undefined });
@@ -298,7 +328,7 @@ export class AgentSession {
     lane?.controller.abort();
     this.permissions.dispose();
     if (lane && lane.adapter !== this.adapter) this.retire(lane.adapter);
-    if (this.adapter) this.retire(this.adapter);
+    if (this.adapter) this.retire(this.adapter, close);
     this.adapter = undefined;
     this.notifyState();
     this.listeners.clear();
@@ -343,7 +373,18 @@ export class AgentSession {
       this.logger.debug({ sessionId: this.sessionId, runId: run.runId }, "run started");
       let running: Promise<RunOutcome>;
       try {
-        running = adapter.run({ runId: run.runId, text: run.prompt, sink: run, signal: lane.controller.signal });
+        // Queued before the agent said what it takes (a /v1/ws prompt, or an agent restarted since):
+        // the ACP adapter checks again once its agent has answered `initialize`.
+        const refused = run.content !== undefined ? unsupportedBy(run.content, adapter) : undefined;
+        running = refused
+          ? Promise.resolve({ kind: "error", code: refused.code, message: refused.message })
+          : adapter.run({
+              runId: run.runId,
+              text: run.prompt,
+              content: run.content,
+              sink: run,
+              signal: lane.controller.signal,
+            });
       } catch (err) {
         // The adapter contract says `run` never throws; if one does, the run still gets its one ending.
         running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -415,8 +456,8 @@ export class AgentSession {
     return this.adapter;
   }
 
-  private retire(adapter: AgentAdapter): void {
-    const done = adapter.dispose().catch((err: unknown) => {
+  private retire(adapter: AgentAdapter, close = false): void {
+    const done = adapter.dispose({ close }).catch((err: unknown) => {
       this.logger.error({ sessionId: this.sessionId, err: describeError(err) }, "disposing the agent adapter failed");
     });
     this.retiring.add(done);
@@ -444,6 +485,12 @@ export class AgentSession {
 }
 
 const alwaysRoom: LogRoom = () => undefined;
+
+/** UNSUPPORTED_CONTENT when `adapter` knows what its agent takes and `content` has more. */
+function unsupportedBy(content: readonly ContentBlock[], adapter: AgentAdapter): SwitchboardError | undefined {
+  const caps = adapter.promptCapabilities;
+  return caps === undefined ? undefined : unsupportedContent(content, caps, "the agent");
+}
 
 function toRunEnd(outcome: RunOutcome): RunEnd {
   switch (outcome.kind) {

@@ -1,5 +1,6 @@
 import type { AdapterContext, AdapterRun, AgentAdapter, LogRoom, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
+import { TEXT_ONLY } from "../protocol/index.js";
 
 /** In a `command` agent's argv, this placeholder is replaced by the prompt; without it the prompt goes to stdin. */
 export const PROMPT_PLACEHOLDER = "{prompt}";
@@ -20,6 +21,8 @@ export interface CommandAdapterOptions {
  */
 export class CommandAdapter implements AgentAdapter {
   readonly dead = false;
+  /** It is given the prompt as text: images, audio and embedded files are refused before they queue. */
+  readonly promptCapabilities = TEXT_ONLY;
   private readonly context: AdapterContext;
   private readonly options: CommandAdapterOptions;
   private current: { proc: AgentProcess; hold: HeldOutput } | undefined;

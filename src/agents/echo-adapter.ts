@@ -1,6 +1,7 @@
 import type { Clock } from "../core/clock.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, PermissionOption, RunOutcome } from "./adapter.js";
 import { clockDelay } from "./clock-delay.js";
+import { TEXT_ONLY } from "../protocol/index.js";
 
 /** The echo agent streams its answer in pieces of this many characters (code points)… */
 export const ECHO_CHUNK_CHARS = 6;
@@ -35,6 +36,8 @@ export function parseEchoPrompt(text: string): { command: EchoCommand | null; re
  */
 export class EchoAdapter implements AgentAdapter {
   readonly dead = false;
+  /** It is given the prompt as text: images, audio and embedded files are refused before they queue. */
+  readonly promptCapabilities = TEXT_ONLY;
   private readonly clock: Clock;
   private toolCalls = 0;
 

@@ -1,7 +1,7 @@
 import type { Clock, Timer } from "../core/clock.js";
 import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
+import type { Actor, ContentBlock, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
 import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { PermissionBroker } from "./permissions.js";
 
@@ -36,6 +36,8 @@ export type RunPhase = "queued" | "active" | "ended";
 export interface RunOptions {
   runId: string;
   text: string;
+  /** The prompt's ACP content blocks, when it was sent as content (`text` is their text). */
+  content?: ContentBlock[] | undefined;
   by: Actor;
   /** A routed message's sender (see `run.queued`). */
   from?: MessageSender | undefined;
@@ -85,6 +87,7 @@ interface Message {
 export class Run implements RunSink {
   readonly runId: string;
   readonly prompt: string;
+  readonly content: ContentBlock[] | undefined;
   readonly by: Actor;
   readonly from: MessageSender | undefined;
   private phaseValue: RunPhase = "queued";
@@ -109,6 +112,7 @@ export class Run implements RunSink {
     this.stallNoticeMs = options.stallNoticeMs ?? DEFAULT_RUN_STALL_NOTICE_MS;
     this.runId = options.runId;
     this.prompt = options.text;
+    this.content = options.content;
     this.by = options.by;
     this.from = options.from;
     this.log = options.log;
@@ -155,6 +159,7 @@ export class Run implements RunSink {
       by: this.by,
       ...(this.from !== undefined ? { from: this.from } : {}),
       position,
+      ...(this.content !== undefined ? { content: this.content } : {}),
     });
   }
 

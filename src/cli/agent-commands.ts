@@ -3,20 +3,26 @@
  * `permission`, and `resume` for a session lost with its gateway or agent.
  */
 import { connect } from "../client/node.js";
-import type { SessionEvent } from "../client/node.js";
+import type { ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
 import { positional, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { interruption } from "./follow.js";
+import { fileBlock, imageBlock, linkBlock } from "./prompt-files.js";
 import { Transcript } from "./transcript.js";
 import type { Command } from "./commands.js";
 
-export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] TEXT...
+export const PROMPT_USAGE = `Usage: switchboard prompt ID [-w] [--image FILE]... [--file FILE]... [--link URI]... [TEXT...]
 
 Queues a prompt on an agent session and prints the run id (options go before TEXT: from its
 first word on, everything is the prompt). With -w (--wait), prints the
 answer instead as it streams, with tool calls and permission requests on stderr, and exits
-when the run ends: 0 when it finished, 1 when it failed or was aborted.`;
+when the run ends: 0 when it finished, 1 when it failed or was aborted.
+
+--image FILE sends a PNG, JPEG, GIF or WebP image, --file FILE a file's contents (an embedded
+resource), --link URI a link the agent reads itself; each may be given more than once, in that
+order after TEXT. A file is at most 5 MiB; an agent that does not take images or files
+(its ACP promptCapabilities) is refused with UNSUPPORTED_CONTENT before anything is sent.`;
 
 export const ABORT_USAGE = `Usage: switchboard abort ID [--all]
 
@@ -41,15 +47,31 @@ answered, and the session stays lost. A running or stopped session is refused th
 export const prompt: Command = (argv) =>
   runCommand(
     argv,
-    { usage: PROMPT_USAGE, options: { wait: { type: "boolean", short: "w" } }, operandsAfter: 1 },
+    {
+      usage: PROMPT_USAGE,
+      options: {
+        wait: { type: "boolean", short: "w" },
+        image: { type: "string", multiple: true },
+        file: { type: "string", multiple: true },
+        link: { type: "string", multiple: true },
+      },
+      operandsAfter: 1,
+    },
     async (ctx, parsed) => {
       const id = positional(parsed, 0, "the session id");
-      const words = parsed.positionals.slice(1);
-      if (words.length === 0) throw new UsageError("missing TEXT");
+      const text = parsed.positionals.slice(1).join(" ");
+      const content: ContentBlock[] = [
+        ...(await Promise.all((parsed.values.image ?? []).map(imageBlock))),
+        ...(await Promise.all((parsed.values.file ?? []).map(fileBlock))),
+        ...(parsed.values.link ?? []).map(linkBlock),
+      ];
+      if (text.length === 0 && content.length === 0) throw new UsageError("missing TEXT (or --image, --file, --link)");
+      const prompt: string | PromptRequest =
+        content.length === 0 ? text : { ...(text.length > 0 ? { text } : {}), content };
       const client = await connect(ctx.target);
       try {
-        if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, words.join(" "));
-        const result = await client.prompt(id, words.join(" "));
+        if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, prompt);
+        const result = await client.prompt(id, prompt);
         if (ctx.json) writeJson(ctx, result);
         else ctx.out.write(`${result.runId}\n`);
         return EXIT.OK;
@@ -106,10 +128,10 @@ async function promptAndWait(
   ctx: CliContext,
   client: Awaited<ReturnType<typeof connect>>,
   id: string,
-  text: string,
+  prompt: string | PromptRequest,
 ): Promise<number> {
   const { head, run } = await ctx.http.getSession(id);
-  const { runId } = await client.prompt(id, text);
+  const { runId } = await client.prompt(id, prompt);
   // On a terminal, a note should not land in the middle of the answer's line; in a file the
   // answer stays exactly what the agent said.
   const sameScreen = process.stdout.isTTY && process.stderr.isTTY;

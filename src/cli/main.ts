@@ -20,7 +20,7 @@ Usage:
   switchboard shutdown [--sessions]          (stops the gateway; --sessions: every session too)
   switchboard rm [-f] ID...  |  switchboard rm --ended [--older-than AGE]
   switchboard run --agent AGENT [--name N] [--cwd D]                 (an agent session)
-  switchboard prompt ID [-w] TEXT...
+  switchboard prompt ID [-w] [--image FILE] [--file FILE] [--link URI] [TEXT...]
   switchboard abort ID [--all]
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard resume ID                      (starts a lost agent session's agent again)

@@ -1,4 +1,4 @@
-import type { SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import type { PromptRequest, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
 import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, untilAborted } from "./abort.js";
@@ -258,8 +258,21 @@ export class SwitchboardClient {
     return result ?? { controller: null };
   }
 
-  /** Queues a prompt on an agent session; resolves with its run id. */
-  async prompt(session: string, text: string, options: AbortOptions = {}): Promise<{ runId: string }> {
+  /**
+   * Queues a prompt on an agent session; resolves with its run id. A prompt with `content` (ACP
+   * blocks: images, files, links) goes over HTTP, whose body may be larger than a `/v1/ws` frame
+   * (`PROMPT_BODY_MAX_BYTES`); it rejects with UNSUPPORTED_CONTENT when the agent does not take a block.
+   * @example
+   * await client.prompt(id, "hello");
+   * await client.prompt(id, { text: "this fails", content: [{ type: "image", mimeType: "image/png", data: base64 }] });
+   */
+  async prompt(
+    session: string,
+    prompt: string | PromptRequest,
+    options: AbortOptions = {},
+  ): Promise<{ runId: string }> {
+    if (typeof prompt !== "string" && prompt.content !== undefined) return this.http.prompt(session, prompt, options);
+    const text = typeof prompt === "string" ? prompt : (prompt.text ?? "");
     return (await this.request({ op: "prompt", session, text }, options)) as { runId: string };
   }
 

@@ -2,6 +2,7 @@ import type {
   DeviceListing,
   Pairing,
   PairingRequest,
+  PromptRequest,
   PushSubscriptionBody,
   ScreenAnswer,
   SessionEvent,
@@ -373,8 +374,10 @@ export class HttpClient {
     });
   }
 
-  prompt(id: string, text: string, options: AbortOptions = {}): Promise<{ runId: string }> {
-    return this.json("POST", `${sessionPath(id)}/prompt`, options.signal, { text });
+  /** Queues a prompt: `text`, or `{text?, content?}` with ACP content blocks (images, files, links). */
+  prompt(id: string, prompt: string | PromptRequest, options: AbortOptions = {}): Promise<{ runId: string }> {
+    const body = typeof prompt === "string" ? { text: prompt } : prompt;
+    return this.json("POST", `${sessionPath(id)}/prompt`, options.signal, body);
   }
 
   /** Aborts the active run (`all`: and every queued one). Rejects with RUN_NOT_ACTIVE when there is none. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ConnectionError, SwitchboardError } from "../client/node.js";
-import { LIMITS } from "../protocol/index.js";
+import { LIMITS, PromptContent } from "../protocol/index.js";
 import type { SessionInfo } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
@@ -81,7 +81,10 @@ const promptAgent = defineTool({
     "Sends a prompt to an agent session (it queues behind the agent's current run, if any). With wait (the default) it waits for the run to end and returns the agent's answer and how the run ended: chat.final (finished), chat.error (failed, with code and message) or chat.aborted; also the tool calls and permission requests it made. If timeout_ms passes first, it returns what the agent has said so far with status timeout: the run goes on, and wait_for_run {id, run_id} continues waiting. A permission request blocks the run until someone answers it (in the web UI, another client, or answer_permission): status permission, or status blocked when the run ahead of this one waits on one — both return at once with the request to answer.",
   input: z.strictObject({
     id: SessionId,
-    text: z.string().min(1).max(LIMITS.STRING_BYTES).describe("The prompt."),
+    text: z.string().min(1).max(LIMITS.STRING_BYTES).optional().describe("The prompt (or give content)."),
+    content: PromptContent.optional().describe(
+      "ACP content blocks sent after text: images ({type: image, mimeType, data: base64}), files ({type: resource, resource: {uri, text or blob}}), links ({type: resource_link, uri, name}). An agent that does not take a kind (its promptCapabilities) refuses the prompt with UNSUPPORTED_CONTENT.",
+    ),
     wait: z.boolean().default(true).describe("Wait for the answer (default true); false returns the run id at once."),
     timeout_ms: TimeoutMs,
   }),
@@ -89,7 +92,10 @@ const promptAgent = defineTool({
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   run: async (args, { gateway, signal, progress }) => {
     const session = await gateway.http.getSession(args.id);
-    const { runId } = await gateway.http.prompt(args.id, args.text);
+    const { runId } = await gateway.http.prompt(args.id, {
+      ...(args.text !== undefined ? { text: args.text } : {}),
+      ...(args.content !== undefined ? { content: args.content } : {}),
+    });
     if (!args.wait) {
       return {
         text: `Queued run ${runId} on ${args.id}. wait_for_run {"id": "${args.id}", "run_id": "${runId}"} returns its answer.`,

@@ -68,6 +68,11 @@ export const ERROR_CODES = {
   },
   PAYLOAD_TOO_LARGE: { status: 413, summary: "The body, frame or field is larger than the configured limit." },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: "The body must be `application/json`." },
+  UNSUPPORTED_CONTENT: {
+    status: 422,
+    summary:
+      "The prompt has a block (image, audio, embedded resource) the agent does not take (its ACP `promptCapabilities`); the message says what it takes. Nothing was sent to the agent.",
+  },
   SPAWN_FAILED: {
     status: 422,
     summary: "The command could not be started; the message says why (not found, cwd missing, permission).",

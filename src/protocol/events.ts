@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AgentCommand, AgentConfigOption, AgentMode } from "./agent-state.js";
+import { ContentBlock } from "./prompt-content.js";
 
 /**
  * The event log's entries. Every event is `{seq, ts, type, ...payload}`: `seq` starts at 1
@@ -114,6 +115,8 @@ export const RunQueuedEvent = z.object({
   /** A routed message's sender, when its message named one. */
   from: MessageSender.optional(),
   position: z.number().int().nonnegative(),
+  /** The prompt's ACP content blocks (images as base64), when it was sent as content; `text` is its text. */
+  content: z.array(ContentBlock).optional(),
 });
 export const RunStartedEvent = z.object({ ...base, type: z.literal("run.started"), runId: z.string() });
 /** ACP `messageId`: the agent's message this text belongs to (a new id starts a new message), when it names one. */

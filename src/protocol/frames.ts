@@ -5,6 +5,7 @@ import type { SessionEvent } from "./events.js";
 import { EVENT_TYPES } from "./events.js";
 import { Cols, InputData, InputEof, Rows, Signal, inputChecks } from "./sessions.js";
 import { LIMITS } from "./limits.js";
+import { PromptContent } from "./prompt-content.js";
 import { isPlainObject } from "./plain-object.js";
 
 /** `/v1/ws` protocol version announced in `hello`. */
@@ -121,7 +122,9 @@ export const ClientFrame = z.discriminatedUnion("op", [
   z.strictObject({
     op: z.literal("prompt"),
     session: SessionId,
-    text: z.string().min(1).max(LIMITS.STRING_BYTES),
+    text: z.string().max(LIMITS.STRING_BYTES).optional(),
+    /** ACP content blocks (prompt-content.ts); a frame is at most `limits.frameBytes`. */
+    content: PromptContent.optional(),
     ref: Ref.optional(),
   }),
   z.strictObject({ op: z.literal("abort"), session: SessionId, all: z.boolean().optional(), ref: Ref.optional() }),

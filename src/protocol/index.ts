@@ -9,6 +9,7 @@ export * from "./json-depth.js";
 export * from "./limits.js";
 export * from "./nodes.js";
 export * from "./principal.js";
+export * from "./prompt-content.js";
 export * from "./push.js";
 export * from "./screen.js";
 export * from "./sessions.js";

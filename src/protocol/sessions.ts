@@ -4,6 +4,7 @@ import { LIMITS } from "./limits.js";
 import { isPlainObject } from "./plain-object.js";
 import { CONTROL_VIA } from "./events.js";
 import { AgentState } from "./agent-state.js";
+import { PromptContent } from "./prompt-content.js";
 
 export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
 export type SessionKind = (typeof SESSION_KINDS)[number];
@@ -193,7 +194,11 @@ export const InputBody = inputChecks(
 export const SignalBody = z.strictObject({ signal: Signal });
 export const ResizeBody = z.strictObject({ cols: Cols, rows: Rows });
 export const ControlBody = z.strictObject({ action: z.enum(["acquire", "release"]), force: z.boolean().optional() });
-export const PromptBody = z.strictObject({ text: z.string().min(1).max(LIMITS.STRING_BYTES) });
+/** `text`, or ACP `content` blocks (prompt-content.ts), or both (`text` goes first): `promptInput` reads it. */
+export const PromptBody = z.strictObject({
+  text: z.string().max(LIMITS.STRING_BYTES).optional(),
+  content: PromptContent.optional(),
+});
 export const AbortBody = z.strictObject({ all: z.boolean().optional() });
 /** `POST /v1/sessions/:id/resume` takes no options (an empty or no body). */
 export const ResumeBody = z.strictObject({});

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { CheckpointStore } from "../screen/checkpoint-store.js";
 import { ScreenService } from "../screen/screen-service.js";
-import { SwitchboardError } from "../protocol/index.js";
+import { PROMPT_BODY_MAX_BYTES, SwitchboardError } from "../protocol/index.js";
 import type { CreateSession } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
 import type { SessionManager } from "../sessions/session-manager.js";
@@ -280,7 +280,8 @@ async function forwardToOwners(base: Base, cluster: ClusterLink, core: GatewayCo
   const handle = forwardedCallHandler((call) => runSessionAction(core, call), core);
   const rpc = await startNodeRpc(cluster, {
     ...base,
-    bodyBytes: base.limits.bodyBytes,
+    // A prompt's body may be larger than other bodies (images: PROMPT_BODY_MAX_BYTES).
+    bodyBytes: Math.max(base.limits.bodyBytes, PROMPT_BODY_MAX_BYTES),
     handle,
     idle: () => core.sessions.list().length === 0,
   });

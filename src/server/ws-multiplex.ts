@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   SwitchboardError,
   appendFrame,
+  promptInput,
 } from "../protocol/index.js";
 import type { ServerFrame } from "../protocol/index.js";
 import type { Session } from "../sessions/session.js";
@@ -372,8 +373,9 @@ class MultiplexConnection {
         return { controller: session.lease.holder?.actor.name ?? null };
       }
       case "prompt": {
+        const input = promptInput(frame);
         const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "prompt");
-        return session.prompt(frame.text, by);
+        return session.prompt(input, by);
       }
       case "abort": {
         const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "abort");

@@ -16,7 +16,7 @@ import { childEnv } from "../core/child-env.js";
 import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
-import type { Actor, MessageSender, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type { Actor, ContentBlock, MessageSender, PromptInput, SessionEvent, SessionInfo } from "../protocol/index.js";
 import {
   AGENT_STATE_EVENT_TYPES,
   LIMITS,
@@ -356,10 +356,10 @@ export class AgentGatewaySession extends Session {
   }
 
   /** Queues a prompt; `from` names who sent a routed message. */
-  prompt(text: string, by: Actor, from?: MessageSender): { runId: string } {
+  prompt(input: string | PromptInput, by: Actor, from?: MessageSender): { runId: string } {
     this.assertRunning();
     this.log.assertWritable();
-    const result = this.agent!.prompt(text, by, from);
+    const result = this.agent!.prompt(input, by, from);
     this.touch();
     return result;
   }
@@ -377,9 +377,19 @@ export class AgentGatewaySession extends Session {
     this.agent!.answerPermission(requestId, optionId, by);
   }
 
+  /**
+   * Makes sure the agent takes `content` (images, audio, files) before a prompt of it is queued,
+   * starting the agent when it has not said yet what it takes (AgentSession.checkContent).
+   */
+  async checkContent(content: readonly ContentBlock[]): Promise<void> {
+    this.assertRunning();
+    await this.agent!.checkContent(content);
+  }
+
   async terminate(_by: Actor): Promise<void> {
     if (!this.running) return;
-    await this.agent?.dispose();
+    // Ended for good: the agent may free its conversation (ACP session/close).
+    await this.agent?.dispose({ close: true });
     this.finish("exited", null, null);
     await this.ended();
   }

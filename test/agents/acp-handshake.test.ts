@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
+  ACP_CANCEL_ANSWER_MS,
   ACP_START_TIMEOUT_MS,
   createAgentSession,
   MAX_AGENT_RESTARTS,
@@ -143,7 +144,9 @@ describe("an agent that prints something else than ACP on stdout", () => {
     // The banner is read while the manual clock stands still; then the start times out.
     await waitFor(() => s.logged.filter((l) => l.msg.includes("not an ACP message")).length === 2);
     clock.advance(ACP_START_TIMEOUT_MS);
-    const end = (await waitForRunEnd(s.log, runId)) as EventOf<"chat.error">;
+    // Then the gateway waits (ACP_CANCEL_ANSWER_MS) for an answer to its $/cancel_request of initialize.
+    const ticking = setInterval(() => clock.advance(ACP_CANCEL_ANSWER_MS), 50);
+    const end = (await waitForRunEnd(s.log, runId).finally(() => clearInterval(ticking))) as EventOf<"chat.error">;
     expect(end).toMatchObject({
       code: "AGENT_FAILED",
       message:

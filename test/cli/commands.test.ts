@@ -274,6 +274,39 @@ describe("switchboard client commands", () => {
   );
 
   it(
+    "prompt --image is refused by an agent that takes no images, sending nothing; --link goes with the text",
+    async () => {
+      const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });
+      const dir = mkdtempSync(join(tmpdir(), "sb-cli-image-"));
+      const png = join(dir, "shot.png");
+      writeFileSync(png, Buffer.from("89504e470d0a1a0a", "hex"));
+      const refused = await cli(["prompt", agent.id, "--image", png, "what", "is", "this"], env);
+      expect(refused.code).toBe(EXIT.FAILURE);
+      expect(refused.stderr).toContain(
+        "switchboard: content[1] is an image, which the agent does not take in a prompt: it takes text and resource links only (its ACP promptCapabilities); nothing was sent to it (UNSUPPORTED_CONTENT)",
+      );
+      const ok = await cli(["prompt", agent.id, "--link", "https://example.com/bug/7", "see"], env);
+      expect(ok.code, ok.stderr).toBe(0);
+      await waitFor(async () => {
+        const queued = (await http.events(agent.id, { types: ["run.queued"] })).events;
+        expect(queued).toEqual([
+          expect.objectContaining({
+            text: "see\n\nhttps://example.com/bug/7",
+            content: [
+              { type: "text", text: "see" },
+              { type: "resource_link", uri: "https://example.com/bug/7", name: "7" },
+            ],
+          }),
+        ]);
+        return true;
+      }, 10_000);
+      rmSync(dir, { recursive: true, force: true });
+      await http.deleteSession(agent.id);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
     "prompt --wait prints the answer as it streams and exits with how the run ended; logs shows the conversation",
     async () => {
       const agent = await http.createSession({ kind: "agent", agent: { adapter: "echo" } });

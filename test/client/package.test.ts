@@ -254,6 +254,7 @@ describe("the switchboard-client package", () => {
       "protocol/events.js": ["zod"],
       "protocol/frames.js": ["zod"],
       "protocol/nodes.js": ["zod"],
+      "protocol/prompt-content.js": ["zod"],
       "protocol/push.js": ["zod"],
       "protocol/screen.js": ["zod"],
       "protocol/sessions.js": ["zod"],

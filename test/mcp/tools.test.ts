@@ -354,6 +354,23 @@ describe("switchboard mcp", () => {
   );
 
   it(
+    "prompt_agent sends content: a link goes to an echo agent with the text, an image is refused UNSUPPORTED_CONTENT",
+    async () => {
+      const created = await s.mcp.ok("create_agent_session", { agent: "echo" });
+      const id = created.data.session.id as string;
+      const link = { type: "resource_link", uri: "https://example.com/bug/9", name: "9" };
+      const answered = await s.mcp.ok("prompt_agent", { id, text: "see", content: [link], timeout_ms: 60_000 });
+      expect(answered.data.status).toBe("chat.final");
+      expect(answered.output).toBe("see\n\nhttps://example.com/bug/9");
+      const image = { type: "image", mimeType: "image/png", data: "iVBORw0KGgo=" };
+      expect((await s.mcp.call("prompt_agent", { id, content: [image] })).text).toMatch(
+        /^UNSUPPORTED_CONTENT: content\[0\] is an image, which the agent does not take/,
+      );
+    },
+    TEST_MS,
+  );
+
+  it(
     "wait_for_run with timeout_ms 0 says how the run stands now: done, or waiting for a permission answer (exploratory test: timeout)",
     async () => {
       const created = await s.mcp.ok("create_agent_session", { agent: "echo" });

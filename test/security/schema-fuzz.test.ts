@@ -21,6 +21,7 @@ import {
   AbortBody,
   AppendEventsBody,
   ClientFrame,
+  ContentBlock,
   ControlBody,
   CreateSession,
   ERROR_CODES,
@@ -135,6 +136,9 @@ const sessionId = fc.oneof(
 );
 const OVERRIDES = {
   session: sessionId,
+  // Prompt content kept to a few blocks of short text: 65-70 blocks of 256 KiB text each (the
+  // generic bounds) made 15 MB frames whose generation alone took the run's time.
+  content: fc.array(fuzzValue(ContentBlock, { overrides: { text: fc.string({ maxLength: 40 }) } }), { maxLength: 4 }),
   signal: fc.constantFrom<unknown>(...SIGNALS, "sigint", "BOGUS"),
   types: fc.array(fc.constantFrom("output", "exit", "control", "input", "nope"), { maxLength: 4 }),
 };

@@ -78,7 +78,7 @@ async function deliver(core: GatewayCore, raw: unknown, by: Actor, forwarded: bo
   const route = core.routing.resolveOrThrow(message);
   const from = message.sender && { channel: message.channel.toLowerCase(), ...message.sender };
   const queue = (session: AgentGatewaySession): Delivery => {
-    const { runId } = session.prompt(message.text, by, from);
+    const { runId } = session.prompt({ text: message.text }, by, from);
     return {
       agentId: route.agentId,
       sessionKey: route.sessionKey,

@@ -9,10 +9,13 @@ import {
   LIMITS,
   listedAgentState,
   PermissionBody,
+  PROMPT_BODY_MAX_BYTES,
   PromptBody,
   ResizeBody,
   SignalBody,
   SwitchboardError,
+  needsCapabilities,
+  promptInput,
 } from "../../protocol/index.js";
 import type { ExternalEvent, SessionInfo } from "../../protocol/index.js";
 import { OUTPUT_READ_MAX_BYTES } from "../../log/log-reader.js";
@@ -330,13 +333,18 @@ class OutputPage implements ExportSource {
  */
 function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): void {
   const optional: BodyReader = async (ctx) => readOptionalJson(ctx.req, core.limits.bodyBytes);
+  // A prompt may carry images and files (prompt-content.ts): its own bound, when larger.
+  const prompt: BodyReader = async (ctx) =>
+    core.limits.bodyBytes >= PROMPT_BODY_MAX_BYTES
+      ? readJson(ctx.req, core.limits.bodyBytes)
+      : readJson(ctx.req, PROMPT_BODY_MAX_BYTES, "PROMPT_BODY_MAX_BYTES");
   const none: BodyReader = async () => undefined;
   const routes: Array<[method: string, path: string, SessionAction, BodyReader]> = [
     ["POST", "/v1/sessions/:id/input", "input", body],
     ["POST", "/v1/sessions/:id/signal", "signal", body],
     ["POST", "/v1/sessions/:id/resize", "resize", body],
     ["POST", "/v1/sessions/:id/control", "control", body],
-    ["POST", "/v1/sessions/:id/prompt", "prompt", body],
+    ["POST", "/v1/sessions/:id/prompt", "prompt", prompt],
     ["POST", "/v1/sessions/:id/abort", "abort", optional],
     ["POST", "/v1/sessions/:id/permission", "permission", body],
     ["POST", "/v1/sessions/:id/resume", "resume", optional],
@@ -431,9 +439,15 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       return { status: 200, body: { ok: true, controller: session.lease.holder?.actor.name ?? null } };
     }
     case "prompt": {
-      const { text } = validate(PromptBody, body);
-      const session = steerable(core.sessions, identity, holderKey, sessionId, "prompt");
-      return { status: 202, body: session.prompt(text, by) };
+      const input = promptInput(validate(PromptBody, body));
+      let session = steerable(core.sessions, identity, holderKey, sessionId, "prompt");
+      if (input.content !== undefined && needsCapabilities(input.content)) {
+        // An image the agent cannot take is refused here, before it queues: this may start the agent.
+        await session.checkContent(input.content);
+        // The lease may have changed while the agent started.
+        session = steerable(core.sessions, identity, holderKey, sessionId, "prompt");
+      }
+      return { status: 202, body: session.prompt(input, by) };
     }
     case "abort": {
       const { all } = validate(AbortBody, body);
