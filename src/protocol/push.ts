@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-/** The buttons of a permission notification; each picks the request's first option of its kind. */
+/** The buttons of a permission notification: Allow answers the request's `allow_once` option, Reject its `reject_once`. */
 export const PUSH_ACTIONS = ["allow", "reject"] as const;
 export type PushAction = (typeof PUSH_ACTIONS)[number];
 /** A notification's action token: 128 random bits, url-safe (22 characters). */
@@ -47,5 +47,7 @@ export const PushPayload = z.strictObject({
   body: z.string(),
   /** Permission requests an identity may answer: the one-time token the Allow / Reject buttons send. */
   token: z.string().optional(),
+  /** The buttons to show with `token`: those whose `once` option the request has. */
+  actions: z.array(z.enum(PUSH_ACTIONS)).optional(),
 });
 export type PushPayload = z.infer<typeof PushPayload>;

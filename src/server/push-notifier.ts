@@ -1,7 +1,7 @@
 import type { Agent } from "node:https";
 import type WebPush from "web-push";
-import { replaceHiddenChars } from "../protocol/index.js";
-import type { EventType, PushPayload, SessionEvent } from "../protocol/index.js";
+import { PUSH_ACTIONS, replaceHiddenChars } from "../protocol/index.js";
+import type { EventType, PushAction, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionManager } from "../sessions/session-manager.js";
@@ -86,10 +86,7 @@ export class PushNotifier {
       if (target.signIn !== undefined && !(signIns ??= this.options.signIns()).has(target.signIn)) continue;
       const payload = { ...notification };
       if (event.type === "permission.request" && canSteer(identity, session.record)) {
-        const options = {
-          allow: event.options.find((o) => o.kind.startsWith("allow"))?.optionId,
-          reject: event.options.find((o) => o.kind.startsWith("reject"))?.optionId,
-        };
+        const options = oneTapOptions(event.options);
         const grant = {
           sessionId,
           requestId: event.requestId,
@@ -97,7 +94,11 @@ export class PushNotifier {
           signIn: target.signIn,
           options,
         };
-        payload.token = this.options.actions.issue(grant, event.expiresAt, this.options.clock.now());
+        const actions = PUSH_ACTIONS.filter((action) => options[action] !== undefined);
+        if (actions.length > 0) {
+          payload.token = this.options.actions.issue(grant, event.expiresAt, this.options.clock.now());
+          payload.actions = actions;
+        }
       }
       this.send(target, payload);
     }
@@ -176,4 +177,19 @@ function oneLine(text: string): string {
   const flat = replaceHiddenChars(text.replace(/[\u0000-\u001f\u007f]+/g, " ").trim());
   const chars = Array.from(flat);
   return chars.length > PUSH_LINE_CHARS ? `${chars.slice(0, PUSH_LINE_CHARS - 1).join("")}…` : flat;
+}
+
+/**
+ * The options a notification's one-tap buttons answer: exactly `allow_once` and `reject_once`.
+ * An `always` option (Gemini CLI lists `allow_always`, "Allow for this session", first) is chosen
+ * only by name, in the session's own view; a request without a `once` option of a kind gets no
+ * button for it (test/security/web-push.test.ts).
+ */
+export function oneTapOptions(
+  options: readonly { optionId: string; kind: string }[],
+): Record<PushAction, string | undefined> {
+  return {
+    allow: options.find((o) => o.kind === "allow_once")?.optionId,
+    reject: options.find((o) => o.kind === "reject_once")?.optionId,
+  };
 }

@@ -5,10 +5,11 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { ManualClock } from "../../src/core/clock.js";
 import { PushActionTokens, PUSH_ACTION_TTL_MAX_MS } from "../../src/server/push-action-tokens.js";
-import { PUSH_LINE_CHARS, payloadOf } from "../../src/server/push-notifier.js";
+import { PUSH_LINE_CHARS, oneTapOptions, payloadOf } from "../../src/server/push-notifier.js";
 import { PUSH_SUBSCRIPTIONS_FILE } from "../../src/server/push-subscriptions.js";
 import { VAPID_FILE } from "../../src/server/vapid-keys.js";
 import type { Gateway } from "../../src/server/gateway.js";
@@ -16,6 +17,14 @@ import { createLogger } from "../../src/server/logger.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { PushEndpoint } from "../helpers/push-endpoint.js";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+/** A permission request's options as Gemini CLI sends them: the session-wide Allow first. */
+const GEMINI_OPTIONS = [
+  { optionId: "proceed_always", name: "Allow for this session", kind: "allow_always" },
+  { optionId: "proceed_once", name: "Allow", kind: "allow_once" },
+  { optionId: "cancel", name: "Reject", kind: "reject_once" },
+];
 
 interface Setup {
   gw: Gateway & { dataDir: string };
@@ -97,6 +106,7 @@ describe("web push", () => {
       title: "deploy-bot needs an answer",
       body: request.title,
       token: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      actions: ["allow", "reject"],
     });
     const token = message!.payload["token"] as string;
 
@@ -121,6 +131,43 @@ describe("web push", () => {
     expect(log.join("")).toContain("permission answered from a notification");
     expect(log.join("")).not.toContain(token);
     expect(log.join("")).not.toContain("/push/browser-1");
+  });
+
+  it("answers Allow with the request's allow_once, never an always option listed first (Gemini CLI's order)", async () => {
+    const { gw, push, admin, device } = await setup();
+    const phone = await device("phone");
+    expect((await phone.post("/v1/push/subscriptions", push.subscription())).status).toBe(201);
+    const created = await admin.post("/v1/sessions", {
+      kind: "agent",
+      name: "gemini-like",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const id = created.json.id as string;
+    const ask = (options: { optionId: string; name: string; kind: string }[]) =>
+      admin.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "permission", options }) });
+
+    // As Gemini CLI lists them: "Allow for this session" first.
+    expect((await ask(GEMINI_OPTIONS)).status).toBe(202);
+    const [first] = await push.waitFor(1);
+    expect(first!.payload["actions"]).toEqual(["allow", "reject"]);
+    const allowed = await api(gw.url, "").post("/v1/push/answer", { token: first!.payload["token"], action: "allow" });
+    expect(allowed.status, allowed.text).toBe(200);
+    expect(allowed.json.optionId).toBe("proceed_once");
+    expect(await resolved(admin, id)).toMatchObject({ outcome: "selected", optionId: "proceed_once" });
+
+    // Only "always" options: no button answers it, the notification only opens the session.
+    expect((await ask(GEMINI_OPTIONS.filter((o) => !o.kind.endsWith("_once")))).status).toBe(202);
+    // The first run's "finished" notification comes between the two requests.
+    const second = (await push.waitFor(3)).filter((m) => m.payload["reason"] === "permission")[1];
+    expect(second, "the second permission notification").toBeDefined();
+    expect(second!.payload).not.toHaveProperty("token");
+    expect(second!.payload).not.toHaveProperty("actions");
+  });
+
+  it("picks exactly allow_once and reject_once for the one-tap buttons", () => {
+    expect(oneTapOptions(GEMINI_OPTIONS)).toEqual({ allow: "proceed_once", reject: "cancel" });
+    expect(oneTapOptions([{ optionId: "a", kind: "allow_always" }])).toEqual({ allow: undefined, reject: undefined });
   });
 
   it("notifies a finished run and an ended session with the session's name and one line", async () => {

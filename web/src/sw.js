@@ -68,7 +68,8 @@ async function showPush(data) {
     tag: `${payload.sessionId}:${payload.reason}`,
     icon: "/icon-192.png",
     data: { sessionId: payload.sessionId, token },
-    actions: token ? ACTIONS : [],
+    // The buttons the gateway issued the token for (a request without an `allow_once` option has no Allow).
+    actions: token ? ACTIONS.filter((a) => !Array.isArray(payload.actions) || payload.actions.includes(a.action)) : [],
     requireInteraction: payload.reason === "permission",
   });
 }
