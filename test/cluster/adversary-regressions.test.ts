@@ -196,8 +196,8 @@ describe("cluster mode under faults (regressions from the nemesis)", () => {
     const call = {
       action: "events",
       sessionId: id,
-      identity: { name: "admin", role: "admin", sessions: ["*"] },
-      holderKey: "http:admin",
+      identity: { principal: "token:admin", name: "admin", role: "admin", sessions: ["*"] },
+      holderKey: "http:token:admin",
       body: { type: "output", data: { stream: "stdout", data: "late\n" } },
       query: "",
     };

@@ -51,6 +51,7 @@ describe("HTTPS", () => {
     expect(gw.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const auth = { authorization: `Bearer ${TEST_TOKEN}` };
     expect((await httpsJson(`${gw.url}/v1/whoami`, cert, { headers: auth })).json).toEqual({
+      id: "token:admin",
       name: "admin",
       role: "admin",
     });
