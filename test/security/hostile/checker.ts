@@ -9,6 +9,12 @@ import type { CredentialRecord } from "./targets.js";
 
 /** The promise: honest `/healthz` and keystroke echo p99 under this, hostile clients or not. */
 export const PROMISED_P99_MS = 50;
+/**
+ * On a machine too loaded to keep the promise with honest clients alone (the same run's
+ * baseline), the hostile phase is held to this many times the baseline's p99 instead: what the
+ * hostile clients add is judged, not the machine. Both figures are in the report.
+ */
+export const LOADED_RATIO_MAX = 2;
 /** A signed-out or revoked credential's connections are closed by the gateway within this. */
 export const CUT_WITHIN_MS = 1_000;
 /** The gateway's resident memory grows by less than this over its honest-only baseline. */
@@ -19,6 +25,7 @@ export type HostileAnomalyKind =
   | "echo-p99"
   | "honest-output"
   | "honest-viewer"
+  | "honest-screen"
   | "credential-outlived"
   | "credential-accepted"
   | "rss"
@@ -41,8 +48,15 @@ export function summarize(samples: readonly Sample[], phase: Phase): { p99: numb
   return { p99: p99(ms), max: ms.length === 0 ? 0 : Math.max(...ms), n: ms.length };
 }
 
+/** The p99 the hostile phase must stay under, given the honest-only baseline's p99 of the same run. */
+export function p99Bound(baselineP99: number): number {
+  return Math.max(PROMISED_P99_MS, LOADED_RATIO_MAX * baselineP99);
+}
+
 export interface HostileHistory {
   healthz: readonly Sample[];
+  /** An honest session's `GET .../screen`: its failures (refused or unanswered in HONEST_TIMEOUT_MS). */
+  screenFailures: readonly string[];
   operators: readonly OperatorRecord[];
   /** Each operator session's output as the gateway's log of record has it. */
   recordOutput: ReadonlyMap<string, Buffer>;
@@ -59,15 +73,20 @@ export function checkHostile(h: HostileHistory): HostileAnomaly[] {
   const anomalies: HostileAnomaly[] = [];
   const add = (kind: HostileAnomalyKind, detail: string) => anomalies.push({ kind, detail });
 
-  const healthz = summarize(h.healthz, "hostile");
-  if (healthz.p99 >= PROMISED_P99_MS)
-    add("healthz-p99", `p99 ${healthz.p99.toFixed(1)} ms (max ${healthz.max.toFixed(1)}) over ${healthz.n}`);
-  const echo = summarize(
-    h.operators.flatMap((o) => o.echo),
-    "hostile",
-  );
-  if (echo.p99 >= PROMISED_P99_MS)
-    add("echo-p99", `p99 ${echo.p99.toFixed(1)} ms (max ${echo.max.toFixed(1)}) over ${echo.n}`);
+  const echoes = h.operators.flatMap((o) => o.echo);
+  for (const [kind, samples] of [
+    ["healthz-p99", h.healthz],
+    ["echo-p99", echoes],
+  ] as const) {
+    const hostile = summarize(samples, "hostile");
+    const baseline = summarize(samples, "baseline");
+    const bound = p99Bound(baseline.p99);
+    if (hostile.p99 >= bound)
+      add(
+        kind,
+        `p99 ${hostile.p99.toFixed(1)} ms (max ${hostile.max.toFixed(1)}, n ${hostile.n}) with hostile clients, bound ${bound.toFixed(1)} ms; honest-only p99 ${baseline.p99.toFixed(1)} ms`,
+      );
+  }
 
   // Every byte each operator was given exactly once, in order, equal to what it typed and to the log.
   for (const o of h.operators) {
@@ -91,6 +110,7 @@ export function checkHostile(h: HostileHistory): HostileAnomaly[] {
         `${o.name}: the log has ${record.length} bytes, typed ${expected.length}; first difference at ${firstDifference(record, expected)}`,
       );
   }
+  for (const f of h.screenFailures) add("honest-screen", f);
   for (const a of check({ ops: [], viewers: h.viewers, logs: h.viewerLogs, streams: [] }))
     add("honest-viewer", `${a.kind}: ${a.detail}`);
 

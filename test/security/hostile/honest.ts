@@ -6,8 +6,11 @@
 import WebSocket from "ws";
 import { sleep } from "../../cluster/nemesis/workload.js";
 
-/** The phases of a run: honest clients alone, then beside the hostile ones, then draining. */
-export type Phase = "baseline" | "hostile" | "drain";
+/**
+ * The phases of a run: honest clients warming up (connections, the JIT; not judged), alone (the
+ * baseline), beside the hostile ones, then draining (not judged).
+ */
+export type Phase = "warmup" | "baseline" | "hostile" | "drain";
 
 export interface Sample {
   phase: Phase;
@@ -55,6 +58,44 @@ export async function probeHealthz(url: string, phase: () => Phase, stopped: () 
     await sleep(PROBE_GAP_MS);
   }
   return samples;
+}
+
+/** The honest screen probe's pause between an answer and its next request. */
+export const SCREEN_GAP_MS = 250;
+
+/**
+ * Samples `GET .../screen` of an honest session until `stopped`: the screen thread is shared by
+ * every session, so a hostile session's output must not take an honest one's screen with it.
+ * A refusal or no answer in HONEST_TIMEOUT_MS counts as HONEST_TIMEOUT_MS, with its reason kept.
+ */
+export async function probeScreen(o: {
+  url: string;
+  token: string;
+  session: string;
+  phase: () => Phase;
+  stopped: () => boolean;
+}): Promise<{ samples: Sample[]; failures: string[] }> {
+  const samples: Sample[] = [];
+  const failures: string[] = [];
+  while (!o.stopped()) {
+    const phase = o.phase();
+    const at = Date.now();
+    const sent = performance.now();
+    try {
+      const res = await fetch(`${o.url}/v1/sessions/${o.session}/screen?format=text`, {
+        headers: { authorization: `Bearer ${o.token}` },
+        signal: AbortSignal.timeout(HONEST_TIMEOUT_MS),
+      });
+      const body = await res.text();
+      if (res.status !== 200) failures.push(`${phase}: answered ${res.status} ${body.slice(0, 200)}`);
+      samples.push({ phase, at, ms: res.status === 200 ? performance.now() - sent : HONEST_TIMEOUT_MS });
+    } catch (error) {
+      failures.push(`${phase}: ${(error as Error).name}`);
+      samples.push({ phase, at, ms: HONEST_TIMEOUT_MS });
+    }
+    await sleep(SCREEN_GAP_MS);
+  }
+  return { samples, failures };
 }
 
 /** One `/ws/session` connection of an operator from its current offset; resolves once it said `connected`. */

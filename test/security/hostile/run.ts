@@ -17,7 +17,7 @@ import { Rng, runViewer, sleep } from "../../cluster/nemesis/workload.js";
 import type { ViewerRecord } from "../../cluster/nemesis/workload.js";
 import { checkHostile, summarize } from "./checker.js";
 import type { HostileAnomaly } from "./checker.js";
-import { probeHealthz, runOperator } from "./honest.js";
+import { probeHealthz, probeScreen, runOperator } from "./honest.js";
 import type { OperatorRecord, Phase, Sample } from "./honest.js";
 import { ACTION_MAX_MS, HOSTILE_KINDS, LANES, hostileSchedule } from "./schedule.js";
 import type { HostileAction, HostileKind } from "./schedule.js";
@@ -35,8 +35,12 @@ const TICKER = ["sh", "-c", 'i=0; while [ $i -lt 100000 ]; do echo "tick $i"; i=
 const RSS_EVERY_MS = 200;
 /** Past this growth over the baseline the gateway is killed: the machine is shared (the checker's bound is RSS_GROWTH_MAX). */
 const RSS_KILL_GROWTH = 1536 * 1024 * 1024;
+/** Honest clients run this long before the baseline is sampled (their first connections, the JIT). */
+const WARMUP_MS = 1_500;
 /** Honest clients go on this long after the hostile ones are done, then stop. */
 const DRAIN_MS = 1_000;
+/** The hostile children's scheduling priority (nice): the lowest. */
+const HOSTILE_NICE = 19;
 /** How long a hostile child may take to load (tsx compiles it) and say it is ready. */
 const ACTOR_READY_MS = 60_000;
 
@@ -46,6 +50,8 @@ export interface HostileOptions {
   baselineMs: number;
   /** The hostile schedule's span; the run takes about 15 s more (start, setup, drain, checks). */
   hostileMs: number;
+  /** Only these kinds of the seed's schedule (to tell which one a finding needs); all when absent. */
+  only?: readonly HostileKind[];
   log?: (line: string) => void;
 }
 
@@ -59,10 +65,12 @@ export interface HostileReport {
   seed: number;
   healthz: Record<"baseline" | "hostile", ProbeSummary>;
   echo: Record<"baseline" | "hostile", ProbeSummary>;
+  /** An honest session's screen (informative: its failures are anomalies, its latency is not judged). */
+  screen: Record<"baseline" | "hostile", ProbeSummary>;
   /** Honest p99s over the samples sent while an action of each kind ran (a hint at which hurts, not a check). */
   whileRunning: Partial<Record<HostileKind, { healthz: number; echo: number }>>;
-  /** The gateway's CPU use (one core = 100) and the machine's 1-minute load average, per phase. */
-  cpu: Record<"baseline" | "hostile", { gateway: number; load: number }>;
+  /** The gateway's and the hostile children's CPU use (one core = 100) and the machine's 1-minute load average, per phase. */
+  cpu: Record<"baseline" | "hostile", { gateway: number; hostile: number; load: number }>;
   rss: { baseline: number; max: number };
   /** Actions scheduled, reported done and failed, by kind. */
   actions: Record<HostileKind, { scheduled: number; done: number; failed: number }>;
@@ -142,9 +150,16 @@ async function hostileSessions(url: string, honest: string[]): Promise<HostileSe
   };
 }
 
-/** A hostile child for one lane, loaded and ready; `go()` starts its schedule; `done` resolves when it exited. */
+/**
+ * A hostile child for one lane, loaded and ready; `go()` starts its schedule; `done` resolves when
+ * it exited. The wire and output lanes run at the lowest priority (nice 19): an attacker's own CPU
+ * is spent on its own machine, not on the gateway's, and the probes measure what the gateway
+ * does, not what a busy sender next to it takes from a 2-core machine. The credentials lane
+ * sends little and times closes, which a starved process would see late: it runs at the default.
+ */
 async function startActor(input: ActorInput, reports: ActorReport[], stderr: string[]) {
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ACTOR], {
+  const nice = input.lane === "credentials" ? 0 : HOSTILE_NICE;
+  const child: ChildProcess = spawn("nice", ["-n", String(nice), process.execPath, "--import", "tsx", ACTOR], {
     cwd: REPO,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -167,6 +182,7 @@ async function startActor(input: ActorInput, reports: ActorReport[], stderr: str
   child.stdin!.write(`${JSON.stringify(input)}\n`);
   await ready;
   return {
+    pid: child.pid,
     go: () => child.stdin!.write("go\n"),
     done,
     kill: () => child.kill("SIGKILL"),
@@ -222,7 +238,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
       url,
       operators.map((op) => op.session),
     );
-    const schedule = hostileSchedule(o.seed, o.hostileMs);
+    const schedule = hostileSchedule(o.seed, o.hostileMs).filter((a) => o.only?.includes(a.kind) ?? true);
     const reports: ActorReport[] = [];
     const stderr: string[] = [];
     for (const lane of LANES) {
@@ -239,9 +255,12 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
 
     // The gateway's memory all along; past RSS_KILL_GROWTH it is stopped before it takes the machine.
     const rss = { baseline: 0, max: 0 };
+    // The children's CPU as last seen (they may have exited when it is asked for).
+    const laneCpu = new Map<number | undefined, number>();
     const killed: string[] = [];
-    let phase: Phase = "baseline";
+    let phase: Phase = "warmup";
     const sampler = setInterval(() => {
+      for (const a of actors) laneCpu.set(a.pid, Math.max(laneCpu.get(a.pid) ?? 0, cpuOf(a.pid)));
       const now = rssOf(node.child?.pid);
       if (phase === "baseline") rss.baseline = Math.max(rss.baseline, now);
       rss.max = Math.max(rss.max, now);
@@ -257,6 +276,13 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
         () => phase,
         () => stopped,
       ),
+      screen: probeScreen({
+        url,
+        token: HOSTILE_TOKENS.alice,
+        session: operators[0]!.session,
+        phase: () => phase,
+        stopped: () => stopped,
+      }),
       operators: operators.map((record) =>
         runOperator({
           url,
@@ -279,27 +305,32 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
     }));
     const viewing = viewers.map((v, i) => runViewer(v, [node], new Rng(o.seed + 100 + i), () => stopped));
 
+    await sleep(WARMUP_MS);
+    phase = "baseline";
     const pid = node.child?.pid;
-    const cpu0 = { at: performance.now(), cpu: cpuOf(pid) };
+    const lanesCpu = () => actors.reduce((n, a) => n + Math.max(laneCpu.get(a.pid) ?? 0, cpuOf(a.pid)), 0);
+    const cpu0 = { at: performance.now(), cpu: cpuOf(pid), lanes: lanesCpu() };
     await sleep(o.baselineMs);
     say(`hostile phase: ${schedule.length} actions`);
-    const cpu1 = { at: performance.now(), cpu: cpuOf(pid), load: loadAverage() };
+    const cpu1 = { at: performance.now(), cpu: cpuOf(pid), lanes: lanesCpu(), load: loadAverage() };
     phase = "hostile";
     for (const actor of actors) actor.go();
     const lastAt = Math.max(0, ...schedule.map((a) => a.at));
     await sleep(o.hostileMs);
     await Promise.race([Promise.all(actors.map((a) => a.done)), sleep(lastAt - o.hostileMs + ACTION_MAX_MS + 5_000)]);
-    const cpu2 = { at: performance.now(), cpu: cpuOf(pid), load: loadAverage() };
-    const share = (a: { at: number; cpu: number }, b: { at: number; cpu: number }) =>
-      Math.round((100 * (b.cpu - a.cpu)) / ((b.at - a.at) / 1000));
+    const cpu2 = { at: performance.now(), cpu: cpuOf(pid), lanes: lanesCpu(), load: loadAverage() };
+    type Reading = typeof cpu0;
+    const share = (a: Reading, b: Reading, of: "cpu" | "lanes") =>
+      Math.round((100 * (b[of] - a[of])) / ((b.at - a.at) / 1000));
     const cpu = {
-      baseline: { gateway: share(cpu0, cpu1), load: cpu1.load },
-      hostile: { gateway: share(cpu1, cpu2), load: cpu2.load },
+      baseline: { gateway: share(cpu0, cpu1, "cpu"), hostile: share(cpu0, cpu1, "lanes"), load: cpu1.load },
+      hostile: { gateway: share(cpu1, cpu2, "cpu"), hostile: share(cpu1, cpu2, "lanes"), load: cpu2.load },
     };
     phase = "drain";
     await sleep(DRAIN_MS);
     stopped = true;
     const healthz: Sample[] = await honest.healthz;
+    const screen = await honest.screen;
     await Promise.all([...honest.operators, ...viewing]);
     clearInterval(sampler);
 
@@ -323,6 +354,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
     const credentials = reports.flatMap((r) => (r.type === "credential" ? [r.record] : []));
     const anomalies = checkHostile({
       healthz,
+      screenFailures: screen.failures,
       operators,
       recordOutput,
       viewers: aliveAtEnd ? viewers : [],
@@ -368,6 +400,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
       seed: o.seed,
       healthz: { baseline: summarize(healthz, "baseline"), hostile: summarize(healthz, "hostile") },
       echo: { baseline: summarize(echo, "baseline"), hostile: summarize(echo, "hostile") },
+      screen: { baseline: summarize(screen.samples, "baseline"), hostile: summarize(screen.samples, "hostile") },
       whileRunning,
       cpu,
       rss,
@@ -395,7 +428,8 @@ export function hostileSummary(r: HostileReport): string {
     `seed ${r.seed}`,
     `  /healthz  honest-only ${fmt(r.healthz.baseline)} | with hostile clients ${fmt(r.healthz.hostile)} | ratio ${ratio(r.healthz.hostile, r.healthz.baseline)}`,
     `  echo      honest-only ${fmt(r.echo.baseline)} | with hostile clients ${fmt(r.echo.hostile)} | ratio ${ratio(r.echo.hostile, r.echo.baseline)}`,
-    `  gateway   CPU ${r.cpu.baseline.gateway}% honest-only, ${r.cpu.hostile.gateway}% with hostile clients; load average ${r.cpu.baseline.load} then ${r.cpu.hostile.load}`,
+    `  screen    honest-only ${fmt(r.screen.baseline)} | with hostile clients ${fmt(r.screen.hostile)}`,
+    `  cpu       gateway ${r.cpu.baseline.gateway}% honest-only, ${r.cpu.hostile.gateway}% with hostile clients (theirs ${r.cpu.hostile.hostile}%); load average ${r.cpu.baseline.load} then ${r.cpu.hostile.load}`,
     `  p99 while running (healthz/echo ms): ${Object.entries(r.whileRunning)
       .map(([k, v]) => `${k} ${v.healthz.toFixed(0)}/${v.echo.toFixed(0)}`)
       .join(", ")}`,
