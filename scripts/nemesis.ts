@@ -4,6 +4,7 @@
 // honest ones (test/security/hostile/run.ts).
 import { parseArgs } from "node:util";
 import { hostileSummary, runHostileNemesis } from "../test/security/hostile/run.js";
+import type { HostileKind } from "../test/security/hostile/schedule.js";
 import { reportTable, runNemesis } from "../test/cluster/nemesis/run.js";
 import { runSingleNodeNemesis } from "../test/cluster/nemesis/single-node.js";
 
@@ -16,6 +17,8 @@ const { values } = parseArgs({
     single: { type: "boolean", default: false },
     // Hostile clients beside honest ones on one gateway (docs/security.md, "Fuzzing").
     hostile: { type: "boolean", default: false },
+    // With --hostile: only these kinds of the schedule (comma-separated), to tell which a finding needs.
+    only: { type: "string" },
   },
 });
 const first = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 31);
@@ -29,6 +32,7 @@ for (let seed = first; Date.now() < until; seed++) {
       seed,
       baselineMs: Math.min(10_000, runMs / 4),
       hostileMs: Math.max(10_000, Math.min(runMs, until - Date.now())),
+      ...(values.only !== undefined ? { only: values.only.split(",") as HostileKind[] } : {}),
       log: (l) => console.log(`  ${l}`),
     });
     console.log(hostileSummary(report));

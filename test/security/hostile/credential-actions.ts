@@ -1,6 +1,6 @@
 // The "credentials" lane (schedule.ts): a credential that streams on every transport — a
 // `/v1/ws` subscription and a `/ws/session` terminal following a ticking PTY from 0, an SSE
-// stream, a 32 MiB download read slowly — is signed out (a browser sign-in) or unpaired (a
+// stream, a 16 MiB download read slowly — is signed out (a browser sign-in) or unpaired (a
 // device) mid-stream; each connection is then timed until the gateway has closed it.
 import { request } from "node:http";
 import type { IncomingMessage } from "node:http";

@@ -10,11 +10,11 @@ export const HOSTILE_KINDS = [
   "random-frames",
   /** Tens of thousands of one-byte input frames to mallory's own PTY. */
   "frame-flood",
-  /** Subscribes from seq 0 to a 32 MiB session (and `/ws/session?since=0`) and stops reading. */
+  /** Subscribes from seq 0 to the 16 MiB session (and `/ws/session?since=0`) and stops reading. */
   "stalled-subscribe",
   /** Escape sequences that cost a terminal emulator dearly, written to mallory's own PTYs. */
   "hostile-escapes",
-  /** A 32 MiB transcript (text, raw output or event pages) read as fast as it comes. */
+  /** The 16 MiB transcript (text, raw output or event pages) read as fast as it comes. */
   "big-download",
   /** A browser sign-in with sockets, SSE and a download streaming, then logged out. */
   "sign-out-midstream",

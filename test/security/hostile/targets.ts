@@ -29,8 +29,11 @@ export interface HostileSessions {
   honest: string[];
 }
 
-/** Output bytes of the big session: more than a connection's kernel buffers hold by far. */
-export const BIG_SESSION_BYTES = 32 * 1024 * 1024;
+/**
+ * Output bytes of the big session: more than a connection's kernel buffers hold, and 8 s of the
+ * credential actions' slow download.
+ */
+export const BIG_SESSION_BYTES = 16 * 1024 * 1024;
 
 export interface ActorInput {
   lane: Lane;
