@@ -10,8 +10,8 @@ describe("honest clients beside hostile ones (docs/security.md, Fuzzing)", () =>
     const lines: string[] = [];
     const report = await runHostileNemesis({
       seed: SEED,
-      baselineMs: 6_000,
-      hostileMs: 20_000,
+      baselineMs: 4_000,
+      hostileMs: 16_000,
       log: (l) => lines.push(l),
     });
     const replay = `seed ${SEED}: replay with HOSTILE_SEED=${SEED} npx vitest run test/security/hostile-nemesis.test.ts, or npm run nemesis -- --hostile --seed ${SEED}`;
