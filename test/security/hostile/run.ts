@@ -443,7 +443,7 @@ export function hostileSummary(r: HostileReport): string {
     `  actions   ${Object.entries(r.actions)
       .map(([k, v]) => `${k} ${v.done}/${v.scheduled}${v.failed > 0 ? ` (${v.failed} failed)` : ""}`)
       .join(", ")}`,
-    `  cut       ${cut.length} connections of ${r.credentials.length} ended credentials, slowest ${Math.max(0, ...cut.map((c) => c.endedAfterMs ?? Infinity))} ms`,
+    `  cut       ${cut.length} connections of ${r.credentials.length} ended credentials streamed on: closed within ${Math.max(0, ...cut.flatMap((c) => (c.endedAfterMs === null ? [] : [c.endedAfterMs])))} ms, ${cut.filter((c) => c.endedAfterMs === null).length} never`,
     `  anomalies ${r.anomalies.length === 0 ? 0 : [...kinds].map(([k, n]) => `${k} ${n}`).join(", ")}`,
   ].join("\n");
 }
