@@ -175,6 +175,10 @@ async function startActor(input: ActorInput, reports: ActorReport[], stderr: str
     );
     void done.then(() => reject(new Error(`the ${input.lane} lane exited at start: ${stderr.join("").slice(-2000)}`)));
     createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (!line.startsWith("{")) {
+        stderr.push(`${input.lane}: ${line.slice(0, 2000)}`);
+        return;
+      }
       const report = JSON.parse(line) as ActorReport;
       if (report.type === "ready") {
         clearTimeout(timer);
@@ -216,6 +220,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
   );
   const node = new NemesisNode("gw", join(root, "data"), ["--config", config]);
   const actors: Array<Awaited<ReturnType<typeof startActor>>> = [];
+  let sampler: NodeJS.Timeout | undefined;
   let stopped = false;
   try {
     await node.start();
@@ -265,7 +270,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
     const laneCpu = new Map<number | undefined, number>();
     const killed: string[] = [];
     let phase: Phase = "warmup";
-    const sampler = setInterval(() => {
+    sampler = setInterval(() => {
       for (const a of actors) laneCpu.set(a.pid, Math.max(laneCpu.get(a.pid) ?? 0, cpuOf(a.pid)));
       const now = rssOf(node.child?.pid);
       if (phase === "baseline") rss.baseline = Math.max(rss.baseline, now);
@@ -417,6 +422,7 @@ export async function runHostileNemesis(o: HostileOptions): Promise<HostileRepor
     };
   } finally {
     stopped = true;
+    clearInterval(sampler);
     for (const actor of actors) actor.kill();
     await node.stop();
     rmSync(root, { recursive: true, force: true });
