@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { setPriority, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -161,8 +161,7 @@ async function hostileSessions(url: string, honest: string[]): Promise<HostileSe
  * sends little and times closes, which a starved process would see late: it runs at the default.
  */
 async function startActor(input: ActorInput, reports: ActorReport[], stderr: string[]) {
-  const nice = input.lane === "credentials" ? 0 : HOSTILE_NICE;
-  const child: ChildProcess = spawn("nice", ["-n", String(nice), process.execPath, "--import", "tsx", ACTOR], {
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", ACTOR], {
     cwd: REPO,
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -188,6 +187,8 @@ async function startActor(input: ActorInput, reports: ActorReport[], stderr: str
   });
   child.stdin!.write(`${JSON.stringify(input)}\n`);
   await ready;
+  // Lowered once loaded: at a low priority on a loaded machine, tsx took over a minute to compile it.
+  if (input.lane !== "credentials") setPriority(child.pid!, HOSTILE_NICE);
   return {
     pid: child.pid,
     go: () => child.stdin!.write("go\n"),
