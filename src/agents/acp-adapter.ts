@@ -148,8 +148,9 @@ export class AcpAdapter implements AgentAdapter {
   /** Sends a choice of mode or setting to the started agent (acp-choices.ts); AGENT_EXITED when it is gone. */
   async choose(choice: AgentChoice): Promise<void> {
     const conn = this.conn;
+    const wire = this.wire;
     const sessionId = this.state.acpSessionId;
-    if (this.disposing || this.isDead || conn === undefined || sessionId === undefined) {
+    if (this.disposing || this.isDead || conn === undefined || wire === undefined || sessionId === undefined) {
       throw new SwitchboardError("AGENT_EXITED", "the agent process is gone");
     }
     await this.choices.send({
@@ -157,6 +158,7 @@ export class AcpAdapter implements AgentAdapter {
       sessionId,
       choice,
       clock: this.context.clock,
+      applied: () => new Promise((resolve) => wire.enqueue(resolve)),
       emit: (event) => this.emitAgentEvent(event),
     });
   }

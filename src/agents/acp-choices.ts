@@ -67,6 +67,12 @@ export interface ChoiceRequest {
   sessionId: string;
   choice: AgentChoice;
   clock: Clock;
+  /**
+   * Resolves once what the agent sent before its answer is applied: the SDK may hand over an
+   * answer before the updates that came ahead of it (acp-wire.ts), and a `current_mode_update`
+   * among them must be seen first.
+   */
+  applied: () => Promise<void>;
   /** Logs what the agent confirmed: `agent.mode` or `agent.config`. */
   emit: (event: AgentEventInput) => void;
 }
@@ -89,7 +95,7 @@ export class AcpChoices {
   }
 
   async send(request: ChoiceRequest): Promise<void> {
-    const { conn, sessionId, choice, emit } = request;
+    const { conn, sessionId, choice, emit, applied } = request;
     if (choice.kind === "mode") {
       const pending = { modeId: choice.modeId, said: false };
       this.pendingMode = pending;
@@ -99,6 +105,7 @@ export class AcpChoices {
           "session/set_mode",
           conn.agent.request("session/set_mode", { sessionId, modeId: choice.modeId }),
         );
+        await applied();
       } finally {
         if (this.pendingMode === pending) this.pendingMode = undefined;
       }
@@ -114,6 +121,7 @@ export class AcpChoices {
       "session/set_config_option",
       conn.agent.request("session/set_config_option", params),
     );
+    await applied();
     const configOptions = toConfigOptions(isRecord(result) ? result.configOptions : undefined);
     if (configOptions === undefined) {
       throw new SwitchboardError("AGENT_FAILED", "session/set_config_option answered without configOptions");
