@@ -14,6 +14,8 @@ import { AcpStartError, CLIENT_INFO, HandshakeStepError, handshake } from "./acp
 import type { HandshakeState } from "./acp-handshake.js";
 import { BASELINE_LIFECYCLE } from "./acp-lifecycle.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
+import { AcpChoices } from "./acp-choices.js";
+import type { AgentChoice } from "./acp-choices.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
@@ -109,6 +111,7 @@ export class AcpAdapter implements AgentAdapter {
   private lastUpdateAt = -Infinity;
   /** Why reading the agent's messages failed, if it did (see {@link watchInput}). */
   private inputError: unknown;
+  private readonly choices = new AcpChoices();
 
   constructor(context: AdapterContext, options: AcpAdapterOptions) {
     this.context = context;
@@ -140,6 +143,31 @@ export class AcpAdapter implements AgentAdapter {
       return Promise.resolve({ kind: "error", code: "AGENT_EXITED", message: "the agent process is gone" });
     }
     return this.startOnce();
+  }
+
+  /** Sends a choice of mode or setting to the started agent (acp-choices.ts); AGENT_EXITED when it is gone. */
+  async choose(choice: AgentChoice): Promise<void> {
+    const conn = this.conn;
+    const wire = this.wire;
+    const sessionId = this.state.acpSessionId;
+    if (this.disposing || this.isDead || conn === undefined || wire === undefined || sessionId === undefined) {
+      throw new SwitchboardError("AGENT_EXITED", "the agent process is gone");
+    }
+    await this.choices.send({
+      conn,
+      sessionId,
+      choice,
+      clock: this.context.clock,
+      applied: () => new Promise((resolve) => wire.enqueue(resolve)),
+      emit: (event) => this.emitAgentEvent(event),
+    });
+  }
+
+  /** Logs what the agent said of itself: in the open run, else between runs. */
+  private emitAgentEvent(event: Parameters<AdapterContext["agentEvent"]>[0]): void {
+    const run = this.turn?.run.sink.open === true ? this.turn.run.sink : undefined;
+    if (run) run.agentEvent(event);
+    else this.context.agentEvent(event);
   }
 
   async run(run: AdapterRun): Promise<RunOutcome> {
@@ -590,6 +618,7 @@ export class AcpAdapter implements AgentAdapter {
       knownTerminal: (id) => this.terminals.has(id),
     });
     reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });
+    this.choices.noted(params.update);
   }
 
   private onResponse(message: AnyResponse): void {

@@ -1,3 +1,4 @@
+import type { AgentChoice } from "./acp-choices.js";
 import type { Clock } from "../core/clock.js";
 import type {
   ContentBlock,
@@ -128,6 +129,11 @@ export interface AgentAdapter {
    * capabilities without a process have none.
    */
   startNow?(): Promise<RunOutcome | undefined>;
+  /**
+   * Sends the agent a choice of mode or setting (acp-choices.ts) once it started, resolving once
+   * it confirmed it (then its `agent.mode` / `agent.config` is logged). Adapters without ACP have none.
+   */
+  choose?(choice: AgentChoice): Promise<void>;
   /** The agent process's id while it runs, else null (also for adapters without a lasting process). */
   readonly pid?: number | null;
   /**

@@ -1,3 +1,4 @@
+import type { AgentChoice } from "./acp-choices.js";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { systemClock } from "../core/clock.js";
@@ -167,6 +168,31 @@ export class AgentSession {
       if (failure?.kind === "error") throw new SwitchboardError(failure.code, failure.message);
     }
     this.refuseUnsupported(content, this.adapter);
+  }
+
+  /**
+   * Starts the agent when it has not started yet (as for the first run), so that what it offers
+   * (its modes and settings) is known. @throws SwitchboardError why it could not start.
+   */
+  async startAgent(): Promise<void> {
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    const adapter = this.adapterForRun();
+    if ("code" in adapter) throw new SwitchboardError(adapter.code, adapter.message);
+    const failure = await adapter.startNow?.();
+    if (failure?.kind === "error") throw new SwitchboardError(failure.code, failure.message);
+  }
+
+  /**
+   * Sends the started agent a choice of mode or setting (acp-choices.ts), resolved once it confirmed.
+   * @throws SwitchboardError INVALID_OPTION when the agent takes no choices, AGENT_FAILED, AGENT_EXITED
+   */
+  async choose(choice: AgentChoice): Promise<void> {
+    if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
+    const adapter = this.adapter;
+    if (adapter?.choose === undefined) {
+      throw new SwitchboardError("INVALID_OPTION", "this agent offers no modes or settings to choose from");
+    }
+    await adapter.choose(choice);
   }
 
   /** Throws UNSUPPORTED_CONTENT when `adapter` knows what its agent takes and `content` has more. */

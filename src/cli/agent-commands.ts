@@ -1,9 +1,10 @@
 /**
  * The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort`,
- * `permission`, and `resume` for a session lost with its gateway or agent.
+ * `permission`, `mode` and `config` (the agent's mode and settings), and `resume` for a session
+ * lost with its gateway or agent.
  */
 import { connect } from "../client/node.js";
-import type { ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
+import type { AgentState, ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
 import { positional, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
@@ -36,6 +37,21 @@ Answers an agent's permission request: REQUEST is its id and OPTION the id of on
 options it offered (both are in the request's line of prompt -w and logs -f, and in its
 permission.request event). The first valid answer wins; a request already answered, cancelled
 or timed out is refused (PERMISSION_REQUEST_NOT_FOUND).`;
+
+export const MODE_USAGE = `Usage: switchboard mode ID [MODE]
+
+Switches an agent session's agent to one of the modes it offers (ACP session/set_mode) and
+prints the mode once the agent confirmed it. Without MODE, lists its modes, the current one
+marked *. A mode it does not offer is refused naming those it does (INVALID_OPTION), and nothing
+is sent; an agent not started yet is started first. Steers the agent: refused while someone
+else holds control (CONTROL_HELD).`;
+
+export const CONFIG_USAGE = `Usage: switchboard config ID [KEY VALUE]
+
+Sets one of an agent session's settings (ACP session/set_config_option) to one of its values
+and prints it once the agent confirmed; the model is the setting of category model
+(switchboard config ID model VALUE). A boolean setting takes true or false. Without KEY VALUE,
+lists its settings, their values and the current one marked *. Refused as switchboard mode is.`;
 
 export const RESUME_USAGE = `Usage: switchboard resume ID
 
@@ -104,6 +120,73 @@ export const permission: Command = (argv) =>
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
   });
+
+export const mode: Command = (argv) =>
+  runCommand(argv, { usage: MODE_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const modeId = parsed.positionals[1];
+    if (modeId === undefined) {
+      const state = (await ctx.http.getSession(id)).agentState;
+      if (ctx.json) writeJson(ctx, state?.modes ?? null);
+      else ctx.out.write(modeLines(state));
+      return EXIT.OK;
+    }
+    const { agentState } = await ctx.http.setMode(id, modeId);
+    if (ctx.json) writeJson(ctx, agentState);
+    else ctx.out.write(`${agentState?.modes?.currentModeId ?? modeId}\n`);
+    return EXIT.OK;
+  });
+
+export const config: Command = (argv) =>
+  runCommand(argv, { usage: CONFIG_USAGE, options: {}, positionals: 3 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const [, configId, value] = parsed.positionals;
+    if (configId === undefined) {
+      const state = (await ctx.http.getSession(id)).agentState;
+      if (ctx.json) writeJson(ctx, state?.configOptions ?? null);
+      else ctx.out.write(configLines(state));
+      return EXIT.OK;
+    }
+    if (value === undefined) throw new UsageError("missing VALUE");
+    // A boolean setting takes true/false as a boolean; the agent's state says which settings are.
+    const state = (await ctx.http.getSession(id)).agentState;
+    const option = state?.configOptions?.find((o) => o.id === configId);
+    const chosen = option?.type === "boolean" && (value === "true" || value === "false") ? value === "true" : value;
+    const { agentState } = await ctx.http.setConfig(id, configId, chosen);
+    if (ctx.json) writeJson(ctx, agentState);
+    else {
+      const now = agentState?.configOptions?.find((o) => o.id === configId)?.currentValue ?? chosen;
+      ctx.out.write(`${configId} ${String(now)}\n`);
+    }
+    return EXIT.OK;
+  });
+
+/** `mode ID`: one line per mode, `* ` before the current one. */
+function modeLines(state: AgentState | undefined): string {
+  const modes = state?.modes;
+  if (modes === undefined || modes.availableModes.length === 0) return "the agent has said of no modes (yet)\n";
+  return modes.availableModes
+    .map(
+      (m) =>
+        `${m.id === modes.currentModeId ? "*" : " "} ${m.id}\t${m.name}${m.description ? ` - ${m.description}` : ""}\n`,
+    )
+    .join("");
+}
+
+/** `config ID`: one line per setting, its values after it, `*` before the current one. */
+function configLines(state: AgentState | undefined): string {
+  const options = state?.configOptions ?? [];
+  if (options.length === 0) return "the agent has said of no settings (yet)\n";
+  return options
+    .map((o) => {
+      const values =
+        o.type === "boolean"
+          ? [true, false].map((v) => `${o.currentValue === v ? "*" : ""}${String(v)}`)
+          : (o.options ?? []).map((v) => `${o.currentValue === v.value ? "*" : ""}${v.value}`);
+      return `${o.id}\t${o.name}: ${values.join(" ")}\n`;
+    })
+    .join("");
+}
 
 export const resume: Command = (argv) =>
   runCommand(argv, { usage: RESUME_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {

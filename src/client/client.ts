@@ -1,4 +1,11 @@
-import type { PromptRequest, SessionEvent, SessionInfo, ServerFrame, SignalName } from "../protocol/index.js";
+import type {
+  AgentState,
+  PromptRequest,
+  SessionEvent,
+  SessionInfo,
+  ServerFrame,
+  SignalName,
+} from "../protocol/index.js";
 import { isSessionEnd } from "../protocol/index.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import { abortReason, untilAborted } from "./abort.js";
@@ -310,6 +317,39 @@ export class SwitchboardClient {
   /** Answers an agent's permission request. */
   permission(session: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<void> {
     return this.request({ op: "permission", session, requestId, optionId }, options).then(toVoid);
+  }
+
+  /**
+   * Switches an agent session's agent to one of its modes (`agentState.modes.availableModes`),
+   * under the control lease as a prompt is; resolves with the agent's state once the agent
+   * confirmed. Rejects with INVALID_OPTION naming its modes (nothing was sent), AGENT_FAILED.
+   * @example
+   * await client.setMode(id, "plan");
+   */
+  async setMode(
+    session: string,
+    modeId: string,
+    options: AbortOptions = {},
+  ): Promise<{ agentState: AgentState | null }> {
+    return (await this.request({ op: "mode", session, modeId }, options)) as { agentState: AgentState | null };
+  }
+
+  /**
+   * Sets one of the agent's settings (`agentState.configOptions`: the model is the one with
+   * category `model`) to one of its values (`true`/`false` for a boolean one); resolves with the
+   * agent's state once the agent confirmed. Rejects with INVALID_OPTION naming the values.
+   * @example
+   * await client.setConfig(id, "model", "claude-opus-4");
+   */
+  async setConfig(
+    session: string,
+    configId: string,
+    value: string | boolean,
+    options: AbortOptions = {},
+  ): Promise<{ agentState: AgentState | null }> {
+    return (await this.request({ op: "config", session, configId, value }, options)) as {
+      agentState: AgentState | null;
+    };
   }
 
   /* ---------------------------------------------------------------- latency */

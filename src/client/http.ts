@@ -1,4 +1,5 @@
 import type {
+  AgentState,
   DeviceListing,
   Pairing,
   PairingRequest,
@@ -401,6 +402,31 @@ export class HttpClient {
   /** Answers an agent's permission request; the first valid answer wins. */
   permission(id: string, requestId: string, optionId: string, options: AbortOptions = {}): Promise<{ ok: true }> {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
+  }
+
+  /**
+   * Switches the agent to one of its modes (`agentState.modes.availableModes`); resolves with the
+   * agent's state once it confirmed. Rejects INVALID_OPTION naming its modes, AGENT_FAILED.
+   */
+  setMode(
+    id: string,
+    modeId: string,
+    options: AbortOptions = {},
+  ): Promise<{ ok: true; agentState: AgentState | null }> {
+    return this.json("POST", `${sessionPath(id)}/mode`, options.signal, { modeId });
+  }
+
+  /**
+   * Sets one of the agent's settings (`agentState.configOptions`, the model among them) to one of
+   * its values; resolves with the agent's state once it confirmed. Rejects INVALID_OPTION naming the values.
+   */
+  setConfig(
+    id: string,
+    configId: string,
+    value: string | boolean,
+    options: AbortOptions = {},
+  ): Promise<{ ok: true; agentState: AgentState | null }> {
+    return this.json("POST", `${sessionPath(id)}/config`, options.signal, { configId, value });
   }
 
   /**

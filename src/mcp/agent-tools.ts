@@ -1,13 +1,13 @@
 import { z } from "zod";
 import { ConnectionError, SwitchboardError } from "../client/node.js";
 import { LIMITS, PromptContent } from "../protocol/index.js";
-import type { SessionInfo } from "../protocol/index.js";
+import type { AgentState, SessionInfo } from "../protocol/index.js";
 import { sessionLine, summarize } from "./format.js";
 import type { GatewayAccess } from "./gateway.js";
 import { followRun, unfollowedRun } from "./run-follower.js";
 import type { PendingPermission, RunResult } from "./run-follower.js";
 import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
-import { AgentList, OneSession, PermissionAnswered, RunAborted, RunAnswer } from "./results.js";
+import { AgentChosen, AgentList, OneSession, PermissionAnswered, RunAborted, RunAnswer } from "./results.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool, ToolOutput } from "./tool.js";
 
@@ -178,6 +178,51 @@ const answerPermission = defineTool({
   },
 });
 
+const setAgentMode = defineTool({
+  name: "set_agent_mode",
+  title: "Switch an agent's mode",
+  description:
+    "Switches an ACP agent session to one of the modes its agent offers (agentState.modes of the session, e.g. plan or code: ACP session/set_mode); answers once the agent confirmed. INVALID_OPTION naming the modes when it offers no such mode (nothing is sent); CONTROL_HELD while someone else holds control; AGENT_FAILED when the agent refused.",
+  input: z.strictObject({
+    id: SessionId,
+    mode_id: z.string().min(1).max(200).describe("One of the agent's mode ids (agentState.modes.availableModes)."),
+  }),
+  output: AgentChosen,
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    const { agentState } = await gateway.http.setMode(args.id, args.mode_id);
+    return chosen(args.id, agentState, `${args.id} is in mode ${args.mode_id}.`);
+  },
+});
+
+const setAgentOption = defineTool({
+  name: "set_agent_option",
+  title: "Set an agent's model or another setting",
+  description:
+    'Sets one of the settings an ACP agent session\'s agent offers (agentState.configOptions of the session; the model is the one with category "model") to one of its values (true/false for a boolean one: ACP session/set_config_option); answers once the agent confirmed. INVALID_OPTION naming the settings or values when it offers no such one (nothing is sent); CONTROL_HELD while someone else holds control; AGENT_FAILED when the agent refused.',
+  input: z.strictObject({
+    id: SessionId,
+    config_id: z.string().min(1).max(200).describe('The setting\'s id, e.g. "model".'),
+    value: z
+      .union([z.string().min(1).max(200), z.boolean()])
+      .describe("One of the setting's values (its options' value), or true/false for a boolean setting."),
+  }),
+  output: AgentChosen,
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    const { agentState } = await gateway.http.setConfig(args.id, args.config_id, args.value);
+    return chosen(args.id, agentState, `${args.id}: ${args.config_id} is ${String(args.value)}.`);
+  },
+});
+
+/** What set_agent_mode and set_agent_option answer: the agent's mode and model as it confirmed them. */
+function chosen(id: string, state: AgentState | null, text: string): ToolOutput<z.infer<typeof AgentChosen>> {
+  const mode = state?.modes?.currentModeId ?? null;
+  const model = state?.model ?? null;
+  const now = [mode !== null ? `mode ${mode}` : "", model !== null ? `model ${model}` : ""].filter((s) => s !== "");
+  return { text: now.length > 0 ? `${text} Now: ${now.join(", ")}.` : text, data: { id, mode, model } };
+}
+
 const abortRun = defineTool({
   name: "abort_run",
   title: "Abort an agent's run",
@@ -320,5 +365,7 @@ export const AGENT_TOOLS: readonly Tool[] = [
   promptAgent,
   waitForRun,
   answerPermission,
+  setAgentMode,
+  setAgentOption,
   abortRun,
 ];

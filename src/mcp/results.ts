@@ -138,6 +138,13 @@ export const RunAnswer = z.object({
 
 export const PermissionAnswered = z.object({ id: z.string(), request_id: z.string(), option_id: z.string() });
 
+/** set_agent_mode and set_agent_option: the agent's mode and model once it confirmed the choice. */
+export const AgentChosen = z.object({
+  id: z.string(),
+  mode: z.string().nullable(),
+  model: z.string().nullable(),
+});
+
 export const RunAborted = z.object({
   id: z.string(),
   run_id: z.string().nullable(),

@@ -82,7 +82,11 @@ export const ERROR_CODES = {
   NOT_SUBSCRIBED: { status: 409, summary: "The connection has no subscription to that session." },
   AGENT_NOT_FOUND: { status: 404, summary: "No agent with that id is configured." },
   AGENT_EXITED: { status: 502, summary: "The agent process exited during a run." },
-  AGENT_FAILED: { status: 502, summary: "The agent answered with an error." },
+  AGENT_FAILED: {
+    status: 502,
+    summary:
+      "The agent answered with an error (or did not answer `/mode` or `/config` within `ACP_CHOICE_TIMEOUT_MS`).",
+  },
   AGENT_AUTH_REQUIRED: {
     status: 502,
     summary:
@@ -98,7 +102,11 @@ export const ERROR_CODES = {
     status: 404,
     summary: "No pending permission request with that id (answered, timed out or never asked).",
   },
-  INVALID_OPTION: { status: 400, summary: "The option id is not one of the permission request's options." },
+  INVALID_OPTION: {
+    status: 400,
+    summary:
+      "The option id is not one of the permission request's options, or the mode, setting or value is not one the agent offers (`/mode`, `/config`): the message names those it offers.",
+  },
   NO_ROUTE: { status: 404, summary: "No binding matched and there is no default agent." },
   CONFIG_INVALID: { status: 400, summary: "The configuration is invalid; the message names the path and field." },
   PLUGIN_NOT_FOUND: { status: 404, summary: "No plugin with that id." },

@@ -135,6 +135,20 @@ export const ClientFrame = z.discriminatedUnion("op", [
     optionId: z.string().min(1).max(200),
     ref: Ref.optional(),
   }),
+  /** An agent's mode or setting chosen (as `POST /v1/sessions/:id/mode` and `.../config`): acked with the new `agentState`. */
+  z.strictObject({
+    op: z.literal("mode"),
+    session: SessionId,
+    modeId: z.string().min(1).max(200),
+    ref: Ref.optional(),
+  }),
+  z.strictObject({
+    op: z.literal("config"),
+    session: SessionId,
+    configId: z.string().min(1).max(200),
+    value: z.union([z.string().min(1).max(200), z.boolean()]),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("ping"), t: z.number().optional(), ref: Ref.optional() }),
   /**
    * A producer's events for a session, as `POST /v1/sessions/:id/events` takes them (each checked

@@ -206,6 +206,13 @@ export const PermissionBody = z.strictObject({
   requestId: z.string().min(1).max(200),
   optionId: z.string().min(1).max(200),
 });
+/** `POST /v1/sessions/:id/mode`: one of `agentState.modes.availableModes`. */
+export const ModeBody = z.strictObject({ modeId: z.string().min(1).max(200) });
+/** `POST /v1/sessions/:id/config`: a value of one of `agentState.configOptions` (`true`/`false` for a boolean one). */
+export const ConfigBody = z.strictObject({
+  configId: z.string().min(1).max(200),
+  value: z.union([z.string().min(1).max(200), z.boolean()]),
+});
 
 /** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
 const EXTERNAL_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;

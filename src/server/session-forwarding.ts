@@ -24,6 +24,8 @@ export const FORWARDED_ACTIONS = [
   "prompt",
   "abort",
   "permission",
+  "mode",
+  "config",
   "resume",
   "delete",
   "message",

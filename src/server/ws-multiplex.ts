@@ -1,3 +1,4 @@
+import type { AgentChoice } from "../agents/acp-choices.js";
 import type { AppendMark, SessionLog } from "../log/session-log.js";
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -245,6 +246,7 @@ class MultiplexConnection {
       const owner = this.forwarding.owner(frame.session);
       if (owner !== undefined) return this.forward(owner, frame);
     }
+    if (frame.op === "mode" || frame.op === "config") return void this.choose(frame);
     try {
       const appended = new Map<SessionLog, AppendMark>();
       const result = this.core.events.tracking(appended, () => this.handle(frame));
@@ -266,6 +268,28 @@ class MultiplexConnection {
       }
     } catch (error) {
       this.refuse(frame, error);
+    }
+  }
+
+  /**
+   * A `mode` or `config` frame: answered once the agent confirmed (or refused) the choice, with the
+   * new `agentState` once what it logged is published; other frames go on meanwhile.
+   */
+  private async choose(frame: Extract<ClientFrame, { op: "mode" | "config" }>): Promise<void> {
+    const choice: AgentChoice =
+      frame.op === "mode"
+        ? { kind: "mode", modeId: frame.modeId }
+        : { kind: "config", configId: frame.configId, value: frame.value };
+    try {
+      const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "choose");
+      const agentState = await session.choose(choice, () =>
+        steerable(this.core.sessions, this.identity, this.connId, frame.session, "choose"),
+      );
+      if (!this.disposed && frame.ref !== undefined) {
+        this.send({ op: "ack", ref: frame.ref, result: { agentState: agentState ?? null } });
+      }
+    } catch (error) {
+      if (!this.disposed) this.refuse(frame, error);
     }
   }
 
@@ -386,6 +410,10 @@ class MultiplexConnection {
         session.answerPermission(frame.requestId, frame.optionId, by);
         return undefined;
       }
+      case "mode":
+      case "config":
+        // Answered once the agent did (see choose).
+        return undefined;
       case "ping":
         for (const id of this.controlled.keys()) this.renewControl(id);
         // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
@@ -455,6 +483,9 @@ function frameResult(op: ForwardedFrameAction, body: unknown): unknown {
     case "prompt":
     case "abort":
       return body;
+    case "mode":
+    case "config":
+      return { agentState: (body as { agentState: unknown }).agentState };
     case "input":
     case "signal":
     case "resize":

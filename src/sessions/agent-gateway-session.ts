@@ -1,3 +1,5 @@
+import { checkChoice } from "../agents/acp-choices.js";
+import type { AgentChoice } from "../agents/acp-choices.js";
 import { randomBytes } from "node:crypto";
 import { createAgentSession } from "../agents/index.js";
 import type {
@@ -16,7 +18,15 @@ import { childEnv } from "../core/child-env.js";
 import { lastLine } from "../core/last-line.js";
 import { eventOf } from "../log/output-entry.js";
 import type { SessionLog } from "../log/session-log.js";
-import type { Actor, ContentBlock, MessageSender, PromptInput, SessionEvent, SessionInfo } from "../protocol/index.js";
+import type {
+  Actor,
+  AgentState,
+  ContentBlock,
+  MessageSender,
+  PromptInput,
+  SessionEvent,
+  SessionInfo,
+} from "../protocol/index.js";
 import {
   AGENT_STATE_EVENT_TYPES,
   LIMITS,
@@ -384,6 +394,25 @@ export class AgentGatewaySession extends Session {
   async checkContent(content: readonly ContentBlock[]): Promise<void> {
     this.assertRunning();
     await this.agent!.checkContent(content);
+  }
+
+  /**
+   * Sends the agent a choice of mode or setting (docs/agents.md, "Choosing"): starts the agent if
+   * it has not started (its modes and settings come with its session), checks the choice against
+   * what it offers (INVALID_OPTION naming them, nothing sent), then waits for its answer; the state
+   * shown changes once it confirmed. `recheck`: the caller's checks again after the start (the
+   * control lease may have changed meanwhile). Tested in test/agents/acp-choices.test.ts.
+   */
+  async choose(choice: AgentChoice, recheck: () => void): Promise<AgentState | undefined> {
+    this.assertRunning();
+    await this.agent!.startAgent();
+    // What the agent said at its start is in the record once published.
+    await this.log.whenPublished();
+    recheck();
+    checkChoice(this.record.agentState, choice);
+    await this.agent!.choose(choice);
+    await this.log.whenPublished();
+    return this.record.agentState;
   }
 
   async terminate(_by: Actor): Promise<void> {

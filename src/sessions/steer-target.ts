@@ -5,7 +5,7 @@ import { TerminalSession } from "./terminal-session.js";
 
 /**
  * `session` as the kind that takes `op` (a terminal for input, signals and, PTYs only, resize; an
- * agent for prompts, aborts and permission answers), or WRONG_SESSION_KIND saying which kind does
+ * agent for prompts, aborts, permission answers and choices of mode or setting), or WRONG_SESSION_KIND saying which kind does
  * (a copy of another cluster node's session is refused before, see `steerable`).
  */
 export function steerTarget(session: Session, op: TerminalOp): TerminalSession;
@@ -23,6 +23,7 @@ export function steerTarget(session: Session, op: SteerOp): TerminalSession | Ag
     case "prompt":
     case "abort":
     case "permission":
+    case "choose":
       if (session instanceof AgentGatewaySession) return session;
       break;
   }

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HttpClient, connect } from "../../src/client/node.js";
 import type { SessionInfo } from "../../src/client/node.js";
@@ -327,6 +328,36 @@ describe("switchboard client commands", () => {
       expect(lines).toContain("> /fail no luck");
       expect(lines.at(-2)).toMatch(/^\[error\] /);
       await http.deleteSession(agent.id);
+    },
+    HEAVY_TEST_MS,
+  );
+
+  it(
+    "mode and config list an ACP agent's modes and settings and switch them; one it does not offer is named",
+    async () => {
+      const agent = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+      const { id } = await http.createSession({
+        kind: "agent",
+        agent: { adapter: "acp", command: [process.execPath, agent, "--state"] },
+      });
+      // The agent starts with the first choice: its modes come with its session.
+      expect((await cli(["mode", id, "code"], env)).stdout).toBe("code\n");
+      expect((await cli(["mode", id], env)).stdout).toBe("  ask\tAsk\n* code\tCode - Writes code\n");
+      expect(await cli(["config", id, "model", "fast-1"], env)).toEqual({
+        code: 0,
+        stdout: "model fast-1\n",
+        stderr: "",
+      });
+      expect((await cli(["config", id, "think", "false"], env)).stdout).toBe("think false\n");
+      expect((await cli(["config", id], env)).stdout).toBe(
+        "model\tModel: slow-1 *fast-1\nthink\tThink hard: true *false\n",
+      );
+      const refused = await cli(["mode", id, "plan"], env);
+      expect(refused.code).toBe(EXIT.FAILURE);
+      expect(refused.stderr).toBe(
+        'switchboard: the agent offers no mode "plan"; its modes: ask, code (INVALID_OPTION)\n',
+      );
+      await http.deleteSession(id);
     },
     HEAVY_TEST_MS,
   );

@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
 import type { ChildGateway } from "../helpers/serve-child.js";
@@ -94,6 +95,36 @@ describe("a session's changes sent to any node are carried to the node that runs
       }
       expect(await read(b)).toEqual(onA);
       expect(await read(c)).toEqual(onA);
+    },
+    CLUSTER_TEST_MS,
+  );
+
+  it(
+    "switches the mode and model of an ACP agent A runs from B, whose answer holds the new state; a refusal is the owner's",
+    async () => {
+      const [a, b] = nodes;
+      const agent = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+      const created = await api(a.url).post("/v1/sessions", {
+        kind: "agent",
+        agent: { adapter: "acp", command: [process.execPath, agent, "--state"] },
+      });
+      const id = created.json.id as string;
+      await listedEverywhere(nodes, id);
+      const mode = await api(b.url).post(`/v1/sessions/${id}/mode`, { modeId: "code" });
+      expect(mode.status, mode.text).toBe(200);
+      expect(mode.json.agentState.modes.currentModeId).toBe("code");
+      const model = await api(b.url).post(`/v1/sessions/${id}/config`, { configId: "model", value: "fast-1" });
+      expect(model.json.agentState.model).toBe("fast-1");
+      // B's copy has the state with the owner's record, which follows its events (agent-state-copy.test.ts).
+      await waitFor(async () => {
+        const state = (await api(b.url).get(`/v1/sessions/${id}`)).json.agentState;
+        return state?.modes?.currentModeId === "code" && state?.model === "fast-1";
+      });
+      expect(await sameOn([a, b], (client) => client.post(`/v1/sessions/${id}/mode`, { modeId: "plan" }))).toEqual([
+        400,
+        { error: expect.objectContaining({ code: "INVALID_OPTION", message: expect.stringContaining("ask, code") }) },
+      ]);
+      await api(a.url).del(`/v1/sessions/${id}`);
     },
     CLUSTER_TEST_MS,
   );

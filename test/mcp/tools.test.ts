@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { countingCommand, countingText } from "../client/helpers.js";
 import { CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -32,6 +33,8 @@ describe("switchboard mcp", () => {
         "remove_session",
         "send_input",
         "send_signal",
+        "set_agent_mode",
+        "set_agent_option",
         "start_session",
         "stop_session",
         "wait_for_output",
@@ -366,6 +369,30 @@ describe("switchboard mcp", () => {
       expect((await s.mcp.call("prompt_agent", { id, content: [image] })).text).toMatch(
         /^UNSUPPORTED_CONTENT: content\[0\] is an image, which the agent does not take/,
       );
+    },
+    TEST_MS,
+  );
+
+  it(
+    "set_agent_mode and set_agent_option switch an ACP agent's mode and model; what it does not offer is named",
+    async () => {
+      const agent = fileURLToPath(new URL("../agents/fixtures/scripted-agent.mjs", import.meta.url));
+      const { id } = await s.http.createSession({
+        kind: "agent",
+        agent: { adapter: "acp", command: [process.execPath, agent, "--state"] },
+      });
+      const mode = await s.mcp.ok("set_agent_mode", { id, mode_id: "code" });
+      expect(mode.data).toEqual({ id, mode: "code", model: "slow-1" });
+      expect(mode.text).toBe(`${id} is in mode code. Now: mode code, model slow-1.`);
+      const model = await s.mcp.ok("set_agent_option", { id, config_id: "model", value: "fast-1" });
+      expect(model.data).toEqual({ id, mode: "code", model: "fast-1" });
+      expect((await s.mcp.call("set_agent_mode", { id, mode_id: "plan" })).text).toBe(
+        'INVALID_OPTION: the agent offers no mode "plan"; its modes: ask, code',
+      );
+      expect((await s.http.getSession(id)).agentState).toMatchObject({
+        modes: { currentModeId: "code" },
+        model: "fast-1",
+      });
     },
     TEST_MS,
   );

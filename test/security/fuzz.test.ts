@@ -523,6 +523,13 @@ const muxTemplates = (session: string) =>
       session: fc.constant(session),
       since: fc.integer({ min: -1, max: 100 }),
     }),
+    fc.record({ op: fc.constant("mode"), session: fc.constant(session), modeId: fc.string({ maxLength: 10 }) }),
+    fc.record({
+      op: fc.constant("config"),
+      session: fc.constant(session),
+      configId: fc.constantFrom("model", "think", ""),
+      value: fc.oneof(fc.string({ maxLength: 10 }), fc.boolean()),
+    }),
   );
 
 const terminalTemplates = () =>

@@ -270,6 +270,35 @@ describe("web UI", () => {
 
   // Regression: Gemini's "Writing to diff.txt — Allow / Reject" card showed no diff, a shell
   // command's only its title: people approved blind.
+  it("switches an ACP agent's mode and model with the header's pickers, once the agent confirmed", async () => {
+    const s = shared();
+    const created = await s.http.post("/v1/sessions", {
+      kind: "agent",
+      name: "picky",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT, "--state"] },
+    });
+    const id = created.json.id as string;
+    // Started by a first choice: its modes and models come with its session.
+    expect((await s.http.post(`/v1/sessions/${id}/mode`, { modeId: "ask" })).status).toBe(200);
+    const page = await s.page({ hash: `#/s/${id}` });
+    await page.waitForSelector("[data-test=mode-picker]:not([hidden])");
+    expect(await page.inputValue("[data-test=mode-picker]")).toBe("ask");
+    expect(await page.inputValue("[data-test=model-picker]")).toBe("slow-1");
+    await page.selectOption("[data-test=mode-picker]", "code");
+    await page.selectOption("[data-test=model-picker]", "fast-1");
+    await waitFor(
+      async () => {
+        const state = (await s.http.get(`/v1/sessions/${id}`)).json.agentState;
+        return state.modes.currentModeId === "code" && state.model === "fast-1";
+      },
+      10_000,
+      "the agent's new mode and model",
+    );
+    await page.waitForSelector("[data-test=model-picker]:not([disabled])");
+    expect(await page.inputValue("[data-test=mode-picker]")).toBe("code");
+    expect(await page.inputValue("[data-test=model-picker]")).toBe("fast-1");
+  });
+
   it("shows the diff and the command a permission request would approve", async () => {
     const s = shared();
     const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };

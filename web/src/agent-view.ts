@@ -1,5 +1,6 @@
 import { isSwitchboardError } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import { AgentChoices } from "./agent-choices.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
 import { h, icon, morph } from "./dom.js";
@@ -33,6 +34,8 @@ export class AgentView implements View {
   private session: SessionInfo;
   private readonly model = new AgentModel();
   private readonly header: SessionHeader;
+  /** The mode and model pickers in the header. */
+  private readonly choices: AgentChoices;
   /** Replaced when a lost session is resumed: the old one ended with the session's `lost`. */
   private feed: SessionFeed;
   /** The seq of the last event applied: a new feed starts after it. */
@@ -91,8 +94,9 @@ export class AgentView implements View {
       },
       "Abort all",
     );
+    this.choices = new AgentChoices(ctx, session);
     this.header = new SessionHeader(ctx, session, {
-      actions: ctx.canSteer ? [this.abortAllButton, this.abortButton] : [],
+      actions: [this.choices.element, ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : [])],
       onUpdate: (fresh) => {
         this.session = fresh;
         this.resumeBar.update(fresh);
@@ -269,6 +273,7 @@ export class AgentView implements View {
     }
     if (event.type === "resumed") this.session = { ...this.session, state: "running", endedAt: null };
     if (event.type === "run.queued") this.composer.arrived(event.text, event.by.name);
+    this.choices.apply(event);
     for (const run of this.model.apply(event)) this.dirty.add(run.runId);
     // A run leaving the queue moves everyone behind it up one place.
     if (event.type === "run.started" || event.type === "chat.aborted")

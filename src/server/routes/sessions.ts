@@ -1,3 +1,4 @@
+import type { AgentChoice } from "../../agents/acp-choices.js";
 import { z } from "zod";
 import {
   AbortBody,
@@ -9,6 +10,8 @@ import {
   LIMITS,
   listedAgentState,
   PermissionBody,
+  ModeBody,
+  ConfigBody,
   PROMPT_BODY_MAX_BYTES,
   PromptBody,
   ResizeBody,
@@ -327,7 +330,7 @@ class OutputPage implements ExportSource {
 }
 
 /**
- * The routes that change a session: input, signal, resize, control, prompt, abort and permission
+ * The routes that change a session: input, signal, resize, control, prompt, abort, permission, mode and config
  * (each checks control first), resuming a lost agent session, appending events and `DELETE`. In cluster mode each is run by the
  * session's owner: a node forwards it there after reading its body (docs/cluster.md, "Requests to the owner").
  */
@@ -347,6 +350,8 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/prompt", "prompt", prompt],
     ["POST", "/v1/sessions/:id/abort", "abort", optional],
     ["POST", "/v1/sessions/:id/permission", "permission", body],
+    ["POST", "/v1/sessions/:id/mode", "mode", body],
+    ["POST", "/v1/sessions/:id/config", "config", body],
     ["POST", "/v1/sessions/:id/resume", "resume", optional],
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
@@ -460,6 +465,19 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       const session = steerable(core.sessions, identity, holderKey, sessionId, "permission");
       session.answerPermission(requestId, optionId, by);
       return { status: 200, body: { ok: true } };
+    }
+    case "mode":
+    case "config": {
+      const choice: AgentChoice =
+        call.action === "mode"
+          ? { kind: "mode", ...validate(ModeBody, body) }
+          : { kind: "config", ...validate(ConfigBody, body) };
+      // Choosing the agent's mode or model steers it as much as a prompt does.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "choose");
+      const agentState = await session.choose(choice, () =>
+        steerable(core.sessions, identity, holderKey, sessionId, "choose"),
+      );
+      return { status: 200, body: { ok: true, agentState: agentState ?? null } };
     }
     case "renew":
       // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.

@@ -1,0 +1,188 @@
+// Choosing an ACP agent's mode and settings (docs/agents.md, "Choosing"): POST
+// /v1/sessions/:id/mode and /config, and the /v1/ws `mode` and `config` frames, reach the scripted
+// agent as session/set_mode and session/set_config_option (its --record file), and the state GET
+// /v1/sessions/:id shows changes once the agent confirmed; what the agent does not offer is
+// refused naming what it does, with nothing sent; a viewer or a caller without the lease is refused.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { TEST_TOKEN, api, testGateway } from "../helpers/gateway.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const SCRIPTED_AGENT = fileURLToPath(new URL("./fixtures/scripted-agent.mjs", import.meta.url));
+const VIEWER = "viewer-token-0123456789abcdef0123";
+const OPERATOR = "operator-token-0123456789abcdef01";
+
+type Message = { method?: string; params?: Record<string, unknown> };
+
+/** A gateway with a viewer and a second operator, and an agent session of the scripted agent. */
+async function agentSession(flags: string[] = []) {
+  const gw = await testGateway({
+    config: {
+      auth: {
+        tokens: [
+          { name: "vera", token: VIEWER, role: "viewer", sessions: ["*"] },
+          { name: "otto", token: OPERATOR, role: "operator", sessions: ["*"] },
+        ],
+      },
+    },
+  });
+  const http = api(gw.url);
+  const record = join(tempDir(), "record.jsonl");
+  const created = await http.post("/v1/sessions", {
+    kind: "agent",
+    agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT, "--state", `--record=${record}`, ...flags] },
+  });
+  expect(created.status).toBe(201);
+  const id = created.json.id as string;
+  /** The requests the agent received, by method. */
+  const received = (method: string): Message[] => {
+    let text = "";
+    try {
+      text = readFileSync(record, "utf8");
+    } catch (error) {
+      // Not written yet: the agent has not started.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    return text
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as Message)
+      .filter((m) => m.method === method);
+  };
+  return { gw, http, id, received };
+}
+
+describe("choosing an ACP agent's mode and settings", () => {
+  it("a mode switch and a model switch reach the agent and show in agentState (the agent not started yet is started)", async () => {
+    const { http, id, received } = await agentSession();
+    // The agent starts with this call: its modes come with its session.
+    const mode = await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" });
+    expect(mode.status).toBe(200);
+    expect(mode.json.agentState.modes.currentModeId).toBe("code");
+    expect(received("session/set_mode").map((m) => m.params?.modeId)).toEqual(["code"]);
+
+    const model = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "fast-1" });
+    expect(model.status).toBe(200);
+    expect(model.json.agentState.model).toBe("fast-1");
+    const think = await http.post(`/v1/sessions/${id}/config`, { configId: "think", value: false });
+    expect(think.status).toBe(200);
+    expect(received("session/set_config_option").map((m) => [m.params?.configId, m.params?.value])).toEqual([
+      ["model", "fast-1"],
+      ["think", false],
+    ]);
+    // The boolean goes as ACP's boolean variant.
+    expect(received("session/set_config_option")[1]!.params?.type).toBe("boolean");
+
+    const shown = (await http.get(`/v1/sessions/${id}`)).json.agentState;
+    expect(shown.modes.currentModeId).toBe("code");
+    expect(shown.model).toBe("fast-1");
+    expect(shown.configOptions.find((o: { id: string }) => o.id === "think").currentValue).toBe(false);
+    // One agent.mode for the switch (after the opening one), logged after the agent answered.
+    const events = (await http.get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
+    expect(events.filter((e) => e.type === "agent.mode").map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+  });
+
+  it("an agent's own current_mode_update is the one agent.mode logged for the switch", async () => {
+    const { http, id } = await agentSession(["--mode-update"]);
+    expect((await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" })).status).toBe(200);
+    const events = (await http.get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
+    expect(events.filter((e) => e.type === "agent.mode").map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+  });
+
+  it("refuses a mode, setting or value the agent does not offer, naming those it does, and sends nothing", async () => {
+    const { http, id, received } = await agentSession();
+    const mode = await http.post(`/v1/sessions/${id}/mode`, { modeId: "plan" });
+    expect(mode.status).toBe(400);
+    expect(mode.json.error.code).toBe("INVALID_OPTION");
+    expect(mode.json.error.message).toContain("ask, code");
+    const value = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "huge-9" });
+    expect(value.status).toBe(400);
+    expect(value.json.error.code).toBe("INVALID_OPTION");
+    expect(value.json.error.message).toContain("slow-1, fast-1");
+    const setting = await http.post(`/v1/sessions/${id}/config`, { configId: "temperature", value: "1" });
+    expect(setting.json.error.message).toContain("model, think");
+    const notBoolean = await http.post(`/v1/sessions/${id}/config`, { configId: "think", value: "yes" });
+    expect(notBoolean.json.error.code).toBe("INVALID_OPTION");
+    const malformed = await http.post(`/v1/sessions/${id}/mode`, { mode: "code" });
+    expect(malformed.json.error.code).toBe("VALIDATION_FAILED");
+    // The agent was started (to know its modes), and was sent no choice.
+    expect(received("session/new")).toHaveLength(1);
+    expect(received("session/set_mode")).toEqual([]);
+    expect(received("session/set_config_option")).toEqual([]);
+    expect((await http.get(`/v1/sessions/${id}`)).json.agentState.modes.currentModeId).toBe("ask");
+  });
+
+  it("an agent that offers no modes is refused as such", async () => {
+    const gw = await testGateway();
+    const http = api(gw.url);
+    const created = await http.post("/v1/sessions", {
+      kind: "agent",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] },
+    });
+    const id = created.json.id as string;
+    const mode = await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" });
+    expect(mode.json.error).toMatchObject({ code: "INVALID_OPTION", message: "the agent offers no modes" });
+    const config = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "x" });
+    expect(config.json.error).toMatchObject({ code: "INVALID_OPTION", message: "the agent offers no settings" });
+  });
+
+  it("an agent's error answer is AGENT_FAILED and leaves the state as it was", async () => {
+    const { http, id } = await agentSession(["--refuse-choices"]);
+    const mode = await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" });
+    expect(mode.status).toBe(502);
+    expect(mode.json.error.code).toBe("AGENT_FAILED");
+    expect(mode.json.error.message).toContain("session/set_mode");
+    const model = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "fast-1" });
+    expect(model.json.error.code).toBe("AGENT_FAILED");
+    const shown = (await http.get(`/v1/sessions/${id}`)).json.agentState;
+    expect(shown.modes.currentModeId).toBe("ask");
+    expect(shown.model).toBe("slow-1");
+  });
+
+  it("refuses a viewer, and a caller while another holds the control lease (CONTROL_HELD)", async () => {
+    const { gw, http, id, received } = await agentSession();
+    const viewer = await api(gw.url, VIEWER).post(`/v1/sessions/${id}/mode`, { modeId: "code" });
+    expect(viewer.status).toBe(403);
+    expect(viewer.json.error.code).toBe("FORBIDDEN");
+    expect((await http.post(`/v1/sessions/${id}/control`, { action: "acquire" })).status).toBe(200);
+    const other = await api(gw.url, OPERATOR).post(`/v1/sessions/${id}/config`, { configId: "model", value: "fast-1" });
+    expect(other.status).toBe(409);
+    expect(other.json.error.code).toBe("CONTROL_HELD");
+    expect(received("session/set_mode")).toEqual([]);
+    expect(received("session/set_config_option")).toEqual([]);
+    // The holder may.
+    expect((await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" })).status).toBe(200);
+  });
+
+  it("over /v1/ws: `mode` and `config` frames are acked with the new agentState", async () => {
+    const { gw, id, received } = await agentSession();
+    const ws = new WebSocket(`${gw.url.replace("http", "ws")}/v1/ws`, {
+      headers: { authorization: `Bearer ${TEST_TOKEN}` },
+    });
+    const answers = new Map<string, Record<string, unknown>>();
+    await new Promise<void>((resolve, reject) => {
+      ws.on("message", (data) => {
+        const frame = JSON.parse(data.toString()) as Record<string, unknown>;
+        if (frame.op === "hello") {
+          ws.send(JSON.stringify({ op: "mode", session: id, modeId: "code", ref: "m" }));
+          ws.send(JSON.stringify({ op: "config", session: id, configId: "model", value: "nope", ref: "bad" }));
+        }
+        if (typeof frame.ref === "string") answers.set(frame.ref, frame);
+        if (answers.get("m") !== undefined && !answers.has("c")) {
+          answers.set("c", {});
+          ws.send(JSON.stringify({ op: "config", session: id, configId: "model", value: "fast-1", ref: "c2" }));
+        }
+        if (answers.has("c2") && answers.has("bad")) resolve();
+      });
+      ws.once("error", reject);
+    });
+    ws.close();
+    expect(answers.get("m")).toMatchObject({ op: "ack", result: { agentState: { modes: { currentModeId: "code" } } } });
+    expect(answers.get("c2")).toMatchObject({ op: "ack", result: { agentState: { model: "fast-1" } } });
+    expect(answers.get("bad")).toMatchObject({ op: "error", code: "INVALID_OPTION" });
+    expect(received("session/set_config_option").map((m) => m.params?.value)).toEqual(["fast-1"]);
+  });
+});
