@@ -24,6 +24,7 @@ export const FORWARDED_ACTIONS = [
   "prompt",
   "abort",
   "permission",
+  "elicitation",
   "resume",
   "delete",
   "message",

@@ -377,6 +377,16 @@ export class AgentGatewaySession extends Session {
     this.agent!.answerPermission(requestId, optionId, by);
   }
 
+  /** Answers an open elicitation (its content checked against the form first). */
+  answerElicitation(
+    requestId: string,
+    answer: { action: "accept" | "decline" | "cancel"; content?: Readonly<Record<string, unknown>> | undefined },
+    by: Actor,
+  ): void {
+    this.assertRunning();
+    this.agent!.answerElicitation(requestId, answer, by);
+  }
+
   /**
    * Makes sure the agent takes `content` (images, audio, files) before a prompt of it is queued,
    * starting the agent when it has not said yet what it takes (AgentSession.checkContent).

@@ -23,6 +23,7 @@ export function steerTarget(session: Session, op: SteerOp): TerminalSession | Ag
     case "prompt":
     case "abort":
     case "permission":
+    case "elicitation":
       if (session instanceof AgentGatewaySession) return session;
       break;
   }

@@ -9,6 +9,7 @@ import {
   LIMITS,
   listedAgentState,
   PermissionBody,
+  ElicitationBody,
   PROMPT_BODY_MAX_BYTES,
   PromptBody,
   ResizeBody,
@@ -347,6 +348,7 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/prompt", "prompt", prompt],
     ["POST", "/v1/sessions/:id/abort", "abort", optional],
     ["POST", "/v1/sessions/:id/permission", "permission", body],
+    ["POST", "/v1/sessions/:id/elicitation", "elicitation", body],
     ["POST", "/v1/sessions/:id/resume", "resume", optional],
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
@@ -459,6 +461,13 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
       // Approving a tool call steers the agent as much as a prompt does.
       const session = steerable(core.sessions, identity, holderKey, sessionId, "permission");
       session.answerPermission(requestId, optionId, by);
+      return { status: 200, body: { ok: true } };
+    }
+    case "elicitation": {
+      const { requestId, action, content } = validate(ElicitationBody, body);
+      // Answering the agent's question steers it as much as approving a tool call does.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "elicitation");
+      session.answerElicitation(requestId, { action, content }, by);
       return { status: 200, body: { ok: true } };
     }
     case "renew":
