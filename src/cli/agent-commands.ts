@@ -1,6 +1,6 @@
 /**
  * The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort`,
- * `permission`, and `resume` for a session lost with its gateway or agent.
+ * `permission`, `elicit`, and `resume` for a session lost with its gateway or agent.
  */
 import { connect } from "../client/node.js";
 import type { ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
@@ -36,6 +36,14 @@ Answers an agent's permission request: REQUEST is its id and OPTION the id of on
 options it offered (both are in the request's line of prompt -w and logs -f, and in its
 permission.request event). The first valid answer wins; a request already answered, cancelled
 or timed out is refused (PERMISSION_REQUEST_NOT_FOUND).`;
+
+export const ELICIT_USAGE = `Usage: switchboard elicit ID REQUEST accept|decline|cancel [CONTENT]
+
+Answers an agent's elicitation (a form it asks to be filled in: its elicitation.request event
+has the request id, message and requestedSchema). With accept, CONTENT is a JSON object of the
+form's fields, e.g. '{"db":"pg","port":5432}'; an answer that does not match the form is
+refused (ELICITATION_CONTENT_INVALID names the field) and the elicitation stays open. The first
+valid answer wins; one already answered, cancelled or timed out is refused (ELICITATION_NOT_FOUND).`;
 
 export const RESUME_USAGE = `Usage: switchboard resume ID
 
@@ -101,6 +109,34 @@ export const permission: Command = (argv) =>
     const requestId = positional(parsed, 1, "the request id");
     const optionId = positional(parsed, 2, "the option id");
     const result = await ctx.http.permission(id, requestId, optionId);
+    if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
+
+const ELICIT_ACTIONS = ["accept", "decline", "cancel"] as const;
+
+export const elicit: Command = (argv) =>
+  runCommand(argv, { usage: ELICIT_USAGE, options: {}, positionals: 4 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const requestId = positional(parsed, 1, "the request id");
+    const action = positional(parsed, 2, "the action (accept, decline or cancel)");
+    if (!(ELICIT_ACTIONS as readonly string[]).includes(action)) {
+      throw new UsageError(`the action must be accept, decline or cancel, not ${JSON.stringify(action)}`);
+    }
+    const raw = parsed.positionals[3];
+    let content: Record<string, unknown> | undefined;
+    if (raw !== undefined) {
+      if (action !== "accept") throw new UsageError("CONTENT goes only with accept");
+      try {
+        content = JSON.parse(raw) as Record<string, unknown>;
+      } catch (error) {
+        throw new UsageError(`CONTENT is not JSON: ${(error as Error).message}`);
+      }
+      if (content === null || typeof content !== "object" || Array.isArray(content)) {
+        throw new UsageError("CONTENT must be a JSON object of the form's fields");
+      }
+    }
+    const result = await ctx.http.elicitation(id, requestId, action as (typeof ELICIT_ACTIONS)[number], content);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
   });

@@ -16,7 +16,7 @@ import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
-import { abort, permission, prompt, resume } from "./agent-commands.js";
+import { abort, elicit, permission, prompt, resume } from "./agent-commands.js";
 import { plugins } from "./plugin-commands.js";
 import { devices, pair } from "./device-commands.js";
 
@@ -501,6 +501,7 @@ export const COMMANDS: Record<string, Command> = {
   prompt,
   abort,
   permission,
+  elicit,
   resume,
   plugins,
   pair,

@@ -23,6 +23,7 @@ Usage:
   switchboard prompt ID [-w] [--image FILE] [--file FILE] [--link URI] [TEXT...]
   switchboard abort ID [--all]
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
+  switchboard elicit ID REQUEST ACTION [CONTENT]   (answers an agent's elicitation)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]

@@ -403,6 +403,21 @@ export class HttpClient {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
   }
 
+  /** Answers an agent's elicitation; `content` (with `accept`) must match its form. */
+  elicitation(
+    id: string,
+    requestId: string,
+    action: "accept" | "decline" | "cancel",
+    content?: Record<string, unknown>,
+    options: AbortOptions = {},
+  ): Promise<{ ok: true }> {
+    return this.json("POST", `${sessionPath(id)}/elicitation`, options.signal, {
+      requestId,
+      action,
+      ...(content !== undefined ? { content } : {}),
+    });
+  }
+
   /**
    * Where `message` would go by the gateway's bindings, without running anything
    * (`POST /v1/route`, docs/routing.md): its agent, the rule that matched and its session key.

@@ -137,6 +137,7 @@ export const RunAnswer = z.object({
 });
 
 export const PermissionAnswered = z.object({ id: z.string(), request_id: z.string(), option_id: z.string() });
+export const ElicitationAnswered = z.object({ id: z.string(), request_id: z.string(), action: z.string() });
 
 export const RunAborted = z.object({
   id: z.string(),

@@ -6,6 +6,11 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
 import type { SessionEvent } from "../../src/protocol/index.js";
+import { connect } from "../../src/client/node.js";
+import { AGENT_TOOLS } from "../../src/mcp/agent-tools.js";
+import { GatewayAccess } from "../../src/mcp/gateway.js";
+import { cli } from "../cli/helpers.js";
+import { afterTest } from "../helpers/cleanup.js";
 import { createSession } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { Mux, TOKENS, errorOf, eventsOf, http, secGateway } from "../security/helpers.js";
@@ -160,5 +165,41 @@ describe("ACP elicitation through the gateway", () => {
     const { events, text } = await runEnd(gw, id, json.runId);
     expect(text).toMatch(/^ERR -32602 /);
     expect(events.some((e) => e.type === "elicitation.request")).toBe(false);
+  });
+
+  it("the SDK, the CLI and MCP's answer_elicitation answer it", { timeout: 60_000 }, async () => {
+    const { gw, id } = await setup();
+    // The SDK, over /v1/ws.
+    const client = await connect({ url: gw.url, token: TOKENS.alice });
+    afterTest(() => client.close());
+    const first = await elicit(gw, id, { op: "elicit", schema: SCHEMA });
+    await expect(client.elicitation(id, first.requestId, "accept", { name: "Al" })).rejects.toMatchObject({
+      code: "ELICITATION_CONTENT_INVALID",
+    });
+    await client.elicitation(id, first.requestId, "accept", { name: "Al", age: 7 });
+    expect((await runEnd(gw, id, first.runId)).text).toBe(
+      'elicited {"action":"accept","content":{"name":"Al","age":7}}',
+    );
+    // The CLI: a content that does not match is exit code 1, naming the field; then an answer.
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: TOKENS.alice };
+    const second = await elicit(gw, id, { op: "elicit", schema: SCHEMA });
+    const bad = await cli(["elicit", id, second.requestId, "accept", '{"name":"Al","age":"7"}'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('field "age" must be a number');
+    const ok = await cli(["elicit", id, second.requestId, "accept", '{"name":"Bo","age":8}'], env);
+    expect(ok, ok.stderr).toMatchObject({ code: 0 });
+    expect((await runEnd(gw, id, second.runId)).text).toBe(
+      'elicited {"action":"accept","content":{"name":"Bo","age":8}}',
+    );
+    // MCP's tool.
+    const gateway = new GatewayAccess({ target: { url: gw.url, token: TOKENS.alice } });
+    afterTest(() => gateway.close());
+    const tool = AGENT_TOOLS.find((t) => t.listing.name === "answer_elicitation")!;
+    const third = await elicit(gw, id, { op: "elicit", schema: SCHEMA });
+    const signal = new AbortController().signal;
+    const answered = await tool.call({ id, request_id: third.requestId, action: "decline" }, { gateway, signal });
+    expect(answered.isError).not.toBe(true);
+    expect(answered.structuredContent).toEqual({ id, request_id: third.requestId, action: "decline" });
+    expect((await runEnd(gw, id, third.runId)).text).toBe('elicited {"action":"decline"}');
   });
 });

@@ -22,6 +22,7 @@ describe("switchboard mcp", () => {
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         "abort_run",
+        "answer_elicitation",
         "answer_permission",
         "create_agent_session",
         "list_agents",
