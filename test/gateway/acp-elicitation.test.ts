@@ -197,6 +197,15 @@ describe("ACP elicitation through the gateway", () => {
     const tool = AGENT_TOOLS.find((t) => t.listing.name === "answer_elicitation")!;
     const third = await elicit(gw, id, { op: "elicit", schema: SCHEMA });
     const signal = new AbortController().signal;
+    // wait_for_run says what the run waits on and how to answer it.
+    const waiting = await AGENT_TOOLS.find((t) => t.listing.name === "wait_for_run")!.call(
+      { id, run_id: third.runId, timeout_ms: 0 },
+      { gateway, signal },
+    );
+    const said = waiting.content.map((c) => (c as { text?: string }).text ?? "").join("\n");
+    expect(said).toContain(
+      `[elicitation] Tell me: waiting for an answer (answer_elicitation request_id ${third.requestId}`,
+    );
     const answered = await tool.call({ id, request_id: third.requestId, action: "decline" }, { gateway, signal });
     expect(answered.isError).not.toBe(true);
     expect(answered.structuredContent).toEqual({ id, request_id: third.requestId, action: "decline" });
