@@ -60,6 +60,7 @@ function instrumentedEcho(
           notice: (level, text) => inner.notice(level, text),
           agentEvent: (e) => inner.agentEvent(e),
           requestPermission: (a, s) => inner.requestPermission(a, s),
+          requestElicitation: (a, s) => inner.requestElicitation(a, s),
           appended(total) {
             const now = performance.now();
             while (produced.length > 0 && produced[0]!.end <= total) latencies.push(now - produced.shift()!.at);

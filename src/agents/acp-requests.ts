@@ -6,6 +6,7 @@ import { toLocations } from "./acp-updates.js";
 import type { AcpTerminals } from "./acp-terminals.js";
 import type { AcpWire } from "./acp-wire.js";
 import { ConfinedFs, FsAccessError } from "./confined-fs.js";
+import { type ElicitationOutcome, readElicitationAsk } from "./elicitations.js";
 import { describeError } from "./logger.js";
 
 /** JSON-RPC codes the handlers answer with. */
@@ -59,6 +60,25 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
             ? { outcome: "selected", optionId: outcome.optionId }
             : { outcome: "cancelled" },
       };
+    })
+    .onRequest("elicitation/create", async ({ params, requestId, signal }) => {
+      // Form mode, tied to this session, during a turn: asked of the run's sink like a permission.
+      const scoped = params as { sessionId?: unknown; requestedSchema?: unknown; toolCallId?: unknown };
+      if (params.mode !== "form") {
+        throw acp.RequestError.invalidParams({ mode: params.mode }, "only form-mode elicitation is served");
+      }
+      if (typeof scoped.sessionId !== "string") {
+        throw acp.RequestError.invalidParams(undefined, "only session-scoped elicitation is served");
+      }
+      const ask = readElicitationAsk(scoped.toolCallId === null ? { ...params, toolCallId: undefined } : params);
+      if (typeof ask === "string") throw acp.RequestError.invalidParams(undefined, ask);
+      const answer = await inOrder(options, requestId, scoped.sessionId, (): Promise<ElicitationOutcome> => {
+        const sink = options.sink();
+        if (!sink?.open) return Promise.resolve({ action: "cancel" });
+        return sink.requestElicitation(ask, signal);
+      });
+      const outcome = await answer;
+      return outcome.action === "accept" ? { action: "accept", content: outcome.content } : { action: outcome.action };
     })
     .onRequest("fs/read_text_file", async ({ params, requestId }) => {
       await inOrder(options, requestId, params.sessionId, () => undefined);

@@ -10,6 +10,7 @@ import type {
 } from "../protocol/index.js";
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
+import type { ElicitationAsk, ElicitationOutcome } from "./elicitations.js";
 import type { AgentLogger } from "./logger.js";
 
 /**
@@ -88,6 +89,11 @@ export interface RunSink {
    * abort, run end, or `signal` aborting because the agent withdrew the request).
    */
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome>;
+  /**
+   * Appends `elicitation.request` (ACP `elicitation/create`, form mode) and resolves with the first
+   * valid answer, or `cancel` (timeout, abort, run end, or `signal`: the agent withdrew it).
+   */
+  requestElicitation(ask: ElicitationAsk, signal?: AbortSignal): Promise<ElicitationOutcome>;
 }
 
 /** How an adapter's run ended, when the session did not end it first (abort). */

@@ -43,6 +43,8 @@ export interface AgentSessionOptions {
   stallNoticeMs?: number;
   /** Default {@link DEFAULT_PERMISSION_TIMEOUT_MS}. */
   permissionTimeoutMs?: number;
+  /** Default {@link DEFAULT_ELICITATION_TIMEOUT_MS}. */
+  elicitationTimeoutMs?: number;
   /** Text one run may stream before it is stopped with `chat.error` LIMIT_EXCEEDED; default {@link DEFAULT_RUN_TEXT_BYTES}. */
   maxRunTextBytes?: number;
   /** Serves ACP `terminal/*` with child sessions; without it agents are told there is no terminal. */

@@ -13,6 +13,7 @@ import type { AdapterContext, AgentAdapter, AgentEventInput, LogRoom, RunOutcome
 import { adapterFactoryFor } from "./adapter-factory.js";
 import { describeError, silentLogger } from "./logger.js";
 import type { AgentLogger } from "./logger.js";
+import { DEFAULT_ELICITATION_TIMEOUT_MS, ElicitationBroker, MAX_PENDING_ELICITATIONS } from "./elicitations.js";
 import { DEFAULT_PERMISSION_TIMEOUT_MS, MAX_PENDING_PERMISSIONS, PermissionBroker } from "./permissions.js";
 import { Run } from "./run.js";
 import { ABORT_SETTLE_TIMEOUT_MS, checkQueueRoom, takeRestart } from "./agent-session-limits.js";
@@ -56,6 +57,7 @@ export class AgentSession {
   private readonly context: AdapterContext;
   private readonly makeAdapter: (context: AdapterContext) => AgentAdapter;
   private readonly permissions: PermissionBroker;
+  private readonly elicitations: ElicitationBroker;
   private readonly listeners = new Set<(state: AgentSessionState) => void>();
   private readonly retiring = new Set<Promise<void>>();
   private readonly restartTimes: number[] = [];
@@ -114,6 +116,18 @@ export class AgentSession {
           "permission request cancelled at once: the agent has the most open requests a session may have",
         ),
     });
+    this.elicitations = new ElicitationBroker({
+      log: this.log,
+      clock: this.clock,
+      timeoutMs: options.elicitationTimeoutMs ?? DEFAULT_ELICITATION_TIMEOUT_MS,
+      newId: () => randomBytes(16).toString("hex"),
+      onChange: () => this.notifyState(),
+      onOverLimit: (runId) =>
+        this.logger.warn(
+          { sessionId: this.sessionId, runId, open: MAX_PENDING_ELICITATIONS },
+          "elicitation cancelled at once: the agent has the most open elicitations a session may have",
+        ),
+    });
   }
 
   /**
@@ -137,6 +151,7 @@ export class AgentSession {
       clock: this.clock,
       throttleMs: this.throttleMs,
       permissions: this.permissions,
+      elicitations: this.elicitations,
       ...(this.maxRunTextBytes !== undefined ? { maxTextBytes: this.maxRunTextBytes } : {}),
       ...(this.stallNoticeMs !== undefined ? { stallNoticeMs: this.stallNoticeMs } : {}),
       onTextLimit: (r, max) =>
@@ -260,6 +275,18 @@ export class AgentSession {
   }
 
   /**
+   * Answers an elicitation; the first valid answer wins and everyone sees `elicitation.resolved`.
+   * @throws SwitchboardError ELICITATION_NOT_FOUND, ELICITATION_CONTENT_INVALID, VALIDATION_FAILED
+   */
+  answerElicitation(
+    requestId: string,
+    answer: { action: "accept" | "decline" | "cancel"; content?: Readonly<Record<string, unknown>> | undefined },
+    by: Actor,
+  ): void {
+    this.elicitations.answer(requestId, answer, by);
+  }
+
+  /**
    * For a session resumed after it was lost: starts the agent now and has it reload the
    * conversation an earlier run opened (ACP `session/load`). Resolves with whether it did (false:
    * the agent never started, or its adapter keeps no conversation; the first prompt starts it).
@@ -298,6 +325,7 @@ export class AgentSession {
       this.lane?.settleTimer?.cancel();
       this.active?.detach();
       this.permissions.forget();
+      this.elicitations.forget();
       this.listeners.clear();
       await this.adapter?.detach?.();
     })();
@@ -319,7 +347,7 @@ export class AgentSession {
   }
 
   state(): AgentSessionState {
-    if (this.permissions.open > 0) return "waiting";
+    if (this.permissions.open > 0 || this.elicitations.open > 0) return "waiting";
     if (this.active || this.queue.length > 0) return "working";
     return "idle";
   }
@@ -353,6 +381,7 @@ export class AgentSession {
     lane?.settleTimer?.cancel();
     lane?.controller.abort();
     this.permissions.dispose();
+    this.elicitations.dispose();
     if (lane && lane.adapter !== this.adapter) this.retire(lane.adapter);
     if (this.adapter) this.retire(this.adapter, close);
     this.adapter = undefined;

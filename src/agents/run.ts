@@ -3,6 +3,7 @@ import { DeltaPacer } from "../core/delta-pacer.js";
 import type { AppendableLog } from "../log/types.js";
 import type { Actor, ContentBlock, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
 import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
+import type { ElicitationAsk, ElicitationBroker, ElicitationOutcome } from "./elicitations.js";
 import type { PermissionBroker } from "./permissions.js";
 
 /**
@@ -45,6 +46,8 @@ export interface RunOptions {
   clock: Clock;
   throttleMs: number;
   permissions: PermissionBroker;
+  /** Where `elicitation/create` goes; without it the agent is answered `cancel`. */
+  elicitations?: ElicitationBroker | undefined;
   /** Default {@link DEFAULT_RUN_TEXT_BYTES}. */
   maxTextBytes?: number;
   /** The run streamed more than `maxTextBytes`: the owner ends it (the text past the limit is dropped). */
@@ -94,6 +97,7 @@ export class Run implements RunSink {
   private answer = "";
   private readonly log: AppendableLog;
   private readonly permissions: PermissionBroker;
+  private readonly elicitations: ElicitationBroker | undefined;
   private readonly deltas: DeltaPacer;
   private readonly thoughts: DeltaPacer;
   private readonly tools = new Map<string, ToolState>();
@@ -117,6 +121,7 @@ export class Run implements RunSink {
     this.from = options.from;
     this.log = options.log;
     this.permissions = options.permissions;
+    this.elicitations = options.elicitations;
     const runId = this.runId;
     this.deltas = new DeltaPacer({
       clock: options.clock,
@@ -179,7 +184,7 @@ export class Run implements RunSink {
     const armedAt = this.clock.monotonic();
     this.stallTimer = this.clock.setTimeout(() => {
       // Waiting for a person is not the agent's silence.
-      if (this.permissions.openFor(this.runId)) return this.heard();
+      if (this.permissions.openFor(this.runId) || this.elicitations?.openFor(this.runId) === true) return this.heard();
       const seconds = Math.round((this.clock.monotonic() - armedAt) / 1000);
       this.log.append({
         type: "run.notice",
@@ -215,7 +220,9 @@ export class Run implements RunSink {
     this.phaseValue = "ended";
     this.stallTimer?.cancel();
     this.stallTimer = undefined;
-    this.permissions.cancelRun(this.runId, end.type === "chat.aborted" ? (end.by ?? null) : null);
+    const endedBy = end.type === "chat.aborted" ? (end.by ?? null) : null;
+    this.permissions.cancelRun(this.runId, endedBy);
+    this.elicitations?.cancelRun(this.runId, endedBy);
     this.flush();
     this.deltas.dispose();
     this.thoughts.dispose();
@@ -411,6 +418,14 @@ export class Run implements RunSink {
     );
     const withCall = Object.keys(toolCall).length > 0 ? { ...ask, title, toolCall } : { ...ask, title };
     return this.permissions.request(this.runId, withCall, signal);
+  }
+
+  requestElicitation(ask: ElicitationAsk, signal?: AbortSignal): Promise<ElicitationOutcome> {
+    if (!this.open || this.elicitations === undefined) return Promise.resolve({ action: "cancel" });
+    this.heard();
+    this.flush();
+    this.worked();
+    return this.elicitations.request(this.runId, ask, signal);
   }
 
   private flush(): void {

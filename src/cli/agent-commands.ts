@@ -1,7 +1,7 @@
 /**
  * The client commands that drive an agent session's runs: `prompt` (and `prompt --wait`), `abort`,
- * `permission`, `mode` and `config` (the agent's mode and settings), and `resume` for a session
- * lost with its gateway or agent.
+ * `permission`, `elicit`, `mode` and `config` (the agent's mode and settings), and `resume` for a
+ * session lost with its gateway or agent.
  */
 import { connect } from "../client/node.js";
 import type { AgentState, ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
@@ -52,6 +52,13 @@ Sets one of an agent session's settings (ACP session/set_config_option) to one o
 and prints it once the agent confirmed; the model is the setting of category model
 (switchboard config ID model VALUE). A boolean setting takes true or false. Without KEY VALUE,
 lists its settings, their values and the current one marked *. Refused as switchboard mode is.`;
+export const ELICIT_USAGE = `Usage: switchboard elicit ID REQUEST accept|decline|cancel [CONTENT]
+
+Answers an agent's elicitation (a form it asks to be filled in: its elicitation.request event
+has the request id, message and requestedSchema). With accept, CONTENT is a JSON object of the
+form's fields, e.g. '{"db":"pg","port":5432}'; an answer that does not match the form is
+refused (ELICITATION_CONTENT_INVALID names the field) and the elicitation stays open. The first
+valid answer wins; one already answered, cancelled or timed out is refused (ELICITATION_NOT_FOUND).`;
 
 export const RESUME_USAGE = `Usage: switchboard resume ID
 
@@ -187,6 +194,34 @@ function configLines(state: AgentState | undefined): string {
     })
     .join("");
 }
+
+const ELICIT_ACTIONS = ["accept", "decline", "cancel"] as const;
+
+export const elicit: Command = (argv) =>
+  runCommand(argv, { usage: ELICIT_USAGE, options: {}, positionals: 4 }, async (ctx, parsed) => {
+    const id = positional(parsed, 0, "the session id");
+    const requestId = positional(parsed, 1, "the request id");
+    const action = positional(parsed, 2, "the action (accept, decline or cancel)");
+    if (!(ELICIT_ACTIONS as readonly string[]).includes(action)) {
+      throw new UsageError(`the action must be accept, decline or cancel, not ${JSON.stringify(action)}`);
+    }
+    const raw = parsed.positionals[3];
+    let content: Record<string, unknown> | undefined;
+    if (raw !== undefined) {
+      if (action !== "accept") throw new UsageError("CONTENT goes only with accept");
+      try {
+        content = JSON.parse(raw) as Record<string, unknown>;
+      } catch (error) {
+        throw new UsageError(`CONTENT is not JSON: ${(error as Error).message}`);
+      }
+      if (content === null || typeof content !== "object" || Array.isArray(content)) {
+        throw new UsageError("CONTENT must be a JSON object of the form's fields");
+      }
+    }
+    const result = await ctx.http.elicitation(id, requestId, action as (typeof ELICIT_ACTIONS)[number], content);
+    if (ctx.json) writeJson(ctx, result);
+    return EXIT.OK;
+  });
 
 export const resume: Command = (argv) =>
   runCommand(argv, { usage: RESUME_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {

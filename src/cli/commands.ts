@@ -16,7 +16,7 @@ import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
-import { abort, config, mode, permission, prompt, resume } from "./agent-commands.js";
+import { abort, config, elicit, mode, permission, prompt, resume } from "./agent-commands.js";
 import { plugins } from "./plugin-commands.js";
 import { devices, pair } from "./device-commands.js";
 
@@ -503,6 +503,7 @@ export const COMMANDS: Record<string, Command> = {
   permission,
   mode,
   config,
+  elicit,
   resume,
   plugins,
   pair,

@@ -25,6 +25,7 @@ Usage:
   switchboard permission ID REQUEST OPTION   (answers an agent's permission request)
   switchboard mode ID [MODE]                 (an agent's mode: lists or switches it)
   switchboard config ID [KEY VALUE]          (an agent's settings, the model among them)
+  switchboard elicit ID REQUEST ACTION [CONTENT]   (answers an agent's elicitation)
   switchboard resume ID                      (starts a lost agent session's agent again)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]

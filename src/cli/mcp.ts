@@ -13,7 +13,7 @@ Serves the Model Context Protocol on stdin and stdout, for coding agents (Claude
 Gemini CLI) to start and watch processes and prompt agents through this gateway: tools
 list_sessions, start_session, read_output, wait_for_output, read_screen, send_input, send_signal,
 stop_session, remove_session, list_agents, create_agent_session, prompt_agent, wait_for_run,
-answer_permission, set_agent_mode, set_agent_option, abort_run (docs/mcp.md). MCP clients start it themselves; it ends when its stdin closes.
+answer_permission, answer_elicitation, set_agent_mode, set_agent_option, abort_run (docs/mcp.md). MCP clients start it themselves; it ends when its stdin closes.
 --cwd is where sessions started without a cwd run (default: the current directory when the
 gateway is on this machine). --progress-ms is how often a waiting call sends progress to a
 client that asked for it (default ${PROGRESS_INTERVAL_MS}, at least ${MIN_PROGRESS_MS}). Warnings go to stderr; stdout

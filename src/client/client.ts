@@ -352,6 +352,26 @@ export class SwitchboardClient {
     };
   }
 
+  /**
+   * Answers an agent's elicitation (`elicitation.request`): `content` goes with `accept` and must
+   * match its `requestedSchema` (else ELICITATION_CONTENT_INVALID, and it stays open).
+   *
+   * @example
+   * await client.elicitation(id, requestId, "accept", { db: "pg", port: 5432 });
+   */
+  elicitation(
+    session: string,
+    requestId: string,
+    action: "accept" | "decline" | "cancel",
+    content?: Record<string, string | number | boolean | string[]>,
+    options: AbortOptions = {},
+  ): Promise<void> {
+    return this.request(
+      { op: "elicitation", session, requestId, action, ...(content !== undefined ? { content } : {}) },
+      options,
+    ).then(toVoid);
+  }
+
   /* ---------------------------------------------------------------- latency */
 
   /** The last measured round trip to the gateway in ms (from ping/pong), or undefined before the first. */

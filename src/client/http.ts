@@ -404,6 +404,21 @@ export class HttpClient {
     return this.json("POST", `${sessionPath(id)}/permission`, options.signal, { requestId, optionId });
   }
 
+  /** Answers an agent's elicitation; `content` (with `accept`) must match its form. */
+  elicitation(
+    id: string,
+    requestId: string,
+    action: "accept" | "decline" | "cancel",
+    content?: Record<string, unknown>,
+    options: AbortOptions = {},
+  ): Promise<{ ok: true }> {
+    return this.json("POST", `${sessionPath(id)}/elicitation`, options.signal, {
+      requestId,
+      action,
+      ...(content !== undefined ? { content } : {}),
+    });
+  }
+
   /**
    * Switches the agent to one of its modes (`agentState.modes.availableModes`); resolves with the
    * agent's state once it confirmed. Rejects INVALID_OPTION naming its modes, AGENT_FAILED.

@@ -7,7 +7,15 @@ import type { GatewayAccess } from "./gateway.js";
 import { followRun, unfollowedRun } from "./run-follower.js";
 import type { PendingPermission, RunResult } from "./run-follower.js";
 import { Cwd, SessionId, sessionCwd } from "./session-tools.js";
-import { AgentChosen, AgentList, OneSession, PermissionAnswered, RunAborted, RunAnswer } from "./results.js";
+import {
+  AgentChosen,
+  AgentList,
+  ElicitationAnswered,
+  OneSession,
+  PermissionAnswered,
+  RunAborted,
+  RunAnswer,
+} from "./results.js";
 import { ToolError, defineTool } from "./tool.js";
 import type { Tool, ToolOutput } from "./tool.js";
 
@@ -223,6 +231,31 @@ function chosen(id: string, state: AgentState | null, text: string): ToolOutput<
   return { text: now.length > 0 ? `${text} Now: ${now.join(", ")}.` : text, data: { id, mode, model } };
 }
 
+const answerElicitation = defineTool({
+  name: "answer_elicitation",
+  title: "Answer an agent's elicitation",
+  description:
+    "Answers a form an agent asked to be filled in (an elicitation.request event: its requestId, message and requestedSchema): action accept with content (an object of the form's fields), decline or cancel. The first valid answer wins. ELICITATION_CONTENT_INVALID names the field that does not match the form (nothing is sent; it stays open); ELICITATION_NOT_FOUND when it was answered already, cancelled or timed out.",
+  input: z.strictObject({
+    id: SessionId,
+    request_id: z.string().min(1).max(200).describe("The requestId of the elicitation.request event."),
+    action: z.enum(["accept", "decline", "cancel"]),
+    content: z
+      .record(z.string().max(200), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+      .optional()
+      .describe("With accept: the form's fields, each of the type its requestedSchema says."),
+  }),
+  output: ElicitationAnswered,
+  annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
+  run: async (args, { gateway }) => {
+    await gateway.http.elicitation(args.id, args.request_id, args.action, args.content);
+    return {
+      text: `Answered ${args.request_id}: ${args.action}.`,
+      data: { id: args.id, request_id: args.request_id, action: args.action },
+    };
+  },
+});
+
 const abortRun = defineTool({
   name: "abort_run",
   title: "Abort an agent's run",
@@ -367,5 +400,6 @@ export const AGENT_TOOLS: readonly Tool[] = [
   answerPermission,
   setAgentMode,
   setAgentOption,
+  answerElicitation,
   abortRun,
 ];

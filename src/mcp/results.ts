@@ -137,6 +137,7 @@ export const RunAnswer = z.object({
 });
 
 export const PermissionAnswered = z.object({ id: z.string(), request_id: z.string(), option_id: z.string() });
+export const ElicitationAnswered = z.object({ id: z.string(), request_id: z.string(), action: z.string() });
 
 /** set_agent_mode and set_agent_option: the agent's mode and model once it confirmed the choice. */
 export const AgentChosen = z.object({

@@ -21,6 +21,8 @@ const RUN_EVENT_TYPES: readonly EventType[] = [
   "run.notice",
   "permission.request",
   "permission.resolved",
+  "elicitation.request",
+  "elicitation.resolved",
 ];
 
 /** How a followed run stands when the follower returns. */
@@ -228,6 +230,15 @@ class RunRecorder {
       case "permission.resolved":
         this.pending.delete(event.requestId);
         this.note(`[permission] ${event.outcome === "selected" ? `answered ${event.optionId ?? ""}` : "cancelled"}`);
+        return undefined;
+      case "elicitation.request":
+        // The run waits until then: the line says how to answer (answer_elicitation).
+        this.note(
+          `[elicitation] ${event.message}: waiting for an answer (answer_elicitation request_id ${event.requestId}; form ${JSON.stringify(event.requestedSchema)})`,
+        );
+        return undefined;
+      case "elicitation.resolved":
+        this.note(`[elicitation] ${event.action}${event.by ? ` by ${event.by.name}` : ""}`);
         return undefined;
       case "chat.final":
         // The final text is the whole answer: it replaces the deltas (which may have missed none, or some).

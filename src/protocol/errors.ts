@@ -102,6 +102,15 @@ export const ERROR_CODES = {
     status: 404,
     summary: "No pending permission request with that id (answered, timed out or never asked).",
   },
+  ELICITATION_NOT_FOUND: {
+    status: 404,
+    summary: "No open elicitation with that id (answered, cancelled, timed out or never asked).",
+  },
+  ELICITATION_CONTENT_INVALID: {
+    status: 400,
+    summary:
+      "The answer's `content` does not match the elicitation's form: the message names the field and why, as do the error's `field` and `reason`. Nothing was sent to the agent; the elicitation stays open.",
+  },
   INVALID_OPTION: {
     status: 400,
     summary:

@@ -228,6 +228,70 @@ export const PermissionResolvedEvent = z.object({
   optionId: z.string().nullable(),
   by: Actor.nullable(),
 });
+/**
+ * One field of an elicitation form (ACP `ElicitationPropertySchema`): a string (single-select
+ * enum when `enum` or `oneOf` is set), number, integer, boolean, or a multi-select `array` of strings.
+ */
+export const ElicitationProperty = z.object({
+  type: z.enum(["string", "number", "integer", "boolean", "array"]),
+  title: z.string().optional(),
+  description: z.string().optional(),
+  minLength: z.number().int().optional(),
+  maxLength: z.number().int().optional(),
+  /** Passed on to the agent, not checked by the gateway (docs/agents.md, "Elicitation"). */
+  pattern: z.string().optional(),
+  format: z.enum(["email", "uri", "date", "date-time"]).optional(),
+  minimum: z.number().optional(),
+  maximum: z.number().optional(),
+  enum: z.array(z.string()).optional(),
+  oneOf: z.array(z.object({ const: z.string(), title: z.string() })).optional(),
+  minItems: z.number().int().optional(),
+  maxItems: z.number().int().optional(),
+  /** A multi-select's choices: plain (`enum`) or titled (`anyOf`). */
+  items: z
+    .object({
+      enum: z.array(z.string()).optional(),
+      anyOf: z.array(z.object({ const: z.string(), title: z.string() })).optional(),
+    })
+    .optional(),
+  default: z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]).optional(),
+});
+/** The form an agent asks to be filled in (ACP `ElicitationSchema`: a flat object). */
+export const ElicitationSchema = z.object({
+  type: z.literal("object"),
+  title: z.string().optional(),
+  description: z.string().optional(),
+  properties: z.record(z.string(), ElicitationProperty),
+  required: z.array(z.string()).optional(),
+});
+/** An answer's value for one field. */
+export const ElicitationValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+export const ELICITATION_ACTIONS = ["accept", "decline", "cancel"] as const;
+export const ElicitationAction = z.enum(ELICITATION_ACTIONS);
+export const ElicitationRequestEvent = z.object({
+  ...base,
+  type: z.literal("elicitation.request"),
+  runId: z.string(),
+  requestId: z.string(),
+  /** Only `form` is served (docs/agents.md, "Elicitation"). */
+  mode: z.literal("form"),
+  message: z.string(),
+  requestedSchema: ElicitationSchema,
+  toolCallId: z.string().optional(),
+  /** Epoch ms after which the request is cancelled (the agent gets `cancel`). */
+  expiresAt: z.number(),
+});
+export const ElicitationResolvedEvent = z.object({
+  ...base,
+  type: z.literal("elicitation.resolved"),
+  runId: z.string(),
+  requestId: z.string(),
+  action: ElicitationAction,
+  /** What was sent to the agent with `accept`. */
+  content: z.record(z.string(), ElicitationValue).optional(),
+  /** Who answered; null when the gateway or the agent ended it (timeout, abort, `$/cancel_request`). */
+  by: Actor.nullable(),
+});
 export const ChildEvent = z.object({
   ...base,
   type: z.literal("child"),
@@ -340,6 +404,8 @@ export const SessionEvent = z.discriminatedUnion("type", [
   PlanEvent,
   PermissionRequestEvent,
   PermissionResolvedEvent,
+  ElicitationRequestEvent,
+  ElicitationResolvedEvent,
   ChildEvent,
   RunNoticeEvent,
   AgentCommandsEvent,
@@ -354,6 +420,10 @@ export const SessionEvent = z.discriminatedUnion("type", [
 ]);
 export type SessionEvent = z.infer<typeof SessionEvent>;
 export type PermissionToolCall = z.infer<typeof PermissionToolCall>;
+export type ElicitationSchema = z.infer<typeof ElicitationSchema>;
+export type ElicitationProperty = z.infer<typeof ElicitationProperty>;
+export type ElicitationValue = z.infer<typeof ElicitationValue>;
+export type ElicitationAction = z.infer<typeof ElicitationAction>;
 export type EventType = SessionEvent["type"];
 export const EVENT_TYPES = SessionEvent.options.map((o) => o.shape.type.value) as readonly EventType[];
 

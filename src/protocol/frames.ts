@@ -149,6 +149,14 @@ export const ClientFrame = z.discriminatedUnion("op", [
     value: z.union([z.string().min(1).max(200), z.boolean()]),
     ref: Ref.optional(),
   }),
+  z.strictObject({
+    op: z.literal("elicitation"),
+    session: SessionId,
+    requestId: z.string().min(1).max(200),
+    action: z.enum(["accept", "decline", "cancel"]),
+    content: z.record(z.string().max(200), z.unknown()).optional(),
+    ref: Ref.optional(),
+  }),
   z.strictObject({ op: z.literal("ping"), t: z.number().optional(), ref: Ref.optional() }),
   /**
    * A producer's events for a session, as `POST /v1/sessions/:id/events` takes them (each checked

@@ -214,6 +214,12 @@ export const ConfigBody = z.strictObject({
   value: z.union([z.string().min(1).max(200), z.boolean()]),
 });
 
+/** `POST /v1/sessions/:id/elicitation`: `content` only with `accept` (checked against the form there). */
+export const ElicitationBody = z.strictObject({
+  requestId: z.string().min(1).max(200),
+  action: z.enum(["accept", "decline", "cancel"]),
+  content: z.record(z.string().max(200), z.unknown()).optional(),
+});
 /** Event names an external producer may use: a `custom` event is stored with this as its `name`. */
 const EXTERNAL_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 const ExternalName = z

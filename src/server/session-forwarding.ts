@@ -26,6 +26,7 @@ export const FORWARDED_ACTIONS = [
   "permission",
   "mode",
   "config",
+  "elicitation",
   "resume",
   "delete",
   "message",

@@ -414,6 +414,11 @@ class MultiplexConnection {
       case "config":
         // Answered once the agent did (see choose).
         return undefined;
+      case "elicitation": {
+        const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "elicitation");
+        session.answerElicitation(frame.requestId, { action: frame.action, content: frame.content }, by);
+        return undefined;
+      }
       case "ping":
         for (const id of this.controlled.keys()) this.renewControl(id);
         // The pong is the ping's answer, so it echoes `ref` as every other answer does (a ping gets no ack).
@@ -490,6 +495,7 @@ function frameResult(op: ForwardedFrameAction, body: unknown): unknown {
     case "signal":
     case "resize":
     case "permission":
+    case "elicitation":
       return undefined;
   }
 }

@@ -71,6 +71,8 @@ export class AgentGatewaySession extends Session {
   private readonly openRuns: Set<string>;
   /** Permission requests not resolved: request id → run id. */
   private readonly openRequests: Map<string, string>;
+  /** Elicitations not resolved: request id → run id. */
+  private readonly openElicitations: Map<string, string>;
   private readonly stopTracking: () => void;
   private resuming: Promise<void> | undefined;
   /** Restored running with its agent under a live holder: {@link adopt} takes it over. */
@@ -85,6 +87,7 @@ export class AgentGatewaySession extends Session {
     const saved = record as SessionRecord & RunBookkeeping;
     this.openRuns = new Set(saved.openRuns ?? []);
     this.openRequests = new Map(saved.openRequests ?? []);
+    this.openElicitations = new Map(saved.openElicitations ?? []);
     // Published events only: what the record says is open is then never ahead of the log.
     this.stopTracking = log.subscribe((entry) => {
       if (RUN_BOOKKEEPING.has(entry.type) && this.track(eventOf(entry))) this.saveBookkeeping();
@@ -387,6 +390,16 @@ export class AgentGatewaySession extends Session {
     this.agent!.answerPermission(requestId, optionId, by);
   }
 
+  /** Answers an open elicitation (its content checked against the form first). */
+  answerElicitation(
+    requestId: string,
+    answer: { action: "accept" | "decline" | "cancel"; content?: Readonly<Record<string, unknown>> | undefined },
+    by: Actor,
+  ): void {
+    this.assertRunning();
+    this.agent!.answerElicitation(requestId, answer, by);
+  }
+
   /**
    * Makes sure the agent takes `content` (images, audio, files) before a prompt of it is queued,
    * starting the agent when it has not said yet what it takes (AgentSession.checkContent).
@@ -465,6 +478,11 @@ export class AgentGatewaySession extends Session {
         return true;
       case "permission.resolved":
         return this.openRequests.delete(event.requestId);
+      case "elicitation.request":
+        this.openElicitations.set(event.requestId, event.runId);
+        return true;
+      case "elicitation.resolved":
+        return this.openElicitations.delete(event.requestId);
       default:
         return false;
     }
@@ -512,6 +530,7 @@ export class AgentGatewaySession extends Session {
     const record = this.record as SessionRecord & RunBookkeeping;
     record.openRuns = [...this.openRuns];
     record.openRequests = [...this.openRequests];
+    record.openElicitations = [...this.openElicitations];
     this.persist();
   }
 
@@ -557,6 +576,9 @@ export class AgentGatewaySession extends Session {
         by: null,
       });
     }
+    for (const [requestId, runId] of [...this.openElicitations]) {
+      this.log.append({ type: "elicitation.resolved", runId, requestId, action: "cancel", by: null });
+    }
     const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId)).length;
     const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};
     for (const runId of [...this.openRuns]) this.log.append({ type: "chat.aborted", runId, ...by });
@@ -573,6 +595,7 @@ export class AgentGatewaySession extends Session {
 interface RunBookkeeping {
   openRuns?: string[];
   openRequests?: Array<[requestId: string, runId: string]>;
+  openElicitations?: Array<[requestId: string, runId: string]>;
 }
 
 /**
@@ -622,6 +645,8 @@ const RUN_BOOKKEEPING: ReadonlySet<string> = new Set([
   "chat.aborted",
   "permission.request",
   "permission.resolved",
+  "elicitation.request",
+  "elicitation.resolved",
 ]);
 
 export function restoreAgentSession(record: SessionRecord, log: SessionLog, ctx: SessionContext): AgentGatewaySession {

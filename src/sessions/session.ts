@@ -11,7 +11,7 @@ import type { Actor, AgentState, SessionEvent, SessionInfo, SessionKind, Session
 /** What a caller may ask of a running terminal session (TerminalSession; `resize`: PTYs only). */
 export type TerminalOp = "input" | "signal" | "resize";
 /** What a caller may ask of a running agent session (AgentGatewaySession). */
-export type AgentOp = "prompt" | "abort" | "permission" | "choose";
+export type AgentOp = "prompt" | "abort" | "permission" | "choose" | "elicitation";
 /** What a caller may ask of a running session; `steerTarget` narrows a session to the kind that takes it. */
 export type SteerOp = TerminalOp | AgentOp;
 
@@ -49,6 +49,8 @@ export function wrongKind(record: Pick<SessionRecord, "kind" | "pty">, op: Steer
         "WRONG_SESSION_KIND",
         `only agent sessions have modes and settings; this is a ${kind} session`,
       );
+    case "elicitation":
+      return new SwitchboardError("WRONG_SESSION_KIND", `only agent sessions ask questions; this is a ${kind} session`);
   }
 }
 

@@ -24,6 +24,7 @@ export function steerTarget(session: Session, op: SteerOp): TerminalSession | Ag
     case "abort":
     case "permission":
     case "choose":
+    case "elicitation":
       if (session instanceof AgentGatewaySession) return session;
       break;
   }

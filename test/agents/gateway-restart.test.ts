@@ -67,4 +67,37 @@ describe("an agent session when the gateway dies under it", () => {
     const third = await serveInChild({ dataDir, config });
     expect(((await api(third.url).get(`/v1/sessions/${id}/events`)).json.events as Ev[]).length).toBe(events.length);
   }, 60_000);
+
+  it("ends an open elicitation (cancel) before its run's chat.aborted", async () => {
+    const dataDir = tempDir();
+    const config = join(tempDir(), "config.json");
+    writeFileSync(
+      config,
+      JSON.stringify({ agents: { scripted: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] } } }),
+    );
+    const first = await serveInChild({ dataDir, config });
+    const http1 = api(first.url);
+    const id = (await http1.post("/v1/sessions", { kind: "agent", agent: "scripted" })).json.id as string;
+    const schema = { type: "object", properties: { n: { type: "integer" } } };
+    const active = await http1.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify({ op: "elicit", schema }) });
+    await waitFor(
+      async () =>
+        ((await http1.get(`/v1/sessions/${id}/events`)).json.events as Ev[]).some(
+          (e) => e.type === "elicitation.request",
+        ),
+      15_000,
+      "the elicitation",
+    );
+    first.child.kill("SIGKILL");
+    await new Promise((resolve) => first.child.once("exit", resolve));
+    const second = await serveInChild({ dataDir, config });
+    const events = (await api(second.url).get(`/v1/sessions/${id}/events`)).json.events as Ev[];
+    const request = events.find((e) => e.type === "elicitation.request")!;
+    expect(events.filter((e) => e.type === "elicitation.resolved")).toEqual([
+      expect.objectContaining({ requestId: request.requestId, runId: active.json.runId, action: "cancel", by: null }),
+    ]);
+    const order = events.map((e) => e.type);
+    expect(order.indexOf("elicitation.resolved")).toBeLessThan(order.indexOf("chat.aborted"));
+    expect(order.at(-1)).toBe("lost");
+  }, 60_000);
 });

@@ -23,6 +23,7 @@ describe("switchboard mcp", () => {
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
         "abort_run",
+        "answer_elicitation",
         "answer_permission",
         "create_agent_session",
         "list_agents",

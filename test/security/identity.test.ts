@@ -52,6 +52,7 @@ const SESSION_ROUTES: ReadonlyArray<[method: string, suffix: string, body: unkno
   ["POST", "/prompt", { text: "hi" }, "steer"],
   ["POST", "/abort", {}, "steer"],
   ["POST", "/permission", { requestId: "r", optionId: "o" }, "steer"],
+  ["POST", "/elicitation", { requestId: "r", action: "decline" }, "steer"],
   ["DELETE", "", undefined, "steer"],
 ];
 
@@ -66,6 +67,7 @@ const SESSION_FRAMES: ReadonlyArray<[frame: Record<string, unknown>, kind: "read
   [{ op: "prompt", text: "hi" }, "steer"],
   [{ op: "abort" }, "steer"],
   [{ op: "permission", requestId: "r", optionId: "o" }, "steer"],
+  [{ op: "elicitation", requestId: "r", action: "decline" }, "steer"],
 ];
 
 /** An HTTP call that reads only the status and first bytes (SSE streams do not end). */
@@ -398,6 +400,7 @@ describe("identity on agent and plugin routes", () => {
       ["prompt", { text: "hi" }],
       ["abort", {}],
       ["permission", { requestId: "r", optionId: "o" }],
+      ["elicitation", { requestId: "r", action: "decline" }],
     ] as const) {
       expect(
         errorOf(await http(gw, "bob").post(`/v1/sessions/${mine.id}/${route}`, body)),

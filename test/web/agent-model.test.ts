@@ -87,6 +87,45 @@ describe("AgentModel (the agent view's conversation)", () => {
     expect(run.plan).toEqual([{ content: "a", priority: "high", status: "completed" }]);
   });
 
+  it("shows an elicitation in its run, its answer, and cancels one left open when the session is lost", () => {
+    const request = (requestId: string) => ({
+      type: "elicitation.request" as const,
+      runId: "r1",
+      requestId,
+      mode: "form" as const,
+      message: "Which db?",
+      requestedSchema: { type: "object" as const, properties: { db: { type: "string" as const, enum: ["pg"] } } },
+      expiresAt: 9_000,
+    });
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "go", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        request("e1"),
+        {
+          type: "elicitation.resolved",
+          runId: "r1",
+          requestId: "e1",
+          action: "accept",
+          content: { db: "pg" },
+          by: admin,
+        },
+        request("e2"),
+        { type: "lost", reason: "the gateway stopped" },
+      ),
+    );
+    const run = model.get("r1")!;
+    expect(run.items).toEqual([
+      { kind: "elicitation", requestId: "e1" },
+      { kind: "elicitation", requestId: "e2" },
+    ]);
+    expect(run.elicitations.get("e1")).toMatchObject({
+      message: "Which db?",
+      resolved: { action: "accept", content: { db: "pg" }, by: "admin" },
+    });
+    expect(run.elicitations.get("e2")!.resolved).toEqual({ action: "cancel", content: null, by: null });
+  });
+
   it("tracks queued prompts, a permission request and its resolution, and an abort", () => {
     const model = feed(
       log(

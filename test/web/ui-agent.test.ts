@@ -333,6 +333,53 @@ describe("web UI", () => {
     );
   });
 
+  it("shows an agent's elicitation as a form; a refused answer keeps it open, a valid one reaches the agent", async () => {
+    const s = shared();
+    const agent = { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] };
+    const id = (await s.http.post("/v1/sessions", { kind: "agent", agent, name: "form-bot" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    const schema = {
+      type: "object",
+      properties: {
+        name: { type: "string", title: "Name", minLength: 2 },
+        db: { type: "string", enum: ["pg", "mysql"] },
+        port: { type: "integer", minimum: 1 },
+        tls: { type: "boolean" },
+      },
+      required: ["name", "db"],
+    };
+    const { runId } = (
+      await s.http.post(`/v1/sessions/${id}/prompt`, {
+        text: JSON.stringify({ op: "elicit", schema, message: "Set up?" }),
+      })
+    ).json as { runId: string };
+    await page.waitForSelector(".elicitation[data-resolved=false] form");
+    await page.fill(".elicitation-form input[name=name]", "A");
+    await page.click(".elicitation-form button[type=submit]");
+    await page.waitForSelector('text=field "name" must be at least 2 characters');
+    expect(await page.$(".elicitation[data-resolved=false] form")).not.toBeNull();
+    await page.fill(".elicitation-form input[name=name]", "Ada");
+    await page.selectOption(".elicitation-form select[name=db]", "mysql");
+    await page.fill(".elicitation-form input[name=port]", "3306");
+    await page.check(".elicitation-form input[name=tls]");
+    await page.click(".elicitation-form button[type=submit]");
+    await page.waitForSelector(".elicitation[data-resolved=true] [data-test=elicitation-outcome]");
+    const final = await waitFor(
+      async () =>
+        (
+          (await s.http.get(`/v1/sessions/${id}/events?types=chat.final`)).json.events as Array<{
+            runId: string;
+            text: string;
+          }>
+        ).find((e) => e.runId === runId),
+      15_000,
+      "the run's end",
+    );
+    expect(final.text).toBe(
+      `elicited ${JSON.stringify({ action: "accept", content: { name: "Ada", db: "mysql", port: 3306, tls: true } })}`,
+    );
+  });
+
   it("shows a permission request on every page; the first answer resolves it everywhere", async () => {
     const s = await stack();
     const id = await createAgent(s.http, "refactor-bot");

@@ -1,4 +1,11 @@
-import type { EventOf, PermissionToolCall, SessionEvent } from "../../src/protocol/index.js";
+import type {
+  ElicitationAction,
+  ElicitationSchema,
+  ElicitationValue,
+  EventOf,
+  PermissionToolCall,
+  SessionEvent,
+} from "../../src/protocol/index.js";
 
 /**
  * The conversation of an agent session, rebuilt from its event log (docs/agents.md). Pure:
@@ -43,6 +50,16 @@ export interface PermissionView {
   } | null;
 }
 
+/** A form the agent asked to be filled in (`elicitation.request`) and how it ended. */
+export interface ElicitationView {
+  runId: string;
+  requestId: string;
+  message: string;
+  schema: ElicitationSchema;
+  expiresAt: number;
+  resolved: { action: ElicitationAction; content: Record<string, ElicitationValue> | null; by: string | null } | null;
+}
+
 export interface PlanEntry {
   content: string;
   priority: string;
@@ -55,6 +72,7 @@ export type RunItem =
   | { kind: "thought"; text: string }
   | { kind: "tool"; toolCallId: string }
   | { kind: "permission"; requestId: string }
+  | { kind: "elicitation"; requestId: string }
   | { kind: "plan" }
   | { kind: "notice"; level: "info" | "warning" | "error"; text: string }
   | { kind: "child"; sessionId: string; command: string[] };
@@ -71,6 +89,7 @@ export interface RunView {
   items: RunItem[];
   tools: Map<string, ToolCall>;
   permissions: Map<string, PermissionView>;
+  elicitations: Map<string, ElicitationView>;
   plan: PlanEntry[] | null;
   startedAt: number | null;
   endedAt: number | null;
@@ -171,6 +190,26 @@ export class AgentModel {
         };
         return run;
       }
+      case "elicitation.request": {
+        const run = this.started(event);
+        run.elicitations.set(event.requestId, {
+          runId: run.runId,
+          requestId: event.requestId,
+          message: event.message,
+          schema: event.requestedSchema,
+          expiresAt: event.expiresAt,
+          resolved: null,
+        });
+        run.items.push({ kind: "elicitation", requestId: event.requestId });
+        return run;
+      }
+      case "elicitation.resolved": {
+        const run = this.byId.get(event.runId);
+        const request = run?.elicitations.get(event.requestId);
+        if (!run || !request) return null;
+        request.resolved = { action: event.action, content: event.content ?? null, by: event.by?.name ?? null };
+        return run;
+      }
       case "child": {
         if (event.runId === undefined) return null;
         const run = this.run(event.runId, event.ts);
@@ -216,6 +255,7 @@ export class AgentModel {
         items: [],
         tools: new Map(),
         permissions: new Map(),
+        elicitations: new Map(),
         plan: null,
         startedAt: null,
         endedAt: null,
@@ -293,6 +333,11 @@ export class AgentModel {
       for (const request of run.permissions.values()) {
         if (request.resolved !== null) continue;
         request.resolved = { outcome: "cancelled", optionId: null, optionName: null, by: null };
+        changed.add(run);
+      }
+      for (const request of run.elicitations.values()) {
+        if (request.resolved !== null) continue;
+        request.resolved = { action: "cancel", content: null, by: null };
         changed.add(run);
       }
     }

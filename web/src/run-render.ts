@@ -5,6 +5,7 @@ import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
 import { clockTime, duration, shown } from "./format.js";
 import { MarkdownStream } from "./markdown-stream.js";
+import { renderElicitation } from "./elicitation-form.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
 import { renderToolCall } from "./tool-call.js";
@@ -88,7 +89,10 @@ function stopNote(reason: string | null | undefined): string {
 }
 
 function waitsForAnswer(run: RunView): boolean {
-  return [...run.permissions.values()].some((p) => p.resolved === null);
+  return (
+    [...run.permissions.values()].some((p) => p.resolved === null) ||
+    [...run.elicitations.values()].some((e) => e.resolved === null)
+  );
 }
 
 function runFooter(run: RunView, page: RunPage): HTMLElement {
@@ -200,6 +204,10 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
     case "permission": {
       const request = run.permissions.get(item.requestId);
       return request ? renderPermission(run, request, page) : h("div");
+    }
+    case "elicitation": {
+      const request = run.elicitations.get(item.requestId);
+      return request ? renderElicitation(run, request, page) : h("div");
     }
     case "plan":
       return h(

@@ -143,9 +143,11 @@ export class SessionStore {
         if (run.active === null) run.activity = run.queued > 0 ? "working" : "idle";
         break;
       case "permission.request":
+      case "elicitation.request":
         if (run) run.activity = "waiting";
         break;
       case "permission.resolved":
+      case "elicitation.resolved":
         if (run) run.activity = run.active !== null ? "working" : "idle";
         break;
       default:

@@ -12,6 +12,7 @@ import {
   PermissionBody,
   ModeBody,
   ConfigBody,
+  ElicitationBody,
   PROMPT_BODY_MAX_BYTES,
   PromptBody,
   ResizeBody,
@@ -352,6 +353,7 @@ function changingRoutes(router: Router, core: GatewayCore, body: BodyReader): vo
     ["POST", "/v1/sessions/:id/permission", "permission", body],
     ["POST", "/v1/sessions/:id/mode", "mode", body],
     ["POST", "/v1/sessions/:id/config", "config", body],
+    ["POST", "/v1/sessions/:id/elicitation", "elicitation", body],
     ["POST", "/v1/sessions/:id/resume", "resume", optional],
     ["POST", "/v1/sessions/:id/events", "events", body],
     ["DELETE", "/v1/sessions/:id", "delete", none],
@@ -478,6 +480,13 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
         steerable(core.sessions, identity, holderKey, sessionId, "choose"),
       );
       return { status: 200, body: { ok: true, agentState: agentState ?? null } };
+    }
+    case "elicitation": {
+      const { requestId, action, content } = validate(ElicitationBody, body);
+      // Answering the agent's question steers it as much as approving a tool call does.
+      const session = steerable(core.sessions, identity, holderKey, sessionId, "elicitation");
+      session.answerElicitation(requestId, { action, content }, by);
+      return { status: 200, body: { ok: true } };
     }
     case "renew":
       // As a `ping` renews a lease on one node: only the holder's, and nobody is told otherwise.

@@ -1,0 +1,194 @@
+import { isSwitchboardError } from "../../src/client/index.js";
+import type { ElicitationProperty, ElicitationValue } from "../../src/protocol/index.js";
+import type { ElicitationView, RunView } from "./agent-model.js";
+import type { AppContext } from "./context.js";
+import { h, icon } from "./dom.js";
+import { clockTime, errorText, unconfirmedText } from "./format.js";
+
+/** The page an elicitation is shown on: who is looking, and at which session. */
+export interface ElicitationPage {
+  readonly app: AppContext;
+  readonly sessionId: string;
+}
+
+const ACTION_TEXT = { accept: "Answered", decline: "Declined", cancel: "Cancelled" } as const;
+
+/**
+ * A form the agent asked to be filled in (docs/agents.md, "Elicitation"): while open, a field per
+ * property and Submit / Decline (for those who may steer, while the run is running); once
+ * resolved, the answer and who gave it. The gateway checks the answer against the form: what it
+ * refuses is shown as a toast naming the field, and the form stays open.
+ */
+export function renderElicitation(run: RunView, request: ElicitationView, page: ElicitationPage): HTMLElement {
+  const resolved = request.resolved;
+  const title = h("div", { class: "perm-title" }, request.message);
+  if (resolved) {
+    const content = resolved.content
+      ? Object.entries(resolved.content)
+          .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}`)
+          .join(" · ")
+      : "";
+    const text = `${ACTION_TEXT[resolved.action]}${resolved.by ? ` by ${resolved.by}` : run.status === "running" ? "" : " (the run ended)"}`;
+    return h(
+      "div",
+      {
+        class: `permission elicitation resolved outcome-${resolved.action}`,
+        "data-request": request.requestId,
+        "data-resolved": "true",
+      },
+      h("span", { class: "perm-icon" }, icon("list")),
+      h(
+        "div",
+        { class: "perm-body" },
+        title,
+        content !== "" ? h("div", { class: "perm-sub", "data-test": "elicitation-content" }, content) : null,
+        h("div", { class: "perm-outcome", "data-test": "elicitation-outcome" }, text),
+      ),
+    );
+  }
+  const canAnswer = page.app.canSteer && run.status === "running";
+  const required = new Set(request.schema.required ?? []);
+  const fields = Object.entries(request.schema.properties).map(([name, p]) => field(name, p, required.has(name)));
+  const form = h(
+    "form",
+    {
+      class: "elicitation-form",
+      onsubmit: (event: Event) => {
+        event.preventDefault();
+        void answer(page, request, "accept", form as HTMLFormElement);
+      },
+    },
+    fields,
+    h(
+      "div",
+      { class: "perm-options" },
+      h("button", { class: "btn btn-small btn-primary", type: "submit" }, "Submit"),
+      h(
+        "button",
+        {
+          class: "btn btn-small btn-danger-ghost",
+          type: "button",
+          onclick: () => void answer(page, request, "decline", form as HTMLFormElement),
+        },
+        "Decline",
+      ),
+    ),
+  );
+  return h(
+    "div",
+    { class: "permission elicitation open", "data-request": request.requestId, "data-resolved": "false" },
+    h("span", { class: "perm-icon" }, icon("list")),
+    h(
+      "div",
+      { class: "perm-body" },
+      title,
+      request.schema.description !== undefined ? h("div", { class: "perm-sub" }, request.schema.description) : null,
+      h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
+      canAnswer ? form : h("div", { class: "perm-sub muted" }, page.app.canSteer ? "" : "Viewers cannot answer."),
+    ),
+  );
+}
+
+/** One labelled input for a property; its `name` is the property's. */
+function field(name: string, p: ElicitationProperty, required: boolean): HTMLElement {
+  const label = `${p.title ?? name}${required ? " *" : ""}`;
+  const choices = p.enum?.map((c) => ({ const: c, title: c })) ?? p.oneOf;
+  let input: HTMLElement;
+  if (p.type === "boolean") {
+    input = h("input", {
+      type: "checkbox",
+      name,
+      "data-kind": "boolean",
+      ...(p.default === true ? { checked: "" } : {}),
+    });
+  } else if (p.type === "array") {
+    const items = p.items?.enum?.map((c) => ({ const: c, title: c })) ?? p.items?.anyOf ?? [];
+    input = h(
+      "span",
+      { class: "elicitation-choices" },
+      items.map((c) =>
+        h("label", null, h("input", { type: "checkbox", name, value: c.const, "data-kind": "array" }), ` ${c.title}`),
+      ),
+    );
+  } else if (choices !== undefined) {
+    input = h(
+      "select",
+      { name, "data-kind": "string" },
+      required ? null : h("option", { value: "" }, "—"),
+      choices.map((c) => h("option", { value: c.const, ...(p.default === c.const ? { selected: "" } : {}) }, c.title)),
+    );
+  } else {
+    const type =
+      p.type === "number" || p.type === "integer"
+        ? "number"
+        : p.format === "email"
+          ? "email"
+          : p.format === "uri"
+            ? "url"
+            : p.format === "date"
+              ? "date"
+              : "text";
+    input = h("input", {
+      type,
+      name,
+      "data-kind": p.type,
+      ...(p.type === "integer" ? { step: "1" } : p.type === "number" ? { step: "any" } : {}),
+      ...(p.default !== undefined && !Array.isArray(p.default) ? { value: String(p.default) } : {}),
+    });
+  }
+  return h(
+    "label",
+    { class: "elicitation-field" },
+    h("span", { class: "elicitation-label" }, label),
+    input,
+    p.description !== undefined ? h("span", { class: "muted" }, p.description) : null,
+  );
+}
+
+/** The form's values by property: empty fields are left out (the gateway says which are required). */
+function contentOf(form: HTMLFormElement): Record<string, ElicitationValue> {
+  const content: Record<string, ElicitationValue> = {};
+  for (const el of Array.from(form.querySelectorAll<HTMLInputElement | HTMLSelectElement>("[data-kind]"))) {
+    const kind = el.dataset["kind"];
+    if (kind === "boolean") content[el.name] = (el as HTMLInputElement).checked;
+    else if (kind === "array") {
+      const list = (content[el.name] as string[] | undefined) ?? [];
+      if ((el as HTMLInputElement).checked) list.push(el.value);
+      content[el.name] = list;
+    } else if (el.value !== "")
+      content[el.name] = kind === "number" || kind === "integer" ? Number(el.value) : el.value;
+  }
+  return content;
+}
+
+async function answer(
+  { app: ctx, sessionId }: ElicitationPage,
+  request: ElicitationView,
+  action: "accept" | "decline",
+  form: HTMLFormElement,
+): Promise<void> {
+  const buttons = Array.from(form.querySelectorAll("button"));
+  for (const b of buttons) b.disabled = true;
+  try {
+    await ctx.client.elicitation(
+      sessionId,
+      request.requestId,
+      action,
+      action === "accept" ? contentOf(form) : undefined,
+    );
+  } catch (error) {
+    if (isSwitchboardError(error, "ELICITATION_NOT_FOUND"))
+      ctx.toast("Too late: the question was answered or cancelled first (see it below)", "info");
+    else if (isSwitchboardError(error, "ELICITATION_CONTENT_INVALID")) ctx.toast(errorText(error), "error");
+    else {
+      const unconfirmed = unconfirmedText("Answer", error);
+      ctx.toast(
+        unconfirmed !== null
+          ? `${unconfirmed} — if the question is still open below, answer it again`
+          : `Answer not sent: ${errorText(error)}`,
+        "error",
+      );
+    }
+    for (const b of buttons) b.disabled = false;
+  }
+}
