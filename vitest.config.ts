@@ -8,7 +8,13 @@ import { LongestFirst } from "./test/sequencer.js";
  * screens): they run after the rest of the suite, one at a time, so that the test files beside
  * them do not decide them (docs/benchmarks.md, "The test suite").
  */
-const ALONE = ["test/web/ui-terminal-flood.test.ts", "test/screen/screen-lag.test.ts"];
+const ALONE = [
+  "test/web/ui-terminal-flood.test.ts",
+  "test/screen/screen-lag.test.ts",
+  // Compares honest p99 beside hostile clients with the same run's honest-only phase: a neighbour
+  // file starting between the two phases decided it (docs/security.md, Fuzzing).
+  "test/security/hostile-nemesis.test.ts",
+];
 
 /**
  * Files that mostly wait: a 30 s measurement of an idle gateway, Redis commands counted over

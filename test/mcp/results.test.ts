@@ -38,7 +38,7 @@ const start = sessionStarter(s);
 
 describe("MCP results an agent can afford", () => {
   it("declares a valid outputSchema for every tool", () => {
-    expect(tools.size).toBe(15);
+    expect(tools.size).toBe(18);
     for (const tool of tools.values()) {
       expect(tool.outputSchema, tool.name).toMatchObject({ type: "object" });
       // Compiles (throws on a schema that is not valid JSON Schema).
