@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   // Loaded on demand: client commands should not pay for loading the whole server.
   if (command === "serve") {
     // A gateway runs on when its output's reader is gone (`serve | tee` with tee ended): its
-    // sessions matter more than its log, which then goes nowhere (src/server/log-destination.ts).
+    // sessions matter more than its log, which then goes nowhere (src/system/log-destination.ts).
     process.stdout.off("error", onOutputError);
     process.stdout.on("error", keepServing);
     const code = await (await import("./serve.js")).serve(rest);

@@ -39,15 +39,12 @@ const SHOULD_JOIN = 1;
 const FIRST_MARK = 0x300;
 
 /**
- * Keeps every cell's string within {@link SCREEN_CELL_CODE_POINTS_MAX} code points. Before a run
- * is printed, the marks past {@link SCREEN_CELL_MARKS_MAX} that would join one base character of
- * it are dropped: each character's properties come from the terminal's own Unicode service with
- * the join state the parser carries, so a mark counts exactly where xterm would join it. Any
- * sequence resets that state (xterm prints a mark after one on a cell of its own), and only a run
- * the state carries on from continues the count. Marks reach a cell of an earlier base only next
- * to the cursor (a wide character that does not fit at the last column without wraparound is
- * dropped and its marks join the cell before): after a run with marks, those cells are cut to the
- * bound, their first code points kept. `onPrint` is told before each run is printed.
+ * Keeps every cell within {@link SCREEN_CELL_CODE_POINTS_MAX} code points. Before a run is printed,
+ * marks past {@link SCREEN_CELL_MARKS_MAX} on one base are dropped, counted with xterm's own
+ * Unicode service and join state (any sequence resets it). Marks reach an earlier cell only next
+ * to the cursor (a wide character dropped at the margin without wraparound), so after a run with
+ * marks those cells are cut to the bound. `onPrint` is told before each run is printed.
+ * test/screen/mark-cap.test.ts, test/screen/hostile-screen.test.ts.
  */
 export function capMarks(core: PrintingCore, onPrint: () => void = () => undefined): void {
   const input = core._inputHandler;

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import type { Logger, DestinationStream } from "pino";
-import { LogDestination } from "./log-destination.js";
+import { LogDestination } from "../system/log-destination.js";
 
 export type { Logger };
 

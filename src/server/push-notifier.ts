@@ -181,7 +181,7 @@ function oneLine(text: string): string {
 
 /**
  * The options a notification's one-tap buttons answer: exactly `allow_once` and `reject_once`.
- * An `always` option (Gemini CLI lists `allow_always`, "Allow for this session", first) is chosen
+ * An `always` option, even one an agent lists first (as Gemini CLI does), is chosen
  * only by name, in the session's own view; a request without a `once` option of a kind gets no
  * button for it (test/security/web-push.test.ts).
  */

@@ -132,14 +132,11 @@ export class Holders {
   }
 
   /**
-   * Starts a holder for session `sessionId` that starts the program: resolves once the program
-   * runs, without blocking the event loop while the holder forks and execs it. Rejects with an
-   * Error naming the reason (errno) when the program or the holder could not be started, or when
-   * the holder did not answer within {@link HOLDER_START_TIMEOUT_MS} (it is killed then).
-   * Node's spawn blocks until the holder is exec'd, so holders are spawned one per turn of the
-   * loop, {@link HOLDER_STARTS_AT_ONCE} at most under way ({@link turnToSpawn}): 64 created at
-   * once stall it for about one spawn, not for 64.
-   * test/sessions/holder-start.test.ts holds the loop's delay while 64 start at once.
+   * Starts a holder for `sessionId` that starts the program; resolves once the program runs.
+   * Rejects naming the reason (errno), or when the holder did not answer within
+   * {@link HOLDER_START_TIMEOUT_MS} (it is killed then). Node's spawn blocks until the exec, so
+   * holders are spawned one per loop turn, at most {@link HOLDER_STARTS_AT_ONCE} under way
+   * ({@link turnToSpawn}). test/sessions/holder-start.test.ts.
    */
   async launch(sessionId: string, spec: HolderSpec): Promise<Launched> {
     await this.turnToSpawn();

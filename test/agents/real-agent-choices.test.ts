@@ -2,17 +2,12 @@
 // model through POST /v1/sessions/:id/mode and /config, its model API pointed at a scripted
 // Anthropic server on loopback: the state shown changes once the agent confirmed, and the model
 // server sees the new model in the next turn's request. No key, no internet.
-import { mkdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { api, testGateway } from "../helpers/gateway.js";
-import { tempDir } from "../helpers/tmp.js";
 import { waitFor } from "../helpers/wait-for.js";
+import { claudeSessionBody } from "./helpers/claude-session.js";
 import { startAnthropicServer } from "./model-servers/anthropic.js";
 
-const require = createRequire(import.meta.url);
-const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
 /** Starting Claude Code takes seconds (more on a loaded machine). */
 const TIMEOUT_MS = 120_000;
 
@@ -25,29 +20,9 @@ describe("@agentclientprotocol/claude-agent-acp through the gateway", () => {
       const server = await startAnthropicServer();
       onTestFinished(() => server.close());
       server.setScript(() => ({ text: "planned." }));
-      const home = tempDir("sb-claude-choices-");
-      mkdirSync(path.join(home, ".claude"));
-      writeFileSync(path.join(home, ".claude/settings.json"), '{"permissions":{"defaultMode":"default"}}');
       const gw = await testGateway();
       const http = api(gw.url);
-      const created = await http.post("/v1/sessions", {
-        kind: "agent",
-        cwd: home,
-        agent: {
-          adapter: "acp",
-          // Without a developer's own credentials, whatever the environment holds.
-          command: ["env", "-u", "ANTHROPIC_AUTH_TOKEN", "-u", "CLAUDE_CODE_OAUTH_TOKEN", process.execPath, CLAUDE_ACP],
-          env: {
-            HOME: home,
-            TMPDIR: home,
-            ANTHROPIC_BASE_URL: server.url,
-            ANTHROPIC_API_KEY: "dummy",
-            IS_SANDBOX: "1",
-            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-            CLAUDE_CODE_MAX_RETRIES: "0",
-          },
-        },
-      });
+      const created = await http.post("/v1/sessions", claudeSessionBody(server.url, "sb-claude-choices-"));
       expect(created.status, created.text).toBe(201);
       const id = created.json.id as string;
 

@@ -2,7 +2,7 @@
  * A gateway whose output nobody reads still stops: started as `npm start | tee` with tee gone, a
  * SIGTERM left it listening no more but running for good, its main thread in a futex wait
  * (pino's sonic-boom retrying a failed write at exit in a sleeping loop; red team, hardening
- * round 4, 3 of 3). src/server/log-destination.ts writes the log so that it never waits.
+ * round 4, 3 of 3). src/system/log-destination.ts writes the log so that it never waits.
  */
 import { spawn } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync, readdirSync, readlinkSync } from "node:fs";

@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { LOG_FLUSH_TIMEOUT_MS, LOG_QUEUE_MAX_BYTES, LogDestination } from "../../src/server/log-destination.js";
+import { LOG_FLUSH_TIMEOUT_MS, LOG_QUEUE_MAX_BYTES, LogDestination } from "../../src/system/log-destination.js";
 
 /** A stream nobody reads until the test does: what it holds counts as queued (writableLength). */
 function unread(): PassThrough {

@@ -1,0 +1,36 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { tempDir } from "../../helpers/tmp.js";
+
+const require = createRequire(import.meta.url);
+/** Claude Code's ACP adapter, the real one in node_modules. */
+export const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
+
+/**
+ * A `POST /v1/sessions` body for Claude Code's ACP adapter in a fresh HOME, its model API at
+ * `modelUrl` (a scripted server on loopback): no key, no internet, no developer's credentials.
+ */
+export function claudeSessionBody(modelUrl: string, homePrefix: string): Record<string, unknown> {
+  const home = tempDir(homePrefix);
+  mkdirSync(path.join(home, ".claude"));
+  writeFileSync(path.join(home, ".claude/settings.json"), '{"permissions":{"defaultMode":"default"}}');
+  return {
+    kind: "agent",
+    cwd: home,
+    agent: {
+      adapter: "acp",
+      // Without a developer's own credentials, whatever the environment holds.
+      command: ["env", "-u", "ANTHROPIC_AUTH_TOKEN", "-u", "CLAUDE_CODE_OAUTH_TOKEN", process.execPath, CLAUDE_ACP],
+      env: {
+        HOME: home,
+        TMPDIR: home,
+        ANTHROPIC_BASE_URL: modelUrl,
+        ANTHROPIC_API_KEY: "dummy",
+        IS_SANDBOX: "1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        CLAUDE_CODE_MAX_RETRIES: "0",
+      },
+    },
+  };
+}
