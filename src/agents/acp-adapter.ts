@@ -15,6 +15,7 @@ import type { HandshakeState } from "./acp-handshake.js";
 import { BASELINE_LIFECYCLE } from "./acp-lifecycle.js";
 import { AcpOutputHold } from "./acp-output-hold.js";
 import { AcpChoices } from "./acp-choices.js";
+import { SessionModels } from "./acp-session-models.js";
 import type { AgentChoice } from "./acp-choices.js";
 import { acpClient } from "./acp-requests.js";
 import { AcpTerminals } from "./acp-terminals.js";
@@ -95,6 +96,7 @@ export class AcpAdapter implements AgentAdapter {
     promptCapabilities: undefined,
     lifecycle: BASELINE_LIFECYCLE,
     agentName: undefined,
+    sessionModels: new SessionModels(),
   };
   /** The conversation {@link resume} asked to load. */
   private resumeId: string | undefined;
@@ -157,6 +159,7 @@ export class AcpAdapter implements AgentAdapter {
       conn,
       sessionId,
       choice,
+      sessionModels: this.state.sessionModels,
       clock: this.context.clock,
       applied: () => new Promise((resolve) => wire.enqueue(resolve)),
       emit: (event) => this.emitAgentEvent(event),

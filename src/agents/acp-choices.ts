@@ -4,6 +4,7 @@ import type { AgentState } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { AgentEventInput } from "./adapter.js";
 import { asRpcError, describeRpcError } from "./acp-failures.js";
+import type { SessionModels } from "./acp-session-models.js";
 import { toConfigOptions } from "./acp-updates.js";
 import { isRecord } from "./acp-wire.js";
 
@@ -66,6 +67,8 @@ export interface ChoiceRequest {
   /** The agent's ACP session. */
   sessionId: string;
   choice: AgentChoice;
+  /** The agent's models when it offers them as ACP's `models`: a choice of one goes as `session/set_model`. */
+  sessionModels: SessionModels;
   clock: Clock;
   /**
    * Resolves once what the agent sent before its answer is applied: the SDK may hand over an
@@ -79,7 +82,8 @@ export interface ChoiceRequest {
 
 /**
  * Sends the agent one choice and logs what it confirmed, never before its answer: for a config
- * value, the `configOptions` its answer holds (`agent.config`); for a mode, `agent.mode`, unless
+ * value, the `configOptions` its answer holds (`agent.config`; for a model of its `models`, the
+ * model option with the value it accepted in `session/set_model`); for a mode, `agent.mode`, unless
  * the agent said so itself (`current_mode_update`) while it answered. An error answer, or none
  * within {@link ACP_CHOICE_TIMEOUT_MS}, is AGENT_FAILED and logs nothing.
  */
@@ -110,6 +114,13 @@ export class AcpChoices {
         if (this.pendingMode === pending) this.pendingMode = undefined;
       }
       if (!pending.said) emit({ type: "agent.mode", currentModeId: choice.modeId });
+      return;
+    }
+    if (typeof choice.value === "string" && request.sessionModels.owns(choice.configId)) {
+      const modelId = choice.value;
+      await answered(request, "session/set_model", conn.agent.request("session/set_model", { sessionId, modelId }));
+      await applied();
+      emit({ type: "agent.config", configOptions: [request.sessionModels.chosen(modelId)] });
       return;
     }
     const params =

@@ -10,6 +10,7 @@ import type { RpcError } from "./acp-failures.js";
 import { toConfigOptions, toModes } from "./acp-updates.js";
 import { canReopen, readLifecycle, readPromptCapabilities } from "./acp-lifecycle.js";
 import type { AcpLifecycle } from "./acp-lifecycle.js";
+import type { SessionModels } from "./acp-session-models.js";
 
 export const CLIENT_INFO = { name: "switchboard", version: "0.1.0" } as const;
 
@@ -34,6 +35,8 @@ export interface HandshakeState {
   lifecycle: AcpLifecycle;
   /** The agent's name (`agentInfo.name`), for messages. */
   agentName: string | undefined;
+  /** The models its opening answer named as ACP's `models` (Gemini CLI), chosen through `session/set_model`. */
+  sessionModels: SessionModels;
 }
 
 export interface HandshakeOptions {
@@ -104,7 +107,7 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
   if (load === undefined || !(await reopenSession(conn, options, load))) {
     const session = await step("session/new", conn.agent.request("session/new", { cwd: context.cwd, mcpServers: [] }));
     state.acpSessionId = session.sessionId;
-    logOpeningState(context, session);
+    logOpeningState(context, state, session);
   }
   context.agentSessionOpened(state.acpSessionId!, cannotReload);
   context.logger.debug(
@@ -127,11 +130,11 @@ async function reopenSession(conn: ClientConnection, options: HandshakeOptions, 
     state.replaying = true;
     if (state.lifecycle.resume) {
       const request: acp.ResumeSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
-      logOpeningState(context, await step("session/resume", conn.agent.request("session/resume", request)));
+      logOpeningState(context, state, await step("session/resume", conn.agent.request("session/resume", request)));
       return true;
     }
     const request: acp.LoadSessionRequest = { sessionId, cwd: context.cwd, mcpServers: [] };
-    logOpeningState(context, await step("session/load", conn.agent.request("session/load", request)));
+    logOpeningState(context, state, await step("session/load", conn.agent.request("session/load", request)));
     await options.replayed?.();
     return true;
   } catch (err) {
@@ -147,13 +150,18 @@ async function reopenSession(conn: ClientConnection, options: HandshakeOptions, 
   }
 }
 
-/** The `modes` and `configOptions` a `session/new`, `session/load` or `session/resume` answer names: `agent.mode`, `agent.config`. */
-function logOpeningState(context: AdapterContext, answer: unknown): void {
+/**
+ * The `modes` and `configOptions` a `session/new`, `session/load` or `session/resume` answer
+ * names: `agent.mode`, `agent.config`; without `configOptions`, its `models` as the one config
+ * option (acp-session-models.ts).
+ */
+function logOpeningState(context: AdapterContext, state: HandshakeState, answer: unknown): void {
   if (typeof answer !== "object" || answer === null) return;
-  const { modes, configOptions } = answer as { modes?: unknown; configOptions?: unknown };
-  const opening = toModes(modes);
+  const opened = answer as { modes?: unknown; configOptions?: unknown; models?: unknown };
+  const opening = toModes(opened.modes);
   if (opening !== undefined) context.agentEvent({ type: "agent.mode", ...opening });
-  const options = toConfigOptions(configOptions);
+  const models = state.sessionModels.opened(opened);
+  const options = models !== undefined ? [models] : toConfigOptions(opened.configOptions);
   if (options !== undefined) context.agentEvent({ type: "agent.config", configOptions: options });
 }
 

@@ -1,6 +1,6 @@
 // The reducer of SessionInfo.agentState, apart from its schemas (agent-state.ts) so that a client
 // that keeps the state current bundles it without zod (test/client/package.test.ts).
-import type { AgentState } from "./agent-state.js";
+import type { AgentConfigOption, AgentState } from "./agent-state.js";
 import type { SessionEvent } from "./events.js";
 
 /** The events {@link reduceAgentState} takes in. */
@@ -30,7 +30,13 @@ export function reduceAgentState(state: AgentState | undefined, event: SessionEv
     case "agent.config": {
       const model = event.configOptions.find((o) => o.category === "model")?.currentValue;
       const { model: _old, ...rest } = next;
-      return { ...rest, configOptions: event.configOptions, ...(typeof model === "string" ? { model } : {}) };
+      const modes = modesFollowing(state?.modes, event.configOptions);
+      return {
+        ...rest,
+        configOptions: event.configOptions,
+        ...(typeof model === "string" ? { model } : {}),
+        ...(modes !== undefined ? { modes } : {}),
+      };
     }
     case "agent.usage":
       return {
@@ -42,6 +48,17 @@ export function reduceAgentState(state: AgentState | undefined, event: SessionEv
     default:
       return state;
   }
+}
+
+/**
+ * `modes` with the current mode a config option of category `mode` names, when it is one of them:
+ * ACP's `mode` option and its `modes` are one setting shown twice, and an agent that confirms
+ * the option (codex-acp answering `session/set_config_option`) need not send a `current_mode_update`.
+ */
+function modesFollowing(modes: AgentState["modes"], options: AgentConfigOption[]): AgentState["modes"] {
+  const mode = options.find((o) => o.category === "mode")?.currentValue;
+  if (modes === undefined || typeof mode !== "string" || mode === modes.currentModeId) return modes;
+  return modes.availableModes.some((m) => m.id === mode) ? { ...modes, currentModeId: mode } : modes;
 }
 
 /**

@@ -92,6 +92,45 @@ describe("choosing an ACP agent's mode and settings", () => {
     expect(events.filter((e) => e.type === "agent.mode").map((e) => e.currentModeId)).toEqual(["ask", "code"]);
   });
 
+  it("an agent's models offered as ACP's `models` (as Gemini CLI does) show as the model option, chosen through session/set_model", async () => {
+    const { http, id, received } = await agentSession(["--session-models"]);
+    const opened = (await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" })).json.agentState;
+    expect(opened.model).toBe("slow-1");
+    expect(opened.configOptions).toEqual([
+      {
+        id: "model",
+        name: "Model",
+        category: "model",
+        type: "select",
+        currentValue: "slow-1",
+        options: [
+          { value: "slow-1", name: "Slow" },
+          { value: "fast-1", name: "Fast", description: "Quick" },
+        ],
+      },
+    ]);
+    const chosen = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "fast-1" });
+    expect(chosen.status, chosen.text).toBe(200);
+    expect(chosen.json.agentState.model).toBe("fast-1");
+    expect(chosen.json.agentState.configOptions[0].currentValue).toBe("fast-1");
+    expect(received("session/set_model").map((m) => m.params)).toEqual([
+      { sessionId: expect.any(String), modelId: "fast-1" },
+    ]);
+    expect(received("session/set_config_option")).toEqual([]);
+    const unknown = await http.post(`/v1/sessions/${id}/config`, { configId: "model", value: "huge-9" });
+    expect(unknown.json.error.code).toBe("INVALID_OPTION");
+    expect((await http.get(`/v1/sessions/${id}`)).json.agentState.model).toBe("fast-1");
+  });
+
+  it("a config option of category mode (as codex-acp sends) moves the mode shown once the agent confirmed it", async () => {
+    const { http, id, received } = await agentSession(["--mode-option"]);
+    const chosen = await http.post(`/v1/sessions/${id}/config`, { configId: "mode", value: "code" });
+    expect(chosen.status, chosen.text).toBe(200);
+    expect(received("session/set_mode")).toEqual([]);
+    expect(chosen.json.agentState.modes.currentModeId).toBe("code");
+    expect((await http.get(`/v1/sessions/${id}`)).json.agentState.modes.currentModeId).toBe("code");
+  });
+
   it("refuses a mode, setting or value the agent does not offer, naming those it does, and sends nothing", async () => {
     const { http, id, received } = await agentSession();
     const mode = await http.post(`/v1/sessions/${id}/mode`, { modeId: "plan" });
