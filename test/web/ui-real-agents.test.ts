@@ -38,6 +38,8 @@ interface AgentCase {
   model: string;
   commands: string[];
   pick: { mode: string; model?: string };
+  /** A mode the agent refuses here, and what its refusal says. */
+  refused?: { mode: string; message: RegExp };
   /** Whether it sends ACP `usage_update` (Gemini CLI 0.61 does not: its prompt answer's `_meta.quota` has token counts only). */
   usage: boolean;
   /** The model a turn request asked for. */
@@ -67,6 +69,7 @@ const AGENTS: Record<AgentName, AgentCase> = {
     model: "auto",
     commands: ["memory", "init", "restore", "about", "help"],
     pick: { mode: "plan", model: "gemini-2.5-pro" },
+    refused: { mode: "yolo", message: /Cannot enable privileged approval modes in an untrusted folder/ },
     usage: false,
     requested: (_body, path) => /\/models\/([^:]+):streamGenerateContent/.exec(path)?.[1] ?? "",
   },
@@ -148,6 +151,14 @@ async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
     expect(await picker(page, "model-picker"), a.name).toEqual({ values: models, value: a.model });
     await page.locator(".view-head").screenshot({ path: `${SCREENSHOTS}agent-header-${agent}.png` });
 
+    if (a.refused !== undefined) {
+      // Refused: the page says why and shows the mode the agent is still in.
+      await page.selectOption("[data-test=mode-picker]", a.refused.mode);
+      expect(await page.locator(".toast-error").textContent(), a.name).toMatch(a.refused.message);
+      await page.waitForSelector("[data-test=mode-picker]:not([disabled])");
+      expect((await picker(page, "mode-picker")).value, a.name).toBe(a.mode);
+      expect((await agentState(s, id)).modes!.currentModeId, a.name).toBe(a.mode);
+    }
     await page.selectOption("[data-test=mode-picker]", a.pick.mode);
     await page.waitForSelector("[data-test=mode-picker]:not([disabled])");
     if (a.pick.model !== undefined) {
