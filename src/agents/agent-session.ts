@@ -6,8 +6,15 @@ import type { Clock, Timer } from "../core/clock.js";
 import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
-import { SwitchboardError, needsCapabilities, unsupportedContent } from "../protocol/index.js";
-import type { Actor, ContentBlock, ErrorCode, MessageSender, PromptInput } from "../protocol/index.js";
+import { SwitchboardError, TEXT_ONLY, needsCapabilities, unsupportedContent } from "../protocol/index.js";
+import type {
+  Actor,
+  ContentBlock,
+  ErrorCode,
+  MessageSender,
+  PromptCapabilities,
+  PromptInput,
+} from "../protocol/index.js";
 import { MAX_IDLE_AGENT_EVENTS } from "./adapter.js";
 import type { AdapterContext, AgentAdapter, AgentEventInput, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
@@ -67,6 +74,8 @@ export class AgentSession {
   private latest: Run | undefined;
   private lane: Lane | undefined;
   private adapter: AgentAdapter | undefined;
+  /** What the spec alone says the agent takes in a prompt (echo, command: text only; ACP: its handshake says). */
+  private readonly specCapabilities: PromptCapabilities | undefined;
   private crashed = false;
   /** How the last run on an agent that then turned out dead ended: the restart refusal quotes it. */
   private lastFailure: AgentFailure | undefined;
@@ -85,6 +94,8 @@ export class AgentSession {
     this.maxRunTextBytes = options.maxRunTextBytes;
     this.stallNoticeMs = options.stallNoticeMs;
     this.makeAdapter = options.adapter ?? adapterFactoryFor(options.spec);
+    // An echo or command agent takes text only, known before it ever runs.
+    this.specCapabilities = options.adapter === undefined && options.spec.adapter !== "acp" ? TEXT_ONLY : undefined;
     this.context = {
       sessionId: options.sessionId,
       cwd: path.resolve(options.cwd ?? options.spec.cwd ?? process.cwd()),
@@ -339,6 +350,11 @@ export class AgentSession {
 
   info(): RunInfo {
     return { active: this.active?.runId ?? null, queued: this.queue.length };
+  }
+
+  /** What the agent takes in a prompt beyond text and links, once its adapter knows (see SessionInfo.promptCapabilities). */
+  promptCapabilities(): PromptCapabilities | undefined {
+    return this.adapter?.promptCapabilities ?? this.specCapabilities;
   }
 
   /** The agent process's id while one runs (ACP agents keep one between runs), else null. */

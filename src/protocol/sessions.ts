@@ -340,5 +340,11 @@ export const SessionInfo = z.object({
    * (`GET /v1/sessions` lists it without commands and config options: see listedAgentState).
    */
   agentState: AgentState.optional(),
+  /**
+   * A running agent session whose agent said what it takes in a prompt beyond text and links
+   * (ACP `promptCapabilities`; `echo` and `command` agents: none): what a client may attach.
+   * Absent until the agent started (a prompt with such content starts it, and is checked then).
+   */
+  promptCapabilities: z.object({ image: z.boolean(), audio: z.boolean(), embeddedContext: z.boolean() }).optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfo>;

@@ -349,12 +349,19 @@ export class AgentGatewaySession extends Session {
   }
 
   /**
-   * The agent process's pid while it runs (the record keeps null: the process changes across
-   * restarts); once lost, why it cannot be resumed, if its agent said so when it last ran.
+   * The agent process's pid and what it takes in a prompt while it runs (the record keeps null: the
+   * process changes across restarts); once lost, why it cannot be resumed, if its agent said so when it last ran.
    */
   override info(): SessionInfo {
     const info = super.info();
-    if (info.state === "running") return { ...info, pid: this.agent?.pid() ?? null };
+    if (info.state === "running") {
+      const caps = this.agent?.promptCapabilities();
+      return {
+        ...info,
+        pid: this.agent?.pid() ?? null,
+        ...(caps !== undefined ? { promptCapabilities: { ...caps } } : {}),
+      };
+    }
     const cannotReload = this.cannotResumeHere() ?? (this.record as SessionRecord & KeptConversation).cannotReload;
     return info.state === "lost" && cannotReload !== undefined ? { ...info, cannotResume: cannotReload } : info;
   }

@@ -1,4 +1,5 @@
 import type {
+  ContentBlock,
   ElicitationAction,
   ElicitationSchema,
   ElicitationValue,
@@ -81,6 +82,8 @@ export interface RunView {
   runId: string;
   /** The prompt; null when the log no longer has its `run.queued` (retention). */
   prompt: string | null;
+  /** The prompt's images, audio and files, when it was sent as content (its text and links are in `prompt`). */
+  attachments: ContentBlock[];
   by: string | null;
   /** A routed message's sender as its channel names them ("Ada", on "discord"). */
   from: { name: string; channel: string } | null;
@@ -117,6 +120,7 @@ export class AgentModel {
       case "run.queued": {
         const run = this.run(event.runId, event.ts);
         run.prompt = event.text;
+        run.attachments = (event.content ?? []).filter((b) => b.type !== "text" && b.type !== "resource_link");
         run.by = event.by.name;
         run.from = event.from ? { name: event.from.name ?? event.from.id, channel: event.from.channel } : null;
         run.queuedAt = event.ts;
@@ -248,6 +252,7 @@ export class AgentModel {
       run = {
         runId,
         prompt: null,
+        attachments: [],
         by: null,
         from: null,
         queuedAt: ts,

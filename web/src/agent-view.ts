@@ -1,5 +1,5 @@
-import { isSwitchboardError } from "../../src/client/index.js";
-import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
+import { isSwitchboardError, reduceAgentState } from "../../src/client/index.js";
+import type { AgentState, SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 import { AgentChoices } from "./agent-choices.js";
 import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
@@ -12,16 +12,10 @@ import type { RunPage } from "./run-render.js";
 import { SessionFeed } from "./session-feed.js";
 import type { SessionFeedHandlers } from "./session-feed.js";
 import { SessionHeader } from "./session-header.js";
+import { usageMeter } from "./usage-meter.js";
 
 /** The conversation sticks to the bottom while the reader is within this many pixels of it. */
 export const STICK_TO_BOTTOM_PX = 120;
-
-const PROMPT_HINTS = [
-  "/tool count these words",
-  "/plan read; think; answer",
-  "/permission edit the file",
-  "/think hard",
-];
 
 /**
  * An agent session: the conversation rebuilt from the log (prompts, streamed answers,
@@ -36,6 +30,10 @@ export class AgentView implements View {
   private readonly header: SessionHeader;
   /** The mode and model pickers in the header. */
   private readonly choices: AgentChoices;
+  /** What the agent said of itself: the page's first copy, then each `agent.*` event taken in. */
+  private agentState: AgentState | undefined;
+  /** The header's usage meter (usage-meter.ts), empty until the agent reports its usage. */
+  private readonly usageSlot: HTMLElement;
   /** Replaced when a lost session is resumed: the old one ended with the session's `lost`. */
   private feed: SessionFeed;
   /** The seq of the last event applied: a new feed starts after it. */
@@ -95,10 +93,13 @@ export class AgentView implements View {
       "Abort all",
     );
     this.choices = new AgentChoices(ctx, session);
+    this.agentState = session.agentState;
+    this.usageSlot = h("span", { class: "usage-slot" });
     this.header = new SessionHeader(ctx, session, {
-      actions: [this.choices.element, ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : [])],
+      actions: [this.usageSlot, this.choices.element, ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : [])],
       onUpdate: (fresh) => {
         this.session = fresh;
+        this.composer.setCapabilities(fresh.promptCapabilities);
         this.resumeBar.update(fresh);
         // Resumed (here or by someone else): follow what comes after the `lost` event.
         if (this.ended && fresh.state === "running") this.followAgain();
@@ -125,19 +126,6 @@ export class AgentView implements View {
         { class: "muted" },
         "Answers stream in as they are written; everyone watching this session sees the same conversation.",
       ),
-      session.agent === "echo" && ctx.canSteer
-        ? h(
-            "div",
-            { class: "hints" },
-            PROMPT_HINTS.map((hint) =>
-              h(
-                "button",
-                { class: "chip", type: "button", onclick: () => this.composer.useHint(hint) },
-                h("code", null, hint),
-              ),
-            ),
-          )
-        : null,
     );
     this.scroller = h("div", { class: "conversation" }, h("div", { class: "conv-inner" }, this.intro, this.runsEl));
     // A reader who scrolls back down to the bottom needs the button no more.
@@ -169,6 +157,8 @@ export class AgentView implements View {
       // At the bottom, the conversation sticks there while the prompt's run comes in (see flush).
       onSend: () => this.scrollToBottom(),
     });
+    this.composer.setCapabilities(session.promptCapabilities);
+    this.showAgentState();
     this.element = h(
       "section",
       { class: "view agent-view", "data-session": session.id },
@@ -274,6 +264,14 @@ export class AgentView implements View {
     if (event.type === "resumed") this.session = { ...this.session, state: "running", endedAt: null };
     if (event.type === "run.queued") this.composer.arrived(event.text, event.by.name);
     this.choices.apply(event);
+    // What the page's first state already took in is not applied again.
+    if (this.agentState === undefined || event.seq > this.agentState.seq) {
+      const next = reduceAgentState(this.agentState, event);
+      if (next !== this.agentState) {
+        this.agentState = next;
+        this.showAgentState();
+      }
+    }
     for (const run of this.model.apply(event)) this.dirty.add(run.runId);
     // A run leaving the queue moves everyone behind it up one place.
     if (event.type === "run.started" || event.type === "chat.aborted")
@@ -346,6 +344,13 @@ export class AgentView implements View {
   private scrollToBottom(): void {
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.newMessages.hidden = true;
+  }
+
+  /** The agent's commands in the prompt box's menu, its usage in the header. */
+  private showAgentState(): void {
+    this.composer.setCommands(this.agentState?.commands ?? []);
+    const usage = this.agentState?.usage;
+    this.usageSlot.replaceChildren(...(usage ? [usageMeter(usage, { compact: false })] : []));
   }
 
   /** The parts outside the runs: intro, queue line, abort buttons, composer state. */

@@ -139,6 +139,9 @@ const ICONS = {
   keyboard: "M3 6h18v12H3zM7 10h.01M11 10h.01M15 10h.01M7 14h10",
   text: "M4 6h16M4 10h16M4 14h10M4 18h7",
   copy: "M9 9h11v11H9zM5 15H4V4h11v1",
+  image: "M4 5h16v14H4zM4 16l5-5 4 4 2-2 5 5M15.5 9.5a1 1 0 100-.01",
+  camera: "M4 8h4l2-3h4l2 3h4v11H4zM12 17a3.5 3.5 0 100-7 3.5 3.5 0 000 7z",
+  clip: "M20 11l-8.5 8.5a5 5 0 01-7-7L13 4a3.5 3.5 0 015 5l-8.5 8.5a2 2 0 01-3-3L14 7",
 } as const;
 export type IconName = keyof typeof ICONS;
 

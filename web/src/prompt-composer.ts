@@ -1,6 +1,11 @@
+import { isSwitchboardError } from "../../src/client/index.js";
+import type { AgentCommand, PromptCapabilities } from "../../src/protocol/index.js";
 import type { AppContext } from "./context.js";
 import { fill, h, icon } from "./dom.js";
 import { errorText, unconfirmedText } from "./format.js";
+import { allowed, attachmentChip, attachmentOf, refusal, takesFiles } from "./prompt-attachments.js";
+import type { Attachment } from "./prompt-attachments.js";
+import { SlashMenu } from "./slash-menu.js";
 
 export interface PromptComposerOptions {
   sessionId: string;
@@ -16,16 +21,19 @@ export function touchKeyboard(): boolean {
   return matchMedia("(hover: none) and (pointer: coarse)").matches;
 }
 
-/**
- * The bottom of an agent page: how many prompts wait in the queue, and the prompt box (Enter
- * sends, Shift+Enter starts a new line — on a touch screen Enter starts a new line and Send
- * sends; a prompt sent during a run queues behind it). A viewer
- * gets a read-only notice instead of the box. While a prompt is on its way the box and Send
- * are disabled, so a double click or a second Enter cannot send it twice.
- */
 /** Unsent prompts by session, for as long as the tab is open. */
 const drafts = new Map<string, string>();
 
+/**
+ * The bottom of an agent page: how many prompts wait in the queue, and the prompt box (Enter
+ * sends, Shift+Enter starts a new line — on a touch screen Enter starts a new line and Send
+ * sends; a prompt sent during a run queues behind it), with the agent's slash commands
+ * (slash-menu.ts) and files to send with the prompt (pasted, dropped or picked, as chips:
+ * prompt-attachments.ts) when the agent takes them. A viewer gets a read-only notice instead of
+ * the box. While a prompt is on its way the box and Send are disabled, so a double click or a
+ * second Enter cannot send it twice. A prompt the gateway refused for its content
+ * (UNSUPPORTED_CONTENT, PAYLOAD_TOO_LARGE) says why under the box, the files kept.
+ */
 export class PromptComposer {
   readonly element: HTMLElement;
   private readonly ctx: AppContext;
@@ -33,6 +41,16 @@ export class PromptComposer {
   private readonly queueLine: HTMLElement;
   private readonly textarea: HTMLTextAreaElement | null;
   private readonly sendButton: HTMLButtonElement | null;
+  private readonly slash: SlashMenu | null = null;
+  /** The files to send with the next prompt, and their chips. */
+  private attachments: Attachment[] = [];
+  private readonly chips: HTMLElement;
+  /** Why the last prompt or file was refused (role=alert), until the next try. */
+  private readonly errorLine: HTMLElement;
+  /** The attach buttons: shown while the agent may take files. */
+  private readonly attachButtons: HTMLElement;
+  /** What the agent takes beyond text (undefined: not known yet, the gateway checks). */
+  private caps: PromptCapabilities | undefined;
   /** The session runs, so prompts can be sent (see {@link update}). */
   private running = true;
   /** A prompt is on its way to the gateway. */
@@ -50,6 +68,9 @@ export class PromptComposer {
     this.ctx = ctx;
     this.options = options;
     this.queueLine = h("div", { class: "queue-line", hidden: true });
+    this.chips = h("ul", { class: "attachments", "aria-label": "Files to send", hidden: true });
+    this.errorLine = h("p", { class: "composer-error", role: "alert", "data-testid": "composer-error", hidden: true });
+    this.attachButtons = h("span", { class: "attach-buttons" });
     if (ctx.canSteer) {
       const touch = touchKeyboard();
       this.textarea = h("textarea", {
@@ -65,12 +86,41 @@ export class PromptComposer {
         { class: "btn btn-primary btn-send", type: "submit", "data-test": "send", "aria-label": "Send" },
         icon("send"),
       );
-      const form = h("form", { class: "composer-form" }, this.textarea, this.sendButton);
+      const slash = new SlashMenu(this.textarea, () => this.autosize());
+      this.slash = slash;
+      this.attachButtons.append(...this.pickers(touch));
+      const form = h(
+        "form",
+        { class: "composer-form" },
+        this.attachButtons,
+        h("div", { class: "prompt-box" }, slash.element, slash.ghost, this.textarea),
+        this.sendButton,
+      );
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         void this.send();
       });
+      this.textarea.addEventListener("paste", (event) => {
+        const files = [...(event.clipboardData?.files ?? [])];
+        if (files.length === 0) return; // text: the box takes it
+        event.preventDefault();
+        void this.attach(files);
+      });
+      form.addEventListener("dragover", (event) => {
+        if (!event.dataTransfer?.types.includes("Files")) return;
+        event.preventDefault();
+        form.classList.add("dropping");
+      });
+      form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+      form.addEventListener("drop", (event) => {
+        form.classList.remove("dropping");
+        const files = [...(event.dataTransfer?.files ?? [])];
+        if (files.length === 0) return;
+        event.preventDefault();
+        void this.attach(files);
+      });
       this.textarea.addEventListener("keydown", (event) => {
+        if (slash.keydown(event)) return;
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !touch) {
           event.preventDefault();
           void this.send();
@@ -85,7 +135,7 @@ export class PromptComposer {
         if (this.textarea!.value === "") drafts.delete(options.sessionId);
         else drafts.set(options.sessionId, this.textarea!.value);
       });
-      this.element = h("div", { class: "composer" }, this.queueLine, form);
+      this.element = h("div", { class: "composer" }, this.queueLine, this.chips, this.errorLine, form);
     } else {
       this.textarea = null;
       this.sendButton = null;
@@ -107,12 +157,18 @@ export class PromptComposer {
     if (!touchKeyboard()) this.focus();
   }
 
-  /** Puts `hint` in the prompt box, ready to send. */
-  useHint(hint: string): void {
-    if (!this.textarea) return;
-    this.textarea.value = hint;
-    this.autosize();
-    this.textarea.focus();
+  /** The agent's slash commands now (`agentState.commands`). */
+  setCommands(commands: readonly AgentCommand[]): void {
+    this.slash?.setCommands(commands);
+  }
+
+  /** What the agent takes in a prompt beyond text (`SessionInfo.promptCapabilities`; undefined: not known yet). */
+  setCapabilities(caps: PromptCapabilities | undefined): void {
+    if (sameCaps(caps, this.caps)) return;
+    this.caps = caps;
+    this.attachButtons.hidden = !takesFiles(caps);
+    for (const button of this.attachButtons.querySelectorAll<HTMLElement>("[data-needs]"))
+      button.hidden = caps !== undefined && !caps[button.dataset["needs"] as keyof PromptCapabilities];
   }
 
   /** Shows the queue, and whether a prompt can be sent now (`running`) and would queue (`active`). */
@@ -159,7 +215,13 @@ export class PromptComposer {
     const textarea = this.textarea;
     if (!textarea || this.sending) return;
     const text = textarea.value.trim();
-    if (text === "") return;
+    const attachments = this.attachments;
+    if (text === "" && attachments.length === 0) return;
+    const refused = attachments.find((a) => !allowed(a.block, this.caps));
+    if (refused) {
+      this.showError(`${refused.name}: this agent does not take such files in a prompt; remove it to send`);
+      return;
+    }
     if (!this.connected) {
       // Said at once, the draft kept (exploratory test: the box froze 10 s, then "TIMEOUT").
       this.ctx.toast(
@@ -172,12 +234,23 @@ export class PromptComposer {
     this.unconfirmed = null;
     this.enable();
     this.options.onSend();
+    this.showError(null);
     try {
-      await this.ctx.client.prompt(this.options.sessionId, text);
+      await this.ctx.client.prompt(
+        this.options.sessionId,
+        attachments.length === 0 ? text : { text, content: attachments.map((a) => a.block) },
+      );
       textarea.value = "";
       drafts.delete(this.options.sessionId);
       this.autosize();
+      this.slash?.refresh();
+      if (this.attachments === attachments) this.setAttachments([]);
     } catch (error) {
+      // Refused for what it carries: said where the files are, which stay to be changed.
+      if (isSwitchboardError(error, "UNSUPPORTED_CONTENT") || isSwitchboardError(error, "PAYLOAD_TOO_LARGE")) {
+        this.showError(`Prompt not sent: ${errorText(error)}`);
+        return;
+      }
       // Perhaps on its way (a stalled link): the prompt stays in the box, in case it never
       // arrives, and is taken out if it does; the user is asked to look before sending it again.
       const unconfirmed = unconfirmedText("Prompt", error);
@@ -199,10 +272,104 @@ export class PromptComposer {
   private enable(): void {
     const disabled = !this.running || this.sending;
     if (this.textarea) this.textarea.disabled = disabled;
+    for (const button of this.attachButtons.querySelectorAll("button")) button.disabled = disabled;
     if (this.sendButton) {
       this.sendButton.disabled = disabled || !this.connected;
       this.sendButton.title = this.connected ? this.sendTitle : "Not connected: send once the connection is back";
     }
+  }
+
+  /** The attach buttons and their hidden file inputs: an image (on a touch screen also the camera), any file. */
+  private pickers(touch: boolean): HTMLElement[] {
+    const picker = (o: {
+      label: string;
+      icon: "image" | "camera" | "clip";
+      accept?: string;
+      capture?: boolean;
+      needs?: keyof PromptCapabilities;
+      test: string;
+    }): HTMLElement => {
+      const input = h("input", {
+        type: "file",
+        hidden: true,
+        multiple: !o.capture,
+        accept: o.accept ?? null,
+        // A phone opens its camera for this one; the image picker beside it offers the gallery.
+        capture: o.capture ? "environment" : null,
+        "data-testid": `${o.test}-input`,
+        onchange: () => {
+          void this.attach([...(input.files ?? [])]);
+          input.value = "";
+        },
+      });
+      const button = h(
+        "button",
+        {
+          class: "btn btn-ghost btn-icon attach",
+          type: "button",
+          title: o.label,
+          "aria-label": o.label,
+          "data-testid": o.test,
+          "data-needs": o.needs ?? null,
+          onclick: () => input.click(),
+        },
+        icon(o.icon),
+      );
+      return h("span", { class: "attach-picker" }, button, input);
+    };
+    return [
+      picker({ label: "Attach an image", icon: "image", accept: "image/*", needs: "image", test: "attach-image" }),
+      touch
+        ? picker({
+            label: "Take a photo",
+            icon: "camera",
+            accept: "image/*",
+            capture: true,
+            needs: "image",
+            test: "attach-camera",
+          })
+        : null,
+      picker({ label: "Attach a file", icon: "clip", needs: "embeddedContext", test: "attach-file" }),
+    ].filter((b): b is HTMLElement => b !== null);
+  }
+
+  /** Reads `files` into attachments, each the agent and the bounds allow; the others say why. */
+  private async attach(files: readonly File[]): Promise<void> {
+    const problems: string[] = [];
+    let next = [...this.attachments];
+    for (const file of files) {
+      const why = refusal(file, this.caps, next);
+      if (why !== null) {
+        problems.push(why);
+        continue;
+      }
+      try {
+        next = [...next, await attachmentOf(file)];
+      } catch (error) {
+        problems.push(`${file.name}: ${errorText(error)}`);
+      }
+    }
+    this.setAttachments(next);
+    this.showError(problems.length > 0 ? problems.join(" · ") : null);
+  }
+
+  private setAttachments(attachments: Attachment[]): void {
+    this.attachments = attachments;
+    this.chips.hidden = attachments.length === 0;
+    this.chips.replaceChildren(
+      ...attachments.map((a) =>
+        attachmentChip(a, () => {
+          this.setAttachments(this.attachments.filter((other) => other !== a));
+          this.showError(null);
+          this.textarea?.focus();
+        }),
+      ),
+    );
+  }
+
+  private showError(text: string | null): void {
+    this.errorLine.hidden = text === null;
+    fill(this.errorLine, text === null ? null : icon("x"), text);
   }
 
   private autosize(): void {
@@ -211,4 +378,15 @@ export class PromptComposer {
     textarea.style.height = "auto";
     textarea.style.height = `${Math.min(textarea.scrollHeight, 200)}px`;
   }
+}
+
+function sameCaps(a: PromptCapabilities | undefined, b: PromptCapabilities | undefined): boolean {
+  return (
+    a === b ||
+    (a !== undefined &&
+      b !== undefined &&
+      a.image === b.image &&
+      a.audio === b.audio &&
+      a.embeddedContext === b.embeddedContext)
+  );
 }

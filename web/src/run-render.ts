@@ -5,6 +5,7 @@ import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
 import { clockTime, duration, shown } from "./format.js";
 import { MarkdownStream } from "./markdown-stream.js";
+import { renderAttachments } from "./message-attachments.js";
 import { renderElicitation } from "./elicitation-form.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
@@ -45,11 +46,15 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
     "div",
     { class: "msg msg-user" },
     h("div", { class: "msg-meta" }, userMeta),
-    h(
-      "div",
-      { class: "bubble", dir: "auto" }, // a prompt in Arabic or Hebrew reads right to left
-      run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
-    ),
+    // A prompt of files alone has no text to show.
+    run.prompt === "" && run.attachments.length > 0
+      ? null
+      : h(
+          "div",
+          { class: "bubble", dir: "auto" }, // a prompt in Arabic or Hebrew reads right to left
+          run.prompt ?? h("em", { class: "muted" }, "(an earlier prompt; retention dropped its text)"),
+        ),
+    renderAttachments(run.attachments),
   );
   const items = run.items.map((item, index) => renderItem(run, item, index, page));
   const agent =

@@ -3,6 +3,7 @@ import { joinCommand } from "../../src/core/shell-words.js";
 import { h, icon } from "./dom.js";
 import type { IconName } from "./dom.js";
 import { controlHolder, displayState, sessionSubtitle, sessionTitle, shown } from "./format.js";
+import { usageMeter } from "./usage-meter.js";
 
 const KIND_ICONS: Record<SessionInfo["kind"], IconName> = { terminal: "terminal", agent: "agent", stream: "stream" };
 /** Watcher names a row spells out; more are "+N". */
@@ -38,6 +39,7 @@ export function rowKey(s: SessionInfo, parent: string | null): string {
     s.controllerVia,
     s.cols,
     s.rows,
+    s.agentState?.usage,
     parent,
   ]);
 }
@@ -147,13 +149,15 @@ export function renderRow(s: SessionInfo, options: RowOptions): Row {
           holder.label,
         ),
       ];
+  // An agent's context window and cost, as its header shows them (compact: the share and the cost).
+  const usage = s.agentState?.usage ? usageMeter(s.agentState.usage, { compact: true }) : null;
   const link = h(
     "a",
     common,
     kindIcon,
     h("span", { class: "row-main" }, title, sub, lastEl),
     stateBadge,
-    h("span", { class: "row-meta-group" }, activity, ...live),
+    h("span", { class: "row-meta-group" }, activity, usage, ...live),
   );
   const runAgain =
     ended && s.kind === "terminal" && s.command !== null && options.runAgain

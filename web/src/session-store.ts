@@ -1,4 +1,4 @@
-import { isSwitchboardError } from "../../src/client/index.js";
+import { isSwitchboardError, reduceAgentState } from "../../src/client/index.js";
 import type { HttpClient } from "../../src/client/index.js";
 import type { SessionEvent, SessionInfo } from "../../src/protocol/index.js";
 
@@ -149,6 +149,10 @@ export class SessionStore {
       case "permission.resolved":
       case "elicitation.resolved":
         if (run) run.activity = run.active !== null ? "working" : "idle";
+        break;
+      case "agent.usage":
+        // The list's usage meter follows a viewed agent at once, not at the next poll.
+        fields.agentState = reduceAgentState(s.agentState, event);
         break;
       default:
         shown = false;
