@@ -1,7 +1,8 @@
 // Claude Code, Gemini CLI and Codex (the ACP adapters in node_modules) through one gateway and one
 // browser, their model APIs pointed at scripted servers on loopback (no key, no internet): each
-// agent's header shows its modes and models as the agent sent them, the current one selected, and
-// a pick in the UI reaches the agent and shows back once it confirmed. The three run side by side.
+// agent's page shows its modes and models as the agent sent them (the current one selected), its
+// usage in the header's meter and its commands in the composer's slash menu, and a mode or model
+// picked in the page reaches the agent and shows back once it confirmed. The three run side by side.
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import type { AgentState } from "../../src/protocol/index.js";
@@ -21,6 +22,8 @@ const shared = sharedStack();
 /** The three agents start side by side (Gemini CLI alone takes about 11 s on a loaded machine). */
 const TIMEOUT_MS = 150_000;
 const RUN_END_MS = 90_000;
+/** Small enough that a screenshot holds the header, the answer and the slash menu (docs/ui.md). */
+const SHOT = { width: 1280, height: 640 };
 
 type AgentName = "claude" | "gemini" | "codex";
 
@@ -115,9 +118,17 @@ async function picker(page: Page, test: string): Promise<{ values: string[]; val
   return { values, value: await select.inputValue() };
 }
 
+/** The commands the composer's slash menu lists. */
+function slashMenu(page: Page): Promise<string[]> {
+  return page.$$eval("[data-testid=slash-menu]:not([hidden]) [data-command]", (items) =>
+    items.map((i) => (i as HTMLElement).dataset["command"] ?? ""),
+  );
+}
+
 /**
  * One agent: a first prompt starts it (its state comes with its session and first turn), its page
- * shows its modes, models and the current ones; a mode and model picked in the page reach it.
+ * shows its modes, models and the current ones, its usage and its commands; a mode and model
+ * picked in the page reach it.
  */
 async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
   const a = AGENTS[agent];
@@ -145,11 +156,23 @@ async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
     if (a.usage) expect(state.usage, a.name).toMatchObject({ used: 15, size: expect.any(Number) });
     else expect(state.usage, a.name).toBeUndefined();
 
-    const page = await s.page({ hash: `#/s/${id}` });
+    const page = await s.page({ hash: `#/s/${id}`, viewport: SHOT });
     await page.waitForSelector("[data-test=mode-picker]:not([hidden])");
     expect(await picker(page, "mode-picker"), a.name).toEqual({ values: a.modes, value: a.mode });
     expect(await picker(page, "model-picker"), a.name).toEqual({ values: models, value: a.model });
-    await page.locator(".view-head").screenshot({ path: `${SCREENSHOTS}agent-header-${agent}.png` });
+    // Its usage in the header's meter, as the agent last sent it.
+    const meter = page.locator(".view-head [data-testid=usage-meter]");
+    if (a.usage) {
+      expect(await meter.getAttribute("data-used"), a.name).toBe(String(state.usage!.used));
+      expect(await meter.getAttribute("data-size"), a.name).toBe(String(state.usage!.size));
+    } else expect(await meter.count(), a.name).toBe(0);
+    // Its commands in the composer's slash menu, all of them, in the agent's order.
+    await page.focus(".prompt-input");
+    await page.keyboard.type("/");
+    await page.waitForSelector("[data-testid=slash-menu]:not([hidden]) [data-command]");
+    expect(await slashMenu(page), a.name).toEqual(state.commands!.map((c) => c.name));
+    await page.screenshot({ path: `${SCREENSHOTS}agent-${agent}.png` });
+    await page.fill(".prompt-input", "");
 
     if (a.refused !== undefined) {
       // Refused: the page says why and shows the mode the agent is still in.
@@ -185,7 +208,7 @@ async function showsItsChoices(s: Stack, agent: AgentName): Promise<void> {
 
 describe("Claude Code, Gemini CLI and Codex in the web UI", () => {
   it(
-    "each agent's header lists its modes and models with the current one, and a pick reaches the agent",
+    "each agent's page shows its modes, models, usage and commands, and a pick reaches the agent",
     async () => {
       const s = shared();
       await Promise.all((Object.keys(AGENTS) as AgentName[]).map((agent) => showsItsChoices(s, agent)));
