@@ -214,15 +214,17 @@ describe("agent composer", () => {
     });
     await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "two chips");
     expect(await page.textContent(".attachments")).toContain("notes.md");
-    // A chip is removed with its button, and can be added again.
+    // A chip is removed with its button; the file is dropped on the box instead.
     await page.click("[data-testid=attachment] >> nth=1 >> .attachment-remove");
     expect(await page.$$("[data-testid=attachment]")).toHaveLength(1);
-    await page.setInputFiles("[data-testid=attach-file-input]", {
-      name: "notes.md",
-      mimeType: "text/markdown",
-      buffer: Buffer.from(NOTES),
-    });
-    await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "two chips again");
+    await page.evaluate((text) => {
+      const data = new DataTransfer();
+      data.items.add(new File([text], "notes.md", { type: "text/markdown" }));
+      const form = document.querySelector(".composer-form")!;
+      form.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+      form.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, NOTES);
+    await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "the dropped file");
     await page.fill(".prompt-input", "what is in this picture?");
     await page.keyboard.press("Enter");
 
@@ -261,6 +263,17 @@ describe("agent composer", () => {
     const page = await s.page({ hash: `#/s/${id}` });
     // Not started: what it takes is not known yet, so the page lets the gateway check.
     expect(await page.isVisible("[data-testid=attach-image]")).toBe(true);
+    // A file past PROMPT_BLOCK_MAX_BYTES is refused before it is read, and says the bound.
+    await page.setInputFiles("[data-testid=attach-image-input]", {
+      name: "huge.png",
+      mimeType: "image/png",
+      buffer: Buffer.alloc(6 * 1024 * 1024),
+    });
+    await page.waitForSelector("[data-testid=composer-error]:not([hidden])");
+    expect(await page.textContent("[data-testid=composer-error]")).toBe(
+      "huge.png is 6.0 MiB; one file may be at most 5.0 MiB",
+    );
+    expect(await page.$$("[data-testid=attachment]")).toHaveLength(0);
     await pasteImage(page, "refused");
     await page.waitForSelector("[data-testid=attachment]");
     await page.fill(".prompt-input", "and this?");
