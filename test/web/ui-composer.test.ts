@@ -37,6 +37,19 @@ async function createSession(http: Stack["http"], agent: "rich" | "plain", name:
   return res.json.id as string;
 }
 
+/**
+ * Starts the agent with a first prompt and waits for the commands it offers at its start (they
+ * come outside any turn, so they could otherwise land after a test's own).
+ */
+async function started(http: Stack["http"], id: string): Promise<void> {
+  expect((await http.post(`/v1/sessions/${id}/prompt`, { text: "Which of the tests are slow?" })).status).toBe(202);
+  await waitFor(
+    async () => (await http.get(`/v1/sessions/${id}`)).json.agentState?.commands !== undefined,
+    15_000,
+    "the agent's opening commands",
+  );
+}
+
 /** Has the agent send `updates` (session/update notifications) in a run, and waits for the run to end. */
 async function agentSays(http: Stack["http"], id: string, updates: unknown[]): Promise<void> {
   const before = (await http.get(`/v1/sessions/${id}/events?types=chat.final`)).json.events.length as number;
@@ -91,6 +104,7 @@ describe("agent composer", () => {
     const s = shared();
     const id = await createSession(s.http, "rich", "commands");
     const page = await s.page({ hash: `#/s/${id}` });
+    await started(s.http, id);
     // The commands arrive live, in a run of the open page (`agent.commands`).
     await agentSays(s.http, id, [{ sessionUpdate: "available_commands_update", availableCommands: COMMANDS }]);
     await page.waitForSelector(".run[data-status=done]");
@@ -99,6 +113,10 @@ describe("agent composer", () => {
     await page.keyboard.type("/");
     await waitFor(async () => (await menuItems(page)).length === 4, 5_000, "the menu of four commands");
     expect(await menuItems(page)).toEqual(["review", "init", "compact", "xss"]);
+    await page.screenshot({
+      path: `${SCREENSHOTS}composer-slash.png`,
+      clip: { x: 310, y: 470, width: 970, height: 330 },
+    });
     const review = await page.textContent("[data-command=review]");
     expect(review).toContain("/review");
     expect(review).toContain("Review the diff");
@@ -132,8 +150,7 @@ describe("agent composer", () => {
     await page.keyboard.type("v");
     await page.keyboard.press("Enter");
     expect(await page.inputValue(".prompt-input")).toBe("/review ");
-    expect((await debugView(page))?.runs).toHaveLength(1);
-    await page.screenshot({ path: `${SCREENSHOTS}composer-hint.png` });
+    expect((await debugView(page))?.runs).toHaveLength(2);
 
     // What the agent wrote is shown as text: no element of it, no script run.
     await page.fill(".prompt-input", "");
@@ -151,8 +168,6 @@ describe("agent composer", () => {
       { sessionUpdate: "available_commands_update", availableCommands: [{ name: "plan", description: "Plan first" }] },
     ]);
     await waitFor(async () => (await menuItems(page)).join() === "plan", 5_000, "the new commands");
-    await page.fill(".prompt-input", "/");
-    await page.screenshot({ path: `${SCREENSHOTS}composer-slash.png` });
   });
 
   it("shows the context usage and cost in the header and on the list's row, updated live", async () => {
@@ -199,17 +214,18 @@ describe("agent composer", () => {
     });
     await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "two chips");
     expect(await page.textContent(".attachments")).toContain("notes.md");
-    // A chip is removed with its button, and can be added again.
+    // A chip is removed with its button; the file is dropped on the box instead.
     await page.click("[data-testid=attachment] >> nth=1 >> .attachment-remove");
     expect(await page.$$("[data-testid=attachment]")).toHaveLength(1);
-    await page.setInputFiles("[data-testid=attach-file-input]", {
-      name: "notes.md",
-      mimeType: "text/markdown",
-      buffer: Buffer.from(NOTES),
-    });
-    await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "two chips again");
+    await page.evaluate((text) => {
+      const data = new DataTransfer();
+      data.items.add(new File([text], "notes.md", { type: "text/markdown" }));
+      const form = document.querySelector(".composer-form")!;
+      form.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+      form.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, NOTES);
+    await waitFor(async () => (await page.$$("[data-testid=attachment]")).length === 2, 5_000, "the dropped file");
     await page.fill(".prompt-input", "what is in this picture?");
-    await page.screenshot({ path: `${SCREENSHOTS}composer-attachments.png` });
     await page.keyboard.press("Enter");
 
     await waitFor(async () => (await runStatus(page, 0))?.status === "done", 15_000, "the run");
@@ -230,6 +246,15 @@ describe("agent composer", () => {
     await page.waitForSelector("[data-testid=image-viewer][open] img");
     await page.keyboard.press("Escape");
     await page.waitForSelector("[data-testid=image-viewer]", { state: "detached" });
+
+    // The next prompt's files wait as chips under the conversation that shows the last one's.
+    await pasteImage(page, "the next one");
+    await page.waitForSelector("[data-testid=attachment]");
+    await page.mouse.move(0, 0);
+    await page.screenshot({
+      path: `${SCREENSHOTS}composer-attachments.png`,
+      clip: { x: 310, y: 124, width: 970, height: 676 },
+    });
   });
 
   it("says why the gateway refused an image, and hides the pickers once the agent is known to take none", async () => {
@@ -238,6 +263,17 @@ describe("agent composer", () => {
     const page = await s.page({ hash: `#/s/${id}` });
     // Not started: what it takes is not known yet, so the page lets the gateway check.
     expect(await page.isVisible("[data-testid=attach-image]")).toBe(true);
+    // A file past PROMPT_BLOCK_MAX_BYTES is refused before it is read, and says the bound.
+    await page.setInputFiles("[data-testid=attach-image-input]", {
+      name: "huge.png",
+      mimeType: "image/png",
+      buffer: Buffer.alloc(6 * 1024 * 1024),
+    });
+    await page.waitForSelector("[data-testid=composer-error]:not([hidden])");
+    expect(await page.textContent("[data-testid=composer-error]")).toBe(
+      "huge.png is 6.0 MiB; one file may be at most 5.0 MiB",
+    );
+    expect(await page.$$("[data-testid=attachment]")).toHaveLength(0);
     await pasteImage(page, "refused");
     await page.waitForSelector("[data-testid=attachment]");
     await page.fill(".prompt-input", "and this?");
@@ -259,11 +295,15 @@ describe("agent composer", () => {
   it("works on a phone: tapped commands, a compact meter, the camera", async () => {
     const s = shared();
     const id = await createSession(s.http, "rich", "phone");
+    await started(s.http, id);
     await agentSays(s.http, id, [
       { sessionUpdate: "available_commands_update", availableCommands: COMMANDS },
       usage(120_000, 0.9),
     ]);
+    // An ordinary exchange at the bottom of the conversation (the scripted agent says it back).
+    expect((await s.http.post(`/v1/sessions/${id}/prompt`, { text: "And which are flaky?" })).status).toBe(202);
     const page = await s.page({ hash: `#/s/${id}`, viewport: PHONE, touch: true });
+    await waitFor(async () => (await runStatus(page, 2))?.status === "done", 15_000, "the third run");
     const meter = ".view-head [data-testid=usage-meter]";
     await page.waitForSelector(meter);
     expect(await page.isVisible(`${meter} .usage-short`)).toBe(true);
@@ -287,7 +327,7 @@ describe("agent composer", () => {
     expect(await page.isHidden("[data-testid=slash-menu]")).toBe(true);
     // Enter on a phone's keyboard starts a new line; Send sends the command.
     await page.tap("[data-test=send]");
-    await waitFor(async () => (await runStatus(page, 1))?.status === "done", 15_000, "the command's run");
+    await waitFor(async () => (await runStatus(page, 3))?.status === "done", 15_000, "the command's run");
     const queued = (await s.http.get(`/v1/sessions/${id}/events?types=run.queued`)).json.events;
     expect(queued.at(-1).text).toBe("/init");
   });

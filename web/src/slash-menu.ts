@@ -26,6 +26,8 @@ export class SlashMenu {
   private commands: readonly AgentCommand[] = [];
   private shown: AgentCommand[] = [];
   private active = 0;
+  /** The word the list was filtered by: another word highlights its first command again. */
+  private filteredBy: string | null = null;
   /** Closed with Escape: stays closed until the word changes. */
   private dismissed: string | null = null;
   /** Called once a command was put in the box (the box grows to fit it). */
@@ -124,6 +126,8 @@ export class SlashMenu {
   }
 
   private open(word: string): void {
+    if (word !== this.filteredBy) this.active = 0;
+    this.filteredBy = word;
     const names = (c: AgentCommand): string => c.name.toLowerCase();
     this.shown = [
       ...this.commands.filter((c) => names(c).startsWith(word)),
@@ -170,6 +174,7 @@ export class SlashMenu {
   }
 
   private close(): void {
+    this.filteredBy = null;
     if (this.element.hidden) return;
     this.element.hidden = true;
     this.textarea.setAttribute("aria-expanded", "false");
