@@ -90,7 +90,7 @@ describe("url elicitations", () => {
     url: "https://auth.example/x?t=1",
     elicitationId: "v1",
   };
-  const by = { name: "alice", role: "operator" as const, principal: "token:alice" };
+  const by = { name: "alice", role: "operator" as const, id: "token:alice" };
 
   it("are accepted without content, attributed, as the first answer", async () => {
     const { log, b } = broker();

@@ -244,7 +244,7 @@ describe("ACP elicitation through the gateway", () => {
         {
           requestId: first.requestId,
           action: "accept",
-          by: { name: "alice" },
+          by: { name: "alice", id: "token:alice" },
           reason: "answered",
         },
       ]);
