@@ -123,7 +123,12 @@ describe("AgentModel (the agent view's conversation)", () => {
       message: "Which db?",
       resolved: { action: "accept", content: { db: "pg" }, by: "admin" },
     });
-    expect(run.elicitations.get("e2")!.resolved).toEqual({ action: "cancel", content: null, by: null });
+    expect(run.elicitations.get("e2")!.resolved).toEqual({
+      action: "cancel",
+      content: null,
+      by: null,
+      reason: "session-ended",
+    });
   });
 
   it("tracks queued prompts, a permission request and its resolution, and an abort", () => {
