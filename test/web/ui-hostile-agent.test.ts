@@ -2,8 +2,10 @@
  * Agent-supplied text in the web UI, in a real browser: an agent whose every string is hostile
  * (test/agents/fixtures/hostile-agent.mjs: markup that would run script, `javascript:` URLs,
  * 100 kB words) — its mode and model names, a notice, a Markdown answer, a tool call, a plan, a
- * permission request, a form elicitation and a url elicitation to `javascript:alert(1)`. Nothing
- * runs, nothing is injected, the url is not a link, and the page keeps its width on a desk and a phone.
+ * permission request, a form elicitation and url elicitations to `javascript:alert(1)` and to an
+ * https page with markup in its path and query. Nothing runs, nothing is injected, the
+ * `javascript:` url is not a link, the https one is a link that names its host and opens apart
+ * (`noopener noreferrer`), and the page keeps its width on a desk and a phone.
  */
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
@@ -69,6 +71,7 @@ describe("hostile agent text in the web UI", () => {
     });
     expect((await s.http.post(`/v1/sessions/${id}/prompt`, { text: "go" })).status).toBe(202);
     await page.waitForSelector(".elicitation[data-resolved=false] [data-test=elicitation-unsafe-url]");
+    await page.waitForSelector(".elicitation[data-resolved=false] [data-test=elicitation-link]");
     await page.waitForSelector(".elicitation[data-resolved=false] form");
     await page.waitForSelector(".permission:not(.elicitation)[data-resolved=false]");
     await page.waitForSelector(".plan-entry");
@@ -90,10 +93,21 @@ describe("hostile agent text in the web UI", () => {
     const text = (await page.textContent("body")) ?? "";
     expect(text).toContain('<img src=x onerror="window.__pwned=1">');
     expect(text).toContain(NAME);
-    // The url elicitation: no link, its url as text, and no link to it anywhere else.
-    expect(await page.$$("[data-test=elicitation-link]")).toHaveLength(0);
-    expect(await page.textContent("[data-test=elicitation-unsafe-url]")).toContain("javascript:alert(1)");
+    // The javascript: url: no link, the url as text, and no link to it anywhere else.
+    const unsafe = ".elicitation[data-resolved=false]:has([data-test=elicitation-unsafe-url])";
+    expect(await page.$$(`${unsafe} a`)).toHaveLength(0);
+    expect(await page.textContent(`${unsafe} [data-test=elicitation-unsafe-url]`)).toContain("javascript:alert(1)");
     expect(await page.$$eval("a", (as) => as.filter((a) => a.href.includes("alert")).length)).toBe(0);
+    // The https one: a link, its host shown apart, opened in a new tab without an opener or referrer.
+    const links = await page.$$eval("[data-test=elicitation-link]", (as) =>
+      as.map((a) => ({
+        origin: (a as HTMLAnchorElement).origin,
+        rel: a.getAttribute("rel"),
+        target: a.getAttribute("target"),
+      })),
+    );
+    expect(links).toEqual([{ origin: "https://auth.example:8443", rel: "noopener noreferrer", target: "_blank" }]);
+    expect(await page.textContent("[data-test=elicitation-host]")).toBe("auth.example:8443");
 
     // The 100 kB words are there (a mode and a model name, the tool call's title, a plan entry).
     const longest = await page.$$eval("header select option, .run .plan-text", (els) =>
@@ -106,7 +120,7 @@ describe("hostile agent text in the web UI", () => {
     await page.setViewportSize(DESKTOP);
 
     // Accepting the url one ("I've done it") sends the agent accept; nothing opened on the way.
-    await page.click(".elicitation[data-resolved=false] [data-action=accept]");
+    await page.click(`${unsafe} [data-action=accept]`);
     await page.waitForSelector(".elicitation[data-resolved=true] >> text=Answered by admin");
     expect(await injected(page)).toMatchObject({ pwned: null, handlers: 0, badLinks: [] });
     expect(dialogs).toEqual([]);
