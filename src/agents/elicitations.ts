@@ -97,7 +97,7 @@ function dropNulls(value: unknown): unknown {
 /**
  * Checks an answer's content against the form: only its fields, each of its type and within its
  * bounds, every required one present. `pattern` is not checked: an agent's regular expression run
- * here could take unbounded time (the agent checks it). Test: test/agents/acp-elicitation.test.ts.
+ * here could take unbounded time (the agent checks it). Test: test/gateway/acp-elicitation.test.ts.
  * @throws SwitchboardError ELICITATION_CONTENT_INVALID naming the field (`details.field`) and why.
  */
 export function checkElicitationContent(
