@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import * as acp from "@agentclientprotocol/sdk";
 import type { AnyMessage, AnyResponse, ClientConnection } from "@agentclientprotocol/sdk";
 import { SwitchboardError, unsupportedContent } from "../protocol/index.js";
-import type { PromptCapabilities } from "../protocol/index.js";
+import type { Actor, PromptCapabilities } from "../protocol/index.js";
 import type { Timer } from "../core/clock.js";
 import type { AdapterContext, AdapterRun, AgentAdapter, RunOutcome } from "./adapter.js";
 import { AgentProcess } from "./agent-process.js";
@@ -148,7 +148,7 @@ export class AcpAdapter implements AgentAdapter {
   }
 
   /** Sends a choice of mode or setting to the started agent (acp-choices.ts); AGENT_EXITED when it is gone. */
-  async choose(choice: AgentChoice): Promise<void> {
+  async choose(choice: AgentChoice, by: Actor): Promise<void> {
     const conn = this.conn;
     const wire = this.wire;
     const sessionId = this.state.acpSessionId;
@@ -160,6 +160,7 @@ export class AcpAdapter implements AgentAdapter {
       sessionId,
       choice,
       sessionModels: this.state.sessionModels,
+      by,
       clock: this.context.clock,
       applied: () => new Promise((resolve) => wire.enqueue(resolve)),
       emit: (event) => this.emitAgentEvent(event),
@@ -460,6 +461,7 @@ export class AcpAdapter implements AgentAdapter {
       terminals: this.terminals,
       sessionId: () => this.state.acpSessionId,
       sink: () => this.turn?.run.sink,
+      logger: this.context.logger,
     }).connect(wire.stream);
     this.conn = conn;
     void conn.closed.then(() => wire.close());
@@ -613,15 +615,21 @@ export class AcpAdapter implements AgentAdapter {
     // agent says of itself is logged between runs; conversation content only in its run.
     const turn = this.turn;
     const run = turn?.run.sink.open === true ? turn.run.sink : undefined;
+    // A mode change the gateway asked for, said by the agent while it answers: logged with who asked.
+    const askedBy = this.choices.noted(params.update);
     const result = applySessionUpdate(params.update, {
       run,
-      event: (event) => (run ? run.agentEvent(event) : this.context.agentEvent(event)),
+      event: (agentEvent) => {
+        const event =
+          askedBy !== undefined && agentEvent.type === "agent.mode" ? { ...agentEvent, by: askedBy } : agentEvent;
+        if (run) run.agentEvent(event);
+        else this.context.agentEvent(event);
+      },
       // A turn an earlier gateway left (adoptProcess) ended in the log already, as did an aborted one.
       discardContent: turn !== undefined || this.settled !== undefined || this.state.replaying === true,
       knownTerminal: (id) => this.terminals.has(id),
     });
     reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });
-    this.choices.noted(params.update);
   }
 
   private onResponse(message: AnyResponse): void {

@@ -1,6 +1,6 @@
 import type { ClientConnection } from "@agentclientprotocol/sdk";
 import { SwitchboardError } from "../protocol/index.js";
-import type { AgentState } from "../protocol/index.js";
+import type { Actor, AgentState } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { AgentEventInput } from "./adapter.js";
 import { asRpcError, describeRpcError } from "./acp-failures.js";
@@ -69,6 +69,8 @@ export interface ChoiceRequest {
   choice: AgentChoice;
   /** The agent's models when it offers them as ACP's `models`: a choice of one goes as `session/set_model`. */
   sessionModels: SessionModels;
+  /** Who asked: in the event the agent's confirmation logs. */
+  by: Actor;
   clock: Clock;
   /**
    * Resolves once what the agent sent before its answer is applied: the SDK may hand over an
@@ -84,24 +86,30 @@ export interface ChoiceRequest {
  * Sends the agent one choice and logs what it confirmed, never before its answer: for a config
  * value, the `configOptions` its answer holds (`agent.config`; for a model of its `models`, the
  * model option with the value it accepted in `session/set_model`); for a mode, `agent.mode`, unless
- * the agent said so itself (`current_mode_update`) while it answered. An error answer, or none
- * within {@link ACP_CHOICE_TIMEOUT_MS}, is AGENT_FAILED and logs nothing.
+ * the agent said so itself (`current_mode_update`) while it answered. Either event names who
+ * asked (`by`); a change the agent makes by itself has none. An error answer, or none within
+ * {@link ACP_CHOICE_TIMEOUT_MS}, is AGENT_FAILED and logs nothing. Test: test/agents/acp-choices.test.ts.
  */
 export class AcpChoices {
   /** The mode asked for and not answered yet; `said`: the agent's own `current_mode_update` named it. */
-  private pendingMode: { modeId: string; said: boolean } | undefined;
+  private pendingMode: { modeId: string; by: Actor; said: boolean } | undefined;
 
-  /** Takes note of a `session/update` the agent sent (called for each, in wire order). */
-  noted(update: unknown): void {
+  /**
+   * Takes note of a `session/update` the agent sent (called for each, in wire order, before it is
+   * applied); returns who asked when it is the `current_mode_update` confirming the mode asked for.
+   */
+  noted(update: unknown): Actor | undefined {
     const pending = this.pendingMode;
-    if (pending === undefined || !isRecord(update) || update.sessionUpdate !== "current_mode_update") return;
-    if (update.currentModeId === pending.modeId) pending.said = true;
+    if (pending === undefined || !isRecord(update) || update.sessionUpdate !== "current_mode_update") return undefined;
+    if (update.currentModeId !== pending.modeId || pending.said) return undefined;
+    pending.said = true;
+    return pending.by;
   }
 
   async send(request: ChoiceRequest): Promise<void> {
-    const { conn, sessionId, choice, emit, applied } = request;
+    const { conn, sessionId, choice, emit, applied, by } = request;
     if (choice.kind === "mode") {
-      const pending = { modeId: choice.modeId, said: false };
+      const pending = { modeId: choice.modeId, by, said: false };
       this.pendingMode = pending;
       try {
         await answered(
@@ -113,14 +121,14 @@ export class AcpChoices {
       } finally {
         if (this.pendingMode === pending) this.pendingMode = undefined;
       }
-      if (!pending.said) emit({ type: "agent.mode", currentModeId: choice.modeId });
+      if (!pending.said) emit({ type: "agent.mode", currentModeId: choice.modeId, by });
       return;
     }
     if (typeof choice.value === "string" && request.sessionModels.owns(choice.configId)) {
       const modelId = choice.value;
       await answered(request, "session/set_model", conn.agent.request("session/set_model", { sessionId, modelId }));
       await applied();
-      emit({ type: "agent.config", configOptions: [request.sessionModels.chosen(modelId)] });
+      emit({ type: "agent.config", configOptions: [request.sessionModels.chosen(modelId)], by });
       return;
     }
     const params =
@@ -137,7 +145,7 @@ export class AcpChoices {
     if (configOptions === undefined) {
       throw new SwitchboardError("AGENT_FAILED", "session/set_config_option answered without configOptions");
     }
-    emit({ type: "agent.config", configOptions });
+    emit({ type: "agent.config", configOptions, by });
   }
 }
 

@@ -66,8 +66,8 @@ export async function handshake(conn: ClientConnection, options: HandshakeOption
       // ACP `notice` and `compaction_*` updates reach the log as `agent.notice` and
       // `agent.compaction`; without these an agent folds them into its answer text.
       session: { notices: {}, compaction: {} },
-      // Form mode only: URL mode (and its `elicitation/complete`) is not served (docs/agents.md).
-      elicitation: { form: {} },
+      // Both modes, and url mode's `elicitation/complete` (docs/agents.md, "Elicitation").
+      elicitation: { form: {}, url: {} },
       // claude-agent-acp sends its retry and rate-limit notices (a dead model API is otherwise
       // minutes of silence) only to a client that declares this extension: they become `run.notice`.
       _meta: { jetbrains: { air: { version: 1, capabilities: ["sessionFailure"] } } },

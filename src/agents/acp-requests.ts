@@ -7,7 +7,7 @@ import type { AcpTerminals } from "./acp-terminals.js";
 import type { AcpWire } from "./acp-wire.js";
 import { ConfinedFs, FsAccessError } from "./confined-fs.js";
 import { type ElicitationOutcome, readElicitationAsk } from "./elicitations.js";
-import { describeError } from "./logger.js";
+import { type AgentLogger, describeError } from "./logger.js";
 
 /** JSON-RPC codes the handlers answer with. */
 const JSONRPC_INVALID_PARAMS = -32602;
@@ -26,11 +26,13 @@ export interface AcpClientOptions {
   sessionId(): string | undefined;
   /** The current prompt turn's sink, if there is a turn (`open` says whether its run still goes on). */
   sink(): RunSink | undefined;
+  logger: AgentLogger;
 }
 
 /**
  * The gateway's side of ACP: answers what the agent asks of its client — a permission
- * (`session/request_permission`, asked of the run's sink), files under the cwd (`fs/*`, through
+ * (`session/request_permission`, asked of the run's sink), an elicitation (`elicitation/create`
+ * and its `elicitation/complete`, likewise), files under the cwd (`fs/*`, through
  * ConfinedFs) and child terminals (`terminal/*`, through AcpTerminals). Each request waits for
  * its place in wire order first (acp-wire.ts), so its effects land after the messages before it.
  */
@@ -62,10 +64,10 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
       };
     })
     .onRequest("elicitation/create", async ({ params, requestId, signal }) => {
-      // Form mode, tied to this session, during a turn: asked of the run's sink like a permission.
-      const scoped = params as { sessionId?: unknown; requestedSchema?: unknown; toolCallId?: unknown };
-      if (params.mode !== "form") {
-        throw acp.RequestError.invalidParams({ mode: params.mode }, "only form-mode elicitation is served");
+      // Form or url mode, tied to this session, during a turn: asked of the run's sink like a permission.
+      const scoped = params as { sessionId?: unknown; toolCallId?: unknown };
+      if (params.mode !== "form" && params.mode !== "url") {
+        throw acp.RequestError.invalidParams({ mode: params.mode }, "only form and url elicitation are served");
       }
       if (typeof scoped.sessionId !== "string") {
         throw acp.RequestError.invalidParams(undefined, "only session-scoped elicitation is served");
@@ -78,7 +80,19 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
         return sink.requestElicitation(ask, signal);
       });
       const outcome = await answer;
-      return outcome.action === "accept" ? { action: "accept", content: outcome.content } : { action: outcome.action };
+      return outcome.action === "accept" && outcome.content !== undefined
+        ? { action: "accept", content: outcome.content }
+        : { action: outcome.action };
+    })
+    .onNotification("elicitation/complete", ({ params }) => {
+      // In wire order, after the `elicitation/create` it names has been applied.
+      const elicitationId = params.elicitationId;
+      options.wire.enqueue(() => {
+        // One answered already, or ended with its run: nothing is open to resolve.
+        if (!options.sink()?.completeElicitation(elicitationId)) {
+          options.logger.debug({ elicitationId }, "elicitation/complete for no open url elicitation");
+        }
+      });
     })
     .onRequest("fs/read_text_file", async ({ params, requestId }) => {
       await inOrder(options, requestId, params.sessionId, () => undefined);

@@ -1,6 +1,7 @@
 import type { AgentChoice } from "./acp-choices.js";
 import type { Clock } from "../core/clock.js";
 import type {
+  Actor,
   ContentBlock,
   ErrorCode,
   InlineAgent,
@@ -90,10 +91,12 @@ export interface RunSink {
    */
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome>;
   /**
-   * Appends `elicitation.request` (ACP `elicitation/create`, form mode) and resolves with the first
-   * valid answer, or `cancel` (timeout, abort, run end, or `signal`: the agent withdrew it).
+   * Appends `elicitation.request` (ACP `elicitation/create`, form or url mode) and resolves with the
+   * first valid answer, or `cancel` (timeout, abort, run end, or `signal`: the agent withdrew it).
    */
   requestElicitation(ask: ElicitationAsk, signal?: AbortSignal): Promise<ElicitationOutcome>;
+  /** The agent says its url elicitation `elicitationId` is done (ACP `elicitation/complete`); whether one was open. */
+  completeElicitation(elicitationId: string): boolean;
 }
 
 /** How an adapter's run ended, when the session did not end it first (abort). */
@@ -139,7 +142,7 @@ export interface AgentAdapter {
    * Sends the agent a choice of mode or setting (acp-choices.ts) once it started, resolving once
    * it confirmed it (then its `agent.mode` / `agent.config` is logged). Adapters without ACP have none.
    */
-  choose?(choice: AgentChoice): Promise<void>;
+  choose?(choice: AgentChoice, by: Actor): Promise<void>;
   /** The agent process's id while it runs, else null (also for adapters without a lasting process). */
   readonly pid?: number | null;
   /**

@@ -212,13 +212,13 @@ export class AgentSession {
    * Sends the started agent a choice of mode or setting (acp-choices.ts), resolved once it confirmed.
    * @throws SwitchboardError INVALID_OPTION when the agent takes no choices, AGENT_FAILED, AGENT_EXITED
    */
-  async choose(choice: AgentChoice): Promise<void> {
+  async choose(choice: AgentChoice, by: Actor): Promise<void> {
     if (this.disposing) throw new SwitchboardError("SESSION_NOT_RUNNING", "the agent session has ended");
     const adapter = this.adapter;
     if (adapter?.choose === undefined) {
       throw new SwitchboardError("INVALID_OPTION", "this agent offers no modes or settings to choose from");
     }
-    await adapter.choose(choice);
+    await adapter.choose(choice, by);
   }
 
   /** Throws UNSUPPORTED_CONTENT when `adapter` knows what its agent takes and `content` has more. */

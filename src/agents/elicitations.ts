@@ -1,6 +1,12 @@
 import type { Clock, Timer } from "../core/clock.js";
 import type { AppendableLog } from "../log/types.js";
-import type { Actor, ElicitationProperty, ElicitationSchema, ElicitationValue } from "../protocol/index.js";
+import type {
+  Actor,
+  ElicitationEndReason,
+  ElicitationProperty,
+  ElicitationSchema,
+  ElicitationValue,
+} from "../protocol/index.js";
 import { ElicitationSchema as ElicitationSchemaZ, SwitchboardError } from "../protocol/index.js";
 
 /** An unanswered elicitation is cancelled (the agent gets `cancel`) after this long. */
@@ -13,29 +19,53 @@ export const MAX_ELICITATION_MESSAGE_CHARS = 4000;
 export const MAX_ELICITATION_SCHEMA_BYTES = 16 * 1024;
 /** Longest string an answer may give for one field, whatever the form's `maxLength`. */
 export const MAX_ELICITATION_STRING_CHARS = 8000;
-
-/** What the agent asks: a message and the form to fill in. */
-export interface ElicitationAsk {
-  message: string;
-  requestedSchema: ElicitationSchema;
-  toolCallId?: string;
-}
-
-export type ElicitationOutcome =
-  { action: "accept"; content: Record<string, ElicitationValue> } | { action: "decline" } | { action: "cancel" };
+/** Longest `url` a url elicitation may send (characters); a longer request is refused. */
+export const MAX_ELICITATION_URL_CHARS = 4096;
+/** Longest `elicitationId` a url elicitation may send (characters); a longer request is refused. */
+export const MAX_ELICITATION_ID_CHARS = 200;
 
 /**
- * Reads an agent's `elicitation/create` form, or says why it is refused: too long a message,
- * too large a schema, or a field of a type the gateway does not serve (an `other` variant).
+ * What the agent asks: a form to fill in, or (`url`) a page for the user to visit, named by the
+ * agent's `elicitationId` so its `elicitation/complete` can say the visit is done.
+ */
+export type ElicitationAsk =
+  | { mode: "form"; message: string; requestedSchema: ElicitationSchema; toolCallId?: string }
+  | { mode: "url"; message: string; url: string; elicitationId: string; toolCallId?: string };
+
+/** The answer the agent gets; a url elicitation's `accept` has no content. */
+export type ElicitationOutcome =
+  { action: "accept"; content?: Record<string, ElicitationValue> } | { action: "decline" } | { action: "cancel" };
+
+/**
+ * Reads an agent's `elicitation/create`, or says why it is refused: too long a message, too large
+ * a schema, a field of a type the gateway does not serve (an `other` variant), a url that does
+ * not parse or is too long. A url's scheme is not checked here: the UI makes a link of http(s)
+ * only (web/src/elicitation-form.ts; test/web/ui-hostile-agent.test.ts).
  */
 export function readElicitationAsk(params: {
+  mode?: unknown;
   message?: unknown;
   requestedSchema?: unknown;
+  url?: unknown;
+  elicitationId?: unknown;
   toolCallId?: unknown;
 }): ElicitationAsk | string {
   if (typeof params.message !== "string") return "message must be a string";
   if (params.message.length > MAX_ELICITATION_MESSAGE_CHARS) {
     return `message is ${params.message.length} characters; at most ${MAX_ELICITATION_MESSAGE_CHARS} (MAX_ELICITATION_MESSAGE_CHARS)`;
+  }
+  const toolCall = typeof params.toolCallId === "string" ? { toolCallId: params.toolCallId } : {};
+  if (params.mode === "url") {
+    const { url, elicitationId } = params;
+    if (typeof url !== "string" || !URL.canParse(url)) return "url must be an absolute URL";
+    if (url.length > MAX_ELICITATION_URL_CHARS) {
+      return `url is ${url.length} characters; at most ${MAX_ELICITATION_URL_CHARS} (MAX_ELICITATION_URL_CHARS)`;
+    }
+    if (typeof elicitationId !== "string" || elicitationId.length === 0) return "elicitationId must be a string";
+    if (elicitationId.length > MAX_ELICITATION_ID_CHARS) {
+      return `elicitationId is ${elicitationId.length} characters; at most ${MAX_ELICITATION_ID_CHARS} (MAX_ELICITATION_ID_CHARS)`;
+    }
+    return { mode: "url", message: params.message, url, elicitationId, ...toolCall };
   }
   const bytes = Buffer.byteLength(JSON.stringify(params.requestedSchema ?? null));
   if (bytes > MAX_ELICITATION_SCHEMA_BYTES) {
@@ -52,11 +82,7 @@ export function readElicitationAsk(params: {
     if (!(name in schema.properties))
       return `requestedSchema requires ${JSON.stringify(name)}, which it does not define`;
   }
-  return {
-    message: params.message,
-    requestedSchema: schema,
-    ...(typeof params.toolCallId === "string" ? { toolCallId: params.toolCallId } : {}),
-  };
+  return { mode: "form", message: params.message, requestedSchema: schema, ...toolCall };
 }
 
 /** ACP says omitted and `null` mean the same: nulls are dropped so the schema reads as optional fields. */
@@ -71,7 +97,7 @@ function dropNulls(value: unknown): unknown {
 /**
  * Checks an answer's content against the form: only its fields, each of its type and within its
  * bounds, every required one present. `pattern` is not checked: an agent's regular expression run
- * here could take unbounded time (the agent checks it). Test: test/agents/acp-elicitation.test.ts.
+ * here could take unbounded time (the agent checks it). Test: test/gateway/acp-elicitation.test.ts.
  * @throws SwitchboardError ELICITATION_CONTENT_INVALID naming the field (`details.field`) and why.
  */
 export function checkElicitationContent(
@@ -166,7 +192,8 @@ function invalid(field: string, why: string): SwitchboardError {
 interface Pending {
   requestId: string;
   runId: string;
-  schema: ElicitationSchema;
+  /** The form, or (url mode) the agent's elicitationId. */
+  ask: { mode: "form"; schema: ElicitationSchema } | { mode: "url"; elicitationId: string };
   timer: Timer;
   resolve: (outcome: ElicitationOutcome) => void;
   detach: () => void;
@@ -185,11 +212,12 @@ export interface ElicitationBrokerOptions {
 }
 
 /**
- * The elicitations (ACP `elicitation/create`, form mode) of one agent session, as
+ * The elicitations (ACP `elicitation/create`, form and url mode) of one agent session, as
  * PermissionBroker has its permission requests: every viewer sees `elicitation.request`; the
  * first valid answer wins and everyone sees `elicitation.resolved`. Content that does not match
- * the form is refused and changes nothing. A timeout, the run's end or the agent withdrawing the
- * request (`signal`, its `$/cancel_request`) resolves it `cancel`.
+ * the form is refused and changes nothing; a url elicitation is accepted without content. A
+ * timeout, the run's end or the agent withdrawing the request (`signal`, its `$/cancel_request`)
+ * resolves it `cancel`; the agent's `elicitation/complete` resolves an open url one `accept`.
  */
 export class ElicitationBroker {
   private readonly pending = new Map<string, Pending>();
@@ -206,6 +234,10 @@ export class ElicitationBroker {
   /** Appends `elicitation.request` and resolves with the outcome. Never rejects. */
   request(runId: string, ask: ElicitationAsk, signal?: AbortSignal): Promise<ElicitationOutcome> {
     if (signal?.aborted) return Promise.resolve({ action: "cancel" });
+    if (ask.mode === "url" && this.urlOpen(ask.elicitationId) !== undefined) {
+      // Two open requests with one elicitationId: `elicitation/complete` could not tell them apart.
+      return Promise.resolve({ action: "cancel" });
+    }
     if (this.pending.size >= MAX_PENDING_ELICITATIONS) {
       this.opts.onOverLimit?.(runId);
       return Promise.resolve({ action: "cancel" });
@@ -214,29 +246,35 @@ export class ElicitationBroker {
     const expiresAt = this.opts.clock.now() + this.opts.timeoutMs;
     return new Promise<ElicitationOutcome>((resolve) => {
       const timer = this.opts.clock.setTimeout(
-        () => this.settle(requestId, { action: "cancel" }, null),
+        () => this.settle(requestId, { action: "cancel" }, null, "timeout"),
         this.opts.timeoutMs,
       );
-      const onAbort = (): void => this.settle(requestId, { action: "cancel" }, null);
+      const onAbort = (): void => this.settle(requestId, { action: "cancel" }, null, "agent-cancelled");
       signal?.addEventListener("abort", onAbort, { once: true });
       this.pending.set(requestId, {
         requestId,
         runId,
-        schema: ask.requestedSchema,
+        ask:
+          ask.mode === "form"
+            ? { mode: "form", schema: ask.requestedSchema }
+            : { mode: "url", elicitationId: ask.elicitationId },
         timer,
         resolve,
         detach: () => signal?.removeEventListener("abort", onAbort),
       });
-      this.opts.log.append({
-        type: "elicitation.request",
+      const common = {
+        type: "elicitation.request" as const,
         runId,
         requestId,
-        mode: "form",
         message: ask.message,
-        requestedSchema: ask.requestedSchema,
         ...(ask.toolCallId !== undefined ? { toolCallId: ask.toolCallId } : {}),
         expiresAt,
-      });
+      };
+      this.opts.log.append(
+        ask.mode === "form"
+          ? { ...common, mode: "form", requestedSchema: ask.requestedSchema }
+          : { ...common, mode: "url", url: ask.url },
+      );
       this.opts.onChange(this.pending.size);
     });
   }
@@ -244,7 +282,8 @@ export class ElicitationBroker {
   /**
    * Answers an open elicitation.
    * @throws SwitchboardError ELICITATION_NOT_FOUND (unknown, answered or expired id),
-   *   ELICITATION_CONTENT_INVALID (content does not match the form; it stays open).
+   *   ELICITATION_CONTENT_INVALID (content does not match the form; it stays open),
+   *   VALIDATION_FAILED (content with anything but a form's `accept`).
    */
   answer(
     requestId: string,
@@ -260,11 +299,36 @@ export class ElicitationBroker {
           `content is sent only with action "accept", not "${answer.action}"`,
         );
       }
-      this.settle(requestId, { action: answer.action }, by);
+      this.settle(requestId, { action: answer.action }, by, "answered");
       return;
     }
-    const content = checkElicitationContent(p.schema, answer.content ?? {});
-    this.settle(requestId, { action: "accept", content }, by);
+    if (p.ask.mode === "url") {
+      if (answer.content !== undefined) {
+        throw new SwitchboardError("VALIDATION_FAILED", "a url elicitation is accepted without content");
+      }
+      this.settle(requestId, { action: "accept" }, by, "answered");
+      return;
+    }
+    const content = checkElicitationContent(p.ask.schema, answer.content ?? {});
+    this.settle(requestId, { action: "accept", content }, by, "answered");
+  }
+
+  /**
+   * The agent says the url elicitation `elicitationId` is done (ACP `elicitation/complete`): if it
+   * is still open, it resolves `accept` for everyone. Returns whether one was open.
+   */
+  complete(elicitationId: string): boolean {
+    const p = this.urlOpen(elicitationId);
+    if (p === undefined) return false;
+    this.settle(p.requestId, { action: "accept" }, null, "agent-completed");
+    return true;
+  }
+
+  private urlOpen(elicitationId: string): Pending | undefined {
+    for (const p of this.pending.values()) {
+      if (p.ask.mode === "url" && p.ask.elicitationId === elicitationId) return p;
+    }
+    return undefined;
   }
 
   /** Whether an elicitation of run `runId` waits for an answer. */
@@ -276,7 +340,7 @@ export class ElicitationBroker {
   /** Cancels every open elicitation of a run (abort, run end). */
   cancelRun(runId: string, by: Actor | null = null): void {
     for (const p of [...this.pending.values()]) {
-      if (p.runId === runId) this.settle(p.requestId, { action: "cancel" }, by);
+      if (p.runId === runId) this.settle(p.requestId, { action: "cancel" }, by, "run-ended");
     }
   }
 
@@ -291,10 +355,10 @@ export class ElicitationBroker {
 
   /** Cancels everything. Idempotent. */
   dispose(): void {
-    for (const p of [...this.pending.values()]) this.settle(p.requestId, { action: "cancel" }, null);
+    for (const p of [...this.pending.values()]) this.settle(p.requestId, { action: "cancel" }, null, "session-ended");
   }
 
-  private settle(requestId: string, outcome: ElicitationOutcome, by: Actor | null): void {
+  private settle(requestId: string, outcome: ElicitationOutcome, by: Actor | null, reason: ElicitationEndReason): void {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
@@ -305,8 +369,9 @@ export class ElicitationBroker {
       runId: p.runId,
       requestId,
       action: outcome.action,
-      ...(outcome.action === "accept" ? { content: outcome.content } : {}),
+      ...(outcome.action === "accept" && outcome.content !== undefined ? { content: outcome.content } : {}),
       by,
+      reason,
     });
     p.resolve(outcome);
     this.opts.onChange(this.pending.size);

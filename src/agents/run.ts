@@ -428,6 +428,10 @@ export class Run implements RunSink {
     return this.elicitations.request(this.runId, ask, signal);
   }
 
+  completeElicitation(elicitationId: string): boolean {
+    return this.elicitations?.complete(elicitationId) ?? false;
+  }
+
   private flush(): void {
     this.thoughts.flush();
     this.deltas.flush();

@@ -54,11 +54,13 @@ and prints it once the agent confirmed; the model is the setting of category mod
 lists its settings, their values and the current one marked *. Refused as switchboard mode is.`;
 export const ELICIT_USAGE = `Usage: switchboard elicit ID REQUEST accept|decline|cancel [CONTENT]
 
-Answers an agent's elicitation (a form it asks to be filled in: its elicitation.request event
-has the request id, message and requestedSchema). With accept, CONTENT is a JSON object of the
-form's fields, e.g. '{"db":"pg","port":5432}'; an answer that does not match the form is
-refused (ELICITATION_CONTENT_INVALID names the field) and the elicitation stays open. The first
-valid answer wins; one already answered, cancelled or timed out is refused (ELICITATION_NOT_FOUND).`;
+Answers an agent's elicitation (a form it asks to be filled in, or a page to visit: its
+elicitation.request event has the request id, message, and requestedSchema or url). With a
+form's accept, CONTENT is a JSON object of the form's fields, e.g. '{"db":"pg","port":5432}';
+an answer that does not match the form is refused (ELICITATION_CONTENT_INVALID names the field)
+and the elicitation stays open. A url elicitation is accepted, once the page is done, without
+CONTENT. The first valid answer wins; one already answered, cancelled or timed out is refused
+(ELICITATION_NOT_FOUND).`;
 
 export const RESUME_USAGE = `Usage: switchboard resume ID
 

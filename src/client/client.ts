@@ -353,8 +353,9 @@ export class SwitchboardClient {
   }
 
   /**
-   * Answers an agent's elicitation (`elicitation.request`): `content` goes with `accept` and must
-   * match its `requestedSchema` (else ELICITATION_CONTENT_INVALID, and it stays open).
+   * Answers an agent's elicitation (`elicitation.request`): `content` goes with a form's `accept`
+   * and must match its `requestedSchema` (else ELICITATION_CONTENT_INVALID, and it stays open); a
+   * url one (`mode: "url"`) is accepted without content once the user has visited it.
    *
    * @example
    * await client.elicitation(id, requestId, "accept", { db: "pg", port: 5432 });

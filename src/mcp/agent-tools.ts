@@ -235,7 +235,7 @@ const answerElicitation = defineTool({
   name: "answer_elicitation",
   title: "Answer an agent's elicitation",
   description:
-    "Answers a form an agent asked to be filled in (an elicitation.request event: its requestId, message and requestedSchema): action accept with content (an object of the form's fields), decline or cancel. The first valid answer wins. ELICITATION_CONTENT_INVALID names the field that does not match the form (nothing is sent; it stays open); ELICITATION_NOT_FOUND when it was answered already, cancelled or timed out.",
+    "Answers a form an agent asked to be filled in, or a page it asked the user to visit (an elicitation.request event: its requestId, message, and requestedSchema or url): action accept with content (an object of the form's fields; a url one is accepted without content, once the user has done it), decline or cancel. The first valid answer wins. ELICITATION_CONTENT_INVALID names the field that does not match the form (nothing is sent; it stays open); ELICITATION_NOT_FOUND when it was answered already, cancelled or timed out.",
   input: z.strictObject({
     id: SessionId,
     request_id: z.string().min(1).max(200).describe("The requestId of the elicitation.request event."),
@@ -243,7 +243,7 @@ const answerElicitation = defineTool({
     content: z
       .record(z.string().max(200), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
       .optional()
-      .describe("With accept: the form's fields, each of the type its requestedSchema says."),
+      .describe("With a form's accept: its fields, each of the type its requestedSchema says (none for a url one)."),
   }),
   output: ElicitationAnswered,
   annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },

@@ -234,7 +234,9 @@ class RunRecorder {
       case "elicitation.request":
         // The run waits until then: the line says how to answer (answer_elicitation).
         this.note(
-          `[elicitation] ${event.message}: waiting for an answer (answer_elicitation request_id ${event.requestId}; form ${JSON.stringify(event.requestedSchema)})`,
+          event.mode === "form"
+            ? `[elicitation] ${event.message}: waiting for an answer (answer_elicitation request_id ${event.requestId}; form ${JSON.stringify(event.requestedSchema)})`
+            : `[elicitation] ${event.message}: waiting for the user to visit ${JSON.stringify(event.url)} (answer_elicitation request_id ${event.requestId}: accept once done, without content)`,
         );
         return undefined;
       case "elicitation.resolved":

@@ -268,19 +268,36 @@ export const ElicitationSchema = z.object({
 export const ElicitationValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
 export const ELICITATION_ACTIONS = ["accept", "decline", "cancel"] as const;
 export const ElicitationAction = z.enum(ELICITATION_ACTIONS);
-export const ElicitationRequestEvent = z.object({
+const elicitationRequestBase = {
   ...base,
   type: z.literal("elicitation.request"),
   runId: z.string(),
   requestId: z.string(),
-  /** Only `form` is served (docs/agents.md, "Elicitation"). */
-  mode: z.literal("form"),
   message: z.string(),
-  requestedSchema: ElicitationSchema,
   toolCallId: z.string().optional(),
   /** Epoch ms after which the request is cancelled (the agent gets `cancel`). */
   expiresAt: z.number(),
-});
+};
+/**
+ * An agent asks its user something (ACP `elicitation/create`): a form to fill in (`form`), or a
+ * page to visit out of band (`url`: a login, a payment), answered `accept` once done, with no content.
+ * `url` is the agent's, unchecked: the UI makes a link of http(s) only (docs/agents.md, "Elicitation").
+ */
+export const ElicitationRequestEvent = z.discriminatedUnion("mode", [
+  z.object({ ...elicitationRequestBase, mode: z.literal("form"), requestedSchema: ElicitationSchema }),
+  z.object({ ...elicitationRequestBase, mode: z.literal("url"), url: z.string() }),
+]);
+/** Why an elicitation ended: someone answered, or the gateway or the agent ended it (`by` null then). */
+export const ELICITATION_END_REASONS = [
+  "answered",
+  "timeout",
+  "run-ended",
+  "session-ended",
+  "gateway-restarted",
+  "agent-cancelled",
+  "agent-completed",
+] as const;
+export const ElicitationEndReason = z.enum(ELICITATION_END_REASONS);
 export const ElicitationResolvedEvent = z.object({
   ...base,
   type: z.literal("elicitation.resolved"),
@@ -291,6 +308,11 @@ export const ElicitationResolvedEvent = z.object({
   content: z.record(z.string(), ElicitationValue).optional(),
   /** Who answered; null when the gateway or the agent ended it (timeout, abort, `$/cancel_request`). */
   by: Actor.nullable(),
+  /**
+   * Why it ended (absent in events logged before reasons): `agent-cancelled` is the agent's
+   * `$/cancel_request`, `agent-completed` its `elicitation/complete` for a url elicitation.
+   */
+  reason: ElicitationEndReason.optional(),
 });
 export const ChildEvent = z.object({
   ...base,
@@ -325,12 +347,16 @@ export const AgentModeEvent = z.object({
   type: z.literal("agent.mode"),
   currentModeId: z.string(),
   availableModes: z.array(AgentMode).optional(),
+  /** Who asked for the change the agent confirmed; absent when the agent changed by itself. */
+  by: Actor.optional(),
 });
 /** ACP `config_option_update`, and the `configOptions` of a `session/new` or `session/load` answer. */
 export const AgentConfigEvent = z.object({
   ...agentBase,
   type: z.literal("agent.config"),
   configOptions: z.array(AgentConfigOption),
+  /** Who asked for the change the agent confirmed; absent when the agent changed by itself. */
+  by: Actor.optional(),
 });
 /** ACP `usage_update`: context tokens `used` of `size`, and the session's cost so far. */
 export const AgentUsageEvent = z.object({
@@ -424,8 +450,11 @@ export type ElicitationSchema = z.infer<typeof ElicitationSchema>;
 export type ElicitationProperty = z.infer<typeof ElicitationProperty>;
 export type ElicitationValue = z.infer<typeof ElicitationValue>;
 export type ElicitationAction = z.infer<typeof ElicitationAction>;
+export type ElicitationEndReason = z.infer<typeof ElicitationEndReason>;
 export type EventType = SessionEvent["type"];
-export const EVENT_TYPES = SessionEvent.options.map((o) => o.shape.type.value) as readonly EventType[];
+export const EVENT_TYPES = SessionEvent.options.map((o) =>
+  "shape" in o ? o.shape.type.value : o.options[0].shape.type.value,
+) as readonly EventType[];
 
 /** An event of one type. */
 export type EventOf<T extends EventType> = Extract<SessionEvent, { type: T }>;

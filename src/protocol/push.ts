@@ -34,8 +34,11 @@ export const PushAnswerBody = z.strictObject({
   action: z.enum(PUSH_ACTIONS),
 });
 
-/** Why a notification was sent. */
-export const PUSH_REASONS = ["permission", "finished", "exited"] as const;
+/**
+ * Why a notification was sent. `elicitation`: an agent asks a question (a form or a page to
+ * visit); it has no buttons, a tap opens the session.
+ */
+export const PUSH_REASONS = ["permission", "elicitation", "finished", "exited"] as const;
 
 /** What the service worker gets in a push message (JSON, encrypted by RFC 8291 on the way). */
 export const PushPayload = z.strictObject({
@@ -43,7 +46,10 @@ export const PushPayload = z.strictObject({
   sessionId: z.string(),
   /** The session's name and what happened ("build needs an answer"). */
   title: z.string(),
-  /** One line: the request's title, the run's last line, how the session ended. */
+  /**
+   * One line: the request's title or the agent's question (a url one's host only, never its path
+   * or query), the run's last line, how the session ended.
+   */
   body: z.string(),
   /** Permission requests an identity may answer: the one-time token the Allow / Reject buttons send. */
   token: z.string().optional(),

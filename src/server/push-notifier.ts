@@ -26,6 +26,7 @@ export const VAPID_SUBJECT = "mailto:switchboard@localhost";
 const NOTIFIED: ReadonlySet<EventType> = new Set([
   "permission.request",
   "permission.resolved",
+  "elicitation.request",
   "chat.final",
   "chat.error",
   "exit",
@@ -50,9 +51,10 @@ export interface PushNotifierOptions {
 
 /**
  * Sends a Web Push notification (RFC 8030, encrypted by RFC 8291 in `web-push`) to every
- * subscribed browser whose identity may see the session, when an agent asks for permission,
- * a run ends, or the session ends. A permission notification carries a one-time action token
- * when that identity may also answer it. docs/ui.md, "Notifications on a phone".
+ * subscribed browser whose identity may see the session, when an agent asks for permission or
+ * asks a question (an elicitation), a run ends, or the session ends. A permission notification
+ * carries a one-time action token when that identity may also answer it; an elicitation's never
+ * does (its answer may need content: it is given in the session). docs/ui.md, "Notifications on a phone".
  */
 export class PushNotifier {
   private readonly untap: () => void;
@@ -77,7 +79,7 @@ export class PushNotifier {
     if (session === undefined || this.options.subscriptions.list().length === 0) return;
     // Cluster mode: the node that runs the session notifies, not each node with a copy.
     if (this.options.sessions.copyOf(session) !== undefined) return;
-    const notification = payloadOf(session.record.name ?? sessionId, sessionId, event);
+    const notification = payloadOf(session.record.name ?? sessionId, sessionId, event, session.record.agent);
     if (notification === undefined) return;
     let signIns: ReadonlySet<string> | undefined;
     for (const target of this.options.subscriptions.list()) {
@@ -125,7 +127,7 @@ export class PushNotifier {
         vapidDetails: { subject: VAPID_SUBJECT, ...this.options.vapid },
         TTL: PUSH_TTL_SECONDS,
         timeout: PUSH_SEND_TIMEOUT_MS,
-        urgency: payload.reason === "permission" ? "high" : "normal",
+        urgency: payload.reason === "permission" || payload.reason === "elicitation" ? "high" : "normal",
         ...(this.options.agent ? { agent: this.options.agent } : {}),
       });
     } catch (error) {
@@ -143,11 +145,30 @@ export class PushNotifier {
   }
 }
 
-/** The notification of `event` in session `name`, or undefined for events that notify nobody. */
-export function payloadOf(name: string, sessionId: string, event: SessionEvent): PushPayload | undefined {
+/**
+ * The notification of `event` in session `name` (of agent `agent`), or undefined for events that
+ * notify nobody. Test: test/security/web-push.test.ts.
+ */
+export function payloadOf(
+  name: string,
+  sessionId: string,
+  event: SessionEvent,
+  agent: string | null = null,
+): PushPayload | undefined {
   switch (event.type) {
     case "permission.request":
       return { reason: "permission", sessionId, title: `${name} needs an answer`, body: oneLine(event.title) };
+    case "elicitation.request": {
+      const who = agent !== null && agent !== name ? `${name} (${agent})` : name;
+      const host = event.mode === "url" ? hostOf(event.url) : undefined;
+      const visit = event.mode === "url" ? ` · opens ${host ?? "a link that is not a web page"}` : "";
+      return {
+        reason: "elicitation",
+        sessionId,
+        title: oneLine(`${who} asks a question`),
+        body: oneLine(`${event.message}${visit}`),
+      };
+    }
     case "chat.final":
       return { reason: "finished", sessionId, title: `${name} is done`, body: oneLine(lastLine(event.text)) };
     case "chat.error":
@@ -159,6 +180,13 @@ export function payloadOf(name: string, sessionId: string, event: SessionEvent):
     default:
       return undefined;
   }
+}
+
+/** A url's host alone: its path and query may hold a one-time code, which a notification must not show. */
+function hostOf(url: string): string | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const parsed = new URL(url);
+  return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.host : undefined;
 }
 
 function lastLine(text: string): string {

@@ -282,8 +282,10 @@ class MultiplexConnection {
         : { kind: "config", configId: frame.configId, value: frame.value };
     try {
       const session = steerable(this.core.sessions, this.identity, this.connId, frame.session, "choose");
-      const agentState = await session.choose(choice, () =>
-        steerable(this.core.sessions, this.identity, this.connId, frame.session, "choose"),
+      const agentState = await session.choose(
+        choice,
+        () => steerable(this.core.sessions, this.identity, this.connId, frame.session, "choose"),
+        actorOf(this.identity, this.connId),
       );
       if (!this.disposed && frame.ref !== undefined) {
         this.send({ op: "ack", ref: frame.ref, result: { agentState: agentState ?? null } });

@@ -421,16 +421,17 @@ export class AgentGatewaySession extends Session {
    * it has not started (its modes and settings come with its session), checks the choice against
    * what it offers (INVALID_OPTION naming them, nothing sent), then waits for its answer; the state
    * shown changes once it confirmed. `recheck`: the caller's checks again after the start (the
-   * control lease may have changed meanwhile). Tested in test/agents/acp-choices.test.ts.
+   * control lease may have changed meanwhile); `by`: who asked, in the event the agent's
+   * confirmation logs. Tested in test/agents/acp-choices.test.ts.
    */
-  async choose(choice: AgentChoice, recheck: () => void): Promise<AgentState | undefined> {
+  async choose(choice: AgentChoice, recheck: () => void, by: Actor): Promise<AgentState | undefined> {
     this.assertRunning();
     await this.agent!.startAgent();
     // What the agent said at its start is in the record once published.
     await this.log.whenPublished();
     recheck();
     checkChoice(this.record.agentState, choice);
-    await this.agent!.choose(choice);
+    await this.agent!.choose(choice, by);
     await this.log.whenPublished();
     return this.record.agentState;
   }
@@ -584,7 +585,14 @@ export class AgentGatewaySession extends Session {
       });
     }
     for (const [requestId, runId] of [...this.openElicitations]) {
-      this.log.append({ type: "elicitation.resolved", runId, requestId, action: "cancel", by: null });
+      this.log.append({
+        type: "elicitation.resolved",
+        runId,
+        requestId,
+        action: "cancel",
+        by: null,
+        reason: "gateway-restarted",
+      });
     }
     const started = [...this.openRuns].filter((runId) => this.startedRuns.has(runId)).length;
     const by = reason !== undefined ? { by: { name: "gateway", role: "system" as const }, reason } : {};

@@ -80,16 +80,29 @@ describe("choosing an ACP agent's mode and settings", () => {
     expect(shown.modes.currentModeId).toBe("code");
     expect(shown.model).toBe("fast-1");
     expect(shown.configOptions.find((o: { id: string }) => o.id === "think").currentValue).toBe(false);
-    // One agent.mode for the switch (after the opening one), logged after the agent answered.
+    // One agent.mode for the switch (after the opening one), logged after the agent answered,
+    // naming who asked; the opening state, the agent's own, names nobody.
     const events = (await http.get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
-    expect(events.filter((e) => e.type === "agent.mode").map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+    const modes = events.filter((e) => e.type === "agent.mode");
+    expect(modes.map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+    expect(modes[0]).not.toHaveProperty("by");
+    expect(modes[1]!.by).toMatchObject({ id: expect.stringMatching(/^token:/), role: "admin" });
+    const configs = events.filter((e) => e.type === "agent.config");
+    expect(configs[0]).not.toHaveProperty("by");
+    expect(configs.slice(1).map((e) => (e.by as { id?: string } | undefined)?.id)).toEqual([
+      (modes[1]!.by as { id: string }).id,
+      (modes[1]!.by as { id: string }).id,
+    ]);
   });
 
   it("an agent's own current_mode_update is the one agent.mode logged for the switch", async () => {
     const { http, id } = await agentSession(["--mode-update"]);
     expect((await http.post(`/v1/sessions/${id}/mode`, { modeId: "code" })).status).toBe(200);
     const events = (await http.get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>;
-    expect(events.filter((e) => e.type === "agent.mode").map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+    const modes = events.filter((e) => e.type === "agent.mode");
+    expect(modes.map((e) => e.currentModeId)).toEqual(["ask", "code"]);
+    // The agent said it while it answered the gateway's request: who asked is named there too.
+    expect(modes[1]!.by).toMatchObject({ id: expect.stringMatching(/^token:/) });
   });
 
   it("an agent's models offered as ACP's `models` (as Gemini CLI does) show as the model option, chosen through session/set_model", async () => {

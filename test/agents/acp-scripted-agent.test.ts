@@ -135,8 +135,8 @@ describe.concurrent("ACP adapter against a scripted agent", () => {
     expect(JSON.parse(b.text)).toMatchObject({ fs: { readTextFile: true, writeTextFile: true }, terminal: false });
     // Notices and compactions have events of their own (acp-agent-state.test.ts), not answer text.
     expect(JSON.parse(a.text)).toMatchObject({ session: { notices: {}, compaction: {} } });
-    // Elicitation: form mode only, the one served (test/gateway/acp-elicitation.test.ts).
-    expect(JSON.parse(a.text).elicitation).toEqual({ form: {} });
+    // Elicitation: form and url mode, both served (test/gateway/acp-elicitation.test.ts).
+    expect(JSON.parse(a.text).elicitation).toEqual({ form: {}, url: {} });
   });
 
   it("fs: reads and writes inside the session's cwd (lines, new directories, symlinks that stay inside)", async ({

@@ -1,11 +1,13 @@
 // The ElicitationBroker and the form checks without an agent (the whole path, with the scripted
-// agent: test/gateway/acp-elicitation.test.ts): the timeout, the bounds and the field checks.
+// agent: test/gateway/acp-elicitation.test.ts): the timeout, the bounds, the field checks, and
+// url mode (accepted without content, completed or withdrawn by the agent).
 import { describe, expect, it } from "vitest";
 import { MemoryLog } from "../../src/agents/index.js";
 import {
   ElicitationBroker,
   MAX_ELICITATION_MESSAGE_CHARS,
   MAX_ELICITATION_SCHEMA_BYTES,
+  MAX_ELICITATION_URL_CHARS,
   MAX_PENDING_ELICITATIONS,
   checkElicitationContent,
   readElicitationAsk,
@@ -14,6 +16,7 @@ import type { ElicitationAsk } from "../../src/agents/elicitations.js";
 import { ManualClock } from "../../src/core/clock.js";
 
 const ask: ElicitationAsk = {
+  mode: "form",
   message: "Which?",
   requestedSchema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] },
 };
@@ -43,7 +46,12 @@ describe("ElicitationBroker", () => {
     expect(b.open).toBe(1);
     clock.advance(1);
     await expect(outcome).resolves.toEqual({ action: "cancel" });
-    expect(log.events.at(-1)).toMatchObject({ type: "elicitation.resolved", action: "cancel", by: null });
+    expect(log.events.at(-1)).toMatchObject({
+      type: "elicitation.resolved",
+      action: "cancel",
+      by: null,
+      reason: "timeout",
+    });
     expect(() => b.answer("e-1", { action: "decline" }, { name: "a", role: "operator" })).toThrow(
       expect.objectContaining({ code: "ELICITATION_NOT_FOUND" }),
     );
@@ -75,6 +83,82 @@ describe("ElicitationBroker", () => {
   });
 });
 
+describe("url elicitations", () => {
+  const visit: ElicitationAsk = {
+    mode: "url",
+    message: "Log in",
+    url: "https://auth.example/x?t=1",
+    elicitationId: "v1",
+  };
+  const by = { name: "alice", role: "operator" as const, id: "token:alice" };
+
+  it("are accepted without content, attributed, as the first answer", async () => {
+    const { log, b } = broker();
+    const outcome = b.request("r1", visit);
+    expect(log.events.at(-1)).toMatchObject({
+      type: "elicitation.request",
+      mode: "url",
+      url: "https://auth.example/x?t=1",
+      message: "Log in",
+    });
+    expect(log.events.at(-1)).not.toHaveProperty("requestedSchema");
+    expect(() => b.answer("e-1", { action: "accept", content: {} }, by)).toThrow(
+      expect.objectContaining({ code: "VALIDATION_FAILED" }),
+    );
+    b.answer("e-1", { action: "accept" }, by);
+    await expect(outcome).resolves.toEqual({ action: "accept" });
+    expect(log.events.at(-1)).toEqual(
+      expect.objectContaining({ type: "elicitation.resolved", action: "accept", by, reason: "answered" }),
+    );
+    expect(log.events.at(-1)).not.toHaveProperty("content");
+    expect(() => b.answer("e-1", { action: "cancel" }, by)).toThrow(
+      expect.objectContaining({ code: "ELICITATION_NOT_FOUND" }),
+    );
+  });
+
+  it("end accepted when the agent says they are complete, cancelled when it withdraws them", async () => {
+    const { log, b } = broker();
+    const done = b.request("r1", visit);
+    expect(b.complete("other")).toBe(false);
+    expect(b.complete("v1")).toBe(true);
+    await expect(done).resolves.toEqual({ action: "accept" });
+    expect(log.events.at(-1)).toMatchObject({ action: "accept", by: null, reason: "agent-completed" });
+    // Completed once: a second notification finds nothing open.
+    expect(b.complete("v1")).toBe(false);
+    const withdraw = new AbortController();
+    const withdrawn = b.request("r1", visit, withdraw.signal);
+    withdraw.abort();
+    await expect(withdrawn).resolves.toEqual({ action: "cancel" });
+    expect(log.events.at(-1)).toMatchObject({ action: "cancel", by: null, reason: "agent-cancelled" });
+    expect(b.open).toBe(0);
+  });
+
+  it("a second open request with the same elicitationId is cancelled at once", async () => {
+    const { log, b } = broker();
+    void b.request("r1", visit);
+    await expect(b.request("r1", visit)).resolves.toEqual({ action: "cancel" });
+    expect(log.events.filter((e) => e.type === "elicitation.request")).toHaveLength(1);
+  });
+
+  it("are refused with a url that does not parse or is too long", () => {
+    const base = { mode: "url", message: "m", elicitationId: "v" };
+    expect(readElicitationAsk({ ...base, url: "not a url" })).toBe("url must be an absolute URL");
+    expect(readElicitationAsk({ ...base, url: `https://a.example/${"x".repeat(MAX_ELICITATION_URL_CHARS)}` })).toMatch(
+      /MAX_ELICITATION_URL_CHARS/,
+    );
+    expect(readElicitationAsk({ ...base, url: "https://a.example", elicitationId: 7 })).toBe(
+      "elicitationId must be a string",
+    );
+    // The scheme is the UI's business (it links http(s) only): the request itself is served.
+    expect(readElicitationAsk({ ...base, url: "javascript:alert(1)" })).toEqual({
+      mode: "url",
+      message: "m",
+      url: "javascript:alert(1)",
+      elicitationId: "v",
+    });
+  });
+});
+
 describe("the form an agent may ask", () => {
   it("is refused over its bounds or with a field type the gateway does not serve", () => {
     const schema = { type: "object", properties: { a: { type: "string" } } };
@@ -94,6 +178,7 @@ describe("the form an agent may ask", () => {
     );
     // ACP's null means omitted.
     expect(readElicitationAsk({ message: "m", requestedSchema: { ...schema, title: null, required: null } })).toEqual({
+      mode: "form",
       message: "m",
       requestedSchema: { type: "object", properties: { a: { type: "string" } } },
     });
@@ -112,7 +197,7 @@ describe("the form an agent may ask", () => {
           tags: { type: "array", items: { enum: ["a", "b", "c"] }, minItems: 1, maxItems: 2 },
         },
       },
-    }) as ElicitationAsk;
+    }) as Extract<ElicitationAsk, { mode: "form" }>;
     const bad = (content: Record<string, unknown>) => {
       try {
         checkElicitationContent(requestedSchema, content);

@@ -1,7 +1,8 @@
 // ACP `elicitation/create` (form mode) through the gateway, with the scripted agent
 // (test/agents/fixtures/scripted-agent.mjs, op "elicit"): every viewer sees `elicitation.request`,
 // the first valid answer reaches the agent, content that does not match the form is refused with
-// nothing sent, and a withdrawn or abandoned elicitation ends `cancel` on both sides.
+// nothing sent, and a withdrawn or abandoned elicitation ends `cancel` on both sides. Url mode:
+// accepted without content, completed by the agent's `elicitation/complete`.
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { Gateway } from "../../src/server/gateway.js";
@@ -29,7 +30,7 @@ const SCHEMA = {
   required: ["name", "age"],
 };
 
-type Ev = SessionEvent & { runId?: string; requestId?: string; text?: string; expiresAt?: number };
+type Ev = SessionEvent & { runId?: string; requestId?: string; text?: string; expiresAt?: number; url?: string };
 
 async function setup() {
   const gw = await secGateway({
@@ -211,4 +212,64 @@ describe("ACP elicitation through the gateway", () => {
     expect(answered.structuredContent).toEqual({ id, request_id: third.requestId, action: "decline" });
     expect((await runEnd(gw, id, third.runId)).text).toBe('elicited {"action":"decline"}');
   });
+
+  it(
+    "url mode: accepted without content by the CLI, cancelled over MCP, completed or withdrawn by the agent",
+    {
+      timeout: 60_000,
+    },
+    async () => {
+      const { gw, id } = await setup();
+      const visit = { op: "elicit", mode: "url", url: "https://login.example/auth?code=secret", message: "Log in" };
+      const first = await elicit(gw, id, visit);
+      expect(first.request).toMatchObject({
+        mode: "url",
+        url: "https://login.example/auth?code=secret",
+        message: "Log in",
+      });
+      expect(first.request).not.toHaveProperty("requestedSchema");
+      const url = `/v1/sessions/${id}/elicitation`;
+      const withContent = await http(gw, "alice").post(url, {
+        requestId: first.requestId,
+        action: "accept",
+        content: {},
+      });
+      expect(errorOf(withContent)).toMatchObject({ status: 400, code: "VALIDATION_FAILED" });
+      const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: TOKENS.alice };
+      const ok = await cli(["elicit", id, first.requestId, "accept"], env);
+      expect(ok, ok.stderr).toMatchObject({ code: 0 });
+      const accepted = await runEnd(gw, id, first.runId);
+      expect(accepted.text).toBe('elicited {"action":"accept"}');
+      expect(accepted.events.filter((e) => e.type === "elicitation.resolved")).toMatchObject([
+        {
+          requestId: first.requestId,
+          action: "accept",
+          by: { name: "alice", id: "token:alice" },
+          reason: "answered",
+        },
+      ]);
+      // The user cancels (MCP): the agent gets cancel.
+      const gateway = new GatewayAccess({ target: { url: gw.url, token: TOKENS.alice } });
+      afterTest(() => gateway.close());
+      const tool = AGENT_TOOLS.find((t) => t.listing.name === "answer_elicitation")!;
+      const second = await elicit(gw, id, visit);
+      const signal = new AbortController().signal;
+      await tool.call({ id, request_id: second.requestId, action: "cancel" }, { gateway, signal });
+      expect((await runEnd(gw, id, second.runId)).text).toBe('elicited {"action":"cancel"}');
+      // The agent says the visit is done: accepted for everyone, by nobody.
+      const third = await elicit(gw, id, { ...visit, completeAfterMs: 200 });
+      const completed = await runEnd(gw, id, third.runId);
+      expect(completed.text).toBe('elicited {"action":"accept"}');
+      expect(
+        completed.events.filter((e) => e.type === "elicitation.resolved" && e.requestId === third.requestId),
+      ).toMatchObject([{ action: "accept", by: null, reason: "agent-completed" }]);
+      // The agent withdraws it ($/cancel_request): the card goes, with the reason logged.
+      const fourth = await elicit(gw, id, { ...visit, cancelAfterMs: 200 });
+      const withdrawn = await runEnd(gw, id, fourth.runId);
+      expect(withdrawn.text).toBe('elicited {"action":"cancel"}');
+      expect(
+        withdrawn.events.filter((e) => e.type === "elicitation.resolved" && e.requestId === fourth.requestId),
+      ).toMatchObject([{ action: "cancel", by: null, reason: "agent-cancelled" }]);
+    },
+  );
 });

@@ -165,6 +165,35 @@ describe("web push", () => {
     expect(second!.payload).not.toHaveProperty("actions");
   });
 
+  it("notifies an agent's question with no button, a url one by its host alone", async () => {
+    const { push, admin, device } = await setup();
+    const phone = await device("phone");
+    expect((await phone.post("/v1/push/subscriptions", push.subscription())).status).toBe(201);
+    const created = await admin.post("/v1/sessions", {
+      kind: "agent",
+      name: "login-bot",
+      agent: { adapter: "acp", command: [process.execPath, SCRIPTED_AGENT] },
+    });
+    const id = created.json.id as string;
+    const script = {
+      op: "elicit",
+      mode: "url",
+      message: "Sign in to the registry",
+      url: "https://auth.example:8443/device/path-secret?code=one-time-secret#frag",
+    };
+    expect((await admin.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify(script) })).status).toBe(202);
+    const [message] = await push.waitFor(1);
+    expect(message!.headers["urgency"]).toBe("high");
+    // Only "open": an answer may need content, so no token and no buttons.
+    expect(message!.payload).toEqual({
+      reason: "elicitation",
+      sessionId: id,
+      title: "login-bot (inline:acp) asks a question",
+      body: "Sign in to the registry · opens auth.example:8443",
+    });
+    expect(JSON.stringify(message!.payload)).not.toMatch(/secret|code=/);
+  });
+
   it("picks exactly allow_once and reject_once for the one-tap buttons", () => {
     expect(oneTapOptions(GEMINI_OPTIONS)).toEqual({ allow: "proceed_once", reject: "cancel" });
     expect(oneTapOptions([{ optionId: "a", kind: "allow_always" }])).toEqual({ allow: undefined, reject: undefined });
@@ -357,5 +386,22 @@ describe("notification text", () => {
       "Killed by SIGKILL.",
     );
     expect(payloadOf("s", "id", { ...base, type: "chat.delta", text: "x" } as never)).toBeUndefined();
+    const question = {
+      ...base,
+      type: "elicitation.request",
+      requestId: "q",
+      message: "Which\ndb?",
+      expiresAt: 0,
+    } as const;
+    const form = { type: "object", properties: {} } as const;
+    expect(payloadOf("s", "id", { ...question, mode: "form", requestedSchema: form }, "claude")).toEqual({
+      reason: "elicitation",
+      sessionId: "id",
+      title: "s (claude) asks a question",
+      body: "Which db?",
+    });
+    expect(payloadOf("s", "id", { ...question, mode: "url", url: "javascript:alert(1)" })!.body).toBe(
+      "Which db? · opens a link that is not a web page",
+    );
   });
 });

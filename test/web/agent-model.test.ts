@@ -123,7 +123,42 @@ describe("AgentModel (the agent view's conversation)", () => {
       message: "Which db?",
       resolved: { action: "accept", content: { db: "pg" }, by: "admin" },
     });
-    expect(run.elicitations.get("e2")!.resolved).toEqual({ action: "cancel", content: null, by: null });
+    expect(run.elicitations.get("e2")!.resolved).toEqual({
+      action: "cancel",
+      content: null,
+      by: null,
+      reason: "session-ended",
+    });
+  });
+
+  it("shows a url elicitation with its url, and why it ended when nobody answered it", () => {
+    const model = feed(
+      log(
+        { type: "run.queued", runId: "r1", text: "go", by: admin, position: 0 },
+        { type: "run.started", runId: "r1" },
+        {
+          type: "elicitation.request",
+          runId: "r1",
+          requestId: "e1",
+          mode: "url",
+          message: "Sign in",
+          url: "https://auth.example/x",
+          expiresAt: 9_000,
+        },
+        {
+          type: "elicitation.resolved",
+          runId: "r1",
+          requestId: "e1",
+          action: "cancel",
+          by: null,
+          reason: "agent-cancelled",
+        },
+      ),
+    );
+    expect(model.get("r1")!.elicitations.get("e1")).toMatchObject({
+      ask: { mode: "url", url: "https://auth.example/x" },
+      resolved: { action: "cancel", by: null, reason: "agent-cancelled" },
+    });
   });
 
   it("tracks queued prompts, a permission request and its resolution, and an abort", () => {

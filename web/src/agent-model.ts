@@ -1,6 +1,7 @@
 import type {
   ContentBlock,
   ElicitationAction,
+  ElicitationEndReason,
   ElicitationSchema,
   ElicitationValue,
   EventOf,
@@ -51,14 +52,19 @@ export interface PermissionView {
   } | null;
 }
 
-/** A form the agent asked to be filled in (`elicitation.request`) and how it ended. */
+/** A form the agent asked to be filled in, or a page to visit (`elicitation.request`), and how it ended. */
 export interface ElicitationView {
   runId: string;
   requestId: string;
   message: string;
-  schema: ElicitationSchema;
+  ask: { mode: "form"; schema: ElicitationSchema } | { mode: "url"; url: string };
   expiresAt: number;
-  resolved: { action: ElicitationAction; content: Record<string, ElicitationValue> | null; by: string | null } | null;
+  resolved: {
+    action: ElicitationAction;
+    content: Record<string, ElicitationValue> | null;
+    by: string | null;
+    reason: ElicitationEndReason | null;
+  } | null;
 }
 
 export interface PlanEntry {
@@ -200,7 +206,8 @@ export class AgentModel {
           runId: run.runId,
           requestId: event.requestId,
           message: event.message,
-          schema: event.requestedSchema,
+          ask:
+            event.mode === "form" ? { mode: "form", schema: event.requestedSchema } : { mode: "url", url: event.url },
           expiresAt: event.expiresAt,
           resolved: null,
         });
@@ -211,7 +218,12 @@ export class AgentModel {
         const run = this.byId.get(event.runId);
         const request = run?.elicitations.get(event.requestId);
         if (!run || !request) return null;
-        request.resolved = { action: event.action, content: event.content ?? null, by: event.by?.name ?? null };
+        request.resolved = {
+          action: event.action,
+          content: event.content ?? null,
+          by: event.by?.name ?? null,
+          reason: event.reason ?? null,
+        };
         return run;
       }
       case "child": {
@@ -342,7 +354,7 @@ export class AgentModel {
       }
       for (const request of run.elicitations.values()) {
         if (request.resolved !== null) continue;
-        request.resolved = { action: "cancel", content: null, by: null };
+        request.resolved = { action: "cancel", content: null, by: null, reason: "session-ended" };
         changed.add(run);
       }
     }

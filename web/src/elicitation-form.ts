@@ -1,5 +1,5 @@
 import { isSwitchboardError } from "../../src/client/index.js";
-import type { ElicitationProperty, ElicitationValue } from "../../src/protocol/index.js";
+import type { ElicitationEndReason, ElicitationProperty, ElicitationValue } from "../../src/protocol/index.js";
 import type { ElicitationView, RunView } from "./agent-model.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
@@ -12,12 +12,30 @@ export interface ElicitationPage {
 }
 
 const ACTION_TEXT = { accept: "Answered", decline: "Declined", cancel: "Cancelled" } as const;
+/** What a resolved card says when nobody answered it (`by` null). */
+const ENDED_TEXT: Partial<Record<ElicitationEndReason, string>> = {
+  timeout: "Cancelled: nobody answered in time",
+  "agent-cancelled": "Withdrawn by the agent",
+  "agent-completed": "Done (the agent says so)",
+};
 
 /**
- * A form the agent asked to be filled in (docs/agents.md, "Elicitation"): while open, a field per
- * property and Submit / Decline (for those who may steer, while the run is running); once
- * resolved, the answer and who gave it. The gateway checks the answer against the form: what it
- * refuses is shown as a toast naming the field, and the form stays open.
+ * How an agent's url is shown: a link only for http(s), never `javascript:` or `data:`; the host
+ * apart so the user sees where it goes (test/web/ui-hostile-agent.test.ts).
+ */
+export function safeLink(url: string): { href: string; host: string } | null {
+  if (!URL.canParse(url)) return null;
+  const parsed = new URL(url);
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
+  return { href: parsed.href, host: parsed.host };
+}
+
+/**
+ * A form the agent asked to be filled in, or a page to visit (docs/agents.md, "Elicitation"):
+ * while open, a field per property and Submit / Decline, or the link and "I've done it" /
+ * Decline / Cancel (for those who may steer, while the run is running); once resolved, the answer
+ * and who gave it. The gateway checks a form's answer: what it refuses is shown as a toast naming
+ * the field, and the form stays open.
  */
 export function renderElicitation(run: RunView, request: ElicitationView, page: ElicitationPage): HTMLElement {
   const resolved = request.resolved;
@@ -28,7 +46,10 @@ export function renderElicitation(run: RunView, request: ElicitationView, page: 
           .map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(", ") : String(v)}`)
           .join(" · ")
       : "";
-    const text = `${ACTION_TEXT[resolved.action]}${resolved.by ? ` by ${resolved.by}` : run.status === "running" ? "" : " (the run ended)"}`;
+    const ended = resolved.by === null && resolved.reason !== null ? ENDED_TEXT[resolved.reason] : undefined;
+    const text =
+      ended ??
+      `${ACTION_TEXT[resolved.action]}${resolved.by ? ` by ${resolved.by}` : run.status === "running" ? "" : " (the run ended)"}`;
     return h(
       "div",
       {
@@ -47,8 +68,10 @@ export function renderElicitation(run: RunView, request: ElicitationView, page: 
     );
   }
   const canAnswer = page.app.canSteer && run.status === "running";
-  const required = new Set(request.schema.required ?? []);
-  const fields = Object.entries(request.schema.properties).map(([name, p]) => field(name, p, required.has(name)));
+  if (request.ask.mode === "url") return renderUrl(request, request.ask.url, canAnswer, page);
+  const schema = request.ask.schema;
+  const required = new Set(schema.required ?? []);
+  const fields = Object.entries(schema.properties).map(([name, p]) => field(name, p, required.has(name)));
   const form = h(
     "form",
     {
@@ -82,12 +105,73 @@ export function renderElicitation(run: RunView, request: ElicitationView, page: 
       "div",
       { class: "perm-body" },
       title,
-      request.schema.description !== undefined ? h("div", { class: "perm-sub" }, request.schema.description) : null,
+      schema.description !== undefined ? h("div", { class: "perm-sub" }, schema.description) : null,
       h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
       canAnswer ? form : h("div", { class: "perm-sub muted" }, page.app.canSteer ? "" : "Viewers cannot answer."),
     ),
   );
 }
+
+/**
+ * An open url elicitation: the host plainly, the link (http(s) only; anything else is shown as
+ * text, not opened), and "I've done it" (accept) / Decline / Cancel.
+ */
+function renderUrl(request: ElicitationView, url: string, canAnswer: boolean, page: ElicitationPage): HTMLElement {
+  const link = safeLink(url);
+  const target = link
+    ? h(
+        "div",
+        { class: "perm-sub elicitation-url" },
+        h("span", { class: "elicitation-host", "data-test": "elicitation-host" }, link.host),
+        " ",
+        h(
+          "a",
+          { href: link.href, target: "_blank", rel: "noopener noreferrer", "data-test": "elicitation-link" },
+          link.href,
+        ),
+      )
+    : h(
+        "div",
+        { class: "perm-sub elicitation-url", "data-test": "elicitation-unsafe-url" },
+        "Not a web link, so not opened: ",
+        h("code", null, url),
+      );
+  const buttons = h(
+    "div",
+    { class: "perm-options" },
+    (["accept", "decline", "cancel"] as const).map((action) =>
+      h(
+        "button",
+        {
+          class: `btn btn-small ${action === "accept" ? "btn-primary" : "btn-danger-ghost"}`,
+          type: "button",
+          "data-action": action,
+          onclick: () => void answer(page, request, action, buttons),
+        },
+        URL_ACTION_TEXT[action],
+      ),
+    ),
+  );
+  return h(
+    "div",
+    { class: "permission elicitation open", "data-request": request.requestId, "data-resolved": "false" },
+    h("span", { class: "perm-icon" }, icon("list")),
+    h(
+      "div",
+      { class: "perm-body" },
+      h("div", { class: "perm-title" }, request.message),
+      target,
+      h(
+        "div",
+        { class: "perm-sub muted" },
+        `The agent waits until you have visited it · expires ${clockTime(request.expiresAt)}`,
+      ),
+      canAnswer ? buttons : h("div", { class: "perm-sub muted" }, page.app.canSteer ? "" : "Viewers cannot answer."),
+    ),
+  );
+}
+
+const URL_ACTION_TEXT = { accept: "I've done it", decline: "Decline", cancel: "Cancel" } as const;
 
 /** One labelled input for a property; its `name` is the property's. */
 function field(name: string, p: ElicitationProperty, required: boolean): HTMLElement {
@@ -161,11 +245,12 @@ function contentOf(form: HTMLFormElement): Record<string, ElicitationValue> {
   return content;
 }
 
+/** Sends an answer; `form` holds the buttons (and, for a form's accept, the fields). */
 async function answer(
   { app: ctx, sessionId }: ElicitationPage,
   request: ElicitationView,
-  action: "accept" | "decline",
-  form: HTMLFormElement,
+  action: "accept" | "decline" | "cancel",
+  form: HTMLElement,
 ): Promise<void> {
   const buttons = Array.from(form.querySelectorAll("button"));
   for (const b of buttons) b.disabled = true;
@@ -174,7 +259,7 @@ async function answer(
       sessionId,
       request.requestId,
       action,
-      action === "accept" ? contentOf(form) : undefined,
+      action === "accept" && form instanceof HTMLFormElement ? contentOf(form) : undefined,
     );
   } catch (error) {
     if (isSwitchboardError(error, "ELICITATION_NOT_FOUND"))

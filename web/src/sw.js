@@ -70,7 +70,8 @@ async function showPush(data) {
     data: { sessionId: payload.sessionId, token },
     // The buttons the gateway issued the token for (a request without an `allow_once` option has no Allow).
     actions: token ? ACTIONS.filter((a) => !Array.isArray(payload.actions) || payload.actions.includes(a.action)) : [],
-    requireInteraction: payload.reason === "permission",
+    // An agent's question waits as a permission request does; it has no buttons (a tap opens the session).
+    requireInteraction: payload.reason === "permission" || payload.reason === "elicitation",
   });
 }
 

@@ -476,8 +476,10 @@ export async function runSessionAction(core: GatewayCore, call: SessionCall): Pr
           : { kind: "config", ...validate(ConfigBody, body) };
       // Choosing the agent's mode or model steers it as much as a prompt does.
       const session = steerable(core.sessions, identity, holderKey, sessionId, "choose");
-      const agentState = await session.choose(choice, () =>
-        steerable(core.sessions, identity, holderKey, sessionId, "choose"),
+      const agentState = await session.choose(
+        choice,
+        () => steerable(core.sessions, identity, holderKey, sessionId, "choose"),
+        by,
       );
       return { status: 200, body: { ok: true, agentState: agentState ?? null } };
     }
