@@ -5,7 +5,7 @@ import type { SessionInfo } from "../client/node.js";
 import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
 import type { SessionState } from "../protocol/index.js";
 import { attach } from "./attach.js";
-import { resolveSession, sessionsNamed } from "./session-ref.js";
+import { matchSessions, resolveSession, sessionOperand } from "./session-ref.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { DEFAULT_DETACH_KEY, detachKeyOption } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
@@ -14,6 +14,7 @@ import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { FollowNotices, follow, followEvents, keepPace } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
+import { isInteractiveShell } from "./interactive-shell.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
 import { abort, config, elicit, mode, permission, prompt, resume } from "./agent-commands.js";
@@ -23,13 +24,15 @@ import { devices, pair } from "./device-commands.js";
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
 
-export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
+export const RUN_USAGE = `Usage: switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
        switchboard run --agent AGENT [--name N] [--cwd D] [--json]
 
 Starts CMD as a terminal session and prints its id (or, with --json, the session).
 Options go before CMD: from CMD on, everything is the command's (run make -j4 --keep-going).
 --pty runs it in a pseudo-terminal (needed for interactive programs) sized like this
-terminal. --cwd defaults to the current directory when the gateway is on this machine.
+terminal. A shell given no script or -c (run bash, run zsh -l) gets one without --pty, as on
+pipes it would show no prompt; --no-pty keeps pipes. --cwd defaults to the current directory
+when the gateway is on this machine.
 --attach attaches right away (see "switchboard attach --help").
 --agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
 built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
@@ -96,6 +99,7 @@ const run: Command = (argv) =>
       usage: RUN_USAGE,
       options: {
         pty: { type: "boolean" },
+        "no-pty": { type: "boolean" },
         name: { type: "string" },
         cwd: { type: "string" },
         env: { type: "string", multiple: true },
@@ -115,7 +119,14 @@ const run: Command = (argv) =>
         if (eq <= 0) throw new UsageError(`--env takes NAME=VALUE, not ${pair}`);
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
-      const pty = values.pty === true;
+      if (values.pty === true && values["no-pty"] === true) throw new UsageError("--pty and --no-pty exclude each other");
+      // A shell to type into needs a terminal (src/cli/interactive-shell.ts).
+      const shell = values.pty !== true && values["no-pty"] !== true && isInteractiveShell(positionals);
+      if (shell && !ctx.json)
+        ctx.err.write(
+          `${printable(positionals[0]!)} is an interactive shell: running it in a PTY, as --pty does (--no-pty runs it on pipes)\n`,
+        );
+      const pty = values.pty === true || shell;
       const cwd = cwdFor(ctx, values.cwd);
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
@@ -163,7 +174,15 @@ function currentDirectory(): string {
 /** `run --agent AGENT`: an agent session, prompted with `prompt`. */
 async function runAgent(
   ctx: CliContext,
-  values: { agent?: string; name?: string; cwd?: string; pty?: boolean; env?: string[]; attach?: boolean },
+  values: {
+    agent?: string;
+    name?: string;
+    cwd?: string;
+    pty?: boolean;
+    "no-pty"?: boolean;
+    env?: string[];
+    attach?: boolean;
+  },
   positionals: readonly string[],
 ): Promise<number> {
   // An agent is told what to do by prompts, not a command line, and has no terminal of its own.
@@ -171,7 +190,7 @@ async function runAgent(
     throw new UsageError(
       `--agent takes no command (${positionals[0]}...): prompt the session with "switchboard prompt ID TEXT"`,
     );
-  for (const option of ["pty", "env", "attach"] as const)
+  for (const option of ["pty", "no-pty", "env", "attach"] as const)
     if (values[option] !== undefined) throw new UsageError(`--agent and --${option} exclude each other`);
   const cwd = cwdFor(ctx, values.cwd);
   const session = await ctx.http.createSession({
@@ -199,7 +218,7 @@ const attachCommand: Command = (argv) =>
       positionals: 1,
     },
     async (ctx, parsed) => {
-      const session = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
+      const session = await sessionOperand(ctx, parsed);
       const since = intOption(parsed.values.since, "--since") ?? "screen";
       const readOnly = parsed.values["read-only"] === true;
       const force = parsed.values.force === true;
@@ -224,11 +243,13 @@ const ls: Command = (argv) =>
     // Every page: the gateway answers at most 1000 sessions at a time.
     const all = await ctx.http.listSessions(state ? { state } : {});
     // A gateway older than paging answers in its own order.
-    const sessions = ref !== undefined ? sessionsNamed(all, ref) : all.sort((a, b) => a.createdAt - b.createdAt);
+    const sessions =
+      ref !== undefined ? matchSessions(all, ref).sessions : all.sort((a, b) => a.createdAt - b.createdAt);
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
     // On stderr: stdout stays empty for scripts that read the table.
-    else if (ref !== undefined) ctx.err.write(`no session has the id or name ${printable(ref.slice(0, 200))}\n`);
+    else if (ref !== undefined)
+      ctx.err.write(`no session has the id, name or id prefix ${printable(ref.slice(0, 200))}\n`);
     else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });
@@ -253,7 +274,7 @@ const logs: Command = (argv) =>
       positionals: 1,
     },
     async (ctx, parsed) => {
-      const id = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
+      const id = await sessionOperand(ctx, parsed);
       const since = intOption(parsed.values.since, "--since") ?? 0;
       const followIt = parsed.values.follow === true;
       if (ctx.json) return logEvents(ctx, id, since, followIt);
@@ -341,10 +362,11 @@ const send: Command = (argv) =>
       operandsAfter: 1,
     },
     async (ctx, parsed) => {
-      const id = positional(parsed, 0, "the session id");
+      positional(parsed, 0, "the session id or name");
       const words = parsed.positionals.slice(1);
       const eof = parsed.values.eof === true;
       if (words.length === 0 && !eof) throw new UsageError("missing TEXT (or --eof)");
+      const id = await sessionOperand(ctx, parsed);
       let text = words.join(" ");
       if (words.length > 0 && parsed.values["no-newline"] !== true) {
         // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
@@ -367,13 +389,13 @@ const send: Command = (argv) =>
 
 const signal: Command = (argv) =>
   runCommand(argv, { usage: SIGNAL_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
     const name = positional(parsed, 1, "the signal");
     // A signal the gateway does not take is a mistake on this command line (exit 2), said here.
     if (!Signal.safeParse(name).success)
       throw new UsageError(
         `SIGNAL is a name, one of ${SIGNALS.join(", ")} (with or without SIG), not ${JSON.stringify(name)}`,
       );
+    const id = await sessionOperand(ctx, parsed);
     const result = await ctx.http.signal(id, name);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
@@ -381,7 +403,7 @@ const signal: Command = (argv) =>
 
 const kill: Command = (argv) =>
   runCommand(argv, { usage: KILL_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
+    const id = await sessionOperand(ctx, parsed);
     const session: SessionInfo = await ctx.http.deleteSession(id);
     if (ctx.json) writeJson(ctx, session);
     else ctx.out.write(`${formatSessionLine(session)}\n`);
@@ -439,7 +461,9 @@ const rm: Command = (argv) =>
       let skipped = 0;
       for (const id of ids) {
         try {
-          const gone = await ctx.http.removeSession(id, { force });
+          // --ended gives ids; given ones may be names or id prefixes.
+          const resolved = parsed.values.ended === true ? id : await resolveSession(ctx.http, id);
+          const gone = await ctx.http.removeSession(resolved, { force });
           removed.push(...gone);
           if (!ctx.json)
             for (const s of gone)

@@ -32,6 +32,8 @@ Usage:
   switchboard devices  |  switchboard devices revoke ID
   switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
+ID is a session's id, its name, or the start of its id (as git takes short hashes); one that
+fits several sessions is refused with their ids.
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file
 (SWITCHBOARD_TOKEN_FILE), --data-dir (SWITCHBOARD_DATA_DIR, for its token file) and --json,
 before or after the command. Exit codes: 0 ok, 1 refused,

@@ -6,6 +6,7 @@ import { tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../server/listen-defaults.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
+import { removeGatewayFile, writeGatewayFile } from "./gateway-file.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
 import type { EndedRetentionSetting } from "../server/gateway.js";
@@ -34,7 +35,8 @@ stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG
 --tls-cert and --tls-key (SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY; PEM files, both or
 neither) serve HTTPS and WSS instead of HTTP, so a phone can reach the gateway beyond
 loopback without a proxy in front; the UI's cookie is then Secure.
-Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
+Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT", and
+records that URL (never the token) in DATA_DIR/gateway.json, where client commands find it.`;
 
 /**
  * The longest `serve`'s graceful stop may take: past it the process exits 1 without finishing it,
@@ -252,6 +254,9 @@ export async function serve(argv: string[]): Promise<number> {
     process.on("SIGINT", onStop);
     process.on("SIGTERM", onStop);
   });
+  // Where client commands find it without --url (src/cli/gateway-file.ts): a URL that reaches it
+  // from this machine, also when it listens on every address.
+  writeGatewayFile(dataDir, uiBase(gateway.host, gateway.port, gateway.url));
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
     const ui = uiBase(gateway.host, gateway.port, gateway.url);
@@ -286,6 +291,8 @@ export async function serve(argv: string[]): Promise<number> {
     );
     gateway.core.logger.flush(() => process.exit(EXIT.FAILURE));
   }, STOP_DEADLINE_MS);
+  // Removed first: a client command run during the stop is told no gateway listens here.
+  removeGatewayFile(dataDir);
   await gateway.close(asked !== undefined ? { sessions: asked.sessions } : {});
   await new Promise<void>((flushed) => gateway.core.logger.flush(() => flushed()));
   clearTimeout(deadline);
