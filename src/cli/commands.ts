@@ -1,25 +1,21 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { ConnectionError, SwitchboardError, isSwitchboardError } from "../client/node.js";
+// The commands' common path loads neither zod nor the WebSocket client (docs/cli.md, "Start
+// time"): modules from their files, not the indexes; the heavier commands on demand.
+import { ConnectionError } from "../client/errors.js";
 import type { SessionInfo } from "../client/node.js";
-import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
-import type { SessionState } from "../protocol/index.js";
-import { attach } from "./attach.js";
+import { SwitchboardError } from "../protocol/errors.js";
+import { SESSION_STATES, SIGNALS, signalName } from "../protocol/session-constants.js";
+import type { SessionState } from "../protocol/session-constants.js";
 import { matchSessions, resolveSession, sessionOperand } from "./session-ref.js";
-import { QueryFilter } from "./terminal-queries.js";
 import { DEFAULT_DETACH_KEY, detachKeyOption } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
-import { FollowNotices, follow, followEvents, keepPace } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { isInteractiveShell } from "./interactive-shell.js";
 import { printable } from "./printable.js";
-import { Transcript } from "./transcript.js";
-import { abort, config, elicit, mode, permission, prompt, resume } from "./agent-commands.js";
-import { plugins } from "./plugin-commands.js";
-import { devices, pair } from "./device-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -119,7 +115,8 @@ const run: Command = (argv) =>
         if (eq <= 0) throw new UsageError(`--env takes NAME=VALUE, not ${pair}`);
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
-      if (values.pty === true && values["no-pty"] === true) throw new UsageError("--pty and --no-pty exclude each other");
+      if (values.pty === true && values["no-pty"] === true)
+        throw new UsageError("--pty and --no-pty exclude each other");
       // A shell to type into needs a terminal (src/cli/interactive-shell.ts).
       const shell = values.pty !== true && values["no-pty"] !== true && isInteractiveShell(positionals);
       if (shell && !ctx.json)
@@ -139,6 +136,7 @@ const run: Command = (argv) =>
       });
       if (values.attach === true) {
         const detachKey = detachKeyOption(undefined);
+        const { attach } = await import("./attach.js");
         return attach({
           target: ctx.target,
           http: ctx.http,
@@ -224,6 +222,7 @@ const attachCommand: Command = (argv) =>
       const force = parsed.values.force === true;
       if (readOnly && force) throw new UsageError("--read-only and --force exclude each other");
       const detachKey = detachKeyOption(parsed.values["detach-key"]);
+      const { attach } = await import("./attach.js");
       return attach({
         target: ctx.target,
         http: ctx.http,
@@ -265,93 +264,8 @@ function stateOption(value: string | boolean | undefined): SessionState[] | unde
   return states as SessionState[];
 }
 
-const logs: Command = (argv) =>
-  runCommand(
-    argv,
-    {
-      usage: LOGS_USAGE,
-      options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } },
-      positionals: 1,
-    },
-    async (ctx, parsed) => {
-      const id = await sessionOperand(ctx, parsed);
-      const since = intOption(parsed.values.since, "--since") ?? 0;
-      const followIt = parsed.values.follow === true;
-      if (ctx.json) return logEvents(ctx, id, since, followIt);
-      if ((await ctx.http.getSession(id)).kind === "agent") return logConversation(ctx, id, since, followIt);
-      // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
-      let page = await ctx.http.output(id, { since }).catch((error: unknown) => {
-        // A --since retention passed: from what it kept, with the notice below (as attach does).
-        const first = isSwitchboardError(error, "HISTORY_TRIMMED") ? error.details?.["first"] : undefined;
-        if (typeof first !== "number") throw error;
-        return ctx.http.output(id, { since: first });
-      });
-      // On a terminal, the output goes without the terminal queries in it (what vim asks when it
-      // starts): this terminal would answer them, into the shell's input after logs (nothing
-      // here reads them, and nothing asks now). Elsewhere it is the bytes as the session wrote them.
-      const queries = (ctx.out as { isTTY?: boolean }).isTTY === true ? new QueryFilter() : undefined;
-      const shown = (bytes: Uint8Array) => (queries ? queries.filter(bytes) : bytes);
-      // `since` 0 is "from the start of what is retained": say what retention dropped, as -f does.
-      const start = page.next - page.bytes.length;
-      if (start > since)
-        new FollowNotices(ctx.err).show(
-          `output bytes ${since} to ${start} were dropped by retention; printing from byte ${start}`,
-        );
-      await write(ctx.out, shown(page.bytes));
-      const end = page.total;
-      while (page.next < end && page.bytes.length > 0) {
-        page = await ctx.http.output(id, { since: page.next });
-        await write(ctx.out, shown(page.bytes));
-      }
-      if (!followIt) return EXIT.OK;
-      return follow(ctx, id, page.next, queries);
-    },
-  );
-
-/** `logs` of an agent session: the conversation after seq `since`; with -f until the session ends. */
-async function logConversation(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
-  const transcript = new Transcript(
-    { text: (chunk) => ctx.out.write(chunk), note: (line) => ctx.out.write(`${line}\n`) },
-    // Following, a permission request may be one to answer now: its line says how.
-    followIt ? { sessionId: id } : {},
-  );
-  let last = since;
-  for await (const event of ctx.http.allEvents(id, { since })) {
-    transcript.push(event);
-    last = event.seq;
-    await keepPace(ctx.out);
-  }
-  if (!followIt) return EXIT.OK;
-  const outcome = await followEvents(ctx, id, last, (event) => transcript.push(event));
-  if ("code" in outcome) return outcome.code;
-  return outcome.end?.type === "lost" ? new FollowNotices(ctx.err).lost(id) : EXIT.OK;
-}
-
-/** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
-async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
-  let last = since;
-  let ended = false;
-  let lost = false;
-  for await (const event of ctx.http.allEvents(id, { since })) {
-    // Seqs have no holes: a first event past the one asked for means retention dropped those.
-    if (last === since && event.seq > since + 1)
-      new FollowNotices(ctx.err).show(
-        `events ${since + 1} to ${event.seq - 1} were dropped by retention; printing from seq ${event.seq}`,
-      );
-    writeJson(ctx, event);
-    last = event.seq;
-    if (event.type === "exit" || event.type === "lost") ended = true;
-    if (event.type === "lost") lost = true;
-    await keepPace(ctx.out);
-  }
-  if (!followIt) return EXIT.OK;
-  // Following a session that is over: as if it had just ended (a lost one is a failure).
-  if (ended) return lost ? EXIT.FAILURE : EXIT.OK;
-  const outcome = await followEvents(ctx, id, last, (event) => writeJson(ctx, event));
-  // (The lost event itself says it, in JSON.)
-  if ("code" in outcome) return outcome.code;
-  return outcome.end?.type === "lost" ? EXIT.FAILURE : EXIT.OK;
-}
+// Loaded on demand, with the WebSocket client behind -f.
+const logs: Command = async (argv) => (await import("./logs-command.js")).logs(argv);
 
 const send: Command = (argv) =>
   runCommand(
@@ -391,7 +305,7 @@ const signal: Command = (argv) =>
   runCommand(argv, { usage: SIGNAL_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
     const name = positional(parsed, 1, "the signal");
     // A signal the gateway does not take is a mistake on this command line (exit 2), said here.
-    if (!Signal.safeParse(name).success)
+    if (signalName(name) === undefined)
       throw new UsageError(
         `SIGNAL is a name, one of ${SIGNALS.join(", ")} (with or without SIG), not ${JSON.stringify(name)}`,
       );
@@ -522,16 +436,17 @@ export const COMMANDS: Record<string, Command> = {
   kill,
   shutdown,
   rm,
-  prompt,
-  abort,
-  permission,
-  mode,
-  config,
-  elicit,
-  resume,
-  plugins,
-  pair,
-  devices,
+  // Loaded on demand (the agent commands with the WebSocket client).
+  prompt: async (argv) => (await import("./agent-commands.js")).prompt(argv),
+  abort: async (argv) => (await import("./agent-commands.js")).abort(argv),
+  permission: async (argv) => (await import("./agent-commands.js")).permission(argv),
+  mode: async (argv) => (await import("./agent-commands.js")).mode(argv),
+  config: async (argv) => (await import("./agent-commands.js")).config(argv),
+  elicit: async (argv) => (await import("./agent-commands.js")).elicit(argv),
+  resume: async (argv) => (await import("./agent-commands.js")).resume(argv),
+  plugins: async (argv) => (await import("./plugin-commands.js")).plugins(argv),
+  pair: async (argv) => (await import("./device-commands.js")).pair(argv),
+  devices: async (argv) => (await import("./device-commands.js")).devices(argv),
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };
@@ -542,9 +457,4 @@ export function isLocal(url: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
   return host === "::1";
-}
-
-function write(stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> {
-  if (bytes.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
 }

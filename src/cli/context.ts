@@ -2,8 +2,11 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import { ConnectionError, HttpClient, SwitchboardError } from "../client/node.js";
-import { tokenCharsProblem } from "../protocol/index.js";
+// From the modules themselves, not the indexes: a command's start loads neither zod nor ws.
+import { ConnectionError } from "../client/errors.js";
+import { HttpClient } from "../client/http.js";
+import { SwitchboardError } from "../protocol/errors.js";
+import { tokenCharsProblem } from "../protocol/token-chars.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
 import { gatewayFile, readGatewayFile } from "./gateway-file.js";
@@ -184,10 +187,7 @@ function unprotect(value: string): string {
 }
 
 /** The gateway URL and token from flags, environment and the data dir's token file, in that order. */
-export function resolveTarget(
-  values: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-): Resolved {
+export function resolveTarget(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Resolved {
   const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
   const { url, urlSource } = gatewayLocation(values, env, dataDir);
   const flag = str(values["token"]);

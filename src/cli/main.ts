@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/errors.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";

@@ -1,4 +1,5 @@
-import { SwitchboardError, isSwitchboardError } from "../client/node.js";
+import { isSwitchboardError } from "../client/errors.js";
+import { SwitchboardError } from "../protocol/errors.js";
 import type { HttpClient, SessionInfo } from "../client/node.js";
 import { positional } from "./context.js";
 import { printable } from "./printable.js";
