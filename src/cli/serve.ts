@@ -6,6 +6,7 @@ import { tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../server/listen-defaults.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
+import { LOG_FORMATS, isLogFormat, logFormatFromEnv } from "../system/log-format.js";
 import { removeGatewayFile, writeGatewayFile } from "./gateway-file.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
@@ -30,8 +31,9 @@ Terminal sessions run under holders, so they outlive a stop or crash of the gate
 serve on the same data directory adopts them: --holders off (SWITCHBOARD_HOLDERS) runs them in
 the gateway, ending with it, ahead of the config's sessions.holders.
 A token needs at least 16 characters; without one, one is generated on first start and
-kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
-stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
+kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs go to stderr at
+SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}): a line a person
+reads on a terminal, JSON lines elsewhere (SWITCHBOARD_LOG_FORMAT=json or pretty chooses).
 --tls-cert and --tls-key (SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY; PEM files, both or
 neither) serve HTTPS and WSS instead of HTTP, so a phone can reach the gateway beyond
 loopback without a proxy in front; the UI's cookie is then Secure.
@@ -118,6 +120,11 @@ export async function serve(argv: string[]): Promise<number> {
   const logLevel = logLevelFromEnv();
   if (!isLogLevel(logLevel)) {
     console.error(`switchboard: SWITCHBOARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, not ${logLevel}`);
+    return EXIT.USAGE;
+  }
+  const logFormat = logFormatFromEnv(process.env, process.stderr.isTTY === true);
+  if (!isLogFormat(logFormat)) {
+    console.error(`switchboard: SWITCHBOARD_LOG_FORMAT must be one of ${LOG_FORMATS.join(", ")}, not ${logFormat}`);
     return EXIT.USAGE;
   }
   const config = values.config ?? env("SWITCHBOARD_CONFIG");
