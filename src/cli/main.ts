@@ -10,7 +10,7 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T] [--tls-cert F --tls-key F]
-  switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
+  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]

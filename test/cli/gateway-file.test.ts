@@ -74,6 +74,7 @@ describe("DATA_DIR/gateway.json", () => {
       ]);
       for (const r of [here, byEnv, byFlag]) expect(r, r.stderr).toMatchObject({ code: EXIT.OK, stdout: "[]\n" });
       expect(flagWins.code).toBe(EXIT.UNREACHABLE);
+      expect(flagWins.stdout).toContain("(the URL from --url)");
 
       serve.kill("SIGTERM");
       expect(await exited).toBe(0);
@@ -82,7 +83,7 @@ describe("DATA_DIR/gateway.json", () => {
     TEST_MS,
   );
 
-  it("a record whose process is gone is ignored; one that is not JSON too", () => {
+  it("a record whose process is gone is ignored; one that is not JSON too; an unreachable one is named", async () => {
     const dir = tempDir();
     const gone = spawnSync("true").pid!;
     writeFileSync(join(dir, GATEWAY_FILE), JSON.stringify({ url: "http://127.0.0.1:1234", pid: gone }));
@@ -91,5 +92,10 @@ describe("DATA_DIR/gateway.json", () => {
     expect(readGatewayFile(dir)).toEqual({ url: "http://127.0.0.1:1234", pid: process.pid });
     writeFileSync(join(dir, GATEWAY_FILE), "{not json");
     expect(readGatewayFile(dir)).toBeUndefined();
+    // A live process (this one) that serves nothing at the recorded URL: the message says where the URL came from.
+    writeFileSync(join(dir, GATEWAY_FILE), JSON.stringify({ url: "http://127.0.0.1:9", pid: process.pid }));
+    const r = await cliIn(dir, ["ls", "--data-dir", dir]);
+    expect(r.code).toBe(EXIT.UNREACHABLE);
+    expect(r.stderr).toContain(`(the URL from ${join(dir, GATEWAY_FILE)}, which a gateway wrote)`);
   });
 });
