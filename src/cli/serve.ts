@@ -263,7 +263,15 @@ export async function serve(argv: string[]): Promise<number> {
   });
   // Where client commands find it without --url (src/cli/gateway-file.ts): a URL that reaches it
   // from this machine, also when it listens on every address.
-  writeGatewayFile(dataDir, uiBase(gateway.host, gateway.port, gateway.url));
+  try {
+    writeGatewayFile(dataDir, uiBase(gateway.host, gateway.port, gateway.url));
+  } catch (error) {
+    // The gateway serves without it: only the commands' discovery is missing.
+    gateway.core.logger.warn(
+      { err: (error as Error).message },
+      "cannot record the URL in the data dir's gateway.json: client commands need --url or SWITCHBOARD_URL",
+    );
+  }
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
     const ui = uiBase(gateway.host, gateway.port, gateway.url);
