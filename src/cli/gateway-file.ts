@@ -6,7 +6,7 @@
  * stop; one left by a gateway that died is ignored, its pid being gone
  * (test/cli/gateway-file.test.ts).
  */
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeFileWhole } from "../system/private-file.js";
 
@@ -43,6 +43,12 @@ export function readGatewayFile(dataDir: string): GatewayRecord | undefined {
 function readRecord(file: string): GatewayRecord | undefined {
   let parsed: unknown;
   try {
+    // The commands send the data dir's token to this URL: a file someone else could have
+    // written (writable by group or others, or owned by another user than this one or root)
+    // is not taken, as ssh does not take such a config.
+    const { mode, uid } = statSync(file);
+    const me = process.getuid?.();
+    if ((mode & 0o022) !== 0 || (me !== undefined && uid !== me && uid !== 0)) return undefined;
     parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (error) {
     // Absent (no gateway ran here, or it stopped cleanly) or not ours to parse: no record.

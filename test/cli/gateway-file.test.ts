@@ -3,7 +3,7 @@
  * client commands find it there: `serve --port 0` then `ls` needs no SWITCHBOARD_URL.
  */
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -89,7 +89,12 @@ describe("DATA_DIR/gateway.json", () => {
     writeFileSync(join(dir, GATEWAY_FILE), JSON.stringify({ url: "http://127.0.0.1:1234", pid: gone }));
     expect(readGatewayFile(dir)).toBeUndefined();
     writeFileSync(join(dir, GATEWAY_FILE), JSON.stringify({ url: "http://127.0.0.1:1234", pid: process.pid }));
+    chmodSync(join(dir, GATEWAY_FILE), 0o644);
     expect(readGatewayFile(dir)).toEqual({ url: "http://127.0.0.1:1234", pid: process.pid });
+    // One others could have written is not taken: the commands would send the token there.
+    chmodSync(join(dir, GATEWAY_FILE), 0o666);
+    expect(readGatewayFile(dir)).toBeUndefined();
+    chmodSync(join(dir, GATEWAY_FILE), 0o644);
     writeFileSync(join(dir, GATEWAY_FILE), "{not json");
     expect(readGatewayFile(dir)).toBeUndefined();
     // A live process (this one) that serves nothing at the recorded URL: the message says where the URL came from.
