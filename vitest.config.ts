@@ -41,6 +41,18 @@ const QUIET = [
   "test/cluster/adversary-regressions.test.ts",
 ];
 
+/**
+ * The test files under `dir`, not looking into node_modules (test/agents/packages has the agents
+ * the real-agent tests run: some 100,000 files).
+ */
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return entry.name === "node_modules" ? [] : testFiles(path);
+    return entry.name.endsWith(".test.ts") ? [path] : [];
+  });
+}
+
 /** Files shorter than this (seconds, test/durations.json) share their worker's process. */
 const SHARED_BELOW_S = 8;
 
@@ -52,16 +64,13 @@ const SHARED_BELOW_S = 8;
  * and the big heaps, keep a process each.
  */
 const durations = JSON.parse(readFileSync("test/durations.json", "utf8")) as Record<string, number>;
-const SHARED = readdirSync("test", { recursive: true, encoding: "utf8" })
-  .filter((f) => f.endsWith(".test.ts"))
-  .map((f) => `test/${f}`)
-  .filter(
-    (f) =>
-      (durations[f] ?? Infinity) < SHARED_BELOW_S &&
-      !f.startsWith("test/web/ui-") &&
-      !QUIET.includes(f) &&
-      !/\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
-  );
+const SHARED = testFiles("test").filter(
+  (f) =>
+    (durations[f] ?? Infinity) < SHARED_BELOW_S &&
+    !f.startsWith("test/web/ui-") &&
+    !QUIET.includes(f) &&
+    !/\bvi\.(mock|doMock|spyOn|stubGlobal|stubEnv|useFakeTimers)\(/.test(readFileSync(f, "utf8")),
+);
 
 /**
  * Test files at once. Two: the suite keeps two cores busy, and a third worker failed
@@ -90,7 +99,7 @@ export default defineConfig({
         test: {
           name: "suite",
           include: ["test/**/*.test.ts"],
-          exclude: [...ALONE, ...SHARED, ...QUIET],
+          exclude: ["**/node_modules/**", ...ALONE, ...SHARED, ...QUIET],
           maxWorkers: WORKERS,
           sequence: { groupOrder: 0 },
         },

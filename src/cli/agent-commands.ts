@@ -6,6 +6,7 @@
 import { connect } from "../client/node.js";
 import type { AgentState, ContentBlock, PromptRequest, SessionEvent } from "../client/node.js";
 import { positional, runCommand, writeJson } from "./context.js";
+import { sessionOperand } from "./session-ref.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { interruption } from "./follow.js";
@@ -83,7 +84,7 @@ export const prompt: Command = (argv) =>
       operandsAfter: 1,
     },
     async (ctx, parsed) => {
-      const id = positional(parsed, 0, "the session id");
+      positional(parsed, 0, "the session id or name");
       const text = parsed.positionals.slice(1).join(" ");
       const content: ContentBlock[] = [
         ...(await Promise.all((parsed.values.image ?? []).map(imageBlock))),
@@ -93,6 +94,7 @@ export const prompt: Command = (argv) =>
       if (text.length === 0 && content.length === 0) throw new UsageError("missing TEXT (or --image, --file, --link)");
       const prompt: string | PromptRequest =
         content.length === 0 ? text : { ...(text.length > 0 ? { text } : {}), content };
+      const id = await sessionOperand(ctx, parsed);
       const client = await connect(ctx.target);
       try {
         if (parsed.values.wait === true) return await promptAndWait(ctx, client, id, prompt);
@@ -108,7 +110,7 @@ export const prompt: Command = (argv) =>
 
 export const abort: Command = (argv) =>
   runCommand(argv, { usage: ABORT_USAGE, options: { all: { type: "boolean" } } }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
+    const id = await sessionOperand(ctx, parsed);
     const result = await ctx.http.abort(id, { all: parsed.values.all === true });
     if (ctx.json) writeJson(ctx, result);
     else {
@@ -122,9 +124,9 @@ export const abort: Command = (argv) =>
 
 export const permission: Command = (argv) =>
   runCommand(argv, { usage: PERMISSION_USAGE, options: {}, positionals: 3 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
     const requestId = positional(parsed, 1, "the request id");
     const optionId = positional(parsed, 2, "the option id");
+    const id = await sessionOperand(ctx, parsed);
     const result = await ctx.http.permission(id, requestId, optionId);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
@@ -132,7 +134,7 @@ export const permission: Command = (argv) =>
 
 export const mode: Command = (argv) =>
   runCommand(argv, { usage: MODE_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
+    const id = await sessionOperand(ctx, parsed);
     const modeId = parsed.positionals[1];
     if (modeId === undefined) {
       const state = (await ctx.http.getSession(id)).agentState;
@@ -148,15 +150,15 @@ export const mode: Command = (argv) =>
 
 export const config: Command = (argv) =>
   runCommand(argv, { usage: CONFIG_USAGE, options: {}, positionals: 3 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
     const [, configId, value] = parsed.positionals;
     if (configId === undefined) {
-      const state = (await ctx.http.getSession(id)).agentState;
+      const state = (await ctx.http.getSession(await sessionOperand(ctx, parsed))).agentState;
       if (ctx.json) writeJson(ctx, state?.configOptions ?? null);
       else ctx.out.write(configLines(state));
       return EXIT.OK;
     }
     if (value === undefined) throw new UsageError("missing VALUE");
+    const id = await sessionOperand(ctx, parsed);
     // A boolean setting takes true/false as a boolean; the agent's state says which settings are.
     const state = (await ctx.http.getSession(id)).agentState;
     const option = state?.configOptions?.find((o) => o.id === configId);
@@ -201,7 +203,6 @@ const ELICIT_ACTIONS = ["accept", "decline", "cancel"] as const;
 
 export const elicit: Command = (argv) =>
   runCommand(argv, { usage: ELICIT_USAGE, options: {}, positionals: 4 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
     const requestId = positional(parsed, 1, "the request id");
     const action = positional(parsed, 2, "the action (accept, decline or cancel)");
     if (!(ELICIT_ACTIONS as readonly string[]).includes(action)) {
@@ -220,6 +221,7 @@ export const elicit: Command = (argv) =>
         throw new UsageError("CONTENT must be a JSON object of the form's fields");
       }
     }
+    const id = await sessionOperand(ctx, parsed);
     const result = await ctx.http.elicitation(id, requestId, action as (typeof ELICIT_ACTIONS)[number], content);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
@@ -227,7 +229,7 @@ export const elicit: Command = (argv) =>
 
 export const resume: Command = (argv) =>
   runCommand(argv, { usage: RESUME_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
+    const id = await sessionOperand(ctx, parsed);
     const info = await ctx.http.resume(id);
     if (ctx.json) writeJson(ctx, info);
     else {

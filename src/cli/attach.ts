@@ -14,6 +14,7 @@ import { isTerminalReport } from "../core/terminal-reports.js";
 import { QueryFilter } from "./terminal-queries.js";
 import { Notices } from "./attach-notices.js";
 import { printable } from "./printable.js";
+import { matchSessions } from "./session-ref.js";
 import { systemClock } from "../core/clock.js";
 import type { Clock } from "../core/clock.js";
 
@@ -160,20 +161,47 @@ async function report(
   // No raw mode any more; start on a fresh line when on a terminal.
   const lead = local.isTTY ? "\n" : "";
   switch (outcome.kind) {
-    case "detach":
-      stderr.write(`${lead}[detached from ${info.id}; "switchboard attach ${info.id}" to come back]\n`);
+    case "detach": {
+      const ref = await comeBackRef(http, info);
+      const which = ref === info.id ? info.id : `${printable(ref)} (${info.id})`;
+      stderr.write(`${lead}[detached from ${which}; "switchboard attach ${printable(ref)}" to come back]\n`);
       return EXIT.OK;
+    }
     case "exit": {
       const ended = { ...outcome.exit, state: await endState(http, info, outcome.exit) };
       stderr.write(`${lead}[session ${printable(info.id)} ${printable(endText(ended))}]\n`);
       return sessionExitCode(ended);
     }
-    case "signal":
+    case "signal": {
       // Its id, as on detach: after `run --attach` it was never printed.
+      const ref = printable(await comeBackRef(http, info));
       stderr.write(
-        `${lead}[switchboard attach: ${outcome.signal}; session ${info.id} keeps running: "switchboard attach ${info.id}" to come back]\n`,
+        `${lead}[switchboard attach: ${outcome.signal}; session ${info.id} keeps running: "switchboard attach ${ref}" to come back]\n`,
       );
       return 128 + SIGNAL_NUMBERS[outcome.signal];
+    }
+  }
+}
+
+/** How long the detach line waits to learn whether the session's name is its own. */
+const NAME_CHECK_MS = 2_000;
+/** A name the detach line may print for the shell as it is: no quoting needed, not an option. */
+const SHELL_WORD = /^[A-Za-z0-9_.,:@%+=/][A-Za-z0-9_.,:@%+=/-]*$/;
+
+/**
+ * What to attach by to come back: the session's name when it has one that names it alone (and
+ * needs no quoting), else its id (test/cli/session-names.test.ts, the detach line).
+ */
+async function comeBackRef(http: HttpClient, info: SessionInfo): Promise<string> {
+  const name = info.name;
+  if (name === null || name === undefined || !SHELL_WORD.test(name)) return info.id;
+  try {
+    const match = matchSessions(await http.listSessions({ signal: AbortSignal.timeout(NAME_CHECK_MS) }), name);
+    return match.by === "name" && match.sessions.length === 1 && match.sessions[0]!.id === info.id ? name : info.id;
+  } catch (error) {
+    // The gateway gone or slow: the id always works.
+    if (!(error instanceof Error)) throw error;
+    return info.id;
   }
 }
 

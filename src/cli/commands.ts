@@ -1,35 +1,34 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { ConnectionError, SwitchboardError, isSwitchboardError } from "../client/node.js";
+// The commands' common path loads neither zod nor the WebSocket client (docs/cli.md, "Start
+// time"): modules from their files, not the indexes; the heavier commands on demand.
+import { ConnectionError } from "../client/errors.js";
 import type { SessionInfo } from "../client/node.js";
-import { SESSION_STATES, SIGNALS, Signal } from "../protocol/index.js";
-import type { SessionState } from "../protocol/index.js";
-import { attach } from "./attach.js";
-import { resolveSession, sessionsNamed } from "./session-ref.js";
-import { QueryFilter } from "./terminal-queries.js";
+import { SwitchboardError } from "../protocol/errors.js";
+import { SESSION_STATES, SIGNALS, signalName } from "../protocol/session-constants.js";
+import type { SessionState } from "../protocol/session-constants.js";
+import { matchSessions, resolveSession, sessionOperand } from "./session-ref.js";
 import { DEFAULT_DETACH_KEY, detachKeyOption } from "./detach-key.js";
 import { intOption, positional, reportError, runCommand, writeJson } from "./context.js";
 import type { CliContext } from "./context.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
-import { FollowNotices, follow, followEvents, keepPace } from "./follow.js";
 import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
+import { isInteractiveShell } from "./interactive-shell.js";
 import { printable } from "./printable.js";
-import { Transcript } from "./transcript.js";
-import { abort, config, elicit, mode, permission, prompt, resume } from "./agent-commands.js";
-import { plugins } from "./plugin-commands.js";
-import { devices, pair } from "./device-commands.js";
 
 /** A client command: argv after the command name in, exit code out. */
 export type Command = (argv: string[]) => Promise<number>;
 
-export const RUN_USAGE = `Usage: switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
+export const RUN_USAGE = `Usage: switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--json] [--] CMD ARGS...
        switchboard run --agent AGENT [--name N] [--cwd D] [--json]
 
 Starts CMD as a terminal session and prints its id (or, with --json, the session).
 Options go before CMD: from CMD on, everything is the command's (run make -j4 --keep-going).
 --pty runs it in a pseudo-terminal (needed for interactive programs) sized like this
-terminal. --cwd defaults to the current directory when the gateway is on this machine.
+terminal. A shell given no script or -c (run bash, run zsh -l) gets one without --pty, as on
+pipes it would show no prompt; --no-pty keeps pipes. --cwd defaults to the current directory
+when the gateway is on this machine.
 --attach attaches right away (see "switchboard attach --help").
 --agent starts an agent session instead: AGENT is an agent id of the gateway's config (the
 built-in "echo" needs none); "switchboard prompt ID TEXT" prompts it.`;
@@ -96,6 +95,7 @@ const run: Command = (argv) =>
       usage: RUN_USAGE,
       options: {
         pty: { type: "boolean" },
+        "no-pty": { type: "boolean" },
         name: { type: "string" },
         cwd: { type: "string" },
         env: { type: "string", multiple: true },
@@ -115,7 +115,15 @@ const run: Command = (argv) =>
         if (eq <= 0) throw new UsageError(`--env takes NAME=VALUE, not ${pair}`);
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
-      const pty = values.pty === true;
+      if (values.pty === true && values["no-pty"] === true)
+        throw new UsageError("--pty and --no-pty exclude each other");
+      // A shell to type into needs a terminal (src/cli/interactive-shell.ts).
+      const shell = values.pty !== true && values["no-pty"] !== true && isInteractiveShell(positionals);
+      if (shell && !ctx.json)
+        ctx.err.write(
+          `${printable(positionals[0]!)} is an interactive shell: running it in a PTY, as --pty does (--no-pty runs it on pipes)\n`,
+        );
+      const pty = values.pty === true || shell;
       const cwd = cwdFor(ctx, values.cwd);
       const size = pty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       const session = await ctx.http.createSession({
@@ -128,6 +136,7 @@ const run: Command = (argv) =>
       });
       if (values.attach === true) {
         const detachKey = detachKeyOption(undefined);
+        const { attach } = await import("./attach.js");
         return attach({
           target: ctx.target,
           http: ctx.http,
@@ -163,7 +172,15 @@ function currentDirectory(): string {
 /** `run --agent AGENT`: an agent session, prompted with `prompt`. */
 async function runAgent(
   ctx: CliContext,
-  values: { agent?: string; name?: string; cwd?: string; pty?: boolean; env?: string[]; attach?: boolean },
+  values: {
+    agent?: string;
+    name?: string;
+    cwd?: string;
+    pty?: boolean;
+    "no-pty"?: boolean;
+    env?: string[];
+    attach?: boolean;
+  },
   positionals: readonly string[],
 ): Promise<number> {
   // An agent is told what to do by prompts, not a command line, and has no terminal of its own.
@@ -171,7 +188,7 @@ async function runAgent(
     throw new UsageError(
       `--agent takes no command (${positionals[0]}...): prompt the session with "switchboard prompt ID TEXT"`,
     );
-  for (const option of ["pty", "env", "attach"] as const)
+  for (const option of ["pty", "no-pty", "env", "attach"] as const)
     if (values[option] !== undefined) throw new UsageError(`--agent and --${option} exclude each other`);
   const cwd = cwdFor(ctx, values.cwd);
   const session = await ctx.http.createSession({
@@ -199,12 +216,13 @@ const attachCommand: Command = (argv) =>
       positionals: 1,
     },
     async (ctx, parsed) => {
-      const session = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
+      const session = await sessionOperand(ctx, parsed);
       const since = intOption(parsed.values.since, "--since") ?? "screen";
       const readOnly = parsed.values["read-only"] === true;
       const force = parsed.values.force === true;
       if (readOnly && force) throw new UsageError("--read-only and --force exclude each other");
       const detachKey = detachKeyOption(parsed.values["detach-key"]);
+      const { attach } = await import("./attach.js");
       return attach({
         target: ctx.target,
         http: ctx.http,
@@ -224,11 +242,13 @@ const ls: Command = (argv) =>
     // Every page: the gateway answers at most 1000 sessions at a time.
     const all = await ctx.http.listSessions(state ? { state } : {});
     // A gateway older than paging answers in its own order.
-    const sessions = ref !== undefined ? sessionsNamed(all, ref) : all.sort((a, b) => a.createdAt - b.createdAt);
+    const sessions =
+      ref !== undefined ? matchSessions(all, ref).sessions : all.sort((a, b) => a.createdAt - b.createdAt);
     if (ctx.json) writeJson(ctx, sessions);
     else if (sessions.length > 0) ctx.out.write(formatSessionTable(sessions, Date.now()));
     // On stderr: stdout stays empty for scripts that read the table.
-    else if (ref !== undefined) ctx.err.write(`no session has the id or name ${printable(ref.slice(0, 200))}\n`);
+    else if (ref !== undefined)
+      ctx.err.write(`no session has the id, name or id prefix ${printable(ref.slice(0, 200))}\n`);
     else ctx.err.write('no sessions; "switchboard run -- CMD" starts one\n');
     return EXIT.OK;
   });
@@ -244,93 +264,8 @@ function stateOption(value: string | boolean | undefined): SessionState[] | unde
   return states as SessionState[];
 }
 
-const logs: Command = (argv) =>
-  runCommand(
-    argv,
-    {
-      usage: LOGS_USAGE,
-      options: { follow: { type: "boolean", short: "f" }, since: { type: "string" } },
-      positionals: 1,
-    },
-    async (ctx, parsed) => {
-      const id = await resolveSession(ctx.http, positional(parsed, 0, "the session id or name"));
-      const since = intOption(parsed.values.since, "--since") ?? 0;
-      const followIt = parsed.values.follow === true;
-      if (ctx.json) return logEvents(ctx, id, since, followIt);
-      if ((await ctx.http.getSession(id)).kind === "agent") return logConversation(ctx, id, since, followIt);
-      // The gateway answers in pages (a few MiB each); read up to the end as it was at the first page.
-      let page = await ctx.http.output(id, { since }).catch((error: unknown) => {
-        // A --since retention passed: from what it kept, with the notice below (as attach does).
-        const first = isSwitchboardError(error, "HISTORY_TRIMMED") ? error.details?.["first"] : undefined;
-        if (typeof first !== "number") throw error;
-        return ctx.http.output(id, { since: first });
-      });
-      // On a terminal, the output goes without the terminal queries in it (what vim asks when it
-      // starts): this terminal would answer them, into the shell's input after logs (nothing
-      // here reads them, and nothing asks now). Elsewhere it is the bytes as the session wrote them.
-      const queries = (ctx.out as { isTTY?: boolean }).isTTY === true ? new QueryFilter() : undefined;
-      const shown = (bytes: Uint8Array) => (queries ? queries.filter(bytes) : bytes);
-      // `since` 0 is "from the start of what is retained": say what retention dropped, as -f does.
-      const start = page.next - page.bytes.length;
-      if (start > since)
-        new FollowNotices(ctx.err).show(
-          `output bytes ${since} to ${start} were dropped by retention; printing from byte ${start}`,
-        );
-      await write(ctx.out, shown(page.bytes));
-      const end = page.total;
-      while (page.next < end && page.bytes.length > 0) {
-        page = await ctx.http.output(id, { since: page.next });
-        await write(ctx.out, shown(page.bytes));
-      }
-      if (!followIt) return EXIT.OK;
-      return follow(ctx, id, page.next, queries);
-    },
-  );
-
-/** `logs` of an agent session: the conversation after seq `since`; with -f until the session ends. */
-async function logConversation(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
-  const transcript = new Transcript(
-    { text: (chunk) => ctx.out.write(chunk), note: (line) => ctx.out.write(`${line}\n`) },
-    // Following, a permission request may be one to answer now: its line says how.
-    followIt ? { sessionId: id } : {},
-  );
-  let last = since;
-  for await (const event of ctx.http.allEvents(id, { since })) {
-    transcript.push(event);
-    last = event.seq;
-    await keepPace(ctx.out);
-  }
-  if (!followIt) return EXIT.OK;
-  const outcome = await followEvents(ctx, id, last, (event) => transcript.push(event));
-  if ("code" in outcome) return outcome.code;
-  return outcome.end?.type === "lost" ? new FollowNotices(ctx.err).lost(id) : EXIT.OK;
-}
-
-/** `logs --json`: the events after seq `since`, one per line; with -f until the session ends. */
-async function logEvents(ctx: CliContext, id: string, since: number, followIt: boolean): Promise<number> {
-  let last = since;
-  let ended = false;
-  let lost = false;
-  for await (const event of ctx.http.allEvents(id, { since })) {
-    // Seqs have no holes: a first event past the one asked for means retention dropped those.
-    if (last === since && event.seq > since + 1)
-      new FollowNotices(ctx.err).show(
-        `events ${since + 1} to ${event.seq - 1} were dropped by retention; printing from seq ${event.seq}`,
-      );
-    writeJson(ctx, event);
-    last = event.seq;
-    if (event.type === "exit" || event.type === "lost") ended = true;
-    if (event.type === "lost") lost = true;
-    await keepPace(ctx.out);
-  }
-  if (!followIt) return EXIT.OK;
-  // Following a session that is over: as if it had just ended (a lost one is a failure).
-  if (ended) return lost ? EXIT.FAILURE : EXIT.OK;
-  const outcome = await followEvents(ctx, id, last, (event) => writeJson(ctx, event));
-  // (The lost event itself says it, in JSON.)
-  if ("code" in outcome) return outcome.code;
-  return outcome.end?.type === "lost" ? EXIT.FAILURE : EXIT.OK;
-}
+// Loaded on demand, with the WebSocket client behind -f.
+const logs: Command = async (argv) => (await import("./logs-command.js")).logs(argv);
 
 const send: Command = (argv) =>
   runCommand(
@@ -341,10 +276,11 @@ const send: Command = (argv) =>
       operandsAfter: 1,
     },
     async (ctx, parsed) => {
-      const id = positional(parsed, 0, "the session id");
+      positional(parsed, 0, "the session id or name");
       const words = parsed.positionals.slice(1);
       const eof = parsed.values.eof === true;
       if (words.length === 0 && !eof) throw new UsageError("missing TEXT (or --eof)");
+      const id = await sessionOperand(ctx, parsed);
       let text = words.join(" ");
       if (words.length > 0 && parsed.values["no-newline"] !== true) {
         // Enter is CR on a terminal (programs in raw mode see exactly that), LF on a pipe.
@@ -367,13 +303,13 @@ const send: Command = (argv) =>
 
 const signal: Command = (argv) =>
   runCommand(argv, { usage: SIGNAL_USAGE, options: {}, positionals: 2 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
     const name = positional(parsed, 1, "the signal");
     // A signal the gateway does not take is a mistake on this command line (exit 2), said here.
-    if (!Signal.safeParse(name).success)
+    if (signalName(name) === undefined)
       throw new UsageError(
         `SIGNAL is a name, one of ${SIGNALS.join(", ")} (with or without SIG), not ${JSON.stringify(name)}`,
       );
+    const id = await sessionOperand(ctx, parsed);
     const result = await ctx.http.signal(id, name);
     if (ctx.json) writeJson(ctx, result);
     return EXIT.OK;
@@ -381,7 +317,7 @@ const signal: Command = (argv) =>
 
 const kill: Command = (argv) =>
   runCommand(argv, { usage: KILL_USAGE, options: {}, positionals: 1 }, async (ctx, parsed) => {
-    const id = positional(parsed, 0, "the session id");
+    const id = await sessionOperand(ctx, parsed);
     const session: SessionInfo = await ctx.http.deleteSession(id);
     if (ctx.json) writeJson(ctx, session);
     else ctx.out.write(`${formatSessionLine(session)}\n`);
@@ -439,7 +375,9 @@ const rm: Command = (argv) =>
       let skipped = 0;
       for (const id of ids) {
         try {
-          const gone = await ctx.http.removeSession(id, { force });
+          // --ended gives ids; given ones may be names or id prefixes.
+          const resolved = parsed.values.ended === true ? id : await resolveSession(ctx.http, id);
+          const gone = await ctx.http.removeSession(resolved, { force });
           removed.push(...gone);
           if (!ctx.json)
             for (const s of gone)
@@ -498,16 +436,17 @@ export const COMMANDS: Record<string, Command> = {
   kill,
   shutdown,
   rm,
-  prompt,
-  abort,
-  permission,
-  mode,
-  config,
-  elicit,
-  resume,
-  plugins,
-  pair,
-  devices,
+  // Loaded on demand (the agent commands with the WebSocket client).
+  prompt: async (argv) => (await import("./agent-commands.js")).prompt(argv),
+  abort: async (argv) => (await import("./agent-commands.js")).abort(argv),
+  permission: async (argv) => (await import("./agent-commands.js")).permission(argv),
+  mode: async (argv) => (await import("./agent-commands.js")).mode(argv),
+  config: async (argv) => (await import("./agent-commands.js")).config(argv),
+  elicit: async (argv) => (await import("./agent-commands.js")).elicit(argv),
+  resume: async (argv) => (await import("./agent-commands.js")).resume(argv),
+  plugins: async (argv) => (await import("./plugin-commands.js")).plugins(argv),
+  pair: async (argv) => (await import("./device-commands.js")).pair(argv),
+  devices: async (argv) => (await import("./device-commands.js")).devices(argv),
   // Loaded on demand, with the MCP SDK behind it.
   mcp: async (argv) => (await import("./mcp.js")).mcp(argv),
 };
@@ -518,9 +457,4 @@ export function isLocal(url: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
   return host === "::1";
-}
-
-function write(stream: NodeJS.WritableStream, bytes: Uint8Array): Promise<void> {
-  if (bytes.length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => stream.write(bytes, (error) => (error ? reject(error) : resolve())));
 }

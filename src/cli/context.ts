@@ -2,10 +2,14 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import { ConnectionError, HttpClient, SwitchboardError } from "../client/node.js";
-import { tokenCharsProblem } from "../protocol/index.js";
+// From the modules themselves, not the indexes: a command's start loads neither zod nor ws.
+import { ConnectionError } from "../client/errors.js";
+import { HttpClient } from "../client/http.js";
+import { SwitchboardError } from "../protocol/errors.js";
+import { tokenCharsProblem } from "../protocol/token-chars.js";
 import type { GatewayTarget } from "../client/node.js";
 import { EXIT, UsageError, exitCodeFor } from "./exit-codes.js";
+import { gatewayFile, readGatewayFile } from "./gateway-file.js";
 import { printable } from "./printable.js";
 
 /** Where the CLI looks for the gateway when neither --url nor SWITCHBOARD_URL says. */
@@ -24,10 +28,12 @@ export const COMMON_OPTIONS = {
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
 export const COMMON_USAGE = `Common options:
-  --url URL        the gateway (default: $SWITCHBOARD_URL, else ${DEFAULT_URL})
+  --url URL        the gateway (default: $SWITCHBOARD_URL, else the URL a running gateway wrote in
+                   the data dir's gateway.json, else ${DEFAULT_URL})
   --token T        the token (default: $SWITCHBOARD_TOKEN, else the token file of the data dir)
   --token-file F   read the token from file F (default: $SWITCHBOARD_TOKEN_FILE); keeps it off the command line
-  --data-dir DIR   where to find the token file (default: $SWITCHBOARD_DATA_DIR, else ./${DEFAULT_DATA_DIR})
+  --data-dir DIR   where to find the gateway's token and gateway.json (default: $SWITCHBOARD_DATA_DIR,
+                   else ./${DEFAULT_DATA_DIR})
   --json           machine-readable output on stdout (errors too: {"error": {code, message}})`;
 
 /** Everything a command needs to reach the gateway and talk to the user. */
@@ -37,6 +43,8 @@ export interface CliContext {
   json: boolean;
   /** Where the token came from, for error messages. */
   tokenSource: string;
+  /** Where the URL came from, for error messages. */
+  urlSource: UrlSource;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
 }
@@ -95,8 +103,8 @@ export async function runCommand<O extends Options>(
   const json = values["json"] === true;
   let ctx: CliContext;
   try {
-    const { target, tokenSource } = resolveTarget(values, io.env);
-    ctx = { target, http: new HttpClient(target), json, tokenSource, out: io.out, err: io.err };
+    const { target, tokenSource, urlSource } = resolveTarget(values, io.env);
+    ctx = { target, http: new HttpClient(target), json, tokenSource, urlSource, out: io.out, err: io.err };
   } catch (error) {
     if (error instanceof UsageError) return reportUsageError(io, json, error.message, spec.usage);
     throw error;
@@ -179,15 +187,9 @@ function unprotect(value: string): string {
 }
 
 /** The gateway URL and token from flags, environment and the data dir's token file, in that order. */
-export function resolveTarget(
-  values: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-): { target: GatewayTarget & { url: string }; tokenSource: string } {
-  const given = str(values["url"]);
-  const url = gatewayUrl(
-    given ?? nonEmpty(env["SWITCHBOARD_URL"]) ?? DEFAULT_URL,
-    given !== undefined ? "--url" : "SWITCHBOARD_URL",
-  );
+export function resolveTarget(values: Record<string, unknown>, env: NodeJS.ProcessEnv): Resolved {
+  const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
+  const { url, urlSource } = gatewayLocation(values, env, dataDir);
   const flag = str(values["token"]);
   // (An unset variable in `--token "$T"`: sent as is, the gateway's refusal would blame the token.)
   if (flag === "")
@@ -197,14 +199,18 @@ export function resolveTarget(
   const fileFlag = str(values["token-file"]);
   if (flag !== undefined && fileFlag !== undefined)
     throw new UsageError("--token and --token-file both give the token: give one of them");
-  if (flag !== undefined) return { target: { url, token: checkedToken(flag, "--token") }, tokenSource: "--token" };
-  if (fileFlag !== undefined) return tokenFromFile(url, fileFlag, "--token-file");
+  if (flag !== undefined)
+    return { target: { url, token: checkedToken(flag, "--token") }, tokenSource: "--token", urlSource };
+  if (fileFlag !== undefined) return { ...tokenFromFile(url, fileFlag, "--token-file"), urlSource };
   const fromEnv = nonEmpty(env["SWITCHBOARD_TOKEN"]);
   if (fromEnv !== undefined)
-    return { target: { url, token: checkedToken(fromEnv, "SWITCHBOARD_TOKEN") }, tokenSource: "SWITCHBOARD_TOKEN" };
+    return {
+      target: { url, token: checkedToken(fromEnv, "SWITCHBOARD_TOKEN") },
+      tokenSource: "SWITCHBOARD_TOKEN",
+      urlSource,
+    };
   const envFile = nonEmpty(env["SWITCHBOARD_TOKEN_FILE"]);
-  if (envFile !== undefined) return tokenFromFile(url, envFile, "SWITCHBOARD_TOKEN_FILE");
-  const dataDir = str(values["data-dir"]) ?? nonEmpty(env["SWITCHBOARD_DATA_DIR"]) ?? DEFAULT_DATA_DIR;
+  if (envFile !== undefined) return { ...tokenFromFile(url, envFile, "SWITCHBOARD_TOKEN_FILE"), urlSource };
   const file = resolve(join(dataDir, "token"));
   let token: string | undefined;
   try {
@@ -220,8 +226,40 @@ export function resolveTarget(
     return {
       target: { url, token },
       tokenSource: `${file} (the data directory's token file: a gateway started with --token or SWITCHBOARD_TOKEN does not use it; pass that token instead)`,
+      urlSource,
     };
-  return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})` };
+  return { target: { url }, tokenSource: `none (no --token, no SWITCHBOARD_TOKEN, no readable ${file})`, urlSource };
+}
+
+/** What {@link resolveTarget} found: the gateway, its token, and where each came from (for error messages). */
+export interface Resolved {
+  target: GatewayTarget & { url: string };
+  tokenSource: string;
+  urlSource: UrlSource;
+}
+
+/** Where the gateway's URL came from: a flag, the variable, the data dir's gateway.json (its path), or the default. */
+export type UrlSource = "--url" | "SWITCHBOARD_URL" | { file: string } | "default";
+
+/**
+ * The gateway's URL: --url, else SWITCHBOARD_URL, else what a gateway serving `dataDir` recorded
+ * in its gateway.json (src/cli/gateway-file.ts), else {@link DEFAULT_URL}.
+ */
+function gatewayLocation(
+  values: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+): { url: string; urlSource: UrlSource } {
+  const given = str(values["url"]);
+  if (given !== undefined) return { url: gatewayUrl(given, "--url"), urlSource: "--url" };
+  const fromEnv = nonEmpty(env["SWITCHBOARD_URL"]);
+  if (fromEnv !== undefined) return { url: gatewayUrl(fromEnv, "SWITCHBOARD_URL"), urlSource: "SWITCHBOARD_URL" };
+  const recorded = readGatewayFile(dataDir);
+  if (recorded !== undefined) {
+    const file = gatewayFile(dataDir);
+    return { url: gatewayUrl(recorded.url, file), urlSource: { file } };
+  }
+  return { url: DEFAULT_URL, urlSource: "default" };
 }
 
 /** `token`, or a usage error when it cannot travel in a header (fetch's "Cannot convert argument to a ByteString" read as unreachable). */
@@ -300,11 +338,21 @@ export function reportError(ctx: CliContext, error: unknown): void {
  * An error in a sentence. In text the code follows in parentheses; with --json it is a field
  * of its own (`ctx.json`), so the message does not repeat it.
  */
-export function describeError(ctx: Pick<CliContext, "target" | "tokenSource" | "json">, error: unknown): string {
+export function describeError(
+  ctx: Pick<CliContext, "target" | "tokenSource" | "json"> & { urlSource?: UrlSource },
+  error: unknown,
+): string {
   const tagged = (message: string, code: string) => (ctx.json ? message : `${message} (${code})`);
   if (error instanceof ConnectionError) {
     if (error.code === "UNREACHABLE") {
-      return `${error.message}. Is the gateway running ("switchboard serve")? Point --url or SWITCHBOARD_URL at it.`;
+      const source = ctx.urlSource;
+      const from =
+        source === undefined || source === "default"
+          ? `no --url, SWITCHBOARD_URL or running gateway's gateway.json in the data dir: the default`
+          : typeof source === "string"
+            ? source
+            : `${source.file}, which a gateway wrote`;
+      return `${error.message} (the URL from ${from}). Is the gateway running ("switchboard serve")? Point --url or SWITCHBOARD_URL at it, or --data-dir at its data dir.`;
     }
     return tagged(error.message, error.code);
   }

@@ -1,5 +1,6 @@
 import { constants } from "node:os";
-import { ConnectionError, SwitchboardError } from "../client/index.js";
+import { ConnectionError } from "../client/errors.js";
+import { SwitchboardError } from "../protocol/errors.js";
 
 /**
  * Exit codes of the client commands. `attach` (and `run --attach`) exit with the session's

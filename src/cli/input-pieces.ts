@@ -1,4 +1,4 @@
-import { LIMITS } from "../protocol/index.js";
+import { LIMITS } from "../protocol/limits.js";
 
 /**
  * `text` in pieces of at most `maxBytes` of UTF-8, never inside a character, so input past

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/errors.js";
 import { reportUsageError, wantsJson } from "./context.js";
 import { EXIT } from "./exit-codes.js";
 import { firstOperand, hoistGlobalOptions, isGlobalOption } from "./global-options.js";
@@ -10,7 +10,7 @@ const USAGE = `switchboard — a gateway for AI coding agents and the terminals 
 
 Usage:
   switchboard serve [--host H] [--port P] [--data-dir DIR] [--config FILE] [--token T] [--tls-cert F --tls-key F]
-  switchboard run [--pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
+  switchboard run [--pty | --no-pty] [--name N] [--cwd D] [--env K=V]... [--attach] [--] CMD ARGS...
   switchboard attach ID [--read-only | --force] [--since BYTE] [--detach-key KEY]   (Ctrl-] detaches)
   switchboard ls [--state STATE[,STATE]]
   switchboard logs ID [-f] [--since BYTE]
@@ -32,6 +32,8 @@ Usage:
   switchboard devices  |  switchboard devices revoke ID
   switchboard mcp [--cwd D] [--progress-ms MS]   (an MCP server on stdio, for coding agents)
 
+ID is a session's id, its name, or the start of its id (as git takes short hashes); one that
+fits several sessions is refused with their ids.
 Client commands take --url (SWITCHBOARD_URL), --token (SWITCHBOARD_TOKEN), --token-file
 (SWITCHBOARD_TOKEN_FILE), --data-dir (SWITCHBOARD_DATA_DIR, for its token file) and --json,
 before or after the command. Exit codes: 0 ok, 1 refused,

@@ -1,4 +1,4 @@
-import { replaceHiddenChars } from "../protocol/index.js";
+import { replaceHiddenChars } from "../protocol/display-text.js";
 
 /**
  * Text from the gateway (session names, commands, cwd, error messages, tool titles) is

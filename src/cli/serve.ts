@@ -6,6 +6,8 @@ import { tokenCharsProblem } from "../protocol/index.js";
 import { DEFAULT_HOST, DEFAULT_PORT } from "../server/listen-defaults.js";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, isLogLevel, logLevelFromEnv } from "../server/logger.js";
 import { EXIT } from "./exit-codes.js";
+import { LOG_FORMATS, isLogFormat, logFormatFromEnv } from "../system/log-format.js";
+import { removeGatewayFile, writeGatewayFile } from "./gateway-file.js";
 import { nodeIdProblem, parseRedisSeeds } from "../cluster/cluster-settings.js";
 import { parseByteSize, parseDuration } from "../core/units.js";
 import type { EndedRetentionSetting } from "../server/gateway.js";
@@ -29,12 +31,14 @@ Terminal sessions run under holders, so they outlive a stop or crash of the gate
 serve on the same data directory adopts them: --holders off (SWITCHBOARD_HOLDERS) runs them in
 the gateway, ending with it, ahead of the config's sessions.holders.
 A token needs at least 16 characters; without one, one is generated on first start and
-kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs are JSON lines on
-stderr at SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}).
+kept in DATA_DIR/token (mode 0600). An empty variable counts as unset. Logs go to stderr at
+SWITCHBOARD_LOG_LEVEL (${LOG_LEVELS.join(", ")}; default ${DEFAULT_LOG_LEVEL}): a line a person
+reads on a terminal, JSON lines elsewhere (SWITCHBOARD_LOG_FORMAT=json or pretty chooses).
 --tls-cert and --tls-key (SWITCHBOARD_TLS_CERT, SWITCHBOARD_TLS_KEY; PEM files, both or
 neither) serve HTTPS and WSS instead of HTTP, so a phone can reach the gateway beyond
 loopback without a proxy in front; the UI's cookie is then Secure.
-Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT".`;
+Once ready it prints one line to stdout: "switchboard listening on http://HOST:PORT", and
+records that URL (never the token) in DATA_DIR/gateway.json, where client commands find it.`;
 
 /**
  * The longest `serve`'s graceful stop may take: past it the process exits 1 without finishing it,
@@ -116,6 +120,11 @@ export async function serve(argv: string[]): Promise<number> {
   const logLevel = logLevelFromEnv();
   if (!isLogLevel(logLevel)) {
     console.error(`switchboard: SWITCHBOARD_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, not ${logLevel}`);
+    return EXIT.USAGE;
+  }
+  const logFormat = logFormatFromEnv(process.env, process.stderr.isTTY === true);
+  if (!isLogFormat(logFormat)) {
+    console.error(`switchboard: SWITCHBOARD_LOG_FORMAT must be one of ${LOG_FORMATS.join(", ")}, not ${logFormat}`);
     return EXIT.USAGE;
   }
   const config = values.config ?? env("SWITCHBOARD_CONFIG");
@@ -252,6 +261,17 @@ export async function serve(argv: string[]): Promise<number> {
     process.on("SIGINT", onStop);
     process.on("SIGTERM", onStop);
   });
+  // Where client commands find it without --url (src/cli/gateway-file.ts): a URL that reaches it
+  // from this machine, also when it listens on every address.
+  try {
+    writeGatewayFile(dataDir, uiBase(gateway.host, gateway.port, gateway.url));
+  } catch (error) {
+    // The gateway serves without it: only the commands' discovery is missing.
+    gateway.core.logger.warn(
+      { err: (error as Error).message },
+      "cannot record the URL in the data dir's gateway.json: client commands need --url or SWITCHBOARD_URL",
+    );
+  }
   process.stdout.write(`switchboard listening on ${gateway.url}\n`);
   if (gateway.tokenGenerated) {
     const ui = uiBase(gateway.host, gateway.port, gateway.url);
@@ -286,6 +306,8 @@ export async function serve(argv: string[]): Promise<number> {
     );
     gateway.core.logger.flush(() => process.exit(EXIT.FAILURE));
   }, STOP_DEADLINE_MS);
+  // Removed first: a client command run during the stop is told no gateway listens here.
+  removeGatewayFile(dataDir);
   await gateway.close(asked !== undefined ? { sessions: asked.sessions } : {});
   await new Promise<void>((flushed) => gateway.core.logger.flush(() => flushed()));
   clearTimeout(deadline);

@@ -1,5 +1,7 @@
-import { CLOSE_CODES, SwitchboardError, isErrorCode } from "../protocol/index.js";
-import type { ErrorCode } from "../protocol/index.js";
+// From the modules themselves, not the protocol's index: the CLI loads these without zod.
+import { CLOSE_CODES } from "../protocol/close-codes.js";
+import { SwitchboardError, isErrorCode } from "../protocol/errors.js";
+import type { ErrorCode } from "../protocol/errors.js";
 
 /**
  * Why the SDK could not get an answer from the gateway at all. The gateway's own refusals

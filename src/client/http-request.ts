@@ -1,7 +1,7 @@
 // One request of HttpClient to the gateway: credentials, the timeout and the caller's abort, and
 // a failure as a typed error (the gateway's error body, or why nothing answered). Apart from the
 // client's methods, which only say each route's path, query and body.
-import { SwitchboardError } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/errors.js";
 import { abortReason, onAbort } from "./abort.js";
 import { ConnectionError, errorFromWire } from "./errors.js";
 import { COOKIE_KEY_HEADER, endpointUrl } from "./transport.js";

@@ -10,7 +10,7 @@ import type {
   SessionInfo,
   SignalName,
 } from "../protocol/index.js";
-import { LIMITS } from "../protocol/index.js";
+import { LIMITS } from "../protocol/limits.js";
 import { encodeBase64 } from "../core/utf8-chunker.js";
 import type { AbortOptions } from "./abort.js";
 import { ConnectionError } from "./errors.js";

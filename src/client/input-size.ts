@@ -1,4 +1,5 @@
-import { LIMITS, SwitchboardError, inputTooLarge } from "../protocol/index.js";
+import { SwitchboardError } from "../protocol/errors.js";
+import { LIMITS, inputTooLarge } from "../protocol/limits.js";
 
 const encoder = new TextEncoder();
 

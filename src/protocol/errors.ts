@@ -43,7 +43,7 @@ export const ERROR_CODES = {
   SESSION_NAME_AMBIGUOUS: {
     status: 409,
     summary:
-      "The CLI was given a session name that several sessions have; the message lists their ids: give the id of one (`switchboard ls NAME` lists them).",
+      "The CLI was given a session name that several sessions have, or an id prefix several ids start with; the message lists them: give the id of one (`switchboard ls REF` lists them).",
   },
   METHOD_NOT_ALLOWED: { status: 405, summary: "The route exists but not with this method." },
   SESSION_NOT_RUNNING: { status: 409, summary: "The session has ended; it cannot be steered." },

@@ -367,17 +367,4 @@ export function readBinaryOutput(frame: Uint8Array): BinaryOutput | null {
   return { kind, offset, bytes: frame.subarray(BINARY_OUTPUT_HEADER_BYTES) };
 }
 
-/** WebSocket close codes the gateway uses. */
-export const CLOSE_CODES = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  POLICY: 1008,
-  TOO_BIG: 1009,
-  INTERNAL: 1011,
-  /** The gateway stops while sessions keep running (under holders, or streams): reconnect and resume. */
-  SERVICE_RESTART: 1012,
-  /** `/ws/session`: control was taken over by someone else; do not reconnect into a fight. */
-  CONTROL_LOST: 4001,
-  /** The session was deleted or its log reset. */
-  SESSION_GONE: 4004,
-} as const;
+export { CLOSE_CODES } from "./close-codes.js";

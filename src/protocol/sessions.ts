@@ -6,14 +6,9 @@ import { CONTROL_VIA } from "./events.js";
 import { AgentState } from "./agent-state.js";
 import { PromptContent } from "./prompt-content.js";
 
-export const SESSION_KINDS = ["terminal", "agent", "stream"] as const;
-export type SessionKind = (typeof SESSION_KINDS)[number];
-export const SESSION_STATES = ["running", "exited", "lost"] as const;
-export type SessionState = (typeof SESSION_STATES)[number];
-
-/** Signals a client may send. Delivered to the session's process group. */
-export const SIGNALS = ["INT", "TERM", "KILL", "HUP", "QUIT", "USR1", "USR2", "STOP", "CONT", "WINCH"] as const;
-export type SignalName = (typeof SIGNALS)[number];
+import { SESSION_KINDS, SESSION_STATES, SIGNALS } from "./session-constants.js";
+export { SESSION_KINDS, SESSION_STATES, SIGNALS, signalName } from "./session-constants.js";
+export type { SessionKind, SessionState, SignalName } from "./session-constants.js";
 
 /** Accepts `INT`, `SIGINT`, `int` or `sigint`; yields the bare upper-case name. */
 export const Signal = z

@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import type { Logger, DestinationStream } from "pino";
 import { LogDestination } from "../system/log-destination.js";
+import { isLogFormat, logFormatFromEnv } from "../system/log-format.js";
 
 export type { Logger };
 
@@ -16,6 +17,12 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 /** Whether pino takes `level` (it lower-cases it); anything else makes it throw "default level:… must be included in custom levels". */
 export function isLogLevel(level: string): boolean {
   return (LOG_LEVELS as readonly string[]).includes(level.toLowerCase());
+}
+
+/** JSON lines, or lines for people when stderr is a terminal (src/system/log-format.ts); serve refuses another SWITCHBOARD_LOG_FORMAT. */
+function stderrLogFormat(): "json" | "pretty" {
+  const format = logFormatFromEnv(process.env, process.stderr.isTTY === true);
+  return isLogFormat(format) ? format : "json";
 }
 
 /**
@@ -43,6 +50,6 @@ export function createLogger(options: { level?: string; destination?: Destinatio
       },
     },
     // Not pino.destination: its flush at exit waits without end on a pipe nobody reads (log-destination.ts).
-    options.destination ?? new LogDestination(),
+    options.destination ?? new LogDestination(process.stderr, { format: stderrLogFormat() }),
   );
 }

@@ -1,4 +1,6 @@
 import type { Writable } from "node:stream";
+import { prettyLogLine } from "./log-format.js";
+import type { LogFormat } from "./log-format.js";
 
 /** Bytes of log lines waiting for stderr's reader; past it new lines are dropped, and counted. */
 export const LOG_QUEUE_MAX_BYTES = 1024 * 1024;
@@ -23,9 +25,15 @@ export class LogDestination {
   /** Why the output failed (its code): nothing more is written. */
   private failed: string | undefined;
   private dropped = 0;
+  /** Lines as a person reads them (src/system/log-format.ts), in colour on a terminal; else pino's JSON. */
+  private readonly pretty: { colour: boolean } | undefined;
 
-  constructor(out: Writable = process.stderr) {
+  constructor(out: Writable = process.stderr, options: { format?: LogFormat } = {}) {
     this.out = out;
+    this.pretty =
+      options.format === "pretty"
+        ? { colour: (out as { isTTY?: boolean }).isTTY === true && !process.env["NO_COLOR"] }
+        : undefined;
     out.on("error", (error: NodeJS.ErrnoException) => {
       this.failed ??= error.code ?? error.message;
     });
@@ -47,9 +55,13 @@ export class LogDestination {
         msg: `${this.dropped} log lines were dropped: stderr was not read (LOG_QUEUE_MAX_BYTES)`,
       };
       this.dropped = 0;
-      this.out.write(`${JSON.stringify(note)}\n`);
+      this.out.write(this.shown(`${JSON.stringify(note)}\n`));
     }
-    this.out.write(line);
+    this.out.write(this.shown(line));
+  }
+
+  private shown(line: string): string {
+    return this.pretty ? prettyLogLine(line, this.pretty) : line;
   }
 
   /** Calls `done` once what is queued was written, the output failed, or {@link LOG_FLUSH_TIMEOUT_MS} passed. */

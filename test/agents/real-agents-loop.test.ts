@@ -1,11 +1,10 @@
-// Claude Code, Gemini CLI and Codex, each the published ACP adapter (devDependencies), doing the
+// Claude Code, Gemini CLI and Codex, each the published ACP adapter (test/agents/packages), doing the
 // whole loop through the gateway's HTTP API with its model API pointed at a scripted server on
 // loopback: no key, no internet. The gateway is `serve` in a child process, so the loop can
 // kill it (-9, SIGTERM) and start it again on the same data directory. What each agent does is
 // compared with LOOP_POINTS, the table docs/agents.md shows ("Real agents, whole loops").
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/gateway.js";
@@ -16,11 +15,8 @@ import { startGeminiServer } from "./model-servers/gemini.js";
 import { startOpenAiResponsesServer } from "./model-servers/openai-responses.js";
 import { sleep } from "./model-servers/scripted-model.js";
 import type { Script, ScriptedModelServer } from "./model-servers/scripted-model.js";
+import { CLAUDE_ACP, CODEX_ACP, GEMINI } from "./helpers/agent-packages.js";
 
-const require = createRequire(import.meta.url);
-const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
-const GEMINI = path.join(path.dirname(require.resolve("@google/gemini-cli/package.json")), "bundle", "gemini.js");
-const CODEX_ACP = require.resolve("@zed-industries/codex-acp/bin/codex-acp.js");
 /** Starting an agent takes seconds (gemini about 11 s on a loaded machine); a whole loop a minute. */
 const TIMEOUT_MS = 170_000;
 const RUN_END_MS = 60_000;

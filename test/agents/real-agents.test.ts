@@ -1,18 +1,15 @@
-// Interop with ACP agents nobody here wrote, installed as devDependencies and run without keys:
+// Interop with ACP agents nobody here wrote, installed in test/agents/packages and run without keys:
 // what a user is told when such an agent cannot work yet, and that nothing of it outlives the session.
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { createAgentSession, MemoryLog } from "../../src/agents/index.js";
 import type { Actor, EventOf } from "../../src/protocol/index.js";
 import { waitForRunEnd } from "./helpers/wait.js";
+import { CLAUDE_ACP, GEMINI } from "./helpers/agent-packages.js";
 
-const require = createRequire(import.meta.url);
-const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
-const GEMINI = path.join(path.dirname(require.resolve("@google/gemini-cli/package.json")), "bundle", "gemini.js");
 const actor: Actor = { name: "alice", role: "operator" };
 const isRoot = process.getuid?.() === 0;
 /** Starting these agents takes seconds (gemini about 11 s on a loaded machine). */

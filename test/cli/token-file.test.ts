@@ -22,6 +22,7 @@ describe("--token-file and SWITCHBOARD_TOKEN_FILE", () => {
     expect(resolveTarget({ url: GATEWAY, "token-file": file }, {})).toEqual({
       target: { url: GATEWAY, token: "from-the-file-0123456789" },
       tokenSource: file,
+      urlSource: "--url",
     });
     expect(resolveTarget({ url: GATEWAY }, { SWITCHBOARD_TOKEN_FILE: file }).target.token).toBe(
       "from-the-file-0123456789",

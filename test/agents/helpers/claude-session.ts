@@ -1,11 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { tempDir } from "../../helpers/tmp.js";
-
-const require = createRequire(import.meta.url);
-/** Claude Code's ACP adapter, the real one in node_modules. */
-export const CLAUDE_ACP = require.resolve("@agentclientprotocol/claude-agent-acp/dist/index.js");
+import { CLAUDE_ACP } from "./agent-packages.js";
 
 /**
  * A `POST /v1/sessions` body for Claude Code's ACP adapter in a fresh HOME, its model API at
