@@ -1,16 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { tempDir } from "../../helpers/tmp.js";
-
-const require = createRequire(import.meta.url);
-/** Gemini CLI (its `--acp` mode) and Codex's ACP adapter, the real ones in node_modules. */
-export const GEMINI = path.join(
-  path.dirname(require.resolve("@google/gemini-cli/package.json")),
-  "bundle",
-  "gemini.js",
-);
-export const CODEX_ACP = require.resolve("@zed-industries/codex-acp/bin/codex-acp.js");
+import { CODEX_ACP, GEMINI } from "./agent-packages.js";
 
 /**
  * A `POST /v1/sessions` body for Gemini CLI in a fresh HOME, its Gemini API at `modelUrl` (a
