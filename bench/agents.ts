@@ -57,6 +57,7 @@ function instrumentedEcho(
           tool: (u) => inner.tool(u),
           plan: (e) => inner.plan(e),
           child: (c) => inner.child(c),
+          fileChange: (c) => inner.fileChange(c),
           notice: (level, text) => inner.notice(level, text),
           agentEvent: (e) => inner.agentEvent(e),
           requestPermission: (a, s) => inner.requestPermission(a, s),

@@ -16,6 +16,7 @@ import { formatSessionLine, formatSessionTable } from "./format.js";
 import { inputPieces } from "./input-pieces.js";
 import { printable } from "./printable.js";
 import { Transcript } from "./transcript.js";
+import { diff } from "./diff-command.js";
 import { abort, config, elicit, mode, permission, prompt, resume } from "./agent-commands.js";
 import { plugins } from "./plugin-commands.js";
 import { devices, pair } from "./device-commands.js";
@@ -505,6 +506,7 @@ export const COMMANDS: Record<string, Command> = {
   config,
   elicit,
   resume,
+  diff,
   plugins,
   pair,
   devices,
