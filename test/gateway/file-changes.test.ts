@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChangesAnswer, SessionEvent } from "../../src/protocol/index.js";
 import type { Gateway } from "../../src/server/gateway.js";
+import { cli } from "../cli/helpers.js";
 import { createSession } from "../helpers/gateway.js";
 import { waitFor } from "../helpers/wait-for.js";
 import { TOKENS, eventsOf, http, secGateway } from "../security/helpers.js";
@@ -177,6 +178,15 @@ describe("changes per run", () => {
     expect(list.files[0]!.diff).toBe("@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n");
     const patch = (await http(gw, "alice").get(`/v1/sessions/${id}/runs/latest/patch`)).text;
     expect(gitApply({ "twice.txt": "a\nb\nc\n" }, patch)("twice.txt")).toBe("a\nB\nc\nd\n");
+    // The CLI prints the same patch (the latest run when none is named), without colors off a terminal.
+    const env = { SWITCHBOARD_URL: gw.url, SWITCHBOARD_TOKEN: TOKENS.alice };
+    expect(await cli(["diff", id], env)).toEqual({ code: 0, stdout: patch, stderr: "" });
+    const listed = await cli(["diff", id, runId, "--json"], env);
+    expect(JSON.parse(listed.stdout)).toMatchObject({ runId, files: [{ path: "twice.txt", added: 2 }] });
+    const unknown = await cli(["diff", id, "no-such-run"], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("RUN_NOT_FOUND");
+    expect(unknown.stderr).toContain(runId);
   });
 
   it("a binary file keeps sizes and hashes, no diff", async () => {
