@@ -201,6 +201,18 @@ describe("changes per run", () => {
     expect(patch).toBe("# blob.bin: binary change, not in this patch\n");
   });
 
+  it("a reported diff that cannot be placed in the file is listed as a region, left out of the patch", async () => {
+    const file = path.join(cwd, "region.txt");
+    writeFileSync(file, "one\ntwo\nthree\n");
+    const { runId } = await run({ op: "report", path: file, diffs: [{ oldText: "alpha\n", newText: "beta\n" }] });
+    const list = (await http(gw, "alice").get(`/v1/sessions/${id}/runs/${runId}/changes`)).json as ChangesAnswer;
+    expect(list.files).toEqual([
+      expect.objectContaining({ path: "region.txt", region: true, diff: "@@ -1,1 +1,1 @@\n-alpha\n+beta\n" }),
+    ]);
+    const patch = (await http(gw, "alice").get(`/v1/sessions/${id}/runs/${runId}/patch`)).text;
+    expect(patch).toBe("# region.txt: only a region was reported, not in this patch\n");
+  });
+
   it("reading needs the session's log access; an unknown run is RUN_NOT_FOUND naming the latest", async () => {
     const bob = await http(gw, "bob").get(`/v1/sessions/${id}/changes`);
     expect(bob.status).toBe(404);
