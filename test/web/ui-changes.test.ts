@@ -31,7 +31,15 @@ async function editSession(s: Stack, viewport: { width: number; height: number }
   const created = await s.http.post("/v1/sessions", { kind: "agent", agent, cwd, name: "review-bot" });
   const id = created.json.id as string;
   const page = await s.page({ hash: `#/s/${id}`, viewport, touch: viewport === PHONE });
-  const script = { op: "edit", path: file, oldText: OLD, content: NEW, permission: true, id: "edit-parser" };
+  const script = {
+    op: "edit",
+    path: file,
+    oldText: OLD,
+    content: NEW,
+    permission: true,
+    id: "edit-parser",
+    title: "Edit src/parser.ts",
+  };
   await s.http.post(`/v1/sessions/${id}/prompt`, { text: JSON.stringify(script) });
   return { id, page, file };
 }
@@ -53,7 +61,9 @@ describe("reviewing an agent's edits", () => {
       await card.locator("[data-test=permission-diff]").waitFor();
       expect(await card.locator("[data-test=permission-kind]").textContent()).toBe("edit");
       const diff = await card.locator("[data-test=permission-diff]").innerText();
-      expect(diff).toContain(file);
+      // Named relative to the session's directory (the agent sent the absolute path).
+      expect(diff).toContain("src/parser.ts");
+      expect(diff).not.toContain(path.dirname(path.dirname(file)));
       expect(diff).toContain("+2 −2");
       expect(diff).toContain('-  return s.split(",");');
       expect(diff).toContain('+  return s.split(",").filter((x) => x !== "");');

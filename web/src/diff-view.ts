@@ -31,8 +31,18 @@ export function renderCounts(added: number, removed: number): HTMLElement {
   );
 }
 
-/** An ACP diff (a tool call's content, a permission request's) as a unified diff under its path. */
-export function renderToolDiff(diff: ToolCallDiff): HTMLElement {
+/** `file` relative to the session's `cwd` when it is inside it (agents name files by absolute path). */
+export function shownPath(file: string, cwd: string | null | undefined): string {
+  if (cwd === null || cwd === undefined || cwd === "") return file;
+  const root = cwd.endsWith("/") ? cwd : `${cwd}/`;
+  return file.startsWith(root) && file.length > root.length ? file.slice(root.length) : file;
+}
+
+/**
+ * An ACP diff (a tool call's content, a permission request's) as a unified diff under its path,
+ * shown relative to the session's `cwd`.
+ */
+export function renderToolDiff(diff: ToolCallDiff, cwd?: string | null): HTMLElement {
   const { diff: hunks, added, removed } = diffHunks({ path: diff.path, oldText: diff.oldText, newText: diff.newText });
   return h(
     "div",
@@ -40,7 +50,7 @@ export function renderToolDiff(diff: ToolCallDiff): HTMLElement {
     h(
       "div",
       { class: "file-diff-path" },
-      h("span", { class: "file-path" }, diff.path),
+      h("span", { class: "file-path", title: diff.path }, shownPath(diff.path, cwd)),
       diff.oldText === null ? h("span", { class: "pill" }, "new file") : null,
       renderCounts(added, removed),
     ),

@@ -2,7 +2,7 @@ import { isSwitchboardError } from "../../src/client/index.js";
 import { toolCallCommand, toolCallDiffs, toolCallPaths } from "../../src/protocol/index.js";
 import type { PermissionView, RunView } from "./agent-model.js";
 import type { AppContext } from "./context.js";
-import { renderToolDiff } from "./diff-view.js";
+import { renderToolDiff, shownPath } from "./diff-view.js";
 import { h, icon } from "./dom.js";
 import { clockTime, errorText, unconfirmedText } from "./format.js";
 
@@ -40,7 +40,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
         "div",
         { class: "perm-body" },
         h("div", { class: "perm-title" }, request.title),
-        renderWhat(request),
+        renderWhat(request, page.app.store.get(page.sessionId)?.cwd),
         h("div", { class: "perm-outcome", "data-test": "permission-outcome" }, text),
       ),
     );
@@ -54,7 +54,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
       "div",
       { class: "perm-body" },
       h("div", { class: "perm-title" }, request.title),
-      renderWhat(request),
+      renderWhat(request, page.app.store.get(page.sessionId)?.cwd),
       h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
       canAnswer
         ? h(
@@ -83,7 +83,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
  * What the request would approve: the tool's kind, the shell command, each file's diff (unified)
  * and the files it touches, when the agent said (test/web/ui-changes.test.ts).
  */
-function renderWhat(request: PermissionView): HTMLElement[] {
+function renderWhat(request: PermissionView, cwd: string | null | undefined): HTMLElement[] {
   const shown: HTMLElement[] = [];
   const call = request.toolCall ?? undefined;
   const command = toolCallCommand(call);
@@ -94,13 +94,13 @@ function renderWhat(request: PermissionView): HTMLElement[] {
   if (command !== undefined)
     shown.push(h("pre", { class: "perm-command", "data-test": "permission-command" }, command));
   for (const diff of diffs)
-    shown.push(h("div", { class: "perm-diff", "data-test": "permission-diff" }, renderToolDiff(diff)));
+    shown.push(h("div", { class: "perm-diff", "data-test": "permission-diff" }, renderToolDiff(diff, cwd)));
   if (paths.length > 0)
     shown.push(
       h(
         "div",
         { class: "tool-paths", "data-test": "permission-paths" },
-        paths.map((p) => h("code", null, p)),
+        paths.map((p) => h("code", { title: p }, shownPath(p, cwd))),
       ),
     );
   return shown;

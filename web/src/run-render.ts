@@ -201,7 +201,12 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
     case "tool": {
       const tool = run.tools.get(item.toolCallId);
       return tool
-        ? renderToolCall(tool, page.app.store, section(page, `tool:${run.runId}:${tool.toolCallId}`, false))
+        ? renderToolCall(
+            tool,
+            page.app.store,
+            section(page, `tool:${run.runId}:${tool.toolCallId}`, false),
+            page.app.store.get(page.sessionId)?.cwd,
+          )
         : h("div");
     }
     case "permission": {

@@ -1,6 +1,6 @@
 import { toolCallDiffs } from "../../src/protocol/index.js";
 import type { ToolCall } from "./agent-model.js";
-import { renderToolDiff } from "./diff-view.js";
+import { renderToolDiff, shownPath } from "./diff-view.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
@@ -14,7 +14,12 @@ export const TOOL_DETAIL_CHARS = 2_000;
  * and its input and output behind "Details" (a `<details>` with `detailsAttrs`: whether it is
  * open, and its key on the page).
  */
-export function renderToolCall(tool: ToolCall, store: AppContext["store"], detailsAttrs: Attrs): HTMLElement {
+export function renderToolCall(
+  tool: ToolCall,
+  store: AppContext["store"],
+  detailsAttrs: Attrs,
+  cwd?: string | null,
+): HTMLElement {
   const diffs = toolCallDiffs({ content: tool.content });
   const output = textOutput(tool.content);
   const detail: Child[] = [];
@@ -37,10 +42,10 @@ export function renderToolCall(tool: ToolCall, store: AppContext["store"], detai
       ? h(
           "div",
           { class: "tool-paths", "data-test": "tool-paths" },
-          tool.locations.map((p) => h("code", null, p)),
+          tool.locations.map((p) => h("code", { title: p }, shownPath(p, cwd))),
         )
       : null,
-    diffs.map((diff) => renderToolDiff(diff)),
+    diffs.map((diff) => renderToolDiff(diff, cwd)),
     output !== "" ? h("pre", { class: "tool-output", "data-test": "tool-output" }, output) : null,
     tool.terminalSessionIds.length > 0
       ? h(
