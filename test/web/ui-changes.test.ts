@@ -10,6 +10,9 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../helpers/tmp.js";
+import { waitFor } from "../helpers/wait-for.js";
+import { claudeSessionBody } from "../agents/helpers/claude-session.js";
+import { startAnthropicServer } from "../agents/model-servers/anthropic.js";
 import { SCRIPTED_AGENT } from "./held-agent.js";
 import { DESKTOP, PHONE, SCREENSHOTS, sharedStack, useBrowser } from "./ui-helpers.js";
 import type { Stack } from "./ui-helpers.js";
@@ -101,4 +104,45 @@ describe("reviewing an agent's edits", () => {
       expect(id).not.toBe("");
     });
   }
+
+  // Real Claude Code (its ACP adapter from node_modules, the model a scripted Anthropic server on
+  // loopback) asked to write a new file: Claude writes it itself and reports the diff.
+  it("shows Claude Code's Write in its permission card and in the run's changes", async ({ onTestFinished }) => {
+    const server = await startAnthropicServer();
+    onTestFinished(() => server.close());
+    const s = shared();
+    const body = claudeSessionBody(server.url, "sb-claude-changes-");
+    const file = path.join(body["cwd"] as string, "notes.md");
+    server.setScript((turn) =>
+      turn.toolResult === undefined
+        ? { tool: { tool: "write", path: file, content: "# Notes\n\nreview first\n" } }
+        : { text: "Written." },
+    );
+    const id = (await s.http.post("/v1/sessions", { ...body, name: "claude-review" })).json.id as string;
+    const page = await s.page({ hash: `#/s/${id}` });
+    await s.http.post(`/v1/sessions/${id}/prompt`, { text: "write the notes" });
+    const card = page.locator(".permission[data-resolved=false]");
+    await card.locator("[data-test=permission-diff]").waitFor({ timeout: 90_000 });
+    const shown = await card.locator("[data-test=permission-diff]").innerText();
+    expect(shown).toContain("notes.md");
+    expect(shown).toContain("+review first");
+    // The agent's own "allow once" option.
+    const request = await waitFor(
+      async () =>
+        ((await s.http.get(`/v1/sessions/${id}/events`)).json.events as Array<Record<string, unknown>>).find(
+          (e) => e.type === "permission.request",
+        ),
+      10_000,
+      "permission.request",
+    );
+    const once = (request.options as Array<{ optionId: string; kind: string }>).find((o) => o.kind === "allow_once")!;
+    await card.locator(`[data-option="${once.optionId}"]`).click();
+    await page.waitForSelector(".run[data-status=done] [data-test=run-changes]", { timeout: 60_000 });
+    expect(readFileSync(file, "utf8")).toBe("# Notes\n\nreview first\n");
+    await page.click("[data-test=run-changes] > summary");
+    const listed = page.locator("[data-test=run-changes] [data-test=changed-file]");
+    await listed.first().waitFor();
+    expect(await listed.getAttribute("data-path")).toBe("notes.md");
+    expect(await listed.innerText()).toContain("+review first");
+  }, 150_000);
 });
