@@ -58,6 +58,7 @@ function instrumentedEcho(
           plan: (e) => inner.plan(e),
           child: (c) => inner.child(c),
           completeElicitation: (id) => inner.completeElicitation(id),
+          fileChange: (c) => inner.fileChange(c),
           notice: (level, text) => inner.notice(level, text),
           agentEvent: (e) => inner.agentEvent(e),
           requestPermission: (a, s) => inner.requestPermission(a, s),

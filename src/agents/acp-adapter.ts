@@ -22,6 +22,8 @@ import { AcpTerminals } from "./acp-terminals.js";
 import { AcpStdoutNoise } from "./acp-stdout-noise.js";
 import { applySessionUpdate, reportUpdate, statusNotice } from "./acp-updates.js";
 import { AcpWire, isRecord } from "./acp-wire.js";
+import { ReportedChanges } from "./acp-reported-changes.js";
+import { ConfinedFs } from "./confined-fs.js";
 import { webReadable } from "../system/web-readable.js";
 import { describeError } from "./logger.js";
 
@@ -89,6 +91,8 @@ export class AcpAdapter implements AgentAdapter {
   private proc: AgentChild | undefined;
   private conn: ClientConnection | undefined;
   private wire: AcpWire | undefined;
+  /** Turns the diffs of completed tool calls into `file.change` events. */
+  private reported: ReportedChanges | undefined;
   /** The ACP session and the agent's auth methods, as the handshake learned them. */
   private readonly state: HandshakeState = {
     acpSessionId: undefined,
@@ -454,6 +458,13 @@ export class AcpAdapter implements AgentAdapter {
       { watchResponsesTo: ["session/prompt"] },
     );
     this.wire = wire;
+    this.reported = new ReportedChanges({
+      cwd: this.context.cwd,
+      fs: new ConfinedFs(this.context.cwd),
+      pause: () => wire.pause(),
+      logger: this.context.logger,
+      sessionId: this.context.sessionId,
+    });
     const conn = acpClient({
       name: CLIENT_INFO.name,
       cwd: this.context.cwd,
@@ -630,6 +641,7 @@ export class AcpAdapter implements AgentAdapter {
       knownTerminal: (id) => this.terminals.has(id),
     });
     reportUpdate(result, params.update, { context: this.context, runId: turn?.run.runId });
+    if (run !== undefined && result.kind === "applied") this.reported?.noted(params.update, run);
   }
 
   private onResponse(message: AnyResponse): void {

@@ -6,6 +6,7 @@ import { toLocations } from "./acp-updates.js";
 import type { AcpTerminals } from "./acp-terminals.js";
 import type { AcpWire } from "./acp-wire.js";
 import { ConfinedFs, FsAccessError } from "./confined-fs.js";
+import { fileChange, relativePath } from "./file-change.js";
 import { type ElicitationOutcome, readElicitationAsk } from "./elicitations.js";
 import { type AgentLogger, describeError } from "./logger.js";
 
@@ -100,18 +101,27 @@ export function acpClient(options: AcpClientOptions): acp.ClientApp {
       return { content };
     })
     .onRequest("fs/write_text_file", async ({ params, requestId }) => {
-      // Like terminal/create, a write changes things: only for a run that is still going. After
-      // an abort the agent may still be finishing the cancelled turn; what it writes then is refused.
-      await inOrder(options, requestId, params.sessionId, () => {
-        if (!options.sink()?.open) {
+      // Held in wire order until the change is logged, as terminal/create holds it: the
+      // `file.change` lands where the agent wrote, before the tool call update that follows.
+      const release = await options.wire.enter(requestId);
+      try {
+        if (params.sessionId !== options.sessionId()) throw acp.RequestError.sessionNotFound(params.sessionId);
+        // Like terminal/create, a write changes things: only for a run that is still going. After
+        // an abort the agent may still be finishing the cancelled turn; what it writes then is refused.
+        const sink = options.sink();
+        if (!sink?.open) {
           throw acp.RequestError.invalidRequest(
             { reason: "no-turn" },
             "no prompt turn is running (the run was aborted or has ended): the file was not written",
           );
         }
-      });
-      await fsCall(() => fs.writeTextFile(params.path, params.content));
-      return {};
+        const { before } = await fsCall(() => fs.writeTextFile(params.path, params.content));
+        const path = relativePath(options.cwd, params.path);
+        sink.fileChange(fileChange({ path, source: "write", before, after: params.content }));
+        return {};
+      } finally {
+        release();
+      }
     })
     .onRequest("terminal/create", async ({ params, requestId }) => {
       // The child is started while this request holds its place in the wire order, so its

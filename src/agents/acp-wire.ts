@@ -48,6 +48,7 @@ export class AcpWire {
   private readonly barriers = new Map<string, Extract<Entry, { kind: "barrier" }>>();
   private queue: Entry[] = [];
   private seq = 0;
+  private pauses = 0;
   private draining = false;
   private ended = false;
 
@@ -109,6 +110,18 @@ export class AcpWire {
       barrier.enter = () => resolve(() => this.release(barrier.key));
       this.drain();
     });
+  }
+
+  /**
+   * Holds every later message until the returned release is called: for an apply function that
+   * must finish async work (reading a file) before the messages after it are applied.
+   */
+  pause(): () => void {
+    const key = `pause:${++this.pauses}`;
+    this.barriers.set(key, { kind: "barrier", seq: this.seq, key, released: false, enter: undefined });
+    this.queue.unshift(this.barriers.get(key)!);
+    this.drain();
+    return () => this.release(key);
   }
 
   /** Applies `fn` after everything received so far (a local event in wire order). */

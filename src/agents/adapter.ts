@@ -12,6 +12,7 @@ import type {
 import type { AgentProcesses } from "./agent-process.js";
 import type { ChildTerminalFactory } from "./child-terminal.js";
 import type { ElicitationAsk, ElicitationOutcome } from "./elicitations.js";
+import type { FileChange } from "./file-change.js";
 import type { AgentLogger } from "./logger.js";
 
 /**
@@ -85,6 +86,11 @@ export interface RunSink {
   agentEvent(event: AgentEventInput): void;
   /** A child terminal session the agent started (ACP `terminal/create`). */
   child(info: { sessionId: string; command: string[] }): void;
+  /**
+   * A file the agent changed (`file.change`); without a `toolCallId`, the open tool call that
+   * names the file in its locations (else the one updated last) is taken as its maker.
+   */
+  fileChange(change: FileChange): void;
   /**
    * Appends `permission.request` and resolves with the first valid answer, or cancelled (timeout,
    * abort, run end, or `signal` aborting because the agent withdrew the request).

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { access, lstat, mkdir, open, readlink, realpath } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
@@ -86,6 +87,33 @@ async function readAtMost(handle: FileHandle, limit: number, expected: number): 
   }
 }
 
+/** What a write replaced: the file's bytes, a digest of a file over MAX_FS_READ_BYTES, or null: it was made. */
+export interface Replaced {
+  before: Buffer | FileDigest | null;
+}
+
+/** A file too large to keep in memory: its size and SHA-256 (hex). */
+export interface FileDigest {
+  size: number;
+  sha256: string;
+}
+
+/** The whole file from its start: its bytes, or past MAX_FS_READ_BYTES only its size and hash. */
+async function readWhole(handle: FileHandle, size: number): Promise<Buffer | FileDigest> {
+  const bytes = size > MAX_FS_READ_BYTES ? undefined : await readAtMost(handle, MAX_FS_READ_BYTES, size);
+  if (bytes !== undefined) return bytes;
+  const hash = createHash("sha256");
+  const chunk = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+  let total = 0;
+  for (let at = 0; ;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, at);
+    if (bytesRead === 0) return { size: total, sha256: hash.digest("hex") };
+    hash.update(chunk.subarray(0, bytesRead));
+    total += bytesRead;
+    at += bytesRead;
+  }
+}
+
 /**
  * File access for an agent, confined to the session's cwd: `..` is refused and paths go through
  * realpath. That alone races a symlink swap, so on Linux the parent is opened O_NOFOLLOW, its
@@ -114,10 +142,27 @@ export class ConfinedFs {
     });
   }
 
+  /** Reads a file's bytes (at most MAX_FS_READ_BYTES). */
+  readFile(requested: string): Promise<Buffer> {
+    return this.readBytes(requested).catch((err: unknown) => {
+      throw this.refusal(err, requested);
+    });
+  }
+
   private async read(
     requested: string,
     options: { line?: number | null | undefined; limit?: number | null | undefined },
   ): Promise<string> {
+    const content = (await this.readBytes(requested)).toString("utf8");
+    const { line, limit } = options;
+    if ((line === undefined || line === null) && (limit === undefined || limit === null)) return content;
+    const lines = content.split("\n");
+    const start = Math.max(0, (line ?? 1) - 1);
+    const end = limit === undefined || limit === null ? lines.length : start + Math.max(0, limit);
+    return lines.slice(start, end).join("\n");
+  }
+
+  private async readBytes(requested: string): Promise<Buffer> {
     const root = await this.rootReal();
     const real = await this.resolveExisting(requested);
     if (real === root) throw this.notAFile(requested);
@@ -128,7 +173,6 @@ export class ConfinedFs {
     } finally {
       await dir.close();
     }
-    let content: string;
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -136,32 +180,27 @@ export class ConfinedFs {
       if (bytes === undefined) {
         throw new FsAccessError("too-large", `${requested} is larger than ${MAX_FS_READ_BYTES} bytes`);
       }
-      content = bytes.toString("utf8");
+      return bytes;
     } finally {
       await handle.close();
     }
-    const { line, limit } = options;
-    if ((line === undefined || line === null) && (limit === undefined || limit === null)) return content;
-    const lines = content.split("\n");
-    const start = Math.max(0, (line ?? 1) - 1);
-    const end = limit === undefined || limit === null ? lines.length : start + Math.max(0, limit);
-    return lines.slice(start, end).join("\n");
   }
 
   /**
    * Writes (creating or replacing) a UTF-8 file, creating missing parent directories inside the
-   * root. A file with more than one hard link is refused: another of its names may be outside the
-   * root, and no path check can see it.
+   * root, and says what it held before (read through the same descriptor, so it is what was
+   * replaced). A file with more than one hard link is refused: another of its names may be outside
+   * the root, and no path check can see it.
    */
-  writeTextFile(requested: string, content: string): Promise<void> {
+  writeTextFile(requested: string, content: string): Promise<Replaced> {
     return this.write(requested, content).catch((err: unknown) => {
       throw this.refusal(err, requested);
     });
   }
 
-  private async write(requested: string, content: string): Promise<void> {
+  private async write(requested: string, content: string): Promise<Replaced> {
     const root = await this.rootReal();
-    const handle = await this.openForWrite(root, this.lexical(requested), requested, false);
+    const { handle, created } = await this.openForWrite(root, this.lexical(requested), requested, false);
     try {
       const info = await handle.stat();
       if (!info.isFile()) throw this.notAFile(requested);
@@ -171,9 +210,15 @@ export class ConfinedFs {
           `${requested} has ${info.nlink} hard links; one may be outside the session's working directory, so it is not written`,
         );
       }
+      const before = created ? null : await readWhole(handle, info.size);
       // Opened without O_TRUNC: a file refused above is left as it was.
       await handle.truncate(0);
-      await handle.writeFile(content, "utf8");
+      const bytes = Buffer.from(content, "utf8");
+      for (let at = 0; at < bytes.length;) {
+        const { bytesWritten } = await handle.write(bytes, at, bytes.length - at, at);
+        at += bytesWritten;
+      }
+      return { before };
     } finally {
       await handle.close();
     }
@@ -185,7 +230,7 @@ export class ConfinedFs {
     target: string,
     requested: string,
     followedLink: boolean,
-  ): Promise<FileHandle> {
+  ): Promise<{ handle: FileHandle; created: boolean }> {
     // The deepest ancestor that exists decides where the path really is.
     const missing: string[] = [];
     let existing = path.dirname(target);
@@ -202,7 +247,7 @@ export class ConfinedFs {
     }
     if (!isInside(root, realDir)) throw this.outside(requested);
     let dir = await this.openDir(root, realDir, requested);
-    let handle: FileHandle | undefined;
+    let opened: { handle: FileHandle; created: boolean } | undefined;
     try {
       for (const name of missing) {
         await mkdir(dir.at(name)).catch((err: unknown) => {
@@ -213,15 +258,25 @@ export class ConfinedFs {
         await dir.close();
         dir = child;
       }
-      const flags = constants.O_WRONLY | constants.O_CREAT;
-      handle = await this.openFile(root, dir, path.basename(target), flags, requested).catch((err: unknown) => {
-        if (errno(err) === "ELOOP" && !followedLink) return undefined;
-        throw err;
-      });
+      const name = path.basename(target);
+      // O_EXCL first, to tell a file made now (a new file in the change log) from one replaced.
+      const create = constants.O_RDWR | constants.O_CREAT | constants.O_EXCL;
+      opened = await this.openFile(root, dir, name, create, requested)
+        .then(
+          (handle) => ({ handle, created: true }),
+          async (err: unknown) => {
+            if (errno(err) !== "EEXIST") throw err;
+            return { handle: await this.openFile(root, dir, name, constants.O_RDWR, requested), created: false };
+          },
+        )
+        .catch((err: unknown) => {
+          if (errno(err) === "ELOOP" && !followedLink) return undefined;
+          throw err;
+        });
     } finally {
       await dir.close();
     }
-    if (handle !== undefined) return handle;
+    if (opened !== undefined) return opened;
     // The file is a symlink: one that points to another file inside the root is written through,
     // by its real path, where a symlink swapped in now is refused.
     const linked = await realpath(target).catch((err: unknown) => {

@@ -4,6 +4,7 @@ import type { AppendableLog } from "../log/types.js";
 import type { Actor, ContentBlock, ErrorCode, MessageSender, PermissionToolCall } from "../protocol/index.js";
 import type { AgentEventInput, PermissionAsk, PermissionOutcome, PlanEntry, RunSink, ToolUpdate } from "./adapter.js";
 import type { ElicitationAsk, ElicitationBroker, ElicitationOutcome } from "./elicitations.js";
+import type { FileChange } from "./file-change.js";
 import type { PermissionBroker } from "./permissions.js";
 
 /**
@@ -101,6 +102,8 @@ export class Run implements RunSink {
   private readonly deltas: DeltaPacer;
   private readonly thoughts: DeltaPacer;
   private readonly tools = new Map<string, ToolState>();
+  /** Tool call and path of each write through the gateway in this run (a report of it is not logged again). */
+  private readonly written = new Set<string>();
   private textBytes = 0;
   private readonly maxTextBytes: number;
   private readonly onTextLimit: ((run: Run, maxTextBytes: number) => void) | undefined;
@@ -401,6 +404,40 @@ export class Run implements RunSink {
     this.flush();
     this.worked();
     this.log.append({ type: "child", sessionId: info.sessionId, runId: this.runId, command: info.command });
+  }
+
+  fileChange(change: FileChange): void {
+    if (!this.open) return;
+    const toolCallId = change.toolCallId ?? this.makerOf(change.path);
+    const key = `${toolCallId ?? ""}\0${change.path}`;
+    // A call that wrote through the gateway and reports the same file's diff changed it once.
+    if (change.source === "reported" && this.written.has(key)) return;
+    if (change.source === "write" && this.written.size < MAX_TRACKED_TOOL_CALLS) this.written.add(key);
+    this.heard();
+    this.flush();
+    this.worked();
+    this.log.append({
+      type: "file.change",
+      runId: this.runId,
+      ...change,
+      ...(toolCallId !== undefined ? { toolCallId } : {}),
+    });
+  }
+
+  /**
+   * The open tool call that wrote `relative` through the gateway: the one updated last among those
+   * whose locations end with it, else the one updated last (a Map keeps the latest last).
+   */
+  private makerOf(relative: string): string | undefined {
+    let named: string | undefined;
+    let latest: string | undefined;
+    for (const [id, state] of this.tools) {
+      if (isFinished(state.status)) continue;
+      latest = id;
+      const paths = state.asked.locations?.map((l) => l.path.replaceAll("\\", "/")) ?? [];
+      if (paths.some((p) => p === relative || p.endsWith(`/${relative}`))) named = id;
+    }
+    return named ?? latest;
   }
 
   requestPermission(ask: PermissionAsk, signal?: AbortSignal): Promise<PermissionOutcome> {

@@ -27,6 +27,7 @@ Usage:
   switchboard config ID [KEY VALUE]          (an agent's settings, the model among them)
   switchboard elicit ID REQUEST ACTION [CONTENT]   (answers an agent's elicitation)
   switchboard resume ID                      (starts a lost agent session's agent again)
+  switchboard diff ID [RUN]                  (the git patch of what an agent changed in a run)
   switchboard plugins [ID]  |  switchboard plugins restart ID
   switchboard pair [--role viewer|operator] [--sessions GLOB] [--name NAME] [--ttl 10m] [--base URL]
   switchboard devices  |  switchboard devices revoke ID

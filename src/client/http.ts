@@ -1,5 +1,6 @@
 import type {
   AgentState,
+  ChangesAnswer,
   DeviceListing,
   Pairing,
   PairingRequest,
@@ -294,6 +295,30 @@ export class HttpClient {
     if (query.rows !== undefined) params.set("rows", String(query.rows));
     const qs = params.toString();
     return this.json("GET", `${sessionPath(id)}/screen${qs ? `?${qs}` : ""}`, query.signal);
+  }
+
+  /**
+   * What agents changed in files (docs/protocol.md, "Changes"): per file, with its unified diff,
+   * for run `run` (`"latest"`: the session's last run), or across all the session's runs.
+   *
+   * @example
+   * const { files } = await http.changes(id, { run: "latest" });
+   */
+  changes(id: string, query: { run?: string } & AbortOptions = {}): Promise<ChangesAnswer> {
+    const where = query.run !== undefined ? `/runs/${encodeURIComponent(query.run)}/changes` : "/changes";
+    return this.json("GET", `${sessionPath(id)}${where}`, query.signal);
+  }
+
+  /**
+   * The git patch of run `run` (`"latest"`: the session's last run): `git apply` in the session's
+   * cwd makes its text changes (binary ones are named in `# ` lines).
+   *
+   * @example
+   * writeFileSync("run.patch", await http.patch(id, "latest"));
+   */
+  patch(id: string, run: string, options: AbortOptions = {}): Promise<string> {
+    const path = `${sessionPath(id)}/runs/${encodeURIComponent(run)}/patch`;
+    return request(this.endpoint, "GET", path, options.signal, undefined, (res) => res.text());
   }
 
   /**

@@ -98,6 +98,11 @@ export const ERROR_CODES = {
       "The lost agent session cannot be resumed; the message says why (the agent does not offer ACP `session/load`, or the session was not lost). Start a new session.",
   },
   RUN_NOT_ACTIVE: { status: 409, summary: "There is no active run to abort." },
+  RUN_NOT_FOUND: {
+    status: 404,
+    summary:
+      "The session's retained log has no run with that id (`latest`: it has no run yet); the message names its latest runs.",
+  },
   PERMISSION_REQUEST_NOT_FOUND: {
     status: 404,
     summary: "No pending permission request with that id (answered, timed out or never asked).",

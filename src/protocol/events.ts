@@ -185,6 +185,45 @@ export const ToolEvent = z.object({
   /** Files the call touches (ACP `locations`). */
   locations: z.array(z.object({ path: z.string(), line: z.number().int().nullable().optional() })).optional(),
 });
+/**
+ * Where a file change came from: written through the gateway (ACP `fs/write_text_file`), or
+ * reported by the agent in a completed tool call's diff content (an agent that writes files itself).
+ */
+export const FILE_CHANGE_SOURCES = ["write", "reported"] as const;
+/**
+ * How a file change is kept: `text` (both sides valid UTF-8 and within `MAX_CHANGE_TEXT_BYTES`:
+ * the texts and a unified diff), `binary` (a side that is not UTF-8 text) or `too-large`: sizes
+ * and SHA-256 hashes only.
+ */
+export const FILE_CHANGE_CONTENTS = ["text", "binary", "too-large"] as const;
+/**
+ * A file an agent changed during a run (docs/agents.md, "Changes"). `path` is relative to the
+ * session's cwd with `/` separators. A side that did not exist is null (`oldText: null`: a new
+ * file). `region`: a reported diff the gateway could not place in the whole file, so its texts
+ * are only the part the agent showed (no patch is made of it).
+ */
+export const FileChangeEvent = z.object({
+  ...base,
+  type: z.literal("file.change"),
+  runId: z.string(),
+  /** The tool call that made it: the one that reported it, or the call open when the write came. */
+  toolCallId: z.string().optional(),
+  path: z.string(),
+  source: z.enum(FILE_CHANGE_SOURCES),
+  content: z.enum(FILE_CHANGE_CONTENTS),
+  oldText: z.string().nullable().optional(),
+  newText: z.string().nullable().optional(),
+  /** The unified diff's hunks (`@@ … @@` and their lines), for `text`. */
+  diff: z.string().optional(),
+  /** Lines added and removed, for `text`. */
+  added: z.number().int().nonnegative().optional(),
+  removed: z.number().int().nonnegative().optional(),
+  oldBytes: z.number().int().nonnegative().nullable(),
+  newBytes: z.number().int().nonnegative().nullable(),
+  oldSha256: z.string().nullable(),
+  newSha256: z.string().nullable(),
+  region: z.literal(true).optional(),
+});
 export const PlanEvent = z.object({
   ...base,
   type: z.literal("plan"),
@@ -427,6 +466,7 @@ export const SessionEvent = z.discriminatedUnion("type", [
   ChatErrorEvent,
   ChatAbortedEvent,
   ToolEvent,
+  FileChangeEvent,
   PlanEvent,
   PermissionRequestEvent,
   PermissionResolvedEvent,

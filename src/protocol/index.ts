@@ -4,6 +4,7 @@ export * from "./devices.js";
 export * from "./display-text.js";
 export * from "./errors.js";
 export * from "./events.js";
+export * from "./file-changes.js";
 export * from "./frames.js";
 export * from "./json-depth.js";
 export * from "./limits.js";

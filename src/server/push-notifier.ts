@@ -1,7 +1,7 @@
 import type { Agent } from "node:https";
 import type WebPush from "web-push";
-import { PUSH_ACTIONS, replaceHiddenChars } from "../protocol/index.js";
-import type { EventType, PushAction, PushPayload, SessionEvent } from "../protocol/index.js";
+import { PUSH_ACTIONS, replaceHiddenChars, toolCallCommand, toolCallPaths } from "../protocol/index.js";
+import type { EventOf, EventType, PushAction, PushPayload, SessionEvent } from "../protocol/index.js";
 import type { Clock } from "../core/clock.js";
 import type { EventLog } from "../log/event-log.js";
 import type { SessionManager } from "../sessions/session-manager.js";
@@ -157,7 +157,7 @@ export function payloadOf(
 ): PushPayload | undefined {
   switch (event.type) {
     case "permission.request":
-      return { reason: "permission", sessionId, title: `${name} needs an answer`, body: oneLine(event.title) };
+      return { reason: "permission", sessionId, title: `${name} needs an answer`, body: permissionLine(event) };
     case "elicitation.request": {
       const who = agent !== null && agent !== name ? `${name} (${agent})` : name;
       const host = event.mode === "url" ? hostOf(event.url) : undefined;
@@ -187,6 +187,26 @@ function hostOf(url: string): string | undefined {
   if (!URL.canParse(url)) return undefined;
   const parsed = new URL(url);
   return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.host : undefined;
+}
+
+/**
+ * What a permission would approve, in one line: the title, then the shell command or the files
+ * the call touches (test/security/web-push.test.ts), so a phone's lock screen says what it is.
+ */
+function permissionLine(event: EventOf<"permission.request">): string {
+  const command = toolCallCommand(event.toolCall);
+  const paths = toolCallPaths(event.toolCall);
+  const what =
+    command !== undefined
+      ? `$ ${command}`
+      : paths.length > 0
+        ? `${paths.slice(0, 2).join(", ")}${paths.length > 2 ? ` and ${paths.length - 2} more` : ""}`
+        : undefined;
+  const title = event.title.trim();
+  if (what === undefined) return oneLine(title);
+  // The title often names the same thing (Claude Code's "Edit src/a.ts"): then it says enough.
+  if (title.includes(what.replace(/^\$ /, ""))) return oneLine(title);
+  return oneLine(title !== "" ? `${title}: ${what}` : what);
 }
 
 function lastLine(text: string): string {

@@ -114,6 +114,17 @@ describe.each(modes)("ConfinedFs %s", (_mode, options) => {
     expect(await readFile(path.join(dir, "a", "b", "new.txt"), "utf8")).toBe("short");
   });
 
+  it("says what a write replaced: nothing for a file it made, else the bytes that were there", async () => {
+    const dir = await fresh(root);
+    const file = path.join(dir, "replaced.txt");
+    expect(await fs().writeTextFile(file, "first\n")).toEqual({ before: null });
+    const replaced = await fs().writeTextFile(file, "second\n");
+    expect(replaced.before).toEqual(Buffer.from("first\n"));
+    await writeFile(path.join(dir, "empty.txt"), "");
+    expect(await fs().writeTextFile(path.join(dir, "empty.txt"), "x")).toEqual({ before: Buffer.alloc(0) });
+    expect(await readFile(file, "utf8")).toBe("second\n");
+  });
+
   it("refuses .. even when it would land inside, and reports missing files and directories", async () => {
     expect(await refusal(fs().readTextFile("sub/../sub/in.txt"))).toBe("outside-root");
     expect(await refusal(fs().readTextFile("missing.txt"))).toBe("not-found");

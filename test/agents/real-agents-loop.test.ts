@@ -222,6 +222,11 @@ class Driver {
     return this.waitFor(runId, (e) => ["chat.final", "chat.error", "chat.aborted"].includes(e.type), "end", ms);
   }
 
+  /** The run's git patch (`GET .../runs/:run/patch`). */
+  async patch(runId: string): Promise<string> {
+    return (await this.http.get(`/v1/sessions/${this.id}/runs/${runId}/patch`)).text;
+  }
+
   async run(runId: string): Promise<Ev[]> {
     return (await this.events()).filter((e) => e.runId === runId);
   }
@@ -386,6 +391,21 @@ async function loop(agent: AgentName, defer: Defer): Promise<Record<Point, true 
     await d.answer(request.requestId as string, allow(request));
     await d.end(runId);
     expect(readFileSync(path.join(work, "new.txt"), "utf8")).toBe("first line\nsecond line\n");
+    if (agent === "claude") {
+      // Claude Code writes the file itself and reports its diff: the run's changes list it, exactly.
+      const changes = (await d.run(runId)).filter((e) => e.type === "file.change");
+      expect(changes).toEqual([
+        expect.objectContaining({
+          path: "new.txt",
+          source: "reported",
+          oldText: null,
+          newText: "first line\nsecond line\n",
+        }),
+      ]);
+      expect(await d.patch(runId)).toBe(
+        "diff --git a/new.txt b/new.txt\nnew file mode 100644\n--- /dev/null\n+++ b/new.txt\n@@ -0,0 +1,2 @@\n+first line\n+second line\n",
+      );
+    }
   });
 
   await step("abort-then-prompt", async () => {

@@ -404,4 +404,30 @@ describe("notification text", () => {
       "Which db? · opens a link that is not a web page",
     );
   });
+
+  it("a permission request names the command or the files it would approve, bounded", () => {
+    const ask = (title: string, toolCall: object) =>
+      payloadOf("s", "id", {
+        ...base,
+        type: "permission.request",
+        requestId: "q",
+        title,
+        toolCall,
+        options: [],
+        expiresAt: 0,
+      })!.body;
+    expect(ask("Run a command", { kind: "execute", rawInput: { command: ["bash", "-lc", "rm -rf build"] } })).toBe(
+      "Run a command: $ rm -rf build",
+    );
+    // A title that names the file says enough.
+    expect(ask("Edit src/a.ts", { kind: "edit", locations: [{ path: "src/a.ts" }] })).toBe("Edit src/a.ts");
+    expect(
+      ask("Write files", {
+        content: [1, 2, 3].map((n) => ({ type: "diff", path: `f${n}.ts`, oldText: null, newText: "" })),
+      }),
+    ).toBe("Write files: f1.ts, f2.ts and 1 more");
+    const long = ask("Run", { rawInput: { command: `echo ${"x".repeat(400)}\nrm -rf /` } });
+    expect(Array.from(long)).toHaveLength(PUSH_LINE_CHARS);
+    expect(long.startsWith("Run: $ echo xxx")).toBe(true);
+  });
 });

@@ -319,9 +319,12 @@ describe("web UI", () => {
     await page.waitForSelector(".permission[data-resolved=false] [data-test=permission-diff]");
     const shown = await page.textContent("[data-test=permission-diff]");
     expect(shown).toContain("/srv/app/src/parser.ts");
-    expect(shown).toContain('-   return s.split(",");');
-    expect(shown).toContain('+   return s.split(",").filter((x) => x !== "");');
-    expect(shown).not.toContain("export function parseList");
+    // A unified diff: the hunk, its context, the removed and added lines, the counts.
+    expect(shown).toContain("@@ -1,3 +1,3 @@");
+    expect(shown).toContain(" export function parseList(s) {");
+    expect(shown).toContain('-  return s.split(",");');
+    expect(shown).toContain('+  return s.split(",").filter((x) => x !== "");');
+    expect(shown).toContain("+1 −1");
     await page.locator(".permission").screenshot({ path: `${SCREENSHOTS}permission-diff.png` });
 
     const command = { title: "rm -rf build", kind: "execute", rawInput: { command: "rm -rf build && npm run build" } };

@@ -27,6 +27,10 @@ export interface ToolCall {
   terminalSessionIds: string[];
   rawInput: unknown;
   rawOutput: unknown;
+  /** ACP tool call content (diffs, text, terminals): the latest update that had any. */
+  content: unknown[];
+  /** The files it touches (ACP `locations`). */
+  locations: string[];
 }
 
 export interface PermissionOptionView {
@@ -107,6 +111,8 @@ export interface RunView {
   abortedBy: string | null;
   /** How the session of an `interrupted` run ended. */
   sessionEnd: "exit" | "lost" | null;
+  /** The files the run changed (`file.change` paths), in the order first changed. */
+  changedFiles: Set<string>;
 }
 
 export class AgentModel {
@@ -161,6 +167,11 @@ export class AgentModel {
       }
       case "tool":
         return this.tool(event);
+      case "file.change": {
+        const run = this.started(event);
+        run.changedFiles.add(event.path);
+        return run;
+      }
       case "run.notice": {
         const run = this.started(event);
         run.items.push({ kind: "notice", level: event.level, text: event.text });
@@ -280,6 +291,7 @@ export class AgentModel {
         error: null,
         abortedBy: null,
         sessionEnd: null,
+        changedFiles: new Set(),
       };
       this.byId.set(runId, run);
       this.runs.push(run);
@@ -317,10 +329,15 @@ export class AgentModel {
         terminalSessionIds: [...(event.terminalSessionIds ?? [])],
         rawInput: event.rawInput,
         rawOutput: event.rawOutput,
+        content: Array.isArray(event.content) ? event.content : [],
+        locations: (event.locations ?? []).map((l) => l.path),
       });
       run.items.push({ kind: "tool", toolCallId: event.toolCallId });
       return run;
     }
+    if (Array.isArray(event.content) && event.content.length > 0) existing.content = event.content;
+    if (event.locations !== undefined && event.locations.length > 0)
+      existing.locations = event.locations.map((l) => l.path);
     existing.status = event.status;
     if (event.title !== undefined) existing.title = event.title;
     if (event.kind !== undefined) existing.kind = event.kind;

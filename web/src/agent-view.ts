@@ -8,6 +8,8 @@ import { errorText, followErrorText, sessionTitle } from "./format.js";
 import { PromptComposer } from "./prompt-composer.js";
 import { ResumeBar } from "./resume-bar.js";
 import { renderRun } from "./run-render.js";
+import { SessionChanges } from "./changes-panel.js";
+import type { ChangesState } from "./changes-panel.js";
 import type { RunPage } from "./run-render.js";
 import { SessionFeed } from "./session-feed.js";
 import type { SessionFeedHandlers } from "./session-feed.js";
@@ -58,6 +60,9 @@ export class AgentView implements View {
   private disposed = false;
   private connected = true;
   private readonly offState: () => void;
+  /** Each run's change list as read (its Changes panel), by run id. */
+  private readonly changes = new Map<string, ChangesState>();
+  private readonly sessionChanges: SessionChanges;
 
   constructor(ctx: AppContext, session: SessionInfo) {
     this.ctx = ctx;
@@ -67,7 +72,10 @@ export class AgentView implements View {
       sessionId: session.id,
       queuePosition: (run) => this.model.queued.indexOf(run) + 1,
       sections: this.sections,
+      changes: (runId) => this.changes.get(runId),
+      loadChanges: (runId, files) => void this.loadChanges(runId, files),
     };
+    this.sessionChanges = new SessionChanges(ctx, session.id);
     this.abortButton = h(
       "button",
       {
@@ -96,7 +104,12 @@ export class AgentView implements View {
     this.agentState = session.agentState;
     this.usageSlot = h("span", { class: "usage-slot" });
     this.header = new SessionHeader(ctx, session, {
-      actions: [this.usageSlot, this.choices.element, ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : [])],
+      actions: [
+        this.usageSlot,
+        this.choices.element,
+        this.sessionChanges.button,
+        ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : []),
+      ],
       onUpdate: (fresh) => {
         this.session = fresh;
         this.composer.setCapabilities(fresh.promptCapabilities);
@@ -114,7 +127,14 @@ export class AgentView implements View {
     this.runsEl.addEventListener("click", (event) => {
       const details = (event.target as Element).closest("summary")?.parentElement;
       const key = details?.dataset["section"];
-      if (details instanceof HTMLDetailsElement && key !== undefined) this.sections.set(key, !details.open);
+      if (details instanceof HTMLDetailsElement && key !== undefined) {
+        this.sections.set(key, !details.open);
+        // A run's Changes panel reads its list when opened.
+        if (key.startsWith("changes:")) {
+          this.dirty.add(key.slice("changes:".length));
+          this.schedule();
+        }
+      }
     });
     this.intro = h(
       "div",
@@ -127,7 +147,11 @@ export class AgentView implements View {
         "Answers stream in as they are written; everyone watching this session sees the same conversation.",
       ),
     );
-    this.scroller = h("div", { class: "conversation" }, h("div", { class: "conv-inner" }, this.intro, this.runsEl));
+    this.scroller = h(
+      "div",
+      { class: "conversation" },
+      h("div", { class: "conv-inner" }, this.sessionChanges.element, this.intro, this.runsEl),
+    );
     // A reader who scrolls back down to the bottom needs the button no more.
     this.scroller.addEventListener(
       "scroll",
@@ -278,6 +302,21 @@ export class AgentView implements View {
       for (const queued of this.model.queued) this.dirty.add(queued.runId);
     this.schedule();
     this.checkRestored();
+  }
+
+  /** Reads run `runId`'s change list for its Changes panel, then renders the run again. */
+  private async loadChanges(runId: string, files: number): Promise<void> {
+    this.changes.set(runId, { kind: "loading", files });
+    let state: ChangesState;
+    try {
+      const answer = await this.ctx.client.http.changes(this.session.id, { run: runId });
+      state = { kind: "loaded", files, answer };
+    } catch (error) {
+      state = { kind: "failed", files, message: errorText(error) };
+    }
+    this.changes.set(runId, state);
+    this.dirty.add(runId);
+    this.schedule();
   }
 
   private checkRestored(): void {

@@ -1,8 +1,8 @@
 import { isSwitchboardError } from "../../src/client/index.js";
-import { toolCallCommand, toolCallDiffs } from "../../src/protocol/index.js";
-import type { ToolCallDiff } from "../../src/protocol/index.js";
+import { toolCallCommand, toolCallDiffs, toolCallPaths } from "../../src/protocol/index.js";
 import type { PermissionView, RunView } from "./agent-model.js";
 import type { AppContext } from "./context.js";
+import { renderToolDiff, shownPath } from "./diff-view.js";
 import { h, icon } from "./dom.js";
 import { clockTime, errorText, unconfirmedText } from "./format.js";
 
@@ -40,7 +40,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
         "div",
         { class: "perm-body" },
         h("div", { class: "perm-title" }, request.title),
-        renderWhat(request),
+        renderWhat(request, page.app.store.get(page.sessionId)?.cwd),
         h("div", { class: "perm-outcome", "data-test": "permission-outcome" }, text),
       ),
     );
@@ -54,7 +54,7 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
       "div",
       { class: "perm-body" },
       h("div", { class: "perm-title" }, request.title),
-      renderWhat(request),
+      renderWhat(request, page.app.store.get(page.sessionId)?.cwd),
       h("div", { class: "perm-sub muted" }, `The agent waits for an answer · expires ${clockTime(request.expiresAt)}`),
       canAnswer
         ? h(
@@ -79,47 +79,31 @@ export function renderPermission(run: RunView, request: PermissionView, page: Pe
   );
 }
 
-/** Lines of a diff shown at most per file; the rest is summed up in one line. */
-export const MAX_DIFF_LINES_SHOWN = 200;
-
-/** What the request would approve: the shell command and each file's diff, when the agent said. */
-function renderWhat(request: PermissionView): HTMLElement[] {
+/**
+ * What the request would approve: the tool's kind, the shell command, each file's diff (unified)
+ * and the files it touches, when the agent said (test/web/ui-changes.test.ts).
+ */
+function renderWhat(request: PermissionView, cwd: string | null | undefined): HTMLElement[] {
   const shown: HTMLElement[] = [];
-  const command = toolCallCommand(request.toolCall ?? undefined);
+  const call = request.toolCall ?? undefined;
+  const command = toolCallCommand(call);
+  const diffs = toolCallDiffs(call);
+  const paths = toolCallPaths(call).filter((p) => !diffs.some((d) => d.path === p));
+  if (call?.kind !== undefined && call.kind !== "other")
+    shown.push(h("span", { class: "tool-kind perm-kind", "data-test": "permission-kind" }, call.kind));
   if (command !== undefined)
     shown.push(h("pre", { class: "perm-command", "data-test": "permission-command" }, command));
-  for (const diff of toolCallDiffs(request.toolCall ?? undefined)) shown.push(renderDiff(diff));
+  for (const diff of diffs)
+    shown.push(h("div", { class: "perm-diff", "data-test": "permission-diff" }, renderToolDiff(diff, cwd)));
+  if (paths.length > 0)
+    shown.push(
+      h(
+        "div",
+        { class: "tool-paths", "data-test": "permission-paths" },
+        paths.map((p) => h("code", { title: p }, shownPath(p, cwd))),
+      ),
+    );
   return shown;
-}
-
-/** A file's change as removed and added lines between the lines both versions share at start and end. */
-function renderDiff(diff: ToolCallDiff): HTMLElement {
-  const before = diff.oldText === null ? [] : diff.oldText.split("\n");
-  const after = diff.newText.split("\n");
-  let start = 0;
-  while (start < before.length && start < after.length && before[start] === after[start]) start++;
-  let end = 0;
-  while (
-    end < before.length - start &&
-    end < after.length - start &&
-    before[before.length - 1 - end] === after[after.length - 1 - end]
-  )
-    end++;
-  const lines = [
-    ...before.slice(start, before.length - end).map((text) => ({ sign: "-", text })),
-    ...after.slice(start, after.length - end).map((text) => ({ sign: "+", text })),
-  ];
-  const rows = lines
-    .slice(0, MAX_DIFF_LINES_SHOWN)
-    .map((l) => h("div", { class: l.sign === "+" ? "diff-add" : "diff-del" }, `${l.sign} ${l.text}`));
-  if (lines.length > MAX_DIFF_LINES_SHOWN)
-    rows.push(h("div", { class: "muted" }, `… ${lines.length - MAX_DIFF_LINES_SHOWN} more changed lines`));
-  return h(
-    "div",
-    { class: "perm-diff", "data-test": "permission-diff" },
-    h("div", { class: "perm-diff-path" }, diff.oldText === null ? `${diff.path} (new file)` : diff.path),
-    h("pre", { class: "perm-diff-lines" }, rows),
-  );
 }
 
 /** Why a request nobody answered was cancelled. */

@@ -10,9 +10,11 @@ import { renderElicitation } from "./elicitation-form.js";
 import { renderPermission } from "./permission-request.js";
 import type { PermissionPage } from "./permission-request.js";
 import { renderToolCall } from "./tool-call.js";
+import { renderRunChanges } from "./changes-panel.js";
+import type { ChangesPage } from "./changes-panel.js";
 
 /** What rendering a run needs from its page. */
-export interface RunPage extends PermissionPage {
+export interface RunPage extends PermissionPage, ChangesPage {
   /** A queued run's place in the queue (1 for the next). */
   queuePosition(run: RunView): number;
   /**
@@ -20,6 +22,7 @@ export interface RunPage extends PermissionPage {
    * `data-section` key; a section they did not touch is shown as the run's state suggests.
    */
   readonly sections: ReadonlyMap<string, boolean>;
+  readonly sessionId: string;
 }
 
 /** `text` with its `backquoted` parts (commands to run) as code. */
@@ -64,7 +67,7 @@ export function renderRun(run: RunView, page: RunPage): HTMLElement {
           "div",
           { class: "msg msg-agent" },
           h("div", { class: "avatar" }, icon("agent")),
-          h("div", { class: "agent-body" }, items, runFooter(run, page)),
+          h("div", { class: "agent-body" }, items, runFooter(run, page), renderRunChanges(run, page)),
         );
   return h(
     "article",
@@ -203,7 +206,12 @@ function renderItem(run: RunView, item: RunItem, index: number, page: RunPage): 
     case "tool": {
       const tool = run.tools.get(item.toolCallId);
       return tool
-        ? renderToolCall(tool, page.app.store, section(page, `tool:${run.runId}:${tool.toolCallId}`, false))
+        ? renderToolCall(
+            tool,
+            page.app.store,
+            section(page, `tool:${run.runId}:${tool.toolCallId}`, false),
+            page.app.store.get(page.sessionId)?.cwd,
+          )
         : h("div");
     }
     case "permission": {

@@ -1,4 +1,6 @@
+import { toolCallDiffs } from "../../src/protocol/index.js";
 import type { ToolCall } from "./agent-model.js";
+import { renderToolDiff, shownPath } from "./diff-view.js";
 import type { AppContext } from "./context.js";
 import { h, icon } from "./dom.js";
 import type { Attrs, Child } from "./dom.js";
@@ -12,7 +14,14 @@ export const TOOL_DETAIL_CHARS = 2_000;
  * and its input and output behind "Details" (a `<details>` with `detailsAttrs`: whether it is
  * open, and its key on the page).
  */
-export function renderToolCall(tool: ToolCall, store: AppContext["store"], detailsAttrs: Attrs): HTMLElement {
+export function renderToolCall(
+  tool: ToolCall,
+  store: AppContext["store"],
+  detailsAttrs: Attrs,
+  cwd?: string | null,
+): HTMLElement {
+  const diffs = toolCallDiffs({ content: tool.content });
+  const output = textOutput(tool.content);
   const detail: Child[] = [];
   if (tool.rawInput !== undefined)
     detail.push(h("div", { class: "tool-io" }, h("span", null, "Input"), h("pre", null, preview(tool.rawInput))));
@@ -29,6 +38,15 @@ export function renderToolCall(tool: ToolCall, store: AppContext["store"], detai
       tool.kind && tool.kind !== "other" ? h("span", { class: "tool-kind" }, tool.kind) : null,
       h("span", { class: `pill pill-${tool.status}` }, tool.status.replace(/_/g, " ")),
     ),
+    tool.locations.length > 0 && diffs.length === 0
+      ? h(
+          "div",
+          { class: "tool-paths", "data-test": "tool-paths" },
+          tool.locations.map((p) => h("code", { title: p }, shownPath(p, cwd))),
+        )
+      : null,
+    diffs.map((diff) => renderToolDiff(diff, cwd)),
+    output !== "" ? h("pre", { class: "tool-output", "data-test": "tool-output" }, output) : null,
     tool.terminalSessionIds.length > 0
       ? h(
           "div",
@@ -49,6 +67,19 @@ export function renderToolCall(tool: ToolCall, store: AppContext["store"], detai
       ? h("details", { class: "tool-detail", ...detailsAttrs }, h("summary", null, "Details"), detail)
       : null,
   );
+}
+
+/** The text blocks of a tool call's content (a command's output, as agents report it), at most TOOL_DETAIL_CHARS from the end. */
+function textOutput(content: unknown[]): string {
+  const text = content
+    .flatMap((c) => {
+      const block = (c as { type?: unknown; content?: { type?: unknown; text?: unknown } } | null) ?? {};
+      return block.type === "content" && block.content?.type === "text" && typeof block.content.text === "string"
+        ? [block.content.text]
+        : [];
+    })
+    .join("\n");
+  return text.length > TOOL_DETAIL_CHARS ? `…${text.slice(-TOOL_DETAIL_CHARS)}` : text;
 }
 
 function preview(value: unknown): string {

@@ -1,6 +1,7 @@
 import type { GatewayCore } from "../context.js";
 import type { Router } from "../router.js";
 import { castRoutes } from "./cast.js";
+import { changeRoutes } from "./changes.js";
 import { deviceRoutes } from "./devices.js";
 import { diskRoutes } from "./disk.js";
 import { messageRoutes } from "./messages.js";
@@ -15,6 +16,7 @@ import { streamRoutes } from "./stream.js";
 export function registerRoutes(router: Router, core: GatewayCore): void {
   sessionRoutes(router, core);
   screenRoutes(router, core);
+  changeRoutes(router, core);
   streamRoutes(router, core);
   castRoutes(router, core);
   diskRoutes(router, core);
