@@ -7,7 +7,14 @@ import { DEFAULT_DELTA_THROTTLE_MS } from "../core/delta-pacer.js";
 import { LAST_LINE_TAIL_BYTES } from "../core/last-line.js";
 import type { AppendableLog } from "../log/types.js";
 import { SwitchboardError, needsCapabilities, unsupportedContent } from "../protocol/index.js";
-import type { Actor, ContentBlock, ErrorCode, MessageSender, PromptInput } from "../protocol/index.js";
+import type {
+  Actor,
+  ContentBlock,
+  ErrorCode,
+  MessageSender,
+  PermissionPolicy,
+  PromptInput,
+} from "../protocol/index.js";
 import { MAX_IDLE_AGENT_EVENTS } from "./adapter.js";
 import type { AdapterContext, AgentAdapter, AgentEventInput, LogRoom, RunOutcome } from "./adapter.js";
 import { adapterFactoryFor } from "./adapter-factory.js";
@@ -75,6 +82,8 @@ export class AgentSession {
   private agentSessionId: string | undefined;
   /** `agent.*` events logged since the last run started (bounded by MAX_IDLE_AGENT_EVENTS). */
   private idleEvents = 0;
+  /** The rules that answer permission requests before a person is asked (see permissions.ts). */
+  private policy: PermissionPolicy | undefined;
 
   constructor(options: AgentSessionOptions) {
     this.sessionId = options.sessionId;
@@ -103,11 +112,15 @@ export class AgentSession {
       unknownUpdate: (variant) => options.onUnknownUpdate?.(variant),
     };
     this.agentSessionId = options.agentSessionId;
+    this.policy = options.permissionPolicy;
     if (options.adopt !== undefined) this.adoptProcess(options.adopt.turnOpen);
     this.permissions = new PermissionBroker({
       log: this.log,
       clock: this.clock,
       timeoutMs: options.permissionTimeoutMs ?? DEFAULT_PERMISSION_TIMEOUT_MS,
+      policy: () => this.policy,
+      cwd: this.context.cwd,
+      logger: this.logger,
       newId: () => randomBytes(16).toString("hex"),
       onChange: () => this.notifyState(),
       onOverLimit: (runId, title) =>
@@ -128,6 +141,15 @@ export class AgentSession {
           "elicitation cancelled at once: the agent has the most open elicitations a session may have",
         ),
     });
+  }
+
+  /** The permission policy requests are answered by from now on (undefined: a person answers each). */
+  get permissionPolicy(): PermissionPolicy | undefined {
+    return this.policy;
+  }
+
+  set permissionPolicy(policy: PermissionPolicy | undefined) {
+    this.policy = policy;
   }
 
   /**

@@ -35,7 +35,7 @@ export const PushAnswerBody = z.strictObject({
 });
 
 /** Why a notification was sent. */
-export const PUSH_REASONS = ["permission", "finished", "exited"] as const;
+export const PUSH_REASONS = ["permission", "finished", "exited", "attention"] as const;
 
 /** What the service worker gets in a push message (JSON, encrypted by RFC 8291 on the way). */
 export const PushPayload = z.strictObject({
