@@ -104,6 +104,31 @@ export const PermissionPolicy = z
 export type PermissionPolicy = z.infer<typeof PermissionPolicy>;
 export type PermissionPolicyInput = z.input<typeof PermissionPolicy>;
 
+/** `GET` and `PUT /v1/sessions/:id/permission-policy`: the policy in force and whose it is. */
+export interface PolicyInForce {
+  policy: PermissionPolicy | null;
+  /** `session`: set for this session; `agent`: its config entry's; `none`: no policy. */
+  source: "session" | "agent" | "none";
+}
+
+/** One past permission request, as a previewed policy would have answered it, and what it got. */
+export interface PolicyPreviewRow {
+  seq: number;
+  requestId: string;
+  runId: string;
+  title: string;
+  toolCall?: PolicyRequest["toolCall"];
+  /** The rule that matched; null: none (a person would be asked). */
+  rule: string | null;
+  answer: PolicyAnswerKind;
+  optionId?: string;
+  /** Why a matching rule asks a person (the agent offered no option of its answer). */
+  reason?: string;
+  /** How it was answered: outcome, option and who (`token:NAME`, `rule:NAME`); null: still open. */
+  got: { outcome: "selected" | "cancelled"; optionId: string | null; by: string | null } | null;
+}
+type PolicyAnswerKind = (typeof POLICY_ANSWERS)[number];
+
 /** `POST /v1/sessions/:id/permission-policy/preview`. */
 export const PolicyPreviewBody = z.strictObject({ policy: PermissionPolicy });
 

@@ -29,7 +29,7 @@ import type {
   SessionEvent,
   SessionInfo,
 } from "../protocol/index.js";
-import type { PermissionToolCall, PolicyAnswer } from "../protocol/index.js";
+import type { PolicyPreviewRow } from "../protocol/index.js";
 import {
   AGENT_STATE_EVENT_TYPES,
   LIMITS,
@@ -420,9 +420,9 @@ export class AgentGatewaySession extends Session {
    * What `policy` would have answered to each of the session's past permission requests (the
    * newest {@link MAX_PREVIEW_REQUESTS} its log keeps), beside what they got.
    */
-  previewPolicy(policy: PermissionPolicy): PolicyPreview[] {
-    const kept: PolicyPreview[] = [];
-    const byId = new Map<string, PolicyPreview>();
+  previewPolicy(policy: PermissionPolicy): PolicyPreviewRow[] {
+    const kept: PolicyPreviewRow[] = [];
+    const byId = new Map<string, PolicyPreviewRow>();
     const cwd = this.record.cwd ?? "/";
     let since = this.log.first - 1;
     for (let page = 0; page < MAX_PREVIEW_PAGES && since < this.log.head; page++) {
@@ -431,7 +431,7 @@ export class AgentGatewaySession extends Session {
         const event = eventOf(entry);
         if (event.type === "permission.request") {
           const verdict = decide(policy, event, cwd);
-          const row: PolicyPreview = {
+          const row: PolicyPreviewRow = {
             seq: event.seq,
             requestId: event.requestId,
             runId: event.runId,
@@ -770,23 +770,6 @@ const PREVIEW_EVENTS: ReadonlySet<string> = new Set(["permission.request", "perm
 /** The session's own permission policy, kept in its record (absent: its agent's). */
 interface KeptPolicy {
   permissionPolicy?: PermissionPolicy | null;
-}
-
-/** One past permission request, as a policy would have answered it, and what it got. */
-export interface PolicyPreview {
-  seq: number;
-  requestId: string;
-  runId: string;
-  title: string;
-  toolCall?: PermissionToolCall;
-  /** The rule that matched; null: none (a person would be asked). */
-  rule: string | null;
-  answer: PolicyAnswer;
-  optionId?: string;
-  /** Why a matching rule asks a person (the agent offered no option of its answer). */
-  reason?: string;
-  /** How it was answered: outcome, option and who (`token:NAME`, `rule:NAME`); null: still open or not in the log. */
-  got: { outcome: "selected" | "cancelled"; optionId: string | null; by: string | null } | null;
 }
 
 /** The events that open and close runs and permission requests (what {@link AgentGatewaySession.markLost} reads). */

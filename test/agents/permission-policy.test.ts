@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { PermissionPolicyInput } from "../../src/protocol/index.js";
 import { parseConfig } from "../../src/server/config.js";
 import { api, testGateway } from "../helpers/gateway.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -13,7 +14,7 @@ const TIMEOUT_MS = 400;
 type Ev = { seq: number; type: string; runId?: string; text?: string; [k: string]: unknown };
 type Api = ReturnType<typeof api>;
 
-const POLICY = {
+const POLICY: PermissionPolicyInput = {
   rules: [
     { name: "reads", kind: "read", answer: "allow_once" },
     { name: "no-rm", command: "^rm -rf", answer: "reject_once" },
@@ -107,7 +108,7 @@ describe("permission policy", () => {
     const all = await events(sessionId);
     const request = all.find((e) => e.type === "permission.request" && e.runId === runId)!;
     expect(request.rule).toBeUndefined();
-    expect(Math.abs((request.expiresAt as number) - (request.ts + TIMEOUT_MS))).toBeLessThanOrEqual(5);
+    expect(Math.abs((request.expiresAt as number) - ((request.ts as number) + TIMEOUT_MS))).toBeLessThanOrEqual(5);
     expect(await resolvedOf(runId)).toMatchObject({ outcome: "selected", optionId: "no", by: { id: "rule:timeout" } });
     const attentions = all.filter((e) => e.type === "attention" && e.seq > request.seq).map((e) => e.attention);
     expect(attentions[0]).toMatchObject({ reason: "permission", text: expect.any(String) });

@@ -5,6 +5,7 @@ import { AgentModel, answerText } from "./agent-model.js";
 import type { AppContext, View } from "./context.js";
 import { h, icon, morph } from "./dom.js";
 import { errorText, followErrorText, sessionTitle } from "./format.js";
+import { PolicyEditor } from "./policy-editor.js";
 import { PromptComposer } from "./prompt-composer.js";
 import { ResumeBar } from "./resume-bar.js";
 import { renderRun } from "./run-render.js";
@@ -96,7 +97,11 @@ export class AgentView implements View {
     );
     this.choices = new AgentChoices(ctx, session);
     this.header = new SessionHeader(ctx, session, {
-      actions: [this.choices.element, ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : [])],
+      actions: [
+        this.choices.element,
+        new PolicyEditor(ctx, session.id).element,
+        ...(ctx.canSteer ? [this.abortAllButton, this.abortButton] : []),
+      ],
       onUpdate: (fresh) => {
         this.session = fresh;
         this.resumeBar.update(fresh);
