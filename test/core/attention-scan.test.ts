@@ -63,7 +63,8 @@ describe("AttentionScanner", () => {
   });
 
   it("scan cost: coloured output without BEL costs a fraction of walking its bytes", () => {
-    const chunk = bytes(`${"\x1b[32mok\x1b[0m some output line\r\n".repeat(2000)}`);
+    // Coloured lines, then plain text after the last ESC (which the scan must not walk).
+    const chunk = bytes(`${"\x1b[32mok\x1b[0m some output line\r\n".repeat(1000)}${"plain text ".repeat(3000)}`);
     const scanner = new AttentionScanner(() => {
       throw new Error("no call expected");
     });
